@@ -1,0 +1,299 @@
+// Package chatter implements `socks chatter issue|list|revoke`.
+package chatter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/ui"
+)
+
+// NewCmdChatter returns the `chatter` noun with its verbs.
+func NewCmdChatter(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chatter <command>",
+		Short: "Issue, list and revoke chatter IDs (per-login connect secrets)",
+		Long: `A chatter ID is a random secret for one geek (user). The browser presents it
+when it connects: ?geek=NAME&id=CHATTER_ID. socks stores only its hash, so a
+lost chatter ID cannot be shown again: issue a new one.`,
+		Example: `  socks chatter issue --geek Friendless
+  socks chatter list --geek Friendless
+  socks chatter revoke --geek Friendless --all`,
+	}
+	cmd.AddCommand(newCmdIssue(f, nil), newCmdList(f, nil), newCmdRevoke(f, nil))
+	return cmd
+}
+
+// storeFunc opens the backend's store.
+func storeFunc(f *cmdutil.Factory) func(context.Context) (store.Store, error) {
+	return func(ctx context.Context) (store.Store, error) {
+		b, err := f.Backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.Store, nil
+	}
+}
+
+// IssueOptions are the inputs of `chatter issue`.
+type IssueOptions struct {
+	IO    *iostreams.IOStreams
+	Store func(context.Context) (store.Store, error)
+	Now   func() time.Time
+	Geek  string
+	TTL   time.Duration
+	JSON  bool
+}
+
+func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
+	opts := &IssueOptions{IO: f.IOStreams, Store: storeFunc(f), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "issue --geek NAME",
+		Short: "Issue a fresh chatter ID and print it",
+		Long: `Issue a fresh chatter ID for a geek and print it on standard output. It has
+192 random bits, is URL-safe and is shown only this once.`,
+		Example: `  socks chatter issue --geek Friendless
+  ID=$(socks chatter issue --geek Friendless --ttl 2h)
+  socks chatter issue --geek Friendless --json | jq -r .id`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return issueRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Geek, "geek", "", "the user the chatter ID is for (required)")
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	_ = cmd.MarkFlagRequired("geek")
+	return cmd
+}
+
+func issueRun(ctx context.Context, opts *IssueOptions) error {
+	if err := pubsub.ValidateGeek(opts.Geek); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	s, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	secret, c, err := store.IssueChatterID(ctx, s, opts.Geek, opts.TTL, opts.Now())
+	if err != nil {
+		if pubsub.IsInvalid(err) {
+			return &cmdutil.FlagError{Err: err}
+		}
+		return err
+	}
+	if opts.JSON {
+		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{
+			"geek": c.Geek, "id": secret, "fingerprint": c.Fingerprint(),
+			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(),
+		})
+	}
+	fmt.Fprintln(opts.IO.Out, secret)
+	if opts.IO.IsStderrTTY() {
+		u := ui.NewFor(opts.IO.ErrOut, true)
+		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s\n",
+			u.Good.Render("✓"), u.Accent.Render(c.Geek), c.Fingerprint(), c.ExpiresAt.Local().Format(time.DateTime))
+	}
+	return nil
+}
+
+// ListOptions are the inputs of `chatter list`.
+type ListOptions struct {
+	IO    *iostreams.IOStreams
+	Store func(context.Context) (store.Store, error)
+	Now   func() time.Time
+	Geek  string
+	JSON  bool
+}
+
+func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IOStreams, Store: storeFunc(f), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "list [--geek NAME]",
+		Short: "List chatter IDs (fingerprints only, never secrets)",
+		Long: `List issued chatter IDs by fingerprint (the first 12 hex digits of the
+stored hash), with when they were issued and when they expire. Secrets are
+never shown. Exits 3 when there is nothing to list.`,
+		Example: `  socks chatter list
+  socks chatter list --geek Friendless --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return listRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Geek, "geek", "", "only this geek's chatter IDs")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func listRun(ctx context.Context, opts *ListOptions) error {
+	if opts.Geek != "" {
+		if err := pubsub.ValidateGeek(opts.Geek); err != nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+	}
+	s, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	ids, err := s.ListChatterIDs(ctx, opts.Geek)
+	if err != nil {
+		return err
+	}
+	now := opts.Now()
+	if opts.JSON {
+		type item struct {
+			store.ChatterID
+			Fingerprint string `json:"fingerprint"`
+			Expired     bool   `json:"expired"`
+		}
+		items := make([]item, 0, len(ids))
+		for _, c := range ids {
+			items = append(items, item{ChatterID: c, Fingerprint: c.Fingerprint(), Expired: c.Expired(now)})
+		}
+		if err := json.NewEncoder(opts.IO.Out).Encode(items); err != nil {
+			return err
+		}
+	} else {
+		u := ui.New(opts.IO)
+		u.SetNow(opts.Now)
+		rows := make([][]string, 0, len(ids))
+		for _, c := range ids {
+			state := "valid"
+			if c.Expired(now) {
+				state = "expired"
+			}
+			if u.Styled() {
+				if state == "expired" {
+					state = u.Muted.Render(state)
+				} else {
+					state = u.Good.Render(state)
+				}
+			}
+			rows = append(rows, []string{c.Geek, c.Fingerprint(), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
+		}
+		if len(rows) > 0 {
+			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "STATE"}, rows); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ids) == 0 {
+		what := "no chatter IDs"
+		if opts.Geek != "" {
+			what += " for " + opts.Geek
+		}
+		return cmdutil.Exit(cmdutil.ExitNotFound, errors.New(what))
+	}
+	return nil
+}
+
+// RevokeOptions are the inputs of `chatter revoke`.
+type RevokeOptions struct {
+	IO    *iostreams.IOStreams
+	Store func(context.Context) (store.Store, error)
+	Geek  string
+	IDs   []string
+	All   bool
+	JSON  bool
+}
+
+func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions) error) *cobra.Command {
+	opts := &RevokeOptions{IO: f.IOStreams, Store: storeFunc(f)}
+	cmd := &cobra.Command{
+		Use:   "revoke --geek NAME (--id ID... | --all)",
+		Short: "Revoke chatter IDs so they can no longer connect",
+		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
+(as 'chatter list' shows it), or all of them. Connections already open stay
+open until they end; new connects with a revoked ID are refused with 403.
+Exits 3 when nothing matched.`,
+		Example: `  socks chatter revoke --geek Friendless --id 3fa4c09b1e2d
+  socks chatter revoke --geek Friendless --all`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return revokeRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Geek, "geek", "", "whose chatter IDs to revoke (required)")
+	cmd.Flags().StringSliceVar(&opts.IDs, "id", nil, "a chatter ID or its fingerprint (repeatable)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "revoke every chatter ID of the geek")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("geek")
+	cmd.MarkFlagsMutuallyExclusive("id", "all")
+	cmd.MarkFlagsOneRequired("id", "all")
+	return cmd
+}
+
+func revokeRun(ctx context.Context, opts *RevokeOptions) error {
+	if err := pubsub.ValidateGeek(opts.Geek); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	var prefixes []string
+	if !opts.All {
+		for _, id := range opts.IDs {
+			id = strings.TrimSpace(id)
+			switch {
+			case pubsub.LooksLikeChatterID(id):
+				prefixes = append(prefixes, pubsub.HashChatterID(id))
+			case len(id) >= 8 && isHex(id):
+				prefixes = append(prefixes, strings.ToLower(id))
+			default:
+				return cmdutil.FlagErrorf("--id %q is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", id)
+			}
+		}
+	}
+	s, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := s.RevokeChatterIDs(ctx, opts.Geek, prefixes)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		if err := json.NewEncoder(opts.IO.Out).Encode(map[string]any{"geek": opts.Geek, "revoked": n}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(opts.IO.Out, "revoked %d chatter ID%s for %s\n", n, plural(n), opts.Geek)
+	}
+	if n == 0 {
+		return cmdutil.Exit(cmdutil.ExitNotFound, nil)
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

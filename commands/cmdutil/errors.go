@@ -1,0 +1,57 @@
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes, mapped once in commands.Main and documented in `socks --help`.
+const (
+	ExitOK = 0
+	// ExitError is any failure.
+	ExitError = 1
+	// ExitUsage is a bad flag, argument or input value.
+	ExitUsage = 2
+	// ExitNotFound means the command worked but found nothing that matched
+	// (for scripts: `socks subs list --geek X || ...`).
+	ExitNotFound = 3
+	// ExitTimeout means a wait ran out (listen --timeout, publish --wait).
+	ExitTimeout = 4
+	// ExitRefused means the gateway refused the connection (401/403).
+	ExitRefused = 5
+	// ExitInterrupted is the conventional code after SIGINT where the
+	// command was cut short (a clean Ctrl-C in listen exits 0 instead).
+	ExitInterrupted = 130
+)
+
+// FlagError is a usage mistake: bad flags, arguments or input values.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// FlagErrorf builds a *FlagError.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{Err: fmt.Errorf(format, args...)}
+}
+
+// ExitError carries a specific exit code; Err may be nil when the command
+// already said everything it had to say.
+type ExitCodeError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitCodeError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitCodeError) Unwrap() error { return e.Err }
+
+// Exit returns an error that makes Main exit with code, printing err if set.
+func Exit(code int, err error) error { return &ExitCodeError{Code: code, Err: err} }
+
+// ErrSilent exits 1 without printing anything more.
+var ErrSilent = errors.New("silent error")

@@ -1,0 +1,69 @@
+// Package cmdutil holds what every command shares: the Factory that supplies
+// streams, configuration and backends, and the typed errors that Main maps to
+// exit codes.
+package cmdutil
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// Factory is built once in commands.Main and handed to every command.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Getenv    func(string) string
+	Now       func() time.Time
+	Build     build.Info
+	// Flags holds the global flags; root binds them, commands read them
+	// through Config.
+	Flags config.Flags
+
+	mu      sync.Mutex
+	backend *backend.Backend
+}
+
+// Config resolves the effective configuration.
+func (f *Factory) Config() (config.Config, error) {
+	cfg, err := config.Resolve(f.Flags, f.Getenv)
+	if err != nil {
+		return config.Config{}, &FlagError{Err: err}
+	}
+	return cfg, nil
+}
+
+// Backend opens the configured backend once per invocation.
+func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.backend != nil {
+		return f.backend, nil
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now})
+	if err != nil {
+		return nil, err
+	}
+	f.backend = b
+	return b, nil
+}
+
+// Close releases what the factory opened.
+func (f *Factory) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.backend == nil {
+		return nil
+	}
+	err := f.backend.Close()
+	f.backend = nil
+	return err
+}

@@ -1,0 +1,107 @@
+// Package commands wires the cobra command tree and maps errors to exit
+// codes. Cobra never reaches below this folder.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/root"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// Main runs the CLI with the process's arguments and environment and returns
+// the exit code.
+func Main(info build.Info) int {
+	f := &cmdutil.Factory{
+		IOStreams: iostreams.System(os.Getenv),
+		Getenv:    os.Getenv,
+		Now:       time.Now,
+		Build:     info,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes args against f and returns the exit code. Tests call it.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(args)
+	cmd.SetIn(f.IOStreams.In)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	err := cmd.ExecuteContext(ctx)
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return exitCode(f, cmd, args, err)
+}
+
+func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	errOut := f.IOStreams.ErrOut
+	var exit *cmdutil.ExitCodeError
+	if errors.As(err, &exit) {
+		if exit.Err != nil && !errors.Is(exit.Err, cmdutil.ErrSilent) {
+			fmt.Fprintln(errOut, "socks: "+oneLine(exit.Err))
+		}
+		return exit.Code
+	}
+	if errors.Is(err, cmdutil.ErrSilent) {
+		return cmdutil.ExitError
+	}
+	var flagErr *cmdutil.FlagError
+	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {
+		fmt.Fprintln(errOut, "socks: "+oneLine(err))
+		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
+		return cmdutil.ExitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(errOut, "socks: interrupted")
+		return cmdutil.ExitInterrupted
+	}
+	fmt.Fprintln(errOut, "socks: "+oneLine(err))
+	return cmdutil.ExitError
+}
+
+// commandPath names the command that failed, for the usage hint.
+func commandPath(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil {
+		return "socks"
+	}
+	return c.CommandPath()
+}
+
+// isCobraUsage recognises cobra's own usage errors (unknown flag or
+// command, bad arguments), which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	// Flag and argument errors are wrapped as *FlagError by root; cobra
+	// reports an unknown subcommand (and its own required/group flag
+	// checks) as plain errors, so those are recognised by their text.
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "required flag(s) ", "if any flags in the group ", "at least one of the flags in the group "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+}

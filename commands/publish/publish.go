@@ -1,0 +1,292 @@
+// Package publish implements `socks publish`.
+package publish
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// Options are the inputs of `socks publish`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Backend func(context.Context) (*backend.Backend, error)
+	Now     func() time.Time
+
+	Geeks    []string
+	Topics   []string
+	Message  string
+	Body     string
+	BodyFile string
+	ID       string
+
+	Wait        bool
+	WaitTimeout time.Duration
+	Direct      bool
+	Concurrency int
+	JSON        bool
+
+	// set by the command: which body flags were given
+	messageSet, bodySet bool
+}
+
+// NewCmdPublish returns `socks publish`.
+func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "publish --topic T [--geek NAME]... (--message TEXT | --body JSON | --body-file F | < stdin)",
+		Short: "Publish a message to geeks and topics",
+		Long: `Publish puts an envelope on the queue; the broker ('socks serve' locally)
+delivers its body to every matching connection.
+
+  --topic is required ('.' means every topic); repeat it for several.
+  --geek narrows delivery to those users; without it every subscriber of
+  the topics gets the message.
+
+The body is JSON: --message wraps text as a JSON string, --body takes JSON
+as given, --body-file reads it from a file ('-' for stdin), and piped stdin
+is read when no body flag is given. A body over 128 KB is refused: API
+Gateway cannot deliver it.
+
+Prints the message ID. --wait waits until the broker handled the message
+and reports how many connections got it, were gone, or failed (exit 4 if
+the wait times out). --direct skips the queue and fans out at once from this
+process (for troubleshooting; needs a running gateway).`,
+		Example: `  socks publish --geek Friendless --topic updates --message 'stats refreshed'
+  socks publish --topic news --body '{"headline":"v2 is out"}' --wait
+  echo '{"progress":42}' | socks publish --geek Friendless --topic jobs
+  socks publish --topic . --body-file notice.json --direct`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.messageSet = cmd.Flags().Changed("message")
+			opts.bodySet = cmd.Flags().Changed("body")
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return publishRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.Geeks, "geek", "g", nil, "deliver only to this user (repeatable)")
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to, '.' for every topic (repeatable, required)")
+	fl.StringVarP(&opts.Message, "message", "m", "", "text body, sent as a JSON string")
+	fl.StringVar(&opts.Body, "body", "", "JSON body")
+	fl.StringVar(&opts.BodyFile, "body-file", "", "read the JSON body from a file ('-' for stdin)")
+	fl.StringVar(&opts.ID, "id", "", "message ID for tracing and de-duplication (default: random)")
+	fl.BoolVar(&opts.Wait, "wait", false, "wait for the broker and report the deliveries")
+	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
+	fl.BoolVar(&opts.Direct, "direct", false, "fan out now from this process, without the queue")
+	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once with --direct")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	_ = cmd.MarkFlagRequired("topic")
+	cmd.MarkFlagsMutuallyExclusive("message", "body", "body-file")
+	cmd.MarkFlagsMutuallyExclusive("wait", "direct")
+	return cmd
+}
+
+// Envelope builds and validates the envelope the options describe.
+func (opts *Options) Envelope() (pubsub.Envelope, error) {
+	env := pubsub.Envelope{ID: opts.ID, Users: dedupe(opts.Geeks)}
+	topics, err := pubsub.NormalizeTopics(opts.Topics)
+	if err != nil {
+		return env, &cmdutil.FlagError{Err: err}
+	}
+	env.Topics = topics
+	body, err := opts.body()
+	if err != nil {
+		return env, err
+	}
+	env.Body = body
+	if env.ID == "" {
+		env.ID = pubsub.NewMessageID()
+	}
+	if err := env.Validate(); err != nil {
+		return env, &cmdutil.FlagError{Err: err}
+	}
+	return env, nil
+}
+
+func (opts *Options) body() (json.RawMessage, error) {
+	var raw []byte
+	switch {
+	case opts.messageSet:
+		b, err := json.Marshal(opts.Message)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	case opts.bodySet:
+		raw = []byte(opts.Body)
+	case opts.BodyFile == "-":
+		return readBody(opts.IO.In, "stdin")
+	case opts.BodyFile != "":
+		f, err := os.Open(opts.BodyFile)
+		if err != nil {
+			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
+		}
+		defer f.Close()
+		return readBody(f, opts.BodyFile)
+	case !opts.IO.IsStdinTTY() && opts.IO.In != nil:
+		return readBody(opts.IO.In, "stdin")
+	default:
+		return nil, cmdutil.FlagErrorf("no body: give --message, --body, --body-file, or pipe JSON on stdin")
+	}
+	return checkJSON(raw, "--body")
+}
+
+func readBody(r io.Reader, name string) (json.RawMessage, error) {
+	b, err := io.ReadAll(io.LimitReader(r, pubsub.MaxEnvelopeBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
+	}
+	return checkJSON(b, name)
+}
+
+func checkJSON(b []byte, name string) (json.RawMessage, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, cmdutil.FlagErrorf("the body from %s is empty", name)
+	}
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		return nil, cmdutil.FlagErrorf("the body from %s is not valid JSON (%v); use --message for plain text", name, err)
+	}
+	if len(b) > pubsub.MaxMessageBytes {
+		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, len(b), pubsub.MaxMessageBytes)
+	}
+	// Compact, so that what arrives is exactly the JSON value.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Result is what publish prints with --json.
+type Result struct {
+	ID     string        `json:"id"`
+	Queued bool          `json:"queued"`
+	Report *store.Report `json:"report,omitempty"`
+}
+
+func publishRun(ctx context.Context, opts *Options) error {
+	env, err := opts.Envelope()
+	if err != nil {
+		return err
+	}
+	b, err := opts.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Direct {
+		pusher, err := b.Pusher(ctx, opts.Concurrency)
+		if err != nil {
+			return err
+		}
+		br := &broker.Broker{Store: b.Store, Pusher: pusher, Concurrency: opts.Concurrency, Now: opts.Now}
+		rep, err := br.Deliver(ctx, env)
+		if err != nil {
+			return err
+		}
+		if err := b.Store.PutReport(ctx, rep); err != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: recording the report: %v\n", err)
+		}
+		return printResult(opts, Result{ID: env.ID, Report: &rep})
+	}
+	data, err := env.Marshal()
+	if err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	if _, err := b.Queue.Send(ctx, data); err != nil {
+		return fmt.Errorf("enqueueing the message: %w", err)
+	}
+	res := Result{ID: env.ID, Queued: true}
+	if b.DB != nil {
+		if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
+			fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
+		}
+	}
+	if !opts.Wait {
+		return printResult(opts, res)
+	}
+	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout)
+	if err != nil {
+		_ = printResult(opts, res)
+		return err
+	}
+	res.Report = &rep
+	return printResult(opts, res)
+}
+
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	delay := 20 * time.Millisecond
+	for {
+		rep, err := s.GetReport(ctx, id)
+		if err == nil {
+			return rep, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			return store.Report{}, err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return store.Report{}, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: is the broker running (socks serve)?", id, timeout))
+			}
+			return store.Report{}, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 250*time.Millisecond)
+	}
+}
+
+func printResult(opts *Options, res Result) error {
+	out := opts.IO.Out
+	if opts.JSON {
+		if err := json.NewEncoder(out).Encode(res); err != nil {
+			return err
+		}
+	} else if res.Report == nil {
+		fmt.Fprintln(out, res.ID)
+	} else {
+		r := res.Report
+		fmt.Fprintf(out, "%s\ttargets=%d\tdelivered=%d\tgone=%d\tfailed=%d\n", res.ID, r.Targets, r.Delivered, r.Gone, r.Failed)
+		for _, e := range r.Errors {
+			fmt.Fprintln(opts.IO.ErrOut, "error: "+strings.TrimSpace(e))
+		}
+	}
+	if res.Report != nil && res.Report.Failed > 0 {
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%d of %d deliveries failed", res.Report.Failed, res.Report.Targets))
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+// Package root builds the socks command tree.
+package root
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/commands/chatter"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	configcmd "github.com/socks-dev/socks/commands/config"
+	"github.com/socks-dev/socks/commands/demo"
+	"github.com/socks-dev/socks/commands/listen"
+	"github.com/socks-dev/socks/commands/publish"
+	"github.com/socks-dev/socks/commands/serve"
+	"github.com/socks-dev/socks/commands/version"
+	"github.com/socks-dev/socks/config"
+)
+
+const exitCodes = `Exit codes:
+  0    success
+  1    error
+  2    bad flags, arguments or input
+  3    nothing found (a lookup matched nothing)
+  4    a wait timed out (listen --timeout, publish --wait)
+  5    the gateway refused the connection (401/403)
+  130  interrupted`
+
+// NewCmdRoot returns the root command with every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "socks <command>",
+		Short: "Push server events to browsers over WebSockets, on AWS or locally",
+		Long: `socks runs and operates a publish/subscribe push system over WebSockets.
+
+In production it runs on API Gateway WebSocket APIs, Lambda, DynamoDB and
+SQS. With no configuration it uses an embedded local stack instead: a
+WebSocket gateway that behaves like API Gateway ('socks serve') and a state
+file shared by every socks process.
+
+A browser connects with a chatter ID (a per-login secret):
+  ws://HOST/?geek=NAME&id=CHATTER_ID&topic=updates
+and receives whatever is published to that geek and topic.`,
+		Example: `  # See the whole flow on a throwaway local stack
+  socks demo
+
+  # Run the local gateway and broker, then publish from another terminal
+  socks serve
+  socks publish --geek Friendless --topic updates --message 'stats refreshed'`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + exitCodes + "\n")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Err: err}
+	})
+
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.Flags.Backend, "backend", "", fmt.Sprintf("backend to use: local or aws (env %s; default local)", config.EnvBackend))
+	pf.StringVar(&f.Flags.StateDir, "state-dir", "", fmt.Sprintf("directory of the local state file (env %s; default $XDG_STATE_HOME/socks)", config.EnvStateDir))
+	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{config.BackendLocal, config.BackendAWS}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkPersistentFlagDirname("state-dir")
+
+	cmd.AddCommand(
+		demo.NewCmdDemo(f, nil),
+		serve.NewCmdServe(f, nil),
+		chatter.NewCmdChatter(f),
+		publish.NewCmdPublish(f, nil),
+		listen.NewCmdListen(f, nil),
+		configcmd.NewCmdConfig(f, nil),
+		version.NewCmdVersion(f),
+	)
+	// Every subcommand reports bad arguments as usage errors.
+	for _, c := range allCommands(cmd) {
+		if c.Args != nil {
+			args := c.Args
+			c.Args = func(c *cobra.Command, a []string) error {
+				if err := args(c, a); err != nil {
+					return &cmdutil.FlagError{Err: err}
+				}
+				return nil
+			}
+		}
+	}
+	return cmd
+}
+
+func allCommands(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, s := range c.Commands() {
+		out = append(out, allCommands(s)...)
+	}
+	return out
+}

@@ -1,0 +1,243 @@
+// Package serve implements `socks serve`: the local gateway and broker.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/ui"
+)
+
+// DefaultAddr is where `socks serve` listens by default.
+const DefaultAddr = "127.0.0.1:8765"
+
+// Options are the inputs of `socks serve`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Backend func(context.Context) (*backend.Backend, error)
+	Now     func() time.Time
+
+	Addr        string
+	Stage       string
+	IdleTimeout time.Duration
+	MaxDuration time.Duration
+	NoBroker    bool
+	Concurrency int
+	Verbose     bool
+	Quiet       bool
+
+	// Ready, when set, is called with the endpoints once serving (tests,
+	// demo).
+	Ready func(websocketURL, managementURL string)
+}
+
+// NewCmdServe returns `socks serve`.
+func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "serve [--addr 127.0.0.1:PORT]",
+		Short: "Run the local WebSocket gateway and broker",
+		Long: `Serve runs a WebSocket gateway that behaves like API Gateway, and the broker
+that delivers published messages, on the local state file.
+
+Clients connect to ws://ADDR/ (and ws://ADDR/STAGE with --stage) with
+?geek=NAME&id=CHATTER_ID&topic=T. The Management API answers at
+http://ADDR/@connections/{id} (POST, GET, DELETE), as on AWS.
+
+API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
+2 hours per connection (shorten them with the flags to test). The WebSocket
+URL is printed on standard output once it is listening; logs go to
+standard error. Ctrl-C closes every connection with a close frame and exits.`,
+		Example: `  socks serve
+  socks serve --addr 127.0.0.1:0 --stage dev
+  socks serve --idle-timeout 30s --max-duration 5m -v`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Addr, "addr", DefaultAddr, "address to listen on (port 0 picks a free port)")
+	fl.StringVar(&opts.Stage, "stage", "", "also accept connections at /STAGE, as API Gateway does")
+	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", pubsub.IdleTimeout, "close connections idle this long")
+	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
+	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
+	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
+	return cmd
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, opts *Options) error {
+	if opts.IdleTimeout <= 0 || opts.MaxDuration <= 0 {
+		return cmdutil.FlagErrorf("--idle-timeout and --max-duration must be above 0")
+	}
+	if opts.Concurrency < 1 {
+		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	b, err := opts.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	if b.DB == nil {
+		return errors.New("socks serve runs the local gateway on the local backend; on AWS, API Gateway is the gateway and `socks broker` the broker")
+	}
+	if err := checkNotRunning(ctx, b); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("address %s is already in use: stop what uses it or pick another with --addr 127.0.0.1:PORT (port 0 picks a free one)", opts.Addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
+	}
+	level := slog.LevelInfo
+	switch {
+	case opts.Verbose:
+		level = slog.LevelDebug
+	case opts.Quiet:
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+
+	handler := &routes.Handler{Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes")}
+	gw, err := gateway.New(gateway.Options{
+		Handler:     handler,
+		Stage:       opts.Stage,
+		Routes:      routes.ActionRoutes,
+		IdleTimeout: opts.IdleTimeout,
+		MaxDuration: opts.MaxDuration,
+		Logger:      logger.With("component", "gateway"),
+		Now:         opts.Now,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	addr := ln.Addr().String()
+	wsURL := "ws://" + addr + "/"
+	if opts.Stage != "" {
+		wsURL += opts.Stage
+	}
+	mgmtURL := gw.ManagementEndpoint(addr)
+	if err := record(ctx, b, wsURL, mgmtURL); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer forget(b, mgmtURL)
+
+	announce(opts.IO, wsURL, mgmtURL, opts.NoBroker)
+	if opts.Ready != nil {
+		opts.Ready(wsURL, mgmtURL)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gw.Serve(ln) })
+	if !opts.NoBroker {
+		br := &broker.Broker{
+			Store:       b.Store,
+			Queue:       b.Queue,
+			Pusher:      backend.LocalPusher(mgmtURL, opts.Concurrency),
+			Concurrency: opts.Concurrency,
+			Wait:        time.Second,
+			Now:         opts.Now,
+			Logger:      logger.With("component", "broker"),
+		}
+		g.Go(func() error { return br.Run(gctx) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		logger.Info("shutting down: closing connections")
+		return gw.Shutdown(sctx)
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func checkNotRunning(ctx context.Context, b *backend.Backend) error {
+	ws, _, err := b.Gateway(ctx)
+	if errors.Is(err, backend.ErrNoGateway) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pidStr, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayPID)
+	if err != nil || !ok {
+		return err
+	}
+	pid, _ := strconv.Atoi(pidStr)
+	if pid > 0 && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
+		return fmt.Errorf("a gateway is already running for this state dir (pid %d, %s): stop it first, or use another --state-dir", pid, ws)
+	}
+	return nil // a stale record from a process that died: take over
+}
+
+func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  ws,
+		backend.MetaGatewayManagement: mgmt,
+		backend.MetaGatewayPID:        strconv.Itoa(os.Getpid()),
+	} {
+		if err := b.DB.SetMeta(ctx, k, v); err != nil {
+			return fmt.Errorf("recording the gateway in the state file: %w", err)
+		}
+	}
+	return nil
+}
+
+// forget removes the gateway record, unless another gateway replaced it.
+func forget(b *backend.Backend, mgmt string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cur, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayManagement); err != nil || !ok || cur != mgmt {
+		return
+	}
+	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
+		_ = b.DB.DeleteMeta(ctx, k)
+	}
+}
+
+func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
+	fmt.Fprintln(ios.Out, ws)
+	if !ios.IsStderrTTY() {
+		return
+	}
+	u := ui.NewFor(ios.ErrOut, true)
+	broker := "broker running"
+	if noBroker {
+		broker = "broker off"
+	}
+	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s\n  %s\n",
+		u.Title.Render("socks"), u.Accent.Render(ws),
+		u.Label.Render("management API"), mgmt,
+		u.Muted.Render(broker),
+		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+}

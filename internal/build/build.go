@@ -1,0 +1,47 @@
+// Package build describes the running binary: version, commit and build date
+// as stamped by the release tool, or read from the Go build info otherwise.
+package build
+
+import (
+	"runtime/debug"
+)
+
+// Info is the build description.
+type Info struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Date    string `json:"date,omitempty"`
+	Go      string `json:"go"`
+}
+
+// Resolve fills what the linker did not stamp from debug.ReadBuildInfo.
+func Resolve(version, commit, date string) Info {
+	i := Info{Version: version, Commit: commit, Date: date}
+	bi, ok := debug.ReadBuildInfo()
+	if ok {
+		i.Go = bi.GoVersion
+		if i.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			i.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if i.Commit == "" {
+					i.Commit = s.Value
+				}
+			case "vcs.time":
+				if i.Date == "" {
+					i.Date = s.Value
+				}
+			case "vcs.modified":
+				if s.Value == "true" && i.Commit != "" && len(i.Commit) < 48 {
+					i.Commit += "-dirty"
+				}
+			}
+		}
+	}
+	if i.Version == "" {
+		i.Version = "dev"
+	}
+	return i
+}

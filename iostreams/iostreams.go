@@ -1,0 +1,82 @@
+// Package iostreams carries a command's standard streams and what is known
+// about them (terminal or not, colour wanted or not), so that no command
+// reads os.Stdout or the environment directly and tests can pin everything.
+package iostreams
+
+import (
+	"bytes"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// IOStreams is the set of streams a command reads and writes.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+
+	stdinTTY  bool
+	stdoutTTY bool
+	stderrTTY bool
+	noColor   bool
+	width     int
+}
+
+// System returns the process's real streams. getenv is consulted for
+// NO_COLOR, TERM=dumb and CLICOLOR_FORCE.
+func System(getenv func(string) string) *IOStreams {
+	s := &IOStreams{
+		In:        os.Stdin,
+		Out:       os.Stdout,
+		ErrOut:    os.Stderr,
+		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		width:     80,
+	}
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+		s.width = w
+	}
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		s.noColor = true
+	}
+	if getenv("CLICOLOR_FORCE") != "" && getenv("CLICOLOR_FORCE") != "0" {
+		s.stdoutTTY = true
+	}
+	return s
+}
+
+// Test returns streams backed by buffers, none of them a terminal.
+func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut, width: 80}, in, out, errOut
+}
+
+// IsStdinTTY reports whether standard input is a terminal.
+func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
+
+// IsStdoutTTY reports whether standard output is a terminal.
+func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// IsStderrTTY reports whether standard error is a terminal.
+func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
+// SetTTY pins the terminal flags (tests).
+func (s *IOStreams) SetTTY(stdin, stdout, stderr bool) {
+	s.stdinTTY, s.stdoutTTY, s.stderrTTY = stdin, stdout, stderr
+}
+
+// ColorEnabled reports whether stdout should get colour and styling.
+func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
+
+// SetNoColor pins the colour preference (tests).
+func (s *IOStreams) SetNoColor(v bool) { s.noColor = v }
+
+// CanSpin reports whether progress spinners may be drawn: only when both
+// stdout and stderr are terminals.
+func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY }
+
+// Width is the terminal width (80 when unknown).
+func (s *IOStreams) Width() int { return s.width }

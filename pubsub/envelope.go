@@ -1,0 +1,114 @@
+package pubsub
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Envelope is what publishers put on the queue. Its JSON form is compatible
+// with the system socks grew from:
+//
+//	{"users":["Friendless"],"topics":["updates"],"body":{...},"id":"optional"}
+//
+// Users absent or empty addresses every subscriber of Topics.
+type Envelope struct {
+	ID     string          `json:"id,omitempty"`
+	Users  []string        `json:"users,omitempty"`
+	Topics []string        `json:"topics"`
+	Body   json.RawMessage `json:"body"`
+}
+
+// ParseEnvelope decodes and validates an envelope read from a queue or a file.
+// Unknown fields are ignored so that newer publishers do not poison older
+// brokers; everything else that is wrong is an *InvalidError.
+func ParseEnvelope(data []byte) (Envelope, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&env); err != nil {
+		return Envelope{}, invalid("envelope", "is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return Envelope{}, invalid("envelope", "has trailing data after the JSON object")
+	}
+	if err := env.Validate(); err != nil {
+		return Envelope{}, err
+	}
+	return env, nil
+}
+
+// Validate checks the envelope against the names and limits.
+func (e Envelope) Validate() error {
+	if e.ID != "" {
+		if err := ValidateMessageID(e.ID); err != nil {
+			return err
+		}
+	}
+	if len(e.Users) > MaxUsersPerEnvelope {
+		return invalid("users", "has %d entries; at most %d are allowed", len(e.Users), MaxUsersPerEnvelope)
+	}
+	for _, u := range e.Users {
+		if err := ValidateGeek(u); err != nil {
+			return err
+		}
+	}
+	if len(e.Topics) == 0 {
+		return invalid("topics", "is empty: give at least one topic (%q means every topic)", AllTopics)
+	}
+	if err := ValidateTopics(e.Topics); err != nil {
+		return err
+	}
+	if err := ValidateBody(e.Body); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ValidateBody checks that body is one JSON value that fits in a WebSocket
+// message once delivered.
+func ValidateBody(body json.RawMessage) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalid("body", "is missing")
+	}
+	if !json.Valid(body) {
+		return invalid("body", "is not valid JSON")
+	}
+	if len(body) > MaxMessageBytes {
+		return invalid("body", "is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", len(body), MaxMessageBytes)
+	}
+	return nil
+}
+
+// Marshal encodes the envelope for the queue.
+func (e Envelope) Marshal() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxEnvelopeBytes {
+		return nil, invalid("envelope", "is %d bytes; a queue message holds at most %d bytes", len(b), MaxEnvelopeBytes)
+	}
+	return b, nil
+}
+
+// NewMessageID returns a random identifier for an envelope.
+func NewMessageID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	return fmt.Sprintf("m-%x", b[:])
+}
+
+// ValidateMessageID checks an envelope ID supplied by a publisher.
+func ValidateMessageID(id string) error {
+	if len(id) > MaxNameLength {
+		return invalid("id", "is %d characters; at most %d are allowed", len(id), MaxNameLength)
+	}
+	for _, r := range id {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`"\`, r) {
+			return invalid("id", "contains %q; use letters, digits and punctuation without spaces", r)
+		}
+	}
+	return nil
+}

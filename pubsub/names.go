@@ -1,0 +1,112 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// InvalidError says which input was wrong and why. Commands map it to the
+// usage exit code; the gateway maps it to a 400-class answer.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return e.Field + " " + e.Reason }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsInvalid reports whether err is (or wraps) an *InvalidError.
+func IsInvalid(err error) bool {
+	var ie *InvalidError
+	return errors.As(err, &ie)
+}
+
+// ValidateGeek checks a user name.
+func ValidateGeek(name string) error {
+	return validateName("geek", name, false)
+}
+
+// ValidateTopic checks one topic name. AllTopics (".") is a valid topic.
+func ValidateTopic(name string) error {
+	return validateName("topic", name, true)
+}
+
+// ValidateTopics checks a list of topics.
+func ValidateTopics(topics []string) error {
+	if len(topics) > MaxTopicsPerConnection {
+		return invalid("topics", "has %d entries; at most %d are allowed", len(topics), MaxTopicsPerConnection)
+	}
+	for _, t := range topics {
+		if err := ValidateTopic(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateName(field, name string, topic bool) error {
+	if name == "" {
+		return invalid(field, "is empty")
+	}
+	if strings.TrimSpace(name) == "" {
+		return invalid(field, "%q is only whitespace", name)
+	}
+	if !utf8.ValidString(name) {
+		return invalid(field, "%q is not valid UTF-8", name)
+	}
+	if len(name) > MaxNameLength {
+		return invalid(field, "is %d bytes long; at most %d are allowed", len(name), MaxNameLength)
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsControl(r):
+			return invalid(field, "%q contains the control character %U", name, r)
+		case unicode.IsSpace(r):
+			return invalid(field, "%q contains whitespace", name)
+		case r == ',':
+			// Commas separate topics in the connect URL.
+			return invalid(field, "%q contains a comma; give several names as separate values", name)
+		case r == '#':
+			// '#' separates key parts in the DynamoDB table design.
+			return invalid(field, "%q contains '#', which socks reserves", name)
+		}
+	}
+	if !topic && name == AllTopics {
+		return invalid(field, "%q is reserved for \"every topic\"", name)
+	}
+	return nil
+}
+
+// SplitTopics parses the comma list of a connect URL's topic parameter.
+// Empty input means AllTopics; duplicates are removed and order is kept.
+func SplitTopics(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return []string{AllTopics}, nil
+	}
+	return NormalizeTopics(strings.Split(s, ","))
+}
+
+// NormalizeTopics validates topics and removes duplicates, keeping order.
+func NormalizeTopics(in []string) ([]string, error) {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, t := range in {
+		if err := ValidateTopic(t); err != nil {
+			return nil, err
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	if len(out) > MaxTopicsPerConnection {
+		return nil, invalid("topics", "has %d entries; at most %d are allowed", len(out), MaxTopicsPerConnection)
+	}
+	return out, nil
+}

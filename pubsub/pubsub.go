@@ -1,0 +1,90 @@
+// Package pubsub holds the vocabulary shared by every part of socks: the
+// envelope a publisher sends, the connection record the gateway keeps, the
+// names and the hard limits they must respect, and their validation.
+//
+// Nothing here talks to a network, a database or a terminal.
+package pubsub
+
+import (
+	"time"
+)
+
+// Limits imposed by API Gateway WebSocket APIs. The local gateway enforces the
+// same numbers so that what works locally works on AWS.
+const (
+	// MaxMessageBytes is the largest message API Gateway delivers (128 KB).
+	MaxMessageBytes = 128 * 1024
+	// MaxFrameBytes is the largest single WebSocket frame (32 KB).
+	MaxFrameBytes = 32 * 1024
+	// MaxConnectionDuration is the longest a connection may live (2 h).
+	MaxConnectionDuration = 2 * time.Hour
+	// IdleTimeout closes a connection that sent nothing for this long (10 min).
+	IdleTimeout = 10 * time.Minute
+	// MaxEnvelopeBytes is the largest queue message SQS accepts (1 MiB).
+	MaxEnvelopeBytes = 1024 * 1024
+
+	// MaxNameLength bounds geek and topic names.
+	MaxNameLength = 128
+	// MaxTopicsPerConnection bounds how many topics one connection follows.
+	MaxTopicsPerConnection = 50
+	// MaxUsersPerEnvelope bounds the users one envelope may address.
+	MaxUsersPerEnvelope = 1000
+
+	// AllTopics is the wildcard topic: as a subscription it matches every
+	// topic; as an envelope topic it addresses every subscriber.
+	AllTopics = "."
+
+	// DefaultChatterTTL is how long a freshly issued chatter ID is valid.
+	DefaultChatterTTL = 24 * time.Hour
+	// MaxChatterTTL bounds --ttl for chatter IDs.
+	MaxChatterTTL = 90 * 24 * time.Hour
+)
+
+// Connection is the record kept for one open WebSocket connection.
+type Connection struct {
+	ID          string    `json:"connectionId"`
+	Geek        string    `json:"geek"`
+	Topics      []string  `json:"topics"`
+	ConnectedAt time.Time `json:"connectedAt"`
+	// ExpiresAt is when the record is dead by definition: the connection
+	// cannot outlive API Gateway's maximum duration.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Expired reports whether the record is past its expiry at now.
+func (c Connection) Expired(now time.Time) bool {
+	return !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt)
+}
+
+// Follows reports whether the connection receives messages for topic.
+func (c Connection) Follows(topic string) bool {
+	for _, t := range c.Topics {
+		if t == AllTopics || t == topic || topic == AllTopics {
+			return true
+		}
+	}
+	return false
+}
+
+// Matches reports whether an envelope addressed to users (empty: everyone)
+// and topics reaches this connection.
+func (c Connection) Matches(users, topics []string) bool {
+	if len(users) > 0 {
+		found := false
+		for _, u := range users {
+			if u == c.Geek {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for _, t := range topics {
+		if c.Follows(t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,32 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// IssueChatterID creates a fresh chatter ID for geek, valid for ttl, records
+// its hash in s and returns the secret. The secret is never stored or
+// logged: the caller hands it to the browser and forgets it.
+func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time) (string, ChatterID, error) {
+	if err := pubsub.ValidateGeek(geek); err != nil {
+		return "", ChatterID{}, err
+	}
+	if ttl <= 0 || ttl > pubsub.MaxChatterTTL {
+		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration above 0 and at most %s", ttl, pubsub.MaxChatterTTL)}
+	}
+	secret := pubsub.NewChatterID()
+	c := ChatterID{
+		Geek:      geek,
+		Hash:      pubsub.HashChatterID(secret),
+		IssuedAt:  now,
+		ExpiresAt: now.Add(ttl),
+	}
+	if err := s.PutChatterID(ctx, c); err != nil {
+		return "", ChatterID{}, fmt.Errorf("recording chatter ID: %w", err)
+	}
+	return secret, c, nil
+}

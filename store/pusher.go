@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PushErrorKind classifies a Management API failure.
+type PushErrorKind int
+
+const (
+	// KindOther is any failure not listed below.
+	KindOther PushErrorKind = iota
+	// KindGone: the connection no longer exists (410). Delete its record.
+	KindGone
+	// KindThrottled: too many requests (429 / LimitExceeded). Retry later.
+	KindThrottled
+	// KindTooLarge: the payload exceeds the message limit (413).
+	KindTooLarge
+	// KindForbidden: the endpoint or credentials are wrong (403).
+	KindForbidden
+)
+
+func (k PushErrorKind) String() string {
+	switch k {
+	case KindGone:
+		return "gone"
+	case KindThrottled:
+		return "throttled"
+	case KindTooLarge:
+		return "too large"
+	case KindForbidden:
+		return "forbidden"
+	default:
+		return "failed"
+	}
+}
+
+// PushError is the error every Pusher returns for a failed call.
+type PushError struct {
+	Kind         PushErrorKind
+	Op           string // "PostToConnection", "GetConnection", "DeleteConnection"
+	ConnectionID string
+	Status       int
+	Err          error
+}
+
+func (e *PushError) Error() string {
+	msg := fmt.Sprintf("%s %s: %s", e.Op, e.ConnectionID, e.Kind)
+	if e.Status != 0 {
+		msg += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	switch e.Kind {
+	case KindForbidden:
+		msg += " — check that the endpoint includes the stage and that the role has execute-api:ManageConnections"
+	case KindTooLarge:
+		msg += " — API Gateway delivers at most 128 KB per message"
+	}
+	return msg
+}
+
+func (e *PushError) Unwrap() error { return e.Err }
+
+// PushErrorKindOf returns the kind of a pusher error (KindOther when err is
+// not a *PushError).
+func PushErrorKindOf(err error) PushErrorKind {
+	var pe *PushError
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return KindOther
+}
+
+// IsGone reports whether err says the connection no longer exists.
+func IsGone(err error) bool { return PushErrorKindOf(err) == KindGone }
+
+// ConnectionInfo is what GetConnection describes.
+type ConnectionInfo struct {
+	ConnectedAt  time.Time `json:"connectedAt"`
+	LastActiveAt time.Time `json:"lastActiveAt"`
+	SourceIP     string    `json:"sourceIp,omitempty"`
+	UserAgent    string    `json:"userAgent,omitempty"`
+}
+
+// Pusher talks to connected clients through the API Gateway Management API
+// (or the local gateway's copy of it).
+type Pusher interface {
+	Post(ctx context.Context, connectionID string, data []byte) error
+	Get(ctx context.Context, connectionID string) (ConnectionInfo, error)
+	Delete(ctx context.Context, connectionID string) error
+}

@@ -1,0 +1,152 @@
+// Package ui holds every lipgloss style socks uses, built from a renderer
+// bound to the output writer, and the helpers that print tables and times the
+// same way everywhere: styled on a terminal, plain tab-separated text and
+// RFC 3339 times otherwise. Logic packages never import lipgloss.
+package ui
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/lipgloss/table"
+	"github.com/muesli/termenv"
+
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// UI renders for one output stream.
+type UI struct {
+	w      io.Writer
+	styled bool
+	now    func() time.Time
+
+	Title   lipgloss.Style
+	Label   lipgloss.Style
+	Muted   lipgloss.Style
+	Good    lipgloss.Style
+	Bad     lipgloss.Style
+	Warn    lipgloss.Style
+	Accent  lipgloss.Style
+	Code    lipgloss.Style
+	tableHd lipgloss.Style
+	border  lipgloss.Style
+}
+
+// New returns styles for ios.Out. Styling is on only when stdout is a
+// terminal and colour is not disabled (NO_COLOR).
+func New(ios *iostreams.IOStreams) *UI { return newUI(ios.Out, ios.ColorEnabled()) }
+
+// NewFor returns styles for an arbitrary writer, styled or not.
+func NewFor(w io.Writer, styled bool) *UI { return newUI(w, styled) }
+
+func newUI(w io.Writer, styled bool) *UI {
+	r := lipgloss.NewRenderer(w)
+	if styled {
+		// Pinned rather than detected so that output (and tests) do not
+		// depend on the terminal emulator's advertised capabilities.
+		r.SetColorProfile(termenv.ANSI256)
+	} else {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	u := &UI{w: w, styled: styled, now: time.Now}
+	u.Title = r.NewStyle().Bold(true).Foreground(lipgloss.Color("212"))
+	u.Label = r.NewStyle().Foreground(lipgloss.Color("245"))
+	u.Muted = r.NewStyle().Foreground(lipgloss.Color("241"))
+	u.Good = r.NewStyle().Foreground(lipgloss.Color("42"))
+	u.Bad = r.NewStyle().Foreground(lipgloss.Color("203"))
+	u.Warn = r.NewStyle().Foreground(lipgloss.Color("214"))
+	u.Accent = r.NewStyle().Foreground(lipgloss.Color("39"))
+	u.Code = r.NewStyle().Foreground(lipgloss.Color("229"))
+	u.tableHd = r.NewStyle().Bold(true).Foreground(lipgloss.Color("212")).Padding(0, 1)
+	u.border = r.NewStyle().Foreground(lipgloss.Color("238"))
+	return u
+}
+
+// Styled reports whether output is styled (a terminal with colour).
+func (u *UI) Styled() bool { return u.styled }
+
+// SetNow pins the clock used for relative times (tests).
+func (u *UI) SetNow(now func() time.Time) { u.now = now }
+
+// Time formats t: relative ("3m ago") when styled, RFC 3339 otherwise.
+func (u *UI) Time(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if !u.styled {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return Relative(u.now().Sub(t))
+}
+
+// Relative renders a duration as a short human age: "now", "42s ago", "5m ago".
+// A negative duration is in the future: "in 3h".
+func Relative(d time.Duration) string {
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		s = fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		s = fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+// Table prints rows under headers: a bordered lipgloss table when styled,
+// tab-separated lines (with a header line) otherwise.
+func (u *UI) Table(headers []string, rows [][]string) error {
+	if !u.styled {
+		var b strings.Builder
+		b.WriteString(strings.Join(headers, "\t"))
+		b.WriteByte('\n')
+		for _, r := range rows {
+			b.WriteString(strings.Join(r, "\t"))
+			b.WriteByte('\n')
+		}
+		_, err := io.WriteString(u.w, b.String())
+		return err
+	}
+	t := table.New().
+		Border(lipgloss.RoundedBorder()).
+		BorderStyle(u.border).
+		Headers(headers...).
+		Rows(rows...).
+		StyleFunc(func(row, col int) lipgloss.Style {
+			if row == table.HeaderRow {
+				return u.tableHd
+			}
+			return lipgloss.NewStyle().Padding(0, 1)
+		})
+	_, err := fmt.Fprintln(u.w, t.Render())
+	return err
+}
+
+// Check renders an ok/fail mark.
+func (u *UI) Check(ok bool) string {
+	if !u.styled {
+		if ok {
+			return "ok"
+		}
+		return "FAIL"
+	}
+	if ok {
+		return u.Good.Render("✓")
+	}
+	return u.Bad.Render("✗")
+}
