@@ -81,12 +81,17 @@ func ValidateBody(body json.RawMessage) error {
 	return nil
 }
 
-// Marshal encodes the envelope for the queue.
+// Marshal encodes the envelope for the queue. The body's bytes are kept as
+// they are (no HTML escaping), so that subscribers receive exactly what was
+// published.
 func (e Envelope) Marshal() ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
 		return nil, err
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(b) > MaxEnvelopeBytes {
 		return nil, invalid("envelope", "is %d bytes; a queue message holds at most %d bytes", len(b), MaxEnvelopeBytes)
 	}

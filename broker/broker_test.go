@@ -1,0 +1,338 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// fakePusher records posts; behaviour per connection ID is scripted.
+type fakePusher struct {
+	mu       sync.Mutex
+	posts    map[string][][]byte
+	fail     map[string]store.PushErrorKind // permanent failure kind
+	throttle map[string]int                 // throttle this many times, then deliver
+	inFlight atomic.Int64
+	maxSeen  atomic.Int64
+	delay    time.Duration
+}
+
+func newFakePusher() *fakePusher {
+	return &fakePusher{posts: map[string][][]byte{}, fail: map[string]store.PushErrorKind{}, throttle: map[string]int{}}
+}
+
+func (p *fakePusher) Post(ctx context.Context, id string, data []byte) error {
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		m := p.maxSeen.Load()
+		if n <= m || p.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if p.delay > 0 {
+		time.Sleep(p.delay)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k, ok := p.fail[id]; ok {
+		return &store.PushError{Kind: k, Op: "PostToConnection", ConnectionID: id}
+	}
+	if p.throttle[id] > 0 {
+		p.throttle[id]--
+		return &store.PushError{Kind: store.KindThrottled, Op: "PostToConnection", ConnectionID: id, Status: 429}
+	}
+	p.posts[id] = append(p.posts[id], append([]byte(nil), data...))
+	return nil
+}
+
+func (p *fakePusher) Get(context.Context, string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, nil
+}
+func (p *fakePusher) Delete(context.Context, string) error { return nil }
+
+func (p *fakePusher) got(id string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, b := range p.posts[id] {
+		out = append(out, string(b))
+	}
+	return out
+}
+
+type fixture struct {
+	db     *local.DB
+	pusher *fakePusher
+	broker *broker.Broker
+	now    time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{MaxReceives: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := newFakePusher()
+	f := &fixture{db: db, pusher: p, now: time.Now()}
+	f.broker = &broker.Broker{
+		Store: db.Store(), Queue: db.Queue(), Pusher: p,
+		Concurrency: 4, MaxReceives: 3, Visibility: time.Second, Wait: 100 * time.Millisecond,
+		Sleep: func(context.Context, time.Duration) error { return nil },
+	}
+	return f
+}
+
+func (f *fixture) connect(t *testing.T, id, geek string, topics ...string) {
+	t.Helper()
+	err := f.db.Store().PutConnection(context.Background(), pubsub.Connection{
+		ID: id, Geek: geek, Topics: topics, ConnectedAt: f.now, ExpiresAt: f.now.Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func envelope(users []string, topics []string, body string) pubsub.Envelope {
+	return pubsub.Envelope{ID: pubsub.NewMessageID(), Users: users, Topics: topics, Body: json.RawMessage(body)}
+}
+
+func TestDeliverReachesExactlyTheMatchingConnections(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "a1", "alice", "updates")
+	f.connect(t, "a2", "alice", "news")
+	f.connect(t, "b1", "bob", "updates")
+	f.connect(t, "c1", "carol", ".")
+
+	rep, err := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Targets != 1 || rep.Delivered != 1 {
+		t.Fatalf("report = %+v, want one target delivered", rep)
+	}
+	if got := f.pusher.got("a1"); len(got) != 1 || got[0] != `{"n":1}` {
+		t.Fatalf("a1 got %q", got)
+	}
+	for _, id := range []string{"a2", "b1", "c1"} {
+		if got := f.pusher.got(id); len(got) != 0 {
+			t.Fatalf("%s got %q, want nothing", id, got)
+		}
+	}
+
+	rep, err = f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `"all"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Targets != 3 || rep.Delivered != 3 {
+		t.Fatalf("broadcast report = %+v, want a1, b1 and the wildcard c1", rep)
+	}
+}
+
+func TestAGoneConnectionIsRemovedOnTheFirst410(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "dead", "alice", "updates")
+	f.connect(t, "live", "alice", "updates")
+	f.pusher.fail["dead"] = store.KindGone
+
+	rep, err := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Gone != 1 || rep.Delivered != 1 || rep.Failed != 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if _, err := f.db.Store().GetConnection(context.Background(), "dead"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the gone connection's record is still there (err=%v)", err)
+	}
+	if _, err := f.db.Store().GetConnection(context.Background(), "live"); err != nil {
+		t.Fatalf("the live connection's record was touched: %v", err)
+	}
+}
+
+func TestThrottlingIsRetriedWithBackoff(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "c", "alice", "updates")
+	f.pusher.throttle["c"] = 3
+	var sleeps []time.Duration
+	f.broker.Sleep = func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }
+
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Delivered != 1 || len(sleeps) != 3 {
+		t.Fatalf("report = %+v after %d backoffs, want delivered after 3", rep, len(sleeps))
+	}
+	for _, d := range sleeps {
+		if d <= 0 || d > 2*time.Second {
+			t.Fatalf("backoff %s is outside (0, 2s]", d)
+		}
+	}
+
+	f.pusher.throttle["c"] = 100
+	rep, _ = f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `2`))
+	if rep.Failed != 1 || !strings.Contains(strings.Join(rep.Errors, " "), "throttled") {
+		t.Fatalf("endless throttling must end as a failure naming it: %+v", rep)
+	}
+}
+
+func TestFanOutConcurrencyIsBounded(t *testing.T) {
+	f := newFixture(t)
+	for i := range 40 {
+		f.connect(t, fmt.Sprintf("c%02d", i), "alice", "updates")
+	}
+	f.pusher.delay = 5 * time.Millisecond
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Delivered != 40 {
+		t.Fatalf("delivered %d of 40", rep.Delivered)
+	}
+	if m := f.pusher.maxSeen.Load(); m > 4 || m < 2 {
+		t.Fatalf("max posts in flight = %d, want between 2 and the limit 4", m)
+	}
+}
+
+func receiveOne(t *testing.T, q store.Queue, vis time.Duration) store.Message {
+	t.Helper()
+	msgs, err := q.Receive(context.Background(), 1, vis, 2*time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Receive = %d messages, %v", len(msgs), err)
+	}
+	return msgs[0]
+}
+
+func TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	if _, err := q.Send(ctx, []byte(`{"topics":["updates"],"body":`)); err != nil {
+		t.Fatal(err)
+	}
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.DeadLettered {
+		t.Fatalf("outcome = %+v, want dead-lettered", out)
+	}
+	dead, err := q.ListDeadLetters(ctx, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters = %v, %v", dead, err)
+	}
+	if !strings.Contains(dead[0].Reason, "not valid JSON") {
+		t.Fatalf("reason %q does not say what was wrong", dead[0].Reason)
+	}
+	st, _ := q.Stats(ctx)
+	if st.Visible != 0 || st.InFlight != 0 {
+		t.Fatalf("the poison message is still on the queue: %+v", st)
+	}
+}
+
+func TestAMessageWhoseDeliveriesAllFailIsRetriedThenDeadLettered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "c", "alice", "updates")
+	f.pusher.fail["c"] = store.KindForbidden
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	if _, err := q.Send(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		m := receiveOne(t, q, time.Minute)
+		if m.ReceiveCount != i {
+			t.Fatalf("receive %d has count %d", i, m.ReceiveCount)
+		}
+		out := f.broker.Handle(ctx, m)
+		if i < 3 && (out.Done || out.DeadLettered) {
+			t.Fatalf("attempt %d: outcome %+v, want a retry", i, out)
+		}
+		if i < 3 {
+			// The broker backs off by making it visible later; skip the wait.
+			if err := q.ChangeVisibility(ctx, m.Receipt, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 3 && !out.DeadLettered {
+			t.Fatalf("after %d receives the message must be dead-lettered: %+v", i, out)
+		}
+	}
+	dead, _ := q.ListDeadLetters(ctx, 10)
+	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "failed 3 times") || !strings.Contains(dead[0].Reason, "forbidden") {
+		t.Fatalf("dead letters = %+v", dead)
+	}
+}
+
+func TestAPartialSuccessIsNotRetried(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.Done {
+		t.Fatalf("outcome = %+v, want done (retrying would deliver twice to 'ok')", out)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Delivered != 1 || rep.Failed != 1 {
+		t.Fatalf("report = %+v, %v", rep, err)
+	}
+	st, _ := q.Stats(ctx)
+	if st.Visible+st.InFlight != 0 {
+		t.Fatalf("a handled message must be deleted: %+v", st)
+	}
+}
+
+func TestACrashBetweenReceiveAndDeleteRedelivers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "c", "alice", "updates")
+	env := envelope([]string{"alice"}, []string{"updates"}, `{"survived":true}`)
+	data, _ := env.Marshal()
+	if _, err := q.Send(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	// A broker receives the message and dies before handling it.
+	_ = receiveOne(t, q, 300*time.Millisecond)
+
+	// Another broker picks it up once the visibility timeout has passed.
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.broker.Run(runCtx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.pusher.got("c")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := f.pusher.got("c"); len(got) != 1 || got[0] != `{"survived":true}` {
+		t.Fatalf("after the crash the connection got %q, want the message once", got)
+	}
+	st, _ := q.Stats(ctx)
+	if st.Visible+st.InFlight+st.Dead != 0 {
+		t.Fatalf("queue not empty after handling: %+v", st)
+	}
+}

@@ -1,0 +1,231 @@
+package pubsub
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateNames(t *testing.T) {
+	tests := []struct {
+		name    string
+		geek    string
+		wantErr string
+	}{
+		{"a plain name is fine", "Friendless", ""},
+		{"unicode letters are fine", "Zoë", ""},
+		{"an empty name is refused", "", "is empty"},
+		{"whitespace only is refused", "   ", "only whitespace"},
+		{"an inner space is refused", "a b", "whitespace"},
+		{"a control character is refused", "al\x01ice", "control character"},
+		{"a newline is refused", "alice\n", "control character"},
+		{"a comma is refused", "a,b", "comma"},
+		{"a hash is refused", "a#b", "'#'"},
+		{"invalid UTF-8 is refused", "a\xffb", "UTF-8"},
+		{"129 bytes is too long", strings.Repeat("x", 129), "at most 128"},
+		{"128 bytes is fine", strings.Repeat("x", 128), ""},
+		{"the wildcard is not a geek", ".", "reserved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateGeek(tt.geek)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ValidateGeek(%q) = %v, want nil", tt.geek, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ValidateGeek(%q) = %v, want an error containing %q", tt.geek, err, tt.wantErr)
+			}
+			if !IsInvalid(err) {
+				t.Fatalf("ValidateGeek(%q) error is not an *InvalidError", tt.geek)
+			}
+		})
+	}
+	if err := ValidateTopic("."); err != nil {
+		t.Errorf("the wildcard topic must be valid: %v", err)
+	}
+}
+
+func TestSplitTopics(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"", []string{"."}, false},
+		{"updates", []string{"updates"}, false},
+		{"updates,news,updates", []string{"updates", "news"}, false},
+		{"updates,,news", nil, true},
+		{"a b", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := SplitTopics(tt.in)
+		if (err != nil) != tt.err {
+			t.Fatalf("SplitTopics(%q) error = %v, want error %v", tt.in, err, tt.err)
+		}
+		if !tt.err && strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Fatalf("SplitTopics(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestConnectionMatches(t *testing.T) {
+	now := time.Now()
+	c := Connection{ID: "c1", Geek: "alice", Topics: []string{"updates"}, ExpiresAt: now.Add(time.Hour)}
+	all := Connection{ID: "c2", Geek: "bob", Topics: []string{AllTopics}}
+	tests := []struct {
+		name   string
+		conn   Connection
+		users  []string
+		topics []string
+		want   bool
+	}{
+		{"a geek's own topic reaches it", c, []string{"alice"}, []string{"updates"}, true},
+		{"another geek's message does not", c, []string{"bob"}, []string{"updates"}, false},
+		{"another topic does not", c, []string{"alice"}, []string{"news"}, false},
+		{"a broadcast on its topic reaches it", c, nil, []string{"updates"}, true},
+		{"the wildcard envelope topic reaches every topic", c, nil, []string{AllTopics}, true},
+		{"a wildcard subscription follows every topic", all, nil, []string{"news"}, true},
+		{"a wildcard subscription still filters by geek", all, []string{"alice"}, []string{"news"}, false},
+		{"one of several topics is enough", c, []string{"carol", "alice"}, []string{"news", "updates"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.conn.Matches(tt.users, tt.topics); got != tt.want {
+				t.Fatalf("Matches(%v, %v) = %v, want %v", tt.users, tt.topics, got, tt.want)
+			}
+		})
+	}
+	if c.Expired(now) || !c.Expired(now.Add(2*time.Hour)) {
+		t.Fatal("Expired must flip at ExpiresAt")
+	}
+}
+
+func TestParseEnvelope(t *testing.T) {
+	big := `"` + strings.Repeat("x", MaxMessageBytes) + `"`
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string
+	}{
+		{"the legacy shape parses", `{"users":["Friendless"],"topics":["updates"],"body":{"a":1}}`, ""},
+		{"users may be absent", `{"topics":["updates"],"body":"hi"}`, ""},
+		{"an id is kept", `{"id":"m-1","topics":["."],"body":1}`, ""},
+		{"unknown fields are ignored", `{"topics":["t"],"body":1,"extra":true}`, ""},
+		{"not JSON", `{nope`, "not valid JSON"},
+		{"trailing data", `{"topics":["t"],"body":1} {}`, "trailing"},
+		{"no topics", `{"users":["a"],"body":1}`, "topics is empty"},
+		{"no body", `{"topics":["t"]}`, "body is missing"},
+		{"a bad user name", `{"users":["a b"],"topics":["t"],"body":1}`, "whitespace"},
+		{"a body over 128 KB", `{"topics":["t"],"body":` + big + `}`, "128 KB"},
+		{"an id with a space", `{"id":"a b","topics":["t"],"body":1}`, "id contains"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := ParseEnvelope([]byte(tt.in))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ParseEnvelope: %v", err)
+				}
+				if _, err := env.Marshal(); err != nil {
+					t.Fatalf("Marshal: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ParseEnvelope error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestEnvelopeRoundTripKeepsBodyBytes(t *testing.T) {
+	body := json.RawMessage(`{"nested":{"list":[1,2,3]},"s":"é"}`)
+	env := Envelope{ID: NewMessageID(), Users: []string{"alice"}, Topics: []string{"updates"}, Body: body}
+	b, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Body) != string(body) || got.ID != env.ID {
+		t.Fatalf("round trip changed the envelope: %+v", got)
+	}
+}
+
+func TestChatterIDs(t *testing.T) {
+	a, b := NewChatterID(), NewChatterID()
+	if a == b {
+		t.Fatal("two chatter IDs are equal")
+	}
+	if !LooksLikeChatterID(a) {
+		t.Fatalf("%q does not look like a chatter ID", a)
+	}
+	// 3-byte prefix + base64 of 24 bytes (32 chars): at least 128 bits.
+	if len(a) != len("sc_")+32 || strings.ContainsAny(a, "+/=") {
+		t.Fatalf("chatter ID %q is not 32 URL-safe characters after the prefix", a)
+	}
+	h := HashChatterID(a)
+	if len(h) != 64 || h == a || HashChatterID(a) != h {
+		t.Fatalf("hash %q is not a stable hex SHA-256", h)
+	}
+	if Fingerprint(h) != h[:12] {
+		t.Fatal("the fingerprint is the first 12 hex digits")
+	}
+}
+
+func FuzzParseEnvelope(f *testing.F) {
+	f.Add([]byte(`{"users":["Friendless"],"topics":["updates"],"body":{"a":1}}`))
+	f.Add([]byte(`{"topics":["."],"body":"x","id":"m-1"}`))
+	f.Add([]byte(`{"topics":[""],"body":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, err := ParseEnvelope(data)
+		if err != nil {
+			if !IsInvalid(err) {
+				t.Fatalf("ParseEnvelope returned a non-InvalidError: %v", err)
+			}
+			return
+		}
+		// Whatever parses must validate, re-encode and parse again the same.
+		if err := env.Validate(); err != nil {
+			t.Fatalf("parsed envelope does not validate: %v", err)
+		}
+		b, err := env.Marshal()
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		again, err := ParseEnvelope(b)
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		if string(again.Body) != string(env.Body) || len(again.Topics) != len(env.Topics) {
+			t.Fatalf("round trip changed the envelope")
+		}
+	})
+}
+
+func FuzzSplitTopics(f *testing.F) {
+	f.Add("updates,news")
+	f.Add("")
+	f.Add(".,a,,b")
+	f.Fuzz(func(t *testing.T, s string) {
+		topics, err := SplitTopics(s)
+		if err != nil {
+			return
+		}
+		if len(topics) == 0 {
+			t.Fatal("no error and no topics")
+		}
+		for _, tp := range topics {
+			if err := ValidateTopic(tp); err != nil {
+				t.Fatalf("SplitTopics returned an invalid topic %q: %v", tp, err)
+			}
+		}
+	})
+}
