@@ -1,0 +1,35 @@
+# The README's two commands are `make demo` and `make test`.
+GO ?= go
+BIN ?= bin/socks
+
+.PHONY: demo test build lint fuzz bench emulators clean
+
+## demo: the whole flow on a throwaway local stack (no AWS)
+demo:
+	$(GO) run ./cmd/socks demo
+
+## test: the full suite: installs what it needs, starts the emulators, -race
+test:
+	scripts/test
+
+## build: the binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/socks
+
+## lint: gofmt, go vet and staticcheck only
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	staticcheck ./...
+
+## fuzz: run each fuzz target for a short while
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzSplitTopics -fuzztime 15s ./pubsub/
+
+## bench: the benchmarks behind BENCHMARKS.md, side by side with ratios
+bench:
+	scripts/bench
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,220 @@
+package routes_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
+)
+
+func newHandler(t *testing.T) (*routes.Handler, store.Store, time.Time) {
+	t.Helper()
+	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	return &routes.Handler{Store: db.Store(), Now: func() time.Time { return now }}, db.Store(), now
+}
+
+func connectEvent(id string, q map[string]string) events.APIGatewayWebsocketProxyRequest {
+	return events.APIGatewayWebsocketProxyRequest{
+		QueryStringParameters: q,
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			RouteKey: "$connect", EventType: "CONNECT", ConnectionID: id,
+		},
+	}
+}
+
+func messageEvent(id, route, body string) events.APIGatewayWebsocketProxyRequest {
+	return events.APIGatewayWebsocketProxyRequest{
+		Body: body,
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			RouteKey: route, EventType: "MESSAGE", ConnectionID: id,
+		},
+	}
+}
+
+func TestConnect(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, err := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobSecret, _, _ := store.IssueChatterID(ctx, s, "bob", time.Hour, now)
+	expired, _, _ := store.IssueChatterID(ctx, s, "alice", time.Minute, now.Add(-time.Hour))
+
+	tests := []struct {
+		name       string
+		query      map[string]string
+		wantStatus int
+		wantBody   string
+	}{
+		{"a valid chatter ID connects", map[string]string{"geek": "alice", "id": secret, "topic": "updates,news"}, 200, ""},
+		{"a missing chatter ID is 401", map[string]string{"geek": "alice"}, 401, "missing chatter ID"},
+		{"a missing geek is 401", map[string]string{"id": secret}, 401, "missing geek"},
+		{"another geek's chatter ID is 403", map[string]string{"geek": "alice", "id": bobSecret}, 403, "refused"},
+		{"a made-up chatter ID is 403", map[string]string{"geek": "alice", "id": pubsub.NewChatterID()}, 403, "refused"},
+		{"an expired chatter ID is 403", map[string]string{"geek": "alice", "id": expired}, 403, "expired"},
+		{"a bad geek name is 400", map[string]string{"geek": "al ice", "id": secret}, 400, "whitespace"},
+		{"a bad topic is 400", map[string]string{"geek": "alice", "id": secret, "topic": "a,,b"}, 400, "empty"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "conn" + string(rune('A'+i))
+			resp, err := h.Handle(ctx, connectEvent(id, tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(resp.Body, tt.wantBody) {
+				t.Fatalf("status %d body %q, want %d containing %q", resp.StatusCode, resp.Body, tt.wantStatus, tt.wantBody)
+			}
+			if strings.Contains(resp.Body, secret) {
+				t.Fatal("the response echoes the chatter ID")
+			}
+			c, err := s.GetConnection(ctx, id)
+			if tt.wantStatus != 200 {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("a refused connect wrote a record: %+v, %v", c, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(c.Topics)
+			if c.Geek != "alice" || strings.Join(c.Topics, ",") != "news,updates" || !c.ExpiresAt.Equal(now.Add(pubsub.MaxConnectionDuration)) {
+				t.Fatalf("record = %+v", c)
+			}
+		})
+	}
+}
+
+func TestNoTopicMeansEveryTopic(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if resp, _ := h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret})); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	c, err := s.GetConnection(ctx, "c1")
+	if err != nil || len(c.Topics) != 1 || c.Topics[0] != pubsub.AllTopics {
+		t.Fatalf("record = %+v, %v", c, err)
+	}
+}
+
+func reply(t *testing.T, body string) routes.Reply {
+	t.Helper()
+	var r routes.Reply
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("reply %q is not JSON: %v", body, err)
+	}
+	return r
+}
+
+func TestActions(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if resp, _ := h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "updates"})); resp.StatusCode != 200 {
+		t.Fatal("connect failed")
+	}
+	steps := []struct {
+		name      string
+		route     string
+		body      string
+		wantType  string
+		wantInErr string
+		topics    string
+	}{
+		{"subscribe adds topics", "subscribe", `{"action":"subscribe","topics":["news","jobs"]}`, "subscribed", "", "jobs,news,updates"},
+		{"unsubscribe removes one", "unsubscribe", `{"action":"unsubscribe","topics":["news"]}`, "unsubscribed", "", "jobs,updates"},
+		{"a single topic field works", "subscribe", `{"action":"subscribe","topic":"alerts"}`, "subscribed", "", "alerts,jobs,updates"},
+		{"subscribe without topics is an error frame", "subscribe", `{"action":"subscribe"}`, "error", "needs", ""},
+		{"a bad topic name is an error frame", "subscribe", `{"action":"subscribe","topics":["a b"]}`, "error", "whitespace", ""},
+		{"ping answers pong", "ping", `{"action":"ping"}`, "pong", "", ""},
+		{"an unknown action gets an error frame", "$default", `{"action":"broadcast","body":"hi all"}`, "error", "unknown action broadcast", ""},
+		{"non-JSON gets an error frame", "$default", `hello`, "error", "clients cannot publish", ""},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			resp, err := h.Handle(ctx, messageEvent("c1", st.route, st.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := reply(t, resp.Body)
+			if r.Type != st.wantType || !strings.Contains(r.Error, st.wantInErr) {
+				t.Fatalf("reply = %+v, want type %q with error containing %q", r, st.wantType, st.wantInErr)
+			}
+			if st.topics != "" && strings.Join(r.Topics, ",") != st.topics {
+				t.Fatalf("topics = %v, want %s", r.Topics, st.topics)
+			}
+		})
+	}
+	c, _ := s.GetConnection(ctx, "c1")
+	if strings.Join(c.Topics, ",") == "" {
+		t.Fatal("the connection lost its topics")
+	}
+}
+
+func TestSubscribeIsBounded(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	_, _ = h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "t0"}))
+	var topics []string
+	for i := 1; i < pubsub.MaxTopicsPerConnection; i++ {
+		topics = append(topics, "t"+strings.Repeat("x", i))
+	}
+	b, _ := json.Marshal(map[string]any{"action": "subscribe", "topics": topics})
+	if r := mustReply(t, h, string(b)); r.Type != "subscribed" {
+		t.Fatalf("filling up to the limit failed: %+v", r)
+	}
+	if r := mustReply(t, h, `{"action":"subscribe","topics":["one-too-many"]}`); r.Type != "error" || !strings.Contains(r.Error, "at most") {
+		t.Fatalf("going over the limit: %+v", r)
+	}
+}
+
+func mustReply(t *testing.T, h *routes.Handler, body string) routes.Reply {
+	t.Helper()
+	resp, err := h.Handle(context.Background(), messageEvent("c1", "subscribe", body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply(t, resp.Body)
+}
+
+func TestDisconnectDeletesByConnectionID(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	_, _ = h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "updates"}))
+	resp, err := h.Handle(ctx, events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{RouteKey: "$disconnect", ConnectionID: "c1"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("disconnect: %d, %v", resp.StatusCode, err)
+	}
+	if _, err := s.GetConnection(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("record still there: %v", err)
+	}
+	targets, _ := s.FindTargets(ctx, []string{"alice"}, []string{"updates"}, now)
+	if len(targets) != 0 {
+		t.Fatalf("subscriptions survived the disconnect: %+v", targets)
+	}
+	// A second disconnect (API Gateway may retry) is harmless.
+	if _, err := h.Handle(ctx, events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{RouteKey: "$disconnect", ConnectionID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+}
