@@ -1,0 +1,50 @@
+package awsops
+
+import (
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+)
+
+// DefaultPushConcurrency sizes the Management API client's connection pool
+// when NewManagementClient is given no concurrency.
+const DefaultPushConcurrency = 16
+
+// NewManagementClient returns an API Gateway Management API client that posts
+// to endpoint, which is the WebSocket API's https URL including the stage
+// (https://ID.execute-api.REGION.amazonaws.com/STAGE), or the local gateway's
+// ManagementEndpoint.
+//
+// The client keeps up to concurrency connections alive to the endpoint (the
+// broker's fan-out width), and the SDK does not retry: the broker owns retry
+// and backoff for throttling, and a 410 must reach it at once.
+func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apigatewaymanagementapi.Client {
+	if concurrency <= 0 {
+		concurrency = DefaultPushConcurrency
+	}
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
+		t.MaxIdleConnsPerHost = concurrency
+		t.MaxConnsPerHost = concurrency
+	})
+	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.HTTPClient = httpClient
+		o.RetryMaxAttempts = 1
+	})
+}
+
+// LocalConfig is the AWS configuration for talking to the local gateway:
+// static dummy credentials and a fixed region. It reads no environment
+// variable and no shared config file, so it can never reach a real AWS
+// endpoint by accident; the endpoint is always given to NewManagementClient.
+func LocalConfig() aws.Config {
+	return aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		AppID:       "socks",
+	}
+}

@@ -1,0 +1,553 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// pingPayload marks the gateway's own pings, so that the pongs answering
+// them do not count as client activity: otherwise every live client would
+// stay active forever and the idle timeout could never fire.
+var pingPayload = []byte("socks-gateway")
+
+// outbound is one message queued for a client.
+type outbound struct {
+	kind int // websocket.TextMessage or websocket.BinaryMessage
+	data []byte
+}
+
+// conn is one WebSocket connection. The reader runs in the upgrade
+// request's goroutine, the writer in its own and owns every data write.
+type conn struct {
+	g  *Gateway
+	id string
+	ws *websocket.Conn
+
+	connectedAt time.Time // g.now() at $connect
+	start       time.Time // time.Now() at $connect, for the timers
+	sourceIP    string
+	userAgent   string
+	host        string
+
+	send chan outbound
+	// lastActive is time.Since(start) at the last inbound frame;
+	// lastActiveAt the g.now() of it in Unix milliseconds.
+	lastActive   atomic.Int64
+	lastActiveAt atomic.Int64
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by closeWith
+	// Set once before closing is closed.
+	closeCode   int
+	closeReason string
+	closeFrame  bool // the writer must send a close frame
+
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+// newID returns an API Gateway-like ID: 16 characters of URL-safe base64 of
+// 11 random bytes, for example "L0SM9cOFvHcCIhw=".
+func newID() string {
+	var b [11]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return base64.URLEncoding.EncodeToString(b[:])
+}
+
+// isClosing reports whether the connection is ending.
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeWith ends the connection once with code and reason (the $disconnect
+// status). When frame is set the writer sends a close frame with them
+// first; it is not when the client already sent one or the connection
+// broke.
+func (c *conn) closeWith(code int, reason string, frame bool) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason, c.closeFrame = code, reason, frame
+		close(c.closing)
+	})
+}
+
+// enqueue queues a message for the client without blocking. It reports
+// false when the connection is ending; a full queue ends it as a slow
+// consumer.
+func (c *conn) enqueue(m outbound) bool {
+	if c.isClosing() {
+		return false
+	}
+	select {
+	case c.send <- m:
+		return true
+	default:
+		c.g.log.Debug("slow consumer", "connectionId", c.id, "queue", cap(c.send))
+		c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
+		return false
+	}
+}
+
+// touch records inbound activity.
+func (c *conn) touch() {
+	c.lastActive.Store(int64(time.Since(c.start)))
+	c.lastActiveAt.Store(c.g.now().UnixMilli())
+}
+
+// serveUpgrade handles a WebSocket upgrade request: $connect, then the
+// connection's life, then $disconnect.
+func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) ||
+		r.Header.Get("Sec-Websocket-Version") != "13" || r.Header.Get("Sec-Websocket-Key") == "" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
+		return
+	}
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+
+	now := g.now()
+	c := &conn{
+		g:           g,
+		id:          newID(),
+		connectedAt: now,
+		start:       time.Now(),
+		sourceIP:    remoteIP(r.RemoteAddr),
+		userAgent:   r.UserAgent(),
+		host:        r.Host,
+		send:        make(chan outbound, g.opts.SendBuffer),
+		closing:     make(chan struct{}),
+		readerDone:  make(chan struct{}),
+		writerDone:  make(chan struct{}),
+	}
+	c.touch()
+
+	req := c.event("$connect", "CONNECT", now)
+	req.Headers, req.MultiValueHeaders = requestHeaders(r, c.sourceIP)
+	req.QueryStringParameters, req.MultiValueQueryStringParameters = queryParameters(r)
+	ctx, cancel := g.handlerContext()
+	resp, err := g.opts.Handler.Handle(ctx, req)
+	cancel()
+	if err != nil {
+		g.log.Warn("$connect handler failed", "connectionId", c.id, "err", err)
+		writeAPIError(w, http.StatusInternalServerError, "", "Internal server error")
+		return
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		g.log.Debug("$connect refused", "connectionId", c.id, "status", resp.StatusCode)
+		refuse(w, resp)
+		return
+	}
+
+	var respHeader http.Header
+	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" && offered(r, p) {
+		respHeader = http.Header{"Sec-Websocket-Protocol": {p}}
+	}
+	// Register before the 101 response, so that a POST right after the
+	// client sees it finds the connection (it is queued until the writer
+	// runs).
+	g.mu.Lock()
+	g.conns[c.id] = c
+	closing := g.closing
+	g.mu.Unlock()
+	ws, err := g.upgrader.Upgrade(w, r, respHeader)
+	if err != nil {
+		// The handler recorded the connection: tell it that it is gone.
+		g.log.Debug("upgrade failed", "connectionId", c.id, "err", err)
+		c.closeWith(websocket.CloseAbnormalClosure, "upgrade failed", false)
+		g.forget(c)
+		g.disconnect(c)
+		return
+	}
+	g.mu.Lock()
+	c.ws = ws // under mu for Shutdown's forced close
+	g.mu.Unlock()
+	g.log.Debug("connected", "connectionId", c.id, "sourceIp", c.sourceIP)
+	if closing {
+		c.closeWith(websocket.CloseGoingAway, reasonShutdown, true)
+	}
+
+	go c.writeLoop()
+	c.readLoop()
+	close(c.readerDone)
+	<-c.writerDone
+	g.forget(c)
+	g.disconnect(c)
+}
+
+// forget removes c from the open connections.
+func (g *Gateway) forget(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c.id)
+	g.mu.Unlock()
+}
+
+// disconnect invokes $disconnect for c.
+func (g *Gateway) disconnect(c *conn) {
+	g.log.Debug("disconnected", "connectionId", c.id, "code", c.closeCode, "reason", c.closeReason)
+	req := c.event("$disconnect", "DISCONNECT", g.now())
+	req.Headers = map[string]string{"Host": c.host, "X-Forwarded-For": c.sourceIP}
+	req.MultiValueHeaders = map[string][]string{"Host": {c.host}, "X-Forwarded-For": {c.sourceIP}}
+	req.RequestContext.DisconnectStatusCode = int64(c.closeCode)
+	reason := c.closeReason
+	req.RequestContext.DisconnectReason = &reason
+	ctx, cancel := g.handlerContext()
+	defer cancel()
+	if _, err := g.opts.Handler.Handle(ctx, req); err != nil {
+		g.log.Warn("$disconnect handler failed", "connectionId", c.id, "err", err)
+	}
+}
+
+// readLoop reads client frames until the connection ends, invoking the
+// routes for each message.
+func (c *conn) readLoop() {
+	ws := c.ws
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPingHandler(func(data string) error {
+		c.touch()
+		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	ws.SetPongHandler(func(data string) error {
+		if data != string(pingPayload) {
+			c.touch() // an unsolicited pong is the client's own keep-alive
+		}
+		return ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		kind, r, err := ws.NextReader()
+		if err != nil {
+			c.closeWith(readErrorStatus(err))
+			return
+		}
+		c.touch()
+		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+		// The read limit: at most one byte past the largest message.
+		data, err := io.ReadAll(io.LimitReader(r, pubsub.MaxMessageBytes+1))
+		if err != nil {
+			c.closeWith(readErrorStatus(err))
+			return
+		}
+		c.touch()
+		if len(data) > pubsub.MaxMessageBytes {
+			// Keep reading (NextReader discards the rest of the message) so
+			// that the client's answer to the close frame arrives.
+			c.closeWith(websocket.CloseMessageTooBig, reasonTooBig, true)
+			continue
+		}
+		if c.isClosing() {
+			continue // after a close frame, messages are discarded
+		}
+		c.route(kind, data)
+	}
+}
+
+// readErrorStatus is the $disconnect status for a read error.
+func readErrorStatus(err error) (code int, reason string, frame bool) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		// gorilla has already answered the close frame.
+		if ce.Code == websocket.CloseNoStatusReceived {
+			return ce.Code, "Client-side close frame status not set", false
+		}
+		return ce.Code, ce.Text, false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return websocket.CloseAbnormalClosure, "ping timeout", false
+	}
+	return websocket.CloseAbnormalClosure, "Connection closed abnormally", false
+}
+
+// route selects the route for a message ($request.body.action) and invokes
+// it; a non-empty response body is sent back to the client.
+func (c *conn) route(kind int, data []byte) {
+	routeKey := "$default"
+	req := c.event("", "MESSAGE", c.g.now())
+	if kind == websocket.TextMessage {
+		req.Body = string(data)
+		var body struct {
+			Action any `json:"action"`
+		}
+		if json.Unmarshal(data, &body) == nil {
+			if a, ok := body.Action.(string); ok && c.g.routes[a] {
+				routeKey = a
+			}
+		}
+	} else {
+		req.Body = base64.StdEncoding.EncodeToString(data)
+		req.IsBase64Encoded = true
+	}
+	req.RequestContext.RouteKey = routeKey
+	req.RequestContext.MessageID = newID()
+
+	ctx, cancel := c.g.handlerContext()
+	resp, err := c.g.opts.Handler.Handle(ctx, req)
+	cancel()
+	if err != nil {
+		c.g.log.Warn("route handler failed", "route", routeKey, "connectionId", c.id, "err", err)
+		msg, _ := json.Marshal(map[string]string{
+			"message":      "Internal server error",
+			"connectionId": c.id,
+			"requestId":    req.RequestContext.RequestID,
+		})
+		c.enqueue(outbound{websocket.TextMessage, msg})
+		return
+	}
+	if resp.Body == "" {
+		return
+	}
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			c.enqueue(outbound{websocket.BinaryMessage, b})
+			return
+		}
+	}
+	c.enqueue(outbound{websocket.TextMessage, []byte(resp.Body)})
+}
+
+// writeLoop owns the connection's writes and its timers, until the
+// connection ends; then it sends the close frame, waits a bounded grace for
+// the client's answer and closes.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	defer c.finish()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	idle := time.NewTimer(c.g.opts.IdleTimeout)
+	defer idle.Stop()
+	maxDuration := time.NewTimer(c.g.opts.MaxDuration - time.Since(c.start))
+	defer maxDuration.Stop()
+	for {
+		// Ending takes priority over queued messages.
+		if c.isClosing() {
+			return
+		}
+		select {
+		case <-c.closing:
+			return
+		case m := <-c.send:
+			if err := c.write(m); err != nil {
+				c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
+				c.closeWith(websocket.CloseAbnormalClosure, "Connection closed abnormally", false)
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, pingPayload, time.Now().Add(writeWait)); err != nil {
+				c.closeWith(websocket.CloseAbnormalClosure, "Connection closed abnormally", false)
+				return
+			}
+		case <-idle.C:
+			quiet := time.Since(c.start) - time.Duration(c.lastActive.Load())
+			if quiet >= c.g.opts.IdleTimeout {
+				c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
+				return
+			}
+			idle.Reset(c.g.opts.IdleTimeout - quiet)
+		case <-maxDuration.C:
+			c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
+			return
+		}
+	}
+}
+
+// write sends one message in frames of at most pubsub.MaxFrameBytes.
+func (c *conn) write(m outbound) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	w, err := c.ws.NextWriter(m.kind)
+	if err != nil {
+		return err
+	}
+	// gorilla writes one big Write as one frame: feed it frame-sized pieces
+	// so that its 32 KB buffer (Upgrader.WriteBufferSize) bounds each frame.
+	for data := m.data; len(data) > 0; {
+		n := min(len(data), pubsub.MaxFrameBytes)
+		if _, err := w.Write(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return w.Close()
+}
+
+// finish sends the close frame when one is due, waits for the reader to
+// end (the client's answering close frame) for at most closeGrace, and
+// closes the connection.
+func (c *conn) finish() {
+	if c.closeFrame {
+		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-c.readerDone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.ws.Close()
+}
+
+// event returns the common part of an event for c.
+func (c *conn) event(routeKey, eventType string, now time.Time) events.APIGatewayWebsocketProxyRequest {
+	requestID := newID()
+	return events.APIGatewayWebsocketProxyRequest{
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			RouteKey:          routeKey,
+			EventType:         eventType,
+			ExtendedRequestID: requestID,
+			RequestTime:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			MessageDirection:  "IN",
+			Stage:             c.g.opts.Stage,
+			ConnectedAt:       c.connectedAt.UnixMilli(),
+			RequestTimeEpoch:  now.UnixMilli(),
+			Identity: events.APIGatewayRequestIdentity{
+				SourceIP:  c.sourceIP,
+				UserAgent: c.userAgent,
+			},
+			RequestID:    requestID,
+			DomainName:   c.host,
+			ConnectionID: c.id,
+			APIID:        apiID,
+		},
+	}
+}
+
+// handlerContext returns the context of one Handler call.
+func (g *Gateway) handlerContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(g.ctx, integrationTimeout)
+}
+
+// requestHeaders returns the upgrade request's headers as API Gateway passes
+// them: single-valued (the last value) and multi-valued, with Host and the
+// X-Forwarded-* headers a proxy adds.
+func requestHeaders(r *http.Request, sourceIP string) (map[string]string, map[string][]string) {
+	single := make(map[string]string, len(r.Header)+4)
+	multi := make(map[string][]string, len(r.Header)+4)
+	for k, v := range r.Header {
+		if len(v) == 0 {
+			continue
+		}
+		single[k] = v[len(v)-1]
+		multi[k] = append([]string(nil), v...)
+	}
+	port := "80"
+	if _, p, err := net.SplitHostPort(r.Host); err == nil {
+		port = p
+	}
+	for k, v := range map[string]string{
+		"Host":              r.Host,
+		"X-Forwarded-For":   sourceIP,
+		"X-Forwarded-Port":  port,
+		"X-Forwarded-Proto": "http",
+	} {
+		single[k] = v
+		multi[k] = []string{v}
+	}
+	return single, multi
+}
+
+// queryParameters returns the query string as API Gateway passes it: nil
+// when there is none, else single-valued (the last value) and multi-valued.
+func queryParameters(r *http.Request) (map[string]string, map[string][]string) {
+	q := r.URL.Query()
+	if len(q) == 0 {
+		return nil, nil
+	}
+	single := make(map[string]string, len(q))
+	for k, v := range q {
+		single[k] = v[len(v)-1]
+	}
+	return single, q
+}
+
+// responseHeader returns the handler response's header name, matched
+// case-insensitively.
+func responseHeader(resp events.APIGatewayProxyResponse, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range resp.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// offered reports whether the client asked for subprotocol p.
+func offered(r *http.Request, p string) bool {
+	for _, s := range websocket.Subprotocols(r) {
+		if s == p {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers a refused upgrade with the handler's status, headers and
+// body.
+func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
+	h := w.Header()
+	for k, v := range resp.Headers {
+		h.Set(k, v)
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		h.Del(k)
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = b
+		}
+	}
+	status := resp.StatusCode
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// remoteIP returns the host part of a RemoteAddr.
+func remoteIP(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}

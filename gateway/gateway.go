@@ -1,0 +1,317 @@
+// Package gateway is a local emulation of an API Gateway WebSocket API: it
+// accepts WebSocket clients, invokes a route Handler with the same event
+// shapes API Gateway gives a Lambda function ($connect, $disconnect,
+// $default and action routes selected by $request.body.action), enforces
+// API Gateway's limits (128 KB messages, 32 KB frames, idle timeout,
+// maximum connection duration), and serves the @connections Management API
+// (POST, GET, DELETE) on the same port so that the AWS SDK's
+// apigatewaymanagementapi client works against it unchanged.
+//
+// Close codes sent to clients:
+//
+//	1000 "connection deleted"  DELETE /@connections/{id}
+//	1001 "Going away"          idle timeout or maximum duration (as AWS)
+//	1001 "going away"          Shutdown
+//	1008 "slow consumer"       the connection's outbound queue was full
+//	1009 "message too big"     the client sent a message over 128 KB
+//
+// The $disconnect event carries that code and reason, or the client's own
+// close code and reason, or 1006 when the connection broke without a
+// close frame.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// Handler is what API Gateway invokes for each route.
+type Handler interface {
+	Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+}
+
+// Options configures a Gateway.
+type Options struct {
+	// Handler is invoked for every route. Required.
+	Handler Handler
+	// Stage, when set, is the API's stage name: clients may connect at "/"
+	// and "/STAGE", and the Management API answers at "/@connections/{id}"
+	// and "/STAGE/@connections/{id}".
+	Stage string
+	// Routes are the action route keys besides $default, for example
+	// "subscribe", "unsubscribe", "ping".
+	Routes []string
+	// IdleTimeout closes a connection that sent nothing for this long
+	// (default pubsub.IdleTimeout).
+	IdleTimeout time.Duration
+	// MaxDuration closes a connection this long after it opened (default
+	// pubsub.MaxConnectionDuration).
+	MaxDuration time.Duration
+	// SendBuffer is the length of each connection's outbound queue (default
+	// 64). A connection whose queue is full is closed as a slow consumer.
+	SendBuffer int
+	// Logger receives debug logs of connections and warnings about handler
+	// errors (default: discard).
+	Logger *slog.Logger
+	// Now is the clock for the times reported in events and by
+	// GET /@connections (default time.Now). Timeouts use the real clock.
+	Now func() time.Time
+}
+
+const (
+	// writeWait bounds one write of a frame to a client.
+	writeWait = 10 * time.Second
+	// pongWait is how long a client may stay silent, not even answering
+	// pings, before the connection is considered dead.
+	pongWait = 60 * time.Second
+	// pingPeriod is how often the gateway pings each client; less than
+	// pongWait.
+	pingPeriod = pongWait * 9 / 10
+	// closeGrace is how long the gateway waits for a client to answer its
+	// close frame before dropping the TCP connection.
+	closeGrace = time.Second
+	// integrationTimeout bounds one Handler call, as API Gateway's 29 s
+	// integration timeout does.
+	integrationTimeout = 29 * time.Second
+	// defaultSendBuffer is the default outbound queue length.
+	defaultSendBuffer = 64
+	// apiID is the RequestContext.APIID of every event.
+	apiID = "local"
+)
+
+// Close codes and reasons the gateway sends; see the package comment.
+const (
+	reasonTimeout      = "Going away"
+	reasonShutdown     = "going away"
+	reasonSlowConsumer = "slow consumer"
+	reasonTooBig       = "message too big"
+	reasonDeleted      = "connection deleted"
+)
+
+var stageName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Gateway is a running local WebSocket API.
+type Gateway struct {
+	opts     Options
+	routes   map[string]bool
+	log      *slog.Logger
+	now      func() time.Time
+	upgrader websocket.Upgrader
+	srv      *http.Server
+
+	// ctx is the parent of every Handler call; cancelled when Shutdown gives
+	// up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	conns   map[string]*conn
+	closing bool
+	// wg counts upgrade requests and the connections they became; Add is
+	// only called under mu while !closing.
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+}
+
+// New returns a Gateway; call Serve to accept clients.
+func New(opts Options) (*Gateway, error) {
+	if opts.Handler == nil {
+		return nil, errors.New("gateway: Options.Handler is required")
+	}
+	if opts.Stage != "" && !stageName.MatchString(opts.Stage) {
+		return nil, fmt.Errorf("gateway: stage %q: use only letters, digits, '-' and '_'", opts.Stage)
+	}
+	routes := make(map[string]bool, len(opts.Routes))
+	for _, r := range opts.Routes {
+		if r == "" || strings.HasPrefix(r, "$") {
+			return nil, fmt.Errorf("gateway: route key %q: action routes are non-empty and do not start with '$'", r)
+		}
+		routes[r] = true
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = pubsub.IdleTimeout
+	}
+	if opts.MaxDuration <= 0 {
+		opts.MaxDuration = pubsub.MaxConnectionDuration
+	}
+	if opts.SendBuffer <= 0 {
+		opts.SendBuffer = defaultSendBuffer
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := &Gateway{
+		opts:   opts,
+		routes: routes,
+		log:    opts.Logger,
+		now:    opts.Now,
+		upgrader: websocket.Upgrader{
+			ReadBufferSize: 4096,
+			// Messages are written in frames of at most this size.
+			WriteBufferSize: pubsub.MaxFrameBytes,
+			WriteBufferPool: &sync.Pool{},
+			// API Gateway does not check the Origin header.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		conns:        make(map[string]*conn),
+		shutdownDone: make(chan struct{}),
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.srv = &http.Server{
+		Handler:           http.HandlerFunc(g.serveHTTP),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return g, nil
+}
+
+// Serve accepts clients and Management API calls on ln. It blocks until
+// Shutdown has finished and then returns nil; any other failure of the
+// listener is returned at once.
+func (g *Gateway) Serve(ln net.Listener) error {
+	err := g.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-g.shutdownDone
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting clients, sends each connected client a close
+// frame 1001 "going away", waits (for at most a short grace each) for them to
+// answer, calls $disconnect for each and closes them. When ctx ends first it
+// drops the remaining connections, cancels the Handler calls in progress,
+// still waits for their $disconnect calls, and returns ctx's error.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	var err error
+	ran := false
+	g.shutdownOnce.Do(func() {
+		ran = true
+		err = g.shutdown(ctx)
+	})
+	if ran {
+		return err
+	}
+	select {
+	case <-g.shutdownDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *Gateway) shutdown(ctx context.Context) error {
+	defer close(g.shutdownDone)
+	defer g.cancel()
+
+	g.mu.Lock()
+	g.closing = true
+	conns := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- g.srv.Shutdown(ctx) }()
+
+	// Connections registering from now on see g.closing and close themselves.
+	for _, c := range conns {
+		c.closeWith(websocket.CloseGoingAway, reasonShutdown, true)
+	}
+	allDone := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(allDone)
+	}()
+
+	var err error
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		err = ctx.Err()
+		g.cancel()
+		g.mu.Lock()
+		for _, c := range g.conns {
+			if c.ws != nil {
+				c.ws.Close()
+			}
+		}
+		g.mu.Unlock()
+		<-allDone
+	}
+	if srvErr := <-srvDone; err == nil {
+		err = srvErr
+	}
+	return err
+}
+
+// ManagementEndpoint returns the Management API endpoint of a gateway
+// serving on addr ("host:port"): "http://ADDR", or "http://ADDR/STAGE"
+// when a stage is set. Give it to the SDK client as its BaseEndpoint.
+func (g *Gateway) ManagementEndpoint(addr string) string {
+	if g.opts.Stage == "" {
+		return "http://" + addr
+	}
+	return "http://" + addr + "/" + g.opts.Stage
+}
+
+// Count returns the number of open connections (not counting those being
+// closed).
+func (g *Gateway) Count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, c := range g.conns {
+		if !c.isClosing() {
+			n++
+		}
+	}
+	return n
+}
+
+// lookup returns the open connection with id, or nil.
+func (g *Gateway) lookup(id string) *conn {
+	g.mu.Lock()
+	c := g.conns[id]
+	g.mu.Unlock()
+	if c == nil || c.isClosing() {
+		return nil
+	}
+	return c
+}
+
+// serveHTTP routes a request: upgrades at "/" or "/STAGE", the Management
+// API at "[/STAGE]/@connections/{id}".
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
+		p = strings.TrimPrefix(p, s)
+	}
+	switch {
+	case p == "" || p == "/":
+		g.serveUpgrade(w, r)
+	case strings.HasPrefix(p, connectionsPrefix):
+		g.serveManagement(w, r, strings.TrimPrefix(p, connectionsPrefix))
+	default:
+		// What API Gateway answers for a path it has no resource for.
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
+	}
+}

@@ -1,0 +1,921 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store/storetest"
+)
+
+// wait bounds every wait in these tests.
+const wait = 5 * time.Second
+
+type event = events.APIGatewayWebsocketProxyRequest
+type response = events.APIGatewayProxyResponse
+
+// fakeHandler records every event. By default it accepts every $connect
+// and answers messages with nothing.
+type fakeHandler struct {
+	connect func(event) (response, error)
+	message func(event) (response, error)
+
+	mu       sync.Mutex
+	events   []event
+	accepted map[string]bool   // connection IDs whose $connect was accepted
+	tags     map[string]string // ?tag= → connection ID
+}
+
+func newFakeHandler() *fakeHandler {
+	return &fakeHandler{accepted: map[string]bool{}, tags: map[string]string{}}
+}
+
+func (h *fakeHandler) Handle(ctx context.Context, req event) (response, error) {
+	h.mu.Lock()
+	h.events = append(h.events, req)
+	h.mu.Unlock()
+	switch req.RequestContext.EventType {
+	case "CONNECT":
+		resp, err := response{StatusCode: 200}, error(nil)
+		if h.connect != nil {
+			resp, err = h.connect(req)
+		}
+		if err == nil && resp.StatusCode/100 == 2 {
+			h.mu.Lock()
+			h.accepted[req.RequestContext.ConnectionID] = true
+			if tag := req.QueryStringParameters["tag"]; tag != "" {
+				h.tags[tag] = req.RequestContext.ConnectionID
+			}
+			h.mu.Unlock()
+		}
+		return resp, err
+	case "MESSAGE":
+		if h.message != nil {
+			return h.message(req)
+		}
+	}
+	return response{StatusCode: 200}, nil
+}
+
+// find returns the events matching keep.
+func (h *fakeHandler) find(keep func(event) bool) []event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []event
+	for _, ev := range h.events {
+		if keep(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// waitFor waits for the first event matching keep.
+func (h *fakeHandler) waitFor(t *testing.T, what string, keep func(event) bool) event {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		if evs := h.find(keep); len(evs) > 0 {
+			return evs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitDisconnect waits for the $disconnect of id.
+func (h *fakeHandler) waitDisconnect(t *testing.T, id string) event {
+	t.Helper()
+	return h.waitFor(t, "$disconnect of "+id, func(ev event) bool {
+		return ev.RequestContext.RouteKey == "$disconnect" && ev.RequestContext.ConnectionID == id
+	})
+}
+
+// checkDisconnectedOnce fails unless every accepted connection got exactly
+// one $disconnect and no refused one got any.
+func (h *fakeHandler) checkDisconnectedOnce(t *testing.T) {
+	t.Helper()
+	counts := map[string]int{}
+	for _, ev := range h.find(func(ev event) bool { return ev.RequestContext.RouteKey == "$disconnect" }) {
+		counts[ev.RequestContext.ConnectionID]++
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.accepted {
+		if counts[id] != 1 {
+			t.Errorf("connection %s: %d $disconnect calls, want exactly 1", id, counts[id])
+		}
+	}
+	for id, n := range counts {
+		if !h.accepted[id] {
+			t.Errorf("connection %s was never accepted but got %d $disconnect calls", id, n)
+		}
+	}
+}
+
+// idOf returns the connection ID of the client dialed with ?tag=tag.
+func (h *fakeHandler) idOf(tag string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tags[tag]
+}
+
+// start runs a gateway on a loopback port until the test ends, then shuts it
+// down and checks that Serve returned nil and every connection got one
+// $disconnect.
+func start(t *testing.T, h *fakeHandler, opts Options) (*Gateway, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startOn(t, h, opts, ln)
+}
+
+func startOn(t *testing.T, h *fakeHandler, opts Options, ln net.Listener) (*Gateway, string) {
+	t.Helper()
+	opts.Handler = h
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("Serve returned %v after Shutdown, want nil", err)
+			}
+		case <-time.After(wait):
+			t.Errorf("Serve did not return after Shutdown")
+		}
+		h.checkDisconnectedOnce(t)
+	})
+	return g, ln.Addr().String()
+}
+
+var tagCounter atomic.Int64
+
+// dial connects a client at path with query; the client is closed when the
+// test ends.
+func dial(t *testing.T, addr, path string, query url.Values, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	return dialWith(t, websocket.DefaultDialer, addr, path, query, header)
+}
+
+func dialWith(t *testing.T, d *websocket.Dialer, addr, path string, query url.Values, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	u := url.URL{Scheme: "ws", Host: addr, Path: path, RawQuery: query.Encode()}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws, resp, err := d.DialContext(ctx, u.String(), header)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+	}
+	return ws, resp, err
+}
+
+// connect dials a client that the handler accepts and returns it with its
+// connection ID.
+func connect(t *testing.T, h *fakeHandler, addr string) (*websocket.Conn, string) {
+	t.Helper()
+	return connectWith(t, h, websocket.DefaultDialer, addr, "/")
+}
+
+func connectWith(t *testing.T, h *fakeHandler, d *websocket.Dialer, addr, path string) (*websocket.Conn, string) {
+	t.Helper()
+	tag := strconv.FormatInt(tagCounter.Add(1), 10)
+	ws, resp, err := dialWith(t, d, addr, path, url.Values{"tag": {tag}}, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	id := h.idOf(tag)
+	if id == "" {
+		t.Fatal("connected without a $connect")
+	}
+	return ws, id
+}
+
+// readMessage returns the client's next message.
+func readMessage(t *testing.T, ws *websocket.Conn) []byte {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("reading: %v", err)
+	}
+	return data
+}
+
+// readClose reads until the server closes the connection and returns the
+// close frame's code and text.
+func readClose(t *testing.T, ws *websocket.Conn) (int, string) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) {
+				t.Fatalf("read error %v, want a close frame", err)
+			}
+			return ce.Code, ce.Text
+		}
+	}
+}
+
+// wantClose checks the close frame a client receives and the $disconnect
+// status the handler gets.
+func wantClose(t *testing.T, h *fakeHandler, ws *websocket.Conn, id string, code int, reason string) {
+	t.Helper()
+	gotCode, gotReason := readClose(t, ws)
+	if gotCode != code || gotReason != reason {
+		t.Errorf("close frame %d %q, want %d %q", gotCode, gotReason, code, reason)
+	}
+	ev := h.waitDisconnect(t, id)
+	rc := ev.RequestContext
+	if rc.DisconnectStatusCode != int64(code) || rc.DisconnectReason == nil || *rc.DisconnectReason != reason {
+		t.Errorf("$disconnect status %d %v, want %d %q", rc.DisconnectStatusCode, rc.DisconnectReason, code, reason)
+	}
+	if rc.EventType != "DISCONNECT" {
+		t.Errorf("$disconnect event type %q", rc.EventType)
+	}
+}
+
+// sdkClient returns the AWS SDK's Management API client for g.
+func sdkClient(g *Gateway, addr string) *apigatewaymanagementapi.Client {
+	return awsops.NewManagementClient(awsops.LocalConfig(), g.ManagementEndpoint(addr), 4)
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	h := newFakeHandler()
+	for name, opts := range map[string]Options{
+		"no handler":             {},
+		"a stage with a slash":   {Handler: h, Stage: "a/b"},
+		"an action route with $": {Handler: h, Routes: []string{"$default"}},
+		"an empty action route":  {Handler: h, Routes: []string{""}},
+	} {
+		if _, err := New(opts); err == nil {
+			t.Errorf("New with %s: no error", name)
+		}
+	}
+}
+
+func TestConnectEventDescribesTheUpgradeRequest(t *testing.T) {
+	h := newFakeHandler()
+	fixed := time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC)
+	_, addr := start(t, h, Options{Stage: "dev", Now: func() time.Time { return fixed }})
+
+	header := http.Header{"User-Agent": {"socks-test/1"}, "X-Custom": {"one", "two"}}
+	_, _, err := dial(t, addr, "/dev", url.Values{"geek": {"Friendless"}, "topic": {"a", "b"}}, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := h.waitFor(t, "$connect", func(ev event) bool { return ev.RequestContext.RouteKey == "$connect" })
+	rc := ev.RequestContext
+	if rc.EventType != "CONNECT" || rc.MessageDirection != "IN" || rc.APIID != "local" || rc.Stage != "dev" {
+		t.Errorf("request context %+v", rc)
+	}
+	if id, err := base64.URLEncoding.DecodeString(rc.ConnectionID); len(rc.ConnectionID) != 16 || err != nil || len(id) != 11 {
+		t.Errorf("connection ID %q is not 16 characters of base64 of 11 bytes", rc.ConnectionID)
+	}
+	if rc.ConnectedAt != fixed.UnixMilli() || rc.RequestTimeEpoch != fixed.UnixMilli() {
+		t.Errorf("connectedAt %d, requestTimeEpoch %d, want %d", rc.ConnectedAt, rc.RequestTimeEpoch, fixed.UnixMilli())
+	}
+	if rc.RequestID == "" || rc.DomainName != addr {
+		t.Errorf("requestId %q, domainName %q (want %q)", rc.RequestID, rc.DomainName, addr)
+	}
+	if rc.Identity.SourceIP != "127.0.0.1" || rc.Identity.UserAgent != "socks-test/1" {
+		t.Errorf("identity %+v", rc.Identity)
+	}
+	if ev.QueryStringParameters["geek"] != "Friendless" || ev.QueryStringParameters["topic"] != "b" {
+		t.Errorf("query %v", ev.QueryStringParameters)
+	}
+	if got := ev.MultiValueQueryStringParameters["topic"]; len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Errorf("multi-value query %v", ev.MultiValueQueryStringParameters)
+	}
+	if ev.Headers["X-Custom"] != "two" || len(ev.MultiValueHeaders["X-Custom"]) != 2 || ev.Headers["Host"] != addr {
+		t.Errorf("headers %v / %v", ev.Headers, ev.MultiValueHeaders)
+	}
+}
+
+func TestRefusedConnectGetsTheStatusAndBodyWithoutUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		connect    func(event) (response, error)
+		wantStatus int
+		wantBody   string
+	}{
+		{
+			name: "a 401 response",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 401, Body: `{"message":"bad chatter id"}`}, nil
+			},
+			wantStatus: 401, wantBody: `{"message":"bad chatter id"}`,
+		},
+		{
+			name: "a 403 response",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 403, Body: "no"}, nil
+			},
+			wantStatus: 403, wantBody: "no",
+		},
+		{
+			name:       "a handler error",
+			connect:    func(event) (response, error) { return response{}, errors.New("boom") },
+			wantStatus: 500, wantBody: `{"message":"Internal server error"}`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHandler()
+			h.connect = tc.connect
+			g, addr := start(t, h, Options{})
+			_, resp, err := dial(t, addr, "/", nil, nil)
+			if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {
+				t.Fatalf("dial: %v, want a refused handshake", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || string(body) != tc.wantBody {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+			}
+			if g.Count() != 0 {
+				t.Errorf("Count = %d after a refused connect", g.Count())
+			}
+		})
+	}
+}
+
+func TestSubprotocolIsHonouredOnlyWhenTheHandlerEchoesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, echo, want string
+	}{
+		{"an echoed protocol is selected", "b", "b"},
+		{"no echo selects none", "", ""},
+		{"an echo the client did not offer is ignored", "z", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHandler()
+			h.connect = func(event) (response, error) {
+				resp := response{StatusCode: 200}
+				if tc.echo != "" {
+					resp.Headers = map[string]string{"sec-websocket-protocol": tc.echo}
+				}
+				return resp, nil
+			}
+			_, addr := start(t, h, Options{})
+			d := *websocket.DefaultDialer
+			d.Subprotocols = []string{"a", "b"}
+			ws, _, err := dialWith(t, &d, addr, "/", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ws.Subprotocol() != tc.want {
+				t.Errorf("subprotocol %q, want %q", ws.Subprotocol(), tc.want)
+			}
+		})
+	}
+}
+
+func TestMessagesAreRoutedByAction(t *testing.T) {
+	h := newFakeHandler()
+	h.message = func(ev event) (response, error) {
+		return response{StatusCode: 200, Body: "route " + ev.RequestContext.RouteKey}, nil
+	}
+	_, addr := start(t, h, Options{Routes: []string{"subscribe", "unsubscribe", "ping"}})
+	ws, id := connect(t, h, addr)
+
+	for _, tc := range []struct{ body, route string }{
+		{`{"action":"subscribe","topics":["a"]}`, "subscribe"},
+		{`{"action":"unsubscribe","topics":["a"]}`, "unsubscribe"},
+		{`{"action":"ping"}`, "ping"},
+		{`{"action":"broadcast"}`, "$default"},
+		{`{"action":5}`, "$default"},
+		{`{"topics":["a"]}`, "$default"},
+		{`not json`, "$default"},
+		{`["action","ping"]`, "$default"},
+	} {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(tc.body)); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(readMessage(t, ws)); got != "route "+tc.route {
+			t.Errorf("%s: reply %q, want route %s", tc.body, got, tc.route)
+		}
+		ev := h.waitFor(t, "message "+tc.body, func(ev event) bool {
+			return ev.RequestContext.EventType == "MESSAGE" && ev.Body == tc.body
+		})
+		rc := ev.RequestContext
+		if rc.RouteKey != tc.route || rc.ConnectionID != id || rc.MessageID == nil || rc.MessageID == "" || rc.MessageDirection != "IN" {
+			t.Errorf("%s: request context %+v", tc.body, rc)
+		}
+	}
+}
+
+func TestAHandlerErrorOnAMessageSendsInternalServerError(t *testing.T) {
+	h := newFakeHandler()
+	h.message = func(event) (response, error) { return response{}, errors.New("boom") }
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	got := string(readMessage(t, ws))
+	if !strings.Contains(got, `"message":"Internal server error"`) || !strings.Contains(got, id) {
+		t.Errorf("reply %s", got)
+	}
+}
+
+func TestClientEndingsCallDisconnectOnce(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+
+	t.Run("a client close frame passes its code and reason", func(t *testing.T) {
+		ws, id := connect(t, h, addr)
+		msg := websocket.FormatCloseMessage(4000, "bye")
+		if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+			t.Fatal(err)
+		}
+		rc := h.waitDisconnect(t, id).RequestContext
+		if rc.DisconnectStatusCode != 4000 || *rc.DisconnectReason != "bye" {
+			t.Errorf("$disconnect %d %q", rc.DisconnectStatusCode, *rc.DisconnectReason)
+		}
+	})
+	t.Run("a dropped TCP connection is 1006", func(t *testing.T) {
+		ws, id := connect(t, h, addr)
+		ws.UnderlyingConn().Close()
+		rc := h.waitDisconnect(t, id).RequestContext
+		if rc.DisconnectStatusCode != 1006 {
+			t.Errorf("$disconnect %d %q", rc.DisconnectStatusCode, *rc.DisconnectReason)
+		}
+	})
+	deadline := time.Now().Add(wait)
+	for g.Count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Count = %d after every client left", g.Count())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestIdleConnectionIsClosedWithGoingAway(t *testing.T) {
+	h := newFakeHandler()
+	const idle = 300 * time.Millisecond
+	_, addr := start(t, h, Options{IdleTimeout: idle})
+	ws, id := connect(t, h, addr)
+
+	// Client pings are activity: keep the connection busy for three idle
+	// periods, then fall silent.
+	closed := make(chan error, 1)
+	go func() {
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		_, _, err := ws.ReadMessage()
+		closed <- err
+	}()
+	stop := time.Now().Add(3 * idle)
+	for time.Now().Before(stop) {
+		if err := ws.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(wait)); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+		time.Sleep(idle / 4)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("closed while active: %v", err)
+	default:
+	}
+	silent := time.Now()
+	var err error
+	select {
+	case err = <-closed:
+	case <-time.After(wait):
+		t.Fatal("not closed after falling silent")
+	}
+	if d := time.Since(silent); d < idle/2 {
+		t.Errorf("closed %v after falling silent, want about %v", d, idle)
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "Going away" {
+		t.Fatalf("read error %v, want close 1001 Going away", err)
+	}
+	rc := h.waitDisconnect(t, id).RequestContext
+	if rc.DisconnectStatusCode != 1001 {
+		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
+func TestConnectionIsClosedAtTheMaximumDuration(t *testing.T) {
+	h := newFakeHandler()
+	const maxDuration = 400 * time.Millisecond
+	_, addr := start(t, h, Options{MaxDuration: maxDuration})
+	began := time.Now()
+	ws, id := connect(t, h, addr)
+	wantClose(t, h, ws, id, websocket.CloseGoingAway, "Going away")
+	if d := time.Since(began); d < maxDuration {
+		t.Errorf("closed after %v, want at least %v", d, maxDuration)
+	}
+}
+
+func TestAMessageOverTheLimitClosesWith1009(t *testing.T) {
+	h := newFakeHandler()
+	h.message = func(ev event) (response, error) {
+		return response{StatusCode: 200, Body: strconv.Itoa(len(ev.Body))}, nil
+	}
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	if err := ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes)); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != strconv.Itoa(pubsub.MaxMessageBytes) {
+		t.Fatalf("a message of exactly the limit: reply %q", got)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1)); err != nil {
+		t.Fatal(err)
+	}
+	wantClose(t, h, ws, id, websocket.CloseMessageTooBig, "message too big")
+}
+
+// smallBuffers shrinks the kernel buffers of accepted connections so that a
+// client that does not read blocks the gateway's writer quickly.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+func TestASlowConsumerIsDisconnectedWithPolicyViolation(t *testing.T) {
+	h := newFakeHandler()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startOn(t, h, Options{SendBuffer: 4}, smallBuffers{ln})
+	d := *websocket.DefaultDialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}
+	ws, id := connectWith(t, h, &d, addr, "/")
+
+	// The client reads nothing; posts must never block, and once the queue
+	// is full the connection is gone.
+	body := bytes.Repeat([]byte("x"), 1024)
+	posted := 0
+	for ; ; posted++ {
+		if posted == 5000 {
+			t.Fatal("5000 posts to a client that reads nothing were all accepted")
+		}
+		status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode
+		if status == http.StatusGone {
+			break
+		}
+		if status != http.StatusOK {
+			t.Fatalf("post %d: status %d", posted, status)
+		}
+	}
+	t.Logf("gone after %d posts", posted)
+	code, text := readClose(t, ws)
+	if code != websocket.ClosePolicyViolation || text != "slow consumer" {
+		t.Errorf("close %d %q, want 1008 slow consumer", code, text)
+	}
+	rc := h.waitDisconnect(t, id).RequestContext
+	if rc.DisconnectStatusCode != 1008 {
+		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
+// rawManagement calls the Management API without the SDK.
+func rawManagement(t *testing.T, method, u string, body []byte, auth bool) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctxT(t), method, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth {
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestShutdownSendsGoingAwayToEveryClient(t *testing.T) {
+	h := newFakeHandler()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Options{Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+	addr := ln.Addr().String()
+
+	type client struct {
+		id     string
+		closed chan error
+	}
+	var clients []client
+	for range 3 {
+		ws, id := connect(t, h, addr)
+		c := client{id, make(chan error, 1)}
+		go func() {
+			_ = ws.SetReadDeadline(time.Now().Add(wait))
+			_, _, err := ws.ReadMessage()
+			c.closed <- err
+		}()
+		clients = append(clients, c)
+	}
+	if g.Count() != 3 {
+		t.Fatalf("Count = %d, want 3", g.Count())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, c := range clients {
+		err := <-c.closed
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+			t.Errorf("client %s: %v, want close 1001", c.id, err)
+		}
+	}
+	// Shutdown returns after every $disconnect.
+	for _, c := range clients {
+		n := len(h.find(func(ev event) bool {
+			return ev.RequestContext.RouteKey == "$disconnect" && ev.RequestContext.ConnectionID == c.id
+		}))
+		if n != 1 {
+			t.Errorf("client %s: %d $disconnect calls at the end of Shutdown", c.id, n)
+		}
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	case <-time.After(wait):
+		t.Error("Serve did not return")
+	}
+	if g.Count() != 0 {
+		t.Errorf("Count = %d after Shutdown", g.Count())
+	}
+	if _, _, err := dial(t, addr, "/", nil, nil); err == nil {
+		t.Error("a client connected after Shutdown")
+	}
+	if err := g.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	h.checkDisconnectedOnce(t)
+}
+
+func TestTheSDKClientManagesConnections(t *testing.T) {
+	for _, stage := range []string{"", "dev"} {
+		t.Run("stage "+strconv.Quote(stage), func(t *testing.T) {
+			h := newFakeHandler()
+			g, addr := start(t, h, Options{Stage: stage})
+			api := sdkClient(g, addr)
+			ws, id := connect(t, h, addr)
+
+			for _, n := range []int{0, 1, 5, 100 * 1024, pubsub.MaxMessageBytes} {
+				want := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+				if n == 5 {
+					want = []byte(`{"x":"ü"}`)
+				}
+				_, err := api.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: want})
+				if err != nil {
+					t.Fatalf("PostToConnection %d bytes: %v", len(want), err)
+				}
+				kind, got, err := ws.ReadMessage()
+				if err != nil || kind != websocket.TextMessage || !bytes.Equal(got, want) {
+					t.Fatalf("posted %d bytes, client read %d bytes of type %d (%v)", len(want), len(got), kind, err)
+				}
+			}
+
+			out, err := api.GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+			if err != nil {
+				t.Fatalf("GetConnection: %v", err)
+			}
+			if out.ConnectedAt == nil || time.Since(*out.ConnectedAt) > time.Minute || out.LastActiveAt == nil || out.LastActiveAt.Before(*out.ConnectedAt) {
+				t.Errorf("GetConnection times %v %v", out.ConnectedAt, out.LastActiveAt)
+			}
+			if out.Identity == nil || aws.ToString(out.Identity.SourceIp) != "127.0.0.1" || !strings.HasPrefix(aws.ToString(out.Identity.UserAgent), "Go-http-client") {
+				t.Errorf("GetConnection identity %+v", out.Identity)
+			}
+
+			tooBig := make([]byte, pubsub.MaxMessageBytes+1)
+			_, err = api.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: tooBig})
+			var tooLarge *types.PayloadTooLargeException
+			if !errors.As(err, &tooLarge) {
+				t.Errorf("posting %d bytes: %v, want PayloadTooLargeException", len(tooBig), err)
+			}
+
+			if _, err := api.DeleteConnection(ctxT(t), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id}); err != nil {
+				t.Fatalf("DeleteConnection: %v", err)
+			}
+			wantClose(t, h, ws, id, websocket.CloseNormalClosure, "connection deleted")
+
+			for _, gone := range []string{id, "AAAAAAAAAAAAAAA="} {
+				var goneErr *types.GoneException
+				_, err := api.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &gone, Data: []byte("x")})
+				if !errors.As(err, &goneErr) {
+					t.Errorf("PostToConnection %s: %v, want GoneException", gone, err)
+				}
+				_, err = api.GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &gone})
+				if !errors.As(err, &goneErr) {
+					t.Errorf("GetConnection %s: %v, want GoneException", gone, err)
+				}
+				_, err = api.DeleteConnection(ctxT(t), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &gone})
+				if !errors.As(err, &goneErr) {
+					t.Errorf("DeleteConnection %s: %v, want GoneException", gone, err)
+				}
+			}
+		})
+	}
+}
+
+func TestTheManagementAPIRefusesUnsignedRequestsAndWrongPaths(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{Stage: "dev"})
+	_, id := connect(t, h, addr)
+
+	t.Run("a request without Authorization is forbidden", func(t *testing.T) {
+		resp := rawManagement(t, http.MethodPost, "http://"+addr+"/dev/@connections/"+url.PathEscape(id), []byte("x"), false)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "ForbiddenException" {
+			t.Errorf("got %d %v", resp.StatusCode, resp.Header)
+		}
+		anonymous := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+			Region:       "us-east-1",
+			BaseEndpoint: aws.String(g.ManagementEndpoint(addr)),
+			Credentials:  aws.AnonymousCredentials{},
+		})
+		_, err := anonymous.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")})
+		var forbidden *types.ForbiddenException
+		if !errors.As(err, &forbidden) {
+			t.Errorf("anonymous PostToConnection: %v, want ForbiddenException", err)
+		}
+	})
+	t.Run("a wrong stage is forbidden", func(t *testing.T) {
+		api := awsops.NewManagementClient(awsops.LocalConfig(), "http://"+addr+"/prod", 1)
+		_, err := api.GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+		var forbidden *types.ForbiddenException
+		if !errors.As(err, &forbidden) {
+			t.Errorf("GetConnection at the wrong stage: %v, want ForbiddenException", err)
+		}
+	})
+	t.Run("a plain GET of the WebSocket URL asks for an upgrade", func(t *testing.T) {
+		resp := rawManagement(t, http.MethodGet, "http://"+addr+"/dev", nil, false)
+		if resp.StatusCode != http.StatusUpgradeRequired {
+			t.Errorf("got %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestOutboundFramesAreAtMost32KB reads a posted message frame by frame on a
+// raw connection.
+func TestOutboundFramesAreAtMost32KB(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "GET /?tag=raw HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	id := h.idOf("raw")
+
+	want := bytes.Repeat([]byte("abcdefgh"), 100*1024/8)
+	if s := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), want, true).StatusCode; s != 200 {
+		t.Fatalf("post: %d", s)
+	}
+	var got []byte
+	for frames := 0; ; frames++ {
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		fin, opcode, n := hdr[0]&0x80 != 0, hdr[0]&0x0f, int(hdr[1]&0x7f)
+		switch n {
+		case 126:
+			var ext [2]byte
+			_, _ = io.ReadFull(br, ext[:])
+			n = int(binary.BigEndian.Uint16(ext[:]))
+		case 127:
+			var ext [8]byte
+			_, _ = io.ReadFull(br, ext[:])
+			n = int(binary.BigEndian.Uint64(ext[:]))
+		}
+		if wantOp := byte(0); frames == 0 && opcode != 1 || frames > 0 && opcode != wantOp {
+			t.Fatalf("frame %d: opcode %d", frames, opcode)
+		}
+		if n > pubsub.MaxFrameBytes {
+			t.Fatalf("frame %d: %d bytes, over %d", frames, n, pubsub.MaxFrameBytes)
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, payload...)
+		if fin {
+			break
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("reassembled %d bytes, posted %d", len(got), len(want))
+	}
+}
+
+func TestTheManagementAPIPusherConforms(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{Stage: "dev"})
+	storetest.RunPusher(t, storetest.PusherHarness{
+		Pusher: awsops.NewPusher(sdkClient(g, addr)),
+		Connect: func(t *testing.T) (string, func(time.Duration) ([]byte, error), func()) {
+			ws, id := connectWith(t, h, websocket.DefaultDialer, addr, "/dev")
+			next := func(timeout time.Duration) ([]byte, error) {
+				_ = ws.SetReadDeadline(time.Now().Add(timeout))
+				_, data, err := ws.ReadMessage()
+				return data, err
+			}
+			return id, next, func() { ws.Close() }
+		},
+	})
+}
+
+func TestABinaryMessageGoesToDefaultBase64Encoded(t *testing.T) {
+	h := newFakeHandler()
+	h.message = func(ev event) (response, error) {
+		// A base64 response body is sent back as a binary message.
+		return response{StatusCode: 200, Body: ev.Body, IsBase64Encoded: ev.IsBase64Encoded}, nil
+	}
+	_, addr := start(t, h, Options{Routes: []string{"ping"}})
+	ws, _ := connect(t, h, addr)
+	sent := []byte{0, 1, 2, 0xff}
+	if err := ws.WriteMessage(websocket.BinaryMessage, sent); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	kind, got, err := ws.ReadMessage()
+	if err != nil || kind != websocket.BinaryMessage || !bytes.Equal(got, sent) {
+		t.Fatalf("reply %d %v %v", kind, got, err)
+	}
+	ev := h.waitFor(t, "the binary message", func(ev event) bool { return ev.RequestContext.EventType == "MESSAGE" })
+	if ev.RequestContext.RouteKey != "$default" || !ev.IsBase64Encoded || ev.Body != base64.StdEncoding.EncodeToString(sent) {
+		t.Errorf("event route %s base64 %v body %q", ev.RequestContext.RouteKey, ev.IsBase64Encoded, ev.Body)
+	}
+}

@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// connectionsPrefix starts every Management API path, after the stage.
+const connectionsPrefix = "/@connections/"
+
+// managementTimeFormat is how GET /@connections/{id} writes times: ISO 8601
+// in UTC with milliseconds, which the SDK parses as a date-time.
+const managementTimeFormat = "2006-01-02T15:04:05.000Z"
+
+// connectionDescription is the body of GET /@connections/{id}.
+type connectionDescription struct {
+	ConnectedAt  string             `json:"connectedAt"`
+	Identity     connectionIdentity `json:"identity"`
+	LastActiveAt string             `json:"lastActiveAt"`
+}
+
+type connectionIdentity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+// serveManagement serves the @connections API for the connection whose
+// path-escaped ID is escapedID, the way API Gateway does (REST-JSON; errors
+// carry X-Amzn-ErrorType and a {"message": ...} body, so the SDK returns
+// its typed errors).
+//
+// Requests are accepted with any Authorization header: signatures are not
+// verified, but a request without one gets 403 like API Gateway's "Missing
+// Authentication Token".
+func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
+	w.Header().Set("X-Amzn-Requestid", newID())
+	if r.Header.Get("Authorization") == "" {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+		return
+	}
+	id, err := url.PathUnescape(escapedID)
+	if err != nil || id == "" || strings.Contains(escapedID, "/") {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		g.postToConnection(w, r, id)
+	case http.MethodGet:
+		g.getConnection(w, id)
+	case http.MethodDelete:
+		g.deleteConnection(w, id)
+	default:
+		w.Header().Set("Allow", "DELETE, GET, POST")
+		writeAPIError(w, http.StatusMethodNotAllowed, "", "Method Not Allowed")
+	}
+}
+
+// postToConnection sends the request body to the client as one text
+// message.
+func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id string) {
+	if r.ContentLength > pubsub.MaxMessageBytes {
+		writeTooLarge(w, r.ContentLength)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
+		return
+	}
+	if len(data) > pubsub.MaxMessageBytes {
+		writeTooLarge(w, -1)
+		return
+	}
+	c := g.lookup(id)
+	if c == nil || !c.enqueue(outbound{websocket.TextMessage, data}) {
+		writeGone(w)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// getConnection describes a connection.
+func (g *Gateway) getConnection(w http.ResponseWriter, id string) {
+	c := g.lookup(id)
+	if c == nil {
+		writeGone(w)
+		return
+	}
+	body, _ := json.Marshal(connectionDescription{
+		ConnectedAt: c.connectedAt.UTC().Format(managementTimeFormat),
+		Identity: connectionIdentity{
+			SourceIP:  c.sourceIP,
+			UserAgent: c.userAgent,
+		},
+		LastActiveAt: time.UnixMilli(c.lastActiveAt.Load()).UTC().Format(managementTimeFormat),
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// deleteConnection closes a connection with 1000 "connection deleted".
+func (g *Gateway) deleteConnection(w http.ResponseWriter, id string) {
+	c := g.lookup(id)
+	if c == nil {
+		writeGone(w)
+		return
+	}
+	c.closeWith(websocket.CloseNormalClosure, reasonDeleted, true)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeGone(w http.ResponseWriter) {
+	writeAPIError(w, http.StatusGone, "GoneException", "connection is gone")
+}
+
+func writeTooLarge(w http.ResponseWriter, n int64) {
+	msg := fmt.Sprintf("Message is too long: the limit is %d bytes", pubsub.MaxMessageBytes)
+	if n > 0 {
+		msg = fmt.Sprintf("Message of %d bytes is too long: the limit is %d bytes", n, pubsub.MaxMessageBytes)
+	}
+	writeAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", msg)
+}
+
+// writeAPIError writes an API Gateway error: the status, the error type in
+// X-Amzn-ErrorType (when there is one) and {"message": msg}.
+func writeAPIError(w http.ResponseWriter, status int, errorType, msg string) {
+	body, _ := json.Marshal(map[string]string{"message": msg})
+	if errorType != "" {
+		w.Header().Set("X-Amzn-Errortype", errorType)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
