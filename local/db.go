@@ -1,0 +1,382 @@
+// Package local is the embedded backend of socks: a store.Store and a
+// store.Queue kept in one SQLite file (modernc.org/sqlite, pure Go, no cgo)
+// in the user's state directory.
+//
+// Several socks processes may open the same file at once — `socks serve`
+// running the gateway and the broker, `socks publish` from a script,
+// `socks listen` in a terminal. The file is in WAL mode, so readers never
+// block the writer; every write runs in a BEGIN IMMEDIATE transaction, so
+// writers queue up on SQLite's lock (busy_timeout) instead of failing half
+// way; and the rare SQLITE_BUSY that still escapes is retried.
+//
+// Times are stored as unix milliseconds and come back in UTC with millisecond
+// precision.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/socks-dev/socks/store"
+)
+
+const (
+	// DefaultPollInterval is the first pause of a long poll that found
+	// nothing on the queue.
+	DefaultPollInterval = 50 * time.Millisecond
+	// maxPollInterval is what the pause of a long poll grows to.
+	maxPollInterval = 250 * time.Millisecond
+
+	// busyTimeout is how long SQLite waits for another connection's lock.
+	busyTimeout = 10 * time.Second
+	// busyRetries is how often a transaction that still failed with
+	// SQLITE_BUSY is run again.
+	busyRetries = 5
+
+	// pageSize is how many connections one page of ListConnections or
+	// ScanConnections holds.
+	pageSize = 500
+	// maxVars bounds the values bound to one statement.
+	maxVars = 500
+)
+
+// Options tune a DB. The zero value is ready to use.
+type Options struct {
+	// Now is the queue's clock (visibility timeouts, send and failure
+	// times). It defaults to time.Now. The Store does not use it: its
+	// methods take the time as an argument.
+	Now func() time.Time
+	// MaxReceives is how often a queue message may be received before the
+	// queue moves it to the dead letters by itself. It defaults to
+	// store.DefaultMaxReceives.
+	MaxReceives int
+	// PollInterval is the first pause of a long poll that found nothing;
+	// the pause grows to 250 ms (or stays at PollInterval if that is longer).
+	// A Send through the same DB wakes a waiting Receive at once; messages
+	// sent by other processes are seen at the next poll. It defaults to
+	// DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxReceives <= 0 {
+		o.MaxReceives = store.DefaultMaxReceives
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	return o
+}
+
+// DB is an open state file. It is safe for concurrent use, and other
+// processes may use the same file at the same time.
+type DB struct {
+	sql  *sql.DB
+	path string
+	opts Options
+
+	// writeSem serialises this process's write transactions, so that they
+	// wait on a Go channel (honouring their context) instead of spinning in
+	// SQLite's busy handler against each other.
+	writeSem chan struct{}
+	// wake is closed (and replaced) when this process made a message
+	// visible, to end the pause of a long poll early. wakeMu guards it.
+	wake   chan struct{}
+	wakeMu sync.Mutex
+
+	store *Store
+	queue *Queue
+}
+
+// Open opens the state file at path, creating it (mode 0600) and its
+// directory (mode 0700) when missing, and brings its schema up to date.
+// Close the DB when done.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("no state file given; set --state-dir or SOCKS_STATE_DIR")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
+	}
+	// Create the file ourselves so that it gets mode 0600; SQLite gives the
+	// -wal and -shm files the same mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", abs, err)
+	}
+
+	sqldb, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", abs, err)
+	}
+	db := &DB{
+		sql:      sqldb,
+		path:     abs,
+		opts:     opts.withDefaults(),
+		writeSem: make(chan struct{}, 1),
+		wake:     make(chan struct{}),
+	}
+	db.store = &Store{db: db}
+	db.queue = &Queue{db: db}
+	if err := db.migrate(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, openError(abs, err)
+	}
+	return db, nil
+}
+
+// dsn builds the modernc.org/sqlite data source name: a file: URI (so that
+// any character in the path is safe) with the per-connection settings.
+func dsn(abs string) string {
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+// openError turns a failure to open or migrate into an error that says what
+// to do about it.
+func openError(path string, err error) error {
+	if errors.Is(err, errNewerSchema) {
+		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
+		return fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", filepath.Dir(path), err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
+	}
+	return fmt.Errorf("opening state file %s: %w", path, err)
+}
+
+// Path returns the absolute path of the state file.
+func (db *DB) Path() string { return db.path }
+
+// Store returns the chatter-ID and connection store kept in the file.
+func (db *DB) Store() *Store { return db.store }
+
+// Queue returns the envelope queue kept in the file.
+func (db *DB) Queue() *Queue { return db.queue }
+
+// Close closes the file. Calls on the DB after Close fail.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// SetMeta records value under key, replacing any earlier value. The gateway
+// records its endpoint this way so that other processes find it.
+func (db *DB) SetMeta(ctx context.Context, key, value string) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO meta(key, value) VALUES (?, ?)
+			 ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set %s in %s: %w", key, db.path, err)
+	}
+	return nil
+}
+
+// GetMeta returns the value recorded under key and whether there is one.
+func (db *DB) GetMeta(ctx context.Context, key string) (string, bool, error) {
+	var value string
+	err := db.sql.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&value)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("get %s from %s: %w", key, db.path, err)
+	}
+	return value, true, nil
+}
+
+// DeleteMeta removes key. Removing a missing key is not an error.
+func (db *DB) DeleteMeta(ctx context.Context, key string) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s from %s: %w", key, db.path, err)
+	}
+	return nil
+}
+
+// write runs fn in a write (BEGIN IMMEDIATE) transaction and commits it. fn
+// may run more than once when SQLite reports the file busy, so it must not
+// keep state from an earlier run.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case db.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writeSem }()
+	return retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) })
+}
+
+// read runs fn in a read transaction, so that its statements see one
+// snapshot of the file.
+func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return retryBusy(ctx, func() error {
+		return runTx(ctx, db.sql, &sql.TxOptions{ReadOnly: true}, fn)
+	})
+}
+
+func runTx(ctx context.Context, sqldb *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := sqldb.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// retryBusy runs fn again, with a growing pause, while it fails because the
+// file is locked by someone else.
+func retryBusy(ctx context.Context, fn func() error) error {
+	pause := 20 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= busyRetries || !isBusy(err) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause *= 2
+	}
+}
+
+// sqliteCode returns the primary SQLite result code of err, or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+// notify wakes the long polls of this process.
+func (db *DB) notify() {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	close(db.wake)
+	db.wake = make(chan struct{})
+}
+
+// woken returns a channel that is closed at the next notify.
+func (db *DB) woken() <-chan struct{} {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	return db.wake
+}
+
+// randomID returns prefix followed by 128 random bits in hex.
+func randomID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// millis converts a time to what the file stores.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis converts a stored time back.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// nullMillis stores the zero time as NULL ("never").
+func nullMillis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// fromNullMillis converts a stored nullable time back; NULL is the zero time.
+func fromNullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMillis(n.Int64)
+}
+
+// placeholders returns "?, ?, ..." for n values.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	b := make([]byte, 0, 3*n)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
+// chunks splits s into slices of at most n elements.
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > n {
+		out = append(out, s[:n:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
+}
+
+// anys converts values for binding.
+func anys[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,478 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/store/storetest"
+)
+
+// openTest opens a fresh state file in a temporary directory.
+func openTest(t *testing.T, opts Options) *DB {
+	t.Helper()
+	return openPath(t, filepath.Join(t.TempDir(), "state", "socks.db"), opts)
+}
+
+// openPath opens path and closes it when the test ends.
+func openPath(t *testing.T, path string, opts Options) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestStoreConformance(t *testing.T) {
+	storetest.RunStore(t, func(t *testing.T) store.Store {
+		return openTest(t, Options{}).Store()
+	})
+}
+
+func TestQueueConformance(t *testing.T) {
+	storetest.RunQueue(t, func(t *testing.T, o storetest.QueueOptions) store.Queue {
+		return openTest(t, Options{MaxReceives: o.MaxReceives}).Queue()
+	})
+}
+
+// fakeClock is a settable Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("a new state file gets mode 0600 in a directory of mode 0700", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "a", "b")
+		openPath(t, filepath.Join(dir, "socks.db"), Options{})
+		for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "socks.db"): 0o600} {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("%s has mode %o, want %o", path, got, want)
+			}
+		}
+	})
+	t.Run("reopening keeps the data and the schema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "socks.db")
+		db, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetMeta(t.Context(), "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db = openPath(t, path, Options{})
+		if v, ok, err := db.GetMeta(t.Context(), "k"); err != nil || !ok || v != "v" {
+			t.Errorf("GetMeta = %q, %v, %v; want v", v, ok, err)
+		}
+	})
+	t.Run("a path with URI characters in it works", func(t *testing.T) {
+		db := openPath(t, filepath.Join(t.TempDir(), "we?ird #dir%20", "so?cks.db"), Options{})
+		if _, err := os.Stat(db.Path()); err != nil {
+			t.Errorf("the file is not where asked: %v", err)
+		}
+	})
+	t.Run("many handles opening a new file at once all succeed", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "socks.db")
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				db, err := Open(t.Context(), path, Options{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				errs <- db.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	bad := []struct {
+		name  string
+		setup func(t *testing.T) string
+		want  []string
+	}{
+		{"a state dir under a regular file says it is not writable and what to set", func(t *testing.T) string {
+			file := filepath.Join(t.TempDir(), "file")
+			if err := os.WriteFile(file, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(file, "state", "socks.db")
+		}, []string{"is not writable", "SOCKS_STATE_DIR", "--state-dir"}},
+		{"a state file that is a directory says so", func(t *testing.T) string {
+			return t.TempDir()
+		}, []string{"is a directory", "SOCKS_STATE_DIR"}},
+		{"a file that is not a database says so and what to do", func(t *testing.T) string {
+			path := filepath.Join(t.TempDir(), "socks.db")
+			if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}, []string{"is not a socks state database", "move it away"}},
+		{"a file from a newer socks asks for an upgrade", func(t *testing.T) string {
+			path := filepath.Join(t.TempDir(), "socks.db")
+			db, err := Open(t.Context(), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.sql.Exec(`PRAGMA user_version = 99`); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}, []string{"newer socks", "schema version 99", "upgrade socks"}},
+		{"an empty path says what to set", func(t *testing.T) string { return "" }, []string{"SOCKS_STATE_DIR"}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.setup(t)
+			db, err := Open(t.Context(), path, Options{})
+			if err == nil {
+				db.Close()
+				t.Fatal("Open succeeded")
+			}
+			want := tc.want
+			if path != "" {
+				want = append(want, filepath.Dir(path)) // the message names the file or its directory
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMeta(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	if _, ok, err := db.GetMeta(ctx, "gateway.endpoint"); err != nil || ok {
+		t.Fatalf("GetMeta of a missing key = %v, %v; want not found", ok, err)
+	}
+	for _, v := range []string{"http://127.0.0.1:1/", "http://127.0.0.1:2/"} {
+		if err := db.SetMeta(ctx, "gateway.endpoint", v); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := db.GetMeta(ctx, "gateway.endpoint"); err != nil || !ok || got != v {
+			t.Fatalf("GetMeta = %q, %v, %v; want %q", got, ok, err, v)
+		}
+	}
+	for range 2 {
+		if err := db.DeleteMeta(ctx, "gateway.endpoint"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := db.GetMeta(ctx, "gateway.endpoint"); err != nil || ok {
+		t.Errorf("GetMeta after delete = %v, %v; want not found", ok, err)
+	}
+}
+
+// TestFindTargetsUsesKeyLookups checks the query plans: only a broadcast (the
+// wildcard topic to everyone) may scan.
+func TestFindTargetsUsesKeyLookups(t *testing.T) {
+	db := openTest(t, Options{})
+	cases := []struct {
+		name          string
+		users, topics []string
+		mayScan       bool
+	}{
+		{"a topic to everyone looks subscriptions up by topic", nil, []string{"updates", "news"}, false},
+		{"a topic to some geeks looks subscriptions up by topic and geek", []string{"alice", "bob"}, []string{"updates"}, false},
+		{"the wildcard to some geeks looks subscriptions up by geek", []string{"alice"}, []string{".", "updates"}, false},
+		{"the wildcard to everyone reads every connection", nil, []string{"."}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, q := range targetQueries(tc.users, tc.topics) {
+				rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, append(q.args, int64(0))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []string
+				for rows.Next() {
+					var id, parent, unused int
+					var detail string
+					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+						t.Fatal(err)
+					}
+					plan = append(plan, detail)
+				}
+				rows.Close()
+				scans := strings.Contains(strings.Join(plan, "\n"), "SCAN")
+				if scans && !tc.mayScan {
+					t.Errorf("the plan scans:\n%s", strings.Join(plan, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// TestFindTargetsSplitsLongLists checks that lists longer than one
+// statement binds are split and the results merged.
+func TestFindTargetsSplitsLongLists(t *testing.T) {
+	s := openTest(t, Options{}).Store()
+	now := time.Now()
+	for _, id := range []string{"g0001", "g0600", "g1199"} {
+		c := pubsub.Connection{ID: "c-" + id, Geek: id, Topics: []string{"t-700"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.PutConnection(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	many := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%04d", prefix, i))
+		}
+		return out
+	}
+	var topics []string
+	for i := range 800 {
+		topics = append(topics, fmt.Sprintf("t-%d", i))
+	}
+	cases := []struct {
+		name          string
+		users, topics []string
+	}{
+		{"1200 users and one topic", many("g", 1200), []string{"t-700"}},
+		{"1200 users and the wildcard", many("g", 1200), []string{"."}},
+		{"three users and 800 topics", []string{"g0001", "g0600", "g1199"}, topics},
+		{"no users and 800 topics", nil, topics},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" find every match once", func(t *testing.T) {
+			got, err := s.FindTargets(t.Context(), tc.users, tc.topics, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 {
+				t.Errorf("found %d connections, want 3", len(got))
+			}
+		})
+	}
+}
+
+func TestSendRejectsOversizedAndEmptyMessages(t *testing.T) {
+	q := openTest(t, Options{}).Queue()
+	cases := []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"a message over 1 MiB", make([]byte, pubsub.MaxEnvelopeBytes+1), "at most 1048576 bytes"},
+		{"an empty message", nil, "is empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is refused and nothing is sent", func(t *testing.T) {
+			_, err := q.SendBatch(t.Context(), [][]byte{[]byte(`{}`), tc.body})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("SendBatch = %v, want an error saying %q", err, tc.want)
+			}
+			if st, err := q.Stats(t.Context()); err != nil || st.Visible != 0 {
+				t.Errorf("Stats = %+v, %v; want nothing sent", st, err)
+			}
+		})
+	}
+}
+
+// TestTwoHandlesShareTheQueue simulates two processes on one state file:
+// both send, both receive, and every message is received exactly once.
+func TestTwoHandlesShareTheQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	a := openPath(t, path, Options{})
+	b := openPath(t, path, Options{})
+	const total = 200
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	seen := make(map[string]int)
+	sent := make(map[string]bool)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i, db := range []*DB{a, b} {
+		wg.Go(func() {
+			for n := range total / 2 {
+				id, err := db.Queue().Send(ctx, fmt.Appendf(nil, `{"from":%d,"n":%d}`, i, n))
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				sent[id] = true
+				mu.Unlock()
+			}
+		})
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				received := 0
+				for _, n := range seen {
+					received += n
+				}
+				mu.Unlock()
+				if received >= total {
+					return
+				}
+				msgs, err := db.Queue().Receive(ctx, store.MaxBatch, 30*time.Second, 200*time.Millisecond)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, m := range msgs {
+					mu.Lock()
+					seen[m.ID]++
+					mu.Unlock()
+					if err := db.Queue().Delete(ctx, m.Receipt); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(sent) != total || len(seen) != total {
+		t.Fatalf("sent %d, received %d distinct messages; want %d", len(sent), len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 || !sent[id] {
+			t.Errorf("%s received %d times (sent: %v)", id, n, sent[id])
+		}
+	}
+	if st, err := a.Queue().Stats(t.Context()); err != nil || st != (store.QueueStats{}) {
+		t.Errorf("Stats = %+v, %v; want an empty queue", st, err)
+	}
+}
+
+// TestCrashBeforeDeleteRedelivers: a process receives a message and dies
+// without deleting it; once the visibility timeout passes, another process
+// gets it again (at-least-once).
+func TestCrashBeforeDeleteRedelivers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opts := Options{Now: clock.Now}
+
+	crashed, err := Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := crashed.Queue().Send(t.Context(), []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := crashed.Queue().Receive(t.Context(), 1, time.Minute, 0)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("Receive = %d, %v", len(first), err)
+	}
+	if err := crashed.Close(); err != nil { // the process dies without Delete
+		t.Fatal(err)
+	}
+
+	other := openPath(t, path, opts)
+	if msgs, err := other.Queue().Receive(t.Context(), 1, time.Minute, 0); err != nil || len(msgs) != 0 {
+		t.Fatalf("before the timeout: Receive = %d, %v; want nothing", len(msgs), err)
+	}
+	clock.Advance(time.Minute)
+	again, err := other.Queue().Receive(t.Context(), 1, time.Minute, 0)
+	if err != nil || len(again) != 1 {
+		t.Fatalf("after the timeout: Receive = %d, %v; want the message", len(again), err)
+	}
+	if again[0].ID != id || again[0].ReceiveCount != 2 {
+		t.Errorf("got %s with count %d, want %s with count 2", again[0].ID, again[0].ReceiveCount, id)
+	}
+	// The crashed process's receipt is stale now.
+	if err := other.Queue().Delete(t.Context(), first[0].Receipt); err != nil {
+		t.Errorf("Delete with a stale receipt = %v, want nil", err)
+	}
+	if err := other.Queue().DeadLetter(t.Context(), first[0], "stale"); err != nil {
+		t.Errorf("DeadLetter with a stale receipt = %v, want nil", err)
+	}
+	if st, _ := other.Queue().Stats(t.Context()); st.InFlight != 1 || st.Dead != 0 {
+		t.Errorf("Stats = %+v; the stale receipt changed the message", st)
+	}
+}
+
+func TestAutoDeadLetterSaysWhy(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	q := openTest(t, Options{Now: clock.Now, MaxReceives: 3}).Queue()
+	id, err := q.Send(t.Context(), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if msgs, err := q.Receive(t.Context(), 1, time.Second, 0); err != nil || len(msgs) != 1 {
+			t.Fatalf("Receive = %d, %v", len(msgs), err)
+		}
+		clock.Advance(time.Second)
+	}
+	if msgs, err := q.Receive(t.Context(), 1, time.Second, 0); err != nil || len(msgs) != 0 {
+		t.Fatalf("fourth Receive = %d, %v; want nothing", len(msgs), err)
+	}
+	dls, err := q.ListDeadLetters(t.Context(), 0)
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("ListDeadLetters = %d, %v", len(dls), err)
+	}
+	d := dls[0]
+	if d.ID != id || d.Reason != "received 3 times without being handled (max 3)" || d.ReceiveCount != 3 || !d.FailedAt.Equal(clock.Now()) {
+		t.Errorf("dead letter = %+v", d)
+	}
+}
+
+func TestReceiveWithCancelledContext(t *testing.T) {
+	q := openTest(t, Options{}).Queue()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := q.Receive(ctx, 1, time.Second, 10*time.Second)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Receive = %v, want the context's error", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("Receive ignored the context for %s", time.Since(start))
+	}
+}

@@ -1,0 +1,384 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+var _ store.Queue = (*Queue)(nil)
+
+// Queue is the store.Queue kept in the state file, with the semantics of an
+// SQS standard queue and its redrive policy:
+//
+//   - Receive hands out visible messages oldest first and hides them for the
+//     visibility timeout; a message that is not deleted in time comes back
+//     with a higher receive count (at-least-once delivery).
+//   - Each receive gives the message a fresh receipt. Delete,
+//     ChangeVisibility and DeadLetter with a stale receipt (one from an
+//     earlier receive of a message that was received again, or of a message
+//     already deleted) do nothing and return nil, so a slow worker can
+//     never delete a message someone else is now handling.
+//   - A message that would be received more than Options.MaxReceives times
+//     is moved to the dead letters instead, with the reason "received N
+//     times without being handled (max M)".
+type Queue struct {
+	db *DB
+}
+
+func (q *Queue) now() time.Time { return q.db.opts.Now() }
+
+// Send enqueues one message body and returns its queue message ID ("q-…").
+func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
+	ids, err := q.SendBatch(ctx, [][]byte{body})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// SendBatch enqueues bodies, all or none, and returns their IDs in order.
+// There is no batch limit locally; the bodies are written in one
+// transaction.
+func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	for i, b := range bodies {
+		if len(b) == 0 {
+			return nil, fmt.Errorf("message %d of %d is empty: a queue message needs a body", i+1, len(bodies))
+		}
+		if len(b) > pubsub.MaxEnvelopeBytes {
+			return nil, fmt.Errorf("message %d of %d is %d bytes; a queue message holds at most %d bytes", i+1, len(bodies), len(b), pubsub.MaxEnvelopeBytes)
+		}
+	}
+	ids := make([]string, len(bodies))
+	for i := range ids {
+		ids[i] = randomID("q-")
+	}
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		now := millis(q.now())
+		for i, b := range bodies {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO queue (id, body, sent_at, visible_at, receive_count) VALUES (?, ?, ?, ?, 0)`,
+				ids[i], b, now, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sending %d messages to the local queue: %w", len(bodies), err)
+	}
+	q.db.notify()
+	return ids, nil
+}
+
+// Receive returns up to n messages (1 to store.MaxBatch), oldest first,
+// hiding them for visibility. When none is visible it polls until one is or
+// wait (at most store.MaxWait) has passed, and then returns an empty slice.
+// If ctx ends first it returns ctx's error.
+func (q *Queue) Receive(ctx context.Context, n int, visibility, wait time.Duration) ([]store.Message, error) {
+	n = min(max(n, 1), store.MaxBatch)
+	visibility = max(visibility, 0)
+	wait = min(max(wait, 0), store.MaxWait)
+	deadline := time.Now().Add(wait)
+	pause := q.db.opts.PollInterval
+	for {
+		woken := q.db.woken()
+		msgs, err := q.receiveOnce(ctx, n, visibility)
+		if err != nil || len(msgs) > 0 {
+			return msgs, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return []store.Message{}, nil
+		}
+		t := time.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-woken:
+			t.Stop()
+		case <-t.C:
+		}
+		pause = min(pause*3/2, max(maxPollInterval, q.db.opts.PollInterval))
+	}
+}
+
+// candidate is a visible queue row Receive looks at.
+type candidate struct {
+	seq          int64
+	id           string
+	body         []byte
+	sentAt       int64
+	receiveCount int
+}
+
+// receiveOnce takes up to n visible messages, moving those past
+// MaxReceives to the dead letters.
+func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration) ([]store.Message, error) {
+	var out []store.Message
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		now := q.now()
+		nowMs := millis(now)
+		visibleAt := millis(now.Add(visibility))
+		last := int64(-1)
+		for len(out) < n {
+			cands, err := visibleCandidates(ctx, tx, nowMs, last, n-len(out))
+			if err != nil {
+				return err
+			}
+			if len(cands) == 0 {
+				return nil
+			}
+			for _, c := range cands {
+				last = c.seq
+				if c.receiveCount+1 > q.db.opts.MaxReceives {
+					reason := fmt.Sprintf("received %d times without being handled (max %d)", c.receiveCount, q.db.opts.MaxReceives)
+					if err := moveToDeadLetters(ctx, tx, c.seq, reason, nowMs); err != nil {
+						return err
+					}
+					continue
+				}
+				receipt := randomID("r-")
+				if _, err := tx.ExecContext(ctx,
+					`UPDATE queue SET visible_at = ?, receive_count = receive_count + 1, receipt = ? WHERE seq = ?`,
+					visibleAt, receipt, c.seq); err != nil {
+					return err
+				}
+				out = append(out, store.Message{
+					ID:           c.id,
+					Receipt:      receipt,
+					Body:         c.body,
+					ReceiveCount: c.receiveCount + 1,
+					SentAt:       fromMillis(c.sentAt),
+				})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receiving from the local queue: %w", err)
+	}
+	return out, nil
+}
+
+// visibleCandidates reads up to n visible rows after seq last, oldest first.
+func visibleCandidates(ctx context.Context, tx *sql.Tx, now, last int64, n int) ([]candidate, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT seq, id, body, sent_at, receive_count FROM queue
+		 WHERE visible_at <= ? AND seq > ? ORDER BY seq LIMIT ?`, now, last, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []candidate
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.seq, &c.id, &c.body, &c.sentAt, &c.receiveCount); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// moveToDeadLetters moves the queue row seq to the dead letters.
+func moveToDeadLetters(ctx context.Context, tx *sql.Tx, seq int64, reason string, now int64) error {
+	if _, err := tx.ExecContext(ctx,
+		`INSERT OR REPLACE INTO dead_letters (id, body, reason, receive_count, sent_at, failed_at)
+		 SELECT id, body, ?, receive_count, sent_at, ? FROM queue WHERE seq = ?`, reason, now, seq); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE seq = ?`, seq)
+	return err
+}
+
+// Delete removes a handled message by its receipt. A stale or unknown
+// receipt does nothing and returns nil.
+func (q *Queue) Delete(ctx context.Context, receipt string) error {
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE receipt = ?`, receipt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deleting a message from the local queue: %w", err)
+	}
+	return nil
+}
+
+// ChangeVisibility makes a received message visible again after d (0: at
+// once). A stale or unknown receipt does nothing and returns nil.
+func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
+	d = max(d, 0)
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE queue SET visible_at = ? WHERE receipt = ?`, millis(q.now().Add(d)), receipt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("changing the visibility of a message in the local queue: %w", err)
+	}
+	if d == 0 {
+		q.db.notify()
+	}
+	return nil
+}
+
+// DeadLetter moves a received message (found by m.Receipt) to the dead
+// letters with reason. A stale receipt does nothing and returns nil: the
+// message was received again and is someone else's now.
+func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
+	if m.Receipt == "" {
+		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
+	}
+	if reason == "" {
+		reason = "no reason given"
+	}
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM queue WHERE receipt = ?`, m.Receipt).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return moveToDeadLetters(ctx, tx, seq, reason, millis(q.now()))
+	})
+	if err != nil {
+		return fmt.Errorf("dead-lettering message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// ListDeadLetters returns up to limit dead letters (all when limit <= 0),
+// oldest failure first.
+func (q *Queue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
+	query := `SELECT id, body, reason, receive_count, sent_at, failed_at FROM dead_letters ORDER BY failed_at, rowid`
+	var args []any
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := q.db.sql.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DeadLetter
+	for rows.Next() {
+		var d store.DeadLetter
+		var sent, failed int64
+		if err := rows.Scan(&d.ID, &d.Body, &d.Reason, &d.ReceiveCount, &sent, &failed); err != nil {
+			return nil, fmt.Errorf("listing dead letters: %w", err)
+		}
+		d.SentAt, d.FailedAt = fromMillis(sent), fromMillis(failed)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Redrive moves the dead letters with the given IDs (all when ids is nil;
+// none when it is empty) back onto the queue, visible at once, with a
+// receive count of 0 and their original send time. Unknown IDs are ignored.
+// It returns how many moved.
+func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
+	var n int
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		n = 0
+		now := millis(q.now())
+		move := func(where string, args ...any) error {
+			res, err := tx.ExecContext(ctx,
+				`INSERT INTO queue (id, body, sent_at, visible_at, receive_count)
+				 SELECT id, body, sent_at, ?, 0 FROM dead_letters`+where+` ORDER BY failed_at, rowid`,
+				append([]any{now}, args...)...)
+			if err != nil {
+				return err
+			}
+			n += rowsAffected(res)
+			_, err = tx.ExecContext(ctx, `DELETE FROM dead_letters`+where, args...)
+			return err
+		}
+		if ids == nil {
+			return move("")
+		}
+		for _, part := range chunks(dedupe(ids), maxVars) {
+			if err := move(` WHERE id IN (`+placeholders(len(part))+`)`, anys(part)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redriving dead letters: %w", err)
+	}
+	if n > 0 {
+		q.db.notify()
+	}
+	return n, nil
+}
+
+// PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
+// is nil; none when it is empty) and returns how many it deleted.
+func (q *Queue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error) {
+	var n int
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		n = 0
+		if ids == nil {
+			res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters`)
+			if err != nil {
+				return err
+			}
+			n = rowsAffected(res)
+			return nil
+		}
+		for _, part := range chunks(dedupe(ids), maxVars) {
+			res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id IN (`+placeholders(len(part))+`)`, anys(part)...)
+			if err != nil {
+				return err
+			}
+			n += rowsAffected(res)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// Stats reports the queue's depth: visible and in-flight messages (exact,
+// at Options.Now) and dead letters.
+func (q *Queue) Stats(ctx context.Context) (store.QueueStats, error) {
+	var st store.QueueStats
+	err := q.db.read(ctx, func(tx *sql.Tx) error {
+		now := millis(q.now())
+		if err := tx.QueryRowContext(ctx,
+			`SELECT COALESCE(SUM(visible_at <= ?), 0), COALESCE(SUM(visible_at > ?), 0) FROM queue`, now, now).
+			Scan(&st.Visible, &st.InFlight); err != nil {
+			return err
+		}
+		var oldest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(failed_at) FROM dead_letters`).
+			Scan(&st.Dead, &oldest); err != nil {
+			return err
+		}
+		st.OldestDeadAt = fromNullMillis(oldest)
+		return nil
+	})
+	if err != nil {
+		return store.QueueStats{}, fmt.Errorf("reading the local queue's depth: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,118 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations bring the schema from version i to version i+1 (PRAGMA
+// user_version). Append to the list; never edit a step that was released.
+var migrations = []string{
+	// 1: the first schema. Times are unix milliseconds.
+	`
+CREATE TABLE chatter_ids (
+	geek       TEXT    NOT NULL,
+	hash       TEXT    NOT NULL,
+	issued_at  INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (geek, hash)
+);
+CREATE INDEX chatter_ids_expires ON chatter_ids (expires_at);
+
+CREATE TABLE connections (
+	id           TEXT    NOT NULL PRIMARY KEY,
+	geek         TEXT    NOT NULL,
+	connected_at INTEGER NOT NULL,
+	expires_at   INTEGER -- NULL: never
+);
+CREATE INDEX connections_geek ON connections (geek, id);
+
+CREATE TABLE subscriptions (
+	topic   TEXT NOT NULL,
+	geek    TEXT NOT NULL,
+	conn_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+	PRIMARY KEY (topic, geek, conn_id)
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_conn ON subscriptions (conn_id);
+CREATE INDEX subscriptions_geek ON subscriptions (geek, topic);
+
+CREATE TABLE reports (
+	message_id TEXT    NOT NULL PRIMARY KEY,
+	json       TEXT    NOT NULL,
+	at         INTEGER NOT NULL
+);
+CREATE INDEX reports_at ON reports (at);
+
+CREATE TABLE queue (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+	id            TEXT    NOT NULL UNIQUE,
+	body          BLOB    NOT NULL,
+	sent_at       INTEGER NOT NULL,
+	visible_at    INTEGER NOT NULL,
+	receive_count INTEGER NOT NULL DEFAULT 0,
+	receipt       TEXT
+);
+CREATE INDEX queue_visible ON queue (visible_at);
+CREATE UNIQUE INDEX queue_receipt ON queue (receipt) WHERE receipt IS NOT NULL;
+
+CREATE TABLE dead_letters (
+	id            TEXT    NOT NULL PRIMARY KEY,
+	body          BLOB    NOT NULL,
+	reason        TEXT    NOT NULL,
+	receive_count INTEGER NOT NULL,
+	sent_at       INTEGER NOT NULL,
+	failed_at     INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_failed ON dead_letters (failed_at);
+
+CREATE TABLE meta (
+	key   TEXT NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`,
+}
+
+// schemaVersion is the schema version this build writes.
+var schemaVersion = len(migrations)
+
+var errNewerSchema = errors.New("was written by a newer socks")
+
+// migrate brings the file's schema up to date. It is idempotent and safe
+// when several processes open a new file at once: the version is read and
+// raised inside one write transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	// A read first, so that an up-to-date file (the usual case) needs no
+	// write lock.
+	var v int
+	err := retryBusy(ctx, func() error {
+		return db.sql.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
+	})
+	if err != nil {
+		return err
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", errNewerSchema, v, schemaVersion)
+	}
+	return db.write(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return err
+		}
+		if v > schemaVersion {
+			return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", errNewerSchema, v, schemaVersion)
+		}
+		for ; v < schemaVersion; v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+			}
+		}
+		// PRAGMA takes no bound parameters; v is an int we computed.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+		return err
+	})
+}

@@ -1,0 +1,452 @@
+package storetest
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// QueueOptions configure the queue a RunQueue subtest asks for.
+type QueueOptions struct {
+	// MaxReceives is the redrive limit (0: store.DefaultMaxReceives).
+	MaxReceives int
+}
+
+// RunQueue runs the store.Queue conformance suite. newQueue must return a
+// fresh, empty, isolated queue (and dead-letter queue) for each call.
+func RunQueue(t *testing.T, newQueue func(t *testing.T, opts QueueOptions) store.Queue) {
+	for _, tc := range queueTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, newQueue(t, QueueOptions{MaxReceives: tc.maxReceives}))
+		})
+	}
+}
+
+type queueTest struct {
+	name        string
+	maxReceives int
+	run         func(t *testing.T, q store.Queue)
+}
+
+// Short real-clock durations, so that SQS-like backends pass too.
+const (
+	// shortVisibility is the visibility timeout of tests that wait for a
+	// message to come back.
+	shortVisibility = time.Second
+	// longVisibility keeps a message hidden for longer than any subtest.
+	longVisibility = 30 * time.Second
+	// comeBack is how long a test waits for a message to come back after
+	// shortVisibility.
+	comeBack = 4 * time.Second
+)
+
+func send(t *testing.T, q store.Queue, body string) string {
+	t.Helper()
+	id, err := q.Send(t.Context(), []byte(body))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if id == "" {
+		t.Fatal("Send returned an empty ID")
+	}
+	return id
+}
+
+// receive returns up to n messages, long-polling for the first for wait.
+func receive(t *testing.T, q store.Queue, n int, visibility, wait time.Duration) []store.Message {
+	t.Helper()
+	msgs, err := q.Receive(t.Context(), n, visibility, wait)
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	return msgs
+}
+
+// receiveOne long-polls for one message and fails the test if none comes.
+func receiveOne(t *testing.T, q store.Queue, visibility, wait time.Duration) store.Message {
+	t.Helper()
+	msgs := receive(t, q, 1, visibility, wait)
+	if len(msgs) != 1 {
+		t.Fatalf("Receive returned %d messages, want 1", len(msgs))
+	}
+	return msgs[0]
+}
+
+// receiveAll receives until it has n messages or timeout passes.
+func receiveAll(t *testing.T, q store.Queue, n int, visibility, timeout time.Duration) []store.Message {
+	t.Helper()
+	var out []store.Message
+	deadline := time.Now().Add(timeout)
+	for len(out) < n && time.Now().Before(deadline) {
+		msgs := receive(t, q, store.MaxBatch, visibility, time.Second)
+		if len(msgs) > store.MaxBatch {
+			t.Fatalf("Receive returned %d messages, more than MaxBatch", len(msgs))
+		}
+		out = append(out, msgs...)
+	}
+	return out
+}
+
+// wantNothing fails unless a long poll of wait finds no message.
+func wantNothing(t *testing.T, q store.Queue, wait time.Duration) {
+	t.Helper()
+	if msgs := receive(t, q, store.MaxBatch, longVisibility, wait); len(msgs) != 0 {
+		t.Fatalf("Receive returned %d messages (first %s, count %d), want none", len(msgs), msgs[0].Body, msgs[0].ReceiveCount)
+	}
+}
+
+// deadLetter receives body's message and dead-letters it with reason.
+func deadLetter(t *testing.T, q store.Queue, body, reason string) store.Message {
+	t.Helper()
+	send(t, q, body)
+	m := receiveOne(t, q, longVisibility, comeBack)
+	if err := q.DeadLetter(t.Context(), m, reason); err != nil {
+		t.Fatalf("DeadLetter: %v", err)
+	}
+	return m
+}
+
+// deadLetters waits until the dead letters number n and returns them.
+func deadLetters(t *testing.T, q store.Queue, n int) []store.DeadLetter {
+	t.Helper()
+	var dls []store.DeadLetter
+	eventually(t, 3*time.Second, func() (bool, string) {
+		var err error
+		dls, err = q.ListDeadLetters(t.Context(), 100)
+		if err != nil {
+			t.Fatalf("ListDeadLetters: %v", err)
+		}
+		return len(dls) == n, fmt.Sprintf("%d dead letters, want %d", len(dls), n)
+	})
+	return dls
+}
+
+func deadIDs(dls []store.DeadLetter) []string {
+	out := make([]string, len(dls))
+	for i, d := range dls {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func bodies(msgs []store.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = string(m.Body)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var queueTests = []queueTest{
+	{name: "a sent message is received with its ID, body, send time and a receive count of 1", run: func(t *testing.T, q store.Queue) {
+		before := time.Now()
+		id := send(t, q, `{"topics":["updates"],"body":1}`)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		if m.ID != id || string(m.Body) != `{"topics":["updates"],"body":1}` || m.ReceiveCount != 1 || m.Receipt == "" {
+			t.Errorf("received ID %q body %s count %d receipt %q; want ID %q, the body sent, count 1 and a receipt", m.ID, m.Body, m.ReceiveCount, m.Receipt, id)
+		}
+		// Allow for another clock (an emulator) and for second precision.
+		if m.SentAt.Before(before.Add(-5*time.Second)) || m.SentAt.After(time.Now().Add(5*time.Second)) {
+			t.Errorf("SentAt = %v, want about %v", m.SentAt, before)
+		}
+	}},
+	{name: "SendBatch returns one ID per body in order and splits batches larger than ten", run: func(t *testing.T, q store.Queue) {
+		var sent [][]byte
+		for i := range 23 {
+			sent = append(sent, fmt.Appendf(nil, `{"n":%d}`, i))
+		}
+		ids, err := q.SendBatch(t.Context(), sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != len(sent) {
+			t.Fatalf("SendBatch returned %d IDs, want %d", len(ids), len(sent))
+		}
+		want := make(map[string][]byte)
+		for i, id := range ids {
+			if id == "" || want[id] != nil {
+				t.Fatalf("ID %d is %q: empty or repeated", i, id)
+			}
+			want[id] = sent[i]
+		}
+		got := receiveAll(t, q, len(sent), longVisibility, 4*time.Second)
+		if len(got) != len(sent) {
+			t.Fatalf("received %d messages, want %d", len(got), len(sent))
+		}
+		for _, m := range got {
+			if !bytes.Equal(m.Body, want[m.ID]) {
+				t.Errorf("message %s has body %s, want %s", m.ID, m.Body, want[m.ID])
+			}
+			delete(want, m.ID)
+		}
+		if len(want) != 0 {
+			t.Errorf("%d messages never came", len(want))
+		}
+	}},
+	{name: "SendBatch with no bodies sends nothing", run: func(t *testing.T, q store.Queue) {
+		ids, err := q.SendBatch(t.Context(), nil)
+		if err != nil || len(ids) != 0 {
+			t.Fatalf("SendBatch(nil) = %q, %v; want nothing", ids, err)
+		}
+		wantNothing(t, q, 0)
+	}},
+	{name: "Receive never returns more than MaxBatch messages", run: func(t *testing.T, q store.Queue) {
+		var sent [][]byte
+		for i := range 15 {
+			sent = append(sent, fmt.Appendf(nil, `{"n":%d}`, i))
+		}
+		if _, err := q.SendBatch(t.Context(), sent); err != nil {
+			t.Fatal(err)
+		}
+		msgs := receive(t, q, 50, longVisibility, comeBack)
+		if len(msgs) == 0 || len(msgs) > store.MaxBatch {
+			t.Errorf("Receive(50) returned %d messages, want 1 to %d", len(msgs), store.MaxBatch)
+		}
+	}},
+	{name: "Receive on an empty queue without waiting returns an empty slice and no error", run: func(t *testing.T, q store.Queue) {
+		wantNothing(t, q, 0)
+	}},
+	{name: "a long poll on an empty queue returns an empty slice when the wait is over", run: func(t *testing.T, q store.Queue) {
+		wantNothing(t, q, time.Second)
+	}},
+	{name: "a long poll returns a message sent while it waits before the wait is over", run: func(t *testing.T, q store.Queue) {
+		const wait = 4 * time.Second
+		type result struct {
+			msgs    []store.Message
+			err     error
+			elapsed time.Duration
+		}
+		done := make(chan result, 1)
+		go func() {
+			start := time.Now()
+			msgs, err := q.Receive(t.Context(), 1, longVisibility, wait)
+			done <- result{msgs, err, time.Since(start)}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		send(t, q, `{"late":true}`)
+		r := <-done
+		if r.err != nil || len(r.msgs) != 1 {
+			t.Fatalf("Receive = %d messages, %v; want the message", len(r.msgs), r.err)
+		}
+		if r.elapsed >= wait {
+			t.Errorf("the long poll returned after %s, the whole wait", r.elapsed)
+		}
+	}},
+	{name: "a received message stays hidden from other receivers during its visibility timeout", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		receiveOne(t, q, longVisibility, comeBack)
+		wantNothing(t, q, time.Second)
+	}},
+	{name: "a message not deleted within its visibility timeout comes back with a higher receive count", run: func(t *testing.T, q store.Queue) {
+		id := send(t, q, `{}`)
+		first := receiveOne(t, q, shortVisibility, comeBack)
+		again := receiveOne(t, q, longVisibility, comeBack)
+		if again.ID != id || again.ReceiveCount != 2 {
+			t.Errorf("came back as %s with count %d, want %s with count 2", again.ID, again.ReceiveCount, id)
+		}
+		if again.Receipt == first.Receipt {
+			t.Error("the second receive has the same receipt as the first")
+		}
+	}},
+	{name: "a deleted message does not come back", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		m := receiveOne(t, q, shortVisibility, comeBack)
+		if err := q.Delete(t.Context(), m.Receipt); err != nil {
+			t.Fatal(err)
+		}
+		wantNothing(t, q, 2*shortVisibility)
+	}},
+	{name: "deleting a message twice is not an error", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		for range 2 {
+			if err := q.Delete(t.Context(), m.Receipt); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+		}
+	}},
+	{name: "deleting one message leaves the others", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{"n":1}`)
+		send(t, q, `{"n":2}`)
+		msgs := receiveAll(t, q, 2, shortVisibility, comeBack)
+		if len(msgs) != 2 {
+			t.Fatalf("received %d messages, want 2", len(msgs))
+		}
+		if err := q.Delete(t.Context(), msgs[0].Receipt); err != nil {
+			t.Fatal(err)
+		}
+		back := receiveOne(t, q, longVisibility, comeBack)
+		if back.ID != msgs[1].ID {
+			t.Errorf("%s came back, want %s", back.ID, msgs[1].ID)
+		}
+	}},
+	{name: "ChangeVisibility to zero makes a received message visible at once", run: func(t *testing.T, q store.Queue) {
+		id := send(t, q, `{}`)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		if err := q.ChangeVisibility(t.Context(), m.Receipt, 0); err != nil {
+			t.Fatal(err)
+		}
+		again := receiveOne(t, q, longVisibility, 2*time.Second)
+		if again.ID != id || again.ReceiveCount != 2 {
+			t.Errorf("got %s with count %d, want %s with count 2", again.ID, again.ReceiveCount, id)
+		}
+	}},
+	{name: "ChangeVisibility extends how long a received message stays hidden", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		m := receiveOne(t, q, shortVisibility, comeBack)
+		if err := q.ChangeVisibility(t.Context(), m.Receipt, longVisibility); err != nil {
+			t.Fatal(err)
+		}
+		wantNothing(t, q, 2*shortVisibility)
+	}},
+	{name: "a stale receipt from an earlier receive does not delete the message received again", run: func(t *testing.T, q store.Queue) {
+		id := send(t, q, `{}`)
+		stale := receiveOne(t, q, shortVisibility, comeBack)
+		current := receiveOne(t, q, longVisibility, comeBack)
+		// Backends may answer a stale receipt with nil (local, like SQS's
+		// DeleteMessage) or with an error; either way the message stays.
+		if err := q.Delete(t.Context(), stale.Receipt); err != nil {
+			t.Logf("Delete with a stale receipt: %v", err)
+		}
+		if err := q.ChangeVisibility(t.Context(), current.Receipt, 0); err != nil {
+			t.Fatal(err)
+		}
+		again := receiveOne(t, q, longVisibility, 2*time.Second)
+		if again.ID != id || again.ReceiveCount != 3 {
+			t.Errorf("got %s with count %d, want %s with count 3", again.ID, again.ReceiveCount, id)
+		}
+	}},
+	{name: "DeadLetter moves a received message to the dead letters with its reason", run: func(t *testing.T, q store.Queue) {
+		before := time.Now()
+		m := deadLetter(t, q, `{"poison":true}`, "body is not an envelope")
+		wantNothing(t, q, 0)
+		dls := deadLetters(t, q, 1)
+		d := dls[0]
+		if d.ID != m.ID || string(d.Body) != `{"poison":true}` || d.Reason != "body is not an envelope" || d.ReceiveCount < 1 {
+			t.Errorf("dead letter = %s %s %q count %d; want %s, its body, the reason and count >= 1", d.ID, d.Body, d.Reason, d.ReceiveCount, m.ID)
+		}
+		if d.FailedAt.Before(before.Add(-5*time.Second)) || d.FailedAt.After(time.Now().Add(5*time.Second)) {
+			t.Errorf("FailedAt = %v, want about %v", d.FailedAt, before)
+		}
+	}},
+	{name: "a message received more than MaxReceives times goes to the dead letters by itself, with a reason", maxReceives: 2, run: func(t *testing.T, q store.Queue) {
+		id := send(t, q, `{"fails":"always"}`)
+		for n := 1; n <= 2; n++ {
+			m := receiveOne(t, q, 0, comeBack)
+			if m.ReceiveCount != n {
+				t.Fatalf("receive %d has count %d", n, m.ReceiveCount)
+			}
+		}
+		wantNothing(t, q, time.Second)
+		d := deadLetters(t, q, 1)[0]
+		if d.ID != id || d.Reason == "" || d.ReceiveCount < 2 {
+			t.Errorf("dead letter = %s %q count %d; want %s with a reason and count >= 2", d.ID, d.Reason, d.ReceiveCount, id)
+		}
+	}},
+	{name: "ListDeadLetters lists the oldest failure first and honours the limit", run: func(t *testing.T, q store.Queue) {
+		var want []string
+		for i := range 3 {
+			want = append(want, deadLetter(t, q, fmt.Sprintf(`{"n":%d}`, i), "failed").ID)
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := deadIDs(deadLetters(t, q, 3)); !slices.Equal(got, want) {
+			t.Errorf("ListDeadLetters = %q, want %q", got, want)
+		}
+		two, err := q.ListDeadLetters(t.Context(), 2)
+		if err != nil || len(two) != 2 {
+			t.Errorf("ListDeadLetters(2) = %d, %v; want 2", len(two), err)
+		}
+	}},
+	{name: "Redrive with no IDs puts every dead letter back with a fresh receive count", run: func(t *testing.T, q store.Queue) {
+		a := deadLetter(t, q, `{"n":1}`, "failed")
+		b := deadLetter(t, q, `{"n":2}`, "failed")
+		deadLetters(t, q, 2)
+		n, err := q.Redrive(t.Context(), nil)
+		if err != nil || n != 2 {
+			t.Fatalf("Redrive = %d, %v; want 2", n, err)
+		}
+		got := receiveAll(t, q, 2, longVisibility, comeBack)
+		if g, w := bodies(got), bodies([]store.Message{a, b}); !slices.Equal(g, w) {
+			t.Fatalf("received %q, want %q", g, w)
+		}
+		for _, m := range got {
+			if m.ReceiveCount != 1 {
+				t.Errorf("%s has receive count %d, want 1", m.Body, m.ReceiveCount)
+			}
+		}
+		deadLetters(t, q, 0)
+	}},
+	{name: "Redrive with IDs moves only those dead letters", run: func(t *testing.T, q store.Queue) {
+		a := deadLetter(t, q, `{"n":1}`, "failed")
+		deadLetter(t, q, `{"n":2}`, "failed")
+		deadLetters(t, q, 2)
+		n, err := q.Redrive(t.Context(), []string{a.ID, "no-such-id"})
+		if err != nil || n != 1 {
+			t.Fatalf("Redrive = %d, %v; want 1", n, err)
+		}
+		if got := receiveOne(t, q, longVisibility, comeBack); string(got.Body) != string(a.Body) {
+			t.Errorf("received %s, want %s", got.Body, a.Body)
+		}
+		if left := deadLetters(t, q, 1); string(left[0].Body) != `{"n":2}` {
+			t.Errorf("left %s in the dead letters", left[0].Body)
+		}
+	}},
+	{name: "Redrive and PurgeDeadLetters with an empty ID list do nothing", run: func(t *testing.T, q store.Queue) {
+		deadLetter(t, q, `{}`, "failed")
+		deadLetters(t, q, 1)
+		if n, err := q.Redrive(t.Context(), []string{}); err != nil || n != 0 {
+			t.Errorf("Redrive([]) = %d, %v; want 0", n, err)
+		}
+		if n, err := q.PurgeDeadLetters(t.Context(), []string{}); err != nil || n != 0 {
+			t.Errorf("PurgeDeadLetters([]) = %d, %v; want 0", n, err)
+		}
+		deadLetters(t, q, 1)
+	}},
+	{name: "PurgeDeadLetters with IDs deletes only those and with none deletes the rest", run: func(t *testing.T, q store.Queue) {
+		a := deadLetter(t, q, `{"n":1}`, "failed")
+		deadLetter(t, q, `{"n":2}`, "failed")
+		deadLetter(t, q, `{"n":3}`, "failed")
+		deadLetters(t, q, 3)
+		if n, err := q.PurgeDeadLetters(t.Context(), []string{a.ID}); err != nil || n != 1 {
+			t.Fatalf("PurgeDeadLetters(one) = %d, %v; want 1", n, err)
+		}
+		deadLetters(t, q, 2)
+		if n, err := q.PurgeDeadLetters(t.Context(), nil); err != nil || n != 2 {
+			t.Fatalf("PurgeDeadLetters(nil) = %d, %v; want 2", n, err)
+		}
+		deadLetters(t, q, 0)
+		wantNothing(t, q, 0)
+	}},
+	{name: "Stats counts visible, in-flight and dead messages", run: func(t *testing.T, q store.Queue) {
+		before := time.Now()
+		deadLetter(t, q, `{"dead":true}`, "failed")
+		send(t, q, `{"n":1}`)
+		receiveOne(t, q, longVisibility, comeBack)
+		send(t, q, `{"n":2}`)
+		send(t, q, `{"n":3}`)
+		eventually(t, 3*time.Second, func() (bool, string) {
+			st, err := q.Stats(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := st.Visible == 2 && st.InFlight == 1 && st.Dead == 1 && !st.OldestDeadAt.IsZero()
+			return ok, fmt.Sprintf("Stats = %+v, want 2 visible, 1 in flight, 1 dead with a time", st)
+		})
+		st, _ := q.Stats(t.Context())
+		if st.OldestDeadAt.Before(before.Add(-5 * time.Second)) {
+			t.Errorf("OldestDeadAt = %v, want about %v", st.OldestDeadAt, before)
+		}
+	}},
+	{name: "Stats of a new queue is all zero", run: func(t *testing.T, q store.Queue) {
+		st, err := q.Stats(t.Context())
+		if err != nil || st != (store.QueueStats{}) {
+			t.Errorf("Stats = %+v, %v; want zero", st, err)
+		}
+	}},
+}
