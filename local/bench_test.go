@@ -1,0 +1,64 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// BenchmarkFindTargets compares the broker's key lookup (one geek's
+// connections on one topic, among 10,000) with what the system socks grew
+// from did: walk every connection and filter. scripts/bench prints the ratio.
+func BenchmarkFindTargets(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "socks.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	const n = 10000
+	for i := range n {
+		c := pubsub.Connection{
+			ID: fmt.Sprintf("conn%05d", i), Geek: fmt.Sprintf("geek%04d", i%2000),
+			Topics:      []string{fmt.Sprintf("topic%d", i%7), "updates"},
+			ConnectedAt: now, ExpiresAt: now.Add(time.Hour),
+		}
+		if err := db.Store().PutConnection(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	users, topics := []string{"geek0042"}, []string{"updates"}
+
+	b.Run("key-lookup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := db.Store().FindTargets(ctx, users, topics, now)
+			if err != nil || len(got) != n/2000 {
+				b.Fatalf("got %d targets, %v", len(got), err)
+			}
+		}
+	})
+	b.Run("full-scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got []pubsub.Connection
+			err := db.Store().ListConnections(ctx, store.ConnectionFilter{}, now, func(page []pubsub.Connection) error {
+				for _, c := range page {
+					if c.Matches(users, topics) {
+						got = append(got, c)
+					}
+				}
+				return nil
+			})
+			if err != nil || len(got) != n/2000 {
+				b.Fatalf("got %d targets, %v", len(got), err)
+			}
+		}
+	})
+}
