@@ -1,0 +1,294 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Settings select the AWS account, region and endpoint socks talks to.
+type Settings struct {
+	// Profile is a shared config profile ("" for the SDK's default chain).
+	Profile string
+	// Region overrides the region of the environment and the profile.
+	Region string
+	// EndpointURL points every client at an emulator or a proxy (for example
+	// DynamoDB Local). Empty means the real AWS endpoints. LoadConfig does
+	// not use it: pass it to NewDynamoDB and NewSQS.
+	EndpointURL string
+	// Version goes into the user agent as "socks/VERSION" ("dev" if empty).
+	Version string
+}
+
+// credentialsTimeout bounds the credentials check of LoadConfig: without it
+// a machine with no credentials waits for the EC2 metadata service.
+const credentialsTimeout = 5 * time.Second
+
+// ErrNoRegion says that no region was configured.
+var ErrNoRegion = errors.New("no AWS region: set --region, AWS_REGION or a profile's region")
+
+// NoCredentialsError says that the SDK found no usable credentials.
+type NoCredentialsError struct{ Err error }
+
+func (e *NoCredentialsError) Error() string {
+	return "no AWS credentials found: set AWS_PROFILE (or --profile) to a configured profile, " +
+		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`: " + e.Err.Error()
+}
+
+func (e *NoCredentialsError) Unwrap() error { return e.Err }
+
+// LoadConfig is the one place socks loads AWS configuration: the shared
+// config and credentials files, the environment, the profile and region of
+// s, the socks user agent and the SDK's standard retryer. It fails with
+// ErrNoRegion when no region is set anywhere and with a *NoCredentialsError
+// when no credentials can be retrieved.
+func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
+	version := s.Version
+	if version == "" {
+		version = "dev"
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithAPIOptions([]func(*middleware.Stack) error{
+			awsmiddleware.AddUserAgentKeyValue("socks", version),
+		}),
+		config.WithRetryer(func() aws.Retryer { return retry.NewStandard() }),
+	}
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	}
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		var missing config.SharedConfigProfileNotExistError
+		if errors.As(err, &missing) {
+			return aws.Config{}, fmt.Errorf("AWS profile %q is not configured: check --profile or AWS_PROFILE against ~/.aws/config: %w", missing.Profile, err)
+		}
+		return aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, ErrNoRegion
+	}
+	if cfg.Credentials == nil {
+		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured")}
+	}
+	cctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	defer cancel()
+	if _, err := cfg.Credentials.Retrieve(cctx); err != nil {
+		return aws.Config{}, &NoCredentialsError{Err: err}
+	}
+	return cfg, nil
+}
+
+// NewDynamoDB returns a DynamoDB client for cfg, sending every request to
+// endpointURL when it is not empty.
+func NewDynamoDB(cfg aws.Config, endpointURL string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpointURL != "" {
+			o.BaseEndpoint = aws.String(endpointURL)
+		}
+	})
+}
+
+// NewSQS returns an SQS client (JSON protocol) for cfg, sending every
+// request to endpointURL when it is not empty.
+func NewSQS(cfg aws.Config, endpointURL string) *sqs.Client {
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if endpointURL != "" {
+			o.BaseEndpoint = aws.String(endpointURL)
+		}
+	})
+}
+
+// ResourceError is an AWS call that failed on a named table or queue. The
+// store and the queue return their SDK failures wrapped in it, so Explain
+// can say which resource is missing or forbidden.
+type ResourceError struct {
+	// Op is the API operation ("Query", "SendMessageBatch", ...).
+	Op string
+	// Kind is "table" or "queue".
+	Kind string
+	// Name is the table or queue name.
+	Name string
+	Err  error
+}
+
+func (e *ResourceError) Error() string {
+	if msg := explain(e.Err, e.Op, e.Kind, e.Name); msg != "" {
+		return msg
+	}
+	return fmt.Sprintf("%s on %s %s: %v", e.Op, e.Kind, e.Name, e.Err)
+}
+
+func (e *ResourceError) Unwrap() error { return e.Err }
+
+// wrapTable wraps a DynamoDB failure on table (nil stays nil; context
+// errors are returned as they are).
+func wrapTable(op, table string, err error) error {
+	return wrapResource(op, "table", table, err)
+}
+
+// wrapQueue wraps an SQS failure on queue.
+func wrapQueue(op, queue string, err error) error {
+	return wrapResource(op, "queue", queue, err)
+}
+
+func wrapResource(op, kind, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *ResourceError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &ResourceError{Op: op, Kind: kind, Name: name, Err: err}
+}
+
+// ExplainedError is an AWS failure with an actionable message. It unwraps
+// to the SDK error, so errors.As on the typed SDK errors still works.
+type ExplainedError struct {
+	Msg string
+	Err error
+}
+
+func (e *ExplainedError) Error() string { return e.Msg }
+func (e *ExplainedError) Unwrap() error { return e.Err }
+
+// Explain turns an AWS SDK failure into an error that says what to do:
+// a missing table or queue, denied or rejected credentials, an endpoint
+// that cannot be reached. It recognises the SDK's typed errors and the
+// error codes of smithy.APIError, never message text. Other errors are
+// returned unchanged (nil stays nil).
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExplainedError
+	if errors.As(err, &ee) {
+		return err
+	}
+	op, kind, name := "", "", ""
+	var re *ResourceError
+	if errors.As(err, &re) {
+		op, kind, name = re.Op, re.Kind, re.Name
+	}
+	if msg := explain(err, op, kind, name); msg != "" {
+		return &ExplainedError{Msg: msg, Err: err}
+	}
+	return err
+}
+
+// Error codes of credential failures (smithy.APIError.ErrorCode).
+var (
+	accessDeniedCodes = map[string]bool{
+		"AccessDenied":              true,
+		"AccessDeniedException":     true,
+		"UnauthorizedOperation":     true,
+		"AuthorizationError":        true,
+		"KMS.AccessDeniedException": true,
+	}
+	rejectedCredentialCodes = map[string]bool{
+		"UnrecognizedClientException": true,
+		"InvalidClientTokenId":        true,
+		"InvalidSignatureException":   true,
+		"SignatureDoesNotMatch":       true,
+		"IncompleteSignature":         true,
+		"MissingAuthenticationToken":  true,
+	}
+	expiredCredentialCodes = map[string]bool{
+		"ExpiredToken":          true,
+		"ExpiredTokenException": true,
+		"RequestExpired":        true,
+	}
+)
+
+// explain returns the actionable message for err, or "" when there is none.
+// op, kind and name describe the call when known.
+func explain(err error, op, kind, name string) string {
+	if op == "" {
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) {
+			op = oe.OperationName
+		}
+	}
+	resource := "the resource"
+	if name != "" {
+		resource = kind + " " + name
+	}
+
+	var tableMissing *dynamotypes.ResourceNotFoundException
+	if errors.As(err, &tableMissing) {
+		if name == "" || kind != "table" {
+			return "a DynamoDB table (or index) does not exist: run `socks provision`, or check --stack and --region (" + tableMissing.ErrorMessage() + ")"
+		}
+		return fmt.Sprintf("table %s does not exist: run `socks provision`, or check --stack and --region", name)
+	}
+	var queueMissing *sqstypes.QueueDoesNotExist
+	if errors.As(err, &queueMissing) {
+		if name == "" || kind != "queue" {
+			return "an SQS queue does not exist: run `socks provision`, or check --stack and --region"
+		}
+		return fmt.Sprintf("queue %s does not exist: run `socks provision`, or check --stack and --region", name)
+	}
+
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code := apiErr.ErrorCode()
+		switch {
+		case accessDeniedCodes[code]:
+			if op == "" {
+				op = "this operation"
+			}
+			return fmt.Sprintf("access denied: the credentials lack permission for %s on %s (%s)", op, resource, apiErr.ErrorMessage())
+		case rejectedCredentialCodes[code]:
+			return fmt.Sprintf("the AWS credentials were rejected (%s): check the access key, the profile and the region", code)
+		case expiredCredentialCodes[code]:
+			return fmt.Sprintf("the AWS credentials have expired (%s): refresh them (for example `aws sso login`)", code)
+		}
+		return ""
+	}
+
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("cannot reach %s: the name %s does not resolve (%v); check --endpoint-url and --region", endpointOf(err, dnsErr.Name), dnsErr.Name, dnsErr.Err)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		addr := ""
+		if opErr.Addr != nil {
+			addr = opErr.Addr.String()
+		}
+		return fmt.Sprintf("cannot reach %s: %v; check --endpoint-url (is the emulator running?) and the network", endpointOf(err, addr), opErr.Err)
+	}
+	return ""
+}
+
+// endpointOf names the endpoint a failed request went to: the URL's scheme
+// and host when the error carries it, else fallback.
+func endpointOf(err error, fallback string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	if fallback == "" {
+		return "the AWS endpoint"
+	}
+	return fallback
+}

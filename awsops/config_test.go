@@ -1,0 +1,205 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// isolateAWSEnv points the SDK's config loading at empty files and clears
+// every variable it reads, so LoadConfig sees only what a test sets.
+func isolateAWSEnv(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", empty)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, v := range []string{
+		"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
+	} {
+		t.Setenv(v, "")
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("no region anywhere is a clear error", func(t *testing.T) {
+		isolateAWSEnv(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		_, err := LoadConfig(t.Context(), Settings{})
+		if !errors.Is(err, ErrNoRegion) {
+			t.Fatalf("LoadConfig = %v, want ErrNoRegion", err)
+		}
+		if !strings.Contains(err.Error(), "set --region, AWS_REGION or a profile's region") {
+			t.Errorf("message %q does not say what to do", err)
+		}
+	})
+	t.Run("no credentials anywhere is a clear error", func(t *testing.T) {
+		isolateAWSEnv(t)
+		_, err := LoadConfig(t.Context(), Settings{Region: "eu-west-1"})
+		var nc *NoCredentialsError
+		if !errors.As(err, &nc) || !strings.HasPrefix(err.Error(), "no AWS credentials found: ") {
+			t.Fatalf("LoadConfig = %v, want a *NoCredentialsError", err)
+		}
+	})
+	t.Run("an unknown profile names the profile", func(t *testing.T) {
+		isolateAWSEnv(t)
+		_, err := LoadConfig(t.Context(), Settings{Profile: "no-such-profile", Region: "eu-west-1"})
+		if err == nil || !strings.Contains(err.Error(), `"no-such-profile"`) {
+			t.Fatalf("LoadConfig = %v, want an error naming the profile", err)
+		}
+	})
+	t.Run("the region flag wins and clients send the socks user agent to the endpoint", func(t *testing.T) {
+		isolateAWSEnv(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		t.Setenv("AWS_REGION", "us-west-2")
+		var mu sync.Mutex
+		var agents []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			agents = append(agents, r.Header.Get("User-Agent"))
+			mu.Unlock()
+			body := `{"TableNames":[]}`
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amz-Crc32", fmt.Sprint(crc32.ChecksumIEEE([]byte(body))))
+			fmt.Fprint(w, body)
+		}))
+		defer srv.Close()
+		cfg, err := LoadConfig(t.Context(), Settings{Region: "eu-central-1", Version: "1.2.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Region != "eu-central-1" {
+			t.Errorf("region = %q, want the flag's", cfg.Region)
+		}
+		if _, err := NewDynamoDB(cfg, srv.URL).ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(agents) != 1 || !strings.Contains(agents[0], "socks/1.2.3") {
+			t.Errorf("User-Agent = %q, want socks/1.2.3 in it (and one request to the endpoint)", agents)
+		}
+	})
+}
+
+// apiErr builds the error the SDK returns for an API error response.
+func apiErr(op, code, msg string) error {
+	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &smithy.GenericAPIError{Code: code, Message: msg}}
+}
+
+// sendErr builds the error the SDK returns when a request cannot be sent.
+func sendErr(rawURL string, err error) error {
+	return &smithy.OperationError{ServiceID: "SQS", OperationName: "SendMessage", Err: &smithyhttp.RequestSendError{
+		Err: &url.Error{Op: "Post", URL: rawURL, Err: err},
+	}}
+}
+
+func TestExplain(t *testing.T) {
+	notFound := &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query", Err: &dynamotypes.ResourceNotFoundException{Message: aws.String("Requested resource not found")}}
+	noQueue := &smithy.OperationError{ServiceID: "SQS", OperationName: "GetQueueUrl", Err: &sqstypes.QueueDoesNotExist{Message: aws.String("The specified queue does not exist.")}}
+	plain := errors.New("something else")
+	cases := []struct {
+		name string
+		err  error
+		want string // "" means unchanged
+	}{
+		{"a missing table names the table and the fix",
+			&ResourceError{Op: "Query", Kind: "table", Name: "prod-connections", Err: notFound},
+			"table prod-connections does not exist: run `socks provision`"},
+		{"a missing table without a name still says what to do", notFound, "does not exist: run `socks provision`"},
+		{"a missing queue names the queue and the fix",
+			&ResourceError{Op: "GetQueueUrl", Kind: "queue", Name: "prod-envelopes", Err: noQueue},
+			"queue prod-envelopes does not exist: run `socks provision`"},
+		{"access denied names the operation and the resource",
+			&ResourceError{Op: "Query", Kind: "table", Name: "prod-connections", Err: apiErr("Query", "AccessDeniedException", "User: arn:aws:iam::1:user/x is not authorized")},
+			"access denied: the credentials lack permission for Query on table prod-connections"},
+		{"access denied without a resource takes the operation from the SDK error",
+			apiErr("DescribeTable", "AccessDenied", "nope"),
+			"access denied: the credentials lack permission for DescribeTable on the resource"},
+		{"rejected credentials say so", apiErr("Query", "UnrecognizedClientException", "The security token included in the request is invalid."),
+			"the AWS credentials were rejected (UnrecognizedClientException)"},
+		{"expired credentials say how to refresh them", apiErr("Query", "ExpiredTokenException", "expired"),
+			"the AWS credentials have expired"},
+		{"a refused connection names the endpoint",
+			sendErr("http://127.0.0.1:9/", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}),
+			"cannot reach http://127.0.0.1:9: connect: connection refused"},
+		{"a name that does not resolve names the endpoint",
+			sendErr("https://sqs.nowhere.invalid/", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "sqs.nowhere.invalid", IsNotFound: true}}),
+			"cannot reach https://sqs.nowhere.invalid: the name sqs.nowhere.invalid does not resolve"},
+		{"another API error is left alone", apiErr("Query", "ValidationException", "bad"), ""},
+		{"an error that is not from AWS is left alone", plain, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Explain(tc.err)
+			if tc.want == "" {
+				if got != tc.err {
+					t.Errorf("Explain = %v, want the error unchanged", got)
+				}
+				return
+			}
+			if !strings.Contains(got.Error(), tc.want) {
+				t.Errorf("Explain = %q, want it to contain %q", got, tc.want)
+			}
+			if !errors.Is(got, tc.err) {
+				t.Error("the explained error does not wrap the original")
+			}
+		})
+	}
+	if Explain(nil) != nil {
+		t.Error("Explain(nil) is not nil")
+	}
+	t.Run("the typed SDK error is still found through the explanation", func(t *testing.T) {
+		var rnf *dynamotypes.ResourceNotFoundException
+		if !errors.As(Explain(notFound), &rnf) {
+			t.Error("errors.As found no *ResourceNotFoundException")
+		}
+	})
+}
+
+func TestExplainARealRefusedConnection(t *testing.T) {
+	// A loopback port nothing listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close()
+	cfg := dummyConfig()
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	api := NewDynamoDB(cfg, endpoint)
+	s := NewDynamoStore(api, TablesFor("unreachable"))
+	ctx, cancel := context.WithTimeout(t.Context(), 10e9)
+	defer cancel()
+	_, err = s.GetConnection(ctx, "c1")
+	if err == nil || !strings.Contains(err.Error(), "cannot reach "+endpoint) {
+		t.Errorf("GetConnection = %v, want it to say it cannot reach %s", err, endpoint)
+	}
+}

@@ -1,0 +1,1008 @@
+package awsops
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// DynamoDBAPI is the part of the DynamoDB client that DynamoStore calls;
+// *dynamodb.Client satisfies it.
+type DynamoDBAPI interface {
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, params *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, params *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, params *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+var _ store.Store = (*DynamoStore)(nil)
+
+// DynamoDB limits and the store's own bounds.
+const (
+	// maxBatchWrite is BatchWriteItem's limit.
+	maxBatchWrite = 25
+	// maxBatchGet is BatchGetItem's limit.
+	maxBatchGet = 100
+	// maxTransact is TransactWriteItems' limit.
+	maxTransact = 100
+	// batchAttempts bounds the calls for one chunk of a batch whose items
+	// keep coming back unprocessed.
+	batchAttempts = 10
+	// txAttempts bounds the optimistic retries of a connection update that
+	// raced another writer.
+	txAttempts = 8
+	// batchWorkers is how many batch calls one operation runs at once.
+	batchWorkers = 8
+	// queryWorkers is how many Queries FindTargets runs at once.
+	queryWorkers = 16
+	// maxScanWorkers bounds the goroutines of a parallel Scan.
+	maxScanWorkers = 16
+	// broadcastSegments is how many segments a broadcast Scan reads in
+	// parallel.
+	broadcastSegments = 4
+	// listPageSize is how many connections ListConnections hands to fn
+	// at once.
+	listPageSize = 500
+	// reportTTL is how long a report is kept.
+	reportTTL = 24 * time.Hour
+)
+
+// DynamoStore is the store.Store kept in DynamoDB (docs/tables.md).
+//
+// Connection topics come back sorted, as in the local backend. Every read
+// hides expired items, because DynamoDB's TTL deletes them up to about two
+// days late; ScanConnections and ListConnections with IncludeExpired are the
+// only ways to see them.
+type DynamoStore struct {
+	api    DynamoDBAPI
+	tables Tables
+
+	itemsRead atomic.Int64
+
+	// now is the clock of report expiry (the Store methods take the time
+	// elsewhere).
+	now func() time.Time
+	// backoff is the pause before retry attempt n (1, 2, ...) of a batch
+	// or a transaction.
+	backoff func(attempt int) time.Duration
+}
+
+// NewDynamoStore returns a store on the tables, calling api.
+func NewDynamoStore(api DynamoDBAPI, tables Tables) *DynamoStore {
+	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff}
+}
+
+// Tables returns the tables the store uses.
+func (s *DynamoStore) Tables() Tables { return s.tables }
+
+// ItemsRead counts the items DynamoDB read for this store so far (before
+// filters): ScannedCount of every Query and Scan page, plus the items
+// GetItem and BatchGetItem returned. It shows that fan-out is a key lookup:
+// finding one geek's connections reads that geek's items only.
+func (s *DynamoStore) ItemsRead() int64 { return s.itemsRead.Load() }
+
+// defaultBackoff is exponential with full jitter: up to 50 ms, 100 ms, ...
+// capped at 5 s.
+func defaultBackoff(attempt int) time.Duration {
+	ceiling := min(50*time.Millisecond<<min(attempt-1, 10), 5*time.Second)
+	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ---------------------------------------------------------------- chatter IDs
+
+// PutChatterID records an issued chatter ID (its hash only), replacing one
+// with the same geek and hash.
+func (s *DynamoStore) PutChatterID(ctx context.Context, c store.ChatterID) error {
+	if c.Hash == "" {
+		return fmt.Errorf("recording a chatter ID for %s: the hash is empty", c.Geek)
+	}
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.tables.ChatterIDs),
+		Item:      chatterItem(c),
+	})
+	if err != nil {
+		return fmt.Errorf("recording a chatter ID for %s: %w", c.Geek, wrapTable("PutItem", s.tables.ChatterIDs, err))
+	}
+	return nil
+}
+
+// VerifyChatterID reads the item keyed by the secret's hash under geek
+// (a strongly consistent GetItem, so an ID works at once after it was
+// issued), compares the hashes in constant time, and returns nil,
+// store.ErrUnauthorized or store.ErrExpired.
+func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) error {
+	want := pubsub.HashChatterID(secret)
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.tables.ChatterIDs),
+		Key:            chatterKey(geek, want),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("verifying a chatter ID for %s: %w", geek, wrapTable("GetItem", s.tables.ChatterIDs, err))
+	}
+	if out.Item == nil {
+		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+	}
+	s.itemsRead.Add(1)
+	c := itemChatterID(out.Item)
+	if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(want)) != 1 || c.Geek != geek {
+		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+	}
+	if c.Expired(now) {
+		return fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
+	}
+	return nil
+}
+
+// ListChatterIDs lists the chatter IDs of geek with a Query, or of every
+// geek with a Scan of the chatter table (an operator listing) when geek is
+// "", expired ones included, ordered by geek then issue time.
+func (s *DynamoStore) ListChatterIDs(ctx context.Context, geek string) ([]store.ChatterID, error) {
+	var out []store.ChatterID
+	collect := func(items []item) error {
+		for _, it := range items {
+			out = append(out, itemChatterID(it))
+		}
+		return nil
+	}
+	var err error
+	if geek == "" {
+		err = s.scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.tables.ChatterIDs)}, collect)
+	} else {
+		err = s.query(ctx, s.chatterQuery(geek, ""), collect)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing chatter IDs: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.ChatterID) int {
+		if c := strings.Compare(a.Geek, b.Geek); c != 0 {
+			return c
+		}
+		if c := a.IssuedAt.Compare(b.IssuedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hash, b.Hash)
+	})
+	return out, nil
+}
+
+// chatterQuery finds geek's chatter IDs whose hash starts with prefix.
+func (s *DynamoStore) chatterQuery(geek, prefix string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:              aws.String(s.tables.ChatterIDs),
+		KeyConditionExpression: aws.String("#pk = :pk AND begins_with(#sk, :sk)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": attrPK,
+			"#sk": attrSK,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(prefixGeek + geek),
+			":sk": avS(prefixChatter + prefix),
+		},
+		ConsistentRead: aws.Bool(true),
+	}
+}
+
+// RevokeChatterIDs deletes geek's chatter IDs whose hash starts with one of
+// prefixes (a Query on the sort key per prefix). A nil prefixes revokes all
+// of geek's IDs; an empty non-nil slice and empty prefixes revoke nothing.
+func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixes []string) (int, error) {
+	if prefixes == nil {
+		prefixes = []string{""}
+	} else {
+		prefixes = slices.DeleteFunc(slices.Clone(prefixes), func(p string) bool { return p == "" })
+	}
+	found := make(map[string]bool)
+	var keys []item
+	for _, p := range dedupe(prefixes) {
+		err := s.query(ctx, s.chatterQuery(geek, p), func(items []item) error {
+			for _, it := range items {
+				h := getS(it, attrHash)
+				if !found[h] {
+					found[h] = true
+					keys = append(keys, chatterKey(geek, h))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("revoking chatter IDs of %s: %w", geek, err)
+		}
+	}
+	if err := s.batchDelete(ctx, s.tables.ChatterIDs, keys); err != nil {
+		return 0, fmt.Errorf("revoking chatter IDs of %s: %w", geek, err)
+	}
+	return len(keys), nil
+}
+
+// DeleteExpiredChatterIDs removes the chatter IDs expired at now. It scans
+// the chatter table: TTL does the same job for free, this is for operators
+// who want it done now.
+func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
+	var keys []item
+	err := s.scan(ctx, &dynamodb.ScanInput{
+		TableName:                aws.String(s.tables.ChatterIDs),
+		FilterExpression:         aws.String("#exp <= :now"),
+		ExpressionAttributeNames: map[string]string{"#exp": attrExpiresAtMs},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": avN(millis(now)),
+		},
+	}, func(items []item) error {
+		for _, it := range items {
+			keys = append(keys, item{attrPK: it[attrPK], attrSK: it[attrSK]})
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.batchDelete(ctx, s.tables.ChatterIDs, keys)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("deleting expired chatter IDs: %w", err)
+	}
+	return len(keys), nil
+}
+
+// ---------------------------------------------------------------- connections
+
+// PutConnection records (or replaces) a connection and its subscription
+// items in one transaction, conditioned on the record's version so that a
+// concurrent update is never half-overwritten. Geek and topics must be valid
+// names (a *pubsub.InvalidError otherwise): they are parts of keys.
+func (s *DynamoStore) PutConnection(ctx context.Context, c pubsub.Connection) error {
+	if c.ID == "" {
+		return &pubsub.InvalidError{Field: "connection ID", Reason: "is empty"}
+	}
+	if err := pubsub.ValidateGeek(c.Geek); err != nil {
+		return err
+	}
+	for _, t := range c.Topics {
+		if err := pubsub.ValidateTopic(t); err != nil {
+			return err
+		}
+	}
+	c.Topics = normalizeTopics(c.Topics)
+	_, err := s.update(ctx, c.ID, func(*pubsub.Connection) (*pubsub.Connection, bool, error) {
+		return &c, true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording connection %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// GetConnection returns a connection record, expired or not (a strongly
+// consistent GetItem); store.ErrNotFound if there is none.
+func (s *DynamoStore) GetConnection(ctx context.Context, id string) (pubsub.Connection, error) {
+	c, _, err := s.readConnection(ctx, id)
+	if err != nil {
+		return pubsub.Connection{}, fmt.Errorf("connection %s: %w", id, err)
+	}
+	if c == nil {
+		return pubsub.Connection{}, fmt.Errorf("connection %s: %w", id, store.ErrNotFound)
+	}
+	return *c, nil
+}
+
+// AddTopics subscribes a connection to more topics and returns the updated
+// record; store.ErrNotFound if the connection is unknown.
+func (s *DynamoStore) AddTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error) {
+	for _, t := range topics {
+		if err := pubsub.ValidateTopic(t); err != nil {
+			return pubsub.Connection{}, err
+		}
+	}
+	c, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
+		if old == nil {
+			return nil, false, store.ErrNotFound
+		}
+		next := *old
+		next.Topics = normalizeTopics(append(slices.Clone(old.Topics), topics...))
+		return &next, !slices.Equal(next.Topics, old.Topics), nil
+	})
+	if err != nil {
+		return pubsub.Connection{}, fmt.Errorf("subscribing connection %s: %w", id, err)
+	}
+	return *c, nil
+}
+
+// RemoveTopics unsubscribes a connection from topics and returns the
+// updated record; store.ErrNotFound if the connection is unknown. Topics the
+// connection does not follow are ignored.
+func (s *DynamoStore) RemoveTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error) {
+	c, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
+		if old == nil {
+			return nil, false, store.ErrNotFound
+		}
+		next := *old
+		next.Topics = slices.DeleteFunc(slices.Clone(old.Topics), func(t string) bool { return slices.Contains(topics, t) })
+		return &next, len(next.Topics) != len(old.Topics), nil
+	})
+	if err != nil {
+		return pubsub.Connection{}, fmt.Errorf("unsubscribing connection %s: %w", id, err)
+	}
+	return *c, nil
+}
+
+// DeleteConnection removes a connection and all its subscriptions, found
+// from the topic list on the connection item, in one transaction. Deleting
+// an unknown ID is not an error.
+func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
+	_, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
+		return nil, old != nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("deleting connection %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteConnections removes many connections at once (BatchGetItem for
+// their records, BatchWriteItem for the records and their subscriptions)
+// and returns how many existed. Unlike DeleteConnection it does not guard
+// against a concurrent subscribe on the same connection: it is meant for
+// pruning dead ones.
+func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
+	conns, err := s.batchGetConnections(ctx, dedupe(ids))
+	if err != nil {
+		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
+	}
+	var keys []item
+	for _, c := range conns {
+		keys = append(keys, connKey(c.ID))
+		for _, t := range c.Topics {
+			keys = append(keys, subKey(t, c.Geek, c.ID))
+		}
+	}
+	if err := s.batchDelete(ctx, s.tables.Connections, keys); err != nil {
+		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
+	}
+	return len(conns), nil
+}
+
+// readConnection reads a connection item with a strongly consistent
+// GetItem; nil if there is none.
+func (s *DynamoStore) readConnection(ctx context.Context, id string) (*pubsub.Connection, int64, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.tables.Connections),
+		Key:            connKey(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, 0, wrapTable("GetItem", s.tables.Connections, err)
+	}
+	if out.Item == nil {
+		return nil, 0, nil
+	}
+	s.itemsRead.Add(1)
+	c, err := itemConnection(out.Item)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &c, itemVersion(out.Item), nil
+}
+
+// update reads connection id, asks change for its next state (nil: delete)
+// and writes it conditioned on the version read, retrying when another
+// writer got there first. It returns the state written (or the current one
+// when change asked for no write).
+func (s *DynamoStore) update(ctx context.Context, id string, change func(old *pubsub.Connection) (next *pubsub.Connection, write bool, err error)) (*pubsub.Connection, error) {
+	for attempt := 1; ; attempt++ {
+		old, version, err := s.readConnection(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		next, write, err := change(old)
+		if err != nil {
+			return nil, err
+		}
+		if !write {
+			if next == nil {
+				next = old
+			}
+			return next, nil
+		}
+		err = s.writeConnection(ctx, old, version, next)
+		if err == nil {
+			return next, nil
+		}
+		if !isTxConflict(err) {
+			return nil, err
+		}
+		if attempt >= txAttempts {
+			return nil, fmt.Errorf("gave up after %d attempts, other writers kept changing the record: %w", attempt, err)
+		}
+		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// writeConnection replaces the record old (nil: none; version: its version)
+// by next (nil: delete) with its subscription items. Everything goes in one
+// transaction when it fits in 100 actions; otherwise the subscription
+// deletions and puts go first in transactions that check the record's
+// version, and the record itself last.
+func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connection, version int64, next *pubsub.Connection) error {
+	table := aws.String(s.tables.Connections)
+	id := ""
+	if old != nil {
+		id = old.ID
+	} else {
+		id = next.ID
+	}
+	cond := aws.String("attribute_not_exists(#pk)")
+	names := map[string]string{"#pk": attrPK}
+	var values map[string]types.AttributeValue
+	if old != nil {
+		cond = aws.String("#v = :v")
+		names = map[string]string{"#v": attrVersion}
+		values = map[string]types.AttributeValue{":v": avN(version)}
+	}
+
+	keep := make(map[string]bool)
+	var others []types.TransactWriteItem
+	if next != nil {
+		for _, t := range next.Topics {
+			keep[t+"\x00"+next.Geek] = true
+		}
+	}
+	if old != nil {
+		for _, t := range old.Topics {
+			if !keep[t+"\x00"+old.Geek] {
+				others = append(others, types.TransactWriteItem{Delete: &types.Delete{
+					TableName: table, Key: subKey(t, old.Geek, old.ID),
+				}})
+			}
+		}
+	}
+	var final types.TransactWriteItem
+	if next != nil {
+		for _, t := range next.Topics {
+			others = append(others, types.TransactWriteItem{Put: &types.Put{
+				TableName: table, Item: subItem(*next, t, version+1),
+			}})
+		}
+		final = types.TransactWriteItem{Put: &types.Put{
+			TableName: table, Item: connItem(*next, version+1),
+			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}
+	} else {
+		final = types.TransactWriteItem{Delete: &types.Delete{
+			TableName: table, Key: connKey(id),
+			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}
+	}
+	for len(others)+1 > maxTransact {
+		part := others[:maxTransact-1]
+		others = others[maxTransact-1:]
+		check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: table, Key: connKey(id),
+			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}}
+		if err := s.transact(ctx, append(slices.Clone(part), check)); err != nil {
+			return err
+		}
+	}
+	return s.transact(ctx, append(others, final))
+}
+
+func (s *DynamoStore) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return wrapTable("TransactWriteItems", s.tables.Connections, err)
+}
+
+// isTxConflict reports whether a transaction failed because another writer
+// changed the record (or DynamoDB throttled it), so a retry can succeed.
+func isTxConflict(err error) bool {
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			switch aws.ToString(r.Code) {
+			case "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+				return true
+			}
+		}
+		return false
+	}
+	var conflict *types.TransactionConflictException
+	var inProgress *types.TransactionInProgressException
+	return errors.As(err, &conflict) || errors.As(err, &inProgress)
+}
+
+// batchGetConnections reads the connection items of ids (strongly
+// consistent), retrying unprocessed keys.
+func (s *DynamoStore) batchGetConnections(ctx context.Context, ids []string) ([]pubsub.Connection, error) {
+	var mu sync.Mutex
+	var out []pubsub.Connection
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchWorkers)
+	for part := range slices.Chunk(ids, maxBatchGet) {
+		g.Go(func() error {
+			keys := make([]item, len(part))
+			for i, id := range part {
+				keys[i] = connKey(id)
+			}
+			pending := map[string]types.KeysAndAttributes{
+				s.tables.Connections: {Keys: keys, ConsistentRead: aws.Bool(true)},
+			}
+			for attempt := 1; ; attempt++ {
+				res, err := s.api.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+				if err != nil {
+					return wrapTable("BatchGetItem", s.tables.Connections, err)
+				}
+				items := res.Responses[s.tables.Connections]
+				s.itemsRead.Add(int64(len(items)))
+				for _, it := range items {
+					c, err := itemConnection(it)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					out = append(out, c)
+					mu.Unlock()
+				}
+				left, ok := res.UnprocessedKeys[s.tables.Connections]
+				if !ok || len(left.Keys) == 0 {
+					return nil
+				}
+				if attempt >= batchAttempts {
+					return fmt.Errorf("BatchGetItem on table %s left %d keys unprocessed after %d attempts (throttled): try again later", s.tables.Connections, len(left.Keys), attempt)
+				}
+				pending = map[string]types.KeysAndAttributes{s.tables.Connections: left}
+				if err := sleep(gctx, s.backoff(attempt)); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// batchDelete deletes the items with keys from table.
+func (s *DynamoStore) batchDelete(ctx context.Context, table string, keys []item) error {
+	reqs := make([]types.WriteRequest, len(keys))
+	for i, k := range keys {
+		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}}
+	}
+	return s.batchWrite(ctx, table, reqs)
+}
+
+// batchWrite runs reqs on table with BatchWriteItem in chunks of 25, a few
+// chunks at once, sending the items DynamoDB returns unprocessed again
+// after a backoff. It fails when a chunk still has unprocessed items after
+// batchAttempts calls.
+func (s *DynamoStore) batchWrite(ctx context.Context, table string, reqs []types.WriteRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchWorkers)
+	for part := range slices.Chunk(reqs, maxBatchWrite) {
+		g.Go(func() error { return s.batchWriteChunk(gctx, table, part) })
+	}
+	return g.Wait()
+}
+
+func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending []types.WriteRequest) error {
+	for attempt := 1; ; attempt++ {
+		out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{table: pending},
+		})
+		if err != nil {
+			return wrapTable("BatchWriteItem", table, err)
+		}
+		pending = out.UnprocessedItems[table]
+		if len(pending) == 0 {
+			return nil
+		}
+		if attempt >= batchAttempts {
+			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (throttled): try again later", table, len(pending), attempt)
+		}
+		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// ---------------------------------------------------------------- reads
+
+// liveFilter keeps the items whose TTL has not passed at now (a coarse,
+// second-granular filter: the exact check runs on the result) and the
+// items without one.
+func liveFilter(now time.Time) (string, map[string]string, map[string]types.AttributeValue) {
+	return "attribute_not_exists(#ttl) OR #ttl > :now",
+		map[string]string{"#ttl": attrTTL},
+		map[string]types.AttributeValue{":now": avN(nowSeconds(now))}
+}
+
+// topicQuery finds the subscription items of topic, of geek only when geek
+// is not "", live at now unless now is zero.
+func (s *DynamoStore) topicQuery(topic, geek string, now time.Time) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Connections),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(prefixTopic + topic)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	if geek != "" {
+		in.KeyConditionExpression = aws.String("#pk = :pk AND begins_with(#sk, :sk)")
+		in.ExpressionAttributeNames["#sk"] = attrSK
+		in.ExpressionAttributeValues[":sk"] = avS(geekSortPrefix(geek))
+	}
+	addFilter(&in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, now)
+	return in
+}
+
+// geekQuery finds the connection items of geek in the by-geek index.
+func (s *DynamoStore) geekQuery(geek string, now time.Time) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.tables.Connections),
+		IndexName:              aws.String(ByGeekIndex),
+		KeyConditionExpression: aws.String("#gpk = :gpk AND begins_with(#gsk, :gsk)"),
+		ExpressionAttributeNames: map[string]string{
+			"#gpk": attrGPK,
+			"#gsk": attrGSK,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":gpk": avS(prefixGeek + geek),
+			":gsk": avS(prefixConn),
+		},
+	}
+	addFilter(&in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, now)
+	return in
+}
+
+// connectionScan walks the by-geek index, which holds one item per
+// connection.
+func (s *DynamoStore) connectionScan(now time.Time) *dynamodb.ScanInput {
+	in := &dynamodb.ScanInput{
+		TableName: aws.String(s.tables.Connections),
+		IndexName: aws.String(ByGeekIndex),
+	}
+	if !now.IsZero() {
+		in.ExpressionAttributeNames = map[string]string{}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+		addFilter(&in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, now)
+	}
+	return in
+}
+
+func addFilter(expr **string, names map[string]string, values map[string]types.AttributeValue, now time.Time) {
+	if now.IsZero() {
+		return
+	}
+	f, n, v := liveFilter(now)
+	*expr = aws.String(f)
+	for k, x := range n {
+		names[k] = x
+	}
+	for k, x := range v {
+		values[k] = x
+	}
+}
+
+// query runs a Query to the end with the generated paginator, calling fn
+// with each page's items.
+func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn func([]item) error) error {
+	p := dynamodb.NewQueryPaginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return wrapTable("Query", aws.ToString(in.TableName), err)
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		if len(out.Items) > 0 {
+			if err := fn(out.Items); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scan runs a Scan to the end (one segment, or the segment of in), calling
+// fn with each page's items.
+func (s *DynamoStore) scan(ctx context.Context, in *dynamodb.ScanInput, fn func([]item) error) error {
+	p := dynamodb.NewScanPaginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return wrapTable("Scan", aws.ToString(in.TableName), err)
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		if len(out.Items) > 0 {
+			if err := fn(out.Items); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parallelScan runs in as segments parallel Scan segments (at most 16 at
+// once); fn may be called concurrently.
+func (s *DynamoStore) parallelScan(ctx context.Context, in *dynamodb.ScanInput, segments int, fn func([]item) error) error {
+	segments = max(segments, 1)
+	if segments == 1 {
+		return s.scan(ctx, in, fn)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(segments, maxScanWorkers))
+	for i := range segments {
+		seg := *in
+		seg.Segment = aws.Int32(int32(i))
+		seg.TotalSegments = aws.Int32(int32(segments))
+		g.Go(func() error { return s.scan(gctx, &seg, fn) })
+	}
+	return g.Wait()
+}
+
+// connections converts items, keeping those live at now (all when now is
+// zero) that follow at least one topic when withTopics.
+func connections(items []item, now time.Time, withTopics bool) ([]pubsub.Connection, error) {
+	out := make([]pubsub.Connection, 0, len(items))
+	for _, it := range items {
+		c, err := itemConnection(it)
+		if err != nil {
+			return nil, err
+		}
+		if !now.IsZero() && c.Expired(now) {
+			continue
+		}
+		if withTopics && len(c.Topics) == 0 {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// FindTargets returns the live connections that an envelope addressed to
+// users (empty: everyone) and topics reaches, each once with its full topic
+// list, ordered by connection ID, with the semantics of
+// pubsub.Connection.Matches. Every lookup is a Query:
+//
+//   - topics without ".": the subscription items of each topic and of "."
+//     (partition TOPIC#t), narrowed to each user's sort-key prefix
+//     GEEK#user# when users are given;
+//   - "." with users: each user's connection items in the by-geek index;
+//   - "." without users (a broadcast to all) is the one case that Scans:
+//     the by-geek index, which holds one item per connection.
+func (s *DynamoStore) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
+	users = dedupe(users)
+	topics = dedupe(topics)
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	var mu sync.Mutex
+	found := make(map[string]pubsub.Connection)
+	collect := func(items []item) error {
+		conns, err := connections(items, now, true)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			found[c.ID] = c
+		}
+		return nil
+	}
+
+	var err error
+	wildcard := slices.Contains(topics, pubsub.AllTopics)
+	switch {
+	case wildcard && len(users) == 0:
+		err = s.parallelScan(ctx, s.connectionScan(now), broadcastSegments, collect)
+	case wildcard:
+		err = s.queries(ctx, len(users), func(i int) *dynamodb.QueryInput { return s.geekQuery(users[i], now) }, collect)
+	default:
+		topics = append(slices.Clip(topics), pubsub.AllTopics)
+		if len(users) == 0 {
+			err = s.queries(ctx, len(topics), func(i int) *dynamodb.QueryInput { return s.topicQuery(topics[i], "", now) }, collect)
+		} else {
+			n := len(topics) * len(users)
+			err = s.queries(ctx, n, func(i int) *dynamodb.QueryInput {
+				return s.topicQuery(topics[i/len(users)], users[i%len(users)], now)
+			}, collect)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+	}
+	out := make([]pubsub.Connection, 0, len(found))
+	for _, c := range found {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b pubsub.Connection) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// queries runs n Queries, up to queryWorkers at once.
+func (s *DynamoStore) queries(ctx context.Context, n int, input func(i int) *dynamodb.QueryInput, fn func([]item) error) error {
+	if n == 1 {
+		return s.query(ctx, input(0), fn)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(queryWorkers)
+	for i := range n {
+		g.Go(func() error { return s.query(gctx, input(i), fn) })
+	}
+	return g.Wait()
+}
+
+// ListConnections calls fn with pages of up to 500 connections matching
+// filter, ordered by geek then connection ID. filter.Topic matches the
+// connections subscribed to exactly that topic (a Query on TOPIC#topic,
+// with the GEEK#geek# prefix when filter.Geek is set); filter.Geek alone
+// Queries the by-geek index; no filter Scans the by-geek index. Expired
+// records are hidden unless filter.IncludeExpired. The matches are read in
+// full and sorted before the first page is handed over. An error from fn
+// stops the walk and is returned as is.
+func (s *DynamoStore) ListConnections(ctx context.Context, filter store.ConnectionFilter, now time.Time, fn func([]pubsub.Connection) error) error {
+	readAt := now
+	if filter.IncludeExpired {
+		readAt = time.Time{}
+	}
+	found := make(map[string]pubsub.Connection)
+	collect := func(items []item) error {
+		conns, err := connections(items, readAt, false)
+		if err != nil {
+			return err
+		}
+		for _, c := range conns {
+			found[c.ID] = c
+		}
+		return nil
+	}
+	var err error
+	switch {
+	case filter.Topic != "":
+		err = s.query(ctx, s.topicQuery(filter.Topic, filter.Geek, readAt), collect)
+	case filter.Geek != "":
+		err = s.query(ctx, s.geekQuery(filter.Geek, readAt), collect)
+	default:
+		err = s.scan(ctx, s.connectionScan(readAt), collect)
+	}
+	if err != nil {
+		return fmt.Errorf("listing connections: %w", err)
+	}
+	all := make([]pubsub.Connection, 0, len(found))
+	for _, c := range found {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b pubsub.Connection) int {
+		if c := strings.Compare(a.Geek, b.Geek); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for page := range slices.Chunk(all, listPageSize) {
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanConnections walks every connection record, expired ones included,
+// with a parallel Scan (Segment/TotalSegments) of the by-geek index, which
+// holds exactly one item per connection; at most 16 segments are read at
+// once and fn may be called concurrently. The first error stops the walk.
+func (s *DynamoStore) ScanConnections(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error {
+	err := s.parallelScan(ctx, s.connectionScan(time.Time{}), segments, func(items []item) error {
+		conns, err := connections(items, time.Time{}, false)
+		if err != nil {
+			return err
+		}
+		if err := fn(conns); err != nil {
+			return fnError{err}
+		}
+		return nil
+	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	if err != nil {
+		return fmt.Errorf("scanning connections: %w", err)
+	}
+	return nil
+}
+
+// fnError carries an error of a caller's callback through the scan, so it
+// is returned as is.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Unwrap() error { return e.err }
+
+// ---------------------------------------------------------------- reports
+
+// PutReport records what the broker did with a message, replacing an
+// earlier report for the same message. It expires a day after it is
+// written.
+func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
+	if r.MessageID == "" {
+		return errors.New("recording a report: the message ID is empty")
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.tables.Reports),
+		Item: item{
+			attrReportID: avS(r.MessageID),
+			attrReport:   avS(string(data)),
+			attrAt:       avN(millis(r.At)),
+			attrTTL:      avN(ttlSeconds(s.now().Add(reportTTL))),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("recording the report of %s: %w", r.MessageID, wrapTable("PutItem", s.tables.Reports, err))
+	}
+	return nil
+}
+
+// GetReport returns the report of a message (strongly consistent, since
+// `publish --wait` polls for it); store.ErrNotFound until it exists and once
+// it has expired.
+func (s *DynamoStore) GetReport(ctx context.Context, messageID string) (store.Report, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.tables.Reports),
+		Key:            item{attrReportID: avS(messageID)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, wrapTable("GetItem", s.tables.Reports, err))
+	}
+	if out.Item == nil {
+		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
+	}
+	s.itemsRead.Add(1)
+	if exp, ok := getN(out.Item, attrTTL); ok && exp <= nowSeconds(s.now()) {
+		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
+	}
+	var r store.Report
+	if err := json.Unmarshal([]byte(getS(out.Item, attrReport)), &r); err != nil {
+		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,234 @@
+package awsops
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// seedConnections writes conns straight into the connections table with
+// BatchWriteItem (parallel workers), the way PutConnection would lay them
+// out, without PutConnection's read-and-transaction per record.
+func seedConnections(t *testing.T, s *DynamoStore, conns []pubsub.Connection) {
+	t.Helper()
+	var reqs []types.WriteRequest
+	for _, c := range conns {
+		c.Topics = normalizeTopics(c.Topics)
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: connItem(c, 1)}})
+		for _, topic := range c.Topics {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: subItem(c, topic, 1)}})
+		}
+	}
+	if err := s.batchWrite(t.Context(), s.tables.Connections, reqs); err != nil {
+		t.Fatalf("seeding %d connections: %v", len(conns), err)
+	}
+}
+
+func TestFanOutToOneGeekAmongTenThousandReadsOnlyThatGeeksItems(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now().Truncate(time.Second)
+	live := func(id, geek string, topics ...string) pubsub.Connection {
+		return pubsub.Connection{ID: id, Geek: geek, Topics: topics, ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}
+	}
+
+	// 10,000 connections of 2,000 other geeks, each following "updates"
+	// (and every third one "." as well), plus the one geek we address.
+	var pop []pubsub.Connection
+	for i := range 10000 {
+		c := live(fmt.Sprintf("conn-%05d", i), fmt.Sprintf("geek-%04d", i%2000), "updates")
+		if i%3 == 0 {
+			c.Topics = append(c.Topics, pubsub.AllTopics)
+		}
+		pop = append(pop, c)
+	}
+	needle := []pubsub.Connection{
+		live("needle-1", "needle", "updates"),
+		live("needle-2", "needle", pubsub.AllTopics),
+		live("needle-3", "needle", "news"),
+	}
+	expired := live("needle-old", "needle", "updates")
+	expired.ExpiresAt = now.Add(-time.Minute)
+	start := time.Now()
+	seedConnections(t, s, append(append(pop, needle...), expired))
+	t.Logf("seeded %d connections in %s", len(pop)+len(needle)+1, time.Since(start).Round(time.Millisecond))
+
+	cases := []struct {
+		name      string
+		users     []string
+		topics    []string
+		want      []string
+		wantReads int64
+	}{
+		// Query TOPIC#updates and TOPIC#. with the sort-key prefix
+		// GEEK#needle#: one item each (the expired item is filtered by
+		// the server, but it was read).
+		{"one geek on one topic reads its subscriptions to the topic and to the wildcard", []string{"needle"}, []string{"updates"}, []string{"needle-1", "needle-2"}, 3},
+		// Query the by-geek index: the geek's connection items only.
+		{"one geek on the wildcard topic reads that geek's connection items", []string{"needle"}, []string{"."}, []string{"needle-1", "needle-2", "needle-3"}, 4},
+		{"one geek on a topic nobody else follows reads that geek's items only", []string{"needle"}, []string{"news"}, []string{"needle-2", "needle-3"}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.ItemsRead()
+			got, err := s.FindTargets(t.Context(), tc.users, tc.topics, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads := s.ItemsRead() - before
+			ids := make([]string, len(got))
+			for i, c := range got {
+				ids[i] = c.ID
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("FindTargets = %q, want %q", ids, tc.want)
+			}
+			if reads != tc.wantReads {
+				t.Errorf("FindTargets read %d items, want %d (only the geek's)", reads, tc.wantReads)
+			}
+		})
+	}
+
+	t.Run("a topic without users reads that topic's subscribers, which shows the counter counts", func(t *testing.T) {
+		before := s.ItemsRead()
+		got, err := s.FindTargets(t.Context(), nil, []string{"updates"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 10002 {
+			t.Errorf("FindTargets(updates) found %d connections, want 10002", len(got))
+		}
+		// 10,000 + needle-1 + needle-old on TOPIC#updates, 3,334 + needle-2 on TOPIC#.
+		if reads := s.ItemsRead() - before; reads != 10002+3335 {
+			t.Errorf("read %d items, want %d", reads, 10002+3335)
+		}
+	})
+}
+
+func TestConcurrentSubscribesOnOneConnectionAreAllKept(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now().Truncate(time.Second)
+	c := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"updates"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.PutConnection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			if _, err := s.AddTopics(t.Context(), "c1", []string{fmt.Sprintf("topic-%d", i)}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("AddTopics: %v", err)
+	}
+	got, err := s.GetConnection(t.Context(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Topics) != n+1 {
+		t.Errorf("topics = %q, want updates and all %d added", got.Topics, n)
+	}
+	for i := range n {
+		topic := fmt.Sprintf("topic-%d", i)
+		found, err := s.FindTargets(t.Context(), nil, []string{topic}, now)
+		if err != nil || len(found) != 1 {
+			t.Errorf("FindTargets(%s) = %d connections, %v; want c1", topic, len(found), err)
+		}
+	}
+}
+
+func TestConnectionWithMoreTopicsThanOneTransactionHolds(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now().Truncate(time.Second)
+	topics := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s-%03d", prefix, i))
+		}
+		return out
+	}
+	// Replacing 60 topics by 60 others is 121 writes: more than the 100
+	// one transaction holds.
+	c := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: topics("old", 60), ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.PutConnection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	c.Topics = topics("new", 60)
+	if err := s.PutConnection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"old-000", "old-059"} {
+		if found, err := s.FindTargets(t.Context(), nil, []string{topic}, now); err != nil || len(found) != 0 {
+			t.Errorf("FindTargets(%s) = %d, %v; want nothing", topic, len(found), err)
+		}
+	}
+	if found, err := s.FindTargets(t.Context(), nil, []string{"new-042"}, now); err != nil || len(found) != 1 || len(found[0].Topics) != 60 {
+		t.Errorf("FindTargets(new-042) = %v, %v; want c1 with 60 topics", found, err)
+	}
+	if err := s.DeleteConnection(t.Context(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.api.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(s.tables.Connections), Select: types.SelectCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Count != 0 {
+		t.Errorf("%d items left after DeleteConnection, want none", out.Count)
+	}
+}
+
+func TestEnsureTablesIsIdempotentAndEnablesTTL(t *testing.T) {
+	api := testDynamoClient(t)
+	tables := newTestTables(t, api)
+	created, err := EnsureTables(t.Context(), api, tables, time.Minute)
+	if err != nil || len(created) != 0 {
+		t.Fatalf("EnsureTables again = %q, %v; want nothing created", created, err)
+	}
+	for _, n := range tables.Names() {
+		d, err := api.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if desc := d.TimeToLiveDescription; desc == nil || aws.ToString(desc.AttributeName) != "expiresAt" ||
+			desc.TimeToLiveStatus != types.TimeToLiveStatusEnabled {
+			t.Errorf("table %s: TTL = %+v, want enabled on expiresAt", n, desc)
+		}
+	}
+}
+
+func TestMissingTablesAreExplained(t *testing.T) {
+	api := testDynamoClient(t)
+	tables := TablesFor(uniqueName("missing"))
+	s := NewDynamoStore(api, tables)
+	_, err := s.GetConnection(t.Context(), "c1")
+	want := "table " + tables.Connections + " does not exist: run `socks provision`"
+	if err == nil || !contains(err.Error(), want) {
+		t.Errorf("GetConnection on a missing table = %v, want %q", err, want)
+	}
+	var rnf *types.ResourceNotFoundException
+	if !errors.As(err, &rnf) {
+		t.Errorf("the error does not unwrap to *types.ResourceNotFoundException: %#v", err)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		t.Error("a missing table reads as a missing record")
+	}
+	_, err = s.FindTargets(t.Context(), []string{"Friendless"}, []string{"."}, time.Now())
+	if err == nil || !contains(err.Error(), "does not exist: run `socks provision`") {
+		t.Errorf("FindTargets on a missing table = %v", err)
+	}
+}

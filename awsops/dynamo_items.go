@@ -1,0 +1,210 @@
+package awsops
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// Item attributes besides the keys (docs/tables.md).
+const (
+	attrID          = "id"
+	attrGeek        = "geek"
+	attrTopic       = "topic"
+	attrTopics      = "topics"
+	attrConnectedAt = "connectedAt" // unix milliseconds
+	attrExpiresAtMs = "expiresAtMs" // unix milliseconds; absent: never
+	attrVersion     = "version"
+	attrHash        = "hash"
+	attrIssuedAt    = "issuedAt" // unix milliseconds
+	attrReport      = "report"   // the store.Report as JSON
+	attrAt          = "at"       // unix milliseconds
+)
+
+type item = map[string]types.AttributeValue
+
+func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func avN(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func getS(it item, name string) string {
+	if v, ok := it[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(it item, name string) (int64, bool) {
+	v, ok := it[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+func getList(it item, name string) []string {
+	v, ok := it[name].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(v.Value))
+	for _, e := range v.Value {
+		if s, ok := e.(*types.AttributeValueMemberS); ok {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+func avList(values []string) types.AttributeValue {
+	l := make([]types.AttributeValue, len(values))
+	for i, v := range values {
+		l[i] = avS(v)
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
+func millis(t time.Time) int64       { return t.UnixMilli() }
+func fromMillis(ms int64) time.Time  { return time.UnixMilli(ms).UTC() }
+func ttlSeconds(t time.Time) int64   { return (t.UnixMilli() + 999) / 1000 }
+func nowSeconds(now time.Time) int64 { return now.Unix() }
+
+// connKey is the key of a connection item.
+func connKey(id string) item {
+	return item{attrPK: avS(prefixConn + id), attrSK: avS(skConnection)}
+}
+
+// subKey is the key of a subscription item.
+func subKey(topic, geek, id string) item {
+	return item{attrPK: avS(prefixTopic + topic), attrSK: avS(subSortKey(geek, id))}
+}
+
+func subSortKey(geek, id string) string { return geekSortPrefix(geek) + prefixConn + id }
+
+// geekSortPrefix is what every subscription sort key of geek starts with.
+func geekSortPrefix(geek string) string { return prefixGeek + geek + "#" }
+
+// connAttrs are the attributes connection and subscription items share: the
+// whole connection record, so that one Query returns complete connections.
+func connAttrs(c pubsub.Connection, version int64) item {
+	it := item{
+		attrID:          avS(c.ID),
+		attrGeek:        avS(c.Geek),
+		attrTopics:      avList(c.Topics),
+		attrConnectedAt: avN(millis(c.ConnectedAt)),
+		attrVersion:     avN(version),
+	}
+	if !c.ExpiresAt.IsZero() {
+		it[attrExpiresAtMs] = avN(millis(c.ExpiresAt))
+		it[attrTTL] = avN(ttlSeconds(c.ExpiresAt))
+	}
+	return it
+}
+
+// connItem is the connection item of c, with the by-geek index keys.
+func connItem(c pubsub.Connection, version int64) item {
+	it := connAttrs(c, version)
+	for k, v := range connKey(c.ID) {
+		it[k] = v
+	}
+	it[attrGPK] = avS(prefixGeek + c.Geek)
+	it[attrGSK] = avS(prefixConn + c.ID)
+	return it
+}
+
+// subItem is the subscription item of c to topic.
+func subItem(c pubsub.Connection, topic string, version int64) item {
+	it := connAttrs(c, version)
+	for k, v := range subKey(topic, c.Geek, c.ID) {
+		it[k] = v
+	}
+	it[attrTopic] = avS(topic)
+	return it
+}
+
+// itemConnection reads a connection or subscription item.
+func itemConnection(it item) (pubsub.Connection, error) {
+	c := pubsub.Connection{
+		ID:     getS(it, attrID),
+		Geek:   getS(it, attrGeek),
+		Topics: getList(it, attrTopics),
+	}
+	if c.ID == "" {
+		return pubsub.Connection{}, fmt.Errorf("item %s/%s has no connection ID", getS(it, attrPK), getS(it, attrSK))
+	}
+	if ms, ok := getN(it, attrConnectedAt); ok {
+		c.ConnectedAt = fromMillis(ms)
+	}
+	if ms, ok := getN(it, attrExpiresAtMs); ok {
+		c.ExpiresAt = fromMillis(ms)
+	}
+	return c, nil
+}
+
+func itemVersion(it item) int64 {
+	v, _ := getN(it, attrVersion)
+	return v
+}
+
+// chatterKey is the key of a chatter ID item.
+func chatterKey(geek, hash string) item {
+	return item{attrPK: avS(prefixGeek + geek), attrSK: avS(prefixChatter + hash)}
+}
+
+func chatterItem(c store.ChatterID) item {
+	it := chatterKey(c.Geek, c.Hash)
+	it[attrGeek] = avS(c.Geek)
+	it[attrHash] = avS(c.Hash)
+	it[attrIssuedAt] = avN(millis(c.IssuedAt))
+	it[attrExpiresAtMs] = avN(millis(c.ExpiresAt))
+	if !c.ExpiresAt.IsZero() {
+		it[attrTTL] = avN(ttlSeconds(c.ExpiresAt))
+	}
+	return it
+}
+
+func itemChatterID(it item) store.ChatterID {
+	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
+	if ms, ok := getN(it, attrIssuedAt); ok {
+		c.IssuedAt = fromMillis(ms)
+	}
+	if ms, ok := getN(it, attrExpiresAtMs); ok {
+		c.ExpiresAt = fromMillis(ms)
+	}
+	return c
+}
+
+// normalizeTopics returns topics sorted, without duplicates (the form
+// connection records keep, as the local backend does).
+func normalizeTopics(topics []string) []string {
+	out := slices.Clone(topics)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// dedupe returns s without repeated values, keeping the first of each.
+func dedupe(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	seen := make(map[string]bool, len(s))
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

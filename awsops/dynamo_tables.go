@@ -1,0 +1,237 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The table design; docs/tables.md explains it.
+const (
+	// Key attributes of the connections and chatter tables.
+	attrPK = "pk"
+	attrSK = "sk"
+	// Key attributes of the by-geek index of the connections table. Only
+	// connection items carry them, so the index is sparse: it holds one item
+	// per connection and nothing else.
+	attrGPK = "gpk"
+	attrGSK = "gsk"
+	// ByGeekIndex is the connections table's global secondary index, keyed
+	// by geek: every connection of a geek, and a cheap walk over every
+	// connection (it holds connection items only).
+	ByGeekIndex = "by-geek"
+
+	// attrReportID is the reports table's partition key (the message ID).
+	attrReportID = "id"
+
+	// attrTTL is the TTL attribute of every table: epoch seconds, rounded
+	// up so that DynamoDB never deletes an item before it expired. TTL
+	// deletes lag by up to about two days, so every read filters on it too.
+	attrTTL = "expiresAt"
+
+	// Key prefixes. '#' is reserved in geek and topic names
+	// (pubsub.ValidateGeek), so keys cannot be confused.
+	prefixConn    = "CONN#"
+	prefixTopic   = "TOPIC#"
+	prefixGeek    = "GEEK#"
+	prefixChatter = "CHATTER#"
+	skConnection  = "CONN"
+)
+
+// Tables names the DynamoDB tables of one stack.
+type Tables struct {
+	// Connections holds a connection item per connection (key CONN#id) and
+	// a subscription item per (topic, connection) (key TOPIC#topic,
+	// GEEK#geek#CONN#id), with the by-geek index.
+	Connections string `json:"connections"`
+	// ChatterIDs holds the hashes of issued chatter IDs (key GEEK#geek,
+	// CHATTER#sha256hex).
+	ChatterIDs string `json:"chatterIds"`
+	// Reports holds the broker's report per message ID, for a day.
+	Reports string `json:"reports"`
+}
+
+// TablesFor returns the table names of stack: STACK-connections,
+// STACK-chatter and STACK-reports.
+func TablesFor(stack string) Tables {
+	return Tables{
+		Connections: stack + "-connections",
+		ChatterIDs:  stack + "-chatter",
+		Reports:     stack + "-reports",
+	}
+}
+
+// Names lists the table names.
+func (t Tables) Names() []string { return []string{t.Connections, t.ChatterIDs, t.Reports} }
+
+// Validate checks that every name is set and is a valid table name.
+func (t Tables) Validate() error {
+	for _, n := range t.Names() {
+		if len(n) < 3 || len(n) > 255 {
+			return fmt.Errorf("table name %q must be 3 to 255 characters long: check --stack", n)
+		}
+		for _, r := range n {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+				return fmt.Errorf("table name %q may only hold letters, digits, '_', '-' and '.': check --stack", n)
+			}
+		}
+	}
+	return nil
+}
+
+// CreateInputs describes the tables for CreateTable: on-demand billing, the
+// key schemas and the by-geek index (all attributes projected, since fan-out
+// and pruning read whole connection records from it).
+func (t Tables) CreateInputs() []*dynamodb.CreateTableInput {
+	str := func(name string) types.AttributeDefinition {
+		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
+	}
+	key := func(hash, rangeKey string) []types.KeySchemaElement {
+		k := []types.KeySchemaElement{{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash}}
+		if rangeKey != "" {
+			k = append(k, types.KeySchemaElement{AttributeName: aws.String(rangeKey), KeyType: types.KeyTypeRange})
+		}
+		return k
+	}
+	tags := func(role string) []types.Tag {
+		return []types.Tag{
+			{Key: aws.String("app"), Value: aws.String("socks")},
+			{Key: aws.String("socks:role"), Value: aws.String(role)},
+		}
+	}
+	return []*dynamodb.CreateTableInput{
+		{
+			TableName:            aws.String(t.Connections),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{str(attrPK), str(attrSK), str(attrGPK), str(attrGSK)},
+			KeySchema:            key(attrPK, attrSK),
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+				IndexName:  aws.String(ByGeekIndex),
+				KeySchema:  key(attrGPK, attrGSK),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			}},
+			Tags: tags("connections"),
+		},
+		{
+			TableName:            aws.String(t.ChatterIDs),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{str(attrPK), str(attrSK)},
+			KeySchema:            key(attrPK, attrSK),
+			Tags:                 tags("chatter"),
+		},
+		{
+			TableName:            aws.String(t.Reports),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{str(attrReportID)},
+			KeySchema:            key(attrReportID, ""),
+			Tags:                 tags("reports"),
+		},
+	}
+}
+
+// TTLInputs enables TTL on the expiresAt attribute of every table.
+func (t Tables) TTLInputs() []*dynamodb.UpdateTimeToLiveInput {
+	out := make([]*dynamodb.UpdateTimeToLiveInput, 0, 3)
+	for _, n := range t.Names() {
+		out = append(out, &dynamodb.UpdateTimeToLiveInput{
+			TableName: aws.String(n),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{
+				AttributeName: aws.String(attrTTL),
+				Enabled:       aws.Bool(true),
+			},
+		})
+	}
+	return out
+}
+
+// TableAdminAPI is the part of the DynamoDB client that EnsureTables and
+// DeleteTables call; *dynamodb.Client satisfies it.
+type TableAdminAPI interface {
+	CreateTable(ctx context.Context, params *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, params *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	DeleteTable(ctx context.Context, params *dynamodb.DeleteTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error)
+	DescribeTimeToLive(ctx context.Context, params *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
+	UpdateTimeToLive(ctx context.Context, params *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+}
+
+var _ TableAdminAPI = (*dynamodb.Client)(nil)
+
+// EnsureTables creates the tables that do not exist yet, waits up to wait
+// for all of them to be active, and enables TTL where it is off. It is
+// idempotent. It returns the names of the tables it created.
+func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) ([]string, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	var created []string
+	for _, in := range t.CreateInputs() {
+		name := aws.ToString(in.TableName)
+		_, err := api.CreateTable(ctx, in)
+		var inUse *types.ResourceInUseException
+		switch {
+		case errors.As(err, &inUse):
+			// It exists (or is being created): the waiter below settles it.
+		case err != nil:
+			return created, Explain(wrapTable("CreateTable", name, err))
+		default:
+			created = append(created, name)
+		}
+	}
+	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 200 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	for _, n := range t.Names() {
+		if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(n)}, wait); err != nil {
+			return created, fmt.Errorf("waiting for table %s to become active: %w", n, Explain(wrapTable("DescribeTable", n, err)))
+		}
+	}
+	for _, in := range t.TTLInputs() {
+		name := aws.ToString(in.TableName)
+		d, err := api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: in.TableName})
+		if err != nil {
+			return created, Explain(wrapTable("DescribeTimeToLive", name, err))
+		}
+		if desc := d.TimeToLiveDescription; desc != nil &&
+			(desc.TimeToLiveStatus == types.TimeToLiveStatusEnabled || desc.TimeToLiveStatus == types.TimeToLiveStatusEnabling) &&
+			aws.ToString(desc.AttributeName) == attrTTL {
+			continue
+		}
+		if _, err := api.UpdateTimeToLive(ctx, in); err != nil {
+			return created, Explain(wrapTable("UpdateTimeToLive", name, err))
+		}
+	}
+	return created, nil
+}
+
+// DeleteTables deletes the tables and waits up to wait for them to be
+// gone. Tables that do not exist are skipped.
+func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) error {
+	var deleted []string
+	for _, n := range t.Names() {
+		_, err := api.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(n)})
+		var missing *types.ResourceNotFoundException
+		switch {
+		case errors.As(err, &missing):
+		case err != nil:
+			return Explain(wrapTable("DeleteTable", n, err))
+		default:
+			deleted = append(deleted, n)
+		}
+	}
+	waiter := dynamodb.NewTableNotExistsWaiter(api, func(o *dynamodb.TableNotExistsWaiterOptions) {
+		o.MinDelay = 200 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	for _, n := range deleted {
+		if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(n)}, wait); err != nil {
+			return fmt.Errorf("waiting for table %s to be deleted: %w", n, Explain(wrapTable("DescribeTable", n, err)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// fakeDynamo implements the DynamoDBAPI methods a test sets; any other call
+// panics through the nil embedded interface.
+type fakeDynamo struct {
+	DynamoDBAPI
+	getItem        func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error)
+	batchWriteItem func(*dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
+	transact       func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+func (f *fakeDynamo) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return f.getItem(in)
+}
+
+func (f *fakeDynamo) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	return f.batchWriteItem(in)
+}
+
+func (f *fakeDynamo) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return f.transact(in)
+}
+
+func newFakeStore(api DynamoDBAPI) (*DynamoStore, *[]int) {
+	s := NewDynamoStore(api, TablesFor("fake"))
+	var mu sync.Mutex
+	var backoffs []int
+	s.backoff = func(attempt int) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		backoffs = append(backoffs, attempt)
+		return 0
+	}
+	return s, &backoffs
+}
+
+func chatterKeys(n int) []item {
+	keys := make([]item, n)
+	for i := range keys {
+		keys[i] = chatterKey("Friendless", fmt.Sprintf("%064d", i))
+	}
+	return keys
+}
+
+func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
+	t.Run("unprocessed items are sent again until every item is written", func(t *testing.T) {
+		var mu sync.Mutex
+		written := make(map[string]int)
+		calls := 0
+		api := &fakeDynamo{batchWriteItem: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			reqs := in.RequestItems["fake-chatter"]
+			if len(reqs) > maxBatchWrite {
+				t.Errorf("a batch of %d items, more than %d", len(reqs), maxBatchWrite)
+			}
+			// Throttle: process only the first three of each call.
+			done := min(3, len(reqs))
+			for _, r := range reqs[:done] {
+				written[getS(r.DeleteRequest.Key, attrSK)]++
+			}
+			out := &dynamodb.BatchWriteItemOutput{}
+			if done < len(reqs) {
+				out.UnprocessedItems = map[string][]types.WriteRequest{"fake-chatter": reqs[done:]}
+			}
+			return out, nil
+		}}
+		s, backoffs := newFakeStore(api)
+		if err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(30)); err != nil {
+			t.Fatal(err)
+		}
+		if len(written) != 30 {
+			t.Errorf("%d distinct items written, want 30", len(written))
+		}
+		for k, n := range written {
+			if n != 1 {
+				t.Errorf("%s written %d times", k, n)
+			}
+		}
+		// 25 items in chunk one take 9 calls, 5 in chunk two take 2.
+		if calls != 11 || len(*backoffs) != 9 {
+			t.Errorf("%d calls and %d backoffs, want 11 and 9", calls, len(*backoffs))
+		}
+	})
+	t.Run("items that stay unprocessed fail loudly after the bounded attempts", func(t *testing.T) {
+		api := &fakeDynamo{batchWriteItem: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
+		}}
+		s, _ := newFakeStore(api)
+		err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+		if err == nil || !strings.Contains(err.Error(), "left 3 items unprocessed after 10 attempts") {
+			t.Errorf("batchDelete = %v, want it to give up after 10 attempts", err)
+		}
+	})
+	t.Run("a cancelled context stops the retries", func(t *testing.T) {
+		api := &fakeDynamo{batchWriteItem: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
+		}}
+		s := NewDynamoStore(api, TablesFor("fake"))
+		s.backoff = func(int) time.Duration { return time.Hour }
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("batchDelete = %v, want the context's error", err)
+		}
+	})
+}
+
+func TestConnectionUpdatesRetryWhenAnotherWriterWon(t *testing.T) {
+	c := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"updates"}}
+	var mu sync.Mutex
+	version := int64(1)
+	attempts := 0
+	api := &fakeDynamo{
+		getItem: func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return &dynamodb.GetItemOutput{Item: connItem(c, version)}, nil
+		},
+		transact: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts++
+			if attempts == 1 {
+				// Someone else subscribed in between.
+				version++
+				return nil, &types.TransactionCanceledException{
+					Message:             aws.String("Transaction cancelled"),
+					CancellationReasons: []types.CancellationReason{{Code: aws.String("None")}, {Code: aws.String("ConditionalCheckFailed")}},
+				}
+			}
+			last := in.TransactItems[len(in.TransactItems)-1].Put
+			if v := last.ExpressionAttributeValues[":v"].(*types.AttributeValueMemberN).Value; v != fmt.Sprint(version) {
+				t.Errorf("the retry is conditioned on version %s, want the re-read %d", v, version)
+			}
+			return &dynamodb.TransactWriteItemsOutput{}, nil
+		},
+	}
+	s, backoffs := newFakeStore(api)
+	got, err := s.AddTopics(t.Context(), "c1", []string{"news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 2 || len(*backoffs) != 1 {
+		t.Errorf("%d attempts and %d backoffs, want 2 and 1", attempts, len(*backoffs))
+	}
+	if strings.Join(got.Topics, ",") != "news,updates" {
+		t.Errorf("topics = %q", got.Topics)
+	}
+}
+
+func TestStoreErrorsAreExplained(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"a missing table", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "GetItem", Err: &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}},
+			"connection c1: table fake-connections does not exist: run `socks provision`"},
+		{"missing permissions", apiErr("GetItem", "AccessDeniedException", "not authorized"),
+			"connection c1: access denied: the credentials lack permission for GetItem on table fake-connections"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeDynamo{getItem: func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) { return nil, tc.err }}
+			s, _ := newFakeStore(api)
+			_, err := s.GetConnection(t.Context(), "c1")
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("GetConnection = %v, want %q", err, tc.want)
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				t.Error("an AWS failure reads as ErrNotFound")
+			}
+		})
+	}
+}
+
+func TestTablesCreateInputs(t *testing.T) {
+	tables := TablesFor("prod")
+	if tables != (Tables{Connections: "prod-connections", ChatterIDs: "prod-chatter", Reports: "prod-reports"}) {
+		t.Fatalf("TablesFor = %+v", tables)
+	}
+	ins := tables.CreateInputs()
+	if len(ins) != 3 {
+		t.Fatalf("%d inputs", len(ins))
+	}
+	for _, in := range ins {
+		if in.BillingMode != types.BillingModePayPerRequest {
+			t.Errorf("%s: billing %s, want on demand", aws.ToString(in.TableName), in.BillingMode)
+		}
+	}
+	conns := ins[0]
+	if len(conns.GlobalSecondaryIndexes) != 1 || aws.ToString(conns.GlobalSecondaryIndexes[0].IndexName) != ByGeekIndex {
+		t.Errorf("connections table indexes = %+v, want %s", conns.GlobalSecondaryIndexes, ByGeekIndex)
+	}
+	for _, ttl := range tables.TTLInputs() {
+		if aws.ToString(ttl.TimeToLiveSpecification.AttributeName) != "expiresAt" || !aws.ToBool(ttl.TimeToLiveSpecification.Enabled) {
+			t.Errorf("TTL of %s = %+v", aws.ToString(ttl.TableName), ttl.TimeToLiveSpecification)
+		}
+	}
+	if err := TablesFor("bad stack").Validate(); err == nil {
+		t.Error("a stack with a space validates")
+	}
+}
+
+func TestItemsRoundTrip(t *testing.T) {
+	c := pubsub.Connection{
+		ID: "L0SM9cOFvHcCIhw=", Geek: "Friendless", Topics: []string{"news", "updates"},
+		ConnectedAt: time.UnixMilli(1700000000123).UTC(), ExpiresAt: time.UnixMilli(1700007200456).UTC(),
+	}
+	for name, it := range map[string]item{"connection": connItem(c, 3), "subscription": subItem(c, "news", 3)} {
+		got, err := itemConnection(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != c.ID || got.Geek != c.Geek || !got.ConnectedAt.Equal(c.ConnectedAt) || !got.ExpiresAt.Equal(c.ExpiresAt) ||
+			strings.Join(got.Topics, ",") != "news,updates" || itemVersion(it) != 3 {
+			t.Errorf("%s item round trip = %+v", name, got)
+		}
+		// TTL in whole seconds, rounded up: never before the expiry.
+		if ttl, _ := getN(it, attrTTL); ttl != 1700007201 {
+			t.Errorf("%s item expiresAt = %d, want 1700007201", name, ttl)
+		}
+	}
+	if got := getS(subItem(c, "news", 1), attrSK); got != "GEEK#Friendless#CONN#L0SM9cOFvHcCIhw=" {
+		t.Errorf("subscription sort key = %q", got)
+	}
+}

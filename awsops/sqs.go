@@ -1,0 +1,732 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// SQSAPI is the part of the SQS client that SQSQueue calls; *sqs.Client
+// satisfies it.
+type SQSAPI interface {
+	GetQueueUrl(ctx context.Context, params *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+	GetQueueAttributes(ctx context.Context, params *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	SendMessage(ctx context.Context, params *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	SendMessageBatch(ctx context.Context, params *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+	ReceiveMessage(ctx context.Context, params *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessage(ctx context.Context, params *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, params *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	ChangeMessageVisibility(ctx context.Context, params *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, params *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+var _ SQSAPI = (*sqs.Client)(nil)
+
+var _ store.Queue = (*SQSQueue)(nil)
+
+// Message attributes of a dead letter that SQSQueue.DeadLetter wrote.
+const (
+	attrDeadReason   = "socks-reason"
+	attrDeadOrigID   = "socks-original-id"
+	attrDeadReceives = "socks-receive-count"
+	attrDeadSentAt   = "socks-sent-at" // unix milliseconds of the first send
+)
+
+const (
+	// maxBatchBytes is the most one SendMessageBatch carries (SQS counts
+	// the sum of the bodies against the 1 MiB message limit).
+	maxBatchBytes = pubsub.MaxEnvelopeBytes
+	// maxVisibility is SQS's longest visibility timeout (12 h).
+	maxVisibility = 12 * time.Hour
+	// maxReasonBytes bounds the reason kept with a dead letter.
+	maxReasonBytes = 4096
+	// deadLetterHold is how long listing, redriving or purging hides the
+	// dead letters it walks; they are made visible again at the end, so
+	// this only matters if the process dies half way.
+	deadLetterHold = 30 * time.Second
+	// maxDeadLetterWalk bounds how many dead letters one walk reads.
+	maxDeadLetterWalk = 10000
+	// maxStatsWalk bounds the walk Stats makes for the oldest failure time;
+	// past it OldestDeadAt is the oldest of those read.
+	maxStatsWalk = 1000
+)
+
+// SQSOptions tune an SQSQueue.
+type SQSOptions struct {
+	// MaxReceives is how often a message may be received before Receive
+	// moves it to the dead-letter queue itself, with a reason (default
+	// store.DefaultMaxReceives). The main queue's redrive policy (at
+	// MaxReceives+2, see Queues.CreateInputs) is only a safety net.
+	MaxReceives int
+}
+
+// SQSQueue is the store.Queue on an SQS standard queue and its dead-letter
+// queue, through the JSON protocol.
+//
+//   - IDs are SQS message IDs. A dead letter keeps the ID of the message
+//     that failed (the socks-original-id attribute), so the broker's logs,
+//     ListDeadLetters, Redrive and PurgeDeadLetters speak of the same ID.
+//   - Delete and ChangeVisibility with a receipt SQS no longer accepts (the
+//     message was deleted or received again) do nothing and return nil, as
+//     the local backend does.
+//   - Dead letters are read by receiving them from the dead-letter queue:
+//     ListDeadLetters, Redrive, PurgeDeadLetters and Stats hide the dead
+//     letters they walk for up to 30 s and make them visible again when
+//     done, so two operators walking the same dead letters at once may each
+//     see part of them.
+type SQSQueue struct {
+	api    SQSAPI
+	queues Queues
+	opts   SQSOptions
+
+	mu                sync.Mutex
+	mainURL, deadURL  string
+	resolvedMain, dlq bool
+}
+
+// NewSQSQueue returns the queue pair named by queues. The queue URLs are
+// resolved by name on first use, once.
+func NewSQSQueue(api SQSAPI, queues Queues, opts SQSOptions) *SQSQueue {
+	if opts.MaxReceives <= 0 {
+		opts.MaxReceives = store.DefaultMaxReceives
+	}
+	return &SQSQueue{api: api, queues: queues, opts: opts}
+}
+
+// Queues returns the queue names.
+func (q *SQSQueue) Queues() Queues { return q.queues }
+
+// urls resolves the queue URLs with GetQueueUrl and caches them.
+func (q *SQSQueue) urls(ctx context.Context) (main, dead string, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.resolvedMain {
+		out, err := q.api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.queues.Main)})
+		if err != nil {
+			return "", "", wrapQueue("GetQueueUrl", q.queues.Main, err)
+		}
+		q.mainURL, q.resolvedMain = aws.ToString(out.QueueUrl), true
+	}
+	if !q.dlq {
+		out, err := q.api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.queues.DeadLetter)})
+		if err != nil {
+			return "", "", wrapQueue("GetQueueUrl", q.queues.DeadLetter, err)
+		}
+		q.deadURL, q.dlq = aws.ToString(out.QueueUrl), true
+	}
+	return q.mainURL, q.deadURL, nil
+}
+
+// Send enqueues one message body and returns its SQS message ID.
+func (q *SQSQueue) Send(ctx context.Context, body []byte) (string, error) {
+	ids, err := q.SendBatch(ctx, [][]byte{body})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// BatchFailure is one entry SQS refused in a SendMessageBatch.
+type BatchFailure struct {
+	// Index is the entry's position in the bodies given to SendBatch.
+	Index       int
+	Code        string
+	Message     string
+	SenderFault bool
+}
+
+// SendBatchError says which entries of a SendBatch were not sent. IDs holds
+// the message IDs of the others ("" for a failed entry), so a caller can
+// retry just the failures.
+type SendBatchError struct {
+	Queue  string
+	Failed []BatchFailure
+	IDs    []string
+}
+
+func (e *SendBatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SQS refused %d of %d messages sent to queue %s:", len(e.Failed), len(e.IDs), e.Queue)
+	for _, f := range e.Failed {
+		who := "SQS"
+		if f.SenderFault {
+			who = "sender"
+		}
+		fmt.Fprintf(&b, " message %d: %s (%s, %s's fault);", f.Index+1, f.Message, f.Code, who)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// SendBatch enqueues bodies with SendMessageBatch, ten (and at most 1 MiB)
+// per call, in order, and returns their IDs in the order of bodies. If SQS
+// refuses some entries it returns a *SendBatchError listing them, with the
+// IDs of those that were sent.
+func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	for i, b := range bodies {
+		if len(b) == 0 {
+			return nil, fmt.Errorf("message %d of %d is empty: a queue message needs a body", i+1, len(bodies))
+		}
+		if len(b) > pubsub.MaxEnvelopeBytes {
+			return nil, fmt.Errorf("message %d of %d is %d bytes; a queue message holds at most %d bytes", i+1, len(bodies), len(b), pubsub.MaxEnvelopeBytes)
+		}
+	}
+	mainURL, _, err := q.urls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(bodies))
+	var failed []BatchFailure
+	for start := 0; start < len(bodies); {
+		end, size := start, 0
+		for end < len(bodies) && end-start < store.MaxBatch && size+len(bodies[end]) <= maxBatchBytes {
+			size += len(bodies[end])
+			end++
+		}
+		entries := make([]types.SendMessageBatchRequestEntry, 0, end-start)
+		for i := start; i < end; i++ {
+			entries = append(entries, types.SendMessageBatchRequestEntry{
+				Id:          aws.String(strconv.Itoa(i)),
+				MessageBody: aws.String(string(bodies[i])),
+			})
+		}
+		out, err := q.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(mainURL), Entries: entries})
+		if err != nil {
+			if start == 0 {
+				return nil, wrapQueue("SendMessageBatch", q.queues.Main, err)
+			}
+			return ids, fmt.Errorf("sent %d of %d messages, then: %w", start, len(bodies), wrapQueue("SendMessageBatch", q.queues.Main, err))
+		}
+		for _, s := range out.Successful {
+			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i >= start && i < end {
+				ids[i] = aws.ToString(s.MessageId)
+			}
+		}
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			failed = append(failed, BatchFailure{Index: i, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault})
+		}
+		start = end
+	}
+	if len(failed) > 0 {
+		slices.SortFunc(failed, func(a, b BatchFailure) int { return a.Index - b.Index })
+		return ids, &SendBatchError{Queue: q.queues.Main, Failed: failed, IDs: ids}
+	}
+	return ids, nil
+}
+
+// seconds rounds d up to whole seconds within [0, limit].
+func seconds(d, limit time.Duration) int32 {
+	d = min(max(d, 0), limit)
+	return int32((d + time.Second - 1) / time.Second)
+}
+
+var receiveAttributes = []types.MessageSystemAttributeName{
+	types.MessageSystemAttributeNameApproximateReceiveCount,
+	types.MessageSystemAttributeNameSentTimestamp,
+}
+
+// Receive returns up to n messages (1 to 10), long-polling up to wait (at
+// most 20 s, rounded up to whole seconds) for the first, and hides them for
+// visibility (rounded up to whole seconds; 0 makes them visible again at
+// once). A message received more than MaxReceives times is moved to the
+// dead-letter queue with a reason instead of being returned.
+func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Duration) ([]store.Message, error) {
+	mainURL, _, err := q.urls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n = min(max(n, 1), store.MaxBatch)
+	deadline := time.Now().Add(min(max(wait, 0), store.MaxWait))
+	for {
+		in := &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(mainURL),
+			MaxNumberOfMessages:         int32(n),
+			WaitTimeSeconds:             seconds(time.Until(deadline), store.MaxWait),
+			VisibilityTimeout:           seconds(visibility, maxVisibility),
+			MessageSystemAttributeNames: receiveAttributes,
+		}
+		// The SDK leaves a zero VisibilityTimeout out of the request (the
+		// queue's default applies), so a zero visibility is set after
+		// the receive.
+		out, err := q.api.ReceiveMessage(ctx, in)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, wrapQueue("ReceiveMessage", q.queues.Main, err)
+		}
+		msgs := make([]store.Message, 0, len(out.Messages))
+		moved := false
+		for _, m := range out.Messages {
+			msg := toMessage(m)
+			if msg.ReceiveCount > q.opts.MaxReceives {
+				reason := fmt.Sprintf("received %d times without being handled (max %d)", msg.ReceiveCount, q.opts.MaxReceives)
+				if err := q.DeadLetter(ctx, msg, reason); err != nil {
+					return nil, err
+				}
+				moved = true
+				continue
+			}
+			msgs = append(msgs, msg)
+		}
+		if in.VisibilityTimeout == 0 && len(msgs) > 0 {
+			receipts := make([]string, len(msgs))
+			for i, m := range msgs {
+				receipts[i] = m.Receipt
+			}
+			if err := q.changeVisibilityBatch(ctx, mainURL, q.queues.Main, receipts, 0); err != nil {
+				return nil, err
+			}
+		}
+		if len(msgs) > 0 || !moved || time.Until(deadline) <= 0 {
+			return msgs, nil
+		}
+	}
+}
+
+func toMessage(m types.Message) store.Message {
+	msg := store.Message{
+		ID:      aws.ToString(m.MessageId),
+		Receipt: aws.ToString(m.ReceiptHandle),
+		Body:    []byte(aws.ToString(m.Body)),
+	}
+	msg.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		msg.SentAt = fromMillis(ms)
+	}
+	return msg
+}
+
+// staleReceipt reports whether SQS refused a receipt because the message
+// was deleted or received again since.
+func staleReceipt(err error) bool {
+	var invalid *types.ReceiptHandleIsInvalid
+	var notInflight *types.MessageNotInflight
+	return errors.As(err, &invalid) || errors.As(err, &notInflight)
+}
+
+// Delete removes a handled message by its receipt. A stale receipt does
+// nothing and returns nil.
+func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
+	mainURL, _, err := q.urls(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = q.api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(mainURL), ReceiptHandle: aws.String(receipt)})
+	if err != nil && !staleReceipt(err) {
+		return wrapQueue("DeleteMessage", q.queues.Main, err)
+	}
+	return nil
+}
+
+// ChangeVisibility makes a received message visible again after d (rounded
+// up to whole seconds; 0: at once). A stale receipt does nothing and
+// returns nil.
+func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
+	mainURL, _, err := q.urls(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = q.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(mainURL),
+		ReceiptHandle:     aws.String(receipt),
+		VisibilityTimeout: seconds(d, maxVisibility),
+	})
+	if err != nil && !staleReceipt(err) {
+		return wrapQueue("ChangeMessageVisibility", q.queues.Main, err)
+	}
+	return nil
+}
+
+// DeadLetter sends a copy of the received message m to the dead-letter
+// queue with the reason, its original ID, receive count and send time as
+// message attributes, then deletes it from the main queue. If the delete
+// fails the message may be handled again and dead-lettered twice; it is
+// never lost.
+func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
+	if m.Receipt == "" {
+		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
+	}
+	if reason == "" {
+		reason = "no reason given"
+	}
+	if len(reason) > maxReasonBytes {
+		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "") + "…"
+	}
+	mainURL, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return err
+	}
+	attrs := map[string]types.MessageAttributeValue{
+		attrDeadReason:   {DataType: aws.String("String"), StringValue: aws.String(reason)},
+		attrDeadReceives: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.ReceiveCount))},
+	}
+	if m.ID != "" {
+		attrs[attrDeadOrigID] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(m.ID)}
+	}
+	if !m.SentAt.IsZero() {
+		attrs[attrDeadSentAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(millis(m.SentAt), 10))}
+	}
+	_, err = q.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:          aws.String(deadURL),
+		MessageBody:       aws.String(string(m.Body)),
+		MessageAttributes: attrs,
+	})
+	if err != nil {
+		return fmt.Errorf("dead-lettering message %s: %w", m.ID, wrapQueue("SendMessage", q.queues.DeadLetter, err))
+	}
+	_, err = q.api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(mainURL), ReceiptHandle: aws.String(m.Receipt)})
+	if err != nil && !staleReceipt(err) {
+		return fmt.Errorf("dead-lettering message %s (copied to the dead-letter queue, but not removed from the queue): %w", m.ID, wrapQueue("DeleteMessage", q.queues.Main, err))
+	}
+	return nil
+}
+
+// deadMessage is a dead letter as received from the dead-letter queue.
+type deadMessage struct {
+	letter store.DeadLetter
+	// sqsID is the message ID in the dead-letter queue (the same as
+	// letter.ID for messages the redrive policy moved).
+	sqsID string
+}
+
+func toDeadLetter(m types.Message) deadMessage {
+	raw := toMessage(m)
+	d := store.DeadLetter{
+		ID:           raw.ID,
+		Body:         raw.Body,
+		ReceiveCount: raw.ReceiveCount,
+		SentAt:       raw.SentAt,
+		FailedAt:     raw.SentAt,
+		Receipt:      raw.Receipt,
+	}
+	if v, ok := m.MessageAttributes[attrDeadOrigID]; ok && aws.ToString(v.StringValue) != "" {
+		d.ID = aws.ToString(v.StringValue)
+	}
+	if v, ok := m.MessageAttributes[attrDeadReason]; ok {
+		d.Reason = aws.ToString(v.StringValue)
+	} else {
+		// Moved by the main queue's redrive policy, not by socks.
+		d.Reason = fmt.Sprintf("moved by the queue's redrive policy after about %d receives", raw.ReceiveCount)
+	}
+	if v, ok := m.MessageAttributes[attrDeadReceives]; ok {
+		if n, err := strconv.Atoi(aws.ToString(v.StringValue)); err == nil {
+			d.ReceiveCount = n
+		}
+	}
+	if v, ok := m.MessageAttributes[attrDeadSentAt]; ok {
+		if ms, err := strconv.ParseInt(aws.ToString(v.StringValue), 10, 64); err == nil {
+			d.SentAt = fromMillis(ms)
+		}
+	}
+	return deadMessage{letter: d, sqsID: raw.ID}
+}
+
+// walkDeadLetters receives every visible dead letter (up to limit),
+// hiding each for deadLetterHold, and returns them oldest failure first.
+// The caller must release (make visible again) or delete each.
+func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessage, error) {
+	_, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	expect, err := q.depth(ctx, deadURL, q.queues.DeadLetter)
+	if err != nil {
+		return nil, err
+	}
+	var out []deadMessage
+	seen := make(map[string]bool)
+	for len(out) < limit {
+		// A long poll of a second reaches every SQS server; a short poll
+		// may miss messages. Stop once the expected count has come
+		// without waiting for an empty answer.
+		wait := int32(1)
+		if len(out) >= expect.Visible {
+			wait = 0
+		}
+		res, err := q.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(deadURL),
+			MaxNumberOfMessages:         int32(min(store.MaxBatch, limit-len(out))),
+			VisibilityTimeout:           seconds(deadLetterHold, maxVisibility),
+			WaitTimeSeconds:             wait,
+			MessageSystemAttributeNames: receiveAttributes,
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			q.release(context.WithoutCancel(ctx), out)
+			return nil, wrapQueue("ReceiveMessage", q.queues.DeadLetter, err)
+		}
+		if len(res.Messages) == 0 {
+			break
+		}
+		for _, m := range res.Messages {
+			d := toDeadLetter(m)
+			if seen[d.sqsID] {
+				continue
+			}
+			seen[d.sqsID] = true
+			out = append(out, d)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b deadMessage) int {
+		if c := a.letter.FailedAt.Compare(b.letter.FailedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.letter.ID, b.letter.ID)
+	})
+	return out, nil
+}
+
+// release makes walked dead letters visible again.
+func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
+	if len(dms) == 0 {
+		return nil
+	}
+	_, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return err
+	}
+	receipts := make([]string, len(dms))
+	for i, d := range dms {
+		receipts[i] = d.letter.Receipt
+	}
+	return q.changeVisibilityBatch(ctx, deadURL, q.queues.DeadLetter, receipts, 0)
+}
+
+func (q *SQSQueue) changeVisibilityBatch(ctx context.Context, url, name string, receipts []string, d time.Duration) error {
+	for part := range slices.Chunk(receipts, store.MaxBatch) {
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(part))
+		for i, r := range part {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				ReceiptHandle:     aws.String(r),
+				VisibilityTimeout: seconds(d, maxVisibility),
+			}
+		}
+		out, err := q.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil {
+			return wrapQueue("ChangeMessageVisibilityBatch", name, err)
+		}
+		if err := batchFailures("ChangeMessageVisibilityBatch", name, out.Failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) error {
+	for part := range slices.Chunk(receipts, store.MaxBatch) {
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
+		for i, r := range part {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
+		}
+		out, err := q.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil {
+			return wrapQueue("DeleteMessageBatch", name, err)
+		}
+		if err := batchFailures("DeleteMessageBatch", name, out.Failed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchFailures turns the failed entries of a batch call into an error;
+// entries refused for a stale receipt are not failures.
+func batchFailures(op, queue string, failed []types.BatchResultErrorEntry) error {
+	var msgs []string
+	for _, f := range failed {
+		switch aws.ToString(f.Code) {
+		case "ReceiptHandleIsInvalid", "MessageNotInflight":
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("entry %s: %s (%s)", aws.ToString(f.Id), aws.ToString(f.Message), aws.ToString(f.Code)))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s on queue %s failed for %d entries: %s", op, queue, len(msgs), strings.Join(msgs, "; "))
+}
+
+// ListDeadLetters returns up to limit dead letters (all, up to 10,000, when
+// limit <= 0), oldest failure first. It receives them from the dead-letter
+// queue and makes them visible again before returning.
+func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
+	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	if err != nil {
+		return nil, fmt.Errorf("listing dead letters: %w", err)
+	}
+	if err := q.release(ctx, dms); err != nil {
+		return nil, fmt.Errorf("listing dead letters: %w", err)
+	}
+	if limit > 0 && len(dms) > limit {
+		dms = dms[:limit]
+	}
+	out := make([]store.DeadLetter, len(dms))
+	for i, d := range dms {
+		out[i] = d.letter
+	}
+	return out, nil
+}
+
+// pick splits walked dead letters into those whose ID (or dead-letter queue
+// message ID) is in ids (all when ids is nil) and the rest.
+func pick(dms []deadMessage, ids []string) (chosen, rest []deadMessage) {
+	if ids == nil {
+		return dms, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, d := range dms {
+		if want[d.letter.ID] || want[d.sqsID] {
+			chosen = append(chosen, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	return chosen, rest
+}
+
+// Redrive sends the dead letters with the given IDs (all when ids is nil;
+// none when it is empty) back to the main queue as new messages, with a
+// fresh receive count, and deletes them from the dead-letter queue. Unknown
+// IDs are ignored. It returns how many moved.
+func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
+	if ids != nil && len(ids) == 0 {
+		return 0, nil
+	}
+	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	if err != nil {
+		return 0, fmt.Errorf("redriving dead letters: %w", err)
+	}
+	chosen, rest := pick(dms, ids)
+	if err := q.release(ctx, rest); err != nil {
+		return 0, fmt.Errorf("redriving dead letters: %w", err)
+	}
+	_, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for start := 0; start < len(chosen); start += store.MaxBatch {
+		part := chosen[start:min(start+store.MaxBatch, len(chosen))]
+		bodies := make([][]byte, len(part))
+		for i, d := range part {
+			bodies[i] = d.letter.Body
+		}
+		ids, sendErr := q.SendBatch(ctx, bodies)
+		var sent []string
+		var unsent []deadMessage
+		for i, d := range part {
+			if i < len(ids) && ids[i] != "" {
+				sent = append(sent, d.letter.Receipt)
+			} else {
+				unsent = append(unsent, d)
+			}
+		}
+		if err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent); err != nil {
+			return moved, fmt.Errorf("redriving dead letters: %d sent back but still in the dead-letter queue: %w", len(sent), err)
+		}
+		moved += len(sent)
+		if sendErr != nil {
+			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
+			return moved, fmt.Errorf("redriving dead letters: %w", sendErr)
+		}
+	}
+	return moved, nil
+}
+
+// PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
+// is nil; none when it is empty) and returns how many it deleted.
+func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error) {
+	if ids != nil && len(ids) == 0 {
+		return 0, nil
+	}
+	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	if err != nil {
+		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	chosen, rest := pick(dms, ids)
+	if err := q.release(ctx, rest); err != nil {
+		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	_, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return 0, err
+	}
+	receipts := make([]string, len(chosen))
+	for i, d := range chosen {
+		receipts[i] = d.letter.Receipt
+	}
+	if err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, receipts); err != nil {
+		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	return len(chosen), nil
+}
+
+// depth reads a queue's approximate counts.
+func (q *SQSQueue) depth(ctx context.Context, url, name string) (store.QueueStats, error) {
+	out, err := q.api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		return store.QueueStats{}, wrapQueue("GetQueueAttributes", name, err)
+	}
+	var st store.QueueStats
+	st.Visible, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	st.InFlight, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return st, nil
+}
+
+// Stats reports the queues' approximate depth (GetQueueAttributes). SQS
+// keeps no failure time, so OldestDeadAt comes from walking up to 1,000
+// dead letters (they are hidden for a moment, as by ListDeadLetters).
+func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
+	mainURL, deadURL, err := q.urls(ctx)
+	if err != nil {
+		return store.QueueStats{}, fmt.Errorf("reading the queue's depth: %w", err)
+	}
+	st, err := q.depth(ctx, mainURL, q.queues.Main)
+	if err != nil {
+		return store.QueueStats{}, fmt.Errorf("reading the queue's depth: %w", err)
+	}
+	dead, err := q.depth(ctx, deadURL, q.queues.DeadLetter)
+	if err != nil {
+		return store.QueueStats{}, fmt.Errorf("reading the dead-letter queue's depth: %w", err)
+	}
+	st.Dead = dead.Visible + dead.InFlight
+	if dead.Visible > 0 {
+		dms, err := q.walkDeadLetters(ctx, maxStatsWalk)
+		if err != nil {
+			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
+		}
+		if err := q.release(ctx, dms); err != nil {
+			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
+		}
+		if len(dms) > 0 {
+			st.OldestDeadAt = dms[0].letter.FailedAt
+		}
+	}
+	return st, nil
+}

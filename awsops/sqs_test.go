@@ -1,0 +1,124 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// fakeSQS implements the SQSAPI methods a test sets.
+type fakeSQS struct {
+	SQSAPI
+	sendBatch func(*sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+}
+
+func (f *fakeSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("http://127.0.0.1:9324/000000000000/" + aws.ToString(in.QueueName))}, nil
+}
+
+func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	return f.sendBatch(in)
+}
+
+func TestSendBatchFailsLoudlyOnPartialFailures(t *testing.T) {
+	var sizes []int
+	api := &fakeSQS{sendBatch: func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		sizes = append(sizes, len(in.Entries))
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			if strings.Contains(aws.ToString(e.MessageBody), "bad") {
+				out.Failed = append(out.Failed, types.BatchResultErrorEntry{
+					Id: e.Id, Code: aws.String("InvalidMessageContents"), Message: aws.String("invalid characters"), SenderFault: true,
+				})
+				continue
+			}
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("id-" + aws.ToString(e.Id))})
+		}
+		return out, nil
+	}}
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	bodies := make([][]byte, 23)
+	for i := range bodies {
+		bodies[i] = []byte(`{"ok":true}`)
+	}
+	bodies[4], bodies[17] = []byte(`{"bad":1}`), []byte(`{"bad":2}`)
+	ids, err := q.SendBatch(t.Context(), bodies)
+	var be *SendBatchError
+	if !errors.As(err, &be) {
+		t.Fatalf("SendBatch = %v, want a *SendBatchError", err)
+	}
+	if len(be.Failed) != 2 || be.Failed[0].Index != 4 || be.Failed[1].Index != 17 {
+		t.Errorf("failed entries = %+v, want 4 and 17", be.Failed)
+	}
+	if !strings.Contains(err.Error(), "message 5: invalid characters (InvalidMessageContents, sender's fault)") ||
+		!strings.Contains(err.Error(), "refused 2 of 23 messages") {
+		t.Errorf("error %q does not list the failures", err)
+	}
+	if len(ids) != 23 || ids[4] != "" || ids[17] != "" || ids[0] != "id-0" || ids[22] != "id-22" {
+		t.Errorf("ids = %q, want the sent ones in order and blanks for the failures", ids)
+	}
+	if len(sizes) != 3 || sizes[0] != 10 || sizes[1] != 10 || sizes[2] != 3 {
+		t.Errorf("batch sizes = %v, want 10, 10, 3", sizes)
+	}
+}
+
+func TestSendBatchSplitsByBytes(t *testing.T) {
+	var sizes []int
+	api := &fakeSQS{sendBatch: func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		sizes = append(sizes, len(in.Entries))
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+		}
+		return out, nil
+	}}
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	big := []byte(`"` + strings.Repeat("x", 400*1024) + `"`)
+	if _, err := q.SendBatch(t.Context(), [][]byte{big, big, big, big, big}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 3 || sizes[0] != 2 || sizes[1] != 2 || sizes[2] != 1 {
+		t.Errorf("batch sizes = %v, want 2, 2, 1 (at most 1 MiB each)", sizes)
+	}
+	if _, err := q.SendBatch(t.Context(), [][]byte{{}}); err == nil {
+		t.Error("an empty body was accepted")
+	}
+}
+
+func TestSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int32
+	}{
+		{0, 0}, {-time.Second, 0}, {time.Millisecond, 1}, {time.Second, 1}, {1500 * time.Millisecond, 2}, {time.Minute, 20},
+	} {
+		if got := seconds(tc.d, 20*time.Second); got != tc.want {
+			t.Errorf("seconds(%s) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestQueueSettings(t *testing.T) {
+	var s QueueSettings
+	if s.VisibilityTimeout() != 180*time.Second || s.MaxReceiveCount() != 7 {
+		t.Errorf("defaults: visibility %s, maxReceiveCount %d; want 180 s and 7", s.VisibilityTimeout(), s.MaxReceiveCount())
+	}
+	ins := QueuesFor("prod").CreateInputs("arn:aws:sqs:us-east-1:1:prod-envelopes-dlq", QueueSettings{BrokerTimeout: time.Minute})
+	if aws.ToString(ins[0].QueueName) != "prod-envelopes-dlq" || aws.ToString(ins[1].QueueName) != "prod-envelopes" {
+		t.Fatalf("names %s, %s", aws.ToString(ins[0].QueueName), aws.ToString(ins[1].QueueName))
+	}
+	main := ins[1].Attributes
+	if main["VisibilityTimeout"] != "360" || main["ReceiveMessageWaitTimeSeconds"] != "0" ||
+		main["RedrivePolicy"] != `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:prod-envelopes-dlq","maxReceiveCount":"7"}` {
+		t.Errorf("main queue attributes = %v", main)
+	}
+	if ins[0].Attributes["MessageRetentionPeriod"] != "1209600" {
+		t.Errorf("dead-letter retention = %s, want 14 days", ins[0].Attributes["MessageRetentionPeriod"])
+	}
+}
