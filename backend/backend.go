@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/local"
@@ -28,6 +30,8 @@ const (
 // Options tune Open.
 type Options struct {
 	Now func() time.Time
+	// Version goes into the AWS user agent.
+	Version string
 }
 
 // Backend is an opened backend.
@@ -37,6 +41,12 @@ type Backend struct {
 	Queue  store.Queue
 	// DB is the embedded database (local backend only).
 	DB *local.DB
+	// AWS is the loaded AWS configuration (AWS backend only).
+	AWS *aws.Config
+	// Dynamo and SQS are the AWS backend's store and queue, for the
+	// commands that need more than the seams (provision, doctor).
+	Dynamo *awsops.DynamoStore
+	SQS    *awsops.SQSQueue
 }
 
 // ErrNoGateway says that no local gateway is running.
@@ -55,7 +65,18 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		}
 		return &Backend{Config: cfg, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
 	case config.BackendAWS:
-		return nil, fmt.Errorf("the AWS backend is not available in this build yet; use the local backend (unset %s)", config.EnvBackend)
+		if err := guardEndpoint(cfg.AWS.EndpointURL); err != nil {
+			return nil, err
+		}
+		awsCfg, err := awsops.LoadConfig(ctx, awsops.Settings{
+			Profile: cfg.AWS.Profile, Region: cfg.AWS.Region, EndpointURL: cfg.AWS.EndpointURL, Version: opts.Version,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ds := awsops.NewDynamoStore(awsops.NewDynamoDB(awsCfg, cfg.AWS.EndpointURL), awsops.TablesFor(cfg.AWS.Stack))
+		q := awsops.NewSQSQueue(awsops.NewSQS(awsCfg, cfg.AWS.EndpointURL), awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
+		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
 }
@@ -92,10 +113,25 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Gateway returns the endpoints of the running local gateway.
+// guardEndpoint refuses an endpoint override that is not a URL, so that a
+// typo never falls through to a real AWS endpoint.
+func guardEndpoint(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("bad --endpoint-url %q: give a URL such as http://127.0.0.1:8000", raw)
+	}
+	return nil
+}
+
+// Gateway returns the endpoints clients and the broker use: on the local
+// backend, those the running `socks serve` recorded; on AWS, the configured
+// WebSocket and callback (Management API) URLs.
 func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL string, err error) {
 	if b.DB == nil {
-		return "", "", errors.New("no local gateway on the AWS backend")
+		return b.awsEndpoints()
 	}
 	ws, ok, err := b.DB.GetMeta(ctx, MetaGatewayWebSocket)
 	if err != nil {
@@ -111,6 +147,20 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 	return ws, mgmt, nil
 }
 
+func (b *Backend) awsEndpoints() (string, string, error) {
+	ws, cb := b.Config.AWS.WebSocketURL, b.Config.AWS.CallbackURL
+	if cb == "" && ws != "" {
+		cb = WSToHTTP(ws)
+	}
+	if ws == "" && cb != "" {
+		ws = HTTPToWS(cb)
+	}
+	if cb == "" {
+		return "", "", fmt.Errorf("no API Gateway endpoint configured: set --callback-url or %s to https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (or %s to the wss:// URL)", config.EnvCallback, config.EnvWebSocket)
+	}
+	return ws, cb, nil
+}
+
 // WebSocketURL is where clients connect.
 func (b *Backend) WebSocketURL(ctx context.Context) (string, error) {
 	ws, _, err := b.Gateway(ctx)
@@ -123,6 +173,9 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	_, mgmt, err := b.Gateway(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if b.AWS != nil {
+		return awsops.NewPusher(awsops.NewManagementClient(*b.AWS, mgmt, concurrency)), nil
 	}
 	return LocalPusher(mgmt, concurrency), nil
 }
@@ -139,6 +192,14 @@ func HTTPToWS(u string) string {
 		return "wss://" + strings.TrimPrefix(u, "https://")
 	}
 	return "ws://" + strings.TrimPrefix(u, "http://")
+}
+
+// WSToHTTP turns a ws(s) URL into http(s).
+func WSToHTTP(u string) string {
+	if strings.HasPrefix(u, "wss://") {
+		return "https://" + strings.TrimPrefix(u, "wss://")
+	}
+	return "http://" + strings.TrimPrefix(u, "ws://")
 }
 
 // CheckURL validates a user-supplied URL.

@@ -34,12 +34,14 @@ const StateFile = "socks.db"
 
 // Flags are the global flag values as given on the command line ("" = unset).
 type Flags struct {
-	Backend  string
-	StateDir string
-	Stack    string
-	Region   string
-	Endpoint string
-	Profile  string
+	Backend   string
+	StateDir  string
+	Stack     string
+	Region    string
+	Endpoint  string
+	Profile   string
+	Callback  string
+	WebSocket string
 }
 
 // Config is the effective configuration.
@@ -118,8 +120,8 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.AWS.EndpointURL, _ = pick(f.Endpoint, EnvEndpointURL)
 	c.AWS.Profile, _ = pick(f.Profile, EnvProfile)
-	c.AWS.WebSocketURL = getenv(EnvWebSocket)
-	c.AWS.CallbackURL = getenv(EnvCallback)
+	c.AWS.WebSocketURL, _ = pick(f.WebSocket, EnvWebSocket)
+	c.AWS.CallbackURL, _ = pick(f.Callback, EnvCallback)
 	return c, nil
 }
 

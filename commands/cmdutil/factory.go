@@ -48,7 +48,7 @@ func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now})
+	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version})
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,13 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	configcmd "github.com/socks-dev/socks/commands/config"
 	"github.com/socks-dev/socks/commands/demo"
+	"github.com/socks-dev/socks/commands/dlq"
+	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/commands/listen"
+	"github.com/socks-dev/socks/commands/prune"
 	"github.com/socks-dev/socks/commands/publish"
 	"github.com/socks-dev/socks/commands/serve"
+	"github.com/socks-dev/socks/commands/subs"
 	"github.com/socks-dev/socks/commands/version"
 	"github.com/socks-dev/socks/config"
 )
@@ -58,6 +62,12 @@ and receives whatever is published to that geek and topic.`,
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.Flags.Backend, "backend", "", fmt.Sprintf("backend to use: local or aws (env %s; default local)", config.EnvBackend))
 	pf.StringVar(&f.Flags.StateDir, "state-dir", "", fmt.Sprintf("directory of the local state file (env %s; default $XDG_STATE_HOME/socks)", config.EnvStateDir))
+	pf.StringVar(&f.Flags.Stack, "stack", "", fmt.Sprintf("AWS: name prefix of the tables and queues (env %s; default %q)", config.EnvStack, config.DefaultStack))
+	pf.StringVar(&f.Flags.Region, "region", "", fmt.Sprintf("AWS: region (env %s or AWS_REGION)", config.EnvRegion))
+	pf.StringVar(&f.Flags.Profile, "profile", "", fmt.Sprintf("AWS: shared config profile (env %s or AWS_PROFILE)", config.EnvProfile))
+	pf.StringVar(&f.Flags.Endpoint, "endpoint-url", "", fmt.Sprintf("AWS: send DynamoDB and SQS calls here, e.g. an emulator (env %s)", config.EnvEndpointURL))
+	pf.StringVar(&f.Flags.Callback, "callback-url", "", fmt.Sprintf("AWS: the Management API endpoint https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (env %s)", config.EnvCallback))
+	pf.StringVar(&f.Flags.WebSocket, "websocket-url", "", fmt.Sprintf("AWS: the wss:// URL clients connect to (env %s)", config.EnvWebSocket))
 	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{config.BackendLocal, config.BackendAWS}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkPersistentFlagDirname("state-dir")
 
@@ -67,6 +77,10 @@ and receives whatever is published to that geek and topic.`,
 		chatter.NewCmdChatter(f),
 		publish.NewCmdPublish(f, nil),
 		listen.NewCmdListen(f, nil),
+		subs.NewCmdSubs(f),
+		prune.NewCmdPrune(f, nil),
+		doctor.NewCmdDoctor(f, nil),
+		dlq.NewCmdDLQ(f),
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
 	)

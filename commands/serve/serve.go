@@ -100,11 +100,13 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if b.DB == nil {
-		return errors.New("socks serve runs the local gateway on the local backend; on AWS, API Gateway is the gateway and `socks broker` the broker")
-	}
-	if err := checkNotRunning(ctx, b); err != nil {
-		return err
+	// On the AWS backend serve runs a local gateway over the AWS store and
+	// queue (for testing against emulators); only the local backend records
+	// the gateway for other processes to find.
+	if b.DB != nil {
+		if err := checkNotRunning(ctx, b); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -142,11 +144,13 @@ func Run(ctx context.Context, opts *Options) error {
 		wsURL += opts.Stage
 	}
 	mgmtURL := gw.ManagementEndpoint(addr)
-	if err := record(ctx, b, wsURL, mgmtURL); err != nil {
-		_ = ln.Close()
-		return err
+	if b.DB != nil {
+		if err := record(ctx, b, wsURL, mgmtURL); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer forget(b, mgmtURL)
 	}
-	defer forget(b, mgmtURL)
 
 	announce(opts.IO, wsURL, mgmtURL, opts.NoBroker)
 	if opts.Ready != nil {
