@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -65,8 +66,14 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		}
 		return &Backend{Config: cfg, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
 	case config.BackendAWS:
-		if err := guardEndpoint(cfg.AWS.EndpointURL); err != nil {
-			return nil, err
+		for _, e := range []struct{ flag, url string }{
+			{"--endpoint-url", cfg.AWS.EndpointURL},
+			{"--dynamodb-endpoint-url (" + config.EnvDynamoDBEndpointURL + ")", cfg.AWS.DynamoDBEndpointURL},
+			{"--sqs-endpoint-url (" + config.EnvSQSEndpointURL + ")", cfg.AWS.SQSEndpointURL},
+		} {
+			if err := guardEndpoint(e.flag, e.url); err != nil {
+				return nil, err
+			}
 		}
 		awsCfg, err := awsops.LoadConfig(ctx, awsops.Settings{
 			Profile: cfg.AWS.Profile, Region: cfg.AWS.Region, EndpointURL: cfg.AWS.EndpointURL, Version: opts.Version,
@@ -74,8 +81,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		if err != nil {
 			return nil, err
 		}
-		ds := awsops.NewDynamoStore(awsops.NewDynamoDB(awsCfg, cfg.AWS.EndpointURL), awsops.TablesFor(cfg.AWS.Stack))
-		q := awsops.NewSQSQueue(awsops.NewSQS(awsCfg, cfg.AWS.EndpointURL), awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
+		ds := awsops.NewDynamoStore(awsops.NewDynamoDB(awsCfg, cfg.AWS.DynamoDBEndpoint()), awsops.TablesFor(cfg.AWS.Stack))
+		q := awsops.NewSQSQueue(awsops.NewSQS(awsCfg, cfg.AWS.SQSEndpoint()), awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
 		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
@@ -113,15 +120,15 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// guardEndpoint refuses an endpoint override that is not a URL, so that a
-// typo never falls through to a real AWS endpoint.
-func guardEndpoint(raw string) error {
+// guardEndpoint refuses an endpoint override (named by what) that is not a
+// URL, so that a typo never falls through to a real AWS endpoint.
+func guardEndpoint(what, raw string) error {
 	if raw == "" {
 		return nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("bad --endpoint-url %q: give a URL such as http://127.0.0.1:8000", raw)
+		return fmt.Errorf("bad %s %q: give a URL such as http://127.0.0.1:8000", what, raw)
 	}
 	return nil
 }
@@ -144,7 +151,27 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 	if !ok || !ok2 {
 		return "", "", ErrNoGateway
 	}
+	if !Reachable(mgmt) {
+		// The gateway died without removing its record (kill -9, a crash).
+		return "", "", ErrNoGateway
+	}
 	return ws, mgmt, nil
+}
+
+// Reachable reports whether something accepts TCP connections at the host
+// of rawURL: a cheap liveness probe for a recorded local gateway, which a
+// stale PID (reused, or a zombie) cannot fool.
+func Reachable(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 500*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 func (b *Backend) awsEndpoints() (string, string, error) {

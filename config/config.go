@@ -27,6 +27,12 @@ const (
 	EnvWebSocket   = "SOCKS_WEBSOCKET_URL"
 	EnvCallback    = "SOCKS_CALLBACK_URL"
 	EnvProfile     = "SOCKS_PROFILE"
+
+	// EnvDynamoDBEndpointURL and EnvSQSEndpointURL point one service at
+	// its own endpoint (emulators listen on separate ports); each takes
+	// precedence over --endpoint-url for its service.
+	EnvDynamoDBEndpointURL = "SOCKS_DYNAMODB_ENDPOINT_URL"
+	EnvSQSEndpointURL      = "SOCKS_SQS_ENDPOINT_URL"
 )
 
 // StateFile is the name of the embedded database inside the state dir.
@@ -42,6 +48,10 @@ type Flags struct {
 	Profile   string
 	Callback  string
 	WebSocket string
+
+	// DynamoDBEndpoint and SQSEndpoint override Endpoint for one service.
+	DynamoDBEndpoint string
+	SQSEndpoint      string
 }
 
 // Config is the effective configuration.
@@ -64,6 +74,29 @@ type AWS struct {
 	// CallbackURL is the Management API endpoint
 	// (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}).
 	CallbackURL string `json:"callbackUrl,omitempty"`
+
+	// DynamoDBEndpointURL and SQSEndpointURL override EndpointURL for one
+	// service; DynamoDBEndpoint and SQSEndpoint say which is in effect.
+	DynamoDBEndpointURL string `json:"dynamodbEndpointUrl,omitempty"`
+	SQSEndpointURL      string `json:"sqsEndpointUrl,omitempty"`
+}
+
+// DynamoDBEndpoint is the endpoint DynamoDB calls go to ("" for AWS's own):
+// the DynamoDB override, else the common endpoint URL.
+func (a AWS) DynamoDBEndpoint() string {
+	if a.DynamoDBEndpointURL != "" {
+		return a.DynamoDBEndpointURL
+	}
+	return a.EndpointURL
+}
+
+// SQSEndpoint is the endpoint SQS calls go to ("" for AWS's own): the SQS
+// override, else the common endpoint URL.
+func (a AWS) SQSEndpoint() string {
+	if a.SQSEndpointURL != "" {
+		return a.SQSEndpointURL
+	}
+	return a.EndpointURL
 }
 
 // DefaultStack is the name prefix of the AWS resources.
@@ -119,6 +152,8 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 		c.AWS.Region = getenv("AWS_DEFAULT_REGION")
 	}
 	c.AWS.EndpointURL, _ = pick(f.Endpoint, EnvEndpointURL)
+	c.AWS.DynamoDBEndpointURL, _ = pick(f.DynamoDBEndpoint, EnvDynamoDBEndpointURL)
+	c.AWS.SQSEndpointURL, _ = pick(f.SQSEndpoint, EnvSQSEndpointURL)
 	c.AWS.Profile, _ = pick(f.Profile, EnvProfile)
 	c.AWS.WebSocketURL, _ = pick(f.WebSocket, EnvWebSocket)
 	c.AWS.CallbackURL, _ = pick(f.Callback, EnvCallback)

@@ -154,6 +154,9 @@ func readBody(r io.Reader, name string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
 	}
+	if len(b) > pubsub.MaxEnvelopeBytes {
+		return nil, cmdutil.FlagErrorf("the body from %s is over %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, pubsub.MaxEnvelopeBytes, pubsub.MaxMessageBytes)
+	}
 	return checkJSON(b, name)
 }
 
@@ -167,13 +170,13 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		err := json.Unmarshal(b, &v)
 		return nil, cmdutil.FlagErrorf("the body from %s is not valid JSON (%v); use --message for plain text", name, err)
 	}
-	if len(b) > pubsub.MaxMessageBytes {
-		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, len(b), pubsub.MaxMessageBytes)
-	}
 	// Compact, so that what arrives is exactly the JSON value.
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
 		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
+	}
+	if buf.Len() > pubsub.MaxMessageBytes {
+		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
 	}
 	return buf.Bytes(), nil
 }
@@ -198,6 +201,12 @@ type Result struct {
 }
 
 func publishRun(ctx context.Context, opts *Options) error {
+	if opts.WaitTimeout <= 0 {
+		return cmdutil.FlagErrorf("--wait-timeout must be above 0")
+	}
+	if opts.Concurrency < 1 {
+		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
 	env, err := opts.Envelope()
 	if err != nil {
 		return err

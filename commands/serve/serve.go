@@ -188,20 +188,13 @@ func Run(ctx context.Context, opts *Options) error {
 func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 	ws, _, err := b.Gateway(ctx)
 	if errors.Is(err, backend.ErrNoGateway) {
-		return nil
+		return nil // none recorded, or a stale record: take over
 	}
 	if err != nil {
 		return err
 	}
-	pidStr, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayPID)
-	if err != nil || !ok {
-		return err
-	}
-	pid, _ := strconv.Atoi(pidStr)
-	if pid > 0 && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
-		return fmt.Errorf("a gateway is already running for this state dir (pid %d, %s): stop it first, or use another --state-dir", pid, ws)
-	}
-	return nil // a stale record from a process that died: take over
+	pid, _, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID)
+	return fmt.Errorf("a gateway is already running for this state dir (pid %s, %s): stop it first, or use another --state-dir", pid, ws)
 }
 
 func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {
