@@ -1,0 +1,429 @@
+// Package dlq implements `socks dlq list|show|redrive|purge`: the messages
+// the broker could not handle, kept with the reason.
+package dlq
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/ui"
+)
+
+// NewCmdDLQ returns the `dlq` noun with its verbs.
+func NewCmdDLQ(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dlq <command>",
+		Short: "Inspect, redrive or purge dead letters",
+		Long: `A message the broker could not handle (an envelope that does not parse, or
+one whose deliveries kept failing) ends in the dead letters with the
+reason, instead of being lost. List them, look at one, put them back on the
+queue once the cause is fixed, or purge them.`,
+		Example: `  socks dlq list
+  socks dlq show q-3f1c...
+  socks dlq redrive --all
+  socks dlq purge q-3f1c... --yes`,
+	}
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdShow(f, nil), NewCmdRedrive(f, nil), NewCmdPurge(f, nil))
+	return cmd
+}
+
+func queueFunc(f *cmdutil.Factory) func(context.Context) (store.Queue, error) {
+	return func(ctx context.Context) (store.Queue, error) {
+		b, err := f.Backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.Queue, nil
+	}
+}
+
+// letter is a dead letter as the --json outputs print it: the body as JSON
+// when it is JSON, else as a string.
+type letter struct {
+	ID           string          `json:"id"`
+	Reason       string          `json:"reason"`
+	ReceiveCount int             `json:"receiveCount"`
+	SentAt       time.Time       `json:"sentAt"`
+	FailedAt     time.Time       `json:"failedAt"`
+	Body         json.RawMessage `json:"body,omitempty"`
+	BodyText     *string         `json:"bodyText,omitempty"`
+}
+
+func toLetter(d store.DeadLetter) letter {
+	l := letter{ID: d.ID, Reason: d.Reason, ReceiveCount: d.ReceiveCount, SentAt: d.SentAt.UTC(), FailedAt: d.FailedAt.UTC()}
+	if json.Valid(d.Body) {
+		l.Body = json.RawMessage(d.Body)
+	} else {
+		s := strings.ToValidUTF8(string(d.Body), "\uFFFD")
+		l.BodyText = &s
+	}
+	return l
+}
+
+// ListOptions are the inputs of `dlq list`.
+type ListOptions struct {
+	IO    *iostreams.IOStreams
+	Queue func(context.Context) (store.Queue, error)
+	Now   func() time.Time
+	Limit int
+	JSON  bool
+}
+
+// NewCmdList returns `dlq list`.
+func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IOStreams, Queue: queueFunc(f), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List dead letters with why they failed",
+		Long: `List the dead letters, oldest failure first: ID, when it failed, how often
+it was received, and the failure reason. Exits 3 when there are none.`,
+		Example: `  socks dlq list
+  socks dlq list --json | jq -r '.[] | [.id, .reason] | @tsv'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return listRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "list at most this many (0: all)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func listRun(ctx context.Context, opts *ListOptions) error {
+	if opts.Limit < 0 {
+		return cmdutil.FlagErrorf("--limit must be 0 (all) or more")
+	}
+	q, err := opts.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	dls, err := q.ListDeadLetters(ctx, opts.Limit)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		out := make([]letter, len(dls))
+		for i, d := range dls {
+			out[i] = toLetter(d)
+		}
+		if err := json.NewEncoder(opts.IO.Out).Encode(out); err != nil {
+			return err
+		}
+	} else if len(dls) > 0 {
+		u := ui.New(opts.IO)
+		u.SetNow(opts.Now)
+		rows := make([][]string, len(dls))
+		for i, d := range dls {
+			reason := oneLine(d.Reason)
+			id := d.ID
+			if u.Styled() {
+				reason = truncate(reason, max(20, opts.IO.Width()-70))
+				id = u.Accent.Render(id)
+			}
+			rows[i] = []string{id, u.Time(d.FailedAt), strconv.Itoa(d.ReceiveCount), reason}
+		}
+		if err := u.Table([]string{"ID", "FAILED", "RECEIVES", "REASON"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(dls) == 0 {
+		return cmdutil.Exit(cmdutil.ExitNotFound, errors.New("no dead letters"))
+	}
+	return nil
+}
+
+// ShowOptions are the inputs of `dlq show`.
+type ShowOptions struct {
+	IO    *iostreams.IOStreams
+	Queue func(context.Context) (store.Queue, error)
+	Now   func() time.Time
+	ID    string
+	JSON  bool
+}
+
+// NewCmdShow returns `dlq show`.
+func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{IO: f.IOStreams, Queue: queueFunc(f), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter: its reason and body",
+		Long:  `Show one dead letter in full: the failure reason, times, receive count and the message body. Exits 3 when there is no dead letter with that ID.`,
+		Example: `  socks dlq show q-3f1c...
+  socks dlq show q-3f1c... --json | jq .body`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return showRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func showRun(ctx context.Context, opts *ShowOptions) error {
+	q, err := opts.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := find(ctx, q, opts.ID)
+	if err != nil {
+		return err
+	}
+	out := opts.IO.Out
+	if opts.JSON {
+		return json.NewEncoder(out).Encode(toLetter(d))
+	}
+	u := ui.New(opts.IO)
+	u.SetNow(opts.Now)
+	label := func(s string) string { return u.Label.Render(fmt.Sprintf("%-9s", s)) }
+	fmt.Fprintf(out, "%s %s\n", label("id"), d.ID)
+	fmt.Fprintf(out, "%s %s\n", label("reason"), d.Reason)
+	fmt.Fprintf(out, "%s %s\n", label("failed"), u.Time(d.FailedAt))
+	fmt.Fprintf(out, "%s %s\n", label("sent"), u.Time(d.SentAt))
+	fmt.Fprintf(out, "%s %d\n", label("receives"), d.ReceiveCount)
+	fmt.Fprintf(out, "%s\n%s\n", label("body"), prettyBody(d.Body))
+	return nil
+}
+
+// find returns the dead letter with id. The Queue has no lookup by ID, so
+// it reads the list.
+func find(ctx context.Context, q store.Queue, id string) (store.DeadLetter, error) {
+	dls, err := q.ListDeadLetters(ctx, 0)
+	if err != nil {
+		return store.DeadLetter{}, err
+	}
+	for _, d := range dls {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return store.DeadLetter{}, cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no dead letter %s: `socks dlq list` shows their IDs", id))
+}
+
+func prettyBody(b []byte) string {
+	var buf bytes.Buffer
+	if json.Valid(b) && json.Indent(&buf, b, "", "  ") == nil {
+		return buf.String()
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return fmt.Sprintf("(%d bytes, not text)", len(b))
+}
+
+// selection is the IDs given to redrive or purge, or --all.
+type selection struct {
+	IDs []string
+	All bool
+}
+
+func (s selection) check(verb string) error {
+	switch {
+	case s.All && len(s.IDs) > 0:
+		return cmdutil.FlagErrorf("give dead letter IDs or --all, not both")
+	case !s.All && len(s.IDs) == 0:
+		return cmdutil.FlagErrorf("say which dead letters to %s: their IDs (see `socks dlq list`) or --all", verb)
+	}
+	return nil
+}
+
+// ids is what the Queue methods take: nil for all.
+func (s selection) ids() []string {
+	if s.All {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(s.IDs)))
+}
+
+// RedriveOptions are the inputs of `dlq redrive`.
+type RedriveOptions struct {
+	IO    *iostreams.IOStreams
+	Queue func(context.Context) (store.Queue, error)
+	selection
+	JSON bool
+}
+
+// NewCmdRedrive returns `dlq redrive`.
+func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOptions) error) *cobra.Command {
+	opts := &RedriveOptions{IO: f.IOStreams, Queue: queueFunc(f)}
+	cmd := &cobra.Command{
+		Use:   "redrive (ID... | --all)",
+		Short: "Put dead letters back on the queue",
+		Long: `Move dead letters back onto the main queue, with a fresh receive count, so
+the broker handles them again. Fix what made them fail first (see the
+reason in 'socks dlq list'). Exits 3 when none of them existed.`,
+		Example: `  socks dlq redrive q-3f1c...
+  socks dlq redrive --all`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IDs = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return redriveRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "redrive every dead letter")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func redriveRun(ctx context.Context, opts *RedriveOptions) error {
+	if err := opts.check("redrive"); err != nil {
+		return err
+	}
+	q, err := opts.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := q.Redrive(ctx, opts.ids())
+	if err != nil {
+		return err
+	}
+	return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %d dead letter%s onto the queue")
+}
+
+func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, text string) error {
+	if asJSON {
+		if err := json.NewEncoder(ios.Out).Encode(map[string]int{key: n}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(ios.Out, text+"\n", n, plural(n))
+	}
+	if n == 0 {
+		return cmdutil.Exit(cmdutil.ExitNotFound, nil)
+	}
+	if !sel.All && n < len(sel.ids()) {
+		fmt.Fprintf(ios.ErrOut, "note: %d of the %d IDs given were not dead letters (`socks dlq list` shows them)\n", len(sel.ids())-n, len(sel.ids()))
+	}
+	return nil
+}
+
+// PurgeOptions are the inputs of `dlq purge`.
+type PurgeOptions struct {
+	IO    *iostreams.IOStreams
+	Queue func(context.Context) (store.Queue, error)
+	selection
+	Yes  bool
+	JSON bool
+}
+
+// NewCmdPurge returns `dlq purge`.
+func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
+	opts := &PurgeOptions{IO: f.IOStreams, Queue: queueFunc(f)}
+	cmd := &cobra.Command{
+		Use:   "purge (ID... | --all) [--yes]",
+		Short: "Delete dead letters for good",
+		Long: `Delete dead letters; they cannot be recovered. On a terminal it asks first
+unless --yes; when standard input is not a terminal it refuses to run
+without --yes. Exits 3 when none of them existed.`,
+		Example: `  socks dlq purge q-3f1c...
+  socks dlq purge --all --yes`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IDs = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return purgeRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "purge every dead letter")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func purgeRun(ctx context.Context, opts *PurgeOptions) error {
+	if err := opts.check("purge"); err != nil {
+		return err
+	}
+	if !opts.Yes && !opts.IO.IsStdinTTY() {
+		return cmdutil.FlagErrorf("refusing to purge without --yes when standard input is not a terminal")
+	}
+	q, err := opts.Queue(ctx)
+	if err != nil {
+		return err
+	}
+	if !opts.Yes {
+		what := "every dead letter"
+		if !opts.All {
+			what = fmt.Sprintf("%d dead letter%s", len(opts.ids()), plural(len(opts.ids())))
+		}
+		if opts.All {
+			st, err := q.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			if st.Dead == 0 {
+				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %d dead letter%s")
+			}
+			what = fmt.Sprintf("all %d dead letter%s", st.Dead, plural(st.Dead))
+		}
+		ok, err := confirm(opts.IO, fmt.Sprintf("Purge %s for good? [y/N] ", what))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return cmdutil.Exit(cmdutil.ExitError, errors.New("purge cancelled: nothing was deleted"))
+		}
+	}
+	n, err := q.PurgeDeadLetters(ctx, opts.ids())
+	if err != nil {
+		return err
+	}
+	return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %d dead letter%s")
+}
+
+// confirm asks on stderr and reads one line from stdin.
+func confirm(ios *iostreams.IOStreams, prompt string) (bool, error) {
+	fmt.Fprint(ios.ErrOut, prompt)
+	line, err := bufio.NewReader(ios.In).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(ios.ErrOut)
+		return false, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

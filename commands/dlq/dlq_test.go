@@ -1,0 +1,218 @@
+package dlq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/store"
+)
+
+var now = time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+
+// deadQueue returns a local queue holding one dead letter per body, with
+// reason "reason: BODY", and their IDs in order.
+func deadQueue(t *testing.T, bodies ...string) (store.Queue, []string) {
+	t.Helper()
+	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: func() time.Time { return now.Add(-time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q := db.Queue()
+	ctx := context.Background()
+	var ids []string
+	for _, b := range bodies {
+		if _, err := q.Send(ctx, []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := q.Receive(ctx, 1, time.Minute, time.Second)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("receive: %v %v", msgs, err)
+		}
+		if err := q.DeadLetter(ctx, msgs[0], "reason: "+b); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, msgs[0].ID)
+	}
+	return q, ids
+}
+
+func streams() (*iostreams.IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	return iostreams.Test()
+}
+
+func qf(q store.Queue) func(context.Context) (store.Queue, error) {
+	return func(context.Context) (store.Queue, error) { return q, nil }
+}
+
+func wantExit(t *testing.T, err error, code int) {
+	t.Helper()
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != code {
+		t.Errorf("got %v; want exit %d", err, code)
+	}
+}
+
+func TestList(t *testing.T) {
+	q, ids := deadQueue(t, `{"topics":["t"],"body":1}`, "not json")
+	ios, _, out, _ := streams()
+	opts := &ListOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }}
+	if err := listRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := "ID\tFAILED\tRECEIVES\tREASON\n" +
+		ids[0] + "\t2030-06-01T11:00:00Z\t1\treason: {\"topics\":[\"t\"],\"body\":1}\n" +
+		ids[1] + "\t2030-06-01T11:00:00Z\t1\treason: not json\n"
+	if out.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+
+	out.Reset()
+	opts.JSON = true
+	if err := listRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0]["reason"] == nil || got[0]["body"] == nil || got[1]["bodyText"] != "not json" {
+		t.Errorf("got %v", got)
+	}
+
+	empty, _ := deadQueue(t)
+	ios, _, out, _ = streams()
+	err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(empty), Now: time.Now})
+	wantExit(t, err, cmdutil.ExitNotFound)
+	if out.Len() != 0 {
+		t.Errorf("stdout %q", out)
+	}
+}
+
+func TestShow(t *testing.T) {
+	q, ids := deadQueue(t, `{"topics":["t"],"body":{"n":1}}`)
+	ios, _, out, _ := streams()
+	opts := &ShowOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }, ID: ids[0]}
+	if err := showRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"reason    reason: ", "failed    2030-06-01T11:00:00Z", "\"n\": 1"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("show does not contain %q:\n%s", s, out)
+		}
+	}
+	opts.ID = "q-nope"
+	err := showRun(context.Background(), opts)
+	wantExit(t, err, cmdutil.ExitNotFound)
+	if err == nil || !strings.Contains(err.Error(), "socks dlq list") {
+		t.Errorf("error %v should say where to find IDs", err)
+	}
+}
+
+func TestRedrive(t *testing.T) {
+	t.Run("redriving one ID puts it back on the queue", func(t *testing.T) {
+		q, ids := deadQueue(t, "a", "b")
+		ios, _, out, _ := streams()
+		opts := &RedriveOptions{IO: ios, Queue: qf(q), selection: selection{IDs: []string{ids[1]}}}
+		if err := redriveRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "redrove 1 dead letter onto the queue\n" {
+			t.Errorf("stdout %q", out)
+		}
+		st, _ := q.Stats(context.Background())
+		if st.Visible != 1 || st.Dead != 1 {
+			t.Errorf("stats %+v; want 1 visible, 1 dead", st)
+		}
+	})
+	t.Run("--all with --json", func(t *testing.T) {
+		q, _ := deadQueue(t, "a", "b")
+		ios, _, out, _ := streams()
+		opts := &RedriveOptions{IO: ios, Queue: qf(q), selection: selection{All: true}, JSON: true}
+		if err := redriveRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "{\"redriven\":2}\n" {
+			t.Errorf("stdout %q", out)
+		}
+	})
+	t.Run("an unknown ID exits 3", func(t *testing.T) {
+		q, _ := deadQueue(t, "a")
+		ios, _, _, _ := streams()
+		err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(q), selection: selection{IDs: []string{"q-nope"}}})
+		wantExit(t, err, cmdutil.ExitNotFound)
+	})
+	t.Run("IDs and --all, or neither, are usage errors", func(t *testing.T) {
+		q, _ := deadQueue(t)
+		for _, sel := range []selection{{}, {IDs: []string{"x"}, All: true}} {
+			ios, _, _, _ := streams()
+			var fe *cmdutil.FlagError
+			if err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(q), selection: sel}); !errors.As(err, &fe) {
+				t.Errorf("%+v: got %v; want a usage error", sel, err)
+			}
+		}
+	})
+}
+
+func TestPurge(t *testing.T) {
+	t.Run("without --yes on a non-terminal stdin it refuses", func(t *testing.T) {
+		q, _ := deadQueue(t, "a")
+		ios, _, _, _ := streams()
+		var fe *cmdutil.FlagError
+		err := purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(q), selection: selection{All: true}})
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--yes") {
+			t.Errorf("got %v; want a usage error naming --yes", err)
+		}
+		if st, _ := q.Stats(context.Background()); st.Dead != 1 {
+			t.Errorf("dead letters %d; want 1 left", st.Dead)
+		}
+	})
+	t.Run("on a terminal it asks, and no keeps everything", func(t *testing.T) {
+		q, _ := deadQueue(t, "a", "b")
+		ios, in, _, errOut := streams()
+		ios.SetTTY(true, true, true)
+		in.WriteString("n\n")
+		err := purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(q), selection: selection{All: true}})
+		wantExit(t, err, cmdutil.ExitError)
+		if !strings.Contains(errOut.String(), "Purge all 2 dead letters for good? [y/N]") {
+			t.Errorf("prompt %q", errOut)
+		}
+		if st, _ := q.Stats(context.Background()); st.Dead != 2 {
+			t.Errorf("dead letters %d; want 2 left", st.Dead)
+		}
+	})
+	t.Run("on a terminal yes purges", func(t *testing.T) {
+		q, ids := deadQueue(t, "a", "b")
+		ios, in, out, _ := streams()
+		ios.SetTTY(true, true, true)
+		in.WriteString("y\n")
+		if err := purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(q), selection: selection{IDs: ids[:1]}}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "purged 1 dead letter\n" {
+			t.Errorf("stdout %q", out)
+		}
+		if st, _ := q.Stats(context.Background()); st.Dead != 1 {
+			t.Errorf("dead letters %d; want 1 left", st.Dead)
+		}
+	})
+	t.Run("--yes purges without asking", func(t *testing.T) {
+		q, _ := deadQueue(t, "a", "b")
+		ios, _, out, errOut := streams()
+		if err := purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(q), selection: selection{All: true}, Yes: true, JSON: true}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "{\"purged\":2}\n" || errOut.Len() != 0 {
+			t.Errorf("stdout %q stderr %q", out, errOut)
+		}
+	})
+}

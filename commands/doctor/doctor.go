@@ -1,0 +1,170 @@
+// Package doctor implements `socks doctor`: one screen of health checks,
+// each with what to do about a problem.
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/ui"
+)
+
+// Options are the inputs of `socks doctor`.
+type Options struct {
+	IO  *iostreams.IOStreams
+	Now func() time.Time
+	// Env gathers what the checks look at.
+	Env func(ctx context.Context) (*ops.Env, error)
+	// Checks returns the checks to run for a backend (default ops.Checks).
+	Checks func(backend string) []ops.Check
+	JSON   bool
+}
+
+// NewCmdDoctor returns `socks doctor`.
+func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{
+		IO:     f.IOStreams,
+		Now:    f.Now,
+		Checks: ops.Checks,
+		Env: func(ctx context.Context) (*ops.Env, error) {
+			cfg, err := f.Config()
+			if err != nil {
+				return nil, err
+			}
+			return ops.GatherEnv(ctx, cfg, f.Backend, f.Now()), nil
+		},
+	}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that the stack is healthy and say how to fix what is not",
+		Long: `Run every health check and print one line each, ok, warn or fail, with
+what to do about a problem:
+
+  backend         the backend and configuration in effect
+  state file      the local state file exists and its schema is readable
+  queue           how many messages wait and how many are in flight
+  dead letters    messages that failed, and how old the oldest is
+  connections     open connections, the oldest, and stale records
+  local gateway   'socks serve' is running for this state dir
+  management API  GET @connections on a made-up connection answers 410 Gone
+                  (403: wrong stage, credentials or permissions; 404: wrong
+                  endpoint; connection refused: the gateway is down)
+
+Exits 1 when any check fails; warnings alone exit 0.`,
+		Example: `  socks doctor
+  socks doctor --json | jq '.checks[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return doctorRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func doctorRun(ctx context.Context, opts *Options) error {
+	env, err := opts.Env(ctx)
+	if err != nil {
+		return err
+	}
+	checks := opts.Checks
+	if checks == nil {
+		checks = ops.Checks
+	}
+	rep := ops.RunChecks(ctx, env, checks(env.Config.Backend))
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		u := ui.New(opts.IO)
+		u.SetNow(opts.Now)
+		if err := Render(opts.IO.Out, u, rep); err != nil {
+			return err
+		}
+	}
+	if !rep.OK {
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("doctor found %d problem%s: see the fixes above", rep.Failed, plural(rep.Failed)))
+	}
+	return nil
+}
+
+// Render prints the report: a styled screen when u is styled, else one
+// tab-separated line per check (status, check, detail, fix).
+func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
+	var b strings.Builder
+	if !u.Styled() {
+		for _, r := range rep.Checks {
+			fmt.Fprintf(&b, "%s\t%s\t%s\t%s\n", r.Status, r.Name, detail(u, r), r.Fix)
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	width := 0
+	for _, r := range rep.Checks {
+		width = max(width, len(r.Name))
+	}
+	fmt.Fprintf(&b, "%s %s\n\n", u.Title.Render("socks doctor"), u.Muted.Render("· "+rep.Backend+" backend"))
+	for _, r := range rep.Checks {
+		name := fmt.Sprintf("%-*s", width, r.Name)
+		d := detail(u, r)
+		if r.Status == ops.StatusSkip {
+			d = u.Muted.Render(d)
+		}
+		fmt.Fprintf(&b, "%s %s  %s\n", mark(u, r.Status), u.Label.Render(name), d)
+		if r.Fix != "" && (r.Status == ops.StatusWarn || r.Status == ops.StatusFail) {
+			fmt.Fprintf(&b, "  %s  %s %s\n", strings.Repeat(" ", width), u.Accent.Render("→"), r.Fix)
+		}
+	}
+	b.WriteByte('\n')
+	switch {
+	case rep.Failed > 0:
+		fmt.Fprintln(&b, u.Bad.Render(fmt.Sprintf("%d problem%s to fix", rep.Failed, plural(rep.Failed))))
+	case rep.Warned > 0:
+		fmt.Fprintln(&b, u.Warn.Render(fmt.Sprintf("healthy, with %d warning%s", rep.Warned, plural(rep.Warned))))
+	default:
+		fmt.Fprintln(&b, u.Good.Render("all healthy"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func detail(u *ui.UI, r ops.Result) string {
+	if r.Time.IsZero() {
+		return r.Detail
+	}
+	return fmt.Sprintf("%s, %s %s", r.Detail, r.TimeLabel, u.Time(r.Time))
+}
+
+func mark(u *ui.UI, s ops.Status) string {
+	switch s {
+	case ops.StatusOK:
+		return u.Good.Render("✓")
+	case ops.StatusWarn:
+		return u.Warn.Render("!")
+	case ops.StatusFail:
+		return u.Bad.Render("✗")
+	}
+	return u.Muted.Render("-")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

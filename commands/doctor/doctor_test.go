@@ -1,0 +1,267 @@
+package doctor_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/doctor"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/ops/opstest"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/ui"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// now is the fixed clock of the golden tests.
+var now = time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+
+// fixedEnv is a local stack with fixed paths and times: a real state file
+// (in a temp dir, but shown as /home/geek/...) and a fake Management API.
+func fixedEnv(t *testing.T) *ops.Env {
+	t.Helper()
+	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: func() time.Time { return now.Add(-3 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &ops.Env{
+		Config:    config.Config{Backend: config.BackendLocal, BackendSource: "default", StateDir: "/home/geek/.local/state/socks"},
+		Now:       now,
+		StateFile: "/home/geek/.local/state/socks/socks.db",
+		Store:     db.Store(),
+		Queue:     db.Queue(),
+		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:8765/", Management: "http://127.0.0.1:8765", PID: "4242"},
+		Endpoint:  "http://127.0.0.1:8765",
+		Pusher:    opstest.NewFakePusher(),
+	}
+}
+
+// refusingPusher fails every call as a dial to a closed port does.
+type refusingPusher struct{ opstest.FakePusher }
+
+func (*refusingPusher) Get(_ context.Context, id string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, &store.PushError{Op: "GetConnection", ConnectionID: id,
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+}
+
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, env *ops.Env)
+	}{
+		{"healthy", func(t *testing.T, env *ops.Env) {
+			ctx := context.Background()
+			for i, ago := range []time.Duration{5 * time.Minute, 42 * time.Minute} {
+				c := pubsub.Connection{ID: fmt.Sprintf("conn%d=", i), Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now.Add(-ago), ExpiresAt: now.Add(time.Hour)}
+				if err := env.Store.PutConnection(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"problems", func(t *testing.T, env *ops.Env) {
+			ctx := context.Background()
+			for i, ago := range []time.Duration{3 * time.Hour, 90 * time.Minute} {
+				c := pubsub.Connection{ID: fmt.Sprintf("conn%d=", i), Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now.Add(-ago), ExpiresAt: now.Add(-ago).Add(2 * time.Hour)}
+				if err := env.Store.PutConnection(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 {
+				if _, err := env.Queue.Send(ctx, []byte(`{"topics":["updates"],"body":1}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msgs, err := env.Queue.Receive(ctx, 1, time.Minute, time.Second)
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("receive: %v %v", msgs, err)
+			}
+			if err := env.Queue.DeadLetter(ctx, msgs[0], "failed 5 times; last error: throttled"); err != nil {
+				t.Fatal(err)
+			}
+			env.Gateway.DialErr = errors.New("dial tcp 127.0.0.1:8765: connect: connection refused")
+			env.Pusher = &refusingPusher{}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := fixedEnv(t)
+			tc.setup(t, env)
+			rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+			for _, styled := range []bool{true, false} {
+				var buf bytes.Buffer
+				u := ui.NewFor(&buf, styled)
+				u.SetNow(func() time.Time { return now })
+				if err := doctor.Render(&buf, u, rep); err != nil {
+					t.Fatal(err)
+				}
+				kind := "plain"
+				if styled {
+					kind = "styled"
+				}
+				golden(t, filepath.Join("testdata", tc.name+"."+kind+".golden"), buf.Bytes())
+				if !styled && bytes.ContainsRune(buf.Bytes(), '\x1b') {
+					t.Errorf("plain output has escape codes:\n%s", buf.String())
+				}
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./commands/doctor -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run go test ./commands/doctor -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs socks through commands.Run on stateDir.
+func run(t *testing.T, stateDir string, args ...string) result {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": stateDir}
+	f := &cmdutil.Factory{
+		IOStreams: ios,
+		Getenv:    func(k string) string { return env[k] },
+		Now:       time.Now,
+		Build:     build.Info{Version: "test"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := commands.Run(ctx, f, args)
+	return result{code, out.String(), errOut.String()}
+}
+
+// recordGateway writes a gateway record into the state file of dir, as
+// `socks serve` does, pointing at mgmt.
+func recordGateway(t *testing.T, dir, mgmt string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := local.Open(ctx, filepath.Join(dir, config.StateFile), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  strings.Replace(mgmt, "http://", "ws://", 1) + "/",
+		backend.MetaGatewayManagement: mgmt,
+		backend.MetaGatewayPID:        "4242",
+	} {
+		if err := db.SetMeta(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func answering(t *testing.T, status int, errType string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if errType != "" {
+			w.Header().Set("X-Amzn-Errortype", errType)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"message":"` + http.StatusText(status) + `"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
+
+// TestDoctorNamesEachProblemAndExitsNonZero drives `socks doctor` against
+// a state dir whose recorded Management API answers like a healthy
+// gateway, like a wrong stage or credentials (403), like a wrong endpoint
+// (404), or not at all (the gateway is down).
+func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		endpoint func(t *testing.T) string
+		code     int
+		lines    []string // in the plain output
+	}{
+		{"a gateway answering 410 is healthy", func(t *testing.T) string { return answering(t, 410, "GoneException") }, 0,
+			[]string{"ok\tlocal gateway\t", "ok\tmanagement API\t"}},
+		{"403 is a wrong stage, credentials or permissions", func(t *testing.T) string { return answering(t, 403, "ForbiddenException") }, 1,
+			[]string{"fail\tmanagement API\t", "403 Forbidden: the stage is missing", "execute-api:ManageConnections"}},
+		{"404 is a wrong endpoint", func(t *testing.T) string { return answering(t, 404, "") }, 1,
+			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}},
+		{"connection refused is a gateway that is down", closedPort, 1,
+			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			recordGateway(t, dir, tc.endpoint(t))
+			r := run(t, dir, "doctor")
+			if r.code != tc.code {
+				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			for _, l := range tc.lines {
+				if !strings.Contains(r.stdout, l) {
+					t.Errorf("output does not say %q:\n%s", l, r.stdout)
+				}
+			}
+			if tc.code != 0 && !strings.HasPrefix(r.stderr, "socks: doctor found") {
+				t.Errorf("stderr %q; want the count of problems", r.stderr)
+			}
+			js := run(t, dir, "doctor", "--json")
+			if js.code != tc.code || !strings.Contains(js.stdout, `"ok": `+fmt.Sprint(tc.code == 0)) {
+				t.Errorf("--json: exit %d\n%s", js.code, js.stdout)
+			}
+		})
+	}
+	t.Run("no state file fails without creating one", func(t *testing.T) {
+		dir := t.TempDir()
+		r := run(t, dir, "doctor")
+		if r.code != 1 || !strings.Contains(r.stdout, "fail\tstate file\tno state file at") {
+			t.Errorf("exit %d\n%s", r.code, r.stdout)
+		}
+		if _, err := os.Stat(filepath.Join(dir, config.StateFile)); err == nil {
+			t.Error("doctor created the state file")
+		}
+	})
+}

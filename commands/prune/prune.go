@@ -1,0 +1,219 @@
+// Package prune implements `socks prune-stale`.
+package prune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// Options are the inputs of `socks prune-stale`.
+type Options struct {
+	IO    *iostreams.IOStreams
+	Store func(context.Context) (store.Store, error)
+	// Pusher returns the Management API client, sized for concurrency, or
+	// an error wrapping backend.ErrNoGateway when there is none to ask.
+	Pusher func(ctx context.Context, concurrency int) (store.Pusher, error)
+	Now    func() time.Time
+
+	DryRun      bool
+	MaxAge      time.Duration
+	Concurrency int
+	Segments    int
+	Verbose     bool
+	JSON        bool
+}
+
+// NewCmdPrune returns `socks prune-stale`.
+func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{
+		IO:  f.IOStreams,
+		Now: f.Now,
+		Store: func(ctx context.Context) (store.Store, error) {
+			b, err := f.Backend(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return b.Store, nil
+		},
+		Pusher: func(ctx context.Context, n int) (store.Pusher, error) {
+			b, err := f.Backend(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return b.Pusher(ctx, n)
+		},
+	}
+	cmd := &cobra.Command{
+		Use:   "prune-stale [--dry-run] [--max-age 2h]",
+		Short: "Delete the records of connections that died without a $disconnect",
+		Long: `Delete connection records whose connections are dead. API Gateway's
+$disconnect is best-effort, so records of dead connections pile up; run
+this from cron.
+
+  - a record connected --max-age ago or longer (2h: API Gateway's maximum
+    connection duration) is dead by definition and is deleted without
+    asking the Management API; so is a record past its expiry that the
+    table's TTL has not removed yet;
+  - a younger record is checked with GET @connections/{id} and deleted only
+    when the answer is 410 Gone. A live connection is never deleted; any
+    other answer is counted as an error and the record is kept.
+
+With no local gateway running there is nothing to ask: younger records are
+reported as unchecked and kept. Expired chatter IDs are deleted too.
+
+Quiet unless -v: it prints one summary line on standard output (or --json)
+and exits non-zero only when something failed. Runs at once are safe:
+deletes are idempotent and each run counts only what it deleted itself.`,
+		Example: `  socks prune-stale
+  socks prune-stale --dry-run -v
+  */15 * * * * socks prune-stale --json >> /var/log/socks-prune.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return pruneRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "decide and count, but delete nothing")
+	fl.DurationVar(&opts.MaxAge, "max-age", pubsub.MaxConnectionDuration, "records connected this long ago are dead without a check")
+	fl.IntVar(&opts.Concurrency, "concurrency", ops.DefaultConcurrency, "Management API checks in flight at once")
+	fl.IntVar(&opts.Segments, "segments", ops.DefaultSegments, "parallel segments of the table scan")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every decision on standard error")
+	fl.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func pruneRun(ctx context.Context, opts *Options) error {
+	switch {
+	case opts.MaxAge <= 0:
+		return cmdutil.FlagErrorf("--max-age must be above 0 (API Gateway closes connections after %s)", pubsub.MaxConnectionDuration)
+	case opts.Concurrency < 1:
+		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	case opts.Segments < 1:
+		return cmdutil.FlagErrorf("--segments must be at least 1")
+	}
+	errOut := opts.IO.ErrOut
+	if opts.MaxAge < pubsub.MaxConnectionDuration {
+		fmt.Fprintf(errOut, "warning: --max-age %s is below API Gateway's %s maximum connection duration: connections older than %s are deleted without a check, even live ones\n",
+			opts.MaxAge, pubsub.MaxConnectionDuration, opts.MaxAge)
+	}
+	s, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	pusher, err := opts.Pusher(ctx, opts.Concurrency)
+	noGateway := errors.Is(err, backend.ErrNoGateway)
+	if err != nil && !noGateway {
+		return fmt.Errorf("cannot reach the Management API to check connections: %w", err)
+	}
+
+	var logMu sync.Mutex
+	po := ops.PruneOptions{
+		Now: opts.Now(), MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
+		Segments: opts.Segments, DryRun: opts.DryRun,
+	}
+	if opts.Verbose {
+		po.Log = func(line string) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			fmt.Fprintln(errOut, line)
+		}
+	}
+	spin := !opts.Verbose && opts.IO.CanSpin()
+	if spin {
+		po.Progress = progress(errOut, &logMu)
+	}
+	res, err := ops.Prune(ctx, s, pusher, po)
+	if spin {
+		fmt.Fprint(errOut, "\r\x1b[K")
+	}
+	if perr := printResult(opts, res); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
+		return fmt.Errorf("prune-stale stopped: %w", err)
+	}
+	if noGateway && res.Unchecked > 0 {
+		fmt.Fprintf(errOut, "note: no local gateway is running, so %d record%s younger than %s could not be checked and %s kept; start `socks serve` to check them\n",
+			res.Unchecked, plural(res.Unchecked), opts.MaxAge, wasWere(res.Unchecked))
+	}
+	if res.Errors > 0 {
+		first := ""
+		if len(res.ErrorSamples) > 0 {
+			first = " (first: " + res.ErrorSamples[0] + ")"
+		}
+		return fmt.Errorf("%d connection check%s failed and %s kept%s; run `socks doctor` to check the Management API", res.Errors, plural(res.Errors), wasWere(res.Errors), first)
+	}
+	return nil
+}
+
+// progress returns a Progress callback drawing "N checked" on w at most
+// ten times a second.
+func progress(w io.Writer, mu *sync.Mutex) func(int) {
+	var last time.Time
+	return func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < 100*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(w, "\r\x1b[Kpruning… %d records checked", n)
+	}
+}
+
+// Summary renders a result as the one line prune-stale prints: logfmt
+// key=value pairs, the same on a terminal and off it.
+func Summary(res ops.PruneResult) string {
+	var b strings.Builder
+	if res.DryRun {
+		b.WriteString("dry_run=true ")
+	}
+	fmt.Fprintf(&b, "checked=%d deleted=%d too_old=%d expired=%d gone=%d vanished=%d kept=%d unchecked=%d errors=%d chatter_ids=%d",
+		res.Checked, res.Deleted.Total(), res.Deleted.TooOld, res.Deleted.Expired, res.Deleted.Gone,
+		res.Vanished, res.Kept, res.Unchecked, res.Errors, res.ChatterIDs)
+	return b.String()
+}
+
+func printResult(opts *Options, res ops.PruneResult) error {
+	if opts.JSON {
+		type out struct {
+			ops.PruneResult
+			DeletedTotal int `json:"deletedTotal"`
+		}
+		return json.NewEncoder(opts.IO.Out).Encode(out{res, res.Deleted.Total()})
+	}
+	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
+	return err
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func wasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}

@@ -1,0 +1,206 @@
+package prune
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/ops/opstest"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+var now = time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args string
+		want func(*Options) bool
+	}{
+		{"the defaults prune for real with a 2 h max age", "", func(o *Options) bool {
+			return !o.DryRun && o.MaxAge == 2*time.Hour && o.Concurrency == ops.DefaultConcurrency && !o.Verbose && !o.JSON
+		}},
+		{"every flag is read", "--dry-run --max-age 3h --concurrency 4 --segments 8 -v --json", func(o *Options) bool {
+			return o.DryRun && o.MaxAge == 3*time.Hour && o.Concurrency == 4 && o.Segments == 8 && o.Verbose && o.JSON
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			var got *Options
+			cmd := NewCmdPrune(&cmdutil.Factory{IOStreams: ios, Now: time.Now}, func(_ context.Context, o *Options) error {
+				got = o
+				return nil
+			})
+			args := strings.Fields(tc.args)
+			cmd.SetArgs(args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			if err := cmd.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || !tc.want(got) {
+				t.Errorf("options %+v", got)
+			}
+		})
+	}
+}
+
+type fixture struct {
+	opts   *Options
+	out    *bytes.Buffer
+	errOut *bytes.Buffer
+	store  store.Store
+	pusher *opstest.FakePusher
+}
+
+// newFixture seeds a local store with one record of each kind: too old,
+// expired, gone and live.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := db.Store()
+	for _, c := range []pubsub.Connection{
+		{ID: "old", Geek: "a", Topics: []string{"t"}, ConnectedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+		{ID: "exp", Geek: "a", Topics: []string{"t"}, ConnectedAt: now.Add(-30 * time.Minute), ExpiresAt: now.Add(-time.Minute)},
+		{ID: "gone", Geek: "a", Topics: []string{"t"}, ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)},
+		{ID: "live", Geek: "a", Topics: []string{"t"}, ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := s.PutConnection(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := opstest.NewFakePusher()
+	fake.SetLive(store.ConnectionInfo{}, "live")
+	ios, _, out, errOut := iostreams.Test()
+	return &fixture{
+		opts: &Options{
+			IO:          ios,
+			Store:       func(context.Context) (store.Store, error) { return s, nil },
+			Pusher:      func(context.Context, int) (store.Pusher, error) { return fake, nil },
+			Now:         func() time.Time { return now },
+			MaxAge:      2 * time.Hour,
+			Concurrency: 4,
+			Segments:    2,
+		},
+		out: out, errOut: errOut, store: s, pusher: fake,
+	}
+}
+
+func TestPruneRun(t *testing.T) {
+	t.Run("a run prints one summary line and nothing on stderr", func(t *testing.T) {
+		fx := newFixture(t)
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		want := "checked=4 deleted=3 too_old=1 expired=1 gone=1 vanished=0 kept=1 unchecked=0 errors=0 chatter_ids=0\n"
+		if fx.out.String() != want {
+			t.Errorf("stdout %q; want %q", fx.out, want)
+		}
+		if fx.errOut.Len() != 0 {
+			t.Errorf("stderr %q; want nothing (cron-friendly)", fx.errOut)
+		}
+	})
+	t.Run("a dry run says so and -v logs every decision", func(t *testing.T) {
+		fx := newFixture(t)
+		fx.opts.DryRun, fx.opts.Verbose = true, true
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(fx.out.String(), "dry_run=true checked=4 deleted=3 ") {
+			t.Errorf("stdout %q", fx.out)
+		}
+		if n := strings.Count(fx.errOut.String(), "would delete "); n != 3 {
+			t.Errorf("stderr has %d 'would delete' lines; want 3:\n%s", n, fx.errOut)
+		}
+		if !strings.Contains(fx.errOut.String(), `keep live geek=a reason="live"`) {
+			t.Errorf("stderr does not log the live record:\n%s", fx.errOut)
+		}
+	})
+	t.Run("--json prints the counts", func(t *testing.T) {
+		fx := newFixture(t)
+		fx.opts.JSON = true
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Checked int `json:"checked"`
+			Deleted struct {
+				TooOld, Expired, Gone int
+			} `json:"deleted"`
+			DeletedTotal int `json:"deletedTotal"`
+			Kept         int `json:"kept"`
+		}
+		if err := json.Unmarshal(fx.out.Bytes(), &got); err != nil {
+			t.Fatalf("%v: %s", err, fx.out)
+		}
+		if got.Checked != 4 || got.DeletedTotal != 3 || got.Deleted.Gone != 1 || got.Kept != 1 {
+			t.Errorf("got %+v from %s", got, fx.out)
+		}
+	})
+	t.Run("failed checks exit non-zero after the summary", func(t *testing.T) {
+		fx := newFixture(t)
+		fx.pusher.Fail(errors.New("connection reset"), "live")
+		err := pruneRun(context.Background(), fx.opts)
+		if err == nil || !strings.Contains(err.Error(), "1 connection check failed and was kept") || !strings.Contains(err.Error(), "socks doctor") {
+			t.Errorf("error %v; want the failed check and what to do", err)
+		}
+		if !strings.Contains(fx.out.String(), "errors=1") {
+			t.Errorf("stdout %q; want the summary", fx.out)
+		}
+	})
+	t.Run("without a gateway younger records are unchecked, kept and noted", func(t *testing.T) {
+		fx := newFixture(t)
+		fx.opts.Pusher = func(context.Context, int) (store.Pusher, error) {
+			return nil, fmt.Errorf("opening: %w", backend.ErrNoGateway)
+		}
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(fx.out.String(), "deleted=2 ") || !strings.Contains(fx.out.String(), "unchecked=2 ") {
+			t.Errorf("stdout %q", fx.out)
+		}
+		if !strings.Contains(fx.errOut.String(), "note: no local gateway is running, so 2 records younger than 2h0m0s could not be checked") {
+			t.Errorf("stderr %q", fx.errOut)
+		}
+	})
+	t.Run("bad flags are usage errors", func(t *testing.T) {
+		for _, mut := range []func(*Options){
+			func(o *Options) { o.MaxAge = 0 },
+			func(o *Options) { o.Concurrency = 0 },
+			func(o *Options) { o.Segments = 0 },
+		} {
+			fx := newFixture(t)
+			mut(fx.opts)
+			var fe *cmdutil.FlagError
+			if err := pruneRun(context.Background(), fx.opts); !errors.As(err, &fe) {
+				t.Errorf("got %v; want a usage error", err)
+			}
+		}
+	})
+	t.Run("a max age under 2 h warns", func(t *testing.T) {
+		fx := newFixture(t)
+		fx.opts.MaxAge = 10 * time.Minute
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(fx.errOut.String(), "warning: --max-age 10m0s is below") {
+			t.Errorf("stderr %q", fx.errOut)
+		}
+	})
+}

@@ -1,0 +1,399 @@
+package ops
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// Status is the outcome of one doctor check.
+type Status string
+
+const (
+	StatusOK   Status = "ok"
+	StatusWarn Status = "warn"
+	StatusFail Status = "fail"
+	// StatusSkip: the check could not run because an earlier one failed
+	// (for example the backend did not open).
+	StatusSkip Status = "skip"
+)
+
+// Result is what one check found.
+type Result struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Detail says what was found, in one line.
+	Detail string `json:"detail"`
+	// TimeLabel and Time, when Time is set, complete Detail with a time
+	// that the output shows relative on a terminal and in RFC 3339
+	// otherwise: Detail + ", " + TimeLabel + " " + time.
+	TimeLabel string    `json:"timeLabel,omitempty"`
+	Time      time.Time `json:"time,omitzero"`
+	// Fix says what to do about a warning or failure.
+	Fix string `json:"fix,omitempty"`
+}
+
+// Check is one doctor check. Run looks at the environment (gathered once,
+// before any check runs) and must not change anything.
+//
+// Extension point: the AWS backend's checks (credentials and the identity
+// they resolve to; the tables and queues existing with the right shape,
+// through provision's drift check) are Checks too, listed in AWSChecks.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context, env *Env) Result
+}
+
+// Env is what the checks look at. GatherEnv fills it for a configuration;
+// tests build it by hand.
+type Env struct {
+	Config config.Config
+	Now    time.Time
+
+	// StateFile is the local state file; StateFileMissing says that it did
+	// not exist, in which case the backend was not opened (opening would
+	// create an empty one).
+	StateFile        string
+	StateFileMissing bool
+
+	// Store and Queue are the opened backend's, nil when OpenErr says why
+	// not.
+	Store   store.Store
+	Queue   store.Queue
+	OpenErr error
+
+	// Gateway is what the local gateway recorded in the state file (local
+	// backend); zero when no gateway is recorded.
+	Gateway GatewayRecord
+	// GatewayErr is why the record could not be read.
+	GatewayErr error
+
+	// Endpoint is the Management API endpoint in effect ("" when none) and
+	// Pusher a client for it (nil when there is none; PusherErr says why).
+	Endpoint  string
+	Pusher    store.Pusher
+	PusherErr error
+}
+
+// GatewayRecord is what a running `socks serve` records about itself.
+type GatewayRecord struct {
+	WebSocket  string `json:"webSocket,omitempty"`
+	Management string `json:"management,omitempty"`
+	PID        string `json:"pid,omitempty"`
+	// DialErr is the error of a TCP connect to the Management endpoint's
+	// host (nil: something listens there).
+	DialErr error `json:"-"`
+}
+
+// Recorded reports whether a gateway recorded itself.
+func (g GatewayRecord) Recorded() bool { return g.Management != "" }
+
+// Local reports whether the environment is the local backend.
+func (e *Env) Local() bool { return e.Config.Backend == config.BackendLocal }
+
+// Checks returns the doctor's checks for a backend, in the order they are
+// shown.
+func Checks(backendName string) []Check {
+	checks := []Check{{Name: "backend", Run: checkBackend}}
+	if backendName == config.BackendLocal {
+		checks = append(checks, Check{Name: "state file", Run: checkStateFile})
+	} else {
+		checks = append(checks, AWSChecks...)
+	}
+	checks = append(checks,
+		Check{Name: "queue", Run: checkQueue},
+		Check{Name: "dead letters", Run: checkDeadLetters},
+		Check{Name: "connections", Run: checkConnections},
+	)
+	if backendName == config.BackendLocal {
+		checks = append(checks, Check{Name: "local gateway", Run: checkGateway})
+	}
+	return append(checks, Check{Name: "management API", Run: checkManagementAPI})
+}
+
+// AWSChecks are the checks that only apply to the AWS backend. They run
+// after "backend" and before the queue checks.
+//
+// Still to come: "credentials" (the STS caller identity the configured
+// profile resolves to) and "resources" (the tables and queues exist with
+// the shape provision creates, through its drift check).
+var AWSChecks []Check
+
+// Report is the outcome of every check.
+type Report struct {
+	Backend string   `json:"backend"`
+	OK      bool     `json:"ok"`
+	Failed  int      `json:"failed"`
+	Warned  int      `json:"warned"`
+	Checks  []Result `json:"checks"`
+}
+
+// checkTimeout bounds one check.
+const checkTimeout = 10 * time.Second
+
+// RunChecks runs checks in order against env.
+func RunChecks(ctx context.Context, env *Env, checks []Check) Report {
+	rep := Report{Backend: env.Config.Backend, Checks: make([]Result, 0, len(checks))}
+	for _, c := range checks {
+		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		r := c.Run(cctx, env)
+		cancel()
+		r.Name = c.Name
+		switch r.Status {
+		case StatusFail:
+			rep.Failed++
+		case StatusWarn:
+			rep.Warned++
+		case StatusOK, StatusSkip:
+		default:
+			r.Status = StatusFail
+			rep.Failed++
+		}
+		rep.Checks = append(rep.Checks, r)
+	}
+	rep.OK = rep.Failed == 0
+	return rep
+}
+
+func ok(detail string) Result { return Result{Status: StatusOK, Detail: detail} }
+
+func warn(detail, fix string) Result { return Result{Status: StatusWarn, Detail: detail, Fix: fix} }
+
+func fail(detail, fix string) Result { return Result{Status: StatusFail, Detail: detail, Fix: fix} }
+
+func skip(detail string) Result { return Result{Status: StatusSkip, Detail: detail} }
+
+const stateDirFix = "pass --state-dir or set " + config.EnvStateDir + " to the directory `socks serve` uses"
+
+func checkBackend(_ context.Context, env *Env) Result {
+	cfg := env.Config
+	switch cfg.Backend {
+	case config.BackendLocal:
+		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.BackendSource, cfg.StateDir))
+	case config.BackendAWS:
+		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.BackendSource, cfg.AWS.Stack, orDash(cfg.AWS.Region))
+		if cfg.AWS.EndpointURL != "" {
+			detail += ", endpoint URL " + cfg.AWS.EndpointURL
+		}
+		if env.OpenErr != nil {
+			return fail(detail+": "+env.OpenErr.Error(), "check the AWS settings (`socks config`), or unset "+config.EnvBackend+" to use the local backend")
+		}
+		if cfg.AWS.Region == "" {
+			return fail(detail, "set the region with "+config.EnvRegion+" or AWS_REGION")
+		}
+		return ok(detail)
+	}
+	return fail(fmt.Sprintf("unknown backend %q", cfg.Backend), "use --backend local or --backend aws")
+}
+
+func checkStateFile(ctx context.Context, env *Env) Result {
+	switch {
+	case env.StateFileMissing:
+		return fail("no state file at "+env.StateFile,
+			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
+	case env.OpenErr != nil:
+		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
+	}
+	// A read of the connections table shows that the schema is readable.
+	_, err := env.Store.GetConnection(ctx, "doctor-"+randomConnectionID())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fail(fmt.Sprintf("%s is not readable: %v", env.StateFile, err), "move the file away (socks creates a new one), or "+stateDirFix)
+	}
+	return ok(env.StateFile + ", schema readable")
+}
+
+// needBackend returns a skip result when the backend did not open.
+func needBackend(env *Env) (Result, bool) {
+	if env.Store == nil || env.Queue == nil {
+		return skip("skipped: the backend did not open"), false
+	}
+	return Result{}, true
+}
+
+func checkQueue(ctx context.Context, env *Env) Result {
+	if r, ok := needBackend(env); !ok {
+		return r
+	}
+	st, err := env.Queue.Stats(ctx)
+	if err != nil {
+		return fail("cannot read the queue's depth: "+err.Error(), backendFix(env))
+	}
+	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
+	if st.Visible > 0 && env.Local() && (!env.Gateway.Recorded() || env.Gateway.DialErr != nil) {
+		return warn(detail, "messages wait for the broker: start it with `socks serve`")
+	}
+	return ok(detail)
+}
+
+func backendFix(env *Env) string {
+	if env.Local() {
+		return "move the state file away (socks creates a new one), or " + stateDirFix
+	}
+	return "create the tables and queues with `socks provision`, or check --stack and --region, and that the credentials may use them"
+}
+
+func checkDeadLetters(ctx context.Context, env *Env) Result {
+	if r, ok := needBackend(env); !ok {
+		return r
+	}
+	st, err := env.Queue.Stats(ctx)
+	if err != nil {
+		return fail("cannot read the dead letters: "+err.Error(), backendFix(env))
+	}
+	if st.Dead == 0 {
+		return ok("none")
+	}
+	r := warn(fmt.Sprintf("%d dead letter%s", st.Dead, plural(st.Dead)),
+		"see why with `socks dlq list`; once the cause is fixed, `socks dlq redrive --all`, or drop them with `socks dlq purge --all`")
+	if !st.OldestDeadAt.IsZero() {
+		r.TimeLabel, r.Time = "oldest failed", st.OldestDeadAt
+	}
+	return r
+}
+
+func checkConnections(ctx context.Context, env *Env) Result {
+	if r, ok := needBackend(env); !ok {
+		return r
+	}
+	var open, stale int
+	var oldest *pubsub.Connection
+	err := env.Store.ListConnections(ctx, store.ConnectionFilter{IncludeExpired: true}, env.Now, func(page []pubsub.Connection) error {
+		for _, c := range page {
+			if _, dead := Classify(c, env.Now, pubsub.MaxConnectionDuration); dead {
+				stale++
+				continue
+			}
+			open++
+			if oldest == nil || c.ConnectedAt.Before(oldest.ConnectedAt) {
+				c := c
+				oldest = &c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail("cannot list the connections: "+err.Error(), backendFix(env))
+	}
+	detail := fmt.Sprintf("%d open", open)
+	r := ok(detail)
+	if stale > 0 {
+		r = warn(fmt.Sprintf("%d open, %d stale record%s (expired or connected over %s ago)", open, stale, plural(stale), fmtHours(pubsub.MaxConnectionDuration)),
+			"delete them with `socks prune-stale` (run it from cron)")
+	}
+	if oldest != nil {
+		r.TimeLabel, r.Time = "oldest connected", oldest.ConnectedAt
+	}
+	return r
+}
+
+func checkGateway(_ context.Context, env *Env) Result {
+	g := env.Gateway
+	switch {
+	case env.StateFileMissing || env.OpenErr != nil:
+		return fail("no local gateway: the state file did not open", "start it with `socks serve`")
+	case env.GatewayErr != nil:
+		return fail("cannot read the gateway record: "+env.GatewayErr.Error(), "start the gateway with `socks serve`")
+	case !g.Recorded():
+		return fail("no local gateway is running for this state dir",
+			"start it with `socks serve` (in another terminal, or as a service); or "+stateDirFix)
+	case g.DialErr != nil:
+		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) does not answer: %v", g.WebSocket, orDash(g.PID), g.DialErr),
+			"it stopped without cleaning up: start it again with `socks serve`")
+	}
+	return ok(fmt.Sprintf("%s (pid %s)", g.WebSocket, orDash(g.PID)))
+}
+
+func checkManagementAPI(ctx context.Context, env *Env) Result {
+	if env.Pusher == nil {
+		switch {
+		case env.Local() && !env.Gateway.Recorded():
+			return skip("skipped: no local gateway, so no endpoint to ask")
+		case env.PusherErr != nil:
+			return fail("no Management API client: "+env.PusherErr.Error(), endpointFix(env))
+		case env.Endpoint == "":
+			return fail("no Management API endpoint is configured", endpointFix(env))
+		}
+		return skip("skipped: no Management API client")
+	}
+	id := randomConnectionID()
+	_, err := env.Pusher.Get(ctx, id)
+	at := env.Endpoint
+	if at == "" {
+		at = "the Management API"
+	}
+	if err == nil {
+		return fail(fmt.Sprintf("%s answered GET @connections for a made-up connection ID as if it existed", at),
+			"the endpoint is not an API Gateway Management API: "+endpointFix(env))
+	}
+	var pe *store.PushError
+	status := 0
+	if errors.As(err, &pe) {
+		status = pe.Status
+	}
+	switch {
+	case store.IsGone(err):
+		return ok(at + " answers (410 Gone for a made-up connection, as it should)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if env.Local() {
+			return fail(fmt.Sprintf("nothing listens at %s (connection refused): the gateway is down", at),
+				"start it with `socks serve`")
+		}
+		return fail(fmt.Sprintf("nothing listens at %s (connection refused)", at), endpointFix(env))
+	case status == 403 || store.PushErrorKindOf(err) == store.KindForbidden:
+		return fail(fmt.Sprintf("%s refused with 403 Forbidden: the stage is missing from the endpoint, or the credentials are wrong, or they lack permission", at),
+			"use the API's URL with its stage (https://API_ID.execute-api.REGION.amazonaws.com/STAGE), credentials for the API's account, and a role allowed execute-api:ManageConnections on it")
+	case status == 404:
+		return fail(fmt.Sprintf("%s answered 404 Not Found: there is no Management API at that host and path", at),
+			"check the host and path: "+endpointFix(env))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fail(fmt.Sprintf("%s did not answer within %s", at, checkTimeout), "check that the endpoint's host is reachable from here")
+	}
+	return fail(fmt.Sprintf("GET @connections at %s failed: %v", at, err), endpointFix(env))
+}
+
+func endpointFix(env *Env) string {
+	if env.Local() {
+		return "use the management API URL that `socks serve` prints (http://127.0.0.1:PORT, with /STAGE when serve has --stage)"
+	}
+	return "set " + config.EnvCallback + " to the WebSocket API's https URL with its stage and without /@connections (https://API_ID.execute-api.REGION.amazonaws.com/STAGE)"
+}
+
+// randomConnectionID returns an ID shaped like API Gateway's (15
+// alphanumerics and "="), which no connection has.
+func randomConnectionID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 15)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b) + "="
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func fmtHours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return d.String()
+}

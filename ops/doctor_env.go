@@ -1,0 +1,102 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/local"
+)
+
+// dialTimeout bounds the TCP connect to the gateway.
+const dialTimeout = 2 * time.Second
+
+// GatherEnv collects what the doctor's checks look at, for cfg. open opens
+// the configured backend; it is not called when the local state file is
+// missing (opening would create an empty one). Nothing that goes wrong
+// here is returned: it is recorded in the Env for the checks to report.
+func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context) (*backend.Backend, error), now time.Time) *Env {
+	env := &Env{Config: cfg, Now: now}
+	if cfg.Backend == config.BackendLocal {
+		env.StateFile = cfg.StatePath()
+		if _, err := os.Stat(env.StateFile); errors.Is(err, fs.ErrNotExist) {
+			env.StateFileMissing = true
+			return env
+		}
+	}
+	b, err := open(ctx)
+	if err != nil {
+		env.OpenErr = err
+		return env
+	}
+	env.Store, env.Queue = b.Store, b.Queue
+	if b.DB != nil {
+		// The record is read as is, not through b.Gateway, so that a
+		// gateway that died without removing it is reported as down and
+		// its endpoint still asked (connection refused says the same).
+		env.Gateway, env.GatewayErr = readGateway(ctx, b.DB)
+		if env.Gateway.Recorded() {
+			env.Endpoint = env.Gateway.Management
+			env.Pusher = backend.LocalPusher(env.Endpoint, 1)
+		}
+		return env
+	}
+	if _, mgmt, err := b.Gateway(ctx); err == nil {
+		env.Endpoint = mgmt // the configured callback URL
+	}
+	env.Pusher, env.PusherErr = b.Pusher(ctx, 1)
+	return env
+}
+
+// readGateway reads the local gateway's record from the state file and
+// tries a TCP connect to its Management endpoint.
+func readGateway(ctx context.Context, db *local.DB) (GatewayRecord, error) {
+	var g GatewayRecord
+	for _, m := range []struct {
+		key string
+		dst *string
+	}{
+		{backend.MetaGatewayWebSocket, &g.WebSocket},
+		{backend.MetaGatewayManagement, &g.Management},
+		{backend.MetaGatewayPID, &g.PID},
+	} {
+		v, _, err := db.GetMeta(ctx, m.key)
+		if err != nil {
+			return GatewayRecord{}, err
+		}
+		*m.dst = v
+	}
+	if g.Management == "" {
+		return GatewayRecord{}, nil
+	}
+	g.DialErr = dial(ctx, g.Management)
+	return g, nil
+}
+
+func dial(ctx context.Context, endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("the recorded endpoint %q is not a URL", endpoint)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}

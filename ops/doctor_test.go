@@ -1,0 +1,201 @@
+package ops_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/ops/opstest"
+	"github.com/socks-dev/socks/store"
+)
+
+// apiServer answers every request with status, the way API Gateway does.
+func apiServer(t *testing.T, status int, errType string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if errType != "" {
+			w.Header().Set("X-Amzn-Errortype", errType)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"message":"` + http.StatusText(status) + `"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// refusedURL is a loopback URL where nothing listens.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+func localEnv(t *testing.T) *ops.Env {
+	db := openDB(t, local.Options{Now: func() time.Time { return now }})
+	return &ops.Env{
+		Config:    config.Config{Backend: config.BackendLocal, BackendSource: "default", StateDir: "/state"},
+		Now:       now,
+		StateFile: "/state/socks.db",
+		Store:     db.Store(),
+		Queue:     db.Queue(),
+		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:1/", Management: "http://127.0.0.1:1", PID: "42"},
+	}
+}
+
+func find(rep ops.Report, name string) ops.Result {
+	for _, r := range rep.Checks {
+		if r.Name == name {
+			return r
+		}
+	}
+	return ops.Result{}
+}
+
+func TestTheManagementAPICheck(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		endpoint func(t *testing.T) string
+		status   ops.Status
+		phrases  []string
+	}{
+		{"an endpoint answering 410 for a made-up connection is healthy",
+			func(t *testing.T) string { return apiServer(t, 410, "GoneException") }, ops.StatusOK, []string{"410"}},
+		{"403 names the stage, credentials and permission",
+			func(t *testing.T) string { return apiServer(t, 403, "ForbiddenException") }, ops.StatusFail, []string{"403", "stage", "credentials", "execute-api:ManageConnections"}},
+		{"404 names the host and path",
+			func(t *testing.T) string { return apiServer(t, 404, "") }, ops.StatusFail, []string{"404", "host and path"}},
+		{"connection refused means the gateway is down",
+			refusedURL, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
+		{"an endpoint answering 200 for a made-up connection is not a Management API",
+			func(t *testing.T) string { return apiServer(t, 200, "") }, ops.StatusFail, []string{"as if it existed"}},
+		{"a server error is reported with its status",
+			func(t *testing.T) string { return apiServer(t, 500, "InternalServerErrorException") }, ops.StatusFail, []string{"500"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := localEnv(t)
+			env.Endpoint = tc.endpoint(t)
+			env.Pusher = backend.LocalPusher(env.Endpoint, 1)
+			rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+			r := find(rep, "management API")
+			if r.Status != tc.status {
+				t.Errorf("status %s; want %s: %+v", r.Status, tc.status, r)
+			}
+			text := r.Detail + " " + r.Fix
+			for _, p := range tc.phrases {
+				if !strings.Contains(text, p) {
+					t.Errorf("%q does not say %q", text, p)
+				}
+			}
+			if tc.status == ops.StatusFail && (rep.OK || r.Fix == "") {
+				t.Errorf("a failure must fail the report and say what to do: %+v", rep)
+			}
+		})
+	}
+}
+
+func TestDoctorChecks(t *testing.T) {
+	t.Run("a healthy local stack passes every check", func(t *testing.T) {
+		env := localEnv(t)
+		env.Pusher = opstest.NewFakePusher()
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+		if !rep.OK || rep.Warned != 0 {
+			t.Errorf("report %+v; want every check ok", rep)
+		}
+	})
+	t.Run("dead letters and stale records warn", func(t *testing.T) {
+		env := localEnv(t)
+		env.Pusher = opstest.NewFakePusher()
+		put(t, env.Store, conn("stale", 3*time.Hour, -time.Hour), conn("ok", time.Minute, time.Hour))
+		ctx := ctxT(t)
+		if _, err := env.Queue.Send(ctx, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := env.Queue.Receive(ctx, 1, time.Minute, time.Second)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("receive: %v %v", msgs, err)
+		}
+		if err := env.Queue.DeadLetter(ctx, msgs[0], "poison"); err != nil {
+			t.Fatal(err)
+		}
+		rep := ops.RunChecks(ctx, env, ops.Checks(config.BackendLocal))
+		if !rep.OK || rep.Warned != 2 {
+			t.Errorf("report %+v; want ok with 2 warnings", rep)
+		}
+		if r := find(rep, "dead letters"); r.Status != ops.StatusWarn || !strings.Contains(r.Fix, "socks dlq") || !r.Time.Equal(now) {
+			t.Errorf("dead letters: %+v", r)
+		}
+		if r := find(rep, "connections"); r.Status != ops.StatusWarn || !strings.Contains(r.Fix, "prune-stale") {
+			t.Errorf("connections: %+v", r)
+		}
+	})
+	t.Run("no gateway fails and skips the Management API", func(t *testing.T) {
+		env := localEnv(t)
+		env.Gateway = ops.GatewayRecord{}
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+		if rep.OK || find(rep, "local gateway").Status != ops.StatusFail || find(rep, "management API").Status != ops.StatusSkip {
+			t.Errorf("report %+v", rep)
+		}
+	})
+	t.Run("a missing state file fails and skips what needs it", func(t *testing.T) {
+		env := &ops.Env{Config: config.Config{Backend: config.BackendLocal}, StateFile: "/nope/socks.db", StateFileMissing: true}
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+		r := find(rep, "state file")
+		if r.Status != ops.StatusFail || !strings.Contains(r.Fix, "--state-dir") {
+			t.Errorf("state file: %+v", r)
+		}
+		if find(rep, "queue").Status != ops.StatusSkip {
+			t.Errorf("queue should be skipped: %+v", rep)
+		}
+	})
+}
+
+func TestGatherEnv(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Config{Backend: config.BackendLocal, StateDir: dir}
+	open := func(ctx context.Context) (*backend.Backend, error) {
+		return backend.Open(ctx, cfg, backend.Options{})
+	}
+	t.Run("a missing state file is not created", func(t *testing.T) {
+		env := ops.GatherEnv(ctxT(t), cfg, open, now)
+		if !env.StateFileMissing || env.Store != nil {
+			t.Errorf("env %+v; want the state file missing and nothing opened", env)
+		}
+		if _, err := os.Stat(filepath.Join(dir, config.StateFile)); err == nil {
+			t.Error("GatherEnv created the state file")
+		}
+	})
+	t.Run("a recorded gateway is dialled and gets a pusher", func(t *testing.T) {
+		b, err := open(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		mgmt := apiServer(t, 410, "GoneException")
+		for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws://x/", backend.MetaGatewayManagement: mgmt, backend.MetaGatewayPID: "7"} {
+			if err := b.DB.SetMeta(ctxT(t), k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return b, nil }, now)
+		if env.Gateway.Management != mgmt || env.Gateway.PID != "7" || env.Gateway.DialErr != nil || env.Pusher == nil || env.Endpoint != mgmt {
+			t.Errorf("env %+v", env)
+		}
+		var _ store.Pusher = env.Pusher
+	})
+}

@@ -1,0 +1,53 @@
+// Package ops holds what operators run against a socks stack: pruning dead
+// connection records (Prune), listing and counting subscriptions
+// (ListConnections, Describe, CountSubscriptions) and the doctor's health
+// checks (Check, Checks, RunChecks).
+//
+// Everything here is written against the store.Store, store.Queue and
+// store.Pusher seams, so it works unchanged on every backend; the commands
+// in commands/subs, commands/prune, commands/doctor and commands/dlq only
+// parse flags and print.
+package ops
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// Defaults shared by the operations.
+const (
+	// DefaultConcurrency is how many Management API calls one operation
+	// keeps in flight.
+	DefaultConcurrency = 16
+	// DefaultSegments is how many segments of the connection records
+	// Prune reads in parallel.
+	DefaultSegments = 4
+	// DeleteBatch is how many connections one DeleteConnections call
+	// removes: DynamoDB's BatchWriteItem limit.
+	DeleteBatch = 25
+)
+
+// throttleRetries bounds the retries of a throttled Management API call.
+const throttleRetries = 4
+
+// getWithRetry calls p.Get, retrying throttled calls with a growing pause.
+func getWithRetry(ctx context.Context, p store.Pusher, id string) (store.ConnectionInfo, error) {
+	pause := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		info, err := p.Get(ctx, id)
+		if err == nil || store.PushErrorKindOf(err) != store.KindThrottled || attempt >= throttleRetries {
+			return info, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return info, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		pause *= 2
+	}
+}
