@@ -1,6 +1,12 @@
 // Package wsclient is the WebSocket client that `socks listen` and
-// `socks demo` use: one reader goroutine, one writer goroutine that owns every
-// write, keepalive pings, and a close that happens once.
+// `socks demo` use.
+//
+// It follows the gorilla/websocket examples: one reader goroutine, one writer
+// goroutine that owns every data write through a bounded queue, keepalive
+// pings every pingPeriod, a read deadline of pongWait that every pong (and
+// every frame or ping from the server) extends, a read limit, and a close
+// that happens once: a close frame via WriteControl, a bounded grace for the
+// server's answer, then the socket is closed.
 package wsclient
 
 import (
@@ -13,8 +19,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,23 +31,75 @@ import (
 )
 
 const (
+	// writeWait bounds one write (a frame or a control frame).
 	writeWait = 10 * time.Second
-	// PingPeriod is how often the client pings: well inside API Gateway's
-	// 10-minute idle timeout.
+	// PingPeriod is the default keepalive interval: well inside API
+	// Gateway's 10-minute idle timeout.
 	PingPeriod = 5 * time.Minute
-	pongWait   = PingPeriod + 30*time.Second
+	// closeGrace is how long Close waits by default for the server to
+	// answer its close frame before dropping the connection.
 	closeGrace = 2 * time.Second
-	sendQueue  = 16
+	// sendQueue is the length of the bounded outbound queue.
+	sendQueue = 16
+	// frameQueue is how many received frames may wait for the consumer.
+	frameQueue = 64
+	// DefaultReadLimit is the largest message accepted by default: twice
+	// what API Gateway delivers, so that a bigger message is reported
+	// rather than silently cut.
+	DefaultReadLimit = 2 * pubsub.MaxMessageBytes
+	// defaultHandshakeTimeout bounds the opening handshake.
+	defaultHandshakeTimeout = 15 * time.Second
+	// pingPrefix marks the client's own ping payloads.
+	pingPrefix = "socks-ping-"
 )
 
-// Options tune Dial.
+// Close codes, re-exported so that callers need not import gorilla.
+const (
+	CloseNormalClosure   = websocket.CloseNormalClosure
+	CloseGoingAway       = websocket.CloseGoingAway
+	CloseAbnormalClosure = websocket.CloseAbnormalClosure
+)
+
+// ErrClosed is returned by the send methods once the connection has ended.
+var ErrClosed = errors.New("connection closed")
+
+// Options tune Dial. The zero value is usable.
 type Options struct {
-	Header           http.Header
-	Subprotocols     []string
-	Insecure         bool // skip TLS certificate checks (testing only)
+	// Header is sent with the opening handshake (not modified).
+	Header http.Header
+	// Origin, when set, is sent as the Origin header.
+	Origin       string
+	Subprotocols []string
+	// Insecure skips TLS certificate checks (testing only).
+	Insecure         bool
 	HandshakeTimeout time.Duration
-	// PingPeriod overrides the keepalive interval (tests).
+	// PingPeriod is the keepalive interval (default PingPeriod).
 	PingPeriod time.Duration
+	// PongWait is how long the connection may stay silent, not even
+	// answering a ping, before it is considered dead (default: one and a
+	// half ping periods, at least PingPeriod+5s).
+	PongWait time.Duration
+	// ReadLimit is the largest message accepted (default DefaultReadLimit);
+	// a bigger one ends the connection with 1009.
+	ReadLimit int64
+	// CloseGrace is how long Close waits for the server's answer to the
+	// close frame (default 2s).
+	CloseGrace time.Duration
+}
+
+func (o Options) pingPeriod() time.Duration {
+	if o.PingPeriod > 0 {
+		return o.PingPeriod
+	}
+	return PingPeriod
+}
+
+func (o Options) pongWait() time.Duration {
+	if o.PongWait > 0 {
+		return o.PongWait
+	}
+	p := o.pingPeriod()
+	return max(p+p/2, p+5*time.Second)
 }
 
 // Frame is one message received from the server.
@@ -50,7 +110,8 @@ type Frame struct {
 }
 
 // HandshakeError is a refused upgrade: the server answered with an HTTP
-// status instead of switching protocols.
+// status instead of switching protocols. Reason is the start of the
+// response body, as the server sent it (it may hold control characters).
 type HandshakeError struct {
 	Status int
 	Reason string
@@ -63,17 +124,35 @@ func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("connection refused by the server: HTTP %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
 
+// CloseStatus returns the close code and reason of an error that ended a
+// connection (Conn.Err), and whether there was one. A connection that broke
+// without a close frame reports 1006.
+func CloseStatus(err error) (code int, reason string, ok bool) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code, ce.Text, true
+	}
+	return 0, "", false
+}
+
 // Conn is a client connection.
 type Conn struct {
 	ws     *websocket.Conn
+	start  time.Time // monotonic origin of ping payloads
 	frames chan Frame
 	send   chan outgoing
 	pongs  chan time.Duration
 	done   chan struct{}
 
-	closeOnce sync.Once
-	mu        sync.Mutex
-	err       error
+	period   time.Duration
+	pongWait time.Duration
+	grace    time.Duration
+
+	closeOnce  sync.Once // finish
+	closeFrame sync.Once // Close
+	closing    atomic.Bool
+	mu         sync.Mutex
+	err        error
 }
 
 type outgoing struct {
@@ -89,6 +168,9 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
 		return "", fmt.Errorf("bad WebSocket URL %q: the scheme must be ws or wss", base)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", base)
 	}
 	q := u.Query()
 	if geek != "" {
@@ -113,49 +195,65 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		ReadBufferSize:   pubsub.MaxFrameBytes,
 		WriteBufferSize:  pubsub.MaxFrameBytes,
 	}
-	if d.HandshakeTimeout == 0 {
-		d.HandshakeTimeout = 15 * time.Second
+	if d.HandshakeTimeout <= 0 {
+		d.HandshakeTimeout = defaultHandshakeTimeout
 	}
 	if opts.Insecure {
 		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure, for testing
 	}
-	ws, resp, err := d.DialContext(ctx, rawURL, opts.Header)
+	header := opts.Header.Clone()
+	if opts.Origin != "" {
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Origin", opts.Origin)
+	}
+	ws, resp, err := d.DialContext(ctx, rawURL, header)
 	if err != nil {
-		if resp != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
 		}
 		return nil, err
 	}
-	ws.SetReadLimit(pubsub.MaxMessageBytes * 2)
+	limit := opts.ReadLimit
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	ws.SetReadLimit(limit)
 	c := &Conn{
-		ws:     ws,
-		frames: make(chan Frame, 64),
-		send:   make(chan outgoing, sendQueue),
-		pongs:  make(chan time.Duration, 4),
-		done:   make(chan struct{}),
+		ws:       ws,
+		start:    time.Now(),
+		frames:   make(chan Frame, frameQueue),
+		send:     make(chan outgoing, sendQueue),
+		pongs:    make(chan time.Duration, 4),
+		done:     make(chan struct{}),
+		period:   opts.pingPeriod(),
+		pongWait: opts.pongWait(),
+		grace:    opts.CloseGrace,
 	}
-	period := opts.PingPeriod
-	if period <= 0 {
-		period = PingPeriod
+	if c.grace <= 0 {
+		c.grace = closeGrace
 	}
-	go c.readLoop(period)
-	go c.writeLoop(period)
+	go c.readLoop()
+	go c.writeLoop()
 	return c, nil
 }
 
 // Frames delivers received frames; it is closed when the connection ends.
 func (c *Conn) Frames() <-chan Frame { return c.frames }
 
-// Pongs delivers the round-trip time of each keepalive or Ping.
+// Pongs delivers the round-trip time of each keepalive ping and each Ping.
+// Values are dropped when nobody reads them.
 func (c *Conn) Pongs() <-chan time.Duration { return c.pongs }
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Err says why the connection ended (a *websocket.CloseError when the server
-// closed it), or nil while it is open or after a local Close.
+// Err says why the connection ended: an error CloseStatus understands when
+// the server closed it or it broke, nil while it is open or after a local
+// Close.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -174,7 +272,8 @@ func (c *Conn) SendJSON(v any) error {
 	return c.SendText(b)
 }
 
-// SendText queues a text frame.
+// SendText queues a text frame. It blocks while the queue is full, until
+// the connection ends.
 func (c *Conn) SendText(b []byte) error { return c.queue(outgoing{websocket.TextMessage, b}) }
 
 // Ping sends a ping now; its round trip arrives on Pongs.
@@ -182,26 +281,44 @@ func (c *Conn) Ping() error { return c.queue(outgoing{kind: websocket.PingMessag
 
 func (c *Conn) queue(o outgoing) error {
 	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	select {
 	case c.send <- o:
 		return nil
 	case <-c.done:
-		return errors.New("connection closed")
+		return ErrClosed
 	}
 }
 
-func (c *Conn) readLoop(period time.Duration) {
+// alive extends the read deadline: the server showed a sign of life.
+func (c *Conn) alive() { _ = c.ws.SetReadDeadline(time.Now().Add(c.pongWait)) }
+
+func (c *Conn) readLoop() {
 	defer close(c.frames)
-	wait := period + period/2 + 30*time.Second
-	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.alive()
 	c.ws.SetPongHandler(func(data string) error {
-		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
-		if sent, err := time.Parse(time.RFC3339Nano, data); err == nil {
-			select {
-			case c.pongs <- time.Since(sent):
-			default:
+		c.alive()
+		if n, ok := strings.CutPrefix(data, pingPrefix); ok {
+			if sent, err := strconv.ParseInt(n, 10, 64); err == nil {
+				select {
+				case c.pongs <- time.Since(c.start) - time.Duration(sent):
+				default:
+				}
 			}
 		}
 		return nil
+	})
+	c.ws.SetPingHandler(func(data string) error {
+		c.alive()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+		var ne net.Error
+		if err == nil || errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
 	})
 	for {
 		kind, data, err := c.ws.ReadMessage()
@@ -209,7 +326,7 @@ func (c *Conn) readLoop(period time.Duration) {
 			c.finish(err)
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		c.alive()
 		select {
 		case c.frames <- Frame{Binary: kind == websocket.BinaryMessage, Data: data, At: time.Now()}:
 		case <-c.done:
@@ -218,8 +335,8 @@ func (c *Conn) readLoop(period time.Duration) {
 	}
 }
 
-func (c *Conn) writeLoop(period time.Duration) {
-	ticker := time.NewTicker(period)
+func (c *Conn) writeLoop() {
+	ticker := time.NewTicker(c.period)
 	defer ticker.Stop()
 	for {
 		var o outgoing
@@ -233,7 +350,8 @@ func (c *Conn) writeLoop(period time.Duration) {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		var err error
 		if o.kind == websocket.PingMessage {
-			err = c.ws.WriteMessage(websocket.PingMessage, []byte(time.Now().Format(time.RFC3339Nano)))
+			payload := pingPrefix + strconv.FormatInt(int64(time.Since(c.start)), 10)
+			err = c.ws.WriteMessage(websocket.PingMessage, []byte(payload))
 		} else {
 			err = c.ws.WriteMessage(o.kind, o.data)
 		}
@@ -248,7 +366,7 @@ func (c *Conn) writeLoop(period time.Duration) {
 func (c *Conn) finish(err error) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		if err != nil && !c.closing.Load() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, websocket.ErrCloseSent) {
 			c.err = err
 		}
 		c.mu.Unlock()
@@ -258,29 +376,32 @@ func (c *Conn) finish(err error) {
 }
 
 // Close sends a normal close frame, waits briefly for the server's answer,
-// then closes the socket. It is safe to call more than once.
-func (c *Conn) Close() error {
-	select {
-	case <-c.done:
-		return nil
-	default:
-	}
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
-	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
-		c.finish(nil)
-		return nil
-	}
-	select {
-	case <-c.done:
-	case <-time.After(closeGrace):
-		c.finish(nil)
-	}
-	// A close we asked for is not an error.
-	c.mu.Lock()
-	var ce *websocket.CloseError
-	if errors.As(c.err, &ce) && ce.Code == websocket.CloseNormalClosure {
-		c.err = nil
-	}
-	c.mu.Unlock()
+// then closes the socket. It is safe to call more than once and from any
+// goroutine.
+func (c *Conn) Close() error { return c.CloseWith(websocket.CloseNormalClosure, "bye") }
+
+// CloseWith is Close with a close code and reason.
+func (c *Conn) CloseWith(code int, reason string) error {
+	c.closeFrame.Do(func() {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.closing.Store(true)
+		msg := websocket.FormatCloseMessage(code, reason)
+		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait)); err != nil {
+			c.finish(nil)
+			return
+		}
+		t := time.NewTimer(c.grace)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
+			c.finish(nil)
+		}
+	})
+	<-c.done
 	return nil
 }

@@ -2,14 +2,11 @@
 package listen
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"net/http"
+	"regexp"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -17,24 +14,74 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
-	"github.com/socks-dev/socks/store"
-	"github.com/socks-dev/socks/ui"
 	"github.com/socks-dev/socks/wsclient"
 )
+
+// Defaults of the connection-keeping flags.
+const (
+	// DefaultMaxConnection renews a connection before API Gateway's 2-hour
+	// cap ends it.
+	DefaultMaxConnection = pubsub.MaxConnectionDuration - 5*time.Minute
+	// DefaultPingInterval keeps the connection well inside the 10-minute
+	// idle timeout and notices a dead one within one and a half intervals.
+	DefaultPingInterval = time.Minute
+	// DefaultMaxRetries is how many reconnects in a row may fail.
+	DefaultMaxRetries = 10
+)
+
+// Conn is what listen needs of a connection; *wsclient.Conn has it.
+type Conn interface {
+	Frames() <-chan wsclient.Frame
+	Pongs() <-chan time.Duration
+	Err() error
+	SendJSON(v any) error
+	Close() error
+}
+
+// DialFunc opens a connection.
+type DialFunc func(ctx context.Context, url string, opts wsclient.Options) (Conn, error)
+
+func dialWS(ctx context.Context, url string, opts wsclient.Options) (Conn, error) {
+	c, err := wsclient.Dial(ctx, url, opts)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return c, nil
+}
 
 // Options are the inputs of `socks listen`.
 type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Dial connects (default wsclient.Dial); tests pass a fake.
+	Dial DialFunc
+	// Backoff paces reconnects (zero value: 0.5 s doubling up to 30 s).
+	Backoff Backoff
 
-	Geek    string
-	Topics  []string
-	URL     string
-	ID      string
-	Count   int
-	Timeout time.Duration
-	JSON    bool
+	Geek          string
+	Topics        []string
+	URL           string
+	ID            string
+	Count         int
+	Timeout       time.Duration
+	Until         string
+	JSON          bool
+	NoInput       bool
+	ShowPing      bool
+	MaxRetries    int
+	MaxConnection time.Duration
+	PingInterval  time.Duration
+	Headers       []string
+	Subprotocols  []string
+	Origin        string
+	Insecure      bool
+
+	// Set by complete.
+	until  *regexp.Regexp
+	header http.Header
+	// loc is the time zone of terminal timestamps (default time.Local).
+	loc *time.Location
 }
 
 // NewCmdListen returns `socks listen`.
@@ -44,20 +91,58 @@ func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",
 		Long: `Listen connects to the gateway the way a browser does and prints every
-message it receives: styled on a terminal, one JSON object per line when
-piped or with --json.
+message it receives.
 
-The URL comes from the running local gateway, or --url. The chatter ID comes
-from --id; without it, listen issues a short-lived one itself and revokes it
+The URL is the running local gateway's (or the configured backend's), or
+--url. The chatter ID is --id; without it, listen issues a short-lived one
+itself, issues a new one if it expired before a reconnect, and revokes it
 on exit.
 
-Exit codes: 0 after --count messages or Ctrl-C; 4 when --timeout passed with
-no message; 5 when the gateway refused the connection (401/403).`,
+On a terminal: a header, then each message with its time (and topic when
+known: the body's own "topic" field, or the one topic followed), JSON
+pretty-printed and coloured, binary or non-UTF-8 data as a hex dump, and
+control characters escaped. State changes (connected, disconnected with
+the close code, reconnecting in Ns) are shown as they happen.
+
+Piped, or with --json: one JSON object per line on standard output, with
+"time", "kind" ("message", "reply", and with --json also "state" and
+"ping"), and "body" (JSON), "text" (other UTF-8) or "base64" (binary,
+with "binary": true, or text that is not UTF-8); "topic" when known.
+Piped without --json, state lines go to standard error as text.
+
+Type while connected (unless --no-input, which background jobs want: the
+terminal stops a background process that reads it; a closed or
+non-terminal standard input is fine):
+  subscribe T [T...]     follow more topics
+  unsubscribe T [T...]   stop following topics
+  ping                   ask the gateway for a pong
+  quit                   close and exit 0
+The gateway's answers are shown. Topics followed this way are kept
+across reconnects.
+
+Keeping the connection: a WebSocket ping every --ping-interval (the
+gateway drops connections idle for 10 minutes), a fresh connection before
+the gateway's 2-hour cap (--max-connection), and after a drop, reconnects
+with exponential backoff and jitter (0.5 s doubling to 30 s). The first
+connection is not retried. A refused upgrade (401/403) is never retried.
+
+Exit codes:
+  0  --count messages arrived, --until matched, quit, or Ctrl-C
+  1  an error, or --max-retries reconnects in a row failed
+  2  bad flags
+  4  --timeout passed without a message
+  5  the gateway refused the connection (401/403)`,
 		Example: `  socks listen --geek Friendless --topic updates
   socks listen --geek Friendless --json | jq .body
-  socks listen --geek Friendless --topic jobs --count 1 --timeout 30s`,
+  socks listen --geek Friendless --topic jobs --count 1 --timeout 30s
+  socks listen --geek Friendless --until '"done"' --no-input
+  socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod \
+    --geek Friendless --id "$CHATTER_ID" -H 'X-Trace: 1'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.complete(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -66,157 +151,132 @@ no message; 5 when the gateway refused the connection (401/403).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Geek, "geek", "g", "", "the user to connect as (required)")
-	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable; default every topic)")
-	fl.StringVar(&opts.URL, "url", "", "WebSocket URL (default: the running local gateway)")
-	fl.StringVar(&opts.ID, "id", "", "chatter ID to present (default: issue a short-lived one)")
-	fl.IntVar(&opts.Count, "count", 0, "exit 0 after this many messages")
-	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 if no message arrives within this time")
-	fl.BoolVar(&opts.JSON, "json", false, "one JSON object per line")
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable, or a comma list; default '.', every topic)")
+	fl.StringVar(&opts.URL, "url", "", "WebSocket URL (default: the backend's; locally, the running 'socks serve')")
+	fl.StringVar(&opts.ID, "id", "", "chatter ID to present (default: issue a short-lived one and revoke it on exit)")
+	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
+	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")
+	fl.BoolVar(&opts.JSON, "json", false, "print every event, state changes too, as one JSON object per line")
+	fl.BoolVar(&opts.NoInput, "no-input", false, "do not read commands from standard input (for scripts)")
+	fl.BoolVar(&opts.ShowPing, "show-ping", false, "show the round trip of each keepalive ping")
+	fl.IntVar(&opts.MaxRetries, "max-retries", DefaultMaxRetries, "give up after this many failed reconnects in a row (0: never give up)")
+	fl.DurationVar(&opts.MaxConnection, "max-connection", DefaultMaxConnection, "open a fresh connection after this long (0: never), before the gateway's 2 h cap")
+	fl.DurationVar(&opts.PingInterval, "ping-interval", DefaultPingInterval, "keepalive ping interval (under the 10 min idle timeout)")
+	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "extra handshake header 'Key: Value' (repeatable)")
+	fl.StringArrayVar(&opts.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable)")
+	fl.StringVar(&opts.Origin, "origin", "", "Origin header to send, as a browser on that site would")
+	fl.BoolVar(&opts.Insecure, "insecure", false, "skip TLS certificate checks (wss:// test endpoints only)")
 	_ = cmd.MarkFlagRequired("geek")
 	return cmd
 }
 
-// Line is one --json output line.
-type Line struct {
-	Time   time.Time       `json:"time"`
-	Kind   string          `json:"kind"`
-	Body   json.RawMessage `json:"body,omitempty"`
-	Text   string          `json:"text,omitempty"`
-	Base64 []byte          `json:"base64,omitempty"`
+// reservedHeaders are set by the WebSocket handshake itself.
+var reservedHeaders = map[string]string{
+	"Upgrade":                  "",
+	"Connection":               "",
+	"Sec-Websocket-Key":        "",
+	"Sec-Websocket-Version":    "",
+	"Sec-Websocket-Extensions": "",
+	"Sec-Websocket-Protocol":   " (use --subprotocol)",
+	"Origin":                   " (use --origin)",
+}
+
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// complete checks the flags and derives what they imply. It may run more
+// than once.
+func (o *Options) complete() error {
+	if err := pubsub.ValidateGeek(o.Geek); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	var split []string
+	for _, t := range o.Topics {
+		split = append(split, strings.Split(t, ",")...)
+	}
+	topics, err := pubsub.NormalizeTopics(split)
+	if err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	if len(topics) == 0 {
+		topics = []string{pubsub.AllTopics}
+	}
+	o.Topics = topics
+	switch {
+	case o.Count < 0:
+		return cmdutil.FlagErrorf("--count must not be negative")
+	case o.Timeout < 0:
+		return cmdutil.FlagErrorf("--timeout must not be negative")
+	case o.MaxRetries < 0:
+		return cmdutil.FlagErrorf("--max-retries must not be negative (0 means never give up)")
+	case o.MaxConnection < 0:
+		return cmdutil.FlagErrorf("--max-connection must not be negative (0 means never renew)")
+	case o.PingInterval <= 0 || o.PingInterval >= pubsub.IdleTimeout:
+		return cmdutil.FlagErrorf("--ping-interval %s is out of range: give a duration above 0 and under the gateway's %s idle timeout", o.PingInterval, pubsub.IdleTimeout)
+	}
+	if o.URL != "" {
+		if _, err := wsclient.ConnectURL(o.URL, "", "", nil); err != nil {
+			return cmdutil.FlagErrorf("--url: %v", err)
+		}
+	}
+	if o.Until != "" {
+		re, err := regexp.Compile(o.Until)
+		if err != nil {
+			return cmdutil.FlagErrorf("--until is not a valid regular expression: %v", err)
+		}
+		o.until = re
+	}
+	o.header = http.Header{}
+	for _, h := range o.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || !headerName.MatchString(k) {
+			return cmdutil.FlagErrorf("--header %q: give it as 'Key: Value'", h)
+		}
+		k = http.CanonicalHeaderKey(k)
+		if hint, ok := reservedHeaders[k]; ok {
+			return cmdutil.FlagErrorf("--header %s: the WebSocket handshake sets this header itself%s", k, hint)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return cmdutil.FlagErrorf("--header %s: the value has a control character", k)
+		}
+		o.header.Add(k, v)
+	}
+	for _, p := range o.Subprotocols {
+		if !headerName.MatchString(p) {
+			return cmdutil.FlagErrorf("--subprotocol %q is not a valid protocol name", p)
+		}
+	}
+	if o.Origin != "" {
+		if strings.ContainsAny(o.Origin, "\r\n\x00") {
+			return cmdutil.FlagErrorf("--origin has a control character")
+		}
+	}
+	return nil
 }
 
 func listenRun(ctx context.Context, opts *Options) error {
-	if err := pubsub.ValidateGeek(opts.Geek); err != nil {
-		return &cmdutil.FlagError{Err: err}
+	if err := opts.complete(); err != nil {
+		return err
 	}
-	topics, err := pubsub.NormalizeTopics(opts.Topics)
-	if err != nil {
-		return &cmdutil.FlagError{Err: err}
-	}
-	if opts.Count < 0 || opts.Timeout < 0 {
-		return cmdutil.FlagErrorf("--count and --timeout must not be negative")
-	}
-	base, secret := opts.URL, opts.ID
-	if base == "" || secret == "" {
-		b, err := opts.Backend(ctx)
-		if err != nil {
-			return err
-		}
-		if base == "" {
-			if base, err = b.WebSocketURL(ctx); err != nil {
-				return err
-			}
-		}
-		if secret == "" {
-			s, c, err := store.IssueChatterID(ctx, b.Store, opts.Geek, time.Hour, opts.Now())
-			if err != nil {
-				return err
-			}
-			secret = s
-			defer func() {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				_, _ = b.Store.RevokeChatterIDs(rctx, opts.Geek, []string{c.Hash})
-			}()
-		}
-	}
-	u, err := wsclient.ConnectURL(base, opts.Geek, secret, topics)
-	if err != nil {
-		return &cmdutil.FlagError{Err: err}
-	}
-	conn, err := wsclient.Dial(ctx, u, wsclient.Options{})
-	if err != nil {
-		var he *wsclient.HandshakeError
-		if errors.As(err, &he) {
-			return cmdutil.Exit(cmdutil.ExitRefused, fmt.Errorf("%w (%s)", he, hint(he.Status)))
-		}
-		return fmt.Errorf("connecting to %s: %w", base, err)
-	}
-	defer conn.Close()
+	s := newSession(opts)
+	defer s.ep.revoke(ctx)
+	return s.run(ctx)
+}
 
-	jsonOut := opts.JSON || !opts.IO.IsStdoutTTY()
-	st := ui.New(opts.IO)
-	if !jsonOut {
-		fmt.Fprintf(opts.IO.Out, "%s %s as %s on %s\n", st.Good.Render("●"), "connected to "+st.Accent.Render(base), st.Accent.Render(opts.Geek), topicList(topics))
-	}
-	var timeout <-chan time.Time
-	if opts.Timeout > 0 {
-		t := time.NewTimer(opts.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	got := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timeout:
-			return cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("no message within %s", opts.Timeout))
-		case f, ok := <-conn.Frames():
-			if !ok {
-				if err := conn.Err(); err != nil {
-					return fmt.Errorf("connection closed: %w", err)
-				}
-				return errors.New("connection closed")
-			}
-			if err := printFrame(opts.IO.Out, st, f, jsonOut); err != nil {
-				return err
-			}
-			got++
-			timeout = nil
-			if opts.Count > 0 && got >= opts.Count {
-				return nil
-			}
-		}
+func (o *Options) wsOptions() wsclient.Options {
+	return wsclient.Options{
+		Header:       o.header,
+		Origin:       o.Origin,
+		Subprotocols: o.Subprotocols,
+		Insecure:     o.Insecure,
+		PingPeriod:   o.PingInterval,
 	}
 }
 
-func topicList(t []string) string {
-	if len(t) == 0 {
-		return "every topic"
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
 	}
-	return fmt.Sprint(t)
-}
-
-func hint(status int) string {
-	switch status {
-	case 401:
-		return "no chatter ID was presented: pass --id or let listen issue one"
-	case 403:
-		return "the chatter ID is unknown, revoked, expired, or for another geek: issue a new one with `socks chatter issue`"
-	case 400:
-		return "the geek or topic names were refused"
-	}
-	return "is the URL right?"
-}
-
-func printFrame(w io.Writer, st *ui.UI, f wsclient.Frame, jsonOut bool) error {
-	line := Line{Time: f.At.UTC(), Kind: "message"}
-	switch {
-	case f.Binary || !utf8.Valid(f.Data):
-		line.Kind, line.Base64 = "binary", f.Data
-	case json.Valid(f.Data):
-		line.Body = f.Data
-	default:
-		line.Text = string(f.Data)
-	}
-	if jsonOut {
-		return json.NewEncoder(w).Encode(line)
-	}
-	var shown string
-	switch {
-	case line.Body != nil:
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, line.Body, "", "  "); err == nil {
-			shown = st.Code.Render(buf.String())
-		} else {
-			shown = string(line.Body)
-		}
-	case line.Base64 != nil:
-		shown = st.Muted.Render(fmt.Sprintf("(binary, %d bytes) %x", len(f.Data), f.Data))
-	default:
-		shown = fmt.Sprintf("%q", line.Text)
-	}
-	_, err := fmt.Fprintf(w, "%s %s\n", st.Muted.Render(f.At.Local().Format("15:04:05.000")), shown)
-	return err
+	return time.Now()
 }

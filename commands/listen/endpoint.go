@@ -1,0 +1,91 @@
+package listen
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/store"
+)
+
+const (
+	// chatterTTL is the life of a chatter ID listen issues itself. It is
+	// checked only at the upgrade, so it need not cover a whole connection;
+	// a reconnect after it expired issues a new one.
+	chatterTTL = time.Hour
+	// chatterMargin: an issued ID this close to its expiry is replaced
+	// before a reconnect rather than risk a refusal.
+	chatterMargin = time.Minute
+	// revokeTimeout bounds the revocation on exit.
+	revokeTimeout = 5 * time.Second
+)
+
+// endpoint resolves where to connect and with which chatter ID. All it
+// needs from a backend is its WebSocket URL and its store, so the local
+// gateway and AWS are handled alike.
+type endpoint struct {
+	url     string // --url; "" asks the backend at every connect
+	id      string // --id; "" issues one
+	geek    string
+	backend func(context.Context) (*backend.Backend, error)
+	now     func() time.Time
+
+	secret string
+	issued *store.ChatterID
+	store  store.Store
+}
+
+// base returns the WebSocket URL to connect to. Asking the backend at every
+// connect follows a local gateway that was restarted on another port.
+func (e *endpoint) base(ctx context.Context) (string, error) {
+	if e.url != "" {
+		return e.url, nil
+	}
+	b, err := e.backend(ctx)
+	if err != nil {
+		return "", err
+	}
+	return b.WebSocketURL(ctx)
+}
+
+// chatterID returns the chatter ID to present: --id, or one listen issued,
+// replaced when it is (about to be) expired.
+func (e *endpoint) chatterID(ctx context.Context) (string, error) {
+	if e.id != "" {
+		return e.id, nil
+	}
+	now := e.now()
+	if e.issued != nil && now.Add(chatterMargin).Before(e.issued.ExpiresAt) {
+		return e.secret, nil
+	}
+	if e.store == nil {
+		b, err := e.backend(ctx)
+		if err != nil {
+			return "", err
+		}
+		e.store = b.Store
+	}
+	e.revoke(ctx)
+	secret, c, err := store.IssueChatterID(ctx, e.store, e.geek, chatterTTL, now)
+	if err != nil {
+		return "", fmt.Errorf("issuing a chatter ID for %s: %w", e.geek, err)
+	}
+	e.secret, e.issued = secret, &c
+	return secret, nil
+}
+
+// issuedHere reports whether the chatter ID in use is one listen issued.
+func (e *endpoint) issuedHere() bool { return e.id == "" }
+
+// revoke deletes the chatter ID listen issued, if any. It works after ctx
+// was cancelled (Ctrl-C), bounded by revokeTimeout.
+func (e *endpoint) revoke(ctx context.Context) {
+	if e.issued == nil || e.store == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	_, _ = e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash})
+	e.issued, e.secret = nil, ""
+}

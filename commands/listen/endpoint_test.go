@@ -1,0 +1,174 @@
+package listen
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/config"
+)
+
+// localBackend opens a real local backend (the embedded store) in a
+// temporary state dir, with the gateway's URL recorded as serve does.
+func localBackend(t *testing.T, wsURL string) *backend.Backend {
+	t.Helper()
+	b, err := backend.Open(t.Context(), config.Config{Backend: config.BackendLocal, StateDir: t.TempDir()}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if wsURL != "" {
+		// The backend probes the recorded Management API endpoint to tell
+		// a live gateway from a crashed one's record.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		mgmt := "http://" + ln.Addr().String() + "/"
+		for k, v := range map[string]string{backend.MetaGatewayWebSocket: wsURL, backend.MetaGatewayManagement: mgmt} {
+			if err := b.DB.SetMeta(t.Context(), k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return b
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func param(t *testing.T, raw, name string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get(name)
+}
+
+func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	clk := &clock{now: time.Now()}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		o.Now = clk.Now
+	})
+	c1 := d.next(t)
+	if !strings.HasPrefix(c1.url, "ws://127.0.0.1:7/?") {
+		t.Errorf("connected to %s; want the gateway the backend records", c1.url)
+	}
+	id1 := param(t, c1.url, "id")
+	if err := b.Store.VerifyChatterID(t.Context(), "alice", id1, clk.Now()); err != nil {
+		t.Fatalf("the issued chatter ID does not verify: %v", err)
+	}
+
+	// The gateway restarts on another port, and the chatter ID expires
+	// before the reconnect: both are picked up.
+	if err := b.DB.SetMeta(t.Context(), backend.MetaGatewayWebSocket, "ws://127.0.0.1:8/"); err != nil {
+		t.Fatal(err)
+	}
+	later := clk.Now().Add(chatterTTL + time.Minute)
+	clk.set(later)
+	c1.end(goingAway)
+	c2 := d.next(t)
+	if !strings.HasPrefix(c2.url, "ws://127.0.0.1:8/?") {
+		t.Errorf("reconnected to %s; want the restarted gateway", c2.url)
+	}
+	id2 := param(t, c2.url, "id")
+	if id2 == id1 {
+		t.Fatal("the expired chatter ID was presented again")
+	}
+	if err := b.Store.VerifyChatterID(t.Context(), "alice", id2, later); err != nil {
+		t.Errorf("the re-issued chatter ID does not verify: %v", err)
+	}
+	if ids, _ := b.Store.ListChatterIDs(t.Context(), "alice"); len(ids) != 1 {
+		t.Errorf("%d chatter IDs recorded; the expired one should be revoked", len(ids))
+	}
+
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := b.Store.ListChatterIDs(t.Context(), "alice"); len(ids) != 0 {
+		t.Errorf("%d chatter IDs left after exit; listen must revoke the one it issued", len(ids))
+	}
+}
+
+func TestAGivenChatterIDIsNeitherIssuedNorRevoked(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", "given"
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	if id := param(t, d.next(t).url, "id"); id != "given" {
+		t.Errorf("presented %q; want --id", id)
+	}
+	r.cancel()
+	r.end()
+	if ids, _ := b.Store.ListChatterIDs(t.Context(), "alice"); len(ids) != 0 {
+		t.Errorf("%d chatter IDs issued though --id was given", len(ids))
+	}
+}
+
+func TestNoRunningGateway(t *testing.T) {
+	b := localBackend(t, "")
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL = ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	err := r.end()
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "socks serve") {
+		t.Errorf("err %v; want exit 1 naming socks serve", err)
+	}
+	if d.dials() != 0 {
+		t.Errorf("%d dials without a URL", d.dials())
+	}
+}
+
+func TestAStoppedGatewayIsWaitedFor(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL = ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		o.Backoff = Backoff{Min: 20 * time.Millisecond, Max: 20 * time.Millisecond}
+	})
+	c1 := d.next(t)
+	// serve stops cleanly: it removes its URL, then comes back.
+	if err := b.DB.DeleteMeta(t.Context(), backend.MetaGatewayWebSocket); err != nil {
+		t.Fatal(err)
+	}
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"state": "reconnecting", "attempt": 2})
+	if err := b.DB.SetMeta(t.Context(), backend.MetaGatewayWebSocket, "ws://127.0.0.1:9/"); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.next(t); !strings.HasPrefix(c.url, "ws://127.0.0.1:9/") {
+		t.Errorf("reconnected to %s", c.url)
+	}
+}

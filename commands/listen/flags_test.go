@@ -1,0 +1,123 @@
+package listen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// parse runs `listen ARGS` through runF and returns the options it got.
+func parse(t *testing.T, args ...string) (*Options, error) {
+	t.Helper()
+	ios, _, _, _ := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Now: time.Now}
+	var got *Options
+	cmd := NewCmdListen(f, func(_ context.Context, o *Options) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	return got, err
+}
+
+func TestFlagsAreParsed(t *testing.T) {
+	o, err := parse(t, "--geek", "alice", "-t", "updates", "--topic", "news,updates", "--url", "wss://h.example/prod",
+		"--id", "s3cret", "-n", "3", "--timeout", "1s", "--until", `"done"`, "--json", "--no-input", "--show-ping",
+		"--max-retries", "0", "--max-connection", "30m", "--ping-interval", "10s",
+		"-H", "X-Trace: abc", "--header", "x-other:1", "--subprotocol", "socks.v1", "--origin", "https://site.example", "--insecure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Geek != "alice" || strings.Join(o.Topics, ",") != "updates,news" || o.URL != "wss://h.example/prod" || o.ID != "s3cret" {
+		t.Errorf("geek %q topics %q url %q id %q", o.Geek, o.Topics, o.URL, o.ID)
+	}
+	if o.Count != 3 || o.Timeout != time.Second || o.until == nil || !o.until.MatchString(`{"s":"done"}`) {
+		t.Errorf("count %d timeout %s until %v", o.Count, o.Timeout, o.until)
+	}
+	if !o.JSON || !o.NoInput || !o.ShowPing || o.MaxRetries != 0 || o.MaxConnection != 30*time.Minute || o.PingInterval != 10*time.Second {
+		t.Errorf("json %v no-input %v show-ping %v max-retries %d max-connection %s ping %s", o.JSON, o.NoInput, o.ShowPing, o.MaxRetries, o.MaxConnection, o.PingInterval)
+	}
+	want := http.Header{"X-Trace": {"abc"}, "X-Other": {"1"}}
+	if o.header.Get("X-Trace") != "abc" || o.header.Get("X-Other") != "1" || len(o.header) != len(want) {
+		t.Errorf("header %v; want %v", o.header, want)
+	}
+	w := o.wsOptions()
+	if w.Origin != "https://site.example" || !w.Insecure || len(w.Subprotocols) != 1 || w.PingPeriod != 10*time.Second {
+		t.Errorf("wsclient options %+v", w)
+	}
+}
+
+func TestFlagDefaults(t *testing.T) {
+	o, err := parse(t, "--geek", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.Topics, ",") != "." {
+		t.Errorf("topics %q; want every topic (.)", o.Topics)
+	}
+	if o.MaxRetries != DefaultMaxRetries || o.MaxConnection != DefaultMaxConnection || o.PingInterval != DefaultPingInterval {
+		t.Errorf("max-retries %d max-connection %s ping-interval %s", o.MaxRetries, o.MaxConnection, o.PingInterval)
+	}
+	if o.MaxConnection >= 2*time.Hour || o.PingInterval >= 10*time.Minute {
+		t.Error("the defaults do not beat the gateway's 2 h cap and 10 min idle timeout")
+	}
+}
+
+func TestBadFlagsAreUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a missing geek", []string{}, "required flag"},
+		{"a bad geek name", []string{"--geek", "a b"}, "geek"},
+		{"a bad topic name", []string{"--geek", "a", "--topic", "bad topic"}, "topic"},
+		{"a negative count", []string{"--geek", "a", "--count", "-1"}, "--count"},
+		{"a negative timeout", []string{"--geek", "a", "--timeout", "-1s"}, "--timeout"},
+		{"a negative max-retries", []string{"--geek", "a", "--max-retries", "-1"}, "--max-retries"},
+		{"a ping interval over the idle timeout", []string{"--geek", "a", "--ping-interval", "10m"}, "--ping-interval"},
+		{"an http URL", []string{"--geek", "a", "--url", "http://127.0.0.1:1/"}, "ws or wss"},
+		{"a bad regular expression", []string{"--geek", "a", "--until", "("}, "--until"},
+		{"a header without a colon", []string{"--geek", "a", "-H", "X-Trace"}, "'Key: Value'"},
+		{"a header the handshake sets", []string{"--geek", "a", "-H", "Sec-WebSocket-Protocol: x"}, "--subprotocol"},
+		{"an Origin header", []string{"--geek", "a", "-H", "origin: x"}, "--origin"},
+		{"a bad subprotocol", []string{"--geek", "a", "--subprotocol", "a b"}, "--subprotocol"},
+		{"an argument", []string{"--geek", "a", "extra"}, "unknown command"},
+	} {
+		t.Run(tc.name+" is refused", func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			if err == nil {
+				t.Fatalf("no error; runF got %+v", o)
+			}
+			if o != nil {
+				t.Error("runF ran despite the error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) && !strings.Contains(err.Error(), "required flag") && !strings.Contains(err.Error(), "unknown command") {
+				t.Errorf("error %v is not a usage error", err)
+			}
+		})
+	}
+}
+
+func TestHelpDocumentsExitCodes(t *testing.T) {
+	cmd := NewCmdListen(&cmdutil.Factory{}, nil)
+	for _, want := range []string{"4  --timeout", "5  the gateway refused", "0  --count", "--max-retries"} {
+		if !strings.Contains(cmd.Long, want) {
+			t.Errorf("--help does not say %q", want)
+		}
+	}
+}

@@ -1,0 +1,569 @@
+package listen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/ui"
+	"github.com/socks-dev/socks/wsclient"
+)
+
+const (
+	// stableAfter: a connection that lasted this long resets the backoff.
+	stableAfter = 10 * time.Second
+	// renewRetry is the wait before another try at renewing a connection
+	// that is still open.
+	renewRetry = 5 * time.Second
+)
+
+// action is a frame sent to the gateway and not yet answered.
+type action struct {
+	name   string // subscribe, unsubscribe, ping
+	topics []string
+	sent   time.Time
+}
+
+// session is one `socks listen`: the connection of the moment, the topics
+// it must follow, and what it has shown. Only run's goroutine touches it.
+type session struct {
+	o      *Options
+	ep     *endpoint
+	dial   DialFunc
+	wsOpts wsclient.Options
+	p      *printer
+
+	topics  []string // what the next connection follows
+	pending []action // sent on the current connection, unanswered
+	conn    Conn
+	base    string    // the URL conn was opened on
+	since   time.Time // when conn opened
+	step    int       // backoff step
+	fails   int       // failed reconnects in a row
+	got     int       // messages shown
+	timeout *time.Timer
+}
+
+func newSession(o *Options) *session {
+	dial := o.Dial
+	if dial == nil {
+		dial = dialWS
+	}
+	return &session{
+		o: o,
+		ep: &endpoint{
+			url: o.URL, id: o.ID, geek: o.Geek,
+			backend: o.Backend, now: o.now,
+		},
+		dial:   dial,
+		wsOpts: o.wsOptions(),
+		p:      newPrinter(o),
+		topics: slices.Clone(o.Topics),
+	}
+}
+
+// printer sends each line where it belongs.
+type printer struct {
+	out, errOut io.Writer
+	term        bool // terminal layout on stdout
+	json        bool // --json: every line as JSON on stdout
+	tr          *renderer
+	pr          *renderer // plain, for standard error
+}
+
+func newPrinter(o *Options) *printer {
+	term := o.IO.IsStdoutTTY() && !o.JSON
+	return &printer{
+		out: o.IO.Out, errOut: o.IO.ErrOut,
+		term: term, json: o.JSON,
+		tr: newRenderer(ui.New(o.IO), true, o.loc),
+		pr: newRenderer(ui.NewFor(o.IO.ErrOut, false), false, o.loc),
+	}
+}
+
+func (p *printer) emit(l Line) error {
+	var err error
+	switch {
+	case p.term:
+		_, err = io.WriteString(p.out, p.tr.render(l))
+	case l.Kind == kindNotice:
+		_, err = io.WriteString(p.errOut, p.pr.render(l))
+	case p.json, l.Kind == KindMessage, l.Kind == KindReply:
+		err = writeJSON(p.out, l)
+	default:
+		_, err = io.WriteString(p.errOut, p.pr.render(l))
+	}
+	return err
+}
+
+func (s *session) notice(format string, args ...any) error {
+	return s.p.emit(Line{Time: s.o.now(), Kind: kindNotice, Error: fmt.Sprintf(format, args...)})
+}
+
+func (s *session) typing() bool { return !s.o.NoInput && s.o.IO.In != nil }
+
+// run connects and shows what arrives until an exit condition.
+func (s *session) run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.p.term {
+		if _, err := io.WriteString(s.p.out, s.p.tr.header(s.displayURL(ctx), s.o.Geek, s.topics, s.typing())); err != nil {
+			return err
+		}
+	}
+	var timeout <-chan time.Time
+	if s.o.Timeout > 0 {
+		s.timeout = time.NewTimer(s.o.Timeout)
+		defer s.timeout.Stop()
+		timeout = s.timeout.C
+	}
+
+	// The first connection is not retried: a wrong URL or a stopped
+	// gateway is reported at once.
+	conn, err := s.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fatal := s.fatal(err); fatal != nil {
+			return fatal
+		}
+		var ce *connectError
+		if errors.As(err, &ce) && ce.base != "" {
+			return fmt.Errorf("cannot connect to %v (is the gateway running? check --url)", err)
+		}
+		return err
+	}
+	if err := s.attach(conn); err != nil {
+		conn.Close()
+		return err
+	}
+	why := "interrupted"
+	defer func() { s.close(why) }()
+
+	input := s.input(ctx)
+	var retry, renew <-chan time.Time
+	renew = s.renewTimer()
+	for {
+		var frames <-chan wsclient.Frame
+		var pongs <-chan time.Duration
+		if s.conn != nil {
+			frames, pongs = s.conn.Frames(), s.conn.Pongs()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timeout:
+			why = "no message within " + s.o.Timeout.String()
+			return cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("no message within %s", s.o.Timeout))
+		case f, ok := <-frames:
+			if !ok {
+				renew = nil
+				if retry, err = s.dropped(); err != nil {
+					return err
+				}
+				continue
+			}
+			stop, reason, err := s.frame(f)
+			if err != nil || stop {
+				why = reason
+				return err
+			}
+		case d := <-pongs:
+			if s.o.ShowPing {
+				if err := s.p.emit(Line{Time: s.o.now(), Kind: KindPing, RTTMS: ms(d)}); err != nil {
+					return err
+				}
+			}
+		case line, ok := <-input:
+			if !ok {
+				input = nil // standard input ended: keep listening
+				continue
+			}
+			quit, err := s.command(line)
+			if err != nil {
+				return err
+			}
+			if quit {
+				why = "quit"
+				return nil
+			}
+		case <-retry:
+			retry = nil
+			conn, err := s.connect(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if fatal := s.fatal(err); fatal != nil {
+					return fatal
+				}
+				s.fails++
+				if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
+					return fmt.Errorf("gave up after %d failed reconnects in a row: %w", s.fails, err)
+				}
+				if retry, err = s.scheduleRetry(err.Error()); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.attach(conn); err != nil {
+				return err
+			}
+			renew = s.renewTimer()
+		case <-renew:
+			var stop bool
+			var reason string
+			renew, stop, reason, err = s.renew(ctx)
+			if err != nil || stop {
+				why = reason
+				return err
+			}
+		}
+	}
+}
+
+// input delivers the lines typed on standard input, until it ends.
+func (s *session) input(ctx context.Context) <-chan string {
+	if !s.typing() {
+		return nil
+	}
+	ch := make(chan string, 16)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(s.o.IO.In)
+		for sc.Scan() {
+			select {
+			case ch <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// displayURL is the URL to show before connecting (never with the
+// chatter ID).
+func (s *session) displayURL(ctx context.Context) string {
+	if s.o.URL != "" {
+		return s.o.URL
+	}
+	if s.o.Backend != nil {
+		if b, err := s.o.Backend(ctx); err == nil {
+			if u, err := b.WebSocketURL(ctx); err == nil {
+				return u
+			}
+		}
+	}
+	return "(the backend's gateway)"
+}
+
+// connectError is a failed connection attempt to base.
+type connectError struct {
+	base string
+	err  error
+}
+
+func (e *connectError) Error() string {
+	if e.base == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("%s: %v", Sanitize(e.base, false), e.err)
+}
+func (e *connectError) Unwrap() error { return e.err }
+
+// connect opens a connection that follows the wanted topics.
+func (s *session) connect(ctx context.Context) (Conn, error) {
+	base, err := s.ep.base(ctx)
+	if err != nil {
+		return nil, &connectError{err: err}
+	}
+	secret, err := s.ep.chatterID(ctx)
+	if err != nil {
+		return nil, &connectError{base: base, err: err}
+	}
+	u, err := wsclient.ConnectURL(base, s.o.Geek, secret, s.wanted())
+	if err != nil {
+		return nil, &connectError{base: base, err: err}
+	}
+	conn, err := s.dial(ctx, u, s.wsOpts)
+	if err != nil {
+		return nil, &connectError{base: base, err: err}
+	}
+	s.base = base
+	return conn, nil
+}
+
+// fatal turns an error that must not be retried into the command's error:
+// a refused upgrade (exit 5) or another client error from the gateway.
+func (s *session) fatal(err error) error {
+	var he *wsclient.HandshakeError
+	if !errors.As(err, &he) {
+		var fe *cmdutil.FlagError
+		if errors.As(err, &fe) {
+			return err
+		}
+		return nil
+	}
+	base := "the gateway"
+	var ce *connectError
+	if errors.As(err, &ce) && ce.base != "" {
+		base = Sanitize(ce.base, false)
+	}
+	msg := fmt.Sprintf("%s refused the connection: HTTP %d %s", base, he.Status, http.StatusText(he.Status))
+	if he.Reason != "" {
+		msg += ": " + Sanitize(he.Reason, false)
+	}
+	msg += " (" + s.hint(he.Status) + ")"
+	switch {
+	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden:
+		return cmdutil.Exit(cmdutil.ExitRefused, errors.New(msg))
+	case he.Status == http.StatusRequestTimeout || he.Status == http.StatusTooManyRequests || he.Status >= 500:
+		return nil
+	}
+	return errors.New(msg)
+}
+
+func (s *session) hint(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
+	case http.StatusForbidden:
+		if s.ep.issuedHere() {
+			return "listen issued this chatter ID itself, so the gateway checks another store: make --url and --state-dir (or --backend) name the same installation"
+		}
+		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
+	case http.StatusBadRequest:
+		return "the gateway refused the geek or topic names"
+	case http.StatusNotFound:
+		return "no WebSocket API at this URL: check the host and the stage path"
+	}
+	return "check --url"
+}
+
+// attach makes conn the current connection.
+func (s *session) attach(conn Conn) error {
+	s.conn, s.since = conn, time.Now()
+	s.topics, s.pending = s.wanted(), nil
+	s.fails = 0
+	return s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateConnected,
+		URL: s.base, Geek: s.o.Geek, Topics: slices.Clone(s.topics)})
+}
+
+// dropped handles the end of the current connection and schedules the
+// first reconnect.
+func (s *session) dropped() (<-chan time.Time, error) {
+	l := Line{Time: s.o.now(), Kind: KindState, State: StateDisconnected}
+	err := s.conn.Err()
+	if code, reason, ok := wsclient.CloseStatus(err); ok {
+		l.Code, l.Reason = code, reason
+	} else if err != nil {
+		l.Error = err.Error()
+	} else {
+		l.Error = "the connection ended"
+	}
+	s.topics, s.pending = s.wanted(), nil
+	if time.Since(s.since) >= stableAfter {
+		s.step = 0
+	}
+	s.conn = nil
+	if err := s.p.emit(l); err != nil {
+		return nil, err
+	}
+	return s.scheduleRetry("")
+}
+
+func (s *session) scheduleRetry(why string) (<-chan time.Time, error) {
+	d := s.o.Backoff.Delay(s.step)
+	s.step++
+	err := s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateReconnecting,
+		RetryInMS: max(d.Milliseconds(), 1), Attempt: s.fails + 1, MaxAttempts: s.o.MaxRetries, Error: why})
+	return time.After(d), err
+}
+
+func (s *session) renewTimer() <-chan time.Time {
+	if s.o.MaxConnection <= 0 {
+		return nil
+	}
+	return time.After(s.o.MaxConnection)
+}
+
+// renew replaces the current connection with a fresh one before the
+// gateway's cap ends it: the new one opens first, following the same
+// topics, then the old one is closed and what it still held is shown.
+func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, why string, err error) {
+	if err := s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateRenewing}); err != nil {
+		return nil, true, "", err
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, true, "interrupted", nil
+		}
+		if fatal := s.fatal(err); fatal != nil {
+			return nil, true, "refused", fatal
+		}
+		err = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateRenewing,
+			Error: fmt.Sprintf("failed, trying again in %s: %v", renewRetry, err)})
+		return time.After(renewRetry), false, "", err
+	}
+	old := s.conn
+	_ = old.Close()
+	for f := range old.Frames() {
+		if stop, why, err := s.frame(f); stop || err != nil {
+			_ = conn.Close()
+			return nil, true, why, err
+		}
+	}
+	if err := s.attach(conn); err != nil {
+		return nil, true, "", err
+	}
+	return s.renewTimer(), false, "", nil
+}
+
+// close ends the current connection, if any, with a close frame.
+func (s *session) close(why string) {
+	if s.conn == nil {
+		return
+	}
+	_ = s.conn.Close()
+	s.conn = nil
+	_ = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateClosed, Code: wsclient.CloseNormalClosure, Reason: why})
+}
+
+// wanted is the topic set with the unanswered actions applied: what the
+// next connection must follow.
+func (s *session) wanted() []string {
+	t := slices.Clone(s.topics)
+	for _, a := range s.pending {
+		t = apply(t, a.name, a.topics)
+	}
+	return t
+}
+
+func apply(set []string, verb string, topics []string) []string {
+	switch verb {
+	case "subscribe":
+		for _, t := range topics {
+			if !slices.Contains(set, t) {
+				set = append(set, t)
+			}
+		}
+	case "unsubscribe":
+		set = slices.DeleteFunc(set, func(t string) bool { return slices.Contains(topics, t) })
+	}
+	return set
+}
+
+// frame shows one received frame: the answer to a pending action, or a
+// message. stop reports an exit condition.
+func (s *session) frame(f wsclient.Frame) (stop bool, why string, err error) {
+	at := s.o.now()
+	if l, ok := s.asReply(at, f); ok {
+		return false, "", s.p.emit(l)
+	}
+	l := messageLine(at, f.Binary, f.Data)
+	if l.Topic = bodyTopic(l.Body); l.Topic == "" && len(s.topics) == 1 && s.topics[0] != pubsub.AllTopics {
+		l.Topic = s.topics[0]
+	}
+	if err := s.p.emit(l); err != nil {
+		return true, "", err
+	}
+	s.got++
+	if s.timeout != nil {
+		s.timeout.Reset(s.o.Timeout)
+	}
+	if s.o.until != nil && !f.Binary && s.o.until.Match(f.Data) {
+		return true, "--until matched", nil
+	}
+	if s.o.Count > 0 && s.got >= s.o.Count {
+		return true, fmt.Sprintf("after %d messages", s.got), nil
+	}
+	return false, "", nil
+}
+
+// asReply recognises the gateway's answer to the oldest pending action.
+// Frames carry no type, so a frame is an answer only when an action waits
+// for one and its "type" fits that action.
+func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
+	if len(s.pending) == 0 || f.Binary {
+		return Line{}, false
+	}
+	var r reply
+	if err := jsonUnmarshalObject(f.Data, &r); err != nil {
+		return Line{}, false
+	}
+	a := s.pending[0]
+	switch {
+	case r.Type == "error", r.Type == "" && r.Message != "":
+	case r.Type == a.name+"d" && a.name != "ping":
+	case r.Type == "pong" && a.name == "ping":
+	default:
+		return Line{}, false
+	}
+	s.pending = s.pending[1:]
+	l := Line{Time: at, Kind: KindReply, Body: f.Data}
+	switch r.Type {
+	case "subscribed", "unsubscribed":
+		if len(r.Topics) > 0 {
+			s.topics = r.Topics
+		} else {
+			s.topics = apply(s.topics, a.name, a.topics)
+		}
+	case "pong":
+		l.RTTMS = ms(time.Since(a.sent))
+	}
+	return l, true
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// command runs one typed line.
+func (s *session) command(line string) (quit bool, err error) {
+	c, perr := parseCommand(line)
+	if perr != nil {
+		return false, s.notice("%v", perr)
+	}
+	switch c.verb {
+	case "":
+		return false, nil
+	case "quit":
+		return true, nil
+	case "help":
+		return false, s.notice("%s", helpText)
+	case "ping":
+		if s.conn == nil {
+			return false, s.notice("not connected: ping again once reconnected")
+		}
+		return false, s.send(action{name: "ping", sent: time.Now()}, map[string]string{"action": "ping"})
+	}
+	next := apply(s.wanted(), c.verb, c.topics)
+	if len(next) == 0 {
+		return false, s.notice("that would leave no topic to follow (a connection always follows at least one); use quit to stop")
+	}
+	if len(next) > pubsub.MaxTopicsPerConnection {
+		return false, s.notice("a connection may follow at most %d topics; that would make %d", pubsub.MaxTopicsPerConnection, len(next))
+	}
+	if s.conn == nil {
+		s.topics = next
+		return false, s.notice("not connected: the next connection will follow %s", topicList(next))
+	}
+	return false, s.send(action{name: c.verb, topics: c.topics, sent: time.Now()},
+		map[string]any{"action": c.verb, "topics": c.topics})
+}
+
+func (s *session) send(a action, frame any) error {
+	if err := s.conn.SendJSON(frame); err != nil {
+		return s.notice("not sent: %v", err)
+	}
+	s.pending = append(s.pending, a)
+	return nil
+}

@@ -1,0 +1,657 @@
+package listen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/wsclient"
+)
+
+// wait bounds every wait in these tests.
+const wait = 5 * time.Second
+
+// fakeConn is a connection the test drives.
+type fakeConn struct {
+	url    string
+	frames chan wsclient.Frame
+	pongs  chan time.Duration
+	sent   chan string
+
+	mu     sync.Mutex
+	ended  bool
+	err    error
+	closed bool // by the listener
+}
+
+func newFakeConn(u string) *fakeConn {
+	return &fakeConn{url: u, frames: make(chan wsclient.Frame, 16), pongs: make(chan time.Duration, 4), sent: make(chan string, 16)}
+}
+
+func (c *fakeConn) Frames() <-chan wsclient.Frame { return c.frames }
+func (c *fakeConn) Pongs() <-chan time.Duration   { return c.pongs }
+func (c *fakeConn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+func (c *fakeConn) SendJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.sent <- string(b)
+	return nil
+}
+func (c *fakeConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.end(nil)
+	return nil
+}
+
+// end ends the connection as the server or the network would.
+func (c *fakeConn) end(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	c.ended, c.err = true, err
+	close(c.frames)
+}
+
+// push delivers a text frame.
+func (c *fakeConn) push(t *testing.T, data string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		t.Fatalf("push %s to an ended connection", data)
+	}
+	c.frames <- wsclient.Frame{Data: []byte(data), At: time.Now()}
+}
+
+func (c *fakeConn) wasClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *fakeConn) topics() string {
+	u, _ := url.Parse(c.url)
+	return u.Query().Get("topic")
+}
+
+// nextSent is the next frame the listener sent.
+func (c *fakeConn) nextSent(t *testing.T) string {
+	t.Helper()
+	select {
+	case s := <-c.sent:
+		return s
+	case <-time.After(wait):
+		t.Fatalf("the listener sent nothing within %s", wait)
+	}
+	return ""
+}
+
+// fakeDialer answers each dial with the next scripted error (nil: a new
+// fakeConn, handed to the test on conns).
+type fakeDialer struct {
+	mu      sync.Mutex
+	script  []error
+	forever error // after the script
+	urls    []string
+	conns   chan *fakeConn
+}
+
+func newFakeDialer(script ...error) *fakeDialer {
+	return &fakeDialer{script: script, conns: make(chan *fakeConn, 16)}
+}
+
+func (d *fakeDialer) dial(ctx context.Context, u string, _ wsclient.Options) (Conn, error) {
+	d.mu.Lock()
+	n := len(d.urls)
+	d.urls = append(d.urls, u)
+	err := d.forever
+	if n < len(d.script) {
+		err = d.script[n]
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c := newFakeConn(u)
+	d.conns <- c
+	return c, nil
+}
+
+func (d *fakeDialer) dials() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.urls)
+}
+
+func (d *fakeDialer) next(t *testing.T) *fakeConn {
+	t.Helper()
+	select {
+	case c := <-d.conns:
+		return c
+	case <-time.After(wait):
+		t.Fatalf("the listener did not connect within %s (%d dials)", wait, d.dials())
+	}
+	return nil
+}
+
+// syncBuffer is a goroutine-safe output stream.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// run is one listenRun in the background.
+type run struct {
+	t      *testing.T
+	d      *fakeDialer
+	opts   *Options
+	out    *syncBuffer
+	errOut *syncBuffer
+	stdin  *io.PipeWriter
+	typed  chan string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the listener with --json (unless tune changes it) against d.
+func start(t *testing.T, d *fakeDialer, tune func(*Options)) *run {
+	t.Helper()
+	ios, _, _, _ := iostreams.Test()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	pr, pw := io.Pipe()
+	ios.In, ios.Out, ios.ErrOut = pr, out, errOut
+	opts := &Options{
+		IO: ios, Now: func() time.Time { return at }, Dial: d.dial,
+		Backoff: Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond},
+		Geek:    "alice", Topics: []string{"updates"}, URL: "ws://127.0.0.1:1/", ID: "s3cret",
+		JSON: true, MaxRetries: DefaultMaxRetries, MaxConnection: time.Hour, PingInterval: time.Minute,
+		loc: time.UTC,
+	}
+	if tune != nil {
+		tune(opts)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &run{t: t, d: d, opts: opts, out: out, errOut: errOut, stdin: pw, typed: make(chan string, 16), cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- listenRun(ctx, opts) }()
+	go func() {
+		for s := range r.typed {
+			if _, err := io.WriteString(pw, s+"\n"); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		pw.Close()
+		close(r.typed)
+		select {
+		case <-r.done:
+		case <-time.After(wait):
+			t.Errorf("the listener did not stop within %s", wait)
+		}
+	})
+	return r
+}
+
+// typeLine types s on standard input (in order, without blocking the test).
+func (r *run) typeLine(s string) {
+	r.t.Helper()
+	r.typed <- s
+}
+
+// end waits for listenRun's result.
+func (r *run) end() error {
+	r.t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for Cleanup
+		return err
+	case <-time.After(wait):
+		r.t.Fatalf("the listener did not exit within %s\nstdout:\n%s\nstderr:\n%s", wait, r.out, r.errOut)
+	}
+	return nil
+}
+
+// lines are the JSON lines on stdout.
+func (r *run) lines() []map[string]any {
+	var out []map[string]any
+	for _, s := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+		if s == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			r.t.Fatalf("stdout line %q is not JSON: %v", s, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitFor waits until a stdout line has every given field value.
+func (r *run) waitFor(fields map[string]any) map[string]any {
+	r.t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		for _, l := range r.lines() {
+			if matches(l, fields) {
+				return l
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	r.t.Fatalf("no line with %v within %s; stdout:\n%s\nstderr:\n%s", fields, wait, r.out, r.errOut)
+	return nil
+}
+
+func (r *run) count(fields map[string]any) int {
+	n := 0
+	for _, l := range r.lines() {
+		if matches(l, fields) {
+			n++
+		}
+	}
+	return n
+}
+
+func matches(l, fields map[string]any) bool {
+	for k, v := range fields {
+		got, _ := json.Marshal(l[k])
+		want, _ := json.Marshal(v)
+		if string(got) != string(want) {
+			return false
+		}
+	}
+	return true
+}
+
+func exitCode(err error) int {
+	var ee *cmdutil.ExitCodeError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+var goingAway = &websocket.CloseError{Code: 1001, Text: "Going away"}
+
+func TestMessagesAreShownWithTheOneTopicFollowed(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "url": "ws://127.0.0.1:1/", "geek": "alice", "topics": []string{"updates"}})
+	c.push(t, `{"n":1}`)
+	c.push(t, `{"topic":"own","n":2}`)
+	c.push(t, `plain`)
+	r.waitFor(map[string]any{"kind": "message", "topic": "updates", "body": map[string]any{"n": 1}})
+	r.waitFor(map[string]any{"kind": "message", "topic": "own"})
+	r.waitFor(map[string]any{"kind": "message", "text": "plain"})
+	if q, _ := url.Parse(c.url); q.Query().Get("geek") != "alice" || q.Query().Get("id") != "s3cret" || q.Query().Get("topic") != "updates" {
+		t.Errorf("connect URL %s", c.url)
+	}
+}
+
+func TestReconnectKeepsTypedSubscriptions(t *testing.T) {
+	refused := errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	d := newFakeDialer(nil, refused, nil)
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	if got := c1.nextSent(t); got != `{"action":"subscribe","topics":["news"]}` {
+		t.Fatalf("sent %s", got)
+	}
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected", "code": 1001, "reason": "Going away"})
+	r.waitFor(map[string]any{"kind": "state", "state": "reconnecting", "attempt": 1, "maxAttempts": 10})
+	r.waitFor(map[string]any{"kind": "state", "state": "reconnecting", "attempt": 2, "error": "ws://127.0.0.1:1/: " + refused.Error()})
+	c3 := d.next(t)
+	if c3.topics() != "news,updates" {
+		t.Errorf("the new connection follows %q; want news,updates", c3.topics())
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"news", "updates"}})
+	c3.push(t, `{"n":3}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 3}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
+		t.Errorf("%d message lines; want 1 (a reply is not a message)", n)
+	}
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Errorf("Ctrl-C: %v; want a clean exit", err)
+	}
+	if !c3.wasClosed() {
+		t.Error("Ctrl-C did not close the connection")
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "closed", "code": 1000, "reason": "interrupted"})
+}
+
+func TestAnUnansweredSubscribeIsKeptAcrossADrop(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("sub jobs, news")
+	c1.nextSent(t)
+	c1.end(errors.New("read: connection reset by peer"))
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected", "error": "read: connection reset by peer"})
+	if c2 := d.next(t); c2.topics() != "updates,jobs,news" {
+		t.Errorf("the new connection follows %q; want updates,jobs,news", c2.topics())
+	}
+}
+
+func TestTypingWhileDisconnectedChangesTheNextConnection(t *testing.T) {
+	d := newFakeDialer()
+	d.script = []error{nil}
+	d.forever = errors.New("refused")
+	r := start(t, d, func(o *Options) { o.Backoff = Backoff{Min: 50 * time.Millisecond, Max: 50 * time.Millisecond} })
+	c1 := d.next(t)
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"state": "disconnected"})
+	r.typeLine("subscribe later")
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(r.errOut.String(), "the next connection will follow updates, later") && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(r.errOut.String(), "the next connection will follow updates, later") {
+		t.Fatalf("stderr %q", r.errOut)
+	}
+	d.mu.Lock()
+	d.forever = nil
+	d.mu.Unlock()
+	if c := d.next(t); c.topics() != "updates,later" {
+		t.Errorf("the next connection follows %q; want updates,later", c.topics())
+	}
+}
+
+func TestGivesUpAfterMaxRetriesFailedReconnects(t *testing.T) {
+	d := newFakeDialer(nil)
+	d.forever = errors.New("connect: connection refused")
+	r := start(t, d, func(o *Options) { o.MaxRetries = 3 })
+	d.next(t).end(goingAway)
+	err := r.end()
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "gave up after 3 failed reconnects") {
+		t.Errorf("err %v; want gave up after 3", err)
+	}
+	if n := d.dials(); n != 4 {
+		t.Errorf("%d dials; want the first and 3 retries", n)
+	}
+}
+
+func TestARefusedReconnectExitsFiveAtOnce(t *testing.T) {
+	d := newFakeDialer(nil, &wsclient.HandshakeError{Status: 403, Reason: "chatter ID expired: issue a new one"})
+	r := start(t, d, nil)
+	d.next(t).end(goingAway)
+	err := r.end()
+	if exitCode(err) != cmdutil.ExitRefused {
+		t.Fatalf("err %v; want exit 5", err)
+	}
+	for _, want := range []string{"HTTP 403 Forbidden", "chatter ID expired", "socks chatter issue --geek alice"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if n := d.dials(); n != 2 {
+		t.Errorf("%d dials; a refusal must not be retried", n)
+	}
+}
+
+func TestServerErrorsAtTheHandshakeAreRetried(t *testing.T) {
+	d := newFakeDialer(nil, &wsclient.HandshakeError{Status: 503}, nil)
+	r := start(t, d, nil)
+	d.next(t).end(goingAway)
+	d.next(t)
+	r.waitFor(map[string]any{"state": "reconnecting", "attempt": 2})
+}
+
+func TestTheFirstConnectionIsNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+		want []string
+	}{
+		{"a network error exits 1", errors.New("connect: connection refused"), 1, []string{"cannot connect to ws://127.0.0.1:1/", "connection refused"}},
+		{"a 401 exits 5 with a hint", &wsclient.HandshakeError{Status: 401, Reason: "missing chatter ID"}, 5, []string{"HTTP 401 Unauthorized: missing chatter ID", "pass --id"}},
+		{"a 403 control character in the reason is escaped", &wsclient.HandshakeError{Status: 403, Reason: "no\x1b[2J"}, 5, []string{`no\x1b[2J`}},
+		{"a 404 exits 1 with a hint", &wsclient.HandshakeError{Status: 404}, 1, []string{"HTTP 404", "stage path"}},
+		{"a 503 exits 1", &wsclient.HandshakeError{Status: 503}, 1, []string{"HTTP 503"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer(tc.err)
+			r := start(t, d, nil)
+			err := r.end()
+			if exitCode(err) != tc.code {
+				t.Fatalf("err %v; want exit %d", err, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.ContainsRune(err.Error(), '\x1b') {
+				t.Errorf("error %q has a raw escape", err)
+			}
+			if d.dials() != 1 || r.out.String() != "" {
+				t.Errorf("%d dials, stdout %q; want one dial and nothing printed", d.dials(), r.out)
+			}
+		})
+	}
+}
+
+func TestRenewOpensTheNewConnectionBeforeClosingTheOld(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.MaxConnection = 50 * time.Millisecond })
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	c1.push(t, `{"n":1}`)
+	c2 := d.next(t)
+	if c2.topics() != "news,updates" {
+		t.Errorf("the renewed connection follows %q; want news,updates", c2.topics())
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "renewing"})
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
+	deadline := time.Now().Add(wait)
+	for !c1.wasClosed() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !c1.wasClosed() {
+		t.Error("the old connection was not closed after the renewal")
+	}
+	if r.count(map[string]any{"state": "disconnected"}) != 0 {
+		t.Error("a renewal was shown as a drop")
+	}
+	c2.push(t, `{"n":2}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 2}})
+}
+
+func TestExitConditions(t *testing.T) {
+	t.Run("--count exits 0 after that many messages, replies not counted", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.Count = 2 })
+		c := d.next(t)
+		r.typeLine("ping")
+		c.nextSent(t)
+		c.push(t, `{"type":"pong","time":"now"}`)
+		c.push(t, `1`)
+		c.push(t, `2`)
+		if err := r.end(); err != nil {
+			t.Fatalf("err %v; want exit 0", err)
+		}
+		if n := r.count(map[string]any{"kind": "message"}); n != 2 {
+			t.Errorf("%d messages shown; want 2", n)
+		}
+		if !c.wasClosed() {
+			t.Error("the connection was not closed")
+		}
+		r.waitFor(map[string]any{"kind": "state", "state": "closed", "reason": "after 2 messages"})
+	})
+	t.Run("--until exits 0 after the matching message", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.Until = `"state":\s*"done"`; o.NoInput = true })
+		c := d.next(t)
+		c.push(t, `{"state":"working"}`)
+		c.push(t, `{"state": "done"}`)
+		if err := r.end(); err != nil {
+			t.Fatalf("err %v; want exit 0", err)
+		}
+		if n := r.count(map[string]any{"kind": "message"}); n != 2 {
+			t.Errorf("%d messages shown; want 2", n)
+		}
+	})
+	t.Run("--timeout exits 4 when nothing arrives", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.Timeout = 50 * time.Millisecond })
+		c := d.next(t)
+		err := r.end()
+		if exitCode(err) != cmdutil.ExitTimeout || !strings.Contains(err.Error(), "no message within 50ms") {
+			t.Fatalf("err %v; want exit 4", err)
+		}
+		if !c.wasClosed() {
+			t.Error("the connection was not closed")
+		}
+	})
+	t.Run("quit exits 0", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, nil)
+		c := d.next(t)
+		r.typeLine("quit")
+		if err := r.end(); err != nil || !c.wasClosed() {
+			t.Fatalf("err %v closed %v; want a clean close", err, c.wasClosed())
+		}
+	})
+}
+
+func TestAClosedStandardInputDoesNotEndTheListener(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	r.stdin.Close()
+	time.Sleep(20 * time.Millisecond)
+	c.push(t, `"still here"`)
+	r.waitFor(map[string]any{"kind": "message", "body": "still here"})
+	select {
+	case err := <-r.done:
+		t.Fatalf("the listener ended (%v) when standard input closed", err)
+	default:
+	}
+}
+
+func TestTypedCommands(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.ShowPing = true })
+	c := d.next(t)
+
+	r.typeLine("unsubscribe updates")
+	r.typeLine("bogus")
+	r.typeLine("ping")
+	if got := c.nextSent(t); got != `{"action":"ping"}` {
+		t.Errorf("sent %s; want the ping action", got)
+	}
+	out := r.errOut.String()
+	if !strings.Contains(out, "would leave no topic") || !strings.Contains(out, `unknown command "bogus"`) {
+		t.Errorf("stderr %q lacks the notices", out)
+	}
+	// A frame that looks like a reply but answers nothing pending... the
+	// ping is pending, so "subscribed" does not fit it: it is a message.
+	c.push(t, `{"type":"subscribed","topics":["x"]}`)
+	c.push(t, `{"type":"pong","time":"t"}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "subscribed", "topics": []string{"x"}}})
+	l := r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "pong", "time": "t"}})
+	if rtt, _ := l["rttMs"].(float64); rtt <= 0 {
+		t.Errorf("pong reply %v has no round trip", l)
+	}
+	c.pongs <- 1500 * time.Microsecond
+	r.waitFor(map[string]any{"kind": "ping", "rttMs": 1.5})
+
+	r.typeLine("unsubscribe nope")
+	c.nextSent(t)
+	c.push(t, `{"type":"error","error":"not subscribed"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "not subscribed"}})
+}
+
+func TestTerminalOutput(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.JSON = false
+		o.IO.SetTTY(true, true, true)
+		o.IO.SetNoColor(true)
+	})
+	c := d.next(t)
+	c.push(t, `{"n":1}`)
+	c.end(goingAway)
+	d.next(t)
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(r.out.String(), "● connected ws://127.0.0.1:1/ as alice on updates\n03:04:05.678 updates") && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	got := r.out.String()
+	for _, want := range []string{
+		"socks listen\n  endpoint  ws://127.0.0.1:1/\n  geek      alice\n  topics    updates\n",
+		"03:04:05.678 ● connected ws://127.0.0.1:1/ as alice on updates\n",
+		"03:04:05.678 updates\n  {\n    \"n\": 1\n  }\n",
+		"03:04:05.678 ○ disconnected: 1001 Going away\n",
+		"03:04:05.678 ↻ reconnecting in ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.ContainsRune(got, '\x1b') || r.errOut.String() != "" {
+		t.Errorf("NO_COLOR output has escapes, or stderr %q is not empty", r.errOut)
+	}
+}
+
+func TestPipedOutputPutsStatesOnStandardError(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.JSON = false })
+	c := d.next(t)
+	c.push(t, `{"n":1}`)
+	r.waitFor(map[string]any{"kind": "message"})
+	for _, l := range r.lines() {
+		if l["kind"] != "message" {
+			t.Errorf("stdout has %v; want only messages and replies", l)
+		}
+	}
+	if want := "2026-01-02T03:04:05.678Z connected ws://127.0.0.1:1/ as alice on updates\n"; !strings.HasPrefix(r.errOut.String(), want) {
+		t.Errorf("stderr %q; want it to start %q", r.errOut, want)
+	}
+}

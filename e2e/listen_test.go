@@ -1,0 +1,521 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// Acceptance tests of `socks listen`: the real binary, against a real
+// `socks serve`, through a pipe and in a pseudo-terminal.
+
+const (
+	// listenWait bounds the wait for one thing a listenProc must show.
+	listenWait = 15 * time.Second
+	// reconnectWait bounds a reconnect after the gateway came back (the
+	// backoff starts at 0.5 s and doubles).
+	reconnectWait = 30 * time.Second
+)
+
+// listenProc is a `socks listen` running in the background with its standard
+// streams on pipes.
+type listenProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *lineReader
+	stderr *lineReader
+	errBuf *syncBuffer // everything on stderr, for failure messages
+	done   chan struct{}
+}
+
+// listenPiped starts `socks listen --state-dir DIR ARGS` with piped streams.
+// It is killed, if still running, when the test ends.
+func (s *stack) listenPiped(args ...string) *listenProc {
+	s.t.Helper()
+	t := s.t.(*testing.T)
+	cmd := exec.Command(socksBin, append([]string{"listen", "--state-dir", s.dir}, args...)...)
+	cmd.Env = socksEnv(t.TempDir())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	errBuf := newSyncBuffer()
+	cmd.Stdout, cmd.Stderr = outW, io.MultiWriter(errW, errBuf)
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting socks listen: %v", err)
+	}
+	l := &listenProc{t: t, cmd: cmd, stdin: stdin, stdout: newLineReader(outR), stderr: newLineReader(errR), errBuf: errBuf, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		outW.Close()
+		errW.Close()
+		close(l.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-l.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-l.done
+		}
+	})
+	return l
+}
+
+// waitListenLine returns the first line from lr that satisfies ok, failing the
+// test after d; the lines skipped are returned too.
+func waitListenLine(t *testing.T, lr *lineReader, what string, d time.Duration, ok func(string) bool) (string, []string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var skipped []string
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("want %s within %s; saw %q", what, d, skipped)
+		}
+		line := lr.next(t, what, left)
+		if ok(line) {
+			return line, skipped
+		}
+		skipped = append(skipped, line)
+	}
+}
+
+// listenLine parses a --json / piped output line.
+type listenLine struct {
+	Time   time.Time       `json:"time"`
+	Kind   string          `json:"kind"`
+	Topic  string          `json:"topic"`
+	Body   json.RawMessage `json:"body"`
+	Text   *string         `json:"text"`
+	Base64 []byte          `json:"base64"`
+	State  string          `json:"state"`
+	Topics []string        `json:"topics"`
+	RTTMS  float64         `json:"rttMs"`
+}
+
+func parseListenLine(t *testing.T, line string) listenLine {
+	t.Helper()
+	var l listenLine
+	if err := json.Unmarshal([]byte(line), &l); err != nil {
+		t.Fatalf("output line %q is not JSON: %v", line, err)
+	}
+	if l.Time.IsZero() || l.Kind == "" {
+		t.Fatalf("output line %q lacks time or kind", line)
+	}
+	return l
+}
+
+// nextJSON is the next stdout line, which must be JSON.
+func (l *listenProc) nextJSON(what string) listenLine {
+	l.t.Helper()
+	return parseListenLine(l.t, l.stdout.next(l.t, what, listenWait))
+}
+
+// waitConnected waits for the state line saying it connected (on stderr
+// when piped, on stdout with --json).
+func (l *listenProc) waitConnected(jsonOut bool) {
+	l.t.Helper()
+	if jsonOut {
+		waitListenLine(l.t, l.stdout, "a connected state line", reconnectWait, func(s string) bool {
+			p := parseListenLine(l.t, s)
+			return p.Kind == "state" && p.State == "connected"
+		})
+		return
+	}
+	waitListenLine(l.t, l.stderr, "a connected line on stderr", reconnectWait, func(s string) bool {
+		return strings.Contains(s, " connected ws://127.0.0.1:")
+	})
+}
+
+// interrupt sends SIGINT and returns the exit code (bounded).
+func (l *listenProc) interrupt() int {
+	l.t.Helper()
+	if err := l.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		l.t.Fatalf("SIGINT: %v", err)
+	}
+	return l.wait(stopTimeout)
+}
+
+// wait waits at most d for the listenProc to exit and returns its code.
+func (l *listenProc) wait(d time.Duration) int {
+	l.t.Helper()
+	select {
+	case <-l.done:
+		return l.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		l.t.Fatalf("socks listen did not exit within %s\nstderr: %q", d, l.errBuf)
+	}
+	return -1
+}
+
+func (l *listenProc) typeLine(s string) {
+	l.t.Helper()
+	if _, err := io.WriteString(l.stdin, s+"\n"); err != nil {
+		l.t.Fatalf("typing %q: %v", s, err)
+	}
+}
+
+func listenBodyIs(t *testing.T, l listenLine, want string) bool {
+	t.Helper()
+	var a, b any
+	if json.Unmarshal(l.Body, &a) != nil || json.Unmarshal([]byte(want), &b) != nil {
+		return false
+	}
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func TestListenPipedShowsItsMessagesAndTypedSubscriptions(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates")
+	l.waitConnected(false)
+
+	// Messages that must not arrive go first: the broker handles them in
+	// order, so the first line is the first message alice should see.
+	s.publishWait("--geek", "alice", "--topic", "news", "--body", `{"wrong":"topic"}`)
+	s.publishWait("--geek", "bob", "--topic", "updates", "--body", `{"wrong":"geek"}`)
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":1}`)
+	if m := l.nextJSON("alice's message"); m.Kind != "message" || m.Topic != "updates" || !listenBodyIs(t, m, `{"n":1}`) {
+		t.Fatalf("first line %+v (%s); want the message {\"n\":1} on updates", m, m.Body)
+	}
+
+	l.typeLine("subscribe news")
+	if r := l.nextJSON("the reply to subscribe"); r.Kind != "reply" || !listenBodyIs(t, r, `{"type":"subscribed","topics":["news","updates"]}`) {
+		t.Fatalf("got %+v (%s); want the subscribed reply", r, r.Body)
+	}
+	s.publishWait("--geek", "alice", "--topic", "news", "--body", `{"n":2}`)
+	if m := l.nextJSON("the message on news"); m.Kind != "message" || !listenBodyIs(t, m, `{"n":2}`) {
+		t.Fatalf("got %+v (%s); want {\"n\":2}", m, m.Body)
+	}
+
+	// A standard input that ends does not end the listenProc.
+	l.stdin.Close()
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":3}`)
+	if m := l.nextJSON("a message after stdin closed"); !listenBodyIs(t, m, `{"n":3}`) {
+		t.Fatalf("got %+v (%s); want {\"n\":3}", m, m.Body)
+	}
+
+	if code := l.interrupt(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d; want 0\nstderr: %q", code, l.errBuf)
+	}
+	if !strings.Contains(l.errBuf.String(), "closed (interrupted)") {
+		t.Errorf("stderr %q does not say the connection was closed", l.errBuf)
+	}
+}
+
+var ansiColour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// listenTerm is a `socks listen` in a pseudo-terminal.
+type listenTerm struct {
+	t    *testing.T
+	ptmx *os.File
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+func (s *stack) listenInTerminal(args ...string) *listenTerm {
+	t := s.t.(*testing.T)
+	cmd := exec.Command(socksBin, append([]string{"listen", "--state-dir", s.dir}, args...)...)
+	// Colour on, as in a real terminal.
+	cmd.Env = append(socksEnv(t.TempDir()), "NO_COLOR=", "TERM=xterm-256color")
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 60, Cols: 120})
+	if err != nil {
+		t.Fatalf("starting socks listen in a pseudo-terminal: %v", err)
+	}
+	term := &listenTerm{t: t, ptmx: ptmx, cmd: cmd, out: newSyncBuffer(), done: make(chan struct{})}
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(term.out, ptmx) // ends with EIO when the child exits
+		close(copied)
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(term.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-term.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-term.done
+		}
+		ptmx.Close()
+		<-copied
+	})
+	return term
+}
+
+// screen is what the terminal showed, without colours and carriage returns.
+func (term *listenTerm) screen() string {
+	return strings.ReplaceAll(ansiColour.ReplaceAllString(term.out.String(), ""), "\r", "")
+}
+
+// waitFor waits until the screen holds every string in want.
+func (term *listenTerm) waitFor(d time.Duration, want ...string) {
+	term.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		screen := term.screen()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(screen, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("the terminal did not show %q within %s; it shows:\n%s", missing, d, screen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (term *listenTerm) send(s string) {
+	term.t.Helper()
+	if _, err := io.WriteString(term.ptmx, s); err != nil {
+		term.t.Fatalf("typing %q: %v", s, err)
+	}
+}
+
+func TestListenInATerminal(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates")
+	term.waitFor(listenWait, "socks listen", "endpoint  "+srv.URL, "geek      alice", "topics    updates", "● connected "+srv.URL+" as alice on updates")
+	if !strings.Contains(term.out.String(), "\x1b[") {
+		t.Error("the terminal output has no colour")
+	}
+
+	s.publishWait("--geek", "bob", "--topic", "updates", "--body", `{"wrong":"geek"}`)
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":1,"title":"\u001b]0;pwned\u0007\u001b[2J"}`)
+	term.waitFor(listenWait, " updates\n  {\n    \"n\": 1,\n    \"title\": \"\\u001b]0;pwned\\u0007\\u001b[2J\"\n  }\n")
+	raw := term.out.String()
+	if strings.Contains(raw, "\x1b]0;") || strings.Contains(raw, "\x1b[2J") || strings.Contains(raw, "\a") {
+		t.Errorf("control sequences from a message reached the terminal: %q", raw)
+	}
+	if strings.Contains(term.screen(), "wrong") {
+		t.Errorf("bob's message reached alice:\n%s", term.screen())
+	}
+
+	term.send("subscribe news\r")
+	term.waitFor(listenWait, "← subscribed news, updates")
+	s.publishWait("--geek", "alice", "--topic", "news", "--body", `"on news"`)
+	term.waitFor(listenWait, ` "on news"`)
+
+	term.send("\x03") // Ctrl-C
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("Ctrl-C did not end socks listen within %s:\n%s", stopTimeout, term.screen())
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d; want 0\n%s", code, term.screen())
+	}
+	term.waitFor(time.Second, "■ closed (interrupted)")
+}
+
+func TestListenCountExitsZeroAfterThreeMessages(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--count", "3", "--no-input")
+	l.waitConnected(false)
+	for i := 1; i <= 3; i++ {
+		s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"i":`+string(rune('0'+i))+`}`)
+	}
+	if code := l.wait(listenWait); code != 0 {
+		t.Fatalf("exit %d; want 0 after three messages\nstderr: %q", code, l.errBuf)
+	}
+	for i := 1; i <= 3; i++ {
+		if m := l.nextJSON("a message"); m.Kind != "message" || !listenBodyIs(t, m, `{"i":`+string(rune('0'+i))+`}`) {
+			t.Errorf("line %d: %+v (%s)", i, m, m.Body)
+		}
+	}
+	if rest, ok := <-l.stdout.lines; ok {
+		t.Errorf("stdout has more than three lines: %q", rest)
+	}
+}
+
+func TestListenTimeoutExitsFour(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	start := time.Now()
+	r := s.run("listen", "--geek", "alice", "--timeout", "1s", "--no-input")
+	if r.code != 4 {
+		t.Fatalf("exit %d; want 4\n%s", r.code, r)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("exited after %s, before the 1s timeout", d)
+	}
+	if r.stdout != "" || !strings.HasSuffix(r.stderr, "socks: no message within 1s\n") {
+		t.Errorf("want nothing on stdout and the reason last on stderr\n%s", r)
+	}
+}
+
+func TestListenRefusedHandshakeExitsFiveAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	s.issue("alice")
+	start := time.Now()
+	r := s.run("listen", "--geek", "alice", "--id", "bogus", "--no-input")
+	checkFailure(t, r, 5, "HTTP 403 Forbidden: chatter ID refused")
+	if !strings.Contains(r.stderr, "socks chatter issue --geek alice") {
+		t.Errorf("stderr %q has no hint", r.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s; a refusal must not be retried", d)
+	}
+}
+
+func TestListenReconnectsAfterTheGatewayRestarts(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json")
+	l.waitConnected(true)
+	l.typeLine("subscribe news")
+	if r := l.nextJSON("the subscribed reply"); r.Kind != "reply" {
+		t.Fatalf("got %+v; want the reply", r)
+	}
+
+	srv.kill()
+	waitListenLine(t, l.stdout, "a disconnected state line", listenWait, func(s string) bool {
+		p := parseListenLine(t, s)
+		return p.Kind == "state" && p.State == "disconnected"
+	})
+	s.serve("--addr", u.Host)
+	connected, _ := waitListenLine(t, l.stdout, "a connected state line after the restart", reconnectWait, func(s string) bool {
+		p := parseListenLine(t, s)
+		return p.Kind == "state" && p.State == "connected"
+	})
+	if p := parseListenLine(t, connected); strings.Join(p.Topics, ",") != "news,updates" {
+		t.Errorf("reconnected following %q; want the typed subscription kept (news,updates)", p.Topics)
+	}
+
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"after":"restart"}`)
+	s.publishWait("--geek", "alice", "--topic", "news", "--body", `{"typed":"kept"}`)
+	for _, want := range []string{`{"after":"restart"}`, `{"typed":"kept"}`} {
+		m, skipped := waitListenLine(t, l.stdout, "a message after the restart", listenWait, func(s string) bool {
+			return parseListenLine(t, s).Kind == "message"
+		})
+		if p := parseListenLine(t, m); !listenBodyIs(t, p, want) {
+			t.Errorf("got %s (after %q); want %s", p.Body, skipped, want)
+		}
+	}
+	if code := l.interrupt(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d", code)
+	}
+}
+
+func TestListenJSONOutputParsesLineByLine(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--json", "--no-input", "--show-ping", "--ping-interval", "200ms")
+	l.waitConnected(true)
+	bodies := []string{`{"topic":"jobs","done":true}`, `"a \u001b[31m string"`, `[1,2,3]`}
+	for _, b := range bodies {
+		s.publishWait("--geek", "alice", "--topic", "jobs", "--body", b)
+	}
+	var got []listenLine
+	sawPing := false
+	for len(got) < len(bodies) || !sawPing {
+		p := l.nextJSON("a message or ping line")
+		switch p.Kind {
+		case "message":
+			got = append(got, p)
+		case "ping":
+			sawPing = p.RTTMS > 0
+		}
+	}
+	for i, want := range bodies {
+		if !listenBodyIs(t, got[i], want) {
+			t.Errorf("message %d: %s; want %s", i, got[i].Body, want)
+		}
+	}
+	if got[0].Topic != "jobs" {
+		t.Errorf("the body's own topic is not reported: %+v", got[0])
+	}
+	if code := l.interrupt(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d", code)
+	}
+	// Everything left on stdout is JSON too, ending with the closed state.
+	last := listenLine{}
+	for line := range l.stdout.lines {
+		last = parseListenLine(t, line)
+	}
+	if last.Kind != "state" || last.State != "closed" {
+		t.Errorf("last line %+v; want the closed state", last)
+	}
+	if strings.ContainsRune(l.errBuf.String(), '\x1b') || strings.TrimSpace(l.errBuf.String()) != "" {
+		t.Errorf("stderr %q; want nothing with --json", l.errBuf)
+	}
+}
+
+func TestListenRenewsItsConnectionBeforeTheCap(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json", "--max-connection", "3s")
+	l.waitConnected(true)
+	l.typeLine("subscribe news")
+	var states []string
+	for done := false; !done; {
+		p := l.nextJSON("the renewal")
+		switch {
+		case p.Kind == "state":
+			states = append(states, p.State)
+			if p.State == "connected" {
+				done = true
+				if strings.Join(p.Topics, ",") != "news,updates" {
+					t.Errorf("the renewed connection follows %q; want news,updates", p.Topics)
+				}
+			}
+		case p.Kind != "reply":
+			t.Errorf("unexpected line %+v", p)
+		}
+	}
+	if strings.Join(states, ",") != "renewing,connected" {
+		t.Errorf("states %q; want renewing then connected, with no drop", states)
+	}
+	// The old connection was closed cleanly: its record is gone, so the
+	// message targets exactly one connection.
+	rep := s.publishWait("--geek", "alice", "--topic", "news", "--body", `{"n":1}`)
+	m, skipped := waitListenLine(t, l.stdout, "the message", listenWait, func(s string) bool { return parseListenLine(t, s).Kind == "message" })
+	if p := parseListenLine(t, m); !listenBodyIs(t, p, `{"n":1}`) {
+		t.Errorf("got %s; want {\"n\":1}", p.Body)
+	}
+	// (Unless the next renewal already began: then two may overlap.)
+	if rep.Report.Targets != 1 && len(skipped) == 0 {
+		t.Errorf("publish reached %s; want exactly one connection after the renewal", rep)
+	}
+	l.interrupt()
+}

@@ -1,0 +1,357 @@
+package wsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wait bounds every wait in these tests.
+const wait = 5 * time.Second
+
+// server is an httptest WebSocket server on 127.0.0.1 that runs handle for
+// each connection.
+func server(t *testing.T, handle func(ws *websocket.Conn)) string {
+	t.Helper()
+	up := websocket.Upgrader{Subprotocols: []string{"socks.v1"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		handle(ws)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func dial(t *testing.T, u string, opts Options) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	c, err := Dial(ctx, u, opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nextFrame(t *testing.T, c *Conn) Frame {
+	t.Helper()
+	select {
+	case f, ok := <-c.Frames():
+		if !ok {
+			t.Fatalf("the connection ended (%v); want a frame", c.Err())
+		}
+		return f
+	case <-time.After(wait):
+		t.Fatalf("no frame within %s", wait)
+	}
+	return Frame{}
+}
+
+func waitEnd(t *testing.T, c *Conn) {
+	t.Helper()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case _, ok := <-c.Frames():
+			if !ok {
+				return
+			}
+		case <-timer.C:
+			t.Fatalf("the connection did not end within %s", wait)
+		}
+	}
+}
+
+// readUntilClosed reads from the server side until the client's close
+// frame (or any error) arrives, and returns that error.
+func readUntilClosed(ws *websocket.Conn) error {
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+func TestFramesArriveAsSent(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) {
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"n":1}`))
+		_ = ws.WriteMessage(websocket.BinaryMessage, []byte{0, 1, 0xff})
+		_ = readUntilClosed(ws)
+	})
+	c := dial(t, u, Options{})
+	if f := nextFrame(t, c); f.Binary || string(f.Data) != `{"n":1}` || f.At.IsZero() {
+		t.Errorf("first frame %+v; want the text frame {\"n\":1} with a time", f)
+	}
+	if f := nextFrame(t, c); !f.Binary || string(f.Data) != "\x00\x01\xff" {
+		t.Errorf("second frame %+v; want the binary frame 00 01 ff", f)
+	}
+}
+
+func TestConcurrentSendsAllArriveThroughTheOneWriter(t *testing.T) {
+	const senders, each = 8, 25
+	got := make(chan string, senders*each)
+	u := server(t, func(ws *websocket.Conn) {
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			got <- string(data)
+		}
+	})
+	c := dial(t, u, Options{})
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			for j := range each {
+				if err := c.SendJSON(map[string]int{"sender": i, "n": j}); err != nil {
+					t.Errorf("SendJSON: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for range senders * each {
+		select {
+		case m := <-got:
+			if seen[m] {
+				t.Errorf("%s arrived twice", m)
+			}
+			seen[m] = true
+		case <-time.After(wait):
+			t.Fatalf("only %d of %d messages arrived", len(seen), senders*each)
+		}
+	}
+}
+
+func TestKeepalivePingsAreAnsweredAndTimed(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) { _ = readUntilClosed(ws) }) // reading answers pings
+	c := dial(t, u, Options{PingPeriod: 20 * time.Millisecond})
+	for i := range 3 {
+		select {
+		case rtt := <-c.Pongs():
+			if rtt < 0 || rtt > wait {
+				t.Errorf("round trip %s; want a small positive duration", rtt)
+			}
+		case <-time.After(wait):
+			t.Fatalf("pong %d did not arrive within %s", i+1, wait)
+		}
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func TestAServerThatStopsAnsweringIsDetected(t *testing.T) {
+	// The server never reads, so it never answers the client's pings.
+	release := make(chan struct{})
+	u := server(t, func(ws *websocket.Conn) { <-release })
+	defer close(release)
+	c := dial(t, u, Options{PingPeriod: 20 * time.Millisecond, PongWait: 100 * time.Millisecond})
+	waitEnd(t, c)
+	if c.Err() == nil {
+		t.Error("Err() is nil; want the read timeout")
+	}
+}
+
+func TestServerPingsKeepTheConnectionAlive(t *testing.T) {
+	// The server pings but never reads the client's pongs or pings: its
+	// pings alone must extend the client's read deadline.
+	stop := make(chan struct{})
+	u := server(t, func(ws *websocket.Conn) {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if ws.WriteControl(websocket.PingMessage, []byte("srv"), time.Now().Add(time.Second)) != nil {
+					return
+				}
+			}
+		}
+	})
+	c := dial(t, u, Options{PingPeriod: time.Hour, PongWait: 100 * time.Millisecond})
+	select {
+	case <-c.Done():
+		t.Fatalf("the connection ended (%v) though the server kept pinging", c.Err())
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(stop)
+}
+
+func TestServerCloseReportsCodeAndReason(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) {
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "Going away")
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		_ = readUntilClosed(ws)
+	})
+	c := dial(t, u, Options{})
+	waitEnd(t, c)
+	code, reason, ok := CloseStatus(c.Err())
+	if !ok || code != CloseGoingAway || reason != "Going away" {
+		t.Errorf("CloseStatus(%v) = %d %q %v; want 1001 \"Going away\"", c.Err(), code, reason, ok)
+	}
+	if err := c.SendText([]byte("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("SendText after the end: %v; want ErrClosed", err)
+	}
+}
+
+func TestABrokenConnectionReportsAbnormalClosure(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) { ws.NetConn().Close() })
+	c := dial(t, u, Options{})
+	waitEnd(t, c)
+	if code, _, ok := CloseStatus(c.Err()); !ok || code != CloseAbnormalClosure {
+		t.Errorf("CloseStatus(%v) = %d %v; want 1006", c.Err(), code, ok)
+	}
+}
+
+func TestCloseSendsOneNormalCloseFrame(t *testing.T) {
+	got := make(chan error, 1)
+	u := server(t, func(ws *websocket.Conn) { got <- readUntilClosed(ws) })
+	c := dial(t, u, Options{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _ = c.Close() })
+	}
+	wg.Wait()
+	select {
+	case err := <-got:
+		code, reason, ok := CloseStatus(err)
+		if !ok || code != CloseNormalClosure || reason != "bye" {
+			t.Errorf("the server saw %v; want a 1000 \"bye\" close frame", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the server saw no close frame")
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("Err() after a local Close = %v; want nil", err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done is still open after Close returned")
+	}
+}
+
+func TestCloseIsBoundedWhenTheServerNeverAnswers(t *testing.T) {
+	release := make(chan struct{})
+	u := server(t, func(ws *websocket.Conn) { <-release }) // never reads the close frame
+	defer close(release)
+	const grace = 100 * time.Millisecond
+	c := dial(t, u, Options{CloseGrace: grace})
+	start := time.Now()
+	_ = c.Close()
+	if d := time.Since(start); d > grace+wait {
+		t.Errorf("Close took %s; want about the %s grace", d, grace)
+	}
+}
+
+func TestARefusedUpgradeIsAHandshakeError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "chatter ID refused: unknown", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	_, err := Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), Options{})
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Status != 403 || he.Reason != "chatter ID refused: unknown" {
+		t.Fatalf("Dial error %v; want a HandshakeError 403 with the reason", err)
+	}
+	if !strings.Contains(he.Error(), "HTTP 403 Forbidden: chatter ID refused") {
+		t.Errorf("message %q does not name the status and the reason", he.Error())
+	}
+}
+
+func TestHeadersOriginAndSubprotocolAreSent(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	up := websocket.Upgrader{Subprotocols: []string{"socks.v1"}, CheckOrigin: func(*http.Request) bool { return true }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		ws, err := up.Upgrade(w, r, nil)
+		if err == nil {
+			_ = readUntilClosed(ws)
+			ws.Close()
+		}
+	}))
+	defer srv.Close()
+	h := http.Header{"X-Trace": {"abc"}}
+	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), Options{
+		Header: h, Origin: "https://example.test", Subprotocols: []string{"other", "socks.v1"},
+	})
+	got := <-seen
+	if got.Get("X-Trace") != "abc" || got.Get("Origin") != "https://example.test" {
+		t.Errorf("server saw X-Trace=%q Origin=%q", got.Get("X-Trace"), got.Get("Origin"))
+	}
+	if c.Subprotocol() != "socks.v1" {
+		t.Errorf("Subprotocol() = %q; want socks.v1", c.Subprotocol())
+	}
+	if h.Get("Origin") != "" {
+		t.Error("Dial modified the caller's header")
+	}
+}
+
+func TestAMessageOverTheReadLimitEndsTheConnection(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) {
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 2048)))
+		_ = readUntilClosed(ws)
+	})
+	c := dial(t, u, Options{ReadLimit: 1024})
+	waitEnd(t, c)
+	if !errors.Is(c.Err(), websocket.ErrReadLimit) {
+		t.Errorf("Err() = %v; want the read limit error", c.Err())
+	}
+}
+
+func TestConnectURL(t *testing.T) {
+	for _, tc := range []struct {
+		name, base string
+		topics     []string
+		want       string
+		wantErr    string
+	}{
+		{name: "geek, id and topics are added", base: "ws://127.0.0.1:1/", topics: []string{"a", "b"},
+			want: "ws://127.0.0.1:1/?geek=g&id=s&topic=a%2Cb"},
+		{name: "a stage path and existing parameters are kept", base: "wss://h.example/dev?x=1",
+			want: "wss://h.example/dev?geek=g&id=s&x=1"},
+		{name: "an http URL is refused", base: "http://127.0.0.1:1/", wantErr: "scheme must be ws or wss"},
+		{name: "a URL without a host is refused", base: "ws:///x", wantErr: "no host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ConnectURL(tc.base, "g", "s", tc.topics)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v; want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func ExampleCloseStatus() {
+	code, reason, ok := CloseStatus(&websocket.CloseError{Code: 1001, Text: "Going away"})
+	fmt.Println(code, reason, ok)
+	// Output: 1001 Going away true
+}
