@@ -18,12 +18,17 @@ import (
 	"github.com/socks-dev/socks/commands/root"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/lambdafn"
 	"github.com/socks-dev/socks/pubsub"
 )
 
 // Main runs the CLI with the process's arguments and environment and returns
 // the exit code.
 func Main(info build.Info) int {
+	if lambdafn.Detect(os.Getenv, os.Args[1:]) {
+		// Started by Lambda as bootstrap: serve events, not a command line.
+		return lambdafn.Main(context.Background(), os.Getenv, info, os.Stderr)
+	}
 	f := &cmdutil.Factory{
 		IOStreams: iostreams.System(os.Getenv),
 		Getenv:    os.Getenv,

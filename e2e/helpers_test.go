@@ -472,20 +472,6 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// waitFor waits at most d until the buffer contains substr.
-func (b *syncBuffer) waitFor(substr string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if strings.Contains(b.String(), substr) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	brokercmd "github.com/socks-dev/socks/commands/broker"
 	"github.com/socks-dev/socks/commands/chatter"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	configcmd "github.com/socks-dev/socks/commands/config"
@@ -13,6 +14,7 @@ import (
 	"github.com/socks-dev/socks/commands/dlq"
 	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/commands/listen"
+	"github.com/socks-dev/socks/commands/provision"
 	"github.com/socks-dev/socks/commands/prune"
 	"github.com/socks-dev/socks/commands/publish"
 	"github.com/socks-dev/socks/commands/serve"
@@ -66,6 +68,8 @@ and receives whatever is published to that geek and topic.`,
 	pf.StringVar(&f.Flags.Region, "region", "", fmt.Sprintf("AWS: region (env %s or AWS_REGION)", config.EnvRegion))
 	pf.StringVar(&f.Flags.Profile, "profile", "", fmt.Sprintf("AWS: shared config profile (env %s or AWS_PROFILE)", config.EnvProfile))
 	pf.StringVar(&f.Flags.Endpoint, "endpoint-url", "", fmt.Sprintf("AWS: send DynamoDB and SQS calls here, e.g. an emulator (env %s)", config.EnvEndpointURL))
+	pf.StringVar(&f.Flags.DynamoDBEndpoint, "dynamodb-endpoint-url", "", fmt.Sprintf("AWS: send DynamoDB calls here, overriding --endpoint-url (env %s)", config.EnvDynamoDBEndpointURL))
+	pf.StringVar(&f.Flags.SQSEndpoint, "sqs-endpoint-url", "", fmt.Sprintf("AWS: send SQS calls here, overriding --endpoint-url (env %s)", config.EnvSQSEndpointURL))
 	pf.StringVar(&f.Flags.Callback, "callback-url", "", fmt.Sprintf("AWS: the Management API endpoint https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (env %s)", config.EnvCallback))
 	pf.StringVar(&f.Flags.WebSocket, "websocket-url", "", fmt.Sprintf("AWS: the wss:// URL clients connect to (env %s)", config.EnvWebSocket))
 	_ = cmd.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{config.BackendLocal, config.BackendAWS}, cobra.ShellCompDirectiveNoFileComp))
@@ -81,6 +85,9 @@ and receives whatever is published to that geek and topic.`,
 		prune.NewCmdPrune(f, nil),
 		doctor.NewCmdDoctor(f, nil),
 		dlq.NewCmdDLQ(f),
+		brokercmd.NewCmdBroker(f, nil),
+		provision.NewCmdProvision(f, nil),
+		provision.NewCmdTeardown(f, nil),
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
 	)
