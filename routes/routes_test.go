@@ -18,7 +18,7 @@ import (
 	"github.com/socks-dev/socks/store"
 )
 
-func newHandler(t *testing.T) (*routes.Handler, store.Store, time.Time) {
+func newHandler(t testing.TB) (*routes.Handler, store.Store, time.Time) {
 	t.Helper()
 	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
 	if err != nil {
@@ -217,4 +217,32 @@ func TestDisconnectDeletesByConnectionID(t *testing.T) {
 	if _, err := h.Handle(ctx, events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{RouteKey: "$disconnect", ConnectionID: "c1"}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzHandleFrame feeds arbitrary client frames to every message route: the
+// handler must never fail, and must always answer with a JSON reply frame.
+func FuzzHandleFrame(f *testing.F) {
+	f.Add("subscribe", `{"action":"subscribe","topics":["a","b"]}`)
+	f.Add("unsubscribe", `{"action":"unsubscribe","topic":"a"}`)
+	f.Add("$default", `{"action":{"nested":true}}`)
+	f.Add("ping", `not json`)
+	f.Add("subscribe", `{"topics":[1,2,3]}`)
+	h, s, now := newHandler(f)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if resp, _ := h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret})); resp.StatusCode != 200 {
+		f.Fatal("connect failed")
+	}
+	routesUnderTest := []string{"subscribe", "unsubscribe", "ping", "$default"}
+	f.Fuzz(func(t *testing.T, route, body string) {
+		r := routesUnderTest[len(route)%len(routesUnderTest)]
+		resp, err := h.Handle(ctx, messageEvent("c1", r, body))
+		if err != nil {
+			t.Fatalf("route %s body %q: %v", r, body, err)
+		}
+		var rep routes.Reply
+		if err := json.Unmarshal([]byte(resp.Body), &rep); err != nil || rep.Type == "" {
+			t.Fatalf("route %s body %q: reply %q is not a typed JSON frame", r, body, resp.Body)
+		}
+	})
 }
