@@ -71,6 +71,9 @@ func (s *IOStreams) SetTTY(stdin, stdout, stderr bool) {
 // ColorEnabled reports whether stdout should get colour and styling.
 func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
 
+// ColorEnabledStderr reports whether stderr should get colour and styling.
+func (s *IOStreams) ColorEnabledStderr() bool { return s.stderrTTY && !s.noColor }
+
 // SetNoColor pins the colour preference (tests).
 func (s *IOStreams) SetNoColor(v bool) { s.noColor = v }
 

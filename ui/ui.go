@@ -39,6 +39,10 @@ type UI struct {
 // terminal and colour is not disabled (NO_COLOR).
 func New(ios *iostreams.IOStreams) *UI { return newUI(ios.Out, ios.ColorEnabled()) }
 
+// NewErr returns styles for ios.ErrOut (progress and state lines): styled
+// only when stderr is a terminal and colour is not disabled.
+func NewErr(ios *iostreams.IOStreams) *UI { return newUI(ios.ErrOut, ios.ColorEnabledStderr()) }
+
 // NewFor returns styles for an arbitrary writer, styled or not.
 func NewFor(w io.Writer, styled bool) *UI { return newUI(w, styled) }
 
