@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
@@ -18,17 +20,23 @@ import (
 type Options struct {
 	IO     *iostreams.IOStreams
 	Config func() (config.Config, error)
+	// Getenv reads the AWS credential variables, to say whether they are
+	// set (never their secret values).
+	Getenv func(string) string
 	JSON   bool
 }
 
 // NewCmdConfig returns `socks config`.
 func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Print the effective configuration",
 		Long: `Print the configuration socks would use: the backend, where it came from
-(flag, environment or default) and the local state directory.`,
+(flag, environment or default) and the local state directory; on the AWS
+backend also the stack with its table and queue names, the region, profile,
+endpoints, and which credentials the environment holds (the access key ID
+masked but for its last four characters, secrets only as "set").`,
 		Example: "  socks config\n  SOCKS_STATE_DIR=/tmp/s socks config --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,15 +50,89 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	return cmd
 }
 
+// Output is what `socks config --json` prints: the configuration, and on
+// the AWS backend the resource names and the masked credentials.
+type Output struct {
+	config.Config
+	Resources   *Resources   `json:"resources,omitempty"`
+	Credentials *Credentials `json:"credentials,omitempty"`
+}
+
+// Resources are the AWS stack's table and queue names.
+type Resources struct {
+	Tables awsops.Tables `json:"tables"`
+	Queues awsops.Queues `json:"queues"`
+}
+
+// Credentials says which credential variables are set, never their
+// secrets.
+type Credentials struct {
+	// AccessKeyID is AWS_ACCESS_KEY_ID masked but for its last four
+	// characters ("" when unset).
+	AccessKeyID     string `json:"accessKeyId,omitempty"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	SessionToken    string `json:"sessionToken"`
+	// Source says where the SDK will look: "environment" when the keys
+	// are set, else the profile or the default chain.
+	Source string `json:"source"`
+}
+
+// MaskKey hides all but the last four characters of an access key ID.
+func MaskKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	if len(k) <= 4 {
+		return strings.Repeat("*", len(k))
+	}
+	return strings.Repeat("*", len(k)-4) + k[len(k)-4:]
+}
+
+func setOrNot(v string) string {
+	if v == "" {
+		return "not set"
+	}
+	return "set (hidden)"
+}
+
+func credentials(cfg config.Config, getenv func(string) string) *Credentials {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	c := &Credentials{
+		AccessKeyID:     MaskKey(getenv("AWS_ACCESS_KEY_ID")),
+		SecretAccessKey: setOrNot(getenv("AWS_SECRET_ACCESS_KEY")),
+		SessionToken:    setOrNot(getenv("AWS_SESSION_TOKEN")),
+	}
+	profile := cfg.AWS.Profile
+	if profile == "" {
+		profile = getenv("AWS_PROFILE")
+	}
+	switch {
+	case c.AccessKeyID != "":
+		c.Source = "environment (AWS_ACCESS_KEY_ID)"
+	case profile != "":
+		c.Source = "profile " + profile
+	default:
+		c.Source = "the SDK's default chain (shared files, SSO, container or instance role)"
+	}
+	return c
+}
+
 func configRun(_ context.Context, opts *Options) error {
 	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
+	out := Output{Config: cfg}
+	if cfg.Backend == config.BackendAWS {
+		out.Resources = &Resources{Tables: awsops.TablesFor(cfg.AWS.Stack), Queues: awsops.QueuesFor(cfg.AWS.Stack)}
+		out.Credentials = credentials(cfg, opts.Getenv)
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(cfg)
+		return enc.Encode(out)
 	}
 	u := ui.New(opts.IO)
 	rows := [][]string{
@@ -59,10 +141,22 @@ func configRun(_ context.Context, opts *Options) error {
 		{"state file", cfg.StatePath(), ""},
 	}
 	if cfg.Backend == config.BackendAWS {
+		a, r, c := cfg.AWS, out.Resources, out.Credentials
 		rows = append(rows,
-			[]string{"stack", cfg.AWS.Stack, ""},
-			[]string{"region", orDash(cfg.AWS.Region), ""},
-			[]string{"endpoint url", orDash(cfg.AWS.EndpointURL), ""},
+			[]string{"stack", a.Stack, ""},
+			[]string{"tables", strings.Join(r.Tables.Names(), ", "), ""},
+			[]string{"queues", r.Queues.Main + ", " + r.Queues.DeadLetter, ""},
+			[]string{"region", orDash(a.Region), ""},
+			[]string{"profile", orDash(a.Profile), ""},
+			[]string{"endpoint url", orDash(a.EndpointURL), ""},
+			[]string{"dynamodb url", orDash(a.DynamoDBEndpoint()), ""},
+			[]string{"sqs url", orDash(a.SQSEndpoint()), ""},
+			[]string{"websocket url", orDash(a.WebSocketURL), ""},
+			[]string{"callback url", orDash(a.CallbackURL), ""},
+			[]string{"credentials", c.Source, ""},
+			[]string{"access key", orDash(c.AccessKeyID), ""},
+			[]string{"secret key", c.SecretAccessKey, ""},
+			[]string{"session token", c.SessionToken, ""},
 		)
 	}
 	if !u.Styled() {
@@ -72,7 +166,7 @@ func configRun(_ context.Context, opts *Options) error {
 		return nil
 	}
 	for _, r := range rows {
-		line := fmt.Sprintf("%s %s", u.Label.Render(fmt.Sprintf("%-12s", r[0])), r[1])
+		line := fmt.Sprintf("%s %s", u.Label.Render(fmt.Sprintf("%-13s", r[0])), r[1])
 		if r[2] != "" {
 			line += " " + u.Muted.Render("("+r[2]+")")
 		}

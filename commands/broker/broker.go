@@ -1,0 +1,207 @@
+// Package broker implements `socks broker`: the long-polling worker that
+// takes envelopes off the queue and delivers them through the Management
+// API, outside Lambda.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/store"
+)
+
+// Options are the inputs of `socks broker`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Backend func(context.Context) (*backend.Backend, error)
+	Now     func() time.Time
+
+	Concurrency int
+	Workers     int
+	Visibility  time.Duration
+	Wait        time.Duration
+	Once        bool
+	Verbose     bool
+	Quiet       bool
+}
+
+// NewCmdBroker returns `socks broker`.
+func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "broker [--concurrency N] [--visibility D] [--wait D] [--once]",
+		Short: "Deliver queued messages: the long-polling broker worker",
+		Long: `Broker takes envelopes off the queue and posts each body to every matching
+connection through the Management API, the job the Lambda function does on
+the SQS event source. Use it where Lambda is not: on a server, in a
+container, or against emulators.
+
+On AWS it long-polls the stack's SQS queue and posts to --callback-url (the
+API's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}). On the
+local backend it reads the local queue and posts to the running
+'socks serve' (start that with --no-broker so that one broker runs).
+
+A message is deleted only after it was handled; one whose deliveries all
+failed comes back after a backoff, and is dead-lettered with the reason
+after 5 receives. --visibility must be longer than handling a batch takes.
+
+Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
+the messages in hand and exits 0. --once handles one batch (waiting up to
+--wait for it), prints a summary and exits.`,
+		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
+    --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
+  socks broker --once --wait 2s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return brokerRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
+	fl.IntVar(&opts.Workers, "workers", broker.DefaultMessageWorkers, "messages handled at once")
+	fl.DurationVar(&opts.Visibility, "visibility", broker.DefaultVisibility, "how long a received message stays hidden while it is handled")
+	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s)")
+	fl.BoolVar(&opts.Once, "once", false, "handle one batch, print a summary and exit")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
+	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
+	return cmd
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.Concurrency < 1:
+		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	case o.Workers < 1:
+		return cmdutil.FlagErrorf("--workers must be at least 1")
+	case o.Visibility < time.Second || o.Visibility > 12*time.Hour:
+		return cmdutil.FlagErrorf("--visibility must be between 1s and 12h (SQS's limits)")
+	case o.Wait < 0 || o.Wait > store.MaxWait:
+		return cmdutil.FlagErrorf("--wait must be between 0s and %s (SQS's longest long poll)", store.MaxWait)
+	}
+	return nil
+}
+
+// Summary counts what one batch came to.
+type Summary struct {
+	Received     int `json:"received"`
+	Done         int `json:"done"`
+	Retry        int `json:"retry"`
+	DeadLettered int `json:"deadLettered"`
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("received=%d done=%d retry=%d dead_lettered=%d", s.Received, s.Done, s.Retry, s.DeadLettered)
+}
+
+func brokerRun(ctx context.Context, opts *Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	b, err := opts.Backend(ctx)
+	if err != nil {
+		return err
+	}
+	pusher, err := b.Pusher(ctx, opts.Concurrency)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	switch {
+	case opts.Verbose:
+		level = slog.LevelDebug
+	case opts.Quiet:
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	br := &broker.Broker{
+		Store:          b.Store,
+		Queue:          b.Queue,
+		Pusher:         pusher,
+		Concurrency:    opts.Concurrency,
+		MessageWorkers: opts.Workers,
+		Visibility:     opts.Visibility,
+		Wait:           opts.Wait,
+		Now:            opts.Now,
+		Logger:         logger,
+	}
+	// The first batch is received here, so that a queue that does not
+	// exist or cannot be reached fails at once with one error instead of
+	// being retried in the log. Without --once it is a short poll, so that
+	// the start is logged at once.
+	wait := opts.Wait
+	if !opts.Once {
+		wait = 0
+	}
+	sum, err := handleBatch(ctx, br, opts, wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("receiving from %s: %w", queueName(b), err)
+	}
+	if opts.Once {
+		fmt.Fprintln(opts.IO.Out, sum)
+		return nil
+	}
+	_, endpoint, _ := b.Gateway(ctx)
+	logger.Info("broker started", "queue", queueName(b), "endpoint", endpoint, "concurrency", opts.Concurrency, "workers", opts.Workers)
+	if err := br.Run(ctx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// handleBatch receives one batch and handles it, as one turn of Run does.
+func handleBatch(ctx context.Context, br *broker.Broker, opts *Options, wait time.Duration) (Summary, error) {
+	msgs, err := br.Queue.Receive(ctx, store.MaxBatch, opts.Visibility, wait)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Received: len(msgs)}
+	// Messages in hand are finished even after Ctrl-C.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Visibility)
+	defer cancel()
+	var mu sync.Mutex
+	g := new(errgroup.Group)
+	g.SetLimit(opts.Workers)
+	for _, m := range msgs {
+		g.Go(func() error {
+			out := br.Handle(hctx, m)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case out.Done:
+				sum.Done++
+			case out.DeadLettered:
+				sum.DeadLettered++
+			default:
+				sum.Retry++
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return sum, nil
+}
+
+func queueName(b *backend.Backend) string {
+	if b.SQS != nil {
+		return "queue " + b.SQS.Queues().Main
+	}
+	return "the local queue in " + b.Config.StatePath()
+}

@@ -1,0 +1,219 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// gateway is a Management API that records what is posted to each
+// connection.
+type gateway struct {
+	mu    sync.Mutex
+	posts map[string][]string
+	got   chan struct{}
+}
+
+func newGateway(t *testing.T) (*gateway, string) {
+	g := &gateway{posts: map[string][]string{}, got: make(chan struct{}, 16)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := strings.CutPrefix(r.URL.EscapedPath(), "/@connections/")
+		if !ok || r.Method != http.MethodPost {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		id, _ = url.PathUnescape(id)
+		b, _ := io.ReadAll(r.Body)
+		g.mu.Lock()
+		g.posts[id] = append(g.posts[id], string(b))
+		g.mu.Unlock()
+		g.got <- struct{}{}
+	}))
+	t.Cleanup(srv.Close)
+	return g, srv.URL
+}
+
+func (g *gateway) bodies(id string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.posts[id]...)
+}
+
+// localBackend opens a local backend with alice connected on updates and,
+// when mgmt is not empty, a gateway recorded at mgmt.
+func localBackend(t *testing.T, mgmt string) *backend.Backend {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := local.Open(t.Context(), filepath.Join(dir, config.StateFile), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Now()
+	if err := db.Store().PutConnection(t.Context(), pubsub.Connection{ID: "conn-alice", Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if mgmt != "" {
+		for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws" + strings.TrimPrefix(mgmt, "http"), backend.MetaGatewayManagement: mgmt} {
+			if err := db.SetMeta(t.Context(), k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}
+}
+
+// brokerOpts returns options on b, its stdout, and its log (stderr), which
+// the broker's goroutines write concurrently.
+func brokerOpts(b *backend.Backend) (*Options, *bytes.Buffer, *syncWriter) {
+	ios, _, out, _ := iostreams.Test()
+	logs := &syncWriter{}
+	ios.ErrOut = logs
+	return &Options{
+		IO:      ios,
+		Backend: func(context.Context) (*backend.Backend, error) { return b, nil },
+		Now:     time.Now,
+
+		Concurrency: 4, Workers: 2, Visibility: 10 * time.Second, Wait: 0,
+	}, out, logs
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestOnceHandlesOneBatchAndSummarises(t *testing.T) {
+	g, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	for _, body := range []string{`{"users":["alice"],"topics":["updates"],"body":{"n":1}}`, "not an envelope"} {
+		if _, err := b.Queue.Send(t.Context(), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, out, logs := brokerOpts(b)
+	opts.Once = true
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "received=2 done=1 retry=0 dead_lettered=1\n" {
+		t.Errorf("stdout %q", got)
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `{"n":1}` {
+		t.Errorf("alice got %q", got)
+	}
+	dead, err := b.Queue.ListDeadLetters(t.Context(), 0)
+	if err != nil || len(dead) != 1 || !strings.HasPrefix(dead[0].Reason, "unusable envelope") {
+		t.Errorf("dead letters %+v, %v", dead, err)
+	}
+	if !strings.Contains(logs.String(), "msg=delivered") || !strings.Contains(logs.String(), "msg=dead-lettered") {
+		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+func TestRunDeliversUntilCancelledAndStopsCleanly(t *testing.T) {
+	g, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	opts, out, logs := brokerOpts(b)
+	opts.Wait = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- brokerRun(ctx, opts) }()
+
+	if _, err := b.Queue.Send(t.Context(), []byte(`{"users":["alice"],"topics":["updates"],"body":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.got:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing delivered within 10s; logs:\n%s", logs)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("brokerRun after cancel = %v; want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broker did not stop within 10s of the cancel")
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `"hi"` {
+		t.Errorf("alice got %q", got)
+	}
+	if out.String() != "" || !strings.Contains(logs.String(), "msg=\"broker started\"") || !strings.Contains(logs.String(), "msg=stopped") {
+		t.Errorf("stdout %q; logs:\n%s", out, logs)
+	}
+}
+
+func TestWithoutAGatewayItSaysToStartOne(t *testing.T) {
+	opts, _, _ := brokerOpts(localBackend(t, ""))
+	if err := brokerRun(t.Context(), opts); !errors.Is(err, backend.ErrNoGateway) {
+		t.Errorf("err = %v; want ErrNoGateway", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	f := &cmdutil.Factory{Getenv: func(string) string { return "" }}
+	f.IOStreams, _, _, _ = iostreams.Test()
+	var got *Options
+	cmd := NewCmdBroker(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--concurrency", "8", "--workers", "3", "--visibility", "2m", "--wait", "20s", "--once", "-q"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Concurrency != 8 || got.Workers != 3 || got.Visibility != 2*time.Minute || got.Wait != 20*time.Second || !got.Once || !got.Quiet {
+		t.Errorf("options %+v", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		set  func(*Options)
+	}{
+		{"no concurrency", func(o *Options) { o.Concurrency = 0 }},
+		{"no workers", func(o *Options) { o.Workers = 0 }},
+		{"a visibility under a second", func(o *Options) { o.Visibility = time.Millisecond }},
+		{"a visibility over SQS's 12 hours", func(o *Options) { o.Visibility = 13 * time.Hour }},
+		{"a wait over SQS's 20 seconds", func(o *Options) { o.Wait = 21 * time.Second }},
+	} {
+		t.Run(tc.name+" is a usage error", func(t *testing.T) {
+			opts, _, _ := brokerOpts(nil)
+			opts.Backend = func(context.Context) (*backend.Backend, error) {
+				t.Fatal("the backend must not be opened")
+				return nil, nil
+			}
+			tc.set(opts)
+			var fe *cmdutil.FlagError
+			if err := brokerRun(t.Context(), opts); !errors.As(err, &fe) {
+				t.Errorf("err = %v; want a usage error", err)
+			}
+		})
+	}
+}

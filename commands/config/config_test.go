@@ -1,0 +1,90 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+func TestAWSSettingsAreShownWithSecretsMasked(t *testing.T) {
+	env := map[string]string{
+		"HOME":                        t.TempDir(),
+		"AWS_ACCESS_KEY_ID":           "AKIAIOSFODNN7EXAMPLE",
+		"AWS_SECRET_ACCESS_KEY":       "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_SESSION_TOKEN":           "FwoGZXIvYXdzEXAMPLETOKEN",
+		"SOCKS_DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8000",
+	}
+	getenv := func(k string) string { return env[k] }
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, _ := iostreams.Test()
+		opts := &Options{
+			IO:     ios,
+			Getenv: getenv,
+			JSON:   asJSON,
+			Config: func() (config.Config, error) {
+				return config.Resolve(config.Flags{Backend: "aws", Stack: "prod", Region: "eu-west-1"}, getenv)
+			},
+		}
+		if err := configRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, secret := range []string{"AKIAIOSFODNN7", "wJalrXUtnFEMI", "EXAMPLEKEY", "FwoGZXIv"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("json=%v: output shows %q:\n%s", asJSON, secret, got)
+			}
+		}
+		for _, want := range []string{"****************MPLE", "set (hidden)", "prod-connections", "prod-envelopes-dlq", "eu-west-1", "http://127.0.0.1:8000"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("json=%v: output lacks %q:\n%s", asJSON, want, got)
+			}
+		}
+	}
+}
+
+func TestMaskKey(t *testing.T) {
+	for in, want := range map[string]string{"": "", "abc": "***", "AKIAIOSFODNN7EXAMPLE": "****************MPLE"} {
+		if got := MaskKey(in); got != want {
+			t.Errorf("MaskKey(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestPerServiceEndpointsOverrideTheCommonOne(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		flags              config.Flags
+		env                map[string]string
+		wantDynamo, wantSQ string
+	}{
+		{"the common endpoint serves both", config.Flags{Endpoint: "http://127.0.0.1:1"}, nil, "http://127.0.0.1:1", "http://127.0.0.1:1"},
+		{"each service's variable beats the common flag",
+			config.Flags{Endpoint: "http://127.0.0.1:1"},
+			map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:2", "SOCKS_SQS_ENDPOINT_URL": "http://127.0.0.1:3"},
+			"http://127.0.0.1:2", "http://127.0.0.1:3"},
+		{"one service's variable leaves the other on the common endpoint",
+			config.Flags{}, map[string]string{"SOCKS_ENDPOINT_URL": "http://127.0.0.1:1", "SOCKS_SQS_ENDPOINT_URL": "http://127.0.0.1:3"},
+			"http://127.0.0.1:1", "http://127.0.0.1:3"},
+		{"a service's flag beats its variable",
+			config.Flags{DynamoDBEndpoint: "http://127.0.0.1:4"}, map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:2"},
+			"http://127.0.0.1:4", ""},
+		{"nothing set means AWS's own endpoints", config.Flags{}, nil, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"HOME": "/nonexistent"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			cfg, err := config.Resolve(tc.flags, func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AWS.DynamoDBEndpoint() != tc.wantDynamo || cfg.AWS.SQSEndpoint() != tc.wantSQ {
+				t.Errorf("DynamoDB %q, SQS %q; want %q, %q", cfg.AWS.DynamoDBEndpoint(), cfg.AWS.SQSEndpoint(), tc.wantDynamo, tc.wantSQ)
+			}
+		})
+	}
+}

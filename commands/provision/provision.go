@@ -1,0 +1,422 @@
+// Package provision implements `socks provision` and `socks teardown`: the
+// DynamoDB tables and SQS queues of an AWS stack, created idempotently,
+// checked for drift, and deleted only when confirmed.
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ui"
+)
+
+// Target is the stack the commands work on: its names and the admin
+// clients to reach them.
+type Target struct {
+	Tables awsops.Tables
+	Queues awsops.Queues
+	DB     awsops.TableAdminAPI
+	SQS    awsops.QueueAdminAPI
+	// Stack, Region and Endpoint describe where, for messages.
+	Stack, Region, Endpoint string
+}
+
+// where describes the target for a prompt or a message.
+func (t *Target) where() string {
+	s := "stack " + t.Stack
+	if t.Region != "" {
+		s += " in " + t.Region
+	}
+	if t.Endpoint != "" {
+		s += " at " + t.Endpoint
+	}
+	return s
+}
+
+// TargetFunc opens the target (tests substitute fakes).
+type TargetFunc func(ctx context.Context) (*Target, error)
+
+// targetFunc opens the AWS backend and builds the admin clients on its
+// configuration and endpoints.
+func targetFunc(f *cmdutil.Factory, verb string) TargetFunc {
+	return func(ctx context.Context) (*Target, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Backend != config.BackendAWS {
+			return nil, cmdutil.FlagErrorf("%s works on AWS resources, and the backend is %s: select AWS with --backend aws (or %s=aws)", verb, cfg.Backend, config.EnvBackend)
+		}
+		b, err := f.Backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return NewTarget(b), nil
+	}
+}
+
+// NewTarget returns the target of an opened AWS backend.
+func NewTarget(b *backend.Backend) *Target {
+	a := b.Config.AWS
+	endpoint := a.DynamoDBEndpoint()
+	if s := a.SQSEndpoint(); s != endpoint {
+		var parts []string
+		if endpoint != "" {
+			parts = append(parts, "DynamoDB "+endpoint)
+		}
+		if s != "" {
+			parts = append(parts, "SQS "+s)
+		}
+		endpoint = strings.Join(parts, " and ")
+	}
+	return &Target{
+		Tables:   awsops.TablesFor(a.Stack),
+		Queues:   awsops.QueuesFor(a.Stack),
+		DB:       awsops.QuietNotFound(awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())),
+		SQS:      awsops.NewSQS(*b.AWS, a.SQSEndpoint()),
+		Stack:    a.Stack,
+		Region:   b.AWS.Region,
+		Endpoint: endpoint,
+	}
+}
+
+// Options are the inputs of `socks provision`.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Target TargetFunc
+	Now    func() time.Time
+
+	DryRun        bool
+	JSON          bool
+	Wait          time.Duration
+	BrokerTimeout time.Duration
+}
+
+// NewCmdProvision returns `socks provision`.
+func NewCmdProvision(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Target: targetFunc(f, "provision"), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "provision [--dry-run] [--json]",
+		Short: "Create the stack's DynamoDB tables and SQS queues, or check them",
+		Long: `Provision creates what the AWS backend needs, named after --stack:
+
+  STACK-connections    connections and subscriptions, with the by-geek index
+  STACK-chatter        chatter-ID hashes
+  STACK-reports        the broker's delivery reports
+  STACK-envelopes      the envelope queue, with a redrive policy to:
+  STACK-envelopes-dlq  the dead letters
+
+Tables are on-demand with TTL on expiresAt; the queue's visibility timeout is
+six times --broker-timeout (the broker's Lambda function timeout). It waits
+for new tables to become active (bounded by --wait).
+
+It is idempotent: what exists is left alone, and a second run says there is
+nothing to do. Before changing anything it checks what exists against that
+shape; any drift (a wrong key schema, a missing index, TTL off, a missing or
+wrong redrive policy, a visibility timeout too short) is reported with what
+is, what should be and how to fix it, and provision exits 1 without
+changing anything. --dry-run only checks and says what it would create.
+
+docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
+		Example: `  socks provision --backend aws --region eu-west-1 --stack prod
+  socks provision --backend aws --dry-run --json
+  SOCKS_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:8000 SOCKS_SQS_ENDPOINT_URL=http://127.0.0.1:9324 \
+    socks provision --backend aws --stack test`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return provisionRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "check and say what would be created, without creating anything")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables to become active")
+	fl.DurationVar(&opts.BrokerTimeout, "broker-timeout", awsops.DefaultBrokerTimeout, "the broker's timeout per batch (its Lambda function timeout); the queue's visibility timeout is 6 times it")
+	return cmd
+}
+
+// Result is what provision prints with --json.
+type Result struct {
+	Stack  string `json:"stack"`
+	DryRun bool   `json:"dryRun"`
+	// Changes are the resources created (with --dry-run: to create).
+	Changes []awsops.Change `json:"changes"`
+	// InPlace are the resources that existed with the right shape.
+	InPlace []awsops.Change `json:"inPlace"`
+	// Drift lists what differs from the shape provision creates; when it
+	// is not empty nothing was changed.
+	Drift []awsops.Drift `json:"drift"`
+}
+
+func (o *Options) settings() awsops.QueueSettings {
+	return awsops.QueueSettings{BrokerTimeout: o.BrokerTimeout}
+}
+
+func provisionRun(ctx context.Context, opts *Options) error {
+	if opts.Wait <= 0 {
+		return cmdutil.FlagErrorf("--wait must be above 0")
+	}
+	if opts.BrokerTimeout < time.Second || opts.BrokerTimeout > 15*time.Minute {
+		return cmdutil.FlagErrorf("--broker-timeout must be between 1s and 15m (Lambda's longest timeout)")
+	}
+	tgt, err := opts.Target(ctx)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(opts.IO, opts.Now)
+	prog.transient("checking " + tgt.where())
+	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
+	prog.stop()
+	if err != nil {
+		return err
+	}
+	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts)}
+	res.InPlace = inPlace(tgt, res.Changes)
+	if res.Changes == nil {
+		res.Changes = []awsops.Change{}
+	}
+	if res.Drift == nil {
+		res.Drift = []awsops.Drift{}
+	}
+
+	if len(res.Drift) > 0 {
+		if opts.JSON {
+			if err := printJSON(opts.IO.Out, res); err != nil {
+				return err
+			}
+		} else {
+			printDrift(opts.IO, res.Drift)
+		}
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
+			count(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
+	}
+
+	if !opts.DryRun && len(res.Changes) > 0 {
+		prog = newProgress(opts.IO, opts.Now)
+		done, err := awsops.CreateMissing(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Changes, awsops.CreateOptions{
+			Settings: opts.settings(),
+			Wait:     opts.Wait,
+			Progress: prog.report,
+			Now:      opts.Now,
+		})
+		prog.stop()
+		if err != nil {
+			for _, c := range done {
+				fmt.Fprintf(opts.IO.ErrOut, "created %s\n", c)
+			}
+			return err
+		}
+	}
+	if opts.JSON {
+		return printJSON(opts.IO.Out, res)
+	}
+	out := opts.IO.Out
+	if len(res.Changes) == 0 {
+		fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
+		return nil
+	}
+	verb := "created"
+	if opts.DryRun {
+		verb = "would create"
+	}
+	for _, c := range res.Changes {
+		fmt.Fprintf(out, "%s %s\n", verb, c)
+	}
+	if len(res.InPlace) > 0 {
+		fmt.Fprintf(out, "already in place: %s\n", tallies(res.InPlace))
+	}
+	return nil
+}
+
+// inPlace lists the stack's resources that are not among changes.
+func inPlace(tgt *Target, changes []awsops.Change) []awsops.Change {
+	var all []awsops.Change
+	for _, n := range tgt.Tables.Names() {
+		all = append(all, awsops.Change{Kind: awsops.KindTable, Name: n})
+	}
+	for _, n := range tgt.Queues.Names() {
+		all = append(all, awsops.Change{Kind: awsops.KindQueue, Name: n})
+	}
+	out := []awsops.Change{}
+	for _, c := range all {
+		missing := false
+		for _, m := range changes {
+			if m == c {
+				missing = true
+			}
+		}
+		if !missing {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// tallies says "3 tables and 2 queues".
+func tallies(cs []awsops.Change) string {
+	var tables, queues int
+	for _, c := range cs {
+		if c.Kind == awsops.KindTable {
+			tables++
+		} else {
+			queues++
+		}
+	}
+	switch {
+	case tables > 0 && queues > 0:
+		return count(tables, "table") + " and " + count(queues, "queue")
+	case tables > 0:
+		return count(tables, "table")
+	case queues > 0:
+		return count(queues, "queue")
+	}
+	return "no tables and no queues"
+}
+
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func verbS(n int) string {
+	if n == 1 {
+		return "s"
+	}
+	return ""
+}
+
+func itThem(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printDrift writes each drift to stderr: what, is, want, fix.
+func printDrift(ios *iostreams.IOStreams, drifts []awsops.Drift) {
+	u := ui.NewFor(ios.ErrOut, ios.IsStderrTTY() && ios.ColorEnabled())
+	w := ios.ErrOut
+	for _, d := range drifts {
+		fmt.Fprintf(w, "%s %s %s: %s\n", u.Bad.Render("drift:"), d.Kind, u.Code.Render(d.Name), d.Aspect)
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("is:  "), d.Is)
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("want:"), d.Want)
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("fix: "), d.Fix)
+	}
+}
+
+// progress shows what a long operation is doing on stderr: a spinner line
+// when stdout and stderr are terminals, else one plain line per step.
+type progress struct {
+	w    io.Writer
+	spin bool
+	now  func() time.Time
+
+	mu      sync.Mutex
+	line    string
+	started time.Time
+	stopCh  chan struct{}
+	done    chan struct{}
+}
+
+var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+func newProgress(ios *iostreams.IOStreams, now func() time.Time) *progress {
+	if now == nil {
+		now = time.Now
+	}
+	p := &progress{w: ios.ErrOut, spin: ios.CanSpin(), now: now, started: now()}
+	if p.spin {
+		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
+		go p.loop()
+	}
+	return p
+}
+
+func (p *progress) loop() {
+	defer close(p.done)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-p.stopCh:
+			p.mu.Lock()
+			fmt.Fprint(p.w, "\r\x1b[K")
+			p.mu.Unlock()
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if p.line != "" {
+				fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s)", spinFrames[i%len(spinFrames)], p.line, p.now().Sub(p.started).Round(100*time.Millisecond))
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// status sets what is going on.
+func (p *progress) status(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line = line
+	if !p.spin {
+		fmt.Fprintln(p.w, line+"…")
+	}
+}
+
+// transient shows line on the spinner only: a short step that is not
+// worth a line of its own.
+func (p *progress) transient(line string) {
+	if p.spin {
+		p.status(line)
+	}
+}
+
+// report renders a step of awsops.CreateMissing.
+func (p *progress) report(e awsops.Progress) {
+	switch e.Phase {
+	case awsops.PhaseCreating:
+		p.status("creating " + e.Change.String())
+	case awsops.PhaseWaiting:
+		p.status("waiting for " + e.Change.String() + " to become active")
+	case awsops.PhaseTTL:
+		p.status("turning on TTL for " + e.Change.String())
+	case awsops.PhaseDone:
+		if !p.spin {
+			p.mu.Lock()
+			fmt.Fprintf(p.w, "%s is ready (%s)\n", e.Change, e.Elapsed.Round(100*time.Millisecond))
+			p.mu.Unlock()
+		}
+	}
+}
+
+// stop clears the spinner line.
+func (p *progress) stop() {
+	if p.spin && p.stopCh != nil {
+		close(p.stopCh)
+		<-p.done
+		p.stopCh = nil
+	}
+}

@@ -1,0 +1,409 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// account is a DynamoDB and SQS account in memory, enough for provision
+// and teardown: tables described as created, TTL, queues with attributes.
+// It counts the calls that change something.
+type account struct {
+	mu     sync.Mutex
+	tables map[string]*dynamotypes.TableDescription
+	ttl    map[string]bool
+	queues map[string]map[string]string
+	writes []string
+}
+
+func newAccount() *account {
+	return &account{tables: map[string]*dynamotypes.TableDescription{}, ttl: map[string]bool{}, queues: map[string]map[string]string{}}
+}
+
+func (a *account) wrote(op, name string) {
+	a.writes = append(a.writes, op+" "+name)
+}
+
+func (a *account) CreateTable(_ context.Context, in *dynamodb.CreateTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := aws.ToString(in.TableName)
+	a.wrote("CreateTable", name)
+	if _, ok := a.tables[name]; ok {
+		return nil, &dynamotypes.ResourceInUseException{}
+	}
+	d := &dynamotypes.TableDescription{TableName: in.TableName, TableStatus: dynamotypes.TableStatusActive, KeySchema: in.KeySchema, AttributeDefinitions: in.AttributeDefinitions}
+	for _, g := range in.GlobalSecondaryIndexes {
+		d.GlobalSecondaryIndexes = append(d.GlobalSecondaryIndexes, dynamotypes.GlobalSecondaryIndexDescription{IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection})
+	}
+	a.tables[name] = d
+	return &dynamodb.CreateTableOutput{}, nil
+}
+
+func (a *account) DescribeTable(_ context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.tables[aws.ToString(in.TableName)]
+	if !ok {
+		return nil, &dynamotypes.ResourceNotFoundException{}
+	}
+	return &dynamodb.DescribeTableOutput{Table: d}, nil
+}
+
+func (a *account) DeleteTable(_ context.Context, in *dynamodb.DeleteTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := aws.ToString(in.TableName)
+	if _, ok := a.tables[name]; !ok {
+		return nil, &dynamotypes.ResourceNotFoundException{}
+	}
+	a.wrote("DeleteTable", name)
+	delete(a.tables, name)
+	delete(a.ttl, name)
+	return &dynamodb.DeleteTableOutput{}, nil
+}
+
+func (a *account) DescribeTimeToLive(_ context.Context, in *dynamodb.DescribeTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := &dynamotypes.TimeToLiveDescription{TimeToLiveStatus: dynamotypes.TimeToLiveStatusDisabled}
+	if a.ttl[aws.ToString(in.TableName)] {
+		d = &dynamotypes.TimeToLiveDescription{TimeToLiveStatus: dynamotypes.TimeToLiveStatusEnabled, AttributeName: aws.String("expiresAt")}
+	}
+	return &dynamodb.DescribeTimeToLiveOutput{TimeToLiveDescription: d}, nil
+}
+
+func (a *account) UpdateTimeToLive(_ context.Context, in *dynamodb.UpdateTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.wrote("UpdateTimeToLive", aws.ToString(in.TableName))
+	a.ttl[aws.ToString(in.TableName)] = aws.ToBool(in.TimeToLiveSpecification.Enabled)
+	return &dynamodb.UpdateTimeToLiveOutput{}, nil
+}
+
+const queueURLPrefix = "http://127.0.0.1:9324/000000000000/"
+
+func (a *account) CreateQueue(_ context.Context, in *sqs.CreateQueueInput, _ ...func(*sqs.Options)) (*sqs.CreateQueueOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := aws.ToString(in.QueueName)
+	a.wrote("CreateQueue", name)
+	attrs := map[string]string{"QueueArn": "arn:aws:sqs:us-east-1:000000000000:" + name, "VisibilityTimeout": "30"}
+	for k, v := range in.Attributes {
+		attrs[k] = v
+	}
+	a.queues[name] = attrs
+	return &sqs.CreateQueueOutput{QueueUrl: aws.String(queueURLPrefix + name)}, nil
+}
+
+func (a *account) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.queues[aws.ToString(in.QueueName)]; !ok {
+		return nil, &sqstypes.QueueDoesNotExist{}
+	}
+	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String(queueURLPrefix + aws.ToString(in.QueueName))}, nil
+}
+
+func (a *account) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	attrs, ok := a.queues[strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)]
+	if !ok {
+		return nil, &sqstypes.QueueDoesNotExist{}
+	}
+	return &sqs.GetQueueAttributesOutput{Attributes: attrs}, nil
+}
+
+func (a *account) SetQueueAttributes(context.Context, *sqs.SetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error) {
+	panic("provision must not change an existing queue")
+}
+
+func (a *account) DeleteQueue(_ context.Context, in *sqs.DeleteQueueInput, _ ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)
+	a.wrote("DeleteQueue", name)
+	delete(a.queues, name)
+	return &sqs.DeleteQueueOutput{}, nil
+}
+
+func (a *account) target(stack string) TargetFunc {
+	return func(context.Context) (*Target, error) {
+		return &Target{
+			Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack),
+			DB: a, SQS: a, Stack: stack, Region: "us-east-1",
+		}, nil
+	}
+}
+
+func provisionOpts(a *account) (*Options, func() (string, string)) {
+	ios, _, out, errOut := iostreams.Test()
+	return &Options{
+			IO: ios, Target: a.target("prod"), Now: time.Now,
+			Wait: time.Second, BrokerTimeout: awsops.DefaultBrokerTimeout,
+		}, func() (string, string) {
+			o, e := out.String(), errOut.String()
+			out.Reset()
+			errOut.Reset()
+			return o, e
+		}
+}
+
+func TestProvisionCreatesWhatIsMissingAndIsIdempotent(t *testing.T) {
+	a := newAccount()
+	opts, output := provisionOpts(a)
+
+	t.Run("a dry run on an empty account says what it would create and creates nothing", func(t *testing.T) {
+		opts.DryRun = true
+		defer func() { opts.DryRun = false }()
+		if err := provisionRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := output()
+		want := "would create table prod-connections\nwould create table prod-chatter\nwould create table prod-reports\n" +
+			"would create queue prod-envelopes-dlq\nwould create queue prod-envelopes\n"
+		if out != want {
+			t.Errorf("stdout %q\nwant %q", out, want)
+		}
+		if len(a.writes) != 0 {
+			t.Errorf("a dry run wrote %v", a.writes)
+		}
+	})
+	t.Run("the first run creates the tables with TTL and both queues, with progress on stderr", func(t *testing.T) {
+		if err := provisionRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut := output()
+		if strings.Count(out, "created ") != 5 {
+			t.Errorf("stdout %q", out)
+		}
+		for _, want := range []string{"creating table prod-connections…", "waiting for table prod-connections to become active…", "queue prod-envelopes is ready"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("stderr %q lacks %q", errOut, want)
+			}
+		}
+		if strings.ContainsRune(errOut, '\r') || strings.ContainsRune(errOut, '\x1b') {
+			t.Errorf("stderr is not a terminal but got a spinner: %q", errOut)
+		}
+		if !a.ttl["prod-chatter"] || a.queues["prod-envelopes"]["VisibilityTimeout"] != "180" {
+			t.Errorf("TTL %v, queue %v", a.ttl, a.queues["prod-envelopes"])
+		}
+	})
+	t.Run("a second run changes nothing and says so", func(t *testing.T) {
+		before := len(a.writes)
+		if err := provisionRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut := output()
+		if out != "nothing to do: 3 tables and 2 queues are in place\n" || errOut != "" {
+			t.Errorf("stdout %q stderr %q", out, errOut)
+		}
+		if len(a.writes) != before {
+			t.Errorf("a second run wrote %v", a.writes[before:])
+		}
+	})
+	t.Run("a missing queue alone is created, the rest is said to be in place", func(t *testing.T) {
+		delete(a.queues, "prod-envelopes-dlq")
+		if err := provisionRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := output(); out != "created queue prod-envelopes-dlq\nalready in place: 3 tables and 1 queue\n" {
+			t.Errorf("stdout %q", out)
+		}
+	})
+}
+
+func TestProvisionReportsDriftAndChangesNothing(t *testing.T) {
+	a := newAccount()
+	opts, output := provisionOpts(a)
+	if err := provisionRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	output()
+	a.tables["prod-connections"].GlobalSecondaryIndexes = nil
+	a.queues["prod-envelopes"]["VisibilityTimeout"] = "60"
+	delete(a.queues, "prod-envelopes-dlq")
+	before := len(a.writes)
+
+	err := provisionRun(t.Context(), opts)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitError {
+		t.Fatalf("err = %v; want exit 1", err)
+	}
+	for _, want := range []string{"2 things of stack prod in us-east-1 differ", "nothing was changed", "fix them as shown"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	out, errOut := output()
+	if out != "" {
+		t.Errorf("stdout %q; want nothing", out)
+	}
+	for _, want := range []string{
+		"drift: table prod-connections: index by-geek\n  is:   absent\n  want: partition key gpk (S), sort key gsk (S), all attributes projected\n  fix:  add it: aws dynamodb update-table",
+		"drift: queue prod-envelopes: visibility timeout\n  is:   60 s\n  want: at least 180 s",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if len(a.writes) != before {
+		t.Errorf("drift, and still wrote %v (the missing dead-letter queue must wait too)", a.writes[before:])
+	}
+
+	t.Run("with --json the drift is on stdout for scripts", func(t *testing.T) {
+		opts.JSON = true
+		defer func() { opts.JSON = false }()
+		if err := provisionRun(t.Context(), opts); err == nil {
+			t.Fatal("want an error")
+		}
+		out, _ := output()
+		var res Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Drift) != 2 || len(res.Changes) != 1 || res.Drift[0].Fix == "" {
+			t.Errorf("%+v (%v)", res, err)
+		}
+	})
+}
+
+func TestProvisionFlags(t *testing.T) {
+	f := &cmdutil.Factory{Getenv: func(string) string { return "" }}
+	f.IOStreams, _, _, _ = iostreams.Test()
+	var got *Options
+	cmd := NewCmdProvision(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--dry-run", "--json", "--wait", "90s", "--broker-timeout", "1m"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !got.DryRun || !got.JSON || got.Wait != 90*time.Second || got.BrokerTimeout != time.Minute {
+		t.Errorf("options %+v", got)
+	}
+	if s := got.settings(); s.VisibilityTimeout() != 6*time.Minute {
+		t.Errorf("visibility for a 1m broker timeout = %s; want 6m", s.VisibilityTimeout())
+	}
+
+	for _, tc := range []struct {
+		name string
+		set  func(*Options)
+	}{
+		{"a zero wait", func(o *Options) { o.Wait = 0 }},
+		{"a broker timeout over Lambda's 15 minutes", func(o *Options) { o.BrokerTimeout = 16 * time.Minute }},
+		{"a broker timeout under a second", func(o *Options) { o.BrokerTimeout = time.Millisecond }},
+	} {
+		t.Run(tc.name+" is a usage error", func(t *testing.T) {
+			opts, _ := provisionOpts(newAccount())
+			opts.Target = func(context.Context) (*Target, error) { t.Fatal("the target must not be opened"); return nil, nil }
+			tc.set(opts)
+			var fe *cmdutil.FlagError
+			if err := provisionRun(t.Context(), opts); !errors.As(err, &fe) {
+				t.Errorf("err = %v; want a usage error", err)
+			}
+		})
+	}
+}
+
+func TestProvisionOnTheLocalBackendIsAUsageError(t *testing.T) {
+	f := &cmdutil.Factory{Getenv: func(k string) string {
+		if k == "HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}}
+	_, err := targetFunc(f, "provision")(t.Context())
+	var fe *cmdutil.FlagError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--backend aws") {
+		t.Errorf("err = %v; want a usage error naming --backend aws", err)
+	}
+}
+
+func teardownOpts(a *account, stdin string, tty bool) (*TeardownOptions, func() (string, string)) {
+	ios, in, out, errOut := iostreams.Test()
+	in.WriteString(stdin)
+	ios.SetTTY(tty, false, false)
+	return &TeardownOptions{IO: ios, Target: a.target("prod"), Now: time.Now, Wait: time.Second}, func() (string, string) {
+		return out.String(), errOut.String()
+	}
+}
+
+func provisioned(t *testing.T) *account {
+	a := newAccount()
+	opts, _ := provisionOpts(a)
+	if err := provisionRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	a.writes = nil
+	return a
+}
+
+func TestTeardown(t *testing.T) {
+	t.Run("without --yes on a non-terminal stdin it refuses before touching anything", func(t *testing.T) {
+		a := provisioned(t)
+		opts, _ := teardownOpts(a, "prod\n", false)
+		opts.Target = func(context.Context) (*Target, error) { t.Fatal("the target must not be opened"); return nil, nil }
+		var fe *cmdutil.FlagError
+		if err := teardownRun(t.Context(), opts); !errors.As(err, &fe) || !strings.Contains(err.Error(), "--yes") {
+			t.Errorf("err = %v; want a usage error naming --yes", err)
+		}
+	})
+	t.Run("on a terminal a wrong answer deletes nothing", func(t *testing.T) {
+		a := provisioned(t)
+		opts, output := teardownOpts(a, "yes\n", true)
+		err := teardownRun(t.Context(), opts)
+		var exit *cmdutil.ExitCodeError
+		if !errors.As(err, &exit) || exit.Code != 1 || !strings.Contains(err.Error(), "nothing was deleted") {
+			t.Errorf("err = %v", err)
+		}
+		_, errOut := output()
+		if !strings.Contains(errOut, "This deletes 3 tables and 2 queues of stack prod in us-east-1") || !strings.Contains(errOut, "Type the stack name (prod)") {
+			t.Errorf("prompt %q", errOut)
+		}
+		if len(a.writes) != 0 {
+			t.Errorf("wrote %v", a.writes)
+		}
+	})
+	t.Run("on a terminal typing the stack name deletes everything", func(t *testing.T) {
+		a := provisioned(t)
+		opts, output := teardownOpts(a, "prod\n", true)
+		if err := teardownRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := output()
+		if strings.Count(out, "deleted ") != 5 || len(a.tables) != 0 || len(a.queues) != 0 {
+			t.Errorf("stdout %q, tables %v, queues %v", out, a.tables, a.queues)
+		}
+	})
+	t.Run("--yes deletes without asking, and a second run has nothing to delete", func(t *testing.T) {
+		a := provisioned(t)
+		opts, _ := teardownOpts(a, "", false)
+		opts.Yes = true
+		if err := teardownRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if len(a.tables) != 0 || len(a.queues) != 0 {
+			t.Errorf("left tables %v queues %v", a.tables, a.queues)
+		}
+		opts, output := teardownOpts(a, "", false)
+		opts.Yes = true
+		if err := teardownRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := output(); out != "nothing to delete: no table or queue of stack prod in us-east-1 exists\n" {
+			t.Errorf("stdout %q", out)
+		}
+	})
+}

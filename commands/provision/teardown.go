@@ -1,0 +1,135 @@
+package provision
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// TeardownOptions are the inputs of `socks teardown`.
+type TeardownOptions struct {
+	IO     *iostreams.IOStreams
+	Target TargetFunc
+	Now    func() time.Time
+
+	Yes  bool
+	JSON bool
+	Wait time.Duration
+}
+
+// NewCmdTeardown returns `socks teardown`.
+func NewCmdTeardown(f *cmdutil.Factory, runF func(context.Context, *TeardownOptions) error) *cobra.Command {
+	opts := &TeardownOptions{IO: f.IOStreams, Target: targetFunc(f, "teardown"), Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "teardown [--yes]",
+		Short: "Delete the stack's DynamoDB tables and SQS queues, and everything in them",
+		Long: `Teardown deletes the tables and queues that 'socks provision' creates for
+--stack, with every connection record, chatter ID, queued message and dead
+letter in them. It cannot be undone.
+
+It lists what exists and asks you to type the stack name, unless --yes is
+given; when standard input is not a terminal it refuses to run without
+--yes. It waits (bounded by --wait) until the tables are gone.`,
+		Example: `  socks teardown --backend aws --stack test
+  socks teardown --backend aws --stack ci-1234 --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return teardownRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVar(&opts.JSON, "json", false, "print what was deleted as JSON")
+	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for the tables to be gone")
+	return cmd
+}
+
+// TeardownResult is what teardown prints with --json.
+type TeardownResult struct {
+	Stack   string          `json:"stack"`
+	Deleted []awsops.Change `json:"deleted"`
+}
+
+func teardownRun(ctx context.Context, opts *TeardownOptions) error {
+	if opts.Wait <= 0 {
+		return cmdutil.FlagErrorf("--wait must be above 0")
+	}
+	if !opts.Yes && !opts.IO.IsStdinTTY() {
+		return cmdutil.FlagErrorf("refusing to delete the stack's tables and queues without --yes when standard input is not a terminal")
+	}
+	tgt, err := opts.Target(ctx)
+	if err != nil {
+		return err
+	}
+	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, awsops.QueueSettings{})
+	if err != nil {
+		return err
+	}
+	existing := inPlace(tgt, awsops.PlanChanges(drifts))
+	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
+	if len(existing) == 0 {
+		if opts.JSON {
+			return printJSON(opts.IO.Out, res)
+		}
+		fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s exists\n", tgt.where())
+		return nil
+	}
+	if !opts.Yes {
+		ok, err := confirmStack(opts.IO, tgt, existing)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
+		}
+	}
+
+	prog := newProgress(opts.IO, opts.Now)
+	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
+	err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	if err == nil {
+		prog.status("deleting the tables and waiting for them to be gone")
+		err = awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait)
+	}
+	prog.stop()
+	if err != nil {
+		return fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+	}
+	res.Deleted = existing
+	if opts.JSON {
+		return printJSON(opts.IO.Out, res)
+	}
+	for _, c := range existing {
+		fmt.Fprintf(opts.IO.Out, "deleted %s\n", c)
+	}
+	return nil
+}
+
+// confirmStack lists what would be deleted on stderr and asks for the stack
+// name on stdin.
+func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Change) (bool, error) {
+	w := ios.ErrOut
+	fmt.Fprintf(w, "This deletes %s of %s, and every record and message in them:\n", tallies(existing), tgt.where())
+	for _, c := range existing {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	fmt.Fprintf(w, "Type the stack name (%s) to delete them: ", tgt.Stack)
+	line, err := bufio.NewReader(ios.In).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(w)
+		return false, nil
+	}
+	return strings.TrimSpace(line) == tgt.Stack, nil
+}

@@ -1,0 +1,721 @@
+package e2e
+
+// The AWS backend end to end: the real binary against DynamoDB Local and
+// ElasticMQ (scripts/emulators), driven as an operator would — provision,
+// drift, chatter, a local gateway on the DynamoDB store, publish to SQS, the
+// broker worker, teardown — plus the errors a misconfigured machine gets,
+// and the binary in Lambda mode against a fake Lambda Runtime API.
+//
+// Every process gets a scrubbed environment: dummy credentials, empty AWS
+// config files, no instance metadata, and endpoints on loopback only, so
+// nothing here can reach a real AWS account.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+const (
+	envTestDynamo    = "SOCKS_TEST_DYNAMODB_ENDPOINT"
+	envTestSQS       = "SOCKS_TEST_SQS_ENDPOINT"
+	envRequireEmuls  = "SOCKS_REQUIRE_EMULATORS"
+	emulatorsMissing = "emulators not running: run `make test` or `scripts/emulators run -- go test ./e2e/`"
+)
+
+// emulators returns the endpoints of DynamoDB Local and ElasticMQ, or skips
+// the test (fails it when SOCKS_REQUIRE_EMULATORS=1). It refuses endpoints
+// that are not on loopback.
+func emulators(t *testing.T) (dynamoURL, sqsURL string) {
+	t.Helper()
+	dynamoURL, sqsURL = os.Getenv(envTestDynamo), os.Getenv(envTestSQS)
+	if dynamoURL == "" || sqsURL == "" {
+		if os.Getenv(envRequireEmuls) == "1" {
+			t.Fatalf("%s (%s=1 requires %s and %s)", emulatorsMissing, envRequireEmuls, envTestDynamo, envTestSQS)
+		}
+		t.Skip(emulatorsMissing)
+	}
+	for name, raw := range map[string]string{envTestDynamo: dynamoURL, envTestSQS: sqsURL} {
+		if !loopbackURL(raw) {
+			t.Fatalf("refusing %s=%q: these tests only talk to emulators on 127.0.0.1 or localhost", name, raw)
+		}
+	}
+	return dynamoURL, sqsURL
+}
+
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// closedPort returns a loopback URL where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// awsEnv is the environment of an AWS-backend socks process: the test's
+// own without any AWS_, SOCKS_ or colour setting, then dummy credentials, a
+// region, empty shared config files, no instance metadata, and set (which
+// may remove a variable with an empty value). Unless set gives endpoints,
+// every endpoint is a closed loopback port.
+func awsEnv(t *testing.T, set map[string]string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"NO_COLOR":                    "1",
+		"XDG_STATE_HOME":              dir,
+		"AWS_ACCESS_KEY_ID":           "test",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_CONFIG_FILE":             empty,
+		"AWS_SHARED_CREDENTIALS_FILE": empty,
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"SOCKS_ENDPOINT_URL":          closedPort(t),
+	}
+	for k, v := range set {
+		vars[k] = v
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "SOCKS_") || k == "XDG_STATE_HOME" || k == "NO_COLOR" || k == "CLICOLOR_FORCE" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	for k, v := range vars {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// emulatorEnv is awsEnv pointing DynamoDB and SQS at the emulators.
+func emulatorEnv(t *testing.T) []string {
+	dynamoURL, sqsURL := emulators(t)
+	return awsEnv(t, map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL, "SOCKS_SQS_ENDPOINT_URL": sqsURL})
+}
+
+// runEnv runs the binary with env and args, bounded by commandTimeout.
+func runEnv(t *testing.T, env []string, stdin io.Reader, args ...string) result {
+	t.Helper()
+	ctx := testContext(t, commandTimeout)
+	cmd := exec.CommandContext(ctx, socksBin, args...)
+	cmd.Env = env
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	err := cmd.Run()
+	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		t.Fatalf("socks %s did not finish within %s (killed)\nstdout: %q\nstderr: %q", quoteArgs(args), commandTimeout, r.stdout, r.stderr)
+	case errors.As(err, &exitErr):
+		r.code = exitErr.ExitCode()
+	default:
+		t.Fatalf("running socks %s: %v", quoteArgs(args), err)
+	}
+	return r
+}
+
+// startEnv starts the binary in the background with env; it is stopped
+// with SIGINT when the test ends.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(socksBin, args...)
+	cmd.Env = env
+	p := &proc{t: t, args: args, cmd: cmd, stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting socks %s: %v", quoteArgs(args), err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// sdkWarning matches the SDK's spurious warning on DynamoDB error responses
+// without an X-Amz-Crc32 header, which DynamoDB Local sends
+// (aws/aws-sdk-go-v2#3545).
+var sdkWarning = regexp.MustCompile(`(?m)^SDK \S+ \S+ WARN failed to close HTTP response body, this may affect connection reuse: response did not match expected checksum.*\n`)
+
+func withoutSDKWarnings(r result) result {
+	r.stderr = sdkWarning.ReplaceAllString(r.stderr, "")
+	return r
+}
+
+func uniqueStack(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// awsStack runs socks commands on one stack of the AWS backend.
+type awsStack struct {
+	t    *testing.T
+	env  []string
+	name string
+}
+
+func (s *awsStack) args(args ...string) []string {
+	return append(args, "--backend", "aws", "--stack", s.name)
+}
+
+func (s *awsStack) run(args ...string) result {
+	s.t.Helper()
+	return runEnv(s.t, s.env, nil, s.args(args...)...)
+}
+
+func (s *awsStack) must(args ...string) string {
+	s.t.Helper()
+	r := s.run(args...)
+	if r.code != 0 {
+		s.t.Fatalf("want exit 0:\n%s", r)
+	}
+	return r.stdout
+}
+
+// cleanup runs a command from t.Cleanup, when the test's context has
+// already ended; a failure is reported, not fatal.
+func (s *awsStack) cleanup(args ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, socksBin, s.args(args...)...)
+	cmd.Env = s.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Errorf("cleanup: socks %s: %v\n%s", quoteArgs(args), err, out)
+	}
+}
+
+// TestAWSStackFromProvisionToDelivery provisions a stack, shows that a
+// second run changes nothing, then delivers a published message through SQS
+// and the broker worker to a client of a local gateway on the DynamoDB
+// store, and tears the stack down.
+func TestAWSStackFromProvisionToDelivery(t *testing.T) {
+	t.Parallel()
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("e2e")}
+	t.Cleanup(func() { s.cleanup("teardown", "--yes") })
+
+	t.Run("provision creates the three tables and two queues", func(t *testing.T) {
+		out := s.must("provision")
+		for _, want := range []string{"table " + s.name + "-connections", "table " + s.name + "-chatter", "table " + s.name + "-reports",
+			"queue " + s.name + "-envelopes-dlq", "queue " + s.name + "-envelopes"} {
+			if !strings.Contains(out, "created "+want+"\n") {
+				t.Errorf("stdout %q does not say it created %s", out, want)
+			}
+		}
+	})
+	t.Run("provision again says there is nothing to do", func(t *testing.T) {
+		if out := s.must("provision"); out != "nothing to do: 3 tables and 2 queues are in place\n" {
+			t.Errorf("stdout %q", out)
+		}
+		var res struct {
+			Changes []any `json:"changes"`
+			InPlace []any `json:"inPlace"`
+			Drift   []any `json:"drift"`
+		}
+		if err := json.Unmarshal([]byte(s.must("provision", "--dry-run", "--json")), &res); err != nil || len(res.Changes) != 0 || len(res.InPlace) != 5 || len(res.Drift) != 0 {
+			t.Errorf("provision --dry-run --json: %+v (%v)", res, err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	chatterID := strings.TrimSpace(s.must("chatter", "issue", "--geek", "alice"))
+	srv := &server{proc: startEnv(t, s.env, s.args("serve", "--no-broker", "--addr", "127.0.0.1:0")...)}
+	select {
+	case line := <-srv.stdout.firstLine:
+		srv.URL = strings.TrimSpace(line)
+	case <-srv.done:
+		t.Fatalf("socks serve --backend aws exited: %v\nstderr: %q", srv.err, srv.stderr)
+	case <-time.After(startTimeout):
+		t.Fatalf("socks serve --backend aws printed no URL within %s\nstderr: %q", startTimeout, srv.stderr)
+	}
+	conn := mustDial(t, srv.connectURL("alice", chatterID, "updates"))
+	bystander := mustDial(t, srv.connectURL("alice", chatterID, "news"))
+
+	body := `{"n":1,"s":"é","list":[1,2,3]}`
+	if out := s.must("publish", "--geek", "alice", "--topic", "updates", "--body", body); strings.TrimSpace(out) == "" {
+		t.Fatalf("publish printed no message ID")
+	}
+	management := strings.TrimSuffix("http"+strings.TrimPrefix(srv.URL, "ws"), "/")
+	brk := startEnv(t, s.env, s.args("broker", "--callback-url", management, "--wait", "1s")...)
+
+	t.Run("the broker delivers exactly the published body to the addressed client", func(t *testing.T) {
+		if got := readText(t, conn); got != body {
+			t.Errorf("got %q; want %q", got, body)
+		}
+	})
+	t.Run("publish --wait reports the broker's delivery from the reports table", func(t *testing.T) {
+		r := s.run("publish", "--geek", "alice", "--topic", "updates", "--message", "second", "--wait", "--wait-timeout", "20s", "--json")
+		rep := parseReport(t, r)
+		if rep.Report.Targets != 1 || rep.Report.Delivered != 1 {
+			t.Errorf("report %s; want targets=1 delivered=1", rep)
+		}
+		if got := readText(t, conn); got != `"second"` {
+			t.Errorf("got %q", got)
+		}
+	})
+	t.Run("the client on another topic received nothing", func(t *testing.T) {
+		expectSilence(t, bystander, silenceWindow)
+	})
+	t.Run("the broker stops cleanly on SIGINT and logged the deliveries", func(t *testing.T) {
+		if code := brk.stop(); code != 0 {
+			t.Errorf("broker exit %d; want 0\nstderr: %s", code, brk.stderr)
+		}
+		if !strings.Contains(brk.stderr.String(), "msg=delivered") {
+			t.Errorf("broker stderr has no delivery log:\n%s", brk.stderr)
+		}
+	})
+
+	t.Run("teardown refuses without --yes when stdin is not a terminal", func(t *testing.T) {
+		checkFailure(t, s.run("teardown"), 2, "without --yes")
+		if out := s.must("provision", "--dry-run"); !strings.HasPrefix(out, "nothing to do") {
+			t.Errorf("after a refused teardown: %q", out)
+		}
+	})
+	t.Run("teardown --yes deletes the five resources", func(t *testing.T) {
+		srv.stop()
+		out := s.must("teardown", "--yes")
+		if n := strings.Count(out, "deleted "); n != 5 {
+			t.Errorf("stdout %q; want 5 deleted resources", out)
+		}
+		if out := s.must("provision", "--dry-run"); strings.Count(out, "would create ") != 5 {
+			t.Errorf("after teardown provision --dry-run says %q", out)
+		}
+	})
+}
+
+// adminClients are SDK clients on the emulators, for what the test does by
+// hand.
+func adminClients(t *testing.T) (*dynamodb.Client, *sqs.Client) {
+	dynamoURL, sqsURL := emulators(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoURL) })
+	q := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsURL) })
+	return db, q
+}
+
+// TestAWSProvisionReportsDriftAndChangesNothing makes a connections table by
+// hand without the by-geek index (and so without TTL), and a queue without a
+// redrive policy: provision reports each drift with the fix, exits 1, and
+// neither changes them nor creates the rest.
+func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("drift")}
+	db, q := adminClients(t)
+	ctx := t.Context()
+	table := s.name + "-connections"
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: dynamotypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dynamotypes.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: dynamotypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: dynamotypes.ScalarAttributeTypeS},
+		},
+		KeySchema: []dynamotypes.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: dynamotypes.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: dynamotypes.KeyTypeRange},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.name + "-envelopes"), Attributes: map[string]string{"VisibilityTimeout": "30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, _ = db.DeleteTable(cctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		_, _ = q.DeleteQueue(cctx, &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl})
+	})
+
+	r := s.run("provision")
+	t.Run("each drift is reported with what is, what should be and the fix", func(t *testing.T) {
+		if r.code != 1 || r.stdout != "" {
+			t.Errorf("exit %d, stdout %q; want 1 and nothing on stdout", r.code, r.stdout)
+		}
+		for _, want := range []string{
+			"drift: table " + table + ": index by-geek\n  is:   absent\n  want: partition key gpk (S), sort key gsk (S), all attributes projected\n  fix:  add it: aws dynamodb update-table --table-name " + table,
+			"drift: table " + table + ": time to live\n  is:   off",
+			"drift: queue " + s.name + "-envelopes: redrive policy\n  is:   none",
+			"drift: queue " + s.name + "-envelopes: visibility timeout\n  is:   30 s\n  want: at least 180 s",
+			"socks: 4 things of stack " + s.name,
+			"nothing was changed",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+			}
+		}
+	})
+	t.Run("--json prints the drift for scripts and exits 1 too", func(t *testing.T) {
+		r := s.run("provision", "--dry-run", "--json")
+		var res struct {
+			Drift []struct{ Kind, Name, Aspect, Is, Want, Fix string } `json:"drift"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 1 || len(res.Drift) != 4 {
+			t.Errorf("exit %d, %d drifts (%v):\n%s", r.code, len(res.Drift), err, r)
+		}
+	})
+	t.Run("the hand-made table and queue are left as they were and nothing else was created", func(t *testing.T) {
+		d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil || len(d.Table.GlobalSecondaryIndexes) != 0 {
+			t.Errorf("table %s: %v, indexes %v", table, err, d)
+		}
+		ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+		if err != nil || (ttl.TimeToLiveDescription != nil && ttl.TimeToLiveDescription.TimeToLiveStatus != dynamotypes.TimeToLiveStatusDisabled) {
+			t.Errorf("TTL of %s was changed: %+v %v", table, ttl.TimeToLiveDescription, err)
+		}
+		attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+		if err != nil || attrs.Attributes["VisibilityTimeout"] != "30" || attrs.Attributes["RedrivePolicy"] != "" {
+			t.Errorf("queue attributes changed: %v %v", attrs, err)
+		}
+		var missing *dynamotypes.ResourceNotFoundException
+		if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.name + "-chatter")}); !errors.As(err, &missing) {
+			t.Errorf("table %s-chatter: %v; want it not created", s.name, err)
+		}
+		var noQueue *sqstypes.QueueDoesNotExist
+		if _, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(s.name + "-envelopes-dlq")}); !errors.As(err, &noQueue) {
+			t.Errorf("queue %s-envelopes-dlq: %v; want it not created", s.name, err)
+		}
+	})
+}
+
+// TestAWSMisconfigurationsAreOneActionableLine checks what a machine that
+// is not set up gets: one line saying what to do, and exit 1.
+func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		phrase string
+	}{
+		{
+			name:   "no region",
+			env:    map[string]string{"AWS_REGION": ""},
+			args:   []string{"provision", "--backend", "aws"},
+			phrase: "no AWS region: set --region, AWS_REGION or a profile's region",
+		},
+		{
+			name:   "no credentials",
+			env:    map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
+			args:   []string{"provision", "--backend", "aws"},
+			phrase: "no AWS credentials found: set AWS_PROFILE",
+		},
+		{
+			name:   "an endpoint where nothing listens",
+			args:   []string{"provision", "--backend", "aws", "--stack", "unreachable"},
+			phrase: "cannot reach http://127.0.0.1:",
+		},
+		{
+			name:   "a broker whose endpoint URL is not a URL",
+			args:   []string{"broker", "--backend", "aws", "--sqs-endpoint-url", "127.0.0.1:9324", "--once"},
+			phrase: "bad --sqs-endpoint-url (SOCKS_SQS_ENDPOINT_URL) \"127.0.0.1:9324\": give a URL",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := runEnv(t, awsEnv(t, tc.env), nil, tc.args...)
+			checkFailure(t, r, 1, tc.phrase)
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %s to fail; want it to fail fast", d)
+			}
+		})
+	}
+}
+
+// TestAWSMissingResourcesSayRunProvision uses a stack nobody provisioned.
+func TestAWSMissingResourcesSayRunProvision(t *testing.T) {
+	t.Parallel()
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("missing")}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		phrase string
+	}{
+		{"chatter issue on a missing table", []string{"chatter", "issue", "--geek", "alice"},
+			"table " + s.name + "-chatter does not exist: run `socks provision`"},
+		{"publish to a missing queue", []string{"publish", "--topic", "updates", "--message", "hi"},
+			"queue " + s.name + "-envelopes does not exist: run `socks provision`"},
+		{"the broker on a missing queue fails at once", []string{"broker", "--callback-url", "http://127.0.0.1:9", "--wait", "0s"},
+			"queue " + s.name + "-envelopes does not exist: run `socks provision`"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkFailure(t, withoutSDKWarnings(s.run(tc.args...)), 1, tc.phrase)
+		})
+	}
+}
+
+// runtimeAPI is a fake Lambda Runtime API: it hands out queued events to
+// GET /runtime/invocation/next and records what the function answers.
+type runtimeAPI struct {
+	srv    *http.Server
+	addr   string
+	events chan invocation
+
+	mu      sync.Mutex
+	answers map[string]answer
+	arrived chan string
+}
+
+type invocation struct {
+	id      string
+	payload []byte
+}
+
+type answer struct {
+	kind string // "response" or "error"
+	body []byte
+}
+
+func newRuntimeAPI(t *testing.T) *runtimeAPI {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &runtimeAPI{addr: ln.Addr().String(), events: make(chan invocation, 16), answers: map[string]answer{}, arrived: make(chan string, 16)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case inv := <-api.events:
+			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
+			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
+			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:socks")
+			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+			_, _ = w.Write(inv.payload)
+		case <-r.Context().Done():
+		}
+	})
+	record := func(kind string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			id := r.PathValue("id")
+			api.mu.Lock()
+			api.answers[id] = answer{kind: kind, body: b}
+			api.mu.Unlock()
+			api.arrived <- id
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", record("response"))
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", record("error"))
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		t.Errorf("the function reported an init error: %s", b)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	api.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = api.srv.Serve(ln) }()
+	t.Cleanup(func() { api.srv.Close() })
+	return api
+}
+
+// invoke queues payload and waits for the function's answer.
+func (api *runtimeAPI) invoke(t *testing.T, id string, payload []byte) answer {
+	t.Helper()
+	api.events <- invocation{id: id, payload: payload}
+	timer := time.NewTimer(receiveTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case got := <-api.arrived:
+			if got != id {
+				continue
+			}
+			api.mu.Lock()
+			defer api.mu.Unlock()
+			return api.answers[id]
+		case <-timer.C:
+			t.Fatalf("the function did not answer invocation %s within %s", id, receiveTimeout)
+		}
+	}
+}
+
+// TestAWSLambdaModeServesTheRuntimeAPI starts the binary the way Lambda
+// starts bootstrap — no arguments, AWS_LAMBDA_RUNTIME_API set — and feeds it
+// recorded events through a fake Runtime API. The events chosen need no
+// table, so no emulator is needed; the endpoints are closed loopback ports.
+func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
+	t.Parallel()
+	api := newRuntimeAPI(t)
+	env := awsEnv(t, map[string]string{
+		"AWS_LAMBDA_RUNTIME_API":   api.addr,
+		"AWS_LAMBDA_FUNCTION_NAME": "socks",
+		"SOCKS_STACK":              "lambda-e2e",
+	})
+	fn := startEnv(t, env)
+	defer fn.kill()
+
+	event, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a recorded $default event gets the route response", func(t *testing.T) {
+		a := api.invoke(t, "req-default", event)
+		var resp struct {
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		}
+		if err := json.Unmarshal(a.body, &resp); err != nil || a.kind != "response" || resp.StatusCode != 200 ||
+			!strings.Contains(resp.Body, `"type":"error"`) || !strings.Contains(resp.Body, "clients cannot publish") {
+			t.Errorf("%s: %s (%v)\nstderr: %s", a.kind, a.body, err, fn.stderr)
+		}
+	})
+	t.Run("an event it does not serve is an invocation error naming the triggers", func(t *testing.T) {
+		a := api.invoke(t, "req-s3", []byte(`{"Records":[{"eventSource":"aws:s3"}]}`))
+		if a.kind != "error" || !bytes.Contains(a.body, []byte("check the function's triggers")) {
+			t.Errorf("%s: %s", a.kind, a.body)
+		}
+	})
+	t.Run("the process is still serving", func(t *testing.T) {
+		select {
+		case <-fn.done:
+			t.Errorf("the function exited: %v\nstderr: %s", fn.err, fn.stderr)
+		default:
+		}
+	})
+}
+
+// TestAWSLambdaModeOnTheEmulators runs the Lambda binary on a provisioned
+// stack: a recorded $connect event (with a freshly issued chatter ID)
+// records the connection in DynamoDB, and an SQS batch taken off the real
+// queue dead-letters its poison record through SQS and reports no failure.
+func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
+	t.Parallel()
+	dynamoURL, sqsURL := emulators(t)
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("lambda")}
+	t.Cleanup(func() { s.cleanup("teardown", "--yes") })
+	s.must("provision")
+	secret := strings.TrimSpace(s.must("chatter", "issue", "--geek", "Friendless"))
+
+	api := newRuntimeAPI(t)
+	fn := startEnv(t, awsEnv(t, map[string]string{
+		"AWS_LAMBDA_RUNTIME_API":      api.addr,
+		"SOCKS_STACK":                 s.name,
+		"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL,
+		"SOCKS_SQS_ENDPOINT_URL":      sqsURL,
+		"SOCKS_CALLBACK_URL":          closedPort(t),
+	}))
+	defer fn.kill()
+
+	t.Run("a recorded $connect event records the connection", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "connect.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), "sc_RECORDED-FIXTURE-not-a-real-secret", secret)), &ev); err != nil {
+			t.Fatal(err)
+		}
+		// Recorded long ago: connect now, or the record is already expired.
+		ev["requestContext"].(map[string]any)["connectedAt"] = time.Now().UnixMilli()
+		payload, _ := json.Marshal(ev)
+		a := api.invoke(t, "req-connect", payload)
+		if a.kind != "response" || !bytes.Contains(a.body, []byte(`"statusCode":200`)) {
+			t.Fatalf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+		}
+		out := s.must("subs", "list", "--geek", "Friendless", "--json")
+		if !strings.Contains(out, `"Fq2mXeTBDoECFyA="`) || !strings.Contains(out, `"updates"`) {
+			t.Errorf("subs list: %s", out)
+		}
+	})
+
+	t.Run("a poison record is dead-lettered with the reason and not reported as a failure", func(t *testing.T) {
+		_, q := adminClients(t)
+		ctx := t.Context()
+		u, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(s.name + "-envelopes")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{"this is not an envelope", `{"topics":["quiet"],"body":1}`} {
+			if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: u.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var records []map[string]any
+		for deadline := time.Now().Add(receiveTimeout); len(records) < 2 && time.Now().Before(deadline); {
+			out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+				QueueUrl: u.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60,
+				MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range out.Messages {
+				records = append(records, map[string]any{
+					"messageId": aws.ToString(m.MessageId), "receiptHandle": aws.ToString(m.ReceiptHandle), "body": aws.ToString(m.Body),
+					"attributes": m.Attributes, "messageAttributes": map[string]any{}, "eventSource": "aws:sqs",
+					"eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:" + s.name + "-envelopes", "awsRegion": "us-east-1",
+				})
+			}
+		}
+		if len(records) != 2 {
+			t.Fatalf("received %d messages; want 2", len(records))
+		}
+		payload, _ := json.Marshal(map[string]any{"Records": records})
+		a := api.invoke(t, "req-sqs", payload)
+		if a.kind != "response" || string(a.body) != `{"batchItemFailures":[]}` {
+			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+		}
+		var dead []struct{ Reason string }
+		if err := json.Unmarshal([]byte(s.must("dlq", "list", "--json")), &dead); err != nil || len(dead) != 1 || !strings.HasPrefix(dead[0].Reason, "unusable envelope") {
+			t.Errorf("dead letters %+v (%v); want the poison record with its reason", dead, err)
+		}
+	})
+}

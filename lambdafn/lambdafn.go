@@ -1,0 +1,365 @@
+// Package lambdafn runs the socks binary as an AWS Lambda function
+// (provided.al2023, the executable named bootstrap). One function serves
+// every event it is wired to, told apart by shape:
+//
+//   - API Gateway WebSocket events (requestContext.routeKey) go to the route
+//     handlers of package routes: $connect, $disconnect, subscribe,
+//     unsubscribe, ping and $default;
+//   - SQS events (Records[].eventSource "aws:sqs") go to the broker, one
+//     broker.Decide per record, answered with partial batch failures.
+//
+// commands.Main enters Main when Detect says the process is a Lambda
+// function.
+package lambdafn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
+)
+
+// EnvRuntimeAPI is set by Lambda in a function's environment.
+const EnvRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
+
+// Detect reports whether the process was started by Lambda: the runtime API
+// is in the environment and there are no command-line arguments (Lambda
+// starts bootstrap without any; `socks ARGS` in a Lambda shell stays a CLI).
+func Detect(getenv func(string) string, args []string) bool {
+	return getenv(EnvRuntimeAPI) != "" && len(args) == 0
+}
+
+// Defaults.
+const (
+	// DefaultWorkers is how many records of an SQS batch are handled at
+	// once (a batch holds at most 10).
+	DefaultWorkers = store.MaxBatch
+	// SourceSQS is the eventSource of an SQS record.
+	SourceSQS = "aws:sqs"
+)
+
+// Handler serves the function's events. Set Routes, Broker (with Store and
+// Queue) and Pusher; the rest default.
+type Handler struct {
+	// Routes handles WebSocket events.
+	Routes *routes.Handler
+	// Broker decides SQS records; its Pusher is set per batch from
+	// Pusher(endpoint).
+	Broker *broker.Broker
+	// Pusher returns the Management API client for an endpoint (called
+	// once per endpoint; the client is kept for later invocations).
+	Pusher func(endpoint string) store.Pusher
+	// Callback is the Management API endpoint (SOCKS_CALLBACK_URL). When
+	// it is empty the endpoint of the last WebSocket event this instance
+	// served is used, if it came through an execute-api domain.
+	Callback string
+	// MaxReceives is how often a failing record is tried before it is
+	// dead-lettered with the reason (default store.DefaultMaxReceives).
+	MaxReceives int
+	// Workers bounds the records handled at once (default DefaultWorkers).
+	Workers int
+	Logger  *slog.Logger
+
+	mu      sync.Mutex
+	derived string
+	pushers map[string]store.Pusher
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// probe is the part of any event that tells its kind.
+type probe struct {
+	RequestContext *struct {
+		RouteKey     string `json:"routeKey"`
+		ConnectionID string `json:"connectionId"`
+	} `json:"requestContext"`
+	Records []struct {
+		EventSource string `json:"eventSource"`
+	} `json:"Records"`
+}
+
+// UnsupportedEventError says the function got an event it does not serve.
+type UnsupportedEventError struct{ Detail string }
+
+func (e *UnsupportedEventError) Error() string {
+	return "unsupported event (" + e.Detail + "): socks serves API Gateway WebSocket events (requestContext.routeKey) and SQS events (Records[].eventSource \"aws:sqs\"); check the function's triggers"
+}
+
+// Invoke serves one raw event (the lambda.Handler interface): it tells the
+// event's kind by its shape and answers with the JSON of the response.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	resp, err := h.Dispatch(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resp)
+}
+
+// Dispatch decodes payload by its shape and serves it: an
+// events.APIGatewayProxyResponse for a WebSocket event, an
+// events.SQSEventResponse for an SQS batch.
+func (h *Handler) Dispatch(ctx context.Context, payload []byte) (any, error) {
+	var p probe
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, &UnsupportedEventError{Detail: "not a JSON object: " + err.Error()}
+	}
+	switch {
+	case p.RequestContext != nil && p.RequestContext.RouteKey != "" && p.RequestContext.ConnectionID != "":
+		var req events.APIGatewayWebsocketProxyRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, fmt.Errorf("decoding the WebSocket event: %w", err)
+		}
+		return h.HandleWebSocket(ctx, req)
+	case len(p.Records) > 0:
+		for i, r := range p.Records {
+			if r.EventSource != SourceSQS {
+				return nil, &UnsupportedEventError{Detail: fmt.Sprintf("record %d has eventSource %q", i+1, r.EventSource)}
+			}
+		}
+		var ev events.SQSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("decoding the SQS event: %w", err)
+		}
+		return h.HandleSQS(ctx, ev)
+	}
+	return nil, &UnsupportedEventError{Detail: "no requestContext.routeKey with a connectionId, and no Records"}
+}
+
+// HandleWebSocket serves an API Gateway WebSocket event with the route
+// handlers. The reply of a two-way route is the response body, which API
+// Gateway sends back to the client when the route has a route response.
+func (h *Handler) HandleWebSocket(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if cb := CallbackFromEvent(req); cb != "" {
+		h.mu.Lock()
+		h.derived = cb
+		h.mu.Unlock()
+	}
+	return h.Routes.Handle(ctx, req)
+}
+
+// CallbackFromEvent derives the Management API endpoint from a WebSocket
+// event that came through the API's own execute-api domain:
+// https://{domainName}/{stage}. Custom domains map stages differently, so
+// for them it returns "" (set SOCKS_CALLBACK_URL).
+func CallbackFromEvent(req events.APIGatewayWebsocketProxyRequest) string {
+	rc := req.RequestContext
+	if rc.DomainName == "" || rc.Stage == "" || !strings.Contains(rc.DomainName, ".execute-api.") {
+		return ""
+	}
+	return (&url.URL{Scheme: "https", Host: rc.DomainName, Path: "/" + rc.Stage}).String()
+}
+
+// endpoint is the Management API endpoint for SQS batches.
+func (h *Handler) endpoint() string {
+	if h.Callback != "" {
+		return h.Callback
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.derived
+}
+
+// pusher returns the kept pusher for endpoint.
+func (h *Handler) pusher(endpoint string) store.Pusher {
+	if endpoint == "" {
+		return noEndpoint{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p, ok := h.pushers[endpoint]; ok {
+		return p
+	}
+	if h.pushers == nil {
+		h.pushers = make(map[string]store.Pusher)
+	}
+	p := h.Pusher(endpoint)
+	h.pushers[endpoint] = p
+	return p
+}
+
+// noEndpoint is the pusher when no Management API endpoint is known: every
+// post fails with what to set, so messages with targets are retried and in
+// the end dead-lettered with that reason, never lost.
+type noEndpoint struct{}
+
+var errNoEndpoint = errors.New("no Management API endpoint: set " + config.EnvCallback +
+	" to https://{api-id}.execute-api.{region}.amazonaws.com/{stage} in the function's environment")
+
+func (noEndpoint) Post(_ context.Context, id string, _ []byte) error {
+	return &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id, Err: errNoEndpoint}
+}
+
+func (noEndpoint) Get(_ context.Context, id string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, &store.PushError{Kind: store.KindOther, Op: "GetConnection", ConnectionID: id, Err: errNoEndpoint}
+}
+
+func (noEndpoint) Delete(_ context.Context, id string) error {
+	return &store.PushError{Kind: store.KindOther, Op: "DeleteConnection", ConnectionID: id, Err: errNoEndpoint}
+}
+
+// HandleSQS decides every record of an SQS batch and reports the records to
+// retry as batch item failures (the event source mapping must have
+// ReportBatchItemFailures on). A record is retried only when none of its
+// deliveries could be done. A record that can never be handled (an
+// envelope that does not parse), one received more than MaxReceives times,
+// and one that failed on its last allowed receive are moved to the
+// dead-letter queue with the reason and reported as successes, so that SQS
+// deletes them; if that move fails, the record is retried instead.
+func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	endpoint := h.endpoint()
+	if endpoint == "" {
+		h.logger().Error("no Management API endpoint for this batch", "err", errNoEndpoint)
+	}
+	br := *h.Broker
+	br.Pusher = h.pusher(endpoint)
+
+	workers := h.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	failed := make([]bool, len(ev.Records))
+	g := new(errgroup.Group)
+	g.SetLimit(workers)
+	for i, r := range ev.Records {
+		g.Go(func() error {
+			failed[i] = !h.record(ctx, &br, r)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// Message turns an SQS record into the queue message the broker decides.
+func Message(r events.SQSMessage) store.Message {
+	m := store.Message{ID: r.MessageId, Receipt: r.ReceiptHandle, Body: []byte(r.Body)}
+	m.ReceiveCount, _ = strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
+	if ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64); err == nil {
+		m.SentAt = time.UnixMilli(ms).UTC()
+	}
+	return m
+}
+
+// record handles one SQS record and reports whether SQS may delete it.
+func (h *Handler) record(ctx context.Context, br *broker.Broker, r events.SQSMessage) bool {
+	m := Message(r)
+	log := h.logger().With("message", m.ID, "receives", m.ReceiveCount)
+	maxReceives := h.MaxReceives
+	if maxReceives <= 0 {
+		maxReceives = store.DefaultMaxReceives
+	}
+	if m.ReceiveCount > maxReceives {
+		return h.deadLetter(ctx, br, m, store.Report{}, fmt.Sprintf("received %d times without being handled (max %d)", m.ReceiveCount, maxReceives), log)
+	}
+	out := br.Decide(ctx, m)
+	var poison *broker.PoisonError
+	switch {
+	case out.Done:
+		if out.Report.MessageID != "" {
+			if err := br.Store.PutReport(ctx, out.Report); err != nil {
+				log.Warn("recording report", "err", err)
+			}
+		}
+		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
+			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed)
+		return true
+	case errors.As(out.Err, &poison):
+		return h.deadLetter(ctx, br, m, out.Report, out.Err.Error(), log)
+	case m.ReceiveCount >= maxReceives:
+		return h.deadLetter(ctx, br, m, out.Report, fmt.Sprintf("failed %d times; last error: %s", m.ReceiveCount, out.Err), log)
+	default:
+		log.Warn("will retry", "err", out.Err)
+		return false
+	}
+}
+
+// deadLetter moves m to the dead letters with reason; it reports false (so
+// the record is retried) when the move failed.
+func (h *Handler) deadLetter(ctx context.Context, br *broker.Broker, m store.Message, rep store.Report, reason string, log *slog.Logger) bool {
+	if err := br.Queue.DeadLetter(ctx, m, reason); err != nil {
+		log.Error("dead-lettering message", "err", err, "reason", reason)
+		return false
+	}
+	if rep.MessageID != "" {
+		rep.Errors = append(rep.Errors, reason)
+		if err := br.Store.PutReport(ctx, rep); err != nil {
+			log.Warn("recording report", "err", err)
+		}
+	}
+	log.Warn("dead-lettered", "reason", reason)
+	return true
+}
+
+// New builds the handler from the function's environment: the AWS backend
+// of SOCKS_STACK in AWS_REGION (endpoint overrides included), and the
+// Management API endpoint from SOCKS_CALLBACK_URL (or SOCKS_WEBSOCKET_URL).
+func New(ctx context.Context, getenv func(string) string, info build.Info, logger *slog.Logger) (*Handler, error) {
+	cfg, err := config.Resolve(config.Flags{Backend: config.BackendAWS, StateDir: os.TempDir()}, getenv)
+	if err != nil {
+		return nil, err
+	}
+	b, err := backend.Open(ctx, cfg, backend.Options{Version: info.Version})
+	if err != nil {
+		return nil, err
+	}
+	_, callback, err := b.Gateway(ctx)
+	if err != nil {
+		callback = ""
+		logger.Warn("no " + config.EnvCallback + ": SQS batches use the endpoint of the WebSocket events this instance served, if any")
+	}
+	awsCfg := *b.AWS
+	return &Handler{
+		Routes: &routes.Handler{Store: b.Store, Logger: logger.With("component", "routes")},
+		Broker: &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, Logger: logger.With("component", "broker")},
+		Pusher: func(endpoint string) store.Pusher {
+			return awsops.NewPusher(awsops.NewManagementClient(awsCfg, endpoint, broker.DefaultConcurrency))
+		},
+		Callback: callback,
+		Logger:   logger,
+	}, nil
+}
+
+// Main runs the Lambda runtime loop with the handler New builds; it only
+// returns when the handler cannot be built (the error goes to stderr, where
+// Lambda logs it, and the code is 1).
+func Main(ctx context.Context, getenv func(string) string, info build.Info, stderr io.Writer) int {
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	h, err := New(ctx, getenv, info, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "socks: "+strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	lambda.StartWithOptions(h, lambda.WithContext(ctx))
+	return 0
+}

@@ -1,0 +1,417 @@
+package lambdafn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
+)
+
+// The recorded events in testdata/lambda were captured from an API Gateway
+// WebSocket API and an SQS event source mapping; their times are around
+// eventTime, and connect.json carries fixtureSecret as its chatter ID.
+var eventTime = time.UnixMilli(1769088100000).UTC()
+
+const (
+	fixtureSecret = "sc_RECORDED-FIXTURE-not-a-real-secret"
+	fixtureConn   = "Fq2mXeTBDoECFyA="
+	fixtureDomain = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
+)
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "lambda", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// posts records what a pusher was asked to post, and fails the
+// connections it is told to.
+type posts struct {
+	mu       sync.Mutex
+	endpoint string
+	got      map[string][]string
+	fail     map[string]error
+}
+
+func (p *posts) Post(_ context.Context, id string, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err, ok := p.fail[id]; ok {
+		return err
+	}
+	p.got[id] = append(p.got[id], string(data))
+	return nil
+}
+
+func (p *posts) Get(context.Context, string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, nil
+}
+
+func (p *posts) Delete(context.Context, string) error { return nil }
+
+// deadQueue is a store.Queue that records dead letters; the Lambda path
+// calls nothing else on it.
+type deadQueue struct {
+	store.Queue
+	mu      sync.Mutex
+	reasons map[string]string
+	fail    error
+}
+
+func (q *deadQueue) DeadLetter(_ context.Context, m store.Message, reason string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return q.fail
+	}
+	if m.Receipt == "" {
+		return errors.New("no receipt")
+	}
+	q.reasons[m.ID] = reason
+	return nil
+}
+
+type fixture struct {
+	h      *Handler
+	store  store.Store
+	queue  *deadQueue
+	pusher *posts
+	// pushers counts the pushers made, by endpoint.
+	pushers map[string]int
+}
+
+// newFixture returns a handler on a local store, with the fixture's chatter
+// ID issued to Friendless.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	now := func() time.Time { return eventTime }
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := db.Store()
+	if err := s.PutChatterID(t.Context(), store.ChatterID{
+		Geek: "Friendless", Hash: pubsub.HashChatterID(fixtureSecret), IssuedAt: eventTime.Add(-time.Hour), ExpiresAt: eventTime.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{
+		store:   s,
+		queue:   &deadQueue{reasons: map[string]string{}},
+		pusher:  &posts{got: map[string][]string{}, fail: map[string]error{}},
+		pushers: map[string]int{},
+	}
+	f.h = &Handler{
+		Routes: &routes.Handler{Store: s, Now: now},
+		Broker: &broker.Broker{Store: s, Queue: f.queue, Now: now, Sleep: func(context.Context, time.Duration) error { return nil }},
+		Pusher: func(endpoint string) store.Pusher {
+			f.pushers[endpoint]++
+			f.pusher.endpoint = endpoint
+			return f.pusher
+		},
+		Callback: "https://callback.example/prod",
+	}
+	return f
+}
+
+func (f *fixture) websocket(t *testing.T, payload []byte) events.APIGatewayProxyResponse {
+	t.Helper()
+	out, err := f.h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	var resp events.APIGatewayProxyResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	return resp
+}
+
+func (f *fixture) connection(t *testing.T, id string) (pubsub.Connection, error) {
+	t.Helper()
+	return f.store.GetConnection(t.Context(), id)
+}
+
+func TestWebSocketEventsRunTheRouteHandlers(t *testing.T) {
+	f := newFixture(t)
+
+	t.Run("connect with the recorded chatter ID records the connection with its topics", func(t *testing.T) {
+		resp := f.websocket(t, readEvent(t, "connect.json"))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d (%s); want 200", resp.StatusCode, resp.Body)
+		}
+		c, err := f.connection(t, fixtureConn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Geek != "Friendless" || !slices.Equal(c.Topics, []string{"news", "updates"}) || !c.ConnectedAt.Equal(time.UnixMilli(1769088001123)) {
+			t.Errorf("recorded %+v", c)
+		}
+	})
+
+	t.Run("connect with another chatter ID is refused with 403 and records nothing", func(t *testing.T) {
+		ev := strings.ReplaceAll(string(readEvent(t, "connect.json")), fixtureSecret, "sc_wrong")
+		ev = strings.ReplaceAll(ev, fixtureConn, "other-connection")
+		resp := f.websocket(t, []byte(ev))
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("status %d; want 403", resp.StatusCode)
+		}
+		if _, err := f.connection(t, "other-connection"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("refused connection recorded: %v", err)
+		}
+	})
+
+	t.Run("subscribe answers with the route response listing every topic", func(t *testing.T) {
+		resp := f.websocket(t, readEvent(t, "subscribe.json"))
+		if resp.StatusCode != http.StatusOK || resp.Body != `{"type":"subscribed","topics":["news","plays","updates"]}` {
+			t.Errorf("status %d body %s", resp.StatusCode, resp.Body)
+		}
+	})
+
+	t.Run("default answers with an error frame and keeps the connection", func(t *testing.T) {
+		resp := f.websocket(t, readEvent(t, "default.json"))
+		var reply routes.Reply
+		if err := json.Unmarshal([]byte(resp.Body), &reply); err != nil || resp.StatusCode != http.StatusOK || reply.Type != "error" ||
+			!strings.Contains(reply.Error, "unknown action sendmessage") || !strings.Contains(reply.Error, "clients cannot publish") {
+			t.Errorf("status %d body %s", resp.StatusCode, resp.Body)
+		}
+		if _, err := f.connection(t, fixtureConn); err != nil {
+			t.Errorf("connection after $default: %v", err)
+		}
+	})
+
+	t.Run("disconnect deletes the connection by its ID", func(t *testing.T) {
+		resp := f.websocket(t, readEvent(t, "disconnect.json"))
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+		if _, err := f.connection(t, fixtureConn); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after $disconnect: %v; want not found", err)
+		}
+		targets, err := f.store.FindTargets(t.Context(), nil, []string{"plays"}, eventTime)
+		if err != nil || len(targets) != 0 {
+			t.Errorf("subscriptions left: %v %v", targets, err)
+		}
+	})
+}
+
+// sqsFixture adds the connections the recorded batch addresses: Friendless
+// on updates, whose posts succeed, and Dilettante on updates, whose posts
+// fail.
+func sqsFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	for _, c := range []pubsub.Connection{
+		{ID: "conn-friendless", Geek: "Friendless", Topics: []string{"updates"}, ConnectedAt: eventTime.Add(-time.Minute), ExpiresAt: eventTime.Add(time.Hour)},
+		{ID: "conn-dilettante", Geek: "Dilettante", Topics: []string{"updates"}, ConnectedAt: eventTime.Add(-time.Minute), ExpiresAt: eventTime.Add(time.Hour)},
+	} {
+		if err := f.store.PutConnection(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.pusher.fail["conn-dilettante"] = &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: "conn-dilettante", Status: 500, Err: errors.New("internal error")}
+	return f
+}
+
+func (f *fixture) sqs(t *testing.T, payload []byte) events.SQSEventResponse {
+	t.Helper()
+	out, err := f.h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	return resp
+}
+
+func failures(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestSQSBatchReportsOnlyTheRecordsToRetry(t *testing.T) {
+	f := sqsFixture(t)
+	resp := f.sqs(t, readEvent(t, "sqs-batch.json"))
+
+	t.Run("only the record whose deliveries all failed, with receives left, is a batch item failure", func(t *testing.T) {
+		if got := failures(resp); !slices.Equal(got, []string{"8f3b4c2a-5d6e-4f70-9a1b-2c3d4e5f6a7b"}) {
+			t.Errorf("batch item failures %v", got)
+		}
+	})
+	t.Run("the delivered record's body reached the addressed connection exactly, through the configured callback", func(t *testing.T) {
+		if got := f.pusher.got["conn-friendless"]; !slices.Equal(got, []string{`{"stats":"refreshed","plays":1234}`}) {
+			t.Errorf("posted %q", got)
+		}
+		if f.pusher.endpoint != "https://callback.example/prod" || f.pushers[f.pusher.endpoint] != 1 {
+			t.Errorf("pushers %v", f.pushers)
+		}
+		rep, err := f.store.GetReport(t.Context(), "m-delivered")
+		if err != nil || rep.Delivered != 1 || rep.Targets != 1 {
+			t.Errorf("report %+v, %v", rep, err)
+		}
+	})
+	t.Run("poison, exhausted and over-received records are dead-lettered with the reason", func(t *testing.T) {
+		want := map[string]string{
+			"2e1424d4-f796-459a-8184-9c92662be6da": "unusable envelope: ",
+			"c7a1e9d3-0b2f-4e6a-8d5c-3f1b7e9a2c4d": "failed 5 times; last error: no delivery succeeded: 1 failed",
+			"f0e1d2c3-b4a5-4968-8776-655443322110": "received 6 times without being handled (max 5)",
+		}
+		if len(f.queue.reasons) != len(want) {
+			t.Errorf("dead letters %v; want %d", f.queue.reasons, len(want))
+		}
+		for id, prefix := range want {
+			if r, ok := f.queue.reasons[id]; !ok || !strings.HasPrefix(r, prefix) {
+				t.Errorf("dead letter %s: reason %q, want it to start %q", id, r, prefix)
+			}
+		}
+		rep, err := f.store.GetReport(t.Context(), "m-last-try")
+		if err != nil || rep.Failed != 1 || len(rep.Errors) == 0 || !strings.HasPrefix(rep.Errors[len(rep.Errors)-1], "failed 5 times") {
+			t.Errorf("report of the dead-lettered message %+v, %v", rep, err)
+		}
+	})
+	t.Run("a message over the receive limit is not tried again", func(t *testing.T) {
+		if n := len(f.pusher.got["conn-friendless"]); n != 1 {
+			t.Errorf("Friendless got %d posts; want only the delivered record's", n)
+		}
+	})
+	t.Run("a message for nobody is done", func(t *testing.T) {
+		rep, err := f.store.GetReport(t.Context(), "m-nobody")
+		if err != nil || rep.Targets != 0 {
+			t.Errorf("report %+v, %v", rep, err)
+		}
+	})
+}
+
+func TestSQSRecordsWhoseDeadLetteringFailsAreRetried(t *testing.T) {
+	f := sqsFixture(t)
+	f.queue.fail = errors.New("SendMessage: access denied")
+	got := failures(f.sqs(t, readEvent(t, "sqs-batch.json")))
+	want := []string{
+		"2e1424d4-f796-459a-8184-9c92662be6da",
+		"8f3b4c2a-5d6e-4f70-9a1b-2c3d4e5f6a7b",
+		"c7a1e9d3-0b2f-4e6a-8d5c-3f1b7e9a2c4d",
+		"f0e1d2c3-b4a5-4968-8776-655443322110",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("batch item failures %v; want %v (every record not done, none lost)", got, want)
+	}
+}
+
+func TestSQSWithoutACallbackURL(t *testing.T) {
+	t.Run("records with targets are retried, none is lost", func(t *testing.T) {
+		f := sqsFixture(t)
+		f.h.Callback = ""
+		got := failures(f.sqs(t, readEvent(t, "sqs-batch.json")))
+		if !slices.Contains(got, "059f36b4-87a3-44ab-83d2-661975830a7d") || len(f.pushers) != 0 {
+			t.Errorf("failures %v, pushers %v; want the deliverable record retried and no pusher made", got, f.pushers)
+		}
+		if r := f.queue.reasons["c7a1e9d3-0b2f-4e6a-8d5c-3f1b7e9a2c4d"]; !strings.Contains(r, "SOCKS_CALLBACK_URL") {
+			t.Errorf("the exhausted record's reason %q does not say what to set", r)
+		}
+	})
+	t.Run("the endpoint of a WebSocket event this instance served is used", func(t *testing.T) {
+		f := sqsFixture(t)
+		f.h.Callback = ""
+		f.websocket(t, readEvent(t, "default.json"))
+		f.sqs(t, readEvent(t, "sqs-batch.json"))
+		if f.pushers[fixtureDomain] != 1 || len(f.pusher.got["conn-friendless"]) != 1 {
+			t.Errorf("pushers %v, posts %v; want one pusher for %s", f.pushers, f.pusher.got, fixtureDomain)
+		}
+	})
+}
+
+func TestInvokeRefusesEventsItDoesNotServe(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ name, payload string }{
+		{"an S3 notification", `{"Records":[{"eventSource":"aws:s3","s3":{}}]}`},
+		{"a batch mixing SQS and SNS records", `{"Records":[{"eventSource":"aws:sqs"},{"EventSource":"aws:sns"}]}`},
+		{"an HTTP API request, which has a route key but no connection", `{"version":"2.0","routeKey":"GET /","requestContext":{"routeKey":"GET /","http":{"method":"GET"}}}`},
+		{"an empty object", `{}`},
+		{"not JSON", `hello`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.h.Invoke(t.Context(), []byte(tc.payload))
+			var ue *UnsupportedEventError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), "check the function's triggers") {
+				t.Errorf("err = %v; want an UnsupportedEventError", err)
+			}
+		})
+	}
+}
+
+func TestDetect(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvRuntimeAPI {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		api  string
+		args []string
+		want bool
+	}{
+		{"Lambda starting bootstrap is Lambda mode", "127.0.0.1:9001", nil, true},
+		{"a command in a Lambda shell stays a command", "127.0.0.1:9001", []string{"doctor"}, false},
+		{"no runtime API is the CLI", "", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Detect(env(tc.api), tc.args); got != tc.want {
+				t.Errorf("Detect = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCallbackFromEvent(t *testing.T) {
+	for _, tc := range []struct{ domain, stage, want string }{
+		{"abc123defg.execute-api.eu-west-1.amazonaws.com", "prod", fixtureDomain},
+		{"ws.example.org", "prod", ""},
+		{"abc123defg.execute-api.eu-west-1.amazonaws.com", "", ""},
+	} {
+		t.Run(fmt.Sprintf("%s/%s", tc.domain, tc.stage), func(t *testing.T) {
+			req := events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{DomainName: tc.domain, Stage: tc.stage}}
+			if got := CallbackFromEvent(req); got != tc.want {
+				t.Errorf("got %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMessageReadsTheRecordAttributes(t *testing.T) {
+	m := Message(events.SQSMessage{
+		MessageId: "id", ReceiptHandle: "r", Body: "b",
+		Attributes: map[string]string{"ApproximateReceiveCount": "3", "SentTimestamp": "1769088100000"},
+	})
+	if m.ID != "id" || m.Receipt != "r" || string(m.Body) != "b" || m.ReceiveCount != 3 || !m.SentAt.Equal(eventTime) {
+		t.Errorf("got %+v", m)
+	}
+}
