@@ -96,11 +96,15 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 }
 
 // NewDynamoDB returns a DynamoDB client for cfg, sending every request to
-// endpointURL when it is not empty.
+// endpointURL when it is not empty. With an endpoint override (an emulator
+// such as DynamoDB Local, whose error responses carry no X-Amz-Crc32 header)
+// the CRC32 response check is off, which also silences the SDK's spurious
+// "failed to close HTTP response body" warning (see skipCRC).
 func NewDynamoDB(cfg aws.Config, endpointURL string) *dynamodb.Client {
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
+			o.DisableValidateResponseChecksum = true
 		}
 	})
 }
