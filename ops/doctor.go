@@ -43,9 +43,9 @@ type Result struct {
 // Check is one doctor check. Run looks at the environment (gathered once,
 // before any check runs) and must not change anything.
 //
-// Extension point: the AWS backend's checks (credentials and the identity
-// they resolve to; the tables and queues existing with the right shape,
-// through provision's drift check) are Checks too, listed in AWSChecks.
+// The AWS backend's checks (endpoints, credentials and the identity they
+// resolve to, the tables and queues existing with the right shape through
+// provision's drift check) are Checks too, listed in AWSChecks.
 type Check struct {
 	Name string
 	Run  func(ctx context.Context, env *Env) Result
@@ -80,6 +80,10 @@ type Env struct {
 	Endpoint  string
 	Pusher    store.Pusher
 	PusherErr error
+
+	// AWS is what the AWS backend's checks look at; nil on the local
+	// backend or when the backend did not open.
+	AWS *AWSEnv
 }
 
 // GatewayRecord is what a running `socks serve` records about itself.
@@ -107,24 +111,21 @@ func Checks(backendName string) []Check {
 	} else {
 		checks = append(checks, AWSChecks...)
 	}
+	queue, dead, conns := checkQueue, checkDeadLetters, checkConnections
+	if backendName != config.BackendLocal {
+		queue, dead, conns = unlessQueuesMissing(queue), unlessQueuesMissing(dead), unlessTableUnusable(conns)
+	}
 	checks = append(checks,
-		Check{Name: "queue", Run: checkQueue},
-		Check{Name: "dead letters", Run: checkDeadLetters},
-		Check{Name: "connections", Run: checkConnections},
+		Check{Name: "queue", Run: queue},
+		Check{Name: "dead letters", Run: dead},
+		Check{Name: "connections", Run: conns},
 	)
 	if backendName == config.BackendLocal {
 		checks = append(checks, Check{Name: "local gateway", Run: checkGateway})
+		return append(checks, Check{Name: "management API", Run: checkManagementAPI})
 	}
-	return append(checks, Check{Name: "management API", Run: checkManagementAPI})
+	return append(checks, Check{Name: "management API", Run: checkAWSManagementAPI})
 }
-
-// AWSChecks are the checks that only apply to the AWS backend. They run
-// after "backend" and before the queue checks.
-//
-// Still to come: "credentials" (the STS caller identity the configured
-// profile resolves to) and "resources" (the tables and queues exist with
-// the shape provision creates, through its drift check).
-var AWSChecks []Check
 
 // Report is the outcome of every check.
 type Report struct {

@@ -48,6 +48,9 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 		}
 		return env
 	}
+	if b.AWS != nil {
+		env.AWS = newAWSEnv(b)
+	}
 	if _, mgmt, err := b.Gateway(ctx); err == nil {
 		env.Endpoint = mgmt // the configured callback URL
 	}

@@ -63,12 +63,6 @@ func TestPruneOnDynamoDBLocal(t *testing.T) {
 	opstest.RunPrune(t, opstest.PruneHarness{
 		Store:  awsops.NewDynamoStore(api, tables),
 		Pusher: fake,
-		// awsops.DynamoStore.DeleteConnections and DeleteExpiredChatterIDs
-		// return how many records they read before a BatchWriteItem, not
-		// how many their own deletes removed, so two runs at once count the
-		// same records twice. Remove this once they count what they deleted
-		// (DeleteItem with ReturnValues ALL_OLD).
-		CountsMayOverlap: true,
 		Live: func(t *testing.T, n int) []string {
 			ids := make([]string, n)
 			for i := range ids {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ops"
@@ -27,21 +28,24 @@ type Options struct {
 	// Checks returns the checks to run for a backend (default ops.Checks).
 	Checks func(backend string) []ops.Check
 	JSON   bool
+	// BrokerTimeout is the one the AWS stack was provisioned with (0: the
+	// default): the main queue's visibility timeout must be six times it.
+	BrokerTimeout time.Duration
 }
 
 // NewCmdDoctor returns `socks doctor`.
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{
-		IO:     f.IOStreams,
-		Now:    f.Now,
-		Checks: ops.Checks,
-		Env: func(ctx context.Context) (*ops.Env, error) {
-			cfg, err := f.Config()
-			if err != nil {
-				return nil, err
-			}
-			return ops.GatherEnv(ctx, cfg, f.Backend, f.Now()), nil
-		},
+	opts := &Options{IO: f.IOStreams, Now: f.Now, Checks: ops.Checks}
+	opts.Env = func(ctx context.Context) (*ops.Env, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		env := ops.GatherEnv(ctx, cfg, f.Backend, f.Now())
+		if env.AWS != nil {
+			env.AWS.Settings.BrokerTimeout = opts.BrokerTimeout
+		}
+		return env, nil
 	}
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -59,9 +63,27 @@ what to do about a problem:
                   (403: wrong stage, credentials or permissions; 404: wrong
                   endpoint; connection refused: the gateway is down)
 
+On the AWS backend (--backend aws), instead of the state file and the
+local gateway:
+
+  endpoints       where DynamoDB, SQS and Management API calls go
+  credentials     the SDK can retrieve credentials, and when they expire
+  identity        who they belong to (STS GetCallerIdentity; skipped when
+                  an endpoint override points at an emulator)
+  tables          the stack's tables exist with the keys and index
+                  'socks provision' creates
+  time to live    TTL is on for each table
+  queues          the queue and its dead-letter queue exist, with the
+                  redrive policy and visibility timeout provision sets
+                  (--broker-timeout: the one provision was given)
+
+and the management API check asks --callback-url (SOCKS_CALLBACK_URL); it
+warns when none is set.
+
 Exits 1 when any check fails; warnings alone exit 0.`,
 		Example: `  socks doctor
-  socks doctor --json | jq '.checks[] | select(.status != "ok")'`,
+  socks doctor --json | jq '.checks[] | select(.status != "ok")'
+  socks doctor --backend aws --stack prod --callback-url https://abc.execute-api.eu-west-1.amazonaws.com/prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -71,10 +93,14 @@ Exits 1 when any check fails; warnings alone exit 0.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
+	cmd.Flags().DurationVar(&opts.BrokerTimeout, "broker-timeout", awsops.DefaultBrokerTimeout, "AWS: the --broker-timeout the stack was provisioned with")
 	return cmd
 }
 
 func doctorRun(ctx context.Context, opts *Options) error {
+	if opts.BrokerTimeout != 0 && (opts.BrokerTimeout < time.Second || opts.BrokerTimeout > 15*time.Minute) {
+		return cmdutil.FlagErrorf("--broker-timeout must be between 1s and 15m (Lambda's longest timeout)")
+	}
 	env, err := opts.Env(ctx)
 	if err != nil {
 		return err

@@ -265,3 +265,12 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 		}
 	})
 }
+
+func TestBrokerTimeoutOutOfRangeIsAUsageError(t *testing.T) {
+	for _, d := range []string{"500ms", "16m"} {
+		r := run(t, t.TempDir(), "doctor", "--broker-timeout", d)
+		if r.code != 2 || !strings.Contains(r.stderr, "--broker-timeout must be between 1s and 15m") {
+			t.Errorf("--broker-timeout %s: exit %d, stderr %q; want 2 and the range", d, r.code, r.stderr)
+		}
+	}
+}

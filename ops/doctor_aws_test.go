@@ -1,0 +1,315 @@
+package ops_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/ops/opstest"
+)
+
+// fakeTables answers DescribeTable and DescribeTimeToLive as DynamoDB
+// does for the tables provision creates, less what a test removed.
+type fakeTables struct {
+	tables  awsops.Tables
+	missing map[string]bool // table name → absent
+	noIndex map[string]bool // table name → its indexes absent
+	ttlOff  map[string]bool // table name → TTL off
+	err     error           // every call fails with it
+}
+
+func (f *fakeTables) DescribeTable(_ context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	name := aws.ToString(in.TableName)
+	if f.missing[name] {
+		return nil, &dynamotypes.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
+	}
+	for _, c := range f.tables.CreateInputs() {
+		if aws.ToString(c.TableName) != name {
+			continue
+		}
+		desc := &dynamotypes.TableDescription{
+			TableName: c.TableName, TableStatus: dynamotypes.TableStatusActive,
+			KeySchema: c.KeySchema, AttributeDefinitions: c.AttributeDefinitions,
+		}
+		if !f.noIndex[name] {
+			for _, g := range c.GlobalSecondaryIndexes {
+				desc.GlobalSecondaryIndexes = append(desc.GlobalSecondaryIndexes, dynamotypes.GlobalSecondaryIndexDescription{
+					IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection,
+				})
+			}
+		}
+		return &dynamodb.DescribeTableOutput{Table: desc}, nil
+	}
+	return nil, &dynamotypes.ResourceNotFoundException{}
+}
+
+func (f *fakeTables) DescribeTimeToLive(_ context.Context, in *dynamodb.DescribeTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error) {
+	name := aws.ToString(in.TableName)
+	if f.ttlOff[name] {
+		return &dynamodb.DescribeTimeToLiveOutput{TimeToLiveDescription: &dynamotypes.TimeToLiveDescription{TimeToLiveStatus: dynamotypes.TimeToLiveStatusDisabled}}, nil
+	}
+	for _, in := range f.tables.TTLInputs() {
+		if aws.ToString(in.TableName) == name {
+			return &dynamodb.DescribeTimeToLiveOutput{TimeToLiveDescription: &dynamotypes.TimeToLiveDescription{
+				TimeToLiveStatus: dynamotypes.TimeToLiveStatusEnabled, AttributeName: in.TimeToLiveSpecification.AttributeName,
+			}}, nil
+		}
+	}
+	return nil, &dynamotypes.ResourceNotFoundException{}
+}
+
+// fakeQueues answers GetQueueUrl and GetQueueAttributes as SQS does for
+// the queues provision creates, less what a test removed.
+type fakeQueues struct {
+	queues     awsops.Queues
+	missing    map[string]bool
+	visibility string // the main queue's, when set
+	err        error
+}
+
+const arnPrefix = "arn:aws:sqs:us-east-1:000000000000:"
+
+func (f *fakeQueues) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	name := aws.ToString(in.QueueName)
+	if f.missing[name] {
+		return nil, &sqstypes.QueueDoesNotExist{}
+	}
+	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("http://sqs.test/000000000000/" + name)}, nil
+}
+
+func (f *fakeQueues) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	name := aws.ToString(in.QueueUrl)
+	name = name[strings.LastIndexByte(name, '/')+1:]
+	attrs := map[string]string{"QueueArn": arnPrefix + name}
+	if name == f.queues.Main {
+		for k, v := range f.queues.MainInput(arnPrefix+f.queues.DeadLetter, awsops.QueueSettings{}).Attributes {
+			attrs[k] = v
+		}
+		if f.visibility != "" {
+			attrs["VisibilityTimeout"] = f.visibility
+		}
+	}
+	return &sqs.GetQueueAttributesOutput{Attributes: attrs}, nil
+}
+
+// awsEnv is a healthy AWS stack "prod" behind fakes, on an emulator
+// endpoint, with a Management API answering 410.
+func awsEnv(t *testing.T) (*ops.Env, *fakeTables, *fakeQueues) {
+	t.Helper()
+	db := openDB(t, local.Options{Now: func() time.Time { return now }})
+	tables, queues := awsops.TablesFor("prod"), awsops.QueuesFor("prod")
+	ft := &fakeTables{tables: tables, missing: map[string]bool{}, noIndex: map[string]bool{}, ttlOff: map[string]bool{}}
+	fq := &fakeQueues{queues: queues, missing: map[string]bool{}}
+	env := &ops.Env{
+		Config: config.Config{Backend: config.BackendAWS, BackendSource: "flag", AWS: config.AWS{
+			Stack: "prod", Region: "us-east-1", DynamoDBEndpointURL: "http://127.0.0.1:8000", SQSEndpointURL: "http://127.0.0.1:9324",
+			CallbackURL: "http://127.0.0.1:1",
+		}},
+		Now:      now,
+		Store:    db.Store(),
+		Queue:    db.Queue(),
+		Endpoint: "http://127.0.0.1:1",
+		Pusher:   opstest.NewFakePusher(),
+		AWS: &ops.AWSEnv{
+			Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLEKEY1234", "secret", ""),
+			DB:          ft, SQS: fq, Tables: tables, Queues: queues,
+		},
+	}
+	return env, ft, fq
+}
+
+// check runs the AWS checks and returns the one named.
+func check(t *testing.T, env *ops.Env, name string) (ops.Result, ops.Report) {
+	t.Helper()
+	rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendAWS))
+	for _, r := range rep.Checks {
+		if r.Name == name {
+			return r, rep
+		}
+	}
+	t.Fatalf("no check %q in %+v", name, rep)
+	return ops.Result{}, rep
+}
+
+func TestAWSDoctorChecks(t *testing.T) {
+	t.Run("a healthy stack passes every check and skips the identity on an emulator", func(t *testing.T) {
+		env, _, _ := awsEnv(t)
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendAWS))
+		if !rep.OK || rep.Warned != 0 {
+			t.Errorf("report %+v; want every check ok", rep)
+		}
+		var names []string
+		for _, r := range rep.Checks {
+			names = append(names, r.Name)
+		}
+		want := "backend,endpoints,credentials,identity,tables,time to live,queues,queue,dead letters,connections,management API"
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("checks %s; want %s", got, want)
+		}
+		if r := find(rep, "identity"); r.Status != ops.StatusSkip || r.Detail != "skipped: endpoint override (emulator)" {
+			t.Errorf("identity: %+v", r)
+		}
+		if r := find(rep, "credentials"); !strings.Contains(r.Detail, "**************1234 from StaticCredentials") || strings.Contains(r.Detail, "secret") {
+			t.Errorf("credentials: %+v", r)
+		}
+		if r := find(rep, "endpoints"); r.Detail != "DynamoDB at http://127.0.0.1:8000, SQS at http://127.0.0.1:9324, Management API at http://127.0.0.1:1" {
+			t.Errorf("endpoints: %+v", r)
+		}
+	})
+
+	for _, tc := range []struct {
+		name    string
+		change  func(env *ops.Env, ft *fakeTables, fq *fakeQueues)
+		check   string
+		status  ops.Status
+		phrases []string
+		skipped []string // checks that must be skipped as a consequence
+	}{
+		{"a missing table says run socks provision",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.missing["prod-connections"] = true },
+			"tables", ops.StatusFail, []string{"missing: table prod-connections", "run `socks provision`"}, []string{"connections"}},
+		{"a table without its index says how to add it",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.noIndex["prod-connections"] = true },
+			"tables", ops.StatusFail, []string{"table prod-connections: index by-geek is absent", "aws dynamodb update-table --table-name prod-connections"}, []string{"connections"}},
+		{"TTL off says how to turn it on",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.ttlOff["prod-chatter"] = true },
+			"time to live", ops.StatusFail, []string{"table prod-chatter: time to live is off", "aws dynamodb update-time-to-live --table-name prod-chatter"}, nil},
+		{"a missing main queue says run socks provision and skips the depth checks",
+			func(_ *ops.Env, _ *fakeTables, fq *fakeQueues) { fq.missing["prod-envelopes"] = true },
+			"queues", ops.StatusFail, []string{"missing: queue prod-envelopes", "run `socks provision`"}, []string{"queue", "dead letters"}},
+		{"a short visibility timeout says how to set it",
+			func(_ *ops.Env, _ *fakeTables, fq *fakeQueues) { fq.visibility = "30" },
+			"queues", ops.StatusFail, []string{"visibility timeout is 30 s", "VisibilityTimeout=180"}, nil},
+		{"a drift and a missing resource: fix the drift, then provision",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
+				ft.noIndex["prod-connections"] = true
+				ft.missing["prod-reports"] = true
+			},
+			"tables", ops.StatusFail, []string{"missing: table prod-reports; table prod-connections: index by-geek", "; then run `socks provision` to create what is missing"}, nil},
+		{"an unreachable DynamoDB fails the tables but not the queues",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
+				ft.err = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+			},
+			"tables", ops.StatusFail, []string{"cannot describe the tables", "connection refused", "--dynamodb-endpoint-url"}, []string{"time to live"}},
+		{"no callback URL warns with how to set it",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.Config.AWS.CallbackURL, env.Endpoint, env.Pusher = "", "", nil
+			},
+			"management API", ops.StatusWarn, []string{"no Management API endpoint is configured", "--callback-url", config.EnvCallback}, nil},
+		{"expired credentials fail",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+					return aws.Credentials{AccessKeyID: "ASIAEXAMPLE", CanExpire: true, Expires: now.Add(-time.Minute), Source: "SSOProvider"}, nil
+				})
+			},
+			"credentials", ops.StatusFail, []string{"expired", "aws sso login"}, nil},
+		{"credentials that cannot be retrieved fail",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+					return aws.Credentials{}, errors.New("the SSO session has expired")
+				})
+			},
+			"credentials", ops.StatusFail, []string{"cannot retrieve credentials", "SSO session", "AWS_PROFILE"}, nil},
+		{"the STS identity is shown without an endpoint override",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Identity = func(context.Context) (ops.Identity, error) {
+					return ops.Identity{Account: "123456789012", ARN: "arn:aws:iam::123456789012:user/ops"}, nil
+				}
+			},
+			"identity", ops.StatusOK, []string{"arn:aws:iam::123456789012:user/ops (account 123456789012)"}, nil},
+		{"credentials STS rejects fail",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Identity = func(context.Context) (ops.Identity, error) {
+					return ops.Identity{}, &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
+				}
+			},
+			"identity", ops.StatusFail, []string{"InvalidClientTokenId", "AWS_PROFILE"}, nil},
+		{"no route to STS only warns",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Identity = func(context.Context) (ops.Identity, error) {
+					return ops.Identity{}, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}
+				}
+			},
+			"identity", ops.StatusWarn, []string{"cannot ask STS", "no route to STS"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, ft, fq := awsEnv(t)
+			tc.change(env, ft, fq)
+			r, rep := check(t, env, tc.check)
+			if r.Status != tc.status {
+				t.Errorf("%s is %s; want %s: %+v", tc.check, r.Status, tc.status, r)
+			}
+			text := r.Detail + " → " + r.Fix
+			for _, p := range tc.phrases {
+				if !strings.Contains(text, p) {
+					t.Errorf("%q does not say %q", text, p)
+				}
+			}
+			if tc.status == ops.StatusFail && (rep.OK || r.Fix == "") {
+				t.Errorf("a failure must fail the report and say what to do: %+v", rep)
+			}
+			if tc.status != ops.StatusFail && !rep.OK {
+				t.Errorf("report %+v; want ok", rep)
+			}
+			for _, name := range tc.skipped {
+				if s := find(rep, name); s.Status != ops.StatusSkip {
+					t.Errorf("%s is %s (%s); want it skipped", name, s.Status, s.Detail)
+				}
+			}
+			if tc.check == "tables" && find(rep, "queues").Status != ops.StatusOK {
+				t.Errorf("queues: %+v; want ok whatever the tables", find(rep, "queues"))
+			}
+		})
+	}
+
+	t.Run("the broker timeout provision was given sets the visibility timeout wanted", func(t *testing.T) {
+		env, _, fq := awsEnv(t)
+		fq.visibility = "60"
+		if r, _ := check(t, env, "queues"); r.Status != ops.StatusFail {
+			t.Errorf("with the default broker timeout, 60 s must drift: %+v", r)
+		}
+		env, _, fq = awsEnv(t)
+		fq.visibility = "60"
+		env.AWS.Settings.BrokerTimeout = 10 * time.Second
+		if r, _ := check(t, env, "queues"); r.Status != ops.StatusOK {
+			t.Errorf("provisioned with --broker-timeout 10s, 60 s is right: %+v", r)
+		}
+	})
+
+	t.Run("a backend that did not open skips the AWS checks", func(t *testing.T) {
+		env := &ops.Env{Config: config.Config{Backend: config.BackendAWS, AWS: config.AWS{Stack: "prod", Region: "us-east-1", CallbackURL: "https://x"}},
+			OpenErr: errors.New("no AWS credentials found")}
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendAWS))
+		if rep.Failed != 1 || find(rep, "backend").Status != ops.StatusFail {
+			t.Errorf("report %+v; want only the backend failed", rep)
+		}
+		for _, name := range []string{"credentials", "identity", "tables", "time to live", "queues", "queue", "dead letters", "connections", "management API"} {
+			if r := find(rep, name); r.Status != ops.StatusSkip {
+				t.Errorf("%s: %+v; want skipped", name, r)
+			}
+		}
+	})
+}
