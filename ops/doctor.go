@@ -224,7 +224,7 @@ func checkQueue(ctx context.Context, env *Env) Result {
 	}
 	st, err := env.Queue.Stats(ctx)
 	if err != nil {
-		return fail("cannot read the queue's depth: "+err.Error(), backendFix(env))
+		return fail("cannot read the queue: "+err.Error(), backendFix(env))
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
 	if st.Visible > 0 && env.Local() && (!env.Gateway.Recorded() || env.Gateway.DialErr != nil) {
