@@ -29,9 +29,9 @@ type DynamoDBAPI interface {
 	PutItem(ctx context.Context, params *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
-	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, params *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, params *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
@@ -42,8 +42,6 @@ var _ store.Store = (*DynamoStore)(nil)
 const (
 	// maxBatchWrite is BatchWriteItem's limit.
 	maxBatchWrite = 25
-	// maxBatchGet is BatchGetItem's limit.
-	maxBatchGet = 100
 	// maxTransact is TransactWriteItems' limit.
 	maxTransact = 100
 	// batchAttempts bounds the calls for one chunk of a batch whose items
@@ -98,7 +96,7 @@ func (s *DynamoStore) Tables() Tables { return s.tables }
 
 // ItemsRead counts the items DynamoDB read for this store so far (before
 // filters): ScannedCount of every Query and Scan page, plus the items
-// GetItem and BatchGetItem returned. It shows that fan-out is a key lookup:
+// GetItem returned. It shows that fan-out is a key lookup:
 // finding one geek's connections reads that geek's items only.
 func (s *DynamoStore) ItemsRead() int64 { return s.itemsRead.Load() }
 
@@ -265,13 +263,16 @@ func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time
 		}
 		return nil
 	})
+	var olds []item
 	if err == nil {
-		err = s.batchDelete(ctx, s.tables.ChatterIDs, keys)
+		// DeleteItem with the old image, so that concurrent runs count
+		// each deletion once.
+		olds, err = s.deleteReturning(ctx, s.tables.ChatterIDs, keys)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
-	return len(keys), nil
+	return len(olds), nil
 }
 
 // ---------------------------------------------------------------- connections
@@ -368,27 +369,86 @@ func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteConnections removes many connections at once (BatchGetItem for
-// their records, BatchWriteItem for the records and their subscriptions)
-// and returns how many existed. Unlike DeleteConnection it does not guard
+// DeleteConnections removes many connections at once and returns how many
+// this call removed. Each record is deleted with DeleteItem returning its
+// old image, so that two prunes racing over the same records count each
+// deletion once; the subscription items named by those images are then
+// removed with BatchWriteItem. Unlike DeleteConnection it does not guard
 // against a concurrent subscribe on the same connection: it is meant for
 // pruning dead ones.
 func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
-	conns, err := s.batchGetConnections(ctx, dedupe(ids))
+	keys := make([]item, 0, len(ids))
+	for _, id := range dedupe(ids) {
+		keys = append(keys, connKey(id))
+	}
+	olds, err := s.deleteReturning(ctx, s.tables.Connections, keys)
 	if err != nil {
 		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
 	}
-	var keys []item
-	for _, c := range conns {
-		keys = append(keys, connKey(c.ID))
+	var subs []item
+	for _, old := range olds {
+		c, err := itemConnection(old)
+		if err != nil {
+			return 0, err
+		}
 		for _, t := range c.Topics {
-			keys = append(keys, subKey(t, c.Geek, c.ID))
+			subs = append(subs, subKey(t, c.Geek, c.ID))
 		}
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, keys); err != nil {
-		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
+	if err := s.batchDelete(ctx, s.tables.Connections, subs); err != nil {
+		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
 	}
-	return len(conns), nil
+	return len(olds), nil
+}
+
+// deleteConcurrency bounds the DeleteItem calls deleteReturning makes at
+// once.
+const deleteConcurrency = 16
+
+// deleteReturning deletes keys from table with DeleteItem (ReturnValues
+// ALL_OLD), in parallel, and returns the old images of the items that
+// existed: exactly the ones this call deleted.
+//
+// Each delete is conditioned on the item existing, and an item whose
+// condition failed (ConditionalCheckFailedException: someone else deleted
+// it first) is not counted. The old image of an unconditional DeleteItem
+// does not prove that this call deleted the item: DynamoDB Local returns it
+// to every one of several concurrent deletes of the same item, so two
+// prunes at once would each count it. A conditional delete is decided
+// atomically, so exactly one of them succeeds.
+func (s *DynamoStore) deleteReturning(ctx context.Context, table string, keys []item) ([]item, error) {
+	var (
+		mu   sync.Mutex
+		olds []item
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteConcurrency)
+	for _, k := range keys {
+		g.Go(func() error {
+			out, err := s.api.DeleteItem(gctx, &dynamodb.DeleteItemInput{
+				TableName:                aws.String(table),
+				Key:                      k,
+				ConditionExpression:      aws.String("attribute_exists(#pk)"),
+				ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+				ReturnValues:             types.ReturnValueAllOld,
+			})
+			var gone *types.ConditionalCheckFailedException
+			if errors.As(err, &gone) {
+				return nil
+			}
+			if err != nil {
+				return wrapTable("DeleteItem", table, err)
+			}
+			if len(out.Attributes) > 0 {
+				mu.Lock()
+				olds = append(olds, out.Attributes)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return olds, err
 }
 
 // readConnection reads a connection item with a strongly consistent
@@ -539,58 +599,6 @@ func isTxConflict(err error) bool {
 	var conflict *types.TransactionConflictException
 	var inProgress *types.TransactionInProgressException
 	return errors.As(err, &conflict) || errors.As(err, &inProgress)
-}
-
-// batchGetConnections reads the connection items of ids (strongly
-// consistent), retrying unprocessed keys.
-func (s *DynamoStore) batchGetConnections(ctx context.Context, ids []string) ([]pubsub.Connection, error) {
-	var mu sync.Mutex
-	var out []pubsub.Connection
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchWorkers)
-	for part := range slices.Chunk(ids, maxBatchGet) {
-		g.Go(func() error {
-			keys := make([]item, len(part))
-			for i, id := range part {
-				keys[i] = connKey(id)
-			}
-			pending := map[string]types.KeysAndAttributes{
-				s.tables.Connections: {Keys: keys, ConsistentRead: aws.Bool(true)},
-			}
-			for attempt := 1; ; attempt++ {
-				res, err := s.api.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-				if err != nil {
-					return wrapTable("BatchGetItem", s.tables.Connections, err)
-				}
-				items := res.Responses[s.tables.Connections]
-				s.itemsRead.Add(int64(len(items)))
-				for _, it := range items {
-					c, err := itemConnection(it)
-					if err != nil {
-						return err
-					}
-					mu.Lock()
-					out = append(out, c)
-					mu.Unlock()
-				}
-				left, ok := res.UnprocessedKeys[s.tables.Connections]
-				if !ok || len(left.Keys) == 0 {
-					return nil
-				}
-				if attempt >= batchAttempts {
-					return fmt.Errorf("BatchGetItem on table %s left %d keys unprocessed after %d attempts (throttled): try again later", s.tables.Connections, len(left.Keys), attempt)
-				}
-				pending = map[string]types.KeysAndAttributes{s.tables.Connections: left}
-				if err := sleep(gctx, s.backoff(attempt)); err != nil {
-					return err
-				}
-			}
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // batchDelete deletes the items with keys from table.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ type fakeDynamo struct {
 	getItem        func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error)
 	batchWriteItem func(*dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
 	transact       func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error)
+	deleteItem     func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error)
 }
 
 func (f *fakeDynamo) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -37,6 +39,10 @@ func (f *fakeDynamo) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteIt
 
 func (f *fakeDynamo) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return f.transact(in)
+}
+
+func (f *fakeDynamo) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return f.deleteItem(in)
 }
 
 func newFakeStore(api DynamoDBAPI) (*DynamoStore, *[]int) {
@@ -243,5 +249,122 @@ func TestItemsRoundTrip(t *testing.T) {
 	}
 	if got := getS(subItem(c, "news", 1), attrSK); got != "GEEK#Friendless#CONN#L0SM9cOFvHcCIhw=" {
 		t.Errorf("subscription sort key = %q", got)
+	}
+}
+
+// TestDeleteReturningCountsOnlyItsOwnDeletes: every DeleteItem is
+// conditioned on the item existing, and a delete whose condition failed
+// (another caller deleted the item first) is not counted.
+func TestDeleteReturningCountsOnlyItsOwnDeletes(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	api := &fakeDynamo{deleteItem: func(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		if aws.ToString(in.ConditionExpression) != "attribute_exists(#pk)" || in.ExpressionAttributeNames["#pk"] != attrPK {
+			t.Errorf("DeleteItem condition = %q %v; want attribute_exists of the partition key",
+				aws.ToString(in.ConditionExpression), in.ExpressionAttributeNames)
+		}
+		if in.ReturnValues != types.ReturnValueAllOld {
+			t.Errorf("DeleteItem ReturnValues = %q; want ALL_OLD", in.ReturnValues)
+		}
+		// chatterKeys(10) end in the digits 0 to 9: the odd ones are gone.
+		if sk := getS(in.Key, attrSK); (sk[len(sk)-1]-'0')%2 == 1 {
+			// What DynamoDB answers when the item is already gone; the
+			// SDK also hands back the item (empty here) on this error.
+			return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+		}
+		return &dynamodb.DeleteItemOutput{Attributes: in.Key}, nil
+	}}
+	s, _ := newFakeStore(api)
+	olds, err := s.deleteReturning(t.Context(), "fake-chatter", chatterKeys(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 10 || len(olds) != 5 {
+		t.Errorf("%d DeleteItem calls, %d counted as deleted; want 10 and 5", calls, len(olds))
+	}
+
+	api.deleteItem = func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+		return nil, &smithy.GenericAPIError{Code: "InternalServerError", Message: "boom"}
+	}
+	if _, err := s.deleteReturning(t.Context(), "fake-chatter", chatterKeys(3)); err == nil {
+		t.Error("deleteReturning ignored a failed DeleteItem")
+	}
+}
+
+// TestConcurrentDeleteConnectionsCountEachRecordOnce races callers of
+// DeleteConnections and DeleteExpiredChatterIDs over the same records on
+// DynamoDB Local, whose unconditional DeleteItem returns the old image to
+// every concurrent delete of an item: between them they must count each
+// record exactly once, and delete the subscriptions too.
+func TestConcurrentDeleteConnectionsCountEachRecordOnce(t *testing.T) {
+	s := newTestStore(t)
+	const n, callers = 300, 4
+	now := time.Now().Truncate(time.Millisecond)
+	longAgo := now.AddDate(-6, 0, 0)
+	conns := make([]pubsub.Connection, n)
+	ids := make([]string, n)
+	for i := range conns {
+		ids[i] = fmt.Sprintf("race-%04d=", i)
+		conns[i] = pubsub.Connection{
+			ID: ids[i], Geek: fmt.Sprintf("geek-%d", i%7), Topics: []string{"news", "updates"},
+			// Expired over five years ago, which DynamoDB Local's TTL
+			// sweeper (every 10 s) leaves alone: only the callers delete.
+			ConnectedAt: now.Add(-3 * time.Hour), ExpiresAt: longAgo,
+		}
+	}
+	seedConnections(t, s, conns)
+	for i := range 20 {
+		c := store.ChatterID{Geek: "race", Hash: fmt.Sprintf("%064d", i), IssuedAt: longAgo.Add(-time.Hour), ExpiresAt: longAgo}
+		if err := s.PutChatterID(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	deleted := make([]int, callers)
+	chatter := make([]int, callers)
+	for i := range callers {
+		wg.Go(func() {
+			// Each caller goes through the IDs in its own order.
+			mine := slices.Clone(ids)
+			slices.Reverse(mine[:n*i/callers])
+			for part := range slices.Chunk(mine, 50) {
+				got, err := s.DeleteConnections(t.Context(), part)
+				if err != nil {
+					t.Errorf("DeleteConnections: %v", err)
+					return
+				}
+				deleted[i] += got
+			}
+			got, err := s.DeleteExpiredChatterIDs(t.Context(), now)
+			if err != nil {
+				t.Errorf("DeleteExpiredChatterIDs: %v", err)
+			}
+			chatter[i] = got
+		})
+	}
+	wg.Wait()
+	var sum, sumChatter int
+	for i := range callers {
+		sum += deleted[i]
+		sumChatter += chatter[i]
+	}
+	if sum != n || sumChatter != 20 {
+		t.Errorf("the callers counted %v = %d connections and %v = %d chatter IDs as deleted; want %d and 20",
+			deleted, sum, chatter, sumChatter, n)
+	}
+	left := 0
+	err := s.scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(s.tables.Connections)}, func(items []item) error {
+		left += len(items)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d items (records or subscriptions) left in the connections table; want none", left)
 	}
 }

@@ -47,6 +47,14 @@ const (
 // expiredChatterIDs is how many expired chatter IDs the suite seeds.
 const expiredChatterIDs = 3
 
+// expiredYearsAgo is how long ago the seeded records and chatter IDs that
+// are past their expiry expired. A backend's own TTL may delete expired
+// items at any moment (DynamoDB Local sweeps every 10 s), which would make
+// the runs' counts fall short by whatever it took; but DynamoDB's TTL, and
+// DynamoDB Local's, leaves alone items that expired over five years ago.
+// So only Prune deletes them, and its counts can be checked exactly.
+const expiredYearsAgo = 6
+
 // population is the seeded state RunPrune expects to prune.
 type population struct {
 	tooOld, expired, gone, live []string
@@ -56,7 +64,8 @@ func (p population) total() int { return len(p.tooOld) + len(p.expired) + len(p.
 
 // RunPrune is the acceptance suite of ops.Prune. It seeds h.Store with
 // h.Total connection records: some connected over 2 h ago, some expired
-// (TTL lag), some whose connections are gone at the gateway (410), and
+// (TTL lag; they expired years ago, so that the backend's own TTL leaves
+// them to Prune), some whose connections are gone at the gateway (410), and
 // h.LiveCount live ones, plus expired chatter IDs. Then it checks that
 //
 //   - a dry run reports exactly those counts and changes nothing;
@@ -221,6 +230,7 @@ func seed(t *testing.T, h PruneHarness) population {
 		t.Fatalf("Live opened %d connections; want %d", len(pop.live), h.LiveCount)
 	}
 	now := time.Now().Truncate(time.Second)
+	longAgo := now.AddDate(-expiredYearsAgo, 0, 0)
 	for _, id := range pop.live {
 		_, err := h.Store.GetConnection(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -240,12 +250,15 @@ func seed(t *testing.T, h PruneHarness) population {
 		c := pubsub.Connection{Geek: fmt.Sprintf("prune-geek-%d", i%17), Topics: []string{[]string{"updates", "news", pubsub.AllTopics}[i%3]}}
 		switch {
 		case i < nOld:
+			// Connected 3 h ago; expired long ago (see expiredYearsAgo),
+			// though only the age counts for these.
 			c.ID = fmt.Sprintf("old-%s-%04d", prefix, i)
-			c.ConnectedAt, c.ExpiresAt = now.Add(-3*time.Hour), now.Add(-time.Hour)
+			c.ConnectedAt, c.ExpiresAt = now.Add(-3*time.Hour), longAgo
 			pop.tooOld = append(pop.tooOld, c.ID)
 		case i < nOld+nExpired:
+			// Connected 30 min ago and past its expiry: TTL lag.
 			c.ID = fmt.Sprintf("exp-%s-%04d", prefix, i)
-			c.ConnectedAt, c.ExpiresAt = now.Add(-30*time.Minute), now.Add(-5*time.Minute)
+			c.ConnectedAt, c.ExpiresAt = now.Add(-30*time.Minute), longAgo
 			pop.expired = append(pop.expired, c.ID)
 		default:
 			c.ID = fmt.Sprintf("gone-%s-%04d", prefix, i)
@@ -257,12 +270,8 @@ func seed(t *testing.T, h PruneHarness) population {
 		}
 	}
 	for i := range expiredChatterIDs + 2 {
-		// The expired ones expired over five years ago: a backend's own
-		// TTL (DynamoDB, and DynamoDB Local, which sweeps every 10 s)
-		// leaves items that old alone, so only Prune deletes them and the
-		// runs' counts can be checked exactly.
-		issued := now.AddDate(-6, 0, 0)
-		c := store.ChatterID{Geek: "prune-chatter", Hash: randomHex(32), IssuedAt: issued, ExpiresAt: issued.Add(24 * time.Hour)}
+		// The expired ones expired long ago (see expiredYearsAgo).
+		c := store.ChatterID{Geek: "prune-chatter", Hash: randomHex(32), IssuedAt: longAgo.Add(-24 * time.Hour), ExpiresAt: longAgo}
 		if i >= expiredChatterIDs {
 			c.IssuedAt, c.ExpiresAt = now.Add(-time.Hour), now.Add(24*time.Hour)
 		}
