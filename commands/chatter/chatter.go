@@ -34,17 +34,6 @@ lost chatter ID cannot be shown again: issue a new one.`,
 	return cmd
 }
 
-// storeFunc opens the backend's store.
-func storeFunc(f *cmdutil.Factory) func(context.Context) (store.Store, error) {
-	return func(ctx context.Context) (store.Store, error) {
-		b, err := f.Backend(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return b.Store, nil
-	}
-}
-
 // IssueOptions are the inputs of `chatter issue`.
 type IssueOptions struct {
 	IO    *iostreams.IOStreams
@@ -56,7 +45,7 @@ type IssueOptions struct {
 }
 
 func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
-	opts := &IssueOptions{IO: f.IOStreams, Store: storeFunc(f), Now: f.Now}
+	opts := &IssueOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "issue --geek NAME",
 		Short: "Issue a fresh chatter ID and print it",
@@ -120,7 +109,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Store: storeFunc(f), Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list [--geek NAME]",
 		Short: "List chatter IDs (fingerprints only, never secrets)",
@@ -215,7 +204,7 @@ type RevokeOptions struct {
 }
 
 func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions) error) *cobra.Command {
-	opts := &RevokeOptions{IO: f.IOStreams, Store: storeFunc(f)}
+	opts := &RevokeOptions{IO: f.IOStreams, Store: f.Store}
 	cmd := &cobra.Command{
 		Use:   "revoke --geek NAME (--id ID... | --all)",
 		Short: "Revoke chatter IDs so they can no longer connect",

@@ -12,6 +12,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/store"
 )
 
 // Factory is built once in commands.Main and handed to every command.
@@ -54,6 +55,35 @@ func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
 	}
 	f.backend = b
 	return b, nil
+}
+
+// Store opens the backend and returns its store.
+func (f *Factory) Store(ctx context.Context) (store.Store, error) {
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Store, nil
+}
+
+// Queue opens the backend and returns its queue.
+func (f *Factory) Queue(ctx context.Context) (store.Queue, error) {
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Queue, nil
+}
+
+// Pusher opens the backend and returns its Management API pusher with
+// keep-alive sized to concurrency; on the local backend the error wraps
+// backend.ErrNoGateway when no gateway runs.
+func (f *Factory) Pusher(ctx context.Context, concurrency int) (store.Pusher, error) {
+	b, err := f.Backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Pusher(ctx, concurrency)
 }
 
 // Close releases what the factory opened.

@@ -41,16 +41,6 @@ queue once the cause is fixed, or purge them.`,
 	return cmd
 }
 
-func queueFunc(f *cmdutil.Factory) func(context.Context) (store.Queue, error) {
-	return func(ctx context.Context) (store.Queue, error) {
-		b, err := f.Backend(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return b.Queue, nil
-	}
-}
-
 // letter is a dead letter as the --json outputs print it: the body as JSON
 // when it is JSON, else as a string.
 type letter struct {
@@ -85,7 +75,7 @@ type ListOptions struct {
 
 // NewCmdList returns `dlq list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Queue: queueFunc(f), Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Queue: f.Queue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters with why they failed",
@@ -160,7 +150,7 @@ type ShowOptions struct {
 
 // NewCmdShow returns `dlq show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
-	opts := &ShowOptions{IO: f.IOStreams, Queue: queueFunc(f), Now: f.Now}
+	opts := &ShowOptions{IO: f.IOStreams, Queue: f.Queue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: its reason and body",
@@ -265,7 +255,7 @@ type RedriveOptions struct {
 
 // NewCmdRedrive returns `dlq redrive`.
 func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOptions) error) *cobra.Command {
-	opts := &RedriveOptions{IO: f.IOStreams, Queue: queueFunc(f)}
+	opts := &RedriveOptions{IO: f.IOStreams, Queue: f.Queue}
 	cmd := &cobra.Command{
 		Use:   "redrive (ID... | --all)",
 		Short: "Put dead letters back on the queue",
@@ -330,7 +320,7 @@ type PurgeOptions struct {
 
 // NewCmdPurge returns `dlq purge`.
 func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, Queue: queueFunc(f)}
+	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.Queue}
 	cmd := &cobra.Command{
 		Use:   "purge (ID... | --all) [--yes]",
 		Short: "Delete dead letters for good",

@@ -41,22 +41,10 @@ type Options struct {
 // NewCmdPrune returns `socks prune-stale`.
 func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
-		IO:  f.IOStreams,
-		Now: f.Now,
-		Store: func(ctx context.Context) (store.Store, error) {
-			b, err := f.Backend(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return b.Store, nil
-		},
-		Pusher: func(ctx context.Context, n int) (store.Pusher, error) {
-			b, err := f.Backend(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return b.Pusher(ctx, n)
-		},
+		IO:     f.IOStreams,
+		Now:    f.Now,
+		Store:  f.Store,
+		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
 		Use:   "prune-stale [--dry-run] [--max-age 2h]",

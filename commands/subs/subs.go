@@ -38,16 +38,6 @@ deletes it (--live asks the gateway which are really open).`,
 	return cmd
 }
 
-func storeFunc(f *cmdutil.Factory) func(context.Context) (store.Store, error) {
-	return func(ctx context.Context) (store.Store, error) {
-		b, err := f.Backend(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return b.Store, nil
-	}
-}
-
 // ListOptions are the inputs of `subs list`.
 type ListOptions struct {
 	IO    *iostreams.IOStreams
@@ -66,14 +56,8 @@ type ListOptions struct {
 // NewCmdList returns `subs list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	opts := &ListOptions{
-		IO: f.IOStreams, Store: storeFunc(f), Now: f.Now,
-		Pusher: func(ctx context.Context, n int) (store.Pusher, error) {
-			b, err := f.Backend(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return b.Pusher(ctx, n)
-		},
+		IO: f.IOStreams, Store: f.Store, Now: f.Now,
+		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
 		Use:   "list [--geek NAME] [--topic T] [--live]",
@@ -243,7 +227,7 @@ type StatsOptions struct {
 
 // NewCmdStats returns `subs stats`.
 func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *StatsOptions) error) *cobra.Command {
-	opts := &StatsOptions{IO: f.IOStreams, Store: storeFunc(f), Now: f.Now}
+	opts := &StatsOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Count open connections by topic",
