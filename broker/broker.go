@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -84,9 +83,10 @@ func orDefault[T comparable](v, d T) T {
 	return v
 }
 
-// Deliver fans env out at once, without the queue. The error is non-nil only
-// when the targets could not be found (a store failure); per-connection
-// failures are counted in the report.
+// Deliver fans env out at once, without the queue. The error is non-nil when
+// the targets could not be found (a store failure) or ctx ended during the
+// fan-out; per-connection failures, those ctx cut short included, are
+// counted in the report.
 func (b *Broker) Deliver(ctx context.Context, env pubsub.Envelope) (store.Report, error) {
 	rep := store.Report{MessageID: env.ID}
 	targets, err := b.Store.FindTargets(ctx, env.Users, env.Topics, b.now())
@@ -94,38 +94,37 @@ func (b *Broker) Deliver(ctx context.Context, env pubsub.Envelope) (store.Report
 		return rep, fmt.Errorf("finding connections: %w", err)
 	}
 	rep.Targets = len(targets)
-	var delivered, gone, failed atomic.Int64
 	var mu sync.Mutex
-	note := func(err error) {
+	count := func(n *int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(rep.Errors) < maxErrorsKept {
+		*n++
+		if err != nil && len(rep.Errors) < maxErrorsKept {
 			rep.Errors = append(rep.Errors, err.Error())
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(orDefault(b.Concurrency, DefaultConcurrency))
-	body := []byte(env.Body)
 	for _, c := range targets {
 		g.Go(func() error {
-			err := b.post(gctx, c.ID, body)
+			err := b.post(gctx, c.ID, env.Body)
 			switch {
 			case err == nil:
-				delivered.Add(1)
+				count(&rep.Delivered, nil)
 			case store.IsGone(err):
-				gone.Add(1)
 				if derr := b.Store.DeleteConnection(gctx, c.ID); derr != nil {
-					note(fmt.Errorf("removing gone connection %s: %w", c.ID, derr))
+					err = fmt.Errorf("removing gone connection %s: %w", c.ID, derr)
+				} else {
+					err = nil
 				}
+				count(&rep.Gone, err)
 			default:
-				failed.Add(1)
-				note(err)
+				count(&rep.Failed, err)
 			}
 			return nil // one connection's failure never stops the others
 		})
 	}
 	_ = g.Wait()
-	rep.Delivered, rep.Gone, rep.Failed = int(delivered.Load()), int(gone.Load()), int(failed.Load())
 	rep.At = b.now()
 	return rep, ctx.Err()
 }
@@ -134,17 +133,15 @@ func (b *Broker) Deliver(ctx context.Context, env pubsub.Envelope) (store.Report
 // exponential backoff.
 func (b *Broker) post(ctx context.Context, id string, body []byte) error {
 	tries := orDefault(b.PostTries, DefaultPostTries)
-	var err error
-	for attempt := 0; attempt < tries; attempt++ {
-		err = b.Pusher.Post(ctx, id, body)
-		if store.PushErrorKindOf(err) != store.KindThrottled {
+	for attempt := 0; ; attempt++ {
+		err := b.Pusher.Post(ctx, id, body)
+		if store.PushErrorKindOf(err) != store.KindThrottled || attempt+1 >= tries {
 			return err
 		}
-		if serr := b.sleep(ctx, b.backoff(attempt)); serr != nil {
+		if b.sleep(ctx, b.backoff(attempt)) != nil {
 			return err
 		}
 	}
-	return err
 }
 
 func (b *Broker) backoff(attempt int) time.Duration {
@@ -189,7 +186,9 @@ type Outcome struct {
 // SQS handler, which deletes through partial batch failures instead.
 //
 // A message is retried only when none of its deliveries could be done
-// (retrying after a partial success would deliver twice to some).
+// (retrying after a partial success would deliver twice to some), even when
+// ctx ended half way through the fan-out: the connections it cut short are
+// counted as failed in the report.
 func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 	env, err := pubsub.ParseEnvelope(m.Body)
 	if err != nil {
@@ -199,10 +198,12 @@ func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 		env.ID = m.ID
 	}
 	rep, err := b.Deliver(ctx, env)
-	if err != nil {
+	switch {
+	case rep.Delivered > 0 || rep.Gone > 0:
+		return Outcome{Report: rep, Done: true}
+	case err != nil:
 		return Outcome{Report: rep, Err: err}
-	}
-	if rep.Failed > 0 && rep.Delivered == 0 && rep.Gone == 0 {
+	case rep.Failed > 0:
 		return Outcome{Report: rep, Err: fmt.Errorf("no delivery succeeded: %d failed (first: %s)", rep.Failed, first(rep.Errors))}
 	}
 	return Outcome{Report: rep, Done: true}
@@ -221,10 +222,17 @@ func first(s []string) string {
 	return s[0]
 }
 
-// Handle decides one message and then deletes it, leaves it for a retry, or
-// dead-letters it with the reason.
-func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
-	out := b.Decide(ctx, m)
+// settleTimeout bounds the queue and store calls that finish a decided
+// message: they get their own time, since the fan-out may have used up the
+// handling context's.
+const settleTimeout = 10 * time.Second
+
+// Settle finishes a decided message, except for deleting it: it records the
+// report of a handled one, and moves one that is poison, or failed on its
+// last allowed receive, to the dead letters with the reason. It reports
+// whether the message is finished with (out.Done, or out.DeadLettered is
+// now set); false means it stays on the queue to be received again.
+func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
 	var poison *PoisonError
 	switch {
@@ -232,34 +240,60 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 		if err := b.recordReport(ctx, out.Report); err != nil {
 			log.Warn("recording report", "err", err)
 		}
-		if err := b.Queue.Delete(ctx, m.Receipt); err != nil {
-			// Not deleted means it comes back: at least once, never lost.
-			log.Error("deleting handled message", "err", err)
-		}
 		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
 			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed)
-	case errors.As(out.Err, &poison) || m.ReceiveCount >= orDefault(b.MaxReceives, store.DefaultMaxReceives):
-		reason := out.Err.Error()
-		if poison == nil {
-			reason = fmt.Sprintf("failed %d times; last error: %s", m.ReceiveCount, reason)
-		}
-		if err := b.Queue.DeadLetter(ctx, m, reason); err != nil {
-			log.Error("dead-lettering message", "err", err)
-			break
-		}
-		out.DeadLettered = true
-		if out.Report.MessageID != "" {
-			out.Report.Errors = append(out.Report.Errors, reason)
-			_ = b.recordReport(ctx, out.Report)
-		}
-		log.Warn("dead-lettered", "reason", reason)
+		return true
+	case errors.As(out.Err, &poison):
+		b.DeadLetter(ctx, m, out, out.Err.Error())
+	case m.ReceiveCount >= orDefault(b.MaxReceives, store.DefaultMaxReceives):
+		b.DeadLetter(ctx, m, out, fmt.Sprintf("failed %d times; last error: %s", m.ReceiveCount, out.Err))
 	default:
+		log.Warn("will retry", "err", out.Err)
+	}
+	return out.DeadLettered
+}
+
+// DeadLetter moves m to the dead letters with reason, adds the reason to
+// the report (recorded when the envelope had an ID) and sets
+// out.DeadLettered; if the move fails, m stays on the queue.
+func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, reason string) {
+	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
+	if err := b.Queue.DeadLetter(ctx, m, reason); err != nil {
+		log.Error("dead-lettering message", "err", err, "reason", reason)
+		return
+	}
+	out.DeadLettered = true
+	if out.Report.MessageID != "" {
+		out.Report.Errors = append(out.Report.Errors, reason)
+		if err := b.recordReport(ctx, out.Report); err != nil {
+			log.Warn("recording report", "err", err)
+		}
+	}
+	log.Warn("dead-lettered", "reason", reason)
+}
+
+// Handle decides one message and then deletes it, dead-letters it with the
+// reason, or leaves it for a retry after a backoff. The queue calls after
+// the fan-out get their own settleTimeout, even when ctx has ended, so that
+// a message whose fan-out ran out of time is still deleted rather than
+// delivered again.
+func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
+	out := b.Decide(ctx, m)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if !b.Settle(ctx, m, &out) {
 		// Back off before the next receive: longer each time.
 		delay := time.Duration(m.ReceiveCount) * time.Second
 		if err := b.Queue.ChangeVisibility(ctx, m.Receipt, delay); err != nil {
-			log.Warn("changing visibility", "err", err)
+			b.logger().Warn("changing visibility", "message", m.ID, "err", err)
 		}
-		log.Warn("will retry", "err", out.Err, "in", delay)
+		return out
+	}
+	if out.Done {
+		if err := b.Queue.Delete(ctx, m.Receipt); err != nil {
+			// Not deleted means it comes back: at least once, never lost.
+			b.logger().Error("deleting handled message", "message", m.ID, "err", err)
+		}
 	}
 	return out
 }
@@ -271,13 +305,12 @@ func (b *Broker) recordReport(ctx context.Context, r store.Report) error {
 	return b.Store.PutReport(ctx, r)
 }
 
-// Run receives and handles messages until ctx is done. Messages in hand when
-// ctx ends are finished with a short grace period; anything not deleted comes
-// back after its visibility timeout.
+// Run receives batches and handles them with HandleBatch until ctx is done.
+// Messages in hand when ctx ends are finished first (see HandleBatch);
+// anything not deleted comes back after its visibility timeout.
 func (b *Broker) Run(ctx context.Context) error {
 	vis := orDefault(b.Visibility, DefaultVisibility)
 	wait := orDefault(b.Wait, DefaultWait)
-	workers := orDefault(b.MessageWorkers, DefaultMessageWorkers)
 	log := b.logger()
 	failures := 0
 	for ctx.Err() == nil {
@@ -294,19 +327,28 @@ func (b *Broker) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		// Handling continues past cancellation so that a message in hand
-		// is finished (and deleted) rather than redelivered later.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vis)
-		g := new(errgroup.Group)
-		g.SetLimit(workers)
-		for _, m := range msgs {
-			g.Go(func() error {
-				b.Handle(hctx, m)
-				return nil
-			})
-		}
-		_ = g.Wait()
-		cancel()
+		b.HandleBatch(ctx, msgs)
 	}
 	return nil
+}
+
+// HandleBatch handles received messages, MessageWorkers at once, and
+// returns their outcomes in order. Handling continues past the end of ctx,
+// so that a message in hand is finished (and deleted) rather than delivered
+// again later, but the fan-outs stop once the visibility timeout is over,
+// when the messages are visible to other receivers again.
+func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcome {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(b.Visibility, DefaultVisibility))
+	defer cancel()
+	outs := make([]Outcome, len(msgs))
+	g := new(errgroup.Group)
+	g.SetLimit(orDefault(b.MessageWorkers, DefaultMessageWorkers))
+	for i, m := range msgs {
+		g.Go(func() error {
+			outs[i] = b.Handle(hctx, m)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return outs
 }

@@ -27,6 +27,7 @@ type fakePusher struct {
 	inFlight atomic.Int64
 	maxSeen  atomic.Int64
 	delay    time.Duration
+	stuck    string // a post to this connection hangs until its context ends
 }
 
 func newFakePusher() *fakePusher {
@@ -34,6 +35,10 @@ func newFakePusher() *fakePusher {
 }
 
 func (p *fakePusher) Post(ctx context.Context, id string, data []byte) error {
+	if id == p.stuck {
+		<-ctx.Done()
+		return &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id, Err: ctx.Err()}
+	}
 	n := p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	for {
@@ -334,5 +339,57 @@ func TestACrashBetweenReceiveAndDeleteRedelivers(t *testing.T) {
 	st, _ := q.Stats(ctx)
 	if st.Visible+st.InFlight+st.Dead != 0 {
 		t.Fatalf("queue not empty after handling: %+v", st)
+	}
+}
+
+func TestEndlessThrottlingMakesPostTriesAttemptsWithBackoffOnlyBetweenThem(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "c", "alice", "updates")
+	f.broker.PostTries = 3
+	f.pusher.throttle["c"] = 100
+	sleeps := 0
+	f.broker.Sleep = func(context.Context, time.Duration) error { sleeps++; return nil }
+
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts := 100 - f.pusher.throttle["c"]; rep.Failed != 1 || attempts != 3 || sleeps != 2 {
+		t.Fatalf("report %+v after %d attempts and %d backoffs; want a failure after 3 attempts and 2 backoffs", rep, attempts, sleeps)
+	}
+}
+
+func TestAFanOutCutShortAfterADeliveryIsDeletedNotRetried(t *testing.T) {
+	f := newFixture(t)
+	q := f.db.Queue()
+	f.connect(t, "a-ok", "alice", "updates")
+	f.connect(t, "b-stuck", "alice", "updates")
+	f.pusher.stuck = "b-stuck"
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	if _, err := q.Send(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	m := receiveOne(t, q, time.Minute)
+
+	// The handling context ends (Ctrl-C, or the visibility budget is
+	// spent) once a-ok has its message and b-stuck is still pending.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(f.pusher.got("a-ok")) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	out := f.broker.Handle(ctx, m)
+	if !out.Done || out.Report.Delivered != 1 || out.Report.Failed != 1 {
+		t.Fatalf("outcome %+v; want done with 1 delivered and 1 failed (a retry would deliver to a-ok twice)", out)
+	}
+	st, err := q.Stats(context.Background())
+	if err != nil || st.Visible+st.InFlight != 0 {
+		t.Fatalf("queue %+v, %v; the handled message must be deleted even though the handling context ended", st, err)
+	}
+	if rep, err := f.db.Store().GetReport(context.Background(), env.ID); err != nil || rep.Delivered != 1 {
+		t.Errorf("report %+v, %v; want it recorded", rep, err)
 	}
 }

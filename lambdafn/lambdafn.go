@@ -229,7 +229,9 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // envelope that does not parse), one received more than MaxReceives times,
 // and one that failed on its last allowed receive are moved to the
 // dead-letter queue with the reason and reported as successes, so that SQS
-// deletes them; if that move fails, the record is retried instead.
+// deletes them; if that move fails, the record is retried instead. The
+// fan-out stops a little before the invocation's deadline (see
+// fanOutContext), so that the answer always goes out.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	endpoint := h.endpoint()
 	if endpoint == "" {
@@ -237,6 +239,15 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	}
 	br := *h.Broker
 	br.Pusher = h.pusher(endpoint)
+	br.MaxReceives = h.MaxReceives
+	if br.MaxReceives <= 0 {
+		br.MaxReceives = store.DefaultMaxReceives
+	}
+	if br.Logger == nil {
+		br.Logger = h.Logger
+	}
+	fanOut, cancel := fanOutContext(ctx)
+	defer cancel()
 
 	workers := h.Workers
 	if workers <= 0 {
@@ -247,7 +258,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
 		g.Go(func() error {
-			failed[i] = !h.record(ctx, &br, r)
+			failed[i] = !record(ctx, fanOut, &br, r)
 			return nil
 		})
 	}
@@ -271,55 +282,34 @@ func Message(r events.SQSMessage) store.Message {
 	return m
 }
 
-// record handles one SQS record and reports whether SQS may delete it.
-func (h *Handler) record(ctx context.Context, br *broker.Broker, r events.SQSMessage) bool {
+// record handles one SQS record and reports whether SQS may delete it. The
+// fan-out runs under fanOut, the rest under ctx.
+func record(ctx, fanOut context.Context, br *broker.Broker, r events.SQSMessage) bool {
 	m := Message(r)
-	log := h.logger().With("message", m.ID, "receives", m.ReceiveCount)
-	maxReceives := h.MaxReceives
-	if maxReceives <= 0 {
-		maxReceives = store.DefaultMaxReceives
+	if m.ReceiveCount > br.MaxReceives {
+		var out broker.Outcome
+		br.DeadLetter(ctx, m, &out, fmt.Sprintf("received %d times without being handled (max %d)", m.ReceiveCount, br.MaxReceives))
+		return out.DeadLettered
 	}
-	if m.ReceiveCount > maxReceives {
-		return h.deadLetter(ctx, br, m, store.Report{}, fmt.Sprintf("received %d times without being handled (max %d)", m.ReceiveCount, maxReceives), log)
-	}
-	out := br.Decide(ctx, m)
-	var poison *broker.PoisonError
-	switch {
-	case out.Done:
-		if out.Report.MessageID != "" {
-			if err := br.Store.PutReport(ctx, out.Report); err != nil {
-				log.Warn("recording report", "err", err)
-			}
-		}
-		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
-			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed)
-		return true
-	case errors.As(out.Err, &poison):
-		return h.deadLetter(ctx, br, m, out.Report, out.Err.Error(), log)
-	case m.ReceiveCount >= maxReceives:
-		return h.deadLetter(ctx, br, m, out.Report, fmt.Sprintf("failed %d times; last error: %s", m.ReceiveCount, out.Err), log)
-	default:
-		log.Warn("will retry", "err", out.Err)
-		return false
-	}
+	out := br.Decide(fanOut, m)
+	return br.Settle(ctx, m, &out)
 }
 
-// deadLetter moves m to the dead letters with reason; it reports false (so
-// the record is retried) when the move failed.
-func (h *Handler) deadLetter(ctx context.Context, br *broker.Broker, m store.Message, rep store.Report, reason string, log *slog.Logger) bool {
-	if err := br.Queue.DeadLetter(ctx, m, reason); err != nil {
-		log.Error("dead-lettering message", "err", err, "reason", reason)
-		return false
+// fanOutContext ends the fan-out of a batch shortly before the invocation's
+// deadline, so that the records can still be settled and the partial batch
+// failures returned: a function that times out has its whole batch
+// received again, delivered records included.
+func fanOutContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
 	}
-	if rep.MessageID != "" {
-		rep.Errors = append(rep.Errors, reason)
-		if err := br.Store.PutReport(ctx, rep); err != nil {
-			log.Warn("recording report", "err", err)
-		}
-	}
-	log.Warn("dead-lettered", "reason", reason)
-	return true
+	margin := min(maxSettleMargin, time.Until(deadline)/10)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
 }
+
+// maxSettleMargin is the most fanOutContext keeps back for settling.
+const maxSettleMargin = 2 * time.Second
 
 // New builds the handler from the function's environment: the AWS backend
 // of SOCKS_STACK in AWS_REGION (endpoint overrides included), and the

@@ -50,9 +50,14 @@ type posts struct {
 	endpoint string
 	got      map[string][]string
 	fail     map[string]error
+	stuck    string // a post to this connection hangs until its context ends
 }
 
-func (p *posts) Post(_ context.Context, id string, data []byte) error {
+func (p *posts) Post(ctx context.Context, id string, data []byte) error {
+	if id == p.stuck {
+		<-ctx.Done()
+		return &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id, Err: ctx.Err()}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err, ok := p.fail[id]; ok {
@@ -413,5 +418,38 @@ func TestMessageReadsTheRecordAttributes(t *testing.T) {
 	})
 	if m.ID != "id" || m.Receipt != "r" || string(m.Body) != "b" || m.ReceiveCount != 3 || !m.SentAt.Equal(eventTime) {
 		t.Errorf("got %+v", m)
+	}
+}
+
+func TestSQSFanOutStopsBeforeTheInvocationDeadline(t *testing.T) {
+	f := sqsFixture(t)
+	if err := f.store.PutConnection(t.Context(), pubsub.Connection{
+		ID: "conn-stuck", Geek: "Friendless", Topics: []string{"updates"}, ConnectedAt: eventTime.Add(-time.Minute), ExpiresAt: eventTime.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.pusher.stuck = "conn-stuck"
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-1", ReceiptHandle: "receipt-1", EventSource: SourceSQS,
+		Body:       `{"id":"m-cut","users":["Friendless"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	deadline := time.Now().Add(3 * time.Second)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+
+	resp, err := f.h.HandleSQS(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(deadline); left <= 0 {
+		t.Errorf("HandleSQS answered %s after the invocation's deadline; Lambda would have retried the whole batch", -left)
+	}
+	if got := failures(resp); len(got) != 0 {
+		t.Errorf("batch item failures %v; want none (conn-friendless got the message)", got)
+	}
+	rep, err := f.store.GetReport(t.Context(), "m-cut")
+	if err != nil || rep.Delivered != 1 || rep.Failed != 1 {
+		t.Errorf("report %+v, %v; want 1 delivered and 1 failed, recorded", rep, err)
 	}
 }

@@ -84,6 +84,24 @@ type Env struct {
 	// AWS is what the AWS backend's checks look at; nil on the local
 	// backend or when the backend did not open.
 	AWS *AWSEnv
+
+	// stats is the queue's depth, read once for the queue and dead-letter
+	// checks (on SQS a read walks the dead letters).
+	stats *statsResult
+}
+
+type statsResult struct {
+	st  store.QueueStats
+	err error
+}
+
+// queueStats reads the queue's depth (once).
+func (e *Env) queueStats(ctx context.Context) (store.QueueStats, error) {
+	if e.stats == nil {
+		st, err := e.Queue.Stats(ctx)
+		e.stats = &statsResult{st: st, err: err}
+	}
+	return e.stats.st, e.stats.err
 }
 
 // GatewayRecord is what a running `socks serve` records about itself.
@@ -222,15 +240,26 @@ func checkQueue(ctx context.Context, env *Env) Result {
 	if r, ok := needBackend(env); !ok {
 		return r
 	}
-	st, err := env.Queue.Stats(ctx)
+	st, err := env.queueStats(ctx)
 	if err != nil {
-		return fail("cannot read the queue: "+err.Error(), backendFix(env))
+		return cannotRead("the queue", err, env)
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
 	if st.Visible > 0 && env.Local() && (!env.Gateway.Recorded() || env.Gateway.DialErr != nil) {
 		return warn(detail, "messages wait for the broker: start it with `socks serve`")
 	}
 	return ok(detail)
+}
+
+// cannotRead fails a check whose read of the backend failed. A read that
+// ran out of time says so: the fix for a missing table or queue would
+// mislead.
+func cannotRead(what string, err error, env *Env) Result {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fail(fmt.Sprintf("reading %s did not finish within %s", what, checkTimeout),
+			"check that the backend answers from here (network, region, endpoint URL), then run the doctor again")
+	}
+	return fail("cannot read "+what+": "+err.Error(), backendFix(env))
 }
 
 func backendFix(env *Env) string {
@@ -244,9 +273,9 @@ func checkDeadLetters(ctx context.Context, env *Env) Result {
 	if r, ok := needBackend(env); !ok {
 		return r
 	}
-	st, err := env.Queue.Stats(ctx)
+	st, err := env.queueStats(ctx)
 	if err != nil {
-		return fail("cannot read the dead letters: "+err.Error(), backendFix(env))
+		return cannotRead("the dead letters", err, env)
 	}
 	if st.Dead == 0 {
 		return ok("none")
@@ -273,14 +302,13 @@ func checkConnections(ctx context.Context, env *Env) Result {
 			}
 			open++
 			if oldest == nil || c.ConnectedAt.Before(oldest.ConnectedAt) {
-				c := c
 				oldest = &c
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fail("cannot list the connections: "+err.Error(), backendFix(env))
+		return cannotRead("the connections", err, env)
 	}
 	detail := fmt.Sprintf("%d open", open)
 	r := ok(detail)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,4 +199,51 @@ func TestGatherEnv(t *testing.T) {
 		}
 		var _ store.Pusher = env.Pusher
 	})
+}
+
+// slowQueue is a store.Queue whose Stats answers only when its context
+// ends.
+type slowQueue struct{ store.Queue }
+
+func (q slowQueue) Stats(ctx context.Context) (store.QueueStats, error) {
+	<-ctx.Done()
+	return store.QueueStats{}, ctx.Err()
+}
+
+func TestDoctorQueueChecks(t *testing.T) {
+	t.Run("a read that runs out of time says so instead of blaming the state file", func(t *testing.T) {
+		env := localEnv(t)
+		env.Pusher = opstest.NewFakePusher()
+		env.Queue = slowQueue{env.Queue}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		rep := ops.RunChecks(ctx, env, ops.Checks(config.BackendLocal))
+		for _, name := range []string{"queue", "dead letters"} {
+			r := find(rep, name)
+			if r.Status != ops.StatusFail || !strings.Contains(r.Detail, "did not finish") || strings.Contains(r.Fix, "state file") {
+				t.Errorf("%s: %+v; want a failure saying the read did not finish, without the state-file fix", name, r)
+			}
+		}
+	})
+	t.Run("the queue and dead-letter checks read the queue's depth once", func(t *testing.T) {
+		env := localEnv(t)
+		env.Pusher = opstest.NewFakePusher()
+		q := &countingQueue{Queue: env.Queue}
+		env.Queue = q
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+		if !rep.OK || q.calls.Load() != 1 {
+			t.Errorf("report %+v after %d Stats calls; want ok after 1", rep, q.calls.Load())
+		}
+	})
+}
+
+// countingQueue counts the Stats calls of a store.Queue.
+type countingQueue struct {
+	store.Queue
+	calls atomic.Int32
+}
+
+func (q *countingQueue) Stats(ctx context.Context) (store.QueueStats, error) {
+	q.calls.Add(1)
+	return q.Queue.Stats(ctx)
 }

@@ -131,7 +131,6 @@ func CountSubscriptions(ctx context.Context, s store.Store, now time.Time) (Subs
 			}
 			if st.Oldest == nil || c.ConnectedAt.Before(st.Oldest.ConnectedAt) ||
 				(c.ConnectedAt.Equal(st.Oldest.ConnectedAt) && c.ID < st.Oldest.ID) {
-				c := c
 				st.Oldest = &c
 			}
 		}

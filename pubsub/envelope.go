@@ -81,9 +81,10 @@ func ValidateBody(body json.RawMessage) error {
 	return nil
 }
 
-// Marshal encodes the envelope for the queue. The body's bytes are kept as
-// they are (no HTML escaping), so that subscribers receive exactly what was
-// published.
+// Marshal encodes the envelope for the queue. The body is compacted
+// (insignificant whitespace dropped, as encoding/json does with a
+// RawMessage) but otherwise kept byte for byte: no HTML escaping, so that
+// subscribers receive the JSON that was published.
 func (e Envelope) Marshal() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

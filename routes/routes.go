@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -166,7 +166,13 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 	if route == RouteSubscribe {
 		c, err = h.Store.GetConnection(ctx, id)
 		if err == nil {
-			if n := len(union(c.Topics, topics)); n > pubsub.MaxTopicsPerConnection {
+			n := len(c.Topics)
+			for _, t := range topics {
+				if !slices.Contains(c.Topics, t) {
+					n++
+				}
+			}
+			if n > pubsub.MaxTopicsPerConnection {
 				return reply(Reply{Type: "error", Error: fmt.Sprintf("a connection may follow at most %d topics; this would make %d", pubsub.MaxTopicsPerConnection, n), Topics: sorted(c.Topics)}), nil
 			}
 			c, err = h.Store.AddTopics(ctx, id, topics)
@@ -187,9 +193,10 @@ func (h *Handler) fallback(body string) events.APIGatewayProxyResponse {
 	var probe struct {
 		Action any `json:"action"`
 	}
-	msg := `unknown frame: send {"action":"subscribe","topics":[...]}, {"action":"unsubscribe","topics":[...]} or {"action":"ping"}; clients cannot publish`
+	const how = `send {"action":"subscribe","topics":[...]}, {"action":"unsubscribe","topics":[...]} or {"action":"ping"}; clients cannot publish`
+	msg := "unknown frame: " + how
 	if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
-		msg = fmt.Sprintf("unknown action %v: ", probe.Action) + msg[len("unknown frame: "):]
+		msg = fmt.Sprintf("unknown action %v: %s", probe.Action, how)
 	}
 	return reply(Reply{Type: "error", Error: msg})
 }
@@ -207,20 +214,4 @@ func reply(r Reply) events.APIGatewayProxyResponse {
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: string(b)}
 }
 
-func sorted(in []string) []string {
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	return out
-}
-
-func union(a, b []string) []string {
-	seen := make(map[string]bool, len(a)+len(b))
-	var out []string
-	for _, t := range append(append([]string(nil), a...), b...) {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out
-}
+func sorted(in []string) []string { return slices.Sorted(slices.Values(in)) }

@@ -88,9 +88,17 @@ type ConnectionInfo struct {
 }
 
 // Pusher talks to connected clients through the API Gateway Management API
-// (or the local gateway's copy of it).
+// (or the local gateway's copy of it). Every failure is a *PushError naming
+// the operation ("PostToConnection", "GetConnection", "DeleteConnection")
+// and the connection ID; a connection that does not exist or has closed is
+// KindGone for all three.
 type Pusher interface {
+	// Post delivers data to the client as one message, byte for byte;
+	// more than pubsub.MaxMessageBytes is KindTooLarge.
 	Post(ctx context.Context, connectionID string, data []byte) error
+	// Get describes a live connection: ConnectedAt and LastActiveAt are
+	// set.
 	Get(ctx context.Context, connectionID string) (ConnectionInfo, error)
+	// Delete closes a connection; it is gone afterwards.
 	Delete(ctx context.Context, connectionID string) error
 }

@@ -18,31 +18,40 @@ const (
 
 // Message is one received queue message.
 type Message struct {
-	// ID identifies the queue message (not the envelope ID).
+	// ID identifies the queue message (not the envelope ID); it is the ID
+	// Send returned.
 	ID string
-	// Receipt is the handle for Delete and ChangeVisibility; it is only
-	// valid for this receive.
+	// Receipt is the handle for Delete, ChangeVisibility and DeadLetter;
+	// it is only valid for this receive (see Queue).
 	Receipt string
 	Body    []byte
-	// ReceiveCount counts receives including this one.
+	// ReceiveCount counts receives including this one (approximate on
+	// SQS).
 	ReceiveCount int
 	SentAt       time.Time
 }
 
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
-	ID           string    `json:"id"`
-	Body         []byte    `json:"body"`
-	Reason       string    `json:"reason"`
+	// ID is the ID of the message that failed (its Message.ID), which
+	// Redrive and PurgeDeadLetters take.
+	ID     string `json:"id"`
+	Body   []byte `json:"body"`
+	Reason string `json:"reason"`
+	// ReceiveCount is how often the message had been received when it
+	// failed.
 	ReceiveCount int       `json:"receiveCount"`
 	SentAt       time.Time `json:"sentAt"`
-	FailedAt     time.Time `json:"failedAt"`
+	// FailedAt is when the message was dead-lettered (on SQS, for a message
+	// the queue's own redrive policy moved, its send time).
+	FailedAt time.Time `json:"failedAt"`
 	// Receipt is set when the backend needs it to delete this dead letter
 	// (SQS); it is only valid for the listing that returned it.
 	Receipt string `json:"-"`
 }
 
-// QueueStats describes a queue's depth.
+// QueueStats describes a queue's depth. SQS's counts are approximate and
+// lag a moment behind.
 type QueueStats struct {
 	// Visible messages are waiting to be received.
 	Visible int `json:"visible"`
@@ -50,40 +59,66 @@ type QueueStats struct {
 	InFlight int `json:"inFlight"`
 	// Dead messages are in the dead-letter queue.
 	Dead int `json:"dead"`
-	// OldestDeadAt is when the oldest dead letter failed (zero if none).
+	// OldestDeadAt is when the oldest dead letter failed. It is zero when
+	// there are none, and may be zero on SQS even when Dead is not (every
+	// dead letter being read by someone else at that moment); there it is
+	// the oldest of the first 1,000 dead letters read.
 	OldestDeadAt time.Time `json:"oldestDeadAt,omitzero"`
 }
 
 // Queue carries envelopes from publishers to the broker.
 //
-// Semantics follow SQS: a received message is invisible for the visibility
-// timeout and comes back if it is not deleted in time (at-least-once); its
-// ReceiveCount grows on each receive; past MaxReceives the backend moves it
-// to the dead letters by itself (the redrive policy).
+// Semantics follow an SQS standard queue: a received message is invisible
+// for the visibility timeout and comes back if it is not deleted in time
+// (at-least-once); its ReceiveCount grows on each receive; once a receive
+// would exceed the backend's maximum receives (DefaultMaxReceives unless
+// configured), the backend moves the message to the dead letters by itself
+// with a reason instead of returning it (the redrive policy).
+//
+// Each receive gives the message a fresh receipt. A stale receipt (from an
+// earlier receive of a message received again since, or of one already
+// deleted) must never delete, hide or dead-letter the message as received
+// again, so a slow worker cannot touch a message someone else now handles;
+// both backends then return nil.
 type Queue interface {
 	// Send enqueues one message body and returns its queue message ID.
 	Send(ctx context.Context, body []byte) (string, error)
-	// SendBatch enqueues up to MaxBatch bodies at once (more are split).
+	// SendBatch enqueues bodies and returns their IDs in the order of
+	// bodies; the backend splits them into calls of at most MaxBatch. No
+	// bodies send nothing. An empty body, or one over
+	// pubsub.MaxEnvelopeBytes, fails the whole batch before anything is
+	// sent. If only part of a batch is sent (SQS), the error says so and
+	// the IDs of the unsent bodies are "".
 	SendBatch(ctx context.Context, bodies [][]byte) ([]string, error)
-	// Receive returns up to max messages (at most MaxBatch), waiting up to
-	// wait for the first one; it returns an empty slice, not an error, when
-	// nothing came. Received messages stay invisible for visibility.
+	// Receive returns up to max messages (clamped to 1..MaxBatch), waiting
+	// up to wait (at most MaxWait) for the first one; it returns no
+	// messages and a nil error when nothing came, and ctx's error when ctx
+	// ends first. Received messages stay invisible for visibility (SQS
+	// rounds it up to whole seconds; 0 makes them visible again at once).
 	Receive(ctx context.Context, max int, visibility, wait time.Duration) ([]Message, error)
-	// Delete removes a handled message by its receipt.
+	// Delete removes a handled message by its receipt. Deleting twice is
+	// not an error.
 	Delete(ctx context.Context, receipt string) error
 	// ChangeVisibility makes a received message visible again after d
-	// (0: at once), for backoff.
+	// (0: at once), for backoff, or hides it for longer.
 	ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error
-	// DeadLetter moves a received message to the dead letters with reason,
-	// removing it from the queue.
+	// DeadLetter moves a received message (found by m.Receipt, which must
+	// be set) to the dead letters with reason, removing it from the queue.
+	// With a stale receipt the message stays on the queue; SQS may have
+	// copied it to the dead letters all the same.
 	DeadLetter(ctx context.Context, m Message, reason string) error
-	// ListDeadLetters returns up to limit dead letters, oldest first.
+	// ListDeadLetters returns up to limit dead letters (every one when
+	// limit <= 0; on SQS at most 10,000), oldest failure first.
 	ListDeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
-	// Redrive moves the dead letters with the given IDs (all when ids is
-	// nil) back onto the queue with a fresh receive count.
+	// Redrive moves the dead letters with the given IDs back onto the
+	// queue, visible at once, with a fresh receive count, and returns how
+	// many moved. Nil ids moves all; an empty non-nil slice moves none;
+	// unknown IDs are ignored. A redriven message may come back under a
+	// new message ID (SQS).
 	Redrive(ctx context.Context, ids []string) (int, error)
-	// PurgeDeadLetters deletes the dead letters with the given IDs (all when
-	// ids is nil).
+	// PurgeDeadLetters deletes the dead letters with the given IDs and
+	// returns how many it deleted. Nil ids deletes all; an empty non-nil
+	// slice deletes none; unknown IDs are ignored.
 	PurgeDeadLetters(ctx context.Context, ids []string) (int, error)
 	// Stats reports the queue's depth.
 	Stats(ctx context.Context) (QueueStats, error)

@@ -17,7 +17,8 @@ import (
 // Errors shared by every backend. Implementations wrap them, so callers test
 // with errors.Is.
 var (
-	// ErrNotFound: the record does not exist (or has expired).
+	// ErrNotFound: the record does not exist. A report that has expired is
+	// not found either; an expired connection record is still returned.
 	ErrNotFound = errors.New("not found")
 	// ErrUnauthorized: a chatter ID does not match the geek.
 	ErrUnauthorized = errors.New("chatter ID is not valid for this geek")
@@ -36,12 +37,17 @@ type ChatterID struct {
 // Fingerprint is the short, non-secret handle of the chatter ID.
 func (c ChatterID) Fingerprint() string { return pubsub.Fingerprint(c.Hash) }
 
-// Expired reports whether the chatter ID is past its expiry at now.
+// Expired reports whether the chatter ID is past its expiry at now: from the
+// instant ExpiresAt on.
 func (c ChatterID) Expired(now time.Time) bool { return !now.Before(c.ExpiresAt) }
 
-// ConnectionFilter narrows ListConnections. Zero values match everything.
+// ConnectionFilter narrows ListConnections. The zero value lists every live
+// connection.
 type ConnectionFilter struct {
-	Geek  string
+	// Geek, when set, keeps that geek's connections.
+	Geek string
+	// Topic, when set, keeps the connections subscribed to exactly that
+	// topic: a wildcard subscriber is listed under pubsub.AllTopics only.
 	Topic string
 	// IncludeExpired also returns records past their expiry (for pruning
 	// and troubleshooting); by default they are hidden.
@@ -52,59 +58,96 @@ type ConnectionFilter struct {
 //
 // Every method takes the current time where expiry matters, so that tests
 // and TTL-lagging backends behave the same: an expired row is never returned
-// as live, whether or not it has been physically deleted yet.
+// as live, whether or not it has been physically deleted yet. A record
+// expires at the instant of its ExpiresAt; a connection with a zero
+// ExpiresAt never expires (pubsub.Connection.Expired).
+//
+// Times may be kept to the second only; callers must not rely on more. A
+// slice result with nothing in it may be nil. Geeks and topics are parts
+// of keys: callers pass names that pubsub.ValidateGeek and
+// pubsub.ValidateTopic accept, and a backend may refuse others with a
+// *pubsub.InvalidError (the AWS backend does).
 type Store interface {
-	// PutChatterID records an issued chatter ID (its hash only).
+	// PutChatterID records an issued chatter ID: its hash only, never the
+	// secret. Putting the same geek and hash again replaces the record.
+	// The hash must not be empty.
 	PutChatterID(ctx context.Context, c ChatterID) error
-	// VerifyChatterID checks secret against geek's chatter IDs in constant
-	// time. It returns nil, ErrUnauthorized or ErrExpired.
+	// VerifyChatterID hashes secret, looks the hash up under geek and
+	// compares it in constant time. It returns nil, an error wrapping
+	// ErrUnauthorized (no such ID for this geek, including another geek's
+	// ID and the stored hash given as the secret) or one wrapping
+	// ErrExpired (it matched, but ChatterID.Expired at now); any other
+	// error is a failure to check, not a refusal.
 	VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) error
 	// ListChatterIDs lists the chatter IDs of geek ("" for every geek),
 	// expired ones included, ordered by geek then issue time.
 	ListChatterIDs(ctx context.Context, geek string) ([]ChatterID, error)
 	// RevokeChatterIDs deletes geek's chatter IDs whose hash starts with one
-	// of prefixes (a full hash or a fingerprint); nil prefixes revoke all of
-	// geek's IDs. It returns how many were deleted.
+	// of prefixes (a full hash or a fingerprint) and returns how many it
+	// deleted, each once however many prefixes matched it. Nil prefixes
+	// revoke all of geek's IDs; an empty non-nil slice, and empty prefixes,
+	// revoke nothing, so that an empty list never widens into "all".
+	// Another geek's IDs are never touched, even with the same hash.
 	RevokeChatterIDs(ctx context.Context, geek string, prefixes []string) (int, error)
-	// DeleteExpiredChatterIDs removes chatter IDs expired at now.
+	// DeleteExpiredChatterIDs removes the chatter IDs expired at now and
+	// returns how many it removed; runs at once count each removal once.
 	DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error)
 
-	// PutConnection records (or replaces) a connection and its topics.
+	// PutConnection records a connection and its topics, replacing the
+	// geek, topics and times of a record with the same ID (the old geek's
+	// and topics' lookups no longer find it). The ID must not be empty.
+	// Topics are kept as a set: their order is not kept, repeats are not.
 	PutConnection(ctx context.Context, c pubsub.Connection) error
-	// GetConnection returns a connection record; ErrNotFound if there is none.
-	// Expired records are returned (callers decide); use Expired to check.
+	// GetConnection returns a connection record, expired or not (callers
+	// check with Expired); an error wrapping ErrNotFound if there is none.
 	GetConnection(ctx context.Context, id string) (pubsub.Connection, error)
-	// AddTopics subscribes a connection to more topics and returns the
-	// updated record. ErrNotFound if the connection is unknown.
+	// AddTopics subscribes a connection to more topics (each kept once)
+	// and returns the updated record. An unknown connection is ErrNotFound
+	// and no record is created.
 	AddTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error)
-	// RemoveTopics unsubscribes a connection from topics and returns the
-	// updated record. ErrNotFound if the connection is unknown.
+	// RemoveTopics unsubscribes a connection from topics, ignoring those it
+	// does not follow, and returns the updated record; it may be left with
+	// no topics, and then no message reaches it. An unknown connection is
+	// ErrNotFound.
 	RemoveTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error)
 	// DeleteConnection removes a connection and all its subscriptions by
-	// connection ID. Deleting an unknown ID is not an error.
+	// connection ID (the only key $disconnect has). Deleting an unknown ID
+	// is not an error.
 	DeleteConnection(ctx context.Context, id string) error
-	// DeleteConnections removes many connections at once and returns how
-	// many existed.
+	// DeleteConnections removes any number of connections at once and
+	// returns how many of them existed: unknown IDs are ignored, and runs
+	// at once count each deletion once. No IDs delete nothing.
 	DeleteConnections(ctx context.Context, ids []string) (int, error)
 
-	// FindTargets returns the live connections an envelope addressed to users
-	// (empty: every subscriber) and topics reaches, each once. It must use key
-	// lookups (by topic, by geek), never a walk over every connection, except
-	// when topics holds AllTopics and users is empty (a broadcast to all).
+	// FindTargets returns the connections, live at now, that an envelope
+	// addressed to users (empty: every subscriber) and topics reaches, with
+	// the semantics of pubsub.Connection.Matches: each once, with its full
+	// topic list, in no promised order. No topics reach nobody. It must use
+	// key lookups (by topic, by geek), never a walk over every connection,
+	// except when topics holds AllTopics and users is empty (a broadcast
+	// to all).
 	FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error)
 
-	// ListConnections calls fn with pages of connections matching filter,
-	// ordered by geek then connection ID, until fn returns an error or the
-	// records run out.
+	// ListConnections calls fn with non-empty pages of the connections
+	// matching filter, ordered by geek then connection ID across pages,
+	// until the records run out or fn returns an error, which it returns
+	// as is. When nothing matches, fn is never called.
 	ListConnections(ctx context.Context, filter ConnectionFilter, now time.Time, fn func([]pubsub.Connection) error) error
 	// ScanConnections walks every connection record, expired ones included,
-	// in segments pages read in parallel (for pruning). fn may be called
-	// concurrently from several goroutines.
+	// in segments (fewer than 1 means 1) read in parallel pages, for
+	// pruning. Each record is passed once; fn may be called concurrently
+	// from several goroutines, and never for an empty store. The first
+	// error from fn stops the walk and is returned (errors.Is finds it); a
+	// cancelled ctx stops it with an error. Records added or changed during
+	// the walk may be missed or seen in their new state.
 	ScanConnections(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error
 
 	// PutReport records what the broker did with a message, for
-	// `publish --wait`. GetReport returns ErrNotFound until it exists.
+	// `publish --wait`, replacing an earlier report of the same message.
+	// MessageID must not be empty. Reports are kept for about a day.
 	PutReport(ctx context.Context, r Report) error
+	// GetReport returns the report of a message; ErrNotFound until it
+	// exists, and once it has expired.
 	GetReport(ctx context.Context, messageID string) (Report, error)
 }
 
