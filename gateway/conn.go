@@ -287,7 +287,7 @@ func readErrorStatus(err error) (code int, reason string, frame bool) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return websocket.CloseAbnormalClosure, "ping timeout", false
 	}
-	return websocket.CloseAbnormalClosure, "Connection closed abnormally", false
+	return websocket.CloseAbnormalClosure, reasonAbnormal, false
 }
 
 // route selects the route for a message ($request.body.action) and invokes
@@ -328,13 +328,12 @@ func (c *conn) route(kind int, data []byte) {
 	if resp.Body == "" {
 		return
 	}
-	if resp.IsBase64Encoded {
-		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
-			c.enqueue(outbound{websocket.BinaryMessage, b})
-			return
-		}
+	body, binary := responseBody(resp)
+	reply := outbound{websocket.TextMessage, body}
+	if binary {
+		reply.kind = websocket.BinaryMessage
 	}
-	c.enqueue(outbound{websocket.TextMessage, []byte(resp.Body)})
+	c.enqueue(reply)
 }
 
 // writeLoop owns the connection's writes and its timers, until the
@@ -360,12 +359,12 @@ func (c *conn) writeLoop() {
 		case m := <-c.send:
 			if err := c.write(m); err != nil {
 				c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
-				c.closeWith(websocket.CloseAbnormalClosure, "Connection closed abnormally", false)
+				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
 				return
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, pingPayload, time.Now().Add(writeWait)); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, "Connection closed abnormally", false)
+				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
 				return
 			}
 		case <-idle.C:
@@ -530,18 +529,24 @@ func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 			h.Add(k, v)
 		}
 	}
-	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
-		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
-			body = b
-		}
-	}
+	body, _ := responseBody(resp)
 	status := resp.StatusCode
 	if status < 100 || status > 999 {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// responseBody returns the handler response's body, base64-decoded when
+// it says it is encoded and decodes, and whether it was decoded.
+func responseBody(resp events.APIGatewayProxyResponse) ([]byte, bool) {
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			return b, true
+		}
+	}
+	return []byte(resp.Body), false
 }
 
 // remoteIP returns the host part of a RemoteAddr.

@@ -99,6 +99,9 @@ const (
 	reasonSlowConsumer = "slow consumer"
 	reasonTooBig       = "message too big"
 	reasonDeleted      = "connection deleted"
+	// reasonAbnormal is the $disconnect reason of a connection that broke
+	// without a close frame (code 1006, never sent).
+	reasonAbnormal = "Connection closed abnormally"
 )
 
 var stageName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

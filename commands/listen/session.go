@@ -93,9 +93,7 @@ func (p *printer) emit(l Line) error {
 	switch {
 	case p.term:
 		_, err = io.WriteString(p.out, p.tr.render(l))
-	case l.Kind == kindNotice:
-		_, err = io.WriteString(p.errOut, p.pr.render(l))
-	case p.json, l.Kind == KindMessage, l.Kind == KindReply:
+	case p.json && l.Kind != kindNotice, l.Kind == KindMessage, l.Kind == KindReply:
 		err = writeJSON(p.out, l)
 	default:
 		_, err = io.WriteString(p.errOut, p.pr.render(l))
@@ -415,8 +413,12 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 			Error: fmt.Sprintf("failed, trying again in %s: %v", renewRetry, err)})
 		return time.After(renewRetry), false, "", err
 	}
+	// Close the old connection while showing what it still delivers: its
+	// reader must hand over every queued frame before it can read the
+	// gateway's answer to the close frame, so closing first would stall for
+	// the whole close grace and then drop the frames it still held.
 	old := s.conn
-	_ = old.Close()
+	go func() { _ = old.Close() }()
 	for f := range old.Frames() {
 		if stop, why, err := s.frame(f); stop || err != nil {
 			_ = conn.Close()
