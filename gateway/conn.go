@@ -217,7 +217,9 @@ func (g *Gateway) disconnect(c *conn) {
 	req.RequestContext.DisconnectStatusCode = int64(c.closeCode)
 	reason := c.closeReason
 	req.RequestContext.DisconnectReason = &reason
-	ctx, cancel := g.handlerContext()
+	// Not cancelled by a Shutdown that ran out of time: the record must go
+	// (bounded by the integration timeout), or it is left for prune-stale.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), integrationTimeout)
 	defer cancel()
 	if _, err := g.opts.Handler.Handle(ctx, req); err != nil {
 		g.log.Warn("$disconnect handler failed", "connectionId", c.id, "err", err)

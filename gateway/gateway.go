@@ -2,8 +2,10 @@
 // accepts WebSocket clients, invokes a route Handler with the same event
 // shapes API Gateway gives a Lambda function ($connect, $disconnect,
 // $default and action routes selected by $request.body.action), enforces
-// API Gateway's limits (128 KB messages, 32 KB frames, idle timeout,
-// maximum connection duration), and serves the @connections Management API
+// API Gateway's limits (128 KB messages, idle timeout, maximum connection
+// duration; outbound frames are at most 32 KB, but an inbound frame over
+// 32 KB is not refused as AWS does, since gorilla/websocket does not expose
+// frame sizes), and serves the @connections Management API
 // (POST, GET, DELETE) on the same port so that the AWS SDK's
 // apigatewaymanagementapi client works against it unchanged.
 //
