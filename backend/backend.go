@@ -51,7 +51,7 @@ type Backend struct {
 }
 
 // ErrNoGateway says that no local gateway is running.
-var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (or pass --url)")
+var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
 
 // Open opens the backend cfg selects.
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error) {
@@ -177,10 +177,10 @@ func Reachable(rawURL string) bool {
 func (b *Backend) awsEndpoints() (string, string, error) {
 	ws, cb := b.Config.AWS.WebSocketURL, b.Config.AWS.CallbackURL
 	if cb == "" && ws != "" {
-		cb = WSToHTTP(ws)
+		cb = wsToHTTP(ws)
 	}
 	if ws == "" && cb != "" {
-		ws = HTTPToWS(cb)
+		ws = httpToWS(cb)
 	}
 	if cb == "" {
 		return "", "", fmt.Errorf("no API Gateway endpoint configured: set --callback-url or %s to https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (or %s to the wss:// URL)", config.EnvCallback, config.EnvWebSocket)
@@ -213,27 +213,18 @@ func LocalPusher(endpoint string, concurrency int) store.Pusher {
 	return awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), endpoint, concurrency))
 }
 
-// HTTPToWS turns an http(s) base URL into ws(s).
-func HTTPToWS(u string) string {
+// httpToWS turns an http(s) base URL into ws(s).
+func httpToWS(u string) string {
 	if strings.HasPrefix(u, "https://") {
 		return "wss://" + strings.TrimPrefix(u, "https://")
 	}
 	return "ws://" + strings.TrimPrefix(u, "http://")
 }
 
-// WSToHTTP turns a ws(s) URL into http(s).
-func WSToHTTP(u string) string {
+// wsToHTTP turns a ws(s) URL into http(s).
+func wsToHTTP(u string) string {
 	if strings.HasPrefix(u, "wss://") {
 		return "https://" + strings.TrimPrefix(u, "wss://")
 	}
 	return "http://" + strings.TrimPrefix(u, "ws://")
-}
-
-// CheckURL validates a user-supplied URL.
-func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("bad URL %q", raw)
-	}
-	return nil
 }

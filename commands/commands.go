@@ -44,9 +44,6 @@ func Main(info build.Info) int {
 func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	cmd := root.NewCmdRoot(f)
 	cmd.SetArgs(args)
-	cmd.SetIn(f.IOStreams.In)
-	cmd.SetOut(f.IOStreams.Out)
-	cmd.SetErr(f.IOStreams.ErrOut)
 	err := cmd.ExecuteContext(ctx)
 	if cerr := f.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -61,13 +58,10 @@ func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) 
 	errOut := f.IOStreams.ErrOut
 	var exit *cmdutil.ExitCodeError
 	if errors.As(err, &exit) {
-		if exit.Err != nil && !errors.Is(exit.Err, cmdutil.ErrSilent) {
+		if exit.Err != nil {
 			fmt.Fprintln(errOut, "socks: "+oneLine(exit.Err))
 		}
 		return exit.Code
-	}
-	if errors.Is(err, cmdutil.ErrSilent) {
-		return cmdutil.ExitError
 	}
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/socks-dev/socks/commands"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/root"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
 )
@@ -65,6 +68,27 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
+		{"a listing geek with a control character is refused", []string{"chatter", "list", "--geek", "al\x01ice"}, "", dir, 2, "control character"},
+		{"subs list on a bad topic is refused", []string{"subs", "list", "--topic", "up\x07dates"}, "", dir, 2, "control character"},
+		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
+		{"serve with a zero --max-duration is a usage error", []string{"serve", "--max-duration", "0s"}, "", dir, 2, "--max-duration"},
+		{"broker with both -v and -q is a usage error", []string{"broker", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
+		{"broker --json without --once is a usage error", []string{"broker", "--json"}, "", dir, 2, "--json goes with --once"},
+		{"prune-stale with a zero --max-age is a usage error", []string{"prune-stale", "--max-age", "0s"}, "", dir, 2, "--max-age"},
+		{"prune-stale with no segments is a usage error", []string{"prune-stale", "--segments", "0"}, "", dir, 2, "--segments"},
+		{"doctor with a broker timeout over Lambda's is a usage error", []string{"doctor", "--broker-timeout", "16m"}, "", dir, 2, "--broker-timeout"},
+		{"dlq show needs an ID", []string{"dlq", "show"}, "", dir, 2, "accepts 1 arg"},
+		{"dlq show of an unknown ID exits 3", []string{"dlq", "show", "q-nope"}, "", dir, 3, "no dead letter q-nope"},
+		{"dlq redrive needs IDs or --all", []string{"dlq", "redrive"}, "", dir, 2, "their IDs"},
+		{"dlq redrive with IDs and --all is a usage error", []string{"dlq", "redrive", "q-1", "--all"}, "", dir, 2, "not both"},
+		{"dlq purge off a terminal needs --yes", []string{"dlq", "purge", "--all"}, "", dir, 2, "without --yes"},
+		{"dlq list with a negative limit is a usage error", []string{"dlq", "list", "--limit", "-1"}, "", dir, 2, "--limit"},
+		{"provision on the local backend says to select AWS", []string{"provision"}, "", dir, 2, "--backend aws"},
+		{"teardown off a terminal needs --yes", []string{"teardown", "--backend", "aws"}, "", dir, 2, "without --yes"},
+		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 1, "bad --endpoint-url"},
+		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
+		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,9 +174,57 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		if !strings.Contains(r.stdout, c) {
 			t.Errorf("completion does not offer %q", c)
 		}
-		h := run(t, t.TempDir(), "", c, "--help")
-		if h.code != 0 || !strings.Contains(h.stdout, "Examples:") {
-			t.Errorf("%s --help has no examples", c)
+	}
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			// help is cobra's; completion's shell verbs are cobra's too
+			// and explain their use in their long help.
+			if sub.Hidden || sub.Name() == "help" || c.Name() == "completion" {
+				continue
+			}
+			path := strings.Fields(strings.TrimPrefix(sub.CommandPath(), "socks "))
+			h := run(t, t.TempDir(), "", append(path, "--help")...)
+			if h.code != 0 || !strings.Contains(h.stdout, "Examples:") {
+				t.Errorf("socks %s --help has no examples (exit %d)", strings.Join(path, " "), h.code)
+			}
+			walk(sub)
+		}
+	}
+	walk(top)
+}
+
+func TestCompletionScriptGoesToStdout(t *testing.T) {
+	r := run(t, t.TempDir(), "", "completion", "bash")
+	if r.code != 0 || !strings.Contains(r.stdout, "bash completion") {
+		t.Fatalf("completion bash: exit %d, stdout %.80q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestConfigSaysWhereTheBackendCameFrom(t *testing.T) {
+	r := run(t, t.TempDir(), "", "config")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "backend\tlocal\tdefault\n") {
+		t.Fatalf("config: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestNoColorHoldsForWhatGoesToATerminalStderr(t *testing.T) {
+	for _, noColor := range []bool{false, true} {
+		ios, _, out, errOut := iostreams.Test()
+		ios.SetTTY(false, false, true)
+		ios.SetNoColor(noColor)
+		env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+		f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+		if code := commands.Run(context.Background(), f, []string{"chatter", "issue", "--geek", "alice"}); code != 0 {
+			t.Fatalf("NO_COLOR=%v: exit %d, stderr %q", noColor, code, errOut)
+		}
+		if !strings.HasPrefix(out.String(), "sc_") || !strings.Contains(errOut.String(), "chatter ID for") {
+			t.Fatalf("NO_COLOR=%v: stdout %q, stderr %q", noColor, out, errOut)
+		}
+		if styled := strings.Contains(errOut.String(), "\x1b["); styled == noColor {
+			t.Errorf("NO_COLOR=%v: stderr styled=%v: %q", noColor, styled, errOut)
 		}
 	}
 }

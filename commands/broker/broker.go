@@ -5,8 +5,8 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -31,6 +31,7 @@ type Options struct {
 	Visibility  time.Duration
 	Wait        time.Duration
 	Once        bool
+	JSON        bool
 	Verbose     bool
 	Quiet       bool
 }
@@ -57,10 +58,11 @@ after 5 receives. --visibility must be longer than handling a batch takes.
 
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand and exits 0. --once handles one batch (waiting up to
---wait for it), prints a summary and exits.`,
+--wait for it), prints a summary (--json: as JSON) and exits.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
     --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
-  socks broker --once --wait 2s`,
+  socks broker --once --wait 2s
+  socks broker --once --json | jq .deadLettered`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -75,6 +77,7 @@ the messages in hand and exits 0. --once handles one batch (waiting up to
 	fl.DurationVar(&opts.Visibility, "visibility", broker.DefaultVisibility, "how long a received message stays hidden while it is handled")
 	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s)")
 	fl.BoolVar(&opts.Once, "once", false, "handle one batch, print a summary and exit")
+	fl.BoolVar(&opts.JSON, "json", false, "with --once, print the summary as JSON")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
@@ -91,6 +94,8 @@ func (o *Options) check() error {
 		return cmdutil.FlagErrorf("--visibility must be between 1s and 12h (SQS's limits)")
 	case o.Wait < 0 || o.Wait > store.MaxWait:
 		return cmdutil.FlagErrorf("--wait must be between 0s and %s (SQS's longest long poll)", store.MaxWait)
+	case o.JSON && !o.Once:
+		return cmdutil.FlagErrorf("--json goes with --once: without it the broker only logs, to standard error")
 	}
 	return nil
 }
@@ -119,14 +124,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	switch {
-	case opts.Verbose:
-		level = slog.LevelDebug
-	case opts.Quiet:
-		level = slog.LevelWarn
-	}
-	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,
@@ -154,6 +152,9 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("receiving from %s: %w", queueName(b), err)
 	}
 	if opts.Once {
+		if opts.JSON {
+			return json.NewEncoder(opts.IO.Out).Encode(sum)
+		}
 		fmt.Fprintln(opts.IO.Out, sum)
 		return nil
 	}

@@ -139,6 +139,22 @@ func TestOnceHandlesOneBatchAndSummarises(t *testing.T) {
 	}
 }
 
+func TestOnceWithJSONPrintsTheSummaryAsJSON(t *testing.T) {
+	_, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	if _, err := b.Queue.Send(t.Context(), []byte("not an envelope")); err != nil {
+		t.Fatal(err)
+	}
+	opts, out, _ := brokerOpts(b)
+	opts.Once, opts.JSON = true, true
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != `{"received":1,"done":0,"retry":0,"deadLettered":1}`+"\n" {
+		t.Errorf("stdout %q", got)
+	}
+}
+
 func TestRunDeliversUntilCancelledAndStopsCleanly(t *testing.T) {
 	g, mgmt := newGateway(t)
 	b := localBackend(t, mgmt)
@@ -202,6 +218,7 @@ func TestFlags(t *testing.T) {
 		{"a visibility under a second", func(o *Options) { o.Visibility = time.Millisecond }},
 		{"a visibility over SQS's 12 hours", func(o *Options) { o.Visibility = 13 * time.Hour }},
 		{"a wait over SQS's 20 seconds", func(o *Options) { o.Wait = 21 * time.Second }},
+		{"--json without --once", func(o *Options) { o.JSON = true }},
 	} {
 		t.Run(tc.name+" is a usage error", func(t *testing.T) {
 			opts, _, _ := brokerOpts(nil)

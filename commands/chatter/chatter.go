@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -62,7 +63,7 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 			return issueRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Geek, "geek", "", "the user the chatter ID is for (required)")
+	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "the user the chatter ID is for (required)")
 	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	_ = cmd.MarkFlagRequired("geek")
@@ -92,7 +93,7 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {
-		u := ui.NewFor(opts.IO.ErrOut, true)
+		u := ui.NewErr(opts.IO)
 		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s\n",
 			u.Good.Render("✓"), u.Accent.Render(c.Geek), c.Fingerprint(), c.ExpiresAt.Local().Format(time.DateTime))
 	}
@@ -126,7 +127,7 @@ never shown. Exits 3 when there is nothing to list.`,
 			return listRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Geek, "geek", "", "only this geek's chatter IDs")
+	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "only this geek's chatter IDs")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	return cmd
 }
@@ -222,7 +223,7 @@ Exits 3 when nothing matched.`,
 			return revokeRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Geek, "geek", "", "whose chatter IDs to revoke (required)")
+	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "whose chatter IDs to revoke (required)")
 	cmd.Flags().StringSliceVar(&opts.IDs, "id", nil, "a chatter ID or its fingerprint (repeatable)")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "revoke every chatter ID of the geek")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
@@ -263,7 +264,7 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(opts.IO.Out, "revoked %d chatter ID%s for %s\n", n, plural(n), opts.Geek)
+		fmt.Fprintf(opts.IO.Out, "revoked %s for %s\n", text.Pluralize(n, "chatter ID"), opts.Geek)
 	}
 	if n == 0 {
 		return cmdutil.Exit(cmdutil.ExitNotFound, nil)
@@ -278,11 +279,4 @@ func isHex(s string) bool {
 		}
 	}
 	return true
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

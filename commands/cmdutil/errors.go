@@ -1,9 +1,6 @@
 package cmdutil
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Exit codes, mapped once in commands.Main and documented in `socks --help`.
 const (
@@ -35,7 +32,7 @@ func FlagErrorf(format string, args ...any) error {
 	return &FlagError{Err: fmt.Errorf(format, args...)}
 }
 
-// ExitError carries a specific exit code; Err may be nil when the command
+// ExitCodeError carries a specific exit code; Err may be nil when the command
 // already said everything it had to say.
 type ExitCodeError struct {
 	Code int
@@ -52,6 +49,3 @@ func (e *ExitCodeError) Unwrap() error { return e.Err }
 
 // Exit returns an error that makes Main exit with code, printing err if set.
 func Exit(code int, err error) error { return &ExitCodeError{Code: code, Err: err} }
-
-// ErrSilent exits 1 without printing anything more.
-var ErrSilent = errors.New("silent error")

@@ -160,8 +160,13 @@ func configRun(_ context.Context, opts *Options) error {
 		)
 	}
 	if !u.Styled() {
+		// name, value and, for the backend, where it came from.
 		for _, r := range rows {
-			fmt.Fprintf(opts.IO.Out, "%s\t%s\n", r[0], r[1])
+			line := r[0] + "\t" + r[1]
+			if r[2] != "" {
+				line += "\t" + r[2]
+			}
+			fmt.Fprintln(opts.IO.Out, line)
 		}
 		return nil
 	}

@@ -88,3 +88,32 @@ func TestPerServiceEndpointsOverrideTheCommonOne(t *testing.T) {
 		})
 	}
 }
+
+func TestPlainOutputSaysWhereTheBackendCameFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags config.Flags
+		env   map[string]string
+		want  string
+	}{
+		{"nothing set is the default", config.Flags{}, nil, "backend\tlocal\tdefault\n"},
+		{"the variable is env", config.Flags{}, map[string]string{"SOCKS_BACKEND": "aws"}, "backend\taws\tenv\n"},
+		{"the flag beats the variable", config.Flags{Backend: "local"}, map[string]string{"SOCKS_BACKEND": "aws"}, "backend\tlocal\tflag\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"HOME": t.TempDir()}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			getenv := func(k string) string { return env[k] }
+			ios, _, out, _ := iostreams.Test()
+			opts := &Options{IO: ios, Getenv: getenv, Config: func() (config.Config, error) { return config.Resolve(tc.flags, getenv) }}
+			if err := configRun(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(out.String(), tc.want) {
+				t.Errorf("output starts %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/publish"
 	"github.com/socks-dev/socks/commands/serve"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
@@ -205,7 +206,7 @@ func demoRun(ctx context.Context, opts *Options) error {
 		if _, err := b.Queue.Send(ctx, data); err != nil {
 			return err
 		}
-		if err := waitReport(ctx, b.Store, env.ID); err != nil {
+		if _, err := publish.WaitReport(ctx, b.Store, env.ID, 30*time.Second); err != nil {
 			return err
 		}
 		progress("published %s", s.Label)
@@ -254,23 +255,6 @@ func rawList(s []string) []json.RawMessage {
 		out = append(out, json.RawMessage(m))
 	}
 	return out
-}
-
-func waitReport(ctx context.Context, s store.Store, id string) error {
-	for {
-		_, err := s.GetReport(ctx, id)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the broker did not handle message %s in time", id)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func render(opts *Options, ls []*listener, steps []step, out Outcome) error {

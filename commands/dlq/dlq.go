@@ -3,7 +3,6 @@
 package dlq
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
@@ -289,16 +289,18 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	if err != nil {
 		return err
 	}
-	return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %d dead letter%s onto the queue")
+	return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue")
 }
 
-func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, text string) error {
+// report prints how many dead letters a verb affected; format has one %s,
+// for "N dead letter(s)".
+func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string) error {
 	if asJSON {
 		if err := json.NewEncoder(ios.Out).Encode(map[string]int{key: n}); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(ios.Out, text+"\n", n, plural(n))
+		fmt.Fprintf(ios.Out, format+"\n", text.Pluralize(n, "dead letter"))
 	}
 	if n == 0 {
 		return cmdutil.Exit(cmdutil.ExitNotFound, nil)
@@ -355,25 +357,18 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 		return err
 	}
 	if !opts.Yes {
-		what := "every dead letter"
-		if !opts.All {
-			what = fmt.Sprintf("%d dead letter%s", len(opts.ids()), plural(len(opts.ids())))
-		}
+		what := text.Pluralize(len(opts.ids()), "dead letter")
 		if opts.All {
 			st, err := q.Stats(ctx)
 			if err != nil {
 				return err
 			}
 			if st.Dead == 0 {
-				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %d dead letter%s")
+				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %s")
 			}
-			what = fmt.Sprintf("all %d dead letter%s", st.Dead, plural(st.Dead))
+			what = "all " + text.Pluralize(st.Dead, "dead letter")
 		}
-		ok, err := confirm(opts.IO, fmt.Sprintf("Purge %s for good? [y/N] ", what))
-		if err != nil {
-			return err
-		}
-		if !ok {
+		if a := strings.ToLower(cmdutil.Ask(opts.IO, fmt.Sprintf("Purge %s for good? [y/N] ", what))); a != "y" && a != "yes" {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("purge cancelled: nothing was deleted"))
 		}
 	}
@@ -381,22 +376,7 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 	if err != nil {
 		return err
 	}
-	return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %d dead letter%s")
-}
-
-// confirm asks on stderr and reads one line from stdin.
-func confirm(ios *iostreams.IOStreams, prompt string) (bool, error) {
-	fmt.Fprint(ios.ErrOut, prompt)
-	line, err := bufio.NewReader(ios.In).ReadString('\n')
-	if err != nil && line == "" {
-		fmt.Fprintln(ios.ErrOut)
-		return false, nil
-	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true, nil
-	}
-	return false, nil
+	return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s")
 }
 
 func oneLine(s string) string {
@@ -409,11 +389,4 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ui"
@@ -124,7 +125,7 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if !rep.OK {
-		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("doctor found %d problem%s: see the fixes above", rep.Failed, plural(rep.Failed)))
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("doctor found %s: see the fixes above", text.Pluralize(rep.Failed, "problem")))
 	}
 	return nil
 }
@@ -159,9 +160,9 @@ func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
 	b.WriteByte('\n')
 	switch {
 	case rep.Failed > 0:
-		fmt.Fprintln(&b, u.Bad.Render(fmt.Sprintf("%d problem%s to fix", rep.Failed, plural(rep.Failed))))
+		fmt.Fprintln(&b, u.Bad.Render(text.Pluralize(rep.Failed, "problem")+" to fix"))
 	case rep.Warned > 0:
-		fmt.Fprintln(&b, u.Warn.Render(fmt.Sprintf("healthy, with %d warning%s", rep.Warned, plural(rep.Warned))))
+		fmt.Fprintln(&b, u.Warn.Render("healthy, with "+text.Pluralize(rep.Warned, "warning")))
 	default:
 		fmt.Fprintln(&b, u.Good.Render("all healthy"))
 	}
@@ -186,11 +187,4 @@ func mark(u *ui.UI, s ops.Status) string {
 		return u.Bad.Render("✗")
 	}
 	return u.Muted.Render("-")
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

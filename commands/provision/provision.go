@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ui"
 )
@@ -203,7 +205,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			printDrift(opts.IO, res.Drift)
 		}
 		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
-			count(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
+			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
 	}
 
 	if !opts.DryRun && len(res.Changes) > 0 {
@@ -254,13 +256,7 @@ func inPlace(tgt *Target, changes []awsops.Change) []awsops.Change {
 	}
 	out := []awsops.Change{}
 	for _, c := range all {
-		missing := false
-		for _, m := range changes {
-			if m == c {
-				missing = true
-			}
-		}
-		if !missing {
+		if !slices.Contains(changes, c) {
 			out = append(out, c)
 		}
 	}
@@ -279,20 +275,13 @@ func tallies(cs []awsops.Change) string {
 	}
 	switch {
 	case tables > 0 && queues > 0:
-		return count(tables, "table") + " and " + count(queues, "queue")
+		return text.Pluralize(tables, "table") + " and " + text.Pluralize(queues, "queue")
 	case tables > 0:
-		return count(tables, "table")
+		return text.Pluralize(tables, "table")
 	case queues > 0:
-		return count(queues, "queue")
+		return text.Pluralize(queues, "queue")
 	}
 	return "no tables and no queues"
-}
-
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func verbS(n int) string {
@@ -317,7 +306,7 @@ func printJSON(w io.Writer, v any) error {
 
 // printDrift writes each drift to stderr: what, is, want, fix.
 func printDrift(ios *iostreams.IOStreams, drifts []awsops.Drift) {
-	u := ui.NewFor(ios.ErrOut, ios.IsStderrTTY() && ios.ColorEnabled())
+	u := ui.NewErr(ios)
 	w := ios.ErrOut
 	for _, d := range drifts {
 		fmt.Fprintf(w, "%s %s %s: %s\n", u.Bad.Render("drift:"), d.Kind, u.Code.Render(d.Name), d.Aspect)

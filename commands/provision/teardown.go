@@ -1,11 +1,9 @@
 package provision
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,11 +85,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return nil
 	}
 	if !opts.Yes {
-		ok, err := confirmStack(opts.IO, tgt, existing)
-		if err != nil {
-			return err
-		}
-		if !ok {
+		if !confirmStack(opts.IO, tgt, existing) {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
 		}
 	}
@@ -119,17 +113,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 
 // confirmStack lists what would be deleted on stderr and asks for the stack
 // name on stdin.
-func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Change) (bool, error) {
+func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Change) bool {
 	w := ios.ErrOut
 	fmt.Fprintf(w, "This deletes %s of %s, and every record and message in them:\n", tallies(existing), tgt.where())
 	for _, c := range existing {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
-	fmt.Fprintf(w, "Type the stack name (%s) to delete them: ", tgt.Stack)
-	line, err := bufio.NewReader(ios.In).ReadString('\n')
-	if err != nil && line == "" {
-		fmt.Fprintln(w)
-		return false, nil
-	}
-	return strings.TrimSpace(line) == tgt.Stack, nil
+	return cmdutil.Ask(ios, fmt.Sprintf("Type the stack name (%s) to delete them: ", tgt.Stack)) == tgt.Stack
 }

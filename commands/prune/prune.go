@@ -15,6 +15,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/pubsub"
@@ -139,15 +140,15 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("prune-stale stopped: %w", err)
 	}
 	if noGateway && res.Unchecked > 0 {
-		fmt.Fprintf(errOut, "note: no local gateway is running, so %d record%s younger than %s could not be checked and %s kept; start `socks serve` to check them\n",
-			res.Unchecked, plural(res.Unchecked), opts.MaxAge, wasWere(res.Unchecked))
+		fmt.Fprintf(errOut, "note: no local gateway is running, so %s younger than %s could not be checked and %s kept; start `socks serve` to check them\n",
+			text.Pluralize(res.Unchecked, "record"), opts.MaxAge, wasWere(res.Unchecked))
 	}
 	if res.Errors > 0 {
 		first := ""
 		if len(res.ErrorSamples) > 0 {
 			first = " (first: " + res.ErrorSamples[0] + ")"
 		}
-		return fmt.Errorf("%d connection check%s failed and %s kept%s; run `socks doctor` to check the Management API", res.Errors, plural(res.Errors), wasWere(res.Errors), first)
+		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), wasWere(res.Errors), first)
 	}
 	return nil
 }
@@ -190,13 +191,6 @@ func printResult(opts *Options, res ops.PruneResult) error {
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
 	return err
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 func wasWere(n int) string {

@@ -246,7 +246,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	if !opts.Wait {
 		return printResult(opts, res)
 	}
-	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout)
+	rep, err := WaitReport(ctx, b.Store, env.ID, opts.WaitTimeout)
 	if err != nil {
 		_ = printResult(opts, res)
 		return err
@@ -255,7 +255,10 @@ func publishRun(ctx context.Context, opts *Options) error {
 	return printResult(opts, res)
 }
 
-func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
+// WaitReport polls s for the broker's report on message id for up to
+// timeout; running out of time is an ExitTimeout error that asks whether a
+// broker runs.
+func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond

@@ -56,6 +56,9 @@ and receives whatever is published to that geek and topic.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	cmd.SetIn(f.IOStreams.In)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + exitCodes + "\n")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: err}
@@ -91,6 +94,12 @@ and receives whatever is published to that geek and topic.`,
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
 	)
+	// Cobra's own completion command, made now (after SetOut, which its
+	// scripts are written to) so that it gets an example like the rest.
+	cmd.InitDefaultCompletionCmd()
+	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
+		c.Example = "  source <(socks completion bash)\n  socks completion zsh > \"${fpath[1]}/_socks\""
+	}
 	// Every subcommand reports bad arguments as usage errors.
 	for _, c := range allCommands(cmd) {
 		if c.Args != nil {

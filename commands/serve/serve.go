@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -85,6 +84,7 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
+	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
 }
 
@@ -115,14 +115,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
-	level := slog.LevelInfo
-	switch {
-	case opts.Verbose:
-		level = slog.LevelDebug
-	case opts.Quiet:
-		level = slog.LevelWarn
-	}
-	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
+	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
 	handler := &routes.Handler{Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes")}
 	gw, err := gateway.New(gateway.Options{
@@ -227,7 +220,7 @@ func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
 	if !ios.IsStderrTTY() {
 		return
 	}
-	u := ui.NewFor(ios.ErrOut, true)
+	u := ui.NewErr(ios)
 	broker := "broker running"
 	if noBroker {
 		broker = "broker off"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/pubsub"
@@ -174,7 +175,7 @@ func describe(ctx context.Context, opts *ListOptions, conns []pubsub.Connection)
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: the Management API did not describe %d connection%s (first: %v); run `socks doctor`\n", failed, plural(failed), first)
+		fmt.Fprintf(opts.IO.ErrOut, "warning: the Management API did not describe %s (first: %v); run `socks doctor`\n", text.Pluralize(failed, "connection"), first)
 	}
 	return live, nil
 }
@@ -279,8 +280,8 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s %s open to %s %s\n",
-		u.Title.Render(strconv.Itoa(st.Connections)), plural2(st.Connections, "connection"),
-		u.Title.Render(strconv.Itoa(st.Geeks)), plural2(st.Geeks, "geek"))
+		u.Title.Render(strconv.Itoa(st.Connections)), text.Plural(st.Connections, "connection"),
+		u.Title.Render(strconv.Itoa(st.Geeks)), text.Plural(st.Geeks, "geek"))
 	if st.Oldest != nil {
 		fmt.Fprintf(out, "%s %s (%s, connected %s)\n", u.Label.Render("oldest"), u.Accent.Render(st.Oldest.ID), st.Oldest.Geek, u.Time(st.Oldest.ConnectedAt))
 	}
@@ -293,12 +294,3 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 	}
 	return u.Table([]string{"TOPIC", "CONNECTIONS"}, rows)
 }
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-func plural2(n int, word string) string { return word + plural(n) }
