@@ -7,11 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
@@ -174,29 +172,16 @@ func handleBatch(ctx context.Context, br *broker.Broker, opts *Options, wait tim
 		return Summary{}, err
 	}
 	sum := Summary{Received: len(msgs)}
-	// Messages in hand are finished even after Ctrl-C.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Visibility)
-	defer cancel()
-	var mu sync.Mutex
-	g := new(errgroup.Group)
-	g.SetLimit(opts.Workers)
-	for _, m := range msgs {
-		g.Go(func() error {
-			out := br.Handle(hctx, m)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case out.Done:
-				sum.Done++
-			case out.DeadLettered:
-				sum.DeadLettered++
-			default:
-				sum.Retry++
-			}
-			return nil
-		})
+	for _, out := range br.HandleBatch(ctx, msgs) {
+		switch {
+		case out.Done:
+			sum.Done++
+		case out.DeadLettered:
+			sum.DeadLettered++
+		default:
+			sum.Retry++
+		}
 	}
-	_ = g.Wait()
 	return sum, nil
 }
 
