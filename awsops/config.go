@@ -129,12 +129,17 @@ type ResourceError struct {
 	Kind string
 	// Name is the table or queue name.
 	Name string
-	Err  error
+	// Index is the table's index the call read ("" for the table itself).
+	Index string
+	Err   error
 }
 
 func (e *ResourceError) Error() string {
-	if msg := explain(e.Err, e.Op, e.Kind, e.Name); msg != "" {
+	if msg := explain(e.Err, e); msg != "" {
 		return msg
+	}
+	if e.Index != "" {
+		return fmt.Sprintf("%s on index %s of %s %s: %v", e.Op, e.Index, e.Kind, e.Name, e.Err)
 	}
 	return fmt.Sprintf("%s on %s %s: %v", e.Op, e.Kind, e.Name, e.Err)
 }
@@ -144,15 +149,21 @@ func (e *ResourceError) Unwrap() error { return e.Err }
 // wrapTable wraps a DynamoDB failure on table (nil stays nil; context
 // errors are returned as they are).
 func wrapTable(op, table string, err error) error {
-	return wrapResource(op, "table", table, err)
+	return wrapResource(op, "table", table, "", err)
+}
+
+// wrapIndex wraps a DynamoDB failure of a Query or Scan on index of table
+// ("" for the table itself).
+func wrapIndex(op, table, index string, err error) error {
+	return wrapResource(op, "table", table, index, err)
 }
 
 // wrapQueue wraps an SQS failure on queue.
 func wrapQueue(op, queue string, err error) error {
-	return wrapResource(op, "queue", queue, err)
+	return wrapResource(op, "queue", queue, "", err)
 }
 
-func wrapResource(op, kind, name string, err error) error {
+func wrapResource(op, kind, name, index string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -160,7 +171,7 @@ func wrapResource(op, kind, name string, err error) error {
 	if errors.As(err, &re) {
 		return err
 	}
-	return &ResourceError{Op: op, Kind: kind, Name: name, Err: err}
+	return &ResourceError{Op: op, Kind: kind, Name: name, Index: index, Err: err}
 }
 
 // ExplainedError is an AWS failure with an actionable message. It unwraps
@@ -174,9 +185,9 @@ func (e *ExplainedError) Error() string { return e.Msg }
 func (e *ExplainedError) Unwrap() error { return e.Err }
 
 // Explain turns an AWS SDK failure into an error that says what to do:
-// a missing table or queue, denied or rejected credentials, an endpoint
-// that cannot be reached. It recognises the SDK's typed errors and the
-// error codes of smithy.APIError, never message text. Other errors are
+// a missing table, index or queue, denied or rejected credentials, an
+// endpoint that cannot be reached. It recognises the SDK's typed errors
+// and the error codes of smithy.APIError, never message text. Other errors are
 // returned unchanged (nil stays nil).
 func Explain(err error) error {
 	if err == nil {
@@ -186,12 +197,9 @@ func Explain(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	op, kind, name := "", "", ""
 	var re *ResourceError
-	if errors.As(err, &re) {
-		op, kind, name = re.Op, re.Kind, re.Name
-	}
-	if msg := explain(err, op, kind, name); msg != "" {
+	errors.As(err, &re)
+	if msg := explain(err, re); msg != "" {
 		return &ExplainedError{Msg: msg, Err: err}
 	}
 	return err
@@ -222,8 +230,12 @@ var (
 )
 
 // explain returns the actionable message for err, or "" when there is none.
-// op, kind and name describe the call when known.
-func explain(err error, op, kind, name string) string {
+// re, when not nil, names the call and the resource.
+func explain(err error, re *ResourceError) string {
+	var op, kind, name, index string
+	if re != nil {
+		op, kind, name, index = re.Op, re.Kind, re.Name, re.Index
+	}
 	if op == "" {
 		var oe *smithy.OperationError
 		if errors.As(err, &oe) {
@@ -254,6 +266,11 @@ func explain(err error, op, kind, name string) string {
 	if errors.As(err, &apiErr) {
 		code := apiErr.ErrorCode()
 		switch {
+		case code == "ValidationException" && index != "" && kind == "table":
+			// DynamoDB answers a read of an index the table lacks (or
+			// one still being built) with a ValidationException.
+			return fmt.Sprintf("%s on index %s of table %s was refused (%s): the index is missing or still being built; "+
+				"run `socks provision` or `socks doctor` to see the command that adds it", op, index, name, apiErr.ErrorMessage())
 		case accessDeniedCodes[code]:
 			if op == "" {
 				op = "this operation"

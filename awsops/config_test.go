@@ -153,6 +153,9 @@ func TestExplain(t *testing.T) {
 		{"a name that does not resolve names the endpoint",
 			sendErr("https://sqs.nowhere.invalid/", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "sqs.nowhere.invalid", IsNotFound: true}}),
 			"cannot reach https://sqs.nowhere.invalid: the name sqs.nowhere.invalid does not resolve"},
+		{"a read of an index the table lacks names the index and the fix",
+			&ResourceError{Op: "Query", Kind: "table", Name: "prod-connections", Index: "by-geek", Err: apiErr("Query", "ValidationException", "The table does not have the specified index: by-geek")},
+			"Query on index by-geek of table prod-connections was refused (The table does not have the specified index: by-geek): the index is missing or still being built; run `socks provision` or `socks doctor`"},
 		{"another API error is left alone", apiErr("Query", "ValidationException", "bad"), ""},
 		{"an error that is not from AWS is left alone", plain, ""},
 	}

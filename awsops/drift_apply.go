@@ -189,8 +189,13 @@ func queueARN(ctx context.Context, api QueueAdminAPI, name string) (string, erro
 	if err != nil {
 		return "", Explain(wrapQueue("GetQueueUrl", name, err))
 	}
+	return queueARNAt(ctx, api, aws.ToString(u.QueueUrl), name)
+}
+
+// queueARNAt reads the ARN of the queue called name at url.
+func queueARNAt(ctx context.Context, api QueueAdminAPI, url, name string) (string, error) {
 	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       u.QueueUrl,
+		QueueUrl:       aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {

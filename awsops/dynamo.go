@@ -732,7 +732,7 @@ func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn fun
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return wrapTable("Query", aws.ToString(in.TableName), err)
+			return wrapIndex("Query", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}
 		s.itemsRead.Add(int64(out.ScannedCount))
 		if len(out.Items) > 0 {
@@ -751,7 +751,7 @@ func (s *DynamoStore) scan(ctx context.Context, in *dynamodb.ScanInput, fn func(
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return wrapTable("Scan", aws.ToString(in.TableName), err)
+			return wrapIndex("Scan", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}
 		s.itemsRead.Add(int64(out.ScannedCount))
 		if len(out.Items) > 0 {

@@ -232,3 +232,49 @@ func TestMissingTablesAreExplained(t *testing.T) {
 		t.Errorf("FindTargets on a missing table = %v", err)
 	}
 }
+
+func TestMissingIndexIsExplained(t *testing.T) {
+	api := testDynamoClient(t)
+	tables := TablesFor(uniqueName("noindex"))
+	// The connections table as someone made it by hand: the right key, no
+	// by-geek index.
+	in := tables.CreateInputs()[0]
+	in.GlobalSecondaryIndexes = nil
+	in.AttributeDefinitions = in.AttributeDefinitions[:2]
+	if _, err := api.CreateTable(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := DeleteTables(cleanupContext(t), api, tables, time.Minute); err != nil {
+			t.Errorf("deleting tables: %v", err)
+		}
+	})
+	if err := dynamodb.NewTableExistsWaiter(api).Wait(t.Context(), &dynamodb.DescribeTableInput{TableName: in.TableName}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s := NewDynamoStore(api, tables)
+	want := "index " + ByGeekIndex + " of table " + tables.Connections + " was refused"
+	calls := map[string]func() error{
+		"listing every connection": func() error {
+			return s.ListConnections(t.Context(), store.ConnectionFilter{}, time.Now(), func([]pubsub.Connection) error { return nil })
+		},
+		"listing a geek's connections": func() error {
+			return s.ListConnections(t.Context(), store.ConnectionFilter{Geek: "Friendless"}, time.Now(), func([]pubsub.Connection) error { return nil })
+		},
+		"a fan-out to a geek on every topic": func() error {
+			_, err := s.FindTargets(t.Context(), []string{"Friendless"}, []string{pubsub.AllTopics}, time.Now())
+			return err
+		},
+		"a prune walk": func() error {
+			return s.ScanConnections(t.Context(), 2, func([]pubsub.Connection) error { return nil })
+		},
+	}
+	for name, call := range calls {
+		t.Run(name+" says the index is missing and how to add it", func(t *testing.T) {
+			err := call()
+			if err == nil || !contains(err.Error(), want) || !contains(err.Error(), "`socks provision` or `socks doctor`") {
+				t.Errorf("error = %v, want it to say %q and what to run", err, want)
+			}
+		})
+	}
+}

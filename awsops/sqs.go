@@ -91,42 +91,46 @@ type SQSQueue struct {
 	queues Queues
 	opts   SQSOptions
 
-	mu                sync.Mutex
-	mainURL, deadURL  string
-	resolvedMain, dlq bool
+	mu sync.Mutex
+	// urlOf holds the URL of each queue name resolved so far.
+	urlOf map[string]string
 }
 
-// NewSQSQueue returns the queue pair named by queues. The queue URLs are
-// resolved by name on first use, once.
+// NewSQSQueue returns the queue pair named by queues. Each queue URL is
+// resolved by name when first needed, once: a publisher that only sends
+// needs no permission on the dead-letter queue.
 func NewSQSQueue(api SQSAPI, queues Queues, opts SQSOptions) *SQSQueue {
 	if opts.MaxReceives <= 0 {
 		opts.MaxReceives = store.DefaultMaxReceives
 	}
-	return &SQSQueue{api: api, queues: queues, opts: opts}
+	return &SQSQueue{api: api, queues: queues, opts: opts, urlOf: make(map[string]string, 2)}
 }
 
 // Queues returns the queue names.
 func (q *SQSQueue) Queues() Queues { return q.queues }
 
-// urls resolves the queue URLs with GetQueueUrl and caches them.
-func (q *SQSQueue) urls(ctx context.Context) (main, dead string, err error) {
+// url resolves the URL of the queue called name with GetQueueUrl, once.
+func (q *SQSQueue) url(ctx context.Context, name string) (string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.resolvedMain {
-		out, err := q.api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.queues.Main)})
-		if err != nil {
-			return "", "", wrapQueue("GetQueueUrl", q.queues.Main, err)
-		}
-		q.mainURL, q.resolvedMain = aws.ToString(out.QueueUrl), true
+	if u, ok := q.urlOf[name]; ok {
+		return u, nil
 	}
-	if !q.dlq {
-		out, err := q.api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.queues.DeadLetter)})
-		if err != nil {
-			return "", "", wrapQueue("GetQueueUrl", q.queues.DeadLetter, err)
-		}
-		q.deadURL, q.dlq = aws.ToString(out.QueueUrl), true
+	out, err := q.api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", wrapQueue("GetQueueUrl", name, err)
 	}
-	return q.mainURL, q.deadURL, nil
+	u := aws.ToString(out.QueueUrl)
+	q.urlOf[name] = u
+	return u, nil
+}
+
+// mainURL is the URL of the envelope queue.
+func (q *SQSQueue) mainURL(ctx context.Context) (string, error) { return q.url(ctx, q.queues.Main) }
+
+// deadURL is the URL of the dead-letter queue.
+func (q *SQSQueue) deadURL(ctx context.Context) (string, error) {
+	return q.url(ctx, q.queues.DeadLetter)
 }
 
 // Send enqueues one message body and returns its SQS message ID.
@@ -185,7 +189,7 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 			return nil, fmt.Errorf("message %d of %d is %d bytes; a queue message holds at most %d bytes", i+1, len(bodies), len(b), pubsub.MaxEnvelopeBytes)
 		}
 	}
-	mainURL, _, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +250,7 @@ var receiveAttributes = []types.MessageSystemAttributeName{
 // once). A message received more than MaxReceives times is moved to the
 // dead-letter queue with a reason instead of being returned.
 func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Duration) ([]store.Message, error) {
-	mainURL, _, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +327,7 @@ func staleReceipt(err error) bool {
 // Delete removes a handled message by its receipt. A stale receipt does
 // nothing and returns nil.
 func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
-	mainURL, _, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return err
 	}
@@ -338,7 +342,7 @@ func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
 // up to whole seconds; 0: at once). A stale receipt does nothing and
 // returns nil.
 func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
-	mainURL, _, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return err
 	}
@@ -368,7 +372,11 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	if len(reason) > maxReasonBytes {
 		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "") + "…"
 	}
-	mainURL, deadURL, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
+	if err != nil {
+		return err
+	}
+	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return err
 	}
@@ -441,7 +449,7 @@ func toDeadLetter(m types.Message) deadMessage {
 // hiding each for deadLetterHold, and returns them oldest failure first.
 // The caller must release (make visible again) or delete each.
 func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessage, error) {
-	_, deadURL, err := q.urls(ctx)
+	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -449,14 +457,21 @@ func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessag
 	if err != nil {
 		return nil, err
 	}
+	return q.walk(ctx, deadURL, limit, expect.Visible)
+}
+
+// walk is walkDeadLetters once the dead-letter queue's URL and its
+// approximate count of visible messages (expect) are known.
+func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int) ([]deadMessage, error) {
 	var out []deadMessage
-	seen := make(map[string]bool)
+	// seen maps a dead-letter queue message ID to its place in out.
+	seen := make(map[string]int)
 	for len(out) < limit {
 		// A long poll of a second reaches every SQS server; a short poll
 		// may miss messages. Stop once the expected count has come
 		// without waiting for an empty answer.
 		wait := int32(1)
-		if len(out) >= expect.Visible {
+		if len(out) >= expect {
 			wait = 0
 		}
 		res, err := q.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
@@ -476,10 +491,13 @@ func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessag
 		}
 		for _, m := range res.Messages {
 			d := toDeadLetter(m)
-			if seen[d.sqsID] {
+			if i, ok := seen[d.sqsID]; ok {
+				// Its hold ran out during a long walk and it came again:
+				// only the newest receipt surely deletes it.
+				out[i].letter.Receipt = d.letter.Receipt
 				continue
 			}
-			seen[d.sqsID] = true
+			seen[d.sqsID] = len(out)
 			out = append(out, d)
 		}
 	}
@@ -497,7 +515,7 @@ func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
 	if len(dms) == 0 {
 		return nil
 	}
-	_, deadURL, err := q.urls(ctx)
+	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return err
 	}
@@ -620,7 +638,7 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 	if err := q.release(ctx, rest); err != nil {
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
-	_, deadURL, err := q.urls(ctx)
+	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -631,11 +649,11 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 		for i, d := range part {
 			bodies[i] = d.letter.Body
 		}
-		ids, sendErr := q.SendBatch(ctx, bodies)
+		sentIDs, sendErr := q.SendBatch(ctx, bodies)
 		var sent []string
 		var unsent []deadMessage
 		for i, d := range part {
-			if i < len(ids) && ids[i] != "" {
+			if i < len(sentIDs) && sentIDs[i] != "" {
 				sent = append(sent, d.letter.Receipt)
 			} else {
 				unsent = append(unsent, d)
@@ -667,7 +685,7 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 	if err := q.release(ctx, rest); err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
 	}
-	_, deadURL, err := q.urls(ctx)
+	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -703,7 +721,7 @@ func (q *SQSQueue) depth(ctx context.Context, url, name string) (store.QueueStat
 // keeps no failure time, so OldestDeadAt comes from walking up to 1,000
 // dead letters (they are hidden for a moment, as by ListDeadLetters).
 func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
-	mainURL, deadURL, err := q.urls(ctx)
+	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return store.QueueStats{}, fmt.Errorf("reading the queue's depth: %w", err)
 	}
@@ -711,13 +729,17 @@ func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
 	if err != nil {
 		return store.QueueStats{}, fmt.Errorf("reading the queue's depth: %w", err)
 	}
+	deadURL, err := q.deadURL(ctx)
+	if err != nil {
+		return store.QueueStats{}, fmt.Errorf("reading the dead-letter queue's depth: %w", err)
+	}
 	dead, err := q.depth(ctx, deadURL, q.queues.DeadLetter)
 	if err != nil {
 		return store.QueueStats{}, fmt.Errorf("reading the dead-letter queue's depth: %w", err)
 	}
 	st.Dead = dead.Visible + dead.InFlight
 	if dead.Visible > 0 {
-		dms, err := q.walkDeadLetters(ctx, maxStatsWalk)
+		dms, err := q.walk(ctx, deadURL, maxStatsWalk, dead.Visible)
 		if err != nil {
 			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
 		}

@@ -166,16 +166,9 @@ func EnsureQueues(ctx context.Context, api QueueAdminAPI, q Queues, s QueueSetti
 	if err != nil {
 		return "", "", err
 	}
-	out, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(deadURL),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
+	arn, err := queueARNAt(ctx, api, deadURL, q.DeadLetter)
 	if err != nil {
-		return "", "", Explain(wrapQueue("GetQueueAttributes", q.DeadLetter, err))
-	}
-	arn := out.Attributes[string(types.QueueAttributeNameQueueArn)]
-	if arn == "" {
-		return "", "", fmt.Errorf("queue %s has no QueueArn attribute", q.DeadLetter)
+		return "", "", err
 	}
 	mainURL, err = ensureQueue(ctx, api, q.MainInput(arn, s))
 	if err != nil {

@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,15 +11,43 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 )
 
 // fakeSQS implements the SQSAPI methods a test sets.
 type fakeSQS struct {
 	SQSAPI
-	sendBatch func(*sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+	sendBatch   func(*sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error)
+	attributes  func(*sqs.GetQueueAttributesInput) (*sqs.GetQueueAttributesOutput, error)
+	receive     func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error)
+	deleteBatch func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error)
+	// denied names queues whose GetQueueUrl is refused; resolved counts
+	// the GetQueueUrl calls by name.
+	denied   map[string]bool
+	resolved map[string]int
+}
+
+func (f *fakeSQS) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	return f.attributes(in)
+}
+
+func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	return f.receive(in)
+}
+
+func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	return f.deleteBatch(in)
 }
 
 func (f *fakeSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	name := aws.ToString(in.QueueName)
+	if f.resolved == nil {
+		f.resolved = make(map[string]int)
+	}
+	f.resolved[name]++
+	if f.denied[name] {
+		return nil, &smithy.OperationError{ServiceID: "SQS", OperationName: "GetQueueUrl", Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}
+	}
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("http://127.0.0.1:9324/000000000000/" + aws.ToString(in.QueueName))}, nil
 }
 
@@ -120,5 +149,77 @@ func TestQueueSettings(t *testing.T) {
 	}
 	if ins[0].Attributes["MessageRetentionPeriod"] != "1209600" {
 		t.Errorf("dead-letter retention = %s, want 14 days", ins[0].Attributes["MessageRetentionPeriod"])
+	}
+}
+
+// TestPurgeUsesTheNewestReceiptOfADeadLetterSeenTwice: a walk over many dead
+// letters can outlast their hold, so one comes again with a new receipt;
+// SQS may keep a message deleted with an older receipt.
+func TestPurgeUsesTheNewestReceiptOfADeadLetterSeenTwice(t *testing.T) {
+	receives := 0
+	var deleted []string
+	api := &fakeSQS{
+		attributes: func(*sqs.GetQueueAttributesInput) (*sqs.GetQueueAttributesOutput, error) {
+			return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{
+				string(types.QueueAttributeNameApproximateNumberOfMessages): "2",
+			}}, nil
+		},
+		receive: func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
+			receives++
+			msg := func(id, receipt string) types.Message {
+				return types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String(receipt), Body: aws.String(`{}`)}
+			}
+			switch receives {
+			case 1:
+				return &sqs.ReceiveMessageOutput{Messages: []types.Message{msg("m1", "m1-first")}}, nil
+			case 2:
+				return &sqs.ReceiveMessageOutput{Messages: []types.Message{msg("m1", "m1-second"), msg("m2", "m2-first")}}, nil
+			}
+			return &sqs.ReceiveMessageOutput{}, nil
+		},
+		deleteBatch: func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+			for _, e := range in.Entries {
+				deleted = append(deleted, aws.ToString(e.ReceiptHandle))
+			}
+			return &sqs.DeleteMessageBatchOutput{}, nil
+		},
+	}
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeDeadLetters = %d, %v; want 2 purged", n, err)
+	}
+	slices.Sort(deleted)
+	if !slices.Equal(deleted, []string{"m1-second", "m2-first"}) {
+		t.Errorf("deleted with receipts %q, want the newest of each message", deleted)
+	}
+}
+
+// TestAPublisherNeedsNoPermissionOnTheDeadLetterQueue: deploy.md gives a
+// publisher sqs:GetQueueUrl and sqs:SendMessage on the envelope queue only.
+func TestAPublisherNeedsNoPermissionOnTheDeadLetterQueue(t *testing.T) {
+	queues := QueuesFor("fake")
+	api := &fakeSQS{
+		denied: map[string]bool{queues.DeadLetter: true},
+		sendBatch: func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+			out := &sqs.SendMessageBatchOutput{}
+			for _, e := range in.Entries {
+				out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m-" + aws.ToString(e.Id))})
+			}
+			return out, nil
+		},
+	}
+	q := NewSQSQueue(api, queues, SQSOptions{})
+	for range 3 {
+		if _, err := q.Send(t.Context(), []byte(`{"body":1}`)); err != nil {
+			t.Fatalf("Send = %v, want it to need the envelope queue only", err)
+		}
+	}
+	if api.resolved[queues.Main] != 1 || api.resolved[queues.DeadLetter] != 0 {
+		t.Errorf("GetQueueUrl calls = %v, want one for %s and none for %s", api.resolved, queues.Main, queues.DeadLetter)
+	}
+	_, err := q.ListDeadLetters(t.Context(), 0)
+	if err == nil || !strings.Contains(err.Error(), "access denied: the credentials lack permission for GetQueueUrl on queue "+queues.DeadLetter) {
+		t.Errorf("ListDeadLetters = %v, want it to say which queue it may not read", err)
 	}
 }

@@ -476,3 +476,29 @@ func TestReceiveWithCancelledContext(t *testing.T) {
 		t.Errorf("Receive ignored the context for %s", time.Since(start))
 	}
 }
+
+// TestAnEmptyPollDoesNotWaitForAnotherProcesssWriteLock: an idle broker
+// polls all the time; while another process holds the file's write lock
+// (a long prune, say), its polls of an empty queue must neither wait for
+// the lock nor fail.
+func TestAnEmptyPollDoesNotWaitForAnotherProcesssWriteLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	broker := openPath(t, path, Options{})
+	other := openPath(t, path, Options{})
+	conn, err := other.sql.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+
+	ctx, cancel := context.WithTimeout(t.Context(), busyTimeout/2)
+	defer cancel()
+	msgs, err := broker.Queue().Receive(ctx, store.MaxBatch, time.Minute, 0)
+	if err != nil || len(msgs) != 0 {
+		t.Errorf("Receive on an empty queue while another process writes = %d messages, %v; want none and no error", len(msgs), err)
+	}
+}

@@ -122,10 +122,23 @@ type candidate struct {
 }
 
 // receiveOnce takes up to n visible messages, moving those past
-// MaxReceives to the dead letters.
+// MaxReceives to the dead letters. It looks first without the write lock,
+// so that the empty polls of an idle broker never wait for, or hold up,
+// the writers of other processes.
 func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration) ([]store.Message, error) {
+	var visible bool
+	err := retryBusy(ctx, func() error {
+		return q.db.sql.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM queue WHERE visible_at <= ?)`, millis(q.now())).Scan(&visible)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receiving from the local queue: %w", err)
+	}
+	if !visible {
+		return nil, nil
+	}
 	var out []store.Message
-	err := q.db.write(ctx, func(tx *sql.Tx) error {
+	err = q.db.write(ctx, func(tx *sql.Tx) error {
 		out = nil
 		now := q.now()
 		nowMs := millis(now)
