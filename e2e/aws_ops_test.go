@@ -16,8 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/gorilla/websocket"
 
@@ -209,22 +207,7 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 		other := &awsStack{t: t, env: s.env, name: uniqueStack("doctor-drift")}
 		db, _ := adminClients(t)
 		ctx := testContext(t, commandTimeout)
-		table := other.name + "-connections"
-		_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:   aws.String(table),
-			BillingMode: dynamotypes.BillingModePayPerRequest,
-			AttributeDefinitions: []dynamotypes.AttributeDefinition{
-				{AttributeName: aws.String("pk"), AttributeType: dynamotypes.ScalarAttributeTypeS},
-				{AttributeName: aws.String("sk"), AttributeType: dynamotypes.ScalarAttributeTypeS},
-			},
-			KeySchema: []dynamotypes.KeySchemaElement{
-				{AttributeName: aws.String("pk"), KeyType: dynamotypes.KeyTypeHash},
-				{AttributeName: aws.String("sk"), KeyType: dynamotypes.KeyTypeRange},
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := createIndexlessTable(t, ctx, db, other.name)
 		t.Cleanup(func() { other.cleanup("teardown", "--yes") })
 		r, checks := other.doctor("--callback-url", mgmt)
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "socks: doctor found 3 problems") {

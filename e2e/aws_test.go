@@ -138,31 +138,6 @@ func emulatorEnv(t *testing.T) []string {
 	return awsEnv(t, map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL, "SOCKS_SQS_ENDPOINT_URL": sqsURL})
 }
 
-// runEnv runs the binary with env and args, bounded by commandTimeout.
-func runEnv(t *testing.T, env []string, stdin io.Reader, args ...string) result {
-	t.Helper()
-	ctx := testContext(t, commandTimeout)
-	cmd := exec.CommandContext(ctx, socksBin, args...)
-	cmd.Env = env
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		t.Fatalf("socks %s did not finish within %s (killed)\nstdout: %q\nstderr: %q", quoteArgs(args), commandTimeout, r.stdout, r.stderr)
-	case errors.As(err, &exitErr):
-		r.code = exitErr.ExitCode()
-	default:
-		t.Fatalf("running socks %s: %v", quoteArgs(args), err)
-	}
-	return r
-}
-
 // startEnv starts the binary in the background with env; it is stopped
 // with SIGINT when the test ends.
 func startEnv(t *testing.T, env []string, args ...string) *proc {
@@ -346,16 +321,12 @@ func adminClients(t *testing.T) (*dynamodb.Client, *sqs.Client) {
 	return db, q
 }
 
-// TestAWSProvisionReportsDriftAndChangesNothing makes a connections table by
-// hand without the by-geek index (and so without TTL), and a queue without a
-// redrive policy: provision reports each drift with the fix, exits 1, and
-// neither changes them nor creates the rest.
-func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
-	t.Parallel()
-	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("drift")}
-	db, q := adminClients(t)
-	ctx := t.Context()
-	table := s.name + "-connections"
+// createIndexlessTable makes stack's connections table by hand, with the
+// right keys but without the by-geek index (and so without TTL), as a
+// drifted table for provision and doctor to report. It returns its name.
+func createIndexlessTable(t *testing.T, ctx context.Context, db *dynamodb.Client, stack string) string {
+	t.Helper()
+	table := stack + "-connections"
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
 		BillingMode: dynamotypes.BillingModePayPerRequest,
@@ -371,6 +342,19 @@ func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return table
+}
+
+// TestAWSProvisionReportsDriftAndChangesNothing makes a connections table by
+// hand without the by-geek index (and so without TTL), and a queue without a
+// redrive policy: provision reports each drift with the fix, exits 1, and
+// neither changes them nor creates the rest.
+func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("drift")}
+	db, q := adminClients(t)
+	ctx := t.Context()
+	table := createIndexlessTable(t, ctx, db, s.name)
 	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.name + "-envelopes"), Attributes: map[string]string{"VisibilityTimeout": "30"}})
 	if err != nil {
 		t.Fatal(err)

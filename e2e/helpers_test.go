@@ -188,9 +188,15 @@ func quoteArgs(args []string) string {
 // stdin (nil: /dev/null), bounded by commandTimeout.
 func runSocks(t testing.TB, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return runEnv(t, socksEnv(t.TempDir()), stdin, args...)
+}
+
+// runEnv runs the binary with env and args, bounded by commandTimeout.
+func runEnv(t testing.TB, env []string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx := testContext(t, commandTimeout)
 	cmd := exec.CommandContext(ctx, socksBin, args...)
-	cmd.Env = socksEnv(t.TempDir())
+	cmd.Env = env
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
