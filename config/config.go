@@ -1,8 +1,8 @@
 // Package config resolves the effective configuration of one socks
 // invocation: which backend, where the local state lives, and (for the AWS
 // backend) region, names and endpoints. Precedence is flag, then environment
-// variable, then default. Only this package knows the environment variable
-// names.
+// variable, then the selected profile of the config file (file.go), then
+// default. Only this package knows the environment variable names.
 package config
 
 import (
@@ -52,15 +52,27 @@ type Flags struct {
 	// DynamoDBEndpoint and SQSEndpoint override Endpoint for one service.
 	DynamoDBEndpoint string
 	SQSEndpoint      string
+
+	// ConfigFile and ConfigProfile select the config file and its profile.
+	ConfigFile    string
+	ConfigProfile string
 }
 
 // Config is the effective configuration.
 type Config struct {
 	Backend  string `json:"backend"`
 	StateDir string `json:"stateDir"`
-	// Source says where Backend came from: "flag", "env" or "default".
+	// Source says where Backend came from: "flag", "env", "profile NAME"
+	// or "default".
 	BackendSource string `json:"backendSource"`
 	AWS           AWS    `json:"aws"`
+	// ConfigFile is the config file read ("" if none) and Profile the
+	// profile of it in effect ("" if none).
+	ConfigFile string `json:"configFile,omitempty"`
+	Profile    string `json:"profile,omitempty"`
+	// Sources says where each setting that is set came from, by the
+	// setting's name in the config file ("region": "profile prod").
+	Sources map[string]string `json:"sources"`
 }
 
 // AWS holds the AWS backend's settings.
@@ -108,31 +120,41 @@ func (c Config) StatePath() string { return filepath.Join(c.StateDir, StateFile)
 // Resolve computes the effective configuration from flags and the
 // environment (getenv), falling back to defaults.
 func Resolve(f Flags, getenv func(string) string) (Config, error) {
-	pick := func(flag, env string) (string, string) {
-		if flag != "" {
-			return flag, "flag"
-		}
-		if v := getenv(env); v != "" {
-			return v, "env"
-		}
-		return "", "default"
+	prof, profName, cfgFile, err := loadProfile(f, getenv)
+	if err != nil {
+		return Config{}, err
 	}
-	var c Config
-	c.Backend, c.BackendSource = pick(f.Backend, EnvBackend)
+	c := Config{ConfigFile: cfgFile, Profile: profName, Sources: map[string]string{}}
+	// pick takes the first of flag, environment variable, profile value.
+	pick := func(key, flag, env, fromProfile string) string {
+		switch {
+		case flag != "":
+			c.Sources[key] = "flag"
+			return flag
+		case env != "" && getenv(env) != "":
+			c.Sources[key] = "env"
+			return getenv(env)
+		case fromProfile != "":
+			c.Sources[key] = "profile " + profName
+			return fromProfile
+		}
+		return ""
+	}
+	c.Backend = strings.ToLower(pick("backend", f.Backend, EnvBackend, prof.Backend))
 	if c.Backend == "" {
-		c.Backend = BackendLocal
+		c.Backend, c.Sources["backend"] = BackendLocal, "default"
 	}
-	c.Backend = strings.ToLower(c.Backend)
+	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
 		return Config{}, fmt.Errorf("unknown backend %q: use %q (the embedded default) or %q", c.Backend, BackendLocal, BackendAWS)
 	}
-	dir, _ := pick(f.StateDir, EnvStateDir)
+	dir := pick("state_dir", f.StateDir, EnvStateDir, prof.StateDir)
 	if dir == "" {
 		d, err := DefaultStateDir(getenv)
 		if err != nil {
 			return Config{}, err
 		}
-		dir = d
+		dir, c.Sources["state_dir"] = d, "default"
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -140,23 +162,30 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.StateDir = abs
 
-	c.AWS.Stack, _ = pick(f.Stack, EnvStack)
+	c.AWS.Stack = pick("stack", f.Stack, EnvStack, prof.Stack)
 	if c.AWS.Stack == "" {
-		c.AWS.Stack = DefaultStack
+		c.AWS.Stack, c.Sources["stack"] = DefaultStack, "default"
 	}
-	c.AWS.Region, _ = pick(f.Region, EnvRegion)
+	c.AWS.Region = pick("region", f.Region, EnvRegion, "")
+	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if c.AWS.Region == "" {
+			c.AWS.Region = pick("region", "", env, "")
+		}
+	}
 	if c.AWS.Region == "" {
-		c.AWS.Region = getenv("AWS_REGION")
+		c.AWS.Region = pick("region", "", "", prof.Region)
 	}
-	if c.AWS.Region == "" {
-		c.AWS.Region = getenv("AWS_DEFAULT_REGION")
+	c.AWS.EndpointURL = pick("endpoint_url", f.Endpoint, EnvEndpointURL, prof.EndpointURL)
+	c.AWS.DynamoDBEndpointURL = pick("dynamodb_endpoint_url", f.DynamoDBEndpoint, EnvDynamoDBEndpointURL, prof.DynamoDBEndpoint)
+	c.AWS.SQSEndpointURL = pick("sqs_endpoint_url", f.SQSEndpoint, EnvSQSEndpointURL, prof.SQSEndpoint)
+	c.AWS.Profile = pick("aws_profile", f.Profile, EnvProfile, "")
+	if c.AWS.Profile == "" && getenv("AWS_PROFILE") == "" {
+		// AWS_PROFILE is the SDK's own; only a profile's aws_profile
+		// is socks's to pass on.
+		c.AWS.Profile = pick("aws_profile", "", "", prof.AWSProfile)
 	}
-	c.AWS.EndpointURL, _ = pick(f.Endpoint, EnvEndpointURL)
-	c.AWS.DynamoDBEndpointURL, _ = pick(f.DynamoDBEndpoint, EnvDynamoDBEndpointURL)
-	c.AWS.SQSEndpointURL, _ = pick(f.SQSEndpoint, EnvSQSEndpointURL)
-	c.AWS.Profile, _ = pick(f.Profile, EnvProfile)
-	c.AWS.WebSocketURL, _ = pick(f.WebSocket, EnvWebSocket)
-	c.AWS.CallbackURL, _ = pick(f.Callback, EnvCallback)
+	c.AWS.WebSocketURL = pick("websocket_url", f.WebSocket, EnvWebSocket, prof.WebSocketURL)
+	c.AWS.CallbackURL = pick("callback_url", f.Callback, EnvCallback, prof.CallbackURL)
 	return c, nil
 }
 

@@ -135,24 +135,27 @@ func configRun(_ context.Context, opts *Options) error {
 		return enc.Encode(out)
 	}
 	u := ui.New(opts.IO)
+	src := cfg.Sources
 	rows := [][]string{
 		{"backend", cfg.Backend, cfg.BackendSource},
-		{"state dir", cfg.StateDir, ""},
+		{"config file", orDash(cfg.ConfigFile), ""},
+		{"profile", orDash(cfg.Profile), ""},
+		{"state dir", cfg.StateDir, src["state_dir"]},
 		{"state file", cfg.StatePath(), ""},
 	}
 	if cfg.Backend == config.BackendAWS {
 		a, r, c := cfg.AWS, out.Resources, out.Credentials
 		rows = append(rows,
-			[]string{"stack", a.Stack, ""},
+			[]string{"stack", a.Stack, src["stack"]},
 			[]string{"tables", strings.Join(r.Tables.Names(), ", "), ""},
 			[]string{"queues", r.Queues.Main + ", " + r.Queues.DeadLetter, ""},
-			[]string{"region", orDash(a.Region), ""},
-			[]string{"profile", orDash(a.Profile), ""},
-			[]string{"endpoint url", orDash(a.EndpointURL), ""},
-			[]string{"dynamodb url", orDash(a.DynamoDBEndpoint()), ""},
-			[]string{"sqs url", orDash(a.SQSEndpoint()), ""},
-			[]string{"websocket url", orDash(a.WebSocketURL), ""},
-			[]string{"callback url", orDash(a.CallbackURL), ""},
+			[]string{"region", orDash(a.Region), src["region"]},
+			[]string{"aws profile", orDash(a.Profile), src["aws_profile"]},
+			[]string{"endpoint url", orDash(a.EndpointURL), src["endpoint_url"]},
+			[]string{"dynamodb url", orDash(a.DynamoDBEndpoint()), src["dynamodb_endpoint_url"]},
+			[]string{"sqs url", orDash(a.SQSEndpoint()), src["sqs_endpoint_url"]},
+			[]string{"websocket url", orDash(a.WebSocketURL), src["websocket_url"]},
+			[]string{"callback url", orDash(a.CallbackURL), src["callback_url"]},
 			[]string{"credentials", c.Source, ""},
 			[]string{"access key", orDash(c.AccessKeyID), ""},
 			[]string{"secret key", c.SecretAccessKey, ""},

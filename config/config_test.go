@@ -1,0 +1,160 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sampleFile = `
+default_profile = "dev"
+
+[profiles.dev]
+state_dir = "/tmp/socks-dev"
+
+[profiles.prod]
+backend = "aws"
+region = "eu-west-1"
+stack = "prod"
+aws_profile = "company-prod"
+callback_url = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+`
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestResolvePrecedence(t *testing.T) {
+	file := writeFile(t, sampleFile)
+	tests := []struct {
+		name    string
+		flags   Flags
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{
+			name: "with no file and nothing set, the local backend in the XDG state dir is the default",
+			env:  map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if c.Backend != BackendLocal || c.BackendSource != "default" || c.StateDir != "/home/g/.local/state/socks" || c.Profile != "" {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:  "the file's default profile applies when no profile is named",
+			flags: Flags{ConfigFile: file},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if c.Profile != "dev" || c.StateDir != "/tmp/socks-dev" || c.Sources["state_dir"] != "profile dev" {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:  "a named profile selects AWS with all its settings",
+			flags: Flags{ConfigFile: file, ConfigProfile: "prod"},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				a := c.AWS
+				if c.Backend != BackendAWS || c.BackendSource != "profile prod" || a.Region != "eu-west-1" || a.Stack != "prod" ||
+					a.Profile != "company-prod" || !strings.HasSuffix(a.CallbackURL, "/prod") {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:  "the environment beats the profile, and a flag beats both",
+			flags: Flags{ConfigFile: file, ConfigProfile: "prod", Stack: "flagged"},
+			env:   map[string]string{"HOME": "/home/g", EnvRegion: "us-west-2", EnvStack: "from-env"},
+			check: func(t *testing.T, c Config) {
+				if c.AWS.Region != "us-west-2" || c.Sources["region"] != "env" || c.AWS.Stack != "flagged" || c.Sources["stack"] != "flag" {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:  "AWS_PROFILE in the environment wins over the profile's aws_profile",
+			flags: Flags{ConfigFile: file, ConfigProfile: "prod"},
+			env:   map[string]string{"HOME": "/home/g", "AWS_PROFILE": "other"},
+			check: func(t *testing.T, c Config) {
+				if c.AWS.Profile != "" {
+					t.Errorf("socks must leave AWS_PROFILE to the SDK, got aws profile %q", c.AWS.Profile)
+				}
+			},
+		},
+		{
+			name:  "the profile can come from the environment and the file from the XDG config dir",
+			env:   map[string]string{"HOME": "/home/g", "XDG_CONFIG_HOME": filepath.Dir(filepath.Dir(file)), EnvConfigProfile: "prod"},
+			check: func(t *testing.T, c Config) {},
+			// The file is not at $XDG_CONFIG_HOME/socks/config.toml, so the
+			// profile cannot be found: the error names it.
+			wantErr: `unknown config profile "prod": no config file was found`,
+		},
+		{
+			name:    "an unknown profile names the ones there are",
+			flags:   Flags{ConfigFile: file, ConfigProfile: "staging"},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `unknown config profile "staging": ` + file + ` has profiles dev, prod`,
+		},
+		{
+			name:    "a config file that was named must exist",
+			flags:   Flags{ConfigFile: "/nonexistent/socks.toml"},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: "config file /nonexistent/socks.toml does not exist",
+		},
+		{
+			name:    "a misspelt setting is an error, not silently ignored",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.x]\nregoin = \"eu-west-1\"\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: "unknown setting profiles.x.regoin",
+		},
+		{
+			name:    "a file that is not TOML says where",
+			flags:   Flags{ConfigFile: writeFile(t, "backend = \n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: "config file ",
+		},
+		{
+			name:    "an unknown backend is refused",
+			flags:   Flags{Backend: "gcp"},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `unknown backend "gcp"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Resolve(tt.flags, env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestDefaultConfigPathFollowsXDG(t *testing.T) {
+	if got := DefaultConfigPath(env(map[string]string{"XDG_CONFIG_HOME": "/x", "HOME": "/h"})); got != "/x/socks/config.toml" {
+		t.Errorf("got %q", got)
+	}
+	if got := DefaultConfigPath(env(map[string]string{"HOME": "/h"})); got != "/h/.config/socks/config.toml" {
+		t.Errorf("got %q", got)
+	}
+}
