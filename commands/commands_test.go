@@ -228,3 +228,25 @@ func TestNoColorHoldsForWhatGoesToATerminalStderr(t *testing.T) {
 		}
 	}
 }
+
+func TestAConfigProfileSelectsTheSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.toml")
+	body := "[profiles.staging]\nbackend = \"aws\"\nregion = \"eu-west-1\"\nstack = \"staging\"\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, "", "--config", file, "--config-profile", "staging", "config")
+	if r.code != 0 {
+		t.Fatalf("config: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{"backend\taws\tprofile staging\n", "profile\tstaging\n", "stack\tstaging\tprofile staging\n", "tables\tstaging-connections"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = run(t, dir, "", "--config", file, "--config-profile", "nope", "config")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown config profile "nope"`) {
+		t.Errorf("an unknown profile: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
