@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 	"github.com/socks-dev/socks/wsclient"
@@ -487,7 +488,7 @@ func (s *session) frame(f wsclient.Frame) (stop bool, why string, err error) {
 		return true, "--until matched", nil
 	}
 	if s.o.Count > 0 && s.got >= s.o.Count {
-		return true, fmt.Sprintf("after %d messages", s.got), nil
+		return true, "after " + text.Pluralize(s.got, "message"), nil
 	}
 	return false, "", nil
 }
