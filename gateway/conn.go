@@ -176,7 +176,8 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	g.conns[c.id] = c
 	closing := g.closing
 	g.mu.Unlock()
-	ws, err := g.upgrader.Upgrade(w, r, respHeader)
+	// Every inbound byte passes a frame-size check (API Gateway's 32 KB).
+	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes}, r, respHeader)
 	if err != nil {
 		// The handler recorded the connection: tell it that it is gone.
 		g.log.Debug("upgrade failed", "connectionId", c.id, "err", err)
@@ -250,7 +251,7 @@ func (c *conn) readLoop() {
 	for {
 		kind, r, err := ws.NextReader()
 		if err != nil {
-			c.closeWith(readErrorStatus(err))
+			c.readFailed(err)
 			return
 		}
 		c.touch()
@@ -258,7 +259,7 @@ func (c *conn) readLoop() {
 		// The read limit: at most one byte past the largest message.
 		data, err := io.ReadAll(io.LimitReader(r, pubsub.MaxMessageBytes+1))
 		if err != nil {
-			c.closeWith(readErrorStatus(err))
+			c.readFailed(err)
 			return
 		}
 		c.touch()
@@ -275,8 +276,21 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readFailed ends the connection after a read error.
+func (c *conn) readFailed(err error) {
+	if errors.Is(err, errFrameTooBig) {
+		c.g.log.Debug("frame too big", "connectionId", c.id, "limit", pubsub.MaxFrameBytes)
+	}
+	c.closeWith(readErrorStatus(err))
+}
+
 // readErrorStatus is the $disconnect status for a read error.
 func readErrorStatus(err error) (code int, reason string, frame bool) {
+	if errors.Is(err, errFrameTooBig) {
+		// Nothing more can be read: the close frame is sent, the rest
+		// discarded (see finish).
+		return websocket.CloseMessageTooBig, reasonFrameTooBig, true
+	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		// gorilla has already answered the close frame.
@@ -412,6 +426,9 @@ func (c *conn) finish() {
 		t := time.NewTimer(closeGrace)
 		select {
 		case <-c.readerDone:
+			if fc, ok := c.ws.NetConn().(*frameConn); ok && fc.frameTooBig() {
+				fc.linger(closeGrace)
+			}
 		case <-t.C:
 		}
 		t.Stop()

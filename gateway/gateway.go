@@ -2,10 +2,10 @@
 // accepts WebSocket clients, invokes a route Handler with the same event
 // shapes API Gateway gives a Lambda function ($connect, $disconnect,
 // $default and action routes selected by $request.body.action), enforces
-// API Gateway's limits (128 KB messages, idle timeout, maximum connection
-// duration; outbound frames are at most 32 KB, but an inbound frame over
-// 32 KB is not refused as AWS does, since gorilla/websocket does not expose
-// frame sizes), and serves the @connections Management API
+// API Gateway's limits (128 KB messages, 32 KB frames both ways, idle
+// timeout, maximum connection duration; gorilla/websocket does not expose
+// frame sizes, so the hijacked connection's inbound bytes pass through a
+// frame-header tracker), and serves the @connections Management API
 // (POST, GET, DELETE) on the same port so that the AWS SDK's
 // apigatewaymanagementapi client works against it unchanged.
 //
@@ -16,6 +16,7 @@
 //	1001 "going away"          Shutdown
 //	1008 "slow consumer"       the connection's outbound queue was full
 //	1009 "message too big"     the client sent a message over 128 KB
+//	1009 "frame too big"       the client sent a frame over 32 KB
 //
 // The $disconnect event carries that code and reason, or the client's own
 // close code and reason, or 1006 when the connection broke without a
@@ -100,6 +101,7 @@ const (
 	reasonShutdown     = "going away"
 	reasonSlowConsumer = "slow consumer"
 	reasonTooBig       = "message too big"
+	reasonFrameTooBig  = "frame too big"
 	reasonDeleted      = "connection deleted"
 	// reasonAbnormal is the $disconnect reason of a connection that broke
 	// without a close frame (code 1006, never sent).

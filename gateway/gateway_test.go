@@ -919,3 +919,82 @@ func TestABinaryMessageGoesToDefaultBase64Encoded(t *testing.T) {
 		t.Errorf("event route %s base64 %v body %q", ev.RequestContext.RouteKey, ev.IsBase64Encoded, ev.Body)
 	}
 }
+
+// writeFrames sends data as one message: gorilla sends it in frames of at
+// most the client's write buffer size.
+func writeFrames(t *testing.T, ws *websocket.Conn, data []byte) {
+	t.Helper()
+	w, err := ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantFrameTooBig checks that a client that sent a frame over the limit
+// gets close 1009 "frame too big", and so does $disconnect. The client then
+// closes, as browsers do, which ends the gateway's wait for the rest of the
+// refused frame.
+func wantFrameTooBig(t *testing.T, h *fakeHandler, ws *websocket.Conn, id string) {
+	t.Helper()
+	const reason = "frame too big"
+	if code, text := readClose(t, ws); code != websocket.CloseMessageTooBig || text != reason {
+		t.Errorf("close frame %d %q, want 1009 %q", code, text, reason)
+	}
+	ws.Close()
+	rc := h.waitDisconnect(t, id).RequestContext
+	if rc.DisconnectStatusCode != websocket.CloseMessageTooBig || rc.DisconnectReason == nil || *rc.DisconnectReason != reason {
+		t.Errorf("$disconnect status %d %v, want 1009 %q", rc.DisconnectStatusCode, rc.DisconnectReason, reason)
+	}
+}
+
+// lengthReplier answers each message with its length.
+func lengthReplier() *fakeHandler {
+	h := newFakeHandler()
+	h.message = func(ev event) (response, error) {
+		return response{StatusCode: 200, Body: strconv.Itoa(len(ev.Body))}, nil
+	}
+	return h
+}
+
+func TestAFrameOverTheLimitClosesWith1009(t *testing.T) {
+	h := lengthReplier()
+	_, addr := start(t, h, Options{})
+	ws, id := connectWith(t, h, &websocket.Dialer{WriteBufferSize: 64 << 10}, addr, "/")
+	writeFrames(t, ws, bytes.Repeat([]byte("x"), 40<<10)) // one 40 KB frame
+	wantFrameTooBig(t, h, ws, id)
+	if got := h.find(func(ev event) bool { return ev.RequestContext.EventType == "MESSAGE" }); len(got) != 0 {
+		t.Errorf("%d messages routed, want none", len(got))
+	}
+}
+
+func TestFramesOfAtMostTheLimitAreAccepted(t *testing.T) {
+	h := lengthReplier()
+	_, addr := start(t, h, Options{})
+
+	// 100 KB in frames of 16 KB.
+	ws, _ := connectWith(t, h, &websocket.Dialer{WriteBufferSize: 16 << 10}, addr, "/")
+	sent := strings.Repeat("abcd", 100<<10/4)
+	writeFrames(t, ws, []byte(sent))
+	if got := string(readMessage(t, ws)); got != strconv.Itoa(len(sent)) {
+		t.Fatalf("100 KB in 16 KB frames: reply %q", got)
+	}
+	ev := h.waitFor(t, "the 100 KB message", func(ev event) bool { return ev.RequestContext.EventType == "MESSAGE" })
+	if ev.Body != sent || ev.RequestContext.RouteKey != "$default" {
+		t.Errorf("routed %d bytes to %s, want %d to $default", len(ev.Body), ev.RequestContext.RouteKey, len(sent))
+	}
+
+	// One frame of exactly 32 KB, then one a byte bigger.
+	ws, id := connectWith(t, h, &websocket.Dialer{WriteBufferSize: 64 << 10}, addr, "/")
+	writeFrames(t, ws, bytes.Repeat([]byte("y"), pubsub.MaxFrameBytes))
+	if got := string(readMessage(t, ws)); got != strconv.Itoa(pubsub.MaxFrameBytes) {
+		t.Fatalf("a frame of exactly 32 KB: reply %q", got)
+	}
+	writeFrames(t, ws, bytes.Repeat([]byte("y"), pubsub.MaxFrameBytes+1))
+	wantFrameTooBig(t, h, ws, id)
+}
