@@ -224,7 +224,7 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 	}
 	found := make(map[string]bool)
 	var keys []item
-	for _, p := range dedupe(prefixes) {
+	for _, p := range pubsub.Unique(prefixes) {
 		err := s.query(ctx, s.chatterQuery(geek, p), func(items []item) error {
 			for _, it := range items {
 				h := getS(it, attrHash)
@@ -378,7 +378,7 @@ func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
 // pruning dead ones.
 func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
 	keys := make([]item, 0, len(ids))
-	for _, id := range dedupe(ids) {
+	for _, id := range pubsub.Unique(ids) {
 		keys = append(keys, connKey(id))
 	}
 	olds, err := s.deleteReturning(ctx, s.tables.Connections, keys)
@@ -813,8 +813,8 @@ func connections(items []item, now time.Time, withTopics bool) ([]pubsub.Connect
 //   - "." without users (a broadcast to all) is the one case that Scans:
 //     the by-geek index, which holds one item per connection.
 func (s *DynamoStore) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
-	users = dedupe(users)
-	topics = dedupe(topics)
+	users = pubsub.Unique(users)
+	topics = pubsub.Unique(topics)
 	if len(topics) == 0 {
 		return nil, nil
 	}

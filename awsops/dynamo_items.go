@@ -192,19 +192,3 @@ func normalizeTopics(topics []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
-// dedupe returns s without repeated values, keeping the first of each.
-func dedupe(s []string) []string {
-	if len(s) < 2 {
-		return s
-	}
-	seen := make(map[string]bool, len(s))
-	out := make([]string, 0, len(s))
-	for _, v := range s {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}

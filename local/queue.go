@@ -326,7 +326,7 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 		if ids == nil {
 			return move("")
 		}
-		for _, part := range chunks(dedupe(ids), maxVars) {
+		for _, part := range chunks(pubsub.Unique(ids), maxVars) {
 			if err := move(` WHERE id IN (`+placeholders(len(part))+`)`, anys(part)...); err != nil {
 				return err
 			}
@@ -356,7 +356,7 @@ func (q *Queue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error)
 			n = rowsAffected(res)
 			return nil
 		}
-		for _, part := range chunks(dedupe(ids), maxVars) {
+		for _, part := range chunks(pubsub.Unique(ids), maxVars) {
 			res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id IN (`+placeholders(len(part))+`)`, anys(part)...)
 			if err != nil {
 				return err

@@ -388,8 +388,8 @@ ORDER BY c.id, s.topic`
 // or topics are split so that no statement binds too many values; a
 // connection found by several statements is kept once.
 func targetQueries(users, topics []string) []targetQuery {
-	users = dedupe(users)
-	topics = dedupe(topics)
+	users = pubsub.Unique(users)
+	topics = pubsub.Unique(topics)
 	if len(topics) == 0 {
 		return nil
 	}
@@ -717,20 +717,4 @@ func rowsAffected(res sql.Result) int {
 		return 0
 	}
 	return int(n)
-}
-
-// dedupe returns s without repeated values, keeping the first of each.
-func dedupe(s []string) []string {
-	if len(s) < 2 {
-		return s
-	}
-	seen := make(map[string]bool, len(s))
-	out := make([]string, 0, len(s))
-	for _, v := range s {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -110,3 +110,20 @@ func NormalizeTopics(in []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Unique returns names without repeated values, keeping the first of each
+// and the order. A list of fewer than two is returned as it is.
+func Unique(names []string) []string {
+	if len(names) < 2 {
+		return names
+	}
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}

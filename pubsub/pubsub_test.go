@@ -229,3 +229,13 @@ func FuzzSplitTopics(f *testing.F) {
 		}
 	})
 }
+
+func TestUniqueKeepsTheFirstOfEachInOrder(t *testing.T) {
+	got := Unique([]string{"b", "a", "b", "c", "a"})
+	if strings.Join(got, ",") != "b,a,c" {
+		t.Fatalf("Unique = %v, want [b a c]", got)
+	}
+	if got := Unique(nil); got != nil {
+		t.Fatalf("Unique(nil) = %v, want nil", got)
+	}
+}

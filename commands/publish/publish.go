@@ -101,7 +101,7 @@ process (for troubleshooting; needs a running gateway).`,
 
 // Envelope builds and validates the envelope the options describe.
 func (opts *Options) Envelope() (pubsub.Envelope, error) {
-	env := pubsub.Envelope{ID: opts.ID, Users: dedupe(opts.Geeks)}
+	env := pubsub.Envelope{ID: opts.ID, Users: pubsub.Unique(opts.Geeks)}
 	topics, err := pubsub.NormalizeTopics(opts.Topics)
 	if err != nil {
 		return env, &cmdutil.FlagError{Err: err}
@@ -179,18 +179,6 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
 	}
 	return buf.Bytes(), nil
-}
-
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Result is what publish prints with --json.
