@@ -138,26 +138,6 @@ func emulatorEnv(t *testing.T) []string {
 	return awsEnv(t, map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL, "SOCKS_SQS_ENDPOINT_URL": sqsURL})
 }
 
-// startEnv starts the binary in the background with env; it is stopped
-// with SIGINT when the test ends.
-func startEnv(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(socksBin, args...)
-	cmd.Env = env
-	p := &proc{t: t, args: args, cmd: cmd, stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting socks %s: %v", quoteArgs(args), err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
 // sdkWarning matches the SDK's spurious warning on DynamoDB error responses
 // without an X-Amz-Crc32 header, which DynamoDB Local sends
 // (aws/aws-sdk-go-v2#3545).

@@ -324,8 +324,15 @@ type proc struct {
 // it does not exit within stopTimeout, killed) when the test ends.
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, socksEnv(t.TempDir()), args...)
+}
+
+// startEnv starts the binary in the background with env; it is stopped
+// like start's.
+func startEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(socksBin, args...)
-	cmd.Env = socksEnv(t.TempDir())
+	cmd.Env = env
 	p := &proc{t: t, args: args, cmd: cmd, stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	cmd.WaitDelay = 2 * time.Second
