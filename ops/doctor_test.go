@@ -2,9 +2,6 @@ package ops_test
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,33 +16,6 @@ import (
 	"github.com/socks-dev/socks/ops/opstest"
 	"github.com/socks-dev/socks/store"
 )
-
-// apiServer answers every request with status, the way API Gateway does.
-func apiServer(t *testing.T, status int, errType string) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if errType != "" {
-			w.Header().Set("X-Amzn-Errortype", errType)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(`{"message":"` + http.StatusText(status) + `"}`))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// refusedURL is a loopback URL where nothing listens.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 func localEnv(t *testing.T) *ops.Env {
 	db := openDB(t, local.Options{Now: func() time.Time { return now }})
@@ -76,17 +46,17 @@ func TestTheManagementAPICheck(t *testing.T) {
 		phrases  []string
 	}{
 		{"an endpoint answering 410 for a made-up connection is healthy",
-			func(t *testing.T) string { return apiServer(t, 410, "GoneException") }, ops.StatusOK, []string{"410"}},
+			func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, ops.StatusOK, []string{"410"}},
 		{"403 names the stage, credentials and permission",
-			func(t *testing.T) string { return apiServer(t, 403, "ForbiddenException") }, ops.StatusFail, []string{"403", "stage", "credentials", "execute-api:ManageConnections"}},
+			func(t *testing.T) string { return opstest.APIServer(t, 403, "ForbiddenException") }, ops.StatusFail, []string{"403", "stage", "credentials", "execute-api:ManageConnections"}},
 		{"404 names the host and path",
-			func(t *testing.T) string { return apiServer(t, 404, "") }, ops.StatusFail, []string{"404", "host and path"}},
+			func(t *testing.T) string { return opstest.APIServer(t, 404, "") }, ops.StatusFail, []string{"404", "host and path"}},
 		{"connection refused means the gateway is down",
-			refusedURL, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
+			opstest.RefusedURL, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
 		{"an endpoint answering 200 for a made-up connection is not a Management API",
-			func(t *testing.T) string { return apiServer(t, 200, "") }, ops.StatusFail, []string{"as if it existed"}},
+			func(t *testing.T) string { return opstest.APIServer(t, 200, "") }, ops.StatusFail, []string{"as if it existed"}},
 		{"a server error is reported with its status",
-			func(t *testing.T) string { return apiServer(t, 500, "InternalServerErrorException") }, ops.StatusFail, []string{"500"}},
+			func(t *testing.T) string { return opstest.APIServer(t, 500, "InternalServerErrorException") }, ops.StatusFail, []string{"500"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := localEnv(t)
@@ -187,7 +157,7 @@ func TestGatherEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		mgmt := apiServer(t, 410, "GoneException")
+		mgmt := opstest.APIServer(t, 410, "GoneException")
 		for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws://x/", backend.MetaGatewayManagement: mgmt, backend.MetaGatewayPID: "7"} {
 			if err := b.DB.SetMeta(ctxT(t), k, v); err != nil {
 				t.Fatal(err)

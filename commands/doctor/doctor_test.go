@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,29 +188,6 @@ func recordGateway(t *testing.T, dir, mgmt string) {
 	}
 }
 
-func answering(t *testing.T, status int, errType string) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if errType != "" {
-			w.Header().Set("X-Amzn-Errortype", errType)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(`{"message":"` + http.StatusText(status) + `"}`))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + ln.Addr().String()
-	ln.Close()
-	return u
-}
-
 // TestDoctorNamesEachProblemAndExitsNonZero drives `socks doctor` against
 // a state dir whose recorded Management API answers like a healthy
 // gateway, like a wrong stage or credentials (403), like a wrong endpoint
@@ -224,13 +199,13 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 		code     int
 		lines    []string // in the plain output
 	}{
-		{"a gateway answering 410 is healthy", func(t *testing.T) string { return answering(t, 410, "GoneException") }, 0,
+		{"a gateway answering 410 is healthy", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 0,
 			[]string{"ok\tlocal gateway\t", "ok\tmanagement API\t"}},
-		{"403 is a wrong stage, credentials or permissions", func(t *testing.T) string { return answering(t, 403, "ForbiddenException") }, 1,
+		{"403 is a wrong stage, credentials or permissions", func(t *testing.T) string { return opstest.APIServer(t, 403, "ForbiddenException") }, 1,
 			[]string{"fail\tmanagement API\t", "403 Forbidden: the stage is missing", "execute-api:ManageConnections"}},
-		{"404 is a wrong endpoint", func(t *testing.T) string { return answering(t, 404, "") }, 1,
+		{"404 is a wrong endpoint", func(t *testing.T) string { return opstest.APIServer(t, 404, "") }, 1,
 			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}},
-		{"connection refused is a gateway that is down", closedPort, 1,
+		{"connection refused is a gateway that is down", opstest.RefusedURL, 1,
 			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
