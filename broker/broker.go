@@ -1,8 +1,11 @@
 // Package broker fans envelopes out to connections: it takes them off the
 // queue, finds the matching connections by key, posts the body to each
 // through the Management API with bounded concurrency, removes connections
-// that are gone, retries throttling with backoff, and deletes a message only
-// after it was handled — or moves it to the dead letters with the reason.
+// that are gone, retries every other failure with jittered backoff, hands
+// the deliveries that still failed on in a follow-up envelope addressed to
+// exactly those connections, and deletes a message only after that — or
+// moves it to the dead letters with the reason. docs/reliability.md states
+// the guarantee.
 package broker
 
 import (
@@ -11,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +31,8 @@ const (
 	DefaultVisibility  = 60 * time.Second
 	DefaultWait        = 10 * time.Second
 	DefaultPostTries   = 6
+	// DefaultMaxAttempts is how many follow-ups one message may have.
+	DefaultMaxAttempts = 5
 	// DefaultMessageWorkers is how many queue messages are handled at once.
 	DefaultMessageWorkers = 4
 	maxErrorsKept         = 5
@@ -39,10 +46,10 @@ type Broker struct {
 
 	// Concurrency bounds posts in flight for one envelope.
 	Concurrency int
-	// PostTries bounds attempts per connection when throttled.
+	// PostTries bounds attempts per connection in one handling.
 	PostTries int
 	// BackoffBase and BackoffMax shape the jittered exponential backoff
-	// between throttled attempts.
+	// between attempts.
 	BackoffBase, BackoffMax time.Duration
 	// Visibility is how long a received message stays invisible; it must
 	// be longer than handling one message takes.
@@ -54,6 +61,11 @@ type Broker struct {
 	MaxReceives int
 	// MessageWorkers bounds messages handled at once.
 	MessageWorkers int
+	// MaxAttempts bounds the follow-ups of one message: a follow-up
+	// received after that many is dead-lettered with its connections.
+	MaxAttempts int
+	// PostTimeout bounds one post (default DefaultPostTimeout).
+	PostTimeout time.Duration
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -88,60 +100,104 @@ func orDefault[T comparable](v, d T) T {
 // fan-out; per-connection failures, those ctx cut short included, are
 // counted in the report.
 func (b *Broker) Deliver(ctx context.Context, env pubsub.Envelope) (store.Report, error) {
-	rep := store.Report{MessageID: env.ID}
-	targets, err := b.Store.FindTargets(ctx, env.Users, env.Topics, b.now())
-	if err != nil {
-		return rep, fmt.Errorf("finding connections: %w", err)
+	f, err := b.fanOut(ctx, env)
+	return f.report, err
+}
+
+// fanOut is what one fan-out came to: the report, and the connections whose
+// delivery still failed after its retries, with the last such error.
+type fanOutResult struct {
+	report  store.Report
+	pending []string
+	lastErr error
+}
+
+// fanOut posts env's body to its targets: the connections of a follow-up,
+// or those the store finds for its users and topics.
+func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult, error) {
+	f := fanOutResult{report: store.Report{MessageID: env.ID}}
+	rep := &f.report
+	ids := env.Connections
+	if !env.IsFollowUp() {
+		targets, err := b.Store.FindTargets(ctx, env.Users, env.Topics, b.now())
+		if err != nil {
+			return f, fmt.Errorf("finding connections: %w", err)
+		}
+		ids = make([]string, len(targets))
+		for i, c := range targets {
+			ids[i] = c.ID
+		}
 	}
-	rep.Targets = len(targets)
+	rep.Targets = len(ids)
 	var mu sync.Mutex
-	count := func(n *int, err error) {
+	count := func(n *int, id string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		*n++
 		if err != nil && len(rep.Errors) < maxErrorsKept {
 			rep.Errors = append(rep.Errors, err.Error())
 		}
+		if n == &rep.Failed {
+			f.pending = append(f.pending, id)
+			f.lastErr = err
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(orDefault(b.Concurrency, DefaultConcurrency))
-	for _, c := range targets {
+	for _, id := range ids {
 		g.Go(func() error {
-			err := b.post(gctx, c.ID, env.Body)
+			err := b.post(gctx, id, env.Body)
 			switch {
 			case err == nil:
-				count(&rep.Delivered, nil)
+				count(&rep.Delivered, id, nil)
 			case store.IsGone(err):
-				if derr := b.Store.DeleteConnection(gctx, c.ID); derr != nil {
-					err = fmt.Errorf("removing gone connection %s: %w", c.ID, derr)
+				if derr := b.Store.DeleteConnection(gctx, id); derr != nil {
+					err = fmt.Errorf("removing gone connection %s: %w", id, derr)
 				} else {
 					err = nil
 				}
-				count(&rep.Gone, err)
+				count(&rep.Gone, id, err)
 			default:
-				count(&rep.Failed, err)
+				count(&rep.Failed, id, err)
 			}
 			return nil // one connection's failure never stops the others
 		})
 	}
 	_ = g.Wait()
 	rep.At = b.now()
-	return rep, ctx.Err()
+	return f, ctx.Err()
 }
 
-// post delivers to one connection, retrying throttling with jittered
-// exponential backoff.
+// DefaultPostTimeout bounds one PostToConnection call.
+const DefaultPostTimeout = 10 * time.Second
+
+// post delivers to one connection. Every failure but "gone" is retried
+// with jittered exponential backoff, up to PostTries attempts in all,
+// except those a retry cannot mend at once (a wrong endpoint or
+// credentials, a message too large); each attempt is bounded by
+// PostTimeout.
 func (b *Broker) post(ctx context.Context, id string, body []byte) error {
 	tries := orDefault(b.PostTries, DefaultPostTries)
 	for attempt := 0; ; attempt++ {
-		err := b.Pusher.Post(ctx, id, body)
-		if store.PushErrorKindOf(err) != store.KindThrottled || attempt+1 >= tries {
+		pctx, cancel := context.WithTimeout(ctx, orDefault(b.PostTimeout, DefaultPostTimeout))
+		err := b.Pusher.Post(pctx, id, body)
+		cancel()
+		if err == nil || !retryable(err) || attempt+1 >= tries || ctx.Err() != nil {
 			return err
 		}
 		if b.sleep(ctx, b.backoff(attempt)) != nil {
 			return err
 		}
 	}
+}
+
+// retryable reports whether a failed post is worth another try at once.
+func retryable(err error) bool {
+	switch store.PushErrorKindOf(err) {
+	case store.KindGone, store.KindForbidden, store.KindTooLarge:
+		return false
+	}
+	return true
 }
 
 func (b *Broker) backoff(attempt int) time.Duration {
@@ -173,22 +229,31 @@ func (b *Broker) sleep(ctx context.Context, d time.Duration) error {
 type Outcome struct {
 	Report store.Report
 	// Done: the message was handled (delivered, or nothing to deliver, or
-	// only permanent failures) and must be deleted.
+	// the failed deliveries handed on in a follow-up) and must be deleted.
 	Done bool
 	// DeadLettered: the message was moved to the dead letters.
 	DeadLettered bool
 	// Err says why a message that is not Done must be retried.
 	Err error
+	// Pending are the connections whose delivery failed when others were
+	// made: Settle hands them on in a follow-up envelope (HandedOn).
+	Pending []string
+	// HandedOn: the follow-up for Pending was enqueued.
+	HandedOn bool
+
+	env     pubsub.Envelope
+	lastErr error
 }
 
 // Decide handles one received message without deleting it: it parses the
 // envelope and fans it out. It is shared by the queue loop and the Lambda
 // SQS handler, which deletes through partial batch failures instead.
 //
-// A message is retried only when none of its deliveries could be done
-// (retrying after a partial success would deliver twice to some), even when
-// ctx ended half way through the fan-out: the connections it cut short are
-// counted as failed in the report.
+// When some deliveries were made (or found gone) and others failed after
+// their retries, the message is Done with those others Pending, for Settle
+// to hand on. When none could be made, the whole message is retried (Err):
+// nobody has it yet. Connections the end of ctx cut short count as failed.
+// A follow-up past MaxAttempts is not delivered again but dead-lettered.
 func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 	env, err := pubsub.ParseEnvelope(m.Body)
 	if err != nil {
@@ -197,16 +262,27 @@ func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 	if env.ID == "" {
 		env.ID = m.ID
 	}
-	rep, err := b.Deliver(ctx, env)
-	switch {
-	case rep.Delivered > 0 || rep.Gone > 0:
-		return Outcome{Report: rep, Done: true}
-	case err != nil:
-		return Outcome{Report: rep, Err: err}
-	case rep.Failed > 0:
-		return Outcome{Report: rep, Err: fmt.Errorf("no delivery succeeded: %d failed (first: %s)", rep.Failed, first(rep.Errors))}
+	if maxA := orDefault(b.MaxAttempts, DefaultMaxAttempts); env.Attempt > maxA {
+		return Outcome{Report: store.Report{MessageID: env.ID}, env: env, Err: &GiveUpError{
+			Connections: env.Connections, Attempts: env.Attempt, LastError: env.LastError}}
 	}
-	return Outcome{Report: rep, Done: true}
+	f, err := b.fanOut(ctx, env)
+	out := Outcome{Report: f.report, env: env, lastErr: f.lastErr}
+	rep := f.report
+	switch {
+	case len(f.pending) == 0 && err == nil:
+		out.Done = true
+	case rep.Delivered > 0 || rep.Gone > 0:
+		out.Done, out.Pending = true, f.pending
+	case err != nil:
+		out.Err = err
+	default:
+		out.Err = fmt.Errorf("no delivery succeeded: %d failed (first: %s)", rep.Failed, first(rep.Errors))
+	}
+	if len(f.pending) > 0 && !out.Done {
+		out.Err = fmt.Errorf("%w; not delivered to %s", out.Err, listIDs(f.pending))
+	}
+	return out
 }
 
 // PoisonError marks a message that can never be handled (it does not parse).
@@ -214,6 +290,35 @@ type PoisonError struct{ Err error }
 
 func (e *PoisonError) Error() string { return "unusable envelope: " + e.Err.Error() }
 func (e *PoisonError) Unwrap() error { return e.Err }
+
+// GiveUpError marks a follow-up whose attempts are used up.
+type GiveUpError struct {
+	Connections []string
+	Attempts    int
+	LastError   string
+}
+
+func (e *GiveUpError) Error() string {
+	return fmt.Sprintf("not delivered to %s after %d attempts; last error: %s", listIDs(e.Connections), e.Attempts, orDefault(e.LastError, "unknown"))
+}
+
+// listIDs names connections for a reason: every one up to maxIDsNamed,
+// then how many more.
+func listIDs(ids []string) string {
+	const maxIDsNamed = 20
+	s := pluralConnections(len(ids)) + " ("
+	if len(ids) > maxIDsNamed {
+		return s + strings.Join(ids[:maxIDsNamed], ", ") + fmt.Sprintf(" and %d more)", len(ids)-maxIDsNamed)
+	}
+	return s + strings.Join(ids, ", ") + ")"
+}
+
+func pluralConnections(n int) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", n)
+}
 
 func first(s []string) string {
 	if len(s) == 0 {
@@ -227,23 +332,38 @@ func first(s []string) string {
 // handling context's.
 const settleTimeout = 10 * time.Second
 
-// Settle finishes a decided message, except for deleting it: it records the
-// report of a handled one, and moves one that is poison, or failed on its
-// last allowed receive, to the dead letters with the reason. It reports
-// whether the message is finished with (out.Done, or out.DeadLettered is
-// now set); false means it stays on the queue to be received again.
+// Settle finishes a decided message, except for deleting it: it hands the
+// Pending connections of a handled one on in a follow-up envelope (before
+// the caller deletes the message, so that they are never dropped) and
+// records its report; it moves one that is poison, used up its attempts,
+// or failed on its last allowed receive, to the dead letters with the
+// reason. It reports whether the message is finished with (out.Done, or
+// out.DeadLettered is now set); false means it stays on the queue to be
+// received again.
 func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
+	if out.Done && len(out.Pending) > 0 {
+		if err := b.handOn(ctx, out); err != nil {
+			// Not handed on: the whole message is retried, and those who
+			// got it may get it again (at least once, never lost).
+			out.Done = false
+			out.Err = fmt.Errorf("handing on the %s it was not delivered to: %w", pluralConnections(len(out.Pending)), err)
+		} else {
+			out.HandedOn = true
+		}
+	}
 	var poison *PoisonError
+	var giveUp *GiveUpError
 	switch {
 	case out.Done:
-		if err := b.recordReport(ctx, out.Report); err != nil {
+		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
 			log.Warn("recording report", "err", err)
 		}
 		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
-			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed)
+			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed,
+			"handed_on", len(out.Pending), "attempt", out.env.Attempt)
 		return true
-	case errors.As(out.Err, &poison):
+	case errors.As(out.Err, &poison), errors.As(out.Err, &giveUp):
 		b.DeadLetter(ctx, m, out, out.Err.Error())
 	case m.ReceiveCount >= orDefault(b.MaxReceives, store.DefaultMaxReceives):
 		b.DeadLetter(ctx, m, out, fmt.Sprintf("failed %d times; last error: %s", m.ReceiveCount, out.Err))
@@ -251,6 +371,34 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 		log.Warn("will retry", "err", out.Err)
 	}
 	return out.DeadLettered
+}
+
+// handOn enqueues out.Pending as follow-up envelopes of out's message: the
+// same ID, users, topics and body, addressed to exactly those connections,
+// one attempt more.
+func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
+	var bodies [][]byte
+	for ids := range slices.Chunk(out.Pending, pubsub.MaxFollowUpConnections) {
+		env := out.env
+		env.FollowUp = pubsub.FollowUp{Connections: ids, Attempt: env.Attempt + 1}
+		if out.lastErr != nil {
+			env.LastError = truncate(out.lastErr.Error(), 512)
+		}
+		data, err := env.Marshal()
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, data)
+	}
+	_, err := b.Queue.SendBatch(ctx, bodies)
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // DeadLetter moves m to the dead letters with reason, adds the reason to
@@ -265,7 +413,7 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 	out.DeadLettered = true
 	if out.Report.MessageID != "" {
 		out.Report.Errors = append(out.Report.Errors, reason)
-		if err := b.recordReport(ctx, out.Report); err != nil {
+		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
 			log.Warn("recording report", "err", err)
 		}
 	}
@@ -298,9 +446,25 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 	return out
 }
 
-func (b *Broker) recordReport(ctx context.Context, r store.Report) error {
+// recordReport records r, the report of handling env. The report of a
+// follow-up adds to the one recorded before: its deliveries and gone
+// connections are added, and its failures replace the earlier ones, which
+// it retried.
+func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report) error {
 	if r.MessageID == "" {
 		return nil
+	}
+	if env.IsFollowUp() {
+		if prev, err := b.Store.GetReport(ctx, r.MessageID); err == nil {
+			r.Targets = prev.Targets
+			r.Delivered += prev.Delivered
+			r.Gone += prev.Gone
+			r.Failed = max(prev.Failed-(len(env.Connections)-r.Failed), 0)
+			r.Errors = append(prev.Errors, r.Errors...)
+			if len(r.Errors) > maxErrorsKept {
+				r.Errors = r.Errors[len(r.Errors)-maxErrorsKept:]
+			}
+		}
 	}
 	return b.Store.PutReport(ctx, r)
 }

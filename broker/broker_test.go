@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,14 +25,19 @@ type fakePusher struct {
 	posts    map[string][][]byte
 	fail     map[string]store.PushErrorKind // permanent failure kind
 	throttle map[string]int                 // throttle this many times, then deliver
+	errs     map[string]int                 // fail with a 500 this many times, then deliver
 	inFlight atomic.Int64
 	maxSeen  atomic.Int64
-	delay    time.Duration
 	stuck    string // a post to this connection hangs until its context ends
+	// gate, when set, holds every post until gate posts are in flight at
+	// once (or for a generous deadline), then lets them all through.
+	gate     int64
+	gateOnce sync.Once
+	open     chan struct{}
 }
 
 func newFakePusher() *fakePusher {
-	return &fakePusher{posts: map[string][][]byte{}, fail: map[string]store.PushErrorKind{}, throttle: map[string]int{}}
+	return &fakePusher{posts: map[string][][]byte{}, fail: map[string]store.PushErrorKind{}, throttle: map[string]int{}, errs: map[string]int{}}
 }
 
 func (p *fakePusher) Post(ctx context.Context, id string, data []byte) error {
@@ -47,8 +53,14 @@ func (p *fakePusher) Post(ctx context.Context, id string, data []byte) error {
 			break
 		}
 	}
-	if p.delay > 0 {
-		time.Sleep(p.delay)
+	if p.gate > 0 {
+		if n >= p.gate {
+			p.gateOnce.Do(func() { close(p.open) })
+		}
+		select {
+		case <-p.open:
+		case <-time.After(10 * time.Second):
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -58,6 +70,10 @@ func (p *fakePusher) Post(ctx context.Context, id string, data []byte) error {
 	if p.throttle[id] > 0 {
 		p.throttle[id]--
 		return &store.PushError{Kind: store.KindThrottled, Op: "PostToConnection", ConnectionID: id, Status: 429}
+	}
+	if p.errs[id] > 0 {
+		p.errs[id]--
+		return &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id, Status: 500}
 	}
 	p.posts[id] = append(p.posts[id], append([]byte(nil), data...))
 	return nil
@@ -202,7 +218,7 @@ func TestFanOutConcurrencyIsBounded(t *testing.T) {
 	for i := range 40 {
 		f.connect(t, fmt.Sprintf("c%02d", i), "alice", "updates")
 	}
-	f.pusher.delay = 5 * time.Millisecond
+	f.pusher.gate, f.pusher.open = 4, make(chan struct{})
 	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +226,8 @@ func TestFanOutConcurrencyIsBounded(t *testing.T) {
 	if rep.Delivered != 40 {
 		t.Fatalf("delivered %d of 40", rep.Delivered)
 	}
-	if m := f.pusher.maxSeen.Load(); m > 4 || m < 2 {
-		t.Fatalf("max posts in flight = %d, want between 2 and the limit 4", m)
+	if m := f.pusher.maxSeen.Load(); m != 4 {
+		t.Fatalf("max posts in flight = %d, want the limit 4", m)
 	}
 }
 
@@ -284,7 +300,7 @@ func TestAMessageWhoseDeliveriesAllFailIsRetriedThenDeadLettered(t *testing.T) {
 	}
 }
 
-func TestAPartialSuccessIsNotRetried(t *testing.T) {
+func TestAPartialSuccessHandsTheFailedConnectionsOnInAFollowUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	q := f.db.Queue()
@@ -295,16 +311,130 @@ func TestAPartialSuccessIsNotRetried(t *testing.T) {
 	data, _ := env.Marshal()
 	_, _ = q.Send(ctx, data)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
-	if !out.Done {
-		t.Fatalf("outcome = %+v, want done (retrying would deliver twice to 'ok')", out)
+	if !out.Done || !out.HandedOn || !slices.Equal(out.Pending, []string{"bad"}) {
+		t.Fatalf("outcome = %+v, want done with 'bad' handed on (retrying the whole message would deliver twice to 'ok')", out)
 	}
 	rep, err := f.db.Store().GetReport(ctx, env.ID)
 	if err != nil || rep.Delivered != 1 || rep.Failed != 1 {
 		t.Fatalf("report = %+v, %v", rep, err)
 	}
-	st, _ := q.Stats(ctx)
-	if st.Visible+st.InFlight != 0 {
-		t.Fatalf("a handled message must be deleted: %+v", st)
+	// The original is gone; the follow-up names exactly 'bad'.
+	m := receiveOne(t, q, time.Minute)
+	fu, err := pubsub.ParseEnvelope(m.Body)
+	if err != nil || fu.ID != env.ID || !slices.Equal(fu.Connections, []string{"bad"}) || fu.Attempt != 1 || string(fu.Body) != `1` {
+		t.Fatalf("follow-up = %+v, %v", fu, err)
+	}
+	if !strings.Contains(fu.LastError, "bad") {
+		t.Errorf("follow-up's last error %q does not say what failed", fu.LastError)
+	}
+	// 'bad' recovers: the follow-up reaches it and only it.
+	delete(f.pusher.fail, "bad")
+	out = f.broker.Handle(ctx, m)
+	if !out.Done || len(out.Pending) != 0 {
+		t.Fatalf("follow-up outcome = %+v", out)
+	}
+	if got, bad := f.pusher.got("ok"), f.pusher.got("bad"); len(got) != 1 || len(bad) != 1 {
+		t.Fatalf("ok got %q and bad got %q; want the message once each", got, bad)
+	}
+	rep, err = f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Targets != 2 || rep.Delivered != 2 || rep.Failed != 0 {
+		t.Fatalf("report after the follow-up = %+v, %v; want 2 of 2 delivered", rep, err)
+	}
+	if st, _ := q.Stats(ctx); st.Visible+st.InFlight+st.Dead != 0 {
+		t.Fatalf("queue not empty: %+v", st)
+	}
+}
+
+func TestAFollowUpThatKeepsFailingIsDeadLetteredWithItsConnections(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	var out broker.Outcome
+	for i := 1; i <= 3 && !out.DeadLettered; i++ {
+		m := receiveOne(t, q, time.Minute)
+		out = f.broker.Handle(ctx, m)
+		if !out.DeadLettered {
+			_ = q.ChangeVisibility(ctx, m.Receipt, 0) // skip the backoff
+		}
+	}
+	if !out.DeadLettered {
+		t.Fatalf("outcome %+v; want the follow-up dead-lettered after 3 receives", out)
+	}
+	dead, _ := q.ListDeadLetters(ctx, 10)
+	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "1 connection (bad)") {
+		t.Fatalf("dead letters = %+v; want one naming the connection", dead)
+	}
+	if fu, err := pubsub.ParseEnvelope(dead[0].Body); err != nil || !slices.Equal(fu.Connections, []string{"bad"}) {
+		t.Fatalf("dead letter body = %s, %v; want the follow-up for 'bad'", dead[0].Body, err)
+	}
+	if got := f.pusher.got("ok"); len(got) != 1 {
+		t.Fatalf("ok got %q; want the message once", got)
+	}
+}
+
+func TestAFollowUpPastItsAttemptsIsDeadLetteredWithoutAPost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "c", "alice", "updates")
+	f.broker.MaxAttempts = 2
+	env := envelope(nil, []string{"updates"}, `1`)
+	env.FollowUp = pubsub.FollowUp{Connections: []string{"c"}, Attempt: 3, LastError: "HTTP 500"}
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.DeadLettered || len(f.pusher.got("c")) != 0 {
+		t.Fatalf("outcome %+v, posts %q; want dead-lettered without a post", out, f.pusher.got("c"))
+	}
+	dead, _ := q.ListDeadLetters(ctx, 10)
+	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "1 connection (c) after 3 attempts; last error: HTTP 500") {
+		t.Fatalf("dead letters = %+v", dead)
+	}
+}
+
+// failingSendQueue is a queue whose sends fail.
+type failingSendQueue struct{ store.Queue }
+
+func (failingSendQueue) SendBatch(context.Context, [][]byte) ([]string, error) {
+	return nil, errors.New("queue unreachable")
+}
+
+func TestAMessageWhoseFollowUpCannotBeEnqueuedIsKept(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.broker.Queue = failingSendQueue{q}
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if out.Done || out.DeadLettered || !strings.Contains(fmt.Sprint(out.Err), "queue unreachable") {
+		t.Fatalf("outcome %+v; want a retry saying the follow-up could not be enqueued", out)
+	}
+	if st, _ := q.Stats(ctx); st.InFlight != 1 {
+		t.Fatalf("queue %+v; the message must stay until its failures are handed on", st)
+	}
+}
+
+func TestServerErrorsAndResetsAreRetriedWithBackoff(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "c", "alice", "updates")
+	f.pusher.errs["c"] = 3
+	sleeps := 0
+	f.broker.Sleep = func(context.Context, time.Duration) error { sleeps++; return nil }
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil || rep.Delivered != 1 || sleeps != 3 {
+		t.Fatalf("report %+v, %v after %d backoffs; want delivered after 3 backoffs", rep, err, sleeps)
 	}
 }
 
@@ -359,7 +489,7 @@ func TestEndlessThrottlingMakesPostTriesAttemptsWithBackoffOnlyBetweenThem(t *te
 	}
 }
 
-func TestAFanOutCutShortAfterADeliveryIsDeletedNotRetried(t *testing.T) {
+func TestAFanOutCutShortAfterADeliveryHandsTheRestOn(t *testing.T) {
 	f := newFixture(t)
 	q := f.db.Queue()
 	f.connect(t, "a-ok", "alice", "updates")
@@ -382,12 +512,12 @@ func TestAFanOutCutShortAfterADeliveryIsDeletedNotRetried(t *testing.T) {
 		cancel()
 	}()
 	out := f.broker.Handle(ctx, m)
-	if !out.Done || out.Report.Delivered != 1 || out.Report.Failed != 1 {
-		t.Fatalf("outcome %+v; want done with 1 delivered and 1 failed (a retry would deliver to a-ok twice)", out)
+	if !out.Done || out.Report.Delivered != 1 || out.Report.Failed != 1 || !slices.Equal(out.Pending, []string{"b-stuck"}) {
+		t.Fatalf("outcome %+v; want done with 1 delivered and b-stuck handed on (a retry would deliver to a-ok twice)", out)
 	}
 	st, err := q.Stats(context.Background())
-	if err != nil || st.Visible+st.InFlight != 0 {
-		t.Fatalf("queue %+v, %v; the handled message must be deleted even though the handling context ended", st, err)
+	if err != nil || st.Visible != 1 || st.InFlight != 0 {
+		t.Fatalf("queue %+v, %v; the handled message must be deleted even though the handling context ended, and its follow-up queued", st, err)
 	}
 	if rep, err := f.db.Store().GetReport(context.Background(), env.ID); err != nil || rep.Delivered != 1 {
 		t.Errorf("report %+v, %v; want it recorded", rep, err)

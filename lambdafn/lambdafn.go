@@ -225,7 +225,9 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // HandleSQS decides every record of an SQS batch and reports the records to
 // retry as batch item failures (the event source mapping must have
 // ReportBatchItemFailures on). A record is retried only when none of its
-// deliveries could be done. A record that can never be handled (an
+// deliveries could be done; when some could, the connections whose
+// delivery failed are handed on in a follow-up envelope first (and if that
+// cannot be enqueued, the record is retried). A record that can never be handled (an
 // envelope that does not parse), one received more than MaxReceives times,
 // and one that failed on its last allowed receive are moved to the
 // dead-letter queue with the reason and reported as successes, so that SQS

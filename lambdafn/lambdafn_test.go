@@ -73,13 +73,29 @@ func (p *posts) Get(context.Context, string) (store.ConnectionInfo, error) {
 
 func (p *posts) Delete(context.Context, string) error { return nil }
 
-// deadQueue is a store.Queue that records dead letters; the Lambda path
-// calls nothing else on it.
+// deadQueue is a store.Queue that records dead letters and follow-ups; the
+// Lambda path calls nothing else on it.
 type deadQueue struct {
 	store.Queue
-	mu      sync.Mutex
-	reasons map[string]string
-	fail    error
+	mu       sync.Mutex
+	reasons  map[string]string
+	fail     error
+	sent     []string
+	sendFail error
+}
+
+func (q *deadQueue) SendBatch(_ context.Context, bodies [][]byte) ([]string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.sendFail != nil {
+		return nil, q.sendFail
+	}
+	ids := make([]string, len(bodies))
+	for i, b := range bodies {
+		q.sent = append(q.sent, string(b))
+		ids[i] = fmt.Sprintf("follow-up-%d", len(q.sent))
+	}
+	return ids, nil
 }
 
 func (q *deadQueue) DeadLetter(_ context.Context, m store.Message, reason string) error {
@@ -451,5 +467,39 @@ func TestSQSFanOutStopsBeforeTheInvocationDeadline(t *testing.T) {
 	rep, err := f.store.GetReport(t.Context(), "m-cut")
 	if err != nil || rep.Delivered != 1 || rep.Failed != 1 {
 		t.Errorf("report %+v, %v; want 1 delivered and 1 failed, recorded", rep, err)
+	}
+	if len(f.queue.sent) != 1 || !strings.Contains(f.queue.sent[0], `"connections":["conn-stuck"],"attempt":1`) {
+		t.Errorf("follow-ups %q; want one for conn-stuck", f.queue.sent)
+	}
+}
+
+func TestSQSRecordWhoseFollowUpCannotBeSentIsRetried(t *testing.T) {
+	f := sqsFixture(t)
+	if err := f.store.PutConnection(t.Context(), pubsub.Connection{
+		ID: "conn-broken", Geek: "Friendless", Topics: []string{"updates"}, ConnectedAt: eventTime.Add(-time.Minute), ExpiresAt: eventTime.Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.pusher.fail["conn-broken"] = &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: "conn-broken", Status: 500}
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-1", ReceiptHandle: "receipt-1", EventSource: SourceSQS,
+		Body:       `{"id":"m-half","users":["Friendless"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	f.queue.sendFail = errors.New("SendMessageBatch: throttled")
+	resp, err := f.h.HandleSQS(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"rec-1"}) {
+		t.Errorf("batch item failures %v; want rec-1 retried, since conn-broken's delivery could not be handed on", got)
+	}
+	f.queue.sendFail = nil
+	resp, err = f.h.HandleSQS(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); len(got) != 0 || len(f.queue.sent) != 1 || !strings.Contains(f.queue.sent[0], `"connections":["conn-broken"]`) {
+		t.Errorf("batch item failures %v, follow-ups %q; want rec-1 done with a follow-up for conn-broken", got, f.queue.sent)
 	}
 }

@@ -19,6 +19,11 @@ type Envelope struct {
 	Users  []string        `json:"users,omitempty"`
 	Topics []string        `json:"topics"`
 	Body   json.RawMessage `json:"body"`
+
+	// FollowUp is set on an envelope the broker hands on for the
+	// recipients a delivery failed for (see followup.go); publishers leave
+	// it out.
+	FollowUp
 }
 
 // ParseEnvelope decodes and validates an envelope read from a queue or a file.
@@ -63,7 +68,7 @@ func (e Envelope) Validate() error {
 	if err := ValidateBody(e.Body); err != nil {
 		return err
 	}
-	return nil
+	return e.FollowUp.validate()
 }
 
 // ValidateBody checks that body is one JSON value that fits in a WebSocket
