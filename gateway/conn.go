@@ -212,6 +212,10 @@ func (g *Gateway) forget(c *conn) {
 // disconnect invokes $disconnect for c.
 func (g *Gateway) disconnect(c *conn) {
 	g.log.Debug("disconnected", "connectionId", c.id, "code", c.closeCode, "reason", c.closeReason)
+	if g.opts.Faults != nil && g.opts.Faults.DropDisconnect() {
+		g.log.Debug("$disconnect dropped (--faults drop-disconnect)", "connectionId", c.id)
+		return
+	}
 	req := c.event("$disconnect", "DISCONNECT", g.now())
 	req.Headers = map[string]string{"Host": c.host, "X-Forwarded-For": c.sourceIP}
 	req.MultiValueHeaders = map[string][]string{"Host": {c.host}, "X-Forwarded-For": {c.sourceIP}}

@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -72,6 +73,10 @@ type Options struct {
 	// Now is the clock for the times reported in events and by
 	// GET /@connections (default time.Now). Timeouts use the real clock.
 	Now func() time.Time
+	// Faults, when set, makes the gateway misbehave on purpose: its posts
+	// on the Management API, its connect rate and its $disconnect events
+	// (see package faults).
+	Faults *faults.Injector
 }
 
 const (
@@ -314,9 +319,18 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case p == "" || p == "/":
+		if g.opts.Faults != nil && !g.opts.Faults.AllowConnect() {
+			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Too many connects: the connect rate is limited by --faults connect-rate")
+			return
+		}
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(p, connectionsPrefix):
-		g.serveManagement(w, r, strings.TrimPrefix(p, connectionsPrefix))
+		id := strings.TrimPrefix(p, connectionsPrefix)
+		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })
+		if g.opts.Faults != nil {
+			h = g.opts.Faults.Management(h)
+		}
+		h.ServeHTTP(w, r)
 	default:
 		// What API Gateway answers for a path it has no resource for.
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")

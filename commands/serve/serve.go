@@ -17,6 +17,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -41,6 +42,8 @@ type Options struct {
 	Concurrency int
 	Verbose     bool
 	Quiet       bool
+	// Faults is the --faults spec (package faults); empty for none.
+	Faults string
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -63,10 +66,20 @@ http://ADDR/@connections/{id} (POST, GET, DELETE), as on AWS.
 API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 2 hours per connection (shorten them with the flags to test). The WebSocket
 URL is printed on standard output once it is listening; logs go to
-standard error. Ctrl-C closes every connection with a close frame and exits.`,
+standard error. Ctrl-C closes every connection with a close frame and exits.
+
+--faults makes the gateway misbehave the way AWS sometimes does, to test
+producers, brokers and browsers against it: posts answered 500 or 429,
+connections reset before or after the message was delivered, slow answers,
+lost $disconnect events, a limited connect rate. Each fault is NAME=P with
+P the probability (0 to 1): post500, post429, reset, reset-after,
+slow=P:DURATION, drop-disconnect; connect-rate=N/s; seed=N repeats the
+draws. What was injected is logged at exit. docs/reliability.md says how
+socks itself copes with each.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
-  socks serve --idle-timeout 30s --max-duration 5m -v`,
+  socks serve --idle-timeout 30s --max-duration 5m -v
+  socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -82,6 +95,7 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
+	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
@@ -95,6 +109,14 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	spec, err := faults.Parse(opts.Faults)
+	if err != nil {
+		return cmdutil.FlagErrorf("--faults: %v", err)
+	}
+	var inj *faults.Injector
+	if !spec.IsZero() {
+		inj = faults.New(spec)
 	}
 	b, err := opts.Backend(ctx)
 	if err != nil {
@@ -126,6 +148,7 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxDuration: opts.MaxDuration,
 		Logger:      logger.With("component", "gateway"),
 		Now:         opts.Now,
+		Faults:      inj,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -146,6 +169,10 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 
 	announce(opts.IO, wsURL, mgmtURL, opts.NoBroker)
+	if inj != nil {
+		logger.Warn("injecting faults", "faults", spec.String())
+		defer func() { logger.Warn("faults injected", "counts", inj.Summary()) }()
+	}
 	if opts.Ready != nil {
 		opts.Ready(wsURL, mgmtURL)
 	}
@@ -153,6 +180,10 @@ func Run(ctx context.Context, opts *Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ln) })
 	if !opts.NoBroker {
+		// The broker's posts meet the faults once: this pusher goes through
+		// the gateway's Management API, where the faults act. A pusher
+		// that delivers in process instead must be wrapped with
+		// inj.Pusher.
 		br := &broker.Broker{
 			Store:       b.Store,
 			Queue:       b.Queue,
