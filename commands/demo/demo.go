@@ -66,6 +66,8 @@ type listener struct {
 	conn   *wsclient.Conn
 	mu     sync.Mutex
 	got    []string
+	// pong receives the gateway's answer to the listener's ping.
+	pong chan struct{}
 }
 
 type step struct {
@@ -167,10 +169,18 @@ func demoRun(ctx context.Context, opts *Options) error {
 		}
 		defer l.conn.Close()
 		progress("%s connected, following %s", l.Geek, strings.Join(l.Topics, ","))
+		l.pong = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for f := range l.conn.Frames() {
+				if isPong(f.Data) {
+					select {
+					case l.pong <- struct{}{}:
+					default:
+					}
+					continue
+				}
 				l.mu.Lock()
 				l.got = append(l.got, string(f.Data))
 				l.mu.Unlock()
@@ -211,12 +221,19 @@ func demoRun(ctx context.Context, opts *Options) error {
 		}
 		progress("published %s", s.Label)
 	}
-	// Give stray deliveries (there must be none) a moment to show up.
-	time.Sleep(200 * time.Millisecond)
-
 	out := Outcome{OK: refused, Gateway: wsURL, Messages: steps, Received: map[string]any{}, Refused: refused}
 	if !refused {
 		out.Problems = append(out.Problems, "a forged chatter ID was not refused with 403")
+	}
+	// Stray deliveries (there must be none) have arrived once each
+	// listener has its pong: every delivery was accepted by the gateway
+	// before its report was written, and the gateway answers a ping on
+	// the same ordered queue as it delivers.
+	for _, l := range listeners {
+		if err := fence(ctx, l); err != nil {
+			out.OK = false
+			out.Problems = append(out.Problems, fmt.Sprintf("%s: %v", l.Geek, err))
+		}
 	}
 	for _, l := range listeners {
 		l.mu.Lock()
@@ -247,6 +264,36 @@ func demoRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Exit(cmdutil.ExitError, errors.New("the demo did not behave: "+strings.Join(out.Problems, "; ")))
 	}
 	return nil
+}
+
+// fenceTimeout bounds the wait for a listener's pong.
+const fenceTimeout = 10 * time.Second
+
+// fence pings through the gateway's ping route and waits for the pong.
+func fence(ctx context.Context, l *listener) error {
+	if err := l.conn.SendJSON(map[string]string{"action": "ping"}); err != nil {
+		return fmt.Errorf("sending a ping: %w", err)
+	}
+	t := time.NewTimer(fenceTimeout)
+	defer t.Stop()
+	select {
+	case <-l.pong:
+		return nil
+	case <-l.conn.Done():
+		return fmt.Errorf("the connection closed: %v", l.conn.Err())
+	case <-t.C:
+		return fmt.Errorf("no answer to a ping within %s", fenceTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isPong reports whether a frame is the gateway's answer to a ping.
+func isPong(data []byte) bool {
+	var r struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(data, &r) == nil && r.Type == "pong"
 }
 
 func rawList(s []string) []json.RawMessage {
