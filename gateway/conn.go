@@ -109,7 +109,7 @@ func (c *conn) enqueue(m outbound) bool {
 
 // touch records inbound activity.
 func (c *conn) touch() {
-	c.lastActive.Store(int64(time.Since(c.start)))
+	c.lastActive.Store(int64(c.g.opts.since(c.start)))
 	c.lastActiveAt.Store(c.g.now().UnixMilli())
 }
 
@@ -366,6 +366,10 @@ func (c *conn) writeLoop() {
 	defer ping.Stop()
 	idle := time.NewTimer(c.g.opts.IdleTimeout)
 	defer idle.Stop()
+	idleC := idle.C
+	if c.g.opts.idleTick != nil {
+		idleC = c.g.opts.idleTick
+	}
 	maxDuration := time.NewTimer(c.g.opts.MaxDuration - time.Since(c.start))
 	defer maxDuration.Stop()
 	for {
@@ -387,8 +391,8 @@ func (c *conn) writeLoop() {
 				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
 				return
 			}
-		case <-idle.C:
-			quiet := time.Since(c.start) - time.Duration(c.lastActive.Load())
+		case <-idleC:
+			quiet := c.g.opts.since(c.start) - time.Duration(c.lastActive.Load())
 			if quiet >= c.g.opts.IdleTimeout {
 				c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
 				return

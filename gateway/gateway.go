@@ -77,6 +77,12 @@ type Options struct {
 	// on the Management API, its connect rate and its $disconnect events
 	// (see package faults).
 	Faults *faults.Injector
+
+	// Tests control the idle timeout's clock: since measures time from a
+	// connection's start (default time.Since), and idleTick, when set,
+	// replaces every connection's idle timer.
+	since    func(time.Time) time.Duration
+	idleTick chan time.Time
 }
 
 const (
@@ -168,6 +174,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.since == nil {
+		opts.since = time.Since
 	}
 	g := &Gateway{
 		opts:   opts,

@@ -493,41 +493,51 @@ func TestClientEndingsCallDisconnectOnce(t *testing.T) {
 }
 
 func TestIdleConnectionIsClosedWithGoingAway(t *testing.T) {
+	// The idle clock is the test's: elapsed is the time since the
+	// connection started, and each send on tick is one firing of the
+	// connection's idle timer.
+	var elapsed atomic.Int64
+	advance := func(d time.Duration) { elapsed.Add(int64(d)) }
+	tick := make(chan time.Time)
 	h := newFakeHandler()
-	const idle = 300 * time.Millisecond
-	_, addr := start(t, h, Options{IdleTimeout: idle})
+	h.message = func(event) (response, error) { return response{StatusCode: 200, Body: "seen"}, nil }
+	const idle = 10 * time.Minute
+	_, addr := start(t, h, Options{IdleTimeout: idle, idleTick: tick,
+		since: func(time.Time) time.Duration { return time.Duration(elapsed.Load()) }})
 	ws, id := connect(t, h, addr)
-
-	// Client pings are activity: keep the connection busy for three idle
-	// periods, then fall silent.
-	closed := make(chan error, 1)
-	go func() {
-		_ = ws.SetReadDeadline(time.Now().Add(wait))
-		_, _, err := ws.ReadMessage()
-		closed <- err
-	}()
-	stop := time.Now().Add(3 * idle)
-	for time.Now().Before(stop) {
-		if err := ws.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(wait)); err != nil {
-			t.Fatalf("ping: %v", err)
+	fire := func() {
+		select {
+		case tick <- time.Now():
+		case <-time.After(wait):
+			t.Fatal("the connection's idle timer is not waiting")
 		}
-		time.Sleep(idle / 4)
 	}
-	select {
-	case err := <-closed:
-		t.Fatalf("closed while active: %v", err)
-	default:
+	// roundTrip sends a message and waits for the handler's reply: the
+	// gateway has seen the activity, and the writer has finished whatever
+	// the timer fired before it.
+	roundTrip := func() {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(readMessage(t, ws)); got != "seen" {
+			t.Fatalf("got %q; want the reply", got)
+		}
 	}
-	silent := time.Now()
-	var err error
-	select {
-	case err = <-closed:
-	case <-time.After(wait):
-		t.Fatal("not closed after falling silent")
-	}
-	if d := time.Since(silent); d < idle/2 {
-		t.Errorf("closed %v after falling silent, want about %v", d, idle)
-	}
+
+	// Activity keeps the connection open: a message at 3/4 of the idle
+	// timeout, then the timer at 3/2 (only 3/4 quiet).
+	advance(idle * 3 / 4)
+	roundTrip()
+	advance(idle * 3 / 4)
+	fire()
+	roundTrip()
+
+	// Quiet for the whole idle timeout: closed with 1001 "Going away".
+	advance(idle)
+	fire()
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	_, _, err := ws.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "Going away" {
 		t.Fatalf("read error %v, want close 1001 Going away", err)

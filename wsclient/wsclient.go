@@ -147,6 +147,8 @@ type Conn struct {
 	period   time.Duration
 	pongWait time.Duration
 	grace    time.Duration
+	// lives counts the extensions of the read deadline (tests watch it).
+	lives atomic.Int64
 
 	closeOnce  sync.Once // finish
 	closeFrame sync.Once // Close
@@ -294,7 +296,10 @@ func (c *Conn) queue(o outgoing) error {
 }
 
 // alive extends the read deadline: the server showed a sign of life.
-func (c *Conn) alive() { _ = c.ws.SetReadDeadline(time.Now().Add(c.pongWait)) }
+func (c *Conn) alive() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.pongWait))
+	c.lives.Add(1)
+}
 
 func (c *Conn) readLoop() {
 	defer close(c.frames)

@@ -173,30 +173,36 @@ func TestAServerThatStopsAnsweringIsDetected(t *testing.T) {
 }
 
 func TestServerPingsKeepTheConnectionAlive(t *testing.T) {
-	// The server pings but never reads the client's pongs or pings: its
-	// pings alone must extend the client's read deadline.
-	stop := make(chan struct{})
+	// The server pings on the test's command but never reads the client's
+	// pongs or pings: its pings alone must extend the client's read
+	// deadline, each one (TestAServerThatStopsAnsweringIsDetected shows
+	// that the deadline ends a silent connection).
+	pings := make(chan struct{})
 	u := server(t, func(ws *websocket.Conn) {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
+		for range pings {
+			if ws.WriteControl(websocket.PingMessage, []byte("srv"), time.Now().Add(wait)) != nil {
 				return
-			case <-tick.C:
-				if ws.WriteControl(websocket.PingMessage, []byte("srv"), time.Now().Add(time.Second)) != nil {
-					return
-				}
 			}
 		}
 	})
-	c := dial(t, u, Options{PingPeriod: time.Hour, PongWait: 100 * time.Millisecond})
+	defer close(pings)
+	c := dial(t, u, Options{PingPeriod: time.Hour, PongWait: time.Hour})
+	for i := range 3 {
+		before := c.lives.Load()
+		pings <- struct{}{}
+		deadline := time.Now().Add(wait)
+		for c.lives.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("server ping %d did not extend the read deadline within %s", i+1, wait)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	select {
 	case <-c.Done():
 		t.Fatalf("the connection ended (%v) though the server kept pinging", c.Err())
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
-	close(stop)
 }
 
 func TestServerCloseReportsCodeAndReason(t *testing.T) {
