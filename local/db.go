@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -246,6 +247,39 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) })
 }
 
+// writeDurable is write with synchronous=FULL for this transaction: when
+// it returns, the commit is on disk (the WAL fsynced), so that it survives
+// a crash of the machine, not only of the process. The file's other writes
+// run with synchronous=NORMAL, which in WAL mode survives a crash of the
+// process but may lose the last commits on a power loss or kernel panic.
+// docs/reliability.md says which writes are which.
+func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case db.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writeSem }()
+	return retryBusy(ctx, func() error {
+		conn, err := db.sql.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+			return err
+		}
+		// Back to the file's setting before the connection returns to the
+		// pool; if that fails, the connection is dropped rather than kept.
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = NORMAL"); err != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+		return runTx(ctx, conn, nil, fn)
+	})
+}
+
 // read runs fn in a read transaction, so that its statements see one
 // snapshot of the file.
 func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -254,7 +288,12 @@ func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	})
 }
 
-func runTx(ctx context.Context, sqldb *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+// txBeginner is a *sql.DB or a *sql.Conn.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func runTx(ctx context.Context, sqldb txBeginner, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	tx, err := sqldb.BeginTx(ctx, opts)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -500,5 +501,38 @@ func TestAnEmptyPollDoesNotWaitForAnotherProcesssWriteLock(t *testing.T) {
 	msgs, err := broker.Queue().Receive(ctx, store.MaxBatch, time.Minute, 0)
 	if err != nil || len(msgs) != 0 {
 		t.Errorf("Receive on an empty queue while another process writes = %d messages, %v; want none and no error", len(msgs), err)
+	}
+}
+
+func TestQueueSendsAreWrittenWithSynchronousFull(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "socks.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// PRAGMA synchronous: 1 is NORMAL, 2 is FULL.
+	level := func(tx *sql.Tx) (int, error) {
+		var n int
+		return n, tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&n)
+	}
+	var durable, plain int
+	if err := db.writeDurable(ctx, func(tx *sql.Tx) (err error) { durable, err = level(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	// Every pooled connection is back to NORMAL afterwards.
+	for range 4 {
+		if err := db.write(ctx, func(tx *sql.Tx) (err error) { plain, err = level(tx); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if plain != 1 {
+			t.Fatalf("a plain write runs with synchronous=%d; want 1 (NORMAL)", plain)
+		}
+	}
+	if durable != 2 {
+		t.Fatalf("a queue send runs with synchronous=%d; want 2 (FULL)", durable)
+	}
+	if _, err := db.Queue().SendBatch(ctx, [][]byte{[]byte(`{"topics":["t"],"body":1}`)}); err != nil {
+		t.Fatal(err)
 	}
 }

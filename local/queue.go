@@ -44,7 +44,7 @@ func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 
 // SendBatch enqueues bodies, all or none, and returns their IDs in order.
 // There is no batch limit locally; the bodies are written in one
-// transaction.
+// transaction, with synchronous=FULL (see DB.writeDurable).
 func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
 	if len(bodies) == 0 {
 		return nil, nil
@@ -61,7 +61,8 @@ func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error
 	for i := range ids {
 		ids[i] = randomID("q-")
 	}
-	err := q.db.write(ctx, func(tx *sql.Tx) error {
+	// An acknowledged send is on disk: it survives a machine crash.
+	err := q.db.writeDurable(ctx, func(tx *sql.Tx) error {
 		now := millis(q.now())
 		for i, b := range bodies {
 			if _, err := tx.ExecContext(ctx,
