@@ -190,11 +190,7 @@ func (o *Options) complete() error {
 	if err := pubsub.ValidateGeek(o.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	var split []string
-	for _, t := range o.Topics {
-		split = append(split, strings.Split(t, ",")...)
-	}
-	topics, err := pubsub.NormalizeTopics(split)
+	topics, err := pubsub.TopicList(o.Topics)
 	if err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
