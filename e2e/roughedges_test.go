@@ -133,3 +133,32 @@ func TestPublishWaitWithNoGatewayFailsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneStaleFromCronSaysNothingWhenNothingChanged: cron mails every
+// line a job prints, so a run that deleted nothing and hit no error prints
+// nothing; -v and --json always report.
+func TestPruneStaleFromCronSaysNothingWhenNothingChanged(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+
+	t.Run("a plain run prints nothing", func(t *testing.T) {
+		r := s.run("prune-stale")
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("want exit 0 and nothing on stdout or stderr:\n%s", r)
+		}
+	})
+	t.Run("-v reports the live connection it kept", func(t *testing.T) {
+		r := s.run("prune-stale", "-v")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "checked=1 deleted=0 ") || !strings.Contains(r.stderr, "keep ") {
+			t.Errorf("want exit 0, the summary and the decision:\n%s", r)
+		}
+	})
+	t.Run("--json reports", func(t *testing.T) {
+		p := parsePrune(t, s.run("prune-stale", "--json"))
+		if p.DeletedTotal != 0 || p.Kept != 1 {
+			t.Errorf("prune-stale --json reported %+v; want nothing deleted and 1 kept", p)
+		}
+	})
+}
