@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -161,4 +163,53 @@ func TestPruneStaleFromCronSaysNothingWhenNothingChanged(t *testing.T) {
 			t.Errorf("prune-stale --json reported %+v; want nothing deleted and 1 kept", p)
 		}
 	})
+}
+
+// TestListenSendsASocksUserAgent: the gateway (API Gateway's identity, or
+// the local one's GET @connections) sees socks/VERSION, not Go's default.
+func TestListenSendsASocksUserAgent(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--no-input")
+	l.waitConnected(false)
+
+	version := s.must("version", "--json")
+	var v struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(version), &v); err != nil || v.Version == "" {
+		t.Fatalf("socks version --json printed %q (%v)", version, err)
+	}
+	var conns []struct {
+		ID string `json:"connectionId"`
+	}
+	if err := json.Unmarshal([]byte(s.must("subs", "list", "--geek", "alice", "--json")), &conns); err != nil || len(conns) != 1 {
+		t.Fatalf("subs list --json: %v, %d connections; want 1", err, len(conns))
+	}
+	req, err := http.NewRequestWithContext(testContext(t, commandTimeout), http.MethodGet, managementURL(t, s.openState())+"/@connections/"+conns[0].ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any signature will do locally; none at all is refused, as on AWS.
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET @connections/%s: %s", conns[0].ID, resp.Status)
+	}
+	var info struct {
+		Identity struct {
+			UserAgent string `json:"userAgent"`
+		} `json:"identity"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	if want := "socks/" + v.Version; info.Identity.UserAgent != want {
+		t.Errorf("the gateway saw User-Agent %q; want %q", info.Identity.UserAgent, want)
+	}
 }
