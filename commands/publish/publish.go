@@ -69,8 +69,9 @@ is refused: API Gateway cannot deliver it.
 Prints the message ID. --wait waits until the broker handled the message
 and reports how many connections got it, were gone, or failed (exit 4 if
 the wait times out). On the local backend, --wait with no 'socks serve'
-running fails at once and queues nothing, since nothing would deliver it. --direct skips the queue and fans out at once from this
-process (for troubleshooting; needs a running gateway).`,
+running fails at once and queues nothing, since nothing would deliver it.
+--direct skips the queue and fans out at once from this process (for
+troubleshooting; needs a running gateway).`,
 		Example: `  socks publish --geek Friendless --topic updates
   socks publish --geek Friendless --topic updates --message 'stats refreshed'
   socks publish --topic news --body '{"headline":"v2 is out"}' --wait

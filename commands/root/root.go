@@ -12,6 +12,7 @@ import (
 	configcmd "github.com/socks-dev/socks/commands/config"
 	"github.com/socks-dev/socks/commands/demo"
 	"github.com/socks-dev/socks/commands/dlq"
+	"github.com/socks-dev/socks/commands/docs"
 	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/commands/listen"
 	"github.com/socks-dev/socks/commands/provision"
@@ -96,6 +97,7 @@ and receives whatever is published to that geek and topic.`,
 		provision.NewCmdTeardown(f, nil),
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
+		docs.NewCmdDocs(f, nil),
 	)
 	// Cobra's own completion command, made now (after SetOut, which its
 	// scripts are written to) so that it gets an example like the rest.
