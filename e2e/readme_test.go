@@ -294,9 +294,6 @@ type readmeFixture struct {
 
 // TestEveryREADMECommandRuns runs the README's commands in order.
 func TestEveryREADMECommandRuns(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Fatalf("jq is not installed: README commands pipe into it (scripts/test installs it): %v", err)
-	}
 	s := newStack(t)
 	srv := s.serve()
 	f := &readmeFixture{root: t, t: t, s: s, dir: t.TempDir(), vars: map[string]string{}}
@@ -380,6 +377,14 @@ func (f *readmeFixture) shell(line string, spec readmeRun, env []string) *exec.C
 
 func (f *readmeFixture) runLine(line string, spec readmeRun) {
 	t := f.t
+	if strings.Contains(line, "| jq ") {
+		if _, err := exec.LookPath("jq"); err != nil {
+			if os.Getenv(envRequireEmuls) == "1" {
+				t.Fatalf("jq is not installed, and this README command pipes into it (scripts/test installs it): %v", err)
+			}
+			t.Skip("jq is not installed: run `make test`, which installs it, or apt-get install jq")
+		}
+	}
 	env := f.envFor(t, spec)
 	if spec.before != nil {
 		spec.before(f)
