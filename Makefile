@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/socks
 
-.PHONY: demo test build lint fuzz bench emulators clean
+.PHONY: demo test build lint fuzz bench emulators clean docs snapshot
 
 ## demo: the whole flow on a throwaway local stack (no AWS)
 demo:
@@ -33,5 +33,14 @@ fuzz:
 bench:
 	scripts/bench
 
+## docs: regenerate the Markdown command reference in docs/commands/ (commit it)
+docs:
+	rm -rf docs/commands
+	$(GO) run ./cmd/socks docs --markdown docs/commands
+
+## snapshot: every release archive, the Lambda zips and checksums in dist/, untagged
+snapshot:
+	scripts/goreleaser release --snapshot --clean
+
 clean:
-	rm -rf bin dist
+	rm -rf bin dist manpages

@@ -37,6 +37,10 @@ func TestMakeDemoIsTheREADMEsFirstCommand(t *testing.T) {
 	if strings.Contains(string(out), "FAIL") {
 		t.Errorf("make demo reported a failure:\n%s", out)
 	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ok: everything behaved") {
+		t.Errorf("piped, the demo's last line is %q; want a one-line verdict starting %q", last, "ok: everything behaved")
+	}
 }
 
 func TestDemoJSONSaysOK(t *testing.T) {

@@ -595,6 +595,15 @@ func checkFailure(t testing.TB, r result, code int, phrase string) {
 	}
 }
 
+// checkEmpty checks what a list command with nothing to list does: exit 0,
+// nothing on stdout, and note on stderr.
+func checkEmpty(t testing.TB, r result, note string) {
+	t.Helper()
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, note) {
+		t.Errorf("want exit 0, an empty stdout and %q on stderr:\n%s", note, r)
+	}
+}
+
 // busyAddr holds a loopback port busy until the test ends and returns its
 // address.
 func busyAddr(t testing.TB) string {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/commands/publish"
 )
 
 // TestCtrlCClosesClientsCleanly interrupts `socks serve` with clients
@@ -103,17 +105,21 @@ func TestMessageOutlivesAKilledGateway(t *testing.T) {
 	first.kill()
 
 	// The message goes on the queue while no gateway runs (publish needs
-	// only the state file); the next serve's broker handles it, whenever
-	// exactly it lands.
-	pub := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":2}`,
-		"--wait", "--wait-timeout", "20s", "--json", "--state-dir", s.dir)
+	// only the state file; --wait would refuse, as nothing could handle
+	// it yet); the next serve's broker handles it, whenever exactly it
+	// lands, and records its report in the state file.
+	const id = "m-outlives-the-gateway"
+	r := s.run("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":2}`, "--id", id)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != id || !strings.Contains(r.stderr, "waits in the queue") {
+		t.Fatalf("want exit 0, the ID and a note that the message waits:\n%s", r)
+	}
 
 	second := s.serve()
-	r := pub.result()
-	if r.code != 0 {
-		t.Fatalf("want exit 0:\n%s", r)
+	report, err := publish.WaitReport(testContext(t, commandTimeout), s.openState().Store(), id, 20*time.Second)
+	if err != nil {
+		t.Fatalf("the broker of the next serve did not handle the waiting message: %v", err)
 	}
-	rep := parseReport(t, r).Report
+	rep := &report
 	t.Run("the waiting message is handled without failures", func(t *testing.T) {
 		if rep.Failed != 0 || rep.Delivered != 0 {
 			t.Errorf("report %+v; want nothing delivered and nothing failed", *rep)

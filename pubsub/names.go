@@ -89,7 +89,19 @@ func SplitTopics(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return []string{AllTopics}, nil
 	}
-	return NormalizeTopics(strings.Split(s, ","))
+	return TopicList([]string{s})
+}
+
+// TopicList parses topics given as several values, each of which may be a
+// comma list: the one rule of `?topic=a,b`, `listen --topic a,b` and
+// `publish --topic a,b`. Duplicates are removed and order is kept; no
+// values give no topics.
+func TopicList(values []string) ([]string, error) {
+	var split []string
+	for _, v := range values {
+		split = append(split, strings.Split(v, ",")...)
+	}
+	return NormalizeTopics(split)
 }
 
 // NormalizeTopics validates topics and removes duplicates, keeping order.

@@ -34,10 +34,12 @@ const (
 var ActionRoutes = []string{RouteSubscribe, RouteUnsubscribe, RoutePing}
 
 // Reply is the frame sent back to a client for an action (the route
-// response). Type is "subscribed", "unsubscribed", "pong" or "error".
+// response). Type is "subscribed", "unsubscribed", "pong" or "error". A
+// subscribed or unsubscribed reply always carries topics, [] when none are
+// left (nil leaves the field out, an empty list does not).
 type Reply struct {
 	Type   string   `json:"type"`
-	Topics []string `json:"topics,omitempty"`
+	Topics []string `json:"topics,omitzero"`
 	Error  string   `json:"error,omitempty"`
 	Time   string   `json:"time,omitempty"`
 }
@@ -186,7 +188,11 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 	if err != nil {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("%s for %s: %w", route, id, err)
 	}
-	return reply(Reply{Type: route + "d", Topics: sorted(c.Topics)}), nil
+	left := sorted(c.Topics)
+	if left == nil {
+		left = []string{}
+	}
+	return reply(Reply{Type: route + "d", Topics: left}), nil
 }
 
 func (h *Handler) fallback(body string) events.APIGatewayProxyResponse {

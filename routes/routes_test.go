@@ -170,6 +170,34 @@ func TestActions(t *testing.T) {
 	}
 }
 
+func TestUnsubscribeReplyAlwaysCarriesTopics(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if resp, _ := h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "a,b"})); resp.StatusCode != 200 {
+		t.Fatal("connect failed")
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"action":"unsubscribe","topics":["a"]}`, `{"type":"unsubscribed","topics":["b"]}`},
+		{`{"action":"unsubscribe","topics":["b"]}`, `{"type":"unsubscribed","topics":[]}`},
+		{`{"action":"unsubscribe","topics":["b"]}`, `{"type":"unsubscribed","topics":[]}`},
+	} {
+		resp, err := h.Handle(ctx, messageEvent("c1", "unsubscribe", tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body != tc.want {
+			t.Errorf("%s got %s; want %s", tc.body, resp.Body, tc.want)
+		}
+	}
+	t.Run("other replies still leave topics out", func(t *testing.T) {
+		resp, _ := h.Handle(ctx, messageEvent("c1", "ping", `{"action":"ping"}`))
+		if strings.Contains(resp.Body, "topics") {
+			t.Errorf("pong %s carries topics", resp.Body)
+		}
+	})
+}
+
 func TestSubscribeIsBounded(t *testing.T) {
 	h, s, now := newHandler(t)
 	ctx := context.Background()

@@ -68,7 +68,10 @@ type Options struct {
 	// Header is sent with the opening handshake (not modified).
 	Header http.Header
 	// Origin, when set, is sent as the Origin header.
-	Origin       string
+	Origin string
+	// UserAgent, when set, is sent as the User-Agent header unless Header
+	// has one.
+	UserAgent    string
 	Subprotocols []string
 	// Insecure skips TLS certificate checks (testing only).
 	Insecure         bool
@@ -204,11 +207,14 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // --insecure, for testing
 	}
 	header := opts.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
 	if opts.Origin != "" {
-		if header == nil {
-			header = http.Header{}
-		}
 		header.Set("Origin", opts.Origin)
+	}
+	if opts.UserAgent != "" && header.Get("User-Agent") == "" {
+		header.Set("User-Agent", opts.UserAgent)
 	}
 	ws, resp, err := d.DialContext(ctx, rawURL, header)
 	if err != nil {

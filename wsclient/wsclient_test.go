@@ -361,3 +361,23 @@ func ExampleCloseStatus() {
 	fmt.Println(code, reason, ok)
 	// Output: 1001 Going away true
 }
+
+func TestUserAgentIsSentUnlessTheHeaderHasOne(t *testing.T) {
+	agents := make(chan string, 2)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		agents <- r.UserAgent()
+		if ws, err := up.Upgrade(w, r, nil); err == nil {
+			ws.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	u := "ws" + strings.TrimPrefix(srv.URL, "http")
+	dial(t, u, Options{UserAgent: "socks/1.2.3"})
+	dial(t, u, Options{UserAgent: "socks/1.2.3", Header: http.Header{"User-Agent": {"mine/1"}}})
+	for _, want := range []string{"socks/1.2.3", "mine/1"} {
+		if got := <-agents; got != want {
+			t.Errorf("User-Agent %q; want %q", got, want)
+		}
+	}
+}

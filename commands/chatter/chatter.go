@@ -4,7 +4,6 @@ package chatter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -116,7 +115,7 @@ func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Short: "List chatter IDs (fingerprints only, never secrets)",
 		Long: `List issued chatter IDs by fingerprint (the first 12 hex digits of the
 stored hash), with when they were issued and when they expire. Secrets are
-never shown. Exits 3 when there is nothing to list.`,
+never shown. With none it says so on stderr and exits 0 (--json prints []).`,
 		Example: `  socks chatter list
   socks chatter list --geek Friendless --json`,
 		Args: cobra.NoArgs,
@@ -184,12 +183,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			}
 		}
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 && !opts.JSON {
 		what := "no chatter IDs"
 		if opts.Geek != "" {
 			what += " for " + opts.Geek
 		}
-		return cmdutil.Exit(cmdutil.ExitNotFound, errors.New(what))
+		fmt.Fprintln(opts.IO.ErrOut, what)
 	}
 	return nil
 }

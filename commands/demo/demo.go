@@ -353,8 +353,16 @@ func render(opts *Options, ls []*listener, steps []step, out Outcome) error {
 		if out.StateDir != "" {
 			fmt.Fprintln(w, u.Muted.Render("state kept in "+out.StateDir))
 		}
-	} else if out.StateDir != "" {
-		fmt.Fprintf(w, "state dir\t%s\n", out.StateDir)
+	} else {
+		if out.StateDir != "" {
+			fmt.Fprintf(w, "state dir\t%s\n", out.StateDir)
+		}
+		// Piped output ends with a one-line verdict, for a log or a script.
+		if out.OK {
+			fmt.Fprintf(w, "ok: everything behaved in %dms\n", out.ElapsedMS)
+		} else {
+			fmt.Fprintf(w, "FAIL: %s\n", strings.Join(out.Problems, "; "))
+		}
 	}
 	return nil
 }

@@ -80,7 +80,8 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Use:   "list",
 		Short: "List dead letters with why they failed",
 		Long: `List the dead letters, oldest failure first: ID, when it failed, how often
-it was received, and the failure reason. Exits 3 when there are none.`,
+it was received, and the failure reason. With none it says so on stderr and
+exits 0 (--json prints []).`,
 		Example: `  socks dlq list
   socks dlq list --json | jq -r '.[] | [.id, .reason] | @tsv'`,
 		Args: cobra.NoArgs,
@@ -133,8 +134,8 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	if len(dls) == 0 {
-		return cmdutil.Exit(cmdutil.ExitNotFound, errors.New("no dead letters"))
+	if len(dls) == 0 && !opts.JSON {
+		fmt.Fprintln(opts.IO.ErrOut, "no dead letters")
 	}
 	return nil
 }

@@ -89,13 +89,28 @@ func TestList(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 
+}
+
+func TestListEmptyIsNotAnError(t *testing.T) {
 	empty, _ := deadQueue(t)
-	ios, _, out, _ = streams()
-	err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(empty), Now: time.Now})
-	wantExit(t, err, cmdutil.ExitNotFound)
-	if out.Len() != 0 {
-		t.Errorf("stdout %q", out)
-	}
+	t.Run("a table says so on stderr and exits 0", func(t *testing.T) {
+		ios, _, out, errOut := streams()
+		if err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(empty), Now: time.Now}); err != nil {
+			t.Errorf("got %v; want no error", err)
+		}
+		if out.Len() != 0 || errOut.String() != "no dead letters\n" {
+			t.Errorf("stdout %q, stderr %q; want nothing and %q", out, errOut, "no dead letters\n")
+		}
+	})
+	t.Run("--json prints [] and exits 0", func(t *testing.T) {
+		ios, _, out, errOut := streams()
+		if err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(empty), Now: time.Now, JSON: true}); err != nil {
+			t.Errorf("got %v; want no error", err)
+		}
+		if out.String() != "[]\n" || errOut.Len() != 0 {
+			t.Errorf("stdout %q, stderr %q; want [] and nothing", out, errOut)
+		}
+	})
 }
 
 func TestShow(t *testing.T) {

@@ -52,6 +52,9 @@ func TestFlagsAreParsed(t *testing.T) {
 		t.Errorf("header %v; want %v", o.header, want)
 	}
 	w := o.wsOptions()
+	if w.UserAgent != "socks/dev" {
+		t.Errorf("User-Agent %q; want socks/dev for a build without a version", w.UserAgent)
+	}
 	if w.Origin != "https://site.example" || !w.Insecure || len(w.Subprotocols) != 1 || w.PingPeriod != 10*time.Second {
 		t.Errorf("wsclient options %+v", w)
 	}

@@ -54,6 +54,8 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Version goes into the User-Agent header as "socks/VERSION".
+	Version string
 	// Dial connects (default wsclient.Dial); tests pass a fake.
 	Dial DialFunc
 	// Backoff paces reconnects (zero value: 0.5 s doubling up to 30 s).
@@ -86,7 +88,7 @@ type Options struct {
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Version: f.Build.Version}
 	cmd := &cobra.Command{
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",
@@ -190,11 +192,7 @@ func (o *Options) complete() error {
 	if err := pubsub.ValidateGeek(o.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	var split []string
-	for _, t := range o.Topics {
-		split = append(split, strings.Split(t, ",")...)
-	}
-	topics, err := pubsub.NormalizeTopics(split)
+	topics, err := pubsub.TopicList(o.Topics)
 	if err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
@@ -264,8 +262,18 @@ func listenRun(ctx context.Context, opts *Options) error {
 	return s.run(ctx)
 }
 
+// UserAgent is what listen sends as User-Agent ("socks/dev" for a build
+// without a version); -H 'User-Agent: ...' overrides it.
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "socks/" + version
+}
+
 func (o *Options) wsOptions() wsclient.Options {
 	return wsclient.Options{
+		UserAgent:    UserAgent(o.Version),
 		Header:       o.header,
 		Origin:       o.Origin,
 		Subprotocols: o.Subprotocols,

@@ -65,8 +65,10 @@ this from cron.
 With no local gateway running there is nothing to ask: younger records are
 reported as unchecked and kept. Expired chatter IDs are deleted too.
 
-Quiet unless -v: it prints one summary line on standard output (or --json)
-and exits non-zero only when something failed. Runs at once are safe:
+Quiet for cron: a run that deleted nothing and hit no error prints nothing
+at all. Otherwise it prints one summary line on standard output and exits
+non-zero only when something failed. -v logs every decision on standard
+error and --json always prints the summary. Runs at once are safe:
 deletes are idempotent and each run counts only what it deleted itself.`,
 		Example: `  socks prune-stale
   socks prune-stale --dry-run -v
@@ -132,6 +134,12 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	res, err := ops.Prune(ctx, s, pusher, po)
 	if spin {
 		fmt.Fprint(errOut, "\r\x1b[K")
+	}
+	// Cron mails every line it sees: a run that changed nothing and hit
+	// no error says nothing unless asked to.
+	quiet := err == nil && res.Errors == 0 && res.Deleted.Total() == 0 && res.ChatterIDs == 0 && !opts.Verbose && !opts.JSON
+	if quiet {
+		return nil
 	}
 	if perr := printResult(opts, res); perr != nil && err == nil {
 		err = perr

@@ -179,6 +179,44 @@ func TestPruneRun(t *testing.T) {
 			t.Errorf("stderr %q", fx.errOut)
 		}
 	})
+	t.Run("a run that deleted nothing and hit no error prints nothing at all", func(t *testing.T) {
+		fx := newFixture(t)
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		fx.out.Reset()
+		// Only the live record is left; without a gateway it is not even
+		// checked, which must not make cron mail a note every run either.
+		for _, pusher := range []func(context.Context, int) (store.Pusher, error){
+			fx.opts.Pusher,
+			func(context.Context, int) (store.Pusher, error) { return nil, backend.ErrNoGateway },
+		} {
+			fx.opts.Pusher = pusher
+			if err := pruneRun(context.Background(), fx.opts); err != nil {
+				t.Fatal(err)
+			}
+			if fx.out.Len() != 0 || fx.errOut.Len() != 0 {
+				t.Errorf("stdout %q, stderr %q; want nothing on either", fx.out, fx.errOut)
+			}
+		}
+		t.Run("-v and --json still report", func(t *testing.T) {
+			fx.opts.Verbose = true
+			if err := pruneRun(context.Background(), fx.opts); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(fx.out.String(), "checked=1 deleted=0 ") || fx.errOut.Len() == 0 {
+				t.Errorf("-v: stdout %q, stderr %q; want the summary and the log", fx.out, fx.errOut)
+			}
+			fx.out.Reset()
+			fx.opts.Verbose, fx.opts.JSON = false, true
+			if err := pruneRun(context.Background(), fx.opts); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(fx.out.String(), `"deletedTotal":0`) {
+				t.Errorf("--json: stdout %q; want the summary", fx.out)
+			}
+		})
+	})
 	t.Run("bad flags are usage errors", func(t *testing.T) {
 		for _, mut := range []func(*Options){
 			func(o *Options) { o.MaxAge = 0 },

@@ -54,20 +54,26 @@ func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 		Long: `Publish puts an envelope on the queue; the broker ('socks serve' locally)
 delivers its body to every matching connection.
 
-  --topic is required ('.' means every topic); repeat it for several.
+  --topic is required ('.' means every topic); repeat it or give a comma
+  list (a,b) for several, the same rule as 'listen --topic' and ?topic=.
   --geek narrows delivery to those users; without it every subscriber of
   the topics gets the message.
 
 The body is JSON: --message wraps text as a JSON string, --body takes JSON
 as given, --body-file reads it from a file ('-' for stdin), and piped stdin
-is read when no body flag is given. A body over 128 KB is refused: API
-Gateway cannot deliver it.
+is read when no body flag is given. With no body at all (no flag, nothing
+piped) the topic's name is published as the event key, since pages listen
+for keys; on a terminal publish never waits for stdin. A body over 128 KB
+is refused: API Gateway cannot deliver it.
 
 Prints the message ID. --wait waits until the broker handled the message
 and reports how many connections got it, were gone, or failed (exit 4 if
-the wait times out). --direct skips the queue and fans out at once from this
-process (for troubleshooting; needs a running gateway).`,
-		Example: `  socks publish --geek Friendless --topic updates --message 'stats refreshed'
+the wait times out). On the local backend, --wait with no 'socks serve'
+running fails at once and queues nothing, since nothing would deliver it.
+--direct skips the queue and fans out at once from this process (for
+troubleshooting; needs a running gateway).`,
+		Example: `  socks publish --geek Friendless --topic updates
+  socks publish --geek Friendless --topic updates --message 'stats refreshed'
   socks publish --topic news --body '{"headline":"v2 is out"}' --wait
   echo '{"progress":42}' | socks publish --geek Friendless --topic jobs
   socks publish --topic . --body-file notice.json --direct`,
@@ -83,7 +89,7 @@ process (for troubleshooting; needs a running gateway).`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&opts.Geeks, "geek", "g", nil, "deliver only to this user (repeatable)")
-	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to, '.' for every topic (repeatable, required)")
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to, '.' for every topic (repeatable, or a comma list; required)")
 	fl.StringVarP(&opts.Message, "message", "m", "", "text body, sent as a JSON string")
 	fl.StringVar(&opts.Body, "body", "", "JSON body")
 	fl.StringVar(&opts.BodyFile, "body-file", "", "read the JSON body from a file ('-' for stdin)")
@@ -102,12 +108,12 @@ process (for troubleshooting; needs a running gateway).`,
 // Envelope builds and validates the envelope the options describe.
 func (opts *Options) Envelope() (pubsub.Envelope, error) {
 	env := pubsub.Envelope{ID: opts.ID, Users: pubsub.Unique(opts.Geeks)}
-	topics, err := pubsub.NormalizeTopics(opts.Topics)
+	topics, err := pubsub.TopicList(opts.Topics)
 	if err != nil {
 		return env, &cmdutil.FlagError{Err: err}
 	}
 	env.Topics = topics
-	body, err := opts.body()
+	body, err := opts.body(topics)
 	if err != nil {
 		return env, err
 	}
@@ -121,7 +127,7 @@ func (opts *Options) Envelope() (pubsub.Envelope, error) {
 	return env, nil
 }
 
-func (opts *Options) body() (json.RawMessage, error) {
+func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	var raw []byte
 	switch {
 	case opts.messageSet:
@@ -142,14 +148,42 @@ func (opts *Options) body() (json.RawMessage, error) {
 		defer f.Close()
 		return readBody(f, opts.BodyFile)
 	case !opts.IO.IsStdinTTY() && opts.IO.In != nil:
-		return readBody(opts.IO.In, "stdin")
+		b, err := readRaw(opts.IO.In, "stdin")
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			// Nothing piped (stdin is /dev/null, or cron's empty input).
+			return opts.topicAsKey(topics)
+		}
+		return checkJSON(b, "stdin")
 	default:
-		return nil, cmdutil.FlagErrorf("no body: give --message, --body, --body-file, or pipe JSON on stdin")
+		// On a terminal: never wait for typed input.
+		return opts.topicAsKey(topics)
 	}
 	return checkJSON(raw, "--body")
 }
 
+// topicAsKey is the body of a publish given none: the topic's name, as the
+// event key pages listen for ("plays-updated" on topic plays-updated).
+func (opts *Options) topicAsKey(topics []string) (json.RawMessage, error) {
+	if len(topics) != 1 || topics[0] == pubsub.AllTopics {
+		return nil, cmdutil.FlagErrorf("no body: give --message, --body, --body-file or pipe JSON on stdin (with one topic and no body, the topic's name is sent as the event key)")
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "note: no body given: publishing the topic name %q as the event key\n", topics[0])
+	return json.Marshal(topics[0])
+}
+
 func readBody(r io.Reader, name string) (json.RawMessage, error) {
+	b, err := readRaw(r, name)
+	if err != nil {
+		return nil, err
+	}
+	return checkJSON(b, name)
+}
+
+// readRaw reads a body, refusing one too big for any queue message.
+func readRaw(r io.Reader, name string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, pubsub.MaxEnvelopeBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
@@ -157,7 +191,7 @@ func readBody(r io.Reader, name string) (json.RawMessage, error) {
 	if len(b) > pubsub.MaxEnvelopeBytes {
 		return nil, cmdutil.FlagErrorf("the body from %s is over %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, pubsub.MaxEnvelopeBytes, pubsub.MaxMessageBytes)
 	}
-	return checkJSON(b, name)
+	return b, nil
 }
 
 func checkJSON(b []byte, name string) (json.RawMessage, error) {
@@ -222,14 +256,24 @@ func publishRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
+	// On the local backend the broker runs beside a gateway (`socks serve`,
+	// or `socks broker`, which needs one), and a running gateway is
+	// recorded in the state file: without one, nothing will handle the
+	// message.
+	noGateway := false
+	if b.DB != nil {
+		_, _, err := b.Gateway(ctx)
+		noGateway = errors.Is(err, backend.ErrNoGateway)
+	}
+	if noGateway && opts.Wait {
+		return errors.New("--wait: no local gateway is running for this state dir, so no broker would handle the message; nothing was queued. Start `socks serve` (with the same --state-dir), or publish without --wait to leave it on the queue")
+	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
 		return fmt.Errorf("enqueueing the message: %w", err)
 	}
 	res := Result{ID: env.ID, Queued: true}
-	if b.DB != nil {
-		if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
-			fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
-		}
+	if noGateway {
+		fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
 	}
 	if !opts.Wait {
 		return printResult(opts, res)

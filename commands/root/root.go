@@ -12,6 +12,7 @@ import (
 	configcmd "github.com/socks-dev/socks/commands/config"
 	"github.com/socks-dev/socks/commands/demo"
 	"github.com/socks-dev/socks/commands/dlq"
+	"github.com/socks-dev/socks/commands/docs"
 	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/commands/listen"
 	"github.com/socks-dev/socks/commands/provision"
@@ -27,7 +28,7 @@ const exitCodes = `Exit codes:
   0    success
   1    error
   2    bad flags, arguments or input
-  3    nothing found (a lookup matched nothing)
+  3    nothing found (a lookup of one named thing; an empty list is exit 0)
   4    a wait timed out (listen --timeout, publish --wait)
   5    the gateway refused the connection (401/403)
   130  interrupted`
@@ -96,6 +97,7 @@ and receives whatever is published to that geek and topic.`,
 		provision.NewCmdTeardown(f, nil),
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
+		docs.NewCmdDocs(f, nil),
 	)
 	// Cobra's own completion command, made now (after SetOut, which its
 	// scripts are written to) so that it gets an example like the rest.

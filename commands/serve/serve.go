@@ -154,7 +154,7 @@ func Run(ctx context.Context, opts *Options) error {
 		_ = ln.Close()
 		return err
 	}
-	addr := ln.Addr().String()
+	addr := ReachableAddr(ln.Addr())
 	wsURL := "ws://" + addr + "/"
 	if opts.Stage != "" {
 		wsURL += opts.Stage
@@ -207,6 +207,18 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// ReachableAddr is the host:port a person (and every other socks process on
+// this machine) can connect to for a listener at a: a listener on every
+// interface (0.0.0.0, [::]) is reached through the loopback address, not
+// through the unspecified one.
+func ReachableAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
 func checkNotRunning(ctx context.Context, b *backend.Backend) error {

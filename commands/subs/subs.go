@@ -72,7 +72,8 @@ about each connection for its last activity ("gone" when the connection no
 longer exists); without it, last activity shows "-".
 
 On a terminal: a table with relative times. Otherwise: tab-separated lines
-with RFC 3339 times. Exits 3 when nothing matched.`,
+with RFC 3339 times. When nothing matched it says so on stderr and exits 0
+(--json prints []).`,
 		Example: `  socks subs list
   socks subs list --geek Friendless --live
   socks subs list --topic updates --json | jq -r '.[].connectionId'`,
@@ -143,8 +144,10 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	if len(items) == 0 {
-		return cmdutil.Exit(cmdutil.ExitNotFound, errors.New(nothingMatched(opts)))
+	if len(items) == 0 && !opts.JSON {
+		// An empty list is an answer, not an error: stdout stays empty
+		// for scripts and a person reads why on stderr.
+		fmt.Fprintln(opts.IO.ErrOut, nothingMatched(opts))
 	}
 	return nil
 }

@@ -128,25 +128,24 @@ func TestList(t *testing.T) {
 			t.Errorf("got %+v", got)
 		}
 	})
-	t.Run("nothing matched exits 3 and says what", func(t *testing.T) {
-		opts, out, _ := listOpts(t, seeded(t), nil)
+	t.Run("nothing matched is not an error: exit 0, stdout empty, stderr says what", func(t *testing.T) {
+		opts, out, errOut := listOpts(t, seeded(t), nil)
 		opts.Geek = "nobody"
-		err := listRun(context.Background(), opts)
-		var exit *cmdutil.ExitCodeError
-		if !errors.As(err, &exit) || exit.Code != cmdutil.ExitNotFound || !strings.Contains(err.Error(), "no open connections of nobody") {
-			t.Errorf("got %v; want exit 3 naming the geek", err)
+		if err := listRun(context.Background(), opts); err != nil {
+			t.Errorf("got %v; want no error for an empty list", err)
 		}
 		if out.Len() != 0 {
 			t.Errorf("stdout %q; want nothing", out)
 		}
+		if !strings.Contains(errOut.String(), "no open connections of nobody") {
+			t.Errorf("stderr %q; want it to name the geek", errOut)
+		}
 	})
-	t.Run("--json with nothing matched prints an empty list and exits 3", func(t *testing.T) {
-		opts, out, _ := listOpts(t, seeded(t), nil)
+	t.Run("--json with nothing matched prints [] and exits 0", func(t *testing.T) {
+		opts, out, errOut := listOpts(t, seeded(t), nil)
 		opts.Topic, opts.JSON = "nothing", true
-		err := listRun(context.Background(), opts)
-		var exit *cmdutil.ExitCodeError
-		if !errors.As(err, &exit) || exit.Code != cmdutil.ExitNotFound || out.String() != "[]\n" {
-			t.Errorf("got %v and %q", err, out)
+		if err := listRun(context.Background(), opts); err != nil || out.String() != "[]\n" || errOut.Len() != 0 {
+			t.Errorf("got %v, stdout %q, stderr %q; want no error, [] and a quiet stderr", err, out, errOut)
 		}
 	})
 	t.Run("a bad geek is a usage error", func(t *testing.T) {

@@ -1,0 +1,87 @@
+// Package docs implements the hidden `socks docs`: man pages and a Markdown
+// command reference generated from the cobra tree, so that neither is
+// written by hand. `make docs` regenerates docs/commands/.
+package docs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// Options are the inputs of `socks docs`.
+type Options struct {
+	IO       *iostreams.IOStreams
+	Root     *cobra.Command
+	Man      string
+	Markdown string
+	// Date is the man pages' date (default: now).
+	Date time.Time
+}
+
+// NewCmdDocs returns the hidden `socks docs`.
+func NewCmdDocs(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:    "docs (--man DIR | --markdown DIR)",
+		Short:  "Generate man pages or the Markdown command reference",
+		Hidden: true,
+		Long: `Write a man page (section 1) or a Markdown page for every command into DIR,
+generated from the commands' own help. The Markdown reference lives in
+docs/commands/ ('make docs' regenerates it); release archives carry the
+man pages.`,
+		Example: `  socks docs --markdown docs/commands
+  socks docs --man dist/man`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Root = cmd.Root()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Man, "man", "", "write man pages into this directory")
+	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "write Markdown pages into this directory")
+	cmd.MarkFlagsOneRequired("man", "markdown")
+	return cmd
+}
+
+// Run writes what opts asks for.
+func Run(opts *Options) error {
+	root := opts.Root
+	// No "Auto generated on DATE" line: the committed reference must not
+	// change when nothing else did.
+	root.DisableAutoGenTag = true
+	if opts.Markdown != "" {
+		if err := os.MkdirAll(opts.Markdown, 0o755); err != nil {
+			return fmt.Errorf("--markdown: %w", err)
+		}
+		if err := doc.GenMarkdownTree(root, opts.Markdown); err != nil {
+			return fmt.Errorf("writing the Markdown reference: %w", err)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "wrote the Markdown reference into %s\n", opts.Markdown)
+	}
+	if opts.Man != "" {
+		if err := os.MkdirAll(opts.Man, 0o755); err != nil {
+			return fmt.Errorf("--man: %w", err)
+		}
+		date := opts.Date
+		if date.IsZero() {
+			date = time.Now()
+		}
+		header := &doc.GenManHeader{Title: "SOCKS", Section: "1", Source: "socks", Manual: "socks manual", Date: &date}
+		if err := doc.GenManTree(root, header, opts.Man); err != nil {
+			return fmt.Errorf("writing the man pages: %w", err)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "wrote the man pages into %s\n", opts.Man)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package docs_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/docs"
+	"github.com/socks-dev/socks/commands/root"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// regenerate is the one command that brings docs/commands/ in step.
+const regenerate = "run `make docs` and commit docs/commands/"
+
+func newRoot(t *testing.T) (*docs.Options, *bytes.Buffer) {
+	t.Helper()
+	ios, _, _, errOut := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }, Now: time.Now, Build: build.Info{Version: "1.2.3"}}
+	return &docs.Options{IO: ios, Root: root.NewCmdRoot(f)}, errOut
+}
+
+func files(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+// TestCommittedReferenceIsInStep regenerates the Markdown reference from
+// the cobra tree and compares it with docs/commands/, file by file.
+func TestCommittedReferenceIsInStep(t *testing.T) {
+	opts, _ := newRoot(t)
+	opts.Markdown = t.TempDir()
+	if err := docs.Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	want := files(t, opts.Markdown)
+	got := files(t, filepath.Join("..", "..", "docs", "commands"))
+	for name, b := range want {
+		have, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("docs/commands/%s is missing: %s", name, regenerate)
+		case !bytes.Equal(have, b):
+			t.Errorf("docs/commands/%s is out of step with the command's help: %s", name, regenerate)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("docs/commands/%s documents no command: %s", name, regenerate)
+		}
+	}
+	if _, ok := want["socks_docs.md"]; ok {
+		t.Error("the hidden docs command is in the reference")
+	}
+}
+
+func TestManPagesCoverEveryCommand(t *testing.T) {
+	opts, errOut := newRoot(t)
+	opts.Man = t.TempDir()
+	opts.Date = time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	if err := docs.Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	man := files(t, opts.Man)
+	var names []string
+	for name := range man {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, want := range []string{"socks.1", "socks-publish.1", "socks-chatter-issue.1", "socks-prune-stale.1"} {
+		if _, ok := man[want]; !ok {
+			t.Errorf("no man page %s among %q", want, names)
+		}
+	}
+	if p := man["socks-publish.1"]; !bytes.Contains(p, []byte(`.TH "SOCKS" "1" "Jan 2026"`)) || !bytes.Contains(p, []byte("event key")) {
+		t.Errorf("socks-publish.1 lacks the header or the command's help:\n%s", p)
+	}
+	if !bytes.Contains(errOut.Bytes(), []byte("wrote the man pages into "+opts.Man)) {
+		t.Errorf("stderr %q; want where the pages went", errOut)
+	}
+}

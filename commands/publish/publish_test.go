@@ -1,0 +1,177 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// parse runs `publish ARGS` through runF and returns the options it got.
+func parse(t *testing.T, ios *iostreams.IOStreams, args ...string) *Options {
+	t.Helper()
+	f := &cmdutil.Factory{IOStreams: ios, Now: time.Now}
+	var got *Options
+	cmd := NewCmdPublish(f, func(_ context.Context, o *Options) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("publish %s: %v", strings.Join(args, " "), err)
+	}
+	return got
+}
+
+func TestTopicsFollowTheOneCommaRule(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"a comma list is several topics", []string{"--topic", "a,b"}, []string{"a", "b"}},
+		{"repeated flags and comma lists mix, duplicates go, order stays", []string{"-t", "b,a", "--topic", "c", "-t", "a"}, []string{"b", "a", "c"}},
+		{"one topic is one topic", []string{"--topic", "updates"}, []string{"updates"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			o := parse(t, ios, append(tc.flags, "--message", "x")...)
+			env, err := o.Envelope()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(env.Topics, tc.want) {
+				t.Errorf("publish topics %q; want %q", env.Topics, tc.want)
+			}
+			// The connect URL's ?topic= and listen --topic give the same.
+			var values []string
+			for i := 0; i < len(tc.flags); i += 2 {
+				values = append(values, tc.flags[i+1])
+			}
+			url, err := pubsub.SplitTopics(strings.Join(values, ","))
+			if err != nil || !slices.Equal(url, env.Topics) {
+				t.Errorf("?topic=%s gives %q (%v); publish gave %q", strings.Join(values, ","), url, err, env.Topics)
+			}
+		})
+	}
+	t.Run("an empty item in a comma list is refused, as in a URL", func(t *testing.T) {
+		ios, _, _, _ := iostreams.Test()
+		o := parse(t, ios, "--topic", "a,", "--message", "x")
+		var fe *cmdutil.FlagError
+		if _, err := o.Envelope(); !errors.As(err, &fe) || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("got %v; want a usage error about an empty topic", err)
+		}
+		if _, err := pubsub.SplitTopics("a,"); err == nil {
+			t.Error("?topic=a, is accepted; the rules differ")
+		}
+	})
+}
+
+func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
+	t.Run("on a terminal it never reads stdin", func(t *testing.T) {
+		ios, _, _, errOut := iostreams.Test()
+		// A terminal nobody types into: reading it would block forever.
+		in, w := io.Pipe()
+		t.Cleanup(func() { w.Close() })
+		ios.In = in
+		ios.SetTTY(true, false, false)
+		o := parse(t, ios, "--geek", "Friendless", "--topic", "updates")
+		done := make(chan struct{})
+		var body string
+		var err error
+		go func() {
+			defer close(done)
+			var env pubsub.Envelope
+			env, err = o.Envelope()
+			body = string(env.Body)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("publish waited for the terminal's input")
+		}
+		if err != nil || body != `"updates"` {
+			t.Errorf("body %s, error %v; want \"updates\"", body, err)
+		}
+		if !strings.Contains(errOut.String(), `publishing the topic name "updates" as the event key`) {
+			t.Errorf("stderr %q; want a note naming the event key", errOut)
+		}
+	})
+	t.Run("with nothing piped it is the topic too", func(t *testing.T) {
+		ios, _, _, errOut := iostreams.Test() // stdin: an empty buffer, not a terminal
+		env, err := parse(t, ios, "--topic", "plays-updated").Envelope()
+		if err != nil || string(env.Body) != `"plays-updated"` || !strings.Contains(errOut.String(), "event key") {
+			t.Errorf("body %s, error %v, stderr %q", env.Body, err, errOut)
+		}
+	})
+	t.Run("piped JSON is still the body", func(t *testing.T) {
+		ios, in, _, errOut := iostreams.Test()
+		in.WriteString(`{"progress":42}` + "\n")
+		env, err := parse(t, ios, "--topic", "jobs").Envelope()
+		if err != nil || string(env.Body) != `{"progress":42}` || errOut.Len() != 0 {
+			t.Errorf("body %s, error %v, stderr %q", env.Body, err, errOut)
+		}
+	})
+	for _, topics := range [][]string{{"--topic", "a,b"}, {"--topic", "."}} {
+		t.Run("with "+topics[1]+" there is no one key, so it asks for a body", func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			_, err := parse(t, ios, topics...).Envelope()
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "no body") {
+				t.Errorf("got %v; want a usage error saying there is no body", err)
+			}
+		})
+	}
+	t.Run("an empty --body-file - is still refused", func(t *testing.T) {
+		ios, _, _, _ := iostreams.Test()
+		_, err := parse(t, ios, "--topic", "t", "--body-file", "-").Envelope()
+		if err == nil || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("got %v; want the body called empty", err)
+		}
+	})
+}
+
+func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	dir := t.TempDir()
+	var opened *backend.Backend
+	open := func(ctx context.Context) (*backend.Backend, error) {
+		b, err := backend.Open(ctx, config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+		opened = b
+		return b, err
+	}
+	t.Cleanup(func() {
+		if opened != nil {
+			opened.Close()
+		}
+	})
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
+	o.Backend = open
+	// A wait this long would show as a hung test, not a slow pass.
+	o.WaitTimeout = time.Hour
+	err := publishRun(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), "no local gateway is running") || !strings.Contains(err.Error(), "socks serve") {
+		t.Fatalf("got %v; want an error saying no gateway runs and to start socks serve", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q; want nothing (nothing was queued)", out)
+	}
+	st, err := opened.Queue.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Visible != 0 || st.InFlight != 0 {
+		t.Errorf("queue %+v; want it empty", st)
+	}
+}

@@ -1,0 +1,589 @@
+package e2e
+
+// The README's commands, run as written: TestEveryREADMECommandRuns pulls
+// every command line out of README.md's ```sh blocks and runs each that
+// works without an AWS account, in README order, with the built binary
+// first on PATH, against a live `socks serve` on a temporary state dir (and
+// the AWS backend's lines against the emulators). Each must exit as listed
+// and print the listed piece of output. The lists below are closed: a
+// README command that is neither run nor listed fails the test.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/local"
+)
+
+// readmeRun is how the test runs one README command line.
+type readmeRun struct {
+	// env is where it runs: "" the local fixture (its state dir, with
+	// `socks serve` running), "scratch" an empty state dir of its own (for
+	// another serve), "aws" the AWS backend on the emulators.
+	env string
+	// sub replaces README text before running: placeholders such as an
+	// example ID become real ones. Values may name fixture values as
+	// {{NAME}}.
+	sub map[string]string
+	// then is shell run after the command, to show what it set.
+	then string
+	// before prepares what the command needs (dead letters, a fingerprint).
+	before func(f *readmeFixture)
+	// background commands keep running: the test waits for ready in their
+	// output, runs during, and then waits for them to exit by themselves
+	// (exits) or interrupts the socks process as Ctrl-C would.
+	background bool
+	ready      string
+	during     func(f *readmeFixture)
+	exits      bool
+	// keep leaves a background command running until the test ends (a
+	// gateway the next lines use); name records its first ws:// URL's
+	// host:port as a fixture value.
+	keep bool
+	name string
+
+	code int
+	want string // a regexp the output (stdout, then stderr) must match
+}
+
+// readmeRuns are the README commands this test runs, by their exact text
+// (trailing comments dropped).
+var readmeRuns = map[string]readmeRun{
+	"socks demo":                 {want: `(?m)^ok: everything behaved`},
+	"socks demo --json | jq .ok": {want: `^true\n`},
+
+	// A second gateway on its own state dir; port 8765 may be taken on a
+	// shared machine, so the default one gets a free port.
+	"socks serve": {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
+	"socks serve --addr 127.0.0.1:0 --stage dev":          {env: "scratch", background: true, ready: `ws://127\.0\.0\.1:\d+/dev\n`},
+	"socks serve --idle-timeout 30s --max-duration 5m -v": {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
+
+	"socks chatter issue --geek Friendless":                {want: `^sc_\S+\n$`},
+	"ID=$(socks chatter issue --geek Friendless --ttl 2h)": {then: `echo "ID=$ID"`, want: `ID=sc_\S+`},
+	"socks chatter list --geek Friendless":                 {want: `(?m)^Friendless\t[0-9a-f]{12}\t`},
+	"socks chatter revoke --geek Friendless --id 3fa4c09b1e2d": {
+		before: func(f *readmeFixture) { f.vars["FINGERPRINT"] = f.fingerprint("Friendless") },
+		sub:    map[string]string{"3fa4c09b1e2d": "{{FINGERPRINT}}"},
+		want:   `^revoked 1 chatter ID for Friendless\n$`,
+	},
+	"socks chatter revoke --geek Friendless --all": {want: `^revoked \d+ chatter IDs? for Friendless\n$`},
+
+	"socks publish --geek Friendless --topic updates":                             {want: `^m-[0-9a-f]{24}\n(?s:.*)publishing the topic name "updates" as the event key`},
+	"socks publish --geek Friendless --topic updates --message 'stats refreshed'": {want: `^m-[0-9a-f]{24}\n`},
+	`socks publish --topic news --body '{"headline":"v2 is out"}' --wait`:         {want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+\tgone=0\tfailed=0\n`},
+	`echo '{"progress":42}' | socks publish --geek Friendless --topic jobs`:       {want: `^m-[0-9a-f]{24}\n`},
+	"socks publish --topic news,updates --message 'both'":                         {want: `^m-[0-9a-f]{24}\n`},
+	"socks publish --topic . --body-file notice.json --direct":                    {want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+`},
+
+	"socks listen --geek Friendless --topic updates": {
+		background: true, ready: ` connected ws://`,
+		during: func(f *readmeFixture) {
+			f.publish("--geek", "Friendless", "--topic", "updates", "--body", `{"readme":1}`)
+		},
+		want: `"body":\{"readme":1\}`,
+	},
+	"socks listen --geek Friendless --json | jq --unbuffered .body": {
+		// The first line listen --json prints is its "connected" state
+		// line, whose .body jq shows as null.
+		background: true, ready: `(?m)^null\n`,
+		during: func(f *readmeFixture) {
+			f.publish("--geek", "Friendless", "--topic", "updates", "--body", `{"readme":2}`)
+		},
+		want: `"readme": 2`,
+	},
+	"socks listen --geek Friendless --topic jobs --count 1 --timeout 30s": {
+		background: true, ready: ` connected ws://`, exits: true,
+		during: func(f *readmeFixture) { f.publish("--geek", "Friendless", "--topic", "jobs", "--body", `{"job":3}`) },
+		want:   `"body":\{"job":3\}`,
+	},
+	`socks listen --geek Friendless --until '"done"' --no-input`: {
+		background: true, ready: ` connected ws://`, exits: true,
+		during: func(f *readmeFixture) { f.publish("--geek", "Friendless", "--topic", "jobs", "--message", "done") },
+		want:   `"body":"done"`,
+	},
+
+	"socks subs list":                          {want: `(?m)\tFriendless\t`},
+	"socks subs list --geek Friendless --live": {want: `(?m)\tFriendless\t`},
+	"socks subs list --topic updates --json | jq -r '.[].connectionId'": {want: `^\S+\n`},
+	"socks subs stats": {want: `(?m)^connections\t\d+\n`},
+
+	"socks prune-stale --dry-run -v": {want: `(?m)^dry_run=true checked=\d+ `},
+	"*/15 * * * * socks prune-stale --json >> /var/log/socks-prune.jsonl": {
+		// A crontab line: the test runs its command, logging to a temp file.
+		sub:  map[string]string{"*/15 * * * * ": "", "/var/log/socks-prune.jsonl": "{{DIR}}/socks-prune.jsonl"},
+		then: `cat {{DIR}}/socks-prune.jsonl`,
+		want: `"deletedTotal":\d+`,
+	},
+
+	"socks doctor": {
+		// A dead letter makes doctor warn, which the next line shows.
+		before: func(f *readmeFixture) { f.vars["DEAD_LETTER"] = f.deadLetter() },
+		want:   `(?m)dead letters`,
+	},
+	`socks doctor --json | jq '.checks[] | select(.status != "ok")'`: {want: `"status": "warn"`},
+
+	"socks dlq list":           {want: `(?m)^{{DEAD_LETTER}}\t`},
+	"socks dlq show q-3f1c...": {sub: map[string]string{"q-3f1c...": "{{DEAD_LETTER}}"}, want: `(?m)^id\s+{{DEAD_LETTER}}\n`},
+	"socks dlq redrive --all":  {want: `^redrove \d+ dead letters? onto the queue\n`},
+	"socks dlq purge q-3f1c... --yes": {
+		before: func(f *readmeFixture) { f.vars["DEAD_LETTER"] = f.deadLetter() },
+		sub:    map[string]string{"q-3f1c...": "{{DEAD_LETTER}}"},
+		want:   `^purged 1 dead letter\n`,
+	},
+
+	"socks broker --once --wait 2s": {want: `^received=\d+ done=\d+ retry=\d+ dead_lettered=\d+\n`},
+
+	"socks provision --backend aws --dry-run --json": {env: "aws", want: `"changes"`},
+
+	"socks config":         {want: `(?m)backend`},
+	"socks version --json": {want: `"version":`},
+	"export SOCKS_BACKEND=aws SOCKS_DYNAMODB_ENDPOINT_URL=$SOCKS_TEST_DYNAMODB_ENDPOINT SOCKS_SQS_ENDPOINT_URL=$SOCKS_TEST_SQS_ENDPOINT": {
+		env: "aws", then: `echo "backend=$SOCKS_BACKEND dynamodb=$SOCKS_DYNAMODB_ENDPOINT_URL sqs=$SOCKS_SQS_ENDPOINT_URL"`,
+		want: `backend=aws dynamodb=http://\S+ sqs=http://\S+`,
+	},
+	"socks provision && socks doctor": {env: "aws", want: `(?m)^created table `},
+
+	"socks serve --backend aws --addr 127.0.0.1:8765": {
+		env: "aws", sub: map[string]string{"127.0.0.1:8765": "127.0.0.1:0"},
+		background: true, keep: true, name: "AWS_GATEWAY", ready: `ws://127\.0\.0\.1:\d+/\n`,
+	},
+	"socks listen --backend aws --url ws://127.0.0.1:8765/ --geek Friendless --topic updates --count 1": {
+		env: "aws", sub: map[string]string{"127.0.0.1:8765": "{{AWS_GATEWAY}}"},
+		background: true, ready: ` connected ws://`, exits: true,
+		during: func(f *readmeFixture) {
+			f.publishAWS("--geek", "Friendless", "--topic", "updates", "--body", `{"aws":1}`)
+		},
+		want: `"body":\{"aws":1\}`,
+	},
+	"socks publish --backend aws --geek Friendless --topic updates --wait": {env: "aws", want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+\tgone=\d+\tfailed=0\n`},
+	"socks broker --backend aws --callback-url http://127.0.0.1:8765 --once --wait 2s": {
+		env: "aws", sub: map[string]string{"127.0.0.1:8765": "{{AWS_GATEWAY}}"},
+		want: `^received=\d+ done=\d+ retry=\d+ dead_lettered=\d+\n`,
+	},
+}
+
+// readmeNeedsAWS are the README commands that need a real AWS account, and
+// why. This test does not run them.
+var readmeNeedsAWS = map[string]string{
+	"socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod --geek Friendless --id \"$CHATTER_ID\"":   "connects to a deployed API Gateway WebSocket API",
+	"socks broker --backend aws --stack prod --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod": "posts through a deployed API's Management API",
+	"socks provision --backend aws --region eu-west-1 --stack prod":                                                  "creates the stack in a real account (`socks provision` on the emulators is run below)",
+	"socks teardown --backend aws --stack test":                                                                      "deletes a real stack after the operator types its name at a terminal",
+}
+
+// readmeRunElsewhere are README commands this test does not run itself,
+// and why.
+var readmeRunElsewhere = map[string]string{
+	"make demo": "TestMakeDemoIsTheREADMEsFirstCommand runs it",
+	"make test": "it is the test command this test runs in",
+	"go install github.com/socks-dev/socks/cmd/socks@latest": "installs the published module; the tests build ./cmd/socks from this tree",
+	`eval "$(scripts/emulators start)"`:                      "make test already runs the suite under `scripts/emulators run`, which hands the endpoints to this test as SOCKS_TEST_*",
+	"scripts/emulators stop":                                 "would stop the emulators the rest of the suite runs on",
+}
+
+// readmeCommands returns the command lines of README.md's sh blocks, in
+// order, without trailing comments.
+func readmeCommands(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "```"):
+			lang := strings.TrimPrefix(trimmed, "```")
+			in = !in && (lang == "sh" || lang == "bash" || lang == "shell" || lang == "console")
+			continue
+		case !in:
+			continue
+		}
+		cmd := strings.TrimSpace(stripComment(line))
+		if cmd == "" {
+			continue
+		}
+		out = append(out, cmd)
+	}
+	return out
+}
+
+// stripComment drops a trailing shell comment: a # after whitespace and
+// outside quotes.
+func stripComment(line string) string {
+	var quote rune
+	prev := ' '
+	for i, r := range line {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == '#' && (prev == ' ' || prev == '\t') && i > 0:
+			return line[:i]
+		case r == '#' && i == 0:
+			return ""
+		}
+		prev = r
+	}
+	return line
+}
+
+// TestREADMECommandListsAreClosed fails for a README command that is
+// neither run nor listed, and for a listed one the README no longer has.
+func TestREADMECommandListsAreClosed(t *testing.T) {
+	cmds := readmeCommands(t)
+	inREADME := map[string]bool{}
+	for _, c := range cmds {
+		inREADME[c] = true
+		_, run := readmeRuns[c]
+		_, aws := readmeNeedsAWS[c]
+		_, elsewhere := readmeRunElsewhere[c]
+		if !run && !aws && !elsewhere {
+			t.Errorf("README.md has a command this test neither runs nor lists:\n\t%s\n"+
+				"Add it to readmeRuns in e2e/readme_test.go with its exit code and a piece of its output, "+
+				"or, if it needs a real AWS account, to readmeNeedsAWS with the reason.", c)
+		}
+	}
+	for name, list := range map[string][]string{"readmeRuns": keys(readmeRuns), "readmeNeedsAWS": keys(readmeNeedsAWS), "readmeRunElsewhere": keys(readmeRunElsewhere)} {
+		for _, c := range list {
+			if !inREADME[c] {
+				t.Errorf("%s in e2e/readme_test.go lists a command README.md no longer has:\n\t%s\nRemove it, or change it to the README's new text.", name, c)
+			}
+		}
+	}
+	if len(cmds) < 20 {
+		t.Errorf("found only %d commands in README.md's sh blocks; is the extraction broken?", len(cmds))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// readmeFixture is what the README's commands run against.
+type readmeFixture struct {
+	root   *testing.T // the whole test: what outlives one line
+	t      *testing.T // the line's subtest
+	s      *stack
+	dir    string // working directory (holds notice.json)
+	env    []string
+	awsEnv []string // set by the first AWS line
+	vars   map[string]string
+}
+
+// TestEveryREADMECommandRuns runs the README's commands in order.
+func TestEveryREADMECommandRuns(t *testing.T) {
+	s := newStack(t)
+	srv := s.serve()
+	f := &readmeFixture{root: t, t: t, s: s, dir: t.TempDir(), vars: map[string]string{}}
+	f.vars["DIR"] = f.dir
+	write(t, filepath.Join(f.dir, "notice.json"), `{"notice":"maintenance at noon"}`)
+	chatterID := s.issue("Friendless")
+	// A browser of Friendless's stays connected throughout, so that subs
+	// and publish have someone to show and deliver to.
+	mustDial(t, srv.connectURL("Friendless", chatterID, "updates,news,jobs"))
+	f.env = append(socksEnv(t.TempDir()),
+		"PATH="+filepath.Dir(socksBin)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"SOCKS_STATE_DIR="+s.dir,
+		"HOME="+t.TempDir(),
+		"XDG_CONFIG_HOME="+t.TempDir(),
+		"CHATTER_ID="+chatterID,
+	)
+
+	for _, c := range readmeCommands(t) {
+		spec, ok := readmeRuns[c]
+		if !ok {
+			continue // TestREADMECommandListsAreClosed checks the rest
+		}
+		t.Run(c, func(t *testing.T) {
+			f.t, s.t = t, t
+			defer func() { f.t, s.t = f.root, f.root }()
+			f.runLine(c, spec)
+		})
+	}
+}
+
+func (f *readmeFixture) expand(s string) string {
+	for k, v := range f.vars {
+		s = strings.ReplaceAll(s, "{{"+k+"}}", v)
+	}
+	return s
+}
+
+// envFor is the environment of a line.
+func (f *readmeFixture) envFor(t *testing.T, spec readmeRun) []string {
+	switch spec.env {
+	case "scratch":
+		return append(append([]string(nil), f.env...), "SOCKS_STATE_DIR="+t.TempDir())
+	case "aws":
+		if f.awsEnv == nil {
+			dynamoURL, sqsURL := emulators(t) // skips (or fails under make test) without them
+			stack := uniqueStack("readme")
+			f.awsEnv = append(awsEnv(f.root, map[string]string{
+				"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL, "SOCKS_SQS_ENDPOINT_URL": sqsURL,
+				"SOCKS_BACKEND": "aws", "SOCKS_STACK": stack,
+				envTestDynamo: dynamoURL, envTestSQS: sqsURL,
+				"XDG_CONFIG_HOME": f.root.TempDir(), "HOME": f.root.TempDir(),
+			}), "PATH="+filepath.Dir(socksBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+			env := f.awsEnv
+			f.root.Cleanup(func() {
+				cmd := exec.Command(socksBin, "teardown", "--yes")
+				cmd.Env = env
+				_ = cmd.Run() // a stack that was never provisioned is fine
+			})
+		}
+		return f.awsEnv
+	}
+	return f.env
+}
+
+// shell builds `bash -c LINE[; THEN]` in its own process group.
+func (f *readmeFixture) shell(line string, spec readmeRun, env []string) *exec.Cmd {
+	script := line
+	for from, to := range spec.sub {
+		script = strings.ReplaceAll(script, from, f.expand(to))
+	}
+	if spec.then != "" {
+		script += "\n" + f.expand(spec.then)
+	}
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = f.dir
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
+	return cmd
+}
+
+func (f *readmeFixture) runLine(line string, spec readmeRun) {
+	t := f.t
+	if strings.Contains(line, "| jq ") {
+		if _, err := exec.LookPath("jq"); err != nil {
+			if os.Getenv(envRequireEmuls) == "1" {
+				t.Fatalf("jq is not installed, and this README command pipes into it (scripts/test installs it): %v", err)
+			}
+			t.Skip("jq is not installed: run `make test`, which installs it, or apt-get install jq")
+		}
+	}
+	env := f.envFor(t, spec)
+	if spec.before != nil {
+		spec.before(f)
+	}
+	cmd := f.shell(line, spec, env)
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", line, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	output := func() string { return stdout.String() + stderr.String() }
+	kill := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	// wait waits at most d for the command to exit.
+	wait := func(d time.Duration) bool {
+		select {
+		case <-done:
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+
+	if spec.background {
+		ready := regexp.MustCompile(spec.ready)
+		if !waitOutput(done, output, ready, startTimeout+listenWait) {
+			kill()
+			t.Fatalf("%s did not show %q\noutput:\n%s", line, spec.ready, output())
+		}
+		if spec.name != "" {
+			if m := regexp.MustCompile(`ws://([^/\s]+)/`).FindStringSubmatch(stdout.String()); m != nil {
+				f.vars[spec.name] = m[1]
+			}
+		}
+		if spec.keep {
+			root := f.root
+			root.Cleanup(func() {
+				interruptSocks(cmd.Process.Pid)
+				if !wait(stopTimeout) {
+					kill()
+					root.Errorf("%s did not stop within %s of Ctrl-C", line, stopTimeout)
+				} else if code := cmd.ProcessState.ExitCode(); code != 0 {
+					root.Errorf("%s exited %d after Ctrl-C; want 0\noutput:\n%s", line, code, output())
+				}
+			})
+			return
+		}
+		if spec.during != nil {
+			spec.during(f)
+		}
+		if spec.exits {
+			if !wait(commandTimeout) {
+				kill()
+				t.Fatalf("%s did not exit by itself within %s\noutput:\n%s", line, commandTimeout, output())
+			}
+		} else {
+			if spec.want != "" {
+				// Bounded: the output must show what was published before
+				// Ctrl-C, or the check below fails.
+				waitOutput(done, output, regexp.MustCompile(f.expand(spec.want)), listenWait)
+			}
+			interruptSocks(cmd.Process.Pid)
+			if !wait(stopTimeout) {
+				kill()
+				t.Fatalf("%s did not exit within %s of Ctrl-C\noutput:\n%s", line, stopTimeout, output())
+			}
+		}
+	} else if !wait(commandTimeout) {
+		kill()
+		t.Fatalf("%s did not finish within %s\noutput:\n%s", line, commandTimeout, output())
+	}
+
+	code := cmd.ProcessState.ExitCode()
+	if code != spec.code {
+		t.Errorf("%s exited %d; want %d\nstdout:\n%s\nstderr:\n%s", line, code, spec.code, stdout, stderr)
+	}
+	if spec.want != "" && !regexp.MustCompile(f.expand(spec.want)).MatchString(output()) {
+		t.Errorf("%s: the output does not match %q\nstdout:\n%s\nstderr:\n%s", line, f.expand(spec.want), stdout, stderr)
+	}
+}
+
+// waitOutput waits (bounded by d, or until the process ended) for output()
+// to match re.
+func waitOutput(done <-chan struct{}, output func() string, re *regexp.Regexp, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if re.MatchString(output()) {
+			return true
+		}
+		select {
+		case <-done:
+			return re.MatchString(output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// interruptSocks sends SIGINT to the socks processes of process group pgid,
+// as Ctrl-C does, but not to the rest of a pipeline (jq), which then ends
+// at the end of its input, flushing what it printed.
+func interruptSocks(pgid int) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(string(stat[end+1:]))
+		if len(fields) < 3 || fields[2] != strconv.Itoa(pgid) || string(stat[open+1:end]) != "socks" {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGINT)
+	}
+}
+
+// publish publishes on the local fixture and waits for the broker.
+func (f *readmeFixture) publish(args ...string) {
+	f.t.Helper()
+	f.s.publishWait(args...)
+}
+
+// publishAWS publishes on the AWS backend and waits for the broker.
+func (f *readmeFixture) publishAWS(args ...string) {
+	f.t.Helper()
+	r := runEnv(f.t, f.awsEnv, nil, append(append([]string{"publish"}, args...), "--wait", "--wait-timeout", "20s")...)
+	if r.code != 0 {
+		f.t.Fatalf("want exit 0:\n%s", r)
+	}
+}
+
+// fingerprint issues a chatter ID for geek and returns its fingerprint.
+func (f *readmeFixture) fingerprint(geek string) string {
+	f.t.Helper()
+	f.s.issue(geek)
+	var ids []struct {
+		Fingerprint string    `json:"fingerprint"`
+		IssuedAt    time.Time `json:"issuedAt"`
+	}
+	if err := json.Unmarshal([]byte(f.s.must("chatter", "list", "--geek", geek, "--json")), &ids); err != nil || len(ids) == 0 {
+		f.t.Fatalf("chatter list --json: %v (%d IDs)", err, len(ids))
+	}
+	latest := ids[0]
+	for _, id := range ids[1:] {
+		if id.IssuedAt.After(latest.IssuedAt) {
+			latest = id
+		}
+	}
+	return latest.Fingerprint
+}
+
+// deadLetter puts a poison message on the queue, waits (bounded) until the
+// running broker moved it to the dead letters, and returns its ID.
+func (f *readmeFixture) deadLetter() string {
+	f.t.Helper()
+	ctx := testContext(f.t, commandTimeout)
+	db, err := local.Open(ctx, filepath.Join(f.s.dir, "socks.db"), local.Options{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer db.Close()
+	q := db.Queue()
+	id, err := q.Send(ctx, []byte("not an envelope"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for {
+		dls, err := q.ListDeadLetters(ctx, 0)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, d := range dls {
+			if d.ID == id {
+				return id
+			}
+		}
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("the broker did not dead-letter poison message %s within %s", id, commandTimeout)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
