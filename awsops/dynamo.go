@@ -964,8 +964,8 @@ func (e fnError) Unwrap() error { return e.err }
 // ---------------------------------------------------------------- reports
 
 // PutReport records what the broker did with a message, replacing an
-// earlier report for the same message. It expires a day after it is
-// written.
+// earlier report for the same message. It expires a day after its At (or
+// after it is written, when At is zero).
 func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
 	if r.MessageID == "" {
 		return errors.New("recording a report: the message ID is empty")
@@ -980,13 +980,22 @@ func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
 			attrReportID: avS(r.MessageID),
 			attrReport:   avS(string(data)),
 			attrAt:       avN(millis(r.At)),
-			attrTTL:      avN(ttlSeconds(s.now().Add(reportTTL))),
+			attrTTL:      avN(ttlSeconds(reportExpiry(r, s.now()))),
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("recording the report of %s: %w", r.MessageID, wrapTable("PutItem", s.tables.Reports, err))
 	}
 	return nil
+}
+
+// reportExpiry is when r expires: a day after it was made (its At), or
+// after now when it has no time.
+func reportExpiry(r store.Report, now time.Time) time.Time {
+	if r.At.IsZero() {
+		return now.Add(reportTTL)
+	}
+	return r.At.Add(reportTTL)
 }
 
 // GetReport returns the report of a message (strongly consistent, since

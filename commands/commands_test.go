@@ -68,6 +68,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		{"a revoke ID that looks like a mistyped secret is refused without being echoed", []string{"chatter", "revoke", "-g", "alice", "--id", "xc_Typo0SecretValue"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a listing geek with a control character is refused", []string{"chatter", "list", "--geek", "al\x01ice"}, "", dir, 2, "control character"},
 		{"subs list on a bad topic is refused", []string{"subs", "list", "--topic", "up\x07dates"}, "", dir, 2, "control character"},
@@ -99,6 +100,13 @@ func TestExitCodesAndErrors(t *testing.T) {
 			if tt.wantErr == "" {
 				return
 			}
+			for i, a := range tt.args {
+				// A secret, or a mistyped one, is never echoed.
+				if a == "--id" && i+1 < len(tt.args) && strings.Contains(r.stderr, tt.args[i+1]) {
+					t.Errorf("stderr echoes the --id value %q: %s", tt.args[i+1], r.stderr)
+				}
+			}
+			noGoInternals(t, r.stderr)
 			first := strings.SplitN(r.stderr, "\n", 2)[0]
 			if !strings.Contains(first, tt.wantErr) {
 				t.Fatalf("first stderr line %q does not contain %q", first, tt.wantErr)
@@ -248,5 +256,16 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 	r = run(t, dir, "", "--config", file, "--config-profile", "nope", "config")
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown config profile "nope"`) {
 		t.Errorf("an unknown profile: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// noGoInternals fails when an error message shows Go internals rather than
+// words for the user.
+func noGoInternals(t *testing.T, msg string) {
+	t.Helper()
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
+		}
 	}
 }

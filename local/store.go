@@ -673,11 +673,15 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	if err != nil {
 		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
 	}
+	at := r.At
+	if at.IsZero() {
+		at = time.Now()
+	}
 	err = s.db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO reports (message_id, json, at) VALUES (?, ?, ?)
 			 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at`,
-			r.MessageID, string(data), millis(r.At)); err != nil {
+			r.MessageID, string(data), millis(at)); err != nil {
 			return err
 		}
 		if !r.At.IsZero() {
@@ -693,10 +697,12 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 }
 
 // GetReport returns the report of a message; store.ErrNotFound until it
-// exists.
+// exists and once it is older than a day (by its At), whether or not a
+// later PutReport has removed it yet.
 func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, error) {
 	var data string
-	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ?`, messageID).Scan(&data)
+	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
+		messageID, millis(time.Now().Add(-reportTTL))).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}

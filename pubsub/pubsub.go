@@ -29,6 +29,10 @@ const (
 	MaxTopicsPerConnection = 50
 	// MaxUsersPerEnvelope bounds the users one envelope may address.
 	MaxUsersPerEnvelope = 1000
+	// MaxLookupsPerEnvelope bounds what finding an envelope's targets
+	// costs: users × (topics + 1) key lookups (EnvelopeLookups), so 1,000
+	// users with one topic, or 50 topics for 39 users.
+	MaxLookupsPerEnvelope = 2000
 
 	// AllTopics is the wildcard topic: as a subscription it matches every
 	// topic; as an envelope topic it addresses every subscriber.

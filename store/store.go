@@ -144,7 +144,8 @@ type Store interface {
 
 	// PutReport records what the broker did with a message, for
 	// `publish --wait`, replacing an earlier report of the same message.
-	// MessageID must not be empty. Reports are kept for about a day.
+	// MessageID must not be empty. A report is kept for a day after its At
+	// (after the put when At is zero).
 	PutReport(ctx context.Context, r Report) error
 	// GetReport returns the report of a message; ErrNotFound until it
 	// exists, and once it has expired.

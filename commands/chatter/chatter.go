@@ -239,7 +239,7 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	}
 	var prefixes []string
 	if !opts.All {
-		for _, id := range opts.IDs {
+		for i, id := range opts.IDs {
 			id = strings.TrimSpace(id)
 			switch {
 			case pubsub.LooksLikeChatterID(id):
@@ -247,7 +247,8 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 			case len(id) >= 8 && isHex(id):
 				prefixes = append(prefixes, strings.ToLower(id))
 			default:
-				return cmdutil.FlagErrorf("--id %q is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", id)
+				// The value is never echoed: it may be a mistyped secret.
+				return cmdutil.FlagErrorf("--id value %d of %d is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", i+1, len(opts.IDs))
 			}
 		}
 	}

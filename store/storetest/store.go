@@ -751,6 +751,21 @@ var reportTests = []storeTest{
 			t.Errorf("GetReport = %v, want ErrNotFound", err)
 		}
 	}},
+	{"a report older than a day is ErrNotFound, a younger one is returned", func(t *testing.T, s store.Store) {
+		now := time.Now()
+		if err := s.PutReport(t.Context(), store.Report{MessageID: "m-old", Targets: 1, At: now.Add(-25 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutReport(t.Context(), store.Report{MessageID: "m-young", Targets: 1, At: now.Add(-23 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.GetReport(t.Context(), "m-old"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetReport of a report made 25 h ago = %+v, %v; want ErrNotFound", r, err)
+		}
+		if _, err := s.GetReport(t.Context(), "m-young"); err != nil {
+			t.Errorf("GetReport of a report made 23 h ago = %v; want it", err)
+		}
+	}},
 	{"putting a report again replaces it", func(t *testing.T, s store.Store) {
 		for _, d := range []int{0, 2} {
 			if err := s.PutReport(t.Context(), store.Report{MessageID: "m-1", Targets: 2, Delivered: d, At: Now}); err != nil {
