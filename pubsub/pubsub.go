@@ -46,9 +46,12 @@ const (
 
 // Connection is the record kept for one open WebSocket connection.
 type Connection struct {
-	ID          string    `json:"connectionId"`
-	Geek        string    `json:"geek"`
-	Topics      []string  `json:"topics"`
+	ID     string   `json:"connectionId"`
+	Geek   string   `json:"geek"`
+	Topics []string `json:"topics"`
+	// Allowed are the topic patterns the connection's chatter ID may
+	// follow (pubsub.TopicAllowed); empty: any topic.
+	Allowed     []string  `json:"allowed,omitempty"`
 	ConnectedAt time.Time `json:"connectedAt"`
 	// ExpiresAt is when the record is dead by definition: the connection
 	// cannot outlive API Gateway's maximum duration.
