@@ -238,4 +238,3 @@ func frame(id, route, body string) events.APIGatewayWebsocketProxyRequest {
 		},
 	}
 }
-
