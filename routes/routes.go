@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,37 @@ type Reply struct {
 // DefaultMaxConnectionsPerGeek is how many live connections one geek may
 // hold unless configured.
 const DefaultMaxConnectionsPerGeek = 100
+
+// Environment variables that set the limits where there are no flags (the
+// Lambda function).
+const (
+	EnvMaxTopics             = "SOCKS_MAX_TOPICS"
+	EnvMaxConnectionsPerGeek = "SOCKS_MAX_CONNECTIONS_PER_GEEK"
+)
+
+// SetLimitsFromEnv sets MaxTopics and MaxConnectionsPerGeek from the
+// environment variables that are set; a value out of range is an error.
+func (h *Handler) SetLimitsFromEnv(getenv func(string) string) error {
+	for _, l := range []struct {
+		env      string
+		min, max int
+		dst      *int
+	}{
+		{EnvMaxTopics, 1, pubsub.MaxTopicsPerConnection, &h.MaxTopics},
+		{EnvMaxConnectionsPerGeek, 1, 1 << 30, &h.MaxConnectionsPerGeek},
+	} {
+		v := getenv(l.env)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < l.min || n > l.max {
+			return fmt.Errorf("%s must be a whole number from %d to %d", l.env, l.min, l.max)
+		}
+		*l.dst = n
+	}
+	return nil
+}
 
 // Handler serves every route. Its zero value is not usable: set Store.
 type Handler struct {

@@ -294,3 +294,35 @@ func FuzzHandleFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitsComeFromTheEnvironment(t *testing.T) {
+	env := map[string]string{routes.EnvMaxTopics: "7", routes.EnvMaxConnectionsPerGeek: "3"}
+	var h routes.Handler
+	if err := h.SetLimitsFromEnv(func(k string) string { return env[k] }); err != nil || h.MaxTopics != 7 || h.MaxConnectionsPerGeek != 3 {
+		t.Fatalf("limits %d, %d, %v; want 7, 3", h.MaxTopics, h.MaxConnectionsPerGeek, err)
+	}
+	for _, bad := range []map[string]string{
+		{routes.EnvMaxTopics: "51"},
+		{routes.EnvMaxTopics: "0"},
+		{routes.EnvMaxTopics: "lots"},
+		{routes.EnvMaxConnectionsPerGeek: "-1"},
+	} {
+		if err := h.SetLimitsFromEnv(func(k string) string { return bad[k] }); err == nil || !strings.Contains(err.Error(), "must be a whole number") {
+			t.Errorf("%v: %v; want a refusal", bad, err)
+		}
+	}
+}
+
+func TestAConfiguredTopicLimitHolds(t *testing.T) {
+	h, s, now := newHandler(t)
+	h.MaxTopics = 3
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	_, _ = h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "a,b"}))
+	if r := mustReply(t, h, `{"action":"subscribe","topics":["c"]}`); r.Type != "subscribed" {
+		t.Fatalf("the third topic: %+v", r)
+	}
+	if r := mustReply(t, h, `{"action":"subscribe","topics":["d"]}`); r.Type != "error" || !strings.Contains(r.Error, "at most 3 topics") || len(r.Topics) != 3 {
+		t.Fatalf("the fourth topic: %+v; want an error frame with the 3 topics kept", r)
+	}
+}

@@ -39,8 +39,11 @@ type Options struct {
 	MaxDuration time.Duration
 	NoBroker    bool
 	Concurrency int
-	Verbose     bool
-	Quiet       bool
+	// Limits (docs/protocol.md).
+	MaxTopics             int
+	MaxConnectionsPerGeek int
+	Verbose               bool
+	Quiet                 bool
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -80,6 +83,8 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.StringVar(&opts.Stage, "stage", "", "also accept connections at /STAGE, as API Gateway does")
 	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", pubsub.IdleTimeout, "close connections idle this long")
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
+	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
+	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
@@ -95,6 +100,12 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
+		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if opts.MaxConnectionsPerGeek < 1 {
+		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
 	}
 	b, err := opts.Backend(ctx)
 	if err != nil {
@@ -117,7 +128,10 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
-	handler := &routes.Handler{Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes")}
+	handler := &routes.Handler{
+		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
+		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
+	}
 	gw, err := gateway.New(gateway.Options{
 		Handler:     handler,
 		Stage:       opts.Stage,
