@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"syscall"
@@ -42,6 +43,10 @@ type Options struct {
 	// Limits (docs/protocol.md).
 	MaxTopics             int
 	MaxConnectionsPerGeek int
+	MaxConnections        int
+	MaxQueuedBytes        int
+	MaxFramesPerSecond    int
+	AllowOrigins          []string
 	Verbose               bool
 	Quiet                 bool
 
@@ -85,6 +90,10 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
 	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
 	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
+	fl.IntVar(&opts.MaxConnections, "max-connections", 10000, "open connections this gateway serves; more are refused with 503")
+	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
+	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
+	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
@@ -106,6 +115,19 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.MaxConnectionsPerGeek < 1 {
 		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
+	}
+	switch {
+	case opts.MaxConnections < 1:
+		return cmdutil.FlagErrorf("--max-connections must be at least 1")
+	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
+		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
+	case opts.MaxFramesPerSecond < 1:
+		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
+	}
+	for _, o := range opts.AllowOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+		}
 	}
 	b, err := opts.Backend(ctx)
 	if err != nil {
@@ -139,7 +161,12 @@ func Run(ctx context.Context, opts *Options) error {
 		IdleTimeout: opts.IdleTimeout,
 		MaxDuration: opts.MaxDuration,
 		Logger:      logger.With("component", "gateway"),
-		Now:         opts.Now,
+
+		MaxConnections:     opts.MaxConnections,
+		MaxQueuedBytes:     opts.MaxQueuedBytes,
+		MaxFramesPerSecond: opts.MaxFramesPerSecond,
+		AllowOrigins:       opts.AllowOrigins,
+		Now:                opts.Now,
 	})
 	if err != nil {
 		_ = ln.Close()
