@@ -12,6 +12,18 @@ func TestDynamoStoreConformance(t *testing.T) {
 	storetest.RunStore(t, func(t *testing.T) store.Store { return newTestStore(t) })
 }
 
+func TestDynamoLimitsHoldAcrossClients(t *testing.T) {
+	emulatorEndpoints(t)
+	storetest.RunLimits(t, func(t *testing.T) storetest.Clients {
+		first := newTestStore(t)
+		return func() store.Store {
+			// A separate SDK client per store, as concurrent Lambda
+			// invocations hold.
+			return NewDynamoStore(testDynamoClient(t), first.Tables())
+		}
+	})
+}
+
 func TestSQSQueueConformance(t *testing.T) {
 	emulatorEndpoints(t)
 	storetest.RunQueue(t, func(t *testing.T, o storetest.QueueOptions) store.Queue {

@@ -140,7 +140,7 @@ func (s *DynamoStore) PutChatterID(ctx context.Context, c store.ChatterID) error
 // (a strongly consistent GetItem, so an ID works at once after it was
 // issued), compares the hashes in constant time, and returns nil,
 // store.ErrUnauthorized or store.ErrExpired.
-func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) error {
+func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) (store.ChatterID, error) {
 	want := pubsub.HashChatterID(secret)
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.tables.ChatterIDs),
@@ -148,20 +148,20 @@ func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, 
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return fmt.Errorf("verifying a chatter ID for %s: %w", geek, wrapTable("GetItem", s.tables.ChatterIDs, err))
+		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, wrapTable("GetItem", s.tables.ChatterIDs, err))
 	}
 	if out.Item == nil {
-		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	}
 	s.itemsRead.Add(1)
 	c := itemChatterID(out.Item)
 	if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(want)) != 1 || c.Geek != geek {
-		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	}
 	if c.Expired(now) {
-		return fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
 	}
-	return nil
+	return c, nil
 }
 
 // ListChatterIDs lists the chatter IDs of geek with a Query, or of every
@@ -316,24 +316,40 @@ func (s *DynamoStore) GetConnection(ctx context.Context, id string) (pubsub.Conn
 	return *c, nil
 }
 
-// AddTopics subscribes a connection to more topics and returns the updated
-// record; store.ErrNotFound if the connection is unknown.
-func (s *DynamoStore) AddTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error) {
+// AddTopics subscribes a connection to more topics, up to max in all, and
+// returns the updated record; store.ErrNotFound if the connection is
+// unknown, store.ErrLimit (with the record as it is) if it would follow
+// more than max. The count is taken from the record read and the write is
+// conditioned on that record's version, so a concurrent subscribe from any
+// other client makes this one read again and count again.
+func (s *DynamoStore) AddTopics(ctx context.Context, id string, topics []string, max int) (pubsub.Connection, error) {
 	for _, t := range topics {
 		if err := pubsub.ValidateTopic(t); err != nil {
 			return pubsub.Connection{}, err
 		}
 	}
+	if max < 1 {
+		max = pubsub.MaxTopicsPerConnection
+	}
+	over := 0
 	c, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
+		over = 0
 		if old == nil {
 			return nil, false, store.ErrNotFound
 		}
 		next := *old
 		next.Topics = normalizeTopics(append(slices.Clone(old.Topics), topics...))
+		if len(next.Topics) > max {
+			over = len(next.Topics)
+			return old, false, nil
+		}
 		return &next, !slices.Equal(next.Topics, old.Topics), nil
 	})
 	if err != nil {
 		return pubsub.Connection{}, fmt.Errorf("subscribing connection %s: %w", id, err)
+	}
+	if over > 0 {
+		return *c, fmt.Errorf("subscribing connection %s would make %d topics, over %d: %w", id, over, max, store.ErrLimit)
 	}
 	return *c, nil
 }
@@ -964,8 +980,8 @@ func (e fnError) Unwrap() error { return e.err }
 // ---------------------------------------------------------------- reports
 
 // PutReport records what the broker did with a message, replacing an
-// earlier report for the same message. It expires a day after it is
-// written.
+// earlier report for the same message. It expires a day after its At (or
+// after it is written, when At is zero).
 func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
 	if r.MessageID == "" {
 		return errors.New("recording a report: the message ID is empty")
@@ -980,13 +996,22 @@ func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
 			attrReportID: avS(r.MessageID),
 			attrReport:   avS(string(data)),
 			attrAt:       avN(millis(r.At)),
-			attrTTL:      avN(ttlSeconds(s.now().Add(reportTTL))),
+			attrTTL:      avN(ttlSeconds(reportExpiry(r, s.now()))),
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("recording the report of %s: %w", r.MessageID, wrapTable("PutItem", s.tables.Reports, err))
 	}
 	return nil
+}
+
+// reportExpiry is when r expires: a day after it was made (its At), or
+// after now when it has no time.
+func reportExpiry(r store.Report, now time.Time) time.Time {
+	if r.At.IsZero() {
+		return now.Add(reportTTL)
+	}
+	return r.At.Add(reportTTL)
 }
 
 // GetReport returns the report of a message (strongly consistent, since

@@ -126,7 +126,7 @@ func TestConcurrentSubscribesOnOneConnectionAreAllKept(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			if _, err := s.AddTopics(t.Context(), "c1", []string{fmt.Sprintf("topic-%d", i)}); err != nil {
+			if _, err := s.AddTopics(t.Context(), "c1", []string{fmt.Sprintf("topic-%d", i)}, 0); err != nil {
 				errs <- err
 			}
 		})

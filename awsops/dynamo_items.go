@@ -25,6 +25,7 @@ const (
 	attrIssuedAt    = "issuedAt" // unix milliseconds
 	attrReport      = "report"   // the store.Report as JSON
 	attrAt          = "at"       // unix milliseconds
+	attrAllowed     = "allowed"  // topic patterns of a chatter ID or its connection; absent: any
 )
 
 type item = map[string]types.AttributeValue
@@ -105,6 +106,9 @@ func connAttrs(c pubsub.Connection, version int64) item {
 		attrConnectedAt: avN(millis(c.ConnectedAt)),
 		attrVersion:     avN(version),
 	}
+	if len(c.Allowed) > 0 {
+		it[attrAllowed] = avList(c.Allowed)
+	}
 	if !c.ExpiresAt.IsZero() {
 		it[attrExpiresAtMs] = avN(millis(c.ExpiresAt))
 		it[attrTTL] = avN(ttlSeconds(c.ExpiresAt))
@@ -136,9 +140,13 @@ func subItem(c pubsub.Connection, topic string, version int64) item {
 // itemConnection reads a connection or subscription item.
 func itemConnection(it item) (pubsub.Connection, error) {
 	c := pubsub.Connection{
-		ID:     getS(it, attrID),
-		Geek:   getS(it, attrGeek),
-		Topics: getList(it, attrTopics),
+		ID:      getS(it, attrID),
+		Geek:    getS(it, attrGeek),
+		Topics:  getList(it, attrTopics),
+		Allowed: getList(it, attrAllowed),
+	}
+	if len(c.Allowed) == 0 {
+		c.Allowed = nil
 	}
 	if c.ID == "" {
 		return pubsub.Connection{}, fmt.Errorf("item %s/%s has no connection ID", getS(it, attrPK), getS(it, attrSK))
@@ -171,11 +179,17 @@ func chatterItem(c store.ChatterID) item {
 	if !c.ExpiresAt.IsZero() {
 		it[attrTTL] = avN(ttlSeconds(c.ExpiresAt))
 	}
+	if len(c.Topics) > 0 {
+		it[attrAllowed] = avList(c.Topics)
+	}
 	return it
 }
 
 func itemChatterID(it item) store.ChatterID {
-	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
+	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash), Topics: getList(it, attrAllowed)}
+	if len(c.Topics) == 0 {
+		c.Topics = nil
+	}
 	if ms, ok := getN(it, attrIssuedAt); ok {
 		c.IssuedAt = fromMillis(ms)
 	}

@@ -162,7 +162,7 @@ func TestConnectionUpdatesRetryWhenAnotherWriterWon(t *testing.T) {
 		},
 	}
 	s, backoffs := newFakeStore(api)
-	got, err := s.AddTopics(t.Context(), "c1", []string{"news"})
+	got, err := s.AddTopics(t.Context(), "c1", []string{"news"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

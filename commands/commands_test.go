@@ -67,6 +67,18 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		{"chatter issue limited to '*' is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "*"}, "", dir, 2, "allows everything"},
+		{"chatter issue with '*' inside a pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "a*b"}, "", dir, 2, "may only end a pattern"},
+		{"chatter issue with an empty topic pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "updates,,news"}, "", dir, 2, "topic is empty"},
+		{"serve with --max-topics over 50 is a usage error", []string{"serve", "--max-topics", "51"}, "", dir, 2, "--max-topics 51 is out of range"},
+		{"serve with --max-topics that is not a number is a usage error", []string{"serve", "--max-topics", "many"}, "", dir, 2, "--max-topics"},
+		{"serve with no connections per geek is a usage error", []string{"serve", "--max-connections-per-geek", "0"}, "", dir, 2, "--max-connections-per-geek"},
+		{"serve with an --allow-origin that is not an origin is a usage error", []string{"serve", "--allow-origin", "app.example/path"}, "", dir, 2, "--allow-origin takes origins"},
+		{"serve with a queue bound under one message is a usage error", []string{"serve", "--max-queued-bytes", "1000"}, "", dir, 2, "--max-queued-bytes"},
+		{"serve with no frames per second is a usage error", []string{"serve", "--max-frames-per-second", "0"}, "", dir, 2, "--max-frames-per-second"},
+		{"serve with no connections is a usage error", []string{"serve", "--max-connections", "0"}, "", dir, 2, "--max-connections"},
+		{"listen with an --id-file that is missing is a usage error", []string{"listen", "--geek", "alice", "--id-file", filepath.Join(dir, "nope")}, "", dir, 2, "--id-file: cannot read"},
+		{"a revoke ID that looks like a mistyped secret is refused without being echoed", []string{"chatter", "revoke", "-g", "alice", "--id", "xc_Typo0SecretValue"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a listing geek with a control character is refused", []string{"chatter", "list", "--geek", "al\x01ice"}, "", dir, 2, "control character"},
 		{"subs list on a bad topic is refused", []string{"subs", "list", "--topic", "up\x07dates"}, "", dir, 2, "control character"},
@@ -98,6 +110,13 @@ func TestExitCodesAndErrors(t *testing.T) {
 			if tt.wantErr == "" {
 				return
 			}
+			for i, a := range tt.args {
+				// A secret, or a mistyped one, is never echoed.
+				if a == "--id" && i+1 < len(tt.args) && strings.Contains(r.stderr, tt.args[i+1]) {
+					t.Errorf("stderr echoes the --id value %q: %s", tt.args[i+1], r.stderr)
+				}
+			}
+			noGoInternals(t, r.stderr)
 			first := strings.SplitN(r.stderr, "\n", 2)[0]
 			if !strings.Contains(first, tt.wantErr) {
 				t.Fatalf("first stderr line %q does not contain %q", first, tt.wantErr)
@@ -280,5 +299,16 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 	r = run(t, dir, "", "--config", file, "--config-profile", "nope", "config")
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown config profile "nope"`) {
 		t.Errorf("an unknown profile: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// noGoInternals fails when an error message shows Go internals rather than
+// words for the user.
+func noGoInternals(t *testing.T, msg string) {
+	t.Helper()
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
+		}
 	}
 }

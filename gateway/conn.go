@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +47,13 @@ type conn struct {
 	host        string
 
 	send chan outbound
+	// queued counts the bytes in send.
+	queued atomic.Int64
+	// Inbound rate: tokens left and when they were last refilled
+	// (reader goroutine only), and refusals in a row.
+	tokens   float64
+	refilled time.Time
+	refused  int
 	// lastActive is time.Since(start) at the last inbound frame;
 	// lastActiveAt the g.now() of it in Unix milliseconds.
 	lastActive   atomic.Int64
@@ -97,10 +106,17 @@ func (c *conn) enqueue(m outbound) bool {
 	if c.isClosing() {
 		return false
 	}
+	if c.queued.Add(int64(len(m.data))) > int64(c.g.opts.MaxQueuedBytes) {
+		c.queued.Add(-int64(len(m.data)))
+		c.g.log.Debug("slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
+		c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
+		return false
+	}
 	select {
 	case c.send <- m:
 		return true
 	default:
+		c.queued.Add(-int64(len(m.data)))
 		c.g.log.Debug("slow consumer", "connectionId", c.id, "queue", cap(c.send))
 		c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
 		return false
@@ -122,15 +138,31 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
 		return
 	}
+	if origin := r.Header.Get("Origin"); origin != "" && len(g.opts.AllowOrigins) > 0 && !slices.Contains(g.opts.AllowOrigins, origin) {
+		// The Origin is not echoed: it is the caller's input.
+		http.Error(w, "this origin may not connect: the gateway allows only the origins given with --allow-origin", http.StatusForbidden)
+		return
+	}
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	if max := g.opts.MaxConnections; max > 0 && g.upgrades >= max {
+		g.mu.Unlock()
+		http.Error(w, fmt.Sprintf("this gateway already serves %d connections, the most allowed (--max-connections); try again later", max), http.StatusServiceUnavailable)
+		return
+	}
+	g.upgrades++
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer g.wg.Done()
+	defer func() {
+		g.mu.Lock()
+		g.upgrades--
+		g.mu.Unlock()
+		g.wg.Done()
+	}()
 
 	now := g.now()
 	c := &conn{
@@ -276,8 +308,39 @@ func (c *conn) readLoop() {
 		if c.isClosing() {
 			continue // after a close frame, messages are discarded
 		}
+		if !c.allowFrame() {
+			continue
+		}
 		c.route(kind, data)
 	}
+}
+
+// allowFrame applies the inbound rate (a token bucket of
+// MaxFramesPerSecond, as deep as that): a message over it gets an error
+// frame instead of being routed, and a client refused more than twice the
+// rate in a row is closed with 1008 "too many frames".
+func (c *conn) allowFrame() bool {
+	rate := float64(c.g.opts.MaxFramesPerSecond)
+	now := time.Now()
+	if c.refilled.IsZero() {
+		c.tokens = rate
+	} else {
+		c.tokens = min(rate, c.tokens+now.Sub(c.refilled).Seconds()*rate)
+	}
+	c.refilled = now
+	if c.tokens >= 1 {
+		c.tokens--
+		c.refused = 0
+		return true
+	}
+	c.refused++
+	if c.refused > 2*c.g.opts.MaxFramesPerSecond {
+		c.closeWith(websocket.ClosePolicyViolation, reasonFlood, true)
+		return false
+	}
+	msg := fmt.Sprintf(`{"type":"error","error":"too many frames: send at most %d per second; this one was dropped, and a client that keeps on is disconnected (1008)"}`, c.g.opts.MaxFramesPerSecond)
+	c.enqueue(outbound{websocket.TextMessage, []byte(msg)})
+	return false
 }
 
 // readFailed ends the connection after a read error.
@@ -381,6 +444,7 @@ func (c *conn) writeLoop() {
 		case <-c.closing:
 			return
 		case m := <-c.send:
+			c.queued.Add(-int64(len(m.data)))
 			if err := c.write(m); err != nil {
 				c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
 				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)

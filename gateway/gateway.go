@@ -15,6 +15,10 @@
 //	1001 "Going away"          idle timeout or maximum duration (as AWS)
 //	1001 "going away"          Shutdown
 //	1008 "slow consumer"       the connection's outbound queue was full
+//	                           (Options.SendBuffer messages or
+//	                           Options.MaxQueuedBytes bytes)
+//	1008 "too many frames"     the client kept sending over
+//	                           Options.MaxFramesPerSecond
 //	1009 "message too big"     the client sent a message over 128 KB
 //	1009 "frame too big"       the client sent a frame over 32 KB
 //
@@ -67,6 +71,24 @@ type Options struct {
 	// SendBuffer is the length of each connection's outbound queue (default
 	// 64). A connection whose queue is full is closed as a slow consumer.
 	SendBuffer int
+	// MaxQueuedBytes bounds the bytes waiting in one connection's outbound
+	// queue (default DefaultMaxQueuedBytes). A connection over it is closed
+	// with 1008 "slow consumer" before its queue can grow memory.
+	MaxQueuedBytes int
+	// MaxConnections bounds the open connections of the gateway (0: no
+	// bound). Upgrades over it are refused with 503 and the reason.
+	MaxConnections int
+	// MaxFramesPerSecond bounds the messages one client may send per
+	// second (default DefaultMaxFramesPerSecond, a burst of as many
+	// allowed). Each message over it gets an error frame and is not
+	// routed; a client that keeps flooding (more than twice the rate
+	// refused in a row) is closed with 1008 "too many frames".
+	MaxFramesPerSecond int
+	// AllowOrigins, when set, are the only Origin header values an
+	// upgrade may carry ("https://app.example"); an upgrade with another
+	// Origin is refused with 403. Requests without Origin (non-browser
+	// clients) pass. Default: any origin, as API Gateway.
+	AllowOrigins []string
 	// Logger receives debug logs of connections and warnings about handler
 	// errors (default: discard).
 	Logger *slog.Logger
@@ -102,6 +124,12 @@ const (
 	integrationTimeout = 29 * time.Second
 	// defaultSendBuffer is the default outbound queue length.
 	defaultSendBuffer = 64
+	// DefaultMaxQueuedBytes is the default bound of one connection's
+	// outbound queue in bytes: eight messages of the largest size.
+	DefaultMaxQueuedBytes = 8 * pubsub.MaxMessageBytes
+	// DefaultMaxFramesPerSecond is the default inbound message rate of one
+	// connection.
+	DefaultMaxFramesPerSecond = 50
 	// apiID is the RequestContext.APIID of every event.
 	apiID = "local"
 )
@@ -111,6 +139,7 @@ const (
 	reasonTimeout      = "Going away"
 	reasonShutdown     = "going away"
 	reasonSlowConsumer = "slow consumer"
+	reasonFlood        = "too many frames"
 	reasonTooBig       = "message too big"
 	reasonFrameTooBig  = "frame too big"
 	reasonDeleted      = "connection deleted"
@@ -138,6 +167,9 @@ type Gateway struct {
 	mu      sync.Mutex
 	conns   map[string]*conn
 	closing bool
+	// upgrades counts the upgrade requests in progress and the
+	// connections they became, for MaxConnections.
+	upgrades int
 	// wg counts upgrade requests and the connections they became; Add is
 	// only called under mu while !closing.
 	wg           sync.WaitGroup
@@ -168,6 +200,12 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.SendBuffer <= 0 {
 		opts.SendBuffer = defaultSendBuffer
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if opts.MaxFramesPerSecond <= 0 {
+		opts.MaxFramesPerSecond = DefaultMaxFramesPerSecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

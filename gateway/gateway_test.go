@@ -1008,3 +1008,161 @@ func TestFramesOfAtMostTheLimitAreAccepted(t *testing.T) {
 	writeFrames(t, ws, bytes.Repeat([]byte("y"), pubsub.MaxFrameBytes+1))
 	wantFrameTooBig(t, h, ws, id)
 }
+
+func TestASlowConsumerIsClosedOnceItsQueuedBytesPassTheBound(t *testing.T) {
+	h := newFakeHandler()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bound = 256 * 1024
+	// A queue long enough that only the byte bound can end it.
+	_, addr := startOn(t, h, Options{SendBuffer: 1000, MaxQueuedBytes: bound}, smallBuffers{ln})
+	d := *websocket.DefaultDialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}
+	ws, id := connectWith(t, h, &d, addr, "/")
+	body := bytes.Repeat([]byte("y"), 120*1024)
+	posted := 0
+	for ; ; posted++ {
+		// The bound holds two such messages; one more is in the writer's
+		// hands and a little sits in the socket buffers.
+		if posted == 8 {
+			t.Fatalf("%d posts of 120 KB to a client that reads nothing were all queued; the bound is %d bytes", posted, bound)
+		}
+		status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode
+		if status == http.StatusGone {
+			break
+		}
+		if status != http.StatusOK {
+			t.Fatalf("post %d: status %d", posted, status)
+		}
+	}
+	code, text := readClose(t, ws)
+	if code != websocket.ClosePolicyViolation || text != "slow consumer" {
+		t.Errorf("close %d %q, want 1008 slow consumer", code, text)
+	}
+	if rc := h.waitDisconnect(t, id).RequestContext; rc.DisconnectStatusCode != 1008 {
+		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
+func TestAFloodingClientGetsErrorFramesThenACloseWith1008(t *testing.T) {
+	h := newFakeHandler()
+	var routed atomic.Int64
+	h.message = func(event) (response, error) {
+		routed.Add(1)
+		return response{StatusCode: 200}, nil
+	}
+	_, addr := start(t, h, Options{MaxFramesPerSecond: 2})
+	ws, id := connect(t, h, addr)
+	// Far more than the rate allows in the time it takes to send them.
+	go func() {
+		for range 500 {
+			if ws.WriteMessage(websocket.TextMessage, []byte(`{"action":"ping"}`)) != nil {
+				return
+			}
+		}
+	}()
+	errorFrames := 0
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	for {
+		_, data, err := ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != websocket.ClosePolicyViolation || ce.Text != "too many frames" {
+				t.Errorf("close %d %q; want 1008 too many frames", ce.Code, ce.Text)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading: %v (after %d error frames)", err, errorFrames)
+		}
+		if !strings.Contains(string(data), "too many frames: send at most 2 per second") {
+			t.Fatalf("frame %q; want the rate's error frame", data)
+		}
+		errorFrames++
+	}
+	if errorFrames == 0 {
+		t.Error("the client was closed without an error frame first")
+	}
+	if n := routed.Load(); n >= 500 {
+		t.Errorf("%d of 500 messages were routed", n)
+	}
+	if rc := h.waitDisconnect(t, id).RequestContext; rc.DisconnectStatusCode != 1008 {
+		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
+func TestConnectionsOverTheGatewayCapAreRefusedWith503(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{MaxConnections: 2})
+	first, firstID := connect(t, h, addr)
+	connect(t, h, addr)
+	_, resp, err := dial(t, addr, "/", nil, nil)
+	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {
+		t.Fatalf("dial over the cap: %v; want a refused handshake", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "the most allowed (--max-connections)") {
+		t.Errorf("over the cap: %d %q; want 503 saying why", resp.StatusCode, body)
+	}
+	if g.Count() != 2 {
+		t.Errorf("Count = %d; want 2", g.Count())
+	}
+	first.Close()
+	h.waitDisconnect(t, firstID)
+	// The slot is free once the first connection is gone.
+	deadline := time.Now().Add(wait)
+	for {
+		ws, _, err := dial(t, addr, "/", nil, nil)
+		if err == nil {
+			ws.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connect after one closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{AllowOrigins: []string{"https://app.example"}})
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{"https://app.example", http.StatusSwitchingProtocols},
+		{"", http.StatusSwitchingProtocols}, // not a browser
+		{"https://evil.example", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+	} {
+		header := http.Header{}
+		if tc.origin != "" {
+			header.Set("Origin", tc.origin)
+		}
+		ws, resp, err := dial(t, addr, "/", nil, header)
+		if err == nil {
+			ws.Close()
+		}
+		if resp == nil {
+			t.Fatalf("origin %q: %v", tc.origin, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("origin %q: status %d; want %d", tc.origin, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusForbidden && (!strings.Contains(string(body), "--allow-origin") || strings.Contains(string(body), tc.origin)) {
+			t.Errorf("origin %q: body %q; want the reason without echoing the origin", tc.origin, body)
+		}
+	}
+}

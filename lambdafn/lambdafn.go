@@ -331,8 +331,12 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 		logger.Warn("no " + config.EnvCallback + ": SQS batches use the endpoint of the WebSocket events this instance served, if any")
 	}
 	awsCfg := *b.AWS
+	rh := &routes.Handler{Store: b.Store, Logger: logger.With("component", "routes")}
+	if err := rh.SetLimitsFromEnv(getenv); err != nil {
+		return nil, err
+	}
 	return &Handler{
-		Routes: &routes.Handler{Store: b.Store, Logger: logger.With("component", "routes")},
+		Routes: rh,
 		Broker: &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, Logger: logger.With("component", "broker")},
 		Pusher: func(endpoint string) store.Pusher {
 			return awsops.NewPusher(awsops.NewManagementClient(awsCfg, endpoint, broker.DefaultConcurrency))

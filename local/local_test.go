@@ -44,6 +44,22 @@ func TestStoreConformance(t *testing.T) {
 	})
 }
 
+func TestLimitsHoldAcrossClients(t *testing.T) {
+	storetest.RunLimits(t, func(t *testing.T) storetest.Clients {
+		path := filepath.Join(t.TempDir(), "socks.db")
+		return func() store.Store {
+			// A separate DB per client: its own pool and write lock, as a
+			// separate process would have.
+			db, err := Open(context.Background(), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db.Store()
+		}
+	})
+}
+
 func TestQueueConformance(t *testing.T) {
 	storetest.RunQueue(t, func(t *testing.T, o storetest.QueueOptions) store.Queue {
 		return openTest(t, Options{MaxReceives: o.MaxReceives}).Queue()

@@ -72,6 +72,12 @@ CREATE TABLE meta (
 	value TEXT NOT NULL
 );
 `,
+	// 2: topic permissions of chatter IDs, copied onto their connections
+	// (comma-joined; names never hold a comma).
+	`
+ALTER TABLE chatter_ids ADD COLUMN topics TEXT NOT NULL DEFAULT '';
+ALTER TABLE connections ADD COLUMN allowed TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schemaVersion is the schema version this build writes.

@@ -46,9 +46,10 @@ type queryer interface {
 func (s *Store) PutChatterID(ctx context.Context, c store.ChatterID) error {
 	err := s.db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO chatter_ids (geek, hash, issued_at, expires_at) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (geek, hash) DO UPDATE SET issued_at = excluded.issued_at, expires_at = excluded.expires_at`,
-			c.Geek, c.Hash, millis(c.IssuedAt), millis(c.ExpiresAt))
+			`INSERT INTO chatter_ids (geek, hash, issued_at, expires_at, topics) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (geek, hash) DO UPDATE SET issued_at = excluded.issued_at, expires_at = excluded.expires_at,
+				topics = excluded.topics`,
+			c.Geek, c.Hash, millis(c.IssuedAt), millis(c.ExpiresAt), joinNames(c.Topics))
 		return err
 	})
 	if err != nil {
@@ -60,26 +61,38 @@ func (s *Store) PutChatterID(ctx context.Context, c store.ChatterID) error {
 // VerifyChatterID looks the secret's hash up under geek, compares it in
 // constant time, and returns nil, store.ErrUnauthorized (no such ID for this
 // geek) or store.ErrExpired (the ID matched but expired at or before now).
-func (s *Store) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) error {
+func (s *Store) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) (store.ChatterID, error) {
 	want := pubsub.HashChatterID(secret)
-	var got string
-	var expires int64
+	var got, topics string
+	var issued, expires int64
 	err := s.db.sql.QueryRowContext(ctx,
-		`SELECT hash, expires_at FROM chatter_ids WHERE geek = ? AND hash = ?`, geek, want).Scan(&got, &expires)
+		`SELECT hash, issued_at, expires_at, topics FROM chatter_ids WHERE geek = ? AND hash = ?`, geek, want).
+		Scan(&got, &issued, &expires, &topics)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	case err != nil:
-		return fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
+		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	}
-	c := store.ChatterID{ExpiresAt: fromMillis(expires)}
+	c := store.ChatterID{Geek: geek, Hash: got, IssuedAt: fromMillis(issued), ExpiresAt: fromMillis(expires), Topics: splitNames(topics)}
 	if c.Expired(now) {
-		return fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
+		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
 	}
-	return nil
+	return c, nil
+}
+
+// joinNames and splitNames keep a list of names in one column; names
+// never hold a comma (pubsub.ValidateTopic).
+func joinNames(names []string) string { return strings.Join(names, ",") }
+
+func splitNames(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // ListChatterIDs lists the chatter IDs of geek ("" for every geek), expired
@@ -169,10 +182,10 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
 	err := s.db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES (?, ?, ?, ?)
+			`INSERT INTO connections (id, geek, connected_at, expires_at, allowed) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET geek = excluded.geek,
-				connected_at = excluded.connected_at, expires_at = excluded.expires_at`,
-			c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt))
+				connected_at = excluded.connected_at, expires_at = excluded.expires_at, allowed = excluded.allowed`,
+			c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
 		if err != nil {
 			return err
 		}
@@ -217,9 +230,11 @@ func getConnection(ctx context.Context, q queryer, id string) (pubsub.Connection
 	var c pubsub.Connection
 	var connected int64
 	var expires sql.NullInt64
+	var allowed string
 	err := q.QueryRowContext(ctx,
-		`SELECT id, geek, connected_at, expires_at FROM connections WHERE id = ?`, id).
-		Scan(&c.ID, &c.Geek, &connected, &expires)
+		`SELECT id, geek, connected_at, expires_at, allowed FROM connections WHERE id = ?`, id).
+		Scan(&c.ID, &c.Geek, &connected, &expires, &allowed)
+	c.Allowed = splitNames(allowed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return pubsub.Connection{}, store.ErrNotFound
 	}
@@ -235,20 +250,35 @@ func getConnection(ctx context.Context, q queryer, id string) (pubsub.Connection
 	return c, nil
 }
 
-// AddTopics subscribes a connection to more topics and returns the updated
-// record; store.ErrNotFound if the connection is unknown.
-func (s *Store) AddTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error) {
+// AddTopics subscribes a connection to more topics, up to max in all, and
+// returns the updated record; store.ErrNotFound if the connection is
+// unknown, store.ErrLimit (with the record as it is) if it would follow
+// more than max. The count and the write share one write transaction
+// (BEGIN IMMEDIATE), which SQLite serialises across processes.
+func (s *Store) AddTopics(ctx context.Context, id string, topics []string, max int) (pubsub.Connection, error) {
+	if max < 1 {
+		max = pubsub.MaxTopicsPerConnection
+	}
 	var c pubsub.Connection
+	var over int
 	err := s.db.write(ctx, func(tx *sql.Tx) error {
-		var geek string
-		err := tx.QueryRowContext(ctx, `SELECT geek FROM connections WHERE id = ?`, id).Scan(&geek)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
+		over = 0
+		var err error
+		c, err = getConnection(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if err := subscribe(ctx, tx, id, geek, topics); err != nil {
+		n := len(c.Topics)
+		for _, t := range pubsub.Unique(topics) {
+			if !slices.Contains(c.Topics, t) {
+				n++
+			}
+		}
+		if n > max {
+			over = n
+			return nil // Nothing to write; commit the empty transaction.
+		}
+		if err := subscribe(ctx, tx, id, c.Geek, topics); err != nil {
 			return err
 		}
 		c, err = getConnection(ctx, tx, id)
@@ -256,6 +286,9 @@ func (s *Store) AddTopics(ctx context.Context, id string, topics []string) (pubs
 	})
 	if err != nil {
 		return pubsub.Connection{}, fmt.Errorf("subscribing connection %s: %w", id, err)
+	}
+	if over > 0 {
+		return c, fmt.Errorf("subscribing connection %s would make %d topics, over %d: %w", id, over, max, store.ErrLimit)
 	}
 	return c, nil
 }
@@ -673,11 +706,15 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	if err != nil {
 		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
 	}
+	at := r.At
+	if at.IsZero() {
+		at = time.Now()
+	}
 	err = s.db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO reports (message_id, json, at) VALUES (?, ?, ?)
 			 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at`,
-			r.MessageID, string(data), millis(r.At)); err != nil {
+			r.MessageID, string(data), millis(at)); err != nil {
 			return err
 		}
 		if !r.At.IsZero() {
@@ -693,10 +730,12 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 }
 
 // GetReport returns the report of a message; store.ErrNotFound until it
-// exists.
+// exists and once it is older than a day (by its At), whether or not a
+// later PutReport has removed it yet.
 func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, error) {
 	var data string
-	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ?`, messageID).Scan(&data)
+	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
+		messageID, millis(time.Now().Add(-reportTTL))).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}

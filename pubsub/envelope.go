@@ -30,13 +30,12 @@ type Envelope struct {
 // Unknown fields are ignored so that newer publishers do not poison older
 // brokers; everything else that is wrong is an *InvalidError.
 func ParseEnvelope(data []byte) (Envelope, error) {
-	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&env); err != nil {
-		return Envelope{}, invalid("envelope", "is not valid JSON: %v", err)
+	if why := CheckJSON(data); why != "" {
+		return Envelope{}, invalid("envelope", "%s", why)
 	}
-	if dec.More() {
-		return Envelope{}, invalid("envelope", "has trailing data after the JSON object")
+	var env Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return Envelope{}, invalid("envelope", "%s", DescribeJSONError(err))
 	}
 	if err := env.Validate(); err != nil {
 		return Envelope{}, err
@@ -65,10 +64,21 @@ func (e Envelope) Validate() error {
 	if err := ValidateTopics(e.Topics); err != nil {
 		return err
 	}
+	if n := EnvelopeLookups(e.Users, e.Topics); n > MaxLookupsPerEnvelope {
+		return invalid("envelope", "addresses %d users and %d topics, which costs %d lookups (users × (topics + 1)); at most %d are allowed: split it into several envelopes",
+			len(Unique(e.Users)), len(Unique(e.Topics)), n, MaxLookupsPerEnvelope)
+	}
 	if err := ValidateBody(e.Body); err != nil {
 		return err
 	}
 	return e.FollowUp.validate()
+}
+
+// EnvelopeLookups is how many key lookups finding the targets of an
+// envelope costs: one per topic plus one for the wildcard subscribers, for
+// each addressed user (or once when it addresses everyone).
+func EnvelopeLookups(users, topics []string) int {
+	return max(len(Unique(users)), 1) * (len(Unique(topics)) + 1)
 }
 
 // ValidateBody checks that body is one JSON value that fits in a WebSocket
@@ -77,11 +87,11 @@ func ValidateBody(body json.RawMessage) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalid("body", "is missing")
 	}
-	if !json.Valid(body) {
-		return invalid("body", "is not valid JSON")
-	}
 	if len(body) > MaxMessageBytes {
 		return invalid("body", "is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", len(body), MaxMessageBytes)
+	}
+	if why := CheckJSON(body); why != "" {
+		return invalid("body", "%s", why)
 	}
 	return nil
 }

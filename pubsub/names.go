@@ -139,3 +139,46 @@ func Unique(names []string) []string {
 	}
 	return out
 }
+
+// ValidateTopicPatterns checks the topic patterns a chatter ID may be
+// limited to: topic names, each optionally ending in '*' to allow every
+// topic that starts with what comes before it ("entity:*").
+func ValidateTopicPatterns(patterns []string) error {
+	if len(patterns) > MaxTopicsPerConnection {
+		return invalid("topics", "has %d patterns; at most %d are allowed", len(patterns), MaxTopicsPerConnection)
+	}
+	for _, p := range patterns {
+		if p == "*" {
+			return invalid("topics", "pattern \"*\" allows everything; leave the topics out instead")
+		}
+		if strings.Contains(strings.TrimSuffix(p, "*"), "*") {
+			return invalid("topics", "pattern %q has '*' before its end; '*' may only end a pattern", p)
+		}
+		if err := ValidateTopic(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TopicAllowed reports whether patterns (empty: any topic) allow topic. A
+// pattern ending in '*' allows the topics starting with the rest of it; the
+// wildcard topic AllTopics is allowed only by no patterns at all.
+func TopicAllowed(patterns []string, topic string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	if topic == AllTopics {
+		return false
+	}
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(topic, prefix) {
+				return true
+			}
+		} else if p == topic {
+			return true
+		}
+	}
+	return false
+}

@@ -29,6 +29,10 @@ const (
 	MaxTopicsPerConnection = 50
 	// MaxUsersPerEnvelope bounds the users one envelope may address.
 	MaxUsersPerEnvelope = 1000
+	// MaxLookupsPerEnvelope bounds what finding an envelope's targets
+	// costs: users × (topics + 1) key lookups (EnvelopeLookups), so 1,000
+	// users with one topic, or 50 topics for 39 users.
+	MaxLookupsPerEnvelope = 2000
 
 	// AllTopics is the wildcard topic: as a subscription it matches every
 	// topic; as an envelope topic it addresses every subscriber.
@@ -42,9 +46,12 @@ const (
 
 // Connection is the record kept for one open WebSocket connection.
 type Connection struct {
-	ID          string    `json:"connectionId"`
-	Geek        string    `json:"geek"`
-	Topics      []string  `json:"topics"`
+	ID     string   `json:"connectionId"`
+	Geek   string   `json:"geek"`
+	Topics []string `json:"topics"`
+	// Allowed are the topic patterns the connection's chatter ID may
+	// follow (pubsub.TopicAllowed); empty: any topic.
+	Allowed     []string  `json:"allowed,omitempty"`
 	ConnectedAt time.Time `json:"connectedAt"`
 	// ExpiresAt is when the record is dead by definition: the connection
 	// cannot outlive API Gateway's maximum duration.

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,24 @@ func TestParseEnvelope(t *testing.T) {
 		{"a bad user name", `{"users":["a b"],"topics":["t"],"body":1}`, "whitespace"},
 		{"a body over 128 KB", `{"topics":["t"],"body":` + big + `}`, "128 KB"},
 		{"an id with a space", `{"id":"a b","topics":["t"],"body":1}`, "id contains"},
+		{"an empty message", ``, "envelope is empty"},
+		{"only whitespace", " \n\t ", "envelope is empty"},
+		{"invalid UTF-8", "{\"topics\":[\"t\xff\"],\"body\":1}", "not valid UTF-8"},
+		{"a JSON nesting bomb", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), "nests more than 64 levels"},
+		{"a nesting bomb in the body", `{"topics":["t"],"body":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`, "nests more than 64 levels"},
+		{"topics as a string", `{"topics":"t","body":1}`, `"topics" as a string; it must be a list of strings`},
+		{"users as a number", `{"users":7,"topics":["t"],"body":1}`, `"users" as a number; it must be a list of strings`},
+		{"a topic that is a number", `{"topics":[1],"body":1}`, `"topics" as a number`},
+		{"an array instead of an object", `[1,2]`, "must be a JSON object, not an array"},
+		{"a bare string", `"hi"`, "must be a JSON object, not a string"},
+		{"a truncated envelope", `{"topics":["t"],"body":`, "not valid JSON"},
+		{"a control character in a topic", `{"topics":["a\u0001b"],"body":1}`, "control character"},
+		{"thousands of topics", `{"topics":[` + manyTopics(5000) + `],"body":1}`, "at most 50"},
+		{"a thousand users on 50 topics costs too many lookups", `{"users":[` + manyTopics(1000) + `],"topics":[` + manyTopics(50) + `],"body":1}`, "lookups"},
+		{"a thousand users on one topic is allowed", `{"users":[` + manyTopics(1000) + `],"topics":["t"],"body":1}`, ""},
+		{"duplicate topics count once", `{"topics":["t","t","t"],"body":1}`, ""},
+		{"an empty topic", `{"topics":[""],"body":1}`, "topic is empty"},
+		{"a body that is not JSON cannot be written", `{"topics":["t"],"body":nope}`, "not valid JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,8 +157,25 @@ func TestParseEnvelope(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("ParseEnvelope error = %v, want it to contain %q", err, tt.wantErr)
 			}
+			if !IsInvalid(err) {
+				t.Errorf("ParseEnvelope error %v is not an *InvalidError", err)
+			}
+			for _, leak := range []string{"json:", "Go struct", "Go value", "pubsub."} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("ParseEnvelope error %q shows Go internals (%q)", err, leak)
+				}
+			}
 		})
 	}
+}
+
+// manyTopics returns n distinct quoted names, comma-separated.
+func manyTopics(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf(`"n%d"`, i)
+	}
+	return strings.Join(names, ",")
 }
 
 func TestEnvelopeRoundTripKeepsBodyBytes(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -44,14 +46,56 @@ type Reply struct {
 	Time   string   `json:"time,omitempty"`
 }
 
+// DefaultMaxConnectionsPerGeek is how many live connections one geek may
+// hold unless configured.
+const DefaultMaxConnectionsPerGeek = 100
+
+// Environment variables that set the limits where there are no flags (the
+// Lambda function).
+const (
+	EnvMaxTopics             = "SOCKS_MAX_TOPICS"
+	EnvMaxConnectionsPerGeek = "SOCKS_MAX_CONNECTIONS_PER_GEEK"
+)
+
+// SetLimitsFromEnv sets MaxTopics and MaxConnectionsPerGeek from the
+// environment variables that are set; a value out of range is an error.
+func (h *Handler) SetLimitsFromEnv(getenv func(string) string) error {
+	for _, l := range []struct {
+		env      string
+		min, max int
+		dst      *int
+	}{
+		{EnvMaxTopics, 1, pubsub.MaxTopicsPerConnection, &h.MaxTopics},
+		{EnvMaxConnectionsPerGeek, 1, 1 << 30, &h.MaxConnectionsPerGeek},
+	} {
+		v := getenv(l.env)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < l.min || n > l.max {
+			return fmt.Errorf("%s must be a whole number from %d to %d", l.env, l.min, l.max)
+		}
+		*l.dst = n
+	}
+	return nil
+}
+
 // Handler serves every route. Its zero value is not usable: set Store.
 type Handler struct {
 	Store store.Store
 	// MaxDuration is how long a connection record lives (API Gateway's
 	// 2 h cap by default).
 	MaxDuration time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// MaxTopics bounds the topics one connection follows (0:
+	// pubsub.MaxTopicsPerConnection).
+	MaxTopics int
+	// MaxConnectionsPerGeek bounds the live connections of one geek (0:
+	// DefaultMaxConnectionsPerGeek; negative: no bound). Connects over it
+	// are refused with 429.
+	MaxConnectionsPerGeek int
+	Now                   func() time.Time
+	Logger                *slog.Logger
 }
 
 func (h *Handler) now() time.Time {
@@ -102,7 +146,8 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		return refuse(http.StatusBadRequest, err.Error()), nil
 	}
 	now := h.now()
-	switch err := h.Store.VerifyChatterID(ctx, geek, secret, now); {
+	chatter, err := h.Store.VerifyChatterID(ctx, geek, secret, now)
+	switch {
 	case errors.Is(err, store.ErrExpired):
 		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
 	case errors.Is(err, store.ErrUnauthorized):
@@ -110,6 +155,24 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	case err != nil:
 		h.logger().Error("verifying chatter ID", "geek", geek, "err", err)
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("verifying chatter ID: %w", err)
+	}
+	if q["topic"] == "" && len(chatter.Topics) > 0 {
+		return refuse(http.StatusForbidden, fmt.Sprintf("this chatter ID may follow only %s: name them with ?topic=", strings.Join(chatter.Topics, ", "))), nil
+	}
+	if refused := notAllowed(chatter.Topics, topics); refused != "" {
+		return refuse(http.StatusForbidden, refused), nil
+	}
+	if limit := h.MaxConnectionsPerGeek; limit >= 0 {
+		if limit == 0 {
+			limit = DefaultMaxConnectionsPerGeek
+		}
+		n, err := h.liveConnections(ctx, geek, now)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, fmt.Errorf("counting the connections of %s: %w", geek, err)
+		}
+		if n >= limit {
+			return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
+		}
 	}
 	connectedAt := now
 	if rc := req.RequestContext; rc.ConnectedAt > 0 {
@@ -123,6 +186,7 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		ID:          req.RequestContext.ConnectionID,
 		Geek:        geek,
 		Topics:      topics,
+		Allowed:     chatter.Topics,
 		ConnectedAt: connectedAt,
 		ExpiresAt:   connectedAt.Add(maxDur),
 	}
@@ -131,6 +195,37 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	h.logger().Info("connected", "connection", c.ID, "geek", geek, "topics", topics)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// liveConnections counts the live connection records of geek: records,
+// not a counter, so that one left by a lost $disconnect only counts until
+// it expires or `socks prune-stale` removes it.
+func (h *Handler) liveConnections(ctx context.Context, geek string, now time.Time) (int, error) {
+	n := 0
+	err := h.Store.ListConnections(ctx, store.ConnectionFilter{Geek: geek}, now, func(page []pubsub.Connection) error {
+		n += len(page)
+		return nil
+	})
+	return n, err
+}
+
+// notAllowed says which of topics the patterns (empty: any) do not allow,
+// or "" when they allow them all.
+func notAllowed(patterns, topics []string) string {
+	var refused []string
+	for _, t := range topics {
+		if !pubsub.TopicAllowed(patterns, t) {
+			refused = append(refused, t)
+		}
+	}
+	if len(refused) == 0 {
+		return ""
+	}
+	what := strings.Join(refused, ", ")
+	if slices.Contains(refused, pubsub.AllTopics) {
+		what = `"." (every topic)`
+	}
+	return fmt.Sprintf("this chatter ID may not follow %s; it may follow only %s", what, strings.Join(patterns, ", "))
 }
 
 func (h *Handler) disconnect(ctx context.Context, id string) (events.APIGatewayProxyResponse, error) {
@@ -149,9 +244,12 @@ type topicsRequest struct {
 }
 
 func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (events.APIGatewayProxyResponse, error) {
+	if why := pubsub.CheckJSON([]byte(body)); why != "" {
+		return reply(Reply{Type: "error", Error: "the frame " + why}), nil
+	}
 	var r topicsRequest
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		return reply(Reply{Type: "error", Error: "frame is not valid JSON: " + err.Error()}), nil
+		return reply(Reply{Type: "error", Error: "the frame " + pubsub.DescribeJSONError(err)}), nil
 	}
 	in := r.Topics
 	if r.Topic != "" {
@@ -168,16 +266,13 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 	if route == RouteSubscribe {
 		c, err = h.Store.GetConnection(ctx, id)
 		if err == nil {
-			n := len(c.Topics)
-			for _, t := range topics {
-				if !slices.Contains(c.Topics, t) {
-					n++
-				}
+			if refused := notAllowed(c.Allowed, topics); refused != "" {
+				return reply(Reply{Type: "error", Error: refused, Topics: sorted(c.Topics)}), nil
 			}
-			if n > pubsub.MaxTopicsPerConnection {
-				return reply(Reply{Type: "error", Error: fmt.Sprintf("a connection may follow at most %d topics; this would make %d", pubsub.MaxTopicsPerConnection, n), Topics: sorted(c.Topics)}), nil
-			}
-			c, err = h.Store.AddTopics(ctx, id, topics)
+			c, err = h.Store.AddTopics(ctx, id, topics, h.maxTopics())
+		}
+		if errors.Is(err, store.ErrLimit) {
+			return reply(Reply{Type: "error", Error: fmt.Sprintf("a connection may follow at most %d topics; it follows %d, and these would add more than that", h.maxTopics(), len(c.Topics)), Topics: sorted(c.Topics)}), nil
 		}
 	} else {
 		c, err = h.Store.RemoveTopics(ctx, id, topics)
@@ -195,14 +290,30 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 	return reply(Reply{Type: route + "d", Topics: left}), nil
 }
 
+func (h *Handler) maxTopics() int {
+	if h.MaxTopics > 0 {
+		return h.MaxTopics
+	}
+	return pubsub.MaxTopicsPerConnection
+}
+
 func (h *Handler) fallback(body string) events.APIGatewayProxyResponse {
 	var probe struct {
 		Action any `json:"action"`
 	}
 	const how = `send {"action":"subscribe","topics":[...]}, {"action":"unsubscribe","topics":[...]} or {"action":"ping"}; clients cannot publish`
 	msg := "unknown frame: " + how
-	if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
-		msg = fmt.Sprintf("unknown action %v: %s", probe.Action, how)
+	if pubsub.CheckJSON([]byte(body)) == "" {
+		if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
+			action, _ := json.Marshal(probe.Action) // Decoded JSON always marshals.
+			if name, ok := probe.Action.(string); ok && pubsub.ValidateTopic(name) == nil {
+				action = []byte(name) // A plain name reads better unquoted.
+			}
+			if len(action) > 64 {
+				action = append(action[:61:61], "..."...)
+			}
+			msg = fmt.Sprintf("unknown action %s: %s", action, how)
+		}
 	}
 	return reply(Reply{Type: "error", Error: msg})
 }

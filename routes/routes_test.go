@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,14 @@ func TestConnect(t *testing.T) {
 		{"an expired chatter ID is 403", map[string]string{"geek": "alice", "id": expired}, 403, "expired"},
 		{"a bad geek name is 400", map[string]string{"geek": "al ice", "id": secret}, 400, "whitespace"},
 		{"a bad topic is 400", map[string]string{"geek": "alice", "id": secret, "topic": "a,,b"}, 400, "empty"},
+		{"a topic with a control character is 400", map[string]string{"geek": "alice", "id": secret, "topic": "up\x01dates"}, 400, "control character"},
+		{"a topic of invalid UTF-8 is 400", map[string]string{"geek": "alice", "id": secret, "topic": "up\xffdates"}, 400, "not valid UTF-8"},
+		{"a 129-byte topic is 400", map[string]string{"geek": "alice", "id": secret, "topic": strings.Repeat("t", 129)}, 400, "at most 128"},
+		{"thousands of topics are 400", map[string]string{"geek": "alice", "id": secret, "topic": manyTopics(5000)}, 400, "at most 50"},
+		{"a geek of invalid UTF-8 is 400", map[string]string{"geek": "al\xffice", "id": secret}, 400, "not valid UTF-8"},
+		{"a huge geek is 400", map[string]string{"geek": strings.Repeat("g", 100000), "id": secret}, 400, "at most 128"},
+		{"a huge chatter ID is 403 and not echoed", map[string]string{"geek": "alice", "id": strings.Repeat("s", 100000)}, 403, "refused"},
+		{"an empty geek is 401", map[string]string{"geek": "", "id": secret}, 401, "missing geek"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,8 +91,11 @@ func TestConnect(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus || !strings.Contains(resp.Body, tt.wantBody) {
 				t.Fatalf("status %d body %q, want %d containing %q", resp.StatusCode, resp.Body, tt.wantStatus, tt.wantBody)
 			}
-			if strings.Contains(resp.Body, secret) {
+			if strings.Contains(resp.Body, secret) || (tt.query["id"] != "" && strings.Contains(resp.Body, tt.query["id"])) {
 				t.Fatal("the response echoes the chatter ID")
+			}
+			if len(resp.Body) > 1024 {
+				t.Fatalf("the refusal is %d bytes long; it echoes the input", len(resp.Body))
 			}
 			c, err := s.GetConnection(ctx, id)
 			if tt.wantStatus != 200 {
@@ -148,6 +160,20 @@ func TestActions(t *testing.T) {
 		{"ping answers pong", "ping", `{"action":"ping"}`, "pong", "", ""},
 		{"an unknown action gets an error frame", "$default", `{"action":"broadcast","body":"hi all"}`, "error", "unknown action broadcast", ""},
 		{"non-JSON gets an error frame", "$default", `hello`, "error", "clients cannot publish", ""},
+		{"topics as a string gets an error frame in words", "subscribe", `{"action":"subscribe","topics":"x"}`, "error", `"topics" as a string; it must be a list of strings`, ""},
+		{"topics as a number gets an error frame in words", "subscribe", `{"action":"subscribe","topics":7}`, "error", `"topics" as a number`, ""},
+		{"topics holding objects get an error frame in words", "unsubscribe", `{"action":"unsubscribe","topics":[{"a":1}]}`, "error", `"topics" as an object`, ""},
+		{"a frame that is an array gets an error frame", "subscribe", `[1,2,3]`, "error", "must be a JSON object, not an array", ""},
+		{"an empty subscribe frame gets an error frame", "subscribe", ``, "error", "the frame is empty", ""},
+		{"an empty frame gets an error frame", "$default", ``, "error", "unknown frame", ""},
+		{"a truncated frame gets an error frame", "subscribe", `{"action":"subscribe","topics":["a"`, "error", "not valid JSON", ""},
+		{"a frame of invalid UTF-8 gets an error frame", "subscribe", "{\"action\":\"subscribe\",\"topics\":[\"\xff\"]}", "error", "not valid UTF-8", ""},
+		{"a JSON nesting bomb gets an error frame", "subscribe", `{"action":"subscribe","topics":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, "error", "nests more than 64 levels", ""},
+		{"a control character in a topic gets an error frame", "subscribe", `{"action":"subscribe","topics":["a\u0007b"]}`, "error", "control character", ""},
+		{"thousands of topics get an error frame", "subscribe", `{"action":"subscribe","topics":[` + quoted(manyTopics(5000)) + `]}`, "error", "at most 50", ""},
+		{"duplicate topics count once", "subscribe", `{"action":"subscribe","topics":["news","news","news"]}`, "subscribed", "", "alerts,jobs,news,updates"},
+		{"a numeric action gets an error frame", "$default", `{"action":42}`, "error", "unknown action 42", ""},
+		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz...", ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -156,6 +182,14 @@ func TestActions(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := reply(t, resp.Body)
+			for _, leak := range []string{"json:", "Go struct", "Go value", "routes."} {
+				if strings.Contains(r.Error, leak) {
+					t.Errorf("the error frame shows Go internals (%q): %s", leak, r.Error)
+				}
+			}
+			if len(resp.Body) > 2048 {
+				t.Errorf("the reply is %d bytes; it echoes the frame", len(resp.Body))
+			}
 			if r.Type != st.wantType || !strings.Contains(r.Error, st.wantInErr) {
 				t.Fatalf("reply = %+v, want type %q with error containing %q", r, st.wantType, st.wantInErr)
 			}
@@ -216,6 +250,20 @@ func TestSubscribeIsBounded(t *testing.T) {
 	}
 }
 
+// manyTopics returns n distinct topic names, comma-separated.
+func manyTopics(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "t" + strconv.Itoa(i)
+	}
+	return strings.Join(names, ",")
+}
+
+// quoted turns a comma list into quoted JSON strings.
+func quoted(list string) string {
+	return `"` + strings.ReplaceAll(list, ",", `","`) + `"`
+}
+
 func mustReply(t *testing.T, h *routes.Handler, body string) routes.Reply {
 	t.Helper()
 	resp, err := h.Handle(context.Background(), messageEvent("c1", "subscribe", body))
@@ -273,4 +321,36 @@ func FuzzHandleFrame(f *testing.F) {
 			t.Fatalf("route %s body %q: reply %q is not a typed JSON frame", r, body, resp.Body)
 		}
 	})
+}
+
+func TestLimitsComeFromTheEnvironment(t *testing.T) {
+	env := map[string]string{routes.EnvMaxTopics: "7", routes.EnvMaxConnectionsPerGeek: "3"}
+	var h routes.Handler
+	if err := h.SetLimitsFromEnv(func(k string) string { return env[k] }); err != nil || h.MaxTopics != 7 || h.MaxConnectionsPerGeek != 3 {
+		t.Fatalf("limits %d, %d, %v; want 7, 3", h.MaxTopics, h.MaxConnectionsPerGeek, err)
+	}
+	for _, bad := range []map[string]string{
+		{routes.EnvMaxTopics: "51"},
+		{routes.EnvMaxTopics: "0"},
+		{routes.EnvMaxTopics: "lots"},
+		{routes.EnvMaxConnectionsPerGeek: "-1"},
+	} {
+		if err := h.SetLimitsFromEnv(func(k string) string { return bad[k] }); err == nil || !strings.Contains(err.Error(), "must be a whole number") {
+			t.Errorf("%v: %v; want a refusal", bad, err)
+		}
+	}
+}
+
+func TestAConfiguredTopicLimitHolds(t *testing.T) {
+	h, s, now := newHandler(t)
+	h.MaxTopics = 3
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	_, _ = h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "a,b"}))
+	if r := mustReply(t, h, `{"action":"subscribe","topics":["c"]}`); r.Type != "subscribed" {
+		t.Fatalf("the third topic: %+v", r)
+	}
+	if r := mustReply(t, h, `{"action":"subscribe","topics":["d"]}`); r.Type != "error" || !strings.Contains(r.Error, "at most 3 topics") || len(r.Topics) != 3 {
+		t.Fatalf("the fourth topic: %+v; want an error frame with the 3 topics kept", r)
+	}
 }

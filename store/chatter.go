@@ -8,11 +8,16 @@ import (
 	"github.com/socks-dev/socks/pubsub"
 )
 
-// IssueChatterID creates a fresh chatter ID for geek, valid for ttl, records
-// its hash in s and returns the secret. The secret is never stored or
-// logged: the caller hands it to the browser and forgets it.
-func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time) (string, ChatterID, error) {
+// IssueChatterID creates a fresh chatter ID for geek, valid for ttl and
+// limited to the topic patterns topics (none: any topic), records its hash
+// in s and returns the secret. The secret is never stored or logged: the
+// caller hands it to the browser and forgets it.
+func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time, topics ...string) (string, ChatterID, error) {
 	if err := pubsub.ValidateGeek(geek); err != nil {
+		return "", ChatterID{}, err
+	}
+	topics = pubsub.Unique(topics)
+	if err := pubsub.ValidateTopicPatterns(topics); err != nil {
 		return "", ChatterID{}, err
 	}
 	if ttl <= 0 || ttl > pubsub.MaxChatterTTL {
@@ -24,6 +29,7 @@ func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration
 		Hash:      pubsub.HashChatterID(secret),
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
+		Topics:    topics,
 	}
 	if err := s.PutChatterID(ctx, c); err != nil {
 		return "", ChatterID{}, fmt.Errorf("recording chatter ID: %w", err)

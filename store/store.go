@@ -24,6 +24,8 @@ var (
 	ErrUnauthorized = errors.New("chatter ID is not valid for this geek")
 	// ErrExpired: a chatter ID matched but is past its expiry.
 	ErrExpired = errors.New("chatter ID has expired")
+	// ErrLimit: the change would exceed a limit, so nothing was written.
+	ErrLimit = errors.New("limit reached")
 )
 
 // ChatterID is the stored form of an issued chatter ID: only its hash.
@@ -32,6 +34,9 @@ type ChatterID struct {
 	Hash      string    `json:"-"`
 	IssuedAt  time.Time `json:"issuedAt"`
 	ExpiresAt time.Time `json:"expiresAt"`
+	// Topics are the topic patterns the ID may connect to and subscribe
+	// to (pubsub.TopicAllowed); empty: any topic.
+	Topics []string `json:"topics,omitempty"`
 }
 
 // Fingerprint is the short, non-secret handle of the chatter ID.
@@ -77,8 +82,9 @@ type Store interface {
 	// ErrUnauthorized (no such ID for this geek, including another geek's
 	// ID and the stored hash given as the secret) or one wrapping
 	// ErrExpired (it matched, but ChatterID.Expired at now); any other
-	// error is a failure to check, not a refusal.
-	VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) error
+	// error is a failure to check, not a refusal. On success it returns
+	// the record (its Topics included).
+	VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) (ChatterID, error)
 	// ListChatterIDs lists the chatter IDs of geek ("" for every geek),
 	// expired ones included, ordered by geek then issue time.
 	ListChatterIDs(ctx context.Context, geek string) ([]ChatterID, error)
@@ -97,14 +103,21 @@ type Store interface {
 	// geek, topics and times of a record with the same ID (the old geek's
 	// and topics' lookups no longer find it). The ID must not be empty.
 	// Topics are kept as a set: their order is not kept, repeats are not.
+	// Allowed is kept and returned by GetConnection and AddTopics (other
+	// reads may leave it out).
 	PutConnection(ctx context.Context, c pubsub.Connection) error
 	// GetConnection returns a connection record, expired or not (callers
 	// check with Expired); an error wrapping ErrNotFound if there is none.
 	GetConnection(ctx context.Context, id string) (pubsub.Connection, error)
 	// AddTopics subscribes a connection to more topics (each kept once)
 	// and returns the updated record. An unknown connection is ErrNotFound
-	// and no record is created.
-	AddTopics(ctx context.Context, id string, topics []string) (pubsub.Connection, error)
+	// and no record is created. When the connection would then follow
+	// more than max topics (max < 1: pubsub.MaxTopicsPerConnection),
+	// nothing is added: it returns the record as it is and an error
+	// wrapping ErrLimit. The check and the write are one atomic step, so
+	// no number of concurrent calls, from any number of clients or
+	// processes, leaves more than max.
+	AddTopics(ctx context.Context, id string, topics []string, max int) (pubsub.Connection, error)
 	// RemoveTopics unsubscribes a connection from topics, ignoring those it
 	// does not follow, and returns the updated record; it may be left with
 	// no topics, and then no message reaches it. An unknown connection is
@@ -144,7 +157,8 @@ type Store interface {
 
 	// PutReport records what the broker did with a message, for
 	// `publish --wait`, replacing an earlier report of the same message.
-	// MessageID must not be empty. Reports are kept for about a day.
+	// MessageID must not be empty. A report is kept for a day after its At
+	// (after the put when At is zero).
 	PutReport(ctx context.Context, r Report) error
 	// GetReport returns the report of a message; ErrNotFound until it
 	// exists, and once it has expired.

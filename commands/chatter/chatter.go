@@ -41,7 +41,9 @@ type IssueOptions struct {
 	Now   func() time.Time
 	Geek  string
 	TTL   time.Duration
-	JSON  bool
+	// Topics limits the topics the ID may follow (patterns; none: any).
+	Topics []string
+	JSON   bool
 }
 
 func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
@@ -50,8 +52,13 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 		Use:   "issue --geek NAME",
 		Short: "Issue a fresh chatter ID and print it",
 		Long: `Issue a fresh chatter ID for a geek and print it on standard output. It has
-192 random bits, is URL-safe and is shown only this once.`,
+192 random bits, is URL-safe and is shown only this once.
+
+With --topics, the ID may connect to and subscribe to only those topics: a
+name, or a prefix ending in '*' ("entity:*"). Others are refused at the
+upgrade (403) or with an error frame. Without it, any topic.`,
 		Example: `  socks chatter issue --geek Friendless
+  socks chatter issue --geek Friendless --topics 'updates,entity:*'
   ID=$(socks chatter issue --geek Friendless --ttl 2h)
   socks chatter issue --geek Friendless --json | jq -r .id`,
 		Args: cobra.NoArgs,
@@ -64,6 +71,7 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 	}
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "the user the chatter ID is for (required)")
 	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
+	cmd.Flags().StringSliceVar(&opts.Topics, "topics", nil, "limit the ID to these topics (comma-separated; a trailing '*' matches a prefix; default any)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	_ = cmd.MarkFlagRequired("geek")
 	return cmd
@@ -73,11 +81,14 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if err := pubsub.ValidateGeek(opts.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
+	if err := pubsub.ValidateTopicPatterns(opts.Topics); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
 	s, err := opts.Store(ctx)
 	if err != nil {
 		return err
 	}
-	secret, c, err := store.IssueChatterID(ctx, s, opts.Geek, opts.TTL, opts.Now())
+	secret, c, err := store.IssueChatterID(ctx, s, opts.Geek, opts.TTL, opts.Now(), opts.Topics...)
 	if err != nil {
 		if pubsub.IsInvalid(err) {
 			return &cmdutil.FlagError{Err: err}
@@ -87,7 +98,7 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if opts.JSON {
 		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{
 			"geek": c.Geek, "id": secret, "fingerprint": c.Fingerprint(),
-			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(),
+			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(), "topics": c.Topics,
 		})
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
@@ -238,7 +249,7 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	}
 	var prefixes []string
 	if !opts.All {
-		for _, id := range opts.IDs {
+		for i, id := range opts.IDs {
 			id = strings.TrimSpace(id)
 			switch {
 			case pubsub.LooksLikeChatterID(id):
@@ -246,7 +257,8 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 			case len(id) >= 8 && isHex(id):
 				prefixes = append(prefixes, strings.ToLower(id))
 			default:
-				return cmdutil.FlagErrorf("--id %q is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", id)
+				// The value is never echoed: it may be a mistyped secret.
+				return cmdutil.FlagErrorf("--id value %d of %d is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", i+1, len(opts.IDs))
 			}
 		}
 	}

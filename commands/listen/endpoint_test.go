@@ -81,7 +81,7 @@ func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
 		t.Errorf("connected to %s; want the gateway the backend records", c1.url)
 	}
 	id1 := param(t, c1.url, "id")
-	if err := b.Store.VerifyChatterID(t.Context(), "alice", id1, clk.Now()); err != nil {
+	if _, err := b.Store.VerifyChatterID(t.Context(), "alice", id1, clk.Now()); err != nil {
 		t.Fatalf("the issued chatter ID does not verify: %v", err)
 	}
 
@@ -101,7 +101,7 @@ func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
 	if id2 == id1 {
 		t.Fatal("the expired chatter ID was presented again")
 	}
-	if err := b.Store.VerifyChatterID(t.Context(), "alice", id2, later); err != nil {
+	if _, err := b.Store.VerifyChatterID(t.Context(), "alice", id2, later); err != nil {
 		t.Errorf("the re-issued chatter ID does not verify: %v", err)
 	}
 	if ids, _ := b.Store.ListChatterIDs(t.Context(), "alice"); len(ids) != 1 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,11 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"an Origin header", []string{"--geek", "a", "-H", "origin: x"}, "--origin"},
 		{"a bad subprotocol", []string{"--geek", "a", "--subprotocol", "a b"}, "--subprotocol"},
 		{"an argument", []string{"--geek", "a", "extra"}, "unknown command"},
+		{"a missing --id-file", []string{"--geek", "a", "--id-file", "/nonexistent/socks-id"}, "cannot read /nonexistent/socks-id"},
+		{"an empty --id-file", []string{"--geek", "a", "--id-file", writeFile(t, "  \n")}, "is empty"},
+		{"a huge --id-file", []string{"--geek", "a", "--id-file", writeFile(t, strings.Repeat("sc_x", 5000))}, "more than 4096 bytes"},
+		{"a chatter ID with a control character", []string{"--geek", "a", "--id", "sc_ab\x01cd"}, "control characters"},
+		{"--id and --id-file together", []string{"--geek", "a", "--id", "sc_abc", "--id-file", writeFile(t, "sc_def")}, "one way"},
 	} {
 		t.Run(tc.name+" is refused", func(t *testing.T) {
 			o, err := parse(t, tc.args...)
@@ -107,6 +114,9 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "sc_") {
+				t.Errorf("error %q echoes a chatter ID", err)
 			}
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) && !strings.Contains(err.Error(), "required flag") && !strings.Contains(err.Error(), "unknown command") {
@@ -122,5 +132,44 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 		if !strings.Contains(cmd.Long, want) {
 			t.Errorf("--help does not say %q", want)
 		}
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTheChatterIDComesFromAFileOrTheEnvironment(t *testing.T) {
+	file := writeFile(t, "sc_fromfile\n")
+	o, err := parse(t, "--geek", "a", "--id-file", file)
+	if err != nil || o.ID != "sc_fromfile" {
+		t.Fatalf("--id-file: id %q, %v; want sc_fromfile", o.ID, err)
+	}
+	ios, _, _, _ := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Now: time.Now, Getenv: func(k string) string {
+		if k == ChatterIDEnv {
+			return "sc_fromenv"
+		}
+		return ""
+	}}
+	var got *Options
+	cmd := NewCmdListen(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--geek", "a"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err != nil || got.ID != "sc_fromenv" {
+		t.Fatalf("$%s: %+v, %v; want sc_fromenv", ChatterIDEnv, got, err)
+	}
+	cmd = NewCmdListen(f, func(_ context.Context, o *Options) error { return nil })
+	cmd.SetArgs([]string{"--geek", "a", "--id", "sc_fromflag"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "one way") || strings.Contains(err.Error(), "sc_from") {
+		t.Fatalf("--id with $%s set: %v; want a refusal that echoes neither", ChatterIDEnv, err)
 	}
 }

@@ -3,10 +3,14 @@ package listen
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -61,10 +65,14 @@ type Options struct {
 	// Backoff paces reconnects (zero value: 0.5 s doubling up to 30 s).
 	Backoff Backoff
 
-	Geek          string
-	Topics        []string
-	URL           string
-	ID            string
+	Geek   string
+	Topics []string
+	URL    string
+	ID     string
+	// IDFile names a file holding the chatter ID, so that it stays off
+	// argv; the environment variable ChatterIDEnv does the same.
+	IDFile        string
+	Getenv        func(string) string
 	Count         int
 	Timeout       time.Duration
 	Until         string
@@ -88,7 +96,7 @@ type Options struct {
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Version: f.Build.Version}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",
@@ -96,9 +104,10 @@ func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error
 message it receives.
 
 The URL is the running local gateway's (or the configured backend's), or
---url. The chatter ID is --id; without it, listen issues a short-lived one
-itself, issues a new one if it expired before a reconnect, and revokes it
-on exit.
+--url. The chatter ID is read from --id-file, or $SOCKS_CHATTER_ID, or
+--id (which other local users can see in the process list); without any,
+listen issues a short-lived one itself, issues a new one if it expired
+before a reconnect, and revokes it on exit. A chatter ID is never echoed.
 
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON
@@ -139,7 +148,8 @@ Exit codes:
   socks listen --geek Friendless --topic jobs --count 1 --timeout 30s
   socks listen --geek Friendless --until '"done"' --no-input
   socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod \
-    --geek Friendless --id "$CHATTER_ID" -H 'X-Trace: 1'`,
+    --geek Friendless --id-file ~/.socks-id -H 'X-Trace: 1'
+  SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(); err != nil {
@@ -155,7 +165,8 @@ Exit codes:
 	fl.StringVarP(&opts.Geek, "geek", "g", "", "the user to connect as (required)")
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable, or a comma list; default '.', every topic)")
 	fl.StringVar(&opts.URL, "url", "", "WebSocket URL (default: the backend's; locally, the running 'socks serve')")
-	fl.StringVar(&opts.ID, "id", "", "chatter ID to present (default: issue a short-lived one and revoke it on exit)")
+	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
+	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input)")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
 	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")
@@ -188,9 +199,18 @@ var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // complete checks the flags and derives what they imply. It may run more
 // than once.
+// ChatterIDEnv is the environment variable listen reads a chatter ID from.
+const ChatterIDEnv = "SOCKS_CHATTER_ID"
+
+// maxIDFileBytes bounds what --id-file reads: a chatter ID is 35 bytes.
+const maxIDFileBytes = 4096
+
 func (o *Options) complete() error {
 	if err := pubsub.ValidateGeek(o.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
+	}
+	if err := o.completeID(); err != nil {
+		return err
 	}
 	topics, err := pubsub.TopicList(o.Topics)
 	if err != nil {
@@ -287,4 +307,58 @@ func (o *Options) now() time.Time {
 		return o.Now()
 	}
 	return time.Now()
+}
+
+// completeID takes the chatter ID from --id-file, $SOCKS_CHATTER_ID or
+// --id (at most one of them) and checks its shape. Errors never show the
+// value: it may be a secret, or a mistyped one.
+func (o *Options) completeID() error {
+	env := ""
+	if o.Getenv != nil {
+		env = strings.TrimSpace(o.Getenv(ChatterIDEnv))
+	}
+	given := 0
+	for _, set := range []bool{o.ID != "", o.IDFile != "", env != ""} {
+		if set {
+			given++
+		}
+	}
+	if given > 1 {
+		return cmdutil.FlagErrorf("give the chatter ID one way: --id, --id-file or $%s", ChatterIDEnv)
+	}
+	from := "--id"
+	switch {
+	case o.IDFile != "":
+		from = "--id-file " + o.IDFile
+		var r io.Reader
+		if o.IDFile == "-" {
+			r = o.IO.In
+		} else {
+			f, err := os.Open(o.IDFile)
+			if err != nil {
+				return cmdutil.FlagErrorf("--id-file: cannot read %s: %v", o.IDFile, errors.Unwrap(err))
+			}
+			defer f.Close()
+			r = f
+		}
+		b, err := io.ReadAll(io.LimitReader(r, maxIDFileBytes+1))
+		if err != nil {
+			return cmdutil.FlagErrorf("--id-file: cannot read %s", o.IDFile)
+		}
+		if len(b) > maxIDFileBytes {
+			return cmdutil.FlagErrorf("--id-file %s holds more than %d bytes; it should hold one chatter ID", o.IDFile, maxIDFileBytes)
+		}
+		o.ID = strings.TrimSpace(string(b))
+		if o.ID == "" {
+			return cmdutil.FlagErrorf("--id-file %s is empty; put the chatter ID from `socks chatter issue` in it", o.IDFile)
+		}
+	case env != "":
+		from = "$" + ChatterIDEnv
+		o.ID = env
+	}
+	o.ID = strings.TrimSpace(o.ID)
+	if strings.ContainsFunc(o.ID, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(o.ID) {
+		return cmdutil.FlagErrorf("the chatter ID from %s holds control characters or invalid UTF-8; it is not shown here", from)
+	}
+	return nil
 }

@@ -199,10 +199,8 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 	if len(b) == 0 {
 		return nil, cmdutil.FlagErrorf("the body from %s is empty", name)
 	}
-	if !json.Valid(b) {
-		var v any
-		err := json.Unmarshal(b, &v)
-		return nil, cmdutil.FlagErrorf("the body from %s is not valid JSON (%v); use --message for plain text", name, err)
+	if why := pubsub.CheckJSON(b); why != "" {
+		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
 	}
 	// Compact, so that what arrives is exactly the JSON value.
 	var buf bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"syscall"
@@ -40,10 +41,17 @@ type Options struct {
 	MaxDuration time.Duration
 	NoBroker    bool
 	Concurrency int
-	Verbose     bool
-	Quiet       bool
 	// Faults is the --faults spec (package faults); empty for none.
 	Faults string
+	// Limits (docs/protocol.md).
+	MaxTopics             int
+	MaxConnectionsPerGeek int
+	MaxConnections        int
+	MaxQueuedBytes        int
+	MaxFramesPerSecond    int
+	AllowOrigins          []string
+	Verbose               bool
+	Quiet                 bool
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -93,6 +101,12 @@ socks itself copes with each.`,
 	fl.StringVar(&opts.Stage, "stage", "", "also accept connections at /STAGE, as API Gateway does")
 	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", pubsub.IdleTimeout, "close connections idle this long")
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
+	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
+	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
+	fl.IntVar(&opts.MaxConnections, "max-connections", 10000, "open connections this gateway serves; more are refused with 503")
+	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
+	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
+	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
@@ -109,6 +123,25 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
+		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if opts.MaxConnectionsPerGeek < 1 {
+		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
+	}
+	switch {
+	case opts.MaxConnections < 1:
+		return cmdutil.FlagErrorf("--max-connections must be at least 1")
+	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
+		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
+	case opts.MaxFramesPerSecond < 1:
+		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
+	}
+	for _, o := range opts.AllowOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+		}
 	}
 	spec, err := faults.Parse(opts.Faults)
 	if err != nil {
@@ -139,7 +172,10 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
-	handler := &routes.Handler{Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes")}
+	handler := &routes.Handler{
+		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
+		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
+	}
 	gw, err := gateway.New(gateway.Options{
 		Handler:     handler,
 		Stage:       opts.Stage,
@@ -149,6 +185,11 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:      logger.With("component", "gateway"),
 		Now:         opts.Now,
 		Faults:      inj,
+
+		MaxConnections:     opts.MaxConnections,
+		MaxQueuedBytes:     opts.MaxQueuedBytes,
+		MaxFramesPerSecond: opts.MaxFramesPerSecond,
+		AllowOrigins:       opts.AllowOrigins,
 	})
 	if err != nil {
 		_ = ln.Close()

@@ -60,7 +60,7 @@ func issue(t *testing.T, s store.Store, geek string, issued time.Time, ttl time.
 
 func wantVerify(t *testing.T, s store.Store, geek, secret string, now time.Time, want error) {
 	t.Helper()
-	err := s.VerifyChatterID(t.Context(), geek, secret, now)
+	_, err := s.VerifyChatterID(t.Context(), geek, secret, now)
 	switch {
 	case want == nil && err != nil:
 		t.Errorf("VerifyChatterID(%q) = %v, want nil", geek, err)
@@ -311,7 +311,7 @@ var connectionTests = []storeTest{
 	}},
 	{"AddTopics adds topics once and returns the updated record", func(t *testing.T, s store.Store) {
 		put(t, s, conn("c1", "Friendless", "updates"))
-		got, err := s.AddTopics(t.Context(), "c1", []string{"news", "updates", "news"})
+		got, err := s.AddTopics(t.Context(), "c1", []string{"news", "updates", "news"}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +324,7 @@ var connectionTests = []storeTest{
 	}},
 	{"AddTopics makes the connection a target of the new topic", func(t *testing.T, s store.Store) {
 		put(t, s, conn("c1", "Friendless", "updates"))
-		if _, err := s.AddTopics(t.Context(), "c1", []string{"news"}); err != nil {
+		if _, err := s.AddTopics(t.Context(), "c1", []string{"news"}, 0); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.FindTargets(t.Context(), nil, []string{"news"}, Now)
@@ -333,7 +333,7 @@ var connectionTests = []storeTest{
 		}
 	}},
 	{"AddTopics on an unknown connection is ErrNotFound", func(t *testing.T, s store.Store) {
-		if _, err := s.AddTopics(t.Context(), "nope", []string{"news"}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.AddTopics(t.Context(), "nope", []string{"news"}, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("AddTopics = %v, want ErrNotFound", err)
 		}
 		if _, err := s.GetConnection(t.Context(), "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -749,6 +749,21 @@ var reportTests = []storeTest{
 	{"GetReport before the report exists is ErrNotFound", func(t *testing.T, s store.Store) {
 		if _, err := s.GetReport(t.Context(), "m-1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetReport = %v, want ErrNotFound", err)
+		}
+	}},
+	{"a report older than a day is ErrNotFound, a younger one is returned", func(t *testing.T, s store.Store) {
+		now := time.Now()
+		if err := s.PutReport(t.Context(), store.Report{MessageID: "m-old", Targets: 1, At: now.Add(-25 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutReport(t.Context(), store.Report{MessageID: "m-young", Targets: 1, At: now.Add(-23 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.GetReport(t.Context(), "m-old"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetReport of a report made 25 h ago = %+v, %v; want ErrNotFound", r, err)
+		}
+		if _, err := s.GetReport(t.Context(), "m-young"); err != nil {
+			t.Errorf("GetReport of a report made 23 h ago = %v; want it", err)
 		}
 	}},
 	{"putting a report again replaces it", func(t *testing.T, s store.Store) {

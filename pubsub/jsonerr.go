@@ -1,0 +1,133 @@
+package pubsub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxJSONDepth bounds how deeply the JSON socks reads from others (client
+// frames, envelopes) may nest, so that a nesting bomb is refused with a
+// clear reason before it costs anything.
+const MaxJSONDepth = 64
+
+// CheckJSON says, in the user's words, why data is not one acceptable JSON
+// value: empty, invalid UTF-8, malformed (with the byte offset) or nested
+// deeper than MaxJSONDepth. It returns "" when data is fine.
+func CheckJSON(data []byte) string {
+	trimmed := strings.TrimSpace(string(data))
+	switch {
+	case trimmed == "":
+		return "is empty"
+	case !utf8.Valid(data):
+		return "is not valid UTF-8"
+	}
+	if d := jsonDepth(data); d > MaxJSONDepth {
+		return fmt.Sprintf("nests more than %d levels deep", MaxJSONDepth)
+	}
+	var v any
+	dec := json.NewDecoder(strings.NewReader(trimmed))
+	if err := dec.Decode(&v); err != nil {
+		return DescribeJSONError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "has trailing data after the first JSON value"
+	}
+	return ""
+}
+
+// jsonDepth returns the deepest nesting of arrays and objects in data,
+// ignoring brackets inside strings. It stops counting past MaxJSONDepth.
+func jsonDepth(data []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '[' || b == '{':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > MaxJSONDepth {
+					return deepest
+				}
+			}
+		case b == ']' || b == '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// DescribeJSONError turns an encoding/json error into words for a user:
+// where the JSON broke, or which field had the wrong type and what it
+// should be, without Go type names.
+func DescribeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("is not valid JSON (it breaks at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), article(typ.Value))
+		}
+		return fmt.Sprintf("has %q as %s; it must be %s", field, article(typ.Value), wantKind(typ.Type.String()))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "is not valid JSON (it ends too early)"
+	default:
+		return "is not valid JSON"
+	}
+}
+
+func article(value string) string {
+	switch value {
+	case "array", "object":
+		return "an " + value
+	case "":
+		return "a value of the wrong type"
+	}
+	return "a " + value
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	}
+	return goKind
+}
+
+// wantKind names, for a user, the JSON that fills a Go type.
+func wantKind(goType string) string {
+	switch {
+	case goType == "[]string":
+		return `a list of strings, like ["news"]`
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		return "an object"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	}
+	return "of another type"
+}
