@@ -37,6 +37,8 @@ export interface ConnectOptions {
   maxBackoffMs?: number;
   /** A handshake not open after this many ms counts as failed. Default 15 000. */
   openTimeoutMs?: number;
+  /** How long a renewal keeps the old connection open after the new one opened, in ms. Default 2 000. */
+  overlapMs?: number;
   /** The WebSocket constructor to use (tests). Default globalThis.WebSocket. */
   WebSocket?: typeof WebSocket;
   /** A random source in [0, 1) for the jitter (tests). Default Math.random. */
@@ -84,7 +86,7 @@ export interface Client {
 }
 
 export const DEFAULTS: Readonly<Required<Pick<ConnectOptions,
-  "protocol" | "maxAttempts" | "heartbeatMs" | "maxDurationMs" | "renewBeforeMs" | "backoffMs" | "maxBackoffMs" | "openTimeoutMs">>>;
+  "protocol" | "maxAttempts" | "heartbeatMs" | "maxDurationMs" | "renewBeforeMs" | "backoffMs" | "maxBackoffMs" | "openTimeoutMs" | "overlapMs">>>;
 
 /** Opens a connection to a socks gateway and keeps it open. */
 export function connect(options: ConnectOptions): Client;

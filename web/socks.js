@@ -14,8 +14,8 @@
 // The client keeps the connection alive ({"action":"ping"} well under API
 // Gateway's 10-minute idle timeout), reconnects with jittered exponential
 // backoff, renews the connection before API Gateway's 2-hour cap (the new
-// connection opens before the old one closes, and a message both carry is
-// delivered once), and gives up with "failed" after maxAttempts handshakes
+// connection opens before the old one closes, and a message both carry
+// while they overlap is delivered once), and gives up with "failed" after maxAttempts handshakes
 // in a row that never opened. After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
 // replayed, so a page refetches what it shows.
@@ -35,6 +35,7 @@ export const DEFAULTS = Object.freeze({
   backoffMs: 500,
   maxBackoffMs: 30 * 1000,
   openTimeoutMs: 15 * 1000,
+  overlapMs: 2 * 1000,
 });
 
 // Route replies of the gateway, answers to the client's own actions.
@@ -83,8 +84,8 @@ class Conn {
     this.closed = false;
     this.pendingReplies = 0; // actions sent and not yet answered
     this.unansweredPings = 0;
-    // While a renewal overlaps two connections, each remembers the bodies
-    // it delivered (text -> count) that its peer has not matched yet.
+    // While a renewal overlaps two open connections, each remembers the
+    // bodies it delivered (text -> count) that its peer has not matched.
     this.peer = null;
     this.seen = null;
   }
@@ -98,10 +99,14 @@ function endOverlap(c) {
 }
 
 // duplicate reports whether text, received on c while a renewal overlaps
-// it with its peer, was already delivered from the peer. Both connections
-// receive every message published while both are registered, so matching
-// the two streams body by body delivers each message once, even when two
-// messages have the same body.
+// it with its peer, was already delivered from the peer. From the moment
+// the new connection is open both receive every message published, so
+// matching the two streams body by body delivers each message once, even
+// when two messages have the same body. A body that reached the old
+// connection before the new one opened is not remembered: it may never
+// reach the new one, and remembering it could drop a later message with
+// the same body. A message published during the new connection's
+// handshake may therefore arrive twice; none is lost.
 function duplicate(c, text) {
   const p = c.peer;
   if (!p || !c.seen || !p.seen) return false;
@@ -136,6 +141,8 @@ class Client {
     this._stateFns = new Set();
     this._conn = null; // the connection messages are read from
     this._next = null; // a renewal's connection, until it opens
+    this._old = null; // the connection a renewal replaced, until it closes
+    this._drainTimer = null;
     this._failures = 0; // handshakes in a row that never opened
     this._renewFailures = 0; // renewals in a row that never opened
     this._reconnects = 0; // attempts since the last open
@@ -310,6 +317,10 @@ class Client {
     if (this._conn !== c) {
       // An old connection a renewal replaced.
       endOverlap(c);
+      if (this._old === c) {
+        this._old = null;
+        clearTimeout(this._drainTimer);
+      }
       return;
     }
     this._conn = null;
@@ -404,7 +415,6 @@ class Client {
       report(err);
     }
     if (this._done || !this._conn || this._next) return;
-    const old = this._conn;
     let c;
     try {
       c = this._open();
@@ -412,12 +422,6 @@ class Client {
       report(err);
       return;
     }
-    // The new connection is registered before it opens here, so from now
-    // on a message may reach both.
-    old.peer = c;
-    c.peer = old;
-    old.seen = new Map();
-    c.seen = new Map();
     this._next = c;
     const openTimer = setTimeout(() => {
       if (!c.opened && !c.closed) c.ws.close();
@@ -432,10 +436,20 @@ class Client {
       this._failures = 0;
       this._reconnects = 0;
       this._renewFailures = 0;
-      // The old connection is closed only now that the new one receives:
-      // nothing published in between is lost; what both got is delivered
-      // once (see _duplicate).
-      if (prev) prev.ws.close(1000, "renewed");
+      // The old connection is closed only a while after the new one
+      // receives: nothing published in between is lost, and what both get
+      // meanwhile is delivered once (see duplicate).
+      if (prev) {
+        prev.peer = c;
+        c.peer = prev;
+        prev.seen = new Map();
+        c.seen = new Map();
+        this._old = prev;
+        clearTimeout(this._drainTimer);
+        this._drainTimer = setTimeout(() => {
+          if (!prev.closed) prev.ws.close(1000, "renewed");
+        }, this._o.overlapMs);
+      }
       this._emitState("resync", { reason: "renewed" });
       this._startTimers(c);
     };
@@ -496,7 +510,8 @@ class Client {
     this._done = true;
     clearTimeout(this._retryTimer);
     this._stopTimers();
-    for (const c of [this._conn, this._next]) {
+    clearTimeout(this._drainTimer);
+    for (const c of [this._conn, this._next, this._old]) {
       if (c && !c.closed) {
         try {
           c.ws.close(1000);
@@ -505,7 +520,7 @@ class Client {
         }
       }
     }
-    this._conn = this._next = null;
+    this._conn = this._next = this._old = null;
     this._emitState(state, info);
   }
 }

@@ -243,23 +243,48 @@ test("renewal before the cap: the new connection opens before the old closes, wi
   const next = latest();
   assert.equal(next.url.searchParams.get("id"), "sc_renewed");
   old.serverSend("1");
-  // Both connections are registered: messages reach both, in either order.
+  old.serverSend('"x"'); // reaches only the old connection
+  next.serverOpen();
+  assert.equal(old.closedWith, null, "the old connection stays open while the new one starts");
+  // Both connections are open: messages reach both, in either order.
   old.serverSend("2");
   next.serverSend("2");
-  next.serverOpen();
-  assert.deepEqual(old.closedWith, { code: 1000, reason: "renewed" });
   next.serverSend("3");
-  old.serverSend("3"); // in flight when the old one was closed
-  old.serverSend("3"); // the same body published twice
-  next.serverSend("3");
-  old.finishClose();
+  next.serverSend('"x"'); // a later message with the same body is not dropped
+  old.serverSend("3");
+  old.serverSend('"x"');
+  old.serverSend("4"); // the same body published twice
+  old.serverSend("4");
   next.serverSend("4");
-  assert.deepEqual(got, [1, 2, 3, 3, 4]);
+  next.serverSend("4");
+  mock.timers.tick(DEFAULTS.overlapMs);
+  assert.deepEqual(old.closedWith, { code: 1000, reason: "renewed" });
+  old.finishClose();
+  next.serverSend("5");
+  assert.deepEqual(got, [1, "x", 2, 3, "x", 4, 4, 5]);
   assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "resync"]);
   // The next renewal comes a cap later.
   mock.timers.tick(15_000);
   await flush();
   assert.equal(FakeWebSocket.all.length, 3);
+  c.close();
+});
+
+test("a renewal that does not open leaves the connection in place and is tried again", async () => {
+  const { c, states } = await opened({ maxDurationMs: 20_000 });
+  const first = latest();
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverClose(1006);
+  assert.equal(first.closedWith, null);
+  assert.equal(c.state, "open");
+  mock.timers.tick(DEFAULTS.backoffMs);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 3, "renewal tried again after a backoff");
+  // The cap closes the old one before the renewal opens: the renewal takes over.
+  first.serverClose(1001, "Going away");
+  latest().serverOpen();
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "resync"]);
   c.close();
 });
 
