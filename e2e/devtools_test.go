@@ -152,3 +152,27 @@ func (d *devtools) screenshot(t *testing.T, name string) {
 	}
 	t.Logf("screenshot: %s (%d bytes; set %s to keep them)", p, len(png), artifactsEnv)
 }
+
+// waitEval evaluates expr in the page until it returns want, for at most d.
+func (d *devtools) waitEval(t *testing.T, expr, want string, dur time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(dur)
+	for {
+		got := d.eval(t, expr)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q after %s; want %q", expr, got, dur, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// phone makes the page's viewport a phone's.
+func (d *devtools) phone(t *testing.T) {
+	t.Helper()
+	d.call(t, "Emulation.setDeviceMetricsOverride", map[string]any{
+		"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true,
+	}, nil)
+}
