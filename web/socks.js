@@ -84,6 +84,7 @@ class Conn {
     this.closed = false;
     this.pendingReplies = 0; // actions sent and not yet answered
     this.unansweredPings = 0;
+    this.topics = []; // the topics asked for at $connect
     // While a renewal overlaps two open connections, each remembers the
     // bodies it delivered (text -> count) that its peer has not matched.
     this.peer = null;
@@ -250,7 +251,9 @@ class Client {
       this._o.protocol === "header"
         ? new this._WebSocket(url, [SUBPROTOCOL, this._chatterId])
         : new this._WebSocket(url);
-    return new Conn(ws);
+    const c = new Conn(ws);
+    c.topics = this._topics.slice();
+    return c;
   }
 
   // _dial opens the main connection (first connect and reconnects).
@@ -267,6 +270,7 @@ class Client {
     }
     if (!this._chatterId) {
       this._failures++;
+      this._needFreshId = true;
       this._retry({ code: 0, reason: "no chatter ID" });
       return;
     }
@@ -290,6 +294,7 @@ class Client {
       const reconnected = this._reconnects > 0;
       this._failures = 0;
       this._reconnects = 0;
+      this._syncTopics(c);
       this._emitState("open", {});
       if (reconnected) this._emitState("resync", { reason: "reconnected" });
       this._startTimers(c);
@@ -399,6 +404,15 @@ class Client {
     c.ws.send(JSON.stringify(frame));
   }
 
+  // _syncTopics sends c what subscribe() and unsubscribe() changed while
+  // it was opening.
+  _syncTopics(c) {
+    const add = this._topics.filter((t) => !c.topics.includes(t));
+    const drop = c.topics.filter((t) => !this._topics.includes(t));
+    if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
+    if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });
+  }
+
   _action(frame) {
     const c = this._conn;
     if (c && c.opened && c.ws.readyState === 1) this._send(c, frame);
@@ -436,6 +450,7 @@ class Client {
       this._failures = 0;
       this._reconnects = 0;
       this._renewFailures = 0;
+      this._syncTopics(c);
       // The old connection is closed only a while after the new one
       // receives: nothing published in between is lost, and what both get
       // meanwhile is delivered once (see duplicate).

@@ -326,3 +326,41 @@ test("close() stops everything and says closed once", async () => {
   assert.equal(FakeWebSocket.all.length, 1);
   assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "closed"]);
 });
+
+test("subscribe() while a connection is opening reaches it once it opens", async () => {
+  const { c } = client();
+  await flush();
+  const ws = latest();
+  c.subscribe("plays");
+  c.unsubscribe("updates");
+  assert.deepEqual(ws.sent, [], "nothing is sent before open");
+  ws.serverOpen();
+  assert.deepEqual(ws.sent, [
+    { action: "subscribe", topics: ["plays"] },
+    { action: "unsubscribe", topics: ["updates"] },
+  ]);
+  c.close();
+});
+
+test("a getChatterId that fails is asked again on the next attempt", async () => {
+  let calls = 0;
+  const { c, states } = client({
+    chatterId: undefined,
+    getChatterId: async () => {
+      calls++;
+      if (calls === 1) throw new Error("login expired");
+      return "sc_second";
+    },
+  });
+  const errors = mock.method(console, "error", () => {});
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 0, "no connection without an ID");
+  assert.equal(states.at(-1).state, "reconnecting");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(calls, 2);
+  assert.equal(latest().url.searchParams.get("id"), "sc_second");
+  assert.equal(errors.mock.callCount(), 1, "the failure is reported");
+  errors.mock.restore();
+  c.close();
+});
