@@ -134,9 +134,7 @@ func Run(ctx context.Context, opts *Options) error {
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
 	site := web.SiteOptions{}
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() && b.DB != nil {
-		// Only here: on loopback nothing but this machine's browser can
-		// ask, and only the local state is for playing with.
+	if pageMayIssue(ln.Addr(), b.DB != nil) {
 		site.Issue = func(ctx context.Context, geek string, ttl time.Duration) (string, time.Time, error) {
 			id, c, err := store.IssueChatterID(ctx, b.Store, geek, ttl, opts.now())
 			return id, c.ExpiresAt, err
@@ -202,6 +200,15 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// pageMayIssue reports whether the live page may get chatter IDs from the
+// gateway: only on the local backend (the local state is for playing with;
+// never --backend aws) and only listening on loopback (nothing but this
+// machine can ask; web.Site also checks the request's origin).
+func pageMayIssue(addr net.Addr, localBackend bool) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && localBackend && tcp.IP.IsLoopback()
 }
 
 func checkNotRunning(ctx context.Context, b *backend.Backend) error {
