@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -289,4 +292,55 @@ func TestBrowserSocksJSRenewsBeforeTheCap(t *testing.T) {
 	}
 	t.Logf("%d messages across %d renewals, all arrived", sent, renewals())
 	browser.devtools(t).screenshot(t, "renewed")
+}
+
+// TestChatterIDInSecWebSocketProtocol connects to `socks serve` with the
+// chatter ID offered as a subprotocol, as socks.js does with protocol
+// "header", and checks what the handshake answers.
+func TestChatterIDInSecWebSocketProtocol(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	id := s.issue("erin")
+	connect := func(t *testing.T, protocols ...string) (*websocket.Conn, *http.Response, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), receiveTimeout)
+		defer cancel()
+		d := websocket.Dialer{HandshakeTimeout: receiveTimeout, Subprotocols: protocols}
+		conn, resp, err := d.DialContext(ctx, srv.connectURL("erin", "", "updates"), nil)
+		if conn != nil {
+			t.Cleanup(func() { conn.Close() })
+		}
+		return conn, resp, err
+	}
+	t.Run("socks and the ID connect, and the answer names socks only", func(t *testing.T) {
+		conn, resp, err := connect(t, "socks", id)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		if got := resp.Header.Values("Sec-WebSocket-Protocol"); len(got) != 1 || got[0] != "socks" {
+			t.Errorf("Sec-WebSocket-Protocol %q; want exactly socks", got)
+		}
+		if rep := s.publishWait("--geek", "erin", "--topic", "updates", "--message", "hello"); rep.Report.Delivered != 1 {
+			t.Errorf("publish --wait reported %s; want delivered=1", rep)
+		}
+		if got := readText(t, conn); got != `"hello"` {
+			t.Errorf("received %q", got)
+		}
+	})
+	t.Run("a made-up ID offered the same way is refused with 403", func(t *testing.T) {
+		_, resp, err := connect(t, "socks", pubsub.NewChatterID())
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("err %v, response %v; want a 403", err, resp)
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "" {
+			t.Errorf("a refused handshake answered Sec-WebSocket-Protocol %q", got)
+		}
+	})
+	t.Run("the ID without socks is not read", func(t *testing.T) {
+		_, resp, err := connect(t, id)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("err %v, response %v; want a 401", err, resp)
+		}
+	})
 }
