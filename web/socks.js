@@ -152,7 +152,7 @@ class Client {
     this._heartbeat = null;
     this._needFreshId = !this._chatterId;
     this._done = false;
-    /** @type {string} */
+    /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // Listeners added right after connect() see "connecting".
     queueMicrotask(() => {
@@ -487,6 +487,7 @@ class Client {
   _receive(c, data) {
     if (this._done) return;
     if (typeof data !== "string") return; // socks sends text frames only
+    /** @type {any} */
     let body = data;
     try {
       body = JSON.parse(data);
