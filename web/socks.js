@@ -422,13 +422,15 @@ class Client {
   // _renew opens a new connection before the cap; once it is open it
   // replaces the current one, which is then closed.
   async _renew() {
-    if (this._done || !this._conn || this._next) return;
+    const cur = this._conn;
+    if (this._done || !cur || !cur.opened || this._next) return;
     try {
       await this._freshId();
     } catch (err) {
       report(err);
     }
-    if (this._done || !this._conn || this._next) return;
+    // The connection may have dropped (and a reconnect begun) meanwhile.
+    if (this._done || this._conn !== cur || cur.closed || this._next) return;
     let c;
     try {
       c = this._open();
