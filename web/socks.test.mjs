@@ -364,3 +364,24 @@ test("a getChatterId that fails is asked again on the next attempt", async () =>
   errors.mock.restore();
   c.close();
 });
+
+test("a renewal stands down when the connection dropped while it waited for getChatterId", async () => {
+  let release;
+  const { c, states } = await opened({
+    maxDurationMs: 20_000,
+    getChatterId: () => new Promise((resolve) => (release = resolve)),
+  });
+  mock.timers.tick(15_000); // renewal starts and waits for an ID
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).state, "reconnecting");
+  release("sc_late");
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1, "no renewal of a connection that is gone");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "the reconnect goes on");
+  assert.equal(latest().url.searchParams.get("id"), "sc_late");
+  c.close();
+});
