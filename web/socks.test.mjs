@@ -385,3 +385,20 @@ test("a renewal stands down when the connection dropped while it waited for getC
   assert.equal(latest().url.searchParams.get("id"), "sc_late");
   c.close();
 });
+
+test("the default maxAttempts rides out a gateway that is down for over a minute", async () => {
+  // The shortest delays the jitter allows.
+  const { c, states } = await opened({ random: () => 0 });
+  latest().serverClose(1001, "going away");
+  let waited = 0;
+  while (states.at(-1).state === "reconnecting") {
+    waited += states.at(-1).delay;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    latest().serverClose(1006);
+  }
+  assert.equal(states.at(-1).state, "failed");
+  assert.equal(states.at(-1).attempt, DEFAULTS.maxAttempts);
+  assert.ok(waited > 60_000, `gave up after ${waited} ms`);
+  c.close();
+});
