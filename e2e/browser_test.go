@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// pageEvent is what testdata/browser/index.html POSTs back.
+// pageEvent is what the pages in testdata/browser POST back.
 type pageEvent struct {
 	Event    string `json:"event"`
 	Data     string `json:"data"`
@@ -55,57 +57,104 @@ type pageEvent struct {
 	Reason   string `json:"reason"`
 	WasClean bool   `json:"wasClean"`
 	Error    string `json:"error"`
+	// socks.html
+	Client  string `json:"client"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	Key     string `json:"key"`
+	OK      bool   `json:"ok"`
 }
 
-// TestBrowserClient opens testdata/browser/index.html in headless chromium:
-// the browser's own WebSocket connects, receives a published message into
-// the page, and sees the close frame when serve stops.
-func TestBrowserClient(t *testing.T) {
-	t.Parallel()
-	chromium := findChromium(t)
-	s := newStack(t)
-	srv := s.serve()
+// eventLog keeps every report of a page, in order, for waits that start
+// from a mark.
+type eventLog struct {
+	mu      sync.Mutex
+	evs     []pageEvent
+	changed chan struct{}
+}
 
-	events := make(chan pageEvent, 64)
-	page, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "browser", "index.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
+func newEventLog() *eventLog { return &eventLog{changed: make(chan struct{})} }
+
+func (l *eventLog) add(ev pageEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// mark is the position of the next report.
+func (l *eventLog) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.evs)
+}
+
+// since returns the reports from mark on, and a channel closed at the next.
+func (l *eventLog) since(mark int) ([]pageEvent, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]pageEvent(nil), l.evs[mark:]...), l.changed
+}
+
+// testSite serves the pages of testdata/browser on its own origin
+// (127.0.0.1 and a port of its own) and collects their reports at /report.
+func testSite(t *testing.T) (*httptest.Server, *eventLog) {
+	t.Helper()
+	log := newEventLog()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /index.html", func(w http.ResponseWriter, r *http.Request) {
-		// Not http.ServeFile: it redirects .../index.html to .../
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(page)
-	})
+	for _, name := range []string{"index.html", "socks.html"} {
+		page, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "browser", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
+			// Not http.ServeFile: it redirects .../index.html to .../
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(page)
+		})
+	}
 	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
 		var ev pageEvent
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&ev); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		select {
-		case events <- ev:
-		default:
-		}
+		log.add(ev)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("/", http.NotFound)
 	site := httptest.NewServer(mux) // listens on 127.0.0.1
 	t.Cleanup(site.Close)
+	return site, log
+}
 
-	q := url.Values{
-		"ws":     {srv.connectURL("erin", s.issue("erin"), "updates")},
-		"report": {"/report"},
-	}
+// chromium is a headless browser showing one page.
+type chromium struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{}
+	log    *eventLog
+}
+
+// startChromium opens pageURL in headless chromium until the test ends;
+// the page's reports go to log.
+func startChromium(t *testing.T, pageURL string, log *eventLog) *chromium {
+	t.Helper()
+	bin := findChromium(t)
 	stderr := newSyncBuffer()
-	cmd := exec.Command(chromium,
+	cmd := exec.Command(bin,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-background-networking", "--disable-extensions", "--disable-sync",
 		"--no-first-run", "--no-default-browser-check", "--mute-audio",
+		// A hidden page must not have its timers throttled.
+		"--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+		"--window-size=900,1000",
 		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0",
 		"--enable-logging=stderr", "--v=0",
-		site.URL+"/index.html?"+q.Encode())
+		pageURL)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	// Its own process group, so that the renderer and helper processes
@@ -113,43 +162,80 @@ func TestBrowserClient(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
+		t.Fatalf("starting %s: %v", bin, err)
 	}
-	exited := make(chan struct{})
+	c := &chromium{t: t, cmd: cmd, stderr: stderr, exited: make(chan struct{}), log: log}
 	go func() {
 		_ = cmd.Wait()
-		close(exited)
+		close(c.exited)
 	}()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		select {
-		case <-exited:
+		case <-c.exited:
 		case <-time.After(stopTimeout):
 			t.Errorf("chromium (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
 		}
 	})
+	return c
+}
 
-	await := func(t *testing.T, want string, d time.Duration) pageEvent {
-		t.Helper()
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		for {
-			select {
-			case ev := <-events:
-				t.Logf("page reported %+v", ev)
-				if ev.Event == want {
-					return ev
-				}
-				if ev.Event == "error" {
-					t.Fatalf("the page reported an error while waiting for %q: %+v", want, ev)
-				}
-			case <-exited:
-				t.Fatalf("chromium exited before the page reported %q\nchromium output:\n%s", want, browserLog(stderr))
-			case <-timer.C:
-				t.Fatalf("the page did not report %q within %s\nchromium output:\n%s", want, d, browserLog(stderr))
+// await waits at most d for a report from mark on that match accepts and
+// returns it; a report of "error" fails the test.
+func (c *chromium) await(t *testing.T, mark int, what string, d time.Duration, match func(pageEvent) bool) pageEvent {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		evs, changed := c.log.since(mark)
+		for _, ev := range evs {
+			if ev.Event == "error" {
+				t.Fatalf("the page reported an error while waiting for %s: %+v", what, ev)
+			}
+			if match(ev) {
+				return ev
 			}
 		}
+		select {
+		case <-changed:
+		case <-c.exited:
+			t.Fatalf("chromium exited before the page reported %s\nchromium output:\n%s", what, browserLog(c.stderr))
+		case <-timer.C:
+			t.Fatalf("the page did not report %s within %s; it reported:\n%s\nchromium output:\n%s", what, d, eventsString(evs), browserLog(c.stderr))
+		}
 	}
+}
+
+// awaitEvent waits for the first report of event from mark on.
+func (c *chromium) awaitEvent(t *testing.T, mark int, event string, d time.Duration) pageEvent {
+	t.Helper()
+	return c.await(t, mark, fmt.Sprintf("%q", event), d, func(ev pageEvent) bool { return ev.Event == event })
+}
+
+func eventsString(evs []pageEvent) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		j, _ := json.Marshal(ev)
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// TestBrowserClient opens testdata/browser/index.html in headless chromium:
+// the browser's own WebSocket connects, receives a published message into
+// the page, and sees the close frame when serve stops.
+func TestBrowserClient(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	site, log := testSite(t)
+	q := url.Values{
+		"ws":     {srv.connectURL("erin", s.issue("erin"), "updates")},
+		"report": {"/report"},
+	}
+	browser := startChromium(t, site.URL+"/index.html?"+q.Encode(), log)
 
 	const body = `{"hello":"browser","n":1}`
 	steps := []struct {
@@ -157,13 +243,14 @@ func TestBrowserClient(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"the page connects", func(t *testing.T) {
-			await(t, "connected", browserTimeout)
+			browser.awaitEvent(t, 0, "connected", browserTimeout)
 		}},
 		{"a published message lands in the page", func(t *testing.T) {
+			mark := log.mark()
 			if rep := s.publishWait("--geek", "erin", "--topic", "updates", "--body", body); rep.Report.Delivered != 1 {
 				t.Errorf("publish --wait reported %s; want delivered=1", rep)
 			}
-			ev := await(t, "message", receiveTimeout)
+			ev := browser.awaitEvent(t, mark, "message", receiveTimeout)
 			if ev.Data != body {
 				t.Errorf("the page received %q; want %q", ev.Data, body)
 			}
@@ -172,10 +259,11 @@ func TestBrowserClient(t *testing.T) {
 			}
 		}},
 		{"stopping serve closes the page's socket with 1001", func(t *testing.T) {
+			mark := log.mark()
 			if code := srv.stop(); code != 0 {
 				t.Errorf("serve exited %d; want 0", code)
 			}
-			ev := await(t, "closed", receiveTimeout)
+			ev := browser.awaitEvent(t, mark, "closed", receiveTimeout)
 			if ev.Code != 1001 || !ev.WasClean {
 				t.Errorf("the page saw close %d %q (clean: %v); want a clean 1001", ev.Code, ev.Reason, ev.WasClean)
 			}

@@ -92,6 +92,11 @@ type Options struct {
 	// Logger receives debug logs of connections and warnings about handler
 	// errors (default: discard).
 	Logger *slog.Logger
+	// Site, when set, answers the plain HTTP requests that are neither a
+	// WebSocket upgrade nor a Management API call: GET / without an
+	// Upgrade header, and every other path (default: API Gateway's 403).
+	// `socks serve` serves socks.js and the live page with it.
+	Site http.Handler
 	// Now is the clock for the times reported in events and by
 	// GET /@connections (default time.Now). Timeouts use the real clock.
 	Now func() time.Time
@@ -365,6 +370,8 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p = strings.TrimPrefix(p, s)
 	}
 	switch {
+	case g.opts.Site != nil && (p == "" || p == "/") && !isUpgrade(r):
+		g.opts.Site.ServeHTTP(w, r)
 	case p == "" || p == "/":
 		if g.opts.Faults != nil && !g.opts.Faults.AllowConnect() {
 			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Too many connects: the connect rate is limited by --faults connect-rate")
@@ -378,8 +385,16 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			h = g.opts.Faults.Management(h)
 		}
 		h.ServeHTTP(w, r)
+	case g.opts.Site != nil:
+		g.opts.Site.ServeHTTP(w, r)
 	default:
 		// What API Gateway answers for a path it has no resource for.
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	}
+}
+
+// isUpgrade reports whether r asks for any protocol upgrade: those stay
+// with serveUpgrade, which answers the malformed ones.
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || r.Header.Get("Sec-Websocket-Key") != ""
 }

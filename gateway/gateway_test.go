@@ -1166,3 +1166,42 @@ func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
+	h := newFakeHandler()
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "site "+r.URL.Path)
+	})
+	_, addr := start(t, h, Options{Site: site, Stage: "dev"})
+	for _, path := range []string{"/", "/socks.js", "/dev/socks.js"} {
+		t.Run("GET "+path+" without an upgrade goes to the site", func(t *testing.T) {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "site "+path {
+				t.Errorf("status %d body %q", resp.StatusCode, body)
+			}
+		})
+	}
+	t.Run("a WebSocket upgrade at / still reaches $connect", func(t *testing.T) {
+		ws, _, err := dial(t, addr, "/", url.Values{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.Close()
+	})
+	t.Run("the Management API is not the site's", func(t *testing.T) {
+		resp, err := http.Get("http://" + addr + "/@connections/nope")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.HasPrefix(string(body), "site ") {
+			t.Errorf("status %d body %q; want the Management API's refusal", resp.StatusCode, body)
+		}
+	})
+}

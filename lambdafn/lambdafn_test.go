@@ -26,6 +26,9 @@ import (
 // The recorded events in testdata/lambda were captured from an API Gateway
 // WebSocket API and an SQS event source mapping; their times are around
 // eventTime, and connect.json carries fixtureSecret as its chatter ID.
+// connect-header.json is connect.json with the chatter ID moved out of the
+// query string into Sec-WebSocket-Protocol, as socks.js sends it with
+// protocol "header" (API Gateway passes the header as one value).
 var eventTime = time.UnixMilli(1769088100000).UTC()
 
 const (
@@ -199,6 +202,34 @@ func TestWebSocketEventsRunTheRouteHandlers(t *testing.T) {
 		}
 		if _, err := f.connection(t, "other-connection"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("refused connection recorded: %v", err)
+		}
+	})
+
+	t.Run("connect with the chatter ID in Sec-WebSocket-Protocol answers with the header socks only", func(t *testing.T) {
+		resp := f.websocket(t, readEvent(t, "connect-header.json"))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d (%s); want 200", resp.StatusCode, resp.Body)
+		}
+		if got := resp.Headers["Sec-WebSocket-Protocol"]; got != "socks" {
+			t.Errorf("response headers %v; want Sec-WebSocket-Protocol: socks (API Gateway copies it into the 101, and browsers need it)", resp.Headers)
+		}
+		c, err := f.connection(t, "Fq2mYHdODoECJ-w=")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Geek != "Friendless" || !slices.Equal(c.Topics, []string{"news", "updates"}) {
+			t.Errorf("recorded %+v", c)
+		}
+	})
+
+	t.Run("connect with a wrong chatter ID in Sec-WebSocket-Protocol is refused without the header", func(t *testing.T) {
+		ev := strings.ReplaceAll(string(readEvent(t, "connect-header.json")), fixtureSecret, "sc_wrong")
+		resp := f.websocket(t, []byte(ev))
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("status %d; want 403", resp.StatusCode)
+		}
+		if _, ok := resp.Headers["Sec-WebSocket-Protocol"]; ok {
+			t.Errorf("a refused connect answered with Sec-WebSocket-Protocol: %v", resp.Headers)
 		}
 	})
 

@@ -129,9 +129,63 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 }
 
+// Subprotocol is the WebSocket subprotocol a client offers to send its
+// chatter ID in Sec-WebSocket-Protocol instead of the query string: it
+// offers "socks" and the ID, and $connect answers with "socks" only.
+const Subprotocol = "socks"
+
+// protocolChatterID returns the chatter ID a client offered in
+// Sec-WebSocket-Protocol next to Subprotocol, and whether it offered
+// Subprotocol at all. API Gateway passes the header as one comma-separated
+// value; a client may also send it more than once.
+func protocolChatterID(req events.APIGatewayWebsocketProxyRequest) (id string, offered bool) {
+	var values []string
+	for k, vs := range req.MultiValueHeaders {
+		if strings.EqualFold(k, "Sec-WebSocket-Protocol") {
+			values = append(values, vs...)
+		}
+	}
+	if len(values) == 0 {
+		for k, v := range req.Headers {
+			if strings.EqualFold(k, "Sec-WebSocket-Protocol") {
+				values = append(values, v)
+			}
+		}
+	}
+	for _, v := range values {
+		for p := range strings.SplitSeq(v, ",") {
+			switch p = strings.TrimSpace(p); {
+			case p == Subprotocol:
+				offered = true
+			case p != "" && id == "":
+				id = p
+			}
+		}
+	}
+	if !offered {
+		return "", false
+	}
+	return id, true
+}
+
 func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	resp, err := h.admit(ctx, req)
+	if _, offered := protocolChatterID(req); offered && err == nil && resp.StatusCode == http.StatusOK {
+		// Browsers fail a handshake whose answer does not name one of the
+		// offered subprotocols; echo "socks" only, never the ID.
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
+	}
+	return resp, err
+}
+
+// admit checks a $connect's geek, chatter ID (from the query string, else
+// from Sec-WebSocket-Protocol) and topics, and records the connection.
+func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	q := req.QueryStringParameters
 	geek, secret := q["geek"], q["id"]
+	if secret == "" {
+		secret, _ = protocolChatterID(req)
+	}
 	if geek == "" {
 		return refuse(http.StatusUnauthorized, "missing geek: connect with ?geek=NAME&id=CHATTER_ID"), nil
 	}
@@ -139,7 +193,7 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		return refuse(http.StatusBadRequest, err.Error()), nil
 	}
 	if secret == "" {
-		return refuse(http.StatusUnauthorized, "missing chatter ID: connect with ?geek=NAME&id=CHATTER_ID (issue one with `socks chatter issue --geek NAME`)"), nil
+		return refuse(http.StatusUnauthorized, "missing chatter ID: connect with ?geek=NAME&id=CHATTER_ID, or offer the subprotocols \"socks\" and the ID (issue one with `socks chatter issue --geek NAME`)"), nil
 	}
 	topics, err := pubsub.SplitTopics(q["topic"])
 	if err != nil {

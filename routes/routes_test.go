@@ -115,6 +115,65 @@ func TestConnect(t *testing.T) {
 	}
 }
 
+func TestConnectWithTheChatterIDInSecWebSocketProtocol(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	secret, _, err := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := map[string]string{"geek": "alice", "topic": "updates"}
+	tests := []struct {
+		name       string
+		query      map[string]string
+		headers    map[string]string
+		multi      map[string][]string
+		wantStatus int
+		wantProto  string
+	}{
+		{"socks and the ID in one header connect and echo only socks", query,
+			map[string]string{"Sec-WebSocket-Protocol": "socks, " + secret}, nil, 200, "socks"},
+		{"the ID may come first and the header name in any case", query,
+			map[string]string{"sec-websocket-protocol": secret + ",socks"}, nil, 200, "socks"},
+		{"the header sent twice connects", query,
+			nil, map[string][]string{"Sec-WebSocket-Protocol": {"socks", secret}}, 200, "socks"},
+		{"a query-string ID still connects, echoing socks when offered", map[string]string{"geek": "alice", "id": secret},
+			map[string]string{"Sec-WebSocket-Protocol": "socks"}, nil, 200, "socks"},
+		{"a query-string ID without the header sets no header", map[string]string{"geek": "alice", "id": secret},
+			nil, nil, 200, ""},
+		{"the ID without the socks subprotocol is not read", query,
+			map[string]string{"Sec-WebSocket-Protocol": secret}, nil, 401, ""},
+		{"socks without an ID is 401", query,
+			map[string]string{"Sec-WebSocket-Protocol": "socks"}, nil, 401, ""},
+		{"a made-up ID in the header is 403", query,
+			map[string]string{"Sec-WebSocket-Protocol": "socks, " + pubsub.NewChatterID()}, nil, 403, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := connectEvent("hdr"+string(rune('A'+i)), tt.query)
+			ev.Headers, ev.MultiValueHeaders = tt.headers, tt.multi
+			resp, err := h.Handle(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d body %q; want %d", resp.StatusCode, resp.Body, tt.wantStatus)
+			}
+			if got := resp.Headers["Sec-WebSocket-Protocol"]; got != tt.wantProto {
+				t.Errorf("Sec-WebSocket-Protocol %q; want %q", got, tt.wantProto)
+			}
+			for k, v := range resp.Headers {
+				if strings.Contains(k+v, secret) {
+					t.Errorf("the response header %s: %s carries the chatter ID", k, v)
+				}
+			}
+			if strings.Contains(resp.Body, secret) {
+				t.Error("the response body carries the chatter ID")
+			}
+		})
+	}
+}
+
 func TestNoTopicMeansEveryTopic(t *testing.T) {
 	h, s, now := newHandler(t)
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 
 	brokercmd "github.com/socks-dev/socks/commands/broker"
 	"github.com/socks-dev/socks/commands/chatter"
+	"github.com/socks-dev/socks/commands/clientjs"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	configcmd "github.com/socks-dev/socks/commands/config"
 	"github.com/socks-dev/socks/commands/demo"
@@ -85,6 +86,7 @@ and receives whatever is published to that geek and topic.`,
 	cmd.AddCommand(
 		demo.NewCmdDemo(f, nil),
 		serve.NewCmdServe(f, nil),
+		clientjs.NewCmdClientJS(f, nil),
 		chatter.NewCmdChatter(f),
 		publish.NewCmdPublish(f, nil),
 		listen.NewCmdListen(f, nil),

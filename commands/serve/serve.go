@@ -23,7 +23,9 @@ import (
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
+	"github.com/socks-dev/socks/web"
 )
 
 // DefaultAddr is where `socks serve` listens by default.
@@ -68,8 +70,15 @@ func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 that delivers published messages, on the local state file.
 
 Clients connect to ws://ADDR/ (and ws://ADDR/STAGE with --stage) with
-?geek=NAME&id=CHATTER_ID&topic=T. The Management API answers at
+?geek=NAME&id=CHATTER_ID&topic=T, or with ?geek=NAME&topic=T and the
+subprotocols "socks" and the chatter ID. The Management API answers at
 http://ADDR/@connections/{id} (POST, GET, DELETE), as on AWS.
+
+Over plain HTTP it also serves the browser client at http://ADDR/socks.js
+(and socks.d.ts), with Access-Control-Allow-Origin: *, and a live page at
+http://ADDR/ that shows what is published to a geek. On the local backend,
+listening on loopback, that page may get a short-lived chatter ID from the
+gateway; requests from any other origin are refused.
 
 API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 2 hours per connection (shorten them with the flags to test). The WebSocket
@@ -114,6 +123,13 @@ socks itself copes with each.`,
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
+}
+
+func (opts *Options) now() time.Time {
+	if opts.Now != nil {
+		return opts.Now()
+	}
+	return time.Now()
 }
 
 // Run serves until ctx is done.
@@ -172,6 +188,13 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
+	site := web.SiteOptions{}
+	if pageMayIssue(ln.Addr(), b.DB != nil) {
+		site.Issue = func(ctx context.Context, geek string, ttl time.Duration) (string, time.Time, error) {
+			id, c, err := store.IssueChatterID(ctx, b.Store, geek, ttl, opts.now())
+			return id, c.ExpiresAt, err
+		}
+	}
 	handler := &routes.Handler{
 		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
 		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
@@ -185,6 +208,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:      logger.With("component", "gateway"),
 		Now:         opts.Now,
 		Faults:      inj,
+		Site:        web.Site(site),
 
 		MaxConnections:     opts.MaxConnections,
 		MaxQueuedBytes:     opts.MaxQueuedBytes,
@@ -209,7 +233,7 @@ func Run(ctx context.Context, opts *Options) error {
 		defer forget(b, mgmtURL)
 	}
 
-	announce(opts.IO, wsURL, mgmtURL, opts.NoBroker)
+	announce(opts.IO, wsURL, mgmtURL, "http://"+addr+"/", opts.NoBroker)
 	if inj != nil {
 		logger.Warn("injecting faults", "faults", spec.String())
 		defer func() { logger.Warn("faults injected", "counts", inj.Summary()) }()
@@ -262,6 +286,15 @@ func ReachableAddr(a net.Addr) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
+// pageMayIssue reports whether the live page may get chatter IDs from the
+// gateway: only on the local backend (the local state is for playing with;
+// never --backend aws) and only listening on loopback (nothing but this
+// machine can ask; web.Site also checks the request's origin).
+func pageMayIssue(addr net.Addr, localBackend bool) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && localBackend && tcp.IP.IsLoopback()
+}
+
 func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 	ws, _, err := b.Gateway(ctx)
 	if errors.Is(err, backend.ErrNoGateway) {
@@ -299,7 +332,7 @@ func forget(b *backend.Backend, mgmt string) {
 	}
 }
 
-func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
+func announce(ios *iostreams.IOStreams, ws, mgmt, page string, noBroker bool) {
 	fmt.Fprintln(ios.Out, ws)
 	if !ios.IsStderrTTY() {
 		return
@@ -309,9 +342,10 @@ func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
 	if noBroker {
 		broker = "broker off"
 	}
-	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s\n  %s\n",
+	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n  %s\n  %s\n",
 		u.Title.Render("socks"), u.Accent.Render(ws),
 		u.Label.Render("management API"), mgmt,
+		u.Label.Render("live page"), page, page,
 		u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
 }

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeServesSocksJSWithCORS fetches what `socks serve` serves over
+// plain HTTP, as curl would.
+func TestServeServesSocksJSWithCORS(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	for _, name := range []string{"socks.js", "socks.d.ts"} {
+		t.Run(name+" comes with Access-Control-Allow-Origin: *", func(t *testing.T) {
+			resp, err := http.Get(gw + "/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want, err := os.ReadFile(filepath.Join(moduleDir, "web", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || string(body) != string(want) {
+				t.Errorf("status %d, %d bytes; want 200 and web/%s", resp.StatusCode, len(body), name)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("Access-Control-Allow-Origin %q; want *", got)
+			}
+		})
+	}
+	t.Run("client-js writes the same files", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "vendor")
+		out := s.must("client-js", "--out", dir)
+		for _, name := range []string{"socks.js", "socks.d.ts"} {
+			if !strings.Contains(out, filepath.Join(dir, name)) {
+				t.Errorf("client-js printed %q; want the path of %s", out, name)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			want, _ := os.ReadFile(filepath.Join(moduleDir, "web", name))
+			if err != nil || string(got) != string(want) {
+				t.Errorf("%s: %v, %d bytes; want web/%s", name, err, len(got), name)
+			}
+		}
+	})
+	t.Run("a chatter ID is refused to another origin", func(t *testing.T) {
+		for _, h := range []map[string]string{
+			{"Origin": "http://127.0.0.1:1", "Sec-Fetch-Site": "same-site"},
+			{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+			{}, // curl: no Origin
+		} {
+			req, _ := http.NewRequest("POST", gw+"/chatter-id", strings.NewReader(`{"geek":"erin"}`))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "sc_") {
+				t.Errorf("with %v: status %d %q; want 403 and no ID", h, resp.StatusCode, body)
+			}
+		}
+		// (An empty list exits 3 or 0, depending on the socks version.)
+		if r := s.run("chatter", "list", "--geek", "erin", "--json"); (r.code != 0 && r.code != 3) || strings.Contains(r.stdout, "erin") {
+			t.Errorf("a refused request recorded a chatter ID, or the list failed:\n%s", r)
+		}
+	})
+}
+
+// TestLivePage opens the page `socks serve` serves at / in headless
+// chromium, the way a person would: it gets a short-lived chatter ID from
+// its own gateway, connects, and shows a published message; then the same
+// page is looked at on a phone-sized screen.
+func TestLivePage(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser := startChromium(t, gw+"/?geek=erin&topic=updates&connect=1", newEventLog())
+	devtools := browser.devtools(t)
+
+	devtools.waitEval(t, `document.getElementById("state").textContent`, "open", browserTimeout)
+	if rep := s.publishWait("--geek", "erin", "--topic", "updates", "--message", "plays-updated"); rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait reported %s; want delivered=1", rep)
+	}
+	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, "plays-updated", receiveTimeout)
+	devtools.screenshot(t, "desktop")
+	devtools.phone(t)
+	if w := devtools.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
+		t.Errorf("the page scrolls sideways on a phone-sized screen")
+	}
+	devtools.screenshot(t, "phone")
+}

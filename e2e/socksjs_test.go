@@ -1,0 +1,346 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// pageClient configures one socks.js client of testdata/browser/socks.html.
+type pageClient struct {
+	Name          string   `json:"name"`
+	URL           string   `json:"url"`
+	Geek          string   `json:"geek"`
+	ChatterID     string   `json:"chatterId"`
+	Topics        string   `json:"topics,omitempty"`
+	Protocol      string   `json:"protocol"`
+	Keys          []string `json:"keys,omitempty"`
+	MaxAttempts   int      `json:"maxAttempts,omitempty"`
+	MaxDurationMs int      `json:"maxDurationMs,omitempty"`
+}
+
+type pageConfig struct {
+	Gateway        string       `json:"gw"`
+	Report         string       `json:"report"`
+	ProbeChatterID bool         `json:"probeChatterId"`
+	Clients        []pageClient `json:"clients"`
+}
+
+// openSocksPage serves socks.html from a site of its own origin, configured
+// with cfg, and opens it in headless chromium.
+func openSocksPage(t *testing.T, cfg pageConfig) (*chromium, *eventLog) {
+	t.Helper()
+	site, log := testSite(t)
+	if strings.TrimPrefix(site.URL, "http://") == strings.TrimPrefix(cfg.Gateway, "http://") {
+		t.Fatalf("the page's origin %s is the gateway's", site.URL)
+	}
+	cfg.Report = "/report"
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startChromium(t, site.URL+"/socks.html?"+url.Values{"config": {string(j)}}.Encode(), log), log
+}
+
+func isState(client, state string) func(pageEvent) bool {
+	return func(ev pageEvent) bool { return ev.Event == "state" && ev.Client == client && ev.State == state }
+}
+
+func isKey(client, key string) func(pageEvent) bool {
+	return func(ev pageEvent) bool { return ev.Event == "key" && ev.Client == client && ev.Key == key }
+}
+
+func isMessage(client, data string) func(pageEvent) bool {
+	return func(ev pageEvent) bool { return ev.Event == "message" && ev.Client == client && ev.Data == data }
+}
+
+// upgradeRecorder is a reverse proxy in front of the gateway that records
+// each request the gateway receives through it.
+type upgradeRecorder struct {
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func (u *upgradeRecorder) requests() []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*http.Request(nil), u.seen...)
+}
+
+func recordingProxy(t *testing.T, gateway string) (*httptest.Server, *upgradeRecorder) {
+	t.Helper()
+	target, err := url.Parse(gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &upgradeRecorder{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = nil
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "gateway down: "+err.Error(), http.StatusBadGateway)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.seen = append(rec.seen, r.Clone(r.Context()))
+		rec.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, rec
+}
+
+// TestBrowserSocksJS opens a page on another origin that imports socks.js
+// from `socks serve` and runs three clients in headless chromium: one with
+// the chatter ID in the query string, one with it in
+// Sec-WebSocket-Protocol (through a proxy that records what the gateway
+// receives), and one with a made-up ID.
+func TestBrowserSocksJS(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	gw := "http://" + addr
+	proxy, upgrades := recordingProxy(t, gw)
+	headerID := s.issue("erin")
+	badID := pubsub.NewChatterID()
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway:        gw,
+		ProbeChatterID: true,
+		Clients: []pageClient{
+			{Name: "query", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "query", Keys: []string{"plays-updated", "chat"}},
+			{Name: "header", URL: "ws://" + strings.TrimPrefix(proxy.URL, "http://") + "/", Geek: "erin", ChatterID: headerID, Topics: "updates", Protocol: "header", Keys: []string{"plays-updated"}},
+			{Name: "bad", URL: srv.URL, Geek: "erin", ChatterID: badID, Topics: "updates", Protocol: "header", MaxAttempts: 2},
+		},
+	})
+	devtools := browser.devtools(t)
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"the page on another origin imports socks.js from the gateway", func(t *testing.T) {
+			browser.awaitEvent(t, 0, "imported", browserTimeout)
+		}},
+		{"the gateway gives that page no chatter ID", func(t *testing.T) {
+			ev := browser.awaitEvent(t, 0, "chatterId", browserTimeout)
+			if ev.OK {
+				t.Errorf("a page on another origin got a chatter ID from the gateway: %+v", ev)
+			}
+		}},
+		{"query and header clients see open through onState", func(t *testing.T) {
+			browser.await(t, 0, "query open", browserTimeout, isState("query", "open"))
+			browser.await(t, 0, "header open", browserTimeout, isState("header", "open"))
+		}},
+		{"a bad chatter ID never opens and ends in failed after maxAttempts 2", func(t *testing.T) {
+			browser.await(t, 0, "bad failed", browserTimeout, isState("bad", "failed"))
+			evs, _ := log.since(0)
+			var states []string
+			for _, ev := range evs {
+				if ev.Client == "bad" {
+					states = append(states, ev.State)
+				}
+			}
+			if got := strings.Join(states, ","); got != "connecting,reconnecting,failed" {
+				t.Errorf("the bad client went through %s; want connecting,reconnecting,failed", got)
+			}
+		}},
+		{"a published event key reaches on(key) and the page", func(t *testing.T) {
+			mark := log.mark()
+			s.publishWait("--geek", "erin", "--topic", "updates", "--message", "plays-updated")
+			for _, client := range []string{"query", "header"} {
+				ev := browser.await(t, mark, client+" key plays-updated", receiveTimeout, isKey(client, "plays-updated"))
+				if ev.Data != `"plays-updated"` {
+					t.Errorf("%s: on(key) got %s", client, ev.Data)
+				}
+				msg := browser.await(t, mark, client+" message", receiveTimeout, func(ev pageEvent) bool { return ev.Event == "message" && ev.Client == client })
+				if msg.DOM != `"plays-updated"` {
+					t.Errorf("%s: the page shows %q", client, msg.DOM)
+				}
+			}
+		}},
+		{"an object body with a type fires on(type)", func(t *testing.T) {
+			mark := log.mark()
+			s.publishWait("--geek", "erin", "--topic", "updates", "--body", `{"type":"chat","n":2}`)
+			ev := browser.await(t, mark, "query key chat", receiveTimeout, isKey("query", "chat"))
+			if ev.Data != `{"type":"chat","n":2}` {
+				t.Errorf("on(chat) got %s", ev.Data)
+			}
+		}},
+		{"with protocol header the gateway never sees id= in the upgrade URL", func(t *testing.T) {
+			reqs := upgrades.requests()
+			if len(reqs) == 0 {
+				t.Fatal("the proxy saw no request")
+			}
+			for _, r := range reqs {
+				if r.URL.Query().Has("id") || strings.Contains(r.URL.RequestURI(), headerID) {
+					t.Errorf("the gateway received %s", redact(r.URL.RequestURI()))
+				}
+				if got := r.Header.Get("Sec-WebSocket-Protocol"); got != "socks, "+headerID {
+					t.Errorf("Sec-WebSocket-Protocol %q; want socks and the chatter ID", redact(got))
+				}
+			}
+		}},
+		{"the page shows what arrived", func(t *testing.T) {
+			if got := devtools.eval(t, `document.querySelector("#client-query .state").textContent`); got != "open" {
+				t.Errorf("the query client's state in the page: %q", got)
+			}
+			devtools.screenshot(t, "connected")
+		}},
+		{"after a gateway restart the page reconnects by itself, fires resync and gets the next message", func(t *testing.T) {
+			mark := log.mark()
+			if code := srv.stop(); code != 0 {
+				t.Errorf("serve exited %d; want 0", code)
+			}
+			for _, client := range []string{"query", "header"} {
+				browser.await(t, mark, client+" reconnecting", receiveTimeout, isState(client, "reconnecting"))
+			}
+			s.serve("--addr", addr)
+			for _, client := range []string{"query", "header"} {
+				browser.await(t, mark, client+" resync", browserTimeout, isState(client, "resync"))
+			}
+			next := log.mark()
+			s.publishWait("--geek", "erin", "--topic", "updates", "--message", "after-restart")
+			for _, client := range []string{"query", "header"} {
+				browser.await(t, next, client+" message after the restart", receiveTimeout, isMessage(client, `"after-restart"`))
+			}
+			devtools.screenshot(t, "after-restart")
+		}},
+	}
+	for _, step := range steps {
+		if !t.Run(step.name, step.run) {
+			break
+		}
+	}
+}
+
+// TestBrowserSocksJSRenewsBeforeTheCap runs socks.js against `serve
+// --max-duration 20s` while numbered messages are published every second
+// across two renewals: every one arrives, and the client never drops to
+// reconnecting (it renewed before the gateway's cap).
+func TestBrowserSocksJSRenewsBeforeTheCap(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve("--max-duration", "20s")
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{
+			{Name: "r", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin"), Topics: "counts", Protocol: "header", MaxDurationMs: 20000},
+		},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("r", "open"))
+
+	// Publish until two renewals have happened and five more messages went
+	// out after the second (bounded: the renewals are due at 15 s and 30 s).
+	renewals := func() int {
+		evs, _ := log.since(0)
+		n := 0
+		for _, ev := range evs {
+			if isState("r", "resync")(ev) {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	sent, after := 0, 0
+	for after < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d renewals after %d messages; want 2 within 90 s", renewals(), sent)
+		}
+		sent++
+		s.must("publish", "--geek", "erin", "--topic", "counts", "--body", strconv.Itoa(sent))
+		if renewals() >= 2 {
+			after++
+		}
+		time.Sleep(time.Second)
+	}
+	for i := 1; i <= sent; i++ {
+		browser.await(t, 0, fmt.Sprintf("message %d", i), receiveTimeout, isMessage("r", strconv.Itoa(i)))
+	}
+	evs, _ := log.since(0)
+	counts := map[string]int{}
+	for _, ev := range evs {
+		switch {
+		case ev.Event == "state" && ev.Client == "r" && ev.State != "open" && ev.State != "resync" && ev.State != "connecting":
+			t.Errorf("the client went %s (attempt %d, %s): the gateway's cap came before the renewal", ev.State, ev.Attempt, ev.Reason)
+		case ev.Event == "message":
+			counts[ev.Data]++
+		}
+	}
+	for body, n := range counts {
+		if n > 1 {
+			// Possible only for a message published during a renewal's
+			// handshake (see socks.js); logged, not a loss.
+			t.Logf("message %s arrived %d times", body, n)
+		}
+	}
+	t.Logf("%d messages across %d renewals, all arrived", sent, renewals())
+	browser.devtools(t).screenshot(t, "renewed")
+}
+
+// TestChatterIDInSecWebSocketProtocol connects to `socks serve` with the
+// chatter ID offered as a subprotocol, as socks.js does with protocol
+// "header", and checks what the handshake answers.
+func TestChatterIDInSecWebSocketProtocol(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	id := s.issue("erin")
+	connect := func(t *testing.T, protocols ...string) (*websocket.Conn, *http.Response, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), receiveTimeout)
+		defer cancel()
+		d := websocket.Dialer{HandshakeTimeout: receiveTimeout, Subprotocols: protocols}
+		conn, resp, err := d.DialContext(ctx, srv.connectURL("erin", "", "updates"), nil)
+		if conn != nil {
+			t.Cleanup(func() { conn.Close() })
+		}
+		return conn, resp, err
+	}
+	t.Run("socks and the ID connect, and the answer names socks only", func(t *testing.T) {
+		conn, resp, err := connect(t, "socks", id)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		if got := resp.Header.Values("Sec-WebSocket-Protocol"); len(got) != 1 || got[0] != "socks" {
+			t.Errorf("Sec-WebSocket-Protocol %q; want exactly socks", got)
+		}
+		if rep := s.publishWait("--geek", "erin", "--topic", "updates", "--message", "hello"); rep.Report.Delivered != 1 {
+			t.Errorf("publish --wait reported %s; want delivered=1", rep)
+		}
+		if got := readText(t, conn); got != `"hello"` {
+			t.Errorf("received %q", got)
+		}
+	})
+	t.Run("a made-up ID offered the same way is refused with 403", func(t *testing.T) {
+		_, resp, err := connect(t, "socks", pubsub.NewChatterID())
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("err %v, response %v; want a 403", err, resp)
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "" {
+			t.Errorf("a refused handshake answered Sec-WebSocket-Protocol %q", got)
+		}
+	})
+	t.Run("the ID without socks is not read", func(t *testing.T) {
+		_, resp, err := connect(t, id)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("err %v, response %v; want a 401", err, resp)
+		}
+	})
+}

@@ -1,0 +1,92 @@
+// Type declarations of socks.js, the browser client of socks.
+
+/** The subprotocol offered next to the chatter ID with protocol "header". */
+export const SUBPROTOCOL: "socks";
+
+/** How the chatter ID reaches the gateway. */
+export type Protocol =
+  /** ?geek=NAME&id=CHATTER_ID&topic=... (every socks gateway accepts it). */
+  | "query"
+  /** Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs, access logs and history. */
+  | "header";
+
+export interface ConnectOptions {
+  /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
+  url: string;
+  /** The geek (user) whose messages to receive. */
+  geek: string;
+  /** The geek's chatter ID. Optional when getChatterId is given. */
+  chatterId?: string;
+  /** Topics to follow: an array or a comma list. None: every topic of the geek. */
+  topics?: string[] | string;
+  /** Called for a fresh chatter ID after a handshake that never opened, and before each renewal. */
+  getChatterId?: () => Promise<string>;
+  /** Default "query". */
+  protocol?: Protocol;
+  /** Handshakes in a row that never opened before the client gives up with "failed". Default 10. */
+  maxAttempts?: number;
+  /** Interval of the {"action":"ping"} heartbeat in ms. Default 4 minutes (API Gateway's idle timeout is 10). */
+  heartbeatMs?: number;
+  /** The gateway's cap on a connection's life in ms. Default 2 hours, as API Gateway. */
+  maxDurationMs?: number;
+  /** How long before the cap the connection is renewed, in ms, at most a quarter of the cap. Default 5 minutes. */
+  renewBeforeMs?: number;
+  /** First reconnect delay in ms; it doubles per attempt, with jitter. Default 500. */
+  backoffMs?: number;
+  /** Longest reconnect delay in ms. Default 30 000. */
+  maxBackoffMs?: number;
+  /** A handshake not open after this many ms counts as failed. Default 15 000. */
+  openTimeoutMs?: number;
+  /** How long a renewal keeps the old connection open after the new one opened, in ms. Default 2 000. */
+  overlapMs?: number;
+  /** The WebSocket constructor to use (tests). Default globalThis.WebSocket. */
+  WebSocket?: typeof WebSocket;
+  /** A random source in [0, 1) for the jitter (tests). Default Math.random. */
+  random?: () => number;
+}
+
+/** A published message body, JSON-parsed. */
+export type Body = string | number | boolean | null | { [key: string]: unknown } | unknown[];
+
+export type State = "connecting" | "open" | "reconnecting" | "resync" | "failed" | "closed";
+
+export interface StateInfo {
+  /** "reconnecting": the attempt number since the connection was lost (1, 2, ...). "failed": the handshakes that never opened. */
+  attempt?: number;
+  /** "reconnecting": the delay in ms before the attempt. */
+  delay?: number;
+  /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
+  code?: number;
+  reason?: string;
+}
+
+export interface Client {
+  /** Fires fn for each published body whose event key is key: a string body, or an object body's string "type". Returns a function that removes fn. */
+  on(key: string, fn: (body: Body) => void): () => void;
+  off(key: string, fn: (body: Body) => void): void;
+  /** Fires fn for every published body, JSON-parsed. */
+  onMessage(fn: (body: Body) => void): () => void;
+  /**
+   * Fires fn on every change of the connection's state: "connecting", "open",
+   * "reconnecting" (info.attempt), "resync" (after every reconnect or renewal:
+   * messages published meanwhile are not replayed, refetch what the page
+   * shows), "failed" (gave up after maxAttempts) and "closed" (close()).
+   */
+  onState(fn: (state: State, info: StateInfo) => void): () => void;
+  /** Follows more topics, now and on every later connection. */
+  subscribe(topics: string[] | string): void;
+  /** Stops following topics, now and on every later connection. */
+  unsubscribe(topics: string[] | string): void;
+  /** Closes the connection for good. */
+  close(): void;
+  /** The current state (never "resync", which is an event). */
+  readonly state: Exclude<State, "resync">;
+  /** The topics followed now. */
+  readonly topics: string[];
+}
+
+export const DEFAULTS: Readonly<Required<Pick<ConnectOptions,
+  "protocol" | "maxAttempts" | "heartbeatMs" | "maxDurationMs" | "renewBeforeMs" | "backoffMs" | "maxBackoffMs" | "openTimeoutMs" | "overlapMs">>>;
+
+/** Opens a connection to a socks gateway and keeps it open. */
+export function connect(options: ConnectOptions): Client;

@@ -1,0 +1,544 @@
+// socks.js: the browser client of socks. A dependency-free ES module.
+//
+//   import { connect } from "http://127.0.0.1:8765/socks.js";
+//   const socks = connect({ url, geek, chatterId, topics: ["updates"], protocol: "header" });
+//   socks.on("plays-updated", () => refetchPlays());
+//   socks.onState((state, info) => console.log(state, info));
+//
+// Messages are event keys: a JSON string body ("plays-updated") fires
+// on("plays-updated"); an object body with a string "type" fires on(type).
+// onMessage gets every body. States ("connecting", "open", "reconnecting",
+// "resync", "failed", "closed") go to onState only: keys and states never
+// share a namespace.
+//
+// The client keeps the connection alive ({"action":"ping"} well under API
+// Gateway's 10-minute idle timeout), reconnects with jittered exponential
+// backoff, renews the connection before API Gateway's 2-hour cap (the new
+// connection opens before the old one closes, and a message both carry
+// while they overlap is delivered once), and gives up with "failed" after maxAttempts handshakes
+// in a row that never opened. After every reconnect or renewal it fires
+// "resync": messages published while the page was not connected are not
+// replayed, so a page refetches what it shows.
+//
+// See socks.d.ts for the options and their defaults.
+
+/** The subprotocol offered next to the chatter ID with protocol "header". */
+export const SUBPROTOCOL = "socks";
+
+/** Defaults of the connect() options. */
+export const DEFAULTS = Object.freeze({
+  protocol: "query",
+  maxAttempts: 10,
+  heartbeatMs: 4 * 60 * 1000, // API Gateway closes a connection idle for 10 min
+  maxDurationMs: 2 * 60 * 60 * 1000, // API Gateway's cap on a connection's life
+  renewBeforeMs: 5 * 60 * 1000,
+  backoffMs: 500,
+  maxBackoffMs: 30 * 1000,
+  openTimeoutMs: 15 * 1000,
+  overlapMs: 2 * 1000,
+});
+
+// Route replies of the gateway, answers to the client's own actions.
+const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
+const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
+// At most this many bodies are remembered per connection while two overlap.
+const OVERLAP_MEMORY = 1000;
+
+/**
+ * Opens a connection to a socks gateway and keeps it open.
+ * @param {import("./socks.js").ConnectOptions} options
+ * @returns {import("./socks.js").Client}
+ */
+export function connect(options) {
+  return new Client(options);
+}
+
+function topicList(topics) {
+  if (topics == null) return [];
+  const list = typeof topics === "string" ? topics.split(",") : Array.from(topics);
+  const out = [];
+  for (const t of list) {
+    const s = String(t).trim();
+    if (s !== "" && !out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+function report(err) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(err);
+  else console.error(err);
+}
+
+// isReply reports whether body looks like a gateway route reply.
+function isReply(body) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
+  if (!REPLY_TYPES.has(body.type)) return false;
+  return Object.keys(body).every((k) => REPLY_FIELDS.has(k));
+}
+
+// A Conn is one WebSocket and what the client knows about it.
+class Conn {
+  constructor(ws) {
+    this.ws = ws;
+    this.opened = false;
+    this.closed = false;
+    this.pendingReplies = 0; // actions sent and not yet answered
+    this.unansweredPings = 0;
+    this.topics = []; // the topics asked for at $connect
+    // While a renewal overlaps two open connections, each remembers the
+    // bodies it delivered (text -> count) that its peer has not matched.
+    this.peer = null;
+    this.seen = null;
+  }
+}
+
+// endOverlap forgets what c and its peer remembered of each other.
+function endOverlap(c) {
+  const p = c.peer;
+  c.peer = c.seen = null;
+  if (p) p.peer = p.seen = null;
+}
+
+// duplicate reports whether text, received on c while a renewal overlaps
+// it with its peer, was already delivered from the peer. From the moment
+// the new connection is open both receive every message published, so
+// matching the two streams body by body delivers each message once, even
+// when two messages have the same body. A body that reached the old
+// connection before the new one opened is not remembered: it may never
+// reach the new one, and remembering it could drop a later message with
+// the same body. A message published during the new connection's
+// handshake may therefore arrive twice; none is lost.
+function duplicate(c, text) {
+  const p = c.peer;
+  if (!p || !c.seen || !p.seen) return false;
+  const n = p.seen.get(text) || 0;
+  if (n > 0) {
+    if (n === 1) p.seen.delete(text);
+    else p.seen.set(text, n - 1);
+    return true;
+  }
+  if (c.seen.size < OVERLAP_MEMORY) c.seen.set(text, (c.seen.get(text) || 0) + 1);
+  return false;
+}
+
+class Client {
+  constructor(options) {
+    const o = { ...DEFAULTS, ...(options || {}) };
+    if (!o.url) throw new TypeError("socks: connect needs a url (ws:// or wss://)");
+    if (!o.geek) throw new TypeError("socks: connect needs a geek");
+    if (!o.chatterId && typeof o.getChatterId !== "function") {
+      throw new TypeError("socks: connect needs a chatterId or a getChatterId function");
+    }
+    if (o.protocol !== "query" && o.protocol !== "header") {
+      throw new TypeError('socks: protocol is "query" or "header"');
+    }
+    this._o = o;
+    this._WebSocket = o.WebSocket || globalThis.WebSocket;
+    this._random = o.random || Math.random;
+    this._chatterId = o.chatterId || "";
+    this._topics = topicList(o.topics);
+    this._keys = new Map();
+    this._messageFns = new Set();
+    this._stateFns = new Set();
+    this._conn = null; // the connection messages are read from
+    this._next = null; // a renewal's connection, until it opens
+    this._old = null; // the connection a renewal replaced, until it closes
+    this._drainTimer = null;
+    this._failures = 0; // handshakes in a row that never opened
+    this._renewFailures = 0; // renewals in a row that never opened
+    this._reconnects = 0; // attempts since the last open
+    this._retryTimer = null;
+    this._renewTimer = null;
+    this._heartbeat = null;
+    this._needFreshId = !this._chatterId;
+    this._done = false;
+    /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
+    this.state = "connecting";
+    // Listeners added right after connect() see "connecting".
+    queueMicrotask(() => {
+      if (this._done) return;
+      this._emitState("connecting", { attempt: 0 });
+      this._dial();
+    });
+  }
+
+  /** Calls fn(body) for every published body whose key is key. */
+  on(key, fn) {
+    let fns = this._keys.get(key);
+    if (!fns) this._keys.set(key, (fns = new Set()));
+    fns.add(fn);
+    return () => this.off(key, fn);
+  }
+
+  off(key, fn) {
+    const fns = this._keys.get(key);
+    if (!fns) return;
+    fns.delete(fn);
+    if (fns.size === 0) this._keys.delete(key);
+  }
+
+  /** Calls fn(body) for every published body, JSON-parsed. */
+  onMessage(fn) {
+    this._messageFns.add(fn);
+    return () => this._messageFns.delete(fn);
+  }
+
+  /** Calls fn(state, info) on every change of the connection's state. */
+  onState(fn) {
+    this._stateFns.add(fn);
+    return () => this._stateFns.delete(fn);
+  }
+
+  /** The topics this client follows now. */
+  get topics() {
+    return this._topics.slice();
+  }
+
+  /** Follows more topics, now and on every later connection. */
+  subscribe(topics) {
+    const add = topicList(topics).filter((t) => !this._topics.includes(t));
+    if (add.length === 0) return;
+    this._topics.push(...add);
+    this._action({ action: "subscribe", topics: add });
+  }
+
+  /** Stops following topics, now and on every later connection. */
+  unsubscribe(topics) {
+    const drop = topicList(topics).filter((t) => this._topics.includes(t));
+    if (drop.length === 0) return;
+    this._topics = this._topics.filter((t) => !drop.includes(t));
+    this._action({ action: "unsubscribe", topics: drop });
+  }
+
+  /** Closes the connection for good. */
+  close() {
+    if (this._done) return;
+    this._finish("closed", {});
+  }
+
+  // --- internals ---
+
+  _emitState(state, info) {
+    if (state !== "resync") this.state = state;
+    for (const fn of [...this._stateFns]) {
+      try {
+        fn(state, info);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  _connectURL() {
+    const u = new URL(this._o.url);
+    u.searchParams.set("geek", this._o.geek);
+    if (this._o.protocol === "query") u.searchParams.set("id", this._chatterId);
+    else u.searchParams.delete("id");
+    if (this._topics.length > 0) u.searchParams.set("topic", this._topics.join(","));
+    else u.searchParams.delete("topic");
+    return u.toString();
+  }
+
+  async _freshId() {
+    if (typeof this._o.getChatterId !== "function") return;
+    const id = await this._o.getChatterId();
+    if (typeof id === "string" && id !== "") this._chatterId = id;
+  }
+
+  _open() {
+    const url = this._connectURL();
+    const ws =
+      this._o.protocol === "header"
+        ? new this._WebSocket(url, [SUBPROTOCOL, this._chatterId])
+        : new this._WebSocket(url);
+    const c = new Conn(ws);
+    c.topics = this._topics.slice();
+    return c;
+  }
+
+  // _dial opens the main connection (first connect and reconnects).
+  async _dial() {
+    if (this._done) return;
+    if (this._needFreshId) {
+      try {
+        await this._freshId();
+      } catch (err) {
+        report(err);
+      }
+      if (this._done) return;
+      this._needFreshId = false;
+    }
+    if (!this._chatterId) {
+      this._failures++;
+      this._needFreshId = true;
+      this._retry({ code: 0, reason: "no chatter ID" });
+      return;
+    }
+    let c;
+    try {
+      c = this._open();
+    } catch (err) {
+      // A URL the browser refuses will not get better.
+      report(err);
+      this._finish("failed", { attempt: this._failures, reason: String(err && err.message) });
+      return;
+    }
+    this._conn = c;
+    const openTimer = setTimeout(() => {
+      if (!c.opened && !c.closed) c.ws.close();
+    }, this._o.openTimeoutMs);
+    c.ws.onopen = () => {
+      clearTimeout(openTimer);
+      if (this._done || this._conn !== c) return void c.ws.close(1000);
+      c.opened = true;
+      const reconnected = this._reconnects > 0;
+      this._failures = 0;
+      this._reconnects = 0;
+      this._syncTopics(c);
+      this._emitState("open", {});
+      if (reconnected) this._emitState("resync", { reason: "reconnected" });
+      this._startTimers(c);
+    };
+    c.ws.onmessage = (ev) => this._receive(c, ev.data);
+    c.ws.onclose = (ev) => {
+      clearTimeout(openTimer);
+      c.closed = true;
+      this._lost(c, ev);
+    };
+  }
+
+  // _lost handles the close of connection c.
+  _lost(c, ev) {
+    if (this._done) return;
+    if (this._next === c) {
+      // A renewal that did not make it; the current connection goes on
+      // and tries again later.
+      this._next = null;
+      endOverlap(c);
+      this._renewFailures++;
+      if (this._conn) this._scheduleRenewal(this._backoff(this._renewFailures));
+      return;
+    }
+    if (this._conn !== c) {
+      // An old connection a renewal replaced.
+      endOverlap(c);
+      if (this._old === c) {
+        this._old = null;
+        clearTimeout(this._drainTimer);
+      }
+      return;
+    }
+    this._conn = null;
+    this._stopTimers();
+    if (this._next) {
+      // The cap came before the renewal opened: the renewal takes over.
+      endOverlap(c);
+      this._conn = this._next;
+      this._next = null;
+      return;
+    }
+    if (!c.opened) {
+      this._failures++;
+      this._needFreshId = true;
+    }
+    this._retry({ code: ev.code, reason: ev.reason });
+  }
+
+  _backoff(attempt) {
+    const ceiling = Math.min(this._o.maxBackoffMs, this._o.backoffMs * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + this._random() * (ceiling / 2));
+  }
+
+  _retry(info) {
+    if (this._failures >= this._o.maxAttempts) {
+      this._finish("failed", { attempt: this._failures, code: info.code, reason: info.reason });
+      return;
+    }
+    this._reconnects++;
+    const attempt = this._reconnects;
+    const delay = this._backoff(attempt);
+    this._emitState("reconnecting", { attempt, delay, code: info.code, reason: info.reason });
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      this._dial();
+    }, delay);
+  }
+
+  _startTimers(c) {
+    this._stopTimers();
+    this._heartbeat = setInterval(() => this._ping(c), this._o.heartbeatMs);
+    const cap = this._o.maxDurationMs;
+    this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
+  }
+
+  _stopTimers() {
+    clearInterval(this._heartbeat);
+    clearTimeout(this._renewTimer);
+    this._heartbeat = null;
+    this._renewTimer = null;
+  }
+
+  _scheduleRenewal(delay) {
+    if (this._done) return;
+    clearTimeout(this._renewTimer);
+    this._renewTimer = setTimeout(() => {
+      this._renewTimer = null;
+      this._renew();
+    }, delay);
+  }
+
+  _ping(c) {
+    if (c !== this._conn || c.ws.readyState !== 1) return;
+    if (c.unansweredPings > 0) {
+      // No pong since the last ping: the connection is dead without
+      // having said so. Close it; onclose reconnects.
+      c.ws.close(4000, "no pong");
+      return;
+    }
+    c.unansweredPings++;
+    this._send(c, { action: "ping" });
+  }
+
+  _send(c, frame) {
+    c.pendingReplies++;
+    c.ws.send(JSON.stringify(frame));
+  }
+
+  // _syncTopics sends c what subscribe() and unsubscribe() changed while
+  // it was opening.
+  _syncTopics(c) {
+    const add = this._topics.filter((t) => !c.topics.includes(t));
+    const drop = c.topics.filter((t) => !this._topics.includes(t));
+    if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
+    if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });
+  }
+
+  _action(frame) {
+    const c = this._conn;
+    if (c && c.opened && c.ws.readyState === 1) this._send(c, frame);
+    // Otherwise the next connection asks for every topic at $connect.
+  }
+
+  // _renew opens a new connection before the cap; once it is open it
+  // replaces the current one, which is then closed.
+  async _renew() {
+    const cur = this._conn;
+    if (this._done || !cur || !cur.opened || this._next) return;
+    try {
+      await this._freshId();
+    } catch (err) {
+      report(err);
+    }
+    // The connection may have dropped (and a reconnect begun) meanwhile.
+    if (this._done || this._conn !== cur || cur.closed || this._next) return;
+    let c;
+    try {
+      c = this._open();
+    } catch (err) {
+      report(err);
+      return;
+    }
+    this._next = c;
+    const openTimer = setTimeout(() => {
+      if (!c.opened && !c.closed) c.ws.close();
+    }, this._o.openTimeoutMs);
+    c.ws.onopen = () => {
+      clearTimeout(openTimer);
+      if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
+      c.opened = true;
+      const prev = this._conn === c ? null : this._conn;
+      this._next = null;
+      this._conn = c;
+      this._failures = 0;
+      this._reconnects = 0;
+      this._renewFailures = 0;
+      this._syncTopics(c);
+      // The old connection is closed only a while after the new one
+      // receives: nothing published in between is lost, and what both get
+      // meanwhile is delivered once (see duplicate).
+      if (prev) {
+        prev.peer = c;
+        c.peer = prev;
+        prev.seen = new Map();
+        c.seen = new Map();
+        this._old = prev;
+        clearTimeout(this._drainTimer);
+        this._drainTimer = setTimeout(() => {
+          if (!prev.closed) prev.ws.close(1000, "renewed");
+        }, this._o.overlapMs);
+      }
+      this._emitState("resync", { reason: "renewed" });
+      this._startTimers(c);
+    };
+    c.ws.onmessage = (ev) => this._receive(c, ev.data);
+    c.ws.onclose = (ev) => {
+      clearTimeout(openTimer);
+      c.closed = true;
+      if (!c.opened && this._conn === c) {
+        // Took over from a capped connection and then failed to open.
+        this._conn = null;
+        this._failures++;
+        this._needFreshId = true;
+        this._retry({ code: ev.code, reason: ev.reason });
+        return;
+      }
+      this._lost(c, ev);
+    };
+  }
+
+  _receive(c, data) {
+    if (this._done) return;
+    if (typeof data !== "string") return; // socks sends text frames only
+    /** @type {any} */
+    let body = data;
+    try {
+      body = JSON.parse(data);
+    } catch {
+      // Not JSON: the text itself is the event key.
+    }
+    if (c.pendingReplies > 0 && isReply(body)) {
+      c.pendingReplies--;
+      if (body.type === "pong") c.unansweredPings = 0;
+      return;
+    }
+    if (duplicate(c, data)) return;
+    for (const fn of [...this._messageFns]) {
+      try {
+        fn(body);
+      } catch (err) {
+        report(err);
+      }
+    }
+    let key = null;
+    if (typeof body === "string") key = body;
+    else if (body !== null && typeof body === "object" && typeof body.type === "string") key = body.type;
+    if (key === null) return;
+    const fns = this._keys.get(key);
+    if (!fns) return;
+    for (const fn of [...fns]) {
+      try {
+        fn(body);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  _finish(state, info) {
+    this._done = true;
+    clearTimeout(this._retryTimer);
+    this._stopTimers();
+    clearTimeout(this._drainTimer);
+    for (const c of [this._conn, this._next, this._old]) {
+      if (c && !c.closed) {
+        try {
+          c.ws.close(1000);
+        } catch {
+          // already closing
+        }
+      }
+    }
+    this._conn = this._next = this._old = null;
+    this._emitState(state, info);
+  }
+}

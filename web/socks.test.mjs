@@ -1,0 +1,404 @@
+// Unit tests of socks.js with Node's test runner and fake timers:
+//   node --test web/
+// A fake WebSocket stands in for the browser's; the tests open, close and
+// feed it by hand, and move the clock with mock.timers.
+import { test, beforeEach, afterEach, mock } from "node:test";
+import assert from "node:assert/strict";
+import { connect, DEFAULTS } from "./socks.js";
+
+// FakeWebSocket records every socket the client makes.
+class FakeWebSocket {
+  static all = [];
+  constructor(url, protocols) {
+    this.url = new URL(url);
+    this.protocols = protocols;
+    this.readyState = 0;
+    this.sent = [];
+    this.closedWith = null;
+    FakeWebSocket.all.push(this);
+  }
+  send(data) {
+    assert.equal(this.readyState, 1, "send on a socket that is not open");
+    this.sent.push(JSON.parse(data));
+  }
+  close(code = 1005, reason = "") {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    this.closedWith = { code, reason };
+  }
+  // Test controls.
+  serverOpen() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  serverSend(text) {
+    this.onmessage?.({ data: text });
+  }
+  serverClose(code = 1006, reason = "") {
+    this.readyState = 3;
+    this.onclose?.({ code, reason, wasClean: code !== 1006 });
+  }
+  // finishClose completes a close the client started.
+  finishClose() {
+    assert.ok(this.closedWith, "the client did not close this socket");
+    this.serverClose(this.closedWith.code, this.closedWith.reason);
+  }
+}
+
+const latest = () => FakeWebSocket.all.at(-1);
+// flush lets promises and microtasks run (setImmediate is not faked).
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+function client(extra = {}) {
+  const states = [];
+  const c = connect({
+    url: "ws://gateway.test/prod",
+    geek: "Friendless",
+    chatterId: "sc_first",
+    topics: ["updates"],
+    WebSocket: FakeWebSocket,
+    random: () => 0.5,
+    ...extra,
+  });
+  c.onState((state, info) => states.push({ state, ...info }));
+  return { c, states };
+}
+
+async function opened(extra) {
+  const r = client(extra);
+  await flush();
+  latest().serverOpen();
+  return r;
+}
+
+beforeEach(() => {
+  FakeWebSocket.all = [];
+  mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+});
+afterEach(() => mock.timers.reset());
+
+test("protocol query puts the geek, chatter ID and topics in the URL", async () => {
+  const { c, states } = await opened();
+  const ws = latest();
+  assert.equal(ws.url.pathname, "/prod");
+  assert.equal(ws.url.searchParams.get("geek"), "Friendless");
+  assert.equal(ws.url.searchParams.get("id"), "sc_first");
+  assert.equal(ws.url.searchParams.get("topic"), "updates");
+  assert.equal(ws.protocols, undefined);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  assert.equal(c.state, "open");
+  c.close();
+  assert.equal(c.state, "closed");
+});
+
+test("protocol header offers socks and the chatter ID, and keeps the ID out of the URL", async () => {
+  const { c } = await opened({ protocol: "header" });
+  const ws = latest();
+  assert.deepEqual(ws.protocols, ["socks", "sc_first"]);
+  assert.equal(ws.url.searchParams.has("id"), false);
+  assert.doesNotMatch(ws.url.toString(), /sc_first/);
+  c.close();
+});
+
+test("a string body fires on(key), an object body fires on(type), onMessage gets every body", async () => {
+  const { c, states } = await opened();
+  const got = [];
+  const onPlays = (b) => got.push(["plays", b]);
+  c.on("plays-updated", onPlays);
+  c.on("chat", (b) => got.push(["chat", b]));
+  c.on("close", (b) => got.push(["close-key", b]));
+  c.onMessage((b) => got.push(["message", b]));
+  const ws = latest();
+  ws.serverSend('"plays-updated"');
+  ws.serverSend('{"type":"chat","id":7}');
+  ws.serverSend('{"n":1}');
+  ws.serverSend('"close"');
+  c.off("plays-updated", onPlays);
+  ws.serverSend('"plays-updated"');
+  assert.deepEqual(got, [
+    ["message", "plays-updated"],
+    ["plays", "plays-updated"],
+    ["message", { type: "chat", id: 7 }],
+    ["chat", { type: "chat", id: 7 }],
+    ["message", { n: 1 }],
+    ["message", "close"],
+    ["close-key", "close"],
+    ["message", "plays-updated"],
+  ]);
+  // A published key "close" is not a state change.
+  assert.equal(c.state, "open");
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  c.close();
+});
+
+test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a missing pong reconnects", async () => {
+  assert.ok(DEFAULTS.heartbeatMs <= 5 * 60 * 1000, "the default heartbeat is well under 10 minutes");
+  const { c, states } = await opened();
+  const messages = [];
+  c.onMessage((b) => messages.push(b));
+  const ws = latest();
+  mock.timers.tick(DEFAULTS.heartbeatMs - 1);
+  assert.deepEqual(ws.sent, []);
+  mock.timers.tick(1);
+  assert.deepEqual(ws.sent, [{ action: "ping" }]);
+  ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
+  assert.deepEqual(messages, [], "the pong is the gateway's reply, not a message");
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.deepEqual(ws.sent, [{ action: "ping" }, { action: "ping" }]);
+  assert.equal(ws.closedWith, null);
+  // No answer to the second ping: at the next beat the connection is dead.
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith?.code, 4000);
+  ws.finishClose();
+  assert.equal(states.at(-1).state, "reconnecting");
+  c.close();
+});
+
+test("backoff: reconnects with jittered exponential delays and gives up after maxAttempts", async () => {
+  let r = 0;
+  const randoms = [0, 0.999, 0.5, 0];
+  const { c, states } = await opened({ random: () => randoms[r++ % randoms.length], maxAttempts: 4 });
+  latest().serverClose(1001, "going away");
+  const delays = [];
+  for (let i = 0; i < 4; i++) {
+    const s = states.at(-1);
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.attempt, i + 1);
+    delays.push(s.delay);
+    const before = FakeWebSocket.all.length;
+    mock.timers.tick(s.delay - 1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, before, "no attempt before the delay");
+    mock.timers.tick(1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, before + 1);
+    latest().serverClose(1006); // the handshake never opened
+    await flush();
+  }
+  // ceiling 500, 1000, 2000, 4000; delay = ceiling/2 + random*ceiling/2
+  assert.deepEqual(delays, [250, 1000, 1500, 2000]);
+  assert.equal(states.at(-1).state, "failed");
+  assert.equal(c.state, "failed");
+  const n = FakeWebSocket.all.length;
+  mock.timers.tick(60_000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, n, "no attempt after failed");
+});
+
+test("a handshake that never opened asks getChatterId for a fresh ID; a bad ID ends in failed after maxAttempts", async () => {
+  const asked = [];
+  const { c, states } = client({
+    chatterId: undefined,
+    maxAttempts: 2,
+    getChatterId: async () => {
+      asked.push(asked.length);
+      return "sc_fresh" + asked.length;
+    },
+  });
+  await flush();
+  assert.equal(latest().url.searchParams.get("id"), "sc_fresh1");
+  latest().serverClose(1006);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("id"), "sc_fresh2");
+  latest().serverClose(1006);
+  await flush();
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "reconnecting", "failed"]);
+  assert.equal(asked.length, 2);
+  assert.equal(c.state, "failed");
+});
+
+test("a gateway restart does not exhaust the default maxAttempts, and fires resync", async () => {
+  const { c, states } = await opened();
+  latest().serverClose(1001, "going away");
+  // The gateway is down for a while: several handshakes fail.
+  for (let i = 0; i < 5; i++) {
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    latest().serverClose(1006);
+  }
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  latest().serverOpen();
+  assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+  assert.equal(c.state, "open");
+  // A later drop starts counting again from 1.
+  latest().serverClose(1001);
+  assert.equal(states.at(-1).attempt, 1);
+  c.close();
+});
+
+test("renewal before the cap: the new connection opens before the old closes, with a fresh ID, and nothing is lost or doubled", async () => {
+  const ids = ["sc_renewed"];
+  const { c, states } = await opened({ maxDurationMs: 20_000, getChatterId: async () => ids.shift() });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const old = latest();
+  mock.timers.tick(14_999);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  mock.timers.tick(1); // a quarter of the cap before it
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "renewal opened a second connection");
+  const next = latest();
+  assert.equal(next.url.searchParams.get("id"), "sc_renewed");
+  old.serverSend("1");
+  old.serverSend('"x"'); // reaches only the old connection
+  next.serverOpen();
+  assert.equal(old.closedWith, null, "the old connection stays open while the new one starts");
+  // Both connections are open: messages reach both, in either order.
+  old.serverSend("2");
+  next.serverSend("2");
+  next.serverSend("3");
+  next.serverSend('"x"'); // a later message with the same body is not dropped
+  old.serverSend("3");
+  old.serverSend('"x"');
+  old.serverSend("4"); // the same body published twice
+  old.serverSend("4");
+  next.serverSend("4");
+  next.serverSend("4");
+  mock.timers.tick(DEFAULTS.overlapMs);
+  assert.deepEqual(old.closedWith, { code: 1000, reason: "renewed" });
+  old.finishClose();
+  next.serverSend("5");
+  assert.deepEqual(got, [1, "x", 2, 3, "x", 4, 4, 5]);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "resync"]);
+  // The next renewal comes a cap later.
+  mock.timers.tick(15_000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 3);
+  c.close();
+});
+
+test("a renewal that does not open leaves the connection in place and is tried again", async () => {
+  const { c, states } = await opened({ maxDurationMs: 20_000 });
+  const first = latest();
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverClose(1006);
+  assert.equal(first.closedWith, null);
+  assert.equal(c.state, "open");
+  mock.timers.tick(DEFAULTS.backoffMs);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 3, "renewal tried again after a backoff");
+  // The cap closes the old one before the renewal opens: the renewal takes over.
+  first.serverClose(1001, "Going away");
+  latest().serverOpen();
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "resync"]);
+  c.close();
+});
+
+test("re-subscribe: topics added with subscribe() follow the client to its next connection", async () => {
+  const { c, states } = await opened();
+  const ws = latest();
+  c.subscribe(["plays", "updates"]);
+  c.unsubscribe("updates");
+  assert.deepEqual(ws.sent, [
+    { action: "subscribe", topics: ["plays"] },
+    { action: "unsubscribe", topics: ["updates"] },
+  ]);
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  ws.serverSend('{"type":"subscribed","topics":["plays","updates"]}');
+  ws.serverSend('{"type":"unsubscribed","topics":["plays"]}');
+  assert.deepEqual(got, [], "replies to the client's own actions are not messages");
+  ws.serverClose(1001);
+  // While disconnected: remembered for the next connection.
+  c.subscribe("news");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  const again = latest();
+  assert.notEqual(again, ws);
+  assert.equal(again.url.searchParams.get("topic"), "plays,news");
+  assert.deepEqual(c.topics, ["plays", "news"]);
+  c.close();
+});
+
+test("close() stops everything and says closed once", async () => {
+  const { c, states } = await opened();
+  const ws = latest();
+  c.close();
+  c.close();
+  assert.equal(ws.closedWith.code, 1000);
+  ws.finishClose();
+  mock.timers.tick(3 * 60 * 60 * 1000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open", "closed"]);
+});
+
+test("subscribe() while a connection is opening reaches it once it opens", async () => {
+  const { c } = client();
+  await flush();
+  const ws = latest();
+  c.subscribe("plays");
+  c.unsubscribe("updates");
+  assert.deepEqual(ws.sent, [], "nothing is sent before open");
+  ws.serverOpen();
+  assert.deepEqual(ws.sent, [
+    { action: "subscribe", topics: ["plays"] },
+    { action: "unsubscribe", topics: ["updates"] },
+  ]);
+  c.close();
+});
+
+test("a getChatterId that fails is asked again on the next attempt", async () => {
+  let calls = 0;
+  const { c, states } = client({
+    chatterId: undefined,
+    getChatterId: async () => {
+      calls++;
+      if (calls === 1) throw new Error("login expired");
+      return "sc_second";
+    },
+  });
+  const errors = mock.method(console, "error", () => {});
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 0, "no connection without an ID");
+  assert.equal(states.at(-1).state, "reconnecting");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(calls, 2);
+  assert.equal(latest().url.searchParams.get("id"), "sc_second");
+  assert.equal(errors.mock.callCount(), 1, "the failure is reported");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a renewal stands down when the connection dropped while it waited for getChatterId", async () => {
+  let release;
+  const { c, states } = await opened({
+    maxDurationMs: 20_000,
+    getChatterId: () => new Promise((resolve) => (release = resolve)),
+  });
+  mock.timers.tick(15_000); // renewal starts and waits for an ID
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).state, "reconnecting");
+  release("sc_late");
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1, "no renewal of a connection that is gone");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "the reconnect goes on");
+  assert.equal(latest().url.searchParams.get("id"), "sc_late");
+  c.close();
+});
+
+test("the default maxAttempts rides out a gateway that is down for over a minute", async () => {
+  // The shortest delays the jitter allows.
+  const { c, states } = await opened({ random: () => 0 });
+  latest().serverClose(1001, "going away");
+  let waited = 0;
+  while (states.at(-1).state === "reconnecting") {
+    waited += states.at(-1).delay;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    latest().serverClose(1006);
+  }
+  assert.equal(states.at(-1).state, "failed");
+  assert.equal(states.at(-1).attempt, DEFAULTS.maxAttempts);
+  assert.ok(waited > 60_000, `gave up after ${waited} ms`);
+  c.close();
+});
