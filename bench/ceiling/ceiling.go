@@ -29,6 +29,11 @@ const writeWait = 10 * time.Second
 type Server struct {
 	upgrader websocket.Upgrader
 
+	// upgrading is read-held from before an upgrade until its connection
+	// is registered: a broadcast write-locks it, so that every client that
+	// has seen its 101 response gets the broadcast.
+	upgrading sync.RWMutex
+
 	mu    sync.RWMutex
 	conns map[string]*conn
 }
@@ -74,8 +79,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
+	s.upgrading.RLock()
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.upgrading.RUnlock()
 		return
 	}
 	var b [11]byte
@@ -85,6 +92,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.conns[id] = c
 	s.mu.Unlock()
+	s.upgrading.RUnlock()
 	// The handler's goroutine is the reader; there is no other per
 	// connection.
 	for {
@@ -143,6 +151,9 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	s.upgrading.Lock()
+	//lint:ignore SA2001 waiting for the upgrades in flight is the point
+	s.upgrading.Unlock()
 	s.mu.RLock()
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
