@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"syscall"
@@ -41,6 +43,8 @@ type Options struct {
 	Concurrency int
 	Verbose     bool
 	Quiet       bool
+	// Pprof, when set, is a loopback address to serve net/http/pprof on.
+	Pprof string
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -66,7 +70,8 @@ URL is printed on standard output once it is listening; logs go to
 standard error. Ctrl-C closes every connection with a close frame and exits.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
-  socks serve --idle-timeout 30s --max-duration 5m -v`,
+  socks serve --idle-timeout 30s --max-duration 5m -v
+  socks serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -84,6 +89,7 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
+	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
 }
@@ -95,6 +101,15 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	var pprofLn net.Listener
+	if opts.Pprof != "" {
+		ln, err := listenPprof(opts.Pprof)
+		if err != nil {
+			return err
+		}
+		pprofLn = ln
+		defer pprofLn.Close()
 	}
 	b, err := opts.Backend(ctx)
 	if err != nil {
@@ -145,6 +160,9 @@ func Run(ctx context.Context, opts *Options) error {
 		defer forget(b, mgmtURL)
 	}
 
+	if pprofLn != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "profiles on http://%s/debug/pprof/\n", pprofLn.Addr())
+	}
 	announce(opts.IO, wsURL, mgmtURL, opts.NoBroker)
 	if opts.Ready != nil {
 		opts.Ready(wsURL, mgmtURL)
@@ -152,6 +170,19 @@ func Run(ctx context.Context, opts *Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ln) })
+	if pprofLn != nil {
+		srv := pprofServer()
+		g.Go(func() error {
+			if err := srv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving profiles: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return srv.Close()
+		})
+	}
 	if !opts.NoBroker {
 		br := &broker.Broker{
 			Store:       b.Store,
@@ -230,4 +261,32 @@ func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
 		u.Label.Render("management API"), mgmt,
 		u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+}
+
+// listenPprof listens on addr for profiles, which must be a loopback
+// address: profiles show what the process does and cost CPU to take.
+func listenPprof(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("--pprof %q: give a loopback address with a port, e.g. 127.0.0.1:6060", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, cmdutil.FlagErrorf("--pprof %q: profiles are served on loopback only (127.0.0.1, ::1 or localhost); use an SSH tunnel to reach them from elsewhere", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// pprofServer serves net/http/pprof's handlers (not on the default mux).
+func pprofServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
