@@ -243,10 +243,10 @@ func waitCount(b *testing.B, count func() int, n int) {
 	}
 }
 
-// BenchmarkFanOut delivers one message to every one of N live clients: the
+// BenchmarkFanOutVsCeiling delivers one message to every one of N live clients: the
 // ceiling writes one PreparedMessage to each; socks fans an envelope out
 // with the broker, as `socks serve` does. deliveries/s is the figure.
-func BenchmarkFanOut(b *testing.B) {
+func BenchmarkFanOutVsCeiling(b *testing.B) {
 	n := size(1000, 200)
 	ctx := context.Background()
 	b.Run("ceiling", func(b *testing.B) {
@@ -266,12 +266,12 @@ func BenchmarkFanOut(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	})
-	b.Run("socks-http", func(b *testing.B) {
+	socks := func(b *testing.B, pusher func(s *socksStack) store.Pusher) {
 		s := startSocks(b)
 		s.listen(s.connect(b, n, 16))
 		defer s.closeClients()
 		waitCount(b, s.count, n)
-		br := &broker.Broker{Store: s.db.Store(), Pusher: backend.LocalPusher(s.mgm, broker.DefaultConcurrency)}
+		br := &broker.Broker{Store: s.db.Store(), Pusher: pusher(s)}
 		env := pubsub.Envelope{Topics: []string{"bench"}, Body: body}
 		for b.Loop() {
 			ch := s.expect(n)
@@ -282,12 +282,21 @@ func BenchmarkFanOut(b *testing.B) {
 			s.wait(b, ch)
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+	}
+	// The broker of `socks broker` (and the first one of `socks serve`):
+	// the Management API over HTTP.
+	b.Run("socks-http", func(b *testing.B) {
+		socks(b, func(s *socksStack) store.Pusher { return backend.LocalPusher(s.mgm, broker.DefaultConcurrency) })
+	})
+	// The broker inside `socks serve`: in process.
+	b.Run("socks-inprocess", func(b *testing.B) {
+		socks(b, func(s *socksStack) store.Pusher { return s.gw.Pusher() })
 	})
 }
 
-// BenchmarkPost posts to connections by ID over HTTP with 64 workers, with
+// BenchmarkPostVsCeiling posts to connections by ID over HTTP with 64 workers, with
 // the same plain HTTP client against both servers; posts/s is the figure.
-func BenchmarkPost(b *testing.B) {
+func BenchmarkPostVsCeiling(b *testing.B) {
 	n := size(1000, 200)
 	const workers = 64
 	const perOp = 2000
@@ -335,11 +344,11 @@ func BenchmarkPost(b *testing.B) {
 	b.Run("socks", func(b *testing.B) { run(b, startSocks(b).stack) })
 }
 
-// BenchmarkConnect opens N connections with 100 dialers and closes them
+// BenchmarkConnectVsCeiling opens N connections with 100 dialers and closes them
 // again (untimed): the ceiling only upgrades; socks checks the chatter ID
 // and records the connection durably in its state file, as `socks serve`
 // does. connects/s is the figure.
-func BenchmarkConnect(b *testing.B) {
+func BenchmarkConnectVsCeiling(b *testing.B) {
 	n := size(2000, 300)
 	const dialers = 100
 	run := func(b *testing.B, s *stack) {

@@ -185,9 +185,11 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if !opts.NoBroker {
 		br := &broker.Broker{
-			Store:       b.Store,
-			Queue:       b.Queue,
-			Pusher:      backend.LocalPusher(mgmtURL, opts.Concurrency),
+			Store: b.Store,
+			Queue: b.Queue,
+			// In process: no HTTP hop, one prepared frame per body; the
+			// Management API stays for other processes and AWS.
+			Pusher:      gw.Pusher(),
 			Concurrency: opts.Concurrency,
 			Wait:        time.Second,
 			Now:         opts.Now,
