@@ -29,9 +29,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHandleFrame -fuzztime 30s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzRenderNeverEmitsControlCharacters -fuzztime 30s ./commands/listen/
 
-## bench: the benchmarks behind BENCHMARKS.md, side by side with ratios
+## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
-	scripts/bench
+	scripts/bench $(ARGS)
 
 ## docs: regenerate the Markdown command reference in docs/commands/ (commit it)
 docs:

@@ -28,7 +28,7 @@ const (
 // they are not set (fails when SOCKS_REQUIRE_EMULATORS=1). It refuses any
 // endpoint that is not on loopback: these tests create and delete tables
 // and queues, and must never reach a real AWS account.
-func emulatorEndpoints(t *testing.T) (dynamoURL, sqsURL string) {
+func emulatorEndpoints(t testing.TB) (dynamoURL, sqsURL string) {
 	t.Helper()
 	dynamoURL, sqsURL = os.Getenv(envDynamoEndpoint), os.Getenv(envSQSEndpoint)
 	if dynamoURL == "" || sqsURL == "" {
@@ -81,13 +81,13 @@ func dummyConfig() aws.Config {
 	}
 }
 
-func testDynamoClient(t *testing.T) *dynamodb.Client {
+func testDynamoClient(t testing.TB) *dynamodb.Client {
 	t.Helper()
 	endpoint, _ := emulatorEndpoints(t)
 	return NewDynamoDB(dummyConfig(), endpoint)
 }
 
-func testSQSClient(t *testing.T) *sqs.Client {
+func testSQSClient(t testing.TB) *sqs.Client {
 	t.Helper()
 	_, endpoint := emulatorEndpoints(t)
 	return NewSQS(dummyConfig(), endpoint)
@@ -102,7 +102,7 @@ func uniqueName(prefix string) string {
 }
 
 // cleanupContext is for t.Cleanup work, which runs after t.Context ended.
-func cleanupContext(t *testing.T) context.Context {
+func cleanupContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -110,7 +110,7 @@ func cleanupContext(t *testing.T) context.Context {
 
 // newTestTables creates fresh, uniquely named tables and deletes them when
 // the test ends.
-func newTestTables(t *testing.T, api *dynamodb.Client) Tables {
+func newTestTables(t testing.TB, api *dynamodb.Client) Tables {
 	t.Helper()
 	tables := TablesFor(uniqueName("t"))
 	if _, err := EnsureTables(t.Context(), api, tables, time.Minute); err != nil {
@@ -125,7 +125,7 @@ func newTestTables(t *testing.T, api *dynamodb.Client) Tables {
 }
 
 // newTestStore returns a DynamoStore on fresh tables.
-func newTestStore(t *testing.T) *DynamoStore {
+func newTestStore(t testing.TB) *DynamoStore {
 	t.Helper()
 	api := testDynamoClient(t)
 	return NewDynamoStore(api, newTestTables(t, api))
@@ -133,7 +133,7 @@ func newTestStore(t *testing.T) *DynamoStore {
 
 // newTestQueues creates a fresh, uniquely named queue pair and deletes it
 // when the test ends.
-func newTestQueues(t *testing.T, api *sqs.Client, s QueueSettings) Queues {
+func newTestQueues(t testing.TB, api *sqs.Client, s QueueSettings) Queues {
 	t.Helper()
 	queues := QueuesFor(uniqueName("q"))
 	if _, _, err := EnsureQueues(t.Context(), api, queues, s); err != nil {
@@ -149,7 +149,7 @@ func newTestQueues(t *testing.T, api *sqs.Client, s QueueSettings) Queues {
 
 // newTestQueue returns an SQSQueue on a fresh queue pair whose broker-side
 // limit is maxReceives (0: the default).
-func newTestQueue(t *testing.T, maxReceives int) *SQSQueue {
+func newTestQueue(t testing.TB, maxReceives int) *SQSQueue {
 	t.Helper()
 	api := testSQSClient(t)
 	queues := newTestQueues(t, api, QueueSettings{MaxReceives: maxReceives})

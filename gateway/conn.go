@@ -31,6 +31,9 @@ var pingPayload = []byte("socks-gateway")
 type outbound struct {
 	kind int // websocket.TextMessage or websocket.BinaryMessage
 	data []byte
+	// pm, when set, is data prepared as one frame (the in-process pusher's
+	// fan-outs): written as is.
+	pm *websocket.PreparedMessage
 }
 
 // conn is one WebSocket connection. The reader runs in the upgrade
@@ -339,7 +342,7 @@ func (c *conn) allowFrame() bool {
 		return false
 	}
 	msg := fmt.Sprintf(`{"type":"error","error":"too many frames: send at most %d per second; this one was dropped, and a client that keeps on is disconnected (1008)"}`, c.g.opts.MaxFramesPerSecond)
-	c.enqueue(outbound{websocket.TextMessage, []byte(msg)})
+	c.enqueue(outbound{kind: websocket.TextMessage, data: []byte(msg)})
 	return false
 }
 
@@ -405,14 +408,14 @@ func (c *conn) route(kind int, data []byte) {
 			"connectionId": c.id,
 			"requestId":    req.RequestContext.RequestID,
 		})
-		c.enqueue(outbound{websocket.TextMessage, msg})
+		c.enqueue(outbound{kind: websocket.TextMessage, data: msg})
 		return
 	}
 	if resp.Body == "" {
 		return
 	}
 	body, binary := responseBody(resp)
-	reply := outbound{websocket.TextMessage, body}
+	reply := outbound{kind: websocket.TextMessage, data: body}
 	if binary {
 		reply.kind = websocket.BinaryMessage
 	}
@@ -472,6 +475,9 @@ func (c *conn) writeLoop() {
 // write sends one message in frames of at most pubsub.MaxFrameBytes.
 func (c *conn) write(m outbound) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if m.pm != nil {
+		return c.ws.WritePreparedMessage(m.pm)
+	}
 	w, err := c.ws.NextWriter(m.kind)
 	if err != nil {
 		return err

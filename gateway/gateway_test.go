@@ -27,6 +27,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/store/storetest"
 )
 
@@ -592,12 +593,37 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 }
 
 func TestASlowConsumerIsDisconnectedWithPolicyViolation(t *testing.T) {
+	// Both pushers: the Management API over HTTP, and in process.
+	t.Run("management API", func(t *testing.T) {
+		testSlowConsumer(t, func(_ *Gateway, addr, id string, body []byte) (bool, error) {
+			switch status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode; status {
+			case http.StatusGone:
+				return true, nil
+			case http.StatusOK:
+				return false, nil
+			default:
+				return false, fmt.Errorf("status %d", status)
+			}
+		})
+	})
+	t.Run("in process", func(t *testing.T) {
+		testSlowConsumer(t, func(g *Gateway, _, id string, body []byte) (bool, error) {
+			err := g.Pusher().Post(ctxT(t), id, body)
+			if store.IsGone(err) {
+				return true, nil
+			}
+			return false, err
+		})
+	})
+}
+
+func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body []byte) (gone bool, err error)) {
 	h := newFakeHandler()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, addr := startOn(t, h, Options{SendBuffer: 4}, smallBuffers{ln})
+	g, addr := startOn(t, h, Options{SendBuffer: 4}, smallBuffers{ln})
 	d := *websocket.DefaultDialer
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -616,12 +642,12 @@ func TestASlowConsumerIsDisconnectedWithPolicyViolation(t *testing.T) {
 		if posted == 5000 {
 			t.Fatal("5000 posts to a client that reads nothing were all accepted")
 		}
-		status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode
-		if status == http.StatusGone {
-			break
+		gone, err := post(g, addr, id, body)
+		if err != nil {
+			t.Fatalf("post %d: %v", posted, err)
 		}
-		if status != http.StatusOK {
-			t.Fatalf("post %d: status %d", posted, status)
+		if gone {
+			break
 		}
 	}
 	t.Logf("gone after %d posts", posted)
@@ -891,10 +917,20 @@ func TestOutboundFramesAreAtMost32KB(t *testing.T) {
 }
 
 func TestTheManagementAPIPusherConforms(t *testing.T) {
+	runPusherSuite(t, func(g *Gateway, addr string) store.Pusher { return awsops.NewPusher(sdkClient(g, addr)) })
+}
+
+// The broker inside `socks serve` posts in process: the same suite, the
+// same meanings.
+func TestTheInProcessPusherConforms(t *testing.T) {
+	runPusherSuite(t, func(g *Gateway, _ string) store.Pusher { return g.Pusher() })
+}
+
+func runPusherSuite(t *testing.T, pusher func(g *Gateway, addr string) store.Pusher) {
 	h := newFakeHandler()
 	g, addr := start(t, h, Options{Stage: "dev"})
 	storetest.RunPusher(t, storetest.PusherHarness{
-		Pusher: awsops.NewPusher(sdkClient(g, addr)),
+		Pusher: pusher(g, addr),
 		Connect: func(t *testing.T) (string, func(time.Duration) ([]byte, error), func()) {
 			ws, id := connectWith(t, h, websocket.DefaultDialer, addr, "/dev")
 			next := func(timeout time.Duration) ([]byte, error) {

@@ -82,7 +82,7 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		return
 	}
 	c := g.lookup(id)
-	if c == nil || !c.enqueue(outbound{websocket.TextMessage, data}) {
+	if c == nil || !c.enqueue(outbound{kind: websocket.TextMessage, data: data}) {
 		writeGone(w)
 		return
 	}

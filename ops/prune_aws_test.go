@@ -19,7 +19,10 @@ import (
 // dynamoLocal returns the DynamoDB Local endpoint scripts/emulators
 // started, or skips the test (fails under SOCKS_REQUIRE_EMULATORS=1). Only
 // loopback endpoints are accepted: the test creates and deletes tables.
-func dynamoLocal(t *testing.T) string {
+func dynamoLocal(t *testing.T) string { return dynamoLocalB(t) }
+
+// dynamoLocalB is dynamoLocal for tests and benchmarks.
+func dynamoLocalB(t testing.TB) string {
 	t.Helper()
 	endpoint := os.Getenv("SOCKS_TEST_DYNAMODB_ENDPOINT")
 	if endpoint == "" {

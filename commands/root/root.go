@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	benchcmd "github.com/socks-dev/socks/commands/bench"
 	brokercmd "github.com/socks-dev/socks/commands/broker"
 	"github.com/socks-dev/socks/commands/chatter"
 	"github.com/socks-dev/socks/commands/clientjs"
@@ -95,6 +96,7 @@ and receives whatever is published to that geek and topic.`,
 		doctor.NewCmdDoctor(f, nil),
 		dlq.NewCmdDLQ(f),
 		brokercmd.NewCmdBroker(f, nil),
+		benchcmd.NewCmdBench(f, nil),
 		provision.NewCmdProvision(f, nil),
 		provision.NewCmdTeardown(f, nil),
 		configcmd.NewCmdConfig(f, nil),

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -45,6 +47,8 @@ type Options struct {
 	Concurrency int
 	// Faults is the --faults spec (package faults); empty for none.
 	Faults string
+	// Pprof, when set, is a loopback address to serve net/http/pprof on.
+	Pprof string
 	// Limits (docs/protocol.md).
 	MaxTopics             int
 	MaxConnectionsPerGeek int
@@ -96,7 +100,8 @@ socks itself copes with each.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
   socks serve --idle-timeout 30s --max-duration 5m -v
-  socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'`,
+  socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'
+  socks serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -121,6 +126,7 @@ socks itself copes with each.`,
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
+	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
 }
@@ -139,6 +145,15 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	var pprofLn net.Listener
+	if opts.Pprof != "" {
+		ln, err := listenPprof(opts.Pprof)
+		if err != nil {
+			return err
+		}
+		pprofLn = ln
+		defer pprofLn.Close()
 	}
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
@@ -233,6 +248,9 @@ func Run(ctx context.Context, opts *Options) error {
 		defer forget(b, mgmtURL)
 	}
 
+	if pprofLn != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "profiles on http://%s/debug/pprof/\n", pprofLn.Addr())
+	}
 	announce(opts.IO, wsURL, mgmtURL, "http://"+addr+"/", opts.NoBroker)
 	if inj != nil {
 		logger.Warn("injecting faults", "faults", spec.String())
@@ -244,15 +262,30 @@ func Run(ctx context.Context, opts *Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ln) })
+	if pprofLn != nil {
+		srv := pprofServer()
+		g.Go(func() error {
+			if err := srv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving profiles: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return srv.Close()
+		})
+	}
 	if !opts.NoBroker {
 		// The broker's posts meet the faults once: this pusher goes through
 		// the gateway's Management API, where the faults act. A pusher
 		// that delivers in process instead must be wrapped with
 		// inj.Pusher.
 		br := &broker.Broker{
-			Store:       b.Store,
-			Queue:       b.Queue,
-			Pusher:      backend.LocalPusher(mgmtURL, opts.Concurrency),
+			Store: b.Store,
+			Queue: b.Queue,
+			// In process: no HTTP hop, one prepared frame per body; the
+			// Management API stays for other processes and AWS.
+			Pusher:      gw.Pusher(),
 			Concurrency: opts.Concurrency,
 			Wait:        time.Second,
 			Now:         opts.Now,
@@ -348,4 +381,32 @@ func announce(ios *iostreams.IOStreams, ws, mgmt, page string, noBroker bool) {
 		u.Label.Render("live page"), page, page,
 		u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+}
+
+// listenPprof listens on addr for profiles, which must be a loopback
+// address: profiles show what the process does and cost CPU to take.
+func listenPprof(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("--pprof %q: give a loopback address with a port, e.g. 127.0.0.1:6060", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, cmdutil.FlagErrorf("--pprof %q: profiles are served on loopback only (127.0.0.1, ::1 or localhost); use an SSH tunnel to reach them from elsewhere", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// pprofServer serves net/http/pprof's handlers (not on the default mux).
+func pprofServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }

@@ -1,9 +1,94 @@
 package serve
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
 )
+
+func testOptions(t *testing.T) *Options {
+	dir := t.TempDir()
+	open := func(ctx context.Context) (*backend.Backend, error) {
+		db, err := local.Open(ctx, filepath.Join(dir, "socks.db"), local.Options{})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { db.Close() })
+		return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
+	}
+	ios, _, _, _ := iostreams.Test()
+	return &Options{
+		IO: ios, Backend: open, Now: time.Now, Addr: "127.0.0.1:0",
+		IdleTimeout: time.Minute, MaxDuration: time.Hour, Concurrency: 4, Quiet: true,
+	}
+}
+
+func TestPprofIsRefusedOffLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.168.1.20:6060", "[::]:6060", "example.com:6060", "6060"} {
+		t.Run(addr, func(t *testing.T) {
+			opts := testOptions(t)
+			opts.Pprof = addr
+			opts.Backend = func(context.Context) (*backend.Backend, error) {
+				t.Fatal("opened the backend before checking --pprof")
+				return nil, nil
+			}
+			err := Run(context.Background(), opts)
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--pprof") || !strings.Contains(err.Error(), "loopback") {
+				t.Fatalf("Run = %v, want a usage error saying --pprof is loopback only", err)
+			}
+		})
+	}
+}
+
+func TestPprofServesProfilesOnLoopback(t *testing.T) {
+	opts := testOptions(t)
+	opts.Pprof = "127.0.0.1:0"
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	opts.Ready = func(string, string) { close(ready) }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	m := regexp.MustCompile(`profiles on (http://127\.0\.0\.1:\d+/debug/pprof/)`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("serve did not say where the profiles are: %q", errOut)
+	}
+	resp, err := http.Get(m[1] + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("GET goroutine profile: %s %.200q", resp.Status, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
 
 func TestReachableAddr(t *testing.T) {
 	for _, tc := range []struct {

@@ -1,0 +1,99 @@
+package awsops
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// The naive baselines of issue 10, measured on the emulators beside what
+// socks does. scripts/bench prints the ratios. They are committed before
+// any optimisation and must not be weakened: they are what "≥ N× naive"
+// is measured against.
+
+func benchSize(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
+// BenchmarkSQSPublish sends N envelopes: batched (SendBatch, what `socks
+// publish` does with several envelopes) against one request each.
+func BenchmarkSQSPublish(b *testing.B) {
+	n := benchSize(10000, 1000)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = []byte(fmt.Sprintf(`{"topics":["bench"],"body":{"n":%d}}`, i))
+	}
+	b.Run("batched", func(b *testing.B) {
+		q := newTestQueue(b, 0)
+		for b.Loop() {
+			ids, err := q.SendBatch(b.Context(), bodies)
+			if err != nil || len(ids) != n {
+				b.Fatalf("sent %d of %d: %v", len(ids), n, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+	})
+	b.Run("naive-one-each", func(b *testing.B) {
+		q := newTestQueue(b, 0)
+		for b.Loop() {
+			for _, body := range bodies {
+				if _, err := q.Send(b.Context(), body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+	})
+}
+
+// countingDynamo counts the Query calls a store makes.
+type countingDynamo struct {
+	DynamoDBAPI
+	queries atomic.Int64
+}
+
+func (c *countingDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.queries.Add(1)
+	return c.DynamoDBAPI.Query(ctx, in, opts...)
+}
+
+// BenchmarkFindTargetsQueries finds the targets of an envelope to 10 users
+// on 10 topics, each user connected on every topic, and reports the
+// Queries and items read per envelope: the naive design costs
+// users × (topics + 1) Queries (the wildcard counts as a topic).
+func BenchmarkFindTargetsQueries(b *testing.B) {
+	const users, topics = 10, 10
+	api := &countingDynamo{DynamoDBAPI: testDynamoClient(b)}
+	s := NewDynamoStore(api, newTestTables(b, testDynamoClient(b)))
+	var us, ts []string
+	for i := range topics {
+		ts = append(ts, fmt.Sprintf("topic%02d", i))
+	}
+	now := time.Now()
+	for i := range users {
+		u := fmt.Sprintf("geek%02d", i)
+		us = append(us, u)
+		c := pubsub.Connection{ID: fmt.Sprintf("conn%02d=", i), Geek: u, Topics: ts, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.PutConnection(b.Context(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q0, r0 := api.queries.Load(), s.ItemsRead()
+	for b.Loop() {
+		got, err := s.FindTargets(b.Context(), us, ts, time.Now())
+		if err != nil || len(got) != users {
+			b.Fatalf("found %d of %d: %v", len(got), users, err)
+		}
+	}
+	b.ReportMetric(float64(api.queries.Load()-q0)/float64(b.N), "queries/op")
+	b.ReportMetric(float64(s.ItemsRead()-r0)/float64(b.N), "items-read/op")
+}

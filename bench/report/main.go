@@ -1,0 +1,398 @@
+// Command report writes BENCHMARKS.md from what scripts/bench measured: the
+// Go benchmarks' output and the JSON of `socks bench` runs against the
+// local gateway and the ceiling. Each figure is the median of the runs with
+// its spread (lowest–highest); each ratio is of medians; each target of
+// issue 10 says whether it is met.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// benchResult mirrors the JSON of `socks bench` (commands/bench.Result).
+type benchResult struct {
+	Connects float64 `json:"connectsPerSecond"`
+	FanOut   struct {
+		PerSecond float64 `json:"deliveriesPerSecond"`
+	} `json:"fanOut"`
+	Latency struct {
+		P50 float64 `json:"p50Ms"`
+		P95 float64 `json:"p95Ms"`
+		P99 float64 `json:"p99Ms"`
+	} `json:"latency"`
+	Memory *struct {
+		PerConnection float64 `json:"perConnectionKiB"`
+	} `json:"memory"`
+	Connections int `json:"connections"`
+}
+
+// series is one figure over several runs.
+type series []float64
+
+func (s series) median() float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	v := slices.Clone(s)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func (s series) String() string {
+	if len(s) == 0 {
+		return "—"
+	}
+	lo, hi := slices.Min(s), slices.Max(s)
+	return fmt.Sprintf("%s (%s–%s, n=%d)", num(s.median()), num(lo), num(hi), len(s))
+}
+
+func num(f float64) string {
+	switch {
+	case f >= 100:
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	case f >= 10:
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(f, 'f', 2, 64)
+	}
+}
+
+// goBench is the parsed Go benchmark output: benchmark → variant → unit →
+// values.
+type goBench map[string]map[string]map[string]series
+
+func parseGo(path string) (goBench, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	out := goBench{}
+	var order []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name := fields[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		bench, variant, _ := strings.Cut(name, "/")
+		if out[bench] == nil {
+			out[bench] = map[string]map[string]series{}
+			order = append(order, bench)
+		}
+		if out[bench][variant] == nil {
+			out[bench][variant] = map[string]series{}
+		}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				continue
+			}
+			unit := fields[i+1]
+			out[bench][variant][unit] = append(out[bench][variant][unit], v)
+		}
+	}
+	return out, order, sc.Err()
+}
+
+func (g goBench) get(bench, variant, unit string) series { return g[bench][variant][unit] }
+
+func readRuns(pattern string) ([]benchResult, error) {
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []benchResult
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var r benchResult
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func pick(runs []benchResult, fn func(benchResult) (float64, bool)) series {
+	var s series
+	for _, r := range runs {
+		if v, ok := fn(r); ok {
+			s = append(s, v)
+		}
+	}
+	return s
+}
+
+type target struct {
+	what, measured string
+	ratio          float64
+	want           string
+	met            bool
+	known          bool
+}
+
+func main() {
+	goOut := flag.String("go", "", "Go benchmark output")
+	socksRuns := flag.String("socks", "", "glob of `socks bench --json` files against the local gateway")
+	ceilRuns := flag.String("ceiling", "", "glob of `socks bench --json` files against the ceiling")
+	versionMs := flag.String("version-ms", "", "comma-separated wall times of `socks version`, in ms")
+	machine := flag.String("machine", "", "file describing the machine")
+	command := flag.String("command", "make bench", "the command that reruns this")
+	notes := flag.String("notes", "", "hand-written notes (what the profiles showed) to include")
+	profile := flag.String("profile", "", "pprof -top output of the gateway during a fan-out")
+	extra := flag.String("extra", "", "file of extra figures (name<TAB>value lines)")
+	out := flag.String("out", "BENCHMARKS.md", "file to write")
+	flag.Parse()
+
+	g, order, err := parseGo(*goOut)
+	check(err)
+	socks, err := readRuns(*socksRuns)
+	check(err)
+	ceil, err := readRuns(*ceilRuns)
+	check(err)
+	var version series
+	for _, s := range strings.Split(*versionMs, ",") {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+			version = append(version, v)
+		}
+	}
+
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Written by `scripts/bench` (do not edit by hand: edit `bench/NOTES.md` and rerun).\n")
+	w("socks is measured side by side with a raw gorilla/websocket server built\n")
+	w("from this repository (`bench/ceiling`: upgrade; `POST /@connections/{id}`\n")
+	w("writes the body; `POST /@broadcast` writes one `PreparedMessage` to every\n")
+	w("connection), and with naive baselines, in one run on one machine. The\n")
+	w("**ratios** are the result; absolute numbers depend on the machine and on\n")
+	w("whatever else runs on it. Each figure is the median of the runs, with the\n")
+	w("lowest and highest in brackets. Tests never assert on time.\n\n")
+	w("Rerun:\n\n```sh\n%s\n```\n\n", *command)
+	if *machine != "" {
+		data, err := os.ReadFile(*machine)
+		check(err)
+		w("## Machine and conditions\n\n```\n%s```\n\n", data)
+	}
+
+	// socks bench side by side.
+	connects := func(r benchResult) (float64, bool) { return r.Connects, r.Connects > 0 }
+	fanout := func(r benchResult) (float64, bool) { return r.FanOut.PerSecond, r.FanOut.PerSecond > 0 }
+	p50 := func(r benchResult) (float64, bool) { return r.Latency.P50, r.Latency.P50 > 0 }
+	p95 := func(r benchResult) (float64, bool) { return r.Latency.P95, r.Latency.P95 > 0 }
+	p99 := func(r benchResult) (float64, bool) { return r.Latency.P99, r.Latency.P99 > 0 }
+	mem := func(r benchResult) (float64, bool) {
+		if r.Memory == nil {
+			return 0, false
+		}
+		return r.Memory.PerConnection, true
+	}
+	n := 0
+	if len(socks) > 0 {
+		n = socks[0].Connections
+	}
+	w("## `socks bench`: the local gateway against the ceiling\n\n")
+	w("Each is a separate process on loopback; `socks bench` runs in a third,\n")
+	w("alternating between them, with %d clients. The local gateway is\n", n)
+	w("`socks serve` with its broker: each message is published through the\n")
+	w("local queue, as `socks publish` does. The ceiling is sent the same\n")
+	w("message by `POST /@broadcast`.\n\n")
+	w("| measure | socks | ceiling | socks / ceiling |\n| --- | --- | --- | --- |\n")
+	rows := []struct {
+		name string
+		fn   func(benchResult) (float64, bool)
+	}{
+		{"connects/s (with the chatter check and a durable record on socks)", connects},
+		{"fan-out deliveries/s", fanout},
+		{"publish→receive p50, ms", p50},
+		{"publish→receive p95, ms", p95},
+		{"publish→receive p99, ms", p99},
+		{"memory per idle connection, KiB", mem},
+	}
+	for _, r := range rows {
+		s, c := pick(socks, r.fn), pick(ceil, r.fn)
+		w("| %s | %s | %s | %s |\n", r.name, s, c, ratio(s.median(), c.median()))
+	}
+	if len(version) > 0 {
+		w("| `socks version` wall time, ms | %s | | |\n", version)
+	}
+	w("\n")
+
+	// Go benchmarks.
+	w("## Go benchmarks (`go test -bench`), side by side in one process\n\n")
+	w("| benchmark | variant | figure | ratio to the first variant |\n| --- | --- | --- | --- |\n")
+	for _, bench := range order {
+		var variants []string
+		for v := range g[bench] {
+			variants = append(variants, v)
+		}
+		variants = orderVariants(variants)
+		for _, v := range variants {
+			unit := mainUnit(g[bench][v])
+			s := g[bench][v][unit]
+			base := g[bench][variants[0]][unit]
+			w("| %s | %s | %s %s | %s |\n", bench, orDash(v), s, unit, ratio(s.median(), base.median()))
+		}
+	}
+	w("\n")
+
+	// Targets.
+	var ts []target
+	add := func(what, measured string, r float64, want string, ok func(float64) bool) {
+		known := r > 0
+		ts = append(ts, target{what: what, measured: measured, ratio: r, want: want, met: known && ok(r), known: known})
+	}
+	ge := func(x float64) func(float64) bool { return func(r float64) bool { return r >= x } }
+	le := func(x float64) func(float64) bool { return func(r float64) bool { return r <= x } }
+	fanGo := bestSocks(g, "BenchmarkFanOutVsCeiling", "deliveries/s")
+	add("1. fan-out ≥ 0.7× the ceiling (socks bench)", "deliveries/s", rat(pick(socks, fanout), pick(ceil, fanout)), "≥ 0.7", ge(0.7))
+	add("1. fan-out ≥ 0.7× the ceiling (Go benchmark, best socks path)", fanGo.name, rat(fanGo.s, g.get("BenchmarkFanOutVsCeiling", "ceiling", "deliveries/s")), "≥ 0.7", ge(0.7))
+	if len(version) > 0 {
+		// A separate `socks publish` process costs its start-up (about
+		// `socks version`) plus the publish-to-receive time bench measures
+		// from its own process.
+		add("2. a separate publish process: p95 ≤ 3× `socks version`", "(version + bench p95) / version", (version.median()+pick(socks, p95).median())/version.median(), "≤ 3", le(3))
+	}
+	add("3. memory per idle connection ≤ 1.0× the ceiling", "KiB per connection", rat(pick(socks, mem), pick(ceil, mem)), "≤ 1.0", le(1.0))
+	add("4. connects/s ≥ 0.6× the ceiling (socks bench)", "connects/s", rat(pick(socks, connects), pick(ceil, connects)), "≥ 0.6", ge(0.6))
+	add("4. connects/s ≥ 0.6× the ceiling (Go benchmark)", "connects/s", rat(g.get("BenchmarkConnectVsCeiling", "socks", "connects/s"), g.get("BenchmarkConnectVsCeiling", "ceiling", "connects/s")), "≥ 0.6", ge(0.6))
+	add("5. @connections POST/s ≥ 0.9× the ceiling", "posts/s", rat(g.get("BenchmarkPostVsCeiling", "socks", "posts/s"), g.get("BenchmarkPostVsCeiling", "ceiling", "posts/s")), "≥ 0.9", ge(0.9))
+	if q := g.get("BenchmarkFindTargetsQueries", "", "queries/op"); len(q) > 0 {
+		ts = append(ts, target{what: "6. Queries per envelope at 10 users × 10 topics ≤ 25", measured: "queries", ratio: q.median(), want: "≤ 25", met: q.median() <= 25, known: true})
+	}
+	add("6. prune-stale ≥ 10× naive scan-get-delete", "rows/s", rat(g.get("BenchmarkPruneStale", "prune", "rows/s"), g.get("BenchmarkPruneStale", "naive-scan-get-delete", "rows/s")), "≥ 10", ge(10))
+	add("6. SQS batched publish ≥ 5× one request each", "envelopes/s", rat(g.get("BenchmarkSQSPublish", "batched", "envelopes/s"), g.get("BenchmarkSQSPublish", "naive-one-each", "envelopes/s")), "≥ 5", ge(5))
+	w("## Targets (issue 10)\n\n| target | measured as | result | wanted | met |\n| --- | --- | --- | --- | --- |\n")
+	for _, t := range ts {
+		verdict := "no"
+		switch {
+		case !t.known:
+			verdict = "not measured"
+		case t.met:
+			verdict = "**yes**"
+		}
+		w("| %s | %s | %s | %s | %s |\n", t.what, t.measured, num(t.ratio), t.want, verdict)
+	}
+	w("\n")
+	if *extra != "" {
+		data, err := os.ReadFile(*extra)
+		check(err)
+		w("## Other figures\n\n| figure | value |\n| --- | --- |\n")
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if k, v, ok := strings.Cut(line, "\t"); ok {
+				w("| %s | %s |\n", k, v)
+			}
+		}
+		w("\n")
+	}
+	if *profile != "" {
+		data, err := os.ReadFile(*profile)
+		check(err)
+		w("## CPU profile of the local gateway during the fan-outs (this run)\n\n```\n%s```\n\n", data)
+	}
+	if *notes != "" {
+		data, err := os.ReadFile(*notes)
+		check(err)
+		w("%s", data)
+	}
+	check(os.WriteFile(*out, []byte(b.String()), 0o644))
+}
+
+func orderVariants(v []string) []string {
+	// The ceiling or the first socks variant first, the naive last.
+	rank := func(s string) int {
+		switch {
+		case s == "ceiling":
+			return 0
+		case strings.HasPrefix(s, "naive"):
+			return 2
+		}
+		return 1
+	}
+	sort.SliceStable(v, func(i, j int) bool {
+		if rank(v[i]) != rank(v[j]) {
+			return rank(v[i]) < rank(v[j])
+		}
+		return v[i] < v[j]
+	})
+	return v
+}
+
+func mainUnit(units map[string]series) string {
+	for _, u := range []string{"deliveries/s", "posts/s", "connects/s", "rows/s", "envelopes/s", "queries/op"} {
+		if _, ok := units[u]; ok {
+			return u
+		}
+	}
+	return "ns/op"
+}
+
+type named struct {
+	name string
+	s    series
+}
+
+// bestSocks returns the socks variant of bench with the highest median.
+func bestSocks(g goBench, bench, unit string) named {
+	var best named
+	for v, units := range g[bench] {
+		if v == "ceiling" || !strings.HasPrefix(v, "socks") {
+			continue
+		}
+		if s := units[unit]; s.median() > best.s.median() {
+			best = named{v, s}
+		}
+	}
+	return best
+}
+
+func rat(a, b series) float64 {
+	if a.median() == 0 || b.median() == 0 {
+		return 0
+	}
+	return a.median() / b.median()
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,701 @@
+// Package bench implements `socks bench`: it measures a running stack —
+// the local gateway by default, or any ws:// or wss:// URL — from the
+// outside, as a client sees it.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/ui"
+)
+
+// How the bench gets chatter IDs and publishes.
+const (
+	AuthStore = "store" // issue chatter IDs in the configured backend's store
+	AuthNone  = "none"  // connect without (a server that does not check)
+
+	PublishQueue     = "queue"     // envelopes on the configured backend's queue
+	PublishBroadcast = "broadcast" // POST CALLBACK/@broadcast (the bench ceiling)
+)
+
+// API Gateway's quotas the bench stays under against a real endpoint.
+const (
+	// awsConnectRate is API Gateway's default new-connection quota per
+	// second (per account and region).
+	awsConnectRate = 500
+	// awsPostRate is the @connections throttle (requests per second).
+	awsPostRate = 10000
+	// paceShare is the share of each quota the bench uses when pacing.
+	paceShare = 0.8
+)
+
+// Options are the inputs of `socks bench`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Backend func(context.Context) (*backend.Backend, error)
+	Now     func() time.Time
+
+	URL         string
+	Callback    string
+	Auth        string
+	Publish     string
+	PID         int
+	Connections int
+	Dialers     int
+	Fanouts     int
+	Samples     int
+	Timeout     time.Duration
+	NoPace      bool
+	JSON        bool
+}
+
+// NewCmdBench returns `socks bench`.
+func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "bench [--url ws://HOST/ --callback http://HOST/]",
+		Short: "Measure a running stack: connects/s, fan-out, latency, memory",
+		Long: `Bench measures a running stack from the outside, as clients see it, in four
+bounded phases:
+
+  latency    one listener; publish one message at a time and time each
+             from publish to receipt: p50, p95 and p99
+  connects   open --connections clients with --dialers at once: connects/s
+  memory     for a gateway on this machine: its resident memory per idle
+             connection (Linux; the local gateway's, or --pid's)
+  fan-out    publish --fanouts messages to every client: deliveries/s
+
+By default it measures the local gateway ('socks serve' on the same state
+dir): it issues chatter IDs in the local store (valid 15 minutes) and
+publishes through the local queue, as 'socks publish' does.
+
+--url points it at any ws:// or wss:// endpoint, with --callback its
+Management API (callback) URL. Chatter IDs then come from the configured
+backend's store (--backend aws: the stack's DynamoDB table), or with
+--auth none from nowhere; messages go through the configured backend's
+queue, or with --publish broadcast to CALLBACK/@broadcast (the raw
+WebSocket ceiling of 'make bench').
+
+Against a real API Gateway (any address that is not this machine) bench
+warns that it costs money (connection minutes, messages, Lambda, DynamoDB
+and SQS requests), and paces itself under API Gateway's quotas: at most
+400 connects/s (the quota is 500) and fan-outs spaced so the broker's
+@connections posts stay under 8,000/s (the throttle is 10,000).
+--no-pace lifts that.
+
+Progress goes to standard error on a terminal; the results to standard
+output, as a table or with --json.`,
+		Example: `  socks bench
+  socks bench --connections 5000 --dialers 100 --json
+  socks bench --url ws://127.0.0.1:9000/ --callback http://127.0.0.1:9000 --auth none --publish broadcast --pid 4242
+  socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return benchRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.URL, "url", "", "WebSocket URL to measure (default: the local gateway)")
+	fl.StringVar(&opts.Callback, "callback", "", "the Management API (callback) URL of --url")
+	fl.StringVar(&opts.Auth, "auth", AuthStore, "chatter IDs: 'store' (issue them in the configured backend) or 'none'")
+	fl.StringVar(&opts.Publish, "publish", PublishQueue, "how to publish: 'queue' (the configured backend's) or 'broadcast' (POST CALLBACK/@broadcast)")
+	fl.IntVar(&opts.PID, "pid", 0, "process ID of a gateway on this machine, for memory per connection")
+	fl.IntVarP(&opts.Connections, "connections", "n", 1000, "clients to open")
+	fl.IntVar(&opts.Dialers, "dialers", 50, "clients opening at once")
+	fl.IntVar(&opts.Fanouts, "fanouts", 3, "messages published to every client")
+	fl.IntVar(&opts.Samples, "samples", 50, "latency samples")
+	fl.DurationVar(&opts.Timeout, "timeout", time.Minute, "longest wait of any one phase")
+	fl.BoolVar(&opts.NoPace, "no-pace", false, "do not pace under API Gateway's quotas against a remote endpoint")
+	fl.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+// Result is what bench prints with --json. Rates are per second.
+type Result struct {
+	URL         string  `json:"url"`
+	Remote      bool    `json:"remote"`
+	Paced       bool    `json:"paced"`
+	Connections int     `json:"connections"`
+	Connects    float64 `json:"connectsPerSecond"`
+	FanOut      FanOut  `json:"fanOut"`
+	Latency     Latency `json:"latency"`
+	Memory      *Memory `json:"memory,omitempty"`
+}
+
+// FanOut is the fan-out phase's result.
+type FanOut struct {
+	Publishes  int     `json:"publishes"`
+	Deliveries int     `json:"deliveries"`
+	PerSecond  float64 `json:"deliveriesPerSecond"`
+}
+
+// Latency is the latency phase's result, in milliseconds.
+type Latency struct {
+	Samples int     `json:"samples"`
+	P50     float64 `json:"p50Ms"`
+	P95     float64 `json:"p95Ms"`
+	P99     float64 `json:"p99Ms"`
+	Max     float64 `json:"maxMs"`
+}
+
+// Memory is the gateway's resident memory before and after the clients
+// connected.
+type Memory struct {
+	PID           int     `json:"pid"`
+	BeforeKiB     int64   `json:"beforeKiB"`
+	AfterKiB      int64   `json:"afterKiB"`
+	PerConnection float64 `json:"perConnectionKiB"`
+}
+
+// pacing bounds the bench's own rates (0: unbounded).
+type pacing struct {
+	connectsPerSecond   float64
+	deliveriesPerSecond float64
+}
+
+// plan is what bench measures and how, decided before any connection.
+type plan struct {
+	wsURL, callback string
+	remote          bool
+	pid             int
+	pace            pacing
+	publish         func(ctx context.Context, topic string, body []byte) error
+	query           func(ctx context.Context, i int, topic string) (string, error)
+}
+
+// Pace returns the pacing for a target: none on loopback or with noPace,
+// else under API Gateway's quotas.
+func Pace(remote, noPace bool) (connectsPerSecond, deliveriesPerSecond float64) {
+	if !remote || noPace {
+		return 0, 0
+	}
+	return awsConnectRate * paceShare, awsPostRate * paceShare
+}
+
+// IsRemote reports whether rawURL's host is not this machine.
+func IsRemote(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return true
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip == nil || !ip.IsLoopback()
+}
+
+func (opts *Options) check() error {
+	switch {
+	case opts.Connections < 1:
+		return cmdutil.FlagErrorf("--connections must be at least 1")
+	case opts.Dialers < 1:
+		return cmdutil.FlagErrorf("--dialers must be at least 1")
+	case opts.Fanouts < 0 || opts.Samples < 0:
+		return cmdutil.FlagErrorf("--fanouts and --samples must not be negative")
+	case opts.Timeout <= 0:
+		return cmdutil.FlagErrorf("--timeout must be above 0")
+	case opts.Auth != AuthStore && opts.Auth != AuthNone:
+		return cmdutil.FlagErrorf("--auth is 'store' or 'none', not %q", opts.Auth)
+	case opts.Publish != PublishQueue && opts.Publish != PublishBroadcast:
+		return cmdutil.FlagErrorf("--publish is 'queue' or 'broadcast', not %q", opts.Publish)
+	case opts.URL != "" && opts.Callback == "":
+		return cmdutil.FlagErrorf("--url needs --callback, the Management API URL of the same stage")
+	case opts.URL == "" && opts.Callback != "":
+		return cmdutil.FlagErrorf("--callback needs --url")
+	case opts.Publish == PublishBroadcast && opts.URL == "":
+		return cmdutil.FlagErrorf("--publish broadcast needs --url and --callback (a bench ceiling)")
+	}
+	if opts.URL != "" {
+		if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return cmdutil.FlagErrorf("--url %q: give a ws:// or wss:// URL", opts.URL)
+		}
+		if u, err := url.Parse(opts.Callback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cmdutil.FlagErrorf("--callback %q: give an http:// or https:// URL", opts.Callback)
+		}
+	}
+	return nil
+}
+
+func benchRun(ctx context.Context, opts *Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	run := newRunID()
+	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}
+	var b *backend.Backend
+	needBackend := opts.Auth == AuthStore || opts.Publish == PublishQueue || opts.URL == ""
+	if needBackend {
+		var err error
+		if b, err = opts.Backend(ctx); err != nil {
+			return err
+		}
+	}
+	if p.wsURL == "" {
+		if b.DB == nil {
+			return cmdutil.FlagErrorf("on the AWS backend give --url and --callback: bench measures the local gateway only on the local backend")
+		}
+		ws, mgmt, err := b.Gateway(ctx)
+		if err != nil {
+			return err
+		}
+		p.wsURL, p.callback = ws, mgmt
+		if p.pid == 0 {
+			if v, ok, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID); ok {
+				p.pid, _ = strconv.Atoi(v)
+			}
+		}
+	}
+	p.remote = IsRemote(p.wsURL)
+	if p.remote && p.pid != 0 {
+		return cmdutil.FlagErrorf("--pid measures memory of a gateway on this machine; %s is not", p.wsURL)
+	}
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
+	if p.remote {
+		warnRemote(opts.IO, p, opts)
+	}
+
+	switch opts.Auth {
+	case AuthNone:
+		p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
+	default:
+		p.query = storeAuth(b.Store, run, opts.Now)
+	}
+	switch opts.Publish {
+	case PublishBroadcast:
+		client := &http.Client{Timeout: opts.Timeout}
+		target := strings.TrimSuffix(p.callback, "/") + "/@broadcast"
+		p.publish = func(ctx context.Context, _ string, body []byte) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("broadcasting: %w", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("broadcasting: %s answered %s (is it a bench ceiling?)", target, resp.Status)
+			}
+			return nil
+		}
+	default:
+		q := b.Queue
+		p.publish = func(ctx context.Context, topic string, body []byte) error {
+			env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{topic}, Body: body}
+			data, err := env.Marshal()
+			if err != nil {
+				return err
+			}
+			if _, err := q.Send(ctx, data); err != nil {
+				return fmt.Errorf("publishing: %w", err)
+			}
+			return nil
+		}
+	}
+
+	res, err := measure(ctx, opts, p, run)
+	if err != nil {
+		return err
+	}
+	return printResult(opts, res)
+}
+
+// warnRemote tells the user what benching a real API Gateway costs and how
+// the bench paces itself.
+func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
+	u := ui.NewErr(ios)
+	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), p.wsURL)
+	fmt.Fprintf(ios.ErrOut, "  (connection minutes, %d connections, about %d messages, and the Lambda, DynamoDB and SQS requests behind them)\n",
+		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples)
+	if p.pace.connectsPerSecond > 0 {
+		fmt.Fprintf(ios.ErrOut, "  paced under API Gateway's quotas: at most %.0f connects/s (quota %d/s), fan-outs spaced to stay under %.0f @connections posts/s (throttle %d/s); --no-pace lifts this\n",
+			p.pace.connectsPerSecond, awsConnectRate, p.pace.deliveriesPerSecond, awsPostRate)
+	} else {
+		fmt.Fprintf(ios.ErrOut, "  not paced (--no-pace): above %d connects/s or %d posts/s API Gateway throttles and the figures mean little\n", awsConnectRate, awsPostRate)
+	}
+}
+
+// storeAuth issues one chatter ID per client in s, valid 15 minutes.
+func storeAuth(s store.Store, run string, now func() time.Time) func(ctx context.Context, i int, topic string) (string, error) {
+	return func(ctx context.Context, i int, topic string) (string, error) {
+		geek := fmt.Sprintf("bench-%s-%d", run, i)
+		secret, _, err := store.IssueChatterID(ctx, s, geek, 15*time.Minute, now())
+		if err != nil {
+			return "", fmt.Errorf("issuing a chatter ID for the bench: %w", err)
+		}
+		return "?geek=" + url.QueryEscape(geek) + "&id=" + url.QueryEscape(secret) + "&topic=" + url.QueryEscape(topic), nil
+	}
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// probe is a bench message: the run, the phase and a sequence number.
+type probe struct {
+	Bench string `json:"bench"`
+	Seq   int    `json:"seq"`
+}
+
+var dialer = &websocket.Dialer{
+	HandshakeTimeout: 30 * time.Second,
+	ReadBufferSize:   1024,
+	WriteBufferSize:  1024,
+}
+
+// progress writes a one-line progress report on a terminal.
+type progress struct {
+	ios  *iostreams.IOStreams
+	on   bool
+	last time.Time
+}
+
+func (p *progress) printf(force bool, format string, args ...any) {
+	if !p.on || (!force && time.Since(p.last) < 100*time.Millisecond) {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.ios.ErrOut, "\r\033[K"+format, args...)
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.ios.ErrOut, "\r\033[K")
+	}
+}
+
+func measure(ctx context.Context, opts *Options, p plan, run string) (Result, error) {
+	res := Result{URL: p.wsURL, Remote: p.remote, Paced: p.pace.connectsPerSecond > 0, Connections: opts.Connections}
+	prog := &progress{ios: opts.IO, on: opts.IO.IsStderrTTY() && !opts.JSON}
+	defer prog.done()
+	topicLat, topicFan := "bench-"+run+"-lat", "bench-"+run+"-fan"
+
+	// Latency: one listener, one message at a time.
+	if opts.Samples > 0 {
+		lat, err := latency(ctx, opts, p, run, topicLat, prog)
+		if err != nil {
+			return res, err
+		}
+		res.Latency = lat
+	}
+
+	// Memory before, connects, memory after.
+	var before int64
+	if p.pid != 0 {
+		var err error
+		if before, err = rssKiB(p.pid); err != nil {
+			return res, err
+		}
+	}
+	var received atomic.Int64
+	var mu sync.Mutex
+	var reached chan struct{}
+	var target int64
+	onMessage := func() {
+		n := received.Add(1)
+		mu.Lock()
+		if reached != nil && n >= target {
+			close(reached)
+			reached = nil
+		}
+		mu.Unlock()
+	}
+	clients, elapsed, err := connectAll(ctx, opts, p, topicFan, prog, onMessage)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err != nil {
+		return res, err
+	}
+	res.Connects = float64(opts.Connections) / elapsed.Seconds()
+	if p.pid != 0 {
+		// Let the gateway settle (the last $connect writes, buffers).
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return res, err
+		}
+		after, err := rssKiB(p.pid)
+		if err != nil {
+			return res, err
+		}
+		res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
+	}
+
+	// Fan-out: each message to every client, the next once all have it.
+	var total time.Duration
+	for i := range opts.Fanouts {
+		prog.printf(true, "fan-out %d/%d to %d clients", i+1, opts.Fanouts, opts.Connections)
+		mu.Lock()
+		target = received.Load() + int64(opts.Connections)
+		ch := make(chan struct{})
+		reached = ch
+		mu.Unlock()
+		body, _ := json.Marshal(probe{Bench: run, Seq: i})
+		start := time.Now()
+		if err := p.publish(ctx, topicFan, body); err != nil {
+			return res, err
+		}
+		select {
+		case <-ch:
+		case <-time.After(opts.Timeout):
+			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: is the broker running?", i+1, received.Load()-(target-int64(opts.Connections)), opts.Connections, opts.Timeout)
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		took := time.Since(start)
+		total += took
+		res.FanOut.Publishes++
+		res.FanOut.Deliveries += opts.Connections
+		if r := p.pace.deliveriesPerSecond; r > 0 {
+			// Space the fan-outs so that the posts stay under the rate.
+			if err := sleep(ctx, time.Duration(float64(opts.Connections)/r*float64(time.Second))-took); err != nil {
+				return res, err
+			}
+		}
+	}
+	if total > 0 {
+		res.FanOut.PerSecond = float64(res.FanOut.Deliveries) / total.Seconds()
+	}
+	return res, nil
+}
+
+// latency measures publish-to-receive times with one listener.
+func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress) (Latency, error) {
+	q, err := p.query(ctx, 0, topic)
+	if err != nil {
+		return Latency{}, err
+	}
+	ws, _, err := dialer.DialContext(ctx, p.wsURL+q, nil)
+	if err != nil {
+		return Latency{}, dialError(p.wsURL, err)
+	}
+	defer ws.Close()
+	got := make(chan int, 16)
+	go func() {
+		defer close(got)
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m probe
+			if json.Unmarshal(data, &m) == nil && m.Bench == run {
+				got <- m.Seq
+			}
+		}
+	}()
+	// A first message that is not timed: the listener's subscription is
+	// in place once it arrives.
+	if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: -1})); err != nil {
+		return Latency{}, err
+	}
+	if err := awaitSeq(ctx, got, -1, opts.Timeout); err != nil {
+		return Latency{}, err
+	}
+	times := make([]time.Duration, 0, opts.Samples)
+	for i := range opts.Samples {
+		prog.printf(false, "latency %d/%d", i+1, opts.Samples)
+		start := time.Now()
+		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: i})); err != nil {
+			return Latency{}, err
+		}
+		if err := awaitSeq(ctx, got, i, opts.Timeout); err != nil {
+			return Latency{}, err
+		}
+		times = append(times, time.Since(start))
+		if r := p.pace.deliveriesPerSecond; r > 0 {
+			if err := sleep(ctx, time.Duration(float64(time.Second)/r)); err != nil {
+				return Latency{}, err
+			}
+		}
+	}
+	slices.Sort(times)
+	ms := func(q float64) float64 {
+		i := int(q*float64(len(times))+0.999999) - 1
+		i = max(0, min(i, len(times)-1))
+		return float64(times[i]) / float64(time.Millisecond)
+	}
+	return Latency{Samples: len(times), P50: ms(0.50), P95: ms(0.95), P99: ms(0.99), Max: ms(1)}, nil
+}
+
+func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case s, ok := <-got:
+			if !ok {
+				return errors.New("the latency listener's connection closed")
+			}
+			if s == seq {
+				return nil
+			}
+		case <-t.C:
+			return fmt.Errorf("message %d did not arrive within %s: is the broker running?", seq, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// connectAll opens the clients, Dialers at once, paced when asked, and
+// returns them with the time the connects took (chatter IDs are issued
+// before the clock starts).
+func connectAll(ctx context.Context, opts *Options, p plan, topic string, prog *progress, onMessage func()) ([]*websocket.Conn, time.Duration, error) {
+	n := opts.Connections
+	queries := make([]string, n)
+	for i := range n {
+		prog.printf(false, "issuing chatter IDs %d/%d", i+1, n)
+		q, err := p.query(ctx, i+1, topic)
+		if err != nil {
+			return nil, 0, err
+		}
+		queries[i] = q
+	}
+	conns := make([]*websocket.Conn, n)
+	var next, done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range min(opts.Dialers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if r := p.pace.connectsPerSecond; r > 0 {
+					at := start.Add(time.Duration(float64(i) / r * float64(time.Second)))
+					if sleep(ctx, time.Until(at)) != nil {
+						return
+					}
+				}
+				dctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+				ws, _, err := dialer.DialContext(dctx, p.wsURL+queries[i], nil)
+				cancel()
+				if err != nil {
+					errOnce.Do(func() { firstErr = dialError(p.wsURL, err) })
+					next.Store(int64(n)) // stop the other dialers
+					return
+				}
+				conns[i] = ws
+				go func() {
+					for {
+						if _, _, err := ws.ReadMessage(); err != nil {
+							return
+						}
+						onMessage()
+					}
+				}()
+				prog.printf(false, "connecting %d/%d", done.Add(1), n)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return conns, elapsed, firstErr
+}
+
+func dialError(u string, err error) error {
+	return fmt.Errorf("cannot connect to %s: %w", u, err)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rssKiB reads a process's resident set size from /proc (Linux).
+func rssKiB(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the memory of process %d (memory is measured on Linux, for a gateway on this machine): %w", pid, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("process %d reports no resident memory", pid)
+}
+
+func printResult(opts *Options, res Result) error {
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	u := ui.New(opts.IO)
+	rows := [][]string{
+		{"connects/s", fmt.Sprintf("%.0f", res.Connects), fmt.Sprintf("%d clients, %d dialers", res.Connections, opts.Dialers)},
+		{"fan-out deliveries/s", fmt.Sprintf("%.0f", res.FanOut.PerSecond), fmt.Sprintf("%d messages to every client", res.FanOut.Publishes)},
+		{"publish→receive p50", fmt.Sprintf("%.1f ms", res.Latency.P50), fmt.Sprintf("%d samples", res.Latency.Samples)},
+		{"publish→receive p95", fmt.Sprintf("%.1f ms", res.Latency.P95), ""},
+		{"publish→receive p99", fmt.Sprintf("%.1f ms", res.Latency.P99), ""},
+	}
+	if m := res.Memory; m != nil {
+		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
+	}
+	fmt.Fprintln(opts.IO.Out, res.URL)
+	return u.Table([]string{"measure", "value", "how"}, rows)
+}

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/bench/ceiling"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/serve"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
+)
+
+// localBackend opens a local backend on a fresh state dir; every call
+// returns the same one.
+func localBackend(t *testing.T) func(context.Context) (*backend.Backend, error) {
+	dir := t.TempDir()
+	db, err := local.Open(context.Background(), filepath.Join(dir, "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	b := &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}
+	return func(context.Context) (*backend.Backend, error) { return b, nil }
+}
+
+// startServe runs `socks serve` in this process on the backend until the
+// test ends.
+func startServe(t *testing.T, open func(context.Context) (*backend.Backend, error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	ios, _, _, _ := iostreams.Test()
+	go func() {
+		done <- serve.Run(ctx, &serve.Options{
+			IO: ios, Backend: open, Now: time.Now, Addr: "127.0.0.1:0",
+			IdleTimeout: time.Minute, MaxDuration: time.Hour, Concurrency: 32, Quiet: true,
+			Ready: func(string, string) { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func runBench(t *testing.T, opts *Options) (Result, string) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	opts.IO = ios
+	opts.Now = time.Now
+	opts.JSON = true
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := benchRun(ctx, opts); err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut)
+	}
+	var res Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("bench --json printed %q: %v", out, err)
+	}
+	return res, errOut.String()
+}
+
+func defaults() *Options {
+	return &Options{Auth: AuthStore, Publish: PublishQueue, Connections: 20, Dialers: 4, Fanouts: 2, Samples: 5, Timeout: time.Minute}
+}
+
+// checkFigures fails unless every figure was measured.
+func checkFigures(t *testing.T, res Result, n, fanouts, samples int) {
+	t.Helper()
+	if res.Connections != n || res.Connects <= 0 {
+		t.Errorf("connects: %d clients at %v/s", res.Connections, res.Connects)
+	}
+	if res.FanOut.Publishes != fanouts || res.FanOut.Deliveries != n*fanouts || res.FanOut.PerSecond <= 0 {
+		t.Errorf("fan-out %+v, want %d publishes of %d deliveries", res.FanOut, fanouts, n)
+	}
+	l := res.Latency
+	if l.Samples != samples || l.P50 <= 0 || l.P50 > l.P95 || l.P95 > l.P99 || l.P99 > l.Max {
+		t.Errorf("latency %+v, want %d ordered samples", l, samples)
+	}
+}
+
+func TestBenchMeasuresTheLocalGateway(t *testing.T) {
+	open := localBackend(t)
+	startServe(t, open)
+	opts := defaults()
+	opts.Backend = open
+	res, _ := runBench(t, opts)
+	checkFigures(t, res, 20, 2, 5)
+	if res.Remote || res.Paced {
+		t.Errorf("a loopback gateway is remote=%v paced=%v", res.Remote, res.Paced)
+	}
+	// serve ran in this process: its memory is ours.
+	if m := res.Memory; m == nil || m.PID != os.Getpid() || m.BeforeKiB <= 0 || m.AfterKiB <= 0 {
+		t.Errorf("memory %+v, want this process's", m)
+	}
+	if !strings.HasPrefix(res.URL, "ws://127.0.0.1:") {
+		t.Errorf("url %q, want the local gateway", res.URL)
+	}
+}
+
+func TestBenchMeasuresTheCeilingByURL(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: ceiling.New()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	opts := defaults()
+	opts.URL, opts.Callback = "ws://"+ln.Addr().String()+"/", "http://"+ln.Addr().String()
+	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+	opts.Backend = func(context.Context) (*backend.Backend, error) {
+		t.Fatal("--auth none --publish broadcast needs no backend")
+		return nil, nil
+	}
+	res, _ := runBench(t, opts)
+	checkFigures(t, res, 20, 2, 5)
+	if res.Memory != nil {
+		t.Errorf("memory %+v without --pid", res.Memory)
+	}
+}
+
+func TestBenchRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(o *Options)
+		want string
+	}{
+		{"no clients", func(o *Options) { o.Connections = 0 }, "--connections"},
+		{"url without callback", func(o *Options) { o.URL = "ws://127.0.0.1:1/" }, "--callback"},
+		{"http url", func(o *Options) { o.URL, o.Callback = "http://127.0.0.1:1/", "http://127.0.0.1:1" }, "ws://"},
+		{"broadcast to the local gateway", func(o *Options) { o.Publish = PublishBroadcast }, "--publish broadcast"},
+		{"unknown auth", func(o *Options) { o.Auth = "magic" }, "--auth"},
+		{"memory of a remote gateway", func(o *Options) {
+			o.URL, o.Callback, o.Auth, o.Publish, o.PID = "wss://abc.execute-api.eu-west-1.amazonaws.com/prod", "https://abc.execute-api.eu-west-1.amazonaws.com/prod", AuthNone, PublishBroadcast, 1
+		}, "--pid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := defaults()
+			tc.set(opts)
+			ios, _, _, _ := iostreams.Test()
+			opts.IO, opts.Now = ios, time.Now
+			opts.Backend = func(context.Context) (*backend.Backend, error) { t.Fatal("opened the backend"); return nil, nil }
+			err := benchRun(context.Background(), opts)
+			var fe *cmdutil.FlagError
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			} else if !errors.As(err, &fe) {
+				t.Fatalf("err = %v (%T), want a usage error", err, err)
+			}
+		})
+	}
+}
+
+func TestARemoteEndpointIsPacedUnderAPIGatewayQuotas(t *testing.T) {
+	for _, tc := range []struct {
+		url    string
+		remote bool
+	}{
+		{"ws://127.0.0.1:8765/", false},
+		{"ws://localhost:8765/dev", false},
+		{"ws://[::1]:8765/", false},
+		{"wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", true},
+		{"ws://10.0.0.5:8765/", true},
+	} {
+		if got := IsRemote(tc.url); got != tc.remote {
+			t.Errorf("IsRemote(%s) = %v, want %v", tc.url, got, tc.remote)
+		}
+	}
+	c, d := Pace(true, false)
+	if c <= 0 || c >= awsConnectRate || d <= 0 || d >= awsPostRate {
+		t.Errorf("paced at %v connects/s and %v deliveries/s, want under %d and %d", c, d, awsConnectRate, awsPostRate)
+	}
+	if c, d := Pace(false, false); c != 0 || d != 0 {
+		t.Errorf("loopback paced at %v, %v", c, d)
+	}
+	if c, d := Pace(true, true); c != 0 || d != 0 {
+		t.Errorf("--no-pace paced at %v, %v", c, d)
+	}
+
+	ios, _, _, errOut := iostreams.Test()
+	opts := defaults()
+	p := plan{wsURL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", remote: true}
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false)
+	warnRemote(ios, p, opts)
+	for _, want := range []string{"costs money", "500", "10000", "--no-pace"} {
+		if !bytes.Contains(errOut.Bytes(), []byte(want)) {
+			t.Errorf("warning %q does not say %q", errOut, want)
+		}
+	}
+}

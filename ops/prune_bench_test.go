@@ -1,0 +1,104 @@
+package ops_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/ops"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// naivePrune is the baseline prune-stale is measured against (issue 10):
+// one sequential Scan, then for each record a GetItem and a DeleteItem, one
+// at a time. It is committed before any optimisation and must not be made
+// faster: the target is ops.Prune ≥ 10× this.
+func naivePrune(ctx context.Context, s *awsops.DynamoStore, now time.Time) (int, error) {
+	var ids []string
+	err := s.ScanConnections(ctx, 1, func(page []pubsub.Connection) error {
+		for _, c := range page {
+			ids = append(ids, c.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		c, err := s.GetConnection(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if now.Sub(c.ConnectedAt) >= pubsub.MaxConnectionDuration {
+			if err := s.DeleteConnection(ctx, id); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// BenchmarkPruneStale deletes N records older than 2 h (so neither variant
+// calls the Management API) on DynamoDB Local: ops.Prune (parallel scan,
+// batched deletes) against the naive sequential scan-get-delete. Each run
+// seeds the table afresh, untimed. rows/s is the figure.
+func BenchmarkPruneStale(b *testing.B) {
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
+	endpoint := dynamoLocalB(b)
+	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tables := awsops.TablesFor("bench-" + hex.EncodeToString(rnd[:]))
+	ctx := context.Background()
+	if _, err := awsops.EnsureTables(ctx, api, tables, time.Minute); err != nil {
+		b.Fatalf("creating tables: %v", err)
+	}
+	b.Cleanup(func() { _ = awsops.DeleteTables(context.Background(), api, tables, time.Minute) })
+	s := awsops.NewDynamoStore(api, tables)
+	seed := func(b *testing.B) {
+		b.StopTimer()
+		defer b.StartTimer()
+		old := time.Now().Add(-3 * time.Hour)
+		conns := make([]pubsub.Connection, n)
+		for i := range conns {
+			conns[i] = pubsub.Connection{
+				ID: fmt.Sprintf("stale%07d=", i), Geek: fmt.Sprintf("geek%04d", i%1000),
+				Topics: []string{"bench"}, ConnectedAt: old,
+				// Far ahead, so DynamoDB Local's TTL sweeper leaves them.
+				ExpiresAt: time.Now().Add(24 * time.Hour),
+			}
+		}
+		if err := s.ImportConnections(ctx, conns); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("prune", func(b *testing.B) {
+		for b.Loop() {
+			seed(b)
+			res, err := ops.Prune(ctx, s, nil, ops.PruneOptions{})
+			if err != nil || res.Deleted.TooOld != n {
+				b.Fatalf("pruned %+v of %d: %v", res.Deleted, n, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("naive-scan-get-delete", func(b *testing.B) {
+		for b.Loop() {
+			seed(b)
+			got, err := naivePrune(ctx, s, time.Now())
+			if err != nil || got != n {
+				b.Fatalf("pruned %d of %d: %v", got, n, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
