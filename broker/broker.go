@@ -54,6 +54,9 @@ type Broker struct {
 	MaxReceives int
 	// MessageWorkers bounds messages handled at once.
 	MessageWorkers int
+	// Mapping turns EventBridge events whose detail is not an envelope
+	// into envelopes (nil: such events are dead-lettered).
+	Mapping *pubsub.Mapping
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -182,7 +185,8 @@ type Outcome struct {
 }
 
 // Decide handles one received message without deleting it: it parses the
-// envelope and fans it out. It is shared by the queue loop and the Lambda
+// envelope (plain, or wrapped in an EventBridge event or SNS notification,
+// see pubsub.ParseMessage) and fans it out. It is shared by the queue loop and the Lambda
 // SQS handler, which deletes through partial batch failures instead.
 //
 // A message is retried only when none of its deliveries could be done
@@ -190,7 +194,7 @@ type Outcome struct {
 // ctx ended half way through the fan-out: the connections it cut short are
 // counted as failed in the report.
 func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
-	env, err := pubsub.ParseEnvelope(m.Body)
+	env, err := pubsub.ParseMessage(m.Body, b.Mapping)
 	if err != nil {
 		return Outcome{Err: &PoisonError{Err: err}}
 	}
