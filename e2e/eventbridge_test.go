@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,32 @@ func TestEventBridgeEntityFlow(t *testing.T) {
 		s.publishWait("--topic", "lobby", "--message", "after the event")
 		if got := readText(t, other); got != `"after the event"` {
 			t.Errorf("Other got %s first; want only the later lobby message", got)
+		}
+	})
+}
+
+// TestABadMappingIsOneLineFromConfigAndDoctor: a mapping with a path that
+// is not a JSON pointer is refused before anything runs, saying what to fix.
+func TestABadMappingIsOneLineFromConfigAndDoctor(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(cfg, []byte("[profiles.site.mapping]\ntopics = [\"/detail/entityId\"]\nusers = \"detail.userId\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"config"}, {"doctor"}, {"serve", "--addr", "127.0.0.1:0"}} {
+		t.Run(cmd[0], func(t *testing.T) {
+			r := s.run(append(cmd, "--config", cfg, "--config-profile", "site")...)
+			checkFailure(t, r, 2, `event mapping from profile site: mapping users "detail.userId" is not a JSON pointer: start it with "/", as in "/detail/userId"`)
+		})
+	}
+	t.Run("a good mapping is shown by config", func(t *testing.T) {
+		if err := os.WriteFile(cfg, []byte("[profiles.site.mapping]\ntopics = [\"/detail/entityId\"]\nusers = \"/detail/userId\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := s.must("config", "--config", cfg, "--config-profile", "site")
+		if !strings.Contains(out, "event mapping\ttopics=/detail/entityId users=/detail/userId body=/detail\tprofile site") {
+			t.Errorf("config shows:\n%s", out)
 		}
 	})
 }
