@@ -24,6 +24,20 @@ const (
 	ShapeSNS         = "SNS notification"
 )
 
+// What `socks publish --as eventbridge` puts in an entry by default, and
+// what `socks provision --eventbridge-rule` matches by default.
+const (
+	DefaultEventSource = "socks"
+	DefaultDetailType  = "envelope"
+)
+
+// Producer limits: SNS messages and EventBridge PutEvents entries hold at
+// most 256 KB.
+const (
+	MaxSNSMessageBytes       = 256 * 1024
+	MaxEventBridgeEntryBytes = 256 * 1024
+)
+
 // wrapper holds the fields that tell the shapes apart.
 type wrapper struct {
 	// EventBridge.
