@@ -12,8 +12,8 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
-	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
