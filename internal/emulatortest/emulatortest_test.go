@@ -1,0 +1,64 @@
+package emulatortest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRIERunsTheSocksBinary builds the socks binary and runs it under AWS's
+// Runtime Interface Emulator as Lambda would: a recorded $default event (one
+// that needs no table) gets the route's answer.
+func TestRIERunsTheSocksBinary(t *testing.T) {
+	RIEPath(t)
+	bin := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/socks")
+	build.Dir = filepath.Join("..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	event, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", "default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := StartRIE(t, bin, []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + t.TempDir(),
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"SOCKS_STACK=rie-selftest",
+		// Closed loopback ports: the $default event needs neither.
+		"SOCKS_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:9",
+		"SOCKS_SQS_ENDPOINT_URL=http://127.0.0.1:9",
+		"SOCKS_CALLBACK_URL=http://127.0.0.1:9",
+	})
+	body, err := r.Invoke(t.Context(), event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"statusCode":200`) || !strings.Contains(string(body), "clients cannot publish") {
+		t.Errorf("response: %s\noutput: %s", body, r.Output())
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1:5000":              true,
+		"http://localhost:5000":              true,
+		"https://iam.amazonaws.com":          false,
+		"http://10.1.2.3:5000":               false,
+		"127.0.0.1:5000":                     false,
+		"http://localhost.example.com:5000/": false,
+	} {
+		if got := Loopback(raw); got != want {
+			t.Errorf("Loopback(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}
