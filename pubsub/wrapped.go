@@ -96,7 +96,11 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 			if err != nil {
 				return Envelope{}, fmt.Errorf("%s (source %q, detail-type %q) %w", ShapeEventBridge, *w.Source, *w.DetailType, err)
 			}
-		} else if err != nil {
+		} else if err == nil {
+			// EventBridge re-encodes the detail (moto with spaces after
+			// ":" and ","); deliver the body compact, as published.
+			env.Body = compact(env.Body)
+		} else {
 			hint := ""
 			if m == nil && !isEnvelopeLike(w.Detail) {
 				hint = "; configure a mapping (docs/protocol.md) to turn such events into envelopes"

@@ -148,8 +148,11 @@ func (f *ProducerFlags) producers(stack string) (awsops.Producers, error) {
 	}
 	if f.EventBridgeRule {
 		p.Rule = &awsops.EventRule{Name: awsops.RuleFor(stack), Bus: f.EventBus, Sources: f.Sources, DetailTypes: f.DetailTypes}
-		if err := p.Rule.Validate(); err != nil {
-			return p, &cmdutil.FlagError{Err: err}
+		// Teardown finds the rule by name; only provision gives a pattern.
+		if f.Sources != nil || f.DetailTypes != nil {
+			if err := p.Rule.Validate(); err != nil {
+				return p, &cmdutil.FlagError{Err: err}
+			}
 		}
 	}
 	return p, nil
