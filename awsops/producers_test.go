@@ -90,7 +90,9 @@ func (f *fakeProducers) Subscribe(_ context.Context, in *sns.SubscribeInput, _ .
 func (f *fakeProducers) Unsubscribe(_ context.Context, in *sns.UnsubscribeInput, _ ...func(*sns.Options)) (*sns.UnsubscribeOutput, error) {
 	f.calls = append(f.calls, "Unsubscribe")
 	for t, subs := range f.subs {
-		f.subs[t] = slices.DeleteFunc(subs, func(s snstypes.Subscription) bool { return aws.ToString(s.SubscriptionArn) == aws.ToString(in.SubscriptionArn) })
+		f.subs[t] = slices.DeleteFunc(subs, func(s snstypes.Subscription) bool {
+			return aws.ToString(s.SubscriptionArn) == aws.ToString(in.SubscriptionArn)
+		})
 	}
 	return &sns.UnsubscribeOutput{}, nil
 }
