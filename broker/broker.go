@@ -66,6 +66,9 @@ type Broker struct {
 	MaxAttempts int
 	// PostTimeout bounds one post (default DefaultPostTimeout).
 	PostTimeout time.Duration
+	// Mapping turns EventBridge events whose detail is not an envelope
+	// into envelopes (nil: such events are dead-lettered).
+	Mapping *pubsub.Mapping
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -246,7 +249,8 @@ type Outcome struct {
 }
 
 // Decide handles one received message without deleting it: it parses the
-// envelope and fans it out. It is shared by the queue loop and the Lambda
+// envelope (plain, or wrapped in an EventBridge event or SNS notification,
+// see pubsub.ParseMessage) and fans it out. It is shared by the queue loop and the Lambda
 // SQS handler, which deletes through partial batch failures instead.
 //
 // When some deliveries were made (or found gone) and others failed after
@@ -255,7 +259,7 @@ type Outcome struct {
 // nobody has it yet. Connections the end of ctx cut short count as failed.
 // A follow-up past MaxAttempts is not delivered again but dead-lettered.
 func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
-	env, err := pubsub.ParseEnvelope(m.Body)
+	env, err := pubsub.ParseMessage(m.Body, b.Mapping)
 	if err != nil {
 		return Outcome{Err: &PoisonError{Err: err}}
 	}

@@ -6,9 +6,12 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // Backends.
@@ -33,6 +36,10 @@ const (
 	// precedence over --endpoint-url for its service.
 	EnvDynamoDBEndpointURL = "SOCKS_DYNAMODB_ENDPOINT_URL"
 	EnvSQSEndpointURL      = "SOCKS_SQS_ENDPOINT_URL"
+
+	// EnvMapping holds the event mapping as JSON (for Lambda, where there
+	// is no config file): {"topics":["/detail/entityId"],"users":"/detail/userId"}.
+	EnvMapping = "SOCKS_EVENT_MAPPING"
 )
 
 // StateFile is the name of the embedded database inside the state dir.
@@ -73,6 +80,9 @@ type Config struct {
 	// Sources says where each setting that is set came from, by the
 	// setting's name in the config file ("region": "profile prod").
 	Sources map[string]string `json:"sources"`
+	// Mapping turns EventBridge events whose detail is not an envelope
+	// into envelopes; nil when none is configured.
+	Mapping *pubsub.Mapping `json:"mapping,omitempty"`
 }
 
 // AWS holds the AWS backend's settings.
@@ -186,6 +196,9 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.AWS.WebSocketURL = pick("websocket_url", f.WebSocket, EnvWebSocket, prof.WebSocketURL)
 	c.AWS.CallbackURL = pick("callback_url", f.Callback, EnvCallback, prof.CallbackURL)
+	if c.Mapping, err = resolveMapping(&c, getenv, prof.Mapping, profName); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -200,4 +213,28 @@ func DefaultStateDir(getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("cannot find a state directory: HOME is not set; pass --state-dir or set %s", EnvStateDir)
 	}
 	return filepath.Join(home, ".local", "state", "socks"), nil
+}
+
+// resolveMapping takes the event mapping from SOCKS_EVENT_MAPPING, else from
+// the profile, and checks its syntax.
+func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.Mapping, profName string) (*pubsub.Mapping, error) {
+	m, where := fromProfile, "profile "+profName
+	if s := getenv(EnvMapping); s != "" {
+		m, where = new(pubsub.Mapping), EnvMapping
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m); err != nil {
+			return nil, fmt.Errorf("%s is not a mapping (%v): write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, err)
+		}
+		c.Sources["mapping"] = "env"
+	} else if m != nil {
+		c.Sources["mapping"] = where
+	}
+	if m == nil {
+		return nil, nil
+	}
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
+	}
+	return m, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // The config file: named profiles of settings, so that
@@ -26,6 +28,10 @@ import (
 //
 //	[profiles.local]
 //	state_dir = "/var/lib/socks"
+//
+//	[profiles.local.mapping]           # EventBridge events -> envelopes
+//	topics = ["/detail/entityId"]
+//	users = "/detail/userId"
 //
 // A flag beats an environment variable, which beats the profile, which beats
 // the default.
@@ -54,6 +60,9 @@ type Profile struct {
 	SQSEndpoint      string `toml:"sqs_endpoint_url"`
 	CallbackURL      string `toml:"callback_url"`
 	WebSocketURL     string `toml:"websocket_url"`
+	// Mapping turns EventBridge events that are not envelopes into
+	// envelopes (see pubsub.Mapping).
+	Mapping *pubsub.Mapping `toml:"mapping"`
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/socks/config.toml, else
@@ -121,7 +130,7 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	return p, name, path, nil
 }
 
-const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url"
+const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url, mapping (topics, users, body)"
 
 func profileNames(f File) string {
 	if len(f.Profiles) == 0 {

@@ -337,7 +337,7 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 	}
 	return &Handler{
 		Routes: rh,
-		Broker: &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, Logger: logger.With("component", "broker")},
+		Broker: &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, Logger: logger.With("component", "broker"), Mapping: cfg.Mapping},
 		Pusher: func(endpoint string) store.Pusher {
 			return awsops.NewPusher(awsops.NewManagementClient(awsCfg, endpoint, broker.DefaultConcurrency))
 		},

@@ -293,8 +293,11 @@ func (h *Handler) disconnect(ctx context.Context, id string) (events.APIGatewayP
 type topicsRequest struct {
 	Action string   `json:"action"`
 	Topics []string `json:"topics"`
-	// Topic is accepted as a convenience for a single topic.
-	Topic string `json:"topic"`
+	// Topic is accepted as a convenience for a single topic, and EntityID
+	// as one more, for clients written for the EventBridge design
+	// ({"action":"subscribe","entityId":"..."}).
+	Topic    string `json:"topic"`
+	EntityID string `json:"entityId"`
 }
 
 func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (events.APIGatewayProxyResponse, error) {
@@ -306,8 +309,10 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 		return reply(Reply{Type: "error", Error: "the frame " + pubsub.DescribeJSONError(err)}), nil
 	}
 	in := r.Topics
-	if r.Topic != "" {
-		in = append(in, r.Topic)
+	for _, t := range []string{r.Topic, r.EntityID} {
+		if t != "" {
+			in = append(in, t)
+		}
 	}
 	if len(in) == 0 {
 		return reply(Reply{Type: "error", Error: fmt.Sprintf(`%s needs "topics": ["name", ...]`, route)}), nil

@@ -133,6 +133,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		Wait:           opts.Wait,
 		Now:            opts.Now,
 		Logger:         logger,
+		Mapping:        b.Config.Mapping,
 	}
 	// The first batch is received here, so that a queue that does not
 	// exist or cannot be reached fails at once with one error instead of

@@ -13,6 +13,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -143,6 +144,9 @@ func configRun(_ context.Context, opts *Options) error {
 		{"state dir", cfg.StateDir, src["state_dir"]},
 		{"state file", cfg.StatePath(), ""},
 	}
+	if m := cfg.Mapping; m != nil {
+		rows = append(rows, []string{"event mapping", MappingSummary(*m), src["mapping"]})
+	}
 	if cfg.Backend == config.BackendAWS {
 		a, r, c := cfg.AWS, out.Resources, out.Credentials
 		rows = append(rows,
@@ -181,6 +185,19 @@ func configRun(_ context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	return nil
+}
+
+// MappingSummary shows an event mapping on one line.
+func MappingSummary(m pubsub.Mapping) string {
+	body := m.Body
+	if body == "" {
+		body = pubsub.DefaultMappingBody
+	}
+	s := "topics=" + strings.Join(m.Topics, ",")
+	if m.Users != "" {
+		s += " users=" + m.Users
+	}
+	return s + " body=" + body
 }
 
 func orDash(s string) string {

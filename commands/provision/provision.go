@@ -21,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -31,6 +32,10 @@ type Target struct {
 	Queues awsops.Queues
 	DB     awsops.TableAdminAPI
 	SQS    awsops.QueueAdminAPI
+	// Events and SNS set up the producers (--eventbridge-rule,
+	// --sns-topic); they go to the common endpoint URL.
+	Events awsops.EventsAPI
+	SNS    awsops.TopicsAPI
 	// Stack, Region and Endpoint describe where, for messages.
 	Stack, Region, Endpoint string
 }
@@ -88,6 +93,8 @@ func NewTarget(b *backend.Backend) *Target {
 		Queues:   awsops.QueuesFor(a.Stack),
 		DB:       awsops.QuietNotFound(awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())),
 		SQS:      awsops.NewSQS(*b.AWS, a.SQSEndpoint()),
+		Events:   awsops.NewEventBridge(*b.AWS, a.EndpointURL),
+		SNS:      awsops.NewSNS(*b.AWS, a.EndpointURL),
 		Stack:    a.Stack,
 		Region:   b.AWS.Region,
 		Endpoint: endpoint,
@@ -104,6 +111,51 @@ type Options struct {
 	JSON          bool
 	Wait          time.Duration
 	BrokerTimeout time.Duration
+
+	ProducerFlags
+}
+
+// ProducerFlags ask for the producers of the envelopes queue; provision
+// creates them, teardown removes them.
+type ProducerFlags struct {
+	EventBridgeRule bool
+	EventBus        string
+	Sources         []string
+	DetailTypes     []string
+	SNSTopics       []string
+	SNSRaw          bool
+}
+
+func (f *ProducerFlags) bind(cmd *cobra.Command, provision bool) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.EventBridgeRule, "eventbridge-rule", false, "an EventBridge rule STACK-envelopes that sends matching events to the queue")
+	fl.StringVar(&f.EventBus, "event-bus", awsops.DefaultBus, "the event bus of the rule")
+	fl.StringArrayVar(&f.SNSTopics, "sns-topic", nil, "ARN of an SNS topic the queue subscribes to (repeatable)")
+	if provision {
+		fl.StringArrayVar(&f.Sources, "source", []string{pubsub.DefaultEventSource}, "event source the rule matches (repeatable)")
+		fl.StringArrayVar(&f.DetailTypes, "detail-type", []string{pubsub.DefaultDetailType}, "detail type the rule matches (repeatable)")
+		fl.BoolVar(&f.SNSRaw, "sns-raw", false, "turn raw message delivery on for the SNS subscriptions")
+	}
+}
+
+// producers returns the producers the flags ask for.
+func (f *ProducerFlags) producers(stack string) (awsops.Producers, error) {
+	p := awsops.Producers{Topics: f.SNSTopics, RawDelivery: f.SNSRaw}
+	for _, t := range f.SNSTopics {
+		if !strings.HasPrefix(t, "arn:") || !strings.Contains(t, ":sns:") {
+			return p, cmdutil.FlagErrorf("--sns-topic %q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", t)
+		}
+	}
+	if f.EventBridgeRule {
+		p.Rule = &awsops.EventRule{Name: awsops.RuleFor(stack), Bus: f.EventBus, Sources: f.Sources, DetailTypes: f.DetailTypes}
+		// Teardown finds the rule by name; only provision gives a pattern.
+		if f.Sources != nil || f.DetailTypes != nil {
+			if err := p.Rule.Validate(); err != nil {
+				return p, &cmdutil.FlagError{Err: err}
+			}
+		}
+	}
+	return p, nil
 }
 
 // NewCmdProvision returns `socks provision`.
@@ -131,11 +183,22 @@ wrong redrive policy, a visibility timeout too short) is reported with what
 is, what should be and how to fix it, and provision exits 1 without
 changing anything. --dry-run only checks and says what it would create.
 
+--eventbridge-rule adds an EventBridge rule STACK-envelopes on --event-bus
+that sends events of --source and --detail-type to the envelopes queue, and
+the statement of the queue's policy that lets that rule (and only it) send.
+--sns-topic ARN subscribes the queue to the topic (raw message delivery with
+--sns-raw), with its own policy statement. Drift in them (another pattern, a
+disabled rule, another raw delivery setting, a statement of the same Sid that
+says something else) is reported like the rest. docs/protocol.md says what
+the broker takes off the queue from each.
+
 docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
 		Example: `  socks provision --backend aws --region eu-west-1 --stack prod
   socks provision --backend aws --dry-run --json
   SOCKS_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:8000 SOCKS_SQS_ENDPOINT_URL=http://127.0.0.1:9324 \
-    socks provision --backend aws --stack test`,
+    socks provision --backend aws --stack test
+  socks provision --backend aws --eventbridge-rule --source com.example.site --detail-type EntityChanged
+  socks provision --backend aws --sns-topic arn:aws:sns:eu-west-1:123456789012:jobs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -149,6 +212,7 @@ docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables to become active")
 	fl.DurationVar(&opts.BrokerTimeout, "broker-timeout", awsops.DefaultBrokerTimeout, "the broker's timeout per batch (its Lambda function timeout); the queue's visibility timeout is 6 times it")
+	opts.ProducerFlags.bind(cmd, true)
 	return cmd
 }
 
@@ -180,6 +244,10 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	producers, err := opts.producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(opts.IO, opts.Now)
 	prog.transient("checking " + tgt.where())
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
@@ -189,6 +257,18 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts)}
 	res.InPlace = inPlace(tgt, res.Changes)
+	var pplan *awsops.ProducerPlan
+	if !producers.Empty() {
+		if slices.Contains(res.Changes, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
+			res.Changes = append(res.Changes, awsops.PlannedProducers(tgt.Queues, producers)...)
+		} else {
+			if pplan, err = awsops.CheckProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers); err != nil {
+				return err
+			}
+			res.Changes = append(res.Changes, pplan.Changes...)
+			res.Drift = append(res.Drift, pplan.Drift...)
+		}
+	}
 	if res.Changes == nil {
 		res.Changes = []awsops.Change{}
 	}
@@ -222,6 +302,16 @@ func provisionRun(ctx context.Context, opts *Options) error {
 				fmt.Fprintf(opts.IO.ErrOut, "created %s\n", c)
 			}
 			return err
+		}
+		if !producers.Empty() {
+			if pplan == nil {
+				if pplan, err = awsops.CheckProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers); err != nil {
+					return err
+				}
+			}
+			if err := awsops.CreateProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers, pplan); err != nil {
+				return err
+			}
 		}
 	}
 	if opts.JSON {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,8 @@ type TeardownOptions struct {
 	Yes  bool
 	JSON bool
 	Wait time.Duration
+
+	ProducerFlags
 }
 
 // NewCmdTeardown returns `socks teardown`.
@@ -36,7 +39,11 @@ letter in them. It cannot be undone.
 
 It lists what exists and asks you to type the stack name, unless --yes is
 given; when standard input is not a terminal it refuses to run without
---yes. It waits (bounded by --wait) until the tables are gone.`,
+--yes. It waits (bounded by --wait) until the tables are gone.
+
+--eventbridge-rule (with the --event-bus it was provisioned on) also deletes
+the stack's EventBridge rule, and --sns-topic ARN the queue's subscription to
+that topic.`,
 		Example: `  socks teardown --backend aws --stack test
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
@@ -51,6 +58,7 @@ given; when standard input is not a terminal it refuses to run without
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.JSON, "json", false, "print what was deleted as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for the tables to be gone")
+	opts.ProducerFlags.bind(cmd, false)
 	return cmd
 }
 
@@ -77,7 +85,14 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 	existing := inPlace(tgt, awsops.PlanChanges(drifts))
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
-	if len(existing) == 0 {
+	producers, err := opts.producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
+		producers.Topics = nil // no queue, no subscription of it
+	}
+	if len(existing) == 0 && producers.Empty() {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
 		}
@@ -91,6 +106,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 
 	prog := newProgress(opts.IO, opts.Now)
+	if !producers.Empty() {
+		prog.status("deleting the producers of " + tgt.where())
+		removed, err := awsops.DeleteProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers)
+		res.Deleted = append(res.Deleted, removed...)
+		if err != nil {
+			prog.stop()
+			return fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+		}
+	}
 	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
 	err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
 	if err == nil {
@@ -101,11 +125,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if err != nil {
 		return fmt.Errorf("teardown stopped (run it again to finish): %w", err)
 	}
-	res.Deleted = existing
+	res.Deleted = append(res.Deleted, existing...)
 	if opts.JSON {
 		return printJSON(opts.IO.Out, res)
 	}
-	for _, c := range existing {
+	for _, c := range res.Deleted {
 		fmt.Fprintf(opts.IO.Out, "deleted %s\n", c)
 	}
 	return nil

@@ -41,6 +41,14 @@ type Options struct {
 	Concurrency int
 	JSON        bool
 
+	// As prints the envelope as a producer sends it ("eventbridge" or
+	// "sns") instead of publishing it; Source, DetailType and EventBus
+	// fill the EventBridge entry.
+	As         string
+	Source     string
+	DetailType string
+	EventBus   string
+
 	// set by the command: which body flags were given
 	messageSet, bodySet bool
 }
@@ -71,12 +79,22 @@ and reports how many connections got it, were gone, or failed (exit 4 if
 the wait times out). On the local backend, --wait with no 'socks serve'
 running fails at once and queues nothing, since nothing would deliver it.
 --direct skips the queue and fans out at once from this process (for
-troubleshooting; needs a running gateway).`,
+troubleshooting; needs a running gateway).
+
+--as eventbridge|sns publishes nothing: it prints what a producer sends
+instead, to paste or pipe into the AWS CLI or console. For eventbridge the
+--entries of 'aws events put-events' (Source, DetailType, and the envelope
+as the Detail string; the same three fields go into the console's "Send
+events"); for sns the --message of 'aws sns publish'. The broker takes both
+off the queue once the EventBridge rule or SNS subscription delivers them
+(socks provision --eventbridge-rule, --sns-topic).`,
 		Example: `  socks publish --geek Friendless --topic updates
   socks publish --geek Friendless --topic updates --message 'stats refreshed'
   socks publish --topic news --body '{"headline":"v2 is out"}' --wait
   echo '{"progress":42}' | socks publish --geek Friendless --topic jobs
-  socks publish --topic . --body-file notice.json --direct`,
+  socks publish --topic . --body-file notice.json --direct
+  aws events put-events --entries "$(socks publish --topic jobs --geek Friendless --message done --as eventbridge)"
+  aws sns publish --topic-arn "$ARN" --message "$(socks publish --topic jobs --message done --as sns)"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.messageSet = cmd.Flags().Changed("message")
@@ -99,9 +117,15 @@ troubleshooting; needs a running gateway).`,
 	fl.BoolVar(&opts.Direct, "direct", false, "fan out now from this process, without the queue")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once with --direct")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.StringVar(&opts.As, "as", "", "print what a producer sends instead of publishing: eventbridge or sns")
+	fl.StringVar(&opts.Source, "source", pubsub.DefaultEventSource, "with --as eventbridge: the entry's Source")
+	fl.StringVar(&opts.DetailType, "detail-type", pubsub.DefaultDetailType, "with --as eventbridge: the entry's DetailType")
+	fl.StringVar(&opts.EventBus, "event-bus", "", "with --as eventbridge: the entry's EventBusName (default: the default bus)")
 	_ = cmd.MarkFlagRequired("topic")
 	cmd.MarkFlagsMutuallyExclusive("message", "body", "body-file")
 	cmd.MarkFlagsMutuallyExclusive("wait", "direct")
+	cmd.MarkFlagsMutuallyExclusive("as", "wait")
+	cmd.MarkFlagsMutuallyExclusive("as", "direct")
 	return cmd
 }
 
@@ -226,6 +250,9 @@ func publishRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
+	}
+	if opts.As != "" {
+		return printAs(opts)
 	}
 	env, err := opts.Envelope()
 	if err != nil {

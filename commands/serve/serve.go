@@ -290,6 +290,7 @@ func Run(ctx context.Context, opts *Options) error {
 			Wait:        time.Second,
 			Now:         opts.Now,
 			Logger:      logger.With("component", "broker"),
+			Mapping:     b.Config.Mapping,
 		}
 		g.Go(func() error { return br.Run(gctx) })
 	}

@@ -1,0 +1,515 @@
+package awsops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	evtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// The producers of the envelopes queue: an EventBridge rule targeting it,
+// and SNS topics it subscribes to, each allowed to send to it by a
+// statement of the queue's policy that names the rule or topic as
+// aws:SourceArn.
+
+// Kinds of producer resources, for changes and drift.
+const (
+	KindRule         = "eventbridge rule"
+	KindRuleTarget   = "rule target"
+	KindSubscription = "sns subscription"
+	KindPolicy       = "queue policy statement"
+)
+
+// Aspects of producer drift.
+const (
+	AspectPattern   = "event pattern"
+	AspectState     = "state"
+	AspectStatement = "statement"
+	AspectRaw       = "raw message delivery"
+)
+
+// DefaultBus is EventBridge's default event bus.
+const DefaultBus = "default"
+
+// RuleTargetID is the ID of the queue among the rule's targets.
+const RuleTargetID = "socks-envelopes"
+
+// EventRule is the EventBridge rule that sends matching events to the
+// envelopes queue.
+type EventRule struct {
+	// Name is the rule's name (RuleFor(stack)).
+	Name string `json:"name"`
+	// Bus is the event bus ("" or DefaultBus: the default bus).
+	Bus string `json:"bus"`
+	// Sources and DetailTypes are the event pattern: an event matches
+	// when its source is one of Sources and its detail-type one of
+	// DetailTypes.
+	Sources     []string `json:"sources"`
+	DetailTypes []string `json:"detailTypes"`
+}
+
+// RuleFor names the rule of stack: STACK-envelopes.
+func RuleFor(stack string) string { return stack + "-envelopes" }
+
+func (r EventRule) bus() string {
+	if r.Bus == "" {
+		return DefaultBus
+	}
+	return r.Bus
+}
+
+// Pattern is the rule's event pattern as JSON.
+func (r EventRule) Pattern() string {
+	p := map[string][]string{"source": sorted(r.Sources), "detail-type": sorted(r.DetailTypes)}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// Validate checks the rule's settings.
+func (r EventRule) Validate() error {
+	if r.Name == "" {
+		return errors.New("the EventBridge rule has no name")
+	}
+	if len(r.Sources) == 0 || len(r.DetailTypes) == 0 {
+		return errors.New("the EventBridge rule needs at least one source and one detail type")
+	}
+	for _, s := range append(slices.Clone(r.Sources), r.DetailTypes...) {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("an EventBridge source or detail type is empty")
+		}
+	}
+	return nil
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Producers are what provision sets up to deliver to the envelopes queue.
+type Producers struct {
+	// Rule, when set, is the EventBridge rule targeting the queue.
+	Rule *EventRule `json:"rule,omitempty"`
+	// Topics are SNS topic ARNs the queue subscribes to.
+	Topics []string `json:"topics,omitempty"`
+	// RawDelivery turns SNS raw message delivery on for the
+	// subscriptions (the queue then gets the bare message).
+	RawDelivery bool `json:"rawDelivery"`
+}
+
+// Empty reports whether no producer is asked for.
+func (p Producers) Empty() bool { return p.Rule == nil && len(p.Topics) == 0 }
+
+// EventsAPI is the part of the EventBridge client the producers use.
+type EventsAPI interface {
+	DescribeRule(ctx context.Context, params *eventbridge.DescribeRuleInput, optFns ...func(*eventbridge.Options)) (*eventbridge.DescribeRuleOutput, error)
+	PutRule(ctx context.Context, params *eventbridge.PutRuleInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutRuleOutput, error)
+	ListTargetsByRule(ctx context.Context, params *eventbridge.ListTargetsByRuleInput, optFns ...func(*eventbridge.Options)) (*eventbridge.ListTargetsByRuleOutput, error)
+	PutTargets(ctx context.Context, params *eventbridge.PutTargetsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutTargetsOutput, error)
+	RemoveTargets(ctx context.Context, params *eventbridge.RemoveTargetsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.RemoveTargetsOutput, error)
+	DeleteRule(ctx context.Context, params *eventbridge.DeleteRuleInput, optFns ...func(*eventbridge.Options)) (*eventbridge.DeleteRuleOutput, error)
+}
+
+// TopicsAPI is the part of the SNS client the producers use.
+type TopicsAPI interface {
+	Subscribe(ctx context.Context, params *sns.SubscribeInput, optFns ...func(*sns.Options)) (*sns.SubscribeOutput, error)
+	Unsubscribe(ctx context.Context, params *sns.UnsubscribeInput, optFns ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
+	ListSubscriptionsByTopic(ctx context.Context, params *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
+	GetSubscriptionAttributes(ctx context.Context, params *sns.GetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
+}
+
+var (
+	_ EventsAPI = (*eventbridge.Client)(nil)
+	_ TopicsAPI = (*sns.Client)(nil)
+)
+
+// NewEventBridge returns an EventBridge client for cfg, sending every
+// request to endpointURL when it is not empty.
+func NewEventBridge(cfg aws.Config, endpointURL string) *eventbridge.Client {
+	return eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
+		if endpointURL != "" {
+			o.BaseEndpoint = aws.String(endpointURL)
+		}
+	})
+}
+
+// NewSNS returns an SNS client for cfg, sending every request to
+// endpointURL when it is not empty.
+func NewSNS(cfg aws.Config, endpointURL string) *sns.Client {
+	return sns.NewFromConfig(cfg, func(o *sns.Options) {
+		if endpointURL != "" {
+			o.BaseEndpoint = aws.String(endpointURL)
+		}
+	})
+}
+
+// PolicyStatement is one statement of an SQS queue policy.
+type PolicyStatement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Principal map[string]string            `json:"Principal"`
+	Action    string                       `json:"Action"`
+	Resource  string                       `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition"`
+}
+
+// policy is an SQS queue policy; statements other than socks's are kept
+// as they are.
+type policy struct {
+	Version   string            `json:"Version"`
+	ID        string            `json:"Id,omitempty"`
+	Statement []json.RawMessage `json:"Statement"`
+}
+
+// SendStatement is the statement that lets service (events.amazonaws.com,
+// sns.amazonaws.com) send to the queue, only on behalf of sourceARN.
+func SendStatement(service, queueARN, sourceARN string) PolicyStatement {
+	sum := sha256.Sum256([]byte(sourceARN))
+	name := "Events"
+	if strings.HasPrefix(service, "sns.") {
+		name = "SNS"
+	}
+	return PolicyStatement{
+		Sid:       "Socks" + name + hex.EncodeToString(sum[:6]),
+		Effect:    "Allow",
+		Principal: map[string]string{"Service": service},
+		Action:    "sqs:SendMessage",
+		Resource:  queueARN,
+		Condition: map[string]map[string]string{"ArnEquals": {"aws:SourceArn": sourceARN}},
+	}
+}
+
+// Principals of the producers.
+const (
+	EventsPrincipal = "events.amazonaws.com"
+	SNSPrincipal    = "sns.amazonaws.com"
+)
+
+// ProducerPlan is what CheckProducers found: what to create, and what
+// differs from what socks sets up.
+type ProducerPlan struct {
+	Changes []Change
+	Drift   []Drift
+	// set by CheckProducers for CreateProducers
+	queueURL, queueARN, ruleARN string
+	policy                      policy
+	statements                  []PolicyStatement
+}
+
+// CheckProducers compares the producers with what exists, reading only.
+// The queue must exist (provision creates it first).
+func CheckProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers) (*ProducerPlan, error) {
+	plan := &ProducerPlan{}
+	u, err := sq.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Main)})
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueUrl", q.Main, err))
+	}
+	plan.queueURL = aws.ToString(u.QueueUrl)
+	attrs, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       u.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn, sqstypes.QueueAttributeNamePolicy},
+	})
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueAttributes", q.Main, err))
+	}
+	plan.queueARN = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if raw := attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &plan.policy); err != nil {
+			return nil, fmt.Errorf("queue %s: its policy is not valid JSON: %v", q.Main, err)
+		}
+	}
+
+	if r := p.Rule; r != nil {
+		if err := r.Validate(); err != nil {
+			return nil, err
+		}
+		if err := checkRule(ctx, ev, *r, plan); err != nil {
+			return nil, err
+		}
+	}
+	for _, topic := range p.Topics {
+		if err := checkTopic(ctx, tp, topic, p.RawDelivery, plan); err != nil {
+			return nil, err
+		}
+	}
+	for _, st := range plan.statements {
+		checkStatement(q.Main, st, plan)
+	}
+	return plan, nil
+}
+
+func ruleLabel(r EventRule) string { return r.bus() + "/" + r.Name }
+
+func checkRule(ctx context.Context, ev EventsAPI, r EventRule, plan *ProducerPlan) error {
+	out, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	var missing *evtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		plan.Changes = append(plan.Changes, Change{Kind: KindRule, Name: ruleLabel(r)}, Change{Kind: KindRuleTarget, Name: ruleLabel(r) + " -> " + plan.queueARN})
+		// The ARN is known once the rule exists; the statement is
+		// planned with it then.
+		plan.Changes = append(plan.Changes, Change{Kind: KindPolicy, Name: "EventBridge rule " + ruleLabel(r)})
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(r), err)
+	}
+	plan.ruleARN = aws.ToString(out.Arn)
+	if !samePattern(aws.ToString(out.EventPattern), r.Pattern()) {
+		plan.Drift = append(plan.Drift, Drift{Kind: KindRule, Name: ruleLabel(r), Aspect: AspectPattern,
+			Is: aws.ToString(out.EventPattern), Want: r.Pattern(),
+			Fix: fmt.Sprintf("aws events put-rule --name %s --event-bus-name %s --event-pattern '%s', or provision with the rule's --source and --detail-type", r.Name, r.bus(), r.Pattern())})
+	}
+	if out.State != "" && out.State != evtypes.RuleStateEnabled {
+		plan.Drift = append(plan.Drift, Drift{Kind: KindRule, Name: ruleLabel(r), Aspect: AspectState, Is: string(out.State), Want: string(evtypes.RuleStateEnabled),
+			Fix: fmt.Sprintf("aws events enable-rule --name %s --event-bus-name %s", r.Name, r.bus())})
+	}
+	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	if err != nil {
+		return fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(r), err)
+	}
+	found := false
+	for _, t := range targets.Targets {
+		if aws.ToString(t.Arn) == plan.queueARN {
+			found = true
+		}
+	}
+	if !found {
+		plan.Changes = append(plan.Changes, Change{Kind: KindRuleTarget, Name: ruleLabel(r) + " -> " + plan.queueARN})
+	}
+	plan.statements = append(plan.statements, SendStatement(EventsPrincipal, plan.queueARN, plan.ruleARN))
+	return nil
+}
+
+func samePattern(is, want string) bool {
+	var a, b map[string][]string
+	if json.Unmarshal([]byte(is), &a) != nil || json.Unmarshal([]byte(want), &b) != nil || len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if !slices.Equal(sorted(a[k]), v) {
+			return false
+		}
+	}
+	return true
+}
+
+func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan *ProducerPlan) error {
+	sub, err := findSubscription(ctx, tp, topic, plan.queueARN)
+	if err != nil {
+		return err
+	}
+	plan.statements = append(plan.statements, SendStatement(SNSPrincipal, plan.queueARN, topic))
+	if sub == "" {
+		plan.Changes = append(plan.Changes, Change{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN})
+		return nil
+	}
+	attrs, err := tp.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: aws.String(sub)})
+	if err != nil {
+		return fmt.Errorf("reading SNS subscription %s: %w", sub, err)
+	}
+	is := attrs.Attributes["RawMessageDelivery"] == "true"
+	if is != raw {
+		plan.Drift = append(plan.Drift, Drift{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN, Aspect: AspectRaw,
+			Is: fmt.Sprint(is), Want: fmt.Sprint(raw),
+			Fix: fmt.Sprintf("aws sns set-subscription-attributes --subscription-arn %s --attribute-name RawMessageDelivery --attribute-value %t (the broker takes both; provision with --sns-raw=%t to keep it)", sub, raw, is)})
+	}
+	return nil
+}
+
+// findSubscription returns the ARN of the queue's subscription to topic
+// ("" when there is none).
+func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string) (string, error) {
+	pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		var missing *snstypes.NotFoundException
+		if errors.As(err, &missing) {
+			return "", fmt.Errorf("SNS topic %s does not exist: create it, or check the ARN given to --sns-topic", topic)
+		}
+		if err != nil {
+			return "", fmt.Errorf("listing the subscriptions of SNS topic %s: %w", topic, err)
+		}
+		for _, s := range out.Subscriptions {
+			if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == queueARN {
+				return aws.ToString(s.SubscriptionArn), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// checkStatement plans the statement st: missing, or drift when a
+// statement with its Sid says something else.
+func checkStatement(queue string, st PolicyStatement, plan *ProducerPlan) {
+	want, _ := json.Marshal(st)
+	for _, raw := range plan.policy.Statement {
+		var have PolicyStatement
+		if json.Unmarshal(raw, &have) != nil || have.Sid != st.Sid {
+			continue
+		}
+		got, _ := json.Marshal(have)
+		if string(got) != string(want) {
+			plan.Drift = append(plan.Drift, Drift{Kind: KindPolicy, Name: queue + " " + st.Sid, Aspect: AspectStatement,
+				Is: string(raw), Want: string(want),
+				Fix: "remove statement " + st.Sid + " from the queue's policy (aws sqs set-queue-attributes) and provision again"})
+		}
+		return
+	}
+	plan.Changes = append(plan.Changes, Change{Kind: KindPolicy, Name: queue + " " + st.Sid})
+}
+
+// CreateProducers creates what plan lists as missing: the rule and its
+// target, the subscriptions, and the queue policy statements, leaving
+// other statements of the policy as they are.
+func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers, plan *ProducerPlan) error {
+	if len(plan.Changes) == 0 {
+		return nil
+	}
+	if r := p.Rule; r != nil {
+		if plan.ruleARN == "" {
+			out, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
+				Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
+				State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+			})
+			if err != nil {
+				return fmt.Errorf("creating EventBridge rule %s: %w", ruleLabel(*r), err)
+			}
+			plan.ruleARN = aws.ToString(out.RuleArn)
+			plan.statements = append(plan.statements, SendStatement(EventsPrincipal, plan.queueARN, plan.ruleARN))
+			checkStatement(q.Main, plan.statements[len(plan.statements)-1], plan)
+		}
+		if slices.ContainsFunc(plan.Changes, func(c Change) bool { return c.Kind == KindRuleTarget }) {
+			out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{
+				Rule: aws.String(r.Name), EventBusName: aws.String(r.bus()),
+				Targets: []evtypes.Target{{Id: aws.String(RuleTargetID), Arn: aws.String(plan.queueARN)}},
+			})
+			if err == nil && out.FailedEntryCount > 0 {
+				err = fmt.Errorf("%s", aws.ToString(out.FailedEntries[0].ErrorMessage))
+			}
+			if err != nil {
+				return fmt.Errorf("adding queue %s as the target of EventBridge rule %s: %w", q.Main, ruleLabel(*r), err)
+			}
+		}
+	}
+	// The policy first, so that no message SNS sends is refused.
+	if err := putStatements(ctx, sq, q, plan); err != nil {
+		return err
+	}
+	for _, topic := range p.Topics {
+		if !slices.Contains(plan.Changes, Change{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN}) {
+			continue
+		}
+		_, err := tp.Subscribe(ctx, &sns.SubscribeInput{
+			TopicArn: aws.String(topic), Protocol: aws.String("sqs"), Endpoint: aws.String(plan.queueARN),
+			Attributes:            map[string]string{"RawMessageDelivery": fmt.Sprint(p.RawDelivery)},
+			ReturnSubscriptionArn: true,
+		})
+		if err != nil {
+			return fmt.Errorf("subscribing queue %s to SNS topic %s: %w", q.Main, topic, err)
+		}
+	}
+	return nil
+}
+
+func putStatements(ctx context.Context, sq QueueAdminAPI, q Queues, plan *ProducerPlan) error {
+	pol := plan.policy
+	if pol.Version == "" {
+		pol.Version = "2012-10-17"
+	}
+	added := false
+	for _, st := range plan.statements {
+		if slices.Contains(plan.Changes, Change{Kind: KindPolicy, Name: q.Main + " " + st.Sid}) {
+			b, _ := json.Marshal(st)
+			pol.Statement = append(pol.Statement, b)
+			added = true
+		}
+	}
+	if !added {
+		return nil
+	}
+	b, err := json.Marshal(pol)
+	if err != nil {
+		return err
+	}
+	_, err = sq.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl:   aws.String(plan.queueURL),
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNamePolicy): string(b)},
+	})
+	if err != nil {
+		return Explain(wrapQueue("SetQueueAttributes", q.Main, err))
+	}
+	plan.policy = pol
+	return nil
+}
+
+// DeleteProducers removes the rule (its queue target, then the rule) and
+// the queue's subscriptions to topics; what does not exist is skipped. The
+// policy statements go with the queue. It returns what it removed.
+func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers) ([]Change, error) {
+	var done []Change
+	if r := p.Rule; r != nil {
+		_, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+		var missing *evtypes.ResourceNotFoundException
+		switch {
+		case errors.As(err, &missing):
+		case err != nil:
+			return done, fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(*r), err)
+		default:
+			if _, err := ev.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus()), Ids: []string{RuleTargetID}}); err != nil {
+				return done, fmt.Errorf("removing the target of EventBridge rule %s: %w", ruleLabel(*r), err)
+			}
+			if _, err := ev.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())}); err != nil {
+				return done, fmt.Errorf("deleting EventBridge rule %s (does it have targets socks did not add?): %w", ruleLabel(*r), err)
+			}
+			done = append(done, Change{Kind: KindRule, Name: ruleLabel(*r)})
+		}
+	}
+	if len(p.Topics) == 0 {
+		return done, nil
+	}
+	arn, err := queueARN(ctx, sq, q.Main)
+	if err != nil {
+		return done, err
+	}
+	for _, topic := range p.Topics {
+		sub, err := findSubscription(ctx, tp, topic, arn)
+		if err != nil {
+			return done, err
+		}
+		if sub == "" {
+			continue
+		}
+		if _, err := tp.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(sub)}); err != nil {
+			return done, fmt.Errorf("unsubscribing queue %s from SNS topic %s: %w", q.Main, topic, err)
+		}
+		done = append(done, Change{Kind: KindSubscription, Name: topic + " -> " + arn})
+	}
+	return done, nil
+}
+
+// PlannedProducers lists what CreateProducers will create for a queue that
+// does not exist yet (provision --dry-run on a new stack).
+func PlannedProducers(q Queues, p Producers) []Change {
+	var out []Change
+	if r := p.Rule; r != nil {
+		out = append(out, Change{Kind: KindRule, Name: ruleLabel(*r)}, Change{Kind: KindRuleTarget, Name: ruleLabel(*r) + " -> queue " + q.Main},
+			Change{Kind: KindPolicy, Name: "EventBridge rule " + ruleLabel(*r)})
+	}
+	for _, t := range p.Topics {
+		out = append(out, Change{Kind: KindSubscription, Name: t + " -> queue " + q.Main}, Change{Kind: KindPolicy, Name: "SNS topic " + t})
+	}
+	return out
+}

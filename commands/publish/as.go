@@ -1,0 +1,70 @@
+package publish
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// Producers `publish --as` prints for.
+const (
+	AsEventBridge = "eventbridge"
+	AsSNS         = "sns"
+)
+
+// Entry is one entry of `aws events put-events --entries`: the envelope is
+// the Detail, as a string.
+type Entry struct {
+	Source       string `json:"Source"`
+	DetailType   string `json:"DetailType"`
+	Detail       string `json:"Detail"`
+	EventBusName string `json:"EventBusName,omitempty"`
+}
+
+// printAs prints the envelope as the chosen producer sends it.
+func printAs(opts *Options) error {
+	if opts.As != AsEventBridge && opts.As != AsSNS {
+		return cmdutil.FlagErrorf("--as %q: use %q or %q", opts.As, AsEventBridge, AsSNS)
+	}
+	if opts.As == AsSNS && (opts.Source != pubsub.DefaultEventSource || opts.DetailType != pubsub.DefaultDetailType || opts.EventBus != "") {
+		return cmdutil.FlagErrorf("--source, --detail-type and --event-bus go with --as eventbridge, not sns")
+	}
+	given := opts.ID
+	env, err := opts.Envelope()
+	if err != nil {
+		return err
+	}
+	if given == "" {
+		// The broker names the message by the event's own ID.
+		env.ID = ""
+	}
+	data, err := env.Marshal()
+	if err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	if opts.As == AsSNS {
+		if len(data) > pubsub.MaxSNSMessageBytes {
+			return cmdutil.FlagErrorf("the envelope is %d bytes; an SNS message holds at most %d (256 KB)", len(data), pubsub.MaxSNSMessageBytes)
+		}
+		fmt.Fprintln(opts.IO.Out, string(data))
+		return nil
+	}
+	if opts.Source == "" || opts.DetailType == "" {
+		return cmdutil.FlagErrorf("--source and --detail-type must not be empty: an EventBridge rule matches on them")
+	}
+	entries := []Entry{{Source: opts.Source, DetailType: opts.DetailType, Detail: string(data), EventBusName: opts.EventBus}}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(entries); err != nil {
+		return err
+	}
+	if buf.Len() > pubsub.MaxEventBridgeEntryBytes {
+		return cmdutil.FlagErrorf("the entry is %d bytes; EventBridge takes at most %d (256 KB) per PutEvents call", buf.Len(), pubsub.MaxEventBridgeEntryBytes)
+	}
+	_, err = opts.IO.Out.Write(buf.Bytes())
+	return err
+}

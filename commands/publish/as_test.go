@@ -1,0 +1,102 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// runAs runs `socks publish ARGS` and returns stdout.
+func runAs(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ios, _, out, _ := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios}
+	cmd := NewCmdPublish(f, func(ctx context.Context, opts *Options) error {
+		opts.Backend = func(context.Context) (*backend.Backend, error) {
+			t.Error("--as opened a backend")
+			return nil, errors.New("no backend in this test")
+		}
+		return publishRun(ctx, opts)
+	})
+	cmd.SetContext(context.Background())
+	cmd.SetArgs(args)
+	cmd.SetOut(ios.ErrOut)
+	cmd.SetErr(ios.ErrOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestPublishAsEventBridgePrintsPutEventsEntries(t *testing.T) {
+	out, err := runAs(t, "--topic", "jobs", "--geek", "Friendless", "--body", `{"key": "reports/42.csv"}`, "--as", "eventbridge", "--source", "com.example.jobs", "--detail-type", "JobFinished")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []Entry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 1 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("want one line with one entry: %q (%v)", out, err)
+	}
+	e := entries[0]
+	if e.Source != "com.example.jobs" || e.DetailType != "JobFinished" || e.EventBusName != "" {
+		t.Errorf("entry %+v", e)
+	}
+	t.Run("EventBridge's delivery of it is taken off the queue as the envelope", func(t *testing.T) {
+		// The event EventBridge makes of an entry: Detail parsed into detail.
+		event, _ := json.Marshal(map[string]any{
+			"version": "0", "id": "ev-1", "detail-type": e.DetailType, "source": e.Source,
+			"account": "123456789012", "time": "2026-11-29T12:00:00Z", "region": "us-east-1", "resources": []string{},
+			"detail": json.RawMessage(e.Detail),
+		})
+		env, err := pubsub.ParseMessage(event, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.ID != "ev-1" || !slices.Equal(env.Users, []string{"Friendless"}) || !slices.Equal(env.Topics, []string{"jobs"}) || string(env.Body) != `{"key":"reports/42.csv"}` {
+			t.Errorf("envelope %+v", env)
+		}
+	})
+}
+
+func TestPublishAsSNSPrintsTheMessage(t *testing.T) {
+	out, err := runAs(t, "--topic", "jobs", "--message", "done", "--id", "job-7", "--as", "sns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != `{"id":"job-7","topics":["jobs"],"body":"done"}`+"\n" {
+		t.Fatalf("printed %q", out)
+	}
+	note, _ := json.Marshal(map[string]any{"Type": "Notification", "MessageId": "n-1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:jobs", "Message": strings.TrimSpace(out)})
+	env, err := pubsub.ParseMessage(note, nil)
+	if err != nil || env.ID != "job-7" || string(env.Body) != `"done"` {
+		t.Fatalf("the notification of it parses to %+v, %v", env, err)
+	}
+}
+
+func TestPublishAsRefusesWhatDoesNotFit(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an unknown producer", []string{"--as", "kinesis"}, `--as "kinesis": use "eventbridge" or "sns"`},
+		{"EventBridge flags with sns", []string{"--as", "sns", "--source", "x"}, "go with --as eventbridge"},
+		{"an empty source", []string{"--as", "eventbridge", "--source", ""}, "--source and --detail-type must not be empty"},
+		{"--as with --wait", []string{"--as", "sns", "--wait"}, "none of the others can be"},
+		{"--as with --direct", []string{"--as", "sns", "--direct"}, "none of the others can be"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runAs(t, append([]string{"--topic", "jobs", "--message", "m"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || out != "" {
+				t.Fatalf("err = %v, out %q; want %q and nothing printed", err, out, tt.want)
+			}
+		})
+	}
+}

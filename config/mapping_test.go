@@ -1,0 +1,55 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestEventMappingComesFromTheProfileOrTheEnvironment(t *testing.T) {
+	file := writeFile(t, `
+[profiles.site]
+[profiles.site.mapping]
+topics = ["/detail/entityId"]
+users = "/detail/userId"
+`)
+	t.Run("the profile's mapping is used and checked", func(t *testing.T) {
+		c, err := Resolve(Flags{ConfigFile: file, ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Mapping == nil || !slices.Equal(c.Mapping.Topics, []string{"/detail/entityId"}) || c.Mapping.Users != "/detail/userId" || c.Sources["mapping"] != "profile site" {
+			t.Fatalf("mapping %+v from %q", c.Mapping, c.Sources["mapping"])
+		}
+	})
+	t.Run("SOCKS_EVENT_MAPPING beats the profile", func(t *testing.T) {
+		c, err := Resolve(Flags{ConfigFile: file, ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: `{"topics":["orders","/detail-type"]}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Mapping == nil || !slices.Equal(c.Mapping.Topics, []string{"orders", "/detail-type"}) || c.Mapping.Users != "" || c.Sources["mapping"] != "env" {
+			t.Fatalf("mapping %+v from %q", c.Mapping, c.Sources["mapping"])
+		}
+	})
+	t.Run("no mapping is nil", func(t *testing.T) {
+		c, err := Resolve(Flags{}, env(map[string]string{"HOME": t.TempDir()}))
+		if err != nil || c.Mapping != nil {
+			t.Fatalf("mapping %+v, %v", c.Mapping, err)
+		}
+	})
+	for _, tt := range []struct{ name, file, env, want string }{
+		{"a users path that is not a pointer", "[profiles.site.mapping]\ntopics = [\"/detail/entityId\"]\nusers = \"detail.userId\"\n", "",
+			`event mapping from profile site: mapping users "detail.userId" is not a JSON pointer`},
+		{"a mapping without topics", "[profiles.site.mapping]\nusers = \"/detail/userId\"\n", "", "mapping topics is empty"},
+		{"an unknown key", "[profiles.site.mapping]\ntopics = [\"a\"]\nuser = \"/detail/userId\"\n", "", "unknown setting profiles.site.mapping.user"},
+		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "SOCKS_EVENT_MAPPING is not a mapping"},
+		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, "SOCKS_EVENT_MAPPING is not a mapping"},
+	} {
+		t.Run("refused: "+tt.name, func(t *testing.T) {
+			_, err := Resolve(Flags{ConfigFile: writeFile(t, tt.file), ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: tt.env}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

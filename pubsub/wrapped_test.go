@@ -1,0 +1,198 @@
+package pubsub
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseMessageTakesEachShapeOffTheQueue(t *testing.T) {
+	entity := &Mapping{Topics: []string{"/detail/entityId"}}
+	perUser := &Mapping{Topics: []string{"/detail/entityId"}, Users: "/detail/userId", Body: "/detail/key"}
+	byType := &Mapping{Topics: []string{"orders", "/detail-type"}}
+	tests := []struct {
+		name    string
+		file    string
+		mapping *Mapping
+		shape   string
+		users   []string
+		topics  []string
+		body    string
+		id      string // a pointer to the ID the envelope takes from the event
+		wantErr string
+	}{
+		{name: "an EventBridge event whose detail is an envelope", file: "eventbridge-envelope.json", shape: ShapeEventBridge,
+			users: []string{"Friendless"}, topics: []string{"updates"}, body: `{"stats":"refreshed"}`, id: "/id"},
+		{name: "an envelope in an EventBridge detail wins over a mapping", file: "eventbridge-envelope.json", mapping: entity, shape: ShapeEventBridge,
+			users: []string{"Friendless"}, topics: []string{"updates"}, body: `{"stats":"refreshed"}`},
+		{name: "an SNS notification whose Message is an envelope", file: "sns-envelope.json", shape: ShapeSNS,
+			users: []string{"Friendless"}, topics: []string{"jobs"}, body: `{"key":"reports/42.csv"}`, id: "/MessageId"},
+		{name: "an SNS raw delivery is a plain envelope", file: "sns-raw-envelope.json", shape: ShapeEnvelope,
+			users: []string{"Friendless"}, topics: []string{"jobs"}, body: `{"key":"reports/42.csv"}`},
+		{name: "an entity event is mapped to its entity's topic with the whole detail", file: "eventbridge-entity.json", mapping: entity, shape: ShapeEventBridge,
+			topics: []string{"myTestEntityId"}, body: `{"entityId":"myTestEntityId","message":"hello from EventBridge"}`, id: "/id"},
+		{name: "a fixed topic plus the detail type", file: "eventbridge-entity.json", mapping: byType, shape: ShapeEventBridge,
+			topics: []string{"orders", "EntityChanged"}, body: `{"entityId":"myTestEntityId","message":"hello from EventBridge"}`},
+		{name: "a per-user event goes to its user with one field as body", file: "eventbridge-user.json", mapping: perUser, shape: ShapeEventBridge,
+			users: []string{"Friendless"}, topics: []string{"jobs"}, body: `"reports/42.csv"`},
+		{name: "a per-user event without its user is refused, not widened", file: "eventbridge-user-missing.json", mapping: perUser, shape: ShapeEventBridge,
+			wantErr: `EventBridge event (source "com.example.jobs", detail-type "Job finished") mapping users nothing at /detail/userId; the event is not delivered to every subscriber instead`},
+		{name: "an EventBridge event that is not an envelope, without a mapping, is refused naming its shape", file: "eventbridge-entity.json", shape: ShapeEventBridge,
+			wantErr: `EventBridge event (source "com.example.site", detail-type "EntityChanged"): detail is not an envelope: topics is empty`},
+		{name: "an SNS notification whose Message is not an envelope is refused naming its shape", file: "sns-not-envelope.json", shape: ShapeSNS,
+			wantErr: `): Message is not an envelope: envelope is not valid JSON`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := readEvent(t, tt.file)
+			if got := Shape(data); got != tt.shape {
+				t.Errorf("Shape = %q, want %q", got, tt.shape)
+			}
+			env, err := ParseMessage(data, tt.mapping)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !IsInvalid(err) {
+					t.Fatalf("err = %v, want an InvalidError containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(env.Users, tt.users) || !slices.Equal(env.Topics, tt.topics) || string(env.Body) != tt.body {
+				t.Errorf("got users=%q topics=%q body=%s, want users=%q topics=%q body=%s", env.Users, env.Topics, env.Body, tt.users, tt.topics, tt.body)
+			}
+			if tt.id != "" {
+				want, err := Point(data, tt.id)
+				if err != nil || `"`+env.ID+`"` != string(want) || env.ID == "" {
+					t.Errorf("ID = %q, want the event's %s %s", env.ID, tt.id, want)
+				}
+			}
+		})
+	}
+}
+
+func TestMappingRefusesWhatWouldWidenOrMislead(t *testing.T) {
+	ev := func(detail string) []byte {
+		return []byte(`{"version":"0","id":"e-1","detail-type":"T","source":"s","detail":` + detail + `}`)
+	}
+	m := &Mapping{Topics: []string{"/detail/entityId"}, Users: "/detail/userId"}
+	for _, tt := range []struct{ name, detail, want string }{
+		{"a null user", `{"entityId":"a","userId":null}`, "nothing at /detail/userId (null)"},
+		{"an empty user", `{"entityId":"a","userId":""}`, "/detail/userId is an empty string"},
+		{"an empty list of users", `{"entityId":"a","userId":[]}`, "/detail/userId is an empty array"},
+		{"a number as user", `{"entityId":"a","userId":7}`, "/detail/userId is a number, not a string"},
+		{"a missing topic", `{"userId":"u"}`, "mapping topics nothing at /detail/entityId"},
+		{"a bad topic name", `{"entityId":"a b","userId":"u"}`, "mapped to an invalid envelope"},
+		{"a detail that is a string", `"x"`, "nothing at /detail/entityId (/detail is a string)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseMessage(ev(tt.detail), m)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("a list of users is taken as is", func(t *testing.T) {
+		env, err := ParseMessage(ev(`{"entityId":"a","userId":["u1","u2","u1"]}`), m)
+		if err != nil || !slices.Equal(env.Users, []string{"u1", "u2"}) {
+			t.Fatalf("env=%+v err=%v", env, err)
+		}
+	})
+	t.Run("a broken envelope in a detail is not reinterpreted by the mapping", func(t *testing.T) {
+		_, err := ParseMessage(ev(`{"topics":[],"entityId":"a","userId":"u","body":1}`), m)
+		if err == nil || !strings.Contains(err.Error(), "detail is not an envelope") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestMappingCheck(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		m    Mapping
+		want string
+	}{
+		{"no topics", Mapping{}, "mapping topics is empty"},
+		{"a users path that is not a pointer", Mapping{Topics: []string{"a"}, Users: "detail.userId"}, `mapping users "detail.userId" is not a JSON pointer`},
+		{"a body path that is not a pointer", Mapping{Topics: []string{"a"}, Body: "$.detail"}, `mapping body "$.detail" is not a JSON pointer`},
+		{"a bad escape", Mapping{Topics: []string{"/detail/a~2"}}, `has a "~" not followed by 0 or 1`},
+		{"a literal topic with a space", Mapping{Topics: []string{"a b"}}, "is neither a JSON pointer"},
+		{"a good one", Mapping{Topics: []string{"/detail/entityId", "orders"}, Users: "/detail/userId", Body: "/detail"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Check()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPointFollowsRFC6901(t *testing.T) {
+	doc := []byte(`{"a/b":{"m~n":[10,{"x":"y"}]},"detail-type":"T"}`)
+	for p, want := range map[string]string{
+		"/a~1b/m~0n/0":   "10",
+		"/a~1b/m~0n/1/x": `"y"`,
+		"/detail-type":   `"T"`,
+	} {
+		got, err := Point(doc, p)
+		if err != nil || string(got) != want {
+			t.Errorf("Point(%q) = %s, %v; want %s", p, got, err, want)
+		}
+	}
+	for _, p := range []string{"/a~1b/m~0n/2", "/a~1b/m~0n/01", "/nope", "/detail-type/x"} {
+		if _, err := Point(doc, p); err == nil {
+			t.Errorf("Point(%q) found something", p)
+		}
+	}
+}
+
+func FuzzParseMessage(f *testing.F) {
+	for _, name := range []string{"eventbridge-envelope.json", "eventbridge-entity.json", "sns-envelope.json", "sns-not-envelope.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "events", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	m := &Mapping{Topics: []string{"/detail/entityId"}, Users: "/detail/userId"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, mp := range []*Mapping{nil, m} {
+			env, err := ParseMessage(data, mp)
+			if err != nil {
+				if !IsInvalid(err) {
+					t.Fatalf("ParseMessage returned a non-InvalidError: %v", err)
+				}
+				continue
+			}
+			if err := env.Validate(); err != nil {
+				t.Fatalf("parsed envelope does not validate: %v", err)
+			}
+			if mp != nil && Shape(data) == ShapeEventBridge && len(env.Users) == 0 && !isEnvelopeLike(detailOf(data)) {
+				t.Fatalf("a mapping with a users path delivered to every subscriber: %s", data)
+			}
+		}
+	})
+}
+
+func detailOf(data []byte) []byte {
+	d, _ := Point(data, "/detail")
+	return d
+}
