@@ -276,16 +276,18 @@ func Run(ctx context.Context, opts *Options) error {
 		})
 	}
 	if !opts.NoBroker {
-		// The broker's posts meet the faults once: this pusher goes through
-		// the gateway's Management API, where the faults act. A pusher
-		// that delivers in process instead must be wrapped with
-		// inj.Pusher.
+		// In process: no HTTP hop, one prepared frame per body; the
+		// Management API stays for other processes and AWS. The faults
+		// act on this seam as they do on the Management API, so the
+		// broker's posts meet them once.
+		var pusher store.Pusher = gw.Pusher()
+		if inj != nil {
+			pusher = inj.Pusher(pusher)
+		}
 		br := &broker.Broker{
-			Store: b.Store,
-			Queue: b.Queue,
-			// In process: no HTTP hop, one prepared frame per body; the
-			// Management API stays for other processes and AWS.
-			Pusher:      gw.Pusher(),
+			Store:       b.Store,
+			Queue:       b.Queue,
+			Pusher:      pusher,
 			Concurrency: opts.Concurrency,
 			Wait:        time.Second,
 			Now:         opts.Now,
