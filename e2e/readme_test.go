@@ -12,10 +12,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -261,7 +263,7 @@ func TestREADMECommandListsAreClosed(t *testing.T) {
 				"or, if it needs a real AWS account, to readmeNeedsAWS with the reason.", c)
 		}
 	}
-	for name, list := range map[string][]string{"readmeRuns": keys(readmeRuns), "readmeNeedsAWS": keys(readmeNeedsAWS), "readmeRunElsewhere": keys(readmeRunElsewhere)} {
+	for name, list := range map[string][]string{"readmeRuns": slices.Collect(maps.Keys(readmeRuns)), "readmeNeedsAWS": slices.Collect(maps.Keys(readmeNeedsAWS)), "readmeRunElsewhere": slices.Collect(maps.Keys(readmeRunElsewhere))} {
 		for _, c := range list {
 			if !inREADME[c] {
 				t.Errorf("%s in e2e/readme_test.go lists a command README.md no longer has:\n\t%s\nRemove it, or change it to the README's new text.", name, c)
@@ -271,14 +273,6 @@ func TestREADMECommandListsAreClosed(t *testing.T) {
 	if len(cmds) < 20 {
 		t.Errorf("found only %d commands in README.md's sh blocks; is the extraction broken?", len(cmds))
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // readmeFixture is what the README's commands run against.
