@@ -15,8 +15,11 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 )
 
 func testOptions(t *testing.T) *Options {
@@ -33,6 +36,8 @@ func testOptions(t *testing.T) *Options {
 	return &Options{
 		IO: ios, Backend: open, Now: time.Now, Addr: "127.0.0.1:0",
 		IdleTimeout: time.Minute, MaxDuration: time.Hour, Concurrency: 4, Quiet: true,
+		MaxTopics: pubsub.MaxTopicsPerConnection, MaxConnectionsPerGeek: routes.DefaultMaxConnectionsPerGeek,
+		MaxConnections: 100, MaxQueuedBytes: gateway.DefaultMaxQueuedBytes, MaxFramesPerSecond: gateway.DefaultMaxFramesPerSecond,
 	}
 }
 
