@@ -250,6 +250,7 @@ func stripComment(line string) string {
 // TestREADMECommandListsAreClosed fails for a README command that is
 // neither run nor listed, and for a listed one the README no longer has.
 func TestREADMECommandListsAreClosed(t *testing.T) {
+	t.Parallel()
 	cmds := readmeCommands(t)
 	inREADME := map[string]bool{}
 	for _, c := range cmds {
@@ -288,6 +289,7 @@ type readmeFixture struct {
 
 // TestEveryREADMECommandRuns runs the README's commands in order.
 func TestEveryREADMECommandRuns(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	srv := s.serve()
 	f := &readmeFixture{root: t, t: t, s: s, dir: t.TempDir(), vars: map[string]string{}}
