@@ -76,13 +76,23 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	existing := inPlace(tgt, awsops.PlanChanges(drifts))
+	var deployed []awsops.DeployStep
+	if tgt.Deployer != nil {
+		deployed, err = tgt.Deployer.Deployed(ctx)
+		if err != nil {
+			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
+		}
+	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
-	if len(existing) == 0 {
+	if len(existing) == 0 && len(deployed) == 0 {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
 		}
 		fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s exists\n", tgt.where())
 		return nil
+	}
+	for _, s := range deployed {
+		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
 	}
 	if !opts.Yes {
 		if !confirmStack(opts.IO, tgt, existing) {
@@ -91,8 +101,14 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 
 	prog := newProgress(opts.IO, opts.Now)
-	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
-	err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	if len(deployed) > 0 {
+		prog.status("deleting the function, API, role and log group of " + tgt.where())
+		err = tgt.Deployer.Undeploy(ctx, deployed)
+	}
+	if err == nil {
+		prog.status("deleting " + tallies(existing) + " of " + tgt.where())
+		err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	}
 	if err == nil {
 		prog.status("deleting the tables and waiting for them to be gone")
 		err = awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait)
