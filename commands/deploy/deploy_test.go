@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/BurntSushi/toml"
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
