@@ -95,7 +95,13 @@ func TestDeployCommandOnMoto(t *testing.T) {
 		t.Errorf("profile after deploy: %+v", p)
 	}
 	// The profile is what the other commands resolve.
-	resolved, err := config.Resolve(config.Flags{ConfigFile: cfgFile}, func(string) string { return "" })
+	home := t.TempDir()
+	resolved, err := config.Resolve(config.Flags{ConfigFile: cfgFile}, func(k string) string {
+		if k == "HOME" {
+			return home
+		}
+		return ""
+	})
 	if err != nil || resolved.AWS.CallbackURL != p.CallbackURL {
 		t.Errorf("resolved %+v, %v", resolved.AWS, err)
 	}
