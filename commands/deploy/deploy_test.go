@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,12 +57,12 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, dryRun bool) (string, string) {
+	run := func(t *testing.T, dryRun bool, asJSON ...bool) (string, string) {
 		t.Helper()
 		ios, _, out, errOut := iostreams.Test()
 		opts := &Options{
 			IO: ios, Arch: arch, Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
-			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, LambdaZip: zipFile,
+			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, LambdaZip: zipFile, JSON: len(asJSON) > 0,
 			Target: func(context.Context) (*Target, error) {
 				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto"}, nil
 			},
@@ -120,6 +121,21 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	out, _ = run(t, false)
 	if !strings.HasPrefix(out, "nothing to do: ") {
 		t.Errorf("second deploy:\n%s", out)
+	}
+
+	out, _ = run(t, false, true)
+	var summary struct {
+		Stack        string              `json:"stack"`
+		Changed      bool                `json:"changed"`
+		WebSocketURL string              `json:"websocketUrl"`
+		CallbackURL  string              `json:"callbackUrl"`
+		Steps        []awsops.DeployStep `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if summary.Stack != stack || summary.Changed || summary.WebSocketURL != p.WebSocketURL || summary.CallbackURL != p.CallbackURL || len(summary.Steps) != 11 {
+		t.Errorf("--json summary: %+v", summary)
 	}
 }
 
