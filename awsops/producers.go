@@ -156,8 +156,8 @@ func NewSNS(cfg aws.Config, endpointURL string) *sns.Client {
 	})
 }
 
-// PolicyStatement is one statement of an SQS queue policy.
-type PolicyStatement struct {
+// QueuePolicyStatement is one statement of an SQS queue policy.
+type QueuePolicyStatement struct {
 	Sid       string                       `json:"Sid"`
 	Effect    string                       `json:"Effect"`
 	Principal map[string]string            `json:"Principal"`
@@ -176,13 +176,13 @@ type policy struct {
 
 // SendStatement is the statement that lets service (events.amazonaws.com,
 // sns.amazonaws.com) send to the queue, only on behalf of sourceARN.
-func SendStatement(service, queueARN, sourceARN string) PolicyStatement {
+func SendStatement(service, queueARN, sourceARN string) QueuePolicyStatement {
 	sum := sha256.Sum256([]byte(sourceARN))
 	name := "Events"
 	if strings.HasPrefix(service, "sns.") {
 		name = "SNS"
 	}
-	return PolicyStatement{
+	return QueuePolicyStatement{
 		Sid:       "Socks" + name + hex.EncodeToString(sum[:6]),
 		Effect:    "Allow",
 		Principal: map[string]string{"Service": service},
@@ -206,7 +206,7 @@ type ProducerPlan struct {
 	// set by CheckProducers for CreateProducers
 	queueURL, queueARN, ruleARN string
 	policy                      policy
-	statements                  []PolicyStatement
+	statements                  []QueuePolicyStatement
 }
 
 // CheckProducers compares the producers with what exists, reading only.
@@ -353,10 +353,10 @@ func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string)
 
 // checkStatement plans the statement st: missing, or drift when a
 // statement with its Sid says something else.
-func checkStatement(queue string, st PolicyStatement, plan *ProducerPlan) {
+func checkStatement(queue string, st QueuePolicyStatement, plan *ProducerPlan) {
 	want, _ := json.Marshal(st)
 	for _, raw := range plan.policy.Statement {
-		var have PolicyStatement
+		var have QueuePolicyStatement
 		if json.Unmarshal(raw, &have) != nil || have.Sid != st.Sid {
 			continue
 		}
