@@ -64,8 +64,9 @@ type Options struct {
 	MaxReceives int
 	// PollInterval is the first pause of a long poll that found nothing;
 	// the pause grows to 250 ms (or stays at PollInterval if that is longer).
-	// A Send through the same DB wakes a waiting Receive at once; messages
-	// sent by other processes are seen at the next poll. It defaults to
+	// A Send through the same DB wakes a waiting Receive at once, and so
+	// does a Send by another process on Linux (see wake.go); elsewhere
+	// such messages are seen at the next poll. It defaults to
 	// DefaultPollInterval.
 	PollInterval time.Duration
 }
@@ -98,6 +99,9 @@ type DB struct {
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
 	wakeMu sync.Mutex
+	// watch wakes this process's long polls when another process made a
+	// message visible (see wake.go).
+	watch watcher
 
 	store *Store
 	queue *Queue
@@ -191,7 +195,10 @@ func (db *DB) Store() *Store { return db.store }
 func (db *DB) Queue() *Queue { return db.queue }
 
 // Close closes the file. Calls on the DB after Close fail.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stopWatch()
+	return db.sql.Close()
+}
 
 // SetMeta records value under key, replacing any earlier value. The gateway
 // records its endpoint this way so that other processes find it.
@@ -300,8 +307,15 @@ func isBusy(err error) bool {
 	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
-// notify wakes the long polls of this process.
+// notify wakes the long polls of this process and of the other processes
+// watching the state file.
 func (db *DB) notify() {
+	db.notifyLocal()
+	db.signalOthers()
+}
+
+// notifyLocal wakes the long polls of this process.
+func (db *DB) notifyLocal() {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
 	close(db.wake)
