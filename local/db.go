@@ -84,6 +84,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// maxConns bounds the SQLite connections of one process; they stay open.
+const maxConns = 32
+
 // DB is an open state file. It is safe for concurrent use, and other
 // processes may use the same file at the same time.
 type DB struct {
@@ -99,6 +102,10 @@ type DB struct {
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
 	wakeMu sync.Mutex
+	// stmts are prepared once (see stmts.go).
+	stmts stmts
+	// group queues the writes that share a transaction (see group.go).
+	group grouper
 	// watch wakes this process's long polls when another process made a
 	// message visible (see wake.go).
 	watch watcher
@@ -139,6 +146,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
+	// A pool that does not churn: opening an SQLite connection (the file,
+	// the pragmas, the schema) costs far more than a query, and
+	// database/sql keeps only 2 idle connections by default, so a burst of
+	// $connect checks opened and closed one per request.
+	sqldb.SetMaxOpenConns(maxConns)
+	sqldb.SetMaxIdleConns(maxConns)
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,
@@ -149,6 +162,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.store = &Store{db: db}
 	db.queue = &Queue{db: db}
 	if err := db.migrate(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, openError(abs, err)
+	}
+	if err := db.prepareStmts(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, openError(abs, err)
 	}
