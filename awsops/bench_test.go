@@ -27,7 +27,7 @@ func benchSize(full, short int) int {
 // BenchmarkSQSPublish sends N envelopes: batched (SendBatch, what `socks
 // publish` does with several envelopes) against one request each.
 func BenchmarkSQSPublish(b *testing.B) {
-	n := benchSize(10000, 1000)
+	n := benchSize(10000, 500)
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		bodies[i] = []byte(fmt.Sprintf(`{"topics":["bench"],"body":{"n":%d}}`, i))
