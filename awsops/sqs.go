@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -151,6 +152,9 @@ type BatchFailure struct {
 	SenderFault bool
 }
 
+// sendWorkers bounds the SendMessageBatch calls of one SendBatch in flight.
+const sendWorkers = 8
+
 // SendBatchError says which entries of a SendBatch were not sent. IDs holds
 // the message IDs of the others ("" for a failed entry), so a caller can
 // retry just the failures.
@@ -174,7 +178,8 @@ func (e *SendBatchError) Error() string {
 }
 
 // SendBatch enqueues bodies with SendMessageBatch, ten (and at most 1 MiB)
-// per call, in order, and returns their IDs in the order of bodies. If SQS
+// per call, sendWorkers calls at once (a standard queue keeps no order
+// anyway), and returns their IDs in the order of bodies. If SQS
 // refuses some entries it returns a *SendBatchError listing them, with the
 // IDs of those that were sent.
 func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
@@ -193,38 +198,64 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(bodies))
-	var failed []BatchFailure
+	// The calls: ten bodies (at most 1 MiB) each, sendWorkers in flight.
+	type call struct{ start, end int }
+	var calls []call
 	for start := 0; start < len(bodies); {
 		end, size := start, 0
 		for end < len(bodies) && end-start < store.MaxBatch && size+len(bodies[end]) <= maxBatchBytes {
 			size += len(bodies[end])
 			end++
 		}
-		entries := make([]types.SendMessageBatchRequestEntry, 0, end-start)
-		for i := start; i < end; i++ {
-			entries = append(entries, types.SendMessageBatchRequestEntry{
-				Id:          aws.String(strconv.Itoa(i)),
-				MessageBody: aws.String(string(bodies[i])),
-			})
-		}
-		out, err := q.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(mainURL), Entries: entries})
-		if err != nil {
-			if start == 0 {
-				return nil, wrapQueue("SendMessageBatch", q.queues.Main, err)
-			}
-			return ids, fmt.Errorf("sent %d of %d messages, then: %w", start, len(bodies), wrapQueue("SendMessageBatch", q.queues.Main, err))
-		}
-		for _, s := range out.Successful {
-			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i >= start && i < end {
-				ids[i] = aws.ToString(s.MessageId)
-			}
-		}
-		for _, f := range out.Failed {
-			i, _ := strconv.Atoi(aws.ToString(f.Id))
-			failed = append(failed, BatchFailure{Index: i, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault})
-		}
+		calls = append(calls, call{start, end})
 		start = end
+	}
+	ids := make([]string, len(bodies))
+	var (
+		mu       sync.Mutex
+		failed   []BatchFailure
+		firstErr error
+		sent     int
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sendWorkers)
+	for _, c := range calls {
+		g.Go(func() error {
+			entries := make([]types.SendMessageBatchRequestEntry, 0, c.end-c.start)
+			for i := c.start; i < c.end; i++ {
+				entries = append(entries, types.SendMessageBatchRequestEntry{
+					Id:          aws.String(strconv.Itoa(i)),
+					MessageBody: aws.String(string(bodies[i])),
+				})
+			}
+			out, err := q.api.SendMessageBatch(gctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(mainURL), Entries: entries})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = wrapQueue("SendMessageBatch", q.queues.Main, err)
+				}
+				return err // stops the calls not yet started
+			}
+			for _, s := range out.Successful {
+				if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i >= c.start && i < c.end {
+					ids[i] = aws.ToString(s.MessageId)
+					sent++
+				}
+			}
+			for _, f := range out.Failed {
+				i, _ := strconv.Atoi(aws.ToString(f.Id))
+				failed = append(failed, BatchFailure{Index: i, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault})
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if firstErr != nil {
+		if sent == 0 {
+			return nil, firstErr
+		}
+		return ids, fmt.Errorf("sent %d of %d messages, then: %w", sent, len(bodies), firstErr)
 	}
 	if len(failed) > 0 {
 		slices.SortFunc(failed, func(a, b BatchFailure) int { return a.Index - b.Index })

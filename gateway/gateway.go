@@ -227,7 +227,10 @@ func New(opts Options) (*Gateway, error) {
 		log:    opts.Logger,
 		now:    opts.Now,
 		upgrader: websocket.Upgrader{
-			ReadBufferSize: 4096,
+			// 0: gorilla reads through the reader Hijack returns (the
+			// frame-tracked one, as big as the HTTP server's), instead of
+			// allocating another 4 KB per connection.
+			ReadBufferSize: 0,
 			// Messages are written in frames of at most this size.
 			WriteBufferSize: pubsub.MaxFrameBytes,
 			WriteBufferPool: &sync.Pool{},

@@ -65,8 +65,9 @@ type Options struct {
 	MaxReceives int
 	// PollInterval is the first pause of a long poll that found nothing;
 	// the pause grows to 250 ms (or stays at PollInterval if that is longer).
-	// A Send through the same DB wakes a waiting Receive at once; messages
-	// sent by other processes are seen at the next poll. It defaults to
+	// A Send through the same DB wakes a waiting Receive at once, and so
+	// does a Send by another process on Linux (see wake.go); elsewhere
+	// such messages are seen at the next poll. It defaults to
 	// DefaultPollInterval.
 	PollInterval time.Duration
 }
@@ -84,6 +85,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// maxConns bounds the SQLite connections of one process; they stay open.
+const maxConns = 32
+
 // DB is an open state file. It is safe for concurrent use, and other
 // processes may use the same file at the same time.
 type DB struct {
@@ -99,6 +103,13 @@ type DB struct {
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
 	wakeMu sync.Mutex
+	// stmts are prepared once (see stmts.go).
+	stmts stmts
+	// group queues the writes that share a transaction (see group.go).
+	group grouper
+	// watch wakes this process's long polls when another process made a
+	// message visible (see wake.go).
+	watch watcher
 
 	store *Store
 	queue *Queue
@@ -136,6 +147,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
+	// A pool that does not churn: opening an SQLite connection (the file,
+	// the pragmas, the schema) costs far more than a query, and
+	// database/sql keeps only 2 idle connections by default, so a burst of
+	// $connect checks opened and closed one per request.
+	sqldb.SetMaxOpenConns(maxConns)
+	sqldb.SetMaxIdleConns(maxConns)
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,
@@ -146,6 +163,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.store = &Store{db: db}
 	db.queue = &Queue{db: db}
 	if err := db.migrate(ctx); err != nil {
+		_ = sqldb.Close()
+		return nil, openError(abs, err)
+	}
+	if err := db.prepareStmts(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, openError(abs, err)
 	}
@@ -192,7 +213,10 @@ func (db *DB) Store() *Store { return db.store }
 func (db *DB) Queue() *Queue { return db.queue }
 
 // Close closes the file. Calls on the DB after Close fail.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stopWatch()
+	return db.sql.Close()
+}
 
 // SetMeta records value under key, replacing any earlier value. The gateway
 // records its endpoint this way so that other processes find it.
@@ -339,8 +363,15 @@ func isBusy(err error) bool {
 	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
-// notify wakes the long polls of this process.
+// notify wakes the long polls of this process and of the other processes
+// watching the state file.
 func (db *DB) notify() {
+	db.notifyLocal()
+	db.signalOthers()
+}
+
+// notifyLocal wakes the long polls of this process.
+func (db *DB) notifyLocal() {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
 	close(db.wake)

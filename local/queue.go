@@ -90,6 +90,7 @@ func (q *Queue) Receive(ctx context.Context, n int, visibility, wait time.Durati
 	wait = min(max(wait, 0), store.MaxWait)
 	deadline := time.Now().Add(wait)
 	pause := q.db.opts.PollInterval
+	q.db.startWatch()
 	for {
 		woken := q.db.woken()
 		msgs, err := q.receiveOnce(ctx, n, visibility)

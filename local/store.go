@@ -65,9 +65,7 @@ func (s *Store) VerifyChatterID(ctx context.Context, geek, secret string, now ti
 	want := pubsub.HashChatterID(secret)
 	var got, topics string
 	var issued, expires int64
-	err := s.db.sql.QueryRowContext(ctx,
-		`SELECT hash, issued_at, expires_at, topics FROM chatter_ids WHERE geek = ? AND hash = ?`, geek, want).
-		Scan(&got, &issued, &expires, &topics)
+	err := s.db.stmts.verifyChatterID.QueryRowContext(ctx, geek, want).Scan(&got, &issued, &expires, &topics)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
@@ -180,19 +178,16 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 
 // PutConnection records (or replaces) a connection and its topics.
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
-	err := s.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO connections (id, geek, connected_at, expires_at, allowed) VALUES (?, ?, ?, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET geek = excluded.geek,
-				connected_at = excluded.connected_at, expires_at = excluded.expires_at, allowed = excluded.allowed`,
+	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
 			c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id = ?`, c.ID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
 			return err
 		}
-		return subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
+		return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
 	})
 	if err != nil {
 		return fmt.Errorf("recording connection %s: %w", c.ID, err)
@@ -201,10 +196,13 @@ func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
 }
 
 // subscribe adds topics to a connection; topics it already has are kept.
-func subscribe(ctx context.Context, tx *sql.Tx, id, geek string, topics []string) error {
+func (s *Store) subscribe(ctx context.Context, tx *sql.Tx, id, geek string, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	stmt := tx.StmtContext(ctx, s.db.stmts.subscribe)
 	for _, t := range topics {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT OR IGNORE INTO subscriptions (topic, geek, conn_id) VALUES (?, ?, ?)`, t, geek, id); err != nil {
+		if _, err := stmt.ExecContext(ctx, t, geek, id); err != nil {
 			return err
 		}
 	}
@@ -278,7 +276,7 @@ func (s *Store) AddTopics(ctx context.Context, id string, topics []string, max i
 			over = n
 			return nil // Nothing to write; commit the empty transaction.
 		}
-		if err := subscribe(ctx, tx, id, c.Geek, topics); err != nil {
+		if err := s.subscribe(ctx, tx, id, c.Geek, topics); err != nil {
 			return err
 		}
 		c, err = getConnection(ctx, tx, id)
@@ -339,7 +337,7 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 		return 0, nil
 	}
 	var n int
-	err := s.db.write(ctx, func(tx *sql.Tx) error {
+	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
 		n = 0
 		for _, part := range chunks(ids, maxVars) {
 			in := placeholders(len(part))

@@ -152,6 +152,17 @@ type target struct {
 	want           string
 	met            bool
 	known          bool
+	noisy          bool
+}
+
+// noisy reports whether the runs of a series disagree too much to decide a
+// target on: a run at or below zero, or a spread wider than the median.
+func (s series) noisy() bool {
+	if len(s) == 0 {
+		return false
+	}
+	lo, hi := slices.Min(s), slices.Max(s)
+	return lo <= 0 || hi-lo > s.median()
 }
 
 func main() {
@@ -263,7 +274,8 @@ func main() {
 	var ts []target
 	add := func(what, measured string, r float64, want string, ok func(float64) bool) {
 		known := r > 0
-		ts = append(ts, target{what: what, measured: measured, ratio: r, want: want, met: known && ok(r), known: known})
+		ts = append(ts, target{what: what, measured: measured, ratio: r, want: want, met: known && ok(r), known: known, noisy: lastNoisy})
+		lastNoisy = false
 	}
 	ge := func(x float64) func(float64) bool { return func(r float64) bool { return r >= x } }
 	le := func(x float64) func(float64) bool { return func(r float64) bool { return r <= x } }
@@ -291,6 +303,8 @@ func main() {
 		switch {
 		case !t.known:
 			verdict = "not measured"
+		case t.noisy:
+			verdict = "not decided: the runs disagree too much (see the spread above)"
 		case t.met:
 			verdict = "**yes**"
 		}
@@ -369,7 +383,11 @@ func bestSocks(g goBench, bench, unit string) named {
 	return best
 }
 
+// lastNoisy is set by rat when either series it was given is noisy.
+var lastNoisy bool
+
 func rat(a, b series) float64 {
+	lastNoisy = a.noisy() || b.noisy()
 	if a.median() == 0 || b.median() == 0 {
 		return 0
 	}

@@ -1,0 +1,108 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+)
+
+// Grouped writes. Many small writes at once (a burst of $connect and
+// $disconnect records) each paid for a transaction and a commit, one after
+// the other under writeSem. writeGrouped queues a write; whoever finds no
+// group being written becomes the leader and writes every queued write in
+// one transaction, each in its own savepoint, so that one write's failure
+// rolls back only its own changes. The others wait for the leader's result.
+
+// groupTimeout bounds one grouped transaction: the leader writes for
+// others, so no single caller's context governs it.
+const groupTimeout = 30 * time.Second
+
+// groupedWrite is one queued write and where its result goes.
+type groupedWrite struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// grouper holds the queued writes.
+type grouper struct {
+	mu      sync.Mutex
+	pending []*groupedWrite
+	leading bool
+}
+
+// writeGrouped runs fn in a write transaction shared with the other writes
+// queued at the same time, and returns fn's error, or the transaction's if
+// it could not commit. As with write, fn may run more than once (when the
+// file is busy) and must not keep state from an earlier run. The write
+// goes ahead even when ctx ends while it waits: only a write not yet
+// started is given up.
+func (db *DB) writeGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &groupedWrite{fn: fn, done: make(chan error, 1)}
+	g := &db.group
+	g.mu.Lock()
+	g.pending = append(g.pending, w)
+	lead := !g.leading
+	g.leading = true
+	g.mu.Unlock()
+	if lead {
+		db.leadGroups()
+	}
+	return <-w.done
+}
+
+// leadGroups writes the queued groups until none is left.
+func (db *DB) leadGroups() {
+	g := &db.group
+	for {
+		g.mu.Lock()
+		batch := g.pending
+		g.pending = nil
+		if len(batch) == 0 {
+			g.leading = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		db.writeGroup(batch)
+	}
+}
+
+// writeGroup writes batch in one transaction and hands each its result.
+func (db *DB) writeGroup(batch []*groupedWrite) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].done <- db.write(ctx, batch[0].fn)
+		return
+	}
+	results := make([]error, len(batch))
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		for i, w := range batch {
+			results[i] = nil
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+				return err
+			}
+			if err := w.fn(tx); err != nil {
+				results[i] = err
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, w := range batch {
+		if err != nil {
+			w.done <- err
+		} else {
+			w.done <- results[i]
+		}
+	}
+}
