@@ -33,6 +33,10 @@ import (
 // DefaultAddr is where `socks serve` listens by default.
 const DefaultAddr = "127.0.0.1:8765"
 
+// DefaultMaxConnections is how many open connections one socks serve takes
+// before it refuses more with 503 (--max-connections).
+const DefaultMaxConnections = 10000
+
 // Options are the inputs of `socks serve`.
 type Options struct {
 	IO      *iostreams.IOStreams
@@ -104,6 +108,11 @@ socks itself copes with each.`,
   socks serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// What the user typed is checked before Run, where a zero
+			// limit (an Options built in code) means the default.
+			if err := opts.checkLimits(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -117,7 +126,7 @@ socks itself copes with each.`,
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
 	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
 	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
-	fl.IntVar(&opts.MaxConnections, "max-connections", 10000, "open connections this gateway serves; more are refused with 503")
+	fl.IntVar(&opts.MaxConnections, "max-connections", DefaultMaxConnections, "open connections this gateway serves; more are refused with 503")
 	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
 	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
 	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
@@ -155,24 +164,9 @@ func Run(ctx context.Context, opts *Options) error {
 		pprofLn = ln
 		defer pprofLn.Close()
 	}
-	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
-		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
-	}
-	if opts.MaxConnectionsPerGeek < 1 {
-		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
-	}
-	switch {
-	case opts.MaxConnections < 1:
-		return cmdutil.FlagErrorf("--max-connections must be at least 1")
-	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
-		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
-	case opts.MaxFramesPerSecond < 1:
-		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
-	}
-	for _, o := range opts.AllowOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
-		}
+	opts.defaultLimits()
+	if err := opts.checkLimits(); err != nil {
+		return err
 	}
 	spec, err := faults.Parse(opts.Faults)
 	if err != nil {
@@ -308,6 +302,49 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// checkLimits refuses limits out of their ranges (docs/protocol.md).
+func (opts *Options) checkLimits() error {
+	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
+		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if opts.MaxConnectionsPerGeek < 1 {
+		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
+	}
+	switch {
+	case opts.MaxConnections < 1:
+		return cmdutil.FlagErrorf("--max-connections must be at least 1")
+	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
+		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
+	case opts.MaxFramesPerSecond < 1:
+		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
+	}
+	for _, o := range opts.AllowOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+		}
+	}
+	return nil
+}
+
+// defaultLimits gives every limit left at zero its default, so that code
+// that builds Options (demo, tests) need not name them all.
+func (opts *Options) defaultLimits() {
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{
+		{&opts.MaxTopics, pubsub.MaxTopicsPerConnection},
+		{&opts.MaxConnectionsPerGeek, routes.DefaultMaxConnectionsPerGeek},
+		{&opts.MaxConnections, DefaultMaxConnections},
+		{&opts.MaxQueuedBytes, gateway.DefaultMaxQueuedBytes},
+		{&opts.MaxFramesPerSecond, gateway.DefaultMaxFramesPerSecond},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
 }
 
 // ReachableAddr is the host:port a person (and every other socks process on
