@@ -203,7 +203,7 @@ func TestBrowserSocksJS(t *testing.T) {
 		{"after a gateway restart the page reconnects by itself, fires resync and gets the next message", func(t *testing.T) {
 			mark := log.mark()
 			if code := srv.stop(); code != 0 {
-				t.Errorf("serve exited %d; want 0", code)
+				t.Errorf("serve exited %d; want 0\nstderr: %s", code, srv.stderr)
 			}
 			for _, client := range []string{"query", "header"} {
 				browser.await(t, mark, client+" reconnecting", receiveTimeout, isState(client, "reconnecting"))
