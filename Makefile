@@ -27,6 +27,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzSplitTopics -fuzztime 15s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzHandleFrame -fuzztime 30s ./routes/
+	$(GO) test -run '^$$' -fuzz FuzzConnectSubprotocols -fuzztime 15s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzRenderNeverEmitsControlCharacters -fuzztime 30s ./commands/listen/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)

@@ -264,6 +264,35 @@ func TestAWSStackFromProvisionToDelivery(t *testing.T) {
 	t.Run("the client on another topic received nothing", func(t *testing.T) {
 		expectSilence(t, bystander, silenceWindow)
 	})
+	t.Run("on the AWS store the chatter ID also works in Sec-WebSocket-Protocol", func(t *testing.T) {
+		_, resp, err := dialOffering(t, srv.connectURL("alice", "", "updates"), "socks", chatterID)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "socks" {
+			t.Errorf("Sec-WebSocket-Protocol %q; want socks", got)
+		}
+	})
+	t.Run("serve --backend aws serves socks.js but gives the live page no chatter ID", func(t *testing.T) {
+		if resp, err := http.Get(management + "/socks.js"); err != nil || resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("GET /socks.js: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		req, _ := http.NewRequest("POST", management+"/chatter-id", strings.NewReader(`{"geek":"alice"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", management) // the page's own origin
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(b), "sc_") {
+			t.Errorf("status %d %q; want 404: never a chatter ID on the AWS store", resp.StatusCode, b)
+		}
+	})
 	t.Run("the broker stops cleanly on SIGINT and logged the deliveries", func(t *testing.T) {
 		if code := brk.stop(); code != 0 {
 			t.Errorf("broker exit %d; want 0\nstderr: %s", code, brk.stderr)

@@ -180,6 +180,12 @@ type Gateway struct {
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
+
+	// fresh holds the accepted connections that have not sent a request
+	// yet (http.StateNew). Browsers open such sockets ahead of need; the
+	// http.Server waits 5 s for each at Shutdown, so Shutdown closes them.
+	freshMu sync.Mutex
+	fresh   map[net.Conn]struct{}
 }
 
 // New returns a Gateway; call Serve to accept clients.
@@ -239,11 +245,13 @@ func New(opts Options) (*Gateway, error) {
 		},
 		conns:        make(map[string]*conn),
 		shutdownDone: make(chan struct{}),
+		fresh:        make(map[net.Conn]struct{}),
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         g.trackFresh,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return g, nil
@@ -298,6 +306,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- g.srv.Shutdown(ctx) }()
+	g.closeFresh()
 
 	// Connections registering from now on see g.closing and close themselves.
 	for _, c := range conns {
@@ -324,10 +333,35 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		g.mu.Unlock()
 		<-allDone
 	}
+	// Again, for any accepted while the listener was closing.
+	g.closeFresh()
 	if srvErr := <-srvDone; err == nil {
 		err = srvErr
 	}
 	return err
+}
+
+// trackFresh is the server's ConnState hook: it keeps the set of
+// connections that have sent nothing yet.
+func (g *Gateway) trackFresh(c net.Conn, state http.ConnState) {
+	g.freshMu.Lock()
+	defer g.freshMu.Unlock()
+	if state == http.StateNew {
+		g.fresh[c] = struct{}{}
+	} else {
+		delete(g.fresh, c)
+	}
+}
+
+// closeFresh closes the connections that have sent nothing yet: there is
+// no request on them to finish.
+func (g *Gateway) closeFresh() {
+	g.freshMu.Lock()
+	defer g.freshMu.Unlock()
+	for c := range g.fresh {
+		_ = c.Close()
+		delete(g.fresh, c)
+	}
 }
 
 // ManagementEndpoint returns the Management API endpoint of a gateway

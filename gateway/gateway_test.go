@@ -1241,3 +1241,30 @@ func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
 		}
 	})
 }
+
+func TestShutdownDoesNotWaitForSocketsThatSentNothing(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	// A browser opens sockets ahead of need (it has fetched from this
+	// origin before) and may never send anything on them.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	// Make sure the server accepted it before shutting down.
+	if resp, err := http.Get("http://" + addr + "/@connections/x"); err == nil {
+		resp.Body.Close()
+	}
+	// http.Server alone waits 5 s for such a socket; a generous bound
+	// below that tells the two apart.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v; want nil (the idle socket is closed, not waited for)", err)
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(wait))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Error("the idle socket is still open after Shutdown")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -416,4 +417,51 @@ func TestAConfiguredTopicLimitHolds(t *testing.T) {
 	if r := mustReply(t, h, `{"action":"subscribe","topics":["d"]}`); r.Type != "error" || !strings.Contains(r.Error, "at most 3 topics") || len(r.Topics) != 3 {
 		t.Fatalf("the fourth topic: %+v; want an error frame with the 3 topics kept", r)
 	}
+}
+
+// FuzzConnectSubprotocols sends $connect arbitrary Sec-WebSocket-Protocol
+// values: it never fails, never answers with anything but "socks" (and
+// does when it connects), and connects only with socks next to the right
+// chatter ID (the first token that is not socks is read as the ID).
+func FuzzConnectSubprotocols(f *testing.F) {
+	h, s, now := newHandler(f)
+	ctx := context.Background()
+	secret, _, err := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"socks, " + secret, secret + ",socks", "socks", "socks,,", " , socks ,x", "x, y", "", "socks, socks", "SOCKS, " + secret} {
+		f.Add(seed)
+	}
+	n := 0
+	f.Fuzz(func(t *testing.T, header string) {
+		n++
+		ev := connectEvent(fmt.Sprintf("fz%d", n), map[string]string{"geek": "alice"})
+		ev.Headers = map[string]string{"Sec-WebSocket-Protocol": header}
+		resp, err := h.Handle(ctx, ev)
+		if err != nil {
+			t.Fatalf("%q: %v", header, err)
+		}
+		if p, ok := resp.Headers["Sec-WebSocket-Protocol"]; ok && p != "socks" {
+			t.Fatalf("%q: answered Sec-WebSocket-Protocol %q", header, p)
+		}
+		var offered, hasID bool
+		for _, p := range strings.Split(header, ",") {
+			switch strings.TrimSpace(p) {
+			case "socks":
+				offered = true
+			case secret:
+				hasID = true
+			}
+		}
+		if resp.StatusCode == 200 && (!offered || !hasID) {
+			t.Fatalf("%q: connected without socks and the chatter ID", header)
+		}
+		if resp.StatusCode == 200 && resp.Headers["Sec-WebSocket-Protocol"] != "socks" {
+			t.Fatalf("%q: connected without answering socks", header)
+		}
+		if strings.Contains(resp.Body, secret) {
+			t.Fatalf("%q: the answer carries the chatter ID", header)
+		}
+	})
 }
