@@ -156,8 +156,8 @@ func NewSNS(cfg aws.Config, endpointURL string) *sns.Client {
 	})
 }
 
-// PolicyStatement is one statement of an SQS queue policy.
-type PolicyStatement struct {
+// QueuePolicyStatement is one statement of an SQS queue policy.
+type QueuePolicyStatement struct {
 	Sid       string                       `json:"Sid"`
 	Effect    string                       `json:"Effect"`
 	Principal map[string]string            `json:"Principal"`
@@ -166,9 +166,9 @@ type PolicyStatement struct {
 	Condition map[string]map[string]string `json:"Condition"`
 }
 
-// policy is an SQS queue policy; statements other than socks's are kept
+// queuePolicy is an SQS queue policy; statements other than socks's are kept
 // as they are.
-type policy struct {
+type queuePolicy struct {
 	Version   string            `json:"Version"`
 	ID        string            `json:"Id,omitempty"`
 	Statement []json.RawMessage `json:"Statement"`
@@ -176,13 +176,13 @@ type policy struct {
 
 // SendStatement is the statement that lets service (events.amazonaws.com,
 // sns.amazonaws.com) send to the queue, only on behalf of sourceARN.
-func SendStatement(service, queueARN, sourceARN string) PolicyStatement {
+func SendStatement(service, queueARN, sourceARN string) QueuePolicyStatement {
 	sum := sha256.Sum256([]byte(sourceARN))
 	name := "Events"
 	if strings.HasPrefix(service, "sns.") {
 		name = "SNS"
 	}
-	return PolicyStatement{
+	return QueuePolicyStatement{
 		Sid:       "Socks" + name + hex.EncodeToString(sum[:6]),
 		Effect:    "Allow",
 		Principal: map[string]string{"Service": service},
@@ -205,8 +205,8 @@ type ProducerPlan struct {
 	Drift   []Drift
 	// set by CheckProducers for CreateProducers
 	queueURL, queueARN, ruleARN string
-	policy                      policy
-	statements                  []PolicyStatement
+	policy                      queuePolicy
+	statements                  []QueuePolicyStatement
 }
 
 // CheckProducers compares the producers with what exists, reading only.
@@ -353,10 +353,10 @@ func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string)
 
 // checkStatement plans the statement st: missing, or drift when a
 // statement with its Sid says something else.
-func checkStatement(queue string, st PolicyStatement, plan *ProducerPlan) {
+func checkStatement(queue string, st QueuePolicyStatement, plan *ProducerPlan) {
 	want, _ := json.Marshal(st)
 	for _, raw := range plan.policy.Statement {
-		var have PolicyStatement
+		var have QueuePolicyStatement
 		if json.Unmarshal(raw, &have) != nil || have.Sid != st.Sid {
 			continue
 		}
