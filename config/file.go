@@ -44,25 +44,25 @@ const (
 
 // File is the parsed config file.
 type File struct {
-	DefaultProfile string             `toml:"default_profile"`
+	DefaultProfile string             `toml:"default_profile,omitempty"`
 	Profiles       map[string]Profile `toml:"profiles"`
 }
 
 // Profile is one named set of settings; empty fields are unset.
 type Profile struct {
-	Backend          string `toml:"backend"`
-	StateDir         string `toml:"state_dir"`
-	Stack            string `toml:"stack"`
-	Region           string `toml:"region"`
-	AWSProfile       string `toml:"aws_profile"`
-	EndpointURL      string `toml:"endpoint_url"`
-	DynamoDBEndpoint string `toml:"dynamodb_endpoint_url"`
-	SQSEndpoint      string `toml:"sqs_endpoint_url"`
-	CallbackURL      string `toml:"callback_url"`
-	WebSocketURL     string `toml:"websocket_url"`
+	Backend          string `toml:"backend,omitempty"`
+	StateDir         string `toml:"state_dir,omitempty"`
+	Stack            string `toml:"stack,omitempty"`
+	Region           string `toml:"region,omitempty"`
+	AWSProfile       string `toml:"aws_profile,omitempty"`
+	EndpointURL      string `toml:"endpoint_url,omitempty"`
+	DynamoDBEndpoint string `toml:"dynamodb_endpoint_url,omitempty"`
+	SQSEndpoint      string `toml:"sqs_endpoint_url,omitempty"`
+	CallbackURL      string `toml:"callback_url,omitempty"`
+	WebSocketURL     string `toml:"websocket_url,omitempty"`
 	// Mapping turns EventBridge events that are not envelopes into
 	// envelopes (see pubsub.Mapping).
-	Mapping *pubsub.Mapping `toml:"mapping"`
+	Mapping *pubsub.Mapping `toml:"mapping,omitempty"`
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/socks/config.toml, else

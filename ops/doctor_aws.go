@@ -23,6 +23,43 @@ var AWSChecks = []Check{
 	{Name: "tables", Run: checkTables},
 	{Name: "time to live", Run: checkTTL},
 	{Name: "queues", Run: checkQueues},
+	{Name: "deployed stack", Run: checkDeployed},
+}
+
+// checkDeployed compares what `socks deploy` made (the routes, the
+// integration, the stage, the permission, the mapping and its state, the
+// role's policy and the function's environment) with what deploy makes.
+func checkDeployed(ctx context.Context, env *Env) Result {
+	if r, ok := needAWS(env); !ok {
+		return r
+	}
+	if env.AWS.Deployed == nil {
+		return skip("skipped: DynamoDB and SQS go to their own endpoints, and there is no --endpoint-url for the control plane")
+	}
+	res, err := env.AWS.Deployed(ctx)
+	if err != nil {
+		return fail("cannot read the deployed stack: "+err.Error(),
+			"check --region and --endpoint-url, and that the credentials may read IAM, Lambda, API Gateway and CloudWatch Logs")
+	}
+	if res.APIID == "" && res.FunctionARN == "" {
+		return ok("no API or function of stack " + res.Stack + " made by `socks deploy` (none tagged socks:stack=" + res.Stack + "): nothing more to check")
+	}
+	var drift []string
+	for _, s := range res.Steps {
+		if s.Kind == "tables and queues" || s.Action == awsops.ActionNone {
+			continue
+		}
+		if len(s.Drift) == 0 {
+			drift = append(drift, s.String()+" is missing")
+		}
+		for _, d := range s.Drift {
+			drift = append(drift, s.Kind+": "+d)
+		}
+	}
+	if len(drift) > 0 {
+		return fail(strings.Join(drift, "; "), "run `socks deploy` to put it right (`socks deploy --dry-run` shows what it would change)")
+	}
+	return ok("API " + res.APIID + ": routes, integration, stage, permission, event source mapping (enabled), role policy and function environment as deploy makes them")
 }
 
 // credentialsExpiryWarning: credentials that expire sooner than this warn.

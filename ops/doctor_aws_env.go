@@ -2,6 +2,9 @@ package ops
 
 import (
 	"context"
+	"net/url"
+	"path"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -36,6 +39,11 @@ type AWSEnv struct {
 	// Settings are those provision used (the broker timeout sets the
 	// main queue's minimum visibility timeout).
 	Settings awsops.QueueSettings
+
+	// Deployed checks what `socks deploy` made (a dry run of deploy). It
+	// is nil when DynamoDB and SQS go to their own endpoints without
+	// --endpoint-url: there is no control plane to ask then.
+	Deployed func(ctx context.Context) (awsops.DeployResult, error)
 
 	// The drift of the tables and of the queues, compared once.
 	tables, queues *driftResult
@@ -97,7 +105,28 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 	if !endpointOverride(a) {
 		e.Identity = STSIdentity(sts.NewFromConfig(*b.AWS))
 	}
+	if a.EndpointURL != "" || !endpointOverride(a) {
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
+		e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
+	}
 	return e
+}
+
+// DeployedCheck returns the Deployed function of AWSEnv for the stack on
+// cp: a dry run of deploy, with the stage taken from the callback URL
+// (default "prod") and the function timeout from the broker timeout.
+func DeployedCheck(cp *awsops.ControlPlane, stack, region, callback string, settings func() awsops.QueueSettings) func(context.Context) (awsops.DeployResult, error) {
+	return func(ctx context.Context) (awsops.DeployResult, error) {
+		stage := ""
+		if u, err := url.Parse(callback); err == nil && callback != "" {
+			stage = path.Base(strings.TrimSuffix(u.Path, "/"))
+			if stage == "/" || stage == "." {
+				stage = ""
+			}
+		}
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: region, Stage: stage, Timeout: settings().BrokerTimeout}}
+		return d.Deploy(ctx, true)
+	}
 }
 
 // tableDrift compares the tables (once).

@@ -165,7 +165,7 @@ func TestAWSDoctorChecks(t *testing.T) {
 		for _, r := range rep.Checks {
 			names = append(names, r.Name)
 		}
-		want := "backend,endpoints,credentials,identity,tables,time to live,queues,queue,dead letters,connections,management API"
+		want := "backend,endpoints,credentials,identity,tables,time to live,queues,deployed stack,queue,dead letters,connections,management API"
 		if got := strings.Join(names, ","); got != want {
 			t.Errorf("checks %s; want %s", got, want)
 		}

@@ -38,6 +38,10 @@ type Target struct {
 	SNS    awsops.TopicsAPI
 	// Stack, Region and Endpoint describe where, for messages.
 	Stack, Region, Endpoint string
+	// Deployer reaches what `socks deploy` made besides the tables and
+	// queues (nil when DynamoDB and SQS are sent to their own emulators
+	// without --endpoint-url: there is no control plane to ask then).
+	Deployer *awsops.Deployer
 }
 
 // where describes the target for a prompt or a message.
@@ -88,7 +92,13 @@ func NewTarget(b *backend.Backend) *Target {
 		}
 		endpoint = strings.Join(parts, " and ")
 	}
+	var deployer *awsops.Deployer
+	if a.EndpointURL != "" || (a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "") {
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
+		deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
+	}
 	return &Target{
+		Deployer: deployer,
 		Tables:   awsops.TablesFor(a.Stack),
 		Queues:   awsops.QueuesFor(a.Stack),
 		DB:       awsops.QuietNotFound(awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())),
@@ -353,15 +363,28 @@ func inPlace(tgt *Target, changes []awsops.Change) []awsops.Change {
 	return out
 }
 
-// tallies says "3 tables and 2 queues".
+// tallies says "3 tables and 2 queues" (and "and 5 more" for what deploy
+// made).
 func tallies(cs []awsops.Change) string {
-	var tables, queues int
+	var tables, queues, others int
 	for _, c := range cs {
-		if c.Kind == awsops.KindTable {
+		switch c.Kind {
+		case awsops.KindTable:
 			tables++
-		} else {
+		case awsops.KindQueue:
 			queues++
+		default:
+			others++
 		}
+	}
+	if others > 0 {
+		rest := make([]awsops.Change, 0, len(cs))
+		for _, c := range cs {
+			if c.Kind == awsops.KindTable || c.Kind == awsops.KindQueue {
+				rest = append(rest, c)
+			}
+		}
+		return tallies(rest) + " and " + text.Pluralize(others, "deployed resource")
 	}
 	switch {
 	case tables > 0 && queues > 0:

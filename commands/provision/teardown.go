@@ -84,6 +84,13 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	existing := inPlace(tgt, awsops.PlanChanges(drifts))
+	var deployed []awsops.DeployStep
+	if tgt.Deployer != nil {
+		deployed, err = tgt.Deployer.Deployed(ctx)
+		if err != nil {
+			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
+		}
+	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
 	producers, err := opts.producers(tgt.Stack)
 	if err != nil {
@@ -92,12 +99,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if !slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
 		producers.Topics = nil // no queue, no subscription of it
 	}
-	if len(existing) == 0 && producers.Empty() {
+	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
 		}
 		fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s exists\n", tgt.where())
 		return nil
+	}
+	for _, s := range deployed {
+		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
 	}
 	if !opts.Yes {
 		if !confirmStack(opts.IO, tgt, existing) {
@@ -108,15 +118,21 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	prog := newProgress(opts.IO, opts.Now)
 	if !producers.Empty() {
 		prog.status("deleting the producers of " + tgt.where())
-		removed, err := awsops.DeleteProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers)
+		removed, perr := awsops.DeleteProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers)
 		res.Deleted = append(res.Deleted, removed...)
-		if err != nil {
+		if perr != nil {
 			prog.stop()
-			return fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+			return fmt.Errorf("teardown stopped (run it again to finish): %w", perr)
 		}
 	}
-	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
-	err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	if len(deployed) > 0 {
+		prog.status("deleting the function, API, role and log group of " + tgt.where())
+		err = tgt.Deployer.Undeploy(ctx, deployed)
+	}
+	if err == nil {
+		prog.status("deleting " + tallies(existing) + " of " + tgt.where())
+		err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	}
 	if err == nil {
 		prog.status("deleting the tables and waiting for them to be gone")
 		err = awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait)

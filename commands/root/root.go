@@ -11,6 +11,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	configcmd "github.com/socks-dev/socks/commands/config"
 	"github.com/socks-dev/socks/commands/demo"
+	"github.com/socks-dev/socks/commands/deploy"
 	"github.com/socks-dev/socks/commands/dlq"
 	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/commands/listen"
@@ -73,7 +74,7 @@ and receives whatever is published to that geek and topic.`,
 	pf.StringVar(&f.Flags.ConfigProfile, "config-profile", "", fmt.Sprintf("profile of the config file to use (env %s; default: the file's default_profile)", config.EnvConfigProfile))
 	_ = cmd.MarkPersistentFlagFilename("config", "toml")
 	pf.StringVar(&f.Flags.Profile, "profile", "", fmt.Sprintf("AWS: shared config profile (env %s or AWS_PROFILE)", config.EnvProfile))
-	pf.StringVar(&f.Flags.Endpoint, "endpoint-url", "", fmt.Sprintf("AWS: send DynamoDB and SQS calls here, e.g. an emulator (env %s)", config.EnvEndpointURL))
+	pf.StringVar(&f.Flags.Endpoint, "endpoint-url", "", fmt.Sprintf("AWS: send every AWS call here (DynamoDB, SQS and, for deploy, IAM, Lambda, API Gateway, STS, CloudWatch Logs), e.g. an emulator; AWS_ENDPOINT_URL_<SERVICE> overrides it per service (env %s)", config.EnvEndpointURL))
 	pf.StringVar(&f.Flags.DynamoDBEndpoint, "dynamodb-endpoint-url", "", fmt.Sprintf("AWS: send DynamoDB calls here, overriding --endpoint-url (env %s)", config.EnvDynamoDBEndpointURL))
 	pf.StringVar(&f.Flags.SQSEndpoint, "sqs-endpoint-url", "", fmt.Sprintf("AWS: send SQS calls here, overriding --endpoint-url (env %s)", config.EnvSQSEndpointURL))
 	pf.StringVar(&f.Flags.Callback, "callback-url", "", fmt.Sprintf("AWS: the Management API endpoint https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (env %s)", config.EnvCallback))
@@ -94,6 +95,7 @@ and receives whatever is published to that geek and topic.`,
 		brokercmd.NewCmdBroker(f, nil),
 		provision.NewCmdProvision(f, nil),
 		provision.NewCmdTeardown(f, nil),
+		deploy.NewCmdDeploy(f, nil),
 		configcmd.NewCmdConfig(f, nil),
 		version.NewCmdVersion(f),
 	)

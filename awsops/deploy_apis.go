@@ -1,0 +1,169 @@
+package awsops
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// The control-plane clients `socks deploy` calls, each narrowed to exactly
+// the SDK methods used (tests and fakes implement only these).
+
+// DeployIAMAPI is the part of the IAM client deploy calls.
+type DeployIAMAPI interface {
+	GetRole(ctx context.Context, params *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	CreateRole(ctx context.Context, params *iam.CreateRoleInput, optFns ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
+	DeleteRole(ctx context.Context, params *iam.DeleteRoleInput, optFns ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
+	GetRolePolicy(ctx context.Context, params *iam.GetRolePolicyInput, optFns ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
+	PutRolePolicy(ctx context.Context, params *iam.PutRolePolicyInput, optFns ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	DeleteRolePolicy(ctx context.Context, params *iam.DeleteRolePolicyInput, optFns ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	ListRolePolicies(ctx context.Context, params *iam.ListRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
+	ListAttachedRolePolicies(ctx context.Context, params *iam.ListAttachedRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
+	DetachRolePolicy(ctx context.Context, params *iam.DetachRolePolicyInput, optFns ...func(*iam.Options)) (*iam.DetachRolePolicyOutput, error)
+}
+
+// DeployLambdaAPI is the part of the Lambda client deploy calls.
+type DeployLambdaAPI interface {
+	GetFunction(ctx context.Context, params *lambda.GetFunctionInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error)
+	CreateFunction(ctx context.Context, params *lambda.CreateFunctionInput, optFns ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error)
+	UpdateFunctionCode(ctx context.Context, params *lambda.UpdateFunctionCodeInput, optFns ...func(*lambda.Options)) (*lambda.UpdateFunctionCodeOutput, error)
+	UpdateFunctionConfiguration(ctx context.Context, params *lambda.UpdateFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error)
+	DeleteFunction(ctx context.Context, params *lambda.DeleteFunctionInput, optFns ...func(*lambda.Options)) (*lambda.DeleteFunctionOutput, error)
+	GetPolicy(ctx context.Context, params *lambda.GetPolicyInput, optFns ...func(*lambda.Options)) (*lambda.GetPolicyOutput, error)
+	AddPermission(ctx context.Context, params *lambda.AddPermissionInput, optFns ...func(*lambda.Options)) (*lambda.AddPermissionOutput, error)
+	RemovePermission(ctx context.Context, params *lambda.RemovePermissionInput, optFns ...func(*lambda.Options)) (*lambda.RemovePermissionOutput, error)
+	ListEventSourceMappings(ctx context.Context, params *lambda.ListEventSourceMappingsInput, optFns ...func(*lambda.Options)) (*lambda.ListEventSourceMappingsOutput, error)
+	CreateEventSourceMapping(ctx context.Context, params *lambda.CreateEventSourceMappingInput, optFns ...func(*lambda.Options)) (*lambda.CreateEventSourceMappingOutput, error)
+	UpdateEventSourceMapping(ctx context.Context, params *lambda.UpdateEventSourceMappingInput, optFns ...func(*lambda.Options)) (*lambda.UpdateEventSourceMappingOutput, error)
+	DeleteEventSourceMapping(ctx context.Context, params *lambda.DeleteEventSourceMappingInput, optFns ...func(*lambda.Options)) (*lambda.DeleteEventSourceMappingOutput, error)
+}
+
+// DeployAPIGatewayAPI is the part of the API Gateway v2 client deploy calls.
+type DeployAPIGatewayAPI interface {
+	GetApis(ctx context.Context, params *apigatewayv2.GetApisInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetApisOutput, error)
+	CreateApi(ctx context.Context, params *apigatewayv2.CreateApiInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateApiOutput, error)
+	UpdateApi(ctx context.Context, params *apigatewayv2.UpdateApiInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateApiOutput, error)
+	DeleteApi(ctx context.Context, params *apigatewayv2.DeleteApiInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.DeleteApiOutput, error)
+	GetIntegrations(ctx context.Context, params *apigatewayv2.GetIntegrationsInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetIntegrationsOutput, error)
+	CreateIntegration(ctx context.Context, params *apigatewayv2.CreateIntegrationInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateIntegrationOutput, error)
+	UpdateIntegration(ctx context.Context, params *apigatewayv2.UpdateIntegrationInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateIntegrationOutput, error)
+	GetRoutes(ctx context.Context, params *apigatewayv2.GetRoutesInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetRoutesOutput, error)
+	CreateRoute(ctx context.Context, params *apigatewayv2.CreateRouteInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateRouteOutput, error)
+	UpdateRoute(ctx context.Context, params *apigatewayv2.UpdateRouteInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateRouteOutput, error)
+	GetRouteResponses(ctx context.Context, params *apigatewayv2.GetRouteResponsesInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetRouteResponsesOutput, error)
+	CreateRouteResponse(ctx context.Context, params *apigatewayv2.CreateRouteResponseInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateRouteResponseOutput, error)
+	GetStage(ctx context.Context, params *apigatewayv2.GetStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStageOutput, error)
+	CreateStage(ctx context.Context, params *apigatewayv2.CreateStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateStageOutput, error)
+	UpdateStage(ctx context.Context, params *apigatewayv2.UpdateStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateStageOutput, error)
+}
+
+// DeployLogsAPI is the part of the CloudWatch Logs client deploy calls.
+type DeployLogsAPI interface {
+	DescribeLogGroups(ctx context.Context, params *cloudwatchlogs.DescribeLogGroupsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogGroupsOutput, error)
+	CreateLogGroup(ctx context.Context, params *cloudwatchlogs.CreateLogGroupInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.CreateLogGroupOutput, error)
+	DeleteLogGroup(ctx context.Context, params *cloudwatchlogs.DeleteLogGroupInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DeleteLogGroupOutput, error)
+}
+
+// DeploySTSAPI is the part of the STS client deploy calls.
+type DeploySTSAPI interface {
+	GetCallerIdentity(ctx context.Context, params *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+var (
+	_ DeployIAMAPI        = (*iam.Client)(nil)
+	_ DeployLambdaAPI     = (*lambda.Client)(nil)
+	_ DeployAPIGatewayAPI = (*apigatewayv2.Client)(nil)
+	_ DeployLogsAPI       = (*cloudwatchlogs.Client)(nil)
+	_ DeploySTSAPI        = (*sts.Client)(nil)
+)
+
+// ControlPlane holds the clients of every service deploy and teardown call.
+type ControlPlane struct {
+	IAM    DeployIAMAPI
+	Lambda DeployLambdaAPI
+	APIGW  DeployAPIGatewayAPI
+	Logs   DeployLogsAPI
+	STS    DeploySTSAPI
+	DB     TableAdminAPI
+	SQS    QueueAdminAPI
+}
+
+// Endpoints point the clients of NewControlPlane somewhere other than AWS:
+// All for every service (moto serves them all on one port), DynamoDB and
+// SQS for one service each. The SDK's own AWS_ENDPOINT_URL_<SERVICE>
+// variable beats both for its service.
+type Endpoints struct {
+	All, DynamoDB, SQS string
+}
+
+// serviceEndpoint is the endpoint override for the service whose SDK
+// environment name is id (for example "IAM", "API_GATEWAY_V2"): "" when
+// AWS_ENDPOINT_URL_<id> is set (the SDK then uses it), else perService,
+// else all.
+func serviceEndpoint(id, perService, all string) string {
+	if os.Getenv("AWS_ENDPOINT_URL_"+id) != "" {
+		return ""
+	}
+	if perService != "" {
+		return perService
+	}
+	return all
+}
+
+// NewControlPlane returns the clients of every service socks deploys to,
+// on cfg, sent to the endpoints e (empty: AWS's own).
+func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
+	base := func(id string) *string {
+		if u := serviceEndpoint(id, "", e.All); u != "" {
+			return aws.String(u)
+		}
+		return nil
+	}
+	return &ControlPlane{
+		IAM: iam.NewFromConfig(cfg, func(o *iam.Options) {
+			if b := base("IAM"); b != nil {
+				o.BaseEndpoint = b
+			}
+		}),
+		Lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+			if b := base("LAMBDA"); b != nil {
+				o.BaseEndpoint = b
+			}
+		}),
+		APIGW: apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
+			if b := base("APIGATEWAYV2"); b != nil {
+				o.BaseEndpoint = b
+			}
+		}),
+		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+			if b := base("CLOUDWATCH_LOGS"); b != nil {
+				o.BaseEndpoint = b
+			}
+		}),
+		STS: sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if b := base("STS"); b != nil {
+				o.BaseEndpoint = b
+			}
+		}),
+		DB:  QuietNotFound(NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))),
+		SQS: NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All)),
+	}
+}
+
+// partition is the ARN partition of region.
+func partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}

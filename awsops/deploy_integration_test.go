@@ -1,0 +1,245 @@
+package awsops
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
+)
+
+// The control plane on moto: every service on the one moto server that
+// scripts/emulators starts, shared by the package's tests (each test its
+// own stack name).
+
+func motoPlane(t *testing.T) *ControlPlane {
+	t.Helper()
+	return NewControlPlane(dummyConfig(), Endpoints{All: emulatortest.Moto(t)})
+}
+
+var (
+	bootstrapOnce sync.Once
+	bootstrapZip  []byte
+	bootstrapErr  error
+)
+
+// testZip is the socks binary for this machine's architecture (so the RIE
+// can run it), packed as deploy packs it; built once per test binary.
+func testZip(t *testing.T) []byte {
+	t.Helper()
+	bootstrapOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "socks-bootstrap")
+		if err != nil {
+			bootstrapErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "bootstrap")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/socks")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bootstrapErr = err
+			t.Logf("go build: %s", out)
+			return
+		}
+		raw, err := os.ReadFile(bin)
+		if err != nil {
+			bootstrapErr = err
+			return
+		}
+		bootstrapZip, bootstrapErr = LambdaZip(raw)
+	})
+	if bootstrapErr != nil {
+		t.Fatalf("building the bootstrap: %v", bootstrapErr)
+	}
+	return bootstrapZip
+}
+
+func testDeployer(t *testing.T, cp *ControlPlane, stack string, zip []byte) *Deployer {
+	arch := "arm64"
+	if runtime.GOARCH == "amd64" {
+		arch = "amd64"
+	}
+	return &Deployer{CP: cp, Spec: DeploySpec{Stack: stack, Region: "us-east-1", Arch: arch, Zip: zip, Wait: time.Minute},
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+}
+
+func deploy(t *testing.T, d *Deployer, dryRun bool) DeployResult {
+	t.Helper()
+	res, err := d.Deploy(t.Context(), dryRun)
+	if err != nil {
+		t.Fatalf("deploy (dry run %v): %v", dryRun, err)
+	}
+	return res
+}
+
+func changed(res DeployResult) []string {
+	var out []string
+	for _, s := range res.Steps {
+		if s.Action != ActionNone {
+			out = append(out, s.Action+" "+s.Kind+": "+strings.Join(s.Drift, "; "))
+		}
+	}
+	return out
+}
+
+// TestDeployOnMoto deploys a stack to moto and reads every resource back
+// with the SDK, checking it against what docs/template.yaml declares; then
+// a second deploy changes nothing; hand edits are drift that --dry-run
+// reports and the next deploy undoes; teardown leaves nothing.
+func TestDeployOnMoto(t *testing.T) {
+	cp := motoPlane(t)
+	stack := uniqueName("dep")
+	zip := testZip(t)
+	ctx := t.Context()
+
+	t.Run("a dry run on an empty account lists everything and changes nothing", func(t *testing.T) {
+		d := testDeployer(t, cp, stack, zip)
+		res := deploy(t, d, true)
+		if len(res.Steps) != len(d.steps()) {
+			t.Fatalf("steps: %+v", res.Steps)
+		}
+		for _, s := range res.Steps {
+			if s.Action != ActionCreate {
+				t.Errorf("%s: %s, want create", s, s.Action)
+			}
+		}
+		if left, err := d.Deployed(ctx); err != nil || len(left) != 0 {
+			t.Errorf("a dry run made %v (%v)", left, err)
+		}
+		if api, _ := FindStackAPI(ctx, cp.APIGW, stack); api != nil {
+			t.Errorf("a dry run made API %s", aws.ToString(api.ApiId))
+		}
+	})
+
+	d := testDeployer(t, cp, stack, zip)
+	res := deploy(t, d, false)
+	t.Cleanup(func() {
+		d := testDeployer(t, cp, stack, nil)
+		if steps, err := d.Deployed(cleanupContext(t)); err == nil {
+			_ = d.Undeploy(cleanupContext(t), steps)
+		}
+	})
+	if res.WebSocketURL == "" || !strings.HasPrefix(res.WebSocketURL, "wss://") || !strings.HasSuffix(res.CallbackURL, "/prod") {
+		t.Errorf("outputs: %+v", res)
+	}
+
+	t.Run("every resource reads back as the template declares", func(t *testing.T) {
+		checkDeployed(t, cp, d, res)
+	})
+
+	t.Run("a second deploy changes nothing", func(t *testing.T) {
+		again := deploy(t, testDeployer(t, cp, stack, zip), false)
+		if again.Changed() {
+			t.Errorf("second deploy changed: %v", changed(again))
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		kind string
+		edit func(t *testing.T)
+	}{
+		{"a route deleted", "routes", func(t *testing.T) {
+			routes, err := cp.APIGW.(*apigatewayv2.Client).GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: aws.String(res.APIID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range routes.Items {
+				if aws.ToString(r.RouteKey) == "subscribe" {
+					if _, err := cp.APIGW.(*apigatewayv2.Client).DeleteRoute(ctx, &apigatewayv2.DeleteRouteInput{ApiId: aws.String(res.APIID), RouteId: r.RouteId}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}},
+		{"the function timeout changed", "function", func(t *testing.T) {
+			if _, err := cp.Lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(d.Spec.FunctionName()), Timeout: aws.Int32(3)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the mapping disabled", "event source mapping", func(t *testing.T) {
+			m, err := StackMapping(ctx, cp.Lambda, d.Spec.FunctionName(), "")
+			if err != nil || m == nil {
+				t.Fatalf("mapping: %v %v", m, err)
+			}
+			if _, err := cp.Lambda.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, Enabled: aws.Bool(false)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a statement added to the role policy", "role policy", func(t *testing.T) {
+			p := d.RolePolicy()
+			p.Statement = append(p.Statement, PolicyStatement{Sid: "Sneaky", Effect: "Allow", Action: []string{"s3:*"}, Resource: []string{"*"}})
+			doc, _ := json.Marshal(p)
+			if _, err := cp.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyName: aws.String(DeployPolicyName), PolicyDocument: aws.String(string(doc))}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run("drift: "+tc.name, func(t *testing.T) {
+			tc.edit(t)
+			plan := deploy(t, testDeployer(t, cp, stack, zip), true)
+			var got []string
+			for _, s := range plan.Steps {
+				if s.Action != ActionNone {
+					got = append(got, s.Kind)
+					if len(s.Drift) == 0 {
+						t.Errorf("%s: %s without saying what would change", s, s.Action)
+					}
+				}
+			}
+			if len(got) != 1 || got[0] != tc.kind {
+				t.Fatalf("dry run reports %v, want only %s: %v", got, tc.kind, changed(plan))
+			}
+			fixed := deploy(t, testDeployer(t, cp, stack, zip), false)
+			if !fixed.Changed() {
+				t.Errorf("deploy did not undo the edit")
+			}
+			if after := deploy(t, testDeployer(t, cp, stack, zip), true); after.Changed() {
+				t.Errorf("after deploy still: %v", changed(after))
+			}
+		})
+	}
+
+	t.Run("teardown leaves nothing deploy made", func(t *testing.T) {
+		td := testDeployer(t, cp, stack, nil)
+		steps, err := td.Deployed(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(steps) != 5 {
+			t.Errorf("found %v, want mapping, function, API, role and log group", steps)
+		}
+		if err := td.Undeploy(ctx, steps); err != nil {
+			t.Fatal(err)
+		}
+		if err := DeleteQueues(ctx, cp.SQS, td.Spec.Queues()); err != nil {
+			t.Fatal(err)
+		}
+		if err := DeleteTables(ctx, cp.DB, td.Spec.Tables(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := td.Deployed(ctx); err != nil || len(left) != 0 {
+			t.Errorf("left: %v (%v)", left, err)
+		}
+		plan := deploy(t, testDeployer(t, cp, stack, zip), true)
+		for _, s := range plan.Steps {
+			if s.Action != ActionCreate {
+				t.Errorf("after teardown %s is %s, want create", s, s.Action)
+			}
+		}
+	})
+}

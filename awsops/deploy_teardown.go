@@ -1,0 +1,150 @@
+package awsops
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+)
+
+// Deployed lists the control-plane resources of the stack that exist (what
+// Undeploy deletes): found by the stack tag (the API) or by name and tag
+// (the function, the role, the log group); the mapping through its function.
+func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
+	d.Spec = d.Spec.withDefaults()
+	var out []DeployStep
+	add := func(kind, name string) { out = append(out, DeployStep{Kind: kind, Name: name, Action: ActionDelete}) }
+	fn, err := d.CP.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(d.Spec.FunctionName())})
+	switch {
+	case isCode(err, "ResourceNotFoundException"):
+	case err != nil:
+		return nil, Explain(err)
+	case fn.Tags[TagStack] == d.Spec.Stack:
+		if m, err := StackMapping(ctx, d.CP.Lambda, d.Spec.FunctionName(), ""); err != nil {
+			return nil, err
+		} else if m != nil {
+			add("event source mapping", aws.ToString(m.UUID))
+		}
+		add("function", d.Spec.FunctionName())
+	}
+	api, err := FindStackAPI(ctx, d.CP.APIGW, d.Spec.Stack)
+	if err != nil {
+		return nil, err
+	}
+	if api != nil {
+		add("websocket api", aws.ToString(api.Name)+" ("+aws.ToString(api.ApiId)+")")
+	}
+	role, err := d.CP.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(d.Spec.RoleName())})
+	switch {
+	case isCode(err, "NoSuchEntity"):
+	case err != nil:
+		return nil, Explain(err)
+	case hasStackTag(role.Role.Tags, d.Spec.Stack):
+		add("role", d.Spec.RoleName())
+	}
+	lg, err := d.CP.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(d.Spec.LogGroupName())})
+	if err != nil {
+		return nil, Explain(err)
+	}
+	for _, g := range lg.LogGroups {
+		if aws.ToString(g.LogGroupName) == d.Spec.LogGroupName() {
+			add("log group", d.Spec.LogGroupName())
+		}
+	}
+	return out, nil
+}
+
+// Undeploy deletes what Deployed lists (not the tables and queues: see
+// DeleteTables and DeleteQueues), the mapping first. Resources already
+// gone are skipped, so a second run finishes an interrupted one.
+func (d *Deployer) Undeploy(ctx context.Context, steps []DeployStep) error {
+	for _, s := range steps {
+		var err error
+		switch s.Kind {
+		case "event source mapping":
+			_, err = d.CP.Lambda.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: aws.String(s.Name)})
+		case "function":
+			_, err = d.CP.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(d.Spec.FunctionName())})
+		case "websocket api":
+			var api *apigatewayv2Api
+			api, err = findAPIID(ctx, d)
+			if err == nil && api != nil {
+				_, err = d.CP.APIGW.DeleteApi(ctx, &apigatewayv2.DeleteApiInput{ApiId: api.id})
+			}
+		case "role":
+			err = d.deleteRole(ctx)
+		case "log group":
+			_, err = d.CP.Logs.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String(d.Spec.LogGroupName())})
+		}
+		if err != nil && !isCode(err, "ResourceNotFoundException", "NoSuchEntity", "NotFoundException") {
+			return fmt.Errorf("deleting %s: %w", s, Explain(err))
+		}
+		if d.Progress != nil {
+			d.Progress(s, true)
+		}
+	}
+	return nil
+}
+
+type apigatewayv2Api struct{ id *string }
+
+func findAPIID(ctx context.Context, d *Deployer) (*apigatewayv2Api, error) {
+	a, err := FindStackAPI(ctx, d.CP.APIGW, d.Spec.Stack)
+	if err != nil || a == nil {
+		return nil, err
+	}
+	return &apigatewayv2Api{id: a.ApiId}, nil
+}
+
+// deleteRole removes the role's policies, then the role.
+func (d *Deployer) deleteRole(ctx context.Context) error {
+	name := aws.String(d.Spec.RoleName())
+	inline, err := d.CP.IAM.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return err
+	}
+	for _, p := range inline.PolicyNames {
+		if _, err := d.CP.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(p)}); err != nil {
+			return err
+		}
+	}
+	attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return err
+	}
+	for _, p := range attached.AttachedPolicies {
+		if _, err := d.CP.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: name, PolicyArn: p.PolicyArn}); err != nil {
+			return err
+		}
+	}
+	_, err = d.CP.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name})
+	return err
+}
+
+// LambdaZip packs bootstrap as the one file of a deployment package,
+// executable, with a fixed time stamp: the same binary gives the same zip,
+// so deploy can compare it with the function's CodeSha256.
+func LambdaZip(bootstrap []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: DeployHandler, Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.SetMode(0o755)
+	f, err := w.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(bootstrap); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

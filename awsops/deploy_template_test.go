@@ -1,0 +1,113 @@
+package awsops
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTemplateAndDeployAgree reads docs/template.yaml (the SAM way) and
+// compares its routes, settings and permissions with what deploy makes, so
+// the two ways to deploy stay in step.
+func TestTemplateAndDeployAgree(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(raw)
+	one := func(pattern string) string {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(tpl)
+		if m == nil {
+			t.Fatalf("docs/template.yaml has no %s", pattern)
+		}
+		return m[1]
+	}
+	eq := func(what, tplValue, deployValue string) {
+		t.Helper()
+		if tplValue != deployValue {
+			t.Errorf("%s: template %q, deploy %q", what, tplValue, deployValue)
+		}
+	}
+
+	// The function.
+	eq("runtime", one(`(?m)^\s+Runtime: (\S+)`), DeployRuntime)
+	eq("handler", one(`(?m)^\s+Handler: (\S+)`), DeployHandler)
+	eq("memory", one(`(?m)^\s+MemorySize: (\d+)`), strconv.Itoa(DeployMemoryMB))
+	eq("architecture", one(`(?m)^\s+Architectures: \[(\w+)\]`), DefaultDeployArch)
+	eq("function timeout default", one(`(?ms)FunctionTimeout:.*?Default: (\d+)`), strconv.Itoa(int(DefaultBrokerTimeout/time.Second)))
+	eq("visibility timeout default", one(`(?ms)VisibilityTimeout:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(int(QueueSettings{}.VisibilityTimeout()/time.Second)))
+	eq("environment", strings.Join(regexp.MustCompile(`(?m)^\s+(SOCKS_\w+): `).FindAllString(tpl, -1), ""), strings.Join(func() []string {
+		var out []string
+		for _, k := range []string{"SOCKS_STACK", "SOCKS_CALLBACK_URL"} {
+			out = append(out, "          "+k+": ")
+		}
+		return out
+	}(), ""))
+
+	// The event source mapping.
+	eq("batch size", one(`(?m)^\s+BatchSize: (\d+)`), strconv.Itoa(DeployBatchSize))
+	eq("batching window", one(`(?m)^\s+MaximumBatchingWindowInSeconds: (\d+)`), strconv.Itoa(DeployBatchWindow))
+	eq("function response types", one(`(?m)^\s+FunctionResponseTypes: \[(\w+)\]`), reportBatchItemFailures)
+	eq("maximum concurrency", one(`(?ms)MaximumConcurrency:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(DefaultMaximumConcurrency))
+
+	// The API, its routes and stage.
+	eq("protocol", one(`(?m)^\s+ProtocolType: (\S+)`), "WEBSOCKET")
+	eq("route selection", one(`(?m)^\s+RouteSelectionExpression: (\S+)`), DeployRouteSelection)
+	eq("integration type", one(`(?m)^\s+IntegrationType: (\S+)`), "AWS_PROXY")
+	eq("throttling burst", one(`(?m)^\s+ThrottlingBurstLimit: (\d+)`), strconv.Itoa(DefaultThrottlingBurstLimit))
+	eq("throttling rate", one(`(?m)^\s+ThrottlingRateLimit: (\d+)`), strconv.Itoa(DefaultThrottlingRateLimit))
+	routeRE := regexp.MustCompile(`(?ms)Type: AWS::ApiGatewayV2::Route\n\s+Properties:\n(.*?)\n\n`)
+	var tplRoutes, deployRoutes []string
+	for _, m := range routeRE.FindAllStringSubmatch(tpl+"\n\n", -1) {
+		key := regexp.MustCompile(`RouteKey: (\S+)`).FindStringSubmatch(m[1])
+		if key == nil {
+			t.Fatalf("a route without a key: %s", m[1])
+		}
+		twoWay := strings.Contains(m[1], "RouteResponseSelectionExpression: $default")
+		tplRoutes = append(tplRoutes, key[1]+" two-way="+strconv.FormatBool(twoWay))
+	}
+	for _, r := range DeployRoutes {
+		deployRoutes = append(deployRoutes, r.Key+" two-way="+strconv.FormatBool(r.TwoWay))
+	}
+	slices.Sort(tplRoutes)
+	slices.Sort(deployRoutes)
+	if !slices.Equal(tplRoutes, deployRoutes) {
+		t.Errorf("routes: template %v, deploy %v", tplRoutes, deployRoutes)
+	}
+	if n, want := strings.Count(tpl, "Type: AWS::ApiGatewayV2::RouteResponse\n"), 4; n != want {
+		t.Errorf("template has %d route responses; deploy makes one per two-way route (%d)", n, want)
+	}
+
+	// The invoke permission.
+	eq("permission action", one(`(?ms)InvokePermission:.*?Action: (\S+)`), "lambda:InvokeFunction")
+	eq("permission principal", one(`(?ms)InvokePermission:.*?Principal: (\S+)`), "apigateway.amazonaws.com")
+	eq("permission source", one(`(?ms)InvokePermission:.*?SourceArn: !Sub "arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{WebSocketApi\}(/\*)"`), "/*")
+
+	// The role's policy: the same statements and actions (the template's
+	// log permissions come from SAM; deploy states them).
+	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "us-east-1"}.withDefaults()}
+	d.st = deployState{part: "aws", account: "1", tables: d.Spec.Tables(), queues: d.Spec.Queues(), apiID: "api"}
+	policy := d.RolePolicy()
+	for _, s := range policy.Statement {
+		if s.Sid == "Logs" {
+			continue
+		}
+		block := one(`(?ms)- Sid: ` + s.Sid + `\n(.*?)(?:\n\s+- Sid:|\n\s+Events:)`)
+		var actions []string
+		for _, m := range regexp.MustCompile(`(?m)(?:^\s+- |Action: )([a-z0-9-]+:[A-Za-z]+)\s*$`).FindAllStringSubmatch(block, -1) {
+			actions = append(actions, m[1])
+		}
+		if !sameSet(actions, s.Action) {
+			t.Errorf("statement %s: template %v, deploy %v", s.Sid, actions, s.Action)
+		}
+		if n := strings.Count(block, "!GetAtt") + strings.Count(block, "!Sub"); n != len(s.Resource) {
+			t.Errorf("statement %s: template has %d resources, deploy %d", s.Sid, n, len(s.Resource))
+		}
+	}
+}

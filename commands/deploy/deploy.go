@@ -1,0 +1,315 @@
+// Package deploy implements `socks deploy`: the whole AWS stack (tables,
+// queues, role, function, WebSocket API, permission, event source mapping)
+// from the binary, idempotent, with drift reported and a dry run.
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ui"
+)
+
+// Target is where deploy works: the stack's control plane and names.
+type Target struct {
+	CP     *awsops.ControlPlane
+	Stack  string
+	Region string
+	// ConfigFile and Profile are the config file and its selected profile
+	// ("" when none): deploy writes the URLs there.
+	ConfigFile, Profile string
+}
+
+// TargetFunc opens the target (tests substitute their own).
+type TargetFunc func(ctx context.Context) (*Target, error)
+
+// ControlPlaneTarget opens the AWS backend of f and the control-plane
+// clients on its configuration and endpoints (--endpoint-url for every
+// service, the per-service settings for DynamoDB and SQS).
+func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
+	return func(ctx context.Context) (*Target, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Backend != config.BackendAWS {
+			return nil, cmdutil.FlagErrorf("%s works on AWS, and the backend is %s: select AWS with --backend aws (or %s=aws)", verb, cfg.Backend, config.EnvBackend)
+		}
+		b, err := f.Backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a := b.Config.AWS
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
+		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile}, nil
+	}
+}
+
+// Options are the inputs of `socks deploy`.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Target TargetFunc
+	Getenv func(string) string
+
+	LambdaZip       string
+	Arch            string
+	Stage           string
+	FunctionTimeout time.Duration
+	ThrottleBurst   int32
+	ThrottleRate    float64
+	MaxConcurrency  int32
+	DryRun          bool
+	JSON            bool
+	Wait            time.Duration
+	// SourceDir is the source checkout to build from when LambdaZip is
+	// empty ("" to look upwards from the working directory).
+	SourceDir string
+}
+
+// NewCmdDeploy returns `socks deploy`.
+func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Target: ControlPlaneTarget(f, "deploy"), Getenv: f.Getenv}
+	cmd := &cobra.Command{
+		Use:   "deploy [--stack NAME] [--region R] [--lambda-zip FILE] [--arch arm64|amd64] [--dry-run]",
+		Short: "Create or update the whole AWS stack: tables, queues, role, function, WebSocket API",
+		Long: `Deploy stands up everything docs/template.yaml describes, and nothing more:
+
+  tables and queues   as 'socks provision' makes them (visibility timeout 6x
+                      the function timeout, dead-letter redrive)
+  log group           /aws/lambda/STACK-socks
+  websocket api       STACK-websocket, routes $connect, $disconnect, $default,
+                      subscribe, unsubscribe and ping on one Lambda proxy
+                      integration, an auto-deploying stage with throttling
+  role                STACK-socks-function: its own tables, queues, API
+                      (execute-api:ManageConnections) and log group only
+  function            STACK-socks, provided.al2023, handler bootstrap
+  permission          lambda:InvokeFunction for the API (SourceArn: its ARN)
+  mapping             the envelope queue to the function, ReportBatchItemFailures
+
+The function's package is --lambda-zip, or, from a source checkout, built
+with 'go build' for --arch. Every resource that carries tags is tagged
+socks:stack=STACK, which is how deploy, teardown and doctor find it again.
+
+It is idempotent: a second run says "nothing to do". A resource that differs
+(a missing route, a wrong timeout, a foreign policy statement, a disabled
+mapping) is drift: it is reported with what would change, and put right.
+--dry-run prints the plan and changes nothing.
+
+On success it prints the wss:// URL and the callback URL, and writes them
+into the selected config profile (--config-profile), so listen, publish
+--wait, subs list --live, prune-stale and doctor work right after.
+'socks teardown' removes all of it.`,
+		Example: `  socks deploy --backend aws --region eu-west-1 --stack prod
+  socks deploy --backend aws --stack prod --dry-run
+  socks deploy --backend aws --stack prod --lambda-zip dist/bootstrap.zip --arch arm64 --json
+  socks deploy --backend aws --endpoint-url http://127.0.0.1:5000 --stack test   # moto`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return deployRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.LambdaZip, "lambda-zip", "", "the function's deployment package (a zip with bootstrap at its root); default: build it from the source checkout")
+	fl.StringVar(&opts.Arch, "arch", awsops.DefaultDeployArch, "the function's architecture: arm64 or amd64")
+	fl.StringVar(&opts.Stage, "stage", awsops.DefaultDeployStage, "the WebSocket API stage")
+	fl.DurationVar(&opts.FunctionTimeout, "function-timeout", awsops.DefaultBrokerTimeout, "the function timeout (the queue's visibility timeout is 6 times it)")
+	fl.Int32Var(&opts.ThrottleBurst, "throttle-burst", awsops.DefaultThrottlingBurstLimit, "the stage's throttling burst limit")
+	fl.Float64Var(&opts.ThrottleRate, "throttle-rate", awsops.DefaultThrottlingRateLimit, "the stage's throttling rate limit (requests per second)")
+	fl.Int32Var(&opts.MaxConcurrency, "max-concurrency", awsops.DefaultMaximumConcurrency, "most concurrent broker invocations the SQS event source starts")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan, with the drift found, and change nothing")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables and function updates")
+	return cmd
+}
+
+func deployRun(ctx context.Context, opts *Options) error {
+	if opts.Arch != "arm64" && opts.Arch != "amd64" {
+		return cmdutil.FlagErrorf("--arch must be arm64 or amd64, not %q", opts.Arch)
+	}
+	if opts.FunctionTimeout < 3*time.Second || opts.FunctionTimeout > 15*time.Minute {
+		return cmdutil.FlagErrorf("--function-timeout must be between 3s and 15m (Lambda's limits)")
+	}
+	if opts.MaxConcurrency < 2 {
+		return cmdutil.FlagErrorf("--max-concurrency must be at least 2 (Lambda's least)")
+	}
+	var zip []byte
+	var err error
+	if opts.LambdaZip != "" {
+		zip, err = os.ReadFile(opts.LambdaZip)
+		if err != nil {
+			return cmdutil.FlagErrorf("--lambda-zip: %v", err)
+		}
+	} else if src := sourceCheckout(opts.SourceDir); src != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "building the function for linux/%s from %s\n", opts.Arch, src)
+		zip, err = BuildZip(ctx, src, opts.Arch)
+		if err != nil {
+			return err
+		}
+	} else if !opts.DryRun {
+		return cmdutil.FlagErrorf("no function package: pass --lambda-zip FILE (a zip with bootstrap at its root), or run deploy from a socks source checkout to build one")
+	}
+	tgt, err := opts.Target(ctx)
+	if err != nil {
+		return err
+	}
+	d := &awsops.Deployer{CP: tgt.CP, Spec: awsops.DeploySpec{
+		Stack: tgt.Stack, Region: tgt.Region, Stage: opts.Stage, Arch: opts.Arch, Timeout: opts.FunctionTimeout, Zip: zip,
+		ThrottlingBurstLimit: opts.ThrottleBurst, ThrottlingRateLimit: opts.ThrottleRate, MaximumConcurrency: opts.MaxConcurrency, Wait: opts.Wait,
+	}}
+	d.Progress = progressPrinter(opts.IO, opts.DryRun)
+	res, err := d.Deploy(ctx, opts.DryRun)
+	if err != nil {
+		return err
+	}
+	saved := ""
+	if !opts.DryRun && res.WebSocketURL != "" && tgt.Profile != "" && tgt.ConfigFile != "" {
+		err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
+			p.Backend, p.Stack, p.Region = config.BackendAWS, tgt.Stack, tgt.Region
+			p.WebSocketURL, p.CallbackURL = res.WebSocketURL, res.CallbackURL
+		})
+		if err != nil {
+			return fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w", tgt.Profile, tgt.ConfigFile, err)
+		}
+		saved = tgt.Profile
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			awsops.DeployResult
+			Changed      bool   `json:"changed"`
+			SavedProfile string `json:"savedProfile,omitempty"`
+		}{res, res.Changed(), saved})
+	}
+	return printResult(opts.IO.Out, res, saved)
+}
+
+func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
+	switch {
+	case !res.Changed():
+		fmt.Fprintf(w, "nothing to do: all %d resources of stack %s are in place\n", len(res.Steps), res.Stack)
+	case res.DryRun:
+		for _, s := range res.Steps {
+			if s.Action != awsops.ActionNone {
+				fmt.Fprintf(w, "would %s %s\n", s.Action, s)
+				for _, d := range s.Drift {
+					fmt.Fprintf(w, "  %s\n", d)
+				}
+			}
+		}
+		return nil
+	default:
+		n := 0
+		for _, s := range res.Steps {
+			if s.Action != awsops.ActionNone {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "deployed stack %s: %d of %d resources created or updated\n", res.Stack, n, len(res.Steps))
+	}
+	if res.WebSocketURL != "" {
+		fmt.Fprintf(w, "websocket url: %s\ncallback url:  %s\n", res.WebSocketURL, res.CallbackURL)
+	}
+	if saved != "" {
+		fmt.Fprintf(w, "saved both into config profile %s\n", saved)
+	} else if res.WebSocketURL != "" && !res.DryRun {
+		fmt.Fprintf(w, "no config profile is selected; to use them: export %s=%s %s=%s\n", config.EnvWebSocket, res.WebSocketURL, config.EnvCallback, res.CallbackURL)
+	}
+	return nil
+}
+
+// progressPrinter writes one line per resource to stderr: marked and
+// coloured on a terminal, plain when piped.
+func progressPrinter(ios *iostreams.IOStreams, dryRun bool) func(awsops.DeployStep, bool) {
+	u := ui.NewErr(ios)
+	w := ios.ErrOut
+	return func(s awsops.DeployStep, done bool) {
+		switch {
+		case done && s.Action == awsops.ActionDelete:
+			fmt.Fprintf(w, "%s deleted %s\n", u.Good.Render("-"), s)
+		case done:
+			fmt.Fprintf(w, "%s %sd %s\n", u.Good.Render("✓"), s.Action, s)
+		case s.Action == awsops.ActionNone:
+			fmt.Fprintf(w, "%s %s is in place\n", u.Label.Render("="), s)
+		default:
+			verb := "creating"
+			if s.Action == awsops.ActionUpdate {
+				verb = "updating"
+			}
+			if dryRun {
+				verb = "would " + s.Action
+			}
+			fmt.Fprintf(w, "%s %s %s\n", u.Code.Render("~"), verb, s)
+			for _, d := range s.Drift {
+				fmt.Fprintf(w, "    %s %s\n", u.Bad.Render("drift:"), d)
+			}
+		}
+	}
+}
+
+// sourceCheckout finds the socks source checkout at dir or above the
+// working directory ("" when there is none).
+func sourceCheckout(dir string) string {
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return ""
+		}
+		dir = wd
+	}
+	for {
+		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(mod), "module github.com/socks-dev/socks\n") {
+			if _, err := os.Stat(filepath.Join(dir, "cmd", "socks")); err == nil {
+				return dir
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// BuildZip builds the socks binary for linux/arch from the checkout src
+// with the go tool and packs it as a deployment package.
+func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return nil, errors.New("building the function needs the go tool: install Go, or pass --lambda-zip")
+	}
+	dir, err := os.MkdirTemp("", "socks-deploy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/socks")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	return awsops.LambdaZip(raw)
+}

@@ -1,0 +1,73 @@
+package ops_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/ops"
+)
+
+// TestDoctorChecksTheDeployedStack deploys a stack to moto, and doctor's
+// "deployed stack" check passes; a disabled mapping then fails it, saying
+// so; a stack that deploy never made has nothing more to check.
+func TestDoctorChecksTheDeployedStack(t *testing.T) {
+	moto := emulatortest.Moto(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := "doc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	zip, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1", Zip: zip, Wait: time.Minute}}
+	if _, err := d.Deploy(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = awsops.DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	run := func(stack string) ops.Result {
+		env := &ops.Env{AWS: &ops.AWSEnv{Deployed: ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })}}
+		var c ops.Check
+		for _, x := range ops.AWSChecks {
+			if x.Name == "deployed stack" {
+				c = x
+			}
+		}
+		if c.Run == nil {
+			t.Fatal("no deployed stack check")
+		}
+		return ops.RunChecks(t.Context(), env, []ops.Check{c}).Checks[0]
+	}
+
+	if r := run(stack); r.Status != ops.StatusOK || !strings.Contains(r.Detail, "routes, integration") {
+		t.Errorf("healthy stack: %+v", r)
+	}
+	m, err := awsops.StackMapping(t.Context(), cp.Lambda, d.Spec.FunctionName(), "")
+	if err != nil || m == nil {
+		t.Fatalf("mapping %v %v", m, err)
+	}
+	if _, err := cp.Lambda.UpdateEventSourceMapping(t.Context(), &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, Enabled: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(stack); r.Status != ops.StatusFail || !strings.Contains(r.Detail, "event source mapping: state is Disabled; want Enabled") || !strings.Contains(r.Fix, "socks deploy") {
+		t.Errorf("disabled mapping: %+v", r)
+	}
+	if r := run(stack + "-none"); r.Status != ops.StatusOK || !strings.Contains(r.Detail, "nothing more to check") {
+		t.Errorf("a stack deploy never made: %+v", r)
+	}
+}
