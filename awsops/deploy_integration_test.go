@@ -101,6 +101,7 @@ func changed(res DeployResult) []string {
 // a second deploy changes nothing; hand edits are drift that --dry-run
 // reports and the next deploy undoes; teardown leaves nothing.
 func TestDeployOnMoto(t *testing.T) {
+	t.Parallel()
 	cp := motoPlane(t)
 	stack := uniqueName("dep")
 	zip := testZip(t)

@@ -26,6 +26,7 @@ import (
 // on DynamoDB Local, where it answers a recorded $connect and records the
 // connection.
 func TestDeployedZipAnswersConnectUnderTheRIE(t *testing.T) {
+	t.Parallel()
 	cp := motoPlane(t)
 	emulatortest.RIEPath(t)
 	dynamoURL := emulatortest.DynamoDB(t)

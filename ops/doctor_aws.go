@@ -34,7 +34,7 @@ func checkDeployed(ctx context.Context, env *Env) Result {
 		return r
 	}
 	if env.AWS.Deployed == nil {
-		return skip("skipped: DynamoDB and SQS go to their own endpoints, and there is no --endpoint-url for the control plane")
+		return skip("skipped: DynamoDB or SQS has an endpoint of its own (an emulator); use --endpoint-url alone to check a deployed stack")
 	}
 	res, err := env.AWS.Deployed(ctx)
 	if err != nil {

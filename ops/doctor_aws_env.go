@@ -41,8 +41,8 @@ type AWSEnv struct {
 	Settings awsops.QueueSettings
 
 	// Deployed checks what `socks deploy` made (a dry run of deploy). It
-	// is nil when DynamoDB and SQS go to their own endpoints without
-	// --endpoint-url: there is no control plane to ask then.
+	// is nil when DynamoDB or SQS has an endpoint of its own: the data
+	// plane is then on emulators, and the control plane is not asked.
 	Deployed func(ctx context.Context) (awsops.DeployResult, error)
 
 	// The drift of the tables and of the queues, compared once.
@@ -105,7 +105,7 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 	if !endpointOverride(a) {
 		e.Identity = STSIdentity(sts.NewFromConfig(*b.AWS))
 	}
-	if a.EndpointURL != "" || !endpointOverride(a) {
+	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
 		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
 		e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
 	}

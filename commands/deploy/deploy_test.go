@@ -27,8 +27,8 @@ func stackName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-// TestDeployCommandOnMoto runs `socks deploy` as the command does, on moto,
-// building the function from this checkout: a dry run on an empty account
+// TestDeployCommandOnMoto runs `socks deploy` as the command does, on moto:
+// a dry run on an empty account
 // lists every resource and changes nothing; the deploy prints both URLs
 // and writes them into the selected profile; a second deploy says
 // "nothing to do".
@@ -45,12 +45,23 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	if runtime.GOARCH == "amd64" {
 		arch = "amd64"
 	}
+	// A package of the right shape: the function is not run here (awsops
+	// runs the real one under the RIE), and building it would cost a
+	// cross-compile of the whole binary.
+	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
+	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run := func(t *testing.T, dryRun bool) (string, string) {
 		t.Helper()
 		ios, _, out, errOut := iostreams.Test()
 		opts := &Options{
 			IO: ios, Arch: arch, Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
-			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, SourceDir: filepath.Join("..", ".."),
+			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, LambdaZip: zipFile,
 			Target: func(context.Context) (*Target, error) {
 				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto"}, nil
 			},
@@ -109,5 +120,20 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	out, _ = run(t, false)
 	if !strings.HasPrefix(out, "nothing to do: ") {
 		t.Errorf("second deploy:\n%s", out)
+	}
+}
+
+// TestSourceCheckout finds this checkout from a folder inside it, and no
+// checkout from outside one.
+func TestSourceCheckout(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sourceCheckout(filepath.Join(root, "commands", "deploy")); got != root {
+		t.Errorf("from commands/deploy: %q, want %q", got, root)
+	}
+	if got := sourceCheckout(t.TempDir()); got != "" {
+		t.Errorf("from a temporary folder: %q", got)
 	}
 }

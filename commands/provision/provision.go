@@ -39,8 +39,9 @@ type Target struct {
 	// Stack, Region and Endpoint describe where, for messages.
 	Stack, Region, Endpoint string
 	// Deployer reaches what `socks deploy` made besides the tables and
-	// queues (nil when DynamoDB and SQS are sent to their own emulators
-	// without --endpoint-url: there is no control plane to ask then).
+	// queues. It is nil when DynamoDB or SQS has an endpoint of its own
+	// (--dynamodb-endpoint-url, --sqs-endpoint-url): the data plane is
+	// then on emulators, and the control plane is not asked.
 	Deployer *awsops.Deployer
 }
 
@@ -93,7 +94,7 @@ func NewTarget(b *backend.Backend) *Target {
 		endpoint = strings.Join(parts, " and ")
 	}
 	var deployer *awsops.Deployer
-	if a.EndpointURL != "" || (a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "") {
+	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
 		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
 		deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
 	}

@@ -1,0 +1,146 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go"
+)
+
+// fakeCreate is a Lambda API whose CreateFunction fails with errs in turn,
+// then succeeds.
+type fakeCreate struct {
+	DeployLambdaAPI
+	errs  []error
+	calls int
+}
+
+func (f *fakeCreate) CreateFunction(context.Context, *lambda.CreateFunctionInput, ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
+	f.calls++
+	if f.calls <= len(f.errs) {
+		return nil, f.errs[f.calls-1]
+	}
+	return &lambda.CreateFunctionOutput{FunctionArn: aws.String("arn:aws:lambda:us-east-1:1:function:s-socks")}, nil
+}
+
+var errRoleNotReady = &smithy.GenericAPIError{Code: "InvalidParameterValueException", Message: "The role defined for the function cannot be assumed by Lambda."}
+
+// TestCreateFunctionRetriesARoleNotAssumableYet: a new role that Lambda
+// cannot assume yet is retried, within a bound; other errors are not.
+func TestCreateFunctionRetriesARoleNotAssumableYet(t *testing.T) {
+	newDeployer := func(api DeployLambdaAPI, slept *time.Duration) *Deployer {
+		d := &Deployer{CP: &ControlPlane{Lambda: api}, Spec: DeploySpec{Stack: "s", Region: "us-east-1", Zip: []byte("zip")}.withDefaults(),
+			Sleep: func(_ context.Context, d time.Duration) error { *slept += d; return nil }}
+		d.st.roleARN = "arn:aws:iam::1:role/s-socks-function"
+		return d
+	}
+	t.Run("the error three times, then success", func(t *testing.T) {
+		var slept time.Duration
+		f := &fakeCreate{errs: []error{errRoleNotReady, errRoleNotReady, errRoleNotReady}}
+		d := newDeployer(f, &slept)
+		if err := d.applyFunction(t.Context(), ActionCreate); err != nil {
+			t.Fatal(err)
+		}
+		if f.calls != 4 || slept != 3*roleRetryDelay || d.st.functionARN == "" {
+			t.Errorf("calls %d, slept %s, arn %q", f.calls, slept, d.st.functionARN)
+		}
+	})
+	t.Run("always the error: gives up at the bound", func(t *testing.T) {
+		var slept time.Duration
+		errs := make([]error, 1000)
+		for i := range errs {
+			errs[i] = errRoleNotReady
+		}
+		f := &fakeCreate{errs: errs}
+		err := newDeployer(f, &slept).applyFunction(t.Context(), ActionCreate)
+		if err == nil || !strings.Contains(err.Error(), "cannot be assumed") {
+			t.Fatalf("err %v", err)
+		}
+		if slept > roleRetryBound || slept < roleRetryBound-roleRetryDelay {
+			t.Errorf("waited %s in all; the bound is %s", slept, roleRetryBound)
+		}
+	})
+	t.Run("another error is not retried", func(t *testing.T) {
+		var slept time.Duration
+		f := &fakeCreate{errs: []error{&smithy.GenericAPIError{Code: "InvalidParameterValueException", Message: "Unzipped size must be smaller than 262144000 bytes"}}}
+		if err := newDeployer(f, &slept).applyFunction(t.Context(), ActionCreate); err == nil || f.calls != 1 || slept != 0 {
+			t.Errorf("err %v, calls %d, slept %s", err, f.calls, slept)
+		}
+	})
+}
+
+// hits is a loopback server that counts the requests it got and answers
+// them all with an error.
+type hits struct {
+	*httptest.Server
+	mu sync.Mutex
+	n  int
+}
+
+func newHits(t *testing.T) *hits {
+	h := &hits{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"__type":"ValidationException","message":"no"}`))
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hits) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// TestControlPlaneEndpoints: the one endpoint reaches every service, a
+// per-service setting beats it for DynamoDB, and the SDK's own
+// AWS_ENDPOINT_URL_<SERVICE> beats both.
+func TestControlPlaneEndpoints(t *testing.T) {
+	all, dynamo, iamOnly := newHits(t), newHits(t), newHits(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_IAM", iamOnly.URL)
+	cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RetryMaxAttempts = 1
+	cp := NewControlPlane(cfg, Endpoints{All: all.URL, DynamoDB: dynamo.URL})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	_, err = cp.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("r")})
+	if err == nil || iamOnly.count() != 1 || all.count() != 0 {
+		t.Errorf("IAM: err %v; AWS_ENDPOINT_URL_IAM got %d, --endpoint-url got %d", err, iamOnly.count(), all.count())
+	}
+	_, _ = cp.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")})
+	_, _ = cp.STS.GetCallerIdentity(ctx, nil)
+	if all.count() != 2 {
+		t.Errorf("Lambda and STS: --endpoint-url got %d requests, want 2", all.count())
+	}
+	_, _ = cp.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("t")})
+	if dynamo.count() != 1 || all.count() != 2 {
+		t.Errorf("DynamoDB: its own endpoint got %d, --endpoint-url %d", dynamo.count(), all.count())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+}
