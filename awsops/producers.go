@@ -166,9 +166,9 @@ type QueuePolicyStatement struct {
 	Condition map[string]map[string]string `json:"Condition"`
 }
 
-// policy is an SQS queue policy; statements other than socks's are kept
+// queuePolicy is an SQS queue policy; statements other than socks's are kept
 // as they are.
-type policy struct {
+type queuePolicy struct {
 	Version   string            `json:"Version"`
 	ID        string            `json:"Id,omitempty"`
 	Statement []json.RawMessage `json:"Statement"`
@@ -205,7 +205,7 @@ type ProducerPlan struct {
 	Drift   []Drift
 	// set by CheckProducers for CreateProducers
 	queueURL, queueARN, ruleARN string
-	policy                      policy
+	policy                      queuePolicy
 	statements                  []QueuePolicyStatement
 }
 

@@ -110,13 +110,17 @@ func TestABadMappingIsOneLineFromConfigAndDoctor(t *testing.T) {
 			checkFailure(t, r, 2, `event mapping from profile site: mapping users "detail.userId" is not a JSON pointer: start it with "/", as in "/detail/userId"`)
 		})
 	}
-	t.Run("a good mapping is shown by config", func(t *testing.T) {
+	t.Run("a good mapping is shown by config and doctor", func(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte("[profiles.site.mapping]\ntopics = [\"/detail/entityId\"]\nusers = \"/detail/userId\"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out := s.must("config", "--config", cfg, "--config-profile", "site")
 		if !strings.Contains(out, "event mapping\ttopics=/detail/entityId users=/detail/userId body=/detail\tprofile site") {
 			t.Errorf("config shows:\n%s", out)
+		}
+		r := s.run("doctor", "--config", cfg, "--config-profile", "site")
+		if !strings.Contains(r.stdout, "; event mapping topics=/detail/entityId users=/detail/userId body=/detail\t") {
+			t.Errorf("doctor shows:\n%s", r)
 		}
 	})
 }

@@ -168,6 +168,10 @@ func TestProvisionedProducersDeliverToTheQueue(t *testing.T) {
 		}
 	}
 
+	// moto delivers EventBridge and SNS messages to a queue whatever its
+	// policy says (checked by hand: with the policy removed both still
+	// land), so the policy is checked here by its contents, as AWS would
+	// read it.
 	t.Run("the queue policy lets only the rule and the topic send", func(t *testing.T) {
 		rule, err := s.events.DescribeRule(t.Context(), &eventbridge.DescribeRuleInput{Name: aws.String(s.name + "-envelopes")})
 		if err != nil {

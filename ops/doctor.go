@@ -191,7 +191,16 @@ func skip(detail string) Result { return Result{Status: StatusSkip, Detail: deta
 
 const stateDirFix = "pass --state-dir or set " + config.EnvStateDir + " to the directory `socks serve` uses"
 
-func checkBackend(_ context.Context, env *Env) Result {
+func checkBackend(ctx context.Context, env *Env) Result {
+	r := checkBackendOnly(ctx, env)
+	if m := env.Config.Mapping; m != nil {
+		// A bad mapping never gets here: the configuration is refused.
+		r.Detail += "; event mapping " + m.String()
+	}
+	return r
+}
+
+func checkBackendOnly(_ context.Context, env *Env) Result {
 	cfg := env.Config
 	switch cfg.Backend {
 	case config.BackendLocal:

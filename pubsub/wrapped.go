@@ -151,6 +151,19 @@ type Mapping struct {
 	Body   string   `toml:"body" json:"body,omitempty"`
 }
 
+// String shows the mapping on one line: topics=... users=... body=...
+func (m Mapping) String() string {
+	body := m.Body
+	if body == "" {
+		body = DefaultMappingBody
+	}
+	s := "topics=" + strings.Join(m.Topics, ",")
+	if m.Users != "" {
+		s += " users=" + m.Users
+	}
+	return s + " body=" + body
+}
+
 // DefaultMappingBody is the body a mapping delivers when Body is unset.
 const DefaultMappingBody = "/detail"
 

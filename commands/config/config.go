@@ -13,7 +13,6 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
-	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -145,7 +144,7 @@ func configRun(_ context.Context, opts *Options) error {
 		{"state file", cfg.StatePath(), ""},
 	}
 	if m := cfg.Mapping; m != nil {
-		rows = append(rows, []string{"event mapping", MappingSummary(*m), src["mapping"]})
+		rows = append(rows, []string{"event mapping", m.String(), src["mapping"]})
 	}
 	if cfg.Backend == config.BackendAWS {
 		a, r, c := cfg.AWS, out.Resources, out.Credentials
@@ -185,19 +184,6 @@ func configRun(_ context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	return nil
-}
-
-// MappingSummary shows an event mapping on one line.
-func MappingSummary(m pubsub.Mapping) string {
-	body := m.Body
-	if body == "" {
-		body = pubsub.DefaultMappingBody
-	}
-	s := "topics=" + strings.Join(m.Topics, ",")
-	if m.Users != "" {
-		s += " users=" + m.Users
-	}
-	return s + " body=" + body
 }
 
 func orDash(s string) string {
