@@ -1156,3 +1156,57 @@ func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 		}
 	}
 }
+
+// TestBadManagementRequestsGetTheRightStatus sends the Management API what
+// a broken producer might: each gets its status, with an error type and a
+// body that does not echo the input, and the live connection is untouched.
+func TestBadManagementRequestsGetTheRightStatus(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	_, id := connect(t, h, addr)
+	base := "http://" + addr + "/@connections/"
+	hugeID := strings.Repeat("Z", 10000)
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+		chunked            bool
+		want               int
+	}{
+		{"an unknown method is 405", http.MethodPut, base + url.PathEscape(id), []byte("x"), false, http.StatusMethodNotAllowed},
+		{"an empty connection ID is 403", http.MethodPost, base, []byte("x"), false, http.StatusForbidden},
+		{"a connection ID with an escaped slash is 410, no such connection", http.MethodPost, base + "a%2Fb", []byte("x"), false, http.StatusGone},
+		{"a path below a connection ID is 403", http.MethodGet, base + url.PathEscape(id) + "/more", nil, false, http.StatusForbidden},
+		{"an unknown connection ID is 410", http.MethodPost, base + "nope", []byte("x"), false, http.StatusGone},
+		{"a 10 KB connection ID is 410", http.MethodGet, base + hugeID, nil, false, http.StatusGone},
+		{"an ID of invalid UTF-8 is 410", http.MethodDelete, base + "%FF%FE", nil, false, http.StatusGone},
+		{"a body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), false, http.StatusRequestEntityTooLarge},
+		{"a chunked body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), true, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = bytes.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(bytes.NewReader(tc.body)) // no length: sent chunked
+			}
+			req, err := http.NewRequestWithContext(ctxT(t), tc.method, tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d %q; want %d", resp.StatusCode, b, tc.want)
+			}
+			if strings.Contains(string(b), hugeID) || len(b) > 1024 {
+				t.Errorf("the answer (%d bytes) echoes the request", len(b))
+			}
+		})
+	}
+	if g.Count() != 1 {
+		t.Errorf("Count = %d after the bad requests; want the one connection still open", g.Count())
+	}
+}
