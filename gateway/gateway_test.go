@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/gorilla/websocket"
@@ -1208,5 +1212,92 @@ func TestBadManagementRequestsGetTheRightStatus(t *testing.T) {
 	}
 	if g.Count() != 1 {
 		t.Errorf("Count = %d after the bad requests; want the one connection still open", g.Count())
+	}
+}
+
+func TestWithCredentialsOnlySignedManagementCallsPass(t *testing.T) {
+	h := newFakeHandler()
+	creds := &Credentials{AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"}
+	g, addr := start(t, h, Options{Stage: "dev", Credentials: creds})
+	ws, id := connect(t, h, addr)
+	client := func(key, secret string) *apigatewaymanagementapi.Client {
+		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+			Region:       "eu-west-1",
+			BaseEndpoint: aws.String(g.ManagementEndpoint(addr)),
+			Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		})
+	}
+
+	// The SDK's own client, signing with the key pair, works.
+	good := client(creds.AccessKeyID, creds.SecretAccessKey)
+	if _, err := good.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{"signed":true}`)}); err != nil {
+		t.Fatalf("a signed PostToConnection: %v", err)
+	}
+	if got := string(readMessage(t, ws)); got != `{"signed":true}` {
+		t.Fatalf("the client got %q", got)
+	}
+	if _, err := good.GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id}); err != nil {
+		t.Fatalf("a signed GetConnection: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"a wrong secret", func() error {
+			_, err := client(creds.AccessKeyID, "wrong").PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")})
+			return err
+		}},
+		{"another access key", func() error {
+			_, err := client("AKOTHER", creds.SecretAccessKey).GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+			return err
+		}},
+		{"no signature at all", func() error {
+			anonymous := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+				Region: "eu-west-1", BaseEndpoint: aws.String(g.ManagementEndpoint(addr)), Credentials: aws.AnonymousCredentials{},
+			})
+			_, err := anonymous.DeleteConnection(ctxT(t), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+			return err
+		}},
+	} {
+		t.Run(tc.name+" is forbidden", func(t *testing.T) {
+			var forbidden *types.ForbiddenException
+			if err := tc.call(); !errors.As(err, &forbidden) {
+				t.Errorf("got %v; want ForbiddenException", err)
+			}
+		})
+	}
+	t.Run("a made-up signature is forbidden", func(t *testing.T) {
+		resp := rawManagement(t, http.MethodPost, "http://"+addr+"/dev/@connections/"+url.PathEscape(id), []byte("x"), true)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("got %d; want 403", resp.StatusCode)
+		}
+	})
+	t.Run("a signed body swapped in transit is forbidden", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, "http://"+addr+"/dev/@connections/"+url.PathEscape(id), strings.NewReader("original"))
+		sum := sha256.Sum256([]byte("original"))
+		if err := v4.NewSigner().SignHTTP(ctxT(t), aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}, req, hex.EncodeToString(sum[:]), "execute-api", "eu-west-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		req.Body = io.NopCloser(strings.NewReader("tampered"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("got %d; want 403", resp.StatusCode)
+		}
+	})
+	if g.Count() != 1 {
+		t.Errorf("Count = %d; the refused DeleteConnection must not have closed the connection", g.Count())
+	}
+	// Nothing the refused calls sent arrived: the next message is the
+	// next signed one.
+	if _, err := good.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("last")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "last" {
+		t.Errorf("the client got %q after the refused calls; want only the signed %q", got, "last")
 	}
 }
