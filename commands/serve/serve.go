@@ -12,16 +12,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -47,8 +50,13 @@ type Options struct {
 	MaxQueuedBytes        int
 	MaxFramesPerSecond    int
 	AllowOrigins          []string
-	Verbose               bool
-	Quiet                 bool
+	// RequireSignature makes @connections calls need the key pair even
+	// on loopback; off loopback they always do.
+	RequireSignature bool
+	// KeysFile holds the key pair (default: the state dir's).
+	KeysFile string
+	Verbose  bool
+	Quiet    bool
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -94,6 +102,8 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
 	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
 	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
+	fl.BoolVar(&opts.RequireSignature, "require-signature", false, "require SigV4-signed @connections calls on loopback too (always required on other addresses)")
+	fl.StringVar(&opts.KeysFile, "keys-file", "", "AWS shared credentials file (profile "+config.ManagementProfile+") with the key pair to require (default: "+config.ManagementKeysFile+" in the state dir, created when missing)")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
@@ -150,6 +160,26 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 
+	// Off loopback, anyone who reaches the port could push to any client:
+	// the Management API then requires the key pair.
+	var keys *aws.Credentials
+	exposed := !isLoopback(ln.Addr())
+	if exposed || opts.RequireSignature {
+		path := opts.KeysFile
+		if path == "" {
+			path = b.Config.ManagementKeysPath()
+		}
+		creds, err := backend.EnsureManagementKeys(path)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		keys = &creds
+		if exposed {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s is reachable beyond this machine; @connections calls must be signed (SigV4) with the key pair in %s (see `socks config`)\n", ln.Addr(), path)
+		}
+	}
+
 	handler := &routes.Handler{
 		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
 		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
@@ -166,6 +196,7 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxQueuedBytes:     opts.MaxQueuedBytes,
 		MaxFramesPerSecond: opts.MaxFramesPerSecond,
 		AllowOrigins:       opts.AllowOrigins,
+		Credentials:        gatewayCredentials(keys),
 		Now:                opts.Now,
 	})
 	if err != nil {
@@ -197,7 +228,7 @@ func Run(ctx context.Context, opts *Options) error {
 		br := &broker.Broker{
 			Store:       b.Store,
 			Queue:       b.Queue,
-			Pusher:      backend.LocalPusher(mgmtURL, opts.Concurrency),
+			Pusher:      localPusher(mgmtURL, opts.Concurrency, keys),
 			Concurrency: opts.Concurrency,
 			Wait:        time.Second,
 			Now:         opts.Now,
@@ -271,4 +302,26 @@ func announce(ios *iostreams.IOStreams, ws, mgmt string, noBroker bool) {
 		u.Label.Render("management API"), mgmt,
 		u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+func gatewayCredentials(keys *aws.Credentials) *gateway.Credentials {
+	if keys == nil {
+		return nil
+	}
+	return &gateway.Credentials{AccessKeyID: keys.AccessKeyID, SecretAccessKey: keys.SecretAccessKey}
+}
+
+// localPusher is the broker's pusher to this gateway, signing with keys
+// when the gateway requires them.
+func localPusher(endpoint string, concurrency int, keys *aws.Credentials) store.Pusher {
+	if keys != nil {
+		return backend.SignedLocalPusher(endpoint, concurrency, *keys)
+	}
+	return backend.LocalPusher(endpoint, concurrency)
 }
