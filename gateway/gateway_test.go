@@ -1301,3 +1301,37 @@ func TestWithCredentialsOnlySignedManagementCallsPass(t *testing.T) {
 		t.Errorf("the client got %q after the refused calls; want only the signed %q", got, "last")
 	}
 }
+
+func TestConcurrentConnectsNeverPassTheGatewayCap(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{MaxConnections: 3})
+	const n = 12
+	var wg sync.WaitGroup
+	var accepted, refused atomic.Int64
+	conns := make(chan *websocket.Conn, n)
+	for range n {
+		wg.Go(func() {
+			ws, resp, err := dial(t, addr, "/", nil, nil)
+			switch {
+			case err == nil:
+				accepted.Add(1)
+				conns <- ws
+			case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
+				refused.Add(1)
+			default:
+				t.Errorf("dial: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(conns)
+	if accepted.Load() != 3 || refused.Load() != n-3 {
+		t.Errorf("%d accepted, %d refused; want exactly 3 and %d", accepted.Load(), refused.Load(), n-3)
+	}
+	if g.Count() > 3 {
+		t.Errorf("Count = %d; want at most 3", g.Count())
+	}
+	for ws := range conns {
+		ws.Close()
+	}
+}
