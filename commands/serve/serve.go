@@ -28,6 +28,10 @@ import (
 	"github.com/socks-dev/socks/ui"
 )
 
+// DefaultMaxConnections is how many connections `socks serve` serves at
+// most unless told.
+const DefaultMaxConnections = 10000
+
 // DefaultAddr is where `socks serve` listens by default.
 const DefaultAddr = "127.0.0.1:8765"
 
@@ -85,6 +89,9 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
   socks serve --idle-timeout 30s --max-duration 5m -v`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.checkLimits(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -98,7 +105,7 @@ standard error. Ctrl-C closes every connection with a close frame and exits.`,
 	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
 	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
 	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
-	fl.IntVar(&opts.MaxConnections, "max-connections", 10000, "open connections this gateway serves; more are refused with 503")
+	fl.IntVar(&opts.MaxConnections, "max-connections", DefaultMaxConnections, "open connections this gateway serves; more are refused with 503")
 	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
 	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
 	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
@@ -120,25 +127,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Concurrency < 1 {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
 	}
-	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
-		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
-	}
-	if opts.MaxConnectionsPerGeek < 1 {
-		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
-	}
-	switch {
-	case opts.MaxConnections < 1:
-		return cmdutil.FlagErrorf("--max-connections must be at least 1")
-	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
-		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
-	case opts.MaxFramesPerSecond < 1:
-		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
-	}
-	for _, o := range opts.AllowOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
-		}
-	}
+	opts.defaultLimits()
 	b, err := opts.Backend(ctx)
 	if err != nil {
 		return err
@@ -324,4 +313,48 @@ func localPusher(endpoint string, concurrency int, keys *aws.Credentials) store.
 		return backend.SignedLocalPusher(endpoint, concurrency, *keys)
 	}
 	return backend.LocalPusher(endpoint, concurrency)
+}
+
+// checkLimits checks the limit flags: each must be given a usable value
+// (zero is not one).
+func (opts *Options) checkLimits() error {
+	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
+		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if opts.MaxConnectionsPerGeek < 1 {
+		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
+	}
+	switch {
+	case opts.MaxConnections < 1:
+		return cmdutil.FlagErrorf("--max-connections must be at least 1")
+	case opts.MaxQueuedBytes < pubsub.MaxMessageBytes:
+		return cmdutil.FlagErrorf("--max-queued-bytes must be at least %d, one message of the largest size", pubsub.MaxMessageBytes)
+	case opts.MaxFramesPerSecond < 1:
+		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
+	}
+	for _, o := range opts.AllowOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+		}
+	}
+	return nil
+}
+
+// defaultLimits gives the limits left zero (callers other than the
+// command line) their defaults.
+func (opts *Options) defaultLimits() {
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{
+		{&opts.MaxTopics, pubsub.MaxTopicsPerConnection},
+		{&opts.MaxConnectionsPerGeek, routes.DefaultMaxConnectionsPerGeek},
+		{&opts.MaxConnections, DefaultMaxConnections},
+		{&opts.MaxQueuedBytes, gateway.DefaultMaxQueuedBytes},
+		{&opts.MaxFramesPerSecond, gateway.DefaultMaxFramesPerSecond},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+	}
 }
