@@ -204,7 +204,22 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	if b.AWS != nil {
 		return awsops.NewPusher(awsops.NewManagementClient(*b.AWS, mgmt, concurrency)), nil
 	}
-	return LocalPusher(mgmt, concurrency), nil
+	return b.LocalPusher(mgmt, concurrency)
+}
+
+// LocalPusher is the pusher for a local gateway of this state dir: it
+// signs with the gateway's key pair when the state dir holds one (a
+// gateway on a non-loopback address requires it), else with dummy
+// credentials.
+func (b *Backend) LocalPusher(endpoint string, concurrency int) (store.Pusher, error) {
+	creds, ok, err := ReadManagementKeys(b.Config.ManagementKeysPath())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return SignedLocalPusher(endpoint, concurrency, creds), nil
+	}
+	return LocalPusher(endpoint, concurrency), nil
 }
 
 // LocalPusher is the pusher for a local gateway's Management API endpoint:

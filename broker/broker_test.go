@@ -240,27 +240,62 @@ func receiveOne(t *testing.T, q store.Queue, vis time.Duration) store.Message {
 	return msgs[0]
 }
 
+// TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason puts on the queue
+// what other producers might write there. Each is dead-lettered at once,
+// with a reason in words (never a Go error), and leaves the queue.
 func TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	q := f.db.Queue()
-	if _, err := q.Send(ctx, []byte(`{"topics":["updates"],"body":`)); err != nil {
-		t.Fatal(err)
+	many := func(n int) string {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf(`"n%d"`, i)
+		}
+		return strings.Join(names, ",")
 	}
-	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
-	if !out.DeadLettered {
-		t.Fatalf("outcome = %+v, want dead-lettered", out)
-	}
-	dead, err := q.ListDeadLetters(ctx, 10)
-	if err != nil || len(dead) != 1 {
-		t.Fatalf("dead letters = %v, %v", dead, err)
-	}
-	if !strings.Contains(dead[0].Reason, "not valid JSON") {
-		t.Fatalf("reason %q does not say what was wrong", dead[0].Reason)
-	}
-	st, _ := q.Stats(ctx)
-	if st.Visible != 0 || st.InFlight != 0 {
-		t.Fatalf("the poison message is still on the queue: %+v", st)
+	for _, tc := range []struct {
+		name, body, reason string
+	}{
+		{"a truncated envelope", `{"topics":["updates"],"body":`, "not valid JSON"},
+		{"whitespace only", " \n ", "envelope is empty"},
+		{"topics as a string", `{"topics":"updates","body":1}`, `"topics" as a string; it must be a list of strings`},
+		{"a JSON nesting bomb", strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000), "nests more than 64 levels"},
+		{"invalid UTF-8", "{\"topics\":[\"up\xffdates\"],\"body\":1}", "not valid UTF-8"},
+		{"binary garbage", "\x00\x01\x02\xfe", "not valid UTF-8"},
+		{"a control character in a topic", `{"topics":["up\u0000dates"],"body":1}`, "control character"},
+		{"thousands of topics", `{"topics":[` + many(3000) + `],"body":1}`, "at most 50"},
+		{"too many users for its topics", `{"users":[` + many(1000) + `],"topics":["a","b"],"body":1}`, "lookups"},
+		{"no body", `{"topics":["updates"]}`, "body is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			q := f.db.Queue()
+			if _, err := q.Send(ctx, []byte(tc.body)); err != nil {
+				t.Fatal(err)
+			}
+			out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+			if !out.DeadLettered {
+				t.Fatalf("outcome = %+v, want dead-lettered", out)
+			}
+			dead, err := q.ListDeadLetters(ctx, 10)
+			if err != nil || len(dead) != 1 {
+				t.Fatalf("dead letters = %v, %v", dead, err)
+			}
+			if !strings.Contains(dead[0].Reason, tc.reason) {
+				t.Fatalf("reason %q does not say %q", dead[0].Reason, tc.reason)
+			}
+			for _, leak := range []string{"json:", "Go struct", "Go value"} {
+				if strings.Contains(dead[0].Reason, leak) {
+					t.Errorf("reason %q shows Go internals", dead[0].Reason)
+				}
+			}
+			if len(dead[0].Reason) > 1024 {
+				t.Errorf("the reason is %d bytes; it echoes the envelope", len(dead[0].Reason))
+			}
+			st, _ := q.Stats(ctx)
+			if st.Visible != 0 || st.InFlight != 0 {
+				t.Fatalf("the poison message is still on the queue: %+v", st)
+			}
+		})
 	}
 }
 

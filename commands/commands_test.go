@@ -67,6 +67,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		{"chatter issue with no live IDs allowed is a usage error", []string{"chatter", "issue", "--geek", "alice", "--max-live", "0"}, "", dir, 2, "--max-live"},
 		{"chatter issue limited to '*' is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "*"}, "", dir, 2, "allows everything"},
 		{"chatter issue with '*' inside a pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "a*b"}, "", dir, 2, "may only end a pattern"},
 		{"chatter issue with an empty topic pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "updates,,news"}, "", dir, 2, "topic is empty"},

@@ -127,6 +127,17 @@ const DefaultStack = "socks"
 // StatePath is the embedded database's path.
 func (c Config) StatePath() string { return filepath.Join(c.StateDir, StateFile) }
 
+// ManagementKeysFile is the file in the state dir holding the key pair a
+// local gateway requires @connections calls to be signed with, as an AWS
+// shared credentials file with the profile ManagementProfile.
+const ManagementKeysFile = "management-credentials"
+
+// ManagementProfile is the profile name in ManagementKeysFile.
+const ManagementProfile = "socks-local"
+
+// ManagementKeysPath is where the local gateway's key pair is kept.
+func (c Config) ManagementKeysPath() string { return filepath.Join(c.StateDir, ManagementKeysFile) }
+
 // Resolve computes the effective configuration from flags and the
 // environment (getenv), falling back to defaults.
 func Resolve(f Flags, getenv func(string) string) (Config, error) {

@@ -81,6 +81,20 @@ func TestRefusedUpgradesLeaveNoConnectionRecord(t *testing.T) {
 			status: http.StatusBadRequest, phrase: "control character",
 		},
 		{
+			name: "a chatter ID issued for updates is refused for news with 403",
+			setup: func(t *testing.T, s *stack) (string, string, string) {
+				return "alice", s.issue("alice", "--topics", "updates,entity:*"), "news"
+			},
+			status: http.StatusForbidden, phrase: "may not follow news",
+		},
+		{
+			name: "a chatter ID issued for updates is refused for every topic with 403",
+			setup: func(t *testing.T, s *stack) (string, string, string) {
+				return "alice", s.issue("alice", "--topics", "updates"), "."
+			},
+			status: http.StatusForbidden, phrase: "may not follow",
+		},
+		{
 			name: "a topic list with an empty entry is refused with 400",
 			setup: func(t *testing.T, s *stack) (string, string, string) {
 				return "alice", s.issue("alice"), "updates,,news"
@@ -138,4 +152,31 @@ func TestRefusedUpgradesLeaveNoConnectionRecord(t *testing.T) {
 		r := s.run("listen", "--geek", "alice", "--id", "sc_not-a-chatter-id-anyone-issued", "--timeout", "5s")
 		checkFailure(t, r, 5, "403")
 	})
+}
+
+// TestAChatterIDForUpdatesCannotSubscribeToNews connects with a chatter ID
+// limited to updates and entity:*, and tries to widen it by subscribing.
+func TestAChatterIDForUpdatesCannotSubscribeToNews(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	conn := mustDial(t, srv.connectURL("alice", s.issue("alice", "--topics", "updates,entity:*"), "updates"))
+	for _, tc := range []struct{ frame, want string }{
+		{`{"action":"subscribe","topics":["news"]}`, `"type":"error"`},
+		{`{"action":"subscribe","topics":["."]}`, `"type":"error"`},
+		{`{"action":"subscribe","topics":["entity:42"]}`, `"type":"subscribed"`},
+	} {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(tc.frame)); err != nil {
+			t.Fatal(err)
+		}
+		if got := readText(t, conn); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: reply %s; want %s", tc.frame, got, tc.want)
+		}
+	}
+	if rep := s.publishWait("--geek", "alice", "--topic", "news", "--message", "not for alice"); rep.Report.Targets != 0 {
+		t.Errorf("a publish to news reached %d connections; want none", rep.Report.Targets)
+	}
+	if rep := s.publishWait("--geek", "alice", "--topic", "entity:42", "--message", "hers"); rep.Report.Delivered != 1 {
+		t.Errorf("a publish to entity:42 reported %s; want delivered=1", rep)
+	}
 }

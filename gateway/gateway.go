@@ -89,6 +89,10 @@ type Options struct {
 	// Origin is refused with 403. Requests without Origin (non-browser
 	// clients) pass. Default: any origin, as API Gateway.
 	AllowOrigins []string
+	// Credentials, when set, is the key pair every @connections call
+	// must be signed with (SigV4, any region and service); others get
+	// 403. Unset, any Authorization header is accepted, as on loopback.
+	Credentials *Credentials
 	// Logger receives debug logs of connections and warnings about handler
 	// errors (default: discard).
 	Logger *slog.Logger

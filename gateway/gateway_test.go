@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/gorilla/websocket"
@@ -1266,5 +1270,180 @@ func TestShutdownDoesNotWaitForSocketsThatSentNothing(t *testing.T) {
 	_ = idle.SetReadDeadline(time.Now().Add(wait))
 	if _, err := idle.Read(make([]byte, 1)); err == nil {
 		t.Error("the idle socket is still open after Shutdown")
+	}
+}
+
+// TestBadManagementRequestsGetTheRightStatus sends the Management API what
+// a broken producer might: each gets its status, with an error type and a
+// body that does not echo the input, and the live connection is untouched.
+func TestBadManagementRequestsGetTheRightStatus(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	_, id := connect(t, h, addr)
+	base := "http://" + addr + "/@connections/"
+	hugeID := strings.Repeat("Z", 10000)
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+		chunked            bool
+		want               int
+	}{
+		{"an unknown method is 405", http.MethodPut, base + url.PathEscape(id), []byte("x"), false, http.StatusMethodNotAllowed},
+		{"an empty connection ID is 403", http.MethodPost, base, []byte("x"), false, http.StatusForbidden},
+		{"a connection ID with an escaped slash is 410, no such connection", http.MethodPost, base + "a%2Fb", []byte("x"), false, http.StatusGone},
+		{"a path below a connection ID is 403", http.MethodGet, base + url.PathEscape(id) + "/more", nil, false, http.StatusForbidden},
+		{"an unknown connection ID is 410", http.MethodPost, base + "nope", []byte("x"), false, http.StatusGone},
+		{"a 10 KB connection ID is 410", http.MethodGet, base + hugeID, nil, false, http.StatusGone},
+		{"an ID of invalid UTF-8 is 410", http.MethodDelete, base + "%FF%FE", nil, false, http.StatusGone},
+		{"a body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), false, http.StatusRequestEntityTooLarge},
+		{"a chunked body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), true, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = bytes.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(bytes.NewReader(tc.body)) // no length: sent chunked
+			}
+			req, err := http.NewRequestWithContext(ctxT(t), tc.method, tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d %q; want %d", resp.StatusCode, b, tc.want)
+			}
+			if strings.Contains(string(b), hugeID) || len(b) > 1024 {
+				t.Errorf("the answer (%d bytes) echoes the request", len(b))
+			}
+		})
+	}
+	if g.Count() != 1 {
+		t.Errorf("Count = %d after the bad requests; want the one connection still open", g.Count())
+	}
+}
+
+func TestWithCredentialsOnlySignedManagementCallsPass(t *testing.T) {
+	h := newFakeHandler()
+	creds := &Credentials{AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"}
+	g, addr := start(t, h, Options{Stage: "dev", Credentials: creds})
+	ws, id := connect(t, h, addr)
+	client := func(key, secret string) *apigatewaymanagementapi.Client {
+		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+			Region:       "eu-west-1",
+			BaseEndpoint: aws.String(g.ManagementEndpoint(addr)),
+			Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
+		})
+	}
+
+	// The SDK's own client, signing with the key pair, works.
+	good := client(creds.AccessKeyID, creds.SecretAccessKey)
+	if _, err := good.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{"signed":true}`)}); err != nil {
+		t.Fatalf("a signed PostToConnection: %v", err)
+	}
+	if got := string(readMessage(t, ws)); got != `{"signed":true}` {
+		t.Fatalf("the client got %q", got)
+	}
+	if _, err := good.GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id}); err != nil {
+		t.Fatalf("a signed GetConnection: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"a wrong secret", func() error {
+			_, err := client(creds.AccessKeyID, "wrong").PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")})
+			return err
+		}},
+		{"another access key", func() error {
+			_, err := client("AKOTHER", creds.SecretAccessKey).GetConnection(ctxT(t), &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+			return err
+		}},
+		{"no signature at all", func() error {
+			anonymous := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+				Region: "eu-west-1", BaseEndpoint: aws.String(g.ManagementEndpoint(addr)), Credentials: aws.AnonymousCredentials{},
+			})
+			_, err := anonymous.DeleteConnection(ctxT(t), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+			return err
+		}},
+	} {
+		t.Run(tc.name+" is forbidden", func(t *testing.T) {
+			var forbidden *types.ForbiddenException
+			if err := tc.call(); !errors.As(err, &forbidden) {
+				t.Errorf("got %v; want ForbiddenException", err)
+			}
+		})
+	}
+	t.Run("a made-up signature is forbidden", func(t *testing.T) {
+		resp := rawManagement(t, http.MethodPost, "http://"+addr+"/dev/@connections/"+url.PathEscape(id), []byte("x"), true)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("got %d; want 403", resp.StatusCode)
+		}
+	})
+	t.Run("a signed body swapped in transit is forbidden", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, "http://"+addr+"/dev/@connections/"+url.PathEscape(id), strings.NewReader("original"))
+		sum := sha256.Sum256([]byte("original"))
+		if err := v4.NewSigner().SignHTTP(ctxT(t), aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}, req, hex.EncodeToString(sum[:]), "execute-api", "eu-west-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		req.Body = io.NopCloser(strings.NewReader("tampered"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("got %d; want 403", resp.StatusCode)
+		}
+	})
+	if g.Count() != 1 {
+		t.Errorf("Count = %d; the refused DeleteConnection must not have closed the connection", g.Count())
+	}
+	// Nothing the refused calls sent arrived: the next message is the
+	// next signed one.
+	if _, err := good.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("last")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "last" {
+		t.Errorf("the client got %q after the refused calls; want only the signed %q", got, "last")
+	}
+}
+
+func TestConcurrentConnectsNeverPassTheGatewayCap(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{MaxConnections: 3})
+	const n = 12
+	var wg sync.WaitGroup
+	var accepted, refused atomic.Int64
+	conns := make(chan *websocket.Conn, n)
+	for range n {
+		wg.Go(func() {
+			ws, resp, err := dial(t, addr, "/", nil, nil)
+			switch {
+			case err == nil:
+				accepted.Add(1)
+				conns <- ws
+			case resp != nil && resp.StatusCode == http.StatusServiceUnavailable:
+				refused.Add(1)
+			default:
+				t.Errorf("dial: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(conns)
+	if accepted.Load() != 3 || refused.Load() != n-3 {
+		t.Errorf("%d accepted, %d refused; want exactly 3 and %d", accepted.Load(), refused.Load(), n-3)
+	}
+	if g.Count() > 3 {
+		t.Errorf("Count = %d; want at most 3", g.Count())
+	}
+	for ws := range conns {
+		ws.Close()
 	}
 }

@@ -56,8 +56,8 @@ const (
 // Options tune a DB. The zero value is ready to use.
 type Options struct {
 	// Now is the queue's clock (visibility timeouts, send and failure
-	// times). It defaults to time.Now. The Store does not use it: its
-	// methods take the time as an argument.
+	// times) and of report expiry (GetReport takes no time). It defaults
+	// to time.Now. The other Store methods take the time as an argument.
 	Now func() time.Time
 	// MaxReceives is how often a queue message may be received before the
 	// queue moves it to the dead letters by itself. It defaults to

@@ -706,7 +706,7 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	}
 	at := r.At
 	if at.IsZero() {
-		at = time.Now()
+		at = s.db.opts.Now()
 	}
 	err = s.db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
@@ -733,7 +733,7 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, error) {
 	var data string
 	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
-		messageID, millis(time.Now().Add(-reportTTL))).Scan(&data)
+		messageID, millis(s.db.opts.Now().Add(-reportTTL))).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}

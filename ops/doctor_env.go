@@ -44,7 +44,7 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 		env.Gateway, env.GatewayErr = readGateway(ctx, b.DB)
 		if env.Gateway.Recorded() {
 			env.Endpoint = env.Gateway.Management
-			env.Pusher = backend.LocalPusher(env.Endpoint, 1)
+			env.Pusher, env.PusherErr = b.LocalPusher(env.Endpoint, 1)
 		}
 		return env
 	}

@@ -220,7 +220,7 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 		if limit == 0 {
 			limit = DefaultMaxConnectionsPerGeek
 		}
-		n, err := h.liveConnections(ctx, geek, now)
+		n, err := h.liveConnections(ctx, geek, now, limit)
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, fmt.Errorf("counting the connections of %s: %w", geek, err)
 		}
@@ -251,17 +251,26 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 }
 
-// liveConnections counts the live connection records of geek: records,
-// not a counter, so that one left by a lost $disconnect only counts until
-// it expires or `socks prune-stale` removes it.
-func (h *Handler) liveConnections(ctx context.Context, geek string, now time.Time) (int, error) {
+// liveConnections counts the live connection records of geek, up to at
+// least limit: records, not a counter, so that one left by a lost
+// $disconnect only counts until it expires or `socks prune-stale` removes
+// it.
+func (h *Handler) liveConnections(ctx context.Context, geek string, now time.Time, limit int) (int, error) {
 	n := 0
 	err := h.Store.ListConnections(ctx, store.ConnectionFilter{Geek: geek}, now, func(page []pubsub.Connection) error {
 		n += len(page)
+		if n >= limit {
+			return errCounted // enough pages read
+		}
 		return nil
 	})
+	if errors.Is(err, errCounted) {
+		err = nil
+	}
 	return n, err
 }
+
+var errCounted = errors.New("counted enough")
 
 // notAllowed says which of topics the patterns (empty: any) do not allow,
 // or "" when they allow them all.

@@ -12,9 +12,39 @@ import (
 // limited to the topic patterns topics (none: any topic), records its hash
 // in s and returns the secret. The secret is never stored or logged: the
 // caller hands it to the browser and forgets it.
+//
+// A geek may hold at most DefaultMaxLiveChatterIDs live (unexpired) IDs;
+// IssueChatterIDWithin sets another bound.
 func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time, topics ...string) (string, ChatterID, error) {
+	return IssueChatterIDWithin(ctx, s, geek, ttl, now, DefaultMaxLiveChatterIDs, topics...)
+}
+
+// DefaultMaxLiveChatterIDs bounds the live chatter IDs of one geek unless
+// configured.
+const DefaultMaxLiveChatterIDs = 100
+
+// IssueChatterIDWithin is IssueChatterID with maxLive live IDs per geek at
+// most: over it, the error wraps ErrLimit and nothing is written. The
+// count is of live records, so expired and revoked IDs free their place;
+// concurrent issues may overshoot by at most their number.
+func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time, maxLive int, topics ...string) (string, ChatterID, error) {
 	if err := pubsub.ValidateGeek(geek); err != nil {
 		return "", ChatterID{}, err
+	}
+	if maxLive > 0 {
+		ids, err := s.ListChatterIDs(ctx, geek)
+		if err != nil {
+			return "", ChatterID{}, fmt.Errorf("counting the chatter IDs of %s: %w", geek, err)
+		}
+		live := 0
+		for _, c := range ids {
+			if !c.Expired(now) {
+				live++
+			}
+		}
+		if live >= maxLive {
+			return "", ChatterID{}, fmt.Errorf("geek %s already holds %d live chatter IDs, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire: %w", geek, live, geek, ErrLimit)
+		}
 	}
 	topics = pubsub.Unique(topics)
 	if err := pubsub.ValidateTopicPatterns(topics); err != nil {

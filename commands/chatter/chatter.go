@@ -43,7 +43,9 @@ type IssueOptions struct {
 	TTL   time.Duration
 	// Topics limits the topics the ID may follow (patterns; none: any).
 	Topics []string
-	JSON   bool
+	// MaxLive bounds the geek's live chatter IDs.
+	MaxLive int
+	JSON    bool
 }
 
 func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
@@ -71,6 +73,7 @@ upgrade (403) or with an error frame. Without it, any topic.`,
 	}
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "the user the chatter ID is for (required)")
 	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
+	cmd.Flags().IntVar(&opts.MaxLive, "max-live", store.DefaultMaxLiveChatterIDs, "refuse when the geek already holds this many live chatter IDs")
 	cmd.Flags().StringSliceVar(&opts.Topics, "topics", nil, "limit the ID to these topics (comma-separated; a trailing '*' matches a prefix; default any)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	_ = cmd.MarkFlagRequired("geek")
@@ -84,11 +87,14 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if err := pubsub.ValidateTopicPatterns(opts.Topics); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
+	if opts.MaxLive < 1 {
+		return cmdutil.FlagErrorf("--max-live must be at least 1")
+	}
 	s, err := opts.Store(ctx)
 	if err != nil {
 		return err
 	}
-	secret, c, err := store.IssueChatterID(ctx, s, opts.Geek, opts.TTL, opts.Now(), opts.Topics...)
+	secret, c, err := store.IssueChatterIDWithin(ctx, s, opts.Geek, opts.TTL, opts.Now(), opts.MaxLive, opts.Topics...)
 	if err != nil {
 		if pubsub.IsInvalid(err) {
 			return &cmdutil.FlagError{Err: err}

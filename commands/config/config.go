@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,12 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 (flag, environment or default) and the local state directory; on the AWS
 backend also the stack with its table and queue names, the region, profile,
 endpoints, and which credentials the environment holds (the access key ID
-masked but for its last four characters, secrets only as "set").`,
+masked but for its last four characters, secrets only as "set").
+
+A local gateway on an address other than loopback (or with serve
+--require-signature) requires @connections calls signed with the key pair
+in the state dir; "gateway keys" names the file, and "sign with" the
+environment that makes the AWS CLI, boto3 and the SDKs use it.`,
 		Example: "  socks config\n  SOCKS_STATE_DIR=/tmp/s socks config --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,6 +62,19 @@ type Output struct {
 	config.Config
 	Resources   *Resources   `json:"resources,omitempty"`
 	Credentials *Credentials `json:"credentials,omitempty"`
+	// GatewayKeys says where the local gateway's key pair is and how to
+	// sign @connections calls with it; never the secret.
+	GatewayKeys *GatewayKeys `json:"gatewayKeys"`
+}
+
+// GatewayKeys describes the key pair file of the local gateway.
+type GatewayKeys struct {
+	File    string `json:"file"`
+	Profile string `json:"profile"`
+	Exists  bool   `json:"exists"`
+	// Use is the environment that makes the AWS CLI, boto3 and the SDKs
+	// sign with the key pair.
+	Use string `json:"use"`
 }
 
 // Resources are the AWS stack's table and queue names.
@@ -129,6 +148,12 @@ func configRun(_ context.Context, opts *Options) error {
 		out.Resources = &Resources{Tables: awsops.TablesFor(cfg.AWS.Stack), Queues: awsops.QueuesFor(cfg.AWS.Stack)}
 		out.Credentials = credentials(cfg, opts.Getenv)
 	}
+	keysPath := cfg.ManagementKeysPath()
+	_, statErr := os.Stat(keysPath)
+	out.GatewayKeys = &GatewayKeys{
+		File: keysPath, Profile: config.ManagementProfile, Exists: statErr == nil,
+		Use: "AWS_SHARED_CREDENTIALS_FILE=" + keysPath + " AWS_PROFILE=" + config.ManagementProfile,
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -145,6 +170,13 @@ func configRun(_ context.Context, opts *Options) error {
 	}
 	if m := cfg.Mapping; m != nil {
 		rows = append(rows, []string{"event mapping", m.String(), src["mapping"]})
+	}
+	if k := out.GatewayKeys; k.Exists {
+		rows = append(rows,
+			[]string{"gateway keys", k.File + " (profile " + k.Profile + ")", ""},
+			[]string{"sign with", k.Use, ""})
+	} else {
+		rows = append(rows, []string{"gateway keys", "none yet (`socks serve` writes " + k.File + " off loopback or with --require-signature)", ""})
 	}
 	if cfg.Backend == config.BackendAWS {
 		a, r, c := cfg.AWS, out.Resources, out.Credentials

@@ -14,12 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
@@ -30,12 +32,12 @@ import (
 	"github.com/socks-dev/socks/web"
 )
 
+// DefaultMaxConnections is how many connections `socks serve` serves at
+// most unless told.
+const DefaultMaxConnections = 10000
+
 // DefaultAddr is where `socks serve` listens by default.
 const DefaultAddr = "127.0.0.1:8765"
-
-// DefaultMaxConnections is how many open connections one socks serve takes
-// before it refuses more with 503 (--max-connections).
-const DefaultMaxConnections = 10000
 
 // Options are the inputs of `socks serve`.
 type Options struct {
@@ -60,8 +62,13 @@ type Options struct {
 	MaxQueuedBytes        int
 	MaxFramesPerSecond    int
 	AllowOrigins          []string
-	Verbose               bool
-	Quiet                 bool
+	// RequireSignature makes @connections calls need the key pair even
+	// on loopback; off loopback they always do.
+	RequireSignature bool
+	// KeysFile holds the key pair (default: the state dir's).
+	KeysFile string
+	Verbose  bool
+	Quiet    bool
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -130,6 +137,8 @@ socks itself copes with each.`,
 	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
 	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
 	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
+	fl.BoolVar(&opts.RequireSignature, "require-signature", false, "require SigV4-signed @connections calls on loopback too (always required on other addresses)")
+	fl.StringVar(&opts.KeysFile, "keys-file", "", "AWS shared credentials file (profile "+config.ManagementProfile+") with the key pair to require (default: "+config.ManagementKeysFile+" in the state dir, created when missing)")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
@@ -204,6 +213,27 @@ func Run(ctx context.Context, opts *Options) error {
 			return id, c.ExpiresAt, err
 		}
 	}
+
+	// Off loopback, anyone who reaches the port could push to any client:
+	// the Management API then requires the key pair.
+	var keys *aws.Credentials
+	exposed := !isLoopback(ln.Addr())
+	if exposed || opts.RequireSignature {
+		path := opts.KeysFile
+		if path == "" {
+			path = b.Config.ManagementKeysPath()
+		}
+		creds, err := backend.EnsureManagementKeys(path)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		keys = &creds
+		if exposed {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s is reachable beyond this machine; @connections calls must be signed (SigV4) with the key pair in %s (see `socks config`)\n", ln.Addr(), path)
+		}
+	}
+
 	handler := &routes.Handler{
 		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
 		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
@@ -223,6 +253,7 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxQueuedBytes:     opts.MaxQueuedBytes,
 		MaxFramesPerSecond: opts.MaxFramesPerSecond,
 		AllowOrigins:       opts.AllowOrigins,
+		Credentials:        gatewayCredentials(keys),
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -449,4 +480,17 @@ func pprofServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+func gatewayCredentials(keys *aws.Credentials) *gateway.Credentials {
+	if keys == nil {
+		return nil
+	}
+	return &gateway.Credentials{AccessKeyID: keys.AccessKeyID, SecretAccessKey: keys.SecretAccessKey}
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -145,6 +146,49 @@ var limitTests = []struct {
 		c, err := s.GetConnection(ctx, "c-updates")
 		if err != nil || strings.Join(c.Topics, ",") != "entity:7,updates" {
 			t.Errorf("the connection follows %v (%v); want entity:7 and updates only", c.Topics, err)
+		}
+	}},
+	{"concurrent issues from separate clients overshoot the live chatter IDs per geek by at most their number", func(t *testing.T, open Clients) {
+		ctx := t.Context()
+		s := open()
+		// An expired ID takes no place.
+		if _, _, err := store.IssueChatterIDWithin(ctx, s, "alice", time.Minute, Now.Add(-time.Hour), 3); err != nil {
+			t.Fatal(err)
+		}
+		const limit, n = 3, 8
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			c := open()
+			wg.Go(func() {
+				_, _, errs[i] = store.IssueChatterIDWithin(ctx, c, "alice", time.Hour, Now, limit)
+			})
+		}
+		wg.Wait()
+		issued := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				issued++
+			case !errors.Is(err, store.ErrLimit):
+				t.Errorf("issue %d: %v; want nil or ErrLimit", i, err)
+			}
+		}
+		ids, err := s.ListChatterIDs(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live := len(ids) - 1; live != issued || live < limit || live > limit+n {
+			t.Errorf("%d issues succeeded, %d live IDs; want between %d and %d, and equal", issued, live, limit, limit+n)
+		}
+		if _, _, err := store.IssueChatterIDWithin(ctx, s, "alice", time.Hour, Now, limit); !errors.Is(err, store.ErrLimit) || !strings.Contains(err.Error(), "live chatter IDs, the most allowed") {
+			t.Errorf("an issue over the bound: %v; want ErrLimit saying why", err)
+		}
+		if _, err := s.RevokeChatterIDs(ctx, "alice", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := store.IssueChatterIDWithin(ctx, s, "alice", time.Hour, Now, limit); err != nil {
+			t.Errorf("an issue after revoking all: %v", err)
 		}
 	}},
 	{"concurrent connects from separate clients overshoot the per-geek cap by at most their number", func(t *testing.T, open Clients) {

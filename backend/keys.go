@@ -1,0 +1,107 @@
+package backend
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/store"
+)
+
+// ReadManagementKeys reads the key pair of the local gateway from path (an
+// AWS shared credentials file, profile config.ManagementProfile). ok is
+// false when the file does not exist.
+func ReadManagementKeys(path string) (creds aws.Credentials, ok bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return aws.Credentials{}, false, nil
+	}
+	if err != nil {
+		return aws.Credentials{}, false, fmt.Errorf("reading the gateway's key pair: %w", err)
+	}
+	inProfile := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			inProfile = line == "["+config.ManagementProfile+"]"
+			continue
+		}
+		k, v, found := strings.Cut(line, "=")
+		if !inProfile || !found {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "aws_access_key_id":
+			creds.AccessKeyID = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			creds.SecretAccessKey = strings.TrimSpace(v)
+		}
+	}
+	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return aws.Credentials{}, false, fmt.Errorf("%s has no [%s] profile with aws_access_key_id and aws_secret_access_key: remove it and socks writes a new one", path, config.ManagementProfile)
+	}
+	creds.Source = path
+	return creds, true, nil
+}
+
+// EnsureManagementKeys returns the key pair in path, creating the file
+// (mode 0600) with a fresh random pair when it is missing.
+func EnsureManagementKeys(path string) (aws.Credentials, error) {
+	if creds, ok, err := ReadManagementKeys(path); err != nil || ok {
+		return creds, err
+	}
+	var id [10]byte
+	var secret [30]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on supported platforms.
+	_, _ = rand.Read(secret[:])
+	creds := aws.Credentials{
+		AccessKeyID:     "AKSOCKS" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(id[:]),
+		SecretAccessKey: base64.RawURLEncoding.EncodeToString(secret[:]),
+		Source:          path,
+	}
+	content := fmt.Sprintf("# The key pair of the local socks gateway: sign @connections calls with it.\n[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+		config.ManagementProfile, creds.AccessKeyID, creds.SecretAccessKey)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
+	// O_EXCL: of two processes creating it at once, one writes and the
+	// other reads what it wrote.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		creds, _, err := ReadManagementKeys(path)
+		return creds, err
+	}
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
+	return creds, nil
+}
+
+// SignedLocalPusher is the pusher for a local gateway that requires signed
+// calls: the same SDK client as on AWS, signing with creds.
+func SignedLocalPusher(endpoint string, concurrency int, creds aws.Credentials) store.Pusher {
+	cfg := awsops.LocalConfig()
+	cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	return awsops.NewPusher(awsops.NewManagementClient(cfg, endpoint, concurrency))
+}
