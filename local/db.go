@@ -40,6 +40,8 @@ const (
 	// maxPollInterval is what the pause of a long poll grows to.
 	maxPollInterval = 250 * time.Millisecond
 
+	// connMaxIdle is how long an idle SQLite connection is kept.
+	connMaxIdle = 30 * time.Second
 	// busyTimeout is how long SQLite waits for another connection's lock.
 	busyTimeout = 10 * time.Second
 	// busyRetries is how often a transaction that still failed with
@@ -136,6 +138,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
+	// A burst of work opens more connections (each holds file descriptors
+	// on the state file and its WAL); idle ones close after a while, so
+	// that a long-running serve returns to its baseline.
+	sqldb.SetConnMaxIdleTime(connMaxIdle)
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,
