@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -131,6 +132,7 @@ func TestSoak(t *testing.T) {
 	}
 	waitNoRecords(t, st)
 	base := srv.stats(t)
+	t.Logf("%s baseline taken", time.Now().Format(time.TimeOnly))
 
 	var opened, refused, received, published atomic.Int64
 	stop := time.Now().Add(duration)
@@ -178,7 +180,9 @@ func TestSoak(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wg.Wait()
+	t.Logf("%s churn over", time.Now().Format(time.TimeOnly))
 	waitNoRecords(t, st)
+	t.Logf("%s no records left", time.Now().Format(time.TimeOnly))
 
 	// The figures settle once the last $disconnect and the broker's
 	// in-flight work are done: wait for that, bounded.
@@ -196,7 +200,7 @@ func TestSoak(t *testing.T) {
 	t.Log(summary)
 	fmt.Fprintln(os.Stderr, summary)
 	if !settled(end) {
-		t.Errorf("serve did not return to its baseline: %s; baseline %s", end, base)
+		t.Errorf("serve did not return to its baseline: %s; baseline %s\nopen files: %s", end, base, openFileKinds(srv.cmd.Process.Pid))
 	}
 	if end.rss > 0 && end.rss > base.rss+256<<20 {
 		t.Errorf("RSS grew from %.1f MB to %.1f MB", float64(base.rss)/1e6, float64(end.rss)/1e6)
@@ -204,6 +208,28 @@ func TestSoak(t *testing.T) {
 	if opened.Load() < int64(conns) || received.Load() == 0 {
 		t.Errorf("the soak did too little to mean anything: %s", summary)
 	}
+}
+
+// openFileKinds lists what a process's open file descriptors point to,
+// with counts, for a failure message.
+func openFileKinds(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	kinds := map[string]int{}
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(target, "socket:") {
+			target = "socket"
+		}
+		kinds[target]++
+	}
+	return fmt.Sprint(kinds)
 }
 
 // waitNoRecords waits (bounded) until the state holds no connection
