@@ -93,6 +93,7 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak takes a minute; it runs without -short")
 	}
+	t.Parallel()
 	duration, err := time.ParseDuration(soakSetting(t, "SOCKS_SOAK_DURATION", "60s"))
 	if err != nil {
 		t.Fatalf("SOCKS_SOAK_DURATION: %v", err)
