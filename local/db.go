@@ -40,6 +40,8 @@ const (
 	// maxPollInterval is what the pause of a long poll grows to.
 	maxPollInterval = 250 * time.Millisecond
 
+	// maxOpenConns bounds the SQLite connections of one DB handle.
+	maxOpenConns = 4
 	// connMaxIdle is how long an idle SQLite connection is kept.
 	connMaxIdle = 30 * time.Second
 	// busyTimeout is how long SQLite waits for another connection's lock.
@@ -138,9 +140,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
-	// A burst of work opens more connections (each holds file descriptors
-	// on the state file and its WAL); idle ones close after a while, so
-	// that a long-running serve returns to its baseline.
+	// Each connection holds a file descriptor on the state file, and in
+	// WAL mode SQLite keeps a closed connection's descriptor open while any
+	// other is open (closing it would drop the process's locks): so the
+	// pool is bounded, or a burst of work would leave the process holding
+	// as many descriptors as the burst had connections. Writes are one at
+	// a time anyway (writeSem); idle connections close after a while.
+	sqldb.SetMaxOpenConns(maxOpenConns)
 	sqldb.SetConnMaxIdleTime(connMaxIdle)
 	db := &DB{
 		sql:      sqldb,
