@@ -2,7 +2,7 @@
 GO ?= go
 BIN ?= bin/socks
 
-.PHONY: demo test build lint fuzz bench emulators clean docs snapshot
+.PHONY: demo test soak build lint fuzz bench emulators clean docs snapshot
 
 ## demo: the whole flow on a throwaway local stack (no AWS)
 demo:
@@ -11,6 +11,11 @@ demo:
 ## test: the full suite: installs what it needs, starts the emulators, -race
 test:
 	scripts/test
+
+## soak: 2,000 connections with churn and steady publishing for 10 minutes
+## on the local stack; prints a summary (the test command runs a 60 s one)
+soak:
+	SOCKS_SOAK_DURATION=10m SOCKS_SOAK_CONNECTIONS=2000 $(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./e2e/
 
 ## build: the binary in bin/
 build:

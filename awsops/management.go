@@ -2,12 +2,17 @@ package awsops
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 )
+
+// managementIdleTimeout is how long an idle kept-alive connection to the
+// Management API is kept.
+const managementIdleTimeout = 30 * time.Second
 
 // DefaultPushConcurrency sizes the Management API client's connection pool
 // when NewManagementClient is given no concurrency.
@@ -29,6 +34,9 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apig
 		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
 		t.MaxIdleConnsPerHost = concurrency
 		t.MaxConnsPerHost = concurrency
+		// Idle connections are given back after a while, so that a
+		// long-running broker returns to its baseline after a burst.
+		t.IdleConnTimeout = managementIdleTimeout
 	})
 	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

@@ -267,7 +267,8 @@ func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 		env.ID = m.ID
 	}
 	if maxA := orDefault(b.MaxAttempts, DefaultMaxAttempts); env.Attempt > maxA {
-		return Outcome{Report: store.Report{MessageID: env.ID}, env: env, Err: &GiveUpError{
+		n := len(env.Connections)
+		return Outcome{Report: store.Report{MessageID: env.ID, Targets: n, Failed: n}, env: env, Err: &GiveUpError{
 			Connections: env.Connections, Attempts: env.Attempt, LastError: env.LastError}}
 	}
 	f, err := b.fanOut(ctx, env)

@@ -412,6 +412,9 @@ func TestAFollowUpThatKeepsFailingIsDeadLetteredWithItsConnections(t *testing.T)
 	if got := f.pusher.got("ok"); len(got) != 1 {
 		t.Fatalf("ok got %q; want the message once", got)
 	}
+	if rep, err := f.db.Store().GetReport(ctx, env.ID); err != nil || rep.Targets != 2 || rep.Delivered != 1 || rep.Failed != 1 {
+		t.Fatalf("report %+v, %v; want 1 of 2 delivered and 1 failed", rep, err)
+	}
 }
 
 func TestAFollowUpPastItsAttemptsIsDeadLetteredWithoutAPost(t *testing.T) {

@@ -627,3 +627,48 @@ func (p *stallProxy) accept() {
 		}()
 	}
 }
+
+func TestServeRefusesABadFaultsSpecSayingWhy(t *testing.T) {
+	t.Parallel()
+	st := newStack(t)
+	for spec, phrase := range map[string]string{
+		"post500=2":         "post500=2: give a probability between 0 and 1",
+		"post503=0.1":       `unknown fault "post503"`,
+		"connect-rate=fast": "such as 500/s",
+	} {
+		checkFailure(t, st.run("serve", "--addr", "127.0.0.1:0", "--faults", spec), 2, phrase)
+	}
+}
+
+// TestThrottlingOnlySlowsDeliveryDown: with 40% of posts answered 429,
+// every message still reaches every subscriber exactly once and nothing is
+// dead-lettered.
+func TestThrottlingOnlySlowsDeliveryDown(t *testing.T) {
+	t.Parallel()
+	const subs, msgs = 3, 30
+	st := newStack(t)
+	srv := st.serve("--faults", "post429=0.4,seed=5")
+	conns, subscriberOf := subscribe(t, st.must, srv.connectURL, subs, "throttled")
+	ta := listenAll(t, "throttled", conns, msgs)
+	db, err := local.Open(t.Context(), filepath.Join(st.dir, "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Queue().SendBatch(t.Context(), ta.envelopes(t, "throttled")); err != nil {
+		t.Fatal(err)
+	}
+	waitHandled(t, ta, func() bool {
+		s, err := db.Queue().Stats(t.Context())
+		return err == nil && s.Visible+s.InFlight == 0
+	}, nil)
+	srv.stop()
+	v := ta.judge(t, deadLetters(t, st.run), subscriberOf)
+	t.Log(v)
+	if v.lost != 0 || v.deadLettered != 0 || v.duplicates != 0 {
+		t.Errorf("%s; want every pair delivered once", v)
+	}
+	if injected(t, srv.stderr.String(), "post429") == 0 {
+		t.Errorf("no 429 was injected:\n%s", srv.stderr)
+	}
+}

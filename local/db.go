@@ -40,6 +40,10 @@ const (
 	// maxPollInterval is what the pause of a long poll grows to.
 	maxPollInterval = 250 * time.Millisecond
 
+	// maxOpenConns bounds the SQLite connections of one DB handle.
+	maxOpenConns = 4
+	// connMaxIdle is how long an idle SQLite connection is kept.
+	connMaxIdle = 30 * time.Second
 	// busyTimeout is how long SQLite waits for another connection's lock.
 	busyTimeout = 10 * time.Second
 	// busyRetries is how often a transaction that still failed with
@@ -84,9 +88,6 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
-
-// maxConns bounds the SQLite connections of one process; they stay open.
-const maxConns = 32
 
 // DB is an open state file. It is safe for concurrent use, and other
 // processes may use the same file at the same time.
@@ -147,12 +148,18 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
-	// A pool that does not churn: opening an SQLite connection (the file,
-	// the pragmas, the schema) costs far more than a query, and
-	// database/sql keeps only 2 idle connections by default, so a burst of
-	// $connect checks opened and closed one per request.
-	sqldb.SetMaxOpenConns(maxConns)
-	sqldb.SetMaxIdleConns(maxConns)
+	// Each connection holds a file descriptor on the state file, and in
+	// WAL mode SQLite keeps a closed connection's descriptor open while any
+	// other is open (closing it would drop the process's locks): so the
+	// pool is bounded, or a burst of work would leave the process holding
+	// as many descriptors as the burst had connections. Writes are one at
+	// a time anyway (writeSem). Within the bound the pool does not churn:
+	// opening an SQLite connection (the file, the pragmas, the schema)
+	// costs far more than a query, and database/sql keeps only 2 idle
+	// connections by default. Idle connections close after a while.
+	sqldb.SetMaxOpenConns(maxOpenConns)
+	sqldb.SetMaxIdleConns(maxOpenConns)
+	sqldb.SetConnMaxIdleTime(connMaxIdle)
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,

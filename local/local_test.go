@@ -340,7 +340,7 @@ func TestTwoHandlesShareTheQueue(t *testing.T) {
 	b := openPath(t, path, Options{})
 	const total = 200
 
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	seen := make(map[string]int)

@@ -107,7 +107,10 @@ lost $disconnect events, a limited connect rate. Each fault is NAME=P with
 P the probability (0 to 1): post500, post429, reset, reset-after,
 slow=P:DURATION, drop-disconnect; connect-rate=N/s; seed=N repeats the
 draws. What was injected is logged at exit. docs/reliability.md says how
-socks itself copes with each.`,
+socks itself copes with each.
+
+SIGUSR1 logs the runtime figures (goroutines, connections, heap, open
+files), to look for leaks.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
   socks serve --idle-timeout 30s --max-duration 5m -v
@@ -300,6 +303,9 @@ func Run(ctx context.Context, opts *Options) error {
 			return srv.Close()
 		})
 	}
+	stats, stopStats := statsSignals()
+	defer stopStats()
+	go logStats(gctx, logger, gw, stats)
 	if !opts.NoBroker {
 		// In process: no HTTP hop, one prepared frame per body; the
 		// Management API stays for other processes and AWS. The faults
