@@ -152,8 +152,8 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 
 	t.Run("the plain output has one line per check and no escape codes", func(t *testing.T) {
 		r := withoutSDKWarnings(s.run("doctor", "--callback-url", mgmt))
-		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 11 {
-			t.Errorf("want exit 0 and 11 plain lines:\n%s", r)
+		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 12 {
+			t.Errorf("want exit 0 and 12 plain lines:\n%s", r)
 		}
 		if !strings.Contains(r.stdout, "skip\tidentity\tskipped: endpoint override (emulator)\t\n") {
 			t.Errorf("stdout does not show the identity skipped:\n%s", r.stdout)

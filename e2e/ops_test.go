@@ -380,6 +380,13 @@ func TestDeadLetterRedriveDelivers(t *testing.T) {
 		checkEmpty(t, s.run("dlq", "list"), "no dead letters")
 	})
 
+	// Stop the gateway first: its broker wakes at once for a sent
+	// message and would take the next one before deadLetter can.
+	conn.Close()
+	if code := srv.stop(); code != 0 {
+		t.Fatalf("socks serve exited %d", code)
+	}
+
 	t.Run("purge refuses without --yes off a terminal, and purges with it", func(t *testing.T) {
 		id := deadLetter(`{"topics":["jobs"],"body":"unwanted"}`)
 		checkFailure(t, s.run("dlq", "purge", id), 2, "--yes")

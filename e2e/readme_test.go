@@ -67,8 +67,14 @@ var readmeRuns = map[string]readmeRun{
 	// A second gateway on its own state dir; port 8765 may be taken on a
 	// shared machine, so the default one gets a free port.
 	"socks serve": {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
-	"socks serve --addr 127.0.0.1:0 --stage dev":          {env: "scratch", background: true, ready: `ws://127\.0\.0\.1:\d+/dev\n`},
-	"socks serve --idle-timeout 30s --max-duration 5m -v": {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
+	"socks serve --addr 127.0.0.1:0 --stage dev":                                                                     {env: "scratch", background: true, ready: `ws://127\.0\.0\.1:\d+/dev\n`},
+	"socks serve --idle-timeout 30s --max-duration 5m -v":                                                            {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
+	"socks serve --pprof 127.0.0.1:6060":                                                                             {env: "scratch", sub: map[string]string{"socks serve --pprof 127.0.0.1:6060": "socks serve --addr 127.0.0.1:0 --pprof 127.0.0.1:0"}, background: true, ready: `profiles on http://127\.0\.0\.1:\d+/debug/pprof/`},
+	"socks serve --allow-origin https://app.example --max-connections-per-geek 20":                                   {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `ws://127\.0\.0\.1:\d+/\n`},
+	"socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'": {env: "scratch", sub: map[string]string{"socks serve": "socks serve --addr 127.0.0.1:0"}, background: true, ready: `injecting faults`},
+	"socks client-js --out web/vendor":                                                                               {then: "ls web/vendor", want: `socks\.d\.ts\nsocks\.js\n`},
+	"socks chatter issue --geek Friendless --topics 'updates,entity:*'":                                              {want: `^sc_\S+\n$`},
+	"socks publish --geek Friendless --topic jobs --message done --as eventbridge":                                   {want: `"Source":"socks"`},
 
 	"socks chatter issue --geek Friendless":                {want: `^sc_\S+\n$`},
 	"ID=$(socks chatter issue --geek Friendless --ttl 2h)": {then: `echo "ID=$ID"`, want: `ID=sc_\S+`},
@@ -87,6 +93,16 @@ var readmeRuns = map[string]readmeRun{
 	"socks publish --topic news,updates --message 'both'":                         {want: `^m-[0-9a-f]{24}\n`},
 	"socks publish --topic . --body-file notice.json --direct":                    {want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+`},
 
+	"SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless": {
+		background: true, ready: ` connected ws://`,
+		during: func(f *readmeFixture) {
+			f.publish("--geek", "Friendless", "--topic", "updates", "--body", `{"readme":"env"}`)
+		},
+		want: `"body":\{"readme":"env"\}`,
+	},
+	"socks publish --topic jobs --message done --as sns": {want: `^\{"topics":\["jobs"\],"body":"done"\}\n`},
+	"socks bench": {sub: map[string]string{"socks bench": "socks bench --connections 50 --samples 10"}, want: `(?i)connects`},
+	"socks bench --connections 5000 --dialers 100 --json": {sub: map[string]string{"5000": "100"}, want: `"connectsPerSecond":`},
 	"socks listen --geek Friendless --topic updates": {
 		background: true, ready: ` connected ws://`,
 		during: func(f *readmeFixture) {
@@ -177,17 +193,25 @@ var readmeRuns = map[string]readmeRun{
 // readmeNeedsAWS are the README commands that need a real AWS account, and
 // why. This test does not run them.
 var readmeNeedsAWS = map[string]string{
-	"socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod --geek Friendless --id \"$CHATTER_ID\"":   "connects to a deployed API Gateway WebSocket API",
-	"socks broker --backend aws --stack prod --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod": "posts through a deployed API's Management API",
-	"socks provision --backend aws --region eu-west-1 --stack prod":                                                  "creates the stack in a real account (`socks provision` on the emulators is run below)",
-	"socks teardown --backend aws --stack test":                                                                      "deletes a real stack after the operator types its name at a terminal",
+	"socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod --geek Friendless --id-file ~/.socks-id":                                                              "connects to a deployed API Gateway WebSocket API",
+	"socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200": "measures a deployed API Gateway (bench's own tests run it against the ceiling by URL)",
+	"socks provision --backend aws --eventbridge-rule --source com.example.site --detail-type EntityChanged":                                                                     "creates an EventBridge rule in a real account (TestProvisionedProducersDeliverToTheQueue runs it on moto)",
+	"socks provision --backend aws --sns-topic arn:aws:sns:eu-west-1:123456789012:jobs [--sns-raw]":                                                                              "subscribes a real SNS topic (TestProvisionedProducersDeliverToTheQueue runs it on moto)",
+	"socks teardown --backend aws --stack test --eventbridge-rule --sns-topic arn:aws:sns:eu-west-1:123456789012:jobs":                                                           "deletes a real stack's producers (TestProvisionedProducersDeliverToTheQueue runs it on moto)",
+	"socks deploy --backend aws --region eu-west-1 --stack prod --config-profile prod":                                                                                           "deploys to a real account (TestDeployAndTeardownOnMoto runs deploy on moto)",
+	"socks deploy --backend aws --stack prod --dry-run":                                                                                                                          "plans against a real account (TestDeployCommandOnMoto runs --dry-run on moto)",
+	"socks deploy --backend aws --stack prod --lambda-zip dist/socks_lambda_arm64.zip --json":                                                                                    "deploys to a real account (TestDeployCommandOnMoto uploads a package on moto)",
+	"socks broker --backend aws --stack prod --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod":                                                             "posts through a deployed API's Management API",
+	"socks provision --backend aws --region eu-west-1 --stack prod":                                                                                                              "creates the stack in a real account (`socks provision` on the emulators is run below)",
+	"socks teardown --backend aws --stack test":                                                                                                                                  "deletes a real stack after the operator types its name at a terminal",
 }
 
 // readmeRunElsewhere are README commands this test does not run itself,
 // and why.
 var readmeRunElsewhere = map[string]string{
-	"make demo": "TestMakeDemoIsTheREADMEsFirstCommand runs it",
-	"make test": "it is the test command this test runs in",
+	"socks serve --addr 0.0.0.0:8765": "binds every interface, and tests stay on loopback; TestAGatewayThatRequiresSignaturesRefusesUnsignedPushes runs the same signing path with --require-signature",
+	"make demo":                       "TestMakeDemoIsTheREADMEsFirstCommand runs it",
+	"make test":                       "it is the test command this test runs in",
 	"go install github.com/socks-dev/socks/cmd/socks@latest": "installs the published module; the tests build ./cmd/socks from this tree",
 	`eval "$(scripts/emulators start)"`:                      "make test already runs the suite under `scripts/emulators run`, which hands the endpoints to this test as SOCKS_TEST_*",
 	"scripts/emulators stop":                                 "would stop the emulators the rest of the suite runs on",

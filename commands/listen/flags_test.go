@@ -165,6 +165,11 @@ func TestTheChatterIDComesFromAFileOrTheEnvironment(t *testing.T) {
 	if err := cmd.Execute(); err != nil || got.ID != "sc_fromenv" {
 		t.Fatalf("$%s: %+v, %v; want sc_fromenv", ChatterIDEnv, got, err)
 	}
+	// listenRun completes the options again after RunE did: the ID taken
+	// from the environment is not a second source.
+	if err := got.complete(); err != nil || got.ID != "sc_fromenv" {
+		t.Fatalf("completing again: id %q, %v; want sc_fromenv and no error", got.ID, err)
+	}
 	cmd = NewCmdListen(f, func(_ context.Context, o *Options) error { return nil })
 	cmd.SetArgs([]string{"--geek", "a", "--id", "sc_fromflag"})
 	cmd.SetOut(io.Discard)

@@ -71,8 +71,12 @@ type Options struct {
 	ID     string
 	// IDFile names a file holding the chatter ID, so that it stays off
 	// argv; the environment variable ChatterIDEnv does the same.
-	IDFile        string
-	Getenv        func(string) string
+	IDFile string
+	Getenv func(string) string
+	// idTaken is set once completeID has taken the chatter ID from its
+	// source, so that completing again (RunE, then listenRun) does not
+	// count the ID it took as a second source.
+	idTaken       bool
 	Count         int
 	Timeout       time.Duration
 	Until         string
@@ -313,6 +317,9 @@ func (o *Options) now() time.Time {
 // --id (at most one of them) and checks its shape. Errors never show the
 // value: it may be a secret, or a mistyped one.
 func (o *Options) completeID() error {
+	if o.idTaken {
+		return nil
+	}
 	env := ""
 	if o.Getenv != nil {
 		env = strings.TrimSpace(o.Getenv(ChatterIDEnv))
@@ -360,5 +367,6 @@ func (o *Options) completeID() error {
 	if strings.ContainsFunc(o.ID, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(o.ID) {
 		return cmdutil.FlagErrorf("the chatter ID from %s holds control characters or invalid UTF-8; it is not shown here", from)
 	}
+	o.idTaken = true
 	return nil
 }
