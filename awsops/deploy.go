@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/socks-dev/socks/internal/backoff"
 	"net/url"
 	"slices"
 	"sort"
@@ -800,14 +801,7 @@ func (d *Deployer) sleep(ctx context.Context, dur time.Duration) error {
 	if d.Sleep != nil {
 		return d.Sleep(ctx, dur)
 	}
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, dur)
 }
 
 func (d *Deployer) applyFunction(ctx context.Context, action string) error {

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"github.com/socks-dev/socks/internal/backoff"
 	"slices"
 	"strings"
 	"sync"
@@ -103,19 +103,7 @@ func (s *DynamoStore) ItemsRead() int64 { return s.itemsRead.Load() }
 // defaultBackoff is exponential with full jitter: up to 50 ms, 100 ms, ...
 // capped at 5 s.
 func defaultBackoff(attempt int) time.Duration {
-	ceiling := min(50*time.Millisecond<<min(attempt-1, 10), 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.FullJitter(attempt-1, 50*time.Millisecond, 5*time.Second)
 }
 
 // ---------------------------------------------------------------- chatter IDs
@@ -519,7 +507,7 @@ func (s *DynamoStore) update(ctx context.Context, id string, change func(old *pu
 		if attempt >= txAttempts {
 			return nil, fmt.Errorf("gave up after %d attempts, other writers kept changing the record: %w", attempt, err)
 		}
-		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return nil, err
 		}
 	}
@@ -657,7 +645,7 @@ func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending
 		if attempt >= batchAttempts {
 			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (throttled): try again later", table, len(pending), attempt)
 		}
-		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return err
 		}
 	}

@@ -12,8 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/socks-dev/socks/internal/backoff"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -206,26 +206,14 @@ func retryable(err error) bool {
 func (b *Broker) backoff(attempt int) time.Duration {
 	base := orDefault(b.BackoffBase, 50*time.Millisecond)
 	maxD := orDefault(b.BackoffMax, 2*time.Second)
-	d := base << min(attempt, 16)
-	if d > maxD || d <= 0 {
-		d = maxD
-	}
-	// Full jitter: spread retries of many connections apart.
-	return time.Duration(rand.Int64N(int64(d)) + 1)
+	return backoff.FullJitter(attempt, base, maxD)
 }
 
 func (b *Broker) sleep(ctx context.Context, d time.Duration) error {
 	if b.Sleep != nil {
 		return b.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, d)
 }
 
 // Outcome is what handling one queue message came to.

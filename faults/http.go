@@ -2,6 +2,7 @@ package faults
 
 import (
 	"encoding/json"
+	"github.com/socks-dev/socks/internal/backoff"
 	"net"
 	"net/http"
 )
@@ -33,7 +34,7 @@ func (in *Injector) Management(next http.Handler) http.Handler {
 			reset(w)
 			return
 		case Slow:
-			if sleep(r.Context(), in.spec.SlowDelay) != nil {
+			if backoff.Sleep(r.Context(), in.spec.SlowDelay) != nil {
 				return
 			}
 		}

@@ -3,8 +3,8 @@ package faults
 import (
 	"context"
 	"errors"
+	"github.com/socks-dev/socks/internal/backoff"
 	"syscall"
-	"time"
 
 	"github.com/socks-dev/socks/store"
 )
@@ -50,20 +50,9 @@ func (p *pusher) Post(ctx context.Context, id string, data []byte) error {
 		}
 		return fail(store.KindOther, 0, errReset)
 	case Slow:
-		if err := sleep(ctx, p.in.spec.SlowDelay); err != nil {
+		if err := backoff.Sleep(ctx, p.in.spec.SlowDelay); err != nil {
 			return fail(store.KindOther, 0, err)
 		}
 	}
 	return p.Pusher.Post(ctx, id, data)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
