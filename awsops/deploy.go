@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/socks-dev/socks/config"
 )
 
 // What `socks deploy` stands up, the same as docs/template.yaml declares
@@ -95,6 +97,12 @@ type DeploySpec struct {
 	MaximumConcurrency int32
 	// Wait bounds the wait for new tables and for the new role.
 	Wait time.Duration
+	// Producers are the EventBridge rule and SNS topics that deliver to
+	// the envelopes queue (none when empty).
+	Producers Producers
+	// EventMapping, when not empty, is the event mapping (JSON) the
+	// function reads from SOCKS_EVENT_MAPPING.
+	EventMapping string
 }
 
 func (s DeploySpec) withDefaults() DeploySpec {
@@ -211,7 +219,7 @@ type deployStepDef struct {
 
 func (d *Deployer) steps() []deployStepDef {
 	s := d.Spec
-	return []deployStepDef{
+	steps := []deployStepDef{
 		{"tables and queues", func() string { return s.Stack + "-*" }, d.checkData, d.applyData},
 		{"log group", s.LogGroupName, d.checkLogGroup, d.applyLogGroup},
 		{"websocket api", s.APIName, d.checkAPI, d.applyAPI},
@@ -224,6 +232,10 @@ func (d *Deployer) steps() []deployStepDef {
 		{"permission", func() string { return s.FunctionName() + "/" + DeployPermissionID }, d.checkPermission, d.applyPermission},
 		{"event source mapping", func() string { return s.Queues().Main + " -> " + s.FunctionName() }, d.checkMapping, d.applyMapping},
 	}
+	if !s.Producers.Empty() {
+		steps = append(steps, deployStepDef{"producers", s.producersName, d.checkProducers, d.applyProducers})
+	}
+	return steps
 }
 
 // Queues and Tables name the stack's data-plane resources.
@@ -719,7 +731,11 @@ func (d *Deployer) callbackURL() string {
 
 // FunctionEnvironment is the function's environment.
 func (d *Deployer) FunctionEnvironment() map[string]string {
-	return map[string]string{"SOCKS_STACK": d.Spec.Stack, "SOCKS_CALLBACK_URL": d.callbackURL()}
+	env := map[string]string{"SOCKS_STACK": d.Spec.Stack, "SOCKS_CALLBACK_URL": d.callbackURL()}
+	if d.Spec.EventMapping != "" {
+		env[config.EnvMapping] = d.Spec.EventMapping
+	}
+	return env
 }
 
 func (d *Deployer) arch() lambdatypes.Architecture {

@@ -93,6 +93,9 @@ type ControlPlane struct {
 	STS    DeploySTSAPI
 	DB     TableAdminAPI
 	SQS    QueueAdminAPI
+	// Events and SNS set up the producers of DeploySpec.Producers.
+	Events EventsAPI
+	SNS    TopicsAPI
 }
 
 // Endpoints point the clients of NewControlPlane somewhere other than AWS:
@@ -152,8 +155,10 @@ func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
 				o.BaseEndpoint = b
 			}
 		}),
-		DB:  QuietNotFound(NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))),
-		SQS: NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All)),
+		DB:     QuietNotFound(NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))),
+		SQS:    NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All)),
+		Events: NewEventBridge(cfg, serviceEndpoint("EVENTBRIDGE", "", e.All)),
+		SNS:    NewSNS(cfg, serviceEndpoint("SNS", "", e.All)),
 	}
 }
 

@@ -42,13 +42,20 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 	eq("architecture", one(`(?m)^\s+Architectures: \[(\w+)\]`), DefaultDeployArch)
 	eq("function timeout default", one(`(?ms)FunctionTimeout:.*?Default: (\d+)`), strconv.Itoa(int(DefaultBrokerTimeout/time.Second)))
 	eq("visibility timeout default", one(`(?ms)VisibilityTimeout:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(int(QueueSettings{}.VisibilityTimeout()/time.Second)))
-	eq("environment", strings.Join(regexp.MustCompile(`(?m)^\s+(SOCKS_\w+): `).FindAllString(tpl, -1), ""), strings.Join(func() []string {
-		var out []string
-		for _, k := range []string{"SOCKS_STACK", "SOCKS_CALLBACK_URL"} {
-			out = append(out, "          "+k+": ")
-		}
-		return out
-	}(), ""))
+	// The environment: the template always has the mapping (empty by
+	// default); deploy sets it when one is configured.
+	var tplEnv []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+(SOCKS_\w+): `).FindAllStringSubmatch(tpl, -1) {
+		tplEnv = append(tplEnv, m[1])
+	}
+	withMapping := &Deployer{Spec: DeploySpec{Stack: "s", Region: "us-east-1", EventMapping: `{"topics":["/detail/id"]}`}}
+	var deployEnv []string
+	for k := range withMapping.FunctionEnvironment() {
+		deployEnv = append(deployEnv, k)
+	}
+	if !sameSet(tplEnv, deployEnv) || len(tplEnv) != len(deployEnv) {
+		t.Errorf("environment: template %v, deploy %v", tplEnv, deployEnv)
+	}
 
 	// The event source mapping.
 	eq("batch size", one(`(?m)^\s+BatchSize: (\d+)`), strconv.Itoa(DeployBatchSize))

@@ -129,6 +129,7 @@ type TopicsAPI interface {
 	Unsubscribe(ctx context.Context, params *sns.UnsubscribeInput, optFns ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
 	ListSubscriptionsByTopic(ctx context.Context, params *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
 	GetSubscriptionAttributes(ctx context.Context, params *sns.GetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
+	SetSubscriptionAttributes(ctx context.Context, params *sns.SetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.SetSubscriptionAttributesOutput, error)
 }
 
 var (
@@ -207,6 +208,8 @@ type ProducerPlan struct {
 	queueURL, queueARN, ruleARN string
 	policy                      queuePolicy
 	statements                  []QueuePolicyStatement
+	// subs are the existing subscriptions by topic ARN.
+	subs map[string]string
 }
 
 // CheckProducers compares the producers with what exists, reading only.
@@ -316,6 +319,10 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 		plan.Changes = append(plan.Changes, Change{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN})
 		return nil
 	}
+	if plan.subs == nil {
+		plan.subs = map[string]string{}
+	}
+	plan.subs[topic] = sub
 	attrs, err := tp.GetSubscriptionAttributes(ctx, &sns.GetSubscriptionAttributesInput{SubscriptionArn: aws.String(sub)})
 	if err != nil {
 		return fmt.Errorf("reading SNS subscription %s: %w", sub, err)
@@ -452,6 +459,57 @@ func putStatements(ctx context.Context, sq QueueAdminAPI, q Queues, plan *Produc
 		return Explain(wrapQueue("SetQueueAttributes", q.Main, err))
 	}
 	plan.policy = pol
+	return nil
+}
+
+// RepairProducers puts right the drift plan found (deploy does, where
+// provision only reports it): the rule's pattern and state, the
+// subscriptions' raw delivery, and statements of socks's Sids that say
+// something else. CreateProducers then adds what is missing.
+func RepairProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers, plan *ProducerPlan) error {
+	fixRule, fixed := false, map[string]bool{}
+	for _, d := range plan.Drift {
+		switch d.Kind {
+		case KindRule:
+			fixRule = true
+		case KindPolicy:
+			fixed[strings.TrimPrefix(d.Name, q.Main+" ")] = true
+		}
+	}
+	if r := p.Rule; r != nil && fixRule {
+		if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
+			Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
+			State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+		}); err != nil {
+			return fmt.Errorf("updating EventBridge rule %s: %w", ruleLabel(*r), err)
+		}
+	}
+	for _, topic := range p.Topics {
+		sub := plan.subs[topic]
+		if sub == "" || !slices.ContainsFunc(plan.Drift, func(d Drift) bool { return d.Kind == KindSubscription && d.Name == topic+" -> "+plan.queueARN }) {
+			continue
+		}
+		if _, err := tp.SetSubscriptionAttributes(ctx, &sns.SetSubscriptionAttributesInput{
+			SubscriptionArn: aws.String(sub), AttributeName: aws.String("RawMessageDelivery"), AttributeValue: aws.String(fmt.Sprint(p.RawDelivery)),
+		}); err != nil {
+			return fmt.Errorf("setting raw message delivery of SNS subscription %s: %w", sub, err)
+		}
+	}
+	if len(fixed) > 0 {
+		// Drop the statements that say something else; CreateProducers
+		// writes them again as socks makes them.
+		kept := plan.policy.Statement[:0:0]
+		for _, raw := range plan.policy.Statement {
+			var have QueuePolicyStatement
+			if json.Unmarshal(raw, &have) == nil && fixed[have.Sid] {
+				plan.Changes = append(plan.Changes, Change{Kind: KindPolicy, Name: q.Main + " " + have.Sid})
+				continue
+			}
+			kept = append(kept, raw)
+		}
+		plan.policy.Statement = kept
+	}
+	plan.Drift = nil
 	return nil
 }
 

@@ -107,6 +107,11 @@ func (f *fakeProducers) GetSubscriptionAttributes(_ context.Context, in *sns.Get
 	return &sns.GetSubscriptionAttributesOutput{Attributes: map[string]string{"RawMessageDelivery": f.raw[aws.ToString(in.SubscriptionArn)]}}, nil
 }
 
+func (f *fakeProducers) SetSubscriptionAttributes(_ context.Context, in *sns.SetSubscriptionAttributesInput, _ ...func(*sns.Options)) (*sns.SetSubscriptionAttributesOutput, error) {
+	f.raw[aws.ToString(in.SubscriptionArn)] = aws.ToString(in.AttributeValue)
+	return &sns.SetSubscriptionAttributesOutput{}, nil
+}
+
 func TestProducersAreCreatedOnceWithTheirPolicy(t *testing.T) {
 	ctx := t.Context()
 	f := newFakeProducers()
@@ -219,5 +224,75 @@ func TestAStatementWithOurSidThatSaysOtherwiseIsDrift(t *testing.T) {
 	plan, err := CheckProducers(t.Context(), f, f, f, QueuesFor("s"), Producers{Topics: []string{topic}})
 	if err != nil || len(plan.Drift) != 1 || plan.Drift[0].Aspect != AspectStatement {
 		t.Fatalf("plan %+v, %v", plan, err)
+	}
+}
+
+// TestRepairProducersPutsDriftRight: deploy puts right what provision only
+// reports — another pattern, raw delivery and a statement of socks's Sid
+// that says otherwise — keeping the statements that are not socks's.
+func TestRepairProducersPutsDriftRight(t *testing.T) {
+	ctx := t.Context()
+	f := newFakeProducers()
+	q := QueuesFor("s")
+	topic := "arn:aws:sns:us-east-1:123456789012:jobs"
+	p := Producers{Rule: &EventRule{Name: RuleFor("s"), Sources: []string{"a"}, DetailTypes: []string{"b"}}, Topics: []string{topic}}
+	f.policy = `{"Version":"2012-10-17","Statement":[{"Sid":"Theirs","Effect":"Allow","Principal":"*","Action":"sqs:GetQueueUrl","Resource":"*"}]}`
+	plan, err := CheckProducers(ctx, f, f, f, q, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateProducers(ctx, f, f, f, q, p, plan); err != nil {
+		t.Fatal(err)
+	}
+	// Hand edits: another pattern, raw delivery on, the SNS statement
+	// opened to everyone.
+	edited := p
+	edited.Rule = &EventRule{Name: RuleFor("s"), Sources: []string{"other"}, DetailTypes: []string{"b"}}
+	edited.RawDelivery = true
+	plan, err = CheckProducers(ctx, f, f, f, q, edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RepairProducers(ctx, f, f, f, q, edited, plan); err != nil {
+		t.Fatal(err)
+	}
+	var pol struct{ Statement []json.RawMessage }
+	if err := json.Unmarshal([]byte(f.policy), &pol); err != nil {
+		t.Fatal(err)
+	}
+	for i, raw := range pol.Statement {
+		var s QueuePolicyStatement
+		if json.Unmarshal(raw, &s) == nil && s.Principal["Service"] == SNSPrincipal {
+			s.Principal = map[string]string{"AWS": "*"}
+			pol.Statement[i], _ = json.Marshal(s)
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": pol.Statement})
+	f.policy = string(b)
+
+	plan, err = CheckProducers(ctx, f, f, f, q, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aspects []string
+	for _, d := range plan.Drift {
+		aspects = append(aspects, d.Aspect)
+	}
+	slices.Sort(aspects)
+	if !slices.Equal(aspects, []string{AspectPattern, AspectRaw, AspectStatement}) {
+		t.Fatalf("drift %v; want pattern, raw delivery and statement", plan.Drift)
+	}
+	if err := RepairProducers(ctx, f, f, f, q, p, plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateProducers(ctx, f, f, f, q, p, plan); err != nil {
+		t.Fatal(err)
+	}
+	after, err := CheckProducers(ctx, f, f, f, q, p)
+	if err != nil || len(after.Drift) != 0 || len(after.Changes) != 0 {
+		t.Fatalf("after repair: %+v, %v", after, err)
+	}
+	if !strings.Contains(f.policy, `"Sid":"Theirs"`) || strings.Count(f.policy, `"Sid":"SocksSNS`) != 1 {
+		t.Errorf("policy after repair: %s", f.policy)
 	}
 }

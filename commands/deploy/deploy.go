@@ -21,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -32,6 +33,9 @@ type Target struct {
 	// ConfigFile and Profile are the config file and its selected profile
 	// ("" when none): deploy writes the URLs there.
 	ConfigFile, Profile string
+	// Mapping is the event mapping configured (profile or
+	// SOCKS_EVENT_MAPPING), nil when none: deploy sets it on the function.
+	Mapping *pubsub.Mapping
 }
 
 // TargetFunc opens the target (tests substitute their own).
@@ -55,7 +59,7 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		}
 		a := b.Config.AWS
 		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
-		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile}, nil
+		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }
 
@@ -78,6 +82,8 @@ type Options struct {
 	// SourceDir is the source checkout to build from when LambdaZip is
 	// empty ("" to look upwards from the working directory).
 	SourceDir string
+
+	cmdutil.ProducerFlags
 }
 
 // NewCmdDeploy returns `socks deploy`.
@@ -99,9 +105,13 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error
   function            STACK-socks, provided.al2023, handler bootstrap
   permission          lambda:InvokeFunction for the API (SourceArn: its ARN)
   mapping             the envelope queue to the function, ReportBatchItemFailures
+  producers           with --eventbridge-rule and --sns-topic, as 'socks
+                      provision' makes them (the rule, its target, the
+                      subscriptions and the queue policy statements)
 
 The function's package is --lambda-zip, or, from a source checkout, built
-with 'go build' for --arch. Every resource that carries tags is tagged
+with 'go build' for --arch. When the selected profile (or SOCKS_EVENT_MAPPING)
+has an event mapping, the function gets it as SOCKS_EVENT_MAPPING. Every resource that carries tags is tagged
 socks:stack=STACK, which is how deploy, teardown and doctor find it again.
 
 It is idempotent: a second run says "nothing to do". A resource that differs
@@ -116,6 +126,8 @@ into the selected config profile (--config-profile), so listen, publish
 		Example: `  socks deploy --backend aws --region eu-west-1 --stack prod
   socks deploy --backend aws --stack prod --dry-run
   socks deploy --backend aws --stack prod --lambda-zip dist/bootstrap.zip --arch arm64 --json
+  socks deploy --backend aws --stack prod --eventbridge-rule --source com.example.site --detail-type EntityChanged
+  socks deploy --backend aws --stack prod --sns-topic arn:aws:sns:eu-west-1:123456789012:jobs
   socks deploy --backend aws --endpoint-url http://127.0.0.1:5000 --stack test   # moto`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -136,6 +148,7 @@ into the selected config profile (--config-profile), so listen, publish
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan, with the drift found, and change nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables and function updates")
+	opts.ProducerFlags.Bind(cmd, true)
 	return cmd
 }
 
@@ -169,9 +182,22 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	producers, err := opts.Producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
+	mapping := ""
+	if tgt.Mapping != nil {
+		b, err := json.Marshal(tgt.Mapping)
+		if err != nil {
+			return fmt.Errorf("writing the event mapping for the function: %w", err)
+		}
+		mapping = string(b)
+	}
 	d := &awsops.Deployer{CP: tgt.CP, Spec: awsops.DeploySpec{
 		Stack: tgt.Stack, Region: tgt.Region, Stage: opts.Stage, Arch: opts.Arch, Timeout: opts.FunctionTimeout, Zip: zip,
 		ThrottlingBurstLimit: opts.ThrottleBurst, ThrottlingRateLimit: opts.ThrottleRate, MaximumConcurrency: opts.MaxConcurrency, Wait: opts.Wait,
+		Producers: producers, EventMapping: mapping,
 	}}
 	d.Progress = progressPrinter(opts.IO, opts.DryRun)
 	res, err := d.Deploy(ctx, opts.DryRun)

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +17,20 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	evtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/provision"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 func stackName(prefix string) string {
@@ -137,6 +148,170 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	if summary.Stack != stack || summary.Changed || summary.WebSocketURL != p.WebSocketURL || summary.CallbackURL != p.CallbackURL || len(summary.Steps) != 11 {
 		t.Errorf("--json summary: %+v", summary)
 	}
+
+	t.Run("producers and the event mapping", func(t *testing.T) {
+		producersOnMoto(t, cfg, cp, stack, zipFile, cfgFile, arch)
+	})
+}
+
+// producersOnMoto deploys the producers to the stack TestDeployCommandOnMoto
+// made, with the flags as the command line gives them, and an event
+// mapping in the profile; reads them back with the SDK; a second deploy
+// says nothing to do; a disabled rule is drift that deploy puts right; and
+// teardown's same flags remove them.
+func producersOnMoto(t *testing.T, cfg aws.Config, cp *awsops.ControlPlane, stack, zipFile, cfgFile, arch string) {
+	ctx := t.Context()
+	moto := emulatortest.Moto(t)
+	snsc := awsops.NewSNS(cfg, moto)
+	ev := awsops.NewEventBridge(cfg, moto)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(stack + "-jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicARN := aws.ToString(topic.TopicArn)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _ = awsops.DeleteProducers(ctx, ev, snsc, cp.SQS, awsops.QueuesFor(stack), awsops.Producers{Rule: &awsops.EventRule{Name: awsops.RuleFor(stack)}, Topics: []string{topicARN}})
+		_, _ = snsc.DeleteTopic(ctx, &sns.DeleteTopicInput{TopicArn: aws.String(topicARN)})
+	})
+	mapping := &pubsub.Mapping{Topics: []string{"/detail/entityId"}, Users: "/detail/userId"}
+	run := func(t *testing.T, dryRun bool) string {
+		t.Helper()
+		f := &cmdutil.Factory{Getenv: func(string) string { return "" }}
+		ios, _, out, errOut := iostreams.Test()
+		f.IOStreams = ios
+		cmd := NewCmdDeploy(f, func(ctx context.Context, opts *Options) error {
+			opts.Target = func(context.Context) (*Target, error) {
+				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto", Mapping: mapping}, nil
+			}
+			return deployRun(ctx, opts)
+		})
+		args := []string{"--lambda-zip", zipFile, "--arch", arch, "--function-timeout", "30s",
+			"--eventbridge-rule", "--source", "com.example.site", "--detail-type", "EntityChanged", "--sns-topic", topicARN}
+		if dryRun {
+			args = append(args, "--dry-run")
+		}
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.ExecuteContext(ctx); err != nil {
+			t.Fatalf("deploy %v: %v\nstderr: %s", args, err, errOut)
+		}
+		return out.String()
+	}
+
+	out := run(t, true)
+	if !strings.Contains(out, "would create producers rule default/"+awsops.RuleFor(stack)+", topic "+topicARN) ||
+		!strings.Contains(out, "would update function ") || !strings.Contains(out, "SOCKS_EVENT_MAPPING") {
+		t.Errorf("dry run with producers and a mapping:\n%s", out)
+	}
+	if _, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(awsops.RuleFor(stack))}); err == nil {
+		t.Errorf("the dry run made the rule")
+	}
+
+	out = run(t, false)
+	if !strings.Contains(out, "deployed stack "+stack+": 2 of 12 resources") {
+		t.Errorf("deploy with producers:\n%s", out)
+	}
+
+	// Read it all back.
+	queues := awsops.QueuesFor(stack)
+	qurl, err := cp.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queues.Main)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := cp.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qurl.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueARN := attrs.Attributes["QueueArn"]
+	rule, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(awsops.RuleFor(stack))})
+	if err != nil {
+		t.Fatalf("the rule: %v", err)
+	}
+	var pattern map[string][]string
+	if err := json.Unmarshal([]byte(aws.ToString(rule.EventPattern)), &pattern); err != nil ||
+		!slices.Equal(pattern["source"], []string{"com.example.site"}) || !slices.Equal(pattern["detail-type"], []string{"EntityChanged"}) || rule.State != evtypes.RuleStateEnabled {
+		t.Errorf("rule pattern %s, state %s (%v)", aws.ToString(rule.EventPattern), rule.State, err)
+	}
+	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(awsops.RuleFor(stack))})
+	if err != nil || len(targets.Targets) != 1 || aws.ToString(targets.Targets[0].Arn) != queueARN || aws.ToString(targets.Targets[0].Id) != awsops.RuleTargetID {
+		t.Errorf("rule targets %+v (%v); want the queue %s", targets, err, queueARN)
+	}
+	subs, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN)})
+	if err != nil || len(subs.Subscriptions) != 1 || aws.ToString(subs.Subscriptions[0].Endpoint) != queueARN || aws.ToString(subs.Subscriptions[0].Protocol) != "sqs" {
+		t.Errorf("subscriptions %+v (%v); want the queue", subs, err)
+	}
+	var policy struct {
+		Statement []awsops.QueuePolicyStatement `json:"Statement"`
+	}
+	if err := json.Unmarshal([]byte(attrs.Attributes["Policy"]), &policy); err != nil {
+		t.Fatalf("queue policy %q: %v", attrs.Attributes["Policy"], err)
+	}
+	for _, want := range []awsops.QueuePolicyStatement{
+		awsops.SendStatement(awsops.EventsPrincipal, queueARN, aws.ToString(rule.Arn)),
+		awsops.SendStatement(awsops.SNSPrincipal, queueARN, topicARN),
+	} {
+		if !slices.ContainsFunc(policy.Statement, func(s awsops.QueuePolicyStatement) bool {
+			return s.Sid == want.Sid && s.Condition["ArnEquals"]["aws:SourceArn"] == want.Condition["ArnEquals"]["aws:SourceArn"] && s.Principal["Service"] == want.Principal["Service"]
+		}) {
+			t.Errorf("queue policy %+v has no statement %+v", policy.Statement, want)
+		}
+	}
+	fn, err := cp.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(stack + "-socks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got pubsub.Mapping
+	if err := json.Unmarshal([]byte(fn.Configuration.Environment.Variables[config.EnvMapping]), &got); err != nil || !slices.Equal(got.Topics, mapping.Topics) || got.Users != mapping.Users {
+		t.Errorf("function %s = %q (%v)", config.EnvMapping, fn.Configuration.Environment.Variables[config.EnvMapping], err)
+	}
+
+	if out := run(t, false); !strings.HasPrefix(out, "nothing to do: all 12 resources") {
+		t.Errorf("second deploy with producers:\n%s", out)
+	}
+
+	t.Run("a disabled rule is drift that deploy puts right", func(t *testing.T) {
+		if _, err := ev.DisableRule(ctx, &eventbridge.DisableRuleInput{Name: aws.String(awsops.RuleFor(stack))}); err != nil {
+			t.Fatal(err)
+		}
+		if out := run(t, true); !strings.Contains(out, "would update producers ") || !strings.Contains(out, "state is DISABLED; want ENABLED") {
+			t.Errorf("dry run after the rule was disabled:\n%s", out)
+		}
+		run(t, false)
+		if r, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(awsops.RuleFor(stack))}); err != nil || r.State != evtypes.RuleStateEnabled {
+			t.Errorf("after deploy the rule is %v (%v)", r.State, err)
+		}
+		if out := run(t, false); !strings.HasPrefix(out, "nothing to do: ") {
+			t.Errorf("deploy after the fix:\n%s", out)
+		}
+	})
+
+	t.Run("teardown with the same flags removes them", func(t *testing.T) {
+		f := &cmdutil.Factory{Getenv: func(string) string { return "" }}
+		f.IOStreams, _, _, _ = iostreams.Test()
+		var td *provision.TeardownOptions
+		cmd := provision.NewCmdTeardown(f, func(_ context.Context, o *provision.TeardownOptions) error { td = o; return nil })
+		cmd.SetArgs([]string{"--yes", "--eventbridge-rule", "--sns-topic", topicARN})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := td.Producers(stack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed, err := awsops.DeleteProducers(ctx, cp.Events, cp.SNS, cp.SQS, queues, p)
+		if err != nil || len(removed) != 2 {
+			t.Errorf("teardown removed %v (%v); want the rule and the subscription", removed, err)
+		}
+		if _, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(awsops.RuleFor(stack))}); err == nil {
+			t.Errorf("the rule is still there")
+		}
+		if subs, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topicARN)}); err != nil || len(subs.Subscriptions) != 0 {
+			t.Errorf("subscriptions left: %+v (%v)", subs, err)
+		}
+	})
 }
 
 // TestSourceCheckout finds this checkout from a folder inside it, and no

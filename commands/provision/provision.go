@@ -21,7 +21,6 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
-	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -123,50 +122,7 @@ type Options struct {
 	Wait          time.Duration
 	BrokerTimeout time.Duration
 
-	ProducerFlags
-}
-
-// ProducerFlags ask for the producers of the envelopes queue; provision
-// creates them, teardown removes them.
-type ProducerFlags struct {
-	EventBridgeRule bool
-	EventBus        string
-	Sources         []string
-	DetailTypes     []string
-	SNSTopics       []string
-	SNSRaw          bool
-}
-
-func (f *ProducerFlags) bind(cmd *cobra.Command, provision bool) {
-	fl := cmd.Flags()
-	fl.BoolVar(&f.EventBridgeRule, "eventbridge-rule", false, "an EventBridge rule STACK-envelopes that sends matching events to the queue")
-	fl.StringVar(&f.EventBus, "event-bus", awsops.DefaultBus, "the event bus of the rule")
-	fl.StringArrayVar(&f.SNSTopics, "sns-topic", nil, "ARN of an SNS topic the queue subscribes to (repeatable)")
-	if provision {
-		fl.StringArrayVar(&f.Sources, "source", []string{pubsub.DefaultEventSource}, "event source the rule matches (repeatable)")
-		fl.StringArrayVar(&f.DetailTypes, "detail-type", []string{pubsub.DefaultDetailType}, "detail type the rule matches (repeatable)")
-		fl.BoolVar(&f.SNSRaw, "sns-raw", false, "turn raw message delivery on for the SNS subscriptions")
-	}
-}
-
-// producers returns the producers the flags ask for.
-func (f *ProducerFlags) producers(stack string) (awsops.Producers, error) {
-	p := awsops.Producers{Topics: f.SNSTopics, RawDelivery: f.SNSRaw}
-	for _, t := range f.SNSTopics {
-		if !strings.HasPrefix(t, "arn:") || !strings.Contains(t, ":sns:") {
-			return p, cmdutil.FlagErrorf("--sns-topic %q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", t)
-		}
-	}
-	if f.EventBridgeRule {
-		p.Rule = &awsops.EventRule{Name: awsops.RuleFor(stack), Bus: f.EventBus, Sources: f.Sources, DetailTypes: f.DetailTypes}
-		// Teardown finds the rule by name; only provision gives a pattern.
-		if f.Sources != nil || f.DetailTypes != nil {
-			if err := p.Rule.Validate(); err != nil {
-				return p, &cmdutil.FlagError{Err: err}
-			}
-		}
-	}
-	return p, nil
+	cmdutil.ProducerFlags
 }
 
 // NewCmdProvision returns `socks provision`.
@@ -223,7 +179,7 @@ docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables to become active")
 	fl.DurationVar(&opts.BrokerTimeout, "broker-timeout", awsops.DefaultBrokerTimeout, "the broker's timeout per batch (its Lambda function timeout); the queue's visibility timeout is 6 times it")
-	opts.ProducerFlags.bind(cmd, true)
+	opts.ProducerFlags.Bind(cmd, true)
 	return cmd
 }
 
@@ -255,7 +211,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	producers, err := opts.producers(tgt.Stack)
+	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ type TeardownOptions struct {
 	JSON bool
 	Wait time.Duration
 
-	ProducerFlags
+	cmdutil.ProducerFlags
 }
 
 // NewCmdTeardown returns `socks teardown`.
@@ -58,7 +58,7 @@ that topic.`,
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	fl.BoolVar(&opts.JSON, "json", false, "print what was deleted as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for the tables to be gone")
-	opts.ProducerFlags.bind(cmd, false)
+	opts.ProducerFlags.Bind(cmd, false)
 	return cmd
 }
 
@@ -92,7 +92,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
-	producers, err := opts.producers(tgt.Stack)
+	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
 	}
