@@ -142,6 +142,9 @@ func demoRun(ctx context.Context, opts *Options) error {
 	case eps := <-ready:
 		wsURL = eps[0]
 	case err := <-serveDone:
+		// Put it back for the deferred wait, which would otherwise
+		// wait for a value already taken.
+		serveDone <- err
 		return fmt.Errorf("starting the local gateway: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()
