@@ -57,6 +57,20 @@ func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
 	return b, nil
 }
 
+// AWSBackend opens the configured backend for a command that works on AWS
+// resources only (verb names it in the error): any other backend is a
+// usage error that says how to select AWS.
+func (f *Factory) AWSBackend(ctx context.Context, verb string) (*backend.Backend, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend != config.BackendAWS {
+		return nil, FlagErrorf("%s works on AWS resources, and the backend is %s: select AWS with --backend aws (or %s=aws)", verb, cfg.Backend, config.EnvBackend)
+	}
+	return f.Backend(ctx)
+}
+
 // Store opens the backend and returns its store.
 func (f *Factory) Store(ctx context.Context) (store.Store, error) {
 	b, err := f.Backend(ctx)

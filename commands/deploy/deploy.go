@@ -46,18 +46,12 @@ type TargetFunc func(ctx context.Context) (*Target, error)
 // service, the per-service settings for DynamoDB and SQS).
 func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 	return func(ctx context.Context) (*Target, error) {
-		cfg, err := f.Config()
+		b, err := f.AWSBackend(ctx, verb)
 		if err != nil {
 			return nil, err
 		}
-		if cfg.Backend != config.BackendAWS {
-			return nil, cmdutil.FlagErrorf("%s works on AWS, and the backend is %s: select AWS with --backend aws (or %s=aws)", verb, cfg.Backend, config.EnvBackend)
-		}
-		b, err := f.Backend(ctx)
-		if err != nil {
-			return nil, err
-		}
-		a := b.Config.AWS
+		cfg := b.Config
+		a := cfg.AWS
 		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
-	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ui"
@@ -63,14 +62,7 @@ type TargetFunc func(ctx context.Context) (*Target, error)
 // configuration and endpoints.
 func targetFunc(f *cmdutil.Factory, verb string) TargetFunc {
 	return func(ctx context.Context) (*Target, error) {
-		cfg, err := f.Config()
-		if err != nil {
-			return nil, err
-		}
-		if cfg.Backend != config.BackendAWS {
-			return nil, cmdutil.FlagErrorf("%s works on AWS resources, and the backend is %s: select AWS with --backend aws (or %s=aws)", verb, cfg.Backend, config.EnvBackend)
-		}
-		b, err := f.Backend(ctx)
+		b, err := f.AWSBackend(ctx, verb)
 		if err != nil {
 			return nil, err
 		}
