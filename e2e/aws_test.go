@@ -18,10 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,23 +59,11 @@ func emulators(t *testing.T) (dynamoURL, sqsURL string) {
 		t.Skip(emulatorsMissing)
 	}
 	for name, raw := range map[string]string{envTestDynamo: dynamoURL, envTestSQS: sqsURL} {
-		if !loopbackURL(raw) {
+		if !emulatortest.Loopback(raw) {
 			t.Fatalf("refusing %s=%q: these tests only talk to emulators on 127.0.0.1 or localhost", name, raw)
 		}
 	}
 	return dynamoURL, sqsURL
-}
-
-func loopbackURL(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }
 
 // closedPort returns a loopback URL where nothing listens.
