@@ -448,10 +448,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	res.Connects = float64(opts.Connections) / elapsed.Seconds()
 	if p.pid != 0 {
 		// Let the gateway settle (the last $connect writes, buffers).
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
-			return res, err
-		}
-		after, err := rssKiB(p.pid)
+		after, err := settledRSS(ctx, p.pid)
 		if err != nil {
 			return res, err
 		}
@@ -660,6 +657,40 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// settledRSS reads a process's resident set size until it stops moving:
+// two reads in a row, a quarter of a second apart, within 0.5% (or
+// 64 KiB) of the one before, or the last of 20 reads (5 s).
+func settledRSS(ctx context.Context, pid int) (int64, error) {
+	prev, err := rssKiB(pid)
+	if err != nil {
+		return 0, err
+	}
+	steady := 0
+	for range 20 {
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return 0, err
+		}
+		cur, err := rssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		d := cur - prev
+		if d < 0 {
+			d = -d
+		}
+		if d <= max(64, cur/200) {
+			steady++
+		} else {
+			steady = 0
+		}
+		prev = cur
+		if steady == 2 {
+			break
+		}
+	}
+	return prev, nil
 }
 
 // rssKiB reads a process's resident set size from /proc (Linux).
