@@ -69,6 +69,8 @@ type Options struct {
 	Dialers     int
 	Fanouts     int
 	Samples     int
+	IdleSamples int
+	Idle        time.Duration
 	Timeout     time.Duration
 	NoPace      bool
 	JSON        bool
@@ -84,7 +86,9 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 bounded phases:
 
   latency    one listener; publish one message at a time and time each
-             from publish to receipt: p50, p95 and p99
+             from publish to receipt: p50, p95 and p99; with
+             --idle-samples, more, each after --idle of silence (the first
+             receipt after the stack was idle)
   connects   open --connections clients with --dialers at once: connects/s
   memory     for a gateway on this machine: its resident memory per idle
              connection (Linux; the local gateway's, or --pid's)
@@ -132,6 +136,8 @@ output, as a table or with --json.`,
 	fl.IntVar(&opts.Dialers, "dialers", 50, "clients opening at once")
 	fl.IntVar(&opts.Fanouts, "fanouts", 3, "messages published to every client")
 	fl.IntVar(&opts.Samples, "samples", 50, "latency samples")
+	fl.IntVar(&opts.IdleSamples, "idle-samples", 0, "latency samples more, each after --idle of silence")
+	fl.DurationVar(&opts.Idle, "idle", 2*time.Second, "the silence before each --idle-samples sample")
 	fl.DurationVar(&opts.Timeout, "timeout", time.Minute, "longest wait of any one phase")
 	fl.BoolVar(&opts.NoPace, "no-pace", false, "do not pace under API Gateway's quotas against a remote endpoint")
 	fl.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
@@ -163,6 +169,17 @@ type Latency struct {
 	P50     float64 `json:"p50Ms"`
 	P95     float64 `json:"p95Ms"`
 	P99     float64 `json:"p99Ms"`
+	Max     float64 `json:"maxMs"`
+	// AfterIdle is the samples taken each after a silence (--idle-samples).
+	AfterIdle *AfterIdle `json:"afterIdle,omitempty"`
+}
+
+// AfterIdle is the latency of messages published after a silence: the
+// first receipt once the stack has been idle.
+type AfterIdle struct {
+	Samples int     `json:"samples"`
+	IdleMs  float64 `json:"idleMs"`
+	P50     float64 `json:"p50Ms"`
 	Max     float64 `json:"maxMs"`
 }
 
@@ -220,8 +237,10 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--connections must be at least 1")
 	case opts.Dialers < 1:
 		return cmdutil.FlagErrorf("--dialers must be at least 1")
-	case opts.Fanouts < 0 || opts.Samples < 0:
-		return cmdutil.FlagErrorf("--fanouts and --samples must not be negative")
+	case opts.Fanouts < 0 || opts.Samples < 0 || opts.IdleSamples < 0:
+		return cmdutil.FlagErrorf("--fanouts, --samples and --idle-samples must not be negative")
+	case opts.IdleSamples > 0 && (opts.Idle <= 0 || opts.Idle > 10*time.Minute):
+		return cmdutil.FlagErrorf("--idle must be above 0 and at most 10m")
 	case opts.Timeout <= 0:
 		return cmdutil.FlagErrorf("--timeout must be above 0")
 	case opts.Auth != AuthStore && opts.Auth != AuthNone:
@@ -338,7 +357,7 @@ func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
 	u := ui.NewErr(ios)
 	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), p.wsURL)
 	fmt.Fprintf(ios.ErrOut, "  (connection minutes, %d connections, about %d messages, and the Lambda, DynamoDB and SQS requests behind them)\n",
-		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples)
+		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	if p.pace.connectsPerSecond > 0 {
 		fmt.Fprintf(ios.ErrOut, "  paced under API Gateway's quotas: at most %.0f connects/s (quota %d/s), fan-outs spaced to stay under %.0f @connections posts/s (throttle %d/s); --no-pace lifts this\n",
 			p.pace.connectsPerSecond, awsConnectRate, p.pace.deliveriesPerSecond, awsPostRate)
@@ -405,7 +424,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	topicLat, topicFan := "bench-"+run+"-lat", "bench-"+run+"-fan"
 
 	// Latency: one listener, one message at a time.
-	if opts.Samples > 0 {
+	if opts.Samples > 0 || opts.IdleSamples > 0 {
 		lat, err := latency(ctx, opts, p, run, topicLat, prog)
 		if err != nil {
 			return res, err
@@ -526,30 +545,58 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err := awaitSeq(ctx, got, -1, opts.Timeout); err != nil {
 		return Latency{}, err
 	}
+	one := func(seq int) (time.Duration, error) {
+		start := time.Now()
+		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: seq})); err != nil {
+			return 0, err
+		}
+		if err := awaitSeq(ctx, got, seq, opts.Timeout); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
 	times := make([]time.Duration, 0, opts.Samples)
 	for i := range opts.Samples {
 		prog.printf(false, "latency %d/%d", i+1, opts.Samples)
-		start := time.Now()
-		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: i})); err != nil {
+		d, err := one(i)
+		if err != nil {
 			return Latency{}, err
 		}
-		if err := awaitSeq(ctx, got, i, opts.Timeout); err != nil {
-			return Latency{}, err
-		}
-		times = append(times, time.Since(start))
+		times = append(times, d)
 		if r := p.pace.deliveriesPerSecond; r > 0 {
 			if err := sleep(ctx, time.Duration(float64(time.Second)/r)); err != nil {
 				return Latency{}, err
 			}
 		}
 	}
-	slices.Sort(times)
-	ms := func(q float64) float64 {
-		i := int(q*float64(len(times))+0.999999) - 1
-		i = max(0, min(i, len(times)-1))
-		return float64(times[i]) / float64(time.Millisecond)
+	var lat Latency
+	if len(times) > 0 {
+		lat = Latency{Samples: len(times), P50: quantileMs(times, 0.50), P95: quantileMs(times, 0.95), P99: quantileMs(times, 0.99), Max: quantileMs(times, 1)}
 	}
-	return Latency{Samples: len(times), P50: ms(0.50), P95: ms(0.95), P99: ms(0.99), Max: ms(1)}, nil
+	var idle []time.Duration
+	for i := range opts.IdleSamples {
+		prog.printf(false, "latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
+		if err := sleep(ctx, opts.Idle); err != nil {
+			return Latency{}, err
+		}
+		d, err := one(opts.Samples + i)
+		if err != nil {
+			return Latency{}, err
+		}
+		idle = append(idle, d)
+	}
+	if len(idle) > 0 {
+		lat.AfterIdle = &AfterIdle{Samples: len(idle), IdleMs: float64(opts.Idle) / float64(time.Millisecond), P50: quantileMs(idle, 0.50), Max: quantileMs(idle, 1)}
+	}
+	return lat, nil
+}
+
+// quantileMs is the q quantile of ds (sorted in place), in milliseconds.
+func quantileMs(ds []time.Duration, q float64) float64 {
+	slices.Sort(ds)
+	i := int(q*float64(len(ds))+0.999999) - 1
+	i = max(0, min(i, len(ds)-1))
+	return float64(ds[i]) / float64(time.Millisecond)
 }
 
 func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duration) error {
@@ -723,6 +770,9 @@ func printResult(opts *Options, res Result) error {
 		{"publish→receive p50", fmt.Sprintf("%.1f ms", res.Latency.P50), fmt.Sprintf("%d samples", res.Latency.Samples)},
 		{"publish→receive p95", fmt.Sprintf("%.1f ms", res.Latency.P95), ""},
 		{"publish→receive p99", fmt.Sprintf("%.1f ms", res.Latency.P99), ""},
+	}
+	if a := res.Latency.AfterIdle; a != nil {
+		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%d samples, each after %s of silence", a.Samples, opts.Idle)})
 	}
 	if m := res.Memory; m != nil {
 		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})

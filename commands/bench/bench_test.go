@@ -209,3 +209,20 @@ func TestARemoteEndpointIsPacedUnderAPIGatewayQuotas(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchTimesTheFirstReceiptAfterASilence(t *testing.T) {
+	open := localBackend(t)
+	startServe(t, open)
+	opts := defaults()
+	opts.Backend = open
+	opts.Connections, opts.Fanouts, opts.Samples = 1, 0, 0
+	opts.IdleSamples, opts.Idle = 2, 50*time.Millisecond
+	res, _ := runBench(t, opts)
+	a := res.Latency.AfterIdle
+	if a == nil || a.Samples != 2 || a.IdleMs != 50 || a.P50 <= 0 || a.P50 > a.Max {
+		t.Fatalf("after idle %+v, want 2 ordered samples after 50 ms each", a)
+	}
+	if res.Latency.Samples != 0 {
+		t.Errorf("latency %+v, want no regular samples with --samples 0", res.Latency)
+	}
+}
