@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/socks-dev/socks/internal/backoff"
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +28,9 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/backoff"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 )
 
 // What `socks deploy` stands up, the same as docs/template.yaml declares
@@ -103,6 +106,10 @@ type DeploySpec struct {
 	// EventMapping, when not empty, is the event mapping (JSON) the
 	// function reads from SOCKS_EVENT_MAPPING.
 	EventMapping string
+	// MaxTopics and MaxConnectionsPerGeek are the function's limits
+	// (SOCKS_MAX_TOPICS, SOCKS_MAX_CONNECTIONS_PER_GEEK; 0: the defaults).
+	MaxTopics             int
+	MaxConnectionsPerGeek int
 }
 
 func (s DeploySpec) withDefaults() DeploySpec {
@@ -126,6 +133,12 @@ func (s DeploySpec) withDefaults() DeploySpec {
 	}
 	if s.Wait <= 0 {
 		s.Wait = DefaultCreateWait
+	}
+	if s.MaxTopics <= 0 {
+		s.MaxTopics = pubsub.MaxTopicsPerConnection
+	}
+	if s.MaxConnectionsPerGeek <= 0 {
+		s.MaxConnectionsPerGeek = routes.DefaultMaxConnectionsPerGeek
 	}
 	return s
 }
@@ -731,7 +744,13 @@ func (d *Deployer) callbackURL() string {
 
 // FunctionEnvironment is the function's environment.
 func (d *Deployer) FunctionEnvironment() map[string]string {
-	env := map[string]string{"SOCKS_STACK": d.Spec.Stack, "SOCKS_CALLBACK_URL": d.callbackURL()}
+	s := d.Spec.withDefaults()
+	env := map[string]string{
+		"SOCKS_STACK":                   d.Spec.Stack,
+		"SOCKS_CALLBACK_URL":            d.callbackURL(),
+		routes.EnvMaxTopics:             strconv.Itoa(s.MaxTopics),
+		routes.EnvMaxConnectionsPerGeek: strconv.Itoa(s.MaxConnectionsPerGeek),
+	}
 	if d.Spec.EventMapping != "" {
 		env[config.EnvMapping] = d.Spec.EventMapping
 	}

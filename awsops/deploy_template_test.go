@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 )
 
 // TestTemplateAndDeployAgree reads docs/template.yaml (the SAM way) and
@@ -61,6 +64,8 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 	eq("batch size", one(`(?m)^\s+BatchSize: (\d+)`), strconv.Itoa(DeployBatchSize))
 	eq("batching window", one(`(?m)^\s+MaximumBatchingWindowInSeconds: (\d+)`), strconv.Itoa(DeployBatchWindow))
 	eq("function response types", one(`(?m)^\s+FunctionResponseTypes: \[(\w+)\]`), reportBatchItemFailures)
+	eq("max topics default", one(`(?ms)MaxTopics:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(pubsub.MaxTopicsPerConnection))
+	eq("max connections per geek default", one(`(?ms)MaxConnectionsPerGeek:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(routes.DefaultMaxConnectionsPerGeek))
 	eq("maximum concurrency", one(`(?ms)MaximumConcurrency:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(DefaultMaximumConcurrency))
 
 	// The API, its routes and stage.
@@ -116,5 +121,23 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 		if n := strings.Count(block, "!GetAtt") + strings.Count(block, "!Sub"); n != len(s.Resource) {
 			t.Errorf("statement %s: template has %d resources, deploy %d", s.Sid, n, len(s.Resource))
 		}
+	}
+}
+
+func TestFunctionEnvironmentCarriesTheLimits(t *testing.T) {
+	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "us-east-1"}}
+	env := d.FunctionEnvironment()
+	if env[routes.EnvMaxTopics] != strconv.Itoa(pubsub.MaxTopicsPerConnection) || env[routes.EnvMaxConnectionsPerGeek] != strconv.Itoa(routes.DefaultMaxConnectionsPerGeek) {
+		t.Errorf("default limits in the environment: %v", env)
+	}
+	d.Spec.MaxTopics, d.Spec.MaxConnectionsPerGeek = 7, 3
+	env = d.FunctionEnvironment()
+	// What the function does with them: the same parse the Lambda runs.
+	h := &routes.Handler{}
+	if err := h.SetLimitsFromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if h.MaxTopics != 7 || h.MaxConnectionsPerGeek != 3 {
+		t.Errorf("the function would run with topics %d, connections per geek %d; want 7, 3", h.MaxTopics, h.MaxConnectionsPerGeek)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -63,16 +64,18 @@ type Options struct {
 	Target TargetFunc
 	Getenv func(string) string
 
-	LambdaZip       string
-	Arch            string
-	Stage           string
-	FunctionTimeout time.Duration
-	ThrottleBurst   int32
-	ThrottleRate    float64
-	MaxConcurrency  int32
-	DryRun          bool
-	JSON            bool
-	Wait            time.Duration
+	LambdaZip             string
+	Arch                  string
+	Stage                 string
+	FunctionTimeout       time.Duration
+	ThrottleBurst         int32
+	ThrottleRate          float64
+	MaxConcurrency        int32
+	MaxTopics             int
+	MaxConnectionsPerGeek int
+	DryRun                bool
+	JSON                  bool
+	Wait                  time.Duration
 	// SourceDir is the source checkout to build from when LambdaZip is
 	// empty ("" to look upwards from the working directory).
 	SourceDir string
@@ -105,7 +108,9 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error
 
 The function's package is --lambda-zip, or, from a source checkout, built
 with 'go build' for --arch. When the selected profile (or SOCKS_EVENT_MAPPING)
-has an event mapping, the function gets it as SOCKS_EVENT_MAPPING. Every resource that carries tags is tagged
+has an event mapping, the function gets it as SOCKS_EVENT_MAPPING; its limits
+(--max-topics, --max-connections-per-geek, as 'socks serve' has them) are
+SOCKS_MAX_TOPICS and SOCKS_MAX_CONNECTIONS_PER_GEEK. Every resource that carries tags is tagged
 socks:stack=STACK, which is how deploy, teardown and doctor find it again.
 
 It is idempotent: a second run says "nothing to do". A resource that differs
@@ -139,6 +144,8 @@ into the selected config profile (--config-profile), so listen, publish
 	fl.Int32Var(&opts.ThrottleBurst, "throttle-burst", awsops.DefaultThrottlingBurstLimit, "the stage's throttling burst limit")
 	fl.Float64Var(&opts.ThrottleRate, "throttle-rate", awsops.DefaultThrottlingRateLimit, "the stage's throttling rate limit (requests per second)")
 	fl.Int32Var(&opts.MaxConcurrency, "max-concurrency", awsops.DefaultMaximumConcurrency, "most concurrent broker invocations the SQS event source starts")
+	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
+	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan, with the drift found, and change nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for new tables and function updates")
@@ -155,6 +162,12 @@ func deployRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.MaxConcurrency < 2 {
 		return cmdutil.FlagErrorf("--max-concurrency must be at least 2 (Lambda's least)")
+	}
+	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
+		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if opts.MaxConnectionsPerGeek < 1 {
+		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
 	}
 	var zip []byte
 	var err error
@@ -192,6 +205,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 		Stack: tgt.Stack, Region: tgt.Region, Stage: opts.Stage, Arch: opts.Arch, Timeout: opts.FunctionTimeout, Zip: zip,
 		ThrottlingBurstLimit: opts.ThrottleBurst, ThrottlingRateLimit: opts.ThrottleRate, MaximumConcurrency: opts.MaxConcurrency, Wait: opts.Wait,
 		Producers: producers, EventMapping: mapping,
+		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
 	}}
 	d.Progress = progressPrinter(opts.IO, opts.DryRun)
 	res, err := d.Deploy(ctx, opts.DryRun)
