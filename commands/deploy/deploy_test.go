@@ -74,6 +74,7 @@ func TestDeployCommandOnMoto(t *testing.T) {
 		opts := &Options{
 			IO: ios, Arch: arch, Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
 			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, LambdaZip: zipFile, JSON: len(asJSON) > 0,
+			MaxTopics: 20, MaxConnectionsPerGeek: 100,
 			Target: func(context.Context) (*Target, error) {
 				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto"}, nil
 			},
@@ -127,6 +128,14 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	})
 	if err != nil || resolved.AWS.CallbackURL != p.CallbackURL {
 		t.Errorf("resolved %+v, %v", resolved.AWS, err)
+	}
+
+	fn, err := cp.Lambda.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(stack + "-socks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := fn.Configuration.Environment; env == nil || env.Variables["SOCKS_MAX_TOPICS"] != "20" || env.Variables["SOCKS_MAX_CONNECTIONS_PER_GEEK"] != "100" {
+		t.Errorf("--max-topics 20 --max-connections-per-geek 100: the function's environment is %+v", env)
 	}
 
 	out, _ = run(t, false)
