@@ -155,11 +155,7 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	var raw []byte
 	switch {
 	case opts.messageSet:
-		b, err := json.Marshal(opts.Message)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+		return jsonString(opts.Message), nil
 	case opts.bodySet:
 		raw = []byte(opts.Body)
 	case opts.BodyFile == "-":
@@ -195,7 +191,17 @@ func (opts *Options) topicAsKey(topics []string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("no body: give --message, --body, --body-file or pipe JSON on stdin (with one topic and no body, the topic's name is sent as the event key)")
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "note: no body given: publishing the topic name %q as the event key\n", topics[0])
-	return json.Marshal(topics[0])
+	return jsonString(topics[0]), nil
+}
+
+// jsonString is s as a JSON string, as written: <, > and & stay themselves
+// (json.Marshal would write \u003c), so the browser gets the text as typed.
+func jsonString(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func readBody(r io.Reader, name string) (json.RawMessage, error) {

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -173,5 +174,22 @@ func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
 	}
 	if st.Visible != 0 || st.InFlight != 0 {
 		t.Errorf("queue %+v; want it empty", st)
+	}
+}
+
+func TestMessageIsSentAsTyped(t *testing.T) {
+	for _, msg := range []string{`<b>Tom & Jerry</b>`, `a "quoted" \ line` + "\n", "émoji 🎲"} {
+		ios, _, _, _ := iostreams.Test()
+		env, err := parse(t, ios, "--topic", "t", "--message", msg).Envelope()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back string
+		if err := json.Unmarshal(env.Body, &back); err != nil || back != msg {
+			t.Errorf("--message %q: body %s decodes to %q (%v)", msg, env.Body, back, err)
+		}
+		if strings.Contains(string(env.Body), `\u00`) {
+			t.Errorf("--message %q: body %s escapes HTML characters", msg, env.Body)
+		}
 	}
 }
