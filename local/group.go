@@ -20,7 +20,7 @@ const groupTimeout = 30 * time.Second
 
 // groupedWrite is one queued write and where its result goes.
 type groupedWrite struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan error
 }
 
@@ -36,8 +36,11 @@ type grouper struct {
 // it could not commit. As with write, fn may run more than once (when the
 // file is busy) and must not keep state from an earlier run. The write
 // goes ahead even when ctx ends while it waits: only a write not yet
-// started is given up.
-func (db *DB) writeGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// started is given up. fn runs its statements with the context it is
+// given, not with ctx: one that is never cancelled, so that the driver
+// does not start a goroutine per statement to watch it (SQLite's
+// busy_timeout bounds their waits).
+func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -76,23 +79,26 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	if len(batch) == 1 {
-		batch[0].done <- db.write(ctx, batch[0].fn)
+		batch[0].done <- db.writeUncancelled(ctx, batch[0].fn)
 		return
 	}
 	results := make([]error, len(batch))
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.writeUncancelled(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		savepoint := tx.StmtContext(ctx, db.stmts.savepoint)
+		rollbackTo := tx.StmtContext(ctx, db.stmts.rollbackTo)
+		release := tx.StmtContext(ctx, db.stmts.release)
 		for i, w := range batch {
 			results[i] = nil
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+			if _, err := savepoint.ExecContext(ctx); err != nil {
 				return err
 			}
-			if err := w.fn(tx); err != nil {
+			if err := w.fn(ctx, tx); err != nil {
 				results[i] = err
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
+				if _, err := rollbackTo.ExecContext(ctx); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+			if _, err := release.ExecContext(ctx); err != nil {
 				return err
 			}
 		}

@@ -10,10 +10,14 @@ import (
 // database/sql prepares each on a pooled connection the first time it runs
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
 type stmts struct {
-	verifyChatterID *sql.Stmt
-	putConnection   *sql.Stmt
-	clearSubs       *sql.Stmt
-	subscribe       *sql.Stmt
+	verifyChatterID  *sql.Stmt
+	countLive        *sql.Stmt
+	putConnection    *sql.Stmt
+	clearSubs        *sql.Stmt
+	subscribe        *sql.Stmt
+	deleteConnection *sql.Stmt
+	// The savepoints of grouped writes (group.go).
+	savepoint, rollbackTo, release *sql.Stmt
 }
 
 func (db *DB) prepareStmts(ctx context.Context) error {
@@ -22,11 +26,19 @@ func (db *DB) prepareStmts(ctx context.Context) error {
 		sql string
 	}{
 		{&db.stmts.verifyChatterID, `SELECT hash, issued_at, expires_at, topics FROM chatter_ids WHERE geek = ? AND hash = ?`},
+		// The live records of a geek other than one ID, counted up to a
+		// bound through the (geek, id) index.
+		{&db.stmts.countLive, `SELECT count(*) FROM (SELECT 1 FROM connections
+			 WHERE geek = ? AND id <> ? AND (expires_at IS NULL OR expires_at > ?) LIMIT ?)`},
 		{&db.stmts.putConnection, `INSERT INTO connections (id, geek, connected_at, expires_at, allowed) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET geek = excluded.geek,
 				connected_at = excluded.connected_at, expires_at = excluded.expires_at, allowed = excluded.allowed`},
 		{&db.stmts.clearSubs, `DELETE FROM subscriptions WHERE conn_id = ?`},
 		{&db.stmts.subscribe, `INSERT OR IGNORE INTO subscriptions (topic, geek, conn_id) VALUES (?, ?, ?)`},
+		{&db.stmts.deleteConnection, `DELETE FROM connections WHERE id = ?`},
+		{&db.stmts.savepoint, `SAVEPOINT grouped`},
+		{&db.stmts.rollbackTo, `ROLLBACK TO grouped`},
+		{&db.stmts.release, `RELEASE grouped`},
 	} {
 		s, err := db.sql.PrepareContext(ctx, p.sql)
 		if err != nil {

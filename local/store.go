@@ -178,21 +178,53 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 
 // PutConnection records (or replaces) a connection and its topics.
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
-	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
-			c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
-			return err
-		}
-		return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
-	})
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.putConnection(ctx, tx, c) })
 	if err != nil {
 		return fmt.Errorf("recording connection %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+var _ store.ConnectionCapper = (*Store)(nil)
+
+// PutConnectionWithin records a connection unless its geek already holds
+// max live records besides it (max < 1: no cap). The count and the write
+// share one write transaction (BEGIN IMMEDIATE, which SQLite serialises
+// across processes), grouped with the other writes of the moment, so that
+// $connect costs one transaction and no number of concurrent connects
+// leaves more than max.
+func (s *Store) PutConnectionWithin(ctx context.Context, c pubsub.Connection, now time.Time, max int) (int, error) {
+	var n int
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		if max >= 1 {
+			err := tx.StmtContext(ctx, s.db.stmts.countLive).QueryRowContext(ctx, c.Geek, c.ID, millis(now), max).Scan(&n)
+			if err != nil || n >= max {
+				return err // n >= max: nothing to write
+			}
+		}
+		return s.putConnection(ctx, tx, c)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recording connection %s: %w", c.ID, err)
+	}
+	if max >= 1 && n >= max {
+		return n, fmt.Errorf("geek %s already has %d live connections, the most allowed: %w", c.Geek, n, store.ErrLimit)
+	}
+	return n, nil
+}
+
+// putConnection writes a connection record and replaces its topics.
+func (s *Store) putConnection(ctx context.Context, tx *sql.Tx, c pubsub.Connection) error {
+	_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
+		c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
+		return err
+	}
+	return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
 }
 
 // subscribe adds topics to a connection; topics it already has are kept.
@@ -337,8 +369,20 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 		return 0, nil
 	}
 	var n int
-	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
+		if len(ids) == 1 {
+			// $disconnect: the prepared statements.
+			if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, ids[0]); err != nil {
+				return err
+			}
+			res, err := tx.StmtContext(ctx, s.db.stmts.deleteConnection).ExecContext(ctx, ids[0])
+			if err != nil {
+				return err
+			}
+			n = rowsAffected(res)
+			return nil
+		}
 		for _, part := range chunks(ids, maxVars) {
 			in := placeholders(len(part))
 			// The foreign key cascades too; deleting explicitly keeps a

@@ -216,16 +216,18 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 	if refused := notAllowed(chatter.Topics, topics); refused != "" {
 		return refuse(http.StatusForbidden, refused), nil
 	}
-	if limit := h.MaxConnectionsPerGeek; limit >= 0 {
-		if limit == 0 {
-			limit = DefaultMaxConnectionsPerGeek
-		}
+	limit := h.MaxConnectionsPerGeek
+	if limit == 0 {
+		limit = DefaultMaxConnectionsPerGeek
+	}
+	capper, oneStep := h.Store.(store.ConnectionCapper)
+	if limit > 0 && !oneStep {
 		n, err := h.liveConnections(ctx, geek, now, limit)
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, fmt.Errorf("counting the connections of %s: %w", geek, err)
 		}
 		if n >= limit {
-			return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
+			return tooMany(geek, n), nil
 		}
 	}
 	connectedAt := now
@@ -244,7 +246,16 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 		ConnectedAt: connectedAt,
 		ExpiresAt:   connectedAt.Add(maxDur),
 	}
-	if err := h.Store.PutConnection(ctx, c); err != nil {
+	if oneStep {
+		// The count and the record in one step (store.ConnectionCapper).
+		n, err := capper.PutConnectionWithin(ctx, c, now, limit)
+		if errors.Is(err, store.ErrLimit) {
+			return tooMany(geek, n), nil
+		}
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, fmt.Errorf("recording connection: %w", err)
+		}
+	} else if err := h.Store.PutConnection(ctx, c); err != nil {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("recording connection: %w", err)
 	}
 	h.logger().Info("connected", "connection", c.ID, "geek", geek, "topics", topics)
@@ -271,6 +282,11 @@ func (h *Handler) liveConnections(ctx context.Context, geek string, now time.Tim
 }
 
 var errCounted = errors.New("counted enough")
+
+// tooMany refuses a connect over the per-geek cap, saying why.
+func tooMany(geek string, n int) events.APIGatewayProxyResponse {
+	return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n))
+}
 
 // notAllowed says which of topics the patterns (empty: any) do not allow,
 // or "" when they allow them all.

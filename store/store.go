@@ -165,6 +165,22 @@ type Store interface {
 	GetReport(ctx context.Context, messageID string) (Report, error)
 }
 
+// ConnectionCapper is a Store that checks the per-geek connection cap and
+// records the connection in one atomic step, so that $connect costs one
+// write and concurrent connects, from any number of clients or
+// processes, never leave more than the cap. The routes use it when the
+// Store has it, and otherwise count with ListConnections and then
+// PutConnection (where concurrent connects may overshoot the cap by at
+// most their number).
+type ConnectionCapper interface {
+	// PutConnectionWithin records c as PutConnection does, unless c.Geek
+	// already holds max or more live (at now) connection records other
+	// than c.ID: then nothing is written, and it returns that count
+	// (counted up to max) and an error wrapping ErrLimit. On success the
+	// count is that of the records besides c.
+	PutConnectionWithin(ctx context.Context, c pubsub.Connection, now time.Time, max int) (int, error)
+}
+
 // Report is the outcome of fanning out one envelope.
 type Report struct {
 	MessageID string    `json:"id"`
