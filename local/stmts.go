@@ -11,7 +11,7 @@ import (
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
 type stmts struct {
 	verifyChatterID  *sql.Stmt
-	countLive        *sql.Stmt
+	admit            *sql.Stmt
 	putConnection    *sql.Stmt
 	clearSubs        *sql.Stmt
 	subscribe        *sql.Stmt
@@ -26,10 +26,16 @@ func (db *DB) prepareStmts(ctx context.Context) error {
 		sql string
 	}{
 		{&db.stmts.verifyChatterID, `SELECT hash, issued_at, expires_at, topics FROM chatter_ids WHERE geek = ? AND hash = ?`},
-		// The live records of a geek other than one ID, counted up to a
-		// bound through the (geek, id) index.
-		{&db.stmts.countLive, `SELECT count(*) FROM (SELECT 1 FROM connections
-			 WHERE geek = ? AND id <> ? AND (expires_at IS NULL OR expires_at > ?) LIMIT ?)`},
+		// $connect's chatter check, and in the same statement the count of
+		// the geek's live records other than the connection's (up to a
+		// bound, through the (geek, id) index) and whether the
+		// connection's record exists: ?1 geek, ?2 hash, ?3 connection ID,
+		// ?4 now, ?5 the bound.
+		{&db.stmts.admit, `SELECT hash, issued_at, expires_at, topics,
+			(SELECT count(*) FROM (SELECT 1 FROM connections
+				WHERE geek = ?1 AND id <> ?3 AND (expires_at IS NULL OR expires_at > ?4) LIMIT ?5)),
+			EXISTS (SELECT 1 FROM connections WHERE id = ?3)
+			FROM chatter_ids WHERE geek = ?1 AND hash = ?2`},
 		{&db.stmts.putConnection, `INSERT INTO connections (id, geek, connected_at, expires_at, allowed) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET geek = excluded.geek,
 				connected_at = excluded.connected_at, expires_at = excluded.expires_at, allowed = excluded.allowed`},
