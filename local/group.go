@@ -18,8 +18,8 @@ import (
 // leader first writes the group as it is. Only when one fails does it
 // write the group again with each write in its own savepoint, so that one
 // write's failure rolls back only its own changes. Savepoints for every
-// write were two more statements each and a copy of every page it
-// changed: a third of the group's work.
+// write cost two more statements each and a copy of every page it
+// changed (SQLite's statement journal).
 
 // groupTimeout bounds one grouped transaction: the leader writes for
 // others, so no single caller's context governs it.
@@ -70,7 +70,7 @@ func (db *DB) leadGroups() {
 	for {
 		// Let the goroutines that are about to queue a write (the other
 		// connects of a burst) do so before taking the group: groups grew
-		// from about 5 writes to over 12 in BenchmarkConnectVsCeiling,
+		// from about 5 writes to over 10 in BenchmarkConnectVsCeiling,
 		// for a tenth less CPU per connect (a transaction's begin and
 		// commit are a quarter of its cost). It costs one pass of the
 		// scheduler.
