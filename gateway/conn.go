@@ -561,14 +561,14 @@ func requestHeaders(r *http.Request, sourceIP string) (map[string]string, map[st
 	if _, p, err := net.SplitHostPort(r.Host); err == nil {
 		port = p
 	}
-	for k, v := range map[string]string{
-		"Host":              r.Host,
-		"X-Forwarded-For":   sourceIP,
-		"X-Forwarded-Port":  port,
-		"X-Forwarded-Proto": "http",
+	for _, h := range [...][2]string{
+		{"Host", r.Host},
+		{"X-Forwarded-For", sourceIP},
+		{"X-Forwarded-Port", port},
+		{"X-Forwarded-Proto", "http"},
 	} {
-		single[k] = v
-		multi[k] = []string{v}
+		single[h[0]] = h[1]
+		multi[h[0]] = []string{h[1]}
 	}
 	return single, multi
 }

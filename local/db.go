@@ -278,6 +278,26 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) })
 }
 
+// writeUncancelled is write for fn that runs its statements with the
+// context it is given: ctx bounds the wait for this process's turn to
+// write and the pauses between retries, but once begun the transaction
+// runs to its end (SQLite's busy_timeout bounds its waits for locks)
+// under a context that is never cancelled, so that neither database/sql
+// nor the driver starts a goroutine per transaction and per statement to
+// watch it.
+func (db *DB) writeUncancelled(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	select {
+	case db.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writeSem }()
+	txCtx := context.WithoutCancel(ctx)
+	return retryBusy(ctx, func() error {
+		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(txCtx, tx) })
+	})
+}
+
 // writeDurable is write with synchronous=FULL for this transaction: when
 // it returns, the commit is on disk (the WAL fsynced), so that it survives
 // a crash of the machine, not only of the process. The file's other writes

@@ -10,10 +10,14 @@ import (
 // database/sql prepares each on a pooled connection the first time it runs
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
 type stmts struct {
-	verifyChatterID *sql.Stmt
-	putConnection   *sql.Stmt
-	clearSubs       *sql.Stmt
-	subscribe       *sql.Stmt
+	verifyChatterID  *sql.Stmt
+	admit            *sql.Stmt
+	putConnection    *sql.Stmt
+	clearSubs        *sql.Stmt
+	subscribe        *sql.Stmt
+	deleteConnection *sql.Stmt
+	// The savepoints of grouped writes (group.go).
+	savepoint, rollbackTo, release *sql.Stmt
 }
 
 func (db *DB) prepareStmts(ctx context.Context) error {
@@ -22,11 +26,25 @@ func (db *DB) prepareStmts(ctx context.Context) error {
 		sql string
 	}{
 		{&db.stmts.verifyChatterID, `SELECT hash, issued_at, expires_at, topics FROM chatter_ids WHERE geek = ? AND hash = ?`},
+		// $connect's chatter check, and in the same statement the count of
+		// the geek's live records other than the connection's (up to a
+		// bound, through the (geek, id) index) and whether the
+		// connection's record exists: ?1 geek, ?2 hash, ?3 connection ID,
+		// ?4 now, ?5 the bound.
+		{&db.stmts.admit, `SELECT hash, issued_at, expires_at, topics,
+			(SELECT count(*) FROM (SELECT 1 FROM connections
+				WHERE geek = ?1 AND id <> ?3 AND (expires_at IS NULL OR expires_at > ?4) LIMIT ?5)),
+			EXISTS (SELECT 1 FROM connections WHERE id = ?3)
+			FROM chatter_ids WHERE geek = ?1 AND hash = ?2`},
 		{&db.stmts.putConnection, `INSERT INTO connections (id, geek, connected_at, expires_at, allowed) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET geek = excluded.geek,
 				connected_at = excluded.connected_at, expires_at = excluded.expires_at, allowed = excluded.allowed`},
 		{&db.stmts.clearSubs, `DELETE FROM subscriptions WHERE conn_id = ?`},
 		{&db.stmts.subscribe, `INSERT OR IGNORE INTO subscriptions (topic, geek, conn_id) VALUES (?, ?, ?)`},
+		{&db.stmts.deleteConnection, `DELETE FROM connections WHERE id = ?`},
+		{&db.stmts.savepoint, `SAVEPOINT grouped`},
+		{&db.stmts.rollbackTo, `ROLLBACK TO grouped`},
+		{&db.stmts.release, `RELEASE grouped`},
 	} {
 		s, err := db.sql.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -62,20 +62,41 @@ func (s *Store) PutChatterID(ctx context.Context, c store.ChatterID) error {
 // constant time, and returns nil, store.ErrUnauthorized (no such ID for this
 // geek) or store.ErrExpired (the ID matched but expired at or before now).
 func (s *Store) VerifyChatterID(ctx context.Context, geek, secret string, now time.Time) (store.ChatterID, error) {
-	want := pubsub.HashChatterID(secret)
-	var got, topics string
-	var issued, expires int64
-	err := s.db.stmts.verifyChatterID.QueryRowContext(ctx, geek, want).Scan(&got, &issued, &expires, &topics)
+	if err := ctx.Err(); err != nil {
+		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
+	}
+	// One key lookup, which never waits for a lock in WAL mode: not worth
+	// the goroutine the driver starts to watch a context that can end.
+	return verifyChatterID(context.WithoutCancel(ctx), s.db.stmts.verifyChatterID, geek, pubsub.HashChatterID(secret), now)
+}
+
+// verifyChatterID is VerifyChatterID with the hash of the secret, through
+// stmt (stmts.verifyChatterID).
+func verifyChatterID(ctx context.Context, stmt *sql.Stmt, geek, want string, now time.Time) (store.ChatterID, error) {
+	var r chatterRow
+	err := stmt.QueryRowContext(ctx, geek, want).Scan(&r.hash, &r.issued, &r.expires, &r.topics)
+	return r.check(err, geek, want, now)
+}
+
+// chatterRow is a chatter_ids row as read.
+type chatterRow struct {
+	hash, topics    string
+	issued, expires int64
+}
+
+// check turns the row read for geek and the hash want, and the error of
+// reading it, into VerifyChatterID's result.
+func (r chatterRow) check(err error, geek, want string, now time.Time) (store.ChatterID, error) {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	case err != nil:
 		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
 	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(r.hash), []byte(want)) != 1 {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	}
-	c := store.ChatterID{Geek: geek, Hash: got, IssuedAt: fromMillis(issued), ExpiresAt: fromMillis(expires), Topics: splitNames(topics)}
+	c := store.ChatterID{Geek: geek, Hash: r.hash, IssuedAt: fromMillis(r.issued), ExpiresAt: fromMillis(r.expires), Topics: splitNames(r.topics)}
 	if c.Expired(now) {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
 	}
@@ -178,21 +199,80 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 
 // PutConnection records (or replaces) a connection and its topics.
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
-	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
-			c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
-			return err
-		}
-		return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
-	})
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.putConnection(ctx, tx, c) })
 	if err != nil {
 		return fmt.Errorf("recording connection %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+var _ store.ConnectionAdmitter = (*Store)(nil)
+
+// AdmitConnection verifies a $connect's chatter ID, asks record for the
+// connection to write, counts the geek's live records besides it and
+// writes it unless that reaches limit: all in one write transaction
+// (BEGIN IMMEDIATE, which SQLite serialises across processes), grouped
+// with the other writes of the moment. So a connect costs one
+// transaction; the chatter check and the count are one statement, run on
+// the writing connection, whose cache its own writes keep fresh; and no
+// number of concurrent connects leaves more than limit.
+func (s *Store) AdmitConnection(ctx context.Context, id, geek, secret string, now time.Time, limit int, record func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
+	want := pubsub.HashChatterID(secret)
+	var n int
+	// refused is the outcome that wrote nothing. It is not returned from
+	// the write: an error there would make the group write itself again.
+	var refused error
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n, refused = 0, nil
+		var r chatterRow
+		var exists bool
+		err := tx.StmtContext(ctx, s.db.stmts.admit).QueryRowContext(ctx, geek, want, id, millis(now), max(limit, 0)).
+			Scan(&r.hash, &r.issued, &r.expires, &r.topics, &n, &exists)
+		chatter, err := r.check(err, geek, want, now)
+		if errors.Is(err, store.ErrUnauthorized) || errors.Is(err, store.ErrExpired) {
+			refused = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err := record(chatter)
+		if err != nil {
+			refused = err
+			return nil
+		}
+		if limit >= 1 && n >= limit {
+			refused = fmt.Errorf("geek %s already has %d live connections, the most allowed: %w", geek, n, store.ErrLimit)
+			return nil
+		}
+		c.ID, c.Geek = id, geek
+		return s.writeConnection(ctx, tx, c, exists)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("admitting connection %s of %s: %w", id, geek, err)
+	}
+	return n, refused
+}
+
+// putConnection writes a connection record and replaces its topics.
+func (s *Store) putConnection(ctx context.Context, tx *sql.Tx, c pubsub.Connection) error {
+	return s.writeConnection(ctx, tx, c, true)
+}
+
+// writeConnection writes a connection record and its topics, first
+// removing the topics it has when it may exist already.
+func (s *Store) writeConnection(ctx context.Context, tx *sql.Tx, c pubsub.Connection, mayExist bool) error {
+	_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
+		c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
+	if err != nil {
+		return err
+	}
+	if mayExist {
+		if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
 }
 
 // subscribe adds topics to a connection; topics it already has are kept.
@@ -337,8 +417,20 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 		return 0, nil
 	}
 	var n int
-	err := s.db.writeGrouped(ctx, func(tx *sql.Tx) error {
+	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
+		if len(ids) == 1 {
+			// $disconnect: the prepared statements.
+			if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, ids[0]); err != nil {
+				return err
+			}
+			res, err := tx.StmtContext(ctx, s.db.stmts.deleteConnection).ExecContext(ctx, ids[0])
+			if err != nil {
+				return err
+			}
+			n = rowsAffected(res)
+			return nil
+		}
 		for _, part := range chunks(ids, maxVars) {
 			in := placeholders(len(part))
 			// The foreign key cascades too; deleting explicitly keeps a

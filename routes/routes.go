@@ -200,33 +200,9 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 		return refuse(http.StatusBadRequest, err.Error()), nil
 	}
 	now := h.now()
-	chatter, err := h.Store.VerifyChatterID(ctx, geek, secret, now)
-	switch {
-	case errors.Is(err, store.ErrExpired):
-		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
-	case errors.Is(err, store.ErrUnauthorized):
-		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked or issued for another geek"), nil
-	case err != nil:
-		h.logger().Error("verifying chatter ID", "geek", geek, "err", err)
-		return events.APIGatewayProxyResponse{}, fmt.Errorf("verifying chatter ID: %w", err)
-	}
-	if q["topic"] == "" && len(chatter.Topics) > 0 {
-		return refuse(http.StatusForbidden, fmt.Sprintf("this chatter ID may follow only %s: name them with ?topic=", strings.Join(chatter.Topics, ", "))), nil
-	}
-	if refused := notAllowed(chatter.Topics, topics); refused != "" {
-		return refuse(http.StatusForbidden, refused), nil
-	}
-	if limit := h.MaxConnectionsPerGeek; limit >= 0 {
-		if limit == 0 {
-			limit = DefaultMaxConnectionsPerGeek
-		}
-		n, err := h.liveConnections(ctx, geek, now, limit)
-		if err != nil {
-			return events.APIGatewayProxyResponse{}, fmt.Errorf("counting the connections of %s: %w", geek, err)
-		}
-		if n >= limit {
-			return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
-		}
+	limit := h.MaxConnectionsPerGeek
+	if limit == 0 {
+		limit = DefaultMaxConnectionsPerGeek
 	}
 	connectedAt := now
 	if rc := req.RequestContext; rc.ConnectedAt > 0 {
@@ -236,19 +212,83 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 	if maxDur <= 0 {
 		maxDur = pubsub.MaxConnectionDuration
 	}
-	c := pubsub.Connection{
-		ID:          req.RequestContext.ConnectionID,
-		Geek:        geek,
-		Topics:      topics,
-		Allowed:     chatter.Topics,
-		ConnectedAt: connectedAt,
-		ExpiresAt:   connectedAt.Add(maxDur),
+	// record checks the topics against the verified chatter ID and
+	// returns the connection record to write, or a *refusal.
+	record := func(chatter store.ChatterID) (pubsub.Connection, error) {
+		if q["topic"] == "" && len(chatter.Topics) > 0 {
+			return pubsub.Connection{}, &refusal{http.StatusForbidden, fmt.Sprintf("this chatter ID may follow only %s: name them with ?topic=", strings.Join(chatter.Topics, ", "))}
+		}
+		if refused := notAllowed(chatter.Topics, topics); refused != "" {
+			return pubsub.Connection{}, &refusal{http.StatusForbidden, refused}
+		}
+		return pubsub.Connection{
+			ID:          req.RequestContext.ConnectionID,
+			Geek:        geek,
+			Topics:      topics,
+			Allowed:     chatter.Topics,
+			ConnectedAt: connectedAt,
+			ExpiresAt:   connectedAt.Add(maxDur),
+		}, nil
+	}
+	var n int
+	if a, ok := h.Store.(store.ConnectionAdmitter); ok {
+		// The chatter check, the count and the record in one write.
+		n, err = a.AdmitConnection(ctx, req.RequestContext.ConnectionID, geek, secret, now, limit, record)
+	} else {
+		n, err = h.admitInSteps(ctx, geek, secret, now, limit, record)
+	}
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		return refuse(r.status, r.reason), nil
+	case errors.Is(err, store.ErrExpired):
+		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
+	case errors.Is(err, store.ErrUnauthorized):
+		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked or issued for another geek"), nil
+	case errors.Is(err, store.ErrLimit):
+		return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
+	case err != nil:
+		h.logger().Error("admitting a connection", "geek", geek, "err", err)
+		return events.APIGatewayProxyResponse{}, err
+	}
+	h.logger().Info("connected", "connection", req.RequestContext.ConnectionID, "geek", geek, "topics", topics)
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// refusal is a $connect refused with a status and a reason for the client.
+type refusal struct {
+	status int
+	reason string
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+// admitInSteps is store.ConnectionAdmitter's AdmitConnection for a Store
+// without it: it verifies the chatter ID, counts the geek's live
+// connections and records the connection one after the other, so that
+// concurrent connects may overshoot limit by at most their number.
+func (h *Handler) admitInSteps(ctx context.Context, geek, secret string, now time.Time, limit int, record func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
+	chatter, err := h.Store.VerifyChatterID(ctx, geek, secret, now)
+	if err != nil {
+		return 0, fmt.Errorf("verifying chatter ID: %w", err)
+	}
+	c, err := record(chatter)
+	if err != nil {
+		return 0, err
+	}
+	if limit > 0 {
+		n, err := h.liveConnections(ctx, geek, now, limit)
+		if err != nil {
+			return 0, fmt.Errorf("counting the connections of %s: %w", geek, err)
+		}
+		if n >= limit {
+			return n, store.ErrLimit
+		}
 	}
 	if err := h.Store.PutConnection(ctx, c); err != nil {
-		return events.APIGatewayProxyResponse{}, fmt.Errorf("recording connection: %w", err)
+		return 0, fmt.Errorf("recording connection: %w", err)
 	}
-	h.logger().Info("connected", "connection", c.ID, "geek", geek, "topics", topics)
-	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+	return 0, nil
 }
 
 // liveConnections counts the live connection records of geek, up to at

@@ -49,8 +49,23 @@ func messageEvent(id, route, body string) events.APIGatewayWebsocketProxyRequest
 	}
 }
 
+// inSteps hides the local store's AdmitConnection: the routes then admit
+// in steps, as they do on a Store without it.
+type inSteps struct{ store.Store }
+
 func TestConnect(t *testing.T) {
-	h, s, now := newHandler(t)
+	t.Run("in one write", func(t *testing.T) {
+		h, s, now := newHandler(t)
+		testConnect(t, h, s, now)
+	})
+	t.Run("in steps", func(t *testing.T) {
+		h, s, now := newHandler(t)
+		h.Store = inSteps{s}
+		testConnect(t, h, s, now)
+	})
+}
+
+func testConnect(t *testing.T, h *routes.Handler, s store.Store, now time.Time) {
 	ctx := context.Background()
 	secret, _, err := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
 	if err != nil {

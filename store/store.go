@@ -165,6 +165,28 @@ type Store interface {
 	GetReport(ctx context.Context, messageID string) (Report, error)
 }
 
+// ConnectionAdmitter is a Store that admits a $connect in one atomic
+// write: the chatter check, the count of the geek's live connections and
+// the connection record, so that a connect costs one round trip and
+// concurrent connects, from any number of clients or processes, never
+// leave more than the cap. The routes use it when the Store has it, and
+// otherwise call VerifyChatterID, count with ListConnections and call
+// PutConnection, one after the other (then concurrent connects may
+// overshoot the cap by at most their number).
+type ConnectionAdmitter interface {
+	// AdmitConnection verifies geek's secret as VerifyChatterID does (an
+	// error wrapping ErrUnauthorized or ErrExpired refuses), passes the
+	// verified record to record, which returns the connection to write or
+	// an error that refuses (returned as is), and then writes the
+	// connection, with the ID id and the geek geek, as PutConnection does,
+	// unless the geek already holds limit or more live (at now) connection
+	// records other than id: then it returns that count (counted up to
+	// limit) and an error wrapping ErrLimit. A refusal writes nothing.
+	// limit < 1 is no cap. record may be called more than once, and must
+	// only compute.
+	AdmitConnection(ctx context.Context, id, geek, secret string, now time.Time, limit int, record func(ChatterID) (pubsub.Connection, error)) (int, error)
+}
+
 // Report is the outcome of fanning out one envelope.
 type Report struct {
 	MessageID string    `json:"id"`
