@@ -55,6 +55,11 @@ func (p *pusher) prepare(data []byte) (*prepared, error) {
 	return pr, nil
 }
 
+// NonBlocking reports true: Post never waits on the client; it hands the
+// message to the connection or refuses it at once, so the broker posts to
+// it synchronously.
+func (p *pusher) NonBlocking() bool { return true }
+
 func pushError(kind store.PushErrorKind, op, id string, status int) error {
 	return &store.PushError{Kind: kind, Op: op, ConnectionID: id, Status: status}
 }
