@@ -14,9 +14,8 @@
 //	1000 "connection deleted"  DELETE /@connections/{id}
 //	1001 "Going away"          idle timeout or maximum duration (as AWS)
 //	1001 "going away"          Shutdown
-//	1008 "slow consumer"       the connection's outbound queue was full
-//	                           (Options.SendBuffer messages or
-//	                           Options.MaxQueuedBytes bytes)
+//	1008 "slow consumer"       more than Options.MaxQueuedBytes bytes
+//	                           waited to be written to the client
 //	1008 "too many frames"     the client kept sending over
 //	                           Options.MaxFramesPerSecond
 //	1009 "message too big"     the client sent a message over 128 KB
@@ -68,12 +67,10 @@ type Options struct {
 	// MaxDuration closes a connection this long after it opened (default
 	// pubsub.MaxConnectionDuration).
 	MaxDuration time.Duration
-	// SendBuffer is the length of each connection's outbound queue (default
-	// 64). A connection whose queue is full is closed as a slow consumer.
-	SendBuffer int
-	// MaxQueuedBytes bounds the bytes waiting in one connection's outbound
-	// queue (default DefaultMaxQueuedBytes). A connection over it is closed
-	// with 1008 "slow consumer" before its queue can grow memory.
+	// MaxQueuedBytes bounds the bytes waiting to be written to one
+	// connection, those its socket did not take at once (default
+	// DefaultMaxQueuedBytes). A message that would pass it closes the
+	// connection with 1008 "slow consumer" instead of growing memory.
 	MaxQueuedBytes int
 	// MaxConnections bounds the open connections of the gateway (0: no
 	// bound). Upgrades over it are refused with 503 and the reason.
@@ -111,7 +108,8 @@ type Options struct {
 
 	// Tests control the idle timeout's clock: since measures time from a
 	// connection's start (default time.Since), and idleTick, when set,
-	// replaces every connection's idle timer.
+	// replaces the sweeper's ticks for the idle timeout: each value sent
+	// on it checks every connection once.
 	since    func(time.Time) time.Duration
 	idleTick chan time.Time
 }
@@ -131,10 +129,11 @@ const (
 	// integrationTimeout bounds one Handler call, as API Gateway's 29 s
 	// integration timeout does.
 	integrationTimeout = 29 * time.Second
-	// defaultSendBuffer is the default outbound queue length.
-	defaultSendBuffer = 64
-	// DefaultMaxQueuedBytes is the default bound of one connection's
-	// outbound queue in bytes: eight messages of the largest size.
+	// maxSweepPeriod is the longest period of the sweeper, the one timer
+	// of every connection's ping, idle timeout and maximum duration.
+	maxSweepPeriod = time.Second
+	// DefaultMaxQueuedBytes is the default bound of the bytes waiting to
+	// be written to one connection: eight messages of the largest size.
 	DefaultMaxQueuedBytes = 8 * pubsub.MaxMessageBytes
 	// DefaultMaxFramesPerSecond is the default inbound message rate of one
 	// connection.
@@ -184,6 +183,7 @@ type Gateway struct {
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
+	sweepOnce    sync.Once
 
 	// fresh holds the accepted connections that have not sent a request
 	// yet (http.StateNew). Browsers open such sockets ahead of need; the
@@ -212,9 +212,6 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.MaxDuration <= 0 {
 		opts.MaxDuration = pubsub.MaxConnectionDuration
-	}
-	if opts.SendBuffer <= 0 {
-		opts.SendBuffer = defaultSendBuffer
 	}
 	if opts.MaxQueuedBytes <= 0 {
 		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
@@ -265,6 +262,7 @@ func New(opts Options) (*Gateway, error) {
 // Shutdown has finished and then returns nil; any other failure of the
 // listener is returned at once.
 func (g *Gateway) Serve(ln net.Listener) error {
+	g.sweepOnce.Do(func() { go g.sweep() })
 	err := g.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		<-g.shutdownDone
@@ -343,6 +341,57 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		err = srvErr
 	}
 	return err
+}
+
+// sweep is the one timer of every connection, until Shutdown ends: each
+// tick it pings the connections due a ping (every pingPeriod) and closes
+// with 1001 those quiet for IdleTimeout or open for MaxDuration. It ticks
+// every maxSweepPeriod, or more often when a timeout is short.
+func (g *Gateway) sweep() {
+	period := min(maxSweepPeriod, g.opts.IdleTimeout/8, g.opts.MaxDuration/8)
+	t := time.NewTicker(max(period, 10*time.Millisecond))
+	defer t.Stop()
+	idleTick := g.opts.idleTick // nil unless a test drives the idle clock
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+			g.sweepConns(true, idleTick == nil)
+		case <-idleTick:
+			g.sweepConns(false, true)
+		}
+	}
+}
+
+// sweepConns pings the connections due a ping and closes those open for
+// MaxDuration (timers), and those quiet for IdleTimeout (idle).
+func (g *Gateway) sweepConns(timers, idle bool) {
+	var ping, timedOut []*conn
+	now := time.Now()
+	g.mu.Lock()
+	for _, c := range g.conns {
+		if c.ws == nil || c.isClosing() {
+			continue
+		}
+		age := now.Sub(c.start)
+		switch {
+		case timers && age >= g.opts.MaxDuration:
+			timedOut = append(timedOut, c)
+		case idle && g.opts.since(c.start)-time.Duration(c.lastActive.Load()) >= g.opts.IdleTimeout:
+			timedOut = append(timedOut, c)
+		case timers && age >= c.nextPing:
+			c.nextPing = age + pingPeriod
+			ping = append(ping, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range timedOut {
+		c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
+	}
+	for _, c := range ping {
+		c.ping()
+	}
 }
 
 // trackFresh is the server's ConnState hook: it keeps the set of

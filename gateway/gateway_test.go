@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -623,23 +624,11 @@ func TestASlowConsumerIsDisconnectedWithPolicyViolation(t *testing.T) {
 
 func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body []byte) (gone bool, err error)) {
 	h := newFakeHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, addr := startOn(t, h, Options{SendBuffer: 4}, smallBuffers{ln})
-	d := *websocket.DefaultDialer
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}
-	ws, id := connectWith(t, h, &d, addr, "/")
+	g, addr, ws, id := slowClient(t, h, Options{}, 4096)
 
-	// The client reads nothing; posts must never block, and once the queue
-	// is full the connection is gone.
+	// The client reads nothing; posts must never block, and once its
+	// backlog would pass the bound (DefaultMaxQueuedBytes) the connection
+	// is gone.
 	body := bytes.Repeat([]byte("x"), 1024)
 	posted := 0
 	for ; ; posted++ {
@@ -662,6 +651,87 @@ func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body 
 	rc := h.waitDisconnect(t, id).RequestContext
 	if rc.DisconnectStatusCode != 1008 {
 		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
+// slowClient dials a client with a small socket buffer behind a listener
+// with small ones, so that what it does not read backs up in the gateway
+// quickly.
+func slowClient(t *testing.T, h *fakeHandler, opts Options, readBuffer int) (*Gateway, string, *websocket.Conn, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, addr := startOn(t, h, opts, smallBuffers{ln})
+	d := *websocket.DefaultDialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(readBuffer)
+		}
+		return c, err
+	}
+	ws, id := connectWith(t, h, &d, addr, "/")
+	return g, addr, ws, id
+}
+
+// A client that reads late gets everything posted meanwhile, in order:
+// what its socket did not take waits in the connection's backlog, which
+// is written out behind it, frame by frame, big messages too.
+func TestMessagesPostedToAClientThatReadsLateArriveInOrder(t *testing.T) {
+	h := newFakeHandler()
+	g, addr, ws, id := slowClient(t, h, Options{}, 64<<10)
+	p := g.Pusher()
+	var want [][]byte
+	for i := range 150 {
+		size := 1000 + i*7
+		if i%50 == 49 {
+			size = pubsub.MaxFrameBytes*2 + 5 // several frames
+		}
+		body := append([]byte(strconv.Itoa(i)+":"), bytes.Repeat([]byte{'a' + byte(i%26)}, size)...)
+		var err error
+		if i%2 == 0 {
+			err = p.Post(ctxT(t), id, body)
+		} else if status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode; status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		if err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+		want = append(want, body)
+	}
+	if c := g.lookup(id); c == nil || c.fc.queuedBytes() == 0 {
+		t.Fatal("nothing waits in the backlog: the test did not reach it")
+	}
+	for i, w := range want {
+		if got := readMessage(t, ws); !bytes.Equal(got, w) {
+			t.Fatalf("message %d: got %d bytes starting %q; want %d bytes starting %q", i, len(got), got[:min(len(got), 12)], len(w), w[:12])
+		}
+	}
+}
+
+// An idle connection keeps one goroutine, its reader: writes, pings and
+// timeouts need none of their own.
+func TestAnIdleConnectionKeepsOneGoroutine(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	connect(t, h, addr) // the gateway's own goroutines are running
+	before := runtime.NumGoroutine()
+	const n = 20
+	for range n {
+		connect(t, h, addr) // the client side reads nothing: no goroutine
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		got := runtime.NumGoroutine() - before
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle connections keep %d goroutines; want one each", n, got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -1051,27 +1121,13 @@ func TestFramesOfAtMostTheLimitAreAccepted(t *testing.T) {
 
 func TestASlowConsumerIsClosedOnceItsQueuedBytesPassTheBound(t *testing.T) {
 	h := newFakeHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const bound = 256 * 1024
-	// A queue long enough that only the byte bound can end it.
-	_, addr := startOn(t, h, Options{SendBuffer: 1000, MaxQueuedBytes: bound}, smallBuffers{ln})
-	d := *websocket.DefaultDialer
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}
-	ws, id := connectWith(t, h, &d, addr, "/")
+	_, addr, ws, id := slowClient(t, h, Options{MaxQueuedBytes: bound}, 4096)
 	body := bytes.Repeat([]byte("y"), 120*1024)
 	posted := 0
 	for ; ; posted++ {
-		// The bound holds two such messages; one more is in the writer's
-		// hands and a little sits in the socket buffers.
+		// The bound holds two such messages; a little more sits in the
+		// socket buffers.
 		if posted == 8 {
 			t.Fatalf("%d posts of 120 KB to a client that reads nothing were all queued; the bound is %d bytes", posted, bound)
 		}
