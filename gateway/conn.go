@@ -67,8 +67,8 @@ type conn struct {
 	// lastActiveAt the g.now() of it in Unix milliseconds.
 	lastActive   atomic.Int64
 	lastActiveAt atomic.Int64
-	// nextPing is the time since start of the next ping (the sweeper's,
-	// under g.mu).
+	// nextPing is the time since start of the next ping (the sweeper's
+	// own).
 	nextPing time.Duration
 
 	closeOnce sync.Once
@@ -455,6 +455,9 @@ func (c *conn) ping() {
 func (c *conn) write(m outbound) error {
 	if m.pm != nil {
 		return c.ws.WritePreparedMessage(m.pm)
+	}
+	if len(m.data) <= pubsub.MaxFrameBytes {
+		return c.ws.WriteMessage(m.kind, m.data) // one frame, unbuffered
 	}
 	w, err := c.ws.NextWriter(m.kind)
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -172,7 +173,7 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	conns   map[string]*conn
 	closing bool
 	// upgrades counts the upgrade requests in progress and the
@@ -184,6 +185,10 @@ type Gateway struct {
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
 	sweepOnce    sync.Once
+
+	// requestIDs numbers the Management API's responses (see requestID).
+	requestIDs   atomic.Uint64
+	requestIDTag string
 
 	// fresh holds the accepted connections that have not sent a request
 	// yet (http.StateNew). Browsers open such sockets ahead of need; the
@@ -245,6 +250,7 @@ func New(opts Options) (*Gateway, error) {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		conns:        make(map[string]*conn),
+		requestIDTag: newID()[:8],
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
@@ -369,7 +375,7 @@ func (g *Gateway) sweep() {
 func (g *Gateway) sweepConns(timers, idle bool) {
 	var ping, timedOut []*conn
 	now := time.Now()
-	g.mu.Lock()
+	g.mu.RLock() // nextPing is the sweeper's own
 	for _, c := range g.conns {
 		if c.ws == nil || c.isClosing() {
 			continue
@@ -385,7 +391,7 @@ func (g *Gateway) sweepConns(timers, idle bool) {
 			ping = append(ping, c)
 		}
 	}
-	g.mu.Unlock()
+	g.mu.RUnlock()
 	for _, c := range timedOut {
 		c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
 	}
@@ -430,8 +436,8 @@ func (g *Gateway) ManagementEndpoint(addr string) string {
 // Count returns the number of open connections (not counting those being
 // closed).
 func (g *Gateway) Count() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	n := 0
 	for _, c := range g.conns {
 		if !c.isClosing() {
@@ -443,9 +449,9 @@ func (g *Gateway) Count() int {
 
 // lookup returns the open connection with id, or nil.
 func (g *Gateway) lookup(id string) *conn {
-	g.mu.Lock()
+	g.mu.RLock()
 	c := g.conns[id]
-	g.mu.Unlock()
+	g.mu.RUnlock()
 	if c == nil || c.isClosing() {
 		return nil
 	}
@@ -470,11 +476,11 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(p, connectionsPrefix):
 		id := strings.TrimPrefix(p, connectionsPrefix)
-		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })
-		if g.opts.Faults != nil {
-			h = g.opts.Faults.Management(h)
+		if g.opts.Faults == nil {
+			g.serveManagement(w, r, id)
+			return
 		}
-		h.ServeHTTP(w, r)
+		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })).ServeHTTP(w, r)
 	case g.opts.Site != nil:
 		g.opts.Site.ServeHTTP(w, r)
 	default:
