@@ -192,7 +192,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		sourceIP:    remoteIP(r.RemoteAddr),
 		userAgent:   r.UserAgent(),
 		host:        r.Host,
-		nextPing:    pingPeriod,
+		nextPing:    g.opts.pingPeriod,
 	}
 	c.touch()
 

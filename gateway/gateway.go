@@ -113,6 +113,8 @@ type Options struct {
 	// on it checks every connection once.
 	since    func(time.Time) time.Duration
 	idleTick chan time.Time
+	// pingPeriod is how often each client is pinged (default pingPeriod).
+	pingPeriod time.Duration
 }
 
 const (
@@ -233,6 +235,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.since == nil {
 		opts.since = time.Since
 	}
+	if opts.pingPeriod <= 0 {
+		opts.pingPeriod = pingPeriod
+	}
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
@@ -350,11 +355,11 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 }
 
 // sweep is the one timer of every connection, until Shutdown ends: each
-// tick it pings the connections due a ping (every pingPeriod) and closes
+// tick it pings the connections due a ping (every Options.pingPeriod) and closes
 // with 1001 those quiet for IdleTimeout or open for MaxDuration. It ticks
 // every maxSweepPeriod, or more often when a timeout is short.
 func (g *Gateway) sweep() {
-	period := min(maxSweepPeriod, g.opts.IdleTimeout/8, g.opts.MaxDuration/8)
+	period := min(maxSweepPeriod, g.opts.IdleTimeout/8, g.opts.MaxDuration/8, g.opts.pingPeriod/8)
 	t := time.NewTicker(max(period, 10*time.Millisecond))
 	defer t.Stop()
 	idleTick := g.opts.idleTick // nil unless a test drives the idle clock
@@ -387,7 +392,7 @@ func (g *Gateway) sweepConns(timers, idle bool) {
 		case idle && g.opts.since(c.start)-time.Duration(c.lastActive.Load()) >= g.opts.IdleTimeout:
 			timedOut = append(timedOut, c)
 		case timers && age >= c.nextPing:
-			c.nextPing = age + pingPeriod
+			c.nextPing = age + g.opts.pingPeriod
 			ping = append(ping, c)
 		}
 	}

@@ -711,6 +711,41 @@ func TestMessagesPostedToAClientThatReadsLateArriveInOrder(t *testing.T) {
 	}
 }
 
+// The sweeper pings every client, again and again, with the gateway's own
+// payload.
+func TestEveryClientIsPingedPeriodically(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{pingPeriod: 20 * time.Millisecond})
+	pings := make(chan string, 16)
+	for range 2 {
+		ws, _ := connect(t, h, addr)
+		ws.SetPingHandler(func(data string) error {
+			select {
+			case pings <- data:
+			default:
+			}
+			return nil
+		})
+		go func() {
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for i := range 6 { // three each at least, or more of one
+		select {
+		case data := <-pings:
+			if data != string(pingPayload) {
+				t.Fatalf("ping %d carries %q", i, data)
+			}
+		case <-time.After(wait):
+			t.Fatalf("%d pings in %v", i, wait)
+		}
+	}
+}
+
 // An idle connection keeps one goroutine, its reader: writes, pings and
 // timeouts need none of their own.
 func TestAnIdleConnectionKeepsOneGoroutine(t *testing.T) {
