@@ -36,8 +36,8 @@ type outbound struct {
 	pm *websocket.PreparedMessage
 }
 
-// conn is one WebSocket connection. Its one goroutine is the reader, the
-// upgrade request's. Whoever sends to the client writes, one at a time
+// conn is one WebSocket connection. Its one goroutine is the reader,
+// started once upgraded. Whoever sends to the client writes, one at a time
 // under wmu, and a write never waits for the client (see frameConn). The
 // gateway's sweeper pings it and closes it at its idle timeout and
 // maximum duration; once it ends, a goroutine runs finish.
