@@ -519,8 +519,8 @@ func TestIdleConnectionIsClosedWithGoingAway(t *testing.T) {
 		}
 	}
 	// roundTrip sends a message and waits for the handler's reply: the
-	// gateway has seen the activity, and the writer has finished whatever
-	// the timer fired before it.
+	// gateway has seen the activity. (The sweeper takes a tick only once
+	// it has finished with the one before.)
 	roundTrip := func() {
 		t.Helper()
 		if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
@@ -586,7 +586,7 @@ func TestAMessageOverTheLimitClosesWith1009(t *testing.T) {
 }
 
 // smallBuffers shrinks the kernel buffers of accepted connections so that a
-// client that does not read blocks the gateway's writer quickly.
+// client that does not read backs up the gateway's writes quickly.
 type smallBuffers struct{ net.Listener }
 
 func (l smallBuffers) Accept() (net.Conn, error) {

@@ -18,8 +18,8 @@ import (
 // inside `socks serve` uses. It has the Management API's meanings exactly
 // (the same conformance suite, storetest.RunPusher, covers both): an unknown
 // or closing connection is gone for Post, Get and Delete; a body over 128 KB
-// is too large; a connection whose outbound queue is full is closed as a
-// slow consumer and is gone. A body posted to many connections is framed
+// is too large; a connection whose backlog would pass
+// Options.MaxQueuedBytes is closed as a slow consumer and is gone. A body posted to many connections is framed
 // once (one websocket.PreparedMessage), as long as it fits in one frame.
 func (g *Gateway) Pusher() store.Pusher { return &pusher{g: g} }
 
