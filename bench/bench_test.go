@@ -94,7 +94,7 @@ func startSocks(b *testing.B) *socksStack {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	gw, err := gateway.New(gateway.Options{Handler: &routes.Handler{Store: db.Store()}, Routes: routes.ActionRoutes, SendBuffer: 1024})
+	gw, err := gateway.New(gateway.Options{Handler: &routes.Handler{Store: db.Store()}, Routes: routes.ActionRoutes})
 	if err != nil {
 		b.Fatal(err)
 	}

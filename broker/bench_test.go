@@ -36,7 +36,7 @@ func BenchmarkFanOut(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	gw, err := gateway.New(gateway.Options{Handler: &routes.Handler{Store: db.Store()}, Routes: routes.ActionRoutes, SendBuffer: 1024})
+	gw, err := gateway.New(gateway.Options{Handler: &routes.Handler{Store: db.Store()}, Routes: routes.ActionRoutes})
 	if err != nil {
 		b.Fatal(err)
 	}

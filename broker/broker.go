@@ -145,26 +145,51 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 			f.lastErr = err
 		}
 	}
+	// settle counts one connection's final outcome; a gone connection is
+	// removed from the store first.
+	settle := func(ctx context.Context, id string, err error) {
+		switch {
+		case err == nil:
+			count(&rep.Delivered, id, nil)
+		case store.IsGone(err):
+			if derr := b.Store.DeleteConnection(ctx, id); derr != nil {
+				err = fmt.Errorf("removing gone connection %s: %w", id, derr)
+			} else {
+				err = nil
+			}
+			count(&rep.Gone, id, err)
+		default:
+			count(&rep.Failed, id, err)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(orDefault(b.Concurrency, DefaultConcurrency))
-	for _, id := range ids {
-		g.Go(func() error {
-			err := b.post(gctx, id, env.Body)
-			switch {
-			case err == nil:
-				count(&rep.Delivered, id, nil)
-			case store.IsGone(err):
-				if derr := b.Store.DeleteConnection(gctx, id); derr != nil {
-					err = fmt.Errorf("removing gone connection %s: %w", id, derr)
-				} else {
-					err = nil
-				}
-				count(&rep.Gone, id, err)
-			default:
-				count(&rep.Failed, id, err)
+	if store.NonBlocking(b.Pusher) {
+		// A post that never blocks is made here, one after the other: no
+		// goroutine, no timeout of its own. Only a failure goes on
+		// concurrently, to its retries or to the store, as below.
+		delivered := 0
+		for _, id := range ids {
+			err := b.Pusher.Post(ctx, id, env.Body)
+			if err == nil {
+				delivered++
+				continue
 			}
-			return nil // one connection's failure never stops the others
-		})
+			g.Go(func() error {
+				settle(gctx, id, b.postFrom(gctx, id, env.Body, 1, err))
+				return nil
+			})
+		}
+		mu.Lock()
+		rep.Delivered += delivered
+		mu.Unlock()
+	} else {
+		for _, id := range ids {
+			g.Go(func() error {
+				settle(gctx, id, b.post(gctx, id, env.Body))
+				return nil // one connection's failure never stops the others
+			})
+		}
 	}
 	_ = g.Wait()
 	rep.At = b.now()
@@ -180,16 +205,27 @@ const DefaultPostTimeout = 10 * time.Second
 // credentials, a message too large); each attempt is bounded by
 // PostTimeout.
 func (b *Broker) post(ctx context.Context, id string, body []byte) error {
+	return b.postFrom(ctx, id, body, 0, nil)
+}
+
+// postFrom is post from attempt on; prev is the failure of the attempt
+// before (nil when attempt is 0).
+func (b *Broker) postFrom(ctx context.Context, id string, body []byte, attempt int, prev error) error {
 	tries := orDefault(b.PostTries, DefaultPostTries)
-	for attempt := 0; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, orDefault(b.PostTimeout, DefaultPostTimeout))
-		err := b.Pusher.Post(pctx, id, body)
-		cancel()
-		if err == nil || !retryable(err) || attempt+1 >= tries || ctx.Err() != nil {
-			return err
+	for ; ; attempt++ {
+		if attempt > 0 {
+			if !retryable(prev) || attempt >= tries || ctx.Err() != nil {
+				return prev
+			}
+			if b.sleep(ctx, b.backoff(attempt-1)) != nil {
+				return prev
+			}
 		}
-		if b.sleep(ctx, b.backoff(attempt)) != nil {
-			return err
+		pctx, cancel := context.WithTimeout(ctx, orDefault(b.PostTimeout, DefaultPostTimeout))
+		prev = b.Pusher.Post(pctx, id, body)
+		cancel()
+		if prev == nil {
+			return nil
 		}
 	}
 }

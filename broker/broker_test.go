@@ -34,7 +34,13 @@ type fakePusher struct {
 	gate     int64
 	gateOnce sync.Once
 	open     chan struct{}
+	// nonBlocking is what NonBlocking reports.
+	nonBlocking bool
 }
+
+// NonBlocking makes fakePusher a store.NonBlockingPusher when nonBlocking
+// is set.
+func (p *fakePusher) NonBlocking() bool { return p.nonBlocking }
 
 func newFakePusher() *fakePusher {
 	return &fakePusher{posts: map[string][][]byte{}, fail: map[string]store.PushErrorKind{}, throttle: map[string]int{}, errs: map[string]int{}}
@@ -228,6 +234,75 @@ func TestFanOutConcurrencyIsBounded(t *testing.T) {
 	}
 	if m := f.pusher.maxSeen.Load(); m != 4 {
 		t.Fatalf("max posts in flight = %d, want the limit 4", m)
+	}
+}
+
+// TestAFanOutMeansTheSameWhetherThePusherBlocksOrNot fans the same mix of
+// outcomes out through a pusher that may block (posted concurrently) and
+// one that never does (posted one after the other, failures retried
+// concurrently): the reports, the retries and the removed connections are
+// the same.
+func TestAFanOutMeansTheSameWhetherThePusherBlocksOrNot(t *testing.T) {
+	for _, nonBlocking := range []bool{false, true} {
+		t.Run(fmt.Sprintf("non-blocking %v", nonBlocking), func(t *testing.T) {
+			f := newFixture(t)
+			f.pusher.nonBlocking = nonBlocking
+			for i := range 20 {
+				f.connect(t, fmt.Sprintf("ok%02d", i), "alice", "updates")
+			}
+			for _, id := range []string{"gone", "throttled", "flaky", "big", "forbidden", "hopeless"} {
+				f.connect(t, id, "alice", "updates")
+			}
+			f.pusher.fail["gone"] = store.KindGone
+			f.pusher.fail["big"] = store.KindTooLarge
+			f.pusher.fail["forbidden"] = store.KindForbidden
+			f.pusher.throttle["throttled"] = 2
+			f.pusher.errs["flaky"] = 3
+			f.pusher.throttle["hopeless"] = 100
+			var sleeps atomic.Int64
+			f.broker.Sleep = func(context.Context, time.Duration) error { sleeps.Add(1); return nil }
+
+			rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Targets != 26 || rep.Delivered != 22 || rep.Gone != 1 || rep.Failed != 3 {
+				t.Fatalf("report = %+v; want 26 targets: 22 delivered (2 after retries), 1 gone, 3 failed", rep)
+			}
+			// throttled 2 + flaky 3 + hopeless 5 (DefaultPostTries 6).
+			if n := sleeps.Load(); n != 10 {
+				t.Errorf("%d backoffs; want 10", n)
+			}
+			for _, id := range []string{"throttled", "flaky", "ok00", "ok19"} {
+				if got := f.pusher.got(id); len(got) != 1 {
+					t.Errorf("%s got %q; want the message once", id, got)
+				}
+			}
+			if _, err := f.db.Store().GetConnection(context.Background(), "gone"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the gone connection's record is still there (err=%v)", err)
+			}
+			errs := strings.Join(rep.Errors, " ")
+			for _, want := range []string{"forbidden", "throttled", "128 KB"} {
+				if !strings.Contains(strings.ToLower(errs), strings.ToLower(want)) {
+					t.Errorf("errors %q do not name %q", rep.Errors, want)
+				}
+			}
+		})
+	}
+}
+
+func TestANonBlockingPusherIsPostedWithoutAGoroutinePerConnection(t *testing.T) {
+	f := newFixture(t)
+	f.pusher.nonBlocking = true
+	for i := range 40 {
+		f.connect(t, fmt.Sprintf("c%02d", i), "alice", "updates")
+	}
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil || rep.Delivered != 40 {
+		t.Fatalf("report %+v, %v; want 40 delivered", rep, err)
+	}
+	if m := f.pusher.maxSeen.Load(); m != 1 {
+		t.Fatalf("max posts in flight = %d; want 1 (posted one after the other)", m)
 	}
 }
 

@@ -144,6 +144,25 @@ func TestPusherFaultsLookLikeTheManagementAPIs(t *testing.T) {
 	})
 }
 
+// nonBlockingPusher claims that its posts never block.
+type nonBlockingPusher struct{ countingPusher }
+
+func (*nonBlockingPusher) NonBlocking() bool { return true }
+
+// The faults wrapper may hold a post (slow=), so it never claims to be
+// non-blocking, even around a pusher that is: the broker then posts to it
+// concurrently.
+func TestTheFaultsPusherNeverClaimsNotToBlock(t *testing.T) {
+	next := &nonBlockingPusher{}
+	if !store.NonBlocking(next) {
+		t.Fatal("the wrapped pusher itself must claim it")
+	}
+	spec, _ := faults.Parse("slow=0.5:1s")
+	if store.NonBlocking(faults.New(spec).Pusher(next)) {
+		t.Fatal("the faults wrapper claims its posts never block")
+	}
+}
+
 // TestManagementFaultsReachTheSDKClient posts through the production SDK
 // client (awsops.NewPusher with NewManagementClient) to a Management API
 // behind the middleware, and checks what each fault comes to.

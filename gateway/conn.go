@@ -36,12 +36,17 @@ type outbound struct {
 	pm *websocket.PreparedMessage
 }
 
-// conn is one WebSocket connection. The reader runs in the upgrade
-// request's goroutine, the writer in its own and owns every data write.
+// conn is one WebSocket connection. Its one goroutine is the reader,
+// started once upgraded. Whoever sends to the client writes, one at a time
+// under wmu, and a write never waits for the client (see frameConn). The
+// gateway's sweeper pings it and closes it at its idle timeout and
+// maximum duration; once it ends, a goroutine runs finish.
 type conn struct {
 	g  *Gateway
 	id string
+	// ws and fc are set once upgraded, under wmu (and g.mu for ws).
 	ws *websocket.Conn
+	fc *frameConn
 
 	connectedAt time.Time // g.now() at $connect
 	start       time.Time // time.Now() at $connect, for the timers
@@ -49,9 +54,10 @@ type conn struct {
 	userAgent   string
 	host        string
 
-	send chan outbound
-	// queued counts the bytes in send.
-	queued atomic.Int64
+	// wmu serialises the data writes (gorilla takes one writer at a
+	// time); it is held while upgrading, so that a post made meanwhile
+	// finds the connection upgraded (or gone).
+	wmu sync.Mutex
 	// Inbound rate: tokens left and when they were last refilled
 	// (reader goroutine only), and refusals in a row.
 	tokens   float64
@@ -61,16 +67,20 @@ type conn struct {
 	// lastActiveAt the g.now() of it in Unix milliseconds.
 	lastActive   atomic.Int64
 	lastActiveAt atomic.Int64
+	// nextPing is the time since start of the next ping (the sweeper's
+	// own).
+	nextPing time.Duration
 
 	closeOnce sync.Once
-	closing   chan struct{} // closed by closeWith
-	// Set once before closing is closed.
+	closed    atomic.Bool // set by closeWith
+	// Set once by closeWith.
 	closeCode   int
 	closeReason string
-	closeFrame  bool // the writer must send a close frame
-
+	closeFrame  bool // finish sends a close frame
+	// readerDone is closed when the reader has ended, finished when
+	// finish has; both made by closeWith.
 	readerDone chan struct{}
-	writerDone chan struct{}
+	finished   chan struct{}
 }
 
 // newID returns an API Gateway-like ID: 16 characters of URL-safe base64 of
@@ -82,48 +92,48 @@ func newID() string {
 }
 
 // isClosing reports whether the connection is ending.
-func (c *conn) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (c *conn) isClosing() bool { return c.closed.Load() }
 
 // closeWith ends the connection once with code and reason (the $disconnect
-// status). When frame is set the writer sends a close frame with them
-// first; it is not when the client already sent one or the connection
-// broke.
+// status), and starts finish. When frame is set, finish sends a close
+// frame with them first; it is not when the client already sent one or
+// the connection broke.
 func (c *conn) closeWith(code int, reason string, frame bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason, c.closeFrame = code, reason, frame
-		close(c.closing)
+		c.readerDone = make(chan struct{})
+		c.finished = make(chan struct{})
+		c.closed.Store(true)
+		go c.finish()
 	})
 }
 
-// enqueue queues a message for the client without blocking. It reports
-// false when the connection is ending; a full queue ends it as a slow
-// consumer.
+// enqueue writes a message to the client without waiting for it (what the
+// socket does not take at once waits in the connection's backlog). It
+// reports false when the connection is ending; a message that would take
+// the backlog over Options.MaxQueuedBytes ends it as a slow consumer.
 func (c *conn) enqueue(m outbound) bool {
-	if c.isClosing() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.isClosing() || c.ws == nil {
 		return false
 	}
-	if c.queued.Add(int64(len(m.data))) > int64(c.g.opts.MaxQueuedBytes) {
-		c.queued.Add(-int64(len(m.data)))
-		c.g.log.Debug("slow consumer", "connectionId", c.id, "queuedBytes", c.queued.Load())
+	if q := c.fc.queuedBytes(); q+len(m.data) > c.g.opts.MaxQueuedBytes {
+		c.g.log.Debug("slow consumer", "connectionId", c.id, "queuedBytes", q)
 		c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
 		return false
 	}
-	select {
-	case c.send <- m:
-		return true
-	default:
-		c.queued.Add(-int64(len(m.data)))
-		c.g.log.Debug("slow consumer", "connectionId", c.id, "queue", cap(c.send))
-		c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
+	if err := c.write(m); err != nil {
+		c.writeFailed(err)
 		return false
 	}
+	return true
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *conn) writeFailed(err error) {
+	c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
+	c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
 }
 
 // touch records inbound activity.
@@ -160,11 +170,17 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	g.upgrades++
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer func() {
+	release := func() {
 		g.mu.Lock()
 		g.upgrades--
 		g.mu.Unlock()
 		g.wg.Done()
+	}
+	upgraded := false
+	defer func() {
+		if !upgraded {
+			release()
+		}
 	}()
 
 	now := g.now()
@@ -176,10 +192,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		sourceIP:    remoteIP(r.RemoteAddr),
 		userAgent:   r.UserAgent(),
 		host:        r.Host,
-		send:        make(chan outbound, g.opts.SendBuffer),
-		closing:     make(chan struct{}),
-		readerDone:  make(chan struct{}),
-		writerDone:  make(chan struct{}),
+		nextPing:    g.opts.pingPeriod,
 	}
 	c.touch()
 
@@ -205,15 +218,17 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		respHeader = http.Header{"Sec-Websocket-Protocol": {p}}
 	}
 	// Register before the 101 response, so that a POST right after the
-	// client sees it finds the connection (it is queued until the writer
-	// runs).
+	// client sees it finds the connection (it waits for wmu until the
+	// upgrade is done).
+	c.wmu.Lock()
 	g.mu.Lock()
 	g.conns[c.id] = c
 	closing := g.closing
 	g.mu.Unlock()
 	// Every inbound byte passes a frame-size check (API Gateway's 32 KB).
-	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes}, r, respHeader)
+	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes, c.writeFailed}, r, respHeader)
 	if err != nil {
+		c.wmu.Unlock()
 		// The handler recorded the connection: tell it that it is gone.
 		g.log.Debug("upgrade failed", "connectionId", c.id, "err", err)
 		c.closeWith(websocket.CloseAbnormalClosure, "upgrade failed", false)
@@ -224,17 +239,24 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	c.ws = ws // under mu for Shutdown's forced close
 	g.mu.Unlock()
+	c.fc = ws.NetConn().(*frameConn)
+	c.wmu.Unlock()
 	g.log.Debug("connected", "connectionId", c.id, "sourceIp", c.sourceIP)
 	if closing {
 		c.closeWith(websocket.CloseGoingAway, reasonShutdown, true)
 	}
 
-	go c.writeLoop()
-	c.readLoop()
-	close(c.readerDone)
-	<-c.writerDone
-	g.forget(c)
-	g.disconnect(c)
+	// The connection lives in a goroutine of its own, whose stack starts
+	// small, rather than under this handler's frames.
+	upgraded = true
+	go func() {
+		defer release()
+		c.readLoop() // returns once closeWith has run
+		close(c.readerDone)
+		<-c.finished
+		g.forget(c)
+		g.disconnect(c)
+	}()
 }
 
 // forget removes c from the open connections.
@@ -422,61 +444,20 @@ func (c *conn) route(kind int, data []byte) {
 	c.enqueue(reply)
 }
 
-// writeLoop owns the connection's writes and its timers, until the
-// connection ends; then it sends the close frame, waits a bounded grace for
-// the client's answer and closes.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	defer c.finish()
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	idle := time.NewTimer(c.g.opts.IdleTimeout)
-	defer idle.Stop()
-	idleC := idle.C
-	if c.g.opts.idleTick != nil {
-		idleC = c.g.opts.idleTick
-	}
-	maxDuration := time.NewTimer(c.g.opts.MaxDuration - time.Since(c.start))
-	defer maxDuration.Stop()
-	for {
-		// Ending takes priority over queued messages.
-		if c.isClosing() {
-			return
-		}
-		select {
-		case <-c.closing:
-			return
-		case m := <-c.send:
-			c.queued.Add(-int64(len(m.data)))
-			if err := c.write(m); err != nil {
-				c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
-				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, pingPayload, time.Now().Add(writeWait)); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
-				return
-			}
-		case <-idleC:
-			quiet := c.g.opts.since(c.start) - time.Duration(c.lastActive.Load())
-			if quiet >= c.g.opts.IdleTimeout {
-				c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
-				return
-			}
-			idle.Reset(c.g.opts.IdleTimeout - quiet)
-		case <-maxDuration.C:
-			c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
-			return
-		}
+// ping sends the gateway's ping.
+func (c *conn) ping() {
+	if err := c.ws.WriteControl(websocket.PingMessage, pingPayload, time.Now().Add(writeWait)); err != nil {
+		c.writeFailed(err)
 	}
 }
 
 // write sends one message in frames of at most pubsub.MaxFrameBytes.
 func (c *conn) write(m outbound) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 	if m.pm != nil {
 		return c.ws.WritePreparedMessage(m.pm)
+	}
+	if len(m.data) <= pubsub.MaxFrameBytes {
+		return c.ws.WriteMessage(m.kind, m.data) // one frame, unbuffered
 	}
 	w, err := c.ws.NextWriter(m.kind)
 	if err != nil {
@@ -494,24 +475,33 @@ func (c *conn) write(m outbound) error {
 	return w.Close()
 }
 
-// finish sends the close frame when one is due, waits for the reader to
-// end (the client's answering close frame) for at most closeGrace, and
-// closes the connection.
+// finish sends the close frame when one is due (what is queued and not
+// yet started is dropped: ending takes priority), waits for the reader to end (the client's answering close frame) for at
+// most closeGrace, and closes the connection.
 func (c *conn) finish() {
+	defer close(c.finished)
+	c.wmu.Lock() // an upgrade or a write in progress ends first
+	ws := c.ws
+	c.wmu.Unlock()
+	if ws == nil {
+		return // the upgrade failed
+	}
 	if c.closeFrame {
+		c.fc.discard()
 		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+		c.fc.waitFlushed(writeWait)
 		t := time.NewTimer(closeGrace)
 		select {
 		case <-c.readerDone:
-			if fc, ok := c.ws.NetConn().(*frameConn); ok && fc.frameTooBig() {
-				fc.linger(closeGrace)
+			if c.fc.frameTooBig() {
+				c.fc.linger(closeGrace)
 			}
 		case <-t.C:
 		}
 		t.Stop()
 	}
-	c.ws.Close()
+	ws.Close()
 }
 
 // event returns the common part of an event for c.

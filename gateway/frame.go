@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -115,14 +119,44 @@ func (t *frameTracker) payload() {
 }
 
 // frameConn is a server connection whose inbound frames pass through a
-// frameTracker: a read fails with errFrameTooBig at a frame over the limit.
+// frameTracker (a read fails with errFrameTooBig at a frame over the
+// limit) and whose writes never block: Write hands the socket what it
+// takes at once, and keeps the rest, in order, in a backlog that a flusher
+// goroutine writes out. The flusher runs only while there is a backlog,
+// and each of its writes is bounded by writeWait; when one fails, the
+// connection's writes fail from then on and onWriteError is called.
+// gorilla's write deadlines are ignored: nothing it writes can wait.
 type frameConn struct {
 	net.Conn
 	t frameTracker
+
+	// raw writes without waiting; nil when the connection has no file
+	// descriptor (every write then goes through the backlog).
+	raw          syscall.RawConn
+	onWriteError func(error)
+
+	wmu sync.Mutex
+	// backlog holds one frame per Write (gorilla writes each frame with
+	// one Write), the first maybe only the rest of a frame whose
+	// beginning the socket took (then head is set: it cannot be dropped).
+	backlog  [][]byte
+	head     bool
+	queued   int           // bytes in the backlog and in the flusher's hands
+	flushing chan struct{} // set while a flusher runs; closed when it ends
+	werr     error         // sticky
 }
 
-func newFrameConn(c net.Conn, maxFrame int) *frameConn {
-	return &frameConn{Conn: c, t: frameTracker{max: uint64(maxFrame)}}
+// flushChunk bounds the bytes the flusher takes from the backlog at once.
+const flushChunk = 64 << 10
+
+func newFrameConn(c net.Conn, maxFrame int, onWriteError func(error)) *frameConn {
+	fc := &frameConn{Conn: c, t: frameTracker{max: uint64(maxFrame)}, onWriteError: onWriteError}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			fc.raw = raw
+		}
+	}
+	return fc
 }
 
 func (c *frameConn) Read(p []byte) (int, error) {
@@ -134,6 +168,111 @@ func (c *frameConn) Read(p []byte) (int, error) {
 		return k, terr
 	}
 	return n, err
+}
+
+// Write writes p, or what the socket does not take at once into the
+// backlog; it never waits for the client.
+func (c *frameConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	n := 0
+	if c.flushing == nil {
+		var err error
+		if n, err = c.tryWrite(p); err != nil {
+			c.werr = err
+			return n, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		c.head = n > 0
+		c.flushing = make(chan struct{})
+		go c.flush(c.flushing)
+	}
+	c.backlog = append(c.backlog, bytes.Clone(p[n:]))
+	c.queued += len(p) - n
+	return len(p), nil
+}
+
+// SetWriteDeadline does nothing: writes never wait (see frameConn).
+func (c *frameConn) SetWriteDeadline(time.Time) error { return nil }
+
+// queuedBytes returns the bytes written but not yet taken by the socket.
+func (c *frameConn) queuedBytes() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.queued
+}
+
+// flush writes the backlog out, a few frames at a time, until it is empty
+// or a write fails, then closes done.
+func (c *frameConn) flush(done chan struct{}) {
+	defer close(done)
+	for {
+		c.wmu.Lock()
+		if len(c.backlog) == 0 || c.werr != nil {
+			c.backlog, c.head, c.queued, c.flushing = nil, false, 0, nil
+			c.wmu.Unlock()
+			return
+		}
+		k, n := 0, 0
+		for k < len(c.backlog) && (k == 0 || n+len(c.backlog[k]) <= flushChunk) {
+			n += len(c.backlog[k])
+			k++
+		}
+		bufs := net.Buffers(slices.Clone(c.backlog[:k]))
+		c.backlog = slices.Delete(c.backlog, 0, k)
+		c.head = false
+		c.wmu.Unlock()
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(writeWait))
+		_, err := bufs.WriteTo(c.Conn)
+		// A deadline left behind would fail the next direct write.
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+		c.wmu.Lock()
+		c.queued -= n
+		if err != nil {
+			c.werr = err
+		}
+		c.wmu.Unlock()
+		if err != nil && c.onWriteError != nil {
+			c.onWriteError(err)
+		}
+	}
+}
+
+// discard drops the frames of the backlog that the flusher has not
+// started on: a connection that ends does not send what is queued.
+func (c *frameConn) discard() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	keep := 0
+	if c.head {
+		keep = 1
+	}
+	for _, b := range c.backlog[keep:] {
+		c.queued -= len(b)
+	}
+	c.backlog = c.backlog[:keep]
+}
+
+// waitFlushed waits until the backlog is written out (or its write
+// failed), for at most d.
+func (c *frameConn) waitFlushed(d time.Duration) {
+	c.wmu.Lock()
+	done := c.flushing
+	c.wmu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // frameTooBig reports whether the client sent a frame over the limit. Call
@@ -160,6 +299,8 @@ func (c *frameConn) linger(d time.Duration) {
 type frameLimitWriter struct {
 	http.ResponseWriter
 	maxFrame int
+	// onWriteError is the frameConn's.
+	onWriteError func(error)
 }
 
 func (w frameLimitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -169,7 +310,7 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	fc := newFrameConn(nc, w.maxFrame)
+	fc := newFrameConn(nc, w.maxFrame, w.onWriteError)
 	if brw.Reader.Buffered() > 0 {
 		// The client sent data before the handshake completed: the
 		// Upgrader refuses that and closes the connection.

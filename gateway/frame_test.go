@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"testing"
+	"time"
 )
 
 // testFrame is one frame to encode: its payload length, whether it is
@@ -154,5 +158,59 @@ func TestFrameTrackerRandomStreams(t *testing.T) {
 			frames[j] = f
 		}
 		checkStream(t, fmt.Sprintf("stream %d %v", i, frames), frames, max, rng)
+	}
+}
+
+// A connection without a file descriptor (here a pipe nobody reads yet)
+// takes every write at once into its backlog; the flusher writes it out in
+// order once the other end reads, and a failed write is reported once and
+// fails the writes after it.
+func TestAFrameConnWritesThroughItsBacklogWithoutWaiting(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	failed := make(chan error, 4)
+	fc := newFrameConn(server, 1<<10, func(err error) { failed <- err })
+	if fc.raw != nil {
+		t.Fatal("a pipe has no file descriptor")
+	}
+	var want []byte
+	for i := range 100 {
+		p := fmt.Appendf(nil, "frame %03d;", i)
+		if n, err := fc.Write(p); n != len(p) || err != nil {
+			t.Fatalf("write %d: %d, %v", i, n, err)
+		}
+		want = append(want, p...)
+	}
+	if q := fc.queuedBytes(); q != len(want) {
+		t.Fatalf("%d bytes queued; want %d", q, len(want))
+	}
+	_ = client.SetReadDeadline(time.Now().Add(wait))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %q, %v; want %q", got, err, want)
+	}
+	fc.waitFlushed(wait)
+	if q := fc.queuedBytes(); q != 0 {
+		t.Fatalf("%d bytes still queued after the flush", q)
+	}
+
+	client.Close()
+	if _, err := fc.Write([]byte("lost")); err != nil {
+		t.Fatalf("a write to a closed peer failed at once (%v); it goes to the backlog first", err)
+	}
+	select {
+	case err := <-failed:
+		if err == nil {
+			t.Fatal("onWriteError got nil")
+		}
+	case <-time.After(wait):
+		t.Fatal("the failed flush was not reported")
+	}
+	fc.waitFlushed(wait)
+	if _, err := fc.Write([]byte("after")); err == nil {
+		t.Fatal("a write after a failed one succeeded")
+	}
+	if len(failed) != 0 {
+		t.Fatal("the failure was reported more than once")
 	}
 }

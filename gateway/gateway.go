@@ -14,9 +14,8 @@
 //	1000 "connection deleted"  DELETE /@connections/{id}
 //	1001 "Going away"          idle timeout or maximum duration (as AWS)
 //	1001 "going away"          Shutdown
-//	1008 "slow consumer"       the connection's outbound queue was full
-//	                           (Options.SendBuffer messages or
-//	                           Options.MaxQueuedBytes bytes)
+//	1008 "slow consumer"       more than Options.MaxQueuedBytes bytes
+//	                           waited to be written to the client
 //	1008 "too many frames"     the client kept sending over
 //	                           Options.MaxFramesPerSecond
 //	1009 "message too big"     the client sent a message over 128 KB
@@ -37,6 +36,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -68,12 +68,10 @@ type Options struct {
 	// MaxDuration closes a connection this long after it opened (default
 	// pubsub.MaxConnectionDuration).
 	MaxDuration time.Duration
-	// SendBuffer is the length of each connection's outbound queue (default
-	// 64). A connection whose queue is full is closed as a slow consumer.
-	SendBuffer int
-	// MaxQueuedBytes bounds the bytes waiting in one connection's outbound
-	// queue (default DefaultMaxQueuedBytes). A connection over it is closed
-	// with 1008 "slow consumer" before its queue can grow memory.
+	// MaxQueuedBytes bounds the bytes waiting to be written to one
+	// connection, those its socket did not take at once (default
+	// DefaultMaxQueuedBytes). A message that would pass it closes the
+	// connection with 1008 "slow consumer" instead of growing memory.
 	MaxQueuedBytes int
 	// MaxConnections bounds the open connections of the gateway (0: no
 	// bound). Upgrades over it are refused with 503 and the reason.
@@ -111,9 +109,12 @@ type Options struct {
 
 	// Tests control the idle timeout's clock: since measures time from a
 	// connection's start (default time.Since), and idleTick, when set,
-	// replaces every connection's idle timer.
+	// replaces the sweeper's ticks for the idle timeout: each value sent
+	// on it checks every connection once.
 	since    func(time.Time) time.Duration
 	idleTick chan time.Time
+	// pingPeriod is how often each client is pinged (default pingPeriod).
+	pingPeriod time.Duration
 }
 
 const (
@@ -131,10 +132,11 @@ const (
 	// integrationTimeout bounds one Handler call, as API Gateway's 29 s
 	// integration timeout does.
 	integrationTimeout = 29 * time.Second
-	// defaultSendBuffer is the default outbound queue length.
-	defaultSendBuffer = 64
-	// DefaultMaxQueuedBytes is the default bound of one connection's
-	// outbound queue in bytes: eight messages of the largest size.
+	// maxSweepPeriod is the longest period of the sweeper, the one timer
+	// of every connection's ping, idle timeout and maximum duration.
+	maxSweepPeriod = time.Second
+	// DefaultMaxQueuedBytes is the default bound of the bytes waiting to
+	// be written to one connection: eight messages of the largest size.
 	DefaultMaxQueuedBytes = 8 * pubsub.MaxMessageBytes
 	// DefaultMaxFramesPerSecond is the default inbound message rate of one
 	// connection.
@@ -173,7 +175,7 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	conns   map[string]*conn
 	closing bool
 	// upgrades counts the upgrade requests in progress and the
@@ -184,6 +186,11 @@ type Gateway struct {
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
+	sweepOnce    sync.Once
+
+	// requestIDs numbers the Management API's responses (see requestID).
+	requestIDs   atomic.Uint64
+	requestIDTag string
 
 	// fresh holds the accepted connections that have not sent a request
 	// yet (http.StateNew). Browsers open such sockets ahead of need; the
@@ -213,9 +220,6 @@ func New(opts Options) (*Gateway, error) {
 	if opts.MaxDuration <= 0 {
 		opts.MaxDuration = pubsub.MaxConnectionDuration
 	}
-	if opts.SendBuffer <= 0 {
-		opts.SendBuffer = defaultSendBuffer
-	}
 	if opts.MaxQueuedBytes <= 0 {
 		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
@@ -230,6 +234,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.since == nil {
 		opts.since = time.Since
+	}
+	if opts.pingPeriod <= 0 {
+		opts.pingPeriod = pingPeriod
 	}
 	g := &Gateway{
 		opts:   opts,
@@ -248,6 +255,7 @@ func New(opts Options) (*Gateway, error) {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		conns:        make(map[string]*conn),
+		requestIDTag: newID()[:8],
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
@@ -265,6 +273,7 @@ func New(opts Options) (*Gateway, error) {
 // Shutdown has finished and then returns nil; any other failure of the
 // listener is returned at once.
 func (g *Gateway) Serve(ln net.Listener) error {
+	g.sweepOnce.Do(func() { go g.sweep() })
 	err := g.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		<-g.shutdownDone
@@ -345,6 +354,57 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	return err
 }
 
+// sweep is the one timer of every connection, until Shutdown ends: each
+// tick it pings the connections due a ping (every Options.pingPeriod) and closes
+// with 1001 those quiet for IdleTimeout or open for MaxDuration. It ticks
+// every maxSweepPeriod, or more often when a timeout is short.
+func (g *Gateway) sweep() {
+	period := min(maxSweepPeriod, g.opts.IdleTimeout/8, g.opts.MaxDuration/8, g.opts.pingPeriod/8)
+	t := time.NewTicker(max(period, 10*time.Millisecond))
+	defer t.Stop()
+	idleTick := g.opts.idleTick // nil unless a test drives the idle clock
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+			g.sweepConns(true, idleTick == nil)
+		case <-idleTick:
+			g.sweepConns(false, true)
+		}
+	}
+}
+
+// sweepConns pings the connections due a ping and closes those open for
+// MaxDuration (timers), and those quiet for IdleTimeout (idle).
+func (g *Gateway) sweepConns(timers, idle bool) {
+	var ping, timedOut []*conn
+	now := time.Now()
+	g.mu.RLock() // nextPing is the sweeper's own
+	for _, c := range g.conns {
+		if c.ws == nil || c.isClosing() {
+			continue
+		}
+		age := now.Sub(c.start)
+		switch {
+		case timers && age >= g.opts.MaxDuration:
+			timedOut = append(timedOut, c)
+		case idle && g.opts.since(c.start)-time.Duration(c.lastActive.Load()) >= g.opts.IdleTimeout:
+			timedOut = append(timedOut, c)
+		case timers && age >= c.nextPing:
+			c.nextPing = age + g.opts.pingPeriod
+			ping = append(ping, c)
+		}
+	}
+	g.mu.RUnlock()
+	for _, c := range timedOut {
+		c.closeWith(websocket.CloseGoingAway, reasonTimeout, true)
+	}
+	for _, c := range ping {
+		c.ping()
+	}
+}
+
 // trackFresh is the server's ConnState hook: it keeps the set of
 // connections that have sent nothing yet.
 func (g *Gateway) trackFresh(c net.Conn, state http.ConnState) {
@@ -381,8 +441,8 @@ func (g *Gateway) ManagementEndpoint(addr string) string {
 // Count returns the number of open connections (not counting those being
 // closed).
 func (g *Gateway) Count() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	n := 0
 	for _, c := range g.conns {
 		if !c.isClosing() {
@@ -394,9 +454,9 @@ func (g *Gateway) Count() int {
 
 // lookup returns the open connection with id, or nil.
 func (g *Gateway) lookup(id string) *conn {
-	g.mu.Lock()
+	g.mu.RLock()
 	c := g.conns[id]
-	g.mu.Unlock()
+	g.mu.RUnlock()
 	if c == nil || c.isClosing() {
 		return nil
 	}
@@ -421,11 +481,11 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(p, connectionsPrefix):
 		id := strings.TrimPrefix(p, connectionsPrefix)
-		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })
-		if g.opts.Faults != nil {
-			h = g.opts.Faults.Management(h)
+		if g.opts.Faults == nil {
+			g.serveManagement(w, r, id)
+			return
 		}
-		h.ServeHTTP(w, r)
+		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })).ServeHTTP(w, r)
 	case g.opts.Site != nil:
 		g.opts.Site.ServeHTTP(w, r)
 	default:

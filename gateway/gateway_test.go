@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -518,8 +519,8 @@ func TestIdleConnectionIsClosedWithGoingAway(t *testing.T) {
 		}
 	}
 	// roundTrip sends a message and waits for the handler's reply: the
-	// gateway has seen the activity, and the writer has finished whatever
-	// the timer fired before it.
+	// gateway has seen the activity. (The sweeper takes a tick only once
+	// it has finished with the one before.)
 	roundTrip := func() {
 		t.Helper()
 		if err := ws.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
@@ -585,7 +586,7 @@ func TestAMessageOverTheLimitClosesWith1009(t *testing.T) {
 }
 
 // smallBuffers shrinks the kernel buffers of accepted connections so that a
-// client that does not read blocks the gateway's writer quickly.
+// client that does not read backs up the gateway's writes quickly.
 type smallBuffers struct{ net.Listener }
 
 func (l smallBuffers) Accept() (net.Conn, error) {
@@ -623,23 +624,11 @@ func TestASlowConsumerIsDisconnectedWithPolicyViolation(t *testing.T) {
 
 func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body []byte) (gone bool, err error)) {
 	h := newFakeHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, addr := startOn(t, h, Options{SendBuffer: 4}, smallBuffers{ln})
-	d := *websocket.DefaultDialer
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}
-	ws, id := connectWith(t, h, &d, addr, "/")
+	g, addr, ws, id := slowClient(t, h, Options{}, 4096)
 
-	// The client reads nothing; posts must never block, and once the queue
-	// is full the connection is gone.
+	// The client reads nothing; posts must never block, and once its
+	// backlog would pass the bound (DefaultMaxQueuedBytes) the connection
+	// is gone.
 	body := bytes.Repeat([]byte("x"), 1024)
 	posted := 0
 	for ; ; posted++ {
@@ -663,6 +652,143 @@ func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body 
 	if rc.DisconnectStatusCode != 1008 {
 		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
 	}
+}
+
+// slowClient dials a client with a small socket buffer behind a listener
+// with small ones, so that what it does not read backs up in the gateway
+// quickly.
+func slowClient(t *testing.T, h *fakeHandler, opts Options, readBuffer int) (*Gateway, string, *websocket.Conn, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, addr := startOn(t, h, opts, smallBuffers{ln})
+	d := *websocket.DefaultDialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(readBuffer)
+		}
+		return c, err
+	}
+	ws, id := connectWith(t, h, &d, addr, "/")
+	return g, addr, ws, id
+}
+
+// A client that reads late gets everything posted meanwhile, in order:
+// what its socket did not take waits in the connection's backlog, which
+// is written out behind it, frame by frame, big messages too.
+func TestMessagesPostedToAClientThatReadsLateArriveInOrder(t *testing.T) {
+	h := newFakeHandler()
+	g, addr, ws, id := slowClient(t, h, Options{}, 64<<10)
+	p := g.Pusher()
+	var want [][]byte
+	for i := range 150 {
+		size := 1000 + i*7
+		if i%50 == 49 {
+			size = pubsub.MaxFrameBytes*2 + 5 // several frames
+		}
+		body := append([]byte(strconv.Itoa(i)+":"), bytes.Repeat([]byte{'a' + byte(i%26)}, size)...)
+		var err error
+		if i%2 == 0 {
+			err = p.Post(ctxT(t), id, body)
+		} else if status := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), body, true).StatusCode; status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		if err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+		want = append(want, body)
+	}
+	if c := g.lookup(id); c == nil || c.fc.queuedBytes() == 0 {
+		t.Fatal("nothing waits in the backlog: the test did not reach it")
+	}
+	for i, w := range want {
+		if got := readMessage(t, ws); !bytes.Equal(got, w) {
+			t.Fatalf("message %d: got %d bytes starting %q; want %d bytes starting %q", i, len(got), got[:min(len(got), 12)], len(w), w[:12])
+		}
+	}
+}
+
+// The sweeper pings every client, again and again, with the gateway's own
+// payload.
+func TestEveryClientIsPingedPeriodically(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{pingPeriod: 20 * time.Millisecond})
+	pings := make(chan string, 16)
+	for range 2 {
+		ws, _ := connect(t, h, addr)
+		ws.SetPingHandler(func(data string) error {
+			select {
+			case pings <- data:
+			default:
+			}
+			return nil
+		})
+		go func() {
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for i := range 6 { // three each at least, or more of one
+		select {
+		case data := <-pings:
+			if data != string(pingPayload) {
+				t.Fatalf("ping %d carries %q", i, data)
+			}
+		case <-time.After(wait):
+			t.Fatalf("%d pings in %v", i, wait)
+		}
+	}
+}
+
+// An idle connection keeps one goroutine, its reader: writes, pings and
+// timeouts need none of their own.
+func TestAnIdleConnectionKeepsOneGoroutine(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	connect(t, h, addr) // the gateway's own goroutines are running
+	before := gatewayGoroutines()
+	const n = 20
+	for range n {
+		connect(t, h, addr) // the client side reads nothing: no goroutine
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		got := gatewayGoroutines() - before
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle connections keep %d goroutines; want one each", n, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// gatewayGoroutines counts the goroutines running the gateway's code, but
+// for the tests' own: other tests' HTTP clients come and go meanwhile.
+func gatewayGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "socks/gateway.") && !strings.Contains(g, "socks/gateway.Test") {
+			count++
+		}
+	}
+	return count
 }
 
 // rawManagement calls the Management API without the SDK.
@@ -1051,27 +1177,13 @@ func TestFramesOfAtMostTheLimitAreAccepted(t *testing.T) {
 
 func TestASlowConsumerIsClosedOnceItsQueuedBytesPassTheBound(t *testing.T) {
 	h := newFakeHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const bound = 256 * 1024
-	// A queue long enough that only the byte bound can end it.
-	_, addr := startOn(t, h, Options{SendBuffer: 1000, MaxQueuedBytes: bound}, smallBuffers{ln})
-	d := *websocket.DefaultDialer
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}
-	ws, id := connectWith(t, h, &d, addr, "/")
+	_, addr, ws, id := slowClient(t, h, Options{MaxQueuedBytes: bound}, 4096)
 	body := bytes.Repeat([]byte("y"), 120*1024)
 	posted := 0
 	for ; ; posted++ {
-		// The bound holds two such messages; one more is in the writer's
-		// hands and a little sits in the socket buffers.
+		// The bound holds two such messages; a little more sits in the
+		// socket buffers.
 		if posted == 8 {
 			t.Fatalf("%d posts of 120 KB to a client that reads nothing were all queued; the bound is %d bytes", posted, bound)
 		}

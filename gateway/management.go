@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ type connectionIdentity struct {
 // verified, but a request without one gets 403 like API Gateway's "Missing
 // Authentication Token".
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
-	w.Header().Set("X-Amzn-Requestid", newID())
+	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
 	if r.Header.Get("Authorization") == "" {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
 		return
@@ -88,7 +89,7 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		writeTooLarge(w, r.ContentLength)
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+	data, err := readBody(r)
 	if err != nil {
 		writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
 		return
@@ -103,6 +104,26 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// readBody reads the request body, at most one byte past the largest
+// message; in one read of the right size when its length is declared.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= pubsub.MaxMessageBytes {
+		data := make([]byte, n+1) // one more, to see a body longer than declared
+		k, err := io.ReadFull(r.Body, data)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil
+		}
+		return data[:k], err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+}
+
+// requestID returns the X-Amzn-RequestId of a Management API response:
+// unique in this gateway's life, without the cost of a random one.
+func (g *Gateway) requestID() string {
+	return g.requestIDTag + "-" + strconv.FormatUint(g.requestIDs.Add(1), 36)
 }
 
 // getConnection describes a connection.

@@ -18,8 +18,8 @@ import (
 // inside `socks serve` uses. It has the Management API's meanings exactly
 // (the same conformance suite, storetest.RunPusher, covers both): an unknown
 // or closing connection is gone for Post, Get and Delete; a body over 128 KB
-// is too large; a connection whose outbound queue is full is closed as a
-// slow consumer and is gone. A body posted to many connections is framed
+// is too large; a connection whose backlog would pass
+// Options.MaxQueuedBytes is closed as a slow consumer and is gone. A body posted to many connections is framed
 // once (one websocket.PreparedMessage), as long as it fits in one frame.
 func (g *Gateway) Pusher() store.Pusher { return &pusher{g: g} }
 
@@ -54,6 +54,11 @@ func (p *pusher) prepare(data []byte) (*prepared, error) {
 	p.last.Store(pr)
 	return pr, nil
 }
+
+// NonBlocking reports true: Post never waits on the client; it hands the
+// message to the connection or refuses it at once, so the broker posts to
+// it synchronously.
+func (p *pusher) NonBlocking() bool { return true }
 
 func pushError(kind store.PushErrorKind, op, id string, status int) error {
 	return &store.PushError{Kind: kind, Op: op, ConnectionID: id, Status: status}

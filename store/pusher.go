@@ -102,3 +102,22 @@ type Pusher interface {
 	// Delete closes a connection; it is gone afterwards.
 	Delete(ctx context.Context, connectionID string) error
 }
+
+// NonBlockingPusher is a Pusher whose Post never waits on the client or
+// the network: it hands the message over, or refuses it, at once (the
+// local gateway's in-process pusher, which writes without blocking or
+// queues). The broker posts to one synchronously, without a goroutine per
+// connection; failures take the same retries as with any Pusher. A
+// wrapper that may block (package faults' slow posts) must not claim it.
+type NonBlockingPusher interface {
+	Pusher
+	// NonBlocking reports whether Post never blocks.
+	NonBlocking() bool
+}
+
+// NonBlocking reports whether p's Post never blocks (see
+// NonBlockingPusher).
+func NonBlocking(p Pusher) bool {
+	nb, ok := p.(NonBlockingPusher)
+	return ok && nb.NonBlocking()
+}
