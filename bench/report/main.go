@@ -343,6 +343,18 @@ func main() {
 		}
 	}
 	w("\n")
+	if idle := g["BenchmarkIdleMemory"]; len(idle) > 0 {
+		w("### Memory per idle connection, broken down (`BenchmarkIdleMemory`)\n\n")
+		w("The gateway and the ceiling in this process, the clients in another;\n")
+		w("after a GC, the heap in use and the goroutine stacks, divided by the\n")
+		w("connections.\n\n")
+		w("| variant | KiB/conn | heap KiB/conn | stack KiB/conn | goroutines/conn |\n| --- | --- | --- | --- | --- |\n")
+		for _, v := range orderVariants(keys(idle)) {
+			u := idle[v]
+			w("| %s | %s | %s | %s | %s |\n", v, u["KiB/conn"], u["heap-KiB/conn"], u["stack-KiB/conn"], u["goroutines/conn"])
+		}
+		w("\n")
+	}
 
 	// Targets.
 	var ts []target
@@ -366,6 +378,7 @@ func main() {
 		}
 	}
 	add("3. memory per idle connection ≤ 1.0× the ceiling (socks bench, fresh processes)", "KiB per connection", rat(pick(socksM, mem), pick(ceilM, mem)), "≤ 1.0", le(1.0))
+	add("3. memory per idle connection ≤ 1.0× the ceiling (Go benchmark: heap + stacks)", "KiB/conn", rat(g.get("BenchmarkIdleMemory", "socks", "KiB/conn"), g.get("BenchmarkIdleMemory", "ceiling", "KiB/conn")), "≤ 1.0", le(1.0))
 	add("4. connects/s ≥ 0.6× the ceiling (socks bench)", "connects/s", rat(pick(socks, connects), pick(ceil, connects)), "≥ 0.6", ge(0.6))
 	add("4. connects/s ≥ 0.6× the ceiling (Go benchmark)", "connects/s", rat(g.get("BenchmarkConnectVsCeiling", "socks", "connects/s"), g.get("BenchmarkConnectVsCeiling", "ceiling", "connects/s")), "≥ 0.6", ge(0.6))
 	add("5. @connections POST/s ≥ 0.9× the ceiling", "posts/s", rat(g.get("BenchmarkPostVsCeiling", "socks", "posts/s"), g.get("BenchmarkPostVsCeiling", "ceiling", "posts/s")), "≥ 0.9", ge(0.9))
@@ -433,7 +446,7 @@ func orderVariants(v []string) []string {
 }
 
 func mainUnit(units map[string]series) string {
-	for _, u := range []string{"deliveries/s", "posts/s", "connects/s", "rows/s", "envelopes/s", "queries/op"} {
+	for _, u := range []string{"deliveries/s", "posts/s", "connects/s", "rows/s", "envelopes/s", "queries/op", "KiB/conn"} {
 		if _, ok := units[u]; ok {
 			return u
 		}
@@ -490,4 +503,12 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
