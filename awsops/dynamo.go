@@ -987,10 +987,14 @@ func (s *DynamoStore) ListConnections(ctx context.Context, filter store.Connecti
 
 // ScanConnections walks every connection record, expired ones included,
 // with a parallel Scan (Segment/TotalSegments) of the by-geek index, which
-// holds exactly one item per connection; at most 16 segments are read at
+// holds exactly one item per connection, projected to the ID, geek, topics
+// and times (not the allowed patterns); at most 16 segments are read at
 // once and fn may be called concurrently. The first error stops the walk.
 func (s *DynamoStore) ScanConnections(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error {
-	err := s.parallelScan(ctx, s.connectionScan(time.Time{}), segments, func(items []item) error {
+	in := s.connectionScan(time.Time{})
+	in.ExpressionAttributeNames = map[string]string{}
+	in.ProjectionExpression = fanOutProjection(in.ExpressionAttributeNames)
+	err := s.parallelScan(ctx, in, segments, func(items []item) error {
 		conns, err := connections(items, time.Time{}, false)
 		if err != nil {
 			return err

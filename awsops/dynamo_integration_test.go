@@ -329,3 +329,54 @@ func TestFindTargetsQueriesGrowWithUsersPlusTopics(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletesLeaveNoItemBehind: $disconnect (DeleteConnection), prune
+// (DeleteConnections) and a change of geek remove the connection's geek
+// item and subscription items along with its record.
+func TestDeletesLeaveNoItemBehind(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	rawItems := func() []string {
+		var keys []string
+		err := s.scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(s.tables.Connections), ConsistentRead: aws.Bool(true)}, func(items []item) error {
+			for _, it := range items {
+				keys = append(keys, getS(it, attrPK)+" "+getS(it, attrSK))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	c := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"news", "updates", "."}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.PutConnection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rawItems()); got != 5 {
+		t.Fatalf("a connection on 3 topics left %d items %v, want 5 (record, geek item, 3 subscriptions)", got, rawItems())
+	}
+	c.Geek = "Other"
+	if err := s.PutConnection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rawItems(), []string{"CONN#c1 CONN", "GEEK#Other CONN#c1", "TOPIC#. GEEK#Other#CONN#c1", "TOPIC#news GEEK#Other#CONN#c1", "TOPIC#updates GEEK#Other#CONN#c1"}; !slices.Equal(got, want) {
+		t.Errorf("after a change of geek the table holds %q, want %q", got, want)
+	}
+	if err := s.DeleteConnection(t.Context(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawItems(); len(got) != 0 {
+		t.Errorf("DeleteConnection left %q", got)
+	}
+	if err := s.ImportConnections(t.Context(), []pubsub.Connection{c, {ID: "c2", Geek: "Friendless", Topics: []string{"news"}, ConnectedAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteConnections(t.Context(), []string{"c1", "c2", "c3"}); err != nil || n != 2 {
+		t.Fatalf("DeleteConnections = %d, %v; want 2", n, err)
+	}
+	if got := rawItems(); len(got) != 0 {
+		t.Errorf("DeleteConnections left %q", got)
+	}
+}
