@@ -31,6 +31,7 @@ type DynamoDBAPI interface {
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchWriteItem(ctx context.Context, params *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	TransactWriteItems(ctx context.Context, params *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
@@ -85,11 +86,13 @@ type DynamoStore struct {
 	// backoff is the pause before retry attempt n (1, 2, ...) of a batch
 	// or a transaction.
 	backoff func(attempt int) time.Duration
+	// leaseRenew is how often a prune renews its lease (LockPrune).
+	leaseRenew time.Duration
 }
 
 // NewDynamoStore returns a store on the tables, calling api.
 func NewDynamoStore(api DynamoDBAPI, tables Tables) *DynamoStore {
-	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff}
+	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew}
 }
 
 // Tables returns the tables the store uses.
