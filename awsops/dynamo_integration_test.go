@@ -99,6 +99,33 @@ func TestFanOutToOneGeekAmongTenThousandReadsOnlyThatGeeksItems(t *testing.T) {
 		})
 	}
 
+	t.Run("a topic-wide message to 10,000 subscribers reads whole pages", func(t *testing.T) {
+		api := &countingDynamo{DynamoDBAPI: s.api}
+		cs := NewDynamoStore(api, s.tables)
+		got, err := cs.FindTargets(t.Context(), nil, []string{"updates"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The subscription items are all alike: the biggest bounds them.
+		size := 0
+		for _, c := range got {
+			size = max(size, itemSize(subItem(c, "updates", 1)))
+		}
+		// DynamoDB reads up to 1 MB per page (before the filter and the
+		// projection): Queries on TOPIC#updates and TOPIC#. may take no
+		// more pages than their items fill, plus a last one each.
+		read := cs.ItemsRead()
+		bound := (read*int64(size)+(1<<20)-1)/(1<<20) + 2
+		pages := api.queries.Load()
+		t.Logf("%d items read (at most %d bytes each) in %d pages", read, size, pages)
+		if pages > bound {
+			t.Errorf("%d Query pages for %d items of at most %d bytes, want at most %d: pages are not whole", pages, read, size, bound)
+		}
+		if n := api.limited.Load(); n != 0 {
+			t.Errorf("%d Queries set a Limit, want none", n)
+		}
+	})
+
 	t.Run("a topic without users reads that topic's subscribers, which shows the counter counts", func(t *testing.T) {
 		before := s.ItemsRead()
 		got, err := s.FindTargets(t.Context(), nil, []string{"updates"}, now)
@@ -379,4 +406,29 @@ func TestDeletesLeaveNoItemBehind(t *testing.T) {
 	if got := rawItems(); len(got) != 0 {
 		t.Errorf("DeleteConnections left %q", got)
 	}
+}
+
+// itemSize is the size DynamoDB counts for an item: the names and values of
+// its attributes (numbers counted as their digits, lists with 3 bytes of
+// overhead plus 1 per element).
+func itemSize(it item) int {
+	n := 0
+	for name, v := range it {
+		n += len(name)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberN:
+			n += len(v.Value)
+		case *types.AttributeValueMemberL:
+			n += 3
+			for _, e := range v.Value {
+				n++
+				if s, ok := e.(*types.AttributeValueMemberS); ok {
+					n += len(s.Value)
+				}
+			}
+		}
+	}
+	return n
 }
