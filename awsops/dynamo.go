@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/socks-dev/socks/internal/backoff"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type DynamoDBAPI interface {
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchWriteItem(ctx context.Context, params *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	TransactWriteItems(ctx context.Context, params *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
@@ -84,11 +86,13 @@ type DynamoStore struct {
 	// backoff is the pause before retry attempt n (1, 2, ...) of a batch
 	// or a transaction.
 	backoff func(attempt int) time.Duration
+	// leaseRenew is how often a prune renews its lease (LockPrune).
+	leaseRenew time.Duration
 }
 
 // NewDynamoStore returns a store on the tables, calling api.
 func NewDynamoStore(api DynamoDBAPI, tables Tables) *DynamoStore {
-	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff}
+	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew}
 }
 
 // Tables returns the tables the store uses.
@@ -360,8 +364,9 @@ func (s *DynamoStore) RemoveTopics(ctx context.Context, id string, topics []stri
 	return *c, nil
 }
 
-// DeleteConnection removes a connection and all its subscriptions, found
-// from the topic list on the connection item, in one transaction. Deleting
+// DeleteConnection removes a connection, its geek item and all its
+// subscriptions, found from the topic list on the connection item, in one
+// transaction. Deleting
 // an unknown ID is not an error.
 func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
 	_, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
@@ -376,8 +381,8 @@ func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
 // DeleteConnections removes many connections at once and returns how many
 // this call removed. Each record is deleted with DeleteItem returning its
 // old image, so that two prunes racing over the same records count each
-// deletion once; the subscription items named by those images are then
-// removed with BatchWriteItem. Unlike DeleteConnection it does not guard
+// deletion once; the geek and subscription items named by those images are
+// then removed with BatchWriteItem. Unlike DeleteConnection it does not guard
 // against a concurrent subscribe on the same connection: it is meant for
 // pruning dead ones.
 func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
@@ -395,6 +400,7 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 		if err != nil {
 			return 0, err
 		}
+		subs = append(subs, geekKey(c.Geek, c.ID))
 		for _, t := range c.Topics {
 			subs = append(subs, subKey(t, c.Geek, c.ID))
 		}
@@ -514,10 +520,11 @@ func (s *DynamoStore) update(ctx context.Context, id string, change func(old *pu
 }
 
 // writeConnection replaces the record old (nil: none; version: its version)
-// by next (nil: delete) with its subscription items. Everything goes in one
-// transaction when it fits in 100 actions; otherwise the subscription
-// deletions and puts go first in transactions that check the record's
-// version, and the record itself last.
+// by next (nil: delete) with its geek item and its subscription items.
+// Everything goes in one transaction when it fits in 100 actions (a record
+// with 50 topics is 52); otherwise the deletions and puts of the other
+// items go first in transactions that check the record's version, and the
+// record itself last.
 func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connection, version int64, next *pubsub.Connection) error {
 	table := aws.String(s.tables.Connections)
 	id := ""
@@ -551,8 +558,18 @@ func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connectio
 			}
 		}
 	}
+	// The geek item follows the record: deleted with it, moved when the
+	// geek changes, rewritten with every new version.
+	if old != nil && (next == nil || next.Geek != old.Geek) {
+		others = append(others, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: table, Key: geekKey(old.Geek, old.ID),
+		}})
+	}
 	var final types.TransactWriteItem
 	if next != nil {
+		others = append(others, types.TransactWriteItem{Put: &types.Put{
+			TableName: table, Item: geekItem(*next, version+1),
+		}})
 		for _, t := range next.Topics {
 			others = append(others, types.TransactWriteItem{Put: &types.Put{
 				TableName: table, Item: subItem(*next, t, version+1),
@@ -681,23 +698,58 @@ func (s *DynamoStore) topicQuery(topic, geek string, now time.Time) *dynamodb.Qu
 	return in
 }
 
-// geekQuery finds the connection items of geek in the by-geek index.
+// geekQuery finds the geek items of geek: one per connection of geek,
+// read from the base table with a strongly consistent Query, so a
+// connection made a moment ago is found.
 func (s *DynamoStore) geekQuery(geek string, now time.Time) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Connections),
-		IndexName:              aws.String(ByGeekIndex),
-		KeyConditionExpression: aws.String("#gpk = :gpk AND begins_with(#gsk, :gsk)"),
+		KeyConditionExpression: aws.String("#pk = :pk AND begins_with(#sk, :sk)"),
 		ExpressionAttributeNames: map[string]string{
-			"#gpk": attrGPK,
-			"#gsk": attrGSK,
+			"#pk": attrPK,
+			"#sk": attrSK,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":gpk": avS(prefixGeek + geek),
-			":gsk": avS(prefixConn),
+			":pk": avS(prefixGeek + geek),
+			":sk": avS(prefixConn),
 		},
+		ConsistentRead: aws.Bool(true),
 	}
 	addFilter(&in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, now)
 	return in
+}
+
+// broadcastScan walks the connection items of the base table with strongly
+// consistent reads (the by-geek index could miss a connection made a
+// moment ago), keeping the live ones.
+func (s *DynamoStore) broadcastScan(now time.Time) *dynamodb.ScanInput {
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(s.tables.Connections),
+		ConsistentRead:            aws.Bool(true),
+		ExpressionAttributeNames:  map[string]string{"#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":conn": avS(skConnection)},
+	}
+	addFilter(&in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues, now)
+	in.FilterExpression = aws.String("#sk = :conn AND (" + aws.ToString(in.FilterExpression) + ")")
+	if now.IsZero() {
+		in.FilterExpression = aws.String("#sk = :conn")
+	}
+	in.ProjectionExpression = fanOutProjection(in.ExpressionAttributeNames)
+	return in
+}
+
+// fanOutProjection adds to names the attributes FindTargets reads (a
+// connection's ID, geek, topics and times; not the keys, the version or
+// the allowed patterns) and returns the ProjectionExpression, so that a
+// 1 MB page holds as many subscribers as it can.
+func fanOutProjection(names map[string]string) *string {
+	attrs := []string{attrID, attrGeek, attrTopics, attrConnectedAt, attrExpiresAtMs}
+	refs := make([]string, len(attrs))
+	for i, a := range attrs {
+		refs[i] = "#p" + strconv.Itoa(i)
+		names[refs[i]] = a
+	}
+	return aws.String(strings.Join(refs, ", "))
 }
 
 // connectionScan walks the by-geek index, which holds one item per
@@ -808,14 +860,17 @@ func connections(items []item, now time.Time, withTopics bool) ([]pubsub.Connect
 // FindTargets returns the live connections that an envelope addressed to
 // users (empty: everyone) and topics reaches, each once with its full topic
 // list, ordered by connection ID, with the semantics of
-// pubsub.Connection.Matches. Every lookup is a Query:
+// pubsub.Connection.Matches. Every read is strongly consistent, on the base
+// table, and projects only what a target needs:
 //
-//   - topics without ".": the subscription items of each topic and of "."
-//     (partition TOPIC#t), narrowed to each user's sort-key prefix
-//     GEEK#user# when users are given;
-//   - "." with users: each user's connection items in the by-geek index;
+//   - users given (any topics, "." included): one Query per user of the
+//     geek partition GEEK#user, which holds one item per connection of that
+//     user with its topic list; the connections that follow none of the
+//     topics are dropped here. Queries: users.
+//   - topics without users: a Query per topic and one of "." (partitions
+//     TOPIC#t). Queries: topics + 1.
 //   - "." without users (a broadcast to all) is the one case that Scans:
-//     the by-geek index, which holds one item per connection.
+//     the connection items, in parallel segments.
 func (s *DynamoStore) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
 	users = pubsub.Unique(users)
 	topics = pubsub.Unique(topics)
@@ -832,28 +887,22 @@ func (s *DynamoStore) FindTargets(ctx context.Context, users, topics []string, n
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
-			found[c.ID] = c
+			if len(users) == 0 || c.Matches(users, topics) {
+				found[c.ID] = c
+			}
 		}
 		return nil
 	}
 
 	var err error
-	wildcard := slices.Contains(topics, pubsub.AllTopics)
 	switch {
-	case wildcard && len(users) == 0:
-		err = s.parallelScan(ctx, s.connectionScan(now), broadcastSegments, collect)
-	case wildcard:
-		err = s.queries(ctx, len(users), func(i int) *dynamodb.QueryInput { return s.geekQuery(users[i], now) }, collect)
+	case len(users) > 0:
+		err = s.queries(ctx, len(users), func(i int) *dynamodb.QueryInput { return project(s.geekQuery(users[i], now)) }, collect)
+	case slices.Contains(topics, pubsub.AllTopics):
+		err = s.parallelScan(ctx, s.broadcastScan(now), broadcastSegments, collect)
 	default:
 		topics = append(slices.Clip(topics), pubsub.AllTopics)
-		if len(users) == 0 {
-			err = s.queries(ctx, len(topics), func(i int) *dynamodb.QueryInput { return s.topicQuery(topics[i], "", now) }, collect)
-		} else {
-			n := len(topics) * len(users)
-			err = s.queries(ctx, n, func(i int) *dynamodb.QueryInput {
-				return s.topicQuery(topics[i/len(users)], users[i%len(users)], now)
-			}, collect)
-		}
+		err = s.queries(ctx, len(topics), func(i int) *dynamodb.QueryInput { return project(s.topicQuery(topics[i], "", now)) }, collect)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
@@ -864,6 +913,12 @@ func (s *DynamoStore) FindTargets(ctx context.Context, users, topics []string, n
 	}
 	slices.SortFunc(out, func(a, b pubsub.Connection) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// project narrows a fan-out Query to the attributes of fanOutProjection.
+func project(in *dynamodb.QueryInput) *dynamodb.QueryInput {
+	in.ProjectionExpression = fanOutProjection(in.ExpressionAttributeNames)
+	return in
 }
 
 // queries runs n Queries, up to queryWorkers at once.
@@ -935,10 +990,14 @@ func (s *DynamoStore) ListConnections(ctx context.Context, filter store.Connecti
 
 // ScanConnections walks every connection record, expired ones included,
 // with a parallel Scan (Segment/TotalSegments) of the by-geek index, which
-// holds exactly one item per connection; at most 16 segments are read at
+// holds exactly one item per connection, projected to the ID, geek, topics
+// and times (not the allowed patterns); at most 16 segments are read at
 // once and fn may be called concurrently. The first error stops the walk.
 func (s *DynamoStore) ScanConnections(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error {
-	err := s.parallelScan(ctx, s.connectionScan(time.Time{}), segments, func(items []item) error {
+	in := s.connectionScan(time.Time{})
+	in.ExpressionAttributeNames = map[string]string{}
+	in.ProjectionExpression = fanOutProjection(in.ExpressionAttributeNames)
+	err := s.parallelScan(ctx, in, segments, func(items []item) error {
 		conns, err := connections(items, time.Time{}, false)
 		if err != nil {
 			return err

@@ -9,7 +9,8 @@ import (
 	"github.com/socks-dev/socks/pubsub"
 )
 
-// ImportConnections writes connection records and their subscription items
+// ImportConnections writes connection records, their geek items and their
+// subscription items
 // in batches of 25, without the version check PutConnection makes: for
 // seeding a table (benchmarks, migrations) where nothing else writes these
 // records at the same time. A record that exists is replaced.
@@ -23,7 +24,9 @@ func (s *DynamoStore) ImportConnections(ctx context.Context, conns []pubsub.Conn
 			return err
 		}
 		c.Topics = normalizeTopics(c.Topics)
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: connItem(c, 1)}})
+		reqs = append(reqs,
+			types.WriteRequest{PutRequest: &types.PutRequest{Item: connItem(c, 1)}},
+			types.WriteRequest{PutRequest: &types.PutRequest{Item: geekItem(c, 1)}})
 		for _, t := range c.Topics {
 			if err := pubsub.ValidateTopic(t); err != nil {
 				return err

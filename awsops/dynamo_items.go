@@ -86,6 +86,22 @@ func connKey(id string) item {
 	return item{attrPK: avS(prefixConn + id), attrSK: avS(skConnection)}
 }
 
+// geekKey is the key of a connection's geek item: the copy of the record
+// in its geek's partition, which fan-out to users reads with one strongly
+// consistent Query per user.
+func geekKey(geek, id string) item {
+	return item{attrPK: avS(prefixGeek + geek), attrSK: avS(prefixConn + id)}
+}
+
+// geekItem is the geek item of c.
+func geekItem(c pubsub.Connection, version int64) item {
+	it := connAttrs(c, version)
+	for k, v := range geekKey(c.Geek, c.ID) {
+		it[k] = v
+	}
+	return it
+}
+
 // subKey is the key of a subscription item.
 func subKey(topic, geek, id string) item {
 	return item{attrPK: avS(prefixTopic + topic), attrSK: avS(subSortKey(geek, id))}

@@ -148,6 +148,21 @@ func Classify(c pubsub.Connection, now time.Time, maxAge time.Duration) (r Reaso
 	return 0, false
 }
 
+// BulkPruner is a store whose records a prune deletes faster while no
+// other prune runs: awsops.DynamoStore, where a conditional DeleteItem per
+// record (what keeps concurrent DeleteConnections calls counting each
+// record once) costs several times a batched delete.
+type BulkPruner interface {
+	// LockPrune waits until the caller is the only prune of the store and
+	// returns a context that ends if that stops being true, and the
+	// function that lets the next prune in.
+	LockPrune(ctx context.Context) (context.Context, func(), error)
+	// DeleteDeadConnections is DeleteConnections for the holder of the
+	// lock: it counts the records that existed, without guarding against
+	// another prune deleting them at the same time.
+	DeleteDeadConnections(ctx context.Context, ids []string) (int, error)
+}
+
 // Prune deletes the connection records of connections that are dead and
 // returns what it did. It walks every record with s.ScanConnections, in
 // parallel segments:
@@ -163,15 +178,33 @@ func Classify(c pubsub.Connection, now time.Time, maxAge time.Duration) (r Reaso
 //
 // Deletes go out in batches of DeleteBatch. They are idempotent, and each
 // run counts only what it actually deleted (DeleteConnections reports how
-// many existed), so runs at once leave the same result as one. Prune also
-// deletes expired chatter IDs.
+// many existed), so runs at once leave the same result as one. On a
+// BulkPruner, a run that deletes (not a dry run) first waits for the
+// store's prune lock and then deletes in bulk: runs at once take turns.
+// Prune also deletes expired chatter IDs.
 //
 // The error is non-nil only when the walk or a delete failed; check
 // failures are counted in the result, not returned.
-func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions) (PruneResult, error) {
+func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions) (_ PruneResult, err error) {
 	opts = opts.withDefaults()
 	now := opts.Now
-	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]string{}}
+	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]string{}, del: s.DeleteConnections, batch: DeleteBatch}
+	if bulk, ok := s.(BulkPruner); ok && !opts.DryRun {
+		lctx, release, err := bulk.LockPrune(ctx)
+		if err != nil {
+			return pr.result(), err
+		}
+		defer release()
+		parent := ctx
+		ctx, pr.del, pr.batch = lctx, bulk.DeleteDeadConnections, BulkDeleteBatch
+		defer func() {
+			// A lost lock stopped the run: say so rather than "context
+			// canceled".
+			if err != nil && lctx.Err() != nil && parent.Err() == nil {
+				err = fmt.Errorf("%w (%w)", context.Cause(lctx), err)
+			}
+		}()
+	}
 
 	checks, cctx := errgroup.WithContext(ctx)
 	checks.SetLimit(opts.Concurrency)
@@ -231,6 +264,12 @@ type pruner struct {
 	mu      sync.Mutex
 	res     PruneResult
 	pending map[Reason][]string
+	// del deletes a batch of records and says how many existed:
+	// s.DeleteConnections, or BulkPruner.DeleteDeadConnections under the
+	// lease.
+	del func(ctx context.Context, ids []string) (int, error)
+	// batch is how many records one del call gets.
+	batch int
 }
 
 func (pr *pruner) count(fn func(*PruneResult)) {
@@ -298,7 +337,7 @@ func (pr *pruner) remove(ctx context.Context, r Reason, id string) error {
 	}
 	pr.pending[r] = append(pr.pending[r], id)
 	var batch []string
-	if len(pr.pending[r]) >= DeleteBatch {
+	if len(pr.pending[r]) >= pr.batch {
 		batch = pr.pending[r]
 		pr.pending[r] = nil
 	}
@@ -318,7 +357,7 @@ func (pr *pruner) flush(ctx context.Context) error {
 	for _, r := range []Reason{TooOld, Expired, Gone} {
 		ids := pending[r]
 		for len(ids) > 0 {
-			n := min(len(ids), DeleteBatch)
+			n := min(len(ids), pr.batch)
 			if err := pr.deleteBatch(ctx, r, ids[:n]); err != nil {
 				return err
 			}
@@ -329,7 +368,7 @@ func (pr *pruner) flush(ctx context.Context) error {
 }
 
 func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error {
-	n, err := pr.s.DeleteConnections(ctx, ids)
+	n, err := pr.del(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("deleting %d connection records (%s): %w", len(ids), r, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -52,9 +54,18 @@ func BenchmarkPruneStale(b *testing.B) {
 	// The target speaks of 100,000 rows; DynamoDB Local on a shared
 	// 2-core machine deletes about 100 rows/s the naive way, so the full
 	// run uses 3,000 to stay within make bench's 10 minutes.
+	// SOCKS_BENCH_PRUNE_ROWS=100000 runs the full size (the naive variant
+	// then takes about 20 minutes: give go test a -timeout to match).
 	n := 3000
 	if testing.Short() {
 		n = 300
+	}
+	if v := os.Getenv("SOCKS_BENCH_PRUNE_ROWS"); v != "" {
+		rows, err := strconv.Atoi(v)
+		if err != nil || rows < 1 {
+			b.Fatalf("SOCKS_BENCH_PRUNE_ROWS=%q: want a number of rows above 0", v)
+		}
+		n = rows
 	}
 	endpoint := dynamoLocalB(b)
 	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)

@@ -30,6 +30,10 @@ type Target struct {
 	Queues awsops.Queues
 	DB     awsops.TableAdminAPI
 	SQS    awsops.QueueAdminAPI
+	// Data reads and writes the items of the tables, for the migration of
+	// an existing connections table (awsops.DynamoStore.MigrateGeekItems);
+	// nil skips it.
+	Data awsops.DynamoDBAPI
 	// Events and SNS set up the producers (--eventbridge-rule,
 	// --sns-topic); they go to the common endpoint URL.
 	Events awsops.EventsAPI
@@ -89,11 +93,13 @@ func NewTarget(b *backend.Backend) *Target {
 		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
 		deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
 	}
+	db := awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())
 	return &Target{
 		Deployer: deployer,
 		Tables:   awsops.TablesFor(a.Stack),
 		Queues:   awsops.QueuesFor(a.Stack),
-		DB:       awsops.QuietNotFound(awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())),
+		DB:       awsops.QuietNotFound(db),
+		Data:     db,
 		SQS:      awsops.NewSQS(*b.AWS, a.SQSEndpoint()),
 		Events:   awsops.NewEventBridge(*b.AWS, a.EndpointURL),
 		SNS:      awsops.NewSNS(*b.AWS, a.EndpointURL),
@@ -142,6 +148,11 @@ wrong redrive policy, a visibility timeout too short) is reported with what
 is, what should be and how to fix it, and provision exits 1 without
 changing anything. --dry-run only checks and says what it would create.
 
+An existing connections table written by an earlier socks is migrated in
+place: every connection record without the geek item that fan-out to users
+reads gets one (with --dry-run: they are counted). It is safe while the
+stack serves, and a second run finds nothing to migrate.
+
 --eventbridge-rule adds an EventBridge rule STACK-envelopes on --event-bus
 that sends events of --source and --detail-type to the envelopes queue, and
 the statement of the queue's policy that lets that rule (and only it) send.
@@ -186,6 +197,9 @@ type Result struct {
 	// Drift lists what differs from the shape provision creates; when it
 	// is not empty nothing was changed.
 	Drift []awsops.Drift `json:"drift"`
+	// Migrated counts the connection records given the geek item this
+	// version's layout adds (with --dry-run: to give it).
+	Migrated int `json:"migrated"`
 }
 
 func (o *Options) settings() awsops.QueueSettings {
@@ -273,10 +287,26 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	if tgt.Data != nil && !slices.Contains(res.Changes, awsops.Change{Kind: awsops.KindTable, Name: tgt.Tables.Connections}) {
+		// An existing connections table may hold records of an earlier
+		// socks without their geek items: add them.
+		n, err := awsops.NewDynamoStore(tgt.Data, tgt.Tables).MigrateGeekItems(ctx, opts.DryRun)
+		if err != nil {
+			return err
+		}
+		res.Migrated = n
+	}
 	if opts.JSON {
 		return printJSON(opts.IO.Out, res)
 	}
 	out := opts.IO.Out
+	if res.Migrated > 0 {
+		verb := "migrated"
+		if opts.DryRun {
+			verb = "would migrate"
+		}
+		fmt.Fprintf(out, "%s %s of table %s (added the geek item fan-out to users reads)\n", verb, text.Pluralize(res.Migrated, "connection record"), tgt.Tables.Connections)
+	}
 	if len(res.Changes) == 0 {
 		fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
 		return nil

@@ -69,7 +69,9 @@ Quiet for cron: a run that deleted nothing and hit no error prints nothing
 at all. Otherwise it prints one summary line on standard output and exits
 non-zero only when something failed. -v logs every decision on standard
 error and --json always prints the summary. Runs at once are safe:
-deletes are idempotent and each run counts only what it deleted itself.`,
+deletes are idempotent and each run counts only what it deleted itself. On
+the AWS backend runs take turns (a lease in the connections table, held
+while the run deletes in batches), so a second run waits for the first.`,
 		Example: `  socks prune-stale
   socks prune-stale --dry-run -v
   */15 * * * * socks prune-stale --json >> /var/log/socks-prune.jsonl`,

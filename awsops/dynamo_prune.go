@@ -1,0 +1,232 @@
+package awsops
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/internal/backoff"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// Pruning in bulk (docs/tables.md, "Pruning"): a prune run holds the
+// stack's prune lease, so no other prune deletes the same records, and
+// deletes with BatchWriteItem instead of a conditional DeleteItem per
+// record.
+const (
+	// pruneLeaseTTL is how long a prune lease lasts after it was taken or
+	// last renewed: a prune that crashed keeps the next one waiting this
+	// long at most.
+	pruneLeaseTTL = time.Minute
+	// pruneLeaseRenew is how often the holder renews it.
+	pruneLeaseRenew = 10 * time.Second
+	// maxBatchGet is BatchGetItem's limit.
+	maxBatchGet = 100
+
+	// The lease item in the connections table (no connection key starts
+	// with these, and it carries no by-geek keys).
+	pkPruneLease = "PRUNE"
+	skPruneLease = "LEASE"
+	attrOwner    = "owner"
+	attrUntilMs  = "untilMs"
+)
+
+// ErrPruneLeaseLost is the cause of the context LockPrune returns when the
+// lease could not be renewed: another prune may hold it now, so this one
+// must stop deleting.
+var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): stopped so as not to race another prune")
+
+// LockPrune waits until it holds the stack's prune lease, an item in the
+// connections table taken with a conditional PutItem (it is free, or its
+// holder let it lapse), and keeps renewing it until release is called. The
+// returned context is cancelled, with ErrPruneLeaseLost as its cause, if a
+// renewal fails. While waiting it polls with the store's backoff, until ctx
+// ends.
+func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	owner := hex.EncodeToString(b[:])
+	for attempt := 1; ; attempt++ {
+		ok, err := s.putLease(ctx, owner, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
+		}
+		if ok {
+			break
+		}
+		if err := backoff.Sleep(ctx, s.backoff(min(attempt, 6))); err != nil {
+			return nil, nil, fmt.Errorf("waiting for another prune to finish: %w", err)
+		}
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(s.leaseRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				ok, err := s.putLease(lctx, owner, true)
+				switch {
+				case err != nil:
+					cancel(fmt.Errorf("%w: %v", ErrPruneLeaseLost, err))
+					return
+				case !ok:
+					cancel(fmt.Errorf("%w: it lapsed and another prune took it", ErrPruneLeaseLost))
+					return
+				}
+			}
+		}
+	})
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+			ctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer done()
+			// Only our own lease; if it lapsed, someone else's is left.
+			_, _ = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 aws.String(s.tables.Connections),
+				Key:                       item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+				ConditionExpression:       aws.String("#owner = :me"),
+				ExpressionAttributeNames:  map[string]string{"#owner": attrOwner},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":me": avS(owner)},
+			})
+			cancel(nil)
+		})
+	}
+	return lctx, release, nil
+}
+
+// putLease writes the lease for owner until now + pruneLeaseTTL: taking it
+// (it is absent or lapsed) or renewing it (owner holds it). ok false: the
+// condition failed.
+func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
+	now := s.now()
+	until := now.Add(pruneLeaseTTL)
+	in := &dynamodb.PutItemInput{
+		TableName: aws.String(s.tables.Connections),
+		Item: item{
+			attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease),
+			attrOwner: avS(owner), attrUntilMs: avN(millis(until)),
+			// DynamoDB's TTL removes a lease left behind, some day.
+			attrTTL: avN(ttlSeconds(until.Add(time.Hour))),
+		},
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#until": attrUntilMs},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": avN(millis(now)),
+		},
+	}
+	if renew {
+		in.ConditionExpression = aws.String("#owner = :me")
+		in.ExpressionAttributeNames = map[string]string{"#owner": attrOwner}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":me": avS(owner)}
+	}
+	_, err := s.api.PutItem(ctx, in)
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrapTable("PutItem", s.tables.Connections, err)
+	}
+	return true, nil
+}
+
+// DeleteDeadConnections deletes the records of dead connections for a
+// prune that holds the lease (LockPrune), and returns how many of them
+// existed. It reads the records with consistent BatchGetItem calls (100
+// keys each) and deletes each with its geek item and subscription items
+// with BatchWriteItem (25 per call, several at once, unprocessed items sent
+// again after a backoff): no conditional write per record. The lease keeps
+// other prunes from counting the same records; a $disconnect of one of
+// them between the read and the delete would be counted here too.
+func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (int, error) {
+	keys := make([]item, 0, len(ids))
+	for _, id := range pubsub.Unique(ids) {
+		keys = append(keys, connKey(id))
+	}
+	records, err := s.batchGet(ctx, s.tables.Connections, keys)
+	if err != nil {
+		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
+	}
+	var reqs []types.WriteRequest
+	del := func(k item) {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+	}
+	for _, it := range records {
+		c, err := itemConnection(it)
+		if err != nil {
+			return 0, err
+		}
+		del(connKey(c.ID))
+		del(geekKey(c.Geek, c.ID))
+		for _, t := range c.Topics {
+			del(subKey(t, c.Geek, c.ID))
+		}
+	}
+	if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
+	}
+	return len(records), nil
+}
+
+// batchGet reads the items with keys from table with consistent
+// BatchGetItem calls of up to 100 keys, a few at once, asking again for
+// the keys DynamoDB returns unprocessed after a backoff. Missing items are
+// left out.
+func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) ([]item, error) {
+	var (
+		mu  sync.Mutex
+		out []item
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchWorkers)
+	for part := range slices.Chunk(keys, maxBatchGet) {
+		g.Go(func() error {
+			pending := &types.KeysAndAttributes{Keys: part, ConsistentRead: aws.Bool(true)}
+			for attempt := 1; ; attempt++ {
+				res, err := s.api.BatchGetItem(gctx, &dynamodb.BatchGetItemInput{
+					RequestItems: map[string]types.KeysAndAttributes{table: *pending},
+				})
+				if err != nil {
+					return wrapTable("BatchGetItem", table, err)
+				}
+				s.itemsRead.Add(int64(len(res.Responses[table])))
+				mu.Lock()
+				out = append(out, res.Responses[table]...)
+				mu.Unlock()
+				next, ok := res.UnprocessedKeys[table]
+				if !ok || len(next.Keys) == 0 {
+					return nil
+				}
+				if attempt >= batchAttempts {
+					return fmt.Errorf("BatchGetItem on table %s left %d keys unprocessed after %d attempts (throttled): try again later", table, len(next.Keys), attempt)
+				}
+				if err := backoff.Sleep(gctx, s.backoff(attempt)); err != nil {
+					return err
+				}
+				pending = &next
+			}
+		})
+	}
+	err := g.Wait()
+	return out, err
+}
