@@ -122,13 +122,9 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 	rep := &f.report
 	ids := env.Connections
 	if !env.IsFollowUp() {
-		targets, err := b.Store.FindTargets(ctx, env.Users, env.Topics, b.now())
-		if err != nil {
+		var err error
+		if ids, err = b.targets(ctx, env); err != nil {
 			return f, fmt.Errorf("finding connections: %w", err)
-		}
-		ids = make([]string, len(targets))
-		for i, c := range targets {
-			ids[i] = c.ID
 		}
 	}
 	rep.Targets = len(ids)
@@ -194,6 +190,23 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 	_ = g.Wait()
 	rep.At = b.now()
 	return f, ctx.Err()
+}
+
+// targets returns the IDs of the connections env reaches: by
+// store.TargetIDFinder when the store has it, else from FindTargets.
+func (b *Broker) targets(ctx context.Context, env pubsub.Envelope) ([]string, error) {
+	if f, ok := b.Store.(store.TargetIDFinder); ok {
+		return f.FindTargetIDs(ctx, env.Users, env.Topics, b.now())
+	}
+	conns, err := b.Store.FindTargets(ctx, env.Users, env.Topics, b.now())
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.ID
+	}
+	return ids, nil
 }
 
 // DefaultPostTimeout bounds one PostToConnection call.

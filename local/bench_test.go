@@ -62,3 +62,43 @@ func BenchmarkFindTargets(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTopicTargets is the broker's lookup for a topic-wide message to
+// 2,000 subscribers: the whole records (FindTargets) against the IDs alone
+// (FindTargetIDs, what the broker uses).
+func BenchmarkTopicTargets(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "socks.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	const n = 2000
+	for i := range n {
+		c := pubsub.Connection{
+			ID: fmt.Sprintf("conn%05d", i), Geek: fmt.Sprintf("geek%04d", i%500),
+			Topics: []string{"bench"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour),
+		}
+		if err := db.Store().PutConnection(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	topics := []string{"bench"}
+	b.Run("records", func(b *testing.B) {
+		for b.Loop() {
+			got, err := db.Store().FindTargets(ctx, nil, topics, now)
+			if err != nil || len(got) != n {
+				b.Fatalf("got %d targets, %v", len(got), err)
+			}
+		}
+	})
+	b.Run("ids", func(b *testing.B) {
+		for b.Loop() {
+			got, err := db.Store().FindTargetIDs(ctx, nil, topics, now)
+			if err != nil || len(got) != n {
+				b.Fatalf("got %d targets, %v", len(got), err)
+			}
+		}
+	})
+}

@@ -241,7 +241,9 @@ func TestFindTargetsUsesKeyLookups(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, q := range targetQueries(tc.users, tc.topics) {
+			// FindTargets' queries and FindTargetIDs' alike.
+			qs := append(targetQueries(tc.users, tc.topics, targetSelect, targetSelectAll), targetQueries(tc.users, tc.topics, targetIDSelect, targetIDSelectAll)...)
+			for _, q := range qs {
 				rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, append(q.args, int64(0))...)
 				if err != nil {
 					t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 )
 
 var _ store.Store = (*Store)(nil)
+var _ store.TargetIDFinder = (*Store)(nil)
 
 // reportTTL is how long a report is kept: long enough for `publish --wait`
 // and for troubleshooting the same day.
@@ -462,7 +463,7 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 // hold the wildcard — except for a broadcast (the wildcard topic and no
 // users), which reads every subscribed connection.
 func (s *Store) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
-	queries := targetQueries(users, topics)
+	queries := targetQueries(users, topics, targetSelect, targetSelectAll)
 	if len(queries) == 0 {
 		return nil, nil
 	}
@@ -493,6 +494,51 @@ func (s *Store) FindTargets(ctx context.Context, users, topics []string, now tim
 	return out, nil
 }
 
+// FindTargetIDs returns the IDs of the connections FindTargets returns, in
+// no promised order (store.TargetIDFinder): the same lookups, without
+// reading the records' other columns and every topic of each.
+func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now time.Time) ([]string, error) {
+	queries := targetQueries(users, topics, targetIDSelect, targetIDSelectAll)
+	if len(queries) == 0 {
+		return nil, nil
+	}
+	var out []string
+	err := s.db.read(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		var seen map[string]bool
+		if len(queries) > 1 {
+			seen = make(map[string]bool)
+		}
+		for _, q := range queries {
+			// One row, a JSON array of the IDs: the per-row cost of
+			// database/sql and the driver was most of the lookup.
+			var list string
+			if err := tx.QueryRowContext(ctx, q.sql, append(q.args, millis(now))...).Scan(&list); err != nil {
+				return err
+			}
+			var ids []string
+			if err := json.Unmarshal([]byte(list), &ids); err != nil {
+				return fmt.Errorf("reading the connection IDs: %w", err)
+			}
+			if seen == nil {
+				out = ids
+				continue
+			}
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+	}
+	return out, nil
+}
+
 // targetQuery is one statement of FindTargets; its last parameter (not in
 // args) is the current time.
 type targetQuery struct {
@@ -507,10 +553,26 @@ FROM connections c JOIN subscriptions s ON s.conn_id = c.id
 WHERE c.id IN (%s) AND (c.expires_at IS NULL OR c.expires_at > ?)
 ORDER BY c.id, s.topic`
 
+// targetSelectAll is targetSelect for a broadcast: every subscribed
+// connection.
+const targetSelectAll = `SELECT c.id, c.geek, c.connected_at, c.expires_at, s.topic
+FROM connections c JOIN subscriptions s ON s.conn_id = c.id
+WHERE (c.expires_at IS NULL OR c.expires_at > ?)
+ORDER BY c.id, s.topic`
+
+// targetIDSelect and targetIDSelectAll are targetSelect and
+// targetSelectAll for the IDs alone, each once, as one JSON array.
+const (
+	targetIDSelect = `SELECT json_group_array(c.id) FROM connections c
+WHERE c.id IN (%s) AND (c.expires_at IS NULL OR c.expires_at > ?)`
+	targetIDSelectAll = `SELECT json_group_array(c.id) FROM connections c
+WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE s.conn_id = c.id) AND (c.expires_at IS NULL OR c.expires_at > ?)`
+)
+
 // targetQueries builds the statements FindTargets runs. Long lists of users
 // or topics are split so that no statement binds too many values; a
 // connection found by several statements is kept once.
-func targetQueries(users, topics []string) []targetQuery {
+func targetQueries(users, topics []string, sel, selAll string) []targetQuery {
 	users = pubsub.Unique(users)
 	topics = pubsub.Unique(topics)
 	if len(topics) == 0 {
@@ -518,17 +580,14 @@ func targetQueries(users, topics []string) []targetQuery {
 	}
 	wildcard := slices.Contains(topics, pubsub.AllTopics)
 	if wildcard && len(users) == 0 {
-		return []targetQuery{{sql: `SELECT c.id, c.geek, c.connected_at, c.expires_at, s.topic
-FROM connections c JOIN subscriptions s ON s.conn_id = c.id
-WHERE (c.expires_at IS NULL OR c.expires_at > ?)
-ORDER BY c.id, s.topic`}}
+		return []targetQuery{{sql: selAll}}
 	}
 	var out []targetQuery
 	if wildcard {
 		// Every subscribed connection of the users.
 		for _, u := range chunks(users, maxVars) {
 			out = append(out, targetQuery{
-				sql:  fmt.Sprintf(targetSelect, `SELECT conn_id FROM subscriptions WHERE geek IN (`+placeholders(len(u))+`)`),
+				sql:  fmt.Sprintf(sel, `SELECT conn_id FROM subscriptions WHERE geek IN (`+placeholders(len(u))+`)`),
 				args: anys(u),
 			})
 		}
@@ -539,14 +598,14 @@ ORDER BY c.id, s.topic`}}
 	for _, t := range chunks(topics, maxVars) {
 		if len(users) == 0 {
 			out = append(out, targetQuery{
-				sql:  fmt.Sprintf(targetSelect, `SELECT conn_id FROM subscriptions WHERE topic IN (`+placeholders(len(t))+`)`),
+				sql:  fmt.Sprintf(sel, `SELECT conn_id FROM subscriptions WHERE topic IN (`+placeholders(len(t))+`)`),
 				args: anys(t),
 			})
 			continue
 		}
 		for _, u := range chunks(users, maxVars) {
 			out = append(out, targetQuery{
-				sql: fmt.Sprintf(targetSelect,
+				sql: fmt.Sprintf(sel,
 					`SELECT conn_id FROM subscriptions WHERE topic IN (`+placeholders(len(t))+`) AND geek IN (`+placeholders(len(u))+`)`),
 				args: append(anys(t), anys(u)...),
 			})

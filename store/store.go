@@ -165,6 +165,15 @@ type Store interface {
 	GetReport(ctx context.Context, messageID string) (Report, error)
 }
 
+// TargetIDFinder is a Store that finds the IDs alone of the connections
+// FindTargets returns, more cheaply than the whole records: what the broker
+// needs to fan out. FindTargetIDs returns the same connections as
+// FindTargets, each once, in no promised order (the conformance suite
+// checks the two agree). The broker uses it when the Store has it.
+type TargetIDFinder interface {
+	FindTargetIDs(ctx context.Context, users, topics []string, now time.Time) ([]string, error)
+}
+
 // ConnectionAdmitter is a Store that admits a $connect in one atomic
 // write: the chatter check, the count of the geek's live connections and
 // the connection record, so that a connect costs one round trip and

@@ -483,6 +483,7 @@ var findTargetsTests = []storeTest{
 				for _, c := range got {
 					checkConnection(t, c, byID[c.ID])
 				}
+				checkTargetIDs(t, s, tc.users, tc.topics, tc.want)
 			})
 		}
 	}},
@@ -533,8 +534,28 @@ var findTargetsTests = []storeTest{
 			if g := connIDs(got); !slices.Equal(g, want) && (len(g) != 0 || len(want) != 0) {
 				t.Fatalf("query %d: FindTargets(%s, %s) = %s, want %s", q, quote(users), quote(tops), quote(g), quote(want))
 			}
+			checkTargetIDs(t, s, users, tops, want)
 		}
 	}},
+}
+
+// checkTargetIDs checks, for a store with the fast path the broker takes
+// (store.TargetIDFinder), that FindTargetIDs finds exactly want, as
+// FindTargets does.
+func checkTargetIDs(t *testing.T, s store.Store, users, topics, want []string) {
+	t.Helper()
+	f, ok := s.(store.TargetIDFinder)
+	if !ok {
+		return
+	}
+	got, err := f.FindTargetIDs(t.Context(), users, topics, Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = slices.Sorted(slices.Values(got))
+	if !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
+		t.Fatalf("FindTargetIDs(%s, %s) = %s, want %s, as FindTargets", quote(users), quote(topics), quote(got), quote(want))
+	}
 }
 
 // putMany records n connections, spread over geeks and topics, with every
