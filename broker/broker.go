@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/socks-dev/socks/internal/backoff"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ const (
 	// DefaultMessageWorkers is how many queue messages are handled at once.
 	DefaultMessageWorkers = 4
 	maxErrorsKept         = 5
+	// minPostsPerWorker is the fewest posts to a non-blocking pusher that
+	// get a goroutine of their own.
+	minPostsPerWorker = 256
 )
 
 // Broker fans envelopes out. Set Store, Queue and Pusher; the rest default.
@@ -161,24 +165,32 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(orDefault(b.Concurrency, DefaultConcurrency))
 	if store.NonBlocking(b.Pusher) {
-		// A post that never blocks is made here, one after the other: no
-		// goroutine, no timeout of its own. Only a failure goes on
+		// A post that never blocks is made in place, one after the other
+		// (in one goroutine per CPU for a large fan-out): no goroutine per
+		// connection, no timeout of its own. Only a failure goes on
 		// concurrently, to its retries or to the store, as below.
-		delivered := 0
-		for _, id := range ids {
-			err := b.Pusher.Post(ctx, id, env.Body)
-			if err == nil {
-				delivered++
-				continue
-			}
-			g.Go(func() error {
-				settle(gctx, id, b.postFrom(gctx, id, env.Body, 1, err))
-				return nil
+		parts := max(1, min(runtime.GOMAXPROCS(0), len(ids)/minPostsPerWorker))
+		var wg sync.WaitGroup
+		for part := range slices.Chunk(ids, max(1, (len(ids)+parts-1)/parts)) {
+			wg.Go(func() {
+				delivered := 0
+				for _, id := range part {
+					err := b.Pusher.Post(ctx, id, env.Body)
+					if err == nil {
+						delivered++
+						continue
+					}
+					g.Go(func() error {
+						settle(gctx, id, b.postFrom(gctx, id, env.Body, 1, err))
+						return nil
+					})
+				}
+				mu.Lock()
+				rep.Delivered += delivered
+				mu.Unlock()
 			})
 		}
-		mu.Lock()
-		rep.Delivered += delivered
-		mu.Unlock()
+		wg.Wait()
 	} else {
 		for _, id := range ids {
 			g.Go(func() error {
