@@ -16,23 +16,15 @@ import (
 // from did: walk every connection and filter. scripts/bench prints the ratio.
 func BenchmarkFindTargets(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(b.TempDir(), "socks.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Now()
 	const n = 10000
-	for i := range n {
-		c := pubsub.Connection{
+	db := benchDB(b, n, func(i int) pubsub.Connection {
+		return pubsub.Connection{
 			ID: fmt.Sprintf("conn%05d", i), Geek: fmt.Sprintf("geek%04d", i%2000),
 			Topics:      []string{fmt.Sprintf("topic%d", i%7), "updates"},
 			ConnectedAt: now, ExpiresAt: now.Add(time.Hour),
 		}
-		if err := db.Store().PutConnection(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 	users, topics := []string{"geek0042"}, []string{"updates"}
 
 	b.Run("key-lookup", func(b *testing.B) {
@@ -68,22 +60,14 @@ func BenchmarkFindTargets(b *testing.B) {
 // (FindTargetIDs, what the broker uses).
 func BenchmarkTopicTargets(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(b.TempDir(), "socks.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Now()
 	const n = 2000
-	for i := range n {
-		c := pubsub.Connection{
+	db := benchDB(b, n, func(i int) pubsub.Connection {
+		return pubsub.Connection{
 			ID: fmt.Sprintf("conn%05d", i), Geek: fmt.Sprintf("geek%04d", i%500),
 			Topics: []string{"bench"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour),
 		}
-		if err := db.Store().PutConnection(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 	topics := []string{"bench"}
 	b.Run("records", func(b *testing.B) {
 		for b.Loop() {
@@ -101,4 +85,22 @@ func BenchmarkTopicTargets(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchDB opens a state file in a temporary directory, closed when b ends,
+// with the n connections conn(0) … conn(n-1) recorded.
+func benchDB(b *testing.B, n int, conn func(i int) pubsub.Connection) *DB {
+	b.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "socks.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	for i := range n {
+		if err := db.Store().PutConnection(ctx, conn(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db
 }
