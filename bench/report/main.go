@@ -41,6 +41,13 @@ type benchResult struct {
 	Connections int `json:"connections"`
 }
 
+// figure is a row of a table of socks bench results: its name and how to
+// read it from one run.
+type figure struct {
+	name string
+	fn   func(benchResult) (float64, bool)
+}
+
 // series is one figure over several runs.
 type series []float64
 
@@ -271,10 +278,7 @@ func main() {
 	w("local queue, as `socks publish` does. The ceiling is sent the same\n")
 	w("message by `POST /@broadcast`.\n\n")
 	w("| measure | socks | ceiling | socks / ceiling |\n| --- | --- | --- | --- |\n")
-	rows := []struct {
-		name string
-		fn   func(benchResult) (float64, bool)
-	}{
+	rows := []figure{
 		{"connects/s (with the chatter check and a durable record on socks)", connects},
 		{"fan-out deliveries/s", fanout},
 		{"publish→receive p50, ms", p50},
@@ -282,16 +286,10 @@ func main() {
 		{"publish→receive p99, ms", p99},
 	}
 	if idleMs > 0 {
-		rows = append(rows, struct {
-			name string
-			fn   func(benchResult) (float64, bool)
-		}{fmt.Sprintf("publish→receive after %.0f s idle, the slowest, ms", idleMs/1000), idleMax})
+		rows = append(rows, figure{fmt.Sprintf("publish→receive after %.0f s idle, the slowest, ms", idleMs/1000), idleMax})
 	}
 	if *socksMem == "" {
-		rows = append(rows, struct {
-			name string
-			fn   func(benchResult) (float64, bool)
-		}{"memory per idle connection, KiB", mem})
+		rows = append(rows, figure{"memory per idle connection, KiB", mem})
 	}
 	for _, r := range rows {
 		s, c := pick(socks, r.fn), pick(ceil, r.fn)
@@ -312,10 +310,7 @@ func main() {
 		w("--samples 0`, waits until the process's resident memory (VmRSS) stops\n")
 		w("moving, and divides the growth by the clients.\n\n")
 		w("| measure | socks | ceiling | socks / ceiling |\n| --- | --- | --- | --- |\n")
-		for _, r := range []struct {
-			name string
-			fn   func(benchResult) (float64, bool)
-		}{
+		for _, r := range []figure{
 			{"resident memory before the clients, MiB", memBefore},
 			{fmt.Sprintf("resident memory with %d idle clients, MiB", m), memAfter},
 			{"memory per idle connection, KiB", mem},
