@@ -48,14 +48,14 @@ func dynamoLocalB(t testing.TB) string {
 	return endpoint
 }
 
-// TestPruneOnDynamoDBLocal runs the prune acceptance suite against the AWS
-// backend's store on DynamoDB Local, with a fake Management API.
-func TestPruneOnDynamoDBLocal(t *testing.T) {
-	endpoint := dynamoLocal(t)
-	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)
+// freshStore is the AWS backend's store on DynamoDB Local, on tables of
+// its own named after prefix, deleted when t ends.
+func freshStore(t *testing.T, prefix string) *awsops.DynamoStore {
+	t.Helper()
+	api := awsops.NewDynamoDB(awsops.LocalConfig(), dynamoLocal(t))
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	tables := awsops.TablesFor("prune-" + hex.EncodeToString(b[:]))
+	tables := awsops.TablesFor(prefix + hex.EncodeToString(b[:]))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := awsops.EnsureTables(ctx, api, tables, time.Minute); err != nil {
@@ -68,9 +68,16 @@ func TestPruneOnDynamoDBLocal(t *testing.T) {
 			t.Errorf("deleting tables: %v", err)
 		}
 	})
+	return awsops.NewDynamoStore(api, tables)
+}
+
+// TestPruneOnDynamoDBLocal runs the prune acceptance suite against the AWS
+// backend's store on DynamoDB Local, with a fake Management API.
+func TestPruneOnDynamoDBLocal(t *testing.T) {
+	s := freshStore(t, "prune-")
 	fake := opstest.NewFakePusher()
 	opstest.RunPrune(t, opstest.PruneHarness{
-		Store:  awsops.NewDynamoStore(api, tables),
+		Store:  s,
 		Pusher: fake,
 		Live: func(t *testing.T, n int) []string {
 			ids := make([]string, n)
@@ -90,23 +97,9 @@ func TestPruneOnDynamoDBLocal(t *testing.T) {
 // dead by definition and must cost no call at all; each younger one costs
 // exactly one GET.
 func TestPruneAsksTheManagementAPIOnlyAboutRowsYoungerThanTwoHours(t *testing.T) {
-	endpoint := dynamoLocal(t)
-	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	tables := awsops.TablesFor("prune-calls-" + hex.EncodeToString(b[:]))
+	s := freshStore(t, "prune-calls-")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := awsops.EnsureTables(ctx, api, tables, time.Minute); err != nil {
-		t.Fatalf("creating tables: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := awsops.DeleteTables(ctx, api, tables, time.Minute); err != nil {
-			t.Errorf("deleting tables: %v", err)
-		}
-	})
 
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -122,7 +115,6 @@ func TestPruneAsksTheManagementAPIOnlyAboutRowsYoungerThanTwoHours(t *testing.T)
 	defer srv.Close()
 	pusher := awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), srv.URL, 8))
 
-	s := awsops.NewDynamoStore(api, tables)
 	now := time.Now()
 	var conns []pubsub.Connection
 	for i := range 400 {
