@@ -151,6 +151,9 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"http url", func(o *Options) { o.URL, o.Callback = "http://127.0.0.1:1/", "http://127.0.0.1:1" }, "ws://"},
 		{"broadcast to the local gateway", func(o *Options) { o.Publish = PublishBroadcast }, "--publish broadcast"},
 		{"unknown auth", func(o *Options) { o.Auth = "magic" }, "--auth"},
+		{"negative idle samples", func(o *Options) { o.IdleSamples = -1 }, "--idle-samples"},
+		{"idle samples with no silence", func(o *Options) { o.IdleSamples, o.Idle = 2, 0 }, "--idle"},
+		{"idle samples after an hour's silence", func(o *Options) { o.IdleSamples, o.Idle = 1, time.Hour }, "--idle"},
 		{"memory of a remote gateway", func(o *Options) {
 			o.URL, o.Callback, o.Auth, o.Publish, o.PID = "wss://abc.execute-api.eu-west-1.amazonaws.com/prod", "https://abc.execute-api.eu-west-1.amazonaws.com/prod", AuthNone, PublishBroadcast, 1
 		}, "--pid"},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -335,5 +336,28 @@ func TestSourceCheckout(t *testing.T) {
 	}
 	if got := sourceCheckout(t.TempDir()); got != "" {
 		t.Errorf("from a temporary folder: %q", got)
+	}
+}
+
+func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
+	for _, tc := range []struct {
+		topics, perGeek int
+		want            string
+	}{
+		{0, 100, "--max-topics 0 is out of range"},
+		{51, 100, "--max-topics 51 is out of range"},
+		{50, 0, "--max-connections-per-geek must be at least 1"},
+	} {
+		ios, _, _, _ := iostreams.Test()
+		opts := &Options{
+			IO: ios, Arch: "arm64", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
+			MaxTopics: tc.topics, MaxConnectionsPerGeek: tc.perGeek,
+			Target: func(context.Context) (*Target, error) { t.Fatal("a refused deploy resolved its target"); return nil, nil },
+		}
+		err := deployRun(t.Context(), opts)
+		var fe *cmdutil.FlagError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &fe) {
+			t.Errorf("--max-topics %d --max-connections-per-geek %d: err = %v, want a usage error saying %q", tc.topics, tc.perGeek, err, tc.want)
+		}
 	}
 }
