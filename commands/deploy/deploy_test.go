@@ -352,7 +352,10 @@ func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
 		opts := &Options{
 			IO: ios, Arch: "arm64", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
 			MaxTopics: tc.topics, MaxConnectionsPerGeek: tc.perGeek,
-			Target: func(context.Context) (*Target, error) { t.Fatal("a refused deploy resolved its target"); return nil, nil },
+			Target: func(context.Context) (*Target, error) {
+				t.Fatal("a refused deploy resolved its target")
+				return nil, nil
+			},
 		}
 		err := deployRun(t.Context(), opts)
 		var fe *cmdutil.FlagError
