@@ -458,10 +458,11 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 // once with its full topic list, ordered by connection ID. The semantics are
 // those of pubsub.Connection.Matches.
 //
-// Every lookup goes through an index of subscriptions — by topic (the given
-// topics and the wildcard), by geek and topic, or by geek alone when topics
-// hold the wildcard — except for a broadcast (the wildcard topic and no
-// users), which reads every subscribed connection.
+// Every lookup goes through an index — subscriptions by topic (the given
+// topics and the wildcard) or by topic and geek, or, when topics hold the
+// wildcard, the geeks' connections and then their subscriptions — except
+// for a broadcast (the wildcard topic and no users), which reads every
+// subscribed connection.
 func (s *Store) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
 	queries := targetQueries(users, topics, targetSelect, targetSelectAll)
 	if len(queries) == 0 {
@@ -582,10 +583,11 @@ func targetQueries(users, topics []string, sel, selAll string) []targetQuery {
 	}
 	var out []targetQuery
 	if wildcard {
-		// Every subscribed connection of the users.
+		// Every subscribed connection of the users: their records by
+		// geek, then the subscriptions of each.
 		for _, u := range chunks(users, maxVars) {
 			out = append(out, targetQuery{
-				sql:  fmt.Sprintf(sel, `s.geek IN (`+placeholders(len(u))+`)`),
+				sql:  fmt.Sprintf(sel, `s.conn_id IN (SELECT id FROM connections WHERE geek IN (`+placeholders(len(u))+`))`),
 				args: anys(u),
 			})
 		}
