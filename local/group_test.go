@@ -1,8 +1,6 @@
 package local
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,8 +19,8 @@ func TestGroupedWritesFailAlone(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.writeGrouped(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, 'x')`, fmt.Sprintf("k%02d", i)); err != nil {
+			errs[i] = db.writeGrouped(t.Context(), func(tx *wtx) error {
+				if _, err := tx.ExecContext(tx.ctx, `INSERT INTO meta(key, value) VALUES (?, 'x')`, fmt.Sprintf("k%02d", i)); err != nil {
 					return err
 				}
 				if i%5 == 0 {
