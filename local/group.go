@@ -106,11 +106,14 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w := &groupedWrite{fn: fn, done: make(chan error, 1)}
+	w := writePool.Get().(*groupedWrite)
+	w.fn = fn
 	g := &db.group
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
+		w.fn = nil
+		writePool.Put(w)
 		return errClosed
 	}
 	g.pending = append(g.pending, w)
@@ -121,8 +124,16 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(tx *wtx) error) error {
 		}
 	}
 	g.mu.Unlock()
-	return <-w.done
+	err := <-w.done
+	// The writer is done with w: it sent its one result.
+	w.fn = nil
+	writePool.Put(w)
+	return err
 }
+
+// writePool keeps queued writes and their result channels for reuse: one
+// of each per $connect and per $disconnect otherwise.
+var writePool = sync.Pool{New: func() any { return &groupedWrite{done: make(chan error, 1)} }}
 
 // writeGroups is the group writer: it writes the queued groups until the
 // DB closes.
