@@ -214,8 +214,9 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	if maxDur <= 0 {
 		maxDur = pubsub.MaxConnectionDuration
 	}
-	// The closure below outlives this call in the store's writer: it
-	// keeps the ID, not the whole event.
+	// The closure below may run in the store's writer goroutine: it
+	// captures the ID, not the whole event (which would then be moved to
+	// the heap at every $connect).
 	id := req.RequestContext.ConnectionID
 	// record checks the topics against the verified chatter ID and
 	// returns the connection record to write, or a *refusal.
