@@ -545,7 +545,10 @@ func requestHeaders(r *http.Request, sourceIP string) (map[string]string, map[st
 			continue
 		}
 		single[k] = v[len(v)-1]
-		multi[k] = append([]string(nil), v...)
+		// The request's own values, not a copy: the request is done with
+		// once the handshake is answered, and the capped slice makes an
+		// append by the handler copy.
+		multi[k] = v[:len(v):len(v)]
 	}
 	port := "80"
 	if _, p, err := net.SplitHostPort(r.Host); err == nil {

@@ -316,8 +316,12 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// Upgrader refuses that and closes the connection.
 		return fc, brw, nil
 	}
-	// A fresh reader of the same size over the tracked connection, in case
-	// the Upgrader reuses it (it does when ReadBufferSize is 0). The writer
-	// is kept; the Upgrader points it at fc.
-	return fc, bufio.NewReadWriter(bufio.NewReaderSize(fc, brw.Reader.Size()), brw.Writer), nil
+	// The same reader, now over the tracked connection, in case the
+	// Upgrader reuses it (it does when ReadBufferSize is 0): net/http
+	// hands a hijacked connection's reader over and never uses it again,
+	// and it holds nothing, so it is reset onto fc rather than replaced by
+	// a fresh 4 KB one (garbage at every connect). The writer is kept; the
+	// Upgrader points it at fc.
+	brw.Reader.Reset(fc)
+	return fc, brw, nil
 }

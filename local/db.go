@@ -177,6 +177,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		_ = sqldb.Close()
 		return nil, openError(abs, err)
 	}
+	db.startGroups()
 	return db, nil
 }
 
@@ -221,6 +222,7 @@ func (db *DB) Queue() *Queue { return db.queue }
 
 // Close closes the file. Calls on the DB after Close fail.
 func (db *DB) Close() error {
+	db.stopGroups()
 	db.stopWatch()
 	return db.sql.Close()
 }
@@ -285,7 +287,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // under a context that is never cancelled, so that neither database/sql
 // nor the driver starts a goroutine per transaction and per statement to
 // watch it.
-func (db *DB) writeUncancelled(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) error {
 	select {
 	case db.writeSem <- struct{}{}:
 	case <-ctx.Done():
@@ -294,7 +296,7 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(ctx context.Context,
 	defer func() { <-db.writeSem }()
 	txCtx := context.WithoutCancel(ctx)
 	return retryBusy(ctx, func() error {
-		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(txCtx, tx) })
+		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
 	})
 }
 

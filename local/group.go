@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -10,24 +11,30 @@ import (
 
 // Grouped writes. Many small writes at once (a burst of $connect and
 // $disconnect records) each paid for a transaction and a commit, one after
-// the other under writeSem. writeGrouped queues a write; whoever finds no
-// group being written becomes the leader and writes every queued write in
-// one transaction. The others wait for the leader's result.
+// the other under writeSem. writeGrouped queues a write; one long-lived
+// goroutine per DB, the group writer, writes every write queued by then
+// in one transaction, and the callers wait for its result. The writer
+// lives as long as the DB: its stack, grown once to what SQLite needs,
+// stays grown, where a caller leading the group (as before) grew its own
+// stack for every group.
 //
 // A write that fails is rare (the limits refuse without failing), so the
-// leader first writes the group as it is. Only when one fails does it
+// writer first writes the group as it is. Only when one fails does it
 // write the group again with each write in its own savepoint, so that one
 // write's failure rolls back only its own changes. Savepoints for every
 // write cost two more statements each and a copy of every page it
 // changed (SQLite's statement journal).
 
-// groupTimeout bounds one grouped transaction: the leader writes for
-// others, so no single caller's context governs it.
+// groupTimeout bounds one grouped transaction: the writer writes for
+// every caller, so no single caller's context governs it.
 const groupTimeout = 30 * time.Second
+
+// errClosed is the error of a write queued after Close.
+var errClosed = errors.New("the state file is closed")
 
 // groupedWrite is one queued write and where its result goes.
 type groupedWrite struct {
-	fn   func(ctx context.Context, tx *sql.Tx) error
+	fn   func(tx *wtx) error
 	done chan error
 }
 
@@ -35,7 +42,55 @@ type groupedWrite struct {
 type grouper struct {
 	mu      sync.Mutex
 	pending []*groupedWrite
-	leading bool
+	closed  bool
+	// wake tells the writer that writes are pending (one token at most);
+	// it is closed by Close.
+	wake chan struct{}
+	// stopped is closed when the writer has written its last group.
+	stopped chan struct{}
+}
+
+// wtx is a write transaction with the context its statements run under.
+// Each prepared statement (stmts.go) is bound to the transaction once,
+// however many writes of a group run it.
+type wtx struct {
+	*sql.Tx
+	ctx   context.Context
+	bound []boundStmt
+}
+
+type boundStmt struct{ of, tx *sql.Stmt }
+
+// stmt returns s bound to the transaction.
+func (t *wtx) stmt(s *sql.Stmt) *sql.Stmt {
+	for _, b := range t.bound {
+		if b.of == s {
+			return b.tx
+		}
+	}
+	ts := t.StmtContext(t.ctx, s)
+	t.bound = append(t.bound, boundStmt{s, ts})
+	return ts
+}
+
+// startGroups starts the group writer.
+func (db *DB) startGroups() {
+	db.group.wake = make(chan struct{}, 1)
+	db.group.stopped = make(chan struct{})
+	go db.writeGroups()
+}
+
+// stopGroups lets the group writer write what is queued and waits for it
+// to end; writes queued later fail.
+func (db *DB) stopGroups() {
+	g := &db.group
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.wake)
+	}
+	g.mu.Unlock()
+	<-g.stopped
 }
 
 // writeGrouped runs fn in a write transaction shared with the other writes
@@ -43,48 +98,66 @@ type grouper struct {
 // it could not commit. As with write, fn may run more than once (when the
 // file is busy) and must not keep state from an earlier run. The write
 // goes ahead even when ctx ends while it waits: only a write not yet
-// started is given up. fn runs its statements with the context it is
-// given, not with ctx: one that is never cancelled, so that the driver
-// does not start a goroutine per statement to watch it (SQLite's
-// busy_timeout bounds their waits).
-func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+// queued is given up. fn runs its statements with tx.ctx, not with ctx:
+// one that is never cancelled, so that the driver does not start a
+// goroutine per statement to watch it (SQLite's busy_timeout bounds their
+// waits).
+func (db *DB) writeGrouped(ctx context.Context, fn func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	w := &groupedWrite{fn: fn, done: make(chan error, 1)}
+	w := writePool.Get().(*groupedWrite)
+	w.fn = fn
 	g := &db.group
 	g.mu.Lock()
-	g.pending = append(g.pending, w)
-	lead := !g.leading
-	g.leading = true
-	g.mu.Unlock()
-	if lead {
-		db.leadGroups()
+	if g.closed {
+		g.mu.Unlock()
+		w.fn = nil
+		writePool.Put(w)
+		return errClosed
 	}
-	return <-w.done
+	g.pending = append(g.pending, w)
+	if len(g.pending) == 1 {
+		select {
+		case g.wake <- struct{}{}:
+		default: // the writer has been told already
+		}
+	}
+	g.mu.Unlock()
+	err := <-w.done
+	// The writer is done with w: it sent its one result.
+	w.fn = nil
+	writePool.Put(w)
+	return err
 }
 
-// leadGroups writes the queued groups until none is left.
-func (db *DB) leadGroups() {
+// writePool keeps queued writes and their result channels for reuse: one
+// of each per $connect and per $disconnect otherwise.
+var writePool = sync.Pool{New: func() any { return &groupedWrite{done: make(chan error, 1)} }}
+
+// writeGroups is the group writer: it writes the queued groups until the
+// DB closes.
+func (db *DB) writeGroups() {
 	g := &db.group
-	for {
-		// Let the goroutines that are about to queue a write (the other
-		// connects of a burst) do so before taking the group: groups grew
-		// from about 5 writes to over 10 in BenchmarkConnectVsCeiling,
-		// for a tenth less CPU per connect (a transaction's begin and
-		// commit are a quarter of its cost). It costs one pass of the
-		// scheduler.
-		runtime.Gosched()
-		g.mu.Lock()
-		batch := g.pending
-		g.pending = nil
-		if len(batch) == 0 {
-			g.leading = false
+	defer close(g.stopped)
+	for range g.wake {
+		for {
+			// Let the goroutines that are about to queue a write (the
+			// other connects of a burst) do so before taking the group:
+			// groups grew from about 5 writes to over 10 in
+			// BenchmarkConnectVsCeiling, for a tenth less CPU per connect
+			// (a transaction's begin and commit are a quarter of its
+			// cost). It costs one pass of the scheduler.
+			runtime.Gosched()
+			g.mu.Lock()
+			batch := g.pending
+			g.pending = nil
 			g.mu.Unlock()
-			return
+			if len(batch) == 0 {
+				break
+			}
+			db.writeGroup(batch)
 		}
-		g.mu.Unlock()
-		db.writeGroup(batch)
 	}
 }
 
@@ -96,9 +169,9 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		batch[0].done <- db.writeUncancelled(ctx, batch[0].fn)
 		return
 	}
-	err := db.writeUncancelled(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeUncancelled(ctx, func(tx *wtx) error {
 		for _, w := range batch {
-			if err := w.fn(ctx, tx); err != nil {
+			if err := w.fn(tx); err != nil {
 				return err
 			}
 		}
@@ -112,22 +185,20 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 	}
 	// Again, each write in a savepoint, to give each its own result.
 	results := make([]error, len(batch))
-	err = db.writeUncancelled(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		savepoint := tx.StmtContext(ctx, db.stmts.savepoint)
-		rollbackTo := tx.StmtContext(ctx, db.stmts.rollbackTo)
-		release := tx.StmtContext(ctx, db.stmts.release)
+	err = db.writeUncancelled(ctx, func(tx *wtx) error {
+		savepoint, rollbackTo, release := tx.stmt(db.stmts.savepoint), tx.stmt(db.stmts.rollbackTo), tx.stmt(db.stmts.release)
 		for i, w := range batch {
 			results[i] = nil
-			if _, err := savepoint.ExecContext(ctx); err != nil {
+			if _, err := savepoint.ExecContext(tx.ctx); err != nil {
 				return err
 			}
-			if err := w.fn(ctx, tx); err != nil {
+			if err := w.fn(tx); err != nil {
 				results[i] = err
-				if _, err := rollbackTo.ExecContext(ctx); err != nil {
+				if _, err := rollbackTo.ExecContext(tx.ctx); err != nil {
 					return err
 				}
 			}
-			if _, err := release.ExecContext(ctx); err != nil {
+			if _, err := release.ExecContext(tx.ctx); err != nil {
 				return err
 			}
 		}

@@ -236,7 +236,7 @@ func TestFindTargetsUsesKeyLookups(t *testing.T) {
 	}{
 		{"a topic to everyone looks subscriptions up by topic", nil, []string{"updates", "news"}, false},
 		{"a topic to some geeks looks subscriptions up by topic and geek", []string{"alice", "bob"}, []string{"updates"}, false},
-		{"the wildcard to some geeks looks subscriptions up by geek", []string{"alice"}, []string{".", "updates"}, false},
+		{"the wildcard to some geeks looks their connections up by geek", []string{"alice"}, []string{".", "updates"}, false},
 		{"the wildcard to everyone reads every connection", nil, []string{"."}, true},
 	}
 	for _, tc := range cases {
@@ -552,5 +552,42 @@ func TestQueueSendsAreWrittenWithSynchronousFull(t *testing.T) {
 	}
 	if _, err := db.Queue().SendBatch(ctx, [][]byte{[]byte(`{"topics":["t"],"body":1}`)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenMigratesAVersion2File opens a file written by a socks of schema
+// version 2, with a connection in it: Open brings it up to date, drops the
+// index of subscriptions by geek, and the wildcard to a geek still finds
+// the geek's connection.
+func TestOpenMigratesAVersion2File(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	old, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append(migrations[:2:2],
+		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('.', 'alice', 'c1')`,
+		`PRAGMA user_version = 2`,
+	) {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openPath(t, path, Options{})
+	var v, indexes int
+	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	if err := db.sql.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'subscriptions_geek'`).Scan(&indexes); err != nil || indexes != 0 {
+		t.Errorf("subscriptions_geek indexes after the migration = %d, %v; want 0", indexes, err)
+	}
+	ids, err := db.Store().FindTargetIDs(t.Context(), []string{"alice"}, []string{".", "news"}, time.Now())
+	if err != nil || len(ids) != 1 || ids[0] != "c1" {
+		t.Errorf("FindTargetIDs(alice, [. news]) = %v, %v; want [c1]", ids, err)
 	}
 }

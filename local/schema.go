@@ -78,6 +78,13 @@ CREATE TABLE meta (
 ALTER TABLE chatter_ids ADD COLUMN topics TEXT NOT NULL DEFAULT '';
 ALTER TABLE connections ADD COLUMN allowed TEXT NOT NULL DEFAULT '';
 `,
+	// 3: no index of subscriptions by geek. Every $connect and
+	// $disconnect wrote it; the one lookup that used it (the wildcard to
+	// some geeks) finds the geeks' connections through connections_geek
+	// and their subscriptions through subscriptions_conn instead.
+	`
+DROP INDEX IF EXISTS subscriptions_geek;
+`,
 }
 
 // schemaVersion is the schema version this build writes.

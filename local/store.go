@@ -200,7 +200,7 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 
 // PutConnection records (or replaces) a connection and its topics.
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
-	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.putConnection(ctx, tx, c) })
+	err := s.db.writeGrouped(ctx, func(tx *wtx) error { return s.writeConnection(tx, c, true) })
 	if err != nil {
 		return fmt.Errorf("recording connection %s: %w", c.ID, err)
 	}
@@ -223,11 +223,11 @@ func (s *Store) AdmitConnection(ctx context.Context, id, geek, secret string, no
 	// refused is the outcome that wrote nothing. It is not returned from
 	// the write: an error there would make the group write itself again.
 	var refused error
-	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.db.writeGrouped(ctx, func(tx *wtx) error {
 		n, refused = 0, nil
 		var r chatterRow
 		var exists bool
-		err := tx.StmtContext(ctx, s.db.stmts.admit).QueryRowContext(ctx, geek, want, id, millis(now), max(limit, 0)).
+		err := tx.stmt(s.db.stmts.admit).QueryRowContext(tx.ctx, geek, want, id, millis(now), max(limit, 0)).
 			Scan(&r.hash, &r.issued, &r.expires, &r.topics, &n, &exists)
 		chatter, err := r.check(err, geek, want, now)
 		if errors.Is(err, store.ErrUnauthorized) || errors.Is(err, store.ErrExpired) {
@@ -247,7 +247,7 @@ func (s *Store) AdmitConnection(ctx context.Context, id, geek, secret string, no
 			return nil
 		}
 		c.ID, c.Geek = id, geek
-		return s.writeConnection(ctx, tx, c, exists)
+		return s.writeConnection(tx, c, exists)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("admitting connection %s of %s: %w", id, geek, err)
@@ -255,35 +255,30 @@ func (s *Store) AdmitConnection(ctx context.Context, id, geek, secret string, no
 	return n, refused
 }
 
-// putConnection writes a connection record and replaces its topics.
-func (s *Store) putConnection(ctx context.Context, tx *sql.Tx, c pubsub.Connection) error {
-	return s.writeConnection(ctx, tx, c, true)
-}
-
 // writeConnection writes a connection record and its topics, first
 // removing the topics it has when it may exist already.
-func (s *Store) writeConnection(ctx context.Context, tx *sql.Tx, c pubsub.Connection, mayExist bool) error {
-	_, err := tx.StmtContext(ctx, s.db.stmts.putConnection).ExecContext(ctx,
+func (s *Store) writeConnection(tx *wtx, c pubsub.Connection, mayExist bool) error {
+	_, err := tx.stmt(s.db.stmts.putConnection).ExecContext(tx.ctx,
 		c.ID, c.Geek, millis(c.ConnectedAt), nullMillis(c.ExpiresAt), joinNames(c.Allowed))
 	if err != nil {
 		return err
 	}
 	if mayExist {
-		if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, c.ID); err != nil {
+		if _, err := tx.stmt(s.db.stmts.clearSubs).ExecContext(tx.ctx, c.ID); err != nil {
 			return err
 		}
 	}
-	return s.subscribe(ctx, tx, c.ID, c.Geek, c.Topics)
+	return s.subscribe(tx, c.ID, c.Geek, c.Topics)
 }
 
 // subscribe adds topics to a connection; topics it already has are kept.
-func (s *Store) subscribe(ctx context.Context, tx *sql.Tx, id, geek string, topics []string) error {
+func (s *Store) subscribe(tx *wtx, id, geek string, topics []string) error {
 	if len(topics) == 0 {
 		return nil
 	}
-	stmt := tx.StmtContext(ctx, s.db.stmts.subscribe)
+	stmt := tx.stmt(s.db.stmts.subscribe)
 	for _, t := range topics {
-		if _, err := stmt.ExecContext(ctx, t, geek, id); err != nil {
+		if _, err := stmt.ExecContext(tx.ctx, t, geek, id); err != nil {
 			return err
 		}
 	}
@@ -357,7 +352,7 @@ func (s *Store) AddTopics(ctx context.Context, id string, topics []string, max i
 			over = n
 			return nil // Nothing to write; commit the empty transaction.
 		}
-		if err := s.subscribe(ctx, tx, id, c.Geek, topics); err != nil {
+		if err := s.subscribe(&wtx{Tx: tx, ctx: ctx}, id, c.Geek, topics); err != nil {
 			return err
 		}
 		c, err = getConnection(ctx, tx, id)
@@ -418,14 +413,15 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 		return 0, nil
 	}
 	var n int
-	err := s.db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.db.writeGrouped(ctx, func(tx *wtx) error {
+		ctx := tx.ctx
 		n = 0
 		if len(ids) == 1 {
 			// $disconnect: the prepared statements.
-			if _, err := tx.StmtContext(ctx, s.db.stmts.clearSubs).ExecContext(ctx, ids[0]); err != nil {
+			if _, err := tx.stmt(s.db.stmts.clearSubs).ExecContext(ctx, ids[0]); err != nil {
 				return err
 			}
-			res, err := tx.StmtContext(ctx, s.db.stmts.deleteConnection).ExecContext(ctx, ids[0])
+			res, err := tx.stmt(s.db.stmts.deleteConnection).ExecContext(ctx, ids[0])
 			if err != nil {
 				return err
 			}
@@ -458,10 +454,11 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 // once with its full topic list, ordered by connection ID. The semantics are
 // those of pubsub.Connection.Matches.
 //
-// Every lookup goes through an index of subscriptions — by topic (the given
-// topics and the wildcard), by geek and topic, or by geek alone when topics
-// hold the wildcard — except for a broadcast (the wildcard topic and no
-// users), which reads every subscribed connection.
+// Every lookup goes through an index — subscriptions by topic (the given
+// topics and the wildcard) or by topic and geek, or, when topics hold the
+// wildcard, the geeks' connections and then their subscriptions — except
+// for a broadcast (the wildcard topic and no users), which reads every
+// subscribed connection.
 func (s *Store) FindTargets(ctx context.Context, users, topics []string, now time.Time) ([]pubsub.Connection, error) {
 	queries := targetQueries(users, topics, targetSelect, targetSelectAll)
 	if len(queries) == 0 {
@@ -582,10 +579,11 @@ func targetQueries(users, topics []string, sel, selAll string) []targetQuery {
 	}
 	var out []targetQuery
 	if wildcard {
-		// Every subscribed connection of the users.
+		// Every subscribed connection of the users: their records by
+		// geek, then the subscriptions of each.
 		for _, u := range chunks(users, maxVars) {
 			out = append(out, targetQuery{
-				sql:  fmt.Sprintf(sel, `s.geek IN (`+placeholders(len(u))+`)`),
+				sql:  fmt.Sprintf(sel, `s.conn_id IN (SELECT id FROM connections WHERE geek IN (`+placeholders(len(u))+`))`),
 				args: anys(u),
 			})
 		}

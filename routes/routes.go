@@ -109,15 +109,17 @@ func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
 	}
-	return slog.New(slog.DiscardHandler)
+	return discardLogger
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // Handle dispatches one API Gateway WebSocket event by its route key.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	rc := req.RequestContext
+	rc := &req.RequestContext
 	switch rc.RouteKey {
 	case RouteConnect:
-		return h.connect(ctx, req)
+		return h.connect(ctx, &req)
 	case RouteDisconnect:
 		return h.disconnect(ctx, rc.ConnectionID)
 	case RouteSubscribe, RouteUnsubscribe:
@@ -138,7 +140,7 @@ const Subprotocol = "socks"
 // Sec-WebSocket-Protocol next to Subprotocol, and whether it offered
 // Subprotocol at all. API Gateway passes the header as one comma-separated
 // value; a client may also send it more than once.
-func protocolChatterID(req events.APIGatewayWebsocketProxyRequest) (id string, offered bool) {
+func protocolChatterID(req *events.APIGatewayWebsocketProxyRequest) (id string, offered bool) {
 	var values []string
 	for k, vs := range req.MultiValueHeaders {
 		if strings.EqualFold(k, "Sec-WebSocket-Protocol") {
@@ -168,7 +170,7 @@ func protocolChatterID(req events.APIGatewayWebsocketProxyRequest) (id string, o
 	return id, true
 }
 
-func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+func (h *Handler) connect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	resp, err := h.admit(ctx, req)
 	if _, offered := protocolChatterID(req); offered && err == nil && resp.StatusCode == http.StatusOK {
 		// Browsers fail a handshake whose answer does not name one of the
@@ -180,7 +182,7 @@ func (h *Handler) connect(ctx context.Context, req events.APIGatewayWebsocketPro
 
 // admit checks a $connect's geek, chatter ID (from the query string, else
 // from Sec-WebSocket-Protocol) and topics, and records the connection.
-func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	q := req.QueryStringParameters
 	geek, secret := q["geek"], q["id"]
 	if secret == "" {
@@ -205,13 +207,17 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 		limit = DefaultMaxConnectionsPerGeek
 	}
 	connectedAt := now
-	if rc := req.RequestContext; rc.ConnectedAt > 0 {
-		connectedAt = time.UnixMilli(rc.ConnectedAt)
+	if at := req.RequestContext.ConnectedAt; at > 0 {
+		connectedAt = time.UnixMilli(at)
 	}
 	maxDur := h.MaxDuration
 	if maxDur <= 0 {
 		maxDur = pubsub.MaxConnectionDuration
 	}
+	// The closure below may run in the store's writer goroutine: it
+	// captures the ID, not the whole event (which would then be moved to
+	// the heap at every $connect).
+	id := req.RequestContext.ConnectionID
 	// record checks the topics against the verified chatter ID and
 	// returns the connection record to write, or a *refusal.
 	record := func(chatter store.ChatterID) (pubsub.Connection, error) {
@@ -222,7 +228,7 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 			return pubsub.Connection{}, &refusal{http.StatusForbidden, refused}
 		}
 		return pubsub.Connection{
-			ID:          req.RequestContext.ConnectionID,
+			ID:          id,
 			Geek:        geek,
 			Topics:      topics,
 			Allowed:     chatter.Topics,
@@ -233,7 +239,7 @@ func (h *Handler) admit(ctx context.Context, req events.APIGatewayWebsocketProxy
 	var n int
 	if a, ok := h.Store.(store.ConnectionAdmitter); ok {
 		// The chatter check, the count and the record in one write.
-		n, err = a.AdmitConnection(ctx, req.RequestContext.ConnectionID, geek, secret, now, limit, record)
+		n, err = a.AdmitConnection(ctx, id, geek, secret, now, limit, record)
 	} else {
 		n, err = h.admitInSteps(ctx, geek, secret, now, limit, record)
 	}
