@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,12 +32,9 @@ import (
 // maxCachedLookups bounds the lookups a Store keeps.
 const maxCachedLookups = 64
 
-// noExpiry is the expiry of a connection that never expires.
-const noExpiry = math.MaxInt64
-
 // targetIDSelect and targetIDSelectAll are targetSelect and
 // targetSelectAll for the IDs alone and their expiry (unix milliseconds;
-// noExpiry for never), as two JSON arrays in the same order, expired
+// the largest int64 for never), as two JSON arrays in the same order, expired
 // connections included: a cached lookup filters by the time of each use.
 // One row: the per-row cost of database/sql and the driver was most of the
 // lookup. targetIDSelect reads the subscriptions first and joins each to
