@@ -2,8 +2,11 @@ package local
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,5 +153,70 @@ func TestTargetLookupKey(t *testing.T) {
 			t.Errorf("lookups %d and %d share the key %q", j, i, k)
 		}
 		seen[k] = i
+	}
+}
+
+// TestCachedTargetLookupsKeepUpWithConcurrentWriters has another handle
+// record connections one after the other while lookups run on this one,
+// from several goroutines: every lookup finds at least the connections
+// whose write had returned before it began, and never one that was never
+// written.
+func TestCachedTargetLookupsKeepUpWithConcurrentWriters(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "socks.db")
+	a := openPath(t, path, Options{}).Store()
+	b := openPath(t, path, Options{}).Store()
+	const n = 60
+	now := time.Now()
+	var written atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			c := pubsub.Connection{ID: fmt.Sprintf("c%03d", i), Geek: "alice", Topics: []string{"news"}, ConnectedAt: now}
+			if err := b.PutConnection(ctx, c); err != nil {
+				t.Error(err)
+				return
+			}
+			written.Store(int64(i + 1))
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				at := written.Load()
+				got, err := a.FindTargetIDs(ctx, nil, []string{"news"}, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				have := make(map[string]bool, len(got))
+				for _, id := range got {
+					have[id] = true
+				}
+				for i := range int(at) {
+					if id := fmt.Sprintf("c%03d", i); !have[id] {
+						t.Errorf("a lookup begun after %d writes missed %s (found %d)", at, id, len(got))
+						return
+					}
+				}
+				if len(got) > n {
+					t.Errorf("a lookup found %d connections; %d were written", len(got), n)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	got, err := a.FindTargetIDs(ctx, nil, []string{"news"}, now)
+	if err != nil || len(got) != n {
+		t.Fatalf("after the writes, a lookup found %d connections (%v), want %d", len(got), err, n)
 	}
 }
