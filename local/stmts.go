@@ -5,9 +5,9 @@ import (
 	"database/sql"
 )
 
-// stmts are the statements of the connect and disconnect paths (and the
-// generation check of every target lookup), prepared
-// once: parsing them again on every $connect was a fifth of its CPU.
+// stmts are the statements of the connect and disconnect paths and the
+// generation check of every target lookup, prepared once: parsing them
+// again on every $connect was a fifth of its CPU.
 // database/sql prepares each on a pooled connection the first time it runs
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
 type stmts struct {

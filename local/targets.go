@@ -29,8 +29,12 @@ import (
 // what the lookup would find, less those expired at now. Otherwise it
 // reads the IDs and the counter in one snapshot and keeps them.
 
-// maxCachedLookups bounds the lookups a Store keeps.
-const maxCachedLookups = 64
+// maxCachedLookups and maxCachedIDs bound the lookups a Store keeps, and
+// the IDs in them all (some 40 bytes each).
+const (
+	maxCachedLookups = 64
+	maxCachedIDs     = 200_000
+)
 
 // targetIDSelect and targetIDSelectAll are targetSelect and
 // targetSelectAll for the IDs alone and their expiry (unix milliseconds;
@@ -54,6 +58,8 @@ WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE s.conn_id = c.id)`
 type targetCache struct {
 	mu      sync.Mutex
 	entries map[string]*targetEntry
+	// ids counts the IDs in entries.
+	ids int
 	// hits and misses count the lookups, for tests.
 	hits, misses int
 }
@@ -91,24 +97,36 @@ func (c *targetCache) get(key string, gen int64) (*targetEntry, bool) {
 	return nil, false
 }
 
-// put keeps e under key, unless an entry of a later generation is there;
-// when full, it drops another entry first.
+// put keeps e under key, unless an entry of a later generation is there
+// or e alone is over the bound of IDs; when full, it drops other entries
+// first.
 func (c *targetCache) put(key string, e *targetEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.entries[key]; ok && old.gen > e.gen {
+	old, ok := c.entries[key]
+	if ok && old.gen > e.gen || len(e.ids) > maxCachedIDs {
 		return
 	}
 	if c.entries == nil {
 		c.entries = make(map[string]*targetEntry)
 	}
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= maxCachedLookups {
-		for k := range c.entries {
-			delete(c.entries, k)
+	if ok {
+		c.drop(key)
+	}
+	for k := range c.entries {
+		if len(c.entries) < maxCachedLookups && c.ids+len(e.ids) <= maxCachedIDs {
 			break
 		}
+		c.drop(k)
 	}
 	c.entries[key] = e
+	c.ids += len(e.ids)
+}
+
+// drop removes the entry of key.
+func (c *targetCache) drop(key string) {
+	c.ids -= len(c.entries[key].ids)
+	delete(c.entries, key)
 }
 
 // lookupKey names a lookup of users and topics, whatever their order and

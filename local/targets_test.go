@@ -220,3 +220,46 @@ func TestCachedTargetLookupsKeepUpWithConcurrentWriters(t *testing.T) {
 		t.Fatalf("after the writes, a lookup found %d connections (%v), want %d", len(got), err, n)
 	}
 }
+
+// TestTargetCacheStaysBounded checks that the cache keeps at most
+// maxCachedLookups lookups and maxCachedIDs IDs, and that a lookup is
+// found again only at the generation it was read at.
+func TestTargetCacheStaysBounded(t *testing.T) {
+	var c targetCache
+	entry := func(gen int64, n int) *targetEntry {
+		return &targetEntry{gen: gen, ids: make([]string, n), expires: make([]int64, n)}
+	}
+	check := func() {
+		t.Helper()
+		sum := 0
+		for _, e := range c.entries {
+			sum += len(e.ids)
+		}
+		if len(c.entries) > maxCachedLookups || sum > maxCachedIDs || sum != c.ids {
+			t.Fatalf("%d lookups with %d IDs (counted %d); bounds %d and %d", len(c.entries), sum, c.ids, maxCachedLookups, maxCachedIDs)
+		}
+	}
+	for i := range 3 * maxCachedLookups {
+		c.put(fmt.Sprint("small", i), entry(1, 10))
+		check()
+	}
+	for i := range 10 {
+		c.put(fmt.Sprint("large", i), entry(1, maxCachedIDs/3))
+		check()
+	}
+	c.put("huge", entry(1, maxCachedIDs+1))
+	check()
+	if _, ok := c.get("huge", 1); ok {
+		t.Fatal("a lookup over the bound of IDs was kept")
+	}
+	c.put("k", entry(2, 5))
+	c.put("k", entry(3, 6))
+	c.put("k", entry(2, 7)) // an older read finishing late
+	check()
+	if _, ok := c.get("k", 2); ok {
+		t.Fatal("an older generation replaced a later one")
+	}
+	if e, ok := c.get("k", 3); !ok || len(e.ids) != 6 {
+		t.Fatal("the latest generation was not kept")
+	}
+}
