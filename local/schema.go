@@ -85,6 +85,30 @@ ALTER TABLE connections ADD COLUMN allowed TEXT NOT NULL DEFAULT '';
 	`
 DROP INDEX IF EXISTS subscriptions_geek;
 `,
+	// 4: the generation of the target lookups: a counter raised by
+	// triggers, in the transaction of the change and whichever process
+	// makes it, by every change to subscriptions and to what of
+	// connections a lookup reads. A cached lookup (targets.go) stays
+	// valid while the counter is unchanged.
+	`
+CREATE TABLE target_generation (
+	id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	n  INTEGER NOT NULL
+);
+INSERT INTO target_generation (id, n) VALUES (1, 0);
+CREATE TRIGGER subscriptions_insert_generation AFTER INSERT ON subscriptions
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER subscriptions_update_generation AFTER UPDATE ON subscriptions
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER subscriptions_delete_generation AFTER DELETE ON subscriptions
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER connections_insert_generation AFTER INSERT ON connections
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, expires_at ON connections
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER connections_delete_generation AFTER DELETE ON connections
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
+`,
 }
 
 // schemaVersion is the schema version this build writes.

@@ -5,8 +5,9 @@ import (
 	"database/sql"
 )
 
-// stmts are the statements of the connect and disconnect paths, prepared
-// once: parsing them again on every $connect was a fifth of its CPU.
+// stmts are the statements of the connect and disconnect paths and the
+// generation check of every target lookup, prepared once: parsing them
+// again on every $connect was a fifth of its CPU.
 // database/sql prepares each on a pooled connection the first time it runs
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
 type stmts struct {
@@ -16,6 +17,9 @@ type stmts struct {
 	clearSubs        *sql.Stmt
 	subscribe        *sql.Stmt
 	deleteConnection *sql.Stmt
+	// targetGeneration reads the generation of the target lookups
+	// (targets.go).
+	targetGeneration *sql.Stmt
 	// The savepoints of grouped writes (group.go).
 	savepoint, rollbackTo, release *sql.Stmt
 }
@@ -42,6 +46,7 @@ func (db *DB) prepareStmts(ctx context.Context) error {
 		{&db.stmts.clearSubs, `DELETE FROM subscriptions WHERE conn_id = ?`},
 		{&db.stmts.subscribe, `INSERT OR IGNORE INTO subscriptions (topic, geek, conn_id) VALUES (?, ?, ?)`},
 		{&db.stmts.deleteConnection, `DELETE FROM connections WHERE id = ?`},
+		{&db.stmts.targetGeneration, `SELECT n FROM target_generation WHERE id = 1`},
 		{&db.stmts.savepoint, `SAVEPOINT grouped`},
 		{&db.stmts.rollbackTo, `ROLLBACK TO grouped`},
 		{&db.stmts.release, `RELEASE grouped`},

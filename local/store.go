@@ -33,6 +33,8 @@ const maxScanWorkers = 16
 // Connection topics come back sorted, whatever order they were given in.
 type Store struct {
 	db *DB
+	// targets are the cached target lookups (targets.go).
+	targets targetCache
 }
 
 // queryer is what *sql.DB and *sql.Tx share.
@@ -491,48 +493,8 @@ func (s *Store) FindTargets(ctx context.Context, users, topics []string, now tim
 	return out, nil
 }
 
-// FindTargetIDs returns the IDs of the connections FindTargets returns, in
-// no promised order (store.TargetIDFinder): the same lookups, without
-// reading the records' other columns and every topic of each.
-func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now time.Time) ([]string, error) {
-	queries := targetQueries(users, topics, targetIDSelect, targetIDSelectAll)
-	if len(queries) == 0 {
-		return nil, nil
-	}
-	var out []string
-	err := s.db.read(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		// A connection on several of the topics is found once per
-		// subscription.
-		seen := make(map[string]bool)
-		for _, q := range queries {
-			// One row, a JSON array of the IDs: the per-row cost of
-			// database/sql and the driver was most of the lookup.
-			var list string
-			if err := tx.QueryRowContext(ctx, q.sql, append(q.args, millis(now))...).Scan(&list); err != nil {
-				return err
-			}
-			var ids []string
-			if err := json.Unmarshal([]byte(list), &ids); err != nil {
-				return fmt.Errorf("reading the connection IDs: %w", err)
-			}
-			for _, id := range ids {
-				if !seen[id] {
-					seen[id] = true
-					out = append(out, id)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
-	}
-	return out, nil
-}
-
-// targetQuery is one statement of FindTargets; its last parameter (not in
-// args) is the current time.
+// targetQuery is one statement of FindTargets, whose last parameter (not
+// in args) is the current time, or of FindTargetIDs.
 type targetQuery struct {
 	sql  string
 	args []any
@@ -551,18 +513,6 @@ const targetSelectAll = `SELECT c.id, c.geek, c.connected_at, c.expires_at, s.to
 FROM connections c JOIN subscriptions s ON s.conn_id = c.id
 WHERE (c.expires_at IS NULL OR c.expires_at > ?)
 ORDER BY c.id, s.topic`
-
-// targetIDSelect and targetIDSelectAll are targetSelect and
-// targetSelectAll for the IDs alone, as one JSON array. targetIDSelect
-// reads the subscriptions first and joins each to its record (a
-// connection on several of the topics comes once per subscription):
-// cheaper than targetSelect's list of IDs looked up one by one.
-const (
-	targetIDSelect = `SELECT json_group_array(s.conn_id) FROM subscriptions s JOIN connections c ON c.id = s.conn_id
-WHERE %s AND (c.expires_at IS NULL OR c.expires_at > ?)`
-	targetIDSelectAll = `SELECT json_group_array(c.id) FROM connections c
-WHERE EXISTS (SELECT 1 FROM subscriptions s WHERE s.conn_id = c.id) AND (c.expires_at IS NULL OR c.expires_at > ?)`
-)
 
 // targetQueries builds the statements FindTargets runs. Long lists of users
 // or topics are split so that no statement binds too many values; a
