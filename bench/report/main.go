@@ -111,16 +111,26 @@ func parseGo(path string) (goBench, []string, error) {
 			out[bench] = map[string]map[string]series{}
 			order = append(order, bench)
 		}
-		if out[bench][variant] == nil {
-			out[bench][variant] = map[string]series{}
-		}
+		// A benchmark that takes its variants in turn (bench.alternate)
+		// reports each one's figure as unit@variant; its ns/op is of all
+		// of them together and means nothing.
+		alternating := strings.Contains(sc.Text(), "@")
 		for i := 2; i+1 < len(fields); i += 2 {
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
 				continue
 			}
-			unit := fields[i+1]
-			out[bench][variant][unit] = append(out[bench][variant][unit], v)
+			unit, vv := fields[i+1], variant
+			if alternating {
+				var ok bool
+				if unit, vv, ok = strings.Cut(unit, "@"); !ok {
+					continue
+				}
+			}
+			if out[bench][vv] == nil {
+				out[bench][vv] = map[string]series{}
+			}
+			out[bench][vv][unit] = append(out[bench][vv][unit], v)
 		}
 	}
 	return out, order, sc.Err()
