@@ -333,6 +333,10 @@ func main() {
 
 	// Go benchmarks.
 	w("## Go benchmarks (`go test -bench`), side by side in one process\n\n")
+	w("The `…VsCeiling` benchmarks keep the ceiling and socks running in one\n")
+	w("process and take them in turn, one round of each per iteration (30 for\n")
+	w("fan-out and POST, 10 for connects), so both see the same machine; the\n")
+	w("others run their variants one after the other.\n\n")
 	w("| benchmark | variant | figure | ratio to the first variant |\n| --- | --- | --- | --- |\n")
 	for _, bench := range order {
 		var variants []string
