@@ -400,15 +400,23 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 		if err != nil {
 			return 0, err
 		}
-		subs = append(subs, geekKey(c.Geek, c.ID))
-		for _, t := range c.Topics {
-			subs = append(subs, subKey(t, c.Geek, c.ID))
-		}
+		subs = append(subs, dependentKeys(c)...)
 	}
 	if err := s.batchDelete(ctx, s.tables.Connections, subs); err != nil {
 		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
 	}
 	return len(olds), nil
+}
+
+// dependentKeys are the keys of the items that go with connection c's
+// record: its geek item and one subscription item per topic.
+func dependentKeys(c pubsub.Connection) []item {
+	keys := make([]item, 0, 1+len(c.Topics))
+	keys = append(keys, geekKey(c.Geek, c.ID))
+	for _, t := range c.Topics {
+		keys = append(keys, subKey(t, c.Geek, c.ID))
+	}
+	return keys
 }
 
 // deleteConcurrency bounds the DeleteItem calls deleteReturning makes at

@@ -167,22 +167,16 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	if err != nil {
 		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
 	}
-	var reqs []types.WriteRequest
-	del := func(k item) {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-	}
+	var dels []item
 	for _, it := range records {
 		c, err := itemConnection(it)
 		if err != nil {
 			return 0, err
 		}
-		del(connKey(c.ID))
-		del(geekKey(c.Geek, c.ID))
-		for _, t := range c.Topics {
-			del(subKey(t, c.Geek, c.ID))
-		}
+		dels = append(dels, connKey(c.ID))
+		dels = append(dels, dependentKeys(c)...)
 	}
-	if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+	if err := s.batchDelete(ctx, s.tables.Connections, dels); err != nil {
 		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
 	}
 	return len(records), nil
