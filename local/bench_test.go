@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,4 +120,57 @@ func benchDB(b *testing.B, n int, conn func(i int) pubsub.Connection) *DB {
 		}
 	}
 	return db
+}
+
+// BenchmarkAdmitConnection is $connect's write in a burst: 2,000 admits
+// (chatter check, live count, record with one topic) from 100 goroutines,
+// as BenchmarkConnectVsCeiling in bench/ makes them, without the network.
+// The records are deleted between rounds (not timed).
+func BenchmarkAdmitConnection(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now()
+	const n, workers = 2000, 100
+	db := benchDB(b, 0, nil)
+	secrets := make([]string, n)
+	for i := range n {
+		s, _, err := store.IssueChatterID(ctx, db.Store(), fmt.Sprintf("geek%05d", i), time.Hour, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		secrets[i] = s
+	}
+	// Connection IDs as the gateway makes them: random.
+	ids, geeks := make([]string, n), make([]string, n)
+	for i := range n {
+		ids[i], geeks[i] = randomID(""), fmt.Sprintf("geek%05d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					_, err := db.Store().AdmitConnection(ctx, ids[i], geeks[i], secrets[i], now, 100, func(store.ChatterID) (pubsub.Connection, error) {
+						return pubsub.Connection{Topics: []string{"bench"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}, nil
+					})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		if _, err := db.Store().DeleteConnections(ctx, ids); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/admit")
 }

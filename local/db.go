@@ -104,8 +104,10 @@ type DB struct {
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
 	wakeMu sync.Mutex
-	// stmts are prepared once (see stmts.go).
-	stmts stmts
+	// stmts are prepared once (see stmts.go), and so are the batch
+	// statements (admit.go).
+	stmts   stmts
+	batches batchStmts
 	// group queues the writes that share a transaction (see group.go).
 	group grouper
 	// watch wakes this process's long polls when another process made a
@@ -190,6 +192,7 @@ func dsn(abs string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
 }

@@ -18,6 +18,10 @@ import (
 // stays grown, where a caller leading the group (as before) grew its own
 // stack for every group.
 //
+// The admissions of a group ($connect's AdmitConnection) are written
+// together, in a few statements for all of them (admit.go), and the
+// group's other writes after them.
+//
 // A write that fails is rare (the limits refuse without failing), so the
 // writer first writes the group as it is. Only when one fails does it
 // write the group again with each write in its own savepoint, so that one
@@ -34,8 +38,11 @@ var errClosed = errors.New("the state file is closed")
 
 // groupedWrite is one queued write and where its result goes.
 type groupedWrite struct {
-	fn   func(tx *wtx) error
-	done chan error
+	fn func(tx *wtx) error
+	// admit is set when the write is an AdmitConnection, which fn also
+	// writes: the admissions of a group are written together (admit.go).
+	admit *admission
+	done  chan error
 }
 
 // grouper holds the queued writes.
@@ -103,16 +110,22 @@ func (db *DB) stopGroups() {
 // goroutine per statement to watch it (SQLite's busy_timeout bounds their
 // waits).
 func (db *DB) writeGrouped(ctx context.Context, fn func(tx *wtx) error) error {
+	return db.queueWrite(ctx, fn, nil)
+}
+
+// queueWrite is writeGrouped for a write that may be an admission (a
+// non-nil admit), which fn writes alone.
+func (db *DB) queueWrite(ctx context.Context, fn func(tx *wtx) error, admit *admission) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	w := writePool.Get().(*groupedWrite)
-	w.fn = fn
+	w.fn, w.admit = fn, admit
 	g := &db.group
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		w.fn = nil
+		w.fn, w.admit = nil, nil
 		writePool.Put(w)
 		return errClosed
 	}
@@ -126,7 +139,7 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(tx *wtx) error) error {
 	g.mu.Unlock()
 	err := <-w.done
 	// The writer is done with w: it sent its one result.
-	w.fn = nil
+	w.fn, w.admit = nil, nil
 	writePool.Put(w)
 	return err
 }
@@ -170,7 +183,14 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		return
 	}
 	err := db.writeUncancelled(ctx, func(tx *wtx) error {
-		for _, w := range batch {
+		// The admissions first, together; then the other writes. They
+		// were all queued at once, so any order is one their callers
+		// could have seen.
+		rest, err := db.store.admitGroup(tx, batch)
+		if err != nil {
+			return err
+		}
+		for _, w := range rest {
 			if err := w.fn(tx); err != nil {
 				return err
 			}
@@ -183,7 +203,8 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		}
 		return
 	}
-	// Again, each write in a savepoint, to give each its own result.
+	// Again, each write (an admission too) in a savepoint, to give each
+	// its own result.
 	results := make([]error, len(batch))
 	err = db.writeUncancelled(ctx, func(tx *wtx) error {
 		savepoint, rollbackTo, release := tx.stmt(db.stmts.savepoint), tx.stmt(db.stmts.rollbackTo), tx.stmt(db.stmts.release)

@@ -209,54 +209,6 @@ func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
 	return nil
 }
 
-var _ store.ConnectionAdmitter = (*Store)(nil)
-
-// AdmitConnection verifies a $connect's chatter ID, asks record for the
-// connection to write, counts the geek's live records besides it and
-// writes it unless that reaches limit: all in one write transaction
-// (BEGIN IMMEDIATE, which SQLite serialises across processes), grouped
-// with the other writes of the moment. So a connect costs one
-// transaction; the chatter check and the count are one statement, run on
-// the writing connection, whose cache its own writes keep fresh; and no
-// number of concurrent connects leaves more than limit.
-func (s *Store) AdmitConnection(ctx context.Context, id, geek, secret string, now time.Time, limit int, record func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
-	want := pubsub.HashChatterID(secret)
-	var n int
-	// refused is the outcome that wrote nothing. It is not returned from
-	// the write: an error there would make the group write itself again.
-	var refused error
-	err := s.db.writeGrouped(ctx, func(tx *wtx) error {
-		n, refused = 0, nil
-		var r chatterRow
-		var exists bool
-		err := tx.stmt(s.db.stmts.admit).QueryRowContext(tx.ctx, geek, want, id, millis(now), max(limit, 0)).
-			Scan(&r.hash, &r.issued, &r.expires, &r.topics, &n, &exists)
-		chatter, err := r.check(err, geek, want, now)
-		if errors.Is(err, store.ErrUnauthorized) || errors.Is(err, store.ErrExpired) {
-			refused = err
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		c, err := record(chatter)
-		if err != nil {
-			refused = err
-			return nil
-		}
-		if limit >= 1 && n >= limit {
-			refused = fmt.Errorf("geek %s already has %d live connections, the most allowed: %w", geek, n, store.ErrLimit)
-			return nil
-		}
-		c.ID, c.Geek = id, geek
-		return s.writeConnection(tx, c, exists)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("admitting connection %s of %s: %w", id, geek, err)
-	}
-	return n, refused
-}
-
 // writeConnection writes a connection record and its topics, first
 // removing the topics it has when it may exist already.
 func (s *Store) writeConnection(tx *wtx, c pubsub.Connection, mayExist bool) error {
