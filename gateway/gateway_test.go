@@ -1559,3 +1559,28 @@ func TestConcurrentConnectsNeverPassTheGatewayCap(t *testing.T) {
 		ws.Close()
 	}
 }
+
+// Connection IDs keep API Gateway's shape, differ, and those made one
+// after the other start with numbers one after the other, so that their
+// records sort together; the rest of each is random.
+func TestConnectionIDsFollowEachOther(t *testing.T) {
+	var prev uint32
+	seen := make(map[string]bool)
+	for i := range 300 {
+		id := newConnID()
+		b, err := base64.URLEncoding.DecodeString(id)
+		if len(id) != 16 || err != nil || len(b) != 11 {
+			t.Fatalf("connection ID %q is not 16 characters of base64 of 11 bytes", id)
+		}
+		if seen[id] {
+			t.Fatalf("connection ID %q made twice", id)
+		}
+		seen[id] = true
+		n := uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
+		// Another test's connect in between may take a number too.
+		if step := (n - prev) & 0xffffff; i > 0 && (step < 1 || step > 1000) {
+			t.Fatalf("connection ID %q numbered %d after %d", id, n, prev)
+		}
+		prev = n
+	}
+}

@@ -192,6 +192,10 @@ func dsn(abs string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// A statement that writes many rows (the grouped admissions) keeps a
+	// journal of the pages it changed, to undo itself alone; past 64 KiB
+	// SQLite spills it to a temporary file, a write per page. In memory it
+	// is a copy.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
