@@ -197,7 +197,7 @@ func (s *Store) readAdmissions(tx *wtx, part []*groupedWrite, reads []admitRead)
 	for _, w := range part {
 		limit = max(limit, w.admit.limit)
 	}
-	stmt, err := s.db.batchStmt(tx, admitReadBatch, rows, batchRows(limit))
+	stmt, err := s.db.batchStmt(tx, admitReadBatch, rows, countBound(limit))
 	if err != nil {
 		return err
 	}
@@ -313,8 +313,8 @@ type batchKey struct {
 }
 
 // batchStmt returns the statement of kind for rows rows, bound to tx;
-// bound is the bound of its count, a power of two (or 0) so that few
-// statements are prepared.
+// bound is the bound of its count (countBound), so that few statements
+// are prepared.
 func (db *DB) batchStmt(tx *wtx, kind *batchKind, rows, bound int) (*sql.Stmt, error) {
 	b := &db.batches
 	b.mu.Lock()
@@ -347,6 +347,16 @@ func batchRows(n int) int {
 		return max(n, 0)
 	}
 	return 1 << bits.Len(uint(n-1))
+}
+
+// countBound is the bound of the counts of the group's read for the
+// largest limit of its admissions: the next power of two, or -1 (no
+// bound) past a million. Go caps each count at its own limit.
+func countBound(limit int) int {
+	if limit > 1<<20 {
+		return -1
+	}
+	return batchRows(limit)
 }
 
 // padRows fills args, rows of width values, with NULL rows up to rows.

@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -419,5 +420,18 @@ func TestLargeAdmissionGroup(t *testing.T) {
 	}
 	if c, err := db.Store().GetConnection(ctx, "c100"); err != nil || strings.Join(c.Topics, ",") != "t,t100" {
 		t.Errorf("c100: %+v %v; want topics t, t100", c, err)
+	}
+	// A limit too large to write into the statement counts every record.
+	batch = nil
+	for i := range 2 {
+		batch = append(batch, queuedAdmission(db.Store(), fmt.Sprintf("d%d", i), "alice", secret, now, math.MaxInt, func(store.ChatterID) (pubsub.Connection, error) {
+			return pubsub.Connection{Topics: []string{"t"}, ConnectedAt: now}, nil
+		}))
+	}
+	db.writeGroup(batch)
+	for i, w := range batch {
+		if got, err := result(w); err != nil || got != n+i {
+			t.Errorf("admission d%d under no real limit: count %d, %v; want %d, nil", i, got, err, n+i)
+		}
 	}
 }
