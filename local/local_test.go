@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -594,4 +595,71 @@ func TestOpenMigratesAVersion2File(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != "c1" {
 		t.Errorf("FindTargetIDs(alice, [. news]) = %v, %v; want [c1]", ids, err)
 	}
+}
+
+// A version 4 file loses the generation triggers of a connection record's
+// insert and delete, keeps those of its ID and expiry and of
+// subscriptions, and its lookups still see every change.
+func TestOpenMigratesAVersion4File(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "socks.db")
+	old, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append(migrations[:4:4],
+		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'c1')`,
+		`PRAGMA user_version = 4`,
+	) {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openPath(t, path, Options{})
+	var v int
+	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	rows, err := db.sql.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var triggers []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		triggers = append(triggers, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"connections_update_generation", "subscriptions_delete_generation", "subscriptions_insert_generation", "subscriptions_update_generation"}
+	if !slices.Equal(triggers, want) {
+		t.Errorf("triggers after the migration: %q; want %q", triggers, want)
+	}
+	s := db.Store()
+	lookup := func(want ...string) {
+		t.Helper()
+		ids, err := s.FindTargetIDs(ctx, nil, []string{"news"}, time.Now())
+		slices.Sort(ids)
+		if err != nil || !slices.Equal(ids, want) && (len(ids) != 0 || len(want) != 0) {
+			t.Fatalf("FindTargetIDs(news) = %q, %v; want %q", ids, err, want)
+		}
+	}
+	lookup("c1")
+	if err := s.PutConnection(ctx, pubsub.Connection{ID: "c2", Geek: "bob", Topics: []string{"news"}, ConnectedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	lookup("c1", "c2")
+	if err := s.DeleteConnection(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	lookup("c2")
 }

@@ -109,6 +109,17 @@ CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, expires_at ON c
 CREATE TRIGGER connections_delete_generation AFTER DELETE ON connections
 	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
 `,
+	// 5: no generation raised by a connection record's insert or delete,
+	// a write per $connect and per $disconnect. A lookup reads only
+	// connections that have a subscription, and (foreign keys on) a
+	// subscription exists only while its record does: a new record has
+	// none yet, and a record's subscriptions go before it or with it (ON
+	// DELETE CASCADE), raising the generation themselves. A change of a
+	// record's ID or expiry still raises it.
+	`
+DROP TRIGGER IF EXISTS connections_insert_generation;
+DROP TRIGGER IF EXISTS connections_delete_generation;
+`,
 }
 
 // schemaVersion is the schema version this build writes.

@@ -27,7 +27,9 @@ import (
 // `socks serve`). A lookup first reads the counter, one row: while it is
 // unchanged, nothing a lookup reads has changed, so the cached IDs are
 // what the lookup would find, less those expired at now. Otherwise it
-// reads the IDs and the counter in one snapshot and keeps them.
+// reads the IDs and the counter in one snapshot and keeps them. A record
+// inserted or deleted changes no lookup by itself: lookups read only
+// records with subscriptions, whose changes raise the counter (schema 5).
 
 // maxCachedLookups and maxCachedIDs bound the lookups a Store keeps, and
 // the IDs in them all (some 40 bytes each).

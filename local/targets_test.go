@@ -105,6 +105,16 @@ func TestCachedTargetLookupsSeeEveryWriter(t *testing.T) {
 			put(b, "c3", time.Time{}, "news")
 			put(b, "c4", now.Add(time.Minute), "news", "sport")
 		}, []string{"c3", "c4"}},
+		// A record's insert and delete raise no generation (schema 5):
+		// its subscriptions' do.
+		{"a plain connection inserts a record without subscriptions", func() {
+			exec(`INSERT INTO connections (id, geek, connected_at) VALUES ('c5', 'alice', 0)`)
+		}, []string{"c3", "c4"}},
+		{"and subscribes it", func() { exec(`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'c5')`) }, []string{"c3", "c4", "c5"}},
+		{"a plain connection deletes its subscriptions, then it", func() {
+			exec(`DELETE FROM subscriptions WHERE conn_id = 'c5'`)
+			exec(`DELETE FROM connections WHERE id = 'c5'`)
+		}, []string{"c3", "c4"}},
 	}
 	prev := []string{"c1"}
 	for _, st := range steps {
