@@ -264,8 +264,8 @@ func (s *Store) insertConnections(tx *wtx, conns []pubsub.Connection) error {
 
 // Batch statements: one statement for many rows, the rows given as a
 // VALUES list of placeholders. A statement is prepared for each number of
-// rows, rounded up to a power of two (the rows after the last given are
-// NULLs, which the statements skip), up to maxBatchRows.
+// rows, rounded up (batchRows; the rows after the last given are NULLs,
+// which the statements skip), up to maxBatchRows.
 const maxBatchRows = 64
 
 // batchKind is a statement for many rows: its SQL, with %[1]s for the
@@ -341,8 +341,18 @@ func (db *DB) batchStmt(tx *wtx, kind *batchKind, rows, bound int) (*sql.Stmt, e
 }
 
 // batchRows is the number of rows of the statement for n rows: the next
-// power of two (0 for 0).
+// of 1, 2, 3, 4, 6, 8, 12, 16, …, a power of two or three quarters of one
+// (0 for 0), so that at most a third of the rows are padding.
 func batchRows(n int) int {
+	p := nextPow2(n)
+	if p >= 4 && n <= p/4*3 {
+		return p / 4 * 3
+	}
+	return p
+}
+
+// nextPow2 is the least power of two at least n (0 for 0).
+func nextPow2(n int) int {
 	if n <= 1 {
 		return max(n, 0)
 	}
@@ -356,7 +366,7 @@ func countBound(limit int) int {
 	if limit > 1<<20 {
 		return -1
 	}
-	return batchRows(limit)
+	return nextPow2(limit)
 }
 
 // padRows fills args, rows of width values, with NULL rows up to rows.

@@ -435,3 +435,16 @@ func TestLargeAdmissionGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchRows(t *testing.T) {
+	for n, want := range map[int]int{0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 6, 7: 8, 9: 12, 13: 16, 17: 24, 25: 32, 33: 48, 49: 64, 64: 64} {
+		if got := batchRows(n); got != want {
+			t.Errorf("batchRows(%d) = %d; want %d", n, got, want)
+		}
+	}
+	for limit, want := range map[int]int{-1: 0, 0: 0, 1: 1, 5: 8, 100: 128, 1 << 20: 1 << 20, 1<<20 + 1: -1} {
+		if got := countBound(limit); got != want {
+			t.Errorf("countBound(%d) = %d; want %d", limit, got, want)
+		}
+	}
+}
