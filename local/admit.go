@@ -212,15 +212,17 @@ func (s *Store) readAdmissions(tx *wtx, part []*groupedWrite, reads []admitRead)
 	}
 	defer res.Close()
 	for res.Next() {
-		var k int
+		// Integers and one string: the cheapest to scan. The row's hash
+		// is the one the admission gave: the join matched it.
+		var k, n, exists int64
 		var rd admitRead
-		if err := res.Scan(&k, &rd.r.hash, &rd.r.issued, &rd.r.expires, &rd.r.topics, &rd.n, &rd.exists); err != nil {
+		if err := res.Scan(&k, &rd.r.issued, &rd.r.expires, &rd.r.topics, &n, &exists); err != nil {
 			return err
 		}
-		if k < 0 || k >= len(reads) {
+		if k < 0 || k >= int64(len(reads)) {
 			return fmt.Errorf("reading the admissions: row %d of %d", k, len(reads))
 		}
-		rd.found = true
+		rd.found, rd.r.hash, rd.n, rd.exists = true, part[k].admit.want, int(n), exists != 0
 		reads[k] = rd
 	}
 	return res.Err()
@@ -286,7 +288,7 @@ var (
 	// binding a parameter after the 31st (any row after the sixth) would
 	// make it prepare the statement again at every run.
 	admitReadBatch = &batchKind{sql: `WITH a (k, geek, hash, id, now) AS (VALUES %[1]s)
-SELECT a.k, c.hash, c.issued_at, c.expires_at, c.topics,
+SELECT a.k, c.issued_at, c.expires_at, c.topics,
 	(SELECT count(*) FROM (SELECT 1 FROM connections
 		WHERE geek = a.geek AND id <> a.id AND (expires_at IS NULL OR expires_at > a.now) LIMIT %[2]d)),
 	EXISTS (SELECT 1 FROM connections WHERE id = a.id)
