@@ -115,10 +115,14 @@ CREATE TRIGGER connections_delete_generation AFTER DELETE ON connections
 	// subscription exists only while its record does: a new record has
 	// none yet, and a record's subscriptions go before it or with it (ON
 	// DELETE CASCADE), raising the generation themselves. A change of a
-	// record's ID or expiry still raises it.
+	// record's ID, geek (the wildcard to some geeks reads the record's) or
+	// expiry still raises it.
 	`
 DROP TRIGGER IF EXISTS connections_insert_generation;
 DROP TRIGGER IF EXISTS connections_delete_generation;
+DROP TRIGGER IF EXISTS connections_update_generation;
+CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, geek, expires_at ON connections
+	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
 `,
 }
 

@@ -171,6 +171,44 @@ func TestTargetLookupKey(t *testing.T) {
 // from several goroutines: every lookup finds at least the connections
 // whose write had returned before it began, and never one that was never
 // written.
+// TestCachedWildcardLookupsSeeARecordChangeGeek checks the lookup of an
+// envelope to every topic of some geeks, which reads the records' geek
+// (not the subscriptions'): a plain SQLite connection moving a record to
+// another geek changes it.
+func TestCachedWildcardLookupsSeeARecordChangeGeek(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "socks.db")
+	a := openPath(t, path, Options{}).Store()
+	raw, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := a.PutConnection(ctx, pubsub.Connection{ID: "c1", Geek: "alice", Topics: []string{"news"}, ConnectedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(geek string, want ...string) {
+		t.Helper()
+		for range 2 { // the second from the cache, if unchanged
+			got, err := a.FindTargetIDs(ctx, []string{geek}, []string{pubsub.AllTopics}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
+				t.Fatalf("FindTargetIDs(%s, every topic) = %q, want %q", geek, got, want)
+			}
+		}
+	}
+	lookup("alice", "c1")
+	lookup("bob")
+	if _, err := raw.ExecContext(ctx, `UPDATE connections SET geek = 'bob' WHERE id = 'c1'`); err != nil {
+		t.Fatal(err)
+	}
+	lookup("alice")
+	lookup("bob", "c1")
+}
+
 func TestCachedTargetLookupsKeepUpWithConcurrentWriters(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "socks.db")
