@@ -52,10 +52,10 @@ func naivePrune(ctx context.Context, s *awsops.DynamoStore, now time.Time) (int,
 // seeds the table afresh, untimed. rows/s is the figure.
 //
 // Every run of either variant gets fresh tables (made and seeded untimed):
-// DynamoDB Local keeps a table's deleted rows in its SQLite file, and each
-// run on a table that earlier runs emptied was slower than the one before
-// (prune 3.5–4.2 s on fresh tables against 5–6 s after a few runs), which
-// the real service does not do. Both variants get the same treatment.
+// on DynamoDB Local a table that earlier runs filled and emptied was
+// slower than a fresh one (bench/NOTES.md: prune 3.5–4.2 s on fresh tables
+// against 5–6 s after a few runs), which the real service is not. Both
+// variants get the same treatment.
 func BenchmarkPruneStale(b *testing.B) {
 	// The target speaks of 100,000 rows; DynamoDB Local on a shared
 	// 2-core machine deletes about 100 rows/s the naive way, so the full
