@@ -51,11 +51,10 @@ func naivePrune(ctx context.Context, s *awsops.DynamoStore, now time.Time) (int,
 // batched deletes) against the naive sequential scan-get-delete. Each run
 // seeds the table afresh, untimed. rows/s is the figure.
 //
-// Every run of either variant gets fresh tables (made and seeded untimed):
-// on DynamoDB Local a table that earlier runs filled and emptied was
-// slower than a fresh one (bench/NOTES.md: prune 3.5–4.2 s on fresh tables
-// against 5–6 s after a few runs), which the real service is not. Both
-// variants get the same treatment.
+// Every run of either variant gets fresh tables (made, seeded and deleted
+// untimed), so that no run inherits what earlier runs left in DynamoDB
+// Local's SQLite tables, whatever the order and -count: both variants
+// start from the same state.
 func BenchmarkPruneStale(b *testing.B) {
 	// The target speaks of 100,000 rows; DynamoDB Local on a shared
 	// 2-core machine deletes about 100 rows/s the naive way, so the full
