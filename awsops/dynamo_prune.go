@@ -188,11 +188,10 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 // the ID, geek, topics and times. Unlike ScanConnections, which walks the
 // eventually consistent by-geek index, every record it returns existed
 // when it was read, so a prune that holds the lease (LockPrune) may delete
-// it with DeleteReadConnections without reading it again. It reads the
-// 2 + k items of every record (a consistent Scan is billed by the 4 KB),
-// where the index walk read one: more when few records are dead, less
-// than the index walk plus a consistent BatchGetItem of each dead record
-// when many are.
+// it with DeleteReadConnections without reading it again. On DynamoDB it
+// also reads less than the index walk plus a consistent BatchGetItem per
+// record: a consistent Scan is billed by the 4 KB of items it reads, a
+// BatchGetItem by the item.
 func (s *DynamoStore) ScanConnectionRecords(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error {
 	return s.scanConnections(ctx, s.broadcastScan(time.Time{}), segments, fn)
 }
