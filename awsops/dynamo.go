@@ -1005,12 +1005,6 @@ func (s *DynamoStore) ScanConnections(ctx context.Context, segments int, fn func
 	in := s.connectionScan(time.Time{})
 	in.ExpressionAttributeNames = map[string]string{}
 	in.ProjectionExpression = fanOutProjection(in.ExpressionAttributeNames)
-	return s.scanConnections(ctx, in, segments, fn)
-}
-
-// scanConnections runs the parallel Scan in, whose items are connections,
-// calling fn with each page of them.
-func (s *DynamoStore) scanConnections(ctx context.Context, in *dynamodb.ScanInput, segments int, fn func([]pubsub.Connection) error) error {
 	err := s.parallelScan(ctx, in, segments, func(items []item) error {
 		conns, err := connections(items, time.Time{}, false)
 		if err != nil {

@@ -182,45 +182,6 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	return len(records), nil
 }
 
-// ScanConnectionRecords walks every connection record for a prune: the
-// connection items of the base table, read with strongly consistent
-// parallel Scans (segments of them, at most 16 at once) and projected to
-// the ID, geek, topics and times. Unlike ScanConnections, which walks the
-// eventually consistent by-geek index, every record it returns existed
-// when it was read, so a prune that holds the lease (LockPrune) may delete
-// it with DeleteReadConnections without reading it again. On DynamoDB it
-// also reads less than the index walk plus a consistent BatchGetItem per
-// record: a consistent Scan is billed by the 4 KB of items it reads, a
-// BatchGetItem by the item.
-func (s *DynamoStore) ScanConnectionRecords(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error {
-	return s.scanConnections(ctx, s.broadcastScan(time.Time{}), segments, fn)
-}
-
-// DeleteReadConnections deletes the records of dead connections that a
-// prune holding the lease read with ScanConnectionRecords, each with its
-// geek item and subscription items, by BatchWriteItem (25 per call,
-// several at once, unprocessed items sent again after a backoff), without
-// reading them again, and returns how many records it deleted: all of
-// them. The consistent read and the lease keep the count exact; a
-// $disconnect of one of them between the read and the delete would be
-// counted here too.
-func (s *DynamoStore) DeleteReadConnections(ctx context.Context, conns []pubsub.Connection) (int, error) {
-	seen := make(map[string]bool, len(conns))
-	var dels []item
-	for _, c := range conns {
-		if seen[c.ID] {
-			continue
-		}
-		seen[c.ID] = true
-		dels = append(dels, connKey(c.ID))
-		dels = append(dels, dependentKeys(c)...)
-	}
-	if err := s.batchDelete(ctx, s.tables.Connections, dels); err != nil {
-		return 0, fmt.Errorf("deleting %d connection records: %w", len(seen), err)
-	}
-	return len(seen), nil
-}
-
 // batchGet reads the items with keys from table with consistent
 // BatchGetItem calls of up to 100 keys, a few at once, asking again for
 // the keys DynamoDB returns unprocessed after a backoff. Missing items are

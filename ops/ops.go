@@ -28,10 +28,9 @@ const (
 	// DeleteBatch is how many connections one DeleteConnections call
 	// removes: DynamoDB's BatchWriteItem limit.
 	DeleteBatch = 25
-	// BulkDeleteBatch is how many records one BulkPruner delete call
-	// removes: DynamoDB's BatchGetItem limit, for the records
-	// DeleteDeadConnections reads again (the deletes go out 25 items per
-	// call).
+	// BulkDeleteBatch is how many records one
+	// BulkPruner.DeleteDeadConnections call removes: DynamoDB's
+	// BatchGetItem limit (the deletes go out 25 items per call).
 	BulkDeleteBatch = 100
 )
 

@@ -157,17 +157,9 @@ type BulkPruner interface {
 	// returns a context that ends if that stops being true, and the
 	// function that lets the next prune in.
 	LockPrune(ctx context.Context) (context.Context, func(), error)
-	// ScanConnectionRecords is ScanConnections with strongly consistent
-	// reads: every record it returns existed when it was read.
-	ScanConnectionRecords(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error
-	// DeleteReadConnections deletes, for the holder of the lock, records
-	// it read with ScanConnectionRecords, without reading them again, and
-	// returns how many it deleted (all of them).
-	DeleteReadConnections(ctx context.Context, conns []pubsub.Connection) (int, error)
 	// DeleteDeadConnections is DeleteConnections for the holder of the
-	// lock: it reads the records again and counts those that existed,
-	// without guarding against another prune deleting them at the same
-	// time.
+	// lock: it counts the records that existed, without guarding against
+	// another prune deleting them at the same time.
 	DeleteDeadConnections(ctx context.Context, ids []string) (int, error)
 }
 
@@ -189,25 +181,14 @@ type BulkPruner interface {
 // many existed), so runs at once leave the same result as one. On a
 // BulkPruner, a run that deletes (not a dry run) first waits for the
 // store's prune lock and then deletes in bulk: runs at once take turns.
-// A BulkPruner's records are walked with consistent reads
-// (ScanConnectionRecords); the records dead without a check are deleted as
-// the walk read them, those a check found gone are read again first, as
-// their $disconnect may have come meanwhile. Prune also deletes expired
-// chatter IDs.
+// Prune also deletes expired chatter IDs.
 //
 // The error is non-nil only when the walk or a delete failed; check
 // failures are counted in the result, not returned.
 func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions) (_ PruneResult, err error) {
 	opts = opts.withDefaults()
 	now := opts.Now
-	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]pubsub.Connection{}, batch: DeleteBatch}
-	pr.del = func(ctx context.Context, _ Reason, conns []pubsub.Connection) (int, error) {
-		return s.DeleteConnections(ctx, connectionIDs(conns))
-	}
-	scan := s.ScanConnections
-	if bulk, ok := s.(BulkPruner); ok {
-		scan = bulk.ScanConnectionRecords
-	}
+	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]string{}, del: s.DeleteConnections, batch: DeleteBatch}
 	if bulk, ok := s.(BulkPruner); ok && !opts.DryRun {
 		lctx, release, err := bulk.LockPrune(ctx)
 		if err != nil {
@@ -215,13 +196,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 		}
 		defer release()
 		parent := ctx
-		ctx, pr.batch = lctx, BulkDeleteBatch
-		pr.del = func(ctx context.Context, r Reason, conns []pubsub.Connection) (int, error) {
-			if r == Gone {
-				return bulk.DeleteDeadConnections(ctx, connectionIDs(conns))
-			}
-			return bulk.DeleteReadConnections(ctx, conns)
-		}
+		ctx, pr.del, pr.batch = lctx, bulk.DeleteDeadConnections, BulkDeleteBatch
 		defer func() {
 			// A lost lock stopped the run: say so rather than "context
 			// canceled".
@@ -233,11 +208,11 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 
 	checks, cctx := errgroup.WithContext(ctx)
 	checks.SetLimit(opts.Concurrency)
-	scanErr := scan(ctx, opts.Segments, func(page []pubsub.Connection) error {
+	scanErr := s.ScanConnections(ctx, opts.Segments, func(page []pubsub.Connection) error {
 		for _, c := range page {
 			if r, ok := Classify(c, now, opts.MaxAge); ok {
 				pr.logf("%s %s geek=%s connected=%s reason=%q", pr.verb(), c.ID, c.Geek, c.ConnectedAt.UTC().Format(time.RFC3339), r)
-				if err := pr.remove(ctx, r, c); err != nil {
+				if err := pr.remove(ctx, r, c.ID); err != nil {
 					return err
 				}
 				continue
@@ -288,11 +263,11 @@ type pruner struct {
 
 	mu      sync.Mutex
 	res     PruneResult
-	pending map[Reason][]pubsub.Connection
-	// del deletes a batch of records dead for reason r and says how many
-	// existed: s.DeleteConnections, or under the lease
-	// BulkPruner.DeleteReadConnections (DeleteDeadConnections for Gone).
-	del func(ctx context.Context, r Reason, conns []pubsub.Connection) (int, error)
+	pending map[Reason][]string
+	// del deletes a batch of records and says how many existed:
+	// s.DeleteConnections, or BulkPruner.DeleteDeadConnections under the
+	// lease.
+	del func(ctx context.Context, ids []string) (int, error)
 	// batch is how many records one del call gets.
 	batch int
 }
@@ -336,7 +311,7 @@ func (pr *pruner) check(ctx context.Context, p store.Pusher, c pubsub.Connection
 		return nil
 	case store.IsGone(err):
 		pr.logf("%s %s geek=%s connected=%s reason=%q", pr.verb(), c.ID, c.Geek, c.ConnectedAt.UTC().Format(time.RFC3339), Gone)
-		return pr.remove(ctx, Gone, c)
+		return pr.remove(ctx, Gone, c.ID)
 	case ctx.Err() != nil:
 		return context.Cause(ctx)
 	default:
@@ -351,17 +326,17 @@ func (pr *pruner) check(ctx context.Context, p store.Pusher, c pubsub.Connection
 	}
 }
 
-// remove queues c for deletion and deletes a batch once pr.batch of the
-// same reason are queued. In a dry run it only counts.
-func (pr *pruner) remove(ctx context.Context, r Reason, c pubsub.Connection) error {
+// remove queues id for deletion and deletes a batch once DeleteBatch of
+// the same reason are queued. In a dry run it only counts.
+func (pr *pruner) remove(ctx context.Context, r Reason, id string) error {
 	pr.mu.Lock()
 	if pr.opts.DryRun {
 		pr.res.Deleted.add(r, 1)
 		pr.mu.Unlock()
 		return nil
 	}
-	pr.pending[r] = append(pr.pending[r], c)
-	var batch []pubsub.Connection
+	pr.pending[r] = append(pr.pending[r], id)
+	var batch []string
 	if len(pr.pending[r]) >= pr.batch {
 		batch = pr.pending[r]
 		pr.pending[r] = nil
@@ -377,40 +352,31 @@ func (pr *pruner) remove(ctx context.Context, r Reason, c pubsub.Connection) err
 func (pr *pruner) flush(ctx context.Context) error {
 	pr.mu.Lock()
 	pending := pr.pending
-	pr.pending = map[Reason][]pubsub.Connection{}
+	pr.pending = map[Reason][]string{}
 	pr.mu.Unlock()
 	for _, r := range []Reason{TooOld, Expired, Gone} {
-		conns := pending[r]
-		for len(conns) > 0 {
-			n := min(len(conns), pr.batch)
-			if err := pr.deleteBatch(ctx, r, conns[:n]); err != nil {
+		ids := pending[r]
+		for len(ids) > 0 {
+			n := min(len(ids), pr.batch)
+			if err := pr.deleteBatch(ctx, r, ids[:n]); err != nil {
 				return err
 			}
-			conns = conns[n:]
+			ids = ids[n:]
 		}
 	}
 	return nil
 }
 
-func (pr *pruner) deleteBatch(ctx context.Context, r Reason, conns []pubsub.Connection) error {
-	n, err := pr.del(ctx, r, conns)
+func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error {
+	n, err := pr.del(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("deleting %d connection records (%s): %w", len(conns), r, err)
+		return fmt.Errorf("deleting %d connection records (%s): %w", len(ids), r, err)
 	}
 	pr.count(func(res *PruneResult) {
 		res.Deleted.add(r, n)
-		res.Vanished += len(conns) - n
+		res.Vanished += len(ids) - n
 	})
 	return nil
-}
-
-// connectionIDs are the IDs of conns.
-func connectionIDs(conns []pubsub.Connection) []string {
-	ids := make([]string, len(conns))
-	for i, c := range conns {
-		ids[i] = c.ID
-	}
-	return ids
 }
 
 // pruneChatterIDs deletes the chatter IDs expired at now, or in a dry run

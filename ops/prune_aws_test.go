@@ -159,39 +159,3 @@ func TestPruneAsksTheManagementAPIOnlyAboutRowsYoungerThanTwoHours(t *testing.T)
 		t.Errorf("the Management API got %d requests in all (%v), want %d", n, calls, total)
 	}
 }
-
-// TestPruneReadsEachStaleRecordOnce: on DynamoDB the prune walks the base
-// table with consistent reads and deletes the records it found dead by age
-// as it read them, without a second read of each (docs/tables.md,
-// "Pruning"): the items it reads are the Scan's, the 2 + k items of each
-// record (k topics) and the prune lease, nothing more.
-func TestPruneReadsEachStaleRecordOnce(t *testing.T) {
-	s := freshStore(t, "prune-reads-")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	now := time.Now()
-	const n = 150
-	items := 0
-	var conns []pubsub.Connection
-	for i := range n {
-		c := pubsub.Connection{ID: fmt.Sprintf("stale-%04d=", i), Geek: fmt.Sprintf("geek%d", i%7),
-			Topics: []string{"updates", "news"}[:1+i%2], ConnectedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(time.Hour)}
-		items += 2 + len(c.Topics)
-		conns = append(conns, c)
-	}
-	if err := s.ImportConnections(ctx, conns); err != nil {
-		t.Fatal(err)
-	}
-	before := s.ItemsRead()
-	res, err := ops.Prune(ctx, s, nil, ops.PruneOptions{Now: now})
-	if err != nil || res.Deleted.TooOld != n || res.Vanished != 0 {
-		t.Fatalf("Prune = %+v, %v; want %d deleted as too old", res, err, n)
-	}
-	if got := s.ItemsRead() - before; got != int64(items+1) {
-		t.Errorf("the prune read %d items, want %d: the %d records' %d items and the lease, each once", got, items+1, n, items)
-	}
-	left := 0
-	if err := s.ScanConnectionRecords(ctx, 2, func(page []pubsub.Connection) error { left += len(page); return nil }); err != nil || left != 0 {
-		t.Errorf("%d records left after the prune (%v)", left, err)
-	}
-}
