@@ -50,6 +50,11 @@ func naivePrune(ctx context.Context, s *awsops.DynamoStore, now time.Time) (int,
 // calls the Management API) on DynamoDB Local: ops.Prune (parallel scan,
 // batched deletes) against the naive sequential scan-get-delete. Each run
 // seeds the table afresh, untimed. rows/s is the figure.
+//
+// Every run of either variant gets fresh tables (made, seeded and deleted
+// untimed), so that no run inherits what earlier runs left in DynamoDB
+// Local's SQLite tables, whatever the order and -count: both variants
+// start from the same state.
 func BenchmarkPruneStale(b *testing.B) {
 	// The target speaks of 100,000 rows; DynamoDB Local on a shared
 	// 2-core machine deletes about 100 rows/s the naive way, so the full
@@ -69,18 +74,24 @@ func BenchmarkPruneStale(b *testing.B) {
 	}
 	endpoint := dynamoLocalB(b)
 	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tables := awsops.TablesFor("bench-" + hex.EncodeToString(rnd[:]))
 	ctx := context.Background()
-	if _, err := awsops.EnsureTables(ctx, api, tables, time.Minute); err != nil {
-		b.Fatalf("creating tables: %v", err)
-	}
-	b.Cleanup(func() { _ = awsops.DeleteTables(context.Background(), api, tables, time.Minute) })
-	s := awsops.NewDynamoStore(api, tables)
-	seed := func(b *testing.B) {
+	// onFreshTables makes tables, seeds them with n stale records, runs fn
+	// on them and deletes them: only fn is timed (b.Loop wants the timer
+	// running when it is called).
+	onFreshTables := func(b *testing.B, fn func(s *awsops.DynamoStore)) {
 		b.StopTimer()
-		defer b.StartTimer()
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		tables := awsops.TablesFor("bench-" + hex.EncodeToString(rnd[:]))
+		if _, err := awsops.EnsureTables(ctx, api, tables, time.Minute); err != nil {
+			b.Fatalf("creating tables: %v", err)
+		}
+		defer func() {
+			b.StopTimer()
+			_ = awsops.DeleteTables(context.Background(), api, tables, time.Minute)
+			b.StartTimer()
+		}()
+		s := awsops.NewDynamoStore(api, tables)
 		old := time.Now().Add(-3 * time.Hour)
 		conns := make([]pubsub.Connection, n)
 		for i := range conns {
@@ -94,39 +105,45 @@ func BenchmarkPruneStale(b *testing.B) {
 		if err := s.ImportConnections(ctx, conns); err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
+		fn(s)
 	}
 	// Untimed: the emulator's JVM warms up on the first requests, which
 	// would otherwise count against whichever variant runs first.
 	{
 		full := n
 		n = min(n, 300)
-		seed(b)
-		if _, err := naivePrune(ctx, s, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		seed(b)
-		if _, err := ops.Prune(ctx, s, nil, ops.PruneOptions{}); err != nil {
-			b.Fatal(err)
-		}
+		onFreshTables(b, func(s *awsops.DynamoStore) {
+			if _, err := naivePrune(ctx, s, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		})
+		onFreshTables(b, func(s *awsops.DynamoStore) {
+			if _, err := ops.Prune(ctx, s, nil, ops.PruneOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		})
 		n = full
 	}
 	b.Run("prune", func(b *testing.B) {
 		for b.Loop() {
-			seed(b)
-			res, err := ops.Prune(ctx, s, nil, ops.PruneOptions{})
-			if err != nil || res.Deleted.TooOld != n {
-				b.Fatalf("pruned %+v of %d: %v", res.Deleted, n, err)
-			}
+			onFreshTables(b, func(s *awsops.DynamoStore) {
+				res, err := ops.Prune(ctx, s, nil, ops.PruneOptions{})
+				if err != nil || res.Deleted.TooOld != n {
+					b.Fatalf("pruned %+v of %d: %v", res.Deleted, n, err)
+				}
+			})
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
 	b.Run("naive-scan-get-delete", func(b *testing.B) {
 		for b.Loop() {
-			seed(b)
-			got, err := naivePrune(ctx, s, time.Now())
-			if err != nil || got != n {
-				b.Fatalf("pruned %d of %d: %v", got, n, err)
-			}
+			onFreshTables(b, func(s *awsops.DynamoStore) {
+				got, err := naivePrune(ctx, s, time.Now())
+				if err != nil || got != n {
+					b.Fatalf("pruned %d of %d: %v", got, n, err)
+				}
+			})
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
