@@ -18,6 +18,7 @@ import (
 	"github.com/socks-dev/socks/bench/ceiling"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/benchturn"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -243,39 +244,6 @@ func waitCount(b *testing.B, count func() int, n int) {
 	}
 }
 
-// contender is one server in a benchmark that alternates between them:
-// round runs one round against it and returns what it delivered, posted
-// or opened, and the time that took (what it does before and after, such
-// as closing the clients, is not counted).
-type contender struct {
-	name  string
-	round func(b *testing.B) (int, time.Duration)
-}
-
-// alternate runs one round of each contender per iteration, the first
-// one's turn moving along each time, and reports each contender's rate as
-// unit@name (bench/report reads the name as the variant). On this shared,
-// noisy 2-core machine a ratio of two sub-benchmarks run a minute apart
-// moved with the machine (0.37 to 0.62 for the same build's connects);
-// rounds taken in turn see the same machine.
-func alternate(b *testing.B, unit string, contenders ...contender) {
-	counts := make([]int, len(contenders))
-	took := make([]time.Duration, len(contenders))
-	turn := 0
-	for b.Loop() {
-		for k := range contenders {
-			i := (turn + k) % len(contenders)
-			n, d := contenders[i].round(b)
-			counts[i] += n
-			took[i] += d
-		}
-		turn++
-	}
-	for i, c := range contenders {
-		b.ReportMetric(float64(counts[i])/took[i].Seconds(), unit+"@"+c.name)
-	}
-}
-
 // BenchmarkFanOutVsCeiling delivers one message to every one of N live
 // clients, in turn on each server: the ceiling writes one PreparedMessage
 // to each; socks fans an envelope out with the broker, as `socks serve`
@@ -317,15 +285,15 @@ func BenchmarkFanOutVsCeiling(b *testing.B) {
 			return n, time.Since(start)
 		}
 	}
-	alternate(b, "deliveries/s",
-		contender{"ceiling", ceilingRound},
+	benchturn.Alternate(b, "deliveries/s",
+		benchturn.Contender{Name: "ceiling", Round: ceilingRound},
 		// The broker of `socks broker` (and the first one of `socks
 		// serve`): the Management API over HTTP.
-		contender{"socks-http", socks(func(s *socksStack) store.Pusher {
+		benchturn.Contender{Name: "socks-http", Round: socks(func(s *socksStack) store.Pusher {
 			return backend.LocalPusher(s.mgm, broker.DefaultConcurrency)
 		})},
 		// The broker inside `socks serve`: in process.
-		contender{"socks-inprocess", socks(func(s *socksStack) store.Pusher { return s.gw.Pusher() })},
+		benchturn.Contender{Name: "socks-inprocess", Round: socks(func(s *socksStack) store.Pusher { return s.gw.Pusher() })},
 	)
 }
 
@@ -377,9 +345,9 @@ func BenchmarkPostVsCeiling(b *testing.B) {
 			return perOp, time.Since(start)
 		}
 	}
-	alternate(b, "posts/s",
-		contender{"ceiling", poster(startCeiling(b))},
-		contender{"socks", poster(startSocks(b).stack)},
+	benchturn.Alternate(b, "posts/s",
+		benchturn.Contender{Name: "ceiling", Round: poster(startCeiling(b))},
+		benchturn.Contender{Name: "socks", Round: poster(startSocks(b).stack)},
 	)
 }
 
@@ -410,8 +378,8 @@ func BenchmarkConnectVsCeiling(b *testing.B) {
 			return n, took
 		}
 	}
-	alternate(b, "connects/s",
-		contender{"ceiling", connector(startCeiling(b))},
-		contender{"socks", connector(startSocks(b).stack)},
+	benchturn.Alternate(b, "connects/s",
+		benchturn.Contender{Name: "ceiling", Round: connector(startCeiling(b))},
+		benchturn.Contender{Name: "socks", Round: connector(startSocks(b).stack)},
 	)
 }

@@ -111,7 +111,7 @@ func parseGo(path string) (goBench, []string, error) {
 			out[bench] = map[string]map[string]series{}
 			order = append(order, bench)
 		}
-		// A benchmark that takes its variants in turn (bench.alternate)
+		// A benchmark that takes its variants in turn (internal/benchturn)
 		// reports each one's figure as unit@variant; its ns/op is of all
 		// of them together and means nothing.
 		alternating := strings.Contains(sc.Text(), "@")
