@@ -62,13 +62,6 @@ func TestAdmitConnectionAdmitsExactlyTheCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// record passes the chatter ID's topics on, as the routes do.
-	record := func(c pubsub.Connection) func(store.ChatterID) (pubsub.Connection, error) {
-		return func(chatter store.ChatterID) (pubsub.Connection, error) {
-			c.Allowed = chatter.Topics
-			return c, nil
-		}
-	}
 
 	const limit, n = 5, 12
 	var wg sync.WaitGroup
@@ -197,12 +190,6 @@ func admitScenario(t *testing.T, s *Store, now time.Time) []*groupedWrite {
 	} {
 		if err := s.PutConnection(ctx, c); err != nil {
 			t.Fatal(err)
-		}
-	}
-	record := func(c pubsub.Connection) func(store.ChatterID) (pubsub.Connection, error) {
-		return func(chatter store.ChatterID) (pubsub.Connection, error) {
-			c.Allowed = chatter.Topics
-			return c, nil
 		}
 	}
 	const limit = 5
@@ -446,5 +433,14 @@ func TestBatchRows(t *testing.T) {
 		if got := countBound(limit); got != want {
 			t.Errorf("countBound(%d) = %d; want %d", limit, got, want)
 		}
+	}
+}
+
+// record returns an AdmitConnection callback that writes c with the
+// chatter ID's topics as its allowed ones, as the routes do.
+func record(c pubsub.Connection) func(store.ChatterID) (pubsub.Connection, error) {
+	return func(chatter store.ChatterID) (pubsub.Connection, error) {
+		c.Allowed = chatter.Topics
+		return c, nil
 	}
 }

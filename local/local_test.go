@@ -560,21 +560,18 @@ func TestQueueSendsAreWrittenWithSynchronousFull(t *testing.T) {
 	}
 }
 
-// TestOpenMigratesAVersion2File opens a file written by a socks of schema
-// version 2, with a connection in it: Open brings it up to date, drops the
-// index of subscriptions by geek, and the wildcard to a geek still finds
-// the geek's connection.
-func TestOpenMigratesAVersion2File(t *testing.T) {
+// openOldFile writes a state file as a socks of schema version would
+// have (its migrations, then stmts), opens it with this build and checks
+// that Open brought it up to date.
+func openOldFile(t *testing.T, version int, stmts ...string) *DB {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "socks.db")
 	old, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range append(migrations[:2:2],
-		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
-		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('.', 'alice', 'c1')`,
-		`PRAGMA user_version = 2`,
-	) {
+	all := append(slices.Clone(migrations[:version]), stmts...)
+	for _, stmt := range append(all, fmt.Sprintf(`PRAGMA user_version = %d`, version)) {
 		if _, err := old.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
@@ -582,12 +579,24 @@ func TestOpenMigratesAVersion2File(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-
 	db := openPath(t, path, Options{})
-	var v, indexes int
+	var v int
 	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
 		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
 	}
+	return db
+}
+
+// TestOpenMigratesAVersion2File opens a file written by a socks of schema
+// version 2, with a connection in it: Open brings it up to date, drops the
+// index of subscriptions by geek, and the wildcard to a geek still finds
+// the geek's connection.
+func TestOpenMigratesAVersion2File(t *testing.T) {
+	db := openOldFile(t, 2,
+		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('.', 'alice', 'c1')`,
+	)
+	var indexes int
 	if err := db.sql.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'subscriptions_geek'`).Scan(&indexes); err != nil || indexes != 0 {
 		t.Errorf("subscriptions_geek indexes after the migration = %d, %v; want 0", indexes, err)
 	}
@@ -602,29 +611,10 @@ func TestOpenMigratesAVersion2File(t *testing.T) {
 // subscriptions, and its lookups still see every change.
 func TestOpenMigratesAVersion4File(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "socks.db")
-	old, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range append(migrations[:4:4],
+	db := openOldFile(t, 4,
 		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
 		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'c1')`,
-		`PRAGMA user_version = 4`,
-	) {
-		if _, err := old.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db := openPath(t, path, Options{})
-	var v int
-	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	)
 	rows, err := db.sql.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`)
 	if err != nil {
 		t.Fatal(err)

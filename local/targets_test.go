@@ -24,11 +24,7 @@ func TestCachedTargetLookupsSeeEveryWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "socks.db")
 	a := openPath(t, path, Options{}).Store()
 	b := openPath(t, path, Options{}).Store()
-	raw, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := rawSQLite(t, path)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	put := func(s *Store, id string, expires time.Time, topics ...string) {
 		t.Helper()
@@ -179,11 +175,7 @@ func TestCachedWildcardLookupsSeeARecordChangeGeek(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "socks.db")
 	a := openPath(t, path, Options{}).Store()
-	raw, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	raw := rawSQLite(t, path)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	if err := a.PutConnection(ctx, pubsub.Connection{ID: "c1", Geek: "alice", Topics: []string{"news"}, ConnectedAt: now}); err != nil {
 		t.Fatal(err)
@@ -310,4 +302,16 @@ func TestTargetCacheStaysBounded(t *testing.T) {
 	if e, ok := c.get("k", 3); !ok || len(e.ids) != 6 {
 		t.Fatal("the latest generation was not kept")
 	}
+}
+
+// rawSQLite opens the state file at path with a plain SQLite connection,
+// as a writer that is not socks would.
+func rawSQLite(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
