@@ -87,14 +87,7 @@ func TestAdmitConnectionAdmitsExactlyTheCap(t *testing.T) {
 			t.Errorf("connect %d: %v; want nil or ErrLimit", i, err)
 		}
 	}
-	live := 0
-	err = first.ListConnections(ctx, store.ConnectionFilter{Geek: "alice"}, now, func(page []pubsub.Connection) error {
-		live += len(page)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := liveRecords(t, first, "alice", now)
 	if accepted != limit || live != limit {
 		t.Errorf("%d connects accepted, %d live records; want exactly %d", accepted, live, limit)
 	}
@@ -365,14 +358,7 @@ func TestAdmissionGroupsFromTwoHandlesKeepTheCap(t *testing.T) {
 			}
 		}
 	}
-	live := 0
-	err = dbs[1].Store().ListConnections(ctx, store.ConnectionFilter{Geek: "alice"}, now, func(page []pubsub.Connection) error {
-		live += len(page)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := liveRecords(t, dbs[1].Store(), "alice", now)
 	if accepted != limit || live != limit {
 		t.Errorf("%d admitted, %d live records; want exactly %d", accepted, live, limit)
 	}
@@ -443,4 +429,18 @@ func record(c pubsub.Connection) func(store.ChatterID) (pubsub.Connection, error
 		c.Allowed = chatter.Topics
 		return c, nil
 	}
+}
+
+// liveRecords counts the records of geek s lists as live at now.
+func liveRecords(t *testing.T, s *Store, geek string, now time.Time) int {
+	t.Helper()
+	live := 0
+	err := s.ListConnections(t.Context(), store.ConnectionFilter{Geek: geek}, now, func(page []pubsub.Connection) error {
+		live += len(page)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live
 }
