@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/filelock"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
 )
@@ -26,6 +28,19 @@ const (
 	MetaGatewayWebSocket  = "gateway.websocket"
 	MetaGatewayManagement = "gateway.management"
 	MetaGatewayPID        = "gateway.pid"
+)
+
+// Files in the state dir by which local brokers make themselves known. A
+// running broker (`socks serve` without --no-broker, `socks broker`) holds
+// a shared lock on BrokerLockFile for its lifetime (HoldBroker); the
+// operating system drops the lock when the process ends, however it ends,
+// so a broker that crashed or was killed is never believed. A probe
+// (Broker) takes BrokerLockFile exclusively for an instant, which it
+// cannot while any broker holds it; BrokerProbeFile makes the probes take
+// turns, since two at once would each see the other as a broker.
+const (
+	BrokerLockFile  = "broker.lock"
+	BrokerProbeFile = "broker.probe"
 )
 
 // Options tune Open.
@@ -52,6 +67,9 @@ type Backend struct {
 
 // ErrNoGateway says that no local gateway is running.
 var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
+
+// ErrNoBroker says that no local broker is running.
+var ErrNoBroker = errors.New("no broker is running for this state dir: start `socks serve` without --no-broker, or `socks broker` beside it (with the same --state-dir)")
 
 // Open opens the backend cfg selects.
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error) {
@@ -156,6 +174,51 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 		return "", "", ErrNoGateway
 	}
 	return ws, mgmt, nil
+}
+
+// HoldBroker makes this process known as a running broker of the local
+// state dir, until release is called or the process ends; brokers may run
+// side by side, each holding it. On AWS, where the broker is the Lambda
+// function on the queue, it does nothing.
+func (b *Backend) HoldBroker() (release func(), err error) {
+	if b.DB == nil {
+		return func() {}, nil
+	}
+	l, err := filelock.Shared(filepath.Join(b.Config.StateDir, BrokerLockFile))
+	if errors.Is(err, errors.ErrUnsupported) {
+		return func() {}, nil // no file locks here: brokers go unseen, and Broker says so
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot make the broker known in %s: %w", b.Config.StateDir, unwrapPath(err))
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// Broker returns nil when a broker is running for the local state dir
+// (one that called HoldBroker and has not ended) and ErrNoBroker when none
+// is. On AWS it returns nil: the broker is the Lambda function on the
+// queue's event source, which `socks doctor` checks.
+func (b *Backend) Broker() error {
+	if b.DB == nil {
+		return nil
+	}
+	turn, err := filelock.Exclusive(filepath.Join(b.Config.StateDir, BrokerProbeFile))
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil // cannot tell: assume one runs, as before brokers were known
+	}
+	if err != nil {
+		return fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
+	}
+	defer turn.Unlock()
+	l, got, err := filelock.TryExclusive(filepath.Join(b.Config.StateDir, BrokerLockFile))
+	if err != nil {
+		return fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
+	}
+	if !got {
+		return nil // a broker holds it
+	}
+	_ = l.Unlock()
+	return ErrNoBroker
 }
 
 // Reachable reports whether something accepts TCP connections at the host

@@ -122,6 +122,12 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// On the local backend publish --wait asks whether a broker runs.
+	release, err := b.HoldBroker()
+	if err != nil {
+		return err
+	}
+	defer release()
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	br := &broker.Broker{
 		Store:          b.Store,

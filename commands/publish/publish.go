@@ -77,7 +77,8 @@ is refused: API Gateway cannot deliver it.
 Prints the message ID. --wait waits until the broker handled the message
 and reports how many connections got it, were gone, or failed (exit 4 if
 the wait times out). On the local backend, --wait with no 'socks serve'
-running fails at once and queues nothing, since nothing would deliver it.
+running, or with 'socks serve --no-broker' and no 'socks broker', fails at
+once and queues nothing, since nothing would deliver it.
 --direct skips the queue and fans out at once from this process (for
 troubleshooting; needs a running gateway).
 
@@ -287,24 +288,37 @@ func publishRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	// On the local backend the broker runs beside a gateway (`socks serve`,
-	// or `socks broker`, which needs one), and a running gateway is
-	// recorded in the state file: without one, nothing will handle the
-	// message.
-	noGateway := false
+	// On the local backend a running gateway is recorded in the state
+	// file, and a running broker (`socks serve`, or `socks broker` beside a
+	// `socks serve --no-broker`) holds its lock there: without both,
+	// nothing will deliver the message.
+	var missing error
 	if b.DB != nil {
-		_, _, err := b.Gateway(ctx)
-		noGateway = errors.Is(err, backend.ErrNoGateway)
+		if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
+			missing = backend.ErrNoGateway
+		} else if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
+			missing = backend.ErrNoBroker
+		} else if err != nil {
+			return err
+		}
 	}
-	if noGateway && opts.Wait {
-		return errors.New("--wait: no local gateway is running for this state dir, so no broker would handle the message; nothing was queued. Start `socks serve` (with the same --state-dir), or publish without --wait to leave it on the queue")
+	if opts.Wait {
+		switch missing {
+		case backend.ErrNoGateway:
+			return errors.New("--wait: no local gateway is running for this state dir, so no broker would handle the message; nothing was queued. Start `socks serve` (with the same --state-dir), or publish without --wait to leave it on the queue")
+		case backend.ErrNoBroker:
+			return errors.New("--wait: a gateway runs for this state dir but no broker does, so nothing would handle the message; nothing was queued. Start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker, or publish without --wait to leave it on the queue")
+		}
 	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
 		return fmt.Errorf("enqueueing the message: %w", err)
 	}
 	res := Result{ID: env.ID, Queued: true}
-	if noGateway {
+	switch missing {
+	case backend.ErrNoGateway:
 		fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
+	case backend.ErrNoBroker:
+		fmt.Fprintln(opts.IO.ErrOut, "note: a gateway runs but no broker does; the message waits in the queue until `socks broker` starts (with the same --state-dir), or `socks serve` restarts without --no-broker")
 	}
 	if !opts.Wait {
 		return printResult(opts, res)

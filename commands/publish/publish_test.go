@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // parse runs `publish ARGS` through runF and returns the options it got.
@@ -143,20 +145,63 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 	})
 }
 
-func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
-	ios, _, out, _ := iostreams.Test()
+// localBackend opens a local state dir the way the factory does; the
+// backend is closed when the test ends.
+func localBackend(t *testing.T) (open func(context.Context) (*backend.Backend, error), opened func() *backend.Backend) {
+	t.Helper()
 	dir := t.TempDir()
-	var opened *backend.Backend
-	open := func(ctx context.Context) (*backend.Backend, error) {
-		b, err := backend.Open(ctx, config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
-		opened = b
-		return b, err
-	}
+	var b *backend.Backend
 	t.Cleanup(func() {
-		if opened != nil {
-			opened.Close()
+		if b != nil {
+			b.Close()
 		}
 	})
+	open = func(ctx context.Context) (*backend.Backend, error) {
+		if b != nil {
+			return b, nil
+		}
+		var err error
+		b, err = backend.Open(ctx, config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+		return b, err
+	}
+	return open, func() *backend.Backend { return b }
+}
+
+// recordGateway records a gateway in b's state file the way `socks serve`
+// does, with something listening at its address, so that b.Gateway finds
+// it running.
+func recordGateway(t *testing.T, b *backend.Backend) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  "ws://" + ln.Addr().String() + "/",
+		backend.MetaGatewayManagement: "http://" + ln.Addr().String(),
+	} {
+		if err := b.DB.SetMeta(t.Context(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.Gateway(t.Context()); err != nil {
+		t.Fatalf("the recorded gateway is not found running: %v", err)
+	}
+}
+
+func queued(t *testing.T, b *backend.Backend) int {
+	t.Helper()
+	st, err := b.Queue.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Visible + st.InFlight
+}
+
+func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	open, opened := localBackend(t)
 	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
 	o.Backend = open
 	// A wait this long would show as a hung test, not a slow pass.
@@ -168,13 +213,95 @@ func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
 	if out.Len() != 0 {
 		t.Errorf("stdout %q; want nothing (nothing was queued)", out)
 	}
-	st, err := opened.Queue.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	if n := queued(t, opened()); n != 0 {
+		t.Errorf("%d messages queued; want none", n)
 	}
-	if st.Visible != 0 || st.InFlight != 0 {
-		t.Errorf("queue %+v; want it empty", st)
-	}
+}
+
+func TestAGatewayWithoutABroker(t *testing.T) {
+	t.Run("--wait fails at once and queues nothing", func(t *testing.T) {
+		ios, _, out, _ := iostreams.Test()
+		open, opened := localBackend(t)
+		b, err := open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordGateway(t, b)
+		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
+		o.Backend = open
+		o.WaitTimeout = time.Hour // a wait would show as a hung test
+		err = publishRun(t.Context(), o)
+		if err == nil || !strings.Contains(err.Error(), "no broker does") || !strings.Contains(err.Error(), "socks broker") ||
+			!strings.Contains(err.Error(), "without --no-broker") || !strings.Contains(err.Error(), "nothing was queued") {
+			t.Fatalf("got %v; want an error saying no broker runs, nothing was queued, and to start one", err)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("the error %q is more than one line", err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout %q; want nothing (nothing was queued)", out)
+		}
+		if n := queued(t, opened()); n != 0 {
+			t.Errorf("%d messages queued; want none", n)
+		}
+	})
+	t.Run("without --wait the message is queued with a note", func(t *testing.T) {
+		ios, _, out, errOut := iostreams.Test()
+		open, opened := localBackend(t)
+		b, err := open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordGateway(t, b)
+		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m1")
+		o.Backend = open
+		if err := publishRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(out.String()); got != "m1" {
+			t.Errorf("stdout %q; want the message ID", got)
+		}
+		if !strings.Contains(errOut.String(), "note: a gateway runs but no broker does") || !strings.Contains(errOut.String(), "socks broker") {
+			t.Errorf("stderr %q; want a note that the message waits for a broker", errOut)
+		}
+		if n := queued(t, opened()); n != 1 {
+			t.Errorf("%d messages queued; want 1", n)
+		}
+	})
+	t.Run("with a broker known, --wait queues and waits for the report", func(t *testing.T) {
+		ios, _, out, errOut := iostreams.Test()
+		open, opened := localBackend(t)
+		b, err := open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordGateway(t, b)
+		release, err := b.HoldBroker()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		// The report is there already, as if the broker had been quick:
+		// publish finds it on its first look.
+		if err := b.Store.PutReport(t.Context(), store.Report{MessageID: "m2", Targets: 1, Delivered: 1, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m2", "--wait")
+		o.Backend = open
+		o.WaitTimeout = time.Hour
+		if err := publishRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); !strings.HasPrefix(got, "m2\ttargets=1\tdelivered=1") {
+			t.Errorf("stdout %q; want the report", got)
+		}
+		if errOut.Len() != 0 {
+			t.Errorf("stderr %q; want no note", errOut)
+		}
+		if n := queued(t, opened()); n != 1 {
+			t.Errorf("%d messages queued; want 1", n)
+		}
+	})
 }
 
 func TestMessageIsSentAsTyped(t *testing.T) {

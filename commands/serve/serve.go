@@ -274,6 +274,16 @@ func Run(ctx context.Context, opts *Options) error {
 			return err
 		}
 		defer forget(b, mgmtURL)
+		if !opts.NoBroker {
+			// Known before the URL is announced, so that a publish
+			// --wait that follows it finds the broker.
+			release, err := b.HoldBroker()
+			if err != nil {
+				_ = ln.Close()
+				return err
+			}
+			defer release()
+		}
 	}
 
 	if pprofLn != nil {

@@ -1,0 +1,64 @@
+// Package filelock takes advisory locks on files that the operating system
+// releases when the process holding them ends, however it ends (exit,
+// crash, kill -9): flock(2) on Unix, LockFileEx on Windows. A lock belongs
+// to the open file, so two locks taken in one process conflict as they
+// would across processes.
+package filelock
+
+import (
+	"errors"
+	"os"
+)
+
+// Lock is a lock held on a file until Unlock (or the process's end).
+type Lock struct {
+	f *os.File
+}
+
+// Shared takes a shared lock on path, creating the file (mode 0600) when
+// missing, and waits while someone holds an exclusive lock on it. Any
+// number of shared locks are held at once.
+func Shared(path string) (*Lock, error) {
+	return take(path, false, true)
+}
+
+// Exclusive takes an exclusive lock on path, creating the file when
+// missing, and waits while anyone holds a lock on it.
+func Exclusive(path string) (*Lock, error) {
+	return take(path, true, true)
+}
+
+// TryExclusive takes an exclusive lock on path, creating the file when
+// missing, without waiting: ok is false when someone else holds a lock on
+// it.
+func TryExclusive(path string) (l *Lock, ok bool, err error) {
+	l, err = take(path, true, false)
+	if errors.Is(err, errHeld) {
+		return nil, false, nil
+	}
+	return l, err == nil, err
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	err := unlock(l.f)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errHeld says that a lock that was not to wait is held by someone else.
+var errHeld = errors.New("the file is locked")
+
+func take(path string, exclusive, wait bool) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock(f, exclusive, wait); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &Lock{f: f}, nil
+}

@@ -1,0 +1,12 @@
+//go:build !(unix && !aix) && !windows
+
+package filelock
+
+import (
+	"errors"
+	"os"
+)
+
+func lock(*os.File, bool, bool) error { return errors.ErrUnsupported }
+
+func unlock(*os.File) error { return errors.ErrUnsupported }

@@ -1,0 +1,79 @@
+package filelock_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/socks-dev/socks/internal/filelock"
+)
+
+// The locks belong to the open file, so these conflicts within one process
+// are the ones between processes.
+func TestSharedLocksKeepAnExclusiveOneOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	tryExclusive := func() bool {
+		t.Helper()
+		l, ok, err := filelock.TryExclusive(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if err := l.Unlock(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ok
+	}
+	if !tryExclusive() {
+		t.Fatal("TryExclusive on a file nobody locked failed")
+	}
+	a, err := filelock.Shared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := filelock.Shared(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tryExclusive() {
+		t.Fatal("TryExclusive got the lock while two shared locks were held")
+	}
+	if err := a.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if tryExclusive() {
+		t.Fatal("TryExclusive got the lock while one shared lock was still held")
+	}
+	if err := b.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if !tryExclusive() {
+		t.Fatal("TryExclusive failed once every shared lock was released")
+	}
+}
+
+func TestAnExclusiveLockKeepsEveryoneOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	l, err := filelock.Exclusive(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := filelock.TryExclusive(path); ok || err != nil {
+		t.Fatalf("TryExclusive beside an exclusive lock: ok=%v, %v; want false, nil", ok, err)
+	}
+	// A shared lock waits for the exclusive one to go.
+	got := make(chan error, 1)
+	go func() {
+		s, err := filelock.Shared(path)
+		if err == nil {
+			err = s.Unlock()
+		}
+		got <- err
+	}()
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
