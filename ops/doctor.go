@@ -112,6 +112,16 @@ type GatewayRecord struct {
 	// DialErr is the error of a TCP connect to the Management endpoint's
 	// host (nil: something listens there).
 	DialErr error `json:"-"`
+	// Broker says whether a broker runs for the state dir (serve's own or
+	// `socks broker`: backend.Broker); BrokerErr, why that is not known.
+	Broker    bool  `json:"broker"`
+	BrokerErr error `json:"-"`
+}
+
+// Delivering reports whether a gateway answers and a broker runs: what
+// it takes for queued messages to be delivered.
+func (g GatewayRecord) Delivering() bool {
+	return g.Recorded() && g.DialErr == nil && g.Broker
 }
 
 // Recorded reports whether a gateway recorded itself.
@@ -254,7 +264,10 @@ func checkQueue(ctx context.Context, env *Env) Result {
 		return cannotRead("the queue", err, env)
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
-	if st.Visible > 0 && env.Local() && (!env.Gateway.Recorded() || env.Gateway.DialErr != nil) {
+	if st.Visible > 0 && env.Local() && !env.Gateway.Delivering() {
+		if env.Gateway.Recorded() && env.Gateway.DialErr == nil {
+			return warn(detail, "messages wait for a broker: "+brokerFix)
+		}
 		return warn(detail, "messages wait for the broker: start it with `socks serve`")
 	}
 	return ok(detail)
@@ -345,8 +358,18 @@ func checkGateway(_ context.Context, env *Env) Result {
 		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) does not answer: %v", g.WebSocket, orDash(g.PID), g.DialErr),
 			"it stopped without cleaning up: start it again with `socks serve`")
 	}
-	return ok(fmt.Sprintf("%s (pid %s)", g.WebSocket, orDash(g.PID)))
+	at := fmt.Sprintf("%s (pid %s)", g.WebSocket, orDash(g.PID))
+	switch {
+	case g.BrokerErr != nil:
+		return fail(at+", but cannot tell whether a broker runs: "+g.BrokerErr.Error(), "check that the state dir is writable, or "+stateDirFix)
+	case !g.Broker:
+		return fail(at+", but no broker is running: published messages wait in the queue", brokerFix)
+	}
+	return ok(at + ", broker running")
 }
+
+// brokerFix says how to start a broker beside a running gateway.
+const brokerFix = "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker"
 
 func checkManagementAPI(ctx context.Context, env *Env) Result {
 	if env.Pusher == nil {

@@ -42,6 +42,12 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 		// gateway that died without removing it is reported as down and
 		// its endpoint still asked (connection refused says the same).
 		env.Gateway, env.GatewayErr = readGateway(ctx, b.DB)
+		switch err := b.Broker(); {
+		case err == nil:
+			env.Gateway.Broker = true
+		case !errors.Is(err, backend.ErrNoBroker):
+			env.Gateway.BrokerErr = err
+		}
 		if env.Gateway.Recorded() {
 			env.Endpoint = env.Gateway.Management
 			env.Pusher, env.PusherErr = b.LocalPusher(env.Endpoint, 1)

@@ -25,7 +25,7 @@ func localEnv(t *testing.T) *ops.Env {
 		StateFile: "/state/socks.db",
 		Store:     db.Store(),
 		Queue:     db.Queue(),
-		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:1/", Management: "http://127.0.0.1:1", PID: "42"},
+		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:1/", Management: "http://127.0.0.1:1", PID: "42", Broker: true},
 	}
 }
 
@@ -121,6 +121,26 @@ func TestDoctorChecks(t *testing.T) {
 		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
 		if rep.OK || find(rep, "local gateway").Status != ops.StatusFail || find(rep, "management API").Status != ops.StatusSkip {
 			t.Errorf("report %+v", rep)
+		}
+	})
+	t.Run("a gateway without a broker fails, and waiting messages say to start one", func(t *testing.T) {
+		env := localEnv(t)
+		env.Gateway.Broker = false
+		env.Pusher = opstest.NewFakePusher()
+		if _, err := env.Queue.Send(context.Background(), []byte(`{"topics":["updates"],"body":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+		g := find(rep, "local gateway")
+		if rep.OK || g.Status != ops.StatusFail || !strings.Contains(g.Detail, "no broker is running") ||
+			!strings.Contains(g.Fix, "socks broker") || !strings.Contains(g.Fix, "without --no-broker") {
+			t.Errorf("local gateway: %+v; want a failure saying no broker runs and how to start one", g)
+		}
+		if q := find(rep, "queue"); q.Status != ops.StatusWarn || !strings.Contains(q.Fix, "socks broker") {
+			t.Errorf("queue: %+v; want a warning that the message waits for a broker", q)
+		}
+		if m := find(rep, "management API"); m.Status != ops.StatusOK {
+			t.Errorf("management API: %+v; want ok (the gateway answers)", m)
 		}
 	})
 	t.Run("a missing state file fails and skips what needs it", func(t *testing.T) {

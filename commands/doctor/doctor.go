@@ -59,7 +59,9 @@ what to do about a problem:
   queue           how many messages wait and how many are in flight
   dead letters    messages that failed, and how old the oldest is
   connections     open connections, the oldest, and stale records
-  local gateway   'socks serve' is running for this state dir
+  local gateway   'socks serve' is running for this state dir, and a broker
+                  with it (its own, or 'socks broker' beside
+                  'socks serve --no-broker')
   management API  GET @connections on a made-up connection answers 410 Gone
                   (403: wrong stage, credentials or permissions; 404: wrong
                   endpoint; connection refused: the gateway is down)

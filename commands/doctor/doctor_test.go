@@ -49,7 +49,7 @@ func fixedEnv(t *testing.T) *ops.Env {
 		StateFile: "/home/geek/.local/state/socks/socks.db",
 		Store:     db.Store(),
 		Queue:     db.Queue(),
-		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:8765/", Management: "http://127.0.0.1:8765", PID: "4242"},
+		Gateway:   ops.GatewayRecord{WebSocket: "ws://127.0.0.1:8765/", Management: "http://127.0.0.1:8765", PID: "4242", Broker: true},
 		Endpoint:  "http://127.0.0.1:8765",
 		Pusher:    opstest.NewFakePusher(),
 	}
@@ -188,6 +188,24 @@ func recordGateway(t *testing.T, dir, mgmt string) {
 	}
 }
 
+// holdBroker makes a broker known for dir, as a running `socks broker`
+// does, until the test ends.
+func holdBroker(t *testing.T, dir string) {
+	t.Helper()
+	b, err := backend.Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		release()
+		b.Close()
+	})
+}
+
 // TestDoctorNamesEachProblemAndExitsNonZero drives `socks doctor` against
 // a state dir whose recorded Management API answers like a healthy
 // gateway, like a wrong stage or credentials (403), like a wrong endpoint
@@ -198,19 +216,25 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 		endpoint func(t *testing.T) string
 		code     int
 		lines    []string // in the plain output
+		noBroker bool
 	}{
 		{"a gateway answering 410 is healthy", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 0,
-			[]string{"ok\tlocal gateway\t", "ok\tmanagement API\t"}},
+			[]string{"ok\tlocal gateway\t", ", broker running\t", "ok\tmanagement API\t"}, false},
+		{"a gateway without a broker is a problem", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 1,
+			[]string{"fail\tlocal gateway\t", "but no broker is running", "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker", "ok\tmanagement API\t"}, true},
 		{"403 is a wrong stage, credentials or permissions", func(t *testing.T) string { return opstest.APIServer(t, 403, "ForbiddenException") }, 1,
-			[]string{"fail\tmanagement API\t", "403 Forbidden: the stage is missing", "execute-api:ManageConnections"}},
+			[]string{"fail\tmanagement API\t", "403 Forbidden: the stage is missing", "execute-api:ManageConnections"}, false},
 		{"404 is a wrong endpoint", func(t *testing.T) string { return opstest.APIServer(t, 404, "") }, 1,
-			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}},
+			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}, false},
 		{"connection refused is a gateway that is down", opstest.RefusedURL, 1,
-			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}},
+			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			recordGateway(t, dir, tc.endpoint(t))
+			if !tc.noBroker {
+				holdBroker(t, dir)
+			}
 			r := run(t, dir, "doctor")
 			if r.code != tc.code {
 				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
