@@ -412,6 +412,23 @@ func (p *proc) kill() {
 	})
 }
 
+// awaitStderr waits (bounded by d) until the process has written want on
+// stderr; it fails the test if the process exits or d passes first.
+func (p *proc) awaitStderr(want string, d time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.stderr.String(), want) {
+		select {
+		case <-p.done:
+			p.t.Fatalf("socks %s exited before writing %q on stderr:\n%s", quoteArgs(p.args), want, p.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("socks %s did not write %q on stderr within %s:\n%s", quoteArgs(p.args), want, d, p.stderr)
+		}
+	}
+}
+
 // server is a `socks serve` running in the background.
 type server struct {
 	*proc
