@@ -48,7 +48,9 @@ container, or against emulators.
 On AWS it long-polls the stack's SQS queue and posts to --callback-url (the
 API's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}). On the
 local backend it reads the local queue and posts to the running
-'socks serve' (start that with --no-broker so that one broker runs).
+'socks serve' (start that with --no-broker so that one broker runs); while
+it runs, 'socks publish --wait' and 'socks doctor' on the same state dir
+know that a broker runs.
 
 A message is deleted only after it was handled; one whose deliveries all
 failed comes back after a backoff, and is dead-lettered with the reason
