@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -149,7 +148,7 @@ func startRIE(t testing.TB, rie, bootstrap string, env []string) (*RIE, error) {
 	r.cmd.Stderr = (*lockedWriter)(r)
 	// Its own process group, so the function the emulator starts dies
 	// with it.
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -193,7 +192,7 @@ func (r *RIE) Output() string {
 // Stop kills the emulator and the function (idempotent).
 func (r *RIE) Stop() {
 	if r.cmd.Process != nil {
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(r.cmd.Process)
 	}
 	select {
 	case <-r.done:
