@@ -40,9 +40,18 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 	if t, err := filepath.EvalSymlinks(path); err == nil {
 		target = t
 	}
-	// Another process may save into the same file at once: each attempt
-	// checks just before its rename that the file is still what it read,
-	// and starts again when it is not.
+	// Another process may save into the same file at once: the lock on
+	// the directory makes it wait, and (where there is no lock) each
+	// attempt checks just before its rename that the file is still what it
+	// read, and starts again when it is not.
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("config file %s: %w", path, err)
+	}
+	unlock, err := lockDir(filepath.Dir(target))
+	if err != nil {
+		return "", fmt.Errorf("config file %s: %w", path, err)
+	}
+	defer unlock()
 	for range saveAttempts {
 		warning, err = saveOnce(path, target, name, update)
 		if !errors.Is(err, errChanged) {

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -572,4 +575,65 @@ func failCommits(t *testing.T) {
 	saved := commitFile
 	commitFile = func(tmp, path string, replace bool) error { return errors.New("injected failure") }
 	t.Cleanup(func() { commitFile = saved })
+}
+
+// TestMain lets TestSaveProfileConcurrentProcesses run this test binary as
+// the separate processes that save at once.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("SOCKS_TEST_SAVE_FILE"); path != "" {
+		name := os.Getenv("SOCKS_TEST_SAVE_PROFILE")
+		for round := range saveRounds {
+			if _, err := SaveProfile(path, name, func(p *Profile) {
+				p.WebSocketURL = fmt.Sprintf("wss://%s/%d", name, round)
+				p.CallbackURL = fmt.Sprintf("https://%s/%d", name, round)
+			}); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const saveRounds = 20
+
+func TestSaveProfileConcurrentProcesses(t *testing.T) {
+	const head = "# shared, keep me\n[profiles.keep] # mine\nstack = \"k\" # k\n"
+	path := writeFile(t, head)
+	const procs = 4
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]*bytes.Buffer, procs)
+	for i := range cmds {
+		outs[i] = new(bytes.Buffer)
+		cmds[i] = exec.Command(os.Args[0], "-test.run=^$")
+		cmds[i].Env = append(os.Environ(), "SOCKS_TEST_SAVE_FILE="+path, fmt.Sprintf("SOCKS_TEST_SAVE_PROFILE=p%d", i))
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	got := readString(t, path)
+	if !strings.HasPrefix(got, head) {
+		t.Errorf("the hand-written part changed:\n%s", got)
+	}
+	var f File
+	if _, err := toml.Decode(got, &f); err != nil {
+		t.Fatal(err)
+	}
+	for i := range procs {
+		name := fmt.Sprintf("p%d", i)
+		want := fmt.Sprintf("wss://%s/%d", name, saveRounds-1)
+		if p := f.Profiles[name]; p.WebSocketURL != want || p.CallbackURL != fmt.Sprintf("https://%s/%d", name, saveRounds-1) {
+			t.Errorf("profile %s is %+v, want its last save (%s): a save was lost\n%s", name, p, want, got)
+		}
+	}
+	if f.Profiles["keep"].Stack != "k" {
+		t.Errorf("profile keep lost: %+v", f.Profiles["keep"])
+	}
 }
