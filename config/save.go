@@ -108,7 +108,7 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 		return "", nil // nothing changed: leave the file alone
 	}
 	commit := func(body []byte) error {
-		return writeAtomic(target, body, perm, func() error {
+		err := writeAtomic(target, body, perm, func() error {
 			// Still the bytes this attempt started from?
 			now, err := os.ReadFile(target)
 			if errors.Is(err, fs.ErrNotExist) && !exists {
@@ -119,6 +119,10 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 			}
 			return nil
 		})
+		if err != nil && !errors.Is(err, errChanged) {
+			return fmt.Errorf("config file %s: writing it: %w", path, err)
+		}
+		return err
 	}
 	if len(orig) == 0 {
 		body, err := encodeWhole(want)

@@ -218,6 +218,12 @@ topics = [
 `,
 		},
 		{
+			name:    "the changed key as a multi-line string is replaced whole; the same key elsewhere is not touched",
+			profile: "prod",
+			file:    "\ufeff[profiles.dev]\nwebsocket_url = \"wss://dev\"\n[profiles.prod]\nwebsocket_url\t=\t\"\"\"\nwss://old\"\"\"  \t# was long\ncallback_url = \"https://old\"   \n[profiles.prod.mapping]\ntopics = [\"/d\"]\n[profiles.prod.other]\ncallback_url = \"https://not-mine\"\n[[profiles.prod.hooks]]\nx = 1\n",
+			want:    "\ufeff[profiles.dev]\nwebsocket_url = \"wss://dev\"\n[profiles.prod]\nwebsocket_url\t=\t\"wss://new.example/prod\"  \t# was long\ncallback_url = \"https://new.example/prod\"   \n[profiles.prod.mapping]\ntopics = [\"/d\"]\n[profiles.prod.other]\ncallback_url = \"https://not-mine\"\n[[profiles.prod.hooks]]\nx = 1\n",
+		},
+		{
 			name:    "unknown keys, at the top, in the profile and in their own tables, stay",
 			profile: "prod",
 			file: `editor = "vim"
@@ -635,5 +641,33 @@ func TestSaveProfileConcurrentProcesses(t *testing.T) {
 	}
 	if f.Profiles["keep"].Stack != "k" {
 		t.Errorf("profile keep lost: %+v", f.Profiles["keep"])
+	}
+}
+
+func TestVerifyEditRefusesWhatWasNotAsked(t *testing.T) {
+	orig := "note = 1\n[profiles.prod]\nstack = \"s\"\n"
+	var old File
+	meta, err := toml.Decode(orig, &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := intendedFile(t, orig, "prod", deployURLs)
+	newP := want.Profiles["prod"]
+	urls := "callback_url = \"https://new.example/prod\"\nwebsocket_url = \"wss://new.example/prod\"\n"
+	for _, tt := range []struct {
+		name, edited string
+		ok           bool
+	}{
+		{"the intended edit passes", orig + urls, true},
+		{"an unknown key lost is refused", "[profiles.prod]\nstack = \"s\"\n" + urls, false},
+		{"a key added that the update did not set is refused", orig + urls + "extra = 2\n", false},
+		{"a value changed that the update did not change is refused", strings.Replace(orig, `"s"`, `"t"`, 1) + urls, false},
+		{"text that is not TOML is refused", orig + urls + "[", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := verifyEdit([]byte(tt.edited), meta, want, "prod", old.Profiles["prod"], newP); got != tt.ok {
+				t.Errorf("verifyEdit = %v, want %v", got, tt.ok)
+			}
+		})
 	}
 }
