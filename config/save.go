@@ -14,7 +14,7 @@ import (
 )
 
 // fileHeader opens a config file socks writes whole.
-const fileHeader = "# socks config (docs: README \"Configuration\"); socks deploy updates the URLs.\n"
+const fileHeader = "# socks config (docs: README \"Local vs AWS\"); socks deploy updates the URLs.\n"
 
 // SaveProfile applies update to the profile name of the config file at path
 // (creating the file or the profile when missing) and writes back only what
