@@ -93,8 +93,8 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 		// The library lets a value of the wrong type pass as an empty
 		// table; saving would lose it.
 		for _, k := range []toml.Key{{"profiles"}, {"profiles", name}} {
-			if typ := oldMeta.Type(k...); typ != "" && typ != "Hash" {
-				return "", fmt.Errorf("config file %s: %s must be a table of settings, not a value of type %s", path, k, strings.ToLower(typ))
+			if err := notATable(oldMeta, k...); err != nil {
+				return "", fmt.Errorf("config file %s: %w", path, err)
 			}
 		}
 	}
