@@ -16,22 +16,12 @@ import (
 	"github.com/socks-dev/socks/store"
 )
 
-// seedConnections writes conns straight into the connections table with
-// BatchWriteItem (parallel workers), the way PutConnection would lay them
-// out, without PutConnection's read-and-transaction per record.
+// seedConnections writes conns with ImportConnections: BatchWriteItem,
+// laid out as PutConnection lays them out, without its read and
+// transaction per record.
 func seedConnections(t *testing.T, s *DynamoStore, conns []pubsub.Connection) {
 	t.Helper()
-	var reqs []types.WriteRequest
-	for _, c := range conns {
-		c.Topics = normalizeTopics(c.Topics)
-		reqs = append(reqs,
-			types.WriteRequest{PutRequest: &types.PutRequest{Item: connItem(c, 1)}},
-			types.WriteRequest{PutRequest: &types.PutRequest{Item: geekItem(c, 1)}})
-		for _, topic := range c.Topics {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: subItem(c, topic, 1)}})
-		}
-	}
-	if err := s.batchWrite(t.Context(), s.tables.Connections, reqs); err != nil {
+	if err := s.ImportConnections(t.Context(), conns); err != nil {
 		t.Fatalf("seeding %d connections: %v", len(conns), err)
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -14,61 +11,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
 )
 
-// The test peers: DynamoDB Local and ElasticMQ, started by
-// scripts/emulators on loopback ports.
-const (
-	envDynamoEndpoint  = "SOCKS_TEST_DYNAMODB_ENDPOINT"
-	envSQSEndpoint     = "SOCKS_TEST_SQS_ENDPOINT"
-	envRequireEmulator = "SOCKS_REQUIRE_EMULATORS"
-)
-
-// emulatorEndpoints returns the emulator endpoints, or skips the test when
-// they are not set (fails when SOCKS_REQUIRE_EMULATORS=1). It refuses any
-// endpoint that is not on loopback: these tests create and delete tables
-// and queues, and must never reach a real AWS account.
+// emulatorEndpoints returns the endpoints of DynamoDB Local and ElasticMQ
+// that scripts/emulators started, as emulatortest gives them: the test is
+// skipped when they are not set (failed under SOCKS_REQUIRE_EMULATORS=1),
+// and endpoints off loopback are refused.
 func emulatorEndpoints(t testing.TB) (dynamoURL, sqsURL string) {
 	t.Helper()
-	dynamoURL, sqsURL = os.Getenv(envDynamoEndpoint), os.Getenv(envSQSEndpoint)
-	if dynamoURL == "" || sqsURL == "" {
-		const how = "emulators not running: run `make test` or `scripts/emulators run -- go test ./awsops/`"
-		if os.Getenv(envRequireEmulator) == "1" {
-			t.Fatalf("%s (%s=1 requires %s and %s)", how, envRequireEmulator, envDynamoEndpoint, envSQSEndpoint)
-		}
-		t.Skip(how)
-	}
-	for name, raw := range map[string]string{envDynamoEndpoint: dynamoURL, envSQSEndpoint: sqsURL} {
-		if err := checkLoopback(raw); err != nil {
-			t.Fatalf("refusing %s=%q: %v; these tests only talk to emulators on 127.0.0.1 or localhost", name, raw, err)
-		}
-	}
-	return dynamoURL, sqsURL
+	return emulatortest.DynamoDB(t), emulatortest.SQS(t)
 }
-
-// checkLoopback accepts http URLs whose host is localhost or a loopback
-// IP address.
-func checkLoopback(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return &url.Error{Op: "parse", URL: raw, Err: errString("the scheme must be http")}
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return errString("host " + host + " is not loopback")
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // dummyConfig is the AWS configuration of every test client: fixed dummy
 // credentials and region, nothing read from the environment or the shared
@@ -154,29 +108,4 @@ func newTestQueue(t testing.TB, maxReceives int) *SQSQueue {
 	api := testSQSClient(t)
 	queues := newTestQueues(t, api, QueueSettings{MaxReceives: maxReceives})
 	return NewSQSQueue(api, queues, SQSOptions{MaxReceives: maxReceives})
-}
-
-func TestCheckLoopback(t *testing.T) {
-	for _, tc := range []struct {
-		url string
-		ok  bool
-	}{
-		{"http://127.0.0.1:8000", true},
-		{"http://localhost:9324", true},
-		{"http://[::1]:8000", true},
-		{"http://127.0.0.2:8000", true},
-		{"https://dynamodb.us-east-1.amazonaws.com", false},
-		{"https://sqs.us-east-1.amazonaws.com", false},
-		{"http://10.0.0.5:8000", false},
-		{"http://localhost.example.com:8000", false},
-		{"ftp://127.0.0.1", false},
-		{"127.0.0.1:8000", false},
-	} {
-		t.Run(tc.url, func(t *testing.T) {
-			err := checkLoopback(tc.url)
-			if (err == nil) != tc.ok {
-				t.Errorf("checkLoopback(%q) = %v, want ok=%v", tc.url, err, tc.ok)
-			}
-		})
-	}
 }

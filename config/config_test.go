@@ -121,6 +121,18 @@ func TestResolvePrecedence(t *testing.T) {
 			wantErr: "unknown setting profiles.x.regoin",
 		},
 		{
+			name:    "profiles that are not a table are refused, not read as none",
+			flags:   Flags{ConfigFile: writeFile(t, "profiles = 3\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: "profiles must be a table of settings, not a value of type integer",
+		},
+		{
+			name:    "a profile that is not a table is refused, not read as empty",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = \"prod\"\n[profiles]\nprod = \"eu-west-1\"\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `"profiles.prod"): type mismatch for config.Profile: expected table but found string`,
+		},
+		{
 			name:    "a file that is not TOML says where",
 			flags:   Flags{ConfigFile: writeFile(t, "backend = \n")},
 			env:     map[string]string{"HOME": "/home/g"},

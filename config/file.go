@@ -104,6 +104,9 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		case err != nil:
 			return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, err)
 		default:
+			if err := notATable(md, "profiles"); err != nil {
+				return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, err)
+			}
 			if undecoded := md.Undecoded(); len(undecoded) > 0 {
 				keys := make([]string, len(undecoded))
 				for i, k := range undecoded {
@@ -142,4 +145,14 @@ func profileNames(f File) string {
 	}
 	sort.Strings(names)
 	return "profiles " + strings.Join(names, ", ")
+}
+
+// notATable says when key is in a file as a value instead of a table:
+// the TOML library decodes, for example, `profiles = 3` as no profiles at
+// all, without an error.
+func notATable(md toml.MetaData, key ...string) error {
+	if typ := md.Type(key...); typ != "" && typ != "Hash" {
+		return fmt.Errorf("%s must be a table of settings, not a value of type %s", toml.Key(key), strings.ToLower(typ))
+	}
+	return nil
 }

@@ -40,30 +40,18 @@ import (
 )
 
 const (
-	envTestDynamo    = "SOCKS_TEST_DYNAMODB_ENDPOINT"
-	envTestSQS       = "SOCKS_TEST_SQS_ENDPOINT"
-	envRequireEmuls  = "SOCKS_REQUIRE_EMULATORS"
+	envTestDynamo    = emulatortest.EnvDynamoDB
+	envTestSQS       = emulatortest.EnvSQS
+	envRequireEmuls  = emulatortest.EnvRequire
 	emulatorsMissing = "emulators not running: run `make test` or `scripts/emulators run -- go test ./e2e/`"
 )
 
-// emulators returns the endpoints of DynamoDB Local and ElasticMQ, or skips
-// the test (fails it when SOCKS_REQUIRE_EMULATORS=1). It refuses endpoints
-// that are not on loopback.
+// emulators returns the endpoints of DynamoDB Local and ElasticMQ
+// (emulatortest: the test is skipped when they are not set, failed under
+// SOCKS_REQUIRE_EMULATORS=1, and endpoints off loopback are refused).
 func emulators(t *testing.T) (dynamoURL, sqsURL string) {
 	t.Helper()
-	dynamoURL, sqsURL = os.Getenv(envTestDynamo), os.Getenv(envTestSQS)
-	if dynamoURL == "" || sqsURL == "" {
-		if os.Getenv(envRequireEmuls) == "1" {
-			t.Fatalf("%s (%s=1 requires %s and %s)", emulatorsMissing, envRequireEmuls, envTestDynamo, envTestSQS)
-		}
-		t.Skip(emulatorsMissing)
-	}
-	for name, raw := range map[string]string{envTestDynamo: dynamoURL, envTestSQS: sqsURL} {
-		if !emulatortest.Loopback(raw) {
-			t.Fatalf("refusing %s=%q: these tests only talk to emulators on 127.0.0.1 or localhost", name, raw)
-		}
-	}
-	return dynamoURL, sqsURL
+	return emulatortest.DynamoDB(t), emulatortest.SQS(t)
 }
 
 // closedPort returns a loopback URL where nothing listens.

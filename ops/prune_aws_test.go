@@ -5,17 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ops/opstest"
 	"github.com/socks-dev/socks/pubsub"
@@ -23,30 +22,13 @@ import (
 )
 
 // dynamoLocal returns the DynamoDB Local endpoint scripts/emulators
-// started, or skips the test (fails under SOCKS_REQUIRE_EMULATORS=1). Only
-// loopback endpoints are accepted: the test creates and deletes tables.
-func dynamoLocal(t *testing.T) string { return dynamoLocalB(t) }
+// started (emulatortest.DynamoDB: skipped when it is not set, failed under
+// SOCKS_REQUIRE_EMULATORS=1, refused off loopback: the test creates and
+// deletes tables).
+func dynamoLocal(t *testing.T) string { return emulatortest.DynamoDB(t) }
 
 // dynamoLocalB is dynamoLocal for tests and benchmarks.
-func dynamoLocalB(t testing.TB) string {
-	t.Helper()
-	endpoint := os.Getenv("SOCKS_TEST_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		const how = "DynamoDB Local is not running: run `make test` or `scripts/emulators run -- go test ./ops/`"
-		if os.Getenv("SOCKS_REQUIRE_EMULATORS") == "1" {
-			t.Fatal(how)
-		}
-		t.Skip(how)
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		t.Fatalf("SOCKS_TEST_DYNAMODB_ENDPOINT=%q: %v", endpoint, err)
-	}
-	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		t.Fatalf("refusing SOCKS_TEST_DYNAMODB_ENDPOINT=%q: not a loopback address", endpoint)
-	}
-	return endpoint
-}
+func dynamoLocalB(t testing.TB) string { return emulatortest.DynamoDB(t) }
 
 // freshStore is the AWS backend's store on DynamoDB Local, on tables of
 // its own named after prefix, deleted when t ends.

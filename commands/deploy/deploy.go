@@ -214,12 +214,15 @@ func deployRun(ctx context.Context, opts *Options) error {
 	}
 	saved := ""
 	if !opts.DryRun && res.WebSocketURL != "" && tgt.Profile != "" && tgt.ConfigFile != "" {
-		err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
+		warning, err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
 			p.Backend, p.Stack, p.Region = config.BackendAWS, tgt.Stack, tgt.Region
 			p.WebSocketURL, p.CallbackURL = res.WebSocketURL, res.CallbackURL
 		})
 		if err != nil {
 			return fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w", tgt.Profile, tgt.ConfigFile, err)
+		}
+		if warning != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", warning)
 		}
 		saved = tgt.Profile
 	}

@@ -51,7 +51,8 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := stackName("cmd")
 	cfgFile := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(cfgFile, []byte("default_profile = \"moto\"\n[profiles.moto]\nbackend = \"aws\"\n"), 0o644); err != nil {
+	handWritten := "# my socks\ndefault_profile = \"moto\" # the emulator\n\n[profiles.moto]\nbackend = \"aws\" # keep\n\n# the end\n"
+	if err := os.WriteFile(cfgFile, []byte(handWritten), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	arch := "arm64"
@@ -119,6 +120,11 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	if !strings.HasPrefix(p.WebSocketURL, "wss://") || !strings.HasSuffix(p.WebSocketURL, "/prod") || !strings.HasPrefix(p.CallbackURL, "https://") || p.Stack != stack || p.Backend != "aws" {
 		t.Errorf("profile after deploy: %+v", p)
 	}
+	// Only the keys deploy sets were added; the rest is as written.
+	if got, want := readFile(t, cfgFile), strings.Replace(handWritten, "# keep\n", "# keep\nstack = \""+stack+"\"\nregion = \"us-east-1\"\ncallback_url = \""+
+		p.CallbackURL+"\"\nwebsocket_url = \""+p.WebSocketURL+"\"\n", 1); got != want {
+		t.Errorf("config file after deploy:\n%s\nwant\n%s", got, want)
+	}
 	// The profile is what the other commands resolve.
 	home := t.TempDir()
 	resolved, err := config.Resolve(config.Flags{ConfigFile: cfgFile}, func(k string) string {
@@ -144,7 +150,19 @@ func TestDeployCommandOnMoto(t *testing.T) {
 		t.Errorf("second deploy:\n%s", out)
 	}
 
-	out, _ = run(t, false, true)
+	// A profile written as an inline table cannot be edited in place:
+	// deploy rewrites the file, keeps the original and says so.
+	inline := "default_profile = \"moto\"\nprofiles = { moto = { backend = \"aws\" } } # inline\n"
+	if err := os.WriteFile(cfgFile, []byte(inline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, progress = run(t, false, true)
+	if !strings.Contains(progress, "warning: "+cfgFile+" could not be edited in place") || !strings.Contains(progress, cfgFile+".bak") {
+		t.Errorf("no warning of the rewrite on stderr:\n%s", progress)
+	}
+	if readFile(t, cfgFile+".bak") != inline {
+		t.Errorf("the original was not kept in %s.bak", cfgFile)
+	}
 	var summary struct {
 		Stack        string              `json:"stack"`
 		Changed      bool                `json:"changed"`
@@ -363,4 +381,13 @@ func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
 			t.Errorf("--max-topics %d --max-connections-per-geek %d: err = %v, want a usage error saying %q", tc.topics, tc.perGeek, err, tc.want)
 		}
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -50,12 +50,16 @@ func TestRIERunsTheSocksBinary(t *testing.T) {
 
 func TestLoopback(t *testing.T) {
 	for raw, want := range map[string]bool{
-		"http://127.0.0.1:5000":              true,
-		"http://localhost:5000":              true,
-		"https://iam.amazonaws.com":          false,
-		"http://10.1.2.3:5000":               false,
-		"127.0.0.1:5000":                     false,
-		"http://localhost.example.com:5000/": false,
+		"http://127.0.0.1:5000":                    true,
+		"http://localhost:5000":                    true,
+		"http://[::1]:8000":                        true,
+		"http://127.0.0.2:8000":                    true,
+		"ftp://127.0.0.1":                          false,
+		"https://dynamodb.us-east-1.amazonaws.com": false,
+		"https://iam.amazonaws.com":                false,
+		"http://10.1.2.3:5000":                     false,
+		"127.0.0.1:5000":                           false,
+		"http://localhost.example.com:5000/":       false,
 	} {
 		if got := Loopback(raw); got != want {
 			t.Errorf("Loopback(%q) = %v, want %v", raw, got, want)
