@@ -39,6 +39,29 @@ func TryExclusive(path string) (l *Lock, ok bool, err error) {
 	return l, err == nil, err
 }
 
+// TryExclusiveDir takes an exclusive lock on the directory dir without
+// waiting (ok false: someone else holds it), and leaves no file behind.
+// Where directories cannot be locked (Windows) it returns an error
+// wrapping errors.ErrUnsupported.
+func TryExclusiveDir(dir string) (l *Lock, ok bool, err error) {
+	if !dirLocks {
+		return nil, false, errors.ErrUnsupported
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	err = lock(f, true, false)
+	if err != nil {
+		_ = f.Close()
+		if errors.Is(err, errHeld) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return &Lock{f: f}, true, nil
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	err := unlock(l.f)

@@ -10,3 +10,6 @@ import (
 func lock(*os.File, bool, bool) error { return errors.ErrUnsupported }
 
 func unlock(*os.File) error { return errors.ErrUnsupported }
+
+// dirLocks: directories cannot be locked here.
+const dirLocks = false

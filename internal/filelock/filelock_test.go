@@ -1,6 +1,7 @@
 package filelock_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -75,5 +76,29 @@ func TestAnExclusiveLockKeepsEveryoneOut(t *testing.T) {
 	}
 	if err := <-got; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestADirectoryIsLockedByOneAtATime(t *testing.T) {
+	dir := t.TempDir()
+	a, ok, err := filelock.TryExclusiveDir(dir)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusiveDir on a free directory: ok=%v, %v", ok, err)
+	}
+	if _, ok, err := filelock.TryExclusiveDir(dir); ok || err != nil {
+		t.Fatalf("TryExclusiveDir beside a held lock: ok=%v, %v; want false, nil", ok, err)
+	}
+	if err := a.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	b, ok, err := filelock.TryExclusiveDir(dir)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusiveDir after the unlock: ok=%v, %v", ok, err)
+	}
+	if err := b.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("the lock left files behind: %v %v", entries, err)
 	}
 }

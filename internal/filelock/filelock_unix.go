@@ -32,3 +32,6 @@ func lock(f *os.File, exclusive, wait bool) error {
 func unlock(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
+
+// dirLocks: flock(2) locks a directory opened for reading too.
+const dirLocks = true

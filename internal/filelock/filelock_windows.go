@@ -31,3 +31,6 @@ func lock(f *os.File, exclusive, wait bool) error {
 func unlock(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
+
+// dirLocks: directories cannot be locked here.
+const dirLocks = false

@@ -1,40 +1,33 @@
-//go:build unix
-
 package config
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"syscall"
 	"time"
+
+	"github.com/socks-dev/socks/internal/filelock"
 )
 
 // lockDir holds an exclusive lock on directory dir, so that of two socks
 // processes saving into a config file there at once, one waits for the
 // other (it leaves no file behind). The lock goes with the process, so a
-// crash cannot leave it held.
+// crash cannot leave it held. Where directories cannot be locked
+// (Windows) it does nothing, and SaveProfile's check just before its
+// rename still catches most saves racing it.
 func lockDir(dir string) (unlock func(), err error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
 	// Bounded: a process that holds the lock for this long is stuck.
 	deadline := time.Now().Add(lockWait)
 	for {
-		err = syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
-				d.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			d.Close()
+		l, ok, err := filelock.TryExclusiveDir(dir)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			return func() {}, nil
+		case err != nil:
 			return nil, err
+		case ok:
+			return func() { _ = l.Unlock() }, nil
 		}
 		if time.Now().After(deadline) {
-			d.Close()
 			return nil, fmt.Errorf("another process has been saving into %s for %s", dir, lockWait)
 		}
 		time.Sleep(20 * time.Millisecond)
