@@ -3,6 +3,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -69,6 +70,9 @@ type Options struct {
 	KeysFile string
 	Verbose  bool
 	Quiet    bool
+	// JSON prints the endpoints as one JSON object instead of the
+	// WebSocket URL.
+	JSON bool
 
 	// Ready, when set, is called with the endpoints once serving (tests,
 	// demo).
@@ -97,8 +101,10 @@ gateway; requests from any other origin are refused.
 
 API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 2 hours per connection (shorten them with the flags to test). The WebSocket
-URL is printed on standard output once it is listening; logs go to
-standard error. Ctrl-C closes every connection with a close frame and exits.
+URL is printed on standard output once it is listening (with --json, one
+JSON line with every endpoint: WebSocket, Management API, live page,
+profiles, whether the broker runs, the state dir); logs go to standard
+error. Ctrl-C closes every connection with a close frame and exits.
 
 --faults makes the gateway misbehave the way AWS sometimes does, to test
 producers, brokers and browsers against it: posts answered 500 or 429,
@@ -113,6 +119,7 @@ SIGUSR1 logs the runtime figures (goroutines, connections, heap, open
 files), to look for leaks.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
+  socks serve --addr 127.0.0.1:0 --json | head -1 | jq -r .management
   socks serve --idle-timeout 30s --max-duration 5m -v
   socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'
   socks serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile`,
@@ -148,6 +155,7 @@ files), to look for leaks.`,
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, pprof, broker, stateDir) instead of the WebSocket URL")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
 }
@@ -286,10 +294,17 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 
-	if pprofLn != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "profiles on http://%s/debug/pprof/\n", pprofLn.Addr())
+	ends := Endpoints{WebSocket: wsURL, Management: mgmtURL, Page: "http://" + addr + "/", Broker: !opts.NoBroker}
+	if b.DB != nil {
+		ends.StateDir = b.Config.StateDir
 	}
-	announce(opts.IO, wsURL, mgmtURL, "http://"+addr+"/", opts.NoBroker)
+	if pprofLn != nil {
+		ends.Pprof = fmt.Sprintf("http://%s/debug/pprof/", pprofLn.Addr())
+		fmt.Fprintf(opts.IO.ErrOut, "profiles on %s\n", ends.Pprof)
+	}
+	if err := announce(opts.IO, ends, opts.JSON); err != nil {
+		return err
+	}
 	if inj != nil {
 		logger.Warn("injecting faults", "faults", spec.String())
 		defer func() { logger.Warn("faults injected", "counts", inj.Summary()) }()
@@ -452,22 +467,45 @@ func forget(b *backend.Backend, mgmt string) {
 	}
 }
 
-func announce(ios *iostreams.IOStreams, ws, mgmt, page string, noBroker bool) {
-	fmt.Fprintln(ios.Out, ws)
+// Endpoints are what `serve --json` prints once it is listening.
+type Endpoints struct {
+	WebSocket  string `json:"websocket"`
+	Management string `json:"management"`
+	Page       string `json:"page"`
+	Pprof      string `json:"pprof,omitempty"`
+	// Broker says whether this process delivers queued messages (not
+	// --no-broker).
+	Broker bool `json:"broker"`
+	// StateDir is the local state dir (empty on the AWS store).
+	StateDir string `json:"stateDir,omitempty"`
+}
+
+// announce prints the WebSocket URL (with asJSON, every endpoint as one
+// JSON line) on standard output and, on a terminal, a summary on standard
+// error.
+func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
+	if asJSON {
+		if err := json.NewEncoder(ios.Out).Encode(e); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(ios.Out, e.WebSocket)
+	}
 	if !ios.IsStderrTTY() {
-		return
+		return nil
 	}
 	u := ui.NewErr(ios)
 	broker := "broker running"
-	if noBroker {
+	if !e.Broker {
 		broker = "broker off"
 	}
 	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n  %s\n  %s\n",
-		u.Title.Render("socks"), u.Accent.Render(ws),
-		u.Label.Render("management API"), mgmt,
-		u.Label.Render("live page"), page, page,
+		u.Title.Render("socks"), u.Accent.Render(e.WebSocket),
+		u.Label.Render("management API"), e.Management,
+		u.Label.Render("live page"), e.Page, e.Page,
 		u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+	return nil
 }
 
 // listenPprof listens on addr for profiles, which must be a loopback

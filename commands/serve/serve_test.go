@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -88,6 +89,73 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Fatalf("GET goroutine profile: %s %.200q", resp.Status, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
+// TestJSONPrintsEveryEndpoint: with --json, standard output is one JSON
+// line whose endpoints are the live ones (a script reads the Management
+// API's URL from it, which the plain output gives only on a terminal).
+func TestJSONPrintsEveryEndpoint(t *testing.T) {
+	opts := testOptions(t)
+	opts.JSON = true
+	opts.Pprof = "127.0.0.1:0"
+	ios, _, out, _ := iostreams.Test()
+	opts.IO = ios
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	opts.Ready = func(string, string) { close(ready) }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	line := out.String()
+	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+		t.Fatalf("stdout is not one line: %q", line)
+	}
+	var e Endpoints
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("stdout %q: %v", line, err)
+	}
+	if !regexp.MustCompile(`^ws://127\.0\.0\.1:\d+/$`).MatchString(e.WebSocket) || !e.Broker || e.StateDir == "" {
+		t.Errorf("endpoints %+v", e)
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Any Authorization header passes on loopback; none is API
+		// Gateway's 403.
+		req.Header.Set("Authorization", "unsigned")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// The Management API: an unknown connection is gone, as on AWS.
+	if code, body := get(strings.TrimSuffix(e.Management, "/") + "/@connections/nobody"); code != http.StatusGone {
+		t.Errorf("GET %s/@connections/nobody: %d %.200q, want 410", e.Management, code, body)
+	}
+	if code, _ := get(e.Page); code != http.StatusOK {
+		t.Errorf("GET %s (the live page): %d", e.Page, code)
+	}
+	if code, body := get(e.Pprof + "goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("GET %sgoroutine: %d %.200q", e.Pprof, code, body)
 	}
 	cancel()
 	if err := <-done; err != nil {
