@@ -2,7 +2,9 @@
 // releases when the process holding them ends, however it ends (exit,
 // crash, kill -9): flock(2) on Unix, LockFileEx on Windows. A lock belongs
 // to the open file, so two locks taken in one process conflict as they
-// would across processes.
+// would across processes. Where there are no locks (a platform without
+// them, a file system that refuses them) the error wraps
+// errors.ErrUnsupported.
 package filelock
 
 import (

@@ -4,6 +4,7 @@ package filelock
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,10 @@ func lock(f *os.File, exclusive, wait bool) error {
 			continue
 		case errors.Is(err, unix.EWOULDBLOCK):
 			return errHeld
+		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+			// A file system without locks (some network ones): callers
+			// treat it as a platform without them.
+			return fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
 		}
 		return err
 	}
