@@ -68,6 +68,10 @@ type Backend struct {
 // ErrNoGateway says that no local gateway is running.
 var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
 
+// probeWait bounds how long Broker waits for another probe to finish (a
+// probe holds the lock for an instant; one held this long is stuck).
+const probeWait = 5 * time.Second
+
 // ErrNoBroker says that no local broker is running.
 var ErrNoBroker = errors.New("no broker is running for this state dir: start `socks serve` without --no-broker, or `socks broker` beside it (with the same --state-dir)")
 
@@ -202,9 +206,13 @@ func (b *Backend) Broker() error {
 	if b.DB == nil {
 		return nil
 	}
-	turn, err := filelock.Exclusive(filepath.Join(b.Config.StateDir, BrokerProbeFile))
+	probe := filepath.Join(b.Config.StateDir, BrokerProbeFile)
+	turn, err := filelock.Within(probeWait, func() (*filelock.Lock, bool, error) { return filelock.TryExclusive(probe) })
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil // cannot tell: assume one runs, as before brokers were known
+	}
+	if errors.Is(err, filelock.ErrTimeout) {
+		return fmt.Errorf("cannot tell whether a broker runs in %s: another socks process has held %s for %s (is one stopped?)", b.Config.StateDir, probe, probeWait)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))

@@ -15,23 +15,18 @@ import (
 // (Windows) it does nothing, and SaveProfile's check just before its
 // rename still catches most saves racing it.
 func lockDir(dir string) (unlock func(), err error) {
-	// Bounded: a process that holds the lock for this long is stuck.
-	deadline := time.Now().Add(lockWait)
-	for {
-		l, ok, err := filelock.TryExclusiveDir(dir)
-		switch {
-		case errors.Is(err, errors.ErrUnsupported):
-			return func() {}, nil
-		case err != nil:
-			return nil, err
-		case ok:
-			return func() { _ = l.Unlock() }, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("another process has been saving into %s for %s", dir, lockWait)
-		}
-		time.Sleep(20 * time.Millisecond)
+	l, err := filelock.Within(lockWait, func() (*filelock.Lock, bool, error) { return filelock.TryExclusiveDir(dir) })
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return func() {}, nil
+	case errors.Is(err, filelock.ErrTimeout):
+		return nil, fmt.Errorf("another process has been saving into %s for %s", dir, lockWait)
+	case err != nil:
+		return nil, err
 	}
+	return func() { _ = l.Unlock() }, nil
 }
 
+// lockWait bounds the wait: a process that holds the lock this long is
+// stuck.
 const lockWait = 30 * time.Second

@@ -9,7 +9,9 @@ package filelock
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"time"
 )
 
 // Lock is a lock held on a file until Unlock (or the process's end).
@@ -22,12 +24,6 @@ type Lock struct {
 // number of shared locks are held at once.
 func Shared(path string) (*Lock, error) {
 	return take(path, false, true)
-}
-
-// Exclusive takes an exclusive lock on path, creating the file when
-// missing, and waits while anyone holds a lock on it.
-func Exclusive(path string) (*Lock, error) {
-	return take(path, true, true)
 }
 
 // TryExclusive takes an exclusive lock on path, creating the file when
@@ -62,6 +58,29 @@ func TryExclusiveDir(dir string) (l *Lock, ok bool, err error) {
 		return nil, false, err
 	}
 	return &Lock{f: f}, true, nil
+}
+
+// ErrTimeout says that Within gave up: someone held the lock all along.
+var ErrTimeout = errors.New("someone else held the lock all along")
+
+// Within calls try (TryExclusive or TryExclusiveDir on one path) every
+// 20 ms until it gets the lock or fails, for up to d: a process that holds
+// a lock this long is taken to be stuck, and the caller says so instead of
+// waiting for ever. It returns an error wrapping ErrTimeout then.
+func Within(d time.Duration, try func() (*Lock, bool, error)) (*Lock, error) {
+	deadline := time.Now().Add(d)
+	for {
+		l, ok, err := try()
+		switch {
+		case err != nil:
+			return nil, err
+		case ok:
+			return l, nil
+		case !time.Now().Before(deadline):
+			return nil, fmt.Errorf("%w for %s", ErrTimeout, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Unlock releases the lock.

@@ -1,9 +1,11 @@
 package filelock_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/internal/filelock"
 )
@@ -55,9 +57,9 @@ func TestSharedLocksKeepAnExclusiveOneOut(t *testing.T) {
 
 func TestAnExclusiveLockKeepsEveryoneOut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
-	l, err := filelock.Exclusive(path)
-	if err != nil {
-		t.Fatal(err)
+	l, ok, err := filelock.TryExclusive(path)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusive on a free file: ok=%v, %v", ok, err)
 	}
 	if _, ok, err := filelock.TryExclusive(path); ok || err != nil {
 		t.Fatalf("TryExclusive beside an exclusive lock: ok=%v, %v; want false, nil", ok, err)
@@ -100,5 +102,33 @@ func TestADirectoryIsLockedByOneAtATime(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
 		t.Errorf("the lock left files behind: %v %v", entries, err)
+	}
+}
+
+func TestWithinGivesUpOnAHeldLockAndTakesAFreeOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	try := func() (*filelock.Lock, bool, error) { return filelock.TryExclusive(path) }
+	held, err := filelock.Within(time.Minute, try)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held all along: Within says so instead of waiting for ever.
+	if _, err := filelock.Within(50*time.Millisecond, try); !errors.Is(err, filelock.ErrTimeout) {
+		t.Fatalf("Within beside a held lock = %v, want ErrTimeout", err)
+	}
+	// Released while Within waits: it gets the lock.
+	got := make(chan error, 1)
+	go func() {
+		l, err := filelock.Within(time.Minute, try)
+		if err == nil {
+			err = l.Unlock()
+		}
+		got <- err
+	}()
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
 }
