@@ -525,6 +525,126 @@ func FuzzSaveProfile(f *testing.F) {
 	})
 }
 
+// FuzzSaveProfileKeepsBytes checks the promise of an edit in place byte by
+// byte, without the scanner: an update of one key either rewrites the file
+// whole (keeping the original as the backup) or changes exactly one span,
+// and that span is the key's old value (a TOML string and nothing after
+// it), or whole lines the save added (the key, and the profile's header
+// when it was missing).
+func FuzzSaveProfileKeepsBytes(f *testing.F) {
+	for _, s := range []string{
+		"[profiles.prod]\nstack = \"s\" # c\n",
+		"[profiles.prod]\nwebsocket_url = 'old' # c\nx = 1\n",
+		"[profiles.prod]\nwebsocket_url = \"\"\"\nold\"\"\" # c\n[profiles.prod.mapping]\ntopics = [\n\"a\", # x\n]\n",
+		"[profiles.\"a b\"]\nnotes = \"\"\"\nx = 1\n\"\"\"\n",
+		"a = [\n1, # x\n]\n[profiles.prod]\nwebsocket_url = 'w'\r\n",
+		"\ufeff[ profiles . prod ] # h\r\n\tregion = 'r'\t# r\r\n[[profiles.prod.hooks]]\r\nx = {a = 1}\r\n",
+		"[profiles.prod.mapping]\nusers = '/u'\n[profiles.prod]\nwebsocket_url_old = 'x'\n",
+		"[profiles]\nprod.region = 'r'\n",
+		"# [profiles.prod]\nt = '''\n[profiles.prod]\n'''\n[profiles.\"pro\\u0064\"]\nwebsocket_url = \"a\\nb\" #\n",
+	} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, file string, which uint8) {
+		var orig File
+		if _, err := toml.Decode(file, &orig); err != nil || strings.Contains(file, "fuzz.invalid") {
+			t.Skip()
+		}
+		var fields []profileField
+		for _, pf := range profileFields {
+			switch pf.key {
+			case "websocket_url", "callback_url", "stack", "region":
+				fields = append(fields, pf)
+			}
+		}
+		field := fields[int(which)%len(fields)]
+		const value = "wss://fuzz.invalid/\u03a9"
+		update := func(p *Profile) { reflect.ValueOf(p).Elem().Field(field.index).SetString(value) }
+		path := writeFile(t, file)
+		intended := intendedFile(t, file, "prod", update)
+		warning, err := SaveProfile(path, "prod", update)
+		got := readString(t, path)
+		if err != nil {
+			// Refused (the profile is not a table): untouched.
+			if got != file {
+				t.Fatalf("refused with %v, but changed the file", err)
+			}
+			return
+		}
+		assertDecodes(t, got, intended)
+		if file == "" {
+			return // a new file, written whole
+		}
+		if warning != "" {
+			if readString(t, path+".bak") != file {
+				t.Fatalf("rewritten whole, but the backup does not hold the original")
+			}
+			return
+		}
+		if got == file {
+			if orig.Profiles["prod"].string(field) != value {
+				t.Fatalf("nothing was written")
+			}
+			return
+		}
+		checkOneSpan(t, file, got, field.key, value, orig.Profiles["prod"].string(field))
+	})
+}
+
+// checkOneSpan fails unless edited is orig with either the value of key
+// (old) replaced by value, written as a TOML string, or whole lines added
+// that set key to value (and open the profile's table).
+func checkOneSpan(t *testing.T, orig, edited, key, value, old string) {
+	t.Helper()
+	quoted := []string{quoteValue(value, ""), quoteValue(value, "'")}
+	at, n := -1, 0
+	for _, q := range quoted {
+		if i := strings.Index(edited, q); i >= 0 {
+			if strings.Count(edited, q) != 1 || at >= 0 {
+				t.Fatalf("the new value is written more than once:\n%s", edited)
+			}
+			at, n = i, len(q)
+		}
+	}
+	if at < 0 {
+		t.Fatalf("the new value is not written as a string:\n%s", edited)
+	}
+	before, after := edited[:at], edited[at+n:]
+	if strings.HasPrefix(orig, before) && strings.HasSuffix(orig[len(before):], after) {
+		// A replacement: orig = before + oldText + after, and oldText is
+		// a string that reads as old, with nothing (no comment) after it.
+		oldText := orig[len(before) : len(orig)-len(after)]
+		var v struct{ X []string }
+		if _, err := toml.Decode("x = ["+oldText+"]", &v); err != nil || len(v.X) != 1 || v.X[0] != old ||
+			!strings.HasSuffix(oldText, `"`) && !strings.HasSuffix(oldText, "'") {
+			t.Fatalf("the replaced span %q is not just the old value %q (%v)\n%q\nbecame\n%q", oldText, old, err, orig, edited)
+		}
+		if !strings.HasSuffix(strings.TrimRight(before, " \t"), "=") {
+			t.Fatalf("the replaced span %q does not follow an =:\n%q\nbecame\n%q", oldText, orig, edited)
+		}
+		return
+	}
+	// An addition: whole lines, of the key and maybe a header and blank
+	// lines; every line of orig is kept, in order.
+	ol, el := strings.SplitAfter(orig, "\n"), strings.SplitAfter(edited, "\n")
+	i := 0
+	for _, l := range el {
+		switch {
+		case i < len(ol) && l == ol[i]:
+			i++
+		case i == len(ol)-1 && ol[i] != "" && strings.TrimRight(l, "\r\n") == ol[i]:
+			i++ // the last line, given the newline it lacked
+		case strings.TrimSpace(l) == "" || strings.TrimSpace(l) == "[profiles.prod]" ||
+			strings.TrimSpace(l) == key+" = "+quoted[0]:
+		default:
+			t.Fatalf("line %q is neither the original's nor added:\n%q\nbecame\n%q", l, orig, edited)
+		}
+	}
+	if i < len(ol) && !(i == len(ol)-1 && ol[i] == "") {
+		t.Fatalf("lines of the original are missing:\n%q\nbecame\n%q", orig, edited)
+	}
+}
+
 // intendedFile is what file decodes to after update of profile name.
 func intendedFile(t *testing.T, file, name string, update func(*Profile)) File {
 	t.Helper()
