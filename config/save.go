@@ -191,14 +191,26 @@ func verifyEdit(edited []byte, oldMeta toml.MetaData, want File, name string, ol
 			removed[k] = true
 		}
 	}
+	// Keys are compared with the profiles table spelt as File spells it
+	// ([Profiles.prod] holds profile prod too), and a profile's settings
+	// spelt as their fields are.
+	spell := func(k toml.Key) string {
+		k = settingPath(k)
+		if len(k) == 3 && k[0] == "profiles" {
+			if f, ok := fieldFor(k[2]); ok {
+				k = toml.Key{k[0], k[1], f.key}
+			}
+		}
+		return k.String()
+	}
 	have := map[string]bool{}
 	for _, k := range meta.Keys() {
-		have[k.String()] = true
+		have[spell(k)] = true
 	}
 	had := map[string]bool{}
 	for _, k := range oldMeta.Keys() {
-		had[k.String()] = true
-		if !have[k.String()] && !removed[k.String()] {
+		had[spell(k)] = true
+		if !have[spell(k)] && !removed[spell(k)] {
 			return false
 		}
 	}
@@ -232,6 +244,32 @@ var profileFields = func() []profileField {
 	return fs
 }()
 
+// fieldFor returns the setting a key of a profile's table sets. The TOML
+// library matches a key to a setting whatever its case (websocket_url
+// first, else WebSocket_URL), so SaveProfile must too.
+func fieldFor(key string) (profileField, bool) {
+	for _, f := range profileFields {
+		if f.key == key {
+			return f, true
+		}
+	}
+	for _, f := range profileFields {
+		if strings.EqualFold(f.key, key) {
+			return f, true
+		}
+	}
+	return profileField{}, false
+}
+
+// settingPath spells the first part of a key path as File does when the
+// TOML library takes it for File's profiles (whatever its case).
+func settingPath(path []string) []string {
+	if len(path) == 0 || path[0] == "profiles" || !strings.EqualFold(path[0], "profiles") {
+		return path
+	}
+	return append([]string{"profiles"}, path[1:]...)
+}
+
 func (p Profile) string(f profileField) string {
 	return reflect.ValueOf(p).Field(f.index).String()
 }
@@ -253,21 +291,28 @@ func editProfile(src []byte, oldP, newP Profile, had bool, name string) ([]byte,
 	for i := range stmts {
 		st := &stmts[i]
 		if st.header {
-			if equalPath(st.key, prof) {
+			if equalPath(settingPath(st.key), prof) {
 				header = st
 			}
 			continue
 		}
-		full := append(append([]string{}, st.table...), st.key...)
+		table := settingPath(st.table)
+		full := settingPath(append(append([]string{}, st.table...), st.key...))
 		switch {
 		case !hasPrefix(full, prof) && !hasPrefix(prof, full):
 			// another profile, or not a profile
-		case equalPath(st.table, prof):
+		case equalPath(table, prof):
 			last = st
-			if len(st.key) == 1 {
-				keys[st.key[0]] = st
+			if len(st.key) != 1 {
+				break
 			}
-		case hasPrefix(st.table, prof):
+			if f, ok := fieldFor(st.key[0]); ok {
+				if keys[f.key] != nil {
+					return nil, fmt.Sprintf("profile %s sets %s twice, spelt in different cases", name, f.key)
+				}
+				keys[f.key] = st
+			}
+		case hasPrefix(table, prof):
 			// a sub-table of the profile ([profiles.NAME.mapping])
 		case hasPrefix(prof, full) && len(full) == 1:
 			return nil, "its profiles are written as an inline table"

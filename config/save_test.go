@@ -318,6 +318,34 @@ y = [1, 2]
 			want:    rewritten + "[profiles]\n  [profiles.prod]\n    callback_url = \"https://new.example/prod\"\n    websocket_url = \"wss://new.example/prod\"\n",
 		},
 		{
+			// The TOML library matches a key to a setting whatever its
+			// case: a second spelling beside it would win or lose at random.
+			name:    "a key spelt in another case is the setting's key, and is edited on its line",
+			profile: "prod",
+			file:    "[profiles.prod]\nWebSocket_URL = \"wss://old\" # mine\nCALLBACK_URL = 'https://old'\n",
+			want:    "[profiles.prod]\nWebSocket_URL = \"wss://new.example/prod\" # mine\nCALLBACK_URL = 'https://new.example/prod'\n",
+		},
+		{
+			name:    "a key spelt in another case that the update clears goes with its line",
+			profile: "prod",
+			file:    "[profiles.prod]\nStack = \"s\" # drop\nregion = \"r\"\n",
+			update:  func(p *Profile) { p.Stack = "" },
+			want:    "[profiles.prod]\nregion = \"r\"\n",
+		},
+		{
+			name:    "a profiles table spelt in another case is the profiles table",
+			profile: "prod",
+			file:    "[Profiles.prod] # mine\nstack = \"s\"\n\n[PROFILES.dev]\nstack = \"d\"\n",
+			want:    "[Profiles.prod] # mine\nstack = \"s\"\ncallback_url = \"https://new.example/prod\"\nwebsocket_url = \"wss://new.example/prod\"\n\n[PROFILES.dev]\nstack = \"d\"\n",
+		},
+		{
+			name:       "a setting spelt twice in different cases is rewritten whole (either spelling could win)",
+			profile:    "prod",
+			file:       "[profiles.prod]\nwebsocket_url = \"wss://old\"\nWebSocket_URL = \"wss://old\"\n",
+			want:       rewritten + "[profiles]\n  [profiles.prod]\n    callback_url = \"https://new.example/prod\"\n    websocket_url = \"wss://new.example/prod\"\n",
+			wantBackup: true,
+		},
+		{
 			name:    "a file of only comments and blanks keeps them, and gets the table",
 			profile: "prod",
 			file:    "# just a comment\n",
