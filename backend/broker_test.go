@@ -74,3 +74,56 @@ func TestProbesAtOnceDoNotSeeEachOtherAsBrokers(t *testing.T) {
 		}
 	}
 }
+
+// A publisher may never be told that no broker runs while one holds on
+// all along, however many probes run at once and however many other
+// brokers start and stop meanwhile.
+func TestABrokerThatHoldsOnIsAlwaysSeen(t *testing.T) {
+	b, err := Open(t.Context(), config.Config{Backend: config.BackendLocal, StateDir: t.TempDir()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	for range 3 {
+		churn.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := b.HoldBroker()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r()
+			}
+		})
+	}
+	errs := make(chan error, 6*100)
+	var probes sync.WaitGroup
+	for range 6 {
+		probes.Go(func() {
+			for range 100 {
+				errs <- b.Broker()
+			}
+		})
+	}
+	probes.Wait()
+	close(stop)
+	churn.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a probe got %v while a broker held on all along", err)
+		}
+	}
+}
