@@ -292,6 +292,9 @@ func editProfile(src []byte, oldP, newP Profile, had bool, name string) ([]byte,
 		st := &stmts[i]
 		if st.header {
 			if equalPath(settingPath(st.key), prof) {
+				if header != nil {
+					return nil, fmt.Sprintf("profile %s has two tables, spelt in different cases", name)
+				}
 				header = st
 			}
 			continue

@@ -346,6 +346,13 @@ y = [1, 2]
 			wantBackup: true,
 		},
 		{
+			name:       "a profile's table written twice, in different cases, is rewritten whole (either could win)",
+			profile:    "prod",
+			file:       "[profiles.prod]\ncolour = \"blue\"\n[Profiles.prod]\ncolour = \"blue\"\n",
+			want:       rewritten + "[profiles]\n  [profiles.prod]\n    callback_url = \"https://new.example/prod\"\n    websocket_url = \"wss://new.example/prod\"\n",
+			wantBackup: true,
+		},
+		{
 			name:    "a file of only comments and blanks keeps them, and gets the table",
 			profile: "prod",
 			file:    "# just a comment\n",
