@@ -292,14 +292,18 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// file, and a running broker (`socks serve`, or `socks broker` beside a
 	// `socks serve --no-broker`) holds its lock there: without both,
 	// nothing will deliver the message.
-	var missing error
+	// Without --wait the answer only makes a note, so a check that cannot
+	// tell (another process stopped while it asked) is one too.
+	var missing, unknown error
 	if b.DB != nil {
 		if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
 			missing = backend.ErrNoGateway
 		} else if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
 			missing = backend.ErrNoBroker
-		} else if err != nil {
+		} else if err != nil && opts.Wait {
 			return err
+		} else {
+			unknown = err
 		}
 	}
 	if opts.Wait {
@@ -319,6 +323,9 @@ func publishRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
 	case backend.ErrNoBroker:
 		fmt.Fprintln(opts.IO.ErrOut, "note: a gateway runs but no broker does; the message waits in the queue until `socks broker` starts (with the same --state-dir), or `socks serve` restarts without --no-broker")
+	}
+	if unknown != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "note: %v; the message is queued all the same\n", unknown)
 	}
 	if !opts.Wait {
 		return printResult(opts, res)

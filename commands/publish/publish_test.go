@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -263,6 +265,37 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 		}
 		if !strings.Contains(errOut.String(), "note: a gateway runs but no broker does") || !strings.Contains(errOut.String(), "socks broker") {
 			t.Errorf("stderr %q; want a note that the message waits for a broker", errOut)
+		}
+		if n := queued(t, opened()); n != 1 {
+			t.Errorf("%d messages queued; want 1", n)
+		}
+	})
+	t.Run("without --wait, a broker check that cannot tell does not stop the message", func(t *testing.T) {
+		ios, _, out, errOut := iostreams.Test()
+		open, opened := localBackend(t)
+		b, err := open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordGateway(t, b)
+		// The probe cannot open the lock file (as when another process
+		// is stopped holding its turn, it cannot tell).
+		if err := os.Mkdir(filepath.Join(b.Config.StateDir, backend.BrokerLockFile), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Broker(); err == nil || errors.Is(err, backend.ErrNoBroker) {
+			t.Fatalf("Broker() = %v; want it unable to tell", err)
+		}
+		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m3")
+		o.Backend = open
+		if err := publishRun(t.Context(), o); err != nil {
+			t.Fatalf("publish without --wait failed: %v", err)
+		}
+		if got := strings.TrimSpace(out.String()); got != "m3" {
+			t.Errorf("stdout %q; want the message ID", got)
+		}
+		if !strings.Contains(errOut.String(), "note: cannot tell whether a broker runs") {
+			t.Errorf("stderr %q; want a note that socks cannot tell whether a broker runs", errOut)
 		}
 		if n := queued(t, opened()); n != 1 {
 			t.Errorf("%d messages queued; want 1", n)
