@@ -10,9 +10,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/socks-dev/socks/internal/filelock"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -485,6 +487,44 @@ func TestSaveProfileKeepsModeAndLinks(t *testing.T) {
 	want := body + "callback_url = \"https://new.example/prod\"\nwebsocket_url = \"wss://new.example/prod\"\n"
 	if got := readString(t, real); got != want {
 		t.Errorf("file is\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A save through a symlink takes the lock of the directory the file is
+// in, which a save by its real path takes too.
+func TestSaveProfileThroughALinkLocksTheRealDirectory(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "dotfiles", "socks.toml")
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "[profiles.prod]\nstack = \"s\"\n"
+	if err := os.WriteFile(real, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "config.toml")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	held, err := filelock.Within(time.Second, func() (*filelock.Lock, bool, error) { return filelock.TryExclusiveDir(filepath.Dir(real)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := lockWait
+	lockWait = 50 * time.Millisecond
+	t.Cleanup(func() { lockWait = saved })
+	_, err = SaveProfile(link, "prod", deployURLs)
+	if err == nil || !strings.Contains(err.Error(), "another process has been saving into "+filepath.Dir(real)) {
+		t.Fatalf("err = %v; want the save to wait for the lock on %s and give up", err, filepath.Dir(real))
+	}
+	if got := readString(t, real); got != body {
+		t.Errorf("the file changed while another held its lock: %q", got)
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveProfile(link, "prod", deployURLs); err != nil {
+		t.Fatal(err)
 	}
 }
 
