@@ -1,7 +1,14 @@
 package backend
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 
@@ -124,6 +131,102 @@ func TestABrokerThatHoldsOnIsAlwaysSeen(t *testing.T) {
 	for err := range errs {
 		if err != nil {
 			t.Fatalf("a probe got %v while a broker held on all along", err)
+		}
+	}
+}
+
+// TestMain lets TestABrokerInAnotherProcessIsAlwaysSeen run this test
+// binary as the brokers and the probes, each its own process.
+func TestMain(m *testing.M) {
+	role, dir := os.Getenv("SOCKS_TEST_BROKER_ROLE"), os.Getenv("SOCKS_TEST_BROKER_DIR")
+	if role == "" {
+		os.Exit(m.Run())
+	}
+	brokerRole(role, dir)
+}
+
+// brokerRole plays one process of TestABrokerInAnotherProcessIsAlwaysSeen;
+// it exits 1 on any error.
+func brokerRole(role, dir string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	b, err := Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+	if err != nil {
+		fail(err)
+	}
+	defer b.Close()
+	switch role {
+	case "hold": // until stdin closes
+		release, err := b.HoldBroker()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println("held")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		release()
+	case "churn": // start and stop, over and over
+		for range 200 {
+			release, err := b.HoldBroker()
+			if err != nil {
+				fail(err)
+			}
+			release()
+		}
+	case "probe":
+		for i := range 100 {
+			if err := b.Broker(); err != nil {
+				fail(fmt.Errorf("probe %d: %w", i, err))
+			}
+		}
+	}
+}
+
+// The same as TestABrokerThatHoldsOnIsAlwaysSeen, with every broker and
+// every probe a process of its own.
+func TestABrokerInAnotherProcessIsAlwaysSeen(t *testing.T) {
+	dir := t.TempDir()
+	cmd := func(role string) (*exec.Cmd, *bytes.Buffer) {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), "SOCKS_TEST_BROKER_ROLE="+role, "SOCKS_TEST_BROKER_DIR="+dir)
+		var errOut bytes.Buffer
+		c.Stderr = &errOut
+		return c, &errOut
+	}
+	holder, holderErr := cmd("hold")
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := holder.Wait(); err != nil {
+			t.Errorf("the broker that held on: %v\n%s", err, holderErr)
+		}
+	}()
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "held\n" {
+		t.Fatalf("the broker did not start: %q %v\n%s", line, err, holderErr)
+	}
+	roles := []string{"churn", "churn", "probe", "probe", "probe", "probe"}
+	others := make([]*exec.Cmd, len(roles))
+	errs := make([]*bytes.Buffer, len(roles))
+	for i, role := range roles {
+		others[i], errs[i] = cmd(role)
+		if err := others[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range others {
+		if err := c.Wait(); err != nil {
+			t.Errorf("process %d (%s) while a broker held on: %v\n%s", i, roles[i], err, errs[i])
 		}
 	}
 }
