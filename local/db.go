@@ -70,9 +70,9 @@ type Options struct {
 	// PollInterval is the first pause of a long poll that found nothing;
 	// the pause grows to 250 ms (or stays at PollInterval if that is longer).
 	// A Send through the same DB wakes a waiting Receive at once, and so
-	// does a Send by another process on Linux (see wake.go); elsewhere
-	// such messages are seen at the next poll. It defaults to
-	// DefaultPollInterval.
+	// does a Send by another process (see wake.go); where the state dir
+	// cannot be watched, such messages are seen at the next poll. It
+	// defaults to DefaultPollInterval.
 	PollInterval time.Duration
 }
 

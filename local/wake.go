@@ -8,9 +8,11 @@ import (
 // Waking other processes. A process that makes a queue message visible
 // writes one byte to the wake file beside the state file (STATE-wake); a
 // process whose broker waits in a long poll watches for that write (on
-// Linux with inotify, see watch_linux.go) and ends its pause at once, so a
-// message published by a separate `socks publish` is received without
-// waiting for the next poll. Elsewhere the poll still finds it.
+// Linux with inotify's close-write on the state dir, watch_linux.go;
+// elsewhere with fsnotify on the wake file, watch_file.go) and ends its
+// pause at once, so a message published by a separate `socks publish` is
+// received without waiting for the next poll. Where no watch can be set
+// up, the poll still finds it.
 
 // wakePath is the wake file of the state file at path.
 func wakePath(path string) string { return path + "-wake" }

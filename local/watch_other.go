@@ -2,10 +2,8 @@
 
 package local
 
-import "errors"
-
-// watchWake is only implemented on Linux; elsewhere long polls find
-// messages from other processes at their next poll.
-func watchWake(string, func()) (func(), error) {
-	return nil, errors.New("watching the state file is only supported on Linux")
+// watchWake watches the wake file with fsnotify (watch_file.go); Linux
+// uses inotify's close-write on the state dir instead (watch_linux.go).
+func watchWake(path string, fn func()) (stop func(), err error) {
+	return watchWakeFile(path, fn)
 }

@@ -74,6 +74,20 @@ func BenchmarkPruneStale(b *testing.B) {
 		}
 		n = rows
 	}
+	// SOCKS_BENCH_PRUNE_TOPICS=N seeds each record with N topics instead
+	// of one: a record is 2 + N items, so 0 shows what a 2-item layout
+	// would cost both variants (bench/NOTES.md, prune).
+	topics := []string{"bench"}
+	if v := os.Getenv("SOCKS_BENCH_PRUNE_TOPICS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 0 || k > pubsub.MaxTopicsPerConnection {
+			b.Fatalf("SOCKS_BENCH_PRUNE_TOPICS=%q: want a number of topics from 0 to %d", v, pubsub.MaxTopicsPerConnection)
+		}
+		topics = nil
+		for i := range k {
+			topics = append(topics, fmt.Sprintf("bench%d", i))
+		}
+	}
 	endpoint := dynamoLocalB(b)
 	api := awsops.NewDynamoDB(awsops.LocalConfig(), endpoint)
 	ctx := context.Background()
@@ -94,7 +108,7 @@ func BenchmarkPruneStale(b *testing.B) {
 		for i := range conns {
 			conns[i] = pubsub.Connection{
 				ID: fmt.Sprintf("stale%07d=", i), Geek: fmt.Sprintf("geek%04d", i%1000),
-				Topics: []string{"bench"}, ConnectedAt: old,
+				Topics: topics, ConnectedAt: old,
 				// Far ahead, so DynamoDB Local's TTL sweeper leaves them.
 				ExpiresAt: time.Now().Add(24 * time.Hour),
 			}

@@ -212,19 +212,19 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	saved := ""
+	saved, warning := "", ""
 	if !opts.DryRun && res.WebSocketURL != "" && tgt.Profile != "" && tgt.ConfigFile != "" {
-		warning, err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
+		w, err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
 			p.Backend, p.Stack, p.Region = config.BackendAWS, tgt.Stack, tgt.Region
 			p.WebSocketURL, p.CallbackURL = res.WebSocketURL, res.CallbackURL
 		})
 		if err != nil {
 			return fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w", tgt.Profile, tgt.ConfigFile, err)
 		}
-		if warning != "" {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", warning)
+		if w != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
 		}
-		saved = tgt.Profile
+		saved, warning = tgt.Profile, w
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
@@ -233,7 +233,10 @@ func deployRun(ctx context.Context, opts *Options) error {
 			awsops.DeployResult
 			Changed      bool   `json:"changed"`
 			SavedProfile string `json:"savedProfile,omitempty"`
-		}{res, res.Changed(), saved})
+			// ConfigWarning says that the config file was rewritten whole
+			// (its original kept as .bak).
+			ConfigWarning string `json:"configWarning,omitempty"`
+		}{res, res.Changed(), saved, warning})
 	}
 	return printResult(opts.IO.Out, res, saved)
 }

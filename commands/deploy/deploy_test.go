@@ -169,12 +169,16 @@ func TestDeployCommandOnMoto(t *testing.T) {
 		WebSocketURL string              `json:"websocketUrl"`
 		CallbackURL  string              `json:"callbackUrl"`
 		Steps        []awsops.DeployStep `json:"steps"`
+		Warning      string              `json:"configWarning"`
 	}
 	if err := json.Unmarshal([]byte(out), &summary); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
 	if summary.Stack != stack || summary.Changed || summary.WebSocketURL != p.WebSocketURL || summary.CallbackURL != p.CallbackURL || len(summary.Steps) != 11 {
 		t.Errorf("--json summary: %+v", summary)
+	}
+	if !strings.Contains(summary.Warning, "could not be edited in place") || !strings.Contains(summary.Warning, cfgFile+".bak") {
+		t.Errorf("--json: configWarning %q; want the rewrite and the .bak named", summary.Warning)
 	}
 
 	t.Run("producers and the event mapping", func(t *testing.T) {

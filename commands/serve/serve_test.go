@@ -42,6 +42,33 @@ func testOptions(t *testing.T) *Options {
 	}
 }
 
+// startServe runs serve with opts until it is listening, and returns a
+// function that stops it and fails t if it ended with an error.
+func startServe(t *testing.T, opts *Options) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	opts.Ready = func(string, string) { close(ready) }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	}
+}
+
 func TestPprofIsRefusedOffLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.168.1.20:6060", "[::]:6060", "example.com:6060", "6060"} {
 		t.Run(addr, func(t *testing.T) {
@@ -65,18 +92,7 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	opts.Pprof = "127.0.0.1:0"
 	ios, _, _, errOut := iostreams.Test()
 	opts.IO = ios
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	opts.Ready = func(string, string) { close(ready) }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, opts) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	stop := startServe(t, opts)
 	m := regexp.MustCompile(`profiles on (http://127\.0\.0\.1:\d+/debug/pprof/)`).FindStringSubmatch(errOut.String())
 	if m == nil {
 		t.Fatalf("serve did not say where the profiles are: %q", errOut)
@@ -90,10 +106,7 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Fatalf("GET goroutine profile: %s %.200q", resp.Status, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v", err)
-	}
+	stop()
 }
 
 // TestJSONPrintsEveryEndpoint: with --json, standard output is one JSON
@@ -105,18 +118,7 @@ func TestJSONPrintsEveryEndpoint(t *testing.T) {
 	opts.Pprof = "127.0.0.1:0"
 	ios, _, out, _ := iostreams.Test()
 	opts.IO = ios
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	opts.Ready = func(string, string) { close(ready) }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, opts) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	stop := startServe(t, opts)
 	line := out.String()
 	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
 		t.Fatalf("stdout is not one line: %q", line)
@@ -157,10 +159,7 @@ func TestJSONPrintsEveryEndpoint(t *testing.T) {
 	if code, body := get(e.Pprof + "goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile") {
 		t.Errorf("GET %sgoroutine: %d %.200q", e.Pprof, code, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v", err)
-	}
+	stop()
 }
 
 func TestReachableAddr(t *testing.T) {
