@@ -188,9 +188,16 @@ func (b *Backend) HoldBroker() (release func(), err error) {
 	if b.DB == nil {
 		return func() {}, nil
 	}
-	l, err := filelock.Shared(filepath.Join(b.Config.StateDir, BrokerLockFile))
+	// A probe holds the lock exclusively for an instant only: one held
+	// for probeWait is a stopped process, and waiting on would hang the
+	// broker's start.
+	lock := filepath.Join(b.Config.StateDir, BrokerLockFile)
+	l, err := filelock.Within(probeWait, func() (*filelock.Lock, bool, error) { return filelock.TryShared(lock) })
 	if errors.Is(err, errors.ErrUnsupported) {
 		return func() {}, nil // no file locks here: brokers go unseen, and Broker says so
+	}
+	if errors.Is(err, filelock.ErrTimeout) {
+		return nil, fmt.Errorf("cannot make the broker known in %s: another socks process has held %s for %s (is one stopped?)", b.Config.StateDir, lock, probeWait)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot make the broker known in %s: %w", b.Config.StateDir, unwrapPath(err))

@@ -19,18 +19,22 @@ type Lock struct {
 	f *os.File
 }
 
-// Shared takes a shared lock on path, creating the file (mode 0600) when
-// missing, and waits while someone holds an exclusive lock on it. Any
-// number of shared locks are held at once.
-func Shared(path string) (*Lock, error) {
-	return take(path, false, true)
+// TryShared takes a shared lock on path, creating the file (mode 0600)
+// when missing, without waiting: ok is false when someone holds an
+// exclusive lock on it. Any number of shared locks are held at once.
+func TryShared(path string) (l *Lock, ok bool, err error) {
+	l, err = take(path, false)
+	if errors.Is(err, errHeld) {
+		return nil, false, nil
+	}
+	return l, err == nil, err
 }
 
 // TryExclusive takes an exclusive lock on path, creating the file when
 // missing, without waiting: ok is false when someone else holds a lock on
 // it.
 func TryExclusive(path string) (l *Lock, ok bool, err error) {
-	l, err = take(path, true, false)
+	l, err = take(path, true)
 	if errors.Is(err, errHeld) {
 		return nil, false, nil
 	}
@@ -49,7 +53,7 @@ func TryExclusiveDir(dir string) (l *Lock, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	err = lock(f, true, false)
+	err = lock(f, true)
 	if err != nil {
 		_ = f.Close()
 		if errors.Is(err, errHeld) {
@@ -63,7 +67,7 @@ func TryExclusiveDir(dir string) (l *Lock, ok bool, err error) {
 // ErrTimeout says that Within gave up: someone held the lock all along.
 var ErrTimeout = errors.New("someone else held the lock all along")
 
-// Within calls try (TryExclusive or TryExclusiveDir on one path) every
+// Within calls try (TryShared, TryExclusive or TryExclusiveDir on one path) every
 // 20 ms until it gets the lock or fails, for up to d: a process that holds
 // a lock this long is taken to be stuck, and the caller says so instead of
 // waiting for ever. It returns an error wrapping ErrTimeout then.
@@ -92,15 +96,16 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-// errHeld says that a lock that was not to wait is held by someone else.
+// errHeld says that the lock is held by someone else (locks never wait:
+// Within polls).
 var errHeld = errors.New("the file is locked")
 
-func take(path string, exclusive, wait bool) (*Lock, error) {
+func take(path string, exclusive bool) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := lock(f, exclusive, wait); err != nil {
+	if err := lock(f, exclusive); err != nil {
 		_ = f.Close()
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"os"
 )
 
-func lock(*os.File, bool, bool) error { return errors.ErrUnsupported }
+func lock(*os.File, bool) error { return errors.ErrUnsupported }
 
 func unlock(*os.File) error { return errors.ErrUnsupported }
 

@@ -30,13 +30,13 @@ func TestSharedLocksKeepAnExclusiveOneOut(t *testing.T) {
 	if !tryExclusive() {
 		t.Fatal("TryExclusive on a file nobody locked failed")
 	}
-	a, err := filelock.Shared(path)
-	if err != nil {
-		t.Fatal(err)
+	a, ok, err := filelock.TryShared(path)
+	if err != nil || !ok {
+		t.Fatalf("TryShared on a free file: ok=%v, %v", ok, err)
 	}
-	b, err := filelock.Shared(path)
-	if err != nil {
-		t.Fatal(err)
+	b, ok, err := filelock.TryShared(path)
+	if err != nil || !ok {
+		t.Fatalf("TryShared beside a shared lock: ok=%v, %v", ok, err)
 	}
 	if tryExclusive() {
 		t.Fatal("TryExclusive got the lock while two shared locks were held")
@@ -64,19 +64,17 @@ func TestAnExclusiveLockKeepsEveryoneOut(t *testing.T) {
 	if _, ok, err := filelock.TryExclusive(path); ok || err != nil {
 		t.Fatalf("TryExclusive beside an exclusive lock: ok=%v, %v; want false, nil", ok, err)
 	}
-	// A shared lock waits for the exclusive one to go.
-	got := make(chan error, 1)
-	go func() {
-		s, err := filelock.Shared(path)
-		if err == nil {
-			err = s.Unlock()
-		}
-		got <- err
-	}()
+	if _, ok, err := filelock.TryShared(path); ok || err != nil {
+		t.Fatalf("TryShared beside an exclusive lock: ok=%v, %v; want false, nil", ok, err)
+	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-got; err != nil {
+	s, ok, err := filelock.TryShared(path)
+	if err != nil || !ok {
+		t.Fatalf("TryShared once the exclusive lock went: ok=%v, %v", ok, err)
+	}
+	if err := s.Unlock(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,13 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func lock(f *os.File, exclusive, wait bool) error {
-	how := unix.LOCK_SH
+func lock(f *os.File, exclusive bool) error {
+	how := unix.LOCK_SH | unix.LOCK_NB
 	if exclusive {
-		how = unix.LOCK_EX
-	}
-	if !wait {
-		how |= unix.LOCK_NB
+		how = unix.LOCK_EX | unix.LOCK_NB
 	}
 	for {
 		err := unix.Flock(int(f.Fd()), how)
