@@ -192,6 +192,20 @@ func recordGateway(t *testing.T, b *backend.Backend) {
 	}
 }
 
+// gatewayBackend is a local backend with a gateway recorded as running
+// (recordGateway) and no broker: open is what publish opens, b the same
+// backend.
+func gatewayBackend(t *testing.T) (open func(context.Context) (*backend.Backend, error), b *backend.Backend) {
+	t.Helper()
+	open, _ = localBackend(t)
+	b, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordGateway(t, b)
+	return open, b
+}
+
 func queued(t *testing.T, b *backend.Backend) int {
 	t.Helper()
 	st, err := b.Queue.Stats(t.Context())
@@ -223,16 +237,11 @@ func TestWaitWithNoGatewayFailsAtOnceAndQueuesNothing(t *testing.T) {
 func TestAGatewayWithoutABroker(t *testing.T) {
 	t.Run("--wait fails at once and queues nothing", func(t *testing.T) {
 		ios, _, out, _ := iostreams.Test()
-		open, opened := localBackend(t)
-		b, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		recordGateway(t, b)
+		open, b := gatewayBackend(t)
 		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
 		o.Backend = open
 		o.WaitTimeout = time.Hour // a wait would show as a hung test
-		err = publishRun(t.Context(), o)
+		err := publishRun(t.Context(), o)
 		if err == nil || !strings.Contains(err.Error(), "no broker does") || !strings.Contains(err.Error(), "socks broker") ||
 			!strings.Contains(err.Error(), "without --no-broker") || !strings.Contains(err.Error(), "nothing was queued") {
 			t.Fatalf("got %v; want an error saying no broker runs, nothing was queued, and to start one", err)
@@ -243,18 +252,13 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("stdout %q; want nothing (nothing was queued)", out)
 		}
-		if n := queued(t, opened()); n != 0 {
+		if n := queued(t, b); n != 0 {
 			t.Errorf("%d messages queued; want none", n)
 		}
 	})
 	t.Run("without --wait the message is queued with a note", func(t *testing.T) {
 		ios, _, out, errOut := iostreams.Test()
-		open, opened := localBackend(t)
-		b, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		recordGateway(t, b)
+		open, b := gatewayBackend(t)
 		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m1")
 		o.Backend = open
 		if err := publishRun(t.Context(), o); err != nil {
@@ -266,18 +270,13 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 		if !strings.Contains(errOut.String(), "note: a gateway runs but no broker does") || !strings.Contains(errOut.String(), "socks broker") {
 			t.Errorf("stderr %q; want a note that the message waits for a broker", errOut)
 		}
-		if n := queued(t, opened()); n != 1 {
+		if n := queued(t, b); n != 1 {
 			t.Errorf("%d messages queued; want 1", n)
 		}
 	})
 	t.Run("without --wait, a broker check that cannot tell does not stop the message", func(t *testing.T) {
 		ios, _, out, errOut := iostreams.Test()
-		open, opened := localBackend(t)
-		b, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		recordGateway(t, b)
+		open, b := gatewayBackend(t)
 		// The probe cannot open the lock file (as when another process
 		// is stopped holding its turn, it cannot tell).
 		if err := os.Mkdir(filepath.Join(b.Config.StateDir, backend.BrokerLockFile), 0o700); err != nil {
@@ -297,18 +296,13 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 		if !strings.Contains(errOut.String(), "note: cannot tell whether a broker runs") {
 			t.Errorf("stderr %q; want a note that socks cannot tell whether a broker runs", errOut)
 		}
-		if n := queued(t, opened()); n != 1 {
+		if n := queued(t, b); n != 1 {
 			t.Errorf("%d messages queued; want 1", n)
 		}
 	})
 	t.Run("with a broker known, --wait queues and waits for the report", func(t *testing.T) {
 		ios, _, out, errOut := iostreams.Test()
-		open, opened := localBackend(t)
-		b, err := open(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		recordGateway(t, b)
+		open, b := gatewayBackend(t)
 		release, err := b.HoldBroker()
 		if err != nil {
 			t.Fatal(err)
@@ -331,7 +325,7 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 		if errOut.Len() != 0 {
 			t.Errorf("stderr %q; want no note", errOut)
 		}
-		if n := queued(t, opened()); n != 1 {
+		if n := queued(t, b); n != 1 {
 			t.Errorf("%d messages queued; want 1", n)
 		}
 	})
