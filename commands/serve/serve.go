@@ -277,14 +277,12 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	mgmtURL := gw.ManagementEndpoint(addr)
 	if b.DB != nil {
-		if err := record(ctx, b, wsURL, mgmtURL); err != nil {
-			_ = ln.Close()
-			return err
-		}
-		defer forget(b, mgmtURL)
 		if !opts.NoBroker {
-			// Known before the URL is announced, so that a publish
-			// --wait that follows it finds the broker.
+			// Known before the gateway is recorded and its URL announced,
+			// so that a publish --wait that follows finds the broker; and
+			// let go after the record is gone, so that one during the
+			// shutdown is told that no gateway runs, not that a gateway
+			// runs without a broker.
 			release, err := b.HoldBroker()
 			if err != nil {
 				_ = ln.Close()
@@ -292,6 +290,11 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 			defer release()
 		}
+		if err := record(ctx, b, wsURL, mgmtURL); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer forget(b, mgmtURL)
 	}
 
 	ends := Endpoints{WebSocket: wsURL, Management: mgmtURL, Page: "http://" + addr + "/", Broker: !opts.NoBroker}
