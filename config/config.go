@@ -170,6 +170,16 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("unknown backend %q: use %q (the embedded default) or %q", c.Backend, BackendLocal, BackendAWS)
 	}
 	dir := pick("state_dir", f.StateDir, EnvStateDir, prof.StateDir)
+	if dir != "" && c.Sources["state_dir"] == "profile "+profName {
+		// No shell read the file: socks expands ~ itself, and a relative
+		// path is taken from the file's folder, not from wherever socks
+		// happens to run.
+		d, err := profilePath(dir, cfgFile, getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("state_dir %q of profile %s: %w", dir, profName, err)
+		}
+		dir = d
+	}
 	if dir == "" {
 		d, err := DefaultStateDir(getenv)
 		if err != nil {
@@ -211,6 +221,22 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// profilePath is where a path written in the config file cfgFile points:
+// ~ and ~/... are in HOME, a relative path is in the file's folder.
+func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home := getenv("HOME")
+		if home == "" {
+			return "", fmt.Errorf("HOME is not set, so ~ cannot be expanded: write the whole path")
+		}
+		return filepath.Join(home, p[1:]), nil
+	}
+	if filepath.IsAbs(p) || cfgFile == "" {
+		return p, nil
+	}
+	return filepath.Join(filepath.Dir(cfgFile), p), nil
 }
 
 // DefaultStateDir follows the XDG base directory spec:

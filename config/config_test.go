@@ -36,6 +36,7 @@ func env(m map[string]string) func(string) string {
 
 func TestResolvePrecedence(t *testing.T) {
 	file := writeFile(t, sampleFile)
+	relFile := writeFile(t, "default_profile = \"p\"\n[profiles.p]\nstate_dir = \"state\"\n")
 	tests := []struct {
 		name    string
 		flags   Flags
@@ -119,6 +120,42 @@ func TestResolvePrecedence(t *testing.T) {
 			flags:   Flags{ConfigFile: writeFile(t, "[profiles.x]\nregoin = \"eu-west-1\"\n")},
 			env:     map[string]string{"HOME": "/home/g"},
 			wantErr: "unknown setting profiles.x.regoin",
+		},
+		{
+			name:  "a profile's ~/ state dir is in HOME, not a folder named ~",
+			flags: Flags{ConfigFile: writeFile(t, "default_profile = \"p\"\n[profiles.p]\nstate_dir = \"~/socks-dev\"\n")},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if c.StateDir != "/home/g/socks-dev" {
+					t.Errorf("state dir %q; want /home/g/socks-dev", c.StateDir)
+				}
+			},
+		},
+		{
+			name:  "a profile's relative state dir is beside the config file, wherever socks runs",
+			flags: Flags{ConfigFile: relFile},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if want := filepath.Join(filepath.Dir(relFile), "state"); c.StateDir != want {
+					t.Errorf("state dir %q; want %q", c.StateDir, want)
+				}
+			},
+		},
+		{
+			name:  "a relative --state-dir is from the current directory, as the shell's paths are",
+			flags: Flags{ConfigFile: relFile, StateDir: "here"},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if want, _ := filepath.Abs("here"); c.StateDir != want {
+					t.Errorf("state dir %q; want %q", c.StateDir, want)
+				}
+			},
+		},
+		{
+			name:    "a ~ state dir with no HOME is refused",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = \"p\"\n[profiles.p]\nstate_dir = \"~/x\"\n")},
+			env:     map[string]string{},
+			wantErr: "HOME is not set",
 		},
 		{
 			name:    "profiles that are not a table are refused, not read as none",
