@@ -23,22 +23,22 @@ type Lock struct {
 // when missing, without waiting: ok is false when someone holds an
 // exclusive lock on it. Any number of shared locks are held at once.
 func TryShared(path string) (l *Lock, ok bool, err error) {
-	l, err = take(path, false)
-	if errors.Is(err, errHeld) {
-		return nil, false, nil
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
 	}
-	return l, err == nil, err
+	return take(f, false)
 }
 
 // TryExclusive takes an exclusive lock on path, creating the file when
 // missing, without waiting: ok is false when someone else holds a lock on
 // it.
 func TryExclusive(path string) (l *Lock, ok bool, err error) {
-	l, err = take(path, true)
-	if errors.Is(err, errHeld) {
-		return nil, false, nil
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
 	}
-	return l, err == nil, err
+	return take(f, true)
 }
 
 // TryExclusiveDir takes an exclusive lock on the directory dir without
@@ -53,15 +53,7 @@ func TryExclusiveDir(dir string) (l *Lock, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	err = lock(f, true)
-	if err != nil {
-		_ = f.Close()
-		if errors.Is(err, errHeld) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	return &Lock{f: f}, true, nil
+	return take(f, true)
 }
 
 // ErrTimeout says that Within gave up: someone held the lock all along.
@@ -100,14 +92,15 @@ func (l *Lock) Unlock() error {
 // Within polls).
 var errHeld = errors.New("the file is locked")
 
-func take(path string, exclusive bool) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
+// take locks the open file f without waiting; ok is false when someone
+// else holds the lock. It closes f unless it returns the lock.
+func take(f *os.File, exclusive bool) (l *Lock, ok bool, err error) {
 	if err := lock(f, exclusive); err != nil {
 		_ = f.Close()
-		return nil, err
+		if errors.Is(err, errHeld) {
+			return nil, false, nil
+		}
+		return nil, false, err
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f}, true, nil
 }
