@@ -250,7 +250,7 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.Is(err, store.ErrExpired):
 		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
 	case errors.Is(err, store.ErrUnauthorized):
-		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked or issued for another geek"), nil
+		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked, issued for another geek, or expired and since deleted; issue a new one"), nil
 	case errors.Is(err, store.ErrLimit):
 		return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
 	case err != nil:
