@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -159,7 +158,7 @@ func startChromium(t *testing.T, pageURL string, log *eventLog) *chromium {
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	// Its own process group, so that the renderer and helper processes
 	// end with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	inOwnProcessGroup(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
@@ -170,7 +169,7 @@ func startChromium(t *testing.T, pageURL string, log *eventLog) *chromium {
 		close(c.exited)
 	}()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		select {
 		case <-c.exited:
 		case <-time.After(stopTimeout):

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -391,7 +390,7 @@ func (f *readmeFixture) shell(line string, spec readmeRun, env []string) *exec.C
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = f.dir
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	inOwnProcessGroup(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	return cmd
 }
@@ -423,7 +422,7 @@ func (f *readmeFixture) runLine(line string, spec readmeRun) {
 	}()
 	output := func() string { return stdout.String() + stderr.String() }
 	kill := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		<-done
 	}
 	// wait waits at most d for the command to exit.
@@ -537,7 +536,7 @@ func interruptSocks(pgid int) {
 		if len(fields) < 3 || fields[2] != strconv.Itoa(pgid) || string(stat[open+1:end]) != "socks" {
 			continue
 		}
-		_ = syscall.Kill(pid, syscall.SIGINT)
+		interrupt(pid)
 	}
 }
 

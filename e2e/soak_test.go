@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +45,7 @@ var statsLine = regexp.MustCompile(`msg="runtime stats" goroutines=(\d+) connect
 func (srv *server) stats(t *testing.T) runtimeStats {
 	t.Helper()
 	before := len(statsLine.FindAllStringSubmatch(srv.stderr.String(), -1))
-	if err := srv.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+	if err := askForStats(srv.cmd.Process); err != nil {
 		t.Fatalf("SIGUSR1: %v", err)
 	}
 	deadline := time.Now().Add(receiveTimeout)
