@@ -36,9 +36,9 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 	}
 	// Write to the file a symlink points at (dotfile managers link it),
 	// not over the link.
-	target := path
-	if t, err := filepath.EvalSymlinks(path); err == nil {
-		target = t
+	target, err := linkTarget(path)
+	if err != nil {
+		return "", fmt.Errorf("config file %s: %w", path, err)
 	}
 	// Another process may save into the same file at once: the lock on
 	// the directory makes it wait, and (where there is no lock) each
@@ -62,6 +62,41 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 }
 
 const saveAttempts = 5
+
+// maxLinks bounds the symbolic links linkTarget follows, as the kernel
+// does (Linux's ELOOP after 40).
+const maxLinks = 40
+
+// linkTarget returns the file a save into path writes: path itself, or
+// the file at the end of the symbolic links path is, even when that file
+// does not exist yet (a link made before the first save).
+func linkTarget(path string) (string, error) {
+	if t, err := filepath.EvalSymlinks(path); err == nil {
+		return t, nil
+	}
+	p := path
+	for range maxLinks {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		dest, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(p), dest)
+		}
+		p = dest
+	}
+	return "", fmt.Errorf("too many levels of symbolic links (a loop?)")
+}
 
 var errChanged = errors.New("changed while saving")
 

@@ -870,3 +870,55 @@ func TestVerifyEditRefusesWhatWasNotAsked(t *testing.T) {
 		})
 	}
 }
+
+// A link whose file does not exist yet (a dotfile manager's link made
+// before the first save) gets the file where it points, and stays a link;
+// a loop of links is an error that writes nothing.
+func TestSaveProfileThroughADanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	// config.toml -> ../dotfiles/link.toml -> socks.toml, which is missing.
+	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "home", "config.toml")
+	if err := os.Symlink(filepath.Join("..", "dotfiles", "link.toml"), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "dotfiles"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("socks.toml", filepath.Join(dir, "dotfiles", "link.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveProfile(link, "prod", deployURLs); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{link, filepath.Join(dir, "dotfiles", "link.toml")} {
+		if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s is no longer a symlink: %v %v", l, fi.Mode(), err)
+		}
+	}
+	real := filepath.Join(dir, "dotfiles", "socks.toml")
+	got := readString(t, real)
+	if !strings.Contains(got, "[profiles.prod]") || !strings.Contains(got, `websocket_url = "wss://new.example/prod"`) {
+		t.Errorf("%s is\n%s\nwant the prod profile with the new URLs", real, got)
+	}
+	if fi, err := os.Stat(real); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, err %v: want a new config file private (0600)", fi.Mode(), err)
+	}
+
+	loop := filepath.Join(dir, "loop.toml")
+	if err := os.Symlink("loop2.toml", loop); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop.toml", filepath.Join(dir, "loop2.toml")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := SaveProfile(loop, "prod", deployURLs)
+	if err == nil || !strings.Contains(err.Error(), "symbolic links") {
+		t.Errorf("err = %v; want a loop of symbolic links refused", err)
+	}
+	if fi, err := os.Lstat(loop); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the looping link was replaced: %v %v", fi.Mode(), err)
+	}
+}
