@@ -320,6 +320,13 @@ func (c *conn) readLoop() {
 	ws.SetPingHandler(func(data string) error {
 		c.touch()
 		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+		// A pong is bytes queued for the client like any other: a client
+		// that pings without reading is a slow consumer too.
+		if c.fc.queuedBytes()+len(data)+2 > c.g.opts.MaxQueuedBytes {
+			c.g.log.Debug("slow consumer", "connectionId", c.id, "queuedBytes", c.fc.queuedBytes())
+			c.closeWith(websocket.ClosePolicyViolation, reasonSlowConsumer, true)
+			return nil
+		}
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 		var ne net.Error
 		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {

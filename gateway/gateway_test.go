@@ -1204,6 +1204,40 @@ func TestASlowConsumerIsClosedOnceItsQueuedBytesPassTheBound(t *testing.T) {
 	}
 }
 
+// The pongs answering a client's pings are bytes queued for it like any
+// other: a client that pings without reading cannot grow its backlog past
+// the bound, it is closed as a slow consumer.
+func TestAClientThatPingsWithoutReadingIsClosedAsASlowConsumer(t *testing.T) {
+	h := newFakeHandler()
+	const bound = 16 * 1024
+	g, _, ws, id := slowClient(t, h, Options{MaxQueuedBytes: bound}, 64<<10)
+	payload := bytes.Repeat([]byte("p"), 125) // the most a control frame holds
+	const pings = 4000                        // about 500 KB of pongs, 30 times the bound
+	for i := range pings {
+		if err := ws.WriteControl(websocket.PingMessage, payload, time.Now().Add(wait)); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+	}
+	// A message behind the pings: once it is routed, the gateway has
+	// answered every ping (or the connection ended before it).
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"action":"marker"}`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for g.lookup(id) != nil && len(h.find(func(ev event) bool {
+		return ev.RequestContext.EventType == "MESSAGE" && ev.RequestContext.ConnectionID == id
+	})) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway neither routed the message behind %d pings nor closed the connection within %v", pings, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c := g.lookup(id); c != nil {
+		t.Fatalf("%d pings later the connection is open with %d bytes of pongs queued; the bound is %d", pings, c.fc.queuedBytes(), bound)
+	}
+	wantClose(t, h, ws, id, websocket.ClosePolicyViolation, reasonSlowConsumer)
+}
+
 func TestAFloodingClientGetsErrorFramesThenACloseWith1008(t *testing.T) {
 	h := newFakeHandler()
 	var routed atomic.Int64
