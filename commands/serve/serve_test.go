@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -221,5 +223,58 @@ func TestOnlyLoopbackAddressesServeWithoutSignatures(t *testing.T) {
 		if got := isLoopback(&net.TCPAddr{IP: net.ParseIP(tc.ip), Port: 8765}); got != tc.loopback {
 			t.Errorf("isLoopback(%s) = %v; want %v", tc.ip, got, tc.loopback)
 		}
+	}
+}
+
+// TestCtrlCWithARequestThatNeverEndsStillExitsCleanly: Ctrl-C while a
+// Management API call is stuck (its body never comes) waits the grace
+// period, drops it and ends serve without an error; it used to end with
+// "context deadline exceeded" (exit 1).
+func TestCtrlCWithARequestThatNeverEndsStillExitsCleanly(t *testing.T) {
+	opts := testOptions(t)
+	opts.shutdownGrace = 100 * time.Millisecond // the stuck call never ends: any grace runs out
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	mgmt := make(chan string, 1)
+	opts.Ready = func(_, m string) { mgmt <- m }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	var addr string
+	select {
+	case m := <-mgmt:
+		addr = strings.TrimPrefix(m, "http://")
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+
+	// A post that promises 100 bytes and sends none: the 100 Continue
+	// says the handler is reading its body.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: unsigned\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve ended with %q; want no error (the stuck call is dropped)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not end")
+	}
+	if s := errOut.String(); strings.Contains(s, "deadline") {
+		t.Errorf("stderr %q speaks of deadlines", s)
 	}
 }
