@@ -285,7 +285,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // Shutdown stops accepting clients, sends each connected client a close
 // frame 1001 "going away", waits (for at most a short grace each) for them to
 // answer, calls $disconnect for each and closes them. When ctx ends first it
-// drops the remaining connections, cancels the Handler calls in progress,
+// drops the remaining connections and Management API calls, cancels the
+// Handler calls in progress,
 // still waits for their $disconnect calls, and returns ctx's error.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var err error
@@ -348,7 +349,13 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	}
 	// Again, for any accepted while the listener was closing.
 	g.closeFresh()
-	if srvErr := <-srvDone; err == nil {
+	srvErr := <-srvDone
+	if srvErr != nil {
+		// Out of time: the HTTP requests still running (a Management
+		// API call whose body never comes) are dropped too.
+		_ = g.srv.Close()
+	}
+	if err == nil {
 		err = srvErr
 	}
 	return err

@@ -1419,6 +1419,39 @@ func TestShutdownDoesNotWaitForSocketsThatSentNothing(t *testing.T) {
 	}
 }
 
+// A Management API call that never ends (its body never comes) is dropped
+// when Shutdown runs out of time, like the WebSocket connections: nothing
+// of the gateway is left running after Shutdown returns.
+func TestShutdownOutOfTimeDropsCallsThatNeverEnd(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: unsigned\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr)
+	r := bufio.NewReader(c)
+	// The 100 Continue says the handler is reading the body.
+	if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond) // the call never ends: any time runs out
+	defer cancel()
+	if err := g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v; want the context's deadline", err)
+	}
+	// Dropped: the socket ends (the rest of the 100 Continue answer may
+	// come first).
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the call that never ends is still open after Shutdown")
+		}
+	}
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.
