@@ -115,6 +115,9 @@ type Options struct {
 	idleTick chan time.Time
 	// pingPeriod is how often each client is pinged (default pingPeriod).
 	pingPeriod time.Duration
+	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
+	// for its next request (default httpIdleTimeout).
+	httpIdleTimeout time.Duration
 }
 
 const (
@@ -132,6 +135,11 @@ const (
 	// integrationTimeout bounds one Handler call, as API Gateway's 29 s
 	// integration timeout does.
 	integrationTimeout = 29 * time.Second
+	// httpIdleTimeout closes a kept-alive HTTP connection that sent no
+	// next request for this long: longer than the Management API client's
+	// own idle timeout (30 s) and Go's default (90 s), so that a client
+	// gives a connection up before the gateway closes it under a request.
+	httpIdleTimeout = 2 * time.Minute
 	// maxSweepPeriod is the longest period of the sweeper, the one timer
 	// of every connection's ping, idle timeout and maximum duration.
 	maxSweepPeriod = time.Second
@@ -238,6 +246,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.pingPeriod <= 0 {
 		opts.pingPeriod = pingPeriod
 	}
+	if opts.httpIdleTimeout <= 0 {
+		opts.httpIdleTimeout = httpIdleTimeout
+	}
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
@@ -263,6 +274,7 @@ func New(opts Options) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       opts.httpIdleTimeout,
 		ConnState:         g.trackFresh,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}

@@ -1452,6 +1452,35 @@ func TestShutdownOutOfTimeDropsCallsThatNeverEnd(t *testing.T) {
 	}
 }
 
+// A kept-alive HTTP connection (a Management API client, a browser that
+// fetched socks.js) that sends no further request is closed in the end: a
+// producer that leaks its HTTP clients cannot pile up sockets in the
+// gateway until it runs out of files.
+func TestIdleKeptAliveHTTPConnectionsAreClosed(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{httpIdleTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "GET /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: unsigned\r\n\r\n", addr)
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || resp.Close {
+		t.Fatalf("status %d, close %v; want 410 on a kept-alive connection", resp.StatusCode, resp.Close)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("the idle kept-alive connection: %v; want it closed (EOF)", err)
+	}
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.
