@@ -175,6 +175,12 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
 		return
 	}
+	if !validKey(r.Header.Get("Sec-Websocket-Key")) {
+		// The upgrade would refuse it after $connect recorded the
+		// connection.
+		http.Error(w, "Bad Request: Sec-WebSocket-Key must be the base64 of 16 bytes", http.StatusBadRequest)
+		return
+	}
 	if origin := r.Header.Get("Origin"); origin != "" && len(g.opts.AllowOrigins) > 0 && !slices.Contains(g.opts.AllowOrigins, origin) {
 		// The Origin is not echoed: it is the caller's input.
 		http.Error(w, "this origin may not connect: the gateway allows only the origins given with --allow-origin", http.StatusForbidden)
@@ -668,6 +674,17 @@ func responseBody(resp events.APIGatewayProxyResponse) ([]byte, bool) {
 		}
 	}
 	return []byte(resp.Body), false
+}
+
+// validKey reports whether key is a Sec-WebSocket-Key the upgrade accepts:
+// the base64 of 16 bytes (RFC 6455 §4.1).
+func validKey(key string) bool {
+	var b [18]byte // base64.StdEncoding.DecodedLen(24)
+	if len(key) != 24 {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(b[:], []byte(key))
+	return err == nil && n == 16
 }
 
 // remoteIP returns the host part of a RemoteAddr.

@@ -985,6 +985,42 @@ func TestTheManagementAPIRefusesUnsignedRequestsAndWrongPaths(t *testing.T) {
 	})
 }
 
+// A handshake that the upgrade would refuse anyway is refused before
+// $connect: the route never records a connection that cannot open.
+func TestHandshakesThatCannotSucceedNeverReachConnect(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	for _, tc := range []struct {
+		name, key string
+	}{
+		{"a key that is not base64", "not a key!"},
+		{"a key of 15 bytes", base64.StdEncoding.EncodeToString(make([]byte, 15))},
+		{"a key of 17 bytes", base64.StdEncoding.EncodeToString(make([]byte, 17))},
+	} {
+		t.Run(tc.name+" is 400 without a $connect", func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctxT(t), http.MethodGet, "http://"+addr+"/?tag=badkey", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", tc.key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d; want 400", resp.StatusCode)
+			}
+			if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
+				t.Errorf("%d $connect calls; want none", n)
+			}
+		})
+	}
+}
+
 // TestOutboundFramesAreAtMost32KB reads a posted message frame by frame on a
 // raw connection.
 func TestOutboundFramesAreAtMost32KB(t *testing.T) {
