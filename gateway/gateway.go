@@ -118,6 +118,9 @@ type Options struct {
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
 	// for its next request (default httpIdleTimeout).
 	httpIdleTimeout time.Duration
+	// bodyWait bounds the reading of a Management API call's body
+	// (default bodyWait).
+	bodyWait time.Duration
 }
 
 const (
@@ -140,6 +143,9 @@ const (
 	// own idle timeout (30 s) and Go's default (90 s), so that a client
 	// gives a connection up before the gateway closes it under a request.
 	httpIdleTimeout = 2 * time.Minute
+	// bodyWait bounds the reading of a Management API call's body, at
+	// most 128 KB.
+	bodyWait = 30 * time.Second
 	// maxSweepPeriod is the longest period of the sweeper, the one timer
 	// of every connection's ping, idle timeout and maximum duration.
 	maxSweepPeriod = time.Second
@@ -248,6 +254,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.httpIdleTimeout <= 0 {
 		opts.httpIdleTimeout = httpIdleTimeout
+	}
+	if opts.bodyWait <= 0 {
+		opts.bodyWait = bodyWait
 	}
 	g := &Gateway{
 		opts:   opts,

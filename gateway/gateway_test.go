@@ -1517,6 +1517,33 @@ func TestIdleKeptAliveHTTPConnectionsAreClosed(t *testing.T) {
 	}
 }
 
+// A Management API call whose body stops coming is answered (400) and
+// let go of after a while, not held for ever: off loopback, anyone can
+// send one before its signature is checked.
+func TestAManagementCallWhoseBodyStallsIsLetGo(t *testing.T) {
+	for _, creds := range []*Credentials{nil, {AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}} {
+		t.Run(fmt.Sprintf("signatures required %v", creds != nil), func(t *testing.T) {
+			h := newFakeHandler()
+			_, addr := start(t, h, Options{Credentials: creds, bodyWait: 50 * time.Millisecond})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(wait))
+			fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: unsigned\r\nContent-Length: 100\r\n\r\nonly a part", addr)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer to a call whose body stalled: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d; want 400", resp.StatusCode)
+			}
+		})
+	}
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.

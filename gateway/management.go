@@ -45,6 +45,10 @@ type connectionIdentity struct {
 // Authentication Token".
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
 	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
+	// A body that stops coming is not waited for past bodyWait (then
+	// 400): off loopback, anyone can send one before the signature over
+	// it is checked.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
 	if r.Header.Get("Authorization") == "" {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
 		return
