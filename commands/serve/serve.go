@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -253,6 +254,12 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	origins := make([]string, 0, len(opts.AllowOrigins))
+	for _, o := range opts.AllowOrigins {
+		o, _ = browserOrigin(o) // checked above
+		origins = append(origins, o)
+	}
+
 	handler := &routes.Handler{
 		Store: b.Store, MaxDuration: opts.MaxDuration, Now: opts.Now, Logger: logger.With("component", "routes"),
 		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
@@ -271,7 +278,7 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxConnections:     opts.MaxConnections,
 		MaxQueuedBytes:     opts.MaxQueuedBytes,
 		MaxFramesPerSecond: opts.MaxFramesPerSecond,
-		AllowOrigins:       opts.AllowOrigins,
+		AllowOrigins:       origins,
 		Credentials:        gatewayCredentials(keys),
 	})
 	if err != nil {
@@ -405,11 +412,25 @@ func (opts *Options) checkLimits() error {
 		return cmdutil.FlagErrorf("--max-frames-per-second must be at least 1")
 	}
 	for _, o := range opts.AllowOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+		if _, err := browserOrigin(o); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// browserOrigin returns origin as a browser sends it in the Origin header:
+// scheme and host in lower case, without the scheme's default port.
+func browserOrigin(origin string) (string, error) {
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return "", cmdutil.FlagErrorf("--allow-origin takes origins like https://app.example (scheme and host, no path)")
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return scheme + "://" + host, nil
 }
 
 // defaultLimits gives every limit left at zero its default, so that code

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
@@ -276,5 +278,64 @@ func TestCtrlCWithARequestThatNeverEndsStillExitsCleanly(t *testing.T) {
 	}
 	if s := errOut.String(); strings.Contains(s, "deadline") {
 		t.Errorf("stderr %q speaks of deadlines", s)
+	}
+}
+
+// TestAllowOriginMatchesWhatBrowsersSend: browsers send an origin with its
+// scheme and host in lower case and without the default port, so an
+// --allow-origin written otherwise still names it.
+func TestAllowOriginMatchesWhatBrowsersSend(t *testing.T) {
+	opts := testOptions(t)
+	opts.AllowOrigins = []string{"HTTPS://App.Example:443", "http://LocalHost:3000", "http://dev.example:80"}
+	wsURL := make(chan string, 1)
+	opts.Ready = func(ws, _ string) { wsURL <- ws }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var u string
+	select {
+	case u = <-wsURL:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	for _, tc := range []struct {
+		origin  string
+		allowed bool
+	}{
+		{"https://app.example", true},
+		{"http://localhost:3000", true},
+		{"http://dev.example", true},
+		{"https://evil.example", false},
+		{"http://app.example", false},
+	} {
+		// No chatter ID: an allowed origin reaches $connect, which asks
+		// for one (401); another is refused before it (403).
+		want := http.StatusUnauthorized
+		if !tc.allowed {
+			want = http.StatusForbidden
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ws, resp, err := websocket.DefaultDialer.DialContext(dctx, u, http.Header{"Origin": {tc.origin}})
+		dcancel()
+		if err == nil {
+			ws.Close()
+			t.Errorf("Origin %s: connected without a chatter ID", tc.origin)
+			continue
+		}
+		if resp == nil || resp.StatusCode != want {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Errorf("Origin %s: status %d (%v); want %d", tc.origin, status, err, want)
+		}
 	}
 }
