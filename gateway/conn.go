@@ -154,8 +154,14 @@ func (c *conn) enqueue(m outbound) bool {
 	return true
 }
 
-// writeFailed ends the connection after a failed write.
+// writeFailed ends the connection after a failed write. A write after the
+// close frame ends nothing: whoever sent that frame ends the connection,
+// with its status (finish, or the reader with the client's close frame,
+// which it answers before it returns it).
 func (c *conn) writeFailed(err error) {
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return
+	}
 	c.g.log.Debug("write failed", "connectionId", c.id, "err", err)
 	c.closeWith(websocket.CloseAbnormalClosure, reasonAbnormal, false)
 }

@@ -481,6 +481,26 @@ func TestClientEndingsCallDisconnectOnce(t *testing.T) {
 			t.Errorf("$disconnect %d %q", rc.DisconnectStatusCode, *rc.DisconnectReason)
 		}
 	})
+	t.Run("a post between the answer to a client's close frame and the reader's end leaves the client's code", func(t *testing.T) {
+		ws, id := connect(t, h, addr)
+		// The reader answers a client's close frame before it hands the
+		// frame on: a post can come in between. The answer is written
+		// here, as the reader does, and the post comes after it.
+		c := g.lookup(id)
+		if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, ""), time.Now().Add(wait)); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Pusher().Post(ctxT(t), id, []byte("late")); !store.IsGone(err) {
+			t.Fatalf("a post after the close frame: %v; want gone", err)
+		}
+		if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"), time.Now().Add(wait)); err != nil {
+			t.Fatal(err)
+		}
+		rc := h.waitDisconnect(t, id).RequestContext
+		if rc.DisconnectStatusCode != 4000 || *rc.DisconnectReason != "bye" {
+			t.Errorf("$disconnect %d %q; want the client's 4000 bye", rc.DisconnectStatusCode, *rc.DisconnectReason)
+		}
+	})
 	t.Run("a dropped TCP connection is 1006", func(t *testing.T) {
 		ws, id := connect(t, h, addr)
 		ws.UnderlyingConn().Close()
