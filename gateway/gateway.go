@@ -175,6 +175,10 @@ const (
 
 var stageName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// ValidStage reports whether stage may be Options.Stage: empty, or
+// letters, digits, '-' and '_'.
+func ValidStage(stage string) bool { return stage == "" || stageName.MatchString(stage) }
+
 // Gateway is a running local WebSocket API.
 type Gateway struct {
 	opts     Options
@@ -218,7 +222,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Handler == nil {
 		return nil, errors.New("gateway: Options.Handler is required")
 	}
-	if opts.Stage != "" && !stageName.MatchString(opts.Stage) {
+	if !ValidStage(opts.Stage) {
 		return nil, fmt.Errorf("gateway: stage %q: use only letters, digits, '-' and '_'", opts.Stage)
 	}
 	routes := make(map[string]bool, len(opts.Routes))

@@ -395,10 +395,14 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// checkLimits refuses limits out of their ranges (docs/protocol.md).
+// checkLimits refuses limits out of their ranges (docs/protocol.md), and
+// stages and origins that are not ones.
 func (opts *Options) checkLimits() error {
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
+	}
+	if !gateway.ValidStage(opts.Stage) {
+		return cmdutil.FlagErrorf("--stage %q: use only letters, digits, '-' and '_'", opts.Stage)
 	}
 	if opts.MaxConnectionsPerGeek < 1 {
 		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")

@@ -91,6 +91,24 @@ func TestPprofIsRefusedOffLoopback(t *testing.T) {
 	}
 }
 
+func TestABadStageIsAUsageErrorBeforeAnythingOpens(t *testing.T) {
+	for _, stage := range []string{"a/b", "dev stage", "../x", "é"} {
+		t.Run(stage, func(t *testing.T) {
+			opts := testOptions(t)
+			opts.Stage = stage
+			opts.Backend = func(context.Context) (*backend.Backend, error) {
+				t.Fatal("opened the backend before checking --stage")
+				return nil, nil
+			}
+			err := Run(context.Background(), opts)
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), "--stage") {
+				t.Fatalf("Run = %v, want a usage error about --stage", err)
+			}
+		})
+	}
+}
+
 func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	opts := testOptions(t)
 	opts.Pprof = "127.0.0.1:0"
