@@ -20,10 +20,12 @@
 //	                           Options.MaxFramesPerSecond
 //	1009 "message too big"     the client sent a message over 128 KB
 //	1009 "frame too big"       the client sent a frame over 32 KB
+//	1002 (what was wrong)      the client broke the WebSocket protocol
+//	                           (gorilla/websocket sends it)
 //
 // The $disconnect event carries that code and reason, or the client's own
 // close code and reason, or 1006 when the connection broke without a
-// close frame.
+// close frame (or with 1002).
 package gateway
 
 import (

@@ -1041,6 +1041,48 @@ func TestHandshakesThatCannotSucceedNeverReachConnect(t *testing.T) {
 	}
 }
 
+// A frame that breaks the protocol (here: not masked) gets a close frame
+// 1002 naming what was wrong, and $disconnect runs (with 1006: the reader
+// ends without a close frame of the client's).
+func TestAFrameThatBreaksTheProtocolClosesWith1002(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "GET /?tag=unmasked HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	id := h.idOf("unmasked")
+	if _, err := c.Write([]byte{0x81, 0x02, 'h', 'i'}); err != nil { // FIN, text, unmasked "hi"
+		t.Fatal(err)
+	}
+	var hdr [2]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	if hdr[0] != 0x88 || hdr[1]&0x7f < 2 {
+		t.Fatalf("frame header % x; want a close frame with a code", hdr)
+	}
+	payload := make([]byte, hdr[1]&0x7f)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := binary.BigEndian.Uint16(payload), string(payload[2:]); code != websocket.CloseProtocolError || !strings.Contains(reason, "MASK") {
+		t.Errorf("close %d %q; want 1002 naming the mask", code, reason)
+	}
+	if rc := h.waitDisconnect(t, id).RequestContext; rc.DisconnectStatusCode != websocket.CloseAbnormalClosure {
+		t.Errorf("$disconnect %d", rc.DisconnectStatusCode)
+	}
+}
+
 // TestOutboundFramesAreAtMost32KB reads a posted message frame by frame on a
 // raw connection.
 func TestOutboundFramesAreAtMost32KB(t *testing.T) {
