@@ -313,8 +313,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // frame 1001 "going away", waits (for at most a short grace each) for them to
 // answer, calls $disconnect for each and closes them. When ctx ends first it
 // drops the remaining connections and Management API calls, cancels the
-// Handler calls in progress,
-// still waits for their $disconnect calls, and returns ctx's error.
+// Handler calls in progress, still waits for their $disconnect calls, and
+// returns ctx's error.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var err error
 	ran := false
