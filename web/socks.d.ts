@@ -10,6 +10,12 @@ export type Protocol =
   /** Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs, access logs and history. */
   | "header";
 
+/**
+ * The options of connect(). One given as undefined takes its default; the
+ * numbers must be above 0 (connect throws a TypeError otherwise), and a
+ * wait longer than a browser's timers allow (2^31-1 ms, about 24 days) is
+ * cut to that.
+ */
 export interface ConnectOptions {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
   url: string;

@@ -38,6 +38,13 @@ export const DEFAULTS = Object.freeze({
   overlapMs: 2 * 1000,
 });
 
+// The options that are numbers of ms or attempts, above 0 (Infinity too).
+const NUMBERS = Object.keys(DEFAULTS).filter((k) => typeof DEFAULTS[k] === "number");
+// Browsers run a timer of more than 2^31-1 ms at once: longer waits are cut
+// to that.
+const MAX_DELAY = 2 ** 31 - 1;
+const delay = (ms) => Math.min(ms, MAX_DELAY);
+
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
 const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
@@ -123,7 +130,10 @@ function duplicate(c, text) {
 
 class Client {
   constructor(options) {
-    const o = { ...DEFAULTS, ...(options || {}) };
+    // An option given as undefined is left out (TypeScript allows it), so
+    // that it takes its default.
+    const o = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(options || {})) if (v !== undefined) o[k] = v;
     if (!o.url) throw new TypeError("socks: connect needs a url (ws:// or wss://)");
     if (!o.geek) throw new TypeError("socks: connect needs a geek");
     if (!o.chatterId && typeof o.getChatterId !== "function") {
@@ -131,6 +141,11 @@ class Client {
     }
     if (o.protocol !== "query" && o.protocol !== "header") {
       throw new TypeError('socks: protocol is "query" or "header"');
+    }
+    for (const k of NUMBERS) {
+      if (typeof o[k] !== "number" || !(o[k] > 0)) {
+        throw new TypeError(`socks: ${k} must be a number above 0, not ${typeof o[k] === "string" ? JSON.stringify(o[k]) : o[k]}`);
+      }
     }
     this._o = o;
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
@@ -286,7 +301,7 @@ class Client {
     this._conn = c;
     const openTimer = setTimeout(() => {
       if (!c.opened && !c.closed) c.ws.close();
-    }, this._o.openTimeoutMs);
+    }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
       clearTimeout(openTimer);
       if (this._done || this._conn !== c) return void c.ws.close(1000);
@@ -356,17 +371,17 @@ class Client {
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const delay = this._backoff(attempt);
-    this._emitState("reconnecting", { attempt, delay, code: info.code, reason: info.reason });
+    const wait = this._backoff(attempt);
+    this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
-    }, delay);
+    }, delay(wait));
   }
 
   _startTimers(c) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._ping(c), this._o.heartbeatMs);
+    this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
     const cap = this._o.maxDurationMs;
     this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
   }
@@ -378,13 +393,13 @@ class Client {
     this._renewTimer = null;
   }
 
-  _scheduleRenewal(delay) {
+  _scheduleRenewal(ms) {
     if (this._done) return;
     clearTimeout(this._renewTimer);
     this._renewTimer = setTimeout(() => {
       this._renewTimer = null;
       this._renew();
-    }, delay);
+    }, delay(ms));
   }
 
   _ping(c) {
@@ -441,7 +456,7 @@ class Client {
     this._next = c;
     const openTimer = setTimeout(() => {
       if (!c.opened && !c.closed) c.ws.close();
-    }, this._o.openTimeoutMs);
+    }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
       clearTimeout(openTimer);
       if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
@@ -465,7 +480,7 @@ class Client {
         clearTimeout(this._drainTimer);
         this._drainTimer = setTimeout(() => {
           if (!prev.closed) prev.ws.close(1000, "renewed");
-        }, this._o.overlapMs);
+        }, delay(this._o.overlapMs));
       }
       this._emitState("resync", { reason: "renewed" });
       this._startTimers(c);

@@ -71,11 +71,50 @@ async function opened(extra) {
   return r;
 }
 
+// Browsers run a timer of more than 2^31-1 ms at once.
+const MAX_DELAY = 2 ** 31 - 1;
+// running holds the timers the client has set and not cleared (timeouts
+// until they fire), so that a test can see that none outlives close().
+let running = new Set();
+let unwrap = () => {};
+
 beforeEach(() => {
   FakeWebSocket.all = [];
   mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const g = globalThis;
+  const real = { setTimeout: g.setTimeout, setInterval: g.setInterval, clearTimeout: g.clearTimeout, clearInterval: g.clearInterval };
+  running = new Set();
+  const checked = (ms) => {
+    assert.ok(!(ms > MAX_DELAY), `a timer of ${ms} ms, which a browser runs at once`);
+    return ms;
+  };
+  g.setTimeout = (fn, ms, ...args) => {
+    const id = real.setTimeout((...a) => {
+      running.delete(id);
+      fn(...a);
+    }, checked(ms), ...args);
+    running.add(id);
+    return id;
+  };
+  g.setInterval = (fn, ms, ...args) => {
+    const id = real.setInterval(fn, checked(ms), ...args);
+    running.add(id);
+    return id;
+  };
+  g.clearTimeout = (id) => {
+    running.delete(id);
+    real.clearTimeout(id);
+  };
+  g.clearInterval = (id) => {
+    running.delete(id);
+    real.clearInterval(id);
+  };
+  unwrap = () => Object.assign(g, real);
 });
-afterEach(() => mock.timers.reset());
+afterEach(() => {
+  unwrap();
+  mock.timers.reset();
+});
 
 test("protocol query puts the geek, chatter ID and topics in the URL", async () => {
   const { c, states } = await opened();
@@ -401,4 +440,32 @@ test("the default maxAttempts rides out a gateway that is down for over a minute
   assert.equal(states.at(-1).attempt, DEFAULTS.maxAttempts);
   assert.ok(waited > 60_000, `gave up after ${waited} ms`);
   c.close();
+});
+
+test("options given as undefined take their defaults, and a number that is not above 0 is refused", async () => {
+  const unset = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, undefined]));
+  const { c, states } = await opened(unset);
+  const ws = latest();
+  assert.equal(ws.url.searchParams.get("id"), "sc_first", "protocol undefined is the default, query");
+  mock.timers.tick(DEFAULTS.heartbeatMs - 1);
+  assert.deepEqual(ws.sent, [], "heartbeatMs undefined is the default, not a ping at every tick");
+  ws.serverClose(1006);
+  // random 0.5: the first delay is three quarters of backoffMs.
+  assert.equal(states.at(-1).delay, (DEFAULTS.backoffMs * 3) / 4, "backoffMs undefined is the default, not NaN");
+  c.close();
+  // A cap longer than a timer can wait: the renewal waits as long as a timer can.
+  const long = await opened({ maxDurationMs: 30 * 24 * 60 * 60 * 1000 });
+  mock.timers.tick(60_000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "no renewal a minute after open");
+  long.c.close();
+  for (const [name, bad] of [
+    ["heartbeatMs", 0],
+    ["backoffMs", -1],
+    ["maxAttempts", NaN],
+    ["maxDurationMs", "7200000"],
+    ["openTimeoutMs", null],
+  ]) {
+    assert.throws(() => client({ [name]: bad }), (err) => err instanceof TypeError && err.message.includes(name), `${name}: ${bad}`);
+  }
 });
