@@ -310,9 +310,10 @@ class Client {
       this._failures = 0;
       this._reconnects = 0;
       this._syncTopics(c);
+      // A listener may close() the client: then nothing more happens.
       this._emitState("open", {});
-      if (reconnected) this._emitState("resync", { reason: "reconnected" });
-      this._startTimers(c);
+      if (reconnected && !this._done) this._emitState("resync", { reason: "reconnected" });
+      if (!this._done) this._startTimers(c);
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
@@ -373,6 +374,7 @@ class Client {
     const attempt = this._reconnects;
     const wait = this._backoff(attempt);
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
+    if (this._done) return; // a listener closed the client
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
@@ -483,7 +485,7 @@ class Client {
         }, delay(this._o.overlapMs));
       }
       this._emitState("resync", { reason: "renewed" });
-      this._startTimers(c);
+      if (!this._done) this._startTimers(c);
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {

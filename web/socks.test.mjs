@@ -469,3 +469,46 @@ test("options given as undefined take their defaults, and a number that is not a
     assert.throws(() => client({ [name]: bad }), (err) => err instanceof TypeError && err.message.includes(name), `${name}: ${bad}`);
   }
 });
+
+test("close() leaves no timer running, in every phase, and also when a state listener calls it", async () => {
+  const done = (c, states) => {
+    for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+    assert.equal(states.at(-1).state, "closed");
+    assert.equal(states.filter((s) => s.state === "closed").length, 1, "closed once, and last");
+    assert.equal(running.size, 0, `${running.size} timers still running after close()`);
+  };
+  // While the first connection opens.
+  let r = client();
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
+  // Open, and while it waits to reconnect.
+  r = await opened();
+  r.c.close();
+  done(r.c, r.states);
+  r = await opened();
+  latest().serverClose(1006);
+  r.c.close();
+  done(r.c, r.states);
+  // During a renewal's overlap.
+  r = await opened({ maxDurationMs: 20_000 });
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverOpen();
+  r.c.close();
+  done(r.c, r.states);
+  // From a listener, on "open" after a reconnect (before "resync"), and on
+  // "reconnecting".
+  for (const when of ["open", "reconnecting"]) {
+    r = await opened();
+    latest().serverClose(1001);
+    r.c.onState((state) => {
+      if (state === when) r.c.close();
+    });
+    mock.timers.tick(r.states.at(-1).delay);
+    await flush();
+    if (when === "open") latest().serverOpen();
+    else latest().serverClose(1006);
+    done(r.c, r.states);
+  }
+});
