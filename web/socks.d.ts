@@ -25,7 +25,11 @@ export interface ConnectOptions {
   chatterId?: string;
   /** Topics to follow: an array or a comma list. None: every topic of the geek. */
   topics?: string[] | string;
-  /** Called for a fresh chatter ID after a handshake that never opened, and before each renewal. */
+  /**
+   * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
+   * One that throws, or has not answered within openTimeoutMs, counts as a handshake that never opened
+   * (a renewal then goes on with the ID it has).
+   */
   getChatterId?: () => Promise<string>;
   /** Default "query". */
   protocol?: Protocol;

@@ -164,6 +164,7 @@ class Client {
     this._reconnects = 0; // attempts since the last open
     this._retryTimer = null;
     this._renewTimer = null;
+    this._idTimer = null; // bounds a getChatterId call
     this._heartbeat = null;
     this._needFreshId = !this._chatterId;
     this._done = false;
@@ -254,10 +255,24 @@ class Client {
     return u.toString();
   }
 
+  // _freshId asks getChatterId for an ID. Getting it is part of the
+  // handshake: one that has not answered within openTimeoutMs has failed
+  // (a hung fetch must not stop the client for good), and its late answer
+  // is ignored.
   async _freshId() {
-    if (typeof this._o.getChatterId !== "function") return;
-    const id = await this._o.getChatterId();
-    if (typeof id === "string" && id !== "") this._chatterId = id;
+    const get = this._o.getChatterId;
+    if (typeof get !== "function") return;
+    const ms = this._o.openTimeoutMs;
+    const late = new Promise((_, reject) => {
+      this._idTimer = setTimeout(() => reject(new Error(`socks: getChatterId did not answer within ${ms} ms`)), delay(ms));
+    });
+    try {
+      const id = await Promise.race([Promise.resolve().then(get), late]);
+      if (typeof id === "string" && id !== "") this._chatterId = id;
+    } finally {
+      clearTimeout(this._idTimer);
+      this._idTimer = null;
+    }
   }
 
   _open() {
@@ -544,6 +559,7 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
+    clearTimeout(this._idTimer);
     this._stopTimers();
     clearTimeout(this._drainTimer);
     for (const c of [this._conn, this._next, this._old]) {

@@ -512,3 +512,35 @@ test("close() leaves no timer running, in every phase, and also when a state lis
     done(r.c, r.states);
   }
 });
+
+test("a getChatterId that never answers counts as a failed handshake, and a renewal waiting for it goes on with the ID it has", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const hang = () => new Promise(() => {});
+  const { c, states } = client({ chatterId: undefined, getChatterId: hang, maxAttempts: 2 });
+  await flush();
+  assert.deepEqual(states.map((s) => s.state), ["connecting"]);
+  mock.timers.tick(DEFAULTS.openTimeoutMs);
+  await flush();
+  assert.equal(states.at(-1).state, "reconnecting", "not stuck in connecting");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  mock.timers.tick(DEFAULTS.openTimeoutMs);
+  await flush();
+  assert.equal(states.at(-1).state, "failed", "gives up after maxAttempts");
+  assert.equal(FakeWebSocket.all.length, 0);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /getChatterId/);
+  assert.equal(running.size, 0);
+
+  const r = await opened({ maxDurationMs: 60_000, openTimeoutMs: 1000, getChatterId: hang });
+  mock.timers.tick(45_000); // the renewal starts and waits for an ID
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  mock.timers.tick(1000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "the renewal opened a connection");
+  assert.equal(latest().url.searchParams.get("id"), "sc_first");
+  latest().serverOpen();
+  assert.equal(r.states.at(-1).state, "resync");
+  r.c.close();
+  errors.mock.restore();
+});
