@@ -150,7 +150,8 @@ class Client {
     this._o = o;
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     this._random = o.random || Math.random;
-    this._chatterId = o.chatterId || "";
+    // A chatter ID has no whitespace; one read as a line of text has.
+    this._chatterId = String(o.chatterId || "").trim();
     this._topics = topicList(o.topics);
     this._keys = new Map();
     this._messageFns = new Set();
@@ -268,7 +269,7 @@ class Client {
     });
     try {
       const id = await Promise.race([Promise.resolve().then(get), late]);
-      if (typeof id === "string" && id !== "") this._chatterId = id;
+      if (typeof id === "string" && id.trim() !== "") this._chatterId = id.trim();
     } finally {
       clearTimeout(this._idTimer);
       this._idTimer = null;

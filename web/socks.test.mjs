@@ -10,6 +10,10 @@ import { connect, DEFAULTS } from "./socks.js";
 class FakeWebSocket {
   static all = [];
   constructor(url, protocols) {
+    // As a browser: a subprotocol must be an HTTP token.
+    for (const p of [].concat(protocols ?? [])) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p)) throw new SyntaxError(`invalid subprotocol ${JSON.stringify(p)}`);
+    }
     this.url = new URL(url);
     this.protocols = protocols;
     this.readyState = 0;
@@ -543,4 +547,16 @@ test("a getChatterId that never answers counts as a failed handshake, and a rene
   assert.equal(r.states.at(-1).state, "resync");
   r.c.close();
   errors.mock.restore();
+});
+
+test("a chatter ID read as a line of text (fetch(...).text() of \"sc_...\\n\") is used without its whitespace", async () => {
+  const { c } = client({ chatterId: " sc_given\n", protocol: "header", getChatterId: async () => "sc_fresh\r\n" });
+  await flush();
+  assert.deepEqual(latest().protocols, ["socks", "sc_given"]);
+  latest().serverClose(1006);
+  mock.timers.tick(DEFAULTS.backoffMs);
+  await flush();
+  // A subprotocol with whitespace makes new WebSocket throw a SyntaxError.
+  assert.deepEqual(latest().protocols, ["socks", "sc_fresh"]);
+  c.close();
 });
