@@ -23,7 +23,7 @@ export interface ConnectOptions {
   geek: string;
   /** The geek's chatter ID. Optional when getChatterId is given. */
   chatterId?: string;
-  /** Topics to follow: an array or a comma list. None: every topic of the geek. */
+  /** Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to and unsubscribe(".") drops. */
   topics?: string[] | string;
   /**
    * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
@@ -91,7 +91,7 @@ export interface Client {
   close(): void;
   /** The current state (never "resync", which is an event). */
   readonly state: Exclude<State, "resync">;
-  /** The topics followed now. */
+  /** The topics followed now ("." is every topic). */
   readonly topics: string[];
 }
 

@@ -25,6 +25,10 @@
 /** The subprotocol offered next to the chatter ID with protocol "header". */
 export const SUBPROTOCOL = "socks";
 
+// The topic that matches every topic: what a connect URL without topics
+// follows.
+const ALL = ".";
+
 /** Defaults of the connect() options. */
 export const DEFAULTS = Object.freeze({
   protocol: "query",
@@ -152,7 +156,10 @@ class Client {
     this._random = o.random || Math.random;
     // A chatter ID has no whitespace; one read as a line of text has.
     this._chatterId = String(o.chatterId || "").trim();
+    // No topics is every topic, ".", which is then a topic like any other:
+    // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
+    if (this._topics.length === 0) this._topics = [ALL];
     this._keys = new Map();
     this._messageFns = new Set();
     this._stateFns = new Set();
@@ -206,7 +213,7 @@ class Client {
     return () => this._stateFns.delete(fn);
   }
 
-  /** The topics this client follows now. */
+  /** The topics this client follows now ("." is every topic). */
   get topics() {
     return this._topics.slice();
   }
@@ -251,8 +258,9 @@ class Client {
     u.searchParams.set("geek", this._o.geek);
     if (this._o.protocol === "query") u.searchParams.set("id", this._chatterId);
     else u.searchParams.delete("id");
-    if (this._topics.length > 0) u.searchParams.set("topic", this._topics.join(","));
-    else u.searchParams.delete("topic");
+    const topics = this._urlTopics();
+    if (topics.length === 1 && topics[0] === ALL) u.searchParams.delete("topic");
+    else u.searchParams.set("topic", topics.join(","));
     return u.toString();
   }
 
@@ -260,6 +268,13 @@ class Client {
   // handshake: one that has not answered within openTimeoutMs has failed
   // (a hung fetch must not stop the client for good), and its late answer
   // is ignored.
+  // _urlTopics is what a connect asks for: the topics followed, or "." when
+  // there are none, as a connect cannot ask for none (the connection then
+  // unsubscribes it as soon as it opens: see _syncTopics).
+  _urlTopics() {
+    return this._topics.length > 0 ? this._topics.slice() : [ALL];
+  }
+
   async _freshId() {
     const get = this._o.getChatterId;
     if (typeof get !== "function") return;
@@ -283,7 +298,7 @@ class Client {
         ? new this._WebSocket(url, [SUBPROTOCOL, this._chatterId])
         : new this._WebSocket(url);
     const c = new Conn(ws);
-    c.topics = this._topics.slice();
+    c.topics = this._urlTopics();
     return c;
   }
 

@@ -560,3 +560,32 @@ test("a chatter ID read as a line of text (fetch(...).text() of \"sc_...\\n\") i
   assert.deepEqual(latest().protocols, ["socks", "sc_fresh"]);
   c.close();
 });
+
+test("a client on every topic keeps every topic after subscribe() and a reconnect; one that unsubscribed from all gets no topic back", async () => {
+  const { c, states } = await opened({ topics: undefined });
+  let ws = latest();
+  assert.equal(ws.url.searchParams.has("topic"), false, "no topic: the gateway's every topic, '.'");
+  assert.deepEqual(c.topics, ["."]);
+  c.subscribe("news");
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news"] }]);
+  ws.serverSend('{"type":"subscribed","topics":[".","news"]}');
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  ws = latest();
+  // topic=news alone would follow news only.
+  assert.equal(ws.url.searchParams.get("topic"), ".,news");
+  ws.serverOpen();
+  c.unsubscribe([".", "news"]);
+  ws.serverSend('{"type":"unsubscribed","topics":[]}');
+  assert.deepEqual(c.topics, []);
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  ws = latest();
+  // A connect URL cannot ask for no topic (none is '.'): the new
+  // connection drops '.' as soon as it opens.
+  ws.serverOpen();
+  assert.deepEqual(ws.sent, [{ action: "unsubscribe", topics: ["."] }]);
+  c.close();
+});
