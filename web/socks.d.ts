@@ -23,7 +23,10 @@ export interface ConnectOptions {
   geek: string;
   /** The geek's chatter ID. Optional when getChatterId is given. */
   chatterId?: string;
-  /** Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to and unsubscribe(".") drops. */
+  /**
+   * Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to
+   * and unsubscribe(".") drops. connect throws a TypeError for a name the gateway refuses, as subscribe does.
+   */
   topics?: string[] | string;
   /**
    * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
@@ -83,7 +86,12 @@ export interface Client {
    * shows), "failed" (gave up after maxAttempts) and "closed" (close()).
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
-  /** Follows more topics, now and on every later connection. */
+  /**
+   * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
+   * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
+   * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
+   * (reportError) and its topics are dropped, so that no later connect asks for them.
+   */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection. */
   unsubscribe(topics: string[] | string): void;

@@ -64,15 +64,29 @@ export function connect(options) {
   return new Client(options);
 }
 
+// The gateway's rules for a topic name (docs/protocol.md). A topic it
+// refuses in a connect URL refuses the whole connect, which a browser only
+// sees as a handshake that never opened: refuse it here, in words.
+const MAX_TOPICS = 50;
+const MAX_NAME_BYTES = 128;
+const BAD_CHARS = /[\p{White_Space}\p{Cc},#]/u;
+
 function topicList(topics) {
   if (topics == null) return [];
   const list = typeof topics === "string" ? topics.split(",") : Array.from(topics);
   const out = [];
   for (const t of list) {
     const s = String(t).trim();
-    if (s !== "" && !out.includes(s)) out.push(s);
+    if (s === "" || out.includes(s)) continue;
+    if (BAD_CHARS.test(s)) throw new TypeError(`socks: topic ${JSON.stringify(s)} has whitespace, a control character, "," or "#"`);
+    if (new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw new TypeError(`socks: topic ${JSON.stringify(s)} is over ${MAX_NAME_BYTES} bytes`);
+    out.push(s);
   }
   return out;
+}
+
+function checkCount(topics) {
+  if (topics.length > MAX_TOPICS) throw new TypeError(`socks: a connection may follow at most ${MAX_TOPICS} topics, not ${topics.length}`);
 }
 
 function report(err) {
@@ -93,7 +107,7 @@ class Conn {
     this.ws = ws;
     this.opened = false;
     this.closed = false;
-    this.pendingReplies = 0; // actions sent and not yet answered
+    this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
     this.topics = []; // the topics asked for at $connect
     // While a renewal overlaps two open connections, each remembers the
@@ -160,6 +174,7 @@ class Client {
     // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
     if (this._topics.length === 0) this._topics = [ALL];
+    checkCount(this._topics);
     this._keys = new Map();
     this._messageFns = new Set();
     this._stateFns = new Set();
@@ -222,6 +237,7 @@ class Client {
   subscribe(topics) {
     const add = topicList(topics).filter((t) => !this._topics.includes(t));
     if (add.length === 0) return;
+    checkCount([...this._topics, ...add]);
     this._topics.push(...add);
     this._action({ action: "subscribe", topics: add });
   }
@@ -448,8 +464,35 @@ class Client {
   }
 
   _send(c, frame) {
-    c.pendingReplies++;
+    c.pending.push(frame);
     c.ws.send(JSON.stringify(frame));
+  }
+
+  // _reply takes the action that body answers off c's pending ones. A
+  // subscribe the gateway refused (an error with the topics still
+  // followed: a chatter ID limited to other topics, or too many) is
+  // dropped from the topics, or every later connect would ask for it and
+  // be refused; every error is reported.
+  _reply(c, body) {
+    const take = (match) => {
+      const i = c.pending.findIndex(match);
+      return c.pending.splice(i < 0 ? 0 : i, 1)[0];
+    };
+    if (body.type !== "error") {
+      const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
+      take((f) => f.action === action);
+      if (body.type === "pong") c.unansweredPings = 0;
+      return;
+    }
+    const kept = Array.isArray(body.topics) ? body.topics : null;
+    const frame = kept
+      ? take((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t)))
+      : take((f) => f.action !== "ping");
+    if (kept && frame.action === "subscribe") {
+      const refused = frame.topics.filter((t) => !kept.includes(t));
+      this._topics = this._topics.filter((t) => !refused.includes(t));
+    }
+    report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
   }
 
   // _syncTopics sends c what subscribe() and unsubscribe() changed while
@@ -544,11 +587,7 @@ class Client {
     } catch {
       // Not JSON: the text itself is the event key.
     }
-    if (c.pendingReplies > 0 && isReply(body)) {
-      c.pendingReplies--;
-      if (body.type === "pong") c.unansweredPings = 0;
-      return;
-    }
+    if (c.pending.length > 0 && isReply(body)) return void this._reply(c, body);
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
       try {

@@ -589,3 +589,43 @@ test("a client on every topic keeps every topic after subscribe() and a reconnec
   assert.deepEqual(ws.sent, [{ action: "unsubscribe", topics: ["."] }]);
   c.close();
 });
+
+test("subscribe() and connect() refuse a topic the gateway would refuse, before anything is sent", async () => {
+  const { c } = await opened();
+  for (const bad of ["my topic", "a#b", "tab\tx", "nbsp\u00a0x", "bell\u0007", "x".repeat(129), "é".repeat(65)]) {
+    assert.throws(() => c.subscribe(bad), TypeError, JSON.stringify(bad));
+  }
+  assert.throws(() => c.subscribe(Array.from({ length: 50 }, (_, i) => `t${i}`)), /at most 50/);
+  assert.deepEqual(latest().sent, []);
+  assert.deepEqual(c.topics, ["updates"]);
+  c.subscribe(["x".repeat(128), "é".repeat(64), "entity:42"]);
+  assert.equal(latest().sent.length, 1);
+  assert.throws(() => client({ topics: "plays, my topic" }), TypeError);
+  c.close();
+});
+
+test("a subscribe the gateway refuses is dropped from the topics and reported, so the next connect does not ask for it", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.subscribe("entity:1");
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}');
+  ws.serverSend('{"type":"subscribed","topics":["entity:1","updates"]}');
+  assert.deepEqual(got, [], "the replies are not messages");
+  assert.deepEqual(c.topics, ["updates", "entity:1"]);
+  assert.equal(errors.mock.callCount(), 1);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /may not follow news/);
+  // A body published as {"type":"error",...} while nothing waits for a reply is a message.
+  ws.serverSend('{"type":"error","error":"job 7 failed"}');
+  assert.deepEqual(got, [{ type: "error", error: "job 7 failed" }]);
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  // news in the URL would be refused at every connect (403), ending in failed.
+  assert.equal(latest().url.searchParams.get("topic"), "updates,entity:1");
+  errors.mock.restore();
+  c.close();
+});
