@@ -455,8 +455,13 @@ class Client {
     if (c !== this._conn || c.ws.readyState !== 1) return;
     if (c.unansweredPings > 0) {
       // No pong since the last ping: the connection is dead without
-      // having said so. Close it; onclose reconnects.
+      // having said so. Close it and reconnect at once: a browser waits up
+      // to a minute for the answer to a close frame, which a dead link
+      // never sends, before it fires onclose.
       c.ws.close(4000, "no pong");
+      c.closed = true;
+      c.ws.onmessage = c.ws.onclose = null;
+      this._lost(c, { code: 4000, reason: "no pong" });
       return;
     }
     c.unansweredPings++;

@@ -629,3 +629,26 @@ test("a subscribe the gateway refuses is dropped from the topics and reported, s
   errors.mock.restore();
   c.close();
 });
+
+test("a connection without a pong is given up at once: the reconnect does not wait for a close the dead link never completes", async () => {
+  // A browser waits up to 60 s for the server to answer a close frame
+  // (Chromium's closing handshake timeout); a dead link never answers.
+  const { c, states } = await opened();
+  const ws = latest();
+  mock.timers.tick(2 * DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith?.code, 4000);
+  assert.equal(states.at(-1).state, "reconnecting", "reconnecting before the close completes");
+  assert.equal(states.at(-1).reason, "no pong");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2);
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  ws.serverSend('"late"'); // the dead socket's last words are not delivered
+  ws.finishClose(); // a minute later
+  assert.deepEqual(got, []);
+  assert.equal(states.filter((s) => s.state === "reconnecting").length, 1, "one reconnect");
+  latest().serverOpen();
+  assert.equal(c.state, "open");
+  c.close();
+});
