@@ -97,6 +97,22 @@ func TestLivePage(t *testing.T) {
 	}
 	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, "plays-updated", receiveTimeout)
 	devtools.screenshot(t, "desktop")
+
+	// The gateway restarts after erin's chatter IDs were revoked, while
+	// the geek field reads another name: the page asks for a fresh ID for
+	// the geek it connected as, reconnects and shows open (in its colour).
+	state := `document.getElementById("state")`
+	devtools.eval(t, `document.getElementById("geek").value = "mallory"`)
+	s.must("chatter", "revoke", "--geek", "erin", "--all")
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	if code := srv.stop(); code != 0 {
+		t.Errorf("serve exited %d; want 0", code)
+	}
+	s.serve("--addr", addr)
+	devtools.waitEval(t, `document.querySelector("#events li.state code").textContent`, "resync: messages sent while disconnected are not replayed", browserTimeout)
+	if got := devtools.eval(t, state+`.textContent + " " + `+state+`.dataset.state`); got != "open open" {
+		t.Errorf("after the reconnect the state reads %q; want open, styled as open", got)
+	}
 	devtools.phone(t)
 	if w := devtools.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
 		t.Errorf("the page scrolls sideways on a phone-sized screen")
