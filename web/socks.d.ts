@@ -33,7 +33,7 @@ export interface ConnectOptions {
    * One that throws, or has not answered within openTimeoutMs, counts as a handshake that never opened
    * (a renewal then goes on with the ID it has).
    */
-  getChatterId?: () => Promise<string>;
+  getChatterId?: () => string | Promise<string>;
   /** Default "query". */
   protocol?: Protocol;
   /** Handshakes in a row that never opened before the client gives up with "failed". Default 10. */

@@ -150,8 +150,9 @@ class Client {
   constructor(options) {
     // An option given as undefined is left out (TypeScript allows it), so
     // that it takes its default.
-    const o = { ...DEFAULTS };
-    for (const [k, v] of Object.entries(options || {})) if (v !== undefined) o[k] = v;
+    /** @type {any} */
+    const given = Object.fromEntries(Object.entries(options || {}).filter(([, v]) => v !== undefined));
+    const o = { ...DEFAULTS, ...given };
     if (!o.url) throw new TypeError("socks: connect needs a url (ws:// or wss://)");
     if (!o.geek) throw new TypeError("socks: connect needs a geek");
     if (!o.chatterId && typeof o.getChatterId !== "function") {
