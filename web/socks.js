@@ -188,7 +188,7 @@ class Client {
     this._reconnects = 0; // attempts since the last open
     this._retryTimer = null;
     this._renewTimer = null;
-    this._idTimer = null; // bounds a getChatterId call
+    this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._needFreshId = !this._chatterId;
     this._done = false;
@@ -296,15 +296,17 @@ class Client {
     const get = this._o.getChatterId;
     if (typeof get !== "function") return;
     const ms = this._o.openTimeoutMs;
+    let timer;
     const late = new Promise((_, reject) => {
-      this._idTimer = setTimeout(() => reject(new Error(`socks: getChatterId did not answer within ${ms} ms`)), delay(ms));
+      timer = setTimeout(() => reject(new Error(`socks: getChatterId did not answer within ${ms} ms`)), delay(ms));
     });
+    this._idTimers.add(timer);
     try {
       const id = await Promise.race([Promise.resolve().then(get), late]);
       if (typeof id === "string" && id.trim() !== "") this._chatterId = id.trim();
     } finally {
-      clearTimeout(this._idTimer);
-      this._idTimer = null;
+      clearTimeout(timer);
+      this._idTimers.delete(timer);
     }
   }
 
@@ -620,7 +622,7 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
-    clearTimeout(this._idTimer);
+    for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);
     for (const c of [this._conn, this._next, this._old]) {

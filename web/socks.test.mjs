@@ -494,6 +494,16 @@ test("close() leaves no timer running, in every phase, and also when a state lis
   latest().serverClose(1006);
   r.c.close();
   done(r.c, r.states);
+  // While getChatterId has not answered, first and at a renewal.
+  r = client({ chatterId: undefined, getChatterId: () => new Promise(() => {}) });
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
+  r = await opened({ maxDurationMs: 20_000, getChatterId: () => new Promise(() => {}) });
+  mock.timers.tick(15_000);
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
   // During a renewal's overlap.
   r = await opened({ maxDurationMs: 20_000 });
   mock.timers.tick(15_000);
