@@ -3,9 +3,12 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -118,4 +121,40 @@ func TestLivePage(t *testing.T) {
 		t.Errorf("the page scrolls sideways on a phone-sized screen")
 	}
 	devtools.screenshot(t, "phone")
+}
+
+// TestLivePageGivesNoChatterIDToAnotherGateway opens the live page through
+// a link that points it at another WebSocket server and connects at once,
+// as a hostile page could: the page must not get a chatter ID from its
+// gateway and send it there.
+func TestLivePageGivesNoChatterIDToAnotherGateway(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	var mu sync.Mutex
+	var offered []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		offered = append(offered, r.Header.Get("Sec-WebSocket-Protocol")+" "+r.URL.RawQuery)
+		mu.Unlock()
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	t.Cleanup(elsewhere.Close)
+	q := url.Values{"geek": {"erin"}, "url": {"ws://" + strings.TrimPrefix(elsewhere.URL, "http://") + "/"}, "connect": {"1"}}
+	browser := startChromium(t, gw+"/?"+q.Encode(), newEventLog())
+	devtools := browser.devtools(t)
+
+	devtools.waitEval(t, `document.querySelector("#events li.state code").textContent.startsWith("this page gets chatter IDs for its own gateway only")`, "true", browserTimeout)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, o := range offered {
+		if strings.Contains(o, "sc_") {
+			t.Errorf("the other server was offered a chatter ID (%d bytes of Sec-WebSocket-Protocol and query)", len(o))
+		}
+	}
+	if r := s.run("chatter", "list", "--geek", "erin", "--json"); strings.Contains(r.stdout, "erin") {
+		t.Errorf("the gateway issued erin a chatter ID:\n%s", r)
+	}
 }
