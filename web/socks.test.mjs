@@ -662,3 +662,29 @@ test("a connection without a pong is given up at once: the reconnect does not wa
   assert.equal(c.state, "open");
   c.close();
 });
+
+test("socks.d.ts declares exactly what socks.js exports, reads and emits", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const js = await readFile(new URL("./socks.js", import.meta.url), "utf8");
+  const dts = await readFile(new URL("./socks.d.ts", import.meta.url), "utf8");
+  const sorted = (it) => [...new Set(it)].sort();
+  const block = (name) => {
+    const m = dts.match(new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`));
+    assert.ok(m, `socks.d.ts has interface ${name}`);
+    // Members at the interface's own indentation, comments left out.
+    return sorted([...m[1].replace(/\/\*\*[\s\S]*?\*\//g, "").matchAll(/^ {2}(?:readonly )?(\w+)\??[:(]/gm)].map((x) => x[1]));
+  };
+  const mod = await import("./socks.js");
+  assert.deepEqual(sorted(Object.keys(mod)), sorted([...dts.matchAll(/^export (?:const|function) (\w+)/gm)].map((m) => m[1])), "exports");
+  assert.deepEqual(block("ConnectOptions"), sorted([...js.matchAll(/\b(?:o|this\._o)\.(\w+)/g)].map((m) => m[1])), "options");
+  const c = connect({ url: "ws://gateway.test/", geek: "g", chatterId: "sc_x", WebSocket: FakeWebSocket });
+  c.close();
+  const proto = Object.getOwnPropertyNames(Object.getPrototypeOf(c)).filter((k) => k !== "constructor" && !k.startsWith("_"));
+  const own = Object.keys(c).filter((k) => !k.startsWith("_"));
+  assert.deepEqual(block("Client"), sorted([...proto, ...own]), "Client members");
+  assert.deepEqual(block("StateInfo"), sorted([...js.matchAll(/_(?:emitState|finish)\("\w+", \{([^}]*)\}/g)].flatMap((m) => m[1].split(",").map((kv) => kv.split(":")[0].trim()).filter(Boolean))), "StateInfo");
+  const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
+  assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
+  const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
+  assert.deepEqual(sorted([...picked.matchAll(/"(\w+)"/g)].map((m) => m[1])), sorted(Object.keys(DEFAULTS)), "DEFAULTS");
+});
