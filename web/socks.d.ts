@@ -36,7 +36,7 @@ export interface ConnectOptions {
   getChatterId?: () => string | Promise<string>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed". Default 10. */
+  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
   maxAttempts?: number;
   /** Interval of the {"action":"ping"} heartbeat in ms. Default 4 minutes (API Gateway's idle timeout is 10). */
   heartbeatMs?: number;

@@ -89,6 +89,11 @@ function checkCount(topics) {
   if (topics.length > MAX_TOPICS) throw new TypeError(`socks: a connection may follow at most ${MAX_TOPICS} topics, not ${topics.length}`);
 }
 
+// offline reports whether the browser knows it has no network. A
+// handshake then fails for that, not for a refused chatter ID or a gateway
+// that is down.
+const offline = () => globalThis.navigator?.onLine === false;
+
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
   else console.error(err);
@@ -190,6 +195,7 @@ class Client {
     this._renewTimer = null;
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
+    this._offOnline = () => {}; // stops waiting for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
@@ -324,6 +330,19 @@ class Client {
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
     if (this._done) return;
+    if (offline() && typeof globalThis.addEventListener === "function") {
+      // Wait for the network instead of spending attempts on it.
+      const online = () => {
+        this._offOnline();
+        this._dial();
+      };
+      this._offOnline = () => {
+        globalThis.removeEventListener("online", online);
+        this._offOnline = () => {};
+      };
+      globalThis.addEventListener("online", online);
+      return;
+    }
     if (this._needFreshId) {
       try {
         await this._freshId();
@@ -403,7 +422,7 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened) {
+    if (!c.opened && !offline()) {
       this._failures++;
       this._needFreshId = true;
     }
@@ -576,8 +595,10 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        this._failures++;
-        this._needFreshId = true;
+        if (!offline()) {
+          this._failures++;
+          this._needFreshId = true;
+        }
         this._retry({ code: ev.code, reason: ev.reason });
         return;
       }
@@ -622,6 +643,7 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
+    this._offOnline();
     for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);

@@ -688,3 +688,62 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
   assert.deepEqual(sorted([...picked.matchAll(/"(\w+)"/g)].map((m) => m[1])), sorted(Object.keys(DEFAULTS)), "DEFAULTS");
 });
+
+test("offline: the client waits for the network without spending attempts, then dials once", async () => {
+  // A browser's navigator.onLine and its online event on window.
+  const net = new EventTarget();
+  let listeners = 0;
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+  let onLine = true;
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine }) });
+  globalThis.addEventListener = (type, fn) => {
+    listeners++;
+    net.addEventListener(type, fn);
+  };
+  globalThis.removeEventListener = (type, fn) => {
+    listeners--;
+    net.removeEventListener(type, fn);
+  };
+  try {
+    const { c, states } = await opened({ maxAttempts: 2 });
+    onLine = false;
+    latest().serverClose(1006); // the network went
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1, "no handshake while offline");
+    mock.timers.tick(10 * 60 * 1000);
+    await flush();
+    assert.equal(c.state, "reconnecting", "not failed: being offline is not a refusal");
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    net.dispatchEvent(new Event("online"));
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 2, "one handshake when the network is back");
+    // A handshake that fails because the network went meanwhile does not count either.
+    onLine = false;
+    latest().serverClose(1006);
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    mock.timers.tick(60_000);
+    await flush();
+    latest().serverClose(1006); // counts: 1 of 2
+    mock.timers.tick(60_000);
+    await flush();
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    // Closing while it waits for the network leaves no listener.
+    onLine = false;
+    latest().serverClose(1006);
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(listeners, 1);
+    c.close();
+    assert.equal(listeners, 0, "close() removes the online listener");
+    assert.equal(running.size, 0);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    if (saved) Object.defineProperty(globalThis, "navigator", saved);
+    else delete globalThis.navigator;
+  }
+});
