@@ -62,6 +62,7 @@ type pageEvent struct {
 	Attempt int    `json:"attempt"`
 	Key     string `json:"key"`
 	OK      bool   `json:"ok"`
+	Topics  string `json:"topics"`
 }
 
 // eventLog keeps every report of a page, in order, for waits that start

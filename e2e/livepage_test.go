@@ -3,9 +3,12 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -97,9 +100,61 @@ func TestLivePage(t *testing.T) {
 	}
 	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, "plays-updated", receiveTimeout)
 	devtools.screenshot(t, "desktop")
+
+	// The gateway restarts after erin's chatter IDs were revoked, while
+	// the geek field reads another name: the page asks for a fresh ID for
+	// the geek it connected as, reconnects and shows open (in its colour).
+	state := `document.getElementById("state")`
+	devtools.eval(t, `document.getElementById("geek").value = "mallory"`)
+	s.must("chatter", "revoke", "--geek", "erin", "--all")
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	if code := srv.stop(); code != 0 {
+		t.Errorf("serve exited %d; want 0", code)
+	}
+	s.serve("--addr", addr)
+	devtools.waitEval(t, `document.querySelector("#events li.state code").textContent`, "resync: messages sent while disconnected are not replayed", browserTimeout)
+	if got := devtools.eval(t, state+`.textContent + " " + `+state+`.dataset.state`); got != "open open" {
+		t.Errorf("after the reconnect the state reads %q; want open, styled as open", got)
+	}
 	devtools.phone(t)
 	if w := devtools.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
 		t.Errorf("the page scrolls sideways on a phone-sized screen")
 	}
 	devtools.screenshot(t, "phone")
+}
+
+// TestLivePageGivesNoChatterIDToAnotherGateway opens the live page through
+// a link that points it at another WebSocket server and connects at once,
+// as a hostile page could: the page must not get a chatter ID from its
+// gateway and send it there.
+func TestLivePageGivesNoChatterIDToAnotherGateway(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	var mu sync.Mutex
+	var offered []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		offered = append(offered, r.Header.Get("Sec-WebSocket-Protocol")+" "+r.URL.RawQuery)
+		mu.Unlock()
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	t.Cleanup(elsewhere.Close)
+	q := url.Values{"geek": {"erin"}, "url": {"ws://" + strings.TrimPrefix(elsewhere.URL, "http://") + "/"}, "connect": {"1"}}
+	browser := startChromium(t, gw+"/?"+q.Encode(), newEventLog())
+	devtools := browser.devtools(t)
+
+	devtools.waitEval(t, `document.querySelector("#events li.state code").textContent.startsWith("this page gets chatter IDs for its own gateway only")`, "true", browserTimeout)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, o := range offered {
+		if strings.Contains(o, "sc_") {
+			t.Errorf("the other server was offered a chatter ID (%d bytes of Sec-WebSocket-Protocol and query)", len(o))
+		}
+	}
+	if r := s.run("chatter", "list", "--geek", "erin", "--json"); strings.Contains(r.stdout, "erin") {
+		t.Errorf("the gateway issued erin a chatter ID:\n%s", r)
+	}
 }

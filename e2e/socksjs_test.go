@@ -30,6 +30,8 @@ type pageClient struct {
 	Keys          []string `json:"keys,omitempty"`
 	MaxAttempts   int      `json:"maxAttempts,omitempty"`
 	MaxDurationMs int      `json:"maxDurationMs,omitempty"`
+	// Subscribe is subscribed to when the client first opens.
+	Subscribe []string `json:"subscribe,omitempty"`
 }
 
 type pageConfig struct {
@@ -106,7 +108,8 @@ func recordingProxy(t *testing.T, gateway string) (*httptest.Server, *upgradeRec
 // from `socks serve` and runs three clients in headless chromium: one with
 // the chatter ID in the query string, one with it in
 // Sec-WebSocket-Protocol (through a proxy that records what the gateway
-// receives), and one with a made-up ID.
+// receives), one with a made-up ID, and one with an ID limited to a topic
+// that subscribes to another.
 func TestBrowserSocksJS(t *testing.T) {
 	t.Parallel()
 	findChromium(t)
@@ -124,6 +127,7 @@ func TestBrowserSocksJS(t *testing.T) {
 			{Name: "query", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "query", Keys: []string{"plays-updated", "chat"}},
 			{Name: "header", URL: "ws://" + strings.TrimPrefix(proxy.URL, "http://") + "/", Geek: "erin", ChatterID: headerID, Topics: "updates", Protocol: "header", Keys: []string{"plays-updated"}},
 			{Name: "bad", URL: srv.URL, Geek: "erin", ChatterID: badID, Topics: "updates", Protocol: "header", MaxAttempts: 2},
+			{Name: "limited", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin", "--topics", "updates"), Topics: "updates", Protocol: "query", MaxAttempts: 2, Subscribe: []string{"news"}},
 		},
 	})
 	devtools := browser.devtools(t)
@@ -156,6 +160,15 @@ func TestBrowserSocksJS(t *testing.T) {
 			}
 			if got := strings.Join(states, ","); got != "connecting,reconnecting,failed" {
 				t.Errorf("the bad client went through %s; want connecting,reconnecting,failed", got)
+			}
+		}},
+		{"a subscribe the gateway refuses is reported and dropped from the client's topics", func(t *testing.T) {
+			ev := browser.awaitEvent(t, 0, "reported", browserTimeout)
+			if !strings.Contains(ev.Error, "may not follow news") {
+				t.Errorf("socks.js reported %q; want the gateway's refusal of news", ev.Error)
+			}
+			if got := devtools.eval(t, `document.querySelector("#client-limited .state").textContent`); got != "open" {
+				t.Errorf("the limited client is %q; want open", got)
 			}
 		}},
 		{"a published event key reaches on(key) and the page", func(t *testing.T) {
@@ -208,16 +221,25 @@ func TestBrowserSocksJS(t *testing.T) {
 			if code := srv.stop(); code != 0 {
 				t.Errorf("serve exited %d; want 0\nstderr: %s", code, srv.stderr)
 			}
-			for _, client := range []string{"query", "header"} {
+			// The limited client asks for updates only: had it kept the
+			// refused news, every connect would be refused and it would
+			// end in failed.
+			clients := []string{"query", "header", "limited"}
+			for _, client := range clients {
 				browser.await(t, mark, client+" reconnecting", receiveTimeout, isState(client, "reconnecting"))
 			}
 			s.serve("--addr", addr)
-			for _, client := range []string{"query", "header"} {
-				browser.await(t, mark, client+" resync", browserTimeout, isState(client, "resync"))
+			for _, client := range clients {
+				ev := browser.await(t, mark, client+" resync or failed", browserTimeout, func(ev pageEvent) bool {
+					return ev.Client == client && (ev.State == "resync" || ev.State == "failed")
+				})
+				if ev.State != "resync" || ev.Topics != "updates" {
+					t.Errorf("%s: %s following %q after the restart; want resync following updates", client, ev.State, ev.Topics)
+				}
 			}
 			next := log.mark()
 			s.publishWait("--geek", "erin", "--topic", "updates", "--message", "after-restart")
-			for _, client := range []string{"query", "header"} {
+			for _, client := range clients {
 				browser.await(t, next, client+" message after the restart", receiveTimeout, isMessage(client, `"after-restart"`))
 			}
 			devtools.screenshot(t, "after-restart")

@@ -10,6 +10,12 @@ export type Protocol =
   /** Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs, access logs and history. */
   | "header";
 
+/**
+ * The options of connect(). One given as undefined takes its default; the
+ * numbers must be above 0 (connect throws a TypeError otherwise), and a
+ * wait longer than a browser's timers allow (2^31-1 ms, about 24 days) is
+ * cut to that.
+ */
 export interface ConnectOptions {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
   url: string;
@@ -17,13 +23,20 @@ export interface ConnectOptions {
   geek: string;
   /** The geek's chatter ID. Optional when getChatterId is given. */
   chatterId?: string;
-  /** Topics to follow: an array or a comma list. None: every topic of the geek. */
+  /**
+   * Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to
+   * and unsubscribe(".") drops. connect throws a TypeError for a name the gateway refuses, as subscribe does.
+   */
   topics?: string[] | string;
-  /** Called for a fresh chatter ID after a handshake that never opened, and before each renewal. */
-  getChatterId?: () => Promise<string>;
+  /**
+   * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
+   * One that throws, or has not answered within openTimeoutMs, counts as a handshake that never opened
+   * (a renewal then goes on with the ID it has).
+   */
+  getChatterId?: () => string | Promise<string>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed". Default 10. */
+  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
   maxAttempts?: number;
   /** Interval of the {"action":"ping"} heartbeat in ms. Default 4 minutes (API Gateway's idle timeout is 10). */
   heartbeatMs?: number;
@@ -73,7 +86,12 @@ export interface Client {
    * shows), "failed" (gave up after maxAttempts) and "closed" (close()).
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
-  /** Follows more topics, now and on every later connection. */
+  /**
+   * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
+   * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
+   * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
+   * (reportError) and its topics are dropped, so that no later connect asks for them.
+   */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection. */
   unsubscribe(topics: string[] | string): void;
@@ -81,7 +99,7 @@ export interface Client {
   close(): void;
   /** The current state (never "resync", which is an event). */
   readonly state: Exclude<State, "resync">;
-  /** The topics followed now. */
+  /** The topics followed now ("." is every topic). */
   readonly topics: string[];
 }
 

@@ -25,6 +25,10 @@
 /** The subprotocol offered next to the chatter ID with protocol "header". */
 export const SUBPROTOCOL = "socks";
 
+// The topic that matches every topic: what a connect URL without topics
+// follows.
+const ALL = ".";
+
 /** Defaults of the connect() options. */
 export const DEFAULTS = Object.freeze({
   protocol: "query",
@@ -37,6 +41,13 @@ export const DEFAULTS = Object.freeze({
   openTimeoutMs: 15 * 1000,
   overlapMs: 2 * 1000,
 });
+
+// The options that are numbers of ms or attempts, above 0 (Infinity too).
+const NUMBERS = Object.keys(DEFAULTS).filter((k) => typeof DEFAULTS[k] === "number");
+// Browsers run a timer of more than 2^31-1 ms at once: longer waits are cut
+// to that.
+const MAX_DELAY = 2 ** 31 - 1;
+const delay = (ms) => Math.min(ms, MAX_DELAY);
 
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
@@ -53,16 +64,35 @@ export function connect(options) {
   return new Client(options);
 }
 
+// The gateway's rules for a topic name (docs/protocol.md). A topic it
+// refuses in a connect URL refuses the whole connect, which a browser only
+// sees as a handshake that never opened: refuse it here, in words.
+const MAX_TOPICS = 50;
+const MAX_NAME_BYTES = 128;
+const BAD_CHARS = /[\p{White_Space}\p{Cc},#]/u;
+
 function topicList(topics) {
   if (topics == null) return [];
   const list = typeof topics === "string" ? topics.split(",") : Array.from(topics);
   const out = [];
   for (const t of list) {
     const s = String(t).trim();
-    if (s !== "" && !out.includes(s)) out.push(s);
+    if (s === "" || out.includes(s)) continue;
+    if (BAD_CHARS.test(s)) throw new TypeError(`socks: topic ${JSON.stringify(s)} has whitespace, a control character, "," or "#"`);
+    if (new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw new TypeError(`socks: topic ${JSON.stringify(s)} is over ${MAX_NAME_BYTES} bytes`);
+    out.push(s);
   }
   return out;
 }
+
+function checkCount(topics) {
+  if (topics.length > MAX_TOPICS) throw new TypeError(`socks: a connection may follow at most ${MAX_TOPICS} topics, not ${topics.length}`);
+}
+
+// offline reports whether the browser knows it has no network. A
+// handshake then fails for that, not for a refused chatter ID or a gateway
+// that is down.
+const offline = () => globalThis.navigator?.onLine === false;
 
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
@@ -82,7 +112,7 @@ class Conn {
     this.ws = ws;
     this.opened = false;
     this.closed = false;
-    this.pendingReplies = 0; // actions sent and not yet answered
+    this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
     this.topics = []; // the topics asked for at $connect
     // While a renewal overlaps two open connections, each remembers the
@@ -123,7 +153,11 @@ function duplicate(c, text) {
 
 class Client {
   constructor(options) {
-    const o = { ...DEFAULTS, ...(options || {}) };
+    // An option given as undefined is left out (TypeScript allows it), so
+    // that it takes its default.
+    /** @type {any} */
+    const given = Object.fromEntries(Object.entries(options || {}).filter(([, v]) => v !== undefined));
+    const o = { ...DEFAULTS, ...given };
     if (!o.url) throw new TypeError("socks: connect needs a url (ws:// or wss://)");
     if (!o.geek) throw new TypeError("socks: connect needs a geek");
     if (!o.chatterId && typeof o.getChatterId !== "function") {
@@ -132,11 +166,21 @@ class Client {
     if (o.protocol !== "query" && o.protocol !== "header") {
       throw new TypeError('socks: protocol is "query" or "header"');
     }
+    for (const k of NUMBERS) {
+      if (typeof o[k] !== "number" || !(o[k] > 0)) {
+        throw new TypeError(`socks: ${k} must be a number above 0, not ${typeof o[k] === "string" ? JSON.stringify(o[k]) : o[k]}`);
+      }
+    }
     this._o = o;
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     this._random = o.random || Math.random;
-    this._chatterId = o.chatterId || "";
+    // A chatter ID has no whitespace; one read as a line of text has.
+    this._chatterId = String(o.chatterId || "").trim();
+    // No topics is every topic, ".", which is then a topic like any other:
+    // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
+    if (this._topics.length === 0) this._topics = [ALL];
+    checkCount(this._topics);
     this._keys = new Map();
     this._messageFns = new Set();
     this._stateFns = new Set();
@@ -149,7 +193,9 @@ class Client {
     this._reconnects = 0; // attempts since the last open
     this._retryTimer = null;
     this._renewTimer = null;
+    this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
+    this._offOnline = () => {}; // stops waiting for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
@@ -189,7 +235,7 @@ class Client {
     return () => this._stateFns.delete(fn);
   }
 
-  /** The topics this client follows now. */
+  /** The topics this client follows now ("." is every topic). */
   get topics() {
     return this._topics.slice();
   }
@@ -198,6 +244,7 @@ class Client {
   subscribe(topics) {
     const add = topicList(topics).filter((t) => !this._topics.includes(t));
     if (add.length === 0) return;
+    checkCount([...this._topics, ...add]);
     this._topics.push(...add);
     this._action({ action: "subscribe", topics: add });
   }
@@ -234,15 +281,39 @@ class Client {
     u.searchParams.set("geek", this._o.geek);
     if (this._o.protocol === "query") u.searchParams.set("id", this._chatterId);
     else u.searchParams.delete("id");
-    if (this._topics.length > 0) u.searchParams.set("topic", this._topics.join(","));
-    else u.searchParams.delete("topic");
+    const topics = this._urlTopics();
+    if (topics.length === 1 && topics[0] === ALL) u.searchParams.delete("topic");
+    else u.searchParams.set("topic", topics.join(","));
     return u.toString();
   }
 
+  // _freshId asks getChatterId for an ID. Getting it is part of the
+  // handshake: one that has not answered within openTimeoutMs has failed
+  // (a hung fetch must not stop the client for good), and its late answer
+  // is ignored.
+  // _urlTopics is what a connect asks for: the topics followed, or "." when
+  // there are none, as a connect cannot ask for none (the connection then
+  // unsubscribes it as soon as it opens: see _syncTopics).
+  _urlTopics() {
+    return this._topics.length > 0 ? this._topics.slice() : [ALL];
+  }
+
   async _freshId() {
-    if (typeof this._o.getChatterId !== "function") return;
-    const id = await this._o.getChatterId();
-    if (typeof id === "string" && id !== "") this._chatterId = id;
+    const get = this._o.getChatterId;
+    if (typeof get !== "function") return;
+    const ms = this._o.openTimeoutMs;
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`socks: getChatterId did not answer within ${ms} ms`)), delay(ms));
+    });
+    this._idTimers.add(timer);
+    try {
+      const id = await Promise.race([Promise.resolve().then(get), late]);
+      if (typeof id === "string" && id.trim() !== "") this._chatterId = id.trim();
+    } finally {
+      clearTimeout(timer);
+      this._idTimers.delete(timer);
+    }
   }
 
   _open() {
@@ -252,13 +323,26 @@ class Client {
         ? new this._WebSocket(url, [SUBPROTOCOL, this._chatterId])
         : new this._WebSocket(url);
     const c = new Conn(ws);
-    c.topics = this._topics.slice();
+    c.topics = this._urlTopics();
     return c;
   }
 
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
     if (this._done) return;
+    if (offline() && typeof globalThis.addEventListener === "function") {
+      // Wait for the network instead of spending attempts on it.
+      const online = () => {
+        this._offOnline();
+        this._dial();
+      };
+      this._offOnline = () => {
+        globalThis.removeEventListener("online", online);
+        this._offOnline = () => {};
+      };
+      globalThis.addEventListener("online", online);
+      return;
+    }
     if (this._needFreshId) {
       try {
         await this._freshId();
@@ -286,7 +370,7 @@ class Client {
     this._conn = c;
     const openTimer = setTimeout(() => {
       if (!c.opened && !c.closed) c.ws.close();
-    }, this._o.openTimeoutMs);
+    }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
       clearTimeout(openTimer);
       if (this._done || this._conn !== c) return void c.ws.close(1000);
@@ -295,9 +379,10 @@ class Client {
       this._failures = 0;
       this._reconnects = 0;
       this._syncTopics(c);
+      // A listener may close() the client: then nothing more happens.
       this._emitState("open", {});
-      if (reconnected) this._emitState("resync", { reason: "reconnected" });
-      this._startTimers(c);
+      if (reconnected && !this._done) this._emitState("resync", { reason: "reconnected" });
+      if (!this._done) this._startTimers(c);
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
@@ -337,7 +422,7 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened) {
+    if (!c.opened && !offline()) {
       this._failures++;
       this._needFreshId = true;
     }
@@ -356,17 +441,18 @@ class Client {
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const delay = this._backoff(attempt);
-    this._emitState("reconnecting", { attempt, delay, code: info.code, reason: info.reason });
+    const wait = this._backoff(attempt);
+    this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
+    if (this._done) return; // a listener closed the client
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
-    }, delay);
+    }, delay(wait));
   }
 
   _startTimers(c) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._ping(c), this._o.heartbeatMs);
+    this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
     const cap = this._o.maxDurationMs;
     this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
   }
@@ -378,21 +464,26 @@ class Client {
     this._renewTimer = null;
   }
 
-  _scheduleRenewal(delay) {
+  _scheduleRenewal(ms) {
     if (this._done) return;
     clearTimeout(this._renewTimer);
     this._renewTimer = setTimeout(() => {
       this._renewTimer = null;
       this._renew();
-    }, delay);
+    }, delay(ms));
   }
 
   _ping(c) {
     if (c !== this._conn || c.ws.readyState !== 1) return;
     if (c.unansweredPings > 0) {
       // No pong since the last ping: the connection is dead without
-      // having said so. Close it; onclose reconnects.
+      // having said so. Close it and reconnect at once: a browser waits up
+      // to a minute for the answer to a close frame, which a dead link
+      // never sends, before it fires onclose.
       c.ws.close(4000, "no pong");
+      c.closed = true;
+      c.ws.onmessage = c.ws.onclose = null;
+      this._lost(c, { code: 4000, reason: "no pong" });
       return;
     }
     c.unansweredPings++;
@@ -400,8 +491,35 @@ class Client {
   }
 
   _send(c, frame) {
-    c.pendingReplies++;
+    c.pending.push(frame);
     c.ws.send(JSON.stringify(frame));
+  }
+
+  // _reply takes the action that body answers off c's pending ones. A
+  // subscribe the gateway refused (an error with the topics still
+  // followed: a chatter ID limited to other topics, or too many) is
+  // dropped from the topics, or every later connect would ask for it and
+  // be refused; every error is reported.
+  _reply(c, body) {
+    const take = (match) => {
+      const i = c.pending.findIndex(match);
+      return c.pending.splice(i < 0 ? 0 : i, 1)[0];
+    };
+    if (body.type !== "error") {
+      const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
+      take((f) => f.action === action);
+      if (body.type === "pong") c.unansweredPings = 0;
+      return;
+    }
+    const kept = Array.isArray(body.topics) ? body.topics : null;
+    const frame = kept
+      ? take((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t)))
+      : take((f) => f.action !== "ping");
+    if (kept && frame.action === "subscribe") {
+      const refused = frame.topics.filter((t) => !kept.includes(t));
+      this._topics = this._topics.filter((t) => !refused.includes(t));
+    }
+    report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
   }
 
   // _syncTopics sends c what subscribe() and unsubscribe() changed while
@@ -441,7 +559,7 @@ class Client {
     this._next = c;
     const openTimer = setTimeout(() => {
       if (!c.opened && !c.closed) c.ws.close();
-    }, this._o.openTimeoutMs);
+    }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
       clearTimeout(openTimer);
       if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
@@ -465,10 +583,10 @@ class Client {
         clearTimeout(this._drainTimer);
         this._drainTimer = setTimeout(() => {
           if (!prev.closed) prev.ws.close(1000, "renewed");
-        }, this._o.overlapMs);
+        }, delay(this._o.overlapMs));
       }
       this._emitState("resync", { reason: "renewed" });
-      this._startTimers(c);
+      if (!this._done) this._startTimers(c);
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
@@ -477,8 +595,10 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        this._failures++;
-        this._needFreshId = true;
+        if (!offline()) {
+          this._failures++;
+          this._needFreshId = true;
+        }
         this._retry({ code: ev.code, reason: ev.reason });
         return;
       }
@@ -496,11 +616,7 @@ class Client {
     } catch {
       // Not JSON: the text itself is the event key.
     }
-    if (c.pendingReplies > 0 && isReply(body)) {
-      c.pendingReplies--;
-      if (body.type === "pong") c.unansweredPings = 0;
-      return;
-    }
+    if (c.pending.length > 0 && isReply(body)) return void this._reply(c, body);
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
       try {
@@ -527,6 +643,8 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
+    this._offOnline();
+    for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);
     for (const c of [this._conn, this._next, this._old]) {

@@ -10,6 +10,10 @@ import { connect, DEFAULTS } from "./socks.js";
 class FakeWebSocket {
   static all = [];
   constructor(url, protocols) {
+    // As a browser: a subprotocol must be an HTTP token.
+    for (const p of [].concat(protocols ?? [])) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(p)) throw new SyntaxError(`invalid subprotocol ${JSON.stringify(p)}`);
+    }
     this.url = new URL(url);
     this.protocols = protocols;
     this.readyState = 0;
@@ -71,11 +75,50 @@ async function opened(extra) {
   return r;
 }
 
+// Browsers run a timer of more than 2^31-1 ms at once.
+const MAX_DELAY = 2 ** 31 - 1;
+// running holds the timers the client has set and not cleared (timeouts
+// until they fire), so that a test can see that none outlives close().
+let running = new Set();
+let unwrap = () => {};
+
 beforeEach(() => {
   FakeWebSocket.all = [];
   mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const g = globalThis;
+  const real = { setTimeout: g.setTimeout, setInterval: g.setInterval, clearTimeout: g.clearTimeout, clearInterval: g.clearInterval };
+  running = new Set();
+  const checked = (ms) => {
+    assert.ok(!(ms > MAX_DELAY), `a timer of ${ms} ms, which a browser runs at once`);
+    return ms;
+  };
+  g.setTimeout = (fn, ms, ...args) => {
+    const id = real.setTimeout((...a) => {
+      running.delete(id);
+      fn(...a);
+    }, checked(ms), ...args);
+    running.add(id);
+    return id;
+  };
+  g.setInterval = (fn, ms, ...args) => {
+    const id = real.setInterval(fn, checked(ms), ...args);
+    running.add(id);
+    return id;
+  };
+  g.clearTimeout = (id) => {
+    running.delete(id);
+    real.clearTimeout(id);
+  };
+  g.clearInterval = (id) => {
+    running.delete(id);
+    real.clearInterval(id);
+  };
+  unwrap = () => Object.assign(g, real);
 });
-afterEach(() => mock.timers.reset());
+afterEach(() => {
+  unwrap();
+  mock.timers.reset();
+});
 
 test("protocol query puts the geek, chatter ID and topics in the URL", async () => {
   const { c, states } = await opened();
@@ -401,4 +444,306 @@ test("the default maxAttempts rides out a gateway that is down for over a minute
   assert.equal(states.at(-1).attempt, DEFAULTS.maxAttempts);
   assert.ok(waited > 60_000, `gave up after ${waited} ms`);
   c.close();
+});
+
+test("options given as undefined take their defaults, and a number that is not above 0 is refused", async () => {
+  const unset = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, undefined]));
+  const { c, states } = await opened(unset);
+  const ws = latest();
+  assert.equal(ws.url.searchParams.get("id"), "sc_first", "protocol undefined is the default, query");
+  mock.timers.tick(DEFAULTS.heartbeatMs - 1);
+  assert.deepEqual(ws.sent, [], "heartbeatMs undefined is the default, not a ping at every tick");
+  ws.serverClose(1006);
+  // random 0.5: the first delay is three quarters of backoffMs.
+  assert.equal(states.at(-1).delay, (DEFAULTS.backoffMs * 3) / 4, "backoffMs undefined is the default, not NaN");
+  c.close();
+  // A cap longer than a timer can wait: the renewal waits as long as a timer can.
+  const long = await opened({ maxDurationMs: 30 * 24 * 60 * 60 * 1000 });
+  mock.timers.tick(60_000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "no renewal a minute after open");
+  long.c.close();
+  for (const [name, bad] of [
+    ["heartbeatMs", 0],
+    ["backoffMs", -1],
+    ["maxAttempts", NaN],
+    ["maxDurationMs", "7200000"],
+    ["openTimeoutMs", null],
+  ]) {
+    assert.throws(() => client({ [name]: bad }), (err) => err instanceof TypeError && err.message.includes(name), `${name}: ${bad}`);
+  }
+});
+
+test("close() leaves no timer running, in every phase, and also when a state listener calls it", async () => {
+  const done = (c, states) => {
+    for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+    assert.equal(states.at(-1).state, "closed");
+    assert.equal(states.filter((s) => s.state === "closed").length, 1, "closed once, and last");
+    assert.equal(running.size, 0, `${running.size} timers still running after close()`);
+  };
+  // While the first connection opens.
+  let r = client();
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
+  // Open, and while it waits to reconnect.
+  r = await opened();
+  r.c.close();
+  done(r.c, r.states);
+  r = await opened();
+  latest().serverClose(1006);
+  r.c.close();
+  done(r.c, r.states);
+  // While getChatterId has not answered, first and at a renewal.
+  r = client({ chatterId: undefined, getChatterId: () => new Promise(() => {}) });
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
+  r = await opened({ maxDurationMs: 20_000, getChatterId: () => new Promise(() => {}) });
+  mock.timers.tick(15_000);
+  await flush();
+  r.c.close();
+  done(r.c, r.states);
+  // During a renewal's overlap.
+  r = await opened({ maxDurationMs: 20_000 });
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverOpen();
+  r.c.close();
+  done(r.c, r.states);
+  // From a listener, on "open" after a reconnect (before "resync"), and on
+  // "reconnecting".
+  for (const when of ["open", "reconnecting"]) {
+    r = await opened();
+    latest().serverClose(1001);
+    r.c.onState((state) => {
+      if (state === when) r.c.close();
+    });
+    mock.timers.tick(r.states.at(-1).delay);
+    await flush();
+    if (when === "open") latest().serverOpen();
+    else latest().serverClose(1006);
+    done(r.c, r.states);
+  }
+});
+
+test("a getChatterId that never answers counts as a failed handshake, and a renewal waiting for it goes on with the ID it has", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const hang = () => new Promise(() => {});
+  const { c, states } = client({ chatterId: undefined, getChatterId: hang, maxAttempts: 2 });
+  await flush();
+  assert.deepEqual(states.map((s) => s.state), ["connecting"]);
+  mock.timers.tick(DEFAULTS.openTimeoutMs);
+  await flush();
+  assert.equal(states.at(-1).state, "reconnecting", "not stuck in connecting");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  mock.timers.tick(DEFAULTS.openTimeoutMs);
+  await flush();
+  assert.equal(states.at(-1).state, "failed", "gives up after maxAttempts");
+  assert.equal(FakeWebSocket.all.length, 0);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /getChatterId/);
+  assert.equal(running.size, 0);
+
+  const r = await opened({ maxDurationMs: 60_000, openTimeoutMs: 1000, getChatterId: hang });
+  mock.timers.tick(45_000); // the renewal starts and waits for an ID
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 1);
+  mock.timers.tick(1000);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "the renewal opened a connection");
+  assert.equal(latest().url.searchParams.get("id"), "sc_first");
+  latest().serverOpen();
+  assert.equal(r.states.at(-1).state, "resync");
+  r.c.close();
+  errors.mock.restore();
+});
+
+test("a chatter ID read as a line of text (fetch(...).text() of \"sc_...\\n\") is used without its whitespace", async () => {
+  const { c } = client({ chatterId: " sc_given\n", protocol: "header", getChatterId: async () => "sc_fresh\r\n" });
+  await flush();
+  assert.deepEqual(latest().protocols, ["socks", "sc_given"]);
+  latest().serverClose(1006);
+  mock.timers.tick(DEFAULTS.backoffMs);
+  await flush();
+  // A subprotocol with whitespace makes new WebSocket throw a SyntaxError.
+  assert.deepEqual(latest().protocols, ["socks", "sc_fresh"]);
+  c.close();
+});
+
+test("a client on every topic keeps every topic after subscribe() and a reconnect; one that unsubscribed from all gets no topic back", async () => {
+  const { c, states } = await opened({ topics: undefined });
+  let ws = latest();
+  assert.equal(ws.url.searchParams.has("topic"), false, "no topic: the gateway's every topic, '.'");
+  assert.deepEqual(c.topics, ["."]);
+  c.subscribe("news");
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news"] }]);
+  ws.serverSend('{"type":"subscribed","topics":[".","news"]}');
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  ws = latest();
+  // topic=news alone would follow news only.
+  assert.equal(ws.url.searchParams.get("topic"), ".,news");
+  ws.serverOpen();
+  c.unsubscribe([".", "news"]);
+  ws.serverSend('{"type":"unsubscribed","topics":[]}');
+  assert.deepEqual(c.topics, []);
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  ws = latest();
+  // A connect URL cannot ask for no topic (none is '.'): the new
+  // connection drops '.' as soon as it opens.
+  ws.serverOpen();
+  assert.deepEqual(ws.sent, [{ action: "unsubscribe", topics: ["."] }]);
+  c.close();
+});
+
+test("subscribe() and connect() refuse a topic the gateway would refuse, before anything is sent", async () => {
+  const { c } = await opened();
+  for (const bad of ["my topic", "a#b", "tab\tx", "nbsp\u00a0x", "bell\u0007", "x".repeat(129), "é".repeat(65)]) {
+    assert.throws(() => c.subscribe(bad), TypeError, JSON.stringify(bad));
+  }
+  assert.throws(() => c.subscribe(Array.from({ length: 50 }, (_, i) => `t${i}`)), /at most 50/);
+  assert.deepEqual(latest().sent, []);
+  assert.deepEqual(c.topics, ["updates"]);
+  c.subscribe(["x".repeat(128), "é".repeat(64), "entity:42"]);
+  assert.equal(latest().sent.length, 1);
+  assert.throws(() => client({ topics: "plays, my topic" }), TypeError);
+  c.close();
+});
+
+test("a subscribe the gateway refuses is dropped from the topics and reported, so the next connect does not ask for it", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.subscribe("entity:1");
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}');
+  ws.serverSend('{"type":"subscribed","topics":["entity:1","updates"]}');
+  assert.deepEqual(got, [], "the replies are not messages");
+  assert.deepEqual(c.topics, ["updates", "entity:1"]);
+  assert.equal(errors.mock.callCount(), 1);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /may not follow news/);
+  // A body published as {"type":"error",...} while nothing waits for a reply is a message.
+  ws.serverSend('{"type":"error","error":"job 7 failed"}');
+  assert.deepEqual(got, [{ type: "error", error: "job 7 failed" }]);
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  // news in the URL would be refused at every connect (403), ending in failed.
+  assert.equal(latest().url.searchParams.get("topic"), "updates,entity:1");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a connection without a pong is given up at once: the reconnect does not wait for a close the dead link never completes", async () => {
+  // A browser waits up to 60 s for the server to answer a close frame
+  // (Chromium's closing handshake timeout); a dead link never answers.
+  const { c, states } = await opened();
+  const ws = latest();
+  mock.timers.tick(2 * DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith?.code, 4000);
+  assert.equal(states.at(-1).state, "reconnecting", "reconnecting before the close completes");
+  assert.equal(states.at(-1).reason, "no pong");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2);
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  ws.serverSend('"late"'); // the dead socket's last words are not delivered
+  ws.finishClose(); // a minute later
+  assert.deepEqual(got, []);
+  assert.equal(states.filter((s) => s.state === "reconnecting").length, 1, "one reconnect");
+  latest().serverOpen();
+  assert.equal(c.state, "open");
+  c.close();
+});
+
+test("socks.d.ts declares exactly what socks.js exports, reads and emits", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const js = await readFile(new URL("./socks.js", import.meta.url), "utf8");
+  const dts = await readFile(new URL("./socks.d.ts", import.meta.url), "utf8");
+  const sorted = (it) => [...new Set(it)].sort();
+  const block = (name) => {
+    const m = dts.match(new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`));
+    assert.ok(m, `socks.d.ts has interface ${name}`);
+    // Members at the interface's own indentation, comments left out.
+    return sorted([...m[1].replace(/\/\*\*[\s\S]*?\*\//g, "").matchAll(/^ {2}(?:readonly )?(\w+)\??[:(]/gm)].map((x) => x[1]));
+  };
+  const mod = await import("./socks.js");
+  assert.deepEqual(sorted(Object.keys(mod)), sorted([...dts.matchAll(/^export (?:const|function) (\w+)/gm)].map((m) => m[1])), "exports");
+  assert.deepEqual(block("ConnectOptions"), sorted([...js.matchAll(/\b(?:o|this\._o)\.(\w+)/g)].map((m) => m[1])), "options");
+  const c = connect({ url: "ws://gateway.test/", geek: "g", chatterId: "sc_x", WebSocket: FakeWebSocket });
+  c.close();
+  const proto = Object.getOwnPropertyNames(Object.getPrototypeOf(c)).filter((k) => k !== "constructor" && !k.startsWith("_"));
+  const own = Object.keys(c).filter((k) => !k.startsWith("_"));
+  assert.deepEqual(block("Client"), sorted([...proto, ...own]), "Client members");
+  assert.deepEqual(block("StateInfo"), sorted([...js.matchAll(/_(?:emitState|finish)\("\w+", \{([^}]*)\}/g)].flatMap((m) => m[1].split(",").map((kv) => kv.split(":")[0].trim()).filter(Boolean))), "StateInfo");
+  const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
+  assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
+  const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
+  assert.deepEqual(sorted([...picked.matchAll(/"(\w+)"/g)].map((m) => m[1])), sorted(Object.keys(DEFAULTS)), "DEFAULTS");
+});
+
+test("offline: the client waits for the network without spending attempts, then dials once", async () => {
+  // A browser's navigator.onLine and its online event on window.
+  const net = new EventTarget();
+  let listeners = 0;
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+  let onLine = true;
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine }) });
+  globalThis.addEventListener = (type, fn) => {
+    listeners++;
+    net.addEventListener(type, fn);
+  };
+  globalThis.removeEventListener = (type, fn) => {
+    listeners--;
+    net.removeEventListener(type, fn);
+  };
+  try {
+    const { c, states } = await opened({ maxAttempts: 2 });
+    onLine = false;
+    latest().serverClose(1006); // the network went
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1, "no handshake while offline");
+    mock.timers.tick(10 * 60 * 1000);
+    await flush();
+    assert.equal(c.state, "reconnecting", "not failed: being offline is not a refusal");
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    net.dispatchEvent(new Event("online"));
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 2, "one handshake when the network is back");
+    // A handshake that fails because the network went meanwhile does not count either.
+    onLine = false;
+    latest().serverClose(1006);
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    mock.timers.tick(60_000);
+    await flush();
+    latest().serverClose(1006); // counts: 1 of 2
+    mock.timers.tick(60_000);
+    await flush();
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    // Closing while it waits for the network leaves no listener.
+    onLine = false;
+    latest().serverClose(1006);
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(listeners, 1);
+    c.close();
+    assert.equal(listeners, 0, "close() removes the online listener");
+    assert.equal(running.size, 0);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    if (saved) Object.defineProperty(globalThis, "navigator", saved);
+    else delete globalThis.navigator;
+  }
 });
