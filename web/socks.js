@@ -287,10 +287,6 @@ class Client {
     return u.toString();
   }
 
-  // _freshId asks getChatterId for an ID. Getting it is part of the
-  // handshake: one that has not answered within openTimeoutMs has failed
-  // (a hung fetch must not stop the client for good), and its late answer
-  // is ignored.
   // _urlTopics is what a connect asks for: the topics followed, or "." when
   // there are none, as a connect cannot ask for none (the connection then
   // unsubscribes it as soon as it opens: see _syncTopics).
@@ -298,6 +294,10 @@ class Client {
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
   }
 
+  // _freshId asks getChatterId for an ID. Getting it is part of the
+  // handshake: one that has not answered within openTimeoutMs has failed
+  // (a hung fetch must not stop the client for good), and its late answer
+  // is ignored.
   async _freshId() {
     const get = this._o.getChatterId;
     if (typeof get !== "function") return;
