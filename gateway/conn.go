@@ -518,9 +518,13 @@ func (c *conn) write(m outbound) error {
 	return w.Close()
 }
 
-// finish sends the close frame when one is due (what is queued and not
-// yet started is dropped: ending takes priority), waits for the reader to end (the client's answering close frame) for at
-// most closeGrace, and closes the connection.
+// finish sends the close frame when one is due, waits for the reader to
+// end (the client's answering close frame) for at most closeGrace, and
+// closes the connection. A client closed for its own conduct (1008 slow
+// consumer or flood, 1009 too big) loses what is queued for it and not yet
+// started; any other (1001 going away, 1000 deleted) first gets it, in
+// order, for at most writeWait: the broker counted those messages
+// delivered.
 func (c *conn) finish() {
 	defer close(c.finished)
 	c.wmu.Lock() // an upgrade or a write in progress ends first
@@ -530,7 +534,9 @@ func (c *conn) finish() {
 		return // the upgrade failed
 	}
 	if c.closeFrame {
-		c.fc.discard()
+		if c.closeCode == websocket.ClosePolicyViolation || c.closeCode == websocket.CloseMessageTooBig {
+			c.fc.discard()
+		}
 		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
 		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
 		c.fc.waitFlushed(writeWait)

@@ -1805,3 +1805,64 @@ func TestConnectionIDsFollowEachOther(t *testing.T) {
 		prev = n
 	}
 }
+
+// A client the gateway closes (Shutdown's 1001, a DELETE's 1000) first
+// gets what was posted to it and still waits in its backlog, in order,
+// then the close frame: the broker counted those messages delivered.
+func TestAClosedClientGetsItsBacklogBeforeTheCloseFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close func(t *testing.T, g *Gateway, addr, id string)
+		code  int
+	}{
+		{"shutdown", func(t *testing.T, g *Gateway, _, _ string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
+			defer cancel()
+			if err := g.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		}, websocket.CloseGoingAway},
+		{"DELETE", func(t *testing.T, _ *Gateway, addr, id string) {
+			if status := rawManagement(t, http.MethodDelete, "http://"+addr+"/@connections/"+url.PathEscape(id), nil, true).StatusCode; status != http.StatusNoContent {
+				t.Errorf("DELETE: status %d", status)
+			}
+		}, websocket.CloseNormalClosure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHandler()
+			g, addr, ws, id := slowClient(t, h, Options{}, 4096)
+			var want [][]byte
+			for i := 0; ; i++ {
+				if i == 5000 {
+					t.Fatal("5000 posts and the backlog is still short: the test did not reach it")
+				}
+				body := append([]byte(strconv.Itoa(i)+":"), bytes.Repeat([]byte("x"), 1000)...)
+				if err := g.Pusher().Post(ctxT(t), id, body); err != nil {
+					t.Fatalf("post %d: %v", i, err)
+				}
+				want = append(want, body)
+				// More than the flusher takes at once (flushChunk)
+				// behind what it is writing. The small buffers keep it
+				// slow (a delayed ACK for every 4 KiB), so all of that is
+				// still queued when the close comes.
+				if c := g.lookup(id); c != nil && c.fc.queuedBytes() > flushChunk+16<<10 {
+					break
+				}
+			}
+			closed := make(chan struct{})
+			go func() {
+				defer close(closed)
+				tc.close(t, g, addr, id)
+			}()
+			for i, w := range want {
+				if got := readMessage(t, ws); !bytes.Equal(got, w) {
+					t.Fatalf("message %d of %d: got %d bytes starting %q; want %q...", i, len(want), len(got), got[:min(len(got), 8)], w[:8])
+				}
+			}
+			if code, _ := readClose(t, ws); code != tc.code {
+				t.Errorf("close %d after the backlog; want %d", code, tc.code)
+			}
+			<-closed
+		})
+	}
+}
