@@ -90,7 +90,9 @@ export interface Client {
    * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
    * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
    * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
-   * (reportError) and its topics are dropped, so that no later connect asks for them.
+   * (reportError) and its topics are dropped, so that no later connect asks for them. One whose route failed
+   * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
+   * asks for them.
    */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection. */

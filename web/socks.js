@@ -52,6 +52,10 @@ const delay = (ms) => Math.min(ms, MAX_DELAY);
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
 const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
+// API Gateway's own error frame, sent in place of a route's reply when the
+// route's function failed ("Internal server error") or there is no route
+// for the action ("Forbidden"). The local gateway sends it too.
+const GATEWAY_ERROR_FIELDS = ["connectionId", "message", "requestId"];
 // At most this many bodies are remembered per connection while two overlap.
 const OVERLAP_MEMORY = 1000;
 
@@ -104,6 +108,14 @@ function isReply(body) {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
   if (!REPLY_TYPES.has(body.type)) return false;
   return Object.keys(body).every((k) => REPLY_FIELDS.has(k));
+}
+
+// isGatewayError reports whether body is API Gateway's error frame: those
+// three keys, each a string, and no other.
+function isGatewayError(body) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
+  const keys = Object.keys(body).sort();
+  return keys.length === GATEWAY_ERROR_FIELDS.length && keys.every((k, i) => k === GATEWAY_ERROR_FIELDS[i] && typeof body[k] === "string");
 }
 
 // A Conn is one WebSocket and what the client knows about it.
@@ -522,6 +534,17 @@ class Client {
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
   }
 
+  // _gatewayError handles API Gateway's error frame on c: it answers the
+  // oldest action still waiting (the frame names none), which failed and is
+  // not retried. A ping answered so was answered: the link is alive. A
+  // subscribe's topics stay followed, so the next connection asks for them.
+  _gatewayError(c, body) {
+    const frame = c.pending.shift();
+    if (frame && frame.action === "ping") c.unansweredPings = 0;
+    const what = frame ? JSON.stringify(frame) : "a frame";
+    report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
+  }
+
   // _syncTopics sends c what subscribe() and unsubscribe() changed while
   // it was opening.
   _syncTopics(c) {
@@ -616,6 +639,7 @@ class Client {
     } catch {
       // Not JSON: the text itself is the event key.
     }
+    if (isGatewayError(body)) return void this._gatewayError(c, body);
     if (c.pending.length > 0 && isReply(body)) return void this._reply(c, body);
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {

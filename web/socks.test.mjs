@@ -747,3 +747,51 @@ test("offline: the client waits for the network without spending attempts, then 
     else delete globalThis.navigator;
   }
 });
+
+test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
+  // API Gateway answers an action whose function failed with
+  // {"message":"Internal server error","connectionId":...,"requestId":...},
+  // and one without a route (and no $default) with "Forbidden".
+  const gatewayError = (message) => JSON.stringify({ message, connectionId: "L0SM9cOFvHcCIhw=", requestId: "L0SM9FRXvHcFoWg=" });
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.subscribe("plays");
+  ws.serverSend(gatewayError("Internal server error")); // news: the store was down
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow plays; it may follow only updates, news","topics":["updates"]}');
+  assert.deepEqual(got, [], "the error frame is not a message");
+  // The refusal is the answer to plays: news failed, it was not refused.
+  assert.deepEqual(c.topics, ["updates", "news"]);
+  assert.equal(errors.mock.callCount(), 2);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /Internal server error.*L0SM9FRXvHcFoWg=/);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /news/);
+  assert.match(String(errors.mock.calls[1].arguments[0]), /may not follow plays/);
+  // A ping the gateway has no route for: it answered, the link is alive.
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  ws.serverSend(gatewayError("Forbidden"));
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith, null, "not closed for a missing pong");
+  ws.serverSend(gatewayError("Forbidden"));
+  // Nothing waits for a reply now: a published body shaped like a reply is a message.
+  ws.serverSend('{"type":"error","error":"job 7 failed"}');
+  // Only those three keys, all strings, make the gateway's error frame.
+  ws.serverSend('{"message":"hi","connectionId":"a","requestId":"b","from":"Ann"}');
+  ws.serverSend('{"message":"hi","connectionId":"a"}');
+  ws.serverSend('{"message":"hi","connectionId":"a","requestId":7}');
+  assert.deepEqual(got, [
+    { type: "error", error: "job 7 failed" },
+    { message: "hi", connectionId: "a", requestId: "b", from: "Ann" },
+    { message: "hi", connectionId: "a" },
+    { message: "hi", connectionId: "a", requestId: 7 },
+  ]);
+  assert.equal(errors.mock.callCount(), 4, "each error frame is reported");
+  ws.serverSend(gatewayError("Internal server error")); // with nothing waiting: still the gateway's, reported
+  assert.equal(got.length, 4);
+  assert.equal(errors.mock.callCount(), 5);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
+});
