@@ -13,7 +13,8 @@
 //
 // The client keeps the connection alive ({"action":"ping"} well under API
 // Gateway's 10-minute idle timeout), reconnects with jittered exponential
-// backoff, renews the connection before API Gateway's 2-hour cap (the new
+// backoff (which starts over only once a connection has stayed open
+// maxBackoffMs), renews the connection before API Gateway's 2-hour cap (the new
 // connection opens before the old one closes, and a message both carry
 // while they overlap is delivered once), and gives up with "failed" after maxAttempts handshakes
 // in a row that never opened. After every reconnect or renewal it fires
@@ -202,11 +203,12 @@ class Client {
     this._drainTimer = null;
     this._failures = 0; // handshakes in a row that never opened
     this._renewFailures = 0; // renewals in a row that never opened
-    this._reconnects = 0; // attempts since the last open
+    this._reconnects = 0; // attempts since a connection last stayed open maxBackoffMs
     this._retryTimer = null;
     this._renewTimer = null;
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
+    this._steadyTimer = null; // starts the backoff over
     this._offOnline = () => {}; // stops waiting for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
@@ -389,7 +391,6 @@ class Client {
       c.opened = true;
       const reconnected = this._reconnects > 0;
       this._failures = 0;
-      this._reconnects = 0;
       this._syncTopics(c);
       // A listener may close() the client: then nothing more happens.
       this._emitState("open", {});
@@ -465,6 +466,14 @@ class Client {
   _startTimers(c) {
     this._stopTimers();
     this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
+    // The backoff starts over once a connection has stayed open as long as
+    // the longest wait. One that a gateway closes sooner (a backend that
+    // deletes the geek's connections, a cap) is retried after longer and
+    // longer waits, not every half second for ever.
+    this._steadyTimer = setTimeout(() => {
+      this._steadyTimer = null;
+      this._reconnects = 0;
+    }, delay(this._o.maxBackoffMs));
     const cap = this._o.maxDurationMs;
     this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
   }
@@ -472,8 +481,10 @@ class Client {
   _stopTimers() {
     clearInterval(this._heartbeat);
     clearTimeout(this._renewTimer);
+    clearTimeout(this._steadyTimer);
     this._heartbeat = null;
     this._renewTimer = null;
+    this._steadyTimer = null;
   }
 
   _scheduleRenewal(ms) {
@@ -591,7 +602,6 @@ class Client {
       this._next = null;
       this._conn = c;
       this._failures = 0;
-      this._reconnects = 0;
       this._renewFailures = 0;
       this._syncTopics(c);
       // The old connection is closed only a while after the new one

@@ -265,7 +265,8 @@ test("a gateway restart does not exhaust the default maxAttempts, and fires resy
   latest().serverOpen();
   assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
   assert.equal(c.state, "open");
-  // A later drop starts counting again from 1.
+  // A later drop, once the connection has stayed open maxBackoffMs, starts counting again from 1.
+  mock.timers.tick(DEFAULTS.maxBackoffMs);
   latest().serverClose(1001);
   assert.equal(states.at(-1).attempt, 1);
   c.close();
@@ -794,4 +795,40 @@ test("API Gateway's error frame for a failed route is reported, not delivered, a
   assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
   errors.mock.restore();
   c.close();
+});
+
+test("a gateway that accepts and closes at once is retried with growing delays; the backoff starts over only after a connection stayed open for maxBackoffMs", async () => {
+  // A backend that deletes the geek's connections, or a cap past the
+  // handshake: every handshake opens, every connection closes at once.
+  const { c, states } = await opened({ random: () => 0, maxAttempts: 3 });
+  const delays = [];
+  for (let i = 0; i < 8; i++) {
+    latest().serverClose(1000, "connection deleted");
+    const s = states.at(-1);
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.attempt, i + 1);
+    delays.push(s.delay);
+    mock.timers.tick(s.delay);
+    await flush();
+    latest().serverOpen();
+  }
+  // random 0: half the ceiling, which doubles from backoffMs to maxBackoffMs.
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000]);
+  assert.equal(c.state, "open", "not failed: the gateway accepted every handshake");
+  // Open for less than maxBackoffMs: the backoff goes on.
+  mock.timers.tick(DEFAULTS.maxBackoffMs - 1);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).attempt, 9);
+  assert.equal(states.at(-1).delay, 15_000);
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverOpen();
+  // Open for maxBackoffMs: it starts over.
+  mock.timers.tick(DEFAULTS.maxBackoffMs);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).attempt, 1);
+  assert.equal(states.at(-1).delay, 250);
+  assert.equal(states.filter((s) => s.state === "resync").length, 9, "every reopen resyncs");
+  c.close();
+  assert.equal(running.size, 0);
 });
