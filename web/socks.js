@@ -518,31 +518,36 @@ class Client {
     c.ws.send(JSON.stringify(frame));
   }
 
-  // _reply takes the action that body answers off c's pending ones. A
-  // subscribe the gateway refused (an error with the topics still
-  // followed: a chatter ID limited to other topics, or too many) is
-  // dropped from the topics, or every later connect would ask for it and
-  // be refused; every error is reported.
+  // _reply takes the action that body, shaped like a route reply, answers
+  // off c's pending ones, and reports whether one awaited it: a pong
+  // answers a ping, subscribed a subscribe, unsubscribed an unsubscribe,
+  // and an error a subscribe or an unsubscribe (the ping route always
+  // pongs). A body no action awaits is a published message. A subscribe
+  // the gateway refused (an error with the topics still followed: a
+  // chatter ID limited to other topics, or too many) is dropped from the
+  // topics, or every later connect would ask for it and be refused; every
+  // error is reported.
   _reply(c, body) {
-    const take = (match) => {
-      const i = c.pending.findIndex(match);
-      return c.pending.splice(i < 0 ? 0 : i, 1)[0];
-    };
+    const find = (match) => c.pending.findIndex(match);
+    const kept = body.type === "error" && Array.isArray(body.topics) ? body.topics : null;
+    let i;
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
-      take((f) => f.action === action);
-      if (body.type === "pong") c.unansweredPings = 0;
-      return;
+      i = find((f) => f.action === action);
+    } else {
+      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t))) : -1;
+      if (i < 0) i = find((f) => f.action !== "ping");
     }
-    const kept = Array.isArray(body.topics) ? body.topics : null;
-    const frame = kept
-      ? take((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t)))
-      : take((f) => f.action !== "ping");
+    if (i < 0) return false;
+    const [frame] = c.pending.splice(i, 1);
+    if (body.type === "pong") c.unansweredPings = 0;
+    if (body.type !== "error") return true;
     if (kept && frame.action === "subscribe") {
       const refused = frame.topics.filter((t) => !kept.includes(t));
       this._topics = this._topics.filter((t) => !refused.includes(t));
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+    return true;
   }
 
   // _gatewayError handles API Gateway's error frame on c: it answers the
@@ -650,7 +655,7 @@ class Client {
       // Not JSON: the text itself is the event key.
     }
     if (isGatewayError(body)) return void this._gatewayError(c, body);
-    if (c.pending.length > 0 && isReply(body)) return void this._reply(c, body);
+    if (isReply(body) && this._reply(c, body)) return;
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
       try {

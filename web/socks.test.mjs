@@ -832,3 +832,26 @@ test("a gateway that accepts and closes at once is retried with growing delays; 
   c.close();
   assert.equal(running.size, 0);
 });
+
+test("a published body shaped like a reply is a message unless an action of its kind awaits one: a ping waiting for its pong takes only a pong", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping waits for its pong
+  assert.deepEqual(ws.sent, [{ action: "ping" }]);
+  ws.serverSend('{"type":"error","error":"job 7 failed"}'); // published by the site
+  ws.serverSend('{"type":"subscribed","topics":["jobs"]}'); // published too
+  ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}'); // the gateway's answer
+  assert.deepEqual(got, [
+    { type: "error", error: "job 7 failed" },
+    { type: "subscribed", topics: ["jobs"] },
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "nothing was refused");
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith, null, "the pong was counted");
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
+});
