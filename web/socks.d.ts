@@ -46,7 +46,10 @@ export interface ConnectOptions {
   renewBeforeMs?: number;
   /** First reconnect delay in ms; it doubles per attempt, with jitter. Default 500. */
   backoffMs?: number;
-  /** Longest reconnect delay in ms. Default 30 000. */
+  /**
+   * Longest reconnect delay in ms. Default 30 000. The delays start over from backoffMs only once a connection
+   * has stayed open this long: one closed sooner (even if its handshake opened) is followed by a longer delay.
+   */
   maxBackoffMs?: number;
   /** A handshake not open after this many ms counts as failed. Default 15 000. */
   openTimeoutMs?: number;
@@ -64,7 +67,10 @@ export type Body = string | number | boolean | null | { [key: string]: unknown }
 export type State = "connecting" | "open" | "reconnecting" | "resync" | "failed" | "closed";
 
 export interface StateInfo {
-  /** "reconnecting": the attempt number since the connection was lost (1, 2, ...). "failed": the handshakes that never opened. */
+  /**
+   * "reconnecting": the attempt number (1, 2, ...) since a connection last stayed open maxBackoffMs (connections
+   * closed sooner do not start it over). "failed": the handshakes that never opened.
+   */
   attempt?: number;
   /** "reconnecting": the delay in ms before the attempt. */
   delay?: number;
@@ -90,7 +96,9 @@ export interface Client {
    * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
    * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
    * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
-   * (reportError) and its topics are dropped, so that no later connect asks for them.
+   * (reportError) and its topics are dropped, so that no later connect asks for them. One whose route failed
+   * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
+   * asks for them.
    */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection. */

@@ -13,7 +13,8 @@
 //
 // The client keeps the connection alive ({"action":"ping"} well under API
 // Gateway's 10-minute idle timeout), reconnects with jittered exponential
-// backoff, renews the connection before API Gateway's 2-hour cap (the new
+// backoff (which starts over only once a connection has stayed open
+// maxBackoffMs), renews the connection before API Gateway's 2-hour cap (the new
 // connection opens before the old one closes, and a message both carry
 // while they overlap is delivered once), and gives up with "failed" after maxAttempts handshakes
 // in a row that never opened. After every reconnect or renewal it fires
@@ -52,6 +53,10 @@ const delay = (ms) => Math.min(ms, MAX_DELAY);
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
 const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
+// API Gateway's own error frame, sent in place of a route's reply when the
+// route's function failed ("Internal server error") or there is no route
+// for the action ("Forbidden"). The local gateway sends it too.
+const GATEWAY_ERROR_FIELDS = ["connectionId", "message", "requestId"];
 // At most this many bodies are remembered per connection while two overlap.
 const OVERLAP_MEMORY = 1000;
 
@@ -104,6 +109,14 @@ function isReply(body) {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
   if (!REPLY_TYPES.has(body.type)) return false;
   return Object.keys(body).every((k) => REPLY_FIELDS.has(k));
+}
+
+// isGatewayError reports whether body is API Gateway's error frame: those
+// three keys, each a string, and no other.
+function isGatewayError(body) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
+  const keys = Object.keys(body).sort();
+  return keys.length === GATEWAY_ERROR_FIELDS.length && keys.every((k, i) => k === GATEWAY_ERROR_FIELDS[i] && typeof body[k] === "string");
 }
 
 // A Conn is one WebSocket and what the client knows about it.
@@ -190,11 +203,12 @@ class Client {
     this._drainTimer = null;
     this._failures = 0; // handshakes in a row that never opened
     this._renewFailures = 0; // renewals in a row that never opened
-    this._reconnects = 0; // attempts since the last open
+    this._reconnects = 0; // attempts since a connection last stayed open maxBackoffMs
     this._retryTimer = null;
     this._renewTimer = null;
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
+    this._steadyTimer = null; // starts the backoff over
     this._offOnline = () => {}; // stops waiting for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
@@ -377,7 +391,6 @@ class Client {
       c.opened = true;
       const reconnected = this._reconnects > 0;
       this._failures = 0;
-      this._reconnects = 0;
       this._syncTopics(c);
       // A listener may close() the client: then nothing more happens.
       this._emitState("open", {});
@@ -453,6 +466,14 @@ class Client {
   _startTimers(c) {
     this._stopTimers();
     this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
+    // The backoff starts over once a connection has stayed open as long as
+    // the longest wait. One that a gateway closes sooner (a backend that
+    // deletes the geek's connections, a cap) is retried after longer and
+    // longer waits, not every half second for ever.
+    this._steadyTimer = setTimeout(() => {
+      this._steadyTimer = null;
+      this._reconnects = 0;
+    }, delay(this._o.maxBackoffMs));
     const cap = this._o.maxDurationMs;
     this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
   }
@@ -460,8 +481,10 @@ class Client {
   _stopTimers() {
     clearInterval(this._heartbeat);
     clearTimeout(this._renewTimer);
+    clearTimeout(this._steadyTimer);
     this._heartbeat = null;
     this._renewTimer = null;
+    this._steadyTimer = null;
   }
 
   _scheduleRenewal(ms) {
@@ -495,31 +518,47 @@ class Client {
     c.ws.send(JSON.stringify(frame));
   }
 
-  // _reply takes the action that body answers off c's pending ones. A
-  // subscribe the gateway refused (an error with the topics still
-  // followed: a chatter ID limited to other topics, or too many) is
-  // dropped from the topics, or every later connect would ask for it and
-  // be refused; every error is reported.
+  // _reply takes the action that body, shaped like a route reply, answers
+  // off c's pending ones, and reports whether one awaited it: a pong
+  // answers a ping, subscribed a subscribe, unsubscribed an unsubscribe,
+  // and an error a subscribe or an unsubscribe (the ping route always
+  // pongs). A body no action awaits is a published message. A subscribe
+  // the gateway refused (an error with the topics still followed: a
+  // chatter ID limited to other topics, or too many) is dropped from the
+  // topics, or every later connect would ask for it and be refused; every
+  // error is reported.
   _reply(c, body) {
-    const take = (match) => {
-      const i = c.pending.findIndex(match);
-      return c.pending.splice(i < 0 ? 0 : i, 1)[0];
-    };
+    const find = (match) => c.pending.findIndex(match);
+    const kept = body.type === "error" && Array.isArray(body.topics) ? body.topics : null;
+    let i;
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
-      take((f) => f.action === action);
-      if (body.type === "pong") c.unansweredPings = 0;
-      return;
+      i = find((f) => f.action === action);
+    } else {
+      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t))) : -1;
+      if (i < 0) i = find((f) => f.action !== "ping");
     }
-    const kept = Array.isArray(body.topics) ? body.topics : null;
-    const frame = kept
-      ? take((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t)))
-      : take((f) => f.action !== "ping");
+    if (i < 0) return false;
+    const [frame] = c.pending.splice(i, 1);
+    if (body.type === "pong") c.unansweredPings = 0;
+    if (body.type !== "error") return true;
     if (kept && frame.action === "subscribe") {
       const refused = frame.topics.filter((t) => !kept.includes(t));
       this._topics = this._topics.filter((t) => !refused.includes(t));
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+    return true;
+  }
+
+  // _gatewayError handles API Gateway's error frame on c: it answers the
+  // oldest action still waiting (the frame names none), which failed and is
+  // not retried. A ping answered so was answered: the link is alive. A
+  // subscribe's topics stay followed, so the next connection asks for them.
+  _gatewayError(c, body) {
+    const frame = c.pending.shift();
+    if (frame && frame.action === "ping") c.unansweredPings = 0;
+    const what = frame ? JSON.stringify(frame) : "a frame";
+    report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
   }
 
   // _syncTopics sends c what subscribe() and unsubscribe() changed while
@@ -568,7 +607,6 @@ class Client {
       this._next = null;
       this._conn = c;
       this._failures = 0;
-      this._reconnects = 0;
       this._renewFailures = 0;
       this._syncTopics(c);
       // The old connection is closed only a while after the new one
@@ -616,7 +654,8 @@ class Client {
     } catch {
       // Not JSON: the text itself is the event key.
     }
-    if (c.pending.length > 0 && isReply(body)) return void this._reply(c, body);
+    if (isGatewayError(body)) return void this._gatewayError(c, body);
+    if (isReply(body) && this._reply(c, body)) return;
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
       try {

@@ -265,7 +265,8 @@ test("a gateway restart does not exhaust the default maxAttempts, and fires resy
   latest().serverOpen();
   assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
   assert.equal(c.state, "open");
-  // A later drop starts counting again from 1.
+  // A later drop, once the connection has stayed open maxBackoffMs, starts counting again from 1.
+  mock.timers.tick(DEFAULTS.maxBackoffMs);
   latest().serverClose(1001);
   assert.equal(states.at(-1).attempt, 1);
   c.close();
@@ -746,4 +747,111 @@ test("offline: the client waits for the network without spending attempts, then 
     if (saved) Object.defineProperty(globalThis, "navigator", saved);
     else delete globalThis.navigator;
   }
+});
+
+test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
+  // API Gateway answers an action whose function failed with
+  // {"message":"Internal server error","connectionId":...,"requestId":...},
+  // and one without a route (and no $default) with "Forbidden".
+  const gatewayError = (message) => JSON.stringify({ message, connectionId: "L0SM9cOFvHcCIhw=", requestId: "L0SM9FRXvHcFoWg=" });
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.subscribe("plays");
+  ws.serverSend(gatewayError("Internal server error")); // news: the store was down
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow plays; it may follow only updates, news","topics":["updates"]}');
+  assert.deepEqual(got, [], "the error frame is not a message");
+  // The refusal is the answer to plays: news failed, it was not refused.
+  assert.deepEqual(c.topics, ["updates", "news"]);
+  assert.equal(errors.mock.callCount(), 2);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /Internal server error.*L0SM9FRXvHcFoWg=/);
+  assert.match(String(errors.mock.calls[0].arguments[0]), /news/);
+  assert.match(String(errors.mock.calls[1].arguments[0]), /may not follow plays/);
+  // A ping the gateway has no route for: it answered, the link is alive.
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  ws.serverSend(gatewayError("Forbidden"));
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith, null, "not closed for a missing pong");
+  ws.serverSend(gatewayError("Forbidden"));
+  // Nothing waits for a reply now: a published body shaped like a reply is a message.
+  ws.serverSend('{"type":"error","error":"job 7 failed"}');
+  // Only those three keys, all strings, make the gateway's error frame.
+  ws.serverSend('{"message":"hi","connectionId":"a","requestId":"b","from":"Ann"}');
+  ws.serverSend('{"message":"hi","connectionId":"a"}');
+  ws.serverSend('{"message":"hi","connectionId":"a","requestId":7}');
+  assert.deepEqual(got, [
+    { type: "error", error: "job 7 failed" },
+    { message: "hi", connectionId: "a", requestId: "b", from: "Ann" },
+    { message: "hi", connectionId: "a" },
+    { message: "hi", connectionId: "a", requestId: 7 },
+  ]);
+  assert.equal(errors.mock.callCount(), 4, "each error frame is reported");
+  ws.serverSend(gatewayError("Internal server error")); // with nothing waiting: still the gateway's, reported
+  assert.equal(got.length, 4);
+  assert.equal(errors.mock.callCount(), 5);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a gateway that accepts and closes at once is retried with growing delays; the backoff starts over only after a connection stayed open for maxBackoffMs", async () => {
+  // A backend that deletes the geek's connections, or a cap past the
+  // handshake: every handshake opens, every connection closes at once.
+  const { c, states } = await opened({ random: () => 0, maxAttempts: 3 });
+  const delays = [];
+  for (let i = 0; i < 8; i++) {
+    latest().serverClose(1000, "connection deleted");
+    const s = states.at(-1);
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.attempt, i + 1);
+    delays.push(s.delay);
+    mock.timers.tick(s.delay);
+    await flush();
+    latest().serverOpen();
+  }
+  // random 0: half the ceiling, which doubles from backoffMs to maxBackoffMs.
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000]);
+  assert.equal(c.state, "open", "not failed: the gateway accepted every handshake");
+  // Open for less than maxBackoffMs: the backoff goes on.
+  mock.timers.tick(DEFAULTS.maxBackoffMs - 1);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).attempt, 9);
+  assert.equal(states.at(-1).delay, 15_000);
+  mock.timers.tick(15_000);
+  await flush();
+  latest().serverOpen();
+  // Open for maxBackoffMs: it starts over.
+  mock.timers.tick(DEFAULTS.maxBackoffMs);
+  latest().serverClose(1001, "Going away");
+  assert.equal(states.at(-1).attempt, 1);
+  assert.equal(states.at(-1).delay, 250);
+  assert.equal(states.filter((s) => s.state === "resync").length, 9, "every reopen resyncs");
+  c.close();
+  assert.equal(running.size, 0);
+});
+
+test("a published body shaped like a reply is a message unless an action of its kind awaits one: a ping waiting for its pong takes only a pong", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping waits for its pong
+  assert.deepEqual(ws.sent, [{ action: "ping" }]);
+  ws.serverSend('{"type":"error","error":"job 7 failed"}'); // published by the site
+  ws.serverSend('{"type":"subscribed","topics":["jobs"]}'); // published too
+  ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}'); // the gateway's answer
+  assert.deepEqual(got, [
+    { type: "error", error: "job 7 failed" },
+    { type: "subscribed", topics: ["jobs"] },
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "nothing was refused");
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith, null, "the pong was counted");
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
 });
