@@ -152,7 +152,7 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 		case err == nil:
 			count(&rep.Delivered, id, nil)
 		case store.IsGone(err):
-			if derr := b.Store.DeleteConnection(ctx, id); derr != nil {
+			if derr := b.deleteGone(ctx, id); derr != nil {
 				err = fmt.Errorf("removing gone connection %s: %w", id, derr)
 			} else {
 				err = nil
@@ -202,6 +202,17 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 	_ = g.Wait()
 	rep.At = b.now()
 	return f, ctx.Err()
+}
+
+// deleteGone removes the record of a connection the Management API
+// answered 410 Gone: with store.GoneConnectionDeleter when the Store has
+// it, which spares a connection still in its $connect.
+func (b *Broker) deleteGone(ctx context.Context, id string) error {
+	if d, ok := b.Store.(store.GoneConnectionDeleter); ok {
+		_, err := d.DeleteGoneConnection(ctx, id, b.now())
+		return err
+	}
+	return b.Store.DeleteConnection(ctx, id)
 }
 
 // targets returns the IDs of the connections env reaches: by
