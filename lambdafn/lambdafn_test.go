@@ -85,11 +85,20 @@ type deadQueue struct {
 	fail     error
 	sent     []string
 	sendFail error
+	// deadlines holds the deadline of each SendBatch and DeadLetter call's
+	// context (the zero time for none).
+	deadlines []time.Time
 }
 
-func (q *deadQueue) SendBatch(_ context.Context, bodies [][]byte) ([]string, error) {
+func (q *deadQueue) called(ctx context.Context) {
+	dl, _ := ctx.Deadline()
+	q.deadlines = append(q.deadlines, dl)
+}
+
+func (q *deadQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.called(ctx)
 	if q.sendFail != nil {
 		return nil, q.sendFail
 	}
@@ -101,9 +110,10 @@ func (q *deadQueue) SendBatch(_ context.Context, bodies [][]byte) ([]string, err
 	return ids, nil
 }
 
-func (q *deadQueue) DeadLetter(_ context.Context, m store.Message, reason string) error {
+func (q *deadQueue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.called(ctx)
 	if q.fail != nil {
 		return q.fail
 	}
@@ -532,5 +542,45 @@ func TestSQSRecordWhoseFollowUpCannotBeSentIsRetried(t *testing.T) {
 	}
 	if got := failures(resp); len(got) != 0 || len(f.queue.sent) != 1 || !strings.Contains(f.queue.sent[0], `"connections":["conn-broken"]`) {
 		t.Errorf("batch item failures %v, follow-ups %q; want rec-1 done with a follow-up for conn-broken", got, f.queue.sent)
+	}
+}
+
+// TestSQSSettlingEndsBeforeTheInvocationDeadline: what settles a record
+// after its fan-out (handing failed deliveries on, dead-lettering) must be
+// bounded to end before the invocation does. Were a slow queue call to run
+// into the invocation's deadline, Lambda would get no answer at all and
+// receive the whole batch again, delivering its delivered records twice;
+// bounded, only the record it held up is retried.
+func TestSQSSettlingEndsBeforeTheInvocationDeadline(t *testing.T) {
+	f := sqsFixture(t)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-half", ReceiptHandle: "receipt-1", EventSource: SourceSQS,
+		Body:       `{"id":"m-half","users":["Friendless","Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}, {
+		MessageId: "rec-poison", ReceiptHandle: "receipt-2", EventSource: SourceSQS,
+		Body:       `not json`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	// The follow-up fails as a call cut short by its deadline would.
+	f.queue.sendFail = context.DeadlineExceeded
+
+	resp, err := f.h.HandleSQS(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"rec-half"}) {
+		t.Errorf("batch item failures %v; want rec-half retried (its follow-up failed) and rec-poison dead-lettered", got)
+	}
+	if len(f.queue.deadlines) != 2 {
+		t.Fatalf("%d queue calls; want the follow-up and the dead letter", len(f.queue.deadlines))
+	}
+	for _, dl := range f.queue.deadlines {
+		if dl.IsZero() || !dl.Before(deadline) {
+			t.Errorf("a settling call's deadline is %v; want one before the invocation's (%v), so that the answer still goes out", dl, deadline)
+		}
 	}
 }
