@@ -495,11 +495,7 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if !b.Settle(ctx, m, &out) {
-		// Back off before the next receive: longer each time.
-		delay := time.Duration(m.ReceiveCount) * time.Second
-		if err := b.Queue.ChangeVisibility(ctx, m.Receipt, delay); err != nil {
-			b.logger().Warn("changing visibility", "message", m.ID, "err", err)
-		}
+		b.RetryLater(ctx, m)
 		return out
 	}
 	if out.Done {
@@ -509,6 +505,17 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 		}
 	}
 	return out
+}
+
+// RetryLater makes m, which Settle left on the queue, visible again after a
+// backoff that grows with its receives (1 s × its receive count), rather
+// than after the rest of its visibility timeout. A failure only logs: m
+// then comes back when that timeout ends.
+func (b *Broker) RetryLater(ctx context.Context, m store.Message) {
+	delay := time.Duration(m.ReceiveCount) * time.Second
+	if err := b.Queue.ChangeVisibility(ctx, m.Receipt, delay); err != nil {
+		b.logger().Warn("changing visibility", "message", m.ID, "err", err)
+	}
 }
 
 // recordReport records r, the report of handling env. The report of a

@@ -231,9 +231,11 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // envelope that does not parse), one received more than MaxReceives times,
 // and one that failed on its last allowed receive are moved to the
 // dead-letter queue with the reason and reported as successes, so that SQS
-// deletes them; if that move fails, the record is retried instead. The
-// fan-out, and then the settling, stop a little before the invocation's
-// deadline (see batchContexts), so that the answer always goes out.
+// deletes them; if that move fails, the record is retried instead. A
+// record to retry is made visible again after a backoff of a second per
+// receive (broker.RetryLater), as in the queue loop. The fan-out, and then
+// the settling, stop a little before the invocation's deadline (see
+// batchContexts), so that the answer always goes out.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	endpoint := h.endpoint()
 	if endpoint == "" {
@@ -294,7 +296,11 @@ func record(ctx, fanOut context.Context, br *broker.Broker, r events.SQSMessage)
 		return out.DeadLettered
 	}
 	out := br.Decide(fanOut, m)
-	return br.Settle(ctx, m, &out)
+	if br.Settle(ctx, m, &out) {
+		return true
+	}
+	br.RetryLater(ctx, m)
+	return false
 }
 
 // batchContexts returns the contexts a batch is handled under: the

@@ -88,6 +88,18 @@ type deadQueue struct {
 	// deadlines holds the deadline of each SendBatch and DeadLetter call's
 	// context (the zero time for none).
 	deadlines []time.Time
+	// hidden holds the visibility each receipt was given.
+	hidden map[string]time.Duration
+}
+
+func (q *deadQueue) ChangeVisibility(_ context.Context, receipt string, d time.Duration) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.hidden == nil {
+		q.hidden = map[string]time.Duration{}
+	}
+	q.hidden[receipt] = d
+	return nil
 }
 
 func (q *deadQueue) called(ctx context.Context) {
@@ -582,5 +594,35 @@ func TestSQSSettlingEndsBeforeTheInvocationDeadline(t *testing.T) {
 		if dl.IsZero() || !dl.Before(deadline) {
 			t.Errorf("a settling call's deadline is %v; want one before the invocation's (%v), so that the answer still goes out", dl, deadline)
 		}
+	}
+}
+
+// TestSQSRecordToRetryComesBackAfterABackoff: a record none of whose
+// deliveries could be made is retried, as in the queue loop, after a
+// backoff of a second per receive, not after the queue's visibility
+// timeout (6 times the function's timeout, 3 minutes by default).
+func TestSQSRecordToRetryComesBackAfterABackoff(t *testing.T) {
+	f := sqsFixture(t)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-failing", ReceiptHandle: "receipt-failing", EventSource: SourceSQS,
+		Body:       `{"id":"m-failing","users":["Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "2"},
+	}, {
+		MessageId: "rec-delivered", ReceiptHandle: "receipt-delivered", EventSource: SourceSQS,
+		Body:       `{"id":"m-delivered","users":["Friendless"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	resp, err := f.h.HandleSQS(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"rec-failing"}) {
+		t.Fatalf("batch item failures %v; want rec-failing", got)
+	}
+	if d, ok := f.queue.hidden["receipt-failing"]; !ok || d != 2*time.Second {
+		t.Errorf("the failing record's visibility: %v (set: %v); want 2s, a second per receive", d, ok)
+	}
+	if _, ok := f.queue.hidden["receipt-delivered"]; ok {
+		t.Errorf("the delivered record's visibility was changed; SQS deletes it")
 	}
 }
