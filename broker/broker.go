@@ -407,7 +407,18 @@ const settleTimeout = 10 * time.Second
 // received again.
 func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
+	recorded := false
 	if out.Done && len(out.Pending) > 0 {
+		if !out.env.IsFollowUp() {
+			// The report of an original replaces any earlier one, so it
+			// goes first: its follow-up may be handled the moment it is
+			// enqueued, and adds its deliveries to this report. (A
+			// follow-up's report adds to the one before, in any order.)
+			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+				log.Warn("recording report", "err", err)
+			}
+			recorded = true
+		}
 		if err := b.handOn(ctx, out); err != nil {
 			// Not handed on: the whole message is retried, and those who
 			// got it may get it again (at least once, never lost).
@@ -421,8 +432,10 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	var giveUp *GiveUpError
 	switch {
 	case out.Done:
-		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
-			log.Warn("recording report", "err", err)
+		if !recorded {
+			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+				log.Warn("recording report", "err", err)
+			}
 		}
 		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
 			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed,

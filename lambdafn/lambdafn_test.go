@@ -90,6 +90,9 @@ type deadQueue struct {
 	deadlines []time.Time
 	// hidden holds the visibility each receipt was given.
 	hidden map[string]time.Duration
+	// afterSend, when set, is called with the bodies of each SendBatch
+	// once they are sent.
+	afterSend func(bodies [][]byte)
 }
 
 func (q *deadQueue) ChangeVisibility(_ context.Context, receipt string, d time.Duration) error {
@@ -109,15 +112,20 @@ func (q *deadQueue) called(ctx context.Context) {
 
 func (q *deadQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.called(ctx)
 	if q.sendFail != nil {
+		q.mu.Unlock()
 		return nil, q.sendFail
 	}
 	ids := make([]string, len(bodies))
 	for i, b := range bodies {
 		q.sent = append(q.sent, string(b))
 		ids[i] = fmt.Sprintf("follow-up-%d", len(q.sent))
+	}
+	after := q.afterSend
+	q.mu.Unlock()
+	if after != nil {
+		after(bodies)
 	}
 	return ids, nil
 }
@@ -624,5 +632,41 @@ func TestSQSRecordToRetryComesBackAfterABackoff(t *testing.T) {
 	}
 	if _, ok := f.queue.hidden["receipt-delivered"]; ok {
 		t.Errorf("the delivered record's visibility was changed; SQS deletes it")
+	}
+}
+
+// TestSQSReportOfAFollowUpHandledAtOnceIsKept: another invocation may
+// receive and handle a follow-up the moment it is enqueued, before the
+// record that handed it on has settled. The report must still add the
+// follow-up's deliveries up, not be overwritten by the original's.
+func TestSQSReportOfAFollowUpHandledAtOnceIsKept(t *testing.T) {
+	f := sqsFixture(t)
+	f.queue.afterSend = func(bodies [][]byte) {
+		// conn-dilettante is back, and the follow-up is handled at once.
+		f.pusher.mu.Lock()
+		delete(f.pusher.fail, "conn-dilettante")
+		f.pusher.mu.Unlock()
+		resp, err := f.h.HandleSQS(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: "rec-follow-up", ReceiptHandle: "receipt-follow-up", EventSource: SourceSQS,
+			Body: string(bodies[0]), Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+		}}})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("the follow-up: %+v, %v; want it handled", resp, err)
+		}
+	}
+	resp, err := f.h.HandleSQS(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-half", ReceiptHandle: "receipt-half", EventSource: SourceSQS,
+		Body:       `{"id":"m-half","users":["Friendless","Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the original: %+v, %v; want it handled", resp, err)
+	}
+	if got := f.pusher.got["conn-dilettante"]; len(got) != 1 {
+		t.Fatalf("conn-dilettante got %q; want the follow-up's post", got)
+	}
+	rep, err := f.store.GetReport(t.Context(), "m-half")
+	if err != nil || rep.Targets != 2 || rep.Delivered != 2 || rep.Failed != 0 {
+		t.Errorf("report %+v, %v; want 2 targets, both delivered (one by the follow-up), none failed", rep, err)
 	}
 }
