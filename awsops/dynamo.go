@@ -378,6 +378,25 @@ func (s *DynamoStore) DeleteConnection(ctx context.Context, id string) error {
 	return nil
 }
 
+var _ store.GoneConnectionDeleter = (*DynamoStore)(nil)
+
+// DeleteGoneConnection deletes connection id, which the Management API
+// answered 410 Gone, as DeleteConnection does (the same read and
+// transaction), unless its record connected less than pubsub.ConnectWindow
+// before now: that connection may still be in its $connect, which wrote the
+// record before API Gateway opens it.
+func (s *DynamoStore) DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error) {
+	deleted := false
+	_, err := s.update(ctx, id, func(old *pubsub.Connection) (*pubsub.Connection, bool, error) {
+		deleted = old != nil && now.Sub(old.ConnectedAt) >= pubsub.ConnectWindow
+		return nil, deleted, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("connection %s: %w", id, err)
+	}
+	return deleted, nil
+}
+
 // DeleteConnections removes many connections at once and returns how many
 // this call removed. Each record is deleted with DeleteItem returning its
 // old image, so that two prunes racing over the same records count each

@@ -27,6 +27,11 @@ type fakeDynamo struct {
 	batchWriteItem func(*dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
 	transact       func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error)
 	deleteItem     func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error)
+	batchGetItem   func(*dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error)
+}
+
+func (f *fakeDynamo) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return f.batchGetItem(in)
 }
 
 func (f *fakeDynamo) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -127,6 +132,67 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 		defer cancel()
 		if err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("batchDelete = %v, want the context's error", err)
+		}
+	})
+}
+
+func TestBatchGetAsksAgainForUnprocessedKeys(t *testing.T) {
+	records := map[string]item{}
+	var keys []item
+	for i := range 150 {
+		c := pubsub.Connection{ID: fmt.Sprintf("c%03d", i), Geek: "Friendless", Topics: []string{"updates"}}
+		records[getS(connKey(c.ID), attrPK)] = connItem(c, 1)
+		keys = append(keys, connKey(c.ID))
+	}
+	t.Run("unprocessed keys are asked for again, consistently, until every item is read", func(t *testing.T) {
+		var mu sync.Mutex
+		calls := 0
+		api := &fakeDynamo{batchGetItem: func(in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			ka := in.RequestItems["fake-connections"]
+			if len(ka.Keys) > maxBatchGet || !aws.ToBool(ka.ConsistentRead) {
+				t.Errorf("a call for %d keys, consistent %v; want at most %d, consistent", len(ka.Keys), aws.ToBool(ka.ConsistentRead), maxBatchGet)
+			}
+			// Throttled: only the first twenty keys of each call are read.
+			done := min(20, len(ka.Keys))
+			out := &dynamodb.BatchGetItemOutput{Responses: map[string][]item{}}
+			for _, k := range ka.Keys[:done] {
+				out.Responses["fake-connections"] = append(out.Responses["fake-connections"], records[getS(k, attrPK)])
+			}
+			if done < len(ka.Keys) {
+				rest := ka
+				rest.Keys = ka.Keys[done:]
+				out.UnprocessedKeys = map[string]types.KeysAndAttributes{"fake-connections": rest}
+			}
+			return out, nil
+		}}
+		s, _ := newFakeStore(api)
+		got, err := s.batchGet(t.Context(), "fake-connections", keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, it := range got {
+			seen[getS(it, attrID)]++
+		}
+		if len(got) != 150 || len(seen) != 150 {
+			t.Errorf("read %d items, %d distinct; want each of the 150 once", len(got), len(seen))
+		}
+		// 100 keys take 5 calls, 50 take 3.
+		if calls != 8 {
+			t.Errorf("%d calls; want 8", calls)
+		}
+	})
+	t.Run("keys that stay unprocessed fail loudly after the bounded attempts", func(t *testing.T) {
+		api := &fakeDynamo{batchGetItem: func(in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+			return &dynamodb.BatchGetItemOutput{UnprocessedKeys: in.RequestItems}, nil
+		}}
+		s, _ := newFakeStore(api)
+		_, err := s.batchGet(t.Context(), "fake-connections", keys[:3])
+		if err == nil || !strings.Contains(err.Error(), "left 3 keys unprocessed after 10 attempts") {
+			t.Errorf("batchGet = %v; want it to give up after 10 attempts", err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -279,7 +280,9 @@ var receiveAttributes = []types.MessageSystemAttributeName{
 // most 20 s, rounded up to whole seconds) for the first, and hides them for
 // visibility (rounded up to whole seconds; 0 makes them visible again at
 // once). A message received more than MaxReceives times is moved to the
-// dead-letter queue with a reason instead of being returned.
+// dead-letter queue with a reason instead of being returned; if that move
+// fails, the other messages are returned (the error only when there are
+// none).
 func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Duration) ([]store.Message, error) {
 	mainURL, err := q.mainURL(ctx)
 	if err != nil {
@@ -307,17 +310,25 @@ func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Dur
 		}
 		msgs := make([]store.Message, 0, len(out.Messages))
 		moved := false
+		var deadErr error
 		for _, m := range out.Messages {
 			msg := toMessage(m)
 			if msg.ReceiveCount > q.opts.MaxReceives {
+				// A failed move leaves this message for the next receive
+				// (and in the end the redrive policy); the others of
+				// the batch are returned all the same.
 				reason := fmt.Sprintf("received %d times without being handled (max %d)", msg.ReceiveCount, q.opts.MaxReceives)
 				if err := q.DeadLetter(ctx, msg, reason); err != nil {
-					return nil, err
+					deadErr = cmp.Or(deadErr, err)
+				} else {
+					moved = true
 				}
-				moved = true
 				continue
 			}
 			msgs = append(msgs, msg)
+		}
+		if len(msgs) == 0 && deadErr != nil {
+			return nil, deadErr
 		}
 		if in.VisibilityTimeout == 0 && len(msgs) > 0 {
 			receipts := make([]string, len(msgs))

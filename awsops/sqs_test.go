@@ -232,3 +232,30 @@ func TestAPublisherNeedsNoPermissionOnTheDeadLetterQueue(t *testing.T) {
 		t.Errorf("ListDeadLetters = %v, want it to say which queue it may not read", err)
 	}
 }
+
+// TestAFailedDeadLetterMoveKeepsTheRestOfTheBatch: a message received
+// over the limit is moved to the dead letters by Receive; when that move
+// fails (here the dead-letter queue cannot be resolved) the other messages
+// of the same receive must still be returned, not left hidden until their
+// visibility timeout with one more receive counted against them.
+func TestAFailedDeadLetterMoveKeepsTheRestOfTheBatch(t *testing.T) {
+	queues := QueuesFor("fake")
+	api := &fakeSQS{
+		denied: map[string]bool{queues.DeadLetter: true},
+		receive: func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
+			msg := func(id, count string) types.Message {
+				return types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String("r-" + id), Body: aws.String(`{"body":1}`),
+					Attributes: map[string]string{string(types.MessageSystemAttributeNameApproximateReceiveCount): count}}
+			}
+			return &sqs.ReceiveMessageOutput{Messages: []types.Message{msg("worn-out", "9"), msg("fresh", "1")}}, nil
+		},
+	}
+	q := NewSQSQueue(api, queues, SQSOptions{MaxReceives: 5})
+	msgs, err := q.Receive(t.Context(), 10, time.Minute, 0)
+	if err != nil {
+		t.Fatalf("Receive = %v; want the fresh message despite the failed move of the other", err)
+	}
+	if len(msgs) != 1 || msgs[0].ID != "fresh" {
+		t.Fatalf("Receive returned %+v; want the fresh message only", msgs)
+	}
+}

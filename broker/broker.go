@@ -152,7 +152,7 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 		case err == nil:
 			count(&rep.Delivered, id, nil)
 		case store.IsGone(err):
-			if derr := b.Store.DeleteConnection(ctx, id); derr != nil {
+			if derr := b.deleteGone(ctx, id); derr != nil {
 				err = fmt.Errorf("removing gone connection %s: %w", id, derr)
 			} else {
 				err = nil
@@ -202,6 +202,17 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 	_ = g.Wait()
 	rep.At = b.now()
 	return f, ctx.Err()
+}
+
+// deleteGone removes the record of a connection the Management API
+// answered 410 Gone: with store.GoneConnectionDeleter when the Store has
+// it, which spares a connection still in its $connect.
+func (b *Broker) deleteGone(ctx context.Context, id string) error {
+	if d, ok := b.Store.(store.GoneConnectionDeleter); ok {
+		_, err := d.DeleteGoneConnection(ctx, id, b.now())
+		return err
+	}
+	return b.Store.DeleteConnection(ctx, id)
 }
 
 // targets returns the IDs of the connections env reaches: by
@@ -396,7 +407,18 @@ const settleTimeout = 10 * time.Second
 // received again.
 func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
+	recorded := false
 	if out.Done && len(out.Pending) > 0 {
+		if !out.env.IsFollowUp() {
+			// The report of an original replaces any earlier one, so it
+			// goes first: its follow-up may be handled the moment it is
+			// enqueued, and adds its deliveries to this report. (A
+			// follow-up's report adds to the one before, in any order.)
+			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+				log.Warn("recording report", "err", err)
+			}
+			recorded = true
+		}
 		if err := b.handOn(ctx, out); err != nil {
 			// Not handed on: the whole message is retried, and those who
 			// got it may get it again (at least once, never lost).
@@ -410,8 +432,10 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	var giveUp *GiveUpError
 	switch {
 	case out.Done:
-		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
-			log.Warn("recording report", "err", err)
+		if !recorded {
+			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+				log.Warn("recording report", "err", err)
+			}
 		}
 		log.Info("delivered", "id", out.Report.MessageID, "targets", out.Report.Targets,
 			"delivered", out.Report.Delivered, "gone", out.Report.Gone, "failed", out.Report.Failed,
@@ -484,11 +508,7 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	if !b.Settle(ctx, m, &out) {
-		// Back off before the next receive: longer each time.
-		delay := time.Duration(m.ReceiveCount) * time.Second
-		if err := b.Queue.ChangeVisibility(ctx, m.Receipt, delay); err != nil {
-			b.logger().Warn("changing visibility", "message", m.ID, "err", err)
-		}
+		b.RetryLater(ctx, m)
 		return out
 	}
 	if out.Done {
@@ -498,6 +518,17 @@ func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
 		}
 	}
 	return out
+}
+
+// RetryLater makes m, which Settle left on the queue, visible again after a
+// backoff that grows with its receives (1 s × its receive count), rather
+// than after the rest of its visibility timeout. A failure only logs: m
+// then comes back when that timeout ends.
+func (b *Broker) RetryLater(ctx context.Context, m store.Message) {
+	delay := time.Duration(m.ReceiveCount) * time.Second
+	if err := b.Queue.ChangeVisibility(ctx, m.Receipt, delay); err != nil {
+		b.logger().Warn("changing visibility", "message", m.ID, "err", err)
+	}
 }
 
 // recordReport records r, the report of handling env. The report of a

@@ -231,9 +231,11 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // envelope that does not parse), one received more than MaxReceives times,
 // and one that failed on its last allowed receive are moved to the
 // dead-letter queue with the reason and reported as successes, so that SQS
-// deletes them; if that move fails, the record is retried instead. The
-// fan-out stops a little before the invocation's deadline (see
-// fanOutContext), so that the answer always goes out.
+// deletes them; if that move fails, the record is retried instead. A
+// record to retry is made visible again after a backoff of a second per
+// receive (broker.RetryLater), as in the queue loop. The fan-out, and then
+// the settling, stop a little before the invocation's deadline (see
+// batchContexts), so that the answer always goes out.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	endpoint := h.endpoint()
 	if endpoint == "" {
@@ -248,7 +250,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	if br.Logger == nil {
 		br.Logger = h.Logger
 	}
-	fanOut, cancel := fanOutContext(ctx)
+	settle, fanOut, cancel := batchContexts(ctx)
 	defer cancel()
 
 	workers := h.Workers
@@ -260,7 +262,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
 		g.Go(func() error {
-			failed[i] = !record(ctx, fanOut, &br, r)
+			failed[i] = !record(settle, fanOut, &br, r)
 			return nil
 		})
 	}
@@ -294,24 +296,39 @@ func record(ctx, fanOut context.Context, br *broker.Broker, r events.SQSMessage)
 		return out.DeadLettered
 	}
 	out := br.Decide(fanOut, m)
-	return br.Settle(ctx, m, &out)
+	if br.Settle(ctx, m, &out) {
+		return true
+	}
+	br.RetryLater(ctx, m)
+	return false
 }
 
-// fanOutContext ends the fan-out of a batch shortly before the invocation's
-// deadline, so that the records can still be settled and the partial batch
-// failures returned: a function that times out has its whole batch
-// received again, delivered records included.
-func fanOutContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// batchContexts returns the contexts a batch is handled under: the
+// fan-out ends shortly before the invocation's deadline, so that the
+// records can still be settled, and the settling (follow-ups, reports,
+// dead letters) ends a little before it too, so that the partial batch
+// failures are always returned: a function that times out has its whole
+// batch received again, delivered records included. A record whose
+// settling is cut short is retried.
+func batchContexts(ctx context.Context) (settle, fanOut context.Context, cancel context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		return context.WithCancel(ctx)
+		fanOut, cancel = context.WithCancel(ctx)
+		return ctx, fanOut, cancel
 	}
 	margin := min(maxSettleMargin, time.Until(deadline)/10)
-	return context.WithDeadline(ctx, deadline.Add(-margin))
+	settle, cancelSettle := context.WithDeadline(ctx, deadline.Add(-margin/answerShare))
+	fanOut, cancelFanOut := context.WithDeadline(settle, deadline.Add(-margin))
+	return settle, fanOut, func() { cancelFanOut(); cancelSettle() }
 }
 
-// maxSettleMargin is the most fanOutContext keeps back for settling.
-const maxSettleMargin = 2 * time.Second
+const (
+	// maxSettleMargin is the most batchContexts keeps back, after the
+	// fan-out, for settling and answering.
+	maxSettleMargin = 2 * time.Second
+	// answerShare: 1/answerShare of that margin is kept for the answer.
+	answerShare = 4
+)
 
 // New builds the handler from the function's environment: the AWS backend
 // of SOCKS_STACK in AWS_REGION (endpoint overrides included), and the

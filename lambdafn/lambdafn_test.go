@@ -85,12 +85,36 @@ type deadQueue struct {
 	fail     error
 	sent     []string
 	sendFail error
+	// deadlines holds the deadline of each SendBatch and DeadLetter call's
+	// context (the zero time for none).
+	deadlines []time.Time
+	// hidden holds the visibility each receipt was given.
+	hidden map[string]time.Duration
+	// afterSend, when set, is called with the bodies of each SendBatch
+	// once they are sent.
+	afterSend func(bodies [][]byte)
 }
 
-func (q *deadQueue) SendBatch(_ context.Context, bodies [][]byte) ([]string, error) {
+func (q *deadQueue) ChangeVisibility(_ context.Context, receipt string, d time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.hidden == nil {
+		q.hidden = map[string]time.Duration{}
+	}
+	q.hidden[receipt] = d
+	return nil
+}
+
+func (q *deadQueue) called(ctx context.Context) {
+	dl, _ := ctx.Deadline()
+	q.deadlines = append(q.deadlines, dl)
+}
+
+func (q *deadQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
+	q.mu.Lock()
+	q.called(ctx)
 	if q.sendFail != nil {
+		q.mu.Unlock()
 		return nil, q.sendFail
 	}
 	ids := make([]string, len(bodies))
@@ -98,12 +122,18 @@ func (q *deadQueue) SendBatch(_ context.Context, bodies [][]byte) ([]string, err
 		q.sent = append(q.sent, string(b))
 		ids[i] = fmt.Sprintf("follow-up-%d", len(q.sent))
 	}
+	after := q.afterSend
+	q.mu.Unlock()
+	if after != nil {
+		after(bodies)
+	}
 	return ids, nil
 }
 
-func (q *deadQueue) DeadLetter(_ context.Context, m store.Message, reason string) error {
+func (q *deadQueue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.called(ctx)
 	if q.fail != nil {
 		return q.fail
 	}
@@ -532,5 +562,111 @@ func TestSQSRecordWhoseFollowUpCannotBeSentIsRetried(t *testing.T) {
 	}
 	if got := failures(resp); len(got) != 0 || len(f.queue.sent) != 1 || !strings.Contains(f.queue.sent[0], `"connections":["conn-broken"]`) {
 		t.Errorf("batch item failures %v, follow-ups %q; want rec-1 done with a follow-up for conn-broken", got, f.queue.sent)
+	}
+}
+
+// TestSQSSettlingEndsBeforeTheInvocationDeadline: what settles a record
+// after its fan-out (handing failed deliveries on, dead-lettering) must be
+// bounded to end before the invocation does. Were a slow queue call to run
+// into the invocation's deadline, Lambda would get no answer at all and
+// receive the whole batch again, delivering its delivered records twice;
+// bounded, only the record it held up is retried.
+func TestSQSSettlingEndsBeforeTheInvocationDeadline(t *testing.T) {
+	f := sqsFixture(t)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-half", ReceiptHandle: "receipt-1", EventSource: SourceSQS,
+		Body:       `{"id":"m-half","users":["Friendless","Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}, {
+		MessageId: "rec-poison", ReceiptHandle: "receipt-2", EventSource: SourceSQS,
+		Body:       `not json`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	// The follow-up fails as a call cut short by its deadline would.
+	f.queue.sendFail = context.DeadlineExceeded
+
+	resp, err := f.h.HandleSQS(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"rec-half"}) {
+		t.Errorf("batch item failures %v; want rec-half retried (its follow-up failed) and rec-poison dead-lettered", got)
+	}
+	if len(f.queue.deadlines) != 2 {
+		t.Fatalf("%d queue calls; want the follow-up and the dead letter", len(f.queue.deadlines))
+	}
+	for _, dl := range f.queue.deadlines {
+		if dl.IsZero() || !dl.Before(deadline) {
+			t.Errorf("a settling call's deadline is %v; want one before the invocation's (%v), so that the answer still goes out", dl, deadline)
+		}
+	}
+}
+
+// TestSQSRecordToRetryComesBackAfterABackoff: a record none of whose
+// deliveries could be made is retried, as in the queue loop, after a
+// backoff of a second per receive, not after the queue's visibility
+// timeout (6 times the function's timeout, 3 minutes by default).
+func TestSQSRecordToRetryComesBackAfterABackoff(t *testing.T) {
+	f := sqsFixture(t)
+	ev := events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-failing", ReceiptHandle: "receipt-failing", EventSource: SourceSQS,
+		Body:       `{"id":"m-failing","users":["Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "2"},
+	}, {
+		MessageId: "rec-delivered", ReceiptHandle: "receipt-delivered", EventSource: SourceSQS,
+		Body:       `{"id":"m-delivered","users":["Friendless"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}}
+	resp, err := f.h.HandleSQS(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"rec-failing"}) {
+		t.Fatalf("batch item failures %v; want rec-failing", got)
+	}
+	if d, ok := f.queue.hidden["receipt-failing"]; !ok || d != 2*time.Second {
+		t.Errorf("the failing record's visibility: %v (set: %v); want 2s, a second per receive", d, ok)
+	}
+	if _, ok := f.queue.hidden["receipt-delivered"]; ok {
+		t.Errorf("the delivered record's visibility was changed; SQS deletes it")
+	}
+}
+
+// TestSQSReportOfAFollowUpHandledAtOnceIsKept: another invocation may
+// receive and handle a follow-up the moment it is enqueued, before the
+// record that handed it on has settled. The report must still add the
+// follow-up's deliveries up, not be overwritten by the original's.
+func TestSQSReportOfAFollowUpHandledAtOnceIsKept(t *testing.T) {
+	f := sqsFixture(t)
+	f.queue.afterSend = func(bodies [][]byte) {
+		// conn-dilettante is back, and the follow-up is handled at once.
+		f.pusher.mu.Lock()
+		delete(f.pusher.fail, "conn-dilettante")
+		f.pusher.mu.Unlock()
+		resp, err := f.h.HandleSQS(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: "rec-follow-up", ReceiptHandle: "receipt-follow-up", EventSource: SourceSQS,
+			Body: string(bodies[0]), Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+		}}})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("the follow-up: %+v, %v; want it handled", resp, err)
+		}
+	}
+	resp, err := f.h.HandleSQS(t.Context(), events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "rec-half", ReceiptHandle: "receipt-half", EventSource: SourceSQS,
+		Body:       `{"id":"m-half","users":["Friendless","Dilettante"],"topics":["updates"],"body":1}`,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the original: %+v, %v; want it handled", resp, err)
+	}
+	if got := f.pusher.got["conn-dilettante"]; len(got) != 1 {
+		t.Fatalf("conn-dilettante got %q; want the follow-up's post", got)
+	}
+	rep, err := f.store.GetReport(t.Context(), "m-half")
+	if err != nil || rep.Targets != 2 || rep.Delivered != 2 || rep.Failed != 0 {
+		t.Errorf("report %+v, %v; want 2 targets, both delivered (one by the follow-up), none failed", rep, err)
 	}
 }

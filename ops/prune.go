@@ -170,7 +170,9 @@ type BulkPruner interface {
 //   - a record connected at least MaxAge ago, or past its expiry, is deleted
 //     without any Management API call;
 //   - a younger one is checked with p.Get (at most Concurrency at once;
-//     throttled calls are retried) and deleted only on 410 Gone. A live one
+//     throttled calls are retried) and deleted only on 410 Gone, unless it
+//     connected less than pubsub.ConnectWindow ago (it may still be in its
+//     $connect, when API Gateway answers 410 too). A live one
 //     is never deleted; any other failure is counted in Errors and the
 //     record is kept;
 //   - when p is nil (no gateway to ask), younger records are counted as
@@ -308,6 +310,12 @@ func (pr *pruner) check(ctx context.Context, p store.Pusher, c pubsub.Connection
 	case err == nil:
 		pr.count(func(res *PruneResult) { res.Kept++ })
 		pr.logf("keep %s geek=%s reason=%q", c.ID, c.Geek, "live")
+		return nil
+	case store.IsGone(err) && pr.opts.Now.Sub(c.ConnectedAt) < pubsub.ConnectWindow:
+		// API Gateway answers 410 until a connection's $connect, which
+		// wrote this record, has ended: it may be about to open.
+		pr.count(func(res *PruneResult) { res.Kept++ })
+		pr.logf("keep %s geek=%s reason=%q", c.ID, c.Geek, "connecting")
 		return nil
 	case store.IsGone(err):
 		pr.logf("%s %s geek=%s connected=%s reason=%q", pr.verb(), c.ID, c.Geek, c.ConnectedAt.UTC().Format(time.RFC3339), Gone)

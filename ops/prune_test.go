@@ -147,6 +147,25 @@ func TestPruneKeepsRecordsWhoseCheckFailed(t *testing.T) {
 	}
 }
 
+// TestPruneKeepsARecordGoneWhileItConnects: API Gateway answers 410 Gone
+// to GetConnection until a connection's $connect has ended, and $connect
+// writes the record first. A prune in that moment must keep the record of
+// the connection about to open.
+func TestPruneKeepsARecordGoneWhileItConnects(t *testing.T) {
+	s := newStore(t)
+	put(t, s, conn("connecting", 5*time.Second, time.Hour), conn("gone", time.Minute, time.Hour))
+	res, err := ops.Prune(ctxT(t), s, opstest.NewFakePusher(), ops.PruneOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deleted.Gone != 1 || res.Kept != 1 || res.Checked != 2 {
+		t.Errorf("got %+v; want 2 checked, 1 gone, 1 kept", res)
+	}
+	if got, want := ids(t, s), []string{"connecting"}; !slices.Equal(got, want) {
+		t.Errorf("left %v; want %v", got, want)
+	}
+}
+
 // flakyPusher throttles the first calls for each ID, then answers Gone.
 type flakyPusher struct {
 	opstest.FakePusher

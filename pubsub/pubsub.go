@@ -20,6 +20,11 @@ const (
 	MaxConnectionDuration = 2 * time.Hour
 	// IdleTimeout closes a connection that sent nothing for this long (10 min).
 	IdleTimeout = 10 * time.Minute
+	// ConnectWindow is how long after its connectedAt a connection may
+	// still be in its $connect: API Gateway waits up to 29 s for the
+	// route's integration, and until the handshake ends it answers 410
+	// Gone to posts and GetConnection although the record is written.
+	ConnectWindow = 30 * time.Second
 	// MaxEnvelopeBytes is the largest queue message SQS accepts (1 MiB).
 	MaxEnvelopeBytes = 1024 * 1024
 

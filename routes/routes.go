@@ -201,6 +201,9 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	if err != nil {
 		return refuse(http.StatusBadRequest, err.Error()), nil
 	}
+	if len(topics) > h.maxTopics() {
+		return refuse(http.StatusBadRequest, fmt.Sprintf("too many topics: %d named; a connection may follow at most %d", len(topics), h.maxTopics())), nil
+	}
 	now := h.now()
 	limit := h.MaxConnectionsPerGeek
 	if limit == 0 {

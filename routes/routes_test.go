@@ -434,6 +434,31 @@ func TestAConfiguredTopicLimitHolds(t *testing.T) {
 	}
 }
 
+// TestAConfiguredTopicLimitHoldsAtConnect: the topics named in the
+// $connect's query string count against the configured limit as a
+// subscribe's do; a connect over it is refused with 400 and records
+// nothing.
+func TestAConfiguredTopicLimitHoldsAtConnect(t *testing.T) {
+	h, s, now := newHandler(t)
+	h.MaxTopics = 3
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	resp, err := h.Handle(ctx, connectEvent("over", map[string]string{"geek": "alice", "id": secret, "topic": "a,b,c,d"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || !strings.Contains(resp.Body, "at most 3") {
+		t.Errorf("connect with 4 topics = %d %q; want 400 saying at most 3", resp.StatusCode, resp.Body)
+	}
+	if _, err := s.GetConnection(ctx, "over"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused connect left a record (err=%v)", err)
+	}
+	resp, err = h.Handle(ctx, connectEvent("within", map[string]string{"geek": "alice", "id": secret, "topic": "a,b,c"}))
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("connect with 3 topics = %d %q, %v; want 200", resp.StatusCode, resp.Body, err)
+	}
+}
+
 // FuzzConnectSubprotocols sends $connect arbitrary Sec-WebSocket-Protocol
 // values: it never fails, never answers with anything but "socks" (and
 // does when it connects), and connects only with socks next to the right

@@ -196,6 +196,20 @@ type ConnectionAdmitter interface {
 	AdmitConnection(ctx context.Context, id, geek, secret string, now time.Time, limit int, record func(ChatterID) (pubsub.Connection, error)) (int, error)
 }
 
+// GoneConnectionDeleter is a Store whose connections may be answered 410
+// Gone before they are open: on API Gateway the $connect handler writes the
+// record, and until the handshake ends (up to pubsub.ConnectWindow) a post
+// or GetConnection to that connection answers 410. The broker removes a
+// gone connection with DeleteGoneConnection when the Store has it, so that
+// a connection opening at that moment keeps its record, and otherwise
+// with DeleteConnection.
+type GoneConnectionDeleter interface {
+	// DeleteGoneConnection deletes connection id as DeleteConnection does,
+	// unless its record connected less than pubsub.ConnectWindow before
+	// now; it reports whether it deleted a record.
+	DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error)
+}
+
 // Report is the outcome of fanning out one envelope.
 type Report struct {
 	MessageID string    `json:"id"`
