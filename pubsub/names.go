@@ -54,14 +54,15 @@ func validateName(field, name string, topic bool) error {
 	if name == "" {
 		return invalid(field, "is empty")
 	}
+	// The length first: the checks below echo the name.
+	if len(name) > MaxNameLength {
+		return invalid(field, "is %d bytes long; at most %d are allowed", len(name), MaxNameLength)
+	}
 	if strings.TrimSpace(name) == "" {
 		return invalid(field, "%q is only whitespace", name)
 	}
 	if !utf8.ValidString(name) {
 		return invalid(field, "%q is not valid UTF-8", name)
-	}
-	if len(name) > MaxNameLength {
-		return invalid(field, "is %d bytes long; at most %d are allowed", len(name), MaxNameLength)
 	}
 	for _, r := range name {
 		switch {

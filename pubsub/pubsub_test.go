@@ -25,6 +25,9 @@ func TestValidateNames(t *testing.T) {
 		{"a hash is refused", "a#b", "'#'"},
 		{"invalid UTF-8 is refused", "a\xffb", "UTF-8"},
 		{"129 bytes is too long", strings.Repeat("x", 129), "at most 128"},
+		// A long name is not echoed, whatever else is wrong with it.
+		{"a long run of whitespace is too long", strings.Repeat(" ", 10000), "is 10000 bytes long"},
+		{"a long name of invalid UTF-8 is too long", strings.Repeat("\xff", 10000), "is 10000 bytes long"},
 		{"128 bytes is fine", strings.Repeat("x", 128), ""},
 		{"the wildcard is not a geek", ".", "reserved"},
 	}
