@@ -2,6 +2,9 @@ package awsops
 
 import (
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,7 +45,27 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apig
 		o.BaseEndpoint = aws.String(endpoint)
 		o.HTTPClient = httpClient
 		o.RetryMaxAttempts = 1
+		if r := endpointRegion(endpoint); r != "" {
+			o.Region = r
+		}
 	})
+}
+
+// executeAPIHost matches an API Gateway host, which names its region.
+var executeAPIHost = regexp.MustCompile(`^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+
+// endpointRegion returns the region an execute-api endpoint is in, which
+// its requests must be signed for, or "" for any other endpoint (a custom
+// domain, the local gateway): those are signed for the configured region.
+func endpointRegion(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	if m := executeAPIHost.FindStringSubmatch(strings.ToLower(u.Hostname())); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // LocalConfig is the AWS configuration for talking to the local gateway:
