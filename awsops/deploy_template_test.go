@@ -45,6 +45,15 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 	eq("architecture", one(`(?m)^\s+Architectures: \[(\w+)\]`), DefaultDeployArch)
 	eq("function timeout default", one(`(?ms)FunctionTimeout:.*?Default: (\d+)`), strconv.Itoa(int(DefaultBrokerTimeout/time.Second)))
 	eq("visibility timeout default", one(`(?ms)VisibilityTimeout:\n\s+Type: Number\n\s+Default: (\d+)`), strconv.Itoa(int(QueueSettings{}.VisibilityTimeout()/time.Second)))
+	// Both queues take the largest envelope.
+	sizes := regexp.MustCompile(`(?m)^\s+MaximumMessageSize: (\d+)`).FindAllStringSubmatch(tpl, -1)
+	if len(sizes) != 2 {
+		t.Errorf("docs/template.yaml sets MaximumMessageSize on %d queues; want both", len(sizes))
+	}
+	for _, m := range sizes {
+		eq("maximum message size", m[1], Queues{}.DeadLetterInput().Attributes["MaximumMessageSize"])
+		eq("maximum message size", m[1], Queues{}.MainInput("arn", QueueSettings{}).Attributes["MaximumMessageSize"])
+	}
 	// The environment: the template always has the mapping (empty by
 	// default); deploy sets it when one is configured.
 	var tplEnv []string

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // Aspects of a resource that CheckDrift compares.
@@ -36,6 +38,9 @@ const (
 	AspectRedrive = "redrive policy"
 	// AspectVisibility: the main queue's visibility timeout is too short.
 	AspectVisibility = "visibility timeout"
+	// AspectMessageSize: a queue refuses messages socks may send (under
+	// 1 MiB: queues made before SQS's limit rose in 2025 keep 256 KiB).
+	AspectMessageSize = "maximum message size"
 )
 
 // Resource kinds.
@@ -352,6 +357,7 @@ func describeQueue(ctx context.Context, api DriftQueueAPI, name string) (*queueS
 			sqstypes.QueueAttributeNameQueueArn,
 			sqstypes.QueueAttributeNameVisibilityTimeout,
 			sqstypes.QueueAttributeNameRedrivePolicy,
+			sqstypes.QueueAttributeNameMaximumMessageSize,
 		},
 	})
 	if errors.As(err, &missing) {
@@ -379,10 +385,14 @@ func queueDrift(ctx context.Context, api DriftQueueAPI, q Queues, s QueueSetting
 		drifts = append(drifts, Drift{Kind: KindQueue, Name: q.DeadLetter, Aspect: AspectMissing, Is: "absent",
 			Want: "the dead-letter queue of " + q.Main, Fix: "run `socks provision`"})
 	}
+	if dead != nil {
+		drifts = append(drifts, sizeDrift(q.DeadLetter, dead)...)
+	}
 	if main == nil {
 		return append(drifts, Drift{Kind: KindQueue, Name: q.Main, Aspect: AspectMissing, Is: "absent",
 			Want: "the envelope queue, dead-lettering to " + q.DeadLetter, Fix: "run `socks provision`"}), nil
 	}
+	drifts = append(drifts, sizeDrift(q.Main, main)...)
 	drift := func(aspect, is, should, fix string) Drift {
 		return Drift{Kind: KindQueue, Name: q.Main, Aspect: aspect, Is: is, Want: should, Fix: fix}
 	}
@@ -432,6 +442,22 @@ func queueDrift(ctx context.Context, api DriftQueueAPI, q Queues, s QueueSetting
 			fmt.Sprintf("aws sqs set-queue-attributes --queue-url %s --attributes VisibilityTimeout=%d", main.url, int(minVis/time.Second))))
 	}
 	return drifts, nil
+}
+
+// sizeDrift reports a queue whose maximum message size is under the
+// largest envelope socks sends (pubsub.MaxEnvelopeBytes). A queue that
+// does not say (an emulator) is taken as fine.
+func sizeDrift(name string, st *queueState) []Drift {
+	raw, ok := st.attrs[string(sqstypes.QueueAttributeNameMaximumMessageSize)]
+	if !ok {
+		return nil
+	}
+	if n, err := strconv.Atoi(raw); err == nil && n >= pubsub.MaxEnvelopeBytes {
+		return nil
+	}
+	return []Drift{{Kind: KindQueue, Name: name, Aspect: AspectMessageSize, Is: raw + " bytes",
+		Want: fmt.Sprintf("%d bytes (1 MiB, the largest envelope socks sends; a smaller limit refuses big publishes)", pubsub.MaxEnvelopeBytes),
+		Fix:  fmt.Sprintf("aws sqs set-queue-attributes --queue-url %s --attributes MaximumMessageSize=%d", st.url, pubsub.MaxEnvelopeBytes)}}
 }
 
 // parseRedrivePolicy reads the target ARN and maxReceiveCount of a redrive

@@ -321,6 +321,25 @@ func TestCheckDrift(t *testing.T) {
 			},
 		},
 		{
+			name: "a queue that refuses messages under 1 MiB is a drift (queues made before SQS's limit rose keep 256 KiB)",
+			mutate: func(f *fakeAccount) {
+				f.queues["prod-envelopes"]["MaximumMessageSize"] = "262144"
+				f.queues["prod-envelopes-dlq"]["MaximumMessageSize"] = "262144"
+			},
+			want: []want{
+				{name: "prod-envelopes-dlq", aspect: AspectMessageSize, is: "262144 bytes",
+					fix: "aws sqs set-queue-attributes --queue-url http://127.0.0.1:9324/000000000000/prod-envelopes-dlq --attributes MaximumMessageSize=1048576"},
+				{name: "prod-envelopes", aspect: AspectMessageSize, is: "262144 bytes",
+					fix: "aws sqs set-queue-attributes --queue-url http://127.0.0.1:9324/000000000000/prod-envelopes --attributes MaximumMessageSize=1048576"},
+			},
+		},
+		{
+			name: "a queue that does not say its maximum message size is taken as fine (an emulator)",
+			mutate: func(f *fakeAccount) {
+				delete(f.queues["prod-envelopes"], "MaximumMessageSize")
+			},
+		},
+		{
 			name: "a missing dead-letter queue that the policy already names is only missing",
 			mutate: func(f *fakeAccount) {
 				delete(f.queues, "prod-envelopes-dlq")

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/socks-dev/socks/pubsub"
+
 	"github.com/socks-dev/socks/store"
 )
 
@@ -47,6 +49,10 @@ func (q Queues) Validate() error {
 	}
 	return nil
 }
+
+// maxMessageSize is both queues' MaximumMessageSize: the largest envelope
+// socks sends, which SQS's default (256 KiB before 2025) would refuse.
+var maxMessageSize = strconv.Itoa(pubsub.MaxEnvelopeBytes)
 
 // Queue settings (docs/tables.md explains the numbers).
 const (
@@ -109,6 +115,7 @@ func (q Queues) DeadLetterInput() *sqs.CreateQueueInput {
 		QueueName: aws.String(q.DeadLetter),
 		Attributes: map[string]string{
 			string(types.QueueAttributeNameMessageRetentionPeriod): secondsAttr(deadRetention),
+			string(types.QueueAttributeNameMaximumMessageSize):     maxMessageSize,
 		},
 		Tags: map[string]string{"app": "socks", "socks:role": "dead-letters"},
 	}
@@ -131,6 +138,7 @@ func (q Queues) MainInput(deadLetterARN string, s QueueSettings) *sqs.CreateQueu
 			string(types.QueueAttributeNameMessageRetentionPeriod):        secondsAttr(mainRetention),
 			string(types.QueueAttributeNameReceiveMessageWaitTimeSeconds): "0",
 			string(types.QueueAttributeNameRedrivePolicy):                 string(policy),
+			string(types.QueueAttributeNameMaximumMessageSize):            maxMessageSize,
 		},
 		Tags: map[string]string{"app": "socks", "socks:role": "envelopes"},
 	}
