@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 1, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
 		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
+		// A filter given an empty value (an unset shell variable) must not
+		// mean what leaving the flag out means: everything.
+		{"chatter issue with an empty --topics is a usage error, not an ID for every topic", []string{"chatter", "issue", "--geek", "alice", "--topics", ""}, "", dir, 2, "--topics is empty"},
+		{"chatter list with an empty --geek is a usage error, not every geek's list", []string{"chatter", "list", "--geek", ""}, "", dir, 2, "--geek is empty"},
+		{"subs list with an empty --geek is a usage error, not every connection", []string{"subs", "list", "--geek", " "}, "", dir, 2, "--geek is empty"},
+		{"subs list with an empty --topic is a usage error, not every connection", []string{"subs", "list", "--topic", ""}, "", dir, 2, "--topic is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +195,28 @@ func TestChatterIssueListRevoke(t *testing.T) {
 	r = run(t, dir, "", "chatter", "revoke", "--geek", "alice", "--id", secret)
 	if r.code != 3 {
 		t.Fatalf("revoking again must find nothing (exit 3), got %d", r.code)
+	}
+}
+
+func TestChatterRevokeWithAnEmptyIDRevokesNothing(t *testing.T) {
+	// `socks chatter revoke --geek alice --id "$FP"` with FP unset must not
+	// log every session of alice out.
+	dir := t.TempDir()
+	for range 2 {
+		if r := run(t, dir, "", "chatter", "issue", "--geek", "alice"); r.code != 0 {
+			t.Fatalf("issue: %d %s", r.code, r.stderr)
+		}
+	}
+	for _, id := range []string{"", " "} {
+		r := run(t, dir, "", "chatter", "revoke", "--geek", "alice", "--id", id)
+		if r.code != 2 || !strings.Contains(r.stderr, "--id is empty") || r.stdout != "" {
+			t.Errorf("revoke --id %q: exit %d, stdout %q, stderr %q; want 2 and --id is empty", id, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := run(t, dir, "", "chatter", "list", "--geek", "alice", "--json")
+	var ids []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &ids); err != nil || len(ids) != 2 {
+		t.Fatalf("after the refused revokes alice holds %d chatter IDs (%q); want both", len(ids), r.stdout)
 	}
 }
 
