@@ -37,6 +37,11 @@ func Main(info build.Info) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Without this a write to a closed stdout (`socks listen | head -1`)
+	// kills the process on the spot: no close frame, no revoking the
+	// chatter ID listen issued. Caught, the write fails with EPIPE, which
+	// the command returns and exitCode maps to ExitClosedPipe.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return Run(ctx, f, os.Args[1:])
 }
 
@@ -54,6 +59,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
 	if err == nil {
 		return cmdutil.ExitOK
+	}
+	var closed *iostreams.ClosedPipeError
+	if errors.As(err, &closed) {
+		// Nobody reads what would be said, and `| head -1` is no error.
+		return cmdutil.ExitClosedPipe
 	}
 	errOut := f.IOStreams.ErrOut
 	var exit *cmdutil.ExitCodeError

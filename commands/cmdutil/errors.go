@@ -19,6 +19,10 @@ const (
 	// ExitInterrupted is the conventional code after SIGINT where the
 	// command was cut short (a clean Ctrl-C in listen exits 0 instead).
 	ExitInterrupted = 130
+	// ExitClosedPipe is 128 + SIGPIPE: the reader of standard output went
+	// away (`| head -1`). The command stopped as after Ctrl-C and says
+	// nothing, as a shell reports a pipeline stage that SIGPIPE ended.
+	ExitClosedPipe = 141
 )
 
 // FlagError is a usage mistake: bad flags, arguments or input values.
