@@ -342,3 +342,19 @@ func noGoInternals(t *testing.T, msg string) {
 		}
 	}
 }
+
+func TestACommandCutShortByCtrlCExitsInterrupted(t *testing.T) {
+	// Ctrl-C cancels the context; what fails then fails because of it,
+	// whatever error it returns (doctor's checks, an interrupted go build
+	// in deploy, an AWS call): the answer is 130 and "interrupted", not a
+	// diagnosis made of cut-short checks.
+	ios, _, out, errOut := iostreams.Test()
+	env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code := commands.Run(ctx, f, []string{"doctor"})
+	if code != cmdutil.ExitInterrupted || errOut.String() != "socks: interrupted\n" || out.String() != "" {
+		t.Errorf("doctor after Ctrl-C: exit %d, stdout %q, stderr %q; want 130, nothing, socks: interrupted", code, out, errOut)
+	}
+}
