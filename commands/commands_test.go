@@ -62,6 +62,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a control character in a topic is refused", []string{"publish", "--topic", "up\x07dates", "--message", "x"}, "", dir, 2, "control character"},
 		{"bad JSON is refused", []string{"publish", "--topic", "t", "--body", "{nope"}, "", dir, 2, "not valid JSON"},
 		{"bad JSON on stdin is refused", []string{"publish", "--topic", "t"}, "nope", dir, 2, "not valid JSON"},
+		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
@@ -336,7 +337,7 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {
 	t.Helper()
-	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character"} {
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64"} {
 		if strings.Contains(msg, leak) {
 			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
 		}
