@@ -167,6 +167,9 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return nil, cmdutil.FlagErrorf("--body-file %s is a directory: give the file that holds the JSON body", opts.BodyFile)
+		}
 		return readBody(f, opts.BodyFile)
 	case !opts.IO.IsStdinTTY() && opts.IO.In != nil:
 		b, err := readRaw(opts.IO.In, "stdin")
