@@ -138,6 +138,13 @@ func (opts *Options) Envelope() (pubsub.Envelope, error) {
 		return env, &cmdutil.FlagError{Err: err}
 	}
 	env.Topics = topics
+	// The addressing first: a mistake there is reported before the body
+	// is read (stdin) or the topic taken as the event key, with its note.
+	pre := env
+	pre.Body = json.RawMessage("null")
+	if err := pre.Validate(); err != nil {
+		return env, &cmdutil.FlagError{Err: err}
+	}
 	body, err := opts.body(topics)
 	if err != nil {
 		return env, err
