@@ -9,8 +9,9 @@ const (
 	ExitError = 1
 	// ExitUsage is a bad flag, argument or input value.
 	ExitUsage = 2
-	// ExitNotFound means the command worked but found nothing that matched
-	// (for scripts: `socks subs list --geek X || ...`).
+	// ExitNotFound means a lookup of one named thing found nothing
+	// (`socks dlq show ID`, a revoke or redrive that matched nothing); an
+	// empty list (`socks subs list --geek X`) is ExitOK.
 	ExitNotFound = 3
 	// ExitTimeout means a wait ran out (listen --timeout, publish --wait).
 	ExitTimeout = 4
