@@ -166,8 +166,8 @@ func TestResolvePrecedence(t *testing.T) {
 			},
 		},
 		{
-			name:  "a SOCKS_STATE_DIR of ~/... is in HOME",
-			env:   map[string]string{"HOME": "/home/g", EnvStateDir: "~/socks-env"},
+			name: "a SOCKS_STATE_DIR of ~/... is in HOME",
+			env:  map[string]string{"HOME": "/home/g", EnvStateDir: "~/socks-env"},
 			check: func(t *testing.T, c Config) {
 				if c.StateDir != "/home/g/socks-env" {
 					t.Errorf("state dir %q; want /home/g/socks-env", c.StateDir)
