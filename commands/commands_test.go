@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,5 +363,21 @@ func TestACommandCutShortByCtrlCExitsInterrupted(t *testing.T) {
 	code := commands.Run(ctx, f, []string{"doctor"})
 	if code != cmdutil.ExitInterrupted || errOut.String() != "socks: interrupted\n" || out.String() != "" {
 		t.Errorf("doctor after Ctrl-C: exit %d, stdout %q, stderr %q; want 130, nothing, socks: interrupted", code, out, errOut)
+	}
+}
+
+// closedStdout fails every write as a stdout whose reader has gone does.
+type closedStdout struct{}
+
+func (closedStdout) Write([]byte) (int, error) {
+	return 0, &iostreams.ClosedPipeError{Stream: "standard output", Err: syscall.EPIPE}
+}
+
+func TestAClosedStdoutEndsQuietlyWith141(t *testing.T) {
+	ios, _, _, errOut := iostreams.Test()
+	ios.Out = closedStdout{}
+	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }, Now: time.Now}
+	if code := commands.Run(context.Background(), f, []string{"version", "--json"}); code != cmdutil.ExitClosedPipe || errOut.Len() != 0 {
+		t.Errorf("exit %d, stderr %q; want 141 and nothing said", code, errOut)
 	}
 }
