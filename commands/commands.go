@@ -37,6 +37,11 @@ func Main(info build.Info) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Without this a write to a closed stdout (`socks listen | head -1`)
+	// kills the process on the spot: no close frame, no revoking the
+	// chatter ID listen issued. Caught, the write fails with EPIPE, which
+	// the command returns and exitCode maps to ExitClosedPipe.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return Run(ctx, f, os.Args[1:])
 }
 
@@ -48,14 +53,31 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	if cerr := f.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
-	return exitCode(f, cmd, args, err)
+	return exitCode(ctx, f, cmd, args, err)
 }
 
-func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
+func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
 	if err == nil {
 		return cmdutil.ExitOK
 	}
+	var closed *iostreams.ClosedPipeError
+	if errors.As(err, &closed) {
+		// Nobody reads what would be said, and `| head -1` is no error.
+		return cmdutil.ExitClosedPipe
+	}
 	errOut := f.IOStreams.ErrOut
+	// After Ctrl-C (or SIGTERM) what failed most likely failed because of
+	// it, whether or not its error says so (an interrupted go build, an
+	// AWS call cut short): the exit code says interrupted, and the error,
+	// when it is not just the cancellation, is kept after it.
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		msg := "socks: interrupted"
+		if !errors.Is(err, context.Canceled) {
+			msg += ": " + oneLine(err)
+		}
+		fmt.Fprintln(errOut, msg)
+		return cmdutil.ExitInterrupted
+	}
 	var exit *cmdutil.ExitCodeError
 	if errors.As(err, &exit) {
 		if exit.Err != nil {
@@ -68,10 +90,6 @@ func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) 
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))
 		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
 		return cmdutil.ExitUsage
-	}
-	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(errOut, "socks: interrupted")
-		return cmdutil.ExitInterrupted
 	}
 	fmt.Fprintln(errOut, "socks: "+oneLine(err))
 	return cmdutil.ExitError

@@ -2,9 +2,11 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,11 +59,15 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
+		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
+		{"a bad --id is refused before any note about the body", []string{"publish", "--id", "a b", "--topic", "updates"}, "", dir, 2, "id contains ' '"},
 		{"an overlong geek is refused", []string{"publish", "--topic", "t", "--geek", strings.Repeat("g", 129), "--message", "x"}, "", dir, 2, "at most 128"},
 		{"a control character in a topic is refused", []string{"publish", "--topic", "up\x07dates", "--message", "x"}, "", dir, 2, "control character"},
 		{"bad JSON is refused", []string{"publish", "--topic", "t", "--body", "{nope"}, "", dir, 2, "not valid JSON"},
 		{"bad JSON on stdin is refused", []string{"publish", "--topic", "t"}, "nope", dir, 2, "not valid JSON"},
+		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
+		{"a --body-file that is a directory is a usage error", []string{"publish", "--topic", "t", "--body-file", dir}, "", dir, 2, "is a directory"},
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
@@ -83,6 +89,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a listing geek with a control character is refused", []string{"chatter", "list", "--geek", "al\x01ice"}, "", dir, 2, "control character"},
 		{"subs list on a bad topic is refused", []string{"subs", "list", "--topic", "up\x07dates"}, "", dir, 2, "control character"},
+		{"serve with an --addr that is not HOST:PORT is a usage error", []string{"serve", "--addr", "nope"}, "", dir, 2, `--addr "nope": give HOST:PORT`},
+		{"serve with a port out of range is a usage error", []string{"serve", "--addr", "127.0.0.1:99999"}, "", dir, 2, `--addr "127.0.0.1:99999": give HOST:PORT`},
 		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
 		{"serve with a zero --max-duration is a usage error", []string{"serve", "--max-duration", "0s"}, "", dir, 2, "--max-duration"},
 		{"broker with both -v and -q is a usage error", []string{"broker", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
@@ -101,6 +109,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 1, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
 		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
+		// A filter given an empty value (an unset shell variable) must not
+		// mean what leaving the flag out means: everything.
+		{"chatter issue with an empty --topics is a usage error, not an ID for every topic", []string{"chatter", "issue", "--geek", "alice", "--topics", ""}, "", dir, 2, "--topics is empty"},
+		{"chatter list with an empty --geek is a usage error, not every geek's list", []string{"chatter", "list", "--geek", ""}, "", dir, 2, "--geek is empty"},
+		{"subs list with an empty --geek is a usage error, not every connection", []string{"subs", "list", "--geek", " "}, "", dir, 2, "--geek is empty"},
+		{"subs list with an empty --topic is a usage error, not every connection", []string{"subs", "list", "--topic", ""}, "", dir, 2, "--topic is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +202,28 @@ func TestChatterIssueListRevoke(t *testing.T) {
 	r = run(t, dir, "", "chatter", "revoke", "--geek", "alice", "--id", secret)
 	if r.code != 3 {
 		t.Fatalf("revoking again must find nothing (exit 3), got %d", r.code)
+	}
+}
+
+func TestChatterRevokeWithAnEmptyIDRevokesNothing(t *testing.T) {
+	// `socks chatter revoke --geek alice --id "$FP"` with FP unset must not
+	// log every session of alice out.
+	dir := t.TempDir()
+	for range 2 {
+		if r := run(t, dir, "", "chatter", "issue", "--geek", "alice"); r.code != 0 {
+			t.Fatalf("issue: %d %s", r.code, r.stderr)
+		}
+	}
+	for _, id := range []string{"", " "} {
+		r := run(t, dir, "", "chatter", "revoke", "--geek", "alice", "--id", id)
+		if r.code != 2 || !strings.Contains(r.stderr, "--id is empty") || r.stdout != "" {
+			t.Errorf("revoke --id %q: exit %d, stdout %q, stderr %q; want 2 and --id is empty", id, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := run(t, dir, "", "chatter", "list", "--geek", "alice", "--json")
+	var ids []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &ids); err != nil || len(ids) != 2 {
+		t.Fatalf("after the refused revokes alice holds %d chatter IDs (%q); want both", len(ids), r.stdout)
 	}
 }
 
@@ -307,9 +343,41 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {
 	t.Helper()
-	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character"} {
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64"} {
 		if strings.Contains(msg, leak) {
 			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
 		}
+	}
+}
+
+func TestACommandCutShortByCtrlCExitsInterrupted(t *testing.T) {
+	// Ctrl-C cancels the context; what fails then fails because of it,
+	// whatever error it returns (doctor's checks, an interrupted go build
+	// in deploy, an AWS call): the answer is 130 and "interrupted", not a
+	// diagnosis made of cut-short checks.
+	ios, _, out, errOut := iostreams.Test()
+	env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code := commands.Run(ctx, f, []string{"doctor"})
+	if code != cmdutil.ExitInterrupted || errOut.String() != "socks: interrupted\n" || out.String() != "" {
+		t.Errorf("doctor after Ctrl-C: exit %d, stdout %q, stderr %q; want 130, nothing, socks: interrupted", code, out, errOut)
+	}
+}
+
+// closedStdout fails every write as a stdout whose reader has gone does.
+type closedStdout struct{}
+
+func (closedStdout) Write([]byte) (int, error) {
+	return 0, &iostreams.ClosedPipeError{Stream: "standard output", Err: syscall.EPIPE}
+}
+
+func TestAClosedStdoutEndsQuietlyWith141(t *testing.T) {
+	ios, _, _, errOut := iostreams.Test()
+	ios.Out = closedStdout{}
+	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }, Now: time.Now}
+	if code := commands.Run(context.Background(), f, []string{"version", "--json"}); code != cmdutil.ExitClosedPipe || errOut.Len() != 0 {
+		t.Errorf("exit %d, stderr %q; want 141 and nothing said", code, errOut)
 	}
 }

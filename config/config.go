@@ -179,6 +179,14 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("state_dir %q of profile %s: %w", dir, profName, err)
 		}
 		dir = d
+	} else if dir == "~" || strings.HasPrefix(dir, "~/") {
+		// From a flag or the environment the shell has expanded ~
+		// already, except in --state-dir=~/x or a quoted value.
+		d, err := profilePath(dir, "", getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("state dir %q: %w", dir, err)
+		}
+		dir = d
 	}
 	if dir == "" {
 		d, err := DefaultStateDir(getenv)

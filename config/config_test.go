@@ -152,6 +152,29 @@ func TestResolvePrecedence(t *testing.T) {
 			},
 		},
 		{
+			// The shell expands --state-dir ~/x but not --state-dir=~/x,
+			// nor a quoted SOCKS_STATE_DIR="~/x" (a unit file, a
+			// Dockerfile): a folder named ~ in the working directory
+			// is never what was meant.
+			name:  "a --state-dir=~/... the shell left alone is in HOME",
+			flags: Flags{StateDir: "~/socks-dev"},
+			env:   map[string]string{"HOME": "/home/g"},
+			check: func(t *testing.T, c Config) {
+				if c.StateDir != "/home/g/socks-dev" {
+					t.Errorf("state dir %q; want /home/g/socks-dev", c.StateDir)
+				}
+			},
+		},
+		{
+			name: "a SOCKS_STATE_DIR of ~/... is in HOME",
+			env:  map[string]string{"HOME": "/home/g", EnvStateDir: "~/socks-env"},
+			check: func(t *testing.T, c Config) {
+				if c.StateDir != "/home/g/socks-env" {
+					t.Errorf("state dir %q; want /home/g/socks-env", c.StateDir)
+				}
+			},
+		},
+		{
 			name:    "a ~ state dir with no HOME is refused",
 			flags:   Flags{ConfigFile: writeFile(t, "default_profile = \"p\"\n[profiles.p]\nstate_dir = \"~/x\"\n")},
 			env:     map[string]string{},

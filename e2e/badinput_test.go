@@ -88,7 +88,7 @@ func TestBadInputIsRefusedAndLeavesNothingBehind(t *testing.T) {
 		{name: "serve with a zero --idle-timeout is a usage error", args: []string{"serve", "--addr", "127.0.0.1:0", "--idle-timeout", "0s"}, code: 2, phrase: "--idle-timeout"},
 		{name: "a second serve on a state dir whose gateway runs fails", args: []string{"serve", "--addr", "127.0.0.1:0"}, code: 1, phrase: "a gateway is already running"},
 		{name: "serve on an address in use fails", args: []string{"serve", "--addr", busyAddr(t), "--state-dir", t.TempDir()}, own: true, code: 1, phrase: "already in use"},
-		{name: "serve on an address that is not one fails", args: []string{"serve", "--addr", "nope", "--state-dir", t.TempDir()}, own: true, code: 1, phrase: "cannot listen on nope"},
+		{name: "serve on an address that is not HOST:PORT is a usage error", args: []string{"serve", "--addr", "nope", "--state-dir", t.TempDir()}, own: true, code: 2, phrase: `--addr "nope": give HOST:PORT`},
 		{name: "a state dir below a regular file fails", args: []string{"chatter", "issue", "--geek", "alice", "--state-dir", filepath.Join(regular, "sub")}, own: true, code: 1, phrase: "cannot create state dir"},
 		{name: "a state dir that is a regular file fails", args: pub("--body", "{}", "--state-dir", regular), own: true, code: 1, phrase: "cannot create state dir"},
 		{name: "a state dir without write permission fails", args: pub("--body", "{}", "--state-dir", readOnly), own: true, notAsRoot: true, code: 1, phrase: "not writable"},

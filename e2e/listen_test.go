@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -518,4 +519,88 @@ func TestListenRenewsItsConnectionBeforeTheCap(t *testing.T) {
 		t.Errorf("publish reached %s; want exactly one connection after the renewal", rep)
 	}
 	l.interrupt()
+}
+
+// TestListenIntoAPipeClosedEarlyCleansUpQuietly: `socks listen | head -1`.
+// Once head has its line and exits, the next write finds the pipe closed:
+// listen ends as after Ctrl-C, closing its connection and revoking the
+// chatter ID it issued itself, with no "broken pipe" noise and exit 141
+// (128 + SIGPIPE, what a shell reports for a pipeline stage ended by it).
+func TestListenIntoAPipeClosedEarlyCleansUpQuietly(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	cmd := exec.Command(socksBin, "listen", "--state-dir", s.dir, "--geek", "alice", "--topic", "updates", "--no-input")
+	cmd.Env = socksEnv(t.TempDir())
+	cmd.Stdout = outW // the process's own stdout is the pipe, as with `| head -1`
+	errR, errW := io.Pipe()
+	errBuf := newSyncBuffer()
+	cmd.Stderr = io.MultiWriter(errW, errBuf)
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		errW.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitListenLine(t, newLineReader(errR), "a connected line on stderr", reconnectWait, func(l string) bool {
+		return strings.Contains(l, " connected ws://127.0.0.1:")
+	})
+
+	// head -1: read one line, then close the pipe.
+	s.publishWait("--geek", "alice", "--topic", "updates", "--message", "first")
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(outR).ReadString('\n')
+		line <- l
+	}()
+	select {
+	case l := <-line:
+		if !strings.Contains(l, `"first"`) {
+			t.Fatalf("first line %q; want the message", l)
+		}
+	case <-time.After(listenWait):
+		t.Fatalf("no line on stdout within %s\nstderr: %q", listenWait, errBuf)
+	}
+	outR.Close()
+
+	// The next message meets the closed pipe.
+	deadline := time.After(listenWait)
+publishing:
+	for {
+		s.publishWait("--geek", "alice", "--topic", "updates", "--message", "more")
+		select {
+		case <-done:
+			break publishing
+		case <-deadline:
+			t.Fatalf("socks listen still runs %s after its stdout was closed\nstderr: %q", listenWait, errBuf)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 141 {
+		t.Errorf("exit %d (%s); want 141, after cleaning up\nstderr: %q", code, cmd.ProcessState, errBuf)
+	}
+	if strings.Contains(strings.ToLower(errBuf.String()), "broken pipe") || strings.Contains(errBuf.String(), "socks:") {
+		t.Errorf("stderr has noise about the closed pipe: %q", errBuf)
+	}
+	if ids := s.must("chatter", "list", "--geek", "alice", "--json"); ids != "[]" {
+		t.Errorf("the chatter ID listen issued itself is still there: %s", ids)
+	}
 }

@@ -5,8 +5,10 @@ package iostreams
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
+	"syscall"
 
 	"golang.org/x/term"
 )
@@ -29,8 +31,8 @@ type IOStreams struct {
 func System(getenv func(string) string) *IOStreams {
 	s := &IOStreams{
 		In:        os.Stdin,
-		Out:       os.Stdout,
-		ErrOut:    os.Stderr,
+		Out:       closedPipe{w: os.Stdout, name: "standard output"},
+		ErrOut:    closedPipe{w: os.Stderr, name: "standard error"},
 		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
@@ -83,3 +85,30 @@ func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY }
 
 // Width is the terminal width (80 when unknown).
 func (s *IOStreams) Width() int { return s.width }
+
+// ClosedPipeError is a write to a standard stream whose reader has gone
+// (`socks listen | head -1`, once head exits). Main ends quietly on it.
+type ClosedPipeError struct {
+	Stream string // "standard output" or "standard error"
+	Err    error
+}
+
+func (e *ClosedPipeError) Error() string { return e.Stream + " was closed: " + e.Err.Error() }
+func (e *ClosedPipeError) Unwrap() error { return e.Err }
+
+// closedPipe turns EPIPE from a write to w into a *ClosedPipeError, so that
+// it is told apart from a broken network connection. (Writes to a closed
+// pipe on fd 1 and 2 fail with EPIPE instead of killing the process
+// because Main catches SIGPIPE.)
+type closedPipe struct {
+	w    io.Writer
+	name string
+}
+
+func (c closedPipe) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && errors.Is(err, syscall.EPIPE) {
+		err = &ClosedPipeError{Stream: c.name, Err: err}
+	}
+	return n, err
+}

@@ -80,6 +80,10 @@ func DescribeJSONError(err error) string {
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("is not valid JSON (it breaks at byte %d)", syn.Offset)
+	case errors.As(err, &typ) && strings.HasPrefix(typ.Value, "number ") && strings.HasPrefix(typ.Type.String(), "float"):
+		// Decoded into any, only a number out of float64's range fails:
+		// JSON.parse would make it Infinity.
+		return fmt.Sprintf("has a number too large (%s) for a JSON parser to hold", strings.TrimPrefix(typ.Value, "number "))
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {

@@ -231,6 +231,13 @@ func IsRemote(rawURL string) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
+// Bounds of the counts a bench takes.
+const (
+	maxConnections = 1_000_000
+	maxFanouts     = 10_000
+	maxSamples     = 100_000
+)
+
 func (opts *Options) check() error {
 	switch {
 	case opts.Connections < 1:
@@ -239,6 +246,13 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--dialers must be at least 1")
 	case opts.Fanouts < 0 || opts.Samples < 0 || opts.IdleSamples < 0:
 		return cmdutil.FlagErrorf("--fanouts, --samples and --idle-samples must not be negative")
+	// Counts are allocated up front: bound them before a huge one panics.
+	case opts.Connections > maxConnections:
+		return cmdutil.FlagErrorf("--connections %d is more than one bench opens: give at most %d", opts.Connections, maxConnections)
+	case opts.Fanouts > maxFanouts:
+		return cmdutil.FlagErrorf("--fanouts %d is out of range: give at most %d", opts.Fanouts, maxFanouts)
+	case opts.Samples > maxSamples || opts.IdleSamples > maxSamples:
+		return cmdutil.FlagErrorf("--samples and --idle-samples take at most %d each", maxSamples)
 	case opts.IdleSamples > 0 && (opts.Idle <= 0 || opts.Idle > 10*time.Minute):
 		return cmdutil.FlagErrorf("--idle must be above 0 and at most 10m")
 	case opts.Timeout <= 0:

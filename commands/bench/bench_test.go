@@ -152,6 +152,11 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"broadcast to the local gateway", func(o *Options) { o.Publish = PublishBroadcast }, "--publish broadcast"},
 		{"unknown auth", func(o *Options) { o.Auth = "magic" }, "--auth"},
 		{"negative idle samples", func(o *Options) { o.IdleSamples = -1 }, "--idle-samples"},
+		// Huge counts were allocated up front: a runtime panic, not an error.
+		{"more samples than memory holds", func(o *Options) { o.Samples = 1e14 }, "--samples"},
+		{"more idle samples than memory holds", func(o *Options) { o.IdleSamples, o.Idle = 1e14, time.Second }, "--idle-samples"},
+		{"more connections than memory holds", func(o *Options) { o.Connections = 1e14 }, "--connections"},
+		{"more fan-outs than a bench sends", func(o *Options) { o.Fanouts = 1e14 }, "--fanouts"},
 		{"idle samples with no silence", func(o *Options) { o.IdleSamples, o.Idle = 2, 0 }, "--idle"},
 		{"idle samples after an hour's silence", func(o *Options) { o.IdleSamples, o.Idle = 1, time.Hour }, "--idle"},
 		{"memory of a remote gateway", func(o *Options) {

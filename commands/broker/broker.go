@@ -58,7 +58,8 @@ after 5 receives. --visibility must be longer than handling a batch takes.
 
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand and exits 0. --once handles one batch (waiting up to
---wait for it), prints a summary (--json: as JSON) and exits.`,
+--wait for it), prints a summary (--json: as JSON) and exits; Ctrl-C
+before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
     --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
   socks broker --once --wait 2s
@@ -154,6 +155,11 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	sum, err := handleBatch(ctx, br, opts, wait)
 	if err != nil {
 		if ctx.Err() != nil {
+			if opts.Once {
+				// Cut short before a batch came: no summary to print,
+				// and not a batch that came to nothing (exit 130).
+				return ctx.Err()
+			}
 			return nil
 		}
 		return fmt.Errorf("receiving from %s: %w", queueName(b), err)

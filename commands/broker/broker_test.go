@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // gateway is a Management API that records what is posted to each
@@ -152,6 +153,36 @@ func TestOnceWithJSONPrintsTheSummaryAsJSON(t *testing.T) {
 	}
 	if got := out.String(); got != `{"received":1,"done":0,"retry":0,"deadLettered":1}`+"\n" {
 		t.Errorf("stdout %q", got)
+	}
+}
+
+// ctrlCInReceive is a queue whose Receive is interrupted, as by Ctrl-C
+// while it waits.
+type ctrlCInReceive struct {
+	store.Queue
+	cancel context.CancelFunc
+}
+
+func (q ctrlCInReceive) Receive(ctx context.Context, n int, vis, wait time.Duration) ([]store.Message, error) {
+	q.cancel()
+	return q.Queue.Receive(ctx, n, vis, wait)
+}
+
+func TestOnceCutShortByCtrlCIsNoSummary(t *testing.T) {
+	// `socks broker --once --json | jq .deadLettered`: Ctrl-C during the
+	// wait for a batch handled nothing; exit 0 with no summary would read
+	// as a batch that came to nothing. It is an interruption (130).
+	_, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	ctx, cancel := context.WithCancel(t.Context())
+	b.Queue = ctrlCInReceive{Queue: b.Queue, cancel: cancel}
+	opts, out, _ := brokerOpts(b)
+	opts.Once, opts.JSON = true, true
+	if err := brokerRun(ctx, opts); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v; want the interruption", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q; want nothing", out)
 	}
 }
 

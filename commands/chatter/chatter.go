@@ -65,6 +65,9 @@ upgrade (403) or with an error frame. Without it, any topic.`,
   socks chatter issue --geek Friendless --json | jq -r .id`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.NotEmpty(cmd, "topics"); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -137,6 +140,9 @@ never shown. With none it says so on stderr and exits 0 (--json prints []).`,
   socks chatter list --geek Friendless --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.NotEmpty(cmd, "geek"); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -233,6 +239,10 @@ Exits 3 when nothing matched.`,
   socks chatter revoke --geek Friendless --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// An empty --id would otherwise revoke every ID of the geek.
+			if err := cmdutil.NotEmpty(cmd, "id"); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -255,6 +265,10 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	}
 	var prefixes []string
 	if !opts.All {
+		if len(opts.IDs) == 0 {
+			// No prefixes would mean every ID of the geek.
+			return cmdutil.FlagErrorf("say which chatter IDs to revoke: --id (see `socks chatter list`) or --all")
+		}
 		for i, id := range opts.IDs {
 			id = strings.TrimSpace(id)
 			switch {

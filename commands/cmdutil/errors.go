@@ -9,8 +9,9 @@ const (
 	ExitError = 1
 	// ExitUsage is a bad flag, argument or input value.
 	ExitUsage = 2
-	// ExitNotFound means the command worked but found nothing that matched
-	// (for scripts: `socks subs list --geek X || ...`).
+	// ExitNotFound means a lookup of one named thing found nothing
+	// (`socks dlq show ID`, a revoke or redrive that matched nothing); an
+	// empty list (`socks subs list --geek X`) is ExitOK.
 	ExitNotFound = 3
 	// ExitTimeout means a wait ran out (listen --timeout, publish --wait).
 	ExitTimeout = 4
@@ -19,6 +20,10 @@ const (
 	// ExitInterrupted is the conventional code after SIGINT where the
 	// command was cut short (a clean Ctrl-C in listen exits 0 instead).
 	ExitInterrupted = 130
+	// ExitClosedPipe is 128 + SIGPIPE: the reader of standard output went
+	// away (`| head -1`). The command stopped as after Ctrl-C and says
+	// nothing, as a shell reports a pipeline stage that SIGPIPE ended.
+	ExitClosedPipe = 141
 )
 
 // FlagError is a usage mistake: bad flags, arguments or input values.

@@ -122,8 +122,11 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		u.SetNow(opts.Now)
 		rows := make([][]string, len(dls))
 		for i, d := range dls {
-			reason := oneLine(d.Reason)
-			id := d.ID
+			// A dead letter's reason and body come from whoever sent
+			// to the queue: what a terminal would act on is shown as
+			// text (\x1b).
+			reason := text.Sanitize(oneLine(d.Reason), false)
+			id := text.Sanitize(d.ID, false)
 			if u.Styled() {
 				reason = truncate(reason, max(20, opts.IO.Width()-70))
 				id = u.Accent.Render(id)
@@ -187,12 +190,12 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	u := ui.New(opts.IO)
 	u.SetNow(opts.Now)
 	label := func(s string) string { return u.Label.Render(fmt.Sprintf("%-9s", s)) }
-	fmt.Fprintf(out, "%s %s\n", label("id"), d.ID)
-	fmt.Fprintf(out, "%s %s\n", label("reason"), d.Reason)
+	fmt.Fprintf(out, "%s %s\n", label("id"), text.Sanitize(d.ID, false))
+	fmt.Fprintf(out, "%s %s\n", label("reason"), text.Sanitize(d.Reason, false))
 	fmt.Fprintf(out, "%s %s\n", label("failed"), u.Time(d.FailedAt))
 	fmt.Fprintf(out, "%s %s\n", label("sent"), u.Time(d.SentAt))
 	fmt.Fprintf(out, "%s %d\n", label("receives"), d.ReceiveCount)
-	fmt.Fprintf(out, "%s\n%s\n", label("body"), prettyBody(d.Body))
+	fmt.Fprintf(out, "%s\n%s\n", label("body"), text.Sanitize(prettyBody(d.Body), true))
 	return nil
 }
 

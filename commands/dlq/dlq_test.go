@@ -231,3 +231,36 @@ func TestPurge(t *testing.T) {
 		}
 	})
 }
+
+func TestADeadLetterCannotDriveTheTerminal(t *testing.T) {
+	// Whoever can send to the queue decides a dead letter's body, and the
+	// reason quotes from it: escape sequences in them must reach the
+	// operator's terminal as visible text, not as commands (a title, a
+	// cleared screen, a hyperlink).
+	evil := "oops\x1b]0;owned\x07\x1b[2J\u009b31m\u202eend"
+	q, ids := deadQueue(t, evil)
+	for _, tty := range []bool{false, true} {
+		ios, _, out, _ := streams()
+		ios.SetTTY(false, tty, false)
+		if err := showRun(context.Background(), &ShowOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }, ID: ids[0]}); err != nil {
+			t.Fatal(err)
+		}
+		ios2, _, out2, _ := streams()
+		ios2.SetTTY(false, tty, false)
+		if err := listRun(context.Background(), &ListOptions{IO: ios2, Queue: qf(q), Now: func() time.Time { return now }}); err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string]string{"show": out.String(), "list": out2.String()} {
+			// Styling adds CSI sequences of its own on a terminal; none
+			// may come from the letter.
+			for _, bad := range []string{"\x1b]", "\x07", "\x1b[2J", "\u009b", "\u202e"} {
+				if strings.Contains(got, bad) {
+					t.Errorf("dlq %s (terminal %v) prints %q from the letter raw:\n%q", name, tty, bad, got)
+				}
+			}
+			if !strings.Contains(got, `oops\x1b]0;`) {
+				t.Errorf("dlq %s (terminal %v) does not show the escape as text:\n%q", name, tty, got)
+			}
+		}
+	}
+}

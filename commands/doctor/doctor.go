@@ -113,6 +113,10 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		checks = ops.Checks
 	}
 	rep := ops.RunChecks(ctx, env, checks(env.Config.Backend))
+	if err := ctx.Err(); err != nil {
+		// Checks cut short by Ctrl-C would report made-up problems.
+		return err
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")

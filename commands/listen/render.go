@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
@@ -134,59 +135,11 @@ func escapeUnsafe(s string) string {
 	return b.String()
 }
 
-// unsafeRune reports runes a terminal may interpret: C0 controls, DEL, C1
-// controls (ESC and CSI among them) and the bidirectional overrides that
-// can make text read differently than it is.
-func unsafeRune(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
-		return true
-	}
-	return false
-}
+// unsafeRune reports runes a terminal may interpret (text.UnsafeRune).
+func unsafeRune(r rune) bool { return text.UnsafeRune(r) }
 
-// Sanitize makes text from outside safe to print: unsafe runes become
-// visible escapes (\t, \r, \x1b, \u009b ...). Newlines are kept when
-// keepNewlines is set.
-func Sanitize(s string, keepNewlines bool) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return unsafeRune(r) || r == utf8.RuneError }) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				fmt.Fprintf(&b, `\x%02x`, s[i])
-				continue
-			}
-		}
-		if !unsafeRune(r) {
-			b.WriteRune(r)
-			continue
-		}
-		switch r {
-		case '\n':
-			if keepNewlines {
-				b.WriteByte('\n')
-			} else {
-				b.WriteString(`\n`)
-			}
-		case '\t':
-			b.WriteString(`\t`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			if r < 0x80 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		}
-	}
-	return b.String()
-}
+// Sanitize makes text from outside safe to print (text.Sanitize).
+func Sanitize(s string, keepNewlines bool) string { return text.Sanitize(s, keepNewlines) }
 
 // renderer draws lines for people: the terminal layout (local clock times
 // with milliseconds, glyphs, pretty-printed JSON), or plain text with

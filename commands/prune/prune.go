@@ -103,9 +103,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		return cmdutil.FlagErrorf("--segments must be at least 1")
 	}
 	errOut := opts.IO.ErrOut
+	// On a terminal the warning comes first; from cron it goes with the
+	// output of a run that has some, so that a quiet run stays quiet.
+	warning := ""
 	if opts.MaxAge < pubsub.MaxConnectionDuration {
-		fmt.Fprintf(errOut, "warning: --max-age %s is below API Gateway's %s maximum connection duration: connections older than %s are deleted without a check, even live ones\n",
+		warning = fmt.Sprintf("warning: --max-age %s is below API Gateway's %s maximum connection duration: connections older than %s are deleted without a check, even live ones\n",
 			opts.MaxAge, pubsub.MaxConnectionDuration, opts.MaxAge)
+	}
+	if warning != "" && (opts.IO.IsStderrTTY() || opts.Verbose) {
+		fmt.Fprint(errOut, warning)
+		warning = ""
 	}
 	s, err := opts.Store(ctx)
 	if err != nil {
@@ -143,6 +150,7 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	if quiet {
 		return nil
 	}
+	fmt.Fprint(errOut, warning)
 	if perr := printResult(opts, res); perr != nil && err == nil {
 		err = perr
 	}

@@ -241,4 +241,22 @@ func TestPruneRun(t *testing.T) {
 			t.Errorf("stderr %q", fx.errOut)
 		}
 	})
+	t.Run("a max age under 2 h set in cron says nothing on a run that deleted nothing", func(t *testing.T) {
+		// README: a run that deleted nothing and hit no error prints
+		// nothing, so cron mails nothing; the warning is for runs that
+		// delete (and on a terminal).
+		fx := newFixture(t)
+		fx.opts.MaxAge = 10 * time.Minute
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		fx.out.Reset()
+		fx.errOut.Reset()
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if fx.out.Len() != 0 || fx.errOut.Len() != 0 {
+			t.Errorf("second run: stdout %q, stderr %q; want nothing at all", fx.out, fx.errOut)
+		}
+	})
 }

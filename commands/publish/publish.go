@@ -138,6 +138,13 @@ func (opts *Options) Envelope() (pubsub.Envelope, error) {
 		return env, &cmdutil.FlagError{Err: err}
 	}
 	env.Topics = topics
+	// The addressing first: a mistake there is reported before the body
+	// is read (stdin) or the topic taken as the event key, with its note.
+	pre := env
+	pre.Body = json.RawMessage("null")
+	if err := pre.Validate(); err != nil {
+		return env, &cmdutil.FlagError{Err: err}
+	}
 	body, err := opts.body(topics)
 	if err != nil {
 		return env, err
@@ -167,6 +174,9 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return nil, cmdutil.FlagErrorf("--body-file %s is a directory: give the file that holds the JSON body", opts.BodyFile)
+		}
 		return readBody(f, opts.BodyFile)
 	case !opts.IO.IsStdinTTY() && opts.IO.In != nil:
 		b, err := readRaw(opts.IO.In, "stdin")
@@ -314,6 +324,18 @@ func publishRun(ctx context.Context, opts *Options) error {
 			return errors.New("--wait: a gateway runs for this state dir but no broker does, so nothing would handle the message; nothing was queued. Start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker, or publish without --wait to leave it on the queue")
 		}
 	}
+	// A reused --id may have a report already, the earlier message's:
+	// --wait waits for one made after it.
+	var before *store.Report
+	if opts.Wait {
+		rep, err := b.Store.GetReport(ctx, env.ID)
+		switch {
+		case err == nil:
+			before = &rep
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
 		return fmt.Errorf("enqueueing the message: %w", err)
 	}
@@ -330,7 +352,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	if !opts.Wait {
 		return printResult(opts, res)
 	}
-	rep, err := WaitReport(ctx, b.Store, env.ID, opts.WaitTimeout)
+	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout, before)
 	if err != nil {
 		_ = printResult(opts, res)
 		return err
@@ -343,15 +365,21 @@ func publishRun(ctx context.Context, opts *Options) error {
 // timeout; running out of time is an ExitTimeout error that asks whether a
 // broker runs.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
+	return waitReport(ctx, s, id, timeout, nil)
+}
+
+// waitReport is WaitReport for a report other than before, the one an
+// earlier message with the same ID left (nil: none).
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
 	for {
 		rep, err := s.GetReport(ctx, id)
-		if err == nil {
+		if err == nil && (before == nil || !rep.At.Equal(before.At)) {
 			return rep, nil
 		}
-		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 			return store.Report{}, err
 		}
 		select {

@@ -308,11 +308,9 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer release()
-		// The report is there already, as if the broker had been quick:
-		// publish finds it on its first look.
-		if err := b.Store.PutReport(t.Context(), store.Report{MessageID: "m2", Targets: 1, Delivered: 1, At: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
+		// The report is written as the message is queued, as if the
+		// broker had been quick: publish finds it on its first look.
+		b.Queue = &reportingQueue{Queue: b.Queue, store: b.Store, report: store.Report{MessageID: "m2", Targets: 1, Delivered: 1, At: time.Now()}}
 		o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m2", "--wait")
 		o.Backend = open
 		o.WaitTimeout = time.Hour
@@ -329,6 +327,83 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 			t.Errorf("%d messages queued; want 1", n)
 		}
 	})
+}
+
+// reportingQueue records report in store as a message is sent, as a broker
+// that handled it at once would.
+type reportingQueue struct {
+	store.Queue
+	store  store.Store
+	report store.Report
+}
+
+func (q *reportingQueue) Send(ctx context.Context, body []byte) (string, error) {
+	id, err := q.Queue.Send(ctx, body)
+	if err != nil {
+		return id, err
+	}
+	return id, q.store.PutReport(ctx, q.report)
+}
+
+// slowBroker is a store whose broker reports on the message only after
+// publish has looked once after sending it: until then a look finds what
+// the store held before.
+type slowBroker struct {
+	store.Store
+	sent   *bool
+	looked bool
+	report store.Report
+}
+
+func (s *slowBroker) GetReport(ctx context.Context, id string) (store.Report, error) {
+	rep, err := s.Store.GetReport(ctx, id)
+	if *s.sent && !s.looked {
+		s.looked = true
+		if perr := s.Store.PutReport(ctx, s.report); perr != nil {
+			return rep, perr
+		}
+	}
+	return rep, err
+}
+
+// sentQueue notes that a message was sent.
+type sentQueue struct {
+	store.Queue
+	sent *bool
+}
+
+func (q *sentQueue) Send(ctx context.Context, body []byte) (string, error) {
+	*q.sent = true
+	return q.Queue.Send(ctx, body)
+}
+
+func TestWaitWithAReusedIDWaitsForThisMessagesReport(t *testing.T) {
+	// `--id` is for tracing: a producer may reuse one (job-42-done). The
+	// report of the earlier message with that ID is not this one's.
+	ios, _, out, _ := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	old := store.Report{MessageID: "job-42", Targets: 0, At: time.Now().Add(-time.Hour)}
+	if err := b.Store.PutReport(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	sent := false
+	b.Queue = &sentQueue{Queue: b.Queue, sent: &sent}
+	b.Store = &slowBroker{Store: b.Store, sent: &sent,
+		report: store.Report{MessageID: "job-42", Targets: 2, Delivered: 2, At: time.Now()}}
+	o := parse(t, ios, "--topic", "updates", "--message", "again", "--id", "job-42", "--wait")
+	o.Backend = open
+	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
+	if err := publishRun(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "job-42\ttargets=2\tdelivered=2") {
+		t.Errorf("stdout %q; want this message's report (targets=2), not the earlier message's (targets=0)", got)
+	}
 }
 
 func TestMessageIsSentAsTyped(t *testing.T) {

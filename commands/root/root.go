@@ -34,7 +34,8 @@ const exitCodes = `Exit codes:
   3    nothing found (a lookup of one named thing; an empty list is exit 0)
   4    a wait timed out (listen --timeout, publish --wait)
   5    the gateway refused the connection (401/403)
-  130  interrupted`
+  130  interrupted
+  141  standard output was closed (| head -1); the command cleaned up`
 
 // NewCmdRoot returns the root command with every subcommand.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {

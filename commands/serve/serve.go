@@ -395,9 +395,18 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
+// validPort reports whether p is a port number net.Listen takes (0: any).
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
 // checkLimits refuses limits out of their ranges (docs/protocol.md), and
 // stages and origins that are not ones.
 func (opts *Options) checkLimits() error {
+	if _, port, err := net.SplitHostPort(opts.Addr); err != nil || !validPort(port) {
+		return cmdutil.FlagErrorf("--addr %q: give HOST:PORT, as %s (port 0 picks a free one)", opts.Addr, DefaultAddr)
+	}
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
 	}

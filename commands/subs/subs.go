@@ -79,6 +79,9 @@ with RFC 3339 times. When nothing matched it says so on stderr and exits 0
   socks subs list --topic updates --json | jq -r '.[].connectionId'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.NotEmpty(cmd, "geek", "topic"); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
