@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -66,6 +67,10 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 			awsmiddleware.AddUserAgentKeyValue("socks", version),
 		}),
 		config.WithRetryer(func() aws.Retryer { return retry.NewStandard() }),
+		// The SDK's own log lines ("SDK ... WARN falling back to IMDSv1",
+		// a checksum warning on DynamoDB Local's error answers) are for
+		// SDK developers; socks reports what fails in its own words.
+		config.WithLogger(logging.Nop{}),
 	}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))

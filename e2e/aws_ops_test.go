@@ -83,7 +83,7 @@ type doctorCheck struct {
 // checks by name.
 func (s *awsStack) doctor(args ...string) (result, map[string]doctorCheck) {
 	s.t.Helper()
-	r := withoutSDKWarnings(s.run(append([]string{"doctor", "--json"}, args...)...))
+	r := s.run(append([]string{"doctor", "--json"}, args...)...)
 	var rep struct {
 		OK     bool          `json:"ok"`
 		Checks []doctorCheck `json:"checks"`
@@ -151,7 +151,7 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 	})
 
 	t.Run("the plain output has one line per check and no escape codes", func(t *testing.T) {
-		r := withoutSDKWarnings(s.run("doctor", "--callback-url", mgmt))
+		r := s.run("doctor", "--callback-url", mgmt)
 		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 12 {
 			t.Errorf("want exit 0 and 12 plain lines:\n%s", r)
 		}
@@ -288,7 +288,7 @@ func TestAWSSubsAndPruneStale(t *testing.T) {
 	})
 
 	t.Run("prune-stale deletes the dead records and keeps the live ones", func(t *testing.T) {
-		r := withoutSDKWarnings(s.run("prune-stale", "--callback-url", mgmt, "--json"))
+		r := s.run("prune-stale", "--callback-url", mgmt, "--json")
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("want exit 0 and a quiet stderr:\n%s", r)
 		}

@@ -357,7 +357,7 @@ func TestFaultSuiteOnTheAWSBackend(t *testing.T) {
 	s.must("provision")
 	q := newSQSAdmin(t, s.name)
 	must := func(args ...string) string { return s.must(args...) }
-	run := func(args ...string) result { return withoutSDKWarnings(s.run(args...)) }
+	run := func(args ...string) result { return s.run(args...) }
 
 	// The acceptance case of issue 8: 15% 500s, 10% 429s, 5% resets
 	// (half of them after the message was delivered) and 2% answers slowed
