@@ -164,6 +164,9 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = args[0]
+			if err := checkID(opts.ID); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -237,6 +240,19 @@ func (s selection) check(verb string) error {
 		return cmdutil.FlagErrorf("give dead letter IDs or --all, not both")
 	case !s.All && len(s.IDs) == 0:
 		return cmdutil.FlagErrorf("say which dead letters to %s: their IDs (see `socks dlq list`) or --all", verb)
+	}
+	for _, id := range s.IDs {
+		if err := checkID(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkID refuses an empty dead letter ID (an unset shell variable).
+func checkID(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return cmdutil.FlagErrorf("a dead letter ID is empty: give the IDs `socks dlq list` shows")
 	}
 	return nil
 }
