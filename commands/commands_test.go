@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -382,5 +383,41 @@ func TestAClosedStdoutEndsQuietlyWith141(t *testing.T) {
 	f := &cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }, Now: time.Now}
 	if code := commands.Run(context.Background(), f, []string{"version", "--json"}); code != cmdutil.ExitClosedPipe || errOut.Len() != 0 {
 		t.Errorf("exit %d, stderr %q; want 141 and nothing said", code, errOut)
+	}
+}
+
+// chatter issue --json says the topics an ID is limited to, and leaves
+// the key out for an ID of every topic, as chatter list --json does.
+func TestChatterIssueJSONNamesOnlyLimitedTopics(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"chatter", "issue", "--geek", "alice", "--json"}, nil},
+		{[]string{"chatter", "issue", "--geek", "alice", "--topics", "updates,news", "--json"}, []string{"news", "updates"}},
+	} {
+		r := run(t, dir, "", tc.args...)
+		var got map[string]any
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil {
+			t.Fatalf("%v: exit %d, stdout %q", tc.args, r.code, r.stdout)
+		}
+		raw, has := got["topics"]
+		if tc.want == nil {
+			if has {
+				t.Errorf("%v: topics %v; want the key left out", tc.args, raw)
+			}
+			continue
+		}
+		list, _ := raw.([]any)
+		var topics []string
+		for _, v := range list {
+			s, _ := v.(string)
+			topics = append(topics, s)
+		}
+		slices.Sort(topics)
+		if !slices.Equal(topics, tc.want) {
+			t.Errorf("%v: topics %v; want %v", tc.args, raw, tc.want)
+		}
 	}
 }

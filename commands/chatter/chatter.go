@@ -105,10 +105,15 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{
+		out := map[string]any{
 			"geek": c.Geek, "id": secret, "fingerprint": c.Fingerprint(),
-			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(), "topics": c.Topics,
-		})
+			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(),
+		}
+		if len(c.Topics) > 0 {
+			// As chatter list: no topics is an ID for every topic.
+			out["topics"] = c.Topics
+		}
+		return json.NewEncoder(opts.IO.Out).Encode(out)
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {
