@@ -70,6 +70,10 @@ func validateName(field, name string, topic bool) error {
 			return invalid(field, "%q contains the control character %U", name, r)
 		case unicode.IsSpace(r):
 			return invalid(field, "%q contains whitespace", name)
+		case unicode.Is(unicode.Cf, r):
+			// A bidi override or a zero-width character makes a name
+			// look like another one wherever it is printed.
+			return invalid(field, "%q contains the invisible formatting character %U", name, r)
 		case r == ',':
 			// Commas separate topics in the connect URL.
 			return invalid(field, "%q contains a comma; give several names as separate values", name)

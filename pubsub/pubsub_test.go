@@ -24,6 +24,8 @@ func TestValidateNames(t *testing.T) {
 		{"a comma is refused", "a,b", "comma"},
 		{"a hash is refused", "a#b", "'#'"},
 		{"invalid UTF-8 is refused", "a\xffb", "UTF-8"},
+		{"a right-to-left override is refused", "alice\u202egnp.exe", "invisible formatting character U+202E"},
+		{"a zero-width space is refused", "ali\u200bce", "invisible formatting character U+200B"},
 		{"129 bytes is too long", strings.Repeat("x", 129), "at most 128"},
 		// A long name is not echoed, whatever else is wrong with it.
 		{"a long run of whitespace is too long", strings.Repeat(" ", 10000), "is 10000 bytes long"},

@@ -74,7 +74,7 @@ export function connect(options) {
 // sees as a handshake that never opened: refuse it here, in words.
 const MAX_TOPICS = 50;
 const MAX_NAME_BYTES = 128;
-const BAD_CHARS = /[\p{White_Space}\p{Cc},#]/u;
+const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf},#]/u;
 
 function topicList(topics) {
   if (topics == null) return [];
@@ -83,7 +83,7 @@ function topicList(topics) {
   for (const t of list) {
     const s = String(t).trim();
     if (s === "" || out.includes(s)) continue;
-    if (BAD_CHARS.test(s)) throw new TypeError(`socks: topic ${JSON.stringify(s)} has whitespace, a control character, "," or "#"`);
+    if (BAD_CHARS.test(s)) throw new TypeError(`socks: topic ${JSON.stringify(s)} has whitespace, a control or invisible formatting character, "," or "#"`);
     if (new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw new TypeError(`socks: topic ${JSON.stringify(s)} is over ${MAX_NAME_BYTES} bytes`);
     out.push(s);
   }
