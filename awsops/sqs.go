@@ -666,8 +666,9 @@ func pick(dms []deadMessage, ids []string) (chosen, rest []deadMessage) {
 
 // Redrive sends the dead letters with the given IDs (all when ids is nil;
 // none when it is empty) back to the main queue as new messages, with a
-// fresh receive count, and deletes them from the dead-letter queue. Unknown
-// IDs are ignored. It returns how many moved.
+// fresh receive count and their body as pubsub.Redriven gives it (a
+// follow-up starts its attempts again), and deletes them from the
+// dead-letter queue. Unknown IDs are ignored. It returns how many moved.
 func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
@@ -689,7 +690,7 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 		part := chosen[start:min(start+store.MaxBatch, len(chosen))]
 		bodies := make([][]byte, len(part))
 		for i, d := range part {
-			bodies[i] = d.letter.Body
+			bodies[i] = pubsub.Redriven(d.letter.Body)
 		}
 		sentIDs, sendErr := q.SendBatch(ctx, bodies)
 		var sent []string

@@ -512,6 +512,60 @@ func TestAFollowUpPastItsAttemptsIsDeadLetteredWithoutAPost(t *testing.T) {
 	}
 }
 
+// TestARedrivenFollowUpIsPostedAgainWithItsAttemptsStartedAgain is the
+// operator's path: a follow-up that used up its attempts is dead-lettered
+// without a post; the outage is fixed and `socks dlq redrive` puts it back;
+// the broker posts it (not dead-letters it again at once), and the report
+// adds the delivery to the original's rather than starting over.
+func TestARedrivenFollowUpIsPostedAgainWithItsAttemptsStartedAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	f.broker.MaxAttempts = 2
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
+		t.Fatalf("original's outcome %+v; want 'bad' handed on", out)
+	}
+	// Its follow-ups went on failing for 'bad' until the last one was
+	// past MaxAttempts: replace the first follow-up with that one.
+	fu := receiveOne(t, q, time.Minute)
+	_ = q.Delete(ctx, fu.Receipt)
+	used := env
+	used.FollowUp = pubsub.FollowUp{Connections: []string{"bad"}, Attempt: 3, LastError: "HTTP 500"}
+	data, _ = used.Marshal()
+	_, _ = q.Send(ctx, data)
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.DeadLettered || len(f.pusher.got("bad")) != 0 {
+		t.Fatalf("outcome %+v; want the used-up follow-up dead-lettered without a post", out)
+	}
+
+	delete(f.pusher.fail, "bad")
+	if n, err := q.Redrive(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Redrive = %d, %v; want 1", n, err)
+	}
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.Done || out.DeadLettered {
+		t.Fatalf("redriven follow-up's outcome %+v; want it delivered", out)
+	}
+	if got := f.pusher.got("bad"); len(got) != 1 || got[0] != `1` {
+		t.Fatalf("bad got %q; want the message once", got)
+	}
+	if got := f.pusher.got("ok"); len(got) != 1 {
+		t.Fatalf("ok got %q; want the message once, not again", got)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Targets != 2 || rep.Delivered != 2 || rep.Failed != 0 {
+		t.Fatalf("report %+v, %v; want 2 of 2 delivered", rep, err)
+	}
+	if st, _ := q.Stats(ctx); st.Visible+st.InFlight+st.Dead != 0 {
+		t.Fatalf("queue not empty: %+v", st)
+	}
+}
+
 // failingSendQueue is a queue whose sends fail.
 type failingSendQueue struct{ store.Queue }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops/opstest"
 	"github.com/socks-dev/socks/pubsub"
@@ -382,6 +383,60 @@ func TestDeadLetterRedriveDelivers(t *testing.T) {
 		}
 		if got := readText(t, conn); got != `{"job":42,"done":true}` {
 			t.Errorf("the client got %q", got)
+		}
+		checkEmpty(t, s.run("dlq", "list"), "no dead letters")
+	})
+
+	t.Run("a follow-up past its attempts is dead-lettered without a post and delivered once redriven", func(t *testing.T) {
+		db := s.openState()
+		ctx := testContext(t, commandTimeout)
+		var connID string
+		err := db.Store().ListConnections(ctx, store.ConnectionFilter{Geek: "alice"}, time.Now(), func(page []pubsub.Connection) error {
+			for _, c := range page {
+				connID = c.ID
+			}
+			return nil
+		})
+		if err != nil || connID == "" {
+			t.Fatalf("finding alice's connection: %q, %v", connID, err)
+		}
+		// What the broker hands on when its follow-ups kept failing for
+		// this connection: the running broker dead-letters it at once.
+		used := pubsub.Envelope{ID: "job-43", Topics: []string{"jobs"}, Body: json.RawMessage(`{"job":43}`),
+			FollowUp: pubsub.FollowUp{Connections: []string{connID}, Attempt: broker.DefaultMaxAttempts + 1, LastError: "HTTP 500"}}
+		data, err := used.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Queue().Send(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		var dead []store.DeadLetter
+		for deadline := time.Now().Add(commandTimeout); len(dead) == 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the broker did not dead-letter the follow-up past its attempts")
+			}
+			_ = json.Unmarshal([]byte(s.run("dlq", "list", "--json").stdout), &dead)
+		}
+		if len(dead) != 1 || !strings.Contains(dead[0].Reason, fmt.Sprintf("after %d attempts", broker.DefaultMaxAttempts+1)) {
+			t.Fatalf("dead letters %+v; want the follow-up, given up", dead)
+		}
+		r := s.run("dlq", "redrive", dead[0].ID)
+		if r.code != 0 || r.stdout != "redrove 1 dead letter onto the queue\n" {
+			t.Fatalf("want exit 0:\n%s", r)
+		}
+		if got := readText(t, conn); got != `{"job":43}` {
+			t.Errorf("the client got %q", got)
+		}
+		var rep store.Report
+		for deadline := time.Now().Add(commandTimeout); rep.Delivered == 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("report %+v; want the redriven delivery counted", rep)
+			}
+			rep, _ = db.Store().GetReport(ctx, "job-43")
+		}
+		if rep.Targets != 1 || rep.Delivered != 1 || rep.Failed != 0 {
+			t.Errorf("report %+v; want 1 of 1 delivered, none failed", rep)
 		}
 		checkEmpty(t, s.run("dlq", "list"), "no dead letters")
 	})

@@ -306,22 +306,45 @@ func (q *Queue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLet
 
 // Redrive moves the dead letters with the given IDs (all when ids is nil;
 // none when it is empty) back onto the queue, visible at once, with a
-// receive count of 0 and their original send time. Unknown IDs are ignored.
-// It returns how many moved.
+// receive count of 0, their original send time and their body as
+// pubsub.Redriven gives it (a follow-up starts its attempts again). Unknown
+// IDs are ignored. It returns how many moved.
 func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 	var n int
 	err := q.db.write(ctx, func(tx *sql.Tx) error {
 		n = 0
 		now := millis(q.now())
 		move := func(where string, args ...any) error {
-			res, err := tx.ExecContext(ctx,
-				`INSERT INTO queue (id, body, sent_at, visible_at, receive_count)
-				 SELECT id, body, sent_at, ?, 0 FROM dead_letters`+where+` ORDER BY failed_at, rowid`,
-				append([]any{now}, args...)...)
+			rows, err := tx.QueryContext(ctx,
+				`SELECT id, body, sent_at FROM dead_letters`+where+` ORDER BY failed_at, rowid`, args...)
 			if err != nil {
 				return err
 			}
-			n += rowsAffected(res)
+			type letter struct {
+				id     string
+				body   []byte
+				sentAt int64
+			}
+			var letters []letter
+			for rows.Next() {
+				var l letter
+				if err := rows.Scan(&l.id, &l.body, &l.sentAt); err != nil {
+					rows.Close()
+					return err
+				}
+				letters = append(letters, l)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			for _, l := range letters {
+				if _, err := tx.ExecContext(ctx,
+					`INSERT INTO queue (id, body, sent_at, visible_at, receive_count) VALUES (?, ?, ?, ?, 0)`,
+					l.id, pubsub.Redriven(l.body), l.sentAt, now); err != nil {
+					return err
+				}
+			}
+			n += len(letters)
 			_, err = tx.ExecContext(ctx, `DELETE FROM dead_letters`+where, args...)
 			return err
 		}

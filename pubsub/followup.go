@@ -48,3 +48,24 @@ func (f FollowUp) validate() error {
 
 // maxLastErrorBytes bounds FollowUp.LastError.
 const maxLastErrorBytes = 1024
+
+// Redriven returns the queue message body data as it goes back onto the
+// queue from the dead letters (store.Queue.Redrive, on every backend): a
+// follow-up envelope starts its attempts again (Attempt 0, its connections,
+// ID, body and last error kept), so that redriving it retries those
+// connections with the whole budget of a new message rather than
+// dead-lettering it again at once for the attempts it had used up. Any
+// other body (an original envelope, a wrapped event, one that does not
+// parse) comes back byte for byte.
+func Redriven(data []byte) []byte {
+	env, err := ParseEnvelope(data)
+	if err != nil || env.Attempt == 0 {
+		return data
+	}
+	env.Attempt = 0
+	out, err := env.Marshal()
+	if err != nil {
+		return data
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +279,37 @@ func TestUniqueKeepsTheFirstOfEachInOrder(t *testing.T) {
 	}
 	if got := Unique(nil); got != nil {
 		t.Fatalf("Unique(nil) = %v, want nil", got)
+	}
+}
+
+func TestRedrivenStartsAFollowUpsAttemptsAgainAndLeavesOtherBodiesAlone(t *testing.T) {
+	fu := Envelope{ID: "m-1", Topics: []string{"updates"}, Body: json.RawMessage(`{"n":1}`),
+		FollowUp: FollowUp{Connections: []string{"c1", "c2"}, Attempt: 6, LastError: "HTTP 500"}}
+	data, err := fu.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseEnvelope(Redriven(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fu
+	want.Attempt = 0
+	if got.ID != want.ID || !slices.Equal(got.Connections, want.Connections) || got.Attempt != 0 ||
+		got.LastError != want.LastError || string(got.Body) != string(want.Body) || !slices.Equal(got.Topics, want.Topics) {
+		t.Errorf("Redriven(follow-up) = %+v; want %+v", got, want)
+	}
+	if again := Redriven(Redriven(data)); string(again) != string(Redriven(data)) {
+		t.Errorf("Redriven twice = %s; want %s", again, Redriven(data))
+	}
+	for _, body := range []string{
+		`{"id":"m-2","topics":["updates"],"body":{"a":[1, 2]}}`,
+		`{"topics":["updates"],"body":1,"connections":["c1"]}`,
+		`not an envelope`,
+		`{"version":"0","detail-type":"x","source":"y","detail":{"topics":["a"],"body":1,"connections":["c"],"attempt":3}}`,
+	} {
+		if got := Redriven([]byte(body)); string(got) != body {
+			t.Errorf("Redriven(%s) = %s; want it unchanged", body, got)
+		}
 	}
 }

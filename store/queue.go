@@ -114,7 +114,10 @@ type Queue interface {
 	// queue, visible at once, with a fresh receive count, and returns how
 	// many moved. Nil ids moves all; an empty non-nil slice moves none;
 	// unknown IDs are ignored. A redriven message may come back under a
-	// new message ID (SQS).
+	// new message ID (SQS). Its body goes back as pubsub.Redriven gives
+	// it: a follow-up envelope starts its attempts again, so that the
+	// broker retries its connections with a whole new budget instead of
+	// dead-lettering it again at once; any other body is unchanged.
 	Redrive(ctx context.Context, ids []string) (int, error)
 	// PurgeDeadLetters deletes the dead letters with the given IDs and
 	// returns how many it deleted. Nil ids deletes all; an empty non-nil

@@ -280,8 +280,9 @@ func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOption
 		Use:   "redrive (ID... | --all)",
 		Short: "Put dead letters back on the queue",
 		Long: `Move dead letters back onto the main queue, with a fresh receive count, so
-the broker handles them again. Fix what made them fail first (see the
-reason in 'socks dlq list'). Exits 3 when none of them existed.`,
+the broker handles them again; a follow-up (the connections a message did
+not reach) also starts its attempts again. Fix what made them fail first
+(see the reason in 'socks dlq list'). Exits 3 when none of them existed.`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {

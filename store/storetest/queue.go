@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -141,6 +142,26 @@ func bodies(msgs []store.Message) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// usedUpFollowUp is a follow-up envelope (pubsub.FollowUp) that has used
+// up its attempts: the broker (broker.DefaultMaxAttempts 5) dead-letters it
+// at once, without a post, as long as it says attempt 6.
+const usedUpFollowUp = `{"id":"m-fu","topics":["updates"],"body":{"n":1},"connections":["c1","c2"],"attempt":6,"lastError":"HTTP 500"}`
+
+// wantFreshFollowUp fails unless m is the follow-up dead, redriven: the
+// same envelope with its attempts started again (pubsub.Redriven).
+func wantFreshFollowUp(t *testing.T, m, dead store.Message) {
+	t.Helper()
+	env, err := pubsub.ParseEnvelope(m.Body)
+	if err != nil {
+		t.Fatalf("redriven follow-up %s: %v", m.Body, err)
+	}
+	was, _ := pubsub.ParseEnvelope(dead.Body)
+	if env.Attempt != 0 || env.ID != was.ID || !slices.Equal(env.Connections, was.Connections) ||
+		string(env.Body) != string(was.Body) || env.LastError != was.LastError {
+		t.Errorf("redriven follow-up = %s; want %s with its attempts started again (attempt 0)", m.Body, dead.Body)
+	}
 }
 
 var queueTests = []queueTest{
@@ -395,6 +416,49 @@ var queueTests = []queueTest{
 		}
 		if left := deadLetters(t, q, 1); string(left[0].Body) != `{"n":2}` {
 			t.Errorf("left %s in the dead letters", left[0].Body)
+		}
+	}},
+	{name: "Redrive with no IDs starts a follow-up's attempts again and leaves other bodies as they were", run: func(t *testing.T, q store.Queue) {
+		fu := deadLetter(t, q, usedUpFollowUp, "not delivered to 2 connections after 6 attempts")
+		orig := deadLetter(t, q, `{"id":"m-orig","topics":["updates"],"body":{"a":[1, 2]}}`, "failed 5 times")
+		junk := deadLetter(t, q, `not an envelope`, "unusable envelope")
+		deadLetters(t, q, 3)
+		if n, err := q.Redrive(t.Context(), nil); err != nil || n != 3 {
+			t.Fatalf("Redrive = %d, %v; want 3", n, err)
+		}
+		got := receiveAll(t, q, 3, longVisibility, comeBack)
+		if len(got) != 3 {
+			t.Fatalf("received %d messages, want 3", len(got))
+		}
+		for _, m := range got {
+			switch {
+			case bytes.Contains(m.Body, []byte(`"connections"`)):
+				wantFreshFollowUp(t, m, fu)
+			case string(m.Body) != string(orig.Body) && string(m.Body) != string(junk.Body):
+				t.Errorf("received %s; want %s or %s unchanged", m.Body, orig.Body, junk.Body)
+			}
+			if m.ReceiveCount != 1 {
+				t.Errorf("%s has receive count %d, want 1", m.Body, m.ReceiveCount)
+			}
+		}
+	}},
+	{name: "Redrive with IDs starts a follow-up's attempts again each time it is redriven", run: func(t *testing.T, q store.Queue) {
+		fu := deadLetter(t, q, usedUpFollowUp, "not delivered to 2 connections after 6 attempts")
+		deadLetters(t, q, 1)
+		for round := 1; round <= 2; round++ {
+			id := deadLetters(t, q, 1)[0].ID
+			if n, err := q.Redrive(t.Context(), []string{id}); err != nil || n != 1 {
+				t.Fatalf("round %d: Redrive(%s) = %d, %v; want 1", round, id, n, err)
+			}
+			m := receiveOne(t, q, longVisibility, comeBack)
+			if m.ReceiveCount != 1 {
+				t.Errorf("round %d: receive count %d, want 1", round, m.ReceiveCount)
+			}
+			wantFreshFollowUp(t, m, fu)
+			// It fails again: dead-letter it as received.
+			if err := q.DeadLetter(t.Context(), m, "failed again"); err != nil {
+				t.Fatalf("round %d: DeadLetter: %v", round, err)
+			}
 		}
 	}},
 	{name: "Redrive and PurgeDeadLetters with an empty ID list do nothing", run: func(t *testing.T, q store.Queue) {
