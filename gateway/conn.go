@@ -76,6 +76,7 @@ type conn struct {
 	// own).
 	nextPing time.Duration
 
+	accepted  atomic.Bool // its $connect accepted it (set before the 101)
 	closeOnce sync.Once
 	closed    atomic.Bool // set by closeWith
 	// Set once by closeWith.
@@ -268,6 +269,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" && offered(r, p) {
 		respHeader = http.Header{"Sec-Websocket-Protocol": {p}}
 	}
+	c.accepted.Store(true) // for Count: the client may see the 101 before c.ws is set
 	// Every inbound byte passes a frame-size check (API Gateway's 32 KB).
 	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes, c.writeFailed}, r, respHeader)
 	if err != nil {

@@ -486,14 +486,14 @@ func (g *Gateway) ManagementEndpoint(addr string) string {
 	return "http://" + addr + "/" + g.opts.Stage
 }
 
-// Count returns the number of open connections (not counting those still
-// in their $connect or being closed).
+// Count returns the number of open connections: those whose $connect
+// accepted them (from before the 101), not counting those being closed.
 func (g *Gateway) Count() int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	n := 0
 	for _, c := range g.conns {
-		if c.ws != nil && !c.isClosing() {
+		if c.accepted.Load() && !c.isClosing() {
 			n++
 		}
 	}
