@@ -56,9 +56,13 @@ type conn struct {
 	host        string
 
 	// wmu serialises the data writes (gorilla takes one writer at a
-	// time); it is held while upgrading, so that a post made meanwhile
-	// finds the connection upgraded (or gone).
+	// time); it is held from the registration through $connect and the
+	// upgrade, so that a close meanwhile waits for them (see finish).
 	wmu sync.Mutex
+	// ended, made under g.mu by the first call that waits for the
+	// connection's $connect (see awaitConnect), is closed under g.mu once
+	// the $connect and the upgrade have ended, either way.
+	ended chan struct{}
 	// Inbound rate: tokens left and when they were last refilled
 	// (reader goroutine only), and refusals in a row.
 	tokens   float64
@@ -72,6 +76,7 @@ type conn struct {
 	// own).
 	nextPing time.Duration
 
+	accepted  atomic.Bool // its $connect accepted it (set before the 101)
 	closeOnce sync.Once
 	closed    atomic.Bool // set by closeWith
 	// Set once by closeWith.
@@ -192,6 +197,24 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this origin may not connect: the gateway allows only the origins given with --allow-origin", http.StatusForbidden)
 		return
 	}
+	now := g.now()
+	c := &conn{
+		g:           g,
+		id:          newConnID(),
+		connectedAt: now,
+		start:       time.Now(),
+		sourceIP:    remoteIP(r.RemoteAddr),
+		userAgent:   r.UserAgent(),
+		host:        r.Host,
+		nextPing:    g.opts.pingPeriod,
+	}
+	c.touch()
+	// Registered before $connect, which writes the connection's record:
+	// a call for it made from then on (a fan-out that found the record)
+	// waits for the $connect and the upgrade to end (see lookup), where
+	// API Gateway answers 410 and the broker would delete the record of a
+	// connection about to open. wmu is held until the upgrade is done, so
+	// that a close meanwhile (Shutdown) waits for it too (see finish).
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
@@ -205,6 +228,8 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	g.upgrades++
 	g.wg.Add(1)
+	c.wmu.Lock() // c is not visible yet: never waits
+	g.conns[c.id] = c
 	g.mu.Unlock()
 	release := func() {
 		g.mu.Lock()
@@ -219,31 +244,22 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	now := g.now()
-	c := &conn{
-		g:           g,
-		id:          newConnID(),
-		connectedAt: now,
-		start:       time.Now(),
-		sourceIP:    remoteIP(r.RemoteAddr),
-		userAgent:   r.UserAgent(),
-		host:        r.Host,
-		nextPing:    g.opts.pingPeriod,
-	}
-	c.touch()
-
 	req := c.event("$connect", "CONNECT", now)
 	req.Headers, req.MultiValueHeaders = requestHeaders(r, c.sourceIP)
 	req.QueryStringParameters, req.MultiValueQueryStringParameters = queryParameters(r)
 	ctx, cancel := g.handlerContext()
 	resp, err := g.opts.Handler.Handle(ctx, req)
 	cancel()
-	if err != nil {
-		g.log.Warn("$connect handler failed", "connectionId", c.id, "err", err)
-		writeAPIError(w, http.StatusInternalServerError, "", "Internal server error")
-		return
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// No $disconnect, as on API Gateway: the handler wrote no record.
+		// The calls waiting for the $connect get 410.
+		c.wmu.Unlock()
+		g.forget(c)
+		if err != nil {
+			g.log.Warn("$connect handler failed", "connectionId", c.id, "err", err)
+			writeAPIError(w, http.StatusInternalServerError, "", "Internal server error")
+			return
+		}
 		g.log.Debug("$connect refused", "connectionId", c.id, "status", resp.StatusCode)
 		refuse(w, resp)
 		return
@@ -253,14 +269,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if p := responseHeader(resp, "Sec-WebSocket-Protocol"); p != "" && offered(r, p) {
 		respHeader = http.Header{"Sec-Websocket-Protocol": {p}}
 	}
-	// Register before the 101 response, so that a POST right after the
-	// client sees it finds the connection (it waits for wmu until the
-	// upgrade is done).
-	c.wmu.Lock()
-	g.mu.Lock()
-	g.conns[c.id] = c
-	closing := g.closing
-	g.mu.Unlock()
+	c.accepted.Store(true) // for Count: the client may see the 101 before c.ws is set
 	// Every inbound byte passes a frame-size check (API Gateway's 32 KB).
 	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes, c.writeFailed}, r, respHeader)
 	if err != nil {
@@ -273,14 +282,14 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
-	c.ws = ws // under mu for Shutdown's forced close
+	c.ws = ws // under mu for Shutdown's forced close, and lookup
+	c.connectEnded()
 	g.mu.Unlock()
 	c.fc = ws.NetConn().(*frameConn)
 	c.wmu.Unlock()
+	// A Shutdown begun since the registration has closed c (closeWith):
+	// finish, which waited for wmu, now sends the close frame.
 	g.log.Debug("connected", "connectionId", c.id, "sourceIp", c.sourceIP)
-	if closing {
-		c.closeWith(websocket.CloseGoingAway, reasonShutdown, true)
-	}
 
 	// The connection lives in a goroutine of its own, whose stack starts
 	// small, rather than under this handler's frames.
@@ -295,11 +304,21 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// forget removes c from the open connections.
+// forget removes c from the connections (and wakes the calls waiting for
+// its $connect, when it never opened).
 func (g *Gateway) forget(c *conn) {
 	g.mu.Lock()
 	delete(g.conns, c.id)
+	c.connectEnded()
 	g.mu.Unlock()
+}
+
+// connectEnded wakes the calls waiting for c's $connect; under g.mu.
+func (c *conn) connectEnded() {
+	if c.ended != nil {
+		close(c.ended)
+		c.ended = nil
+	}
 }
 
 // disconnect invokes $disconnect for c.
@@ -527,11 +546,11 @@ func (c *conn) write(m outbound) error {
 // delivered.
 func (c *conn) finish() {
 	defer close(c.finished)
-	c.wmu.Lock() // an upgrade or a write in progress ends first
+	c.wmu.Lock() // a $connect, an upgrade or a write in progress ends first
 	ws := c.ws
 	c.wmu.Unlock()
 	if ws == nil {
-		return // the upgrade failed
+		return // the $connect or the upgrade failed
 	}
 	if c.closeFrame {
 		if c.closeCode == websocket.ClosePolicyViolation || c.closeCode == websocket.CloseMessageTooBig {

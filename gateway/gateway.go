@@ -9,6 +9,13 @@
 // (POST, GET, DELETE) on the same port so that the AWS SDK's
 // apigatewaymanagementapi client works against it unchanged.
 //
+// A connection is registered before its $connect runs, since $connect
+// writes its record: a POST, GET or DELETE for it in that moment waits
+// for the $connect and the 101 (at most the 29 s integration timeout) and
+// is answered as what the connection became, where API Gateway answers
+// 410 Gone. A refused or failed $connect answers them 410, leaves nothing
+// registered and calls no $disconnect.
+//
 // Close codes sent to clients:
 //
 //	1000 "connection deleted"  DELETE /@connections/{id}
@@ -123,6 +130,9 @@ type Options struct {
 	// bodyWait bounds the reading of a Management API call's body
 	// (default bodyWait).
 	bodyWait time.Duration
+	// awaitingConnect, when set, is called when a call begins to wait for
+	// a connection's $connect.
+	awaitingConnect func()
 }
 
 const (
@@ -140,6 +150,10 @@ const (
 	// integrationTimeout bounds one Handler call, as API Gateway's 29 s
 	// integration timeout does.
 	integrationTimeout = 29 * time.Second
+	// connectWait bounds a call's wait for a connection still in its
+	// $connect: the $connect began first, and its handler has
+	// integrationTimeout.
+	connectWait = integrationTimeout
 	// httpIdleTimeout closes a kept-alive HTTP connection that sent no
 	// next request for this long: longer than the Management API client's
 	// own idle timeout (30 s) and Go's default (90 s), so that a client
@@ -472,26 +486,67 @@ func (g *Gateway) ManagementEndpoint(addr string) string {
 	return "http://" + addr + "/" + g.opts.Stage
 }
 
-// Count returns the number of open connections (not counting those being
-// closed).
+// Count returns the number of open connections: those whose $connect
+// accepted them (from before the 101), not counting those being closed.
 func (g *Gateway) Count() int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	n := 0
 	for _, c := range g.conns {
-		if !c.isClosing() {
+		if c.accepted.Load() && !c.isClosing() {
 			n++
 		}
 	}
 	return n
 }
 
-// lookup returns the open connection with id, or nil.
-func (g *Gateway) lookup(id string) *conn {
+// lookup returns the open connection with id, or nil. A connection still
+// in its $connect or upgrade is waited for (see awaitConnect) and returned
+// if it opened: a call made then is answered as what the connection
+// became.
+func (g *Gateway) lookup(ctx context.Context, id string) *conn {
 	g.mu.RLock()
 	c := g.conns[id]
+	connecting := c != nil && c.ws == nil
 	g.mu.RUnlock()
+	if connecting {
+		c = g.awaitConnect(ctx, c)
+	}
 	if c == nil || c.isClosing() {
+		return nil
+	}
+	return c
+}
+
+// awaitConnect waits until c's $connect and upgrade have ended, for at
+// most connectWait or until ctx ends, and returns c if it opened, else
+// nil. The $connect has written the record by the time anyone else knows
+// the ID, so this is usually the rest of the handler's return and the
+// 101; connectWait bounds it when the handler overruns its own bound, or
+// posts to its own connection.
+func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
+	g.mu.Lock()
+	if c.ws == nil && g.conns[c.id] == c {
+		if c.ended == nil {
+			c.ended = make(chan struct{})
+		}
+		ended := c.ended
+		g.mu.Unlock()
+		if g.opts.awaitingConnect != nil {
+			g.opts.awaitingConnect()
+		}
+		t := time.NewTimer(connectWait)
+		select {
+		case <-ended:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		g.mu.Lock()
+	}
+	open := c.ws != nil
+	g.mu.Unlock()
+	if !open {
 		return nil
 	}
 	return c

@@ -486,7 +486,7 @@ func TestClientEndingsCallDisconnectOnce(t *testing.T) {
 		// The reader answers a client's close frame before it hands the
 		// frame on: a post can come in between. The answer is written
 		// here, as the reader does, and the post comes after it.
-		c := g.lookup(id)
+		c := g.lookup(context.Background(), id)
 		if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, ""), time.Now().Add(wait)); err != nil {
 			t.Fatal(err)
 		}
@@ -721,7 +721,7 @@ func TestMessagesPostedToAClientThatReadsLateArriveInOrder(t *testing.T) {
 		}
 		want = append(want, body)
 	}
-	if c := g.lookup(id); c == nil || c.fc.queuedBytes() == 0 {
+	if c := g.lookup(context.Background(), id); c == nil || c.fc.queuedBytes() == 0 {
 		t.Fatal("nothing waits in the backlog: the test did not reach it")
 	}
 	for i, w := range want {
@@ -1322,7 +1322,7 @@ func TestAClientThatPingsWithoutReadingIsClosedAsASlowConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(wait)
-	for g.lookup(id) != nil && len(h.find(func(ev event) bool {
+	for g.lookup(context.Background(), id) != nil && len(h.find(func(ev event) bool {
 		return ev.RequestContext.EventType == "MESSAGE" && ev.RequestContext.ConnectionID == id
 	})) == 0 {
 		if time.Now().After(deadline) {
@@ -1330,7 +1330,7 @@ func TestAClientThatPingsWithoutReadingIsClosedAsASlowConsumer(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if c := g.lookup(id); c != nil {
+	if c := g.lookup(context.Background(), id); c != nil {
 		t.Fatalf("%d pings later the connection is open with %d bytes of pongs queued; the bound is %d", pings, c.fc.queuedBytes(), bound)
 	}
 	wantClose(t, h, ws, id, websocket.ClosePolicyViolation, reasonSlowConsumer)
@@ -1845,7 +1845,7 @@ func TestAClosedClientGetsItsBacklogBeforeTheCloseFrame(t *testing.T) {
 				// behind what it is writing. The small buffers keep it
 				// slow (a delayed ACK for every 4 KiB), so all of that is
 				// still queued when the close comes.
-				if c := g.lookup(id); c != nil && c.fc.queuedBytes() > flushChunk+16<<10 {
+				if c := g.lookup(context.Background(), id); c != nil && c.fc.queuedBytes() > flushChunk+16<<10 {
 					break
 				}
 			}

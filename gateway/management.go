@@ -77,9 +77,9 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 	case http.MethodPost:
 		g.postToConnection(w, r, id)
 	case http.MethodGet:
-		g.getConnection(w, id)
+		g.getConnection(w, r, id)
 	case http.MethodDelete:
-		g.deleteConnection(w, id)
+		g.deleteConnection(w, r, id)
 	default:
 		w.Header().Set("Allow", "DELETE, GET, POST")
 		writeAPIError(w, http.StatusMethodNotAllowed, "", "Method Not Allowed")
@@ -102,7 +102,7 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		writeTooLarge(w, -1)
 		return
 	}
-	c := g.lookup(id)
+	c := g.lookup(r.Context(), id)
 	if c == nil || !c.enqueue(outbound{kind: websocket.TextMessage, data: data}) {
 		writeGone(w)
 		return
@@ -131,8 +131,8 @@ func (g *Gateway) requestID() string {
 }
 
 // getConnection describes a connection.
-func (g *Gateway) getConnection(w http.ResponseWriter, id string) {
-	c := g.lookup(id)
+func (g *Gateway) getConnection(w http.ResponseWriter, r *http.Request, id string) {
+	c := g.lookup(r.Context(), id)
 	if c == nil {
 		writeGone(w)
 		return
@@ -151,8 +151,8 @@ func (g *Gateway) getConnection(w http.ResponseWriter, id string) {
 }
 
 // deleteConnection closes a connection with 1000 "connection deleted".
-func (g *Gateway) deleteConnection(w http.ResponseWriter, id string) {
-	c := g.lookup(id)
+func (g *Gateway) deleteConnection(w http.ResponseWriter, r *http.Request, id string) {
+	c := g.lookup(r.Context(), id)
 	if c == nil {
 		writeGone(w)
 		return

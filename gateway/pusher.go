@@ -17,10 +17,12 @@ import (
 // in process, without the HTTP hop of the Management API: what the broker
 // inside `socks serve` uses. It has the Management API's meanings exactly
 // (the same conformance suite, storetest.RunPusher, covers both): an unknown
-// or closing connection is gone for Post, Get and Delete; a body over 128 KB
-// is too large; a connection whose backlog would pass
-// Options.MaxQueuedBytes is closed as a slow consumer and is gone. A body posted to many connections is framed
-// once (one websocket.PreparedMessage), as long as it fits in one frame.
+// or closing connection is gone for Post, Get and Delete; one still in its
+// $connect is waited for and answered as what it becomes; a body over
+// 128 KB is too large; a connection whose backlog would pass
+// Options.MaxQueuedBytes is closed as a slow consumer and is gone. A body
+// posted to many connections is framed once (one
+// websocket.PreparedMessage), as long as it fits in one frame.
 func (g *Gateway) Pusher() store.Pusher { return &pusher{g: g} }
 
 type pusher struct {
@@ -57,7 +59,8 @@ func (p *pusher) prepare(data []byte) (*prepared, error) {
 
 // NonBlocking reports true: Post never waits on the client; it hands the
 // message to the connection or refuses it at once, so the broker posts to
-// it synchronously.
+// it synchronously. (Only a connection still in its $connect is waited
+// for, the moment between its record's write and the 101.)
 func (p *pusher) NonBlocking() bool { return true }
 
 func pushError(kind store.PushErrorKind, op, id string, status int) error {
@@ -72,7 +75,7 @@ func (p *pusher) Post(ctx context.Context, id string, data []byte) error {
 	if len(data) > pubsub.MaxMessageBytes {
 		return pushError(store.KindTooLarge, op, id, http.StatusRequestEntityTooLarge)
 	}
-	c := p.g.lookup(id)
+	c := p.g.lookup(ctx, id)
 	if c == nil {
 		return pushError(store.KindGone, op, id, http.StatusGone)
 	}
@@ -91,7 +94,7 @@ func (p *pusher) Get(ctx context.Context, id string) (store.ConnectionInfo, erro
 	if err := ctx.Err(); err != nil {
 		return store.ConnectionInfo{}, &store.PushError{Kind: store.KindOther, Op: op, ConnectionID: id, Err: err}
 	}
-	c := p.g.lookup(id)
+	c := p.g.lookup(ctx, id)
 	if c == nil {
 		return store.ConnectionInfo{}, pushError(store.KindGone, op, id, http.StatusGone)
 	}
@@ -109,7 +112,7 @@ func (p *pusher) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return &store.PushError{Kind: store.KindOther, Op: op, ConnectionID: id, Err: err}
 	}
-	c := p.g.lookup(id)
+	c := p.g.lookup(ctx, id)
 	if c == nil {
 		return pushError(store.KindGone, op, id, http.StatusGone)
 	}
