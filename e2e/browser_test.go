@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socks-dev/socks/internal/procgroup"
 )
 
 const (
@@ -159,7 +161,7 @@ func startChromium(t *testing.T, pageURL string, log *eventLog) *chromium {
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	// Its own process group, so that the renderer and helper processes
 	// end with it.
-	inOwnProcessGroup(cmd)
+	procgroup.Own(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
@@ -170,7 +172,7 @@ func startChromium(t *testing.T, pageURL string, log *eventLog) *chromium {
 		close(c.exited)
 	}()
 	t.Cleanup(func() {
-		killProcessGroup(cmd)
+		procgroup.Kill(cmd.Process)
 		select {
 		case <-c.exited:
 		case <-time.After(stopTimeout):

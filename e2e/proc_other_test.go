@@ -5,15 +5,10 @@ package e2e
 import (
 	"errors"
 	"os"
-	"os/exec"
 )
 
 // The end-to-end tests run on Unix (they drive bash and read /proc); these
 // stand-ins only keep the package building and vetted elsewhere.
-
-func inOwnProcessGroup(*exec.Cmd) {}
-
-func killProcessGroup(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
 
 func interrupt(pid int) {
 	if p, err := os.FindProcess(pid); err == nil {

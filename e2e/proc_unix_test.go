@@ -4,21 +4,8 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"syscall"
 )
-
-// inOwnProcessGroup starts cmd in a process group of its own, so that
-// killProcessGroup ends what it spawned too (a shell's children,
-// chromium's renderers).
-func inOwnProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-}
-
-// killProcessGroup sends SIGKILL to the group cmd leads.
-func killProcessGroup(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-}
 
 // interrupt sends SIGINT to pid, as Ctrl-C would.
 func interrupt(pid int) {

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/internal/procgroup"
 	"github.com/socks-dev/socks/local"
 )
 
@@ -390,7 +391,7 @@ func (f *readmeFixture) shell(line string, spec readmeRun, env []string) *exec.C
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = f.dir
 	cmd.Env = env
-	inOwnProcessGroup(cmd)
+	procgroup.Own(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	return cmd
 }
@@ -422,7 +423,7 @@ func (f *readmeFixture) runLine(line string, spec readmeRun) {
 	}()
 	output := func() string { return stdout.String() + stderr.String() }
 	kill := func() {
-		killProcessGroup(cmd)
+		procgroup.Kill(cmd.Process)
 		<-done
 	}
 	// wait waits at most d for the command to exit.

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socks-dev/socks/internal/procgroup"
 )
 
 // The variables scripts/emulators exports.
@@ -148,7 +150,7 @@ func startRIE(t testing.TB, rie, bootstrap string, env []string) (*RIE, error) {
 	r.cmd.Stderr = (*lockedWriter)(r)
 	// Its own process group, so the function the emulator starts dies
 	// with it.
-	ownProcessGroup(r.cmd)
+	procgroup.Own(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -192,7 +194,7 @@ func (r *RIE) Output() string {
 // Stop kills the emulator and the function (idempotent).
 func (r *RIE) Stop() {
 	if r.cmd.Process != nil {
-		killProcessGroup(r.cmd.Process)
+		procgroup.Kill(r.cmd.Process)
 	}
 	select {
 	case <-r.done:
