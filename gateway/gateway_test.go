@@ -1047,20 +1047,7 @@ func TestHandshakesThatCannotSucceedNeverReachConnect(t *testing.T) {
 func TestAFrameThatBreaksTheProtocolClosesWith1002(t *testing.T) {
 	h := newFakeHandler()
 	_, addr := start(t, h, Options{})
-	c, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wait))
-	fmt.Fprintf(c, "GET /?tag=unmasked HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
-	id := h.idOf("unmasked")
+	c, br, id := rawUpgrade(t, h, addr, "unmasked")
 	if _, err := c.Write([]byte{0x81, 0x02, 'h', 'i'}); err != nil { // FIN, text, unmasked "hi"
 		t.Fatal(err)
 	}
@@ -1083,25 +1070,34 @@ func TestAFrameThatBreaksTheProtocolClosesWith1002(t *testing.T) {
 	}
 }
 
-// TestOutboundFramesAreAtMost32KB reads a posted message frame by frame on a
-// raw connection.
-func TestOutboundFramesAreAtMost32KB(t *testing.T) {
-	h := newFakeHandler()
-	_, addr := start(t, h, Options{})
+// rawUpgrade opens a WebSocket connection by hand on a raw TCP socket
+// (tagged tag for the fake handler), for tests that read or write frames
+// byte by byte; it returns the socket, its reader past the 101, and the
+// connection's ID. The socket closes when the test ends.
+func rawUpgrade(t *testing.T, h *fakeHandler, addr, tag string) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(wait))
-	fmt.Fprintf(c, "GET /?tag=raw HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	fmt.Fprintf(c, "GET /?tag=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", tag, addr)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	id := h.idOf("raw")
+	return c, br, h.idOf(tag)
+}
+
+// TestOutboundFramesAreAtMost32KB reads a posted message frame by frame on a
+// raw connection.
+func TestOutboundFramesAreAtMost32KB(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	_, br, id := rawUpgrade(t, h, addr, "raw")
 
 	want := bytes.Repeat([]byte("abcdefgh"), 100*1024/8)
 	if s := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), want, true).StatusCode; s != 200 {
