@@ -423,7 +423,9 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 			// Not handed on: the whole message is retried, and those who
 			// got it may get it again (at least once, never lost).
 			out.Done = false
-			out.Err = fmt.Errorf("handing on the %s it was not delivered to: %w", pluralConnections(len(out.Pending)), err)
+			// The reason names them: on the last receive it is the dead
+			// letter's, which must say whom the message did not reach.
+			out.Err = fmt.Errorf("not delivered to %s, and handing them on failed: %w", listIDs(out.Pending), err)
 		} else {
 			out.HandedOn = true
 		}

@@ -690,3 +690,38 @@ func TestAFanOutCutShortAfterADeliveryHandsTheRestOn(t *testing.T) {
 		t.Errorf("report %+v, %v; want it recorded", rep, err)
 	}
 }
+
+// TestAMessageWhoseFollowUpNeverEnqueuesIsDeadLetteredWithTheConnectionsItMissed:
+// when the follow-up cannot be enqueued on the message's last receive, the
+// original is dead-lettered, and its reason names the connections it did
+// not reach (the guarantee: "the message ends in the dead letters with the
+// reason and the IDs of the connections it did not reach").
+func TestAMessageWhoseFollowUpNeverEnqueuesIsDeadLetteredWithTheConnectionsItMissed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.broker.Queue = failingSendQueue{q}
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad-one", "alice", "updates")
+	f.pusher.fail["bad-one"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	if _, err := q.Send(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	// Earlier receives that came to nothing (visible again at once).
+	for range f.broker.MaxReceives - 1 {
+		_ = receiveOne(t, q, 0)
+	}
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.DeadLettered {
+		t.Fatalf("outcome %+v; want the message dead-lettered on its last receive", out)
+	}
+	dead, err := q.ListDeadLetters(ctx, 0)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters = %+v, %v", dead, err)
+	}
+	if r := dead[0].Reason; !strings.Contains(r, "bad-one") || strings.Contains(r, "(ok") || strings.Contains(r, " ok") {
+		t.Fatalf("dead letter's reason %q; want it to name the connection it did not reach (bad-one) and only that one", r)
+	}
+}
