@@ -542,7 +542,13 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 		return nil
 	}
 	if env.IsFollowUp() {
-		if prev, err := b.Store.GetReport(ctx, r.MessageID); err == nil {
+		prev, err := b.Store.GetReport(ctx, r.MessageID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The report it adds to is there but unread: writing this
+			// handling's counts alone would replace the message's.
+			return fmt.Errorf("reading the report it adds to: %w", err)
+		}
+		if err == nil {
 			r.Targets = prev.Targets
 			r.Delivered += prev.Delivered
 			r.Gone += prev.Gone
