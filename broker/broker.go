@@ -423,7 +423,9 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 			// Not handed on: the whole message is retried, and those who
 			// got it may get it again (at least once, never lost).
 			out.Done = false
-			out.Err = fmt.Errorf("handing on the %s it was not delivered to: %w", pluralConnections(len(out.Pending)), err)
+			// The reason names them: on the last receive it is the dead
+			// letter's, which must say whom the message did not reach.
+			out.Err = fmt.Errorf("not delivered to %s, and handing them on failed: %w", listIDs(out.Pending), err)
 		} else {
 			out.HandedOn = true
 		}
@@ -540,7 +542,13 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 		return nil
 	}
 	if env.IsFollowUp() {
-		if prev, err := b.Store.GetReport(ctx, r.MessageID); err == nil {
+		prev, err := b.Store.GetReport(ctx, r.MessageID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The report it adds to is there but unread: writing this
+			// handling's counts alone would replace the message's.
+			return fmt.Errorf("reading the report it adds to: %w", err)
+		}
+		if err == nil {
 			r.Targets = prev.Targets
 			r.Delivered += prev.Delivered
 			r.Gone += prev.Gone

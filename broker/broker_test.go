@@ -690,3 +690,74 @@ func TestAFanOutCutShortAfterADeliveryHandsTheRestOn(t *testing.T) {
 		t.Errorf("report %+v, %v; want it recorded", rep, err)
 	}
 }
+
+// TestAMessageWhoseFollowUpNeverEnqueuesIsDeadLetteredWithTheConnectionsItMissed:
+// when the follow-up cannot be enqueued on the message's last receive, the
+// original is dead-lettered, and its reason names the connections it did
+// not reach (the guarantee: "the message ends in the dead letters with the
+// reason and the IDs of the connections it did not reach").
+func TestAMessageWhoseFollowUpNeverEnqueuesIsDeadLetteredWithTheConnectionsItMissed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.broker.Queue = failingSendQueue{q}
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad-one", "alice", "updates")
+	f.pusher.fail["bad-one"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	if _, err := q.Send(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	// Earlier receives that came to nothing (visible again at once).
+	for range f.broker.MaxReceives - 1 {
+		_ = receiveOne(t, q, 0)
+	}
+	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+	if !out.DeadLettered {
+		t.Fatalf("outcome %+v; want the message dead-lettered on its last receive", out)
+	}
+	dead, err := q.ListDeadLetters(ctx, 0)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters = %+v, %v", dead, err)
+	}
+	if r := dead[0].Reason; !strings.Contains(r, "bad-one") || strings.Contains(r, "(ok") || strings.Contains(r, " ok") {
+		t.Fatalf("dead letter's reason %q; want it to name the connection it did not reach (bad-one) and only that one", r)
+	}
+}
+
+// failingReportStore fails GetReport (a read error, not "no report"), as
+// a state file or table briefly unreadable would.
+type failingReportStore struct{ store.Store }
+
+func (failingReportStore) GetReport(context.Context, string) (store.Report, error) {
+	return store.Report{}, errors.New("table unreachable")
+}
+
+// TestAFollowUpWhoseReportCannotBeReadLeavesTheReportAlone: a follow-up's
+// report adds to the message's; when the report cannot be read, the
+// follow-up's own counts must not replace it (they would say 1 target of
+// what were 2, and lose the deliveries made before).
+func TestAFollowUpWhoseReportCannotBeReadLeavesTheReportAlone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	data, _ := env.Marshal()
+	_, _ = q.Send(ctx, data)
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
+		t.Fatalf("outcome %+v; want 'bad' handed on", out)
+	}
+	delete(f.pusher.fail, "bad")
+	f.broker.Store = failingReportStore{f.db.Store()}
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.Done {
+		t.Fatalf("follow-up outcome %+v; want it delivered", out)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Targets != 2 || rep.Delivered != 1 || rep.Failed != 1 {
+		t.Fatalf("report %+v, %v; want the original's (1 of 2 delivered) kept, not replaced by the follow-up's alone", rep, err)
+	}
+}

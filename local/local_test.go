@@ -653,3 +653,46 @@ func TestOpenMigratesAVersion4File(t *testing.T) {
 	}
 	lookup("c2")
 }
+
+// TestAClockSteppedBackDoesNotHideQueuedMessages: the queue's times are
+// the wall clock's, which may step back (an NTP correction, a VM resumed).
+// A message sent, redriven or made visible again before the step is
+// visible at once after it, as on SQS, not hidden for the size of the step.
+func TestAClockSteppedBackDoesNotHideQueuedMessages(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	q := openTest(t, Options{Now: clock.Now}).Queue()
+	ctx := t.Context()
+	receive := func(what string) store.Message {
+		t.Helper()
+		msgs, err := q.Receive(ctx, 1, time.Minute, 0)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("%s: Receive after the clock stepped back = %d messages, %v; want the message at once", what, len(msgs), err)
+		}
+		return msgs[0]
+	}
+
+	sent, err := q.Send(ctx, []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-time.Hour)
+	m := receive("a sent message")
+	if m.ID != sent {
+		t.Fatalf("received %s, want %s", m.ID, sent)
+	}
+
+	if err := q.ChangeVisibility(ctx, m.Receipt, 0); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-time.Hour)
+	m = receive("a message made visible again")
+
+	if err := q.DeadLetter(ctx, m, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.Redrive(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Redrive = %d, %v", n, err)
+	}
+	clock.Advance(-time.Hour)
+	receive("a redriven message")
+}

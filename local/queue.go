@@ -33,6 +33,13 @@ type Queue struct {
 
 func (q *Queue) now() time.Time { return q.db.opts.Now() }
 
+// visibleAlways is the visible_at of a message that is visible at once:
+// one sent, redriven, or made visible again with ChangeVisibility 0. It is
+// not the time of the write, so that a wall clock stepped back afterwards
+// (an NTP correction, a resumed VM) does not hide the message for the
+// size of the step, as an SQS queue would not.
+const visibleAlways = 0
+
 // Send enqueues one message body and returns its queue message ID ("q-…").
 func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 	ids, err := q.SendBatch(ctx, [][]byte{body})
@@ -67,7 +74,7 @@ func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error
 		for i, b := range bodies {
 			if _, err := tx.ExecContext(ctx,
 				`INSERT INTO queue (id, body, sent_at, visible_at, receive_count) VALUES (?, ?, ?, ?, 0)`,
-				ids[i], b, now, now); err != nil {
+				ids[i], b, now, visibleAlways); err != nil {
 				return err
 			}
 		}
@@ -235,7 +242,11 @@ func (q *Queue) Delete(ctx context.Context, receipt string) error {
 func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
 	d = max(d, 0)
 	err := q.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE queue SET visible_at = ? WHERE receipt = ?`, millis(q.now().Add(d)), receipt)
+		at := int64(visibleAlways)
+		if d > 0 {
+			at = millis(q.now().Add(d))
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE queue SET visible_at = ? WHERE receipt = ?`, at, receipt)
 		return err
 	})
 	if err != nil {
@@ -313,7 +324,6 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 	var n int
 	err := q.db.write(ctx, func(tx *sql.Tx) error {
 		n = 0
-		now := millis(q.now())
 		move := func(where string, args ...any) error {
 			rows, err := tx.QueryContext(ctx,
 				`SELECT id, body, sent_at FROM dead_letters`+where+` ORDER BY failed_at, rowid`, args...)
@@ -340,7 +350,7 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 			for _, l := range letters {
 				if _, err := tx.ExecContext(ctx,
 					`INSERT INTO queue (id, body, sent_at, visible_at, receive_count) VALUES (?, ?, ?, ?, 0)`,
-					l.id, pubsub.Redriven(l.body), l.sentAt, now); err != nil {
+					l.id, pubsub.Redriven(l.body), l.sentAt, visibleAlways); err != nil {
 					return err
 				}
 			}
