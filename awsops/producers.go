@@ -60,6 +60,9 @@ type EventRule struct {
 	DetailTypes []string `json:"detailTypes"`
 }
 
+// maxRuleName is EventBridge's longest rule name.
+const maxRuleName = 64
+
 // RuleFor names the rule of stack: STACK-envelopes.
 func RuleFor(stack string) string { return stack + "-envelopes" }
 
@@ -81,6 +84,14 @@ func (r EventRule) Pattern() string {
 func (r EventRule) Validate() error {
 	if r.Name == "" {
 		return errors.New("the EventBridge rule has no name")
+	}
+	if len(r.Name) > maxRuleName {
+		return fmt.Errorf("the EventBridge rule name %s is %d characters long; EventBridge allows %d: choose a shorter --stack", r.Name, len(r.Name), maxRuleName)
+	}
+	for _, c := range r.Name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("the EventBridge rule name %q may only hold letters, digits, '.', '-' and '_': check --stack", r.Name)
+		}
 	}
 	if len(r.Sources) == 0 || len(r.DetailTypes) == 0 {
 		return errors.New("the EventBridge rule needs at least one source and one detail type")
