@@ -1298,8 +1298,15 @@ func MappingDrift(m *lambdatypes.EventSourceMappingConfiguration, maxConcurrency
 	if !slices.Equal(types, []string{reportBatchItemFailures}) {
 		drift = append(drift, fmt.Sprintf("function response types are %v; want [%s]", types, reportBatchItemFailures))
 	}
-	if m.ScalingConfig != nil && aws.ToInt32(m.ScalingConfig.MaximumConcurrency) != maxConcurrency {
-		drift = append(drift, fmt.Sprintf("maximum concurrency is %d; want %d", aws.ToInt32(m.ScalingConfig.MaximumConcurrency), maxConcurrency))
+	var concurrency int32
+	if m.ScalingConfig != nil {
+		concurrency = aws.ToInt32(m.ScalingConfig.MaximumConcurrency)
+	}
+	switch {
+	case concurrency == 0:
+		drift = append(drift, fmt.Sprintf("maximum concurrency is unset (no bound); want %d", maxConcurrency))
+	case concurrency != maxConcurrency:
+		drift = append(drift, fmt.Sprintf("maximum concurrency is %d; want %d", concurrency, maxConcurrency))
 	}
 	return drift
 }
