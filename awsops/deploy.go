@@ -110,6 +110,11 @@ type DeploySpec struct {
 	// (SOCKS_MAX_TOPICS, SOCKS_MAX_CONNECTIONS_PER_GEEK; 0: the defaults).
 	MaxTopics             int
 	MaxConnectionsPerGeek int
+	// AcceptSettings, on a check by someone who does not know the flags
+	// deploy was given (doctor), takes the settable parts as deployed:
+	// the architecture, the throttling, the maximum concurrency and the
+	// function's limits are then not drift.
+	AcceptSettings bool
 }
 
 func (s DeploySpec) withDefaults() DeploySpec {
@@ -796,7 +801,7 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 	if d.st.roleARN != "" {
 		want("role", aws.ToString(c.Role), d.st.roleARN)
 	}
-	if len(c.Architectures) > 0 {
+	if len(c.Architectures) > 0 && !d.Spec.AcceptSettings {
 		want("architecture", c.Architectures[0], d.arch())
 	}
 	var env map[string]string
@@ -804,6 +809,9 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 		env = c.Environment.Variables
 	}
 	for k, v := range d.FunctionEnvironment() {
+		if d.Spec.AcceptSettings && (k == routes.EnvMaxTopics || k == routes.EnvMaxConnectionsPerGeek) && env[k] != "" {
+			continue
+		}
 		want("environment "+k, fmt.Sprintf("%q", env[k]), fmt.Sprintf("%q", v))
 	}
 	if d.Spec.Zip != nil {
@@ -1145,7 +1153,7 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 	if s := out.DefaultRouteSettings; s != nil {
 		burst, rate = aws.ToInt32(s.ThrottlingBurstLimit), aws.ToFloat64(s.ThrottlingRateLimit)
 	}
-	if burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit {
+	if !d.Spec.AcceptSettings && (burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit) {
 		drift = append(drift, fmt.Sprintf("throttling is burst %d, rate %g; want burst %d, rate %g", burst, rate, d.Spec.ThrottlingBurstLimit, d.Spec.ThrottlingRateLimit))
 	}
 	if len(drift) > 0 {
@@ -1322,7 +1330,11 @@ func (d *Deployer) checkMapping(ctx context.Context) (string, []string, error) {
 	if m == nil {
 		return ActionCreate, nil, nil
 	}
-	if drift := MappingDrift(m, d.Spec.MaximumConcurrency); len(drift) > 0 {
+	want := d.Spec.MaximumConcurrency
+	if d.Spec.AcceptSettings && m.ScalingConfig != nil && aws.ToInt32(m.ScalingConfig.MaximumConcurrency) > 0 {
+		want = aws.ToInt32(m.ScalingConfig.MaximumConcurrency)
+	}
+	if drift := MappingDrift(m, want); len(drift) > 0 {
 		return ActionUpdate, drift, nil
 	}
 	return ActionNone, nil, nil
