@@ -160,8 +160,17 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if opts.FunctionTimeout < 3*time.Second || opts.FunctionTimeout > 15*time.Minute {
 		return cmdutil.FlagErrorf("--function-timeout must be between 3s and 15m (Lambda's limits)")
 	}
-	if opts.MaxConcurrency < 2 {
-		return cmdutil.FlagErrorf("--max-concurrency must be at least 2 (Lambda's least)")
+	if opts.MaxConcurrency < 2 || opts.MaxConcurrency > 1000 {
+		return cmdutil.FlagErrorf("--max-concurrency must be between 2 and 1000 (Lambda's limits)")
+	}
+	if opts.ThrottleBurst < 1 {
+		return cmdutil.FlagErrorf("--throttle-burst must be at least 1")
+	}
+	if opts.ThrottleRate <= 0 {
+		return cmdutil.FlagErrorf("--throttle-rate must be above 0")
+	}
+	if !validStage(opts.Stage) {
+		return cmdutil.FlagErrorf("--stage %q must be 1 to 128 letters, digits, '-' or '_' (API Gateway's rule)", opts.Stage)
 	}
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
@@ -239,6 +248,19 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}{res, res.Changed(), saved, warning})
 	}
 	return printResult(opts.IO.Out, res, saved)
+}
+
+// validStage reports whether API Gateway takes name as a stage name.
+func validStage(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
