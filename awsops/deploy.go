@@ -222,6 +222,9 @@ type deployState struct {
 	queueURL    string
 	tables      Tables
 	queues      Queues
+	// conflicts are the drifts of the tables that deploy cannot put
+	// right (a key, an index, a status): applyData stops on them.
+	conflicts []Drift
 }
 
 // deployStepDef is one resource of the stack: check finds it (through its
@@ -364,6 +367,7 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 	}
 	action := ActionNone
 	var out []string
+	d.st.conflicts = nil
 	for _, dr := range drifts {
 		if dr.Missing() {
 			if action == ActionNone {
@@ -374,6 +378,9 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 		}
 		action = ActionUpdate
 		out = append(out, fmt.Sprintf("%s %s: %s is %s; want %s", dr.Kind, dr.Name, dr.Aspect, dr.Is, dr.Want))
+		if dr.Kind == KindTable && dr.Aspect != AspectTTL {
+			d.st.conflicts = append(d.st.conflicts, dr)
+		}
 	}
 	if action == ActionNone {
 		d.learnQueues(ctx)
@@ -394,6 +401,15 @@ func (d *Deployer) learnQueues(ctx context.Context) {
 }
 
 func (d *Deployer) applyData(ctx context.Context, _ string) error {
+	if len(d.st.conflicts) > 0 {
+		// Tables cannot change their key or indexes in place: stop
+		// before anything is made on top of them.
+		var msgs []string
+		for _, c := range d.st.conflicts {
+			msgs = append(msgs, c.String())
+		}
+		return fmt.Errorf("deploy cannot put this right, so it changed nothing: %s", strings.Join(msgs, "; "))
+	}
 	if _, err := EnsureTables(ctx, d.CP.DB, d.st.tables, d.Spec.Wait); err != nil {
 		return err
 	}

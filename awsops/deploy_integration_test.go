@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
@@ -243,4 +245,40 @@ func TestDeployOnMoto(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDeployStopsOnATableItCannotPutRight: a table whose key differs
+// cannot be changed in place. Deploy used to call it "update", leave the
+// table as it was and go on to make the function, which then failed on
+// every call; and every later deploy "updated" it again. Now it stops
+// first, with the drift and its fix, and makes nothing.
+func TestDeployStopsOnATableItCannotPutRight(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("badkey")
+	d := testDeployer(t, cp, stack, []byte("zip"))
+	table := d.Spec.Tables().Connections
+	if _, err := cp.DB.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []dynamotypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dynamotypes.ScalarAttributeTypeS}},
+		KeySchema:            []dynamotypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dynamotypes.KeyTypeHash}},
+		BillingMode:          dynamotypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	_, err := d.Deploy(t.Context(), false)
+	if err == nil || !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), "key") {
+		t.Fatalf("deploy over a table with another key: %v; want it refused, naming the table and its key", err)
+	}
+	if left, err := d.Deployed(t.Context()); err != nil || len(left) != 0 {
+		t.Errorf("a refused deploy made %v (%v)", left, err)
+	}
 }
