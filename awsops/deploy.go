@@ -521,6 +521,9 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	}
 	d.st.roleARN = aws.ToString(out.Role.Arn)
 	var drift []string
+	if !trustsLambda(aws.ToString(out.Role.AssumeRolePolicyDocument)) {
+		drift = append(drift, "trust policy does not let lambda.amazonaws.com assume the role; want "+lambdaTrustPolicy)
+	}
 	attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(d.Spec.RoleName())})
 	if err != nil {
 		return "", nil, Explain(err)
@@ -543,6 +546,34 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	return ActionNone, nil, nil
 }
 
+// trustsLambda reports whether the trust policy doc (as IAM returns it,
+// URL-encoded or not) lets the Lambda service assume the role.
+func trustsLambda(doc string) bool {
+	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
+		doc = dec
+	}
+	var pol struct {
+		Statement []struct {
+			Effect    string          `json:"Effect"`
+			Action    json.RawMessage `json:"Action"`
+			Principal struct {
+				Service json.RawMessage `json:"Service"`
+			} `json:"Principal"`
+		} `json:"Statement"`
+	}
+	if json.Unmarshal([]byte(doc), &pol) != nil {
+		return false
+	}
+	for _, st := range pol.Statement {
+		if st.Effect == "Allow" &&
+			slices.Contains(stringOrList(st.Action), "sts:AssumeRole") &&
+			slices.Contains(stringOrList(st.Principal.Service), "lambda.amazonaws.com") {
+			return true
+		}
+	}
+	return false
+}
+
 func hasStackTag(tags []iamtypes.Tag, stack string) bool {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == TagStack && aws.ToString(t.Value) == stack {
@@ -555,6 +586,9 @@ func hasStackTag(tags []iamtypes.Tag, stack string) bool {
 func (d *Deployer) applyRole(ctx context.Context, action string) error {
 	name := aws.String(d.Spec.RoleName())
 	if action == ActionUpdate {
+		if _, err := d.CP.IAM.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: name, PolicyDocument: aws.String(lambdaTrustPolicy)}); err != nil {
+			return Explain(err)
+		}
 		attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
 		if err != nil {
 			return Explain(err)

@@ -282,3 +282,39 @@ func TestDeployStopsOnATableItCannotPutRight(t *testing.T) {
 		t.Errorf("a refused deploy made %v (%v)", left, err)
 	}
 }
+
+// TestATrustPolicyEditedByHandIsDrift: a role whose trust policy no longer
+// lets Lambda assume it leaves the function without credentials on its
+// next cold start. Deploy said "nothing to do"; now it is drift that the
+// next deploy puts right.
+func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("trust")
+	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDeployer(t, cp, stack, zip)
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	deploy(t, d, false)
+	ec2 := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(ec2)}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "trust policy") {
+		t.Fatalf("dry run after the trust policy was edited: %v; want the role's trust policy as drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+}
