@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -250,17 +251,10 @@ func deployRun(ctx context.Context, opts *Options) error {
 	return printResult(opts.IO.Out, res, saved)
 }
 
-// validStage reports whether API Gateway takes name as a stage name.
+// validStage reports whether API Gateway takes name as a stage name: the
+// local gateway's rule (letters, digits, '-', '_'), not empty, at most 128.
 func validStage(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return name != "" && len(name) <= 128 && gateway.ValidStage(name)
 }
 
 func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
