@@ -569,6 +569,27 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	return done, nil
 }
 
+// StackRule returns the stack's rule (RuleFor(stack) on bus) when it exists
+// and sends to the stack's main queue with socks's target, so that teardown
+// removes it even when --eventbridge-rule was not given (nil when not).
+func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (*EventRule, error) {
+	r := &EventRule{Name: RuleFor(stack), Bus: bus}
+	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	var missing *evtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
+	}
+	for _, t := range targets.Targets {
+		if aws.ToString(t.Id) == RuleTargetID && arnName(aws.ToString(t.Arn)) == q.Main {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
 // PlannedProducers lists what CreateProducers will create for a queue that
 // does not exist yet (provision --dry-run on a new stack).
 func PlannedProducers(q Queues, p Producers) []Change {
