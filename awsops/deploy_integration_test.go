@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -316,5 +317,29 @@ func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
 	deploy(t, testDeployer(t, cp, stack, zip), false)
 	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
 		t.Errorf("after deploy put it right: %v", got)
+	}
+}
+
+// TestTeardownLeavesALogGroupThatIsNotTheStacks: the log group
+// /aws/lambda/STACK-socks of a function deploy did not make (not tagged
+// socks:stack, as deploy tags its own) holds someone else's logs; teardown
+// found it by name alone and deleted it.
+func TestTeardownLeavesALogGroupThatIsNotTheStacks(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	d := testDeployer(t, cp, uniqueName("lg"), nil)
+	name := d.Spec.LogGroupName()
+	if _, err := cp.Logs.CreateLogGroup(t.Context(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(name), Tags: map[string]string{"team": "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = cp.Logs.DeleteLogGroup(cleanupContext(t), &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String(name)})
+	})
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 0 {
+		t.Errorf("teardown would delete %v; want nothing (the log group is not the stack's)", steps)
 	}
 }
