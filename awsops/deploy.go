@@ -110,6 +110,11 @@ type DeploySpec struct {
 	// (SOCKS_MAX_TOPICS, SOCKS_MAX_CONNECTIONS_PER_GEEK; 0: the defaults).
 	MaxTopics             int
 	MaxConnectionsPerGeek int
+	// AcceptSettings, on a check by someone who does not know the flags
+	// deploy was given (doctor), takes the settable parts as deployed:
+	// the architecture, the throttling, the maximum concurrency and the
+	// function's limits are then not drift.
+	AcceptSettings bool
 }
 
 func (s DeploySpec) withDefaults() DeploySpec {
@@ -217,6 +222,9 @@ type deployState struct {
 	queueURL    string
 	tables      Tables
 	queues      Queues
+	// conflicts are the drifts of the tables that deploy cannot put
+	// right (a key, an index, a status): applyData stops on them.
+	conflicts []Drift
 }
 
 // deployStepDef is one resource of the stack: check finds it (through its
@@ -359,6 +367,7 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 	}
 	action := ActionNone
 	var out []string
+	d.st.conflicts = nil
 	for _, dr := range drifts {
 		if dr.Missing() {
 			if action == ActionNone {
@@ -369,6 +378,9 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 		}
 		action = ActionUpdate
 		out = append(out, fmt.Sprintf("%s %s: %s is %s; want %s", dr.Kind, dr.Name, dr.Aspect, dr.Is, dr.Want))
+		if dr.Kind == KindTable && dr.Aspect != AspectTTL {
+			d.st.conflicts = append(d.st.conflicts, dr)
+		}
 	}
 	if action == ActionNone {
 		d.learnQueues(ctx)
@@ -389,6 +401,15 @@ func (d *Deployer) learnQueues(ctx context.Context) {
 }
 
 func (d *Deployer) applyData(ctx context.Context, _ string) error {
+	if len(d.st.conflicts) > 0 {
+		// Tables cannot change their key or indexes in place: stop
+		// before anything is made on top of them.
+		var msgs []string
+		for _, c := range d.st.conflicts {
+			msgs = append(msgs, c.String())
+		}
+		return fmt.Errorf("deploy cannot put this right, so it changed nothing: %s", strings.Join(msgs, "; "))
+	}
 	if _, err := EnsureTables(ctx, d.CP.DB, d.st.tables, d.Spec.Wait); err != nil {
 		return err
 	}
@@ -500,6 +521,9 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	}
 	d.st.roleARN = aws.ToString(out.Role.Arn)
 	var drift []string
+	if !trustsLambda(aws.ToString(out.Role.AssumeRolePolicyDocument)) {
+		drift = append(drift, "trust policy does not let lambda.amazonaws.com assume the role; want "+lambdaTrustPolicy)
+	}
 	attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(d.Spec.RoleName())})
 	if err != nil {
 		return "", nil, Explain(err)
@@ -522,6 +546,34 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	return ActionNone, nil, nil
 }
 
+// trustsLambda reports whether the trust policy doc (as IAM returns it,
+// URL-encoded or not) lets the Lambda service assume the role.
+func trustsLambda(doc string) bool {
+	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
+		doc = dec
+	}
+	var pol struct {
+		Statement []struct {
+			Effect    string          `json:"Effect"`
+			Action    json.RawMessage `json:"Action"`
+			Principal struct {
+				Service json.RawMessage `json:"Service"`
+			} `json:"Principal"`
+		} `json:"Statement"`
+	}
+	if json.Unmarshal([]byte(doc), &pol) != nil {
+		return false
+	}
+	for _, st := range pol.Statement {
+		if st.Effect == "Allow" &&
+			slices.Contains(stringOrList(st.Action), "sts:AssumeRole") &&
+			slices.Contains(stringOrList(st.Principal.Service), "lambda.amazonaws.com") {
+			return true
+		}
+	}
+	return false
+}
+
 func hasStackTag(tags []iamtypes.Tag, stack string) bool {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == TagStack && aws.ToString(t.Value) == stack {
@@ -534,6 +586,9 @@ func hasStackTag(tags []iamtypes.Tag, stack string) bool {
 func (d *Deployer) applyRole(ctx context.Context, action string) error {
 	name := aws.String(d.Spec.RoleName())
 	if action == ActionUpdate {
+		if _, err := d.CP.IAM.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: name, PolicyDocument: aws.String(lambdaTrustPolicy)}); err != nil {
+			return Explain(err)
+		}
 		attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
 		if err != nil {
 			return Explain(err)
@@ -796,7 +851,7 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 	if d.st.roleARN != "" {
 		want("role", aws.ToString(c.Role), d.st.roleARN)
 	}
-	if len(c.Architectures) > 0 {
+	if len(c.Architectures) > 0 && !d.Spec.AcceptSettings {
 		want("architecture", c.Architectures[0], d.arch())
 	}
 	var env map[string]string
@@ -804,6 +859,9 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 		env = c.Environment.Variables
 	}
 	for k, v := range d.FunctionEnvironment() {
+		if d.Spec.AcceptSettings && (k == routes.EnvMaxTopics || k == routes.EnvMaxConnectionsPerGeek) && env[k] != "" {
+			continue
+		}
 		want("environment "+k, fmt.Sprintf("%q", env[k]), fmt.Sprintf("%q", v))
 	}
 	if d.Spec.Zip != nil {
@@ -1145,7 +1203,7 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 	if s := out.DefaultRouteSettings; s != nil {
 		burst, rate = aws.ToInt32(s.ThrottlingBurstLimit), aws.ToFloat64(s.ThrottlingRateLimit)
 	}
-	if burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit {
+	if !d.Spec.AcceptSettings && (burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit) {
 		drift = append(drift, fmt.Sprintf("throttling is burst %d, rate %g; want burst %d, rate %g", burst, rate, d.Spec.ThrottlingBurstLimit, d.Spec.ThrottlingRateLimit))
 	}
 	if len(drift) > 0 {
@@ -1298,8 +1356,15 @@ func MappingDrift(m *lambdatypes.EventSourceMappingConfiguration, maxConcurrency
 	if !slices.Equal(types, []string{reportBatchItemFailures}) {
 		drift = append(drift, fmt.Sprintf("function response types are %v; want [%s]", types, reportBatchItemFailures))
 	}
-	if m.ScalingConfig != nil && aws.ToInt32(m.ScalingConfig.MaximumConcurrency) != maxConcurrency {
-		drift = append(drift, fmt.Sprintf("maximum concurrency is %d; want %d", aws.ToInt32(m.ScalingConfig.MaximumConcurrency), maxConcurrency))
+	var concurrency int32
+	if m.ScalingConfig != nil {
+		concurrency = aws.ToInt32(m.ScalingConfig.MaximumConcurrency)
+	}
+	switch {
+	case concurrency == 0:
+		drift = append(drift, fmt.Sprintf("maximum concurrency is unset (no bound); want %d", maxConcurrency))
+	case concurrency != maxConcurrency:
+		drift = append(drift, fmt.Sprintf("maximum concurrency is %d; want %d", concurrency, maxConcurrency))
 	}
 	return drift
 }
@@ -1315,7 +1380,11 @@ func (d *Deployer) checkMapping(ctx context.Context) (string, []string, error) {
 	if m == nil {
 		return ActionCreate, nil, nil
 	}
-	if drift := MappingDrift(m, d.Spec.MaximumConcurrency); len(drift) > 0 {
+	want := d.Spec.MaximumConcurrency
+	if d.Spec.AcceptSettings && m.ScalingConfig != nil && aws.ToInt32(m.ScalingConfig.MaximumConcurrency) > 0 {
+		want = aws.ToInt32(m.ScalingConfig.MaximumConcurrency)
+	}
+	if drift := MappingDrift(m, want); len(drift) > 0 {
 		return ActionUpdate, drift, nil
 	}
 	return ActionNone, nil, nil

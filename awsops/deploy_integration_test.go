@@ -14,6 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
@@ -243,4 +246,100 @@ func TestDeployOnMoto(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDeployStopsOnATableItCannotPutRight: a table whose key differs
+// cannot be changed in place. Deploy used to call it "update", leave the
+// table as it was and go on to make the function, which then failed on
+// every call; and every later deploy "updated" it again. Now it stops
+// first, with the drift and its fix, and makes nothing.
+func TestDeployStopsOnATableItCannotPutRight(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("badkey")
+	d := testDeployer(t, cp, stack, []byte("zip"))
+	table := d.Spec.Tables().Connections
+	if _, err := cp.DB.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []dynamotypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: dynamotypes.ScalarAttributeTypeS}},
+		KeySchema:            []dynamotypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dynamotypes.KeyTypeHash}},
+		BillingMode:          dynamotypes.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	_, err := d.Deploy(t.Context(), false)
+	if err == nil || !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), "key") {
+		t.Fatalf("deploy over a table with another key: %v; want it refused, naming the table and its key", err)
+	}
+	if left, err := d.Deployed(t.Context()); err != nil || len(left) != 0 {
+		t.Errorf("a refused deploy made %v (%v)", left, err)
+	}
+}
+
+// TestATrustPolicyEditedByHandIsDrift: a role whose trust policy no longer
+// lets Lambda assume it leaves the function without credentials on its
+// next cold start. Deploy said "nothing to do"; now it is drift that the
+// next deploy puts right.
+func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("trust")
+	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDeployer(t, cp, stack, zip)
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	deploy(t, d, false)
+	ec2 := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(ec2)}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "trust policy") {
+		t.Fatalf("dry run after the trust policy was edited: %v; want the role's trust policy as drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+}
+
+// TestTeardownLeavesALogGroupThatIsNotTheStacks: the log group
+// /aws/lambda/STACK-socks of a function deploy did not make (not tagged
+// socks:stack, as deploy tags its own) holds someone else's logs; teardown
+// found it by name alone and deleted it.
+func TestTeardownLeavesALogGroupThatIsNotTheStacks(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	d := testDeployer(t, cp, uniqueName("lg"), nil)
+	name := d.Spec.LogGroupName()
+	if _, err := cp.Logs.CreateLogGroup(t.Context(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(name), Tags: map[string]string{"team": "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = cp.Logs.DeleteLogGroup(cleanupContext(t), &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String(name)})
+	})
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 0 {
+		t.Errorf("teardown would delete %v; want nothing (the log group is not the stack's)", steps)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,17 +17,20 @@ import (
 
 // Deployed lists the control-plane resources of the stack that exist (what
 // Undeploy deletes): found by the stack tag (the API) or by name and tag
-// (the function, the role, the log group); the mapping through its function.
+// (the function, the role, the log group: tagged, or the function's when the
+// function is the stack's); the mapping through its function.
 func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 	d.Spec = d.Spec.withDefaults()
 	var out []DeployStep
 	add := func(kind, name string) { out = append(out, DeployStep{Kind: kind, Name: name, Action: ActionDelete}) }
+	ourFunction := false
 	fn, err := d.CP.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(d.Spec.FunctionName())})
 	switch {
 	case isCode(err, "ResourceNotFoundException"):
 	case err != nil:
 		return nil, Explain(err)
 	case fn.Tags[TagStack] == d.Spec.Stack:
+		ourFunction = true
 		if m, err := StackMapping(ctx, d.CP.Lambda, d.Spec.FunctionName(), ""); err != nil {
 			return nil, err
 		} else if m != nil {
@@ -54,7 +58,22 @@ func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 		return nil, Explain(err)
 	}
 	for _, g := range lg.LogGroups {
-		if aws.ToString(g.LogGroupName) == d.Spec.LogGroupName() {
+		if aws.ToString(g.LogGroupName) != d.Spec.LogGroupName() {
+			continue
+		}
+		ours := ourFunction
+		if !ours {
+			arn := aws.ToString(g.LogGroupArn)
+			if arn == "" {
+				arn = strings.TrimSuffix(aws.ToString(g.Arn), ":*")
+			}
+			tags, err := d.CP.Logs.ListTagsForResource(ctx, &cloudwatchlogs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+			if err != nil {
+				return nil, Explain(err)
+			}
+			ours = tags.Tags[TagStack] == d.Spec.Stack
+		}
+		if ours {
 			add("log group", d.Spec.LogGroupName())
 		}
 	}

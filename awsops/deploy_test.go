@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -142,5 +143,24 @@ func TestControlPlaneEndpoints(t *testing.T) {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
+	}
+}
+
+// A mapping with no scaling configuration at all (made by hand, or by an
+// older deploy) has no bound on the broker's concurrency: that is drift,
+// as a different bound is.
+func TestAMappingWithoutScalingConfigIsDrift(t *testing.T) {
+	m := &lambdatypes.EventSourceMappingConfiguration{
+		State: aws.String("Enabled"), BatchSize: aws.Int32(DeployBatchSize), MaximumBatchingWindowInSeconds: aws.Int32(DeployBatchWindow),
+		FunctionResponseTypes: []lambdatypes.FunctionResponseType{reportBatchItemFailures},
+		ScalingConfig:         &lambdatypes.ScalingConfig{MaximumConcurrency: aws.Int32(7)},
+	}
+	if drift := MappingDrift(m, 7); len(drift) != 0 {
+		t.Fatalf("the mapping deploy makes: drift %v", drift)
+	}
+	m.ScalingConfig = nil
+	drift := MappingDrift(m, 7)
+	if len(drift) != 1 || !strings.Contains(drift[0], "maximum concurrency") {
+		t.Errorf("no scaling config: drift %v; want the maximum concurrency", drift)
 	}
 }

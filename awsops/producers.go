@@ -60,6 +60,9 @@ type EventRule struct {
 	DetailTypes []string `json:"detailTypes"`
 }
 
+// maxRuleName is EventBridge's longest rule name.
+const maxRuleName = 64
+
 // RuleFor names the rule of stack: STACK-envelopes.
 func RuleFor(stack string) string { return stack + "-envelopes" }
 
@@ -81,6 +84,14 @@ func (r EventRule) Pattern() string {
 func (r EventRule) Validate() error {
 	if r.Name == "" {
 		return errors.New("the EventBridge rule has no name")
+	}
+	if len(r.Name) > maxRuleName {
+		return fmt.Errorf("the EventBridge rule name %s is %d characters long; EventBridge allows %d: choose a shorter --stack", r.Name, len(r.Name), maxRuleName)
+	}
+	for _, c := range r.Name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("the EventBridge rule name %q may only hold letters, digits, '.', '-' and '_': check --stack", r.Name)
+		}
 	}
 	if len(r.Sources) == 0 || len(r.DetailTypes) == 0 {
 		return errors.New("the EventBridge rule needs at least one source and one detail type")
@@ -556,6 +567,27 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		done = append(done, Change{Kind: KindSubscription, Name: topic + " -> " + arn})
 	}
 	return done, nil
+}
+
+// StackRule returns the stack's rule (RuleFor(stack) on bus) when it exists
+// and sends to the stack's main queue with socks's target, so that teardown
+// removes it even when --eventbridge-rule was not given (nil when not).
+func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (*EventRule, error) {
+	r := &EventRule{Name: RuleFor(stack), Bus: bus}
+	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	var missing *evtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
+	}
+	for _, t := range targets.Targets {
+		if aws.ToString(t.Id) == RuleTargetID && arnName(aws.ToString(t.Arn)) == q.Main {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // PlannedProducers lists what CreateProducers will create for a queue that

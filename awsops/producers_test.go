@@ -296,3 +296,27 @@ func TestRepairProducersPutsDriftRight(t *testing.T) {
 		t.Errorf("policy after repair: %s", f.policy)
 	}
 }
+
+// EventBridge rule names are 1 to 64 characters; a stack whose queues fit
+// in SQS's 80 can still give a rule name past it, which AWS would refuse
+// only after provision made the tables and queues.
+func TestARuleNameBeyondEventBridgesLimitIsRefusedUpFront(t *testing.T) {
+	rule := func(stack string) EventRule {
+		return EventRule{Name: RuleFor(stack), Sources: []string{"s"}, DetailTypes: []string{"d"}}
+	}
+	fits := strings.Repeat("s", 64-len(RuleFor("")))
+	if err := rule(fits).Validate(); err != nil {
+		t.Errorf("a %d-character rule name: %v", len(RuleFor(fits)), err)
+	}
+	long := fits + "x"
+	if err := QueuesFor(long).Validate(); err != nil {
+		t.Fatalf("the queues of the stack should fit: %v", err)
+	}
+	err := rule(long).Validate()
+	if err == nil || !strings.Contains(err.Error(), "64") {
+		t.Errorf("a %d-character rule name: %v; want refused with the limit", len(RuleFor(long)), err)
+	}
+	if err := rule("a/b").Validate(); err == nil {
+		t.Errorf("a rule name with '/' was accepted")
+	}
+}

@@ -114,7 +114,9 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 
 // DeployedCheck returns the Deployed function of AWSEnv for the stack on
 // cp: a dry run of deploy, with the stage taken from the callback URL
-// (default "prod") and the function timeout from the broker timeout.
+// (default "prod") and the function timeout from the broker timeout; the
+// settings doctor cannot know (architecture, throttling, concurrency,
+// limits) are taken as deployed.
 func DeployedCheck(cp *awsops.ControlPlane, stack, region, callback string, settings func() awsops.QueueSettings) func(context.Context) (awsops.DeployResult, error) {
 	return func(ctx context.Context) (awsops.DeployResult, error) {
 		stage := ""
@@ -124,7 +126,7 @@ func DeployedCheck(cp *awsops.ControlPlane, stack, region, callback string, sett
 				stage = ""
 			}
 		}
-		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: region, Stage: stage, Timeout: settings().BrokerTimeout}}
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: region, Stage: stage, Timeout: settings().BrokerTimeout, AcceptSettings: true}}
 		return d.Deploy(ctx, true)
 	}
 }

@@ -71,3 +71,41 @@ func TestDoctorChecksTheDeployedStack(t *testing.T) {
 		t.Errorf("a stack deploy never made: %+v", r)
 	}
 }
+
+// TestDoctorAcceptsTheSettingsDeployWasGiven: doctor does not know the
+// flags deploy had (--arch, --throttle-*, --max-concurrency, --max-topics,
+// --max-connections-per-geek), so a stack deployed with other values than
+// the defaults is healthy, not drifted.
+func TestDoctorAcceptsTheSettingsDeployWasGiven(t *testing.T) {
+	moto := emulatortest.Moto(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := "docset-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	zip, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1", Zip: zip, Wait: time.Minute,
+		Arch: "amd64", ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50, MaximumConcurrency: 40, MaxTopics: 20, MaxConnectionsPerGeek: 3}}
+	if _, err := d.Deploy(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = awsops.DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+	res, err := ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Steps {
+		if s.Action != awsops.ActionNone {
+			t.Errorf("doctor sees %s as %s: %v", s, s.Action, s.Drift)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -160,8 +161,17 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if opts.FunctionTimeout < 3*time.Second || opts.FunctionTimeout > 15*time.Minute {
 		return cmdutil.FlagErrorf("--function-timeout must be between 3s and 15m (Lambda's limits)")
 	}
-	if opts.MaxConcurrency < 2 {
-		return cmdutil.FlagErrorf("--max-concurrency must be at least 2 (Lambda's least)")
+	if opts.MaxConcurrency < 2 || opts.MaxConcurrency > 1000 {
+		return cmdutil.FlagErrorf("--max-concurrency must be between 2 and 1000 (Lambda's limits)")
+	}
+	if opts.ThrottleBurst < 1 {
+		return cmdutil.FlagErrorf("--throttle-burst must be at least 1")
+	}
+	if opts.ThrottleRate <= 0 {
+		return cmdutil.FlagErrorf("--throttle-rate must be above 0")
+	}
+	if !validStage(opts.Stage) {
+		return cmdutil.FlagErrorf("--stage %q must be 1 to 128 letters, digits, '-' or '_' (API Gateway's rule)", opts.Stage)
 	}
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)
@@ -239,6 +249,12 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}{res, res.Changed(), saved, warning})
 	}
 	return printResult(opts.IO.Out, res, saved)
+}
+
+// validStage reports whether API Gateway takes name as a stage name: the
+// local gateway's rule (letters, digits, '-', '_'), not empty, at most 128.
+func validStage(name string) bool {
+	return name != "" && len(name) <= 128 && gateway.ValidStage(name)
 }
 
 func printResult(w io.Writer, res awsops.DeployResult, saved string) error {

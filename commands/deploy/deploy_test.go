@@ -372,7 +372,7 @@ func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
 	} {
 		ios, _, _, _ := iostreams.Test()
 		opts := &Options{
-			IO: ios, Arch: "arm64", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10, ThrottleBurst: 500, ThrottleRate: 1000,
 			MaxTopics: tc.topics, MaxConnectionsPerGeek: tc.perGeek,
 			Target: func(context.Context) (*Target, error) {
 				t.Fatal("a refused deploy resolved its target")
@@ -394,4 +394,40 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDeployRefusesSettingsItCannotKeep: a throttle of 0 or below was
+// silently deployed as the default; a concurrency past Lambda's 1000 and
+// a stage name API Gateway refuses failed only at the end, after the
+// function and the API were made.
+func TestDeployRefusesSettingsItCannotKeep(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"burst 0", func(o *Options) { o.ThrottleBurst = 0 }, "--throttle-burst"},
+		{"burst -1", func(o *Options) { o.ThrottleBurst = -1 }, "--throttle-burst"},
+		{"rate 0", func(o *Options) { o.ThrottleRate = 0 }, "--throttle-rate"},
+		{"concurrency 1001", func(o *Options) { o.MaxConcurrency = 1001 }, "--max-concurrency"},
+		{"empty stage", func(o *Options) { o.Stage = "" }, "--stage"},
+		{"stage with a slash", func(o *Options) { o.Stage = "v1/beta" }, "--stage"},
+		{"stage too long", func(o *Options) { o.Stage = strings.Repeat("s", 129) }, "--stage"},
+	} {
+		ios, _, _, _ := iostreams.Test()
+		opts := &Options{
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
+			ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100,
+			Target: func(context.Context) (*Target, error) {
+				t.Fatal("a refused deploy resolved its target")
+				return nil, nil
+			},
+		}
+		tc.change(opts)
+		err := deployRun(t.Context(), opts)
+		var fe *cmdutil.FlagError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &fe) {
+			t.Errorf("%s: err = %v, want a usage error about %s", tc.name, err, tc.want)
+		}
+	}
 }

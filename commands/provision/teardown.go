@@ -41,9 +41,11 @@ It lists what exists and asks you to type the stack name, unless --yes is
 given; when standard input is not a terminal it refuses to run without
 --yes. It waits (bounded by --wait) until the tables are gone.
 
---eventbridge-rule (with the --event-bus it was provisioned on) also deletes
-the stack's EventBridge rule, and --sns-topic ARN the queue's subscription to
-that topic.`,
+The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
+provision or deploy with --eventbridge-rule) is deleted too when it sends to
+the stack's queue; --eventbridge-rule deletes it whatever its target, and
+--sns-topic ARN the queue's subscription to that topic (SNS subscriptions
+are only found through their topic, so give each one).`,
 		Example: `  socks teardown --backend aws --stack test
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
@@ -95,6 +97,16 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
+	}
+	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
+		// The stack's rule, made by provision or deploy with
+		// --eventbridge-rule, goes too: it would send to a queue that is
+		// gone. (Not with emulator endpoints: EventBridge is not there.)
+		r, err := awsops.StackRule(ctx, tgt.Events, tgt.Queues, tgt.Stack, opts.EventBus)
+		if err != nil {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it\n", awsops.RuleFor(tgt.Stack), err)
+		}
+		producers.Rule = r
 	}
 	if !slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
 		producers.Topics = nil // no queue, no subscription of it
