@@ -96,6 +96,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"serve with a zero --max-duration is a usage error", []string{"serve", "--max-duration", "0s"}, "", dir, 2, "--max-duration"},
 		{"broker with both -v and -q is a usage error", []string{"broker", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
 		{"broker --json without --once is a usage error", []string{"broker", "--json"}, "", dir, 2, "--json goes with --once"},
+		{"broker --wait 0 without --once is a usage error", []string{"broker", "--wait", "0s"}, "", dir, 2, "--wait 0s goes with --once"},
 		{"prune-stale with a zero --max-age is a usage error", []string{"prune-stale", "--max-age", "0s"}, "", dir, 2, "--max-age"},
 		{"prune-stale with no segments is a usage error", []string{"prune-stale", "--segments", "0"}, "", dir, 2, "--segments"},
 		{"doctor with a broker timeout over Lambda's is a usage error", []string{"doctor", "--broker-timeout", "16m"}, "", dir, 2, "--broker-timeout"},

@@ -76,7 +76,7 @@ before the batch came prints none and exits 130.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.IntVar(&opts.Workers, "workers", broker.DefaultMessageWorkers, "messages handled at once")
 	fl.DurationVar(&opts.Visibility, "visibility", broker.DefaultVisibility, "how long a received message stays hidden while it is handled")
-	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s)")
+	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s; 0s only with --once)")
 	fl.BoolVar(&opts.Once, "once", false, "handle one batch, print a summary and exit")
 	fl.BoolVar(&opts.JSON, "json", false, "with --once, print the summary as JSON")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more")
@@ -97,6 +97,11 @@ func (o *Options) check() error {
 		return cmdutil.FlagErrorf("--wait must be between 0s and %s (SQS's longest long poll)", store.MaxWait)
 	case o.JSON && !o.Once:
 		return cmdutil.FlagErrorf("--json goes with --once: without it the broker only logs, to standard error")
+	case o.Wait == 0 && !o.Once:
+		// A broker that runs on polls again and again: with no wait it
+		// would spin on an empty queue (and pay for every request on
+		// SQS), and a long poll answers as soon as a message comes anyway.
+		return cmdutil.FlagErrorf("--wait 0s goes with --once: a broker that runs on waits for messages with a long poll (1s to %s), which answers as soon as one comes", store.MaxWait)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func brokerOpts(b *backend.Backend) (*Options, *bytes.Buffer, *syncWriter) {
 		Backend: func(context.Context) (*backend.Backend, error) { return b, nil },
 		Now:     time.Now,
 
-		Concurrency: 4, Workers: 2, Visibility: 10 * time.Second, Wait: 0,
+		Concurrency: 4, Workers: 2, Visibility: 10 * time.Second, Wait: time.Second,
 	}, out, logs
 }
 
