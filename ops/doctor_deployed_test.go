@@ -15,19 +15,19 @@ import (
 	"github.com/socks-dev/socks/ops"
 )
 
-// TestDoctorChecksTheDeployedStack deploys a stack to moto, and doctor's
-// "deployed stack" check passes; a disabled mapping then fails it, saying
-// so; a stack that deploy never made has nothing more to check.
-func TestDoctorChecksTheDeployedStack(t *testing.T) {
+// deployOnMoto deploys spec (in us-east-1, with a stand-in bootstrap) to
+// moto and removes the stack when the test ends.
+func deployOnMoto(t *testing.T, spec awsops.DeploySpec) (*awsops.ControlPlane, *awsops.Deployer) {
+	t.Helper()
 	moto := emulatortest.Moto(t)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
-	stack := "doc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	zip, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1", Zip: zip, Wait: time.Minute}}
+	spec.Region, spec.Zip, spec.Wait = "us-east-1", zip, time.Minute
+	d := &awsops.Deployer{CP: cp, Spec: spec}
 	if _, err := d.Deploy(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +40,15 @@ func TestDoctorChecksTheDeployedStack(t *testing.T) {
 		_ = awsops.DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
 		_ = awsops.DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
 	})
+	return cp, d
+}
+
+// TestDoctorChecksTheDeployedStack deploys a stack to moto, and doctor's
+// "deployed stack" check passes; a disabled mapping then fails it, saying
+// so; a stack that deploy never made has nothing more to check.
+func TestDoctorChecksTheDeployedStack(t *testing.T) {
+	stack := "doc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	cp, d := deployOnMoto(t, awsops.DeploySpec{Stack: stack})
 	run := func(stack string) ops.Result {
 		env := &ops.Env{AWS: &ops.AWSEnv{Deployed: ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })}}
 		var c ops.Check
@@ -77,28 +86,9 @@ func TestDoctorChecksTheDeployedStack(t *testing.T) {
 // --max-connections-per-geek), so a stack deployed with other values than
 // the defaults is healthy, not drifted.
 func TestDoctorAcceptsTheSettingsDeployWasGiven(t *testing.T) {
-	moto := emulatortest.Moto(t)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
-	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := "docset-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	zip, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1", Zip: zip, Wait: time.Minute,
-		Arch: "amd64", ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50, MaximumConcurrency: 40, MaxTopics: 20, MaxConnectionsPerGeek: 3}}
-	if _, err := d.Deploy(t.Context(), false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if steps, err := d.Deployed(ctx); err == nil {
-			_ = d.Undeploy(ctx, steps)
-		}
-		_ = awsops.DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
-		_ = awsops.DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
-	})
+	cp, _ := deployOnMoto(t, awsops.DeploySpec{Stack: stack,
+		Arch: "amd64", ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50, MaximumConcurrency: 40, MaxTopics: 20, MaxConnectionsPerGeek: 3})
 	res, err := ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })(t.Context())
 	if err != nil {
 		t.Fatal(err)
