@@ -135,6 +135,18 @@ func (f *fixture) connect(t *testing.T, id, geek string, topics ...string) {
 	}
 }
 
+// enqueue sends env to the fixture's queue.
+func (f *fixture) enqueue(t *testing.T, env pubsub.Envelope) {
+	t.Helper()
+	data, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Queue().Send(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func envelope(users []string, topics []string, body string) pubsub.Envelope {
 	return pubsub.Envelope{ID: pubsub.NewMessageID(), Users: users, Topics: topics, Body: json.RawMessage(body)}
 }
@@ -381,10 +393,7 @@ func TestAMessageWhoseDeliveriesAllFailIsRetriedThenDeadLettered(t *testing.T) {
 	f.connect(t, "c", "alice", "updates")
 	f.pusher.fail["c"] = store.KindForbidden
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	if _, err := q.Send(ctx, data); err != nil {
-		t.Fatal(err)
-	}
+	f.enqueue(t, env)
 	for i := 1; i <= 3; i++ {
 		m := receiveOne(t, q, time.Minute)
 		if m.ReceiveCount != i {
@@ -418,8 +427,7 @@ func TestAPartialSuccessHandsTheFailedConnectionsOnInAFollowUp(t *testing.T) {
 	f.connect(t, "bad", "alice", "updates")
 	f.pusher.fail["bad"] = store.KindOther
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	if !out.Done || !out.HandedOn || !slices.Equal(out.Pending, []string{"bad"}) {
 		t.Fatalf("outcome = %+v, want done with 'bad' handed on (retrying the whole message would deliver twice to 'ok')", out)
@@ -463,8 +471,7 @@ func TestAFollowUpThatKeepsFailingIsDeadLetteredWithItsConnections(t *testing.T)
 	f.connect(t, "bad", "alice", "updates")
 	f.pusher.fail["bad"] = store.KindOther
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	var out broker.Outcome
 	for i := 1; i <= 3 && !out.DeadLettered; i++ {
@@ -500,8 +507,7 @@ func TestAFollowUpPastItsAttemptsIsDeadLetteredWithoutAPost(t *testing.T) {
 	f.broker.MaxAttempts = 2
 	env := envelope(nil, []string{"updates"}, `1`)
 	env.FollowUp = pubsub.FollowUp{Connections: []string{"c"}, Attempt: 3, LastError: "HTTP 500"}
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	if !out.DeadLettered || len(f.pusher.got("c")) != 0 {
 		t.Fatalf("outcome %+v, posts %q; want dead-lettered without a post", out, f.pusher.got("c"))
@@ -526,8 +532,7 @@ func TestARedrivenFollowUpIsPostedAgainWithItsAttemptsStartedAgain(t *testing.T)
 	f.pusher.fail["bad"] = store.KindOther
 	f.broker.MaxAttempts = 2
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
 		t.Fatalf("original's outcome %+v; want 'bad' handed on", out)
 	}
@@ -537,8 +542,7 @@ func TestARedrivenFollowUpIsPostedAgainWithItsAttemptsStartedAgain(t *testing.T)
 	_ = q.Delete(ctx, fu.Receipt)
 	used := env
 	used.FollowUp = pubsub.FollowUp{Connections: []string{"bad"}, Attempt: 3, LastError: "HTTP 500"}
-	data, _ = used.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, used)
 	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.DeadLettered || len(f.pusher.got("bad")) != 0 {
 		t.Fatalf("outcome %+v; want the used-up follow-up dead-lettered without a post", out)
 	}
@@ -582,8 +586,7 @@ func TestAMessageWhoseFollowUpCannotBeEnqueuedIsKept(t *testing.T) {
 	f.connect(t, "bad", "alice", "updates")
 	f.pusher.fail["bad"] = store.KindOther
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	if out.Done || out.DeadLettered || !strings.Contains(fmt.Sprint(out.Err), "queue unreachable") {
 		t.Fatalf("outcome %+v; want a retry saying the follow-up could not be enqueued", out)
@@ -611,10 +614,7 @@ func TestACrashBetweenReceiveAndDeleteRedelivers(t *testing.T) {
 	q := f.db.Queue()
 	f.connect(t, "c", "alice", "updates")
 	env := envelope([]string{"alice"}, []string{"updates"}, `{"survived":true}`)
-	data, _ := env.Marshal()
-	if _, err := q.Send(ctx, data); err != nil {
-		t.Fatal(err)
-	}
+	f.enqueue(t, env)
 	// A broker receives the message and dies before handling it.
 	_ = receiveOne(t, q, 300*time.Millisecond)
 
@@ -663,10 +663,7 @@ func TestAFanOutCutShortAfterADeliveryHandsTheRestOn(t *testing.T) {
 	f.connect(t, "b-stuck", "alice", "updates")
 	f.pusher.stuck = "b-stuck"
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	if _, err := q.Send(context.Background(), data); err != nil {
-		t.Fatal(err)
-	}
+	f.enqueue(t, env)
 	m := receiveOne(t, q, time.Minute)
 
 	// The handling context ends (Ctrl-C, or the visibility budget is
@@ -705,10 +702,7 @@ func TestAMessageWhoseFollowUpNeverEnqueuesIsDeadLetteredWithTheConnectionsItMis
 	f.connect(t, "bad-one", "alice", "updates")
 	f.pusher.fail["bad-one"] = store.KindOther
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	if _, err := q.Send(ctx, data); err != nil {
-		t.Fatal(err)
-	}
+	f.enqueue(t, env)
 	// Earlier receives that came to nothing (visible again at once).
 	for range f.broker.MaxReceives - 1 {
 		_ = receiveOne(t, q, 0)
@@ -746,8 +740,7 @@ func TestAFollowUpWhoseReportCannotBeReadLeavesTheReportAlone(t *testing.T) {
 	f.connect(t, "bad", "alice", "updates")
 	f.pusher.fail["bad"] = store.KindOther
 	env := envelope(nil, []string{"updates"}, `1`)
-	data, _ := env.Marshal()
-	_, _ = q.Send(ctx, data)
+	f.enqueue(t, env)
 	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
 		t.Fatalf("outcome %+v; want 'bad' handed on", out)
 	}
