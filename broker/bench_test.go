@@ -36,21 +36,9 @@ func BenchmarkFanOut(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	gw, err := gateway.New(gateway.Options{Handler: &routes.Handler{Store: db.Store()}, Routes: routes.ActionRoutes})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = gw.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(sctx)
-	}()
-	wsBase := "ws://" + ln.Addr().String() + "/"
+	gw, addr, stop := serveGateway(b, &routes.Handler{Store: db.Store()})
+	defer stop()
+	wsBase := "ws://" + addr + "/"
 	for i := range conns {
 		geek := fmt.Sprintf("geek%03d", i)
 		secret, _, err := store.IssueChatterID(ctx, db.Store(), geek, time.Hour, time.Now())
@@ -70,7 +58,7 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 		}()
 	}
-	mgmt := gw.ManagementEndpoint(ln.Addr().String())
+	mgmt := gw.ManagementEndpoint(addr)
 	env := pubsub.Envelope{Topics: []string{"bench"}, Body: []byte(`{"event":"bench","payload":"0123456789abcdef0123456789abcdef"}`)}
 
 	variants := []struct {
@@ -107,5 +95,26 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 			b.ReportMetric(float64(conns), "posts/op")
 		})
+	}
+}
+
+// serveGateway serves a local gateway with the action routes and handler h
+// on a loopback port; stop shuts it down (defer it before the store the
+// handler uses is closed, so that the $disconnects find it open).
+func serveGateway(tb testing.TB, h gateway.Handler) (gw *gateway.Gateway, addr string, stop func()) {
+	tb.Helper()
+	gw, err := gateway.New(gateway.Options{Handler: h, Routes: routes.ActionRoutes})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = gw.Serve(ln) }()
+	return gw, ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
 	}
 }

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/broker"
-	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -66,20 +64,8 @@ func TestAFanOutDuringAConnectReachesTheClientAndKeepsItsRecord(t *testing.T) {
 	}
 	defer db.Close()
 	h := &heldConnects{routes: &routes.Handler{Store: db.Store()}, recorded: make(chan string, 1), release: make(chan struct{})}
-	gw, err := gateway.New(gateway.Options{Handler: h, Routes: routes.ActionRoutes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gw.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(sctx)
-	}()
+	gw, addr, stop := serveGateway(t, h)
+	defer stop()
 	secret, _, err := store.IssueChatterID(ctx, db.Store(), "alice", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +78,7 @@ func TestAFanOutDuringAConnectReachesTheClientAndKeepsItsRecord(t *testing.T) {
 	dials := make(chan dialed, 1)
 	go func() {
 		q := url.Values{"geek": {"alice"}, "id": {secret}, "topic": {"news"}}
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+ln.Addr().String()+"/?"+q.Encode(), nil)
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+addr+"/?"+q.Encode(), nil)
 		dials <- dialed{ws, err}
 	}()
 	var id string
