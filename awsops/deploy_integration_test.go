@@ -80,6 +80,19 @@ func testDeployer(t *testing.T, cp *ControlPlane, stack string, zip []byte) *Dep
 		Sleep: func(context.Context, time.Duration) error { return nil }}
 }
 
+// removeStackAtCleanup removes what d deployed, and the stack's queues and
+// tables, when the test ends.
+func removeStackAtCleanup(t *testing.T, cp *ControlPlane, d *Deployer) {
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
+		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
+	})
+}
+
 func deploy(t *testing.T, d *Deployer, dryRun bool) DeployResult {
 	t.Helper()
 	res, err := d.Deploy(t.Context(), dryRun)
@@ -267,14 +280,7 @@ func TestDeployStopsOnATableItCannotPutRight(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx := cleanupContext(t)
-		if steps, err := d.Deployed(ctx); err == nil {
-			_ = d.Undeploy(ctx, steps)
-		}
-		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
-		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
-	})
+	removeStackAtCleanup(t, cp, d)
 	_, err := d.Deploy(t.Context(), false)
 	if err == nil || !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), "key") {
 		t.Fatalf("deploy over a table with another key: %v; want it refused, naming the table and its key", err)
@@ -297,14 +303,7 @@ func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := testDeployer(t, cp, stack, zip)
-	t.Cleanup(func() {
-		ctx := cleanupContext(t)
-		if steps, err := d.Deployed(ctx); err == nil {
-			_ = d.Undeploy(ctx, steps)
-		}
-		_ = DeleteQueues(ctx, cp.SQS, d.Spec.Queues())
-		_ = DeleteTables(ctx, cp.DB, d.Spec.Tables(), time.Minute)
-	})
+	removeStackAtCleanup(t, cp, d)
 	deploy(t, d, false)
 	ec2 := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(ec2)}); err != nil {
