@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
@@ -165,14 +167,22 @@ func (h *Handler) HandleWebSocket(ctx context.Context, req events.APIGatewayWebs
 // CallbackFromEvent derives the Management API endpoint from a WebSocket
 // event that came through the API's own execute-api domain:
 // https://{domainName}/{stage}. Custom domains map stages differently, so
-// for them it returns "" (set SOCKS_CALLBACK_URL).
+// for them it returns "" (set SOCKS_CALLBACK_URL). So that no event can
+// point the broker's posts at another host, the domain must be exactly
+// {apiId}.execute-api.{region}.amazonaws.com (or .com.cn), of the event's
+// own apiId, and the stage a plain stage name (gateway.ValidStage).
 func CallbackFromEvent(req events.APIGatewayWebsocketProxyRequest) string {
 	rc := req.RequestContext
-	if rc.DomainName == "" || rc.Stage == "" || !strings.Contains(rc.DomainName, ".execute-api.") {
+	m := executeAPIDomain.FindStringSubmatch(rc.DomainName)
+	if m == nil || (rc.APIID != "" && m[1] != rc.APIID) || rc.Stage == "" || !gateway.ValidStage(rc.Stage) {
 		return ""
 	}
 	return (&url.URL{Scheme: "https", Host: rc.DomainName, Path: "/" + rc.Stage}).String()
 }
+
+// executeAPIDomain is the default domain of an API Gateway API; the match
+// is its API ID.
+var executeAPIDomain = regexp.MustCompile(`^([a-z0-9]+)\.execute-api\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
 
 // endpoint is the Management API endpoint for SQS batches.
 func (h *Handler) endpoint() string {
@@ -258,9 +268,16 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 		workers = DefaultWorkers
 	}
 	failed := make([]bool, len(ev.Records))
+	// A message SQS hands over twice in one batch is handled once, under
+	// its first record, and reported once.
+	seen := make(map[string]bool, len(ev.Records))
 	g := new(errgroup.Group)
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
+		if r.MessageId != "" && seen[r.MessageId] {
+			continue
+		}
+		seen[r.MessageId] = true
 		g.Go(func() error {
 			failed[i] = !record(settle, fanOut, &br, r)
 			return nil

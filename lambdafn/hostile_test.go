@@ -1,0 +1,142 @@
+package lambdafn
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// sqsRecord is one record of a made-up SQS batch.
+type sqsRecord struct{ id, body, receives string }
+
+// sqsBatch is the payload of an SQS event holding records.
+func sqsBatch(t *testing.T, records ...sqsRecord) []byte {
+	t.Helper()
+	var rs []map[string]any
+	for i, r := range records {
+		rs = append(rs, map[string]any{
+			"messageId": r.id, "receiptHandle": "receipt-" + r.id + "-" + string(rune('a'+i)), "body": r.body,
+			"attributes":  map[string]string{"ApproximateReceiveCount": r.receives, "SentTimestamp": "1769088100000"},
+			"eventSource": SourceSQS, "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:prod-envelopes",
+		})
+	}
+	b, err := json.Marshal(map[string]any{"Records": rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withDomain is the recorded $default event with its requestContext's
+// domainName, stage and apiId replaced.
+func withDomain(t *testing.T, domain, stage, apiID string) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(readEvent(t, "default.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	rc := ev["requestContext"].(map[string]any)
+	rc["domainName"], rc["stage"], rc["apiId"] = domain, stage, apiID
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A client (or anyone who can invoke the function) must not be able to
+// point the broker's Management API calls, and so the bodies it posts, at
+// a host of their choosing through an event's requestContext.
+func TestAnEventCannotSteerTheManagementEndpoint(t *testing.T) {
+	for _, tc := range []struct{ name, domain, stage, apiID string }{
+		{"an execute-api label inside another domain", "abc123defg.execute-api.evil.example", "prod", "abc123defg"},
+		{"the API's domain followed by another", "abc123defg.execute-api.eu-west-1.amazonaws.com.evil.example", "prod", "abc123defg"},
+		{"user info before another host", "abc123defg.execute-api.eu-west-1.amazonaws.com@evil.example", "prod", "abc123defg"},
+		{"a path after another host", "evil.example/.execute-api.eu-west-1.amazonaws.com", "prod", "abc123defg"},
+		{"a fragment after another host", "evil.example#.execute-api.eu-west-1.amazonaws.com", "prod", "abc123defg"},
+		{"a port on the host", "abc123defg.execute-api.eu-west-1.amazonaws.com:8443", "prod", "abc123defg"},
+		{"a stage that climbs out of the path", "abc123defg.execute-api.eu-west-1.amazonaws.com", "prod/../../evil", "abc123defg"},
+		{"a stage with a query", "abc123defg.execute-api.eu-west-1.amazonaws.com", "prod?x=1", "abc123defg"},
+		{"a domain of another API than the event's", "zzz999zzzz.execute-api.eu-west-1.amazonaws.com", "prod", "abc123defg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := sqsFixture(t)
+			f.h.Callback = ""
+			f.websocket(t, readEvent(t, "default.json")) // the API's own endpoint
+			f.websocket(t, withDomain(t, tc.domain, tc.stage, tc.apiID))
+			f.sqs(t, readEvent(t, "sqs-batch.json"))
+			if len(f.pushers) != 1 || f.pushers[fixtureDomain] != 1 {
+				t.Errorf("pushers %v; want only %s", f.pushers, fixtureDomain)
+			}
+		})
+	}
+	t.Run("the API's own domain in China is used", func(t *testing.T) {
+		const domain = "abc123defg.execute-api.cn-north-1.amazonaws.com.cn"
+		req := events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{DomainName: domain, Stage: "prod", APIID: "abc123defg"}}
+		if got := CallbackFromEvent(req); got != "https://"+domain+"/prod" {
+			t.Errorf("got %q", got)
+		}
+	})
+}
+
+// A record SQS hands over twice in one batch (same message ID) is one
+// message: handled once, and reported once.
+func TestSQSDuplicateRecordsInABatchAreHandledOnce(t *testing.T) {
+	const delivered = `{"id":"m-dup","users":["Friendless"],"topics":["updates"],"body":"once"}`
+	const failing = `{"id":"m-dup-fail","users":["Dilettante"],"topics":["updates"],"body":"never"}`
+	t.Run("a delivered record is posted once and not reported failed", func(t *testing.T) {
+		f := sqsFixture(t)
+		resp := f.sqs(t, sqsBatch(t, sqsRecord{"dup", delivered, "1"}, sqsRecord{"dup", delivered, "1"}))
+		if got := failures(resp); len(got) != 0 {
+			t.Errorf("batch item failures %v; want none", got)
+		}
+		if got := f.pusher.got["conn-friendless"]; !slices.Equal(got, []string{`"once"`}) {
+			t.Errorf("posted %q; want one post", got)
+		}
+	})
+	t.Run("a failing record is reported failed once", func(t *testing.T) {
+		f := sqsFixture(t)
+		resp := f.sqs(t, sqsBatch(t, sqsRecord{"dup", failing, "1"}, sqsRecord{"other", delivered, "1"}, sqsRecord{"dup", failing, "1"}))
+		if got := failures(resp); !slices.Equal(got, []string{"dup"}) {
+			t.Errorf("batch item failures %v; want [dup]", got)
+		}
+	})
+}
+
+// Every record of a batch is reported failed exactly when it was not
+// handled, whatever it holds.
+func TestSQSBatchOfOddRecordsIsReportedExactly(t *testing.T) {
+	f := sqsFixture(t)
+	resp := f.sqs(t, sqsBatch(t,
+		sqsRecord{"empty", "", "1"},
+		sqsRecord{"not-json", "\x00\x01binary", "1"},
+		sqsRecord{"array", `[1,2,3]`, "1"},
+		sqsRecord{"huge", `{"users":["Friendless"],"topics":["updates"],"body":"` + strings.Repeat("x", 200*1024) + `"}`, "1"},
+		sqsRecord{"no-receives", `{"users":["Dilettante"],"topics":["updates"],"body":1}`, ""},
+		sqsRecord{"fine", `{"users":["Friendless"],"topics":["updates"],"body":2}`, "1"},
+	))
+	if got := failures(resp); !slices.Equal(got, []string{"no-receives"}) {
+		t.Errorf("batch item failures %v; want only the undeliverable record", got)
+	}
+	for _, id := range []string{"empty", "not-json", "array", "huge"} {
+		if r := f.queue.reasons[id]; !strings.HasPrefix(r, "unusable envelope") {
+			t.Errorf("dead letter %s: reason %q", id, r)
+		}
+	}
+	if got := f.pusher.got["conn-friendless"]; !slices.Equal(got, []string{"2"}) {
+		t.Errorf("posted %q; want only the fine record's body", got)
+	}
+}
+
+func TestInvokeRefusesAScheduledEvent(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.h.Invoke(t.Context(), []byte(`{"version":"0","id":"53dc4d37","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-01-22T13:20:00Z","region":"eu-west-1","resources":["arn:aws:events:eu-west-1:123456789012:rule/prune"],"detail":{}}`))
+	var ue *UnsupportedEventError
+	if !errors.As(err, &ue) {
+		t.Errorf("err = %v; want an UnsupportedEventError", err)
+	}
+}
