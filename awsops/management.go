@@ -51,8 +51,20 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apig
 	})
 }
 
-// executeAPIHost matches an API Gateway host, which names its region.
-var executeAPIHost = regexp.MustCompile(`^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+// executeAPIHost matches an API Gateway API's default domain, which names
+// the API and its region.
+var executeAPIHost = regexp.MustCompile(`^([a-z0-9]+)\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+
+// ExecuteAPIHost reports whether host is exactly the default domain of an
+// API Gateway API, {apiId}.execute-api.{region}.amazonaws.com (or .com.cn),
+// with no port, and returns its API ID and region.
+func ExecuteAPIHost(host string) (apiID, region string, ok bool) {
+	m := executeAPIHost.FindStringSubmatch(host)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
 
 // endpointRegion returns the region an execute-api endpoint is in, which
 // its requests must be signed for, or "" for any other endpoint (a custom
@@ -62,10 +74,8 @@ func endpointRegion(endpoint string) string {
 	if err != nil {
 		return ""
 	}
-	if m := executeAPIHost.FindStringSubmatch(strings.ToLower(u.Hostname())); m != nil {
-		return m[1]
-	}
-	return ""
+	_, region, _ := ExecuteAPIHost(strings.ToLower(u.Hostname()))
+	return region
 }
 
 // LocalConfig is the AWS configuration for talking to the local gateway:

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,16 +172,12 @@ func (h *Handler) HandleWebSocket(ctx context.Context, req events.APIGatewayWebs
 // own apiId, and the stage a plain stage name (gateway.ValidStage).
 func CallbackFromEvent(req events.APIGatewayWebsocketProxyRequest) string {
 	rc := req.RequestContext
-	m := executeAPIDomain.FindStringSubmatch(rc.DomainName)
-	if m == nil || (rc.APIID != "" && m[1] != rc.APIID) || rc.Stage == "" || !gateway.ValidStage(rc.Stage) {
+	apiID, _, ok := awsops.ExecuteAPIHost(rc.DomainName)
+	if !ok || (rc.APIID != "" && apiID != rc.APIID) || rc.Stage == "" || !gateway.ValidStage(rc.Stage) {
 		return ""
 	}
 	return (&url.URL{Scheme: "https", Host: rc.DomainName, Path: "/" + rc.Stage}).String()
 }
-
-// executeAPIDomain is the default domain of an API Gateway API; the match
-// is its API ID.
-var executeAPIDomain = regexp.MustCompile(`^([a-z0-9]+)\.execute-api\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
 
 // endpoint is the Management API endpoint for SQS batches.
 func (h *Handler) endpoint() string {

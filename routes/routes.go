@@ -209,9 +209,12 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	if limit == 0 {
 		limit = DefaultMaxConnectionsPerGeek
 	}
+	// API Gateway's connectedAt, unless it is later than now (an odd or
+	// forged event): a record must never outlive now plus maxDur, which
+	// prune-stale relies on.
 	connectedAt := now
-	if at := req.RequestContext.ConnectedAt; at > 0 {
-		connectedAt = time.UnixMilli(at)
+	if at := time.UnixMilli(req.RequestContext.ConnectedAt); req.RequestContext.ConnectedAt > 0 && at.Before(now) {
+		connectedAt = at
 	}
 	maxDur := h.MaxDuration
 	if maxDur <= 0 {
