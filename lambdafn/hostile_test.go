@@ -1,13 +1,19 @@
 package lambdafn
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // sqsRecord is one record of a made-up SQS batch.
@@ -104,6 +110,10 @@ func TestSQSDuplicateRecordsInABatchAreHandledOnce(t *testing.T) {
 		if got := failures(resp); !slices.Equal(got, []string{"dup"}) {
 			t.Errorf("batch item failures %v; want [dup]", got)
 		}
+		// SQS heeds only the latest receipt of a message received twice.
+		if _, ok := f.queue.hidden["receipt-dup-c"]; !ok || len(f.queue.hidden) != 1 {
+			t.Errorf("visibility changed for %v; want only the later receipt receipt-dup-c", f.queue.hidden)
+		}
 	})
 }
 
@@ -138,5 +148,49 @@ func TestInvokeRefusesAScheduledEvent(t *testing.T) {
 	var ue *UnsupportedEventError
 	if !errors.As(err, &ue) {
 		t.Errorf("err = %v; want an UnsupportedEventError", err)
+	}
+}
+
+// failingPuts is a store whose connection writes fail (and that has no
+// AdmitConnection, so the routes admit in steps and reach the write).
+type failingPuts struct{ store.Store }
+
+func (failingPuts) PutConnection(context.Context, pubsub.Connection) error {
+	return errors.New("connection table unavailable")
+}
+
+// No chatter ID, right or wrong, reaches the function's logs (CloudWatch),
+// whichever way the connect goes.
+func TestTheFunctionNeverLogsAChatterID(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.h.Logger = logger
+	f.h.Routes.Logger = logger
+	const wrong = "sc_WRONG-but-looks-like-one-0123456789"
+	connect := string(readEvent(t, "connect.json"))
+	header := string(readEvent(t, "connect-header.json"))
+	for _, ev := range []string{
+		connect,
+		header,
+		strings.ReplaceAll(connect, fixtureSecret, wrong),
+		strings.ReplaceAll(header, fixtureSecret, wrong),
+		strings.ReplaceAll(connect, fixtureSecret, wrong+strings.Repeat("x", 5000)),
+	} {
+		if _, err := f.h.Invoke(t.Context(), []byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.h.Routes.Store = failingPuts{f.store}
+	if _, err := f.h.Invoke(t.Context(), []byte(strings.ReplaceAll(connect, fixtureConn, "conn-failing"))); err == nil {
+		t.Error("a connect whose record cannot be written succeeded")
+	}
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged: the check below would prove nothing")
+	}
+	for _, secret := range []string{fixtureSecret, wrong, "sc_"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the logs carry %q:\n%s", secret, logs.String())
+		}
 	}
 }

@@ -240,7 +240,8 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // record to retry is made visible again after a backoff of a second per
 // receive (broker.RetryLater), as in the queue loop. The fan-out, and then
 // the settling, stop a little before the invocation's deadline (see
-// batchContexts), so that the answer always goes out.
+// batchContexts), so that the answer always goes out. A message that
+// appears twice in the batch (the same message ID) is handled once.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	endpoint := h.endpoint()
 	if endpoint == "" {
@@ -263,16 +264,19 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 		workers = DefaultWorkers
 	}
 	failed := make([]bool, len(ev.Records))
-	// A message SQS hands over twice in one batch is handled once, under
-	// its first record, and reported once.
-	seen := make(map[string]bool, len(ev.Records))
+	// A message SQS hands over twice in one batch is handled once, and
+	// reported once: under its last record, whose receipt is the one SQS
+	// heeds (the latest received).
+	last := make(map[string]int, len(ev.Records))
+	for i, r := range ev.Records {
+		last[r.MessageId] = i
+	}
 	g := new(errgroup.Group)
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
-		if r.MessageId != "" && seen[r.MessageId] {
+		if r.MessageId != "" && last[r.MessageId] != i {
 			continue
 		}
-		seen[r.MessageId] = true
 		g.Go(func() error {
 			failed[i] = !record(settle, fanOut, &br, r)
 			return nil
