@@ -225,6 +225,26 @@ func TestDeployedZipServesEveryEventUnderTheRIE(t *testing.T) {
 			t.Fatalf("ping answered %+v\noutput: %s", resp, r.Output())
 		}
 	})
+	t.Run("events it does not serve are invocation errors, and it serves on", func(t *testing.T) {
+		for _, payload := range []string{
+			`hello`,
+			`{}`,
+			`{"version":"0","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`,
+			`{"Records":[{"eventSource":"aws:sns","Sns":{"Message":"{}"}}]}`,
+			`{"junk":"` + strings.Repeat("x", 1<<20) + `"}`,
+		} {
+			body, err := r.Invoke(t.Context(), []byte(payload))
+			if err != nil || !strings.Contains(string(body), "unsupported event") {
+				t.Errorf("%.40s... answered %s, %v; want an unsupported event error\noutput: %s", payload, body, err, r.Output())
+			}
+		}
+		ev := rieEvent(t, "default.json", secret)
+		ev["requestContext"].(map[string]any)["routeKey"] = "ping"
+		ev["body"] = `{"action":"ping"}`
+		if resp := ws(t, ev); resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"type":"pong"`) {
+			t.Fatalf("ping after them answered %+v\noutput: %s", resp, r.Output())
+		}
+	})
 	t.Run("$default", func(t *testing.T) {
 		resp := ws(t, rieEvent(t, "default.json", secret))
 		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"type":"error"`) || !strings.Contains(resp.Body, "sendmessage") {
