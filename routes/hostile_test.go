@@ -137,3 +137,28 @@ func TestAConnectedAtInTheFutureDoesNotOutliveTheMaximumDuration(t *testing.T) {
 }
 
 func sorted(in []string) []string { return slices.Sorted(slices.Values(in)) }
+
+// A client's frame is a MESSAGE event: were the route selection ever to
+// give it the key $disconnect (a frame {"action":"$disconnect"}), it must
+// not delete the sender's record, which would let a geek hold connections
+// past its cap; nor may a MESSAGE with the key $connect admit anything.
+func TestAMessageCannotRunTheConnectOrDisconnectRoute(t *testing.T) {
+	h, s, now := newHandler(t)
+	ctx := context.Background()
+	connectAs(t, h, s, "c-alice", "alice", "updates", now)
+	for _, route := range []string{"$disconnect", "$connect"} {
+		t.Run(route, func(t *testing.T) {
+			ev := messageEvent("c-alice", route, `{"action":"`+route+`"}`)
+			resp, err := h.Handle(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := reply(t, resp.Body); r.Type != "error" {
+				t.Errorf("reply %+v; want an error frame", r)
+			}
+			if c, err := s.GetConnection(ctx, "c-alice"); err != nil || !slices.Equal(c.Topics, []string{"updates"}) {
+				t.Errorf("alice's connection after the frame: %+v, %v", c, err)
+			}
+		})
+	}
+}

@@ -32,6 +32,9 @@ const (
 	RoutePing        = "ping"
 )
 
+// EventMessage is the requestContext.eventType of a client's frame.
+const EventMessage = "MESSAGE"
+
 // ActionRoutes are the route keys selected by $request.body.action.
 var ActionRoutes = []string{RouteSubscribe, RouteUnsubscribe, RoutePing}
 
@@ -114,10 +117,17 @@ func (h *Handler) logger() *slog.Logger {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// Handle dispatches one API Gateway WebSocket event by its route key.
+// Handle dispatches one API Gateway WebSocket event by its route key. A
+// client's frame (a MESSAGE event) never runs $connect or $disconnect,
+// whatever key it was given: it goes to $default, so that no frame can
+// delete its own record (and hold connections past the geek's cap).
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := &req.RequestContext
-	switch rc.RouteKey {
+	route := rc.RouteKey
+	if rc.EventType == EventMessage && (route == RouteConnect || route == RouteDisconnect) {
+		route = RouteDefault
+	}
+	switch route {
 	case RouteConnect:
 		return h.connect(ctx, &req)
 	case RouteDisconnect:
