@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -191,6 +193,73 @@ func TestTheFunctionNeverLogsAChatterID(t *testing.T) {
 	for _, secret := range []string{fixtureSecret, wrong, "sc_"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the logs carry %q:\n%s", secret, logs.String())
+		}
+	}
+}
+
+// FuzzDispatch feeds the function any payload: it never panics, and an SQS
+// batch's answer names only its records' message IDs, each at most once.
+func FuzzDispatch(f *testing.F) {
+	for _, name := range []string{"connect.json", "connect-header.json", "subscribe.json", "default.json", "disconnect.json", "sqs-batch.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "lambda", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"Records":[{"eventSource":"aws:sqs","messageId":"a","body":"{}"},{"eventSource":"aws:sqs","messageId":"a","body":"[]"}]}`))
+	f.Add([]byte(`{"requestContext":{"routeKey":"$disconnect","eventType":"MESSAGE","connectionId":"x"}}`))
+	fx := sqsFixture(f)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		resp, err := fx.h.Dispatch(context.Background(), payload)
+		r, ok := resp.(events.SQSEventResponse)
+		if err != nil || !ok {
+			return
+		}
+		var ev events.SQSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			t.Fatalf("answered %+v for a batch that does not decode: %v", r, err)
+		}
+		ids := map[string]bool{}
+		for _, rec := range ev.Records {
+			ids[rec.MessageId] = true
+		}
+		seen := map[string]bool{}
+		for _, fail := range r.BatchItemFailures {
+			if !ids[fail.ItemIdentifier] || seen[fail.ItemIdentifier] {
+				t.Fatalf("batch item failure %q is not one of the batch's records, or is named twice: %+v", fail.ItemIdentifier, r)
+			}
+			seen[fail.ItemIdentifier] = true
+		}
+	})
+}
+
+// docs/deploy.md: one "delivered" log line per message handled, and a
+// "dead-lettered" line with the reason per message dead-lettered.
+func TestTheFunctionLogsEachMessagesFate(t *testing.T) {
+	f := sqsFixture(t)
+	var logs bytes.Buffer
+	f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	f.sqs(t, readEvent(t, "sqs-batch.json"))
+	got := map[string][]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var l struct{ Msg, Message, Reason string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if l.Msg == "delivered" || (l.Msg == "dead-lettered" && l.Reason != "") {
+			got[l.Msg] = append(got[l.Msg], l.Message)
+		}
+	}
+	slices.Sort(got["delivered"])
+	slices.Sort(got["dead-lettered"])
+	want := map[string][]string{
+		"delivered":     {"059f36b4-87a3-44ab-83d2-661975830a7d", "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"},
+		"dead-lettered": {"2e1424d4-f796-459a-8184-9c92662be6da", "c7a1e9d3-0b2f-4e6a-8d5c-3f1b7e9a2c4d", "f0e1d2c3-b4a5-4968-8776-655443322110"},
+	}
+	for msg, ids := range want {
+		if !slices.Equal(got[msg], ids) {
+			t.Errorf("%q lines for %v; want %v\n%s", msg, got[msg], ids, logs.String())
 		}
 	}
 }

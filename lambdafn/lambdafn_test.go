@@ -155,7 +155,7 @@ type fixture struct {
 
 // newFixture returns a handler on a local store, with the fixture's chatter
 // ID issued to Friendless.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	now := func() time.Time { return eventTime }
 	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: now})
@@ -300,7 +300,7 @@ func TestWebSocketEventsRunTheRouteHandlers(t *testing.T) {
 // sqsFixture adds the connections the recorded batch addresses: Friendless
 // on updates, whose posts succeed, and Dilettante on updates, whose posts
 // fail.
-func sqsFixture(t *testing.T) *fixture {
+func sqsFixture(t testing.TB) *fixture {
 	f := newFixture(t)
 	for _, c := range []pubsub.Connection{
 		{ID: "conn-friendless", Geek: "Friendless", Topics: []string{"updates"}, ConnectedAt: eventTime.Add(-time.Minute), ExpiresAt: eventTime.Add(time.Hour)},
