@@ -246,6 +246,51 @@ var limitTests = []struct {
 			t.Errorf("a connect after the stale records went: %d %q %v; want 200", resp.StatusCode, resp.Body, err)
 		}
 	}},
+	{"subscribes racing a $disconnect from separate clients leave no record and no subscription behind", func(t *testing.T, open Clients) {
+		// docs/tables.md: DeleteConnection guards against a concurrent
+		// subscribe. A subscription item left without its record would
+		// be a target no $disconnect ever removes.
+		ctx := t.Context()
+		s := open()
+		const rounds, subscribers = 10, 3
+		var topics []string
+		for r := range rounds {
+			id := fmt.Sprintf("race%d", r)
+			if err := s.PutConnection(ctx, pubsub.Connection{ID: id, Geek: "bob", Topics: []string{"t0"}, ConnectedAt: Now, ExpiresAt: Now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := range subscribers {
+				topic := fmt.Sprintf("r%d-s%d", r, i)
+				topics = append(topics, topic)
+				h := &routes.Handler{Store: open(), Now: func() time.Time { return Now }}
+				wg.Go(func() {
+					if _, err := h.Handle(ctx, frame(id, routes.RouteSubscribe, `{"action":"subscribe","topics":["`+topic+`"]}`)); err != nil {
+						t.Errorf("subscribe %s to %s: %v", id, topic, err)
+					}
+				})
+			}
+			h := &routes.Handler{Store: open(), Now: func() time.Time { return Now }}
+			wg.Go(func() {
+				if _, err := h.Handle(ctx, events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+					RouteKey: routes.RouteDisconnect, EventType: "DISCONNECT", ConnectionID: id,
+				}}); err != nil {
+					t.Errorf("disconnect %s: %v", id, err)
+				}
+			})
+			wg.Wait()
+			if c, err := s.GetConnection(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("after its $disconnect, %s is %+v, %v; want no record", id, c, err)
+			}
+		}
+		left, err := s.FindTargets(ctx, nil, append(topics, "t0"), Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 0 || countLive(t, s, "bob") != 0 {
+			t.Errorf("targets left behind: %+v", left)
+		}
+	}},
 }
 
 func countLive(t *testing.T, s store.Store, geek string) int {
