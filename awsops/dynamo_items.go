@@ -19,7 +19,7 @@ const (
 	attrTopic       = "topic"
 	attrTopics      = "topics"
 	attrConnectedAt = "connectedAt" // unix milliseconds
-	attrExpiresAtMs = "expiresAtMs" // unix milliseconds; absent: never
+	attrExpiresAtMs = "expiresAtMs" // unix milliseconds; absent: a connection never expires, a chatter ID is expired
 	attrVersion     = "version"
 	attrHash        = "hash"
 	attrIssuedAt    = "issuedAt" // unix milliseconds
