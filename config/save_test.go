@@ -420,7 +420,7 @@ func TestSaveProfileRefusesBadFiles(t *testing.T) {
 		name, file, wantErr string
 	}{
 		{"a file that is not TOML", "[profiles.prod]\nstack = \n# mine\n", "config file "},
-		{"a file whose profiles are not a table", "profiles = 3\n", "profiles must be a table of settings, not a value of type integer"},
+		{"a file whose profiles are not a table", "profiles = 3\n", "line 1: profiles must be a table of settings ([profiles.NAME]), not an integer"},
 		{"a file whose profile is not a table", "[profiles]\nprod = \"x\" # mine\n", "config file "},
 		{"a file with the profile's table twice", "[profiles.prod]\n[profiles.prod]\n", "config file "},
 	} {
