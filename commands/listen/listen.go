@@ -138,7 +138,9 @@ across reconnects.
 Keeping the connection: a WebSocket ping every --ping-interval (the
 gateway drops connections idle for 10 minutes), a fresh connection before
 the gateway's 2-hour cap (--max-connection), and after a drop, reconnects
-with exponential backoff and jitter (0.5 s doubling to 30 s). The first
+with exponential backoff and jitter (0.5 s doubling to 30 s). A reconnect
+whose connection ends within 10 s counts as failed, so a gateway that
+accepts and drops at once uses up --max-retries too. The first
 connection is not retried. A refused upgrade (401/403) is never retried.
 
 Exit codes:

@@ -48,7 +48,10 @@ type session struct {
 	since   time.Time // when conn opened
 	step    int       // backoff step
 	fails   int       // failed reconnects in a row
-	got     int       // messages shown
+	// retried: conn came from a reconnect, so that its ending within
+	// stableAfter makes that reconnect a failed one.
+	retried bool
+	got     int // messages shown
 	timeout *time.Timer
 }
 
@@ -216,6 +219,7 @@ func (s *session) run(ctx context.Context) (err error) {
 			if err := s.attach(conn); err != nil {
 				return err
 			}
+			s.retried = true
 			renew = s.renewTimer()
 		case <-renew:
 			var stop bool
@@ -348,11 +352,12 @@ func (s *session) hint(status int) string {
 	return "check --url"
 }
 
-// attach makes conn the current connection.
+// attach makes conn the current connection. It does not end a run of
+// failed reconnects: a gateway that accepts and drops at once would never
+// use up --max-retries (dropped decides).
 func (s *session) attach(conn Conn) error {
-	s.conn, s.since = conn, time.Now()
+	s.conn, s.since, s.retried = conn, time.Now(), false
 	s.topics, s.pending = s.wanted(), nil
-	s.fails = 0
 	return s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateConnected,
 		URL: s.base, Geek: s.o.Geek, Topics: slices.Clone(s.topics)})
 }
@@ -370,12 +375,19 @@ func (s *session) dropped() (<-chan time.Time, error) {
 		l.Error = "the connection ended"
 	}
 	s.topics, s.pending = s.wanted(), nil
-	if time.Since(s.since) >= stableAfter {
-		s.step = 0
+	switch {
+	case time.Since(s.since) >= stableAfter:
+		s.step, s.fails = 0, 0
+	case s.retried:
+		// A reconnect whose connection ended at once failed too.
+		s.fails++
 	}
 	s.conn = nil
 	if err := s.p.emit(l); err != nil {
 		return nil, err
+	}
+	if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
+		return nil, fmt.Errorf("gave up after %d failed reconnects in a row: the gateway accepted and ended each connection within %s (last: %s)", s.fails, stableAfter, closeText(l))
 	}
 	return s.scheduleRetry("")
 }
