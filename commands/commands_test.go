@@ -72,6 +72,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
+		// 500ms was issued with exit 0, and stored to the millisecond it
+		// could expire as it was printed: a secret that never connects.
+		{"a ttl under a second is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"}, "", dir, 2, "ttl 500ms is out of range: give a duration of at least 1s"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
 		{"chatter issue with no live IDs allowed is a usage error", []string{"chatter", "issue", "--geek", "alice", "--max-live", "0"}, "", dir, 2, "--max-live"},

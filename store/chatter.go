@@ -50,8 +50,8 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 	if err := pubsub.ValidateTopicPatterns(topics); err != nil {
 		return "", ChatterID{}, err
 	}
-	if ttl <= 0 || ttl > pubsub.MaxChatterTTL {
-		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration above 0 and at most %s", ttl, pubsub.MaxChatterTTL)}
+	if ttl < pubsub.MinChatterTTL || ttl > pubsub.MaxChatterTTL {
+		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration of at least %s and at most %s", ttl, pubsub.MinChatterTTL, pubsub.MaxChatterTTL)}
 	}
 	secret := pubsub.NewChatterID()
 	c := ChatterID{

@@ -75,7 +75,7 @@ upgrade (403) or with an error frame. Without it, any topic.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "the user the chatter ID is for (required)")
-	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, fmt.Sprintf("how long the chatter ID stays valid (%s to %s)", pubsub.MinChatterTTL, pubsub.MaxChatterTTL))
 	cmd.Flags().IntVar(&opts.MaxLive, "max-live", store.DefaultMaxLiveChatterIDs, "refuse when the geek already holds this many live chatter IDs")
 	cmd.Flags().StringSliceVar(&opts.Topics, "topics", nil, "limit the ID to these topics (comma-separated; a trailing '*' matches a prefix; default any)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
