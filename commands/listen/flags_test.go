@@ -92,6 +92,12 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"a negative max-retries", []string{"--geek", "a", "--max-retries", "-1"}, "--max-retries"},
 		{"a ping interval over the idle timeout", []string{"--geek", "a", "--ping-interval", "10m"}, "--ping-interval"},
 		{"an http URL", []string{"--geek", "a", "--url", "http://127.0.0.1:1/"}, "ws or wss"},
+		// Pasted from a browser's connect URL: the ID in it was ignored
+		// (listen issued its own) and shown in every "connected" line.
+		{"a chatter ID in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=a&id=sc_secret"}, "--id-file"},
+		{"a chatter ID in an http --url", []string{"--geek", "a", "--url", "http://127.0.0.1:1/?id=sc_secret"}, "--id-file"},
+		{"a geek in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=eve"}, "--geek"},
+		{"a topic in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?topic=news"}, "--topic"},
 		{"a bad regular expression", []string{"--geek", "a", "--until", "("}, "--until"},
 		{"a header without a colon", []string{"--geek", "a", "-H", "X-Trace"}, "'Key: Value'"},
 		{"a header the handshake sets", []string{"--geek", "a", "-H", "Sec-WebSocket-Protocol: x"}, "--subprotocol"},

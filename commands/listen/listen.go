@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -170,7 +171,7 @@ Exit codes:
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Geek, "geek", "g", "", "the user to connect as (required)")
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable, or a comma list; default '.', every topic)")
-	fl.StringVar(&opts.URL, "url", "", "WebSocket URL (default: the backend's; locally, the running 'socks serve')")
+	fl.StringVar(&opts.URL, "url", "", "WebSocket URL, without ?geek, ?id or ?topic (default: the backend's; locally, the running 'socks serve')")
 	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
 	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input)")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
@@ -239,6 +240,19 @@ func (o *Options) complete() error {
 		return cmdutil.FlagErrorf("--ping-interval %s is out of range: give a duration above 0 and under the gateway's %s idle timeout", o.PingInterval, pubsub.IdleTimeout)
 	}
 	if o.URL != "" {
+		// Before anything echoes the URL: a browser's connect URL, pasted,
+		// holds the chatter ID. Its geek and topics would be replaced.
+		if u, err := url.Parse(o.URL); err == nil {
+			q := u.Query()
+			switch {
+			case q.Has("id"):
+				return cmdutil.FlagErrorf("--url holds a chatter ID (?id=), which listen would show: give the gateway's address alone, and the ID with --id-file or $%s", ChatterIDEnv)
+			case q.Has("geek"):
+				return cmdutil.FlagErrorf("--url holds ?geek=: give the gateway's address alone, and the geek with --geek")
+			case q.Has("topic"):
+				return cmdutil.FlagErrorf("--url holds ?topic=: give the gateway's address alone, and the topics with --topic")
+			}
+		}
 		if _, err := wsclient.ConnectURL(o.URL, "", "", nil); err != nil {
 			return cmdutil.FlagErrorf("--url: %v", err)
 		}
