@@ -96,6 +96,13 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		// (listen issued its own) and shown in every "connected" line.
 		{"a chatter ID in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=a&id=sc_secret"}, "--id-file"},
 		{"a chatter ID in an http --url", []string{"--geek", "a", "--url", "http://127.0.0.1:1/?id=sc_secret"}, "--id-file"},
+		// `--url "$URL"` with URL unset connected to the local gateway
+		// instead; `--id "$ID"` issued a chatter ID there.
+		{"an empty --url", []string{"--geek", "a", "--url", ""}, "--url is empty"},
+		{"an empty --id", []string{"--geek", "a", "--id", " "}, "--id is empty"},
+		{"an empty --id-file", []string{"--geek", "a", "--id-file", ""}, "--id-file is empty"},
+		{"an empty --origin", []string{"--geek", "a", "--origin", ""}, "--origin is empty"},
+		{"an empty --until", []string{"--geek", "a", "--until", ""}, "--until is empty"},
 		{"a geek in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=eve"}, "--geek"},
 		{"a topic in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?topic=news"}, "--topic"},
 		{"a bad regular expression", []string{"--geek", "a", "--until", "("}, "--until"},

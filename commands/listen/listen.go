@@ -159,6 +159,11 @@ Exit codes:
   SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Each of these left out means something else: the backend's
+			// gateway, an issued chatter ID, no Origin, no --until.
+			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
+				return err
+			}
 			if err := opts.complete(); err != nil {
 				return err
 			}
