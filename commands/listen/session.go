@@ -340,7 +340,11 @@ func (s *session) hint(status int) string {
 	case http.StatusUnauthorized:
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
 	case http.StatusForbidden:
-		if s.ep.issuedHere() {
+		switch {
+		case s.ep.issuedHere() && s.base != "":
+			// s.base: a connection was open before, on an ID from this store.
+			return "listen issued this chatter ID itself and the gateway took them before: it was revoked (socks chatter revoke), or the gateway now checks another store"
+		case s.ep.issuedHere():
 			return "listen issued this chatter ID itself, so the gateway checks another store: make --url and --state-dir (or --backend) name the same installation"
 		}
 		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
