@@ -77,6 +77,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a ttl under a second is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"}, "", dir, 2, "ttl 500ms is out of range: give a duration of at least 1s"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		// --config-profile "$P" with P unset deployed with the default
+		// profile; --state-dir "$D" worked on the default state.
+		{"an empty --config-profile is a usage error", []string{"--config-profile", "", "config"}, "", dir, 2, "--config-profile is empty"},
+		{"an empty --state-dir is a usage error", []string{"chatter", "list", "--state-dir", ""}, "", dir, 2, "--state-dir is empty"},
+		{"an empty --config is a usage error", []string{"--config=", "config"}, "", dir, 2, "--config is empty"},
 		{"chatter issue with no live IDs allowed is a usage error", []string{"chatter", "issue", "--geek", "alice", "--max-live", "0"}, "", dir, 2, "--max-live"},
 		{"chatter issue limited to '*' is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "*"}, "", dir, 2, "allows everything"},
 		{"chatter issue with '*' inside a pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "a*b"}, "", dir, 2, "may only end a pattern"},
