@@ -275,6 +275,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
 		}
+		if errors.Is(err, websocket.ErrBadHandshake) {
+			// 101, but not as the protocol wants: no WebSocket server, or
+			// a proxy in the way.
+			return nil, &endError{"the server answered the WebSocket handshake wrongly (is it a WebSocket server? a proxy in the way?)", err}
+		}
 		if ctx.Err() == nil && (isTimeout(err) || errors.Is(err, context.DeadlineExceeded)) {
 			return nil, &endError{fmt.Sprintf("no answer to the WebSocket handshake within %s", d.HandshakeTimeout), err}
 		}

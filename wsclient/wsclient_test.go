@@ -448,3 +448,25 @@ func TestAHandshakeThatNeverAnswersSaysSo(t *testing.T) {
 		t.Errorf("Dial: %v; want no answer to the handshake within 100ms", err)
 	}
 }
+
+func TestAnUpgradeAnsweredWrongSaysSo(t *testing.T) {
+	// 101 Switching Protocols with a made-up Sec-WebSocket-Accept: not a
+	// WebSocket server (or a proxy in the way). Gorilla says "websocket:
+	// bad handshake".
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Sec-WebSocket-Accept", "wrong")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	_, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "answered the WebSocket handshake wrongly") || strings.Contains(err.Error(), "websocket:") {
+		t.Errorf("Dial: %v; want it to say the handshake was answered wrongly", err)
+	}
+	if !errors.Is(err, websocket.ErrBadHandshake) {
+		t.Errorf("Dial: %v; want it to wrap websocket.ErrBadHandshake", err)
+	}
+}
