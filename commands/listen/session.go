@@ -291,7 +291,8 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	}
 	secret, err := s.ep.chatterID(ctx)
 	if err != nil {
-		return nil, &connectError{base: base, err: err}
+		// Not the gateway's doing: no URL, so no "is it running?" hint.
+		return nil, &connectError{err: err}
 	}
 	u, err := wsclient.ConnectURL(base, s.o.Geek, secret, s.wanted())
 	if err != nil {
