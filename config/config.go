@@ -8,7 +8,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/socks-dev/socks/pubsub"
@@ -281,7 +283,7 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
-			return nil, fmt.Errorf("%s is not a mapping (%v): write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, err)
+			return nil, fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))
 		}
 		c.Sources["mapping"] = "env"
 	} else if m != nil {
@@ -294,4 +296,19 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
 	}
 	return m, nil
+}
+
+// describeMappingError says what is wrong with the JSON mapping s that
+// did not decode (err), in the user's words.
+func describeMappingError(s string, err error) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal([]byte(s), &fields) == nil {
+		keys := slices.Sorted(maps.Keys(fields))
+		for _, k := range keys {
+			if !strings.EqualFold(k, "topics") && !strings.EqualFold(k, "users") && !strings.EqualFold(k, "body") {
+				return fmt.Sprintf("has an unknown field %q (known: topics, users, body)", k)
+			}
+		}
+	}
+	return pubsub.DescribeJSONError(err)
 }
