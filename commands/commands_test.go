@@ -3,6 +3,8 @@ package commands_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,8 +158,41 @@ func TestExitCodesAndErrors(t *testing.T) {
 	}
 }
 
+func TestReadCommandsOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
+	// A mistyped --state-dir made an empty state there, and the answer
+	// "no open connections" looked like the real installation's.
+	dir := filepath.Join(t.TempDir(), "typo")
+	for _, tt := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"subs", "list"}, ""},
+		{[]string{"subs", "list", "--json"}, "[]\n"},
+		{[]string{"subs", "stats", "--json"}, `{"connections":0,"geeks":0,"topics":[]}` + "\n"},
+		{[]string{"chatter", "list", "--geek", "alice"}, ""},
+		{[]string{"chatter", "list", "--json"}, "[]\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := run(t, dir, "", tt.args...)
+			if r.code != 0 || r.stdout != tt.out || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 0, %q and a note that nothing ran there", r.code, r.stdout, r.stderr, tt.out)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
+
 func TestEmptyListsAreNotErrors(t *testing.T) {
 	dir := t.TempDir()
+	// A state dir in use: nothing in it, as after a revoke.
+	if r := run(t, dir, "", "chatter", "issue", "--geek", "zed"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := run(t, dir, "", "chatter", "revoke", "--geek", "zed", "--all"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	for _, tt := range []struct {
 		args []string
 		note string

@@ -4,6 +4,7 @@ package chatter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -134,7 +135,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Store: f.ReadStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list [--geek NAME]",
 		Short: "List chatter IDs (fingerprints only, never secrets)",
@@ -165,13 +166,18 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
+	var ids []store.ChatterID
 	s, err := opts.Store(ctx)
-	if err != nil {
+	var noState *cmdutil.NoStateError
+	switch {
+	case errors.As(err, &noState):
+		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
+	case err != nil:
 		return err
-	}
-	ids, err := s.ListChatterIDs(ctx, opts.Geek)
-	if err != nil {
-		return err
+	default:
+		if ids, err = s.ListChatterIDs(ctx, opts.Geek); err != nil {
+			return err
+		}
 	}
 	now := opts.Now()
 	if opts.JSON {
@@ -211,7 +217,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			}
 		}
 	}
-	if len(ids) == 0 && !opts.JSON {
+	if len(ids) == 0 && !opts.JSON && noState == nil {
 		what := "no chatter IDs"
 		if opts.Geek != "" {
 			what += " for " + opts.Geek
