@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -189,7 +190,13 @@ func (s *session) run(ctx context.Context) (err error) {
 				input = nil // standard input ended: keep listening
 				continue
 			}
-			quit, err := s.command(line)
+			if line.tooLong {
+				if err := s.notice("a typed line over %d KB was ignored", maxTypedLine/1024); err != nil {
+					return err
+				}
+				continue
+			}
+			quit, err := s.command(line.text)
 			if err != nil {
 				return err
 			}
@@ -233,19 +240,41 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 }
 
+// maxTypedLine bounds a typed line: a longer one (a blob pasted at the
+// prompt) is skipped with a note, and typing goes on.
+const maxTypedLine = 64 * 1024
+
+// typedLine is one line typed on standard input, or a note that one over
+// maxTypedLine was skipped.
+type typedLine struct {
+	text    string
+	tooLong bool
+}
+
 // input delivers the lines typed on standard input, until it ends.
-func (s *session) input(ctx context.Context) <-chan string {
+func (s *session) input(ctx context.Context) <-chan typedLine {
 	if !s.typing() {
 		return nil
 	}
-	ch := make(chan string, 16)
+	ch := make(chan typedLine, 16)
 	go func() {
 		defer close(ch)
-		sc := bufio.NewScanner(s.o.IO.In)
-		for sc.Scan() {
-			select {
-			case ch <- sc.Text():
-			case <-ctx.Done():
+		r := bufio.NewReaderSize(s.o.IO.In, maxTypedLine)
+		for {
+			b, err := r.ReadSlice('\n')
+			line := typedLine{text: strings.TrimRight(string(b), "\r\n")}
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line = typedLine{tooLong: true}
+				_, err = r.ReadSlice('\n')
+			}
+			if len(b) > 0 || line.tooLong {
+				select {
+				case ch <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
 				return
 			}
 		}

@@ -580,6 +580,22 @@ func TestExitConditions(t *testing.T) {
 	})
 }
 
+func TestAnOverlongTypedLineIsIgnoredAndTypingGoesOn(t *testing.T) {
+	// A blob pasted at the prompt, over the line reader's 64 KB, ended
+	// reading standard input: quit and subscribe did nothing after it.
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	r.typeLine("subscribe " + strings.Repeat("x", 200_000))
+	r.typeLine("quit")
+	if err := r.end(); err != nil || !c.wasClosed() {
+		t.Fatalf("err %v closed %v; want quit to work after the long line", err, c.wasClosed())
+	}
+	if !strings.Contains(r.errOut.String(), "a typed line over 64 KB was ignored") {
+		t.Errorf("stderr %q; want a note that the long line was ignored", r.errOut)
+	}
+}
+
 func TestAClosedStandardInputDoesNotEndTheListener(t *testing.T) {
 	d := newFakeDialer()
 	r := start(t, d, nil)
