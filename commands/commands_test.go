@@ -224,6 +224,28 @@ func TestEmptyListsAreNotErrors(t *testing.T) {
 	})
 }
 
+func TestChatterIssueJSONShowsTheTimesAsStored(t *testing.T) {
+	// Issue printed nanoseconds (…10.290362422Z) and list the stored
+	// milliseconds (…10.29Z): a script matching the two never could.
+	dir := t.TempDir()
+	r := run(t, dir, "", "chatter", "issue", "--geek", "alice", "--ttl", "1.5555555s", "--json")
+	if r.code != 0 {
+		t.Fatalf("issue: %d %s", r.code, r.stderr)
+	}
+	var issued struct{ IssuedAt, ExpiresAt, Fingerprint string }
+	if err := json.Unmarshal([]byte(r.stdout), &issued); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, dir, "", "chatter", "list", "--geek", "alice", "--json")
+	var listed []struct{ IssuedAt, ExpiresAt, Fingerprint string }
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("list: %v %q", err, r.stdout)
+	}
+	if listed[0] != issued {
+		t.Errorf("issue printed %+v, list shows %+v", issued, listed[0])
+	}
+}
+
 func TestChatterIssueListRevoke(t *testing.T) {
 	dir := t.TempDir()
 	r := run(t, dir, "", "chatter", "issue", "--geek", "alice")
