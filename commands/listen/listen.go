@@ -2,8 +2,10 @@
 package listen
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -164,7 +166,7 @@ Exit codes:
 			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
 				return err
 			}
-			if err := opts.complete(); err != nil {
+			if err := opts.complete(cmd.Context()); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -178,7 +180,7 @@ Exit codes:
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable, or a comma list; default '.', every topic)")
 	fl.StringVar(&opts.URL, "url", "", "WebSocket URL, without ?geek, ?id or ?topic (default: the backend's; locally, the running 'socks serve')")
 	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
-	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input)")
+	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input; on a terminal it asks for one line)")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
 	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")
@@ -217,11 +219,11 @@ const ChatterIDEnv = "SOCKS_CHATTER_ID"
 // maxIDFileBytes bounds what --id-file reads: a chatter ID is 35 bytes.
 const maxIDFileBytes = 4096
 
-func (o *Options) complete() error {
+func (o *Options) complete(ctx context.Context) error {
 	if err := pubsub.ValidateGeek(o.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	if err := o.completeID(); err != nil {
+	if err := o.completeID(ctx); err != nil {
 		return err
 	}
 	topics, err := pubsub.TopicList(o.Topics)
@@ -299,7 +301,7 @@ func (o *Options) complete() error {
 }
 
 func listenRun(ctx context.Context, opts *Options) error {
-	if err := opts.complete(); err != nil {
+	if err := opts.complete(ctx); err != nil {
 		return err
 	}
 	s := newSession(opts)
@@ -337,7 +339,7 @@ func (o *Options) now() time.Time {
 // completeID takes the chatter ID from --id-file, $SOCKS_CHATTER_ID or
 // --id (at most one of them) and checks its shape. Errors never show the
 // value: it may be a secret, or a mistyped one.
-func (o *Options) completeID() error {
+func (o *Options) completeID(ctx context.Context) error {
 	if o.idTaken {
 		return nil
 	}
@@ -359,9 +361,19 @@ func (o *Options) completeID() error {
 	case o.IDFile != "":
 		from = "--id-file " + o.IDFile
 		var r io.Reader
-		if o.IDFile == "-" {
+		switch {
+		case o.IDFile == "-" && o.IO.IsStdinTTY():
+			// A person types or pastes it: ask, take one line, and let
+			// Ctrl-C stop the wait.
+			fmt.Fprintf(o.IO.ErrOut, "chatter ID for %s (then Enter): ", o.Geek)
+			line, err := readLine(ctx, o.IO.In)
+			if err != nil {
+				return err
+			}
+			r = strings.NewReader(line)
+		case o.IDFile == "-":
 			r = o.IO.In
-		} else {
+		default:
 			f, err := os.Open(o.IDFile)
 			if err != nil {
 				return cmdutil.FlagErrorf("--id-file: cannot read %s: %v", o.IDFile, errors.Unwrap(err))
@@ -390,4 +402,21 @@ func (o *Options) completeID() error {
 	}
 	o.idTaken = true
 	return nil
+}
+
+// readLine reads one line (at most maxIDFileBytes+1 bytes) from in, or
+// returns ctx's error when ctx ends first; the read itself goes on until
+// the process ends.
+func readLine(ctx context.Context, in io.Reader) (string, error) {
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(in, maxIDFileBytes+1)).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		return line, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
