@@ -35,7 +35,14 @@ func Main(info build.Info) int {
 		Now:       time.Now,
 		Build:     info,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A closed terminal window sends SIGHUP: it ends a command as Ctrl-C
+	// does (listen revokes the chatter ID it issued, serve closes its
+	// connections), unless the command runs under nohup, which ignores it.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	// Without this a write to a closed stdout (`socks listen | head -1`)
 	// kills the process on the spot: no close frame, no revoking the

@@ -3,6 +3,8 @@ package commands_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,8 +74,16 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
+		// 500ms was issued with exit 0, and stored to the millisecond it
+		// could expire as it was printed: a secret that never connects.
+		{"a ttl under a second is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"}, "", dir, 2, "ttl 500ms is out of range: give a duration of at least 1s"},
 		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
+		// --config-profile "$P" with P unset deployed with the default
+		// profile; --state-dir "$D" worked on the default state.
+		{"an empty --config-profile is a usage error", []string{"--config-profile", "", "config"}, "", dir, 2, "--config-profile is empty"},
+		{"an empty --state-dir is a usage error", []string{"chatter", "list", "--state-dir", ""}, "", dir, 2, "--state-dir is empty"},
+		{"an empty --config is a usage error", []string{"--config=", "config"}, "", dir, 2, "--config is empty"},
 		{"chatter issue with no live IDs allowed is a usage error", []string{"chatter", "issue", "--geek", "alice", "--max-live", "0"}, "", dir, 2, "--max-live"},
 		{"chatter issue limited to '*' is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "*"}, "", dir, 2, "allows everything"},
 		{"chatter issue with '*' inside a pattern is a usage error", []string{"chatter", "issue", "--geek", "alice", "--topics", "a*b"}, "", dir, 2, "may only end a pattern"},
@@ -148,8 +158,41 @@ func TestExitCodesAndErrors(t *testing.T) {
 	}
 }
 
+func TestReadCommandsOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
+	// A mistyped --state-dir made an empty state there, and the answer
+	// "no open connections" looked like the real installation's.
+	dir := filepath.Join(t.TempDir(), "typo")
+	for _, tt := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"subs", "list"}, ""},
+		{[]string{"subs", "list", "--json"}, "[]\n"},
+		{[]string{"subs", "stats", "--json"}, `{"connections":0,"geeks":0,"topics":[]}` + "\n"},
+		{[]string{"chatter", "list", "--geek", "alice"}, ""},
+		{[]string{"chatter", "list", "--json"}, "[]\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := run(t, dir, "", tt.args...)
+			if r.code != 0 || r.stdout != tt.out || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 0, %q and a note that nothing ran there", r.code, r.stdout, r.stderr, tt.out)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
+
 func TestEmptyListsAreNotErrors(t *testing.T) {
 	dir := t.TempDir()
+	// A state dir in use: nothing in it, as after a revoke.
+	if r := run(t, dir, "", "chatter", "issue", "--geek", "zed"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := run(t, dir, "", "chatter", "revoke", "--geek", "zed", "--all"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	for _, tt := range []struct {
 		args []string
 		note string
@@ -179,6 +222,28 @@ func TestEmptyListsAreNotErrors(t *testing.T) {
 			t.Errorf("dlq show q-nope: exit %d; want 3", r.code)
 		}
 	})
+}
+
+func TestChatterIssueJSONShowsTheTimesAsStored(t *testing.T) {
+	// Issue printed nanoseconds (…10.290362422Z) and list the stored
+	// milliseconds (…10.29Z): a script matching the two never could.
+	dir := t.TempDir()
+	r := run(t, dir, "", "chatter", "issue", "--geek", "alice", "--ttl", "1.5555555s", "--json")
+	if r.code != 0 {
+		t.Fatalf("issue: %d %s", r.code, r.stderr)
+	}
+	var issued struct{ IssuedAt, ExpiresAt, Fingerprint string }
+	if err := json.Unmarshal([]byte(r.stdout), &issued); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, dir, "", "chatter", "list", "--geek", "alice", "--json")
+	var listed []struct{ IssuedAt, ExpiresAt, Fingerprint string }
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("list: %v %q", err, r.stdout)
+	}
+	if listed[0] != issued {
+		t.Errorf("issue printed %+v, list shows %+v", issued, listed[0])
+	}
 }
 
 func TestChatterIssueListRevoke(t *testing.T) {

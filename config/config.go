@@ -8,7 +8,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/socks-dev/socks/pubsub"
@@ -83,6 +85,10 @@ type Config struct {
 	// Mapping turns EventBridge events whose detail is not an envelope
 	// into envelopes; nil when none is configured.
 	Mapping *pubsub.Mapping `json:"mapping,omitempty"`
+	// Notes are what a user should know about how the settings were
+	// chosen: an AWS_REGION or AWS_PROFILE in the environment that the
+	// selected profile overrode (`socks config` shows them).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // AWS holds the AWS backend's settings.
@@ -205,24 +211,32 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	if c.AWS.Stack == "" {
 		c.AWS.Stack, c.Sources["stack"] = DefaultStack, "default"
 	}
-	c.AWS.Region = pick("region", f.Region, EnvRegion, "")
+	// The AWS SDK's own AWS_REGION, AWS_DEFAULT_REGION and AWS_PROFILE
+	// come after every socks setting, the selected profile included: they
+	// are every AWS tool's and often left set in a shell, while the
+	// profile names its region and account on purpose. One that a profile
+	// overrode is noted, for `socks config`.
+	sdkEnv := func(key, value, flag, socksEnv string, envs ...string) {
+		for _, env := range envs {
+			if v := getenv(env); v != "" && v != value && c.Sources[key] == "profile "+profName {
+				c.Notes = append(c.Notes, fmt.Sprintf("%s=%s is ignored: profile %s sets %s %s (%s or %s overrides it)",
+					env, v, profName, key, value, flag, socksEnv))
+			}
+		}
+	}
+	c.AWS.Region = pick("region", f.Region, EnvRegion, prof.Region)
+	sdkEnv("region", c.AWS.Region, "--region", EnvRegion, "AWS_REGION", "AWS_DEFAULT_REGION")
 	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
 		if c.AWS.Region == "" {
 			c.AWS.Region = pick("region", "", env, "")
 		}
 	}
-	if c.AWS.Region == "" {
-		c.AWS.Region = pick("region", "", "", prof.Region)
-	}
 	c.AWS.EndpointURL = pick("endpoint_url", f.Endpoint, EnvEndpointURL, prof.EndpointURL)
 	c.AWS.DynamoDBEndpointURL = pick("dynamodb_endpoint_url", f.DynamoDBEndpoint, EnvDynamoDBEndpointURL, prof.DynamoDBEndpoint)
 	c.AWS.SQSEndpointURL = pick("sqs_endpoint_url", f.SQSEndpoint, EnvSQSEndpointURL, prof.SQSEndpoint)
-	c.AWS.Profile = pick("aws_profile", f.Profile, EnvProfile, "")
-	if c.AWS.Profile == "" && getenv("AWS_PROFILE") == "" {
-		// AWS_PROFILE is the SDK's own; only a profile's aws_profile
-		// is socks's to pass on.
-		c.AWS.Profile = pick("aws_profile", "", "", prof.AWSProfile)
-	}
+	// With none of these, the SDK reads AWS_PROFILE itself.
+	c.AWS.Profile = pick("aws_profile", f.Profile, EnvProfile, prof.AWSProfile)
+	sdkEnv("aws_profile", c.AWS.Profile, "--profile", EnvProfile, "AWS_PROFILE")
 	c.AWS.WebSocketURL = pick("websocket_url", f.WebSocket, EnvWebSocket, prof.WebSocketURL)
 	c.AWS.CallbackURL = pick("callback_url", f.Callback, EnvCallback, prof.CallbackURL)
 	if c.Mapping, err = resolveMapping(&c, getenv, prof.Mapping, profName); err != nil {
@@ -269,7 +283,7 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
-			return nil, fmt.Errorf("%s is not a mapping (%v): write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, err)
+			return nil, fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))
 		}
 		c.Sources["mapping"] = "env"
 	} else if m != nil {
@@ -282,4 +296,19 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
 	}
 	return m, nil
+}
+
+// describeMappingError says what is wrong with the JSON mapping s that
+// did not decode (err), in the user's words.
+func describeMappingError(s string, err error) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal([]byte(s), &fields) == nil {
+		keys := slices.Sorted(maps.Keys(fields))
+		for _, k := range keys {
+			if !strings.EqualFold(k, "topics") && !strings.EqualFold(k, "users") && !strings.EqualFold(k, "body") {
+				return fmt.Sprintf("has an unknown field %q (known: topics, users, body)", k)
+			}
+		}
+	}
+	return pubsub.DescribeJSONError(err)
 }

@@ -86,12 +86,53 @@ func TestResolvePrecedence(t *testing.T) {
 			},
 		},
 		{
-			name:  "AWS_PROFILE in the environment wins over the profile's aws_profile",
+			// AWS_REGION and AWS_PROFILE are every AWS tool's, often left
+			// set in a shell: the profile socks was told to use names the
+			// region and account on purpose (deploy went to the shell's
+			// region and wrote it into the profile).
+			name:  "the selected profile's region and aws_profile beat AWS_REGION, AWS_DEFAULT_REGION and AWS_PROFILE, and say so",
 			flags: Flags{ConfigFile: file, ConfigProfile: "prod"},
-			env:   map[string]string{"HOME": "/home/g", "AWS_PROFILE": "other"},
+			env:   map[string]string{"HOME": "/home/g", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-west-1", "AWS_PROFILE": "other"},
 			check: func(t *testing.T, c Config) {
-				if c.AWS.Profile != "" {
-					t.Errorf("socks must leave AWS_PROFILE to the SDK, got aws profile %q", c.AWS.Profile)
+				a := c.AWS
+				if a.Region != "eu-west-1" || c.Sources["region"] != "profile prod" || a.Profile != "company-prod" || c.Sources["aws_profile"] != "profile prod" {
+					t.Errorf("region %q (%s), aws profile %q (%s); want the profile's", a.Region, c.Sources["region"], a.Profile, c.Sources["aws_profile"])
+				}
+				notes := strings.Join(c.Notes, "\n")
+				for _, want := range []string{"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-west-1", "AWS_PROFILE=other", "profile prod"} {
+					if !strings.Contains(notes, want) {
+						t.Errorf("notes lack %q:\n%s", want, notes)
+					}
+				}
+			},
+		},
+		{
+			name:  "AWS_REGION and AWS_PROFILE apply where no socks setting names a region or profile",
+			flags: Flags{ConfigFile: file, ConfigProfile: "dev"},
+			env:   map[string]string{"HOME": "/home/g", "AWS_REGION": "us-east-1", "AWS_PROFILE": "other"},
+			check: func(t *testing.T, c Config) {
+				if c.AWS.Region != "us-east-1" || c.Sources["region"] != "env" || c.AWS.Profile != "" || len(c.Notes) != 0 {
+					t.Errorf("region %q (%s), aws profile %q, notes %q; want AWS_REGION, the SDK's AWS_PROFILE, no note", c.AWS.Region, c.Sources["region"], c.AWS.Profile, c.Notes)
+				}
+			},
+		},
+		{
+			name:  "an AWS_REGION equal to the profile's is no news",
+			flags: Flags{ConfigFile: file, ConfigProfile: "prod"},
+			env:   map[string]string{"HOME": "/home/g", "AWS_REGION": "eu-west-1"},
+			check: func(t *testing.T, c Config) {
+				if c.AWS.Region != "eu-west-1" || len(c.Notes) != 0 {
+					t.Errorf("region %q, notes %q", c.AWS.Region, c.Notes)
+				}
+			},
+		},
+		{
+			name:  "SOCKS_REGION and --profile still beat the profile",
+			flags: Flags{ConfigFile: file, ConfigProfile: "prod", Profile: "flagged"},
+			env:   map[string]string{"HOME": "/home/g", EnvRegion: "ap-south-1", "AWS_REGION": "us-east-1"},
+			check: func(t *testing.T, c Config) {
+				if c.AWS.Region != "ap-south-1" || c.AWS.Profile != "flagged" || len(c.Notes) != 0 {
+					t.Errorf("region %q, aws profile %q, notes %q", c.AWS.Region, c.AWS.Profile, c.Notes)
 				}
 			},
 		},
@@ -184,13 +225,37 @@ func TestResolvePrecedence(t *testing.T) {
 			name:    "profiles that are not a table are refused, not read as none",
 			flags:   Flags{ConfigFile: writeFile(t, "profiles = 3\n")},
 			env:     map[string]string{"HOME": "/home/g"},
-			wantErr: "profiles must be a table of settings, not a value of type integer",
+			wantErr: "line 1: profiles must be a table of settings ([profiles.NAME]), not an integer",
 		},
 		{
 			name:    "a profile that is not a table is refused, not read as empty",
 			flags:   Flags{ConfigFile: writeFile(t, "default_profile = \"prod\"\n[profiles]\nprod = \"eu-west-1\"\n")},
 			env:     map[string]string{"HOME": "/home/g"},
-			wantErr: `"profiles.prod"): type mismatch for config.Profile: expected table but found string`,
+			wantErr: `line 3: profiles.prod must be a table of settings ([profiles.prod]), not a string`,
+		},
+		{
+			name:    "a setting of the wrong type says which, in TOML's words",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nstack = \"s\"\nregion = 3\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 3: profiles.p.region must be a string in quotes, not an integer`,
+		},
+		{
+			name:    "a default_profile of the wrong type says which",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = true\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `line 1: default_profile must be a string in quotes, not a boolean`,
+		},
+		{
+			name:    "mapping topics that are not a list say so",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p.mapping]\ntopics = \"/detail/id\"\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `line 2: profiles.p.mapping.topics must be a list of strings (["/detail/id"]), not a string`,
+		},
+		{
+			name:    "a key given twice says where, without the library's name",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nregion = \"a\"\nregion = \"b\"\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `line 3: Key 'profiles.p.region' has already been defined`,
 		},
 		{
 			name:    "a file that is not TOML says where",
@@ -211,6 +276,12 @@ func TestResolvePrecedence(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				// In the user's words: not the TOML library's nor Go's.
+				for _, leak := range []string{"toml: line", "last key", "int64", "destination has type", "config.Profile", "pubsub.Mapping", "slice"} {
+					if strings.Contains(err.Error(), leak) {
+						t.Errorf("the error shows internals (%q): %v", leak, err)
+					}
 				}
 				return
 			}

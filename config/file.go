@@ -1,10 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,7 +97,11 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	}
 	var file File
 	if path != "" {
-		md, err := toml.DecodeFile(path, &file)
+		src, err := os.ReadFile(path)
+		var md toml.MetaData
+		if err == nil {
+			md, err = decodeFile(path, src, &file)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if explicit {
@@ -102,11 +109,12 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 			}
 			path = ""
 		case err != nil:
-			return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, err)
-		default:
-			if err := notATable(md, "profiles"); err != nil {
-				return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, pe.Err)
 			}
+			return Profile{}, "", path, err
+		default:
 			if undecoded := md.Undecoded(); len(undecoded) > 0 {
 				keys := make([]string, len(undecoded))
 				for i, k := range undecoded {
@@ -147,12 +155,151 @@ func profileNames(f File) string {
 	return "profiles " + strings.Join(names, ", ")
 }
 
-// notATable says when key is in a file as a value instead of a table:
-// the TOML library decodes, for example, `profiles = 3` as no profiles at
-// all, without an error.
-func notATable(md toml.MetaData, key ...string) error {
-	if typ := md.Type(key...); typ != "" && typ != "Hash" {
-		return fmt.Errorf("%s must be a table of settings, not a value of type %s", toml.Key(key), strings.ToLower(typ))
+// decodeFile decodes src, the config file path, into f. Its errors are
+// in the user's words, naming the file, the line and the setting: the TOML
+// library's own say "toml: line 3 (last key ...): incompatible types: TOML
+// value has type int64; destination has type string".
+func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
+	var raw map[string]any
+	md, err := toml.Decode(string(src), &raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return md, fmt.Errorf("config file %s, line %d: %s", path, pe.Position.Line, strings.TrimSuffix(pe.Message, "."))
+		}
+		return md, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if err := checkTypes(md, raw, src); err != nil {
+		return md, fmt.Errorf("config file %s%w", path, err)
+	}
+	md, err = toml.Decode(string(src), f)
+	if err != nil {
+		return md, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return md, nil
+}
+
+// TOML types as MetaData.Type names them.
+const (
+	tomlString = "String"
+	tomlTable  = "Hash"
+	tomlArray  = "Array"
+)
+
+// checkTypes finds the first known setting of the wrong type (unknown keys
+// are the Undecoded check's) and says what it must be. The error starts
+// with ", line N: " when the line is known, else ": ".
+func checkTypes(md toml.MetaData, raw map[string]any, src []byte) error {
+	for _, k := range md.Keys() {
+		typ, want := wantedType(k)
+		if typ == "" {
+			continue
+		}
+		got := md.Type(k...)
+		if got == typ && typ == tomlArray {
+			// A list of strings, every item.
+			items, _ := valueAt(raw, k).([]any)
+			for _, it := range items {
+				if _, ok := it.(string); !ok {
+					got = "a list holding " + tomlTypeName(fmt.Sprintf("%T", it))
+					break
+				}
+			}
+		}
+		if got == typ {
+			continue
+		}
+		where := ": "
+		if line := keyLine(src, k); line > 0 {
+			where = fmt.Sprintf(", line %d: ", line)
+		}
+		return fmt.Errorf("%s%s must be %s, not %s", where, k, want, tomlTypeName(got))
 	}
 	return nil
+}
+
+// wantedType is the TOML type of setting k and how to say it ("" for a
+// key socks does not know).
+func wantedType(k toml.Key) (typ, want string) {
+	is := func(i int, name string) bool { return strings.EqualFold(k[i], name) }
+	switch {
+	case len(k) == 1 && is(0, "default_profile"):
+		return tomlString, "a string in quotes"
+	case len(k) == 1 && is(0, "profiles"):
+		return tomlTable, "a table of settings ([profiles.NAME])"
+	case !is(0, "profiles"):
+		return "", ""
+	case len(k) == 2:
+		return tomlTable, fmt.Sprintf("a table of settings ([profiles.%s])", k[1])
+	case len(k) == 3 && is(2, "mapping"):
+		return tomlTable, fmt.Sprintf("a table ([profiles.%s.mapping])", k[1])
+	case len(k) == 3:
+		if _, ok := fieldFor(k[2]); ok {
+			return tomlString, "a string in quotes"
+		}
+	case len(k) == 4 && is(2, "mapping") && is(3, "topics"):
+		return tomlArray, `a list of strings (["/detail/id"])`
+	case len(k) == 4 && is(2, "mapping") && (is(3, "users") || is(3, "body")):
+		return tomlString, "a string in quotes"
+	}
+	return "", ""
+}
+
+// tomlTypeName says a MetaData.Type name, or the Go type of a decoded
+// array item, in TOML's words.
+func tomlTypeName(t string) string {
+	switch t {
+	case "String", "string":
+		return "a string"
+	case "Integer", "int64":
+		return "an integer"
+	case "Float", "float64":
+		return "a number with a fraction"
+	case "Bool", "bool":
+		return "a boolean"
+	case "Datetime", "time.Time", "toml.LocalDate", "toml.LocalTime", "toml.LocalDatetime":
+		return "a date or time"
+	case "Array", "[]interface {}":
+		return "a list"
+	case "Hash", "map[string]interface {}":
+		return "a table"
+	case "ArrayHash", "[]map[string]interface {}":
+		return "a list of tables ([[...]])"
+	}
+	if strings.HasPrefix(t, "a list holding ") {
+		return t
+	}
+	return "a value of another type"
+}
+
+// valueAt is the decoded value at key k of raw (nil when not there).
+func valueAt(raw map[string]any, k toml.Key) any {
+	var v any = raw
+	for _, part := range k {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[part]
+	}
+	return v
+}
+
+// keyLine is the line of src where key k is set or its table begins (0
+// when not found, say inside an inline table).
+func keyLine(src []byte, k toml.Key) int {
+	sts, err := scanTOML(src)
+	if err != nil {
+		return 0
+	}
+	for _, st := range sts {
+		full := st.key
+		if !st.header {
+			full = append(slices.Clone(st.table), st.key...)
+		}
+		if slices.Equal(full, k) {
+			return 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
+		}
+	}
+	return 0
 }

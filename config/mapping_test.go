@@ -42,13 +42,19 @@ users = "/detail/userId"
 			`event mapping from profile site: mapping users "detail.userId" is not a JSON pointer`},
 		{"a mapping without topics", "[profiles.site.mapping]\nusers = \"/detail/userId\"\n", "", "mapping topics is empty"},
 		{"an unknown key", "[profiles.site.mapping]\ntopics = [\"a\"]\nuser = \"/detail/userId\"\n", "", "unknown setting profiles.site.mapping.user"},
-		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "SOCKS_EVENT_MAPPING is not a mapping"},
-		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, "SOCKS_EVENT_MAPPING is not a mapping"},
+		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "SOCKS_EVENT_MAPPING is not valid JSON"},
+		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has an unknown field "topic" (known: topics, users, body)`},
+		{"an environment mapping with topics that are not a list", "[profiles.site]\n", `{"topics":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has "topics" as a string; it must be a list of strings`},
 	} {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
 			_, err := Resolve(Flags{ConfigFile: writeFile(t, tt.file), ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: tt.env}))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			for _, leak := range []string{"json:", "Go struct", "invalid character", "[]string"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the error shows Go internals (%q): %v", leak, err)
+				}
 			}
 		})
 	}

@@ -119,19 +119,14 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 	var old, want File
 	var oldMeta toml.MetaData
 	if len(orig) > 0 {
-		if oldMeta, err = toml.Decode(string(orig), &old); err != nil {
-			return "", fmt.Errorf("config file %s: %w", path, err)
+		if oldMeta, err = decodeFile(path, orig, &old); err != nil {
+			return "", err
 		}
 		if _, err := toml.Decode(string(orig), &want); err != nil {
 			return "", fmt.Errorf("config file %s: %w", path, err)
 		}
-		// The library lets a value of the wrong type pass as an empty
-		// table; saving would lose it.
-		for _, k := range []toml.Key{{"profiles"}, {"profiles", name}} {
-			if err := notATable(oldMeta, k...); err != nil {
-				return "", fmt.Errorf("config file %s: %w", path, err)
-			}
-		}
+		// decodeFile refused a value of the wrong type, which the library
+		// lets pass as an empty table (saving would lose it).
 	}
 	if want.Profiles == nil {
 		want.Profiles = map[string]Profile{}

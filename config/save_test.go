@@ -420,7 +420,7 @@ func TestSaveProfileRefusesBadFiles(t *testing.T) {
 		name, file, wantErr string
 	}{
 		{"a file that is not TOML", "[profiles.prod]\nstack = \n# mine\n", "config file "},
-		{"a file whose profiles are not a table", "profiles = 3\n", "profiles must be a table of settings, not a value of type integer"},
+		{"a file whose profiles are not a table", "profiles = 3\n", "line 1: profiles must be a table of settings ([profiles.NAME]), not an integer"},
 		{"a file whose profile is not a table", "[profiles]\nprod = \"x\" # mine\n", "config file "},
 		{"a file with the profile's table twice", "[profiles.prod]\n[profiles.prod]\n", "config file "},
 	} {
@@ -787,6 +787,9 @@ func failCommits(t *testing.T) {
 func TestMain(m *testing.M) {
 	if path := os.Getenv("SOCKS_TEST_SAVE_FILE"); path != "" {
 		name := os.Getenv("SOCKS_TEST_SAVE_PROFILE")
+		if os.Getenv("SOCKS_TEST_NO_DIR_LOCKS") != "" {
+			tryLockDir = noDirLocks
+		}
 		for round := range saveRounds {
 			if _, err := SaveProfile(path, name, func(p *Profile) {
 				p.WebSocketURL = fmt.Sprintf("wss://%s/%d", name, round)
@@ -803,7 +806,44 @@ func TestMain(m *testing.M) {
 
 const saveRounds = 20
 
+// noDirLocks is filelock.TryExclusiveDir where directories cannot be
+// locked (Windows).
+func noDirLocks(string) (*filelock.Lock, bool, error) { return nil, false, errors.ErrUnsupported }
+
 func TestSaveProfileConcurrentProcesses(t *testing.T) {
+	t.Run("with directory locks", func(t *testing.T) { saveConcurrently(t, false) })
+	// Saves on Windows were not locked at all: only the check before the
+	// rename stood between two saves.
+	t.Run("where directories cannot be locked, as on Windows", func(t *testing.T) { saveConcurrently(t, true) })
+}
+
+func TestWithoutDirectoryLocksASaveWaitsForTheLockFile(t *testing.T) {
+	saved, savedWait := tryLockDir, lockWait
+	tryLockDir, lockWait = noDirLocks, 50*time.Millisecond
+	t.Cleanup(func() { tryLockDir, lockWait = saved, savedWait })
+	body := "[profiles.prod]\nstack = \"s\"\n"
+	path := writeFile(t, body)
+	held, err := filelock.Within(time.Second, func() (*filelock.Lock, bool, error) {
+		return filelock.TryExclusive(filepath.Join(filepath.Dir(path), lockFileName))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveProfile(path, "prod", deployURLs); err == nil || !strings.Contains(err.Error(), "another process has been saving") {
+		t.Fatalf("err = %v; want the save to wait for the lock file and give up", err)
+	}
+	if got := readString(t, path); got != body {
+		t.Errorf("the file changed while another held the lock: %q", got)
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveProfile(path, "prod", deployURLs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func saveConcurrently(t *testing.T, noDirLocks bool) {
 	const head = "# shared, keep me\n[profiles.keep] # mine\nstack = \"k\" # k\n"
 	path := writeFile(t, head)
 	const procs = 4
@@ -813,6 +853,9 @@ func TestSaveProfileConcurrentProcesses(t *testing.T) {
 		outs[i] = new(bytes.Buffer)
 		cmds[i] = exec.Command(os.Args[0], "-test.run=^$")
 		cmds[i].Env = append(os.Environ(), "SOCKS_TEST_SAVE_FILE="+path, fmt.Sprintf("SOCKS_TEST_SAVE_PROFILE=p%d", i))
+		if noDirLocks {
+			cmds[i].Env = append(cmds[i].Env, "SOCKS_TEST_NO_DIR_LOCKS=1")
+		}
 		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)

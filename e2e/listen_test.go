@@ -337,6 +337,36 @@ func TestListenInATerminal(t *testing.T) {
 	term.waitFor(time.Second, "■ closed (interrupted)")
 }
 
+// TestListenInATerminalThatIsClosedCleansUp: closing the terminal window
+// sends SIGHUP, which killed listen on the spot: the chatter ID it issued
+// stayed valid for an hour.
+func TestListenInATerminalThatIsClosedCleansUp(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates")
+	term.waitFor(listenWait, "● connected "+srv.URL+" as alice on updates")
+	if out := s.must("chatter", "list", "--geek", "alice", "--json"); strings.TrimSpace(out) == "[]" {
+		t.Fatal("listen issued no chatter ID")
+	}
+	// What the terminal's going away sends (closing the pty's master here
+	// would wait for the reader of its output).
+	if err := hangup(term.cmd.Process); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("closing its terminal did not end socks listen within %s", stopTimeout)
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("after the hangup: %s; want exit 0, as after Ctrl-C", term.cmd.ProcessState)
+	}
+	if out := s.must("chatter", "list", "--geek", "alice", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("chatter IDs of alice after the hangup: %s; want the one listen issued revoked", out)
+	}
+}
+
 func TestListenCountExitsZeroAfterThreeMessages(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)

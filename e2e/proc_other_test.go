@@ -19,3 +19,6 @@ func interrupt(pid int) {
 // askForStats fails: there is no SIGUSR1, so `socks serve` logs no
 // runtime figures on request.
 func askForStats(*os.Process) error { return errors.New("no SIGUSR1 on this platform") }
+
+// hangup fails: there is no SIGHUP.
+func hangup(*os.Process) error { return errors.New("no SIGHUP on this platform") }

@@ -15,3 +15,6 @@ func interrupt(pid int) {
 // askForStats sends `socks serve` the signal on which it logs its
 // runtime figures.
 func askForStats(p *os.Process) error { return p.Signal(syscall.SIGUSR1) }
+
+// hangup sends SIGHUP, as a terminal window that is closed does.
+func hangup(p *os.Process) error { return p.Signal(syscall.SIGHUP) }

@@ -207,6 +207,9 @@ func checkBackend(ctx context.Context, env *Env) Result {
 		// A bad mapping never gets here: the configuration is refused.
 		r.Detail += "; event mapping " + m.String()
 	}
+	for _, n := range env.Config.Notes {
+		r.Detail += "; " + n
+	}
 	return r
 }
 
@@ -217,6 +220,9 @@ func checkBackendOnly(_ context.Context, env *Env) Result {
 		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.BackendSource, cfg.StateDir))
 	case config.BackendAWS:
 		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.BackendSource, cfg.AWS.Stack, orDash(cfg.AWS.Region))
+		if src := cfg.Sources["region"]; src != "" {
+			detail += " (" + src + ")"
+		}
 		if cfg.AWS.EndpointURL != "" {
 			detail += ", endpoint URL " + cfg.AWS.EndpointURL
 		}

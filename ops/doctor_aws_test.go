@@ -299,6 +299,16 @@ func TestAWSDoctorChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("the backend line names the region's source and an AWS_REGION the profile overrode", func(t *testing.T) {
+		env, _, _ := awsEnv(t)
+		env.Config.Sources = map[string]string{"region": "profile prod"}
+		env.Config.Notes = []string{"AWS_REGION=us-west-2 is ignored: profile prod sets region us-east-1 (--region or SOCKS_REGION overrides it)"}
+		r, _ := check(t, env, "backend")
+		if r.Status != ops.StatusOK || !strings.Contains(r.Detail, "region us-east-1 (profile prod)") || !strings.Contains(r.Detail, "AWS_REGION=us-west-2 is ignored") {
+			t.Errorf("backend: %+v", r)
+		}
+	})
+
 	t.Run("a backend that did not open skips the AWS checks", func(t *testing.T) {
 		env := &ops.Env{Config: config.Config{Backend: config.BackendAWS, AWS: config.AWS{Stack: "prod", Region: "us-east-1", CallbackURL: "https://x"}},
 			OpenErr: errors.New("no AWS credentials found")}

@@ -47,6 +47,9 @@ const (
 	DefaultChatterTTL = 24 * time.Hour
 	// MaxChatterTTL bounds --ttl for chatter IDs.
 	MaxChatterTTL = 90 * 24 * time.Hour
+	// MinChatterTTL is the shortest --ttl: expiry is stored to the
+	// millisecond, so a shorter one could be over as it is printed.
+	MinChatterTTL = time.Second
 )
 
 // Connection is the record kept for one open WebSocket connection.

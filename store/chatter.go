@@ -50,15 +50,17 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 	if err := pubsub.ValidateTopicPatterns(topics); err != nil {
 		return "", ChatterID{}, err
 	}
-	if ttl <= 0 || ttl > pubsub.MaxChatterTTL {
-		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration above 0 and at most %s", ttl, pubsub.MaxChatterTTL)}
+	if ttl < pubsub.MinChatterTTL || ttl > pubsub.MaxChatterTTL {
+		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration of at least %s and at most %s", ttl, pubsub.MinChatterTTL, pubsub.MaxChatterTTL)}
 	}
 	secret := pubsub.NewChatterID()
+	// Both stores keep times to the millisecond: the ID returned is the
+	// one stored, and the expiry the caller reckons with is the store's.
 	c := ChatterID{
 		Geek:      geek,
 		Hash:      pubsub.HashChatterID(secret),
-		IssuedAt:  now,
-		ExpiresAt: now.Add(ttl),
+		IssuedAt:  now.Truncate(time.Millisecond),
+		ExpiresAt: now.Add(ttl).Truncate(time.Millisecond),
 		Topics:    topics,
 	}
 	if err := s.PutChatterID(ctx, c); err != nil {

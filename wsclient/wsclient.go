@@ -133,9 +133,60 @@ func (e *HandshakeError) Error() string {
 func CloseStatus(err error) (code int, reason string, ok bool) {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
+		if ce.Code == CloseAbnormalClosure {
+			// No close frame, so no reason: gorilla's is "unexpected EOF".
+			return ce.Code, "the connection broke without a close frame", true
+		}
 		return ce.Code, ce.Text, true
 	}
 	return 0, "", false
+}
+
+// endError is why a connection ended or a dial failed, in the user's
+// words; Unwrap gives the error underneath (errors.Is(err,
+// websocket.ErrReadLimit) still holds).
+type endError struct {
+	msg string
+	err error
+}
+
+func (e *endError) Error() string { return e.msg }
+func (e *endError) Unwrap() error { return e.err }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readError says why reading ended: the server closed (CloseStatus tells),
+// stayed silent, sent too much, or broke the protocol.
+func (c *Conn) readError(err error) error {
+	var ce *websocket.CloseError
+	var op *net.OpError
+	switch {
+	case err == nil || errors.As(err, &ce) || errors.Is(err, net.ErrClosed):
+		return err
+	case errors.Is(err, websocket.ErrReadLimit):
+		return &endError{fmt.Sprintf("the server sent a message over %d bytes, the most accepted", c.limit), err}
+	case isTimeout(err):
+		return &endError{fmt.Sprintf("no answer from the server for %s, not even to pings", c.pongWait), err}
+	case errors.As(err, &op):
+		return &endError{"the connection broke: " + op.Err.Error(), err}
+	}
+	// What is left are gorilla's protocol errors ("websocket: bad opcode 3").
+	return &endError{"the server broke the WebSocket protocol: " + strings.TrimPrefix(err.Error(), "websocket: "), err}
+}
+
+// writeError says why a write failed.
+func writeError(err error) error {
+	var op *net.OpError
+	switch {
+	case isTimeout(err):
+		return &endError{fmt.Sprintf("the server took no data for %s", writeWait), err}
+	case errors.As(err, &op) && !errors.Is(err, net.ErrClosed):
+		return &endError{"the connection broke: " + op.Err.Error(), err}
+	}
+	return err
 }
 
 // Conn is a client connection.
@@ -150,6 +201,7 @@ type Conn struct {
 	period   time.Duration
 	pongWait time.Duration
 	grace    time.Duration
+	limit    int64 // the read limit
 	// lives counts the extensions of the read deadline (tests watch it).
 	lives atomic.Int64
 
@@ -223,6 +275,14 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
 		}
+		if errors.Is(err, websocket.ErrBadHandshake) {
+			// 101, but not as the protocol wants: no WebSocket server, or
+			// a proxy in the way.
+			return nil, &endError{"the server answered the WebSocket handshake wrongly (is it a WebSocket server? a proxy in the way?)", err}
+		}
+		if ctx.Err() == nil && (isTimeout(err) || errors.Is(err, context.DeadlineExceeded)) {
+			return nil, &endError{fmt.Sprintf("no answer to the WebSocket handshake within %s", d.HandshakeTimeout), err}
+		}
 		return nil, err
 	}
 	limit := opts.ReadLimit
@@ -240,6 +300,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		period:   opts.pingPeriod(),
 		pongWait: opts.pongWait(),
 		grace:    opts.CloseGrace,
+		limit:    limit,
 	}
 	if c.grace <= 0 {
 		c.grace = closeGrace
@@ -334,7 +395,7 @@ func (c *Conn) readLoop() {
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
-			c.finish(err)
+			c.finish(c.readError(err))
 			return
 		}
 		c.alive()
@@ -367,7 +428,7 @@ func (c *Conn) writeLoop() {
 			err = c.ws.WriteMessage(o.kind, o.data)
 		}
 		if err != nil {
-			c.finish(err)
+			c.finish(writeError(err))
 			return
 		}
 	}

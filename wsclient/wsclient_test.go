@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -379,5 +380,93 @@ func TestUserAgentIsSentUnlessTheHeaderHasOne(t *testing.T) {
 		if got := <-agents; got != want {
 			t.Errorf("User-Agent %q; want %q", got, want)
 		}
+	}
+}
+
+func TestWhyAConnectionEndedIsSaidInTheUsersWords(t *testing.T) {
+	// What `socks listen` shows as "disconnected: ...": never Go's
+	// "read tcp 127.0.0.1:5->127.0.0.1:6: i/o timeout" or gorilla's
+	// "websocket: read limit exceeded".
+	internals := []string{"read tcp", "i/o timeout", "websocket:", "unexpected EOF"}
+	for _, tc := range []struct {
+		name   string
+		handle func(ws *websocket.Conn)
+		opts   Options
+		want   string
+	}{
+		{"a server that answers no ping", func(ws *websocket.Conn) { time.Sleep(wait) },
+			Options{PingPeriod: 20 * time.Millisecond, PongWait: 100 * time.Millisecond}, "no answer from the server for 100ms, not even to pings"},
+		{"a message over the read limit", func(ws *websocket.Conn) {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 2048)))
+			_ = readUntilClosed(ws)
+		}, Options{ReadLimit: 1024}, "the server sent a message over 1024 bytes"},
+		{"a frame with a reserved opcode", func(ws *websocket.Conn) {
+			_, _ = ws.NetConn().Write([]byte{0x83, 0x00})
+			_ = readUntilClosed(ws)
+		}, Options{}, "the server broke the WebSocket protocol: bad opcode 3"},
+		{"a connection that broke", func(ws *websocket.Conn) { ws.NetConn().Close() }, Options{}, "the connection broke without a close frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, server(t, tc.handle), tc.opts)
+			waitEnd(t, c)
+			msg := fmt.Sprint(c.Err())
+			if _, reason, ok := CloseStatus(c.Err()); ok {
+				msg = reason
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("the end says %q; want %q", msg, tc.want)
+			}
+			for _, leak := range internals {
+				if strings.Contains(msg, leak) {
+					t.Errorf("the end says %q: Go internals (%q)", msg, leak)
+				}
+			}
+		})
+	}
+}
+
+func TestAHandshakeThatNeverAnswersSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		// Accept and read, never answer (a slowloris server).
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	_, err = Dial(ctx, "ws://"+ln.Addr().String()+"/", Options{HandshakeTimeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no answer to the WebSocket handshake within 100ms") || strings.Contains(err.Error(), "i/o timeout") {
+		t.Errorf("Dial: %v; want no answer to the handshake within 100ms", err)
+	}
+}
+
+func TestAnUpgradeAnsweredWrongSaysSo(t *testing.T) {
+	// 101 Switching Protocols with a made-up Sec-WebSocket-Accept: not a
+	// WebSocket server (or a proxy in the way). Gorilla says "websocket:
+	// bad handshake".
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Sec-WebSocket-Accept", "wrong")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	_, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "answered the WebSocket handshake wrongly") || strings.Contains(err.Error(), "websocket:") {
+		t.Errorf("Dial: %v; want it to say the handshake was answered wrongly", err)
+	}
+	if !errors.Is(err, websocket.ErrBadHandshake) {
+		t.Errorf("Dial: %v; want it to wrap websocket.ErrBadHandshake", err)
 	}
 }

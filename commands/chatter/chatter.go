@@ -4,6 +4,7 @@ package chatter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ upgrade (403) or with an error frame. Without it, any topic.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "the user the chatter ID is for (required)")
-	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, "how long the chatter ID stays valid")
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", pubsub.DefaultChatterTTL, fmt.Sprintf("how long the chatter ID stays valid (%s to %s)", pubsub.MinChatterTTL, pubsub.MaxChatterTTL))
 	cmd.Flags().IntVar(&opts.MaxLive, "max-live", store.DefaultMaxLiveChatterIDs, "refuse when the geek already holds this many live chatter IDs")
 	cmd.Flags().StringSliceVar(&opts.Topics, "topics", nil, "limit the ID to these topics (comma-separated; a trailing '*' matches a prefix; default any)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
@@ -134,7 +135,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Store: f.ReadStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list [--geek NAME]",
 		Short: "List chatter IDs (fingerprints only, never secrets)",
@@ -165,13 +166,18 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
+	var ids []store.ChatterID
 	s, err := opts.Store(ctx)
-	if err != nil {
+	var noState *cmdutil.NoStateError
+	switch {
+	case errors.As(err, &noState):
+		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
+	case err != nil:
 		return err
-	}
-	ids, err := s.ListChatterIDs(ctx, opts.Geek)
-	if err != nil {
-		return err
+	default:
+		if ids, err = s.ListChatterIDs(ctx, opts.Geek); err != nil {
+			return err
+		}
 	}
 	now := opts.Now()
 	if opts.JSON {
@@ -211,7 +217,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			}
 		}
 	}
-	if len(ids) == 0 && !opts.JSON {
+	if len(ids) == 0 && !opts.JSON && noState == nil {
 		what := "no chatter IDs"
 		if opts.Geek != "" {
 			what += " for " + opts.Geek

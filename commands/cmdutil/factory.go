@@ -5,6 +5,10 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -78,6 +82,31 @@ func (f *Factory) Store(ctx context.Context) (store.Store, error) {
 		return nil, err
 	}
 	return b.Store, nil
+}
+
+// NoStateError says that the local state dir holds no state file: nothing
+// has run with it (or its name is mistyped).
+type NoStateError struct{ Dir string }
+
+func (e *NoStateError) Error() string {
+	return fmt.Sprintf("nothing has run with state dir %s yet (it holds no %s): check --state-dir or %s", e.Dir, config.StateFile, config.EnvStateDir)
+}
+
+// ReadStore is Store for commands that only read. On the local backend, a
+// state dir without a state file is a *NoStateError: opening would make
+// one there, and a mistyped --state-dir would pass for an empty
+// installation. The command says so and shows nothing.
+func (f *Factory) ReadStore(ctx context.Context) (store.Store, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend == config.BackendLocal {
+		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
+			return nil, &NoStateError{Dir: cfg.StateDir}
+		}
+	}
+	return f.Store(ctx)
 }
 
 // Queue opens the backend and returns its queue.

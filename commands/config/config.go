@@ -37,7 +37,9 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 (flag, environment or default) and the local state directory; on the AWS
 backend also the stack with its table and queue names, the region, profile,
 endpoints, and which credentials the environment holds (the access key ID
-masked but for its last four characters, secrets only as "set").
+masked but for its last four characters, secrets only as "set"). A "note"
+line names an AWS_REGION, AWS_DEFAULT_REGION or AWS_PROFILE in the
+environment that the selected config profile overrode.
 
 A local gateway on an address other than loopback (or with serve
 --require-signature) requires @connections calls signed with the key pair
@@ -196,6 +198,9 @@ func configRun(_ context.Context, opts *Options) error {
 			[]string{"secret key", c.SecretAccessKey, ""},
 			[]string{"session token", c.SessionToken, ""},
 		)
+	}
+	for _, n := range cfg.Notes {
+		rows = append(rows, []string{"note", n, ""})
 	}
 	if !u.Styled() {
 		// name, value and, for the backend, where it came from.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -115,5 +117,33 @@ func TestPlainOutputSaysWhereTheBackendCameFrom(t *testing.T) {
 				t.Errorf("output starts %q, want %q", out.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestAnAWSRegionTheProfileOverrodeIsShown(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, []byte("[profiles.prod]\nbackend = \"aws\"\nregion = \"eu-west-1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": dir, "AWS_REGION": "us-east-1"}
+	getenv := func(k string) string { return env[k] }
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, _ := iostreams.Test()
+		opts := &Options{IO: ios, Getenv: getenv, JSON: asJSON, Config: func() (config.Config, error) {
+			return config.Resolve(config.Flags{ConfigFile: file, ConfigProfile: "prod"}, getenv)
+		}}
+		if err := configRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"region\teu-west-1\tprofile prod\n", "note\tAWS_REGION=us-east-1 is ignored: profile prod sets region eu-west-1"}
+		if asJSON {
+			want = []string{`"region": "eu-west-1"`, `"notes": [`, `"AWS_REGION=us-east-1 is ignored: profile prod sets region eu-west-1`}
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("json=%v: output lacks %q:\n%s", asJSON, w, out)
+			}
+		}
 	}
 }

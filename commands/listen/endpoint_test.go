@@ -11,6 +11,8 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/wsclient"
 )
 
 // localBackend opens a real local backend (the embedded store) in a
@@ -170,5 +172,43 @@ func TestAStoppedGatewayIsWaitedFor(t *testing.T) {
 	}
 	if c := d.next(t); !strings.HasPrefix(c.url, "ws://127.0.0.1:9/") {
 		t.Errorf("reconnected to %s", c.url)
+	}
+}
+
+func TestAnIssuedChatterIDRevokedWhileListeningSaysSo(t *testing.T) {
+	// The gateway took listen's own chatter ID, then someone revoked it
+	// (socks chatter revoke --all): the hint said to point --url and
+	// --state-dir at the same installation, which they were.
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	d := newFakeDialer(nil, &wsclient.HandshakeError{Status: 403, Reason: "chatter ID unknown"})
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	d.next(t).end(goingAway)
+	err := r.end()
+	if exitCode(err) != 5 || !strings.Contains(err.Error(), "revoked") || strings.Contains(err.Error(), "so the gateway checks another store") {
+		t.Errorf("err %v; want exit 5 saying it was revoked", err)
+	}
+}
+
+func TestAChatterIDListenCannotIssueIsNotBlamedOnTheGateway(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	for range store.DefaultMaxLiveChatterIDs {
+		if _, _, err := store.IssueChatterID(t.Context(), b.Store, "alice", time.Hour, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	err := r.end()
+	if err == nil || !strings.Contains(err.Error(), "already holds 100 live chatter IDs") || strings.Contains(err.Error(), "is the gateway running") {
+		t.Errorf("err %v; want the limit, without a hint about the gateway", err)
+	}
+	if d.dials() != 0 {
+		t.Errorf("%d dials; want none without a chatter ID", d.dials())
 	}
 }

@@ -3,6 +3,7 @@ package listen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -92,6 +93,19 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"a negative max-retries", []string{"--geek", "a", "--max-retries", "-1"}, "--max-retries"},
 		{"a ping interval over the idle timeout", []string{"--geek", "a", "--ping-interval", "10m"}, "--ping-interval"},
 		{"an http URL", []string{"--geek", "a", "--url", "http://127.0.0.1:1/"}, "ws or wss"},
+		// Pasted from a browser's connect URL: the ID in it was ignored
+		// (listen issued its own) and shown in every "connected" line.
+		{"a chatter ID in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=a&id=sc_secret"}, "--id-file"},
+		{"a chatter ID in an http --url", []string{"--geek", "a", "--url", "http://127.0.0.1:1/?id=sc_secret"}, "--id-file"},
+		// `--url "$URL"` with URL unset connected to the local gateway
+		// instead; `--id "$ID"` issued a chatter ID there.
+		{"an empty --url", []string{"--geek", "a", "--url", ""}, "--url is empty"},
+		{"an empty --id", []string{"--geek", "a", "--id", " "}, "--id is empty"},
+		{"an empty --id-file", []string{"--geek", "a", "--id-file", ""}, "--id-file is empty"},
+		{"an empty --origin", []string{"--geek", "a", "--origin", ""}, "--origin is empty"},
+		{"an empty --until", []string{"--geek", "a", "--until", ""}, "--until is empty"},
+		{"a geek in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=eve"}, "--geek"},
+		{"a topic in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?topic=news"}, "--topic"},
 		{"a bad regular expression", []string{"--geek", "a", "--until", "("}, "--until"},
 		{"a header without a colon", []string{"--geek", "a", "-H", "X-Trace"}, "'Key: Value'"},
 		{"a header the handshake sets", []string{"--geek", "a", "-H", "Sec-WebSocket-Protocol: x"}, "--subprotocol"},
@@ -167,7 +181,7 @@ func TestTheChatterIDComesFromAFileOrTheEnvironment(t *testing.T) {
 	}
 	// listenRun completes the options again after RunE did: the ID taken
 	// from the environment is not a second source.
-	if err := got.complete(); err != nil || got.ID != "sc_fromenv" {
+	if err := got.complete(t.Context()); err != nil || got.ID != "sc_fromenv" {
 		t.Fatalf("completing again: id %q, %v; want sc_fromenv and no error", got.ID, err)
 	}
 	cmd = NewCmdListen(f, func(_ context.Context, o *Options) error { return nil })
@@ -176,5 +190,33 @@ func TestTheChatterIDComesFromAFileOrTheEnvironment(t *testing.T) {
 	cmd.SetErr(io.Discard)
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "one way") || strings.Contains(err.Error(), "sc_from") {
 		t.Fatalf("--id with $%s set: %v; want a refusal that echoes neither", ChatterIDEnv, err)
+	}
+}
+
+func TestAChatterIDFromATerminalIsPromptedForAndCtrlCStopsTheWait(t *testing.T) {
+	// --id-file - on a terminal waited, silently, for the end of input
+	// (Ctrl-D); Ctrl-C did nothing.
+	newOpts := func() (*Options, *io.PipeWriter, fmt.Stringer) {
+		ios, _, _, errOut := iostreams.Test()
+		ios.SetTTY(true, false, false)
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		ios.In = pr
+		return &Options{IO: ios, Geek: "alice", IDFile: "-", PingInterval: time.Minute}, pw, errOut
+	}
+	o, pw, errOut := newOpts()
+	go func() { _, _ = io.WriteString(pw, "sc_typed\n") }() // and no end: a terminal
+	if err := o.complete(t.Context()); err != nil || o.ID != "sc_typed" {
+		t.Fatalf("id %q, %v; want the line typed", o.ID, err)
+	}
+	if !strings.Contains(errOut.String(), "chatter ID for alice") {
+		t.Errorf("stderr %q; want a prompt", errOut)
+	}
+
+	o, _, _ = newOpts()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Ctrl-C
+	if err := o.complete(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("complete after Ctrl-C: %v; want it to stop waiting", err)
 	}
 }

@@ -2,10 +2,13 @@
 package listen
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -138,7 +141,9 @@ across reconnects.
 Keeping the connection: a WebSocket ping every --ping-interval (the
 gateway drops connections idle for 10 minutes), a fresh connection before
 the gateway's 2-hour cap (--max-connection), and after a drop, reconnects
-with exponential backoff and jitter (0.5 s doubling to 30 s). The first
+with exponential backoff and jitter (0.5 s doubling to 30 s). A reconnect
+whose connection ends within 10 s counts as failed, so a gateway that
+accepts and drops at once uses up --max-retries too. The first
 connection is not retried. A refused upgrade (401/403) is never retried.
 
 Exit codes:
@@ -156,7 +161,12 @@ Exit codes:
   SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.complete(); err != nil {
+			// Each of these left out means something else: the backend's
+			// gateway, an issued chatter ID, no Origin, no --until.
+			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
+				return err
+			}
+			if err := opts.complete(cmd.Context()); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -168,9 +178,9 @@ Exit codes:
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Geek, "geek", "g", "", "the user to connect as (required)")
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to follow (repeatable, or a comma list; default '.', every topic)")
-	fl.StringVar(&opts.URL, "url", "", "WebSocket URL (default: the backend's; locally, the running 'socks serve')")
+	fl.StringVar(&opts.URL, "url", "", "WebSocket URL, without ?geek, ?id or ?topic (default: the backend's; locally, the running 'socks serve')")
 	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
-	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input)")
+	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input; on a terminal it asks for one line)")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
 	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")
@@ -209,11 +219,11 @@ const ChatterIDEnv = "SOCKS_CHATTER_ID"
 // maxIDFileBytes bounds what --id-file reads: a chatter ID is 35 bytes.
 const maxIDFileBytes = 4096
 
-func (o *Options) complete() error {
+func (o *Options) complete(ctx context.Context) error {
 	if err := pubsub.ValidateGeek(o.Geek); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
-	if err := o.completeID(); err != nil {
+	if err := o.completeID(ctx); err != nil {
 		return err
 	}
 	topics, err := pubsub.TopicList(o.Topics)
@@ -237,6 +247,19 @@ func (o *Options) complete() error {
 		return cmdutil.FlagErrorf("--ping-interval %s is out of range: give a duration above 0 and under the gateway's %s idle timeout", o.PingInterval, pubsub.IdleTimeout)
 	}
 	if o.URL != "" {
+		// Before anything echoes the URL: a browser's connect URL, pasted,
+		// holds the chatter ID. Its geek and topics would be replaced.
+		if u, err := url.Parse(o.URL); err == nil {
+			q := u.Query()
+			switch {
+			case q.Has("id"):
+				return cmdutil.FlagErrorf("--url holds a chatter ID (?id=), which listen would show: give the gateway's address alone, and the ID with --id-file or $%s", ChatterIDEnv)
+			case q.Has("geek"):
+				return cmdutil.FlagErrorf("--url holds ?geek=: give the gateway's address alone, and the geek with --geek")
+			case q.Has("topic"):
+				return cmdutil.FlagErrorf("--url holds ?topic=: give the gateway's address alone, and the topics with --topic")
+			}
+		}
 		if _, err := wsclient.ConnectURL(o.URL, "", "", nil); err != nil {
 			return cmdutil.FlagErrorf("--url: %v", err)
 		}
@@ -278,7 +301,7 @@ func (o *Options) complete() error {
 }
 
 func listenRun(ctx context.Context, opts *Options) error {
-	if err := opts.complete(); err != nil {
+	if err := opts.complete(ctx); err != nil {
 		return err
 	}
 	s := newSession(opts)
@@ -316,7 +339,7 @@ func (o *Options) now() time.Time {
 // completeID takes the chatter ID from --id-file, $SOCKS_CHATTER_ID or
 // --id (at most one of them) and checks its shape. Errors never show the
 // value: it may be a secret, or a mistyped one.
-func (o *Options) completeID() error {
+func (o *Options) completeID(ctx context.Context) error {
 	if o.idTaken {
 		return nil
 	}
@@ -338,9 +361,19 @@ func (o *Options) completeID() error {
 	case o.IDFile != "":
 		from = "--id-file " + o.IDFile
 		var r io.Reader
-		if o.IDFile == "-" {
+		switch {
+		case o.IDFile == "-" && o.IO.IsStdinTTY():
+			// A person types or pastes it: ask, take one line, and let
+			// Ctrl-C stop the wait.
+			fmt.Fprintf(o.IO.ErrOut, "chatter ID for %s (then Enter): ", o.Geek)
+			line, err := readLine(ctx, o.IO.In)
+			if err != nil {
+				return err
+			}
+			r = strings.NewReader(line)
+		case o.IDFile == "-":
 			r = o.IO.In
-		} else {
+		default:
 			f, err := os.Open(o.IDFile)
 			if err != nil {
 				return cmdutil.FlagErrorf("--id-file: cannot read %s: %v", o.IDFile, errors.Unwrap(err))
@@ -369,4 +402,21 @@ func (o *Options) completeID() error {
 	}
 	o.idTaken = true
 	return nil
+}
+
+// readLine reads one line (at most maxIDFileBytes+1 bytes) from in, or
+// returns ctx's error when ctx ends first; the read itself goes on until
+// the process ends.
+func readLine(ctx context.Context, in io.Reader) (string, error) {
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(in, maxIDFileBytes+1)).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		return line, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -48,7 +49,10 @@ type session struct {
 	since   time.Time // when conn opened
 	step    int       // backoff step
 	fails   int       // failed reconnects in a row
-	got     int       // messages shown
+	// retried: conn came from a reconnect, so that its ending within
+	// stableAfter makes that reconnect a failed one.
+	retried bool
+	got     int // messages shown
 	timeout *time.Timer
 }
 
@@ -186,7 +190,13 @@ func (s *session) run(ctx context.Context) (err error) {
 				input = nil // standard input ended: keep listening
 				continue
 			}
-			quit, err := s.command(line)
+			if line.tooLong {
+				if err := s.notice("a typed line over %d KB was ignored", maxTypedLine/1024); err != nil {
+					return err
+				}
+				continue
+			}
+			quit, err := s.command(line.text)
 			if err != nil {
 				return err
 			}
@@ -216,6 +226,7 @@ func (s *session) run(ctx context.Context) (err error) {
 			if err := s.attach(conn); err != nil {
 				return err
 			}
+			s.retried = true
 			renew = s.renewTimer()
 		case <-renew:
 			var stop bool
@@ -229,19 +240,41 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 }
 
+// maxTypedLine bounds a typed line: a longer one (a blob pasted at the
+// prompt) is skipped with a note, and typing goes on.
+const maxTypedLine = 64 * 1024
+
+// typedLine is one line typed on standard input, or a note that one over
+// maxTypedLine was skipped.
+type typedLine struct {
+	text    string
+	tooLong bool
+}
+
 // input delivers the lines typed on standard input, until it ends.
-func (s *session) input(ctx context.Context) <-chan string {
+func (s *session) input(ctx context.Context) <-chan typedLine {
 	if !s.typing() {
 		return nil
 	}
-	ch := make(chan string, 16)
+	ch := make(chan typedLine, 16)
 	go func() {
 		defer close(ch)
-		sc := bufio.NewScanner(s.o.IO.In)
-		for sc.Scan() {
-			select {
-			case ch <- sc.Text():
-			case <-ctx.Done():
+		r := bufio.NewReaderSize(s.o.IO.In, maxTypedLine)
+		for {
+			b, err := r.ReadSlice('\n')
+			line := typedLine{text: strings.TrimRight(string(b), "\r\n")}
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line = typedLine{tooLong: true}
+				_, err = r.ReadSlice('\n')
+			}
+			if len(b) > 0 || line.tooLong {
+				select {
+				case ch <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
 				return
 			}
 		}
@@ -287,7 +320,8 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	}
 	secret, err := s.ep.chatterID(ctx)
 	if err != nil {
-		return nil, &connectError{base: base, err: err}
+		// Not the gateway's doing: no URL, so no "is it running?" hint.
+		return nil, &connectError{err: err}
 	}
 	u, err := wsclient.ConnectURL(base, s.o.Geek, secret, s.wanted())
 	if err != nil {
@@ -336,7 +370,11 @@ func (s *session) hint(status int) string {
 	case http.StatusUnauthorized:
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
 	case http.StatusForbidden:
-		if s.ep.issuedHere() {
+		switch {
+		case s.ep.issuedHere() && s.base != "":
+			// s.base: a connection was open before, on an ID from this store.
+			return "listen issued this chatter ID itself and the gateway took them before: it was revoked (socks chatter revoke), or the gateway now checks another store"
+		case s.ep.issuedHere():
 			return "listen issued this chatter ID itself, so the gateway checks another store: make --url and --state-dir (or --backend) name the same installation"
 		}
 		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
@@ -348,11 +386,12 @@ func (s *session) hint(status int) string {
 	return "check --url"
 }
 
-// attach makes conn the current connection.
+// attach makes conn the current connection. It does not end a run of
+// failed reconnects: a gateway that accepts and drops at once would never
+// use up --max-retries (dropped decides).
 func (s *session) attach(conn Conn) error {
-	s.conn, s.since = conn, time.Now()
+	s.conn, s.since, s.retried = conn, time.Now(), false
 	s.topics, s.pending = s.wanted(), nil
-	s.fails = 0
 	return s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateConnected,
 		URL: s.base, Geek: s.o.Geek, Topics: slices.Clone(s.topics)})
 }
@@ -370,12 +409,19 @@ func (s *session) dropped() (<-chan time.Time, error) {
 		l.Error = "the connection ended"
 	}
 	s.topics, s.pending = s.wanted(), nil
-	if time.Since(s.since) >= stableAfter {
-		s.step = 0
+	switch {
+	case time.Since(s.since) >= stableAfter:
+		s.step, s.fails = 0, 0
+	case s.retried:
+		// A reconnect whose connection ended at once failed too.
+		s.fails++
 	}
 	s.conn = nil
 	if err := s.p.emit(l); err != nil {
 		return nil, err
+	}
+	if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
+		return nil, fmt.Errorf("gave up after %d failed reconnects in a row: the gateway accepted and ended each connection within %s (last: %s)", s.fails, stableAfter, closeText(l))
 	}
 	return s.scheduleRetry("")
 }

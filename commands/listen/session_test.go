@@ -414,6 +414,26 @@ func TestGivesUpAfterMaxRetriesFailedReconnects(t *testing.T) {
 	}
 }
 
+func TestAGatewayThatDropsEachConnectionAtOnceUsesUpTheRetries(t *testing.T) {
+	// It accepts every upgrade and closes at once: each reconnect
+	// "succeeded", so --max-retries was never reached and listen
+	// reconnected forever, showing "attempt 1 of 3" each time.
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.MaxRetries = 3 })
+	d.next(t).end(goingAway) // the first connection: not a reconnect
+	for attempt := 1; attempt <= 3; attempt++ {
+		r.waitFor(map[string]any{"state": "reconnecting", "attempt": attempt, "maxAttempts": 3})
+		d.next(t).end(goingAway)
+	}
+	err := r.end()
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "gave up after 3 failed reconnects in a row") || !strings.Contains(err.Error(), "1001 Going away") {
+		t.Errorf("err %v; want gave up after 3, with the last close", err)
+	}
+	if n := d.dials(); n != 4 {
+		t.Errorf("%d dials; want the first and 3 retries", n)
+	}
+}
+
 func TestARefusedReconnectExitsFiveAtOnce(t *testing.T) {
 	d := newFakeDialer(nil, &wsclient.HandshakeError{Status: 403, Reason: "chatter ID expired: issue a new one"})
 	r := start(t, d, nil)
@@ -558,6 +578,22 @@ func TestExitConditions(t *testing.T) {
 			t.Fatalf("err %v closed %v; want a clean close", err, c.wasClosed())
 		}
 	})
+}
+
+func TestAnOverlongTypedLineIsIgnoredAndTypingGoesOn(t *testing.T) {
+	// A blob pasted at the prompt, over the line reader's 64 KB, ended
+	// reading standard input: quit and subscribe did nothing after it.
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	r.typeLine("subscribe " + strings.Repeat("x", 200_000))
+	r.typeLine("quit")
+	if err := r.end(); err != nil || !c.wasClosed() {
+		t.Fatalf("err %v closed %v; want quit to work after the long line", err, c.wasClosed())
+	}
+	if !strings.Contains(r.errOut.String(), "a typed line over 64 KB was ignored") {
+		t.Errorf("stderr %q; want a note that the long line was ignored", r.errOut)
+	}
 }
 
 func TestAClosedStandardInputDoesNotEndTheListener(t *testing.T) {

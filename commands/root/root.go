@@ -37,6 +37,11 @@ const exitCodes = `Exit codes:
   130  interrupted
   141  standard output was closed (| head -1); the command cleaned up`
 
+// globalFlags are the persistent flags NewCmdRoot defines, all strings
+// whose absence means a default.
+var globalFlags = []string{"backend", "state-dir", "stack", "region", "config", "config-profile", "profile",
+	"endpoint-url", "dynamodb-endpoint-url", "sqs-endpoint-url", "callback-url", "websocket-url"}
+
 // NewCmdRoot returns the root command with every subcommand.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -60,6 +65,11 @@ and receives whatever is published to that geek and topic.`,
   socks publish --geek Friendless --topic updates --message 'stats refreshed'`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A global flag given empty (--config-profile "$P" with P unset)
+		// would quietly mean the default: another profile, state or stack.
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			return cmdutil.NotEmpty(c, globalFlags...)
+		},
 	}
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)

@@ -57,7 +57,7 @@ type ListOptions struct {
 // NewCmdList returns `subs list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	opts := &ListOptions{
-		IO: f.IOStreams, Store: f.Store, Now: f.Now,
+		IO: f.IOStreams, Store: f.ReadStore, Now: f.Now,
 		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
@@ -115,14 +115,19 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
-	s, err := opts.Store(ctx)
-	if err != nil {
-		return err
-	}
 	now := opts.Now()
-	conns, err := ops.ListConnections(ctx, s, store.ConnectionFilter{Geek: opts.Geek, Topic: opts.Topic}, now)
-	if err != nil {
+	var conns []pubsub.Connection
+	s, err := opts.Store(ctx)
+	var noState *cmdutil.NoStateError
+	switch {
+	case errors.As(err, &noState):
+		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
+	case err != nil:
 		return err
+	default:
+		if conns, err = ops.ListConnections(ctx, s, store.ConnectionFilter{Geek: opts.Geek, Topic: opts.Topic}, now); err != nil {
+			return err
+		}
 	}
 	var live map[string]ops.Liveness
 	if opts.Live && len(conns) > 0 {
@@ -147,7 +152,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	if len(items) == 0 && !opts.JSON {
+	if len(items) == 0 && !opts.JSON && noState == nil {
 		// An empty list is an answer, not an error: stdout stays empty
 		// for scripts and a person reads why on stderr.
 		fmt.Fprintln(opts.IO.ErrOut, nothingMatched(opts))
@@ -234,7 +239,7 @@ type StatsOptions struct {
 
 // NewCmdStats returns `subs stats`.
 func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *StatsOptions) error) *cobra.Command {
-	opts := &StatsOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
+	opts := &StatsOptions{IO: f.IOStreams, Store: f.ReadStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Count open connections by topic",
@@ -259,13 +264,18 @@ Not on a terminal it prints tab-separated lines:
 }
 
 func statsRun(ctx context.Context, opts *StatsOptions) error {
+	st := ops.SubscriptionStats{Topics: []ops.TopicCount{}}
 	s, err := opts.Store(ctx)
-	if err != nil {
+	var noState *cmdutil.NoStateError
+	switch {
+	case errors.As(err, &noState):
+		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
+	case err != nil:
 		return err
-	}
-	st, err := ops.CountSubscriptions(ctx, s, opts.Now())
-	if err != nil {
-		return err
+	default:
+		if st, err = ops.CountSubscriptions(ctx, s, opts.Now()); err != nil {
+			return err
+		}
 	}
 	out := opts.IO.Out
 	if opts.JSON {
