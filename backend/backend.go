@@ -43,6 +43,15 @@ const (
 	BrokerProbeFile = "broker.probe"
 )
 
+// GatewayLockFile is held exclusively by the local gateway (`socks serve`)
+// for its lifetime (HoldGateway): one gateway per state dir, however many
+// start at once. The operating system drops it when the process ends.
+const GatewayLockFile = "gateway.lock"
+
+// ErrGatewayRunning says that another process serves the state dir's
+// gateway (it holds GatewayLockFile).
+var ErrGatewayRunning = errors.New("a gateway is already running for this state dir")
+
 // Options tune Open.
 type Options struct {
 	Now func() time.Time
@@ -201,6 +210,27 @@ func (b *Backend) HoldBroker() (release func(), err error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot make the broker known in %s: %w", b.Config.StateDir, unwrapPath(err))
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// HoldGateway makes this process the local state dir's one gateway until
+// release is called or the process ends; it fails with ErrGatewayRunning
+// while another process (or another HoldGateway in this one) is. Without
+// file locks it lets every caller through, and the gateway record
+// (Gateway) is the only check. On AWS it does nothing.
+func (b *Backend) HoldGateway() (release func(), err error) {
+	if b.DB == nil {
+		return func() {}, nil
+	}
+	l, ok, err := filelock.TryExclusive(filepath.Join(b.Config.StateDir, GatewayLockFile))
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return func() {}, nil
+	case err != nil:
+		return nil, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
+	case !ok:
+		return nil, ErrGatewayRunning
 	}
 	return func() { _ = l.Unlock() }, nil
 }

@@ -213,6 +213,16 @@ func Run(ctx context.Context, opts *Options) error {
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
 	if b.DB != nil {
+		// The lock makes two serves started at once take turns; the
+		// record check covers file systems without locks.
+		release, err := b.HoldGateway()
+		if errors.Is(err, backend.ErrGatewayRunning) {
+			return runningError(ctx, b)
+		}
+		if err != nil {
+			return err
+		}
+		defer release()
 		if err := checkNotRunning(ctx, b); err != nil {
 			return err
 		}
@@ -495,7 +505,16 @@ func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 		return err
 	}
 	pid, _, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID)
-	return fmt.Errorf("a gateway is already running for this state dir (pid %s, %s): stop it first, or use another --state-dir", pid, ws)
+	return fmt.Errorf("%w (pid %s, %s): stop it first, or use another --state-dir", backend.ErrGatewayRunning, pid, ws)
+}
+
+// runningError says that another gateway holds the state dir, with its
+// record when it has written one (it may be starting).
+func runningError(ctx context.Context, b *backend.Backend) error {
+	if err := checkNotRunning(ctx, b); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w (starting, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }
 
 func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {

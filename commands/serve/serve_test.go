@@ -357,3 +357,67 @@ func TestAllowOriginMatchesWhatBrowsersSend(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway: two `socks serve`
+// started together on one state dir (each on a free port) must not both
+// run: the second says a gateway runs. Both used to pass the check before
+// either recorded itself, so both served, the record named only the last,
+// and each broker pushed only to its own gateway's clients.
+func TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway(t *testing.T) {
+	dir := t.TempDir()
+	open := func(ctx context.Context) (*backend.Backend, error) {
+		db, err := local.Open(ctx, filepath.Join(dir, "socks.db"), local.Options{})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { db.Close() })
+		return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
+	}
+	for round := range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		const n = 2
+		ready := make(chan struct{}, n)
+		done := make(chan error, n)
+		gate := make(chan struct{})
+		for range n {
+			opts := testOptions(t)
+			opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+				b, err := open(ctx)
+				<-gate // both have opened the state before either checks
+				return b, err
+			}
+			opts.Ready = func(string, string) { ready <- struct{}{} }
+			go func() { done <- Run(ctx, opts) }()
+		}
+		close(gate)
+		// One must fail, saying a gateway runs; then the other is serving.
+		var err error
+		readies, ended := 0, 0
+		for readies+ended < n {
+			select {
+			case err = <-done:
+				ended++
+			case <-ready:
+				readies++
+			case <-time.After(30 * time.Second):
+				t.Fatalf("round %d: %d serves ready, %d ended", round, readies, ended)
+			}
+		}
+		if readies == n {
+			cancel()
+			<-done
+			<-done
+			t.Fatalf("round %d: both serves run on one state dir", round)
+		}
+		if ended == n {
+			t.Fatalf("round %d: both serves ended; the last with %v", round, err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Fatalf("round %d: the second serve ended with %v; want it to say a gateway is already running", round, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: serve: %v", round, err)
+		}
+	}
+}
