@@ -214,25 +214,56 @@ func (b *Backend) HoldBroker() (release func(), err error) {
 	return func() { _ = l.Unlock() }, nil
 }
 
+// gatewayWait bounds how long HoldGateway waits for the gateway lock: a
+// probe (GatewayRunning) holds it for an instant, a gateway for its life.
+const gatewayWait = time.Second
+
 // HoldGateway makes this process the local state dir's one gateway until
 // release is called or the process ends; it fails with ErrGatewayRunning
-// while another process (or another HoldGateway in this one) is. Without
-// file locks it lets every caller through, and the gateway record
-// (Gateway) is the only check. On AWS it does nothing.
-func (b *Backend) HoldGateway() (release func(), err error) {
+// while another process (or another HoldGateway in this one) is. locked
+// says that the lock is real: then no gateway runs for the state dir but
+// this one, whatever its record says. Without file locks it lets every
+// caller through (locked false), and the record is the only check. On AWS
+// it does nothing.
+func (b *Backend) HoldGateway() (release func(), locked bool, err error) {
 	if b.DB == nil {
-		return func() {}, nil
+		return func() {}, false, nil
 	}
-	l, ok, err := filelock.TryExclusive(filepath.Join(b.Config.StateDir, GatewayLockFile))
+	l, err := filelock.Within(gatewayWait, func() (*filelock.Lock, bool, error) {
+		return filelock.TryExclusive(filepath.Join(b.Config.StateDir, GatewayLockFile))
+	})
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
-		return func() {}, nil
+		return func() {}, false, nil
+	case errors.Is(err, filelock.ErrTimeout):
+		return nil, false, ErrGatewayRunning
 	case err != nil:
-		return nil, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
-	case !ok:
-		return nil, ErrGatewayRunning
+		return nil, false, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
-	return func() { _ = l.Unlock() }, nil
+	return func() { _ = l.Unlock() }, true, nil
+}
+
+// GatewayRunning reports whether a gateway holds the local state dir's
+// gateway lock (HoldGateway); known is false where that cannot be told
+// (no file locks, an unreadable state dir), and then only the record and
+// a connect to its address say whether one runs. It creates nothing.
+func (b *Backend) GatewayRunning() (running, known bool) {
+	if b.DB == nil {
+		return false, false
+	}
+	path := filepath.Join(b.Config.StateDir, GatewayLockFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, true // no gateway ever ran here
+	}
+	l, got, err := filelock.TryShared(path)
+	switch {
+	case err != nil:
+		return false, false
+	case !got:
+		return true, true
+	}
+	_ = l.Unlock()
+	return false, true
 }
 
 // Broker returns nil when a broker is running for the local state dir

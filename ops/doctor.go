@@ -112,6 +112,10 @@ type GatewayRecord struct {
 	// DialErr is the error of a TCP connect to the Management endpoint's
 	// host (nil: something listens there).
 	DialErr error `json:"-"`
+	// Stale says that no gateway holds the state dir's gateway lock
+	// (backend.GatewayRunning): the record was left by a gateway that was
+	// killed, and whatever listens at its address is something else.
+	Stale bool `json:"-"`
 	// Broker says whether a broker runs for the state dir (serve's own or
 	// `socks broker`: backend.Broker); BrokerErr, why that is not known.
 	Broker    bool  `json:"broker"`
@@ -121,7 +125,7 @@ type GatewayRecord struct {
 // Delivering reports whether a gateway answers and a broker runs: what
 // it takes for queued messages to be delivered.
 func (g GatewayRecord) Delivering() bool {
-	return g.Recorded() && g.DialErr == nil && g.Broker
+	return g.Recorded() && g.DialErr == nil && !g.Stale && g.Broker
 }
 
 // Recorded reports whether a gateway recorded itself.
@@ -265,7 +269,7 @@ func checkQueue(ctx context.Context, env *Env) Result {
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
 	if st.Visible > 0 && env.Local() && !env.Gateway.Delivering() {
-		if env.Gateway.Recorded() && env.Gateway.DialErr == nil {
+		if env.Gateway.Recorded() && env.Gateway.DialErr == nil && !env.Gateway.Stale {
 			return warn(detail, "messages wait for a broker: "+brokerFix)
 		}
 		return warn(detail, "messages wait for the broker: start it with `socks serve`")
@@ -357,6 +361,9 @@ func checkGateway(_ context.Context, env *Env) Result {
 	case g.DialErr != nil:
 		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) does not answer: %v", g.WebSocket, orDash(g.PID), g.DialErr),
 			"it stopped without cleaning up: start it again with `socks serve`")
+	case g.Stale:
+		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) is not running (it holds no lock on the state dir); something else listens at its address", g.WebSocket, orDash(g.PID)),
+			"it stopped without cleaning up: start it again with `socks serve` (with another --addr if that address stays taken)")
 	}
 	at := fmt.Sprintf("%s (pid %s)", g.WebSocket, orDash(g.PID))
 	switch {
@@ -372,6 +379,10 @@ func checkGateway(_ context.Context, env *Env) Result {
 const brokerFix = "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker"
 
 func checkManagementAPI(ctx context.Context, env *Env) Result {
+	if env.Local() && env.Gateway.Stale && env.Gateway.DialErr == nil {
+		// What answers there is not this state dir's gateway.
+		return skip("skipped: the recorded gateway is not running, so no endpoint to ask")
+	}
 	if env.Pusher == nil {
 		switch {
 		case env.Local() && !env.Gateway.Recorded():

@@ -168,8 +168,28 @@ func run(t *testing.T, stateDir string, args ...string) result {
 }
 
 // recordGateway writes a gateway record into the state file of dir, as
-// `socks serve` does, pointing at mgmt.
+// `socks serve` does, pointing at mgmt, and holds the gateway lock as a
+// running serve does until the test ends.
 func recordGateway(t *testing.T, dir, mgmt string) {
+	t.Helper()
+	recordDeadGateway(t, dir, mgmt)
+	b, err := backend.Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, locked, err := b.HoldGateway()
+	if err != nil || !locked {
+		t.Fatalf("holding the gateway lock: %v (locked %v)", err, locked)
+	}
+	t.Cleanup(func() {
+		release()
+		b.Close()
+	})
+}
+
+// recordDeadGateway writes the record a gateway killed with kill -9 leaves
+// behind: no process holds the gateway lock.
+func recordDeadGateway(t *testing.T, dir, mgmt string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := local.Open(ctx, filepath.Join(dir, config.StateFile), local.Options{})
@@ -228,10 +248,20 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}, false},
 		{"connection refused is a gateway that is down", opstest.RefusedURL, 1,
 			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}, false},
+		// A gateway killed with kill -9, whose port another state dir's
+		// serve now uses: that one answers 410, and a broker of this
+		// state dir runs; it was reported as this state dir's gateway,
+		// healthy.
+		{"a record left by a killed gateway whose port is reused is a gateway that is down", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 1,
+			[]string{"fail\tlocal gateway\t", "is not running", "start it again with `socks serve`", "skip\tmanagement API\t"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			recordGateway(t, dir, tc.endpoint(t))
+			if strings.HasPrefix(tc.name, "a record left by a killed gateway") {
+				recordDeadGateway(t, dir, tc.endpoint(t))
+			} else {
+				recordGateway(t, dir, tc.endpoint(t))
+			}
 			if !tc.noBroker {
 				holdBroker(t, dir)
 			}

@@ -213,9 +213,11 @@ func Run(ctx context.Context, opts *Options) error {
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
 	if b.DB != nil {
-		// The lock makes two serves started at once take turns; the
-		// record check covers file systems without locks.
-		release, err := b.HoldGateway()
+		// The lock makes two serves started at once take turns. Held, it
+		// says that a record left behind is stale (its gateway was
+		// killed), even when something else now listens at its address;
+		// without file locks the record is the only check.
+		release, locked, err := b.HoldGateway()
 		if errors.Is(err, backend.ErrGatewayRunning) {
 			return runningError(ctx, b)
 		}
@@ -223,8 +225,10 @@ func Run(ctx context.Context, opts *Options) error {
 			return err
 		}
 		defer release()
-		if err := checkNotRunning(ctx, b); err != nil {
-			return err
+		if !locked {
+			if err := checkNotRunning(ctx, b); err != nil {
+				return err
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)

@@ -421,3 +421,37 @@ func TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused:
+// a gateway killed with kill -9 leaves its record; once something else
+// (another state dir's serve) listens on its port, the record looked alive
+// and serve refused to start, naming the dead pid. The gateway lock says
+// that no gateway runs.
+func TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	opts := testOptions(t)
+	open := opts.Backend
+	b, err := open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  "ws://" + other.Addr().String() + "/",
+		backend.MetaGatewayManagement: "http://" + other.Addr().String(),
+		backend.MetaGatewayPID:        "999999",
+	} {
+		if err := b.DB.SetMeta(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := startServe(t, opts)
+	got, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement)
+	if err != nil || !ok || got == "http://"+other.Addr().String() {
+		t.Errorf("the record names %q (%v, %v); want the new gateway", got, ok, err)
+	}
+	stop()
+}
