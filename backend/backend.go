@@ -112,8 +112,13 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		if err != nil {
 			return nil, err
 		}
-		ds := awsops.NewDynamoStore(awsops.NewDynamoDB(awsCfg, cfg.AWS.DynamoDBEndpoint()), awsops.TablesFor(cfg.AWS.Stack))
-		q := awsops.NewSQSQueue(awsops.NewSQS(awsCfg, cfg.AWS.SQSEndpoint()), awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
+		ddb, sqsc := awsops.NewDynamoDB(awsCfg, cfg.AWS.DynamoDBEndpoint()), awsops.NewSQS(awsCfg, cfg.AWS.SQSEndpoint())
+		// The endpoints in effect, with the SDK's own AWS_ENDPOINT_URL_*.
+		if err := guardHalfEmulated(aws.ToString(ddb.Options().BaseEndpoint), aws.ToString(sqsc.Options().BaseEndpoint)); err != nil {
+			return nil, err
+		}
+		ds := awsops.NewDynamoStore(ddb, awsops.TablesFor(cfg.AWS.Stack))
+		q := awsops.NewSQSQueue(sqsc, awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
 		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
@@ -162,6 +167,33 @@ func guardEndpoint(what, raw string) error {
 		return fmt.Errorf("bad %s %q: give a URL such as http://127.0.0.1:8000", what, raw)
 	}
 	return nil
+}
+
+// guardHalfEmulated refuses DynamoDB on an emulator on this machine with
+// SQS on AWS itself, or the other way round (dynamo and sqs are the
+// endpoints in effect, "" for AWS's own): one setting forgotten, and a
+// local test would write to a real table or queue, or the reverse.
+func guardHalfEmulated(dynamo, sqs string) error {
+	const fix = "point both at emulators (--endpoint-url, or --dynamodb-endpoint-url and --sqs-endpoint-url), or neither"
+	switch {
+	case onThisMachine(dynamo) && sqs == "":
+		return fmt.Errorf("DynamoDB calls go to %s on this machine, but SQS calls would go to AWS itself: set --sqs-endpoint-url (%s) too; %s", dynamo, config.EnvSQSEndpointURL, fix)
+	case onThisMachine(sqs) && dynamo == "":
+		return fmt.Errorf("SQS calls go to %s on this machine, but DynamoDB calls would go to AWS itself: set --dynamodb-endpoint-url (%s) too; %s", sqs, config.EnvDynamoDBEndpointURL, fix)
+	}
+	return nil
+}
+
+// onThisMachine reports whether rawURL's host is this machine (an
+// emulator).
+func onThisMachine(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // Gateway returns the endpoints clients and the broker use: on the local
