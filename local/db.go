@@ -204,8 +204,11 @@ func dsn(abs string) string {
 // openError turns a failure to open or migrate into an error that says what
 // to do about it.
 func openError(path string, err error) error {
-	if errors.Is(err, errNewerSchema) {
+	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	if errors.Is(err, errForeign) {
+		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	}
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:

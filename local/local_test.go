@@ -696,3 +696,30 @@ func TestAClockSteppedBackDoesNotHideQueuedMessages(t *testing.T) {
 	clock.Advance(-time.Hour)
 	receive("a redriven message")
 }
+
+// TestASQLiteFileOfAnotherProgramIsNotTakenOver: a state file that is an
+// SQLite database of some other program (user_version 0, tables of its
+// own) is refused as not a socks state database; socks created its tables
+// inside it.
+func TestASQLiteFileOfAnotherProgramIsNotTakenOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes (text) VALUES ('mine')`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path, Options{})
+	if err == nil {
+		db.Close()
+		t.Error("Open took over another program's database")
+	} else if !strings.Contains(err.Error(), "is not a socks state database") || !strings.Contains(err.Error(), "move it away") {
+		t.Errorf("Open = %q; want it to say the file is not a socks state database", err)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name <> 'notes'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tables added to the other program's database (%v)", n, err)
+	}
+}

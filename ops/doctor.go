@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -240,6 +241,8 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	case env.StateFileMissing:
 		return fail("no state file at "+env.StateFile,
 			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
+	case errors.Is(env.OpenErr, local.ErrNewerSchema):
+		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	}

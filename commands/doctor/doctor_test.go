@@ -3,6 +3,7 @@ package doctor_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -300,6 +301,35 @@ func TestBrokerTimeoutOutOfRangeIsAUsageError(t *testing.T) {
 		r := run(t, t.TempDir(), "doctor", "--broker-timeout", d)
 		if r.code != 2 || !strings.Contains(r.stderr, "--broker-timeout must be between 1s and 15m") {
 			t.Errorf("--broker-timeout %s: exit %d, stderr %q; want 2 and the range", d, r.code, r.stderr)
+		}
+	}
+}
+
+// TestAStateFileFromANewerSocksSaysUpgradeNotMoveAway: a state file a
+// newer socks wrote fails the state file check with "upgrade socks"; the
+// doctor told the user to move it away, losing what it holds.
+func TestAStateFileFromANewerSocksSaysUpgradeNotMoveAway(t *testing.T) {
+	dir := t.TempDir()
+	db, err := local.Open(context.Background(), filepath.Join(dir, config.StateFile), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, config.StateFile)) // the driver local registers
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	r := run(t, dir, "doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "fail\tstate file\t") || !strings.Contains(r.stdout, "upgrade socks") {
+		t.Fatalf("exit %d; want the state file check failing with upgrade socks:\n%s", r.code, r.stdout)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "state file") && strings.Contains(line, "move the file away") {
+			t.Errorf("doctor tells the user to move away a newer socks's state: %q", line)
 		}
 	}
 }
