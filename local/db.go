@@ -363,9 +363,18 @@ func runTx(ctx context.Context, sqldb txBeginner, opts *sql.TxOptions, fn func(t
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return txError(ctx, err)
 	}
-	return tx.Commit()
+	return txError(ctx, tx.Commit())
+}
+
+// txError says that a transaction ended because its context did, where
+// database/sql, having rolled it back, says only that it is done.
+func txError(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // retryBusy runs fn again, with a growing pause, while it fails because the

@@ -455,3 +455,30 @@ func TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused(t *te
 	}
 	stop()
 }
+
+// TestCtrlCWhileStartingEndsCleanly: Ctrl-C while serve records itself
+// ends it as a cancellation, never with an error from inside the
+// database ("sql: transaction has already been committed or rolled
+// back"), and leaves no record behind.
+func TestCtrlCWhileStartingEndsCleanly(t *testing.T) {
+	opts := testOptions(t)
+	open := opts.Backend
+	var b *backend.Backend
+	ctx, cancel := context.WithCancel(context.Background())
+	opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+		var err error
+		b, err = open(ctx)
+		cancel() // Ctrl-C as the state file opens
+		return b, err
+	}
+	opts.Ready = func(string, string) { t.Error("serve announced itself after Ctrl-C") }
+	err := Run(ctx, opts)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("serve = %q; want a cancellation", err)
+	}
+	if b != nil {
+		if v, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement); err != nil || ok {
+			t.Errorf("record left behind: %q %v %v", v, ok, err)
+		}
+	}
+}
