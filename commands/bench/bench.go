@@ -269,8 +269,13 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--publish broadcast needs --url and --callback (a bench ceiling)")
 	}
 	if opts.URL != "" {
-		if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		u, err := url.Parse(opts.URL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return cmdutil.FlagErrorf("--url %q: give a ws:// or wss:// URL", opts.URL)
+		}
+		if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			// Each client's query (geek, chatter ID, topic) is added to it.
+			return cmdutil.FlagErrorf("--url %q: give it without a query or fragment; bench adds each client's", opts.URL)
 		}
 		if u, err := url.Parse(opts.Callback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return cmdutil.FlagErrorf("--callback %q: give an http:// or https:// URL", opts.Callback)
