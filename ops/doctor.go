@@ -382,10 +382,15 @@ func checkGateway(_ context.Context, env *Env) Result {
 const brokerFix = "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker"
 
 func checkManagementAPI(ctx context.Context, env *Env) Result {
-	if env.Local() && env.Gateway.Stale && env.Gateway.DialErr == nil {
+	r := checkManagementEndpoint(ctx, env)
+	if r.Status == StatusOK && env.Local() && env.Gateway.Stale {
 		// What answers there is not this state dir's gateway.
-		return skip("skipped: the recorded gateway is not running, so no endpoint to ask")
+		return warn(r.Detail+", but it is not this state dir's gateway, which is not running", "start it with `socks serve`")
 	}
+	return r
+}
+
+func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 	if env.Pusher == nil {
 		switch {
 		case env.Local() && !env.Gateway.Recorded():

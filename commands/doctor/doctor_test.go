@@ -254,7 +254,7 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 		// state dir runs; it was reported as this state dir's gateway,
 		// healthy.
 		{"a record left by a killed gateway whose port is reused is a gateway that is down", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 1,
-			[]string{"fail\tlocal gateway\t", "is not running", "start it again with `socks serve`", "skip\tmanagement API\t"}, false},
+			[]string{"fail\tlocal gateway\t", "is not running", "start it again with `socks serve`", "warn\tmanagement API\t", "not this state dir's gateway"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
