@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,6 +33,7 @@ import (
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
+	"github.com/socks-dev/socks/wsclient"
 )
 
 // How the bench gets chatter IDs and publishes.
@@ -742,7 +744,13 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 			_ = raw.SetDeadline(time.Unix(1, 0))
 		}
 	})
-	ws, _, err := d.DialContext(dctx, wsURL+q, nil)
+	ws, resp, err := d.DialContext(dctx, wsURL+q, nil)
+	if err != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		// What the server answered, as the other clients of socks say it.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		err = &wsclient.HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(body))}
+	}
 	if !stop() && err == nil {
 		// Ended as the handshake did: the connection may be cut.
 		ws.Close()
@@ -752,8 +760,17 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		var he *wsclient.HandshakeError
+		switch {
+		case dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, fmt.Errorf("cannot connect to %s: no answer within %s", wsURL, min(timeout, dialer.HandshakeTimeout))
+		case errors.As(err, &he):
+		case errors.Is(err, syscall.ECONNREFUSED):
+			err = errors.New("nothing listens there (connection refused)")
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+			err = errors.New("the server closed the connection during the handshake")
+		case strings.Contains(err.Error(), "malformed HTTP"):
+			err = errors.New("the server did not answer in HTTP: is it a WebSocket endpoint?")
 		}
 		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, err)
 	}

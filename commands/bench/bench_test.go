@@ -299,6 +299,10 @@ func TestATargetThatMisbehavesEndsTheBenchWithAClearError(t *testing.T) {
 		{"refuses", refused},
 		{"accepts and closes", hostile(t, func(c net.Conn) { c.Close() })},
 		{"never answers", hostile(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })},
+		{"refuses the upgrade", hostile(t, func(c net.Conn) {
+			_, _ = c.Write([]byte("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"))
+			_, _ = io.Copy(io.Discard, c)
+		})},
 		{"answers garbage", hostile(t, func(c net.Conn) {
 			_, _ = c.Write(bytes.Repeat([]byte("\x00\xffgarbage\r\n"), 1000))
 			_, _ = io.Copy(io.Discard, c)
@@ -334,6 +338,11 @@ func TestATargetThatMisbehavesEndsTheBenchWithAClearError(t *testing.T) {
 				t.Logf("%s", err)
 				if !strings.Contains(err.Error(), tc.addr) {
 					t.Errorf("error %q does not name the target", err)
+				}
+				for _, internal := range []string{"bad handshake", "EOF", "read tcp", "dial tcp", "malformed"} {
+					if strings.Contains(err.Error(), internal) {
+						t.Errorf("error %q speaks of %q, not of what the target did", err, internal)
+					}
 				}
 			})
 		}
