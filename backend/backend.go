@@ -214,6 +214,11 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 	if !ok || !ok2 {
 		return "", "", ErrNoGateway
 	}
+	if running, known := b.GatewayRunning(); known && !running {
+		// Killed without removing its record; what listens at its
+		// address now (another state dir's gateway) is not it.
+		return "", "", ErrNoGateway
+	}
 	if !Reachable(mgmt) {
 		// The gateway died without removing its record (kill -9, a crash).
 		return "", "", ErrNoGateway
@@ -284,8 +289,10 @@ func (b *Backend) GatewayRunning() (running, known bool) {
 		return false, false
 	}
 	path := filepath.Join(b.Config.StateDir, GatewayLockFile)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return false, true // no gateway ever ran here
+	if _, err := os.Stat(path); err != nil {
+		// Every gateway since the lock leaves the file behind: none
+		// of those ran here.
+		return false, false
 	}
 	l, got, err := filelock.TryShared(path)
 	switch {

@@ -189,10 +189,13 @@ func recordGateway(t *testing.T, dir, mgmt string) {
 }
 
 // recordDeadGateway writes the record a gateway killed with kill -9 leaves
-// behind: no process holds the gateway lock.
+// behind, with its lock file, which no process holds any more.
 func recordDeadGateway(t *testing.T, dir, mgmt string) {
 	t.Helper()
 	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(dir, backend.GatewayLockFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db, err := local.Open(ctx, filepath.Join(dir, config.StateFile), local.Options{})
 	if err != nil {
 		t.Fatal(err)
