@@ -155,7 +155,9 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"url without callback", func(o *Options) { o.URL = "ws://127.0.0.1:1/" }, "--callback"},
 		{"http url", func(o *Options) { o.URL, o.Callback = "http://127.0.0.1:1/", "http://127.0.0.1:1" }, "ws://"},
 		// The clients' queries were appended to it: ws://h/?x=1?geek=...
-		{"url with a query", func(o *Options) { o.URL, o.Callback, o.Auth = "ws://127.0.0.1:1/?stage=dev", "http://127.0.0.1:1", AuthNone }, "without a query"},
+		{"url with a query", func(o *Options) {
+			o.URL, o.Callback, o.Auth = "ws://127.0.0.1:1/?stage=dev", "http://127.0.0.1:1", AuthNone
+		}, "without a query"},
 		{"url with a fragment", func(o *Options) { o.URL, o.Callback, o.Auth = "ws://127.0.0.1:1/#x", "http://127.0.0.1:1", AuthNone }, "without a query"},
 		{"broadcast to the local gateway", func(o *Options) { o.Publish = PublishBroadcast }, "--publish broadcast"},
 		{"unknown auth", func(o *Options) { o.Auth = "magic" }, "--auth"},
