@@ -43,6 +43,15 @@ const (
 	BrokerProbeFile = "broker.probe"
 )
 
+// GatewayLockFile is held exclusively by the local gateway (`socks serve`)
+// for its lifetime (HoldGateway): one gateway per state dir, however many
+// start at once. The operating system drops it when the process ends.
+const GatewayLockFile = "gateway.lock"
+
+// ErrGatewayRunning says that another process serves the state dir's
+// gateway (it holds GatewayLockFile).
+var ErrGatewayRunning = errors.New("a gateway is already running for this state dir")
+
 // Options tune Open.
 type Options struct {
 	Now func() time.Time
@@ -103,8 +112,13 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		if err != nil {
 			return nil, err
 		}
-		ds := awsops.NewDynamoStore(awsops.NewDynamoDB(awsCfg, cfg.AWS.DynamoDBEndpoint()), awsops.TablesFor(cfg.AWS.Stack))
-		q := awsops.NewSQSQueue(awsops.NewSQS(awsCfg, cfg.AWS.SQSEndpoint()), awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
+		ddb, sqsc := awsops.NewDynamoDB(awsCfg, cfg.AWS.DynamoDBEndpoint()), awsops.NewSQS(awsCfg, cfg.AWS.SQSEndpoint())
+		// The endpoints in effect, with the SDK's own AWS_ENDPOINT_URL_*.
+		if err := guardHalfEmulated(aws.ToString(ddb.Options().BaseEndpoint), aws.ToString(sqsc.Options().BaseEndpoint)); err != nil {
+			return nil, err
+		}
+		ds := awsops.NewDynamoStore(ddb, awsops.TablesFor(cfg.AWS.Stack))
+		q := awsops.NewSQSQueue(sqsc, awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
 		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
@@ -155,6 +169,33 @@ func guardEndpoint(what, raw string) error {
 	return nil
 }
 
+// guardHalfEmulated refuses DynamoDB on an emulator on this machine with
+// SQS on AWS itself, or the other way round (dynamo and sqs are the
+// endpoints in effect, "" for AWS's own): one setting forgotten, and a
+// local test would write to a real table or queue, or the reverse.
+func guardHalfEmulated(dynamo, sqs string) error {
+	const fix = "point both at emulators (--endpoint-url, or --dynamodb-endpoint-url and --sqs-endpoint-url), or neither"
+	switch {
+	case onThisMachine(dynamo) && sqs == "":
+		return fmt.Errorf("DynamoDB calls go to %s on this machine, but SQS calls would go to AWS itself: set --sqs-endpoint-url (%s) too; %s", dynamo, config.EnvSQSEndpointURL, fix)
+	case onThisMachine(sqs) && dynamo == "":
+		return fmt.Errorf("SQS calls go to %s on this machine, but DynamoDB calls would go to AWS itself: set --dynamodb-endpoint-url (%s) too; %s", sqs, config.EnvDynamoDBEndpointURL, fix)
+	}
+	return nil
+}
+
+// onThisMachine reports whether rawURL's host is this machine (an
+// emulator).
+func onThisMachine(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
 // Gateway returns the endpoints clients and the broker use: on the local
 // backend, those the running `socks serve` recorded; on AWS, the configured
 // WebSocket and callback (Management API) URLs.
@@ -171,6 +212,11 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 		return "", "", err
 	}
 	if !ok || !ok2 {
+		return "", "", ErrNoGateway
+	}
+	if running, known := b.GatewayRunning(); known && !running {
+		// Killed without removing its record; what listens at its
+		// address now (another state dir's gateway) is not it.
 		return "", "", ErrNoGateway
 	}
 	if !Reachable(mgmt) {
@@ -203,6 +249,60 @@ func (b *Backend) HoldBroker() (release func(), err error) {
 		return nil, fmt.Errorf("cannot make the broker known in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
 	return func() { _ = l.Unlock() }, nil
+}
+
+// gatewayWait bounds how long HoldGateway waits for the gateway lock: a
+// probe (GatewayRunning) holds it for an instant, a gateway for its life.
+const gatewayWait = time.Second
+
+// HoldGateway makes this process the local state dir's one gateway until
+// release is called or the process ends; it fails with ErrGatewayRunning
+// while another process (or another HoldGateway in this one) is. locked
+// says that the lock is real: then no gateway runs for the state dir but
+// this one, whatever its record says. Without file locks it lets every
+// caller through (locked false), and the record is the only check. On AWS
+// it does nothing.
+func (b *Backend) HoldGateway() (release func(), locked bool, err error) {
+	if b.DB == nil {
+		return func() {}, false, nil
+	}
+	l, err := filelock.Within(gatewayWait, func() (*filelock.Lock, bool, error) {
+		return filelock.TryExclusive(filepath.Join(b.Config.StateDir, GatewayLockFile))
+	})
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return func() {}, false, nil
+	case errors.Is(err, filelock.ErrTimeout):
+		return nil, false, ErrGatewayRunning
+	case err != nil:
+		return nil, false, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
+	}
+	return func() { _ = l.Unlock() }, true, nil
+}
+
+// GatewayRunning reports whether a gateway holds the local state dir's
+// gateway lock (HoldGateway); known is false where that cannot be told
+// (no file locks, an unreadable state dir), and then only the record and
+// a connect to its address say whether one runs. It creates nothing.
+func (b *Backend) GatewayRunning() (running, known bool) {
+	if b.DB == nil {
+		return false, false
+	}
+	path := filepath.Join(b.Config.StateDir, GatewayLockFile)
+	if _, err := os.Stat(path); err != nil {
+		// Every gateway since the lock leaves the file behind: none
+		// of those ran here.
+		return false, false
+	}
+	l, got, err := filelock.TryShared(path)
+	switch {
+	case err != nil:
+		return false, false
+	case !got:
+		return true, true
+	}
+	_ = l.Unlock()
+	return false, true
 }
 
 // Broker returns nil when a broker is running for the local state dir

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -228,5 +229,45 @@ func TestABrokerInAnotherProcessIsAlwaysSeen(t *testing.T) {
 		if err := c.Wait(); err != nil {
 			t.Errorf("process %d (%s) while a broker held on: %v\n%s", i, roles[i], err, errs[i])
 		}
+	}
+}
+
+// TestARecordWhoseGatewayHoldsNoLockIsNotBelieved: a gateway killed with
+// kill -9 leaves its record and its lock file; once something else
+// listens at the recorded address, the record looked alive, and publish
+// --direct, listen and bench went to that other process.
+func TestARecordWhoseGatewayHoldsNoLockIsNotBelieved(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	dir := t.TempDir()
+	b, err := Open(t.Context(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	mgmt := "http://" + other.Addr().String()
+	for k, v := range map[string]string{MetaGatewayWebSocket: "ws://" + other.Addr().String() + "/", MetaGatewayManagement: mgmt} {
+		if err := b.DB.SetMeta(t.Context(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No gateway since the lock ran here: the record and a connect are
+	// all there is to go by.
+	if _, got, err := b.Gateway(t.Context()); err != nil || got != mgmt {
+		t.Fatalf("without a lock file: Gateway = %q, %v; want the record", got, err)
+	}
+	release, locked, err := b.HoldGateway()
+	if err != nil || !locked {
+		t.Fatalf("HoldGateway: %v (locked %v)", err, locked)
+	}
+	if _, got, err := b.Gateway(t.Context()); err != nil || got != mgmt {
+		t.Fatalf("while its gateway runs: Gateway = %q, %v; want the record", got, err)
+	}
+	release() // kill -9
+	if _, got, err := b.Gateway(t.Context()); !errors.Is(err, ErrNoGateway) {
+		t.Fatalf("after its gateway died: Gateway = %q, %v; want ErrNoGateway", got, err)
 	}
 }

@@ -245,6 +245,41 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// awsOnly are the settings only the AWS backend uses, with their flag and
+// environment variable (the region is left out: AWS_REGION is set for
+// other tools too).
+var awsOnly = []struct{ key, flag, env string }{
+	{"callback_url", "--callback-url", EnvCallback},
+	{"websocket_url", "--websocket-url", EnvWebSocket},
+	{"stack", "--stack", EnvStack},
+	{"endpoint_url", "--endpoint-url", EnvEndpointURL},
+	{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", EnvDynamoDBEndpointURL},
+	{"sqs_endpoint_url", "--sqs-endpoint-url", EnvSQSEndpointURL},
+	{"aws_profile", "--profile", EnvProfile},
+}
+
+// UnusedAWSSettings names the AWS settings given (by flag, environment
+// variable or profile) while the backend is local by default, not chosen:
+// a half-made AWS configuration, which the local backend would otherwise
+// serve without a word.
+func (c Config) UnusedAWSSettings() []string {
+	if c.Backend != BackendLocal || c.BackendSource != "default" {
+		return nil
+	}
+	var out []string
+	for _, s := range awsOnly {
+		switch src := c.Sources[s.key]; {
+		case src == "flag":
+			out = append(out, s.flag)
+		case src == "env":
+			out = append(out, s.env)
+		case strings.HasPrefix(src, "profile "):
+			out = append(out, s.key+" ("+src+")")
+		}
+	}
+	return out
+}
+
 // profilePath is where a path written in the config file cfgFile points:
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {

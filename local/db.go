@@ -204,8 +204,11 @@ func dsn(abs string) string {
 // openError turns a failure to open or migrate into an error that says what
 // to do about it.
 func openError(path string, err error) error {
-	if errors.Is(err, errNewerSchema) {
+	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	if errors.Is(err, errForeign) {
+		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	}
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
@@ -360,9 +363,18 @@ func runTx(ctx context.Context, sqldb txBeginner, opts *sql.TxOptions, fn func(t
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return txError(ctx, err)
 	}
-	return tx.Commit()
+	return txError(ctx, tx.Commit())
+}
+
+// txError says that a transaction ended because its context did, where
+// database/sql, having rolled it back, says only that it is done.
+func txError(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // retryBusy runs fn again, with a growing pause, while it fails because the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -695,4 +696,61 @@ func TestAClockSteppedBackDoesNotHideQueuedMessages(t *testing.T) {
 	}
 	clock.Advance(-time.Hour)
 	receive("a redriven message")
+}
+
+// TestASQLiteFileOfAnotherProgramIsNotTakenOver: a state file that is an
+// SQLite database of some other program (user_version 0, tables of its
+// own) is refused as not a socks state database; socks created its tables
+// inside it.
+func TestASQLiteFileOfAnotherProgramIsNotTakenOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes (text) VALUES ('mine')`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path, Options{})
+	if err == nil {
+		db.Close()
+		t.Error("Open took over another program's database")
+	} else if !strings.Contains(err.Error(), "is not a socks state database") || !strings.Contains(err.Error(), "move it away") {
+		t.Errorf("Open = %q; want it to say the file is not a socks state database", err)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name <> 'notes'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tables added to the other program's database (%v)", n, err)
+	}
+}
+
+// TestAWriteCancelledMidwaySaysCancelled: a write whose context ends
+// while it runs (Ctrl-C as serve records itself) fails with the
+// cancellation, not with database/sql's "transaction has already been
+// committed or rolled back", which reached the user.
+func TestAWriteCancelledMidwaySaysCancelled(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(t.Context())
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('k', 'v') ON CONFLICT(key) DO UPDATE SET value = excluded.value`); err != nil {
+				return err
+			}
+			cancel()
+			// database/sql rolls the transaction back when its
+			// context ends, in a goroutine of its own.
+			for range 100 {
+				runtime.Gosched()
+			}
+			return nil // and the commit meets the ended context
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("write %d = %q; want the cancellation", i, err)
+		}
+	}
 }

@@ -129,7 +129,13 @@ CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, geek, expires_a
 // schemaVersion is the schema version this build writes.
 var schemaVersion = len(migrations)
 
-var errNewerSchema = errors.New("was written by a newer socks")
+// errForeign says that the state file is an SQLite database of another
+// program.
+var errForeign = errors.New("it is an SQLite database with tables of another program")
+
+// ErrNewerSchema says that the state file was written by a newer socks:
+// upgrading socks is the fix, not moving the file (and its state) away.
+var ErrNewerSchema = errors.New("was written by a newer socks")
 
 // migrate brings the file's schema up to date. It is idempotent and safe
 // when several processes open a new file at once: the version is read and
@@ -148,7 +154,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return nil
 	}
 	if v > schemaVersion {
-		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", errNewerSchema, v, schemaVersion)
+		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
 	}
 	return db.write(ctx, func(tx *sql.Tx) error {
 		var v int
@@ -156,7 +162,18 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		if v > schemaVersion {
-			return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", errNewerSchema, v, schemaVersion)
+			return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
+		}
+		if v == 0 {
+			// A new file has no tables; one with tables is another
+			// program's database, not socks's to add to.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\'`).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return errForeign
+			}
 		}
 		for ; v < schemaVersion; v++ {
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -112,6 +113,10 @@ type GatewayRecord struct {
 	// DialErr is the error of a TCP connect to the Management endpoint's
 	// host (nil: something listens there).
 	DialErr error `json:"-"`
+	// Stale says that no gateway holds the state dir's gateway lock
+	// (backend.GatewayRunning): the record was left by a gateway that was
+	// killed, and whatever listens at its address is something else.
+	Stale bool `json:"-"`
 	// Broker says whether a broker runs for the state dir (serve's own or
 	// `socks broker`: backend.Broker); BrokerErr, why that is not known.
 	Broker    bool  `json:"broker"`
@@ -121,7 +126,7 @@ type GatewayRecord struct {
 // Delivering reports whether a gateway answers and a broker runs: what
 // it takes for queued messages to be delivered.
 func (g GatewayRecord) Delivering() bool {
-	return g.Recorded() && g.DialErr == nil && g.Broker
+	return g.Recorded() && g.DialErr == nil && !g.Stale && g.Broker
 }
 
 // Recorded reports whether a gateway recorded itself.
@@ -242,6 +247,8 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	case env.StateFileMissing:
 		return fail("no state file at "+env.StateFile,
 			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
+	case errors.Is(env.OpenErr, local.ErrNewerSchema):
+		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	}
@@ -271,7 +278,7 @@ func checkQueue(ctx context.Context, env *Env) Result {
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
 	if st.Visible > 0 && env.Local() && !env.Gateway.Delivering() {
-		if env.Gateway.Recorded() && env.Gateway.DialErr == nil {
+		if env.Gateway.Recorded() && env.Gateway.DialErr == nil && !env.Gateway.Stale {
 			return warn(detail, "messages wait for a broker: "+brokerFix)
 		}
 		return warn(detail, "messages wait for the broker: start it with `socks serve`")
@@ -363,6 +370,9 @@ func checkGateway(_ context.Context, env *Env) Result {
 	case g.DialErr != nil:
 		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) does not answer: %v", g.WebSocket, orDash(g.PID), g.DialErr),
 			"it stopped without cleaning up: start it again with `socks serve`")
+	case g.Stale:
+		return fail(fmt.Sprintf("the gateway recorded at %s (pid %s) is not running (it holds no lock on the state dir); something else listens at its address", g.WebSocket, orDash(g.PID)),
+			"it stopped without cleaning up: start it again with `socks serve` (with another --addr if that address stays taken)")
 	}
 	at := fmt.Sprintf("%s (pid %s)", g.WebSocket, orDash(g.PID))
 	switch {
@@ -378,6 +388,15 @@ func checkGateway(_ context.Context, env *Env) Result {
 const brokerFix = "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker"
 
 func checkManagementAPI(ctx context.Context, env *Env) Result {
+	r := checkManagementEndpoint(ctx, env)
+	if r.Status == StatusOK && env.Local() && env.Gateway.Stale {
+		// What answers there is not this state dir's gateway.
+		return warn(r.Detail+", but it is not this state dir's gateway, which is not running", "start it with `socks serve`")
+	}
+	return r
+}
+
+func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 	if env.Pusher == nil {
 		switch {
 		case env.Local() && !env.Gateway.Recorded():

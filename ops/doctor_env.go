@@ -42,6 +42,9 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 		// gateway that died without removing it is reported as down and
 		// its endpoint still asked (connection refused says the same).
 		env.Gateway, env.GatewayErr = readGateway(ctx, b.DB)
+		if running, known := b.GatewayRunning(); env.Gateway.Recorded() && known && !running {
+			env.Gateway.Stale = true
+		}
 		switch err := b.Broker(); {
 		case err == nil:
 			env.Gateway.Broker = true

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,6 +33,7 @@ import (
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
+	"github.com/socks-dev/socks/wsclient"
 )
 
 // How the bench gets chatter IDs and publishes.
@@ -105,8 +107,8 @@ backend's store (--backend aws: the stack's DynamoDB table), or with
 queue, or with --publish broadcast to CALLBACK/@broadcast (the raw
 WebSocket ceiling of 'make bench').
 
-Against a real API Gateway (any address that is not this machine) bench
-warns that it costs money (connection minutes, messages, Lambda, DynamoDB
+Against a real API Gateway (a --url or --callback that is not this
+machine) bench warns that it costs money (connection minutes, messages, Lambda, DynamoDB
 and SQS requests), and paces itself under API Gateway's quotas: at most
 400 connects/s (the quota is 500) and fan-outs spaced so the broker's
 @connections posts stay under 8,000/s (the throttle is 10,000).
@@ -269,8 +271,13 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--publish broadcast needs --url and --callback (a bench ceiling)")
 	}
 	if opts.URL != "" {
-		if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		u, err := url.Parse(opts.URL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return cmdutil.FlagErrorf("--url %q: give a ws:// or wss:// URL", opts.URL)
+		}
+		if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			// Each client's query (geek, chatter ID, topic) is added to it.
+			return cmdutil.FlagErrorf("--url %q: give it without a query or fragment; bench adds each client's", opts.URL)
 		}
 		if u, err := url.Parse(opts.Callback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return cmdutil.FlagErrorf("--callback %q: give an http:// or https:// URL", opts.Callback)
@@ -308,7 +315,9 @@ func benchRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
-	p.remote = IsRemote(p.wsURL)
+	// Published to a remote callback, the bench costs as much as one
+	// whose clients are remote.
+	p.remote = IsRemote(p.wsURL) || IsRemote(p.callback)
 	if p.remote && p.pid != 0 {
 		return cmdutil.FlagErrorf("--pid measures memory of a gateway on this machine; %s is not", p.wsURL)
 	}
@@ -369,7 +378,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 // the bench paces itself.
 func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
 	u := ui.NewErr(ios)
-	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), p.wsURL)
+	far := p.wsURL
+	if !IsRemote(far) {
+		far = p.callback
+	}
+	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), far)
 	fmt.Fprintf(ios.ErrOut, "  (connection minutes, %d connections, about %d messages, and the Lambda, DynamoDB and SQS requests behind them)\n",
 		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	if p.pace.connectsPerSecond > 0 {
@@ -467,7 +480,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		}
 		mu.Unlock()
 	}
-	clients, elapsed, err := connectAll(ctx, opts, p, topicFan, prog, onMessage)
+	clients, elapsed, err := connectAll(ctx, opts, p, run, topicFan, prog, onMessage)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
@@ -532,9 +545,9 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err != nil {
 		return Latency{}, err
 	}
-	ws, _, err := dialer.DialContext(ctx, p.wsURL+q, nil)
+	ws, err := dial(ctx, p.wsURL, q, opts.Timeout)
 	if err != nil {
-		return Latency{}, dialError(p.wsURL, err)
+		return Latency{}, err
 	}
 	defer ws.Close()
 	got := make(chan int, 16)
@@ -640,8 +653,10 @@ func mustJSON(v any) []byte {
 
 // connectAll opens the clients, Dialers at once, paced when asked, and
 // returns them with the time the connects took (chatter IDs are issued
-// before the clock starts).
-func connectAll(ctx context.Context, opts *Options, p plan, topic string, prog *progress, onMessage func()) ([]*websocket.Conn, time.Duration, error) {
+// before the clock starts). onMessage runs once per client and fan-out
+// message of this run: other frames (error frames, junk) and repeats are
+// not deliveries.
+func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, onMessage func()) ([]*websocket.Conn, time.Duration, error) {
 	n := opts.Connections
 	queries := make([]string, n)
 	for i := range n {
@@ -673,21 +688,25 @@ func connectAll(ctx context.Context, opts *Options, p plan, topic string, prog *
 						return
 					}
 				}
-				dctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-				ws, _, err := dialer.DialContext(dctx, p.wsURL+queries[i], nil)
-				cancel()
+				ws, err := dial(ctx, p.wsURL, queries[i], opts.Timeout)
 				if err != nil {
-					errOnce.Do(func() { firstErr = dialError(p.wsURL, err) })
+					errOnce.Do(func() { firstErr = err })
 					next.Store(int64(n)) // stop the other dialers
 					return
 				}
 				conns[i] = ws
 				go func() {
+					last := -1
 					for {
-						if _, _, err := ws.ReadMessage(); err != nil {
+						_, data, err := ws.ReadMessage()
+						if err != nil {
 							return
 						}
-						onMessage()
+						var m probe
+						if json.Unmarshal(data, &m) == nil && m.Bench == run && m.Seq > last {
+							last = m.Seq
+							onMessage()
+						}
 					}
 				}()
 				prog.printf(false, "connecting %d/%d", done.Add(1), n)
@@ -702,8 +721,60 @@ func connectAll(ctx context.Context, opts *Options, p plan, topic string, prog *
 	return conns, elapsed, firstErr
 }
 
-func dialError(u string, err error) error {
-	return fmt.Errorf("cannot connect to %s: %w", u, err)
+// dial opens one client of wsURL (with query q) within timeout. The
+// dialer's context bounds the handshake only by its deadline; a cancelled
+// ctx (Ctrl-C) also ends a handshake that a target never answers.
+func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	var raw net.Conn
+	d := *dialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		mu.Lock()
+		raw = c
+		mu.Unlock()
+		return c, err
+	}
+	stop := context.AfterFunc(dctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if raw != nil {
+			_ = raw.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	ws, resp, err := d.DialContext(dctx, wsURL+q, nil)
+	if err != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		// What the server answered, as the other clients of socks say it.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		err = &wsclient.HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(body))}
+	}
+	if !stop() && err == nil {
+		// Ended as the handshake did: the connection may be cut.
+		ws.Close()
+		err = dctx.Err()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var he *wsclient.HandshakeError
+		switch {
+		case dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("cannot connect to %s: no answer within %s", wsURL, min(timeout, dialer.HandshakeTimeout))
+		case errors.As(err, &he):
+		case errors.Is(err, syscall.ECONNREFUSED):
+			err = errors.New("nothing listens there (connection refused)")
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+			err = errors.New("the server closed the connection during the handshake")
+		case strings.Contains(err.Error(), "malformed HTTP"):
+			err = errors.New("the server did not answer in HTTP: is it a WebSocket endpoint?")
+		}
+		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, err)
+	}
+	return ws, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/bench/ceiling"
@@ -149,6 +154,11 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"no clients", func(o *Options) { o.Connections = 0 }, "--connections"},
 		{"url without callback", func(o *Options) { o.URL = "ws://127.0.0.1:1/" }, "--callback"},
 		{"http url", func(o *Options) { o.URL, o.Callback = "http://127.0.0.1:1/", "http://127.0.0.1:1" }, "ws://"},
+		// The clients' queries were appended to it: ws://h/?x=1?geek=...
+		{"url with a query", func(o *Options) {
+			o.URL, o.Callback, o.Auth = "ws://127.0.0.1:1/?stage=dev", "http://127.0.0.1:1", AuthNone
+		}, "without a query"},
+		{"url with a fragment", func(o *Options) { o.URL, o.Callback, o.Auth = "ws://127.0.0.1:1/#x", "http://127.0.0.1:1", AuthNone }, "without a query"},
 		{"broadcast to the local gateway", func(o *Options) { o.Publish = PublishBroadcast }, "--publish broadcast"},
 		{"unknown auth", func(o *Options) { o.Auth = "magic" }, "--auth"},
 		{"negative idle samples", func(o *Options) { o.IdleSamples = -1 }, "--idle-samples"},
@@ -232,5 +242,232 @@ func TestBenchTimesTheFirstReceiptAfterASilence(t *testing.T) {
 	}
 	if res.Latency.Samples != 0 {
 		t.Errorf("latency %+v, want no regular samples with --samples 0", res.Latency)
+	}
+}
+
+// hostile is a loopback stand-in for a target that misbehaves: every
+// accepted connection goes to handle.
+func hostile(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go handle(c)
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestATargetThatMisbehavesEndsTheBenchWithAClearError: a target that
+// refuses, hangs up, never answers or answers garbage ends the bench with
+// an error that names it, within --timeout (the outer deadline here is far
+// longer, and is not what ends it).
+func TestATargetThatMisbehavesEndsTheBenchWithAClearError(t *testing.T) {
+	refused := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := ln.Addr().String()
+		ln.Close()
+		return a
+	}()
+	for _, tc := range []struct {
+		name string
+		addr string
+	}{
+		{"refuses", refused},
+		{"accepts and closes", hostile(t, func(c net.Conn) { c.Close() })},
+		{"never answers", hostile(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })},
+		{"refuses the upgrade", hostile(t, func(c net.Conn) {
+			_, _ = c.Write([]byte("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"))
+			_, _ = io.Copy(io.Discard, c)
+		})},
+		{"answers garbage", hostile(t, func(c net.Conn) {
+			_, _ = c.Write(bytes.Repeat([]byte("\x00\xffgarbage\r\n"), 1000))
+			_, _ = io.Copy(io.Discard, c)
+		})},
+	} {
+		for _, phase := range []string{"latency", "connects"} {
+			t.Run(tc.name+"/"+phase, func(t *testing.T) {
+				opts := defaults()
+				opts.URL, opts.Callback = "ws://"+tc.addr+"/", "http://"+tc.addr
+				opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+				opts.Timeout = 500 * time.Millisecond
+				if phase == "connects" {
+					opts.Samples = 0
+				}
+				ios, _, _, _ := iostreams.Test()
+				opts.IO, opts.Now = ios, time.Now
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				done := make(chan error, 1)
+				go func() { done <- benchRun(ctx, opts) }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(20 * time.Second):
+					// Far beyond --timeout, and shorter than the
+					// dialer's own handshake timeout.
+					cancel()
+					t.Fatalf("bench with --timeout %s still runs after 20s (ended with %v once cancelled)", opts.Timeout, <-done)
+				}
+				if err == nil {
+					t.Fatal("bench succeeded")
+				}
+				t.Logf("%s", err)
+				if !strings.Contains(err.Error(), tc.addr) {
+					t.Errorf("error %q does not name the target", err)
+				}
+				for _, internal := range []string{"bad handshake", "EOF", "read tcp", "dial tcp", "malformed"} {
+					if strings.Contains(err.Error(), internal) {
+						t.Errorf("error %q speaks of %q, not of what the target did", err, internal)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFanOutCountsOnlyTheBenchsMessage: a target that sends every client
+// something else (an error frame, a duplicate, junk) while only some get
+// the fan-out's message does not pass for one that delivered it to all.
+func TestFanOutCountsOnlyTheBenchsMessage(t *testing.T) {
+	var mu sync.Mutex
+	var clients []*websocket.Conn
+	up := websocket.Upgrader{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		clients = append(clients, c)
+		mu.Unlock()
+		go func() {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	})
+	mux.HandleFunc("/@broadcast", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		// The first client gets the message twice, every other one junk.
+		for i, c := range clients {
+			if i == 0 {
+				_ = c.WriteMessage(websocket.TextMessage, body)
+				_ = c.WriteMessage(websocket.TextMessage, body)
+			} else {
+				_ = c.WriteMessage(websocket.TextMessage, []byte(`{"message":"Internal server error"}`))
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	opts := defaults()
+	opts.URL, opts.Callback = "ws://"+addr+"/", srv.URL
+	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+	opts.Samples, opts.Connections, opts.Fanouts = 0, 4, 2
+	opts.Timeout = time.Second
+	ios, _, out, _ := iostreams.Test()
+	opts.IO, opts.Now = ios, time.Now
+	err := benchRun(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "of 4 clients received") {
+		t.Fatalf("bench = %v, printed %q; want the fan-out to fail (1 of 4 clients has the message)", err, out)
+	}
+}
+
+// TestACallbackOffThisMachineIsRemote: a loopback --url with a --callback
+// elsewhere still publishes off this machine: warned and paced. The
+// callback's host never resolves (.invalid) and the refused --url ends the
+// bench before anything is published.
+func TestACallbackOffThisMachineIsRemote(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	opts := defaults()
+	opts.URL, opts.Callback = "ws://"+addr+"/", "https://abc123.execute-api.invalid/prod"
+	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO, opts.Now = ios, time.Now
+	if err := benchRun(context.Background(), opts); err == nil {
+		t.Fatal("bench against a refused --url succeeded")
+	}
+	for _, want := range []string{"costs money", "paced"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q does not say %q", errOut, want)
+		}
+	}
+}
+
+// TestCtrlCEndsAHandshakeThatIsNeverAnswered: Ctrl-C while the target
+// holds the handshake ends the bench at once; it waited for the dialer's
+// 30 s handshake timeout.
+func TestCtrlCEndsAHandshakeThatIsNeverAnswered(t *testing.T) {
+	for _, phase := range []string{"latency", "connects"} {
+		t.Run(phase, func(t *testing.T) {
+			accepted := make(chan struct{}, 100)
+			addr := hostile(t, func(c net.Conn) {
+				accepted <- struct{}{}
+				_, _ = io.Copy(io.Discard, c)
+			})
+			opts := defaults()
+			opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+addr
+			opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+			if phase == "connects" {
+				opts.Samples = 0
+			}
+			ios, _, _, _ := iostreams.Test()
+			opts.IO, opts.Now = ios, time.Now
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- benchRun(ctx, opts) }()
+			select {
+			case <-accepted:
+			case err := <-done:
+				t.Fatalf("bench ended before connecting: %v", err)
+			}
+			cancel() // Ctrl-C
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("bench = %v; want it cancelled", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("bench still runs 20s after Ctrl-C")
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,10 @@ func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
 	cfg, err := f.Config()
 	if err != nil {
 		return nil, err
+	}
+	if unused := cfg.UnusedAWSSettings(); len(unused) > 0 && f.IOStreams != nil {
+		fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s set, but the backend is local (the default), which does not use them: select AWS with --backend aws (or %s=aws), or pass --backend local\n",
+			strings.Join(unused, ", "), config.EnvBackend)
 	}
 	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version})
 	if err != nil {

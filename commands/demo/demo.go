@@ -90,7 +90,22 @@ type Outcome struct {
 	ElapsedMS int64          `json:"elapsedMs"`
 }
 
+// demoTimeout bounds the whole demo.
+var demoTimeout = 60 * time.Second
+
 func demoRun(ctx context.Context, opts *Options) error {
+	dctx, cancel := context.WithTimeout(ctx, demoTimeout)
+	defer cancel()
+	err := runDemo(dctx, opts)
+	if err != nil && errors.Is(dctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		// Whichever step it cut short, its error would speak of a
+		// context deadline.
+		return fmt.Errorf("the demo did not finish within %s: is the machine very busy?", demoTimeout)
+	}
+	return err
+}
+
+func runDemo(ctx context.Context, opts *Options) error {
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "socks-demo-*")
 	if err != nil {
@@ -99,8 +114,6 @@ func demoRun(ctx context.Context, opts *Options) error {
 	if !opts.Keep {
 		defer os.RemoveAll(dir)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	progress := func(format string, args ...any) {
 		if opts.IO.IsStderrTTY() && !opts.JSON {
 			fmt.Fprintf(opts.IO.ErrOut, "  "+format+"\n", args...)

@@ -1,8 +1,10 @@
 package demo
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/iostreams"
 )
@@ -28,5 +30,17 @@ func TestPipedOutputEndsWithAOneLineVerdict(t *testing.T) {
 				t.Errorf("last line %q; want %q\n%s", last, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestADemoThatRunsOutOfTimeSaysSo: a demo cut short by its time limit
+// said "context deadline exceeded" (or a step's error around it).
+func TestADemoThatRunsOutOfTimeSaysSo(t *testing.T) {
+	defer func(d time.Duration) { demoTimeout = d }(demoTimeout)
+	demoTimeout = time.Nanosecond
+	ios, _, _, _ := iostreams.Test()
+	err := demoRun(context.Background(), &Options{IO: ios, Now: time.Now})
+	if err == nil || strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "did not finish within 1ns") {
+		t.Fatalf("demo = %v; want it to say it did not finish in time, in its own words", err)
 	}
 }

@@ -3,6 +3,7 @@ package doctor_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -168,10 +169,33 @@ func run(t *testing.T, stateDir string, args ...string) result {
 }
 
 // recordGateway writes a gateway record into the state file of dir, as
-// `socks serve` does, pointing at mgmt.
+// `socks serve` does, pointing at mgmt, and holds the gateway lock as a
+// running serve does until the test ends.
 func recordGateway(t *testing.T, dir, mgmt string) {
 	t.Helper()
+	recordDeadGateway(t, dir, mgmt)
+	b, err := backend.Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, locked, err := b.HoldGateway()
+	if err != nil || !locked {
+		t.Fatalf("holding the gateway lock: %v (locked %v)", err, locked)
+	}
+	t.Cleanup(func() {
+		release()
+		b.Close()
+	})
+}
+
+// recordDeadGateway writes the record a gateway killed with kill -9 leaves
+// behind, with its lock file, which no process holds any more.
+func recordDeadGateway(t *testing.T, dir, mgmt string) {
+	t.Helper()
 	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(dir, backend.GatewayLockFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db, err := local.Open(ctx, filepath.Join(dir, config.StateFile), local.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -228,10 +252,20 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}, false},
 		{"connection refused is a gateway that is down", opstest.RefusedURL, 1,
 			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}, false},
+		// A gateway killed with kill -9, whose port another state dir's
+		// serve now uses: that one answers 410, and a broker of this
+		// state dir runs; it was reported as this state dir's gateway,
+		// healthy.
+		{"a record left by a killed gateway whose port is reused is a gateway that is down", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 1,
+			[]string{"fail\tlocal gateway\t", "is not running", "start it again with `socks serve`", "warn\tmanagement API\t", "not this state dir's gateway"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			recordGateway(t, dir, tc.endpoint(t))
+			if strings.HasPrefix(tc.name, "a record left by a killed gateway") {
+				recordDeadGateway(t, dir, tc.endpoint(t))
+			} else {
+				recordGateway(t, dir, tc.endpoint(t))
+			}
 			if !tc.noBroker {
 				holdBroker(t, dir)
 			}
@@ -270,6 +304,35 @@ func TestBrokerTimeoutOutOfRangeIsAUsageError(t *testing.T) {
 		r := run(t, t.TempDir(), "doctor", "--broker-timeout", d)
 		if r.code != 2 || !strings.Contains(r.stderr, "--broker-timeout must be between 1s and 15m") {
 			t.Errorf("--broker-timeout %s: exit %d, stderr %q; want 2 and the range", d, r.code, r.stderr)
+		}
+	}
+}
+
+// TestAStateFileFromANewerSocksSaysUpgradeNotMoveAway: a state file a
+// newer socks wrote fails the state file check with "upgrade socks"; the
+// doctor told the user to move it away, losing what it holds.
+func TestAStateFileFromANewerSocksSaysUpgradeNotMoveAway(t *testing.T) {
+	dir := t.TempDir()
+	db, err := local.Open(context.Background(), filepath.Join(dir, config.StateFile), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, config.StateFile)) // the driver local registers
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	r := run(t, dir, "doctor")
+	if r.code != 1 || !strings.Contains(r.stdout, "fail\tstate file\t") || !strings.Contains(r.stdout, "upgrade socks") {
+		t.Fatalf("exit %d; want the state file check failing with upgrade socks:\n%s", r.code, r.stdout)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "state file") && strings.Contains(line, "move the file away") {
+			t.Errorf("doctor tells the user to move away a newer socks's state: %q", line)
 		}
 	}
 }

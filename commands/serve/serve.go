@@ -213,8 +213,22 @@ func Run(ctx context.Context, opts *Options) error {
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
 	if b.DB != nil {
-		if err := checkNotRunning(ctx, b); err != nil {
+		// The lock makes two serves started at once take turns. Held, it
+		// says that a record left behind is stale (its gateway was
+		// killed), even when something else now listens at its address;
+		// without file locks the record is the only check.
+		release, locked, err := b.HoldGateway()
+		if errors.Is(err, backend.ErrGatewayRunning) {
+			return runningError(ctx, b)
+		}
+		if err != nil {
 			return err
+		}
+		defer release()
+		if !locked {
+			if err := checkNotRunning(ctx, b); err != nil {
+				return err
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -495,7 +509,16 @@ func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 		return err
 	}
 	pid, _, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID)
-	return fmt.Errorf("a gateway is already running for this state dir (pid %s, %s): stop it first, or use another --state-dir", pid, ws)
+	return fmt.Errorf("%w (pid %s, %s): stop it first, or use another --state-dir", backend.ErrGatewayRunning, pid, ws)
+}
+
+// runningError says that another gateway holds the state dir, with its
+// record when it has written one (it may be starting).
+func runningError(ctx context.Context, b *backend.Backend) error {
+	if err := checkNotRunning(ctx, b); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w (starting, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }
 
 func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {

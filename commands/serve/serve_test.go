@@ -357,3 +357,128 @@ func TestAllowOriginMatchesWhatBrowsersSend(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway: two `socks serve`
+// started together on one state dir (each on a free port) must not both
+// run: the second says a gateway runs. Both used to pass the check before
+// either recorded itself, so both served, the record named only the last,
+// and each broker pushed only to its own gateway's clients.
+func TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway(t *testing.T) {
+	dir := t.TempDir()
+	open := func(ctx context.Context) (*backend.Backend, error) {
+		db, err := local.Open(ctx, filepath.Join(dir, "socks.db"), local.Options{})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { db.Close() })
+		return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
+	}
+	for round := range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		const n = 2
+		ready := make(chan struct{}, n)
+		done := make(chan error, n)
+		gate := make(chan struct{})
+		for range n {
+			opts := testOptions(t)
+			opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+				b, err := open(ctx)
+				<-gate // both have opened the state before either checks
+				return b, err
+			}
+			opts.Ready = func(string, string) { ready <- struct{}{} }
+			go func() { done <- Run(ctx, opts) }()
+		}
+		close(gate)
+		// One must fail, saying a gateway runs; then the other is serving.
+		var err error
+		readies, ended := 0, 0
+		for readies+ended < n {
+			select {
+			case err = <-done:
+				ended++
+			case <-ready:
+				readies++
+			case <-time.After(30 * time.Second):
+				t.Fatalf("round %d: %d serves ready, %d ended", round, readies, ended)
+			}
+		}
+		if readies == n {
+			cancel()
+			<-done
+			<-done
+			t.Fatalf("round %d: both serves run on one state dir", round)
+		}
+		if ended == n {
+			t.Fatalf("round %d: both serves ended; the last with %v", round, err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Fatalf("round %d: the second serve ended with %v; want it to say a gateway is already running", round, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: serve: %v", round, err)
+		}
+	}
+}
+
+// TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused:
+// a gateway killed with kill -9 leaves its record; once something else
+// (another state dir's serve) listens on its port, the record looked alive
+// and serve refused to start, naming the dead pid. The gateway lock says
+// that no gateway runs.
+func TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	opts := testOptions(t)
+	open := opts.Backend
+	b, err := open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  "ws://" + other.Addr().String() + "/",
+		backend.MetaGatewayManagement: "http://" + other.Addr().String(),
+		backend.MetaGatewayPID:        "999999",
+	} {
+		if err := b.DB.SetMeta(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := startServe(t, opts)
+	got, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement)
+	if err != nil || !ok || got == "http://"+other.Addr().String() {
+		t.Errorf("the record names %q (%v, %v); want the new gateway", got, ok, err)
+	}
+	stop()
+}
+
+// TestCtrlCWhileStartingEndsCleanly: Ctrl-C while serve records itself
+// ends it as a cancellation, never with an error from inside the
+// database ("sql: transaction has already been committed or rolled
+// back"), and leaves no record behind.
+func TestCtrlCWhileStartingEndsCleanly(t *testing.T) {
+	opts := testOptions(t)
+	open := opts.Backend
+	var b *backend.Backend
+	ctx, cancel := context.WithCancel(context.Background())
+	opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+		var err error
+		b, err = open(ctx)
+		cancel() // Ctrl-C as the state file opens
+		return b, err
+	}
+	opts.Ready = func(string, string) { t.Error("serve announced itself after Ctrl-C") }
+	err := Run(ctx, opts)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("serve = %q; want a cancellation", err)
+	}
+	if b != nil {
+		if v, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement); err != nil || ok {
+			t.Errorf("record left behind: %q %v %v", v, ok, err)
+		}
+	}
+}
