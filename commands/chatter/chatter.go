@@ -4,7 +4,6 @@ package chatter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -167,17 +166,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 	}
 	var ids []store.ChatterID
-	s, err := opts.Store(ctx)
-	var noState *cmdutil.NoStateError
-	switch {
-	case errors.As(err, &noState):
-		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
-	case err != nil:
+	found, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
+		ids, err = s.ListChatterIDs(ctx, opts.Geek)
 		return err
-	default:
-		if ids, err = s.ListChatterIDs(ctx, opts.Geek); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	now := opts.Now()
 	if opts.JSON {
@@ -217,7 +211,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			}
 		}
 	}
-	if len(ids) == 0 && !opts.JSON && noState == nil {
+	if len(ids) == 0 && !opts.JSON && found {
 		what := "no chatter IDs"
 		if opts.Geek != "" {
 			what += " for " + opts.Geek

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -112,6 +113,23 @@ func (f *Factory) ReadStore(ctx context.Context) (store.Store, error) {
 		}
 	}
 	return f.Store(ctx)
+}
+
+// ReadWith opens a store with open (a ReadStore) and hands it to read.
+// When the state dir holds no state file, it notes that on errOut and
+// returns false and no error without calling read: the command shows an
+// empty answer, and says nothing more about it being empty.
+func ReadWith(ctx context.Context, open func(context.Context) (store.Store, error), errOut io.Writer, read func(store.Store) error) (found bool, err error) {
+	s, err := open(ctx)
+	var noState *NoStateError
+	switch {
+	case errors.As(err, &noState):
+		fmt.Fprintln(errOut, "note: "+noState.Error())
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, read(s)
 }
 
 // Queue opens the backend and returns its queue.

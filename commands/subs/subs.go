@@ -117,17 +117,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	}
 	now := opts.Now()
 	var conns []pubsub.Connection
-	s, err := opts.Store(ctx)
-	var noState *cmdutil.NoStateError
-	switch {
-	case errors.As(err, &noState):
-		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
-	case err != nil:
+	found, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
+		conns, err = ops.ListConnections(ctx, s, store.ConnectionFilter{Geek: opts.Geek, Topic: opts.Topic}, now)
 		return err
-	default:
-		if conns, err = ops.ListConnections(ctx, s, store.ConnectionFilter{Geek: opts.Geek, Topic: opts.Topic}, now); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	var live map[string]ops.Liveness
 	if opts.Live && len(conns) > 0 {
@@ -152,7 +147,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	if len(items) == 0 && !opts.JSON && noState == nil {
+	if len(items) == 0 && !opts.JSON && found {
 		// An empty list is an answer, not an error: stdout stays empty
 		// for scripts and a person reads why on stderr.
 		fmt.Fprintln(opts.IO.ErrOut, nothingMatched(opts))
@@ -265,17 +260,12 @@ Not on a terminal it prints tab-separated lines:
 
 func statsRun(ctx context.Context, opts *StatsOptions) error {
 	st := ops.SubscriptionStats{Topics: []ops.TopicCount{}}
-	s, err := opts.Store(ctx)
-	var noState *cmdutil.NoStateError
-	switch {
-	case errors.As(err, &noState):
-		fmt.Fprintln(opts.IO.ErrOut, "note: "+noState.Error())
-	case err != nil:
+	_, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
+		st, err = ops.CountSubscriptions(ctx, s, opts.Now())
 		return err
-	default:
-		if st, err = ops.CountSubscriptions(ctx, s, opts.Now()); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	out := opts.IO.Out
 	if opts.JSON {
