@@ -312,15 +312,8 @@ func TestATargetThatMisbehavesEndsTheBenchWithAClearError(t *testing.T) {
 	} {
 		for _, phase := range []string{"latency", "connects"} {
 			t.Run(tc.name+"/"+phase, func(t *testing.T) {
-				opts := defaults()
-				opts.URL, opts.Callback = "ws://"+tc.addr+"/", "http://"+tc.addr
-				opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+				opts := rawTargetOptions(tc.addr, phase)
 				opts.Timeout = 500 * time.Millisecond
-				if phase == "connects" {
-					opts.Samples = 0
-				}
-				ios, _, _, _ := iostreams.Test()
-				opts.IO, opts.Now = ios, time.Now
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				done := make(chan error, 1)
@@ -431,6 +424,21 @@ func TestACallbackOffThisMachineIsRemote(t *testing.T) {
 	}
 }
 
+// rawTargetOptions are the options of a bench against a target at addr
+// that needs no chatter ID and is published to by broadcast; the
+// "connects" phase skips the latency samples.
+func rawTargetOptions(addr, phase string) *Options {
+	opts := defaults()
+	opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+addr
+	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+	if phase == "connects" {
+		opts.Samples = 0
+	}
+	ios, _, _, _ := iostreams.Test()
+	opts.IO, opts.Now = ios, time.Now
+	return opts
+}
+
 // TestCtrlCEndsAHandshakeThatIsNeverAnswered: Ctrl-C while the target
 // holds the handshake ends the bench at once; it waited for the dialer's
 // 30 s handshake timeout.
@@ -442,14 +450,7 @@ func TestCtrlCEndsAHandshakeThatIsNeverAnswered(t *testing.T) {
 				accepted <- struct{}{}
 				_, _ = io.Copy(io.Discard, c)
 			})
-			opts := defaults()
-			opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+addr
-			opts.Auth, opts.Publish = AuthNone, PublishBroadcast
-			if phase == "connects" {
-				opts.Samples = 0
-			}
-			ios, _, _, _ := iostreams.Test()
-			opts.IO, opts.Now = ios, time.Now
+			opts := rawTargetOptions(addr, phase)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
