@@ -78,6 +78,10 @@ type Broker struct {
 	Logger *slog.Logger
 	// Sleep waits between retries (tests shorten it).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Tick makes the ticker of the visibility heartbeat (see HandleBatch):
+	// its ticks and the function that stops it. Nil is time.NewTicker;
+	// tests drive the ticks.
+	Tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 func (b *Broker) now() time.Time {
@@ -506,10 +510,18 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 // a message whose fan-out ran out of time is still deleted rather than
 // delivered again.
 func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
+	return b.handle(ctx, m, func() {})
+}
+
+// handle is Handle; settled is called once the message is settled, before
+// it is made visible again for a retry or deleted.
+func (b *Broker) handle(ctx context.Context, m store.Message, settled func()) Outcome {
 	out := b.Decide(ctx, m)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	if !b.Settle(ctx, m, &out) {
+	finished := b.Settle(ctx, m, &out)
+	settled()
+	if !finished {
 		b.RetryLater(ctx, m)
 		return out
 	}
@@ -590,22 +602,114 @@ func (b *Broker) Run(ctx context.Context) error {
 }
 
 // HandleBatch handles received messages, MessageWorkers at once, and
-// returns their outcomes in order. Handling continues past the end of ctx,
-// so that a message in hand is finished (and deleted) rather than delivered
-// again later, but the fan-outs stop once the visibility timeout is over,
-// when the messages are visible to other receivers again.
+// returns their outcomes in order.
+//
+// While a message is in hand, from the receive until it is settled, a
+// heartbeat hides it again for the whole visibility timeout every third of
+// it (Queue.ChangeVisibility), so that neither a long fan-out nor waiting
+// for a worker behind the batch's other messages makes it visible to other
+// receivers, who would deliver it a second time. Each message's handling
+// has a budget of its own, the visibility timeout from when its handling
+// starts: one slow message never eats the time of those after it.
+//
+// Handling continues past the end of ctx, so that a message in hand is
+// finished (and deleted) rather than delivered again later; the messages
+// of the batch not yet started when ctx ends are made visible again at
+// once instead, for another broker (their outcome's Err is ctx's error).
 func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcome {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(b.Visibility, DefaultVisibility))
-	defer cancel()
+	vis := orDefault(b.Visibility, DefaultVisibility)
+	hb := b.startHeartbeat(context.WithoutCancel(ctx), msgs, vis)
+	defer hb.stop()
 	outs := make([]Outcome, len(msgs))
 	g := new(errgroup.Group)
 	g.SetLimit(orDefault(b.MessageWorkers, DefaultMessageWorkers))
 	for i, m := range msgs {
 		g.Go(func() error {
-			outs[i] = b.Handle(hctx, m)
+			if err := ctx.Err(); err != nil {
+				hb.release(m.Receipt)
+				outs[i] = Outcome{Err: err}
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+				defer cancel()
+				if err := b.Queue.ChangeVisibility(sctx, m.Receipt, 0); err != nil {
+					b.logger().Warn("giving back an unstarted message", "message", m.ID, "err", err)
+				}
+				return nil
+			}
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vis)
+			defer cancel()
+			outs[i] = b.handle(mctx, m, func() { hb.release(m.Receipt) })
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return outs
+}
+
+// heartbeat keeps the messages in hand invisible: every third of the
+// visibility timeout it hides each again for the whole timeout.
+type heartbeat struct {
+	// mu is held while the messages are hidden again, so that a message
+	// released is never hidden again after its release returns (which
+	// would undo a retry's backoff).
+	mu   sync.Mutex
+	held map[string]string // message ID by receipt
+	quit chan struct{}
+	done chan struct{}
+}
+
+func (b *Broker) startHeartbeat(ctx context.Context, msgs []store.Message, vis time.Duration) *heartbeat {
+	hb := &heartbeat{held: make(map[string]string, len(msgs)), quit: make(chan struct{}), done: make(chan struct{})}
+	for _, m := range msgs {
+		hb.held[m.Receipt] = m.ID
+	}
+	tick := b.Tick
+	if tick == nil {
+		tick = func(every time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(every)
+			return t.C, t.Stop
+		}
+	}
+	ticks, stop := tick(max(vis/3, time.Millisecond))
+	go func() {
+		defer close(hb.done)
+		defer stop()
+		for {
+			select {
+			case <-hb.quit:
+				return
+			case <-ticks:
+				hb.beat(ctx, b, vis)
+			}
+		}
+	}()
+	return hb
+}
+
+// beat hides every message still held for vis again.
+func (hb *heartbeat) beat(ctx context.Context, b *Broker, vis time.Duration) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for receipt, id := range hb.held {
+		cctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		err := b.Queue.ChangeVisibility(cctx, receipt, vis)
+		cancel()
+		if err != nil {
+			// It may come back to another receiver while in hand: a
+			// duplicate at worst (at least once).
+			b.logger().Warn("extending the visibility of a message in hand", "message", id, "err", err)
+		}
+	}
+}
+
+// release stops hiding the message with receipt.
+func (hb *heartbeat) release(receipt string) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	delete(hb.held, receipt)
+}
+
+// stop ends the heartbeat and waits for it.
+func (hb *heartbeat) stop() {
+	close(hb.quit)
+	<-hb.done
 }
