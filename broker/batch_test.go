@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -211,5 +213,42 @@ func TestABatchReceivedAsTheBrokerStopsIsGivenBack(t *testing.T) {
 	again, err := f.db.Queue().Receive(context.Background(), 10, time.Minute, 0)
 	if err != nil || len(again) != 2 {
 		t.Fatalf("another receiver got %d messages, %v; want both at once", len(again), err)
+	}
+}
+
+// TestADeadLetterWithAStaleReceiptIsNotTakenForDone has a broker that
+// took too long: the message it wants to dead-letter was received again
+// by another. The move fails with store.ErrStaleReceipt; the broker does
+// not count the message dead-lettered, records no dead-letter reason in
+// its report, and leaves its visibility to the receiver of now.
+func TestADeadLetterWithAStaleReceiptIsNotTakenForDone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.connect(t, "c", "alice", "updates")
+	f.broker.MaxAttempts = 2
+	env := envelope(nil, []string{"updates"}, `1`)
+	env.FollowUp = pubsub.FollowUp{Connections: []string{"c"}, Attempt: 3, LastError: "HTTP 500"}
+	f.enqueue(t, env)
+	slow := receiveOne(t, f.db.Queue(), 0)
+	current := receiveOne(t, f.db.Queue(), time.Hour)
+	queue := &visibilityCounter{Queue: f.db.Queue(), calls: make(chan time.Duration, 16)}
+	f.broker.Queue = queue
+
+	out := f.broker.Handle(ctx, slow)
+	if out.DeadLettered || out.Done || !errors.Is(out.Err, store.ErrStaleReceipt) {
+		t.Fatalf("outcome %+v; want not dead-lettered, with an error wrapping store.ErrStaleReceipt", out)
+	}
+	if dead, err := f.db.Queue().ListDeadLetters(ctx, 0); err != nil || len(dead) != 0 {
+		t.Fatalf("dead letters = %+v, %v; want none", dead, err)
+	}
+	if rep, err := f.db.Store().GetReport(ctx, env.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("report = %+v, %v; want none recorded for a move that did not happen", rep, err)
+	}
+	if len(queue.calls) != 0 {
+		t.Fatalf("the broker changed the visibility of a message it no longer holds")
+	}
+	// The receiver of now still holds it and can dead-letter it.
+	if out := f.broker.Handle(ctx, current); !out.DeadLettered {
+		t.Fatalf("the current receiver's outcome %+v; want dead-lettered", out)
 	}
 }

@@ -487,10 +487,22 @@ func truncate(s string, n int) string {
 
 // DeadLetter moves m to the dead letters with reason, adds the reason to
 // the report (recorded when the envelope had an ID) and sets
-// out.DeadLettered; if the move fails, m stays on the queue.
+// out.DeadLettered; if the move fails, m stays on the queue. A move refused
+// for a stale receipt (m was received again by another receiver, or
+// deleted) is added to out.Err, wrapping store.ErrStaleReceipt: the
+// message is no longer this receiver's to finish, or to retry.
 func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, reason string) {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
 	if err := b.Queue.DeadLetter(ctx, m, reason); err != nil {
+		if errors.Is(err, store.ErrStaleReceipt) {
+			log.Warn("not dead-lettered: the message was received again or deleted meanwhile", "err", err, "reason", reason)
+			stale := fmt.Errorf("not dead-lettered: %w", err)
+			if out.Err != nil {
+				stale = fmt.Errorf("%w; %w", out.Err, stale)
+			}
+			out.Err = stale
+			return
+		}
 		log.Error("dead-lettering message", "err", err, "reason", reason)
 		return
 	}
@@ -522,7 +534,9 @@ func (b *Broker) handle(ctx context.Context, m store.Message, settled func()) Ou
 	finished := b.Settle(ctx, m, &out)
 	settled()
 	if !finished {
-		b.RetryLater(ctx, m)
+		if !errors.Is(out.Err, store.ErrStaleReceipt) {
+			b.RetryLater(ctx, m)
+		}
 		return out
 	}
 	if out.Done {

@@ -22,8 +22,9 @@ var _ store.Queue = (*Queue)(nil)
 //   - Each receive gives the message a fresh receipt. Delete,
 //     ChangeVisibility and DeadLetter with a stale receipt (one from an
 //     earlier receive of a message that was received again, or of a message
-//     already deleted) do nothing and return nil, so a slow worker can
-//     never delete a message someone else is now handling.
+//     already deleted) do nothing, so a slow worker can never delete a
+//     message someone else is now handling; Delete and ChangeVisibility
+//     then return nil, DeadLetter an error wrapping store.ErrStaleReceipt.
 //   - A message that would be received more than Options.MaxReceives times
 //     is moved to the dead letters instead, with the reason "received N
 //     times without being handled (max M)".
@@ -259,8 +260,9 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 }
 
 // DeadLetter moves a received message (found by m.Receipt) to the dead
-// letters with reason. A stale receipt does nothing and returns nil: the
-// message was received again and is someone else's now.
+// letters with reason. A stale receipt moves nothing and returns an error
+// wrapping store.ErrStaleReceipt: the message was deleted, or received
+// again and is someone else's now.
 func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
@@ -272,7 +274,7 @@ func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) 
 		var seq int64
 		err := tx.QueryRowContext(ctx, `SELECT seq FROM queue WHERE receipt = ?`, m.Receipt).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+			return store.ErrStaleReceipt
 		}
 		if err != nil {
 			return err
