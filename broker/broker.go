@@ -36,7 +36,7 @@ const (
 	DefaultMaxAttempts = 5
 	// DefaultMessageWorkers is how many queue messages are handled at once.
 	DefaultMessageWorkers = 4
-	maxErrorsKept         = 5
+	maxErrorsKept         = store.MaxReportErrors
 	// minPostsPerWorker is the fewest posts to a non-blocking pusher that
 	// get a goroutine of their own.
 	minPostsPerWorker = 256
@@ -413,6 +413,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
 	recorded := false
 	if out.Done && len(out.Pending) > 0 {
+		out.Report.Pending = len(out.Pending)
 		if !out.env.IsFollowUp() {
 			// The report of an original replaces any earlier one, so it
 			// goes first: its follow-up may be handled the moment it is
@@ -508,6 +509,7 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 	}
 	out.DeadLettered = true
 	if out.Report.MessageID != "" {
+		out.Report.Pending, out.Report.DeadLettered = 0, true
 		out.Report.Errors = append(out.Report.Errors, reason)
 		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
 			log.Warn("recording report", "err", err)
@@ -560,9 +562,9 @@ func (b *Broker) RetryLater(ctx context.Context, m store.Message) {
 }
 
 // recordReport records r, the report of handling env. The report of a
-// follow-up adds to the one recorded before: its deliveries and gone
-// connections are added, and its failures replace the earlier ones, which
-// it retried.
+// follow-up adds to the one recorded before (store.Report.Add): its
+// deliveries and gone connections are added, its failures replace the
+// earlier ones, which it retried, and so do its hand-ons the pending.
 func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report) error {
 	if r.MessageID == "" {
 		return nil
@@ -575,14 +577,7 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 			return fmt.Errorf("reading the report it adds to: %w", err)
 		}
 		if err == nil {
-			r.Targets = prev.Targets
-			r.Delivered += prev.Delivered
-			r.Gone += prev.Gone
-			r.Failed = max(prev.Failed-(len(env.Connections)-r.Failed), 0)
-			r.Errors = append(prev.Errors, r.Errors...)
-			if len(r.Errors) > maxErrorsKept {
-				r.Errors = r.Errors[len(r.Errors)-maxErrorsKept:]
-			}
+			r = prev.Add(r, len(env.Connections))
 		}
 	}
 	return b.Store.PutReport(ctx, r)

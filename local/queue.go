@@ -1,8 +1,10 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -169,6 +171,9 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 					if err := moveToDeadLetters(ctx, tx, c.seq, reason, nowMs); err != nil {
 						return err
 					}
+					if err := reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
+						return err
+					}
 					continue
 				}
 				receipt := randomID("r-")
@@ -192,6 +197,45 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 		return nil, fmt.Errorf("receiving from the local queue: %w", err)
 	}
 	return out, nil
+}
+
+// reportDeadLetter records in tx, in the report of the message whose queue
+// message id (with body) the queue dead-lettered by itself, that it did,
+// as the broker would have: no broker settled it, so without this its
+// report would never say (and `publish --wait` would wait in vain). A
+// follow-up's connections are settled as failed in its message's report;
+// an original's report is marked dead-lettered, or made when there was
+// none (nothing is known of its targets). A body that does not parse has
+// no report, as for the broker.
+func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
+	env, err := pubsub.ParseMessage(body, nil)
+	if err != nil {
+		return nil
+	}
+	next := store.Report{MessageID: cmp.Or(env.ID, id), DeadLettered: true, Errors: []string{reason}, At: now}
+	var data string
+	err = tx.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
+		next.MessageID, millis(now.Add(-reportTTL))).Scan(&data)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var prev store.Report
+	found := err == nil && json.Unmarshal([]byte(data), &prev) == nil
+	n := len(env.Connections)
+	switch {
+	case env.IsFollowUp() && found:
+		next.Failed = n
+		next = prev.Add(next, n)
+	case env.IsFollowUp():
+		next.Targets, next.Failed = n, n
+	case found:
+		next = prev.Add(next, 0)
+	}
+	enc, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	return putReport(ctx, tx, next, enc, now)
 }
 
 // visibleCandidates reads up to n visible rows after seq last, oldest first.

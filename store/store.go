@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/socks-dev/socks/pubsub"
@@ -210,13 +211,45 @@ type GoneConnectionDeleter interface {
 	DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
-// Report is the outcome of fanning out one envelope.
+// Report is the outcome of fanning out one envelope: of its first
+// handling, with the handlings of its follow-ups added (Add).
 type Report struct {
-	MessageID string    `json:"id"`
-	Targets   int       `json:"targets"`
-	Delivered int       `json:"delivered"`
-	Gone      int       `json:"gone"`
-	Failed    int       `json:"failed"`
-	Errors    []string  `json:"errors,omitempty"`
-	At        time.Time `json:"at"`
+	MessageID string `json:"id"`
+	Targets   int    `json:"targets"`
+	Delivered int    `json:"delivered"`
+	Gone      int    `json:"gone"`
+	// Failed counts the connections whose delivery failed, those Pending
+	// included.
+	Failed int `json:"failed"`
+	// Pending counts the failed connections handed on in follow-ups not
+	// settled yet: until it is 0 the counts may still change.
+	Pending int `json:"pending,omitempty"`
+	// DeadLettered: the message, or one of its follow-ups, went to the
+	// dead letters (Errors says why).
+	DeadLettered bool      `json:"deadLettered,omitempty"`
+	Errors       []string  `json:"errors,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// MaxReportErrors is how many errors a report keeps (the latest).
+const MaxReportErrors = 5
+
+// Add returns r, the report of a message so far, with next added: the
+// report of handling one of its follow-ups, addressed to n connections
+// (all of them counted Failed and Pending in r). The follow-up's
+// deliveries and gone connections are added, its failures replace the n
+// it retried, and its own hand-ons replace them as pending. r's targets
+// and message ID stay; the time is next's.
+func (r Report) Add(next Report, n int) Report {
+	r.Delivered += next.Delivered
+	r.Gone += next.Gone
+	r.Failed = max(r.Failed-(n-next.Failed), 0)
+	r.Pending = max(r.Pending-n, 0) + next.Pending
+	r.DeadLettered = r.DeadLettered || next.DeadLettered
+	r.Errors = append(slices.Clip(r.Errors), next.Errors...)
+	if len(r.Errors) > MaxReportErrors {
+		r.Errors = r.Errors[len(r.Errors)-MaxReportErrors:]
+	}
+	r.At = next.At
+	return r
 }
