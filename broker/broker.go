@@ -336,6 +336,9 @@ func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 			Connections: env.Connections, Attempts: env.Attempt, LastError: env.LastError}}
 	}
 	f, err := b.fanOut(ctx, env)
+	// In order, so that handing the same connections on again makes the
+	// same follow-ups (store.FollowUpKey).
+	slices.Sort(f.pending)
 	out := Outcome{Report: f.report, env: env, lastErr: f.lastErr}
 	rep := f.report
 	switch {
@@ -419,7 +422,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 			// goes first: its follow-up may be handled the moment it is
 			// enqueued, and adds its deliveries to this report. (A
 			// follow-up's report adds to the one before, in any order.)
-			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+			if err := b.recordReport(ctx, out.env, out.Report, out.Pending); err != nil {
 				log.Warn("recording report", "err", err)
 			}
 			recorded = true
@@ -440,7 +443,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	switch {
 	case out.Done:
 		if !recorded {
-			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+			if err := b.recordReport(ctx, out.env, out.Report, out.Pending); err != nil {
 				log.Warn("recording report", "err", err)
 			}
 		}
@@ -463,7 +466,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 // one attempt more.
 func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 	var bodies [][]byte
-	for ids := range slices.Chunk(out.Pending, pubsub.MaxFollowUpConnections) {
+	for _, ids := range followUpChunks(out.Pending) {
 		env := out.env
 		env.FollowUp = pubsub.FollowUp{Connections: ids, Attempt: env.Attempt + 1}
 		if out.lastErr != nil {
@@ -511,7 +514,7 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 	if out.Report.MessageID != "" {
 		out.Report.Pending, out.Report.DeadLettered = 0, true
 		out.Report.Errors = append(out.Report.Errors, reason)
-		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+		if err := b.recordReport(ctx, out.env, out.Report, nil); err != nil {
 			log.Warn("recording report", "err", err)
 		}
 	}
@@ -561,11 +564,21 @@ func (b *Broker) RetryLater(ctx context.Context, m store.Message) {
 	}
 }
 
-// recordReport records r, the report of handling env. The report of a
-// follow-up adds to the one recorded before (store.Report.Add): its
-// deliveries and gone connections are added, its failures replace the
-// earlier ones, which it retried, and so do its hand-ons the pending.
-func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report) error {
+// followUpChunks splits the connections handed on into those of each
+// follow-up envelope.
+func followUpChunks(pending []string) [][]string {
+	return slices.Collect(slices.Chunk(pending, pubsub.MaxFollowUpConnections))
+}
+
+// recordReport records r, the report of handling env, which handed pending
+// on. The report of a follow-up adds to the one recorded before
+// (store.Report.Add): its deliveries and gone connections are added, its
+// failures replace the earlier ones, which it retried, and so do its
+// hand-ons the pending; handled again, it replaces what it added before,
+// and a follow-up the report does not list (an earlier handling's, which
+// a later handling of the message replaced) adds nothing. The follow-ups
+// of pending are listed in the report (store.Report.HandOn).
+func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report, pending []string) error {
 	if r.MessageID == "" {
 		return nil
 	}
@@ -577,10 +590,14 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 			return fmt.Errorf("reading the report it adds to: %w", err)
 		}
 		if err == nil {
-			r = prev.Add(r, len(env.Connections))
+			if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
+				b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
+				return nil
+			}
+			return b.Store.PutReport(ctx, prev.Add(r, env.Connections, followUpChunks(pending)))
 		}
 	}
-	return b.Store.PutReport(ctx, r)
+	return b.Store.PutReport(ctx, r.HandOn(followUpChunks(pending)))
 }
 
 // Run receives batches and handles them with HandleBatch until ctx is done.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -54,5 +55,82 @@ func TestAReportSaysHowManyConnectionsAreStillHandedOn(t *testing.T) {
 	}
 	if rep := report(); rep.Pending != 0 || rep.Delivered != 2 || rep.Failed != 1 || !rep.DeadLettered {
 		t.Fatalf("final report = %+v; want 2 delivered, 1 failed, none pending, dead-lettered", rep)
+	}
+}
+
+// TestAReportCountsEachConnectionOnceWhenABrokerDiesBeforeTheDelete plays
+// kill -9 between settling a message (its report recorded, its follow-up
+// enqueued) and deleting it, so that it is handled again: the duplicate
+// deliveries happen (at least once), but the report's counts never pass
+// its targets.
+func TestAReportCountsEachConnectionOnceWhenABrokerDiesBeforeTheDelete(t *testing.T) {
+	// crashAfterSettle handles m as a broker killed before the delete
+	// does, and makes m visible again at once (its timeout over).
+	crashAfterSettle := func(t *testing.T, f *fixture, m store.Message) {
+		t.Helper()
+		out := f.broker.Decide(context.Background(), m)
+		f.broker.Settle(context.Background(), m, &out)
+		if err := f.db.Queue().ChangeVisibility(context.Background(), m.Receipt, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		crash string // "original" or "follow-up"
+	}{
+		{"the follow-up handled twice", "follow-up"},
+		{"the original handled twice, handing on twice", "original"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			q := f.db.Queue()
+			f.connect(t, "ok", "alice", "updates")
+			f.connect(t, "bad", "alice", "updates")
+			f.pusher.fail["bad"] = store.KindOther
+			env := envelope(nil, []string{"updates"}, `1`)
+			f.enqueue(t, env)
+			if tc.crash == "original" {
+				crashAfterSettle(t, f, receiveOne(t, q, time.Minute))
+			}
+			// Handled (again): both runs handed 'bad' on.
+			for {
+				m := receiveOne(t, q, time.Minute)
+				if fu, err := pubsub.ParseMessage(m.Body, nil); err != nil || !fu.IsFollowUp() {
+					f.broker.Handle(ctx, m)
+					break
+				}
+				// The first run's follow-up came first: it back to the end.
+				if err := q.ChangeVisibility(ctx, m.Receipt, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			delete(f.pusher.fail, "bad")
+			for {
+				msgs, err := q.Receive(ctx, 1, time.Minute, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msgs) == 0 {
+					break
+				}
+				if tc.crash == "follow-up" {
+					crashAfterSettle(t, f, msgs[0])
+					tc.crash = ""
+					continue
+				}
+				f.broker.Handle(ctx, msgs[0])
+			}
+			rep, err := f.db.Store().GetReport(ctx, env.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Targets != 2 || rep.Delivered != 2 || rep.Failed != 0 || rep.Pending != 0 {
+				t.Fatalf("report %+v; want 2 targets, 2 delivered, none failed or pending", rep)
+			}
+			if len(f.pusher.got("bad")) < 2 {
+				t.Fatalf("bad got %q; want the duplicate the crash makes (the test must crash after the post)", f.pusher.got("bad"))
+			}
+		})
 	}
 }

@@ -225,11 +225,12 @@ func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, r
 	switch {
 	case env.IsFollowUp() && found:
 		next.Failed = n
-		next = prev.Add(next, n)
+		next = prev.Add(next, env.Connections, nil)
 	case env.IsFollowUp():
 		next.Targets, next.Failed = n, n
 	case found:
-		next = prev.Add(next, 0)
+		next = prev.Note(reason)
+		next.DeadLettered, next.At = true, now
 	}
 	enc, err := json.Marshal(next)
 	if err != nil {

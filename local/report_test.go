@@ -30,7 +30,8 @@ func TestAMessageTheQueueDeadLettersByItselfIsReported(t *testing.T) {
 	original := pubsub.Envelope{ID: "m-original", Topics: []string{"updates"}, Body: json.RawMessage(`1`)}
 	followUp := pubsub.Envelope{ID: "m-followed", Topics: []string{"updates"}, Body: json.RawMessage(`2`),
 		FollowUp: pubsub.FollowUp{Connections: []string{"c1", "c2"}, Attempt: 1}}
-	before := store.Report{MessageID: "m-followed", Targets: 3, Delivered: 1, Failed: 2, Pending: 2, At: time.Now()}
+	before := store.Report{MessageID: "m-followed", Targets: 3, Delivered: 1, Failed: 2, Pending: 2, At: time.Now()}.
+		HandOn([][]string{{"c2", "c1"}})
 	if err := db.Store().PutReport(ctx, before); err != nil {
 		t.Fatal(err)
 	}
