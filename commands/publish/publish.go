@@ -412,6 +412,12 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 
 func printResult(opts *Options, res Result) error {
 	out := opts.IO.Out
+	if res.Report != nil {
+		// The broker's bookkeeping of follow-ups is not the user's.
+		r := *res.Report
+		r.FollowUps = nil
+		res.Report = &r
+	}
 	if opts.JSON {
 		if err := json.NewEncoder(out).Encode(res); err != nil {
 			return err

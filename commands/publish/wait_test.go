@@ -105,3 +105,25 @@ func TestWaitReportsAMessageTheQueueDeadLetteredByItself(t *testing.T) {
 		t.Errorf("stderr %q; want the queue's reason", errOut)
 	}
 }
+
+func TestWaitJSONLeavesTheBrokersBookkeepingOut(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rep := store.Report{MessageID: "m3", Targets: 2, Delivered: 2, At: time.Now()}.HandOn([][]string{{"c1"}})
+	rep.Pending = 0 // its follow-up was settled
+	b.Queue = &reportingQueue{Queue: b.Queue, store: b.Store, report: rep}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m3", "--wait", "--json")
+	o.Backend = open
+	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
+	if err := publishRun(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, `"delivered":2`) || strings.Contains(got, "followUps") {
+		t.Errorf("stdout %q; want the report without the follow-ups' bookkeeping", got)
+	}
+}
