@@ -9,6 +9,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -511,6 +512,15 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 		return
 	}
 	out.DeadLettered = true
+	if out.env.ID == "" {
+		// Not decided (a record past its receives): its report says so
+		// all the same, as the local queue's own dead-lettering does.
+		if err := b.reportUndecided(ctx, m, reason); err != nil {
+			log.Warn("recording report", "err", err)
+		}
+		log.Warn("dead-lettered", "reason", reason)
+		return
+	}
 	if out.Report.MessageID != "" {
 		out.Report.Pending, out.Report.DeadLettered = 0, true
 		out.Report.Errors = append(out.Report.Errors, reason)
@@ -519,6 +529,25 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 		}
 	}
 	log.Warn("dead-lettered", "reason", reason)
+}
+
+// reportUndecided records in the report of m, dead-lettered for reason
+// without being decided, that it was (store.DeadLettered). A body that
+// does not parse has no report.
+func (b *Broker) reportUndecided(ctx context.Context, m store.Message, reason string) error {
+	env, err := pubsub.ParseMessage(m.Body, b.Mapping)
+	if err != nil {
+		return nil
+	}
+	env.ID = cmp.Or(env.ID, m.ID)
+	var prev *store.Report
+	switch r, err := b.Store.GetReport(ctx, env.ID); {
+	case err == nil:
+		prev = &r
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("reading the report it adds to: %w", err)
+	}
+	return b.Store.PutReport(ctx, store.DeadLettered(prev, env, reason, b.now()))
 }
 
 // Handle decides one message and then deletes it, dead-letters it with the

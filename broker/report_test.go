@@ -2,9 +2,11 @@ package broker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -132,5 +134,27 @@ func TestAReportCountsEachConnectionOnceWhenABrokerDiesBeforeTheDelete(t *testin
 				t.Fatalf("bad got %q; want the duplicate the crash makes (the test must crash after the post)", f.pusher.got("bad"))
 			}
 		})
+	}
+}
+
+// TestAMessageDeadLetteredBeforeItWasDecidedIsReported is the Lambda
+// handler's path for a record past its receives: it is dead-lettered
+// without a fan-out, and its report says so, as the local queue's does
+// for a message it dead-letters by itself, so that `publish --wait`
+// answers.
+func TestAMessageDeadLetteredBeforeItWasDecidedIsReported(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	env := envelope(nil, []string{"updates"}, `1`)
+	f.enqueue(t, env)
+	m := receiveOne(t, f.db.Queue(), time.Minute)
+	var out broker.Outcome
+	f.broker.DeadLetter(ctx, m, &out, "received 9 times without being handled (max 5)")
+	if !out.DeadLettered {
+		t.Fatalf("outcome %+v; want dead-lettered", out)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || !rep.DeadLettered || !strings.Contains(strings.Join(rep.Errors, " "), "received 9 times") {
+		t.Fatalf("report %+v, %v; want dead-lettered with the reason", rep, err)
 	}
 }

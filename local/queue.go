@@ -201,37 +201,30 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 
 // reportDeadLetter records in tx, in the report of the message whose queue
 // message id (with body) the queue dead-lettered by itself, that it did,
-// as the broker would have: no broker settled it, so without this its
-// report would never say (and `publish --wait` would wait in vain). A
-// follow-up's connections are settled as failed in its message's report;
-// an original's report is marked dead-lettered, or made when there was
-// none (nothing is known of its targets). A body that does not parse has
-// no report, as for the broker.
+// as the broker would have (store.DeadLettered): no broker settled it, so
+// without this its report would never say (and `publish --wait` would
+// wait in vain). A body that does not parse has no report, as for the
+// broker.
 func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
 	env, err := pubsub.ParseMessage(body, nil)
 	if err != nil {
 		return nil
 	}
-	next := store.Report{MessageID: cmp.Or(env.ID, id), DeadLettered: true, Errors: []string{reason}, At: now}
+	env.ID = cmp.Or(env.ID, id)
 	var data string
 	err = tx.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
-		next.MessageID, millis(now.Add(-reportTTL))).Scan(&data)
+		env.ID, millis(now.Add(-reportTTL))).Scan(&data)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	var prev store.Report
-	found := err == nil && json.Unmarshal([]byte(data), &prev) == nil
-	n := len(env.Connections)
-	switch {
-	case env.IsFollowUp() && found:
-		next.Failed = n
-		next = prev.Add(next, env.Connections, nil)
-	case env.IsFollowUp():
-		next.Targets, next.Failed = n, n
-	case found:
-		next = prev.Note(reason)
-		next.DeadLettered, next.At = true, now
+	var prev *store.Report
+	if err == nil {
+		var r store.Report
+		if json.Unmarshal([]byte(data), &r) == nil {
+			prev = &r
+		}
 	}
+	next := store.DeadLettered(prev, env, reason, now)
 	enc, err := json.Marshal(next)
 	if err != nil {
 		return err

@@ -348,6 +348,30 @@ func (r Report) Add(next Report, conns []string, chunks [][]string) Report {
 	return r
 }
 
+// DeadLettered returns the report of a message after env, its envelope
+// or a follow-up's, was dead-lettered for reason without being decided (a
+// queue past its receives), given prev, the report so far (nil: none). A
+// follow-up's connections are settled as failed; an original's report is
+// marked dead-lettered, or made when there was none (nothing is known of
+// its targets then). env.ID must be set.
+func DeadLettered(prev *Report, env pubsub.Envelope, reason string, now time.Time) Report {
+	next := Report{MessageID: env.ID, DeadLettered: true, Errors: []string{reason}, At: now}
+	n := len(env.Connections)
+	switch {
+	case env.IsFollowUp() && prev != nil:
+		next.Failed = n
+		return prev.Add(next, env.Connections, nil)
+	case env.IsFollowUp():
+		next.Targets, next.Failed = n, n
+		return next
+	case prev != nil:
+		r := prev.Note(reason)
+		r.DeadLettered, r.At = true, now
+		return r
+	}
+	return next
+}
+
 // Note returns r with errs added to its errors, keeping the latest
 // MaxReportErrors.
 func (r Report) Note(errs ...string) Report {
