@@ -740,15 +740,15 @@ func (b *Broker) startHeartbeat(ctx context.Context, msgs []store.Message, vis t
 	return hb
 }
 
-// beat hides every message still held for vis again.
+// beat hides every message still held for vis again, within settleTimeout
+// in all (a release waits for it).
 func (hb *heartbeat) beat(ctx context.Context, b *Broker, vis time.Duration) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	for receipt, id := range hb.held {
-		cctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		err := b.Queue.ChangeVisibility(cctx, receipt, vis)
-		cancel()
-		if err != nil {
+		if err := b.Queue.ChangeVisibility(ctx, receipt, vis); err != nil {
 			// It may come back to another receiver while in hand: a
 			// duplicate at worst (at least once).
 			b.logger().Warn("extending the visibility of a message in hand", "message", id, "err", err)
