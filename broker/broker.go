@@ -618,13 +618,14 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 			// handling's counts alone would replace the message's.
 			return fmt.Errorf("reading the report it adds to: %w", err)
 		}
-		if err == nil {
-			if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
-				b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
-				return nil
-			}
-			return b.Store.PutReport(ctx, prev.Add(r, env.Connections, followUpChunks(pending)))
+		if err != nil {
+			prev = store.OrphanReport(r.MessageID, env.Connections)
 		}
+		if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
+			b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
+			return nil
+		}
+		return b.Store.PutReport(ctx, prev.Add(r, env.Connections, followUpChunks(pending)))
 	}
 	return b.Store.PutReport(ctx, r.HandOn(followUpChunks(pending)))
 }

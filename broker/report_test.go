@@ -158,3 +158,30 @@ func TestAMessageDeadLetteredBeforeItWasDecidedIsReported(t *testing.T) {
 		t.Fatalf("report %+v, %v; want dead-lettered with the reason", rep, err)
 	}
 }
+
+// TestAFollowUpWithoutAReportIsCountedWhenRedriven dead-letters a
+// follow-up whose message has no report (expired, or never written), and
+// redrives it: the delivery counts in the report it started.
+func TestAFollowUpWithoutAReportIsCountedWhenRedriven(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "c", "alice", "updates")
+	f.broker.MaxAttempts = 1
+	env := envelope(nil, []string{"updates"}, `1`)
+	env.FollowUp = pubsub.FollowUp{Connections: []string{"c"}, Attempt: 2}
+	f.enqueue(t, env)
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.DeadLettered {
+		t.Fatalf("outcome %+v; want dead-lettered", out)
+	}
+	if n, err := q.Redrive(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Redrive = %d, %v", n, err)
+	}
+	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.Done {
+		t.Fatalf("redriven outcome %+v; want done", out)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Targets != 1 || rep.Delivered != 1 || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("report %+v, %v; want 1 of 1 delivered", rep, err)
+	}
+}

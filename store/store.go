@@ -358,18 +358,27 @@ func DeadLettered(prev *Report, env pubsub.Envelope, reason string, now time.Tim
 	next := Report{MessageID: env.ID, DeadLettered: true, Errors: []string{reason}, At: now}
 	n := len(env.Connections)
 	switch {
-	case env.IsFollowUp() && prev != nil:
-		next.Failed = n
-		return prev.Add(next, env.Connections, nil)
 	case env.IsFollowUp():
-		next.Targets, next.Failed = n, n
-		return next
+		next.Failed = n
+		if prev == nil {
+			base := OrphanReport(env.ID, env.Connections)
+			prev = &base
+		}
+		return prev.Add(next, env.Connections, nil)
 	case prev != nil:
 		r := prev.Note(reason)
 		r.DeadLettered, r.At = true, now
 		return r
 	}
 	return next
+}
+
+// OrphanReport is the report a follow-up addressed to conns adds to when
+// its message has none (it expired, or was never written): as if the
+// message, sent to conns, had handed them all on.
+func OrphanReport(id string, conns []string) Report {
+	n := len(conns)
+	return Report{MessageID: id, Targets: n, Failed: n, Pending: n}.HandOn([][]string{conns})
 }
 
 // Note returns r with errs added to its errors, keeping the latest
