@@ -82,7 +82,8 @@ type SQSOptions struct {
 //     ListDeadLetters, Redrive and PurgeDeadLetters speak of the same ID.
 //   - Delete and ChangeVisibility with a receipt SQS no longer accepts (the
 //     message was deleted or received again) do nothing and return nil, as
-//     the local backend does.
+//     the local backend does; DeadLetter returns an error wrapping
+//     store.ErrStaleReceipt.
 //   - Dead letters are read by receiving them from the dead-letter queue:
 //     ListDeadLetters, Redrive, PurgeDeadLetters and Stats hide the dead
 //     letters they walk for up to 30 s and make them visible again when
@@ -401,9 +402,14 @@ func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipt string, d time.
 
 // DeadLetter sends a copy of the received message m to the dead-letter
 // queue with the reason, its original ID, receive count and send time as
-// message attributes, then deletes it from the main queue. If the delete
-// fails the message may be handled again and dead-lettered twice; it is
-// never lost.
+// message attributes, then deletes it from the main queue.
+//
+// It first hides m for deadLetterHold with its receipt: SQS refusing that
+// receipt (the message was deleted, or its visibility timeout ended and it
+// may be received again) is an error wrapping store.ErrStaleReceipt, with
+// nothing copied. If the delete fails after the copy, the message may be
+// handled again and dead-lettered twice (the error says so, wrapping
+// store.ErrStaleReceipt when SQS refused the receipt); it is never lost.
 func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
@@ -432,6 +438,19 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	if !m.SentAt.IsZero() {
 		attrs[attrDeadSentAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(millis(m.SentAt), 10))}
 	}
+	// Hold it for the copy and the delete; a receipt SQS refuses is
+	// someone else's message now, or none.
+	_, err = q.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(mainURL),
+		ReceiptHandle:     aws.String(m.Receipt),
+		VisibilityTimeout: seconds(deadLetterHold, maxVisibility),
+	})
+	if staleReceipt(err) {
+		return fmt.Errorf("dead-lettering message %s: %w", m.ID, store.ErrStaleReceipt)
+	}
+	if err != nil {
+		return fmt.Errorf("dead-lettering message %s: %w", m.ID, wrapQueue("ChangeMessageVisibility", q.queues.Main, err))
+	}
 	_, err = q.api.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(deadURL),
 		MessageBody:       aws.String(string(m.Body)),
@@ -441,7 +460,10 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 		return fmt.Errorf("dead-lettering message %s: %w", m.ID, wrapQueue("SendMessage", q.queues.DeadLetter, err))
 	}
 	_, err = q.api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(mainURL), ReceiptHandle: aws.String(m.Receipt)})
-	if err != nil && !staleReceipt(err) {
+	if staleReceipt(err) {
+		return fmt.Errorf("dead-lettering message %s (copied to the dead-letter queue, but not removed from the queue): %w", m.ID, store.ErrStaleReceipt)
+	}
+	if err != nil {
 		return fmt.Errorf("dead-lettering message %s (copied to the dead-letter queue, but not removed from the queue): %w", m.ID, wrapQueue("DeleteMessage", q.queues.Main, err))
 	}
 	return nil

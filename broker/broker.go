@@ -9,6 +9,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ const (
 	DefaultMaxAttempts = 5
 	// DefaultMessageWorkers is how many queue messages are handled at once.
 	DefaultMessageWorkers = 4
-	maxErrorsKept         = 5
+	maxErrorsKept         = store.MaxReportErrors
 	// minPostsPerWorker is the fewest posts to a non-blocking pusher that
 	// get a goroutine of their own.
 	minPostsPerWorker = 256
@@ -78,6 +79,10 @@ type Broker struct {
 	Logger *slog.Logger
 	// Sleep waits between retries (tests shorten it).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Tick makes the ticker of the visibility heartbeat (see HandleBatch):
+	// its ticks and the function that stops it. Nil is time.NewTicker;
+	// tests drive the ticks.
+	Tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 func (b *Broker) now() time.Time {
@@ -332,6 +337,9 @@ func (b *Broker) Decide(ctx context.Context, m store.Message) Outcome {
 			Connections: env.Connections, Attempts: env.Attempt, LastError: env.LastError}}
 	}
 	f, err := b.fanOut(ctx, env)
+	// In order, so that handing the same connections on again makes the
+	// same follow-ups (store.FollowUpKey).
+	slices.Sort(f.pending)
 	out := Outcome{Report: f.report, env: env, lastErr: f.lastErr}
 	rep := f.report
 	switch {
@@ -409,12 +417,13 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
 	recorded := false
 	if out.Done && len(out.Pending) > 0 {
+		out.Report.Pending = len(out.Pending)
 		if !out.env.IsFollowUp() {
 			// The report of an original replaces any earlier one, so it
 			// goes first: its follow-up may be handled the moment it is
 			// enqueued, and adds its deliveries to this report. (A
 			// follow-up's report adds to the one before, in any order.)
-			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+			if err := b.recordReport(ctx, out.env, out.Report, out.Pending); err != nil {
 				log.Warn("recording report", "err", err)
 			}
 			recorded = true
@@ -435,7 +444,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	switch {
 	case out.Done:
 		if !recorded {
-			if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+			if err := b.recordReport(ctx, out.env, out.Report, out.Pending); err != nil {
 				log.Warn("recording report", "err", err)
 			}
 		}
@@ -458,7 +467,7 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 // one attempt more.
 func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 	var bodies [][]byte
-	for ids := range slices.Chunk(out.Pending, pubsub.MaxFollowUpConnections) {
+	for _, ids := range followUpChunks(out.Pending) {
 		env := out.env
 		env.FollowUp = pubsub.FollowUp{Connections: ids, Attempt: env.Attempt + 1}
 		if out.lastErr != nil {
@@ -483,21 +492,62 @@ func truncate(s string, n int) string {
 
 // DeadLetter moves m to the dead letters with reason, adds the reason to
 // the report (recorded when the envelope had an ID) and sets
-// out.DeadLettered; if the move fails, m stays on the queue.
+// out.DeadLettered; if the move fails, m stays on the queue. A move refused
+// for a stale receipt (m was received again by another receiver, or
+// deleted) is added to out.Err, wrapping store.ErrStaleReceipt: the
+// message is no longer this receiver's to finish, or to retry.
 func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, reason string) {
 	log := b.logger().With("message", m.ID, "receives", m.ReceiveCount)
 	if err := b.Queue.DeadLetter(ctx, m, reason); err != nil {
+		if errors.Is(err, store.ErrStaleReceipt) {
+			log.Warn("not dead-lettered: the message was received again or deleted meanwhile", "err", err, "reason", reason)
+			stale := fmt.Errorf("not dead-lettered: %w", err)
+			if out.Err != nil {
+				stale = fmt.Errorf("%w; %w", out.Err, stale)
+			}
+			out.Err = stale
+			return
+		}
 		log.Error("dead-lettering message", "err", err, "reason", reason)
 		return
 	}
 	out.DeadLettered = true
+	if out.env.ID == "" {
+		// Not decided (a record past its receives): its report says so
+		// all the same, as the local queue's own dead-lettering does.
+		if err := b.reportUndecided(ctx, m, reason); err != nil {
+			log.Warn("recording report", "err", err)
+		}
+		log.Warn("dead-lettered", "reason", reason)
+		return
+	}
 	if out.Report.MessageID != "" {
+		out.Report.Pending, out.Report.DeadLettered = 0, true
 		out.Report.Errors = append(out.Report.Errors, reason)
-		if err := b.recordReport(ctx, out.env, out.Report); err != nil {
+		if err := b.recordReport(ctx, out.env, out.Report, nil); err != nil {
 			log.Warn("recording report", "err", err)
 		}
 	}
 	log.Warn("dead-lettered", "reason", reason)
+}
+
+// reportUndecided records in the report of m, dead-lettered for reason
+// without being decided, that it was (store.DeadLettered). A body that
+// does not parse has no report.
+func (b *Broker) reportUndecided(ctx context.Context, m store.Message, reason string) error {
+	env, err := pubsub.ParseMessage(m.Body, b.Mapping)
+	if err != nil {
+		return nil
+	}
+	env.ID = cmp.Or(env.ID, m.ID)
+	var prev *store.Report
+	switch r, err := b.Store.GetReport(ctx, env.ID); {
+	case err == nil:
+		prev = &r
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("reading the report it adds to: %w", err)
+	}
+	return b.Store.PutReport(ctx, store.DeadLettered(prev, env, reason, b.now()))
 }
 
 // Handle decides one message and then deletes it, dead-letters it with the
@@ -506,11 +556,21 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 // a message whose fan-out ran out of time is still deleted rather than
 // delivered again.
 func (b *Broker) Handle(ctx context.Context, m store.Message) Outcome {
+	return b.handle(ctx, m, func() {})
+}
+
+// handle is Handle; settled is called once the message is settled, before
+// it is made visible again for a retry or deleted.
+func (b *Broker) handle(ctx context.Context, m store.Message, settled func()) Outcome {
 	out := b.Decide(ctx, m)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	if !b.Settle(ctx, m, &out) {
-		b.RetryLater(ctx, m)
+	finished := b.Settle(ctx, m, &out)
+	settled()
+	if !finished {
+		if !errors.Is(out.Err, store.ErrStaleReceipt) {
+			b.RetryLater(ctx, m)
+		}
 		return out
 	}
 	if out.Done {
@@ -533,11 +593,21 @@ func (b *Broker) RetryLater(ctx context.Context, m store.Message) {
 	}
 }
 
-// recordReport records r, the report of handling env. The report of a
-// follow-up adds to the one recorded before: its deliveries and gone
-// connections are added, and its failures replace the earlier ones, which
-// it retried.
-func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report) error {
+// followUpChunks splits the connections handed on into those of each
+// follow-up envelope.
+func followUpChunks(pending []string) [][]string {
+	return slices.Collect(slices.Chunk(pending, pubsub.MaxFollowUpConnections))
+}
+
+// recordReport records r, the report of handling env, which handed pending
+// on. The report of a follow-up adds to the one recorded before
+// (store.Report.Add): its deliveries and gone connections are added, its
+// failures replace the earlier ones, which it retried, and so do its
+// hand-ons the pending; handled again, it replaces what it added before,
+// and a follow-up the report does not list (an earlier handling's, which
+// a later handling of the message replaced) adds nothing. The follow-ups
+// of pending are listed in the report (store.Report.HandOn).
+func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.Report, pending []string) error {
 	if r.MessageID == "" {
 		return nil
 	}
@@ -548,18 +618,16 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 			// handling's counts alone would replace the message's.
 			return fmt.Errorf("reading the report it adds to: %w", err)
 		}
-		if err == nil {
-			r.Targets = prev.Targets
-			r.Delivered += prev.Delivered
-			r.Gone += prev.Gone
-			r.Failed = max(prev.Failed-(len(env.Connections)-r.Failed), 0)
-			r.Errors = append(prev.Errors, r.Errors...)
-			if len(r.Errors) > maxErrorsKept {
-				r.Errors = r.Errors[len(r.Errors)-maxErrorsKept:]
-			}
+		if err != nil {
+			prev = store.OrphanReport(r.MessageID, env.Connections)
 		}
+		if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
+			b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
+			return nil
+		}
+		return b.Store.PutReport(ctx, prev.Add(r, env.Connections, followUpChunks(pending)))
 	}
-	return b.Store.PutReport(ctx, r)
+	return b.Store.PutReport(ctx, r.HandOn(followUpChunks(pending)))
 }
 
 // Run receives batches and handles them with HandleBatch until ctx is done.
@@ -590,22 +658,114 @@ func (b *Broker) Run(ctx context.Context) error {
 }
 
 // HandleBatch handles received messages, MessageWorkers at once, and
-// returns their outcomes in order. Handling continues past the end of ctx,
-// so that a message in hand is finished (and deleted) rather than delivered
-// again later, but the fan-outs stop once the visibility timeout is over,
-// when the messages are visible to other receivers again.
+// returns their outcomes in order.
+//
+// While a message is in hand, from the receive until it is settled, a
+// heartbeat hides it again for the whole visibility timeout every third of
+// it (Queue.ChangeVisibility), so that neither a long fan-out nor waiting
+// for a worker behind the batch's other messages makes it visible to other
+// receivers, who would deliver it a second time. Each message's handling
+// has a budget of its own, the visibility timeout from when its handling
+// starts: one slow message never eats the time of those after it.
+//
+// Handling continues past the end of ctx, so that a message in hand is
+// finished (and deleted) rather than delivered again later; the messages
+// of the batch not yet started when ctx ends are made visible again at
+// once instead, for another broker (their outcome's Err is ctx's error).
 func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcome {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(b.Visibility, DefaultVisibility))
-	defer cancel()
+	vis := orDefault(b.Visibility, DefaultVisibility)
+	hb := b.startHeartbeat(context.WithoutCancel(ctx), msgs, vis)
+	defer hb.stop()
 	outs := make([]Outcome, len(msgs))
 	g := new(errgroup.Group)
 	g.SetLimit(orDefault(b.MessageWorkers, DefaultMessageWorkers))
 	for i, m := range msgs {
 		g.Go(func() error {
-			outs[i] = b.Handle(hctx, m)
+			if err := ctx.Err(); err != nil {
+				hb.release(m.Receipt)
+				outs[i] = Outcome{Err: err}
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+				defer cancel()
+				if err := b.Queue.ChangeVisibility(sctx, m.Receipt, 0); err != nil {
+					b.logger().Warn("giving back an unstarted message", "message", m.ID, "err", err)
+				}
+				return nil
+			}
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vis)
+			defer cancel()
+			outs[i] = b.handle(mctx, m, func() { hb.release(m.Receipt) })
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return outs
+}
+
+// heartbeat keeps the messages in hand invisible: every third of the
+// visibility timeout it hides each again for the whole timeout.
+type heartbeat struct {
+	// mu is held while the messages are hidden again, so that a message
+	// released is never hidden again after its release returns (which
+	// would undo a retry's backoff).
+	mu   sync.Mutex
+	held map[string]string // message ID by receipt
+	quit chan struct{}
+	done chan struct{}
+}
+
+func (b *Broker) startHeartbeat(ctx context.Context, msgs []store.Message, vis time.Duration) *heartbeat {
+	hb := &heartbeat{held: make(map[string]string, len(msgs)), quit: make(chan struct{}), done: make(chan struct{})}
+	for _, m := range msgs {
+		hb.held[m.Receipt] = m.ID
+	}
+	tick := b.Tick
+	if tick == nil {
+		tick = func(every time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(every)
+			return t.C, t.Stop
+		}
+	}
+	ticks, stop := tick(max(vis/3, time.Millisecond))
+	go func() {
+		defer close(hb.done)
+		defer stop()
+		for {
+			select {
+			case <-hb.quit:
+				return
+			case <-ticks:
+				hb.beat(ctx, b, vis)
+			}
+		}
+	}()
+	return hb
+}
+
+// beat hides every message still held for vis again, within settleTimeout
+// in all (a release waits for it).
+func (hb *heartbeat) beat(ctx context.Context, b *Broker, vis time.Duration) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	for receipt, id := range hb.held {
+		if err := b.Queue.ChangeVisibility(ctx, receipt, vis); err != nil {
+			// It may come back to another receiver while in hand: a
+			// duplicate at worst (at least once).
+			b.logger().Warn("extending the visibility of a message in hand", "message", id, "err", err)
+		}
+	}
+}
+
+// release stops hiding the message with receipt.
+func (hb *heartbeat) release(receipt string) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	delete(hb.held, receipt)
+}
+
+// stop ends the heartbeat and waits for it.
+func (hb *heartbeat) stop() {
+	close(hb.quit)
+	<-hb.done
 }

@@ -454,8 +454,8 @@ func TestCrashBeforeDeleteRedelivers(t *testing.T) {
 	if err := other.Queue().Delete(t.Context(), first[0].Receipt); err != nil {
 		t.Errorf("Delete with a stale receipt = %v, want nil", err)
 	}
-	if err := other.Queue().DeadLetter(t.Context(), first[0], "stale"); err != nil {
-		t.Errorf("DeadLetter with a stale receipt = %v, want nil", err)
+	if err := other.Queue().DeadLetter(t.Context(), first[0], "stale"); !errors.Is(err, store.ErrStaleReceipt) {
+		t.Errorf("DeadLetter with a stale receipt = %v, want an error wrapping store.ErrStaleReceipt", err)
 	}
 	if st, _ := other.Queue().Stats(t.Context()); st.InFlight != 1 || st.Dead != 0 {
 		t.Errorf("Stats = %+v; the stale receipt changed the message", st)

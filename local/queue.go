@@ -1,8 +1,10 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -22,8 +24,9 @@ var _ store.Queue = (*Queue)(nil)
 //   - Each receive gives the message a fresh receipt. Delete,
 //     ChangeVisibility and DeadLetter with a stale receipt (one from an
 //     earlier receive of a message that was received again, or of a message
-//     already deleted) do nothing and return nil, so a slow worker can
-//     never delete a message someone else is now handling.
+//     already deleted) do nothing, so a slow worker can never delete a
+//     message someone else is now handling; Delete and ChangeVisibility
+//     then return nil, DeadLetter an error wrapping store.ErrStaleReceipt.
 //   - A message that would be received more than Options.MaxReceives times
 //     is moved to the dead letters instead, with the reason "received N
 //     times without being handled (max M)".
@@ -168,6 +171,9 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 					if err := moveToDeadLetters(ctx, tx, c.seq, reason, nowMs); err != nil {
 						return err
 					}
+					if err := reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
+						return err
+					}
 					continue
 				}
 				receipt := randomID("r-")
@@ -191,6 +197,39 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 		return nil, fmt.Errorf("receiving from the local queue: %w", err)
 	}
 	return out, nil
+}
+
+// reportDeadLetter records in tx, in the report of the message whose queue
+// message id (with body) the queue dead-lettered by itself, that it did,
+// as the broker would have (store.DeadLettered): no broker settled it, so
+// without this its report would never say (and `publish --wait` would
+// wait in vain). A body that does not parse has no report, as for the
+// broker.
+func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
+	env, err := pubsub.ParseMessage(body, nil)
+	if err != nil {
+		return nil
+	}
+	env.ID = cmp.Or(env.ID, id)
+	var data string
+	err = tx.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
+		env.ID, millis(now.Add(-reportTTL))).Scan(&data)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var prev *store.Report
+	if err == nil {
+		var r store.Report
+		if json.Unmarshal([]byte(data), &r) == nil {
+			prev = &r
+		}
+	}
+	next := store.DeadLettered(prev, env, reason, now)
+	enc, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	return putReport(ctx, tx, next, enc, now)
 }
 
 // visibleCandidates reads up to n visible rows after seq last, oldest first.
@@ -259,8 +298,9 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 }
 
 // DeadLetter moves a received message (found by m.Receipt) to the dead
-// letters with reason. A stale receipt does nothing and returns nil: the
-// message was received again and is someone else's now.
+// letters with reason. A stale receipt moves nothing and returns an error
+// wrapping store.ErrStaleReceipt: the message was deleted, or received
+// again and is someone else's now.
 func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
@@ -272,7 +312,7 @@ func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) 
 		var seq int64
 		err := tx.QueryRowContext(ctx, `SELECT seq FROM queue WHERE receipt = ?`, m.Receipt).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+			return store.ErrStaleReceipt
 		}
 		if err != nil {
 			return err

@@ -753,25 +753,30 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	if err != nil {
 		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
 	}
-	at := r.At
-	if at.IsZero() {
-		at = s.db.opts.Now()
-	}
 	err = s.db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO reports (message_id, json, at) VALUES (?, ?, ?)
-			 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at`,
-			r.MessageID, string(data), millis(at)); err != nil {
-			return err
-		}
-		if !r.At.IsZero() {
-			_, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE at < ?`, millis(r.At.Add(-reportTTL)))
-			return err
-		}
-		return nil
+		return putReport(ctx, tx, r, data, s.db.opts.Now())
 	})
 	if err != nil {
 		return fmt.Errorf("recording the report of %s: %w", r.MessageID, err)
+	}
+	return nil
+}
+
+// putReport writes r, encoded as data, in tx; now stands for a zero At.
+func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now time.Time) error {
+	at := r.At
+	if at.IsZero() {
+		at = now
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO reports (message_id, json, at) VALUES (?, ?, ?)
+		 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at`,
+		r.MessageID, string(data), millis(at)); err != nil {
+		return err
+	}
+	if !r.At.IsZero() {
+		_, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE at < ?`, millis(r.At.Add(-reportTTL)))
+		return err
 	}
 	return nil
 }

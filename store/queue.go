@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -30,6 +31,11 @@ type Message struct {
 	ReceiveCount int
 	SentAt       time.Time
 }
+
+// ErrStaleReceipt is what Queue.DeadLetter's error wraps when the receipt
+// it was given is stale: the message was received again since (it is
+// someone else's now) or deleted. Nothing was moved.
+var ErrStaleReceipt = errors.New("the message was received again or deleted since this receipt was given")
 
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
@@ -78,8 +84,10 @@ type QueueStats struct {
 // Each receive gives the message a fresh receipt. A stale receipt (from an
 // earlier receive of a message received again since, or of one already
 // deleted) must never delete, hide or dead-letter the message as received
-// again, so a slow worker cannot touch a message someone else now handles;
-// both backends then return nil.
+// again, so a slow worker cannot touch a message someone else now handles.
+// Delete and ChangeVisibility then return nil; DeadLetter returns an error
+// wrapping ErrStaleReceipt, so that its caller never believes a message
+// moved that did not.
 type Queue interface {
 	// Send enqueues one message body and returns its queue message ID.
 	Send(ctx context.Context, body []byte) (string, error)
@@ -104,8 +112,10 @@ type Queue interface {
 	ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error
 	// DeadLetter moves a received message (found by m.Receipt, which must
 	// be set) to the dead letters with reason, removing it from the queue.
-	// With a stale receipt the message stays on the queue; SQS may have
-	// copied it to the dead letters all the same.
+	// With a stale receipt the message stays on the queue and the error
+	// wraps ErrStaleReceipt; SQS may have copied it to the dead letters
+	// all the same when the receipt went stale during the move (the
+	// error says so).
 	DeadLetter(ctx context.Context, m Message, reason string) error
 	// ListDeadLetters returns up to limit dead letters (every one when
 	// limit <= 0; on SQS at most 10,000), oldest failure first.

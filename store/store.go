@@ -8,7 +8,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/socks-dev/socks/pubsub"
@@ -210,13 +214,179 @@ type GoneConnectionDeleter interface {
 	DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
-// Report is the outcome of fanning out one envelope.
+// Report is the outcome of fanning out one envelope: of its first
+// handling, with the handlings of its follow-ups added (Add).
 type Report struct {
-	MessageID string    `json:"id"`
-	Targets   int       `json:"targets"`
-	Delivered int       `json:"delivered"`
-	Gone      int       `json:"gone"`
-	Failed    int       `json:"failed"`
-	Errors    []string  `json:"errors,omitempty"`
-	At        time.Time `json:"at"`
+	MessageID string `json:"id"`
+	Targets   int    `json:"targets"`
+	Delivered int    `json:"delivered"`
+	Gone      int    `json:"gone"`
+	// Failed counts the connections whose delivery failed, those Pending
+	// included.
+	Failed int `json:"failed"`
+	// Pending counts the failed connections handed on in follow-ups not
+	// settled yet: until it is 0 the counts may still change.
+	Pending int `json:"pending,omitempty"`
+	// DeadLettered: the message, or one of its follow-ups, went to the
+	// dead letters (Errors says why).
+	DeadLettered bool     `json:"deadLettered,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
+	// FollowUps holds, by FollowUpKey, what each follow-up handed on by
+	// the handlings counted here added to the counts: at first its
+	// connections, failed and pending. A follow-up handled a second time
+	// (its broker died before deleting it) replaces its own counts rather
+	// than adding them again, and one not listed (handed on by an earlier
+	// handling of the message, which a later one replaced) adds nothing,
+	// so that no connection is counted twice.
+	FollowUps map[string]Counts `json:"followUps,omitempty"`
+	At        time.Time         `json:"at"`
+}
+
+// Counts are what one follow-up added to its message's report.
+type Counts struct {
+	// Connections is how many it was addressed to.
+	Connections int `json:"n"`
+	Delivered   int `json:"d,omitempty"`
+	Gone        int `json:"g,omitempty"`
+	Failed      int `json:"f,omitempty"`
+	Pending     int `json:"p,omitempty"`
+	// Next are the keys of the follow-ups it handed on.
+	Next []string `json:"next,omitempty"`
+}
+
+// MaxReportErrors is how many errors a report keeps (the latest).
+const MaxReportErrors = 5
+
+// FollowUpKey identifies the follow-up addressed to conns within its
+// message: a hash of the connection IDs, in any order. (A follow-up hands
+// on only part of its connections, so those of one message never share a
+// key, unless they are the same handing-on done twice.)
+func FollowUpKey(conns []string) string {
+	sorted := slices.Sorted(slices.Values(conns))
+	h := sha256.New()
+	for _, c := range sorted {
+		h.Write([]byte(c))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// HandOn returns r, the report of a message's first handling, with the
+// follow-ups addressed to each of chunks listed (FollowUps) as not
+// handled yet: their connections failed and pending.
+func (r Report) HandOn(chunks [][]string) Report {
+	if len(chunks) == 0 {
+		return r
+	}
+	r.FollowUps = maps.Clone(r.FollowUps)
+	if r.FollowUps == nil {
+		r.FollowUps = make(map[string]Counts, len(chunks))
+	}
+	r.listFollowUps(chunks)
+	return r
+}
+
+// listFollowUps lists chunks as follow-ups not handled yet and returns
+// their keys. r.FollowUps must be r's own.
+func (r *Report) listFollowUps(chunks [][]string) []string {
+	keys := make([]string, 0, len(chunks))
+	for _, c := range chunks {
+		k := FollowUpKey(c)
+		r.FollowUps[k] = Counts{Connections: len(c), Failed: len(c), Pending: len(c)}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// unlist takes the follow-up key and those it handed on, at any depth,
+// out of r (whose FollowUps must be r's own), with what they added.
+func (r *Report) unlist(key string) {
+	c, ok := r.FollowUps[key]
+	if !ok {
+		return
+	}
+	for _, k := range c.Next {
+		r.unlist(k)
+	}
+	r.Delivered -= c.Delivered
+	r.Gone -= c.Gone
+	r.Failed += c.Connections - c.Failed
+	r.Pending += c.Connections - c.Pending
+	delete(r.FollowUps, key)
+}
+
+// Add returns r, the report of a message so far, with next added: the
+// report of handling its follow-up addressed to conns, which handed chunks
+// on. Its counts replace what that follow-up added before (at first:
+// conns failed and pending): its deliveries and gone connections are
+// added, its failures replace those it retried, and its hand-ons replace
+// them as pending (and are listed). Handled a second time, it also takes
+// back what the follow-ups its first handling handed on added, and those
+// are no longer listed. A follow-up r does not list adds nothing (see
+// Report.FollowUps), and r is returned as it was. r's targets and message
+// ID stay; the time is next's.
+func (r Report) Add(next Report, conns []string, chunks [][]string) Report {
+	key := FollowUpKey(conns)
+	old, listed := r.FollowUps[key]
+	if !listed {
+		return r
+	}
+	r.FollowUps = maps.Clone(r.FollowUps)
+	for _, k := range old.Next {
+		r.unlist(k)
+	}
+	c := Counts{Connections: len(conns), Delivered: next.Delivered, Gone: next.Gone, Failed: next.Failed, Pending: next.Pending}
+	c.Next = r.listFollowUps(chunks)
+	r.Delivered += c.Delivered - old.Delivered
+	r.Gone += c.Gone - old.Gone
+	r.Failed = max(r.Failed+c.Failed-old.Failed, 0)
+	r.Pending = max(r.Pending+c.Pending-old.Pending, 0)
+	r.FollowUps[key] = c
+	r.DeadLettered = r.DeadLettered || next.DeadLettered
+	r = r.Note(next.Errors...)
+	r.At = next.At
+	return r
+}
+
+// DeadLettered returns the report of a message after env, its envelope
+// or a follow-up's, was dead-lettered for reason without being decided (a
+// queue past its receives), given prev, the report so far (nil: none). A
+// follow-up's connections are settled as failed; an original's report is
+// marked dead-lettered, or made when there was none (nothing is known of
+// its targets then). env.ID must be set.
+func DeadLettered(prev *Report, env pubsub.Envelope, reason string, now time.Time) Report {
+	next := Report{MessageID: env.ID, DeadLettered: true, Errors: []string{reason}, At: now}
+	n := len(env.Connections)
+	switch {
+	case env.IsFollowUp():
+		next.Failed = n
+		if prev == nil {
+			base := OrphanReport(env.ID, env.Connections)
+			prev = &base
+		}
+		return prev.Add(next, env.Connections, nil)
+	case prev != nil:
+		r := prev.Note(reason)
+		r.DeadLettered, r.At = true, now
+		return r
+	}
+	return next
+}
+
+// OrphanReport is the report a follow-up addressed to conns adds to when
+// its message has none (it expired, or was never written): as if the
+// message, sent to conns, had handed them all on.
+func OrphanReport(id string, conns []string) Report {
+	n := len(conns)
+	return Report{MessageID: id, Targets: n, Failed: n, Pending: n}.HandOn([][]string{conns})
+}
+
+// Note returns r with errs added to its errors, keeping the latest
+// MaxReportErrors.
+func (r Report) Note(errs ...string) Report {
+	r.Errors = append(slices.Clip(r.Errors), errs...)
+	if len(r.Errors) > MaxReportErrors {
+		r.Errors = r.Errors[len(r.Errors)-MaxReportErrors:]
+	}
+	return r
 }

@@ -54,10 +54,13 @@ know that a broker runs.
 
 A message is deleted only after it was handled; one whose deliveries all
 failed comes back after a backoff, and is dead-lettered with the reason
-after 5 receives. --visibility must be longer than handling a batch takes.
+after 5 receives. --visibility bounds the handling of one message; while
+a message is in hand the broker hides it again every third of it, so a
+long batch is not received a second time by another broker.
 
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
-the messages in hand and exits 0. --once handles one batch (waiting up to
+the messages in hand, gives the rest of the batch back to the queue and
+exits 0. --once handles one batch (waiting up to
 --wait for it), prints a summary (--json: as JSON) and exits; Ctrl-C
 before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \

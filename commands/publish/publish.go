@@ -74,9 +74,11 @@ piped) the topic's name is published as the event key, since pages listen
 for keys; on a terminal publish never waits for stdin. A body over 128 KB
 is refused: API Gateway cannot deliver it.
 
-Prints the message ID. --wait waits until the broker handled the message
-and reports how many connections got it, were gone, or failed (exit 4 if
-the wait times out). On the local backend, --wait with no 'socks serve'
+Prints the message ID. --wait waits until the broker settled the message
+(its follow-ups, which retry failed connections, included) and reports how
+many connections got it, were gone, or failed for good: exit 1 if any
+failed or the message was dead-lettered, exit 4 if the wait times out
+(with the counts so far and pending=N when only follow-ups are left). On the local backend, --wait with no 'socks serve'
 running, or with 'socks serve --no-broker' and no 'socks broker', fails at
 once and queues nothing, since nothing would deliver it.
 --direct skips the queue and fans out at once from this process (for
@@ -354,6 +356,10 @@ func publishRun(ctx context.Context, opts *Options) error {
 	}
 	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout, before)
 	if err != nil {
+		if rep.MessageID != "" {
+			// Handled, but follow-ups are still pending: what is known.
+			res.Report = &rep
+		}
 		_ = printResult(opts, res)
 		return err
 	}
@@ -362,8 +368,11 @@ func publishRun(ctx context.Context, opts *Options) error {
 }
 
 // WaitReport polls s for the broker's report on message id for up to
-// timeout; running out of time is an ExitTimeout error that asks whether a
-// broker runs.
+// timeout, until the report is settled: no connection is still pending in
+// a follow-up (store.Report.Pending), so that the counts are the final
+// ones. Running out of time is an ExitTimeout error that asks whether a
+// broker runs, or says how many connections are still pending; the report
+// seen last, if any, is returned with it.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
 	return waitReport(ctx, s, id, timeout, nil)
 }
@@ -374,20 +383,27 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
+	var seen store.Report
 	for {
 		rep, err := s.GetReport(ctx, id)
 		if err == nil && (before == nil || !rep.At.Equal(before.At)) {
-			return rep, nil
+			if rep.Pending == 0 {
+				return rep, nil
+			}
+			seen = rep
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 			return store.Report{}, err
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return store.Report{}, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: is the broker running (socks serve)?", id, timeout))
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return seen, ctx.Err()
 			}
-			return store.Report{}, ctx.Err()
+			if seen.MessageID != "" {
+				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was handled, but its delivery to %d connections, handed on in follow-ups, was not settled within %s", id, seen.Pending, timeout))
+			}
+			return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: is the broker running (socks serve)?", id, timeout))
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 250*time.Millisecond)
@@ -396,6 +412,12 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 
 func printResult(opts *Options, res Result) error {
 	out := opts.IO.Out
+	if res.Report != nil {
+		// The broker's bookkeeping of follow-ups is not the user's.
+		r := *res.Report
+		r.FollowUps = nil
+		res.Report = &r
+	}
 	if opts.JSON {
 		if err := json.NewEncoder(out).Encode(res); err != nil {
 			return err
@@ -404,13 +426,23 @@ func printResult(opts *Options, res Result) error {
 		fmt.Fprintln(out, res.ID)
 	} else {
 		r := res.Report
-		fmt.Fprintf(out, "%s\ttargets=%d\tdelivered=%d\tgone=%d\tfailed=%d\n", res.ID, r.Targets, r.Delivered, r.Gone, r.Failed)
+		fmt.Fprintf(out, "%s\ttargets=%d\tdelivered=%d\tgone=%d\tfailed=%d", res.ID, r.Targets, r.Delivered, r.Gone, r.Failed)
+		if r.Pending > 0 {
+			fmt.Fprintf(out, "\tpending=%d", r.Pending)
+		}
+		fmt.Fprintln(out)
 		for _, e := range r.Errors {
 			fmt.Fprintln(opts.IO.ErrOut, "error: "+strings.TrimSpace(e))
 		}
 	}
-	if res.Report != nil && res.Report.Failed > 0 {
-		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%d of %d deliveries failed", res.Report.Failed, res.Report.Targets))
+	switch r := res.Report; {
+	case r == nil || r.Pending > 0:
+	case r.DeadLettered && r.Targets == 0:
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("message %s was dead-lettered before its connections were found (the error says why; `socks dlq list` shows it, `socks dlq redrive` retries it)", res.ID))
+	case r.DeadLettered:
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("message %s was dead-lettered: %d of %d deliveries failed (the errors say why; `socks dlq list` shows it, `socks dlq redrive` retries it)", res.ID, r.Failed, r.Targets))
+	case r.Failed > 0:
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%d of %d deliveries failed", r.Failed, r.Targets))
 	}
 	return nil
 }

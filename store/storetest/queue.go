@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -341,6 +342,37 @@ var queueTests = []queueTest{
 		again := receiveOne(t, q, longVisibility, 2*time.Second)
 		if again.ID != id || again.ReceiveCount != 3 {
 			t.Errorf("got %s with count %d, want %s with count 3", again.ID, again.ReceiveCount, id)
+		}
+	}},
+	{name: "DeadLetter with the receipt of an earlier receive fails with ErrStaleReceipt and leaves the message to its receiver", run: func(t *testing.T, q store.Queue) {
+		id := send(t, q, `{}`)
+		stale := receiveOne(t, q, shortVisibility, comeBack)
+		current := receiveOne(t, q, longVisibility, comeBack)
+		if err := q.DeadLetter(t.Context(), stale, "failed"); !errors.Is(err, store.ErrStaleReceipt) {
+			t.Fatalf("DeadLetter with a stale receipt = %v; want an error wrapping store.ErrStaleReceipt", err)
+		}
+		if dls, err := q.ListDeadLetters(t.Context(), 0); err != nil || len(dls) != 0 {
+			t.Fatalf("dead letters = %d, %v; want none", len(dls), err)
+		}
+		// The receiver of now still has it, and can dead-letter it.
+		if err := q.DeadLetter(t.Context(), current, "failed again"); err != nil {
+			t.Fatalf("DeadLetter with the current receipt: %v", err)
+		}
+		if d := deadLetters(t, q, 1)[0]; d.ID != id || d.Reason != "failed again" {
+			t.Errorf("dead letter = %s %q; want %s with the current receiver's reason", d.ID, d.Reason, id)
+		}
+	}},
+	{name: "DeadLetter of a message already deleted fails with ErrStaleReceipt and writes no dead letter", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		if err := q.Delete(t.Context(), m.Receipt); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.DeadLetter(t.Context(), m, "failed"); !errors.Is(err, store.ErrStaleReceipt) {
+			t.Fatalf("DeadLetter of a deleted message = %v; want an error wrapping store.ErrStaleReceipt", err)
+		}
+		if dls, err := q.ListDeadLetters(t.Context(), 0); err != nil || len(dls) != 0 {
+			t.Fatalf("dead letters = %d, %v; want none", len(dls), err)
 		}
 	}},
 	{name: "DeadLetter moves a received message to the dead letters with its reason", run: func(t *testing.T, q store.Queue) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -754,7 +755,8 @@ var scanTests = []storeTest{
 
 var reportTests = []storeTest{
 	{"a report put is returned by GetReport", func(t *testing.T, s store.Store) {
-		want := store.Report{MessageID: "m-1", Targets: 3, Delivered: 1, Gone: 1, Failed: 1, Errors: []string{"c3: throttled"}, At: Now}
+		want := store.Report{MessageID: "m-1", Targets: 3, Delivered: 1, Gone: 1, Failed: 1, Pending: 1, DeadLettered: true,
+			Errors: []string{"c3: throttled"}, At: Now}.HandOn([][]string{{"c3"}})
 		if err := s.PutReport(t.Context(), want); err != nil {
 			t.Fatal(err)
 		}
@@ -762,8 +764,11 @@ var reportTests = []storeTest{
 		if err != nil {
 			t.Fatal(err)
 		}
+		sameFollowUps := maps.EqualFunc(got.FollowUps, want.FollowUps, func(a, b store.Counts) bool {
+			return a.Connections == b.Connections && a.Failed == b.Failed && a.Pending == b.Pending && slices.Equal(a.Next, b.Next)
+		})
 		if got.MessageID != want.MessageID || got.Targets != 3 || got.Delivered != 1 || got.Gone != 1 || got.Failed != 1 ||
-			!slices.Equal(got.Errors, want.Errors) || !got.At.Equal(want.At) {
+			got.Pending != 1 || !got.DeadLettered || !sameFollowUps || !slices.Equal(got.Errors, want.Errors) || !got.At.Equal(want.At) {
 			t.Errorf("GetReport = %+v, want %+v", got, want)
 		}
 	}},

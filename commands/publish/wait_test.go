@@ -1,0 +1,129 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/store"
+)
+
+// laterReports is a store whose broker records the next of reports each
+// time publish looks after sending, before the look: the first handling
+// of the message and then its follow-ups.
+type laterReports struct {
+	store.Store
+	sent    *bool
+	reports []store.Report
+}
+
+func (s *laterReports) GetReport(ctx context.Context, id string) (store.Report, error) {
+	if *s.sent && len(s.reports) > 0 {
+		if err := s.Store.PutReport(ctx, s.reports[0]); err != nil {
+			return store.Report{}, err
+		}
+		s.reports = s.reports[1:]
+	}
+	return s.Store.GetReport(ctx, id)
+}
+
+func TestWaitWaitsForTheFollowUpsOfTheMessage(t *testing.T) {
+	// The first handling delivered to one of three connections and handed
+	// two on; the first follow-up delivered one more and handed the last
+	// on again; the second delivered it. --wait prints the last.
+	ios, _, out, errOut := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	at := time.Now()
+	sent := false
+	b.Queue = &sentQueue{Queue: b.Queue, sent: &sent}
+	b.Store = &laterReports{Store: b.Store, sent: &sent, reports: []store.Report{
+		{MessageID: "m1", Targets: 3, Delivered: 1, Failed: 2, Pending: 2, Errors: []string{"HTTP 500"}, At: at},
+		{MessageID: "m1", Targets: 3, Delivered: 2, Failed: 1, Pending: 1, Errors: []string{"HTTP 500"}, At: at.Add(time.Second)},
+		{MessageID: "m1", Targets: 3, Delivered: 3, At: at.Add(2 * time.Second)},
+	}}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m1", "--wait")
+	o.Backend = open
+	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
+	if err := publishRun(t.Context(), o); err != nil {
+		t.Fatalf("publish --wait: %v (stderr %q)", err, errOut)
+	}
+	if got := out.String(); got != "m1\ttargets=3\tdelivered=3\tgone=0\tfailed=0\n" {
+		t.Errorf("stdout %q; want the report once the follow-ups settled it", got)
+	}
+}
+
+// crashingBrokers receives a message sent to the queue until the queue
+// dead-letters it by itself, as brokers killed while handling it would.
+type crashingBrokers struct {
+	store.Queue
+}
+
+func (q *crashingBrokers) Send(ctx context.Context, body []byte) (string, error) {
+	id, err := q.Queue.Send(ctx, body)
+	if err != nil {
+		return id, err
+	}
+	for range 2 * store.DefaultMaxReceives {
+		msgs, err := q.Queue.Receive(ctx, 1, 0, 0)
+		if err != nil || len(msgs) == 0 {
+			return id, err
+		}
+	}
+	return id, errors.New("the queue never dead-lettered the message")
+}
+
+func TestWaitReportsAMessageTheQueueDeadLetteredByItself(t *testing.T) {
+	ios, _, out, errOut := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	b.Queue = &crashingBrokers{Queue: b.Queue}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m-dead", "--wait")
+	o.Backend = open
+	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
+	err = publishRun(t.Context(), o)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitError || !strings.Contains(err.Error(), "dead-lettered") {
+		t.Fatalf("publish --wait = %v; want exit 1 saying the message was dead-lettered", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "m-dead\t") {
+		t.Errorf("stdout %q; want the report", got)
+	}
+	if !strings.Contains(errOut.String(), "received 5 times without being handled") {
+		t.Errorf("stderr %q; want the queue's reason", errOut)
+	}
+}
+
+func TestWaitJSONLeavesTheBrokersBookkeepingOut(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rep := store.Report{MessageID: "m3", Targets: 2, Delivered: 2, At: time.Now()}.HandOn([][]string{{"c1"}})
+	rep.Pending = 0 // its follow-up was settled
+	b.Queue = &reportingQueue{Queue: b.Queue, store: b.Store, report: rep}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m3", "--wait", "--json")
+	o.Backend = open
+	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
+	if err := publishRun(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, `"delivered":2`) || strings.Contains(got, "followUps") {
+		t.Errorf("stdout %q; want the report without the follow-ups' bookkeeping", got)
+	}
+}
