@@ -159,8 +159,10 @@ func TestMessagesOfABatchStayInvisibleWhileItIsHandled(t *testing.T) {
 
 // TestEachMessageOfABatchHasItsOwnTimeBudget handles a batch one message
 // at a time, the first of which never finishes its post: it is cut short
-// when its budget (the visibility timeout) ends, and the second, handled
-// after it, still gets a whole budget of its own and is delivered.
+// when its budget ends (here by hand, through Broker.Budget, not by a
+// clock), and the second, handled after it, still gets a whole budget of
+// its own and is delivered. With one budget for the batch, the second
+// would start with the first's, already ended.
 func TestEachMessageOfABatchHasItsOwnTimeBudget(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -170,12 +172,27 @@ func TestEachMessageOfABatchHasItsOwnTimeBudget(t *testing.T) {
 	f.enqueue(t, envelope(nil, []string{"stuck"}, `1`))
 	f.enqueue(t, envelope(nil, []string{"quick"}, `2`))
 	f.broker.MessageWorkers = 1
-	f.broker.Visibility = 2 * time.Second
-	msgs, err := f.db.Queue().Receive(ctx, 10, time.Minute, 0)
+	budgets := 0
+	f.broker.Budget = func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+		if d != f.broker.Visibility {
+			t.Errorf("a budget of %s; want the visibility timeout, %s", d, f.broker.Visibility)
+		}
+		budgets++ // one worker: the calls come one after the other
+		bctx, cancel := context.WithCancel(ctx)
+		if budgets == 1 {
+			cancel() // the first message's budget runs out
+		}
+		return bctx, cancel
+	}
+	f.broker.Visibility = time.Hour
+	msgs, err := f.db.Queue().Receive(ctx, 10, time.Hour, 0)
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("Receive = %d messages, %v; want 2", len(msgs), err)
 	}
 	outs := f.broker.HandleBatch(ctx, msgs)
+	if budgets != 2 {
+		t.Errorf("%d budgets for 2 messages; want one each", budgets)
+	}
 	if outs[0].Done || outs[0].Err == nil {
 		t.Errorf("the stuck message: outcome %+v; want a retry", outs[0])
 	}

@@ -83,6 +83,10 @@ type Broker struct {
 	// its ticks and the function that stops it. Nil is time.NewTicker;
 	// tests drive the ticks.
 	Tick func(every time.Duration) (ticks <-chan time.Time, stop func())
+	// Budget gives a message's handling its time budget: a context that
+	// ends d after the call (see HandleBatch). Nil is context.WithTimeout;
+	// tests end it by hand.
+	Budget func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
 }
 
 func (b *Broker) now() time.Time {
@@ -691,7 +695,11 @@ func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcom
 				}
 				return nil
 			}
-			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), vis)
+			budget := b.Budget
+			if budget == nil {
+				budget = context.WithTimeout
+			}
+			mctx, cancel := budget(context.WithoutCancel(ctx), vis)
 			defer cancel()
 			outs[i] = b.handle(mctx, m, func() { hb.release(m.Receipt) })
 			return nil
