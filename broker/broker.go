@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/socks-dev/socks/internal/backoff"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -23,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
