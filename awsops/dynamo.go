@@ -28,6 +28,7 @@ import (
 type DynamoDBAPI interface {
 	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, params *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchWriteItem(ctx context.Context, params *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -1054,9 +1055,23 @@ func (e fnError) Unwrap() error { return e.err }
 // ---------------------------------------------------------------- reports
 
 // PutReport records what the broker did with a message, replacing an
-// earlier report for the same message. It expires a day after its At (or
-// after it is written, when At is zero).
+// earlier report for the same message whatever its version (which it
+// raises). It expires a day after its At (or after it is written, when At
+// is zero).
 func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
+	return s.writeReport(ctx, r, false)
+}
+
+// ReplaceReport records r as PutReport does, conditioned on the stored
+// report's version being still r.Version (0: no item, an item older code
+// wrote without a version, or one past its TTL that DynamoDB has not
+// deleted yet); when it is not, nothing is written and the error wraps
+// store.ErrConflict.
+func (s *DynamoStore) ReplaceReport(ctx context.Context, r store.Report) error {
+	return s.writeReport(ctx, r, true)
+}
+
+func (s *DynamoStore) writeReport(ctx context.Context, r store.Report, check bool) error {
 	if r.MessageID == "" {
 		return errors.New("recording a report: the message ID is empty")
 	}
@@ -1064,17 +1079,37 @@ func (s *DynamoStore) PutReport(ctx context.Context, r store.Report) error {
 	if err != nil {
 		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
 	}
-	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.tables.Reports),
-		Item: item{
-			attrReportID: avS(r.MessageID),
-			attrReport:   avS(string(data)),
-			attrAt:       avN(millis(r.At)),
-			attrTTL:      avN(ttlSeconds(reportExpiry(r, s.now()))),
+	in := &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Reports),
+		Key:                      item{attrReportID: avS(r.MessageID)},
+		UpdateExpression:         aws.String("SET #r = :r, #at = :at, #ttl = :ttl ADD #v :one"),
+		ExpressionAttributeNames: map[string]string{"#r": attrReport, "#at": attrAt, "#ttl": attrTTL, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":r":   avS(string(data)),
+			":at":  avN(millis(r.At)),
+			":ttl": avN(ttlSeconds(reportExpiry(r, s.now()))),
+			":one": avN(1),
 		},
-	})
+	}
+	if check {
+		in.UpdateExpression = aws.String("SET #r = :r, #at = :at, #ttl = :ttl, #v = :next")
+		delete(in.ExpressionAttributeValues, ":one")
+		in.ExpressionAttributeValues[":next"] = avN(r.Version + 1)
+		if r.Version == 0 {
+			in.ConditionExpression = aws.String("attribute_not_exists(#v) OR #ttl <= :now")
+			in.ExpressionAttributeValues[":now"] = avN(nowSeconds(s.now()))
+		} else {
+			in.ConditionExpression = aws.String("#v = :v")
+			in.ExpressionAttributeValues[":v"] = avN(r.Version)
+		}
+	}
+	_, err = s.api.UpdateItem(ctx, in)
+	var lost *types.ConditionalCheckFailedException
+	if errors.As(err, &lost) {
+		return fmt.Errorf("recording the report of %s: read at version %d: %w", r.MessageID, r.Version, store.ErrConflict)
+	}
 	if err != nil {
-		return fmt.Errorf("recording the report of %s: %w", r.MessageID, wrapTable("PutItem", s.tables.Reports, err))
+		return fmt.Errorf("recording the report of %s: %w", r.MessageID, wrapTable("UpdateItem", s.tables.Reports, err))
 	}
 	return nil
 }
@@ -1111,5 +1146,6 @@ func (s *DynamoStore) GetReport(ctx context.Context, messageID string) (store.Re
 	if err := json.Unmarshal([]byte(getS(out.Item, attrReport)), &r); err != nil {
 		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
 	}
+	r.Version, _ = getN(out.Item, attrVersion)
 	return r, nil
 }

@@ -486,3 +486,40 @@ func TestMigrateGeekItemsBringsAnOldTableUpToDate(t *testing.T) {
 		t.Errorf("a second migration = %d, %v; want 0", n, err)
 	}
 }
+
+// TestAReportWrittenWithoutAVersionIsReadAndReplacedOnce puts a report
+// item as older code wrote it, with no version attribute: it is read (at
+// version 0), and of two replacements from that read only the first
+// lands.
+func TestAReportWrittenWithoutAVersionIsReadAndReplacedOnce(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.tables.Reports),
+		Item: item{
+			attrReportID: avS("m-1"),
+			attrReport:   avS(`{"id":"m-1","targets":2,"delivered":1,"failed":1,"pending":1,"at":"2040-01-01T00:00:00Z"}`),
+			attrAt:       avN(millis(now)),
+			attrTTL:      avN(ttlSeconds(now.Add(reportTTL))),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetReport(ctx, "m-1")
+	if err != nil || r.Targets != 2 || r.Delivered != 1 || r.Pending != 1 || r.Version != 0 {
+		t.Fatalf("GetReport of a report older code wrote = %+v, %v; want it, at version 0", r, err)
+	}
+	stale := r
+	r.Delivered, r.Failed, r.Pending = 2, 0, 0
+	if err := s.ReplaceReport(ctx, r); err != nil {
+		t.Fatalf("ReplaceReport of an unversioned report = %v", err)
+	}
+	if err := s.ReplaceReport(ctx, stale); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second ReplaceReport from the same read = %v; want ErrConflict", err)
+	}
+	if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Delivered != 2 || got.Pending != 0 || got.Version != 1 {
+		t.Errorf("GetReport = %+v, %v; want the replacement at version 1", got, err)
+	}
+}

@@ -38,6 +38,9 @@ const (
 	// DefaultMessageWorkers is how many queue messages are handled at once.
 	DefaultMessageWorkers = 4
 	maxErrorsKept         = store.MaxReportErrors
+	// reportAttempts bounds the read-modify-writes of a report that
+	// another writer keeps changing first (updateReport).
+	reportAttempts = 10
 	// minPostsPerWorker is the fewest posts to a non-blocking pusher that
 	// get a goroutine of their own.
 	minPostsPerWorker = 256
@@ -544,14 +547,45 @@ func (b *Broker) reportUndecided(ctx context.Context, m store.Message, reason st
 		return nil
 	}
 	env.ID = cmp.Or(env.ID, m.ID)
-	var prev *store.Report
-	switch r, err := b.Store.GetReport(ctx, env.ID); {
-	case err == nil:
-		prev = &r
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("reading the report it adds to: %w", err)
+	return b.updateReport(ctx, env.ID, func(prev *store.Report) (*store.Report, error) {
+		next := store.DeadLettered(prev, env, reason, b.now())
+		return &next, nil
+	})
+}
+
+// updateReport changes the report of message id by read-modify-write:
+// change gets the report (nil: none) and returns the next one (nil: no
+// write). The write is conditioned on the report read (ReplaceReport), so
+// that two follow-ups of one message settled at the same instant, by two
+// brokers or two workers, never lose one's counts: the one that loses
+// reads again and redoes its change, after a backoff, up to
+// reportAttempts times.
+func (b *Broker) updateReport(ctx context.Context, id string, change func(prev *store.Report) (*store.Report, error)) error {
+	for attempt := 1; ; attempt++ {
+		var prev *store.Report
+		var version int64
+		switch r, err := b.Store.GetReport(ctx, id); {
+		case err == nil:
+			prev, version = &r, r.Version
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("reading the report it adds to: %w", err)
+		}
+		next, err := change(prev)
+		if err != nil || next == nil {
+			return err
+		}
+		next.Version = version
+		err = b.Store.ReplaceReport(ctx, *next)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		if attempt >= reportAttempts {
+			return fmt.Errorf("gave up after %d attempts, other brokers kept changing the report: %w", attempt, err)
+		}
+		if err := b.sleep(ctx, b.backoff(attempt)); err != nil {
+			return err
+		}
 	}
-	return b.Store.PutReport(ctx, store.DeadLettered(prev, env, reason, b.now()))
 }
 
 // Handle decides one message and then deletes it, dead-letters it with the
@@ -616,20 +650,20 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 		return nil
 	}
 	if env.IsFollowUp() {
-		prev, err := b.Store.GetReport(ctx, r.MessageID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			// The report it adds to is there but unread: writing this
-			// handling's counts alone would replace the message's.
-			return fmt.Errorf("reading the report it adds to: %w", err)
-		}
-		if err != nil {
-			prev = store.OrphanReport(r.MessageID, env.Connections)
-		}
-		if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
-			b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
-			return nil
-		}
-		return b.Store.PutReport(ctx, prev.Add(r, env.Connections, followUpChunks(pending)))
+		// A report there but unread is an error (updateReport): writing
+		// this handling's counts alone would replace the message's.
+		return b.updateReport(ctx, r.MessageID, func(prev *store.Report) (*store.Report, error) {
+			if prev == nil {
+				orphan := store.OrphanReport(r.MessageID, env.Connections)
+				prev = &orphan
+			}
+			if _, listed := prev.FollowUps[store.FollowUpKey(env.Connections)]; !listed {
+				b.logger().Info("not counted in the report: a follow-up of an earlier handling of the message", "id", r.MessageID, "attempt", env.Attempt)
+				return nil, nil
+			}
+			next := prev.Add(r, env.Connections, followUpChunks(pending))
+			return &next, nil
+		})
 	}
 	return b.Store.PutReport(ctx, r.HandOn(followUpChunks(pending)))
 }

@@ -2,7 +2,10 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,5 +186,119 @@ func TestAFollowUpWithoutAReportIsCountedWhenRedriven(t *testing.T) {
 	rep, err := f.db.Store().GetReport(ctx, env.ID)
 	if err != nil || rep.Targets != 1 || rep.Delivered != 1 || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("report %+v, %v; want 1 of 1 delivered", rep, err)
+	}
+}
+
+// racingReportStore holds the first report write, made after its writer
+// read the report it adds to, until the test releases it: a second
+// writer handling another follow-up of the same message at that instant
+// reads the same report and writes first.
+type racingReportStore struct {
+	store.Store
+	once    sync.Once
+	held    chan struct{} // closed when the first write is held
+	release chan struct{} // closed by the test to let it go on
+}
+
+func (s *racingReportStore) hold() {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.held)
+		<-s.release
+	}
+}
+
+func (s *racingReportStore) PutReport(ctx context.Context, r store.Report) error {
+	s.hold()
+	return s.Store.PutReport(ctx, r)
+}
+
+func (s *racingReportStore) ReplaceReport(ctx context.Context, r store.Report) error {
+	s.hold()
+	return s.Store.ReplaceReport(ctx, r)
+}
+
+// TestTwoFollowUpsOfAMessageHandledAtOnceAreBothCounted handles two
+// follow-ups of one message at the same instant: the first reads the
+// report, the second reads it, writes its delivery, and only then may the
+// first write. Neither delivery may be lost from the report, and nothing
+// may stay pending (`publish --wait` waits for pending to reach 0).
+func TestTwoFollowUpsOfAMessageHandledAtOnceAreBothCounted(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	f.connect(t, "a", "alice", "updates")
+	f.connect(t, "b", "alice", "updates")
+	env := envelope(nil, []string{"updates"}, `1`)
+	// The original handed 'a' and 'b' on in two follow-ups.
+	first := store.Report{MessageID: env.ID, Targets: 2, Failed: 2, Pending: 2, At: f.now}.
+		HandOn([][]string{{"a"}, {"b"}})
+	if err := f.db.Store().PutReport(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"a", "b"} {
+		fu := env
+		fu.FollowUp = pubsub.FollowUp{Connections: []string{c}, Attempt: 1}
+		f.enqueue(t, fu)
+	}
+	msgs, err := q.Receive(ctx, 2, time.Minute, 0)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Receive = %d messages, %v; want both follow-ups", len(msgs), err)
+	}
+	racing := &racingReportStore{Store: f.db.Store(), held: make(chan struct{}), release: make(chan struct{})}
+	f.broker.Store = racing
+	done := make(chan broker.Outcome)
+	go func() { done <- f.broker.Handle(ctx, msgs[0]) }()
+	<-racing.held
+	if out := f.broker.Handle(ctx, msgs[1]); !out.Done {
+		t.Fatalf("second follow-up outcome %+v; want done", out)
+	}
+	close(racing.release)
+	if out := <-done; !out.Done {
+		t.Fatalf("first follow-up outcome %+v; want done", out)
+	}
+	rep, err := f.db.Store().GetReport(ctx, env.ID)
+	if err != nil || rep.Delivered != 2 || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("report %+v, %v; want both follow-ups' deliveries counted (2 delivered, none failed or pending)", rep, err)
+	}
+}
+
+// overtakenReportStore answers every ReplaceReport as if another writer
+// had always written the report first.
+type overtakenReportStore struct {
+	store.Store
+	replaces atomic.Int32
+}
+
+func (s *overtakenReportStore) ReplaceReport(context.Context, store.Report) error {
+	s.replaces.Add(1)
+	return fmt.Errorf("recording the report: %w", store.ErrConflict)
+}
+
+// TestAReportOtherWritersKeepChangingIsTriedABoundedNumberOfTimes: the
+// read-modify-write of a follow-up's report retries when another writer
+// won, after a backoff each time, and gives up after 10 attempts (the
+// message is still delivered and deleted; the report write only logs).
+func TestAReportOtherWritersKeepChangingIsTriedABoundedNumberOfTimes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.connect(t, "a", "alice", "updates")
+	env := envelope(nil, []string{"updates"}, `1`)
+	first := store.Report{MessageID: env.ID, Targets: 1, Failed: 1, Pending: 1, At: f.now}.HandOn([][]string{{"a"}})
+	if err := f.db.Store().PutReport(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	env.FollowUp = pubsub.FollowUp{Connections: []string{"a"}, Attempt: 1}
+	f.enqueue(t, env)
+	overtaken := &overtakenReportStore{Store: f.db.Store()}
+	f.broker.Store = overtaken
+	var sleeps atomic.Int32
+	f.broker.Sleep = func(context.Context, time.Duration) error { sleeps.Add(1); return nil }
+	if out := f.broker.Handle(ctx, receiveOne(t, f.db.Queue(), time.Minute)); !out.Done {
+		t.Fatalf("outcome %+v; want done", out)
+	}
+	if n, s := overtaken.replaces.Load(), sleeps.Load(); n != 10 || s != 9 {
+		t.Errorf("%d report writes with %d backoffs; want 10 and 9 between them", n, s)
 	}
 }

@@ -124,6 +124,11 @@ DROP TRIGGER IF EXISTS connections_update_generation;
 CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, geek, expires_at ON connections
 	BEGIN UPDATE target_generation SET n = n + 1 WHERE id = 1; END;
 `,
+	// 6: the version of a report, raised by every write, for
+	// ReplaceReport's check (0: written before it existed).
+	`
+ALTER TABLE reports ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the schema version this build writes.

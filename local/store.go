@@ -746,15 +746,37 @@ func loadTopics(ctx context.Context, q queryer, ids []string) (map[string][]stri
 }
 
 // PutReport records what the broker did with a message, replacing an
-// earlier report for the same message. Reports older than a day (by their
-// At) are removed on the way.
+// earlier report for the same message whatever its version. Reports older
+// than a day (by their At) are removed on the way.
 func (s *Store) PutReport(ctx context.Context, r store.Report) error {
+	return s.writeReport(ctx, r, false)
+}
+
+// ReplaceReport records r as PutReport does, unless the report stored is
+// no longer the one read at r.Version: then it writes nothing and returns
+// an error wrapping store.ErrConflict. The check and the write are one
+// transaction.
+func (s *Store) ReplaceReport(ctx context.Context, r store.Report) error {
+	return s.writeReport(ctx, r, true)
+}
+
+func (s *Store) writeReport(ctx context.Context, r store.Report, check bool) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encoding the report of %s: %w", r.MessageID, err)
 	}
+	now := s.db.opts.Now()
 	err = s.db.write(ctx, func(tx *sql.Tx) error {
-		return putReport(ctx, tx, r, data, s.db.opts.Now())
+		if check {
+			v, err := reportVersion(ctx, tx, r.MessageID, now)
+			if err != nil {
+				return err
+			}
+			if v != r.Version {
+				return fmt.Errorf("read at version %d, now %d: %w", r.Version, v, store.ErrConflict)
+			}
+		}
+		return putReport(ctx, tx, r, data, now)
 	})
 	if err != nil {
 		return fmt.Errorf("recording the report of %s: %w", r.MessageID, err)
@@ -762,15 +784,28 @@ func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	return nil
 }
 
-// putReport writes r, encoded as data, in tx; now stands for a zero At.
+// reportVersion reads in tx the version of the report of id live at now;
+// 0 when there is none.
+func reportVersion(ctx context.Context, tx *sql.Tx, id string, now time.Time) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM reports WHERE message_id = ? AND at >= ?`,
+		id, millis(now.Add(-reportTTL))).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// putReport writes r, encoded as data, in tx, raising the stored version;
+// now stands for a zero At.
 func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now time.Time) error {
 	at := r.At
 	if at.IsZero() {
 		at = now
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO reports (message_id, json, at) VALUES (?, ?, ?)
-		 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at`,
+		`INSERT INTO reports (message_id, json, at, version) VALUES (?, ?, ?, 1)
+		 ON CONFLICT (message_id) DO UPDATE SET json = excluded.json, at = excluded.at, version = reports.version + 1`,
 		r.MessageID, string(data), millis(at)); err != nil {
 		return err
 	}
@@ -781,13 +816,14 @@ func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now
 	return nil
 }
 
-// GetReport returns the report of a message; store.ErrNotFound until it
-// exists and once it is older than a day (by its At), whether or not a
-// later PutReport has removed it yet.
+// GetReport returns the report of a message with its version;
+// store.ErrNotFound until it exists and once it is older than a day (by
+// its At), whether or not a later PutReport has removed it yet.
 func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, error) {
 	var data string
-	err := s.db.sql.QueryRowContext(ctx, `SELECT json FROM reports WHERE message_id = ? AND at >= ?`,
-		messageID, millis(s.db.opts.Now().Add(-reportTTL))).Scan(&data)
+	var version int64
+	err := s.db.sql.QueryRowContext(ctx, `SELECT json, version FROM reports WHERE message_id = ? AND at >= ?`,
+		messageID, millis(s.db.opts.Now().Add(-reportTTL))).Scan(&data, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}
@@ -798,6 +834,7 @@ func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, 
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
 		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
 	}
+	r.Version = version
 	return r, nil
 }
 

@@ -30,6 +30,9 @@ var (
 	ErrExpired = errors.New("chatter ID has expired")
 	// ErrLimit: the change would exceed a limit, so nothing was written.
 	ErrLimit = errors.New("limit reached")
+	// ErrConflict: another writer changed the record since it was read,
+	// so nothing was written; read it again and redo the change.
+	ErrConflict = errors.New("changed by another writer")
 )
 
 // ChatterID is the stored form of an issued chatter ID: only its hash.
@@ -160,12 +163,22 @@ type Store interface {
 	ScanConnections(ctx context.Context, segments int, fn func([]pubsub.Connection) error) error
 
 	// PutReport records what the broker did with a message, for
-	// `publish --wait`, replacing an earlier report of the same message.
-	// MessageID must not be empty. A report is kept for a day after its At
-	// (after the put when At is zero).
+	// `publish --wait`, replacing an earlier report of the same message
+	// whatever its version (r.Version is ignored; the stored version
+	// changes). MessageID must not be empty. A report is kept for a day
+	// after its At (after the put when At is zero).
 	PutReport(ctx context.Context, r Report) error
-	// GetReport returns the report of a message; ErrNotFound until it
-	// exists, and once it has expired.
+	// ReplaceReport records r as PutReport does, but only while the
+	// stored report is the one read at r.Version (what GetReport
+	// returned; 0: there was none, it had expired, or older code wrote
+	// it without a version): when another writer has written the report
+	// since, nothing is written and the error wraps ErrConflict. The
+	// check and the write are one atomic step, so that of two
+	// read-modify-writes from one read, from any clients or processes,
+	// exactly one lands.
+	ReplaceReport(ctx context.Context, r Report) error
+	// GetReport returns the report of a message, with its Version;
+	// ErrNotFound until it exists, and once it has expired.
 	GetReport(ctx context.Context, messageID string) (Report, error)
 }
 
@@ -240,6 +253,10 @@ type Report struct {
 	// so that no connection is counted twice.
 	FollowUps map[string]Counts `json:"followUps,omitempty"`
 	At        time.Time         `json:"at"`
+	// Version is the stored report's version, set by GetReport (0: none,
+	// or written by older code) and checked by ReplaceReport; every write
+	// changes it. It is not part of the report's JSON.
+	Version int64 `json:"-"`
 }
 
 // Counts are what one follow-up added to its message's report.

@@ -291,6 +291,44 @@ var limitTests = []struct {
 			t.Errorf("targets left behind: %+v", left)
 		}
 	}},
+	{"eight concurrent read-modify-writes of one report from eight clients lose no update", func(t *testing.T, open Clients) {
+		ctx := t.Context()
+		if err := open().PutReport(ctx, store.Report{MessageID: "m-1", Targets: 8, At: Now}); err != nil {
+			t.Fatal(err)
+		}
+		const writers = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for range writers {
+			s := open()
+			wg.Go(func() {
+				for range 200 {
+					r, err := s.GetReport(ctx, "m-1")
+					if err != nil {
+						errs <- err
+						return
+					}
+					r.Delivered++
+					err = s.ReplaceReport(ctx, r)
+					if !errors.Is(err, store.ErrConflict) {
+						errs <- err
+						return
+					}
+				}
+				errs <- errors.New("still overtaken after 200 attempts")
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		if got, err := open().GetReport(ctx, "m-1"); err != nil || got.Delivered != writers {
+			t.Errorf("GetReport = %+v, %v; want %d deliveries, one per writer", got, err, writers)
+		}
+	}},
 }
 
 func countLive(t *testing.T, s store.Store, geek string) int {

@@ -803,4 +803,76 @@ var reportTests = []storeTest{
 			t.Errorf("GetReport = %+v, %v; want the second report", got, err)
 		}
 	}},
+	{"a report replaced from a read another writer has overtaken is ErrConflict and changes nothing", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		if err := s.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 2, Pending: 2, At: Now}); err != nil {
+			t.Fatal(err)
+		}
+		first, err := s.GetReport(ctx, "m-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := first
+		first.Delivered, first.Pending = 1, 1
+		if err := s.ReplaceReport(ctx, first); err != nil {
+			t.Fatalf("ReplaceReport at the version read = %v", err)
+		}
+		second.Delivered, second.Pending = 1, 1
+		if err := s.ReplaceReport(ctx, second); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("ReplaceReport from the same read after another write = %v; want ErrConflict", err)
+		}
+		again, err := s.GetReport(ctx, "m-1")
+		if err != nil || again.Delivered != 1 || again.Version == first.Version {
+			t.Fatalf("GetReport = %+v, %v; want the first replacement, at a new version", again, err)
+		}
+		again.Delivered, again.Pending = 2, 0
+		if err := s.ReplaceReport(ctx, again); err != nil {
+			t.Fatalf("ReplaceReport after reading again = %v", err)
+		}
+		if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Delivered != 2 || got.Pending != 0 {
+			t.Errorf("GetReport = %+v, %v; want both deliveries", got, err)
+		}
+	}},
+	{"ReplaceReport from a read that found no report creates it once", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		if err := s.ReplaceReport(ctx, store.Report{MessageID: "m-1", Targets: 1, Delivered: 1, At: Now}); err != nil {
+			t.Fatalf("ReplaceReport of no report = %v", err)
+		}
+		if err := s.ReplaceReport(ctx, store.Report{MessageID: "m-1", Targets: 1, Failed: 1, At: Now}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a second ReplaceReport from a read that found none = %v; want ErrConflict", err)
+		}
+		if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Delivered != 1 || got.Failed != 0 {
+			t.Errorf("GetReport = %+v, %v; want the first", got, err)
+		}
+	}},
+	{"ReplaceReport from a read that found the report expired replaces it", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		if err := s.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 5, At: now.Add(-25 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReplaceReport(ctx, store.Report{MessageID: "m-1", Targets: 1, At: now}); err != nil {
+			t.Fatalf("ReplaceReport over an expired report = %v", err)
+		}
+		if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Targets != 1 {
+			t.Errorf("GetReport = %+v, %v; want the new report", got, err)
+		}
+	}},
+	{"PutReport overtakes a read: a ReplaceReport from before it is ErrConflict", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		if err := s.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 2, At: Now}); err != nil {
+			t.Fatal(err)
+		}
+		read, err := s.GetReport(ctx, "m-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 3, At: Now}); err != nil {
+			t.Fatal(err)
+		}
+		read.Delivered = 2
+		if err := s.ReplaceReport(ctx, read); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("ReplaceReport from a read before a PutReport = %v; want ErrConflict", err)
+		}
+	}},
 }
