@@ -601,7 +601,21 @@ func listenPprof(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
 	}
+	if err := onLoopback(ln, addr); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return ln, nil
+}
+
+// onLoopback checks where ln, listening for addr, actually listens: a
+// name (localhost) resolves through the system's resolver, which a hosts
+// file can point anywhere.
+func onLoopback(ln net.Listener, addr string) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		return cmdutil.FlagErrorf("--pprof %q listens on %s, not on loopback: give 127.0.0.1 or ::1", addr, ln.Addr())
+	}
+	return nil
 }
 
 // pprofServer serves net/http/pprof's handlers (not on the default mux).

@@ -91,6 +91,39 @@ func TestPprofIsRefusedOffLoopback(t *testing.T) {
 	}
 }
 
+// addrListener is a listener that says it listens on addr.
+type addrListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l addrListener) Addr() net.Addr { return l.addr }
+
+// TestPprofNamedLoopbackThatResolvesElsewhereIsRefused: --pprof
+// localhost:PORT is checked by name first, and a hosts file can point
+// localhost anywhere; where the listener actually listens decides.
+func TestPprofNamedLoopbackThatResolvesElsewhereIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		at   net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6060}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 6060}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 20), Port: 6060}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 6060}, false},
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, false},
+	} {
+		err := onLoopback(addrListener{addr: tc.at}, "localhost:6060")
+		if tc.want && err != nil {
+			t.Errorf("listening on %s: %v; want it taken", tc.at, err)
+		}
+		var fe *cmdutil.FlagError
+		if !tc.want && (!errors.As(err, &fe) || !strings.Contains(err.Error(), "not on loopback")) {
+			t.Errorf("listening on %s: %v; want a usage error saying it is not loopback", tc.at, err)
+		}
+	}
+}
+
 func TestABadStageIsAUsageErrorBeforeAnythingOpens(t *testing.T) {
 	for _, stage := range []string{"a/b", "dev stage", "../x", "é"} {
 		t.Run(stage, func(t *testing.T) {
