@@ -92,6 +92,13 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 		}
 		return exit.Code
 	}
+	var noState *cmdutil.NoStateError
+	if errors.As(err, &noState) {
+		// Nothing to show, redrive or prune there: most likely a
+		// mistyped --state-dir, so no usage hint.
+		fmt.Fprintln(errOut, "socks: "+oneLine(err))
+		return cmdutil.ExitNotFound
+	}
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))

@@ -171,11 +171,40 @@ func TestReadCommandsOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
 		{[]string{"subs", "stats", "--json"}, `{"connections":0,"geeks":0,"topics":[]}` + "\n"},
 		{[]string{"chatter", "list", "--geek", "alice"}, ""},
 		{[]string{"chatter", "list", "--json"}, "[]\n"},
+		{[]string{"dlq", "list"}, ""},
+		{[]string{"dlq", "list", "--json"}, "[]\n"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			r := run(t, dir, "", tt.args...)
 			if r.code != 0 || r.stdout != tt.out || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 0, %q and a note that nothing ran there", r.code, r.stdout, r.stderr, tt.out)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
+
+func TestDLQLookupsAndPruneOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
+	// dlq show answered "no dead letter" and prune-stale pruned an empty
+	// state it had just made: a mistyped --state-dir (in a cron line)
+	// passed for an installation with nothing to do.
+	dir := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{
+		{"dlq", "show", "q-1"},
+		{"dlq", "redrive", "--all"},
+		{"dlq", "purge", "--all", "--yes"},
+		{"prune-stale"},
+		{"prune-stale", "--json"},
+	} {
+		t.Run(strings.Join(args, " ")+" exits 3 and says nothing ran there", func(t *testing.T) {
+			r := run(t, dir, "", args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 3, nothing, and a note that nothing ran there", r.code, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "--help") {
+				t.Errorf("stderr has a usage hint: %q", r.stderr)
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the state dir was made (%v)", err)
