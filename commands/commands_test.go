@@ -95,6 +95,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"serve with a queue bound under one message is a usage error", []string{"serve", "--max-queued-bytes", "1000"}, "", dir, 2, "--max-queued-bytes"},
 		{"serve with no frames per second is a usage error", []string{"serve", "--max-frames-per-second", "0"}, "", dir, 2, "--max-frames-per-second"},
 		{"serve with no connections is a usage error", []string{"serve", "--max-connections", "0"}, "", dir, 2, "--max-connections"},
+		{"listen with a ping every millisecond is a usage error", []string{"listen", "--geek", "alice", "--ping-interval", "1ms"}, "", dir, 2, "--ping-interval 1ms is too short"},
+		{"listen renewing every millisecond is a usage error", []string{"listen", "--geek", "alice", "--max-connection", "1ms"}, "", dir, 2, "--max-connection 1ms is too short"},
 		{"listen with an --id-file that is missing is a usage error", []string{"listen", "--geek", "alice", "--id-file", filepath.Join(dir, "nope")}, "", dir, 2, "--id-file: cannot read"},
 		{"a revoke ID that looks like a mistyped secret is refused without being echoed", []string{"chatter", "revoke", "-g", "alice", "--id", "xc_Typo0SecretValue"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
