@@ -440,6 +440,49 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 	}
 }
 
+// TestABrokenConfigFileIsNotAUsageMistake: after an error in the config
+// file, "Run 'socks config --help' for usage." sent the user to flags
+// that cannot fix it. The error names the file; the exit code stays 2.
+func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	unreadable := filepath.Join(dir, "a-directory.toml")
+	if err := os.Mkdir(unreadable, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"a TOML syntax error", write("syntax.toml", "[profiles.dev\nbackend = \"aws\"\n"), "line 2"},
+		{"an unknown setting", write("unknown.toml", "[profiles.dev]\nbakend = \"aws\"\n"), "unknown setting"},
+		{"a setting of the wrong type", write("type.toml", "[profiles.dev]\nbackend = 3\n"), "backend must be"},
+		{"a file that is missing", filepath.Join(dir, "nope.toml"), "does not exist"},
+		{"a file that cannot be read", unreadable, "config file"},
+	} {
+		for _, args := range [][]string{{"config"}, {"subs", "list"}} {
+			t.Run(tc.name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				r := run(t, dir, "", append([]string{"--config", tc.file}, args...)...)
+				if r.code != cmdutil.ExitUsage {
+					t.Errorf("exit %d; want %d", r.code, cmdutil.ExitUsage)
+				}
+				if !strings.HasPrefix(r.stderr, "socks: config file "+tc.file) || !strings.Contains(r.stderr, tc.want) {
+					t.Errorf("stderr %q; want an error naming the file and saying %q", r.stderr, tc.want)
+				}
+				if strings.Contains(r.stderr, "--help") {
+					t.Errorf("stderr %q has a usage hint", r.stderr)
+				}
+				noGoInternals(t, r.stderr)
+			})
+		}
+	}
+}
+
 // noGoInternals fails when an error message shows Go internals rather than
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {
