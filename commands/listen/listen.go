@@ -34,9 +34,10 @@ const (
 	DefaultPingInterval = time.Minute
 	// MinPingInterval and MinMaxConnection bound --ping-interval and
 	// --max-connection from below: 1ms flooded the gateway with pings, or
-	// opened a fresh connection (and issued a chatter ID) without end.
+	// with fresh connections, a thousand a second. A renewal every few
+	// seconds stays possible, to see a client through one.
 	MinPingInterval  = time.Second
-	MinMaxConnection = time.Minute
+	MinMaxConnection = time.Second
 	// DefaultMaxRetries is how many reconnects in a row may fail.
 	DefaultMaxRetries = 10
 )
