@@ -16,6 +16,7 @@ import (
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/commands/root"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/lambdafn"
@@ -92,10 +93,22 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 		}
 		return exit.Code
 	}
+	var noState *cmdutil.NoStateError
+	if errors.As(err, &noState) {
+		// Nothing to show, redrive or prune there: most likely a
+		// mistyped --state-dir, so no usage hint.
+		fmt.Fprintln(errOut, "socks: "+oneLine(err))
+		return cmdutil.ExitNotFound
+	}
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))
-		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
+		// No flag of the command fixes a broken config file: the error
+		// names the file and what is wrong in it.
+		var fileErr *config.FileError
+		if !errors.As(err, &fileErr) {
+			fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
+		}
 		return cmdutil.ExitUsage
 	}
 	fmt.Fprintln(errOut, "socks: "+oneLine(err))

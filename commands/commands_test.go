@@ -95,6 +95,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"serve with a queue bound under one message is a usage error", []string{"serve", "--max-queued-bytes", "1000"}, "", dir, 2, "--max-queued-bytes"},
 		{"serve with no frames per second is a usage error", []string{"serve", "--max-frames-per-second", "0"}, "", dir, 2, "--max-frames-per-second"},
 		{"serve with no connections is a usage error", []string{"serve", "--max-connections", "0"}, "", dir, 2, "--max-connections"},
+		{"listen with a ping every millisecond is a usage error", []string{"listen", "--geek", "alice", "--ping-interval", "1ms"}, "", dir, 2, "--ping-interval 1ms is too short"},
+		{"listen renewing every millisecond is a usage error", []string{"listen", "--geek", "alice", "--max-connection", "1ms"}, "", dir, 2, "--max-connection 1ms is too short"},
 		{"listen with an --id-file that is missing is a usage error", []string{"listen", "--geek", "alice", "--id-file", filepath.Join(dir, "nope")}, "", dir, 2, "--id-file: cannot read"},
 		{"a revoke ID that looks like a mistyped secret is refused without being echoed", []string{"chatter", "revoke", "-g", "alice", "--id", "xc_Typo0SecretValue"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
@@ -171,11 +173,40 @@ func TestReadCommandsOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
 		{[]string{"subs", "stats", "--json"}, `{"connections":0,"geeks":0,"topics":[]}` + "\n"},
 		{[]string{"chatter", "list", "--geek", "alice"}, ""},
 		{[]string{"chatter", "list", "--json"}, "[]\n"},
+		{[]string{"dlq", "list"}, ""},
+		{[]string{"dlq", "list", "--json"}, "[]\n"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			r := run(t, dir, "", tt.args...)
 			if r.code != 0 || r.stdout != tt.out || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 0, %q and a note that nothing ran there", r.code, r.stdout, r.stderr, tt.out)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
+
+func TestDLQLookupsAndPruneOnAStateDirNothingRanWithCreateNothing(t *testing.T) {
+	// dlq show answered "no dead letter" and prune-stale pruned an empty
+	// state it had just made: a mistyped --state-dir (in a cron line)
+	// passed for an installation with nothing to do.
+	dir := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{
+		{"dlq", "show", "q-1"},
+		{"dlq", "redrive", "--all"},
+		{"dlq", "purge", "--all", "--yes"},
+		{"prune-stale"},
+		{"prune-stale", "--json"},
+	} {
+		t.Run(strings.Join(args, " ")+" exits 3 and says nothing ran there", func(t *testing.T) {
+			r := run(t, dir, "", args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 3, nothing, and a note that nothing ran there", r.code, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "--help") {
+				t.Errorf("stderr has a usage hint: %q", r.stderr)
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the state dir was made (%v)", err)
@@ -406,6 +437,49 @@ func TestAConfigProfileSelectsTheSettings(t *testing.T) {
 	r = run(t, dir, "", "--config", file, "--config-profile", "nope", "config")
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown config profile "nope"`) {
 		t.Errorf("an unknown profile: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestABrokenConfigFileIsNotAUsageMistake: after an error in the config
+// file, "Run 'socks config --help' for usage." sent the user to flags
+// that cannot fix it. The error names the file; the exit code stays 2.
+func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	unreadable := filepath.Join(dir, "a-directory.toml")
+	if err := os.Mkdir(unreadable, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"a TOML syntax error", write("syntax.toml", "[profiles.dev\nbackend = \"aws\"\n"), "line 2"},
+		{"an unknown setting", write("unknown.toml", "[profiles.dev]\nbakend = \"aws\"\n"), "unknown setting"},
+		{"a setting of the wrong type", write("type.toml", "[profiles.dev]\nbackend = 3\n"), "backend must be"},
+		{"a file that is missing", filepath.Join(dir, "nope.toml"), "does not exist"},
+		{"a file that cannot be read", unreadable, "config file"},
+	} {
+		for _, args := range [][]string{{"config"}, {"subs", "list"}} {
+			t.Run(tc.name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				r := run(t, dir, "", append([]string{"--config", tc.file}, args...)...)
+				if r.code != cmdutil.ExitUsage {
+					t.Errorf("exit %d; want %d", r.code, cmdutil.ExitUsage)
+				}
+				if !strings.HasPrefix(r.stderr, "socks: config file "+tc.file) || !strings.Contains(r.stderr, tc.want) {
+					t.Errorf("stderr %q; want an error naming the file and saying %q", r.stderr, tc.want)
+				}
+				if strings.Contains(r.stderr, "--help") {
+					t.Errorf("stderr %q has a usage hint", r.stderr)
+				}
+				noGoInternals(t, r.stderr)
+			})
+		}
 	}
 }
 

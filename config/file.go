@@ -80,6 +80,14 @@ func DefaultConfigPath(getenv func(string) string) string {
 	return ""
 }
 
+// FileError is an error in the config file itself: one that cannot be
+// read, does not parse, or holds what socks does not know. No flag of the
+// command fixes it, so it comes without a usage hint.
+type FileError struct{ Err error }
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
 // loadProfile reads the config file and returns the selected profile and
 // its name ("" when none is selected). A missing file is no error unless it
 // was named explicitly or a profile was asked for.
@@ -105,22 +113,22 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if explicit {
-				return Profile{}, "", path, fmt.Errorf("config file %s does not exist (from --config or %s)", path, EnvConfig)
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s does not exist (from --config or %s)", path, EnvConfig)}
 			}
 			path = ""
 		case err != nil:
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
-				return Profile{}, "", path, fmt.Errorf("config file %s: %w", path, pe.Err)
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: %w", path, pe.Err)}
 			}
-			return Profile{}, "", path, err
+			return Profile{}, "", path, &FileError{err}
 		default:
 			if undecoded := md.Undecoded(); len(undecoded) > 0 {
 				keys := make([]string, len(undecoded))
 				for i, k := range undecoded {
 					keys[i] = k.String()
 				}
-				return Profile{}, "", path, fmt.Errorf("config file %s: unknown setting %s (known: %s)", path, strings.Join(keys, ", "), knownKeys)
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: unknown setting %s (known: %s)", path, strings.Join(keys, ", "), knownKeys)}
 			}
 		}
 	}

@@ -470,7 +470,7 @@ func TestListenJSONOutputParsesLineByLine(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	s.serve()
-	l := s.listenPiped("--geek", "alice", "--json", "--no-input", "--show-ping", "--ping-interval", "200ms")
+	l := s.listenPiped("--geek", "alice", "--json", "--no-input", "--show-ping", "--ping-interval", "1s")
 	l.waitConnected(true)
 	bodies := []string{`{"topic":"jobs","done":true}`, `"a \u001b[31m string"`, `[1,2,3]`}
 	for _, b := range bodies {

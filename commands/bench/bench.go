@@ -207,7 +207,10 @@ type plan struct {
 	pid             int
 	pace            pacing
 	publish         func(ctx context.Context, topic string, body []byte) error
-	query           func(ctx context.Context, i int, topic string) (string, error)
+	// lost is the advice when a published message does not arrive: it
+	// depends on the path it took (the broker, or a POST to @broadcast).
+	lost  string
+	query func(ctx context.Context, i int, topic string) (string, error)
 }
 
 // Pace returns the pacing for a target: none on loopback or with noPace,
@@ -336,6 +339,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case PublishBroadcast:
 		client := &http.Client{Timeout: opts.Timeout}
 		target := strings.TrimSuffix(p.callback, "/") + "/@broadcast"
+		p.lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)
 		p.publish = func(ctx context.Context, _ string, body []byte) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 			if err != nil {
@@ -353,6 +357,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 			return nil
 		}
 	default:
+		p.lost = "is the broker running?"
 		q := b.Queue
 		p.publish = func(ctx context.Context, topic string, body []byte) error {
 			env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{topic}, Body: body}
@@ -518,7 +523,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		select {
 		case <-ch:
 		case <-time.After(opts.Timeout):
-			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: is the broker running?", i+1, received.Load()-(target-int64(opts.Connections)), opts.Connections, opts.Timeout)
+			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: %s", i+1, received.Load()-(target-int64(opts.Connections)), opts.Connections, opts.Timeout, p.lost)
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
@@ -569,7 +574,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: -1})); err != nil {
 		return Latency{}, err
 	}
-	if err := awaitSeq(ctx, got, -1, opts.Timeout); err != nil {
+	if err := awaitSeq(ctx, got, -1, opts.Timeout, p.lost); err != nil {
 		return Latency{}, err
 	}
 	one := func(seq int) (time.Duration, error) {
@@ -577,7 +582,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: seq})); err != nil {
 			return 0, err
 		}
-		if err := awaitSeq(ctx, got, seq, opts.Timeout); err != nil {
+		if err := awaitSeq(ctx, got, seq, opts.Timeout, p.lost); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
@@ -626,7 +631,9 @@ func quantileMs(ds []time.Duration, q float64) float64 {
 	return float64(ds[i]) / float64(time.Millisecond)
 }
 
-func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duration) error {
+// awaitSeq waits for message seq; lost is the advice when it does not
+// arrive in time.
+func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duration, lost string) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -639,7 +646,7 @@ func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duratio
 				return nil
 			}
 		case <-t.C:
-			return fmt.Errorf("message %d did not arrive within %s: is the broker running?", seq, timeout)
+			return fmt.Errorf("message %d did not arrive within %s: %s", seq, timeout, lost)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -396,6 +396,61 @@ func TestFanOutCountsOnlyTheBenchsMessage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "of 4 clients received") {
 		t.Fatalf("bench = %v, printed %q; want the fan-out to fail (1 of 4 clients has the message)", err, out)
 	}
+	broadcastHint(t, err, srv.URL)
+}
+
+// broadcastHint checks the advice after a message lost with --publish
+// broadcast: it asked "is the broker running?", and no broker is on that
+// path.
+func broadcastHint(t *testing.T, err error, callback string) {
+	t.Helper()
+	if strings.Contains(err.Error(), "broker") {
+		t.Errorf("error %q blames a broker, which --publish broadcast does not use", err)
+	}
+	if !strings.Contains(err.Error(), callback+"/@broadcast") {
+		t.Errorf("error %q does not name the broadcast target %s/@broadcast", err, callback)
+	}
+}
+
+// TestALostMessageGetsAdviceForThePathItTook: a target that accepts the
+// broadcast and delivers nothing is named, not the broker; a message
+// published to the queue that never arrives asks after the broker.
+func TestALostMessageGetsAdviceForThePathItTook(t *testing.T) {
+	up := websocket.Upgrader{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/@broadcast", func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Run("with --publish broadcast the target is named", func(t *testing.T) {
+		opts := rawTargetOptions(strings.TrimPrefix(srv.URL, "http://"), "latency")
+		opts.Timeout = 200 * time.Millisecond
+		err := benchRun(context.Background(), opts)
+		if err == nil || !strings.Contains(err.Error(), "did not arrive") {
+			t.Fatalf("bench = %v; want the latency message not to arrive", err)
+		}
+		broadcastHint(t, err, srv.URL)
+	})
+	t.Run("with --publish queue the broker is asked after", func(t *testing.T) {
+		opts := rawTargetOptions(strings.TrimPrefix(srv.URL, "http://"), "latency")
+		opts.Publish, opts.Backend = PublishQueue, localBackend(t)
+		opts.Timeout = 200 * time.Millisecond
+		err := benchRun(context.Background(), opts)
+		if err == nil || !strings.Contains(err.Error(), "did not arrive") || !strings.Contains(err.Error(), "is the broker running?") {
+			t.Fatalf("bench = %v; want the latency message not to arrive, and the broker asked after", err)
+		}
+	})
 }
 
 // TestACallbackOffThisMachineIsRemote: a loopback --url with a --callback

@@ -103,23 +103,43 @@ func (e *NoStateError) Error() string {
 // one there, and a mistyped --state-dir would pass for an empty
 // installation. The command says so and shows nothing.
 func (f *Factory) ReadStore(ctx context.Context) (store.Store, error) {
-	cfg, err := f.Config()
-	if err != nil {
+	if err := f.checkState(); err != nil {
 		return nil, err
-	}
-	if cfg.Backend == config.BackendLocal {
-		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
-			return nil, &NoStateError{Dir: cfg.StateDir}
-		}
 	}
 	return f.Store(ctx)
 }
 
-// ReadWith opens a store with open (a ReadStore) and hands it to read.
-// When the state dir holds no state file, it notes that on errOut and
-// returns false and no error without calling read: the command shows an
-// empty answer, and says nothing more about it being empty.
-func ReadWith(ctx context.Context, open func(context.Context) (store.Store, error), errOut io.Writer, read func(store.Store) error) (found bool, err error) {
+// ReadQueue is ReadStore for the queue (the dead letters): on the local
+// backend the queue lives in the same state file.
+func (f *Factory) ReadQueue(ctx context.Context) (store.Queue, error) {
+	if err := f.checkState(); err != nil {
+		return nil, err
+	}
+	return f.Queue(ctx)
+}
+
+// checkState returns a *NoStateError when the backend is local and its
+// state dir holds no state file.
+func (f *Factory) checkState() error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	if cfg.Backend == config.BackendLocal {
+		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
+			return &NoStateError{Dir: cfg.StateDir}
+		}
+	}
+	return nil
+}
+
+// ReadWith opens a store or queue with open (a ReadStore or ReadQueue)
+// and hands it to read. When the state dir holds no state file, it notes
+// that on errOut and returns false and no error without calling read: the
+// command shows an empty answer, and says nothing more about it being
+// empty. A command about one named thing, or one that changes something,
+// returns the *NoStateError instead, which Main maps to ExitNotFound.
+func ReadWith[T any](ctx context.Context, open func(context.Context) (T, error), errOut io.Writer, read func(T) error) (found bool, err error) {
 	s, err := open(ctx)
 	var noState *NoStateError
 	switch {

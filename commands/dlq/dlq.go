@@ -75,13 +75,14 @@ type ListOptions struct {
 
 // NewCmdList returns `dlq list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Queue: f.Queue, Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters with why they failed",
 		Long: `List the dead letters, oldest failure first: ID, when it failed, how often
 it was received, and the failure reason. With none it says so on stderr and
-exits 0 (--json prints []).`,
+exits 0 (--json prints []); so it does, with a note, when nothing has run
+with the state dir (a mistyped --state-dir), and creates nothing there.`,
 		Example: `  socks dlq list
   socks dlq list --json | jq -r '.[] | [.id, .reason] | @tsv'`,
 		Args: cobra.NoArgs,
@@ -101,11 +102,11 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if opts.Limit < 0 {
 		return cmdutil.FlagErrorf("--limit must be 0 (all) or more")
 	}
-	q, err := opts.Queue(ctx)
-	if err != nil {
+	var dls []store.DeadLetter
+	found, err := cmdutil.ReadWith(ctx, opts.Queue, opts.IO.ErrOut, func(q store.Queue) (err error) {
+		dls, err = q.ListDeadLetters(ctx, opts.Limit)
 		return err
-	}
-	dls, err := q.ListDeadLetters(ctx, opts.Limit)
+	})
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	if len(dls) == 0 && !opts.JSON {
+	if len(dls) == 0 && !opts.JSON && found {
 		fmt.Fprintln(opts.IO.ErrOut, "no dead letters")
 	}
 	return nil
@@ -154,11 +155,11 @@ type ShowOptions struct {
 
 // NewCmdShow returns `dlq show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
-	opts := &ShowOptions{IO: f.IOStreams, Queue: f.Queue, Now: f.Now}
+	opts := &ShowOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: its reason and body",
-		Long:  `Show one dead letter in full: the failure reason, times, receive count and the message body. Exits 3 when there is no dead letter with that ID.`,
+		Long:  `Show one dead letter in full: the failure reason, times, receive count and the message body. Exits 3 when there is no dead letter with that ID, or nothing has run with the state dir.`,
 		Example: `  socks dlq show q-3f1c...
   socks dlq show q-3f1c... --json | jq .body`,
 		Args: cobra.ExactArgs(1),
@@ -275,14 +276,15 @@ type RedriveOptions struct {
 
 // NewCmdRedrive returns `dlq redrive`.
 func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOptions) error) *cobra.Command {
-	opts := &RedriveOptions{IO: f.IOStreams, Queue: f.Queue}
+	opts := &RedriveOptions{IO: f.IOStreams, Queue: f.ReadQueue}
 	cmd := &cobra.Command{
 		Use:   "redrive (ID... | --all)",
 		Short: "Put dead letters back on the queue",
 		Long: `Move dead letters back onto the main queue, with a fresh receive count, so
 the broker handles them again; a follow-up (the connections a message did
 not reach) also starts its attempts again. Fix what made them fail first
-(see the reason in 'socks dlq list'). Exits 3 when none of them existed.`,
+(see the reason in 'socks dlq list'). Exits 3 when none of them existed,
+or nothing has run with the state dir (a mistyped --state-dir).`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -343,13 +345,14 @@ type PurgeOptions struct {
 
 // NewCmdPurge returns `dlq purge`.
 func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.Queue}
+	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.ReadQueue}
 	cmd := &cobra.Command{
 		Use:   "purge (ID... | --all) [--yes]",
 		Short: "Delete dead letters for good",
 		Long: `Delete dead letters; they cannot be recovered. On a terminal it asks first
 unless --yes; when standard input is not a terminal it refuses to run
-without --yes. Exits 3 when none of them existed.`,
+without --yes. Exits 3 when none of them existed, or nothing has run with
+the state dir (a mistyped --state-dir).`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {

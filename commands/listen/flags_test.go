@@ -92,6 +92,10 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"a negative timeout", []string{"--geek", "a", "--timeout", "-1s"}, "--timeout"},
 		{"a negative max-retries", []string{"--geek", "a", "--max-retries", "-1"}, "--max-retries"},
 		{"a ping interval over the idle timeout", []string{"--geek", "a", "--ping-interval", "10m"}, "--ping-interval"},
+		// 1ms flooded the gateway with pings, and a 1ms --max-connection
+		// renewed (a new connection, maybe a new chatter ID) without end.
+		{"a ping interval under a second", []string{"--geek", "a", "--ping-interval", "1ms"}, "--ping-interval 1ms is too short: give at least 1s"},
+		{"a max-connection under a second", []string{"--geek", "a", "--max-connection", "1ms"}, "--max-connection 1ms is too short: give at least 1s, or 0 to never renew"},
 		{"an http URL", []string{"--geek", "a", "--url", "http://127.0.0.1:1/"}, "ws or wss"},
 		// Pasted from a browser's connect URL: the ID in it was ignored
 		// (listen issued its own) and shown in every "connected" line.
@@ -137,6 +141,30 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 				t.Errorf("error %v is not a usage error", err)
 			}
 		})
+	}
+}
+
+func TestTheShortestIntervalsAllowedAreAccepted(t *testing.T) {
+	o, err := parse(t, "--geek", "a", "--ping-interval", "1s", "--max-connection", "1s")
+	if err != nil || o.PingInterval != time.Second || o.MaxConnection != time.Second {
+		t.Fatalf("err %v, options %+v; want ping 1s, max-connection 1s", err, o)
+	}
+	if o, err := parse(t, "--geek", "a", "--max-connection", "0"); err != nil || o.MaxConnection != 0 {
+		t.Fatalf("--max-connection 0 (never renew): err %v, options %+v", err, o)
+	}
+}
+
+func TestHelpDocumentsTheIntervalBounds(t *testing.T) {
+	var b strings.Builder
+	cmd := NewCmdListen(&cmdutil.Factory{}, nil)
+	cmd.SetOut(&b)
+	if err := cmd.Help(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"interval, at least 1s", "long, at least 1s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("--help does not say %q", want)
+		}
 	}
 }
 

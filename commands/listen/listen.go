@@ -32,6 +32,12 @@ const (
 	// DefaultPingInterval keeps the connection well inside the 10-minute
 	// idle timeout and notices a dead one within one and a half intervals.
 	DefaultPingInterval = time.Minute
+	// MinPingInterval and MinMaxConnection bound --ping-interval and
+	// --max-connection from below: 1ms flooded the gateway with pings, or
+	// with fresh connections, a thousand a second. A renewal every few
+	// seconds stays possible, to see a client through one.
+	MinPingInterval  = time.Second
+	MinMaxConnection = time.Second
 	// DefaultMaxRetries is how many reconnects in a row may fail.
 	DefaultMaxRetries = 10
 )
@@ -166,6 +172,9 @@ Exit codes:
 			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
 				return err
 			}
+			if err := checkIntervals(opts); err != nil {
+				return err
+			}
 			if err := opts.complete(cmd.Context()); err != nil {
 				return err
 			}
@@ -188,14 +197,27 @@ Exit codes:
 	fl.BoolVar(&opts.NoInput, "no-input", false, "do not read commands from standard input (for scripts)")
 	fl.BoolVar(&opts.ShowPing, "show-ping", false, "show the round trip of each keepalive ping")
 	fl.IntVar(&opts.MaxRetries, "max-retries", DefaultMaxRetries, "give up after this many failed reconnects in a row (0: never give up)")
-	fl.DurationVar(&opts.MaxConnection, "max-connection", DefaultMaxConnection, "open a fresh connection after this long (0: never), before the gateway's 2 h cap")
-	fl.DurationVar(&opts.PingInterval, "ping-interval", DefaultPingInterval, "keepalive ping interval (under the 10 min idle timeout)")
+	fl.DurationVar(&opts.MaxConnection, "max-connection", DefaultMaxConnection, "open a fresh connection after this long, at least "+MinMaxConnection.String()+" (0: never), before the gateway's 2 h cap")
+	fl.DurationVar(&opts.PingInterval, "ping-interval", DefaultPingInterval, "keepalive ping interval, at least "+MinPingInterval.String()+" and under the 10 min idle timeout")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "extra handshake header 'Key: Value' (repeatable)")
 	fl.StringArrayVar(&opts.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable)")
 	fl.StringVar(&opts.Origin, "origin", "", "Origin header to send, as a browser on that site would")
 	fl.BoolVar(&opts.Insecure, "insecure", false, "skip TLS certificate checks (wss:// test endpoints only)")
 	_ = cmd.MarkFlagRequired("geek")
 	return cmd
+}
+
+// checkIntervals refuses a --ping-interval or --max-connection below its
+// minimum. It checks what the user typed, in RunE: the session's own tests
+// run listenRun with shorter ones to see renewals without waiting minutes.
+func checkIntervals(o *Options) error {
+	switch {
+	case o.PingInterval > 0 && o.PingInterval < MinPingInterval:
+		return cmdutil.FlagErrorf("--ping-interval %s is too short: give at least %s (a ping that often floods the gateway)", o.PingInterval, MinPingInterval)
+	case o.MaxConnection > 0 && o.MaxConnection < MinMaxConnection:
+		return cmdutil.FlagErrorf("--max-connection %s is too short: give at least %s, or 0 to never renew (each renewal opens a fresh connection)", o.MaxConnection, MinMaxConnection)
+	}
+	return nil
 }
 
 // reservedHeaders are set by the WebSocket handshake itself.

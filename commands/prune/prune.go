@@ -44,7 +44,7 @@ func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	opts := &Options{
 		IO:     f.IOStreams,
 		Now:    f.Now,
-		Store:  f.Store,
+		Store:  f.ReadStore,
 		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
@@ -71,7 +71,11 @@ non-zero only when something failed. -v logs every decision on standard
 error and --json always prints the summary. Runs at once are safe:
 deletes are idempotent and each run counts only what it deleted itself. On
 the AWS backend runs take turns (a lease in the connections table, held
-while the run deletes in batches), so a second run waits for the first.`,
+while the run deletes in batches), so a second run waits for the first.
+
+On the local backend, a state dir that nothing has run with (a mistyped
+--state-dir in a cron line) is not an installation with nothing to prune:
+prune-stale says so on standard error, creates nothing there, and exits 3.`,
 		Example: `  socks prune-stale
   socks prune-stale --dry-run -v
   */15 * * * * socks prune-stale --json >> /var/log/socks-prune.jsonl`,
