@@ -14,6 +14,7 @@ import (
 
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/store/storetest"
 )
 
 // seedConnections writes conns with ImportConnections: BatchWriteItem,
@@ -499,7 +500,7 @@ func TestAReportWrittenWithoutAVersionIsReadAndReplacedOnce(t *testing.T) {
 		TableName: aws.String(s.tables.Reports),
 		Item: item{
 			attrReportID: avS("m-1"),
-			attrReport:   avS(`{"id":"m-1","targets":2,"delivered":1,"failed":1,"pending":1,"at":"2040-01-01T00:00:00Z"}`),
+			attrReport:   avS(storetest.UnversionedReport),
 			attrAt:       avN(millis(now)),
 			attrTTL:      avN(ttlSeconds(now.Add(reportTTL))),
 		},
@@ -507,19 +508,5 @@ func TestAReportWrittenWithoutAVersionIsReadAndReplacedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.GetReport(ctx, "m-1")
-	if err != nil || r.Targets != 2 || r.Delivered != 1 || r.Pending != 1 || r.Version != 0 {
-		t.Fatalf("GetReport of a report older code wrote = %+v, %v; want it, at version 0", r, err)
-	}
-	stale := r
-	r.Delivered, r.Failed, r.Pending = 2, 0, 0
-	if err := s.ReplaceReport(ctx, r); err != nil {
-		t.Fatalf("ReplaceReport of an unversioned report = %v", err)
-	}
-	if err := s.ReplaceReport(ctx, stale); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("a second ReplaceReport from the same read = %v; want ErrConflict", err)
-	}
-	if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Delivered != 2 || got.Pending != 0 || got.Version != 1 {
-		t.Errorf("GetReport = %+v, %v; want the replacement at version 1", got, err)
-	}
+	storetest.CheckUnversionedReport(t, s)
 }

@@ -876,3 +876,30 @@ var reportTests = []storeTest{
 		}
 	}},
 }
+
+// UnversionedReport is the JSON of the report m-1 as a socks before
+// report versions wrote it: for a test to put in a store's own table.
+const UnversionedReport = `{"id":"m-1","targets":2,"delivered":1,"failed":1,"pending":1,"at":"2040-01-01T00:00:00Z"}`
+
+// CheckUnversionedReport checks, on s holding UnversionedReport as the
+// report of m-1, that it reads at version 0 and is replaced once from that
+// read: a second replace from the same read is store.ErrConflict.
+func CheckUnversionedReport(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	r, err := s.GetReport(ctx, "m-1")
+	if err != nil || r.Targets != 2 || r.Delivered != 1 || r.Pending != 1 || r.Version != 0 {
+		t.Fatalf("GetReport of a report older code wrote = %+v, %v; want it, at version 0", r, err)
+	}
+	stale := r
+	r.Delivered, r.Failed, r.Pending = 2, 0, 0
+	if err := s.ReplaceReport(ctx, r); err != nil {
+		t.Fatalf("ReplaceReport of an unversioned report = %v", err)
+	}
+	if err := s.ReplaceReport(ctx, stale); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second ReplaceReport from the same read = %v; want ErrConflict", err)
+	}
+	if got, err := s.GetReport(ctx, "m-1"); err != nil || got.Delivered != 2 || got.Pending != 0 || got.Version != 1 {
+		t.Errorf("GetReport = %+v, %v; want the replacement at version 1", got, err)
+	}
+}
