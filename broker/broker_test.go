@@ -147,6 +147,19 @@ func (f *fixture) enqueue(t *testing.T, env pubsub.Envelope) {
 	}
 }
 
+// enqueueToOkAndBad connects "ok" and "bad" (alice's, on "updates"),
+// makes every post to "bad" fail (store.KindOther, to be retried), and
+// enqueues a message to "updates", which it returns.
+func (f *fixture) enqueueToOkAndBad(t *testing.T) pubsub.Envelope {
+	t.Helper()
+	f.connect(t, "ok", "alice", "updates")
+	f.connect(t, "bad", "alice", "updates")
+	f.pusher.fail["bad"] = store.KindOther
+	env := envelope(nil, []string{"updates"}, `1`)
+	f.enqueue(t, env)
+	return env
+}
+
 func envelope(users []string, topics []string, body string) pubsub.Envelope {
 	return pubsub.Envelope{ID: pubsub.NewMessageID(), Users: users, Topics: topics, Body: json.RawMessage(body)}
 }
@@ -423,11 +436,7 @@ func TestAPartialSuccessHandsTheFailedConnectionsOnInAFollowUp(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	q := f.db.Queue()
-	f.connect(t, "ok", "alice", "updates")
-	f.connect(t, "bad", "alice", "updates")
-	f.pusher.fail["bad"] = store.KindOther
-	env := envelope(nil, []string{"updates"}, `1`)
-	f.enqueue(t, env)
+	env := f.enqueueToOkAndBad(t)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	if !out.Done || !out.HandedOn || !slices.Equal(out.Pending, []string{"bad"}) {
 		t.Fatalf("outcome = %+v, want done with 'bad' handed on (retrying the whole message would deliver twice to 'ok')", out)
@@ -467,11 +476,7 @@ func TestAFollowUpThatKeepsFailingIsDeadLetteredWithItsConnections(t *testing.T)
 	f := newFixture(t)
 	ctx := context.Background()
 	q := f.db.Queue()
-	f.connect(t, "ok", "alice", "updates")
-	f.connect(t, "bad", "alice", "updates")
-	f.pusher.fail["bad"] = store.KindOther
-	env := envelope(nil, []string{"updates"}, `1`)
-	f.enqueue(t, env)
+	env := f.enqueueToOkAndBad(t)
 	f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	var out broker.Outcome
 	for i := 1; i <= 3 && !out.DeadLettered; i++ {
@@ -527,12 +532,8 @@ func TestARedrivenFollowUpIsPostedAgainWithItsAttemptsStartedAgain(t *testing.T)
 	f := newFixture(t)
 	ctx := context.Background()
 	q := f.db.Queue()
-	f.connect(t, "ok", "alice", "updates")
-	f.connect(t, "bad", "alice", "updates")
-	f.pusher.fail["bad"] = store.KindOther
 	f.broker.MaxAttempts = 2
-	env := envelope(nil, []string{"updates"}, `1`)
-	f.enqueue(t, env)
+	env := f.enqueueToOkAndBad(t)
 	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
 		t.Fatalf("original's outcome %+v; want 'bad' handed on", out)
 	}
@@ -582,11 +583,7 @@ func TestAMessageWhoseFollowUpCannotBeEnqueuedIsKept(t *testing.T) {
 	ctx := context.Background()
 	q := f.db.Queue()
 	f.broker.Queue = failingSendQueue{q}
-	f.connect(t, "ok", "alice", "updates")
-	f.connect(t, "bad", "alice", "updates")
-	f.pusher.fail["bad"] = store.KindOther
-	env := envelope(nil, []string{"updates"}, `1`)
-	f.enqueue(t, env)
+	f.enqueueToOkAndBad(t)
 	out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
 	if out.Done || out.DeadLettered || !strings.Contains(fmt.Sprint(out.Err), "queue unreachable") {
 		t.Fatalf("outcome %+v; want a retry saying the follow-up could not be enqueued", out)
@@ -736,11 +733,7 @@ func TestAFollowUpWhoseReportCannotBeReadLeavesTheReportAlone(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	q := f.db.Queue()
-	f.connect(t, "ok", "alice", "updates")
-	f.connect(t, "bad", "alice", "updates")
-	f.pusher.fail["bad"] = store.KindOther
-	env := envelope(nil, []string{"updates"}, `1`)
-	f.enqueue(t, env)
+	env := f.enqueueToOkAndBad(t)
 	if out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute)); !out.HandedOn {
 		t.Fatalf("outcome %+v; want 'bad' handed on", out)
 	}

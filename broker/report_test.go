@@ -90,11 +90,7 @@ func TestAReportCountsEachConnectionOnceWhenABrokerDiesBeforeTheDelete(t *testin
 			f := newFixture(t)
 			ctx := context.Background()
 			q := f.db.Queue()
-			f.connect(t, "ok", "alice", "updates")
-			f.connect(t, "bad", "alice", "updates")
-			f.pusher.fail["bad"] = store.KindOther
-			env := envelope(nil, []string{"updates"}, `1`)
-			f.enqueue(t, env)
+			env := f.enqueueToOkAndBad(t)
 			if tc.crash == "original" {
 				crashAfterSettle(t, f, receiveOne(t, q, time.Minute))
 			}
