@@ -206,6 +206,19 @@ func gatewayBackend(t *testing.T) (open func(context.Context) (*backend.Backend,
 	return open, b
 }
 
+// brokerBackend is gatewayBackend with a broker known to run: this test
+// holds the broker's lock until it ends.
+func brokerBackend(t *testing.T) (open func(context.Context) (*backend.Backend, error), b *backend.Backend) {
+	t.Helper()
+	open, b = gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return open, b
+}
+
 func queued(t *testing.T, b *backend.Backend) int {
 	t.Helper()
 	st, err := b.Queue.Stats(t.Context())
@@ -302,12 +315,7 @@ func TestAGatewayWithoutABroker(t *testing.T) {
 	})
 	t.Run("with a broker known, --wait queues and waits for the report", func(t *testing.T) {
 		ios, _, out, errOut := iostreams.Test()
-		open, b := gatewayBackend(t)
-		release, err := b.HoldBroker()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer release()
+		open, b := brokerBackend(t)
 		// The report is written as the message is queued, as if the
 		// broker had been quick: publish finds it on its first look.
 		b.Queue = &reportingQueue{Queue: b.Queue, store: b.Store, report: store.Report{MessageID: "m2", Targets: 1, Delivered: 1, At: time.Now()}}
@@ -381,12 +389,7 @@ func TestWaitWithAReusedIDWaitsForThisMessagesReport(t *testing.T) {
 	// `--id` is for tracing: a producer may reuse one (job-42-done). The
 	// report of the earlier message with that ID is not this one's.
 	ios, _, out, _ := iostreams.Test()
-	open, b := gatewayBackend(t)
-	release, err := b.HoldBroker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	open, b := brokerBackend(t)
 	old := store.Report{MessageID: "job-42", Targets: 0, At: time.Now().Add(-time.Hour)}
 	if err := b.Store.PutReport(t.Context(), old); err != nil {
 		t.Fatal(err)

@@ -36,12 +36,7 @@ func TestWaitWaitsForTheFollowUpsOfTheMessage(t *testing.T) {
 	// two on; the first follow-up delivered one more and handed the last
 	// on again; the second delivered it. --wait prints the last.
 	ios, _, out, errOut := iostreams.Test()
-	open, b := gatewayBackend(t)
-	release, err := b.HoldBroker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	open, b := brokerBackend(t)
 	at := time.Now()
 	sent := false
 	b.Queue = &sentQueue{Queue: b.Queue, sent: &sent}
@@ -83,17 +78,12 @@ func (q *crashingBrokers) Send(ctx context.Context, body []byte) (string, error)
 
 func TestWaitReportsAMessageTheQueueDeadLetteredByItself(t *testing.T) {
 	ios, _, out, errOut := iostreams.Test()
-	open, b := gatewayBackend(t)
-	release, err := b.HoldBroker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	open, b := brokerBackend(t)
 	b.Queue = &crashingBrokers{Queue: b.Queue}
 	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m-dead", "--wait")
 	o.Backend = open
 	o.WaitTimeout = time.Hour // a wait that never ends shows as a hung test
-	err = publishRun(t.Context(), o)
+	err := publishRun(t.Context(), o)
 	var exit *cmdutil.ExitCodeError
 	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitError || !strings.Contains(err.Error(), "dead-lettered") {
 		t.Fatalf("publish --wait = %v; want exit 1 saying the message was dead-lettered", err)
@@ -108,12 +98,7 @@ func TestWaitReportsAMessageTheQueueDeadLetteredByItself(t *testing.T) {
 
 func TestWaitJSONLeavesTheBrokersBookkeepingOut(t *testing.T) {
 	ios, _, out, _ := iostreams.Test()
-	open, b := gatewayBackend(t)
-	release, err := b.HoldBroker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	open, b := brokerBackend(t)
 	rep := store.Report{MessageID: "m3", Targets: 2, Delivered: 2, At: time.Now()}.HandOn([][]string{{"c1"}})
 	rep.Pending = 0 // its follow-up was settled
 	b.Queue = &reportingQueue{Queue: b.Queue, store: b.Store, report: rep}
