@@ -27,9 +27,11 @@ import (
 	"github.com/socks-dev/socks/routes"
 )
 
-func testOptions(t *testing.T) *Options {
-	dir := t.TempDir()
-	open := func(ctx context.Context) (*backend.Backend, error) {
+// openState opens the local backend on state dir dir, each call a
+// backend of its own (closed when the test ends), as separate processes
+// on one state dir would.
+func openState(t *testing.T, dir string) func(context.Context) (*backend.Backend, error) {
+	return func(ctx context.Context) (*backend.Backend, error) {
 		db, err := local.Open(ctx, filepath.Join(dir, "socks.db"), local.Options{})
 		if err != nil {
 			return nil, err
@@ -37,6 +39,11 @@ func testOptions(t *testing.T) *Options {
 		t.Cleanup(func() { db.Close() })
 		return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
 	}
+}
+
+func testOptions(t *testing.T) *Options {
+	dir := t.TempDir()
+	open := openState(t, dir)
 	ios, _, _, _ := iostreams.Test()
 	return &Options{
 		IO: ios, Backend: open, Now: time.Now, Addr: "127.0.0.1:0",
@@ -398,14 +405,7 @@ func TestAllowOriginMatchesWhatBrowsersSend(t *testing.T) {
 // and each broker pushed only to its own gateway's clients.
 func TestTwoServesStartedAtOnceOnOneStateDirRunOneGateway(t *testing.T) {
 	dir := t.TempDir()
-	open := func(ctx context.Context) (*backend.Backend, error) {
-		db, err := local.Open(ctx, filepath.Join(dir, "socks.db"), local.Options{})
-		if err != nil {
-			return nil, err
-		}
-		t.Cleanup(func() { db.Close() })
-		return &backend.Backend{Config: config.Config{Backend: config.BackendLocal, StateDir: dir}, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
-	}
+	open := openState(t, dir)
 	for round := range 5 {
 		ctx, cancel := context.WithCancel(context.Background())
 		const n = 2
