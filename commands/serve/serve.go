@@ -86,6 +86,9 @@ type Options struct {
 	// shutdownGrace bounds the wait for clients and calls to end at
 	// Ctrl-C (default shutdownGrace).
 	shutdownGrace time.Duration
+	// awaitingBroker, when set, is called when Ctrl-C's shutdown begins
+	// waiting for the broker to finish the messages in hand (tests).
+	awaitingBroker func()
 }
 
 // NewCmdServe returns `socks serve`.
@@ -363,6 +366,7 @@ func Run(ctx context.Context, opts *Options) error {
 	stats, stopStats := statsSignals()
 	defer stopStats()
 	go logStats(gctx, logger, gw, stats)
+	brokerDone := make(chan struct{}) // closed once the broker has returned
 	if !opts.NoBroker {
 		// In process: no HTTP hop, one prepared frame per body; the
 		// Management API stays for other processes and AWS. The faults
@@ -382,13 +386,35 @@ func Run(ctx context.Context, opts *Options) error {
 			Logger:      logger.With("component", "broker"),
 			Mapping:     b.Config.Mapping,
 		}
-		g.Go(func() error { return br.Run(gctx) })
+		g.Go(func() error {
+			defer close(brokerDone)
+			return br.Run(gctx)
+		})
+	} else {
+		close(brokerDone)
 	}
 	g.Go(func() error {
 		<-gctx.Done()
 		grace := opts.shutdownGrace
 		if grace <= 0 {
 			grace = shutdownGrace
+		}
+		// The broker finishes the messages in hand first, while their
+		// clients are still connected: closed under its fan-out, they
+		// were found gone and the message deleted. It receives no more;
+		// what waits in the queue is for the next broker.
+		if !opts.NoBroker {
+			logger.Info("shutting down: finishing the messages in hand")
+			if opts.awaitingBroker != nil {
+				opts.awaitingBroker()
+			}
+			t := time.NewTimer(grace)
+			select {
+			case <-brokerDone:
+			case <-t.C:
+				logger.Warn("shutting down: the broker did not finish the messages in hand within " + grace.String() + "; closing the connections anyway")
+			}
+			t.Stop()
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
+	"github.com/socks-dev/socks/store"
 )
 
 // openState opens the local backend on state dir dir, each call a
@@ -513,5 +515,117 @@ func TestCtrlCWhileStartingEndsCleanly(t *testing.T) {
 		if v, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement); err != nil || ok {
 			t.Errorf("record left behind: %q %v %v", v, ok, err)
 		}
+	}
+}
+
+// holdStore is the local store whose target lookups (the broker's, once it
+// has a message in hand) first call hold.
+type holdStore struct {
+	*local.Store
+	hold func()
+}
+
+func (s holdStore) FindTargetIDs(ctx context.Context, users, topics []string, now time.Time) ([]string, error) {
+	s.hold()
+	return s.Store.FindTargetIDs(ctx, users, topics, now)
+}
+
+// TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame: Ctrl-C
+// while the broker handles a message lets the broker finish it before
+// the gateway closes its clients, so a client connected when it was
+// published gets it, then 1001. The two ran at once: the clients were
+// closed under the broker's fan-out, which found them gone (410), deleted
+// the message and reported it gone, though they were there when it was
+// published.
+func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
+	opts := testOptions(t)
+	inHand, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	open := opts.Backend
+	opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+		b, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b.Store = holdStore{Store: b.DB.Store(), hold: func() {
+			once.Do(func() { close(inHand) })
+			<-release
+		}}
+		return b, nil
+	}
+	awaiting := make(chan struct{})
+	opts.awaitingBroker = func() { close(awaiting) }
+	wsURL := make(chan string, 1)
+	opts.Ready = func(ws, _ string) { wsURL <- ws }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	var u string
+	select {
+	case u = <-wsURL:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	b, err := open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := store.IssueChatterID(context.Background(), b.Store, "Friendless", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ws, _, err := websocket.DefaultDialer.DialContext(dctx, u+"?geek=Friendless&topic=updates&id="+id, nil)
+	dcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	frames := make(chan string, 4) // each message, then the close
+	go func() {
+		defer close(frames)
+		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				frames <- "error: " + err.Error()
+				return
+			}
+			frames <- string(data)
+		}
+	}()
+	if _, err := b.Queue.Send(context.Background(), []byte(`{"id":"m-1","users":["Friendless"],"topics":["updates"],"body":"plays-updated"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inHand:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the broker never took the message")
+	}
+
+	cancel() // Ctrl-C with the message in hand
+	var got []string
+	select {
+	case <-awaiting: // the shutdown waits for the broker
+	case f := <-frames: // the gateway closed the client first
+		got = append(got, f)
+	}
+	close(release)
+	for f := range frames {
+		got = append(got, f)
+	}
+	if len(got) != 2 || got[0] != `"plays-updated"` || !strings.Contains(got[1], "1001") {
+		t.Errorf("the client read %q; want the message, then the close frame 1001", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not end")
 	}
 }
