@@ -541,9 +541,9 @@ func (c *conn) write(m outbound) error {
 // end (the client's answering close frame) for at most closeGrace, and
 // closes the connection. A client closed for its own conduct (1008 slow
 // consumer or flood, 1009 too big) loses what is queued for it and not yet
-// started; any other (1001 going away, 1000 deleted) first gets it, in
-// order, for at most writeWait: the broker counted those messages
-// delivered.
+// started; any other (1001 going away, 1000 deleted, its own close frame)
+// first gets it, in order, for at most writeWait: the broker counted those
+// messages delivered.
 func (c *conn) finish() {
 	defer close(c.finished)
 	c.wmu.Lock() // a $connect, an upgrade or a write in progress ends first
@@ -568,6 +568,16 @@ func (c *conn) finish() {
 		case <-t.C:
 		}
 		t.Stop()
+	} else {
+		// gorilla has answered the client's close frame (or, for a frame
+		// that broke the protocol, sent 1002) behind the backlog: both go
+		// out first, or the client sees no answer (1006). A connection
+		// that broke (1006) gets a short wait: its writes fail at once.
+		d := writeWait
+		if c.closeCode == websocket.CloseAbnormalClosure {
+			d = closeGrace
+		}
+		c.fc.waitFlushed(d)
 	}
 	ws.Close()
 }

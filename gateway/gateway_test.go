@@ -1808,19 +1808,28 @@ func TestConnectionIDsFollowEachOther(t *testing.T) {
 func TestAClosedClientGetsItsBacklogBeforeTheCloseFrame(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		close func(t *testing.T, g *Gateway, addr, id string)
+		close func(t *testing.T, g *Gateway, addr, id string, ws *websocket.Conn)
 		code  int
 	}{
-		{"shutdown", func(t *testing.T, g *Gateway, _, _ string) {
+		{"shutdown", func(t *testing.T, g *Gateway, _, _ string, _ *websocket.Conn) {
 			ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
 			defer cancel()
 			if err := g.Shutdown(ctx); err != nil {
 				t.Errorf("Shutdown: %v", err)
 			}
 		}, websocket.CloseGoingAway},
-		{"DELETE", func(t *testing.T, _ *Gateway, addr, id string) {
+		{"DELETE", func(t *testing.T, _ *Gateway, addr, id string, _ *websocket.Conn) {
 			if status := rawManagement(t, http.MethodDelete, "http://"+addr+"/@connections/"+url.PathEscape(id), nil, true).StatusCode; status != http.StatusNoContent {
 				t.Errorf("DELETE: status %d", status)
+			}
+		}, websocket.CloseNormalClosure},
+		// The client's own close frame is answered after the backlog
+		// too: the socket was closed under it, so the client saw 1006
+		// (abnormal closure, no answer to its close) and lost the
+		// messages the broker had counted delivered.
+		{"the client's close frame", func(t *testing.T, _ *Gateway, _, _ string, ws *websocket.Conn) {
+			if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(wait)); err != nil {
+				t.Errorf("close frame: %v", err)
 			}
 		}, websocket.CloseNormalClosure},
 	} {
@@ -1848,7 +1857,7 @@ func TestAClosedClientGetsItsBacklogBeforeTheCloseFrame(t *testing.T) {
 			closed := make(chan struct{})
 			go func() {
 				defer close(closed)
-				tc.close(t, g, addr, id)
+				tc.close(t, g, addr, id, ws)
 			}()
 			for i, w := range want {
 				if got := readMessage(t, ws); !bytes.Equal(got, w) {
