@@ -151,8 +151,8 @@ files), to look for leaks.`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Addr, "addr", DefaultAddr, "address to listen on (port 0 picks a free port)")
 	fl.StringVar(&opts.Stage, "stage", "", "also accept connections at /STAGE, as API Gateway does")
-	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", pubsub.IdleTimeout, "close connections idle this long")
-	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this")
+	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", pubsub.IdleTimeout, "close connections idle this long (at most API Gateway's 10m)")
+	fl.DurationVar(&opts.MaxDuration, "max-duration", pubsub.MaxConnectionDuration, "close connections older than this (at most API Gateway's 2h)")
 	fl.IntVar(&opts.MaxTopics, "max-topics", pubsub.MaxTopicsPerConnection, "topics one connection may follow (1 to 50)")
 	fl.IntVar(&opts.MaxConnectionsPerGeek, "max-connections-per-geek", routes.DefaultMaxConnectionsPerGeek, "live connections one geek may hold; more are refused with 429")
 	fl.IntVar(&opts.MaxConnections, "max-connections", DefaultMaxConnections, "open connections this gateway serves; more are refused with 503")
@@ -446,6 +446,14 @@ func validPort(p string) bool {
 func (opts *Options) checkLimits() error {
 	if _, port, err := net.SplitHostPort(opts.Addr); err != nil || !validPort(port) {
 		return cmdutil.FlagErrorf("--addr %q: give HOST:PORT, as %s (port 0 picks a free one)", opts.Addr, DefaultAddr)
+	}
+	// API Gateway's limits hold whatever one asks: a client that worked
+	// locally for longer would be cut off on AWS.
+	if opts.IdleTimeout > pubsub.IdleTimeout {
+		return cmdutil.FlagErrorf("--idle-timeout %v is longer than API Gateway's %v: the local gateway keeps AWS's limits (shorten them to test, never lengthen them)", opts.IdleTimeout, pubsub.IdleTimeout)
+	}
+	if opts.MaxDuration > pubsub.MaxConnectionDuration {
+		return cmdutil.FlagErrorf("--max-duration %v is longer than API Gateway's %v: the local gateway keeps AWS's limits (shorten them to test, never lengthen them)", opts.MaxDuration, pubsub.MaxConnectionDuration)
 	}
 	if opts.MaxTopics < 1 || opts.MaxTopics > pubsub.MaxTopicsPerConnection {
 		return cmdutil.FlagErrorf("--max-topics %d is out of range: give 1 to %d", opts.MaxTopics, pubsub.MaxTopicsPerConnection)

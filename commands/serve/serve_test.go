@@ -133,6 +133,35 @@ func TestPprofNamedLoopbackThatResolvesElsewhereIsRefused(t *testing.T) {
 	}
 }
 
+// TestTimeoutsPastAPIGatewaysAreUsageErrors: API Gateway closes a
+// connection after 10 minutes idle and 2 hours in all, whatever one
+// asks; the flags may shorten them, not lengthen them. A longer
+// --max-duration also wrote records that `socks prune-stale` (for which
+// 2 hours is dead) deleted under live connections, which then got
+// nothing.
+func TestTimeoutsPastAPIGatewaysAreUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		idle, dur time.Duration
+		flag      string // "" when accepted
+	}{
+		{pubsub.IdleTimeout, pubsub.MaxConnectionDuration, ""},
+		{time.Second, time.Minute, ""},
+		{pubsub.IdleTimeout + time.Second, pubsub.MaxConnectionDuration, "--idle-timeout"},
+		{pubsub.IdleTimeout, pubsub.MaxConnectionDuration + time.Second, "--max-duration"},
+	} {
+		opts := testOptions(t)
+		opts.IdleTimeout, opts.MaxDuration = tc.idle, tc.dur
+		err := opts.checkLimits()
+		var fe *cmdutil.FlagError
+		switch {
+		case tc.flag == "" && err != nil:
+			t.Errorf("--idle-timeout %v --max-duration %v: %v", tc.idle, tc.dur, err)
+		case tc.flag != "" && (!errors.As(err, &fe) || !strings.HasPrefix(err.Error(), tc.flag)):
+			t.Errorf("--idle-timeout %v --max-duration %v: %v; want a usage error about %s", tc.idle, tc.dur, err, tc.flag)
+		}
+	}
+}
+
 func TestABadStageIsAUsageErrorBeforeAnythingOpens(t *testing.T) {
 	for _, stage := range []string{"a/b", "dev stage", "../x", "é"} {
 		t.Run(stage, func(t *testing.T) {
