@@ -1589,7 +1589,13 @@ func TestAManagementCallWhoseBodyStallsIsLetGo(t *testing.T) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(wait))
-			fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: unsigned\r\nContent-Length: 100\r\n\r\nonly a part", addr)
+			// With signatures required, the header claims the gateway's
+			// key and the time now, or the body is not even read.
+			auth, now := "unsigned", time.Now().UTC()
+			if creds != nil {
+				auth = "AWS4-HMAC-SHA256 Credential=" + creds.AccessKeyID + "/" + now.Format("20060102") + "/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+			}
+			fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nX-Amz-Date: %s\r\nContent-Length: 100\r\n\r\nonly a part", addr, auth, now.Format("20060102T150405Z"))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatalf("no answer to a call whose body stalled: %v", err)
@@ -1868,6 +1874,48 @@ func TestAClosedClientGetsItsBacklogBeforeTheCloseFrame(t *testing.T) {
 				t.Errorf("close %d after the backlog; want %d", code, tc.code)
 			}
 			<-closed
+		})
+	}
+}
+
+// TestACallWithoutTheKeyIsRefusedBeforeItsBodyIsRead: on a gateway that
+// requires signatures (off loopback, anyone may call), a call that is not
+// signed, or not with the gateway's access key, or signed at a time out
+// of bounds, is refused before its body is read: it used to be read
+// first (up to 128 KB, for up to 30 s), so anyone could make the gateway
+// hold a body per call it opened.
+func TestACallWithoutTheKeyIsRefusedBeforeItsBodyIsRead(t *testing.T) {
+	h := newFakeHandler()
+	creds := &Credentials{AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"}
+	_, addr := start(t, h, Options{Credentials: creds})
+	now := time.Now().UTC()
+	for name, auth := range map[string]string{
+		"not SigV4":          "Bearer abc",
+		"another access key": "AWS4-HMAC-SHA256 Credential=AKOTHER/" + now.Format("20060102") + "/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+		"signed an hour ago": "AWS4-HMAC-SHA256 Credential=AKSOCKSTEST/" + now.Add(-time.Hour).Format("20060102") + "/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+	} {
+		t.Run(name, func(t *testing.T) {
+			date := now.Format("20060102T150405Z")
+			if strings.Contains(name, "hour") {
+				date = now.Add(-time.Hour).Format("20060102T150405Z")
+			}
+			c, err := net.DialTimeout("tcp", addr, wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(wait))
+			// The body is promised, and would be sent after a 100 Continue.
+			fmt.Fprintf(c, "POST /@connections/someone HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nX-Amz-Date: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+				addr, auth, date, pubsub.MaxMessageBytes)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d; want 403 before the body (no 100 Continue)", resp.StatusCode)
+			}
 		})
 	}
 }

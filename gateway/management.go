@@ -54,15 +54,21 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 		return
 	}
 	if creds := g.opts.Credentials; creds != nil {
+		// Who may send a body is checked before it is read: the form,
+		// the access key and the time the signature claims.
+		auth, err := parseSigV4(r, *creds, time.Now())
+		if err != nil {
+			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
+			return
+		}
 		// The body is part of the signature: read it (bounded) first.
 		body, err := io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
 			return
 		}
-		// A body over the limit is refused with 413 below, unread, signed
-		// or not.
-		if err := verifySigV4(r, body, *creds, time.Now()); err != nil && len(body) <= pubsub.MaxMessageBytes {
+		// A body over the limit is refused with 413 below, unread.
+		if err := auth.verify(r, body, *creds); err != nil && len(body) <= pubsub.MaxMessageBytes {
 			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
 			return
 		}
