@@ -75,6 +75,14 @@ type conn struct {
 	// nextPing is the time since start of the next ping (the sweeper's
 	// own).
 	nextPing time.Duration
+	// posted counts the messages posted to the client (the Management
+	// API, the in-process pusher): activity for the idle timeout, as on
+	// API Gateway. The sweeper notes when it sees the count change
+	// (lastPost, the time since start; seenPosts), so that a post costs
+	// one atomic add.
+	posted    atomic.Uint32
+	seenPosts uint32
+	lastPost  time.Duration
 
 	accepted  atomic.Bool // its $connect accepted it (set before the 101)
 	closeOnce sync.Once
@@ -156,6 +164,16 @@ func (c *conn) enqueue(m outbound) bool {
 		c.writeFailed(err)
 		return false
 	}
+	return true
+}
+
+// post enqueues a message posted to the client (see enqueue), which
+// counts as activity for the idle timeout.
+func (c *conn) post(m outbound) bool {
+	if !c.enqueue(m) {
+		return false
+	}
+	c.posted.Add(1)
 	return true
 }
 

@@ -71,8 +71,10 @@ type Options struct {
 	// Routes are the action route keys besides $default, for example
 	// "subscribe", "unsubscribe", "ping".
 	Routes []string
-	// IdleTimeout closes a connection that sent nothing for this long
-	// (default pubsub.IdleTimeout).
+	// IdleTimeout closes a connection over which nothing was sent for
+	// this long, either way: no message from the client, none posted to
+	// it (the gateway's pings and the client's answers do not count), as
+	// API Gateway's idle timeout (default pubsub.IdleTimeout).
 	IdleTimeout time.Duration
 	// MaxDuration closes a connection this long after it opened (default
 	// pubsub.MaxConnectionDuration).
@@ -404,7 +406,8 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 
 // sweep is the one timer of every connection, until Shutdown ends: each
 // tick it pings the connections due a ping (every Options.pingPeriod) and closes
-// with 1001 those quiet for IdleTimeout or open for MaxDuration. It ticks
+// with 1001 those idle for IdleTimeout (nothing from the client, nothing
+// posted to it) or open for MaxDuration. It ticks
 // every maxSweepPeriod, or more often when a timeout is short.
 func (g *Gateway) sweep() {
 	period := min(maxSweepPeriod, g.opts.IdleTimeout/8, g.opts.MaxDuration/8, g.opts.pingPeriod/8)
@@ -428,16 +431,19 @@ func (g *Gateway) sweep() {
 func (g *Gateway) sweepConns(timers, idle bool) {
 	var ping, timedOut []*conn
 	now := time.Now()
-	g.mu.RLock() // nextPing is the sweeper's own
+	g.mu.RLock() // nextPing, seenPosts and lastPost are the sweeper's own
 	for _, c := range g.conns {
 		if c.ws == nil || c.isClosing() {
 			continue
+		}
+		if n := c.posted.Load(); n != c.seenPosts {
+			c.seenPosts, c.lastPost = n, g.opts.since(c.start)
 		}
 		age := now.Sub(c.start)
 		switch {
 		case timers && age >= g.opts.MaxDuration:
 			timedOut = append(timedOut, c)
-		case idle && g.opts.since(c.start)-time.Duration(c.lastActive.Load()) >= g.opts.IdleTimeout:
+		case idle && g.opts.since(c.start)-max(time.Duration(c.lastActive.Load()), c.lastPost) >= g.opts.IdleTimeout:
 			timedOut = append(timedOut, c)
 		case timers && age >= c.nextPing:
 			c.nextPing = age + g.opts.pingPeriod

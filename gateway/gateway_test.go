@@ -574,6 +574,101 @@ func TestIdleConnectionIsClosedWithGoingAway(t *testing.T) {
 	}
 }
 
+// TestMessagesPostedToAClientKeepItActiveAsOnAWS: API Gateway's idle
+// timeout counts messages sent either way, so a client that only
+// receives (a dashboard told something every few minutes) stays
+// connected; the local gateway closed it 10 minutes after its last
+// message of its own, however much was posted to it. The gateway's own
+// pings do not count.
+func TestMessagesPostedToAClientKeepItActiveAsOnAWS(t *testing.T) {
+	var elapsed atomic.Int64
+	advance := func(d time.Duration) { elapsed.Add(int64(d)) }
+	tick := make(chan time.Time)
+	h := newFakeHandler()
+	const idle = 10 * time.Minute
+	g, addr := start(t, h, Options{IdleTimeout: idle, idleTick: tick, pingPeriod: time.Millisecond,
+		since: func(time.Time) time.Duration { return time.Duration(elapsed.Load()) }})
+	ws, id := connect(t, h, addr)
+	// The client reads all the time: messages, the gateway's pings (each
+	// answered), and at last the close frame.
+	pings := make(chan struct{}, 1)
+	ws.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wait))
+	})
+	messages, closed := make(chan string, 4), make(chan error, 1)
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				closed <- err
+				return
+			}
+			messages <- string(data)
+		}
+	}()
+	// fire sweeps once with the idle clock as it is; the second send
+	// returns once the first sweep is done.
+	fire := func() {
+		t.Helper()
+		for range 2 {
+			select {
+			case tick <- time.Now():
+			case <-time.After(wait):
+				t.Fatal("the idle sweep is not waiting")
+			}
+		}
+	}
+	for i, post := range []func() error{
+		func() error { return g.Pusher().Post(ctxT(t), id, []byte("in process")) },
+		func() error {
+			if s := rawManagement(t, http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), []byte("over HTTP"), true).StatusCode; s != http.StatusOK {
+				return fmt.Errorf("status %d", s)
+			}
+			return nil
+		},
+	} {
+		advance(idle * 3 / 4)
+		if err := post(); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+		select {
+		case <-messages:
+		case err := <-closed:
+			t.Fatalf("post %d: closed: %v", i, err)
+		case <-time.After(wait):
+			t.Fatalf("post %d never arrived", i)
+		}
+		fire()
+		advance(idle * 3 / 4) // the client has been quiet for longer than idle
+		fire()
+		if g.Count() != 1 {
+			t.Fatalf("post %d: closed %v after the post, the client quiet since its start", i, idle*3/4)
+		}
+	}
+	// Pinged meanwhile, and nothing either way for the idle timeout:
+	// closed with 1001.
+	select {
+	case <-pings:
+	case <-time.After(wait):
+		t.Fatal("never pinged")
+	}
+	advance(idle / 4)
+	fire()
+	select {
+	case err := <-closed:
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "Going away" {
+			t.Fatalf("read error %v, want close 1001 Going away", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("not closed after the idle timeout")
+	}
+}
+
 func TestConnectionIsClosedAtTheMaximumDuration(t *testing.T) {
 	h := newFakeHandler()
 	const maxDuration = 400 * time.Millisecond

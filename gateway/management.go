@@ -109,7 +109,7 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		return
 	}
 	c := g.lookup(r.Context(), id)
-	if c == nil || !c.enqueue(outbound{kind: websocket.TextMessage, data: data}) {
+	if c == nil || !c.post(outbound{kind: websocket.TextMessage, data: data}) {
 		writeGone(w)
 		return
 	}

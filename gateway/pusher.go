@@ -83,7 +83,7 @@ func (p *pusher) Post(ctx context.Context, id string, data []byte) error {
 	if err != nil {
 		return &store.PushError{Kind: store.KindOther, Op: op, ConnectionID: id, Err: err}
 	}
-	if !c.enqueue(outbound{kind: websocket.TextMessage, data: pr.data, pm: pr.pm}) {
+	if !c.post(outbound{kind: websocket.TextMessage, data: pr.data, pm: pr.pm}) {
 		return pushError(store.KindGone, op, id, http.StatusGone)
 	}
 	return nil
