@@ -399,6 +399,13 @@ func Run(ctx context.Context, opts *Options) error {
 		if grace <= 0 {
 			grace = shutdownGrace
 		}
+		if b.DB != nil {
+			// Not found from now on: a publish --wait is told at once
+			// that no gateway runs, rather than queueing for a broker
+			// that receives nothing more (the lock, held till the end,
+			// still keeps another serve out).
+			forget(b, mgmtURL)
+		}
 		// The broker finishes the messages in hand first, while their
 		// clients are still connected: closed under its fan-out, they
 		// were found gone and the message deleted. It receives no more;
@@ -547,12 +554,13 @@ func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 }
 
 // runningError says that another gateway holds the state dir, with its
-// record when it has written one (it may be starting).
+// record when it has one (it may be starting, or stopping: the record
+// goes at Ctrl-C).
 func runningError(ctx context.Context, b *backend.Backend) error {
 	if err := checkNotRunning(ctx, b); err != nil {
 		return err
 	}
-	return fmt.Errorf("%w (starting, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
+	return fmt.Errorf("%w (starting, stopping, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }
 
 func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {

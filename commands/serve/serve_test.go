@@ -559,16 +559,25 @@ func (s holdStore) FindTargetIDs(ctx context.Context, users, topics []string, no
 	return s.Store.FindTargetIDs(ctx, users, topics, now)
 }
 
-// TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame: Ctrl-C
-// while the broker handles a message lets the broker finish it before
-// the gateway closes its clients, so a client connected when it was
-// published gets it, then 1001. The two ran at once: the clients were
-// closed under the broker's fan-out, which found them gone (410), deleted
-// the message and reported it gone, though they were there when it was
-// published.
-func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
+// inHandServe is a serve whose broker holds a message for a connected
+// client (in its target lookup) until release is closed.
+type inHandServe struct {
+	b        *backend.Backend // another handle on the state dir
+	cancel   context.CancelFunc
+	awaiting chan struct{} // closed when Ctrl-C's shutdown waits for the broker
+	release  chan struct{}
+	frames   chan string // what the client reads: each message, then the error that ended it
+	done     chan error  // serve's end
+}
+
+// serveWithAMessageInHand starts serve, connects Friendless (updates) and
+// publishes "plays-updated" to it; it returns once the broker has the
+// message in hand.
+func serveWithAMessageInHand(t *testing.T) *inHandServe {
+	t.Helper()
 	opts := testOptions(t)
-	inHand, release := make(chan struct{}), make(chan struct{})
+	s := &inHandServe{awaiting: make(chan struct{}), release: make(chan struct{}), frames: make(chan string, 4), done: make(chan error, 1)}
+	inHand := make(chan struct{})
 	var once sync.Once
 	open := opts.Backend
 	opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
@@ -578,22 +587,21 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 		}
 		b.Store = holdStore{Store: b.DB.Store(), hold: func() {
 			once.Do(func() { close(inHand) })
-			<-release
+			<-s.release
 		}}
 		return b, nil
 	}
-	awaiting := make(chan struct{})
-	opts.awaitingBroker = func() { close(awaiting) }
+	opts.awaitingBroker = func() { close(s.awaiting) }
 	wsURL := make(chan string, 1)
 	opts.Ready = func(ws, _ string) { wsURL <- ws }
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, opts) }()
+	s.cancel = cancel
+	t.Cleanup(cancel)
+	go func() { s.done <- Run(ctx, opts) }()
 	var u string
 	select {
 	case u = <-wsURL:
-	case err := <-done:
+	case err := <-s.done:
 		t.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
@@ -602,6 +610,7 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.b = b
 	id, _, err := store.IssueChatterID(context.Background(), b.Store, "Friendless", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -612,18 +621,17 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Close()
-	frames := make(chan string, 4) // each message, then the close
+	t.Cleanup(func() { ws.Close() })
 	go func() {
-		defer close(frames)
+		defer close(s.frames)
 		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
-				frames <- "error: " + err.Error()
+				s.frames <- "error: " + err.Error()
 				return
 			}
-			frames <- string(data)
+			s.frames <- string(data)
 		}
 	}()
 	if _, err := b.Queue.Send(context.Background(), []byte(`{"id":"m-1","users":["Friendless"],"topics":["updates"],"body":"plays-updated"}`)); err != nil {
@@ -634,27 +642,72 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the broker never took the message")
 	}
+	return s
+}
 
-	cancel() // Ctrl-C with the message in hand
-	var got []string
+// wait waits for serve to end, without an error.
+func (s *inHandServe) wait(t *testing.T) {
+	t.Helper()
 	select {
-	case <-awaiting: // the shutdown waits for the broker
-	case f := <-frames: // the gateway closed the client first
-		got = append(got, f)
-	}
-	close(release)
-	for f := range frames {
-		got = append(got, f)
-	}
-	if len(got) != 2 || got[0] != `"plays-updated"` || !strings.Contains(got[1], "1001") {
-		t.Errorf("the client read %q; want the message, then the close frame 1001", got)
-	}
-	select {
-	case err := <-done:
+	case err := <-s.done:
 		if err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not end")
 	}
+}
+
+// TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame: Ctrl-C
+// while the broker handles a message lets the broker finish it before
+// the gateway closes its clients, so a client connected when it was
+// published gets it, then 1001. The two ran at once: the clients were
+// closed under the broker's fan-out, which found them gone (410), deleted
+// the message and reported it gone, though they were there when it was
+// published.
+func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
+	s := serveWithAMessageInHand(t)
+	s.cancel() // Ctrl-C with the message in hand
+	var got []string
+	select {
+	case <-s.awaiting: // the shutdown waits for the broker
+	case f := <-s.frames: // the gateway closed the client first
+		got = append(got, f)
+	}
+	close(s.release)
+	for f := range s.frames {
+		got = append(got, f)
+	}
+	if len(got) != 2 || got[0] != `"plays-updated"` || !strings.Contains(got[1], "1001") {
+		t.Errorf("the client read %q; want the message, then the close frame 1001", got)
+	}
+	s.wait(t)
+}
+
+// TestAGatewayShuttingDownIsNoLongerFoundByPublishers: from Ctrl-C on,
+// the gateway's record is gone, so that `socks publish --wait` (and
+// --direct) is told at once that no gateway runs. It stayed while the
+// gateway shut down, its broker receiving nothing more, so a publish
+// --wait then queued its message and waited for a report until its
+// timeout.
+func TestAGatewayShuttingDownIsNoLongerFoundByPublishers(t *testing.T) {
+	s := serveWithAMessageInHand(t)
+	if _, _, err := s.b.Gateway(context.Background()); err != nil {
+		t.Fatalf("the running gateway is not found: %v", err)
+	}
+	s.cancel() // Ctrl-C; the shutdown is held while the broker has the message
+	var err error
+	select {
+	case <-s.awaiting:
+		_, _, err = s.b.Gateway(context.Background())
+	case f := <-s.frames:
+		t.Errorf("the client read %q before the broker finished", f)
+	}
+	close(s.release)
+	if !errors.Is(err, backend.ErrNoGateway) {
+		t.Errorf("during the shutdown: Gateway = %v; want ErrNoGateway", err)
+	}
+	for range s.frames {
+	}
+	s.wait(t)
 }
