@@ -124,6 +124,9 @@ type Options struct {
 	// on it checks every connection once.
 	since    func(time.Time) time.Duration
 	idleTick chan time.Time
+	// idleSwept, when set, receives once the sweep of each idleTick
+	// value is done.
+	idleSwept chan struct{}
 	// pingPeriod is how often each client is pinged (default pingPeriod).
 	pingPeriod time.Duration
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
@@ -422,6 +425,9 @@ func (g *Gateway) sweep() {
 			g.sweepConns(true, idleTick == nil)
 		case <-idleTick:
 			g.sweepConns(false, true)
+			if g.opts.idleSwept != nil {
+				g.opts.idleSwept <- struct{}{}
+			}
 		}
 	}
 }

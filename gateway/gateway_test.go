@@ -586,7 +586,8 @@ func TestMessagesPostedToAClientKeepItActiveAsOnAWS(t *testing.T) {
 	tick := make(chan time.Time)
 	h := newFakeHandler()
 	const idle = 10 * time.Minute
-	g, addr := start(t, h, Options{IdleTimeout: idle, idleTick: tick, pingPeriod: time.Millisecond,
+	swept := make(chan struct{})
+	g, addr := start(t, h, Options{IdleTimeout: idle, idleTick: tick, idleSwept: swept, pingPeriod: time.Millisecond,
 		since: func(time.Time) time.Duration { return time.Duration(elapsed.Load()) }})
 	ws, id := connect(t, h, addr)
 	// The client reads all the time: messages, the gateway's pings (each
@@ -610,16 +611,19 @@ func TestMessagesPostedToAClientKeepItActiveAsOnAWS(t *testing.T) {
 			messages <- string(data)
 		}
 	}()
-	// fire sweeps once with the idle clock as it is; the second send
-	// returns once the first sweep is done.
+	// fire sweeps once with the idle clock as it is, and returns once the
+	// sweep is done.
 	fire := func() {
 		t.Helper()
-		for range 2 {
-			select {
-			case tick <- time.Now():
-			case <-time.After(wait):
-				t.Fatal("the idle sweep is not waiting")
-			}
+		select {
+		case tick <- time.Now():
+		case <-time.After(wait):
+			t.Fatal("the idle sweep is not waiting")
+		}
+		select {
+		case <-swept:
+		case <-time.After(wait):
+			t.Fatal("the idle sweep did not end")
 		}
 	}
 	for i, post := range []func() error{
