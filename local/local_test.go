@@ -764,3 +764,31 @@ func TestAWriteCancelledMidwaySaysCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteAllConnectionsLeavesNoRecordAndNoTarget: what a gateway that
+// starts deletes (the records of one that was killed) is gone with its
+// subscriptions, and a cached target lookup does not still name it.
+func TestDeleteAllConnectionsLeavesNoRecordAndNoTarget(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx, now := t.Context(), time.Now()
+	for i := range 3 {
+		c := pubsub.Connection{ID: fmt.Sprintf("c%d=", i), Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Store().PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, err := db.Store().FindTargetIDs(ctx, nil, []string{"updates"}, now); err != nil || len(ids) != 3 {
+		t.Fatalf("before: targets %q, %v; want 3", ids, err)
+	}
+	n, err := db.Store().DeleteAllConnections(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteAllConnections = %d, %v; want 3", n, err)
+	}
+	if ids, err := db.Store().FindTargetIDs(ctx, nil, []string{"updates"}, now); err != nil || len(ids) != 0 {
+		t.Errorf("after: targets %q, %v; want none", ids, err)
+	}
+	var subs int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions`).Scan(&subs); err != nil || subs != 0 {
+		t.Errorf("%d subscriptions left (%v); want none", subs, err)
+	}
+}

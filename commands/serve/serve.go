@@ -209,6 +209,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	forgot := 0
 	// On the AWS backend serve runs a local gateway over the AWS store and
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
@@ -229,6 +230,13 @@ func Run(ctx context.Context, opts *Options) error {
 			if err := checkNotRunning(ctx, b); err != nil {
 				return err
 			}
+		} else {
+			// The one gateway of the state dir: the connection records
+			// in it are those of a gateway that was killed before its
+			// $disconnects, counting against their geeks' caps.
+			if forgot, err = b.DB.Store().DeleteAllConnections(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -239,6 +247,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	if forgot > 0 {
+		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)
+	}
 
 	site := web.SiteOptions{}
 	if pageMayIssue(ln.Addr(), b.DB != nil) {
