@@ -226,6 +226,18 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 	return ws, mgmt, nil
 }
 
+// WatchStateFile returns nil when ctx ends, or an error (wrapping
+// local.ErrReplaced) as soon as the local state file was deleted or
+// replaced under this process, which must then stop: it would go on with a
+// file no other process sees. On AWS it waits for ctx.
+func (b *Backend) WatchStateFile(ctx context.Context) error {
+	if b.DB == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return b.DB.WatchReplaced(ctx)
+}
+
 // HoldBroker makes this process known as a running broker of the local
 // state dir, until release is called or the process ends; brokers may run
 // side by side, each holding it. On AWS, where the broker is the Lambda

@@ -7,7 +7,14 @@ package e2e
 // docs/reliability.md names these tests.
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestAGeekAtItsCapReconnectsAfterServeIsKilled: a `socks serve` killed
@@ -39,5 +46,64 @@ func TestAGeekAtItsCapReconnectsAfterServeIsKilled(t *testing.T) {
 	})
 	if p := parseListenLine(t, m); !listenBodyIs(t, p, `{"after":"kill"}`) {
 		t.Errorf("got %s; want {\"after\":\"kill\"}", p.Body)
+	}
+}
+
+// TestServeStopsWhenItsStateFileIsDeleted: a state file deleted (or
+// replaced) under a running `socks serve` left serve on a file no other
+// process can open: publishes went into a new file that serve never read,
+// told that no gateway was running while serve still held its clients.
+// Serve (and a `socks broker` beside it) must stop, saying why, closing
+// its clients so that they reconnect to the next serve, which delivers
+// from the new file.
+func TestServeStopsWhenItsStateFileIsDeleted(t *testing.T) {
+	t.Parallel()
+	for _, withBroker := range []bool{false, true} {
+		name := "serve"
+		if withBroker {
+			name = "serve --no-broker and socks broker"
+		}
+		t.Run(name+" stop", func(t *testing.T) {
+			t.Parallel()
+			s := newStack(t)
+			var procs []*proc
+			var srv *server
+			if withBroker {
+				srv = s.serve("--no-broker")
+				procs = append(procs, srv.proc, s.broker())
+			} else {
+				srv = s.serve()
+				procs = append(procs, srv.proc)
+			}
+			conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				if err := os.Remove(filepath.Join(s.dir, "socks.db"+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					t.Fatal(err)
+				}
+			}
+
+			for _, p := range procs {
+				code, exited := p.wait(stopTimeout + startTimeout)
+				if !exited {
+					t.Fatalf("socks %s still runs %s after its state file was deleted\nstderr: %q", p.args[0], stopTimeout+startTimeout, p.stderr)
+				}
+				if code != 1 || !strings.Contains(p.stderr.String(), "was deleted or replaced") {
+					t.Errorf("socks %s exited %d; want 1 with an error saying the state file was deleted or replaced\nstderr: %q", p.args[0], code, p.stderr)
+				}
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(receiveTimeout))
+			if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+				t.Errorf("the client's connection ended with %v; want a close frame 1001", err)
+			}
+
+			next := s.serve()
+			conn = mustDial(t, next.connectURL("alice", s.issue("alice"), "updates"))
+			if rep := s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":1}`); rep.Report.Delivered != 1 {
+				t.Errorf("publish --wait reported %s; want delivered=1", rep)
+			}
+			if got := readText(t, conn); got != `{"n":1}` {
+				t.Errorf("got %q; want %q", got, `{"n":1}`)
+			}
+		})
 	}
 }

@@ -95,6 +95,9 @@ type DB struct {
 	sql  *sql.DB
 	path string
 	opts Options
+	// file is the state file as it was opened, to tell when the path
+	// names another file (or none) since (WatchReplaced).
+	file os.FileInfo
 
 	// writeSem serialises this process's write transactions, so that they
 	// wait on a Go channel (honouring their context) instead of spinning in
@@ -142,7 +145,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
 	}
-	if err := f.Close(); err != nil {
+	fi, err := f.Stat()
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
 
@@ -165,6 +173,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,
+		file:     fi,
 		opts:     opts.withDefaults(),
 		writeSem: make(chan struct{}, 1),
 		wake:     make(chan struct{}),
@@ -219,6 +228,38 @@ func openError(path string, err error) error {
 		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
 	}
 	return fmt.Errorf("opening state file %s: %w", path, err)
+}
+
+// ErrReplaced says that the state file was deleted, moved away or
+// replaced while this process had it open.
+var ErrReplaced = errors.New("was deleted or replaced while socks ran")
+
+// replacedCheck is how often WatchReplaced looks at the state file.
+const replacedCheck = time.Second
+
+// WatchReplaced checks every second that the state file's path still
+// names the file Open opened. It returns nil when ctx ends, and an error
+// wrapping ErrReplaced once the path names another file or none: the DB
+// then writes to a file no other process opens (their messages go to the
+// new one), so a long-running process must stop rather than go on.
+func (db *DB) WatchReplaced(ctx context.Context) error {
+	t := time.NewTicker(replacedCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		fi, err := os.Stat(db.path)
+		switch {
+		case errors.Is(err, os.ErrNotExist) || err == nil && !os.SameFile(fi, db.file):
+			return fmt.Errorf("state file %s %w: this process used the deleted file, which no other socks process sees; start it again", db.path, ErrReplaced)
+		case err != nil:
+			// Unreadable for now (permissions changed): SQLite's own
+			// reads and writes say what is wrong; look again later.
+		}
+	}
 }
 
 // Path returns the absolute path of the state file.

@@ -792,3 +792,44 @@ func TestDeleteAllConnectionsLeavesNoRecordAndNoTarget(t *testing.T) {
 		t.Errorf("%d subscriptions left (%v); want none", subs, err)
 	}
 }
+
+// TestWatchReplacedSeesTheStateFileDeletedOrReplaced: WatchReplaced ends
+// with ErrReplaced once the path names another file or none, and with nil
+// when its context ends while the file is still the one opened.
+func TestWatchReplacedSeesTheStateFileDeletedOrReplaced(t *testing.T) {
+	replace := map[string]func(t *testing.T, path string){
+		"deleted": func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"replaced by another file": func(t *testing.T, path string) {
+			other := path + ".new"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, fn := range replace {
+		t.Run("a state file "+name+" is seen", func(t *testing.T) {
+			db := openTest(t, Options{})
+			fn(t, db.Path())
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := db.WatchReplaced(ctx); !errors.Is(err, ErrReplaced) {
+				t.Errorf("WatchReplaced = %v; want ErrReplaced", err)
+			}
+		})
+	}
+	t.Run("a state file left alone is watched until the context ends", func(t *testing.T) {
+		db := openTest(t, Options{})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*replacedCheck+replacedCheck/2)
+		defer cancel()
+		if err := db.WatchReplaced(ctx); err != nil {
+			t.Errorf("WatchReplaced = %v; want nil", err)
+		}
+	})
+}

@@ -358,6 +358,9 @@ func Run(ctx context.Context, opts *Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ln) })
+	// A state file deleted or replaced under serve: stop rather than
+	// serve a file no other process sees.
+	g.Go(func() error { return b.WatchStateFile(gctx) })
 	if pprofLn != nil {
 		srv := pprofServer()
 		g.Go(func() error {
