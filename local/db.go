@@ -216,6 +216,9 @@ func openError(path string, err error) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
 	}
+	if d := diskError(path, err); d != nil {
+		return d
+	}
 	if errors.Is(err, errForeign) {
 		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	}
@@ -328,7 +331,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-db.writeSem }()
-	return retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) })
+	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }))
 }
 
 // writeUncancelled is write for fn that runs its statements with the
@@ -346,9 +349,9 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 	}
 	defer func() { <-db.writeSem }()
 	txCtx := context.WithoutCancel(ctx)
-	return retryBusy(ctx, func() error {
+	return db.writeError(retryBusy(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
-	})
+	}))
 }
 
 // writeDurable is write with synchronous=FULL for this transaction: when
@@ -364,7 +367,7 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 		return ctx.Err()
 	}
 	defer func() { <-db.writeSem }()
-	return retryBusy(ctx, func() error {
+	return db.writeError(retryBusy(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {
 			return err
@@ -381,7 +384,29 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 			}
 		}()
 		return runTx(ctx, conn, nil, fn)
-	})
+	}))
+}
+
+// writeError says in the user's words why a write failed where SQLite
+// says "database or disk is full" (ENOSPC) or "disk I/O error" (EFBIG
+// past a file size limit, EIO).
+func (db *DB) writeError(err error) error {
+	if d := diskError(db.path, err); d != nil {
+		return d
+	}
+	return err
+}
+
+// diskError is the error of a write to the state file at path that
+// failed for want of room (or an I/O error), or nil for any other error.
+func diskError(path string, err error) error {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)
+	case sqlite3.SQLITE_IOERR:
+		return fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)
+	}
+	return nil
 }
 
 // read runs fn in a read transaction, so that its statements see one

@@ -84,7 +84,11 @@ func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sending %d messages to the local queue: %w", len(bodies), err)
+		what := fmt.Sprintf("%d messages", len(bodies))
+		if len(bodies) == 1 {
+			what = "a message"
+		}
+		return nil, fmt.Errorf("sending %s to the local queue: %w", what, err)
 	}
 	q.db.notify()
 	return ids, nil
