@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,63 @@ func TestServeStopsWhenItsStateFileIsDeleted(t *testing.T) {
 				t.Errorf("got %q; want %q", got, `{"n":1}`)
 			}
 		})
+	}
+}
+
+// TestConcurrentPublishesAreAllDelivered starts dozens of `socks publish`
+// processes at once against a running serve, half of them with --wait:
+// the state file's lock is contended from every side (their sends, the
+// broker's receives and deletes, the reports), which must make writers
+// wait, never fail with SQLite's "database is locked". Every publish is
+// acknowledged, and every acknowledged message reaches the client; each
+// --wait reports its own delivery.
+func TestConcurrentPublishesAreAllDelivered(t *testing.T) {
+	t.Parallel()
+	const publishes = 32
+	s := newStack(t)
+	srv := s.serve()
+	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+	got := make(chan string, 2*publishes)
+	go func() {
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return // the test closed it
+			}
+			got <- string(data)
+		}
+	}()
+
+	procs := make([]*proc, publishes)
+	for i := range procs {
+		args := []string{"publish", "--geek", "alice", "--topic", "updates", "--body", fmt.Sprintf(`{"n":%d}`, i), "--state-dir", s.dir}
+		if i%2 == 1 {
+			args = append(args, "--wait", "--wait-timeout", "60s", "--json")
+		}
+		procs[i] = start(t, args...)
+	}
+	want := map[string]bool{}
+	for i, p := range procs {
+		r := p.result()
+		if r.code != 0 || strings.Contains(strings.ToLower(r.stderr), "locked") {
+			t.Errorf("publish %d of %d at once:\n%s", i+1, publishes, r)
+			continue
+		}
+		want[fmt.Sprintf(`{"n":%d}`, i)] = true
+		if i%2 == 1 {
+			if rep := parseReport(t, r); rep.Report.Delivered != 1 {
+				t.Errorf("publish %d --wait reported %s; want delivered=1", i+1, rep)
+			}
+		}
+	}
+	timer := time.NewTimer(faultTimeout)
+	defer timer.Stop()
+	for len(want) > 0 {
+		select {
+		case m := <-got:
+			delete(want, m)
+		case <-timer.C:
+			t.Fatalf("after %s the client still lacks %d acknowledged messages: %v", faultTimeout, len(want), want)
+		}
 	}
 }
