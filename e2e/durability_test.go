@@ -7,10 +7,13 @@ package e2e
 // docs/reliability.md names these tests.
 
 import (
+	"bytes"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +167,58 @@ func TestConcurrentPublishesAreAllDelivered(t *testing.T) {
 		case <-timer.C:
 			t.Fatalf("after %s the client still lacks %d acknowledged messages: %v", faultTimeout, len(want), want)
 		}
+	}
+}
+
+// TestDoctorSaysAStateFileIsDamaged: a state file with a damaged page (a
+// bad disk, a copy taken while socks wrote) opens, and a read of a table
+// the damage spares works: `socks doctor` must not call it ok but say it
+// is damaged, and what to do.
+func TestDoctorSaysAStateFileIsDamaged(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	for i := range 3 {
+		s.must("publish", "--topic", "updates", "--body", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	path := filepath.Join(s.dir, "socks.db")
+	damagePage(t, path, "queue")
+
+	r := s.run("doctor")
+	if r.code != 1 || !regexp.MustCompile(`(?m)^fail\tstate file\t.*is damaged.*\t.*move the file away`).MatchString(r.stdout) {
+		t.Errorf("want exit 1 and the state file check failing, saying it is damaged and what to do:\n%s", r)
+	}
+}
+
+// damagePage overwrites the first page of table in the SQLite file at
+// path (no socks process may have it open) with bytes that are no b-tree
+// page, as a bad sector would.
+func damagePage(t *testing.T, path, table string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page, size int64
+	err = db.QueryRow(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&page)
+	if err == nil {
+		err = db.QueryRow(`PRAGMA page_size`).Scan(&size)
+	}
+	if err == nil {
+		// Everything into the main file, so that the damage is what a
+		// reader finds.
+		_, err = db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatalf("reading the layout of %s: %v", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xff}, int(size)), (page-1)*size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -263,6 +264,48 @@ func (db *DB) WatchReplaced(ctx context.Context) error {
 			// reads and writes say what is wrong; look again later.
 		}
 	}
+}
+
+// ErrDamaged says that the state file failed SQLite's check of its
+// structure: pages that are no b-tree pages, or indexes that do not match
+// their tables (a bad disk, a copy taken while it was written).
+var ErrDamaged = errors.New("is damaged")
+
+// CheckIntegrity reads the whole state file with SQLite's quick_check and
+// returns an error wrapping ErrDamaged, naming the first problems, when
+// its structure is damaged: reads of what the damage spares still work,
+// so the file opens and other reads may not notice.
+func (db *DB) CheckIntegrity(ctx context.Context) error {
+	var problems []string
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		problems = nil
+		rows, err := tx.QueryContext(ctx, `PRAGMA quick_check(3)`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			for _, line := range strings.Split(p, "\n") {
+				if line != "" && !strings.HasPrefix(line, "*** in database ") {
+					problems = append(problems, line)
+				}
+			}
+		}
+		return rows.Err()
+	})
+	switch {
+	case sqliteCode(err) == sqlite3.SQLITE_CORRUPT || sqliteCode(err) == sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("state file %s %w: %w", db.path, ErrDamaged, err)
+	case err != nil:
+		return fmt.Errorf("checking state file %s: %w", db.path, err)
+	case len(problems) == 1 && problems[0] == "ok":
+		return nil
+	}
+	return fmt.Errorf("state file %s %w: %s", db.path, ErrDamaged, strings.Join(problems, "; "))
 }
 
 // Path returns the absolute path of the state file.

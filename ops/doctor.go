@@ -63,6 +63,9 @@ type Env struct {
 	// create an empty one).
 	StateFile        string
 	StateFileMissing bool
+	// StateFileErr is what the check of the opened state file's structure
+	// found wrong (local.DB.CheckIntegrity).
+	StateFileErr error
 
 	// Store and Queue are the opened backend's, nil when OpenErr says why
 	// not.
@@ -251,6 +254,10 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
+	case errors.Is(env.StateFileErr, local.ErrDamaged):
+		return fail(env.StateFileErr.Error(), "stop the socks processes that use it and move the file away (socks creates a new one; what it held is lost), or save what SQLite can read with `sqlite3 "+env.StateFile+" .recover`; or "+stateDirFix)
+	case env.StateFileErr != nil:
+		return fail(env.StateFileErr.Error(), "check that the file and its directory are readable, then run the doctor again")
 	}
 	// A read of the connections table shows that the schema is readable.
 	_, err := env.Store.GetConnection(ctx, "doctor-"+randomConnectionID())
