@@ -222,3 +222,48 @@ func damagePage(t *testing.T, path, table string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported kills `socks
+// broker` with SIGKILL while it has a message in hand (serve answers every
+// post after 2 s, so the message is received but not delivered yet): the
+// message comes back after the broker's visibility timeout, the next
+// broker delivers it, and a `publish --wait` that waited across the kill
+// reports that delivery.
+func TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve("--no-broker", "--faults", "slow=1:2s")
+	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+	first := s.broker("--visibility", "5s")
+	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
+		"--wait", "--wait-timeout", "60s", "--json", "--state-dir", s.dir)
+
+	q := s.openState().Queue()
+	deadline := time.Now().Add(receiveTimeout)
+	for {
+		st, err := q.Stats(testContext(t, commandTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.InFlight == 1 {
+			break // received: in the broker's hand
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not receive the message within %s: %+v\nbroker: %s", receiveTimeout, st, first.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	first.kill()
+	s.broker("--visibility", "5s")
+
+	r := wait.result()
+	if r.code != 0 {
+		t.Fatalf("publish --wait across the kill:\n%s", r)
+	}
+	if rep := parseReport(t, r); rep.Report.Targets != 1 || rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait reported %s; want targets=1 delivered=1", rep)
+	}
+	if got := readText(t, conn); got != `{"n":1}` {
+		t.Errorf("got %q; want %q", got, `{"n":1}`)
+	}
+}
