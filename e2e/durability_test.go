@@ -226,9 +226,10 @@ func damagePage(t *testing.T, path, table string) {
 // TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported kills `socks
 // broker` with SIGKILL while it has a message in hand (serve answers every
 // post after 2 s, so the message is received but not delivered yet): the
-// message comes back after the broker's visibility timeout, the next
-// broker delivers it, and a `publish --wait` that waited across the kill
-// reports that delivery.
+// next broker, finding no other running, takes it back at once and
+// delivers it (before, it waited out the dead broker's visibility timeout;
+// 5 s here), and a `publish --wait` that waited across the kill reports
+// that delivery.
 func TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -238,21 +239,7 @@ func TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported(t *testing.T) {
 	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
 		"--wait", "--wait-timeout", "60s", "--json", "--state-dir", s.dir)
 
-	q := s.openState().Queue()
-	deadline := time.Now().Add(receiveTimeout)
-	for {
-		st, err := q.Stats(testContext(t, commandTimeout))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.InFlight == 1 {
-			break // received: in the broker's hand
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not receive the message within %s: %+v\nbroker: %s", receiveTimeout, st, first.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.awaitInHand(1)
 	first.kill()
 	s.broker("--visibility", "5s")
 
@@ -265,5 +252,67 @@ func TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported(t *testing.T) {
 	}
 	if got := readText(t, conn); got != `{"n":1}` {
 		t.Errorf("got %q; want %q", got, `{"n":1}`)
+	}
+}
+
+// awaitInHand waits (bounded by receiveTimeout) until a broker has
+// received n messages: hidden on the queue, not yet settled.
+func (s *stack) awaitInHand(n int) {
+	s.t.Helper()
+	q := s.openState().Queue()
+	deadline := time.Now().Add(receiveTimeout)
+	for {
+		st, err := q.Stats(testContext(s.t, commandTimeout))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if st.InFlight == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("a broker did not receive %d messages within %s: %+v", n, receiveTimeout, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAMessageInHandOfAKilledServeReachesTheReconnectedListener kills
+// `socks serve` with SIGKILL while its broker has a message in hand (every
+// post answered after 2 s). The next serve starts without a broker, its
+// listener reconnects (as `socks listen` does), and then a broker starts:
+// no broker of the state dir is left to finish the message, so the queue
+// gives it back at once, not after the dead broker's 60 s visibility
+// timeout; it reaches the reconnected listener, and a `publish --wait`
+// that waited across the kill reports that delivery.
+func TestAMessageInHandOfAKilledServeReachesTheReconnectedListener(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	first := s.serve("--faults", "slow=1:2s")
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json")
+	l.waitConnected(true)
+	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
+		"--wait", "--wait-timeout", "60s", "--json", "--state-dir", s.dir)
+	s.awaitInHand(1)
+	first.kill()
+
+	s.serve("--no-broker")
+	waitListenLine(t, l.stdout, "a connected state line after the restart", reconnectWait, func(s string) bool {
+		p := parseListenLine(t, s)
+		return p.Kind == "state" && p.State == "connected"
+	})
+	broker := s.broker()
+
+	r := wait.result()
+	if r.code != 0 {
+		t.Fatalf("publish --wait across the kill:\n%s\nbroker: %s", r, broker.stderr)
+	}
+	if rep := parseReport(t, r); rep.Report.Targets != 1 || rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait reported %s; want targets=1 delivered=1 (the reconnected listener)", rep)
+	}
+	m, _ := waitListenLine(t, l.stdout, "the message in hand at the kill", listenWait, func(s string) bool {
+		return parseListenLine(t, s).Kind == "message"
+	})
+	if p := parseListenLine(t, m); !listenBodyIs(t, p, `{"n":1}`) {
+		t.Errorf("got %s; want {\"n\":1}", p.Body)
 	}
 }

@@ -133,13 +133,16 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
+		return err
+	}
 	// On the local backend publish --wait asks whether a broker runs.
 	release, err := b.HoldBroker()
 	if err != nil {
 		return err
 	}
 	defer release()
-	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,

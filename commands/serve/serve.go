@@ -323,6 +323,10 @@ func Run(ctx context.Context, opts *Options) error {
 			// let go after the record is gone, so that one during the
 			// shutdown is told that no gateway runs, not that a gateway
 			// runs without a broker.
+			if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
+				_ = ln.Close()
+				return err
+			}
 			release, err := b.HoldBroker()
 			if err != nil {
 				_ = ln.Close()
