@@ -97,7 +97,8 @@ func TestCtrlCClosesClientsCleanly(t *testing.T) {
 // that its client's connection record stays behind, publishes while no
 // gateway runs, and starts a new serve: the waiting message is handled (not
 // lost, not failed), and the dead connection is forgotten by the new serve
-// as it starts, so it is no target.
+// as it starts, so it is no target. (Its client never reconnects, so the
+// new serve's broker waits out its reconnect grace, 10 s, first.)
 func TestMessageOutlivesAKilledGateway(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)

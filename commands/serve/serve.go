@@ -45,6 +45,31 @@ const DefaultAddr = "127.0.0.1:8765"
 // frames and for Management API calls to end before dropping them.
 const shutdownGrace = 5 * time.Second
 
+// reconnectGrace bounds how long serve, starting after a gateway that was
+// killed with clients connected, waits for them to reconnect before its
+// broker delivers: `socks listen` and socks.js retry after 0.5 s, 1 s,
+// 2 s, 4 s, ..., so those dropped a few seconds before are back within it.
+const reconnectGrace = 10 * time.Second
+
+// awaitReconnects waits until the gateway holds n connections, grace
+// passes or ctx ends, and returns how many it holds.
+func awaitReconnects(ctx context.Context, gw *gateway.Gateway, n int, grace time.Duration) int {
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for gw.Count() < n {
+		select {
+		case <-ctx.Done():
+			return gw.Count()
+		case <-deadline.C:
+			return gw.Count()
+		case <-tick.C:
+		}
+	}
+	return gw.Count()
+}
+
 // Options are the inputs of `socks serve`.
 type Options struct {
 	IO      *iostreams.IOStreams
@@ -400,7 +425,18 @@ func Run(ctx context.Context, opts *Options) error {
 			Logger:      logger.With("component", "broker"),
 			Mapping:     b.Config.Mapping,
 		}
-		g.Go(func() error { return br.Run(gctx) })
+		g.Go(func() error {
+			if forgot > 0 {
+				// Recovering from a gateway killed with clients
+				// connected: the messages waiting now (published while
+				// it was down, or given back from its broker) would reach
+				// only the clients back already.
+				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", forgot, "at_most", reconnectGrace)
+				back := awaitReconnects(gctx, gw, forgot, reconnectGrace)
+				logger.Info("delivering", "reconnected", back, "of", forgot)
+			}
+			return br.Run(gctx)
+		})
 	}
 	g.Go(func() error {
 		<-gctx.Done()
