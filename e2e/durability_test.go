@@ -225,23 +225,26 @@ func damagePage(t *testing.T, path, table string) {
 
 // TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported kills `socks
 // broker` with SIGKILL while it has a message in hand (serve answers every
-// post after 2 s, so the message is received but not delivered yet): the
+// post after 8 s, so the message is received but not delivered yet): the
 // next broker, finding no other running, takes it back at once and
-// delivers it (before, it waited out the dead broker's visibility timeout;
-// 5 s here), and a `publish --wait` that waited across the kill reports
+// delivers it (before, it waited out the dead broker's visibility timeout,
+// 30 s here), and a `publish --wait` that waited across the kill reports
 // that delivery.
 func TestAMessageInHandOfAKilledBrokerIsDeliveredAndReported(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	srv := s.serve("--no-broker", "--faults", "slow=1:2s")
+	// Every post is answered after 8 s (under the 10 s post timeout): the
+	// message stays in the first broker's hand that long, for the test
+	// to see; the next broker's post is answered after 8 s too.
+	srv := s.serve("--no-broker", "--faults", "slow=1:8s")
 	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
-	first := s.broker("--visibility", "5s")
+	first := s.broker("--visibility", "30s")
 	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
 		"--wait", "--wait-timeout", "60s", "--json", "--state-dir", s.dir)
 
 	s.awaitInHand(1)
 	first.kill()
-	s.broker("--visibility", "5s")
+	s.broker("--visibility", "30s")
 
 	r := wait.result()
 	if r.code != 0 {
@@ -277,8 +280,8 @@ func (s *stack) awaitInHand(n int) {
 }
 
 // TestAMessageInHandOfAKilledServeReachesTheReconnectedListener kills
-// `socks serve` with SIGKILL while its broker has a message in hand (every
-// post answered after 2 s), and starts serve again. No broker of the
+// `socks serve` with SIGKILL while its broker has a message in hand (no
+// post answered before the post timeout), and starts serve again. No broker of the
 // state dir is left to finish the message, so the new serve's broker takes
 // it back at once (not after the dead broker's 60 s visibility timeout);
 // but it first gives the killed gateway's clients time to reconnect (as
@@ -288,7 +291,9 @@ func (s *stack) awaitInHand(n int) {
 func TestAMessageInHandOfAKilledServeReachesTheReconnectedListener(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	first := s.serve("--faults", "slow=1:2s")
+	// Every post is answered after a minute, past the broker's 10 s post
+	// timeout: the message stays in the first serve's hand until the kill.
+	first := s.serve("--faults", "slow=1:1m")
 	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json")
 	l.waitConnected(true)
 	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
