@@ -347,7 +347,8 @@ func Run(ctx context.Context, opts *Options) error {
 			// so that a publish --wait that follows finds the broker; and
 			// let go after the record is gone, so that one during the
 			// shutdown is told that no gateway runs, not that a gateway
-			// runs without a broker.
+			// runs without a broker. Before it, what brokers killed
+			// with messages in hand left hidden is given back.
 			if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
 				_ = ln.Close()
 				return err
@@ -433,7 +434,7 @@ func Run(ctx context.Context, opts *Options) error {
 				// only the clients back already.
 				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", forgot, "at_most", reconnectGrace)
 				back := awaitReconnects(gctx, gw, forgot, reconnectGrace)
-				logger.Info("delivering", "reconnected", back, "of", forgot)
+				logger.Info("delivering", "reconnected", back, "clients", forgot)
 			}
 			return br.Run(gctx)
 		})
