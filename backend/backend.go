@@ -132,7 +132,7 @@ func ensureDir(dir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return fmt.Errorf("state dir %s is not writable: %w (set --state-dir or %s to a writable directory)", dir, unwrapPath(err), config.EnvStateDir)
+		return fmt.Errorf("state dir %s %w: %w (make it writable by this user, or set --state-dir or %s to a writable directory)", dir, local.ErrNotWritable, unwrapPath(err), config.EnvStateDir)
 	}
 	name := f.Name()
 	_ = f.Close()

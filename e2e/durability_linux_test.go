@@ -8,6 +8,9 @@ package e2e
 // ignores SIGXFSZ, so the write fails, not the process.
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -109,5 +112,64 @@ func TestServeOnAFullDiskKeepsDeliveringAndRecovers(t *testing.T) {
 	}
 	if r := s.run("doctor"); r.code != 0 || !strings.Contains(r.stdout, "ok\tstate file") {
 		t.Errorf("doctor after serve's failed writes:\n%s", r)
+	}
+}
+
+// runUnprivileged is stack.run for a socks process that the permissions
+// of files bind: as root, setpriv drops the capability to override them
+// (CAP_DAC_OVERRIDE) from the process; as another user, nothing is needed.
+func (s *stack) runUnprivileged(args ...string) result {
+	s.t.Helper()
+	var via []string
+	if os.Geteuid() == 0 {
+		via = []string{"setpriv", "--bounding-set=-dac_override,-dac_read_search"}
+	}
+	return runVia(s.t, via, socksEnv(s.t.TempDir()), nil, append(args, "--state-dir", s.dir)...)
+}
+
+// TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix: a state dir
+// or a state file the user cannot write is named as what it is, and
+// doctor's fix is to make it writable, never to move the file away (which
+// would lose the queue, dead letters and chatter IDs it holds).
+func TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+	file := filepath.Join(s.dir, "socks.db")
+	for _, tc := range []struct {
+		name, path, says string
+	}{
+		{"a read-only state dir", s.dir, "state dir " + s.dir + " is not writable"},
+		{"a read-only state file", file, "state file " + file + " is not writable"},
+	} {
+		t.Run(tc.name+" is named, with the fix", func(t *testing.T) {
+			defer chmod(t, tc.path, 0o500)()
+			checkFailure(t, s.runUnprivileged("publish", "--topic", "updates", "--body", `{"n":"refused"}`), 1, tc.says)
+			r := s.runUnprivileged("doctor")
+			if r.code != 1 || !regexp.MustCompile(`(?m)^fail\tstate file\t.*`+regexp.QuoteMeta(tc.says)+`.*\t.*writable`).MatchString(r.stdout) || strings.Contains(r.stdout, "move the file away") {
+				t.Errorf("want the state file check failing, naming %q, with a fix that makes it writable (not moving the file away):\n%s", tc.says, r)
+			}
+		})
+	}
+	if n := s.queued(t); n != 1 {
+		t.Errorf("the queue holds %d messages; want the 1 published before", n)
+	}
+}
+
+// chmod sets the permissions of path to mode and returns what sets them
+// back.
+func chmod(t *testing.T, path string, mode os.FileMode) (restore func()) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err == nil {
+		err = os.Chmod(path, mode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Chmod(path, fi.Mode().Perm()); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	dir := filepath.Dir(abs)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+		return nil, dirNotWritable(dir, err)
 	}
 	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
@@ -144,7 +145,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// -wal and -shm files the same mode.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+		if _, serr := os.Stat(abs); serr == nil && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("state file %s %w: permission denied; make it writable by this user (chmod u+w %s), or set --state-dir or SOCKS_STATE_DIR", abs, ErrNotWritable, abs)
+		}
+		return nil, dirNotWritable(dir, err)
 	}
 	fi, err := f.Stat()
 	if err == nil {
@@ -211,6 +215,20 @@ func dsn(abs string) string {
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
 }
 
+// ErrNotWritable says that this user cannot write the state dir or the
+// state file: its permissions, or a read-only file system. Making it
+// writable is the fix; moving the file away would lose what it holds.
+var ErrNotWritable = errors.New("is not writable")
+
+// dirNotWritable is the error of a state dir that cannot be written.
+func dirNotWritable(dir string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("state dir %s %w: %w; make it writable by this user, or set --state-dir or SOCKS_STATE_DIR", dir, ErrNotWritable, err)
+}
+
 // openError turns a failure to open or migrate into an error that says what
 // to do about it.
 func openError(path string, err error) error {
@@ -227,7 +245,7 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
-		return fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", filepath.Dir(path), err)
+		return dirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
 	}

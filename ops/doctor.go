@@ -252,6 +252,8 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
 	case errors.Is(env.OpenErr, local.ErrNewerSchema):
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
+	case errors.Is(env.OpenErr, local.ErrNotWritable):
+		return fail(env.OpenErr.Error(), "make the state dir and its files writable by the user running socks (keep them: they hold the queue, the dead letters and the chatter IDs), or "+stateDirFix)
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	case errors.Is(env.StateFileErr, local.ErrDamaged):
