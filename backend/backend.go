@@ -132,7 +132,7 @@ func ensureDir(dir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return fmt.Errorf("state dir %s is not writable: %w (set --state-dir or %s to a writable directory)", dir, unwrapPath(err), config.EnvStateDir)
+		return fmt.Errorf("state dir %s %w: %w (make it writable by this user, or set --state-dir or %s to a writable directory)", dir, local.ErrNotWritable, unwrapPath(err), config.EnvStateDir)
 	}
 	name := f.Name()
 	_ = f.Close()
@@ -226,6 +226,18 @@ func (b *Backend) Gateway(ctx context.Context) (websocketURL, managementURL stri
 	return ws, mgmt, nil
 }
 
+// WatchStateFile returns nil when ctx ends, or an error (wrapping
+// local.ErrReplaced) as soon as the local state file was deleted or
+// replaced under this process, which must then stop: it would go on with a
+// file no other process sees. On AWS it waits for ctx.
+func (b *Backend) WatchStateFile(ctx context.Context) error {
+	if b.DB == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return b.DB.WatchReplaced(ctx)
+}
+
 // HoldBroker makes this process known as a running broker of the local
 // state dir, until release is called or the process ends; brokers may run
 // side by side, each holding it. On AWS, where the broker is the Lambda
@@ -313,27 +325,65 @@ func (b *Backend) Broker() error {
 	if b.DB == nil {
 		return nil
 	}
-	probe := filepath.Join(b.Config.StateDir, BrokerProbeFile)
-	turn, err := filelock.Within(probeWait, func() (*filelock.Lock, bool, error) { return filelock.TryExclusive(probe) })
+	running, err := b.whileNoBroker(nil)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil // cannot tell: assume one runs, as before brokers were known
 	}
+	if err != nil || running {
+		return err
+	}
+	return ErrNoBroker
+}
+
+// GiveBackOrphans makes the messages hidden on the local queue visible at
+// once when no broker of the state dir runs, and returns how many: they
+// were received by brokers that died with them in hand (kill -9, a crash),
+// and would otherwise wait out their visibility timeout. A broker calls it
+// as it starts, before HoldBroker. With another broker running, or on AWS
+// (where SQS keeps its own visibility), it gives back nothing.
+func (b *Backend) GiveBackOrphans(ctx context.Context) (int, error) {
+	if b.DB == nil {
+		return 0, nil
+	}
+	n := 0
+	_, err := b.whileNoBroker(func() (err error) {
+		n, err = b.DB.Queue().GiveBackInFlight(ctx)
+		return err
+	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return 0, nil // brokers go unseen here: none can be known gone
+	}
+	return n, err
+}
+
+// whileNoBroker takes the probes' turn and reports whether a broker runs
+// (holds the broker lock). When none does, it runs fn (if any) holding
+// that lock exclusively, so that no broker starts meanwhile.
+func (b *Backend) whileNoBroker(fn func() error) (running bool, err error) {
+	probe := filepath.Join(b.Config.StateDir, BrokerProbeFile)
+	turn, err := filelock.Within(probeWait, func() (*filelock.Lock, bool, error) { return filelock.TryExclusive(probe) })
+	if errors.Is(err, errors.ErrUnsupported) {
+		return false, err
+	}
 	if errors.Is(err, filelock.ErrTimeout) {
-		return fmt.Errorf("cannot tell whether a broker runs in %s: another socks process has held %s for %s (is one stopped?)", b.Config.StateDir, probe, probeWait)
+		return false, fmt.Errorf("cannot tell whether a broker runs in %s: another socks process has held %s for %s (is one stopped?)", b.Config.StateDir, probe, probeWait)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
+		return false, fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
 	defer turn.Unlock()
 	l, got, err := filelock.TryExclusive(filepath.Join(b.Config.StateDir, BrokerLockFile))
 	if err != nil {
-		return fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
+		return false, fmt.Errorf("cannot tell whether a broker runs in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
 	if !got {
-		return nil // a broker holds it
+		return true, nil // a broker holds it
 	}
-	_ = l.Unlock()
-	return ErrNoBroker
+	defer l.Unlock()
+	if fn != nil {
+		return false, fn()
+	}
+	return false, nil
 }
 
 // Reachable reports whether something accepts TCP connections at the host

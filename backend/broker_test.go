@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/config"
 )
@@ -270,4 +271,52 @@ func TestARecordWhoseGatewayHoldsNoLockIsNotBelieved(t *testing.T) {
 	if _, got, err := b.Gateway(t.Context()); !errors.Is(err, ErrNoGateway) {
 		t.Fatalf("after its gateway died: Gateway = %q, %v; want ErrNoGateway", got, err)
 	}
+}
+
+// TestOrphansAreGivenBackOnlyWhenNoBrokerRuns: a message hidden on the
+// local queue is given back at once when no broker runs (its receiver
+// died with it), and left alone while a broker that may still handle it
+// holds on.
+func TestOrphansAreGivenBackOnlyWhenNoBrokerRuns(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, config.Config{Backend: config.BackendLocal, StateDir: t.TempDir()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Queue.Send(ctx, []byte(`{"topics":["updates"],"body":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := b.Queue.Receive(ctx, 1, time.Hour, 0); err != nil || len(msgs) != 1 {
+		t.Fatalf("Receive = %d messages, %v; want 1", len(msgs), err)
+	}
+	inFlight := func(t *testing.T, want int) {
+		t.Helper()
+		st, err := b.Queue.Stats(ctx)
+		if err != nil || st.InFlight != want || st.Visible != 1-want {
+			t.Fatalf("Stats = %+v, %v; want %d in flight of 1", st, err, want)
+		}
+	}
+
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("with a broker running, nothing is given back", func(t *testing.T) {
+		if n, err := b.GiveBackOrphans(ctx); n != 0 || err != nil {
+			t.Errorf("GiveBackOrphans = %d, %v; want 0, nil", n, err)
+		}
+		inFlight(t, 1)
+	})
+	release()
+	t.Run("with none, the hidden message is given back", func(t *testing.T) {
+		if n, err := b.GiveBackOrphans(ctx); n != 1 || err != nil {
+			t.Errorf("GiveBackOrphans = %d, %v; want 1, nil", n, err)
+		}
+		inFlight(t, 0)
+		msgs, err := b.Queue.Receive(ctx, 1, time.Hour, 0)
+		if err != nil || len(msgs) != 1 || msgs[0].ReceiveCount != 2 {
+			t.Errorf("Receive = %+v, %v; want the message, received for the second time", msgs, err)
+		}
+	})
 }

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// broker starts `socks broker` on the stack's state dir and waits
-// (bounded) until it has started, and so is known to publish.
-func (s *stack) broker() *proc {
+// broker starts `socks broker --wait 1s EXTRA` on the stack's state dir
+// and waits (bounded) until it has started, and so is known to publish.
+func (s *stack) broker(extra ...string) *proc {
 	s.t.Helper()
-	p := start(s.t, "broker", "--wait", "1s", "--state-dir", s.dir)
+	p := start(s.t, append([]string{"broker", "--wait", "1s", "--state-dir", s.dir}, extra...)...)
 	p.awaitStderr("broker started", startTimeout)
 	return p
 }

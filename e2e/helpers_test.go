@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -194,8 +195,16 @@ func runSocks(t testing.TB, stdin io.Reader, args ...string) result {
 // runEnv runs the binary with env and args, bounded by commandTimeout.
 func runEnv(t testing.TB, env []string, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return runVia(t, nil, env, stdin, args...)
+}
+
+// runVia is runEnv with the binary run by the command via (its argv, the
+// binary and args following it), as `sh -c 'ulimit -f 0; exec "$@"' sh`.
+func runVia(t testing.TB, via []string, env []string, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx := testContext(t, commandTimeout)
-	cmd := exec.CommandContext(ctx, socksBin, args...)
+	argv := append(append(slices.Clone(via), socksBin), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer

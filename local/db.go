@@ -21,9 +21,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +97,9 @@ type DB struct {
 	sql  *sql.DB
 	path string
 	opts Options
+	// file is the state file as it was opened, to tell when the path
+	// names another file (or none) since (WatchReplaced).
+	file os.FileInfo
 
 	// writeSem serialises this process's write transactions, so that they
 	// wait on a Go channel (honouring their context) instead of spinning in
@@ -131,7 +136,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	dir := filepath.Dir(abs)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+		return nil, dirNotWritable(dir, err)
 	}
 	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
@@ -140,9 +145,17 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// -wal and -shm files the same mode.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", dir, err)
+		if _, serr := os.Stat(abs); serr == nil && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("state file %s %w: permission denied; make it writable by this user (chmod u+w %s), or set --state-dir or SOCKS_STATE_DIR", abs, ErrNotWritable, abs)
+		}
+		return nil, dirNotWritable(dir, err)
 	}
-	if err := f.Close(); err != nil {
+	fi, err := f.Stat()
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
 
@@ -165,6 +178,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{
 		sql:      sqldb,
 		path:     abs,
+		file:     fi,
 		opts:     opts.withDefaults(),
 		writeSem: make(chan struct{}, 1),
 		wake:     make(chan struct{}),
@@ -201,11 +215,28 @@ func dsn(abs string) string {
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
 }
 
+// ErrNotWritable says that this user cannot write the state dir or the
+// state file: its permissions, or a read-only file system. Making it
+// writable is the fix; moving the file away would lose what it holds.
+var ErrNotWritable = errors.New("is not writable")
+
+// dirNotWritable is the error of a state dir that cannot be written.
+func dirNotWritable(dir string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("state dir %s %w: %w; make it writable by this user, or set --state-dir or SOCKS_STATE_DIR", dir, ErrNotWritable, err)
+}
+
 // openError turns a failure to open or migrate into an error that says what
 // to do about it.
 func openError(path string, err error) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	if d := diskError(path, err); d != nil {
+		return d
 	}
 	if errors.Is(err, errForeign) {
 		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
@@ -214,11 +245,85 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
-		return fmt.Errorf("state dir %s is not writable: %w; set --state-dir or SOCKS_STATE_DIR", filepath.Dir(path), err)
+		return dirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
 	}
 	return fmt.Errorf("opening state file %s: %w", path, err)
+}
+
+// ErrReplaced says that the state file was deleted, moved away or
+// replaced while this process had it open.
+var ErrReplaced = errors.New("was deleted or replaced while socks ran")
+
+// replacedCheck is how often WatchReplaced looks at the state file.
+const replacedCheck = time.Second
+
+// WatchReplaced checks every second that the state file's path still
+// names the file Open opened. It returns nil when ctx ends, and an error
+// wrapping ErrReplaced once the path names another file or none: the DB
+// then writes to a file no other process opens (their messages go to the
+// new one), so a long-running process must stop rather than go on.
+func (db *DB) WatchReplaced(ctx context.Context) error {
+	t := time.NewTicker(replacedCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		fi, err := os.Stat(db.path)
+		switch {
+		case errors.Is(err, os.ErrNotExist) || err == nil && !os.SameFile(fi, db.file):
+			return fmt.Errorf("state file %s %w: this process used the deleted file, which no other socks process sees; start it again", db.path, ErrReplaced)
+		case err != nil:
+			// Unreadable for now (permissions changed): SQLite's own
+			// reads and writes say what is wrong; look again later.
+		}
+	}
+}
+
+// ErrDamaged says that the state file failed SQLite's check of its
+// structure: pages that are no b-tree pages, or indexes that do not match
+// their tables (a bad disk, a copy taken while it was written).
+var ErrDamaged = errors.New("is damaged")
+
+// CheckIntegrity reads the whole state file with SQLite's quick_check and
+// returns an error wrapping ErrDamaged, naming the first problems, when
+// its structure is damaged: reads of what the damage spares still work,
+// so the file opens and other reads may not notice.
+func (db *DB) CheckIntegrity(ctx context.Context) error {
+	var problems []string
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		problems = nil
+		rows, err := tx.QueryContext(ctx, `PRAGMA quick_check(3)`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			for _, line := range strings.Split(p, "\n") {
+				if line != "" && !strings.HasPrefix(line, "*** in database ") {
+					problems = append(problems, line)
+				}
+			}
+		}
+		return rows.Err()
+	})
+	switch {
+	case sqliteCode(err) == sqlite3.SQLITE_CORRUPT || sqliteCode(err) == sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("state file %s %w: %w", db.path, ErrDamaged, err)
+	case err != nil:
+		return fmt.Errorf("checking state file %s: %w", db.path, err)
+	case len(problems) == 1 && problems[0] == "ok":
+		return nil
+	}
+	return fmt.Errorf("state file %s %w: %s", db.path, ErrDamaged, strings.Join(problems, "; "))
 }
 
 // Path returns the absolute path of the state file.
@@ -287,7 +392,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-db.writeSem }()
-	return retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) })
+	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }))
 }
 
 // writeUncancelled is write for fn that runs its statements with the
@@ -305,9 +410,9 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 	}
 	defer func() { <-db.writeSem }()
 	txCtx := context.WithoutCancel(ctx)
-	return retryBusy(ctx, func() error {
+	return db.writeError(retryBusy(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
-	})
+	}))
 }
 
 // writeDurable is write with synchronous=FULL for this transaction: when
@@ -323,7 +428,7 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 		return ctx.Err()
 	}
 	defer func() { <-db.writeSem }()
-	return retryBusy(ctx, func() error {
+	return db.writeError(retryBusy(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {
 			return err
@@ -340,7 +445,29 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 			}
 		}()
 		return runTx(ctx, conn, nil, fn)
-	})
+	}))
+}
+
+// writeError says in the user's words why a write failed where SQLite
+// says "database or disk is full" (ENOSPC) or "disk I/O error" (EFBIG
+// past a file size limit, EIO).
+func (db *DB) writeError(err error) error {
+	if d := diskError(db.path, err); d != nil {
+		return d
+	}
+	return err
+}
+
+// diskError is the error of a write to the state file at path that
+// failed for want of room (or an I/O error), or nil for any other error.
+func diskError(path string, err error) error {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)
+	case sqlite3.SQLITE_IOERR:
+		return fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)
+	}
+	return nil
 }
 
 // read runs fn in a read transaction, so that its statements see one

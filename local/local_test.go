@@ -764,3 +764,72 @@ func TestAWriteCancelledMidwaySaysCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteAllConnectionsLeavesNoRecordAndNoTarget: what a gateway that
+// starts deletes (the records of one that was killed) is gone with its
+// subscriptions, and a cached target lookup does not still name it.
+func TestDeleteAllConnectionsLeavesNoRecordAndNoTarget(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx, now := t.Context(), time.Now()
+	for i := range 3 {
+		c := pubsub.Connection{ID: fmt.Sprintf("c%d=", i), Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Store().PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, err := db.Store().FindTargetIDs(ctx, nil, []string{"updates"}, now); err != nil || len(ids) != 3 {
+		t.Fatalf("before: targets %q, %v; want 3", ids, err)
+	}
+	n, err := db.Store().DeleteAllConnections(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteAllConnections = %d, %v; want 3", n, err)
+	}
+	if ids, err := db.Store().FindTargetIDs(ctx, nil, []string{"updates"}, now); err != nil || len(ids) != 0 {
+		t.Errorf("after: targets %q, %v; want none", ids, err)
+	}
+	var subs int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions`).Scan(&subs); err != nil || subs != 0 {
+		t.Errorf("%d subscriptions left (%v); want none", subs, err)
+	}
+}
+
+// TestWatchReplacedSeesTheStateFileDeletedOrReplaced: WatchReplaced ends
+// with ErrReplaced once the path names another file or none, and with nil
+// when its context ends while the file is still the one opened.
+func TestWatchReplacedSeesTheStateFileDeletedOrReplaced(t *testing.T) {
+	replace := map[string]func(t *testing.T, path string){
+		"deleted": func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"replaced by another file": func(t *testing.T, path string) {
+			other := path + ".new"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, fn := range replace {
+		t.Run("a state file "+name+" is seen", func(t *testing.T) {
+			db := openTest(t, Options{})
+			fn(t, db.Path())
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := db.WatchReplaced(ctx); !errors.Is(err, ErrReplaced) {
+				t.Errorf("WatchReplaced = %v; want ErrReplaced", err)
+			}
+		})
+	}
+	t.Run("a state file left alone is watched until the context ends", func(t *testing.T) {
+		db := openTest(t, Options{})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*replacedCheck+replacedCheck/2)
+		defer cancel()
+		if err := db.WatchReplaced(ctx); err != nil {
+			t.Errorf("WatchReplaced = %v; want nil", err)
+		}
+	})
+}

@@ -84,7 +84,11 @@ func (q *Queue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sending %d messages to the local queue: %w", len(bodies), err)
+		what := fmt.Sprintf("%d messages", len(bodies))
+		if len(bodies) == 1 {
+			what = "a message"
+		}
+		return nil, fmt.Errorf("sending %s to the local queue: %w", what, err)
 	}
 	q.db.notify()
 	return ids, nil
@@ -295,6 +299,33 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 		q.db.notify()
 	}
 	return nil
+}
+
+// GiveBackInFlight makes every message hidden on the queue visible at
+// once and returns how many there were. Call it only when no receiver of
+// the queue runs (backend.HoldBroker finds no other broker): each such
+// message was then received by a broker that died with it in hand (kill
+// -9, a crash), or was put off for a retry by one that stopped, and would
+// otherwise wait out the rest of its visibility timeout (60 s). Receive
+// counts stay as they are, so a message that kills its brokers is still
+// dead-lettered after MaxReceives.
+func (q *Queue) GiveBackInFlight(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE queue SET visible_at = ? WHERE visible_at > ?`, visibleAlways, millis(q.now()))
+		if err != nil {
+			return err
+		}
+		n = rowsAffected(res)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("giving back the messages of brokers that stopped: %w", err)
+	}
+	if n > 0 {
+		q.db.notify()
+	}
+	return n, nil
 }
 
 // DeadLetter moves a received message (found by m.Receipt) to the dead

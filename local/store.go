@@ -403,6 +403,31 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 	return n, nil
 }
 
+// DeleteAllConnections removes every connection record and its
+// subscriptions, and returns how many records there were. A gateway that
+// starts holding the state dir's gateway lock calls it: the records then
+// are all of a gateway that stopped without running their $disconnects
+// (killed, crashed, a power loss), and would count against their geeks'
+// caps and be posted to as targets.
+func (s *Store) DeleteAllConnections(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions`); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM connections`)
+		if err != nil {
+			return err
+		}
+		n = rowsAffected(res)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("deleting the connection records of a gateway that stopped: %w", err)
+	}
+	return n, nil
+}
+
 // FindTargets returns the live connections (not expired at now) that an
 // envelope addressed to users (empty: everyone) and topics reaches, each
 // once with its full topic list, ordered by connection ID. The semantics are

@@ -63,6 +63,9 @@ type Env struct {
 	// create an empty one).
 	StateFile        string
 	StateFileMissing bool
+	// StateFileErr is what the check of the opened state file's structure
+	// found wrong (local.DB.CheckIntegrity).
+	StateFileErr error
 
 	// Store and Queue are the opened backend's, nil when OpenErr says why
 	// not.
@@ -249,8 +252,14 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
 	case errors.Is(env.OpenErr, local.ErrNewerSchema):
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
+	case errors.Is(env.OpenErr, local.ErrNotWritable):
+		return fail(env.OpenErr.Error(), "make the state dir and its files writable by the user running socks (keep them: they hold the queue, the dead letters and the chatter IDs), or "+stateDirFix)
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
+	case errors.Is(env.StateFileErr, local.ErrDamaged):
+		return fail(env.StateFileErr.Error(), "stop the socks processes that use it and move the file away (socks creates a new one; what it held is lost), or save what SQLite can read with `sqlite3 "+env.StateFile+" .recover`; or "+stateDirFix)
+	case env.StateFileErr != nil:
+		return fail(env.StateFileErr.Error(), "check that the file and its directory are readable, then run the doctor again")
 	}
 	// A read of the connections table shows that the schema is readable.
 	_, err := env.Store.GetConnection(ctx, "doctor-"+randomConnectionID())

@@ -38,6 +38,7 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 	}
 	env.Store, env.Queue = b.Store, b.Queue
 	if b.DB != nil {
+		env.StateFileErr = b.DB.CheckIntegrity(ctx)
 		// The record is read as is, not through b.Gateway, so that a
 		// gateway that died without removing it is reported as down and
 		// its endpoint still asked (connection refused says the same).

@@ -133,13 +133,16 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
+		return err
+	}
 	// On the local backend publish --wait asks whether a broker runs.
 	release, err := b.HoldBroker()
 	if err != nil {
 		return err
 	}
 	defer release()
-	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,
@@ -181,7 +184,23 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	}
 	_, endpoint, _ := b.Gateway(ctx)
 	logger.Info("broker started", "queue", queueName(b), "endpoint", endpoint, "concurrency", opts.Concurrency, "workers", opts.Workers)
+	// A state file deleted or replaced under the broker: stop rather than
+	// wait on a queue no other process sends to.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	replaced := make(chan error, 1)
+	go func() {
+		err := b.WatchStateFile(ctx)
+		replaced <- err
+		if err != nil {
+			cancel(err)
+		}
+	}()
 	if err := br.Run(ctx); err != nil {
+		return err
+	}
+	cancel(nil)
+	if err := <-replaced; err != nil {
 		return err
 	}
 	logger.Info("stopped")

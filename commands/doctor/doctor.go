@@ -55,7 +55,8 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 what to do about a problem:
 
   backend         the backend and configuration in effect
-  state file      the local state file exists and its schema is readable
+  state file      the local state file exists, is not damaged (SQLite's
+                  quick check) and its schema is readable
   queue           how many messages wait and how many are in flight
   dead letters    messages that failed, and how old the oldest is
   connections     open connections, the oldest, and stale records

@@ -45,6 +45,31 @@ const DefaultAddr = "127.0.0.1:8765"
 // frames and for Management API calls to end before dropping them.
 const shutdownGrace = 5 * time.Second
 
+// reconnectGrace bounds how long serve, starting after a gateway that was
+// killed with clients connected, waits for them to reconnect before its
+// broker delivers: `socks listen` and socks.js retry after 0.5 s, 1 s,
+// 2 s, 4 s, ..., so those dropped a few seconds before are back within it.
+const reconnectGrace = 10 * time.Second
+
+// awaitReconnects waits until the gateway holds n connections, grace
+// passes or ctx ends, and returns how many it holds.
+func awaitReconnects(ctx context.Context, gw *gateway.Gateway, n int, grace time.Duration) int {
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for gw.Count() < n {
+		select {
+		case <-ctx.Done():
+			return gw.Count()
+		case <-deadline.C:
+			return gw.Count()
+		case <-tick.C:
+		}
+	}
+	return gw.Count()
+}
+
 // Options are the inputs of `socks serve`.
 type Options struct {
 	IO      *iostreams.IOStreams
@@ -212,6 +237,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	forgot := 0
 	// On the AWS backend serve runs a local gateway over the AWS store and
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
@@ -232,6 +258,13 @@ func Run(ctx context.Context, opts *Options) error {
 			if err := checkNotRunning(ctx, b); err != nil {
 				return err
 			}
+		} else {
+			// The one gateway of the state dir: the connection records
+			// in it are those of a gateway that was killed before its
+			// $disconnects, counting against their geeks' caps.
+			if forgot, err = b.DB.Store().DeleteAllConnections(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -242,6 +275,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	if forgot > 0 {
+		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)
+	}
 
 	site := web.SiteOptions{}
 	if pageMayIssue(ln.Addr(), b.DB != nil) {
@@ -314,7 +350,12 @@ func Run(ctx context.Context, opts *Options) error {
 			// so that a publish --wait that follows finds the broker; and
 			// let go after the record is gone, so that one during the
 			// shutdown is told that no gateway runs, not that a gateway
-			// runs without a broker.
+			// runs without a broker. Before it, what brokers killed
+			// with messages in hand left hidden is given back.
+			if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
+				_ = ln.Close()
+				return err
+			}
 			release, err := b.HoldBroker()
 			if err != nil {
 				_ = ln.Close()
@@ -350,6 +391,9 @@ func Run(ctx context.Context, opts *Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ln) })
+	// A state file deleted or replaced under serve: stop rather than
+	// serve a file no other process sees.
+	g.Go(func() error { return b.WatchStateFile(gctx) })
 	if pprofLn != nil {
 		srv := pprofServer()
 		g.Go(func() error {
@@ -388,6 +432,15 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		g.Go(func() error {
 			defer close(brokerDone)
+			if forgot > 0 {
+				// Recovering from a gateway killed with clients
+				// connected: the messages waiting now (published while
+				// it was down, or given back from its broker) would reach
+				// only the clients back already.
+				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", forgot, "at_most", reconnectGrace)
+				back := awaitReconnects(gctx, gw, forgot, reconnectGrace)
+				logger.Info("delivering", "reconnected", back, "clients", forgot)
+			}
 			return br.Run(gctx)
 		})
 	} else {

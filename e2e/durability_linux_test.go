@@ -1,0 +1,175 @@
+//go:build linux
+
+package e2e
+
+// A full disk, the honest way without root: a file size limit
+// (RLIMIT_FSIZE) on the socks process, so that its writes to the state
+// file fail with EFBIG as they would with ENOSPC on a full disk. Go
+// ignores SIGXFSZ, so the write fails, not the process.
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// runFull runs `socks ARGS --state-dir DIR` with no room to write: a file
+// size limit of 0 (`ulimit -f 0`) makes every write to a file fail.
+func (s *stack) runFull(args ...string) result {
+	s.t.Helper()
+	return runVia(s.t, []string{"sh", "-c", `ulimit -f 0 && exec "$@"`, "sh"}, socksEnv(s.t.TempDir()), nil, append(args, "--state-dir", s.dir)...)
+}
+
+// limitFileSize sets the soft file size limit of the running process pid:
+// 0 leaves it no room to write, unix.RLIM_INFINITY gives the room back.
+func limitFileSize(t *testing.T, pid int, limit uint64) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: min(limit, old.Max), Max: old.Max}, nil); err != nil {
+		t.Fatalf("setting the file size limit of pid %d: %v", pid, err)
+	}
+}
+
+// TestAPublishThatCannotBeWrittenIsNotAcknowledged: a `socks publish`
+// whose write to the state file fails (the disk full) exits 1 saying so
+// in the user's words, prints no message ID, queues nothing, and leaves
+// the state file sound: the next publish, with room, is delivered, first.
+// On a new state dir the file cannot be created, which it says alike.
+func TestAPublishThatCannotBeWrittenIsNotAcknowledged(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+
+	for _, wait := range []bool{false, true} {
+		args := []string{"publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":"lost"}`}
+		if wait {
+			args = append(args, "--wait")
+		}
+		r := s.runFull(args...)
+		checkFailure(t, r, 1, "the disk is full")
+		if n := s.queued(t); n != 0 {
+			t.Errorf("%d messages queued after a publish that failed; want none", n)
+		}
+	}
+
+	if rep := s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":"kept"}`); rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait with room again reported %s; want delivered=1", rep)
+	}
+	if got := readText(t, conn); got != `{"n":"kept"}` {
+		t.Errorf("the client got %q first; want %q (nothing of the failed publishes)", got, `{"n":"kept"}`)
+	}
+	if r := s.run("doctor"); r.code != 0 || !strings.Contains(r.stdout, "ok\tstate file") {
+		t.Errorf("doctor after the failed writes:\n%s", r)
+	}
+
+	// The first command of a new state dir cannot create its file either.
+	fresh := newStack(t)
+	checkFailure(t, fresh.runFull("publish", "--topic", "updates", "--body", `{"n":"lost"}`), 1, "the disk is full")
+}
+
+// TestServeOnAFullDiskKeepsDeliveringAndRecovers: while `socks serve`
+// cannot write its state file, it keeps running: what it can do without a
+// write (a `publish --direct` through its Management API) still reaches
+// its clients, and a message another process queued waits. Once there is
+// room again, that message is delivered, with no restart, and the state
+// file is sound.
+func TestServeOnAFullDiskKeepsDeliveringAndRecovers(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+
+	limitFileSize(t, srv.cmd.Process.Pid, 0)
+	id := s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":"queued"}`)
+	// serve's broker cannot take it off the queue (a receive is a write).
+	srv.awaitStderr("the disk is full", receiveTimeout)
+
+	r := s.run("publish", "--direct", "--geek", "alice", "--topic", "updates", "--body", `{"n":"direct"}`)
+	if r.code != 0 {
+		t.Errorf("publish --direct while serve cannot write:\n%s", r)
+	}
+	if got := readText(t, conn); got != `{"n":"direct"}` {
+		t.Errorf("got %q; want %q", got, `{"n":"direct"}`)
+	}
+
+	limitFileSize(t, srv.cmd.Process.Pid, unix.RLIM_INFINITY)
+	if got := readText(t, conn); got != `{"n":"queued"}` {
+		t.Errorf("got %q once serve could write again; want the queued message %q (%s)", got, `{"n":"queued"}`, id)
+	}
+	if rep := s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":"after"}`); rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait after the disk had room again reported %s; want delivered=1", rep)
+	}
+	if got := readText(t, conn); got != `{"n":"after"}` {
+		t.Errorf("got %q; want %q", got, `{"n":"after"}`)
+	}
+	if r := s.run("doctor"); r.code != 0 || !strings.Contains(r.stdout, "ok\tstate file") {
+		t.Errorf("doctor after serve's failed writes:\n%s", r)
+	}
+}
+
+// runUnprivileged is stack.run for a socks process that the permissions
+// of files bind: as root, setpriv drops the capability to override them
+// (CAP_DAC_OVERRIDE) from the process; as another user, nothing is needed.
+func (s *stack) runUnprivileged(args ...string) result {
+	s.t.Helper()
+	var via []string
+	if os.Geteuid() == 0 {
+		via = []string{"setpriv", "--bounding-set=-dac_override,-dac_read_search"}
+	}
+	return runVia(s.t, via, socksEnv(s.t.TempDir()), nil, append(args, "--state-dir", s.dir)...)
+}
+
+// TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix: a state dir
+// or a state file the user cannot write is named as what it is, and
+// doctor's fix is to make it writable, never to move the file away (which
+// would lose the queue, dead letters and chatter IDs it holds).
+func TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+	file := filepath.Join(s.dir, "socks.db")
+	for _, tc := range []struct {
+		name, path, says string
+	}{
+		{"a read-only state dir", s.dir, "state dir " + s.dir + " is not writable"},
+		{"a read-only state file", file, "state file " + file + " is not writable"},
+	} {
+		t.Run(tc.name+" is named, with the fix", func(t *testing.T) {
+			defer chmod(t, tc.path, 0o500)()
+			checkFailure(t, s.runUnprivileged("publish", "--topic", "updates", "--body", `{"n":"refused"}`), 1, tc.says)
+			r := s.runUnprivileged("doctor")
+			if r.code != 1 || !regexp.MustCompile(`(?m)^fail\tstate file\t.*`+regexp.QuoteMeta(tc.says)+`.*\t.*writable`).MatchString(r.stdout) || strings.Contains(r.stdout, "move the file away") {
+				t.Errorf("want the state file check failing, naming %q, with a fix that makes it writable (not moving the file away):\n%s", tc.says, r)
+			}
+		})
+	}
+	if n := s.queued(t); n != 1 {
+		t.Errorf("the queue holds %d messages; want the 1 published before", n)
+	}
+}
+
+// chmod sets the permissions of path to mode and returns what sets them
+// back.
+func chmod(t *testing.T, path string, mode os.FileMode) (restore func()) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err == nil {
+		err = os.Chmod(path, mode)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Chmod(path, fi.Mode().Perm()); err != nil {
+			t.Error(err)
+		}
+	}
+}
