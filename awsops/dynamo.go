@@ -399,34 +399,65 @@ func (s *DynamoStore) DeleteGoneConnection(ctx context.Context, id string, now t
 }
 
 // DeleteConnections removes many connections at once and returns how many
-// this call removed. Each record is deleted with DeleteItem returning its
-// old image, so that two prunes racing over the same records count each
-// deletion once; the geek and subscription items named by those images are
-// then removed with BatchWriteItem. Unlike DeleteConnection it does not guard
-// against a concurrent subscribe on the same connection: it is meant for
-// pruning dead ones.
+// this call removed. It reads the records (consistent BatchGetItem) and
+// deletes their geek and subscription items with BatchWriteItem first, the
+// records last, each with DeleteItem returning its old image, so that two
+// prunes racing over the same records count each deletion once; a copy
+// named by an old image but not by the record read (a subscribe in
+// between) is deleted after. A call that fails half way leaves whole
+// records, which name what is left of theirs, for the next one; never a
+// geek or subscription item without its record. Unlike DeleteConnection it
+// does not guard against a concurrent subscribe on the same connection: it
+// is meant for pruning dead ones.
 func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
 	keys := make([]item, 0, len(ids))
 	for _, id := range pubsub.Unique(ids) {
 		keys = append(keys, connKey(id))
 	}
+	records, err := s.batchGet(ctx, s.tables.Connections, keys)
+	if err != nil {
+		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
+	}
+	deleted := make(map[string]bool)
+	var deps []item
+	for _, it := range records {
+		c, err := itemConnection(it)
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range dependentKeys(c) {
+			deleted[itemKey(k)] = true
+			deps = append(deps, k)
+		}
+	}
+	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(records), err)
+	}
 	olds, err := s.deleteReturning(ctx, s.tables.Connections, keys)
 	if err != nil {
 		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
 	}
-	var subs []item
+	var late []item
 	for _, old := range olds {
 		c, err := itemConnection(old)
 		if err != nil {
 			return 0, err
 		}
-		subs = append(subs, dependentKeys(c)...)
+		for _, k := range dependentKeys(c) {
+			if !deleted[itemKey(k)] {
+				late = append(late, k)
+			}
+		}
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, subs); err != nil {
+	if err := s.batchDelete(ctx, s.tables.Connections, late); err != nil {
 		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
 	}
 	return len(olds), nil
 }
+
+// itemKey is a map key for the key (pk and sk) of an item of the
+// connections or chatter table.
+func itemKey(k item) string { return getS(k, attrPK) + "\x00" + getS(k, attrSK) }
 
 // dependentKeys are the keys of the items that go with connection c's
 // record: its geek item and one subscription item per topic.

@@ -52,12 +52,11 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 	}
 	present := make(map[string]bool, len(have))
 	for _, it := range have {
-		present[getS(it, attrPK)+"\x00"+getS(it, attrSK)] = true
+		present[itemKey(it)] = true
 	}
 	var missing []item
 	for _, it := range records {
-		k := geekKey(getS(it, attrGeek), getS(it, attrID))
-		if !present[getS(k, attrPK)+"\x00"+getS(k, attrSK)] {
+		if !present[itemKey(geekKey(getS(it, attrGeek), getS(it, attrID)))] {
 			missing = append(missing, it)
 		}
 	}

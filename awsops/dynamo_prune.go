@@ -153,9 +153,10 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (b
 // DeleteDeadConnections deletes the records of dead connections for a
 // prune that holds the lease (LockPrune), and returns how many of them
 // existed. It reads the records with consistent BatchGetItem calls (100
-// keys each) and deletes each with its geek item and subscription items
-// with BatchWriteItem (25 per call, several at once, unprocessed items sent
-// again after a backoff): no conditional write per record. The lease keeps
+// keys each) and deletes their geek and subscription items, then the
+// records, with BatchWriteItem (25 per call, several at once, unprocessed
+// items sent again after a backoff): no conditional write per record, and
+// no copy ever left without its record. The lease keeps
 // other prunes from counting the same records; a $disconnect of one of
 // them between the read and the delete would be counted here too.
 func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (int, error) {
@@ -167,16 +168,24 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	if err != nil {
 		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
 	}
-	var dels []item
+	var deps, recs []item
 	for _, it := range records {
 		c, err := itemConnection(it)
 		if err != nil {
 			return 0, err
 		}
-		dels = append(dels, connKey(c.ID))
-		dels = append(dels, dependentKeys(c)...)
+		deps = append(deps, dependentKeys(c)...)
+		recs = append(recs, connKey(c.ID))
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, dels); err != nil {
+	// The geek and subscription items first, the records last: a run that
+	// fails half way (a hot topic partition throttled past the retries, a
+	// run killed) leaves whole records, which name what is left of
+	// theirs, for the next prune; never a copy without its record, which
+	// no prune would find and a fan-out would keep reaching.
+	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+		return 0, fmt.Errorf("deleting the geek and subscription items of %d connection records: %w", len(records), err)
+	}
+	if err := s.batchDelete(ctx, s.tables.Connections, recs); err != nil {
 		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
 	}
 	return len(records), nil

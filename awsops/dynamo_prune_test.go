@@ -3,8 +3,16 @@ package awsops
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
@@ -64,5 +72,118 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 	}
 	if cause := context.Cause(actx); !errors.Is(cause, ErrPruneLeaseLost) {
 		t.Errorf("cause = %v, want ErrPruneLeaseLost", cause)
+	}
+}
+
+// hotTopics is DynamoDB Local with every topic partition throttled for
+// good: BatchWriteItem processes the other items of each call and hands
+// the subscription items (TOPIC#...) back unprocessed, as DynamoDB does
+// with the writes to a hot partition.
+type hotTopics struct{ DynamoDBAPI }
+
+func (h *hotTopics) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	cool := map[string][]types.WriteRequest{}
+	hot := map[string][]types.WriteRequest{}
+	for table, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			var key item
+			if r.DeleteRequest != nil {
+				key = r.DeleteRequest.Key
+			} else {
+				key = r.PutRequest.Item
+			}
+			if strings.HasPrefix(getS(key, attrPK), prefixTopic) {
+				hot[table] = append(hot[table], r)
+			} else {
+				cool[table] = append(cool[table], r)
+			}
+		}
+	}
+	if len(cool) > 0 {
+		if _, err := h.DynamoDBAPI.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: cool}, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: hot}, nil
+}
+
+// connectionItems returns the keys of every item of the connections table
+// but the prune lease, by kind: the records (by connection ID) and the
+// copies (geek and subscription items, by the ID they carry).
+func connectionItems(t *testing.T, s *DynamoStore) (records, copies map[string][]string) {
+	t.Helper()
+	records, copies = map[string][]string{}, map[string][]string{}
+	err := s.scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(s.tables.Connections), ConsistentRead: aws.Bool(true)}, func(items []item) error {
+		for _, it := range items {
+			pk, sk := getS(it, attrPK), getS(it, attrSK)
+			switch {
+			case pk == pkPruneLease:
+			case sk == skConnection:
+				records[getS(it, attrID)] = append(records[getS(it, attrID)], pk)
+			default:
+				copies[getS(it, attrID)] = append(copies[getS(it, attrID)], pk+" "+sk)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records, copies
+}
+
+// TestAPruneThatFailsHalfWayLeavesNoCopyWithoutItsRecord: when a prune's
+// deletes fail part of the way (a hot topic partition throttled past the
+// retries; a run killed), every geek or subscription item left still has
+// its record, which names it, so the next prune deletes it. A copy left
+// without its record is never pruned (the prune walks the records), and a
+// fan-out keeps finding it.
+func TestAPruneThatFailsHalfWayLeavesNoCopyWithoutItsRecord(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	var conns []pubsub.Connection
+	var ids []string
+	for i := range 60 {
+		c := pubsub.Connection{ID: fmt.Sprintf("dead-%02d=", i), Geek: fmt.Sprintf("geek%d", i%4), Topics: []string{"news", "updates"},
+			// No expiry: nothing but a prune ever deletes these items.
+			ConnectedAt: now.Add(-3 * time.Hour)}
+		conns = append(conns, c)
+		ids = append(ids, c.ID)
+	}
+	for _, del := range []struct {
+		name string
+		fn   func(*DynamoStore) func(context.Context, []string) (int, error)
+	}{
+		{"DeleteDeadConnections", func(s *DynamoStore) func(context.Context, []string) (int, error) { return s.DeleteDeadConnections }},
+		{"DeleteConnections", func(s *DynamoStore) func(context.Context, []string) (int, error) { return s.DeleteConnections }},
+	} {
+		t.Run(del.name, func(t *testing.T) {
+			seedConnections(t, s, conns)
+			throttled := NewDynamoStore(&hotTopics{DynamoDBAPI: s.api}, s.tables)
+			throttled.backoff = func(int) time.Duration { return 0 }
+			if n, err := del.fn(throttled)(t.Context(), ids); err == nil {
+				t.Fatalf("%s under a throttled topic partition = %d, nil; want an error", del.name, n)
+			}
+			records, copies := connectionItems(t, s)
+			for id, keys := range copies {
+				if len(records[id]) == 0 {
+					t.Errorf("%s failed half way and left %q of connection %s without its record", del.name, keys, id)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			// The next run, not throttled, finishes the job.
+			n, err := del.fn(s)(t.Context(), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(records) {
+				t.Errorf("the next run deleted %d records; want the %d left", n, len(records))
+			}
+			if records, copies := connectionItems(t, s); len(records)+len(copies) != 0 {
+				t.Errorf("after the next run %d records and the copies of %d connections are left; want none", len(records), len(copies))
+			}
+		})
 	}
 }
