@@ -681,6 +681,21 @@ func isTxConflict(err error) bool {
 	return errors.As(err, &conflict) || errors.As(err, &inProgress)
 }
 
+// conditionFailed reports whether a transaction was canceled because one
+// of its conditions failed (the record changed), rather than for a reason
+// a retry of the same transaction can get past.
+func conditionFailed(err error) bool {
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // batchDelete deletes the items with keys from table.
 func (s *DynamoStore) batchDelete(ctx context.Context, table string, keys []item) error {
 	reqs := make([]types.WriteRequest, len(keys))
