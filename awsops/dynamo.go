@@ -87,13 +87,14 @@ type DynamoStore struct {
 	// backoff is the pause before retry attempt n (1, 2, ...) of a batch
 	// or a transaction.
 	backoff func(attempt int) time.Duration
-	// leaseRenew is how often a prune renews its lease (LockPrune).
-	leaseRenew time.Duration
+	// leaseRenew is how often a prune renews its lease (LockPrune), and
+	// leaseTTL how long the lease lasts after it was written.
+	leaseRenew, leaseTTL time.Duration
 }
 
 // NewDynamoStore returns a store on the tables, calling api.
 func NewDynamoStore(api DynamoDBAPI, tables Tables) *DynamoStore {
-	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew}
+	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew, leaseTTL: pruneLeaseTTL}
 }
 
 // Tables returns the tables the store uses.

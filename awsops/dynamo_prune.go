@@ -50,13 +50,16 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // connections table taken with a conditional PutItem (it is free, or its
 // holder let it lapse), and keeps renewing it until release is called. The
 // returned context is cancelled, with ErrPruneLeaseLost as its cause, if a
-// renewal fails. While waiting it polls with the store's backoff, until ctx
+// renewal fails or is not answered before the lease it renews would
+// lapse (less a tenth of its term). While waiting it polls with the store's backoff, until ctx
 // ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
+	var taken time.Time
 	for attempt := 1; ; attempt++ {
+		taken = time.Now()
 		ok, err := s.putLease(ctx, owner, false)
 		if err != nil {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
@@ -74,6 +77,10 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	wg.Go(func() {
 		t := time.NewTicker(s.leaseRenew)
 		defer t.Stop()
+		// held is when the lease last written lapses, less a margin: a
+		// renewal not answered by then ends the run before another prune
+		// can take the lease.
+		held := taken.Add(s.leaseTTL - s.leaseTTL/10)
 		for {
 			select {
 			case <-stop:
@@ -81,15 +88,21 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-lctx.Done():
 				return
 			case <-t.C:
-				ok, err := s.putLease(lctx, owner, true)
+				start := time.Now()
+				rctx, done := context.WithDeadline(lctx, held)
+				ok, err := s.putLease(rctx, owner, true)
+				done()
 				switch {
-				case err != nil:
+				case err != nil && lctx.Err() == nil:
 					cancel(fmt.Errorf("%w: %v", ErrPruneLeaseLost, err))
+					return
+				case err != nil:
 					return
 				case !ok:
 					cancel(fmt.Errorf("%w: it lapsed and another prune took it", ErrPruneLeaseLost))
 					return
 				}
+				held = start.Add(s.leaseTTL - s.leaseTTL/10)
 			}
 		}
 	})
@@ -114,12 +127,12 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	return lctx, release, nil
 }
 
-// putLease writes the lease for owner until now + pruneLeaseTTL: taking it
+// putLease writes the lease for owner until now + s.leaseTTL: taking it
 // (it is absent or lapsed) or renewing it (owner holds it). ok false: the
 // condition failed.
 func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
 	now := s.now()
-	until := now.Add(pruneLeaseTTL)
+	until := now.Add(s.leaseTTL)
 	in := &dynamodb.PutItemInput{
 		TableName: aws.String(s.tables.Connections),
 		Item: item{

@@ -187,3 +187,59 @@ func TestAPruneThatFailsHalfWayLeavesNoCopyWithoutItsRecord(t *testing.T) {
 		})
 	}
 }
+
+// stuckRenewals is DynamoDB Local on which every renewal of a prune lease
+// (a PutItem conditioned on its owner) hangs until its context ends or
+// the test lets it go.
+type stuckRenewals struct {
+	DynamoDBAPI
+	release chan struct{}
+}
+
+func (s *stuckRenewals) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if strings.Contains(aws.ToString(in.ConditionExpression), "#owner") {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.release:
+		}
+	}
+	return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+}
+
+// TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses: a renewal that
+// never answers (a network that drops the request) must not let the
+// holder run on past its lease, which another prune may then take: the
+// holder's context ends before the lease it last wrote lapses. Before, it
+// waited on the renewal for ever, deleting on, while a second prune took
+// the lapsed lease; and releasing the lease hung as well.
+func TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses(t *testing.T) {
+	base := newTestStore(t)
+	stuck := &stuckRenewals{DynamoDBAPI: base.api, release: make(chan struct{})}
+	a := NewDynamoStore(stuck, base.Tables())
+	a.leaseTTL, a.leaseRenew = 2*time.Second, 20*time.Millisecond
+	actx, releaseA, err := a.LockPrune(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-actx.Done():
+	case <-time.After(time.Minute):
+		close(stuck.release)
+		releaseA()
+		t.Fatal("the holder of a lease whose renewal hangs was not stopped")
+	}
+	if cause := context.Cause(actx); !errors.Is(cause, ErrPruneLeaseLost) {
+		t.Errorf("cause = %v, want ErrPruneLeaseLost", cause)
+	}
+	// Once it lapses, another prune takes it.
+	b := NewDynamoStore(base.api, base.Tables())
+	wctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, releaseB, err := b.LockPrune(wctx)
+	if err != nil {
+		t.Fatalf("the lapsed lease could not be taken: %v", err)
+	}
+	releaseB()
+	releaseA()
+}
