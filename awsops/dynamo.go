@@ -239,17 +239,19 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 	return len(keys), nil
 }
 
-// DeleteExpiredChatterIDs removes the chatter IDs expired at now. It scans
-// the chatter table: TTL does the same job for free, this is for operators
-// who want it done now.
+// DeleteExpiredChatterIDs removes the chatter IDs expired at now,
+// including items without a numeric expiresAtMs, which VerifyChatterID
+// refuses as expired. It scans the chatter table: TTL does the same job for
+// free, this is for operators who want it done now.
 func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
 	var keys []item
 	err := s.scan(ctx, &dynamodb.ScanInput{
 		TableName:                aws.String(s.tables.ChatterIDs),
-		FilterExpression:         aws.String("#exp <= :now"),
+		FilterExpression:         aws.String("NOT attribute_type(#exp, :n) OR #exp <= :now"),
 		ExpressionAttributeNames: map[string]string{"#exp": attrExpiresAtMs},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": avN(millis(now)),
+			":n":   avS("N"),
 		},
 	}, func(items []item) error {
 		for _, it := range items {
