@@ -128,7 +128,8 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 }
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it
-// (it is absent or lapsed) or renewing it (owner holds it). ok false: the
+// (it is absent, lapsed or already owner's) or renewing it (owner holds
+// it). ok false: the
 // condition failed.
 func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
 	now := s.now()
@@ -141,10 +142,13 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (b
 			// DynamoDB's TTL removes a lease left behind, some day.
 			attrTTL: avN(ttlSeconds(until.Add(time.Hour))),
 		},
-		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#until": attrUntilMs},
+		// Its own lease too: a PutItem that wrote it but whose answer
+		// was lost is sent again by the SDK's retryer.
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now OR #owner = :me"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#until": attrUntilMs, "#owner": attrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": avN(millis(now)),
+			":me":  avS(owner),
 		},
 	}
 	if renew {

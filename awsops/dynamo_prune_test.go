@@ -1,14 +1,19 @@
 package awsops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -197,7 +202,7 @@ type stuckRenewals struct {
 }
 
 func (s *stuckRenewals) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if strings.Contains(aws.ToString(in.ConditionExpression), "#owner") {
+	if cond := aws.ToString(in.ConditionExpression); strings.Contains(cond, "#owner") && !strings.Contains(cond, "attribute_not_exists") {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -242,4 +247,69 @@ func TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses(t *testing.T) {
 	}
 	releaseB()
 	releaseA()
+}
+
+// lostLeaseAnswer is an HTTP client for DynamoDB Local that loses the
+// answer to the first PutItem of a prune lease: the lease is written, and
+// the SDK is told 500, so its retryer sends the PutItem again.
+type lostLeaseAnswer struct {
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *lostLeaseAnswer) Do(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	lose := !l.lost && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".PutItem") && bytes.Contains(body, []byte(`"`+pkPruneLease+`"`))
+	l.lost = l.lost || lose
+	l.mu.Unlock()
+	if !lose {
+		return resp, nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	msg := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost"}`
+	return &http.Response{
+		StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amzn-Errortype": {"InternalServerError"}},
+		Body:   io.NopCloser(strings.NewReader(msg)), ContentLength: int64(len(msg)), Request: req,
+	}, nil
+}
+
+// TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce: when DynamoDB wrote the
+// lease but its answer was lost, the SDK sends the PutItem again, which
+// finds the lease held, by this very prune. It is taken all the same; the
+// prune waited for its own lease to lapse, a minute, before.
+func TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce(t *testing.T) {
+	base := newTestStore(t)
+	endpoint, _ := emulatorEndpoints(t)
+	lossy := &lostLeaseAnswer{}
+	api := dynamodb.NewFromConfig(dummyConfig(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.DisableValidateResponseChecksum = true
+		o.HTTPClient = lossy
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		})
+	})
+	s := NewDynamoStore(api, base.Tables())
+	// Far less than the lease's minute: the wait for it ends this.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, release, err := s.LockPrune(ctx)
+	if err != nil {
+		t.Fatalf("LockPrune after its lease's answer was lost: %v", err)
+	}
+	release()
+	if !lossy.lost {
+		t.Error("no lease PutItem answer was lost: the test tested nothing")
+	}
 }
