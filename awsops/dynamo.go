@@ -405,9 +405,9 @@ func (s *DynamoStore) DeleteGoneConnection(ctx context.Context, id string, now t
 // this call removed. It reads the records (consistent BatchGetItem) and
 // deletes their geek and subscription items with BatchWriteItem first, the
 // records last, each with DeleteItem returning its old image, so that two
-// prunes racing over the same records count each deletion once; a copy
-// named by an old image but not by the record read (a subscribe in
-// between) is deleted after. A call that fails half way leaves whole
+// prunes racing over the same records count each deletion once; the copies
+// named by an old image of another version than the one read (a subscribe
+// in between) are deleted after. A call that fails half way leaves whole
 // records, which name what is left of theirs, for the next one; never a
 // geek or subscription item without its record. Unlike DeleteConnection it
 // does not guard against a concurrent subscribe on the same connection: it
@@ -421,17 +421,16 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 	if err != nil {
 		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
 	}
-	deleted := make(map[string]bool)
+	// read holds the version of each record read.
+	read := make(map[string]int64, len(records))
 	var deps []item
 	for _, it := range records {
 		c, err := itemConnection(it)
 		if err != nil {
 			return 0, err
 		}
-		for _, k := range dependentKeys(c) {
-			deleted[itemKey(k)] = true
-			deps = append(deps, k)
-		}
+		read[c.ID] = itemVersion(it)
+		deps = append(deps, dependentKeys(c)...)
 	}
 	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
 		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(records), err)
@@ -446,10 +445,10 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 		if err != nil {
 			return 0, err
 		}
-		for _, k := range dependentKeys(c) {
-			if !deleted[itemKey(k)] {
-				late = append(late, k)
-			}
+		if v, ok := read[c.ID]; !ok || v != itemVersion(old) {
+			// Written since the read (every write raises the version,
+			// and rewrites the copies): delete what it names.
+			late = append(late, dependentKeys(c)...)
 		}
 	}
 	if err := s.batchDelete(ctx, s.tables.Connections, late); err != nil {

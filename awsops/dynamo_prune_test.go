@@ -313,3 +313,43 @@ func TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce(t *testing.T) {
 		t.Error("no lease PutItem answer was lost: the test tested nothing")
 	}
 }
+
+// subscribeFirst is DynamoDB Local on which, just before the first
+// DeleteItem of a connection record, another client subscribes that
+// connection to one more topic.
+type subscribeFirst struct {
+	DynamoDBAPI
+	other *DynamoStore
+	once  sync.Once
+	err   error
+}
+
+func (s *subscribeFirst) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if pk := getS(in.Key, attrPK); strings.HasPrefix(pk, prefixConn) {
+		s.once.Do(func() { _, s.err = s.other.AddTopics(ctx, strings.TrimPrefix(pk, prefixConn), []string{"sport"}, 0) })
+	}
+	return s.DynamoDBAPI.DeleteItem(ctx, in, opts...)
+}
+
+// TestDeleteConnectionsAfterASubscribeLeavesNoCopy: a subscribe landing
+// between DeleteConnections' delete of a record's copies and its delete of
+// the record writes the copies again (every write rewrites them); the
+// record's old image, of a later version than the one read, names them,
+// and they are deleted too.
+func TestDeleteConnectionsAfterASubscribeLeavesNoCopy(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	if err := s.PutConnection(t.Context(), pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"news"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	racing := &subscribeFirst{DynamoDBAPI: s.api, other: s}
+	if n, err := NewDynamoStore(racing, s.tables).DeleteConnections(t.Context(), []string{"c1"}); err != nil || n != 1 {
+		t.Fatalf("DeleteConnections = %d, %v; want 1", n, err)
+	}
+	if racing.err != nil {
+		t.Fatalf("the racing subscribe: %v", racing.err)
+	}
+	if records, copies := connectionItems(t, s); len(records)+len(copies) != 0 {
+		t.Errorf("left records %v and copies %v; want none", records, copies)
+	}
+}
