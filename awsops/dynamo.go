@@ -1014,7 +1014,8 @@ func (s *DynamoStore) queries(ctx context.Context, n int, input func(i int) *dyn
 // filter, ordered by geek then connection ID. filter.Topic matches the
 // connections subscribed to exactly that topic (a Query on TOPIC#topic,
 // with the GEEK#geek# prefix when filter.Geek is set); filter.Geek alone
-// Queries the by-geek index; no filter Scans the by-geek index. Expired
+// Queries the geek's partition GEEK#geek (its geek items); no filter Scans
+// the by-geek index. Expired
 // records are hidden unless filter.IncludeExpired. The matches are read in
 // full and sorted before the first page is handed over. An error from fn
 // stops the walk and is returned as is.
