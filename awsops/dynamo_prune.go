@@ -50,9 +50,9 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // connections table taken with a conditional PutItem (it is free, or its
 // holder let it lapse), and keeps renewing it until release is called. The
 // returned context is cancelled, with ErrPruneLeaseLost as its cause, if a
-// renewal fails or is not answered before the lease it renews would
-// lapse (less a tenth of its term). While waiting it polls with the store's backoff, until ctx
-// ends.
+// renewal fails or is not answered before the lease it renews would lapse
+// (less a tenth of its term). While waiting it polls with the store's
+// backoff, until ctx ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -129,8 +129,7 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it
 // (it is absent, lapsed or already owner's) or renewing it (owner holds
-// it). ok false: the
-// condition failed.
+// it). ok false: the condition failed.
 func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
 	now := s.now()
 	until := now.Add(s.leaseTTL)
@@ -173,9 +172,9 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (b
 // keys each) and deletes their geek and subscription items, then the
 // records, with BatchWriteItem (25 per call, several at once, unprocessed
 // items sent again after a backoff): no conditional write per record, and
-// no copy ever left without its record. The lease keeps
-// other prunes from counting the same records; a $disconnect of one of
-// them between the read and the delete would be counted here too.
+// no copy ever left without its record. The lease keeps other prunes from
+// counting the same records; a $disconnect of one of them between the read
+// and the delete would be counted here too.
 func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (int, error) {
 	keys := make([]item, 0, len(ids))
 	for _, id := range pubsub.Unique(ids) {

@@ -178,10 +178,10 @@ type BulkPruner interface {
 //     without any Management API call;
 //   - a younger one is checked with p.Get (at most Concurrency at once;
 //     throttled calls are retried, within CheckTimeout) and deleted only
-//     on 410 Gone, unless it
-//     connected less than pubsub.ConnectWindow ago (it may still be in its
-//     $connect, when API Gateway answers 410 too). A live one
-//     is never deleted; any other failure is counted in Errors and the
+//     on 410 Gone, unless it connected less than pubsub.ConnectWindow ago
+//     (it may still be in its $connect, when API Gateway answers 410
+//     too). A live one is never deleted; any other failure (no answer
+//     within CheckTimeout included) is counted in Errors and the
 //     record is kept;
 //   - when p is nil (no gateway to ask), younger records are counted as
 //     Unchecked and kept.
