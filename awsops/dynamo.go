@@ -1015,10 +1015,10 @@ func (s *DynamoStore) queries(ctx context.Context, n int, input func(i int) *dyn
 // connections subscribed to exactly that topic (a Query on TOPIC#topic,
 // with the GEEK#geek# prefix when filter.Geek is set); filter.Geek alone
 // Queries the geek's partition GEEK#geek (its geek items); no filter Scans
-// the by-geek index. Expired
-// records are hidden unless filter.IncludeExpired. The matches are read in
-// full and sorted before the first page is handed over. An error from fn
-// stops the walk and is returned as is.
+// the by-geek index. Expired records are hidden unless
+// filter.IncludeExpired. The matches are read in full and sorted before
+// the first page is handed over. An error from fn stops the walk and is
+// returned as is.
 func (s *DynamoStore) ListConnections(ctx context.Context, filter store.ConnectionFilter, now time.Time, fn func([]pubsub.Connection) error) error {
 	readAt := now
 	if filter.IncludeExpired {
