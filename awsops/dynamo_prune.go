@@ -49,11 +49,11 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // LockPrune waits until it holds the stack's prune lease, an item in the
 // connections table taken with a conditional PutItem (it is free, its
 // holder let it lapse, or it is already this call's: the SDK sent again a
-// PutItem whose answer was lost), and keeps renewing it until release is called. The
-// returned context is cancelled, with ErrPruneLeaseLost as its cause, if a
-// renewal fails or is not answered before the lease it renews would lapse
-// (less a tenth of its term). While waiting it polls with the store's
-// backoff, until ctx ends.
+// PutItem whose answer was lost), and keeps renewing it until release is
+// called. The returned context is cancelled, with ErrPruneLeaseLost as its
+// cause, if a renewal fails or is not answered before the lease it renews
+// would lapse (less a tenth of its term). While waiting it polls with the
+// store's backoff, until ctx ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
