@@ -317,7 +317,7 @@ func (pr *pruner) check(ctx context.Context, p store.Pusher, c pubsub.Connection
 	_, err := getWithRetry(gctx, p, c.ID)
 	timedOut := gctx.Err() != nil && ctx.Err() == nil
 	cancel()
-	if err != nil && timedOut {
+	if err != nil && timedOut && !store.IsGone(err) {
 		err = fmt.Errorf("GetConnection %s: no answer from the Management API within %s", c.ID, pr.opts.CheckTimeout)
 	}
 	switch {
