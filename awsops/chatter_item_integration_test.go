@@ -2,6 +2,7 @@ package awsops
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -42,5 +44,47 @@ func TestAChatterItemWithoutExpiresAtMsIsRefused(t *testing.T) {
 	}
 	if c, err := s.GetConnection(t.Context(), "c-no-expiry"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused connect recorded %+v, %v", c, err)
+	}
+}
+
+// TestAChatterItemWithoutANumericExpiryIsPruned: an item that $connect
+// refuses as expired for lacking a numeric expiresAtMs (left out, or
+// written as a string) is counted expired by a dry-run prune, and the
+// prune itself deletes it; it skipped such items, so the dry run promised
+// deletions the run never made and they stayed, with no TTL, for ever.
+func TestAChatterItemWithoutANumericExpiryIsPruned(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	for i, exp := range []types.AttributeValue{nil, avS(fmt.Sprint(now.Add(time.Hour).UnixMilli()))} {
+		it := chatterItem(store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: now.Add(-time.Minute)})
+		delete(it, attrExpiresAtMs)
+		if exp != nil {
+			it[attrExpiresAtMs] = exp
+		}
+		if _, err := s.api.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(s.tables.ChatterIDs), Item: it}); err != nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+	}
+	if err := s.PutChatterID(t.Context(), store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.ListChatterIDs(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, c := range ids {
+		if c.Expired(now) {
+			expired++
+		}
+	}
+	if expired != 2 {
+		t.Fatalf("%d of the %d items read as expired; want the 2 without a numeric expiresAtMs", expired, len(ids))
+	}
+	if n, err := s.DeleteExpiredChatterIDs(t.Context(), now); err != nil || n != 2 {
+		t.Errorf("DeleteExpiredChatterIDs = %d, %v; want the 2 items that read as expired", n, err)
+	}
+	if ids, err := s.ListChatterIDs(t.Context(), "alice"); err != nil || len(ids) != 1 || ids[0].Expired(now) {
+		t.Errorf("after the prune ListChatterIDs = %+v, %v; want the one live ID", ids, err)
 	}
 }

@@ -87,13 +87,14 @@ type DynamoStore struct {
 	// backoff is the pause before retry attempt n (1, 2, ...) of a batch
 	// or a transaction.
 	backoff func(attempt int) time.Duration
-	// leaseRenew is how often a prune renews its lease (LockPrune).
-	leaseRenew time.Duration
+	// leaseRenew is how often a prune renews its lease (LockPrune), and
+	// leaseTTL how long the lease lasts after it was written.
+	leaseRenew, leaseTTL time.Duration
 }
 
 // NewDynamoStore returns a store on the tables, calling api.
 func NewDynamoStore(api DynamoDBAPI, tables Tables) *DynamoStore {
-	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew}
+	return &DynamoStore{api: api, tables: tables, now: time.Now, backoff: defaultBackoff, leaseRenew: pruneLeaseRenew, leaseTTL: pruneLeaseTTL}
 }
 
 // Tables returns the tables the store uses.
@@ -238,17 +239,19 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 	return len(keys), nil
 }
 
-// DeleteExpiredChatterIDs removes the chatter IDs expired at now. It scans
-// the chatter table: TTL does the same job for free, this is for operators
-// who want it done now.
+// DeleteExpiredChatterIDs removes the chatter IDs expired at now,
+// including items without a numeric expiresAtMs, which VerifyChatterID
+// refuses as expired. It scans the chatter table: TTL does the same job for
+// free, this is for operators who want it done now.
 func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
 	var keys []item
 	err := s.scan(ctx, &dynamodb.ScanInput{
 		TableName:                aws.String(s.tables.ChatterIDs),
-		FilterExpression:         aws.String("#exp <= :now"),
+		FilterExpression:         aws.String("NOT attribute_type(#exp, :n) OR #exp <= :now"),
 		ExpressionAttributeNames: map[string]string{"#exp": attrExpiresAtMs},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": avN(millis(now)),
+			":n":   avS("N"),
 		},
 	}, func(items []item) error {
 		for _, it := range items {
@@ -399,34 +402,64 @@ func (s *DynamoStore) DeleteGoneConnection(ctx context.Context, id string, now t
 }
 
 // DeleteConnections removes many connections at once and returns how many
-// this call removed. Each record is deleted with DeleteItem returning its
-// old image, so that two prunes racing over the same records count each
-// deletion once; the geek and subscription items named by those images are
-// then removed with BatchWriteItem. Unlike DeleteConnection it does not guard
-// against a concurrent subscribe on the same connection: it is meant for
-// pruning dead ones.
+// this call removed. It reads the records (consistent BatchGetItem) and
+// deletes their geek and subscription items with BatchWriteItem first, the
+// records last, each with DeleteItem returning its old image, so that two
+// prunes racing over the same records count each deletion once; the copies
+// named by an old image of another version than the one read (a subscribe
+// in between) are deleted after. A call that fails half way leaves whole
+// records, which name what is left of theirs, for the next one; never a
+// geek or subscription item without its record. Unlike DeleteConnection it
+// does not guard against a concurrent subscribe on the same connection: it
+// is meant for pruning dead ones.
 func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int, error) {
 	keys := make([]item, 0, len(ids))
 	for _, id := range pubsub.Unique(ids) {
 		keys = append(keys, connKey(id))
 	}
+	records, err := s.batchGet(ctx, s.tables.Connections, keys)
+	if err != nil {
+		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
+	}
+	// read holds the version of each record read.
+	read := make(map[string]int64, len(records))
+	var deps []item
+	for _, it := range records {
+		c, err := itemConnection(it)
+		if err != nil {
+			return 0, err
+		}
+		read[c.ID] = itemVersion(it)
+		deps = append(deps, dependentKeys(c)...)
+	}
+	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(records), err)
+	}
 	olds, err := s.deleteReturning(ctx, s.tables.Connections, keys)
 	if err != nil {
 		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
 	}
-	var subs []item
+	var late []item
 	for _, old := range olds {
 		c, err := itemConnection(old)
 		if err != nil {
 			return 0, err
 		}
-		subs = append(subs, dependentKeys(c)...)
+		if v, ok := read[c.ID]; !ok || v != itemVersion(old) {
+			// Written since the read (every write raises the version,
+			// and rewrites the copies): delete what it names.
+			late = append(late, dependentKeys(c)...)
+		}
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, subs); err != nil {
+	if err := s.batchDelete(ctx, s.tables.Connections, late); err != nil {
 		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
 	}
 	return len(olds), nil
 }
+
+// itemKey is a map key for the key (pk and sk) of an item of the
+// connections or chatter table.
+func itemKey(k item) string { return getS(k, attrPK) + "\x00" + getS(k, attrSK) }
 
 // dependentKeys are the keys of the items that go with connection c's
 // record: its geek item and one subscription item per topic.
@@ -648,6 +681,21 @@ func isTxConflict(err error) bool {
 	var conflict *types.TransactionConflictException
 	var inProgress *types.TransactionInProgressException
 	return errors.As(err, &conflict) || errors.As(err, &inProgress)
+}
+
+// conditionFailed reports whether a transaction was canceled because one
+// of its conditions failed (the record changed), rather than for a reason
+// a retry of the same transaction can get past.
+func conditionFailed(err error) bool {
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // batchDelete deletes the items with keys from table.
@@ -966,10 +1014,11 @@ func (s *DynamoStore) queries(ctx context.Context, n int, input func(i int) *dyn
 // filter, ordered by geek then connection ID. filter.Topic matches the
 // connections subscribed to exactly that topic (a Query on TOPIC#topic,
 // with the GEEK#geek# prefix when filter.Geek is set); filter.Geek alone
-// Queries the by-geek index; no filter Scans the by-geek index. Expired
-// records are hidden unless filter.IncludeExpired. The matches are read in
-// full and sorted before the first page is handed over. An error from fn
-// stops the walk and is returned as is.
+// Queries the geek's partition GEEK#geek (its geek items); no filter Scans
+// the by-geek index. Expired records are hidden unless
+// filter.IncludeExpired. The matches are read in full and sorted before
+// the first page is handed over. An error from fn stops the walk and is
+// returned as is.
 func (s *DynamoStore) ListConnections(ctx context.Context, filter store.ConnectionFilter, now time.Time, fn func([]pubsub.Connection) error) error {
 	readAt := now
 	if filter.IncludeExpired {

@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -509,4 +510,92 @@ func TestAReportWrittenWithoutAVersionIsReadAndReplacedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CheckUnversionedReport(t, s)
+}
+
+// cancelOnce is DynamoDB Local whose TransactWriteItems cancels the first
+// transaction touching each connection with a reason that is not a failed
+// condition (ThrottlingError, TransactionConflict), as DynamoDB does under
+// load: a retry succeeds.
+type cancelOnce struct {
+	DynamoDBAPI
+	mu       sync.Mutex
+	canceled map[string]bool
+}
+
+func (c *cancelOnce) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	var key string
+	for _, it := range in.TransactItems {
+		if it.ConditionCheck != nil {
+			key = getS(it.ConditionCheck.Key, attrPK)
+		}
+	}
+	c.mu.Lock()
+	first := key != "" && !c.canceled[key]
+	c.canceled[key] = true
+	n := len(c.canceled)
+	c.mu.Unlock()
+	if first {
+		code := "ThrottlingError"
+		if n%2 == 0 {
+			code = "TransactionConflict"
+		}
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[len(reasons)-1].Code = aws.String(code)
+		return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled [" + code + "]"), CancellationReasons: reasons}
+	}
+	return c.DynamoDBAPI.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestMigrateGeekItemsRetriesTransactionsCanceledUnderLoad: a migration
+// transaction canceled because DynamoDB throttled it or another
+// transaction held the item is tried again; only a failed condition (the
+// record changed, or its geek item appeared) means the item is not
+// needed. Taking every cancellation for that left records without geek
+// items, invisible to a fan-out to their geek, with provision saying the
+// table was migrated.
+func TestMigrateGeekItemsRetriesTransactionsCanceledUnderLoad(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	var reqs []types.WriteRequest
+	for i := range 20 {
+		c := pubsub.Connection{ID: fmt.Sprintf("old-%02d", i), Geek: "geek0", Topics: []string{"news"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		// The earlier layout: the record and its subscription items.
+		reqs = append(reqs,
+			types.WriteRequest{PutRequest: &types.PutRequest{Item: connItem(c, 1)}},
+			types.WriteRequest{PutRequest: &types.PutRequest{Item: subItem(c, "news", 1)}})
+	}
+	if err := s.batchWrite(t.Context(), s.tables.Connections, reqs); err != nil {
+		t.Fatal(err)
+	}
+	// The by-geek index is eventually consistent: wait (bounded) until a
+	// dry run sees every old record.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := s.MigrateGeekItems(t.Context(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a dry run counts %d records to migrate, want 20", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	loaded := NewDynamoStore(&cancelOnce{DynamoDBAPI: s.api, canceled: map[string]bool{}}, s.tables)
+	loaded.backoff = func(int) time.Duration { return 0 }
+	if n, err := loaded.MigrateGeekItems(t.Context(), false); err != nil || n != 20 {
+		t.Errorf("MigrateGeekItems under load = %d, %v; want 20", n, err)
+	}
+	got, err := s.FindTargets(t.Context(), []string{"geek0"}, []string{"news"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 20 {
+		t.Errorf("after the migration a fan-out to geek0 finds %d connections, want 20", len(got))
+	}
 }

@@ -2,7 +2,6 @@ package awsops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -52,12 +52,11 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 	}
 	present := make(map[string]bool, len(have))
 	for _, it := range have {
-		present[getS(it, attrPK)+"\x00"+getS(it, attrSK)] = true
+		present[itemKey(it)] = true
 	}
 	var missing []item
 	for _, it := range records {
-		k := geekKey(getS(it, attrGeek), getS(it, attrID))
-		if !present[getS(k, attrPK)+"\x00"+getS(k, attrSK)] {
+		if !present[itemKey(geekKey(getS(it, attrGeek), getS(it, attrID)))] {
 			missing = append(missing, it)
 		}
 	}
@@ -87,25 +86,38 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 }
 
 // addGeekItem writes the geek item of c if the record is still at version
-// and the item is still absent; ok false when either changed.
+// and the item is still absent; ok false when either changed. A
+// transaction canceled for any other reason (throttled, or in conflict
+// with another transaction on the same items) is tried again, up to
+// txAttempts times.
 func (s *DynamoStore) addGeekItem(ctx context.Context, c pubsub.Connection, version int64) (bool, error) {
 	table := aws.String(s.tables.Connections)
-	err := s.transact(ctx, []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{
-			TableName: table, Key: connKey(c.ID),
-			ConditionExpression:       aws.String("#v = :v"),
-			ExpressionAttributeNames:  map[string]string{"#v": attrVersion},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": avN(version)},
-		}},
-		{Put: &types.Put{
-			TableName: table, Item: geekItem(c, version),
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-		}},
-	})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) {
-		return false, nil
+	for attempt := 1; ; attempt++ {
+		err := s.transact(ctx, []types.TransactWriteItem{
+			{ConditionCheck: &types.ConditionCheck{
+				TableName: table, Key: connKey(c.ID),
+				ConditionExpression:       aws.String("#v = :v"),
+				ExpressionAttributeNames:  map[string]string{"#v": attrVersion},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": avN(version)},
+			}},
+			{Put: &types.Put{
+				TableName: table, Item: geekItem(c, version),
+				ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+				ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+			}},
+		})
+		switch {
+		case err == nil:
+			return true, nil
+		case conditionFailed(err):
+			return false, nil
+		case !isTxConflict(err):
+			return false, err
+		case attempt >= txAttempts:
+			return false, fmt.Errorf("adding the geek item of connection %s: gave up after %d attempts: %w", c.ID, attempt, err)
+		}
+		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
+			return false, err
+		}
 	}
-	return err == nil, err
 }

@@ -47,16 +47,20 @@ const (
 var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): stopped so as not to race another prune")
 
 // LockPrune waits until it holds the stack's prune lease, an item in the
-// connections table taken with a conditional PutItem (it is free, or its
-// holder let it lapse), and keeps renewing it until release is called. The
-// returned context is cancelled, with ErrPruneLeaseLost as its cause, if a
-// renewal fails. While waiting it polls with the store's backoff, until ctx
-// ends.
+// connections table taken with a conditional PutItem (it is free, its
+// holder let it lapse, or it is already this call's: the SDK sent again a
+// PutItem whose answer was lost), and keeps renewing it until release is
+// called. The returned context is cancelled, with ErrPruneLeaseLost as its
+// cause, if a renewal fails or is not answered before the lease it renews
+// would lapse (less a tenth of its term). While waiting it polls with the
+// store's backoff, until ctx ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
+	var taken time.Time
 	for attempt := 1; ; attempt++ {
+		taken = time.Now()
 		ok, err := s.putLease(ctx, owner, false)
 		if err != nil {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
@@ -74,6 +78,10 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	wg.Go(func() {
 		t := time.NewTicker(s.leaseRenew)
 		defer t.Stop()
+		// held is when the lease last written lapses, less a margin: a
+		// renewal not answered by then ends the run before another prune
+		// can take the lease.
+		held := taken.Add(s.leaseTTL - s.leaseTTL/10)
 		for {
 			select {
 			case <-stop:
@@ -81,15 +89,21 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-lctx.Done():
 				return
 			case <-t.C:
-				ok, err := s.putLease(lctx, owner, true)
+				start := time.Now()
+				rctx, done := context.WithDeadline(lctx, held)
+				ok, err := s.putLease(rctx, owner, true)
+				done()
 				switch {
-				case err != nil:
+				case err != nil && lctx.Err() == nil:
 					cancel(fmt.Errorf("%w: %v", ErrPruneLeaseLost, err))
+					return
+				case err != nil:
 					return
 				case !ok:
 					cancel(fmt.Errorf("%w: it lapsed and another prune took it", ErrPruneLeaseLost))
 					return
 				}
+				held = start.Add(s.leaseTTL - s.leaseTTL/10)
 			}
 		}
 	})
@@ -114,12 +128,12 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	return lctx, release, nil
 }
 
-// putLease writes the lease for owner until now + pruneLeaseTTL: taking it
-// (it is absent or lapsed) or renewing it (owner holds it). ok false: the
-// condition failed.
+// putLease writes the lease for owner until now + s.leaseTTL: taking it
+// (it is absent, lapsed or already owner's) or renewing it (owner holds
+// it). ok false: the condition failed.
 func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
 	now := s.now()
-	until := now.Add(pruneLeaseTTL)
+	until := now.Add(s.leaseTTL)
 	in := &dynamodb.PutItemInput{
 		TableName: aws.String(s.tables.Connections),
 		Item: item{
@@ -128,10 +142,13 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (b
 			// DynamoDB's TTL removes a lease left behind, some day.
 			attrTTL: avN(ttlSeconds(until.Add(time.Hour))),
 		},
-		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#until": attrUntilMs},
+		// Its own lease too: a PutItem that wrote it but whose answer
+		// was lost is sent again by the SDK's retryer.
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now OR #owner = :me"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#until": attrUntilMs, "#owner": attrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": avN(millis(now)),
+			":me":  avS(owner),
 		},
 	}
 	if renew {
@@ -153,11 +170,12 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (b
 // DeleteDeadConnections deletes the records of dead connections for a
 // prune that holds the lease (LockPrune), and returns how many of them
 // existed. It reads the records with consistent BatchGetItem calls (100
-// keys each) and deletes each with its geek item and subscription items
-// with BatchWriteItem (25 per call, several at once, unprocessed items sent
-// again after a backoff): no conditional write per record. The lease keeps
-// other prunes from counting the same records; a $disconnect of one of
-// them between the read and the delete would be counted here too.
+// keys each) and deletes their geek and subscription items, then the
+// records, with BatchWriteItem (25 per call, several at once, unprocessed
+// items sent again after a backoff): no conditional write per record, and
+// no copy ever left without its record. The lease keeps other prunes from
+// counting the same records; a $disconnect of one of them between the read
+// and the delete would be counted here too.
 func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (int, error) {
 	keys := make([]item, 0, len(ids))
 	for _, id := range pubsub.Unique(ids) {
@@ -167,16 +185,24 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	if err != nil {
 		return 0, fmt.Errorf("reading %d connection records: %w", len(keys), err)
 	}
-	var dels []item
+	var deps, recs []item
 	for _, it := range records {
 		c, err := itemConnection(it)
 		if err != nil {
 			return 0, err
 		}
-		dels = append(dels, connKey(c.ID))
-		dels = append(dels, dependentKeys(c)...)
+		deps = append(deps, dependentKeys(c)...)
+		recs = append(recs, connKey(c.ID))
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, dels); err != nil {
+	// The geek and subscription items first, the records last: a run that
+	// fails half way (a hot topic partition throttled past the retries, a
+	// run killed) leaves whole records, which name what is left of
+	// theirs, for the next prune; never a copy without its record, which
+	// no prune would find and a fan-out would keep reaching.
+	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+		return 0, fmt.Errorf("deleting the geek and subscription items of %d connection records: %w", len(records), err)
+	}
+	if err := s.batchDelete(ctx, s.tables.Connections, recs); err != nil {
 		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
 	}
 	return len(records), nil

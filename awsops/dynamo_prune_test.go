@@ -1,10 +1,23 @@
 package awsops
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
@@ -64,5 +77,279 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 	}
 	if cause := context.Cause(actx); !errors.Is(cause, ErrPruneLeaseLost) {
 		t.Errorf("cause = %v, want ErrPruneLeaseLost", cause)
+	}
+}
+
+// hotTopics is DynamoDB Local with every topic partition throttled for
+// good: BatchWriteItem processes the other items of each call and hands
+// the subscription items (TOPIC#...) back unprocessed, as DynamoDB does
+// with the writes to a hot partition.
+type hotTopics struct{ DynamoDBAPI }
+
+func (h *hotTopics) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	cool := map[string][]types.WriteRequest{}
+	hot := map[string][]types.WriteRequest{}
+	for table, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			var key item
+			if r.DeleteRequest != nil {
+				key = r.DeleteRequest.Key
+			} else {
+				key = r.PutRequest.Item
+			}
+			if strings.HasPrefix(getS(key, attrPK), prefixTopic) {
+				hot[table] = append(hot[table], r)
+			} else {
+				cool[table] = append(cool[table], r)
+			}
+		}
+	}
+	if len(cool) > 0 {
+		if _, err := h.DynamoDBAPI.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: cool}, opts...); err != nil {
+			return nil, err
+		}
+	}
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: hot}, nil
+}
+
+// connectionItems returns the keys of every item of the connections table
+// but the prune lease, by kind: the records (by connection ID) and the
+// copies (geek and subscription items, by the ID they carry).
+func connectionItems(t *testing.T, s *DynamoStore) (records, copies map[string][]string) {
+	t.Helper()
+	records, copies = map[string][]string{}, map[string][]string{}
+	err := s.scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(s.tables.Connections), ConsistentRead: aws.Bool(true)}, func(items []item) error {
+		for _, it := range items {
+			pk, sk := getS(it, attrPK), getS(it, attrSK)
+			switch {
+			case pk == pkPruneLease:
+			case sk == skConnection:
+				records[getS(it, attrID)] = append(records[getS(it, attrID)], pk)
+			default:
+				copies[getS(it, attrID)] = append(copies[getS(it, attrID)], pk+" "+sk)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records, copies
+}
+
+// TestAPruneThatFailsHalfWayLeavesNoCopyWithoutItsRecord: when a prune's
+// deletes fail part of the way (a hot topic partition throttled past the
+// retries; a run killed), every geek or subscription item left still has
+// its record, which names it, so the next prune deletes it. A copy left
+// without its record is never pruned (the prune walks the records), and a
+// fan-out keeps finding it.
+func TestAPruneThatFailsHalfWayLeavesNoCopyWithoutItsRecord(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	var conns []pubsub.Connection
+	var ids []string
+	for i := range 60 {
+		c := pubsub.Connection{ID: fmt.Sprintf("dead-%02d=", i), Geek: fmt.Sprintf("geek%d", i%4), Topics: []string{"news", "updates"},
+			// No expiry: nothing but a prune ever deletes these items.
+			ConnectedAt: now.Add(-3 * time.Hour)}
+		conns = append(conns, c)
+		ids = append(ids, c.ID)
+	}
+	for _, del := range []struct {
+		name string
+		fn   func(*DynamoStore) func(context.Context, []string) (int, error)
+	}{
+		{"DeleteDeadConnections", func(s *DynamoStore) func(context.Context, []string) (int, error) { return s.DeleteDeadConnections }},
+		{"DeleteConnections", func(s *DynamoStore) func(context.Context, []string) (int, error) { return s.DeleteConnections }},
+	} {
+		t.Run(del.name, func(t *testing.T) {
+			seedConnections(t, s, conns)
+			throttled := NewDynamoStore(&hotTopics{DynamoDBAPI: s.api}, s.tables)
+			throttled.backoff = func(int) time.Duration { return 0 }
+			if n, err := del.fn(throttled)(t.Context(), ids); err == nil {
+				t.Fatalf("%s under a throttled topic partition = %d, nil; want an error", del.name, n)
+			}
+			records, copies := connectionItems(t, s)
+			for id, keys := range copies {
+				if len(records[id]) == 0 {
+					t.Errorf("%s failed half way and left %q of connection %s without its record", del.name, keys, id)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+			// The next run, not throttled, finishes the job.
+			n, err := del.fn(s)(t.Context(), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(records) {
+				t.Errorf("the next run deleted %d records; want the %d left", n, len(records))
+			}
+			if records, copies := connectionItems(t, s); len(records)+len(copies) != 0 {
+				t.Errorf("after the next run %d records and the copies of %d connections are left; want none", len(records), len(copies))
+			}
+		})
+	}
+}
+
+// stuckRenewals is DynamoDB Local on which every renewal of a prune lease
+// (a PutItem conditioned on its owner) hangs until its context ends or
+// the test lets it go.
+type stuckRenewals struct {
+	DynamoDBAPI
+	release chan struct{}
+}
+
+func (s *stuckRenewals) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if cond := aws.ToString(in.ConditionExpression); strings.Contains(cond, "#owner") && !strings.Contains(cond, "attribute_not_exists") {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.release:
+		}
+	}
+	return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+}
+
+// TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses: a renewal that
+// never answers (a network that drops the request) must not let the
+// holder run on past its lease, which another prune may then take: the
+// holder's context ends before the lease it last wrote lapses. Before, it
+// waited on the renewal for ever, deleting on, while a second prune took
+// the lapsed lease; and releasing the lease hung as well.
+func TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses(t *testing.T) {
+	base := newTestStore(t)
+	stuck := &stuckRenewals{DynamoDBAPI: base.api, release: make(chan struct{})}
+	a := NewDynamoStore(stuck, base.Tables())
+	a.leaseTTL, a.leaseRenew = 2*time.Second, 20*time.Millisecond
+	actx, releaseA, err := a.LockPrune(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-actx.Done():
+	case <-time.After(time.Minute):
+		close(stuck.release)
+		releaseA()
+		t.Fatal("the holder of a lease whose renewal hangs was not stopped")
+	}
+	if cause := context.Cause(actx); !errors.Is(cause, ErrPruneLeaseLost) {
+		t.Errorf("cause = %v, want ErrPruneLeaseLost", cause)
+	}
+	// Once it lapses, another prune takes it.
+	b := NewDynamoStore(base.api, base.Tables())
+	wctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, releaseB, err := b.LockPrune(wctx)
+	if err != nil {
+		t.Fatalf("the lapsed lease could not be taken: %v", err)
+	}
+	releaseB()
+	releaseA()
+}
+
+// lostLeaseAnswer is an HTTP client for DynamoDB Local that loses the
+// answer to the first PutItem of a prune lease: the lease is written, and
+// the SDK is told 500, so its retryer sends the PutItem again.
+type lostLeaseAnswer struct {
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *lostLeaseAnswer) Do(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	lose := !l.lost && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".PutItem") && bytes.Contains(body, []byte(`"`+pkPruneLease+`"`))
+	l.lost = l.lost || lose
+	l.mu.Unlock()
+	if !lose {
+		return resp, nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	msg := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost"}`
+	return &http.Response{
+		StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amzn-Errortype": {"InternalServerError"}},
+		Body:   io.NopCloser(strings.NewReader(msg)), ContentLength: int64(len(msg)), Request: req,
+	}, nil
+}
+
+// TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce: when DynamoDB wrote the
+// lease but its answer was lost, the SDK sends the PutItem again, which
+// finds the lease held, by this very prune. It is taken all the same; the
+// prune waited for its own lease to lapse, a minute, before.
+func TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce(t *testing.T) {
+	base := newTestStore(t)
+	endpoint, _ := emulatorEndpoints(t)
+	lossy := &lostLeaseAnswer{}
+	api := dynamodb.NewFromConfig(dummyConfig(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.DisableValidateResponseChecksum = true
+		o.HTTPClient = lossy
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		})
+	})
+	s := NewDynamoStore(api, base.Tables())
+	// Far less than the lease's minute: the wait for it ends this.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, release, err := s.LockPrune(ctx)
+	if err != nil {
+		t.Fatalf("LockPrune after its lease's answer was lost: %v", err)
+	}
+	release()
+	if !lossy.lost {
+		t.Error("no lease PutItem answer was lost: the test tested nothing")
+	}
+}
+
+// subscribeFirst is DynamoDB Local on which, just before the first
+// DeleteItem of a connection record, another client subscribes that
+// connection to one more topic.
+type subscribeFirst struct {
+	DynamoDBAPI
+	other *DynamoStore
+	once  sync.Once
+	err   error
+}
+
+func (s *subscribeFirst) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if pk := getS(in.Key, attrPK); strings.HasPrefix(pk, prefixConn) {
+		s.once.Do(func() { _, s.err = s.other.AddTopics(ctx, strings.TrimPrefix(pk, prefixConn), []string{"sport"}, 0) })
+	}
+	return s.DynamoDBAPI.DeleteItem(ctx, in, opts...)
+}
+
+// TestDeleteConnectionsAfterASubscribeLeavesNoCopy: a subscribe landing
+// between DeleteConnections' delete of a record's copies and its delete of
+// the record writes the copies again (every write rewrites them); the
+// record's old image, of a later version than the one read, names them,
+// and they are deleted too.
+func TestDeleteConnectionsAfterASubscribeLeavesNoCopy(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	if err := s.PutConnection(t.Context(), pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"news"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	racing := &subscribeFirst{DynamoDBAPI: s.api, other: s}
+	if n, err := NewDynamoStore(racing, s.tables).DeleteConnections(t.Context(), []string{"c1"}); err != nil || n != 1 {
+		t.Fatalf("DeleteConnections = %d, %v; want 1", n, err)
+	}
+	if racing.err != nil {
+		t.Fatalf("the racing subscribe: %v", racing.err)
+	}
+	if records, copies := connectionItems(t, s); len(records)+len(copies) != 0 {
+		t.Errorf("left records %v and copies %v; want none", records, copies)
 	}
 }

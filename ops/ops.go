@@ -25,6 +25,8 @@ const (
 	// DefaultSegments is how many segments of the connection records
 	// Prune reads in parallel.
 	DefaultSegments = 4
+	// DefaultCheckTimeout bounds each Management API check of Prune.
+	DefaultCheckTimeout = 30 * time.Second
 	// DeleteBatch is how many connections one DeleteConnections call
 	// removes: DynamoDB's BatchWriteItem limit.
 	DeleteBatch = 25

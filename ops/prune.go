@@ -53,6 +53,10 @@ type PruneOptions struct {
 	// Segments is how many parallel segments ScanConnections reads
 	// (default DefaultSegments).
 	Segments int
+	// CheckTimeout bounds each Management API check, its throttling
+	// retries included (default DefaultCheckTimeout): a check not
+	// answered by then counts as an error and its record is kept.
+	CheckTimeout time.Duration
 	// DryRun decides and counts everything but deletes nothing.
 	DryRun bool
 	// Log, when set, is told every decision, one line each. It may be
@@ -75,6 +79,9 @@ func (o PruneOptions) withDefaults() PruneOptions {
 	}
 	if o.Segments <= 0 {
 		o.Segments = DefaultSegments
+	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = DefaultCheckTimeout
 	}
 	return o
 }
@@ -170,10 +177,11 @@ type BulkPruner interface {
 //   - a record connected at least MaxAge ago, or past its expiry, is deleted
 //     without any Management API call;
 //   - a younger one is checked with p.Get (at most Concurrency at once;
-//     throttled calls are retried) and deleted only on 410 Gone, unless it
-//     connected less than pubsub.ConnectWindow ago (it may still be in its
-//     $connect, when API Gateway answers 410 too). A live one
-//     is never deleted; any other failure is counted in Errors and the
+//     throttled calls are retried, within CheckTimeout) and deleted only
+//     on 410 Gone, unless it connected less than pubsub.ConnectWindow ago
+//     (it may still be in its $connect, when API Gateway answers 410
+//     too). A live one is never deleted; any other failure (no answer
+//     within CheckTimeout included) is counted in Errors and the
 //     record is kept;
 //   - when p is nil (no gateway to ask), younger records are counted as
 //     Unchecked and kept.
@@ -305,7 +313,13 @@ func (pr *pruner) logf(format string, args ...any) {
 // age and deletes it if the connection is gone. Only a failure to delete
 // is returned; a failed check is counted.
 func (pr *pruner) check(ctx context.Context, p store.Pusher, c pubsub.Connection) error {
-	_, err := getWithRetry(ctx, p, c.ID)
+	gctx, cancel := context.WithTimeout(ctx, pr.opts.CheckTimeout)
+	_, err := getWithRetry(gctx, p, c.ID)
+	timedOut := gctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err != nil && timedOut && !store.IsGone(err) {
+		err = fmt.Errorf("GetConnection %s: no answer from the Management API within %s", c.ID, pr.opts.CheckTimeout)
+	}
 	switch {
 	case err == nil:
 		pr.count(func(res *PruneResult) { res.Kept++ })

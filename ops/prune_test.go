@@ -307,3 +307,35 @@ func TestPruneDryRunDeletesNothing(t *testing.T) {
 		t.Errorf("%d chatter IDs left; want 1", len(cids))
 	}
 }
+
+// silentPusher is a Management API that never answers a GetConnection: it
+// holds each call until its context ends.
+type silentPusher struct{ *opstest.FakePusher }
+
+func (silentPusher) Get(ctx context.Context, id string) (store.ConnectionInfo, error) {
+	<-ctx.Done()
+	return store.ConnectionInfo{}, &store.PushError{Kind: store.KindOther, Op: "GetConnection", ConnectionID: id, Err: ctx.Err()}
+}
+
+// TestPruneKeepsRecordsWhoseCheckNeverAnswers: a Management API that
+// accepts a call and never answers costs each check its CheckTimeout; the
+// record is kept and counted as an error, and the run ends. It hung for
+// ever before, renewing the prune lease on DynamoDB all the while, so no
+// other prune could run either.
+func TestPruneKeepsRecordsWhoseCheckNeverAnswers(t *testing.T) {
+	s := newStore(t)
+	put(t, s, conn("a", time.Minute, time.Hour), conn("b", time.Minute, time.Hour), conn("old", 3*time.Hour, -time.Hour))
+	res, err := ops.Prune(ctxT(t), s, silentPusher{opstest.NewFakePusher()}, ops.PruneOptions{Now: now, CheckTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Prune = %+v, %v; want it to end on its own", res, err)
+	}
+	if res.Errors != 2 || res.Deleted.TooOld != 1 || res.Checked != 3 {
+		t.Errorf("got %+v; want 3 checked, 1 too old, 2 errors", res)
+	}
+	if !strings.Contains(strings.Join(res.ErrorSamples, "\n"), "no answer") {
+		t.Errorf("error samples %q; want them to say the Management API did not answer", res.ErrorSamples)
+	}
+	if got, want := ids(t, s), []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("left %v; want %v", got, want)
+	}
+}

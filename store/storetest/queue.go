@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -209,6 +211,15 @@ var queueTests = []queueTest{
 		}
 		if len(want) != 0 {
 			t.Errorf("%d messages never came", len(want))
+		}
+	}},
+	{name: "a JSON body holding U+FFFE and U+FFFF, which SQS refuses raw, is carried as the same JSON", run: func(t *testing.T, q store.Queue) {
+		body := "{\"topics\":[\"updates\"],\"body\":\"a\uFFFEb\uFFFFc\"}"
+		id := send(t, q, body)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		var got, want any
+		if err := json.Unmarshal(m.Body, &got); err != nil || json.Unmarshal([]byte(body), &want) != nil || !reflect.DeepEqual(got, want) || m.ID != id {
+			t.Errorf("received %s (%q, %v); want the JSON sent, %q", m.ID, m.Body, err, body)
 		}
 	}},
 	{name: "SendBatch with no bodies sends nothing", run: func(t *testing.T, q store.Queue) {
