@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -123,11 +123,7 @@ func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 // Host (a DNS-rebinding page names its own host), an Origin equal to the
 // page's, and, when the browser sends it, Sec-Fetch-Site: same-origin.
 func sameOrigin(r *http.Request) error {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.Host(r.Host) {
 		return errors.New("the page must be opened at a loopback address")
 	}
 	origin := r.Header.Get("Origin")

@@ -26,6 +26,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -660,7 +661,9 @@ func onLoopback(ln net.Listener, addr string) error {
 	return nil
 }
 
-// pprofServer serves net/http/pprof's handlers (not on the default mux).
+// pprofServer serves net/http/pprof's handlers (not on the default mux),
+// to requests that name a loopback host only: a page in the browser that
+// points its own name at 127.0.0.1 may not read them.
 func pprofServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -668,7 +671,7 @@ func pprofServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: loopback.Only(mux), ReadHeaderTimeout: 10 * time.Second}
 }
 
 // isLoopback reports whether addr is a loopback address.

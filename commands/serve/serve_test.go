@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -200,6 +201,50 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 		t.Fatalf("GET goroutine profile: %s %.200q", resp.Status, body)
 	}
 	stop()
+}
+
+// TestPprofRefusesAPageRebindingItsNameToLoopback: a web page open in the
+// developer's browser can point its own name at 127.0.0.1 (DNS
+// rebinding) and then read the profiles as its own origin (the
+// command line, goroutine stacks) or start CPU profiles and traces. Such
+// a request names the page's host, not a loopback one: it is refused.
+func TestPprofRefusesAPageRebindingItsNameToLoopback(t *testing.T) {
+	opts := testOptions(t)
+	opts.Pprof = "127.0.0.1:0"
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	stop := startServe(t, opts)
+	defer stop()
+	m := regexp.MustCompile(`profiles on http://(127\.0\.0\.1:\d+)/debug/pprof/`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("serve did not say where the profiles are: %q", errOut)
+	}
+	_, port, _ := net.SplitHostPort(m[1])
+	get := func(host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+"/debug/pprof/cmdline", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"rebind.attacker.example:" + port, "rebind.attacker.example", "127.0.0.1.attacker.example:" + port} {
+		if code, body := get(host); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
+			t.Errorf("Host %s: %d %.200q, want 403 without the command line", host, code, body)
+		}
+	}
+	for _, host := range []string{m[1], "localhost:" + port, "[::1]:" + port} {
+		if code, body := get(host); code != http.StatusOK || !strings.Contains(body, os.Args[0]) {
+			t.Errorf("Host %s: %d %.200q, want 200 and the command line", host, code, body)
+		}
+	}
 }
 
 // TestJSONPrintsEveryEndpoint: with --json, standard output is one JSON
