@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -52,4 +53,52 @@ func TestADamagedKeyFileSaysWhatToDo(t *testing.T) {
 	if _, err := EnsureManagementKeys(path); err == nil {
 		t.Fatal("a file without the profile was accepted")
 	}
+}
+
+// TestAKeyFileOthersCanReadOrPlantedIsRefused: the key pair is the only
+// thing that keeps anyone who reaches the gateway from pushing to its
+// clients. A file others may read (made with a umask of 022, or copied)
+// gives them the secret, and one another user wrote (a --keys-file in a
+// shared /tmp they created first) is a pair they chose: serve refuses
+// both, saying what to do, without the secret.
+func TestAKeyFileOthersCanReadOrPlantedIsRefused(t *testing.T) {
+	const planted = "[" + config.ManagementProfile + "]\naws_access_key_id = AKSOCKSPLANTED\naws_secret_access_key = known-to-whoever-wrote-it\n"
+	t.Run("readable by others", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), config.ManagementKeysFile)
+		if err := os.WriteFile(path, []byte(planted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := EnsureManagementKeys(path)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) || strings.Contains(err.Error(), "known-to-whoever") {
+			t.Fatalf("EnsureManagementKeys = %v; want a refusal that says chmod 600 %s and not the secret", err, path)
+		}
+	})
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a file to another user needs root; the other case runs as anyone")
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, config.ManagementKeysFile)
+		if err := os.WriteFile(path, []byte(planted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		_, err := EnsureManagementKeys(path)
+		if err == nil || !strings.Contains(err.Error(), "another user") || strings.Contains(err.Error(), "known-to-whoever") {
+			t.Fatalf("EnsureManagementKeys = %v; want a refusal saying another user owns it", err)
+		}
+		// Through a link to it, as well.
+		link := filepath.Join(dir, "link")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := EnsureManagementKeys(link); err == nil || !strings.Contains(err.Error(), "another user") {
+			t.Fatalf("EnsureManagementKeys through a link = %v; want a refusal", err)
+		}
+	})
 }
