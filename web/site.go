@@ -80,7 +80,7 @@ func Site(opts SiteOptions) http.Handler {
 // to it.
 func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 	if issue == nil {
-		http.Error(w, "this gateway does not issue chatter IDs to pages (only `socks serve` on the local backend, listening on loopback, does): paste one from `socks chatter issue --geek NAME`", http.StatusNotFound)
+		http.Error(w, "this gateway does not issue chatter IDs to pages (only `socks serve` on the local backend, listening on loopback, without --require-signature, does): paste one from `socks chatter issue --geek NAME`", http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {

@@ -337,8 +337,52 @@ func TestThePageGetsChatterIDsOnlyOnTheLocalBackendOnLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pageMayIssue(tt.addr, tt.local); got != tt.want {
+			if got := pageMayIssue(tt.addr, tt.local, false); got != tt.want {
 				t.Errorf("pageMayIssue(%v, local=%v) = %v; want %v", tt.addr, tt.local, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWithRequireSignatureThePageIssuesNoChatterIDs: --require-signature
+// on loopback says other processes on this machine are not to be trusted
+// with the Management API. The live page's chatter IDs go to any process
+// that sends the Origin and Host a browser would (curl -H 'Origin: ...'),
+// for any geek, and let it connect as that geek and read what is
+// published to them: with the flag the page issues none (paste one).
+func TestWithRequireSignatureThePageIssuesNoChatterIDs(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("require-signature=%v", signed), func(t *testing.T) {
+			opts := testOptions(t)
+			opts.RequireSignature = signed
+			opts.JSON = true
+			ios, _, out, _ := iostreams.Test()
+			opts.IO = ios
+			stop := startServe(t, opts)
+			defer stop()
+			var e Endpoints
+			if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+				t.Fatalf("serve --json printed %q: %v", out, err)
+			}
+			host := strings.TrimSuffix(strings.TrimPrefix(e.WebSocket, "ws://"), "/")
+			req, err := http.NewRequest(http.MethodPost, "http://"+host+"/chatter-id", strings.NewReader(`{"geek":"someone-else"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "http://"+host)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			issued := strings.Contains(string(body), `"chatterId":"sc_`)
+			if signed && (resp.StatusCode != http.StatusNotFound || issued) {
+				t.Errorf("with --require-signature: %s %q; want 404 and no chatter ID", resp.Status, body)
+			}
+			if !signed && (resp.StatusCode != http.StatusOK || !issued) {
+				t.Errorf("without it: %s %q; want a chatter ID (the page's own request)", resp.Status, body)
 			}
 		})
 	}
