@@ -102,3 +102,56 @@ func TestAKeyFileOthersCanReadOrPlantedIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestAStateDirOthersMayWriteIsRefused: a --state-dir in a place others
+// may write (made with mode 777, or under another user's control, as a
+// shared /tmp/socks) lets them plant links where socks writes: the wake
+// file beside the state file is truncated at each publish, so a link
+// there to one of the user's files (or, run as root, /etc/passwd)
+// destroys it. Such a state dir is refused before anything is written.
+func TestAStateDirOthersMayWriteIsRefused(t *testing.T) {
+	attack := func(t *testing.T, dir string) {
+		t.Helper()
+		victim := filepath.Join(t.TempDir(), "precious")
+		if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(victim, filepath.Join(dir, config.StateFile+"-wake")); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+		if err == nil {
+			defer b.DB.Close()
+			_, _ = b.Queue.Send(context.Background(), []byte(`{"n":1}`))
+		}
+		if got, _ := os.ReadFile(victim); string(got) != "precious" {
+			t.Errorf("the file the planted link points at now holds %q", got)
+		}
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("Open = %v; want a refusal naming %s", err, dir)
+		}
+	}
+	t.Run("writable by everyone", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		attack(t, dir)
+	})
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a directory to another user needs root; the other case runs as anyone")
+		}
+		dir := filepath.Join(t.TempDir(), "theirs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		attack(t, dir)
+	})
+}
