@@ -665,8 +665,9 @@ func onLoopback(ln net.Listener, addr string) error {
 }
 
 // pprofServer serves net/http/pprof's handlers (not on the default mux),
-// to requests that name a loopback host only: a page in the browser that
-// points its own name at 127.0.0.1 may not read them.
+// to requests that name a loopback host only (a page in the browser that
+// points its own name at 127.0.0.1 may not read them) and not sent by
+// another site's page (which could start hour-long profiles unread).
 func pprofServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -220,13 +220,16 @@ func TestPprofRefusesAPageRebindingItsNameToLoopback(t *testing.T) {
 		t.Fatalf("serve did not say where the profiles are: %q", errOut)
 	}
 	_, port, _ := net.SplitHostPort(m[1])
-	get := func(host string) (int, string) {
+	get := func(host, site string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+"/debug/pprof/cmdline", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Host = host
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -236,13 +239,28 @@ func TestPprofRefusesAPageRebindingItsNameToLoopback(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 	for _, host := range []string{"rebind.attacker.example:" + port, "rebind.attacker.example", "127.0.0.1.attacker.example:" + port} {
-		if code, body := get(host); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
+		if code, body := get(host, ""); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
 			t.Errorf("Host %s: %d %.200q, want 403 without the command line", host, code, body)
 		}
 	}
 	for _, host := range []string{m[1], "localhost:" + port, "[::1]:" + port} {
-		if code, body := get(host); code != http.StatusOK || !strings.Contains(body, os.Args[0]) {
+		if code, body := get(host, ""); code != http.StatusOK || !strings.Contains(body, os.Args[0]) {
 			t.Errorf("Host %s: %d %.200q, want 200 and the command line", host, code, body)
+		}
+	}
+	// Any page may also send requests to 127.0.0.1 itself, unread
+	// (<img src=".../profile?seconds=3600"> starts an hour of CPU
+	// profiling): a browser says they come from another site.
+	for _, site := range []string{"cross-site", "same-site"} {
+		if code, body := get(m[1], site); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
+			t.Errorf("Sec-Fetch-Site %s: %d %.200q, want 403", site, code, body)
+		}
+	}
+	// The developer's own browser, the address typed or a link of the
+	// index page, passes.
+	for _, site := range []string{"none", "same-origin"} {
+		if code, body := get(m[1], site); code != http.StatusOK {
+			t.Errorf("Sec-Fetch-Site %s: %d %.200q, want 200", site, code, body)
 		}
 	}
 }

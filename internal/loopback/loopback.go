@@ -33,14 +33,32 @@ func Host(host string) bool {
 // Host: 403, without echoing it.
 const Refused = "refused: this endpoint answers requests to localhost or a loopback address only (a page that points its own name at 127.0.0.1 may not use it)"
 
-// Only wraps h so that a request whose Host is not a loopback one gets
-// 403 and never reaches h.
+// FromOtherSite reports whether a browser says r was sent by a page of
+// another site (Sec-Fetch-Site cross-site or same-site): any page may send
+// requests to 127.0.0.1, unread (an <img> or a form), to start what they
+// ask for. Requests the user typed ("none"), of the same origin, and from
+// programs (no header) are not.
+func FromOtherSite(r *http.Request) bool {
+	s := r.Header.Get("Sec-Fetch-Site")
+	return s == "cross-site" || s == "same-site"
+}
+
+// RefusedSite is what a loopback-only endpoint answers a request another
+// site's page sent.
+const RefusedSite = "refused: another site's page may not use this endpoint; open it yourself"
+
+// Only wraps h for an endpoint of this machine's own: a request whose
+// Host is not a loopback one, or that another site's page sent, gets 403
+// and never reaches h.
 func Only(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Host(r.Host) {
+		switch {
+		case !Host(r.Host):
 			http.Error(w, Refused, http.StatusForbidden)
-			return
+		case FromOtherSite(r):
+			http.Error(w, RefusedSite, http.StatusForbidden)
+		default:
+			h.ServeHTTP(w, r)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
