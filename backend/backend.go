@@ -124,11 +124,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
 }
 
-// ensureDir creates the state dir and checks it is writable, so that the
-// error names the directory and the fix.
+// ensureDir creates the state dir and checks it is writable, and that
+// only its user may write there (checkOwnDir), so that the error names the
+// directory and the fix.
 func ensureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create state dir %s: %w (set --state-dir or %s to a writable directory)", dir, unwrapPath(err), config.EnvStateDir)
+	}
+	if err := checkOwnDir(dir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {

@@ -59,10 +59,18 @@ func ReadManagementKeys(path string) (creds aws.Credentials, ok bool, err error)
 }
 
 // EnsureManagementKeys returns the key pair in path, creating the file
-// (mode 0600) with a fresh random pair when it is missing.
+// (mode 0600) with a fresh random pair when it is missing. An existing
+// file must be the user's own and not readable by others (checkPrivate):
+// the gateway trusts whoever knows the pair.
 func EnsureManagementKeys(path string) (aws.Credentials, error) {
 	if creds, ok, err := ReadManagementKeys(path); err != nil || ok {
-		return creds, err
+		if err == nil {
+			err = checkPrivate(path)
+		}
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return creds, nil
 	}
 	var id [10]byte
 	var secret [30]byte
@@ -83,7 +91,13 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		creds, _, err := ReadManagementKeys(path)
-		return creds, err
+		if err == nil {
+			err = checkPrivate(path)
+		}
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		return creds, nil
 	}
 	if err != nil {
 		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)

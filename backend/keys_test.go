@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -52,4 +53,105 @@ func TestADamagedKeyFileSaysWhatToDo(t *testing.T) {
 	if _, err := EnsureManagementKeys(path); err == nil {
 		t.Fatal("a file without the profile was accepted")
 	}
+}
+
+// TestAKeyFileOthersCanReadOrPlantedIsRefused: the key pair is the only
+// thing that keeps anyone who reaches the gateway from pushing to its
+// clients. A file others may read (made with a umask of 022, or copied)
+// gives them the secret, and one another user wrote (a --keys-file in a
+// shared /tmp they created first) is a pair they chose: serve refuses
+// both, saying what to do, without the secret.
+func TestAKeyFileOthersCanReadOrPlantedIsRefused(t *testing.T) {
+	const planted = "[" + config.ManagementProfile + "]\naws_access_key_id = AKSOCKSPLANTED\naws_secret_access_key = known-to-whoever-wrote-it\n"
+	t.Run("readable by others", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), config.ManagementKeysFile)
+		if err := os.WriteFile(path, []byte(planted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := EnsureManagementKeys(path)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) || strings.Contains(err.Error(), "known-to-whoever") {
+			t.Fatalf("EnsureManagementKeys = %v; want a refusal that says chmod 600 %s and not the secret", err, path)
+		}
+	})
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a file to another user needs root; the other case runs as anyone")
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, config.ManagementKeysFile)
+		if err := os.WriteFile(path, []byte(planted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		_, err := EnsureManagementKeys(path)
+		if err == nil || !strings.Contains(err.Error(), "another user") || strings.Contains(err.Error(), "known-to-whoever") {
+			t.Fatalf("EnsureManagementKeys = %v; want a refusal saying another user owns it", err)
+		}
+		// Through a link to it, as well.
+		link := filepath.Join(dir, "link")
+		if err := os.Symlink(path, link); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := EnsureManagementKeys(link); err == nil || !strings.Contains(err.Error(), "another user") {
+			t.Fatalf("EnsureManagementKeys through a link = %v; want a refusal", err)
+		}
+	})
+}
+
+// TestAStateDirOthersMayWriteIsRefused: a --state-dir in a place others
+// may write (made with mode 777, or under another user's control, as a
+// shared /tmp/socks) lets them plant links where socks writes: the wake
+// file beside the state file is truncated at each publish, so a link
+// there to one of the user's files (or, run as root, /etc/passwd)
+// destroys it. Such a state dir is refused before anything is written.
+func TestAStateDirOthersMayWriteIsRefused(t *testing.T) {
+	attack := func(t *testing.T, dir string) {
+		t.Helper()
+		victim := filepath.Join(t.TempDir(), "precious")
+		if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(victim, filepath.Join(dir, config.StateFile+"-wake")); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+		if err == nil {
+			defer b.DB.Close()
+			_, _ = b.Queue.Send(context.Background(), []byte(`{"n":1}`))
+		}
+		if got, _ := os.ReadFile(victim); string(got) != "precious" {
+			t.Errorf("the file the planted link points at now holds %q", got)
+		}
+		if err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("Open = %v; want a refusal naming %s", err, dir)
+		}
+	}
+	t.Run("writable by everyone", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		attack(t, dir)
+	})
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a directory to another user needs root; the other case runs as anyone")
+		}
+		dir := filepath.Join(t.TempDir(), "theirs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		attack(t, dir)
+	})
 }

@@ -100,7 +100,9 @@ type Options struct {
 	AllowOrigins []string
 	// Credentials, when set, is the key pair every @connections call
 	// must be signed with (SigV4, any region and service); others get
-	// 403. Unset, any Authorization header is accepted, as on loopback.
+	// 403. Unset, any Authorization header is accepted, as on loopback,
+	// from calls whose Host is localhost or a loopback address only (a
+	// browser page that points its own name at 127.0.0.1 gets 403).
 	Credentials *Credentials
 	// Logger receives debug logs of connections and warnings about handler
 	// errors (default: discard).

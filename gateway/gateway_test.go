@@ -2018,3 +2018,51 @@ func TestACallWithoutTheKeyIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 		})
 	}
 }
+
+// TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI: on
+// loopback without a key pair, the Management API takes any Authorization
+// header, which a page in the developer's browser cannot add to a request
+// to 127.0.0.1. But a page that points its own name at 127.0.0.1 (DNS
+// rebinding) calls the gateway as its own origin and may add any header:
+// with a connection's ID it could push to it, read who it is or close it.
+// Those calls name the page's host: refused with 403, the client untouched.
+func TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	_, port, _ := net.SplitHostPort(addr)
+	call := func(method, host, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Authorization", "anything a page likes")
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(got)
+	}
+	for _, host := range []string{"rebind.attacker.example:" + port, "rebind.attacker.example", "127.0.0.1.attacker.example:" + port} {
+		for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+			if code, body := call(method, host, "forged"); code != http.StatusForbidden || strings.Contains(body, "sourceIp") {
+				t.Errorf("%s with Host %s: %d %q, want 403", method, host, code, body)
+			}
+		}
+	}
+	// The client is still open and got nothing from those calls: the
+	// first message it reads is the one posted through a loopback name.
+	for _, host := range []string{addr, "localhost:" + port} {
+		if code, body := call(http.MethodPost, host, "from "+host); code != http.StatusOK {
+			t.Fatalf("POST with Host %s: %d %q, want 200", host, code, body)
+		}
+		if got := string(readMessage(t, ws)); got != "from "+host {
+			t.Fatalf("client read %q, want %q", got, "from "+host)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -40,11 +41,18 @@ type connectionIdentity struct {
 // carry X-Amzn-ErrorType and a {"message": ...} body, so the SDK returns
 // its typed errors).
 //
-// Requests are accepted with any Authorization header: signatures are not
-// verified, but a request without one gets 403 like API Gateway's "Missing
-// Authentication Token".
+// Without Options.Credentials, requests are accepted with any
+// Authorization header: signatures are not verified, but a request without
+// one gets 403 like API Gateway's "Missing Authentication Token" (a page in
+// a browser cannot add one to a request to another origin). A page that
+// points its own name at 127.0.0.1 (DNS rebinding) calls as its own origin
+// and may add any header, so such requests must also name a loopback host.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
 	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
+	if g.opts.Credentials == nil && !loopback.Host(r.Host) {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls must name localhost or a loopback address in their URL; elsewhere run `socks serve --require-signature` and sign them")
+		return
+	}
 	// A body that stops coming is not waited for past bodyWait (then
 	// 400): off loopback, anyone can send one before the signature over
 	// it is checked.

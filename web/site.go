@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -80,7 +80,7 @@ func Site(opts SiteOptions) http.Handler {
 // to it.
 func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 	if issue == nil {
-		http.Error(w, "this gateway does not issue chatter IDs to pages (only `socks serve` on the local backend, listening on loopback, does): paste one from `socks chatter issue --geek NAME`", http.StatusNotFound)
+		http.Error(w, "this gateway does not issue chatter IDs to pages (only `socks serve` on the local backend, listening on loopback, without --require-signature, does): paste one from `socks chatter issue --geek NAME`", http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -123,11 +123,7 @@ func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 // Host (a DNS-rebinding page names its own host), an Origin equal to the
 // page's, and, when the browser sends it, Sec-Fetch-Site: same-origin.
 func sameOrigin(r *http.Request) error {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.Host(r.Host) {
 		return errors.New("the page must be opened at a loopback address")
 	}
 	origin := r.Header.Get("Origin")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +153,34 @@ func TestChatterIDOnlyForThePageItself(t *testing.T) {
 			t.Errorf("status %d body %s", rec.Code, rec.Body.String())
 		}
 	})
+}
+
+// TestAPastedChatterIDNeverGoesIntoThePagesURL: the live page's form is
+// submitted by its script; but pressed before the module has loaded, or
+// with scripts off, the browser submits it itself, as a GET to the page's
+// URL with every named field in the query, where the pasted chatter ID
+// would stay in the history, the gateway's request line and any Referer.
+// The chatter ID's field has no name, so no submission carries it.
+func TestAPastedChatterIDNeverGoesIntoThePagesURL(t *testing.T) {
+	resp := get(t, web.Site(web.SiteOptions{}), "/")
+	body, _ := io.ReadAll(resp.Body)
+	form := regexp.MustCompile(`(?s)<form[^>]*>.*?</form>`).Find(body)
+	if form == nil {
+		t.Fatal("the live page has no form")
+	}
+	var chatter []byte
+	for _, input := range regexp.MustCompile(`<(?:input|textarea|select)\b[^>]*>`).FindAll(form, -1) {
+		if regexp.MustCompile(`\bid="chatter"`).Match(input) {
+			chatter = input
+		}
+	}
+	if chatter == nil {
+		t.Fatalf("no chatter ID field (id=\"chatter\") in the form: %s", form)
+	}
+	if regexp.MustCompile(`\bname=`).Match(chatter) {
+		t.Errorf("the chatter ID field %s has a name: a native submit puts the ID in the page's URL", chatter)
+	}
+	if regexp.MustCompile(`\bform=`).Match(chatter) {
+		t.Errorf("the chatter ID field %s is tied to another form", chatter)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -133,8 +134,9 @@ http://ADDR/@connections/{id} (POST, GET, DELETE), as on AWS.
 Over plain HTTP it also serves the browser client at http://ADDR/socks.js
 (and socks.d.ts), with Access-Control-Allow-Origin: *, and a live page at
 http://ADDR/ that shows what is published to a geek. On the local backend,
-listening on loopback, that page may get a short-lived chatter ID from the
-gateway; requests from any other origin are refused.
+listening on loopback (without --require-signature), that page may get a
+short-lived chatter ID from the gateway; requests from any other origin are
+refused.
 
 API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 2 hours per connection (shorten them with the flags to test). The WebSocket
@@ -280,7 +282,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 
 	site := web.SiteOptions{}
-	if pageMayIssue(ln.Addr(), b.DB != nil) {
+	if pageMayIssue(ln.Addr(), b.DB != nil, opts.RequireSignature) {
 		site.Issue = func(ctx context.Context, geek string, ttl time.Duration) (string, time.Time, error) {
 			id, c, err := store.IssueChatterID(ctx, b.Store, geek, ttl, opts.now())
 			return id, c.ExpiresAt, err
@@ -587,11 +589,13 @@ func ReachableAddr(a net.Addr) string {
 
 // pageMayIssue reports whether the live page may get chatter IDs from the
 // gateway: only on the local backend (the local state is for playing with;
-// never --backend aws) and only listening on loopback (nothing but this
-// machine can ask; web.Site also checks the request's origin).
-func pageMayIssue(addr net.Addr, localBackend bool) bool {
+// never --backend aws), only listening on loopback (nothing but this
+// machine can ask; web.Site also checks the request's origin), and not
+// with --require-signature: the origin check stops browser pages, not the
+// other processes of this machine that the flag says are not trusted.
+func pageMayIssue(addr net.Addr, localBackend, requireSignature bool) bool {
 	tcp, ok := addr.(*net.TCPAddr)
-	return ok && localBackend && tcp.IP.IsLoopback()
+	return ok && localBackend && !requireSignature && tcp.IP.IsLoopback()
 }
 
 func checkNotRunning(ctx context.Context, b *backend.Backend) error {
@@ -713,7 +717,10 @@ func onLoopback(ln net.Listener, addr string) error {
 	return nil
 }
 
-// pprofServer serves net/http/pprof's handlers (not on the default mux).
+// pprofServer serves net/http/pprof's handlers (not on the default mux),
+// to requests that name a loopback host only (a page in the browser that
+// points its own name at 127.0.0.1 may not read them) and not sent by
+// another site's page (which could start hour-long profiles unread).
 func pprofServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -721,7 +728,7 @@ func pprofServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: loopback.Only(mux), ReadHeaderTimeout: 10 * time.Second}
 }
 
 // isLoopback reports whether addr is a loopback address.

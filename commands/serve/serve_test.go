@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -202,6 +203,68 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	stop()
 }
 
+// TestPprofRefusesAPageRebindingItsNameToLoopback: a web page open in the
+// developer's browser can point its own name at 127.0.0.1 (DNS
+// rebinding) and then read the profiles as its own origin (the
+// command line, goroutine stacks) or start CPU profiles and traces. Such
+// a request names the page's host, not a loopback one: it is refused.
+func TestPprofRefusesAPageRebindingItsNameToLoopback(t *testing.T) {
+	opts := testOptions(t)
+	opts.Pprof = "127.0.0.1:0"
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	stop := startServe(t, opts)
+	defer stop()
+	m := regexp.MustCompile(`profiles on http://(127\.0\.0\.1:\d+)/debug/pprof/`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("serve did not say where the profiles are: %q", errOut)
+	}
+	_, port, _ := net.SplitHostPort(m[1])
+	get := func(host, site string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+"/debug/pprof/cmdline", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"rebind.attacker.example:" + port, "rebind.attacker.example", "127.0.0.1.attacker.example:" + port} {
+		if code, body := get(host, ""); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
+			t.Errorf("Host %s: %d %.200q, want 403 without the command line", host, code, body)
+		}
+	}
+	for _, host := range []string{m[1], "localhost:" + port, "[::1]:" + port} {
+		if code, body := get(host, ""); code != http.StatusOK || !strings.Contains(body, os.Args[0]) {
+			t.Errorf("Host %s: %d %.200q, want 200 and the command line", host, code, body)
+		}
+	}
+	// Any page may also send requests to 127.0.0.1 itself, unread
+	// (<img src=".../profile?seconds=3600"> starts an hour of CPU
+	// profiling): a browser says they come from another site.
+	for _, site := range []string{"cross-site", "same-site"} {
+		if code, body := get(m[1], site); code != http.StatusForbidden || strings.Contains(body, os.Args[0]) {
+			t.Errorf("Sec-Fetch-Site %s: %d %.200q, want 403", site, code, body)
+		}
+	}
+	// The developer's own browser, the address typed or a link of the
+	// index page, passes.
+	for _, site := range []string{"none", "same-origin"} {
+		if code, body := get(m[1], site); code != http.StatusOK {
+			t.Errorf("Sec-Fetch-Site %s: %d %.200q, want 200", site, code, body)
+		}
+	}
+}
+
 // TestJSONPrintsEveryEndpoint: with --json, standard output is one JSON
 // line whose endpoints are the live ones (a script reads the Management
 // API's URL from it, which the plain output gives only on a terminal).
@@ -292,8 +355,52 @@ func TestThePageGetsChatterIDsOnlyOnTheLocalBackendOnLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pageMayIssue(tt.addr, tt.local); got != tt.want {
+			if got := pageMayIssue(tt.addr, tt.local, false); got != tt.want {
 				t.Errorf("pageMayIssue(%v, local=%v) = %v; want %v", tt.addr, tt.local, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWithRequireSignatureThePageIssuesNoChatterIDs: --require-signature
+// on loopback says other processes on this machine are not to be trusted
+// with the Management API. The live page's chatter IDs go to any process
+// that sends the Origin and Host a browser would (curl -H 'Origin: ...'),
+// for any geek, and let it connect as that geek and read what is
+// published to them: with the flag the page issues none (paste one).
+func TestWithRequireSignatureThePageIssuesNoChatterIDs(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("require-signature=%v", signed), func(t *testing.T) {
+			opts := testOptions(t)
+			opts.RequireSignature = signed
+			opts.JSON = true
+			ios, _, out, _ := iostreams.Test()
+			opts.IO = ios
+			stop := startServe(t, opts)
+			defer stop()
+			var e Endpoints
+			if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+				t.Fatalf("serve --json printed %q: %v", out, err)
+			}
+			host := strings.TrimSuffix(strings.TrimPrefix(e.WebSocket, "ws://"), "/")
+			req, err := http.NewRequest(http.MethodPost, "http://"+host+"/chatter-id", strings.NewReader(`{"geek":"someone-else"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "http://"+host)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			issued := strings.Contains(string(body), `"chatterId":"sc_`)
+			if signed && (resp.StatusCode != http.StatusNotFound || issued) {
+				t.Errorf("with --require-signature: %s %q; want 404 and no chatter ID", resp.Status, body)
+			}
+			if !signed && (resp.StatusCode != http.StatusOK || !issued) {
+				t.Errorf("without it: %s %q; want a chatter ID (the page's own request)", resp.Status, body)
 			}
 		})
 	}

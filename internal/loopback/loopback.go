@@ -1,0 +1,64 @@
+// Package loopback tells whether an HTTP request names this machine.
+//
+// A server on 127.0.0.1 is reached by every web page open in the
+// developer's browser, and a page can point its own name at 127.0.0.1
+// (DNS rebinding) to read the answers as its own origin. Such a request
+// carries the page's name in its Host header; one from this machine's own
+// clients names localhost or a loopback address.
+package loopback
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Host reports whether host, a Host header ("127.0.0.1:8765",
+// "localhost", "[::1]:6060"), names the loopback interface: localhost or a
+// loopback IP address. Any other name, even one that resolves to
+// 127.0.0.1, is some web page's.
+func Host(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// Refused is what a loopback-only endpoint answers a request from another
+// Host: 403, without echoing it.
+const Refused = "refused: this endpoint answers requests to localhost or a loopback address only (a page that points its own name at 127.0.0.1 may not use it)"
+
+// FromOtherSite reports whether a browser says r was sent by a page of
+// another site (Sec-Fetch-Site cross-site or same-site): any page may send
+// requests to 127.0.0.1, unread (an <img> or a form), to start what they
+// ask for. Requests the user typed ("none"), of the same origin, and from
+// programs (no header) are not.
+func FromOtherSite(r *http.Request) bool {
+	s := r.Header.Get("Sec-Fetch-Site")
+	return s == "cross-site" || s == "same-site"
+}
+
+// RefusedSite is what a loopback-only endpoint answers a request another
+// site's page sent.
+const RefusedSite = "refused: another site's page may not use this endpoint; open it yourself"
+
+// Only wraps h for an endpoint of this machine's own: a request whose
+// Host is not a loopback one, or that another site's page sent, gets 403
+// and never reaches h.
+func Only(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !Host(r.Host):
+			http.Error(w, Refused, http.StatusForbidden)
+		case FromOtherSite(r):
+			http.Error(w, RefusedSite, http.StatusForbidden)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}

@@ -1,0 +1,49 @@
+package loopback
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1:8765": true, "127.0.0.1": true, "127.1.2.3:80": true, "[::1]:6060": true, "::1": true, "[::1]": true,
+		"localhost": true, "localhost:8765": true,
+		"rebind.attacker.example:8765": false, "rebind.attacker.example": false,
+		"127.0.0.1.attacker.example:8765": false, "localhost.attacker.example": false,
+		"10.0.0.1:8765": false, "[::ffff:10.0.0.1]:1": false, "": false, "0.0.0.0:8765": false,
+	} {
+		if got := Host(host); got != want {
+			t.Errorf("Host(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestOnly(t *testing.T) {
+	h := Only(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "served") }))
+	for _, tc := range []struct {
+		host, site string
+		want       int
+	}{
+		{"127.0.0.1:6060", "", http.StatusOK},
+		{"127.0.0.1:6060", "none", http.StatusOK},
+		{"localhost:6060", "same-origin", http.StatusOK},
+		{"127.0.0.1:6060", "cross-site", http.StatusForbidden},
+		{"127.0.0.1:6060", "same-site", http.StatusForbidden},
+		{"rebind.attacker.example:6060", "same-origin", http.StatusForbidden},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:6060/debug/pprof/", nil)
+		req.Host = tc.host
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want || (tc.want != http.StatusOK) == strings.Contains(rec.Body.String(), "served") {
+			t.Errorf("Host %s, Sec-Fetch-Site %q: %d %q; want %d", tc.host, tc.site, rec.Code, rec.Body, tc.want)
+		}
+	}
+}
