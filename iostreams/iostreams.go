@@ -86,6 +86,9 @@ func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY }
 // Width is the terminal width (80 when unknown).
 func (s *IOStreams) Width() int { return s.width }
 
+// SetWidth pins the terminal width (tests).
+func (s *IOStreams) SetWidth(w int) { s.width = w }
+
 // ClosedPipeError is a write to a standard stream whose reader has gone
 // (`socks listen | head -1`, once head exits). Main ends quietly on it.
 type ClosedPipeError struct {
