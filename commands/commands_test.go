@@ -60,6 +60,14 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"version works", []string{"version"}, "", dir, 0, ""},
 		{"an unknown flag is a usage error", []string{"publish", "--nope"}, "", dir, 2, "unknown flag: --nope"},
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
+		// A typo after a noun printed the noun's help and exited 0, so a
+		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
+		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		{"an unknown subcommand of dlq is a usage error", []string{"dlq", "redrvie", "--all"}, "", dir, 2, `unknown command "redrvie" for "socks dlq": did you mean redrive?`},
+		// Cobra called a stray word an unknown command of a command that
+		// has none; it is most often the rest of an unquoted value.
+		{"a stray argument is named, with a hint about quotes", []string{"publish", "--topic", "t", "--message", "hello", "world"}, "", dir, 2, `socks: publish takes no arguments, but got "world": a value with spaces needs quotes`},
+		{"a duration without a unit says what to give, in words", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "5"}, "", dir, 2, `--wait-timeout "5" is not a duration: give a number with a unit, as 30s, 5m or 2h`},
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
 		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
@@ -112,7 +120,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"prune-stale with a zero --max-age is a usage error", []string{"prune-stale", "--max-age", "0s"}, "", dir, 2, "--max-age"},
 		{"prune-stale with no segments is a usage error", []string{"prune-stale", "--segments", "0"}, "", dir, 2, "--segments"},
 		{"doctor with a broker timeout over Lambda's is a usage error", []string{"doctor", "--broker-timeout", "16m"}, "", dir, 2, "--broker-timeout"},
-		{"dlq show needs an ID", []string{"dlq", "show"}, "", dir, 2, "accepts 1 arg"},
+		{"dlq show needs an ID", []string{"dlq", "show"}, "", dir, 2, "socks: dlq show takes 1 argument, but got 0: socks dlq show ID"},
 		{"dlq show of an unknown ID exits 3", []string{"dlq", "show", "q-nope"}, "", dir, 3, "no dead letter q-nope"},
 		{"dlq redrive needs IDs or --all", []string{"dlq", "redrive"}, "", dir, 2, "their IDs"},
 		{"dlq redrive with IDs and --all is a usage error", []string{"dlq", "redrive", "q-1", "--all"}, "", dir, 2, "not both"},
@@ -487,7 +495,7 @@ func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {
 	t.Helper()
-	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64"} {
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64", "time: ", "strconv."} {
 		if strings.Contains(msg, leak) {
 			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
 		}
