@@ -186,7 +186,7 @@ func argsError(c *cobra.Command, validate cobra.PositionalArgs, args []string) e
 	case takes == 0 && len(args) > 0:
 		// The stray word is most often the rest of a value with a
 		// space in it.
-		return fmt.Errorf("%s takes no arguments, but got %q: a value with spaces needs quotes (--message 'hello world')", name, args[0])
+		return fmt.Errorf("%s takes no arguments, but got %q: a value with spaces needs quotes", name, args[0])
 	case takes > 0:
 		return fmt.Errorf("%s takes %s, but got %d: %s", name, text.Pluralize(takes, "argument"), len(args), strings.TrimSuffix(c.UseLine(), " [flags]"))
 	}
