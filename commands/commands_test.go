@@ -255,6 +255,37 @@ func TestEmptyListsAreNotErrors(t *testing.T) {
 			}
 		})
 	}
+	// --all over nothing is an empty list, not a named thing not found:
+	// a nightly `socks dlq redrive --all || alert` alerted on quiet nights.
+	for _, args := range [][]string{
+		{"dlq", "redrive", "--all"},
+		{"dlq", "purge", "--all", "--yes"},
+		{"chatter", "revoke", "--geek", "zed", "--all"},
+	} {
+		t.Run(strings.Join(args, " ")+" over nothing exits 0", func(t *testing.T) {
+			r := run(t, dir, "", args...)
+			if r.code != 0 || !strings.Contains(r.stdout, " 0 ") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 0 and the count 0", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	// IDs given that are not there are named things not found: exit 3,
+	// and stderr says so and where to find them.
+	for _, tt := range []struct {
+		args []string
+		note string
+	}{
+		{[]string{"dlq", "redrive", "q-nope"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
+		{[]string{"dlq", "purge", "q-nope", "--yes"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
+		{[]string{"chatter", "revoke", "--geek", "zed", "--id", "3fa4c09b1e2d"}, "no chatter ID of zed matched: `socks chatter list --geek zed` shows their fingerprints"},
+	} {
+		t.Run(strings.Join(tt.args, " ")+" exits 3 and says why", func(t *testing.T) {
+			r := run(t, dir, "", tt.args...)
+			if r.code != 3 || !strings.Contains(r.stderr, tt.note) {
+				t.Errorf("exit %d, stderr %q; want 3 and %q", r.code, r.stderr, tt.note)
+			}
+		})
+	}
 	t.Run("a lookup of one named thing still exits 3", func(t *testing.T) {
 		r := run(t, dir, "", "dlq", "show", "q-nope")
 		if r.code != 3 {
