@@ -386,6 +386,17 @@ func TestPublishQueuesAndPrintsTheID(t *testing.T) {
 	}
 }
 
+func TestDashDashVersionIsTheVersionCommand(t *testing.T) {
+	// `socks --version`, the first thing many try, was an unknown flag.
+	want := run(t, t.TempDir(), "", "version")
+	for _, flag := range []string{"--version", "-v"} {
+		r := run(t, t.TempDir(), "", flag)
+		if r.code != 0 || r.stdout != want.stdout || r.stdout != "socks 1.2.3 (abc) go1.26\n" {
+			t.Errorf("socks %s: exit %d, stdout %q, stderr %q; want 0 and %q", flag, r.code, r.stdout, r.stderr, want.stdout)
+		}
+	}
+}
+
 func TestVersionJSON(t *testing.T) {
 	r := run(t, t.TempDir(), "", "version", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"version":"1.2.3"`) {

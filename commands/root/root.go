@@ -75,6 +75,9 @@ and receives whatever is published to that geek and topic.`,
 			return cmdutil.NotEmpty(c, globalFlags...)
 		},
 	}
+	// socks --version (and -v) as `socks version`.
+	cmd.Version = version.Line(f.Build)
+	cmd.SetVersionTemplate("{{.Version}}\n")
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
