@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -177,7 +178,11 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 		return readBody(opts.IO.In, "stdin")
 	case opts.BodyFile != "":
 		f, err := os.Open(opts.BodyFile)
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, cmdutil.FlagErrorf("--body-file %s does not exist", opts.BodyFile)
+		} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			return nil, cmdutil.FlagErrorf("--body-file %s: %v", opts.BodyFile, pe.Err)
+		} else if err != nil {
 			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
 		}
 		defer f.Close()
