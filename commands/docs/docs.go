@@ -54,12 +54,22 @@ man pages.`,
 	return cmd
 }
 
+// Appendix is the annotation of the root command whose text `socks
+// --help` prints after the usage (the exit codes): the reference and the
+// man page add it to the root's page.
+const Appendix = "socks/docs-appendix"
+
 // Run writes what opts asks for.
 func Run(opts *Options) error {
 	root := opts.Root
 	// No "Auto generated on DATE" line: the committed reference must not
 	// change when nothing else did.
 	root.DisableAutoGenTag = true
+	if a := root.Annotations[Appendix]; a != "" {
+		long := root.Long
+		root.Long += "\n\n" + a
+		defer func() { root.Long = long }()
+	}
 	if opts.Markdown != "" {
 		if err := os.MkdirAll(opts.Markdown, 0o755); err != nil {
 			return fmt.Errorf("--markdown: %w", err)

@@ -85,6 +85,7 @@ and receives whatever is published to that geek and topic.`,
 	// is its commands, not a usage line of its own.
 	usage := strings.Replace(cmd.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1)
 	cmd.SetUsageTemplate(usage + "\n" + exitCodes + "\n")
+	cmd.Annotations = map[string]string{docs.Appendix: exitCodes}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: flagValueError(err)}
 	})
