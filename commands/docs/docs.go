@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,12 +66,15 @@ func Run(opts *Options) error {
 	// No "Auto generated on DATE" line: the committed reference must not
 	// change when nothing else did.
 	root.DisableAutoGenTag = true
-	if a := root.Annotations[Appendix]; a != "" {
-		long := root.Long
-		root.Long += "\n\n" + a
-		defer func() { root.Long = long }()
-	}
+	long, appendix := root.Long, root.Annotations[Appendix]
+	defer func() { root.Long = long }()
 	if opts.Markdown != "" {
+		if appendix != "" {
+			// Its title, then its indented lines as a code block, which
+			// Markdown would otherwise run together into one paragraph.
+			title, rest, _ := strings.Cut(appendix, "\n")
+			root.Long = long + "\n\n" + title + "\n\n```\n" + rest + "\n```"
+		}
 		if err := os.MkdirAll(opts.Markdown, 0o755); err != nil {
 			return fmt.Errorf("--markdown: %w", err)
 		}
@@ -80,6 +84,9 @@ func Run(opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "wrote the Markdown reference into %s\n", opts.Markdown)
 	}
 	if opts.Man != "" {
+		if appendix != "" {
+			root.Long = long + "\n\n" + appendix
+		}
 		if err := os.MkdirAll(opts.Man, 0o755); err != nil {
 			return fmt.Errorf("--man: %w", err)
 		}
