@@ -78,7 +78,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"bad JSON on stdin is refused", []string{"publish", "--topic", "t"}, "nope", dir, 2, "not valid JSON"},
 		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
-		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + " does not exist"},
+		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + ": no such file"},
 		{"a --body-file that is a directory is a usage error", []string{"publish", "--topic", "t", "--body-file", dir}, "", dir, 2, "is a directory"},
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},

@@ -179,7 +179,7 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	case opts.BodyFile != "":
 		f, err := os.Open(opts.BodyFile)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, cmdutil.FlagErrorf("--body-file %s does not exist", opts.BodyFile)
+			return nil, cmdutil.FlagErrorf("--body-file %s: no such file", opts.BodyFile)
 		} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			return nil, cmdutil.FlagErrorf("--body-file %s: %v", opts.BodyFile, pe.Err)
 		} else if err != nil {
