@@ -60,6 +60,14 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"version works", []string{"version"}, "", dir, 0, ""},
 		{"an unknown flag is a usage error", []string{"publish", "--nope"}, "", dir, 2, "unknown flag: --nope"},
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
+		// A typo after a noun printed the noun's help and exited 0, so a
+		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
+		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		{"an unknown subcommand of dlq is a usage error", []string{"dlq", "redrvie", "--all"}, "", dir, 2, `unknown command "redrvie" for "socks dlq": did you mean redrive?`},
+		// Cobra called a stray word an unknown command of a command that
+		// has none; it is most often the rest of an unquoted value.
+		{"a stray argument is named, with a hint about quotes", []string{"publish", "--topic", "t", "--message", "hello", "world"}, "", dir, 2, `socks: publish takes no arguments, but got "world": a value with spaces needs quotes`},
+		{"a duration without a unit says what to give, in words", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "5"}, "", dir, 2, `--wait-timeout "5" is not a duration: give a number with a unit, as 30s, 5m or 2h`},
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
 		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
@@ -70,6 +78,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"bad JSON on stdin is refused", []string{"publish", "--topic", "t"}, "nope", dir, 2, "not valid JSON"},
 		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
+		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + ": no such file"},
 		{"a --body-file that is a directory is a usage error", []string{"publish", "--topic", "t", "--body-file", dir}, "", dir, 2, "is a directory"},
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
@@ -112,7 +121,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"prune-stale with a zero --max-age is a usage error", []string{"prune-stale", "--max-age", "0s"}, "", dir, 2, "--max-age"},
 		{"prune-stale with no segments is a usage error", []string{"prune-stale", "--segments", "0"}, "", dir, 2, "--segments"},
 		{"doctor with a broker timeout over Lambda's is a usage error", []string{"doctor", "--broker-timeout", "16m"}, "", dir, 2, "--broker-timeout"},
-		{"dlq show needs an ID", []string{"dlq", "show"}, "", dir, 2, "accepts 1 arg"},
+		{"dlq show needs an ID", []string{"dlq", "show"}, "", dir, 2, "socks: dlq show takes 1 argument, but got 0: socks dlq show ID"},
 		{"dlq show of an unknown ID exits 3", []string{"dlq", "show", "q-nope"}, "", dir, 3, "no dead letter q-nope"},
 		{"dlq redrive needs IDs or --all", []string{"dlq", "redrive"}, "", dir, 2, "their IDs"},
 		{"dlq redrive with IDs and --all is a usage error", []string{"dlq", "redrive", "q-1", "--all"}, "", dir, 2, "not both"},
@@ -247,6 +256,37 @@ func TestEmptyListsAreNotErrors(t *testing.T) {
 			}
 		})
 	}
+	// --all over nothing is an empty list, not a named thing not found:
+	// a nightly `socks dlq redrive --all || alert` alerted on quiet nights.
+	for _, args := range [][]string{
+		{"dlq", "redrive", "--all"},
+		{"dlq", "purge", "--all", "--yes"},
+		{"chatter", "revoke", "--geek", "zed", "--all"},
+	} {
+		t.Run(strings.Join(args, " ")+" over nothing exits 0", func(t *testing.T) {
+			r := run(t, dir, "", args...)
+			if r.code != 0 || !strings.Contains(r.stdout, " 0 ") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 0 and the count 0", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	// IDs given that are not there are named things not found: exit 3,
+	// and stderr says so and where to find them.
+	for _, tt := range []struct {
+		args []string
+		note string
+	}{
+		{[]string{"dlq", "redrive", "q-nope"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
+		{[]string{"dlq", "purge", "q-nope", "--yes"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
+		{[]string{"chatter", "revoke", "--geek", "zed", "--id", "3fa4c09b1e2d"}, "no chatter ID of zed matched: `socks chatter list --geek zed` shows their fingerprints"},
+	} {
+		t.Run(strings.Join(tt.args, " ")+" exits 3 and says why", func(t *testing.T) {
+			r := run(t, dir, "", tt.args...)
+			if r.code != 3 || !strings.Contains(r.stderr, tt.note) {
+				t.Errorf("exit %d, stderr %q; want 3 and %q", r.code, r.stderr, tt.note)
+			}
+		})
+	}
 	t.Run("a lookup of one named thing still exits 3", func(t *testing.T) {
 		r := run(t, dir, "", "dlq", "show", "q-nope")
 		if r.code != 3 {
@@ -344,6 +384,17 @@ func TestPublishQueuesAndPrintsTheID(t *testing.T) {
 	r = run(t, dir, "", "publish", "--topic", "updates", "--message", "hi", "--direct")
 	if r.code != 1 || !strings.Contains(r.stderr, "socks serve") {
 		t.Fatalf("--direct with no gateway: %d %q", r.code, r.stderr)
+	}
+}
+
+func TestDashDashVersionIsTheVersionCommand(t *testing.T) {
+	// `socks --version`, the first thing many try, was an unknown flag.
+	want := run(t, t.TempDir(), "", "version")
+	for _, flag := range []string{"--version", "-v"} {
+		r := run(t, t.TempDir(), "", flag)
+		if r.code != 0 || r.stdout != want.stdout || r.stdout != "socks 1.2.3 (abc) go1.26\n" {
+			t.Errorf("socks %s: exit %d, stdout %q, stderr %q; want 0 and %q", flag, r.code, r.stdout, r.stderr, want.stdout)
+		}
 	}
 }
 
@@ -487,7 +538,7 @@ func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {
 	t.Helper()
-	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64"} {
+	for _, leak := range []string{"json: cannot unmarshal", "Go struct", "Go value", "goroutine ", "panic:", "runtime error", "invalid character", "float64", "time: ", "strconv."} {
 		if strings.Contains(msg, leak) {
 			t.Errorf("the message shows Go internals (%q): %s", leak, msg)
 		}

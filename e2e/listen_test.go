@@ -233,10 +233,17 @@ type listenTerm struct {
 }
 
 func (s *stack) listenInTerminal(args ...string) *listenTerm {
+	// A UTF-8 locale, whatever the machine's, for the glyphs.
+	return s.listenInTerminalWith([]string{"LC_ALL=C.UTF-8"}, args...)
+}
+
+// listenInTerminalWith is listenInTerminal with env added to the
+// environment.
+func (s *stack) listenInTerminalWith(env []string, args ...string) *listenTerm {
 	t := s.t.(*testing.T)
 	cmd := exec.Command(socksBin, append([]string{"listen", "--state-dir", s.dir}, args...)...)
 	// Colour on, as in a real terminal.
-	cmd.Env = append(socksEnv(t.TempDir()), "NO_COLOR=", "TERM=xterm-256color")
+	cmd.Env = append(append(socksEnv(t.TempDir()), "NO_COLOR=", "TERM=xterm-256color"), env...)
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 60, Cols: 120})
 	if err != nil {
 		t.Fatalf("starting socks listen in a pseudo-terminal: %v", err)
@@ -335,6 +342,28 @@ func TestListenInATerminal(t *testing.T) {
 		t.Errorf("Ctrl-C: exit %d; want 0\n%s", code, term.screen())
 	}
 	term.waitFor(time.Second, "■ closed (interrupted)")
+}
+
+// TestListenOnATerminalWhoseLocaleIsNotUTF8: the glyphs (●, ↻, ■, the
+// arrows) came out as mojibake on a terminal that is not UTF-8.
+func TestListenOnATerminalWhoseLocaleIsNotUTF8(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	term := s.listenInTerminalWith([]string{"LC_ALL=C"}, "--geek", "alice", "--topic", "updates")
+	term.waitFor(listenWait, "* connected "+srv.URL+" as alice on updates")
+	term.send("\x03") // Ctrl-C
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("Ctrl-C did not end socks listen within %s:\n%s", stopTimeout, term.screen())
+	}
+	term.waitFor(time.Second, "# closed (interrupted)")
+	for _, r := range term.out.String() {
+		if r > 127 {
+			t.Fatalf("%q reached a terminal whose locale is C:\n%s", r, term.screen())
+		}
+	}
 }
 
 // TestListenInATerminalThatIsClosedCleansUp: closing the terminal window

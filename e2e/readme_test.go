@@ -54,8 +54,12 @@ type readmeRun struct {
 	keep bool
 	name string
 
-	code int
-	want string // a regexp the output (stdout, then stderr) must match
+	code  int
+	want  string // a regexp the output (stdout, then stderr) must match
+	never string // a regexp the output must not match
+	// shown is the output the README shows for the command, on the
+	// comment lines right after it: stdout must be exactly that.
+	shown string
 }
 
 // readmeRuns are the README commands this test runs, by their exact text
@@ -79,7 +83,7 @@ var readmeRuns = map[string]readmeRun{
 
 	"socks chatter issue --geek Friendless":                {want: `^sc_\S+\n$`},
 	"ID=$(socks chatter issue --geek Friendless --ttl 2h)": {then: `echo "ID=$ID"`, want: `ID=sc_\S+`},
-	"socks chatter list --geek Friendless":                 {want: `(?m)^Friendless\t[0-9a-f]{12}\t`},
+	"socks chatter list --geek Friendless":                 {want: `(?m)^Friendless\t[0-9a-f]{12}\t`, never: `sc_`}, // "fingerprints only, never secrets"
 	"socks chatter revoke --geek Friendless --id 3fa4c09b1e2d": {
 		before: func(f *readmeFixture) { f.vars["FINGERPRINT"] = f.fingerprint("Friendless") },
 		sub:    map[string]string{"3fa4c09b1e2d": "{{FINGERPRINT}}"},
@@ -89,10 +93,10 @@ var readmeRuns = map[string]readmeRun{
 
 	"socks publish --geek Friendless --topic updates":                             {want: `^m-[0-9a-f]{24}\n(?s:.*)publishing the topic name "updates" as the event key`},
 	"socks publish --geek Friendless --topic updates --message 'stats refreshed'": {want: `^m-[0-9a-f]{24}\n`},
-	`socks publish --topic news --body '{"headline":"v2 is out"}' --wait`:         {want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+\tgone=0\tfailed=0\n`},
+	`socks publish --topic news --body '{"headline":"v2 is out"}' --wait`:         {want: `^m-[0-9a-f]{24}\ttargets=[1-9]\d*\tdelivered=[1-9]\d*\tgone=0\tfailed=0\n$`},
 	`echo '{"progress":42}' | socks publish --geek Friendless --topic jobs`:       {want: `^m-[0-9a-f]{24}\n`},
 	"socks publish --topic news,updates --message 'both'":                         {want: `^m-[0-9a-f]{24}\n`},
-	"socks publish --topic . --body-file notice.json --direct":                    {want: `^m-[0-9a-f]{24}\ttargets=\d+\tdelivered=\d+`},
+	"socks publish --topic . --body-file notice.json --direct":                    {want: `^m-[0-9a-f]{24}\ttargets=[1-9]\d*\tdelivered=[1-9]\d*\tgone=0\tfailed=0\n$`},
 
 	"SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless": {
 		background: true, ready: ` connected ws://`,
@@ -131,8 +135,8 @@ var readmeRuns = map[string]readmeRun{
 		want:   `"body":"done"`,
 	},
 
-	"socks subs list":                          {want: `(?m)\tFriendless\t`},
-	"socks subs list --geek Friendless --live": {want: `(?m)\tFriendless\t`},
+	"socks subs list":                          {want: `(?m)^CONNECTION\tGEEK\tTOPICS\tCONNECTED\tLAST ACTIVE\n(?s:.*)\tFriendless\t`},
+	"socks subs list --geek Friendless --live": {want: `(?m)\tFriendless\t[^\t]+\t\S+\t\d{4}-\d\d-\d\dT\S+\n`}, // "--live asks the Management API for last activity"
 	"socks subs list --topic updates --json | jq -r '.[].connectionId'": {want: `^\S+\n`},
 	"socks subs stats": {want: `(?m)^connections\t\d+\n`},
 
@@ -153,7 +157,7 @@ var readmeRuns = map[string]readmeRun{
 
 	"socks dlq list":           {want: `(?m)^{{DEAD_LETTER}}\t`},
 	"socks dlq show q-3f1c...": {sub: map[string]string{"q-3f1c...": "{{DEAD_LETTER}}"}, want: `(?m)^id\s+{{DEAD_LETTER}}\n`},
-	"socks dlq redrive --all":  {want: `^redrove \d+ dead letters? onto the queue\n`},
+	"socks dlq redrive --all":  {want: `^redrove [1-9]\d* dead letters? onto the queue\n`},
 	"socks dlq purge q-3f1c... --yes": {
 		before: func(f *readmeFixture) { f.vars["DEAD_LETTER"] = f.deadLetter() },
 		sub:    map[string]string{"q-3f1c...": "{{DEAD_LETTER}}"},
@@ -164,13 +168,13 @@ var readmeRuns = map[string]readmeRun{
 
 	"socks provision --backend aws --dry-run --json": {env: "aws", want: `"changes"`},
 
-	"socks config":         {want: `(?m)backend`},
+	"socks config":         {want: `(?m)^backend\tlocal\t\S+\n(?s:.*)^state file\t\S+socks\.db\n`}, // "backend in effect, and where it came from; state file"
 	"socks version --json": {want: `"version":`},
 	"export SOCKS_BACKEND=aws SOCKS_DYNAMODB_ENDPOINT_URL=$SOCKS_TEST_DYNAMODB_ENDPOINT SOCKS_SQS_ENDPOINT_URL=$SOCKS_TEST_SQS_ENDPOINT": {
 		env: "aws", then: `echo "backend=$SOCKS_BACKEND dynamodb=$SOCKS_DYNAMODB_ENDPOINT_URL sqs=$SOCKS_SQS_ENDPOINT_URL"`,
 		want: `backend=aws dynamodb=http://\S+ sqs=http://\S+`,
 	},
-	"socks provision && socks doctor": {env: "aws", want: `(?m)^created table `},
+	"socks provision && socks doctor": {env: "aws", want: `(?m)^created table (?s:.*)^ok\ttables?\t`},
 
 	"socks serve --backend aws --addr 127.0.0.1:8765": {
 		env: "aws", sub: map[string]string{"127.0.0.1:8765": "127.0.0.1:0"},
@@ -249,6 +253,38 @@ func readmeCommands(t *testing.T) []string {
 	return out
 }
 
+// readmeShown returns the output README.md shows for a command: the
+// comment lines right after it in its sh block, without "# ", each ended
+// by a newline.
+func readmeShown(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]string{}
+	in, last := false, ""
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		trimmed := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(trimmed, "```"):
+			lang := strings.TrimPrefix(trimmed, "```")
+			in = !in && (lang == "sh" || lang == "bash" || lang == "shell" || lang == "console")
+			last = ""
+		case !in || trimmed == "":
+			last = ""
+		case strings.HasPrefix(trimmed, "# "):
+			if last != "" {
+				shown[last] += strings.TrimPrefix(trimmed, "# ") + "\n"
+			}
+		default:
+			last = strings.TrimSpace(stripComment(sc.Text()))
+		}
+	}
+	return shown
+}
+
 // stripComment drops a trailing shell comment: a # after whitespace and
 // outside quotes.
 func stripComment(line string) string {
@@ -296,6 +332,11 @@ func TestREADMECommandListsAreClosed(t *testing.T) {
 			}
 		}
 	}
+	for c := range readmeShown(t) {
+		if _, run := readmeRuns[c]; !run {
+			t.Errorf("README.md shows the output of a command this test does not run, so nothing checks it:\n\t%s", c)
+		}
+	}
 	if len(cmds) < 20 {
 		t.Errorf("found only %d commands in README.md's sh blocks; is the extraction broken?", len(cmds))
 	}
@@ -332,11 +373,13 @@ func TestEveryREADMECommandRuns(t *testing.T) {
 		"CHATTER_ID="+chatterID,
 	)
 
+	shown := readmeShown(t)
 	for _, c := range readmeCommands(t) {
 		spec, ok := readmeRuns[c]
 		if !ok {
 			continue // TestREADMECommandListsAreClosed checks the rest
 		}
+		spec.shown = shown[c]
 		t.Run(c, func(t *testing.T) {
 			f.t, s.t = t, t
 			defer func() { f.t, s.t = f.root, f.root }()
@@ -491,6 +534,12 @@ func (f *readmeFixture) runLine(line string, spec readmeRun) {
 	}
 	if spec.want != "" && !regexp.MustCompile(f.expand(spec.want)).MatchString(output()) {
 		t.Errorf("%s: the output does not match %q\nstdout:\n%s\nstderr:\n%s", line, f.expand(spec.want), stdout, stderr)
+	}
+	if spec.never != "" && regexp.MustCompile(spec.never).MatchString(output()) {
+		t.Errorf("%s: the output matches %q, which the README says it never shows\nstdout:\n%s\nstderr:\n%s", line, spec.never, stdout, stderr)
+	}
+	if spec.shown != "" && stdout.String() != spec.shown {
+		t.Errorf("%s: stdout is not what the README shows\nREADME:\n%s\nstdout:\n%s", line, spec.shown, stdout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -40,6 +41,15 @@ func System(getenv func(string) string) *IOStreams {
 	}
 	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
 		s.width = w
+	}
+	if !UTF8Locale(getenv) {
+		// The glyphs and borders drawn for people would be mojibake.
+		if s.stdoutTTY {
+			s.Out = closedPipe{w: ASCIIGlyphs(os.Stdout), name: "standard output"}
+		}
+		if s.stderrTTY {
+			s.ErrOut = closedPipe{w: ASCIIGlyphs(os.Stderr), name: "standard error"}
+		}
 	}
 	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
 		s.noColor = true
@@ -86,6 +96,9 @@ func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY }
 // Width is the terminal width (80 when unknown).
 func (s *IOStreams) Width() int { return s.width }
 
+// SetWidth pins the terminal width (tests).
+func (s *IOStreams) SetWidth(w int) { s.width = w }
+
 // ClosedPipeError is a write to a standard stream whose reader has gone
 // (`socks listen | head -1`, once head exits). Main ends quietly on it.
 type ClosedPipeError struct {
@@ -111,4 +124,42 @@ func (c closedPipe) Write(p []byte) (int, error) {
 		err = &ClosedPipeError{Stream: c.name, Err: err}
 	}
 	return n, err
+}
+
+// UTF8Locale reports whether the locale's character set is UTF-8: the
+// first of LC_ALL, LC_CTYPE and LANG that is set decides (C and POSIX are
+// ASCII). With none set it is taken to be, as every terminal emulator of
+// today is.
+func UTF8Locale(getenv func(string) string) bool {
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := strings.ToLower(getenv(k)); v != "" {
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return true
+}
+
+// asciiGlyphs are the glyphs socks draws for people (table borders, marks,
+// arrows, spinners) and their ASCII stand-ins, one column wide each so that
+// tables stay aligned.
+var asciiGlyphs = strings.NewReplacer(
+	"╭", "+", "╮", "+", "╰", "+", "╯", "+", "├", "+", "┤", "+", "┬", "+", "┴", "+", "┼", "+",
+	"─", "-", "│", "|",
+	"✓", "+", "✗", "x", "·", "-", "→", ">", "←", "<", "●", "*", "○", "o", "↻", "~", "■", "#",
+	"…", ".", "µ", "u",
+	"⠋", "|", "⠙", "/", "⠹", "-", "⠸", "\\", "⠼", "|", "⠴", "/", "⠦", "-", "⠧", "\\", "⠇", "|", "⠏", "/",
+)
+
+// ASCIIGlyphs writes to w with the glyphs socks draws replaced by ASCII,
+// for a terminal whose locale is not UTF-8. Other text (a geek's name, a
+// message's body) passes as it is.
+func ASCIIGlyphs(w io.Writer) io.Writer { return glyphWriter{w} }
+
+type glyphWriter struct{ w io.Writer }
+
+func (g glyphWriter) Write(p []byte) (int, error) {
+	if _, err := asciiGlyphs.WriteString(g.w, string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -21,6 +21,7 @@ import (
 type UI struct {
 	w      io.Writer
 	styled bool
+	width  int // of the terminal; 0 when unknown
 	now    func() time.Time
 
 	Title   lipgloss.Style
@@ -35,27 +36,33 @@ type UI struct {
 	border  lipgloss.Style
 }
 
-// New returns styles for ios.Out. Styling is on only when stdout is a
-// terminal and colour is not disabled (NO_COLOR).
-func New(ios *iostreams.IOStreams) *UI { return newUI(ios.Out, ios.ColorEnabled()) }
+// New returns styles for ios.Out. The layout for people (tables, relative
+// times, glyphs) is on when stdout is a terminal; colour too, unless
+// NO_COLOR (or TERM=dumb) turns it off, which changes nothing else.
+func New(ios *iostreams.IOStreams) *UI {
+	return newUI(ios.Out, ios.IsStdoutTTY(), ios.ColorEnabled(), ios.Width())
+}
 
-// NewErr returns styles for ios.ErrOut (progress and state lines): styled
-// only when stderr is a terminal and colour is not disabled.
-func NewErr(ios *iostreams.IOStreams) *UI { return newUI(ios.ErrOut, ios.ColorEnabledStderr()) }
+// NewErr returns styles for ios.ErrOut (progress and state lines): the
+// layout for people when stderr is a terminal, coloured unless NO_COLOR.
+func NewErr(ios *iostreams.IOStreams) *UI {
+	return newUI(ios.ErrOut, ios.IsStderrTTY(), ios.ColorEnabledStderr(), ios.Width())
+}
 
-// NewFor returns styles for an arbitrary writer, styled or not.
-func NewFor(w io.Writer, styled bool) *UI { return newUI(w, styled) }
+// NewFor returns styles for an arbitrary writer, styled (and coloured) or
+// not.
+func NewFor(w io.Writer, styled bool) *UI { return newUI(w, styled, styled, 0) }
 
-func newUI(w io.Writer, styled bool) *UI {
+func newUI(w io.Writer, styled, colour bool, width int) *UI {
 	r := lipgloss.NewRenderer(w)
-	if styled {
+	if colour {
 		// Pinned rather than detected so that output (and tests) do not
 		// depend on the terminal emulator's advertised capabilities.
 		r.SetColorProfile(termenv.ANSI256)
 	} else {
 		r.SetColorProfile(termenv.Ascii)
 	}
-	u := &UI{w: w, styled: styled, now: time.Now}
+	u := &UI{w: w, styled: styled, width: width, now: time.Now}
 	u.Title = r.NewStyle().Bold(true).Foreground(lipgloss.Color("212"))
 	u.Label = r.NewStyle().Foreground(lipgloss.Color("245"))
 	u.Muted = r.NewStyle().Foreground(lipgloss.Color("241"))
@@ -69,7 +76,8 @@ func newUI(w io.Writer, styled bool) *UI {
 	return u
 }
 
-// Styled reports whether output is styled (a terminal with colour).
+// Styled reports whether output has the layout for people (a terminal),
+// coloured or not.
 func (u *UI) Styled() bool { return u.styled }
 
 // SetNow pins the clock used for relative times (tests).
@@ -113,18 +121,12 @@ func Relative(d time.Duration) string {
 }
 
 // Table prints rows under headers: a bordered lipgloss table when styled,
-// tab-separated lines (with a header line) otherwise.
+// tab-separated lines (with a header line) otherwise. On a terminal too
+// narrow for the table, whose wrapping would mangle every bordered line,
+// each row is a block of "HEADER  value" lines instead.
 func (u *UI) Table(headers []string, rows [][]string) error {
 	if !u.styled {
-		var b strings.Builder
-		b.WriteString(strings.Join(headers, "\t"))
-		b.WriteByte('\n')
-		for _, r := range rows {
-			b.WriteString(strings.Join(r, "\t"))
-			b.WriteByte('\n')
-		}
-		_, err := io.WriteString(u.w, b.String())
-		return err
+		return u.plain(headers, rows)
 	}
 	t := table.New().
 		Border(lipgloss.RoundedBorder()).
@@ -137,7 +139,47 @@ func (u *UI) Table(headers []string, rows [][]string) error {
 			}
 			return lipgloss.NewStyle().Padding(0, 1)
 		})
-	_, err := fmt.Fprintln(u.w, t.Render())
+	out := t.Render()
+	if u.width > 0 && lipgloss.Width(out) > u.width {
+		return u.records(headers, rows)
+	}
+	_, err := fmt.Fprintln(u.w, out)
+	return err
+}
+
+func (u *UI) plain(headers []string, rows [][]string) error {
+	var b strings.Builder
+	b.WriteString(strings.Join(headers, "\t"))
+	b.WriteByte('\n')
+	for _, r := range rows {
+		b.WriteString(strings.Join(r, "\t"))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(u.w, b.String())
+	return err
+}
+
+// records prints each row as a block of "HEADER  value" lines, blocks
+// separated by a blank line: readable at any width.
+func (u *UI) records(headers []string, rows [][]string) error {
+	width := 0
+	for _, h := range headers {
+		width = max(width, lipgloss.Width(h))
+	}
+	var b strings.Builder
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		for j, h := range headers {
+			v := ""
+			if j < len(r) {
+				v = r[j]
+			}
+			fmt.Fprintf(&b, "%s  %s\n", u.Label.Render(h+strings.Repeat(" ", width-lipgloss.Width(h))), v)
+		}
+	}
+	_, err := io.WriteString(u.w, b.String())
 	return err
 }
 

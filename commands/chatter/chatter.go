@@ -239,7 +239,8 @@ func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions)
 		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
 (as 'chatter list' shows it), or all of them. Connections already open stay
 open until they end; new connects with a revoked ID are refused with 403.
-Exits 3 when nothing matched.`,
+Exits 3 when no ID given matched; --all for a geek with none revokes none
+and exits 0.`,
 		Example: `  socks chatter revoke --geek Friendless --id 3fa4c09b1e2d
   socks chatter revoke --geek Friendless --all`,
 		Args: cobra.NoArgs,
@@ -302,8 +303,8 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	} else {
 		fmt.Fprintf(opts.IO.Out, "revoked %s for %s\n", text.Pluralize(n, "chatter ID"), opts.Geek)
 	}
-	if n == 0 {
-		return cmdutil.Exit(cmdutil.ExitNotFound, nil)
+	if n == 0 && !opts.All {
+		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no chatter ID of %s matched: `socks chatter list --geek %s` shows their fingerprints", opts.Geek, opts.Geek))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,13 +55,26 @@ man pages.`,
 	return cmd
 }
 
+// Appendix is the annotation of the root command whose text `socks
+// --help` prints after the usage (the exit codes): the reference and the
+// man page add it to the root's page.
+const Appendix = "socks/docs-appendix"
+
 // Run writes what opts asks for.
 func Run(opts *Options) error {
 	root := opts.Root
 	// No "Auto generated on DATE" line: the committed reference must not
 	// change when nothing else did.
 	root.DisableAutoGenTag = true
+	long, appendix := root.Long, root.Annotations[Appendix]
+	defer func() { root.Long = long }()
 	if opts.Markdown != "" {
+		if appendix != "" {
+			// Its title, then its indented lines as a code block, which
+			// Markdown would otherwise run together into one paragraph.
+			title, rest, _ := strings.Cut(appendix, "\n")
+			root.Long = long + "\n\n" + title + "\n\n```\n" + rest + "\n```"
+		}
 		if err := os.MkdirAll(opts.Markdown, 0o755); err != nil {
 			return fmt.Errorf("--markdown: %w", err)
 		}
@@ -70,6 +84,9 @@ func Run(opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "wrote the Markdown reference into %s\n", opts.Markdown)
 	}
 	if opts.Man != "" {
+		if appendix != "" {
+			root.Long = long + "\n\n" + appendix
+		}
 		if err := os.MkdirAll(opts.Man, 0o755); err != nil {
 			return fmt.Errorf("--man: %w", err)
 		}

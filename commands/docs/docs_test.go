@@ -96,3 +96,27 @@ func TestManPagesCoverEveryCommand(t *testing.T) {
 		t.Errorf("stderr %q; want where the pages went", errOut)
 	}
 }
+
+// TestTheReferenceHasTheExitCodes: `socks --help` ends with the exit codes,
+// which the generated reference and man page left out.
+func TestTheReferenceHasTheExitCodes(t *testing.T) {
+	opts, _ := newRoot(t)
+	opts.Markdown, opts.Man = t.TempDir(), t.TempDir()
+	if err := docs.Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{filepath.Join(opts.Markdown, "socks.md"), filepath.Join(opts.Man, "socks.1")} {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Exit codes:", "nothing found", "141"} {
+			if !bytes.Contains(b, []byte(want)) {
+				t.Errorf("%s lacks %q", filepath.Base(page), want)
+			}
+		}
+	}
+	if bytes.Count([]byte(opts.Root.Long), []byte("Exit codes:")) != 0 {
+		t.Error("generating the reference left the exit codes in the root's help text, which --help shows after it too")
+	}
+}

@@ -135,8 +135,9 @@ with "binary": true, or text that is not UTF-8); "topic" when known.
 Piped without --json, state lines go to standard error as text.
 
 Type while connected (unless --no-input, which background jobs want: the
-terminal stops a background process that reads it; a closed or
-non-terminal standard input is fine):
+terminal stops a background process that reads it; so do scripts, since
+a piped standard input is read as typed lines too, and in a 'while read'
+loop listen would take the loop's input):
   subscribe T [T...]     follow more topics
   unsubscribe T [T...]   stop following topics
   ping                   ask the gateway for a pong

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -68,11 +69,16 @@ delivers its body to every matching connection.
   the topics gets the message.
 
 The body is JSON: --message wraps text as a JSON string, --body takes JSON
-as given, --body-file reads it from a file ('-' for stdin), and piped stdin
-is read when no body flag is given. With no body at all (no flag, nothing
-piped) the topic's name is published as the event key, since pages listen
-for keys; on a terminal publish never waits for stdin. A body over 128 KB
-is refused: API Gateway cannot deliver it.
+as given, --body-file reads it from a file ('-' for stdin, as does
+--body -), and piped stdin is read when no body flag is given. With no body
+at all (no flag, nothing piped) the topic's name is published as the event
+key, since pages listen for keys; on a terminal publish never waits for
+stdin. A body over 128 KB is refused: API Gateway cannot deliver it.
+
+In scripts, give the body with a flag (an event key is --message KEY): with
+one, publish never reads stdin, so it neither waits on a stdin its parent
+holds open (Node's exec, ssh) nor eats the input of a 'while read' loop.
+Without one it reads stdin to its end whenever stdin is not a terminal.
 
 Prints the message ID. --wait waits until the broker settled the message
 (its follow-ups, which retry failed connections, included) and reports how
@@ -112,7 +118,7 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	fl.StringArrayVarP(&opts.Geeks, "geek", "g", nil, "deliver only to this user (repeatable)")
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish to, '.' for every topic (repeatable, or a comma list; required)")
 	fl.StringVarP(&opts.Message, "message", "m", "", "text body, sent as a JSON string")
-	fl.StringVar(&opts.Body, "body", "", "JSON body")
+	fl.StringVar(&opts.Body, "body", "", "JSON body ('-' for stdin)")
 	fl.StringVar(&opts.BodyFile, "body-file", "", "read the JSON body from a file ('-' for stdin)")
 	fl.StringVar(&opts.ID, "id", "", "message ID for tracing and de-duplication (default: random)")
 	fl.BoolVar(&opts.Wait, "wait", false, "wait for the broker and report the deliveries")
@@ -166,13 +172,17 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	switch {
 	case opts.messageSet:
 		return jsonString(opts.Message), nil
-	case opts.bodySet:
+	case opts.bodySet && opts.Body != "-":
 		raw = []byte(opts.Body)
-	case opts.BodyFile == "-":
+	case opts.bodySet, opts.BodyFile == "-":
 		return readBody(opts.IO.In, "stdin")
 	case opts.BodyFile != "":
 		f, err := os.Open(opts.BodyFile)
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, cmdutil.FlagErrorf("--body-file %s: no such file", opts.BodyFile)
+		} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			return nil, cmdutil.FlagErrorf("--body-file %s: %v", opts.BodyFile, pe.Err)
+		} else if err != nil {
 			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
 		}
 		defer f.Close()

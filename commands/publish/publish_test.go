@@ -425,3 +425,67 @@ func TestMessageIsSentAsTyped(t *testing.T) {
 		}
 	}
 }
+
+// heldOpen is a stdin that a parent holds open and never writes to (Node's
+// exec, an ssh session, a `while read` loop's input): a read blocks.
+func heldOpen(t *testing.T, ios *iostreams.IOStreams) {
+	t.Helper()
+	in, w := io.Pipe()
+	t.Cleanup(func() { w.Close() })
+	ios.In = in
+}
+
+// envelopeWithin is o.Envelope(), failed if it blocks (on stdin).
+func envelopeWithin(t *testing.T, o *Options) (pubsub.Envelope, error) {
+	t.Helper()
+	type result struct {
+		env pubsub.Envelope
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		env, err := o.Envelope()
+		done <- result{env, err}
+	}()
+	select {
+	case r := <-done:
+		return r.env, r.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("publish blocked reading a stdin nobody writes to")
+		return pubsub.Envelope{}, nil
+	}
+}
+
+func TestABodyFlagNeverReadsStdin(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "notice.json")
+	if err := os.WriteFile(file, []byte(`{"notice":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"--message", []string{"--message", "updates"}, `"updates"`},
+		{"--body", []string{"--body", `{"n":1}`}, `{"n":1}`},
+		{"--body-file with a file", []string{"--body-file", file}, `{"notice":1}`},
+	} {
+		t.Run(tc.name+" is the body, whatever stdin holds open", func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			heldOpen(t, ios) // a pipe, not a terminal
+			env, err := envelopeWithin(t, parse(t, ios, append([]string{"--geek", "Friendless", "--topic", "updates"}, tc.flags...)...))
+			if err != nil || string(env.Body) != tc.want {
+				t.Errorf("body %s, error %v; want %s", env.Body, err, tc.want)
+			}
+		})
+	}
+	t.Run("--body - asks for stdin, as --body-file - does", func(t *testing.T) {
+		ios, in, _, _ := iostreams.Test()
+		ios.SetTTY(true, false, false) // asked for, so read even from a terminal
+		in.WriteString(`{"progress":42}` + "\n")
+		env, err := envelopeWithin(t, parse(t, ios, "--topic", "jobs", "--body", "-"))
+		if err != nil || string(env.Body) != `{"progress":42}` {
+			t.Errorf("body %s, error %v; want the JSON from stdin", env.Body, err)
+		}
+	})
+}

@@ -2,9 +2,12 @@
 package root
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	benchcmd "github.com/socks-dev/socks/commands/bench"
 	brokercmd "github.com/socks-dev/socks/commands/broker"
@@ -25,6 +28,7 @@ import (
 	"github.com/socks-dev/socks/commands/subs"
 	"github.com/socks-dev/socks/commands/version"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/text"
 )
 
 const exitCodes = `Exit codes:
@@ -71,12 +75,19 @@ and receives whatever is published to that geek and topic.`,
 			return cmdutil.NotEmpty(c, globalFlags...)
 		},
 	}
+	// socks --version (and -v) as `socks version`.
+	cmd.Version = version.Line(f.Build)
+	cmd.SetVersionTemplate("{{.Version}}\n")
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
-	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + exitCodes + "\n")
+	// A noun (subs, dlq) runs only to refuse a mistyped verb: its usage
+	// is its commands, not a usage line of its own.
+	usage := strings.Replace(cmd.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1)
+	cmd.SetUsageTemplate(usage + "\n" + exitCodes + "\n")
+	cmd.Annotations = map[string]string{docs.Appendix: exitCodes}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &cmdutil.FlagError{Err: err}
+		return &cmdutil.FlagError{Err: flagValueError(err)}
 	})
 
 	pf := cmd.PersistentFlags()
@@ -122,19 +133,90 @@ and receives whatever is published to that geek and topic.`,
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
 		c.Example = "  source <(socks completion bash)\n  socks completion zsh > \"${fpath[1]}/_socks\""
 	}
-	// Every subcommand reports bad arguments as usage errors.
+	// Every subcommand reports bad arguments as usage errors, saying what
+	// it takes rather than cobra's "unknown command" or "accepts 1
+	// arg(s)".
 	for _, c := range allCommands(cmd) {
+		if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+			// A noun (subs, dlq, chatter): cobra printed its help and
+			// exited 0 for a mistyped verb, so `socks subs lst` in a
+			// script passed. Unknown flags are ignored here so that
+			// `socks dlq redrvie --all` names the verb, not --all.
+			c.FParseErrWhitelist.UnknownFlags = true
+			c.SuggestionsMinimumDistance = 2
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = unknownVerb
+			continue
+		}
 		if c.Args != nil {
 			args := c.Args
 			c.Args = func(c *cobra.Command, a []string) error {
 				if err := args(c, a); err != nil {
-					return &cmdutil.FlagError{Err: err}
+					return &cmdutil.FlagError{Err: argsError(c, args, a)}
 				}
 				return nil
 			}
 		}
 	}
 	return cmd
+}
+
+// unknownVerb is the RunE of a noun: its help without arguments, a usage
+// error naming the mistyped verb with them.
+func unknownVerb(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return c.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += ": did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return cmdutil.FlagErrorf("%s", msg)
+}
+
+// argsError says what c takes when validate refused args: cobra said
+// "unknown command" of a stray word for a command that has none, and
+// "accepts 1 arg(s), received 0".
+func argsError(c *cobra.Command, validate cobra.PositionalArgs, args []string) error {
+	name := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ") // Main says "socks: "
+	takes := -1                                                      // the fewest arguments validate accepts
+	for n := range 4 {
+		if validate(c, make([]string, n)) == nil {
+			takes = n
+			break
+		}
+	}
+	switch {
+	case takes == 0 && len(args) > 0:
+		// The stray word is most often the rest of a value with a
+		// space in it.
+		return fmt.Errorf("%s takes no arguments, but got %q: a value with spaces needs quotes", name, args[0])
+	case takes > 0:
+		return fmt.Errorf("%s takes %s, but got %d: %s", name, text.Pluralize(takes, "argument"), len(args), strings.TrimSuffix(c.UseLine(), " [flags]"))
+	}
+	return validate(c, args)
+}
+
+// flagValueError says in words what a flag's value should be, for the
+// kinds of value Go's parsers describe in their own terms ("time: missing
+// unit in duration", "strconv.ParseInt: parsing ...").
+func flagValueError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	name := "--" + bad.GetFlag().Name
+	switch bad.GetFlag().Value.Type() {
+	case "duration":
+		return fmt.Errorf("%s %q is not a duration: give a number with a unit, as 30s, 5m or 2h", name, bad.GetValue())
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return fmt.Errorf("%s %q is not a whole number", name, bad.GetValue())
+	case "float32", "float64":
+		return fmt.Errorf("%s %q is not a number", name, bad.GetValue())
+	case "bool":
+		return fmt.Errorf("%s=%q: give true or false (or the flag alone for true)", name, bad.GetValue())
+	}
+	return err
 }
 
 func allCommands(c *cobra.Command) []*cobra.Command {

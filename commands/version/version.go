@@ -8,7 +8,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/build"
 )
+
+// Line is the version as `socks version` and `socks --version` print it:
+// "socks v1.2.0 (3f1c0a9e, 2026-11-30) go1.26.8".
+func Line(b build.Info) string {
+	s := "socks " + b.Version
+	if b.Commit != "" {
+		s += " (" + b.Commit
+		if b.Date != "" {
+			s += ", " + b.Date
+		}
+		s += ")"
+	}
+	if b.Go != "" {
+		s += " " + b.Go
+	}
+	return s
+}
 
 // NewCmdVersion returns `socks version`.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
@@ -25,19 +43,8 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 				enc := json.NewEncoder(out)
 				return enc.Encode(b)
 			}
-			fmt.Fprintf(out, "socks %s", b.Version)
-			if b.Commit != "" {
-				fmt.Fprintf(out, " (%s", b.Commit)
-				if b.Date != "" {
-					fmt.Fprintf(out, ", %s", b.Date)
-				}
-				fmt.Fprint(out, ")")
-			}
-			if b.Go != "" {
-				fmt.Fprintf(out, " %s", b.Go)
-			}
-			fmt.Fprintln(out)
-			return nil
+			_, err := fmt.Fprintln(out, Line(b))
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")

@@ -1,0 +1,163 @@
+package e2e
+
+// docs/json.md documents what every read command prints with --json;
+// TestJSONOutputIsAsDocumented runs each command it names against a local
+// stack, with a warning firing, and checks that stdout is one JSON value
+// with no field the page does not show, and no field of another type.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// jsonDoc is one command of docs/json.md and the example it shows.
+type jsonDoc struct {
+	command string
+	example string
+}
+
+func jsonDocs(t *testing.T) []jsonDoc {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleDir, "docs", "json.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heading := regexp.MustCompile("^## `(socks .+)`$")
+	var docs []jsonDoc
+	var cur *jsonDoc
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case in && line == "```":
+			in = false
+		case in:
+			cur.example += line
+		case line == "```json":
+			if cur == nil || cur.example != "" {
+				t.Fatalf("docs/json.md: a json block that is not the first under a command heading")
+			}
+			in = true
+		case heading.MatchString(line):
+			docs = append(docs, jsonDoc{command: heading.FindStringSubmatch(line)[1]})
+			cur = &docs[len(docs)-1]
+		}
+	}
+	return docs
+}
+
+// undocumented returns the paths of got that doc does not show, or shows
+// with another JSON type. Bodies (any JSON a producer sent) are not looked
+// into.
+func undocumented(path string, doc, got any) []string {
+	if got == nil || doc == nil {
+		return nil
+	}
+	switch g := got.(type) {
+	case map[string]any:
+		d, ok := doc.(map[string]any)
+		if !ok {
+			return []string{fmt.Sprintf("%s is an object; the page shows %T", path, doc)}
+		}
+		var out []string
+		for k, v := range g {
+			dv, ok := d[k]
+			switch {
+			case !ok:
+				out = append(out, path+"."+k+" is not on the page")
+			case k == "body":
+			default:
+				out = append(out, undocumented(path+"."+k, dv, v)...)
+			}
+		}
+		return out
+	case []any:
+		d, ok := doc.([]any)
+		if !ok {
+			return []string{fmt.Sprintf("%s is an array; the page shows %T", path, doc)}
+		}
+		if len(g) == 0 {
+			return nil
+		}
+		if len(d) == 0 {
+			return []string{path + " has items; the page shows none"}
+		}
+		var out []string
+		for _, v := range g {
+			out = append(out, undocumented(path+"[]", d[0], v)...)
+		}
+		return out
+	default:
+		if fmt.Sprintf("%T", got) != fmt.Sprintf("%T", doc) {
+			return []string{fmt.Sprintf("%s is a %T; the page shows a %T", path, got, doc)}
+		}
+		return nil
+	}
+}
+
+func TestJSONOutputIsAsDocumented(t *testing.T) {
+	t.Parallel()
+	docs := jsonDocs(t)
+	if len(docs) < 10 {
+		t.Fatalf("found only %d commands in docs/json.md; is the parsing broken?", len(docs))
+	}
+	s := newStack(t)
+	srv := s.serve()
+	f := &readmeFixture{root: t, t: t, s: s, vars: map[string]string{}}
+	chatterID := s.issue("Friendless", "--topics", "news,updates")
+	mustDial(t, srv.connectURL("Friendless", chatterID, "news,updates"))
+	s.issue("Friendless") // one more, for revoke --all
+	dead := f.deadLetter()
+
+	// Every command with --json is on the page but those that need AWS
+	// or run on (listen and serve: their --help and the README show
+	// theirs; bench, provision, deploy and teardown).
+	for _, c := range []string{"chatter issue", "chatter list", "chatter revoke", "subs list", "subs stats", "publish", "dlq list", "dlq show", "dlq redrive", "dlq purge", "doctor", "prune-stale", "broker", "version", "config", "demo"} {
+		if !slices.ContainsFunc(docs, func(d jsonDoc) bool { return strings.HasPrefix(d.command, "socks "+c+" ") }) {
+			t.Errorf("docs/json.md has no section for socks %s --json", c)
+		}
+	}
+
+	for _, d := range docs {
+		t.Run(d.command, func(t *testing.T) {
+			var doc any
+			if err := json.Unmarshal([]byte(d.example), &doc); err != nil {
+				t.Fatalf("the page's example is not JSON: %v\n%s", err, d.example)
+			}
+			args := strings.Fields(strings.ReplaceAll(d.command, "q-3f1c...", dead))[1:]
+			s.t, f.t = t, t
+			defer func() { s.t, f.t = f.root, f.root }()
+			if strings.Contains(d.command, "dlq purge") {
+				f.deadLetter() // the one before was redriven
+			}
+			// An AWS setting with the local backend makes the command
+			// warn: the warning goes to stderr, stdout stays JSON.
+			env := append(socksEnv(t.TempDir()), "SOCKS_CALLBACK_URL=http://127.0.0.1:9/")
+			r := runEnv(t, env, nil, append(args, "--state-dir", s.dir)...)
+			if r.code != 0 {
+				t.Fatalf("want exit 0:\n%s", r)
+			}
+			if warns := !slices.Contains([]string{"version", "config", "demo"}, args[0]); warns && !strings.Contains(r.stderr, "warning: SOCKS_CALLBACK_URL") {
+				t.Errorf("no warning about SOCKS_CALLBACK_URL on stderr, so this does not show stdout stays JSON when one fires:\n%s", r)
+			}
+			var got any
+			dec := json.NewDecoder(strings.NewReader(r.stdout))
+			if err := dec.Decode(&got); err != nil || dec.More() {
+				t.Fatalf("stdout is not one JSON value (%v):\n%s", err, r.stdout)
+			}
+			for _, p := range undocumented("", doc, got) {
+				t.Errorf("%s: %s\nstdout: %s", d.command, p, r.stdout)
+			}
+		})
+	}
+}

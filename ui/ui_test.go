@@ -1,0 +1,81 @@
+package ui_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ui"
+)
+
+var (
+	headers = []string{"CONNECTION", "GEEK", "TOPICS", "CONNECTED", "LAST ACTIVE"}
+	rows    = [][]string{
+		{"-iu-xQjaBcG88zo=", "Friendless", "jobs,news,updates,entity:42", "3m ago", "-"},
+		{"Bq1-xQjaBcG88zo=", "Alice", "updates", "1h02m ago", "now"},
+	}
+)
+
+// terminal is stdout on a terminal of the given width.
+func terminal(width int, noColor bool) (*iostreams.IOStreams, *strings.Builder) {
+	ios, _, _, _ := iostreams.Test()
+	var out strings.Builder
+	ios.Out = &out
+	ios.SetTTY(false, true, false)
+	ios.SetNoColor(noColor)
+	ios.SetWidth(width)
+	return ios, &out
+}
+
+func TestNoColorKeepsTheTerminalLayout(t *testing.T) {
+	ios, out := terminal(200, true)
+	u := ui.New(ios)
+	if !u.Styled() {
+		t.Fatal("NO_COLOR on a terminal switched to the layout for scripts; it should only drop the colour")
+	}
+	if err := u.Table(headers, rows); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Errorf("NO_COLOR output has escape codes:\n%q", out)
+	}
+	if strings.Contains(out.String(), "\t") || !strings.Contains(out.String(), "Friendless") {
+		t.Errorf("NO_COLOR on a terminal printed tab-separated lines, not a table:\n%s", out)
+	}
+}
+
+func TestATableFitsANarrowTerminal(t *testing.T) {
+	for _, width := range []int{60, 40, 12} {
+		ios, out := terminal(width, false)
+		if err := ui.New(ios).Table(headers, rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+			// A line of the table's borders that the terminal wraps
+			// mangles the whole table; a long value on a line of its
+			// own may wrap.
+			if w := lipgloss.Width(line); w > width && strings.ContainsAny(line, "│─") {
+				t.Errorf("a %d-column terminal got a bordered line %d columns wide, which it wraps:\n%s", width, w, out)
+				break
+			}
+		}
+		for _, r := range rows {
+			for _, cell := range r {
+				if !strings.Contains(out.String(), cell) {
+					t.Errorf("a %d-column terminal lost %q:\n%s", width, cell, out)
+				}
+			}
+		}
+	}
+	t.Run("a wide terminal still gets the table", func(t *testing.T) {
+		ios, out := terminal(200, true)
+		if err := ui.New(ios).Table(headers, rows); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "│ Friendless │") {
+			t.Errorf("no table on a 200-column terminal:\n%s", out)
+		}
+	})
+}
