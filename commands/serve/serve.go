@@ -158,7 +158,7 @@ SIGUSR1 logs the runtime figures (goroutines, connections, heap, open
 files), to look for leaks.`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
-  socks serve --addr 127.0.0.1:0 --json | head -1 | jq -r .management
+  socks serve --addr 127.0.0.1:0 --json > serve.json &   # then: jq -r .management serve.json
   socks serve --idle-timeout 30s --max-duration 5m -v
   socks serve --faults 'post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s'
   socks serve --pprof 127.0.0.1:6060   # then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile`,
