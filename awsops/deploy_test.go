@@ -164,3 +164,54 @@ func TestAMappingWithoutScalingConfigIsDrift(t *testing.T) {
 		t.Errorf("no scaling config: drift %v; want the maximum concurrency", drift)
 	}
 }
+
+// TestAHalfEmulatedControlPlaneIsRefused: with DynamoDB and SQS on
+// emulators (--dynamodb-endpoint-url, --sqs-endpoint-url) and no
+// --endpoint-url, deploy sent STS, IAM, Lambda and the rest to AWS itself;
+// the SDK's AWS_ENDPOINT_URL_<SERVICE> for one service did the same for the
+// others. CheckEndpoints refuses both before anything is called; every
+// service on emulators, or none, is fine.
+func TestAHalfEmulatedControlPlaneIsRefused(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
+	load := func(t *testing.T) aws.Config {
+		cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	const local = "http://127.0.0.1:9"
+	for _, tc := range []struct {
+		name    string
+		e       Endpoints
+		lambda  string // AWS_ENDPOINT_URL_LAMBDA
+		refused bool
+	}{
+		{"DynamoDB and SQS on emulators, the rest on AWS", Endpoints{DynamoDB: local, SQS: "http://localhost:9"}, "", true},
+		{"only DynamoDB on an emulator", Endpoints{DynamoDB: local}, "", true},
+		{"Lambda on an emulator by the SDK's variable", Endpoints{}, local, true},
+		{"everything on one emulator", Endpoints{All: local}, "", false},
+		{"everything on emulators, DynamoDB and SQS on their own", Endpoints{All: local, DynamoDB: "http://127.0.0.1:8", SQS: "http://[::1]:7"}, "", false},
+		{"everything on AWS", Endpoints{}, "", false},
+		{"a proxy that is not on this machine for one service", Endpoints{DynamoDB: "https://dynamodb.example.com"}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_ENDPOINT_URL_LAMBDA", tc.lambda)
+			err := NewControlPlane(load(t), tc.e).CheckEndpoints()
+			switch {
+			case tc.refused && err == nil:
+				t.Fatal("not refused: some calls go to an emulator on this machine and others to AWS itself")
+			case !tc.refused && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.refused && (!strings.Contains(err.Error(), "AWS itself") || !strings.Contains(err.Error(), "--endpoint-url")):
+				t.Errorf("the refusal does not say where the calls would go and what to set: %v", err)
+			}
+		})
+	}
+}

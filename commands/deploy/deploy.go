@@ -44,8 +44,10 @@ type Target struct {
 type TargetFunc func(ctx context.Context) (*Target, error)
 
 // ControlPlaneTarget opens the AWS backend of f and the control-plane
-// clients on its configuration and endpoints (--endpoint-url for every
-// service, the per-service settings for DynamoDB and SQS).
+// clients on its configuration and endpoint (--endpoint-url for every
+// service). DynamoDB or SQS on an endpoint of its own is refused, and so
+// is a control plane half on emulators and half on AWS itself, before
+// anything is called.
 func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 	return func(ctx context.Context) (*Target, error) {
 		b, err := f.AWSBackend(ctx, verb)
@@ -54,7 +56,16 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		}
 		cfg := b.Config
 		a := cfg.AWS
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
+		if a.DynamoDBEndpointURL != "" || a.SQSEndpointURL != "" {
+			// Teardown and doctor look for the function, API and role
+			// only where DynamoDB and SQS are too: a stack split over
+			// two places would be left behind.
+			return nil, cmdutil.FlagErrorf("%s puts the whole stack behind one endpoint, and DynamoDB or SQS has one of its own (--dynamodb-endpoint-url, --sqs-endpoint-url): drop them and give --endpoint-url alone (moto serves DynamoDB and SQS too), or neither for AWS itself", verb)
+		}
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
+		if err := cp.CheckEndpoints(); err != nil {
+			return nil, err
+		}
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }

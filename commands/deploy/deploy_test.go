@@ -431,3 +431,56 @@ func TestDeployRefusesSettingsItCannotKeep(t *testing.T) {
 		}
 	}
 }
+
+// awsFactory is a Factory on the AWS backend with flags, and dummy
+// credentials in the environment the SDK reads. Nothing it opens calls
+// anything.
+func awsFactory(t *testing.T, flags config.Flags) *cmdutil.Factory {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	flags.Backend, flags.Region = config.BackendAWS, "us-east-1"
+	env := map[string]string{"HOME": t.TempDir()}
+	ios, _, _, _ := iostreams.Test()
+	return &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now, Flags: flags}
+}
+
+// TestDeployRefusesAStackSplitOverEndpoints: with DynamoDB and SQS on
+// emulators and no --endpoint-url, deploy sent STS, IAM, Lambda, API
+// Gateway and the rest to AWS itself, making a real function and API for
+// a test stack. With --endpoint-url too, the function and API went to it
+// and the tables elsewhere, where teardown and doctor (which look for them
+// only with --endpoint-url alone) never found them again. Both are refused
+// before anything is called; --endpoint-url alone is not.
+func TestDeployRefusesAStackSplitOverEndpoints(t *testing.T) {
+	const closed = "http://127.0.0.1:9"
+	for _, tc := range []struct {
+		name  string
+		flags config.Flags
+		want  string
+	}{
+		{"DynamoDB and SQS on emulators, no --endpoint-url", config.Flags{DynamoDBEndpoint: closed, SQSEndpoint: closed}, "--endpoint-url"},
+		{"DynamoDB and SQS on endpoints of their own beside --endpoint-url", config.Flags{Endpoint: closed, DynamoDBEndpoint: "http://127.0.0.1:8", SQSEndpoint: "http://127.0.0.1:7"}, "--dynamodb-endpoint-url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.flags.Stack = stackName("split")
+			_, err := ControlPlaneTarget(awsFactory(t, tc.flags), "deploy")(t.Context())
+			if err == nil {
+				t.Fatal("deploy would go ahead; want it refused before any call")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v; want it to name %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("--endpoint-url alone", func(t *testing.T) {
+		if _, err := ControlPlaneTarget(awsFactory(t, config.Flags{Endpoint: closed, Stack: stackName("one")}), "deploy")(t.Context()); err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+	})
+}
+

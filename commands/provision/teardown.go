@@ -81,6 +81,13 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if err != nil {
 		return err
 	}
+	producers, err := opts.Producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
+	if err := tgt.checkProducerEndpoints(producers); err != nil {
+		return err
+	}
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, awsops.QueueSettings{})
 	if err != nil {
 		return err
@@ -94,10 +101,6 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
-	producers, err := opts.Producers(tgt.Stack)
-	if err != nil {
-		return err
-	}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
