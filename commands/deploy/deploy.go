@@ -190,8 +190,17 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if opts.MaxConnectionsPerGeek < 1 {
 		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
 	}
+	// The target first: a configuration deploy refuses is said before a
+	// build of the function that can take minutes.
+	tgt, err := opts.Target(ctx)
+	if err != nil {
+		return err
+	}
+	producers, err := opts.Producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
 	var zip []byte
-	var err error
 	if opts.LambdaZip != "" {
 		zip, err = os.ReadFile(opts.LambdaZip)
 		if err != nil {
@@ -205,14 +214,6 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}
 	} else if !opts.DryRun {
 		return cmdutil.FlagErrorf("no function package: pass --lambda-zip FILE (a zip with bootstrap at its root), or run deploy from a socks source checkout to build one")
-	}
-	tgt, err := opts.Target(ctx)
-	if err != nil {
-		return err
-	}
-	producers, err := opts.Producers(tgt.Stack)
-	if err != nil {
-		return err
 	}
 	mapping := ""
 	if tgt.Mapping != nil {

@@ -484,3 +484,29 @@ func TestDeployRefusesAStackSplitOverEndpoints(t *testing.T) {
 	})
 }
 
+// TestDeployIsRefusedBeforeTheBuild: from a source checkout, deploy built
+// the function (a cross-compile of minutes) before it opened its target,
+// so a configuration it refuses (a stack split over endpoints, no
+// credentials) was said only after the build.
+func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module github.com/socks-dev/socks\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(src, "cmd", "socks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, _, errOut := iostreams.Test()
+	refused := errors.New("the target is refused")
+	opts := &Options{
+		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
+		ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100, SourceDir: src,
+		Target: func(context.Context) (*Target, error) { return nil, refused },
+	}
+	if err := deployRun(t.Context(), opts); !errors.Is(err, refused) {
+		t.Errorf("err = %v; want the target's refusal", err)
+	}
+	if strings.Contains(errOut.String(), "building") {
+		t.Errorf("the function was built first:\n%s", errOut)
+	}
+}
