@@ -382,9 +382,9 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 			d.st.conflicts = append(d.st.conflicts, dr)
 		}
 	}
-	if action == ActionNone {
-		d.learnQueues(ctx)
-	}
+	// The queue's ARN, when it exists, whatever differs: the mapping and
+	// the producers are found by it.
+	d.learnQueues(ctx)
 	return action, out, nil
 }
 
@@ -858,11 +858,26 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 	if c.Environment != nil {
 		env = c.Environment.Variables
 	}
-	for k, v := range d.FunctionEnvironment() {
+	wantEnv := d.FunctionEnvironment()
+	for k, v := range wantEnv {
 		if d.Spec.AcceptSettings && (k == routes.EnvMaxTopics || k == routes.EnvMaxConnectionsPerGeek) && env[k] != "" {
 			continue
 		}
 		want("environment "+k, fmt.Sprintf("%q", env[k]), fmt.Sprintf("%q", v))
+	}
+	// Deploy sets the whole environment: a variable it does not set (an
+	// event mapping the profile no longer has, one added by hand) is
+	// drift. A check that cannot know the profile's mapping takes it as
+	// deployed.
+	extra := make([]string, 0, len(env))
+	for k := range env {
+		if _, ok := wantEnv[k]; !ok && !(d.Spec.AcceptSettings && k == config.EnvMapping) {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		drift = append(drift, fmt.Sprintf("environment %s is %q; want it unset", k, env[k]))
 	}
 	if d.Spec.Zip != nil {
 		want("code SHA-256", aws.ToString(c.CodeSha256), CodeSHA256(d.Spec.Zip))

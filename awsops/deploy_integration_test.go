@@ -19,6 +19,8 @@ import (
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -340,5 +342,103 @@ func TestTeardownLeavesALogGroupThatIsNotTheStacks(t *testing.T) {
 	}
 	if len(steps) != 0 {
 		t.Errorf("teardown would delete %v; want nothing (the log group is not the stack's)", steps)
+	}
+}
+
+// shellZip is a deployment package of the right shape, for tests that do
+// not run the function.
+func shellZip(t *testing.T) []byte {
+	t.Helper()
+	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zip
+}
+
+// TestQueueDriftDoesNotHideTheMapping: with the queue drifted (its
+// visibility timeout changed by hand), a dry run, and doctor's check,
+// said the event source mapping was missing and would be created: the
+// queue's ARN was read only when the queues had no drift at all.
+func TestQueueDriftDoesNotHideTheMapping(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("qdrift")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	u, err := cp.SQS.GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(d.Spec.Queues().Main)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.SQS.SetQueueAttributes(t.Context(), &sqs.SetQueueAttributesInput{QueueUrl: u.QueueUrl, Attributes: map[string]string{"VisibilityTimeout": "5"}}); err != nil {
+		t.Fatal(err)
+	}
+	plan := deploy(t, testDeployer(t, cp, stack, zip), true)
+	for _, s := range plan.Steps {
+		want := ActionNone
+		if s.Kind == "tables and queues" {
+			want = ActionUpdate
+		}
+		if s.Action != want {
+			t.Errorf("dry run with the queue's visibility timeout changed: %s is %s (%v); want %s", s, s.Action, s.Drift, want)
+		}
+	}
+}
+
+// TestAFunctionEnvironmentDeployDidNotSetIsDrift: deploy compared only the
+// variables it sets, so a variable it no longer sets (the event mapping,
+// after the profile lost it) or one added by hand (SOCKS_ENDPOINT_URL
+// pointing the function elsewhere) stayed on the function while deploy
+// said "nothing to do". Now each is drift, put right; doctor (which cannot
+// know the profile's mapping) takes SOCKS_EVENT_MAPPING as deployed.
+func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("env")
+	zip := shellZip(t)
+	withMapping := testDeployer(t, cp, stack, zip)
+	withMapping.Spec.EventMapping = `{"topics":["/detail/id"]}`
+	removeStackAtCleanup(t, cp, withMapping)
+	deploy(t, withMapping, false)
+
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update function: ") || !strings.Contains(got[0], "SOCKS_EVENT_MAPPING") {
+		t.Fatalf("dry run without the mapping: %v; want the function's SOCKS_EVENT_MAPPING as drift", got)
+	}
+	doctor := testDeployer(t, cp, stack, nil)
+	doctor.Spec.AcceptSettings = true
+	if got := changed(deploy(t, doctor, true)); len(got) != 0 {
+		t.Errorf("doctor's check, which cannot know the mapping: %v; want nothing", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Fatalf("after deploy without the mapping: %v", got)
+	}
+
+	fn, err := cp.Lambda.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(withMapping.Spec.FunctionName())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fn.Configuration.Environment.Variables
+	if _, ok := env["SOCKS_EVENT_MAPPING"]; ok {
+		t.Errorf("deploy left SOCKS_EVENT_MAPPING on the function: %v", env)
+	}
+	env["SOCKS_ENDPOINT_URL"] = "http://203.0.113.7:4566"
+	if _, err := cp.Lambda.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(withMapping.Spec.FunctionName()), Environment: &lambdatypes.Environment{Variables: env},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*Deployer{"deploy": testDeployer(t, cp, stack, zip), "doctor": doctor} {
+		got := changed(deploy(t, d, true))
+		if len(got) != 1 || !strings.Contains(got[0], "SOCKS_ENDPOINT_URL") {
+			t.Errorf("%s after SOCKS_ENDPOINT_URL was added by hand: %v; want it as drift", name, got)
+		}
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
 	}
 }
