@@ -629,8 +629,9 @@ func (d *Deployer) applyRole(ctx context.Context, action string) error {
 	return nil
 }
 
-// RolePolicy is the role's inline policy: its own tables and queues,
-// ManageConnections on its own API's stage, and its own log group.
+// RolePolicy is the role's inline policy: its own tables, its envelopes
+// queue, sending to its dead-letter queue, ManageConnections on its own
+// API's stage, and its own log group.
 func (d *Deployer) RolePolicy() PolicyDocument {
 	tableARN := func(n string) string { return d.arn("dynamodb", "table/"+n) }
 	t := d.st.tables
@@ -653,7 +654,11 @@ func (d *Deployer) RolePolicy() PolicyDocument {
 			{Sid: "Queues", Effect: "Allow", Action: []string{
 				"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
 				"sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-			}, Resource: []string{d.arn("sqs", d.st.queues.Main), d.arn("sqs", d.st.queues.DeadLetter)}},
+			}, Resource: []string{d.arn("sqs", d.st.queues.Main)}},
+			// The function only sends to the dead-letter queue; reading
+			// and deleting dead letters is the operator's (socks dlq).
+			{Sid: "DeadLetters", Effect: "Allow", Action: []string{"sqs:SendMessage", "sqs:GetQueueUrl"},
+				Resource: []string{d.arn("sqs", d.st.queues.DeadLetter)}},
 			{Sid: "ManageConnections", Effect: "Allow", Action: []string{"execute-api:ManageConnections"},
 				Resource: []string{conn("POST"), conn("GET"), conn("DELETE")}},
 			{Sid: "Logs", Effect: "Allow", Action: []string{"logs:CreateLogStream", "logs:PutLogEvents"},

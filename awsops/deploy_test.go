@@ -3,8 +3,10 @@ package awsops
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -213,5 +215,38 @@ func TestAHalfEmulatedControlPlaneIsRefused(t *testing.T) {
 				t.Errorf("the refusal does not say where the calls would go and what to set: %v", err)
 			}
 		})
+	}
+}
+
+// TestTheRoleMayOnlySendToTheDeadLetterQueue: the role's one queue
+// statement gave the function ReceiveMessage, DeleteMessage and
+// ChangeMessageVisibility on the dead-letter queue too, so it could read
+// and delete the dead letters it only ever sends there (the broker's
+// DeadLetter: GetQueueUrl and SendMessage). Least privilege: the main
+// queue keeps what the function and its event source mapping call.
+func TestTheRoleMayOnlySendToTheDeadLetterQueue(t *testing.T) {
+	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "eu-west-1"}.withDefaults()}
+	d.st = deployState{part: "aws", account: "123456789012", tables: d.Spec.Tables(), queues: d.Spec.Queues(), apiID: "api"}
+	dlq, main := d.arn("sqs", d.st.queues.DeadLetter), d.arn("sqs", d.st.queues.Main)
+	allowed := func(resource string) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range d.RolePolicy().Statement {
+			if s.Effect == "Allow" && slices.Contains(s.Resource, resource) {
+				for _, a := range s.Action {
+					m[a] = true
+				}
+			}
+		}
+		return m
+	}
+	got := allowed(dlq)
+	want := map[string]bool{"sqs:SendMessage": true, "sqs:GetQueueUrl": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("on the dead-letter queue the role allows %v; want only %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	for _, a := range []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
+		if !allowed(main)[a] {
+			t.Errorf("on the envelopes queue the role does not allow %s, which the function or its event source mapping calls", a)
+		}
 	}
 }
