@@ -169,6 +169,10 @@ type DeployStep struct {
 	Name   string   `json:"name"`
 	Action string   `json:"action"`
 	Drift  []string `json:"drift,omitempty"`
+
+	// id is the resource's own ID where its name is not enough to find
+	// it (an API), for Undeploy.
+	id string
 }
 
 func (s DeployStep) String() string { return s.Kind + " " + s.Name }
@@ -450,20 +454,40 @@ func (d *Deployer) findAPI(ctx context.Context) (*apitypes.Api, error) {
 }
 
 // FindStackAPI returns the API whose TagStack tag is stack (nil if none).
+// More than one (two deploys of the stack that ran at once) is an error
+// naming them: which is the stack's cannot be told.
 func FindStackAPI(ctx context.Context, api DeployAPIGatewayAPI, stack string) (*apitypes.Api, error) {
+	apis, err := StackAPIs(ctx, api, stack)
+	switch {
+	case err != nil || len(apis) == 0:
+		return nil, err
+	case len(apis) > 1:
+		var ids []string
+		for _, a := range apis {
+			ids = append(ids, aws.ToString(a.ApiId))
+		}
+		return nil, fmt.Errorf("%d WebSocket APIs are tagged %s=%s (%s), as when two deploys of the stack ran at once: delete all but one (aws apigatewayv2 delete-api --api-id ID), or all of them with socks teardown, and deploy again",
+			len(apis), TagStack, stack, strings.Join(ids, ", "))
+	}
+	return &apis[0], nil
+}
+
+// StackAPIs returns every API whose TagStack tag is stack.
+func StackAPIs(ctx context.Context, api DeployAPIGatewayAPI, stack string) ([]apitypes.Api, error) {
+	var found []apitypes.Api
 	var next *string
 	for {
 		out, err := api.GetApis(ctx, &apigatewayv2.GetApisInput{NextToken: next})
 		if err != nil {
 			return nil, Explain(err)
 		}
-		for i := range out.Items {
-			if out.Items[i].Tags[TagStack] == stack {
-				return &out.Items[i], nil
+		for _, a := range out.Items {
+			if a.Tags[TagStack] == stack {
+				found = append(found, a)
 			}
 		}
 		if aws.ToString(out.NextToken) == "" {
-			return nil, nil
+			return found, nil
 		}
 		next = out.NextToken
 	}

@@ -442,3 +442,47 @@ func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
 		t.Errorf("after deploy put it right: %v", got)
 	}
 }
+
+// TestTwoAPIsOfOneStack: two deploys of a stack that run at once (two CI
+// jobs) each make an API tagged with the stack before one of them fails
+// on the role or the function. Deploy then took whichever API came first
+// (its URLs could change from run to run), and teardown deleted only that
+// one: the other was left behind, serving nothing. Now deploy refuses,
+// naming both, and teardown deletes every API of the stack.
+func TestTwoAPIsOfOneStack(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("twoapi")
+	d := testDeployer(t, cp, stack, shellZip(t))
+	removeStackAtCleanup(t, cp, d)
+	var ids []string
+	for range 2 {
+		out, err := cp.APIGW.CreateApi(t.Context(), &apigatewayv2.CreateApiInput{
+			Name: aws.String(d.Spec.APIName()), ProtocolType: "WEBSOCKET", RouteSelectionExpression: aws.String(DeployRouteSelection),
+			Tags: map[string]string{TagStack: stack, "app": "socks"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, aws.ToString(out.ApiId))
+	}
+	_, err := d.Deploy(t.Context(), true)
+	if err == nil || !strings.Contains(err.Error(), ids[0]) || !strings.Contains(err.Error(), ids[1]) {
+		t.Errorf("deploy with two APIs of the stack: %v; want it refused, naming both", err)
+	}
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Errorf("teardown would delete %v; want both APIs", steps)
+	}
+	if err := d.Undeploy(t.Context(), steps); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := cp.APIGW.(*apigatewayv2.Client).GetApi(t.Context(), &apigatewayv2.GetApiInput{ApiId: aws.String(id)}); err == nil {
+			t.Errorf("API %s is still there after teardown", id)
+		}
+	}
+}
