@@ -229,6 +229,10 @@ type deployState struct {
 	// conflicts are the drifts of the tables that deploy cannot put
 	// right (a key, an index, a status): applyData stops on them.
 	conflicts []Drift
+	// foreignPermissions are the Sids of the function's policy that are
+	// not deploy's; permissionWrong says deploy's own says something else.
+	foreignPermissions []string
+	permissionWrong    bool
 }
 
 // deployStepDef is one resource of the stack: check finds it (through its
@@ -1302,6 +1306,21 @@ type permissionStatement struct {
 // FunctionPermission returns the statement of the function's policy with
 // the deploy Sid (nil when absent).
 func FunctionPermission(ctx context.Context, api DeployLambdaAPI, function string) (*permissionStatement, error) {
+	all, err := functionPolicy(ctx, api, function)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].Sid == DeployPermissionID {
+			return &all[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// functionPolicy returns every statement of the function's resource
+// policy (none when it has no policy).
+func functionPolicy(ctx context.Context, api DeployLambdaAPI, function string) ([]permissionStatement, error) {
 	out, err := api.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(function)})
 	if isCode(err, "ResourceNotFoundException") {
 		return nil, nil
@@ -1315,12 +1334,7 @@ func FunctionPermission(ctx context.Context, api DeployLambdaAPI, function strin
 	if err := json.Unmarshal([]byte(aws.ToString(out.Policy)), &pol); err != nil {
 		return nil, fmt.Errorf("reading the function's policy: %w", err)
 	}
-	for i := range pol.Statement {
-		if pol.Statement[i].Sid == DeployPermissionID {
-			return &pol.Statement[i], nil
-		}
-	}
-	return nil, nil
+	return pol.Statement, nil
 }
 
 // SourceARN is the statement's AWS:SourceArn condition.
@@ -1330,26 +1344,54 @@ func (d *Deployer) checkPermission(ctx context.Context) (string, []string, error
 	if d.st.functionARN == "" || d.st.apiID == "" {
 		return ActionCreate, nil, nil
 	}
-	p, err := FunctionPermission(ctx, d.CP.Lambda, d.Spec.FunctionName())
+	all, err := functionPolicy(ctx, d.CP.Lambda, d.Spec.FunctionName())
 	if err != nil {
 		return "", nil, err
 	}
+	var p *permissionStatement
+	var drift []string
+	d.st.foreignPermissions, d.st.permissionWrong = nil, false
+	for i := range all {
+		st := &all[i]
+		if st.Sid == DeployPermissionID {
+			p = st
+			continue
+		}
+		// Anyone else allowed to invoke the function can hand it events
+		// it makes up (a $connect for any geek, a batch of envelopes).
+		d.st.foreignPermissions = append(d.st.foreignPermissions, st.Sid)
+		drift = append(drift, fmt.Sprintf("foreign statement %s (%s %s for %s) would be removed", st.Sid, st.Effect, string(st.Action), string(st.Principal)))
+	}
 	if p == nil {
+		if len(drift) > 0 {
+			return ActionUpdate, append(drift, "statement "+DeployPermissionID+" is missing"), nil
+		}
 		return ActionCreate, nil, nil
 	}
 	if p.SourceARN() != d.PermissionSourceARN() || !strings.Contains(string(p.Principal), "apigateway.amazonaws.com") {
-		return ActionUpdate, []string{fmt.Sprintf("permission allows %s from %s; want apigateway.amazonaws.com from %s", string(p.Principal), p.SourceARN(), d.PermissionSourceARN())}, nil
+		d.st.permissionWrong = true
+		drift = append(drift, fmt.Sprintf("permission allows %s from %s; want apigateway.amazonaws.com from %s", string(p.Principal), p.SourceARN(), d.PermissionSourceARN()))
+	}
+	if len(drift) > 0 {
+		return ActionUpdate, drift, nil
 	}
 	return ActionNone, nil, nil
 }
 
 func (d *Deployer) applyPermission(ctx context.Context, action string) error {
-	if action == ActionUpdate {
+	remove := d.st.foreignPermissions
+	if action == ActionUpdate && d.st.permissionWrong {
+		remove = append(remove, DeployPermissionID)
+	}
+	for _, sid := range remove {
 		if _, err := d.CP.Lambda.RemovePermission(ctx, &lambda.RemovePermissionInput{
-			FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String(DeployPermissionID),
+			FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String(sid),
 		}); err != nil && !isCode(err, "ResourceNotFoundException") {
 			return Explain(err)
 		}
+	}
+	if p, err := FunctionPermission(ctx, d.CP.Lambda, d.Spec.FunctionName()); err != nil || p != nil {
+		return err // ours is in place
 	}
 	_, err := d.CP.Lambda.AddPermission(ctx, &lambda.AddPermissionInput{
 		FunctionName: aws.String(d.Spec.FunctionName()),

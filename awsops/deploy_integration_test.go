@@ -486,3 +486,40 @@ func TestTwoAPIsOfOneStack(t *testing.T) {
 		}
 	}
 }
+
+// TestAForeignInvokePermissionIsDrift: deploy checked only its own
+// statement of the function's resource policy, so one added by hand (any
+// account or service may invoke the function, with events it makes up:
+// a $connect for any geek, a batch of envelopes) stayed while deploy and
+// doctor said all was in place. It is drift now, removed by deploy, as a
+// foreign statement of the role's policy is.
+func TestAForeignInvokePermissionIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("perm")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	if _, err := cp.Lambda.AddPermission(t.Context(), &lambda.AddPermissionInput{
+		FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String("anyone"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("123456789012"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "update permission: ") || !strings.Contains(got[0], "anyone") {
+		t.Fatalf("dry run after a statement was added to the function's policy: %v; want it as permission drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+	pol, err := cp.Lambda.GetPolicy(t.Context(), &lambda.GetPolicyInput{FunctionName: aws.String(d.Spec.FunctionName())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(pol.Policy); strings.Contains(p, "anyone") || !strings.Contains(p, DeployPermissionID) {
+		t.Errorf("the function's policy after deploy: %s; want only %s", p, DeployPermissionID)
+	}
+}
