@@ -232,6 +232,14 @@ func deployRun(ctx context.Context, opts *Options) error {
 	d.Progress = progressPrinter(opts.IO, opts.DryRun)
 	res, err := d.Deploy(ctx, opts.DryRun)
 	if err != nil {
+		if opts.JSON && len(res.Steps) > 0 {
+			// What was done before the failure: the steps up to the one
+			// that failed (the last), and the error.
+			_ = printJSON(opts.IO.Out, struct {
+				awsops.DeployResult
+				Error string `json:"error"`
+			}{res, err.Error()})
+		}
 		return err
 	}
 	saved, warning := "", ""
@@ -249,9 +257,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 		saved, warning = tgt.Profile, w
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return printJSON(opts.IO.Out, struct {
 			awsops.DeployResult
 			Changed      bool   `json:"changed"`
 			SavedProfile string `json:"savedProfile,omitempty"`
@@ -261,6 +267,12 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}{res, res.Changed(), saved, warning})
 	}
 	return printResult(opts.IO.Out, res, saved)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the

@@ -510,3 +510,71 @@ func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
 		t.Errorf("the function was built first:\n%s", errOut)
 	}
 }
+
+// refusingLambda is Lambda where CreateFunction is refused.
+type refusingLambda struct{ awsops.DeployLambdaAPI }
+
+var errRefused = errors.New("refused (injected)")
+
+func (refusingLambda) CreateFunction(context.Context, *lambda.CreateFunctionInput, ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
+	return nil, errRefused
+}
+
+// TestDeployJSONSaysWhatWasDoneWhenAStepFails: deploy --json that failed
+// half-way printed nothing on stdout, so a script could not tell what it
+// had made (the tables, the API, the role) before the function was
+// refused. It prints the steps up to the one that failed, that step last,
+// and the error, and still exits with the error.
+func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
+	moto := emulatortest.Moto(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := stackName("half")
+	t.Cleanup(func() {
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1"}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
+		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
+	})
+	refusing := *cp
+	refusing.Lambda = refusingLambda{cp.Lambda}
+	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
+	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, _ := iostreams.Test()
+	opts := &Options{
+		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
+		MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: true, MaxTopics: 20, MaxConnectionsPerGeek: 100,
+		Target: func(context.Context) (*Target, error) {
+			return &Target{CP: &refusing, Stack: stack, Region: "us-east-1"}, nil
+		},
+	}
+	if err := deployRun(t.Context(), opts); !errors.Is(err, errRefused) {
+		t.Fatalf("deploy with CreateFunction refused: %v", err)
+	}
+	var res struct {
+		Stack string              `json:"stack"`
+		Steps []awsops.DeployStep `json:"steps"`
+		Error string              `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json after a failed step: %v\n%q", err, out)
+	}
+	var kinds []string
+	for _, s := range res.Steps {
+		kinds = append(kinds, s.Kind+" "+s.Action)
+	}
+	want := []string{"tables and queues create", "log group create", "websocket api create", "role create", "role policy create", "function create"}
+	if res.Stack != stack || !slices.Equal(kinds, want) || !strings.Contains(res.Error, "creating function "+stack+"-socks") || !strings.Contains(res.Error, errRefused.Error()) {
+		t.Errorf("--json after a failed step: stack %q, steps %v, error %q; want steps %v, the last the one that failed, and the error", res.Stack, kinds, res.Error, want)
+	}
+}
