@@ -549,8 +549,8 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	}
 	d.st.roleARN = aws.ToString(out.Role.Arn)
 	var drift []string
-	if !trustsLambda(aws.ToString(out.Role.AssumeRolePolicyDocument)) {
-		drift = append(drift, "trust policy does not let lambda.amazonaws.com assume the role; want "+lambdaTrustPolicy)
+	if td := trustDrift(aws.ToString(out.Role.AssumeRolePolicyDocument)); len(td) > 0 {
+		drift = append(drift, strings.Join(td, "; ")+"; want "+lambdaTrustPolicy)
 	}
 	attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(d.Spec.RoleName())})
 	if err != nil {
@@ -574,32 +574,77 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	return ActionNone, nil, nil
 }
 
-// trustsLambda reports whether the trust policy doc (as IAM returns it,
-// URL-encoded or not) lets the Lambda service assume the role.
-func trustsLambda(doc string) bool {
+// trustDrift says how the trust policy doc (as IAM returns it, URL-encoded
+// or not) differs from Lambda's alone: Lambda may not assume the role, or
+// a statement allows someone else (another account, a service, anyone),
+// or something besides sts:AssumeRole, who would then act with the role's
+// rights. Deny statements and conditions only narrow it: they are kept.
+func trustDrift(doc string) []string {
 	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
 		doc = dec
 	}
 	var pol struct {
 		Statement []struct {
-			Effect    string          `json:"Effect"`
-			Action    json.RawMessage `json:"Action"`
-			Principal struct {
-				Service json.RawMessage `json:"Service"`
-			} `json:"Principal"`
+			Sid          string          `json:"Sid"`
+			Effect       string          `json:"Effect"`
+			Action       json.RawMessage `json:"Action"`
+			NotAction    json.RawMessage `json:"NotAction"`
+			Principal    json.RawMessage `json:"Principal"`
+			NotPrincipal json.RawMessage `json:"NotPrincipal"`
 		} `json:"Statement"`
 	}
 	if json.Unmarshal([]byte(doc), &pol) != nil {
-		return false
+		return []string{"trust policy cannot be read"}
 	}
+	lambdaMay := false
+	var out []string
 	for _, st := range pol.Statement {
-		if st.Effect == "Allow" &&
-			slices.Contains(stringOrList(st.Action), "sts:AssumeRole") &&
-			slices.Contains(stringOrList(st.Principal.Service), "lambda.amazonaws.com") {
-			return true
+		if st.Effect != "Allow" {
+			continue
+		}
+		var others []string
+		var principal map[string]json.RawMessage
+		switch {
+		case len(st.NotPrincipal) > 0:
+			others = append(others, "everyone but "+string(st.NotPrincipal))
+		case json.Unmarshal(st.Principal, &principal) != nil:
+			others = append(others, string(st.Principal)) // "*": anyone
+		}
+		for kind, raw := range principal {
+			for _, who := range stringOrList(raw) {
+				if kind != "Service" || who != "lambda.amazonaws.com" {
+					others = append(others, kind+" "+who)
+				}
+			}
+		}
+		sort.Strings(others)
+		actions := stringOrList(st.Action)
+		var extra []string
+		if len(st.NotAction) > 0 {
+			extra = append(extra, "every action but "+string(st.NotAction))
+		}
+		for _, a := range actions {
+			if a != "sts:AssumeRole" {
+				extra = append(extra, a)
+			}
+		}
+		label := "a statement"
+		if st.Sid != "" {
+			label = "statement " + st.Sid
+		}
+		switch {
+		case len(others) > 0:
+			out = append(out, fmt.Sprintf("trust policy %s lets %s assume the role", label, strings.Join(others, ", ")))
+		case len(extra) > 0:
+			out = append(out, fmt.Sprintf("trust policy %s allows %s", label, strings.Join(extra, ", ")))
+		case slices.Contains(actions, "sts:AssumeRole"):
+			lambdaMay = true
 		}
 	}
-	return false
+	if !lambdaMay {
+		out = append([]string{"trust policy does not let lambda.amazonaws.com assume the role"}, out...)
+	}
+	return out
 }
 
 func hasStackTag(tags []iamtypes.Tag, stack string) bool {

@@ -523,3 +523,31 @@ func TestAForeignInvokePermissionIsDrift(t *testing.T) {
 		t.Errorf("the function's policy after deploy: %s; want only %s", p, DeployPermissionID)
 	}
 }
+
+// TestATrustPolicyThatAlsoTrustsOthersIsDrift: deploy checked only that
+// the role's trust policy still let Lambda assume it, so a statement added
+// beside it (another account may assume the role, and with it the tables,
+// the queues and ManageConnections) was not drift. Now the trust policy
+// must be Lambda's alone.
+func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("trust2")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	both := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"},` +
+		`{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"sts:AssumeRole"}]}`
+	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(both)}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "210987654321") {
+		t.Fatalf("dry run after another account was let assume the role: %v; want the role's trust policy as drift, naming it", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+}

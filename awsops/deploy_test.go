@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -247,6 +248,35 @@ func TestTheRoleMayOnlySendToTheDeadLetterQueue(t *testing.T) {
 	for _, a := range []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
 		if !allowed(main)[a] {
 			t.Errorf("on the envelopes queue the role does not allow %s, which the function or its event source mapping calls", a)
+		}
+	}
+}
+
+// TestTrustDrift: the role's trust policy is Lambda's alone; conditions
+// and Deny statements only narrow it.
+func TestTrustDrift(t *testing.T) {
+	lambdaStmt := `{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}`
+	doc := func(stmts ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	}
+	for _, tc := range []struct {
+		name, doc string
+		drift     bool
+	}{
+		{"deploy's own", lambdaTrustPolicy, false},
+		{"URL-encoded, as IAM returns it", url.QueryEscape(lambdaTrustPolicy), false},
+		{"lists and a condition", doc(`{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com"]},"Action":["sts:AssumeRole"],"Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}`), false},
+		{"a Deny beside it", doc(lambdaStmt, `{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}`), false},
+		{"another account beside it", doc(lambdaStmt, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::2:root"},"Action":"sts:AssumeRole"}`), true},
+		{"anyone", doc(lambdaStmt, `{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}`), true},
+		{"another service in the same statement", doc(`{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}`), true},
+		{"everyone but someone", doc(lambdaStmt, `{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::2:root"},"Action":"sts:AssumeRole"}`), true},
+		{"more than AssumeRole", doc(`{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}`), true},
+		{"not Lambda", doc(`{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`), true},
+		{"not JSON", "{", true},
+	} {
+		if got := trustDrift(tc.doc); (len(got) > 0) != tc.drift {
+			t.Errorf("%s: drift %v; want drift %v", tc.name, got, tc.drift)
 		}
 	}
 }
