@@ -551,3 +551,53 @@ func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
 		t.Errorf("after deploy put it right: %v", got)
 	}
 }
+
+// TestTeardownDeletesEveryMappingOfTheFunction: teardown deleted the
+// first event source mapping of the stack's function only. Lambda keeps a
+// function's mappings when the function is deleted, so another one (from
+// a second queue added by hand) was left, pointing at nothing.
+func TestTeardownDeletesEveryMappingOfTheFunction(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("maps")
+	d := testDeployer(t, cp, stack, shellZip(t))
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	other := Queues{Main: stack + "-other", DeadLetter: stack + "-other-dlq"}
+	if _, _, err := EnsureQueues(t.Context(), cp.SQS, other, QueueSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteQueues(cleanupContext(t), cp.SQS, other) })
+	arn, err := queueARN(t.Context(), cp.SQS, other.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Lambda.CreateEventSourceMapping(t.Context(), &lambda.CreateEventSourceMappingInput{
+		FunctionName: aws.String(d.Spec.FunctionName()), EventSourceArn: aws.String(arn), BatchSize: aws.Int32(1),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range steps {
+		if s.Kind == "event source mapping" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("teardown would delete %v; want both mappings of the function", steps)
+	}
+	if err := d.Undeploy(t.Context(), steps); err != nil {
+		t.Fatal(err)
+	}
+	left, err := cp.Lambda.ListEventSourceMappings(t.Context(), &lambda.ListEventSourceMappingsInput{EventSourceArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.EventSourceMappings) != 0 {
+		t.Errorf("after teardown %d mappings are left", len(left.EventSourceMappings))
+	}
+}

@@ -31,10 +31,17 @@ func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 		return nil, Explain(err)
 	case fn.Tags[TagStack] == d.Spec.Stack:
 		ourFunction = true
-		if m, err := StackMapping(ctx, d.CP.Lambda, d.Spec.FunctionName(), ""); err != nil {
-			return nil, err
-		} else if m != nil {
-			add("event source mapping", aws.ToString(m.UUID))
+		// Every mapping of the function: Lambda keeps them when the
+		// function is deleted, pointing at nothing.
+		pages := lambda.NewListEventSourceMappingsPaginator(d.CP.Lambda, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(d.Spec.FunctionName())})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, Explain(err)
+			}
+			for _, m := range page.EventSourceMappings {
+				add("event source mapping", aws.ToString(m.UUID))
+			}
 		}
 		add("function", d.Spec.FunctionName())
 	}
