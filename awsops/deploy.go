@@ -233,6 +233,10 @@ type deployState struct {
 	// not deploy's; permissionWrong says deploy's own says something else.
 	foreignPermissions []string
 	permissionWrong    bool
+	// otherStages are the API's stages besides Spec.Stage; stageDrift
+	// says that the stage's own settings differ.
+	otherStages []string
+	stageDrift  bool
 }
 
 // deployStepDef is one resource of the stack: check finds it (through its
@@ -1280,15 +1284,39 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 	if d.st.apiID == "" {
 		return ActionCreate, nil, nil
 	}
+	// Any other stage is one an earlier deploy made with another
+	// --stage: the function posts through this stage's endpoint and the
+	// role allows this stage only, so clients that connect there are
+	// accepted and then never get a message.
+	d.st.otherStages = nil
+	var drift []string
+	var next *string
+	for {
+		out, err := d.CP.APIGW.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(d.st.apiID), NextToken: next})
+		if err != nil {
+			return "", nil, Explain(err)
+		}
+		for _, st := range out.Items {
+			if name := aws.ToString(st.StageName); name != d.Spec.Stage {
+				d.st.otherStages = append(d.st.otherStages, name)
+				drift = append(drift, fmt.Sprintf("stage %s is not the stack's stage %s (clients that connect there never get a message); it would be removed", name, d.Spec.Stage))
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		next = out.NextToken
+	}
 	out, err := d.CP.APIGW.GetStage(ctx, &apigatewayv2.GetStageInput{ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage)})
 	if isCode(err, "NotFoundException") {
-		return ActionCreate, nil, nil
+		return ActionCreate, drift, nil
 	}
 	if err != nil {
 		return "", nil, Explain(err)
 	}
-	var drift []string
+	d.st.stageDrift = false
 	if !aws.ToBool(out.AutoDeploy) {
+		d.st.stageDrift = true
 		drift = append(drift, "auto-deploy is off; want on")
 	}
 	var burst int32
@@ -1297,6 +1325,7 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 		burst, rate = aws.ToInt32(s.ThrottlingBurstLimit), aws.ToFloat64(s.ThrottlingRateLimit)
 	}
 	if !d.Spec.AcceptSettings && (burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit) {
+		d.st.stageDrift = true
 		drift = append(drift, fmt.Sprintf("throttling is burst %d, rate %g; want burst %d, rate %g", burst, rate, d.Spec.ThrottlingBurstLimit, d.Spec.ThrottlingRateLimit))
 	}
 	if len(drift) > 0 {
@@ -1313,19 +1342,29 @@ func (d *Deployer) routeSettings() *apitypes.RouteSettings {
 }
 
 func (d *Deployer) applyStage(ctx context.Context, action string) error {
-	if action == ActionUpdate {
-		_, err := d.CP.APIGW.UpdateStage(ctx, &apigatewayv2.UpdateStageInput{
+	switch {
+	case action == ActionUpdate && d.st.stageDrift:
+		if _, err := d.CP.APIGW.UpdateStage(ctx, &apigatewayv2.UpdateStageInput{
 			ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true), DefaultRouteSettings: d.routeSettings(),
-		})
-		return Explain(err)
+		}); err != nil {
+			return Explain(err)
+		}
+	case action == ActionCreate:
+		// An auto-deploying stage: API Gateway deploys every change of
+		// the routes by itself, so no CreateDeployment is needed.
+		if _, err := d.CP.APIGW.CreateStage(ctx, &apigatewayv2.CreateStageInput{
+			ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true),
+			DefaultRouteSettings: d.routeSettings(), Tags: d.tags(),
+		}); err != nil {
+			return Explain(err)
+		}
 	}
-	// An auto-deploying stage: API Gateway deploys every change of the
-	// routes by itself, so no CreateDeployment is needed.
-	_, err := d.CP.APIGW.CreateStage(ctx, &apigatewayv2.CreateStageInput{
-		ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true),
-		DefaultRouteSettings: d.routeSettings(), Tags: d.tags(),
-	})
-	return Explain(err)
+	for _, name := range d.st.otherStages {
+		if _, err := d.CP.APIGW.DeleteStage(ctx, &apigatewayv2.DeleteStageInput{ApiId: aws.String(d.st.apiID), StageName: aws.String(name)}); err != nil && !isCode(err, "NotFoundException") {
+			return Explain(err)
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------- permission

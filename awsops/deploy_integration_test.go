@@ -601,3 +601,47 @@ func TestTeardownDeletesEveryMappingOfTheFunction(t *testing.T) {
 		t.Errorf("after teardown %d mappings are left", len(left.EventSourceMappings))
 	}
 }
+
+// TestAStageDeployNoLongerMakesIsDrift: deploy --stage dev on a stack
+// deployed with the default stage made the new stage and left prod. The
+// function posts through dev's endpoint and the role allows dev only, so
+// clients that still connected at prod's URL were accepted and then never
+// got a message. The stage deploy no longer makes is drift now, removed.
+func TestAStageDeployNoLongerMakesIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("stage")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	res := deploy(t, d, false)
+	dev := func() *Deployer {
+		d := testDeployer(t, cp, stack, zip)
+		d.Spec.Stage = "dev"
+		return d
+	}
+	var stageDrift []string
+	for _, s := range deploy(t, dev(), true).Steps {
+		if s.Kind == "stage" {
+			stageDrift = s.Drift
+		}
+	}
+	if !strings.Contains(strings.Join(stageDrift, "; "), "prod") {
+		t.Errorf("dry run with --stage dev: stage drift %v; want stage prod named", stageDrift)
+	}
+	deploy(t, dev(), false)
+	if got := changed(deploy(t, dev(), true)); len(got) != 0 {
+		t.Errorf("after deploy --stage dev: %v", got)
+	}
+	stages, err := cp.APIGW.(*apigatewayv2.Client).GetStages(t.Context(), &apigatewayv2.GetStagesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range stages.Items {
+		names = append(names, aws.ToString(s.StageName))
+	}
+	if len(names) != 1 || names[0] != "dev" {
+		t.Errorf("stages after deploy --stage dev: %v; want only dev", names)
+	}
+}
