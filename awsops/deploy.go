@@ -1151,6 +1151,8 @@ type routeState struct {
 	ids        map[string]string
 	toFix      map[string]bool
 	noResponse map[string]bool
+	// foreign are the IDs of routes deploy does not make.
+	foreign []string
 }
 
 func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error) {
@@ -1171,7 +1173,13 @@ func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error)
 	}
 	byKey := map[string]apitypes.Route{}
 	for _, r := range items {
-		byKey[aws.ToString(r.RouteKey)] = r
+		key := aws.ToString(r.RouteKey)
+		byKey[key] = r
+		if !isDeployRoute(key) {
+			// Another key sends what clients send somewhere else.
+			rs.foreign = append(rs.foreign, aws.ToString(r.RouteId))
+			drift = append(drift, fmt.Sprintf("route %s is not deploy's (it targets %q); it would be removed", key, aws.ToString(r.Target)))
+		}
 	}
 	for _, want := range DeployRoutes {
 		r, ok := byKey[want.Key]
@@ -1217,6 +1225,16 @@ func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error)
 	return rs, drift, nil
 }
 
+// isDeployRoute reports whether key is one of DeployRoutes.
+func isDeployRoute(key string) bool {
+	for _, r := range DeployRoutes {
+		if r.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Deployer) checkRoutes(ctx context.Context) (string, []string, error) {
 	if d.st.apiID == "" {
 		return ActionCreate, nil, nil
@@ -1225,7 +1243,7 @@ func (d *Deployer) checkRoutes(ctx context.Context) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if len(rs.ids) == 0 {
+	if len(rs.ids) == 0 && len(rs.foreign) == 0 {
 		return ActionCreate, nil, nil
 	}
 	if len(drift) > 0 {
@@ -1273,6 +1291,11 @@ func (d *Deployer) applyRoutes(ctx context.Context, _ string) error {
 			}); err != nil {
 				return Explain(err)
 			}
+		}
+	}
+	for _, id := range rs.foreign {
+		if _, err := d.CP.APIGW.DeleteRoute(ctx, &apigatewayv2.DeleteRouteInput{ApiId: aws.String(d.st.apiID), RouteId: aws.String(id)}); err != nil && !isCode(err, "NotFoundException") {
+			return Explain(err)
 		}
 	}
 	return nil

@@ -645,3 +645,43 @@ func TestAStageDeployNoLongerMakesIsDrift(t *testing.T) {
 		t.Errorf("stages after deploy --stage dev: %v; want only dev", names)
 	}
 }
+
+// TestARouteDeployDidNotMakeIsDrift: a route added by hand to the stack's
+// API (a key that forwards what clients send to another integration) was
+// not drift. It is now, removed by deploy.
+func TestARouteDeployDidNotMakeIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("route")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	res := deploy(t, d, false)
+	gw := cp.APIGW.(*apigatewayv2.Client)
+	in, err := gw.CreateIntegration(t.Context(), &apigatewayv2.CreateIntegrationInput{
+		ApiId: aws.String(res.APIID), IntegrationType: "HTTP_PROXY", IntegrationMethod: aws.String("POST"), IntegrationUri: aws.String("https://collector.example.com/"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.CreateRoute(t.Context(), &apigatewayv2.CreateRouteInput{
+		ApiId: aws.String(res.APIID), RouteKey: aws.String("sendmessage"), Target: aws.String("integrations/" + aws.ToString(in.IntegrationId)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "update routes: ") || !strings.Contains(got[0], "sendmessage") {
+		t.Fatalf("dry run after a route was added by hand: %v; want it as routes drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+	routes, err := gw.GetRoutes(t.Context(), &apigatewayv2.GetRoutesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes.Items) != len(DeployRoutes) {
+		t.Errorf("%d routes after deploy; want %d", len(routes.Items), len(DeployRoutes))
+	}
+}
