@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -464,4 +465,51 @@ func TestProducersHalfOnEmulatorsAreRefused(t *testing.T) {
 			t.Errorf("provision without producers on the emulators refused: %v", err)
 		}
 	})
+}
+
+// refusingDelete is the account where DeleteTable is refused.
+type refusingDelete struct{ *account }
+
+func (refusingDelete) DeleteTable(context.Context, *dynamodb.DeleteTableInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error) {
+	return nil, errors.New("refused (injected)")
+}
+
+// TestTeardownJSONSaysWhatWasDeletedWhenItStops: teardown --json that
+// stopped half-way (the tables refused) printed nothing on stdout, though
+// the queues were already gone. It prints what it deleted and the error,
+// and still fails.
+func TestTeardownJSONSaysWhatWasDeletedWhenItStops(t *testing.T) {
+	a := provisioned(t)
+	ios, _, out, _ := iostreams.Test()
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Second, Yes: true, JSON: true}
+	opts.Target = func(context.Context) (*Target, error) {
+		r := refusingDelete{a}
+		return &Target{Tables: awsops.TablesFor("prod"), Queues: awsops.QueuesFor("prod"), DB: r, SQS: a, Stack: "prod", Region: "us-east-1"}, nil
+	}
+	if err := teardownRun(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("teardown with DeleteTable refused: %v", err)
+	}
+	var res struct {
+		Deleted []awsops.Change `json:"deleted"`
+		Error   string          `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json after teardown stopped: %v\n%q", err, out)
+	}
+	want := []awsops.Change{{Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"}}
+	if len(a.queues) != 0 || !sameChanges(res.Deleted, want) || !strings.Contains(res.Error, "injected") {
+		t.Errorf("--json after teardown stopped: %+v; want the two queues deleted and the error (queues left %v)", res, a.queues)
+	}
+}
+
+func sameChanges(a, b []awsops.Change) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, c := range a {
+		if !slices.Contains(b, c) {
+			return false
+		}
+	}
+	return true
 }
