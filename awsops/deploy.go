@@ -348,7 +348,8 @@ func (d *Deployer) prepare(ctx context.Context) error {
 		return err
 	}
 	if len(d.Spec.RoleName()) > 64 || len(d.Spec.FunctionName()) > 64 {
-		return fmt.Errorf("stack name %q is too long: the role %s must fit in 64 characters", d.Spec.Stack, d.Spec.RoleName())
+		longest := 64 - (len(d.Spec.RoleName()) - len(d.Spec.Stack))
+		return fmt.Errorf("stack name %q is %d characters long, and IAM role names (%s) stop at 64: choose a --stack of at most %d", d.Spec.Stack, len(d.Spec.Stack), d.Spec.RoleName(), longest)
 	}
 	id, err := d.CP.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {

@@ -280,3 +280,22 @@ func TestTrustDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployRefusesAStackNameAWSWouldRefuse: a stack name some resource
+// cannot carry (too long for the role's 64 characters, a character SQS or
+// Lambda refuse) is refused in the user's words, naming --stack, before
+// any call (the control plane here is a closed port).
+func TestDeployRefusesAStackNameAWSWouldRefuse(t *testing.T) {
+	cp := NewControlPlane(dummyConfig(), Endpoints{All: "http://127.0.0.1:9"})
+	for _, stack := range []string{strings.Repeat("s", 50), "a.b", "a b", "a/b", "prod;rm", "ünï", "a\x1b[31m"} {
+		d := &Deployer{CP: cp, Spec: DeploySpec{Stack: stack, Region: "us-east-1"}}
+		_, err := d.Deploy(t.Context(), true)
+		if err == nil || !strings.Contains(err.Error(), "--stack") || strings.Contains(err.Error(), "127.0.0.1") {
+			t.Errorf("stack %q: %v; want it refused before any call, naming --stack", stack, err)
+		}
+	}
+	d := &Deployer{CP: cp, Spec: DeploySpec{Stack: strings.Repeat("s", 49), Region: "us-east-1"}}
+	if _, err := d.Deploy(t.Context(), true); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("a 49-character stack: %v; want it taken (and the closed port reached)", err)
+	}
+}
