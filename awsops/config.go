@@ -89,6 +89,11 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
+	if !validRegion(cfg.Region) {
+		// Every endpoint has the region as a host label: one with a dot
+		// would send the calls to another host name.
+		return aws.Config{}, fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check --region, AWS_REGION or the profile's region", cfg.Region)
+	}
 	if cfg.Credentials == nil {
 		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured")}
 	}
@@ -98,6 +103,20 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		return aws.Config{}, &NoCredentialsError{Err: err}
 	}
 	return cfg, nil
+}
+
+// validRegion reports whether region can be the host label AWS endpoints
+// put it in: 1 to 63 letters, digits and '-', not at either end.
+func validRegion(region string) bool {
+	if region == "" || len(region) > 63 || region[0] == '-' || region[len(region)-1] == '-' {
+		return false
+	}
+	for _, r := range region {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // NewDynamoDB returns a DynamoDB client for cfg, sending every request to

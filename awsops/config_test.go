@@ -67,6 +67,30 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatalf("LoadConfig = %v, want a *NoCredentialsError", err)
 		}
 	})
+	// A region is a host label in every endpoint: one with a dot sent
+	// deploy's calls to sts.us-east-1.evil.example.com.amazonaws.com, and
+	// one with '/' or '#' failed later in SDK words ("failed to bind
+	// endpoint params"). Refused at once, naming where it came from.
+	t.Run("a region that is not a region name is refused", func(t *testing.T) {
+		isolateAWSEnv(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		for _, region := range []string{"us-east-1.evil.example.com", "a/b", "evil#", "us east 1", "-us-east-1", strings.Repeat("a", 64)} {
+			_, err := LoadConfig(t.Context(), Settings{Region: region})
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", region)) || !strings.Contains(err.Error(), "--region") {
+				t.Errorf("region %q: %v; want it refused, naming it and --region", region, err)
+			}
+		}
+		t.Setenv("AWS_REGION", "eu-west-1.example.com")
+		if _, err := LoadConfig(t.Context(), Settings{}); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+			t.Errorf("AWS_REGION with a dot: %v; want it refused", err)
+		}
+		for _, region := range []string{"us-gov-west-1", "cn-north-1", "eu-central-2", "local"} {
+			if _, err := LoadConfig(t.Context(), Settings{Region: region}); err != nil {
+				t.Errorf("region %q refused: %v", region, err)
+			}
+		}
+	})
 	t.Run("an unknown profile names the profile", func(t *testing.T) {
 		isolateAWSEnv(t)
 		_, err := LoadConfig(t.Context(), Settings{Profile: "no-such-profile", Region: "eu-west-1"})

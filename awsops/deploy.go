@@ -169,6 +169,10 @@ type DeployStep struct {
 	Name   string   `json:"name"`
 	Action string   `json:"action"`
 	Drift  []string `json:"drift,omitempty"`
+
+	// id is the resource's own ID where its name is not enough to find
+	// it (an API), for Undeploy.
+	id string
 }
 
 func (s DeployStep) String() string { return s.Kind + " " + s.Name }
@@ -225,6 +229,14 @@ type deployState struct {
 	// conflicts are the drifts of the tables that deploy cannot put
 	// right (a key, an index, a status): applyData stops on them.
 	conflicts []Drift
+	// foreignPermissions are the Sids of the function's policy that are
+	// not deploy's; permissionWrong says deploy's own says something else.
+	foreignPermissions []string
+	permissionWrong    bool
+	// otherStages are the API's stages besides Spec.Stage; stageDrift
+	// says that the stage's own settings differ.
+	otherStages []string
+	stageDrift  bool
 }
 
 // deployStepDef is one resource of the stack: check finds it (through its
@@ -336,7 +348,8 @@ func (d *Deployer) prepare(ctx context.Context) error {
 		return err
 	}
 	if len(d.Spec.RoleName()) > 64 || len(d.Spec.FunctionName()) > 64 {
-		return fmt.Errorf("stack name %q is too long: the role %s must fit in 64 characters", d.Spec.Stack, d.Spec.RoleName())
+		longest := 64 - (len(d.Spec.RoleName()) - len(d.Spec.Stack))
+		return fmt.Errorf("stack name %q is %d characters long, and IAM role names (%s) stop at 64: choose a --stack of at most %d", d.Spec.Stack, len(d.Spec.Stack), d.Spec.RoleName(), longest)
 	}
 	id, err := d.CP.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -382,9 +395,9 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 			d.st.conflicts = append(d.st.conflicts, dr)
 		}
 	}
-	if action == ActionNone {
-		d.learnQueues(ctx)
-	}
+	// The queue's ARN, when it exists, whatever differs: the mapping and
+	// the producers are found by it.
+	d.learnQueues(ctx)
 	return action, out, nil
 }
 
@@ -450,20 +463,40 @@ func (d *Deployer) findAPI(ctx context.Context) (*apitypes.Api, error) {
 }
 
 // FindStackAPI returns the API whose TagStack tag is stack (nil if none).
+// More than one (two deploys of the stack that ran at once) is an error
+// naming them: which is the stack's cannot be told.
 func FindStackAPI(ctx context.Context, api DeployAPIGatewayAPI, stack string) (*apitypes.Api, error) {
+	apis, err := StackAPIs(ctx, api, stack)
+	switch {
+	case err != nil || len(apis) == 0:
+		return nil, err
+	case len(apis) > 1:
+		var ids []string
+		for _, a := range apis {
+			ids = append(ids, aws.ToString(a.ApiId))
+		}
+		return nil, fmt.Errorf("%d WebSocket APIs are tagged %s=%s (%s), as when two deploys of the stack ran at once: delete all but one (aws apigatewayv2 delete-api --api-id ID), or all of them with socks teardown, and deploy again",
+			len(apis), TagStack, stack, strings.Join(ids, ", "))
+	}
+	return &apis[0], nil
+}
+
+// StackAPIs returns every API whose TagStack tag is stack.
+func StackAPIs(ctx context.Context, api DeployAPIGatewayAPI, stack string) ([]apitypes.Api, error) {
+	var found []apitypes.Api
 	var next *string
 	for {
 		out, err := api.GetApis(ctx, &apigatewayv2.GetApisInput{NextToken: next})
 		if err != nil {
 			return nil, Explain(err)
 		}
-		for i := range out.Items {
-			if out.Items[i].Tags[TagStack] == stack {
-				return &out.Items[i], nil
+		for _, a := range out.Items {
+			if a.Tags[TagStack] == stack {
+				found = append(found, a)
 			}
 		}
 		if aws.ToString(out.NextToken) == "" {
-			return nil, nil
+			return found, nil
 		}
 		next = out.NextToken
 	}
@@ -521,8 +554,8 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	}
 	d.st.roleARN = aws.ToString(out.Role.Arn)
 	var drift []string
-	if !trustsLambda(aws.ToString(out.Role.AssumeRolePolicyDocument)) {
-		drift = append(drift, "trust policy does not let lambda.amazonaws.com assume the role; want "+lambdaTrustPolicy)
+	if td := trustDrift(aws.ToString(out.Role.AssumeRolePolicyDocument)); len(td) > 0 {
+		drift = append(drift, strings.Join(td, "; ")+"; want "+lambdaTrustPolicy)
 	}
 	attached, err := d.CP.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(d.Spec.RoleName())})
 	if err != nil {
@@ -546,32 +579,77 @@ func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	return ActionNone, nil, nil
 }
 
-// trustsLambda reports whether the trust policy doc (as IAM returns it,
-// URL-encoded or not) lets the Lambda service assume the role.
-func trustsLambda(doc string) bool {
+// trustDrift says how the trust policy doc (as IAM returns it, URL-encoded
+// or not) differs from Lambda's alone: Lambda may not assume the role, or
+// a statement allows someone else (another account, a service, anyone),
+// or something besides sts:AssumeRole, who would then act with the role's
+// rights. Deny statements and conditions only narrow it: they are kept.
+func trustDrift(doc string) []string {
 	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
 		doc = dec
 	}
 	var pol struct {
 		Statement []struct {
-			Effect    string          `json:"Effect"`
-			Action    json.RawMessage `json:"Action"`
-			Principal struct {
-				Service json.RawMessage `json:"Service"`
-			} `json:"Principal"`
+			Sid          string          `json:"Sid"`
+			Effect       string          `json:"Effect"`
+			Action       json.RawMessage `json:"Action"`
+			NotAction    json.RawMessage `json:"NotAction"`
+			Principal    json.RawMessage `json:"Principal"`
+			NotPrincipal json.RawMessage `json:"NotPrincipal"`
 		} `json:"Statement"`
 	}
 	if json.Unmarshal([]byte(doc), &pol) != nil {
-		return false
+		return []string{"trust policy cannot be read"}
 	}
+	lambdaMay := false
+	var out []string
 	for _, st := range pol.Statement {
-		if st.Effect == "Allow" &&
-			slices.Contains(stringOrList(st.Action), "sts:AssumeRole") &&
-			slices.Contains(stringOrList(st.Principal.Service), "lambda.amazonaws.com") {
-			return true
+		if st.Effect != "Allow" {
+			continue
+		}
+		var others []string
+		var principal map[string]json.RawMessage
+		switch {
+		case len(st.NotPrincipal) > 0:
+			others = append(others, "everyone but "+string(st.NotPrincipal))
+		case json.Unmarshal(st.Principal, &principal) != nil:
+			others = append(others, string(st.Principal)) // "*": anyone
+		}
+		for kind, raw := range principal {
+			for _, who := range stringOrList(raw) {
+				if kind != "Service" || who != "lambda.amazonaws.com" {
+					others = append(others, kind+" "+who)
+				}
+			}
+		}
+		sort.Strings(others)
+		actions := stringOrList(st.Action)
+		var extra []string
+		if len(st.NotAction) > 0 {
+			extra = append(extra, "every action but "+string(st.NotAction))
+		}
+		for _, a := range actions {
+			if a != "sts:AssumeRole" {
+				extra = append(extra, a)
+			}
+		}
+		label := "a statement"
+		if st.Sid != "" {
+			label = "statement " + st.Sid
+		}
+		switch {
+		case len(others) > 0:
+			out = append(out, fmt.Sprintf("trust policy %s lets %s assume the role", label, strings.Join(others, ", ")))
+		case len(extra) > 0:
+			out = append(out, fmt.Sprintf("trust policy %s allows %s", label, strings.Join(extra, ", ")))
+		case slices.Contains(actions, "sts:AssumeRole"):
+			lambdaMay = true
 		}
 	}
-	return false
+	if !lambdaMay {
+		out = append([]string{"trust policy does not let lambda.amazonaws.com assume the role"}, out...)
+	}
+	return out
 }
 
 func hasStackTag(tags []iamtypes.Tag, stack string) bool {
@@ -629,8 +707,9 @@ func (d *Deployer) applyRole(ctx context.Context, action string) error {
 	return nil
 }
 
-// RolePolicy is the role's inline policy: its own tables and queues,
-// ManageConnections on its own API's stage, and its own log group.
+// RolePolicy is the role's inline policy: its own tables, its envelopes
+// queue, sending to its dead-letter queue, ManageConnections on its own
+// API's stage, and its own log group.
 func (d *Deployer) RolePolicy() PolicyDocument {
 	tableARN := func(n string) string { return d.arn("dynamodb", "table/"+n) }
 	t := d.st.tables
@@ -653,7 +732,11 @@ func (d *Deployer) RolePolicy() PolicyDocument {
 			{Sid: "Queues", Effect: "Allow", Action: []string{
 				"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
 				"sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-			}, Resource: []string{d.arn("sqs", d.st.queues.Main), d.arn("sqs", d.st.queues.DeadLetter)}},
+			}, Resource: []string{d.arn("sqs", d.st.queues.Main)}},
+			// The function only sends to the dead-letter queue; reading
+			// and deleting dead letters is the operator's (socks dlq).
+			{Sid: "DeadLetters", Effect: "Allow", Action: []string{"sqs:SendMessage", "sqs:GetQueueUrl"},
+				Resource: []string{d.arn("sqs", d.st.queues.DeadLetter)}},
 			{Sid: "ManageConnections", Effect: "Allow", Action: []string{"execute-api:ManageConnections"},
 				Resource: []string{conn("POST"), conn("GET"), conn("DELETE")}},
 			{Sid: "Logs", Effect: "Allow", Action: []string{"logs:CreateLogStream", "logs:PutLogEvents"},
@@ -858,11 +941,26 @@ func (d *Deployer) checkFunction(ctx context.Context) (string, []string, error) 
 	if c.Environment != nil {
 		env = c.Environment.Variables
 	}
-	for k, v := range d.FunctionEnvironment() {
+	wantEnv := d.FunctionEnvironment()
+	for k, v := range wantEnv {
 		if d.Spec.AcceptSettings && (k == routes.EnvMaxTopics || k == routes.EnvMaxConnectionsPerGeek) && env[k] != "" {
 			continue
 		}
 		want("environment "+k, fmt.Sprintf("%q", env[k]), fmt.Sprintf("%q", v))
+	}
+	// Deploy sets the whole environment: a variable it does not set (an
+	// event mapping the profile no longer has, one added by hand) is
+	// drift. A check that cannot know the profile's mapping takes it as
+	// deployed.
+	extra := make([]string, 0, len(env))
+	for k := range env {
+		if _, ok := wantEnv[k]; !ok && !(d.Spec.AcceptSettings && k == config.EnvMapping) {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		drift = append(drift, fmt.Sprintf("environment %s is %q; want it unset", k, env[k]))
 	}
 	if d.Spec.Zip != nil {
 		want("code SHA-256", aws.ToString(c.CodeSha256), CodeSHA256(d.Spec.Zip))
@@ -1054,6 +1152,8 @@ type routeState struct {
 	ids        map[string]string
 	toFix      map[string]bool
 	noResponse map[string]bool
+	// foreign are the IDs of routes deploy does not make.
+	foreign []string
 }
 
 func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error) {
@@ -1074,7 +1174,13 @@ func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error)
 	}
 	byKey := map[string]apitypes.Route{}
 	for _, r := range items {
-		byKey[aws.ToString(r.RouteKey)] = r
+		key := aws.ToString(r.RouteKey)
+		byKey[key] = r
+		if !isDeployRoute(key) {
+			// Another key sends what clients send somewhere else.
+			rs.foreign = append(rs.foreign, aws.ToString(r.RouteId))
+			drift = append(drift, fmt.Sprintf("route %s is not deploy's (it targets %q); it would be removed", key, aws.ToString(r.Target)))
+		}
 	}
 	for _, want := range DeployRoutes {
 		r, ok := byKey[want.Key]
@@ -1120,6 +1226,16 @@ func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error)
 	return rs, drift, nil
 }
 
+// isDeployRoute reports whether key is one of DeployRoutes.
+func isDeployRoute(key string) bool {
+	for _, r := range DeployRoutes {
+		if r.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Deployer) checkRoutes(ctx context.Context) (string, []string, error) {
 	if d.st.apiID == "" {
 		return ActionCreate, nil, nil
@@ -1128,7 +1244,7 @@ func (d *Deployer) checkRoutes(ctx context.Context) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if len(rs.ids) == 0 {
+	if len(rs.ids) == 0 && len(rs.foreign) == 0 {
 		return ActionCreate, nil, nil
 	}
 	if len(drift) > 0 {
@@ -1178,6 +1294,11 @@ func (d *Deployer) applyRoutes(ctx context.Context, _ string) error {
 			}
 		}
 	}
+	for _, id := range rs.foreign {
+		if _, err := d.CP.APIGW.DeleteRoute(ctx, &apigatewayv2.DeleteRouteInput{ApiId: aws.String(d.st.apiID), RouteId: aws.String(id)}); err != nil && !isCode(err, "NotFoundException") {
+			return Explain(err)
+		}
+	}
 	return nil
 }
 
@@ -1187,15 +1308,39 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 	if d.st.apiID == "" {
 		return ActionCreate, nil, nil
 	}
+	// Any other stage is one an earlier deploy made with another
+	// --stage: the function posts through this stage's endpoint and the
+	// role allows this stage only, so clients that connect there are
+	// accepted and then never get a message.
+	d.st.otherStages = nil
+	var drift []string
+	var next *string
+	for {
+		out, err := d.CP.APIGW.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(d.st.apiID), NextToken: next})
+		if err != nil {
+			return "", nil, Explain(err)
+		}
+		for _, st := range out.Items {
+			if name := aws.ToString(st.StageName); name != d.Spec.Stage {
+				d.st.otherStages = append(d.st.otherStages, name)
+				drift = append(drift, fmt.Sprintf("stage %s is not the stack's stage %s (clients that connect there never get a message); it would be removed", name, d.Spec.Stage))
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		next = out.NextToken
+	}
 	out, err := d.CP.APIGW.GetStage(ctx, &apigatewayv2.GetStageInput{ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage)})
 	if isCode(err, "NotFoundException") {
-		return ActionCreate, nil, nil
+		return ActionCreate, drift, nil
 	}
 	if err != nil {
 		return "", nil, Explain(err)
 	}
-	var drift []string
+	d.st.stageDrift = false
 	if !aws.ToBool(out.AutoDeploy) {
+		d.st.stageDrift = true
 		drift = append(drift, "auto-deploy is off; want on")
 	}
 	var burst int32
@@ -1204,6 +1349,7 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 		burst, rate = aws.ToInt32(s.ThrottlingBurstLimit), aws.ToFloat64(s.ThrottlingRateLimit)
 	}
 	if !d.Spec.AcceptSettings && (burst != d.Spec.ThrottlingBurstLimit || rate != d.Spec.ThrottlingRateLimit) {
+		d.st.stageDrift = true
 		drift = append(drift, fmt.Sprintf("throttling is burst %d, rate %g; want burst %d, rate %g", burst, rate, d.Spec.ThrottlingBurstLimit, d.Spec.ThrottlingRateLimit))
 	}
 	if len(drift) > 0 {
@@ -1220,19 +1366,29 @@ func (d *Deployer) routeSettings() *apitypes.RouteSettings {
 }
 
 func (d *Deployer) applyStage(ctx context.Context, action string) error {
-	if action == ActionUpdate {
-		_, err := d.CP.APIGW.UpdateStage(ctx, &apigatewayv2.UpdateStageInput{
+	switch {
+	case action == ActionUpdate && d.st.stageDrift:
+		if _, err := d.CP.APIGW.UpdateStage(ctx, &apigatewayv2.UpdateStageInput{
 			ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true), DefaultRouteSettings: d.routeSettings(),
-		})
-		return Explain(err)
+		}); err != nil {
+			return Explain(err)
+		}
+	case action == ActionCreate:
+		// An auto-deploying stage: API Gateway deploys every change of
+		// the routes by itself, so no CreateDeployment is needed.
+		if _, err := d.CP.APIGW.CreateStage(ctx, &apigatewayv2.CreateStageInput{
+			ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true),
+			DefaultRouteSettings: d.routeSettings(), Tags: d.tags(),
+		}); err != nil {
+			return Explain(err)
+		}
 	}
-	// An auto-deploying stage: API Gateway deploys every change of the
-	// routes by itself, so no CreateDeployment is needed.
-	_, err := d.CP.APIGW.CreateStage(ctx, &apigatewayv2.CreateStageInput{
-		ApiId: aws.String(d.st.apiID), StageName: aws.String(d.Spec.Stage), AutoDeploy: aws.Bool(true),
-		DefaultRouteSettings: d.routeSettings(), Tags: d.tags(),
-	})
-	return Explain(err)
+	for _, name := range d.st.otherStages {
+		if _, err := d.CP.APIGW.DeleteStage(ctx, &apigatewayv2.DeleteStageInput{ApiId: aws.String(d.st.apiID), StageName: aws.String(name)}); err != nil && !isCode(err, "NotFoundException") {
+			return Explain(err)
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------- permission
@@ -1258,6 +1414,21 @@ type permissionStatement struct {
 // FunctionPermission returns the statement of the function's policy with
 // the deploy Sid (nil when absent).
 func FunctionPermission(ctx context.Context, api DeployLambdaAPI, function string) (*permissionStatement, error) {
+	all, err := functionPolicy(ctx, api, function)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].Sid == DeployPermissionID {
+			return &all[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// functionPolicy returns every statement of the function's resource
+// policy (none when it has no policy).
+func functionPolicy(ctx context.Context, api DeployLambdaAPI, function string) ([]permissionStatement, error) {
 	out, err := api.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(function)})
 	if isCode(err, "ResourceNotFoundException") {
 		return nil, nil
@@ -1271,12 +1442,7 @@ func FunctionPermission(ctx context.Context, api DeployLambdaAPI, function strin
 	if err := json.Unmarshal([]byte(aws.ToString(out.Policy)), &pol); err != nil {
 		return nil, fmt.Errorf("reading the function's policy: %w", err)
 	}
-	for i := range pol.Statement {
-		if pol.Statement[i].Sid == DeployPermissionID {
-			return &pol.Statement[i], nil
-		}
-	}
-	return nil, nil
+	return pol.Statement, nil
 }
 
 // SourceARN is the statement's AWS:SourceArn condition.
@@ -1286,26 +1452,54 @@ func (d *Deployer) checkPermission(ctx context.Context) (string, []string, error
 	if d.st.functionARN == "" || d.st.apiID == "" {
 		return ActionCreate, nil, nil
 	}
-	p, err := FunctionPermission(ctx, d.CP.Lambda, d.Spec.FunctionName())
+	all, err := functionPolicy(ctx, d.CP.Lambda, d.Spec.FunctionName())
 	if err != nil {
 		return "", nil, err
 	}
+	var p *permissionStatement
+	var drift []string
+	d.st.foreignPermissions, d.st.permissionWrong = nil, false
+	for i := range all {
+		st := &all[i]
+		if st.Sid == DeployPermissionID {
+			p = st
+			continue
+		}
+		// Anyone else allowed to invoke the function can hand it events
+		// it makes up (a $connect for any geek, a batch of envelopes).
+		d.st.foreignPermissions = append(d.st.foreignPermissions, st.Sid)
+		drift = append(drift, fmt.Sprintf("foreign statement %s (%s %s for %s) would be removed", st.Sid, st.Effect, string(st.Action), string(st.Principal)))
+	}
 	if p == nil {
+		if len(drift) > 0 {
+			return ActionUpdate, append(drift, "statement "+DeployPermissionID+" is missing"), nil
+		}
 		return ActionCreate, nil, nil
 	}
 	if p.SourceARN() != d.PermissionSourceARN() || !strings.Contains(string(p.Principal), "apigateway.amazonaws.com") {
-		return ActionUpdate, []string{fmt.Sprintf("permission allows %s from %s; want apigateway.amazonaws.com from %s", string(p.Principal), p.SourceARN(), d.PermissionSourceARN())}, nil
+		d.st.permissionWrong = true
+		drift = append(drift, fmt.Sprintf("permission allows %s from %s; want apigateway.amazonaws.com from %s", string(p.Principal), p.SourceARN(), d.PermissionSourceARN()))
+	}
+	if len(drift) > 0 {
+		return ActionUpdate, drift, nil
 	}
 	return ActionNone, nil, nil
 }
 
 func (d *Deployer) applyPermission(ctx context.Context, action string) error {
-	if action == ActionUpdate {
+	remove := d.st.foreignPermissions
+	if action == ActionUpdate && d.st.permissionWrong {
+		remove = append(remove, DeployPermissionID)
+	}
+	for _, sid := range remove {
 		if _, err := d.CP.Lambda.RemovePermission(ctx, &lambda.RemovePermissionInput{
-			FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String(DeployPermissionID),
+			FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String(sid),
 		}); err != nil && !isCode(err, "ResourceNotFoundException") {
 			return Explain(err)
 		}
+	}
+	if p, err := FunctionPermission(ctx, d.CP.Lambda, d.Spec.FunctionName()); err != nil || p != nil {
+		return err // ours is in place
 	}
 	_, err := d.CP.Lambda.AddPermission(ctx, &lambda.AddPermissionInput{
 		FunctionName: aws.String(d.Spec.FunctionName()),

@@ -2,6 +2,9 @@ package awsops
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -11,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/socks-dev/socks/internal/text"
 )
 
 // The control-plane clients `socks deploy` calls, each narrowed to exactly
@@ -58,11 +63,14 @@ type DeployAPIGatewayAPI interface {
 	GetRoutes(ctx context.Context, params *apigatewayv2.GetRoutesInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetRoutesOutput, error)
 	CreateRoute(ctx context.Context, params *apigatewayv2.CreateRouteInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateRouteOutput, error)
 	UpdateRoute(ctx context.Context, params *apigatewayv2.UpdateRouteInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateRouteOutput, error)
+	DeleteRoute(ctx context.Context, params *apigatewayv2.DeleteRouteInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.DeleteRouteOutput, error)
 	GetRouteResponses(ctx context.Context, params *apigatewayv2.GetRouteResponsesInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetRouteResponsesOutput, error)
 	CreateRouteResponse(ctx context.Context, params *apigatewayv2.CreateRouteResponseInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateRouteResponseOutput, error)
 	GetStage(ctx context.Context, params *apigatewayv2.GetStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStageOutput, error)
 	CreateStage(ctx context.Context, params *apigatewayv2.CreateStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateStageOutput, error)
 	UpdateStage(ctx context.Context, params *apigatewayv2.UpdateStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateStageOutput, error)
+	GetStages(ctx context.Context, params *apigatewayv2.GetStagesInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStagesOutput, error)
+	DeleteStage(ctx context.Context, params *apigatewayv2.DeleteStageInput, optFns ...func(*apigatewayv2.Options)) (*apigatewayv2.DeleteStageOutput, error)
 }
 
 // DeployLogsAPI is the part of the CloudWatch Logs client deploy calls.
@@ -98,6 +106,9 @@ type ControlPlane struct {
 	// Events and SNS set up the producers of DeploySpec.Producers.
 	Events EventsAPI
 	SNS    TopicsAPI
+
+	// endpoints are where the calls of each service go (NewControlPlane).
+	endpoints []ServiceEndpoint
 }
 
 // Endpoints point the clients of NewControlPlane somewhere other than AWS:
@@ -123,7 +134,8 @@ func serviceEndpoint(id, perService, all string) string {
 }
 
 // NewControlPlane returns the clients of every service socks deploys to,
-// on cfg, sent to the endpoints e (empty: AWS's own).
+// on cfg, sent to the endpoints e (empty: AWS's own). CheckEndpoints says
+// whether some of them go to an emulator and others to AWS itself.
 func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
 	base := func(id string) *string {
 		if u := serviceEndpoint(id, "", e.All); u != "" {
@@ -131,37 +143,104 @@ func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
 		}
 		return nil
 	}
+	iamc := iam.NewFromConfig(cfg, func(o *iam.Options) {
+		if b := base("IAM"); b != nil {
+			o.BaseEndpoint = b
+		}
+	})
+	lambdac := lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+		if b := base("LAMBDA"); b != nil {
+			o.BaseEndpoint = b
+		}
+	})
+	apigwc := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
+		if b := base("APIGATEWAYV2"); b != nil {
+			o.BaseEndpoint = b
+		}
+	})
+	logsc := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+		if b := base("CLOUDWATCH_LOGS"); b != nil {
+			o.BaseEndpoint = b
+		}
+	})
+	stsc := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		if b := base("STS"); b != nil {
+			o.BaseEndpoint = b
+		}
+	})
+	db := NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))
+	sq := NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All))
+	ev := NewEventBridge(cfg, serviceEndpoint("EVENTBRIDGE", "", e.All))
+	sn := NewSNS(cfg, serviceEndpoint("SNS", "", e.All))
+	// Where each client's calls go in the end (the SDK's own
+	// AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL included).
+	at := func(u *string) string { return aws.ToString(u) }
 	return &ControlPlane{
-		IAM: iam.NewFromConfig(cfg, func(o *iam.Options) {
-			if b := base("IAM"); b != nil {
-				o.BaseEndpoint = b
-			}
-		}),
-		Lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) {
-			if b := base("LAMBDA"); b != nil {
-				o.BaseEndpoint = b
-			}
-		}),
-		APIGW: apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
-			if b := base("APIGATEWAYV2"); b != nil {
-				o.BaseEndpoint = b
-			}
-		}),
-		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-			if b := base("CLOUDWATCH_LOGS"); b != nil {
-				o.BaseEndpoint = b
-			}
-		}),
-		STS: sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if b := base("STS"); b != nil {
-				o.BaseEndpoint = b
-			}
-		}),
-		DB:     QuietNotFound(NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))),
-		SQS:    NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All)),
-		Events: NewEventBridge(cfg, serviceEndpoint("EVENTBRIDGE", "", e.All)),
-		SNS:    NewSNS(cfg, serviceEndpoint("SNS", "", e.All)),
+		IAM: iamc, Lambda: lambdac, APIGW: apigwc, Logs: logsc, STS: stsc,
+		DB: QuietNotFound(db), SQS: sq, Events: ev, SNS: sn,
+		endpoints: []ServiceEndpoint{
+			{"DynamoDB", at(db.Options().BaseEndpoint)},
+			{"SQS", at(sq.Options().BaseEndpoint)},
+			{"STS", at(stsc.Options().BaseEndpoint)},
+			{"IAM", at(iamc.Options().BaseEndpoint)},
+			{"Lambda", at(lambdac.Options().BaseEndpoint)},
+			{"API Gateway", at(apigwc.Options().BaseEndpoint)},
+			{"CloudWatch Logs", at(logsc.Options().BaseEndpoint)},
+			{"EventBridge", at(ev.Options().BaseEndpoint)},
+			{"SNS", at(sn.Options().BaseEndpoint)},
+		},
 	}
+}
+
+// ServiceEndpoint is where the calls of one service go: URL is the
+// endpoint override in effect, "" for AWS itself.
+type ServiceEndpoint struct {
+	Service, URL string
+}
+
+// CheckEndpoints refuses a control plane whose calls would go partly to
+// an emulator on this machine and partly to AWS itself (see
+// RefuseHalfEmulated). Nothing has been called when it says so.
+func (cp *ControlPlane) CheckEndpoints() error {
+	return RefuseHalfEmulated(cp.endpoints)
+}
+
+// RefuseHalfEmulated refuses services of which some go to an emulator on
+// this machine and others to AWS itself: one endpoint setting forgotten
+// (--endpoint-url beside --dynamodb-endpoint-url and --sqs-endpoint-url,
+// say), and a test meant for emulators would make or delete real
+// resources in the account of the credentials.
+func RefuseHalfEmulated(eps []ServiceEndpoint) error {
+	var local, remote []string
+	at := ""
+	for _, e := range eps {
+		switch {
+		case e.URL == "":
+			remote = append(remote, e.Service)
+		case OnThisMachine(e.URL):
+			local = append(local, e.Service)
+			if at == "" {
+				at = e.URL
+			}
+		}
+	}
+	if len(local) == 0 || len(remote) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s calls go to %s on this machine, but %s calls would go to AWS itself: point them all at emulators (--endpoint-url; moto serves every one of them), or none",
+		text.And(local), at, text.And(remote))
+}
+
+// OnThisMachine reports whether rawURL's host is this machine (an
+// emulator).
+func OnThisMachine(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // partition is the ARN partition of region.

@@ -19,6 +19,8 @@ import (
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -340,5 +342,346 @@ func TestTeardownLeavesALogGroupThatIsNotTheStacks(t *testing.T) {
 	}
 	if len(steps) != 0 {
 		t.Errorf("teardown would delete %v; want nothing (the log group is not the stack's)", steps)
+	}
+}
+
+// shellZip is a deployment package of the right shape, for tests that do
+// not run the function.
+func shellZip(t *testing.T) []byte {
+	t.Helper()
+	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zip
+}
+
+// TestQueueDriftDoesNotHideTheMapping: with the queue drifted (its
+// visibility timeout changed by hand), a dry run, and doctor's check,
+// said the event source mapping was missing and would be created: the
+// queue's ARN was read only when the queues had no drift at all.
+func TestQueueDriftDoesNotHideTheMapping(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("qdrift")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	u, err := cp.SQS.GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(d.Spec.Queues().Main)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.SQS.SetQueueAttributes(t.Context(), &sqs.SetQueueAttributesInput{QueueUrl: u.QueueUrl, Attributes: map[string]string{"VisibilityTimeout": "5"}}); err != nil {
+		t.Fatal(err)
+	}
+	plan := deploy(t, testDeployer(t, cp, stack, zip), true)
+	for _, s := range plan.Steps {
+		want := ActionNone
+		if s.Kind == "tables and queues" {
+			want = ActionUpdate
+		}
+		if s.Action != want {
+			t.Errorf("dry run with the queue's visibility timeout changed: %s is %s (%v); want %s", s, s.Action, s.Drift, want)
+		}
+	}
+}
+
+// TestAFunctionEnvironmentDeployDidNotSetIsDrift: deploy compared only the
+// variables it sets, so a variable it no longer sets (the event mapping,
+// after the profile lost it) or one added by hand (SOCKS_ENDPOINT_URL
+// pointing the function elsewhere) stayed on the function while deploy
+// said "nothing to do". Now each is drift, put right; doctor (which cannot
+// know the profile's mapping) takes SOCKS_EVENT_MAPPING as deployed.
+func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("env")
+	zip := shellZip(t)
+	withMapping := testDeployer(t, cp, stack, zip)
+	withMapping.Spec.EventMapping = `{"topics":["/detail/id"]}`
+	removeStackAtCleanup(t, cp, withMapping)
+	deploy(t, withMapping, false)
+
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update function: ") || !strings.Contains(got[0], "SOCKS_EVENT_MAPPING") {
+		t.Fatalf("dry run without the mapping: %v; want the function's SOCKS_EVENT_MAPPING as drift", got)
+	}
+	doctor := testDeployer(t, cp, stack, nil)
+	doctor.Spec.AcceptSettings = true
+	if got := changed(deploy(t, doctor, true)); len(got) != 0 {
+		t.Errorf("doctor's check, which cannot know the mapping: %v; want nothing", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Fatalf("after deploy without the mapping: %v", got)
+	}
+
+	fn, err := cp.Lambda.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(withMapping.Spec.FunctionName())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fn.Configuration.Environment.Variables
+	if _, ok := env["SOCKS_EVENT_MAPPING"]; ok {
+		t.Errorf("deploy left SOCKS_EVENT_MAPPING on the function: %v", env)
+	}
+	env["SOCKS_ENDPOINT_URL"] = "http://203.0.113.7:4566"
+	if _, err := cp.Lambda.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(withMapping.Spec.FunctionName()), Environment: &lambdatypes.Environment{Variables: env},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*Deployer{"deploy": testDeployer(t, cp, stack, zip), "doctor": doctor} {
+		got := changed(deploy(t, d, true))
+		if len(got) != 1 || !strings.Contains(got[0], "SOCKS_ENDPOINT_URL") {
+			t.Errorf("%s after SOCKS_ENDPOINT_URL was added by hand: %v; want it as drift", name, got)
+		}
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+}
+
+// TestTwoAPIsOfOneStack: two deploys of a stack that run at once (two CI
+// jobs) each make an API tagged with the stack before one of them fails
+// on the role or the function. Deploy then took whichever API came first
+// (its URLs could change from run to run), and teardown deleted only that
+// one: the other was left behind, serving nothing. Now deploy refuses,
+// naming both, and teardown deletes every API of the stack.
+func TestTwoAPIsOfOneStack(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("twoapi")
+	d := testDeployer(t, cp, stack, shellZip(t))
+	removeStackAtCleanup(t, cp, d)
+	var ids []string
+	for range 2 {
+		out, err := cp.APIGW.CreateApi(t.Context(), &apigatewayv2.CreateApiInput{
+			Name: aws.String(d.Spec.APIName()), ProtocolType: "WEBSOCKET", RouteSelectionExpression: aws.String(DeployRouteSelection),
+			Tags: map[string]string{TagStack: stack, "app": "socks"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, aws.ToString(out.ApiId))
+	}
+	_, err := d.Deploy(t.Context(), true)
+	if err == nil || !strings.Contains(err.Error(), ids[0]) || !strings.Contains(err.Error(), ids[1]) {
+		t.Errorf("deploy with two APIs of the stack: %v; want it refused, naming both", err)
+	}
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Errorf("teardown would delete %v; want both APIs", steps)
+	}
+	if err := d.Undeploy(t.Context(), steps); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := cp.APIGW.(*apigatewayv2.Client).GetApi(t.Context(), &apigatewayv2.GetApiInput{ApiId: aws.String(id)}); err == nil {
+			t.Errorf("API %s is still there after teardown", id)
+		}
+	}
+}
+
+// TestAForeignInvokePermissionIsDrift: deploy checked only its own
+// statement of the function's resource policy, so one added by hand (any
+// account or service may invoke the function, with events it makes up:
+// a $connect for any geek, a batch of envelopes) stayed while deploy and
+// doctor said all was in place. It is drift now, removed by deploy, as a
+// foreign statement of the role's policy is.
+func TestAForeignInvokePermissionIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("perm")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	if _, err := cp.Lambda.AddPermission(t.Context(), &lambda.AddPermissionInput{
+		FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String("anyone"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("123456789012"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "update permission: ") || !strings.Contains(got[0], "anyone") {
+		t.Fatalf("dry run after a statement was added to the function's policy: %v; want it as permission drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+	pol, err := cp.Lambda.GetPolicy(t.Context(), &lambda.GetPolicyInput{FunctionName: aws.String(d.Spec.FunctionName())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(pol.Policy); strings.Contains(p, "anyone") || !strings.Contains(p, DeployPermissionID) {
+		t.Errorf("the function's policy after deploy: %s; want only %s", p, DeployPermissionID)
+	}
+}
+
+// TestATrustPolicyThatAlsoTrustsOthersIsDrift: deploy checked only that
+// the role's trust policy still let Lambda assume it, so a statement added
+// beside it (another account may assume the role, and with it the tables,
+// the queues and ManageConnections) was not drift. Now the trust policy
+// must be Lambda's alone.
+func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("trust2")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	both := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"},` +
+		`{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"sts:AssumeRole"}]}`
+	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(both)}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "210987654321") {
+		t.Fatalf("dry run after another account was let assume the role: %v; want the role's trust policy as drift, naming it", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+}
+
+// TestTeardownDeletesEveryMappingOfTheFunction: teardown deleted the
+// first event source mapping of the stack's function only. Lambda keeps a
+// function's mappings when the function is deleted, so another one (from
+// a second queue added by hand) was left, pointing at nothing.
+func TestTeardownDeletesEveryMappingOfTheFunction(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("maps")
+	d := testDeployer(t, cp, stack, shellZip(t))
+	removeStackAtCleanup(t, cp, d)
+	deploy(t, d, false)
+	other := Queues{Main: stack + "-other", DeadLetter: stack + "-other-dlq"}
+	if _, _, err := EnsureQueues(t.Context(), cp.SQS, other, QueueSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteQueues(cleanupContext(t), cp.SQS, other) })
+	arn, err := queueARN(t.Context(), cp.SQS, other.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Lambda.CreateEventSourceMapping(t.Context(), &lambda.CreateEventSourceMappingInput{
+		FunctionName: aws.String(d.Spec.FunctionName()), EventSourceArn: aws.String(arn), BatchSize: aws.Int32(1),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range steps {
+		if s.Kind == "event source mapping" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("teardown would delete %v; want both mappings of the function", steps)
+	}
+	if err := d.Undeploy(t.Context(), steps); err != nil {
+		t.Fatal(err)
+	}
+	left, err := cp.Lambda.ListEventSourceMappings(t.Context(), &lambda.ListEventSourceMappingsInput{EventSourceArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.EventSourceMappings) != 0 {
+		t.Errorf("after teardown %d mappings are left", len(left.EventSourceMappings))
+	}
+}
+
+// TestAStageDeployNoLongerMakesIsDrift: deploy --stage dev on a stack
+// deployed with the default stage made the new stage and left prod. The
+// function posts through dev's endpoint and the role allows dev only, so
+// clients that still connected at prod's URL were accepted and then never
+// got a message. The stage deploy no longer makes is drift now, removed.
+func TestAStageDeployNoLongerMakesIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("stage")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	res := deploy(t, d, false)
+	dev := func() *Deployer {
+		d := testDeployer(t, cp, stack, zip)
+		d.Spec.Stage = "dev"
+		return d
+	}
+	var stageDrift []string
+	for _, s := range deploy(t, dev(), true).Steps {
+		if s.Kind == "stage" {
+			stageDrift = s.Drift
+		}
+	}
+	if !strings.Contains(strings.Join(stageDrift, "; "), "prod") {
+		t.Errorf("dry run with --stage dev: stage drift %v; want stage prod named", stageDrift)
+	}
+	deploy(t, dev(), false)
+	if got := changed(deploy(t, dev(), true)); len(got) != 0 {
+		t.Errorf("after deploy --stage dev: %v", got)
+	}
+	stages, err := cp.APIGW.(*apigatewayv2.Client).GetStages(t.Context(), &apigatewayv2.GetStagesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range stages.Items {
+		names = append(names, aws.ToString(s.StageName))
+	}
+	if len(names) != 1 || names[0] != "dev" {
+		t.Errorf("stages after deploy --stage dev: %v; want only dev", names)
+	}
+}
+
+// TestARouteDeployDidNotMakeIsDrift: a route added by hand to the stack's
+// API (a key that forwards what clients send to another integration) was
+// not drift. It is now, removed by deploy.
+func TestARouteDeployDidNotMakeIsDrift(t *testing.T) {
+	t.Parallel()
+	cp := motoPlane(t)
+	stack := uniqueName("route")
+	zip := shellZip(t)
+	d := testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	res := deploy(t, d, false)
+	gw := cp.APIGW.(*apigatewayv2.Client)
+	in, err := gw.CreateIntegration(t.Context(), &apigatewayv2.CreateIntegrationInput{
+		ApiId: aws.String(res.APIID), IntegrationType: "HTTP_PROXY", IntegrationMethod: aws.String("POST"), IntegrationUri: aws.String("https://collector.example.com/"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.CreateRoute(t.Context(), &apigatewayv2.CreateRouteInput{
+		ApiId: aws.String(res.APIID), RouteKey: aws.String("sendmessage"), Target: aws.String("integrations/" + aws.ToString(in.IntegrationId)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "update routes: ") || !strings.Contains(got[0], "sendmessage") {
+		t.Fatalf("dry run after a route was added by hand: %v; want it as routes drift", got)
+	}
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Errorf("after deploy put it right: %v", got)
+	}
+	routes, err := gw.GetRoutes(t.Context(), &apigatewayv2.GetRoutesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes.Items) != len(DeployRoutes) {
+		t.Errorf("%d routes after deploy; want %d", len(routes.Items), len(DeployRoutes))
 	}
 }

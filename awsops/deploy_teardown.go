@@ -16,7 +16,7 @@ import (
 )
 
 // Deployed lists the control-plane resources of the stack that exist (what
-// Undeploy deletes): found by the stack tag (the API) or by name and tag
+// Undeploy deletes): found by the stack tag (every API) or by name and tag
 // (the function, the role, the log group: tagged, or the function's when the
 // function is the stack's); the mapping through its function.
 func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
@@ -31,19 +31,27 @@ func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 		return nil, Explain(err)
 	case fn.Tags[TagStack] == d.Spec.Stack:
 		ourFunction = true
-		if m, err := StackMapping(ctx, d.CP.Lambda, d.Spec.FunctionName(), ""); err != nil {
-			return nil, err
-		} else if m != nil {
-			add("event source mapping", aws.ToString(m.UUID))
+		// Every mapping of the function: Lambda keeps them when the
+		// function is deleted, pointing at nothing.
+		pages := lambda.NewListEventSourceMappingsPaginator(d.CP.Lambda, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(d.Spec.FunctionName())})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, Explain(err)
+			}
+			for _, m := range page.EventSourceMappings {
+				add("event source mapping", aws.ToString(m.UUID))
+			}
 		}
 		add("function", d.Spec.FunctionName())
 	}
-	api, err := FindStackAPI(ctx, d.CP.APIGW, d.Spec.Stack)
+	apis, err := StackAPIs(ctx, d.CP.APIGW, d.Spec.Stack)
 	if err != nil {
 		return nil, err
 	}
-	if api != nil {
-		add("websocket api", aws.ToString(api.Name)+" ("+aws.ToString(api.ApiId)+")")
+	for _, api := range apis {
+		// Every one: two deploys that ran at once made two.
+		out = append(out, DeployStep{Kind: "websocket api", Name: aws.ToString(api.Name) + " (" + aws.ToString(api.ApiId) + ")", Action: ActionDelete, id: aws.ToString(api.ApiId)})
 	}
 	role, err := d.CP.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(d.Spec.RoleName())})
 	switch {
@@ -92,11 +100,7 @@ func (d *Deployer) Undeploy(ctx context.Context, steps []DeployStep) error {
 		case "function":
 			_, err = d.CP.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(d.Spec.FunctionName())})
 		case "websocket api":
-			var api *apigatewayv2Api
-			api, err = findAPIID(ctx, d)
-			if err == nil && api != nil {
-				_, err = d.CP.APIGW.DeleteApi(ctx, &apigatewayv2.DeleteApiInput{ApiId: api.id})
-			}
+			_, err = d.CP.APIGW.DeleteApi(ctx, &apigatewayv2.DeleteApiInput{ApiId: aws.String(s.id)})
 		case "role":
 			err = d.deleteRole(ctx)
 		case "log group":
@@ -110,16 +114,6 @@ func (d *Deployer) Undeploy(ctx context.Context, steps []DeployStep) error {
 		}
 	}
 	return nil
-}
-
-type apigatewayv2Api struct{ id *string }
-
-func findAPIID(ctx context.Context, d *Deployer) (*apigatewayv2Api, error) {
-	a, err := FindStackAPI(ctx, d.CP.APIGW, d.Spec.Stack)
-	if err != nil || a == nil {
-		return nil, err
-	}
-	return &apigatewayv2Api{id: a.ApiId}, nil
 }
 
 // deleteRole removes the role's policies, then the role.

@@ -3,8 +3,11 @@ package awsops
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,5 +165,137 @@ func TestAMappingWithoutScalingConfigIsDrift(t *testing.T) {
 	drift := MappingDrift(m, 7)
 	if len(drift) != 1 || !strings.Contains(drift[0], "maximum concurrency") {
 		t.Errorf("no scaling config: drift %v; want the maximum concurrency", drift)
+	}
+}
+
+// TestAHalfEmulatedControlPlaneIsRefused: with DynamoDB and SQS on
+// emulators (--dynamodb-endpoint-url, --sqs-endpoint-url) and no
+// --endpoint-url, deploy sent STS, IAM, Lambda and the rest to AWS itself;
+// the SDK's AWS_ENDPOINT_URL_<SERVICE> for one service did the same for the
+// others. CheckEndpoints refuses both before anything is called; every
+// service on emulators, or none, is fine.
+func TestAHalfEmulatedControlPlaneIsRefused(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
+	load := func(t *testing.T) aws.Config {
+		cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	const local = "http://127.0.0.1:9"
+	for _, tc := range []struct {
+		name    string
+		e       Endpoints
+		lambda  string // AWS_ENDPOINT_URL_LAMBDA
+		refused bool
+	}{
+		{"DynamoDB and SQS on emulators, the rest on AWS", Endpoints{DynamoDB: local, SQS: "http://localhost:9"}, "", true},
+		{"only DynamoDB on an emulator", Endpoints{DynamoDB: local}, "", true},
+		{"Lambda on an emulator by the SDK's variable", Endpoints{}, local, true},
+		{"everything on one emulator", Endpoints{All: local}, "", false},
+		{"everything on emulators, DynamoDB and SQS on their own", Endpoints{All: local, DynamoDB: "http://127.0.0.1:8", SQS: "http://[::1]:7"}, "", false},
+		{"everything on AWS", Endpoints{}, "", false},
+		{"a proxy that is not on this machine for one service", Endpoints{DynamoDB: "https://dynamodb.example.com"}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_ENDPOINT_URL_LAMBDA", tc.lambda)
+			err := NewControlPlane(load(t), tc.e).CheckEndpoints()
+			switch {
+			case tc.refused && err == nil:
+				t.Fatal("not refused: some calls go to an emulator on this machine and others to AWS itself")
+			case !tc.refused && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.refused && (!strings.Contains(err.Error(), "AWS itself") || !strings.Contains(err.Error(), "--endpoint-url")):
+				t.Errorf("the refusal does not say where the calls would go and what to set: %v", err)
+			}
+		})
+	}
+}
+
+// TestTheRoleMayOnlySendToTheDeadLetterQueue: the role's one queue
+// statement gave the function ReceiveMessage, DeleteMessage and
+// ChangeMessageVisibility on the dead-letter queue too, so it could read
+// and delete the dead letters it only ever sends there (the broker's
+// DeadLetter: GetQueueUrl and SendMessage). Least privilege: the main
+// queue keeps what the function and its event source mapping call.
+func TestTheRoleMayOnlySendToTheDeadLetterQueue(t *testing.T) {
+	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "eu-west-1"}.withDefaults()}
+	d.st = deployState{part: "aws", account: "123456789012", tables: d.Spec.Tables(), queues: d.Spec.Queues(), apiID: "api"}
+	dlq, main := d.arn("sqs", d.st.queues.DeadLetter), d.arn("sqs", d.st.queues.Main)
+	allowed := func(resource string) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range d.RolePolicy().Statement {
+			if s.Effect == "Allow" && slices.Contains(s.Resource, resource) {
+				for _, a := range s.Action {
+					m[a] = true
+				}
+			}
+		}
+		return m
+	}
+	got := allowed(dlq)
+	want := map[string]bool{"sqs:SendMessage": true, "sqs:GetQueueUrl": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("on the dead-letter queue the role allows %v; want only %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	for _, a := range []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"} {
+		if !allowed(main)[a] {
+			t.Errorf("on the envelopes queue the role does not allow %s, which the function or its event source mapping calls", a)
+		}
+	}
+}
+
+// TestTrustDrift: the role's trust policy is Lambda's alone; conditions
+// and Deny statements only narrow it.
+func TestTrustDrift(t *testing.T) {
+	lambdaStmt := `{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}`
+	doc := func(stmts ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	}
+	for _, tc := range []struct {
+		name, doc string
+		drift     bool
+	}{
+		{"deploy's own", lambdaTrustPolicy, false},
+		{"URL-encoded, as IAM returns it", url.QueryEscape(lambdaTrustPolicy), false},
+		{"lists and a condition", doc(`{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com"]},"Action":["sts:AssumeRole"],"Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}`), false},
+		{"a Deny beside it", doc(lambdaStmt, `{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}`), false},
+		{"another account beside it", doc(lambdaStmt, `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::2:root"},"Action":"sts:AssumeRole"}`), true},
+		{"anyone", doc(lambdaStmt, `{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}`), true},
+		{"another service in the same statement", doc(`{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}`), true},
+		{"everyone but someone", doc(lambdaStmt, `{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::2:root"},"Action":"sts:AssumeRole"}`), true},
+		{"more than AssumeRole", doc(`{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}`), true},
+		{"not Lambda", doc(`{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`), true},
+		{"not JSON", "{", true},
+	} {
+		if got := trustDrift(tc.doc); (len(got) > 0) != tc.drift {
+			t.Errorf("%s: drift %v; want drift %v", tc.name, got, tc.drift)
+		}
+	}
+}
+
+// TestDeployRefusesAStackNameAWSWouldRefuse: a stack name some resource
+// cannot carry (too long for the role's 64 characters, a character SQS or
+// Lambda refuse) is refused in the user's words, naming --stack, before
+// any call (the control plane here is a closed port).
+func TestDeployRefusesAStackNameAWSWouldRefuse(t *testing.T) {
+	cp := NewControlPlane(dummyConfig(), Endpoints{All: "http://127.0.0.1:9"})
+	for _, stack := range []string{strings.Repeat("s", 50), "a.b", "a b", "a/b", "prod;rm", "ünï", "a\x1b[31m"} {
+		d := &Deployer{CP: cp, Spec: DeploySpec{Stack: stack, Region: "us-east-1"}}
+		_, err := d.Deploy(t.Context(), true)
+		if err == nil || !strings.Contains(err.Error(), "--stack") || strings.Contains(err.Error(), "127.0.0.1") {
+			t.Errorf("stack %q: %v; want it refused before any call, naming --stack", stack, err)
+		}
+	}
+	d := &Deployer{CP: cp, Spec: DeploySpec{Stack: strings.Repeat("s", 49), Region: "us-east-1"}}
+	if _, err := d.Deploy(t.Context(), true); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("a 49-character stack: %v; want it taken (and the closed port reached)", err)
 	}
 }

@@ -180,24 +180,12 @@ func guardEndpoint(what, raw string) error {
 func guardHalfEmulated(dynamo, sqs string) error {
 	const fix = "point both at emulators (--endpoint-url, or --dynamodb-endpoint-url and --sqs-endpoint-url), or neither"
 	switch {
-	case onThisMachine(dynamo) && sqs == "":
+	case awsops.OnThisMachine(dynamo) && sqs == "":
 		return fmt.Errorf("DynamoDB calls go to %s on this machine, but SQS calls would go to AWS itself: set --sqs-endpoint-url (%s) too; %s", dynamo, config.EnvSQSEndpointURL, fix)
-	case onThisMachine(sqs) && dynamo == "":
+	case awsops.OnThisMachine(sqs) && dynamo == "":
 		return fmt.Errorf("SQS calls go to %s on this machine, but DynamoDB calls would go to AWS itself: set --dynamodb-endpoint-url (%s) too; %s", sqs, config.EnvDynamoDBEndpointURL, fix)
 	}
 	return nil
-}
-
-// onThisMachine reports whether rawURL's host is this machine (an
-// emulator).
-func onThisMachine(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	h := u.Hostname()
-	ip := net.ParseIP(h)
-	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // Gateway returns the endpoints clients and the broker use: on the local

@@ -106,8 +106,10 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 		e.Identity = STSIdentity(sts.NewFromConfig(*b.AWS))
 	}
 	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
-		e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
+		if cp.CheckEndpoints() == nil {
+			e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
+		}
 	}
 	return e
 }

@@ -44,8 +44,10 @@ type Target struct {
 type TargetFunc func(ctx context.Context) (*Target, error)
 
 // ControlPlaneTarget opens the AWS backend of f and the control-plane
-// clients on its configuration and endpoints (--endpoint-url for every
-// service, the per-service settings for DynamoDB and SQS).
+// clients on its configuration and endpoint (--endpoint-url for every
+// service). DynamoDB or SQS on an endpoint of its own is refused, and so
+// is a control plane half on emulators and half on AWS itself, before
+// anything is called.
 func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 	return func(ctx context.Context) (*Target, error) {
 		b, err := f.AWSBackend(ctx, verb)
@@ -54,7 +56,16 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		}
 		cfg := b.Config
 		a := cfg.AWS
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
+		if a.DynamoDBEndpointURL != "" || a.SQSEndpointURL != "" {
+			// Teardown and doctor look for the function, API and role
+			// only where DynamoDB and SQS are too: a stack split over
+			// two places would be left behind.
+			return nil, cmdutil.FlagErrorf("%s puts the whole stack behind one endpoint, and DynamoDB or SQS has one of its own (--dynamodb-endpoint-url, --sqs-endpoint-url): drop them and give --endpoint-url alone (moto serves DynamoDB and SQS too), or neither for AWS itself", verb)
+		}
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
+		if err := cp.CheckEndpoints(); err != nil {
+			return nil, err
+		}
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }
@@ -179,8 +190,17 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if opts.MaxConnectionsPerGeek < 1 {
 		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
 	}
+	// The target first: a configuration deploy refuses is said before a
+	// build of the function that can take minutes.
+	tgt, err := opts.Target(ctx)
+	if err != nil {
+		return err
+	}
+	producers, err := opts.Producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
 	var zip []byte
-	var err error
 	if opts.LambdaZip != "" {
 		zip, err = os.ReadFile(opts.LambdaZip)
 		if err != nil {
@@ -194,14 +214,6 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}
 	} else if !opts.DryRun {
 		return cmdutil.FlagErrorf("no function package: pass --lambda-zip FILE (a zip with bootstrap at its root), or run deploy from a socks source checkout to build one")
-	}
-	tgt, err := opts.Target(ctx)
-	if err != nil {
-		return err
-	}
-	producers, err := opts.Producers(tgt.Stack)
-	if err != nil {
-		return err
 	}
 	mapping := ""
 	if tgt.Mapping != nil {
@@ -220,6 +232,14 @@ func deployRun(ctx context.Context, opts *Options) error {
 	d.Progress = progressPrinter(opts.IO, opts.DryRun)
 	res, err := d.Deploy(ctx, opts.DryRun)
 	if err != nil {
+		if opts.JSON && len(res.Steps) > 0 {
+			// What was done before the failure: the steps up to the one
+			// that failed (the last), and the error.
+			_ = printJSON(opts.IO.Out, struct {
+				awsops.DeployResult
+				Error string `json:"error"`
+			}{res, err.Error()})
+		}
 		return err
 	}
 	saved, warning := "", ""
@@ -237,9 +257,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 		saved, warning = tgt.Profile, w
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return printJSON(opts.IO.Out, struct {
 			awsops.DeployResult
 			Changed      bool   `json:"changed"`
 			SavedProfile string `json:"savedProfile,omitempty"`
@@ -249,6 +267,12 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}{res, res.Changed(), saved, warning})
 	}
 	return printResult(opts.IO.Out, res, saved)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the

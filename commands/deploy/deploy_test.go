@@ -431,3 +431,150 @@ func TestDeployRefusesSettingsItCannotKeep(t *testing.T) {
 		}
 	}
 }
+
+// awsFactory is a Factory on the AWS backend with flags, and dummy
+// credentials in the environment the SDK reads. Nothing it opens calls
+// anything.
+func awsFactory(t *testing.T, flags config.Flags) *cmdutil.Factory {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	flags.Backend, flags.Region = config.BackendAWS, "us-east-1"
+	env := map[string]string{"HOME": t.TempDir()}
+	ios, _, _, _ := iostreams.Test()
+	return &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now, Flags: flags}
+}
+
+// TestDeployRefusesAStackSplitOverEndpoints: with DynamoDB and SQS on
+// emulators and no --endpoint-url, deploy sent STS, IAM, Lambda, API
+// Gateway and the rest to AWS itself, making a real function and API for
+// a test stack. With --endpoint-url too, the function and API went to it
+// and the tables elsewhere, where teardown and doctor (which look for them
+// only with --endpoint-url alone) never found them again. Both are refused
+// before anything is called; --endpoint-url alone is not.
+func TestDeployRefusesAStackSplitOverEndpoints(t *testing.T) {
+	const closed = "http://127.0.0.1:9"
+	for _, tc := range []struct {
+		name  string
+		flags config.Flags
+		want  string
+	}{
+		{"DynamoDB and SQS on emulators, no --endpoint-url", config.Flags{DynamoDBEndpoint: closed, SQSEndpoint: closed}, "--endpoint-url"},
+		{"DynamoDB and SQS on endpoints of their own beside --endpoint-url", config.Flags{Endpoint: closed, DynamoDBEndpoint: "http://127.0.0.1:8", SQSEndpoint: "http://127.0.0.1:7"}, "--dynamodb-endpoint-url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.flags.Stack = stackName("split")
+			_, err := ControlPlaneTarget(awsFactory(t, tc.flags), "deploy")(t.Context())
+			if err == nil {
+				t.Fatal("deploy would go ahead; want it refused before any call")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v; want it to name %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("--endpoint-url alone", func(t *testing.T) {
+		if _, err := ControlPlaneTarget(awsFactory(t, config.Flags{Endpoint: closed, Stack: stackName("one")}), "deploy")(t.Context()); err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+	})
+}
+
+// TestDeployIsRefusedBeforeTheBuild: from a source checkout, deploy built
+// the function (a cross-compile of minutes) before it opened its target,
+// so a configuration it refuses (a stack split over endpoints, no
+// credentials) was said only after the build.
+func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module github.com/socks-dev/socks\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(src, "cmd", "socks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, _, errOut := iostreams.Test()
+	refused := errors.New("the target is refused")
+	opts := &Options{
+		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
+		ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100, SourceDir: src,
+		Target: func(context.Context) (*Target, error) { return nil, refused },
+	}
+	if err := deployRun(t.Context(), opts); !errors.Is(err, refused) {
+		t.Errorf("err = %v; want the target's refusal", err)
+	}
+	if strings.Contains(errOut.String(), "building") {
+		t.Errorf("the function was built first:\n%s", errOut)
+	}
+}
+
+// refusingLambda is Lambda where CreateFunction is refused.
+type refusingLambda struct{ awsops.DeployLambdaAPI }
+
+var errRefused = errors.New("refused (injected)")
+
+func (refusingLambda) CreateFunction(context.Context, *lambda.CreateFunctionInput, ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
+	return nil, errRefused
+}
+
+// TestDeployJSONSaysWhatWasDoneWhenAStepFails: deploy --json that failed
+// half-way printed nothing on stdout, so a script could not tell what it
+// had made (the tables, the API, the role) before the function was
+// refused. It prints the steps up to the one that failed, that step last,
+// and the error, and still exits with the error.
+func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
+	moto := emulatortest.Moto(t)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := stackName("half")
+	t.Cleanup(func() {
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1"}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
+		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
+	})
+	refusing := *cp
+	refusing.Lambda = refusingLambda{cp.Lambda}
+	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
+	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, _ := iostreams.Test()
+	opts := &Options{
+		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
+		MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: true, MaxTopics: 20, MaxConnectionsPerGeek: 100,
+		Target: func(context.Context) (*Target, error) {
+			return &Target{CP: &refusing, Stack: stack, Region: "us-east-1"}, nil
+		},
+	}
+	if err := deployRun(t.Context(), opts); !errors.Is(err, errRefused) {
+		t.Fatalf("deploy with CreateFunction refused: %v", err)
+	}
+	var res struct {
+		Stack string              `json:"stack"`
+		Steps []awsops.DeployStep `json:"steps"`
+		Error string              `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json after a failed step: %v\n%q", err, out)
+	}
+	var kinds []string
+	for _, s := range res.Steps {
+		kinds = append(kinds, s.Kind+" "+s.Action)
+	}
+	want := []string{"tables and queues create", "log group create", "websocket api create", "role create", "role policy create", "function create"}
+	if res.Stack != stack || !slices.Equal(kinds, want) || !strings.Contains(res.Error, "creating function "+stack+"-socks") || !strings.Contains(res.Error, errRefused.Error()) {
+		t.Errorf("--json after a failed step: stack %q, steps %v, error %q; want steps %v, the last the one that failed, and the error", res.Stack, kinds, res.Error, want)
+	}
+}

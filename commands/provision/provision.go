@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
 	"github.com/socks-dev/socks/awsops"
@@ -40,6 +41,9 @@ type Target struct {
 	SNS    awsops.TopicsAPI
 	// Stack, Region and Endpoint describe where, for messages.
 	Stack, Region, Endpoint string
+	// Endpoints are where the calls of DynamoDB, SQS, EventBridge and SNS
+	// go (nil in tests: not checked).
+	Endpoints []awsops.ServiceEndpoint
 	// Deployer reaches what `socks deploy` made besides the tables and
 	// queues. It is nil when DynamoDB or SQS has an endpoint of its own
 	// (--dynamodb-endpoint-url, --sqs-endpoint-url): the data plane is
@@ -90,23 +94,45 @@ func NewTarget(b *backend.Backend) *Target {
 	}
 	var deployer *awsops.Deployer
 	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL, DynamoDB: a.DynamoDBEndpointURL, SQS: a.SQSEndpointURL})
-		deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
+		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
+		if cp.CheckEndpoints() == nil {
+			deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
+		}
 	}
 	db := awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())
+	sq := awsops.NewSQS(*b.AWS, a.SQSEndpoint())
+	ev := awsops.NewEventBridge(*b.AWS, a.EndpointURL)
+	sn := awsops.NewSNS(*b.AWS, a.EndpointURL)
+	at := func(u *string) string { return aws.ToString(u) }
 	return &Target{
 		Deployer: deployer,
 		Tables:   awsops.TablesFor(a.Stack),
 		Queues:   awsops.QueuesFor(a.Stack),
 		DB:       awsops.QuietNotFound(db),
 		Data:     db,
-		SQS:      awsops.NewSQS(*b.AWS, a.SQSEndpoint()),
-		Events:   awsops.NewEventBridge(*b.AWS, a.EndpointURL),
-		SNS:      awsops.NewSNS(*b.AWS, a.EndpointURL),
+		SQS:      sq,
+		Events:   ev,
+		SNS:      sn,
 		Stack:    a.Stack,
 		Region:   b.AWS.Region,
 		Endpoint: endpoint,
+		Endpoints: []awsops.ServiceEndpoint{
+			{Service: "DynamoDB", URL: at(db.Options().BaseEndpoint)},
+			{Service: "SQS", URL: at(sq.Options().BaseEndpoint)},
+			{Service: "EventBridge", URL: at(ev.Options().BaseEndpoint)},
+			{Service: "SNS", URL: at(sn.Options().BaseEndpoint)},
+		},
 	}
+}
+
+// checkProducerEndpoints refuses producers (EventBridge, SNS) whose calls
+// would go to AWS itself while DynamoDB and SQS are on emulators on this
+// machine, or the other way round, before anything is called.
+func (t *Target) checkProducerEndpoints(p awsops.Producers) error {
+	if p.Empty() {
+		return nil
+	}
+	return awsops.RefuseHalfEmulated(t.Endpoints)
 }
 
 // Options are the inputs of `socks provision`.
@@ -219,6 +245,9 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
+		return err
+	}
+	if err := tgt.checkProducerEndpoints(producers); err != nil {
 		return err
 	}
 	prog := newProgress(opts.IO, opts.Now)

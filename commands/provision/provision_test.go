@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -406,4 +408,108 @@ func TestTeardown(t *testing.T) {
 			t.Errorf("stdout %q", out)
 		}
 	})
+}
+
+// TestProducersHalfOnEmulatorsAreRefused: with DynamoDB and SQS on
+// emulators and no --endpoint-url, provision --eventbridge-rule or
+// --sns-topic, and teardown with them, sent EventBridge and SNS calls to
+// AWS itself (a rule made, or a subscription deleted, in the account of
+// the credentials). They are refused before anything is called. (The
+// emulators here are closed ports: an unrefused run fails on DynamoDB
+// first, and never reaches AWS.)
+func TestProducersHalfOnEmulatorsAreRefused(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	factory := func(t *testing.T) *cmdutil.Factory {
+		env := map[string]string{"HOME": t.TempDir()}
+		ios, _, _, _ := iostreams.Test()
+		return &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now, Flags: config.Flags{
+			Backend: config.BackendAWS, Region: "us-east-1", Stack: "halfway",
+			DynamoDBEndpoint: "http://127.0.0.1:9", SQSEndpoint: "http://127.0.0.1:9",
+		}}
+	}
+	rule := cmdutil.ProducerFlags{EventBridgeRule: true, EventBus: awsops.DefaultBus, Sources: []string{"a.b"}, DetailTypes: []string{"C"}}
+	topic := cmdutil.ProducerFlags{EventBus: awsops.DefaultBus, SNSTopics: []string{"arn:aws:sns:us-east-1:123456789012:jobs"}}
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "AWS itself") || !strings.Contains(err.Error(), "--endpoint-url") {
+			t.Errorf("err = %v; want it refused: EventBridge and SNS calls would go to AWS itself", err)
+		}
+	}
+	for name, p := range map[string]cmdutil.ProducerFlags{"--eventbridge-rule": rule, "--sns-topic": topic} {
+		t.Run("provision "+name, func(t *testing.T) {
+			f := factory(t)
+			opts := &Options{IO: f.IOStreams, Target: targetFunc(f, "provision"), Now: time.Now, Wait: time.Second, BrokerTimeout: awsops.DefaultBrokerTimeout, ProducerFlags: p}
+			check(t, provisionRun(t.Context(), opts))
+		})
+		t.Run("teardown "+name, func(t *testing.T) {
+			f := factory(t)
+			opts := &TeardownOptions{IO: f.IOStreams, Target: targetFunc(f, "teardown"), Now: time.Now, Wait: time.Second, Yes: true, ProducerFlags: p}
+			check(t, teardownRun(t.Context(), opts))
+		})
+	}
+	t.Run("provision without producers", func(t *testing.T) {
+		f := factory(t)
+		tgt, err := targetFunc(f, "provision")(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tgt.Deployer != nil {
+			t.Error("the control plane would be asked, on AWS itself")
+		}
+		if err := tgt.checkProducerEndpoints(awsops.Producers{}); err != nil {
+			t.Errorf("provision without producers on the emulators refused: %v", err)
+		}
+	})
+}
+
+// refusingDelete is the account where DeleteTable is refused.
+type refusingDelete struct{ *account }
+
+func (refusingDelete) DeleteTable(context.Context, *dynamodb.DeleteTableInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error) {
+	return nil, errors.New("refused (injected)")
+}
+
+// TestTeardownJSONSaysWhatWasDeletedWhenItStops: teardown --json that
+// stopped half-way (the tables refused) printed nothing on stdout, though
+// the queues were already gone. It prints what it deleted and the error,
+// and still fails.
+func TestTeardownJSONSaysWhatWasDeletedWhenItStops(t *testing.T) {
+	a := provisioned(t)
+	ios, _, out, _ := iostreams.Test()
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Second, Yes: true, JSON: true}
+	opts.Target = func(context.Context) (*Target, error) {
+		r := refusingDelete{a}
+		return &Target{Tables: awsops.TablesFor("prod"), Queues: awsops.QueuesFor("prod"), DB: r, SQS: a, Stack: "prod", Region: "us-east-1"}, nil
+	}
+	if err := teardownRun(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("teardown with DeleteTable refused: %v", err)
+	}
+	var res struct {
+		Deleted []awsops.Change `json:"deleted"`
+		Error   string          `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json after teardown stopped: %v\n%q", err, out)
+	}
+	want := []awsops.Change{{Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"}}
+	if len(a.queues) != 0 || !sameChanges(res.Deleted, want) || !strings.Contains(res.Error, "injected") {
+		t.Errorf("--json after teardown stopped: %+v; want the two queues deleted and the error (queues left %v)", res, a.queues)
+	}
+}
+
+func sameChanges(a, b []awsops.Change) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, c := range a {
+		if !slices.Contains(b, c) {
+			return false
+		}
+	}
+	return true
 }

@@ -81,6 +81,13 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if err != nil {
 		return err
 	}
+	producers, err := opts.Producers(tgt.Stack)
+	if err != nil {
+		return err
+	}
+	if err := tgt.checkProducerEndpoints(producers); err != nil {
+		return err
+	}
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, awsops.QueueSettings{})
 	if err != nil {
 		return err
@@ -94,10 +101,6 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
-	producers, err := opts.Producers(tgt.Stack)
-	if err != nil {
-		return err
-	}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
@@ -128,31 +131,49 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 
 	prog := newProgress(opts.IO, opts.Now)
+	// done is what is gone so far, for --json when teardown stops.
+	done := []awsops.Change{}
+	stopped := func(err error) error {
+		prog.stop()
+		err = fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+		if opts.JSON {
+			_ = printJSON(opts.IO.Out, struct {
+				TeardownResult
+				Error string `json:"error"`
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done}, err.Error()})
+		}
+		return err
+	}
 	if !producers.Empty() {
 		prog.status("deleting the producers of " + tgt.where())
 		removed, perr := awsops.DeleteProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers)
 		res.Deleted = append(res.Deleted, removed...)
+		done = append(done, removed...)
 		if perr != nil {
-			prog.stop()
-			return fmt.Errorf("teardown stopped (run it again to finish): %w", perr)
+			return stopped(perr)
 		}
 	}
 	if len(deployed) > 0 {
 		prog.status("deleting the function, API, role and log group of " + tgt.where())
-		err = tgt.Deployer.Undeploy(ctx, deployed)
+		tgt.Deployer.Progress = func(s awsops.DeployStep, _ bool) { done = append(done, awsops.Change{Kind: s.Kind, Name: s.Name}) }
+		if err := tgt.Deployer.Undeploy(ctx, deployed); err != nil {
+			return stopped(err)
+		}
 	}
-	if err == nil {
-		prog.status("deleting " + tallies(existing) + " of " + tgt.where())
-		err = awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues)
+	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
+	if err := awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues); err != nil {
+		return stopped(err)
 	}
-	if err == nil {
-		prog.status("deleting the tables and waiting for them to be gone")
-		err = awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait)
+	for _, c := range existing {
+		if c.Kind == awsops.KindQueue {
+			done = append(done, c)
+		}
+	}
+	prog.status("deleting the tables and waiting for them to be gone")
+	if err := awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait); err != nil {
+		return stopped(err)
 	}
 	prog.stop()
-	if err != nil {
-		return fmt.Errorf("teardown stopped (run it again to finish): %w", err)
-	}
 	res.Deleted = append(res.Deleted, existing...)
 	if opts.JSON {
 		return printJSON(opts.IO.Out, res)

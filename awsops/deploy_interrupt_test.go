@@ -1,0 +1,194 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
+)
+
+// lostAnswers makes the nth call that changes something (Create*, Put*,
+// Update*, Add*, Set*, Delete*, Tag*, Subscribe, Remove*) succeed on the server but fail in
+// the client, as a Ctrl-C or a dropped connection right after the call
+// does: the worst moment to stop, since the resource exists and deploy
+// does not know it. It records the operations it saw.
+type lostAnswers struct {
+	mu    sync.Mutex
+	n     int // 0: never
+	calls []string
+}
+
+var errLost = errors.New("the answer was lost (injected)")
+
+func (l *lostAnswers) config() aws.Config {
+	cfg := dummyConfig()
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("lostAnswers", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			op := awsmiddleware.GetOperationName(ctx)
+			if err != nil || !changes(op) {
+				return out, md, err
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.calls = append(l.calls, awsmiddleware.GetServiceID(ctx)+" "+op)
+			if len(l.calls) == l.n {
+				return out, md, fmt.Errorf("%s: %w", op, errLost)
+			}
+			return out, md, nil
+		}), middleware.After)
+	})
+	return cfg
+}
+
+func changes(op string) bool {
+	for _, p := range []string{"Create", "Put", "Update", "Add", "Set", "Delete", "Tag", "Subscribe", "Remove"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAnInterruptedDeployIsFinishedByTheNextAndTornDown: deploy stopped
+// right after each call that makes something (the call done, its answer
+// lost) is finished by the next deploy, which makes nothing twice (one
+// API, one integration, six routes, one stage, one permission, one
+// mapping); then teardown leaves nothing of it.
+func TestAnInterruptedDeployIsFinishedByTheNextAndTornDown(t *testing.T) {
+	t.Parallel()
+	moto := emulatortest.Moto(t)
+	zip := shellZip(t)
+	topic, err := motoPlane(t).SNS.(*sns.Client).CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(uniqueName("jobs"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	producers := func(stack string) Producers {
+		return Producers{Rule: &EventRule{Name: RuleFor(stack), Sources: []string{"com.example"}, DetailTypes: []string{"Changed"}}, Topics: []string{aws.ToString(topic.TopicArn)}}
+	}
+	deployer := func(cp *ControlPlane, stack string, zip []byte) *Deployer {
+		d := testDeployer(t, cp, stack, zip)
+		d.Spec.Producers = producers(stack)
+		return d
+	}
+
+	// The calls a deploy makes on an empty account.
+	probe := &lostAnswers{}
+	pcp := NewControlPlane(probe.config(), Endpoints{All: moto})
+	pd := deployer(pcp, uniqueName("count"), zip)
+	removeStackAtCleanup(t, pcp, pd)
+	deploy(t, pd, false)
+	calls := probe.calls
+	if len(calls) < 10 {
+		t.Fatalf("a deploy made only %v", calls)
+	}
+
+	for n := 1; n <= len(calls); n++ {
+		t.Run(fmt.Sprintf("after %d: %s", n, calls[n-1]), func(t *testing.T) {
+			t.Parallel()
+			lost := &lostAnswers{n: n}
+			cp := NewControlPlane(lost.config(), Endpoints{All: moto})
+			stack := uniqueName("int")
+			d := deployer(cp, stack, zip)
+			removeStackAtCleanup(t, cp, d)
+			if _, err := d.Deploy(t.Context(), false); !errors.Is(err, errLost) {
+				t.Fatalf("deploy with the answer of call %d lost: %v", n, err)
+			}
+			res := deploy(t, deployer(motoPlane(t), stack, zip), false)
+			if got := changed(deploy(t, deployer(motoPlane(t), stack, zip), true)); len(got) != 0 {
+				t.Errorf("after the second deploy: %v", got)
+			}
+			checkOnlyOnce(t, motoPlane(t), res)
+
+			td := testDeployer(t, motoPlane(t), stack, nil)
+			if _, err := DeleteProducers(t.Context(), td.CP.Events, td.CP.SNS, td.CP.SQS, td.Spec.Queues(), producers(stack)); err != nil {
+				t.Fatal(err)
+			}
+			steps, err := td.Deployed(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := td.Undeploy(t.Context(), steps); err != nil {
+				t.Fatal(err)
+			}
+			if err := DeleteQueues(t.Context(), td.CP.SQS, td.Spec.Queues()); err != nil {
+				t.Fatal(err)
+			}
+			if err := DeleteTables(t.Context(), td.CP.DB, td.Spec.Tables(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range deploy(t, deployer(motoPlane(t), stack, zip), true).Steps {
+				if s.Action != ActionCreate {
+					t.Errorf("after teardown %s is %s, want create", s, s.Action)
+				}
+			}
+		})
+	}
+}
+
+// checkOnlyOnce checks that the stack of res has one of each resource
+// deploy makes once.
+func checkOnlyOnce(t *testing.T, cp *ControlPlane, res DeployResult) {
+	t.Helper()
+	ctx := t.Context()
+	apis, err := cp.APIGW.GetApis(ctx, &apigatewayv2.GetApisInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range apis.Items {
+		if a.Tags[TagStack] == res.Stack || aws.ToString(a.Name) == res.Stack+"-websocket" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d APIs of the stack; want 1", n)
+	}
+	ints, err := cp.APIGW.GetIntegrations(ctx, &apigatewayv2.GetIntegrationsInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ints.Items) != 1 {
+		t.Errorf("%d integrations; want 1", len(ints.Items))
+	}
+	routes, err := cp.APIGW.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes.Items) != len(DeployRoutes) {
+		t.Errorf("%d routes; want %d", len(routes.Items), len(DeployRoutes))
+	}
+	stages, err := cp.APIGW.(*apigatewayv2.Client).GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(res.APIID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stages.Items) != 1 {
+		t.Errorf("%d stages; want 1", len(stages.Items))
+	}
+	maps, err := cp.Lambda.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(res.Stack + "-socks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(maps.EventSourceMappings) != 1 {
+		t.Errorf("%d event source mappings; want 1", len(maps.EventSourceMappings))
+	}
+	pol, err := cp.Lambda.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(res.Stack + "-socks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(aws.ToString(pol.Policy), `"Sid"`); n != 1 {
+		t.Errorf("the function's policy has %d statements; want 1: %s", n, aws.ToString(pol.Policy))
+	}
+}
