@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -123,9 +124,12 @@ func validRegion(region string) bool {
 // endpointURL when it is not empty. With an endpoint override (an emulator
 // such as DynamoDB Local, whose error responses carry no X-Amz-Crc32 header)
 // the CRC32 response check is off, which also silences the SDK's spurious
-// "failed to close HTTP response body" warning (see skipCRC).
-func NewDynamoDB(cfg aws.Config, endpointURL string) *dynamodb.Client {
+// "failed to close HTTP response body" warning (see skipCRC). Each attempt
+// is bounded (see DefaultAttemptTimeout and WithAttemptTimeout).
+func NewDynamoDB(cfg aws.Config, endpointURL string, opts ...ClientOption) *dynamodb.Client {
+	c := resolveClientOptions(opts)
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 			o.DisableValidateResponseChecksum = true
@@ -134,9 +138,13 @@ func NewDynamoDB(cfg aws.Config, endpointURL string) *dynamodb.Client {
 }
 
 // NewSQS returns an SQS client (JSON protocol) for cfg, sending every
-// request to endpointURL when it is not empty.
-func NewSQS(cfg aws.Config, endpointURL string) *sqs.Client {
+// request to endpointURL when it is not empty. Each attempt is bounded
+// (see DefaultAttemptTimeout and WithAttemptTimeout); ReceiveMessage gets
+// its long poll on top.
+func NewSQS(cfg aws.Config, endpointURL string, opts ...ClientOption) *sqs.Client {
+	c := resolveClientOptions(opts)
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}

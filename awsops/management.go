@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,8 +29,11 @@ const DefaultPushConcurrency = 16
 //
 // The client keeps up to concurrency connections alive to the endpoint (the
 // broker's fan-out width), and the SDK does not retry: the broker owns retry
-// and backoff for throttling, and a 410 must reach it at once.
-func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apigatewaymanagementapi.Client {
+// and backoff for throttling, and a 410 must reach it at once. Each attempt
+// is bounded (see DefaultAttemptTimeout and WithAttemptTimeout), so a
+// Management API that never answers fails the push instead of hanging it.
+func NewManagementClient(cfg aws.Config, endpoint string, concurrency int, opts ...ClientOption) *apigatewaymanagementapi.Client {
+	c := resolveClientOptions(opts)
 	if concurrency <= 0 {
 		concurrency = DefaultPushConcurrency
 	}
@@ -45,6 +49,7 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int) *apig
 		o.BaseEndpoint = aws.String(endpoint)
 		o.HTTPClient = httpClient
 		o.RetryMaxAttempts = 1
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
 		if r := endpointRegion(endpoint); r != "" {
 			o.Region = r
 		}

@@ -469,9 +469,17 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 	return out.DeadLettered
 }
 
+// handOnTries bounds the SendBatch calls of one hand-on.
+const handOnTries = 4
+
 // handOn enqueues out.Pending as follow-up envelopes of out's message: the
 // same ID, users, topics and body, addressed to exactly those connections,
-// one attempt more.
+// one attempt more. A batch sent only in part (store.Queue.SendBatch gives
+// "" for the IDs of the unsent bodies) is not an error of the whole: only
+// the unsent follow-ups are sent again, after a backoff, up to handOnTries
+// calls in all; it fails only if some still cannot be sent. (Failing the
+// message would send the follow-ups already enqueued a second time, and
+// retry the connections it already reached.)
 func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 	var bodies [][]byte
 	for _, ids := range followUpChunks(out.Pending) {
@@ -486,8 +494,30 @@ func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 		}
 		bodies = append(bodies, data)
 	}
-	_, err := b.Queue.SendBatch(ctx, bodies)
-	return err
+	unsent := bodies
+	for try := 0; ; try++ {
+		ids, err := b.Queue.SendBatch(ctx, unsent)
+		if err == nil {
+			return nil
+		}
+		var rest [][]byte
+		for i, body := range unsent {
+			if i >= len(ids) || ids[i] == "" {
+				rest = append(rest, body)
+			}
+		}
+		unsent = rest
+		if len(unsent) == 0 {
+			return nil
+		}
+		if try+1 >= handOnTries {
+			return fmt.Errorf("%d of %d follow-ups not enqueued after %d tries: %w", len(unsent), len(bodies), handOnTries, err)
+		}
+		b.logger().Warn("follow-ups not enqueued, sending them again", "unsent", len(unsent), "of", len(bodies), "err", err)
+		if serr := b.sleep(ctx, b.backoff(try)); serr != nil {
+			return fmt.Errorf("%d of %d follow-ups not enqueued: %w", len(unsent), len(bodies), err)
+		}
+	}
 }
 
 func truncate(s string, n int) string {

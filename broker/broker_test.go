@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -746,4 +747,92 @@ func TestAFollowUpWhoseReportCannotBeReadLeavesTheReportAlone(t *testing.T) {
 	if err != nil || rep.Targets != 2 || rep.Delivered != 1 || rep.Failed != 1 {
 		t.Fatalf("report %+v, %v; want the original's (1 of 2 delivered) kept, not replaced by the follow-up's alone", rep, err)
 	}
+}
+
+// partSendQueue is a queue whose first SendBatch sends every body but the
+// last and says so as SQS does (store.Queue.SendBatch: the unsent body's ID
+// is "", and an error); it records the bodies of every SendBatch call.
+type partSendQueue struct {
+	store.Queue
+	mu    sync.Mutex
+	calls [][][]byte
+}
+
+func (q *partSendQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, error) {
+	q.mu.Lock()
+	q.calls = append(q.calls, bodies)
+	first := len(q.calls) == 1
+	q.mu.Unlock()
+	if !first || len(bodies) < 2 {
+		return q.Queue.SendBatch(ctx, bodies)
+	}
+	ids, err := q.Queue.SendBatch(ctx, bodies[:len(bodies)-1])
+	if err != nil {
+		return nil, err
+	}
+	return append(ids, ""), errors.New("SQS refused 1 of 2 messages: InternalError")
+}
+
+func TestAFollowUpBatchSentInPartResendsOnlyTheRest(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	q := f.db.Queue()
+	pq := &partSendQueue{Queue: q}
+	f.broker.Queue = pq
+	// More failing connections than one follow-up holds: two follow-ups.
+	f.connect(t, "ok", "alice", "updates")
+	bad := map[string]bool{}
+	for i := range pubsub.MaxFollowUpConnections + 1 {
+		id := fmt.Sprintf("bad%04d", i)
+		f.connect(t, id, "alice", "updates")
+		f.pusher.fail[id] = store.KindOther
+		bad[id] = true
+	}
+	f.enqueue(t, envelope(nil, []string{"updates"}, `1`))
+	m := receiveOne(t, q, time.Minute)
+	out := f.broker.Handle(ctx, m)
+	if !out.Done || !out.HandedOn || out.Err != nil {
+		t.Fatalf("outcome done=%v handedOn=%v err=%v; want done, its follow-ups handed on", out.Done, out.HandedOn, out.Err)
+	}
+	pq.mu.Lock()
+	calls := pq.calls
+	pq.mu.Unlock()
+	if len(calls) != 2 || len(calls[0]) != 2 || len(calls[1]) != 1 || !bytes.Equal(calls[1][0], calls[0][1]) {
+		t.Fatalf("SendBatch calls of %d bodies; want the two follow-ups, then only the unsent one again", lens(calls))
+	}
+	// The queue holds the two follow-ups once each (the original is still
+	// in flight): every failed connection in exactly one.
+	msgs, err := q.Receive(ctx, 10, time.Minute, time.Second)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Receive = %d messages, %v; want the 2 follow-ups", len(msgs), err)
+	}
+	seen := map[string]int{}
+	for _, fm := range msgs {
+		env, err := pubsub.ParseEnvelope(fm.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range env.Connections {
+			seen[id]++
+		}
+	}
+	if len(seen) != len(bad) {
+		t.Fatalf("the follow-ups address %d connections; want the %d that failed", len(seen), len(bad))
+	}
+	for id, n := range seen {
+		if !bad[id] || n != 1 {
+			t.Fatalf("connection %s is in %d follow-ups; want each failed one in exactly one", id, n)
+		}
+	}
+	if got := f.pusher.got("ok"); len(got) != 1 {
+		t.Fatalf("ok got %q; want the message once", got)
+	}
+}
+
+func lens(calls [][][]byte) []int {
+	var n []int
+	for _, c := range calls {
+		n = append(n, len(c))
+	}
+	return n
 }

@@ -364,7 +364,10 @@ func publishRun(ctx context.Context, opts *Options) error {
 	if !opts.Wait {
 		return printResult(opts, res)
 	}
-	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout, before)
+	// The local checks above found a gateway's record and a broker's
+	// lock: a timeout then is not for want of a broker.
+	brokerRuns := b.DB != nil && missing == nil && unknown == nil
+	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -384,12 +387,13 @@ func publishRun(ctx context.Context, opts *Options) error {
 // broker runs, or says how many connections are still pending; the report
 // seen last, if any, is returned with it.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
-	return waitReport(ctx, s, id, timeout, nil)
+	return waitReport(ctx, s, id, timeout, nil, false)
 }
 
 // waitReport is WaitReport for a report other than before, the one an
-// earlier message with the same ID left (nil: none).
-func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report) (store.Report, error) {
+// earlier message with the same ID left (nil: none). brokerRuns says a
+// broker is known to run (it holds its lock), which a timeout then says.
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns bool) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
@@ -412,6 +416,9 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 			}
 			if seen.MessageID != "" {
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was handled, but its delivery to %d connections, handed on in follow-ups, was not settled within %s", id, seen.Pending, timeout))
+			}
+			if brokerRuns {
+				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s, though a broker is running for this state dir (it holds the broker lock): the message is still pending (queued, or handled but not recorded); see the output of `socks serve` for why, such as a state file it cannot write (disk full)", id, timeout))
 			}
 			return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: is the broker running (socks serve)?", id, timeout))
 		case <-time.After(delay):

@@ -112,3 +112,26 @@ func TestWaitJSONLeavesTheBrokersBookkeepingOut(t *testing.T) {
 		t.Errorf("stdout %q; want the report without the follow-ups' bookkeeping", got)
 	}
 }
+
+func TestWaitTimeoutWithARunningBrokerSaysItRunsAndTheMessageIsPending(t *testing.T) {
+	// A gateway and a broker run (record and lock), but no report comes:
+	// the broker cannot write its state (a full disk), for example. The
+	// timeout says what is known, not "is the broker running?".
+	ios, _, _, _ := iostreams.Test()
+	open, b := brokerBackend(t)
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m-stuck", "--wait")
+	o.Backend = open
+	o.WaitTimeout = 50 * time.Millisecond
+	err := publishRun(t.Context(), o)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitTimeout {
+		t.Fatalf("publish --wait = %v; want a timeout", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "is the broker running") || !strings.Contains(msg, "a broker is running") || !strings.Contains(msg, "pending") {
+		t.Fatalf("timeout %q; want it to say a broker runs and the message is pending", msg)
+	}
+	if n := queued(t, b); n != 1 {
+		t.Fatalf("%d messages queued; want the message still pending", n)
+	}
+}

@@ -1,0 +1,98 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// DefaultAttemptTimeout bounds each HTTP attempt of a data-plane call
+// (DynamoDB, SQS, the Management API): an endpoint that accepts a request
+// and never answers costs the caller this long per attempt, then the SDK's
+// retryer tries again (or the broker's, for the Management API), and the
+// call fails when the attempts are spent instead of hanging for ever.
+const DefaultAttemptTimeout = 15 * time.Second
+
+// ClientOption tunes a data-plane client built by NewDynamoDB, NewSQS or
+// NewManagementClient.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	attemptTimeout time.Duration
+}
+
+// WithAttemptTimeout sets the bound of each HTTP attempt (DefaultAttemptTimeout
+// when not given or not positive). SQS ReceiveMessage gets store.MaxWait on
+// top, as it long-polls.
+func WithAttemptTimeout(d time.Duration) ClientOption {
+	return func(o *clientOptions) { o.attemptTimeout = d }
+}
+
+func resolveClientOptions(opts []ClientOption) clientOptions {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.attemptTimeout <= 0 {
+		o.attemptTimeout = DefaultAttemptTimeout
+	}
+	return o
+}
+
+// AttemptTimeoutError is an HTTP attempt that got no answer within its
+// bound. It is retryable (the SDK's standard retryer tries again) and does
+// not unwrap to the SDK's cancellation error, which the retryer would treat
+// as final.
+type AttemptTimeoutError struct {
+	Op    string
+	Bound time.Duration
+}
+
+func (e *AttemptTimeoutError) Error() string {
+	return fmt.Sprintf("%s got no answer within %s", e.Op, e.Bound)
+}
+
+// RetryableError tells the SDK's retryer to try again.
+func (e *AttemptTimeoutError) RetryableError() bool { return true }
+
+// Timeout marks the error as a timeout (net.Error style).
+func (e *AttemptTimeoutError) Timeout() bool { return true }
+
+// Unwrap makes errors.Is(err, context.DeadlineExceeded) hold.
+func (e *AttemptTimeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// attemptTimeoutID names the middleware in the stack.
+const attemptTimeoutID = "socks.AttemptTimeout"
+
+// addAttemptTimeout returns the API option that bounds each attempt by d
+// (plus store.MaxWait for a long-polling ReceiveMessage). It sits after the
+// retry middleware in the finalize step, so it runs once per attempt and
+// covers sending, the answer and its decoding.
+func addAttemptTimeout(d time.Duration) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		mw := middleware.FinalizeMiddlewareFunc(attemptTimeoutID, func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			op := awsmiddleware.GetOperationName(ctx)
+			bound := d
+			if op == "ReceiveMessage" {
+				bound += store.MaxWait
+			}
+			actx, cancel := context.WithTimeout(ctx, bound)
+			defer cancel()
+			out, md, err := next.HandleFinalize(actx, in)
+			if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+				err = &AttemptTimeoutError{Op: op, Bound: bound}
+			}
+			return out, md, err
+		})
+		if _, ok := stack.Finalize.Get("Retry"); ok {
+			return stack.Finalize.Insert(mw, "Retry", middleware.After)
+		}
+		return stack.Finalize.Add(mw, middleware.Before)
+	}
+}

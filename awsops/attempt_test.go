@@ -1,0 +1,162 @@
+package awsops
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// silentServer is an endpoint on 127.0.0.1 that accepts every request and
+// answers none of the first hang of them (all of them when hang < 0); the
+// others get answer. It counts the requests it got.
+type silentServer struct {
+	*httptest.Server
+	requests atomic.Int64
+}
+
+func newSilentServer(t *testing.T, hang int64, answer string) *silentServer {
+	t.Helper()
+	s := &silentServer{}
+	stop := make(chan struct{})
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if n := s.requests.Add(1); hang < 0 || n <= hang {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = io.WriteString(w, answer)
+	}))
+	t.Cleanup(func() {
+		close(stop)
+		s.Close()
+	})
+	return s
+}
+
+// within runs call and fails the test if it has not returned by a generous
+// deadline (the call has no deadline of its own: only the attempt bound can
+// end it).
+func within(t *testing.T, what string, call func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s still hangs on an endpoint that never answers", what)
+		return nil
+	}
+}
+
+func TestAPruneOnADynamoDBThatNeverAnswersFails(t *testing.T) {
+	srv := newSilentServer(t, -1, "")
+	api := NewDynamoDB(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond))
+	s := NewDynamoStore(api, TablesFor("hung"))
+	err := within(t, "DeleteDeadConnections", func() error {
+		_, err := s.DeleteDeadConnections(context.Background(), []string{"c1", "c2"})
+		return err
+	})
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) {
+		t.Fatalf("DeleteDeadConnections = %v; want an attempt timeout", err)
+	}
+	if got := srv.requests.Load(); got < 2 {
+		t.Errorf("the endpoint got %d attempts; want the timed-out attempt retried", got)
+	}
+}
+
+func TestAHungDynamoDBAttemptIsRetried(t *testing.T) {
+	srv := newSilentServer(t, 1, `{}`)
+	api := NewDynamoDB(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond))
+	err := within(t, "DeleteItem", func() error {
+		_, err := api.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+			TableName: aws.String("t"),
+			Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "x"}},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DeleteItem after one silent attempt = %v; want the retry to succeed", err)
+	}
+	if got := srv.requests.Load(); got != 2 {
+		t.Errorf("the endpoint got %d requests; want 2 (the silent one and its retry)", got)
+	}
+}
+
+func TestAnSQSQueueThatNeverAnswersFails(t *testing.T) {
+	srv := newSilentServer(t, -1, "")
+	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond)), QueuesFor("hung"), SQSOptions{})
+	err := within(t, "SQS Send", func() error {
+		_, err := q.Send(context.Background(), []byte(`{}`))
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send = %v; want an attempt timeout", err)
+	}
+}
+
+func TestAManagementAPIThatNeverAnswersFailsThePush(t *testing.T) {
+	srv := newSilentServer(t, -1, "")
+	p := NewPusher(NewManagementClient(LocalConfig(), srv.URL, 1, WithAttemptTimeout(50*time.Millisecond)))
+	err := within(t, "Post", func() error { return p.Post(context.Background(), "c1", []byte(`{}`)) })
+	if err == nil {
+		t.Fatal("a post to a Management API that never answers succeeded")
+	}
+	if got := srv.requests.Load(); got != 1 {
+		t.Errorf("the Management API got %d requests; want 1 (the broker owns retries)", got)
+	}
+}
+
+// deadlineRecorder is an HTTP client that records the deadline of each
+// request and answers it with an empty JSON object.
+type deadlineRecorder struct{ left atomic.Int64 }
+
+func (d *deadlineRecorder) Do(r *http.Request) (*http.Response, error) {
+	if dl, ok := r.Context().Deadline(); ok {
+		d.left.Store(int64(time.Until(dl)))
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK,
+		Header:     http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body:       io.NopCloser(strings.NewReader(`{}`)),
+		Request:    r,
+	}, nil
+}
+
+func TestReceiveMessageMayLongPollPastTheAttemptBound(t *testing.T) {
+	rec := &deadlineRecorder{}
+	cfg := dummyConfig()
+	cfg.HTTPClient = rec
+	api := NewSQS(cfg, "http://127.0.0.1:1", WithAttemptTimeout(10*time.Second))
+	ctx := context.Background()
+	if _, err := api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String("http://127.0.0.1:1/q"), MessageBody: aws.String("x")}); err != nil {
+		t.Fatalf("SendMessage: %v", err)
+	}
+	if left := time.Duration(rec.left.Load()); left <= 0 || left > 10*time.Second {
+		t.Errorf("SendMessage's attempt had %s left; want at most the 10s bound", left)
+	}
+	if _, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String("http://127.0.0.1:1/q"), WaitTimeSeconds: 20}); err != nil {
+		t.Fatalf("ReceiveMessage: %v", err)
+	}
+	if left := time.Duration(rec.left.Load()); left <= store.MaxWait {
+		t.Errorf("ReceiveMessage's attempt had %s left; want more than its long poll of %s", left, store.MaxWait)
+	}
+}
