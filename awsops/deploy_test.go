@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
 )
 
 // fakeCreate is a Lambda API whose CreateFunction fails with errs in turn,
@@ -115,12 +117,7 @@ func (h *hits) count() int {
 // AWS_ENDPOINT_URL_<SERVICE> beats both.
 func TestControlPlaneEndpoints(t *testing.T) {
 	all, dynamo, iamOnly := newHits(t), newHits(t), newHits(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	emulatortest.FakeCredentials(t)
 	t.Setenv("AWS_ENDPOINT_URL_IAM", iamOnly.URL)
 	cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})
 	if err != nil {
@@ -175,12 +172,7 @@ func TestAMappingWithoutScalingConfigIsDrift(t *testing.T) {
 // others. CheckEndpoints refuses both before anything is called; every
 // service on emulators, or none, is fine.
 func TestAHalfEmulatedControlPlaneIsRefused(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	emulatortest.FakeCredentials(t)
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
 	load := func(t *testing.T) aws.Config {
 		cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})

@@ -437,12 +437,7 @@ func TestDeployRefusesSettingsItCannotKeep(t *testing.T) {
 // anything.
 func awsFactory(t *testing.T, flags config.Flags) *cmdutil.Factory {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	emulatortest.FakeCredentials(t)
 	flags.Backend, flags.Region = config.BackendAWS, "us-east-1"
 	env := map[string]string{"HOME": t.TempDir()}
 	ios, _, _, _ := iostreams.Test()

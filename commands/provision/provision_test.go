@@ -19,6 +19,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -418,12 +419,7 @@ func TestTeardown(t *testing.T) {
 // emulators here are closed ports: an unrefused run fails on DynamoDB
 // first, and never reaches AWS.)
 func TestProducersHalfOnEmulatorsAreRefused(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	emulatortest.FakeCredentials(t)
 	factory := func(t *testing.T) *cmdutil.Factory {
 		env := map[string]string{"HOME": t.TempDir()}
 		ios, _, _, _ := iostreams.Test()

@@ -250,3 +250,21 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// FakeCredentials gives the SDK, for the rest of t, the credentials "test",
+// no shared config or credentials file, no instance metadata and no
+// AWS_ENDPOINT_URL: a test that loads an AWS config then calls only what it
+// points at (and nothing a developer's own ~/.aws sets).
+func FakeCredentials(t testing.TB) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           "test",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"AWS_CONFIG_FILE":             "/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_ENDPOINT_URL":            "",
+	} {
+		t.Setenv(k, v)
+	}
+}
