@@ -157,6 +157,7 @@ type TableAdminAPI interface {
 	DeleteTable(ctx context.Context, params *dynamodb.DeleteTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error)
 	DescribeTimeToLive(ctx context.Context, params *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(ctx context.Context, params *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	ListTagsOfResource(ctx context.Context, params *dynamodb.ListTagsOfResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error)
 }
 
 var _ TableAdminAPI = (*dynamodb.Client)(nil)
@@ -210,10 +211,14 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 }
 
 // DeleteTables deletes the tables and waits up to wait for them to be
-// gone. Tables that do not exist are skipped.
+// gone. Tables that do not exist, and blank names (see OwnTables), are
+// skipped.
 func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) error {
 	var deleted []string
 	for _, n := range t.Names() {
+		if n == "" {
+			continue
+		}
 		_, err := api.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(n)})
 		var missing *types.ResourceNotFoundException
 		switch {
