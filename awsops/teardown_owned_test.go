@@ -1,6 +1,8 @@
 package awsops
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +132,56 @@ func TestTeardownOnDynamoDBLocalLeavesATableWithOtherKeys(t *testing.T) {
 	for _, name := range []string{tables.Connections, tables.ChatterIDs} {
 		if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}); !isCode(err, "ResourceNotFoundException") {
 			t.Errorf("socks's table %s is still there: %v", name, err)
+		}
+	}
+}
+
+// stillDeleting is a DynamoDB whose tables are still being deleted when
+// DeleteTable is called again (the state a teardown rerun meets on AWS;
+// DynamoDB Local deletes at once): DeleteTable deletes but answers
+// ResourceInUseException, as AWS does for a table in DELETING, and the
+// first DescribeTable of each table says DELETING.
+type stillDeleting struct {
+	TableAdminAPI
+	mu        sync.Mutex
+	described map[string]bool
+}
+
+func (s *stillDeleting) DeleteTable(ctx context.Context, in *dynamodb.DeleteTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error) {
+	if _, err := s.TableAdminAPI.DeleteTable(ctx, in, optFns...); err != nil {
+		return nil, err
+	}
+	return nil, &dbtypes.ResourceInUseException{Message: aws.String("Attempt to change a resource which is still in use: Table is being deleted: " + aws.ToString(in.TableName))}
+}
+
+func (s *stillDeleting) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	s.mu.Lock()
+	first := !s.described[aws.ToString(in.TableName)]
+	s.described[aws.ToString(in.TableName)] = true
+	s.mu.Unlock()
+	if first {
+		return &dynamodb.DescribeTableOutput{Table: &dbtypes.TableDescription{TableName: in.TableName, TableStatus: dbtypes.TableStatusDeleting}}, nil
+	}
+	return s.TableAdminAPI.DescribeTable(ctx, in, optFns...)
+}
+
+// TestTeardownRerunWhileATableIsBeingDeletedWaitsForIt: DeleteTables on
+// tables AWS is still deleting (ResourceInUseException) waits for them to
+// be gone instead of failing until they are.
+func TestTeardownRerunWhileATableIsBeingDeletedWaitsForIt(t *testing.T) {
+	t.Parallel()
+	db := testDynamoClient(t)
+	tables := TablesFor(uniqueName("del"))
+	if _, err := EnsureTables(t.Context(), db, tables, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = DeleteTables(cleanupContext(t), db, tables, time.Minute) })
+	if err := DeleteTables(t.Context(), &stillDeleting{TableAdminAPI: db, described: map[string]bool{}}, tables, time.Minute); err != nil {
+		t.Fatalf("a rerun while the tables are being deleted: %v", err)
+	}
+	for _, name := range tables.Names() {
+		if _, err := db.DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(name)}); !isCode(err, "ResourceNotFoundException") {
+			t.Errorf("table %s is still there: %v", name, err)
 		}
 	}
 }
