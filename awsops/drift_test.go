@@ -205,6 +205,14 @@ func (f *fakeAccount) DeleteQueue(context.Context, *sqs.DeleteQueueInput, ...fun
 	panic("DeleteQueue must not be called")
 }
 
+func (f *fakeAccount) ListTagsOfResource(context.Context, *dynamodb.ListTagsOfResourceInput, ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error) {
+	panic("ListTagsOfResource must not be called")
+}
+
+func (f *fakeAccount) ListQueueTags(context.Context, *sqs.ListQueueTagsInput, ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error) {
+	panic("ListQueueTags must not be called")
+}
+
 var (
 	_ TableAdminAPI = (*fakeAccount)(nil)
 	_ QueueAdminAPI = (*fakeAccount)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -157,6 +158,7 @@ type TableAdminAPI interface {
 	DeleteTable(ctx context.Context, params *dynamodb.DeleteTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error)
 	DescribeTimeToLive(ctx context.Context, params *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(ctx context.Context, params *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	ListTagsOfResource(ctx context.Context, params *dynamodb.ListTagsOfResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error)
 }
 
 var _ TableAdminAPI = (*dynamodb.Client)(nil)
@@ -210,14 +212,33 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 }
 
 // DeleteTables deletes the tables and waits up to wait for them to be
-// gone. Tables that do not exist are skipped.
+// gone, also for those already being deleted (a rerun). Tables that do not exist, and blank names (see OwnTables), are
+// skipped.
 func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) error {
 	var deleted []string
 	for _, n := range t.Names() {
+		if n == "" {
+			continue
+		}
 		_, err := api.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(n)})
 		var missing *types.ResourceNotFoundException
+		var inUse *types.ResourceInUseException
 		switch {
 		case errors.As(err, &missing):
+		case errors.As(err, &inUse):
+			// A teardown rerun while AWS still deletes the table (or
+			// one that is being created or updated): wait for it below
+			// when it is going, say so otherwise.
+			d, derr := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(n)})
+			switch {
+			case errors.As(derr, &missing):
+			case derr != nil:
+				return Explain(wrapTable("DescribeTable", n, derr))
+			case d.Table == nil || d.Table.TableStatus == types.TableStatusDeleting:
+				deleted = append(deleted, n)
+			default:
+				return fmt.Errorf("table %s is %s and cannot be deleted until it is active: run teardown again in a minute", n, strings.ToLower(string(d.Table.TableStatus)))
+			}
 		case err != nil:
 			return Explain(wrapTable("DeleteTable", n, err))
 		default:

@@ -159,6 +159,7 @@ type QueueAdminAPI interface {
 	GetQueueAttributes(ctx context.Context, params *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 	SetQueueAttributes(ctx context.Context, params *sqs.SetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error)
 	DeleteQueue(ctx context.Context, params *sqs.DeleteQueueInput, optFns ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error)
+	ListQueueTags(ctx context.Context, params *sqs.ListQueueTagsInput, optFns ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error)
 }
 
 var _ QueueAdminAPI = (*sqs.Client)(nil)
@@ -207,9 +208,13 @@ func ensureQueue(ctx context.Context, api QueueAdminAPI, in *sqs.CreateQueueInpu
 	return aws.ToString(u.QueueUrl), nil
 }
 
-// DeleteQueues deletes both queues; queues that do not exist are skipped.
+// DeleteQueues deletes both queues; queues that do not exist, and blank
+// names (see OwnQueues), are skipped.
 func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
 	for _, n := range []string{q.Main, q.DeadLetter} {
+		if n == "" {
+			continue
+		}
 		u, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(n)})
 		var missing *types.QueueDoesNotExist
 		if errors.As(err, &missing) {

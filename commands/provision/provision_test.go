@@ -31,11 +31,12 @@ type account struct {
 	tables map[string]*dynamotypes.TableDescription
 	ttl    map[string]bool
 	queues map[string]map[string]string
+	tags   map[string]map[string]string // by table or queue name
 	writes []string
 }
 
 func newAccount() *account {
-	return &account{tables: map[string]*dynamotypes.TableDescription{}, ttl: map[string]bool{}, queues: map[string]map[string]string{}}
+	return &account{tables: map[string]*dynamotypes.TableDescription{}, ttl: map[string]bool{}, queues: map[string]map[string]string{}, tags: map[string]map[string]string{}}
 }
 
 func (a *account) wrote(op, name string) {
@@ -50,7 +51,11 @@ func (a *account) CreateTable(_ context.Context, in *dynamodb.CreateTableInput, 
 	if _, ok := a.tables[name]; ok {
 		return nil, &dynamotypes.ResourceInUseException{}
 	}
-	d := &dynamotypes.TableDescription{TableName: in.TableName, TableStatus: dynamotypes.TableStatusActive, KeySchema: in.KeySchema, AttributeDefinitions: in.AttributeDefinitions}
+	a.tags[name] = map[string]string{}
+	for _, t := range in.Tags {
+		a.tags[name][aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	d := &dynamotypes.TableDescription{TableName: in.TableName, TableArn: aws.String(tableARNPrefix + name), TableStatus: dynamotypes.TableStatusActive, KeySchema: in.KeySchema, AttributeDefinitions: in.AttributeDefinitions}
 	for _, g := range in.GlobalSecondaryIndexes {
 		d.GlobalSecondaryIndexes = append(d.GlobalSecondaryIndexes, dynamotypes.GlobalSecondaryIndexDescription{IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection})
 	}
@@ -111,6 +116,7 @@ func (a *account) CreateQueue(_ context.Context, in *sqs.CreateQueueInput, _ ...
 		attrs[k] = v
 	}
 	a.queues[name] = attrs
+	a.tags[name] = in.Tags
 	return &sqs.CreateQueueOutput{QueueUrl: aws.String(queueURLPrefix + name)}, nil
 }
 
@@ -144,6 +150,24 @@ func (a *account) DeleteQueue(_ context.Context, in *sqs.DeleteQueueInput, _ ...
 	a.wrote("DeleteQueue", name)
 	delete(a.queues, name)
 	return &sqs.DeleteQueueOutput{}, nil
+}
+
+const tableARNPrefix = "arn:aws:dynamodb:us-east-1:000000000000:table/"
+
+func (a *account) ListTagsOfResource(_ context.Context, in *dynamodb.ListTagsOfResourceInput, _ ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := &dynamodb.ListTagsOfResourceOutput{}
+	for k, v := range a.tags[strings.TrimPrefix(aws.ToString(in.ResourceArn), tableARNPrefix)] {
+		out.Tags = append(out.Tags, dynamotypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	return out, nil
+}
+
+func (a *account) ListQueueTags(_ context.Context, in *sqs.ListQueueTagsInput, _ ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &sqs.ListQueueTagsOutput{Tags: a.tags[strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)]}, nil
 }
 
 func (a *account) target(stack string) TargetFunc {
@@ -407,6 +431,36 @@ func TestTeardown(t *testing.T) {
 		}
 		if out, _ := output(); out != "nothing to delete: no table or queue of stack prod in us-east-1 exists\n" {
 			t.Errorf("stdout %q", out)
+		}
+	})
+	t.Run("a table and a queue socks did not make are left alone, and --json says why", func(t *testing.T) {
+		a := provisioned(t)
+		tables, queues := awsops.TablesFor("prod"), awsops.QueuesFor("prod")
+		a.tags[tables.Connections], a.tags[queues.Main] = nil, map[string]string{"app": "billing"}
+		opts, output := teardownOpts(a, "", false)
+		opts.Yes, opts.JSON = true, true
+		if err := teardownRun(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut := output()
+		var res TeardownResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		if len(res.Skipped) != 2 || res.Skipped[0].Name != tables.Connections || res.Skipped[1].Name != queues.Main || !strings.Contains(res.Skipped[0].Reason, "no app=socks tag") {
+			t.Errorf("skipped %+v", res.Skipped)
+		}
+		if len(res.Deleted) != 3 || slices.Contains(res.Deleted, awsops.Change{Kind: awsops.KindTable, Name: tables.Connections}) {
+			t.Errorf("deleted %+v", res.Deleted)
+		}
+		if _, ok := a.tables[tables.Connections]; !ok || len(a.tables) != 1 {
+			t.Errorf("tables left %v, want only %s", a.tables, tables.Connections)
+		}
+		if _, ok := a.queues[queues.Main]; !ok || len(a.queues) != 1 {
+			t.Errorf("queues left %v, want only %s", a.queues, queues.Main)
+		}
+		if !strings.Contains(errOut, "leaving table "+tables.Connections+" alone: it has no app=socks tag") {
+			t.Errorf("stderr %q", errOut)
 		}
 	})
 }

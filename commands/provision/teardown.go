@@ -45,7 +45,13 @@ The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
 provision or deploy with --eventbridge-rule) is deleted too when it sends to
 the stack's queue; --eventbridge-rule deletes it whatever its target, and
 --sns-topic ARN the queue's subscription to that topic (SNS subscriptions
-are only found through their topic, so give each one).`,
+are only found through their topic, so give each one).
+
+Only tables and queues that socks made are deleted: a table or queue of
+the same name without the app=socks tag that provision puts on everything
+it makes (yours, through a typo or a shared name) is left alone, and
+teardown says so. DynamoDB Local keeps no tags: there a table counts as
+socks's when it has the keys provision gives it.`,
 		Example: `  socks teardown --backend aws --stack test
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
@@ -68,6 +74,9 @@ are only found through their topic, so give each one).`,
 type TeardownResult struct {
 	Stack   string          `json:"stack"`
 	Deleted []awsops.Change `json:"deleted"`
+	// Skipped are tables and queues of the stack's names that socks did
+	// not make (no app=socks tag): teardown leaves them alone.
+	Skipped []awsops.Foreign `json:"skipped"`
 }
 
 func teardownRun(ctx context.Context, opts *TeardownOptions) error {
@@ -92,7 +101,23 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if err != nil {
 		return err
 	}
-	existing := inPlace(tgt, awsops.PlanChanges(drifts))
+	// Only what socks made goes: a table or queue of the same name that
+	// lacks socks's tag is the user's (a typo, a shared name).
+	ownTables, foreignTables, err := awsops.OwnTables(ctx, tgt.DB, tgt.Tables)
+	if err != nil {
+		return err
+	}
+	ownQueues, foreignQueues, err := awsops.OwnQueues(ctx, tgt.SQS, tgt.Queues)
+	if err != nil {
+		return err
+	}
+	skipped := append(append([]awsops.Foreign{}, foreignTables...), foreignQueues...)
+	existing := slices.DeleteFunc(inPlace(tgt, awsops.PlanChanges(drifts)), func(c awsops.Change) bool {
+		return slices.ContainsFunc(skipped, func(f awsops.Foreign) bool { return f.Kind == c.Kind && f.Name == c.Name })
+	})
+	for _, f := range skipped {
+		fmt.Fprintf(opts.IO.ErrOut, "leaving %s alone: %s\n", f.Kind+" "+f.Name, f.Reason)
+	}
 	var deployed []awsops.DeployStep
 	if tgt.Deployer != nil {
 		deployed, err = tgt.Deployer.Deployed(ctx)
@@ -100,7 +125,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
 		}
 	}
-	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}}
+	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...)}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
@@ -117,6 +142,10 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
+		}
+		if len(skipped) > 0 {
+			fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s that socks made exists\n", tgt.where())
+			return nil
 		}
 		fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s exists\n", tgt.where())
 		return nil
@@ -140,7 +169,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
 				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done}, err.Error()})
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped}, err.Error()})
 		}
 		return err
 	}
@@ -161,7 +190,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
-	if err := awsops.DeleteQueues(ctx, tgt.SQS, tgt.Queues); err != nil {
+	if err := awsops.DeleteQueues(ctx, tgt.SQS, ownQueues); err != nil {
 		return stopped(err)
 	}
 	for _, c := range existing {
@@ -170,7 +199,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	prog.status("deleting the tables and waiting for them to be gone")
-	if err := awsops.DeleteTables(ctx, tgt.DB, tgt.Tables, opts.Wait); err != nil {
+	if err := awsops.DeleteTables(ctx, tgt.DB, ownTables, opts.Wait); err != nil {
 		return stopped(err)
 	}
 	prog.stop()
