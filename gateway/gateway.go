@@ -131,6 +131,9 @@ type Options struct {
 	idleSwept chan struct{}
 	// pingPeriod is how often each client is pinged (default pingPeriod).
 	pingPeriod time.Duration
+	// readTimedOut, when set, is told the outcome of each read deadline
+	// that passed (see frameConn.drained).
+	readTimedOut func(alive bool)
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
 	// for its next request (default httpIdleTimeout).
 	httpIdleTimeout time.Duration
@@ -146,7 +149,9 @@ const (
 	// writeWait bounds one write of a frame to a client.
 	writeWait = 10 * time.Second
 	// pongWait is how long a client may stay silent, not even answering
-	// pings, before the connection is considered dead.
+	// pings, before the connection is considered dead, unless it took
+	// bytes of its backlog meanwhile: its pings and pongs wait behind the
+	// backlog (see frameConn.drained).
 	pongWait = 60 * time.Second
 	// pingPeriod is how often the gateway pings each client; less than
 	// pongWait.
