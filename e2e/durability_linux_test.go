@@ -8,6 +8,8 @@ package e2e
 // ignores SIGXFSZ, so the write fails, not the process.
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,7 +90,14 @@ func TestServeOnAFullDiskKeepsDeliveringAndRecovers(t *testing.T) {
 	srv := s.serve()
 	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
 
+	bob := s.issue("bob")
 	limitFileSize(t, srv.cmd.Process.Pid, 0)
+	// A $connect serve cannot record is refused 503, saying why.
+	if _, resp, err := dial(t, srv.connectURL("bob", bob, "updates")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a $connect while serve cannot write: %v, %v; want HTTP 503", resp, err)
+	} else if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), "cannot record the connection now") {
+		t.Errorf("the 503's body %q does not say why", b)
+	}
 	id := s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":"queued"}`)
 	// serve's broker cannot take it off the queue (a receive is a write).
 	srv.awaitStderr("the disk is full", receiveTimeout)

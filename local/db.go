@@ -547,15 +547,24 @@ func (db *DB) writeError(err error) error {
 
 // diskError is the error of a write to the state file at path that
 // failed for want of room (or an I/O error), or nil for any other error.
+// It is store.ErrUnavailable.
 func diskError(path string, err error) error {
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_FULL:
-		return fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)
+		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
 	case sqlite3.SQLITE_IOERR:
-		return fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)
+		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
 	}
 	return nil
 }
+
+// unavailableError is an error that is store.ErrUnavailable too, and says
+// what it wraps.
+type unavailableError struct{ error }
+
+func (e unavailableError) Unwrap() error { return e.error }
+
+func (e unavailableError) Is(target error) bool { return target == store.ErrUnavailable }
 
 // read runs fn in a read transaction, so that its statements see one
 // snapshot of the file.
