@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -575,12 +576,13 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
+	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
-		p = strings.TrimPrefix(p, s)
+		p, staged = strings.TrimPrefix(p, s), true
 	}
 	switch {
 	case g.opts.Site != nil && (p == "" || p == "/") && !isUpgrade(r):
-		g.opts.Site.ServeHTTP(w, r)
+		g.serveSite(w, r, p, staged)
 	case p == "" || p == "/":
 		if g.opts.Faults != nil && !g.opts.Faults.AllowConnect() {
 			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Too many connects: the connect rate is limited by --faults connect-rate")
@@ -595,11 +597,36 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })).ServeHTTP(w, r)
 	case g.opts.Site != nil:
-		g.opts.Site.ServeHTTP(w, r)
+		g.serveSite(w, r, p, staged)
 	default:
 		// What API Gateway answers for a path it has no resource for.
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	}
+}
+
+// serveSite hands r to the Site. A request under the stage (staged) is
+// handed on with p, its escaped path under the stage, as its path: the
+// site's paths are the same there ("/STAGE" and "/STAGE/" are "/", the
+// live page, whose "./socks.js" is then "/STAGE/socks.js").
+func (g *Gateway) serveSite(w http.ResponseWriter, r *http.Request, p string, staged bool) {
+	if !staged {
+		g.opts.Site.ServeHTTP(w, r)
+		return
+	}
+	if p == "" {
+		p = "/"
+	}
+	path, err := url.PathUnescape(p)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = path, p
+	r2.URL = &u
+	g.opts.Site.ServeHTTP(w, r2)
 }
 
 // isUpgrade reports whether r asks for any protocol upgrade: those stay

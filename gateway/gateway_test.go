@@ -1626,7 +1626,9 @@ func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
 		_, _ = io.WriteString(w, "site "+r.URL.Path)
 	})
 	_, addr := start(t, h, Options{Site: site, Stage: "dev"})
-	for _, path := range []string{"/", "/socks.js", "/dev/socks.js"} {
+	// Under the stage, the site's paths are the same: the live page at
+	// "/dev" and "/dev/", its "./socks.js" at "/dev/socks.js".
+	for path, sitePath := range map[string]string{"/": "/", "/socks.js": "/socks.js", "/dev": "/", "/dev/": "/", "/dev/socks.js": "/socks.js", "/dev/chatter-id": "/chatter-id", "/devx": "/devx"} {
 		t.Run("GET "+path+" without an upgrade goes to the site", func(t *testing.T) {
 			resp, err := http.Get("http://" + addr + path)
 			if err != nil {
@@ -1634,8 +1636,8 @@ func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || string(body) != "site "+path {
-				t.Errorf("status %d body %q", resp.StatusCode, body)
+			if resp.StatusCode != 200 || string(body) != "site "+sitePath {
+				t.Errorf("status %d body %q, want the site's %s", resp.StatusCode, body, sitePath)
 			}
 		})
 	}
