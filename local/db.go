@@ -319,7 +319,7 @@ func openError(path string, err error) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
 	}
-	if errors.Is(err, errOlderSchema) {
+	if errors.Is(err, ErrOlderSchema) {
 		return fmt.Errorf("state file %s %w", path, err)
 	}
 	if d := diskError(path, err); d != nil {

@@ -158,14 +158,14 @@ func (db *DB) checkSchema(ctx context.Context) error {
 	case v > schemaVersion:
 		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
 	case v < schemaVersion:
-		return fmt.Errorf("%w: it was written by an older socks (schema version %d, this one reads %d) and is brought up to date by a command that writes it (socks publish), which a user who may write it must run once", errOlderSchema, v, schemaVersion)
+		return fmt.Errorf("%w: it was written by an older socks (schema version %d, this one reads %d) and is brought up to date by a command that writes it (socks publish), which a user who may write it must run once", ErrOlderSchema, v, schemaVersion)
 	}
 	return nil
 }
 
-// errOlderSchema says that a state file opened read-only has an older
-// schema.
-var errOlderSchema = errors.New("cannot be read without writing it")
+// ErrOlderSchema says that a state file opened read-only has an older
+// schema: a read-write open brings it up to date.
+var ErrOlderSchema = errors.New("cannot be read without writing it")
 
 func (db *DB) migrate(ctx context.Context) error {
 	// A read first, so that an up-to-date file (the usual case) needs no

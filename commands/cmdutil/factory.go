@@ -18,6 +18,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -129,10 +130,7 @@ func (f *Factory) ReadQueue(ctx context.Context) (store.Queue, error) {
 // a state dir the user may read but not write (a backup, a read-only
 // mount) can be read.
 func (f *Factory) ListStore(ctx context.Context) (store.Store, error) {
-	if err := f.checkState(); err != nil {
-		return nil, err
-	}
-	b, err := f.openBackend(ctx, true)
+	b, err := f.listBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +139,25 @@ func (f *Factory) ListStore(ctx context.Context) (store.Store, error) {
 
 // ListQueue is ListStore for the queue (the dead letters).
 func (f *Factory) ListQueue(ctx context.Context) (store.Queue, error) {
-	if err := f.checkState(); err != nil {
-		return nil, err
-	}
-	b, err := f.openBackend(ctx, true)
+	b, err := f.listBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return b.Queue, nil
+}
+
+// listBackend opens the backend for ListStore and ListQueue. A state file
+// of an older schema, which a read-only open cannot bring up to date, is
+// opened read-write (which does, where the user may write it).
+func (f *Factory) listBackend(ctx context.Context) (*backend.Backend, error) {
+	if err := f.checkState(); err != nil {
+		return nil, err
+	}
+	b, err := f.openBackend(ctx, true)
+	if errors.Is(err, local.ErrOlderSchema) {
+		return f.openBackend(ctx, false)
+	}
+	return b, err
 }
 
 // checkState returns a *NoStateError when the backend is local and its
