@@ -57,6 +57,9 @@ type Options struct {
 	Now func() time.Time
 	// Version goes into the AWS user agent.
 	Version string
+	// ReadOnly opens the local backend's existing state file for reading
+	// only, writing nothing in the state dir (local.Options.ReadOnly).
+	ReadOnly bool
 }
 
 // Backend is an opened backend.
@@ -88,10 +91,12 @@ var ErrNoBroker = errors.New("no broker is running for this state dir: start `so
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error) {
 	switch cfg.Backend {
 	case config.BackendLocal:
-		if err := ensureDir(cfg.StateDir); err != nil {
-			return nil, err
+		if !opts.ReadOnly {
+			if err := ensureDir(cfg.StateDir); err != nil {
+				return nil, err
+			}
 		}
-		db, err := local.Open(ctx, cfg.StatePath(), local.Options{Now: opts.Now})
+		db, err := local.Open(ctx, cfg.StatePath(), local.Options{Now: opts.Now, ReadOnly: opts.ReadOnly})
 		if err != nil {
 			return nil, err
 		}

@@ -8,9 +8,12 @@ package e2e
 // ignores SIGXFSZ, so the write fails, not the process.
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,7 +90,14 @@ func TestServeOnAFullDiskKeepsDeliveringAndRecovers(t *testing.T) {
 	srv := s.serve()
 	conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
 
+	bob := s.issue("bob")
 	limitFileSize(t, srv.cmd.Process.Pid, 0)
+	// A $connect serve cannot record is refused 503, saying why.
+	if _, resp, err := dial(t, srv.connectURL("bob", bob, "updates")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a $connect while serve cannot write: %v, %v; want HTTP 503", resp, err)
+	} else if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), "cannot record the connection now") {
+		t.Errorf("the 503's body %q does not say why", b)
+	}
 	id := s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":"queued"}`)
 	// serve's broker cannot take it off the queue (a receive is a write).
 	srv.awaitStderr("the disk is full", receiveTimeout)
@@ -172,4 +182,64 @@ func chmod(t *testing.T, path string, mode os.FileMode) (restore func()) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestAStateDirThatCannotBeWrittenIsRead: the read commands read a state
+// dir the user may read but not write (a backup, a read-only mount) and
+// write nothing there; a copy whose write-ahead log SQLite cannot read
+// without writing beside it (taken while serve ran) says so, and how to
+// read it.
+func TestAStateDirThatCannotBeWrittenIsRead(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.issue("alice")
+	s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+	before := dirNames(t, s.dir)
+	restore := chmod(t, s.dir, 0o500)
+	if r := s.runUnprivileged("chatter", "list", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"alice"`) {
+		t.Errorf("chatter list of a read-only state dir: want exit 0 listing alice:\n%s", r)
+	}
+	for _, args := range [][]string{{"subs", "list", "--json"}, {"subs", "stats", "--json"}, {"dlq", "list", "--json"}} {
+		if r := s.runUnprivileged(args...); r.code != 0 || !strings.HasPrefix(strings.TrimSpace(r.stdout), "[") && !strings.HasPrefix(strings.TrimSpace(r.stdout), "{") {
+			t.Errorf("%v of a read-only state dir: want exit 0 and JSON:\n%s", args, r)
+		}
+	}
+	restore()
+	if after := dirNames(t, s.dir); !slices.Equal(before, after) {
+		t.Errorf("the state dir held %v before the reads, %v after", before, after)
+	}
+
+	// A backup of the state file and its write-ahead log taken while
+	// serve had them open.
+	s.serve()
+	s.must("publish", "--topic", "updates", "--body", `{"n":"in the log"}`)
+	b := &stack{t: t, dir: t.TempDir()}
+	for _, name := range []string{"socks.db", "socks.db-wal"} {
+		data, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(b.dir, name), data, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer chmod(t, b.dir, 0o500)()
+	checkFailure(t, b.runUnprivileged("dlq", "list"), 1, "cannot read state file "+filepath.Join(b.dir, "socks.db"))
+	if r := b.runUnprivileged("dlq", "list"); !strings.Contains(r.stderr, "copy the state dir somewhere writable") {
+		t.Errorf("want the way to read it:\n%s", r)
+	}
+}
+
+// dirNames returns the names in dir, sorted.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }

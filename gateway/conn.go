@@ -289,7 +289,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	c.accepted.Store(true) // for Count: the client may see the 101 before c.ws is set
 	// Every inbound byte passes a frame-size check (API Gateway's 32 KB).
-	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes, c.writeFailed}, r, respHeader)
+	ws, err := g.upgrader.Upgrade(frameLimitWriter{w, pubsub.MaxFrameBytes, c.writeFailed, pongWait, g.opts.readTimedOut}, r, respHeader)
 	if err != nil {
 		c.wmu.Unlock()
 		// The handler recorded the connection: tell it that it is gone.

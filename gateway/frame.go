@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -144,6 +145,20 @@ type frameConn struct {
 	queued   int           // bytes in the backlog and in the flusher's hands
 	flushing chan struct{} // set while a flusher runs; closed when it ends
 	werr     error         // sticky
+
+	// flushed counts the flusher's writes that the socket took: each is
+	// the client's progress through its backlog (the socket took bytes
+	// only because the client read). The reader compares it with
+	// seenFlushed when its deadline passes (see Read); the flusher adds
+	// one per chunk, nothing on the path of a message.
+	flushed     atomic.Uint64
+	seenFlushed uint64
+	// readWait is how far a read deadline is put off for a client that
+	// drains its backlog (pongWait); 0 puts off none.
+	readWait time.Duration
+	// readTimedOut, when set (tests), is told the outcome of each read
+	// deadline that passed: alive when it was put off.
+	readTimedOut func(alive bool)
 }
 
 // flushChunk bounds the bytes the flusher takes from the backlog at once.
@@ -164,10 +179,36 @@ func (c *frameConn) Read(p []byte) (int, error) {
 		return 0, c.t.err
 	}
 	n, err := c.Conn.Read(p)
+	for n == 0 && c.drained(err) {
+		n, err = c.Conn.Read(p)
+	}
 	if k, terr := c.t.scan(p[:n]); terr != nil {
 		return k, terr
 	}
 	return n, err
+}
+
+// drained reports whether a read that failed with err (its deadline
+// passed: the client sent nothing, not even the pong of the gateway's
+// ping, for pongWait) may read on, because the client has taken bytes of
+// its backlog since the last deadline that passed: a client that drains a
+// big backlog slowly is alive, though the gateway's pings wait behind it
+// and its pongs come late. The deadline is then put off by readWait.
+func (c *frameConn) drained(err error) bool {
+	var ne net.Error
+	if c.readWait <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	n := c.flushed.Load()
+	alive := n != c.seenFlushed
+	c.seenFlushed = n
+	if alive {
+		alive = c.Conn.SetReadDeadline(time.Now().Add(c.readWait)) == nil
+	}
+	if c.readTimedOut != nil {
+		c.readTimedOut(alive)
+	}
+	return alive
 }
 
 // Write writes p, or what the socket does not take at once into the
@@ -235,6 +276,8 @@ func (c *frameConn) flush(done chan struct{}) {
 		c.queued -= n
 		if err != nil {
 			c.werr = err
+		} else {
+			c.flushed.Add(1)
 		}
 		c.wmu.Unlock()
 		if err != nil && c.onWriteError != nil {
@@ -299,8 +342,10 @@ func (c *frameConn) linger(d time.Duration) {
 type frameLimitWriter struct {
 	http.ResponseWriter
 	maxFrame int
-	// onWriteError is the frameConn's.
+	// onWriteError, readWait and readTimedOut are the frameConn's.
 	onWriteError func(error)
+	readWait     time.Duration
+	readTimedOut func(alive bool)
 }
 
 func (w frameLimitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -311,6 +356,7 @@ func (w frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	fc := newFrameConn(nc, w.maxFrame, w.onWriteError)
+	fc.readWait, fc.readTimedOut = w.readWait, w.readTimedOut
 	if brw.Reader.Buffered() > 0 {
 		// The client sent data before the handshake completed: the
 		// Upgrader refuses that and closes the connection.

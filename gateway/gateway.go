@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -131,6 +132,9 @@ type Options struct {
 	idleSwept chan struct{}
 	// pingPeriod is how often each client is pinged (default pingPeriod).
 	pingPeriod time.Duration
+	// readTimedOut, when set, is told the outcome of each read deadline
+	// that passed (see frameConn.drained).
+	readTimedOut func(alive bool)
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
 	// for its next request (default httpIdleTimeout).
 	httpIdleTimeout time.Duration
@@ -146,7 +150,9 @@ const (
 	// writeWait bounds one write of a frame to a client.
 	writeWait = 10 * time.Second
 	// pongWait is how long a client may stay silent, not even answering
-	// pings, before the connection is considered dead.
+	// pings, before the connection is considered dead, unless it took
+	// bytes of its backlog meanwhile: its pings and pongs wait behind the
+	// backlog (see frameConn.drained).
 	pongWait = 60 * time.Second
 	// pingPeriod is how often the gateway pings each client; less than
 	// pongWait.
@@ -570,12 +576,13 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
+	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
-		p = strings.TrimPrefix(p, s)
+		p, staged = strings.TrimPrefix(p, s), true
 	}
 	switch {
 	case g.opts.Site != nil && (p == "" || p == "/") && !isUpgrade(r):
-		g.opts.Site.ServeHTTP(w, r)
+		g.serveSite(w, r, p, staged)
 	case p == "" || p == "/":
 		if g.opts.Faults != nil && !g.opts.Faults.AllowConnect() {
 			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Too many connects: the connect rate is limited by --faults connect-rate")
@@ -590,11 +597,36 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })).ServeHTTP(w, r)
 	case g.opts.Site != nil:
-		g.opts.Site.ServeHTTP(w, r)
+		g.serveSite(w, r, p, staged)
 	default:
 		// What API Gateway answers for a path it has no resource for.
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	}
+}
+
+// serveSite hands r to the Site. A request under the stage (staged) is
+// handed on with p, its escaped path under the stage, as its path: the
+// site's paths are the same there ("/STAGE" and "/STAGE/" are "/", the
+// live page, whose "./socks.js" is then "/STAGE/socks.js").
+func (g *Gateway) serveSite(w http.ResponseWriter, r *http.Request, p string, staged bool) {
+	if !staged {
+		g.opts.Site.ServeHTTP(w, r)
+		return
+	}
+	if p == "" {
+		p = "/"
+	}
+	path, err := url.PathUnescape(p)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = path, p
+	r2.URL = &u
+	g.opts.Site.ServeHTTP(w, r2)
 }
 
 // isUpgrade reports whether r asks for any protocol upgrade: those stay

@@ -830,6 +830,80 @@ func TestMessagesPostedToAClientThatReadsLateArriveInOrder(t *testing.T) {
 	}
 }
 
+// A client that drains a big backlog slowly, sending nothing meanwhile, is
+// alive: the gateway's pings wait behind the backlog and their pongs come
+// late, so the pong wait that passes while the client took bytes of its
+// backlog since the last one is put off. One that passes with nothing taken
+// still closes the connection ("ping timeout"). The pong wait is made to
+// pass at once (its read deadline set to now) rather than waited for.
+func TestAClientDrainingABigBacklogSlowlyIsNotClosedForPingTimeout(t *testing.T) {
+	h := newFakeHandler()
+	checked := make(chan bool, 4)
+	g, _, ws, id := slowClient(t, h, Options{MaxQueuedBytes: 64 << 20, readTimedOut: func(alive bool) { checked <- alive }}, 64<<10)
+	c := g.lookup(ctxT(t), id)
+	c.wmu.Lock() // fc is set under it
+	fc := c.fc
+	c.wmu.Unlock()
+	pongWaitPasses := func() bool {
+		t.Helper()
+		_ = fc.Conn.SetReadDeadline(time.Now())
+		select {
+		case alive := <-checked:
+			return alive
+		case <-time.After(wait):
+			t.Fatalf("the read deadline passed and the reader did not check it in %v", wait)
+			return false
+		}
+	}
+	// The client reads nothing until several flusher chunks wait.
+	p := g.Pusher()
+	var want [][]byte
+	for fc.queuedBytes() < 4*flushChunk {
+		if len(want) == 10000 {
+			t.Fatal("10000 posts and no backlog")
+		}
+		body := append([]byte(strconv.Itoa(len(want))+":"), bytes.Repeat([]byte("x"), 1024)...)
+		if err := p.Post(ctxT(t), id, body); err != nil {
+			t.Fatalf("post %d: %v", len(want), err)
+		}
+		want = append(want, body)
+	}
+	read := 0
+	readNext := func() {
+		t.Helper()
+		if got := readMessage(t, ws); !bytes.Equal(got, want[read]) {
+			t.Fatalf("message %d: got %q…", read, got[:min(len(got), 12)])
+		}
+		read++
+	}
+	// It reads slowly: once a byte of the second chunk is read, the first
+	// was taken by the socket.
+	for fc.flushed.Load() == 0 {
+		if read == len(want) {
+			t.Fatal("the whole backlog read and no chunk flushed")
+		}
+		readNext()
+	}
+	if !pongWaitPasses() {
+		t.Fatal("a client that took bytes of its backlog was closed for ping timeout")
+	}
+	for read < len(want) {
+		readNext()
+	}
+	// Its last chunks were taken after that check: the next is put off
+	// too; the one after, with nothing taken since, ends the connection.
+	if !pongWaitPasses() {
+		t.Fatal("a client that took the rest of its backlog was closed for ping timeout")
+	}
+	if pongWaitPasses() {
+		t.Fatal("a client that took nothing and sent nothing for the pong wait was kept")
+	}
+	rc := h.waitDisconnect(t, id).RequestContext
+	if rc.DisconnectStatusCode != websocket.CloseAbnormalClosure || rc.DisconnectReason == nil || *rc.DisconnectReason != "ping timeout" {
+		t.Errorf("$disconnect %d %v, want 1006 ping timeout", rc.DisconnectStatusCode, rc.DisconnectReason)
+	}
+}
+
 // The sweeper pings every client, again and again, with the gateway's own
 // payload.
 func TestEveryClientIsPingedPeriodically(t *testing.T) {
@@ -1552,7 +1626,9 @@ func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
 		_, _ = io.WriteString(w, "site "+r.URL.Path)
 	})
 	_, addr := start(t, h, Options{Site: site, Stage: "dev"})
-	for _, path := range []string{"/", "/socks.js", "/dev/socks.js"} {
+	// Under the stage, the site's paths are the same: the live page at
+	// "/dev" and "/dev/", its "./socks.js" at "/dev/socks.js".
+	for path, sitePath := range map[string]string{"/": "/", "/socks.js": "/socks.js", "/dev": "/", "/dev/": "/", "/dev/socks.js": "/socks.js", "/dev/chatter-id": "/chatter-id", "/devx": "/devx"} {
 		t.Run("GET "+path+" without an upgrade goes to the site", func(t *testing.T) {
 			resp, err := http.Get("http://" + addr + path)
 			if err != nil {
@@ -1560,8 +1636,8 @@ func TestSiteAnswersPlainHTTPAndUpgradesStayWithTheRoutes(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || string(body) != "site "+path {
-				t.Errorf("status %d body %q", resp.StatusCode, body)
+			if resp.StatusCode != 200 || string(body) != "site "+sitePath {
+				t.Errorf("status %d body %q, want the site's %s", resp.StatusCode, body, sitePath)
 			}
 		})
 	}

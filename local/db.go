@@ -76,6 +76,11 @@ type Options struct {
 	// cannot be watched, such messages are seen at the next poll. It
 	// defaults to DefaultPollInterval.
 	PollInterval time.Duration
+	// ReadOnly opens an existing state file for reading only, writing
+	// nothing in its directory: a state dir the user may read but not
+	// write (a backup, a read-only mount) can be listed. Writes through
+	// such a DB fail.
+	ReadOnly bool
 }
 
 func (o Options) withDefaults() Options {
@@ -134,6 +139,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
+	if opts.ReadOnly {
+		return openReadOnly(ctx, abs, opts)
+	}
 	dir := filepath.Dir(abs)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, dirNotWritable(dir, err)
@@ -159,7 +167,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
 
-	sqldb, err := sql.Open("sqlite", dsn(abs))
+	return open(ctx, abs, fi, dsn(abs), opts)
+}
+
+// open opens the state file abs (as fi) through the data source name
+// dsn, brings its schema up to date (or, read-only, checks that it is)
+// and prepares the statements.
+func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Options) (*DB, error) {
+	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
@@ -185,7 +200,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.store = &Store{db: db}
 	db.queue = &Queue{db: db}
-	if err := db.migrate(ctx); err != nil {
+	migrate := db.migrate
+	if opts.ReadOnly {
+		migrate = db.checkSchema
+	}
+	if err := migrate(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, openError(abs, err)
 	}
@@ -215,6 +234,71 @@ func dsn(abs string) string {
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
 }
 
+// openReadOnly opens the existing state file abs for reading only (see
+// Options.ReadOnly). The file is in WAL mode: SQLite reads it read-only
+// (mode=ro) when its -wal and -shm files exist or can be made, that is
+// while a process that may write it has it open, or when the dir is
+// writable. Otherwise, with no -wal file or an empty one (the last writer
+// closed it cleanly, folding it into the file), the file alone holds
+// everything and is read as immutable: SQLite then takes no locks and
+// makes no file. A -wal file that holds changes and cannot be read makes
+// the read impossible, which the error says.
+func openReadOnly(ctx context.Context, abs string, opts Options) (*DB, error) {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read state file %s: %w", abs, unwrapPathErr(err))
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
+	}
+	db, err := open(ctx, abs, fi, readOnlyDSN(abs, false), opts)
+	if err == nil || !cannotOpen(err) {
+		return db, err
+	}
+	if wal, werr := os.Stat(abs + "-wal"); werr == nil && wal.Size() > 0 {
+		return nil, fmt.Errorf("cannot read state file %s: its write-ahead log %s, which may hold its latest changes, is read by SQLite only where it may write (a -shm file beside it); read it as a user who may write %s, or copy the state dir somewhere writable and read the copy (--state-dir)", abs, filepath.Base(abs)+"-wal", filepath.Dir(abs))
+	}
+	db, err = open(ctx, abs, fi, readOnlyDSN(abs, true), opts)
+	if err != nil && cannotOpen(err) {
+		return nil, fmt.Errorf("cannot read state file %s: %w; make it readable by this user, or set --state-dir or SOCKS_STATE_DIR", abs, fs.ErrPermission)
+	}
+	return db, err
+}
+
+// cannotOpen reports whether err is SQLite's refusal to open a file or
+// to read it read-only (no -shm file it may make).
+func cannotOpen(err error) bool {
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
+		return true
+	}
+	return false
+}
+
+// readOnlyDSN is dsn for reading only: mode=ro, or immutable (no locks,
+// no -wal or -shm file read or made). No journal mode is set (that
+// writes) and transactions begin deferred.
+func readOnlyDSN(abs string, immutable bool) string {
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // ErrNotWritable says that this user cannot write the state dir or the
 // state file: its permissions, or a read-only file system. Making it
 // writable is the fix; moving the file away would lose what it holds.
@@ -234,6 +318,9 @@ func dirNotWritable(dir string, err error) error {
 func openError(path string, err error) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	if errors.Is(err, ErrOlderSchema) {
+		return fmt.Errorf("state file %s %w", path, err)
 	}
 	if d := diskError(path, err); d != nil {
 		return d
@@ -460,15 +547,24 @@ func (db *DB) writeError(err error) error {
 
 // diskError is the error of a write to the state file at path that
 // failed for want of room (or an I/O error), or nil for any other error.
+// It is store.ErrUnavailable.
 func diskError(path string, err error) error {
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_FULL:
-		return fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)
+		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
 	case sqlite3.SQLITE_IOERR:
-		return fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)
+		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
 	}
 	return nil
 }
+
+// unavailableError is an error that is store.ErrUnavailable too, and says
+// what it wraps.
+type unavailableError struct{ error }
+
+func (e unavailableError) Unwrap() error { return e.error }
+
+func (e unavailableError) Is(target error) bool { return target == store.ErrUnavailable }
 
 // read runs fn in a read transaction, so that its statements see one
 // snapshot of the file.

@@ -833,3 +833,47 @@ func TestWatchReplacedSeesTheStateFileDeletedOrReplaced(t *testing.T) {
 		}
 	})
 }
+
+// A read-only DB reads what is there, writes nothing (its writes fail),
+// makes no file where none is, and one of an older schema says it cannot
+// be read without writing it (a read-write Open brings it up to date).
+func TestAReadOnlyDBReadsAndWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "socks.db")
+	if _, err := Open(ctx, path, Options{ReadOnly: true}); err == nil {
+		t.Fatal("a read-only Open of a missing state file succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a read-only Open made the state file: %v", err)
+	}
+	now := time.Now()
+	db := openPath(t, path, Options{})
+	if _, _, err := store.IssueChatterID(ctx, db.Store(), "alice", time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	ro := openPath(t, path, Options{ReadOnly: true})
+	if ids, err := ro.Store().ListChatterIDs(ctx, ""); err != nil || len(ids) != 1 || ids[0].Geek != "alice" {
+		t.Fatalf("read-only list: %v, %v; want alice's", ids, err)
+	}
+	if _, _, err := store.IssueChatterID(ctx, ro.Store(), "bob", time.Hour, now); err == nil {
+		t.Fatal("a write through a read-only DB succeeded")
+	}
+
+	old := filepath.Join(t.TempDir(), "socks.db")
+	o, err := sql.Open("sqlite", dsn(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append(slices.Clone(migrations[:schemaVersion-1]), fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion-1)) {
+		if _, err := o.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, old, Options{ReadOnly: true}); !errors.Is(err, ErrOlderSchema) || !strings.Contains(err.Error(), "cannot be read without writing it") {
+		t.Fatalf("read-only Open of an older file: %v; want ErrOlderSchema", err)
+	}
+}

@@ -145,6 +145,28 @@ var ErrNewerSchema = errors.New("was written by a newer socks")
 // migrate brings the file's schema up to date. It is idempotent and safe
 // when several processes open a new file at once: the version is read and
 // raised inside one write transaction.
+// checkSchema is migrate for a state file opened read-only: one whose
+// schema is not up to date cannot be read.
+func (db *DB) checkSchema(ctx context.Context) error {
+	var v int
+	err := retryBusy(ctx, func() error {
+		return db.sql.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
+	})
+	switch {
+	case err != nil:
+		return err
+	case v > schemaVersion:
+		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
+	case v < schemaVersion:
+		return fmt.Errorf("%w: it was written by an older socks (schema version %d, this one reads %d) and is brought up to date by a command that writes it (socks publish), which a user who may write it must run once", ErrOlderSchema, v, schemaVersion)
+	}
+	return nil
+}
+
+// ErrOlderSchema says that a state file opened read-only has an older
+// schema: a read-write open brings it up to date.
+var ErrOlderSchema = errors.New("cannot be read without writing it")
+
 func (db *DB) migrate(ctx context.Context) error {
 	// A read first, so that an up-to-date file (the usual case) needs no
 	// write lock.

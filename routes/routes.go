@@ -269,6 +269,11 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked, issued for another geek, or expired and since deleted; issue a new one"), nil
 	case errors.Is(err, store.ErrLimit):
 		return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil
+	case errors.Is(err, store.ErrUnavailable):
+		// The server is unable, not the client wrong: 503, whose reason
+		// does not give away the server's files.
+		h.logger().Error("admitting a connection", "geek", geek, "err", err)
+		return refuse(http.StatusServiceUnavailable, "the server cannot record the connection now (its storage cannot be written); try again later"), nil
 	case err != nil:
 		h.logger().Error("admitting a connection", "geek", geek, "err", err)
 		return events.APIGatewayProxyResponse{}, err

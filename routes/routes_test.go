@@ -131,6 +131,30 @@ func testConnect(t *testing.T, h *routes.Handler, s store.Store, now time.Time) 
 	}
 }
 
+// unwritable is a store whose writes fail as the local one's do on a full
+// disk.
+type unwritable struct{ store.Store }
+
+func (unwritable) AdmitConnection(context.Context, string, string, string, time.Time, int, func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
+	return 0, fmt.Errorf("admitting: %w", store.ErrUnavailable)
+}
+
+// A $connect the store cannot record is the server's failure, said as
+// such: 503 with a reason, as other refusals, and no error (API Gateway's
+// 500 "Internal server error").
+func TestAConnectTheStoreCannotRecordIs503(t *testing.T) {
+	h, s, now := newHandler(t)
+	secret, _, err := store.IssueChatterID(context.Background(), s, "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Store = unwritable{s}
+	resp, err := h.Handle(context.Background(), connectEvent("connA", map[string]string{"geek": "alice", "id": secret}))
+	if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, "cannot record the connection now") {
+		t.Fatalf("status %d body %q err %v; want 503 saying the server cannot record it", resp.StatusCode, resp.Body, err)
+	}
+}
+
 func TestConnectWithTheChatterIDInSecWebSocketProtocol(t *testing.T) {
 	h, s, now := newHandler(t)
 	ctx := context.Background()

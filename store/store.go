@@ -33,6 +33,9 @@ var (
 	// ErrConflict: another writer changed the record since it was read,
 	// so nothing was written; read it again and redo the change.
 	ErrConflict = errors.New("changed by another writer")
+	// ErrUnavailable: the store cannot be written now (its disk is full
+	// or failed), so nothing was written; the same write may pass later.
+	ErrUnavailable = errors.New("the store cannot be written now")
 )
 
 // ChatterID is the stored form of an issued chatter ID: only its hash.

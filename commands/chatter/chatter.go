@@ -134,7 +134,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Store: f.ReadStore, Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Store: f.ListStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list [--geek NAME]",
 		Short: "List chatter IDs (fingerprints only, never secrets)",

@@ -18,6 +18,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -46,6 +47,12 @@ func (f *Factory) Config() (config.Config, error) {
 
 // Backend opens the configured backend once per invocation.
 func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
+	return f.openBackend(ctx, false)
+}
+
+// openBackend is Backend; readOnly opens the local state file for reading
+// only (see ListStore).
+func (f *Factory) openBackend(ctx context.Context, readOnly bool) (*backend.Backend, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.backend != nil {
@@ -59,7 +66,7 @@ func (f *Factory) Backend(ctx context.Context) (*backend.Backend, error) {
 		fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s set, but the backend is local (the default), which does not use them: select AWS with --backend aws (or %s=aws), or pass --backend local\n",
 			strings.Join(unused, ", "), config.EnvBackend)
 	}
-	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version})
+	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version, ReadOnly: readOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +123,41 @@ func (f *Factory) ReadQueue(ctx context.Context) (store.Queue, error) {
 		return nil, err
 	}
 	return f.Queue(ctx)
+}
+
+// ListStore is ReadStore for commands that write nothing (lists, stats):
+// on the local backend the state file is opened for reading only, so that
+// a state dir the user may read but not write (a backup, a read-only
+// mount) can be read.
+func (f *Factory) ListStore(ctx context.Context) (store.Store, error) {
+	b, err := f.listBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Store, nil
+}
+
+// ListQueue is ListStore for the queue (the dead letters).
+func (f *Factory) ListQueue(ctx context.Context) (store.Queue, error) {
+	b, err := f.listBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.Queue, nil
+}
+
+// listBackend opens the backend for ListStore and ListQueue. A state file
+// of an older schema, which a read-only open cannot bring up to date, is
+// opened read-write (which does, where the user may write it).
+func (f *Factory) listBackend(ctx context.Context) (*backend.Backend, error) {
+	if err := f.checkState(); err != nil {
+		return nil, err
+	}
+	b, err := f.openBackend(ctx, true)
+	if errors.Is(err, local.ErrOlderSchema) {
+		return f.openBackend(ctx, false)
+	}
+	return b, err
 }
 
 // checkState returns a *NoStateError when the backend is local and its

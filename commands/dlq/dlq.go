@@ -75,7 +75,7 @@ type ListOptions struct {
 
 // NewCmdList returns `dlq list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
+	opts := &ListOptions{IO: f.IOStreams, Queue: f.ListQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters with why they failed",
@@ -155,7 +155,7 @@ type ShowOptions struct {
 
 // NewCmdShow returns `dlq show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
-	opts := &ShowOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
+	opts := &ShowOptions{IO: f.IOStreams, Queue: f.ListQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: its reason and body",

@@ -138,6 +138,11 @@ func (s *session) run(ctx context.Context) (err error) {
 		if fatal := s.fatal(err); fatal != nil {
 			return fatal
 		}
+		var he *wsclient.HandshakeError
+		if errors.As(err, &he) {
+			// A gateway answered (a 5xx): it runs.
+			return errors.New(s.refused(err, he))
+		}
 		var ce *connectError
 		if errors.As(err, &ce) && ce.base != "" {
 			return fmt.Errorf("cannot connect to %v (is the gateway running? check --url)", err)
@@ -346,6 +351,19 @@ func (s *session) fatal(err error) error {
 		}
 		return nil
 	}
+	msg := s.refused(err, he)
+	switch {
+	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden:
+		return cmdutil.Exit(cmdutil.ExitRefused, errors.New(msg))
+	case he.Status == http.StatusRequestTimeout || he.Status == http.StatusTooManyRequests || he.Status >= 500:
+		return nil
+	}
+	return errors.New(msg)
+}
+
+// refused describes err, a handshake the gateway refused with he, with
+// the hint of its status.
+func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	base := "the gateway"
 	var ce *connectError
 	if errors.As(err, &ce) && ce.base != "" {
@@ -355,14 +373,7 @@ func (s *session) fatal(err error) error {
 	if he.Reason != "" {
 		msg += ": " + Sanitize(he.Reason, false)
 	}
-	msg += " (" + s.hint(he.Status) + ")"
-	switch {
-	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden:
-		return cmdutil.Exit(cmdutil.ExitRefused, errors.New(msg))
-	case he.Status == http.StatusRequestTimeout || he.Status == http.StatusTooManyRequests || he.Status >= 500:
-		return nil
-	}
-	return errors.New(msg)
+	return msg + " (" + s.hint(he.Status) + ")"
 }
 
 func (s *session) hint(status int) string {
@@ -382,6 +393,9 @@ func (s *session) hint(status int) string {
 		return "the gateway refused the geek or topic names"
 	case http.StatusNotFound:
 		return "no WebSocket API at this URL: check the host and the stage path"
+	}
+	if status >= 500 {
+		return "the gateway runs but could not take the connection: its log (or serve's output) says why; try again later"
 	}
 	return "check --url"
 }

@@ -472,6 +472,10 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 		{"a 403 control character in the reason is escaped", &wsclient.HandshakeError{Status: 403, Reason: "no\x1b[2J"}, 5, []string{`no\x1b[2J`}},
 		{"a 404 exits 1 with a hint", &wsclient.HandshakeError{Status: 404}, 1, []string{"HTTP 404", "stage path"}},
 		{"a 503 exits 1", &wsclient.HandshakeError{Status: 503}, 1, []string{"HTTP 503"}},
+		// A gateway that answered runs: the hint is its status's.
+		{"a 503 with a reason says the gateway runs", &wsclient.HandshakeError{Status: 503, Reason: "the server cannot record the connection now"},
+			1, []string{"HTTP 503 Service Unavailable: the server cannot record the connection now", "the gateway runs but could not take the connection"}},
+		{"a 500 says the gateway runs", &wsclient.HandshakeError{Status: 500}, 1, []string{"HTTP 500 Internal Server Error", "the gateway runs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newFakeDialer(tc.err)
@@ -484,6 +488,9 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+			if _, ok := tc.err.(*wsclient.HandshakeError); ok && strings.Contains(err.Error(), "is the gateway running") {
+				t.Errorf("error %q asks whether the gateway runs, though it answered", err)
 			}
 			if strings.ContainsRune(err.Error(), '\x1b') {
 				t.Errorf("error %q has a raw escape", err)

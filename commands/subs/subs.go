@@ -57,7 +57,7 @@ type ListOptions struct {
 // NewCmdList returns `subs list`.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	opts := &ListOptions{
-		IO: f.IOStreams, Store: f.ReadStore, Now: f.Now,
+		IO: f.IOStreams, Store: f.ListStore, Now: f.Now,
 		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
@@ -234,7 +234,7 @@ type StatsOptions struct {
 
 // NewCmdStats returns `subs stats`.
 func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *StatsOptions) error) *cobra.Command {
-	opts := &StatsOptions{IO: f.IOStreams, Store: f.ReadStore, Now: f.Now}
+	opts := &StatsOptions{IO: f.IOStreams, Store: f.ListStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Count open connections by topic",
