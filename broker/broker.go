@@ -479,7 +479,10 @@ const handOnTries = 4
 // the unsent follow-ups are sent again, after a backoff, up to handOnTries
 // calls in all; it fails only if some still cannot be sent. (Failing the
 // message would send the follow-ups already enqueued a second time, and
-// retry the connections it already reached.)
+// retry the connections it already reached.) A call that sent nothing
+// fails the hand-on at once, as it always did: nothing would go twice, the
+// queue's client has retried it already, and in Lambda the settling's
+// deadline is better spent answering.
 func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 	var bodies [][]byte
 	for _, ids := range followUpChunks(out.Pending) {
@@ -505,6 +508,12 @@ func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 			if i >= len(ids) || ids[i] == "" {
 				rest = append(rest, body)
 			}
+		}
+		if len(rest) == len(unsent) {
+			if try == 0 {
+				return err
+			}
+			return fmt.Errorf("%d of %d follow-ups not enqueued: %w", len(rest), len(bodies), err)
 		}
 		unsent = rest
 		if len(unsent) == 0 {
