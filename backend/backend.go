@@ -77,6 +77,15 @@ type Backend struct {
 	SQS    *awsops.SQSQueue
 }
 
+// QueueName names b's queue for messages: "queue NAME" on AWS, "the local
+// queue in STATE_FILE" on the local backend.
+func (b *Backend) QueueName() string {
+	if b.SQS != nil {
+		return "queue " + b.SQS.Queues().Main
+	}
+	return "the local queue in " + b.Config.StatePath()
+}
+
 // ErrNoGateway says that no local gateway is running.
 var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
 

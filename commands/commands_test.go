@@ -346,6 +346,66 @@ func TestChatterIssueListRevoke(t *testing.T) {
 	}
 }
 
+func TestChatterRevokeReadsIDsFromAFileOrStdin(t *testing.T) {
+	// --id SECRET put the secret in argv (ps, shell history); --id-file
+	// reads the IDs, one a line, from a file or from standard input ("-").
+	dir := t.TempDir()
+	issue := func() string {
+		t.Helper()
+		r := run(t, dir, "", "chatter", "issue", "--geek", "alice")
+		if r.code != 0 {
+			t.Fatalf("issue: %d %s", r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	a, b, c := issue(), issue(), issue()
+	file := filepath.Join(t.TempDir(), "ids")
+	if err := os.WriteFile(file, []byte(a+"\n\n  "+b+"  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, "", "chatter", "revoke", "--geek", "alice", "--id-file", file)
+	if r.code != 0 || r.stdout != "revoked 2 chatter IDs for alice\n" {
+		t.Fatalf("revoke --id-file FILE: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, dir, c+"\n", "chatter", "revoke", "--geek", "alice", "--id-file", "-")
+	if r.code != 0 || r.stdout != "revoked 1 chatter ID for alice\n" {
+		t.Fatalf("revoke --id-file -: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte(a+"\noops-not-an-id\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an empty file", []string{"--id-file", writeEmpty(t)}, "holds no chatter ID"},
+		{"a bad line, not echoed", []string{"--id-file", bad}, "line 2 of --id-file"},
+		{"a missing file", []string{"--id-file", "/nonexistent/ids"}, "cannot read /nonexistent/ids"},
+		{"with --all", []string{"--id-file", file, "--all"}, "none of the others can be"},
+	} {
+		r := run(t, dir, "", append([]string{"chatter", "revoke", "--geek", "alice"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "oops") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", tc.name, r.code, r.stderr, tc.want)
+		}
+	}
+	r = run(t, dir, "", "chatter", "list", "--geek", "alice", "--json")
+	var ids []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &ids); err != nil || len(ids) != 0 {
+		t.Fatalf("after revoking all three alice holds %q", r.stdout)
+	}
+}
+
+func writeEmpty(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(p, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestChatterRevokeWithAnEmptyIDRevokesNothing(t *testing.T) {
 	// `socks chatter revoke --geek alice --id "$FP"` with FP unset must not
 	// log every session of alice out.

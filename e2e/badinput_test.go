@@ -83,7 +83,7 @@ func TestBadInputIsRefusedAndLeavesNothingBehind(t *testing.T) {
 		{name: "listen with a missing --id-file is a usage error", args: []string{"listen", "--geek", "alice", "--id-file", filepath.Join(tmp, "missing-id"), "--timeout", "1s"}, code: 2, phrase: "--id-file: cannot read"},
 		{name: "serve with --max-topics over 50 is a usage error", args: []string{"serve", "--addr", "127.0.0.1:0", "--max-topics", "51"}, code: 2, phrase: "--max-topics 51 is out of range"},
 		{name: "serve with an --allow-origin that is not an origin is a usage error", args: []string{"serve", "--addr", "127.0.0.1:0", "--allow-origin", "nope"}, code: 2, phrase: "--allow-origin takes origins"},
-		{name: "chatter revoke without --id or --all is a usage error", args: []string{"chatter", "revoke", "--geek", "alice"}, code: 2, phrase: "[id all]"},
+		{name: "chatter revoke without --id, --id-file or --all is a usage error", args: []string{"chatter", "revoke", "--geek", "alice"}, code: 2, phrase: "[id id-file all]"},
 		{name: "listen to a topic with a control character is a usage error", args: []string{"listen", "--geek", "alice", "--topic", "up\x01dates", "--timeout", "1s"}, code: 2, phrase: "control character"},
 		{name: "serve with a zero --idle-timeout is a usage error", args: []string{"serve", "--addr", "127.0.0.1:0", "--idle-timeout", "0s"}, code: 2, phrase: "--idle-timeout"},
 		{name: "a second serve on a state dir whose gateway runs fails", args: []string{"serve", "--addr", "127.0.0.1:0"}, code: 1, phrase: "a gateway is already running"},

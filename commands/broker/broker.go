@@ -173,7 +173,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 			}
 			return nil
 		}
-		return fmt.Errorf("receiving from %s: %w", queueName(b), err)
+		return fmt.Errorf("receiving from %s: %w", b.QueueName(), err)
 	}
 	if opts.Once {
 		if opts.JSON {
@@ -183,7 +183,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return nil
 	}
 	_, endpoint, _ := b.Gateway(ctx)
-	logger.Info("broker started", "queue", queueName(b), "endpoint", endpoint, "concurrency", opts.Concurrency, "workers", opts.Workers)
+	logger.Info("broker started", "queue", b.QueueName(), "endpoint", endpoint, "concurrency", opts.Concurrency, "workers", opts.Workers)
 	// A state file deleted or replaced under the broker: stop rather than
 	// wait on a queue no other process sends to.
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -225,11 +225,4 @@ func handleBatch(ctx context.Context, br *broker.Broker, opts *Options, wait tim
 		}
 	}
 	return sum, nil
-}
-
-func queueName(b *backend.Backend) string {
-	if b.SQS != nil {
-		return "queue " + b.SQS.Queues().Main
-	}
-	return "the local queue in " + b.Config.StatePath()
 }

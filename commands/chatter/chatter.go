@@ -227,26 +227,35 @@ type RevokeOptions struct {
 	Store func(context.Context) (store.Store, error)
 	Geek  string
 	IDs   []string
-	All   bool
-	JSON  bool
+	// IDFile names a file ("-": standard input) holding the IDs, one a
+	// line, so that secrets stay out of argv.
+	IDFile string
+	All    bool
+	JSON   bool
 }
 
 func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions) error) *cobra.Command {
 	opts := &RevokeOptions{IO: f.IOStreams, Store: f.Store}
 	cmd := &cobra.Command{
-		Use:   "revoke --geek NAME (--id ID... | --all)",
+		Use:   "revoke --geek NAME (--id ID... | --id-file FILE | --all)",
 		Short: "Revoke chatter IDs so they can no longer connect",
 		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
 (as 'chatter list' shows it), or all of them. Connections already open stay
 open until they end; new connects with a revoked ID are refused with 403.
 Exits 3 when no ID given matched; --all for a geek with none revokes none
-and exits 0.`,
+and exits 0.
+
+A secret given with --id shows in the process list and the shell history:
+give secrets with --id-file FILE instead (one chatter ID or fingerprint a
+line; "-" reads standard input, and on a terminal asks for one line).`,
 		Example: `  socks chatter revoke --geek Friendless --id 3fa4c09b1e2d
+  socks chatter revoke --geek Friendless --id-file ids.txt
+  printf '%s\n' "$ID" | socks chatter revoke --geek Friendless --id-file -
   socks chatter revoke --geek Friendless --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// An empty --id would otherwise revoke every ID of the geek.
-			if err := cmdutil.NotEmpty(cmd, "id"); err != nil {
+			if err := cmdutil.NotEmpty(cmd, "id", "id-file"); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -256,12 +265,13 @@ and exits 0.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "whose chatter IDs to revoke (required)")
-	cmd.Flags().StringSliceVar(&opts.IDs, "id", nil, "a chatter ID or its fingerprint (repeatable)")
+	cmd.Flags().StringSliceVar(&opts.IDs, "id", nil, "a chatter ID or its fingerprint (repeatable); a secret here shows in the process list, prefer --id-file")
+	cmd.Flags().StringVar(&opts.IDFile, "id-file", "", "read chatter IDs or fingerprints, one a line, from this file (\"-\": standard input); keeps secrets out of argv")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "revoke every chatter ID of the geek")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	_ = cmd.MarkFlagRequired("geek")
-	cmd.MarkFlagsMutuallyExclusive("id", "all")
-	cmd.MarkFlagsOneRequired("id", "all")
+	cmd.MarkFlagsMutuallyExclusive("id", "id-file", "all")
+	cmd.MarkFlagsOneRequired("id", "id-file", "all")
 	return cmd
 }
 
@@ -271,12 +281,24 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	}
 	var prefixes []string
 	if !opts.All {
+		what := func(i, n int) string { return fmt.Sprintf("--id value %d of %d", i, n) }
+		if opts.IDFile != "" {
+			ids, err := readIDFile(ctx, opts)
+			if err != nil {
+				return err
+			}
+			opts.IDs = ids
+			what = func(i, _ int) string { return fmt.Sprintf("line %d of --id-file %s", i, opts.IDFile) }
+		}
 		if len(opts.IDs) == 0 {
 			// No prefixes would mean every ID of the geek.
-			return cmdutil.FlagErrorf("say which chatter IDs to revoke: --id (see `socks chatter list`) or --all")
+			return cmdutil.FlagErrorf("say which chatter IDs to revoke: --id or --id-file (see `socks chatter list`) or --all")
 		}
 		for i, id := range opts.IDs {
 			id = strings.TrimSpace(id)
+			if id == "" && opts.IDFile != "" {
+				continue // a blank line of --id-file
+			}
 			switch {
 			case pubsub.LooksLikeChatterID(id):
 				prefixes = append(prefixes, pubsub.HashChatterID(id))
@@ -284,7 +306,7 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 				prefixes = append(prefixes, strings.ToLower(id))
 			default:
 				// The value is never echoed: it may be a mistyped secret.
-				return cmdutil.FlagErrorf("--id value %d of %d is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", i+1, len(opts.IDs))
+				return cmdutil.FlagErrorf("%s is neither a chatter ID nor a fingerprint (at least 8 hex digits, as `socks chatter list` shows)", what(i+1, len(opts.IDs)))
 			}
 		}
 	}
@@ -307,6 +329,28 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no chatter ID of %s matched: `socks chatter list --geek %s` shows their fingerprints", opts.Geek, opts.Geek))
 	}
 	return nil
+}
+
+// maxIDFileBytes bounds what --id-file reads: some thousand IDs.
+const maxIDFileBytes = 64 << 10
+
+// readIDFile reads --id-file's IDs, one a line; blank lines are skipped
+// but counted, so an error names the line in the file.
+func readIDFile(ctx context.Context, opts *RevokeOptions) ([]string, error) {
+	b, err := cmdutil.ReadSecretFile(ctx, opts.IO, "id-file", opts.IDFile, fmt.Sprintf("chatter ID or fingerprint of %s to revoke (then Enter): ", opts.Geek), maxIDFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(b, "\n")
+	if strings.TrimSpace(b) == "" {
+		return nil, cmdutil.FlagErrorf("--id-file %s holds no chatter ID; put one a line, as `socks chatter issue` printed it or `socks chatter list` shows its fingerprint", opts.IDFile)
+	}
+	// Keep line numbers: a blank line becomes a skipped entry.
+	ids := make([]string, 0, len(lines))
+	for _, l := range lines {
+		ids = append(ids, strings.TrimSpace(l))
+	}
+	return ids, nil
 }
 
 func isHex(s string) bool {

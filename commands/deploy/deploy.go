@@ -229,8 +229,10 @@ func deployRun(ctx context.Context, opts *Options) error {
 		Producers: producers, EventMapping: mapping,
 		MaxTopics: opts.MaxTopics, MaxConnectionsPerGeek: opts.MaxConnectionsPerGeek,
 	}}
-	d.Progress = progressPrinter(opts.IO, opts.DryRun)
+	show, stop := progressPrinter(opts.IO, opts.DryRun, opts.JSON)
+	d.Progress = show
 	res, err := d.Deploy(ctx, opts.DryRun)
+	stop()
 	if err != nil {
 		if opts.JSON && len(res.Steps) > 0 {
 			// What was done before the failure: the steps up to the one
@@ -316,18 +318,30 @@ func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
 }
 
 // progressPrinter writes one line per resource to stderr: marked and
-// coloured on a terminal, plain when piped.
-func progressPrinter(ios *iostreams.IOStreams, dryRun bool) func(awsops.DeployStep, bool) {
+// coloured on a terminal, plain when piped. On a terminal (and without
+// --json) a spinner with the time taken shows while a resource is being
+// created or updated, the long waits of deploy; stop clears it.
+func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(awsops.DeployStep, bool), stop func()) {
 	u := ui.NewErr(ios)
-	w := ios.ErrOut
-	return func(s awsops.DeployStep, done bool) {
+	var prog *cmdutil.Progress
+	if ios.CanSpin() && !jsonOut && !dryRun {
+		prog = cmdutil.NewProgress(ios, nil)
+	}
+	printf := func(format string, args ...any) {
+		if prog != nil {
+			prog.Printf(format, args...)
+		} else {
+			fmt.Fprintf(ios.ErrOut, format, args...)
+		}
+	}
+	show = func(s awsops.DeployStep, done bool) {
 		switch {
 		case done && s.Action == awsops.ActionDelete:
-			fmt.Fprintf(w, "%s deleted %s\n", u.Good.Render("-"), s)
+			printf("%s deleted %s\n", u.Good.Render("-"), s)
 		case done:
-			fmt.Fprintf(w, "%s %sd %s\n", u.Good.Render("✓"), s.Action, s)
+			printf("%s %sd %s\n", u.Good.Render("✓"), s.Action, s)
 		case s.Action == awsops.ActionNone:
-			fmt.Fprintf(w, "%s %s is in place\n", u.Label.Render("="), s)
+			printf("%s %s is in place\n", u.Label.Render("="), s)
 		default:
 			verb := "creating"
 			if s.Action == awsops.ActionUpdate {
@@ -336,12 +350,25 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun bool) func(awsops.DeploySt
 			if dryRun {
 				verb = "would " + s.Action
 			}
-			fmt.Fprintf(w, "%s %s %s\n", u.Code.Render("~"), verb, s)
+			printf("%s %s %s\n", u.Code.Render("~"), verb, s)
 			for _, d := range s.Drift {
-				fmt.Fprintf(w, "    %s %s\n", u.Bad.Render("drift:"), d)
+				printf("    %s %s\n", u.Bad.Render("drift:"), d)
 			}
+			if prog != nil {
+				prog.Wait(verb + " " + s.String())
+			}
+			return
+		}
+		if prog != nil {
+			prog.Wait("")
 		}
 	}
+	stop = func() {
+		if prog != nil {
+			prog.Stop()
+		}
+	}
+	return show, stop
 }
 
 // sourceCheckout finds the socks source checkout at dir or above the

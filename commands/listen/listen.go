@@ -2,14 +2,10 @@
 package listen
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -383,35 +379,12 @@ func (o *Options) completeID(ctx context.Context) error {
 	switch {
 	case o.IDFile != "":
 		from = "--id-file " + o.IDFile
-		var r io.Reader
-		switch {
-		case o.IDFile == "-" && o.IO.IsStdinTTY():
-			// A person types or pastes it: ask, take one line, and let
-			// Ctrl-C stop the wait.
-			fmt.Fprintf(o.IO.ErrOut, "chatter ID for %s (then Enter): ", o.Geek)
-			line, err := readLine(ctx, o.IO.In)
-			if err != nil {
-				return err
-			}
-			r = strings.NewReader(line)
-		case o.IDFile == "-":
-			r = o.IO.In
-		default:
-			f, err := os.Open(o.IDFile)
-			if err != nil {
-				return cmdutil.FlagErrorf("--id-file: cannot read %s: %v", o.IDFile, errors.Unwrap(err))
-			}
-			defer f.Close()
-			r = f
-		}
-		b, err := io.ReadAll(io.LimitReader(r, maxIDFileBytes+1))
+		// On a terminal, a person types or pastes it: ask for one line.
+		b, err := cmdutil.ReadSecretFile(ctx, o.IO, "id-file", o.IDFile, fmt.Sprintf("chatter ID for %s (then Enter): ", o.Geek), maxIDFileBytes)
 		if err != nil {
-			return cmdutil.FlagErrorf("--id-file: cannot read %s", o.IDFile)
+			return err
 		}
-		if len(b) > maxIDFileBytes {
-			return cmdutil.FlagErrorf("--id-file %s holds more than %d bytes; it should hold one chatter ID", o.IDFile, maxIDFileBytes)
-		}
-		o.ID = strings.TrimSpace(string(b))
+		o.ID = strings.TrimSpace(b)
 		if o.ID == "" {
 			return cmdutil.FlagErrorf("--id-file %s is empty; put the chatter ID from `socks chatter issue` in it", o.IDFile)
 		}
@@ -425,21 +398,4 @@ func (o *Options) completeID(ctx context.Context) error {
 	}
 	o.idTaken = true
 	return nil
-}
-
-// readLine reads one line (at most maxIDFileBytes+1 bytes) from in, or
-// returns ctx's error when ctx ends first; the read itself goes on until
-// the process ends.
-func readLine(ctx context.Context, in io.Reader) (string, error) {
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(io.LimitReader(in, maxIDFileBytes+1)).ReadString('\n')
-		got <- line
-	}()
-	select {
-	case line := <-got:
-		return line, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
 }

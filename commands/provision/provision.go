@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -250,10 +249,10 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if err := tgt.checkProducerEndpoints(producers); err != nil {
 		return err
 	}
-	prog := newProgress(opts.IO, opts.Now)
-	prog.transient("checking " + tgt.where())
+	prog := cmdutil.NewProgress(opts.IO, opts.Now)
+	prog.Transient("checking " + tgt.where())
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
-	prog.stop()
+	prog.Stop()
 	if err != nil {
 		return err
 	}
@@ -291,14 +290,14 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 
 	if !opts.DryRun && len(res.Changes) > 0 {
-		prog = newProgress(opts.IO, opts.Now)
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
 		done, err := awsops.CreateMissing(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Changes, awsops.CreateOptions{
 			Settings: opts.settings(),
 			Wait:     opts.Wait,
-			Progress: prog.report,
+			Progress: reportTo(prog),
 			Now:      opts.Now,
 		})
-		prog.stop()
+		prog.Stop()
 		if err != nil {
 			for _, c := range done {
 				fmt.Fprintf(opts.IO.ErrOut, "created %s\n", c)
@@ -437,96 +436,20 @@ func printDrift(ios *iostreams.IOStreams, drifts []awsops.Drift) {
 	}
 }
 
-// progress shows what a long operation is doing on stderr: a spinner line
-// when stdout and stderr are terminals, else one plain line per step.
-type progress struct {
-	w    io.Writer
-	spin bool
-	now  func() time.Time
-
-	mu      sync.Mutex
-	line    string
-	started time.Time
-	stopCh  chan struct{}
-	done    chan struct{}
-}
-
-var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
-
-func newProgress(ios *iostreams.IOStreams, now func() time.Time) *progress {
-	if now == nil {
-		now = time.Now
-	}
-	p := &progress{w: ios.ErrOut, spin: ios.CanSpin(), now: now, started: now()}
-	if p.spin {
-		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
-		go p.loop()
-	}
-	return p
-}
-
-func (p *progress) loop() {
-	defer close(p.done)
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-p.stopCh:
-			p.mu.Lock()
-			fmt.Fprint(p.w, "\r\x1b[K")
-			p.mu.Unlock()
-			return
-		case <-t.C:
-			p.mu.Lock()
-			if p.line != "" {
-				fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s)", spinFrames[i%len(spinFrames)], p.line, p.now().Sub(p.started).Round(100*time.Millisecond))
+// reportTo renders the steps of awsops.CreateMissing on p.
+func reportTo(p *cmdutil.Progress) func(awsops.Progress) {
+	return func(e awsops.Progress) {
+		switch e.Phase {
+		case awsops.PhaseCreating:
+			p.Status("creating " + e.Change.String())
+		case awsops.PhaseWaiting:
+			p.Status("waiting for " + e.Change.String() + " to become active")
+		case awsops.PhaseTTL:
+			p.Status("turning on TTL for " + e.Change.String())
+		case awsops.PhaseDone:
+			if !p.Spinning() {
+				p.Printf("%s is ready (%s)\n", e.Change, e.Elapsed.Round(100*time.Millisecond))
 			}
-			p.mu.Unlock()
 		}
-	}
-}
-
-// status sets what is going on.
-func (p *progress) status(line string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.line = line
-	if !p.spin {
-		fmt.Fprintln(p.w, line+"…")
-	}
-}
-
-// transient shows line on the spinner only: a short step that is not
-// worth a line of its own.
-func (p *progress) transient(line string) {
-	if p.spin {
-		p.status(line)
-	}
-}
-
-// report renders a step of awsops.CreateMissing.
-func (p *progress) report(e awsops.Progress) {
-	switch e.Phase {
-	case awsops.PhaseCreating:
-		p.status("creating " + e.Change.String())
-	case awsops.PhaseWaiting:
-		p.status("waiting for " + e.Change.String() + " to become active")
-	case awsops.PhaseTTL:
-		p.status("turning on TTL for " + e.Change.String())
-	case awsops.PhaseDone:
-		if !p.spin {
-			p.mu.Lock()
-			fmt.Fprintf(p.w, "%s is ready (%s)\n", e.Change, e.Elapsed.Round(100*time.Millisecond))
-			p.mu.Unlock()
-		}
-	}
-}
-
-// stop clears the spinner line.
-func (p *progress) stop() {
-	if p.spin && p.stopCh != nil {
-		close(p.stopCh)
-		<-p.done
-		p.stopCh = nil
 	}
 }

@@ -159,11 +159,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 
-	prog := newProgress(opts.IO, opts.Now)
+	prog := cmdutil.NewProgress(opts.IO, opts.Now)
 	// done is what is gone so far, for --json when teardown stops.
 	done := []awsops.Change{}
 	stopped := func(err error) error {
-		prog.stop()
+		prog.Stop()
 		err = fmt.Errorf("teardown stopped (run it again to finish): %w", err)
 		if opts.JSON {
 			_ = printJSON(opts.IO.Out, struct {
@@ -174,7 +174,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	if !producers.Empty() {
-		prog.status("deleting the producers of " + tgt.where())
+		prog.Status("deleting the producers of " + tgt.where())
 		removed, perr := awsops.DeleteProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers)
 		res.Deleted = append(res.Deleted, removed...)
 		done = append(done, removed...)
@@ -183,13 +183,13 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	if len(deployed) > 0 {
-		prog.status("deleting the function, API, role and log group of " + tgt.where())
+		prog.Status("deleting the function, API, role and log group of " + tgt.where())
 		tgt.Deployer.Progress = func(s awsops.DeployStep, _ bool) { done = append(done, awsops.Change{Kind: s.Kind, Name: s.Name}) }
 		if err := tgt.Deployer.Undeploy(ctx, deployed); err != nil {
 			return stopped(err)
 		}
 	}
-	prog.status("deleting " + tallies(existing) + " of " + tgt.where())
+	prog.Status("deleting " + tallies(existing) + " of " + tgt.where())
 	if err := awsops.DeleteQueues(ctx, tgt.SQS, ownQueues); err != nil {
 		return stopped(err)
 	}
@@ -198,11 +198,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			done = append(done, c)
 		}
 	}
-	prog.status("deleting the tables and waiting for them to be gone")
+	prog.Status("deleting the tables and waiting for them to be gone")
 	if err := awsops.DeleteTables(ctx, tgt.DB, ownTables, opts.Wait); err != nil {
 		return stopped(err)
 	}
-	prog.stop()
+	prog.Stop()
 	res.Deleted = append(res.Deleted, existing...)
 	if opts.JSON {
 		return printJSON(opts.IO.Out, res)

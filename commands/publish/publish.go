@@ -349,7 +349,14 @@ func publishRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
-		return fmt.Errorf("enqueueing the message: %w", err)
+		// The local queue's error says what it was doing ("sending a
+		// message to the local queue: …"); say it once, with the cause.
+		if b.DB != nil {
+			if cause := errors.Unwrap(err); cause != nil {
+				err = cause
+			}
+		}
+		return fmt.Errorf("the message could not be queued on %s: %w", b.QueueName(), err)
 	}
 	res := Result{ID: env.ID, Queued: true}
 	switch missing {

@@ -489,3 +489,41 @@ func TestABodyFlagNeverReadsStdin(t *testing.T) {
 		}
 	})
 }
+
+// closingQueue closes the local database before the send, so that the
+// local queue's own send fails.
+type closingQueue struct {
+	store.Queue
+	b *backend.Backend
+}
+
+func (q *closingQueue) Send(ctx context.Context, body []byte) (string, error) {
+	q.b.DB.Close()
+	return q.Queue.Send(ctx, body)
+}
+
+func TestAFailedSendSaysSoOnceInOneLine(t *testing.T) {
+	// The error read "enqueueing the message: sending a message to the
+	// local queue: …": the same thing said twice.
+	ios, _, out, _ := iostreams.Test()
+	open, opened := localBackend(t)
+	b, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Queue = &closingQueue{Queue: b.Queue, b: b}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi")
+	o.Backend = open
+	err = publishRun(t.Context(), o)
+	if err == nil {
+		t.Fatal("the send failed but publish did not say so")
+	}
+	msg := err.Error()
+	want := "the message could not be queued on the local queue in " + opened().Config.StatePath() + ": "
+	if !strings.HasPrefix(msg, want) || strings.Count(msg, "queue") != 2 || strings.Contains(msg, "enqueueing") || strings.ContainsRune(msg, '\n') {
+		t.Errorf("error %q; want one line starting %q that says it once", msg, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q; want nothing (nothing was queued)", out)
+	}
+}

@@ -1,0 +1,120 @@
+package cmdutil
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// Progress shows what a long operation is doing on stderr: a spinner line
+// with the time taken when stdout and stderr are terminals
+// (iostreams.CanSpin), else one plain line per Status. Call Stop when the
+// operation ends.
+type Progress struct {
+	w    io.Writer
+	spin bool
+	now  func() time.Time
+
+	mu      sync.Mutex
+	line    string
+	started time.Time
+	stopCh  chan struct{}
+	done    chan struct{}
+}
+
+var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+// NewProgress starts a Progress on ios's stderr; now (nil: time.Now) times
+// it.
+func NewProgress(ios *iostreams.IOStreams, now func() time.Time) *Progress {
+	if now == nil {
+		now = time.Now
+	}
+	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin(), now: now, started: now()}
+	if p.spin {
+		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
+		go p.loop()
+	}
+	return p
+}
+
+// Spinning reports whether p draws a spinner (stdout and stderr are
+// terminals).
+func (p *Progress) Spinning() bool { return p.spin }
+
+func (p *Progress) loop() {
+	defer close(p.done)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-p.stopCh:
+			p.mu.Lock()
+			fmt.Fprint(p.w, "\r\x1b[K")
+			p.mu.Unlock()
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if p.line != "" {
+				fmt.Fprintf(p.w, "\r\x1b[K%s %s (%s)", spinFrames[i%len(spinFrames)], p.line, p.now().Sub(p.started).Round(100*time.Millisecond))
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Status sets what is going on: the spinner's line, or a plain line
+// ending in "…".
+func (p *Progress) Status(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line = line
+	if !p.spin {
+		fmt.Fprintln(p.w, line+"…")
+	}
+}
+
+// Transient shows line on the spinner only: a short step that is not
+// worth a line of its own.
+func (p *Progress) Transient(line string) {
+	if p.spin {
+		p.Status(line)
+	}
+}
+
+// Wait shows line on the spinner only, timed from now: one wait of
+// several. "" stops drawing until the next Wait or Status.
+func (p *Progress) Wait(line string) {
+	if !p.spin {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line, p.started = line, p.now()
+	if line == "" {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
+
+// Printf writes a line of its own on stderr, over the spinner's line (the
+// spinner goes on below it).
+func (p *Progress) Printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.spin {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	fmt.Fprintf(p.w, format, args...)
+}
+
+// Stop clears the spinner line.
+func (p *Progress) Stop() {
+	if p.spin && p.stopCh != nil {
+		close(p.stopCh)
+		<-p.done
+		p.stopCh = nil
+	}
+}

@@ -1,0 +1,65 @@
+package cmdutil
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// ReadSecretFile reads a secret given by a file flag (`--id-file FILE`), so
+// that it stays out of argv (the process list, shell history). path "-" is
+// standard input: on a terminal it writes prompt on stderr and takes one
+// line, and ctx's end stops the wait. It reads at most max bytes; more is a
+// FlagError, as is a file it cannot read. Errors name flag and path, never
+// the content.
+func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, prompt string, max int) (string, error) {
+	var r io.Reader
+	switch {
+	case path == "-" && ios.IsStdinTTY():
+		fmt.Fprint(ios.ErrOut, prompt)
+		line, err := readLineCtx(ctx, ios.In, max)
+		if err != nil {
+			return "", err
+		}
+		return line, nil
+	case path == "-":
+		r = ios.In
+	default:
+		f, err := os.Open(path)
+		if err != nil {
+			return "", FlagErrorf("--%s: cannot read %s: %v", flag, path, errors.Unwrap(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return "", FlagErrorf("--%s: cannot read %s", flag, path)
+	}
+	if len(b) > max {
+		return "", FlagErrorf("--%s %s holds more than %d bytes", flag, path, max)
+	}
+	return string(b), nil
+}
+
+// readLineCtx reads one line (at most max+1 bytes) from in, or returns
+// ctx's error when ctx ends first; the read itself goes on until the
+// process ends.
+func readLineCtx(ctx context.Context, in io.Reader, max int) (string, error) {
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(in, int64(max)+1)).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		return line, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}

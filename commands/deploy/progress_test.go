@@ -1,0 +1,72 @@
+package deploy
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// lockedBuffer is stderr written by the spinner's goroutine and read by
+// the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestDeployWaitsSpinOnATerminalOnly(t *testing.T) {
+	// deploy showed nothing during its long waits (a table becoming
+	// active, the IAM role retry) while provision showed a spinner.
+	step := awsops.DeployStep{Kind: "function", Name: "prod-socks", Action: awsops.ActionCreate}
+	stderr := func(tty, jsonOut bool, until func(string) bool) string {
+		t.Helper()
+		ios, _, _, _ := iostreams.Test()
+		ios.SetTTY(false, tty, tty)
+		ios.SetNoColor(true)
+		errOut := &lockedBuffer{}
+		ios.ErrOut = errOut
+		show, stop := progressPrinter(ios, false, jsonOut)
+		show(step, false)
+		if until != nil {
+			for deadline := time.Now().Add(time.Minute); !until(errOut.String()); {
+				if time.Now().After(deadline) {
+					stop()
+					t.Fatalf("no spinner while creating the function; stderr %q", errOut.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		show(step, true)
+		stop()
+		return errOut.String()
+	}
+
+	got := stderr(true, false, func(s string) bool { return strings.Contains(s, " creating function prod-socks (") })
+	if !strings.Contains(got, "~ creating function prod-socks\n") || !strings.Contains(got, "\r\x1b[K✓ created function prod-socks\n") {
+		t.Errorf("terminal stderr %q: want the step's line, the spinner, then the done line over it", got)
+	}
+
+	const plain = "~ creating function prod-socks\n✓ created function prod-socks\n"
+	if got := stderr(false, false, nil); got != plain {
+		t.Errorf("piped stderr %q, want %q (no spinner)", got, plain)
+	}
+	if got := stderr(true, true, nil); got != plain {
+		t.Errorf("--json stderr on a terminal %q, want %q (no spinner)", got, plain)
+	}
+}
