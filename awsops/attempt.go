@@ -13,14 +13,16 @@ import (
 )
 
 // DefaultAttemptTimeout bounds each HTTP attempt of a data-plane call
-// (DynamoDB, SQS, the Management API): an endpoint that accepts a request
+// (DynamoDB, SQS, the Management API) and of the producers' control-plane
+// calls (EventBridge, SNS; not the Lambda, IAM or API Gateway deploy
+// clients, whose uploads may take long): an endpoint that accepts a request
 // and never answers costs the caller this long per attempt, then the SDK's
 // retryer tries again (or the broker's, for the Management API), and the
 // call fails when the attempts are spent instead of hanging for ever.
 const DefaultAttemptTimeout = 15 * time.Second
 
-// ClientOption tunes a data-plane client built by NewDynamoDB, NewSQS or
-// NewManagementClient.
+// ClientOption tunes a client built by NewDynamoDB, NewSQS,
+// NewManagementClient, NewEventBridge or NewSNS.
 type ClientOption func(*clientOptions)
 
 type clientOptions struct {

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socks-dev/socks/store"
@@ -110,6 +112,40 @@ func TestAnSQSQueueThatNeverAnswersFails(t *testing.T) {
 	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send = %v; want an attempt timeout", err)
+	}
+}
+
+func TestAnEventBridgeThatNeverAnswersFails(t *testing.T) {
+	srv := newSilentServer(t, -1, "")
+	api := NewEventBridge(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond))
+	err := within(t, "EventBridge DescribeRule", func() error {
+		_, err := api.DescribeRule(context.Background(), &eventbridge.DescribeRuleInput{Name: aws.String("hung")})
+		return err
+	})
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) {
+		t.Fatalf("DescribeRule = %v; want an attempt timeout", err)
+	}
+	if got := srv.requests.Load(); got < 2 {
+		t.Errorf("the endpoint got %d attempts; want the timed-out attempt retried", got)
+	}
+}
+
+func TestAnSNSThatNeverAnswersFails(t *testing.T) {
+	srv := newSilentServer(t, -1, "")
+	api := NewSNS(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond))
+	err := within(t, "SNS ListSubscriptionsByTopic", func() error {
+		_, err := api.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{
+			TopicArn: aws.String("arn:aws:sns:us-east-1:000000000000:hung"),
+		})
+		return err
+	})
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) {
+		t.Fatalf("ListSubscriptionsByTopic = %v; want an attempt timeout", err)
+	}
+	if got := srv.requests.Load(); got < 2 {
+		t.Errorf("the endpoint got %d attempts; want the timed-out attempt retried", got)
 	}
 }
 

@@ -149,9 +149,12 @@ var (
 )
 
 // NewEventBridge returns an EventBridge client for cfg, sending every
-// request to endpointURL when it is not empty.
-func NewEventBridge(cfg aws.Config, endpointURL string) *eventbridge.Client {
+// request to endpointURL when it is not empty. Each attempt is bounded
+// (see DefaultAttemptTimeout and WithAttemptTimeout).
+func NewEventBridge(cfg aws.Config, endpointURL string, opts ...ClientOption) *eventbridge.Client {
+	c := resolveClientOptions(opts)
 	return eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}
@@ -159,9 +162,12 @@ func NewEventBridge(cfg aws.Config, endpointURL string) *eventbridge.Client {
 }
 
 // NewSNS returns an SNS client for cfg, sending every request to
-// endpointURL when it is not empty.
-func NewSNS(cfg aws.Config, endpointURL string) *sns.Client {
+// endpointURL when it is not empty. Each attempt is bounded (see
+// DefaultAttemptTimeout and WithAttemptTimeout).
+func NewSNS(cfg aws.Config, endpointURL string, opts ...ClientOption) *sns.Client {
+	c := resolveClientOptions(opts)
 	return sns.NewFromConfig(cfg, func(o *sns.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,6 +67,12 @@ type Env struct {
 	// StateFileErr is what the check of the opened state file's structure
 	// found wrong (local.DB.CheckIntegrity).
 	StateFileErr error
+
+	// NotWritable is why the local state dir or file could not be opened
+	// for writing (local.ErrNotWritable); the backend was then opened for
+	// reading only (a backup, a read-only mount), and serve and publish
+	// cannot run with it.
+	NotWritable error
 
 	// Store and Queue are the opened backend's, nil when OpenErr says why
 	// not.
@@ -209,6 +216,8 @@ func skip(detail string) Result { return Result{Status: StatusSkip, Detail: deta
 
 const stateDirFix = "pass --state-dir or set " + config.EnvStateDir + " to the directory `socks serve` uses"
 
+const notWritableFix = "make the state dir and its files writable by the user running socks (keep them: they hold the queue, the dead letters and the chatter IDs), or " + stateDirFix
+
 func checkBackend(ctx context.Context, env *Env) Result {
 	r := checkBackendOnly(ctx, env)
 	if m := env.Config.Mapping; m != nil {
@@ -253,7 +262,7 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	case errors.Is(env.OpenErr, local.ErrNewerSchema):
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
 	case errors.Is(env.OpenErr, local.ErrNotWritable):
-		return fail(env.OpenErr.Error(), "make the state dir and its files writable by the user running socks (keep them: they hold the queue, the dead letters and the chatter IDs), or "+stateDirFix)
+		return fail(env.OpenErr.Error(), notWritableFix)
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	case errors.Is(env.StateFileErr, local.ErrDamaged):
@@ -266,7 +275,29 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Sprintf("%s is not readable: %v", env.StateFile, err), "move the file away (socks creates a new one), or "+stateDirFix)
 	}
+	if env.NotWritable != nil {
+		return warn(env.StateFile+", schema readable, read only: "+withoutFix(env.NotWritable),
+			"`socks serve`, `socks publish` and the other commands that change the state cannot run with it: "+notWritableFix)
+	}
 	return ok(env.StateFile + ", schema readable")
+}
+
+// withoutFix is the message of a local.ErrNotWritable error without the
+// fix it ends with ("; make it writable ..." or " (make it writable ...)"),
+// which the check's Fix says.
+func withoutFix(err error) string {
+	msg := err.Error()
+	at := strings.Index(msg, local.ErrNotWritable.Error())
+	if at < 0 {
+		return msg
+	}
+	rest := msg[at:]
+	for _, sep := range []string{"; ", " ("} {
+		if i := strings.Index(rest, sep); i >= 0 {
+			rest = rest[:i]
+		}
+	}
+	return msg[:at] + rest
 }
 
 // needBackend returns a skip result when the backend did not open.

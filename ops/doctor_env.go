@@ -20,9 +20,12 @@ const dialTimeout = 2 * time.Second
 
 // GatherEnv collects what the doctor's checks look at, for cfg. open opens
 // the configured backend; it is not called when the local state file is
-// missing (opening would create an empty one). Nothing that goes wrong
-// here is returned: it is recorded in the Env for the checks to report.
-func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context) (*backend.Backend, error), now time.Time) *Env {
+// missing (opening would create an empty one). When the user may not
+// write the local state dir or file (local.ErrNotWritable), openReadOnly
+// (when not nil) opens it for reading only, so that its health is still
+// checked, and Env.NotWritable records why. Nothing that goes wrong here
+// is returned: it is recorded in the Env for the checks to report.
+func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(context.Context) (*backend.Backend, error), now time.Time) *Env {
 	env := &Env{Config: cfg, Now: now}
 	if cfg.Backend == config.BackendLocal {
 		env.StateFile = cfg.StatePath()
@@ -32,6 +35,13 @@ func GatherEnv(ctx context.Context, cfg config.Config, open func(context.Context
 		}
 	}
 	b, err := open(ctx)
+	if errors.Is(err, local.ErrNotWritable) && openReadOnly != nil {
+		// A read-only open that fails too (an older schema, a write-ahead
+		// log it cannot read) leaves the first error: writing is the fix.
+		if rb, rerr := openReadOnly(ctx); rerr == nil {
+			b, err, env.NotWritable = rb, nil, err
+		}
+	}
 	if err != nil {
 		env.OpenErr = err
 		return env

@@ -2,6 +2,8 @@ package ops_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +165,7 @@ func TestGatherEnv(t *testing.T) {
 		return backend.Open(ctx, cfg, backend.Options{})
 	}
 	t.Run("a missing state file is not created", func(t *testing.T) {
-		env := ops.GatherEnv(ctxT(t), cfg, open, now)
+		env := ops.GatherEnv(ctxT(t), cfg, open, nil, now)
 		if !env.StateFileMissing || env.Store != nil {
 			t.Errorf("env %+v; want the state file missing and nothing opened", env)
 		}
@@ -183,11 +185,44 @@ func TestGatherEnv(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return b, nil }, now)
+		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return b, nil }, nil, now)
 		if env.Gateway.Management != mgmt || env.Gateway.PID != "7" || env.Gateway.DialErr != nil || env.Pusher == nil || env.Endpoint != mgmt {
 			t.Errorf("env %+v", env)
 		}
 		var _ store.Pusher = env.Pusher
+	})
+	t.Run("a state file that cannot be written is read read-only, with a warning", func(t *testing.T) {
+		b, err := open(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		denied := fmt.Errorf("state dir %s %w: permission denied (make it writable by this user; or set --state-dir)", dir, local.ErrNotWritable)
+		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return nil, denied },
+			func(context.Context) (*backend.Backend, error) { return b, nil }, now)
+		if env.OpenErr != nil || env.Store == nil || !errors.Is(env.NotWritable, local.ErrNotWritable) {
+			t.Fatalf("env %+v; want the read-only backend opened and why it is not writable", env)
+		}
+		rep := ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal))
+		r := find(rep, "state file")
+		if r.Status != ops.StatusWarn || !strings.Contains(r.Detail, "schema readable") || !strings.HasSuffix(r.Detail, "is not writable: permission denied") ||
+			strings.Contains(r.Detail, "make it writable") || !strings.Contains(r.Fix, "socks serve") || !strings.Contains(r.Fix, "socks publish") || !strings.Contains(r.Fix, "writable") {
+			t.Errorf("state file: %+v; want a warning that it is read only, saying what cannot run and how to fix it", r)
+		}
+		if q := find(rep, "queue"); q.Status != ops.StatusOK {
+			t.Errorf("queue: %+v; want it read", q)
+		}
+	})
+	t.Run("a state file that cannot be read read-only either fails as not writable", func(t *testing.T) {
+		denied := fmt.Errorf("state file x %w: permission denied", local.ErrNotWritable)
+		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return nil, denied },
+			func(context.Context) (*backend.Backend, error) {
+				return nil, errors.New("cannot read its write-ahead log")
+			}, now)
+		r := find(ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal)), "state file")
+		if !errors.Is(env.OpenErr, local.ErrNotWritable) || r.Status != ops.StatusFail || !strings.Contains(r.Fix, "writable") {
+			t.Errorf("state file: %+v (open error %v); want the not-writable failure", r, env.OpenErr)
+		}
 	})
 }
 

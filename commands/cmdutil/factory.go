@@ -74,6 +74,13 @@ func (f *Factory) openBackend(ctx context.Context, readOnly bool) (*backend.Back
 	return b, nil
 }
 
+// ReadOnlyBackend is Backend with the local state file opened for reading
+// only (see ListStore): `socks doctor` reads a state dir the user may not
+// write with it.
+func (f *Factory) ReadOnlyBackend(ctx context.Context) (*backend.Backend, error) {
+	return f.openBackend(ctx, true)
+}
+
 // AWSBackend opens the configured backend for a command that works on AWS
 // resources only (verb names it in the error): any other backend is a
 // usage error that says how to select AWS.

@@ -42,7 +42,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		if err != nil {
 			return nil, err
 		}
-		env := ops.GatherEnv(ctx, cfg, f.Backend, f.Now())
+		env := ops.GatherEnv(ctx, cfg, f.Backend, f.ReadOnlyBackend, f.Now())
 		if env.AWS != nil {
 			env.AWS.Settings.BrokerTimeout = opts.BrokerTimeout
 		}
@@ -56,7 +56,9 @@ what to do about a problem:
 
   backend         the backend and configuration in effect
   state file      the local state file exists, is not damaged (SQLite's
-                  quick check) and its schema is readable
+                  quick check) and its schema is readable; one this user
+                  may read but not write is checked read-only, with a
+                  warning ('socks serve' and 'socks publish' cannot run)
   queue           how many messages wait and how many are in flight
   dead letters    messages that failed, and how old the oldest is
   connections     open connections, the oldest, and stale records
