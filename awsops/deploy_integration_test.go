@@ -114,6 +114,31 @@ func changed(res DeployResult) []string {
 	return out
 }
 
+// wantOneDrift checks that a dry run of stack finds one change only, one
+// that starts with prefix ("update role: ") and names each of names; why
+// says what was done by hand.
+func wantOneDrift(t *testing.T, cp *ControlPlane, stack string, zip []byte, why, prefix string, names ...string) {
+	t.Helper()
+	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
+	ok := len(got) == 1 && strings.HasPrefix(got[0], prefix)
+	for _, name := range names {
+		ok = ok && strings.Contains(got[0], name)
+	}
+	if !ok {
+		t.Fatalf("dry run %s: %v; want one change only, %q naming %q", why, got, prefix, names)
+	}
+}
+
+// putRight deploys stack and checks that a dry run then finds nothing to
+// change.
+func putRight(t *testing.T, cp *ControlPlane, stack string, zip []byte) {
+	t.Helper()
+	deploy(t, testDeployer(t, cp, stack, zip), false)
+	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
+		t.Fatalf("after deploy put it right: %v", got)
+	}
+}
+
 // TestDeployOnMoto deploys a stack to moto and reads every resource back
 // with the SDK, checking it against what docs/template.yaml declares; then
 // a second deploy changes nothing; hand edits are drift that --dry-run
@@ -300,10 +325,7 @@ func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
 	t.Parallel()
 	cp := motoPlane(t)
 	stack := uniqueName("trust")
-	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	zip := shellZip(t)
 	d := testDeployer(t, cp, stack, zip)
 	removeStackAtCleanup(t, cp, d)
 	deploy(t, d, false)
@@ -311,14 +333,8 @@ func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
 	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(ec2)}); err != nil {
 		t.Fatal(err)
 	}
-	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
-	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "trust policy") {
-		t.Fatalf("dry run after the trust policy was edited: %v; want the role's trust policy as drift", got)
-	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Errorf("after deploy put it right: %v", got)
-	}
+	wantOneDrift(t, cp, stack, zip, "after the trust policy was edited", "update role: ", "trust policy")
+	putRight(t, cp, stack, zip)
 }
 
 // TestTeardownLeavesALogGroupThatIsNotTheStacks: the log group
@@ -403,19 +419,13 @@ func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
 	removeStackAtCleanup(t, cp, withMapping)
 	deploy(t, withMapping, false)
 
-	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
-	if len(got) != 1 || !strings.Contains(got[0], "update function: ") || !strings.Contains(got[0], "SOCKS_EVENT_MAPPING") {
-		t.Fatalf("dry run without the mapping: %v; want the function's SOCKS_EVENT_MAPPING as drift", got)
-	}
+	wantOneDrift(t, cp, stack, zip, "without the mapping", "update function: ", "SOCKS_EVENT_MAPPING")
 	doctor := testDeployer(t, cp, stack, nil)
 	doctor.Spec.AcceptSettings = true
 	if got := changed(deploy(t, doctor, true)); len(got) != 0 {
 		t.Errorf("doctor's check, which cannot know the mapping: %v; want nothing", got)
 	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Fatalf("after deploy without the mapping: %v", got)
-	}
+	putRight(t, cp, stack, zip)
 
 	fn, err := cp.Lambda.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(withMapping.Spec.FunctionName())})
 	if err != nil {
@@ -437,10 +447,7 @@ func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
 			t.Errorf("%s after SOCKS_ENDPOINT_URL was added by hand: %v; want it as drift", name, got)
 		}
 	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Errorf("after deploy put it right: %v", got)
-	}
+	putRight(t, cp, stack, zip)
 }
 
 // TestTwoAPIsOfOneStack: two deploys of a stack that run at once (two CI
@@ -507,14 +514,8 @@ func TestAForeignInvokePermissionIsDrift(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
-	if len(got) != 1 || !strings.HasPrefix(got[0], "update permission: ") || !strings.Contains(got[0], "anyone") {
-		t.Fatalf("dry run after a statement was added to the function's policy: %v; want it as permission drift", got)
-	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Errorf("after deploy put it right: %v", got)
-	}
+	wantOneDrift(t, cp, stack, zip, "after a statement was added to the function's policy", "update permission: ", "anyone")
+	putRight(t, cp, stack, zip)
 	pol, err := cp.Lambda.GetPolicy(t.Context(), &lambda.GetPolicyInput{FunctionName: aws.String(d.Spec.FunctionName())})
 	if err != nil {
 		t.Fatal(err)
@@ -542,14 +543,8 @@ func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
 	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(both)}); err != nil {
 		t.Fatal(err)
 	}
-	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
-	if len(got) != 1 || !strings.Contains(got[0], "update role: ") || !strings.Contains(got[0], "210987654321") {
-		t.Fatalf("dry run after another account was let assume the role: %v; want the role's trust policy as drift, naming it", got)
-	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Errorf("after deploy put it right: %v", got)
-	}
+	wantOneDrift(t, cp, stack, zip, "after another account was let assume the role", "update role: ", "210987654321")
+	putRight(t, cp, stack, zip)
 }
 
 // TestTeardownDeletesEveryMappingOfTheFunction: teardown deleted the
@@ -669,14 +664,8 @@ func TestARouteDeployDidNotMakeIsDrift(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got := changed(deploy(t, testDeployer(t, cp, stack, zip), true))
-	if len(got) != 1 || !strings.HasPrefix(got[0], "update routes: ") || !strings.Contains(got[0], "sendmessage") {
-		t.Fatalf("dry run after a route was added by hand: %v; want it as routes drift", got)
-	}
-	deploy(t, testDeployer(t, cp, stack, zip), false)
-	if got := changed(deploy(t, testDeployer(t, cp, stack, zip), true)); len(got) != 0 {
-		t.Errorf("after deploy put it right: %v", got)
-	}
+	wantOneDrift(t, cp, stack, zip, "after a route was added by hand", "update routes: ", "sendmessage")
+	putRight(t, cp, stack, zip)
 	routes, err := gw.GetRoutes(t.Context(), &apigatewayv2.GetRoutesInput{ApiId: aws.String(res.APIID)})
 	if err != nil {
 		t.Fatal(err)
