@@ -62,14 +62,7 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	// A package of the right shape: the function is not run here (awsops
 	// runs the real one under the RIE), and building it would cost a
 	// cross-compile of the whole binary.
-	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
-	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	zipFile := shellZipFile(t)
 	run := func(t *testing.T, dryRun bool, asJSON ...bool) (string, string) {
 		t.Helper()
 		ios, _, out, errOut := iostreams.Test()
@@ -537,14 +530,7 @@ func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
 	})
 	refusing := *cp
 	refusing.Lambda = refusingLambda{cp.Lambda}
-	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
-	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	zipFile := shellZipFile(t)
 	ios, _, out, _ := iostreams.Test()
 	opts := &Options{
 		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
@@ -572,4 +558,20 @@ func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
 	if res.Stack != stack || !slices.Equal(kinds, want) || !strings.Contains(res.Error, "creating function "+stack+"-socks") || !strings.Contains(res.Error, errRefused.Error()) {
 		t.Errorf("--json after a failed step: stack %q, steps %v, error %q; want steps %v, the last the one that failed, and the error", res.Stack, kinds, res.Error, want)
 	}
+}
+
+// shellZipFile writes a function package of the right shape (a shell
+// script as its bootstrap) and returns its path: deploy uploads it, and
+// nothing runs it (awsops runs the real function under the RIE).
+func shellZipFile(t *testing.T) string {
+	t.Helper()
+	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
+	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return zipFile
 }
