@@ -424,6 +424,26 @@ func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipt string, d time.
 	return nil
 }
 
+// ChangeVisibilityBatch is ChangeVisibility for each of receipts, with
+// ChangeMessageVisibilityBatch: one request for every ten receipts.
+// Entries SQS refuses for a stale receipt count as changed; each other
+// refused entry gets its own error, and a request that failed as a whole
+// fails its ten.
+func (q *SQSQueue) ChangeVisibilityBatch(ctx context.Context, receipts []string, d time.Duration) []error {
+	if len(receipts) == 0 {
+		return nil
+	}
+	mainURL, err := q.mainURL(ctx)
+	if err != nil {
+		errs := make([]error, len(receipts))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	return q.changeVisibilityEach(ctx, mainURL, q.queues.Main, receipts, d)
+}
+
 // DeadLetter sends a copy of the received message m to the dead-letter
 // queue with the reason, its original ID, receive count and send time as
 // message attributes, then deletes it from the main queue.
@@ -614,8 +634,33 @@ func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
 	return q.changeVisibilityBatch(ctx, deadURL, q.queues.DeadLetter, receipts, 0)
 }
 
+// changeVisibilityBatch changes the visibility of each of receipts on the
+// queue called name at url, and fails with every distinct error of
+// changeVisibilityEach.
 func (q *SQSQueue) changeVisibilityBatch(ctx context.Context, url, name string, receipts []string, d time.Duration) error {
-	for part := range slices.Chunk(receipts, store.MaxBatch) {
+	var distinct []error
+	for _, err := range q.changeVisibilityEach(ctx, url, name, receipts, d) {
+		if err != nil && !slices.Contains(distinct, err) {
+			distinct = append(distinct, err)
+		}
+	}
+	return errors.Join(distinct...)
+}
+
+// changeVisibilityEach changes the visibility of each of receipts on the
+// queue called name at url, with one ChangeMessageVisibilityBatch for every
+// store.MaxBatch of them, and returns nil or one error per receipt (see
+// store.Queue.ChangeVisibilityBatch).
+func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, receipts []string, d time.Duration) []error {
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(receipts))
+		}
+		errs[i] = err
+	}
+	for start := 0; start < len(receipts); start += store.MaxBatch {
+		part := receipts[start:min(start+store.MaxBatch, len(receipts))]
 		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(part))
 		for i, r := range part {
 			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
@@ -626,13 +671,25 @@ func (q *SQSQueue) changeVisibilityBatch(ctx context.Context, url, name string, 
 		}
 		out, err := q.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
 		if err != nil {
-			return wrapQueue("ChangeMessageVisibilityBatch", name, err)
+			err = wrapQueue("ChangeMessageVisibilityBatch", name, err)
+			for i := range part {
+				fail(start+i, err)
+			}
+			continue
 		}
-		if err := batchFailures("ChangeMessageVisibilityBatch", name, out.Failed); err != nil {
-			return err
+		for _, f := range out.Failed {
+			i, err := strconv.Atoi(aws.ToString(f.Id))
+			if err != nil || i < 0 || i >= len(part) {
+				continue
+			}
+			switch aws.ToString(f.Code) {
+			case "ReceiptHandleIsInvalid", "MessageNotInflight":
+				continue // stale: nothing to change, as in ChangeVisibility
+			}
+			fail(start+i, fmt.Errorf("ChangeMessageVisibilityBatch on queue %s refused the message: %s (%s)", name, aws.ToString(f.Message), aws.ToString(f.Code)))
 		}
 	}
-	return nil
+	return errs
 }
 
 func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) error {

@@ -3,8 +3,11 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,10 +57,13 @@ func (c *testClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// visibilityCounter counts the ChangeVisibility calls that succeeded.
+// visibilityCounter says on calls the visibility of each message whose
+// visibility was changed, by ChangeVisibility or ChangeVisibilityBatch, and
+// counts the ChangeVisibilityBatch calls.
 type visibilityCounter struct {
 	store.Queue
-	calls chan time.Duration
+	calls   chan time.Duration
+	batches atomic.Int64
 }
 
 func (q *visibilityCounter) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
@@ -66,6 +72,17 @@ func (q *visibilityCounter) ChangeVisibility(ctx context.Context, receipt string
 		q.calls <- d
 	}
 	return err
+}
+
+func (q *visibilityCounter) ChangeVisibilityBatch(ctx context.Context, receipts []string, d time.Duration) []error {
+	q.batches.Add(1)
+	errs := q.Queue.ChangeVisibilityBatch(ctx, receipts, d)
+	for i := range receipts {
+		if errs == nil || errs[i] == nil {
+			q.calls <- d
+		}
+	}
+	return errs
 }
 
 // waitFor waits for ch, bounded by a generous deadline.
@@ -126,9 +143,12 @@ func TestMessagesOfABatchStayInvisibleWhileItIsHandled(t *testing.T) {
 		t.Fatal("no visibility heartbeat takes the tick")
 	}
 	for range 2 {
-		if d := waitFor(t, queue.calls, "the heartbeat's ChangeVisibility"); d != vis {
+		if d := waitFor(t, queue.calls, "the heartbeat's ChangeVisibilityBatch"); d != vis {
 			t.Fatalf("the heartbeat hid a message for %s; want the visibility timeout %s", d, vis)
 		}
+	}
+	if n := queue.batches.Load(); n != 1 {
+		t.Fatalf("the heartbeat hid the two messages in %d ChangeVisibilityBatch calls; want one", n)
 	}
 	// Past the first timeout, neither comes back to another receiver.
 	clock.advance(vis * 2 / 3)
@@ -268,4 +288,92 @@ func TestADeadLetterWithAStaleReceiptIsNotTakenForDone(t *testing.T) {
 	if out := f.broker.Handle(ctx, current); !out.DeadLettered {
 		t.Fatalf("the current receiver's outcome %+v; want dead-lettered", out)
 	}
+}
+
+// refuseOneVisibility is a queue whose ChangeVisibilityBatch refuses the
+// receipt refused, and says on beats when a call has returned.
+type refuseOneVisibility struct {
+	store.Queue
+	refused string
+	beats   chan struct{}
+}
+
+func (q *refuseOneVisibility) ChangeVisibilityBatch(ctx context.Context, receipts []string, d time.Duration) []error {
+	errs := q.Queue.ChangeVisibilityBatch(ctx, receipts, d)
+	for i, r := range receipts {
+		if r == q.refused {
+			if errs == nil {
+				errs = make([]error, len(receipts))
+			}
+			errs[i] = errors.New("refused by the queue")
+		}
+	}
+	q.beats <- struct{}{}
+	return errs
+}
+
+// TestAHeartbeatRefusedForOneMessageLogsThatMessage has the queue refuse
+// one message of the heartbeat's batch: the warning names that message
+// alone, and the batch is still handled (a duplicate at worst).
+func TestAHeartbeatRefusedForOneMessageLogsThatMessage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.connect(t, "slow", "alice", "slow")
+	f.connect(t, "quick", "bob", "quick")
+	f.enqueue(t, envelope(nil, []string{"slow"}, `1`))
+	f.enqueue(t, envelope(nil, []string{"quick"}, `2`))
+	msgs, err := f.db.Queue().Receive(ctx, 10, time.Minute, 0)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Receive = %d messages, %v; want 2", len(msgs), err)
+	}
+	pusher := &holdingPusher{Pusher: f.pusher, held: "slow", started: make(chan struct{}), release: make(chan struct{})}
+	queue := &refuseOneVisibility{Queue: f.db.Queue(), refused: msgs[1].Receipt, beats: make(chan struct{}, 4)}
+	ticks := make(chan time.Time)
+	var logs lockedBuffer
+	f.broker.Queue, f.broker.Pusher = queue, pusher
+	f.broker.MessageWorkers, f.broker.Visibility = 1, time.Minute
+	f.broker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	f.broker.Tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	done := make(chan []broker.Outcome)
+	go func() { done <- f.broker.HandleBatch(ctx, msgs) }()
+	waitFor(t, pusher.started, "the first message's post")
+	select {
+	case ticks <- time.Now():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no visibility heartbeat takes the tick")
+	}
+	waitFor(t, queue.beats, "the heartbeat's ChangeVisibilityBatch")
+	close(pusher.release)
+	for i, out := range waitFor(t, done, "the batch") {
+		if !out.Done {
+			t.Errorf("message %d: outcome %+v; want done", i+1, out)
+		}
+	}
+	var warned []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "extending the visibility") {
+			warned = append(warned, line)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "message="+msgs[1].ID) || !strings.Contains(warned[0], "refused by the queue") {
+		t.Fatalf("heartbeat warnings %q; want one, naming message %s and the queue's error", warned, msgs[1].ID)
+	}
+}
+
+// lockedBuffer is a log destination several goroutines write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

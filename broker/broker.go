@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -739,7 +740,7 @@ func (b *Broker) Run(ctx context.Context) error {
 //
 // While a message is in hand, from the receive until it is settled, a
 // heartbeat hides it again for the whole visibility timeout every third of
-// it (Queue.ChangeVisibility), so that neither a long fan-out nor waiting
+// it (Queue.ChangeVisibilityBatch), so that neither a long fan-out nor waiting
 // for a worker behind the batch's other messages makes it visible to other
 // receivers, who would deliver it a second time. Each message's handling
 // has a budget of its own, the visibility timeout from when its handling
@@ -823,17 +824,22 @@ func (b *Broker) startHeartbeat(ctx context.Context, msgs []store.Message, vis t
 }
 
 // beat hides every message still held for vis again, within settleTimeout
-// in all (a release waits for it).
+// in all (a release waits for it), in one Queue.ChangeVisibilityBatch: one
+// request on SQS for every ten messages in hand rather than one each.
 func (hb *heartbeat) beat(ctx context.Context, b *Broker, vis time.Duration) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
+	if len(hb.held) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
-	for receipt, id := range hb.held {
-		if err := b.Queue.ChangeVisibility(ctx, receipt, vis); err != nil {
+	receipts := slices.Collect(maps.Keys(hb.held))
+	for i, err := range b.Queue.ChangeVisibilityBatch(ctx, receipts, vis) {
+		if err != nil {
 			// It may come back to another receiver while in hand: a
 			// duplicate at worst (at least once).
-			b.logger().Warn("extending the visibility of a message in hand", "message", id, "err", err)
+			b.logger().Warn("extending the visibility of a message in hand", "message", hb.held[receipts[i]], "err", err)
 		}
 	}
 }

@@ -301,6 +301,45 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, d time.Dur
 	return nil
 }
 
+// ChangeVisibilityBatch is ChangeVisibility for each of receipts, in one
+// transaction: every receipt is changed, or (the transaction failed) none,
+// and then each gets the error.
+func (q *Queue) ChangeVisibilityBatch(ctx context.Context, receipts []string, d time.Duration) []error {
+	if len(receipts) == 0 {
+		return nil
+	}
+	d = max(d, 0)
+	err := q.db.write(ctx, func(tx *sql.Tx) error {
+		at := int64(visibleAlways)
+		if d > 0 {
+			at = millis(q.now().Add(d))
+		}
+		stmt, err := tx.PrepareContext(ctx, `UPDATE queue SET visible_at = ? WHERE receipt = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range receipts {
+			if _, err := stmt.ExecContext(ctx, at, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("changing the visibility of %d messages in the local queue: %w", len(receipts), err)
+		errs := make([]error, len(receipts))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	if d == 0 {
+		q.db.notify()
+	}
+	return nil
+}
+
 // GiveBackInFlight makes every message hidden on the queue visible at
 // once and returns how many there were. Call it only when no receiver of
 // the queue runs (backend.HoldBroker finds no other broker): each such

@@ -110,6 +110,14 @@ type Queue interface {
 	// ChangeVisibility makes a received message visible again after d
 	// (0: at once), for backoff, or hides it for longer.
 	ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error
+	// ChangeVisibilityBatch is ChangeVisibility for each of receipts, in
+	// as few requests as the backend allows: MaxBatch receipts a request
+	// on SQS, one transaction locally. It returns nil when every receipt
+	// was changed (a stale one counts as changed, as in
+	// ChangeVisibility); else one error per receipt, in the order of
+	// receipts, nil for those changed. A request that failed as a whole
+	// fails each of its receipts; the other requests are still made.
+	ChangeVisibilityBatch(ctx context.Context, receipts []string, d time.Duration) []error
 	// DeadLetter moves a received message (found by m.Receipt, which must
 	// be set) to the dead letters with reason, removing it from the queue.
 	// With a stale receipt the message stays on the queue and the error

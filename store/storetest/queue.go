@@ -130,6 +130,14 @@ func deadLetters(t *testing.T, q store.Queue, n int) []store.DeadLetter {
 	return dls
 }
 
+func receipts(msgs []store.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Receipt
+	}
+	return out
+}
+
 func deadIDs(dls []store.DeadLetter) []string {
 	out := make([]string, len(dls))
 	for i, d := range dls {
@@ -337,6 +345,58 @@ var queueTests = []queueTest{
 			t.Fatal(err)
 		}
 		wantNothing(t, q, 2*shortVisibility)
+	}},
+	{name: "ChangeVisibilityBatch extends how long each of more than MaxBatch received messages stays hidden", run: func(t *testing.T, q store.Queue) {
+		n := store.MaxBatch + 2
+		for i := range n {
+			send(t, q, fmt.Sprintf(`{"n":%d}`, i))
+		}
+		msgs := receiveAll(t, q, n, shortVisibility, comeBack)
+		if len(msgs) != n {
+			t.Fatalf("received %d messages, want %d", len(msgs), n)
+		}
+		if errs := q.ChangeVisibilityBatch(t.Context(), receipts(msgs), longVisibility); errs != nil {
+			t.Fatalf("ChangeVisibilityBatch = %v; want nil", errs)
+		}
+		wantNothing(t, q, 2*shortVisibility)
+	}},
+	{name: "ChangeVisibilityBatch to zero makes each received message visible at once, and a deleted one among them is no failure", run: func(t *testing.T, q store.Queue) {
+		for i := range 3 {
+			send(t, q, fmt.Sprintf(`{"n":%d}`, i))
+		}
+		msgs := receiveAll(t, q, 3, longVisibility, comeBack)
+		if len(msgs) != 3 {
+			t.Fatalf("received %d messages, want 3", len(msgs))
+		}
+		if err := q.Delete(t.Context(), msgs[0].Receipt); err != nil {
+			t.Fatal(err)
+		}
+		if errs := q.ChangeVisibilityBatch(t.Context(), receipts(msgs), 0); errs != nil {
+			t.Fatalf("ChangeVisibilityBatch = %v; want nil (a deleted message's receipt is stale, not a failure)", errs)
+		}
+		again := receiveAll(t, q, 2, longVisibility, comeBack)
+		if g, w := bodies(again), bodies(msgs[1:]); !slices.Equal(g, w) {
+			t.Fatalf("received %q again, want %q", g, w)
+		}
+		for _, m := range again {
+			if m.ReceiveCount != 2 {
+				t.Errorf("%s has receive count %d, want 2", m.Body, m.ReceiveCount)
+			}
+		}
+	}},
+	{name: "ChangeVisibilityBatch with a stale receipt from an earlier receive leaves the message received again hidden", run: func(t *testing.T, q store.Queue) {
+		send(t, q, `{}`)
+		stale := receiveOne(t, q, shortVisibility, comeBack)
+		receiveOne(t, q, longVisibility, comeBack)
+		if errs := q.ChangeVisibilityBatch(t.Context(), []string{stale.Receipt}, 0); errs != nil {
+			t.Fatalf("ChangeVisibilityBatch with a stale receipt = %v; want nil", errs)
+		}
+		wantNothing(t, q, time.Second)
+	}},
+	{name: "ChangeVisibilityBatch of no receipts does nothing", run: func(t *testing.T, q store.Queue) {
+		if errs := q.ChangeVisibilityBatch(t.Context(), nil, 0); errs != nil {
+			t.Fatalf("ChangeVisibilityBatch(nil) = %v; want nil", errs)
+		}
 	}},
 	{name: "a stale receipt from an earlier receive does not delete the message received again", run: func(t *testing.T, q store.Queue) {
 		id := send(t, q, `{}`)
