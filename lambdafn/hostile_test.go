@@ -263,3 +263,40 @@ func TestTheFunctionLogsEachMessagesFate(t *testing.T) {
 		}
 	}
 }
+
+// A record without a messageId (SQS always sets one: an event made by
+// hand) cannot be reported as a batch item failure: Lambda takes an empty
+// itemIdentifier for the failure of the whole batch, and would deliver its
+// other records again.
+func TestSQSRecordWithoutAMessageID(t *testing.T) {
+	const failing = `{"id":"m-no-id","users":["Dilettante"],"topics":["updates"],"body":"never"}`
+	const delivered = `{"id":"m-fine","users":["Friendless"],"topics":["updates"],"body":"once"}`
+	t.Run("one to retry is dead-lettered with why, and the batch's other records are done", func(t *testing.T) {
+		f := sqsFixture(t)
+		resp := f.sqs(t, sqsBatch(t, sqsRecord{"", failing, "1"}, sqsRecord{"fine", delivered, "1"}))
+		if got := failures(resp); len(got) != 0 {
+			t.Errorf("batch item failures %q; want none (an empty itemIdentifier fails the whole batch)", got)
+		}
+		if r := f.queue.reasons[""]; !strings.Contains(r, "no delivery succeeded") || !strings.Contains(r, "no messageId") {
+			t.Errorf("dead letter reason %q; want the failure and that the record has no messageId", r)
+		}
+		if got := f.pusher.got["conn-friendless"]; !slices.Equal(got, []string{`"once"`}) {
+			t.Errorf("posted %q; want the other record's body once", got)
+		}
+	})
+	t.Run("one delivered is done", func(t *testing.T) {
+		f := sqsFixture(t)
+		resp := f.sqs(t, sqsBatch(t, sqsRecord{"", delivered, "1"}))
+		if got := failures(resp); len(got) != 0 || len(f.queue.reasons) != 0 {
+			t.Errorf("batch item failures %q, dead letters %v; want none", got, f.queue.reasons)
+		}
+	})
+	t.Run("when the dead-lettering fails too, the whole batch fails and none is lost", func(t *testing.T) {
+		f := sqsFixture(t)
+		f.queue.fail = errors.New("SendMessage: access denied")
+		_, err := f.h.Invoke(t.Context(), sqsBatch(t, sqsRecord{"fine", delivered, "1"}, sqsRecord{"", failing, "1"}))
+		if err == nil || !strings.Contains(err.Error(), "record 2 of 2 has no messageId") {
+			t.Fatalf("Invoke = %v; want an error failing the batch for record 2, which has no messageId", err)
+		}
+	})
+}

@@ -241,7 +241,11 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // receive (broker.RetryLater), as in the queue loop. The fan-out, and then
 // the settling, stop a little before the invocation's deadline (see
 // batchContexts), so that the answer always goes out. A message that
-// appears twice in the batch (the same message ID) is handled once.
+// appears twice in the batch (the same message ID) is handled once. A
+// record without a messageId (SQS always sets one) cannot be a batch item
+// failure: one that is to be retried is dead-lettered instead, and if that
+// fails the whole batch fails (an error), as Lambda would take an empty
+// itemIdentifier anyway.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	endpoint := h.endpoint()
 	if endpoint == "" {
@@ -285,6 +289,13 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	_ = g.Wait()
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, f := range failed {
+		if f && ev.Records[i].MessageId == "" {
+			// It cannot be reported alone (see record): the whole batch
+			// comes back, its delivered records a second time, none lost.
+			return events.SQSEventResponse{}, fmt.Errorf("SQS record %d of %d has no messageId and could not be dead-lettered: the whole batch is retried", i+1, len(ev.Records))
+		}
+	}
+	for i, f := range failed {
 		if f {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
 		}
@@ -314,6 +325,15 @@ func record(ctx, fanOut context.Context, br *broker.Broker, r events.SQSMessage)
 	out := br.Decide(fanOut, m)
 	if br.Settle(ctx, m, &out) {
 		return true
+	}
+	if m.ID == "" {
+		// A record to retry is reported by its messageId, and Lambda takes
+		// an empty itemIdentifier for the failure of the whole batch: every
+		// other record of it would be delivered again. SQS always sets
+		// the ID, so this is an event made by hand; its record goes to the
+		// dead letters with why, to be redriven, rather than retried.
+		br.DeadLetter(ctx, m, &out, fmt.Sprintf("%v (not retried: its SQS record has no messageId, which a batch item failure needs)", out.Err))
+		return out.DeadLettered
 	}
 	br.RetryLater(ctx, m)
 	return false
