@@ -8,25 +8,40 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/socks-dev/socks/store"
 )
 
-// DefaultAttemptTimeout bounds each HTTP attempt of a data-plane call
-// (DynamoDB, SQS, the Management API) and of the producers' control-plane
-// calls (EventBridge, SNS; not the Lambda, IAM or API Gateway deploy
-// clients, whose uploads may take long): an endpoint that accepts a request
-// and never answers costs the caller this long per attempt, then the SDK's
-// retryer tries again (or the broker's, for the Management API), and the
-// call fails when the attempts are spent instead of hanging for ever.
+// DefaultAttemptTimeout bounds each HTTP attempt of every client socks
+// builds (DynamoDB, SQS, the Management API, EventBridge, SNS, and the
+// deploy control plane: IAM, Lambda, API Gateway v2, CloudWatch Logs,
+// STS): an endpoint that accepts a request and never answers costs the
+// caller this long per attempt, then the SDK's retryer tries again (or the
+// broker's, for the Management API), and the call fails when the attempts
+// are spent instead of hanging for ever. A Lambda request gets the time to
+// upload its body on top (see minUploadRate).
 const DefaultAttemptTimeout = 15 * time.Second
 
+// minUploadRate is the slowest upload a Lambda attempt is given time for,
+// on top of the attempt bound: 128 KiB/s, about 1 Mbit/s. CreateFunction
+// and UpdateFunctionCode carry the function package in their body, base64
+// in JSON: the ~38 MiB zip of the socks binary is ~51 MiB of request, so
+// its attempt may take about 7 minutes on such a link before it is cut
+// short, and a small request barely more than the bound. A fixed bound
+// long enough for the upload would let every other Lambda call hang that
+// long; one sized by the body cuts a hung small call as short as the rest.
+const minUploadRate = 128 << 10
+
 // ClientOption tunes a client built by NewDynamoDB, NewSQS,
-// NewManagementClient, NewEventBridge or NewSNS.
+// NewManagementClient, NewEventBridge, NewSNS or NewControlPlane.
 type ClientOption func(*clientOptions)
 
 type clientOptions struct {
 	attemptTimeout time.Duration
+	// uploadRate, when positive, gives each attempt the time to send its
+	// body at this many bytes a second on top of its bound.
+	uploadRate int64
 }
 
 // WithAttemptTimeout sets the bound of each HTTP attempt (DefaultAttemptTimeout
@@ -73,10 +88,12 @@ func (e *AttemptTimeoutError) Unwrap() error { return context.DeadlineExceeded }
 const attemptTimeoutID = "socks.AttemptTimeout"
 
 // addAttemptTimeout returns the API option that bounds each attempt by d
-// (plus store.MaxWait for a long-polling ReceiveMessage). It sits after the
-// retry middleware in the finalize step, so it runs once per attempt and
-// covers sending, the answer and its decoding.
-func addAttemptTimeout(d time.Duration) func(*middleware.Stack) error {
+// (plus store.MaxWait for a long-polling ReceiveMessage, and the time to
+// send the request's body at uploadRate bytes a second when uploadRate is
+// positive). It sits after the retry middleware in the finalize step, so
+// it runs once per attempt and covers sending, the answer and its
+// decoding.
+func addAttemptTimeout(d time.Duration, uploadRate int64) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		mw := middleware.FinalizeMiddlewareFunc(attemptTimeoutID, func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			op := awsmiddleware.GetOperationName(ctx)
@@ -84,11 +101,14 @@ func addAttemptTimeout(d time.Duration) func(*middleware.Stack) error {
 			if op == "ReceiveMessage" {
 				bound += store.MaxWait
 			}
+			if req, ok := in.Request.(*smithyhttp.Request); ok && uploadRate > 0 && req.ContentLength > 0 {
+				bound += time.Duration(req.ContentLength) * time.Second / time.Duration(uploadRate)
+			}
 			actx, cancel := context.WithTimeout(ctx, bound)
 			defer cancel()
 			out, md, err := next.HandleFinalize(actx, in)
 			if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-				err = &AttemptTimeoutError{Op: op, Bound: bound}
+				err = &AttemptTimeoutError{Op: op, Bound: readable(bound)}
 			}
 			return out, md, err
 		})
@@ -97,4 +117,13 @@ func addAttemptTimeout(d time.Duration) func(*middleware.Stack) error {
 		}
 		return stack.Finalize.Add(mw, middleware.Before)
 	}
+}
+
+// readable rounds an attempt bound for a message: to the millisecond below
+// a second, to the second above.
+func readable(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }

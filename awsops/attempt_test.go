@@ -12,11 +12,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/socks-dev/socks/store"
 )
@@ -194,5 +199,121 @@ func TestReceiveMessageMayLongPollPastTheAttemptBound(t *testing.T) {
 	}
 	if left := time.Duration(rec.left.Load()); left <= store.MaxWait {
 		t.Errorf("ReceiveMessage's attempt had %s left; want more than its long poll of %s", left, store.MaxWait)
+	}
+}
+
+// hungControlPlane is the control plane with every service on one endpoint
+// that never answers, each attempt bounded by 50ms.
+func hungControlPlane(t *testing.T) *ControlPlane {
+	srv := newSilentServer(t, -1, "")
+	return NewControlPlane(dummyConfig(), Endpoints{All: srv.URL}, WithAttemptTimeout(50*time.Millisecond))
+}
+
+// wantHung fails unless err is an attempt timeout that Explain puts in one
+// line naming call.
+func wantHung(t *testing.T, err error, call string) {
+	t.Helper()
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) {
+		t.Fatalf("err = %v; want an attempt timeout", err)
+	}
+	msg := Explain(err).Error()
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, call+" got no answer within 50ms on each of its 3 attempts") {
+		t.Errorf("error %q; want one line saying %s got no answer within 50ms on each of its 3 attempts", msg, call)
+	}
+}
+
+func TestEveryControlPlaneClientThatNeverAnswersFails(t *testing.T) {
+	cp := hungControlPlane(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		call string
+		run  func() error
+	}{
+		{"STS GetCallerIdentity", func() error { _, err := cp.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); return err }},
+		{"IAM GetRole", func() error {
+			_, err := cp.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("hung")})
+			return err
+		}},
+		{"Lambda GetFunction", func() error {
+			_, err := cp.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("hung")})
+			return err
+		}},
+		{"Lambda UpdateFunctionCode", func() error {
+			_, err := cp.Lambda.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("hung"), ZipFile: []byte("PK")})
+			return err
+		}},
+		{"ApiGatewayV2 GetApis", func() error { _, err := cp.APIGW.GetApis(ctx, &apigatewayv2.GetApisInput{}); return err }},
+		{"CloudWatch Logs DescribeLogGroups", func() error {
+			_, err := cp.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{})
+			return err
+		}},
+		{"DynamoDB DescribeTable", func() error {
+			_, err := cp.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("hung")})
+			return err
+		}},
+		{"SQS GetQueueUrl", func() error {
+			_, err := cp.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("hung")})
+			return err
+		}},
+	} {
+		t.Run(tc.call, func(t *testing.T) {
+			t.Parallel()
+			wantHung(t, within(t, tc.call, tc.run), tc.call)
+		})
+	}
+}
+
+// TestDeployAndTeardownOnAControlPlaneThatNeverAnswersFail: deploy and
+// teardown (which first finds what is deployed) fail with a one-line error
+// instead of hanging.
+func TestDeployAndTeardownOnAControlPlaneThatNeverAnswersFail(t *testing.T) {
+	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deployer{CP: hungControlPlane(t), Spec: DeploySpec{Stack: "hung", Region: "us-east-1", Arch: "arm64", Zip: zip, Wait: time.Minute}}
+	err = within(t, "deploy", func() error {
+		_, err := d.Deploy(context.Background(), false)
+		return err
+	})
+	wantHung(t, err, "STS GetCallerIdentity")
+	err = within(t, "teardown", func() error {
+		_, err := d.Deployed(context.Background())
+		return err
+	})
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("finding what is deployed = %v; want a one-line attempt timeout", err)
+	}
+}
+
+func TestALambdaUploadAttemptHasTimeForItsBody(t *testing.T) {
+	rec := &deadlineRecorder{}
+	cfg := dummyConfig()
+	cfg.HTTPClient = rec
+	cp := NewControlPlane(cfg, Endpoints{All: "http://127.0.0.1:1"}, WithAttemptTimeout(10*time.Second))
+	ctx := context.Background()
+	if _, err := cp.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")}); err != nil {
+		t.Fatalf("GetFunction: %v", err)
+	}
+	if left := time.Duration(rec.left.Load()); left <= 0 || left > 10*time.Second {
+		t.Errorf("GetFunction's attempt had %s left; want at most the 10s bound", left)
+	}
+	// 4 MiB of package, over 5 MiB of base64 in the request: more than
+	// 40s at minUploadRate.
+	if _, err := cp.Lambda.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("f"), ZipFile: make([]byte, 4<<20)}); err != nil {
+		t.Fatalf("UpdateFunctionCode: %v", err)
+	}
+	if left := time.Duration(rec.left.Load()); left <= 50*time.Second {
+		t.Errorf("UpdateFunctionCode's attempt had %s left; want the 10s bound and the time to upload 4 MiB at %d KiB/s on top", left, minUploadRate>>10)
+	}
+	if _, err := cp.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("r")}); err == nil {
+		// IAM answers XML: the recorder's {} does not decode, and that
+		// does not matter here.
+		t.Log("GetRole decoded {}")
+	}
+	if left := time.Duration(rec.left.Load()); left <= 0 || left > 10*time.Second {
+		t.Errorf("IAM GetRole's attempt had %s left; want at most the 10s bound", left)
 	}
 }

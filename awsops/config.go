@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func validRegion(region string) bool {
 func NewDynamoDB(cfg aws.Config, endpointURL string, opts ...ClientOption) *dynamodb.Client {
 	c := resolveClientOptions(opts)
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 			o.DisableValidateResponseChecksum = true
@@ -144,7 +145,7 @@ func NewDynamoDB(cfg aws.Config, endpointURL string, opts ...ClientOption) *dyna
 func NewSQS(cfg aws.Config, endpointURL string, opts ...ClientOption) *sqs.Client {
 	c := resolveClientOptions(opts)
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}
@@ -316,6 +317,23 @@ func explain(err error, re *ResourceError) string {
 		return ""
 	}
 
+	var hung *AttemptTimeoutError
+	if errors.As(err, &hung) {
+		tries := "its attempt"
+		var spent *retry.MaxAttemptsError
+		if errors.As(err, &spent) {
+			tries = fmt.Sprintf("each of its %d attempts", spent.Attempt)
+		}
+		call := cmp.Or(op, hung.Op)
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) && oe.ServiceID != "" {
+			call = oe.ServiceID + " " + call
+		}
+		if name != "" {
+			call += " on " + resource
+		}
+		return fmt.Sprintf("%s got no answer within %s on %s: the endpoint takes requests but does not answer them; check --endpoint-url (is the emulator stuck?) and the network", call, hung.Bound, tries)
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot reach %s: the name %s does not resolve (%v); check --endpoint-url and --region", endpointOf(err, dnsErr.Name), dnsErr.Name, dnsErr.Err)

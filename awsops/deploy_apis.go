@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,8 +136,14 @@ func serviceEndpoint(id, perService, all string) string {
 
 // NewControlPlane returns the clients of every service socks deploys to,
 // on cfg, sent to the endpoints e (empty: AWS's own). CheckEndpoints says
-// whether some of them go to an emulator and others to AWS itself.
-func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
+// whether some of them go to an emulator and others to AWS itself. Each
+// attempt of every client is bounded (see DefaultAttemptTimeout and
+// WithAttemptTimeout), a Lambda one with the time to upload its body on
+// top (minUploadRate), so that a control plane that accepts a request and
+// never answers fails deploy, teardown and provision instead of hanging
+// them.
+func NewControlPlane(cfg aws.Config, e Endpoints, opts ...ClientOption) *ControlPlane {
+	c := resolveClientOptions(opts)
 	base := func(id string) *string {
 		if u := serviceEndpoint(id, "", e.All); u != "" {
 			return aws.String(u)
@@ -144,34 +151,39 @@ func NewControlPlane(cfg aws.Config, e Endpoints) *ControlPlane {
 		return nil
 	}
 	iamc := iam.NewFromConfig(cfg, func(o *iam.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if b := base("IAM"); b != nil {
 			o.BaseEndpoint = b
 		}
 	})
 	lambdac := lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, minUploadRate))
 		if b := base("LAMBDA"); b != nil {
 			o.BaseEndpoint = b
 		}
 	})
 	apigwc := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if b := base("APIGATEWAYV2"); b != nil {
 			o.BaseEndpoint = b
 		}
 	})
 	logsc := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if b := base("CLOUDWATCH_LOGS"); b != nil {
 			o.BaseEndpoint = b
 		}
 	})
 	stsc := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if b := base("STS"); b != nil {
 			o.BaseEndpoint = b
 		}
 	})
-	db := NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All))
-	sq := NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All))
-	ev := NewEventBridge(cfg, serviceEndpoint("EVENTBRIDGE", "", e.All))
-	sn := NewSNS(cfg, serviceEndpoint("SNS", "", e.All))
+	db := NewDynamoDB(cfg, serviceEndpoint("DYNAMODB", e.DynamoDB, e.All), opts...)
+	sq := NewSQS(cfg, serviceEndpoint("SQS", e.SQS, e.All), opts...)
+	ev := NewEventBridge(cfg, serviceEndpoint("EVENTBRIDGE", "", e.All), opts...)
+	sn := NewSNS(cfg, serviceEndpoint("SNS", "", e.All), opts...)
 	// Where each client's calls go in the end (the SDK's own
 	// AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL included).
 	at := func(u *string) string { return aws.ToString(u) }

@@ -49,7 +49,7 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int, opts 
 		o.BaseEndpoint = aws.String(endpoint)
 		o.HTTPClient = httpClient
 		o.RetryMaxAttempts = 1
-		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if r := endpointRegion(endpoint); r != "" {
 			o.Region = r
 		}

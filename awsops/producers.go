@@ -154,7 +154,7 @@ var (
 func NewEventBridge(cfg aws.Config, endpointURL string, opts ...ClientOption) *eventbridge.Client {
 	c := resolveClientOptions(opts)
 	return eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) {
-		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}
@@ -167,7 +167,7 @@ func NewEventBridge(cfg aws.Config, endpointURL string, opts ...ClientOption) *e
 func NewSNS(cfg aws.Config, endpointURL string, opts ...ClientOption) *sns.Client {
 	c := resolveClientOptions(opts)
 	return sns.NewFromConfig(cfg, func(o *sns.Options) {
-		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout))
+		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
 		}
