@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -151,4 +152,78 @@ func BenchmarkFindTargetsQueries(b *testing.B) {
 	b.ReportMetric(float64(api.queries.Load()-q0)/float64(b.N), "queries/op")
 	b.ReportMetric(float64(s.ItemsRead()-r0)/float64(b.N), "items-read/op")
 	b.ReportMetric(float64(matches)/float64(b.N), "matches/op")
+}
+
+// countingScans counts the Scan calls (one page each) a store makes and
+// sums the read capacity DynamoDB says they consumed.
+type countingScans struct {
+	DynamoDBAPI
+	pages atomic.Int64
+	// milliRCU is the consumed read capacity, in thousandths.
+	milliRCU atomic.Int64
+}
+
+func (c *countingScans) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	c.pages.Add(1)
+	counted := *in
+	counted.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := c.DynamoDBAPI.Scan(ctx, &counted, opts...)
+	if err == nil && out.ConsumedCapacity != nil && out.ConsumedCapacity.CapacityUnits != nil {
+		c.milliRCU.Add(int64(*out.ConsumedCapacity.CapacityUnits * 1000))
+	}
+	return out, err
+}
+
+// BenchmarkBroadcastReads finds the targets of a broadcast (topic ".",
+// no users) among 2,000 connections (500 with -short) following 1 or 3
+// topics each, and reports what the strongly consistent Scan of the base
+// table reads per broadcast: items (every item of the table: the record,
+// the geek copy and one subscription copy per topic of each connection),
+// pages and read capacity. For comparison, the walk of the by-geek index
+// (one item per connection, but only eventually consistent, so not usable
+// for a fan-out: a connection made a moment ago could be missed).
+func BenchmarkBroadcastReads(b *testing.B) {
+	n := benchSize(2000, 500)
+	for _, topics := range [][]string{{"news"}, {"news", "sport", "weather"}} {
+		api := &countingScans{DynamoDBAPI: testDynamoClient(b)}
+		s := NewDynamoStore(api, newTestTables(b, testDynamoClient(b)))
+		now := time.Now()
+		conns := make([]pubsub.Connection, n)
+		for i := range conns {
+			conns[i] = pubsub.Connection{ID: fmt.Sprintf("conn-%05d=", i), Geek: fmt.Sprintf("geek-%04d", i%500), Topics: topics, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+		}
+		if err := s.ImportConnections(b.Context(), conns); err != nil {
+			b.Fatal(err)
+		}
+		report := func(b *testing.B, p0, c0, r0 int64) {
+			b.ReportMetric(float64(api.pages.Load()-p0)/float64(b.N), "pages/op")
+			b.ReportMetric(float64(api.milliRCU.Load()-c0)/1000/float64(b.N), "rcu/op")
+			b.ReportMetric(float64(s.ItemsRead()-r0)/float64(b.N), "items-read/op")
+			b.ReportMetric(float64(n), "connections")
+		}
+		b.Run(fmt.Sprintf("topics=%d/consistent-scan", len(topics)), func(b *testing.B) {
+			p0, c0, r0 := api.pages.Load(), api.milliRCU.Load(), s.ItemsRead()
+			for b.Loop() {
+				got, err := s.FindTargets(b.Context(), nil, []string{pubsub.AllTopics}, time.Now())
+				if err != nil || len(got) != n {
+					b.Fatalf("found %d of %d: %v", len(got), n, err)
+				}
+			}
+			report(b, p0, c0, r0)
+		})
+		b.Run(fmt.Sprintf("topics=%d/by-geek-index-eventually-consistent", len(topics)), func(b *testing.B) {
+			p0, c0, r0 := api.pages.Load(), api.milliRCU.Load(), s.ItemsRead()
+			for b.Loop() {
+				var found atomic.Int64
+				err := s.ScanConnections(b.Context(), broadcastSegments, func(cs []pubsub.Connection) error {
+					found.Add(int64(len(cs)))
+					return nil
+				})
+				if err != nil || found.Load() != int64(n) {
+					b.Fatalf("walked %d of %d: %v", found.Load(), n, err)
+				}
+			}
+			report(b, p0, c0, r0)
+		})
+	}
 }
