@@ -39,9 +39,6 @@ type ClientOption func(*clientOptions)
 
 type clientOptions struct {
 	attemptTimeout time.Duration
-	// uploadRate, when positive, gives each attempt the time to send its
-	// body at this many bytes a second on top of its bound.
-	uploadRate int64
 }
 
 // WithAttemptTimeout sets the bound of each HTTP attempt (DefaultAttemptTimeout

@@ -23,9 +23,9 @@ import (
 // with their entries (said on batched once each call has returned).
 type visibilityRequests struct {
 	SQSAPI
-	mu                     sync.Mutex
-	singles, batches, hits int
-	batched                chan int
+	mu               sync.Mutex
+	singles, batches int
+	batched          chan int
 }
 
 func (v *visibilityRequests) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
