@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -140,13 +139,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 			fmt.Fprintln(errOut, line)
 		}
 	}
-	spin := !opts.Verbose && opts.IO.CanSpin()
-	if spin {
-		po.Progress = progress(errOut, &logMu)
+	// The spinner is for a person watching: not with -v (its lines are
+	// the progress), --json or off a terminal.
+	var prog *cmdutil.Progress
+	if !opts.Verbose && !opts.JSON && opts.IO.CanSpin() {
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
 	}
 	res, err := ops.Prune(ctx, s, pusher, po)
-	if spin {
-		fmt.Fprint(errOut, "\r\x1b[K")
+	if prog != nil {
+		prog.Stop()
 	}
 	// Cron mails every line it sees: a run that changed nothing and hit
 	// no error says nothing unless asked to.
@@ -173,21 +175,6 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), wasWere(res.Errors), first)
 	}
 	return nil
-}
-
-// progress returns a Progress callback drawing "N checked" on w at most
-// ten times a second.
-func progress(w io.Writer, mu *sync.Mutex) func(int) {
-	var last time.Time
-	return func(n int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) < 100*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(w, "\r\x1b[Kpruning… %d records checked", n)
-	}
 }
 
 // Summary renders a result as the one line prune-stale prints: logfmt
