@@ -165,14 +165,14 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 	if noGateway && res.Unchecked > 0 {
 		fmt.Fprintf(errOut, "note: no local gateway is running, so %s younger than %s could not be checked and %s kept; start `socks serve` to check them\n",
-			text.Pluralize(res.Unchecked, "record"), opts.MaxAge, wasWere(res.Unchecked))
+			text.Pluralize(res.Unchecked, "record"), opts.MaxAge, text.WasWere(res.Unchecked))
 	}
 	if res.Errors > 0 {
 		first := ""
 		if len(res.ErrorSamples) > 0 {
 			first = " (first: " + res.ErrorSamples[0] + ")"
 		}
-		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), wasWere(res.Errors), first)
+		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), text.WasWere(res.Errors), first)
 	}
 	return nil
 }
@@ -200,11 +200,4 @@ func printResult(opts *Options, res ops.PruneResult) error {
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
 	return err
-}
-
-func wasWere(n int) string {
-	if n == 1 {
-		return "was"
-	}
-	return "were"
 }
