@@ -824,6 +824,11 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		mu.Lock()
 		raw = c
+		if c != nil && dctx.Err() != nil {
+			// dctx ended (Ctrl-C) as the connect completed: the
+			// AfterFunc below has already run and found no raw.
+			_ = c.SetDeadline(time.Unix(1, 0))
+		}
 		mu.Unlock()
 		return c, err
 	}
