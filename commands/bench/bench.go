@@ -939,9 +939,7 @@ func rssKiB(pid int) (int64, error) {
 
 func printResult(opts *Options, res Result) error {
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return json.NewEncoder(opts.IO.Out).Encode(res)
 	}
 	u := ui.New(opts.IO)
 	rows := [][]string{
