@@ -99,6 +99,11 @@ function checkCount(topics) {
 // that is down.
 const offline = () => globalThis.navigator?.onLine === false;
 
+// A chatter ID offered as a subprotocol must be an HTTP token, or the
+// browser's WebSocket constructor throws, with the ID in its message. A
+// chatter ID ("sc_" and URL-safe characters) always is one.
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
   else console.error(err);
@@ -189,6 +194,10 @@ class Client {
     this._random = o.random || Math.random;
     // A chatter ID has no whitespace; one read as a line of text has.
     this._chatterId = String(o.chatterId || "").trim();
+    if (o.protocol === "header" && this._chatterId && !TOKEN.test(this._chatterId)) {
+      // Not echoed: it is a secret, and this message may be shown or logged.
+      throw new TypeError("socks: chatterId has a character no chatter ID has (a space, a quote, a line break inside it): copy it again");
+    }
     // No topics is every topic, ".", which is then a topic like any other:
     // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
@@ -282,6 +291,7 @@ class Client {
   _emitState(state, info) {
     if (state !== "resync") this.state = state;
     for (const fn of [...this._stateFns]) {
+      if (!this._stateFns.has(fn)) continue; // removed during this dispatch
       try {
         fn(state, info);
       } catch (err) {
@@ -322,8 +332,16 @@ class Client {
     });
     this._idTimers.add(timer);
     try {
-      const id = await Promise.race([Promise.resolve().then(get), late]);
-      if (typeof id === "string" && id.trim() !== "") this._chatterId = id.trim();
+      const got = await Promise.race([Promise.resolve().then(get), late]);
+      const id = typeof got === "string" ? got.trim() : "";
+      // What a failed fetch answered (an error page's text, a Response) is
+      // no chatter ID: a failed handshake, asked again on the next attempt.
+      // It is not shown: it may hold the ID or other secrets.
+      if (id === "") throw new Error(`socks: getChatterId answered ${typeof got === "string" ? "an empty string" : typeof got}, not a chatter ID`);
+      if (this._o.protocol === "header" && !TOKEN.test(id)) {
+        throw new Error("socks: getChatterId answered text with characters no chatter ID has (an error page's?), not a chatter ID");
+      }
+      this._chatterId = id;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
@@ -449,7 +467,12 @@ class Client {
 
   _retry(info) {
     if (this._failures >= this._o.maxAttempts) {
-      this._finish("failed", { attempt: this._failures, code: info.code, reason: info.reason });
+      // A browser is not told why a handshake failed: say what it may be.
+      const n = this._failures;
+      const reason =
+        `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
+        "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
+      this._finish("failed", { attempt: n, code: info.code, reason });
       return;
     }
     this._reconnects++;
@@ -658,6 +681,7 @@ class Client {
     if (isReply(body) && this._reply(c, body)) return;
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
+      if (!this._messageFns.has(fn)) continue; // removed during this dispatch
       try {
         fn(body);
       } catch (err) {
@@ -671,6 +695,7 @@ class Client {
     const fns = this._keys.get(key);
     if (!fns) return;
     for (const fn of [...fns]) {
+      if (!fns.has(fn)) continue; // removed during this dispatch
       try {
         fn(body);
       } catch (err) {

@@ -855,3 +855,80 @@ test("a published body shaped like a reply is a message unless an action of its 
   errors.mock.restore();
   c.close();
 });
+
+test("a listener removed by another during a dispatch is not called for it, as with addEventListener; one added is called from the next", async () => {
+  const { c } = await opened();
+  const got = [];
+  // A component that unmounts on "logout" removes the other's listeners.
+  let offB, offMsgB, offStateB;
+  c.on("logout", () => {
+    got.push("a");
+    offB();
+    offMsgB();
+    c.on("logout", () => got.push("late"));
+  });
+  offB = c.on("logout", () => got.push("b"));
+  c.onMessage(() => offMsgB());
+  offMsgB = c.onMessage(() => got.push("message b"));
+  c.onState(() => offStateB());
+  offStateB = c.onState((s) => got.push("state b " + s));
+  latest().serverSend('"logout"');
+  assert.deepEqual(got, ["a"]);
+  latest().serverSend('"logout"');
+  assert.deepEqual(got, ["a", "a", "late"]);
+  c.close();
+  assert.deepEqual(got, ["a", "a", "late"], "a state listener removed during the dispatch of closed");
+});
+
+test("a getChatterId answer that is no chatter ID (an error page's text) is a failed handshake, asked again, and never shown", async () => {
+  const secret = "<html>502 Bad Gateway sc_secret</html>";
+  const answers = [secret, "sc_good"];
+  const reported = [];
+  const savedReport = globalThis.reportError;
+  globalThis.reportError = (err) => reported.push(String(err && err.message));
+  try {
+    const { c, states } = client({ chatterId: undefined, protocol: "header", getChatterId: async () => answers.shift() });
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 0, "no socket made with that text as a subprotocol");
+    assert.equal(c.state, "reconnecting", "one bad answer does not end the client");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(latest().protocols, ["socks", "sc_good"]);
+    latest().serverOpen();
+    assert.equal(c.state, "open");
+    const shown = JSON.stringify([states, reported]);
+    assert.ok(!shown.includes("sc_secret"), `the answer was shown: ${shown}`);
+    assert.ok(reported.some((r) => r.includes("getChatterId")), `reported ${JSON.stringify(reported)}`);
+    c.close();
+  } finally {
+    globalThis.reportError = savedReport;
+  }
+});
+
+test("with protocol header, connect refuses a chatter ID that cannot be one (pasted with a space in it) without showing it", async () => {
+  // The browser's own SyntaxError would name it ("The subprotocol 'sc_abc def' is invalid").
+  assert.throws(() => client({ chatterId: "sc_abc def", protocol: "header" }), (err) => {
+    assert.ok(err instanceof TypeError);
+    assert.match(err.message, /chatterId has a character no chatter ID has/);
+    assert.ok(!err.message.includes("sc_abc"), err.message);
+    return true;
+  });
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 0);
+});
+
+test("failed says why in words when the handshakes never opened: a refused (expired, revoked) chatter ID or a gateway that is down", async () => {
+  const { c, states } = client({ maxAttempts: 2 });
+  await flush();
+  latest().serverClose(1006);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  latest().serverClose(1006);
+  await flush();
+  assert.equal(c.state, "failed");
+  const info = states.at(-1);
+  assert.equal(info.code, 1006);
+  assert.match(info.reason, /2 handshakes in a row never opened/);
+  assert.match(info.reason, /expired|revoked/);
+  assert.match(info.reason, /gateway is down/);
+});
