@@ -387,7 +387,8 @@ func TestChatterIDInSecWebSocketProtocol(t *testing.T) {
 // a message near the 128 KB limit, serve killed with SIGKILL and started
 // again (a dozen clients, as tabs would, each reconnecting after its own
 // jittered delay), and a network that goes silent without closing anything
-// (a proxy that holds every byte), which only the heartbeat can notice.
+// (a proxy that holds every byte), which the heartbeat notices, or the
+// check socks.js makes when the browser says the network is back.
 func TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork(t *testing.T) {
 	t.Parallel()
 	findChromium(t)
@@ -397,9 +398,14 @@ func TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork(t *testing.T) {
 	proxy := newStallProxy(t, "http://"+addr)
 	id := s.issue("erin")
 	const tabs = 12
+	viaProxy := "ws://" + strings.TrimPrefix(proxy.url(), "http://") + "/"
 	clients := []pageClient{{
-		Name: "cut", URL: "ws://" + strings.TrimPrefix(proxy.url(), "http://") + "/", Geek: "erin", ChatterID: id,
+		Name: "cut", URL: viaProxy, Geek: "erin", ChatterID: id,
 		Topics: "updates", Protocol: "header", HeartbeatMs: 500, OpenTimeoutMs: 2000, MaxBackoffMs: 1000,
+	}, {
+		// The default heartbeat (4 minutes): only the check when the
+		// network comes back notices a dead link within this test.
+		Name: "wake", URL: viaProxy, Geek: "erin", ChatterID: id, Topics: "updates", Protocol: "header", OpenTimeoutMs: 2000,
 	}}
 	for i := range tabs {
 		clients = append(clients, pageClient{Name: fmt.Sprintf("tab%d", i), URL: srv.URL, Geek: "erin", ChatterID: id, Topics: "updates", Protocol: "query"})
@@ -501,5 +507,28 @@ func TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork(t *testing.T) {
 				t.Errorf("cut: gave up during the cut: %+v", ev)
 			}
 		}
+	})
+	t.Run("when the browser says the network is back, a connection whose link died meanwhile is found dead at once, not at the next heartbeat", func(t *testing.T) {
+		devtools := browser.devtools(t)
+		network := func(offline bool) {
+			devtools.call(t, "Network.emulateNetworkConditions", map[string]any{
+				"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
+			}, nil)
+		}
+		devtools.call(t, "Network.enable", map[string]any{}, nil)
+		mark := log.mark()
+		proxy.cut()
+		network(true)
+		devtools.waitEval(t, "String(navigator.onLine)", "false", receiveTimeout)
+		network(false)
+		ev := browser.await(t, mark, "wake reconnecting", receiveTimeout, isState("wake", "reconnecting"))
+		if ev.Reason != "no pong" {
+			t.Errorf("wake: reconnecting for %q; want no pong", ev.Reason)
+		}
+		proxy.restore()
+		browser.await(t, mark, "wake resync", browserTimeout, isState("wake", "resync"))
+		next := log.mark()
+		publish(t, `"after-wake"`)
+		browser.await(t, next, "wake the message after the network came back", receiveTimeout, isMessage("wake", `"after-wake"`))
 	})
 }

@@ -51,7 +51,10 @@ export interface ConnectOptions {
    * has stayed open this long: one closed sooner (even if its handshake opened) is followed by a longer delay.
    */
   maxBackoffMs?: number;
-  /** A handshake not open after this many ms counts as failed. Default 15 000. */
+  /**
+   * A handshake not open after this many ms counts as failed. Also how long the check made when the network comes
+   * back or the page is shown again waits for its pong before it reconnects. Default 15 000.
+   */
   openTimeoutMs?: number;
   /** How long a renewal keeps the old connection open after the new one opened, in ms. Default 2 000. */
   overlapMs?: number;

@@ -218,11 +218,25 @@ class Client {
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._steadyTimer = null; // starts the backoff over
-    this._offOnline = () => {}; // stops waiting for the online event
+    this._checkTimer = null; // bounds the answer to a check's ping
+    this._waitingOnline = false; // _dial waits for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
+    // The network back, or the page shown again: dial if waiting for the
+    // network, else check the connection at once (see _check).
+    this._onOnline = () => {
+      if (this._done) return;
+      if (!this._waitingOnline) return void this._check();
+      this._waitingOnline = false;
+      this._dial();
+    };
+    this._onVisible = () => {
+      if (globalThis.document?.visibilityState === "visible") this._check();
+    };
+    if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
+    globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
     // Listeners added right after connect() see "connecting".
     queueMicrotask(() => {
       if (this._done) return;
@@ -363,16 +377,8 @@ class Client {
   async _dial() {
     if (this._done) return;
     if (offline() && typeof globalThis.addEventListener === "function") {
-      // Wait for the network instead of spending attempts on it.
-      const online = () => {
-        this._offOnline();
-        this._dial();
-      };
-      this._offOnline = () => {
-        globalThis.removeEventListener("online", online);
-        this._offOnline = () => {};
-      };
-      globalThis.addEventListener("online", online);
+      // Wait for the network (_onOnline) instead of spending attempts on it.
+      this._waitingOnline = true;
       return;
     }
     if (this._needFreshId) {
@@ -502,6 +508,8 @@ class Client {
   }
 
   _stopTimers() {
+    clearTimeout(this._checkTimer);
+    this._checkTimer = null;
     clearInterval(this._heartbeat);
     clearTimeout(this._renewTimer);
     clearTimeout(this._steadyTimer);
@@ -521,19 +529,41 @@ class Client {
 
   _ping(c) {
     if (c !== this._conn || c.ws.readyState !== 1) return;
-    if (c.unansweredPings > 0) {
-      // No pong since the last ping: the connection is dead without
-      // having said so. Close it and reconnect at once: a browser waits up
-      // to a minute for the answer to a close frame, which a dead link
-      // never sends, before it fires onclose.
-      c.ws.close(4000, "no pong");
-      c.closed = true;
-      c.ws.onmessage = c.ws.onclose = null;
-      this._lost(c, { code: 4000, reason: "no pong" });
-      return;
-    }
+    if (this._checkTimer) return; // a check judges the ping it waits for
+    // No pong since the last ping: the connection is dead without having
+    // said so.
+    if (c.unansweredPings > 0) return void this._dead(c);
     c.unansweredPings++;
     this._send(c, { action: "ping" });
+  }
+
+  // _dead closes c, a connection without a pong, and reconnects at once: a
+  // browser waits up to a minute for the answer to a close frame, which a
+  // dead link never sends, before it fires onclose.
+  _dead(c) {
+    c.ws.close(4000, "no pong");
+    c.closed = true;
+    c.ws.onmessage = c.ws.onclose = null;
+    this._lost(c, { code: 4000, reason: "no pong" });
+  }
+
+  // _check asks the gateway at once whether the open connection still
+  // carries, after the network came back or the page was shown again (a
+  // laptop that slept, a tab in the background): the socket may look open
+  // over a link that is gone, which the heartbeat would notice only up to
+  // twice heartbeatMs later, with every message meanwhile lost. No pong
+  // within openTimeoutMs reconnects.
+  _check() {
+    const c = this._conn;
+    if (this._done || !c || !c.opened || c.ws.readyState !== 1 || this._checkTimer) return;
+    if (c.unansweredPings === 0) {
+      c.unansweredPings++;
+      this._send(c, { action: "ping" });
+    }
+    this._checkTimer = setTimeout(() => {
+      this._checkTimer = null;
+      if (c === this._conn && !c.closed && c.unansweredPings > 0) this._dead(c);
+    }, delay(this._o.openTimeoutMs));
   }
 
   _send(c, frame) {
@@ -707,7 +737,9 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
-    this._offOnline();
+    this._waitingOnline = false;
+    if (typeof globalThis.removeEventListener === "function") globalThis.removeEventListener("online", this._onOnline);
+    globalThis.document?.removeEventListener?.("visibilitychange", this._onVisible);
     for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);

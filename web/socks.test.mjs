@@ -932,3 +932,57 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(info.reason, /expired|revoked/);
   assert.match(info.reason, /gateway is down/);
 });
+
+test("when the network comes back or the page is shown again, an open connection is checked at once: no pong within openTimeoutMs reconnects", async () => {
+  // A laptop that slept or changed networks: the socket looks open, the
+  // link under it is gone, and the heartbeat would notice only minutes later.
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  doc.visibilityState = "visible";
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, document: globalThis.document };
+  globalThis.addEventListener = win.addEventListener.bind(win);
+  globalThis.removeEventListener = win.removeEventListener.bind(win);
+  globalThis.document = doc;
+  try {
+    const { c, states } = await opened({ openTimeoutMs: 1000 });
+    const ws = latest();
+    win.dispatchEvent(new Event("online"));
+    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping at once");
+    win.dispatchEvent(new Event("online"));
+    assert.equal(ws.sent.length, 1, "one check at a time");
+    ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
+    mock.timers.tick(1000);
+    assert.equal(ws.closedWith, null, "answered: the connection carries");
+    // The heartbeat goes on as before, and the check did not make it judge early.
+    mock.timers.tick(DEFAULTS.heartbeatMs - 1000);
+    assert.equal(ws.sent.length, 2);
+    assert.equal(ws.closedWith, null);
+    ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
+
+    // Hidden, then shown again; a heartbeat that falls inside the check
+    // leaves the judging to the check.
+    doc.visibilityState = "hidden";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(ws.sent.length, 2, "no check when hidden");
+    mock.timers.tick(DEFAULTS.heartbeatMs - 500);
+    doc.visibilityState = "visible";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(ws.sent.length, 3);
+    mock.timers.tick(500);
+    assert.equal(ws.closedWith, null, "the beat inside the check does not judge it");
+    mock.timers.tick(499);
+    assert.equal(ws.closedWith, null);
+    mock.timers.tick(1);
+    assert.equal(ws.closedWith?.code, 4000);
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 4000, reason: "no pong" });
+    c.close();
+    assert.equal(running.size, 0);
+  } finally {
+    globalThis.addEventListener = saved.add;
+    globalThis.removeEventListener = saved.remove;
+    globalThis.document = saved.document;
+    if (!saved.add) delete globalThis.addEventListener;
+    if (!saved.remove) delete globalThis.removeEventListener;
+    if (!saved.document) delete globalThis.document;
+  }
+});
