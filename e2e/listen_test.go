@@ -663,3 +663,38 @@ publishing:
 		t.Errorf("the chatter ID listen issued itself is still there: %s", ids)
 	}
 }
+
+// TestListenJSONInATerminalIsOneObjectALineWithoutColour: --json on a
+// terminal prints what it prints into a pipe, one JSON object a line, with
+// no colour or other escape codes (a message's own escapes stay escaped).
+func TestListenJSONInATerminalIsOneObjectALineWithoutColour(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates", "--json", "--no-input")
+	term.waitFor(listenWait, `"state":"connected"`)
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":1,"title":"\u001b[31mred"}`)
+	term.waitFor(listenWait, `"kind":"message"`)
+	if err := term.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("Ctrl-C did not end socks listen within %s", stopTimeout)
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d; want 0, as documented", code)
+	}
+	raw := term.out.String()
+	if strings.ContainsRune(raw, '\x1b') {
+		t.Errorf("escape codes in --json output on a terminal: %q", raw)
+	}
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(strings.ReplaceAll(raw, "\r", "")), "\n") {
+		kinds = append(kinds, parseListenLine(t, line).Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "state,message,state" {
+		t.Errorf("lines of kinds %s; want state,message,state (connected, the message, closed)\n%s", got, raw)
+	}
+}
