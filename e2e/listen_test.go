@@ -698,3 +698,22 @@ func TestListenJSONInATerminalIsOneObjectALineWithoutColour(t *testing.T) {
 		t.Errorf("lines of kinds %s; want state,message,state (connected, the message, closed)\n%s", got, raw)
 	}
 }
+
+// TestListenExitsFiveWhenItsChatterIDIsRevokedWhileListening: the open
+// connection is not cut by a revoke, but the next handshake (here the
+// renewal) is refused: listen stops at once with exit 5 and says why,
+// rather than retrying a chatter ID that will never work again.
+func TestListenExitsFiveWhenItsChatterIDIsRevokedWhileListening(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--id", s.issue("alice"), "--no-input", "--max-connection", "2s")
+	l.waitConnected(false)
+	s.must("chatter", "revoke", "--geek", "alice", "--all")
+	if code := l.wait(reconnectWait); code != 5 {
+		t.Errorf("exit %d; want 5\nstderr: %s", code, l.errBuf)
+	}
+	if msg := l.errBuf.String(); !strings.Contains(msg, "HTTP 403 Forbidden: chatter ID refused") || !strings.Contains(msg, "socks chatter issue --geek alice") {
+		t.Errorf("stderr %q; want the refusal and the hint", msg)
+	}
+}
