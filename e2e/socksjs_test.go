@@ -155,7 +155,10 @@ func TestBrowserSocksJS(t *testing.T) {
 			browser.await(t, 0, "header open", browserTimeout, isState("header", "open"))
 		}},
 		{"a bad chatter ID never opens and ends in failed after maxAttempts 2", func(t *testing.T) {
-			browser.await(t, 0, "bad failed", browserTimeout, isState("bad", "failed"))
+			failed := browser.await(t, 0, "bad failed", browserTimeout, isState("bad", "failed"))
+			if !strings.Contains(failed.Reason, "2 handshakes in a row never opened") || !strings.Contains(failed.Reason, "expired or revoked") {
+				t.Errorf("the bad client failed saying %q; want why in words", failed.Reason)
+			}
 			evs, _ := log.since(0)
 			var states []string
 			for _, ev := range evs {
