@@ -103,6 +103,8 @@ const offline = () => globalThis.navigator?.onLine === false;
 // browser's WebSocket constructor throws, with the ID in its message. A
 // chatter ID ("sc_" and URL-safe characters) always is one.
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// The reason of an attempt made without a chatter ID.
+const NO_ID = "no chatter ID";
 
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
@@ -393,7 +395,7 @@ class Client {
     if (!this._chatterId) {
       this._failures++;
       this._needFreshId = true;
-      this._retry({ code: 0, reason: "no chatter ID" });
+      this._retry({ code: 0, reason: NO_ID });
       return;
     }
     let c;
@@ -476,8 +478,10 @@ class Client {
       // A browser is not told why a handshake failed: say what it may be.
       const n = this._failures;
       const reason =
-        `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
-        "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
+        info.reason === NO_ID
+          ? `${n} attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none`
+          : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
+            "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
       this._finish("failed", { attempt: n, code: info.code, reason });
       return;
     }

@@ -931,6 +931,17 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(info.reason, /2 handshakes in a row never opened/);
   assert.match(info.reason, /expired|revoked/);
   assert.match(info.reason, /gateway is down/);
+
+  // A getChatterId that never gives an ID: no handshake was made, and failed says that instead.
+  const errors = mock.method(console, "error", () => {});
+  const r = client({ chatterId: undefined, maxAttempts: 2, getChatterId: async () => { throw new Error("401 logged out"); } });
+  await flush();
+  mock.timers.tick(r.states.at(-1).delay);
+  await flush();
+  errors.mock.restore();
+  assert.equal(r.c.state, "failed");
+  assert.equal(FakeWebSocket.all.length, 2, "no socket without an ID");
+  assert.match(r.states.at(-1).reason, /2 attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none/);
 });
 
 test("when the network comes back or the page is shown again, an open connection is checked at once: no pong within openTimeoutMs reconnects", async () => {
