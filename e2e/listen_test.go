@@ -686,6 +686,8 @@ func TestListenJSONInATerminalIsOneObjectALineWithoutColour(t *testing.T) {
 	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("Ctrl-C: exit %d; want 0, as documented", code)
 	}
+	// What it wrote last may still be on its way through the terminal.
+	term.waitFor(listenWait, `"state":"closed"`)
 	raw := term.out.String()
 	if strings.ContainsRune(raw, '\x1b') {
 		t.Errorf("escape codes in --json output on a terminal: %q", raw)
