@@ -950,6 +950,10 @@ test("when the network comes back or the page is shown again, an open connection
   const win = new EventTarget();
   const doc = new EventTarget();
   doc.visibilityState = "visible";
+  let docListeners = 0;
+  const [add, remove] = [doc.addEventListener.bind(doc), doc.removeEventListener.bind(doc)];
+  doc.addEventListener = (...a) => (docListeners++, add(...a));
+  doc.removeEventListener = (...a) => (docListeners--, remove(...a));
   const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, document: globalThis.document };
   globalThis.addEventListener = win.addEventListener.bind(win);
   globalThis.removeEventListener = win.removeEventListener.bind(win);
@@ -986,8 +990,10 @@ test("when the network comes back or the page is shown again, an open connection
     mock.timers.tick(1);
     assert.equal(ws.closedWith?.code, 4000);
     assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 4000, reason: "no pong" });
+    assert.equal(docListeners, 1);
     c.close();
     assert.equal(running.size, 0);
+    assert.equal(docListeners, 0, "close() removes the visibilitychange listener");
   } finally {
     globalThis.addEventListener = saved.add;
     globalThis.removeEventListener = saved.remove;
