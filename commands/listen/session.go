@@ -593,33 +593,33 @@ func (s *session) frame(f wsclient.Frame) (stop bool, why string, err error) {
 // the old one delivered during a renewal's overlap (see renew), and
 // remembers a message the old one delivers then.
 func (s *session) duplicate(f wsclient.Frame) bool {
-	if f.Binary {
+	if f.Binary || (s.recording == nil && s.dups == nil) {
 		return false
 	}
 	// A body's hash, not the body (up to 128 KB), is kept.
-	sum := sha256.Sum256(f.Data)
-	key := string(sum[:])
+	key := func() string {
+		sum := sha256.Sum256(f.Data)
+		return string(sum[:])
+	}
 	if s.recording != nil {
 		if !f.At.Before(s.recordFrom) && len(s.recording) < overlapMemory {
-			s.recording[key]++
+			s.recording[key()]++
 		}
-		return false
-	}
-	if s.dups == nil {
 		return false
 	}
 	if time.Now().After(s.dupsUntil) {
 		s.dups = nil
 		return false
 	}
-	n := s.dups[key]
+	k := key()
+	n := s.dups[k]
 	if n == 0 {
 		return false
 	}
 	if n == 1 {
-		delete(s.dups, key)
+		delete(s.dups, k)
 	} else {
-		s.dups[key] = n - 1
+		s.dups[k] = n - 1
 	}
 	if len(s.dups) == 0 {
 		s.dups = nil
