@@ -62,6 +62,7 @@ type pageEvent struct {
 	Client  string `json:"client"`
 	State   string `json:"state"`
 	Attempt int    `json:"attempt"`
+	Delay   int    `json:"delay"`
 	Key     string `json:"key"`
 	OK      bool   `json:"ok"`
 	Topics  string `json:"topics"`

@@ -573,16 +573,32 @@ func (p *stallProxy) stalled() int {
 	return p.nstalls
 }
 
+// cut holds all traffic until restore, as a network that went away
+// without a word would.
+func (p *stallProxy) cut() { p.stallFor(time.Hour) }
+
+// restore ends a stall or a cut at once.
+func (p *stallProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.until = time.Time{}
+}
+
 // hold waits while the proxy stalls.
 func (p *stallProxy) hold() {
-	p.mu.Lock()
-	wait := time.Until(p.until)
-	if wait > 0 {
-		p.nstalls++
-	}
-	p.mu.Unlock()
-	if wait > 0 {
-		time.Sleep(wait)
+	counted := false
+	for {
+		p.mu.Lock()
+		wait := time.Until(p.until)
+		if wait > 0 && !counted {
+			p.nstalls++
+			counted = true
+		}
+		p.mu.Unlock()
+		if wait <= 0 {
+			return
+		}
+		time.Sleep(min(wait, 20*time.Millisecond))
 	}
 }
 

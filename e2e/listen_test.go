@@ -663,3 +663,59 @@ publishing:
 		t.Errorf("the chatter ID listen issued itself is still there: %s", ids)
 	}
 }
+
+// TestListenJSONInATerminalIsOneObjectALineWithoutColour: --json on a
+// terminal prints what it prints into a pipe, one JSON object a line, with
+// no colour or other escape codes (a message's own escapes stay escaped).
+func TestListenJSONInATerminalIsOneObjectALineWithoutColour(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates", "--json", "--no-input")
+	term.waitFor(listenWait, `"state":"connected"`)
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":1,"title":"\u001b[31mred"}`)
+	term.waitFor(listenWait, `"kind":"message"`)
+	if err := term.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("Ctrl-C did not end socks listen within %s", stopTimeout)
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d; want 0, as documented", code)
+	}
+	// What it wrote last may still be on its way through the terminal.
+	term.waitFor(listenWait, `"state":"closed"`)
+	raw := term.out.String()
+	if strings.ContainsRune(raw, '\x1b') {
+		t.Errorf("escape codes in --json output on a terminal: %q", raw)
+	}
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(strings.ReplaceAll(raw, "\r", "")), "\n") {
+		kinds = append(kinds, parseListenLine(t, line).Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "state,message,state" {
+		t.Errorf("lines of kinds %s; want state,message,state (connected, the message, closed)\n%s", got, raw)
+	}
+}
+
+// TestListenExitsFiveWhenItsChatterIDIsRevokedWhileListening: the open
+// connection is not cut by a revoke, but the next handshake (here the
+// renewal) is refused: listen stops at once with exit 5 and says why,
+// rather than retrying a chatter ID that will never work again.
+func TestListenExitsFiveWhenItsChatterIDIsRevokedWhileListening(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--id", s.issue("alice"), "--no-input", "--max-connection", "2s")
+	l.waitConnected(false)
+	s.must("chatter", "revoke", "--geek", "alice", "--all")
+	if code := l.wait(reconnectWait); code != 5 {
+		t.Errorf("exit %d; want 5\nstderr: %s", code, l.errBuf)
+	}
+	if msg := l.errBuf.String(); !strings.Contains(msg, "HTTP 403 Forbidden: chatter ID refused") || !strings.Contains(msg, "socks chatter issue --geek alice") {
+		t.Errorf("stderr %q; want the refusal and the hint", msg)
+	}
+}

@@ -99,6 +99,13 @@ func TestLivePage(t *testing.T) {
 		t.Errorf("publish --wait reported %s; want delivered=1", rep)
 	}
 	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, "plays-updated", receiveTimeout)
+	// A hostile body is shown as text, never parsed as HTML.
+	hostile := `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
+	s.publishWait("--geek", "erin", "--topic", "updates", "--message", hostile)
+	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, hostile, receiveTimeout)
+	if got := devtools.eval(t, `document.querySelectorAll("#events img, #events script").length + " " + document.title`); got != "0 socks · live" {
+		t.Errorf("a published body became markup in the page: elements and title %q", got)
+	}
 	devtools.screenshot(t, "desktop")
 
 	// The gateway restarts after erin's chatter IDs were revoked, while

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,9 @@ type pageClient struct {
 	Keys          []string `json:"keys,omitempty"`
 	MaxAttempts   int      `json:"maxAttempts,omitempty"`
 	MaxDurationMs int      `json:"maxDurationMs,omitempty"`
+	HeartbeatMs   int      `json:"heartbeatMs,omitempty"`
+	OpenTimeoutMs int      `json:"openTimeoutMs,omitempty"`
+	MaxBackoffMs  int      `json:"maxBackoffMs,omitempty"`
 	// Subscribe is subscribed to when the client first opens.
 	Subscribe []string `json:"subscribe,omitempty"`
 }
@@ -150,7 +155,10 @@ func TestBrowserSocksJS(t *testing.T) {
 			browser.await(t, 0, "header open", browserTimeout, isState("header", "open"))
 		}},
 		{"a bad chatter ID never opens and ends in failed after maxAttempts 2", func(t *testing.T) {
-			browser.await(t, 0, "bad failed", browserTimeout, isState("bad", "failed"))
+			failed := browser.await(t, 0, "bad failed", browserTimeout, isState("bad", "failed"))
+			if !strings.Contains(failed.Reason, "2 handshakes in a row never opened") || !strings.Contains(failed.Reason, "expired or revoked") {
+				t.Errorf("the bad client failed saying %q; want why in words", failed.Reason)
+			}
 			evs, _ := log.since(0)
 			var states []string
 			for _, ev := range evs {
@@ -374,5 +382,162 @@ func TestChatterIDInSecWebSocketProtocol(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("err %v, response %v; want a 401", err, resp)
 		}
+	})
+}
+
+// TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork runs socks.js
+// clients in headless chromium through what a real network does to them:
+// a message near the 128 KB limit, serve killed with SIGKILL and started
+// again (a dozen clients, as tabs would, each reconnecting after its own
+// jittered delay), and a network that goes silent without closing anything
+// (a proxy that holds every byte), which the heartbeat notices, or the
+// check socks.js makes when the browser says the network is back.
+func TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	proxy := newStallProxy(t, "http://"+addr)
+	id := s.issue("erin")
+	const tabs = 12
+	viaProxy := "ws://" + strings.TrimPrefix(proxy.url(), "http://") + "/"
+	clients := []pageClient{{
+		// Only cut and tab0 follow big: 128 KB to every client, and its
+		// report back, is slow on a busy machine.
+		Name: "cut", URL: viaProxy, Geek: "erin", ChatterID: id,
+		Topics: "updates,big", Protocol: "header", HeartbeatMs: 2000, OpenTimeoutMs: 2000, MaxBackoffMs: 1000,
+	}, {
+		// The default heartbeat (4 minutes): only the check when the
+		// network comes back notices a dead link within this test.
+		Name: "wake", URL: viaProxy, Geek: "erin", ChatterID: id, Topics: "updates", Protocol: "header", OpenTimeoutMs: 2000,
+	}}
+	for i := range tabs {
+		topics := "updates"
+		if i == 0 {
+			topics = "updates,big"
+		}
+		clients = append(clients, pageClient{Name: fmt.Sprintf("tab%d", i), URL: srv.URL, Geek: "erin", ChatterID: id, Topics: topics, Protocol: "query"})
+	}
+	names := func() []string {
+		var out []string
+		for _, c := range clients {
+			out = append(out, c.Name)
+		}
+		return out
+	}()
+	browser, log := openSocksPage(t, pageConfig{Gateway: "http://" + addr, Clients: clients})
+	awaitAll := func(t *testing.T, mark int, what string, d time.Duration, match func(client string) func(pageEvent) bool) map[string]pageEvent {
+		t.Helper()
+		got := map[string]pageEvent{}
+		for _, c := range names {
+			got[c] = browser.await(t, mark, c+" "+what, d, match(c))
+		}
+		return got
+	}
+	publish := func(t *testing.T, body string) {
+		t.Helper()
+		s.publishWait("--geek", "erin", "--topic", "updates", "--body", body)
+	}
+	awaitAll(t, 0, "open", browserTimeout, func(c string) func(pageEvent) bool { return isState(c, "open") })
+
+	t.Run("a body near the 128 KB limit arrives whole, multi-byte characters across the 32 KB frame pieces included", func(t *testing.T) {
+		encode := func(v string) string {
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // as JSON.stringify writes it
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(buf.String())
+		}
+		unit := `é😀<b>"x"</b>\`
+		// 20 bytes of JSON a unit: the gateway's 32 KB frame pieces end at
+		// varying places in it, the third inside the 4-byte emoji.
+		body := encode(strings.Repeat(unit, (pubsub.MaxMessageBytes-64)/(len(encode(unit))-2)))
+		if len(body) > pubsub.MaxMessageBytes {
+			t.Fatalf("the body is %d bytes", len(body))
+		}
+		file := filepath.Join(t.TempDir(), "big.json")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mark := log.mark()
+		s.publishWait("--geek", "erin", "--topic", "big", "--body-file", file)
+		for _, c := range []string{"cut", "tab0"} {
+			ev := browser.await(t, mark, c+" the big message", browserTimeout, func(ev pageEvent) bool { return ev.Event == "message" && ev.Client == c })
+			if ev.Data != body {
+				t.Errorf("%s received %d bytes; want the %d published, unchanged", c, len(ev.Data), len(body))
+			}
+		}
+	})
+
+	t.Run("serve killed with SIGKILL and started again: every client reconnects after its own jittered delay, resyncs and receives", func(t *testing.T) {
+		mark := log.mark()
+		srv.kill()
+		first := awaitAll(t, mark, "reconnecting", receiveTimeout, func(c string) func(pageEvent) bool { return isState(c, "reconnecting") })
+		delays := map[int]bool{}
+		for c, ev := range first {
+			if c == "cut" {
+				continue
+			}
+			if ev.Attempt != 1 || ev.Delay < 250 || ev.Delay > 500 {
+				t.Errorf("%s: first reconnect attempt %d after %d ms; want attempt 1 after 250-500 ms", c, ev.Attempt, ev.Delay)
+			}
+			delays[ev.Delay] = true
+		}
+		if len(delays) < 2 {
+			t.Errorf("%d clients all wait %v ms before reconnecting: no jitter, a thundering herd", tabs, delays)
+		}
+		s.serve("--addr", addr)
+		awaitAll(t, mark, "resync", browserTimeout, func(c string) func(pageEvent) bool { return isState(c, "resync") })
+		next := log.mark()
+		publish(t, `"after-kill"`)
+		awaitAll(t, next, "the message after the restart", receiveTimeout, func(c string) func(pageEvent) bool { return isMessage(c, `"after-kill"`) })
+	})
+
+	t.Run("a network gone silent is noticed by the heartbeat; the client reconnects once it is back and receives", func(t *testing.T) {
+		mark := log.mark()
+		proxy.cut()
+		ev := browser.await(t, mark, "cut reconnecting", browserTimeout, isState("cut", "reconnecting"))
+		if ev.Reason != "no pong" {
+			t.Errorf("cut: reconnecting for %q; want no pong", ev.Reason)
+		}
+		publish(t, `"during-cut"`)
+		browser.await(t, mark, "tab0 the message during the cut", receiveTimeout, isMessage("tab0", `"during-cut"`))
+		proxy.restore()
+		browser.await(t, mark, "cut resync", browserTimeout, isState("cut", "resync"))
+		next := log.mark()
+		publish(t, `"after-cut"`)
+		browser.await(t, next, "cut the message after the cut", receiveTimeout, isMessage("cut", `"after-cut"`))
+		evs, _ := log.since(mark)
+		for _, ev := range evs {
+			if ev.Client == "cut" && ev.State == "failed" {
+				t.Errorf("cut: gave up during the cut: %+v", ev)
+			}
+		}
+	})
+	t.Run("when the browser says the network is back, a connection whose link died meanwhile is found dead at once, not at the next heartbeat", func(t *testing.T) {
+		devtools := browser.devtools(t)
+		network := func(offline bool) {
+			devtools.call(t, "Network.emulateNetworkConditions", map[string]any{
+				"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
+			}, nil)
+		}
+		devtools.call(t, "Network.enable", map[string]any{}, nil)
+		mark := log.mark()
+		proxy.cut()
+		network(true)
+		devtools.waitEval(t, "String(navigator.onLine)", "false", receiveTimeout)
+		network(false)
+		ev := browser.await(t, mark, "wake reconnecting", receiveTimeout, isState("wake", "reconnecting"))
+		if ev.Reason != "no pong" {
+			t.Errorf("wake: reconnecting for %q; want no pong", ev.Reason)
+		}
+		proxy.restore()
+		browser.await(t, mark, "wake resync", browserTimeout, isState("wake", "resync"))
+		next := log.mark()
+		publish(t, `"after-wake"`)
+		browser.await(t, next, "wake the message after the network came back", receiveTimeout, isMessage("wake", `"after-wake"`))
 	})
 }

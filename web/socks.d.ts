@@ -21,7 +21,10 @@ export interface ConnectOptions {
   url: string;
   /** The geek (user) whose messages to receive. */
   geek: string;
-  /** The geek's chatter ID. Optional when getChatterId is given. */
+  /**
+   * The geek's chatter ID. Optional when getChatterId is given. With protocol "header", connect throws a TypeError
+   * (without the ID in its message) for one that cannot be a chatter ID, such as one pasted with a space inside.
+   */
   chatterId?: string;
   /**
    * Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to
@@ -30,8 +33,9 @@ export interface ConnectOptions {
   topics?: string[] | string;
   /**
    * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
-   * One that throws, or has not answered within openTimeoutMs, counts as a handshake that never opened
-   * (a renewal then goes on with the ID it has).
+   * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
+   * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
+   * handshake that never opened (a renewal then goes on with the ID it has); such an answer is never shown.
    */
   getChatterId?: () => string | Promise<string>;
   /** Default "query". */
@@ -51,7 +55,10 @@ export interface ConnectOptions {
    * has stayed open this long: one closed sooner (even if its handshake opened) is followed by a longer delay.
    */
   maxBackoffMs?: number;
-  /** A handshake not open after this many ms counts as failed. Default 15 000. */
+  /**
+   * A handshake not open after this many ms counts as failed. Also how long the check made when the network comes
+   * back or the page is shown again waits for its pong before it reconnects. Default 15 000.
+   */
   openTimeoutMs?: number;
   /** How long a renewal keeps the old connection open after the new one opened, in ms. Default 2 000. */
   overlapMs?: number;
@@ -76,11 +83,16 @@ export interface StateInfo {
   delay?: number;
   /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
   code?: number;
+  /** The close reason; "failed": why the client gave up, in words. */
   reason?: string;
 }
 
 export interface Client {
-  /** Fires fn for each published body whose event key is key: a string body, or an object body's string "type". Returns a function that removes fn. */
+  /**
+   * Fires fn for each published body whose event key is key: a string body, or an object body's string "type".
+   * Returns a function that removes fn. As with addEventListener, a listener removed during a dispatch (by another
+   * listener of the same body) is not called for it, and one added then is called from the next body on.
+   */
   on(key: string, fn: (body: Body) => void): () => void;
   off(key: string, fn: (body: Body) => void): void;
   /** Fires fn for every published body, JSON-parsed. */

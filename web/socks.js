@@ -12,7 +12,8 @@
 // share a namespace.
 //
 // The client keeps the connection alive ({"action":"ping"} well under API
-// Gateway's 10-minute idle timeout), reconnects with jittered exponential
+// Gateway's 10-minute idle timeout, and at once when the network comes back
+// or the page is shown again, to find a link that died meanwhile), reconnects with jittered exponential
 // backoff (which starts over only once a connection has stayed open
 // maxBackoffMs), renews the connection before API Gateway's 2-hour cap (the new
 // connection opens before the old one closes, and a message both carry
@@ -98,6 +99,13 @@ function checkCount(topics) {
 // handshake then fails for that, not for a refused chatter ID or a gateway
 // that is down.
 const offline = () => globalThis.navigator?.onLine === false;
+
+// A chatter ID offered as a subprotocol must be an HTTP token, or the
+// browser's WebSocket constructor throws, with the ID in its message. A
+// chatter ID ("sc_" and URL-safe characters) always is one.
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// The reason of an attempt made without a chatter ID.
+const NO_ID = "no chatter ID";
 
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
@@ -189,6 +197,10 @@ class Client {
     this._random = o.random || Math.random;
     // A chatter ID has no whitespace; one read as a line of text has.
     this._chatterId = String(o.chatterId || "").trim();
+    if (o.protocol === "header" && this._chatterId && !TOKEN.test(this._chatterId)) {
+      // Not echoed: it is a secret, and this message may be shown or logged.
+      throw new TypeError("socks: chatterId has a character no chatter ID has (a space, a quote, a line break inside it): copy it again");
+    }
     // No topics is every topic, ".", which is then a topic like any other:
     // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
@@ -209,11 +221,25 @@ class Client {
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._steadyTimer = null; // starts the backoff over
-    this._offOnline = () => {}; // stops waiting for the online event
+    this._checkTimer = null; // bounds the answer to a check's ping
+    this._waitingOnline = false; // _dial waits for the online event
     this._needFreshId = !this._chatterId;
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
+    // The network back, or the page shown again: dial if waiting for the
+    // network, else check the connection at once (see _check).
+    this._onOnline = () => {
+      if (this._done) return;
+      if (!this._waitingOnline) return void this._check();
+      this._waitingOnline = false;
+      this._dial();
+    };
+    this._onVisible = () => {
+      if (globalThis.document?.visibilityState === "visible") this._check();
+    };
+    if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
+    globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
     // Listeners added right after connect() see "connecting".
     queueMicrotask(() => {
       if (this._done) return;
@@ -282,6 +308,7 @@ class Client {
   _emitState(state, info) {
     if (state !== "resync") this.state = state;
     for (const fn of [...this._stateFns]) {
+      if (!this._stateFns.has(fn)) continue; // removed during this dispatch
       try {
         fn(state, info);
       } catch (err) {
@@ -322,8 +349,16 @@ class Client {
     });
     this._idTimers.add(timer);
     try {
-      const id = await Promise.race([Promise.resolve().then(get), late]);
-      if (typeof id === "string" && id.trim() !== "") this._chatterId = id.trim();
+      const got = await Promise.race([Promise.resolve().then(get), late]);
+      const id = typeof got === "string" ? got.trim() : "";
+      // What a failed fetch answered (an error page's text, a Response) is
+      // no chatter ID: a failed handshake, asked again on the next attempt.
+      // It is not shown: it may hold the ID or other secrets.
+      if (id === "") throw new Error(`socks: getChatterId answered ${typeof got === "string" ? "an empty string" : typeof got}, not a chatter ID`);
+      if (this._o.protocol === "header" && !TOKEN.test(id)) {
+        throw new Error("socks: getChatterId answered text with characters no chatter ID has (an error page's?), not a chatter ID");
+      }
+      this._chatterId = id;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
@@ -345,16 +380,8 @@ class Client {
   async _dial() {
     if (this._done) return;
     if (offline() && typeof globalThis.addEventListener === "function") {
-      // Wait for the network instead of spending attempts on it.
-      const online = () => {
-        this._offOnline();
-        this._dial();
-      };
-      this._offOnline = () => {
-        globalThis.removeEventListener("online", online);
-        this._offOnline = () => {};
-      };
-      globalThis.addEventListener("online", online);
+      // Wait for the network (_onOnline) instead of spending attempts on it.
+      this._waitingOnline = true;
       return;
     }
     if (this._needFreshId) {
@@ -369,7 +396,7 @@ class Client {
     if (!this._chatterId) {
       this._failures++;
       this._needFreshId = true;
-      this._retry({ code: 0, reason: "no chatter ID" });
+      this._retry({ code: 0, reason: NO_ID });
       return;
     }
     let c;
@@ -449,7 +476,14 @@ class Client {
 
   _retry(info) {
     if (this._failures >= this._o.maxAttempts) {
-      this._finish("failed", { attempt: this._failures, code: info.code, reason: info.reason });
+      // A browser is not told why a handshake failed: say what it may be.
+      const n = this._failures;
+      const reason =
+        info.reason === NO_ID
+          ? `${n} attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none`
+          : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
+            "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
+      this._finish("failed", { attempt: n, code: info.code, reason });
       return;
     }
     this._reconnects++;
@@ -479,6 +513,8 @@ class Client {
   }
 
   _stopTimers() {
+    clearTimeout(this._checkTimer);
+    this._checkTimer = null;
     clearInterval(this._heartbeat);
     clearTimeout(this._renewTimer);
     clearTimeout(this._steadyTimer);
@@ -498,19 +534,41 @@ class Client {
 
   _ping(c) {
     if (c !== this._conn || c.ws.readyState !== 1) return;
-    if (c.unansweredPings > 0) {
-      // No pong since the last ping: the connection is dead without
-      // having said so. Close it and reconnect at once: a browser waits up
-      // to a minute for the answer to a close frame, which a dead link
-      // never sends, before it fires onclose.
-      c.ws.close(4000, "no pong");
-      c.closed = true;
-      c.ws.onmessage = c.ws.onclose = null;
-      this._lost(c, { code: 4000, reason: "no pong" });
-      return;
-    }
+    if (this._checkTimer) return; // a check judges the ping it waits for
+    // No pong since the last ping: the connection is dead without having
+    // said so.
+    if (c.unansweredPings > 0) return void this._dead(c);
     c.unansweredPings++;
     this._send(c, { action: "ping" });
+  }
+
+  // _dead closes c, a connection without a pong, and reconnects at once: a
+  // browser waits up to a minute for the answer to a close frame, which a
+  // dead link never sends, before it fires onclose.
+  _dead(c) {
+    c.ws.close(4000, "no pong");
+    c.closed = true;
+    c.ws.onmessage = c.ws.onclose = null;
+    this._lost(c, { code: 4000, reason: "no pong" });
+  }
+
+  // _check asks the gateway at once whether the open connection still
+  // carries, after the network came back or the page was shown again (a
+  // laptop that slept, a tab in the background): the socket may look open
+  // over a link that is gone, which the heartbeat would notice only up to
+  // twice heartbeatMs later, with every message meanwhile lost. No pong
+  // within openTimeoutMs reconnects.
+  _check() {
+    const c = this._conn;
+    if (this._done || !c || !c.opened || c.ws.readyState !== 1 || this._checkTimer) return;
+    if (c.unansweredPings === 0) {
+      c.unansweredPings++;
+      this._send(c, { action: "ping" });
+    }
+    this._checkTimer = setTimeout(() => {
+      this._checkTimer = null;
+      if (c === this._conn && !c.closed && c.unansweredPings > 0) this._dead(c);
+    }, delay(this._o.openTimeoutMs));
   }
 
   _send(c, frame) {
@@ -658,6 +716,7 @@ class Client {
     if (isReply(body) && this._reply(c, body)) return;
     if (duplicate(c, data)) return;
     for (const fn of [...this._messageFns]) {
+      if (!this._messageFns.has(fn)) continue; // removed during this dispatch
       try {
         fn(body);
       } catch (err) {
@@ -671,6 +730,7 @@ class Client {
     const fns = this._keys.get(key);
     if (!fns) return;
     for (const fn of [...fns]) {
+      if (!fns.has(fn)) continue; // removed during this dispatch
       try {
         fn(body);
       } catch (err) {
@@ -682,7 +742,9 @@ class Client {
   _finish(state, info) {
     this._done = true;
     clearTimeout(this._retryTimer);
-    this._offOnline();
+    this._waitingOnline = false;
+    if (typeof globalThis.removeEventListener === "function") globalThis.removeEventListener("online", this._onOnline);
+    globalThis.document?.removeEventListener?.("visibilitychange", this._onVisible);
     for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);

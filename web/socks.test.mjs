@@ -855,3 +855,151 @@ test("a published body shaped like a reply is a message unless an action of its 
   errors.mock.restore();
   c.close();
 });
+
+test("a listener removed by another during a dispatch is not called for it, as with addEventListener; one added is called from the next", async () => {
+  const { c } = await opened();
+  const got = [];
+  // A component that unmounts on "logout" removes the other's listeners.
+  let offB, offMsgB, offStateB;
+  c.on("logout", () => {
+    got.push("a");
+    offB();
+    offMsgB();
+    c.on("logout", () => got.push("late"));
+  });
+  offB = c.on("logout", () => got.push("b"));
+  c.onMessage(() => offMsgB());
+  offMsgB = c.onMessage(() => got.push("message b"));
+  c.onState(() => offStateB());
+  offStateB = c.onState((s) => got.push("state b " + s));
+  latest().serverSend('"logout"');
+  assert.deepEqual(got, ["a"]);
+  latest().serverSend('"logout"');
+  assert.deepEqual(got, ["a", "a", "late"]);
+  c.close();
+  assert.deepEqual(got, ["a", "a", "late"], "a state listener removed during the dispatch of closed");
+});
+
+test("a getChatterId answer that is no chatter ID (an error page's text) is a failed handshake, asked again, and never shown", async () => {
+  const secret = "<html>502 Bad Gateway sc_secret</html>";
+  const answers = [secret, "sc_good"];
+  const reported = [];
+  const savedReport = globalThis.reportError;
+  globalThis.reportError = (err) => reported.push(String(err && err.message));
+  try {
+    const { c, states } = client({ chatterId: undefined, protocol: "header", getChatterId: async () => answers.shift() });
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 0, "no socket made with that text as a subprotocol");
+    assert.equal(c.state, "reconnecting", "one bad answer does not end the client");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(latest().protocols, ["socks", "sc_good"]);
+    latest().serverOpen();
+    assert.equal(c.state, "open");
+    const shown = JSON.stringify([states, reported]);
+    assert.ok(!shown.includes("sc_secret"), `the answer was shown: ${shown}`);
+    assert.ok(reported.some((r) => r.includes("getChatterId")), `reported ${JSON.stringify(reported)}`);
+    c.close();
+  } finally {
+    globalThis.reportError = savedReport;
+  }
+});
+
+test("with protocol header, connect refuses a chatter ID that cannot be one (pasted with a space in it) without showing it", async () => {
+  // The browser's own SyntaxError would name it ("The subprotocol 'sc_abc def' is invalid").
+  assert.throws(() => client({ chatterId: "sc_abc def", protocol: "header" }), (err) => {
+    assert.ok(err instanceof TypeError);
+    assert.match(err.message, /chatterId has a character no chatter ID has/);
+    assert.ok(!err.message.includes("sc_abc"), err.message);
+    return true;
+  });
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 0);
+});
+
+test("failed says why in words when the handshakes never opened: a refused (expired, revoked) chatter ID or a gateway that is down", async () => {
+  const { c, states } = client({ maxAttempts: 2 });
+  await flush();
+  latest().serverClose(1006);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  latest().serverClose(1006);
+  await flush();
+  assert.equal(c.state, "failed");
+  const info = states.at(-1);
+  assert.equal(info.code, 1006);
+  assert.match(info.reason, /2 handshakes in a row never opened/);
+  assert.match(info.reason, /expired|revoked/);
+  assert.match(info.reason, /gateway is down/);
+
+  // A getChatterId that never gives an ID: no handshake was made, and failed says that instead.
+  const errors = mock.method(console, "error", () => {});
+  const r = client({ chatterId: undefined, maxAttempts: 2, getChatterId: async () => { throw new Error("401 logged out"); } });
+  await flush();
+  mock.timers.tick(r.states.at(-1).delay);
+  await flush();
+  errors.mock.restore();
+  assert.equal(r.c.state, "failed");
+  assert.equal(FakeWebSocket.all.length, 2, "no socket without an ID");
+  assert.match(r.states.at(-1).reason, /2 attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none/);
+});
+
+test("when the network comes back or the page is shown again, an open connection is checked at once: no pong within openTimeoutMs reconnects", async () => {
+  // A laptop that slept or changed networks: the socket looks open, the
+  // link under it is gone, and the heartbeat would notice only minutes later.
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  doc.visibilityState = "visible";
+  let docListeners = 0;
+  const [add, remove] = [doc.addEventListener.bind(doc), doc.removeEventListener.bind(doc)];
+  doc.addEventListener = (...a) => (docListeners++, add(...a));
+  doc.removeEventListener = (...a) => (docListeners--, remove(...a));
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, document: globalThis.document };
+  globalThis.addEventListener = win.addEventListener.bind(win);
+  globalThis.removeEventListener = win.removeEventListener.bind(win);
+  globalThis.document = doc;
+  try {
+    const { c, states } = await opened({ openTimeoutMs: 1000 });
+    const ws = latest();
+    win.dispatchEvent(new Event("online"));
+    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping at once");
+    win.dispatchEvent(new Event("online"));
+    assert.equal(ws.sent.length, 1, "one check at a time");
+    ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
+    mock.timers.tick(1000);
+    assert.equal(ws.closedWith, null, "answered: the connection carries");
+    // The heartbeat goes on as before, and the check did not make it judge early.
+    mock.timers.tick(DEFAULTS.heartbeatMs - 1000);
+    assert.equal(ws.sent.length, 2);
+    assert.equal(ws.closedWith, null);
+    ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
+
+    // Hidden, then shown again; a heartbeat that falls inside the check
+    // leaves the judging to the check.
+    doc.visibilityState = "hidden";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(ws.sent.length, 2, "no check when hidden");
+    mock.timers.tick(DEFAULTS.heartbeatMs - 500);
+    doc.visibilityState = "visible";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(ws.sent.length, 3);
+    mock.timers.tick(500);
+    assert.equal(ws.closedWith, null, "the beat inside the check does not judge it");
+    mock.timers.tick(499);
+    assert.equal(ws.closedWith, null);
+    mock.timers.tick(1);
+    assert.equal(ws.closedWith?.code, 4000);
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 4000, reason: "no pong" });
+    assert.equal(docListeners, 1);
+    c.close();
+    assert.equal(running.size, 0);
+    assert.equal(docListeners, 0, "close() removes the visibilitychange listener");
+  } finally {
+    globalThis.addEventListener = saved.add;
+    globalThis.removeEventListener = saved.remove;
+    globalThis.document = saved.document;
+    if (!saved.add) delete globalThis.addEventListener;
+    if (!saved.remove) delete globalThis.removeEventListener;
+    if (!saved.document) delete globalThis.document;
+  }
+});

@@ -212,3 +212,67 @@ func TestAChatterIDListenCannotIssueIsNotBlamedOnTheGateway(t *testing.T) {
 		t.Errorf("%d dials; want none without a chatter ID", d.dials())
 	}
 }
+
+// silentGateway accepts TCP connections and never answers the upgrade.
+func silentGateway(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// dialWithin is the real dial with a short handshake bound.
+func dialWithin(ctx context.Context, u string, opts wsclient.Options) (Conn, error) {
+	opts.HandshakeTimeout = 200 * time.Millisecond
+	return dialWS(ctx, u, opts)
+}
+
+func TestAGatewayThatNeverAnswersTheUpgradeIsGivenUpOnInBoundedTime(t *testing.T) {
+	t.Run("the first connection fails, saying so", func(t *testing.T) {
+		r := start(t, newFakeDialer(), func(o *Options) { o.Dial, o.URL = dialWithin, silentGateway(t) })
+		err := r.end()
+		if exitCode(err) != 1 || !strings.Contains(err.Error(), "no answer to the WebSocket handshake within 200ms") || !strings.Contains(err.Error(), "is the gateway running?") {
+			t.Errorf("err %v; want exit 1: no answer to the handshake, is the gateway running?", err)
+		}
+	})
+	t.Run("a renewal fails, and the connection it would replace goes on", func(t *testing.T) {
+		d := newFakeDialer()
+		silent := silentGateway(t)
+		r := start(t, d, func(o *Options) {
+			o.MaxConnection = 50 * time.Millisecond
+			o.Dial = func(ctx context.Context, u string, opts wsclient.Options) (Conn, error) {
+				if d.dials() == 0 {
+					return d.dial(ctx, u, opts)
+				}
+				return dialWithin(ctx, strings.Replace(u, "ws://127.0.0.1:1/", silent, 1), opts)
+			}
+		})
+		c1 := d.next(t)
+		r.waitFor(map[string]any{"state": "renewing", "error": "failed, trying again in 5s: ws://127.0.0.1:1/: no answer to the WebSocket handshake within 200ms"})
+		c1.push(t, `{"n":1}`)
+		r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
+	})
+}

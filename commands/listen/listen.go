@@ -143,7 +143,8 @@ across reconnects.
 
 Keeping the connection: a WebSocket ping every --ping-interval (the
 gateway drops connections idle for 10 minutes), a fresh connection before
-the gateway's 2-hour cap (--max-connection), and after a drop, reconnects
+the gateway's 2-hour cap (--max-connection; a message both connections
+carry while they overlap is shown once), and after a drop, reconnects
 with exponential backoff and jitter (0.5 s doubling to 30 s). A reconnect
 whose connection ends within 10 s counts as failed, so a gateway that
 accepts and drops at once uses up --max-retries too. The first

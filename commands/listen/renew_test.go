@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -59,5 +60,44 @@ func TestRenewShowsEveryFrameTheOldConnectionStillHeld(t *testing.T) {
 	}
 	if got := r.count(map[string]any{"kind": "message"}); got != burst {
 		t.Errorf("%d messages shown; want all %d", got, burst)
+	}
+}
+
+// TestAMessageBothConnectionsOfARenewalCarryIsShownOnce: a message
+// published after the renewal's new connection opened, and before the old
+// one closed, reaches both; it is shown once. A body that reached the old
+// connection before the new one opened is not matched, so a later message
+// with the same body on the new one is shown too.
+func TestAMessageBothConnectionsOfARenewalCarryIsShownOnce(t *testing.T) {
+	d := newFakeDialer()
+	d.hook = func(n int, made []*fakeConn) {
+		if n != 1 {
+			return
+		}
+		// The renewal is dialling: what the old connection holds when it
+		// is drained, and what the new one receives meanwhile.
+		old, next := made[0], made[1]
+		old.pushAt(t, `{"n":1}`, time.Now().Add(-time.Minute)) // before the new one opened
+		old.pushAt(t, `{"n":2}`, time.Now().Add(time.Minute))  // after: the new one has it too
+		old.pushAt(t, `{"n":2}`, time.Now().Add(time.Minute))  // published twice, both reached both
+		next.push(t, `{"n":2}`)
+		next.push(t, `{"n":2}`)
+		next.push(t, `{"n":1}`) // published again, after the first reached only the old one
+		next.push(t, `{"n":3}`)
+	}
+	r := start(t, d, func(o *Options) { o.MaxConnection = 50 * time.Millisecond; o.Count = 5 })
+	d.next(t)
+	d.next(t)
+	if err := r.end(); err != nil {
+		t.Fatalf("err %v; want exit 0 after 5 messages", err)
+	}
+	got := map[float64]int{}
+	for _, l := range r.lines() {
+		if l["kind"] == "message" {
+			got[l["body"].(map[string]any)["n"].(float64)]++
+		}
+	}
+	if want := map[float64]int{1: 2, 2: 2, 3: 1}; !maps.Equal(got, want) {
+		t.Errorf("shown %v times (by n); want %v", got, want)
 	}
 }

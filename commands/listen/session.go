@@ -3,6 +3,7 @@ package listen
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,11 @@ const (
 	// renewRetry is the wait before another try at renewing a connection
 	// that is still open.
 	renewRetry = 5 * time.Second
+	// overlapGrace is how long after a renewal the new connection's
+	// messages are matched against those the old one delivered after the
+	// new one opened; overlapMemory bounds how many bodies are kept.
+	overlapGrace  = 5 * time.Second
+	overlapMemory = 1000
 )
 
 // action is a frame sent to the gateway and not yet answered.
@@ -54,6 +60,14 @@ type session struct {
 	retried bool
 	got     int // messages shown
 	timeout *time.Timer
+	// A renewal's overlap: the bodies the old connection delivered after
+	// the new one opened (recording, from recordFrom on), then, until
+	// dupsUntil, those the new one has not matched yet (dups, a body's
+	// hash -> count). See renew.
+	recording  map[string]int
+	recordFrom time.Time
+	dups       map[string]int
+	dupsUntil  time.Time
 }
 
 func newSession(o *Options) *session {
@@ -430,7 +444,7 @@ func (s *session) dropped() (<-chan time.Time, error) {
 		// A reconnect whose connection ended at once failed too.
 		s.fails++
 	}
-	s.conn = nil
+	s.conn, s.dups = nil, nil
 	if err := s.p.emit(l); err != nil {
 		return nil, err
 	}
@@ -478,14 +492,33 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 	// reader must hand over every queued frame before it can read the
 	// gateway's answer to the close frame, so closing first would stall for
 	// the whole close grace and then drop the frames it still held.
+	//
+	// From the moment the new connection opened both receive every message
+	// published: the bodies the old one delivers from then on are
+	// remembered, and the new one's first copy of each is not shown again
+	// (body by body, so two messages with the same body are both shown).
+	// A body that reached the old one before the new one opened may never
+	// reach the new one, so it is not remembered: a later message with
+	// the same body is shown. Messages carry no ID on the wire, and a
+	// message published during the new one's handshake may still be shown
+	// twice; none is lost.
 	old := s.conn
+	s.recording, s.recordFrom = map[string]int{}, time.Now()
 	go func() { _ = old.Close() }()
 	for f := range old.Frames() {
 		if stop, why, err := s.frame(f); stop || err != nil {
+			s.recording = nil
 			_ = conn.Close()
 			return nil, true, why, err
 		}
 	}
+	if s.dups == nil {
+		s.dups = map[string]int{}
+	}
+	for body, n := range s.recording {
+		s.dups[body] += n
+	}
+	s.recording, s.dupsUntil = nil, time.Now().Add(overlapGrace)
 	if err := s.attach(conn); err != nil {
 		return nil, true, "", err
 	}
@@ -533,6 +566,9 @@ func (s *session) frame(f wsclient.Frame) (stop bool, why string, err error) {
 	if l, ok := s.asReply(at, f); ok {
 		return false, "", s.p.emit(l)
 	}
+	if s.duplicate(f) {
+		return false, "", nil
+	}
 	l := messageLine(at, f.Binary, f.Data)
 	if l.Topic = bodyTopic(l.Body); l.Topic == "" && len(s.topics) == 1 && s.topics[0] != pubsub.AllTopics {
 		l.Topic = s.topics[0]
@@ -551,6 +587,44 @@ func (s *session) frame(f wsclient.Frame) (stop bool, why string, err error) {
 		return true, "after " + text.Pluralize(s.got, "message"), nil
 	}
 	return false, "", nil
+}
+
+// duplicate reports whether f is the new connection's copy of a message
+// the old one delivered during a renewal's overlap (see renew), and
+// remembers a message the old one delivers then.
+func (s *session) duplicate(f wsclient.Frame) bool {
+	if f.Binary || (s.recording == nil && s.dups == nil) {
+		return false
+	}
+	// A body's hash, not the body (up to 128 KB), is kept.
+	key := func() string {
+		sum := sha256.Sum256(f.Data)
+		return string(sum[:])
+	}
+	if s.recording != nil {
+		if !f.At.Before(s.recordFrom) && len(s.recording) < overlapMemory {
+			s.recording[key()]++
+		}
+		return false
+	}
+	if time.Now().After(s.dupsUntil) {
+		s.dups = nil
+		return false
+	}
+	k := key()
+	n := s.dups[k]
+	if n == 0 {
+		return false
+	}
+	if n == 1 {
+		delete(s.dups, k)
+	} else {
+		s.dups[k] = n - 1
+	}
+	if len(s.dups) == 0 {
+		s.dups = nil
+	}
+	return true
 }
 
 // asReply recognises the gateway's answer to the oldest pending action.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,17 @@ func (c *fakeConn) end(err error) {
 	close(c.frames)
 }
 
+// pushAt delivers a text frame received at at.
+func (c *fakeConn) pushAt(t *testing.T, data string, at time.Time) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		t.Fatalf("push %s to an ended connection", data)
+	}
+	c.frames <- wsclient.Frame{Data: []byte(data), At: at}
+}
+
 // push delivers a text frame.
 func (c *fakeConn) push(t *testing.T, data string) {
 	t.Helper()
@@ -115,6 +127,10 @@ type fakeDialer struct {
 	forever error // after the script
 	urls    []string
 	conns   chan *fakeConn
+	made    []*fakeConn
+	// hook, when set, runs in dial with the dial's number (0 first) and
+	// the connections made so far, before the new one is handed over.
+	hook func(n int, made []*fakeConn)
 }
 
 func newFakeDialer(script ...error) *fakeDialer {
@@ -134,6 +150,13 @@ func (d *fakeDialer) dial(ctx context.Context, u string, _ wsclient.Options) (Co
 		return nil, err
 	}
 	c := newFakeConn(u)
+	d.mu.Lock()
+	d.made = append(d.made, c)
+	made, hook := slices.Clone(d.made), d.hook
+	d.mu.Unlock()
+	if hook != nil {
+		hook(n, made)
+	}
 	d.conns <- c
 	return c, nil
 }
