@@ -11,8 +11,11 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,15 +132,15 @@ func (pe *privateEmulators) thaw(pid int) {
 
 // freezeProc stops a socks process until thawProc; it is thawed when the
 // test ends, so that it can be stopped.
-func freezeProc(t *testing.T, p *proc) {
+func freezeProc(t *testing.T, p *os.Process) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP socks %s: %v", p.args[0], err)
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP %d: %v", p.Pid, err)
 	}
 	t.Cleanup(func() { thawProc(p) })
 }
 
-func thawProc(p *proc) { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+func thawProc(p *os.Process) { _ = p.Signal(syscall.SIGCONT) }
 
 // inbox collects the text frames a client receives.
 type inbox struct {
@@ -278,13 +281,13 @@ func TestFrozenDynamoDBAndSQSLoseNothingAndEndEveryWait(t *testing.T) {
 
 	// The store frozen while a queued message waits for its broker (frozen
 	// too, so that the report is still to come).
-	freezeProc(t, brk)
+	freezeProc(t, brk.cmd.Process)
 	wait := startEnv(t, s.env, publish(`"during"`, "--wait", "--wait-timeout", "90s", "--json")...)
 	awaitQueued(t, pe.sqsURL, s.name)
 	pe.freeze(t, pe.dynamoPID)
 	wait.awaitStderr("still waiting", commandTimeout)
 	pe.thaw(pe.dynamoPID)
-	thawProc(brk)
+	thawProc(brk.cmd.Process)
 	delivered(wait.result())
 	in.await(t, `"during"`, receiveTimeout)
 
@@ -300,5 +303,142 @@ func TestFrozenDynamoDBAndSQSLoseNothingAndEndEveryWait(t *testing.T) {
 	case <-brk.done:
 		t.Errorf("the broker exited across the freezes:\n%s", brk.stderr)
 	default:
+	}
+}
+
+// TestAFrozenServeKeepsWhatIsPublishedAndThenDeliversIt freezes `socks
+// serve` (SIGSTOP) under a raw WebSocket client and a `socks listen`: a
+// `publish --wait` meanwhile ends at its --wait-timeout, exit 4, saying the
+// message is still pending though a broker runs; a plain publish is queued.
+// Thawed, the same serve delivers both to both clients.
+func TestAFrozenServeKeepsWhatIsPublishedAndThenDeliversIt(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	in := collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates")))
+	l := s.listenPiped("--geek", "bob", "--topic", "updates", "--json")
+	l.waitConnected(true)
+
+	freezeProc(t, srv.cmd.Process)
+	r := s.run("publish", "--topic", "updates", "--body", `{"n":1}`, "--wait", "--wait-timeout", "1s")
+	if r.code != 4 || !strings.Contains(r.stderr, "still pending") {
+		t.Errorf("publish --wait on a frozen serve: want exit 4 saying the message is still pending:\n%s", r)
+	}
+	if r := s.run("publish", "--topic", "updates", "--body", `{"n":2}`); r.code != 0 {
+		t.Errorf("publish on a frozen serve: want exit 0 (queued):\n%s", r)
+	}
+	thawProc(srv.cmd.Process)
+
+	for _, body := range []string{`{"n":1}`, `{"n":2}`} {
+		in.await(t, body, receiveTimeout)
+	}
+	got := map[string]bool{}
+	for len(got) < 2 {
+		line, _ := waitListenLine(t, l.stdout, "both messages published while serve was frozen", listenWait, func(s string) bool {
+			return parseListenLine(t, s).Kind == "message"
+		})
+		got[string(parseListenLine(t, line).Body)] = true
+	}
+}
+
+// TestAFrozenListenerIsClosedAsASlowConsumerWhileOthersReceive freezes a
+// `socks listen` (SIGSTOP) while large messages flow to its topic: once
+// the kernel's buffers and the gateway's --max-queued-bytes are full, the
+// gateway closes it with 1008 "slow consumer", and a client beside it
+// receives every message. Thawed, the listener reports the close and
+// reconnects by itself.
+func TestAFrozenListenerIsClosedAsASlowConsumerWhileOthersReceive(t *testing.T) {
+	t.Parallel()
+	const msgs = 150 // of 100 KB: more than the kernel buffers on loopback
+	s := newStack(t)
+	srv := s.serve("--max-queued-bytes", "131072")
+	in := collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "flood")))
+	l := s.listenPiped("--geek", "bob", "--topic", "flood", "--json")
+	l.waitConnected(true)
+
+	freezeProc(t, l.cmd.Process)
+	pad := strings.Repeat("x", 100_000)
+	var bodies [][]byte
+	for n := range msgs {
+		bodies = append(bodies, []byte(fmt.Sprintf(`{"topics":["flood"],"body":{"n":%d,"pad":%q}}`, n, pad)))
+	}
+	if _, err := s.openState().Queue().SendBatch(testContext(t, commandTimeout), bodies); err != nil {
+		t.Fatal(err)
+	}
+	in.await(t, fmt.Sprintf(`{"n":%d,"pad":%q}`, msgs-1, pad), 2*receiveTimeout)
+	thawProc(l.cmd.Process)
+
+	line, _ := waitListenLine(t, l.stdout, "the close for a slow consumer", listenWait, func(s string) bool {
+		p := parseListenLine(t, s)
+		return p.Kind == "state" && p.State == "disconnected"
+	})
+	if !strings.Contains(line, `"code":1008`) || !strings.Contains(line, "slow consumer") {
+		t.Errorf("the frozen listener was closed with %s; want 1008 slow consumer", line)
+	}
+	l.waitConnected(true)
+	in.mu.Lock()
+	n := len(in.got)
+	in.mu.Unlock()
+	if n < msgs {
+		t.Errorf("the client beside the frozen listener got %d of %d messages", n, msgs)
+	}
+}
+
+// TestAFrozenBrokerBesideAnotherLosesNothingAndDuplicatesAtMostOnce
+// freezes `socks broker` (SIGSTOP) with a message in hand (every post is
+// answered after 1 s): a second broker receives it once the first one's
+// --visibility has passed and delivers it, and `publish --wait` reports
+// that. Thawed, the first finishes its stale handling without touching the
+// message again: at most one extra copy, nothing dead-lettered, the queue
+// empty, and both brokers go on delivering.
+func TestAFrozenBrokerBesideAnotherLosesNothingAndDuplicatesAtMostOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve("--no-broker", "--faults", "slow=1:1s")
+	in := collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates")))
+	first := s.broker("--visibility", "2s")
+	wait := start(t, "publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":1}`,
+		"--wait", "--wait-timeout", "60s", "--json", "--state-dir", s.dir)
+	s.awaitInHand(1)
+	freezeProc(t, first.cmd.Process)
+	s.broker("--visibility", "2s")
+
+	r := wait.result()
+	if r.code != 0 {
+		t.Fatalf("publish --wait across the frozen broker:\n%s", r)
+	}
+	if rep := parseReport(t, r); rep.Report.Targets != 1 || rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait reported %s; want targets=1 delivered=1", rep)
+	}
+	in.await(t, `{"n":1}`, receiveTimeout)
+
+	thawProc(first.cmd.Process)
+	deadline := time.Now().Add(commandTimeout)
+	for !regexp.MustCompile(`msg=(delivered|"will retry")`).MatchString(first.stderr.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the thawed broker did not finish its message within %s:\n%s", commandTimeout, first.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep := s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":2}`); rep.Report.Delivered != 1 {
+		t.Errorf("after the thaw publish --wait reported %s; want delivered=1", rep)
+	}
+	in.await(t, `{"n":2}`, receiveTimeout)
+	in.mu.Lock()
+	copies := 0
+	for _, g := range in.got {
+		if g == `{"n":1}` {
+			copies++
+		}
+	}
+	in.mu.Unlock()
+	if copies > 2 {
+		t.Errorf("the client got %d copies of the message; want at most 2 (one extra, from the frozen broker's post)", copies)
+	}
+	if n := s.queued(t); n != 0 {
+		t.Errorf("the queue holds %d messages; want none", n)
+	}
+	if dead := deadLetters(t, s.run); len(dead) != 0 {
+		t.Errorf("dead letters %+v; want none", dead)
 	}
 }
