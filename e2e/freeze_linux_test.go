@@ -224,7 +224,21 @@ func awaitQueued(t *testing.T, sqsURL, stack string) {
 	}
 }
 
-// TestFrozenDynamoDBAndSQSLoseNothingAndEndEveryWait freezes DynamoDB
+// TestFrozenEmulators runs the cases that freeze DynamoDB Local or
+// ElasticMQ, one after the other on one private pair (starting a pair
+// costs more than the cases).
+func TestFrozenEmulators(t *testing.T) {
+	t.Parallel()
+	pe := startPrivateEmulators(t)
+	t.Run("publish and the broker lose nothing and end every wait", func(t *testing.T) {
+		frozenDynamoDBAndSQSLoseNothingAndEndEveryWait(t, pe)
+	})
+	t.Run("the Lambda function answers before its deadline", func(t *testing.T) {
+		theLambdaFunctionAnswersBeforeItsDeadlineWithAFrozenPeer(t, pe)
+	})
+}
+
+// frozenDynamoDBAndSQSLoseNothingAndEndEveryWait freezes DynamoDB
 // Local and then ElasticMQ (SIGSTOP) under `socks serve --backend aws`,
 // `socks broker` and `socks publish`, each call attempt bounded by 1 s.
 //
@@ -240,9 +254,7 @@ func awaitQueued(t *testing.T, sqsURL, stack string) {
 //   - A `publish` on a frozen queue fails with exit 1, saying the message
 //     could not be queued; the broker, never restarted, delivers what is
 //     published once the queue answers.
-func TestFrozenDynamoDBAndSQSLoseNothingAndEndEveryWait(t *testing.T) {
-	t.Parallel()
-	pe := startPrivateEmulators(t)
+func frozenDynamoDBAndSQSLoseNothingAndEndEveryWait(t *testing.T, pe *privateEmulators) {
 	s := &awsStack{t: t, name: uniqueStack("frozen"), env: awsEnv(t, map[string]string{
 		"SOCKS_DYNAMODB_ENDPOINT_URL": pe.dynamoURL,
 		"SOCKS_SQS_ENDPOINT_URL":      pe.sqsURL,
@@ -441,4 +453,54 @@ func TestAFrozenBrokerBesideAnotherLosesNothingAndDuplicatesAtMostOnce(t *testin
 	if dead := deadLetters(t, s.run); len(dead) != 0 {
 		t.Errorf("dead letters %+v; want none", dead)
 	}
+}
+
+// theLambdaFunctionAnswersBeforeItsDeadlineWithAFrozenPeer runs the
+// Lambda binary (a fake Runtime API giving each invocation 4 s) on a
+// private pair of emulators, with the default 15 s attempt bound, so that
+// only the invocation's deadline can end a call to a frozen peer:
+//
+//   - the Management API is a `socks serve` frozen with SIGSTOP: the batch
+//     is answered before the deadline, the record reported for a retry
+//     (no post succeeded);
+//   - DynamoDB Local is frozen: the connections cannot be looked up, and
+//     the record is reported for a retry before the deadline.
+func theLambdaFunctionAnswersBeforeItsDeadlineWithAFrozenPeer(t *testing.T, pe *privateEmulators) {
+	endpoints := map[string]string{"SOCKS_DYNAMODB_ENDPOINT_URL": pe.dynamoURL, "SOCKS_SQS_ENDPOINT_URL": pe.sqsURL}
+	s := &awsStack{t: t, name: uniqueStack("frozenfn"), env: awsEnv(t, endpoints)}
+	s.must("provision")
+	secret := strings.TrimSpace(s.must("chatter", "issue", "--geek", "Friendless"))
+	gw := newStack(t).serve()
+	freezeProc(t, gw.cmd.Process)
+
+	api := newRuntimeAPI(t)
+	api.deadline = 4 * time.Second
+	fnEnv := map[string]string{
+		"AWS_LAMBDA_RUNTIME_API": api.addr,
+		"SOCKS_STACK":            s.name,
+		"SOCKS_CALLBACK_URL":     strings.TrimSuffix("http"+strings.TrimPrefix(gw.URL, "ws"), "/"),
+	}
+	for k, v := range endpoints {
+		fnEnv[k] = v
+	}
+	fn := startEnv(t, awsEnv(t, fnEnv))
+	defer fn.kill()
+	if a := api.invoke(t, "req-connect", connectEvent(t, secret)); a.kind != "response" || !strings.Contains(string(a.body), `"statusCode":200`) {
+		t.Fatalf("$connect: %s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	q := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(pe.sqsURL) })
+	retried := func(what, id string, a answer) {
+		t.Helper()
+		if want := fmt.Sprintf(`{"batchItemFailures":[{"itemIdentifier":%q}]}`, id); a.kind != "response" || string(a.body) != want {
+			t.Errorf("%s: %s %s; want %s\nstderr: %s", what, a.kind, a.body, want, fn.stderr)
+		}
+	}
+
+	payload, ids := sqsBatch(t, q, s.name, `{"users":["Friendless"],"topics":["updates"],"body":1}`)
+	retried("a frozen Management API", ids[0], api.invoke(t, "req-frozen-gateway", payload))
+
+	payload, ids = sqsBatch(t, q, s.name, `{"users":["Friendless"],"topics":["updates"],"body":2}`)
+	pe.freeze(t, pe.dynamoPID)
+	retried("a frozen DynamoDB", ids[0], api.invoke(t, "req-frozen-store", payload))
 }
