@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -360,6 +361,16 @@ func publishRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
+		// A queue that took the request and never answered (frozen, or
+		// its answer lost on the way) may still queue it, once per
+		// attempt: only a look-up of its URL that got no answer sent
+		// nothing.
+		if ate, ok := errors.AsType[*awsops.AttemptTimeoutError](err); ok {
+			if ate.Op == "GetQueueUrl" {
+				return fmt.Errorf("the message could not be queued on %s: it did not answer within %s, and the tries after", b.QueueName(), ate.Bound)
+			}
+			return fmt.Errorf("the message may have been queued on %s, or not: it took the message but did not answer within %s, and the tries after; publishing it again may deliver it twice", b.QueueName(), ate.Bound)
+		}
 		// The local queue's error says what it was doing ("sending a
 		// message to the local queue: …"); say it once, with the cause.
 		if b.DB != nil {
