@@ -446,7 +446,7 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 				return store.Report{}, fmt.Errorf("message %s is queued, but its report could not be read: %w", id, err)
 			}
 			if unanswered == nil && notes != nil {
-				fmt.Fprintf(notes, "note: message %s is queued, but reading its report got no answer (%v); still waiting\n", id, err)
+				fmt.Fprintf(notes, "note: message %s is queued, but reading its report got no answer (%s); still waiting\n", id, noAnswerText(err))
 			}
 			unanswered = err
 		}
@@ -456,7 +456,7 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 				return seen, ctx.Err()
 			}
 			if unanswered != nil && seen.MessageID == "" {
-				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s is queued, but its report could not be read within %s: %v", id, timeout, unanswered))
+				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s is queued, but its report could not be read within %s: %s", id, timeout, noAnswerText(unanswered)))
 			}
 			if seen.MessageID != "" {
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was handled, but its delivery to %d connections, handed on in follow-ups, was not settled within %s", id, seen.Pending, timeout))
@@ -469,6 +469,15 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 		}
 		delay = min(delay*2, 250*time.Millisecond)
 	}
+}
+
+// noAnswerText says err, a call that got no answer, in words: the
+// operation and the bound of each attempt, without the SDK's wrapping.
+func noAnswerText(err error) string {
+	if ate, ok := errors.AsType[*awsops.AttemptTimeoutError](err); ok {
+		return fmt.Sprintf("%s got no answer within %s, each try", ate.Op, ate.Bound)
+	}
+	return err.Error()
 }
 
 func printResult(opts *Options, res Result) error {
