@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -33,6 +34,13 @@ const DefaultAttemptTimeout = 15 * time.Second
 // long; one sized by the body cuts a hung small call as short as the rest.
 const minUploadRate = 128 << 10
 
+// EnvAttemptTimeout names the environment variable that replaces
+// DefaultAttemptTimeout in every process that reads it (a Go duration,
+// such as 2s; anything else, or a value not above 0, leaves the default):
+// for a network slower than the default allows, and for tests that freeze
+// an emulator for longer than one attempt without waiting 15 s for it.
+const EnvAttemptTimeout = "SOCKS_ATTEMPT_TIMEOUT"
+
 // ClientOption tunes a client built by NewDynamoDB, NewSQS,
 // NewManagementClient, NewEventBridge, NewSNS or NewControlPlane.
 type ClientOption func(*clientOptions)
@@ -41,9 +49,9 @@ type clientOptions struct {
 	attemptTimeout time.Duration
 }
 
-// WithAttemptTimeout sets the bound of each HTTP attempt (DefaultAttemptTimeout
-// when not given or not positive). SQS ReceiveMessage gets store.MaxWait on
-// top, as it long-polls.
+// WithAttemptTimeout sets the bound of each HTTP attempt (when not given or
+// not positive: $SOCKS_ATTEMPT_TIMEOUT, else DefaultAttemptTimeout). SQS
+// ReceiveMessage gets store.MaxWait on top, as it long-polls.
 func WithAttemptTimeout(d time.Duration) ClientOption {
 	return func(o *clientOptions) { o.attemptTimeout = d }
 }
@@ -54,9 +62,18 @@ func resolveClientOptions(opts []ClientOption) clientOptions {
 		opt(&o)
 	}
 	if o.attemptTimeout <= 0 {
-		o.attemptTimeout = DefaultAttemptTimeout
+		o.attemptTimeout = defaultAttemptTimeout()
 	}
 	return o
+}
+
+// defaultAttemptTimeout is $SOCKS_ATTEMPT_TIMEOUT when it holds a duration
+// above 0, else DefaultAttemptTimeout.
+func defaultAttemptTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(EnvAttemptTimeout)); err == nil && d > 0 {
+		return d
+	}
+	return DefaultAttemptTimeout
 }
 
 // AttemptTimeoutError is an HTTP attempt that got no answer within its

@@ -317,3 +317,37 @@ func TestALambdaUploadAttemptHasTimeForItsBody(t *testing.T) {
 		t.Errorf("IAM GetRole's attempt had %s left; want at most the 10s bound", left)
 	}
 }
+
+// TestTheAttemptBoundComesFromTheEnvironment: $SOCKS_ATTEMPT_TIMEOUT
+// replaces the 15 s default of every client that was given none (so that
+// the e2e tests can freeze an emulator for longer than one attempt), and a
+// value that is not a duration above 0 leaves the default.
+func TestTheAttemptBoundComesFromTheEnvironment(t *testing.T) {
+	for value, want := range map[string]time.Duration{
+		"":     DefaultAttemptTimeout,
+		"2s":   2 * time.Second,
+		"0s":   DefaultAttemptTimeout,
+		"-1s":  DefaultAttemptTimeout,
+		"soon": DefaultAttemptTimeout,
+	} {
+		t.Setenv(EnvAttemptTimeout, value)
+		if got := resolveClientOptions(nil).attemptTimeout; got != want {
+			t.Errorf("%s=%q: the attempt bound is %s; want %s", EnvAttemptTimeout, value, got, want)
+		}
+	}
+	t.Setenv(EnvAttemptTimeout, "2s")
+	if got := resolveClientOptions([]ClientOption{WithAttemptTimeout(time.Second)}).attemptTimeout; got != time.Second {
+		t.Errorf("WithAttemptTimeout(1s) with %s=2s gives %s; want 1s", EnvAttemptTimeout, got)
+	}
+	t.Setenv(EnvAttemptTimeout, "50ms")
+	srv := newSilentServer(t, -1, "")
+	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL), QueuesFor("hung"), SQSOptions{})
+	err := within(t, "Send", func() error {
+		_, err := q.Send(context.Background(), []byte(`{"topics":["t"],"body":1}`))
+		return err
+	})
+	var ate *AttemptTimeoutError
+	if !errors.As(err, &ate) || ate.Bound != 50*time.Millisecond {
+		t.Fatalf("Send with %s=50ms on an SQS that never answers = %v; want an attempt timeout of 50ms", EnvAttemptTimeout, err)
+	}
+}

@@ -86,6 +86,15 @@ func (b *Backend) QueueName() string {
 	return "the local queue in " + b.Config.StatePath()
 }
 
+// ReportsName names where b keeps the brokers' reports: "table NAME" on
+// AWS, "the state file STATE_FILE" on the local backend.
+func (b *Backend) ReportsName() string {
+	if b.Dynamo != nil {
+		return "table " + b.Dynamo.Tables().Reports
+	}
+	return "the state file " + b.Config.StatePath()
+}
+
 // ErrNoGateway says that no local gateway is running.
 var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
 

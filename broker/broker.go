@@ -277,13 +277,29 @@ func (b *Broker) postFrom(ctx context.Context, id string, body []byte, attempt i
 				return prev
 			}
 		}
-		pctx, cancel := context.WithTimeout(ctx, orDefault(b.PostTimeout, DefaultPostTimeout))
+		timeout := orDefault(b.PostTimeout, DefaultPostTimeout)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
 		prev = b.Pusher.Post(pctx, id, body)
+		if prev != nil && ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			prev = noAnswer(prev, id, timeout)
+		}
 		cancel()
 		if prev == nil {
 			return nil
 		}
 	}
+}
+
+// noAnswer is err, a post cut off by its timeout, said in words ("no
+// answer within 10s") rather than as the SDK's "canceled, context
+// deadline exceeded"; its kind stays, so it is retried as before.
+func noAnswer(err error, id string, timeout time.Duration) error {
+	pe := &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id}
+	if old, ok := errors.AsType[*store.PushError](err); ok {
+		pe.Kind, pe.Op, pe.Status = old.Kind, old.Op, old.Status
+	}
+	pe.Err = fmt.Errorf("no answer within %s", timeout)
+	return pe
 }
 
 // retryable reports whether a failed post is worth another try at once.

@@ -855,3 +855,26 @@ func TestAReportIsTimedInUTCToTheMillisecond(t *testing.T) {
 		t.Errorf("the report's at is %s; want %s", b, want)
 	}
 }
+
+// TestAPostThatGetsNoAnswerSaysSoInWords: a Management API that accepts a
+// post and never answers (a frozen `socks serve`, a stalled network) fails
+// each try at the post timeout; the report's error, which `publish
+// --direct` prints and the broker logs, says that in words, not as the
+// SDK's "canceled, context deadline exceeded".
+func TestAPostThatGetsNoAnswerSaysSoInWords(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "frozen", "alice", "updates")
+	f.pusher.stuck = "frozen"
+	f.broker.PostTimeout = 20 * time.Millisecond
+	f.broker.PostTries = 2
+	rep, err := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 1 || len(rep.Errors) != 1 {
+		t.Fatalf("report %+v; want one failure with its error", rep)
+	}
+	if e := rep.Errors[0]; !strings.Contains(e, "frozen") || !strings.Contains(e, "no answer within 20ms") || strings.Contains(e, "deadline") {
+		t.Errorf("the failure reads %q; want the connection and \"no answer within 20ms\", in words", e)
+	}
+}

@@ -469,6 +469,18 @@ type runtimeAPI struct {
 	mu      sync.Mutex
 	answers map[string]answer
 	arrived chan string
+	// deadline is how long each invocation is given (30 s when 0).
+	deadline time.Duration
+}
+
+// timeout is the time each invocation is given.
+func (api *runtimeAPI) timeout() time.Duration {
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.deadline > 0 {
+		return api.deadline
+	}
+	return 30 * time.Second
 }
 
 type invocation struct {
@@ -493,7 +505,7 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 		select {
 		case inv := <-api.events:
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
+			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(api.timeout()).UnixMilli()))
 			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:socks")
 			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
 			_, _ = w.Write(inv.payload)
@@ -613,18 +625,7 @@ func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
 	defer fn.kill()
 
 	t.Run("a recorded $connect event records the connection", func(t *testing.T) {
-		raw, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "connect.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), "sc_RECORDED-FIXTURE-not-a-real-secret", secret)), &ev); err != nil {
-			t.Fatal(err)
-		}
-		// Recorded long ago: connect now, or the record is already expired.
-		ev["requestContext"].(map[string]any)["connectedAt"] = time.Now().UnixMilli()
-		payload, _ := json.Marshal(ev)
-		a := api.invoke(t, "req-connect", payload)
+		a := api.invoke(t, "req-connect", connectEvent(t, secret))
 		if a.kind != "response" || !bytes.Contains(a.body, []byte(`"statusCode":200`)) {
 			t.Fatalf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
 		}
@@ -636,37 +637,7 @@ func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
 
 	t.Run("a poison record is dead-lettered with the reason and not reported as a failure", func(t *testing.T) {
 		_, q := adminClients(t)
-		ctx := t.Context()
-		u, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(s.name + "-envelopes")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, body := range []string{"this is not an envelope", `{"topics":["quiet"],"body":1}`} {
-			if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: u.QueueUrl, MessageBody: aws.String(body)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var records []map[string]any
-		for deadline := time.Now().Add(receiveTimeout); len(records) < 2 && time.Now().Before(deadline); {
-			out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-				QueueUrl: u.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60,
-				MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range out.Messages {
-				records = append(records, map[string]any{
-					"messageId": aws.ToString(m.MessageId), "receiptHandle": aws.ToString(m.ReceiptHandle), "body": aws.ToString(m.Body),
-					"attributes": m.Attributes, "messageAttributes": map[string]any{}, "eventSource": "aws:sqs",
-					"eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:" + s.name + "-envelopes", "awsRegion": "us-east-1",
-				})
-			}
-		}
-		if len(records) != 2 {
-			t.Fatalf("received %d messages; want 2", len(records))
-		}
-		payload, _ := json.Marshal(map[string]any{"Records": records})
+		payload, _ := sqsBatch(t, q, s.name, "this is not an envelope", `{"topics":["quiet"],"body":1}`)
 		a := api.invoke(t, "req-sqs", payload)
 		if a.kind != "response" || string(a.body) != `{"batchItemFailures":[]}` {
 			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
@@ -676,4 +647,63 @@ func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
 			t.Errorf("dead letters %+v (%v); want the poison record with its reason", dead, err)
 		}
 	})
+}
+
+// connectEvent is the recorded $connect event of testdata/lambda with the
+// chatter ID secret in it, connected now.
+func connectEvent(t *testing.T, secret string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "connect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), "sc_RECORDED-FIXTURE-not-a-real-secret", secret)), &ev); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded long ago: connect now, or the record is already expired.
+	ev["requestContext"].(map[string]any)["connectedAt"] = time.Now().UnixMilli()
+	payload, _ := json.Marshal(ev)
+	return payload
+}
+
+// sqsBatch sends bodies to stack's queue through q, receives them back (hidden
+// for a minute) and returns the SQS event Lambda would get for them, and
+// their message IDs in the order received.
+func sqsBatch(t *testing.T, q *sqs.Client, stack string, bodies ...string) ([]byte, []string) {
+	t.Helper()
+	ctx := t.Context()
+	u, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(stack + "-envelopes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range bodies {
+		if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: u.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var records []map[string]any
+	var ids []string
+	for deadline := time.Now().Add(receiveTimeout); len(records) < len(bodies) && time.Now().Before(deadline); {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: u.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			ids = append(ids, aws.ToString(m.MessageId))
+			records = append(records, map[string]any{
+				"messageId": aws.ToString(m.MessageId), "receiptHandle": aws.ToString(m.ReceiptHandle), "body": aws.ToString(m.Body),
+				"attributes": m.Attributes, "messageAttributes": map[string]any{}, "eventSource": "aws:sqs",
+				"eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:" + stack + "-envelopes", "awsRegion": "us-east-1",
+			})
+		}
+	}
+	if len(records) != len(bodies) {
+		t.Fatalf("received %d messages; want %d", len(records), len(bodies))
+	}
+	payload, _ := json.Marshal(map[string]any{"Records": records})
+	return payload, ids
 }

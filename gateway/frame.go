@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -159,6 +160,40 @@ type frameConn struct {
 	// readTimedOut, when set (tests), is told the outcome of each read
 	// deadline that passed: alive when it was put off.
 	readTimedOut func(alive bool)
+	// deadline is the read deadline set last, on the monotonic clock
+	// since epoch (noDeadline: none), for Read to tell a deadline it
+	// notices late.
+	deadline atomic.Int64
+}
+
+// epoch is what frameConn.deadline counts from.
+var epoch = time.Now()
+
+// noDeadline is frameConn.deadline when no read deadline is set.
+const noDeadline = math.MinInt64
+
+// stallSlack is how late a read deadline may be noticed before the
+// gateway counts itself stopped meanwhile (its timers fire within
+// milliseconds of the deadline while it runs, seconds on a busy machine).
+const stallSlack = 5 * time.Second
+
+// SetReadDeadline sets the read deadline, noting it for Read.
+func (c *frameConn) SetReadDeadline(t time.Time) error {
+	d := int64(noDeadline)
+	if !t.IsZero() {
+		d = int64(t.Sub(epoch))
+	}
+	c.deadline.Store(d)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// stalled reports whether the read deadline that passed did so long
+// before this process noticed it: the gateway itself did not run (a
+// stopped process, a paused VM), sent no pings meanwhile, and so cannot
+// blame the client for not answering.
+func (c *frameConn) stalled() bool {
+	d := c.deadline.Load()
+	return d != noDeadline && time.Since(epoch)-time.Duration(d) > stallSlack
 }
 
 // flushChunk bounds the bytes the flusher takes from the backlog at once.
@@ -166,6 +201,7 @@ const flushChunk = 64 << 10
 
 func newFrameConn(c net.Conn, maxFrame int, onWriteError func(error)) *frameConn {
 	fc := &frameConn{Conn: c, t: frameTracker{max: uint64(maxFrame)}, onWriteError: onWriteError}
+	fc.deadline.Store(noDeadline)
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			fc.raw = raw
@@ -193,17 +229,19 @@ func (c *frameConn) Read(p []byte) (int, error) {
 // ping, for pongWait) may read on, because the client has taken bytes of
 // its backlog since the last deadline that passed: a client that drains a
 // big backlog slowly is alive, though the gateway's pings wait behind it
-// and its pongs come late. The deadline is then put off by readWait.
+// and its pongs come late. So may one whose deadline passed while the
+// gateway itself did not run (stalled): it was sent no ping to answer,
+// and the next one tells. The deadline is then put off by readWait.
 func (c *frameConn) drained(err error) bool {
 	var ne net.Error
 	if c.readWait <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
 		return false
 	}
 	n := c.flushed.Load()
-	alive := n != c.seenFlushed
+	alive := n != c.seenFlushed || c.stalled()
 	c.seenFlushed = n
 	if alive {
-		alive = c.Conn.SetReadDeadline(time.Now().Add(c.readWait)) == nil
+		alive = c.SetReadDeadline(time.Now().Add(c.readWait)) == nil
 	}
 	if c.readTimedOut != nil {
 		c.readTimedOut(alive)

@@ -2176,3 +2176,41 @@ func TestOnceShutdownBeginsUpgradesAreRefusedSayingSo(t *testing.T) {
 		t.Errorf("the client connected before read %q", got)
 	}
 }
+
+// A gateway that was itself stopped (SIGSTOP, a paused VM) for longer than
+// the pong wait sent no pings meanwhile, so its clients had nothing to
+// answer: the read deadline that passed while it did not run is put off
+// (and the next ping tells), rather than every client being closed for
+// ping timeout at once when it runs again. A deadline that passes on time
+// with nothing from the client still closes it. The stop is stood for by
+// a deadline set a pong wait in the past.
+func TestAGatewayThatWasStoppedDoesNotCloseItsClientsForPingTimeout(t *testing.T) {
+	h := newFakeHandler()
+	checked := make(chan bool, 4)
+	g, _, _, id := slowClient(t, h, Options{readTimedOut: func(alive bool) { checked <- alive }}, 64<<10)
+	c := g.lookup(ctxT(t), id)
+	c.wmu.Lock() // fc is set under it
+	fc := c.fc
+	c.wmu.Unlock()
+	passes := func(deadline time.Time) bool {
+		t.Helper()
+		_ = fc.SetReadDeadline(deadline)
+		select {
+		case alive := <-checked:
+			return alive
+		case <-time.After(wait):
+			t.Fatalf("the read deadline passed and the reader did not check it in %v", wait)
+			return false
+		}
+	}
+	if !passes(time.Now().Add(-pongWait)) {
+		t.Fatal("a client whose pong wait passed while the gateway did not run was closed for ping timeout")
+	}
+	if passes(time.Now()) {
+		t.Fatal("a client that sent nothing for a pong wait that passed on time was kept")
+	}
+	rc := h.waitDisconnect(t, id).RequestContext
+	if rc.DisconnectStatusCode != websocket.CloseAbnormalClosure || rc.DisconnectReason == nil || *rc.DisconnectReason != "ping timeout" {
+		t.Errorf("$disconnect %d %v, want 1006 ping timeout", rc.DisconnectStatusCode, rc.DisconnectReason)
+	}
+}

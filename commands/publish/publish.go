@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -337,18 +338,39 @@ func publishRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	// A reused --id may have a report already, the earlier message's:
-	// --wait waits for one made after it.
+	// --wait waits for one made after it. The look is part of the wait,
+	// so --wait-timeout bounds it too (a store that never answers held it
+	// for three attempts of 15 s each), and a look that fails queues
+	// nothing: there would be no telling the reports apart.
 	var before *store.Report
+	deadline := time.Now().Add(opts.WaitTimeout)
 	if opts.Wait {
-		rep, err := b.Store.GetReport(ctx, env.ID)
+		lookCtx, cancel := context.WithDeadline(ctx, deadline)
+		rep, err := b.Store.GetReport(lookCtx, env.ID)
+		cancel()
 		switch {
 		case err == nil:
 			before = &rep
-		case !errors.Is(err, store.ErrNotFound):
-			return err
+		case errors.Is(err, store.ErrNotFound):
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case lookCtx.Err() != nil:
+			return fmt.Errorf("--wait: the message reports (%s) did not answer within %s, so its report could not be waited for; nothing was queued. Try again when they answer, or publish without --wait", b.ReportsName(), opts.WaitTimeout)
+		default:
+			return fmt.Errorf("--wait: the message reports (%s) could not be read, so its report could not be waited for: %w; nothing was queued. Try again when they answer, or publish without --wait", b.ReportsName(), err)
 		}
 	}
 	if _, err := b.Queue.Send(ctx, data); err != nil {
+		// A queue that took the request and never answered (frozen, or
+		// its answer lost on the way) may still queue it, once per
+		// attempt: only a look-up of its URL that got no answer sent
+		// nothing.
+		if ate, ok := errors.AsType[*awsops.AttemptTimeoutError](err); ok {
+			if ate.Op == "GetQueueUrl" {
+				return fmt.Errorf("the message could not be queued on %s: it did not answer within %s, and the tries after", b.QueueName(), ate.Bound)
+			}
+			return fmt.Errorf("the message may have been queued on %s, or not: it took the message but did not answer within %s, and the tries after; publishing it again may deliver it twice", b.QueueName(), ate.Bound)
+		}
 		// The local queue's error says what it was doing ("sending a
 		// message to the local queue: …"); say it once, with the cause.
 		if b.DB != nil {
@@ -374,7 +396,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// The local checks above found a gateway's record and a broker's
 	// lock: a timeout then is not for want of a broker.
 	brokerRuns := b.DB != nil && missing == nil && unknown == nil
-	rep, err := waitReport(ctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns)
+	rep, err := waitReport(ctx, b.Store, env.ID, time.Until(deadline), before, brokerRuns, opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -394,17 +416,23 @@ func publishRun(ctx context.Context, opts *Options) error {
 // broker runs, or says how many connections are still pending; the report
 // seen last, if any, is returned with it.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
-	return waitReport(ctx, s, id, timeout, nil, false)
+	return waitReport(ctx, s, id, timeout, nil, false, nil)
 }
 
 // waitReport is WaitReport for a report other than before, the one an
 // earlier message with the same ID left (nil: none). brokerRuns says a
 // broker is known to run (it holds its lock), which a timeout then says.
-func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns bool) (store.Report, error) {
+// A read of the report that got no answer (a store that stopped
+// answering for a while: each attempt bounded, then the call failed) does
+// not end the wait, as the message is queued and a broker may still
+// deliver it: it is noted once on notes (nil: nowhere) and the wait goes
+// on; the timeout then says the report could not be read.
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns bool, notes io.Writer) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
 	var seen store.Report
+	var unanswered error
 	for {
 		rep, err := s.GetReport(ctx, id)
 		if err == nil && (before == nil || !rep.At.Equal(before.At)) {
@@ -414,12 +442,21 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 			seen = rep
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-			return store.Report{}, err
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return store.Report{}, fmt.Errorf("message %s is queued, but its report could not be read: %w", id, err)
+			}
+			if unanswered == nil && notes != nil {
+				fmt.Fprintf(notes, "note: message %s is queued, but reading its report got no answer (%s); still waiting\n", id, noAnswerText(err))
+			}
+			unanswered = err
 		}
 		select {
 		case <-ctx.Done():
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return seen, ctx.Err()
+			}
+			if unanswered != nil && seen.MessageID == "" {
+				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s is queued, but its report could not be read within %s: %s", id, timeout, noAnswerText(unanswered)))
 			}
 			if seen.MessageID != "" {
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was handled, but its delivery to %d connections, handed on in follow-ups, was not settled within %s", id, seen.Pending, timeout))
@@ -432,6 +469,15 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 		}
 		delay = min(delay*2, 250*time.Millisecond)
 	}
+}
+
+// noAnswerText says err, a call that got no answer, in words: the
+// operation and the bound of each attempt, without the SDK's wrapping.
+func noAnswerText(err error) string {
+	if ate, ok := errors.AsType[*awsops.AttemptTimeoutError](err); ok {
+		return fmt.Sprintf("%s got no answer within %s, each try", ate.Op, ate.Bound)
+	}
+	return err.Error()
 }
 
 func printResult(opts *Options, res Result) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
@@ -525,5 +527,43 @@ func TestAFailedSendSaysSoOnceInOneLine(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("stdout %q; want nothing (nothing was queued)", out)
+	}
+}
+
+// silentQueue's Send fails as an SQS call does when the queue never
+// answers: each attempt of op timed out.
+type silentQueue struct {
+	store.Queue
+	op string
+}
+
+func (q *silentQueue) Send(context.Context, []byte) (string, error) {
+	return "", fmt.Errorf("SendMessageBatch on queue socks-envelopes: operation error SQS: %s, exceeded maximum number of attempts, 3, %w", q.op,
+		&awsops.AttemptTimeoutError{Op: q.op, Bound: 15 * time.Second})
+}
+
+// TestASendTheQueueNeverAnsweredMayHaveQueuedTheMessage: a queue that took
+// the request and never answered (a frozen ElasticMQ, a network that
+// dropped the answer) may still queue it, once per attempt; publish says
+// so rather than that it was not queued, so that the user knows a retry
+// may deliver it twice. A queue that never answered the look-up of its URL
+// got no message.
+func TestASendTheQueueNeverAnsweredMayHaveQueuedTheMessage(t *testing.T) {
+	for op, want := range map[string]string{
+		"SendMessageBatch": "may have been queued",
+		"GetQueueUrl":      "could not be queued",
+	} {
+		ios, _, out, _ := iostreams.Test()
+		open, b := brokerBackend(t)
+		b.Queue = &silentQueue{Queue: b.Queue, op: op}
+		o := parse(t, ios, "--topic", "updates", "--message", "hi")
+		o.Backend = open
+		err := publishRun(t.Context(), o)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "operation error") {
+			t.Errorf("%s never answered: got %v; want an error saying the message %s, in words", op, err, want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout %q; want nothing", out)
+		}
 	}
 }
