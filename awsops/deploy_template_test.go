@@ -163,7 +163,7 @@ func checkTemplateState(t *testing.T, tpl string) {
 	blocks := func(kind, nameKey string) map[string]string {
 		out := map[string]string{}
 		for _, m := range regexp.MustCompile(`(?ms)^  \w+:\n    Type: `+kind+`\n(.*?)\n\n`).FindAllStringSubmatch(tpl+"\n\n", -1) {
-			name := regexp.MustCompile(nameKey+`: !Sub "\$\{Stack\}([\w-]+)"`).FindStringSubmatch(m[1])
+			name := regexp.MustCompile(nameKey + `: !Sub "\$\{Stack\}([\w-]+)"`).FindStringSubmatch(m[1])
 			if name == nil {
 				t.Fatalf("docs/template.yaml: a %s without a %s", kind, nameKey)
 			}
