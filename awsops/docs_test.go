@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,5 +76,105 @@ func TestTablesAreAsDocumented(t *testing.T) {
 	}
 	if pruneLeaseTTL != time.Minute || reportTTL != 24*time.Hour {
 		t.Errorf("docs/tables.md says the prune lease lasts a minute and a report a day; the code has %s and %s", pruneLeaseTTL, reportTTL)
+	}
+}
+
+// TestDeployIsAsDocumented checks docs/deploy.md against what deploy
+// makes: the function role's actions, table by table, and the numbers of
+// the function, the queue and the event source mapping.
+func TestDeployIsAsDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+
+	// The role's table: service, actions, resources.
+	_, role, ok := strings.Cut(doc, "**The function's role**")
+	if !ok {
+		t.Fatal("docs/deploy.md has no **The function's role** table")
+	}
+	role, _, _ = strings.Cut(role, "\n\n**")
+	var rows [][]string
+	for _, line := range strings.Split(role, "\n") {
+		if cells := strings.Split(line, " | "); strings.HasPrefix(line, "| ") && len(cells) == 3 {
+			rows = append(rows, cells)
+		}
+	}
+	// actions lists the backquoted actions of a row's cell, with the
+	// service's prefix, leaving out what it says in parentheses.
+	actions := func(prefix, cell string) []string {
+		var out []string
+		cell = regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(cell, "")
+		for _, m := range regexp.MustCompile("`([A-Za-z:-]+)`").FindAllStringSubmatch(cell, -1) {
+			a := m[1]
+			if !strings.Contains(a, ":") {
+				a = prefix + a
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "us-east-1"}.withDefaults()}
+	d.st = deployState{part: "aws", account: "1", tables: d.Spec.Tables(), queues: d.Spec.Queues(), apiID: "api"}
+	statements := map[string][]string{}
+	for _, s := range d.RolePolicy().Statement {
+		statements[s.Sid] = s.Action
+	}
+	for _, c := range []struct {
+		row     int // of the table, after its heading and rule
+		service string
+		prefix  string
+		sid     string
+	}{
+		{2, "DynamoDB", "dynamodb:", "Tables"},
+		{3, "SQS", "sqs:", "Queues"},
+		{4, "SQS", "sqs:", "DeadLetters"},
+		{5, "API Gateway", "", "ManageConnections"},
+	} {
+		if c.row >= len(rows) || strings.TrimPrefix(rows[c.row][0], "| ") != c.service {
+			t.Errorf("docs/deploy.md's role table has no %s row %d: %q", c.service, c.row, rows)
+			continue
+		}
+		got := actions(c.prefix, rows[c.row][1])
+		if !sameSet(got, statements[c.sid]) || len(got) != len(statements[c.sid]) {
+			t.Errorf("docs/deploy.md's role table, %s: %v; deploy grants %v (statement %s)", c.service, got, statements[c.sid], c.sid)
+		}
+	}
+	if got := strings.Count(rows[5][2], "/@connections/*"); got != 3 {
+		t.Errorf("docs/deploy.md's role table names %d @connections resources; deploy grants POST, GET and DELETE", got)
+	}
+
+	flat := strings.Join(strings.Fields(doc), " ")
+	for _, s := range []string{
+		fmt.Sprintf("handler `%s`, %d MB, `--function-timeout`, default %d s", DeployHandler, DeployMemoryMB, int(DefaultBrokerTimeout/time.Second)),
+		fmt.Sprintf("(`%s`, handler", DeployRuntime),
+		fmt.Sprintf("the route selection expression `%s`", DeployRouteSelection),
+		fmt.Sprintf("`--stage`, default `%s`", DefaultDeployStage),
+		fmt.Sprintf("for `--arch` (`%s` by default)", DefaultDeployArch),
+		"retries `CreateFunction` on exactly that error, for at most two minutes",
+		fmt.Sprintf("redrive policy to the DLQ after %d receives; visibility timeout 6 × `--broker-timeout`, default %d s → %d s", QueueSettings{}.MaxReceiveCount(), int(DefaultBrokerTimeout/time.Second), int(QueueSettings{}.VisibilityTimeout()/time.Second)),
+		fmt.Sprintf("(`maxReceiveCount` %d)", QueueSettings{}.MaxReceiveCount()),
+		fmt.Sprintf("| batch size | **%d** |", DeployBatchSize),
+		fmt.Sprintf("| maximum batching window | %d |", DeployBatchWindow),
+		fmt.Sprintf("| function timeout | %d s (`FunctionTimeout`) |", int(DefaultBrokerTimeout/time.Second)),
+		fmt.Sprintf("(%d s for %d s)", int(QueueSettings{}.VisibilityTimeout()/time.Second), int(DefaultBrokerTimeout/time.Second)),
+		fmt.Sprintf("| maximum concurrency | e.g. %d (2–1000) |", DefaultMaximumConcurrency),
+		fmt.Sprintf("(`--throttle-burst` %d and `--throttle-rate` %d requests per second by default)", DefaultThrottlingBurstLimit, DefaultThrottlingRateLimit),
+		fmt.Sprintf("both queues take messages of up to %d MiB", pubsub.MaxEnvelopeBytes>>20),
+	} {
+		if !strings.Contains(flat, s) {
+			t.Errorf("docs/deploy.md no longer says %q: fix the doc or this test", s)
+		}
+	}
+	if roleRetryBound != 2*time.Minute {
+		t.Errorf("docs/deploy.md says deploy retries CreateFunction for at most two minutes; the code has %s", roleRetryBound)
+	}
+	var routes []string
+	for _, r := range DeployRoutes {
+		routes = append(routes, "`"+r.Key+"`")
+	}
+	if want := strings.Join(routes[:len(routes)-1], ", ") + " and " + routes[len(routes)-1]; !strings.Contains(flat, "the routes "+want) {
+		t.Errorf("docs/deploy.md no longer names the routes as deploy makes them: %s", want)
 	}
 }
