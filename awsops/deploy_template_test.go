@@ -1,6 +1,8 @@
 package awsops
 
 import (
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -68,6 +73,10 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 	if !sameSet(tplEnv, deployEnv) || len(tplEnv) != len(deployEnv) {
 		t.Errorf("environment: template %v, deploy %v", tplEnv, deployEnv)
 	}
+
+	// The tables and queues, as provision makes them (the template says
+	// "exactly as socks provision creates them").
+	checkTemplateState(t, tpl)
 
 	// The event source mapping.
 	eq("batch size", one(`(?m)^\s+BatchSize: (\d+)`), strconv.Itoa(DeployBatchSize))
@@ -134,6 +143,141 @@ func TestTemplateAndDeployAgree(t *testing.T) {
 		}
 		if !sameSet(resources, s.Resource) || len(resources) != len(s.Resource) {
 			t.Errorf("statement %s: template resources %v, deploy %v", s.Sid, resources, s.Resource)
+		}
+	}
+}
+
+// checkTemplateState compares the tables and queues of the template tpl
+// with Tables.CreateInputs, Tables.TTLInputs and Queues.CreateInputs for a
+// stack named "s": names, billing, keys, index, TTL, queue attributes,
+// redrive policy and tags.
+func checkTemplateState(t *testing.T, tpl string) {
+	all := func(pattern, block string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(block, -1) {
+			out = append(out, strings.Join(m[1:], " "))
+		}
+		return out
+	}
+	// blocks maps each resource of type kind by its name for stack "s".
+	blocks := func(kind, nameKey string) map[string]string {
+		out := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?ms)^  \w+:\n    Type: `+kind+`\n(.*?)\n\n`).FindAllStringSubmatch(tpl+"\n\n", -1) {
+			name := regexp.MustCompile(nameKey + `: !Sub "\$\{Stack\}([\w-]+)"`).FindStringSubmatch(m[1])
+			if name == nil {
+				t.Fatalf("docs/template.yaml: a %s without a %s", kind, nameKey)
+			}
+			out["s"+name[1]] = m[1]
+		}
+		return out
+	}
+	tagsOf := func(block string) []string { return all(`\{ Key: "?([\w:]+)"?, Value: ([\w-]+) \}`, block) }
+
+	tables := TablesFor("s")
+	tplTables := blocks("AWS::DynamoDB::Table", "TableName")
+	if len(tplTables) != len(tables.Names()) {
+		t.Errorf("docs/template.yaml has tables %v; provision makes %v", slices.Sorted(maps.Keys(tplTables)), tables.Names())
+	}
+	ttl := map[string]string{}
+	for _, in := range tables.TTLInputs() {
+		ttl[aws.ToString(in.TableName)] = aws.ToString(in.TimeToLiveSpecification.AttributeName)
+	}
+	for _, in := range tables.CreateInputs() {
+		name := aws.ToString(in.TableName)
+		b, ok := tplTables[name]
+		if !ok {
+			t.Errorf("docs/template.yaml has no table %s", name)
+			continue
+		}
+		var attrs, keys, indexes, tags []string
+		for _, a := range in.AttributeDefinitions {
+			attrs = append(attrs, aws.ToString(a.AttributeName)+" "+string(a.AttributeType))
+		}
+		addKeys := func(ks []dynamotypes.KeySchemaElement) {
+			for _, k := range ks {
+				keys = append(keys, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+			}
+		}
+		addKeys(in.KeySchema)
+		for _, g := range in.GlobalSecondaryIndexes {
+			addKeys(g.KeySchema)
+			indexes = append(indexes, aws.ToString(g.IndexName)+" "+string(g.Projection.ProjectionType))
+		}
+		for _, tag := range in.Tags {
+			tags = append(tags, aws.ToString(tag.Key)+" "+aws.ToString(tag.Value))
+		}
+		for _, c := range []struct {
+			what     string
+			tpl, got []string
+		}{
+			{"billing mode", all(`BillingMode: (\S+)`, b), []string{string(in.BillingMode)}},
+			{"attribute definitions", all(`\{ AttributeName: (\w+), AttributeType: (\w+) \}`, b), attrs},
+			{"key schemas (table, then index)", all(`\{ AttributeName: (\w+), KeyType: (\w+) \}`, b), keys},
+			{"indexes", all(`(?s)IndexName: (\S+).*?ProjectionType: (\w+)`, b), indexes},
+			{"TTL attribute", all(`TimeToLiveSpecification: \{ AttributeName: (\w+), Enabled: true \}`, b), []string{ttl[name]}},
+			{"tags", tagsOf(b), tags},
+		} {
+			if !slices.Equal(c.tpl, c.got) {
+				t.Errorf("table %s, %s: template %q, provision %q", name, c.what, c.tpl, c.got)
+			}
+		}
+	}
+
+	queues := QueuesFor("s")
+	tplQueues := blocks("AWS::SQS::Queue", "QueueName")
+	if len(tplQueues) != len(queues.Names()) {
+		t.Errorf("docs/template.yaml has queues %v; provision makes %v", slices.Sorted(maps.Keys(tplQueues)), queues.Names())
+	}
+	visibility := regexp.MustCompile(`(?ms)VisibilityTimeout:\n\s+Type: Number\n\s+Default: (\d+)`).FindStringSubmatch(tpl)
+	if visibility == nil {
+		t.Fatal("docs/template.yaml has no VisibilityTimeout parameter")
+	}
+	for _, in := range queues.CreateInputs("arn:dead-letters", QueueSettings{}) {
+		name := aws.ToString(in.QueueName)
+		b, ok := tplQueues[name]
+		if !ok {
+			t.Errorf("docs/template.yaml has no queue %s", name)
+			continue
+		}
+		got := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?m)^      (\w+): (\S+)`).FindAllStringSubmatch(b, -1) {
+			switch m[1] {
+			case "QueueName", "RedrivePolicy", "Tags":
+			case "VisibilityTimeout":
+				if m[2] != "!Ref" {
+					t.Errorf("queue %s: VisibilityTimeout %s; want the parameter", name, m[2])
+				}
+				got[m[1]] = visibility[1]
+			default:
+				got[m[1]] = m[2]
+			}
+		}
+		if dead := all(`deadLetterTargetArn: !GetAtt (\w+)\.Arn`, b); len(dead) > 0 {
+			got["RedrivePolicy"] = strings.Join(dead, ",") + " after " + strings.Join(all(`maxReceiveCount: (\d+)`, b), ",")
+		}
+		want := map[string]string{}
+		for k, v := range in.Attributes {
+			want[k] = v
+		}
+		if p, ok := want["RedrivePolicy"]; ok {
+			var policy struct{ DeadLetterTargetArn, MaxReceiveCount string }
+			if err := json.Unmarshal([]byte(p), &policy); err != nil {
+				t.Fatal(err)
+			}
+			if policy.DeadLetterTargetArn != "arn:dead-letters" {
+				t.Fatalf("the redrive policy names %s", policy.DeadLetterTargetArn)
+			}
+			want["RedrivePolicy"] = "DeadLetterQueue after " + policy.MaxReceiveCount
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("queue %s: template %v, provision %v", name, got, want)
+		}
+		var tags []string
+		for k, v := range in.Tags {
+			tags = append(tags, k+" "+v)
+		}
+		if !sameSet(tagsOf(b), tags) || len(tagsOf(b)) != len(tags) {
+			t.Errorf("queue %s, tags: template %q, provision %q", name, tagsOf(b), tags)
 		}
 	}
 }
