@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -68,24 +69,6 @@ func (p *heldPosts) Get(context.Context, string) (store.ConnectionInfo, error) {
 }
 func (p *heldPosts) Delete(context.Context, string) error { return nil }
 
-// lockedBuffer is a log destination several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestTheHeartbeatExtendsTenMessagesPerSQSRequest holds n messages of SQS
 // (ElasticMQ) in hand and drives the broker's visibility heartbeat by
 // hand: each beat hides them all again in ceil(n/10)
@@ -133,7 +116,7 @@ func TestTheHeartbeatExtendsTenMessagesPerSQSRequest(t *testing.T) {
 
 			pusher := &heldPosts{release: make(chan struct{})}
 			ticks := make(chan time.Time)
-			var logs lockedBuffer
+			var logs lockedbuf.Buffer
 			br := &broker.Broker{
 				Store: db.Store(), Queue: q, Pusher: pusher,
 				MessageWorkers: n, Visibility: vis,

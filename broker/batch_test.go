@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -329,7 +330,7 @@ func TestAHeartbeatRefusedForOneMessageLogsThatMessage(t *testing.T) {
 	pusher := &holdingPusher{Pusher: f.pusher, held: "slow", started: make(chan struct{}), release: make(chan struct{})}
 	queue := &refuseOneVisibility{Queue: f.db.Queue(), refused: msgs[1].Receipt, beats: make(chan struct{}, 4)}
 	ticks := make(chan time.Time)
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	f.broker.Queue, f.broker.Pusher = queue, pusher
 	f.broker.MessageWorkers, f.broker.Visibility = 1, time.Minute
 	f.broker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -358,22 +359,4 @@ func TestAHeartbeatRefusedForOneMessageLogsThatMessage(t *testing.T) {
 	if len(warned) != 1 || !strings.Contains(warned[0], "message="+msgs[1].ID) || !strings.Contains(warned[0], "refused by the queue") {
 		t.Fatalf("heartbeat warnings %q; want one, naming message %s and the queue's error", warned, msgs[1].ID)
 	}
-}
-
-// lockedBuffer is a log destination several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

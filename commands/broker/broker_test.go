@@ -17,6 +17,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
@@ -82,9 +83,9 @@ func localBackend(t *testing.T, mgmt string) *backend.Backend {
 
 // brokerOpts returns options on b, its stdout, and its log (stderr), which
 // the broker's goroutines write concurrently.
-func brokerOpts(b *backend.Backend) (*Options, *bytes.Buffer, *syncWriter) {
+func brokerOpts(b *backend.Backend) (*Options, *bytes.Buffer, *lockedbuf.Buffer) {
 	ios, _, out, _ := iostreams.Test()
-	logs := &syncWriter{}
+	logs := &lockedbuf.Buffer{}
 	ios.ErrOut = logs
 	return &Options{
 		IO:      ios,
@@ -93,23 +94,6 @@ func brokerOpts(b *backend.Backend) (*Options, *bytes.Buffer, *syncWriter) {
 
 		Concurrency: 4, Workers: 2, Visibility: 10 * time.Second, Wait: time.Second,
 	}, out, logs
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 func TestOnceHandlesOneBatchAndSummarises(t *testing.T) {

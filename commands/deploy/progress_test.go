@@ -1,34 +1,14 @@
 package deploy
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 )
-
-// lockedBuffer is stderr written by the spinner's goroutine and read by
-// the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestDeployWaitsSpinOnATerminalOnly(t *testing.T) {
 	// deploy showed nothing during its long waits (a table becoming
@@ -39,7 +19,7 @@ func TestDeployWaitsSpinOnATerminalOnly(t *testing.T) {
 		ios, _, _, _ := iostreams.Test()
 		ios.SetTTY(false, tty, tty)
 		ios.SetNoColor(true)
-		errOut := &lockedBuffer{}
+		errOut := &lockedbuf.Buffer{}
 		ios.ErrOut = errOut
 		show, stop := progressPrinter(ios, false, jsonOut)
 		show(step, false)

@@ -1,7 +1,6 @@
 package listen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/wsclient"
 )
@@ -178,31 +178,13 @@ func (d *fakeDialer) next(t *testing.T) *fakeConn {
 	return nil
 }
 
-// syncBuffer is a goroutine-safe output stream.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // run is one listenRun in the background.
 type run struct {
 	t      *testing.T
 	d      *fakeDialer
 	opts   *Options
-	out    *syncBuffer
-	errOut *syncBuffer
+	out    *lockedbuf.Buffer
+	errOut *lockedbuf.Buffer
 	stdin  *io.PipeWriter
 	typed  chan string
 	cancel context.CancelFunc
@@ -213,7 +195,7 @@ type run struct {
 func start(t *testing.T, d *fakeDialer, tune func(*Options)) *run {
 	t.Helper()
 	ios, _, _, _ := iostreams.Test()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &lockedbuf.Buffer{}, &lockedbuf.Buffer{}
 	pr, pw := io.Pipe()
 	ios.In, ios.Out, ios.ErrOut = pr, out, errOut
 	opts := &Options{
