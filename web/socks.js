@@ -228,12 +228,19 @@ class Client {
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection at once (see _check).
+    // network, else check the connection at once (see _check). Every tab
+    // behind the network that came back hears it at the same moment: each
+    // dials after its own delay, uniform within the first backoff step, so
+    // that they do not all reach the gateway at once. (A reconnect already
+    // scheduled keeps its own jittered delay.)
     this._onOnline = () => {
       if (this._done) return;
       if (!this._waitingOnline) return void this._check();
       this._waitingOnline = false;
-      this._dial();
+      this._retryTimer = setTimeout(() => {
+        this._retryTimer = null;
+        this._dial();
+      }, delay(Math.round(this._random() * this._o.backoffMs)));
     };
     this._onVisible = () => {
       if (globalThis.document?.visibilityState === "visible") this._check();

@@ -718,6 +718,7 @@ test("offline: the client waits for the network without spending attempts, then 
     onLine = true;
     net.dispatchEvent(new Event("online"));
     net.dispatchEvent(new Event("online"));
+    mock.timers.tick(DEFAULTS.backoffMs); // a jittered delay (see "back online" below)
     await flush();
     assert.equal(FakeWebSocket.all.length, 2, "one handshake when the network is back");
     // A handshake that fails because the network went meanwhile does not count either.
@@ -1001,5 +1002,49 @@ test("when the network comes back or the page is shown again, an open connection
     if (!saved.add) delete globalThis.addEventListener;
     if (!saved.remove) delete globalThis.removeEventListener;
     if (!saved.document) delete globalThis.document;
+  }
+});
+
+test("back online, clients that waited for the network dial after their own jittered delay within the first backoff step, not all at once", async () => {
+  // Every tab of every browser behind one network blip gets the online
+  // event at the same moment: without jitter they would all dial the
+  // gateway in the same instant.
+  const net = new EventTarget();
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+  let onLine = true;
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine }) });
+  globalThis.addEventListener = net.addEventListener.bind(net);
+  globalThis.removeEventListener = net.removeEventListener.bind(net);
+  try {
+    const tabs = [];
+    for (const r of [0.1, 0.5, 0.9]) {
+      const { c, states } = await opened({ random: () => r });
+      tabs.push({ c, states, ws: latest(), r });
+    }
+    onLine = false;
+    for (const t of tabs) t.ws.serverClose(1006); // the network went
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 3, "no handshake while offline");
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 3, "no tab dials the instant the network is back");
+    // Each waits random * backoffMs: 50, 250 and 450 ms.
+    const dialed = [];
+    for (let ms = 1; ms <= DEFAULTS.backoffMs; ms++) {
+      mock.timers.tick(1);
+      await flush();
+      while (dialed.length < FakeWebSocket.all.length - 3) dialed.push(ms);
+    }
+    assert.deepEqual(dialed, [50, 250, 450]);
+    for (const ws of FakeWebSocket.all.slice(3)) ws.serverOpen();
+    for (const t of tabs) t.c.close();
+    assert.equal(running.size, 0);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    if (saved) Object.defineProperty(globalThis, "navigator", saved);
+    else delete globalThis.navigator;
   }
 });
