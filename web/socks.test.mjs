@@ -1048,3 +1048,74 @@ test("back online, clients that waited for the network dial after their own jitt
     else delete globalThis.navigator;
   }
 });
+
+test("a getChatterId that answers {chatterId, expiresAt} is asked again only when that ID had opened and then failed a handshake, or is near expiry: a run of failed handshakes does not pile up IDs", async () => {
+  // A gateway whose handshakes keep failing (down behind a proxy, the
+  // geek at its connection cap) must not be handed a new 15-minute ID per
+  // attempt: the geek's live IDs are capped (--max-live), and it would be
+  // locked out.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: new Date(now + 15 * 60 * 1000).toISOString() };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId, maxAttempts: 10 });
+    await flush();
+    while (states.at(-1).state !== "failed") {
+      latest().serverClose(1006); // the handshake never opened
+      if (states.at(-1).state === "failed") break;
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+    }
+    assert.equal(FakeWebSocket.all.length, 10);
+    assert.deepEqual(issued, ["sc_id1"], "one ID for the whole run");
+    assert.ok(FakeWebSocket.all.every((ws) => ws.url.searchParams.get("id") === "sc_id1"));
+    c.close();
+
+    // An ID that opened a connection and then fails a handshake may have
+    // been revoked (or the gateway's store wiped): one fresh ID, then that
+    // one is used for the rest of the run.
+    issued.length = 0;
+    const r = client({ chatterId: undefined, getChatterId, maxAttempts: 10 });
+    await flush();
+    latest().serverOpen();
+    latest().serverClose(1001, "going away");
+    for (let i = 0; i < 6; i++) {
+      mock.timers.tick(r.states.at(-1).delay);
+      await flush();
+      latest().serverClose(1006);
+    }
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    // Near its expiry the ID is not used for another handshake.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    mock.timers.tick(r.states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2", "sc_id3"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id3");
+    latest().serverOpen();
+
+    // A renewal reuses an ID still valid for long enough, and asks for a
+    // new one near the ID's expiry.
+    r.c.close();
+    issued.length = 0;
+    const n = client({ chatterId: undefined, getChatterId, maxDurationMs: 4 * 60 * 1000 });
+    await flush();
+    latest().serverOpen();
+    mock.timers.tick(3 * 60 * 1000); // the renewal
+    await flush();
+    assert.deepEqual(issued, ["sc_id1"], "the renewal keeps the ID");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    latest().serverOpen();
+    now += 14 * 60 * 1000 + 30 * 1000;
+    mock.timers.tick(3 * 60 * 1000); // the next renewal
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    n.c.close();
+  } finally {
+    clock.mock.restore();
+  }
+});
