@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +164,53 @@ func TestLivePageGivesNoChatterIDToAnotherGateway(t *testing.T) {
 	}
 	if r := s.run("chatter", "list", "--geek", "erin", "--json"); strings.Contains(r.stdout, "erin") {
 		t.Errorf("the gateway issued erin a chatter ID:\n%s", r)
+	}
+}
+
+// TestLivePageMasksAPastedChatterID pastes a chatter ID into the live page
+// as a person would: the field shows dots, not the secret (a screen share
+// or a screenshot must not show it), a "show" toggle reveals it and hides
+// it again, and the page connects with the pasted ID without issuing one.
+func TestLivePageMasksAPastedChatterID(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	id := strings.TrimSpace(s.must("chatter", "issue", "--geek", "erin"))
+	browser := startChromium(t, gw+"/?geek=erin&topic=updates", newEventLog())
+	devtools := browser.devtools(t)
+
+	field := `document.getElementById("chatter")`
+	devtools.waitEval(t, field+` !== null`, "true", browserTimeout)
+	devtools.eval(t, field+`.focus()`)
+	devtools.call(t, "Input.insertText", map[string]any{"text": id}, nil) // a paste
+	if got := devtools.eval(t, field+`.value === `+strconv.Quote(id)); got != "true" {
+		t.Fatalf("the pasted chatter ID is not in the field (%s)", got)
+	}
+	if got := devtools.eval(t, field+`.type`); got != "password" {
+		t.Errorf("the chatter ID field is type %q; want password, so that the secret is not on screen", got)
+	}
+	if got := devtools.eval(t, `document.body.innerText.includes(`+strconv.Quote(id)+`)`); got != "false" {
+		t.Errorf("the page's text shows the chatter ID")
+	}
+	toggle := `document.getElementById("show-chatter")`
+	devtools.eval(t, toggle+`.click()`)
+	if got := devtools.eval(t, field+`.type + " " + `+toggle+`.checked`); got != "text true" {
+		t.Errorf("after show: field type and toggle %q; want text true", got)
+	}
+	devtools.eval(t, toggle+`.click()`)
+	if got := devtools.eval(t, field+`.type`); got != "password" {
+		t.Errorf("after hide: field type %q; want password", got)
+	}
+	devtools.eval(t, `document.getElementById("go").click()`)
+	devtools.waitEval(t, `document.getElementById("state").textContent`, "open", browserTimeout)
+	s.publishWait("--geek", "erin", "--topic", "updates", "--message", "plays-updated")
+	devtools.waitEval(t, `document.querySelector("#events li.message code")?.textContent`, "plays-updated", receiveTimeout)
+	if got := devtools.eval(t, field+`.type`); got != "password" {
+		t.Errorf("connected: field type %q; want password", got)
+	}
+	if r := s.run("chatter", "list", "--geek", "erin", "--json"); strings.Count(r.stdout, `"fingerprint"`) != 1 {
+		t.Errorf("want only the pasted chatter ID for erin, none issued by the page:\n%s", r)
 	}
 }

@@ -36,8 +36,12 @@ export interface ConnectOptions {
    * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
    * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
    * handshake that never opened (a renewal then goes on with the ID it has); such an answer is never shown.
+   * An answer {chatterId, expiresAt} (as the live page's POST /chatter-id gives; `socks chatter issue --json` says id) is
+   * used again, without asking, while it is valid for over a minute past openTimeoutMs, unless a handshake failed
+   * with it after one had opened (it may have been revoked): a gateway that keeps failing handshakes is not handed
+   * a new ID per attempt, which would pile up the geek's live IDs (capped per geek).
    */
-  getChatterId?: () => string | Promise<string>;
+  getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
   /** Default "query". */
   protocol?: Protocol;
   /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
@@ -66,6 +70,13 @@ export interface ConnectOptions {
   WebSocket?: typeof WebSocket;
   /** A random source in [0, 1) for the jitter (tests). Default Math.random. */
   random?: () => number;
+}
+
+/** An answer of getChatterId that says until when the ID is valid. */
+export interface ChatterIdAnswer {
+  chatterId: string;
+  /** RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. */
+  expiresAt: string | number | Date;
 }
 
 /** A published message body, JSON-parsed. */

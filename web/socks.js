@@ -106,6 +106,17 @@ const offline = () => globalThis.navigator?.onLine === false;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // The reason of an attempt made without a chatter ID.
 const NO_ID = "no chatter ID";
+// A chatter ID whose expiry getChatterId told is used again while it is
+// valid for longer than this past openTimeoutMs: time for the handshake,
+// and for a browser clock a little behind the gateway's.
+const ID_MARGIN_MS = 60 * 1000;
+
+// expiry is the time in ms of an expiresAt a getChatterId answered (an
+// RFC 3339 string, ms since the epoch, or a Date), or 0 when unknown.
+function expiry(at) {
+  const ms = at instanceof Date ? at.getTime() : typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : NaN;
+  return Number.isFinite(ms) ? ms : 0;
+}
 
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
@@ -136,6 +147,7 @@ class Conn {
     this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
     this.topics = []; // the topics asked for at $connect
+    this.id = ""; // the chatter ID it was opened with
     // While a renewal overlaps two open connections, each remembers the
     // bodies it delivered (text -> count) that its peer has not matched.
     this.peer = null;
@@ -224,16 +236,30 @@ class Client {
     this._checkTimer = null; // bounds the answer to a check's ping
     this._waitingOnline = false; // _dial waits for the online event
     this._needFreshId = !this._chatterId;
+    // What is known of the chatter ID from getChatterId: until when it is
+    // valid (0: unknown, so it is asked for again each time), whether a
+    // connection opened with it, and whether a handshake failed after one
+    // had (it may have been revoked since). See _keepId.
+    this._idUntil = 0;
+    this._idOpened = false;
+    this._idSuspect = false;
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection at once (see _check).
+    // network, else check the connection at once (see _check). Every tab
+    // behind the network that came back hears it at the same moment: each
+    // dials after its own delay, uniform within the first backoff step, so
+    // that they do not all reach the gateway at once. (A reconnect already
+    // scheduled keeps its own jittered delay.)
     this._onOnline = () => {
       if (this._done) return;
       if (!this._waitingOnline) return void this._check();
       this._waitingOnline = false;
-      this._dial();
+      this._retryTimer = setTimeout(() => {
+        this._retryTimer = null;
+        this._dial();
+      }, delay(Math.round(this._random() * this._o.backoffMs)));
     };
     this._onVisible = () => {
       if (globalThis.document?.visibilityState === "visible") this._check();
@@ -335,13 +361,37 @@ class Client {
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
   }
 
-  // _freshId asks getChatterId for an ID. Getting it is part of the
+  // _keepId reports whether the chatter ID may be used again instead of
+  // asking getChatterId for another: getChatterId told when it expires,
+  // it is not near that, and no handshake failed with it since one opened
+  // with it. A handshake with an ID that never opened one fails alike with
+  // a fresh ID (a gateway down or refusing, the geek at its connection
+  // cap): asking again for each would pile up live IDs, which are capped
+  // per geek, and lock the geek out.
+  _keepId() {
+    if (!this._chatterId || !this._idUntil || this._idSuspect) return false;
+    return this._idUntil - Date.now() > this._o.openTimeoutMs + ID_MARGIN_MS;
+  }
+
+  // _failedWith records a handshake of c that never opened.
+  _failedWith(c) {
+    if (c.id === this._chatterId && this._idOpened) this._idSuspect = true;
+  }
+
+  // _openedWith records that c opened.
+  _openedWith(c) {
+    if (c.id === this._chatterId) this._idOpened = true;
+  }
+
+  // _freshId asks getChatterId for an ID, unless the one there is may be
+  // used again (see _keepId). Getting it is part of the
   // handshake: one that has not answered within openTimeoutMs has failed
   // (a hung fetch must not stop the client for good), and its late answer
   // is ignored.
   async _freshId() {
     const get = this._o.getChatterId;
     if (typeof get !== "function") return;
+    if (this._keepId()) return;
     const ms = this._o.openTimeoutMs;
     let timer;
     const late = new Promise((_, reject) => {
@@ -349,7 +399,9 @@ class Client {
     });
     this._idTimers.add(timer);
     try {
-      const got = await Promise.race([Promise.resolve().then(get), late]);
+      const answer = await Promise.race([Promise.resolve().then(get), late]);
+      const given = answer !== null && typeof answer === "object" && typeof answer.chatterId === "string";
+      const got = given ? answer.chatterId : answer;
       const id = typeof got === "string" ? got.trim() : "";
       // What a failed fetch answered (an error page's text, a Response) is
       // no chatter ID: a failed handshake, asked again on the next attempt.
@@ -359,6 +411,8 @@ class Client {
         throw new Error("socks: getChatterId answered text with characters no chatter ID has (an error page's?), not a chatter ID");
       }
       this._chatterId = id;
+      this._idUntil = given ? expiry(answer.expiresAt) : 0;
+      this._idOpened = this._idSuspect = false;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
@@ -373,6 +427,7 @@ class Client {
         : new this._WebSocket(url);
     const c = new Conn(ws);
     c.topics = this._urlTopics();
+    c.id = this._chatterId;
     return c;
   }
 
@@ -416,6 +471,7 @@ class Client {
       clearTimeout(openTimer);
       if (this._done || this._conn !== c) return void c.ws.close(1000);
       c.opened = true;
+      this._openedWith(c);
       const reconnected = this._reconnects > 0;
       this._failures = 0;
       this._syncTopics(c);
@@ -440,6 +496,7 @@ class Client {
       // and tries again later.
       this._next = null;
       endOverlap(c);
+      if (!c.opened) this._failedWith(c);
       this._renewFailures++;
       if (this._conn) this._scheduleRenewal(this._backoff(this._renewFailures));
       return;
@@ -465,6 +522,7 @@ class Client {
     if (!c.opened && !offline()) {
       this._failures++;
       this._needFreshId = true;
+      this._failedWith(c);
     }
     this._retry({ code: ev.code, reason: ev.reason });
   }
@@ -661,6 +719,7 @@ class Client {
       clearTimeout(openTimer);
       if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
       c.opened = true;
+      this._openedWith(c);
       const prev = this._conn === c ? null : this._conn;
       this._next = null;
       this._conn = c;
@@ -694,6 +753,7 @@ class Client {
         if (!offline()) {
           this._failures++;
           this._needFreshId = true;
+          this._failedWith(c);
         }
         this._retry({ code: ev.code, reason: ev.reason });
         return;

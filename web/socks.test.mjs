@@ -718,6 +718,7 @@ test("offline: the client waits for the network without spending attempts, then 
     onLine = true;
     net.dispatchEvent(new Event("online"));
     net.dispatchEvent(new Event("online"));
+    mock.timers.tick(DEFAULTS.backoffMs); // a jittered delay (see "back online" below)
     await flush();
     assert.equal(FakeWebSocket.all.length, 2, "one handshake when the network is back");
     // A handshake that fails because the network went meanwhile does not count either.
@@ -1001,5 +1002,120 @@ test("when the network comes back or the page is shown again, an open connection
     if (!saved.add) delete globalThis.addEventListener;
     if (!saved.remove) delete globalThis.removeEventListener;
     if (!saved.document) delete globalThis.document;
+  }
+});
+
+test("back online, clients that waited for the network dial after their own jittered delay within the first backoff step, not all at once", async () => {
+  // Every tab of every browser behind one network blip gets the online
+  // event at the same moment: without jitter they would all dial the
+  // gateway in the same instant.
+  const net = new EventTarget();
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+  let onLine = true;
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine }) });
+  globalThis.addEventListener = net.addEventListener.bind(net);
+  globalThis.removeEventListener = net.removeEventListener.bind(net);
+  try {
+    const tabs = [];
+    for (const r of [0.1, 0.5, 0.9]) {
+      const { c, states } = await opened({ random: () => r });
+      tabs.push({ c, states, ws: latest(), r });
+    }
+    onLine = false;
+    for (const t of tabs) t.ws.serverClose(1006); // the network went
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 3, "no handshake while offline");
+    onLine = true;
+    net.dispatchEvent(new Event("online"));
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 3, "no tab dials the instant the network is back");
+    // Each waits random * backoffMs: 50, 250 and 450 ms.
+    const dialed = [];
+    for (let ms = 1; ms <= DEFAULTS.backoffMs; ms++) {
+      mock.timers.tick(1);
+      await flush();
+      while (dialed.length < FakeWebSocket.all.length - 3) dialed.push(ms);
+    }
+    assert.deepEqual(dialed, [50, 250, 450]);
+    for (const ws of FakeWebSocket.all.slice(3)) ws.serverOpen();
+    for (const t of tabs) t.c.close();
+    assert.equal(running.size, 0);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    if (saved) Object.defineProperty(globalThis, "navigator", saved);
+    else delete globalThis.navigator;
+  }
+});
+
+test("a getChatterId that answers {chatterId, expiresAt} is asked again only when that ID had opened and then failed a handshake, or is near expiry: a run of failed handshakes does not pile up IDs", async () => {
+  // A gateway whose handshakes keep failing (down behind a proxy, the
+  // geek at its connection cap) must not be handed a new 15-minute ID per
+  // attempt: the geek's live IDs are capped (--max-live), and it would be
+  // locked out.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: new Date(now + 15 * 60 * 1000).toISOString() };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId, maxAttempts: 10 });
+    await flush();
+    while (states.at(-1).state !== "failed") {
+      latest().serverClose(1006); // the handshake never opened
+      if (states.at(-1).state === "failed") break;
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+    }
+    assert.equal(FakeWebSocket.all.length, 10);
+    assert.deepEqual(issued, ["sc_id1"], "one ID for the whole run");
+    assert.ok(FakeWebSocket.all.every((ws) => ws.url.searchParams.get("id") === "sc_id1"));
+    c.close();
+
+    // An ID that opened a connection and then fails a handshake may have
+    // been revoked (or the gateway's store wiped): one fresh ID, then that
+    // one is used for the rest of the run.
+    issued.length = 0;
+    const r = client({ chatterId: undefined, getChatterId, maxAttempts: 10 });
+    await flush();
+    latest().serverOpen();
+    latest().serverClose(1001, "going away");
+    for (let i = 0; i < 6; i++) {
+      mock.timers.tick(r.states.at(-1).delay);
+      await flush();
+      latest().serverClose(1006);
+    }
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    // Near its expiry the ID is not used for another handshake.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    mock.timers.tick(r.states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2", "sc_id3"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id3");
+    latest().serverOpen();
+
+    // A renewal reuses an ID still valid for long enough, and asks for a
+    // new one near the ID's expiry.
+    r.c.close();
+    issued.length = 0;
+    const n = client({ chatterId: undefined, getChatterId, maxDurationMs: 4 * 60 * 1000 });
+    await flush();
+    latest().serverOpen();
+    mock.timers.tick(3 * 60 * 1000); // the renewal
+    await flush();
+    assert.deepEqual(issued, ["sc_id1"], "the renewal keeps the ID");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    latest().serverOpen();
+    now += 14 * 60 * 1000 + 30 * 1000;
+    mock.timers.tick(3 * 60 * 1000); // the next renewal
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    n.c.close();
+  } finally {
+    clock.mock.restore();
   }
 });

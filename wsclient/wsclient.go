@@ -115,9 +115,31 @@ type Frame struct {
 // HandshakeError is a refused upgrade: the server answered with an HTTP
 // status instead of switching protocols. Reason is the start of the
 // response body, as the server sent it (it may hold control characters).
+// RetryAfter is the wait its Retry-After header asked for (a gateway
+// shutting down sends one with its 503), 0 without one.
 type HandshakeError struct {
-	Status int
-	Reason string
+	Status     int
+	Reason     string
+	RetryAfter time.Duration
+}
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// Anything else, or a time past, is 0.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *HandshakeError) Error() string {
@@ -273,7 +295,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b))}
+			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b)),
+				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) {
 			// 101, but not as the protocol wants: no WebSocket server, or

@@ -470,3 +470,26 @@ func TestAnUpgradeAnsweredWrongSaysSo(t *testing.T) {
 		t.Errorf("Dial: %v; want it to wrap websocket.ErrBadHandshake", err)
 	}
 }
+
+func TestARefusedUpgradesRetryAfterIsRead(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name, header string
+		want         time.Duration
+	}{
+		{"seconds", "5", 5 * time.Second},
+		{"seconds with spaces", " 30 ", 30 * time.Second},
+		{"an HTTP date", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{"a date past is no wait", now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"none", "", 0},
+		{"not a number or a date", "soon", 0},
+		{"negative", "-5", 0},
+		{"a huge number is bounded", "99999999999999999", 24 * time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := retryAfter(c.header, now); got != c.want {
+				t.Errorf("Retry-After %q is %s; want %s", c.header, got, c.want)
+			}
+		})
+	}
+}

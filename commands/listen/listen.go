@@ -101,6 +101,9 @@ type Options struct {
 	header http.Header
 	// loc is the time zone of terminal timestamps (default time.Local).
 	loc *time.Location
+	// after waits before a reconnect (default time.After); tests record
+	// the waits instead.
+	after func(time.Duration) <-chan time.Time
 }
 
 // NewCmdListen returns `socks listen`.
@@ -147,7 +150,9 @@ the gateway's 2-hour cap (--max-connection; a message both connections
 carry while they overlap is shown once), and after a drop, reconnects
 with exponential backoff and jitter (0.5 s doubling to 30 s). A reconnect
 whose connection ends within 10 s counts as failed, so a gateway that
-accepts and drops at once uses up --max-retries too. The first
+accepts and drops at once uses up --max-retries too. A refused upgrade
+with Retry-After (a 503 from a gateway shutting down, a 429 at its
+connection cap) is retried no sooner than it asks, up to 60 s. The first
 connection is not retried. A refused upgrade (401/403) is never retried.
 
 Exit codes:
@@ -347,6 +352,13 @@ func (o *Options) wsOptions() wsclient.Options {
 		Insecure:     o.Insecure,
 		PingPeriod:   o.PingInterval,
 	}
+}
+
+func (o *Options) wait(d time.Duration) <-chan time.Time {
+	if o.after != nil {
+		return o.after(d)
+	}
+	return time.After(d)
 }
 
 func (o *Options) now() time.Time {

@@ -30,6 +30,8 @@ const (
 	// new one opened; overlapMemory bounds how many bodies are kept.
 	overlapGrace  = 5 * time.Second
 	overlapMemory = 1000
+	// maxRetryAfter caps the wait a gateway's Retry-After asks for.
+	maxRetryAfter = 60 * time.Second
 )
 
 // action is a frame sent to the gateway and not yet answered.
@@ -237,7 +239,7 @@ func (s *session) run(ctx context.Context) (err error) {
 				if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
 					return fmt.Errorf("gave up after %d failed reconnects in a row: %w", s.fails, err)
 				}
-				if retry, err = s.scheduleRetry(err.Error()); err != nil {
+				if retry, err = s.scheduleRetry(err.Error(), retryAfter(err)); err != nil {
 					return err
 				}
 				continue
@@ -451,15 +453,28 @@ func (s *session) dropped() (<-chan time.Time, error) {
 	if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
 		return nil, fmt.Errorf("gave up after %d failed reconnects in a row: the gateway accepted and ended each connection within %s (last: %s)", s.fails, stableAfter, closeText(l))
 	}
-	return s.scheduleRetry("")
+	return s.scheduleRetry("", 0)
 }
 
-func (s *session) scheduleRetry(why string) (<-chan time.Time, error) {
-	d := s.o.Backoff.Delay(s.step)
+// scheduleRetry waits the backoff's next delay, or at least floor (what a
+// gateway's Retry-After asked for) when that is longer.
+func (s *session) scheduleRetry(why string, floor time.Duration) (<-chan time.Time, error) {
+	d := max(s.o.Backoff.Delay(s.step), floor)
 	s.step++
 	err := s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateReconnecting,
 		RetryInMS: max(d.Milliseconds(), 1), Attempt: s.fails + 1, MaxAttempts: s.o.MaxRetries, Error: why})
-	return time.After(d), err
+	return s.o.wait(d), err
+}
+
+// retryAfter is the wait the gateway's Retry-After asked for when it
+// refused err's upgrade (a 503 while it shuts down, a 429 at its
+// connection cap), at most maxRetryAfter; 0 without one.
+func retryAfter(err error) time.Duration {
+	var he *wsclient.HandshakeError
+	if !errors.As(err, &he) {
+		return 0
+	}
+	return min(he.RetryAfter, maxRetryAfter)
 }
 
 func (s *session) renewTimer() <-chan time.Time {
@@ -484,9 +499,10 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 		if fatal := s.fatal(err); fatal != nil {
 			return nil, true, "refused", fatal
 		}
+		d := max(renewRetry, retryAfter(err))
 		err = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateRenewing,
-			Error: fmt.Sprintf("failed, trying again in %s: %v", renewRetry, err)})
-		return time.After(renewRetry), false, "", err
+			Error: fmt.Sprintf("failed, trying again in %s: %v", d, err)})
+		return time.After(d), false, "", err
 	}
 	// Close the old connection while showing what it still delivers: its
 	// reader must hand over every queued frame before it can read the
