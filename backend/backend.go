@@ -150,7 +150,7 @@ func ensureDir(dir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return fmt.Errorf("state dir %s %w: %w (make it writable by this user, or set --state-dir or %s to a writable directory)", dir, local.ErrNotWritable, unwrapPath(err), config.EnvStateDir)
+		return local.DirNotWritable(dir, err)
 	}
 	name := f.Name()
 	_ = f.Close()

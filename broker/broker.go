@@ -100,6 +100,13 @@ func (b *Broker) now() time.Time {
 	return time.Now()
 }
 
+// reportTime is the time of a report: now in UTC to the millisecond, as
+// the stores keep it, so that a report printed as Deliver made it
+// (publish --direct) reads as one read back from the store.
+func (b *Broker) reportTime() time.Time {
+	return b.now().UTC().Truncate(time.Millisecond)
+}
+
 func (b *Broker) logger() *slog.Logger {
 	if b.Logger != nil {
 		return b.Logger
@@ -213,7 +220,7 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 		}
 	}
 	_ = g.Wait()
-	rep.At = b.now()
+	rep.At = b.reportTime()
 	return f, ctx.Err()
 }
 
@@ -588,7 +595,7 @@ func (b *Broker) reportUndecided(ctx context.Context, m store.Message, reason st
 	}
 	env.ID = cmp.Or(env.ID, m.ID)
 	return b.updateReport(ctx, env.ID, func(prev *store.Report) (*store.Report, error) {
-		next := store.DeadLettered(prev, env, reason, b.now())
+		next := store.DeadLettered(prev, env, reason, b.reportTime())
 		return &next, nil
 	})
 }

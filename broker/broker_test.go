@@ -836,3 +836,22 @@ func lens(calls [][][]byte) []int {
 	}
 	return n
 }
+
+// TestAReportIsTimedInUTCToTheMillisecond: the report Deliver returns
+// (which `publish --direct --json` prints) is timed as the stores keep it
+// and docs/json.md shows it, in UTC to the millisecond; it had the
+// clock's nanoseconds and its zone.
+func TestAReportIsTimedInUTCToTheMillisecond(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "a1", "alice", "updates")
+	at := time.Date(2030, time.June, 1, 14, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
+	f.broker.Now = func() time.Time { return at }
+	rep, err := f.broker.Deliver(context.Background(), envelope(nil, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(rep.At)
+	if want := `"2030-06-01T12:00:00.123Z"`; string(b) != want {
+		t.Errorf("the report's at is %s; want %s", b, want)
+	}
+}

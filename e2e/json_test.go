@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonDoc is one command of docs/json.md and the example it shows.
@@ -105,6 +106,31 @@ func undocumented(path string, doc, got any) []string {
 	}
 }
 
+// jsonTime is an RFC 3339 time as docs/json.md has them: in UTC, with at
+// most a millisecond fraction.
+var jsonTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$`)
+
+// badTimes lists the strings of v that are RFC 3339 times not written as
+// jsonTime.
+func badTimes(path string, v any) []string {
+	var bad []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			bad = append(bad, badTimes(path+"."+k, e)...)
+		}
+	case []any:
+		for i, e := range v {
+			bad = append(bad, badTimes(fmt.Sprintf("%s[%d]", path, i), e)...)
+		}
+	case string:
+		if _, err := time.Parse(time.RFC3339Nano, v); err == nil && !jsonTime.MatchString(v) {
+			bad = append(bad, fmt.Sprintf("%s is %q; times are RFC 3339 in UTC to the millisecond", path, v))
+		}
+	}
+	return bad
+}
+
 func TestJSONOutputIsAsDocumented(t *testing.T) {
 	t.Parallel()
 	docs := jsonDocs(t)
@@ -157,6 +183,13 @@ func TestJSONOutputIsAsDocumented(t *testing.T) {
 			}
 			for _, p := range undocumented("", doc, got) {
 				t.Errorf("%s: %s\nstdout: %s", d.command, p, r.stdout)
+			}
+			// The page's rule: one line, times in UTC to the millisecond.
+			if strings.Count(r.stdout, "\n") != 1 {
+				t.Errorf("%s: stdout is not one line:\n%s", d.command, r.stdout)
+			}
+			for _, p := range badTimes("", got) {
+				t.Errorf("%s: %s", d.command, p)
 			}
 		})
 	}

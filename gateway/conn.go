@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,7 +237,8 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterShutdown/time.Second)))
+		http.Error(w, "this gateway is shutting down: connect again in a few seconds, to the one that replaces it", http.StatusServiceUnavailable)
 		return
 	}
 	if max := g.opts.MaxConnections; max > 0 && g.upgrades >= max {

@@ -222,8 +222,9 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.RWMutex
-	conns   map[string]*conn
+	mu    sync.RWMutex
+	conns map[string]*conn
+	// closing refuses new upgrades: set by StopAccepting or Shutdown.
 	closing bool
 	// upgrades counts the upgrade requests in progress and the
 	// connections they became, for MaxConnections.
@@ -358,6 +359,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// retryAfterShutdown is the Retry-After of an upgrade refused because the
+// gateway is shutting down: about the time a restart takes.
+const retryAfterShutdown = 5 * time.Second
+
+// StopAccepting refuses new clients from now on with 503 saying that the
+// gateway is shutting down (and a Retry-After), while the connected ones
+// stay and the Management API still answers: the first step of a
+// shutdown that lets work in hand finish before Shutdown closes them.
+func (g *Gateway) StopAccepting() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
 }
 
 func (g *Gateway) shutdown(ctx context.Context) error {

@@ -2142,3 +2142,37 @@ func TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI(t *testing.T)
 		}
 	}
 }
+
+// TestOnceShutdownBeginsUpgradesAreRefusedSayingSo: from StopAccepting
+// (serve calls it as Ctrl-C's shutdown begins, before it waits for the
+// broker) a new client gets 503 saying that the gateway is shutting down,
+// with a Retry-After, and no $connect; the clients already connected keep
+// getting their messages until Shutdown closes them. New clients were
+// accepted during that wait, and the upgrades Shutdown refused got a bare
+// "Service Unavailable".
+func TestOnceShutdownBeginsUpgradesAreRefusedSayingSo(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	g.StopAccepting()
+
+	tag := strconv.FormatInt(tagCounter.Add(1), 10)
+	_, resp, err := dial(t, addr, "/", url.Values{"tag": {tag}}, nil)
+	if err == nil || resp == nil {
+		t.Fatalf("an upgrade after StopAccepting: err %v, response %v; want a 503", err, resp)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "shutting down") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("got %s %q (Retry-After %q); want 503 saying the gateway is shutting down, with a Retry-After", resp.Status, body, resp.Header.Get("Retry-After"))
+	}
+	if h.idOf(tag) != "" {
+		t.Error("the refused upgrade reached $connect")
+	}
+	if err := g.Pusher().Post(ctxT(t), id, []byte("still here")); err != nil {
+		t.Fatalf("posting to a client connected before: %v", err)
+	}
+	if got := readMessage(t, ws); string(got) != "still here" {
+		t.Errorf("the client connected before read %q", got)
+	}
+}

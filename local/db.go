@@ -144,7 +144,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	dir := filepath.Dir(abs)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, dirNotWritable(dir, err)
+		return nil, DirNotWritable(dir, err)
 	}
 	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
@@ -154,9 +154,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		if _, serr := os.Stat(abs); serr == nil && errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("state file %s %w: permission denied; make it writable by this user (chmod u+w %s), or set --state-dir or SOCKS_STATE_DIR", abs, ErrNotWritable, abs)
+			return nil, fileNotWritable(abs)
 		}
-		return nil, dirNotWritable(dir, err)
+		return nil, DirNotWritable(dir, err)
 	}
 	fi, err := f.Stat()
 	if err == nil {
@@ -302,15 +302,44 @@ func unwrapPathErr(err error) error {
 // ErrNotWritable says that this user cannot write the state dir or the
 // state file: its permissions, or a read-only file system. Making it
 // writable is the fix; moving the file away would lose what it holds.
+// Every such error is a *NotWritableError.
 var ErrNotWritable = errors.New("is not writable")
 
-// dirNotWritable is the error of a state dir that cannot be written.
-func dirNotWritable(dir string, err error) error {
+// NotWritableError is ErrNotWritable for one state dir or state file, with
+// the problem and the fix kept apart: Error says both in one line, as the
+// commands print it; the doctor prints Problem, and its fix in a column of
+// its own.
+type NotWritableError struct {
+	What string // "state dir" or "state file"
+	Path string
+	Err  error // why: permission denied, a read-only file system
+	Fix  string
+}
+
+// Problem says what cannot be written and why, without the fix.
+func (e *NotWritableError) Problem() string {
+	return fmt.Sprintf("%s %s %s: %v", e.What, e.Path, ErrNotWritable, e.Err)
+}
+
+func (e *NotWritableError) Error() string { return e.Problem() + "; " + e.Fix }
+
+func (e *NotWritableError) Unwrap() []error { return []error{ErrNotWritable, e.Err} }
+
+// DirNotWritable is the error of a state dir that cannot be written
+// (err, an *fs.PathError or its cause, says why).
+func DirNotWritable(dir string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("state dir %s %w: %w; make it writable by this user, or set --state-dir or SOCKS_STATE_DIR", dir, ErrNotWritable, err)
+	return &NotWritableError{What: "state dir", Path: dir, Err: err,
+		Fix: "make it writable by this user, or set --state-dir or SOCKS_STATE_DIR to a writable directory"}
+}
+
+// fileNotWritable is the error of a state file this user may not write.
+func fileNotWritable(path string) error {
+	return &NotWritableError{What: "state file", Path: path, Err: fs.ErrPermission,
+		Fix: "make it writable by this user (chmod u+w " + path + "), or set --state-dir or SOCKS_STATE_DIR"}
 }
 
 // openError turns a failure to open or migrate into an error that says what
@@ -332,7 +361,7 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 		return fmt.Errorf("state file %s is not a socks state database: %w; move it away or set --state-dir or SOCKS_STATE_DIR", path, err)
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
-		return dirNotWritable(filepath.Dir(path), err)
+		return DirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"syscall"
 	"time"
 
@@ -262,7 +261,7 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	case errors.Is(env.OpenErr, local.ErrNewerSchema):
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
 	case errors.Is(env.OpenErr, local.ErrNotWritable):
-		return fail(env.OpenErr.Error(), notWritableFix)
+		return fail(problemOf(env.OpenErr), notWritableFix)
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	case errors.Is(env.StateFileErr, local.ErrDamaged):
@@ -276,28 +275,20 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 		return fail(fmt.Sprintf("%s is not readable: %v", env.StateFile, err), "move the file away (socks creates a new one), or "+stateDirFix)
 	}
 	if env.NotWritable != nil {
-		return warn(env.StateFile+", schema readable, read only: "+withoutFix(env.NotWritable),
+		return warn(env.StateFile+", schema readable, read only: "+problemOf(env.NotWritable),
 			"`socks serve`, `socks publish` and the other commands that change the state cannot run with it: "+notWritableFix)
 	}
 	return ok(env.StateFile + ", schema readable")
 }
 
-// withoutFix is the message of a local.ErrNotWritable error without the
-// fix it ends with ("; make it writable ..." or " (make it writable ...)"),
-// which the check's Fix says.
-func withoutFix(err error) string {
-	msg := err.Error()
-	at := strings.Index(msg, local.ErrNotWritable.Error())
-	if at < 0 {
-		return msg
+// problemOf is what a local.ErrNotWritable error says is wrong, without
+// the fix it ends with: the check's Fix column says that.
+func problemOf(err error) string {
+	var nw *local.NotWritableError
+	if errors.As(err, &nw) {
+		return nw.Problem()
 	}
-	rest := msg[at:]
-	for _, sep := range []string{"; ", " ("} {
-		if i := strings.Index(rest, sep); i >= 0 {
-			rest = rest[:i]
-		}
-	}
-	return msg[:at] + rest
+	return err.Error()
 }
 
 // needBackend returns a skip result when the backend did not open.

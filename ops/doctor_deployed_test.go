@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/socks-dev/socks/awsops"
@@ -19,14 +18,13 @@ import (
 // moto and removes the stack when the test ends.
 func deployOnMoto(t *testing.T, spec awsops.DeploySpec) (*awsops.ControlPlane, *awsops.Deployer) {
 	t.Helper()
-	moto := emulatortest.Moto(t)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	zip, err := awsops.LambdaZip([]byte("#!/bin/sh\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Region, spec.Zip, spec.Wait = "us-east-1", zip, time.Minute
+	spec.Region, spec.Zip, spec.Wait = cfg.Region, zip, time.Minute
 	d := &awsops.Deployer{CP: cp, Spec: spec}
 	if _, err := d.Deploy(t.Context(), false); err != nil {
 		t.Fatal(err)
@@ -50,7 +48,7 @@ func TestDoctorChecksTheDeployedStack(t *testing.T) {
 	stack := "doc-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	cp, d := deployOnMoto(t, awsops.DeploySpec{Stack: stack})
 	run := func(stack string) ops.Result {
-		env := &ops.Env{AWS: &ops.AWSEnv{Deployed: ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })}}
+		env := &ops.Env{AWS: &ops.AWSEnv{Deployed: ops.DeployedCheck(cp, stack, emulatortest.MotoRegion, "", func() awsops.QueueSettings { return awsops.QueueSettings{} })}}
 		var c ops.Check
 		for _, x := range ops.AWSChecks {
 			if x.Name == "deployed stack" {
@@ -89,7 +87,7 @@ func TestDoctorAcceptsTheSettingsDeployWasGiven(t *testing.T) {
 	stack := "docset-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	cp, _ := deployOnMoto(t, awsops.DeploySpec{Stack: stack,
 		Arch: "amd64", ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50, MaximumConcurrency: 40, MaxTopics: 20, MaxConnectionsPerGeek: 3})
-	res, err := ops.DeployedCheck(cp, stack, "us-east-1", "", func() awsops.QueueSettings { return awsops.QueueSettings{} })(t.Context())
+	res, err := ops.DeployedCheck(cp, stack, emulatortest.MotoRegion, "", func() awsops.QueueSettings { return awsops.QueueSettings{} })(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,7 +198,7 @@ func TestGatherEnv(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		denied := fmt.Errorf("state dir %s %w: permission denied (make it writable by this user; or set --state-dir)", dir, local.ErrNotWritable)
+		denied := fmt.Errorf("opening: %w", local.DirNotWritable(dir, fs.ErrPermission))
 		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return nil, denied },
 			func(context.Context) (*backend.Backend, error) { return b, nil }, now)
 		if env.OpenErr != nil || env.Store == nil || !errors.Is(env.NotWritable, local.ErrNotWritable) {
@@ -214,14 +215,15 @@ func TestGatherEnv(t *testing.T) {
 		}
 	})
 	t.Run("a state file that cannot be read read-only either fails as not writable", func(t *testing.T) {
-		denied := fmt.Errorf("state file x %w: permission denied", local.ErrNotWritable)
+		denied := local.DirNotWritable(dir, fs.ErrPermission)
 		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return nil, denied },
 			func(context.Context) (*backend.Backend, error) {
 				return nil, errors.New("cannot read its write-ahead log")
 			}, now)
 		r := find(ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal)), "state file")
-		if !errors.Is(env.OpenErr, local.ErrNotWritable) || r.Status != ops.StatusFail || !strings.Contains(r.Fix, "writable") {
-			t.Errorf("state file: %+v (open error %v); want the not-writable failure", r, env.OpenErr)
+		if !errors.Is(env.OpenErr, local.ErrNotWritable) || r.Status != ops.StatusFail || !strings.Contains(r.Fix, "writable") ||
+			r.Detail != "state dir "+dir+" is not writable: permission denied" {
+			t.Errorf("state file: %+v (open error %v); want the not-writable failure, its fix in the fix column only", r, env.OpenErr)
 		}
 	})
 }

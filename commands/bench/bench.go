@@ -29,6 +29,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -97,8 +98,10 @@ bounded phases:
   fan-out    publish --fanouts messages to every client: deliveries/s
 
 By default it measures the local gateway ('socks serve' on the same state
-dir): it issues chatter IDs in the local store (valid 15 minutes) and
-publishes through the local queue, as 'socks publish' does.
+dir): it issues chatter IDs in the local store and publishes through the
+local queue, as 'socks publish' does. It revokes the chatter IDs when it
+ends, also on Ctrl-C or an error; one it cannot revoke is a warning, and
+expires 15 minutes after it was issued.
 
 --url points it at any ws:// or wss:// endpoint, with --callback its
 Management API (callback) URL. Chatter IDs then come from the configured
@@ -333,7 +336,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case AuthNone:
 		p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
 	default:
-		p.query = storeAuth(b.Store, run, opts.Now)
+		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
+		p.query = auth.query
+		// However the bench ends (done, failed, Ctrl-C), the IDs it
+		// issued stop working with it rather than 15 minutes later.
+		defer auth.revoke(ctx, opts.IO)
 	}
 	switch opts.Publish {
 	case PublishBroadcast:
@@ -398,16 +405,92 @@ func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
 	}
 }
 
-// storeAuth issues one chatter ID per client in s, valid 15 minutes.
-func storeAuth(s store.Store, run string, now func() time.Time) func(ctx context.Context, i int, topic string) (string, error) {
-	return func(ctx context.Context, i int, topic string) (string, error) {
-		geek := fmt.Sprintf("bench-%s-%d", run, i)
-		secret, _, err := store.IssueChatterID(ctx, s, geek, 15*time.Minute, now())
-		if err != nil {
-			return "", fmt.Errorf("issuing a chatter ID for the bench: %w", err)
-		}
-		return "?geek=" + url.QueryEscape(geek) + "&id=" + url.QueryEscape(secret) + "&topic=" + url.QueryEscape(topic), nil
+// benchIDTTL is how long the chatter IDs bench issues are valid, should
+// it not revoke them.
+const benchIDTTL = 15 * time.Minute
+
+// revokeBound bounds the revocation of a bench's chatter IDs, and
+// revokeWorkers the revocations in flight at once.
+const (
+	revokeBound   = time.Minute
+	revokeWorkers = 8
+)
+
+// storeAuth issues one chatter ID per client in s, valid benchIDTTL, and
+// revokes them all when the bench ends.
+type storeAuth struct {
+	s   store.Store
+	run string
+	now func() time.Time
+
+	mu     sync.Mutex
+	issued []store.ChatterID
+}
+
+func (a *storeAuth) query(ctx context.Context, i int, topic string) (string, error) {
+	geek := fmt.Sprintf("bench-%s-%d", a.run, i)
+	secret, c, err := store.IssueChatterID(ctx, a.s, geek, benchIDTTL, a.now())
+	if err != nil {
+		return "", fmt.Errorf("issuing a chatter ID for the bench: %w", err)
 	}
+	a.mu.Lock()
+	a.issued = append(a.issued, c)
+	a.mu.Unlock()
+	return "?geek=" + url.QueryEscape(geek) + "&id=" + url.QueryEscape(secret) + "&topic=" + url.QueryEscape(topic), nil
+}
+
+// revoke revokes the chatter IDs a issued, within revokeBound even once
+// ctx is cancelled (Ctrl-C). What it cannot revoke is a warning on
+// stderr, not a failed bench: those IDs expire on their own.
+func (a *storeAuth) revoke(ctx context.Context, ios *iostreams.IOStreams) {
+	a.mu.Lock()
+	issued := a.issued
+	a.mu.Unlock()
+	if len(issued) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeBound)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		failed   int
+		firstErr error
+		expires  time.Time
+		wg       sync.WaitGroup
+	)
+	for range min(revokeWorkers, len(issued)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(issued) {
+					return
+				}
+				c := issued[i]
+				if _, err := a.s.RevokeChatterIDs(ctx, c.Geek, []string{c.Hash}); err != nil {
+					mu.Lock()
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					expires = later(expires, c.ExpiresAt)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed > 0 {
+		fmt.Fprintf(ios.ErrOut, "warning: %s the bench issued %s not revoked (%v); they expire at %s\n",
+			text.Pluralize(failed, "chatter ID"), text.WasWere(failed), firstErr, expires.UTC().Format(time.RFC3339))
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func newRunID() string {
@@ -741,6 +824,11 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		mu.Lock()
 		raw = c
+		if c != nil && dctx.Err() != nil {
+			// dctx ended (Ctrl-C) as the connect completed: the
+			// AfterFunc below has already run and found no raw.
+			_ = c.SetDeadline(time.Unix(1, 0))
+		}
 		mu.Unlock()
 		return c, err
 	}
@@ -851,9 +939,7 @@ func rssKiB(pid int) (int64, error) {
 
 func printResult(opts *Options, res Result) error {
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return json.NewEncoder(opts.IO.Out).Encode(res)
 	}
 	u := ui.New(opts.IO)
 	rows := [][]string{

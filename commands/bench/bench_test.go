@@ -25,6 +25,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/store"
 )
 
 // localBackend opens a local backend on a fresh state dir; every call
@@ -526,4 +527,131 @@ func TestCtrlCEndsAHandshakeThatIsNeverAnswered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingRevokes is a store whose RevokeChatterIDs always fails.
+type failingRevokes struct{ store.Store }
+
+func (failingRevokes) RevokeChatterIDs(context.Context, string, []string) (int, error) {
+	return 0, errors.New("the table is not there")
+}
+
+// TestBenchRevokesItsChatterIDsWhenItEnds: the chatter IDs bench issued
+// were valid for 15 minutes after it ended; it now revokes them as it
+// ends, however it ends, and a failed revocation is a warning, not a
+// failed bench.
+func TestBenchRevokesItsChatterIDsWhenItEnds(t *testing.T) {
+	// target is a ceiling that records the query of every upgrade asked
+	// of it; with refuse it answers 401 instead.
+	type used struct{ geek, id string }
+	target := func(t *testing.T, refuse bool) (url string, seen func() []used) {
+		var mu sync.Mutex
+		var got []used
+		c := ceiling.New()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/" {
+				mu.Lock()
+				got = append(got, used{r.URL.Query().Get("geek"), r.URL.Query().Get("id")})
+				mu.Unlock()
+				if refuse {
+					http.Error(w, "no", http.StatusUnauthorized)
+					return
+				}
+			}
+			c.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL, func() []used {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]used(nil), got...)
+		}
+	}
+	setup := func(t *testing.T, httpURL string) (*Options, *backend.Backend) {
+		open := localBackend(t)
+		b, _ := open(context.Background())
+		opts := defaults()
+		opts.Connections, opts.Samples = 5, 2
+		opts.URL, opts.Callback = "ws"+strings.TrimPrefix(httpURL, "http")+"/", httpURL
+		opts.Auth, opts.Publish = AuthStore, PublishBroadcast
+		opts.Backend = open
+		ios, _, _, _ := iostreams.Test()
+		opts.IO, opts.Now = ios, time.Now
+		return opts, b
+	}
+	noneLeft := func(t *testing.T, b *backend.Backend, seen []used) {
+		t.Helper()
+		if len(seen) == 0 {
+			t.Fatal("the target saw no chatter ID")
+		}
+		for _, u := range seen {
+			if _, err := b.Store.VerifyChatterID(context.Background(), u.geek, u.id, time.Now()); !errors.Is(err, store.ErrUnauthorized) {
+				t.Errorf("the chatter ID of %s, used by the bench, is still verified after it: %v; want it refused", u.geek, err)
+			}
+		}
+		if ids, err := b.Store.ListChatterIDs(context.Background(), ""); err != nil || len(ids) != 0 {
+			t.Errorf("chatter IDs left after the bench: %v (%v); want none", ids, err)
+		}
+	}
+
+	t.Run("a bench that succeeds", func(t *testing.T) {
+		url, seen := target(t, false)
+		opts, b := setup(t, url)
+		res, errOut := runBench(t, opts)
+		checkFigures(t, res, 5, 2, 2)
+		if len(seen()) != 6 {
+			t.Errorf("the target saw %d upgrades; want 6 (5 clients and the latency listener)", len(seen()))
+		}
+		noneLeft(t, b, seen())
+		if errOut != "" {
+			t.Errorf("stderr %q; want nothing", errOut)
+		}
+	})
+	t.Run("a bench that fails", func(t *testing.T) {
+		url, seen := target(t, true)
+		opts, b := setup(t, url)
+		if err := benchRun(context.Background(), opts); err == nil {
+			t.Fatal("bench succeeded against a target that refuses every upgrade")
+		}
+		noneLeft(t, b, seen())
+	})
+	t.Run("a bench ended by Ctrl-C", func(t *testing.T) {
+		accepted := make(chan struct{}, 100)
+		addr := hostile(t, func(c net.Conn) {
+			accepted <- struct{}{}
+			_, _ = io.Copy(io.Discard, c)
+		})
+		opts, b := setup(t, "http://"+addr)
+		opts.Samples = 0
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- benchRun(ctx, opts) }()
+		select {
+		case <-accepted:
+		case err := <-done:
+			t.Fatalf("bench ended before connecting: %v", err)
+		}
+		if ids, err := b.Store.ListChatterIDs(context.Background(), ""); err != nil || len(ids) != 5 {
+			t.Fatalf("%d chatter IDs issued before the clients connect (%v); want 5", len(ids), err)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("bench = %v; want it cancelled", err)
+		}
+		noneLeft(t, b, []used{{"bench-x-1", "not-a-secret"}})
+	})
+	t.Run("a revocation that fails is a warning", func(t *testing.T) {
+		url, _ := target(t, false)
+		opts, b := setup(t, url)
+		opts.Backend = func(context.Context) (*backend.Backend, error) {
+			fb := *b
+			fb.Store = failingRevokes{b.Store}
+			return &fb, nil
+		}
+		_, errOut := runBench(t, opts)
+		if !strings.Contains(errOut, "warning: 6 chatter IDs the bench issued were not revoked (the table is not there); they expire at ") {
+			t.Errorf("stderr %q; want a warning that says when they expire", errOut)
+		}
+	})
 }

@@ -157,9 +157,7 @@ func configRun(_ context.Context, opts *Options) error {
 		Use: "AWS_SHARED_CREDENTIALS_FILE=" + keysPath + " AWS_PROFILE=" + config.ManagementProfile,
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return json.NewEncoder(opts.IO.Out).Encode(out)
 	}
 	u := ui.New(opts.IO)
 	src := cfg.Sources

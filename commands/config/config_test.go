@@ -138,7 +138,7 @@ func TestAnAWSRegionTheProfileOverrodeIsShown(t *testing.T) {
 		}
 		want := []string{"region\teu-west-1\tprofile prod\n", "note\tAWS_REGION=us-east-1 is ignored: profile prod sets region eu-west-1"}
 		if asJSON {
-			want = []string{`"region": "eu-west-1"`, `"notes": [`, `"AWS_REGION=us-east-1 is ignored: profile prod sets region eu-west-1`}
+			want = []string{`"region":"eu-west-1"`, `"notes":[`, `"AWS_REGION=us-east-1 is ignored: profile prod sets region eu-west-1`}
 		}
 		for _, w := range want {
 			if !strings.Contains(out.String(), w) {

@@ -323,9 +323,7 @@ func rawList(s []string) []json.RawMessage {
 func render(opts *Options, ls []*listener, steps []step, out Outcome) error {
 	w := opts.IO.Out
 	if opts.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return json.NewEncoder(w).Encode(out)
 	}
 	u := ui.New(opts.IO)
 	if u.Styled() {

@@ -271,10 +271,9 @@ func deployRun(ctx context.Context, opts *Options) error {
 	return printResult(opts.IO.Out, res, saved)
 }
 
+// printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the

@@ -17,7 +17,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	evtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -46,8 +45,7 @@ func stackName(prefix string) string {
 // and writes them into the selected profile; a second deploy says
 // "nothing to do".
 func TestDeployCommandOnMoto(t *testing.T) {
-	moto := emulatortest.Moto(t)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := stackName("cmd")
 	cfgFile := filepath.Join(t.TempDir(), "config.toml")
@@ -71,7 +69,7 @@ func TestDeployCommandOnMoto(t *testing.T) {
 			MaxConcurrency: 10, DryRun: dryRun, Wait: time.Minute, LambdaZip: zipFile, JSON: len(asJSON) > 0,
 			MaxTopics: 20, MaxConnectionsPerGeek: 100,
 			Target: func(context.Context) (*Target, error) {
-				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto"}, nil
+				return &Target{CP: cp, Stack: stack, Region: cfg.Region, ConfigFile: cfgFile, Profile: "moto"}, nil
 			},
 		}
 		if err := deployRun(t.Context(), opts); err != nil {
@@ -80,7 +78,7 @@ func TestDeployCommandOnMoto(t *testing.T) {
 		return out.String(), errOut.String()
 	}
 	t.Cleanup(func() {
-		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1"}}
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if steps, err := d.Deployed(ctx); err == nil {
@@ -208,7 +206,7 @@ func producersOnMoto(t *testing.T, cfg aws.Config, cp *awsops.ControlPlane, stac
 		f.IOStreams = ios
 		cmd := NewCmdDeploy(f, func(ctx context.Context, opts *Options) error {
 			opts.Target = func(context.Context) (*Target, error) {
-				return &Target{CP: cp, Stack: stack, Region: "us-east-1", ConfigFile: cfgFile, Profile: "moto", Mapping: mapping}, nil
+				return &Target{CP: cp, Stack: stack, Region: cfg.Region, ConfigFile: cfgFile, Profile: "moto", Mapping: mapping}, nil
 			}
 			return deployRun(ctx, opts)
 		})
@@ -514,12 +512,11 @@ func (refusingLambda) CreateFunction(context.Context, *lambda.CreateFunctionInpu
 // refused. It prints the steps up to the one that failed, that step last,
 // and the error, and still exits with the error.
 func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
-	moto := emulatortest.Moto(t)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := stackName("half")
 	t.Cleanup(func() {
-		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1"}}
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if steps, err := d.Deployed(ctx); err == nil {
@@ -536,7 +533,7 @@ func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
 		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
 		MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: true, MaxTopics: 20, MaxConnectionsPerGeek: 100,
 		Target: func(context.Context) (*Target, error) {
-			return &Target{CP: &refusing, Stack: stack, Region: "us-east-1"}, nil
+			return &Target{CP: &refusing, Stack: stack, Region: cfg.Region}, nil
 		},
 	}
 	if err := deployRun(t.Context(), opts); !errors.Is(err, errRefused) {

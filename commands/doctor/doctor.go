@@ -121,9 +121,7 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := json.NewEncoder(opts.IO.Out).Encode(rep); err != nil {
 			return err
 		}
 	} else {

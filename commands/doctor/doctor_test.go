@@ -282,7 +282,7 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 				t.Errorf("stderr %q; want the count of problems", r.stderr)
 			}
 			js := run(t, dir, "doctor", "--json")
-			if js.code != tc.code || !strings.Contains(js.stdout, `"ok": `+fmt.Sprint(tc.code == 0)) {
+			if js.code != tc.code || !strings.Contains(js.stdout, `"ok":`+fmt.Sprint(tc.code == 0)) {
 				t.Errorf("--json: exit %d\n%s", js.code, js.stdout)
 			}
 		})

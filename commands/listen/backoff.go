@@ -3,11 +3,14 @@ package listen
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/socks-dev/socks/internal/backoff"
 )
 
 // Backoff paces reconnects: exponential from Min, capped at Max, with
-// "equal jitter" (each delay is drawn from [d/2, d)) so that many listeners
-// dropped together do not return together.
+// equal jitter (backoff.EqualJitter: each delay is drawn from [d/2, d)) so
+// that many listeners dropped together do not return together, and each
+// wait is at least half its step, as socks.js's.
 type Backoff struct {
 	Min, Max time.Duration
 	// Jitter returns a number in [0, 1) (default math/rand/v2).
@@ -29,18 +32,9 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	if hi <= 0 {
 		hi = defaultBackoffMax
 	}
-	if hi < lo {
-		hi = lo
-	}
-	d := lo
-	for i := 0; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
 	jitter := b.Jitter
 	if jitter == nil {
 		jitter = rand.Float64
 	}
-	half := d / 2
-	return half + time.Duration(float64(d-half)*jitter())
+	return backoff.EqualJitter(attempt, lo, hi, jitter())
 }

@@ -103,10 +103,12 @@ func bodyTopic(body json.RawMessage) string {
 	return s
 }
 
-// writeJSON writes l as one line of JSON. Characters a terminal could act
-// on that encoding/json leaves raw (DEL, C1 controls, bidi overrides) are
-// escaped too, so that `socks listen --json` on a terminal is safe.
+// writeJSON writes l as one line of JSON, its time in UTC to the
+// millisecond (docs/json.md). Characters a terminal could act on that
+// encoding/json leaves raw (DEL, C1 controls, bidi overrides) are escaped
+// too, so that `socks listen --json` on a terminal is safe.
 func writeJSON(w io.Writer, l Line) error {
+	l.Time = l.Time.UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

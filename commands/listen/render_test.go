@@ -177,6 +177,9 @@ func TestJSONLines(t *testing.T) {
 			`{"time":"2026-01-02T03:04:05.678Z","kind":"message","binary":true}`},
 		{"a state line names the state", Line{Time: at, Kind: KindState, State: StateDisconnected, Code: 1001, Reason: "Going away"},
 			`{"time":"2026-01-02T03:04:05.678Z","kind":"state","state":"disconnected","code":1001,"reason":"Going away"}`},
+		{"a time is in UTC to the millisecond, whatever the clock's zone and precision (docs/json.md)",
+			Line{Time: time.Date(2026, 1, 2, 4, 4, 5, 678912345, time.FixedZone("CET", 3600)), Kind: KindState, State: StateConnected},
+			`{"time":"2026-01-02T03:04:05.678Z","kind":"state","state":"connected"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer

@@ -418,10 +418,9 @@ func itThem(n int) string {
 	return "them"
 }
 
+// printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 // printDrift writes each drift to stderr: what, is, want, fix.

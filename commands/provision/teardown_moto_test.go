@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/socks-dev/socks/awsops"
@@ -21,8 +20,7 @@ import (
 // queue that no longer exists. Teardown finds the rule by its name and
 // its socks target on the queue, and deletes it with the rest.
 func TestTeardownRemovesTheStacksRuleWithoutTheFlag(t *testing.T) {
-	moto := emulatortest.Moto(t)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := "tdrule-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	queues, tables := awsops.QueuesFor(stack), awsops.TablesFor(stack)
@@ -54,8 +52,8 @@ func TestTeardownRemovesTheStacksRuleWithoutTheFlag(t *testing.T) {
 	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true}
 	opts.EventBus = awsops.DefaultBus
 	opts.Target = func(context.Context) (*Target, error) {
-		return &Target{Tables: tables, Queues: queues, DB: cp.DB, SQS: cp.SQS, Events: cp.Events, SNS: cp.SNS, Stack: stack, Region: "us-east-1",
-			Deployer: &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: "us-east-1"}}}, nil
+		return &Target{Tables: tables, Queues: queues, DB: cp.DB, SQS: cp.SQS, Events: cp.Events, SNS: cp.SNS, Stack: stack, Region: cfg.Region,
+			Deployer: &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}}, nil
 	}
 	if err := teardownRun(ctx, opts); err != nil {
 		t.Fatalf("teardown: %v\n%s", err, errOut)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -140,13 +139,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 			fmt.Fprintln(errOut, line)
 		}
 	}
-	spin := !opts.Verbose && opts.IO.CanSpin()
-	if spin {
-		po.Progress = progress(errOut, &logMu)
+	// The spinner is for a person watching: not with -v (its lines are
+	// the progress), --json or off a terminal.
+	var prog *cmdutil.Progress
+	if !opts.Verbose && !opts.JSON && opts.IO.CanSpin() {
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
 	}
 	res, err := ops.Prune(ctx, s, pusher, po)
-	if spin {
-		fmt.Fprint(errOut, "\r\x1b[K")
+	if prog != nil {
+		prog.Stop()
 	}
 	// Cron mails every line it sees: a run that changed nothing and hit
 	// no error says nothing unless asked to.
@@ -163,31 +165,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 	if noGateway && res.Unchecked > 0 {
 		fmt.Fprintf(errOut, "note: no local gateway is running, so %s younger than %s could not be checked and %s kept; start `socks serve` to check them\n",
-			text.Pluralize(res.Unchecked, "record"), opts.MaxAge, wasWere(res.Unchecked))
+			text.Pluralize(res.Unchecked, "record"), opts.MaxAge, text.WasWere(res.Unchecked))
 	}
 	if res.Errors > 0 {
 		first := ""
 		if len(res.ErrorSamples) > 0 {
 			first = " (first: " + res.ErrorSamples[0] + ")"
 		}
-		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), wasWere(res.Errors), first)
+		return fmt.Errorf("%s failed and %s kept%s; run `socks doctor` to check the Management API", text.Pluralize(res.Errors, "connection check"), text.WasWere(res.Errors), first)
 	}
 	return nil
-}
-
-// progress returns a Progress callback drawing "N checked" on w at most
-// ten times a second.
-func progress(w io.Writer, mu *sync.Mutex) func(int) {
-	var last time.Time
-	return func(n int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(last) < 100*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(w, "\r\x1b[Kpruning… %d records checked", n)
-	}
 }
 
 // Summary renders a result as the one line prune-stale prints: logfmt
@@ -213,11 +200,4 @@ func printResult(opts *Options, res ops.PruneResult) error {
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
 	return err
-}
-
-func wasWere(n int) string {
-	if n == 1 {
-		return "was"
-	}
-	return "were"
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,4 +261,93 @@ func TestPruneRun(t *testing.T) {
 			t.Errorf("second run: stdout %q, stderr %q; want nothing at all", fx.out, fx.errOut)
 		}
 	})
+}
+
+// lockedBuffer is stderr written by the spinner's goroutine and read by
+// the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// holdingPusher holds every Get until release is closed.
+type holdingPusher struct {
+	store.Pusher
+	release chan struct{}
+}
+
+func (h holdingPusher) Get(ctx context.Context, id string) (store.ConnectionInfo, error) {
+	<-h.release
+	return h.Pusher.Get(ctx, id)
+}
+
+func TestPruneProgress(t *testing.T) {
+	// prune-stale drew a spinner of its own; it now uses cmdutil.Progress
+	// like every other long command: a spinner frame and the time taken,
+	// only on terminals, never with -v or --json.
+	run := func(t *testing.T, tty bool, mut func(*Options), until func(string) bool) string {
+		t.Helper()
+		fx := newFixture(t)
+		mut(fx.opts)
+		fx.opts.IO.SetTTY(false, tty, tty)
+		errOut := &lockedBuffer{}
+		fx.opts.IO.ErrOut = errOut
+		release := make(chan struct{})
+		fx.opts.Pusher = func(context.Context, int) (store.Pusher, error) {
+			return holdingPusher{Pusher: fx.pusher, release: release}, nil
+		}
+		done := make(chan error, 1)
+		go func() { done <- pruneRun(context.Background(), fx.opts) }()
+		if until != nil {
+			deadline := time.After(30 * time.Second)
+			for !until(errOut.String()) {
+				select {
+				case <-deadline:
+					close(release)
+					<-done
+					t.Fatalf("stderr %q never showed the progress", errOut)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return errOut.String()
+	}
+	t.Run("on terminals the shared spinner counts the records checked and is cleared", func(t *testing.T) {
+		spinning := regexp.MustCompile(`\r\x1b\[K. pruning… \d+ records checked \(`)
+		got := run(t, true, func(*Options) {}, spinning.MatchString)
+		if !strings.HasSuffix(got, "\r\x1b[K") {
+			t.Errorf("stderr %q; want the spinner line cleared at the end", got)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		tty  bool
+		mut  func(*Options)
+	}{
+		{"off a terminal nothing is drawn", false, func(*Options) {}},
+		{"--json on a terminal draws nothing", true, func(o *Options) { o.JSON = true }},
+		{"-v on a terminal logs lines and draws no spinner", true, func(o *Options) { o.Verbose = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(t, tc.tty, tc.mut, nil); strings.Contains(got, "pruning") || strings.Contains(got, "\x1b") {
+				t.Errorf("stderr %q; want no spinner", got)
+			}
+		})
+	}
 }

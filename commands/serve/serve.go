@@ -450,6 +450,9 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		// A client connecting now would be closed in a moment: refuse it
+		// saying why, as the broker finishes what it has in hand.
+		gw.StopAccepting()
 		grace := opts.shutdownGrace
 		if grace <= 0 {
 			grace = shutdownGrace

@@ -670,6 +670,7 @@ func (s holdStore) FindTargetIDs(ctx context.Context, users, topics []string, no
 // client (in its target lookup) until release is closed.
 type inHandServe struct {
 	b        *backend.Backend // another handle on the state dir
+	url      string           // the gateway's WebSocket URL
 	cancel   context.CancelFunc
 	awaiting chan struct{} // closed when Ctrl-C's shutdown waits for the broker
 	release  chan struct{}
@@ -717,7 +718,7 @@ func serveWithAMessageInHand(t *testing.T) *inHandServe {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.b = b
+	s.b, s.url = b, u
 	id, _, err := store.IssueChatterID(context.Background(), b.Store, "Friendless", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -787,6 +788,45 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != `"plays-updated"` || !strings.Contains(got[1], "1001") {
 		t.Errorf("the client read %q; want the message, then the close frame 1001", got)
+	}
+	s.wait(t)
+}
+
+// TestAClientConnectingDuringTheShutdownIsToldSo: from Ctrl-C on, while
+// the broker finishes the messages in hand, a new client is refused with
+// 503 saying that the gateway is shutting down, and a Retry-After. It was
+// accepted then (only to be closed with 1001 a moment later), and refused
+// with a bare "Service Unavailable" once the connections were closing.
+func TestAClientConnectingDuringTheShutdownIsToldSo(t *testing.T) {
+	s := serveWithAMessageInHand(t)
+	id, _, err := store.IssueChatterID(context.Background(), s.b.Store, "Latecomer", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cancel() // Ctrl-C; the shutdown is held while the broker has the message
+	select {
+	case <-s.awaiting:
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ws, resp, err := websocket.DefaultDialer.DialContext(dctx, s.url+"?geek=Latecomer&topic=updates&id="+id, nil)
+		dcancel()
+		switch {
+		case err == nil:
+			ws.Close()
+			t.Error("a client connected during the shutdown")
+		case resp == nil:
+			t.Errorf("dial: %v; want a 503", err)
+		default:
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "shutting down") || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("got %s %q (Retry-After %q); want 503 saying the gateway is shutting down, with a Retry-After", resp.Status, body, resp.Header.Get("Retry-After"))
+			}
+		}
+	case f := <-s.frames:
+		t.Errorf("the client read %q before the broker finished", f)
+	}
+	close(s.release)
+	for range s.frames {
 	}
 	s.wait(t)
 }

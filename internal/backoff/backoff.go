@@ -1,5 +1,7 @@
-// Package backoff is the one retry wait of the code base: full-jitter
-// exponential backoff, bounded, and a sleep that ends with its context.
+// Package backoff is the one retry wait of the code base: exponential
+// backoff, bounded, with full jitter (the retries of a server's callers) or
+// equal jitter (a client's reconnects, which have a floor), and a sleep
+// that ends with its context.
 package backoff
 
 import (
@@ -16,6 +18,28 @@ func FullJitter(shift int, base, max time.Duration) time.Duration {
 		d = max
 	}
 	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+// EqualJitter is a wait in [d/2, d) where d is base doubled shift times,
+// at most max (raised to base when below it): "equal jitter", which
+// spreads apart the reconnects of many clients dropped together while
+// keeping each wait at least half its step, so that they grow. u is the
+// random draw in [0, 1): rand.Float64(), or a fixed one in tests.
+func EqualJitter(shift int, base, max time.Duration, u float64) time.Duration {
+	if max < base {
+		max = base
+	}
+	d := base
+	for i := 0; i < shift && d < max; i++ {
+		if d > max/2 {
+			d = max
+			break
+		}
+		d *= 2
+	}
+	d = min(d, max)
+	half := d / 2
+	return half + time.Duration(float64(d-half)*u)
 }
 
 func max0(n int) int {

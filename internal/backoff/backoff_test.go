@@ -40,3 +40,37 @@ func TestSleepEndsWithItsContext(t *testing.T) {
 		t.Fatalf("Sleep(1ns) = %v", err)
 	}
 }
+
+func TestEqualJitterStaysWithinHalfAndTheWholeStep(t *testing.T) {
+	const base, max = 500 * time.Millisecond, 30 * time.Second
+	for _, tc := range []struct {
+		name     string
+		shift    int
+		u        float64
+		min, max time.Duration // the wait is in [min, max]
+	}{
+		{"the lowest draw is half the first step", 0, 0, 250 * time.Millisecond, 250 * time.Millisecond},
+		{"the highest draw is just under the first step", 0, 0.999999, 499 * time.Millisecond, 500 * time.Millisecond},
+		{"each try doubles the step", 3, 0, 2 * time.Second, 2 * time.Second},
+		{"the step stops at max", 10, 0.999999, 29999 * time.Millisecond, max},
+		{"a huge shift does not overflow past max", 1 << 30, 0, max / 2, max / 2},
+		{"a negative shift is the first try", -3, 0, 250 * time.Millisecond, 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := EqualJitter(tc.shift, base, max, tc.u); d < tc.min || d > tc.max {
+				t.Errorf("EqualJitter(%d, %s, %s, %v) = %s; want in [%s, %s]", tc.shift, base, max, tc.u, d, tc.min, tc.max)
+			}
+		})
+	}
+	t.Run("a max below base is raised to base", func(t *testing.T) {
+		if d := EqualJitter(5, time.Second, time.Millisecond, 0); d != 500*time.Millisecond {
+			t.Errorf("EqualJitter = %s; want 500ms", d)
+		}
+	})
+	t.Run("a base near the largest duration does not overflow", func(t *testing.T) {
+		const huge = time.Duration(1<<63 - 1)
+		if d := EqualJitter(3, huge/3, huge, 0.5); d <= 0 {
+			t.Errorf("EqualJitter = %s; want a positive wait", d)
+		}
+	})
+}

@@ -25,6 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/socks-dev/socks/internal/procgroup"
 )
 
@@ -87,6 +90,21 @@ func SQS(t testing.TB) string { t.Helper(); return endpoint(t, EnvSQS) }
 // on one port. Its state is shared by every test of the run: give each test
 // its own names.
 func Moto(t testing.TB) string { t.Helper(); return endpoint(t, EnvMoto) }
+
+// MotoRegion is the region of the control-plane tests on moto.
+const MotoRegion = "us-east-1"
+
+// MotoAWS is the set-up of a test of the control plane on moto: an SDK
+// config in MotoRegion with the credentials "test" (nothing read from the
+// environment or ~/.aws), and moto's endpoint, for
+// awsops.NewControlPlane(cfg, awsops.Endpoints{All: endpoint}). (It does
+// not build the ControlPlane itself: awsops's own tests use this package,
+// which therefore cannot import awsops.)
+func MotoAWS(t testing.TB) (cfg aws.Config, endpoint string) {
+	t.Helper()
+	endpoint = Moto(t)
+	return aws.Config{Region: MotoRegion, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}, endpoint
+}
 
 // RIEPath is the aws-lambda-rie binary scripts/emulators built.
 func RIEPath(t testing.TB) string {

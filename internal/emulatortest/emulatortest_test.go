@@ -66,3 +66,15 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestMotoAWSIsTheOneSetUpOfTheControlPlaneTests(t *testing.T) {
+	t.Setenv(EnvMoto, "http://127.0.0.1:5999")
+	cfg, endpoint := MotoAWS(t)
+	if endpoint != "http://127.0.0.1:5999" {
+		t.Errorf("endpoint %q; want moto's", endpoint)
+	}
+	creds, err := cfg.Credentials.Retrieve(t.Context())
+	if cfg.Region != MotoRegion || err != nil || creds.AccessKeyID != "test" || creds.SecretAccessKey != "test" {
+		t.Errorf("config in %q with credentials %+v (%v); want %s and the fake credentials", cfg.Region, creds, err, MotoRegion)
+	}
+}

@@ -31,3 +31,11 @@ func And(items []string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
+
+// WasWere is "was" for one, else "were".
+func WasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
