@@ -30,6 +30,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -363,6 +364,15 @@ func benchRun(ctx context.Context, opts *Options) error {
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
 	if p.remote {
 		warnRemote(opts.IO, p, opts)
+	} else if svc := awsServices(b, opts); len(svc) > 0 {
+		// A loopback gateway (a tunnel, a local relay) with the AWS
+		// backend still issues chatter IDs and publishes in AWS.
+		clients := opts.Connections
+		if opts.Samples+opts.IdleSamples > 0 {
+			clients++ // the latency listener
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "%s the gateway is on this machine, but the bench uses AWS's own %s: it costs requests (%d clients, about %d messages)\n",
+			ui.NewErr(opts.IO).Warn.Render("warning:"), strings.Join(svc, " and "), clients, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	}
 
 	switch opts.Auth {
@@ -432,6 +442,23 @@ func broadcaster(callback string, timeout time.Duration) (publish func(context.C
 		}
 		return nil
 	}, lost
+}
+
+// awsServices names the AWS services of AWS itself (not an emulator on
+// this machine) the bench calls: DynamoDB for --auth store, SQS for
+// --publish queue, on the AWS backend.
+func awsServices(b *backend.Backend, opts *Options) []string {
+	if b == nil || b.Config.Backend != config.BackendAWS {
+		return nil
+	}
+	var out []string
+	if e := b.Config.AWS.DynamoDBEndpoint(); opts.Auth == AuthStore && (e == "" || IsRemote(e)) {
+		out = append(out, "DynamoDB")
+	}
+	if e := b.Config.AWS.SQSEndpoint(); opts.Publish == PublishQueue && (e == "" || IsRemote(e)) {
+		out = append(out, "SQS")
+	}
+	return out
 }
 
 // warnRemote tells the user what benching a real API Gateway costs and how

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/bench/ceiling"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -506,4 +507,47 @@ func TestABenchThatEndsEarlyPrintsWhatItMeasuredAndFails(t *testing.T) {
 			t.Errorf("result %+v; want it incomplete (interrupted), with the latency, the connects and the first fan-out", res)
 		}
 	})
+}
+
+// TestTheCostWarningIsForAWSOnly: a bench of a gateway on this machine
+// with the local backend warns of nothing; one on the AWS backend whose
+// chatter IDs go to AWS's own DynamoDB warns that it costs requests,
+// though the gateway is local; one whose DynamoDB is an emulator on this
+// machine does not.
+func TestTheCostWarningIsForAWSOnly(t *testing.T) {
+	srv := httptest.NewServer(ceiling.New())
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name     string
+		aws      bool
+		endpoint string
+		want     string
+	}{
+		{"local backend", false, "", ""},
+		{"AWS backend, AWS's DynamoDB", true, "", "uses AWS's own DynamoDB: it costs requests"},
+		{"AWS backend, DynamoDB Local", true, "http://127.0.0.1:8000", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := localBackend(t)
+			b, _ := open(context.Background())
+			if tc.aws {
+				b.Config.Backend = config.BackendAWS
+				b.Config.AWS.DynamoDBEndpointURL = tc.endpoint
+			}
+			opts := defaults()
+			opts.URL, opts.Callback = "ws"+strings.TrimPrefix(srv.URL, "http")+"/", srv.URL
+			opts.Publish, opts.Backend = PublishBroadcast, open
+			opts.Connections, opts.Samples, opts.Fanouts = 3, 1, 1
+			res, errOut := runBench(t, opts)
+			if res.Remote || res.Paced {
+				t.Errorf("a loopback target is remote=%v paced=%v", res.Remote, res.Paced)
+			}
+			if tc.want == "" && errOut != "" {
+				t.Errorf("stderr %q; want no warning", errOut)
+			}
+			if tc.want != "" && !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q; want it to say %q", errOut, tc.want)
+			}
+		})
+	}
 }
