@@ -551,3 +551,24 @@ func TestTheCostWarningIsForAWSOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestABroadcastTargetThatGoesAwayIsSaidInTheUsersWords: the ceiling gone
+// mid-run (its port refuses) ended the bench with Go's words: `Post
+// "http://...": dial tcp ...: connect: connection refused`.
+func TestABroadcastTargetThatGoesAwayIsSaidInTheUsersWords(t *testing.T) {
+	ws := httptest.NewServer(ceiling.New())
+	t.Cleanup(ws.Close)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	opts := rawTargetOptions(strings.TrimPrefix(ws.URL, "http://"), "latency")
+	opts.Callback = gone.URL
+	err := benchRun(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "broadcasting to "+gone.URL+"/@broadcast: nothing listens there (connection refused)") {
+		t.Fatalf("bench = %v; want it to say nothing listens at the broadcast target", err)
+	}
+	for _, internal := range []string{"Post ", "dial tcp", "connect:"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("error %q speaks of %q", err, internal)
+		}
+	}
+}
