@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // benchResult mirrors the JSON of `socks bench` (commands/bench.Result).
@@ -304,7 +305,7 @@ func main() {
 		{"publish→receive p99, ms", p99},
 	}
 	if idleMs > 0 {
-		rows = append(rows, figure{fmt.Sprintf("publish→receive after %.0f s idle, the slowest, ms", idleMs/1000), idleMax})
+		rows = append(rows, figure{fmt.Sprintf("publish→receive after %s idle, the slowest, ms", idleFor(idleMs)), idleMax})
 	}
 	if *socksMem == "" {
 		rows = append(rows, figure{"memory per idle connection, KiB", mem})
@@ -327,7 +328,7 @@ func main() {
 		w("| `socks publish` process → receipt, p50 | %s |\n", num(quantile(pl.PublishMs, 0.5)))
 		w("| `socks publish` process → receipt, p95 (%d samples) | %s |\n", len(pl.PublishMs), num(quantile(pl.PublishMs, 0.95)))
 		if len(pl.IdlePublishMs) > 0 {
-			w("| the same after %.0f s idle, the slowest of %d | %s |\n", pl.IdleMs/1000, len(pl.IdlePublishMs), num(slices.Max(pl.IdlePublishMs)))
+			w("| the same after %s idle, the slowest of %d | %s |\n", idleFor(pl.IdleMs), len(pl.IdlePublishMs), num(slices.Max(pl.IdlePublishMs)))
 		}
 		w("| `socks version` process | %s |\n\n", series(pl.VersionMs))
 	}
@@ -463,6 +464,12 @@ func main() {
 		w("%s", data)
 	}
 	check(os.WriteFile(*out, []byte(b.String()), 0o644))
+}
+
+// idleFor says a silence of ms milliseconds: "2 s", "500 ms" (-short's
+// 500 ms was "0 s").
+func idleFor(ms float64) string {
+	return (time.Duration(ms * float64(time.Millisecond))).String()
 }
 
 // publishLat is the JSON of bench/publishlat.

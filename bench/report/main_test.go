@@ -68,3 +68,11 @@ func TestTheSecondTargetIsMeasuredFromTheStartOfThePublishProcess(t *testing.T) 
 		t.Errorf("without publishes: %+v, want the target not measured", got)
 	}
 }
+
+func TestAnIdleOfHalfASecondIsNotZeroSeconds(t *testing.T) {
+	for ms, want := range map[float64]string{500: "500ms", 2000: "2s", 1500: "1.5s"} {
+		if got := idleFor(ms); got != want {
+			t.Errorf("idleFor(%v) = %q, want %q", ms, got, want)
+		}
+	}
+}
