@@ -231,6 +231,11 @@ func main() {
 			version = append(version, v)
 		}
 	}
+	if pl != nil && len(version) == 0 {
+		// Timed in Go, as the publish processes are: the shell's
+		// $(date) around each run added a fork to every one.
+		version = pl.VersionMs
+	}
 
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
