@@ -8,7 +8,9 @@
 // `socks publish` does before it sends.
 //
 // It prints one JSON object: the milliseconds of each publish, of each
-// publish after -idle of silence, and of each `socks version`.
+// publish after -idle of silence, and of each `socks version`, also after
+// -idle of silence (a process started after a silence is slower whatever
+// it does).
 //
 //	go run ./bench/publishlat -bin bin/socks -state-dir DIR -ws ws://127.0.0.1:PORT/
 package main
@@ -32,6 +34,9 @@ type Result struct {
 	IdlePublishMs []float64 `json:"idlePublishMs"`
 	IdleMs        float64   `json:"idleMs"`
 	VersionMs     []float64 `json:"versionMs"`
+	// IdleVersionMs are `socks version` processes each after -idle of
+	// silence: what a process start alone costs after one.
+	IdleVersionMs []float64 `json:"idleVersionMs"`
 }
 
 func main() {
@@ -135,12 +140,27 @@ func run(bin, stateDir, wsURL string, n, idleN int, idle, timeout time.Duration)
 		}
 		res.IdlePublishMs = append(res.IdlePublishMs, d)
 	}
-	for range n {
+	version := func() (float64, error) {
 		start := time.Now()
 		if err := socks("version").Run(); err != nil {
-			return res, fmt.Errorf("socks version: %w", err)
+			return 0, fmt.Errorf("socks version: %w", err)
 		}
-		res.VersionMs = append(res.VersionMs, ms(time.Since(start)))
+		return ms(time.Since(start)), nil
+	}
+	for range n {
+		d, err := version()
+		if err != nil {
+			return res, err
+		}
+		res.VersionMs = append(res.VersionMs, d)
+	}
+	for range idleN {
+		time.Sleep(idle)
+		d, err := version()
+		if err != nil {
+			return res, err
+		}
+		res.IdleVersionMs = append(res.IdleVersionMs, d)
 	}
 	return res, nil
 }
