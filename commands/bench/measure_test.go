@@ -572,3 +572,32 @@ func TestABroadcastTargetThatGoesAwayIsSaidInTheUsersWords(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryBeforeTheClientsIsReadOnceSettled: a gateway still growing as
+// the bench starts (just started, or done with the latency listener) had
+// its growth counted against the clients: the memory before them was one
+// read, the one after them a settled one.
+func TestMemoryBeforeTheClientsIsReadOnceSettled(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	// 10,000 KiB growing to 12,000 over the first reads, then steady;
+	// 20 KiB more per client.
+	var mu sync.Mutex
+	reads := 0
+	rss := p.rss
+	p.rss = func(pid int) (int64, error) {
+		mu.Lock()
+		reads++
+		grown := int64(min(reads-1, 4)) * 500
+		mu.Unlock()
+		v, err := rss(pid)
+		return v + grown, err
+	}
+	res, err := measure(context.Background(), measureOptions(10, 2, 0, 0, time.Minute), p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Memory; m == nil || m.BeforeKiB != 12_000 || m.AfterKiB != 12_200 || m.PerConnection != 20 {
+		t.Errorf("memory %+v, want 12000 → 12200 KiB, 20 KiB per connection", m)
+	}
+}
