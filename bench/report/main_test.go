@@ -43,3 +43,36 @@ PASS
 		t.Errorf("an alternating benchmark got a variant without a name: %v", v)
 	}
 }
+
+// TestTheSecondTargetIsMeasuredFromTheStartOfThePublishProcess: with
+// bench/publishlat's figures, the target is the p95 of whole publish
+// processes over the median `socks version` process (no longer version
+// plus socks bench's in-process p95, which left out what publish does
+// before it sends).
+func TestTheSecondTargetIsMeasuredFromTheStartOfThePublishProcess(t *testing.T) {
+	pl := &publishLat{VersionMs: []float64{9, 10, 11}, IdleMs: 2000, IdlePublishMs: []float64{25, 35}}
+	for i := 1; i <= 20; i++ {
+		pl.PublishMs = append(pl.PublishMs, float64(i)) // p95 is 19
+	}
+	ts := pl.targets()
+	if len(ts) != 2 {
+		t.Fatalf("targets %+v, want the publish and the after-idle one", ts)
+	}
+	if ts[0].ratio != 1.9 || !ts[0].met || !ts[0].known {
+		t.Errorf("publish target %+v, want 19 / 10 = 1.9, met", ts[0])
+	}
+	if ts[1].ratio != 3.5 || ts[1].met || !ts[1].known {
+		t.Errorf("after-idle target %+v, want 35 / 10 = 3.5, not met", ts[1])
+	}
+	if got := (&publishLat{VersionMs: []float64{10}}).targets(); len(got) != 1 || got[0].known {
+		t.Errorf("without publishes: %+v, want the target not measured", got)
+	}
+}
+
+func TestAnIdleOfHalfASecondIsNotZeroSeconds(t *testing.T) {
+	for ms, want := range map[float64]string{500: "500ms", 2000: "2s", 1500: "1.5s"} {
+		if got := idleFor(ms); got != want {
+			t.Errorf("idleFor(%v) = %q, want %q", ms, got, want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -112,13 +114,23 @@ WebSocket ceiling of 'make bench').
 
 Against a real API Gateway (a --url or --callback that is not this
 machine) bench warns that it costs money (connection minutes, messages, Lambda, DynamoDB
-and SQS requests), and paces itself under API Gateway's quotas: at most
-400 connects/s (the quota is 500) and fan-outs spaced so the broker's
-@connections posts stay under 8,000/s (the throttle is 10,000).
---no-pace lifts that.
+and SQS requests), and paces itself under API Gateway's quotas: each
+connect starts at least 1/400 s after the one before (the quota is 500/s;
+after a stall it does not catch up in a burst), and each fan-out to N
+clients at least N/8,000 s after the one before, so that the broker's
+@connections posts stay under 8,000/s on average (the throttle is 10,000;
+within one fan-out the broker posts as fast as it does). With pacing the
+connects/s figure is the pace, not what the target can do. --no-pace lifts
+that.
 
 Progress goes to standard error on a terminal; the results to standard
-output, as a table or with --json.`,
+output, as a table or with --json. A bench that does not end every phase
+(a refused connect, a message that does not arrive within --timeout, a
+connection the server closes, Ctrl-C) still prints what it measured, with
+"complete": false and the error (in the table: "incomplete", and a dash
+for what was not measured), and exits non-zero: 1, or 130 after Ctrl-C.
+A phase that ends early reports no figure: latency percentiles without
+the message that did not arrive would flatter the target.`,
 		Example: `  socks bench
   socks bench --connections 5000 --dialers 100 --json
   socks bench --url ws://127.0.0.1:9000/ --callback http://127.0.0.1:9000 --auth none --publish broadcast --pid 4242
@@ -143,7 +155,7 @@ output, as a table or with --json.`,
 	fl.IntVar(&opts.Samples, "samples", 50, "latency samples")
 	fl.IntVar(&opts.IdleSamples, "idle-samples", 0, "latency samples more, each after --idle of silence")
 	fl.DurationVar(&opts.Idle, "idle", 2*time.Second, "the silence before each --idle-samples sample")
-	fl.DurationVar(&opts.Timeout, "timeout", time.Minute, "longest wait of any one phase")
+	fl.DurationVar(&opts.Timeout, "timeout", time.Minute, "longest wait for any one handshake (at most 30s) or message")
 	fl.BoolVar(&opts.NoPace, "no-pace", false, "do not pace under API Gateway's quotas against a remote endpoint")
 	fl.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
 	return cmd
@@ -151,10 +163,19 @@ output, as a table or with --json.`,
 
 // Result is what bench prints with --json. Rates are per second.
 type Result struct {
-	URL         string  `json:"url"`
-	Remote      bool    `json:"remote"`
-	Paced       bool    `json:"paced"`
+	URL    string `json:"url"`
+	Remote bool   `json:"remote"`
+	Paced  bool   `json:"paced"`
+	// Complete is false when the bench ended before its last phase did
+	// (an error, or Ctrl-C): the figures are those of the phases that
+	// ended, zero for the others, and Error says why. Such a run exits
+	// non-zero.
+	Complete bool   `json:"complete"`
+	Error    string `json:"error,omitempty"`
+	// Connections is the clients asked for, Connected those that
+	// connected (fewer when the connects did not all succeed).
 	Connections int     `json:"connections"`
+	Connected   int     `json:"connected"`
 	Connects    float64 `json:"connectsPerSecond"`
 	FanOut      FanOut  `json:"fanOut"`
 	Latency     Latency `json:"latency"`
@@ -214,6 +235,18 @@ type plan struct {
 	// depends on the path it took (the broker, or a POST to @broadcast).
 	lost  string
 	query func(ctx context.Context, i int, topic string) (string, error)
+
+	// What the bench times, waits and reads memory with: the clock,
+	// time.Sleep and /proc in a run; tests give known ones, so that a
+	// figure can be checked against the answer it must give.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+	rss   func(pid int) (int64, error)
+}
+
+// realClock sets p's clock, sleep and memory reader to the real ones.
+func (p *plan) realClock() {
+	p.now, p.sleep, p.rss = time.Now, sleep, rssKiB
 }
 
 // Pace returns the pacing for a target: none on loopback or with noPace,
@@ -298,6 +331,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	run := newRunID()
 	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}
+	p.realClock()
 	var b *backend.Backend
 	needBackend := opts.Auth == AuthStore || opts.Publish == PublishQueue || opts.URL == ""
 	if needBackend {
@@ -330,6 +364,15 @@ func benchRun(ctx context.Context, opts *Options) error {
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
 	if p.remote {
 		warnRemote(opts.IO, p, opts)
+	} else if svc := awsServices(b, opts); len(svc) > 0 {
+		// A loopback gateway (a tunnel, a local relay) with the AWS
+		// backend still issues chatter IDs and publishes in AWS.
+		clients := opts.Connections
+		if opts.Samples+opts.IdleSamples > 0 {
+			clients++ // the latency listener
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "%s the gateway is on this machine, but the bench uses AWS's own %s: it costs requests (%d clients, about %d messages)\n",
+			ui.NewErr(opts.IO).Warn.Render("warning:"), strings.Join(svc, " and "), clients, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	}
 
 	switch opts.Auth {
@@ -344,25 +387,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	switch opts.Publish {
 	case PublishBroadcast:
-		client := &http.Client{Timeout: opts.Timeout}
-		target := strings.TrimSuffix(p.callback, "/") + "/@broadcast"
-		p.lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)
-		p.publish = func(ctx context.Context, _ string, body []byte) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("broadcasting: %w", err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("broadcasting: %s answered %s (is it a bench ceiling?)", target, resp.Status)
-			}
-			return nil
-		}
+		p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
 	default:
 		p.lost = "is the broker running?"
 		q := b.Queue
@@ -379,11 +404,71 @@ func benchRun(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	// What was measured is printed however the bench ends; a bench that
+	// did not end its last phase says so, and exits non-zero.
 	res, err := measure(ctx, opts, p, run)
+	res.Complete = err == nil
 	if err != nil {
-		return err
+		res.Error = err.Error()
+		if errors.Is(err, context.Canceled) {
+			res.Error = "interrupted"
+		}
 	}
-	return printResult(opts, res)
+	if perr := printResult(opts, res); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// broadcaster publishes by POST CALLBACK/@broadcast (a bench ceiling);
+// lost is the advice when a message does not arrive.
+func broadcaster(callback string, timeout time.Duration) (publish func(context.Context, string, []byte) error, lost string) {
+	client := &http.Client{Timeout: timeout}
+	target := strings.TrimSuffix(callback, "/") + "/@broadcast"
+	lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)
+	return func(ctx context.Context, _ string, body []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ue *url.Error
+			if errors.As(err, &ue) && ue.Timeout() {
+				return fmt.Errorf("broadcasting to %s: no answer within %s", target, timeout)
+			}
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("broadcasting to %s: %w", target, inUsersWords(err, "before it answered"))
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("broadcasting: %s answered %s (is it a bench ceiling?)", target, resp.Status)
+		}
+		return nil
+	}, lost
+}
+
+// awsServices names the AWS services of AWS itself (not an emulator on
+// this machine) the bench calls: DynamoDB for --auth store, SQS for
+// --publish queue, on the AWS backend.
+func awsServices(b *backend.Backend, opts *Options) []string {
+	if b == nil || b.Config.Backend != config.BackendAWS {
+		return nil
+	}
+	var out []string
+	if e := b.Config.AWS.DynamoDBEndpoint(); opts.Auth == AuthStore && (e == "" || IsRemote(e)) {
+		out = append(out, "DynamoDB")
+	}
+	if e := b.Config.AWS.SQSEndpoint(); opts.Publish == PublishQueue && (e == "" || IsRemote(e)) {
+		out = append(out, "SQS")
+	}
+	return out
 }
 
 // warnRemote tells the user what benching a real API Gateway costs and how
@@ -537,10 +622,14 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	prog := &progress{ios: opts.IO, on: opts.IO.IsStderrTTY() && !opts.JSON}
 	defer prog.done()
 	topicLat, topicFan := "bench-"+run+"-lat", "bench-"+run+"-fan"
+	connects := newPacer(p.pace.connectsPerSecond, p.now, p.sleep)
+	posts := newPacer(p.pace.deliveriesPerSecond, p.now, p.sleep)
 
-	// Latency: one listener, one message at a time.
+	// Latency: one listener, one message at a time. A phase that ends
+	// early reports nothing: the message that did not arrive is the
+	// slowest, and percentiles without it would flatter the target.
 	if opts.Samples > 0 || opts.IdleSamples > 0 {
-		lat, err := latency(ctx, opts, p, run, topicLat, prog)
+		lat, err := latency(ctx, opts, p, run, topicLat, prog, posts)
 		if err != nil {
 			return res, err
 		}
@@ -550,25 +639,15 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	// Memory before, connects, memory after.
 	var before int64
 	if p.pid != 0 {
+		// Settled as the figure after is: a gateway just started, or
+		// just done with the latency listener, is still moving.
 		var err error
-		if before, err = rssKiB(p.pid); err != nil {
+		if before, err = settledRSS(ctx, p); err != nil {
 			return res, err
 		}
 	}
-	var received atomic.Int64
-	var mu sync.Mutex
-	var reached chan struct{}
-	var target int64
-	onMessage := func() {
-		n := received.Add(1)
-		mu.Lock()
-		if reached != nil && n >= target {
-			close(reached)
-			reached = nil
-		}
-		mu.Unlock()
-	}
-	clients, elapsed, err := connectAll(ctx, opts, p, run, topicFan, prog, onMessage)
+	d := &deliveries{seq: -1}
+	clients, elapsed, err := connectAll(ctx, opts, p, run, topicFan, prog, d, connects)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
@@ -576,15 +655,25 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 			}
 		}
 	}()
+	for _, c := range clients {
+		if c != nil {
+			res.Connected++
+		}
+	}
 	if err != nil {
 		return res, err
 	}
 	res.Connects = float64(opts.Connections) / elapsed.Seconds()
 	if p.pid != 0 {
 		// Let the gateway settle (the last $connect writes, buffers).
-		after, err := settledRSS(ctx, p.pid)
+		after, err := settledRSS(ctx, p)
 		if err != nil {
 			return res, err
+		}
+		// Divided by clients the server no longer holds, the figure
+		// would be too low.
+		if c := d.closedCount(); c > 0 {
+			return res, fmt.Errorf("the server closed %d of the %d idle connections before their memory was read: memory per connection not measured", c, opts.Connections)
 		}
 		res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
 	}
@@ -593,42 +682,138 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	var total time.Duration
 	for i := range opts.Fanouts {
 		prog.printf(true, "fan-out %d/%d to %d clients", i+1, opts.Fanouts, opts.Connections)
-		mu.Lock()
-		target = received.Load() + int64(opts.Connections)
-		ch := make(chan struct{})
-		reached = ch
-		mu.Unlock()
+		// Spaced so that the posts behind the fan-outs stay under the
+		// rate on average.
+		if err := posts.wait(ctx, opts.Connections); err != nil {
+			return res, err
+		}
+		done, failed, err := d.expect(i, opts.Connections)
+		if err != nil {
+			return res, fmt.Errorf("fan-out %d: %w", i+1, err)
+		}
 		body, _ := json.Marshal(probe{Bench: run, Seq: i})
-		start := time.Now()
+		start := p.now()
 		if err := p.publish(ctx, topicFan, body); err != nil {
 			return res, err
 		}
 		select {
-		case <-ch:
+		case <-done:
+		case <-failed:
+			return res, fmt.Errorf("fan-out %d: the server closed %d of the %d connections, %d of them before this message reached them", i+1, d.closedCount(), opts.Connections, d.missingCount())
 		case <-time.After(opts.Timeout):
-			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: %s", i+1, received.Load()-(target-int64(opts.Connections)), opts.Connections, opts.Timeout, p.lost)
+			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: %s", i+1, d.gotCount(), opts.Connections, opts.Timeout, p.lost)
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
-		took := time.Since(start)
-		total += took
+		total += p.now().Sub(start)
 		res.FanOut.Publishes++
 		res.FanOut.Deliveries += opts.Connections
-		if r := p.pace.deliveriesPerSecond; r > 0 {
-			// Space the fan-outs so that the posts stay under the rate.
-			if err := sleep(ctx, time.Duration(float64(opts.Connections)/r*float64(time.Second))-took); err != nil {
-				return res, err
-			}
-		}
-	}
-	if total > 0 {
 		res.FanOut.PerSecond = float64(res.FanOut.Deliveries) / total.Seconds()
 	}
 	return res, nil
 }
 
+// deliveries counts, for the fan-out in progress, the clients that have
+// its message: a client's first copy of it, never a repeat, another frame
+// or another run's message. A client whose connection ends without it
+// fails the fan-out at once: it can no longer arrive.
+type deliveries struct {
+	mu      sync.Mutex
+	seq     int // the fan-out in progress; -1 before the first
+	got     int
+	want    int
+	done    chan struct{} // closed once got reaches want
+	failed  chan struct{} // closed once missing is above 0
+	closed  int           // clients whose connection ended
+	missing int           // of those, while seq was in progress and without it
+}
+
+// expect starts fan-out seq to want clients. It fails when a connection
+// has already ended: that client cannot receive it.
+func (d *deliveries) expect(seq, want int) (done, failed <-chan struct{}, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed > 0 {
+		return nil, nil, fmt.Errorf("the server closed %d of the %d connections before it was published", d.closed, want)
+	}
+	d.seq, d.got, d.want, d.missing = seq, 0, want, 0
+	d.done, d.failed = make(chan struct{}), make(chan struct{})
+	return d.done, d.failed, nil
+}
+
+// message records a client's first copy of message seq.
+func (d *deliveries) message(seq int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if seq != d.seq || d.done == nil {
+		return
+	}
+	d.got++
+	if d.got == d.want {
+		close(d.done)
+	}
+}
+
+// ended records a client's connection ending; last is the last message
+// it received.
+func (d *deliveries) ended(last int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed++
+	if d.failed != nil && d.seq >= 0 && last < d.seq {
+		d.missing++
+		if d.missing == 1 {
+			close(d.failed)
+		}
+	}
+}
+
+func (d *deliveries) closedCount() int  { d.mu.Lock(); defer d.mu.Unlock(); return d.closed }
+func (d *deliveries) missingCount() int { d.mu.Lock(); defer d.mu.Unlock(); return d.missing }
+func (d *deliveries) gotCount() int     { d.mu.Lock(); defer d.mu.Unlock(); return d.got }
+
+// pacer spaces events to at most rate a second: each starts no sooner
+// than 1/rate after the one before it, however late that one started. A
+// schedule fixed at the start (event i at start + i/rate) let the events
+// held up behind a stall go all at once when it cleared: a burst far
+// above the rate. A pacer of rate 0 does not wait.
+type pacer struct {
+	interval time.Duration
+	now      func() time.Time
+	sleep    func(context.Context, time.Duration) error
+
+	mu   sync.Mutex
+	next time.Time
+}
+
+func newPacer(rate float64, now func() time.Time, sleep func(context.Context, time.Duration) error) *pacer {
+	p := &pacer{now: now, sleep: sleep}
+	if rate > 0 {
+		// Rounded up: never a little faster than the rate.
+		p.interval = time.Duration(math.Ceil(float64(time.Second) / rate))
+	}
+	return p
+}
+
+// wait waits for the turn of n events together (the posts of one
+// fan-out), and holds the next turn back by n intervals.
+func (p *pacer) wait(ctx context.Context, n int) error {
+	if p.interval == 0 {
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	now := p.now()
+	at := p.next
+	if at.Before(now) {
+		at = now
+	}
+	p.next = at.Add(time.Duration(n) * p.interval)
+	p.mu.Unlock()
+	return p.sleep(ctx, at.Sub(now))
+}
+
 // latency measures publish-to-receive times with one listener.
-func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress) (Latency, error) {
+func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, posts *pacer) (Latency, error) {
 	q, err := p.query(ctx, 0, topic)
 	if err != nil {
 		return Latency{}, err
@@ -661,28 +846,26 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 		return Latency{}, err
 	}
 	one := func(seq int) (time.Duration, error) {
-		start := time.Now()
+		start := p.now()
 		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: seq})); err != nil {
 			return 0, err
 		}
 		if err := awaitSeq(ctx, got, seq, opts.Timeout, p.lost); err != nil {
 			return 0, err
 		}
-		return time.Since(start), nil
+		return p.now().Sub(start), nil
 	}
 	times := make([]time.Duration, 0, opts.Samples)
 	for i := range opts.Samples {
 		prog.printf(false, "latency %d/%d", i+1, opts.Samples)
+		if err := posts.wait(ctx, 1); err != nil {
+			return Latency{}, err
+		}
 		d, err := one(i)
 		if err != nil {
 			return Latency{}, err
 		}
 		times = append(times, d)
-		if r := p.pace.deliveriesPerSecond; r > 0 {
-			if err := sleep(ctx, time.Duration(float64(time.Second)/r)); err != nil {
-				return Latency{}, err
-			}
-		}
 	}
 	var lat Latency
 	if len(times) > 0 {
@@ -691,7 +874,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	var idle []time.Duration
 	for i := range opts.IdleSamples {
 		prog.printf(false, "latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
-		if err := sleep(ctx, opts.Idle); err != nil {
+		if err := p.sleep(ctx, opts.Idle); err != nil {
 			return Latency{}, err
 		}
 		d, err := one(opts.Samples + i)
@@ -706,7 +889,8 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	return lat, nil
 }
 
-// quantileMs is the q quantile of ds (sorted in place), in milliseconds.
+// quantileMs is the q quantile of ds (sorted in place), in milliseconds:
+// the nearest rank, so a p99 of fewer than 100 samples is the slowest.
 func quantileMs(ds []time.Duration, q float64) float64 {
 	slices.Sort(ds)
 	i := int(q*float64(len(ds))+0.999999) - 1
@@ -723,7 +907,7 @@ func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duratio
 		select {
 		case s, ok := <-got:
 			if !ok {
-				return errors.New("the latency listener's connection closed")
+				return errors.New("the server closed the latency listener's connection")
 			}
 			if s == seq {
 				return nil
@@ -741,12 +925,14 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// connectAll opens the clients, Dialers at once, paced when asked, and
-// returns them with the time the connects took (chatter IDs are issued
-// before the clock starts). onMessage runs once per client and fan-out
-// message of this run: other frames (error frames, junk) and repeats are
-// not deliveries.
-func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, onMessage func()) ([]*websocket.Conn, time.Duration, error) {
+// connectAll opens the clients, Dialers at once, paced by connects, and
+// returns them (nil where a client did not connect) with the time the
+// connects took (chatter IDs are issued before the clock starts). Each
+// client's messages of this run go to d, once each: other frames (error
+// frames, junk) and repeats are not deliveries. The first connect that
+// fails stops the others (a target that refuses or throttles is not
+// pressed further); the error says how many had connected.
+func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, d *deliveries, connects *pacer) ([]*websocket.Conn, time.Duration, error) {
 	n := opts.Connections
 	queries := make([]string, n)
 	for i := range n {
@@ -758,28 +944,24 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 		queries[i] = q
 	}
 	conns := make([]*websocket.Conn, n)
-	var next, done atomic.Int64
+	var next, done, failed atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
-	start := time.Now()
+	start := p.now()
 	for range min(opts.Dialers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				if r := p.pace.connectsPerSecond; r > 0 {
-					at := start.Add(time.Duration(float64(i) / r * float64(time.Second)))
-					if sleep(ctx, time.Until(at)) != nil {
-						return
-					}
+				if connects.wait(ctx, 1) != nil {
+					return
 				}
 				ws, err := dial(ctx, p.wsURL, queries[i], opts.Timeout)
 				if err != nil {
+					failed.Add(1)
 					errOnce.Do(func() { firstErr = err })
 					next.Store(int64(n)) // stop the other dialers
 					return
@@ -790,25 +972,30 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 					for {
 						_, data, err := ws.ReadMessage()
 						if err != nil {
+							d.ended(last)
+							ws.Close()
 							return
 						}
 						var m probe
 						if json.Unmarshal(data, &m) == nil && m.Bench == run && m.Seq > last {
 							last = m.Seq
-							onMessage()
+							d.message(m.Seq)
 						}
 					}
 				}()
 				prog.printf(false, "connecting %d/%d", done.Add(1), n)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
+	elapsed := p.now().Sub(start)
+	switch {
+	case ctx.Err() != nil:
+		return conns, elapsed, ctx.Err()
+	case firstErr != nil:
+		return conns, elapsed, fmt.Errorf("%w (%d of %d clients had connected; %s failed)", firstErr, done.Load(), n, text.Pluralize(int(failed.Load()), "connect"))
 	}
-	return conns, elapsed, firstErr
+	return conns, elapsed, nil
 }
 
 // dial opens one client of wsURL (with query q) within timeout. The
@@ -855,21 +1042,29 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var he *wsclient.HandshakeError
-		switch {
-		case dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+		if dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("cannot connect to %s: no answer within %s", wsURL, min(timeout, dialer.HandshakeTimeout))
-		case errors.As(err, &he):
-		case errors.Is(err, syscall.ECONNREFUSED):
-			err = errors.New("nothing listens there (connection refused)")
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
-			err = errors.New("the server closed the connection during the handshake")
-		case strings.Contains(err.Error(), "malformed HTTP"):
-			err = errors.New("the server did not answer in HTTP: is it a WebSocket endpoint?")
 		}
-		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, err)
+		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, inUsersWords(err, "during the handshake"))
 	}
 	return ws, nil
+}
+
+// inUsersWords says what the server did for the network errors a target
+// causes (refused, closed, not HTTP), instead of Go's words for them;
+// when is when it closed the connection. Others are kept.
+func inUsersWords(err error, when string) error {
+	var he *wsclient.HandshakeError
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("nothing listens there (connection refused)")
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		return errors.New("the server closed the connection " + when)
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return errors.New("the server did not answer in HTTP: is it a WebSocket endpoint?")
+	}
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -889,17 +1084,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 // settledRSS reads a process's resident set size until it stops moving:
 // two reads in a row, a quarter of a second apart, within 0.5% (or
 // 64 KiB) of the one before, or the last of 20 reads (5 s).
-func settledRSS(ctx context.Context, pid int) (int64, error) {
-	prev, err := rssKiB(pid)
+func settledRSS(ctx context.Context, p plan) (int64, error) {
+	prev, err := p.rss(p.pid)
 	if err != nil {
 		return 0, err
 	}
 	steady := 0
 	for range 20 {
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := p.sleep(ctx, 250*time.Millisecond); err != nil {
 			return 0, err
 		}
-		cur, err := rssKiB(pid)
+		cur, err := p.rss(p.pid)
 		if err != nil {
 			return 0, err
 		}
@@ -942,19 +1137,47 @@ func printResult(opts *Options, res Result) error {
 		return json.NewEncoder(opts.IO.Out).Encode(res)
 	}
 	u := ui.New(opts.IO)
-	rows := [][]string{
-		{"connects/s", fmt.Sprintf("%.0f", res.Connects), fmt.Sprintf("%d clients, %d dialers", res.Connections, opts.Dialers)},
-		{"fan-out deliveries/s", fmt.Sprintf("%.0f", res.FanOut.PerSecond), fmt.Sprintf("%d messages to every client", res.FanOut.Publishes)},
-		{"publish→receive p50", fmt.Sprintf("%.1f ms", res.Latency.P50), fmt.Sprintf("%d samples", res.Latency.Samples)},
-		{"publish→receive p95", fmt.Sprintf("%.1f ms", res.Latency.P95), ""},
-		{"publish→receive p99", fmt.Sprintf("%.1f ms", res.Latency.P99), ""},
+	// A figure that was not measured is a dash, not a zero.
+	fig := func(measured bool, format string, v float64) string {
+		if !measured {
+			return "—"
+		}
+		return fmt.Sprintf(format, v)
 	}
-	if a := res.Latency.AfterIdle; a != nil {
+	lat := res.Latency
+	connectsHow := fmt.Sprintf("%d clients, %d dialers", res.Connections, opts.Dialers)
+	if res.Paced {
+		// The figure is then the pace, not what the target can do.
+		connectsHow += fmt.Sprintf(", paced to at most %.0f/s", awsConnectRate*paceShare)
+	}
+	if res.Connected < res.Connections {
+		connectsHow = fmt.Sprintf("%d of %d clients connected", res.Connected, res.Connections)
+	}
+	// Nearest rank: with fewer than 1/(1-q) samples the quantile is the
+	// slowest sample.
+	rankHow := func(q float64) string {
+		if lat.Samples > 0 && float64(lat.Samples) < 1/(1-q)-1e-9 {
+			return fmt.Sprintf("the slowest: fewer than %.0f samples", 1/(1-q))
+		}
+		return ""
+	}
+	rows := [][]string{
+		{"connects/s", fig(res.Connects > 0, "%.0f", res.Connects), connectsHow},
+		{"fan-out deliveries/s", fig(res.FanOut.Publishes > 0, "%.0f", res.FanOut.PerSecond), fmt.Sprintf("%d messages to every client", res.FanOut.Publishes)},
+		{"publish→receive p50", fig(lat.Samples > 0, "%.1f ms", lat.P50), fmt.Sprintf("%d samples", lat.Samples)},
+		{"publish→receive p95", fig(lat.Samples > 0, "%.1f ms", lat.P95), rankHow(0.95)},
+		{"publish→receive p99", fig(lat.Samples > 0, "%.1f ms", lat.P99), rankHow(0.99)},
+	}
+	if a := lat.AfterIdle; a != nil {
 		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%d samples, each after %s of silence", a.Samples, opts.Idle)})
 	}
 	if m := res.Memory; m != nil {
 		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
 	}
-	fmt.Fprintln(opts.IO.Out, res.URL)
+	head := res.URL
+	if !res.Complete {
+		head += " (incomplete: the bench ended early, see the error; a dash was not measured)"
+	}
+	fmt.Fprintln(opts.IO.Out, head)
 	return u.Table([]string{"measure", "value", "how"}, rows)
 }

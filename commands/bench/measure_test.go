@@ -1,0 +1,605 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/bench/ceiling"
+	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// fakeClock moves only when told to: by advance, and by the bench's
+// sleeps, which move it on to the end of the sleep at once.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_000_000, 0)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		c.advance(d)
+	}
+	return ctx.Err()
+}
+
+// fakeTarget is a WebSocket target on loopback whose costs are known: each
+// fan-out client's handshake moves the clock connectCost on, each latency
+// message moves it delay(seq) on before it is sent and each fan-out
+// fanCost, and deliver decides
+// what each client of a topic gets of message seq (copies: 0 drops it)
+// and whether its connection is closed after.
+type fakeTarget struct {
+	clock       *fakeClock
+	connectCost time.Duration
+	delay       func(seq int) time.Duration
+	fanCost     time.Duration
+	deliver     func(client, seq int) (copies int, closeAfter bool)
+	// onPublish, when set, runs as message seq is published.
+	onPublish func(seq int)
+
+	mu          sync.Mutex
+	conns       map[string][]*websocket.Conn // by topic
+	fanUpgrades int
+	published   []time.Time // the clock at each fan-out's publish
+	dialed      []time.Time // the clock at each fan-out client's handshake
+	url         string
+}
+
+func newFakeTarget(t *testing.T, clock *fakeClock) *fakeTarget {
+	ft := &fakeTarget{
+		clock:   clock,
+		delay:   func(int) time.Duration { return 0 },
+		deliver: func(int, int) (int, bool) { return 1, false },
+		conns:   map[string][]*websocket.Conn{},
+	}
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		topic := r.URL.Query().Get("topic")
+		// Held until the connection is recorded: a client has its 101
+		// before the handler goes on, and a publish must reach it.
+		ft.mu.Lock()
+		if strings.HasSuffix(topic, "-fan") {
+			ft.clock.advance(ft.connectCost)
+			ft.fanUpgrades++
+			ft.dialed = append(ft.dialed, ft.clock.now())
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			ft.mu.Unlock()
+			return
+		}
+		ft.conns[topic] = append(ft.conns[topic], c)
+		ft.mu.Unlock()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		ft.mu.Lock()
+		for _, cs := range ft.conns {
+			for _, c := range cs {
+				c.Close()
+			}
+		}
+		ft.mu.Unlock()
+		srv.Close()
+	})
+	ft.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+	return ft
+}
+
+// publish is the plan's publish: the message's known delay, then each
+// client of the topic gets what deliver says.
+func (ft *fakeTarget) publish(_ context.Context, topic string, body []byte) error {
+	var m probe
+	if err := json.Unmarshal(body, &m); err != nil {
+		return err
+	}
+	if ft.onPublish != nil {
+		ft.onPublish(m.Seq)
+	}
+	if strings.HasSuffix(topic, "-fan") {
+		ft.clock.advance(ft.fanCost)
+	} else {
+		ft.clock.advance(ft.delay(m.Seq))
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if strings.HasSuffix(topic, "-fan") {
+		ft.published = append(ft.published, ft.clock.now())
+	}
+	for i, c := range ft.conns[topic] {
+		copies, closeAfter := ft.deliver(i, m.Seq)
+		if strings.HasSuffix(topic, "-lat") {
+			copies, closeAfter = 1, false
+		}
+		for range copies {
+			if err := c.WriteMessage(websocket.TextMessage, body); err != nil {
+				return err
+			}
+		}
+		if closeAfter {
+			c.Close()
+		}
+	}
+	return nil
+}
+
+// plan is a bench of the target on the fake clock, without chatter IDs,
+// whose gateway's resident memory is 10,000 KiB and 20 KiB more per
+// fan-out client it accepted.
+func (ft *fakeTarget) plan() plan {
+	p := plan{wsURL: ft.url, callback: "http://unused.invalid", publish: ft.publish, lost: "the fake target lost it"}
+	p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
+	p.now, p.sleep = ft.clock.now, ft.clock.sleep
+	p.pid = 4242
+	p.rss = func(int) (int64, error) {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		return 10_000 + 20*int64(ft.fanUpgrades), nil
+	}
+	return p
+}
+
+func measureOptions(n, dialers, fanouts, samples int, timeout time.Duration) *Options {
+	ios, _, _, _ := iostreams.Test()
+	return &Options{IO: ios, Connections: n, Dialers: dialers, Fanouts: fanouts, Samples: samples, Timeout: timeout}
+}
+
+func near(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.Max(1, math.Abs(want)) }
+
+// TestEveryFigureIsTheKnownAnswer: on a target whose costs are known, each
+// figure is what they make it: 20 handshakes of 1 ms each are 1,000
+// connects/s; fan-outs that take 50 ms each to 20 clients are 400
+// deliveries/s; latencies of 1..20 ms have p50 10, p95 19, p99 20 (the
+// nearest rank); 20 KiB per client is 20 KiB per connection. A target that
+// sends every message twice is counted once.
+func TestEveryFigureIsTheKnownAnswer(t *testing.T) {
+	for _, copies := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d copies of each message", copies), func(t *testing.T) {
+			ft := newFakeTarget(t, newFakeClock())
+			ft.connectCost = time.Millisecond
+			ft.delay = func(seq int) time.Duration {
+				switch {
+				case seq < 0: // the untimed first message
+					return time.Hour
+				}
+				return time.Duration(20-seq) * time.Millisecond
+			}
+			ft.fanCost = 50 * time.Millisecond
+			ft.deliver = func(int, int) (int, bool) { return copies, false }
+			res, err := measure(context.Background(), measureOptions(20, 4, 3, 20, time.Minute), ft.plan(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(res.Connects, 1000) {
+				t.Errorf("connects/s = %v, want 1000 (20 handshakes of 1 ms)", res.Connects)
+			}
+			if res.Connected != 20 {
+				t.Errorf("connected = %d, want 20", res.Connected)
+			}
+			if f := res.FanOut; f.Publishes != 3 || f.Deliveries != 60 || !near(f.PerSecond, 400) {
+				t.Errorf("fan-out %+v, want 3 publishes, 60 deliveries, 400/s (20 clients in 50 ms)", f)
+			}
+			if l := res.Latency; l.Samples != 20 || l.P50 != 10 || l.P95 != 19 || l.P99 != 20 || l.Max != 20 {
+				t.Errorf("latency %+v, want 20 samples: p50 10, p95 19, p99 20, max 20 ms", l)
+			}
+			if m := res.Memory; m == nil || m.BeforeKiB != 10_000 || m.AfterKiB != 10_400 || m.PerConnection != 20 {
+				t.Errorf("memory %+v, want 10000 → 10400 KiB, 20 KiB per connection", m)
+			}
+		})
+	}
+}
+
+// TestATargetThatLosesMessagesIsNoFasterForIt: a target that drops a tenth
+// of the second fan-out ends the bench with the loss counted; the figure
+// is of the one fan-out that arrived whole, and the run is not complete.
+func TestATargetThatLosesMessagesIsNoFasterForIt(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	ft.fanCost = 10 * time.Millisecond
+	ft.deliver = func(client, seq int) (int, bool) {
+		if seq >= 1 && client%10 == 0 {
+			return 0, false
+		}
+		return 1, false
+	}
+	// --timeout bounds the wait for the lost one; the whole one has
+	// plenty.
+	res, err := measure(context.Background(), measureOptions(20, 4, 3, 0, 2*time.Second), ft.plan(), "")
+	if err == nil || !strings.Contains(err.Error(), "fan-out 2: 18 of 20 clients received the message within 2s") {
+		t.Fatalf("err = %v; want fan-out 2 to fail with 18 of 20 delivered", err)
+	}
+	if f := res.FanOut; f.Publishes != 1 || f.Deliveries != 20 || !near(f.PerSecond, 2000) {
+		t.Errorf("fan-out %+v; want only the first, whole one: 20 deliveries at 2000/s", f)
+	}
+}
+
+// TestAConnectionTheServerClosesFailsTheFanOutAtOnce: a target that closes
+// every connection after one message ends the bench saying so, not after
+// --timeout (a minute here) as a message that did not arrive; and memory
+// is not divided by clients the server no longer holds.
+func TestAConnectionTheServerClosesFailsTheFanOutAtOnce(t *testing.T) {
+	t.Run("fan-out", func(t *testing.T) {
+		ft := newFakeTarget(t, newFakeClock())
+		ft.deliver = func(client, seq int) (int, bool) { return 1, true }
+		p := ft.plan()
+		p.pid = 0
+		res, err := measure(context.Background(), measureOptions(10, 2, 3, 0, time.Minute), p, "")
+		if err == nil || !strings.Contains(err.Error(), "fan-out 2: the server closed") {
+			t.Fatalf("err = %v; want fan-out 2 to fail as the server closed the connections", err)
+		}
+		if res.FanOut.Publishes != 1 {
+			t.Errorf("fan-out %+v, want the first one only", res.FanOut)
+		}
+	})
+	t.Run("during a fan-out, before its message", func(t *testing.T) {
+		ft := newFakeTarget(t, newFakeClock())
+		// Client 3 is closed instead of getting the second message.
+		ft.deliver = func(client, seq int) (int, bool) {
+			if seq == 1 && client == 3 {
+				return 0, true
+			}
+			return 1, false
+		}
+		p := ft.plan()
+		p.pid = 0
+		_, err := measure(context.Background(), measureOptions(10, 2, 3, 0, time.Minute), p, "")
+		if err == nil || !strings.Contains(err.Error(), "fan-out 2: the server closed 1 of the 10 connections, 1 of them before this message reached them") {
+			t.Fatalf("err = %v; want fan-out 2 to fail at once as client 3 was closed without it", err)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		ft := newFakeTarget(t, newFakeClock())
+		p := ft.plan()
+		// The server closes a connection as its memory is read, and
+		// the read waits until the client has seen it.
+		var once sync.Once
+		rss := p.rss
+		p.rss = func(pid int) (int64, error) {
+			ft.mu.Lock()
+			cs := ft.conns["bench--fan"]
+			ft.mu.Unlock()
+			if len(cs) == 10 {
+				once.Do(func() {
+					select {
+					case <-closeFromServer(cs[0]):
+					case <-time.After(time.Minute):
+						t.Error("the client did not see its connection closed within a minute")
+					}
+				})
+			}
+			return rss(pid)
+		}
+		res, err := measure(context.Background(), measureOptions(10, 2, 0, 0, time.Minute), p, "")
+		if err == nil || !strings.Contains(err.Error(), "the server closed 1 of the 10 idle connections before their memory was read") || res.Memory != nil {
+			t.Fatalf("err = %v, memory %+v; want no memory figure once the server closed a connection", err, res.Memory)
+		}
+	})
+}
+
+// closeFromServer sends the client a close frame and returns a channel
+// closed once the client has closed its end (after it has seen it).
+func closeFromServer(c *websocket.Conn) <-chan struct{} {
+	done := make(chan struct{})
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(10*time.Second))
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(io.Discard, c.UnderlyingConn())
+	}()
+	return done
+}
+
+// TestThePacerHoldsTheRateAfterABurstAndAStall: 1,000 events asked for at
+// once, then, after a stall that leaves every slot so far in the past,
+// 1,000 more: in no second do more than the rate start. A schedule fixed
+// at the start (event i at start + i/rate) let the second thousand go at
+// once.
+func TestThePacerHoldsTheRateAfterABurstAndAStall(t *testing.T) {
+	const rate = 400
+	var mu sync.Mutex
+	clock := time.Unix(1_000_000, 0)
+	var starts []time.Time
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	// The sleep records when the event starts and returns: every event
+	// is asked for at the same instant.
+	sleep := func(_ context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		starts = append(starts, clock.Add(max(d, 0)))
+		return nil
+	}
+	p := newPacer(rate, now, sleep)
+	ask := func(n int) {
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				for range n / 50 {
+					if err := p.wait(context.Background(), 1); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	t0 := clock
+	ask(1000)
+	mu.Lock()
+	clock = clock.Add(10 * time.Second)
+	t1 := clock
+	mu.Unlock()
+	ask(1000)
+
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	if len(starts) != 2000 {
+		t.Fatalf("%d events started, want 2000", len(starts))
+	}
+	for i := 0; i+rate < len(starts); i++ {
+		if d := starts[i+rate].Sub(starts[i]); d < time.Second {
+			t.Fatalf("events %d to %d started within %s: more than %d a second", i, i+rate, d, rate)
+		}
+	}
+	// Nor does it wait needlessly: the first of each group starts at once.
+	if !starts[0].Equal(t0) || !starts[1000].Equal(t1) {
+		t.Errorf("the groups started at +%s and +%s after they were asked for, want at once", starts[0].Sub(t0), starts[1000].Sub(t1))
+	}
+	// A pacer of rate 0 never waits.
+	if err := newPacer(0, now, func(context.Context, time.Duration) error { t.Error("rate 0 slept"); return nil }).wait(context.Background(), 5); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestARemoteBenchIsPacedInEveryPhase: paced as against API Gateway, the
+// connects start 1/400 s apart (one dialer: in order), the fan-outs to 10
+// clients 10/8000 s apart, and the figures are still the target's.
+func TestARemoteBenchIsPacedInEveryPhase(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	p.pid = 0
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false)
+	res, err := measure(context.Background(), measureOptions(10, 1, 4, 3, time.Minute), p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps := func(ts []time.Time) []time.Duration {
+		var out []time.Duration
+		for i := 1; i < len(ts); i++ {
+			out = append(out, ts[i].Sub(ts[i-1]))
+		}
+		return out
+	}
+	ft.mu.Lock()
+	dialed, published := gaps(ft.dialed), gaps(ft.published)
+	ft.mu.Unlock()
+	if len(dialed) != 9 || slices.Min(dialed) < time.Second/400 {
+		t.Errorf("connects %v apart; want 10, each at least 2.5ms after the one before", dialed)
+	}
+	if len(published) != 3 || slices.Min(published) < 10*time.Second/8000 {
+		t.Errorf("fan-outs %v apart; want 4, each at least 1.25ms after the one before", published)
+	}
+	if res.FanOut.Deliveries != 40 {
+		t.Errorf("fan-out %+v", res.FanOut)
+	}
+}
+
+// TestABenchThatEndsEarlyPrintsWhatItMeasuredAndFails: a target that
+// refuses every other connect (503), and Ctrl-C during a fan-out: the
+// bench fails (exits non-zero), and still prints the phases that ended,
+// marked incomplete, in --json and in the table, with a dash for what
+// was not measured.
+func TestABenchThatEndsEarlyPrintsWhatItMeasuredAndFails(t *testing.T) {
+	// target is a ceiling that refuses upgrade n when refuse(n), and runs
+	// onBroadcast(n) before broadcast n (from 1), which it skips when
+	// that returns false.
+	target := func(t *testing.T, refuse func(n int) bool, onBroadcast func(n int) bool) string {
+		var mu sync.Mutex
+		upgrades, broadcasts := 0, 0
+		c := ceiling.New()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			switch r.URL.Path {
+			case "/":
+				upgrades++
+				if refuse(upgrades) {
+					mu.Unlock()
+					w.Header().Set("Retry-After", "1")
+					http.Error(w, "slow down", http.StatusServiceUnavailable)
+					return
+				}
+			case "/@broadcast":
+				broadcasts++
+				if !onBroadcast(broadcasts) {
+					mu.Unlock()
+					return
+				}
+			}
+			mu.Unlock()
+			c.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	run := func(t *testing.T, ctx context.Context, url string, asJSON bool) (string, error) {
+		opts := defaults()
+		opts.URL, opts.Callback = "ws"+strings.TrimPrefix(url, "http")+"/", url
+		opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+		opts.Samples, opts.Fanouts, opts.JSON = 2, 3, asJSON
+		ios, _, out, _ := iostreams.Test()
+		opts.IO, opts.Now = ios, time.Now
+		err := benchRun(ctx, opts)
+		return out.String(), err
+	}
+	decode := func(t *testing.T, out string) Result {
+		t.Helper()
+		var res Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("stdout %q is not the result: %v", out, err)
+		}
+		return res
+	}
+
+	t.Run("every other connect refused", func(t *testing.T) {
+		// The latency listener is the first upgrade: allowed.
+		url := target(t, func(n int) bool { return n%2 == 0 }, func(int) bool { return true })
+		out, err := run(t, context.Background(), url, true)
+		if err == nil || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("bench = %v; want it to fail naming the 503", err)
+		}
+		res := decode(t, out)
+		if res.Complete || !strings.Contains(res.Error, "503") || res.Connected >= res.Connections || res.Connects != 0 {
+			t.Errorf("result %+v; want it incomplete, saying 503, fewer clients connected than asked, no connects/s", res)
+		}
+		if res.Latency.Samples != 2 {
+			t.Errorf("latency %+v; want the 2 samples measured before the connects", res.Latency)
+		}
+		url = target(t, func(n int) bool { return n%2 == 0 }, func(int) bool { return true })
+		if out, err = run(t, context.Background(), url, false); err == nil || !strings.Contains(out, "incomplete") || !strings.Contains(out, "—") {
+			t.Errorf("bench = %v, printed\n%s\nwant the table marked incomplete, with dashes", err, out)
+		}
+	})
+	t.Run("Ctrl-C during a fan-out", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Broadcasts 1-3 are the latency phase's (one untimed, two
+		// samples), 4 the first fan-out; the second is never sent: the
+		// user presses Ctrl-C as it waits.
+		url := target(t, func(int) bool { return false }, func(n int) bool {
+			if n == 5 {
+				cancel()
+				return false
+			}
+			return true
+		})
+		out, err := run(t, ctx, url, true)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("bench = %v; want it interrupted", err)
+		}
+		res := decode(t, out)
+		if res.Complete || res.Error != "interrupted" || res.FanOut.Publishes != 1 || res.FanOut.PerSecond <= 0 || res.Connects <= 0 || res.Latency.Samples != 2 {
+			t.Errorf("result %+v; want it incomplete (interrupted), with the latency, the connects and the first fan-out", res)
+		}
+	})
+}
+
+// TestTheCostWarningIsForAWSOnly: a bench of a gateway on this machine
+// with the local backend warns of nothing; one on the AWS backend whose
+// chatter IDs go to AWS's own DynamoDB warns that it costs requests,
+// though the gateway is local; one whose DynamoDB is an emulator on this
+// machine does not.
+func TestTheCostWarningIsForAWSOnly(t *testing.T) {
+	srv := httptest.NewServer(ceiling.New())
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name     string
+		aws      bool
+		endpoint string
+		want     string
+	}{
+		{"local backend", false, "", ""},
+		{"AWS backend, AWS's DynamoDB", true, "", "uses AWS's own DynamoDB: it costs requests"},
+		{"AWS backend, DynamoDB Local", true, "http://127.0.0.1:8000", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := localBackend(t)
+			b, _ := open(context.Background())
+			if tc.aws {
+				b.Config.Backend = config.BackendAWS
+				b.Config.AWS.DynamoDBEndpointURL = tc.endpoint
+			}
+			opts := defaults()
+			opts.URL, opts.Callback = "ws"+strings.TrimPrefix(srv.URL, "http")+"/", srv.URL
+			opts.Publish, opts.Backend = PublishBroadcast, open
+			opts.Connections, opts.Samples, opts.Fanouts = 3, 1, 1
+			res, errOut := runBench(t, opts)
+			if res.Remote || res.Paced {
+				t.Errorf("a loopback target is remote=%v paced=%v", res.Remote, res.Paced)
+			}
+			if tc.want == "" && errOut != "" {
+				t.Errorf("stderr %q; want no warning", errOut)
+			}
+			if tc.want != "" && !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q; want it to say %q", errOut, tc.want)
+			}
+		})
+	}
+}
+
+// TestABroadcastTargetThatGoesAwayIsSaidInTheUsersWords: the ceiling gone
+// mid-run (its port refuses) ended the bench with Go's words: `Post
+// "http://...": dial tcp ...: connect: connection refused`.
+func TestABroadcastTargetThatGoesAwayIsSaidInTheUsersWords(t *testing.T) {
+	ws := httptest.NewServer(ceiling.New())
+	t.Cleanup(ws.Close)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	opts := rawTargetOptions(strings.TrimPrefix(ws.URL, "http://"), "latency")
+	opts.Callback = gone.URL
+	err := benchRun(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "broadcasting to "+gone.URL+"/@broadcast: nothing listens there (connection refused)") {
+		t.Fatalf("bench = %v; want it to say nothing listens at the broadcast target", err)
+	}
+	for _, internal := range []string{"Post ", "dial tcp", "connect:"} {
+		if strings.Contains(err.Error(), internal) {
+			t.Errorf("error %q speaks of %q", err, internal)
+		}
+	}
+}
+
+// TestMemoryBeforeTheClientsIsReadOnceSettled: a gateway still growing as
+// the bench starts (just started, or done with the latency listener) had
+// its growth counted against the clients: the memory before them was one
+// read, the one after them a settled one.
+func TestMemoryBeforeTheClientsIsReadOnceSettled(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	// 10,000 KiB growing to 12,000 over the first reads, then steady;
+	// 20 KiB more per client.
+	var mu sync.Mutex
+	reads := 0
+	rss := p.rss
+	p.rss = func(pid int) (int64, error) {
+		mu.Lock()
+		reads++
+		grown := int64(min(reads-1, 4)) * 500
+		mu.Unlock()
+		v, err := rss(pid)
+		return v + grown, err
+	}
+	res, err := measure(context.Background(), measureOptions(10, 2, 0, 0, time.Minute), p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Memory; m == nil || m.BeforeKiB != 12_000 || m.AfterKiB != 12_200 || m.PerConnection != 20 {
+		t.Errorf("memory %+v, want 12000 → 12200 KiB, 20 KiB per connection", m)
+	}
+}
