@@ -34,8 +34,9 @@ import (
 )
 
 // privateEmulators is a DynamoDB Local and ElasticMQ of the test's own
-// (`scripts/emulators run`), which it may freeze without stalling the
-// other tests, which share the run's emulators.
+// (`scripts/emulators run --data-only`: no moto, which it does not need),
+// which it may freeze without stalling the other tests, which share the
+// run's emulators.
 type privateEmulators struct {
 	dynamoURL, sqsURL string
 	dynamoPID, sqsPID int
@@ -47,7 +48,7 @@ type privateEmulators struct {
 func startPrivateEmulators(t *testing.T) *privateEmulators {
 	t.Helper()
 	emulatortest.DynamoDB(t)
-	cmd := exec.Command(filepath.Join(moduleDir, "scripts", "emulators"), "run", "--",
+	cmd := exec.Command(filepath.Join(moduleDir, "scripts", "emulators"), "run", "--data-only", "--",
 		"sh", "-c", `env | grep '^SOCKS_TEST_'; echo ready; exec cat >/dev/null`)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -111,6 +112,12 @@ func startPrivateEmulators(t *testing.T) *privateEmulators {
 	pe.sqsPID, _ = strconv.Atoi(vars["SOCKS_TEST_SQS_PID"])
 	if !emulatortest.Loopback(pe.dynamoURL) || !emulatortest.Loopback(pe.sqsURL) || pe.dynamoPID <= 1 || pe.sqsPID <= 1 {
 		t.Fatalf("scripts/emulators run gave %v", vars)
+	}
+	// The data plane only, and not the moto of the run around this test
+	// (its endpoint is in this process's environment) passed on as if
+	// it were the private set's.
+	if v, ok := vars[emulatortest.EnvMoto]; ok {
+		t.Fatalf("scripts/emulators run --data-only gave a moto endpoint %q", v)
 	}
 	return pe
 }
