@@ -28,15 +28,16 @@ func benchSize(full, short int) int {
 // BenchmarkSQSPublish sends N envelopes: batched (SendBatch, what `socks
 // publish` does with several envelopes) against one request each.
 func BenchmarkSQSPublish(b *testing.B) {
-	n := benchSize(10000, 500)
+	n := benchSize(10000, 200)
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		bodies[i] = []byte(fmt.Sprintf(`{"topics":["bench"],"body":{"n":%d}}`, i))
 	}
 	// Untimed: the emulator's JVM warms up on the first requests, which
-	// would otherwise count against whichever variant runs first.
+	// would otherwise count against whichever variant runs first (with
+	// -short, whose figures are rough, one round).
 	warm := newTestQueue(b, 0)
-	for range 3 {
+	for range benchSize(3, 1) {
 		if _, err := warm.SendBatch(b.Context(), bodies[:min(n, 500)]); err != nil {
 			b.Fatal(err)
 		}
@@ -86,10 +87,10 @@ func (c *countingDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opt
 }
 
 // BenchmarkTopicFanOutPages finds the subscribers of a topic-wide message
-// to 10,000 connections (1,000 with -short) and reports the Query pages
+// to 10,000 connections (300 with -short) and reports the Query pages
 // per message: whole 1 MB pages, so a handful, not one per few items.
 func BenchmarkTopicFanOutPages(b *testing.B) {
-	n := benchSize(10000, 1000)
+	n := benchSize(10000, 300)
 	api := &countingDynamo{DynamoDBAPI: testDynamoClient(b)}
 	s := NewDynamoStore(api, newTestTables(b, testDynamoClient(b)))
 	now := time.Now()

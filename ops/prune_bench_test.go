@@ -65,7 +65,7 @@ func BenchmarkPruneStale(b *testing.B) {
 	// then takes about 20 minutes: give go test a -timeout to match).
 	n := 3000
 	if testing.Short() {
-		n = 300
+		n = 100
 	}
 	if v := os.Getenv("SOCKS_BENCH_PRUNE_ROWS"); v != "" {
 		rows, err := strconv.Atoi(v)
@@ -136,7 +136,7 @@ func BenchmarkPruneStale(b *testing.B) {
 		full := n
 		n = min(n, 300)
 		if testing.Short() {
-			n = min(n, 50)
+			n = min(n, 20)
 		}
 		onFreshTables(b, naive)
 		onFreshTables(b, socksPrune)
