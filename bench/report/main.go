@@ -203,6 +203,7 @@ func main() {
 	profile := flag.String("profile", "", "pprof -top output of the gateway during a fan-out")
 	extra := flag.String("extra", "", "file of extra figures (name<TAB>value lines)")
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
+	short := flag.Bool("short", false, "a `scripts/bench -short` run: say so at the top, with its sizes")
 	flag.Parse()
 
 	g, order, err := parseGo(*goOut)
@@ -248,6 +249,7 @@ func main() {
 	w("**ratios** are the result; absolute numbers depend on the machine and on\n")
 	w("whatever else runs on it. Each figure is the median of the runs, with the\n")
 	w("lowest and highest in brackets. Tests never assert on time.\n\n")
+	w("%s", modeNote(*short))
 	w("Rerun:\n\n```sh\n%s\n```\n\n", *command)
 	if *machine != "" {
 		data, err := os.ReadFile(*machine)
@@ -367,10 +369,7 @@ func main() {
 
 	// Go benchmarks.
 	w("## Go benchmarks (`go test -bench`), side by side in one process\n\n")
-	w("The `…VsCeiling` benchmarks keep the ceiling and socks running in one\n")
-	w("process and take them in turn, one round of each per iteration (30 for\n")
-	w("fan-out and POST, 10 for connects), so both see the same machine; the\n")
-	w("others run their variants one after the other.\n\n")
+	w("%s", goIntro(*short))
 	w("| benchmark | variant | figure | ratio to the first variant |\n| --- | --- | --- | --- |\n")
 	for _, bench := range order {
 		var variants []string
@@ -475,6 +474,30 @@ func main() {
 		w("%s", data)
 	}
 	check(os.WriteFile(*out, []byte(b.String()), 0o644))
+}
+
+// modeNote is what the top of the report says of a -short run (nothing
+// of a full one).
+func modeNote(short bool) string {
+	if !short {
+		return ""
+	}
+	return "**A `-short` run** (`make bench ARGS=-short`): everything small (fewer\n" +
+		"clients, one iteration of each Go benchmark, smaller tables and queues\n" +
+		"on the emulators), to show every figure and ratio quickly. The figures\n" +
+		"are rough, so the verdicts on the targets are only a first look:\n" +
+		"`make bench` is the full run.\n\n"
+}
+
+// goIntro is the paragraph before the Go benchmarks' table.
+func goIntro(short bool) string {
+	rounds := "(30 for\nfan-out and POST, 10 for connects)"
+	if short {
+		rounds = "(one\nin this -short run)"
+	}
+	return "The `…VsCeiling` benchmarks keep the ceiling and socks running in one\n" +
+		"process and take them in turn, one round of each per iteration " + rounds + ", so both see the same machine; the\n" +
+		"others run their variants one after the other.\n\n"
 }
 
 // idleFor says a silence of ms milliseconds: "2 s", "500 ms" (-short's

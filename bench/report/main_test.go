@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,22 @@ func TestAnIdleOfHalfASecondIsNotZeroSeconds(t *testing.T) {
 		if got := idleFor(ms); got != want {
 			t.Errorf("idleFor(%v) = %q, want %q", ms, got, want)
 		}
+	}
+}
+
+// A -short run said nothing of being one but a line of the machine block,
+// and claimed the full run's 30 and 10 iterations of the Go benchmarks.
+func TestAShortReportSaysItIsOne(t *testing.T) {
+	if got := modeNote(false); got != "" {
+		t.Errorf("a full run's note: %q, want none", got)
+	}
+	if got := modeNote(true); !strings.Contains(got, "`-short` run") || !strings.Contains(got, "`make bench` is the full") {
+		t.Errorf("a -short run's note: %q, want it to say it is one and what the full run is", got)
+	}
+	if got := goIntro(false); !strings.Contains(got, "(30 for\nfan-out and POST, 10 for connects)") {
+		t.Errorf("the full run's Go intro: %q, want its 30 and 10 iterations", got)
+	}
+	if got := goIntro(true); strings.Contains(got, "30") || !strings.Contains(got, "(one\nin this -short run)") {
+		t.Errorf("the -short run's Go intro: %q, want one iteration and not the full run's 30", got)
 	}
 }
