@@ -157,9 +157,18 @@ func ensureDir(dir string) error {
 	if err := checkOwnDir(dir); err != nil {
 		return err
 	}
+	if err := dirWritable(dir); err != nil {
+		return local.DirNotWritable(dir, err)
+	}
+	return nil
+}
+
+// probeWritable tells whether files can be made in dir by making one and
+// removing it (dirWritable where the system cannot be asked).
+func probeWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return local.DirNotWritable(dir, err)
+		return err
 	}
 	name := f.Name()
 	_ = f.Close()
