@@ -163,19 +163,6 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-// probeWritable tells whether files can be made in dir by making one and
-// removing it (dirWritable where the system cannot be asked).
-func probeWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	_ = f.Close()
-	_ = os.Remove(name)
-	return nil
-}
-
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
