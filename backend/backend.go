@@ -157,13 +157,9 @@ func ensureDir(dir string) error {
 	if err := checkOwnDir(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
+	if err := dirWritable(dir); err != nil {
 		return local.DirNotWritable(dir, err)
 	}
-	name := f.Name()
-	_ = f.Close()
-	_ = os.Remove(name)
 	return nil
 }
 

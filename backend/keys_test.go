@@ -106,9 +106,9 @@ func TestAKeyFileOthersCanReadOrPlantedIsRefused(t *testing.T) {
 // TestAStateDirOthersMayWriteIsRefused: a --state-dir in a place others
 // may write (made with mode 777, or under another user's control, as a
 // shared /tmp/socks) lets them plant links where socks writes: the wake
-// file beside the state file is truncated at each publish, so a link
+// file beside the state file is written at each publish, so a link
 // there to one of the user's files (or, run as root, /etc/passwd)
-// destroys it. Such a state dir is refused before anything is written.
+// damages it. Such a state dir is refused before anything is written.
 func TestAStateDirOthersMayWriteIsRefused(t *testing.T) {
 	attack := func(t *testing.T, dir string) {
 		t.Helper()

@@ -46,3 +46,16 @@ func checkOwnDir(dir string) error {
 	}
 	return nil
 }
+
+// dirWritable tells whether this user may make files in dir: write and
+// search permission, on a file system mounted read-write. It asks the
+// kernel (access(2)) rather than making a file and removing it, which
+// changed the directory at every command, so that the directory sync
+// SQLite makes at a process's first commit had a change to write out.
+func dirWritable(dir string) error {
+	const wantWriteSearch = 0x2 | 0x1 // W_OK | X_OK
+	if err := syscall.Access(dir, wantWriteSearch); err != nil {
+		return &os.PathError{Op: "access", Path: dir, Err: err}
+	}
+	return nil
+}

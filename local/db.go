@@ -114,8 +114,8 @@ type DB struct {
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
 	wakeMu sync.Mutex
-	// stmts are prepared once (see stmts.go), and so are the batch
-	// statements (admit.go).
+	// stmts are prepared once, when first needed (see stmts.go), and so
+	// are the batch statements (admit.go).
 	stmts   stmts
 	batches batchStmts
 	// group queues the writes that share a transaction (see group.go).
@@ -171,8 +171,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 // open opens the state file abs (as fi) through the data source name
-// dsn, brings its schema up to date (or, read-only, checks that it is)
-// and prepares the statements.
+// dsn and brings its schema up to date (or, read-only, checks that it
+// is). The statements are prepared when first needed (stmts.go).
 func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Options) (*DB, error) {
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -205,10 +205,6 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		migrate = db.checkSchema
 	}
 	if err := migrate(ctx); err != nil {
-		_ = sqldb.Close()
-		return nil, openError(abs, err)
-	}
-	if err := db.prepareStmts(ctx); err != nil {
 		_ = sqldb.Close()
 		return nil, openError(abs, err)
 	}

@@ -178,6 +178,15 @@ func (db *DB) writeGroups() {
 func (db *DB) writeGroup(batch []*groupedWrite) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	// The grouped writes, and the savepoints that give each its result,
+	// use the prepared statements: prepared before the transaction, which
+	// holds a connection of the pool.
+	if err := db.needStmts(ctx); err != nil {
+		for _, w := range batch {
+			w.done <- err
+		}
+		return
+	}
 	if len(batch) == 1 {
 		batch[0].done <- db.writeUncancelled(ctx, batch[0].fn)
 		return

@@ -3,6 +3,9 @@ package local
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // stmts are the statements of the connect and disconnect paths and the
@@ -10,7 +13,15 @@ import (
 // again on every $connect was a fifth of its CPU.
 // database/sql prepares each on a pooled connection the first time it runs
 // there and keeps it; tx.StmtContext reuses it inside a transaction.
+// They are prepared at the first call that needs them (needStmts), not
+// when the file is opened: a process that only publishes (socks publish)
+// uses none, and preparing them (parsing the schema and ten statements)
+// was a fifth of its work with the file.
 type stmts struct {
+	// ready says they are prepared; mu guards preparing them.
+	ready atomic.Bool
+	mu    sync.Mutex
+
 	verifyChatterID  *sql.Stmt
 	admit            *sql.Stmt
 	putConnection    *sql.Stmt
@@ -22,6 +33,26 @@ type stmts struct {
 	targetGeneration *sql.Stmt
 	// The savepoints of grouped writes (group.go).
 	savepoint, rollbackTo, release *sql.Stmt
+}
+
+// needStmts prepares the statements unless they are: every method that
+// uses db.stmts calls it first, before its transaction (preparing takes a
+// connection of the pool). A failure is returned, and the next call tries
+// again.
+func (db *DB) needStmts(ctx context.Context) error {
+	if db.stmts.ready.Load() {
+		return nil
+	}
+	db.stmts.mu.Lock()
+	defer db.stmts.mu.Unlock()
+	if db.stmts.ready.Load() {
+		return nil
+	}
+	if err := db.prepareStmts(ctx); err != nil {
+		return err
+	}
+	db.stmts.ready.Store(true)
+	return nil
 }
 
 func (db *DB) prepareStmts(ctx context.Context) error {
@@ -53,7 +84,7 @@ func (db *DB) prepareStmts(ctx context.Context) error {
 	} {
 		s, err := db.sql.PrepareContext(ctx, p.sql)
 		if err != nil {
-			return err
+			return fmt.Errorf("preparing the statements of %s: %w", db.path, err)
 		}
 		*p.to = s
 	}

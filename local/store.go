@@ -68,6 +68,9 @@ func (s *Store) VerifyChatterID(ctx context.Context, geek, secret string, now ti
 	if err := ctx.Err(); err != nil {
 		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
 	}
+	if err := s.db.needStmts(ctx); err != nil {
+		return store.ChatterID{}, fmt.Errorf("verifying a chatter ID for %s: %w", geek, err)
+	}
 	// One key lookup, which never waits for a lock in WAL mode: not worth
 	// the goroutine the driver starts to watch a context that can end.
 	return verifyChatterID(context.WithoutCancel(ctx), s.db.stmts.verifyChatterID, geek, pubsub.HashChatterID(secret), now)
@@ -286,6 +289,9 @@ func getConnection(ctx context.Context, q queryer, id string) (pubsub.Connection
 func (s *Store) AddTopics(ctx context.Context, id string, topics []string, max int) (pubsub.Connection, error) {
 	if max < 1 {
 		max = pubsub.MaxTopicsPerConnection
+	}
+	if err := s.db.needStmts(ctx); err != nil {
+		return pubsub.Connection{}, fmt.Errorf("subscribing connection %s: %w", id, err)
 	}
 	var c pubsub.Connection
 	var over int

@@ -162,6 +162,9 @@ func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now t
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
 	}
+	if err := s.db.needStmts(ctx); err != nil {
+		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+	}
 	key := lookupKey(users, topics)
 	// One row read by key, which never waits for a lock in WAL mode: not
 	// worth the goroutine the driver starts to watch a context that can

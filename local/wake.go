@@ -18,9 +18,12 @@ import (
 func wakePath(path string) string { return path + "-wake" }
 
 // signalOthers tells other processes watching the state file that a
-// message became visible. Failing to is harmless: they poll anyway.
+// message became visible. Failing to is harmless: they poll anyway. The
+// byte is written over the one there, without truncating the file first:
+// a truncate and a write freed and allocated its block at every publish,
+// and the write alone wakes the watchers as well.
 func (db *DB) signalOthers() {
-	f, err := os.OpenFile(wakePath(db.path), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(wakePath(db.path), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return
 	}

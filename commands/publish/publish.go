@@ -316,20 +316,15 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// `socks serve --no-broker`) holds its lock there: without both,
 	// nothing will deliver the message.
 	// Without --wait the answer only makes a note, so a check that cannot
-	// tell (another process stopped while it asked) is one too.
+	// tell (another process stopped while it asked) is one too, and it is
+	// made after the message is queued: the broker is woken that much
+	// sooner (the check costs a connect to the gateway and the brokers'
+	// locks), and the note says the same.
 	var missing, unknown error
-	if b.DB != nil {
-		if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
-			missing = backend.ErrNoGateway
-		} else if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
-			missing = backend.ErrNoBroker
-		} else if err != nil && opts.Wait {
-			return err
-		} else {
-			unknown = err
+	if opts.Wait && b.DB != nil {
+		if missing, unknown = deliverers(ctx, b); unknown != nil {
+			return unknown
 		}
-	}
-	if opts.Wait {
 		switch missing {
 		case backend.ErrNoGateway:
 			return errors.New("--wait: no local gateway is running for this state dir, so no broker would handle the message; nothing was queued. Start `socks serve` (with the same --state-dir), or publish without --wait to leave it on the queue")
@@ -381,6 +376,9 @@ func publishRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("the message could not be queued on %s: %w", b.QueueName(), err)
 	}
 	res := Result{ID: env.ID, Queued: true}
+	if !opts.Wait && b.DB != nil {
+		missing, unknown = deliverers(ctx, b)
+	}
 	switch missing {
 	case backend.ErrNoGateway:
 		fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running; the message waits in the queue until `socks serve` starts")
@@ -407,6 +405,21 @@ func publishRun(ctx context.Context, opts *Options) error {
 	}
 	res.Report = &rep
 	return printResult(opts, res)
+}
+
+// deliverers checks that a local gateway and a local broker run for b's
+// state dir: missing is backend.ErrNoGateway or backend.ErrNoBroker when
+// one does not, unknown the error of a check that could not tell.
+func deliverers(ctx context.Context, b *backend.Backend) (missing, unknown error) {
+	if _, _, err := b.Gateway(ctx); errors.Is(err, backend.ErrNoGateway) {
+		return backend.ErrNoGateway, nil
+	}
+	if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
+		return backend.ErrNoBroker, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // WaitReport polls s for the broker's report on message id for up to
