@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops"
@@ -263,25 +263,6 @@ func TestPruneRun(t *testing.T) {
 	})
 }
 
-// lockedBuffer is stderr written by the spinner's goroutine and read by
-// the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // holdingPusher holds every Get until release is closed.
 type holdingPusher struct {
 	store.Pusher
@@ -302,7 +283,7 @@ func TestPruneProgress(t *testing.T) {
 		fx := newFixture(t)
 		mut(fx.opts)
 		fx.opts.IO.SetTTY(false, tty, tty)
-		errOut := &lockedBuffer{}
+		errOut := &lockedbuf.Buffer{}
 		fx.opts.IO.ErrOut = errOut
 		release := make(chan struct{})
 		fx.opts.Pusher = func(context.Context, int) (store.Pusher, error) {
