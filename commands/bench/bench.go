@@ -123,7 +123,8 @@ within one fan-out the broker posts as fast as it does). With pacing the
 connects/s figure is the pace, not what the target can do. --no-pace lifts
 that.
 
-Progress goes to standard error on a terminal; the results to standard
+Progress goes to standard error (a spinner, when standard output and error
+are terminals, and not with --json); the results to standard
 output, as a table or with --json. A bench that does not end every phase
 (a refused connect, a message that does not arrive within --timeout, a
 connection the server closes, Ctrl-C) still prints what it measured, with
@@ -596,30 +597,33 @@ var dialer = &websocket.Dialer{
 	WriteBufferSize:  1024,
 }
 
-// progress writes a one-line progress report on a terminal.
-type progress struct {
-	ios  *iostreams.IOStreams
-	on   bool
-	last time.Time
-}
+// progress shows which phase bench is in: cmdutil.Progress's spinner on
+// terminals, nothing with --json or off a terminal (the results are the
+// output; a line per step would drown them).
+type progress struct{ p *cmdutil.Progress }
 
-func (p *progress) printf(force bool, format string, args ...any) {
-	if !p.on || (!force && time.Since(p.last) < 100*time.Millisecond) {
-		return
+func newProgress(opts *Options, now func() time.Time) progress {
+	if opts.JSON || !opts.IO.CanSpin() {
+		return progress{}
 	}
-	p.last = time.Now()
-	fmt.Fprintf(p.ios.ErrOut, "\r\033[K"+format, args...)
+	return progress{cmdutil.NewProgress(opts.IO, now)}
 }
 
-func (p *progress) done() {
-	if p.on {
-		fmt.Fprint(p.ios.ErrOut, "\r\033[K")
+func (p progress) printf(format string, args ...any) {
+	if p.p != nil {
+		p.p.Transient(fmt.Sprintf(format, args...))
+	}
+}
+
+func (p progress) done() {
+	if p.p != nil {
+		p.p.Stop()
 	}
 }
 
 func measure(ctx context.Context, opts *Options, p plan, run string) (Result, error) {
 	res := Result{URL: p.wsURL, Remote: p.remote, Paced: p.pace.connectsPerSecond > 0, Connections: opts.Connections}
-	prog := &progress{ios: opts.IO, on: opts.IO.IsStderrTTY() && !opts.JSON}
+	prog := newProgress(opts, p.now)
 	defer prog.done()
 	topicLat, topicFan := "bench-"+run+"-lat", "bench-"+run+"-fan"
 	connects := newPacer(p.pace.connectsPerSecond, p.now, p.sleep)
@@ -681,7 +685,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	// Fan-out: each message to every client, the next once all have it.
 	var total time.Duration
 	for i := range opts.Fanouts {
-		prog.printf(true, "fan-out %d/%d to %d clients", i+1, opts.Fanouts, opts.Connections)
+		prog.printf("fan-out %d/%d to %d clients", i+1, opts.Fanouts, opts.Connections)
 		// Spaced so that the posts behind the fan-outs stay under the
 		// rate on average.
 		if err := posts.wait(ctx, opts.Connections); err != nil {
@@ -813,7 +817,7 @@ func (p *pacer) wait(ctx context.Context, n int) error {
 }
 
 // latency measures publish-to-receive times with one listener.
-func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, posts *pacer) (Latency, error) {
+func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog progress, posts *pacer) (Latency, error) {
 	q, err := p.query(ctx, 0, topic)
 	if err != nil {
 		return Latency{}, err
@@ -857,7 +861,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	}
 	times := make([]time.Duration, 0, opts.Samples)
 	for i := range opts.Samples {
-		prog.printf(false, "latency %d/%d", i+1, opts.Samples)
+		prog.printf("latency %d/%d", i+1, opts.Samples)
 		if err := posts.wait(ctx, 1); err != nil {
 			return Latency{}, err
 		}
@@ -873,7 +877,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	}
 	var idle []time.Duration
 	for i := range opts.IdleSamples {
-		prog.printf(false, "latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
+		prog.printf("latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
 		if err := p.sleep(ctx, opts.Idle); err != nil {
 			return Latency{}, err
 		}
@@ -932,11 +936,11 @@ func mustJSON(v any) []byte {
 // frames, junk) and repeats are not deliveries. The first connect that
 // fails stops the others (a target that refuses or throttles is not
 // pressed further); the error says how many had connected.
-func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog *progress, d *deliveries, connects *pacer) ([]*websocket.Conn, time.Duration, error) {
+func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog progress, d *deliveries, connects *pacer) ([]*websocket.Conn, time.Duration, error) {
 	n := opts.Connections
 	queries := make([]string, n)
 	for i := range n {
-		prog.printf(false, "issuing chatter IDs %d/%d", i+1, n)
+		prog.printf("issuing chatter IDs %d/%d", i+1, n)
 		q, err := p.query(ctx, i+1, topic)
 		if err != nil {
 			return nil, 0, err
@@ -983,7 +987,7 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 						}
 					}
 				}()
-				prog.printf(false, "connecting %d/%d", done.Add(1), n)
+				prog.printf("connecting %d/%d", done.Add(1), n)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/socks-dev/socks/bench/ceiling"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -601,5 +603,63 @@ func TestMemoryBeforeTheClientsIsReadOnceSettled(t *testing.T) {
 	}
 	if m := res.Memory; m == nil || m.BeforeKiB != 12_000 || m.AfterKiB != 12_200 || m.PerConnection != 20 {
 		t.Errorf("memory %+v, want 12000 → 12200 KiB, 20 KiB per connection", m)
+	}
+}
+
+// TestProgressIsTheSharedSpinnerOnATerminalOnly: bench drew a progress
+// line of its own; it now uses cmdutil.Progress like every other long
+// command: on terminals a spinner frame, bench's wording and the time
+// taken, cleared at the end; off a terminal or with --json nothing on
+// stderr, no escape code.
+func TestProgressIsTheSharedSpinnerOnATerminalOnly(t *testing.T) {
+	spinning := regexp.MustCompile(`\r\x1b\[K. fan-out 1/2 to 4 clients \(`)
+	run := func(t *testing.T, stdoutTTY, stderrTTY, jsonOut bool, wait bool) string {
+		t.Helper()
+		ft := newFakeTarget(t, newFakeClock())
+		ft.fanCost = 10 * time.Millisecond
+		opts := measureOptions(4, 2, 2, 2, time.Minute)
+		opts.IO.SetTTY(false, stdoutTTY, stderrTTY)
+		errOut := &lockedbuf.Buffer{}
+		opts.IO.ErrOut = errOut
+		opts.JSON = jsonOut
+		p := ft.plan()
+		publish := p.publish
+		p.publish = func(ctx context.Context, topic string, body []byte) error {
+			// The first fan-out waits until the spinner has drawn it.
+			if wait && strings.HasSuffix(topic, "-fan") && strings.Contains(string(body), `"seq":0`) {
+				deadline := time.After(30 * time.Second)
+				for !spinning.MatchString(errOut.String()) {
+					select {
+					case <-deadline:
+						return fmt.Errorf("stderr %q never showed the spinner", errOut)
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}
+			return publish(ctx, topic, body)
+		}
+		if _, err := measure(context.Background(), opts, p, "r"); err != nil {
+			t.Fatal(err)
+		}
+		return errOut.String()
+	}
+	t.Run("on terminals the shared spinner shows the phase and is cleared", func(t *testing.T) {
+		if got := run(t, true, true, false, true); !strings.HasSuffix(got, "\r\x1b[K") {
+			t.Errorf("stderr %q; want the spinner line cleared at the end", got)
+		}
+	})
+	for _, tc := range []struct {
+		name                        string
+		stdoutTTY, stderrTTY, jsonO bool
+	}{
+		{"off a terminal nothing is drawn", false, false, false},
+		{"stdout piped draws nothing", false, true, false},
+		{"--json on terminals draws nothing", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(t, tc.stdoutTTY, tc.stderrTTY, tc.jsonO, false); got != "" {
+				t.Errorf("stderr %q; want nothing (no progress, no escape code)", got)
+			}
+		})
 	}
 }
