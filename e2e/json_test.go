@@ -147,8 +147,9 @@ func TestJSONOutputIsAsDocumented(t *testing.T) {
 
 	// Every command with --json is on the page but those that need AWS
 	// or run on (listen and serve: their --help and the README show
-	// theirs; bench, provision, deploy and teardown).
-	for _, c := range []string{"chatter issue", "chatter list", "chatter revoke", "subs list", "subs stats", "publish", "dlq list", "dlq show", "dlq redrive", "dlq purge", "doctor", "prune-stale", "broker", "version", "config", "demo"} {
+	// theirs; provision, deploy and teardown). bench runs a tiny bench
+	// of the stack's gateway.
+	for _, c := range []string{"chatter issue", "chatter list", "chatter revoke", "subs list", "subs stats", "publish", "dlq list", "dlq show", "dlq redrive", "dlq purge", "doctor", "prune-stale", "broker", "version", "config", "demo", "bench"} {
 		if !slices.ContainsFunc(docs, func(d jsonDoc) bool { return strings.HasPrefix(d.command, "socks "+c+" ") }) {
 			t.Errorf("docs/json.md has no section for socks %s --json", c)
 		}
