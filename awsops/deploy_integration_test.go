@@ -27,11 +27,12 @@ import (
 
 // The control plane on moto: every service on the one moto server that
 // scripts/emulators starts, shared by the package's tests (each test its
-// own stack name).
+// own stack name), set up by emulatortest.MotoAWS as in ops and commands.
 
 func motoPlane(t *testing.T) *ControlPlane {
 	t.Helper()
-	return NewControlPlane(dummyConfig(), Endpoints{All: emulatortest.Moto(t)})
+	cfg, moto := emulatortest.MotoAWS(t)
+	return NewControlPlane(cfg, Endpoints{All: moto})
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,8 +33,9 @@ type lostAnswers struct {
 
 var errLost = errors.New("the answer was lost (injected)")
 
-func (l *lostAnswers) config() aws.Config {
-	cfg := dummyConfig()
+// config is cfg (emulatortest.MotoAWS's) with the answers lost.
+func (l *lostAnswers) config(cfg aws.Config) aws.Config {
+	cfg.APIOptions = slices.Clone(cfg.APIOptions)
 	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
 		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("lostAnswers", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleInitialize(ctx, in)
@@ -69,7 +71,7 @@ func changes(op string) bool {
 // mapping); then teardown leaves nothing of it.
 func TestAnInterruptedDeployIsFinishedByTheNextAndTornDown(t *testing.T) {
 	t.Parallel()
-	moto := emulatortest.Moto(t)
+	cfg, moto := emulatortest.MotoAWS(t)
 	zip := shellZip(t)
 	topic, err := motoPlane(t).SNS.(*sns.Client).CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(uniqueName("jobs"))})
 	if err != nil {
@@ -86,7 +88,7 @@ func TestAnInterruptedDeployIsFinishedByTheNextAndTornDown(t *testing.T) {
 
 	// The calls a deploy makes on an empty account.
 	probe := &lostAnswers{}
-	pcp := NewControlPlane(probe.config(), Endpoints{All: moto})
+	pcp := NewControlPlane(probe.config(cfg), Endpoints{All: moto})
 	pd := deployer(pcp, uniqueName("count"), zip)
 	removeStackAtCleanup(t, pcp, pd)
 	deploy(t, pd, false)
@@ -99,7 +101,7 @@ func TestAnInterruptedDeployIsFinishedByTheNextAndTornDown(t *testing.T) {
 		t.Run(fmt.Sprintf("after %d: %s", n, calls[n-1]), func(t *testing.T) {
 			t.Parallel()
 			lost := &lostAnswers{n: n}
-			cp := NewControlPlane(lost.config(), Endpoints{All: moto})
+			cp := NewControlPlane(lost.config(cfg), Endpoints{All: moto})
 			stack := uniqueName("int")
 			d := deployer(cp, stack, zip)
 			removeStackAtCleanup(t, cp, d)

@@ -22,7 +22,8 @@ import (
 // Tables on moto (DynamoDB Local keeps no tags), queues on ElasticMQ.
 func TestTeardownLeavesTablesAndQueuesSocksDidNotMake(t *testing.T) {
 	t.Parallel()
-	db, sq := NewDynamoDB(dummyConfig(), emulatortest.Moto(t)), testSQSClient(t)
+	cfg, moto := emulatortest.MotoAWS(t)
+	db, sq := NewDynamoDB(cfg, moto), testSQSClient(t)
 	ctx := t.Context()
 	stack := uniqueName("own")
 	tables, queues := TablesFor(stack), QueuesFor(stack)

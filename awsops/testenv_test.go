@@ -24,14 +24,15 @@ func emulatorEndpoints(t testing.TB) (dynamoURL, sqsURL string) {
 	return emulatortest.DynamoDB(t), emulatortest.SQS(t)
 }
 
-// dummyConfig is the AWS configuration of every test client: fixed dummy
-// credentials and region, nothing read from the environment or the shared
-// config files, so real credentials are never used.
+// dummyConfig is the AWS configuration of the test clients of DynamoDB
+// Local, ElasticMQ and the tests' own servers: fixed dummy credentials and
+// region, nothing read from the environment or the shared config files, so
+// real credentials are never used. The same as emulatortest.MotoAWS's,
+// which the tests on moto use (it needs moto's endpoint).
 func dummyConfig() aws.Config {
 	return aws.Config{
-		Region:      "us-east-1",
+		Region:      emulatortest.MotoRegion,
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-		AppID:       "socks-test",
 	}
 }
 
