@@ -12,13 +12,14 @@
 // share a namespace.
 //
 // The client keeps the connection alive ({"action":"ping"} well under API
-// Gateway's 10-minute idle timeout, and at once when the network comes back
-// or the page is shown again, to find a link that died meanwhile), reconnects with jittered exponential
-// backoff (which starts over only once a connection has stayed open
-// maxBackoffMs), renews the connection before API Gateway's 2-hour cap (the new
-// connection opens before the old one closes, and a message both carry
-// while they overlap is delivered once), and gives up with "failed" after maxAttempts handshakes
-// in a row that never opened. After every reconnect or renewal it fires
+// Gateway's 10-minute idle timeout, and at once when the network comes
+// back or the page is shown again, to find a link that died meanwhile),
+// reconnects with jittered exponential backoff (which starts over only
+// once a connection has stayed open maxBackoffMs), renews the connection
+// before API Gateway's 2-hour cap (the new connection opens before the old
+// one closes, and a message both carry while they overlap is delivered
+// once), and gives up with "failed" after maxAttempts handshakes in a row
+// that never opened. After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
 // replayed, so a page refetches what it shows.
 //
