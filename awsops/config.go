@@ -220,9 +220,9 @@ func (e *ExplainedError) Unwrap() error { return e.Err }
 // Explain turns an AWS SDK failure into an error that says what to do:
 // a missing table, index or queue, denied or rejected credentials, an
 // endpoint that cannot be reached or does not answer (within an attempt's
-// bound, or the time the caller gave the call). It recognises the SDK's typed errors
-// and the error codes of smithy.APIError, never message text. Other errors are
-// returned unchanged (nil stays nil).
+// bound, or the time the caller gave the call). It recognises the SDK's
+// typed errors and the error codes of smithy.APIError, never message text.
+// Other errors are returned unchanged (nil stays nil).
 func Explain(err error) error {
 	if err == nil {
 		return nil
