@@ -351,3 +351,46 @@ func TestTheAttemptBoundComesFromTheEnvironment(t *testing.T) {
 		t.Fatalf("Send with %s=50ms on an SQS that never answers = %v; want an attempt timeout of 50ms", EnvAttemptTimeout, err)
 	}
 }
+
+// TestACallWhoseOwnDeadlinePassesSaysSoInWords is the broker deleting a
+// handled message within its settle time on an SQS that takes the request
+// and never answers, the attempt bound being longer than that time: the
+// failure says the call got no answer in the time it was given, in one
+// line, not the SDK's "StatusCode: 0, canceled, context deadline exceeded".
+func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if r.Header.Get("X-Amz-Target") == "AmazonSQS.GetQueueUrl" {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			_, _ = io.WriteString(w, `{"QueueUrl":"http://`+r.Host+`/q"}`)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() {
+		close(stop)
+		srv.Close()
+	})
+	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(time.Hour)), QueuesFor("hung"), SQSOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := within(t, "Delete", func() error { return q.Delete(ctx, "r1") })
+	if err == nil {
+		t.Fatal("a delete on an SQS that never answers succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v; want it to still be the call's deadline (errors.Is)", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") || strings.Contains(msg, "StatusCode") || strings.Contains(msg, "deadline exceeded") ||
+		!strings.Contains(msg, "SQS DeleteMessage on queue hung-envelopes got no answer in the time it was given") {
+		t.Errorf("error %q; want one line saying SQS DeleteMessage on queue hung-envelopes got no answer in the time it was given", msg)
+	}
+	if got := Explain(err).Error(); got != msg {
+		t.Errorf("Explain = %q; want the same words %q", got, msg)
+	}
+}

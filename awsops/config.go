@@ -219,9 +219,10 @@ func (e *ExplainedError) Unwrap() error { return e.Err }
 
 // Explain turns an AWS SDK failure into an error that says what to do:
 // a missing table, index or queue, denied or rejected credentials, an
-// endpoint that cannot be reached. It recognises the SDK's typed errors
-// and the error codes of smithy.APIError, never message text. Other errors are
-// returned unchanged (nil stays nil).
+// endpoint that cannot be reached or does not answer (within an attempt's
+// bound, or the time the caller gave the call). It recognises the SDK's
+// typed errors and the error codes of smithy.APIError, never message text.
+// Other errors are returned unchanged (nil stays nil).
 func Explain(err error) error {
 	if err == nil {
 		return nil
@@ -317,6 +318,20 @@ func explain(err error, re *ResourceError) string {
 		return ""
 	}
 
+	// call names the call that got no answer: the service, the
+	// operation and the resource.
+	call := func(fallback string) string {
+		c := cmp.Or(op, fallback)
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) && oe.ServiceID != "" {
+			c = oe.ServiceID + " " + c
+		}
+		if name != "" {
+			c += " on " + resource
+		}
+		return c
+	}
+	const noAnswer = "the endpoint takes requests but does not answer them; check --endpoint-url (is the emulator stuck?) and the network"
 	var hung *AttemptTimeoutError
 	if errors.As(err, &hung) {
 		tries := "its attempt"
@@ -324,15 +339,13 @@ func explain(err error, re *ResourceError) string {
 		if errors.As(err, &spent) {
 			tries = fmt.Sprintf("each of its %d attempts", spent.Attempt)
 		}
-		call := cmp.Or(op, hung.Op)
-		var oe *smithy.OperationError
-		if errors.As(err, &oe) && oe.ServiceID != "" {
-			call = oe.ServiceID + " " + call
-		}
-		if name != "" {
-			call += " on " + resource
-		}
-		return fmt.Sprintf("%s got no answer within %s on %s: the endpoint takes requests but does not answer them; check --endpoint-url (is the emulator stuck?) and the network", call, hung.Bound, tries)
+		return fmt.Sprintf("%s got no answer within %s on %s: %s", call(hung.Op), hung.Bound, tries, noAnswer)
+	}
+	if op != "" && errors.Is(err, context.DeadlineExceeded) {
+		// The caller's own deadline passed before an attempt's bound
+		// (the SDK's "StatusCode: 0, canceled, context deadline
+		// exceeded").
+		return fmt.Sprintf("%s got no answer in the time it was given: %s", call(""), noAnswer)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

@@ -60,14 +60,16 @@ func (c *testClock) advance(d time.Duration) {
 
 // visibilityCounter says on calls the visibility of each message whose
 // visibility was changed, by ChangeVisibility or ChangeVisibilityBatch, and
-// counts the ChangeVisibilityBatch calls.
+// counts the ChangeVisibility and the ChangeVisibilityBatch calls.
 type visibilityCounter struct {
 	store.Queue
 	calls   chan time.Duration
+	singles atomic.Int64
 	batches atomic.Int64
 }
 
 func (q *visibilityCounter) ChangeVisibility(ctx context.Context, receipt string, d time.Duration) error {
+	q.singles.Add(1)
 	err := q.Queue.ChangeVisibility(ctx, receipt, d)
 	if err == nil {
 		q.calls <- d
@@ -228,7 +230,8 @@ func TestEachMessageOfABatchHasItsOwnTimeBudget(t *testing.T) {
 // TestABatchReceivedAsTheBrokerStopsIsGivenBack hands HandleBatch a batch
 // after its context ended (Ctrl-C between the receive and the handling):
 // nothing is posted, and the messages are visible again at once for
-// another broker rather than after their visibility timeout.
+// another broker rather than after their visibility timeout, in one
+// Queue.ChangeVisibilityBatch (one request on SQS for ten messages).
 func TestABatchReceivedAsTheBrokerStopsIsGivenBack(t *testing.T) {
 	f := newFixture(t)
 	f.connect(t, "c", "alice", "updates")
@@ -238,6 +241,9 @@ func TestABatchReceivedAsTheBrokerStopsIsGivenBack(t *testing.T) {
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("Receive = %d messages, %v; want 2", len(msgs), err)
 	}
+	queue := &visibilityCounter{Queue: f.db.Queue(), calls: make(chan time.Duration, 16)}
+	f.broker.Queue = queue
+	f.broker.Visibility = time.Hour // no heartbeat beats meanwhile
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i, out := range f.broker.HandleBatch(ctx, msgs) {
@@ -247,6 +253,9 @@ func TestABatchReceivedAsTheBrokerStopsIsGivenBack(t *testing.T) {
 	}
 	if got := f.pusher.got("c"); len(got) != 0 {
 		t.Errorf("c got %q; want nothing posted after the stop", got)
+	}
+	if b, s := queue.batches.Load(), queue.singles.Load(); b != 1 || s != 0 {
+		t.Errorf("given back in %d ChangeVisibilityBatch and %d ChangeVisibility calls; want one batch call", b, s)
 	}
 	again, err := f.db.Queue().Receive(context.Background(), 10, time.Minute, 0)
 	if err != nil || len(again) != 2 {
@@ -358,5 +367,34 @@ func TestAHeartbeatRefusedForOneMessageLogsThatMessage(t *testing.T) {
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], "message="+msgs[1].ID) || !strings.Contains(warned[0], "refused by the queue") {
 		t.Fatalf("heartbeat warnings %q; want one, naming message %s and the queue's error", warned, msgs[1].ID)
+	}
+}
+
+// TestAGiveBackRefusedForOneMessageLogsThatMessage: the queue refuses one
+// message of the stopping broker's give-back (one batch call): the warning
+// names that message alone.
+func TestAGiveBackRefusedForOneMessageLogsThatMessage(t *testing.T) {
+	f := newFixture(t)
+	f.enqueue(t, envelope(nil, []string{"updates"}, `1`))
+	f.enqueue(t, envelope(nil, []string{"updates"}, `2`))
+	msgs, err := f.db.Queue().Receive(context.Background(), 10, time.Hour, 0)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Receive = %d messages, %v; want 2", len(msgs), err)
+	}
+	var logs lockedbuf.Buffer
+	f.broker.Queue = &refuseOneVisibility{Queue: f.db.Queue(), refused: msgs[0].Receipt, beats: make(chan struct{}, 4)}
+	f.broker.Visibility = time.Hour
+	f.broker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.broker.HandleBatch(ctx, msgs)
+	var warned []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "giving back an unstarted message") {
+			warned = append(warned, line)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "message="+msgs[0].ID) || !strings.Contains(warned[0], "refused by the queue") {
+		t.Fatalf("give-back warnings %q; want one, naming message %s and the queue's error", warned, msgs[0].ID)
 	}
 }

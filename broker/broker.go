@@ -772,26 +772,30 @@ func (b *Broker) Run(ctx context.Context) error {
 // Handling continues past the end of ctx, so that a message in hand is
 // finished (and deleted) rather than delivered again later; the messages
 // of the batch not yet started when ctx ends are made visible again at
-// once instead, for another broker (their outcome's Err is ctx's error).
+// once instead, in one Queue.ChangeVisibilityBatch, for another broker
+// (their outcome's Err is ctx's error).
 func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcome {
 	vis := orDefault(b.Visibility, DefaultVisibility)
 	hb := b.startHeartbeat(context.WithoutCancel(ctx), msgs, vis)
 	defer hb.stop()
 	outs := make([]Outcome, len(msgs))
-	g := new(errgroup.Group)
-	g.SetLimit(orDefault(b.MessageWorkers, DefaultMessageWorkers))
+	var wg sync.WaitGroup
+	workers := make(chan struct{}, orDefault(b.MessageWorkers, DefaultMessageWorkers))
 	for i, m := range msgs {
-		g.Go(func() error {
-			if err := ctx.Err(); err != nil {
-				hb.release(m.Receipt)
-				outs[i] = Outcome{Err: err}
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-				defer cancel()
-				if err := b.Queue.ChangeVisibility(sctx, m.Receipt, 0); err != nil {
-					b.logger().Warn("giving back an unstarted message", "message", m.ID, "err", err)
-				}
-				return nil
+		select {
+		case workers <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			for j := i; j < len(msgs); j++ {
+				hb.release(msgs[j].Receipt)
+				outs[j] = Outcome{Err: err}
 			}
+			b.giveBack(ctx, msgs[i:])
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-workers }()
 			budget := b.Budget
 			if budget == nil {
 				budget = context.WithTimeout
@@ -799,11 +803,28 @@ func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcom
 			mctx, cancel := budget(context.WithoutCancel(ctx), vis)
 			defer cancel()
 			outs[i] = b.handle(mctx, m, func() { hb.release(m.Receipt) })
-			return nil
 		})
 	}
-	_ = g.Wait()
+	wg.Wait()
 	return outs
+}
+
+// giveBack makes msgs, received but not started when ctx ended, visible
+// again at once, in one Queue.ChangeVisibilityBatch within settleTimeout.
+// A message it could not give back comes back after its visibility
+// timeout.
+func (b *Broker) giveBack(ctx context.Context, msgs []store.Message) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	receipts := make([]string, len(msgs))
+	for i, m := range msgs {
+		receipts[i] = m.Receipt
+	}
+	for i, err := range b.Queue.ChangeVisibilityBatch(ctx, receipts, 0) {
+		if err != nil {
+			b.logger().Warn("giving back an unstarted message", "message", msgs[i].ID, "err", err)
+		}
+	}
 }
 
 // heartbeat keeps the messages in hand invisible: every third of the

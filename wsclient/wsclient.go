@@ -175,6 +175,23 @@ type endError struct {
 func (e *endError) Error() string { return e.msg }
 func (e *endError) Unwrap() error { return e.err }
 
+// HandshakeTimeoutError is a dial whose WebSocket handshake got no answer
+// within Bound (Options.HandshakeTimeout). Connected says the TCP
+// connection was made: something listens there and took the request, but
+// did not finish the upgrade (a gateway that is stuck, such as on a store
+// that does not answer, or a paused process), rather than nothing
+// answering at all.
+type HandshakeTimeoutError struct {
+	Bound     time.Duration
+	Connected bool
+	err       error
+}
+
+func (e *HandshakeTimeoutError) Error() string {
+	return fmt.Sprintf("no answer to the WebSocket handshake within %s", e.Bound)
+}
+func (e *HandshakeTimeoutError) Unwrap() error { return e.err }
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -290,6 +307,17 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if opts.UserAgent != "" && header.Get("User-Agent") == "" {
 		header.Set("User-Agent", opts.UserAgent)
 	}
+	// connected notes that a TCP connection was made, for a handshake
+	// that then times out (HandshakeTimeoutError.Connected).
+	var connected atomic.Bool
+	var nd net.Dialer
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := nd.DialContext(ctx, network, addr)
+		if err == nil {
+			connected.Store(true)
+		}
+		return c, err
+	}
 	ws, resp, err := d.DialContext(ctx, rawURL, header)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -304,7 +332,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			return nil, &endError{"the server answered the WebSocket handshake wrongly (is it a WebSocket server? a proxy in the way?)", err}
 		}
 		if ctx.Err() == nil && (isTimeout(err) || errors.Is(err, context.DeadlineExceeded)) {
-			return nil, &endError{fmt.Sprintf("no answer to the WebSocket handshake within %s", d.HandshakeTimeout), err}
+			return nil, &HandshakeTimeoutError{Bound: d.HandshakeTimeout, Connected: connected.Load(), err: err}
 		}
 		return nil, err
 	}

@@ -2,7 +2,10 @@ package listen
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -250,13 +253,43 @@ func dialWithin(ctx context.Context, u string, opts wsclient.Options) (Conn, err
 	return dialWS(ctx, u, opts)
 }
 
+// wantStuck fails unless err is exit 1 saying the handshake got no answer
+// within 200ms and that the gateway took the connection but could not
+// finish it, rather than asking whether it runs.
+func wantStuck(t *testing.T, err error) {
+	t.Helper()
+	msg := fmt.Sprint(err)
+	if exitCode(err) != 1 || !strings.Contains(msg, "no answer to the WebSocket handshake within 200ms") ||
+		!strings.Contains(msg, "the gateway took the connection but could not finish it") || !strings.Contains(msg, "store") ||
+		strings.Contains(msg, "is the gateway running") {
+		t.Errorf("err %v; want exit 1: no answer to the handshake, the gateway took the connection but could not finish it (its store may be stuck)", err)
+	}
+}
+
+// TestAGatewayWhoseStoreDoesNotAnswerIsNotSaidToBeStopped: a gateway that
+// takes the HTTP request and stalls the upgrade (its state file or its
+// DynamoDB does not answer) is stuck, not stopped.
+func TestAGatewayWhoseStoreDoesNotAnswerIsNotSaidToBeStopped(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() {
+		close(stop)
+		srv.Close()
+	})
+	r := start(t, newFakeDialer(), func(o *Options) { o.Dial, o.URL = dialWithin, "ws"+strings.TrimPrefix(srv.URL, "http")+"/" })
+	wantStuck(t, r.end())
+}
+
 func TestAGatewayThatNeverAnswersTheUpgradeIsGivenUpOnInBoundedTime(t *testing.T) {
 	t.Run("the first connection fails, saying so", func(t *testing.T) {
 		r := start(t, newFakeDialer(), func(o *Options) { o.Dial, o.URL = dialWithin, silentGateway(t) })
 		err := r.end()
-		if exitCode(err) != 1 || !strings.Contains(err.Error(), "no answer to the WebSocket handshake within 200ms") || !strings.Contains(err.Error(), "is the gateway running?") {
-			t.Errorf("err %v; want exit 1: no answer to the handshake, is the gateway running?", err)
-		}
+		wantStuck(t, err)
 	})
 	t.Run("a renewal fails, and the connection it would replace goes on", func(t *testing.T) {
 		d := newFakeDialer()

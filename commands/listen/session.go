@@ -161,6 +161,10 @@ func (s *session) run(ctx context.Context) (err error) {
 		}
 		var ce *connectError
 		if errors.As(err, &ce) && ce.base != "" {
+			if hte, ok := errors.AsType[*wsclient.HandshakeTimeoutError](err); ok && hte.Connected {
+				// It took the TCP connection: it runs, but is stuck.
+				return fmt.Errorf("cannot connect to %v (the gateway took the connection but could not finish it: its store may be stuck, such as a state file or a DynamoDB that does not answer, or the process paused; see the output of socks serve)", err)
+			}
 			return fmt.Errorf("cannot connect to %v (is the gateway running? check --url)", err)
 		}
 		return err

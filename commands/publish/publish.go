@@ -19,6 +19,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -394,7 +395,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// The local checks above found a gateway's record and a broker's
 	// lock: a timeout then is not for want of a broker.
 	brokerRuns := b.DB != nil && missing == nil && unknown == nil
-	rep, err := waitReport(ctx, b.Store, env.ID, time.Until(deadline), before, brokerRuns, opts.IO.ErrOut)
+	rep, err := waitReport(ctx, b.Store, env.ID, time.Until(deadline), before, brokerRuns, unhandledQuestion(b), opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -429,18 +430,36 @@ func deliverers(ctx context.Context, b *backend.Backend) (missing, unknown error
 // broker runs, or says how many connections are still pending; the report
 // seen last, if any, is returned with it.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
-	return waitReport(ctx, s, id, timeout, nil, false, nil)
+	return waitReport(ctx, s, id, timeout, nil, false, localQuestion, nil)
+}
+
+// localQuestion and awsQuestion are what a wait that timed out with no
+// report asks: on the local stack `socks serve` runs the broker, on AWS
+// the Lambda function or `socks broker --backend aws` consumes the queue.
+const (
+	localQuestion = "is the broker running (socks serve)?"
+	awsQuestion   = "is the queue consumed, by the Lambda function (socks deploy) or by `socks broker --backend aws`?"
+)
+
+// unhandledQuestion is the question of b's backend for a wait that timed
+// out with no report.
+func unhandledQuestion(b *backend.Backend) string {
+	if b.Config.Backend == config.BackendAWS {
+		return awsQuestion
+	}
+	return localQuestion
 }
 
 // waitReport is WaitReport for a report other than before, the one an
 // earlier message with the same ID left (nil: none). brokerRuns says a
-// broker is known to run (it holds its lock), which a timeout then says.
+// broker is known to run (it holds its lock), which a timeout then says;
+// else it asks ask (unhandledQuestion).
 // A read of the report that got no answer (a store that stopped
 // answering for a while: each attempt bounded, then the call failed) does
 // not end the wait, as the message is queued and a broker may still
 // deliver it: it is noted once on notes (nil: nowhere) and the wait goes
 // on; the timeout then says the report could not be read.
-func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns bool, notes io.Writer) (store.Report, error) {
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns bool, ask string, notes io.Writer) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
@@ -477,7 +496,7 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 			if brokerRuns {
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s, though a broker is running for this state dir (it holds the broker lock): the message is still pending (queued, or handled but not recorded); see the output of `socks serve` for why, such as a state file it cannot write (disk full)", id, timeout))
 			}
-			return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: is the broker running (socks serve)?", id, timeout))
+			return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: %s", id, timeout, ask))
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 250*time.Millisecond)

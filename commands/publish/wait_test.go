@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/store"
 )
@@ -133,5 +135,45 @@ func TestWaitTimeoutWithARunningBrokerSaysItRunsAndTheMessageIsPending(t *testin
 	}
 	if n := queued(t, b); n != 1 {
 		t.Fatalf("%d messages queued; want the message still pending", n)
+	}
+}
+
+// TestWaitTimeoutOnAWSAsksForTheLambdaOrTheBroker: on AWS the queue is
+// consumed by the Lambda function or `socks broker --backend aws`, not by
+// `socks serve`; a --wait that times out with no report asks about those.
+func TestWaitTimeoutOnAWSAsksForTheLambdaOrTheBroker(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	openLocal, _ := localBackend(t)
+	local, err := openLocal(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The AWS backend's seams, with the local store and queue behind them.
+	aws := &backend.Backend{Config: config.Config{Backend: config.BackendAWS}, Store: local.Store, Queue: local.Queue}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m-aws", "--wait")
+	o.Backend = func(context.Context) (*backend.Backend, error) { return aws, nil }
+	o.WaitTimeout = 50 * time.Millisecond
+	err = publishRun(t.Context(), o)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitTimeout {
+		t.Fatalf("publish --wait = %v; want a timeout", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "socks serve") || !strings.Contains(msg, "Lambda function") || !strings.Contains(msg, "socks broker --backend aws") {
+		t.Fatalf("timeout %q; want it to ask whether the Lambda function or `socks broker --backend aws` consumes the queue, not about socks serve", msg)
+	}
+}
+
+// TestWaitReportTimeoutAsksForSocksServe: WaitReport (the local stack's
+// demo) keeps asking about `socks serve`.
+func TestWaitReportTimeoutAsksForSocksServe(t *testing.T) {
+	open, _ := localBackend(t)
+	b, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = WaitReport(t.Context(), b.Store, "m-none", 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "is the broker running (socks serve)?") {
+		t.Fatalf("WaitReport = %v; want the timeout to ask whether the broker runs (socks serve)", err)
 	}
 }
