@@ -395,7 +395,12 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// The local checks above found a gateway's record and a broker's
 	// lock: a timeout then is not for want of a broker.
 	brokerRuns := b.DB != nil && missing == nil && unknown == nil
-	rep, err := waitReport(ctx, b.Store, env.ID, time.Until(deadline), before, brokerRuns, unhandledQuestion(b), opts.IO.ErrOut)
+	// The wait ends at the deadline set before the look for an earlier
+	// report, and says the --wait-timeout the user gave, not what was left
+	// of it (48.952529ms).
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, unhandledQuestion(b), opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.

@@ -162,6 +162,11 @@ func TestWaitTimeoutOnAWSAsksForTheLambdaOrTheBroker(t *testing.T) {
 	if strings.Contains(msg, "socks serve") || !strings.Contains(msg, "Lambda function") || !strings.Contains(msg, "socks broker --backend aws") {
 		t.Fatalf("timeout %q; want it to ask whether the Lambda function or `socks broker --backend aws` consumes the queue, not about socks serve", msg)
 	}
+	// It says the --wait-timeout given, not what was left of it after the
+	// look for an earlier report (such as 48.952529ms).
+	if !strings.Contains(msg, "within 50ms:") {
+		t.Fatalf("timeout %q; want it to say the --wait-timeout given, within 50ms", msg)
+	}
 }
 
 // TestWaitReportTimeoutAsksForSocksServe: WaitReport (the local stack's
