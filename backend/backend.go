@@ -86,6 +86,17 @@ func (b *Backend) QueueName() string {
 	return "the local queue in " + b.Config.StatePath()
 }
 
+// ConsumerQuestion is what to ask when a message on b's queue was not
+// handled in time: who should be consuming the queue. On AWS that is the
+// Lambda function or `socks broker --backend aws`; on the local backend
+// the broker of `socks serve`.
+func (b *Backend) ConsumerQuestion() string {
+	if b.Config.Backend == config.BackendAWS {
+		return "is the queue consumed, by the Lambda function (socks deploy) or by `socks broker --backend aws`?"
+	}
+	return "is the broker running (socks serve)?"
+}
+
 // ReportsName names where b keeps the brokers' reports: "table NAME" on
 // AWS, "the state file STATE_FILE" on the local backend.
 func (b *Backend) ReportsName() string {

@@ -390,7 +390,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case PublishBroadcast:
 		p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
 	default:
-		p.lost = "is the broker running?"
+		p.lost = b.ConsumerQuestion()
 		q := b.Queue
 		p.publish = func(ctx context.Context, topic string, body []byte) error {
 			env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{topic}, Body: body}

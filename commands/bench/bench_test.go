@@ -448,8 +448,26 @@ func TestALostMessageGetsAdviceForThePathItTook(t *testing.T) {
 		opts.Publish, opts.Backend = PublishQueue, localBackend(t)
 		opts.Timeout = 200 * time.Millisecond
 		err := benchRun(context.Background(), opts)
-		if err == nil || !strings.Contains(err.Error(), "did not arrive") || !strings.Contains(err.Error(), "is the broker running?") {
+		if err == nil || !strings.Contains(err.Error(), "did not arrive") || !strings.Contains(err.Error(), "is the broker running (socks serve)?") {
 			t.Fatalf("bench = %v; want the latency message not to arrive, and the broker asked after", err)
+		}
+	})
+	t.Run("on the AWS backend the queue's consumers are asked after", func(t *testing.T) {
+		// The AWS backend's seams, with the local store and queue behind
+		// them: no socks serve consumes that queue.
+		open := localBackend(t)
+		b, err := open(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		aws := &backend.Backend{Config: config.Config{Backend: config.BackendAWS}, Store: b.Store, Queue: b.Queue}
+		opts := rawTargetOptions(strings.TrimPrefix(srv.URL, "http://"), "latency")
+		opts.Publish = PublishQueue
+		opts.Backend = func(context.Context) (*backend.Backend, error) { return aws, nil }
+		opts.Timeout = 200 * time.Millisecond
+		err = benchRun(context.Background(), opts)
+		if err == nil || !strings.Contains(err.Error(), "did not arrive") || strings.Contains(err.Error(), "socks serve") || !strings.Contains(err.Error(), "Lambda function") {
+			t.Fatalf("bench = %v; want the latency message not to arrive, and the Lambda function or socks broker asked after, not socks serve", err)
 		}
 	})
 }

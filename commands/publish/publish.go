@@ -19,7 +19,6 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
-	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -400,7 +399,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// of it (48.952529ms).
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, unhandledQuestion(b), opts.IO.ErrOut)
+	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, b.ConsumerQuestion(), opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -435,30 +434,13 @@ func deliverers(ctx context.Context, b *backend.Backend) (missing, unknown error
 // broker runs, or says how many connections are still pending; the report
 // seen last, if any, is returned with it.
 func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Duration) (store.Report, error) {
-	return waitReport(ctx, s, id, timeout, nil, false, localQuestion, nil)
-}
-
-// localQuestion and awsQuestion are what a wait that timed out with no
-// report asks: on the local stack `socks serve` runs the broker, on AWS
-// the Lambda function or `socks broker --backend aws` consumes the queue.
-const (
-	localQuestion = "is the broker running (socks serve)?"
-	awsQuestion   = "is the queue consumed, by the Lambda function (socks deploy) or by `socks broker --backend aws`?"
-)
-
-// unhandledQuestion is the question of b's backend for a wait that timed
-// out with no report.
-func unhandledQuestion(b *backend.Backend) string {
-	if b.Config.Backend == config.BackendAWS {
-		return awsQuestion
-	}
-	return localQuestion
+	return waitReport(ctx, s, id, timeout, nil, false, (&backend.Backend{}).ConsumerQuestion(), nil)
 }
 
 // waitReport is WaitReport for a report other than before, the one an
 // earlier message with the same ID left (nil: none). brokerRuns says a
 // broker is known to run (it holds its lock), which a timeout then says;
-// else it asks ask (unhandledQuestion).
+// else it asks ask (backend.Backend.ConsumerQuestion).
 // A read of the report that got no answer (a store that stopped
 // answering for a while: each attempt bounded, then the call failed) does
 // not end the wait, as the message is queued and a broker may still
