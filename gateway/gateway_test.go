@@ -942,6 +942,15 @@ func TestEveryClientIsPingedPeriodically(t *testing.T) {
 // An idle connection keeps one goroutine, its reader: writes, pings and
 // timeouts need none of their own.
 func TestAnIdleConnectionKeepsOneGoroutine(t *testing.T) {
+	// The gateways of the tests before this one stop in their cleanups,
+	// and their goroutines end soon after: one counted in before that
+	// ended during the count made it read 19 for 20 (CI). Wait for them
+	// first, so that every goroutine counted is this test's gateway's.
+	for deadline := time.Now().Add(wait); gatewayGoroutines() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the gateways of earlier tests still run after %v", gatewayGoroutines(), wait)
+		}
+	}
 	h := newFakeHandler()
 	_, addr := start(t, h, Options{})
 	connect(t, h, addr) // the gateway's own goroutines are running
