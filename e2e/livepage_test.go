@@ -182,7 +182,9 @@ func TestLivePageMasksAPastedChatterID(t *testing.T) {
 	devtools := browser.devtools(t)
 
 	field := `document.getElementById("chatter")`
-	devtools.waitEval(t, field+` !== null`, "true", browserTimeout)
+	// The page's script has run (it fills in the gateway URL) and its
+	// toggle's listener is there: the field is in the HTML before that.
+	devtools.waitEval(t, `document.getElementById("url").value !== ""`, "true", browserTimeout)
 	devtools.eval(t, field+`.focus()`)
 	devtools.call(t, "Input.insertText", map[string]any{"text": id}, nil) // a paste
 	if got := devtools.eval(t, field+`.value === `+strconv.Quote(id)); got != "true" {
