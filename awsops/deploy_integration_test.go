@@ -324,11 +324,7 @@ func TestDeployStopsOnATableItCannotPutRight(t *testing.T) {
 // next deploy puts right.
 func TestATrustPolicyEditedByHandIsDrift(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("trust")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "trust")
 	deploy(t, d, false)
 	ec2 := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 	if _, err := cp.IAM.UpdateAssumeRolePolicy(t.Context(), &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(d.Spec.RoleName()), PolicyDocument: aws.String(ec2)}); err != nil {
@@ -364,6 +360,19 @@ func TestTeardownLeavesALogGroupThatIsNotTheStacks(t *testing.T) {
 
 // shellZip is a deployment package of the right shape, for tests that do
 // not run the function.
+// shellStack is a stack of its own on moto (named from prefix) with its
+// deployer of the shell-script package, removed with its queues and
+// tables when the test ends.
+func shellStack(t *testing.T, prefix string) (cp *ControlPlane, stack string, zip []byte, d *Deployer) {
+	t.Helper()
+	cp = motoPlane(t)
+	stack = uniqueName(prefix)
+	zip = shellZip(t)
+	d = testDeployer(t, cp, stack, zip)
+	removeStackAtCleanup(t, cp, d)
+	return cp, stack, zip, d
+}
+
 func shellZip(t *testing.T) []byte {
 	t.Helper()
 	zip, err := LambdaZip([]byte("#!/bin/sh\n"))
@@ -379,11 +388,7 @@ func shellZip(t *testing.T) []byte {
 // queue's ARN was read only when the queues had no drift at all.
 func TestQueueDriftDoesNotHideTheMapping(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("qdrift")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "qdrift")
 	deploy(t, d, false)
 	u, err := cp.SQS.GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(d.Spec.Queues().Main)})
 	if err != nil {
@@ -459,10 +464,7 @@ func TestAFunctionEnvironmentDeployDidNotSetIsDrift(t *testing.T) {
 // naming both, and teardown deletes every API of the stack.
 func TestTwoAPIsOfOneStack(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("twoapi")
-	d := testDeployer(t, cp, stack, shellZip(t))
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, _, d := shellStack(t, "twoapi")
 	var ids []string
 	for range 2 {
 		out, err := cp.APIGW.CreateApi(t.Context(), &apigatewayv2.CreateApiInput{
@@ -503,11 +505,7 @@ func TestTwoAPIsOfOneStack(t *testing.T) {
 // foreign statement of the role's policy is.
 func TestAForeignInvokePermissionIsDrift(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("perm")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "perm")
 	deploy(t, d, false)
 	if _, err := cp.Lambda.AddPermission(t.Context(), &lambda.AddPermissionInput{
 		FunctionName: aws.String(d.Spec.FunctionName()), StatementId: aws.String("anyone"),
@@ -533,11 +531,7 @@ func TestAForeignInvokePermissionIsDrift(t *testing.T) {
 // must be Lambda's alone.
 func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("trust2")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "trust2")
 	deploy(t, d, false)
 	both := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"},` +
 		`{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"sts:AssumeRole"}]}`
@@ -554,10 +548,7 @@ func TestATrustPolicyThatAlsoTrustsOthersIsDrift(t *testing.T) {
 // a second queue added by hand) was left, pointing at nothing.
 func TestTeardownDeletesEveryMappingOfTheFunction(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("maps")
-	d := testDeployer(t, cp, stack, shellZip(t))
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, _, d := shellStack(t, "maps")
 	deploy(t, d, false)
 	other := Queues{Main: stack + "-other", DeadLetter: stack + "-other-dlq"}
 	if _, _, err := EnsureQueues(t.Context(), cp.SQS, other, QueueSettings{}); err != nil {
@@ -605,11 +596,7 @@ func TestTeardownDeletesEveryMappingOfTheFunction(t *testing.T) {
 // got a message. The stage deploy no longer makes is drift now, removed.
 func TestAStageDeployNoLongerMakesIsDrift(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("stage")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "stage")
 	res := deploy(t, d, false)
 	dev := func() *Deployer {
 		d := testDeployer(t, cp, stack, zip)
@@ -647,11 +634,7 @@ func TestAStageDeployNoLongerMakesIsDrift(t *testing.T) {
 // not drift. It is now, removed by deploy.
 func TestARouteDeployDidNotMakeIsDrift(t *testing.T) {
 	t.Parallel()
-	cp := motoPlane(t)
-	stack := uniqueName("route")
-	zip := shellZip(t)
-	d := testDeployer(t, cp, stack, zip)
-	removeStackAtCleanup(t, cp, d)
+	cp, stack, zip, d := shellStack(t, "route")
 	res := deploy(t, d, false)
 	gw := cp.APIGW.(*apigatewayv2.Client)
 	in, err := gw.CreateIntegration(t.Context(), &apigatewayv2.CreateIntegrationInput{
