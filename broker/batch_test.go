@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/internal/lockedbuf"
-	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -108,12 +106,8 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 func TestMessagesOfABatchStayInvisibleWhileItIsHandled(t *testing.T) {
 	ctx := context.Background()
 	clock := &testClock{now: time.Now()}
-	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{MaxReceives: 3, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, pusher: newFakePusher(), now: time.Now()}
+	f := newFixtureOn(t, clock.Now)
+	db := f.db
 	f.connect(t, "slow", "alice", "slow")
 	f.connect(t, "quick", "bob", "quick")
 	f.enqueue(t, envelope(nil, []string{"slow"}, `1`))

@@ -110,8 +110,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, nil)
+}
+
+// newFixtureOn is newFixture with the local queue on the clock now (nil:
+// the time of day), which a test may move.
+func newFixtureOn(t *testing.T, now func() time.Time) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{MaxReceives: 3})
+	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{MaxReceives: 3, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

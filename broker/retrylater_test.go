@@ -2,12 +2,10 @@ package broker_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/broker"
-	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -19,12 +17,8 @@ import (
 func TestAMessageNothingReachedComesBackAfterASecondPerReceive(t *testing.T) {
 	ctx := context.Background()
 	clock := &testClock{now: time.Now()}
-	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{MaxReceives: 3, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, pusher: newFakePusher(), now: time.Now()}
+	f := newFixtureOn(t, clock.Now)
+	db := f.db
 	f.broker = &broker.Broker{Store: db.Store(), Queue: db.Queue(), Pusher: f.pusher, MaxReceives: 3, Sleep: func(context.Context, time.Duration) error { return nil }}
 	f.connect(t, "c", "alice", "updates")
 	f.pusher.fail["c"] = store.KindForbidden
