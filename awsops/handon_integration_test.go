@@ -70,6 +70,18 @@ func (p *failBad) Get(context.Context, string) (store.ConnectionInfo, error) {
 }
 func (p *failBad) Delete(context.Context, string) error { return nil }
 
+// localDB is a local state file of the test's own, for the connection
+// records a broker on SQS fans out to.
+func localDB(t *testing.T) *local.DB {
+	t.Helper()
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestAFollowUpBatchSQSSentInPartIsNotSentTwice hands on more failed
 // connections than one follow-up holds through SQS (ElasticMQ), which
 // fails one of the two follow-ups: only that one is sent again, and the
@@ -80,11 +92,7 @@ func TestAFollowUpBatchSQSSentInPartIsNotSentTwice(t *testing.T) {
 	faulty := &refuseLastOnce{SQSAPI: api}
 	q := NewSQSQueue(faulty, queues, SQSOptions{})
 	ctx := t.Context()
-	db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := localDB(t)
 	now := time.Now()
 	ids := []string{"ok"}
 	for i := range pubsub.MaxFollowUpConnections + 1 {

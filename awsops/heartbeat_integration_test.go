@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/internal/lockedbuf"
-	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -82,11 +80,7 @@ func TestTheHeartbeatExtendsTenMessagesPerSQSRequest(t *testing.T) {
 			reqs := &visibilityRequests{SQSAPI: api, batched: make(chan int, 64)}
 			q := NewSQSQueue(reqs, queues, SQSOptions{})
 			ctx := t.Context()
-			db, err := local.Open(ctx, filepath.Join(t.TempDir(), "socks.db"), local.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
+			db := localDB(t)
 			now := time.Now()
 			if err := db.Store().PutConnection(ctx, pubsub.Connection{ID: "c", Geek: "alice", Topics: []string{"updates"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
@@ -94,6 +88,7 @@ func TestTheHeartbeatExtendsTenMessagesPerSQSRequest(t *testing.T) {
 			bodies := make([][]byte, n)
 			for i := range bodies {
 				env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{"updates"}, Body: []byte(`1`)}
+				var err error
 				if bodies[i], err = env.Marshal(); err != nil {
 					t.Fatal(err)
 				}
