@@ -513,27 +513,42 @@ func rawTargetOptions(addr, phase string) *Options {
 	return opts
 }
 
+// silentTarget accepts connections, says nothing and reads what it is
+// sent; accepted has a value for each connection it took.
+func silentTarget(t *testing.T) (addr string, accepted <-chan struct{}) {
+	ch := make(chan struct{}, 100)
+	addr = hostile(t, func(c net.Conn) {
+		ch <- struct{}{}
+		_, _ = io.Copy(io.Discard, c)
+	})
+	return addr, ch
+}
+
+// benchUntilAccepted starts a bench of opts and returns once its target
+// took a connection (accepted): cancel is its Ctrl-C (also called when
+// the test ends), done has what the bench returned.
+func benchUntilAccepted(t *testing.T, opts *Options, accepted <-chan struct{}) (cancel func(), done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch := make(chan error, 1)
+	go func() { ch <- benchRun(ctx, opts) }()
+	select {
+	case <-accepted:
+	case err := <-ch:
+		t.Fatalf("bench ended before connecting: %v", err)
+	}
+	return cancel, ch
+}
+
 // TestCtrlCEndsAHandshakeThatIsNeverAnswered: Ctrl-C while the target
 // holds the handshake ends the bench at once; it waited for the dialer's
 // 30 s handshake timeout.
 func TestCtrlCEndsAHandshakeThatIsNeverAnswered(t *testing.T) {
 	for _, phase := range []string{"latency", "connects"} {
 		t.Run(phase, func(t *testing.T) {
-			accepted := make(chan struct{}, 100)
-			addr := hostile(t, func(c net.Conn) {
-				accepted <- struct{}{}
-				_, _ = io.Copy(io.Discard, c)
-			})
-			opts := rawTargetOptions(addr, phase)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- benchRun(ctx, opts) }()
-			select {
-			case <-accepted:
-			case err := <-done:
-				t.Fatalf("bench ended before connecting: %v", err)
-			}
+			addr, accepted := silentTarget(t)
+			cancel, done := benchUntilAccepted(t, rawTargetOptions(addr, phase), accepted)
 			cancel() // Ctrl-C
 			select {
 			case err := <-done:
@@ -634,22 +649,10 @@ func TestBenchRevokesItsChatterIDsWhenItEnds(t *testing.T) {
 		noneLeft(t, b, seen())
 	})
 	t.Run("a bench ended by Ctrl-C", func(t *testing.T) {
-		accepted := make(chan struct{}, 100)
-		addr := hostile(t, func(c net.Conn) {
-			accepted <- struct{}{}
-			_, _ = io.Copy(io.Discard, c)
-		})
+		addr, accepted := silentTarget(t)
 		opts, b := setup(t, "http://"+addr)
 		opts.Samples = 0
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- benchRun(ctx, opts) }()
-		select {
-		case <-accepted:
-		case err := <-done:
-			t.Fatalf("bench ended before connecting: %v", err)
-		}
+		cancel, done := benchUntilAccepted(t, opts, accepted)
 		if ids, err := b.Store.ListChatterIDs(context.Background(), ""); err != nil || len(ids) != 5 {
 			t.Fatalf("%d chatter IDs issued before the clients connect (%v); want 5", len(ids), err)
 		}
