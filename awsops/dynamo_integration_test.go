@@ -599,3 +599,98 @@ func TestMigrateGeekItemsRetriesTransactionsCanceledUnderLoad(t *testing.T) {
 		t.Errorf("after the migration a fan-out to geek0 finds %d connections, want 20", len(got))
 	}
 }
+
+// TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince: during an
+// upgrade a Lambda function of the earlier socks (no geek items) may go
+// on writing after provision migrated the table: it subscribes a
+// connection to another topic (the geek item keeps the old topics), takes
+// a $disconnect (the geek item stays without its record) and a $connect
+// (a record without a geek item). Provision run again brings each back in
+// line, so a fan-out to users reaches exactly the live connections with
+// their topics; nothing an older writer wrote is lost.
+func TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	conn := func(id, geek string, topics ...string) pubsub.Connection {
+		return pubsub.Connection{ID: id, Geek: geek, Topics: topics, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	// oldPut and oldDelete write as the earlier layout's writer did: the
+	// record and its subscription items, nothing else.
+	oldPut := func(c pubsub.Connection, version int64) {
+		t.Helper()
+		reqs := []types.WriteRequest{{PutRequest: &types.PutRequest{Item: connItem(c, version)}}}
+		for _, topic := range c.Topics {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: subItem(c, topic, version)}})
+		}
+		if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldDelete := func(c pubsub.Connection) {
+		t.Helper()
+		reqs := []types.WriteRequest{{DeleteRequest: &types.DeleteRequest{Key: connKey(c.ID)}}}
+		for _, topic := range c.Topics {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: subKey(topic, c.Geek, c.ID)}})
+		}
+		if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(users []string, topics ...string) []string {
+		t.Helper()
+		got, err := s.FindTargets(ctx, users, topics, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, 0, len(got))
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+
+	a, b, c := conn("a", "geek0", "news"), conn("b", "geek0", "news"), conn("c", "geek1", "news")
+	for _, x := range []pubsub.Connection{a, b, c} {
+		oldPut(x, 1)
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 3 {
+		t.Fatalf("the first migration = %d, %v; want 3", n, err)
+	}
+
+	// The earlier socks's Lambda function, still running, writes on.
+	a2 := conn("a", "geek0", "news", "updates")
+	oldPut(a2, 2)
+	oldDelete(b)
+	d := conn("d", "geek1", "news")
+	oldPut(d, 1)
+
+	if n, err := s.MigrateGeekItems(ctx, true); err != nil || n != 3 {
+		t.Fatalf("a dry run after the older writes = %d, %v; want 3 (a's topics, b's leftover, d's missing item)", n, err)
+	}
+	if got := find([]string{"geek0"}, "updates"); len(got) != 0 {
+		t.Fatalf("the dry run changed the table: a fan-out to geek0 on updates finds %q", got)
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 3 {
+		t.Fatalf("the migration after the older writes = %d, %v; want 3", n, err)
+	}
+	for _, tc := range []struct {
+		users  []string
+		topics []string
+		want   []string
+	}{
+		{[]string{"geek0"}, []string{"updates"}, []string{"a"}},
+		{[]string{"geek0"}, []string{"news"}, []string{"a"}},
+		{[]string{"geek1"}, []string{"news"}, []string{"c", "d"}},
+		{nil, []string{"news"}, []string{"a", "c", "d"}},
+		{nil, []string{"updates"}, []string{"a"}},
+	} {
+		if got := find(tc.users, tc.topics...); !slices.Equal(got, tc.want) {
+			t.Errorf("after the migration a fan-out to %q on %q finds %q, want %q", tc.users, tc.topics, got, tc.want)
+		}
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 0 {
+		t.Errorf("a migration run again = %d, %v; want 0", n, err)
+	}
+}
