@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -70,7 +71,7 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 		switch {
 		case !ok || getS(rec, attrGeek) != geek:
 			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.deleteGeekItem(ctx, geek, id, gv) })
-		case itemVersion(rec) != gv:
+		case itemVersion(rec) != gv || !sameConnection(rec, g):
 			matched[id] = true
 			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.putGeekItem(ctx, rec, &gv) })
 		default:
@@ -176,4 +177,15 @@ func (s *DynamoStore) migrationTx(ctx context.Context, what string, items []type
 			return false, err
 		}
 	}
+}
+
+// sameConnection reports whether two items hold the same connection
+// record. A geek item of the record's version may still differ: left by an
+// earlier incarnation of the ID that reached the same version.
+func sameConnection(a, b item) bool {
+	ca, errA := itemConnection(a)
+	cb, errB := itemConnection(b)
+	return errA == nil && errB == nil && ca.ID == cb.ID && ca.Geek == cb.Geek &&
+		slices.Equal(ca.Topics, cb.Topics) && slices.Equal(ca.Allowed, cb.Allowed) &&
+		ca.ConnectedAt.Equal(cb.ConnectedAt) && ca.ExpiresAt.Equal(cb.ExpiresAt)
 }
