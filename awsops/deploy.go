@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -188,10 +189,18 @@ type DeployResult struct {
 	CallbackURL  string       `json:"callbackUrl,omitempty"`
 	FunctionARN  string       `json:"functionArn,omitempty"`
 	QueueURL     string       `json:"queueUrl,omitempty"`
+	// Migrated counts the geek items added, brought up to date or deleted
+	// in an existing connections table (DynamoStore.MigrateGeekItems),
+	// after the function was updated; with a dry run, those to be.
+	Migrated int `json:"migrated"`
 }
 
-// Changed reports whether any step creates, updates or deletes something.
+// Changed reports whether any step creates, updates or deletes something,
+// or the connections table is migrated.
 func (r DeployResult) Changed() bool {
+	if r.Migrated > 0 {
+		return true
+	}
 	for _, s := range r.Steps {
 		if s.Action != ActionNone {
 			return true
@@ -305,8 +314,30 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 			d.Progress(step, true)
 		}
 	}
+	// The connections table is migrated after the function, so that the
+	// earlier socks no longer writes the layout it migrates from
+	// (docs/deploy.md, "Upgrading").
+	n, err := d.migrate(ctx, dryRun)
+	if err != nil {
+		return res, err
+	}
+	res.Migrated = n
 	d.fillOutputs(&res)
 	return res, nil
+}
+
+// migrate runs DynamoStore.MigrateGeekItems on the connections table, if
+// it exists.
+func (d *Deployer) migrate(ctx context.Context, dryRun bool) (int, error) {
+	if d.CP.Data == nil {
+		return 0, nil
+	}
+	n, err := NewDynamoStore(d.CP.Data, d.Spec.Tables()).MigrateGeekItems(ctx, dryRun)
+	var missing *dynamotypes.ResourceNotFoundException
+	if dryRun && errors.As(err, &missing) {
+		return 0, nil // a dry run on a stack whose tables are still to make
+	}
+	return n, err
 }
 
 func actionVerb(a string) string {

@@ -104,6 +104,9 @@ type ControlPlane struct {
 	STS    DeploySTSAPI
 	DB     TableAdminAPI
 	SQS    QueueAdminAPI
+	// Data reads and writes the tables' items, for the migration of the
+	// connections table (DynamoStore.MigrateGeekItems); nil skips it.
+	Data DynamoDBAPI
 	// Events and SNS set up the producers of DeploySpec.Producers.
 	Events EventsAPI
 	SNS    TopicsAPI
@@ -189,7 +192,7 @@ func NewControlPlane(cfg aws.Config, e Endpoints, opts ...ClientOption) *Control
 	at := func(u *string) string { return aws.ToString(u) }
 	return &ControlPlane{
 		IAM: iamc, Lambda: lambdac, APIGW: apigwc, Logs: logsc, STS: stsc,
-		DB: QuietNotFound(db), SQS: sq, Events: ev, SNS: sn,
+		DB: QuietNotFound(db), Data: db, SQS: sq, Events: ev, SNS: sn,
 		endpoints: []ServiceEndpoint{
 			{"DynamoDB", at(db.Options().BaseEndpoint)},
 			{"SQS", at(sq.Options().BaseEndpoint)},

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // The control plane on moto: every service on the one moto server that
@@ -656,5 +657,39 @@ func TestARouteDeployDidNotMakeIsDrift(t *testing.T) {
 	}
 	if len(routes.Items) != len(DeployRoutes) {
 		t.Errorf("%d routes after deploy; want %d", len(routes.Items), len(DeployRoutes))
+	}
+}
+
+// TestDeployMigratesTheConnectionsTableAfterTheFunction: a stack upgraded
+// with `socks deploy` alone (no provision) holds connection records of
+// the earlier layout, without geek items; deploy migrates them once the
+// new function is in place (a dry run counts them), so a fan-out to their
+// geek finds them at once rather than only after they reconnect.
+func TestDeployMigratesTheConnectionsTableAfterTheFunction(t *testing.T) {
+	t.Parallel()
+	cp, _, _, d := shellStack(t, "upgrade")
+	deploy(t, d, false)
+	s := NewDynamoStore(cp.Data, d.Spec.Tables())
+	now := time.Now()
+	c := pubsub.Connection{ID: "old-1", Geek: "alice", Topics: []string{"news"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	// The earlier layout: the record and its subscription item.
+	if err := s.batchWrite(t.Context(), s.tables.Connections, []dynamotypes.WriteRequest{
+		{PutRequest: &dynamotypes.PutRequest{Item: connItem(c, 1)}},
+		{PutRequest: &dynamotypes.PutRequest{Item: subItem(c, "news", 1)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if plan := deploy(t, d, true); plan.Migrated != 1 || !plan.Changed() {
+		t.Errorf("a dry run on the old records: migrated %d, changed %v; want 1, true", plan.Migrated, plan.Changed())
+	}
+	if res := deploy(t, d, false); res.Migrated != 1 {
+		t.Errorf("deploy migrated %d records, want 1", res.Migrated)
+	}
+	got, err := s.FindTargets(t.Context(), []string{"alice"}, []string{"news"}, time.Now())
+	if err != nil || len(got) != 1 {
+		t.Errorf("after deploy a fan-out to alice finds %v, %v; want old-1", got, err)
+	}
+	if res := deploy(t, d, false); res.Migrated != 0 || res.Changed() {
+		t.Errorf("deploy again: migrated %d, changed %v; want nothing to do", res.Migrated, res.Changed())
 	}
 }

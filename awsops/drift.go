@@ -183,7 +183,12 @@ func tableDrift(ctx context.Context, api DriftTableAPI, want *dynamodb.CreateTab
 	}
 	var drifts []Drift
 	switch desc.TableStatus {
-	case dynamotypes.TableStatusActive, dynamotypes.TableStatusCreating, dynamotypes.TableStatusUpdating, "":
+	case dynamotypes.TableStatusActive, dynamotypes.TableStatusUpdating, "":
+	case dynamotypes.TableStatusCreating:
+		// Another provision or a template is making it: it takes no
+		// reads or writes yet, and its TTL is not on yet.
+		drifts = append(drifts, drift(AspectStatus, string(desc.TableStatus), string(dynamotypes.TableStatusActive),
+			"something else is creating it: wait until it is active (aws dynamodb wait table-exists --table-name "+name+"), then run `socks provision` again"))
 	case dynamotypes.TableStatusDeleting:
 		drifts = append(drifts, drift(AspectStatus, string(desc.TableStatus), string(dynamotypes.TableStatusActive),
 			"wait until the table is gone (aws dynamodb wait table-not-exists --table-name "+name+"), then run `socks provision`"))
@@ -212,6 +217,23 @@ func tableDrift(ctx context.Context, api DriftTableAPI, want *dynamodb.CreateTab
 			continue
 		}
 		got := desc.GlobalSecondaryIndexes[i]
+		if st := got.IndexStatus; st != "" && st != dynamotypes.IndexStatusActive {
+			// DynamoDB refuses reads of an index that is not active
+			// (ValidationException): listing and pruning would fail.
+			is := "being built (" + string(st)
+			if aws.ToBool(got.Backfilling) {
+				is += ", backfilling"
+			}
+			is += ")"
+			fix := "wait until it is ACTIVE (aws dynamodb describe-table --table-name " + name +
+				" --query 'Table.GlobalSecondaryIndexes[].[IndexName,IndexStatus]'), then run `socks provision` again"
+			if st == dynamotypes.IndexStatusDeleting {
+				is = "being deleted (" + string(st) + ")"
+				fix = "wait until the deletion ends, then add it: " + createIndexCommand(name, want, gsi)
+			}
+			drifts = append(drifts, drift(aspect, is, shouldIndex+", active", fix))
+			continue
+		}
 		if isIndex := indexString(got.KeySchema, desc.AttributeDefinitions, got.Projection); isIndex != shouldIndex {
 			drifts = append(drifts, drift(aspect, isIndex, shouldIndex,
 				"an index cannot change in place: delete it (aws dynamodb update-table --table-name "+name+

@@ -287,6 +287,39 @@ func TestCheckDrift(t *testing.T) {
 			want: []want{{name: "prod-chatter", aspect: AspectStatus, is: "DELETING", fix: "table-not-exists"}},
 		},
 		{
+			name: "a table still being created (by another provision, a template) is reported, not called in place",
+			mutate: func(f *fakeAccount) {
+				f.tables["prod-connections"].TableStatus = dynamotypes.TableStatusCreating
+			},
+			want: []want{{name: "prod-connections", aspect: AspectStatus, is: "CREATING", fix: "aws dynamodb wait table-exists --table-name prod-connections"}},
+		},
+		{
+			name: "a table being updated serves and is fine",
+			mutate: func(f *fakeAccount) {
+				f.tables["prod-connections"].TableStatus = dynamotypes.TableStatusUpdating
+			},
+		},
+		{
+			name: "an index still being built is reported, not called in place: DynamoDB refuses its reads until it is active",
+			mutate: func(f *fakeAccount) {
+				gsi := &f.tables["prod-connections"].GlobalSecondaryIndexes[0]
+				gsi.IndexStatus, gsi.Backfilling = dynamotypes.IndexStatusCreating, aws.Bool(true)
+			},
+			want: []want{{name: "prod-connections", aspect: "index by-geek", is: "being built (CREATING, backfilling)", fix: "then run `socks provision` again"}},
+		},
+		{
+			name: "an index the user added, and provisioned capacity, are left alone",
+			mutate: func(f *fakeAccount) {
+				d := f.tables["prod-connections"]
+				d.GlobalSecondaryIndexes = append(d.GlobalSecondaryIndexes, dynamotypes.GlobalSecondaryIndexDescription{
+					IndexName:  aws.String("mine"),
+					KeySchema:  []dynamotypes.KeySchemaElement{{AttributeName: aws.String("geek"), KeyType: dynamotypes.KeyTypeHash}},
+					Projection: &dynamotypes.Projection{ProjectionType: dynamotypes.ProjectionTypeKeysOnly},
+				})
+				d.BillingModeSummary = &dynamotypes.BillingModeSummary{BillingMode: dynamotypes.BillingModeProvisioned}
+			},
+		},
+		{
 			name: "a queue without a redrive policy says how to set it",
 			mutate: func(f *fakeAccount) {
 				delete(f.queues["prod-envelopes"], "RedrivePolicy")

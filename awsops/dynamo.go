@@ -457,10 +457,6 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 	return len(olds), nil
 }
 
-// itemKey is a map key for the key (pk and sk) of an item of the
-// connections or chatter table.
-func itemKey(k item) string { return getS(k, attrPK) + "\x00" + getS(k, attrSK) }
-
 // dependentKeys are the keys of the items that go with connection c's
 // record: its geek item and one subscription item per topic.
 func dependentKeys(c pubsub.Connection) []item {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -597,5 +598,247 @@ func TestMigrateGeekItemsRetriesTransactionsCanceledUnderLoad(t *testing.T) {
 	}
 	if len(got) != 20 {
 		t.Errorf("after the migration a fan-out to geek0 finds %d connections, want 20", len(got))
+	}
+}
+
+// TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince: during an
+// upgrade a Lambda function of the earlier socks (no geek items) may go
+// on writing after provision migrated the table: it subscribes a
+// connection to another topic (the geek item keeps the old topics), takes
+// a $disconnect (the geek item stays without its record) and a $connect
+// (a record without a geek item). Provision run again brings each back in
+// line, so a fan-out to users reaches exactly the live connections with
+// their topics; nothing an older writer wrote is lost.
+func TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	conn := func(id, geek string, topics ...string) pubsub.Connection {
+		return pubsub.Connection{ID: id, Geek: geek, Topics: topics, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	// oldPut and oldDelete write as the earlier layout's writer did: the
+	// record and its subscription items, nothing else.
+	oldPut := func(c pubsub.Connection, version int64) {
+		t.Helper()
+		reqs := []types.WriteRequest{{PutRequest: &types.PutRequest{Item: connItem(c, version)}}}
+		for _, topic := range c.Topics {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: subItem(c, topic, version)}})
+		}
+		if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldDelete := func(c pubsub.Connection) {
+		t.Helper()
+		reqs := []types.WriteRequest{{DeleteRequest: &types.DeleteRequest{Key: connKey(c.ID)}}}
+		for _, topic := range c.Topics {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: subKey(topic, c.Geek, c.ID)}})
+		}
+		if err := s.batchWrite(ctx, s.tables.Connections, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(users []string, topics ...string) []string {
+		t.Helper()
+		got, err := s.FindTargets(ctx, users, topics, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, 0, len(got))
+		for _, c := range got {
+			ids = append(ids, c.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+
+	a, b, c := conn("a", "geek0", "news"), conn("b", "geek0", "news"), conn("c", "geek1", "news")
+	for _, x := range []pubsub.Connection{a, b, c} {
+		oldPut(x, 1)
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 3 {
+		t.Fatalf("the first migration = %d, %v; want 3", n, err)
+	}
+
+	// The earlier socks's Lambda function, still running, writes on.
+	a2 := conn("a", "geek0", "news", "updates")
+	oldPut(a2, 2)
+	oldDelete(b)
+	d := conn("d", "geek1", "news")
+	oldPut(d, 1)
+
+	if n, err := s.MigrateGeekItems(ctx, true); err != nil || n != 3 {
+		t.Fatalf("a dry run after the older writes = %d, %v; want 3 (a's topics, b's leftover, d's missing item)", n, err)
+	}
+	if got := find([]string{"geek0"}, "updates"); len(got) != 0 {
+		t.Fatalf("the dry run changed the table: a fan-out to geek0 on updates finds %q", got)
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 3 {
+		t.Fatalf("the migration after the older writes = %d, %v; want 3", n, err)
+	}
+	for _, tc := range []struct {
+		users  []string
+		topics []string
+		want   []string
+	}{
+		{[]string{"geek0"}, []string{"updates"}, []string{"a"}},
+		{[]string{"geek0"}, []string{"news"}, []string{"a"}},
+		{[]string{"geek1"}, []string{"news"}, []string{"c", "d"}},
+		{nil, []string{"news"}, []string{"a", "c", "d"}},
+		{nil, []string{"updates"}, []string{"a"}},
+	} {
+		if got := find(tc.users, tc.topics...); !slices.Equal(got, tc.want) {
+			t.Errorf("after the migration a fan-out to %q on %q finds %q, want %q", tc.users, tc.topics, got, tc.want)
+		}
+	}
+	if n, err := s.MigrateGeekItems(ctx, false); err != nil || n != 0 {
+		t.Errorf("a migration run again = %d, %v; want 0", n, err)
+	}
+}
+
+// TestMigrateGeekItemsWhileAnOlderWriterWritesLeavesEveryRecordRight
+// tries to break "safe while the stack serves": a writer of the earlier
+// layout (conditional transactions on the record's version, no geek
+// items, as it wrote them) connects, subscribes and disconnects while
+// migrations run; it connects deleted IDs again, which API Gateway never
+// does, so a record may come back to a version its leftover geek item
+// has, with other topics. Once it has stopped, one more migration leaves every
+// record with a geek item of its version and topics, and no geek item
+// without its record; no record or subscription the writer made is lost.
+func TestMigrateGeekItemsWhileAnOlderWriterWritesLeavesEveryRecordRight(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	table := aws.String(s.tables.Connections)
+	now := time.Now()
+	get := func(id string) (pubsub.Connection, int64, bool) {
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: connKey(id), ConsistentRead: aws.Bool(true)})
+		if err != nil || out.Item == nil {
+			return pubsub.Connection{}, 0, false
+		}
+		c, err := itemConnection(out.Item)
+		return c, itemVersion(out.Item), err == nil
+	}
+	// oldWrite replaces the record at version v (0: none) by next (nil:
+	// delete) with its subscription items, as the earlier layout did.
+	oldWrite := func(prev *pubsub.Connection, v int64, next *pubsub.Connection) error {
+		cond, names, values := "attribute_not_exists(#pk)", map[string]string{"#pk": attrPK}, map[string]types.AttributeValue(nil)
+		if prev != nil {
+			cond, names, values = "#v = :v", map[string]string{"#v": attrVersion}, map[string]types.AttributeValue{":v": avN(v)}
+		}
+		var items []types.TransactWriteItem
+		if prev != nil {
+			for _, topic := range prev.Topics {
+				if next == nil || !slices.Contains(next.Topics, topic) {
+					items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: table, Key: subKey(topic, prev.Geek, prev.ID)}})
+				}
+			}
+		}
+		if next == nil {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: table, Key: connKey(prev.ID),
+				ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values}})
+		} else {
+			for _, topic := range next.Topics {
+				items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: subItem(*next, topic, v+1)}})
+			}
+			items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: connItem(*next, v+1),
+				ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values}})
+		}
+		err := s.transact(ctx, items)
+		if conditionFailed(err) || isTxConflict(err) {
+			return nil // the earlier socks tried again; this writer moves on
+		}
+		return err
+	}
+	conn := func(i int, topics ...string) pubsub.Connection {
+		return pubsub.Connection{ID: fmt.Sprintf("c%02d", i), Geek: fmt.Sprintf("geek%d", i%4), Topics: topics, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	const n = 24
+	for i := range n {
+		c := conn(i, "news")
+		if err := oldWrite(nil, 0, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	writerDone := make(chan error, 1)
+	go func() {
+		for round := range 4 {
+			for i := range n + 8 {
+				id := fmt.Sprintf("c%02d", i)
+				prev, v, ok := get(id)
+				var err error
+				switch {
+				case !ok:
+					c := conn(i, "news")
+					err = oldWrite(nil, 0, &c)
+				case (i+round)%3 == 0:
+					err = oldWrite(&prev, v, nil)
+				default:
+					next := prev
+					next.Topics = append(slices.Clone(prev.Topics), fmt.Sprintf("t%d", round))
+					err = oldWrite(&prev, v, &next)
+				}
+				if err != nil {
+					writerDone <- err
+					return
+				}
+			}
+		}
+		writerDone <- nil
+	}()
+	for range 3 {
+		if _, err := s.MigrateGeekItems(ctx, false); err != nil {
+			t.Fatalf("a migration while the older writer writes: %v", err)
+		}
+	}
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MigrateGeekItems(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	records, geeks, subs := map[string]item{}, map[string]item{}, map[string]int{}
+	err := s.parallelScan(ctx, &dynamodb.ScanInput{TableName: table, ConsistentRead: aws.Bool(true)}, 1, func(items []item) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, it := range items {
+			switch pk := getS(it, attrPK); {
+			case getS(it, attrSK) == skConnection:
+				records[getS(it, attrID)] = it
+			case strings.HasPrefix(pk, prefixGeek):
+				geeks[getS(it, attrID)] = it
+			case strings.HasPrefix(pk, prefixTopic):
+				subs[getS(it, attrID)]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) == 0 {
+		t.Fatal("the older writer left no record; the test proves nothing")
+	}
+	for id, rec := range records {
+		c, _ := itemConnection(rec)
+		g, ok := geeks[id]
+		if !ok {
+			t.Errorf("record %s (version %d) has no geek item", id, itemVersion(rec))
+			continue
+		}
+		gc, _ := itemConnection(g)
+		if itemVersion(g) != itemVersion(rec) || gc.Geek != c.Geek || !slices.Equal(gc.Topics, c.Topics) {
+			t.Errorf("record %s is version %d, %s, %q; its geek item version %d, %s, %q", id, itemVersion(rec), c.Geek, c.Topics, itemVersion(g), gc.Geek, gc.Topics)
+		}
+		if subs[id] != len(c.Topics) {
+			t.Errorf("record %s follows %d topics and has %d subscription items", id, len(c.Topics), subs[id])
+		}
+	}
+	for id := range geeks {
+		if _, ok := records[id]; !ok {
+			t.Errorf("geek item of %s has no record", id)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -12,100 +13,156 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
-	"github.com/socks-dev/socks/pubsub"
 )
 
 // MigrateGeekItems brings a connections table written by an earlier socks
-// to this version's layout: it adds the geek item (GEEK#geek / CONN#id,
-// docs/tables.md) of every connection record that has none, so that a
-// fan-out to users finds the connections made before the upgrade. It walks
-// the by-geek index, looks the geek items up with consistent BatchGetItem
-// calls, and writes each missing one in a transaction that checks the
-// record's version, so it is safe while the stack serves: a record changed
-// or deleted meanwhile is skipped (the writer of the change wrote its geek
-// item). It returns how many it added; with dryRun, how many it would add.
-// `socks provision` runs it; running it again adds nothing.
+// to this version's layout, where every connection record has a geek item
+// (GEEK#geek / CONN#id, docs/tables.md) holding a copy of it, which a
+// fan-out to users reads. It adds the geek item a record lacks, rewrites
+// one whose version is not its record's, and deletes one whose record is
+// gone or has another geek. Those last two are what a writer of the
+// earlier layout (a Lambda function not updated yet) leaves when it
+// changes or deletes a record after a migration, so running it again once
+// the last such writer is gone puts every record right.
+//
+// It reads the records and geek items with a strongly consistent parallel
+// Scan of the base table (not the by-geek index, which is eventually
+// consistent and may lack a record made a moment ago), and writes each
+// change in a transaction that checks that the record and the geek item
+// are still as read, so it is safe while the stack serves: whatever
+// changed meanwhile is left to the writer of the change. It returns how
+// many geek items it added, rewrote or deleted; with dryRun, how many it
+// would. `socks provision` runs it; run again, it changes nothing.
 func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, error) {
 	var (
 		mu      sync.Mutex
-		records []item
+		records = map[string]item{} // by connection ID
+		geeks   []item
 	)
 	err := s.parallelScan(ctx, &dynamodb.ScanInput{
-		TableName: aws.String(s.tables.Connections),
-		IndexName: aws.String(ByGeekIndex),
+		TableName:                aws.String(s.tables.Connections),
+		ConsistentRead:           aws.Bool(true),
+		FilterExpression:         aws.String("#sk = :conn OR begins_with(#pk, :geek)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":conn": avS(skConnection),
+			":geek": avS(prefixGeek),
+		},
 	}, broadcastSegments, func(items []item) error {
 		mu.Lock()
-		records = append(records, items...)
-		mu.Unlock()
+		defer mu.Unlock()
+		for _, it := range items {
+			if getS(it, attrSK) == skConnection {
+				records[getS(it, attrID)] = it
+			} else {
+				geeks = append(geeks, it)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("migrating the connections table: %w", err)
 	}
-	keys := make([]item, 0, len(records))
-	for _, it := range records {
-		keys = append(keys, geekKey(getS(it, attrGeek), getS(it, attrID)))
+	var fixes []func(context.Context) (bool, error)
+	matched := make(map[string]bool, len(records))
+	for _, g := range geeks {
+		id, geek, gv := getS(g, attrID), getS(g, attrGeek), itemVersion(g)
+		rec, ok := records[id]
+		switch {
+		case !ok || getS(rec, attrGeek) != geek:
+			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.deleteGeekItem(ctx, geek, id, gv) })
+		case itemVersion(rec) != gv || !sameConnection(rec, g):
+			matched[id] = true
+			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.putGeekItem(ctx, rec, &gv) })
+		default:
+			matched[id] = true
+		}
 	}
-	have, err := s.batchGet(ctx, s.tables.Connections, keys)
-	if err != nil {
-		return 0, fmt.Errorf("migrating the connections table: %w", err)
-	}
-	present := make(map[string]bool, len(have))
-	for _, it := range have {
-		present[itemKey(it)] = true
-	}
-	var missing []item
-	for _, it := range records {
-		if !present[itemKey(geekKey(getS(it, attrGeek), getS(it, attrID)))] {
-			missing = append(missing, it)
+	for id, rec := range records {
+		if !matched[id] {
+			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.putGeekItem(ctx, rec, nil) })
 		}
 	}
 	if dryRun {
-		return len(missing), nil
+		return len(fixes), nil
 	}
-	var added atomic.Int64
+	var done atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(batchWorkers)
-	for _, it := range missing {
+	for _, fix := range fixes {
 		g.Go(func() error {
-			c, err := itemConnection(it)
-			if err != nil {
-				return err
-			}
-			ok, err := s.addGeekItem(gctx, c, itemVersion(it))
+			ok, err := fix(gctx)
 			if ok {
-				added.Add(1)
+				done.Add(1)
 			}
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return int(added.Load()), fmt.Errorf("migrating the connections table: %w", err)
+		return int(done.Load()), fmt.Errorf("migrating the connections table: %w", err)
 	}
-	return int(added.Load()), nil
+	return int(done.Load()), nil
 }
 
-// addGeekItem writes the geek item of c if the record is still at version
-// and the item is still absent; ok false when either changed. A
-// transaction canceled for any other reason (throttled, or in conflict
+// putGeekItem writes the geek item of the record rec if the record is
+// still at its version and the geek item still absent (was nil) or at
+// version *was; ok false when either changed.
+func (s *DynamoStore) putGeekItem(ctx context.Context, rec item, was *int64) (bool, error) {
+	c, err := itemConnection(rec)
+	if err != nil {
+		return false, err
+	}
+	version := itemVersion(rec)
+	put := &types.Put{
+		TableName:                aws.String(s.tables.Connections),
+		Item:                     geekItem(c, version),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	}
+	if was != nil {
+		put.ConditionExpression = aws.String("#v = :was")
+		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":was": avN(*was)}
+	}
+	return s.migrationTx(ctx, "writing the geek item of connection "+c.ID, []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.tables.Connections), Key: connKey(c.ID),
+			ConditionExpression:       aws.String("#v = :v"),
+			ExpressionAttributeNames:  map[string]string{"#v": attrVersion},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": avN(version)},
+		}},
+		{Put: put},
+	})
+}
+
+// deleteGeekItem deletes the geek item of connection id under geek, at
+// version was, if its record is still absent or of another geek; ok false
+// when either changed.
+func (s *DynamoStore) deleteGeekItem(ctx context.Context, geek, id string, was int64) (bool, error) {
+	return s.migrationTx(ctx, "deleting the leftover geek item of connection "+id, []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.tables.Connections), Key: connKey(id),
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #geek <> :geek"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#geek": attrGeek},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":geek": avS(geek)},
+		}},
+		{Delete: &types.Delete{
+			TableName: aws.String(s.tables.Connections), Key: geekKey(geek, id),
+			ConditionExpression:       aws.String("#v = :was"),
+			ExpressionAttributeNames:  map[string]string{"#v": attrVersion},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":was": avN(was)},
+		}},
+	})
+}
+
+// migrationTx runs one change of the migration: ok false when a condition
+// failed (something changed since the read, and its writer put it right).
+// A transaction canceled for any other reason (throttled, or in conflict
 // with another transaction on the same items) is tried again, up to
 // txAttempts times.
-func (s *DynamoStore) addGeekItem(ctx context.Context, c pubsub.Connection, version int64) (bool, error) {
-	table := aws.String(s.tables.Connections)
+func (s *DynamoStore) migrationTx(ctx context.Context, what string, items []types.TransactWriteItem) (bool, error) {
 	for attempt := 1; ; attempt++ {
-		err := s.transact(ctx, []types.TransactWriteItem{
-			{ConditionCheck: &types.ConditionCheck{
-				TableName: table, Key: connKey(c.ID),
-				ConditionExpression:       aws.String("#v = :v"),
-				ExpressionAttributeNames:  map[string]string{"#v": attrVersion},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": avN(version)},
-			}},
-			{Put: &types.Put{
-				TableName: table, Item: geekItem(c, version),
-				ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-				ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-			}},
-		})
+		err := s.transact(ctx, items)
 		switch {
 		case err == nil:
 			return true, nil
@@ -114,10 +171,21 @@ func (s *DynamoStore) addGeekItem(ctx context.Context, c pubsub.Connection, vers
 		case !isTxConflict(err):
 			return false, err
 		case attempt >= txAttempts:
-			return false, fmt.Errorf("adding the geek item of connection %s: gave up after %d attempts: %w", c.ID, attempt, err)
+			return false, fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt, err)
 		}
 		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return false, err
 		}
 	}
+}
+
+// sameConnection reports whether two items hold the same connection
+// record. A geek item of the record's version may still differ: left by an
+// earlier incarnation of the ID that reached the same version.
+func sameConnection(a, b item) bool {
+	ca, errA := itemConnection(a)
+	cb, errB := itemConnection(b)
+	return errA == nil && errB == nil && ca.ID == cb.ID && ca.Geek == cb.Geek &&
+		slices.Equal(ca.Topics, cb.Topics) && slices.Equal(ca.Allowed, cb.Allowed) &&
+		ca.ConnectedAt.Equal(cb.ConnectedAt) && ca.ExpiresAt.Equal(cb.ExpiresAt)
 }

@@ -566,6 +566,18 @@ func TestQueueSendsAreWrittenWithSynchronousFull(t *testing.T) {
 // that Open brought it up to date.
 func openOldFile(t *testing.T, version int, stmts ...string) *DB {
 	t.Helper()
+	db := openPath(t, writeOldFile(t, version, stmts...), Options{})
+	var v int
+	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	return db
+}
+
+// writeOldFile writes a state file as a socks of schema version wrote it,
+// with stmts run on it, and returns its path.
+func writeOldFile(t *testing.T, version int, stmts ...string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "socks.db")
 	old, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
@@ -580,12 +592,152 @@ func openOldFile(t *testing.T, version int, stmts ...string) *DB {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db := openPath(t, path, Options{})
-	var v int
-	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	return path
+}
+
+// schemaOf reads a state file without socks: its user_version, and the
+// names of its tables, indexes and triggers.
+func schemaOf(t *testing.T, path string) (int, []string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return db
+	defer raw.Close()
+	var v int
+	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := raw.Query(`SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return v, names
+}
+
+// TestAMigrationThatFailsHalfWayLeavesTheFileAsItWas: the steps from a
+// file's version to this one run in one transaction, so a migration that
+// stops part way (here step 6 fails, after steps 3 to 5 ran; a process
+// killed between steps is the same) leaves the file at its old version
+// with its old schema and data, and the next open migrates it whole.
+func TestAMigrationThatFailsHalfWayLeavesTheFileAsItWas(t *testing.T) {
+	path := writeOldFile(t, 2,
+		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'c1')`,
+		// What step 6 adds is there already: it fails.
+		`ALTER TABLE reports ADD COLUMN version INTEGER NOT NULL DEFAULT 0`,
+	)
+	wantVersion, wantSchema := schemaOf(t, path)
+	db, err := Open(t.Context(), path, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open migrated a file whose step 6 fails")
+	}
+	if !strings.Contains(err.Error(), "version 6") {
+		t.Errorf("Open = %q; want it to name the step that failed", err)
+	}
+	if v, schema := schemaOf(t, path); v != wantVersion || !slices.Equal(schema, wantSchema) {
+		t.Fatalf("after the failed migration: version %d, schema %q; want it as it was: version %d, %q", v, schema, wantVersion, wantSchema)
+	}
+	raw, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`ALTER TABLE reports DROP COLUMN version`); err != nil {
+		t.Fatal(err)
+	}
+	db = openPath(t, path, Options{})
+	ids, err := db.Store().FindTargetIDs(t.Context(), nil, []string{"news"}, time.Now())
+	if err != nil || !slices.Equal(ids, []string{"c1"}) {
+		t.Errorf("after the migration FindTargetIDs(news) = %q, %v; want [c1]", ids, err)
+	}
+}
+
+// TestAnOldFileOpenedByManyAtOnceIsMigratedOnce: processes started at
+// once on a file of an older socks (a serve and a publish after an
+// upgrade) all open it; one migrates it, the others find it migrated, and
+// the data is all there once.
+func TestAnOldFileOpenedByManyAtOnceIsMigratedOnce(t *testing.T) {
+	path := writeOldFile(t, 2,
+		`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('c1', 'alice', 0, NULL)`,
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'c1')`,
+		`INSERT INTO queue (id, body, sent_at, visible_at) VALUES ('m1', '{"n":1}', 0, 0)`,
+	)
+	fresh := openPath(t, filepath.Join(t.TempDir(), "socks.db"), Options{})
+	_, wantSchema := schemaOf(t, fresh.Path())
+	var wg sync.WaitGroup
+	dbs := make([]*DB, 8)
+	errs := make([]error, 8)
+	for i := range dbs {
+		wg.Go(func() { dbs[i], errs[i] = Open(t.Context(), path, Options{}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+			continue
+		}
+		defer dbs[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	if v, schema := schemaOf(t, path); v != schemaVersion || !slices.Equal(schema, wantSchema) {
+		t.Errorf("after the opens: version %d, schema %q; want %d, %q (a new file's)", v, schema, schemaVersion, wantSchema)
+	}
+	ids, err := dbs[3].Store().FindTargetIDs(t.Context(), nil, []string{"news"}, time.Now())
+	if err != nil || !slices.Equal(ids, []string{"c1"}) {
+		t.Errorf("FindTargetIDs(news) = %q, %v; want [c1]", ids, err)
+	}
+	msgs, err := dbs[5].Queue().Receive(t.Context(), store.MaxBatch, time.Minute, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != "m1" {
+		t.Errorf("Receive = %v, %v; want the one message queued before the upgrade", msgs, err)
+	}
+}
+
+// TestAFileOfANewerSocksIsLeftAsItWas: a socks that finds a file written
+// by a newer one (here the version after this one's, with a column this
+// one does not know) refuses it and writes nothing to it: the newer socks
+// opens it as it left it.
+func TestAFileOfANewerSocksIsLeftAsItWas(t *testing.T) {
+	path := writeOldFile(t, schemaVersion,
+		`ALTER TABLE connections ADD COLUMN future TEXT`,
+		`INSERT INTO connections (id, geek, connected_at, future) VALUES ('c1', 'alice', 0, 'x')`,
+	)
+	raw, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantVersion, wantSchema := schemaOf(t, path)
+	for _, opts := range []Options{{}, {ReadOnly: true}} {
+		db, err := Open(t.Context(), path, opts)
+		if err == nil {
+			db.Close()
+			t.Fatalf("Open(%+v) took a file of a newer socks", opts)
+		}
+		if !strings.Contains(err.Error(), "upgrade socks") {
+			t.Errorf("Open(%+v) = %q; want it to say upgrade socks", opts, err)
+		}
+	}
+	if v, schema := schemaOf(t, path); v != wantVersion || !slices.Equal(schema, wantSchema) {
+		t.Errorf("after the refusals: version %d, schema %q; want %d, %q", v, schema, wantVersion, wantSchema)
+	}
 }
 
 // TestOpenMigratesAVersion2File opens a file written by a socks of schema

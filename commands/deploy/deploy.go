@@ -21,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -129,6 +130,10 @@ It is idempotent: a second run says "nothing to do". A resource that differs
 (a missing route, a wrong timeout, a foreign policy statement, a disabled
 mapping) is drift: it is reported with what would change, and put right.
 --dry-run prints the plan and changes nothing.
+
+Once the function is in place, a connections table written by an earlier
+socks is migrated as 'socks provision' does it (docs/deploy.md,
+"Upgrading").
 
 On success it prints the wss:// URL and the callback URL, and writes them
 into the selected config profile (--config-profile), so listen, publish
@@ -295,6 +300,9 @@ func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
 				}
 			}
 		}
+		if res.Migrated > 0 {
+			fmt.Fprintf(w, "would migrate %s of table %s (docs/tables.md, Migration)\n", text.Pluralize(res.Migrated, "geek item"), awsops.TablesFor(res.Stack).Connections)
+		}
 		return nil
 	default:
 		n := 0
@@ -304,6 +312,9 @@ func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
 			}
 		}
 		fmt.Fprintf(w, "deployed stack %s: %d of %d resources created or updated\n", res.Stack, n, len(res.Steps))
+		if res.Migrated > 0 {
+			fmt.Fprintf(w, "migrated %s of table %s (docs/tables.md, Migration)\n", text.Pluralize(res.Migrated, "geek item"), awsops.TablesFor(res.Stack).Connections)
+		}
 	}
 	if res.WebSocketURL != "" {
 		fmt.Fprintf(w, "websocket url: %s\ncallback url:  %s\n", res.WebSocketURL, res.CallbackURL)

@@ -174,9 +174,12 @@ is, what should be and how to fix it, and provision exits 1 without
 changing anything. --dry-run only checks and says what it would create.
 
 An existing connections table written by an earlier socks is migrated in
-place: every connection record without the geek item that fan-out to users
-reads gets one (with --dry-run: they are counted). It is safe while the
-stack serves, and a second run finds nothing to migrate.
+place: every connection record gets the geek item that fan-out to users
+reads, one left out of date by a function of the earlier socks that wrote
+on after a migration is rewritten, and one whose record is gone is deleted
+(with --dry-run: they are counted). It is safe while the stack serves. When
+upgrading, run it again once no function of the earlier socks runs
+(docs/deploy.md, "Upgrading"); a run after that finds nothing to migrate.
 
 --eventbridge-rule adds an EventBridge rule STACK-envelopes on --event-bus
 that sends events of --source and --detail-type to the envelopes queue, and
@@ -222,8 +225,8 @@ type Result struct {
 	// Drift lists what differs from the shape provision creates; when it
 	// is not empty nothing was changed.
 	Drift []awsops.Drift `json:"drift"`
-	// Migrated counts the connection records given the geek item this
-	// version's layout adds (with --dry-run: to give it).
+	// Migrated counts the geek items this version's layout adds that
+	// provision added, rewrote or deleted (with --dry-run: would).
 	Migrated int `json:"migrated"`
 }
 
@@ -333,7 +336,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		if opts.DryRun {
 			verb = "would migrate"
 		}
-		fmt.Fprintf(out, "%s %s of table %s (added the geek item fan-out to users reads)\n", verb, text.Pluralize(res.Migrated, "connection record"), tgt.Tables.Connections)
+		fmt.Fprintf(out, "%s %s of table %s (added, brought up to date or deleted: the copies of connection records that fan-out to users reads)\n", verb, text.Pluralize(res.Migrated, "geek item"), tgt.Tables.Connections)
 	}
 	if len(res.Changes) == 0 {
 		fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
