@@ -5,12 +5,14 @@ package local
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/store"
 )
@@ -90,5 +92,43 @@ func TestTheWriteAheadLogStaysBoundedUnderReadersThatNeverPause(t *testing.T) {
 	// and its page), plus room for a fold that a reader delayed.
 	if limit := 3 * db.walLimit; largest > limit {
 		t.Errorf("the write-ahead log grew to %d bytes under readers that never pause; want it kept under %d", largest, limit)
+	}
+}
+
+// Reports are kept for a day (publish --wait and same-day
+// troubleshooting): a broker that has run for days, writing a report per
+// message, keeps in the file only the reports of the last day, however
+// many it wrote before.
+func TestReportsOlderThanADayLeaveTheFile(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	db := openTest(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Two and a half days of messages, 20 an hour.
+	const perHour = 20
+	for hour := range 60 {
+		for i := range perHour {
+			r := store.Report{MessageID: fmt.Sprintf("m-%d-%d", hour, i), Targets: 1, Delivered: 1, At: clock.Now()}
+			if err := db.Store().PutReport(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(); n > 25*perHour {
+			t.Fatalf("after %d hours the file holds %d reports; want at most a day's and an hour's (%d)", hour+1, n, 25*perHour)
+		}
+		clock.Advance(time.Hour)
+	}
+	if _, err := db.Store().GetReport(ctx, "m-0-0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a report of two days ago: %v; want not found", err)
+	}
+	if _, err := db.Store().GetReport(ctx, fmt.Sprintf("m-59-%d", perHour-1)); err != nil {
+		t.Errorf("the last report: %v", err)
 	}
 }
