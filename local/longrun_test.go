@@ -132,3 +132,62 @@ func TestReportsOlderThanADayLeaveTheFile(t *testing.T) {
 		t.Errorf("the last report: %v", err)
 	}
 }
+
+// Over days the pool's SQLite connections close when idle and others open
+// in their place, while a reader in this process may hold its locks on
+// the file; SQLite keeps a closed connection's descriptors open while the
+// process holds locks, and must reuse them for the next connection, or the
+// process would hold more files with every churn of the pool. Compressed:
+// a pool that keeps no idle connection opens and closes one for every
+// read, 150 of them, beside a read held open throughout.
+func TestAPoolThatChurnsHoldsNoMoreFilesOpen(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("counting open files needs /proc/self/fd")
+	}
+	fds := func() int {
+		t.Helper()
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	held, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback()
+	var n int
+	if err := held.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	db.sql.SetMaxIdleConns(0)
+	read := func() {
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Error(err)
+		}
+	}
+	round := func(i int) {
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(read)
+		}
+		wg.Wait()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: fmt.Sprintf("m-%d", i), Targets: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(0)
+	base := fds()
+	for i := 1; i <= 50; i++ {
+		round(i)
+	}
+	// The rounds may have had more connections open at once than the
+	// first (up to the pool's bound), never more.
+	if got := fds(); got > base+maxOpenConns {
+		t.Errorf("%d open files after 150 connections opened and closed; %d after the first few", got, base)
+	}
+}
