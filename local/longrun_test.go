@@ -88,9 +88,10 @@ func TestTheWriteAheadLogStaysBoundedUnderReadersThatNeverPause(t *testing.T) {
 		t.Fatal("the readers read nothing")
 	}
 	// The bound, plus what the writes between two looks at it add
-	// (walCheckEvery writes of about 16 KB each, written twice: the row
-	// and its page), plus room for a fold that a reader delayed.
-	if limit := 3 * db.walLimit; largest > limit {
+	// (walCheckEvery writes of 8 KB or so), plus room for a few folds
+	// that readers held up (each tried again once the log has grown by
+	// another walLimit). Without the folds it grew past 4 MB.
+	if limit := 5 * db.walLimit; largest > limit {
 		t.Errorf("the write-ahead log grew to %d bytes under readers that never pause; want it kept under %d", largest, limit)
 	}
 }
