@@ -137,8 +137,9 @@ func TestSoak(t *testing.T) {
 	var opened, refused, received, published atomic.Int64
 	stop := time.Now().Add(duration)
 	var wg sync.WaitGroup
-	// Each slot keeps one connection open at a time: it connects, reads for
-	// a while, then closes cleanly or drops the TCP connection, and again.
+	// Each slot keeps one connection open at a time: it connects,
+	// subscribes (and maybe unsubscribes), reads for a while, then closes
+	// cleanly or drops the TCP connection, and again.
 	for slot := range conns {
 		wg.Add(1)
 		go func() {
@@ -152,6 +153,13 @@ func TestSoak(t *testing.T) {
 					continue
 				}
 				opened.Add(1)
+				// Follow one more topic, and now and then drop it again:
+				// the routes' writes churn with the connections.
+				extra := []string{topics[rng.IntN(len(topics))]}
+				_ = c.WriteJSON(map[string]any{"action": "subscribe", "topics": extra})
+				if rng.IntN(2) == 0 {
+					_ = c.WriteJSON(map[string]any{"action": "unsubscribe", "topics": extra})
+				}
 				hold := time.Now().Add(time.Duration(500+rng.IntN(4500)) * time.Millisecond)
 				_ = c.SetReadDeadline(hold)
 				for {
@@ -204,6 +212,11 @@ func TestSoak(t *testing.T) {
 	}
 	if end.rss > 0 && end.rss > base.rss+256<<20 {
 		t.Errorf("RSS grew from %.1f MB to %.1f MB", float64(base.rss)/1e6, float64(end.rss)/1e6)
+	}
+	// The state file's write-ahead log is folded into the file once it
+	// passes 16 MB, whoever reads meanwhile (local.DB's endWrite).
+	if fi, err := os.Stat(filepath.Join(st.dir, "socks.db-wal")); err == nil && fi.Size() > 32<<20 {
+		t.Errorf("the state file's write-ahead log grew to %.1f MB", float64(fi.Size())/1e6)
 	}
 	if opened.Load() < int64(conns) || received.Load() == 0 {
 		t.Errorf("the soak did too little to mean anything: %s", summary)

@@ -52,6 +52,16 @@ const (
 	// SQLITE_BUSY is run again.
 	busyRetries = 5
 
+	// walLimit is the size of the write-ahead log past which a write folds
+	// it into the state file and truncates it, every walCheckEvery writes
+	// (see endWrite). SQLite's own checkpoints keep it near 4 MB while
+	// readers leave it gaps.
+	walLimit      = 16 << 20
+	walCheckEvery = 64
+	// walFoldWait is how long a fold waits for the readers of older
+	// snapshots to end (the busy_timeout of its statement).
+	walFoldWait = time.Second
+
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
 	pageSize = 500
@@ -110,6 +120,12 @@ type DB struct {
 	// wait on a Go channel (honouring their context) instead of spinning in
 	// SQLite's busy handler against each other.
 	writeSem chan struct{}
+	// writes counts this process's write transactions, and walLimit is
+	// the size of the write-ahead log past which a write folds it into
+	// the file and truncates it; walNext is the size at which it tries
+	// again after a fold a reader held up (see endWrite). Under writeSem.
+	writes, walCheckEvery int
+	walLimit, walNext     int64
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -191,12 +207,14 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 	sqldb.SetMaxIdleConns(maxOpenConns)
 	sqldb.SetConnMaxIdleTime(connMaxIdle)
 	db := &DB{
-		sql:      sqldb,
-		path:     abs,
-		file:     fi,
-		opts:     opts.withDefaults(),
-		writeSem: make(chan struct{}, 1),
-		wake:     make(chan struct{}),
+		sql:           sqldb,
+		path:          abs,
+		file:          fi,
+		opts:          opts.withDefaults(),
+		writeSem:      make(chan struct{}, 1),
+		walLimit:      walLimit,
+		walCheckEvery: walCheckEvery,
+		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
 	db.queue = &Queue{db: db}
@@ -494,16 +512,81 @@ func (db *DB) DeleteMeta(ctx context.Context, key string) error {
 	return nil
 }
 
+// beginWrite waits for this process's turn to write (writeSem); call
+// endWrite when done.
+func (db *DB) beginWrite(ctx context.Context) error {
+	select {
+	case db.writeSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// endWrite ends this process's turn to write, every walCheckEvery writes
+// folding the write-ahead log into the state file first when it has grown
+// past walLimit. SQLite's own checkpoints (after a commit, never waiting)
+// copy the log into the file only up to the oldest snapshot still read,
+// and start the log again from its beginning only when no reader uses it:
+// readers that overlap (a broker's lookups, `publish --wait`'s polls,
+// from any process) starve them, and the -wal file grows by every write,
+// for good. A fold (wal_checkpoint(TRUNCATE)) holds off other writers,
+// waits up to walFoldWait for the readers of older snapshots to end
+// (readers that begin meanwhile read the file itself), and truncates the
+// log. One that a reader held up past its wait is tried again once the
+// log has grown by another walLimit.
+func (db *DB) endWrite() {
+	defer func() { <-db.writeSem }()
+	db.writes++
+	if db.writes%db.walCheckEvery != 0 {
+		return
+	}
+	fi, err := os.Stat(db.path + "-wal")
+	if err != nil || fi.Size() <= max(db.walLimit, db.walNext) {
+		return
+	}
+	if db.foldWAL() {
+		db.walNext = 0
+	} else {
+		db.walNext = fi.Size() + db.walLimit
+	}
+}
+
+// foldWAL copies the write-ahead log into the state file and truncates
+// it, reporting whether it did.
+func (db *DB) foldWAL() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), walFoldWait+busyTimeout)
+	defer cancel()
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walFoldWait.Milliseconds())); err != nil {
+		return false
+	}
+	// Back to the file's setting before the connection returns to the
+	// pool; if that fails, the connection is dropped rather than kept.
+	defer func() {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	var busy, logged, folded int
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &folded); err != nil {
+		return false
+	}
+	return busy == 0
+}
+
 // write runs fn in a write (BEGIN IMMEDIATE) transaction and commits it. fn
 // may run more than once when SQLite reports the file busy, so it must not
 // keep state from an earlier run.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	select {
-	case db.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := db.beginWrite(ctx); err != nil {
+		return err
 	}
-	defer func() { <-db.writeSem }()
+	defer db.endWrite()
 	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }))
 }
 
@@ -515,12 +598,10 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // nor the driver starts a goroutine per transaction and per statement to
 // watch it.
 func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) error {
-	select {
-	case db.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := db.beginWrite(ctx); err != nil {
+		return err
 	}
-	defer func() { <-db.writeSem }()
+	defer db.endWrite()
 	txCtx := context.WithoutCancel(ctx)
 	return db.writeError(retryBusy(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
@@ -534,12 +615,10 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 // process but may lose the last commits on a power loss or kernel panic.
 // docs/reliability.md says which writes are which.
 func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	select {
-	case db.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := db.beginWrite(ctx); err != nil {
+		return err
 	}
-	defer func() { <-db.writeSem }()
+	defer db.endWrite()
 	return db.writeError(retryBusy(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {

@@ -1,0 +1,194 @@
+package local
+
+// What a state file does after hours of use, compressed into a bounded
+// run: the write-ahead log under writers and readers that never pause.
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// walSize is the size of db's write-ahead log (0 when there is none).
+func walSize(t *testing.T, db *DB) int64 {
+	t.Helper()
+	fi, err := os.Stat(db.Path() + "-wal")
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// Readers that never all pause at once (a broker's lookups, `publish
+// --wait`'s polls, `subs list --live`, from this and other processes)
+// starve SQLite's own checkpoints: it can never start the log again from
+// its beginning, and the -wal file grew by every write (527 MB after
+// 40,000 writes of 2 KB). A writer that finds the log over its bound
+// folds it into the file and truncates it.
+func TestTheWriteAheadLogStaysBoundedUnderReadersThatNeverPause(t *testing.T) {
+	db := openTest(t, Options{})
+	db.walLimit, db.walCheckEvery = 512<<10, 16
+	reader := openPath(t, db.Path(), Options{}) // another process's handle
+	ctx := t.Context()
+
+	// Readers that overlap (another process's broker lookups, `publish
+	// --wait`'s polls, `subs list --live`), each reading every report.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n sql.NullInt64
+				if err := reader.sql.QueryRowContext(ctx, `SELECT sum(length(json)) FROM reports`).Scan(&n); err != nil {
+					t.Errorf("reading: %v", err)
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+
+	// 400 writes of 16 KB: 6 MB through the log.
+	errs := []string{strings.Repeat("e", 16<<10)}
+	var largest int64
+	for i := range 400 {
+		r := store.Report{MessageID: fmt.Sprintf("m-%d", i%20), Targets: 1, Errors: errs}
+		if err := db.Store().PutReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		largest = max(largest, walSize(t, db))
+	}
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{}) // for the deferred close
+	if reads.Load() == 0 {
+		t.Fatal("the readers read nothing")
+	}
+	// The bound, plus what the writes between two looks at it add
+	// (walCheckEvery writes of 8 KB or so), plus room for a few folds
+	// that readers held up (each tried again once the log has grown by
+	// another walLimit). Without the folds it grew past 4 MB.
+	if limit := 5 * db.walLimit; largest > limit {
+		t.Errorf("the write-ahead log grew to %d bytes under readers that never pause; want it kept under %d", largest, limit)
+	}
+}
+
+// Reports are kept for a day (publish --wait and same-day
+// troubleshooting): a broker that has run for days, writing a report per
+// message, keeps in the file only the reports of the last day, however
+// many it wrote before.
+func TestReportsOlderThanADayLeaveTheFile(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	db := openTest(t, Options{Now: clock.Now})
+	ctx := t.Context()
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Two and a half days of messages, 20 an hour.
+	const perHour = 20
+	for hour := range 60 {
+		for i := range perHour {
+			r := store.Report{MessageID: fmt.Sprintf("m-%d-%d", hour, i), Targets: 1, Delivered: 1, At: clock.Now()}
+			if err := db.Store().PutReport(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(); n > 25*perHour {
+			t.Fatalf("after %d hours the file holds %d reports; want at most a day's and an hour's (%d)", hour+1, n, 25*perHour)
+		}
+		clock.Advance(time.Hour)
+	}
+	if _, err := db.Store().GetReport(ctx, "m-0-0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a report of two days ago: %v; want not found", err)
+	}
+	if _, err := db.Store().GetReport(ctx, fmt.Sprintf("m-59-%d", perHour-1)); err != nil {
+		t.Errorf("the last report: %v", err)
+	}
+}
+
+// Over days the pool's SQLite connections close when idle and others open
+// in their place, while a reader in this process may hold its locks on
+// the file; SQLite keeps a closed connection's descriptors open while the
+// process holds locks, and must reuse them for the next connection, or the
+// process would hold more files with every churn of the pool. Compressed:
+// a pool that keeps no idle connection opens and closes one for every
+// read, 150 of them, beside a read held open throughout.
+func TestAPoolThatChurnsHoldsNoMoreFilesOpen(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("counting open files needs /proc/self/fd")
+	}
+	fds := func() int {
+		t.Helper()
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	held, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback()
+	var n int
+	if err := held.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	db.sql.SetMaxIdleConns(0)
+	read := func() {
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Error(err)
+		}
+	}
+	round := func(i int) {
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(read)
+		}
+		wg.Wait()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: fmt.Sprintf("m-%d", i), Targets: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(0)
+	base := fds()
+	for i := 1; i <= 50; i++ {
+		round(i)
+	}
+	// The rounds may have had more connections open at once than the
+	// first (up to the pool's bound), never more.
+	if got := fds(); got > base+maxOpenConns {
+		t.Errorf("%d open files after 150 connections opened and closed; %d after the first few", got, base)
+	}
+}
