@@ -1,0 +1,146 @@
+package awsops
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// fuzzAttr builds an attribute value of the DynamoDB type kind picks,
+// from a and b: what a backend in another language may write where socks
+// expects something else (docs/chatter.md), or nothing (kind 0).
+func fuzzAttr(kind uint8, a, b string) types.AttributeValue {
+	switch kind % 11 {
+	case 1:
+		return &types.AttributeValueMemberS{Value: a}
+	case 2:
+		return &types.AttributeValueMemberN{Value: a}
+	case 3:
+		return &types.AttributeValueMemberSS{Value: []string{a, b}}
+	case 4:
+		return &types.AttributeValueMemberL{Value: []types.AttributeValue{avS(a), avS(b)}}
+	case 5:
+		return &types.AttributeValueMemberL{Value: []types.AttributeValue{avS(a), &types.AttributeValueMemberN{Value: b}}}
+	case 6:
+		return &types.AttributeValueMemberL{}
+	case 7:
+		return &types.AttributeValueMemberNULL{Value: true}
+	case 8:
+		return &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{a: avS(b)}}
+	case 9:
+		return &types.AttributeValueMemberB{Value: []byte(a)}
+	case 10:
+		return &types.AttributeValueMemberL{Value: []types.AttributeValue{avS(a)}}
+	}
+	return nil
+}
+
+// FuzzAChatterItemIsHonouredOnlyAsWritten reads back chatter ID items
+// whose allowed topics and expiry have any DynamoDB type (a backend writes
+// these items itself, docs/chatter.md): VerifyChatterID never panics, and
+// accepts an ID only when its expiresAtMs is a number past now and its
+// allowed topics are absent or a list of topic patterns, which it keeps
+// exactly: an allowed attribute it cannot read never becomes "any topic".
+//
+// testdata/fuzz/FuzzAChatterItemIsHonouredOnlyAsWritten holds the items
+// that were once accepted as "any topic" (allowed as a string set, a
+// string, an empty list, NULL; a list holding a number kept only its
+// strings) or with a pattern that is not one ("*").
+func FuzzAChatterItemIsHonouredOnlyAsWritten(f *testing.F) {
+	f.Add(uint8(0), "updates", "entity:*", uint8(2), "1767312000000")
+	f.Add(uint8(4), "updates", "entity:*", uint8(2), "1767312000000")
+	f.Add(uint8(0), "", "", uint8(1), "1767312000000")
+	f.Add(uint8(0), "", "", uint8(2), "1.767312e12")
+	f.Add(uint8(0), "", "", uint8(2), "99999999999999999999")
+	now := time.UnixMilli(1767225600000).UTC()
+	const geek, secret = "Friendless", "sc_fuzz"
+	f.Fuzz(func(t *testing.T, allowedKind uint8, a, b string, expiryKind uint8, expiry string) {
+		hash := pubsub.HashChatterID(secret)
+		it := chatterKey(geek, hash)
+		it[attrGeek], it[attrHash] = avS(geek), avS(hash)
+		it[attrIssuedAt] = avN(now.UnixMilli())
+		allowed := fuzzAttr(allowedKind, a, b)
+		if allowed != nil {
+			it[attrAllowed] = allowed
+		}
+		if v := fuzzAttr(expiryKind, expiry, expiry); v != nil {
+			it[attrExpiresAtMs] = v
+		}
+		s, _ := newFakeStore(&fakeDynamo{getItem: func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+			return &dynamodb.GetItemOutput{Item: it}, nil
+		}})
+		c, err := s.VerifyChatterID(context.Background(), geek, secret, now)
+		if err != nil {
+			return
+		}
+		n, ok := it[attrExpiresAtMs].(*types.AttributeValueMemberN)
+		ms, perr := int64(0), error(nil)
+		if ok {
+			ms, perr = strconv.ParseInt(n.Value, 10, 64)
+		}
+		if !ok || perr != nil || ms <= now.UnixMilli() {
+			t.Fatalf("accepted with expiresAtMs %#v", it[attrExpiresAtMs])
+		}
+		if allowed == nil {
+			if c.Topics != nil {
+				t.Fatalf("no allowed attribute, but topics %q", c.Topics)
+			}
+			return
+		}
+		l, ok := allowed.(*types.AttributeValueMemberL)
+		if !ok || len(l.Value) == 0 {
+			t.Fatalf("accepted with allowed %#v, read as topics %q (nil: any topic)", allowed, c.Topics)
+		}
+		var want []string
+		for _, v := range l.Value {
+			s, ok := v.(*types.AttributeValueMemberS)
+			if !ok {
+				t.Fatalf("accepted with allowed %#v, read as topics %q", allowed, c.Topics)
+			}
+			want = append(want, s.Value)
+		}
+		if !slices.Equal(pubsub.Unique(want), c.Topics) || pubsub.ValidateTopicPatterns(c.Topics) != nil {
+			t.Fatalf("allowed %q read as topics %q", want, c.Topics)
+		}
+	})
+}
+
+// FuzzConnectionItemsReadBack reads back connection items whose
+// attributes have any DynamoDB type: itemConnection never panics, and a
+// record it returns has its ID, and only the strings it was given as its
+// topics.
+func FuzzConnectionItemsReadBack(f *testing.F) {
+	f.Add(uint8(1), "c1", uint8(4), "news", "updates", uint8(2), "1767225600000")
+	f.Add(uint8(2), "c1", uint8(3), "news", "updates", uint8(1), "x")
+	f.Add(uint8(0), "", uint8(5), "news", "1", uint8(9), "")
+	f.Fuzz(func(t *testing.T, idKind uint8, id string, topicsKind uint8, a, b string, atKind uint8, at string) {
+		it := item{}
+		for name, v := range map[string]types.AttributeValue{
+			attrID: fuzzAttr(idKind, id, id), attrTopics: fuzzAttr(topicsKind, a, b), attrAllowed: fuzzAttr(topicsKind, b, a),
+			attrConnectedAt: fuzzAttr(atKind, at, at), attrExpiresAtMs: fuzzAttr(atKind+1, at, at), attrGeek: fuzzAttr(idKind+3, id, id),
+		} {
+			if v != nil {
+				it[name] = v
+			}
+		}
+		c, err := itemConnection(it)
+		if err != nil {
+			return
+		}
+		if s, ok := it[attrID].(*types.AttributeValueMemberS); !ok || s.Value != c.ID || c.ID == "" {
+			t.Fatalf("item %#v read as connection %q", it[attrID], c.ID)
+		}
+		for _, tp := range c.Topics {
+			if tp != a && tp != b {
+				t.Fatalf("topics %#v read as %q", it[attrTopics], c.Topics)
+			}
+		}
+	})
+}
