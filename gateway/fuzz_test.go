@@ -402,3 +402,62 @@ func wholeStreamParse(s []byte, max uint64) (int, bool) {
 		i += int(n)
 	}
 }
+
+// FuzzRouteKeyIsTheBodysAction routes any client text message as API
+// Gateway's route selection expression $request.body.action does: to the
+// action route named by the top-level key "action" (exactly that key; the
+// last when it is repeated), when the message is a JSON object and that
+// value a string naming a route; else to $default. Its testdata holds the
+// messages once routed by "Action" or "ACTION" (a struct field's match).
+func FuzzRouteKeyIsTheBodysAction(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"subscribe","topics":["a"]}`, `{"action":"$connect"}`, `{"action":"$disconnect"}`,
+		`{"action":"nope","action":"ping"}`, `{"action":["subscribe"]}`,
+		`{"nested":{"action":"ping"}}`, `["action","ping"]`, `{"action":"ping"} x`, `{"action":"p\u0069ng"}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	g, err := New(Options{Handler: newFakeHandler(), Routes: []string{"subscribe", "unsubscribe", "ping"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, want := g.routeKey(data), "$default"
+		if a, ok := topLevelAction(data); ok && g.routes[a] {
+			want = a
+		}
+		if got != want {
+			t.Fatalf("%q: routed to %s; $request.body.action selects %s", data, got, want)
+		}
+	})
+}
+
+// topLevelAction walks a JSON object's top-level members and returns the
+// last "action" string value, and whether data is one valid JSON object
+// with one.
+func topLevelAction(data []byte) (string, bool) {
+	if !json.Valid(data) {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	action, found := "", false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", false
+		}
+		if tok == "action" {
+			var s string
+			found = json.Unmarshal(v, &s) == nil
+			action = s
+		}
+	}
+	return action, found
+}
