@@ -1198,8 +1198,8 @@ func (s *DynamoStore) GetReport(ctx context.Context, messageID string) (store.Re
 	if exp, ok := getN(out.Item, attrTTL); ok && exp <= nowSeconds(s.now()) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}
-	var r store.Report
-	if err := json.Unmarshal([]byte(getS(out.Item, attrReport)), &r); err != nil {
+	r, err := store.ParseReport([]byte(getS(out.Item, attrReport)))
+	if err != nil {
 		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
 	}
 	r.Version, _ = getN(out.Item, attrVersion)
