@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReport -fuzztime 15s ./store/
 	$(GO) test -run '^$$' -fuzz FuzzConfigFileErrorsAreInWords -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzConnectURL -fuzztime 15s ./wsclient/
+	$(GO) test -run '^$$' -fuzz FuzzChatterIDIsIssuedOnlyToTheLivePage -fuzztime 15s ./web/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
