@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzManagementAPIAnswersInItsOwnWords -fuzztime 15s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzFrameTrackerAgreesWithAWholeStreamParse -fuzztime 15s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzRouteKeyIsTheBodysAction -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzAHandshakeReachesConnectOnlyIfItCanOpen -fuzztime 15s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzConnectQuery -fuzztime 15s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzNamesKeepTheDocumentedRules -fuzztime 15s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzTopicPatternsAllowOnlyWhatTheySay -fuzztime 15s ./pubsub/

@@ -461,3 +461,80 @@ func topLevelAction(data []byte) (string, bool) {
 	}
 	return action, found
 }
+
+// FuzzAHandshakeReachesConnectOnlyIfItCanOpen sends a running gateway
+// upgrade requests with any method, Upgrade, Connection,
+// Sec-WebSocket-Version, Sec-WebSocket-Key and Origin (docs/reliability.md:
+// a handshake that the upgrade would refuse anyway is refused before
+// $connect, so no record is written for a connection that cannot open):
+// whenever the $connect ran and accepted, the answer is 101, and the
+// Origin was one the gateway allows.
+func FuzzAHandshakeReachesConnectOnlyIfItCanOpen(f *testing.F) {
+	const allowed = "http://ok.example"
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
+	f.Add("GET", "WebSocket", "keep-alive, Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", allowed)
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "http://evil.example")
+	f.Add("GET", "websocket", "Upgrade", "8", "dGhlIHNhbXBsZSBub25jZQ==", "")
+	f.Add("POST", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
+	f.Add("GET", "websocket", "close", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
+	f.Add("GET", "h2c", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAA==", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAB==", "")
+	h := newFakeHandler()
+	g, err := New(Options{Handler: h, AllowOrigins: []string{allowed}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	go func() { _ = g.Serve(ln) }()
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+	})
+	addr := ln.Addr().String()
+	n := 0
+	f.Fuzz(func(t *testing.T, method, upgrade, connection, version, key, origin string) {
+		for _, v := range []string{method, upgrade, connection, version, key, origin} {
+			if strings.ContainsAny(v, "\r\n") {
+				return // another request, or none
+			}
+		}
+		n++
+		tag := fmt.Sprintf("hs%d", n)
+		c, err := net.DialTimeout("tcp", addr, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(wait))
+		var req bytes.Buffer
+		fmt.Fprintf(&req, "%s /?tag=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: %s\r\nConnection: %s\r\nSec-WebSocket-Version: %s\r\nSec-WebSocket-Key: %s\r\n",
+			method, tag, addr, upgrade, connection, version, key)
+		if origin != "" {
+			fmt.Fprintf(&req, "Origin: %s\r\n", origin)
+		}
+		req.WriteString("\r\n")
+		if _, err := c.Write(req.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		if h.idOf(tag) == "" {
+			return
+		}
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("$connect ran for %q, answered %d (%v)", req.String(), status, err)
+		}
+		if o := strings.TrimSpace(origin); o != "" && o != allowed {
+			t.Fatalf("$connect ran for the Origin %q", origin)
+		}
+	})
+}
