@@ -1,9 +1,12 @@
 package awsops
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +144,58 @@ func FuzzConnectionItemsReadBack(f *testing.F) {
 			if tp != a && tp != b {
 				t.Fatalf("topics %#v read as %q", it[attrTopics], c.Topics)
 			}
+		}
+	})
+}
+
+// FuzzQueuePolicyReadBack reads back any SQS queue policy (one someone
+// else may have set, with statements socks must keep): a policy that is
+// a JSON object whose Statement is a list of statements or one statement
+// (IAM's grammar allows both) is read with every statement, and writes
+// back to a policy that reads the same; anything else is refused in words,
+// never with encoding/json's.
+func FuzzQueuePolicyReadBack(f *testing.F) {
+	for _, s := range []string{
+		`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"arn"}]}`,
+		`{"Version":"2012-10-17","Id":"p","Statement":[]}`,
+		`{"Version":"2012-10-17"}`,
+		`{"Statement":"x"}`,
+		`[]`, `{`, ``, `null`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := parseQueuePolicy(raw)
+		if err != nil {
+			for _, leak := range []string{"json:", "Go struct", "Go value", "RawMessage", "queuePolicy"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("%q: refused with %q, encoding/json's words", raw, err)
+				}
+			}
+			return
+		}
+		var doc map[string]json.RawMessage
+		if json.Unmarshal([]byte(raw), &doc) != nil {
+			t.Fatalf("%q is not a JSON object, but it was read", raw)
+		}
+		want := 0
+		if st := bytes.TrimSpace(doc["Statement"]); len(st) > 0 && st[0] == '{' {
+			want = 1
+		} else if len(st) > 0 && st[0] == '[' {
+			var l []json.RawMessage
+			_ = json.Unmarshal(st, &l)
+			want = len(l)
+		}
+		if len(p.Statement) != want {
+			t.Fatalf("%q read with %d statements; it has %d", raw, len(p.Statement), want)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseQueuePolicy(string(b))
+		if err != nil || len(again.Statement) != len(p.Statement) {
+			t.Fatalf("%q wrote back %s, which reads as %d statements (%v)", raw, b, len(again.Statement), err)
 		}
 	})
 }
