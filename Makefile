@@ -46,6 +46,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAChatterItemIsHonouredOnlyAsWritten -fuzztime 15s ./awsops/
 	$(GO) test -run '^$$' -fuzz FuzzConnectionItemsReadBack -fuzztime 15s ./awsops/
 	$(GO) test -run '^$$' -fuzz FuzzQueuePolicyReadBack -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzTrustDriftFlagsAnyoneButLambda -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzParsePolicyReadsEveryStatement -fuzztime 15s ./awsops/
 	$(GO) test -run '^$$' -fuzz FuzzParseReport -fuzztime 15s ./store/
 	$(GO) test -run '^$$' -fuzz FuzzConfigFileErrorsAreInWords -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzConnectURL -fuzztime 15s ./wsclient/

@@ -199,3 +199,73 @@ func FuzzQueuePolicyReadBack(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTrustDriftFlagsAnyoneButLambda reads back the function role's trust
+// policy with one Allow statement for any principal and action, the
+// statement given alone or in a list (IAM's grammar allows both): drift
+// is reported exactly when someone besides lambda.amazonaws.com may
+// assume the role or the statement allows more than sts:AssumeRole.
+func FuzzTrustDriftFlagsAnyoneButLambda(f *testing.F) {
+	f.Add(uint8(0), "lambda.amazonaws.com", "sts:AssumeRole", false)
+	f.Add(uint8(0), "ec2.amazonaws.com", "sts:AssumeRole", false)
+	f.Add(uint8(1), "arn:aws:iam::2:root", "sts:AssumeRole", false)
+	f.Add(uint8(2), "", "sts:AssumeRole", false)
+	f.Add(uint8(3), "lambda.amazonaws.com", "sts:AssumeRole", false)
+	f.Add(uint8(0), "lambda.amazonaws.com", "sts:TagSession", false)
+	f.Fuzz(func(t *testing.T, kind uint8, who, action string, alone bool) {
+		q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+		var principal string
+		others := true
+		switch kind % 5 {
+		case 0:
+			principal, others = `{"Service":`+q(who)+`}`, who != "lambda.amazonaws.com"
+		case 1:
+			principal = `{"AWS":` + q(who) + `}`
+		case 2:
+			principal = `"*"`
+		case 3:
+			principal, others = `{"Service":["lambda.amazonaws.com",`+q(who)+`]}`, who != "lambda.amazonaws.com"
+		case 4:
+			principal = `{"Federated":` + q(who) + `}`
+		}
+		st := `{"Effect":"Allow","Principal":` + principal + `,"Action":` + q(action) + `}`
+		if !alone {
+			st = "[" + st + "]"
+		}
+		doc := `{"Version":"2012-10-17","Statement":` + st + `}`
+		drift := trustDrift(doc)
+		if want := others || action != "sts:AssumeRole"; (len(drift) > 0) != want {
+			t.Fatalf("%s: drift %q; want drift %v", doc, drift, want)
+		}
+	})
+}
+
+// FuzzParsePolicyReadsEveryStatement reads back any role policy document:
+// ParsePolicy refuses it in words (never encoding/json's) or reads every
+// statement, whether Statement is one statement or a list.
+func FuzzParsePolicyReadsEveryStatement(f *testing.F) {
+	f.Add(`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"sqs:*","Resource":["a","b"]}]}`)
+	f.Add(`{"Version":"2012-10-17","Statement":{"Sid":"A","Effect":"Allow","Action":["x"],"Resource":"a"}}`)
+	f.Add(`%7B%22Statement%22%3A%5B%5D%7D`)
+	f.Add(`{"Statement":[1]}`)
+	f.Add(`{"Statement":[{"Sid":7}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		p, err := ParsePolicy(doc)
+		if err != nil {
+			for _, leak := range []string{"json:", "Go struct", "Go value", "RawMessage"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("%q: refused with %q, encoding/json's words", doc, err)
+				}
+			}
+			return
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParsePolicy(string(b))
+		if err != nil || len(again.Statement) != len(p.Statement) {
+			t.Fatalf("%q wrote back %s, which reads as %d statements (%v)", doc, b, len(again.Statement), err)
+		}
+	})
+}

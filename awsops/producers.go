@@ -195,34 +195,48 @@ type queuePolicy struct {
 	Statement []json.RawMessage `json:"Statement"`
 }
 
-// parseQueuePolicy reads a queue's policy as SQS returns it: a JSON object
-// whose Statement is a list of statements or, as IAM's grammar allows, one
-// statement. Its error says what is wrong, after "its policy".
+// parseQueuePolicy reads a queue's policy as SQS returns it (see
+// policyStatements). Its error says what is wrong, after "its policy".
 func parseQueuePolicy(raw string) (queuePolicy, error) {
-	if reason := pubsub.CheckJSON([]byte(raw)); reason != "" {
-		return queuePolicy{}, errors.New(reason)
+	var head struct {
+		Version string `json:"Version"`
+		ID      string `json:"Id"`
 	}
-	var doc struct {
-		Version   string          `json:"Version"`
-		ID        string          `json:"Id"`
+	st, err := policyStatements(raw, &head)
+	if err != nil {
+		return queuePolicy{}, err
+	}
+	return queuePolicy{Version: head.Version, ID: head.ID, Statement: st}, nil
+}
+
+// policyStatements reads a policy document into doc (its other elements;
+// a struct without a Statement field) and returns its statements: Statement is a list of statements or, as
+// IAM's grammar allows, one statement. Its error says what is wrong, in
+// words that follow "its policy" or "the policy".
+func policyStatements(raw string, doc any) ([]json.RawMessage, error) {
+	if reason := pubsub.CheckJSON([]byte(raw)); reason != "" {
+		return nil, errors.New(reason)
+	}
+	if err := json.Unmarshal([]byte(raw), doc); err != nil {
+		return nil, errors.New(pubsub.DescribeJSONError(err))
+	}
+	var statements struct {
 		Statement json.RawMessage `json:"Statement"`
 	}
-	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
-		return queuePolicy{}, errors.New(pubsub.DescribeJSONError(err))
-	}
-	p := queuePolicy{Version: doc.Version, ID: doc.ID}
-	switch st := bytes.TrimSpace(doc.Statement); {
+	_ = json.Unmarshal([]byte(raw), &statements) // it decoded as an object above
+	var out []json.RawMessage
+	switch st := bytes.TrimSpace(statements.Statement); {
 	case len(st) == 0 || string(st) == "null":
 	case st[0] == '{':
-		p.Statement = []json.RawMessage{st}
+		out = []json.RawMessage{st}
 	case st[0] == '[':
-		if err := json.Unmarshal(st, &p.Statement); err != nil {
-			return queuePolicy{}, errors.New(pubsub.DescribeJSONError(err))
+		if err := json.Unmarshal(st, &out); err != nil {
+			return nil, errors.New(pubsub.DescribeJSONError(err))
 		}
 	default:
-		return queuePolicy{}, errors.New(`has a Statement that is neither a statement nor a list of them`)
+		return nil, errors.New("has a Statement that is neither a statement nor a list of them")
 	}
-	return p, nil
+	return out, nil
 }
 
 // SendStatement is the statement that lets service (events.amazonaws.com,
