@@ -34,6 +34,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHandleFrame -fuzztime 30s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzConnectSubprotocols -fuzztime 15s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzRenderNeverEmitsControlCharacters -fuzztime 30s ./commands/listen/
+	$(GO) test -run '^$$' -fuzz FuzzSigV4AcceptsOnlyTheSignedRequest -fuzztime 30s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzSigV4RefusesForgedHeaders -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzManagementAPIAnswersInItsOwnWords -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzFrameTrackerAgreesWithAWholeStreamParse -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzRouteKeyIsTheBodysAction -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzAHandshakeReachesConnectOnlyIfItCanOpen -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzConnectQuery -fuzztime 15s ./routes/
+	$(GO) test -run '^$$' -fuzz FuzzNamesKeepTheDocumentedRules -fuzztime 15s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzTopicPatternsAllowOnlyWhatTheySay -fuzztime 15s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzAChatterItemIsHonouredOnlyAsWritten -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzConnectionItemsReadBack -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzQueuePolicyReadBack -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzTrustDriftFlagsAnyoneButLambda -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzParsePolicyReadsEveryStatement -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzParseReport -fuzztime 15s ./store/
+	$(GO) test -run '^$$' -fuzz FuzzConfigFileErrorsAreInWords -fuzztime 15s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzConnectURL -fuzztime 15s ./wsclient/
+	$(GO) test -run '^$$' -fuzz FuzzChatterIDIsIssuedOnlyToTheLivePage -fuzztime 15s ./web/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:

@@ -619,22 +619,24 @@ func trustDrift(doc string) []string {
 	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
 		doc = dec
 	}
-	var pol struct {
-		Statement []struct {
+	statements, err := policyStatements(doc, &struct{}{})
+	if err != nil {
+		return []string{"trust policy cannot be read"}
+	}
+	lambdaMay := false
+	var out []string
+	for _, raw := range statements {
+		var st struct {
 			Sid          string          `json:"Sid"`
 			Effect       string          `json:"Effect"`
 			Action       json.RawMessage `json:"Action"`
 			NotAction    json.RawMessage `json:"NotAction"`
 			Principal    json.RawMessage `json:"Principal"`
 			NotPrincipal json.RawMessage `json:"NotPrincipal"`
-		} `json:"Statement"`
-	}
-	if json.Unmarshal([]byte(doc), &pol) != nil {
-		return []string{"trust policy cannot be read"}
-	}
-	lambdaMay := false
-	var out []string
-	for _, st := range pol.Statement {
+		}
+		if json.Unmarshal(raw, &st) != nil {
+			return []string{"trust policy cannot be read"}
+		}
 		if st.Effect != "Allow" {
 			continue
 		}
@@ -797,20 +799,24 @@ func ParsePolicy(doc string) (PolicyDocument, error) {
 	if dec, err := url.QueryUnescape(doc); err == nil && strings.HasPrefix(strings.TrimSpace(dec), "{") {
 		doc = dec
 	}
-	var raw struct {
-		Version   string `json:"Version"`
-		Statement []struct {
+	var head struct {
+		Version string `json:"Version"`
+	}
+	statements, err := policyStatements(doc, &head)
+	if err != nil {
+		return PolicyDocument{}, fmt.Errorf("reading a policy document: the policy %v", err)
+	}
+	p := PolicyDocument{Version: head.Version}
+	for _, raw := range statements {
+		var s struct {
 			Sid      string          `json:"Sid"`
 			Effect   string          `json:"Effect"`
 			Action   json.RawMessage `json:"Action"`
 			Resource json.RawMessage `json:"Resource"`
-		} `json:"Statement"`
-	}
-	if err := json.Unmarshal([]byte(doc), &raw); err != nil {
-		return PolicyDocument{}, fmt.Errorf("reading a policy document: %w", err)
-	}
-	p := PolicyDocument{Version: raw.Version}
-	for _, s := range raw.Statement {
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return PolicyDocument{}, fmt.Errorf("reading a policy document: a statement %s", pubsub.DescribeJSONError(err))
+		}
 		p.Statement = append(p.Statement, PolicyStatement{Sid: s.Sid, Effect: s.Effect, Action: stringOrList(s.Action), Resource: stringOrList(s.Resource)})
 	}
 	return p, nil

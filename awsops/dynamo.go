@@ -148,9 +148,13 @@ func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, 
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
 	}
 	s.itemsRead.Add(1)
-	c := itemChatterID(out.Item)
+	c, err := itemChatterID(out.Item)
 	if subtle.ConstantTimeCompare([]byte(c.Hash), []byte(want)) != 1 || c.Geek != geek {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrUnauthorized)
+	}
+	if err != nil {
+		// Refused, never read as "any topic".
+		return store.ChatterID{}, fmt.Errorf("geek %s: chatter ID %s: %v: %w", geek, pubsub.Fingerprint(c.Hash), err, store.ErrUnauthorized)
 	}
 	if c.Expired(now) {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
@@ -165,7 +169,10 @@ func (s *DynamoStore) ListChatterIDs(ctx context.Context, geek string) ([]store.
 	var out []store.ChatterID
 	collect := func(items []item) error {
 		for _, it := range items {
-			out = append(out, itemChatterID(it))
+			// Listed, counted and pruned even when its allowed topics
+			// cannot be read: VerifyChatterID refuses it.
+			c, _ := itemChatterID(it)
+			out = append(out, c)
 		}
 		return nil
 	}
@@ -1187,8 +1194,8 @@ func (s *DynamoStore) GetReport(ctx context.Context, messageID string) (store.Re
 	if exp, ok := getN(out.Item, attrTTL); ok && exp <= nowSeconds(s.now()) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}
-	var r store.Report
-	if err := json.Unmarshal([]byte(getS(out.Item, attrReport)), &r); err != nil {
+	r, err := store.ParseReport([]byte(getS(out.Item, attrReport)))
+	if err != nil {
 		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
 	}
 	r.Version, _ = getN(out.Item, attrVersion)

@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -201,19 +202,48 @@ func chatterItem(c store.ChatterID) item {
 	return it
 }
 
-func itemChatterID(it item) store.ChatterID {
-	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash), Topics: getList(it, attrAllowed)}
-	if len(c.Topics) == 0 {
-		c.Topics = nil
-	}
+// itemChatterID reads a chatter ID item. Backends in other languages
+// write these items (docs/chatter.md), so an allowed attribute that is not
+// a non-empty list of topic patterns (an L of S) is an error: read as
+// "any topic" it would widen the ID. The ID returned then holds the
+// strings that could be read, for listing and pruning; it must not be
+// honoured.
+func itemChatterID(it item) (store.ChatterID, error) {
+	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
 	if ms, ok := getN(it, attrIssuedAt); ok {
 		c.IssuedAt = fromMillis(ms)
 	}
 	if ms, ok := getN(it, attrExpiresAtMs); ok {
 		c.ExpiresAt = fromMillis(ms)
 	}
-	return c
+	v, ok := it[attrAllowed]
+	if !ok {
+		return c, nil
+	}
+	l, ok := v.(*types.AttributeValueMemberL)
+	if !ok || len(l.Value) == 0 {
+		if ss, ok := v.(*types.AttributeValueMemberSS); ok {
+			c.Topics = ss.Value
+		}
+		return c, errUnreadableAllowed
+	}
+	for _, e := range l.Value {
+		s, ok := e.(*types.AttributeValueMemberS)
+		if !ok {
+			return c, errUnreadableAllowed
+		}
+		c.Topics = append(c.Topics, s.Value)
+	}
+	c.Topics = pubsub.Unique(c.Topics)
+	if err := pubsub.ValidateTopicPatterns(c.Topics); err != nil {
+		return c, fmt.Errorf("its allowed topics are not topic patterns: %w", err)
+	}
+	return c, nil
 }
+
+// errUnreadableAllowed is the error of a chatter ID item whose allowed
+// attribute is not a non-empty list of strings.
+var errUnreadableAllowed = errors.New(`its allowed topics are not a list of strings (write allowed as a non-empty L of S, like ["updates", "entity:*"], or leave it out for any topic)`)
 
 // normalizeTopics returns topics sorted, without duplicates (the form
 // connection records keep, as the local backend does).

@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,8 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // The producers of the envelopes queue: an EventBridge rule targeting it,
@@ -192,6 +195,50 @@ type queuePolicy struct {
 	Statement []json.RawMessage `json:"Statement"`
 }
 
+// parseQueuePolicy reads a queue's policy as SQS returns it (see
+// policyStatements). Its error says what is wrong, after "its policy".
+func parseQueuePolicy(raw string) (queuePolicy, error) {
+	var head struct {
+		Version string `json:"Version"`
+		ID      string `json:"Id"`
+	}
+	st, err := policyStatements(raw, &head)
+	if err != nil {
+		return queuePolicy{}, err
+	}
+	return queuePolicy{Version: head.Version, ID: head.ID, Statement: st}, nil
+}
+
+// policyStatements reads a policy document into doc (its other elements;
+// a struct without a Statement field) and returns its statements: Statement is a list of statements or, as
+// IAM's grammar allows, one statement. Its error says what is wrong, in
+// words that follow "its policy" or "the policy".
+func policyStatements(raw string, doc any) ([]json.RawMessage, error) {
+	if reason := pubsub.CheckJSON([]byte(raw)); reason != "" {
+		return nil, errors.New(reason)
+	}
+	if err := json.Unmarshal([]byte(raw), doc); err != nil {
+		return nil, errors.New(pubsub.DescribeJSONError(err))
+	}
+	var statements struct {
+		Statement json.RawMessage `json:"Statement"`
+	}
+	_ = json.Unmarshal([]byte(raw), &statements) // it decoded as an object above
+	var out []json.RawMessage
+	switch st := bytes.TrimSpace(statements.Statement); {
+	case len(st) == 0 || string(st) == "null":
+	case st[0] == '{':
+		out = []json.RawMessage{st}
+	case st[0] == '[':
+		if err := json.Unmarshal(st, &out); err != nil {
+			return nil, errors.New(pubsub.DescribeJSONError(err))
+		}
+	default:
+		return nil, errors.New("has a Statement that is neither a statement nor a list of them")
+	}
+	return out, nil
+}
+
 // SendStatement is the statement that lets service (events.amazonaws.com,
 // sns.amazonaws.com) send to the queue, only on behalf of sourceARN.
 func SendStatement(service, queueARN, sourceARN string) QueuePolicyStatement {
@@ -247,8 +294,8 @@ func CheckProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdm
 	}
 	plan.queueARN = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 	if raw := attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &plan.policy); err != nil {
-			return nil, fmt.Errorf("queue %s: its policy is not valid JSON: %v", q.Main, err)
+		if plan.policy, err = parseQueuePolicy(raw); err != nil {
+			return nil, fmt.Errorf("queue %s: its policy %v", q.Main, err)
 		}
 	}
 

@@ -487,14 +487,7 @@ func (c *conn) route(kind int, data []byte) {
 	req := c.event("", "MESSAGE", c.g.now())
 	if kind == websocket.TextMessage {
 		req.Body = string(data)
-		var body struct {
-			Action any `json:"action"`
-		}
-		if json.Unmarshal(data, &body) == nil {
-			if a, ok := body.Action.(string); ok && c.g.routes[a] {
-				routeKey = a
-			}
-		}
+		routeKey = c.g.routeKey(data)
 	} else {
 		req.Body = base64.StdEncoding.EncodeToString(data)
 		req.IsBase64Encoded = true
@@ -524,6 +517,18 @@ func (c *conn) route(kind int, data []byte) {
 		reply.kind = websocket.BinaryMessage
 	}
 	c.enqueue(reply)
+}
+
+// routeKey is the route of a text message: $request.body.action when it
+// names an action route, else $default. As in API Gateway, the key is
+// "action" exactly: a struct field would also match "Action" or "ACTION".
+func (g *Gateway) routeKey(data []byte) string {
+	var body map[string]json.RawMessage
+	var a string
+	if json.Unmarshal(data, &body) == nil && json.Unmarshal(body["action"], &a) == nil && g.routes[a] {
+		return a
+	}
+	return "$default"
 }
 
 // ping sends the gateway's ping.

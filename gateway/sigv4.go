@@ -48,10 +48,13 @@ func parseSigV4(r *http.Request, creds Credentials, now time.Time) (*sigV4Auth, 
 	if !ok {
 		return nil, errors.New("the request is not signed with AWS Signature Version 4")
 	}
+	// Exactly Credential, SignedHeaders and Signature, once each: a
+	// header with more, or one twice, is not one a signer wrote.
 	fields := map[string]string{}
 	for _, part := range strings.Split(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
+		_, seen := fields[k]
+		if !ok || seen || (k != "Credential" && k != "SignedHeaders" && k != "Signature") {
 			return nil, errors.New("the Authorization header is malformed")
 		}
 		fields[k] = v
@@ -99,8 +102,14 @@ func (a *sigV4Auth) verify(r *http.Request, body []byte, creds Credentials) erro
 	if err := v4.NewSigner().SignHTTP(context.Background(), c, again, hex.EncodeToString(sum[:]), a.scope[3], a.scope[2], a.signedAt); err != nil {
 		return errBadSignature
 	}
-	_, want, _ := strings.Cut(again.Header.Get("Authorization"), "Signature=")
-	if subtle.ConstantTimeCompare([]byte(want), []byte(a.fields["Signature"])) != 1 {
+	// The headers signed are the ones claimed, in the signer's words: a
+	// claim the signature holds for only once rebuilt (a header name
+	// misspelt, repeated or unknown, which the rebuild skips) is not the
+	// header the caller signed.
+	resigned := again.Header.Get("Authorization")
+	_, want, _ := strings.Cut(resigned, "Signature=")
+	if subtle.ConstantTimeCompare([]byte(want), []byte(a.fields["Signature"])) != 1 ||
+		!strings.Contains(resigned, "SignedHeaders="+a.fields["SignedHeaders"]+",") {
 		return errBadSignature
 	}
 	return nil

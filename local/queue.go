@@ -223,8 +223,7 @@ func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, r
 	}
 	var prev *store.Report
 	if err == nil {
-		var r store.Report
-		if json.Unmarshal([]byte(data), &r) == nil {
+		if r, err := store.ParseReport([]byte(data)); err == nil {
 			prev = &r
 		}
 	}

@@ -861,8 +861,8 @@ func (s *Store) GetReport(ctx context.Context, messageID string) (store.Report, 
 	if err != nil {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, err)
 	}
-	var r store.Report
-	if err := json.Unmarshal([]byte(data), &r); err != nil {
+	r, err := store.ParseReport([]byte(data))
+	if err != nil {
 		return store.Report{}, fmt.Errorf("report of %s is damaged: %w", messageID, err)
 	}
 	r.Version = version

@@ -156,6 +156,11 @@ func ValidateTopicPatterns(patterns []string) error {
 		if p == "*" {
 			return invalid("topics", "pattern \"*\" allows everything; leave the topics out instead")
 		}
+		if p == AllTopics {
+			// TopicAllowed lets only no patterns at all allow it: as a
+			// pattern it would allow nothing.
+			return invalid("topics", "pattern %q means every topic; leave the topics out instead", p)
+		}
 		if strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			return invalid("topics", "pattern %q has '*' before its end; '*' may only end a pattern", p)
 		}

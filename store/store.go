@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -260,6 +261,24 @@ type Report struct {
 	// or written by older code) and checked by ReplaceReport; every write
 	// changes it. It is not part of the report's JSON.
 	Version int64 `json:"-"`
+}
+
+// ParseReport reads a stored report's JSON. Its error says in words what
+// is wrong ("has \"targets\" as a string; it must be a number"), never
+// encoding/json's or the time package's own.
+func ParseReport(data []byte) (Report, error) {
+	if reason := pubsub.CheckJSON(data); reason != "" {
+		return Report{}, errors.New("its JSON " + reason)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		var te *time.ParseError
+		if errors.As(err, &te) {
+			return Report{}, errors.New(`its JSON has "at" as a string that is not an RFC 3339 time`)
+		}
+		return Report{}, errors.New("its JSON " + pubsub.DescribeJSONError(err))
+	}
+	return r, nil
 }
 
 // Counts are what one follow-up added to its message's report.

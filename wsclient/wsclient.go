@@ -257,16 +257,22 @@ type outgoing struct {
 }
 
 // ConnectURL builds a connect URL: base plus geek, id and topic parameters.
+// A refusal names base without its query, which may hold a chatter ID (a
+// pasted connect URL).
 func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", fmt.Errorf("bad WebSocket URL %q: %w", base, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without url.Parse's own echo of base
+		}
+		return "", fmt.Errorf("bad WebSocket URL %q: %w", withoutQuery(base), err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return "", fmt.Errorf("bad WebSocket URL %q: the scheme must be ws or wss", base)
+		return "", fmt.Errorf("bad WebSocket URL %q: the scheme must be ws or wss", withoutQuery(base))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", base)
+		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", withoutQuery(base))
 	}
 	q := u.Query()
 	if geek != "" {
@@ -280,6 +286,15 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// withoutQuery returns a URL as typed, its query and fragment replaced by
+// "?...".
+func withoutQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i] + "?..."
+	}
+	return raw
 }
 
 // Dial connects. A refused upgrade returns a *HandshakeError.

@@ -1,0 +1,44 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzConfigFileErrorsAreInWords decodes any config file: decodeFile never
+// panics, and its refusal names the file and says what is wrong without
+// the TOML library's or Go's own words (docs/reliability.md: "a config
+// file that does not parse, has a misspelt key or a value of the wrong
+// type ... exit 2 naming the file").
+func FuzzConfigFileErrorsAreInWords(f *testing.F) {
+	for _, s := range []string{
+		sampleFile,
+		"[profiles.dev]\nstate_dir = 7\n",
+		"[profiles.dev]\ntopics = [1, \"a\"]\n",
+		"[profiles.dev.mapping]\ntopics = \"x\"\n",
+		"profiles = 3\n",
+		"default_profile = [\n",
+		"[profiles.dev]\n[profiles.dev]\n",
+		"a = 1979-05-27T07:32:00Z\n[profiles.x.mapping]\nusers = {a = 1}\n",
+		"\xff = 1\n",
+	} {
+		f.Add(s)
+	}
+	const path = "/home/geek/.config/socks/config.toml"
+	f.Fuzz(func(t *testing.T, src string) {
+		var file File
+		_, err := decodeFile(path, []byte(src), &file)
+		if err == nil {
+			return
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "config file "+path) {
+			t.Fatalf("the refusal %q does not name the file", msg)
+		}
+		for _, leak := range []string{"toml:", "incompatible types", "destination has type", "%!", "map[string]interface", "[]interface", "reflect", "panic"} {
+			if strings.Contains(msg, leak) {
+				t.Fatalf("src %q: the refusal %q shows the library's words (%q)", src, msg, leak)
+			}
+		}
+	})
+}
