@@ -773,6 +773,24 @@ func testSlowConsumer(t *testing.T, post func(g *Gateway, addr, id string, body 
 	}
 }
 
+// readingConn returns the frameConn of connection id once its reader has
+// set its first read deadline (readLoop's first step, in a goroutine that
+// may start late on a busy machine): a deadline a test sets before that
+// was overwritten by it, and the reader then waited the whole pong wait.
+func readingConn(t *testing.T, g *Gateway, id string) *frameConn {
+	t.Helper()
+	c := g.lookup(ctxT(t), id)
+	c.wmu.Lock() // fc is set under it
+	fc := c.fc
+	c.wmu.Unlock()
+	for end := time.Now().Add(wait); fc.deadline.Load() == noDeadline; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the reader of %s set no read deadline in %v", id, wait)
+		}
+	}
+	return fc
+}
+
 // slowClient dials a client with a small socket buffer behind a listener
 // with small ones, so that what it does not read backs up in the gateway
 // quickly.
@@ -840,10 +858,7 @@ func TestAClientDrainingABigBacklogSlowlyIsNotClosedForPingTimeout(t *testing.T)
 	h := newFakeHandler()
 	checked := make(chan bool, 4)
 	g, _, ws, id := slowClient(t, h, Options{MaxQueuedBytes: 64 << 20, readTimedOut: func(alive bool) { checked <- alive }}, 64<<10)
-	c := g.lookup(ctxT(t), id)
-	c.wmu.Lock() // fc is set under it
-	fc := c.fc
-	c.wmu.Unlock()
+	fc := readingConn(t, g, id)
 	pongWaitPasses := func() bool {
 		t.Helper()
 		_ = fc.Conn.SetReadDeadline(time.Now())
@@ -2197,10 +2212,7 @@ func TestAGatewayThatWasStoppedDoesNotCloseItsClientsForPingTimeout(t *testing.T
 	h := newFakeHandler()
 	checked := make(chan bool, 4)
 	g, _, _, id := slowClient(t, h, Options{readTimedOut: func(alive bool) { checked <- alive }}, 64<<10)
-	c := g.lookup(ctxT(t), id)
-	c.wmu.Lock() // fc is set under it
-	fc := c.fc
-	c.wmu.Unlock()
+	fc := readingConn(t, g, id)
 	passes := func(deadline time.Time) bool {
 		t.Helper()
 		_ = fc.SetReadDeadline(deadline)
