@@ -125,7 +125,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 				return nil, err
 			}
 		}
-		db, err := local.Open(ctx, cfg.StatePath(), local.Options{Now: opts.Now, ReadOnly: opts.ReadOnly})
+		inUse := func(ctx context.Context, db *local.DB) string {
+			return (&Backend{Config: cfg, DB: db}).runningProcess(ctx)
+		}
+		db, err := local.Open(ctx, cfg.StatePath(), local.Options{Now: opts.Now, ReadOnly: opts.ReadOnly, InUse: inUse})
 		if err != nil {
 			return nil, err
 		}
@@ -406,6 +409,32 @@ func (b *Backend) whileNoBroker(fn func() error) (running bool, err error) {
 		return false, fn()
 	}
 	return false, nil
+}
+
+// runningProcess names the long-running process of the local state dir,
+// a gateway (`socks serve`, with its PID when recorded) or a broker
+// (`socks broker`, or `socks serve` starting), or returns "" when none
+// runs or that cannot be told. local.Open asks it before it brings an
+// older state file's schema up to date, which such a process of an older
+// socks would not survive.
+func (b *Backend) runningProcess(ctx context.Context) string {
+	serve := "`socks serve`"
+	if pid, ok, _ := b.DB.GetMeta(ctx, MetaGatewayPID); ok && pid != "" {
+		serve += " (pid " + pid + ")"
+	}
+	running, known := b.GatewayRunning()
+	if running {
+		return serve
+	}
+	if !known {
+		if _, _, err := b.Gateway(ctx); err == nil {
+			return serve // recorded, and something answers at its address
+		}
+	}
+	if running, _ := b.whileNoBroker(nil); running {
+		return "a broker (`socks broker`, or `socks serve`)"
+	}
+	return ""
 }
 
 // Reachable reports whether something accepts TCP connections at the host

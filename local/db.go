@@ -91,6 +91,14 @@ type Options struct {
 	// write (a backup, a read-only mount) can be listed. Writes through
 	// such a DB fail.
 	ReadOnly bool
+	// InUse names a long-running socks process that has the state file
+	// open (such as "`socks serve` (pid 123)"), or returns "" when none
+	// does. Open calls it before it brings an older schema up to date and
+	// refuses to while one runs: that process, an older socks, would go
+	// on with statements and rules of the old schema against the new one
+	// without an error (its writes break the new schema's invariants).
+	// Nil: no check.
+	InUse func(ctx context.Context, db *DB) string
 }
 
 func (o Options) withDefaults() Options {
@@ -362,7 +370,7 @@ func openError(path string, err error) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
 	}
-	if errors.Is(err, ErrOlderSchema) {
+	if errors.Is(err, ErrOlderSchema) || errors.Is(err, ErrInUseByOlder) {
 		return fmt.Errorf("state file %s %w", path, err)
 	}
 	if d := diskError(path, err); d != nil {

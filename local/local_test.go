@@ -887,6 +887,32 @@ func TestASQLiteFileOfAnotherProgramIsNotTakenOver(t *testing.T) {
 	}
 }
 
+// TestANegativeSchemaVersionIsRefusedNotACrash: socks never writes a
+// negative user_version; a file with one (another program's) is refused
+// as not a socks state database, by a read-write and a read-only Open,
+// where migrate indexed its steps with it and panicked.
+func TestANegativeSchemaVersionIsRefusedNotACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`PRAGMA user_version = -1`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		db, err := Open(t.Context(), path, Options{ReadOnly: ro})
+		if err == nil {
+			db.Close()
+			t.Fatalf("Open (read-only %v) of a file at user_version -1 succeeded", ro)
+		}
+		if !strings.Contains(err.Error(), "is not a socks state database") {
+			t.Errorf("Open (read-only %v) = %q; want it to say the file is not a socks state database", ro, err)
+		}
+	}
+}
+
 // TestAWriteCancelledMidwaySaysCancelled: a write whose context ends
 // while it runs (Ctrl-C as serve records itself) fails with the
 // cancellation, not with database/sql's "transaction has already been
@@ -1027,5 +1053,44 @@ func TestAReadOnlyDBReadsAndWritesNothing(t *testing.T) {
 	}
 	if _, err := Open(ctx, old, Options{ReadOnly: true}); !errors.Is(err, ErrOlderSchema) || !strings.Contains(err.Error(), "cannot be read without writing it") {
 		t.Fatalf("read-only Open of an older file: %v; want ErrOlderSchema", err)
+	}
+}
+
+// TestAnOlderFileInUseIsNotMigrated: while Options.InUse names a running
+// process (an older socks's serve), Open of a file of an older schema
+// refuses, says which process to stop and to run the command again, and
+// leaves the file as it was; once none runs, the same Open brings it up to
+// date. An up-to-date or a new file is opened without asking.
+func TestAnOlderFileInUseIsNotMigrated(t *testing.T) {
+	ctx := t.Context()
+	path := writeOldFile(t, schemaVersion-1)
+	_, before := schemaOf(t, path)
+	who := "`socks serve` (pid 4242)"
+	asked := 0
+	inUse := func(context.Context, *DB) string { asked++; return who }
+	_, err := Open(ctx, path, Options{InUse: inUse})
+	if !errors.Is(err, ErrInUseByOlder) {
+		t.Fatalf("Open of an older file in use: %v; want ErrInUseByOlder", err)
+	}
+	for _, want := range []string{path, who, "stop it, then run this command again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if v, schema := schemaOf(t, path); v != schemaVersion-1 || !slices.Equal(schema, before) {
+		t.Fatalf("after the refused Open: version %d, schema %q; want %d, %q", v, schema, schemaVersion-1, before)
+	}
+
+	who = ""
+	db := openPath(t, path, Options{InUse: inUse})
+	var v int
+	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version once no process uses the file = %d, %v; want %d", v, err, schemaVersion)
+	}
+	who, asked = "`socks serve` (pid 4242)", 0
+	openPath(t, path, Options{InUse: inUse})
+	openPath(t, filepath.Join(t.TempDir(), "socks.db"), Options{InUse: inUse})
+	if asked != 0 {
+		t.Errorf("InUse asked %d times by Opens of an up-to-date and a new file; want 0", asked)
 	}
 }

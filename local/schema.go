@@ -155,6 +155,8 @@ func (db *DB) checkSchema(ctx context.Context) error {
 	switch {
 	case err != nil:
 		return err
+	case v < 0:
+		return errForeign
 	case v > schemaVersion:
 		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
 	case v < schemaVersion:
@@ -166,6 +168,11 @@ func (db *DB) checkSchema(ctx context.Context) error {
 // ErrOlderSchema says that a state file opened read-only has an older
 // schema: a read-write open brings it up to date.
 var ErrOlderSchema = errors.New("cannot be read without writing it")
+
+// ErrInUseByOlder says that a state file of an older schema is open in a
+// running process of an older socks (Options.InUse), and so was left as
+// it was.
+var ErrInUseByOlder = errors.New("is in use by an older socks")
 
 func (db *DB) migrate(ctx context.Context) error {
 	// A read first, so that an up-to-date file (the usual case) needs no
@@ -180,8 +187,17 @@ func (db *DB) migrate(ctx context.Context) error {
 	if v == schemaVersion {
 		return nil
 	}
+	if v < 0 {
+		return errForeign // socks never writes one
+	}
 	if v > schemaVersion {
 		return fmt.Errorf("%w (schema version %d; this socks knows up to %d): upgrade socks", ErrNewerSchema, v, schemaVersion)
+	}
+	// A new file (version 0) has no process of an older socks on it.
+	if v > 0 && db.opts.InUse != nil {
+		if who := db.opts.InUse(ctx, db); who != "" {
+			return fmt.Errorf("%w: %s still has it open, and this socks must first bring its schema up to date (version %d to %d), which would break that process: stop it, then run this command again", ErrInUseByOlder, who, v, schemaVersion)
+		}
 	}
 	return db.write(ctx, func(tx *sql.Tx) error {
 		var v int

@@ -260,6 +260,8 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 			"start the local stack with `socks serve` (it creates the file), or "+stateDirFix)
 	case errors.Is(env.OpenErr, local.ErrNewerSchema):
 		return fail(env.OpenErr.Error(), "upgrade socks: the file holds the state of a newer version, which moving it away would lose")
+	case errors.Is(env.OpenErr, local.ErrInUseByOlder):
+		return fail(env.OpenErr.Error(), "stop the process it names (it runs an older socks), then run the doctor again: this socks brings the file up to date first")
 	case errors.Is(env.OpenErr, local.ErrNotWritable):
 		return fail(problemOf(env.OpenErr), notWritableFix)
 	case env.OpenErr != nil:

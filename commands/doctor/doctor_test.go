@@ -336,3 +336,51 @@ func TestAStateFileFromANewerSocksSaysUpgradeNotMoveAway(t *testing.T) {
 		}
 	}
 }
+
+// TestAnOlderStateFileInUseSaysStopTheProcess: a state file of an older
+// schema that a running `socks serve` (of the older socks) holds fails the
+// state file check naming that serve and saying to stop it, not to move
+// the file away; the doctor leaves the file as it was.
+func TestAnOlderStateFileInUseSaysStopTheProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	serve, err := backend.Open(ctx, config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Close()
+	release, locked, err := serve.HoldGateway()
+	if err != nil || !locked {
+		t.Fatalf("HoldGateway: %v (locked %v)", err, locked)
+	}
+	defer release()
+	if err := serve.DB.SetMeta(ctx, backend.MetaGatewayPID, "4242"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(dir, config.StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var v int
+	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v-1)); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, dir, "doctor")
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "fail\tstate file\t") {
+			line = l
+		}
+	}
+	if r.code != 1 || !strings.Contains(line, "`socks serve` (pid 4242)") || !strings.Contains(line, "stop the process") || strings.Contains(line, "move the file away") {
+		t.Fatalf("exit %d, state file check %q; want it failing, naming the serve and saying to stop it:\n%s", r.code, line, r.stdout)
+	}
+	var after int
+	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&after); err != nil || after != v-1 {
+		t.Fatalf("user_version after the doctor = %d, %v; want %d", after, err, v-1)
+	}
+}
