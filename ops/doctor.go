@@ -393,6 +393,8 @@ func checkConnections(ctx context.Context, env *Env) Result {
 func checkGateway(_ context.Context, env *Env) Result {
 	g := env.Gateway
 	switch {
+	case errors.Is(env.OpenErr, local.ErrInUseByOlder):
+		return fail("cannot tell: an older socks holds the state file (see the state file check)", "stop the process the state file check names, then run the doctor again")
 	case env.StateFileMissing || env.OpenErr != nil:
 		return fail("no local gateway: the state file did not open", "start it with `socks serve`")
 	case env.GatewayErr != nil:

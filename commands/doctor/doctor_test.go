@@ -379,6 +379,13 @@ func TestAnOlderStateFileInUseSaysStopTheProcess(t *testing.T) {
 	if r.code != 1 || !strings.Contains(line, "`socks serve` (pid 4242)") || !strings.Contains(line, "stop the process") || strings.Contains(line, "move the file away") {
 		t.Fatalf("exit %d, state file check %q; want it failing, naming the serve and saying to stop it:\n%s", r.code, line, r.stdout)
 	}
+	// The gateway check does not tell the user to start a gateway that
+	// runs: it is the one to stop.
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(l, "\tlocal gateway\t") && (strings.Contains(l, "start it with") || !strings.Contains(l, "older socks")) {
+			t.Errorf("local gateway check %q; want it saying an older socks holds the state file, not to start a gateway", l)
+		}
+	}
 	var after int
 	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&after); err != nil || after != v-1 {
 		t.Fatalf("user_version after the doctor = %d, %v; want %d", after, err, v-1)
