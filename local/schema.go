@@ -129,6 +129,12 @@ CREATE TRIGGER connections_update_generation AFTER UPDATE OF id, geek, expires_a
 	`
 ALTER TABLE reports ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7: chatter IDs by geek and expiry, for the count of a geek's live
+	// IDs at each issue (--max-live): a range of this index, whatever
+	// number of expired IDs the geek still has.
+	`
+CREATE INDEX chatter_ids_geek_expires ON chatter_ids (geek, expires_at);
+`,
 }
 
 // schemaVersion is the schema version this build writes.

@@ -19,6 +19,7 @@ import (
 
 var _ store.Store = (*Store)(nil)
 var _ store.TargetIDFinder = (*Store)(nil)
+var _ store.LiveChatterIDCounter = (*Store)(nil)
 
 // reportTTL is how long a report is kept: long enough for `publish --wait`
 // and for troubleshooting the same day.
@@ -118,6 +119,20 @@ func splitNames(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// countLiveChatterIDs counts a geek's (?1) chatter IDs live at ?2 (unix
+// milliseconds): a range of the chatter_ids_geek_expires index.
+const countLiveChatterIDs = `SELECT count(*) FROM chatter_ids WHERE geek = ?1 AND expires_at > ?2`
+
+// CountLiveChatterIDs counts geek's chatter IDs not expired at now,
+// without reading them: a pile of expired IDs does not slow it.
+func (s *Store) CountLiveChatterIDs(ctx context.Context, geek string, now time.Time) (int, error) {
+	var n int
+	if err := s.db.sql.QueryRowContext(ctx, countLiveChatterIDs, geek, millis(now)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting the live chatter IDs of %s: %w", geek, err)
+	}
+	return n, nil
 }
 
 // ListChatterIDs lists the chatter IDs of geek ("" for every geek), expired

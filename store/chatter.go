@@ -32,15 +32,9 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 		return "", ChatterID{}, err
 	}
 	if maxLive > 0 {
-		ids, err := s.ListChatterIDs(ctx, geek)
+		live, err := countLiveChatterIDs(ctx, s, geek, now)
 		if err != nil {
 			return "", ChatterID{}, fmt.Errorf("counting the chatter IDs of %s: %w", geek, err)
-		}
-		live := 0
-		for _, c := range ids {
-			if !c.Expired(now) {
-				live++
-			}
 		}
 		if live >= maxLive {
 			return "", ChatterID{}, fmt.Errorf("geek %s already holds %d live chatter IDs, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire: %w", geek, live, geek, ErrLimit)
@@ -67,4 +61,23 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 		return "", ChatterID{}, fmt.Errorf("recording chatter ID: %w", err)
 	}
 	return secret, c, nil
+}
+
+// countLiveChatterIDs counts geek's chatter IDs live at now, in the store
+// when it can (LiveChatterIDCounter), otherwise from all of them.
+func countLiveChatterIDs(ctx context.Context, s Store, geek string, now time.Time) (int, error) {
+	if c, ok := s.(LiveChatterIDCounter); ok {
+		return c.CountLiveChatterIDs(ctx, geek, now)
+	}
+	ids, err := s.ListChatterIDs(ctx, geek)
+	if err != nil {
+		return 0, err
+	}
+	live := 0
+	for _, c := range ids {
+		if !c.Expired(now) {
+			live++
+		}
+	}
+	return live, nil
 }

@@ -195,6 +195,14 @@ type TargetIDFinder interface {
 	FindTargetIDs(ctx context.Context, users, topics []string, now time.Time) ([]string, error)
 }
 
+// LiveChatterIDCounter is a Store that counts a geek's live chatter IDs
+// without reading them: IssueChatterIDWithin uses it when the Store has
+// it, and otherwise counts what ListChatterIDs returns. The count is of
+// the IDs not ChatterID.Expired at now, as ListChatterIDs would give them.
+type LiveChatterIDCounter interface {
+	CountLiveChatterIDs(ctx context.Context, geek string, now time.Time) (int, error)
+}
+
 // ConnectionAdmitter is a Store that admits a $connect in one atomic
 // write: the chatter check, the count of the geek's live connections and
 // the connection record, so that a connect costs one round trip and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -115,6 +116,50 @@ type Options struct {
 	// awaitingBroker, when set, is called when Ctrl-C's shutdown begins
 	// waiting for the broker to finish the messages in hand (tests).
 	awaitingBroker func()
+	// sweepTick, when set, replaces the hourly ticker of the chatter-ID
+	// sweep, and sweptChatterIDs is called after each pass (tests).
+	sweepTick       <-chan time.Time
+	sweptChatterIDs func(n int, err error)
+}
+
+// chatterSweepEvery is how often serve removes old expired chatter IDs
+// from a local state file.
+const chatterSweepEvery = time.Hour
+
+// expiredChatterKept is how long an expired chatter ID stays in a local
+// state file under serve: a day, as a delivery report, so that `chatter
+// list` still shows that day why a $connect was refused.
+const expiredChatterKept = 24 * time.Hour
+
+// sweepChatterIDs deletes from s, at start and then every
+// chatterSweepEvery until ctx ends, the chatter IDs expired a day or more
+// before now: every visit of the live page and every renewal of `socks
+// listen` issues one, and without prune-stale in a cron job they piled up.
+// A failed pass is logged and the next one tries again.
+func (opts *Options) sweepChatterIDs(ctx context.Context, s store.Store, logger *slog.Logger) {
+	tick := opts.sweepTick
+	if tick == nil {
+		t := time.NewTicker(chatterSweepEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		n, err := s.DeleteExpiredChatterIDs(ctx, opts.now().Add(-expiredChatterKept))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("removing chatter IDs expired a day ago", "err", err)
+		case n > 0:
+			logger.Info("removed chatter IDs expired a day ago", "count", n)
+		}
+		if opts.sweptChatterIDs != nil {
+			opts.sweptChatterIDs(n, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
 }
 
 // NewCmdServe returns `socks serve`.
@@ -408,6 +453,10 @@ func Run(ctx context.Context, opts *Options) error {
 			<-gctx.Done()
 			return srv.Close()
 		})
+	}
+	if b.DB != nil {
+		// On DynamoDB the table's TTL removes them.
+		g.Go(func() error { opts.sweepChatterIDs(gctx, b.Store, logger); return nil })
 	}
 	stats, stopStats := statsSignals()
 	defer stopStats()

@@ -858,3 +858,78 @@ func TestAGatewayShuttingDownIsNoLongerFoundByPublishers(t *testing.T) {
 	}
 	s.wait(t)
 }
+
+// TestServeRemovesChatterIDsExpiredADayAgo runs serve on a local state
+// dir with a controlled clock and sweep ticks: at start and at each tick
+// it deletes the chatter IDs that expired a day or more before now, and
+// keeps the rest (live ones, and those expired within the day, which
+// `chatter list` still shows and prune-stale deletes).
+func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var mu sync.Mutex
+	clock := t0
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	type pass struct {
+		n   int
+		err error
+	}
+	swept := make(chan pass, 1)
+	opts.sweptChatterIDs = func(n int, err error) { swept <- pass{n, err} }
+
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []store.ChatterID{
+		{Geek: "alice", Hash: "old", IssuedAt: t0.Add(-48 * time.Hour), ExpiresAt: t0.Add(-25 * time.Hour)},
+		{Geek: "bob", Hash: "recent", IssuedAt: t0.Add(-2 * time.Hour), ExpiresAt: t0.Add(-time.Hour)},
+		{Geek: "carol", Hash: "live", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+	} {
+		if err := b.Store.PutChatterID(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() string {
+		t.Helper()
+		ids, err := b.Store.ListChatterIDs(t.Context(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hs []string
+		for _, c := range ids {
+			hs = append(hs, c.Hash)
+		}
+		return strings.Join(hs, ",")
+	}
+	wantPass := func(what string, n int, ids string) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.n != n {
+				t.Errorf("%s: the sweep deleted %d, %v; want %d", what, p.n, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		if got := left(); got != ids {
+			t.Errorf("%s: chatter IDs left %q; want %q", what, got, ids)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	wantPass("at start", 1, "recent,live")
+	// Expired for a millisecond under a day, an ID is kept; expired a
+	// day ago, it goes.
+	setClock(t0.Add(23*time.Hour - time.Millisecond))
+	tick <- time.Time{}
+	wantPass("a millisecond under a day after bob's expiry", 0, "recent,live")
+	setClock(t0.Add(25 * time.Hour))
+	tick <- time.Time{}
+	wantPass("a day after carol's expiry", 2, "")
+}

@@ -1,0 +1,116 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// chatterAt is a chatter ID of geek issued at issued and expiring at
+// expires.
+func chatterAt(geek, hash string, issued, expires time.Time) store.ChatterID {
+	return store.ChatterID{Geek: geek, Hash: hash, IssuedAt: issued, ExpiresAt: expires}
+}
+
+func putChatter(t *testing.T, s *Store, ids ...store.ChatterID) {
+	t.Helper()
+	for _, c := range ids {
+		if err := s.PutChatterID(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCountLiveChatterIDsCountsAsExpiredDoes checks the count in SQL
+// against ChatterID.Expired, at the edges: an ID expiring at now is
+// expired, one expiring a millisecond later is live.
+func TestCountLiveChatterIDsCountsAsExpiredDoes(t *testing.T) {
+	s := openTest(t, Options{}).Store()
+	now := time.UnixMilli(1_800_000_000_123).UTC()
+	putChatter(t, s,
+		chatterAt("alice", "a1", now.Add(-2*time.Hour), now.Add(-time.Hour)),
+		chatterAt("alice", "a2", now.Add(-time.Hour), now),
+		chatterAt("alice", "a3", now.Add(-time.Hour), now.Add(time.Millisecond)),
+		chatterAt("alice", "a4", now, now.Add(time.Hour)),
+		chatterAt("bob", "b1", now, now.Add(time.Hour)),
+	)
+	for _, at := range []time.Time{now.Add(-90 * time.Minute), now.Add(-time.Millisecond), now, now.Add(time.Microsecond), now.Add(time.Millisecond), now.Add(2 * time.Hour)} {
+		for _, geek := range []string{"alice", "bob", "carol"} {
+			ids, err := s.ListChatterIDs(t.Context(), geek)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for _, c := range ids {
+				if !c.Expired(at) {
+					want++
+				}
+			}
+			got, err := s.CountLiveChatterIDs(t.Context(), geek, at)
+			if err != nil || got != want {
+				t.Errorf("CountLiveChatterIDs(%s, %s) = %d, %v; want %d", geek, at.Sub(now), got, err, want)
+			}
+		}
+	}
+}
+
+// noListing is a Store whose ListChatterIDs fails: an issue that reads
+// the geek's IDs to count them fails with it.
+type noListing struct{ *Store }
+
+func (noListing) ListChatterIDs(context.Context, string) ([]store.ChatterID, error) {
+	return nil, errors.New("ListChatterIDs called")
+}
+
+// TestIssuingCountsInSQL checks that an issue on this store counts the
+// geek's live IDs in SQL rather than reading them all, with the bound
+// kept: expired IDs take no place, live ones do.
+func TestIssuingCountsInSQL(t *testing.T) {
+	s := noListing{openTest(t, Options{}).Store()}
+	now := time.UnixMilli(1_800_000_000_000).UTC()
+	putChatter(t, s.Store, chatterAt("alice", "old", now.Add(-2*time.Hour), now.Add(-time.Hour)))
+	for i := range 2 {
+		if _, _, err := store.IssueChatterIDWithin(t.Context(), s, "alice", time.Hour, now, 2); err != nil {
+			t.Fatalf("issue %d: %v", i, err)
+		}
+	}
+	_, _, err := store.IssueChatterIDWithin(t.Context(), s, "alice", time.Hour, now, 2)
+	if !errors.Is(err, store.ErrLimit) || !strings.Contains(err.Error(), "already holds 2 live chatter IDs") {
+		t.Errorf("a third issue: %v; want ErrLimit saying 2 are live", err)
+	}
+	if _, _, err := store.IssueChatterIDWithin(t.Context(), s, "bob", time.Hour, now, 2); err != nil {
+		t.Errorf("another geek's issue: %v", err)
+	}
+}
+
+// TestCountLiveChatterIDsReadsOnlyTheLiveOnes checks the plan of the
+// count: a range of the (geek, expires_at) index, so that a pile of
+// expired IDs costs it nothing.
+func TestCountLiveChatterIDsReadsOnlyTheLiveOnes(t *testing.T) {
+	db := openTest(t, Options{})
+	rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+countLiveChatterIDs, "alice", int64(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Join(plan, "\n")
+	if !strings.Contains(p, "COVERING INDEX chatter_ids_geek_expires (geek=? AND expires_at>?)") {
+		t.Errorf("the count's plan is not a range of the (geek, expires_at) index:\n%s", p)
+	}
+}
