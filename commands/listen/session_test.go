@@ -581,6 +581,25 @@ func TestExitConditions(t *testing.T) {
 			t.Error("the connection was not closed")
 		}
 	})
+	t.Run("standard output closed while nothing arrives ends it at once, as a closed pipe", func(t *testing.T) {
+		// `socks listen | head -1`: head exits after the first message,
+		// and listen, with nothing more to write, waited on forever.
+		d := newFakeDialer()
+		closed := make(chan struct{})
+		r := start(t, d, func(o *Options) { o.IO.SetOutClosed(closed) })
+		c := d.next(t)
+		c.push(t, `1`)
+		r.waitFor(map[string]any{"kind": "message"})
+		close(closed)
+		err := r.end()
+		var cp *iostreams.ClosedPipeError
+		if !errors.As(err, &cp) || cp.Stream != "standard output" {
+			t.Fatalf("err %v; want a closed standard output (exit 141)", err)
+		}
+		if !c.wasClosed() {
+			t.Error("the connection was not closed")
+		}
+	})
 	t.Run("quit exits 0", func(t *testing.T) {
 		d := newFakeDialer()
 		r := start(t, d, nil)
