@@ -679,7 +679,13 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		if c := d.closedCount(); c > 0 {
 			return res, fmt.Errorf("the server closed %d of the %d idle connections before their memory was read: memory per connection not measured", c, opts.Connections)
 		}
-		res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
+		if after < before {
+			// The gateway gave memory back (a GC) as the clients came:
+			// noise larger than what they cost, not a negative cost.
+			fmt.Fprintf(opts.IO.ErrOut, "warning: memory per connection not measured: the gateway's resident memory fell (%d → %d KiB) while %d clients connected; more --connections make it tell\n", before, after, opts.Connections)
+		} else {
+			res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
+		}
 	}
 
 	// Fan-out: each message to every client, the next once all have it.
