@@ -363,7 +363,7 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	}
 	conn, err := s.dial(ctx, u, s.wsOpts)
 	if err != nil {
-		return nil, &connectError{base: base, err: err}
+		return nil, &connectError{base: base, err: wsclient.InUsersWords(err, "during the handshake")}
 	}
 	s.base = base
 	return conn, nil
