@@ -38,7 +38,7 @@ const minUploadRate = 128 << 10
 // EnvAttemptTimeout names the environment variable that replaces
 // DefaultAttemptTimeout in every process that reads it (a Go duration,
 // such as 2s; anything else, or a value not above 0, leaves the default
-// here, and config.Resolve refuses it for the commands): for a network
+// here, and config.Resolve refuses it for the commands and Lambda): for a network
 // slower than the default allows, and for tests that freeze an emulator
 // for longer than one attempt without waiting 15 s for it.
 const EnvAttemptTimeout = config.EnvAttemptTimeout
