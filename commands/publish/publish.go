@@ -251,7 +251,7 @@ func readRaw(r io.Reader, name string) ([]byte, error) {
 func checkJSON(b []byte, name string) (json.RawMessage, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
-		return nil, cmdutil.FlagErrorf("the body from %s is empty", name)
+		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
 		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
