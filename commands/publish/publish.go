@@ -406,6 +406,10 @@ func publishRun(ctx context.Context, opts *Options) error {
 			res.Report = &rep
 		}
 		_ = printResult(opts, res)
+		if ctx.Err() != nil && res.Report == nil {
+			// Ctrl-C: Main says "interrupted", and this after it.
+			return fmt.Errorf("message %s is queued all the same; only the wait for its report stopped", env.ID)
+		}
 		return err
 	}
 	res.Report = &rep
