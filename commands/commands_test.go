@@ -63,6 +63,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
 		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		// `socks help nope` printed "Unknown help topic" and the whole
+		// usage on stdout, and exited 0.
+		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
+		{"help on a mistyped command suggests the right one", []string{"help", "publsh"}, "", dir, 2, `unknown help topic "publsh": did you mean publish?`},
 		{"an unknown subcommand of dlq is a usage error", []string{"dlq", "redrvie", "--all"}, "", dir, 2, `unknown command "redrvie" for "socks dlq": did you mean redrive?`},
 		// Cobra called a stray word an unknown command of a command that
 		// has none; it is most often the rest of an unquoted value.
