@@ -11,6 +11,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -36,10 +37,11 @@ const minUploadRate = 128 << 10
 
 // EnvAttemptTimeout names the environment variable that replaces
 // DefaultAttemptTimeout in every process that reads it (a Go duration,
-// such as 2s; anything else, or a value not above 0, leaves the default):
-// for a network slower than the default allows, and for tests that freeze
-// an emulator for longer than one attempt without waiting 15 s for it.
-const EnvAttemptTimeout = "SOCKS_ATTEMPT_TIMEOUT"
+// such as 2s; anything else, or a value not above 0, leaves the default
+// here, and config.Resolve refuses it for the commands and Lambda): for a network
+// slower than the default allows, and for tests that freeze an emulator
+// for longer than one attempt without waiting 15 s for it.
+const EnvAttemptTimeout = config.EnvAttemptTimeout
 
 // ClientOption tunes a client built by NewDynamoDB, NewSQS,
 // NewManagementClient, NewEventBridge, NewSNS or NewControlPlane.

@@ -141,6 +141,22 @@ func TestAStateDirOthersMayWriteIsRefused(t *testing.T) {
 		}
 		attack(t, dir)
 	})
+	t.Run("shared and sticky, as /tmp is, with no advice to chmod it", func(t *testing.T) {
+		// `--state-dir /tmp` was told "chmod o-w /tmp": advice that breaks
+		// every other program on the machine.
+		dir := filepath.Join(t.TempDir(), "tmp")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		attack(t, dir)
+		_, err := Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+		if err == nil || strings.Contains(err.Error(), "chmod") || !strings.Contains(err.Error(), "mkdir -m 700 "+filepath.Join(dir, "socks")) {
+			t.Errorf("Open = %v; want a refusal that asks for a directory of the user's own in it, never to chmod it", err)
+		}
+	})
 	t.Run("another user's", func(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("giving a directory to another user needs root; the other case runs as anyone")

@@ -5,6 +5,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/socks-dev/socks/config"
@@ -40,6 +41,11 @@ func checkOwnDir(dir string) error {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
 		return fmt.Errorf("state dir %s belongs to another user, who could change what socks reads and writes there: set --state-dir or %s to a directory of your own", dir, config.EnvStateDir)
+	}
+	if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&os.ModeSticky != 0 {
+		// Shared on purpose (/tmp): chmod o-w would break every other
+		// program that uses it.
+		return fmt.Errorf("state dir %s is shared by every user (mode %04o, as /tmp is), who could plant links where socks writes: make a directory of your own in it (mkdir -m 700 %s) and set --state-dir or %s to that", dir, fi.Mode().Perm()|0o1000, filepath.Join(dir, "socks"), config.EnvStateDir)
 	}
 	if fi.Mode().Perm()&0o002 != 0 {
 		return fmt.Errorf("state dir %s may be written by every user (mode %04o), who could plant links where socks writes: chmod o-w %s, or set --state-dir or %s to a directory of your own", dir, fi.Mode().Perm(), dir, config.EnvStateDir)

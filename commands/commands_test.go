@@ -63,6 +63,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
 		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		// `socks help nope` printed "Unknown help topic" and the whole
+		// usage on stdout, and exited 0.
+		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
+		{"help on a mistyped command suggests the right one", []string{"help", "publsh"}, "", dir, 2, `unknown help topic "publsh": did you mean publish?`},
 		{"an unknown subcommand of dlq is a usage error", []string{"dlq", "redrvie", "--all"}, "", dir, 2, `unknown command "redrvie" for "socks dlq": did you mean redrive?`},
 		// Cobra called a stray word an unknown command of a command that
 		// has none; it is most often the rest of an unquoted value.
@@ -76,6 +80,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a control character in a topic is refused", []string{"publish", "--topic", "up\x07dates", "--message", "x"}, "", dir, 2, "control character"},
 		{"bad JSON is refused", []string{"publish", "--topic", "t", "--body", "{nope"}, "", dir, 2, "not valid JSON"},
 		{"bad JSON on stdin is refused", []string{"publish", "--topic", "t"}, "nope", dir, 2, "not valid JSON"},
+		{"an empty body says what to give", []string{"publish", "--topic", "t", "--body-file", "-"}, "", dir, 2, "the body from stdin is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name"},
+		{"an empty --body says what to give", []string{"publish", "--topic", "t", "--body", " "}, "", dir, 2, "is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name"},
 		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
 		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + ": no such file"},

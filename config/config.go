@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -38,6 +39,10 @@ const (
 	// precedence over --endpoint-url for its service.
 	EnvDynamoDBEndpointURL = "SOCKS_DYNAMODB_ENDPOINT_URL"
 	EnvSQSEndpointURL      = "SOCKS_SQS_ENDPOINT_URL"
+
+	// EnvAttemptTimeout bounds each HTTP attempt of every AWS call (a Go
+	// duration above 0; awsops.DefaultAttemptTimeout when unset).
+	EnvAttemptTimeout = "SOCKS_ATTEMPT_TIMEOUT"
 
 	// EnvMapping holds the event mapping as JSON (for Lambda, where there
 	// is no config file): {"topics":["/detail/entityId"],"users":"/detail/userId"}.
@@ -174,6 +179,17 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
 		return Config{}, fmt.Errorf("unknown backend %q: use %q (the embedded default) or %q", c.Backend, BackendLocal, BackendAWS)
+	}
+	if v := getenv(EnvAttemptTimeout); v != "" && c.Backend == BackendAWS {
+		// Read by awsops, which would leave its default for a value it
+		// cannot take: the user set it for a reason.
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return Config{}, fmt.Errorf("%s %q is not a duration: give a number with a unit, as 5s or 1m", EnvAttemptTimeout, v)
+		case d <= 0:
+			return Config{}, fmt.Errorf("%s %q must be above 0", EnvAttemptTimeout, v)
+		}
 	}
 	dir := pick("state_dir", f.StateDir, EnvStateDir, prof.StateDir)
 	if dir != "" && c.Sources["state_dir"] == "profile "+profName {

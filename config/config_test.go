@@ -263,6 +263,27 @@ func TestResolvePrecedence(t *testing.T) {
 			env:     map[string]string{"HOME": "/home/g"},
 			wantErr: "config file ",
 		},
+		// README: "SOCKS_ATTEMPT_TIMEOUT=5s (any Go duration) changes the
+		// bound". A bare 5 was silently the default of 15 s.
+		{
+			name:    "an AWS call's attempt bound that is not a duration is refused in words",
+			env:     map[string]string{"HOME": "/home/g", EnvBackend: "aws", EnvAttemptTimeout: "5"},
+			wantErr: `SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m`,
+		},
+		{
+			name:    "an AWS call's attempt bound of 0 is refused",
+			env:     map[string]string{"HOME": "/home/g", EnvBackend: "aws", EnvAttemptTimeout: "0s"},
+			wantErr: `SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`,
+		},
+		{
+			name: "an AWS call's attempt bound in words is taken",
+			env:  map[string]string{"HOME": "/home/g", EnvBackend: "aws", EnvAttemptTimeout: "5s"},
+			check: func(t *testing.T, c Config) {
+				if c.Backend != BackendAWS {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
 		{
 			name:    "an unknown backend is refused",
 			flags:   Flags{Backend: "gcp"},

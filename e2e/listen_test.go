@@ -664,6 +664,63 @@ publishing:
 	}
 }
 
+// TestListenIntoAPipeClosedWhileQuietEndsAtOnce: `socks listen | head -1`
+// whose reader went away while no message came waited for the next
+// message, which may never come, to find the pipe closed (a walk of the
+// README left it running). It ends once the reader has gone, as above.
+func TestListenIntoAPipeClosedWhileQuietEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(socksBin, "listen", "--state-dir", s.dir, "--geek", "alice", "--no-input")
+	cmd.Env = socksEnv(t.TempDir())
+	cmd.Stdout = outW
+	errR, errW := io.Pipe()
+	errBuf := newSyncBuffer()
+	cmd.Stderr = io.MultiWriter(errW, errBuf)
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		errW.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitListenLine(t, newLineReader(errR), "a connected line on stderr", reconnectWait, func(l string) bool {
+		return strings.Contains(l, " connected ws://127.0.0.1:")
+	})
+	outR.Close() // head exited; nothing is published after
+	select {
+	case <-done:
+	case <-time.After(listenWait):
+		t.Fatalf("socks listen still runs %s after its stdout's reader went, with nothing to write\nstderr: %q", listenWait, errBuf)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 141 {
+		t.Errorf("exit %d (%s); want 141\nstderr: %q", code, cmd.ProcessState, errBuf)
+	}
+	if strings.Contains(errBuf.String(), "socks:") {
+		t.Errorf("stderr has noise about the closed pipe: %q", errBuf)
+	}
+	if ids := s.must("chatter", "list", "--geek", "alice", "--json"); ids != "[]" {
+		t.Errorf("the chatter ID listen issued itself is still there: %s", ids)
+	}
+}
+
 // TestListenJSONInATerminalIsOneObjectALineWithoutColour: --json on a
 // terminal prints what it prints into a pipe, one JSON object a line, with
 // no colour or other escape codes (a message's own escapes stay escaped).

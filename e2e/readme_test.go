@@ -115,14 +115,24 @@ var readmeRuns = map[string]readmeRun{
 		},
 		want: `"body":\{"readme":1\}`,
 	},
-	"socks listen --geek Friendless --json | jq --unbuffered .body": {
-		// The first line listen --json prints is its "connected" state
-		// line, whose .body jq shows as null.
-		background: true, ready: `(?m)^null\n`,
+	`socks listen --geek Friendless --json | jq --unbuffered 'select(.kind == "message") | .body'`: {
+		// Only bodies: the "connected" state line listen --json prints
+		// first would show as null (it did, in a newcomer's walk). So
+		// nothing tells that listen connected: publish until it hears,
+		// as a geek of its own, whom no other connection here is.
+		sub:        map[string]string{"Friendless": "ReadmeJq"},
+		background: true, ready: ``,
 		during: func(f *readmeFixture) {
-			f.publish("--geek", "Friendless", "--topic", "updates", "--body", `{"readme":2}`)
+			deadline := time.Now().Add(startTimeout + listenWait)
+			for {
+				rep := f.s.publishWait("--geek", "ReadmeJq", "--topic", "updates", "--body", `{"readme":2}`)
+				if rep.Report != nil && rep.Report.Delivered > 0 || time.Now().After(deadline) {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		},
-		want: `"readme": 2`,
+		want: `^\{\n  "readme": 2\n\}\n`, never: `null`,
 	},
 	"socks listen --geek Friendless --topic jobs --count 1 --timeout 30s": {
 		background: true, ready: ` connected ws://`, exits: true,

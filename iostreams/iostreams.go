@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/term"
@@ -25,6 +26,10 @@ type IOStreams struct {
 	stderrTTY bool
 	noColor   bool
 	width     int
+
+	stdout    *os.File // the process's own, when System made s
+	outClosed <-chan struct{}
+	watchOnce sync.Once
 }
 
 // System returns the process's real streams. getenv is consulted for
@@ -38,6 +43,7 @@ func System(getenv func(string) string) *IOStreams {
 		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		width:     80,
+		stdout:    os.Stdout,
 	}
 	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
 		s.width = w
@@ -98,6 +104,24 @@ func (s *IOStreams) Width() int { return s.width }
 
 // SetWidth pins the terminal width (tests).
 func (s *IOStreams) SetWidth(w int) { s.width = w }
+
+// OutClosed returns a channel closed when standard output is a pipe whose
+// reader has gone (`socks listen | head -1`, once head exited), so that a
+// command that may wait long before it writes again can stop at once
+// instead of at its next write. It is nil (never ready) when that cannot
+// be told: a terminal, a file, the Test streams, or a system without
+// poll(2). The first call starts the watch.
+func (s *IOStreams) OutClosed() <-chan struct{} {
+	s.watchOnce.Do(func() {
+		if s.stdout != nil && s.outClosed == nil {
+			s.outClosed = watchClosed(s.stdout)
+		}
+	})
+	return s.outClosed
+}
+
+// SetOutClosed makes OutClosed return ch (tests).
+func (s *IOStreams) SetOutClosed(ch <-chan struct{}) { s.outClosed = ch }
 
 // ClosedPipeError is a write to a standard stream whose reader has gone
 // (`socks listen | head -1`, once head exits). Main ends quietly on it.

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -543,3 +544,30 @@ func (c *Conn) CloseWith(code int, reason string) error {
 	<-c.done
 	return nil
 }
+
+// InUsersWords says what the server did for the network errors a client
+// meets (refused, closed, not HTTP), instead of Go's words for them
+// ("dial tcp 127.0.0.1:1: connect: connection refused"); when is when it
+// closed the connection ("during the handshake"). Others are kept. The
+// error it returns still wraps err.
+func InUsersWords(err error, when string) error {
+	var he *HandshakeError
+	switch {
+	case err == nil || errors.As(err, &he):
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &wordsError{"nothing listens there (connection refused)", err}
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		return &wordsError{"the server closed the connection " + when, err}
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return &wordsError{"the server did not answer in HTTP: is it a WebSocket endpoint?", err}
+	}
+	return err
+}
+
+type wordsError struct {
+	msg string
+	err error
+}
+
+func (e *wordsError) Error() string { return e.msg }
+func (e *wordsError) Unwrap() error { return e.err }

@@ -663,3 +663,41 @@ func TestProgressIsTheSharedSpinnerOnATerminalOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryThatFellIsNotAFigure: a gateway that gave memory back to the
+// system while few clients connected read "-4.48 KiB" per connection in a
+// walk of the README (`socks bench --connections 100 --json`). A fall says
+// nothing about what a connection costs: no memory figure, and a warning
+// on stderr saying why and what to do.
+func TestMemoryThatFellIsNotAFigure(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	var mu sync.Mutex
+	reads := 0
+	p.rss = func(int) (int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		if reads <= 3 { // settled before the clients
+			return 10_000, nil
+		}
+		return 9_500, nil
+	}
+	opts := measureOptions(10, 2, 1, 0, time.Minute)
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	res, err := measure(context.Background(), opts, p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Memory != nil {
+		t.Errorf("memory %+v; want none when it fell", res.Memory)
+	}
+	if res.FanOut.Publishes != 1 {
+		t.Errorf("fan-out %+v; want the bench to go on after the memory", res.FanOut)
+	}
+	want := "memory per connection not measured: the gateway's resident memory fell (10000 → 9500 KiB) while 10 clients connected; more --connections make it tell"
+	if !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q; want %q", errOut, want)
+	}
+}

@@ -330,11 +330,16 @@ func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
 // progressPrinter writes one line per resource to stderr: marked and
 // coloured on a terminal, plain when piped. On a terminal (and without
 // --json) a spinner with the time taken shows while a resource is being
-// created or updated, the long waits of deploy; stop clears it.
+// created or updated, the long waits of deploy; stop clears it. A dry run
+// shows none: its plan, on stdout, says the same, and a terminal showed
+// it twice.
 func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(awsops.DeployStep, bool), stop func()) {
+	if dryRun {
+		return func(awsops.DeployStep, bool) {}, func() {}
+	}
 	u := ui.NewErr(ios)
 	var prog *cmdutil.Progress
-	if ios.CanSpin() && !jsonOut && !dryRun {
+	if ios.CanSpin() && !jsonOut {
 		prog = cmdutil.NewProgress(ios, nil)
 	}
 	printf := func(format string, args ...any) {
@@ -356,9 +361,6 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(
 			verb := "creating"
 			if s.Action == awsops.ActionUpdate {
 				verb = "updating"
-			}
-			if dryRun {
-				verb = "would " + s.Action
 			}
 			printf("%s %s %s\n", u.Code.Render("~"), verb, s)
 			for _, d := range s.Drift {

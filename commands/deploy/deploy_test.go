@@ -95,11 +95,16 @@ func TestDeployCommandOnMoto(t *testing.T) {
 	if api, err := awsops.FindStackAPI(t.Context(), cp.APIGW, stack); err != nil || api != nil {
 		t.Errorf("the dry run created an API (%v)", err)
 	}
+	// The plan is the answer, once: no progress line per resource
+	// repeating it (TestADryRunShowsItsPlanOnce).
+	if strings.Contains(progress, "would ") {
+		t.Errorf("dry-run progress repeats the plan:\n%s", progress)
+	}
+
+	out, progress = run(t, false)
 	if strings.Count(progress, "\n") < 11 {
 		t.Errorf("progress, one line per resource:\n%s", progress)
 	}
-
-	out, _ = run(t, false)
 	if !strings.Contains(out, "websocket url: wss://") || !strings.Contains(out, "callback url:  https://") || !strings.Contains(out, "saved both into config profile moto") {
 		t.Errorf("deploy output:\n%s", out)
 	}

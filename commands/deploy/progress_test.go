@@ -50,3 +50,24 @@ func TestDeployWaitsSpinOnATerminalOnly(t *testing.T) {
 		t.Errorf("--json stderr on a terminal %q, want %q (no spinner)", got, plain)
 	}
 }
+
+// TestADryRunShowsItsPlanOnce: `deploy --dry-run` printed each change
+// twice on a terminal: "~ would create X" (and its drift) as progress on
+// stderr, then "would create X" (and its drift) as the plan on stdout.
+// The plan is the answer; stderr keeps no line per step.
+func TestADryRunShowsItsPlanOnce(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		ios, _, _, _ := iostreams.Test()
+		ios.SetTTY(false, tty, tty)
+		ios.SetNoColor(true)
+		errOut := &lockedbuf.Buffer{}
+		ios.ErrOut = errOut
+		show, stop := progressPrinter(ios, true, false)
+		show(awsops.DeployStep{Kind: "table", Name: "prod-connections", Action: awsops.ActionCreate, Drift: []string{"table prod-connections is missing"}}, false)
+		show(awsops.DeployStep{Kind: "role", Name: "prod-socks-function", Action: awsops.ActionNone}, false)
+		stop()
+		if got := errOut.String(); got != "" {
+			t.Errorf("terminal %v: dry-run stderr %q; want nothing (the plan is on stdout)", tty, got)
+		}
+	}
+}

@@ -132,7 +132,11 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if !rep.OK {
-		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("doctor found %s: see the fixes above", text.Pluralize(rep.Failed, "problem")))
+		where := "see the fixes above"
+		if opts.JSON {
+			where = `see the "fix" of each failed check`
+		}
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("doctor found %s: %s", text.Pluralize(rep.Failed, "problem"), where))
 	}
 	return nil
 }

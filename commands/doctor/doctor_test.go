@@ -285,6 +285,10 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 			if js.code != tc.code || !strings.Contains(js.stdout, `"ok":`+fmt.Sprint(tc.code == 0)) {
 				t.Errorf("--json: exit %d\n%s", js.code, js.stdout)
 			}
+			// Nothing is "above" a JSON line that jq may have taken.
+			if tc.code != 0 && (strings.Contains(js.stderr, "above") || !strings.Contains(js.stderr, `the "fix" of each failed check`)) {
+				t.Errorf("--json stderr %q; want it to point at the checks' fix", js.stderr)
+			}
 		})
 	}
 	t.Run("no state file fails without creating one", func(t *testing.T) {

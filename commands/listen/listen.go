@@ -162,7 +162,7 @@ Exit codes:
   4  --timeout passed without a message
   5  the gateway refused the connection (401/403)`,
 		Example: `  socks listen --geek Friendless --topic updates
-  socks listen --geek Friendless --json | jq .body
+  socks listen --geek Friendless --json | jq --unbuffered 'select(.kind == "message") | .body'
   socks listen --geek Friendless --topic jobs --count 1 --timeout 30s
   socks listen --geek Friendless --until '"done"' --no-input
   socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod \

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 	"github.com/socks-dev/socks/wsclient"
@@ -177,6 +179,10 @@ func (s *session) run(ctx context.Context) (err error) {
 	defer func() { s.close(why) }()
 
 	input := s.input(ctx)
+	// `| head -1`: once the reader has gone, stop at once (the chatter ID
+	// revoked, the connection closed) rather than at the next message,
+	// which may never come.
+	outClosed := s.o.IO.OutClosed()
 	var retry, renew <-chan time.Time
 	renew = s.renewTimer()
 	for {
@@ -188,6 +194,9 @@ func (s *session) run(ctx context.Context) (err error) {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-outClosed:
+			why = "standard output was closed"
+			return &iostreams.ClosedPipeError{Stream: "standard output", Err: syscall.EPIPE}
 		case <-timeout:
 			why = "no message within " + s.o.Timeout.String()
 			return cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("no message within %s", s.o.Timeout))
@@ -354,7 +363,7 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	}
 	conn, err := s.dial(ctx, u, s.wsOpts)
 	if err != nil {
-		return nil, &connectError{base: base, err: err}
+		return nil, &connectError{base: base, err: wsclient.InUsersWords(err, "during the handshake")}
 	}
 	s.base = base
 	return conn, nil

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -473,6 +476,11 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 		want []string
 	}{
 		{"a network error exits 1", errors.New("connect: connection refused"), 1, []string{"cannot connect to ws://127.0.0.1:1/", "connection refused"}},
+		// As the dialer returns it: Go's "dial tcp 127.0.0.1:1: connect:"
+		// was the whole message.
+		{"a refused TCP connect says nothing listens there", &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}},
+			1, []string{"cannot connect to ws://127.0.0.1:1/: nothing listens there (connection refused)", "is the gateway running"}},
+		{"a connection closed in the handshake says so", io.ErrUnexpectedEOF, 1, []string{"the server closed the connection during the handshake"}},
 		{"a 401 exits 5 with a hint", &wsclient.HandshakeError{Status: 401, Reason: "missing chatter ID"}, 5, []string{"HTTP 401 Unauthorized: missing chatter ID", "pass --id"}},
 		{"a 403 control character in the reason is escaped", &wsclient.HandshakeError{Status: 403, Reason: "no\x1b[2J"}, 5, []string{`no\x1b[2J`}},
 		{"a 404 exits 1 with a hint", &wsclient.HandshakeError{Status: 404}, 1, []string{"HTTP 404", "stage path"}},
@@ -496,6 +504,9 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 			}
 			if _, ok := tc.err.(*wsclient.HandshakeError); ok && strings.Contains(err.Error(), "is the gateway running") {
 				t.Errorf("error %q asks whether the gateway runs, though it answered", err)
+			}
+			if strings.Contains(err.Error(), "dial tcp") {
+				t.Errorf("error %q speaks Go's words", err)
 			}
 			if strings.ContainsRune(err.Error(), '\x1b') {
 				t.Errorf("error %q has a raw escape", err)
@@ -576,6 +587,25 @@ func TestExitConditions(t *testing.T) {
 		err := r.end()
 		if exitCode(err) != cmdutil.ExitTimeout || !strings.Contains(err.Error(), "no message within 50ms") {
 			t.Fatalf("err %v; want exit 4", err)
+		}
+		if !c.wasClosed() {
+			t.Error("the connection was not closed")
+		}
+	})
+	t.Run("standard output closed while nothing arrives ends it at once, as a closed pipe", func(t *testing.T) {
+		// `socks listen | head -1`: head exits after the first message,
+		// and listen, with nothing more to write, waited on forever.
+		d := newFakeDialer()
+		closed := make(chan struct{})
+		r := start(t, d, func(o *Options) { o.IO.SetOutClosed(closed) })
+		c := d.next(t)
+		c.push(t, `1`)
+		r.waitFor(map[string]any{"kind": "message"})
+		close(closed)
+		err := r.end()
+		var cp *iostreams.ClosedPipeError
+		if !errors.As(err, &cp) || cp.Stream != "standard output" {
+			t.Fatalf("err %v; want a closed standard output (exit 141)", err)
 		}
 		if !c.wasClosed() {
 			t.Error("the connection was not closed")

@@ -251,7 +251,7 @@ func readRaw(r io.Reader, name string) ([]byte, error) {
 func checkJSON(b []byte, name string) (json.RawMessage, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
-		return nil, cmdutil.FlagErrorf("the body from %s is empty", name)
+		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
 		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
@@ -406,6 +406,10 @@ func publishRun(ctx context.Context, opts *Options) error {
 			res.Report = &rep
 		}
 		_ = printResult(opts, res)
+		if ctx.Err() != nil && res.Report == nil {
+			// Ctrl-C: Main says "interrupted", and this after it.
+			return fmt.Errorf("message %s is queued all the same; only the wait for its report stopped", env.ID)
+		}
 		return err
 	}
 	res.Report = &rep

@@ -182,3 +182,35 @@ func TestWaitReportTimeoutAsksForSocksServe(t *testing.T) {
 		t.Fatalf("WaitReport = %v; want the timeout to ask whether the broker runs (socks serve)", err)
 	}
 }
+
+// TestAWaitCutShortByCtrlCSaysTheMessageIsQueued: Ctrl-C during --wait
+// printed the ID and "socks: interrupted", leaving the user to guess
+// whether the message went. It did: the error says it is queued and only
+// the wait stopped (Main prints it after "interrupted", exit 130).
+func TestAWaitCutShortByCtrlCSaysTheMessageIsQueued(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	open, b := brokerBackend(t)
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--id", "m-waited", "--wait")
+	o.Backend = open
+	o.WaitTimeout = time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if st, err := b.Queue.Stats(t.Context()); err == nil && st.Visible+st.InFlight > 0 {
+				break
+			}
+		}
+		cancel() // Ctrl-C
+	}()
+	err := publishRun(ctx, o)
+	if err == nil || errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "m-waited is queued") {
+		t.Fatalf("publish --wait cut short = %v; want it to say the message is queued", err)
+	}
+	if n := queued(t, b); n != 1 {
+		t.Fatalf("%d messages queued; want the message", n)
+	}
+	if !strings.Contains(out.String(), "m-waited") {
+		t.Errorf("stdout %q; want the message ID", out)
+	}
+}

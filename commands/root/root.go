@@ -133,6 +133,24 @@ and receives whatever is published to that geek and topic.`,
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
 		c.Example = "  source <(socks completion bash)\n  socks completion zsh > \"${fpath[1]}/_socks\""
 	}
+	// `socks help nope` printed "Unknown help topic" and the whole usage
+	// on stdout, and exited 0: a usage error, as an unknown command is.
+	cmd.InitDefaultHelpCmd()
+	if h, _, err := cmd.Find([]string{"help"}); err == nil && h != cmd && h.Run != nil {
+		show := h.Run
+		h.Run = nil
+		h.RunE = func(c *cobra.Command, args []string) error {
+			if t, _, err := c.Root().Find(args); t == nil || err != nil {
+				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+				if s := c.Root().SuggestionsFor(args[0]); len(s) > 0 {
+					return cmdutil.FlagErrorf("%s: did you mean %s?", msg, strings.Join(s, " or "))
+				}
+				return cmdutil.FlagErrorf("%s: `socks help` lists the commands", msg)
+			}
+			show(c, args)
+			return nil
+		}
+	}
 	// Every subcommand reports bad arguments as usage errors, saying what
 	// it takes rather than cobra's "unknown command" or "accepts 1
 	// arg(s)".
