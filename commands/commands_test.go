@@ -277,21 +277,31 @@ func TestEmptyListsAreNotErrors(t *testing.T) {
 		})
 	}
 	// IDs given that are not there are named things not found: exit 3,
-	// and stderr says so and where to find them.
+	// and stderr says so and where to find them. Standard output stays
+	// empty, with --json too, as for `dlq show` of an unknown ID: it
+	// printed "revoked 0 chatter IDs" (or {"purged":0}) and then failed,
+	// so a script read a result and an error at once.
 	for _, tt := range []struct {
 		args []string
 		note string
 	}{
 		{[]string{"dlq", "redrive", "q-nope"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
 		{[]string{"dlq", "purge", "q-nope", "--yes"}, "no dead letter q-nope: `socks dlq list` shows their IDs"},
+		{[]string{"dlq", "purge", "q-nope", "q-nope2", "--yes"}, "none of the 2 IDs given is a dead letter: `socks dlq list` shows their IDs"},
 		{[]string{"chatter", "revoke", "--geek", "zed", "--id", "3fa4c09b1e2d"}, "no chatter ID of zed matched: `socks chatter list --geek zed` shows their fingerprints"},
 	} {
-		t.Run(strings.Join(tt.args, " ")+" exits 3 and says why", func(t *testing.T) {
-			r := run(t, dir, "", tt.args...)
-			if r.code != 3 || !strings.Contains(r.stderr, tt.note) {
-				t.Errorf("exit %d, stderr %q; want 3 and %q", r.code, r.stderr, tt.note)
+		for _, asJSON := range []bool{false, true} {
+			args := tt.args
+			if asJSON {
+				args = append(slices.Clone(args), "--json")
 			}
-		})
+			t.Run(strings.Join(args, " ")+" exits 3, says why and prints nothing", func(t *testing.T) {
+				r := run(t, dir, "", args...)
+				if r.code != 3 || !strings.Contains(r.stderr, tt.note) || r.stdout != "" {
+					t.Errorf("exit %d, stdout %q, stderr %q; want 3, nothing and %q", r.code, r.stdout, r.stderr, tt.note)
+				}
+			})
+		}
 	}
 	t.Run("a lookup of one named thing still exits 3", func(t *testing.T) {
 		r := run(t, dir, "", "dlq", "show", "q-nope")

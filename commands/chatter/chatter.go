@@ -242,8 +242,8 @@ func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions)
 		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
 (as 'chatter list' shows it), or all of them. Connections already open stay
 open until they end; new connects with a revoked ID are refused with 403.
-Exits 3 when no ID given matched; --all for a geek with none revokes none
-and exits 0.
+Exits 3, printing nothing on standard output, when no ID given matched;
+--all for a geek with none revokes none and exits 0.
 
 A secret given with --id shows in the process list and the shell history:
 give secrets with --id-file FILE instead (one chatter ID or fingerprint a
@@ -318,16 +318,15 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.JSON {
-		if err := json.NewEncoder(opts.IO.Out).Encode(map[string]any{"geek": opts.Geek, "revoked": n}); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(opts.IO.Out, "revoked %s for %s\n", text.Pluralize(n, "chatter ID"), opts.Geek)
-	}
 	if n == 0 && !opts.All {
+		// Not found prints no result, as `dlq show` of an unknown ID:
+		// exit 3 and the error are the answer.
 		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no chatter ID of %s matched: `socks chatter list --geek %s` shows their fingerprints", opts.Geek, opts.Geek))
 	}
+	if opts.JSON {
+		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{"geek": opts.Geek, "revoked": n})
+	}
+	fmt.Fprintf(opts.IO.Out, "revoked %s for %s\n", text.Pluralize(n, "chatter ID"), opts.Geek)
 	return nil
 }
 

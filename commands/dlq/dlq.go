@@ -283,9 +283,10 @@ func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOption
 		Long: `Move dead letters back onto the main queue, with a fresh receive count, so
 the broker handles them again; a follow-up (the connections a message did
 not reach) also starts its attempts again. Fix what made them fail first
-(see the reason in 'socks dlq list'). Exits 3 when none of the IDs given
-is a dead letter, or nothing has run with the state dir (a mistyped
---state-dir); --all with no dead letters redrives none and exits 0.`,
+(see the reason in 'socks dlq list'). Exits 3, printing nothing on
+standard output, when none of the IDs given is a dead letter, or nothing
+has run with the state dir (a mistyped --state-dir); --all with no dead
+letters redrives none and exits 0.`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -318,22 +319,24 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 
 // report prints how many dead letters a verb affected; format has one %s,
 // for "N dead letter(s)".
+// IDs of which none was a dead letter print no count: exit 3 and the
+// error are the answer, as for `dlq show` of an unknown ID. --all of none
+// is a count of 0.
 func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string) error {
+	switch ids := sel.ids(); {
+	case n == 0 && sel.All:
+		// Nothing to do is an empty list, not a thing not found.
+	case n == 0 && len(ids) == 1:
+		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no dead letter %s: `socks dlq list` shows their IDs", ids[0]))
+	case n == 0:
+		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("none of the %d IDs given is a dead letter: `socks dlq list` shows their IDs", len(ids)))
+	}
 	if asJSON {
 		if err := json.NewEncoder(ios.Out).Encode(map[string]int{key: n}); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintf(ios.Out, format+"\n", text.Pluralize(n, "dead letter"))
-	}
-	switch ids := sel.ids(); {
-	case n == 0 && sel.All:
-		// Nothing to do is an empty list, not a thing not found.
-		return nil
-	case n == 0 && len(ids) == 1:
-		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no dead letter %s: `socks dlq list` shows their IDs", ids[0]))
-	case n == 0:
-		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("none of the %d IDs given is a dead letter: `socks dlq list` shows their IDs", len(ids)))
 	}
 	if !sel.All && n < len(sel.ids()) {
 		fmt.Fprintf(ios.ErrOut, "note: %d of the %d IDs given were not dead letters (`socks dlq list` shows them)\n", len(sel.ids())-n, len(sel.ids()))
@@ -358,9 +361,9 @@ func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) e
 		Short: "Delete dead letters for good",
 		Long: `Delete dead letters; they cannot be recovered. On a terminal it asks first
 unless --yes; when standard input is not a terminal it refuses to run
-without --yes. Exits 3 when none of the IDs given is a dead letter, or
-nothing has run with the state dir (a mistyped --state-dir); --all with no
-dead letters purges none and exits 0.`,
+without --yes. Exits 3, printing nothing on standard output, when none of
+the IDs given is a dead letter, or nothing has run with the state dir (a
+mistyped --state-dir); --all with no dead letters purges none and exits 0.`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
