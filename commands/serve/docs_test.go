@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,6 +131,53 @@ func TestProtocolLimitsAreAsDocumented(t *testing.T) {
 	} {
 		if !strings.Contains(flat, s) {
 			t.Errorf("docs/protocol.md no longer says %q: fix the doc or this test", s)
+		}
+	}
+}
+
+// TestServeJSONFieldsAreAsTheREADMESays: the README listed `pprof` among
+// the fields of `serve --json`, which prints it only with --pprof. Every
+// field serve prints is in the README's list, and every field of the list
+// that serve leaves out is marked there with when it is present.
+func TestServeJSONFieldsAreAsTheREADMESays(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n### `socks serve`\n")
+	if !ok {
+		t.Fatal("README.md has no `socks serve` section")
+	}
+	_, list, ok := strings.Cut(strings.Join(strings.Fields(section), " "), "with `--json`, one JSON line with ")
+	if !ok {
+		t.Fatal("README's `socks serve` section does not say what --json prints")
+	}
+	list, _, _ = strings.Cut(list, ")")
+	named := regexp.MustCompile("`([a-zA-Z]+)`").FindAllStringSubmatch(list, -1)
+	if len(named) < 5 {
+		t.Fatalf("README's list of serve --json fields is %q", list)
+	}
+
+	opts := testOptions(t)
+	opts.JSON = true
+	ios, _, out, _ := iostreams.Test()
+	opts.IO = ios
+	stop := startServe(t, opts)
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("serve --json printed %q: %v", out, err)
+	}
+	stop()
+	inList := map[string]bool{}
+	for _, m := range named {
+		inList[m[1]] = true
+		if _, printed := got[m[1]]; !printed && !strings.Contains(list, "`"+m[1]+"` only with") {
+			t.Errorf("the README lists `%s` among the fields of serve --json without saying when it is there; serve without --pprof printed %s", m[1], out)
+		}
+	}
+	for k := range got {
+		if !inList[k] {
+			t.Errorf("serve --json printed %q, which the README's list (%s) does not name", k, list)
 		}
 	}
 }

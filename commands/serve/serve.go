@@ -239,7 +239,7 @@ files), to look for leaks.`,
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
-	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, pprof, broker, stateDir) instead of the WebSocket URL")
+	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, broker; stateDir on the local backend, pprof with --pprof) instead of the WebSocket URL")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
 }
