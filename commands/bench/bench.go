@@ -1166,9 +1166,18 @@ func printResult(opts *Options, res Result) error {
 	if m := res.Memory; m != nil {
 		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
 	}
-	head := res.URL
+	incomplete := ""
 	if !res.Complete {
-		head += " (incomplete: the bench ended early, see the error; a dash was not measured)"
+		incomplete = "incomplete: the bench ended early, see the error; a dash was not measured"
+	}
+	if !u.Styled() {
+		// Piped, every line is a row, the header first: the URL is one.
+		rows = append([][]string{{"url", res.URL, incomplete}}, rows...)
+		return u.Table([]string{"measure", "value", "how"}, rows)
+	}
+	head := res.URL
+	if incomplete != "" {
+		head += " (" + incomplete + ")"
 	}
 	fmt.Fprintln(opts.IO.Out, head)
 	return u.Table([]string{"measure", "value", "how"}, rows)

@@ -676,3 +676,58 @@ func TestBenchRevokesItsChatterIDsWhenItEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestPipedResultIsTabSeparatedHeaderFirst: piped, bench printed the URL
+// on a line of its own above the header, so `socks bench | column -t -s
+// $'\t'` or a script reading the header first met a line that is no row.
+// Off a terminal every line is a row of the table, the header first and
+// the URL a row of its own; on a terminal the URL heads the table.
+func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
+	res := Result{URL: "ws://127.0.0.1:8765/", Connections: 3, Connected: 3, Connects: 100,
+		FanOut: FanOut{Publishes: 1, Deliveries: 3, PerSecond: 300}, Latency: Latency{Samples: 3, P50: 1, P95: 2, P99: 2, Max: 2}}
+	for _, tc := range []struct {
+		name     string
+		complete bool
+		urlHow   string
+	}{
+		{"a complete bench", true, ""},
+		{"an incomplete bench says so in the url row", false, "incomplete: the bench ended early, see the error; a dash was not measured"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := res
+			res.Complete = tc.complete
+			ios, _, out, _ := iostreams.Test()
+			opts := defaults()
+			opts.IO = ios
+			if err := printResult(opts, res); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			if lines[0] != "measure\tvalue\thow" {
+				t.Errorf("first line %q; want the header", lines[0])
+			}
+			if len(lines) < 2 || lines[1] != "url\t"+res.URL+"\t"+tc.urlHow {
+				t.Errorf("second line %q; want the url row", lines[1])
+			}
+			for _, l := range lines {
+				if strings.Count(l, "\t") != 2 {
+					t.Errorf("line %q is not a row of three tab-separated cells\n%s", l, out)
+				}
+			}
+		})
+	}
+	t.Run("on a terminal the URL heads the table", func(t *testing.T) {
+		ios, _, out, _ := iostreams.Test()
+		ios.SetTTY(false, true, true)
+		opts := defaults()
+		opts.IO = ios
+		res := res
+		res.Complete = true
+		if err := printResult(opts, res); err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(out.String(), "\n"); !strings.Contains(first, res.URL) {
+			t.Errorf("first line %q; want the URL above the table\n%s", first, out)
+		}
+	})
+}
