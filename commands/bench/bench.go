@@ -1155,8 +1155,8 @@ func printResult(opts *Options, res Result) error {
 	}
 	rows := [][]string{
 		{"connects/s", fig(res.Connects > 0, "%.0f", res.Connects), connectsHow},
-		{"fan-out deliveries/s", fig(res.FanOut.Publishes > 0, "%.0f", res.FanOut.PerSecond), fmt.Sprintf("%d messages to every client", res.FanOut.Publishes)},
-		{"publish→receive p50", fig(lat.Samples > 0, "%.1f ms", lat.P50), fmt.Sprintf("%d samples", lat.Samples)},
+		{"fan-out deliveries/s", fig(res.FanOut.Publishes > 0, "%.0f", res.FanOut.PerSecond), text.Pluralize(res.FanOut.Publishes, "message") + " to every client"},
+		{"publish→receive p50", fig(lat.Samples > 0, "%.1f ms", lat.P50), text.Pluralize(lat.Samples, "sample")},
 		{"publish→receive p95", fig(lat.Samples > 0, "%.1f ms", lat.P95), rankHow(0.95)},
 		{"publish→receive p99", fig(lat.Samples > 0, "%.1f ms", lat.P99), rankHow(0.99)},
 	}

@@ -709,6 +709,10 @@ func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 			if len(lines) < 2 || lines[1] != "url\t"+res.URL+"\t"+tc.urlHow {
 				t.Errorf("second line %q; want the url row", lines[1])
 			}
+			// "1 messages to every client" read as a slip.
+			if !strings.Contains(out.String(), "\t1 message to every client\n") {
+				t.Errorf("the fan-out row does not say \"1 message to every client\":\n%s", out)
+			}
 			for _, l := range lines {
 				if strings.Count(l, "\t") != 2 {
 					t.Errorf("line %q is not a row of three tab-separated cells\n%s", l, out)
