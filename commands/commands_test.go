@@ -67,6 +67,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// usage on stdout, and exited 0.
 		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
 		{"help on a mistyped command suggests the right one", []string{"help", "publsh"}, "", dir, 2, `unknown help topic "publsh": did you mean publish?`},
+		// `socks help subs lst` showed the help of subs and exited 0.
+		{"help on a mistyped verb of a noun suggests the right one", []string{"help", "subs", "lst"}, "", dir, 2, `unknown help topic "subs lst": did you mean subs list?`},
+		{"help on an unknown verb of a noun is a usage error", []string{"help", "dlq", "nope"}, "", dir, 2, `unknown help topic "dlq nope": ` + "`socks help dlq` lists its commands"},
+		{"help with a word after a command that has no verbs is a usage error", []string{"help", "publish", "nope"}, "", dir, 2, `unknown help topic "publish nope": ` + "`socks help publish` shows its help"},
 		{"an unknown subcommand of dlq is a usage error", []string{"dlq", "redrvie", "--all"}, "", dir, 2, `unknown command "redrvie" for "socks dlq": did you mean redrive?`},
 		// Cobra called a stray word an unknown command of a command that
 		// has none; it is most often the rest of an unquoted value.

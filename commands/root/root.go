@@ -4,6 +4,7 @@ package root
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -140,12 +141,27 @@ and receives whatever is published to that geek and topic.`,
 		show := h.Run
 		h.Run = nil
 		h.RunE = func(c *cobra.Command, args []string) error {
-			if t, _, err := c.Root().Find(args); t == nil || err != nil {
-				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+			msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+			t, rest, err := c.Root().Find(args)
+			if t == nil || err != nil {
 				if s := c.Root().SuggestionsFor(args[0]); len(s) > 0 {
 					return cmdutil.FlagErrorf("%s: did you mean %s?", msg, strings.Join(s, " or "))
 				}
 				return cmdutil.FlagErrorf("%s: `socks help` lists the commands", msg)
+			}
+			// `socks help subs lst` showed the help of subs and exited
+			// 0: a word left over after the command found is as
+			// unknown a topic as `socks help nope`.
+			if i := slices.IndexFunc(rest, func(a string) bool { return !strings.HasPrefix(a, "-") }); i >= 0 {
+				name := strings.TrimPrefix(t.CommandPath(), c.Root().Name()+" ")
+				switch s := t.SuggestionsFor(rest[i]); {
+				case len(s) > 0:
+					return cmdutil.FlagErrorf("%s: did you mean %s %s?", msg, name, strings.Join(s, " or "+name+" "))
+				case t.HasSubCommands():
+					return cmdutil.FlagErrorf("%s: `socks help %s` lists its commands", msg, name)
+				default:
+					return cmdutil.FlagErrorf("%s: `socks help %s` shows its help", msg, name)
+				}
 			}
 			show(c, args)
 			return nil
