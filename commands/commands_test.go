@@ -467,6 +467,34 @@ func TestPublishQueuesAndPrintsTheID(t *testing.T) {
 	}
 }
 
+func TestPublishToAStateDirThatDoesNotExistQueuesNothing(t *testing.T) {
+	// A mistyped --state-dir made that dir, queued the message there and
+	// exited 0, with a note that it waits for `socks serve`: the serve
+	// that runs, on the right dir, never would deliver it. Nothing ran
+	// with a dir that does not exist: a named thing not found (exit 3),
+	// nothing made, nothing queued, and the way to make it.
+	for _, extra := range [][]string{nil, {"--wait", "--wait-timeout", "1h"}, {"--direct"}, {"--json"}} {
+		args := append([]string{"publish", "--topic", "updates", "--message", "hi"}, extra...)
+		t.Run(strings.Join(args, " ")+" exits 3 and makes nothing", func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "typo")
+			r := run(t, dir, "", args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet (it does not exist)") ||
+				!strings.Contains(r.stderr, "nothing was queued") || !strings.Contains(r.stderr, "`socks serve --state-dir "+dir+"` makes it") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 3, nothing, and that nothing ran there, nothing was queued and serve makes it", r.code, r.stdout, r.stderr)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+	t.Run("--as needs no state dir", func(t *testing.T) {
+		r := run(t, filepath.Join(t.TempDir(), "typo"), "", "publish", "--topic", "updates", "--message", "hi", "--as", "sns")
+		if r.code != 0 || r.stdout == "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 0 and what to send", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
 func TestDashDashVersionIsTheVersionCommand(t *testing.T) {
 	// `socks --version`, the first thing many try, was an unknown flag.
 	want := run(t, t.TempDir(), "", "version")

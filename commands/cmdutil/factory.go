@@ -106,10 +106,44 @@ func (f *Factory) Store(ctx context.Context) (store.Store, error) {
 
 // NoStateError says that the local state dir holds no state file: nothing
 // has run with it (or its name is mistyped).
-type NoStateError struct{ Dir string }
+type NoStateError struct {
+	Dir string
+	// Missing says the dir itself does not exist.
+	Missing bool
+	// Next, when set, says what else to do, after checking the name.
+	Next string
+}
 
 func (e *NoStateError) Error() string {
-	return fmt.Sprintf("nothing has run with state dir %s yet (it holds no %s): check --state-dir or %s", e.Dir, config.StateFile, config.EnvStateDir)
+	why := "it holds no " + config.StateFile
+	if e.Missing {
+		why = "it does not exist"
+	}
+	msg := fmt.Sprintf("nothing has run with state dir %s yet (%s): check --state-dir or %s", e.Dir, why, config.EnvStateDir)
+	if e.Next != "" {
+		msg += "; " + e.Next
+	}
+	return msg
+}
+
+// PublishBackend is Backend for publish, whose message waits for a
+// gateway and a broker of the state dir. On the local backend a state dir
+// that does not exist is a *NoStateError: publishing would make it, and
+// queue the message where no `socks serve` runs (a mistyped --state-dir),
+// with no error. A dir that exists (made by serve, chatter issue, or the
+// user) is used as it is.
+func (f *Factory) PublishBackend(ctx context.Context) (*backend.Backend, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend == config.BackendLocal {
+		if _, err := os.Stat(cfg.StateDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, &NoStateError{Dir: cfg.StateDir, Missing: true,
+				Next: fmt.Sprintf("nothing was queued. `socks serve --state-dir %s` makes it, and delivers what is published there", cfg.StateDir)}
+		}
+	}
+	return f.Backend(ctx)
 }
 
 // ReadStore is Store for commands that only read. On the local backend, a

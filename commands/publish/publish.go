@@ -57,7 +57,7 @@ type Options struct {
 
 // NewCmdPublish returns `socks publish`.
 func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.PublishBackend, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "publish --topic T [--geek NAME]... (--message TEXT | --body JSON | --body-file F | < stdin)",
 		Short: "Publish a message to geeks and topics",
@@ -87,7 +87,9 @@ many connections got it, were gone, or failed for good: exit 1 if any
 failed or the message was dead-lettered, exit 4 if the wait times out
 (with the counts so far and pending=N when only follow-ups are left). On the local backend, --wait with no 'socks serve'
 running, or with 'socks serve --no-broker' and no 'socks broker', fails at
-once and queues nothing, since nothing would deliver it.
+once and queues nothing, since nothing would deliver it. A state dir that
+does not exist (a mistyped --state-dir) exits 3 and makes and queues
+nothing: 'socks serve --state-dir DIR' makes it.
 --direct skips the queue and fans out at once from this process (for
 troubleshooting; needs a running gateway).
 
