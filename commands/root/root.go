@@ -36,7 +36,8 @@ const exitCodes = `Exit codes:
   0    success
   1    error
   2    bad flags, arguments or input
-  3    nothing found (a lookup of one named thing; an empty list is exit 0)
+  3    nothing found (one named thing, or a state dir nothing has run in;
+       an empty list is exit 0)
   4    a wait timed out (listen --timeout, publish --wait)
   5    the gateway refused the connection (401/403)
   130  interrupted
