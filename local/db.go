@@ -62,6 +62,11 @@ const (
 	// snapshots to end (the busy_timeout of its statement).
 	walFoldWait = time.Second
 
+	// expiredChatterBatch bounds the expired chatter IDs one write
+	// transaction deletes (a few milliseconds' work), so that a pile of
+	// them holds the file from other writers one batch at a time.
+	expiredChatterBatch = 1000
+
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
 	pageSize = 500
@@ -134,6 +139,10 @@ type DB struct {
 	// again after a fold a reader held up (see endWrite). Under writeSem.
 	writes, walCheckEvery int
 	walLimit, walNext     int64
+	// expiredBatch is how many expired chatter IDs one write transaction
+	// of DeleteExpiredChatterIDs deletes (expiredChatterBatch; tests
+	// lower it).
+	expiredBatch int
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -222,6 +231,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		writeSem:      make(chan struct{}, 1),
 		walLimit:      walLimit,
 		walCheckEvery: walCheckEvery,
+		expiredBatch:  expiredChatterBatch,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
