@@ -139,6 +139,9 @@ type DB struct {
 	// again after a fold a reader held up (see endWrite). Under writeSem.
 	writes, walCheckEvery int
 	walLimit, walNext     int64
+	// foldWait is how long a fold waits for readers (walFoldWait; tests
+	// set their own).
+	foldWait time.Duration
 	// expiredBatch is how many expired chatter IDs one write transaction
 	// of DeleteExpiredChatterIDs deletes (expiredChatterBatch; tests
 	// lower it).
@@ -231,6 +234,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		writeSem:      make(chan struct{}, 1),
 		walLimit:      walLimit,
 		walCheckEvery: walCheckEvery,
+		foldWait:      walFoldWait,
 		expiredBatch:  expiredChatterBatch,
 		wake:          make(chan struct{}),
 	}
@@ -573,14 +577,14 @@ func (db *DB) endWrite() {
 // foldWAL copies the write-ahead log into the state file and truncates
 // it, reporting whether it did.
 func (db *DB) foldWAL() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), walFoldWait+busyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), db.foldWait+busyTimeout)
 	defer cancel()
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
 		return false
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walFoldWait.Milliseconds())); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.foldWait.Milliseconds())); err != nil {
 		return false
 	}
 	// Back to the file's setting before the connection returns to the

@@ -40,6 +40,11 @@ func walSize(t *testing.T, db *DB) int64 {
 func TestTheWriteAheadLogStaysBoundedUnderReadersThatNeverPause(t *testing.T) {
 	db := openTest(t, Options{})
 	db.walLimit, db.walCheckEvery = 512<<10, 16
+	// A fold waits for the reads in flight, which always end: its
+	// one-second wait, shorter than a read on a busy machine under -race,
+	// let folds give up and the log pass the bound (seen under
+	// scripts/test). The bound is of folds that succeed.
+	db.foldWait = time.Minute
 	reader := openPath(t, db.Path(), Options{}) // another process's handle
 	ctx := t.Context()
 
@@ -89,9 +94,8 @@ func TestTheWriteAheadLogStaysBoundedUnderReadersThatNeverPause(t *testing.T) {
 		t.Fatal("the readers read nothing")
 	}
 	// The bound, plus what the writes between two looks at it add
-	// (walCheckEvery writes of 8 KB or so), plus room for a few folds
-	// that readers held up (each tried again once the log has grown by
-	// another walLimit). Without the folds it grew past 4 MB.
+	// (walCheckEvery writes of 8 KB or so), with room to spare. Without
+	// the folds, or with folds that gave up at once, it grew past 3 MB.
 	if limit := 5 * db.walLimit; largest > limit {
 		t.Errorf("the write-ahead log grew to %d bytes under readers that never pause; want it kept under %d", largest, limit)
 	}
