@@ -206,6 +206,7 @@ func TestAPoolThatChurnsHoldsNoMoreFilesOpen(t *testing.T) {
 func TestAFoldUnderAReadOfThisProcessGivesWay(t *testing.T) {
 	db := openTest(t, Options{})
 	db.walLimit, db.walCheckEvery = 1, 1
+	db.foldWait = 50 * time.Millisecond // the read is held throughout: the fold gives up whatever its wait
 	ctx := t.Context()
 	put := func(id string) {
 		t.Helper()
