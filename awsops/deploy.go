@@ -318,13 +318,28 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 	// earlier socks no longer writes the layout it migrates from
 	// (docs/deploy.md, "Upgrading").
 	n, err := d.migrate(ctx, dryRun)
-	if err != nil {
-		return res, err
-	}
 	res.Migrated = n
 	d.fillOutputs(&res)
-	return res, nil
+	if err != nil && !dryRun {
+		return res, &MigrationError{Stack: d.Spec.Stack, Err: err}
+	}
+	return res, err
 }
+
+// MigrationError is Deploy's error when every resource is in place but
+// the migration of the connections table failed: the stack is deployed
+// and serves (the result holds its URLs), and `socks provision`, or
+// deploy again, finishes the migration.
+type MigrationError struct {
+	Stack string
+	Err   error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("stack %s is deployed, but %v; run `socks provision` (or `socks deploy` again) to finish the migration (docs/deploy.md, \"Upgrading\")", e.Stack, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
 
 // migrate runs DynamoStore.MigrateGeekItems on the connections table, if
 // it exists.

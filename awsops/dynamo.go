@@ -586,9 +586,9 @@ func (s *DynamoStore) update(ctx context.Context, id string, change func(old *pu
 // writeConnection replaces the record old (nil: none; version: its version)
 // by next (nil: delete) with its geek item and its subscription items.
 // Everything goes in one transaction when it fits in 100 actions (a record
-// with 50 topics is 52); otherwise the deletions and puts of the other
-// items go first in transactions that check the record's version, and the
-// record itself last.
+// with 50 topics is 52); otherwise the deletions and puts of the
+// subscription items go first in transactions that check the record's
+// version, and the record itself last with its geek item.
 func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connection, version int64, next *pubsub.Connection) error {
 	table := aws.String(s.tables.Connections)
 	id := ""
@@ -622,16 +622,19 @@ func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connectio
 			}
 		}
 	}
-	// The geek item follows the record: deleted with it, moved when the
-	// geek changes, rewritten with every new version.
+	// The geek item follows the record, in the record's own transaction
+	// (the last part of a write in parts): deleted with it, moved when
+	// the geek changes, rewritten with every new version. Written in an
+	// earlier part, it stood at the next version beside the record at its
+	// own, and a migration between the parts put it back to the record.
+	var final []types.TransactWriteItem
 	if old != nil && (next == nil || next.Geek != old.Geek) {
-		others = append(others, types.TransactWriteItem{Delete: &types.Delete{
+		final = append(final, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: table, Key: geekKey(old.Geek, old.ID),
 		}})
 	}
-	var final types.TransactWriteItem
 	if next != nil {
-		others = append(others, types.TransactWriteItem{Put: &types.Put{
+		final = append(final, types.TransactWriteItem{Put: &types.Put{
 			TableName: table, Item: geekItem(*next, version+1),
 		}})
 		for _, t := range next.Topics {
@@ -639,19 +642,20 @@ func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connectio
 				TableName: table, Item: subItem(*next, t, version+1),
 			}})
 		}
-		final = types.TransactWriteItem{Put: &types.Put{
+		final = append(final, types.TransactWriteItem{Put: &types.Put{
 			TableName: table, Item: connItem(*next, version+1),
 			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		}}
+		}})
 	} else {
-		final = types.TransactWriteItem{Delete: &types.Delete{
+		final = append(final, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: table, Key: connKey(id),
 			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		}}
+		}})
 	}
-	for len(others)+1 > maxTransact {
-		part := others[:maxTransact-1]
-		others = others[maxTransact-1:]
+	for len(others)+len(final) > maxTransact {
+		n := min(len(others), maxTransact-1)
+		part := others[:n]
+		others = others[n:]
 		check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName: table, Key: connKey(id),
 			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
@@ -660,7 +664,7 @@ func (s *DynamoStore) writeConnection(ctx context.Context, old *pubsub.Connectio
 			return err
 		}
 	}
-	return s.transact(ctx, append(others, final))
+	return s.transact(ctx, append(others, final...))
 }
 
 func (s *DynamoStore) transact(ctx context.Context, items []types.TransactWriteItem) error {

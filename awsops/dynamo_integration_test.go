@@ -842,3 +842,83 @@ func TestMigrateGeekItemsWhileAnOlderWriterWritesLeavesEveryRecordRight(t *testi
 		}
 	}
 }
+
+// betweenParts is DynamoDB that calls hook once, after the first part of
+// a connection write too large for one transaction (a transaction that
+// checks the record's version besides its writes) has gone through.
+type betweenParts struct {
+	DynamoDBAPI
+	hook func()
+	once sync.Once
+}
+
+func (b *betweenParts) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	out, err := b.DynamoDBAPI.TransactWriteItems(ctx, in, opts...)
+	part := false
+	for _, it := range in.TransactItems {
+		part = part || (it.ConditionCheck != nil && len(in.TransactItems) > 1)
+	}
+	if err == nil && part {
+		b.once.Do(b.hook)
+	}
+	return out, err
+}
+
+// TestAMigrationBetweenThePartsOfALargeWriteLeavesTheGeekItemRight: a
+// connection write of this socks too large for one transaction (50
+// topics replaced by 50 others: 101 actions) goes in parts, the record
+// last. A migration that ran between the parts found the geek item
+// already at the next version beside the record at its own, "rewrote"
+// it back to the record, and the record's last part left it so: a geek
+// item with the old topics, which fan-outs to the geek read, under a
+// record with the new. The geek item goes with the record, in its part.
+func TestAMigrationBetweenThePartsOfALargeWriteLeavesTheGeekItemRight(t *testing.T) {
+	base := newTestStore(t)
+	ctx := t.Context()
+	topics := func(prefix string) []string {
+		var ts []string
+		for i := range pubsub.MaxTopicsPerConnection {
+			ts = append(ts, fmt.Sprintf("%s%02d", prefix, i))
+		}
+		return ts
+	}
+	now := time.Now()
+	c := pubsub.Connection{ID: "big", Geek: "alice", Topics: topics("a"), ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := base.PutConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	migrated := 0
+	api := &betweenParts{DynamoDBAPI: base.api}
+	api.hook = func() {
+		n, err := base.MigrateGeekItems(ctx, false)
+		if err != nil {
+			t.Errorf("the migration between the parts: %v", err)
+		}
+		migrated = n
+	}
+	s := NewDynamoStore(api, base.tables)
+	c.Topics = topics("b")
+	if err := s.PutConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	api.once.Do(func() { t.Fatal("the write went in one transaction; the test proves nothing") })
+
+	table := aws.String(base.tables.Connections)
+	rec, err := base.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: connKey("big"), ConsistentRead: aws.Bool(true)})
+	if err != nil || rec.Item == nil {
+		t.Fatalf("the record: %v", err)
+	}
+	g, err := base.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: geekKey("alice", "big"), ConsistentRead: aws.Bool(true)})
+	if err != nil || g.Item == nil {
+		t.Fatalf("the geek item: %v", err)
+	}
+	if !sameConnection(rec.Item, g.Item) || itemVersion(rec.Item) != itemVersion(g.Item) {
+		gc, _ := itemConnection(g.Item)
+		t.Errorf("after a migration between the parts (it changed %d): record version %d, geek item version %d with topics %q..; want the record's copy",
+			migrated, itemVersion(rec.Item), itemVersion(g.Item), gc.Topics[:2])
+	}
+	found, err := base.FindTargets(ctx, []string{"alice"}, []string{"b00"}, time.Now())
+	if err != nil || len(found) != 1 {
+		t.Errorf("a fan-out to alice on topic b00 finds %v, %v; want the connection", found, err)
+	}
+}

@@ -41,18 +41,43 @@ func snippet(t *testing.T, name string) string {
 // runtime or its packages are missing.
 type snippetRunner func(t *testing.T, env []string, geek, stack string, ttlSeconds int) string
 
-func nodeSnippet(t *testing.T) snippetRunner {
+// nodeSDK returns node and testdata/chatter-node, whose node_modules hold
+// the AWS SDK for JavaScript v3 clients the tests run, or skips (fails
+// under SOCKS_E2E_REQUIRE_NODE=1) when either is missing.
+func nodeSDK(t *testing.T) (node, dir string) {
 	node, err := exec.LookPath("node")
-	dir := filepath.Join(moduleDir, "testdata", "chatter-node")
-	if err == nil && !fileExists(filepath.Join(dir, "node_modules", "@aws-sdk", "client-dynamodb", "package.json")) {
-		err = fmt.Errorf("%s has no node_modules: run scripts/test, or npm ci there", dir)
+	dir = filepath.Join(moduleDir, "testdata", "chatter-node")
+	for _, client := range []string{"client-dynamodb", "client-apigatewaymanagementapi"} {
+		if err == nil && !fileExists(filepath.Join(dir, "node_modules", "@aws-sdk", client, "package.json")) {
+			err = fmt.Errorf("%s has no node_modules/@aws-sdk/%s: run scripts/test, or npm ci there", dir, client)
+		}
 	}
 	if err != nil {
 		if os.Getenv(requireNodeEnv) == "1" {
-			t.Fatalf("the Node snippet cannot run: %v (%s=1)", err, requireNodeEnv)
+			t.Fatalf("the AWS SDK for JavaScript cannot run: %v (%s=1)", err, requireNodeEnv)
 		}
-		t.Skipf("the Node snippet cannot run: %v", err)
+		t.Skipf("the AWS SDK for JavaScript cannot run: %v", err)
 	}
+	return node, dir
+}
+
+// pythonSDK returns the Python of .cache/python-boto3, with boto3, and a
+// scratch dir to run it in, or skips (fails under
+// SOCKS_E2E_REQUIRE_PYTHON=1) when it is missing.
+func pythonSDK(t *testing.T) (python, dir string) {
+	python = filepath.Join(moduleDir, ".cache", "python-boto3", "bin", "python")
+	if !fileExists(python) {
+		msg := "boto3 cannot run: " + python + " is missing; run scripts/test, or: python3 -m venv .cache/python-boto3 && .cache/python-boto3/bin/pip install -r testdata/chatter-python/requirements.txt"
+		if os.Getenv(requirePythonEnv) == "1" {
+			t.Fatalf("%s (%s=1)", msg, requirePythonEnv)
+		}
+		t.Skip(msg)
+	}
+	return python, t.TempDir()
+}
+
+func nodeSnippet(t *testing.T) snippetRunner {
+	node, dir := nodeSDK(t)
 	code := snippet(t, "node") + `
 const [geek, stack, ttl] = process.argv.slice(2);
 console.log(await issueChatterId(geek, { stack, ttlSeconds: Number(ttl) }));
@@ -69,14 +94,7 @@ console.log(await issueChatterId(geek, { stack, ttlSeconds: Number(ttl) }));
 }
 
 func pythonSnippet(t *testing.T) snippetRunner {
-	python := filepath.Join(moduleDir, ".cache", "python-boto3", "bin", "python")
-	if !fileExists(python) {
-		msg := "the Python snippet cannot run: " + python + " is missing; run scripts/test, or: python3 -m venv .cache/python-boto3 && .cache/python-boto3/bin/pip install -r testdata/chatter-python/requirements.txt"
-		if os.Getenv(requirePythonEnv) == "1" {
-			t.Fatalf("%s (%s=1)", msg, requirePythonEnv)
-		}
-		t.Skip(msg)
-	}
+	python, _ := pythonSDK(t)
 	code := snippet(t, "python") + `
 
 

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -104,4 +106,120 @@ func TestAGatewayThatRequiresSignaturesRefusesUnsignedPushes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sdkScripts are the Management API calls of TestTheNodeAndPythonSDKsAreLetIn
+// as the AWS SDK for JavaScript v3 and boto3 make them: post argv[3] to
+// connection argv[2], read it, post to an unknown one, delete it, each
+// call also signing a header of the test's with odd case and spacing
+// (what a caller's own middleware may add). Each prints one line per call.
+var sdkScripts = map[string]string{
+	"Node": `
+import { ApiGatewayManagementApiClient, PostToConnectionCommand, GetConnectionCommand, DeleteConnectionCommand } from "@aws-sdk/client-apigatewaymanagementapi";
+const [endpoint, id, data] = process.argv.slice(2);
+const api = new ApiGatewayManagementApiClient({ endpoint, region: "eu-west-1" });
+api.middlewareStack.add((next) => (args) => {
+  args.request.headers["X-Socks-Test"] = "  Some   Words ";
+  return next(args);
+}, { step: "build" });
+const calls = [
+  ["post", new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from(data) })],
+  ["get", new GetConnectionCommand({ ConnectionId: id })],
+  ["post unknown", new PostToConnectionCommand({ ConnectionId: "nobody", Data: Buffer.from(data) })],
+  ["delete", new DeleteConnectionCommand({ ConnectionId: id })],
+];
+for (const [name, cmd] of calls) {
+  try { await api.send(cmd); console.log(name, "ok"); } catch (e) { console.log(name, e.name, e.$metadata?.httpStatusCode, e.message); }
+}
+`,
+	"Python": `
+import sys
+import boto3
+import botocore
+
+endpoint, cid, data = sys.argv[1:4]
+api = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name="eu-west-1")
+
+
+def add_header(request, **kwargs):
+    request.headers["X-Socks-Test"] = "  Some   Words "
+
+
+api.meta.events.register("before-sign.apigatewaymanagementapi.*", add_header)
+calls = [
+    ("post", lambda: api.post_to_connection(ConnectionId=cid, Data=data.encode())),
+    ("get", lambda: api.get_connection(ConnectionId=cid)),
+    ("post unknown", lambda: api.post_to_connection(ConnectionId="nobody", Data=data.encode())),
+    ("delete", lambda: api.delete_connection(ConnectionId=cid)),
+]
+for name, call in calls:
+    try:
+        call()
+        print(name, "ok")
+    except botocore.exceptions.ClientError as e:
+        meta = e.response["ResponseMetadata"]
+        print(name, e.response["Error"]["Code"], meta["HTTPStatusCode"], e.response["Error"].get("Message"))
+`,
+}
+
+// TestTheNodeAndPythonSDKsAreLetIn: `socks serve --require-signature`
+// lets in the Management API calls of the AWS SDK for JavaScript v3 and of
+// boto3 signed with the key pair `socks config` names, with the headers
+// those SDKs sign (amz-sdk-invocation-id, amz-sdk-request,
+// x-amz-content-sha256, x-amz-user-agent, content-type) and one of the
+// caller's with odd case and spacing: the verifier's strictness about the
+// Authorization header is the AWS SDK for Go's own signer's, and other
+// signers write it the same.
+func TestTheNodeAndPythonSDKsAreLetIn(t *testing.T) {
+	t.Parallel()
+	runtimes := map[string]func(*testing.T) (bin, dir string){"Node": nodeSDK, "Python": pythonSDK}
+	s := newStack(t)
+	srv := s.serve("--require-signature")
+	mgmt := "http" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws"), "/")
+	keys := filepath.Join(s.dir, "management-credentials")
+	// The SDKs' own configuration: the key pair's file and profile, and
+	// none of the environment's AWS variables.
+	var env []string
+	for _, kv := range socksEnv(t.TempDir()) {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "AWS_SHARED_CREDENTIALS_FILE="+keys, "AWS_PROFILE=socks-local", "AWS_CONFIG_FILE="+filepath.Join(t.TempDir(), "none"), "AWS_EC2_METADATA_DISABLED=true")
+
+	for _, lang := range []string{"Node", "Python"} {
+		t.Run(lang, func(t *testing.T) {
+			bin, dir := runtimes[lang](t)
+			ext := map[string]string{"Node": ".mjs", "Python": ".py"}[lang]
+			// Inside the package folder for Node, so that the import finds node_modules.
+			file := filepath.Join(dir, ".sdk-"+randomHex(4)+ext)
+			if err := os.WriteFile(file, []byte(sdkScripts[lang]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(file) })
+
+			geek := lang + "Geek"
+			conn := mustDial(t, srv.connectURL(geek, s.issue(geek), "updates"))
+			defer conn.Close()
+			var conns []struct {
+				ID string `json:"connectionId"`
+			}
+			if err := json.Unmarshal([]byte(s.must("subs", "list", "--geek", geek, "--json")), &conns); err != nil || len(conns) != 1 {
+				t.Fatalf("subs list --json: %v, %d connections; want 1", err, len(conns))
+			}
+			data := `{"from":"` + lang + `"}`
+			out := runSnippet(t, env, dir, bin, file, mgmt, conns[0].ID, data)
+			want := "post ok\nget ok\npost unknown GoneException 410 connection is gone\ndelete ok"
+			if out != want {
+				t.Fatalf("the %s SDK's calls printed:\n%s\nwant:\n%s", lang, out, want)
+			}
+			if got := readText(t, conn); got != data {
+				t.Fatalf("the connection got %q; want %q", got, data)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(receiveTimeout))
+			if _, _, err := conn.ReadMessage(); err == nil {
+				t.Fatal("the connection read another message; want it closed by the SDK's DeleteConnection")
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,35 @@ func TestCountLiveChatterIDsReadsOnlyTheLiveOnes(t *testing.T) {
 	p := strings.Join(plan, "\n")
 	if !strings.Contains(p, "COVERING INDEX chatter_ids_geek_expires (geek=? AND expires_at>?)") {
 		t.Errorf("the count's plan is not a range of the (geek, expires_at) index:\n%s", p)
+	}
+}
+
+// TestExpiredChatterIDsAreDeletedInBoundedWrites: serve's sweep (at start
+// and hourly) and prune-stale delete expired chatter IDs in write
+// transactions of at most expiredBatch IDs each, so that a pile of them
+// (300,000 took 7 s in one transaction, every connect and every other
+// process's write waiting meanwhile, past their 10 s busy timeout on a
+// slower disk) holds the file for one batch at a time; every expired ID
+// goes, and no live one.
+func TestExpiredChatterIDsAreDeletedInBoundedWrites(t *testing.T) {
+	db := openTest(t, Options{})
+	s := db.Store()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for i := range 35 {
+		putChatter(t, s, chatterAt("alice", fmt.Sprintf("old-%02d", i), now.Add(-2*time.Hour), now.Add(-time.Hour)))
+	}
+	putChatter(t, s, chatterAt("alice", "live", now, now.Add(time.Hour)))
+	db.expiredBatch = 10
+	before := db.writes
+	n, err := s.DeleteExpiredChatterIDs(t.Context(), now)
+	if err != nil || n != 35 {
+		t.Fatalf("DeleteExpiredChatterIDs = %d, %v; want 35", n, err)
+	}
+	if writes := db.writes - before; writes != 4 {
+		t.Errorf("35 expired IDs were deleted in %d write transactions; want 4 of at most 10", writes)
+	}
+	left, err := s.ListChatterIDs(t.Context(), "")
+	if err != nil || len(left) != 1 || left[0].Hash != "live" {
+		t.Errorf("left %v, %v; want the live ID alone", left, err)
 	}
 }

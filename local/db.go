@@ -62,6 +62,11 @@ const (
 	// snapshots to end (the busy_timeout of its statement).
 	walFoldWait = time.Second
 
+	// expiredChatterBatch bounds the expired chatter IDs one write
+	// transaction deletes (a few milliseconds' work), so that a pile of
+	// them holds the file from other writers one batch at a time.
+	expiredChatterBatch = 1000
+
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
 	pageSize = 500
@@ -134,6 +139,13 @@ type DB struct {
 	// again after a fold a reader held up (see endWrite). Under writeSem.
 	writes, walCheckEvery int
 	walLimit, walNext     int64
+	// foldWait is how long a fold waits for readers (walFoldWait; tests
+	// set their own).
+	foldWait time.Duration
+	// expiredBatch is how many expired chatter IDs one write transaction
+	// of DeleteExpiredChatterIDs deletes (expiredChatterBatch; tests
+	// lower it).
+	expiredBatch int
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -222,6 +234,8 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		writeSem:      make(chan struct{}, 1),
 		walLimit:      walLimit,
 		walCheckEvery: walCheckEvery,
+		foldWait:      walFoldWait,
+		expiredBatch:  expiredChatterBatch,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
@@ -563,14 +577,14 @@ func (db *DB) endWrite() {
 // foldWAL copies the write-ahead log into the state file and truncates
 // it, reporting whether it did.
 func (db *DB) foldWAL() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), walFoldWait+busyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), db.foldWait+busyTimeout)
 	defer cancel()
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
 		return false
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", walFoldWait.Milliseconds())); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.foldWait.Milliseconds())); err != nil {
 		return false
 	}
 	// Back to the file's setting before the connection returns to the

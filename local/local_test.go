@@ -1094,3 +1094,27 @@ func TestAnOlderFileInUseIsNotMigrated(t *testing.T) {
 		t.Errorf("InUse asked %d times by Opens of an up-to-date and a new file; want 0", asked)
 	}
 }
+
+// TestAnOlderFileMigratedMeanwhileByANewerProcessIsOpened: a newer socks
+// (serve and broker started together after an upgrade) that finds the
+// file older, then a process running on it, opens it all the same when
+// that process is a newer socks that brought the schema up to date in
+// between: the refusal is for a process of the older schema only.
+func TestAnOlderFileMigratedMeanwhileByANewerProcessIsOpened(t *testing.T) {
+	path := writeOldFile(t, schemaVersion-1)
+	inUse := func(ctx context.Context, _ *DB) string {
+		// The other, newer, process: it migrates the file and runs.
+		other, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Errorf("the other process's Open: %v", err)
+			return ""
+		}
+		other.Close()
+		return "`socks serve` (pid 4242)"
+	}
+	db := openPath(t, path, Options{InUse: inUse})
+	var v int
+	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+}

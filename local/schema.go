@@ -202,6 +202,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	// A new file (version 0) has no process of an older socks on it.
 	if v > 0 && db.opts.InUse != nil {
 		if who := db.opts.InUse(ctx, db); who != "" {
+			// The process may be a newer socks that brought the file up
+			// to date since the read above (serve and broker started
+			// together after an upgrade): only one on the older schema
+			// is refused.
+			var now int
+			if err := retryBusy(ctx, func() error {
+				return db.sql.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&now)
+			}); err != nil {
+				return err
+			}
+			if now == schemaVersion {
+				return nil
+			}
 			return fmt.Errorf("%w: %s still has it open, and this socks must first bring its schema up to date (version %d to %d), which would break that process: stop it, then run this command again", ErrInUseByOlder, who, v, schemaVersion)
 		}
 	}

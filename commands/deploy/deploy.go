@@ -238,7 +238,11 @@ func deployRun(ctx context.Context, opts *Options) error {
 	d.Progress = show
 	res, err := d.Deploy(ctx, opts.DryRun)
 	stop()
-	if err != nil {
+	// A migration that failed once every resource is in place leaves a
+	// stack that serves: its URLs are saved and printed as after a
+	// success, and the command still ends with the error.
+	var migrationErr *awsops.MigrationError
+	if err != nil && !errors.As(err, &migrationErr) {
 		if opts.JSON && len(res.Steps) > 0 {
 			// What was done before the failure: the steps up to the one
 			// that failed (the last), and the error.
@@ -264,16 +268,28 @@ func deployRun(ctx context.Context, opts *Options) error {
 		saved, warning = tgt.Profile, w
 	}
 	if opts.JSON {
-		return printJSON(opts.IO.Out, struct {
+		failed := ""
+		if migrationErr != nil {
+			failed = migrationErr.Error()
+		}
+		if perr := printJSON(opts.IO.Out, struct {
 			awsops.DeployResult
 			Changed      bool   `json:"changed"`
 			SavedProfile string `json:"savedProfile,omitempty"`
 			// ConfigWarning says that the config file was rewritten whole
 			// (its original kept as .bak).
 			ConfigWarning string `json:"configWarning,omitempty"`
-		}{res, res.Changed(), saved, warning})
+			// Error is the migration's, when it failed.
+			Error string `json:"error,omitempty"`
+		}{res, res.Changed(), saved, warning, failed}); perr != nil {
+			return perr
+		}
+		return err // the migration's, or nil
 	}
-	return printResult(opts.IO.Out, res, saved)
+	if perr := printResult(opts.IO.Out, res, saved); perr != nil {
+		return perr
+	}
+	return err // the migration's, or nil
 }
 
 // printJSON writes v as one line, as every --json does (docs/json.md).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	evtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -576,4 +577,85 @@ func shellZipFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return zipFile
+}
+
+// scanDenied is DynamoDB where Scan is refused, as for an operator whose
+// policy lacks dynamodb:Scan.
+type scanDenied struct{ awsops.DynamoDBAPI }
+
+var errScanDenied = errors.New("AccessDeniedException: not authorized to perform dynamodb:Scan (injected)")
+
+func (scanDenied) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, errScanDenied
+}
+
+// TestADeployWhoseMigrationFailsSaysTheStackIsDeployed: the migration of
+// the connections table runs after every resource is in place; when it
+// fails, deploy still exits with the error, but says that the stack is
+// deployed and how to finish the migration, prints the URLs (and --json
+// them, with the error) and saves them into the profile, as a deploy that
+// succeeded does: the stack serves, and listen, publish --wait and doctor
+// need them.
+func TestADeployWhoseMigrationFailsSaysTheStackIsDeployed(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := stackName("migfail")
+	t.Cleanup(func() {
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
+		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
+	})
+	denied := *cp
+	denied.Data = scanDenied{cp.Data}
+	zipFile := shellZipFile(t)
+	cfgFile := filepath.Join(t.TempDir(), "config.toml")
+	run := func(t *testing.T, asJSON bool) (out string, err error) {
+		ios, _, stdout, _ := iostreams.Test()
+		opts := &Options{
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
+			MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: asJSON, MaxTopics: 20, MaxConnectionsPerGeek: 100,
+			Target: func(context.Context) (*Target, error) {
+				return &Target{CP: &denied, Stack: stack, Region: cfg.Region, ConfigFile: cfgFile, Profile: "moto"}, nil
+			},
+		}
+		err = deployRun(t.Context(), opts)
+		return stdout.String(), err
+	}
+
+	out, err := run(t, false)
+	if !errors.Is(err, errScanDenied) {
+		t.Fatalf("deploy with Scan denied: %v; want the migration's error", err)
+	}
+	for _, want := range []string{"stack " + stack + " is deployed", "socks provision"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if !strings.Contains(out, "websocket url: wss://") || !strings.Contains(out, "saved both into config profile moto") {
+		t.Errorf("stdout of the deploy whose migration failed:\n%s", out)
+	}
+	var file config.File
+	if _, err := toml.DecodeFile(cfgFile, &file); err != nil {
+		t.Fatalf("the profile was not saved: %v", err)
+	}
+	if p := file.Profiles["moto"]; !strings.HasPrefix(p.WebSocketURL, "wss://") || p.Stack != stack {
+		t.Errorf("profile after the deploy whose migration failed: %+v", p)
+	}
+
+	out, err = run(t, true)
+	if !errors.Is(err, errScanDenied) {
+		t.Fatalf("deploy --json with Scan denied: %v; want the migration's error", err)
+	}
+	var res struct {
+		WebSocketURL string `json:"websocketUrl"`
+		Error        string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !strings.HasPrefix(res.WebSocketURL, "wss://") || !strings.Contains(res.Error, "socks provision") {
+		t.Errorf("--json of a deploy whose migration failed (%v): %s", err, out)
+	}
 }
