@@ -589,39 +589,7 @@ func TestListenIntoAPipeClosedEarlyCleansUpQuietly(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	s.serve()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	cmd := exec.Command(socksBin, "listen", "--state-dir", s.dir, "--geek", "alice", "--topic", "updates", "--no-input")
-	cmd.Env = socksEnv(t.TempDir())
-	cmd.Stdout = outW // the process's own stdout is the pipe, as with `| head -1`
-	errR, errW := io.Pipe()
-	errBuf := newSyncBuffer()
-	cmd.Stderr = io.MultiWriter(errW, errBuf)
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	outW.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		errW.Close()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitListenLine(t, newLineReader(errR), "a connected line on stderr", reconnectWait, func(l string) bool {
-		return strings.Contains(l, " connected ws://127.0.0.1:")
-	})
+	cmd, outR, done, errBuf := listenIntoPipe(t, s, "--geek", "alice", "--topic", "updates")
 
 	// head -1: read one line, then close the pipe.
 	s.publishWait("--geek", "alice", "--topic", "updates", "--message", "first")
@@ -672,38 +640,7 @@ func TestListenIntoAPipeClosedWhileQuietEndsAtOnce(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	s.serve()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(socksBin, "listen", "--state-dir", s.dir, "--geek", "alice", "--no-input")
-	cmd.Env = socksEnv(t.TempDir())
-	cmd.Stdout = outW
-	errR, errW := io.Pipe()
-	errBuf := newSyncBuffer()
-	cmd.Stderr = io.MultiWriter(errW, errBuf)
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	outW.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		errW.Close()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitListenLine(t, newLineReader(errR), "a connected line on stderr", reconnectWait, func(l string) bool {
-		return strings.Contains(l, " connected ws://127.0.0.1:")
-	})
+	cmd, outR, done, errBuf := listenIntoPipe(t, s, "--geek", "alice")
 	outR.Close() // head exited; nothing is published after
 	select {
 	case <-done:
@@ -775,4 +712,47 @@ func TestListenExitsFiveWhenItsChatterIDIsRevokedWhileListening(t *testing.T) {
 	if msg := l.errBuf.String(); !strings.Contains(msg, "HTTP 403 Forbidden: chatter ID refused") || !strings.Contains(msg, "socks chatter issue --geek alice") {
 		t.Errorf("stderr %q; want the refusal and the hint", msg)
 	}
+}
+
+// listenIntoPipe starts the built `socks listen` on s with args, its own
+// standard output a pipe, as in `socks listen ... | head -1`, and returns
+// once it says it is connected: the command, the pipe's read end (closed
+// at the test's end), a channel closed once the process has ended, and
+// its standard error.
+func listenIntoPipe(t *testing.T, s *stack, args ...string) (*exec.Cmd, *os.File, <-chan struct{}, *syncBuffer) {
+	t.Helper()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outR.Close() })
+	cmd := exec.Command(socksBin, append([]string{"listen", "--state-dir", s.dir, "--no-input"}, args...)...)
+	cmd.Env = socksEnv(t.TempDir())
+	cmd.Stdout = outW
+	errR, errW := io.Pipe()
+	errBuf := newSyncBuffer()
+	cmd.Stderr = io.MultiWriter(errW, errBuf)
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		errW.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitListenLine(t, newLineReader(errR), "a connected line on stderr", reconnectWait, func(l string) bool {
+		return strings.Contains(l, " connected ws://127.0.0.1:")
+	})
+	return cmd, outR, done, errBuf
 }
