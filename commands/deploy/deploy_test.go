@@ -521,16 +521,7 @@ func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
 	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := stackName("half")
-	t.Cleanup(func() {
-		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if steps, err := d.Deployed(ctx); err == nil {
-			_ = d.Undeploy(ctx, steps)
-		}
-		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
-		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
-	})
+	removeStackAtEnd(t, cp, stack, cfg.Region)
 	refusing := *cp
 	refusing.Lambda = refusingLambda{cp.Lambda}
 	zipFile := shellZipFile(t)
@@ -600,16 +591,7 @@ func TestADeployWhoseMigrationFailsSaysTheStackIsDeployed(t *testing.T) {
 	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
 	stack := stackName("migfail")
-	t.Cleanup(func() {
-		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if steps, err := d.Deployed(ctx); err == nil {
-			_ = d.Undeploy(ctx, steps)
-		}
-		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
-		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
-	})
+	removeStackAtEnd(t, cp, stack, cfg.Region)
 	denied := *cp
 	denied.Data = scanDenied{cp.Data}
 	zipFile := shellZipFile(t)
@@ -658,4 +640,19 @@ func TestADeployWhoseMigrationFailsSaysTheStackIsDeployed(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !strings.HasPrefix(res.WebSocketURL, "wss://") || !strings.Contains(res.Error, "socks provision") {
 		t.Errorf("--json of a deploy whose migration failed (%v): %s", err, out)
 	}
+}
+
+// removeStackAtEnd removes what a deploy of stack made on cp (its
+// resources, then its queues and tables) when the test ends.
+func removeStackAtEnd(t *testing.T, cp *awsops.ControlPlane, stack, region string) {
+	t.Cleanup(func() {
+		d := &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: region}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if steps, err := d.Deployed(ctx); err == nil {
+			_ = d.Undeploy(ctx, steps)
+		}
+		_ = awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack))
+		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
+	})
 }
