@@ -110,7 +110,9 @@ func TestAGatewayThatRequiresSignaturesRefusesUnsignedPushes(t *testing.T) {
 
 // sdkScripts are the Management API calls of TestTheNodeAndPythonSDKsAreLetIn
 // as the AWS SDK for JavaScript v3 and boto3 make them: post argv[3] to
-// connection argv[2], read it, post to an unknown one, delete it, each
+// connection argv[2], then an empty message (the JavaScript SDK signs its
+// "content-length: 0"), read the connection, post to an unknown one,
+// delete it, each
 // call also signing a header of the test's with odd case and spacing
 // (what a caller's own middleware may add). Each prints one line per call.
 var sdkScripts = map[string]string{
@@ -124,6 +126,7 @@ api.middlewareStack.add((next) => (args) => {
 }, { step: "build" });
 const calls = [
   ["post", new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from(data) })],
+  ["post empty", new PostToConnectionCommand({ ConnectionId: id, Data: new Uint8Array(0) })],
   ["get", new GetConnectionCommand({ ConnectionId: id })],
   ["post unknown", new PostToConnectionCommand({ ConnectionId: "nobody", Data: Buffer.from(data) })],
   ["delete", new DeleteConnectionCommand({ ConnectionId: id })],
@@ -148,6 +151,7 @@ def add_header(request, **kwargs):
 api.meta.events.register("before-sign.apigatewaymanagementapi.*", add_header)
 calls = [
     ("post", lambda: api.post_to_connection(ConnectionId=cid, Data=data.encode())),
+    ("post empty", lambda: api.post_to_connection(ConnectionId=cid, Data=b"")),
     ("get", lambda: api.get_connection(ConnectionId=cid)),
     ("post unknown", lambda: api.post_to_connection(ConnectionId="nobody", Data=data.encode())),
     ("delete", lambda: api.delete_connection(ConnectionId=cid)),
@@ -209,12 +213,14 @@ func TestTheNodeAndPythonSDKsAreLetIn(t *testing.T) {
 			}
 			data := `{"from":"` + lang + `"}`
 			out := runSnippet(t, env, dir, bin, file, mgmt, conns[0].ID, data)
-			want := "post ok\nget ok\npost unknown GoneException 410 connection is gone\ndelete ok"
+			want := "post ok\npost empty ok\nget ok\npost unknown GoneException 410 connection is gone\ndelete ok"
 			if out != want {
 				t.Fatalf("the %s SDK's calls printed:\n%s\nwant:\n%s", lang, out, want)
 			}
-			if got := readText(t, conn); got != data {
-				t.Fatalf("the connection got %q; want %q", got, data)
+			for _, want := range []string{data, ""} {
+				if got := readText(t, conn); got != want {
+					t.Fatalf("the connection got %q; want %q", got, want)
+				}
 			}
 			_ = conn.SetReadDeadline(time.Now().Add(receiveTimeout))
 			if _, _, err := conn.ReadMessage(); err == nil {

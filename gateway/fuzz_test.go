@@ -128,6 +128,68 @@ func FuzzSigV4AcceptsOnlyTheSignedRequest(f *testing.F) {
 	})
 }
 
+// FuzzSigV4AcceptsTheJSEmptyPostOnlyUnchanged changes one byte anywhere
+// in the head of jsEmptyPost (the JavaScript SDK's empty post, which signs
+// "content-length:0", a canonical request the verifier completes itself)
+// and may add a body: the verifier accepts the result only if what was
+// signed is unchanged (method, path, query, Host, the value of every
+// signed header as SigV4 reads it, the Authorization fields and an empty
+// body), and refuses it in its own words otherwise.
+func FuzzSigV4AcceptsTheJSEmptyPostOnlyUnchanged(f *testing.F) {
+	f.Add(uint16(5), byte(1), []byte(nil))
+	f.Add(uint16(60), byte(0x20), []byte(nil))
+	f.Add(uint16(70), byte(2), []byte("x"))
+	f.Add(uint16(700), byte(4), []byte(nil))
+	f.Fuzz(func(t *testing.T, pos uint16, flip byte, body []byte) {
+		wire := []byte(jsEmptyPost)
+		head := len(wire) - len("\r\n\r\n")
+		wire[int(pos)%head] ^= flip | 1
+		if len(body) > 0 {
+			wire = bytes.Replace(wire, []byte("Content-Length: 0\r\n"), fmt.Appendf(nil, "Content-Length: %d\r\n", len(body)), 1)
+			wire = append(wire, body...)
+		}
+		r, got, err := serverSide(wire)
+		if err != nil {
+			return // the server refuses it before any handler sees it
+		}
+		err = jsVerifies(t, wire)
+		if err == nil {
+			if o, _, _ := serverSide([]byte(jsEmptyPost)); !sameSignedParts(o, r) || len(got) != 0 {
+				t.Fatalf("the verifier accepted a changed request:\nsigned:  %q\nchanged: %q", jsEmptyPost, wire)
+			}
+			return
+		}
+		if !sigV4Refusals[err.Error()] {
+			t.Fatalf("the refusal %q is not one of the verifier's own", err)
+		}
+	})
+}
+
+// sameSignedParts reports whether r carries what o's signature covers, as
+// SigV4 reads it: the method, path, query, Host, Authorization fields and
+// the value of each header o signed, with runs of spaces as one.
+func sameSignedParts(o, r *http.Request) bool {
+	if o.Method != r.Method || o.URL.EscapedPath() != r.URL.EscapedPath() || o.URL.RawQuery != r.URL.RawQuery ||
+		o.Host != r.Host || authFields(o) != authFields(r) {
+		return false
+	}
+	_, signed, _ := strings.Cut(o.Header.Get("Authorization"), "SignedHeaders=")
+	signed, _, _ = strings.Cut(signed, ",")
+	value := func(r *http.Request, h string) string {
+		var vs []string
+		for _, v := range r.Header.Values(h) {
+			vs = append(vs, strings.Join(strings.FieldsFunc(v, func(c rune) bool { return c == ' ' }), " "))
+		}
+		return strings.Join(vs, ",")
+	}
+	for _, h := range strings.Split(signed, ";") {
+		if h != "host" && value(o, h) != value(r, h) {
+			return false
+		}
+	}
+	return true
+}
+
 // tamper changes one byte of the part what picks of a signed request's
 // wire bytes: 0 the method, 1 the request target, 2 the Host, 3 the
 // X-Amz-Date, 4 the signature, 5 the body (its length is kept).

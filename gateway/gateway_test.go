@@ -2235,3 +2235,104 @@ func TestAGatewayThatWasStoppedDoesNotCloseItsClientsForPingTimeout(t *testing.T
 		t.Errorf("$disconnect %d %v, want 1006 ping timeout", rc.DisconnectStatusCode, rc.DisconnectReason)
 	}
 }
+
+// jsEmptyPost is PostToConnection with empty Data as the AWS SDK for
+// JavaScript v3 (3.750.0) sent it, signed with AWS's example key pair: it
+// signs "content-length:0", which the AWS SDK for Go's signer never does.
+const jsEmptyPost = "POST /dev/@connections/abc%3D HTTP/1.1\r\n" +
+	"Host: 127.0.0.1:8080\r\n" +
+	"Content-Type: application/octet-stream\r\n" +
+	"Content-Length: 0\r\n" +
+	"X-Amz-User-Agent: aws-sdk-js/3.750.0\r\n" +
+	"User-Agent: aws-sdk-js/3.750.0 ua/2.1 os/linux#6.18.44-fc-v595 lang/js md/nodejs#20.20.2 api/apigatewaymanagementapi#3.750.0 m/N,E,e\r\n" +
+	"Amz-Sdk-Invocation-Id: 01df21b8-f389-4687-b1b7-837216138254\r\n" +
+	"Amz-Sdk-Request: attempt=1; max=3\r\n" +
+	"X-Amz-Date: 20261130T190541Z\r\n" +
+	"X-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\r\n" +
+	"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261130/eu-west-1/execute-api/aws4_request, SignedHeaders=amz-sdk-invocation-id;amz-sdk-request;content-length;content-type;host;x-amz-content-sha256;x-amz-date;x-amz-user-agent, Signature=8345d6323776297ddb1bee423684f3e717972765598dadd4ed571a1c89550a25\r\n" +
+	"\r\n"
+
+// TestAnEmptyBodySignedWithItsContentLengthIsLetIn: the verifier accepts
+// the JavaScript SDK's signature over "content-length:0" (it used to
+// refuse it: the Go signer it re-signs with leaves a zero Content-Length
+// out), and still refuses that request with any signed part changed, or
+// with a body the signature did not cover.
+func TestAnEmptyBodySignedWithItsContentLengthIsLetIn(t *testing.T) {
+	if err := jsVerifies(t, []byte(jsEmptyPost)); err != nil {
+		t.Fatalf("the JavaScript SDK's empty post was refused: %v", err)
+	}
+	for name, change := range map[string][2]string{
+		"another connection":        {"abc%3D", "abd%3D"},
+		"another content type":      {"application/octet-stream", "application/octet-strean"},
+		"another invocation":        {"01df21b8", "01df21b9"},
+		"a body it did not sign":    {"Content-Length: 0\r\n", "Content-Length: 1\r\n"},
+		"content-length not signed": {"content-length;content-type", "content-type"},
+		"another signature":         {"Signature=8345", "Signature=8346"},
+	} {
+		wire := strings.Replace(jsEmptyPost, change[0], change[1], 1)
+		if name == "a body it did not sign" {
+			wire += "x"
+		}
+		if wire == jsEmptyPost {
+			t.Fatalf("%s: the change %q is not in the request", name, change[0])
+		}
+		if err := jsVerifies(t, []byte(wire)); !errors.Is(err, errBadSignature) {
+			t.Errorf("%s: verify said %v; want %v", name, err, errBadSignature)
+		}
+	}
+}
+
+// jsVerifies returns the verifier's answer to wire, a request signed with
+// the key pair and at the time of jsEmptyPost.
+func jsVerifies(t testing.TB, wire []byte) error {
+	t.Helper()
+	creds := Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	r, body, err := serverSide(wire)
+	if err != nil {
+		t.Fatalf("reading the request: %v", err)
+	}
+	auth, err := parseSigV4(r, creds, time.Date(2026, 11, 30, 19, 6, 0, 0, time.UTC))
+	if err != nil {
+		return err
+	}
+	return auth.verify(r, body, creds)
+}
+
+// TestAnEmptyPostIsDeliveredAsAnEmptyMessage: API Gateway's
+// PostToConnection takes Data of 0 to 131072 bytes (its model's length
+// constraint), so an empty post is answered 200 and the client gets an
+// empty text message, as any other: with and without signatures, from the
+// AWS SDK for Go's client (which leaves Content-Length: 0 unsigned).
+func TestAnEmptyPostIsDeliveredAsAnEmptyMessage(t *testing.T) {
+	for name, creds := range map[string]*Credentials{
+		"unsigned on loopback": nil,
+		"signed":               {AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newFakeHandler()
+			g, addr := start(t, h, Options{Credentials: creds})
+			ws, id := connect(t, h, addr)
+			key := Credentials{AccessKeyID: "local", SecretAccessKey: "local"}
+			if creds != nil {
+				key = *creds
+			}
+			api := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+				Region:       "eu-west-1",
+				BaseEndpoint: aws.String(g.ManagementEndpoint(addr)),
+				Credentials:  credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, ""),
+			})
+			for _, data := range []string{"", "after"} {
+				if _, err := api.PostToConnection(ctxT(t), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(data)}); err != nil {
+					t.Fatalf("PostToConnection(%q): %v", data, err)
+				}
+			}
+			for _, want := range []string{"", "after"} {
+				_ = ws.SetReadDeadline(time.Now().Add(wait))
+				kind, got, err := ws.ReadMessage()
+				if err != nil || kind != websocket.TextMessage || string(got) != want {
+					t.Fatalf("the client read %d %q, %v; want the text message %q", kind, got, err, want)
+				}
+			}
+		})
+	}
+}
