@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,8 @@ type Options struct {
 	Root     *cobra.Command
 	Man      string
 	Markdown string
-	// Date is the man pages' date (default: now).
+	// Date is the man pages' date (default: SOURCE_DATE_EPOCH, which the
+	// release sets to the commit's time, or else now).
 	Date time.Time
 }
 
@@ -93,6 +95,13 @@ func Run(opts *Options) error {
 		date := opts.Date
 		if date.IsZero() {
 			date = time.Now()
+			if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+				sec, err := strconv.ParseInt(epoch, 10, 64)
+				if err != nil {
+					return fmt.Errorf("SOURCE_DATE_EPOCH %q is not a Unix time in seconds", epoch)
+				}
+				date = time.Unix(sec, 0).UTC()
+			}
 		}
 		header := &doc.GenManHeader{Title: "SOCKS", Section: "1", Source: "socks", Manual: "socks manual", Date: &date}
 		if err := doc.GenManTree(root, header, opts.Man); err != nil {

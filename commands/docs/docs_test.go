@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,30 @@ func TestManPagesCoverEveryCommand(t *testing.T) {
 	}
 	if !bytes.Contains(errOut.Bytes(), []byte("wrote the man pages into "+opts.Man)) {
 		t.Errorf("stderr %q; want where the pages went", errOut)
+	}
+}
+
+// TestManPagesDateFromSourceDateEpoch: the release builds the man pages
+// in a before hook; their date comes from SOURCE_DATE_EPOCH (the commit's
+// time there), not from the day the release ran, so that the same commit
+// gives the same archives. A value that is not a time is refused.
+func TestManPagesDateFromSourceDateEpoch(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1741478400") // 2025-03-09T00:00:00Z
+	opts, _ := newRoot(t)
+	opts.Man = t.TempDir()
+	if err := docs.Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	if p := files(t, opts.Man)["socks.1"]; !bytes.Contains(p, []byte(`.TH "SOCKS" "1" "Mar 2025"`)) {
+		t.Errorf("socks.1's header has not the date of SOURCE_DATE_EPOCH:\n%.200s", p)
+	}
+
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	opts, _ = newRoot(t)
+	opts.Man = t.TempDir()
+	err := docs.Run(opts)
+	if err == nil || !strings.Contains(err.Error(), "SOURCE_DATE_EPOCH") {
+		t.Errorf("Run with SOURCE_DATE_EPOCH=yesterday: %v; want an error naming it", err)
 	}
 }
 

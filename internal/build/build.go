@@ -4,6 +4,7 @@ package build
 
 import (
 	"runtime/debug"
+	"strings"
 )
 
 // Info is the build description.
@@ -16,6 +17,14 @@ type Info struct {
 
 // Resolve fills what the linker did not stamp from debug.ReadBuildInfo.
 func Resolve(version, commit, date string) Info {
+	// What a release tool stamps when it could not read the git state
+	// (goreleaser: "none" and the zero time) is no commit and no date.
+	if commit == "none" || commit == "unknown" {
+		commit = ""
+	}
+	if strings.HasPrefix(date, "0001-01-01") {
+		date = ""
+	}
 	i := Info{Version: version, Commit: commit, Date: date}
 	bi, ok := debug.ReadBuildInfo()
 	if ok {

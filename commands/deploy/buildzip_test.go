@@ -1,0 +1,73 @@
+package deploy
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"debug/elf"
+	"io"
+	"runtime"
+	"testing"
+)
+
+// TestBuildZipIsAReproducibleLambdaPackage: the package deploy builds from
+// the checkout is what provided.al2023 runs (one file, bootstrap,
+// executable, a Linux binary of the asked architecture), and two builds of
+// the same tree give the same bytes, which deploy compares with the
+// function's CodeSha256 to skip an update that changes nothing.
+func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
+	src := sourceCheckout("")
+	if src == "" {
+		t.Fatal("no socks source checkout above the test's directory")
+	}
+	// The host's architecture: its packages are in the build cache already.
+	arch := runtime.GOARCH
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[arch]
+	if machine == elf.EM_NONE {
+		t.Fatalf("Lambda has no %s architecture; run this test on amd64 or arm64", arch)
+	}
+	ctx := context.Background()
+	first, err := BuildZip(ctx, src, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := BuildZip(ctx, src, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Error("two builds of the same tree gave different packages")
+	}
+
+	zr, err := zip.NewReader(bytes.NewReader(first), int64(len(first)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != 1 || zr.File[0].Name != "bootstrap" {
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		t.Fatalf("package holds %q; want only bootstrap", names)
+	}
+	f := zr.File[0]
+	if mode := f.Mode(); !mode.IsRegular() || mode.Perm() != 0o755 {
+		t.Errorf("bootstrap's mode is %v; want -rwxr-xr-x", mode)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := elf.NewFile(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF binary: %v", err)
+	}
+	if bin.Machine != machine || bin.Type != elf.ET_EXEC {
+		t.Errorf("bootstrap is %v %v; want an executable for %v (--arch %s)", bin.Type, bin.Machine, machine, arch)
+	}
+}
