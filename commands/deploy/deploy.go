@@ -438,7 +438,10 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	bin := filepath.Join(dir, "bootstrap")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", bin, "./cmd/socks")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	// The microarchitecture levels are the go tool's defaults, as in the
+	// release, whatever the user's environment asks for their own
+	// machine: the function runs on Lambda's.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
 	}
