@@ -180,9 +180,11 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
 		return Config{}, fmt.Errorf("unknown backend %q: use %q (the embedded default) or %q", c.Backend, BackendLocal, BackendAWS)
 	}
-	if v := getenv(EnvAttemptTimeout); v != "" && c.Backend == BackendAWS {
-		// Read by awsops, which would leave its default for a value it
-		// cannot take: the user set it for a reason.
+	if v := getenv(EnvAttemptTimeout); v != "" {
+		// Read by awsops (every AWS client, and the Management API
+		// client `socks broker` posts with on the local backend too),
+		// which would leave its default for a value it cannot take: the
+		// user set it for a reason.
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
