@@ -93,24 +93,7 @@ func TestIssuingCountsInSQL(t *testing.T) {
 // expired IDs costs it nothing.
 func TestCountLiveChatterIDsReadsOnlyTheLiveOnes(t *testing.T) {
 	db := openTest(t, Options{})
-	rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+countLiveChatterIDs, "alice", int64(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	p := strings.Join(plan, "\n")
+	p := queryPlan(t, db, countLiveChatterIDs, "alice", int64(0))
 	if !strings.Contains(p, "COVERING INDEX chatter_ids_geek_expires (geek=? AND expires_at>?)") {
 		t.Errorf("the count's plan is not a range of the (geek, expires_at) index:\n%s", p)
 	}

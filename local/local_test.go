@@ -250,23 +250,10 @@ func TestFindTargetsUsesKeyLookups(t *testing.T) {
 				if strings.Count(q.sql, "?") > len(args) {
 					args = append(args, int64(0)) // FindTargets' time
 				}
-				rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.sql, args...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan []string
-				for rows.Next() {
-					var id, parent, unused int
-					var detail string
-					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-						t.Fatal(err)
-					}
-					plan = append(plan, detail)
-				}
-				rows.Close()
-				scans := strings.Contains(strings.Join(plan, "\n"), "SCAN")
+				plan := queryPlan(t, db, q.sql, args...)
+				scans := strings.Contains(plan, "SCAN")
 				if scans && !tc.mayScan {
-					t.Errorf("the plan scans:\n%s", strings.Join(plan, "\n"))
+					t.Errorf("the plan scans:\n%s", plan)
 				}
 			}
 		})
@@ -1117,4 +1104,28 @@ func TestAnOlderFileMigratedMeanwhileByANewerProcessIsOpened(t *testing.T) {
 	if err := db.sql.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
 		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
 	}
+}
+
+// queryPlan returns SQLite's plan for query with args (EXPLAIN QUERY
+// PLAN), one step a line.
+func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.sql.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }
