@@ -153,9 +153,9 @@ type fixture struct {
 	pushers map[string]int
 }
 
-// newFixture returns a handler on a local store, with the fixture's chatter
-// ID issued to Friendless.
-func newFixture(t testing.TB) *fixture {
+// fixtureStore returns a local store on the events' clock (and that
+// clock), with the fixture's chatter ID issued to Friendless.
+func fixtureStore(t testing.TB) (store.Store, func() time.Time) {
 	t.Helper()
 	now := func() time.Time { return eventTime }
 	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: now})
@@ -169,6 +169,14 @@ func newFixture(t testing.TB) *fixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return s, now
+}
+
+// newFixture returns a handler on a local store, with the fixture's chatter
+// ID issued to Friendless.
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	s, now := fixtureStore(t)
 	f := &fixture{
 		store:   s,
 		queue:   &deadQueue{reasons: map[string]string{}},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/broker"
-	"github.com/socks-dev/socks/local"
-	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
 )
@@ -50,18 +47,7 @@ func (quietQueue) DeadLetter(context.Context, store.Message, string) error { ret
 // API client past the first, no connection record, and no heap that
 // grows with them.
 func TestAWarmHandlerKeepsNothingPerInvocation(t *testing.T) {
-	now := func() time.Time { return eventTime }
-	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := db.Store()
-	if err := s.PutChatterID(t.Context(), store.ChatterID{
-		Geek: "Friendless", Hash: pubsub.HashChatterID(fixtureSecret), IssuedAt: eventTime.Add(-time.Hour), ExpiresAt: eventTime.Add(time.Hour),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s, now := fixtureStore(t)
 	pusher := &countingPusher{}
 	var clients atomic.Int64
 	h := &Handler{
