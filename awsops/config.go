@@ -14,6 +14,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -45,11 +46,34 @@ const credentialsTimeout = 5 * time.Second
 var ErrNoRegion = errors.New("no AWS region: set --region, AWS_REGION or a profile's region")
 
 // NoCredentialsError says that the SDK found no usable credentials.
-type NoCredentialsError struct{ Err error }
+type NoCredentialsError struct {
+	// Err is the SDK's error (kept for errors.As, not always shown).
+	Err error
+	// NoneConfigured is true when nothing gave credentials: no profile,
+	// no keys, no web identity or container variables, and the SDK's last
+	// resort, the EC2 instance metadata service, had none either (on a
+	// laptop it cannot be reached at all).
+	NoneConfigured bool
+	// Profile is the profile asked for ("" for the default chain).
+	Profile string
+}
 
 func (e *NoCredentialsError) Error() string {
-	return "no AWS credentials found: set AWS_PROFILE (or --profile) to a configured profile, " +
-		"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`: " + e.Err.Error()
+	if e.NoneConfigured {
+		// The SDK's words here are its whole provider chain ending in a
+		// probe of the instance metadata service (169.254.169.254):
+		// noise for the user, who only needs to know how to give
+		// credentials.
+		return "no AWS credentials found: set AWS_PROFILE (or --profile) to a profile made by `aws configure` or `aws sso login`, " +
+			"or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (on EC2, ECS or Lambda: give it a role); " +
+			"or use the local backend (--backend local)"
+	}
+	source := "the configured AWS credentials"
+	if e.Profile != "" {
+		source = fmt.Sprintf("the credentials of AWS profile %q", e.Profile)
+	}
+	return "no AWS credentials found: " + source + " could not be retrieved (refresh them, for example `aws sso login`, " +
+		"or set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): " + e.Err.Error()
 }
 
 func (e *NoCredentialsError) Unwrap() error { return e.Err }
@@ -97,12 +121,16 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check --region, AWS_REGION or the profile's region", cfg.Region)
 	}
 	if cfg.Credentials == nil {
-		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured")}
+		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured"), NoneConfigured: true}
 	}
 	cctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
 	defer cancel()
 	if _, err := cfg.Credentials.Retrieve(cctx); err != nil {
-		return aws.Config{}, &NoCredentialsError{Err: err}
+		// The SDK falls back to the instance metadata provider only when
+		// nothing else is configured. IMDS stays on: on EC2 and ECS it is
+		// how credentials are found; only the error is shaped.
+		fellBack := aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil))
+		return aws.Config{}, &NoCredentialsError{Err: err, NoneConfigured: fellBack, Profile: s.Profile}
 	}
 	return cfg, nil
 }

@@ -67,6 +67,66 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatalf("LoadConfig = %v, want a *NoCredentialsError", err)
 		}
 	})
+	// On a laptop with nothing configured the SDK's chain ends at the EC2
+	// instance metadata service, and its error ("failed to refresh cached
+	// credentials, no EC2 IMDS role found, operation error ec2imds:
+	// GetMetadata, ... dial tcp 169.254.169.254:80 ...") was appended
+	// whole. The metadata service is pointed at a closed loopback port
+	// here, so the probe fails as it does off EC2 without leaving the
+	// machine. The user gets one line saying how to give credentials.
+	t.Run("nothing configured is one line saying how to give credentials, without the metadata probe", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			env  map[string]string
+		}{
+			{"metadata service disabled", map[string]string{"AWS_EC2_METADATA_DISABLED": "true"}},
+			{"metadata service probed and unreachable", map[string]string{"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://" + closedLoopbackAddr(t)}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				isolateAWSEnv(t)
+				for k, v := range tc.env {
+					t.Setenv(k, v)
+				}
+				_, err := LoadConfig(t.Context(), Settings{Region: "eu-west-1"})
+				var nc *NoCredentialsError
+				if !errors.As(err, &nc) {
+					t.Fatalf("LoadConfig = %v, want a *NoCredentialsError", err)
+				}
+				msg := err.Error()
+				for _, want := range []string{"no AWS credentials found", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "aws configure", "aws sso login", "--backend local"} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("message %q does not mention %q", msg, want)
+					}
+				}
+				for _, sdk := range []string{"IMDS", "imds", "169.254", "127.0.0.1", "failed to refresh", "GetMetadata", "\n"} {
+					if strings.Contains(msg, sdk) {
+						t.Errorf("message %q carries the SDK's chain (%q)", msg, sdk)
+					}
+				}
+				if strings.Contains(msg, "\n") {
+					t.Errorf("message %q is more than one line", msg)
+				}
+				if nc.Err == nil {
+					t.Error("the SDK's error is not kept for errors.As/Unwrap")
+				}
+			})
+		}
+	})
+	// A source that is configured but fails (an expired SSO session, a
+	// broken credential_process) keeps the SDK's words: they name what to fix.
+	t.Run("a configured source that fails keeps its cause", func(t *testing.T) {
+		isolateAWSEnv(t)
+		cfgFile := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(cfgFile, []byte("[profile broken]\ncredential_process = false\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_CONFIG_FILE", cfgFile)
+		_, err := LoadConfig(t.Context(), Settings{Profile: "broken", Region: "eu-west-1"})
+		var nc *NoCredentialsError
+		if !errors.As(err, &nc) || !strings.Contains(err.Error(), `profile "broken"`) || !strings.Contains(err.Error(), "credential_process") {
+			t.Fatalf("LoadConfig = %v, want a *NoCredentialsError naming the profile and its failing credential_process", err)
+		}
+	})
 	// A region is a host label in every endpoint: one with a dot sent
 	// deploy's calls to sts.us-east-1.evil.example.com.amazonaws.com, and
 	// one with '/' or '#' failed later in SDK words ("failed to bind
@@ -131,6 +191,18 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("User-Agent = %q, want socks/1.2.3 in it (and one request to the endpoint)", agents)
 		}
 	})
+}
+
+// closedLoopbackAddr is a 127.0.0.1 address nothing listens on.
+func closedLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 // apiErr builds the error the SDK returns for an API error response.
