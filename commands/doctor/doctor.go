@@ -142,12 +142,17 @@ func doctorRun(ctx context.Context, opts *Options) error {
 }
 
 // Render prints the report: a styled screen when u is styled, else one
-// tab-separated line per check (status, check, detail, fix).
+// tab-separated line per check (status, check, detail, and the fix when
+// there is one: a line without a fix does not end in an empty column).
 func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
 	var b strings.Builder
 	if !u.Styled() {
 		for _, r := range rep.Checks {
-			fmt.Fprintf(&b, "%s\t%s\t%s\t%s\n", r.Status, r.Name, detail(u, r), r.Fix)
+			fmt.Fprintf(&b, "%s\t%s\t%s", r.Status, r.Name, detail(u, r))
+			if r.Fix != "" {
+				fmt.Fprintf(&b, "\t%s", r.Fix)
+			}
+			b.WriteByte('\n')
 		}
 		_, err := io.WriteString(w, b.String())
 		return err

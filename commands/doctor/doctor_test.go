@@ -121,6 +121,14 @@ func TestGolden(t *testing.T) {
 				if !styled && bytes.ContainsRune(buf.Bytes(), '\x1b') {
 					t.Errorf("plain output has escape codes:\n%s", buf.String())
 				}
+				// An "ok" line has no fix: its line ended in a tab (an
+				// empty fourth column) on the plain output, trailing
+				// white space on the styled one.
+				for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+					if trimmed := strings.TrimRight(line, " \t"); trimmed != line {
+						t.Errorf("%s line %q ends in white space", kind, line)
+					}
+				}
 			}
 		})
 	}
@@ -243,7 +251,7 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 		noBroker bool
 	}{
 		{"a gateway answering 410 is healthy", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 0,
-			[]string{"ok\tlocal gateway\t", ", broker running\t", "ok\tmanagement API\t"}, false},
+			[]string{"ok\tlocal gateway\t", ", broker running\n", "ok\tmanagement API\t"}, false},
 		{"a gateway without a broker is a problem", func(t *testing.T) string { return opstest.APIServer(t, 410, "GoneException") }, 1,
 			[]string{"fail\tlocal gateway\t", "but no broker is running", "start `socks broker` (with the same --state-dir), or restart `socks serve` without --no-broker", "ok\tmanagement API\t"}, true},
 		{"403 is a wrong stage, credentials or permissions", func(t *testing.T) string { return opstest.APIServer(t, 403, "ForbiddenException") }, 1,
