@@ -123,14 +123,18 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 }
 
 // isEnvelopeLike reports whether raw is an object with a "topics" key: an
-// attempt at an envelope, which a mapping must not reinterpret.
+// attempt at an envelope, which a mapping must not reinterpret. The key is
+// matched as ParseEnvelope matches it (encoding/json: "Topics" or "topiCs"
+// too), so a detail that ParseEnvelope reads as an envelope is never
+// mistaken for one the mapping should have read.
 func isEnvelopeLike(raw json.RawMessage) bool {
-	var o map[string]json.RawMessage
+	var o struct {
+		Topics json.RawMessage `json:"topics"`
+	}
 	if json.Unmarshal(raw, &o) != nil {
 		return false
 	}
-	_, ok := o["topics"]
-	return ok
+	return len(o.Topics) > 0
 }
 
 // Mapping turns an EventBridge event whose detail is not an envelope into

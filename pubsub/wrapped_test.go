@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,7 +193,12 @@ func FuzzParseMessage(f *testing.F) {
 	})
 }
 
+// detailOf is the detail ParseMessage reads: its key matched as
+// encoding/json matches it ("detAil" too), not as a JSON pointer would.
 func detailOf(data []byte) []byte {
-	d, _ := Point(data, "/detail")
-	return d
+	var w wrapper
+	if json.Unmarshal(data, &w) != nil {
+		return nil
+	}
+	return w.Detail
 }
