@@ -52,6 +52,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzConfigFileErrorsAreInWords -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzConnectURL -fuzztime 15s ./wsclient/
 	$(GO) test -run '^$$' -fuzz FuzzChatterIDIsIssuedOnlyToTheLivePage -fuzztime 15s ./web/
+	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 15s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime 15s ./lambdafn/
+	$(GO) test -run '^$$' -fuzz '^FuzzSaveProfile$$' -fuzztime 15s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzSaveProfileKeepsBytes -fuzztime 15s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzSigV4AcceptsTheJSEmptyPostOnlyUnchanged -fuzztime 15s ./gateway/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
