@@ -257,6 +257,26 @@ func TestResolvePrecedence(t *testing.T) {
 			env:     map[string]string{"HOME": "/home/g"},
 			wantErr: `line 3: Key 'profiles.p.region' has already been defined`,
 		},
+		// TOML's own words were "99999999999999999999 is out of range
+		// for int64": neither the key nor what is allowed.
+		{
+			name:    "an integer out of range names the key and the range",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nstack = \"s\"\nregion = 99999999999999999999\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 3: the number 99999999999999999999 given for profiles.p.region is out of range: a whole number in a TOML file must lie between -9223372036854775808 and 9223372036854775807 (and profiles.p.region must be a string in quotes)`,
+		},
+		{
+			name:    "a negative integer out of range names a key socks does not know too",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nretries = -9_223_372_036_854_775_809\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 2: the number -9_223_372_036_854_775_809 given for profiles.p.retries is out of range: a whole number in a TOML file must lie between -9223372036854775808 and 9223372036854775807`,
+		},
+		{
+			name:    "a number with a fraction out of range names the key and the range",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = 1e999\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 1: the number 1e999 given for default_profile is out of range: a number with a fraction in a TOML file must lie between -1.7976931348623157e+308 and 1.7976931348623157e+308 (and default_profile must be a string in quotes)`,
+		},
 		{
 			name:    "a file that is not TOML says where",
 			flags:   Flags{ConfigFile: writeFile(t, "backend = \n")},

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -173,7 +175,11 @@ func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return md, fmt.Errorf("config file %s, line %d: %s", path, pe.Position.Line, strings.TrimSuffix(pe.Message, "."))
+			msg := outOfRange(pe, src)
+			if msg == "" {
+				msg = strings.TrimSuffix(pe.Message, ".")
+			}
+			return md, fmt.Errorf("config file %s, line %d: %s", path, pe.Position.Line, msg)
 		}
 		return md, fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -185,6 +191,36 @@ func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
 		return md, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return md, nil
+}
+
+// outOfRange says in words that the number pe points at does not fit
+// ("" when pe is not about such a number): the TOML library's own words
+// are "99999999999999999999 is out of range for int64", naming neither the
+// key nor the range. The literal is read again from src, at the position
+// the library gives, rather than from its message.
+func outOfRange(pe toml.ParseError, src []byte) string {
+	start, n := pe.Position.Start, pe.Position.Len
+	if n <= 0 || start < 0 || start+n > len(src) {
+		return ""
+	}
+	lit := string(src[start : start+n])
+	var kind, lo, hi string
+	if _, err := strconv.ParseInt(lit, 0, 64); errors.Is(err, strconv.ErrRange) {
+		kind, lo, hi = "a whole number", strconv.FormatInt(math.MinInt64, 10), strconv.FormatInt(math.MaxInt64, 10)
+	} else if _, err := strconv.ParseFloat(strings.ReplaceAll(lit, "_", ""), 64); errors.Is(err, strconv.ErrRange) {
+		kind, lo, hi = "a number with a fraction", strconv.FormatFloat(-math.MaxFloat64, 'g', -1, 64), strconv.FormatFloat(math.MaxFloat64, 'g', -1, 64)
+	} else {
+		return ""
+	}
+	key := pe.LastKey
+	if key == "" {
+		key = "a setting"
+	}
+	msg := fmt.Sprintf("the number %s given for %s is out of range: %s in a TOML file must lie between %s and %s", lit, key, kind, lo, hi)
+	if _, want := wantedType(toml.Key(strings.Split(pe.LastKey, "."))); want != "" && pe.LastKey != "" {
+		msg += fmt.Sprintf(" (and %s must be %s)", key, want)
+	}
+	return msg
 }
 
 // TOML types as MetaData.Type names them.

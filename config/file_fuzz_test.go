@@ -21,6 +21,9 @@ func FuzzConfigFileErrorsAreInWords(f *testing.F) {
 		"[profiles.dev]\n[profiles.dev]\n",
 		"a = 1979-05-27T07:32:00Z\n[profiles.x.mapping]\nusers = {a = 1}\n",
 		"\xff = 1\n",
+		"[profiles.dev]\nstate_dir = 99999999999999999999\n",
+		"[profiles.dev.mapping]\ntopics = [\"a\", -0x8000000000000001]\n",
+		"[profiles.dev]\nx = {y = 1e400}\n",
 	} {
 		f.Add(s)
 	}
@@ -35,10 +38,14 @@ func FuzzConfigFileErrorsAreInWords(f *testing.F) {
 		if !strings.HasPrefix(msg, "config file "+path) {
 			t.Fatalf("the refusal %q does not name the file", msg)
 		}
-		for _, leak := range []string{"toml:", "incompatible types", "destination has type", "%!", "map[string]interface", "[]interface", "reflect", "panic"} {
+		for _, leak := range []string{"toml:", "incompatible types", "destination has type", "%!", "map[string]interface", "[]interface", "reflect", "panic", "int64", "float64", "out of range for"} {
 			if strings.Contains(msg, leak) {
 				t.Fatalf("src %q: the refusal %q shows the library's words (%q)", src, msg, leak)
 			}
+		}
+		// A number out of range says what the range is.
+		if strings.Contains(msg, "out of range") && !strings.Contains(msg, "must lie between") {
+			t.Fatalf("src %q: the refusal %q does not say the allowed range", src, msg)
 		}
 	})
 }
