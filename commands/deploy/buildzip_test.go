@@ -28,21 +28,31 @@ func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
 		t.Fatalf("Lambda has no %s architecture; run this test on amd64 or arm64", arch)
 	}
 	ctx := context.Background()
+	// The module-mode flags pass (a machine may need -buildvcs=false to
+	// build at all); both builds have the same ones.
+	const moduleFlags = "-buildvcs=false -mod=readonly -modcacherw"
+	t.Setenv("GOFLAGS", moduleFlags)
+	t.Setenv("GOEXPERIMENT", "")
 	first, err := BuildZip(ctx, src, arch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The second with the user's own microarchitecture level set, as
 	// for their other builds: the function runs on Lambda's machines,
-	// and gets the release's (the go tool's default) level.
+	// and gets the release's (the go tool's default) level. And with
+	// GOFLAGS a developer keeps for their tests (-race, -cover, build
+	// tags, their own ldflags): the deployed binary is the release's,
+	// not a race-detector or coverage build (-race with CGO_ENABLED=0
+	// failed the deploy outright).
 	t.Setenv("GOAMD64", "v3")
 	t.Setenv("GOARM64", "v9.0")
+	t.Setenv("GOFLAGS", moduleFlags+" -race -cover -tags=socks_no_such_tag -ldflags=-X=main.version=mine -gcflags=all=-N")
 	second, err := BuildZip(ctx, src, arch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(first, second) {
-		t.Error("two builds of the same tree, the second with GOAMD64=v3 and GOARM64=v9.0 set, gave different packages")
+		t.Error("two builds of the same tree, the second with GOAMD64=v3, GOARM64=v9.0 and GOFLAGS=-race -cover -tags=... set, gave different packages")
 	}
 
 	zr, err := zip.NewReader(bytes.NewReader(first), int64(len(first)))

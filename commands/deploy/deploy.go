@@ -424,6 +424,35 @@ func sourceCheckout(dir string) string {
 	}
 }
 
+// buildEnv is environ for the go build of the function: GOFLAGS keeps only
+// the flags that say how modules are found and stamped (-mod, -modcacherw,
+// -buildvcs: a machine may need them to build at all), and GOEXPERIMENT is
+// dropped. A developer's GOFLAGS=-race, -cover, -tags=..., -ldflags=... or
+// -gcflags=... is for their own builds and tests; the deployed function is
+// built as the release is.
+func buildEnv(environ []string) []string {
+	env := make([]string, 0, len(environ)+1)
+	var kept []string
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOEXPERIMENT":
+			continue
+		case "GOFLAGS":
+			for _, f := range strings.Fields(v) {
+				name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
+				switch name {
+				case "mod", "modcacherw", "buildvcs":
+					kept = append(kept, f)
+				}
+			}
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "GOFLAGS="+strings.Join(kept, " "))
+}
+
 // BuildZip builds the socks binary for linux/arch from the checkout src
 // with the go tool and packs it as a deployment package.
 func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
@@ -440,8 +469,9 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	cmd.Dir = src
 	// The microarchitecture levels are the go tool's defaults, as in the
 	// release, whatever the user's environment asks for their own
-	// machine: the function runs on Lambda's.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
+	// machine: the function runs on Lambda's. So are the build flags:
+	// see buildEnv.
+	cmd.Env = append(buildEnv(os.Environ()), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
 	}
