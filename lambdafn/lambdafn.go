@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -34,7 +33,6 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/config"
-	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
@@ -70,9 +68,14 @@ type Handler struct {
 	// Pusher returns the Management API client for an endpoint (called
 	// once per endpoint; the client is kept for later invocations).
 	Pusher func(endpoint string) store.Pusher
-	// Callback is the Management API endpoint (SOCKS_CALLBACK_URL). When
-	// it is empty the endpoint of the last WebSocket event this instance
-	// served is used, if it came through an execute-api domain.
+	// Callback is the Management API endpoint (SOCKS_CALLBACK_URL), the
+	// only one SQS batches are posted to. When it is empty no post is
+	// made: each batch's records with targets are retried and in the end
+	// dead-lettered with what to set, never lost. (An endpoint is never
+	// taken from a WebSocket event: with two stages on one function the
+	// last event's stage is the wrong one half the time, and its
+	// Management API answers 410 Gone for the other's connections, which
+	// the broker then deletes.)
 	Callback string
 	// MaxReceives is how often a failing record is tried before it is
 	// dead-lettered with the reason (default store.DefaultMaxReceives).
@@ -82,7 +85,6 @@ type Handler struct {
 	Logger  *slog.Logger
 
 	mu      sync.Mutex
-	derived string
 	pushers map[string]store.Pusher
 }
 
@@ -155,38 +157,7 @@ func (h *Handler) Dispatch(ctx context.Context, payload []byte) (any, error) {
 // handlers. The reply of a two-way route is the response body, which API
 // Gateway sends back to the client when the route has a route response.
 func (h *Handler) HandleWebSocket(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	if cb := CallbackFromEvent(req); cb != "" {
-		h.mu.Lock()
-		h.derived = cb
-		h.mu.Unlock()
-	}
 	return h.Routes.Handle(ctx, req)
-}
-
-// CallbackFromEvent derives the Management API endpoint from a WebSocket
-// event that came through the API's own execute-api domain:
-// https://{domainName}/{stage}. Custom domains map stages differently, so
-// for them it returns "" (set SOCKS_CALLBACK_URL). So that no event can
-// point the broker's posts at another host, the domain must be exactly
-// {apiId}.execute-api.{region}.amazonaws.com (or .com.cn), of the event's
-// own apiId, and the stage a plain stage name (gateway.ValidStage).
-func CallbackFromEvent(req events.APIGatewayWebsocketProxyRequest) string {
-	rc := req.RequestContext
-	apiID, _, ok := awsops.ExecuteAPIHost(rc.DomainName)
-	if !ok || (rc.APIID != "" && apiID != rc.APIID) || rc.Stage == "" || !gateway.ValidStage(rc.Stage) {
-		return ""
-	}
-	return (&url.URL{Scheme: "https", Host: rc.DomainName, Path: "/" + rc.Stage}).String()
-}
-
-// endpoint is the Management API endpoint for SQS batches.
-func (h *Handler) endpoint() string {
-	if h.Callback != "" {
-		return h.Callback
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.derived
 }
 
 // pusher returns the kept pusher for endpoint.
@@ -247,12 +218,12 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // fails the whole batch fails (an error), as Lambda would take an empty
 // itemIdentifier anyway.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	endpoint := h.endpoint()
-	if endpoint == "" {
-		h.logger().Error("no Management API endpoint for this batch", "err", errNoEndpoint)
+	if h.Callback == "" {
+		h.logger().Error("no "+config.EnvCallback+" in the function's environment: this batch's messages are not posted; "+
+			"those with targets are retried and in the end dead-lettered (socks dlq redrive, once it is set)", "err", errNoEndpoint)
 	}
 	br := *h.Broker
-	br.Pusher = h.pusher(endpoint)
+	br.Pusher = h.pusher(h.Callback)
 	br.MaxReceives = h.MaxReceives
 	if br.MaxReceives <= 0 {
 		br.MaxReceives = store.DefaultMaxReceives
@@ -380,8 +351,10 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 	}
 	_, callback, err := b.Gateway(ctx)
 	if err != nil {
+		// WebSocket events are served without it; SQS batches are not
+		// posted (see Handler.Callback), each one saying so.
 		callback = ""
-		logger.Warn("no " + config.EnvCallback + ": SQS batches use the endpoint of the WebSocket events this instance served, if any")
+		logger.Error("no "+config.EnvCallback+" in the function's environment: SQS batches will not be delivered until it is set", "err", err)
 	}
 	awsCfg := *b.AWS
 	rh := &routes.Handler{Store: b.Store, Logger: logger.With("component", "routes")}

@@ -1,10 +1,12 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -424,15 +426,69 @@ func TestSQSWithoutACallbackURL(t *testing.T) {
 			t.Errorf("the exhausted record's reason %q does not say what to set", r)
 		}
 	})
-	t.Run("the endpoint of a WebSocket event this instance served is used", func(t *testing.T) {
+	// An instance used to post a batch to the endpoint of the last
+	// WebSocket event it served: with two stages on one function, the
+	// other stage's endpoint, where every connection ID is unknown (410
+	// Gone: the broker deleted the right stage's connections). The
+	// variable is the only endpoint: a batch of an instance without it
+	// is retried, whatever WebSocket events it served.
+	t.Run("no WebSocket event gives a batch an endpoint", func(t *testing.T) {
 		f := sqsFixture(t)
 		f.h.Callback = ""
-		f.websocket(t, readEvent(t, "default.json"))
-		f.sqs(t, readEvent(t, "sqs-batch.json"))
-		if f.pushers[fixtureDomain] != 1 || len(f.pusher.got["conn-friendless"]) != 1 {
-			t.Errorf("pushers %v, posts %v; want one pusher for %s", f.pushers, f.pusher.got, fixtureDomain)
+		// The dev stage's Management API knows none of prod's
+		// connections, as API Gateway's does not.
+		prodPusher := f.h.Pusher
+		f.h.Pusher = func(endpoint string) store.Pusher {
+			if strings.HasSuffix(endpoint, "/dev") {
+				f.pushers[endpoint]++
+				return goneEverywhere{}
+			}
+			return prodPusher(endpoint)
+		}
+		f.websocket(t, readEvent(t, "default.json")) // the API's own domain, stage prod
+		f.websocket(t, withDomain(t, "abc123defg.execute-api.eu-west-1.amazonaws.com", "dev", "abc123defg"))
+		got := failures(f.sqs(t, readEvent(t, "sqs-batch.json")))
+		if len(f.pushers) != 0 || len(f.pusher.got) != 0 {
+			t.Errorf("pushers %v, posts %v; want none: no endpoint is known", f.pushers, f.pusher.got)
+		}
+		if !slices.Contains(got, "059f36b4-87a3-44ab-83d2-661975830a7d") {
+			t.Errorf("failures %v; want the deliverable record retried, not lost", got)
+		}
+		if _, err := f.connection(t, "conn-friendless"); err != nil {
+			t.Errorf("prod's connection was deleted by a batch posted to another stage: %v", err)
 		}
 	})
+	t.Run("each batch says in one log line what to set", func(t *testing.T) {
+		f := sqsFixture(t)
+		f.h.Callback = ""
+		var logs bytes.Buffer
+		f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		f.sqs(t, readEvent(t, "sqs-batch.json"))
+		var first struct{ Level, Msg, Err string }
+		line, _, _ := strings.Cut(logs.String(), "\n")
+		if err := json.Unmarshal([]byte(line), &first); err != nil {
+			t.Fatalf("log %q: %v", logs.String(), err)
+		}
+		if first.Level != "ERROR" || !strings.Contains(first.Msg+first.Err, "SOCKS_CALLBACK_URL") || !strings.Contains(first.Msg+first.Err, "retried") {
+			t.Errorf("first log line %q; want an ERROR naming SOCKS_CALLBACK_URL and saying the batch is retried", line)
+		}
+	})
+}
+
+// goneEverywhere is the Management API of a stage that has none of the
+// connections: every one is gone (410).
+type goneEverywhere struct{}
+
+func (goneEverywhere) Post(_ context.Context, id string, _ []byte) error {
+	return &store.PushError{Kind: store.KindGone, Op: "PostToConnection", ConnectionID: id, Status: http.StatusGone, Err: errors.New("gone")}
+}
+
+func (goneEverywhere) Get(_ context.Context, id string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, &store.PushError{Kind: store.KindGone, Op: "GetConnection", ConnectionID: id, Status: http.StatusGone, Err: errors.New("gone")}
+}
+
+func (goneEverywhere) Delete(_ context.Context, id string) error {
+	return &store.PushError{Kind: store.KindGone, Op: "DeleteConnection", ConnectionID: id, Status: http.StatusGone, Err: errors.New("gone")}
 }
 
 func TestInvokeRefusesEventsItDoesNotServe(t *testing.T) {
@@ -476,21 +532,6 @@ func TestDetect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Detect(env(tc.api), tc.args); got != tc.want {
 				t.Errorf("Detect = %v; want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestCallbackFromEvent(t *testing.T) {
-	for _, tc := range []struct{ domain, stage, want string }{
-		{"abc123defg.execute-api.eu-west-1.amazonaws.com", "prod", fixtureDomain},
-		{"ws.example.org", "prod", ""},
-		{"abc123defg.execute-api.eu-west-1.amazonaws.com", "", ""},
-	} {
-		t.Run(fmt.Sprintf("%s/%s", tc.domain, tc.stage), func(t *testing.T) {
-			req := events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{DomainName: tc.domain, Stage: tc.stage}}
-			if got := CallbackFromEvent(req); got != tc.want {
-				t.Errorf("got %q; want %q", got, tc.want)
 			}
 		})
 	}

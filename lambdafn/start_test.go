@@ -2,10 +2,12 @@ package lambdafn
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/emulatortest"
 )
 
 // TestAFunctionWithABadAttemptTimeoutFailsAtStartInWords: a function whose
@@ -27,5 +29,39 @@ func TestAFunctionWithABadAttemptTimeoutFailsAtStartInWords(t *testing.T) {
 		if got := stderr.String(); got != want || strings.Count(got, "\n") != 1 {
 			t.Errorf("SOCKS_ATTEMPT_TIMEOUT=%s: stderr %q; want %q", value, got, want)
 		}
+	}
+}
+
+// TestAFunctionWithoutACallbackURLSaysSoAtStart: deploy and the template
+// always set SOCKS_CALLBACK_URL; a function made by hand without it still
+// serves WebSocket events, but says at init, in one ERROR line that
+// CloudWatch Logs keeps, that SQS batches will not be delivered until it
+// is set (and each batch says so again: TestSQSWithoutACallbackURL).
+func TestAFunctionWithoutACallbackURLSaysSoAtStart(t *testing.T) {
+	emulatortest.FakeCredentials(t)
+	for _, tc := range []struct {
+		name, callback string
+		wantErrorLog   bool
+	}{
+		{"without the variable", "", true},
+		{"with the variable", "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Nothing is called at init; the endpoint is a closed port all the same.
+			env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": "http://127.0.0.1:9", "SOCKS_CALLBACK_URL": tc.callback}
+			var logs bytes.Buffer
+			h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if h.Callback != tc.callback {
+				t.Errorf("Callback %q; want %q", h.Callback, tc.callback)
+			}
+			got := logs.String()
+			said := strings.Contains(got, `"level":"ERROR"`) && strings.Contains(got, "SOCKS_CALLBACK_URL") && strings.Contains(got, "SQS batches will not be delivered")
+			if said != tc.wantErrorLog || strings.Count(got, "\n") > 1 {
+				t.Errorf("init logged %q; want an ERROR line about SOCKS_CALLBACK_URL: %v", got, tc.wantErrorLog)
+			}
+		})
 	}
 }

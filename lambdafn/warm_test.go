@@ -42,10 +42,9 @@ func (quietQueue) DeadLetter(context.Context, store.Message, string) error { ret
 // A warm container serves invocation after invocation with one Handler
 // for hours: what it keeps must not grow with them. Thousands of
 // connections through $connect, subscribe, $default and $disconnect, with
-// SQS batches fanned out to them, derive their callback from the events
-// (no SOCKS_CALLBACK_URL), and leave behind no goroutine, no Management
-// API client past the first, no connection record, and no heap that
-// grows with them.
+// SQS batches fanned out to them, leave behind no goroutine, no
+// Management API client past the first, no connection record, and no heap
+// that grows with them.
 func TestAWarmHandlerKeepsNothingPerInvocation(t *testing.T) {
 	s, now := fixtureStore(t)
 	pusher := &countingPusher{}
@@ -57,6 +56,7 @@ func TestAWarmHandlerKeepsNothingPerInvocation(t *testing.T) {
 			clients.Add(1)
 			return pusher
 		},
+		Callback: "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod",
 	}
 	events := map[string]string{}
 	for _, name := range []string{"connect.json", "subscribe.json", "default.json", "disconnect.json", "sqs-batch.json"} {
