@@ -126,7 +126,7 @@ and receives whatever is published to that geek and topic.`,
 		provision.NewCmdTeardown(f, nil),
 		deploy.NewCmdDeploy(f, nil),
 		configcmd.NewCmdConfig(f, nil),
-		version.NewCmdVersion(f),
+		version.NewCmdVersion(f, nil),
 		docs.NewCmdDocs(f, nil),
 	)
 	// Cobra's own completion command, made now (after SetOut, which its

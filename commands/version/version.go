@@ -2,6 +2,7 @@
 package version
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/iostreams"
 )
 
 // Line is the version as `socks version` and `socks --version` print it:
@@ -28,25 +30,38 @@ func Line(b build.Info) string {
 	return s
 }
 
+// Options are the inputs of `socks version`.
+type Options struct {
+	IO    *iostreams.IOStreams
+	Build build.Info
+
+	JSON bool
+}
+
 // NewCmdVersion returns `socks version`.
-func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	var asJSON bool
+func NewCmdVersion(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Build: f.Build}
 	cmd := &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version of socks",
 		Example: "  socks version\n  socks version --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := f.IOStreams.Out
-			b := f.Build
-			if asJSON {
-				enc := json.NewEncoder(out)
-				return enc.Encode(b)
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
-			_, err := fmt.Fprintln(out, Line(b))
-			return err
+			return versionRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// versionRun prints the version line, or the build info as JSON.
+func versionRun(_ context.Context, opts *Options) error {
+	if opts.JSON {
+		return json.NewEncoder(opts.IO.Out).Encode(opts.Build)
+	}
+	_, err := fmt.Fprintln(opts.IO.Out, Line(opts.Build))
+	return err
 }
