@@ -155,7 +155,7 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 12 {
 			t.Errorf("want exit 0 and 12 plain lines:\n%s", r)
 		}
-		if !strings.Contains(r.stdout, "skip\tidentity\tskipped: endpoint override (emulator)\t\n") {
+		if !strings.Contains(r.stdout, "skip\tidentity\tskipped: endpoint override (emulator)\n") {
 			t.Errorf("stdout does not show the identity skipped:\n%s", r.stdout)
 		}
 	})
