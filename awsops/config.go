@@ -54,11 +54,16 @@ type NoCredentialsError struct {
 	// resort, the EC2 instance metadata service, had none either (on a
 	// laptop it cannot be reached at all).
 	NoneConfigured bool
-	// Profile is the profile asked for ("" for the default chain).
+	// Profile is the shared config profile in use (--profile or
+	// AWS_PROFILE; "default" or "" when none was chosen).
 	Profile string
 }
 
 func (e *NoCredentialsError) Error() string {
+	if e.NoneConfigured && e.Profile != "" && e.Profile != "default" {
+		return fmt.Sprintf("no AWS credentials found: AWS profile %q has no credentials: run `aws configure --profile %s` or `aws sso login --profile %s`, "+
+			"or choose another profile; or use the local backend (--backend local)", e.Profile, e.Profile, e.Profile)
+	}
 	if e.NoneConfigured {
 		// The SDK's words here are its whole provider chain ending in a
 		// probe of the instance metadata service (169.254.169.254):
@@ -130,9 +135,23 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		// nothing else is configured. IMDS stays on: on EC2 and ECS it is
 		// how credentials are found; only the error is shaped.
 		fellBack := aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil))
-		return aws.Config{}, &NoCredentialsError{Err: err, NoneConfigured: fellBack, Profile: s.Profile}
+		return aws.Config{}, &NoCredentialsError{Err: err, NoneConfigured: fellBack, Profile: profileOf(cfg, s.Profile)}
 	}
 	return cfg, nil
+}
+
+// profileOf is the shared config profile cfg was loaded with (AWS_PROFILE
+// included), or asked when the sources do not say.
+func profileOf(cfg aws.Config, asked string) string {
+	for _, src := range cfg.ConfigSources {
+		switch c := src.(type) {
+		case config.SharedConfig:
+			return cmp.Or(c.Profile, asked)
+		case *config.SharedConfig:
+			return cmp.Or(c.Profile, asked)
+		}
+	}
+	return asked
 }
 
 // validRegion reports whether region can be the host label AWS endpoints

@@ -112,6 +112,26 @@ func TestLoadConfig(t *testing.T) {
 			})
 		}
 	})
+	// A profile with a region and nothing else: the chain fell to IMDS
+	// and the message told the user to set AWS_PROFILE, which they had.
+	t.Run("a named profile without credentials is named", func(t *testing.T) {
+		isolateAWSEnv(t)
+		cfgFile := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(cfgFile, []byte("[profile regiononly]\nregion = eu-west-1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_CONFIG_FILE", cfgFile)
+		for name, s := range map[string]Settings{"by --profile": {Profile: "regiononly"}, "by AWS_PROFILE": {}} {
+			if name == "by AWS_PROFILE" {
+				t.Setenv("AWS_PROFILE", "regiononly")
+			}
+			_, err := LoadConfig(t.Context(), s)
+			var nc *NoCredentialsError
+			if !errors.As(err, &nc) || !strings.Contains(err.Error(), `AWS profile "regiononly" has no credentials`) || !strings.Contains(err.Error(), "--profile regiononly") || strings.Contains(err.Error(), "IMDS") {
+				t.Errorf("%s: LoadConfig = %v; want one line naming the profile and how to give it credentials", name, err)
+			}
+		}
+	})
 	// A source that is configured but fails (an expired SSO session, a
 	// broken credential_process) keeps the SDK's words: they name what to fix.
 	t.Run("a configured source that fails keeps its cause", func(t *testing.T) {
