@@ -52,7 +52,11 @@ export interface ConnectOptions {
   maxDurationMs?: number;
   /** How long before the cap the connection is renewed, in ms, at most a quarter of the cap. Default 5 minutes. */
   renewBeforeMs?: number;
-  /** First reconnect delay in ms; it doubles per attempt, with jitter. Default 500. */
+  /**
+   * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the
+   * client dials when the network comes back, and before it checks its connection when the network comes back or
+   * the page is shown again. Default 500.
+   */
   backoffMs?: number;
   /**
    * Longest reconnect delay in ms. Default 30 000. The delays start over from backoffMs only once a connection

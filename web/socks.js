@@ -12,8 +12,10 @@
 // share a namespace.
 //
 // The client keeps the connection alive ({"action":"ping"} well under API
-// Gateway's 10-minute idle timeout, and at once when the network comes
-// back or the page is shown again, to find a link that died meanwhile),
+// Gateway's 10-minute idle timeout, and when the network comes back or the
+// page is shown again, after a random wait of at most backoffMs so that
+// tabs that hear the same event do not all ping at once, to find a link
+// that died meanwhile),
 // reconnects with jittered exponential backoff (which starts over only
 // once a connection has stayed open maxBackoffMs), renews the connection
 // before API Gateway's 2-hour cap (the new connection opens before the old
@@ -234,6 +236,7 @@ class Client {
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._steadyTimer = null; // starts the backoff over
+    this._wakeTimer = null; // the jittered wait before a check
     this._checkTimer = null; // bounds the answer to a check's ping
     this._waitingOnline = false; // _dial waits for the online event
     this._needFreshId = !this._chatterId;
@@ -248,22 +251,23 @@ class Client {
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection at once (see _check). Every tab
-    // behind the network that came back hears it at the same moment: each
-    // dials after its own delay, uniform within the first backoff step, so
-    // that they do not all reach the gateway at once. (A reconnect already
-    // scheduled keeps its own jittered delay.)
+    // network, else check the connection (see _wake). Every tab behind the
+    // network that came back, and every tab of a site shown at once, hears
+    // it at the same moment: each dials or checks after its own delay,
+    // uniform within the first backoff step, so that they do not all reach
+    // the gateway at once. (A reconnect already scheduled keeps its own
+    // jittered delay.)
     this._onOnline = () => {
       if (this._done) return;
-      if (!this._waitingOnline) return void this._check();
+      if (!this._waitingOnline) return void this._wake();
       this._waitingOnline = false;
       this._retryTimer = setTimeout(() => {
         this._retryTimer = null;
         this._dial();
-      }, delay(Math.round(this._random() * this._o.backoffMs)));
+      }, this._jitter());
     };
     this._onVisible = () => {
-      if (globalThis.document?.visibilityState === "visible") this._check();
+      if (globalThis.document?.visibilityState === "visible") this._wake();
     };
     if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
@@ -572,8 +576,9 @@ class Client {
   }
 
   _stopTimers() {
+    clearTimeout(this._wakeTimer);
     clearTimeout(this._checkTimer);
-    this._checkTimer = null;
+    this._wakeTimer = this._checkTimer = null;
     clearInterval(this._heartbeat);
     clearTimeout(this._renewTimer);
     clearTimeout(this._steadyTimer);
@@ -609,6 +614,23 @@ class Client {
     c.closed = true;
     c.ws.onmessage = c.ws.onclose = null;
     this._lost(c, { code: 4000, reason: "no pong" });
+  }
+
+  // _jitter is a wait uniform within the first backoff step, in ms: what
+  // spreads the clients that hear the same event (online, visibilitychange).
+  _jitter() {
+    return delay(Math.round(this._random() * this._o.backoffMs));
+  }
+
+  // _wake checks the open connection (see _check) after a wait of its own
+  // (see _jitter), once however many events come meanwhile.
+  _wake() {
+    const c = this._conn;
+    if (this._done || !c || !c.opened || this._wakeTimer || this._checkTimer) return;
+    this._wakeTimer = setTimeout(() => {
+      this._wakeTimer = null;
+      this._check();
+    }, this._jitter());
   }
 
   // _check asks the gateway at once whether the open connection still

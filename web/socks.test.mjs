@@ -945,7 +945,7 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(r.states.at(-1).reason, /2 attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none/);
 });
 
-test("when the network comes back or the page is shown again, an open connection is checked at once: no pong within openTimeoutMs reconnects", async () => {
+test("when the network comes back or the page is shown again, an open connection is checked: no pong within openTimeoutMs reconnects", async () => {
   // A laptop that slept or changed networks: the socket looks open, the
   // link under it is gone, and the heartbeat would notice only minutes later.
   const win = new EventTarget();
@@ -962,15 +962,20 @@ test("when the network comes back or the page is shown again, an open connection
   try {
     const { c, states } = await opened({ openTimeoutMs: 1000 });
     const ws = latest();
+    // random 0.5: each check waits half of backoffMs (see the jittered
+    // wake-up below).
+    const wait = DEFAULTS.backoffMs / 2;
     win.dispatchEvent(new Event("online"));
-    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping at once");
+    mock.timers.tick(wait);
+    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping after the jittered wait");
     win.dispatchEvent(new Event("online"));
+    mock.timers.tick(wait);
     assert.equal(ws.sent.length, 1, "one check at a time");
     ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
-    mock.timers.tick(1000);
+    mock.timers.tick(1000 - wait);
     assert.equal(ws.closedWith, null, "answered: the connection carries");
     // The heartbeat goes on as before, and the check did not make it judge early.
-    mock.timers.tick(DEFAULTS.heartbeatMs - 1000);
+    mock.timers.tick(DEFAULTS.heartbeatMs - 1000 - wait);
     assert.equal(ws.sent.length, 2);
     assert.equal(ws.closedWith, null);
     ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
@@ -980,9 +985,10 @@ test("when the network comes back or the page is shown again, an open connection
     doc.visibilityState = "hidden";
     doc.dispatchEvent(new Event("visibilitychange"));
     assert.equal(ws.sent.length, 2, "no check when hidden");
-    mock.timers.tick(DEFAULTS.heartbeatMs - 500);
+    mock.timers.tick(DEFAULTS.heartbeatMs - 500 - wait);
     doc.visibilityState = "visible";
     doc.dispatchEvent(new Event("visibilitychange"));
+    mock.timers.tick(wait);
     assert.equal(ws.sent.length, 3);
     mock.timers.tick(500);
     assert.equal(ws.closedWith, null, "the beat inside the check does not judge it");
@@ -1118,4 +1124,119 @@ test("a getChatterId that answers {chatterId, expiresAt} is asked again only whe
   } finally {
     clock.mock.restore();
   }
+});
+
+// withPage runs fn with a browser's page events on globalThis: window's
+// online event, document's visibilitychange and navigator.onLine. It counts
+// the listeners on each, so that a test can see that none outlives close().
+async function withPage(fn) {
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  const listeners = { window: 0, document: 0 };
+  const counted = (target, name) => {
+    const [add, remove] = [target.addEventListener.bind(target), target.removeEventListener.bind(target)];
+    return [(...a) => (listeners[name]++, add(...a)), (...a) => (listeners[name]--, remove(...a))];
+  };
+  const page = {
+    listeners,
+    onLine: true,
+    visibilityState: "visible",
+    show() {
+      page.visibilityState = "visible";
+      doc.dispatchEvent(new Event("visibilitychange"));
+    },
+    hide() {
+      page.visibilityState = "hidden";
+      doc.dispatchEvent(new Event("visibilitychange"));
+    },
+    online() {
+      page.onLine = true;
+      win.dispatchEvent(new Event("online"));
+    },
+  };
+  Object.defineProperty(doc, "visibilityState", { get: () => page.visibilityState });
+  [doc.addEventListener, doc.removeEventListener] = counted(doc, "document");
+  const saved = {
+    navigator: Object.getOwnPropertyDescriptor(globalThis, "navigator"),
+    document: Object.getOwnPropertyDescriptor(globalThis, "document"),
+  };
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine: page.onLine }) });
+  Object.defineProperty(globalThis, "document", { configurable: true, value: doc });
+  [globalThis.addEventListener, globalThis.removeEventListener] = counted(win, "window");
+  try {
+    await fn(page);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    for (const [k, d] of Object.entries(saved)) {
+      if (d) Object.defineProperty(globalThis, k, d);
+      else delete globalThis[k];
+    }
+  }
+}
+
+// pingTimes ticks the clock a millisecond at a time for ms and returns, for
+// each socket of sockets, the tick at which it sent its first ping (or null).
+async function pingTimes(sockets, ms) {
+  const before = sockets.map((ws) => ws.sent.length);
+  const at = sockets.map(() => null);
+  for (let t = 1; t <= ms; t++) {
+    mock.timers.tick(1);
+    await flush();
+    sockets.forEach((ws, i) => {
+      if (at[i] === null && ws.sent.slice(before[i]).some((f) => f.action === "ping")) at[i] = t;
+    });
+  }
+  return at;
+}
+
+test("when the page is shown again or the network comes back, each open client checks its connection after its own jittered delay within the first backoff step, not all at once", async () => {
+  // Every tab of a site that is shown at once (a window restored, a laptop
+  // opened), and every browser behind a network that came back, hears the
+  // event at the same moment: a ping from each in the same instant is a
+  // burst on the gateway's routes, and the reconnects of those whose link
+  // died would come in one burst openTimeoutMs later.
+  await withPage(async (page) => {
+    const tabs = [];
+    for (const r of [0.1, 0.5, 0.9]) {
+      const { c } = await opened({ random: () => r });
+      tabs.push({ c, ws: latest() });
+    }
+    const sockets = tabs.map((t) => t.ws);
+    for (const [what, wake] of [
+      ["shown again", () => page.show()],
+      ["back online", () => page.online()],
+    ]) {
+      page.hide();
+      wake();
+      wake(); // a second event while the first waits: one check
+      assert.deepEqual(
+        sockets.map((ws) => ws.sent.length),
+        sockets.map(() => 0),
+        `${what}: no tab pings the instant it hears the event`,
+      );
+      // Each waits random * backoffMs: 50, 250 and 450 ms.
+      assert.deepEqual(await pingTimes(sockets, DEFAULTS.backoffMs), [50, 250, 450], what);
+      assert.deepEqual(
+        sockets.map((ws) => ws.sent.length),
+        sockets.map(() => 1),
+        `${what}: one ping each`,
+      );
+      for (const ws of sockets) {
+        ws.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+        ws.sent.length = 0;
+      }
+      mock.timers.tick(DEFAULTS.openTimeoutMs);
+      assert.ok(
+        sockets.every((ws) => ws.closedWith === null),
+        `${what}: answered, every connection carries`,
+      );
+    }
+    // Hidden again before its check: the pending check still runs (the
+    // link may be gone either way) and close() takes it with the rest.
+    page.show();
+    for (const t of tabs) t.c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+  });
 });
