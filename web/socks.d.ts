@@ -50,7 +50,11 @@ export interface ConnectOptions {
   heartbeatMs?: number;
   /** The gateway's cap on a connection's life in ms. Default 2 hours, as API Gateway. */
   maxDurationMs?: number;
-  /** How long before the cap the connection is renewed, in ms, at most a quarter of the cap. Default 5 minutes. */
+  /**
+   * How long before the cap the connection is renewed, in ms, at most a quarter of the cap; a random part of up to
+   * half as much again is added, so that clients that connected together do not renew together. Default 5 minutes
+   * (so 5 to 7.5 minutes before the cap).
+   */
   renewBeforeMs?: number;
   /**
    * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the

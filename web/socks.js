@@ -18,8 +18,8 @@
 // that died meanwhile),
 // reconnects with jittered exponential backoff (which starts over only
 // once a connection has stayed open maxBackoffMs), renews the connection
-// before API Gateway's 2-hour cap (the new connection opens before the old
-// one closes, and a message both carry while they overlap is delivered
+// at a random time before API Gateway's 2-hour cap (the new connection
+// opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
 // that never opened. After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
@@ -571,8 +571,14 @@ class Client {
       this._steadyTimer = null;
       this._reconnects = 0;
     }, delay(this._o.maxBackoffMs));
+    // The renewal comes at a random time from renewBeforeMs to half as
+    // much again before the cap: clients that connected together (after a
+    // gateway restart) would otherwise renew together, a burst of connects
+    // every maxDurationMs for ever; the random part spreads them further at
+    // every renewal.
     const cap = this._o.maxDurationMs;
-    this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
+    const before = Math.min(this._o.renewBeforeMs, cap / 4);
+    this._scheduleRenewal(cap - before - Math.round((this._random() * before) / 2));
   }
 
   _stopTimers() {

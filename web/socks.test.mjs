@@ -199,8 +199,9 @@ test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a miss
 
 test("backoff: reconnects with jittered exponential delays and gives up after maxAttempts", async () => {
   let r = 0;
-  const randoms = [0, 0.999, 0.5, 0];
-  const { c, states } = await opened({ random: () => randoms[r++ % randoms.length], maxAttempts: 4 });
+  // The first is the renewal's, when the connection opens.
+  const randoms = [0.5, 0, 0.999, 0.5, 0];
+  const { c, states } = await opened({ random: () => randoms[r++], maxAttempts: 4 });
   latest().serverClose(1001, "going away");
   const delays = [];
   for (let i = 0; i < 4; i++) {
@@ -274,7 +275,9 @@ test("a gateway restart does not exhaust the default maxAttempts, and fires resy
 
 test("renewal before the cap: the new connection opens before the old closes, with a fresh ID, and nothing is lost or doubled", async () => {
   const ids = ["sc_renewed"];
-  const { c, states } = await opened({ maxDurationMs: 20_000, getChatterId: async () => ids.shift() });
+  // random 0: the renewal comes renewBeforeMs (at most a quarter of the
+  // cap) before the cap, the latest its jitter allows.
+  const { c, states } = await opened({ maxDurationMs: 20_000, getChatterId: async () => ids.shift(), random: () => 0 });
   const got = [];
   c.onMessage((b) => got.push(b));
   const old = latest();
@@ -1239,4 +1242,38 @@ test("when the page is shown again or the network comes back, each open client c
     assert.equal(running.size, 0);
     assert.deepEqual(page.listeners, { window: 0, document: 0 });
   });
+});
+
+test("clients that opened together renew at their own random time, from renewBeforeMs to half as much again before the cap, not all at once every two hours", async () => {
+  // After a gateway restart every client reconnects within a second or
+  // two. A renewal at a fixed time after open would bring those new
+  // connects back in the same burst every maxDurationMs, for ever; a
+  // random time of each spreads them further at every renewal.
+  const cap = 40 * 60 * 1000;
+  const before = DEFAULTS.renewBeforeMs;
+  const tabs = [];
+  for (const [i, r] of [0, 0.5, 0.999].entries()) {
+    const { c } = await opened({ random: () => r, chatterId: `sc_tab${i}`, maxDurationMs: cap, heartbeatMs: 2 * cap });
+    tabs.push({ c, id: `sc_tab${i}`, r });
+  }
+  const renewedAt = tabs.map(() => null);
+  mock.timers.tick(cap - 1.5 * before - 1);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 3, "no renewal earlier than renewBeforeMs and a half before the cap");
+  for (let t = cap - 1.5 * before; t <= cap - before; t += 1000) {
+    mock.timers.tick(t === cap - 1.5 * before ? 1 : 1000);
+    await flush();
+    tabs.forEach((tab, i) => {
+      const n = FakeWebSocket.all.filter((ws) => ws.url.searchParams.get("id") === tab.id).length;
+      if (n > 1 && renewedAt[i] === null) renewedAt[i] = t;
+    });
+  }
+  // random r renews at cap - before - r * before / 2, to the second.
+  assert.deepEqual(
+    renewedAt,
+    tabs.map((t) => Math.ceil((cap - before - Math.round((t.r * before) / 2)) / 1000) * 1000),
+  );
+  for (const t of tabs) t.c.close();
+  for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+  assert.equal(running.size, 0);
 });
