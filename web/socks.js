@@ -151,6 +151,7 @@ class Conn {
     this.unansweredPings = 0;
     this.topics = []; // the topics asked for at $connect
     this.id = ""; // the chatter ID it was opened with
+    this.openTimer = null; // bounds the handshake
     // While a renewal overlaps two open connections, each remembers the
     // bodies it delivered (text -> count) that its peer has not matched.
     this.peer = null;
@@ -469,11 +470,12 @@ class Client {
       return;
     }
     this._conn = c;
-    const openTimer = setTimeout(() => {
+    c.openTimer = setTimeout(() => {
+      c.openTimer = null;
       if (!c.opened && !c.closed) c.ws.close();
     }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       if (this._done || this._conn !== c) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
@@ -487,7 +489,7 @@ class Client {
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       c.closed = true;
       this._lost(c, ev);
     };
@@ -741,11 +743,12 @@ class Client {
       return;
     }
     this._next = c;
-    const openTimer = setTimeout(() => {
+    c.openTimer = setTimeout(() => {
+      c.openTimer = null;
       if (!c.opened && !c.closed) c.ws.close();
     }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
@@ -774,7 +777,7 @@ class Client {
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       c.closed = true;
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
@@ -838,6 +841,7 @@ class Client {
     this._stopTimers();
     clearTimeout(this._drainTimer);
     for (const c of [this._conn, this._next, this._old]) {
+      if (c) clearTimeout(c.openTimer);
       if (c && !c.closed) {
         try {
           c.ws.close(1000);

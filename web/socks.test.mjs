@@ -1274,6 +1274,50 @@ test("clients that opened together renew at their own random time, from renewBef
     tabs.map((t) => Math.ceil((cap - before - Math.round((t.r * before) / 2)) / 1000) * 1000),
   );
   for (const t of tabs) t.c.close();
-  for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
   assert.equal(running.size, 0);
+});
+
+test("close() during a handshake closes its socket and leaves no timer at once, before the browser reports the socket closed", async () => {
+  // A browser reports the close of a socket still connecting only later
+  // (and a handshake the network swallowed, only when it gives up): the
+  // handshake's timer must not outlive close() until then.
+  const phases = {
+    "the first handshake": async () => {
+      const r = client();
+      await flush();
+      return r;
+    },
+    "a reconnect's handshake": async () => {
+      const r = await opened();
+      latest().serverClose(1006);
+      mock.timers.tick(r.states.at(-1).delay);
+      await flush();
+      return r;
+    },
+    "a renewal's handshake": async () => {
+      const r = await opened({ maxDurationMs: 20_000 });
+      mock.timers.tick(15_000);
+      await flush();
+      return r;
+    },
+  };
+  for (const [phase, start] of Object.entries(phases)) {
+    FakeWebSocket.all = [];
+    const { c, states } = await start();
+    const opening = latest();
+    assert.equal(opening.readyState, 0, `${phase}: a socket is connecting`);
+    c.close();
+    assert.ok(
+      FakeWebSocket.all.every((ws) => ws.closedWith || ws.readyState === 3),
+      `${phase}: every socket closed`,
+    );
+    assert.equal(running.size, 0, `${phase}: ${running.size} timers still running after close()`);
+    // The browser's late reports change nothing.
+    opening.serverOpen();
+    opening.serverClose(1006);
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(states.at(-1).state, "closed", phase);
+    assert.equal(running.size, 0, phase);
+  }
 });
