@@ -1321,3 +1321,190 @@ test("close() during a handshake closes its socket and leaves no timer at once, 
     assert.equal(running.size, 0, phase);
   }
 });
+
+test("every close a socks gateway sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
+  // gateway/gateway.go and docs/protocol.md ("Close codes sent by the local
+  // gateway"); API Gateway closes with 1001 "Going away" at the idle
+  // timeout and the 2-hour cap, and a browser reports 1006 for a link that
+  // broke without a close frame.
+  const closes = [
+    [1000, "connection deleted"],
+    [1001, "Going away"],
+    [1001, "going away"],
+    [1002, "bad MASK"],
+    [1006, ""],
+    [1008, "slow consumer"],
+    [1008, "too many frames"],
+    [1009, "message too big"],
+    [1009, "frame too big"],
+    [1011, "Internal server error"],
+  ];
+  for (const [code, reason] of closes) {
+    const what = `${code} ${JSON.stringify(reason)}`;
+    const { c, states } = await opened({ topics: ["updates", "entity:7"] });
+    c.subscribe("news");
+    const got = [];
+    c.onMessage((b) => got.push(b));
+    const first = latest();
+    first.serverSend('"before"');
+    first.serverClose(code, reason);
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code, reason }, what);
+    mock.timers.tick(375);
+    await flush();
+    const next = latest();
+    assert.notEqual(next, first, `${what}: a new socket`);
+    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7,news", what);
+    next.serverOpen();
+    next.serverSend('"after"');
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"], what);
+    assert.deepEqual(got, ["before", "after"], what);
+    c.close();
+    assert.equal(running.size, 0, what);
+  }
+});
+
+test("frames the client does not expect: text that is not JSON is delivered as text, binary frames are dropped, a large body arrives whole, and none stops the client", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  const keys = [];
+  c.onMessage((b) => got.push(b));
+  for (const k of ["", "plain text", "__proto__", "constructor"]) c.on(k, (b) => keys.push([k, b]));
+  const ws = latest();
+  const big = JSON.stringify({ type: "bulk", data: "é😀".repeat(200_000) }); // far past the 128 KB a gateway posts
+  const frames = [
+    "plain text",
+    "{not json",
+    "",
+    "null",
+    "[1,2]",
+    '"__proto__"',
+    '{"type":"constructor"}',
+    '{"type":7}',
+    '{"type":"pong"}', // a reply's shape, with no ping waiting: a message
+    big,
+  ];
+  for (const f of frames) ws.serverSend(f);
+  ws.onmessage?.({ data: new ArrayBuffer(8) });
+  ws.onmessage?.({ data: { size: 8, type: "" } }); // a Blob
+  assert.deepEqual(got, ["plain text", "{not json", "", null, [1, 2], "__proto__", { type: "constructor" }, { type: 7 }, { type: "pong" }, JSON.parse(big)]);
+  assert.deepEqual(keys, [
+    ["plain text", "plain text"],
+    ["", ""],
+    ["__proto__", "__proto__"],
+    ["constructor", { type: "constructor" }],
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "nothing is reported");
+  assert.equal(c.state, "open");
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a long-lived page: hundreds of reconnects and renewals of every kind leave one socket, the same few timers and listeners, and nothing held of the connections before", async () => {
+  // A gateway that answers pings and subscribes while its link is alive.
+  class Gateway extends FakeWebSocket {
+    alive = true;
+    send(data) {
+      super.send(data);
+      if (!this.alive) return;
+      const f = JSON.parse(data);
+      if (f.action === "ping") this.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+      else this.serverSend(JSON.stringify({ type: `${f.action}d`, topics: f.topics }));
+    }
+  }
+  await withPage(async (page) => {
+    const o = { WebSocket: Gateway, maxDurationMs: 60_000, heartbeatMs: 2000, openTimeoutMs: 1000, maxBackoffMs: 1000, maxAttempts: 3 };
+    const { c, states } = await opened(o);
+    const got = [];
+    c.onMessage((b) => got.push(b));
+    const reconnect = async () => {
+      assert.equal(states.at(-1).state, "reconnecting");
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      latest().serverOpen();
+    };
+    const kinds = {
+      "closed by the gateway": async (ws) => {
+        ws.serverClose(1001, "Going away");
+        await reconnect();
+      },
+      "a dead link, found by the heartbeat": async (ws) => {
+        ws.alive = false;
+        mock.timers.tick(2 * o.heartbeatMs);
+        assert.equal(states.at(-1).reason, "no pong");
+        await reconnect(); // the dead socket never reports its close
+      },
+      "a dead link, found when the page is shown again": async (ws) => {
+        ws.alive = false;
+        page.hide();
+        page.show();
+        mock.timers.tick(DEFAULTS.backoffMs); // the jittered wait, then the ping
+        mock.timers.tick(o.openTimeoutMs); // no pong
+        assert.equal(states.at(-1).reason, "no pong");
+        await reconnect();
+      },
+      "a renewal": async (ws) => {
+        for (let i = 0; i < 60 && FakeWebSocket.all.at(-1) === ws; i++) {
+          mock.timers.tick(1000);
+          await flush();
+        }
+        assert.notEqual(latest(), ws, "a renewal began");
+        latest().serverOpen();
+        mock.timers.tick(DEFAULTS.overlapMs);
+        assert.equal(ws.closedWith?.reason, "renewed");
+        ws.finishClose();
+      },
+      "handshakes that never open": async (ws) => {
+        ws.serverClose(1006);
+        for (let i = 0; i < 2; i++) {
+          mock.timers.tick(states.at(-1).delay);
+          await flush();
+          latest().serverClose(1006);
+        }
+        await reconnect();
+      },
+      "the network gone and back": async (ws) => {
+        page.onLine = false;
+        ws.serverClose(1006);
+        mock.timers.tick(60_000);
+        await flush();
+        page.online();
+        mock.timers.tick(DEFAULTS.backoffMs);
+        await flush();
+        latest().serverOpen();
+      },
+    };
+    const names = Object.keys(kinds);
+    let sent = 0;
+    for (let i = 0; i < 300; i++) {
+      const kind = names[i % names.length];
+      const what = `cycle ${i}, ${kind}`;
+      const ws = latest();
+      if (i % 2) c.subscribe(`t${i % 5}`);
+      else c.unsubscribe(`t${(i + 2) % 5}`);
+      await kinds[kind](ws);
+      latest().serverSend(JSON.stringify({ type: "n", n: ++sent }));
+      assert.equal(c.state, "open", what);
+      assert.equal(got.length, sent, `${what}: every message delivered once`);
+      const live = FakeWebSocket.all.filter((s) => s.readyState <= 1);
+      assert.deepEqual(live, [latest()], `${what}: one socket open`);
+      assert.ok(running.size <= 3, `${what}: ${running.size} timers (the heartbeat, the renewal and the backoff's)`);
+      assert.deepEqual(page.listeners, { window: 1, document: 1 }, what);
+      assert.equal(c._conn.ws, latest(), what);
+      assert.equal(c._conn.pending.length, 0, `${what}: no action left waiting`);
+      assert.ok(c._next === null && c._old === null && c._conn.peer === null && c._conn.seen === null, `${what}: nothing held of an earlier connection`);
+      assert.equal(c._idTimers.size, 0, what);
+      // A socket given up on as dead stays "closing" until the browser
+      // gives up on it too: it must not reach the client then.
+      for (const s of FakeWebSocket.all.slice(0, -1)) {
+        assert.ok(s.readyState === 3 || (s.onmessage === null && s.onclose === null), `${what}: a socket left behind still reaches the client`);
+      }
+    }
+    assert.ok(FakeWebSocket.all.length > 300);
+    c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+    assert.deepEqual(FakeWebSocket.all.filter((s) => s.readyState <= 1), []);
+  });
+});
