@@ -5,9 +5,15 @@ export const SUBPROTOCOL: "socks";
 
 /** How the chatter ID reaches the gateway. */
 export type Protocol =
-  /** ?geek=NAME&id=CHATTER_ID&topic=... (every socks gateway accepts it). */
+  /**
+   * ?geek=NAME&id=CHATTER_ID&topic=...: the ID is in the URL, so whatever logs request URLs (a proxy, load balancer
+   * or CDN in front of the gateway) records it. Works through anything that forwards the URL.
+   */
   | "query"
-  /** Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs, access logs and history. */
+  /**
+   * Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs and the access logs that record them; only
+   * logs of request headers see it. Fails every handshake (401) when something on the way drops that header.
+   */
   | "header";
 
 /**
@@ -114,7 +120,11 @@ export interface Client {
    */
   on(key: string, fn: (body: Body) => void): () => void;
   off(key: string, fn: (body: Body) => void): void;
-  /** Fires fn for every published body, JSON-parsed. */
+  /**
+   * Fires fn for every published body, JSON-parsed. Delivery is at least once: a body may come again (a retried
+   * post), and bodies may come out of order. Nothing on the wire names a message: a page that must count a body
+   * once publishes it with an ID of its own and skips the IDs it has seen.
+   */
   onMessage(fn: (body: Body) => void): () => void;
   /**
    * Fires fn on every change of the connection's state: "connecting", "open",
