@@ -52,7 +52,10 @@ export interface ConnectOptions {
   protocol?: Protocol;
   /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
   maxAttempts?: number;
-  /** Interval of the {"action":"ping"} heartbeat in ms. Default 4 minutes (API Gateway's idle timeout is 10). */
+  /**
+   * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters
+   * of it to all of it after the last. Default 4 minutes (API Gateway's idle timeout is 10).
+   */
   heartbeatMs?: number;
   /** The gateway's cap on a connection's life in ms. Default 2 hours, as API Gateway. */
   maxDurationMs?: number;

@@ -11,8 +11,8 @@
 // "resync", "failed", "closed") go to onState only: keys and states never
 // share a namespace.
 //
-// The client keeps the connection alive ({"action":"ping"} well under API
-// Gateway's 10-minute idle timeout, and when the network comes back or the
+// The client keeps the connection alive ({"action":"ping"} at random
+// times well under API Gateway's 10-minute idle timeout, and when the network comes back or the
 // page is shown again, after a random wait of at most backoffMs so that
 // tabs that hear the same event do not all ping at once, to find a link
 // that died meanwhile),
@@ -564,7 +564,7 @@ class Client {
 
   _startTimers(c) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
+    this._beat(c);
     // The backoff starts over once a connection has stayed open as long as
     // the longest wait. One that a gateway closes sooner (a backend that
     // deletes the geek's connections, a cap) is retried after longer and
@@ -587,12 +587,28 @@ class Client {
     clearTimeout(this._wakeTimer);
     clearTimeout(this._checkTimer);
     this._wakeTimer = this._checkTimer = null;
-    clearInterval(this._heartbeat);
+    clearTimeout(this._heartbeat);
     clearTimeout(this._renewTimer);
     clearTimeout(this._steadyTimer);
     this._heartbeat = null;
     this._renewTimer = null;
     this._steadyTimer = null;
+  }
+
+  // _beat pings c (see _ping) a random time from three quarters of
+  // heartbeatMs to heartbeatMs from now, and so on while c is the
+  // connection: clients that connected together (after a gateway restart)
+  // would otherwise ping together at every beat, a burst of route
+  // invocations; the random part spreads them further at every beat. A
+  // beat never comes later than heartbeatMs, which is well under the idle
+  // timeout.
+  _beat(c) {
+    const hb = this._o.heartbeatMs;
+    this._heartbeat = setTimeout(() => {
+      this._heartbeat = null;
+      this._ping(c);
+      if (!this._done && this._conn === c && !c.closed) this._beat(c);
+    }, delay(hb - Math.round((this._random() * hb) / 4)));
   }
 
   _scheduleRenewal(ms) {
@@ -641,7 +657,7 @@ class Client {
     }, this._jitter());
   }
 
-  // _check asks the gateway at once whether the open connection still
+  // _check asks the gateway now (_wake says when) whether the open connection still
   // carries, after the network came back or the page was shown again (a
   // laptop that slept, a tab in the background): the socket may look open
   // over a link that is gone, which the heartbeat would notice only up to

@@ -176,7 +176,9 @@ test("a string body fires on(key), an object body fires on(type), onMessage gets
 
 test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a missing pong reconnects", async () => {
   assert.ok(DEFAULTS.heartbeatMs <= 5 * 60 * 1000, "the default heartbeat is well under 10 minutes");
-  const { c, states } = await opened();
+  // random 0: every beat a whole heartbeatMs after the last, the longest
+  // its jitter allows.
+  const { c, states } = await opened({ random: () => 0 });
   const messages = [];
   c.onMessage((b) => messages.push(b));
   const ws = latest();
@@ -199,9 +201,9 @@ test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a miss
 
 test("backoff: reconnects with jittered exponential delays and gives up after maxAttempts", async () => {
   let r = 0;
-  // The first is the renewal's, when the connection opens.
-  const randoms = [0.5, 0, 0.999, 0.5, 0];
-  const { c, states } = await opened({ random: () => randoms[r++], maxAttempts: 4 });
+  let randoms = null; // the backoff's, once the connection is lost
+  const { c, states } = await opened({ random: () => (randoms ? randoms[r++] : 0.5), maxAttempts: 4 });
+  randoms = [0, 0.999, 0.5, 0];
   latest().serverClose(1001, "going away");
   const delays = [];
   for (let i = 0; i < 4; i++) {
@@ -455,7 +457,7 @@ test("options given as undefined take their defaults, and a number that is not a
   const { c, states } = await opened(unset);
   const ws = latest();
   assert.equal(ws.url.searchParams.get("id"), "sc_first", "protocol undefined is the default, query");
-  mock.timers.tick(DEFAULTS.heartbeatMs - 1);
+  mock.timers.tick((3 * DEFAULTS.heartbeatMs) / 4 - 1);
   assert.deepEqual(ws.sent, [], "heartbeatMs undefined is the default, not a ping at every tick");
   ws.serverClose(1006);
   // random 0.5: the first delay is three quarters of backoffMs.
@@ -649,7 +651,8 @@ test("a connection without a pong is given up at once: the reconnect does not wa
   // (Chromium's closing handshake timeout); a dead link never answers.
   const { c, states } = await opened();
   const ws = latest();
-  mock.timers.tick(2 * DEFAULTS.heartbeatMs);
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping
+  mock.timers.tick(DEFAULTS.heartbeatMs); // no pong since: dead
   assert.equal(ws.closedWith?.code, 4000);
   assert.equal(states.at(-1).state, "reconnecting", "reconnecting before the close completes");
   assert.equal(states.at(-1).reason, "no pong");
@@ -966,8 +969,10 @@ test("when the network comes back or the page is shown again, an open connection
     const { c, states } = await opened({ openTimeoutMs: 1000 });
     const ws = latest();
     // random 0.5: each check waits half of backoffMs (see the jittered
-    // wake-up below).
+    // wake-up below), and each beat comes seven eighths of heartbeatMs
+    // after the last (see the jittered heartbeat below).
     const wait = DEFAULTS.backoffMs / 2;
+    const beat = (7 * DEFAULTS.heartbeatMs) / 8;
     win.dispatchEvent(new Event("online"));
     mock.timers.tick(wait);
     assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping after the jittered wait");
@@ -978,7 +983,9 @@ test("when the network comes back or the page is shown again, an open connection
     mock.timers.tick(1000 - wait);
     assert.equal(ws.closedWith, null, "answered: the connection carries");
     // The heartbeat goes on as before, and the check did not make it judge early.
-    mock.timers.tick(DEFAULTS.heartbeatMs - 1000 - wait);
+    mock.timers.tick(beat - 1000 - wait - 1);
+    assert.equal(ws.sent.length, 1);
+    mock.timers.tick(1);
     assert.equal(ws.sent.length, 2);
     assert.equal(ws.closedWith, null);
     ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
@@ -988,12 +995,13 @@ test("when the network comes back or the page is shown again, an open connection
     doc.visibilityState = "hidden";
     doc.dispatchEvent(new Event("visibilitychange"));
     assert.equal(ws.sent.length, 2, "no check when hidden");
-    mock.timers.tick(DEFAULTS.heartbeatMs - 500 - wait);
+    mock.timers.tick(beat - 500 - wait);
     doc.visibilityState = "visible";
     doc.dispatchEvent(new Event("visibilitychange"));
     mock.timers.tick(wait);
     assert.equal(ws.sent.length, 3);
     mock.timers.tick(500);
+    assert.equal(ws.sent.length, 3, "the beat inside the check sends no ping of its own");
     assert.equal(ws.closedWith, null, "the beat inside the check does not judge it");
     mock.timers.tick(499);
     assert.equal(ws.closedWith, null);
@@ -1431,7 +1439,8 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
       },
       "a dead link, found by the heartbeat": async (ws) => {
         ws.alive = false;
-        mock.timers.tick(2 * o.heartbeatMs);
+        mock.timers.tick(o.heartbeatMs); // a ping
+        mock.timers.tick(o.heartbeatMs); // no pong since: dead
         assert.equal(states.at(-1).reason, "no pong");
         await reconnect(); // the dead socket never reports its close
       },
@@ -1507,4 +1516,42 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
     assert.deepEqual(page.listeners, { window: 0, document: 0 });
     assert.deepEqual(FakeWebSocket.all.filter((s) => s.readyState <= 1), []);
   });
+});
+
+test("clients that opened together ping at their own times: each beat comes a random time from three quarters of heartbeatMs to heartbeatMs after the last, never later", async () => {
+  // After a gateway restart every client reconnects within a second or
+  // two. A heartbeat at a fixed interval from open would bring all their
+  // pings back in one burst every heartbeatMs (each a route invocation,
+  // under the account's request rate that the broker's posts share); a
+  // random part of each beat spreads them further at every beat. Never
+  // longer than heartbeatMs, which stays well under the idle timeout.
+  const hb = DEFAULTS.heartbeatMs;
+  const randoms = [0, 0.5, 0.999];
+  const tabs = [];
+  for (const r of randoms) {
+    const { c } = await opened({ random: () => r });
+    tabs.push({ c, ws: latest(), pings: [] });
+  }
+  // Answer every ping at once, and note when it came, to the second.
+  for (let t = 1000; t <= 4 * hb; t += 1000) {
+    mock.timers.tick(1000);
+    for (const tab of tabs) {
+      while (tab.ws.sent.length > tab.pings.length) {
+        tab.pings.push(t);
+        tab.ws.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+      }
+    }
+  }
+  const beat = (r) => hb - Math.round((r * hb) / 4);
+  tabs.forEach((tab, i) => {
+    const gaps = tab.pings.map((t, j) => t - (j === 0 ? 0 : tab.pings[j - 1]));
+    // This test's random is the same at every beat: so is each gap.
+    assert.deepEqual(new Set(gaps.slice(1)).size, 1, `random ${randoms[i]}: ${gaps}`);
+    assert.ok(Math.abs(gaps[0] - beat(randoms[i])) < 1000, `random ${randoms[i]}: the first ping after ${gaps[0]} ms; want ${beat(randoms[i])}`);
+    assert.ok(gaps.every((g) => g <= hb && g > (3 * hb) / 4 - 1000), `random ${randoms[i]}: gaps ${gaps}`);
+    assert.equal(tab.ws.closedWith, null, "every ping answered: the connection carries");
+  });
+  assert.equal(new Set(tabs.map((t) => t.pings[0])).size, 3, "the first pings of the three are apart");
+  for (const t of tabs) t.c.close();
+  assert.equal(running.size, 0);
 });
