@@ -137,15 +137,17 @@ export interface Client {
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**
-   * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
-   * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
-   * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
-   * (reportError) and its topics are dropped, so that no later connect asks for them. One whose route failed
+   * Follows more topics, now and on every later connection. The subscribes and unsubscribes of one task go to the
+   * gateway together once it ends, as one subscribe frame and one unsubscribe frame at most. Throws a TypeError for a
+   * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
+   * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
+   * by topic when it named several; each topic refused is reported (reportError) and dropped, so that no later connect
+   * asks for it. One whose route failed
    * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
    * asks for them.
    */
   subscribe(topics: string[] | string): void;
-  /** Stops following topics, now and on every later connection. */
+  /** Stops following topics, now and on every later connection (sent as subscribe() says). */
   unsubscribe(topics: string[] | string): void;
   /** Closes the connection for good. */
   close(): void;

@@ -149,7 +149,7 @@ class Conn {
     this.closed = false;
     this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
-    this.topics = []; // the topics asked for at $connect
+    this.topics = []; // the topics asked for: at $connect, then by each subscribe and unsubscribe sent
     this.id = ""; // the chatter ID it was opened with
     this.openTimer = null; // bounds the handshake
     // While a renewal overlaps two open connections, each remembers the
@@ -237,6 +237,7 @@ class Client {
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._steadyTimer = null; // starts the backoff over
+    this._syncQueued = false; // _action's sync waits for the task to end
     this._wakeTimer = null; // the jittered wait before a check
     this._checkTimer = null; // bounds the answer to a check's ping
     this._waitingOnline = false; // _dial waits for the online event
@@ -318,7 +319,7 @@ class Client {
     if (add.length === 0) return;
     checkCount([...this._topics, ...add]);
     this._topics.push(...add);
-    this._action({ action: "subscribe", topics: add });
+    this._action();
   }
 
   /** Stops following topics, now and on every later connection. */
@@ -326,7 +327,7 @@ class Client {
     const drop = topicList(topics).filter((t) => this._topics.includes(t));
     if (drop.length === 0) return;
     this._topics = this._topics.filter((t) => !drop.includes(t));
-    this._action({ action: "unsubscribe", topics: drop });
+    this._action();
   }
 
   /** Closes the connection for good. */
@@ -707,6 +708,16 @@ class Client {
     if (body.type !== "error") return true;
     if (kept && frame.action === "subscribe") {
       const refused = frame.topics.filter((t) => !kept.includes(t));
+      // The topics of one task's subscribes go in one frame (see _action),
+      // which the gateway refuses whole for one topic it will not have:
+      // each still followed is asked for alone, so that only those the
+      // gateway refuses are dropped (and reported, each by its answer).
+      const again = refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      if (again.length > 0) {
+        for (const t of again) this._send(c, { action: "subscribe", topics: [t] });
+        return true;
+      }
+      c.topics = c.topics.filter((t) => !refused.includes(t));
       this._topics = this._topics.filter((t) => !refused.includes(t));
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
@@ -724,19 +735,33 @@ class Client {
     report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
   }
 
-  // _syncTopics sends c what subscribe() and unsubscribe() changed while
-  // it was opening.
+  // _syncTopics sends c what subscribe() and unsubscribe() changed since
+  // it was asked for its topics: while it was opening, or since the last
+  // sync. One subscribe and one unsubscribe at most.
   _syncTopics(c) {
     const add = this._topics.filter((t) => !c.topics.includes(t));
     const drop = c.topics.filter((t) => !this._topics.includes(t));
+    c.topics = this._topics.slice();
     if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
     if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });
   }
 
-  _action(frame) {
-    const c = this._conn;
-    if (c && c.opened && c.ws.readyState === 1) this._send(c, frame);
-    // Otherwise the next connection asks for every topic at $connect.
+  // _action syncs the open connection's topics (see _syncTopics) once the
+  // task that called subscribe() or unsubscribe() is done: a page that
+  // changes forty topics one call at a time sends one subscribe and one
+  // unsubscribe, not eighty frames, which a gateway's frame rate (socks
+  // serve --max-frames-per-second, 50; the deployed stage's throttling)
+  // would drop in part, leaving the connection without topics the client
+  // says it follows.
+  _action() {
+    if (this._syncQueued) return;
+    this._syncQueued = true;
+    queueMicrotask(() => {
+      this._syncQueued = false;
+      const c = this._conn;
+      if (!this._done && c && c.opened && c.ws.readyState === 1) this._syncTopics(c);
+      // Otherwise the next connection asks for every topic at $connect.
+    });
   }
 
   // _renew opens a new connection before the cap; once it is open it

@@ -342,6 +342,7 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   const ws = latest();
   c.subscribe(["plays", "updates"]);
   c.unsubscribe("updates");
+  await flush(); // sent once the task is done
   assert.deepEqual(ws.sent, [
     { action: "subscribe", topics: ["plays"] },
     { action: "unsubscribe", topics: ["updates"] },
@@ -583,6 +584,7 @@ test("a client on every topic keeps every topic after subscribe() and a reconnec
   assert.equal(ws.url.searchParams.has("topic"), false, "no topic: the gateway's every topic, '.'");
   assert.deepEqual(c.topics, ["."]);
   c.subscribe("news");
+  await flush();
   assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news"] }]);
   ws.serverSend('{"type":"subscribed","topics":[".","news"]}');
   ws.serverClose(1001);
@@ -593,6 +595,7 @@ test("a client on every topic keeps every topic after subscribe() and a reconnec
   assert.equal(ws.url.searchParams.get("topic"), ".,news");
   ws.serverOpen();
   c.unsubscribe([".", "news"]);
+  await flush();
   ws.serverSend('{"type":"unsubscribed","topics":[]}');
   assert.deepEqual(c.topics, []);
   ws.serverClose(1001);
@@ -615,6 +618,7 @@ test("subscribe() and connect() refuse a topic the gateway would refuse, before 
   assert.deepEqual(latest().sent, []);
   assert.deepEqual(c.topics, ["updates"]);
   c.subscribe(["x".repeat(128), "é".repeat(64), "entity:42"]);
+  await flush();
   assert.equal(latest().sent.length, 1);
   assert.throws(() => client({ topics: "plays, my topic" }), TypeError);
   c.close();
@@ -628,7 +632,19 @@ test("a subscribe the gateway refuses is dropped from the topics and reported, s
   const ws = latest();
   c.subscribe("news");
   c.subscribe("entity:1");
-  ws.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}');
+  await flush();
+  // One task's subscribes go in one frame, which the gateway refuses whole
+  // for the one topic it will not have...
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news", "entity:1"] }]);
+  const refusal = '{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}';
+  ws.serverSend(refusal);
+  // ... so each is asked for alone, and only news is refused.
+  assert.deepEqual(ws.sent.slice(1), [
+    { action: "subscribe", topics: ["news"] },
+    { action: "subscribe", topics: ["entity:1"] },
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "not reported yet");
+  ws.serverSend(refusal);
   ws.serverSend('{"type":"subscribed","topics":["entity:1","updates"]}');
   assert.deepEqual(got, [], "the replies are not messages");
   assert.deepEqual(c.topics, ["updates", "entity:1"]);
@@ -767,7 +783,9 @@ test("API Gateway's error frame for a failed route is reported, not delivered, a
   c.onMessage((b) => got.push(b));
   const ws = latest();
   c.subscribe("news");
+  await flush(); // one frame each
   c.subscribe("plays");
+  await flush();
   ws.serverSend(gatewayError("Internal server error")); // news: the store was down
   ws.serverSend('{"type":"error","error":"this chatter ID may not follow plays; it may follow only updates, news","topics":["updates"]}');
   assert.deepEqual(got, [], "the error frame is not a message");
@@ -1554,4 +1572,51 @@ test("clients that opened together ping at their own times: each beat comes a ra
   assert.equal(new Set(tabs.map((t) => t.pings[0])).size, 3, "the first pings of the three are apart");
   for (const t of tabs) t.c.close();
   assert.equal(running.size, 0);
+});
+
+test("a page that changes many topics one call at a time sends one subscribe and one unsubscribe, not a frame per call that the gateway's frame rate drops", async () => {
+  // A list page that follows the entities it shows: switching to the next
+  // page of the list unsubscribes forty topics and subscribes forty, one
+  // call each. socks serve routes at most --max-frames-per-second frames a
+  // second (50, as deep): a frame over it is dropped with an error frame
+  // that names no topics, and a connection that keeps on is closed (1008).
+  class RateLimited extends FakeWebSocket {
+    followed = new Set();
+    tokens = 50;
+    send(data) {
+      super.send(data);
+      const f = JSON.parse(data);
+      if (this.tokens < 1) {
+        this.serverSend('{"type":"error","error":"too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}');
+        return;
+      }
+      this.tokens--;
+      if (f.action === "subscribe") for (const t of f.topics) this.followed.add(t);
+      if (f.action === "unsubscribe") for (const t of f.topics) this.followed.delete(t);
+      if (f.action !== "ping") this.serverSend(JSON.stringify({ type: `${f.action}d`, topics: [...this.followed].sort() }));
+    }
+    serverOpen() {
+      for (const t of (this.url.searchParams.get("topic") || ".").split(",")) this.followed.add(t);
+      super.serverOpen();
+    }
+  }
+  const errors = mock.method(console, "error", () => {});
+  const first = Array.from({ length: 40 }, (_, i) => `entity:${i}`);
+  const second = Array.from({ length: 40 }, (_, i) => `entity:${i + 40}`);
+  const { c } = await opened({ WebSocket: RateLimited, topics: ["updates", ...first] });
+  const ws = latest();
+  for (const t of first) c.unsubscribe(t);
+  for (const t of second) c.subscribe(t);
+  await flush();
+  assert.deepEqual(c.topics, ["updates", ...second]);
+  assert.deepEqual([...ws.followed].sort(), ["updates", ...second].sort(), "the connection follows what the client says it follows");
+  assert.equal(ws.sent.length, 2, "one unsubscribe and one subscribe");
+  assert.equal(errors.mock.callCount(), 0, "no frame refused");
+  // A topic followed and dropped again within one task costs no frame.
+  c.subscribe("news");
+  c.unsubscribe("news");
+  await flush();
+  assert.equal(ws.sent.length, 2);
+  errors.mock.restore();
+  c.close();
 });
