@@ -706,13 +706,19 @@ class Client {
     const [frame] = c.pending.splice(i, 1);
     if (body.type === "pong") c.unansweredPings = 0;
     if (body.type !== "error") return true;
-    if (kept && frame.action === "subscribe") {
+    // The refusal of a connection a renewal replaced is only reported: the
+    // new connection asked for the same topics itself, at its connect or
+    // when it opened, and its own answer decides (a fresh chatter ID may
+    // follow more topics).
+    if (kept && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
       const refused = frame.topics.filter((t) => !kept.includes(t));
       // The topics of one task's subscribes go in one frame (see _action),
       // which the gateway refuses whole for one topic it will not have:
       // each still followed is asked for alone, so that only those the
-      // gateway refuses are dropped (and reported, each by its answer).
-      const again = refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      // gateway refuses are dropped (and reported, each by its answer). On
+      // a connection that is closing, all are dropped: a topic the gateway
+      // refuses in a connect URL refuses the whole connect.
+      const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
       if (again.length > 0) {
         for (const t of again) this._send(c, { action: "subscribe", topics: [t] });
         return true;

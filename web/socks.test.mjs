@@ -1620,3 +1620,29 @@ test("a page that changes many topics one call at a time sends one subscribe and
   errors.mock.restore();
   c.close();
 });
+
+test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection was accepted with", async () => {
+  // The old chatter ID may follow updates only; the renewal's fresh one
+  // may follow news too. The old connection's answer comes late, after
+  // the new one opened with news in its URL, which the gateway accepted.
+  const errors = mock.method(console, "error", () => {});
+  const { c } = await opened({ maxDurationMs: 20_000, random: () => 0, getChatterId: async () => "sc_renewed" });
+  const old = latest();
+  mock.timers.tick(14_999);
+  c.subscribe("news");
+  await flush();
+  assert.deepEqual(old.sent, [{ action: "subscribe", topics: ["news"] }]);
+  mock.timers.tick(1); // the renewal
+  await flush();
+  const next = latest();
+  assert.notEqual(next, old);
+  assert.equal(next.url.searchParams.get("topic"), "updates,news");
+  next.serverOpen();
+  old.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates","topics":["updates"]}');
+  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection follows it");
+  assert.equal(errors.mock.callCount(), 1, "the old connection's refusal is reported");
+  await flush();
+  assert.deepEqual(next.sent, [], "nothing to sync: the new connection asked for news at connect");
+  errors.mock.restore();
+  c.close();
+});
