@@ -658,12 +658,12 @@ class Client {
     }, this._jitter());
   }
 
-  // _check asks the gateway now (_wake says when) whether the open connection still
-  // carries, after the network came back or the page was shown again (a
-  // laptop that slept, a tab in the background): the socket may look open
-  // over a link that is gone, which the heartbeat would notice only up to
-  // twice heartbeatMs later, with every message meanwhile lost. No pong
-  // within openTimeoutMs reconnects.
+  // _check asks the gateway now (_wake says when) whether the open
+  // connection still carries, after the network came back or the page was
+  // shown again (a laptop that slept, a tab in the background): the socket
+  // may look open over a link that is gone, which the heartbeat would
+  // notice only up to twice heartbeatMs later, with every message
+  // meanwhile lost. No pong within openTimeoutMs reconnects.
   _check() {
     const c = this._conn;
     if (this._done || !c || !c.opened || c.ws.readyState !== 1 || this._checkTimer) return;
