@@ -541,3 +541,60 @@ func TestBrowserSocksJSRidesOutAKilledGatewayAndACutNetwork(t *testing.T) {
 		browser.await(t, next, "wake the message after the network came back", receiveTimeout, isMessage("wake", `"after-wake"`))
 	})
 }
+
+// browserCall sends a DevTools command to the browser itself, not to the
+// page the connection is attached to (Target.* commands).
+func (d *devtools) browserCall(t *testing.T, method string, params any, out any) {
+	t.Helper()
+	session := d.session
+	d.session = ""
+	defer func() { d.session = session }()
+	d.call(t, method, params, out)
+}
+
+// TestBrowserSocksJSChecksItsConnectionWhenThePageIsShownAgain hides the
+// page behind another tab while its link dies without a word, and shows it
+// again: chromium's visibilitychange makes socks.js check the connection
+// (after its jittered wait) and reconnect within openTimeoutMs, where the
+// default heartbeat would notice only minutes later.
+func TestBrowserSocksJSChecksItsConnectionWhenThePageIsShownAgain(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	proxy := newStallProxy(t, "http://"+addr)
+	viaProxy := "ws://" + strings.TrimPrefix(proxy.url(), "http://") + "/"
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{
+			// The default heartbeat, 4 minutes: only the check when the
+			// page is shown again can notice the dead link within this test.
+			Name: "shown", URL: viaProxy, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "header", OpenTimeoutMs: 2000,
+		}},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("shown", "open"))
+	devtools := browser.devtools(t)
+	devtools.waitEval(t, "document.visibilityState", "visible", receiveTimeout)
+
+	mark := log.mark()
+	proxy.cut()
+	// Another tab in front hides the page, as a user switching tabs does.
+	var other struct {
+		TargetID string `json:"targetId"`
+	}
+	devtools.browserCall(t, "Target.createTarget", map[string]any{"url": "about:blank"}, &other)
+	devtools.waitEval(t, "document.visibilityState", "hidden", receiveTimeout)
+	devtools.browserCall(t, "Target.closeTarget", map[string]any{"targetId": other.TargetID}, nil)
+	devtools.waitEval(t, "document.visibilityState", "visible", receiveTimeout)
+
+	ev := browser.await(t, mark, "shown reconnecting", receiveTimeout, isState("shown", "reconnecting"))
+	if ev.Reason != "no pong" {
+		t.Errorf("shown: reconnecting for %q; want no pong", ev.Reason)
+	}
+	proxy.restore()
+	browser.await(t, mark, "shown resync", browserTimeout, isState("shown", "resync"))
+	next := log.mark()
+	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-shown"`)
+	browser.await(t, next, "shown the message after the page was shown again", receiveTimeout, isMessage("shown", `"after-shown"`))
+}

@@ -5,9 +5,15 @@ export const SUBPROTOCOL: "socks";
 
 /** How the chatter ID reaches the gateway. */
 export type Protocol =
-  /** ?geek=NAME&id=CHATTER_ID&topic=... (every socks gateway accepts it). */
+  /**
+   * ?geek=NAME&id=CHATTER_ID&topic=...: the ID is in the URL, so whatever logs request URLs (a proxy, load balancer
+   * or CDN in front of the gateway) records it. Works through anything that forwards the URL.
+   */
   | "query"
-  /** Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs, access logs and history. */
+  /**
+   * Sec-WebSocket-Protocol: socks, CHATTER_ID: the ID stays out of URLs and the access logs that record them; only
+   * logs of request headers see it. Fails every handshake (401) when something on the way drops that header.
+   */
   | "header";
 
 /**
@@ -46,13 +52,24 @@ export interface ConnectOptions {
   protocol?: Protocol;
   /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
   maxAttempts?: number;
-  /** Interval of the {"action":"ping"} heartbeat in ms. Default 4 minutes (API Gateway's idle timeout is 10). */
+  /**
+   * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters
+   * of it to all of it after the last. Default 4 minutes (API Gateway's idle timeout is 10).
+   */
   heartbeatMs?: number;
   /** The gateway's cap on a connection's life in ms. Default 2 hours, as API Gateway. */
   maxDurationMs?: number;
-  /** How long before the cap the connection is renewed, in ms, at most a quarter of the cap. Default 5 minutes. */
+  /**
+   * How long before the cap the connection is renewed, in ms, at most a quarter of the cap; a random part of up to
+   * half as much again is added, so that clients that connected together do not renew together. Default 5 minutes
+   * (so 5 to 7.5 minutes before the cap).
+   */
   renewBeforeMs?: number;
-  /** First reconnect delay in ms; it doubles per attempt, with jitter. Default 500. */
+  /**
+   * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the
+   * client dials when the network comes back, and before it checks its connection when the network comes back or
+   * the page is shown again. Default 500.
+   */
   backoffMs?: number;
   /**
    * Longest reconnect delay in ms. Default 30 000. The delays start over from backoffMs only once a connection
@@ -106,7 +123,11 @@ export interface Client {
    */
   on(key: string, fn: (body: Body) => void): () => void;
   off(key: string, fn: (body: Body) => void): void;
-  /** Fires fn for every published body, JSON-parsed. */
+  /**
+   * Fires fn for every published body, JSON-parsed. Delivery is at least once: a body may come again (a retried
+   * post), and bodies may come out of order. Nothing on the wire names a message: a page that must count a body
+   * once publishes it with an ID of its own and skips the IDs it has seen.
+   */
   onMessage(fn: (body: Body) => void): () => void;
   /**
    * Fires fn on every change of the connection's state: "connecting", "open",
@@ -116,15 +137,17 @@ export interface Client {
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**
-   * Follows more topics, now and on every later connection. Throws a TypeError for a name the gateway
-   * refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A subscribe
-   * the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is reported
-   * (reportError) and its topics are dropped, so that no later connect asks for them. One whose route failed
+   * Follows more topics, now and on every later connection. The subscribes and unsubscribes of one task go to the
+   * gateway together once it ends, as one subscribe frame and one unsubscribe frame at most. Throws a TypeError for a
+   * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
+   * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
+   * by topic when it named several; each topic refused is reported (reportError) and dropped, so that no later connect
+   * asks for it. One whose route failed
    * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
    * asks for them.
    */
   subscribe(topics: string[] | string): void;
-  /** Stops following topics, now and on every later connection. */
+  /** Stops following topics, now and on every later connection (sent as subscribe() says). */
   unsubscribe(topics: string[] | string): void;
   /** Closes the connection for good. */
   close(): void;

@@ -11,13 +11,15 @@
 // "resync", "failed", "closed") go to onState only: keys and states never
 // share a namespace.
 //
-// The client keeps the connection alive ({"action":"ping"} well under API
-// Gateway's 10-minute idle timeout, and at once when the network comes
-// back or the page is shown again, to find a link that died meanwhile),
+// The client keeps the connection alive ({"action":"ping"} at random
+// times well under API Gateway's 10-minute idle timeout, and when the network comes back or the
+// page is shown again, after a random wait of at most backoffMs so that
+// tabs that hear the same event do not all ping at once, to find a link
+// that died meanwhile),
 // reconnects with jittered exponential backoff (which starts over only
 // once a connection has stayed open maxBackoffMs), renews the connection
-// before API Gateway's 2-hour cap (the new connection opens before the old
-// one closes, and a message both carry while they overlap is delivered
+// at a random time before API Gateway's 2-hour cap (the new connection
+// opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
 // that never opened. After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
@@ -147,8 +149,9 @@ class Conn {
     this.closed = false;
     this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
-    this.topics = []; // the topics asked for at $connect
+    this.topics = []; // the topics asked for: at $connect, then by each subscribe and unsubscribe sent
     this.id = ""; // the chatter ID it was opened with
+    this.openTimer = null; // bounds the handshake
     // While a renewal overlaps two open connections, each remembers the
     // bodies it delivered (text -> count) that its peer has not matched.
     this.peer = null;
@@ -234,6 +237,8 @@ class Client {
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
     this._steadyTimer = null; // starts the backoff over
+    this._syncQueued = false; // _action's sync waits for the task to end
+    this._wakeTimer = null; // the jittered wait before a check
     this._checkTimer = null; // bounds the answer to a check's ping
     this._waitingOnline = false; // _dial waits for the online event
     this._needFreshId = !this._chatterId;
@@ -248,22 +253,23 @@ class Client {
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection at once (see _check). Every tab
-    // behind the network that came back hears it at the same moment: each
-    // dials after its own delay, uniform within the first backoff step, so
-    // that they do not all reach the gateway at once. (A reconnect already
-    // scheduled keeps its own jittered delay.)
+    // network, else check the connection (see _wake). Every tab behind the
+    // network that came back, and every tab of a site shown at once, hears
+    // it at the same moment: each dials or checks after its own delay,
+    // uniform within the first backoff step, so that they do not all reach
+    // the gateway at once. (A reconnect already scheduled keeps its own
+    // jittered delay.)
     this._onOnline = () => {
       if (this._done) return;
-      if (!this._waitingOnline) return void this._check();
+      if (!this._waitingOnline) return void this._wake();
       this._waitingOnline = false;
       this._retryTimer = setTimeout(() => {
         this._retryTimer = null;
         this._dial();
-      }, delay(Math.round(this._random() * this._o.backoffMs)));
+      }, this._jitter());
     };
     this._onVisible = () => {
-      if (globalThis.document?.visibilityState === "visible") this._check();
+      if (globalThis.document?.visibilityState === "visible") this._wake();
     };
     if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
@@ -313,7 +319,7 @@ class Client {
     if (add.length === 0) return;
     checkCount([...this._topics, ...add]);
     this._topics.push(...add);
-    this._action({ action: "subscribe", topics: add });
+    this._action();
   }
 
   /** Stops following topics, now and on every later connection. */
@@ -321,7 +327,7 @@ class Client {
     const drop = topicList(topics).filter((t) => this._topics.includes(t));
     if (drop.length === 0) return;
     this._topics = this._topics.filter((t) => !drop.includes(t));
-    this._action({ action: "unsubscribe", topics: drop });
+    this._action();
   }
 
   /** Closes the connection for good. */
@@ -465,11 +471,12 @@ class Client {
       return;
     }
     this._conn = c;
-    const openTimer = setTimeout(() => {
+    c.openTimer = setTimeout(() => {
+      c.openTimer = null;
       if (!c.opened && !c.closed) c.ws.close();
     }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       if (this._done || this._conn !== c) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
@@ -483,7 +490,7 @@ class Client {
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       c.closed = true;
       this._lost(c, ev);
     };
@@ -558,7 +565,7 @@ class Client {
 
   _startTimers(c) {
     this._stopTimers();
-    this._heartbeat = setInterval(() => this._ping(c), delay(this._o.heartbeatMs));
+    this._beat(c);
     // The backoff starts over once a connection has stayed open as long as
     // the longest wait. One that a gateway closes sooner (a backend that
     // deletes the geek's connections, a cap) is retried after longer and
@@ -567,19 +574,42 @@ class Client {
       this._steadyTimer = null;
       this._reconnects = 0;
     }, delay(this._o.maxBackoffMs));
+    // The renewal comes at a random time from renewBeforeMs to half as
+    // much again before the cap: clients that connected together (after a
+    // gateway restart) would otherwise renew together, a burst of connects
+    // every maxDurationMs for ever; the random part spreads them further at
+    // every renewal.
     const cap = this._o.maxDurationMs;
-    this._scheduleRenewal(cap - Math.min(this._o.renewBeforeMs, cap / 4));
+    const before = Math.min(this._o.renewBeforeMs, cap / 4);
+    this._scheduleRenewal(cap - before - Math.round((this._random() * before) / 2));
   }
 
   _stopTimers() {
+    clearTimeout(this._wakeTimer);
     clearTimeout(this._checkTimer);
-    this._checkTimer = null;
-    clearInterval(this._heartbeat);
+    this._wakeTimer = this._checkTimer = null;
+    clearTimeout(this._heartbeat);
     clearTimeout(this._renewTimer);
     clearTimeout(this._steadyTimer);
     this._heartbeat = null;
     this._renewTimer = null;
     this._steadyTimer = null;
+  }
+
+  // _beat pings c (see _ping) a random time from three quarters of
+  // heartbeatMs to heartbeatMs from now, and so on while c is the
+  // connection: clients that connected together (after a gateway restart)
+  // would otherwise ping together at every beat, a burst of route
+  // invocations; the random part spreads them further at every beat. A
+  // beat never comes later than heartbeatMs, which is well under the idle
+  // timeout.
+  _beat(c) {
+    const hb = this._o.heartbeatMs;
+    this._heartbeat = setTimeout(() => {
+      this._heartbeat = null;
+      this._ping(c);
+      if (!this._done && this._conn === c && !c.closed) this._beat(c);
+    }, delay(hb - Math.round((this._random() * hb) / 4)));
   }
 
   _scheduleRenewal(ms) {
@@ -611,12 +641,29 @@ class Client {
     this._lost(c, { code: 4000, reason: "no pong" });
   }
 
-  // _check asks the gateway at once whether the open connection still
-  // carries, after the network came back or the page was shown again (a
-  // laptop that slept, a tab in the background): the socket may look open
-  // over a link that is gone, which the heartbeat would notice only up to
-  // twice heartbeatMs later, with every message meanwhile lost. No pong
-  // within openTimeoutMs reconnects.
+  // _jitter is a wait uniform within the first backoff step, in ms: what
+  // spreads the clients that hear the same event (online, visibilitychange).
+  _jitter() {
+    return delay(Math.round(this._random() * this._o.backoffMs));
+  }
+
+  // _wake checks the open connection (see _check) after a wait of its own
+  // (see _jitter), once however many events come meanwhile.
+  _wake() {
+    const c = this._conn;
+    if (this._done || !c || !c.opened || this._wakeTimer || this._checkTimer) return;
+    this._wakeTimer = setTimeout(() => {
+      this._wakeTimer = null;
+      this._check();
+    }, this._jitter());
+  }
+
+  // _check asks the gateway now (_wake says when) whether the open
+  // connection still carries, after the network came back or the page was
+  // shown again (a laptop that slept, a tab in the background): the socket
+  // may look open over a link that is gone, which the heartbeat would
+  // notice only up to twice heartbeatMs later, with every message
+  // meanwhile lost. No pong within openTimeoutMs reconnects.
   _check() {
     const c = this._conn;
     if (this._done || !c || !c.opened || c.ws.readyState !== 1 || this._checkTimer) return;
@@ -659,8 +706,24 @@ class Client {
     const [frame] = c.pending.splice(i, 1);
     if (body.type === "pong") c.unansweredPings = 0;
     if (body.type !== "error") return true;
-    if (kept && frame.action === "subscribe") {
+    // The refusal of a connection a renewal replaced is only reported: the
+    // new connection asked for the same topics itself, at its connect or
+    // when it opened, and its own answer decides (a fresh chatter ID may
+    // follow more topics).
+    if (kept && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
       const refused = frame.topics.filter((t) => !kept.includes(t));
+      // The topics of one task's subscribes go in one frame (see _action),
+      // which the gateway refuses whole for one topic it will not have:
+      // each still followed is asked for alone, so that only those the
+      // gateway refuses are dropped (and reported, each by its answer). On
+      // a connection that is closing, all are dropped: a topic the gateway
+      // refuses in a connect URL refuses the whole connect.
+      const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      if (again.length > 0) {
+        for (const t of again) this._send(c, { action: "subscribe", topics: [t] });
+        return true;
+      }
+      c.topics = c.topics.filter((t) => !refused.includes(t));
       this._topics = this._topics.filter((t) => !refused.includes(t));
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
@@ -678,19 +741,33 @@ class Client {
     report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
   }
 
-  // _syncTopics sends c what subscribe() and unsubscribe() changed while
-  // it was opening.
+  // _syncTopics sends c what subscribe() and unsubscribe() changed since
+  // it was asked for its topics: while it was opening, or since the last
+  // sync. One subscribe and one unsubscribe at most.
   _syncTopics(c) {
     const add = this._topics.filter((t) => !c.topics.includes(t));
     const drop = c.topics.filter((t) => !this._topics.includes(t));
+    c.topics = this._topics.slice();
     if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
     if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });
   }
 
-  _action(frame) {
-    const c = this._conn;
-    if (c && c.opened && c.ws.readyState === 1) this._send(c, frame);
-    // Otherwise the next connection asks for every topic at $connect.
+  // _action syncs the open connection's topics (see _syncTopics) once the
+  // task that called subscribe() or unsubscribe() is done: a page that
+  // changes forty topics one call at a time sends one subscribe and one
+  // unsubscribe, not eighty frames, which a gateway's frame rate (socks
+  // serve --max-frames-per-second, 50; the deployed stage's throttling)
+  // would drop in part, leaving the connection without topics the client
+  // says it follows.
+  _action() {
+    if (this._syncQueued) return;
+    this._syncQueued = true;
+    queueMicrotask(() => {
+      this._syncQueued = false;
+      const c = this._conn;
+      if (!this._done && c && c.opened && c.ws.readyState === 1) this._syncTopics(c);
+      // Otherwise the next connection asks for every topic at $connect.
+    });
   }
 
   // _renew opens a new connection before the cap; once it is open it
@@ -713,11 +790,12 @@ class Client {
       return;
     }
     this._next = c;
-    const openTimer = setTimeout(() => {
+    c.openTimer = setTimeout(() => {
+      c.openTimer = null;
       if (!c.opened && !c.closed) c.ws.close();
     }, delay(this._o.openTimeoutMs));
     c.ws.onopen = () => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       if (this._done || (this._next !== c && this._conn !== c)) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
@@ -746,7 +824,7 @@ class Client {
     };
     c.ws.onmessage = (ev) => this._receive(c, ev.data);
     c.ws.onclose = (ev) => {
-      clearTimeout(openTimer);
+      clearTimeout(c.openTimer);
       c.closed = true;
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
@@ -810,6 +888,7 @@ class Client {
     this._stopTimers();
     clearTimeout(this._drainTimer);
     for (const c of [this._conn, this._next, this._old]) {
+      if (c) clearTimeout(c.openTimer);
       if (c && !c.closed) {
         try {
           c.ws.close(1000);

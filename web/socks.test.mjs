@@ -176,7 +176,9 @@ test("a string body fires on(key), an object body fires on(type), onMessage gets
 
 test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a missing pong reconnects", async () => {
   assert.ok(DEFAULTS.heartbeatMs <= 5 * 60 * 1000, "the default heartbeat is well under 10 minutes");
-  const { c, states } = await opened();
+  // random 0: every beat a whole heartbeatMs after the last, the longest
+  // its jitter allows.
+  const { c, states } = await opened({ random: () => 0 });
   const messages = [];
   c.onMessage((b) => messages.push(b));
   const ws = latest();
@@ -199,8 +201,9 @@ test("heartbeat: a ping well under the idle timeout, pongs are swallowed, a miss
 
 test("backoff: reconnects with jittered exponential delays and gives up after maxAttempts", async () => {
   let r = 0;
-  const randoms = [0, 0.999, 0.5, 0];
-  const { c, states } = await opened({ random: () => randoms[r++ % randoms.length], maxAttempts: 4 });
+  let randoms = null; // the backoff's, once the connection is lost
+  const { c, states } = await opened({ random: () => (randoms ? randoms[r++] : 0.5), maxAttempts: 4 });
+  randoms = [0, 0.999, 0.5, 0];
   latest().serverClose(1001, "going away");
   const delays = [];
   for (let i = 0; i < 4; i++) {
@@ -274,7 +277,9 @@ test("a gateway restart does not exhaust the default maxAttempts, and fires resy
 
 test("renewal before the cap: the new connection opens before the old closes, with a fresh ID, and nothing is lost or doubled", async () => {
   const ids = ["sc_renewed"];
-  const { c, states } = await opened({ maxDurationMs: 20_000, getChatterId: async () => ids.shift() });
+  // random 0: the renewal comes renewBeforeMs (at most a quarter of the
+  // cap) before the cap, the latest its jitter allows.
+  const { c, states } = await opened({ maxDurationMs: 20_000, getChatterId: async () => ids.shift(), random: () => 0 });
   const got = [];
   c.onMessage((b) => got.push(b));
   const old = latest();
@@ -337,6 +342,7 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   const ws = latest();
   c.subscribe(["plays", "updates"]);
   c.unsubscribe("updates");
+  await flush(); // sent once the task is done
   assert.deepEqual(ws.sent, [
     { action: "subscribe", topics: ["plays"] },
     { action: "unsubscribe", topics: ["updates"] },
@@ -452,7 +458,7 @@ test("options given as undefined take their defaults, and a number that is not a
   const { c, states } = await opened(unset);
   const ws = latest();
   assert.equal(ws.url.searchParams.get("id"), "sc_first", "protocol undefined is the default, query");
-  mock.timers.tick(DEFAULTS.heartbeatMs - 1);
+  mock.timers.tick((3 * DEFAULTS.heartbeatMs) / 4 - 1);
   assert.deepEqual(ws.sent, [], "heartbeatMs undefined is the default, not a ping at every tick");
   ws.serverClose(1006);
   // random 0.5: the first delay is three quarters of backoffMs.
@@ -578,6 +584,7 @@ test("a client on every topic keeps every topic after subscribe() and a reconnec
   assert.equal(ws.url.searchParams.has("topic"), false, "no topic: the gateway's every topic, '.'");
   assert.deepEqual(c.topics, ["."]);
   c.subscribe("news");
+  await flush();
   assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news"] }]);
   ws.serverSend('{"type":"subscribed","topics":[".","news"]}');
   ws.serverClose(1001);
@@ -588,6 +595,7 @@ test("a client on every topic keeps every topic after subscribe() and a reconnec
   assert.equal(ws.url.searchParams.get("topic"), ".,news");
   ws.serverOpen();
   c.unsubscribe([".", "news"]);
+  await flush();
   ws.serverSend('{"type":"unsubscribed","topics":[]}');
   assert.deepEqual(c.topics, []);
   ws.serverClose(1001);
@@ -610,6 +618,7 @@ test("subscribe() and connect() refuse a topic the gateway would refuse, before 
   assert.deepEqual(latest().sent, []);
   assert.deepEqual(c.topics, ["updates"]);
   c.subscribe(["x".repeat(128), "é".repeat(64), "entity:42"]);
+  await flush();
   assert.equal(latest().sent.length, 1);
   assert.throws(() => client({ topics: "plays, my topic" }), TypeError);
   c.close();
@@ -623,7 +632,19 @@ test("a subscribe the gateway refuses is dropped from the topics and reported, s
   const ws = latest();
   c.subscribe("news");
   c.subscribe("entity:1");
-  ws.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}');
+  await flush();
+  // One task's subscribes go in one frame, which the gateway refuses whole
+  // for the one topic it will not have...
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news", "entity:1"] }]);
+  const refusal = '{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["updates"]}';
+  ws.serverSend(refusal);
+  // ... so each is asked for alone, and only news is refused.
+  assert.deepEqual(ws.sent.slice(1), [
+    { action: "subscribe", topics: ["news"] },
+    { action: "subscribe", topics: ["entity:1"] },
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "not reported yet");
+  ws.serverSend(refusal);
   ws.serverSend('{"type":"subscribed","topics":["entity:1","updates"]}');
   assert.deepEqual(got, [], "the replies are not messages");
   assert.deepEqual(c.topics, ["updates", "entity:1"]);
@@ -646,7 +667,8 @@ test("a connection without a pong is given up at once: the reconnect does not wa
   // (Chromium's closing handshake timeout); a dead link never answers.
   const { c, states } = await opened();
   const ws = latest();
-  mock.timers.tick(2 * DEFAULTS.heartbeatMs);
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping
+  mock.timers.tick(DEFAULTS.heartbeatMs); // no pong since: dead
   assert.equal(ws.closedWith?.code, 4000);
   assert.equal(states.at(-1).state, "reconnecting", "reconnecting before the close completes");
   assert.equal(states.at(-1).reason, "no pong");
@@ -761,7 +783,9 @@ test("API Gateway's error frame for a failed route is reported, not delivered, a
   c.onMessage((b) => got.push(b));
   const ws = latest();
   c.subscribe("news");
+  await flush(); // one frame each
   c.subscribe("plays");
+  await flush();
   ws.serverSend(gatewayError("Internal server error")); // news: the store was down
   ws.serverSend('{"type":"error","error":"this chatter ID may not follow plays; it may follow only updates, news","topics":["updates"]}');
   assert.deepEqual(got, [], "the error frame is not a message");
@@ -945,7 +969,7 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(r.states.at(-1).reason, /2 attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none/);
 });
 
-test("when the network comes back or the page is shown again, an open connection is checked at once: no pong within openTimeoutMs reconnects", async () => {
+test("when the network comes back or the page is shown again, an open connection is checked: no pong within openTimeoutMs reconnects", async () => {
   // A laptop that slept or changed networks: the socket looks open, the
   // link under it is gone, and the heartbeat would notice only minutes later.
   const win = new EventTarget();
@@ -962,15 +986,24 @@ test("when the network comes back or the page is shown again, an open connection
   try {
     const { c, states } = await opened({ openTimeoutMs: 1000 });
     const ws = latest();
+    // random 0.5: each check waits half of backoffMs (see the jittered
+    // wake-up below), and each beat comes seven eighths of heartbeatMs
+    // after the last (see the jittered heartbeat below).
+    const wait = DEFAULTS.backoffMs / 2;
+    const beat = (7 * DEFAULTS.heartbeatMs) / 8;
     win.dispatchEvent(new Event("online"));
-    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping at once");
+    mock.timers.tick(wait);
+    assert.deepEqual(ws.sent, [{ action: "ping" }], "a ping after the jittered wait");
     win.dispatchEvent(new Event("online"));
+    mock.timers.tick(wait);
     assert.equal(ws.sent.length, 1, "one check at a time");
     ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
-    mock.timers.tick(1000);
+    mock.timers.tick(1000 - wait);
     assert.equal(ws.closedWith, null, "answered: the connection carries");
     // The heartbeat goes on as before, and the check did not make it judge early.
-    mock.timers.tick(DEFAULTS.heartbeatMs - 1000);
+    mock.timers.tick(beat - 1000 - wait - 1);
+    assert.equal(ws.sent.length, 1);
+    mock.timers.tick(1);
     assert.equal(ws.sent.length, 2);
     assert.equal(ws.closedWith, null);
     ws.serverSend('{"type":"pong","time":"2026-11-29T12:00:00Z"}');
@@ -980,11 +1013,13 @@ test("when the network comes back or the page is shown again, an open connection
     doc.visibilityState = "hidden";
     doc.dispatchEvent(new Event("visibilitychange"));
     assert.equal(ws.sent.length, 2, "no check when hidden");
-    mock.timers.tick(DEFAULTS.heartbeatMs - 500);
+    mock.timers.tick(beat - 500 - wait);
     doc.visibilityState = "visible";
     doc.dispatchEvent(new Event("visibilitychange"));
+    mock.timers.tick(wait);
     assert.equal(ws.sent.length, 3);
     mock.timers.tick(500);
+    assert.equal(ws.sent.length, 3, "the beat inside the check sends no ping of its own");
     assert.equal(ws.closedWith, null, "the beat inside the check does not judge it");
     mock.timers.tick(499);
     assert.equal(ws.closedWith, null);
@@ -1118,4 +1153,496 @@ test("a getChatterId that answers {chatterId, expiresAt} is asked again only whe
   } finally {
     clock.mock.restore();
   }
+});
+
+// withPage runs fn with a browser's page events on globalThis: window's
+// online event, document's visibilitychange and navigator.onLine. It counts
+// the listeners on each, so that a test can see that none outlives close().
+async function withPage(fn) {
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  const listeners = { window: 0, document: 0 };
+  const counted = (target, name) => {
+    const [add, remove] = [target.addEventListener.bind(target), target.removeEventListener.bind(target)];
+    return [(...a) => (listeners[name]++, add(...a)), (...a) => (listeners[name]--, remove(...a))];
+  };
+  const page = {
+    listeners,
+    onLine: true,
+    visibilityState: "visible",
+    show() {
+      page.visibilityState = "visible";
+      doc.dispatchEvent(new Event("visibilitychange"));
+    },
+    hide() {
+      page.visibilityState = "hidden";
+      doc.dispatchEvent(new Event("visibilitychange"));
+    },
+    online() {
+      page.onLine = true;
+      win.dispatchEvent(new Event("online"));
+    },
+  };
+  Object.defineProperty(doc, "visibilityState", { get: () => page.visibilityState });
+  [doc.addEventListener, doc.removeEventListener] = counted(doc, "document");
+  const saved = {
+    navigator: Object.getOwnPropertyDescriptor(globalThis, "navigator"),
+    document: Object.getOwnPropertyDescriptor(globalThis, "document"),
+  };
+  Object.defineProperty(globalThis, "navigator", { configurable: true, get: () => ({ onLine: page.onLine }) });
+  Object.defineProperty(globalThis, "document", { configurable: true, value: doc });
+  [globalThis.addEventListener, globalThis.removeEventListener] = counted(win, "window");
+  try {
+    await fn(page);
+  } finally {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+    for (const [k, d] of Object.entries(saved)) {
+      if (d) Object.defineProperty(globalThis, k, d);
+      else delete globalThis[k];
+    }
+  }
+}
+
+// pingTimes ticks the clock a millisecond at a time for ms and returns, for
+// each socket of sockets, the tick at which it sent its first ping (or null).
+async function pingTimes(sockets, ms) {
+  const before = sockets.map((ws) => ws.sent.length);
+  const at = sockets.map(() => null);
+  for (let t = 1; t <= ms; t++) {
+    mock.timers.tick(1);
+    await flush();
+    sockets.forEach((ws, i) => {
+      if (at[i] === null && ws.sent.slice(before[i]).some((f) => f.action === "ping")) at[i] = t;
+    });
+  }
+  return at;
+}
+
+test("when the page is shown again or the network comes back, each open client checks its connection after its own jittered delay within the first backoff step, not all at once", async () => {
+  // Every tab of a site that is shown at once (a window restored, a laptop
+  // opened), and every browser behind a network that came back, hears the
+  // event at the same moment: a ping from each in the same instant is a
+  // burst on the gateway's routes, and the reconnects of those whose link
+  // died would come in one burst openTimeoutMs later.
+  await withPage(async (page) => {
+    const tabs = [];
+    for (const r of [0.1, 0.5, 0.9]) {
+      const { c } = await opened({ random: () => r });
+      tabs.push({ c, ws: latest() });
+    }
+    const sockets = tabs.map((t) => t.ws);
+    for (const [what, wake] of [
+      ["shown again", () => page.show()],
+      ["back online", () => page.online()],
+    ]) {
+      page.hide();
+      wake();
+      wake(); // a second event while the first waits: one check
+      assert.deepEqual(
+        sockets.map((ws) => ws.sent.length),
+        sockets.map(() => 0),
+        `${what}: no tab pings the instant it hears the event`,
+      );
+      // Each waits random * backoffMs: 50, 250 and 450 ms.
+      assert.deepEqual(await pingTimes(sockets, DEFAULTS.backoffMs), [50, 250, 450], what);
+      assert.deepEqual(
+        sockets.map((ws) => ws.sent.length),
+        sockets.map(() => 1),
+        `${what}: one ping each`,
+      );
+      for (const ws of sockets) {
+        ws.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+        ws.sent.length = 0;
+      }
+      mock.timers.tick(DEFAULTS.openTimeoutMs);
+      assert.ok(
+        sockets.every((ws) => ws.closedWith === null),
+        `${what}: answered, every connection carries`,
+      );
+    }
+    // Hidden again before its check: the pending check still runs (the
+    // link may be gone either way) and close() takes it with the rest.
+    page.show();
+    for (const t of tabs) t.c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+  });
+});
+
+test("clients that opened together renew at their own random time, from renewBeforeMs to half as much again before the cap, not all at once every two hours", async () => {
+  // After a gateway restart every client reconnects within a second or
+  // two. A renewal at a fixed time after open would bring those new
+  // connects back in the same burst every maxDurationMs, for ever; a
+  // random time of each spreads them further at every renewal.
+  const cap = 40 * 60 * 1000;
+  const before = DEFAULTS.renewBeforeMs;
+  const tabs = [];
+  for (const [i, r] of [0, 0.5, 0.999].entries()) {
+    const { c } = await opened({ random: () => r, chatterId: `sc_tab${i}`, maxDurationMs: cap, heartbeatMs: 2 * cap });
+    tabs.push({ c, id: `sc_tab${i}`, r });
+  }
+  const renewedAt = tabs.map(() => null);
+  mock.timers.tick(cap - 1.5 * before - 1);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 3, "no renewal earlier than renewBeforeMs and a half before the cap");
+  for (let t = cap - 1.5 * before; t <= cap - before; t += 1000) {
+    mock.timers.tick(t === cap - 1.5 * before ? 1 : 1000);
+    await flush();
+    tabs.forEach((tab, i) => {
+      const n = FakeWebSocket.all.filter((ws) => ws.url.searchParams.get("id") === tab.id).length;
+      if (n > 1 && renewedAt[i] === null) renewedAt[i] = t;
+    });
+  }
+  // random r renews at cap - before - r * before / 2, to the second.
+  assert.deepEqual(
+    renewedAt,
+    tabs.map((t) => Math.ceil((cap - before - Math.round((t.r * before) / 2)) / 1000) * 1000),
+  );
+  for (const t of tabs) t.c.close();
+  assert.equal(running.size, 0);
+});
+
+test("close() during a handshake closes its socket and leaves no timer at once, before the browser reports the socket closed", async () => {
+  // A browser reports the close of a socket still connecting only later
+  // (and a handshake the network swallowed, only when it gives up): the
+  // handshake's timer must not outlive close() until then.
+  const phases = {
+    "the first handshake": async () => {
+      const r = client();
+      await flush();
+      return r;
+    },
+    "a reconnect's handshake": async () => {
+      const r = await opened();
+      latest().serverClose(1006);
+      mock.timers.tick(r.states.at(-1).delay);
+      await flush();
+      return r;
+    },
+    "a renewal's handshake": async () => {
+      const r = await opened({ maxDurationMs: 20_000 });
+      mock.timers.tick(15_000);
+      await flush();
+      return r;
+    },
+  };
+  for (const [phase, start] of Object.entries(phases)) {
+    FakeWebSocket.all = [];
+    const { c, states } = await start();
+    const opening = latest();
+    assert.equal(opening.readyState, 0, `${phase}: a socket is connecting`);
+    c.close();
+    assert.ok(
+      FakeWebSocket.all.every((ws) => ws.closedWith || ws.readyState === 3),
+      `${phase}: every socket closed`,
+    );
+    assert.equal(running.size, 0, `${phase}: ${running.size} timers still running after close()`);
+    // The browser's late reports change nothing.
+    opening.serverOpen();
+    opening.serverClose(1006);
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(states.at(-1).state, "closed", phase);
+    assert.equal(running.size, 0, phase);
+  }
+});
+
+test("every close a socks gateway sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
+  // gateway/gateway.go and docs/protocol.md ("Close codes sent by the local
+  // gateway"); API Gateway closes with 1001 "Going away" at the idle
+  // timeout and the 2-hour cap, and a browser reports 1006 for a link that
+  // broke without a close frame.
+  const closes = [
+    [1000, "connection deleted"],
+    [1001, "Going away"],
+    [1001, "going away"],
+    [1002, "bad MASK"],
+    [1006, ""],
+    [1008, "slow consumer"],
+    [1008, "too many frames"],
+    [1009, "message too big"],
+    [1009, "frame too big"],
+    [1011, "Internal server error"],
+  ];
+  for (const [code, reason] of closes) {
+    const what = `${code} ${JSON.stringify(reason)}`;
+    const { c, states } = await opened({ topics: ["updates", "entity:7"] });
+    c.subscribe("news");
+    const got = [];
+    c.onMessage((b) => got.push(b));
+    const first = latest();
+    first.serverSend('"before"');
+    first.serverClose(code, reason);
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code, reason }, what);
+    mock.timers.tick(375);
+    await flush();
+    const next = latest();
+    assert.notEqual(next, first, `${what}: a new socket`);
+    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7,news", what);
+    next.serverOpen();
+    next.serverSend('"after"');
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"], what);
+    assert.deepEqual(got, ["before", "after"], what);
+    c.close();
+    assert.equal(running.size, 0, what);
+  }
+});
+
+test("frames the client does not expect: text that is not JSON is delivered as text, binary frames are dropped, a large body arrives whole, and none stops the client", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const got = [];
+  const keys = [];
+  c.onMessage((b) => got.push(b));
+  for (const k of ["", "plain text", "__proto__", "constructor"]) c.on(k, (b) => keys.push([k, b]));
+  const ws = latest();
+  const big = JSON.stringify({ type: "bulk", data: "é😀".repeat(200_000) }); // far past the 128 KB a gateway posts
+  const frames = [
+    "plain text",
+    "{not json",
+    "",
+    "null",
+    "[1,2]",
+    '"__proto__"',
+    '{"type":"constructor"}',
+    '{"type":7}',
+    '{"type":"pong"}', // a reply's shape, with no ping waiting: a message
+    big,
+  ];
+  for (const f of frames) ws.serverSend(f);
+  ws.onmessage?.({ data: new ArrayBuffer(8) });
+  ws.onmessage?.({ data: { size: 8, type: "" } }); // a Blob
+  assert.deepEqual(got, ["plain text", "{not json", "", null, [1, 2], "__proto__", { type: "constructor" }, { type: 7 }, { type: "pong" }, JSON.parse(big)]);
+  assert.deepEqual(keys, [
+    ["plain text", "plain text"],
+    ["", ""],
+    ["__proto__", "__proto__"],
+    ["constructor", { type: "constructor" }],
+  ]);
+  assert.equal(errors.mock.callCount(), 0, "nothing is reported");
+  assert.equal(c.state, "open");
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a long-lived page: hundreds of reconnects and renewals of every kind leave one socket, the same few timers and listeners, and nothing held of the connections before", async () => {
+  // A gateway that answers pings and subscribes while its link is alive.
+  class Gateway extends FakeWebSocket {
+    alive = true;
+    send(data) {
+      super.send(data);
+      if (!this.alive) return;
+      const f = JSON.parse(data);
+      if (f.action === "ping") this.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+      else this.serverSend(JSON.stringify({ type: `${f.action}d`, topics: f.topics }));
+    }
+  }
+  await withPage(async (page) => {
+    const o = { WebSocket: Gateway, maxDurationMs: 60_000, heartbeatMs: 2000, openTimeoutMs: 1000, maxBackoffMs: 1000, maxAttempts: 3 };
+    const { c, states } = await opened(o);
+    const got = [];
+    c.onMessage((b) => got.push(b));
+    const reconnect = async () => {
+      assert.equal(states.at(-1).state, "reconnecting");
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      latest().serverOpen();
+    };
+    const kinds = {
+      "closed by the gateway": async (ws) => {
+        ws.serverClose(1001, "Going away");
+        await reconnect();
+      },
+      "a dead link, found by the heartbeat": async (ws) => {
+        ws.alive = false;
+        mock.timers.tick(o.heartbeatMs); // a ping
+        mock.timers.tick(o.heartbeatMs); // no pong since: dead
+        assert.equal(states.at(-1).reason, "no pong");
+        await reconnect(); // the dead socket never reports its close
+      },
+      "a dead link, found when the page is shown again": async (ws) => {
+        ws.alive = false;
+        page.hide();
+        page.show();
+        mock.timers.tick(DEFAULTS.backoffMs); // the jittered wait, then the ping
+        mock.timers.tick(o.openTimeoutMs); // no pong
+        assert.equal(states.at(-1).reason, "no pong");
+        await reconnect();
+      },
+      "a renewal": async (ws) => {
+        for (let i = 0; i < 60 && FakeWebSocket.all.at(-1) === ws; i++) {
+          mock.timers.tick(1000);
+          await flush();
+        }
+        assert.notEqual(latest(), ws, "a renewal began");
+        latest().serverOpen();
+        mock.timers.tick(DEFAULTS.overlapMs);
+        assert.equal(ws.closedWith?.reason, "renewed");
+        ws.finishClose();
+      },
+      "handshakes that never open": async (ws) => {
+        ws.serverClose(1006);
+        for (let i = 0; i < 2; i++) {
+          mock.timers.tick(states.at(-1).delay);
+          await flush();
+          latest().serverClose(1006);
+        }
+        await reconnect();
+      },
+      "the network gone and back": async (ws) => {
+        page.onLine = false;
+        ws.serverClose(1006);
+        mock.timers.tick(60_000);
+        await flush();
+        page.online();
+        mock.timers.tick(DEFAULTS.backoffMs);
+        await flush();
+        latest().serverOpen();
+      },
+    };
+    const names = Object.keys(kinds);
+    let sent = 0;
+    for (let i = 0; i < 300; i++) {
+      const kind = names[i % names.length];
+      const what = `cycle ${i}, ${kind}`;
+      const ws = latest();
+      if (i % 2) c.subscribe(`t${i % 5}`);
+      else c.unsubscribe(`t${(i + 2) % 5}`);
+      await kinds[kind](ws);
+      latest().serverSend(JSON.stringify({ type: "n", n: ++sent }));
+      assert.equal(c.state, "open", what);
+      assert.equal(got.length, sent, `${what}: every message delivered once`);
+      const live = FakeWebSocket.all.filter((s) => s.readyState <= 1);
+      assert.deepEqual(live, [latest()], `${what}: one socket open`);
+      assert.ok(running.size <= 3, `${what}: ${running.size} timers (the heartbeat, the renewal and the backoff's)`);
+      assert.deepEqual(page.listeners, { window: 1, document: 1 }, what);
+      assert.equal(c._conn.ws, latest(), what);
+      assert.equal(c._conn.pending.length, 0, `${what}: no action left waiting`);
+      assert.ok(c._next === null && c._old === null && c._conn.peer === null && c._conn.seen === null, `${what}: nothing held of an earlier connection`);
+      assert.equal(c._idTimers.size, 0, what);
+      // A socket given up on as dead stays "closing" until the browser
+      // gives up on it too: it must not reach the client then.
+      for (const s of FakeWebSocket.all.slice(0, -1)) {
+        assert.ok(s.readyState === 3 || (s.onmessage === null && s.onclose === null), `${what}: a socket left behind still reaches the client`);
+      }
+    }
+    assert.ok(FakeWebSocket.all.length > 300);
+    c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+    assert.deepEqual(FakeWebSocket.all.filter((s) => s.readyState <= 1), []);
+  });
+});
+
+test("clients that opened together ping at their own times: each beat comes a random time from three quarters of heartbeatMs to heartbeatMs after the last, never later", async () => {
+  // After a gateway restart every client reconnects within a second or
+  // two. A heartbeat at a fixed interval from open would bring all their
+  // pings back in one burst every heartbeatMs (each a route invocation,
+  // under the account's request rate that the broker's posts share); a
+  // random part of each beat spreads them further at every beat. Never
+  // longer than heartbeatMs, which stays well under the idle timeout.
+  const hb = DEFAULTS.heartbeatMs;
+  const randoms = [0, 0.5, 0.999];
+  const tabs = [];
+  for (const r of randoms) {
+    const { c } = await opened({ random: () => r });
+    tabs.push({ c, ws: latest(), pings: [] });
+  }
+  // Answer every ping at once, and note when it came, to the second.
+  for (let t = 1000; t <= 4 * hb; t += 1000) {
+    mock.timers.tick(1000);
+    for (const tab of tabs) {
+      while (tab.ws.sent.length > tab.pings.length) {
+        tab.pings.push(t);
+        tab.ws.serverSend('{"type":"pong","time":"2026-11-30T12:00:00Z"}');
+      }
+    }
+  }
+  const beat = (r) => hb - Math.round((r * hb) / 4);
+  tabs.forEach((tab, i) => {
+    const gaps = tab.pings.map((t, j) => t - (j === 0 ? 0 : tab.pings[j - 1]));
+    // This test's random is the same at every beat: so is each gap.
+    assert.deepEqual(new Set(gaps.slice(1)).size, 1, `random ${randoms[i]}: ${gaps}`);
+    assert.ok(Math.abs(gaps[0] - beat(randoms[i])) < 1000, `random ${randoms[i]}: the first ping after ${gaps[0]} ms; want ${beat(randoms[i])}`);
+    assert.ok(gaps.every((g) => g <= hb && g > (3 * hb) / 4 - 1000), `random ${randoms[i]}: gaps ${gaps}`);
+    assert.equal(tab.ws.closedWith, null, "every ping answered: the connection carries");
+  });
+  assert.equal(new Set(tabs.map((t) => t.pings[0])).size, 3, "the first pings of the three are apart");
+  for (const t of tabs) t.c.close();
+  assert.equal(running.size, 0);
+});
+
+test("a page that changes many topics one call at a time sends one subscribe and one unsubscribe, not a frame per call that the gateway's frame rate drops", async () => {
+  // A list page that follows the entities it shows: switching to the next
+  // page of the list unsubscribes forty topics and subscribes forty, one
+  // call each. socks serve routes at most --max-frames-per-second frames a
+  // second (50, as deep): a frame over it is dropped with an error frame
+  // that names no topics, and a connection that keeps on is closed (1008).
+  class RateLimited extends FakeWebSocket {
+    followed = new Set();
+    tokens = 50;
+    send(data) {
+      super.send(data);
+      const f = JSON.parse(data);
+      if (this.tokens < 1) {
+        this.serverSend('{"type":"error","error":"too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}');
+        return;
+      }
+      this.tokens--;
+      if (f.action === "subscribe") for (const t of f.topics) this.followed.add(t);
+      if (f.action === "unsubscribe") for (const t of f.topics) this.followed.delete(t);
+      if (f.action !== "ping") this.serverSend(JSON.stringify({ type: `${f.action}d`, topics: [...this.followed].sort() }));
+    }
+    serverOpen() {
+      for (const t of (this.url.searchParams.get("topic") || ".").split(",")) this.followed.add(t);
+      super.serverOpen();
+    }
+  }
+  const errors = mock.method(console, "error", () => {});
+  const first = Array.from({ length: 40 }, (_, i) => `entity:${i}`);
+  const second = Array.from({ length: 40 }, (_, i) => `entity:${i + 40}`);
+  const { c } = await opened({ WebSocket: RateLimited, topics: ["updates", ...first] });
+  const ws = latest();
+  for (const t of first) c.unsubscribe(t);
+  for (const t of second) c.subscribe(t);
+  await flush();
+  assert.deepEqual(c.topics, ["updates", ...second]);
+  assert.deepEqual([...ws.followed].sort(), ["updates", ...second].sort(), "the connection follows what the client says it follows");
+  assert.equal(ws.sent.length, 2, "one unsubscribe and one subscribe");
+  assert.equal(errors.mock.callCount(), 0, "no frame refused");
+  // A topic followed and dropped again within one task costs no frame.
+  c.subscribe("news");
+  c.unsubscribe("news");
+  await flush();
+  assert.equal(ws.sent.length, 2);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection was accepted with", async () => {
+  // The old chatter ID may follow updates only; the renewal's fresh one
+  // may follow news too. The old connection's answer comes late, after
+  // the new one opened with news in its URL, which the gateway accepted.
+  const errors = mock.method(console, "error", () => {});
+  const { c } = await opened({ maxDurationMs: 20_000, random: () => 0, getChatterId: async () => "sc_renewed" });
+  const old = latest();
+  mock.timers.tick(14_999);
+  c.subscribe("news");
+  await flush();
+  assert.deepEqual(old.sent, [{ action: "subscribe", topics: ["news"] }]);
+  mock.timers.tick(1); // the renewal
+  await flush();
+  const next = latest();
+  assert.notEqual(next, old);
+  assert.equal(next.url.searchParams.get("topic"), "updates,news");
+  next.serverOpen();
+  old.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates","topics":["updates"]}');
+  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection follows it");
+  assert.equal(errors.mock.callCount(), 1, "the old connection's refusal is reported");
+  await flush();
+  assert.deepEqual(next.sent, [], "nothing to sync: the new connection asked for news at connect");
+  errors.mock.restore();
+  c.close();
 });
