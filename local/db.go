@@ -62,10 +62,10 @@ const (
 	// snapshots to end (the busy_timeout of its statement).
 	walFoldWait = time.Second
 
-	// expiredChatterBatch bounds the expired chatter IDs one write
-	// transaction deletes (a few milliseconds' work), so that a pile of
-	// them holds the file from other writers one batch at a time.
-	expiredChatterBatch = 1000
+	// expiredBatch bounds the expired rows (chatter IDs, dead letters) one
+	// write transaction deletes (a few milliseconds' work), so that a pile
+	// of them holds the file from other writers one batch at a time.
+	expiredBatch = 1000
 
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
@@ -142,8 +142,8 @@ type DB struct {
 	// foldWait is how long a fold waits for readers (walFoldWait; tests
 	// set their own).
 	foldWait time.Duration
-	// expiredBatch is how many expired chatter IDs one write transaction
-	// of DeleteExpiredChatterIDs deletes (expiredChatterBatch; tests
+	// expiredBatch is how many expired rows one write transaction of
+	// deleteExpired deletes (the constant expiredBatch; tests
 	// lower it).
 	expiredBatch int
 	// wake is closed (and replaced) when this process made a message
@@ -235,7 +235,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		walLimit:      walLimit,
 		walCheckEvery: walCheckEvery,
 		foldWait:      walFoldWait,
-		expiredBatch:  expiredChatterBatch,
+		expiredBatch:  expiredBatch,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
@@ -532,6 +532,33 @@ func (db *DB) DeleteMeta(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s from %s: %w", key, db.path, err)
 	}
 	return nil
+}
+
+// deleteExpired deletes the rows of table whose column is at or before
+// now (unix milliseconds, through an index of column), in write
+// transactions of at most expiredBatch rows each, and returns how many it
+// deleted, also when it fails part way.
+func (db *DB) deleteExpired(ctx context.Context, table, column string, now time.Time) (int, error) {
+	total := 0
+	del := fmt.Sprintf(`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE %[2]s <= ? LIMIT ?)`, table, column)
+	for {
+		var n int
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, del, millis(now), db.expiredBatch)
+			if err != nil {
+				return err
+			}
+			n = rowsAffected(res)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < db.expiredBatch {
+			return total, nil
+		}
+	}
 }
 
 // beginWrite waits for this process's turn to write (writeSem); call

@@ -14,6 +14,7 @@ import (
 )
 
 var _ store.Queue = (*Queue)(nil)
+var _ store.ExpiredDeadLetterDeleter = (*Queue)(nil)
 
 // Queue is the store.Queue kept in the state file, with the semantics of an
 // SQS standard queue and its redrive policy:
@@ -511,6 +512,19 @@ func (q *Queue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteExpiredDeadLetters deletes the dead letters that failed
+// store.DeadLetterRetention (14 days) or longer before now, as SQS
+// deletes them from socks's dead-letter queue, in write transactions of
+// at most expiredBatch letters (see DeleteExpiredChatterIDs). It returns
+// how many it deleted, also when it fails part way.
+func (q *Queue) DeleteExpiredDeadLetters(ctx context.Context, now time.Time) (int, error) {
+	n, err := q.db.deleteExpired(ctx, "dead_letters", "failed_at", now.Add(-store.DeadLetterRetention))
+	if err != nil {
+		return n, fmt.Errorf("deleting dead letters older than %d days: %w", store.DeadLetterRetention/(24*time.Hour), err)
 	}
 	return n, nil
 }

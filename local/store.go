@@ -202,31 +202,16 @@ func (s *Store) RevokeChatterIDs(ctx context.Context, geek string, prefixes []st
 }
 
 // DeleteExpiredChatterIDs removes the chatter IDs expired at now, in
-// write transactions of at most expiredChatterBatch IDs: a pile of them
-// (serve's sweep at start, prune-stale) holds the file from other writers
-// one batch at a time. It returns how many it removed, also when it
-// fails part way.
+// write transactions of at most expiredBatch IDs: a pile of them (serve's
+// sweep at start, prune-stale) holds the file from other writers one
+// batch at a time. It returns how many it removed, also when it fails
+// part way.
 func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
-	total := 0
-	for {
-		var n int
-		err := s.db.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM chatter_ids WHERE rowid IN
-				(SELECT rowid FROM chatter_ids WHERE expires_at <= ? LIMIT ?)`, millis(now), s.db.expiredBatch)
-			if err != nil {
-				return err
-			}
-			n = rowsAffected(res)
-			return nil
-		})
-		if err != nil {
-			return total, fmt.Errorf("deleting expired chatter IDs: %w", err)
-		}
-		total += n
-		if n < s.db.expiredBatch {
-			return total, nil
-		}
+	n, err := s.db.deleteExpired(ctx, "chatter_ids", "expires_at", now)
+	if err != nil {
+		return n, fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
+	return n, nil
 }
 
 // PutConnection records (or replaces) a connection and its topics.
