@@ -58,6 +58,9 @@ const (
 	// readers leave it gaps.
 	walLimit      = 16 << 20
 	walCheckEvery = 64
+	// walMaxBackOff bounds the pause between two folds that readers held
+	// up: 1<<walMaxBackOff checks (1,024 writes).
+	walMaxBackOff = 4
 	// walFoldWait is how long a fold waits for the readers of older
 	// snapshots to end (the busy_timeout of its statement).
 	walFoldWait = time.Second
@@ -135,10 +138,13 @@ type DB struct {
 	writeSem chan struct{}
 	// writes counts this process's write transactions, and walLimit is
 	// the size of the write-ahead log past which a write folds it into
-	// the file and truncates it; walNext is the size at which it tries
-	// again after a fold a reader held up (see endWrite). Under writeSem.
-	writes, walCheckEvery int
-	walLimit, walNext     int64
+	// the file and truncates it; walHeldUp counts the folds in a row that
+	// readers held up, and walRetry is the write from which the next is
+	// tried; walFolds counts the folds tried (see endWrite). Under
+	// writeSem.
+	writes, walCheckEvery         int
+	walLimit                      int64
+	walHeldUp, walRetry, walFolds int
 	// foldWait is how long a fold waits for readers (walFoldWait; tests
 	// set their own).
 	foldWait time.Duration
@@ -582,8 +588,13 @@ func (db *DB) beginWrite(ctx context.Context) error {
 // for good. A fold (wal_checkpoint(TRUNCATE)) holds off other writers,
 // waits up to walFoldWait for the readers of older snapshots to end
 // (readers that begin meanwhile read the file itself), and truncates the
-// log. One that a reader held up past its wait is tried again once the
-// log has grown by another walLimit.
+// log. One that a reader held up past its wait is tried again at the
+// next check, and while readers keep holding folds up, after 2, 4, 8,
+// then every 16 checks (1,024 writes): a reader that never lets go costs
+// a fold's wait only every so often, and the log is folded soon after
+// the reads that held it up end, having grown by at most that many
+// writes. Once the log is under walLimit (folded by this process or
+// another), the next fold is tried as soon as it is past it again.
 func (db *DB) endWrite() {
 	defer func() { <-db.writeSem }()
 	db.writes++
@@ -591,14 +602,20 @@ func (db *DB) endWrite() {
 		return
 	}
 	fi, err := os.Stat(db.path + "-wal")
-	if err != nil || fi.Size() <= max(db.walLimit, db.walNext) {
+	if err != nil || fi.Size() <= db.walLimit {
+		db.walHeldUp, db.walRetry = 0, 0
 		return
 	}
-	if db.foldWAL() {
-		db.walNext = 0
-	} else {
-		db.walNext = fi.Size() + db.walLimit
+	if db.writes < db.walRetry {
+		return
 	}
+	db.walFolds++
+	if db.foldWAL() {
+		db.walHeldUp, db.walRetry = 0, 0
+		return
+	}
+	db.walHeldUp++
+	db.walRetry = db.writes + db.walCheckEvery<<min(db.walHeldUp-1, walMaxBackOff)
 }
 
 // foldWAL copies the write-ahead log into the state file and truncates

@@ -243,13 +243,112 @@ func TestAFoldUnderAReadOfThisProcessGivesWay(t *testing.T) {
 	if err := read.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	// Tried again once the log has grown by another walLimit: the next
-	// write's.
+	// Tried again at the next check: the next write's.
 	put("after")
 	if size := walSize(t, db); size != 0 {
 		t.Errorf("the log is %d bytes after a write with no read open; want it folded and truncated", size)
 	}
 	if n := count(db.sql); n != 3 {
 		t.Errorf("%d reports in the file; want 3", n)
+	}
+}
+
+// TestAFoldAReadHeldUpIsTriedAgainSoon: a fold that a long read held up
+// is tried again at a later check, a few writes on (the checks between
+// tries doubling while reads keep holding folds up, so that a read that
+// never ends costs a fold's wait only every so often), not once the log
+// has grown by another walLimit: readers that hold up one fold in
+// sixteen otherwise let the log grow by walLimit per such fold, without
+// bound.
+func TestAFoldAReadHeldUpIsTriedAgainSoon(t *testing.T) {
+	db := openTest(t, Options{})
+	db.walLimit, db.walCheckEvery = 1<<20, 1
+	db.foldWait = 20 * time.Millisecond // the read is held throughout: the fold gives up whatever its wait
+	ctx := t.Context()
+	put := func(id string, size int) {
+		t.Helper()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: id, Targets: 1, Errors: []string{strings.Repeat("e", size)}}); err != nil {
+			t.Fatalf("PutReport %s: %v", id, err)
+		}
+	}
+	read, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Rollback()
+	var n int
+	if err := read.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	// Past the limit under the read: every fold gives up.
+	const held = 100
+	for i := range held {
+		put(fmt.Sprintf("held-%d", i), 16<<10)
+	}
+	if size := walSize(t, db); size <= db.walLimit {
+		t.Fatalf("the log is %d bytes after %d writes of 16 KB; want it past the limit of %d", size, held, db.walLimit)
+	}
+	// A try at the first check past the limit, then after 1, 2, 4, 8, 16,
+	// 16, ... checks: a dozen in all, not one per write.
+	if db.walFolds < 2 || db.walFolds > 16 {
+		t.Errorf("%d folds tried in %d writes under a read that held up every one; want a few, fewer and fewer", db.walFolds, held)
+	}
+	if err := read.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// The read has ended: small writes, far from adding walLimit to the
+	// log, see it folded within the longest pause between tries.
+	for i := range 17 {
+		put(fmt.Sprintf("after-%d", i), 10)
+		if walSize(t, db) == 0 {
+			return
+		}
+	}
+	t.Errorf("the log is still %d bytes 17 small writes after the read ended; want it folded at one of the next 16 checks", walSize(t, db))
+}
+
+// TestALogAnotherProcessFoldedIsFoldedAgainAtTheLimit: a process whose
+// folds a read held up backs off; once the log is back under the limit
+// (another process folded it, or this one), the back-off is over, and
+// the log is folded again as soon as it passes the limit, not only
+// beyond the size where the held-up fold gave up.
+func TestALogAnotherProcessFoldedIsFoldedAgainAtTheLimit(t *testing.T) {
+	db := openTest(t, Options{})
+	db.walLimit, db.walCheckEvery = 256<<10, 1
+	db.foldWait = 20 * time.Millisecond
+	other := openPath(t, db.Path(), Options{}) // another process's handle
+	ctx := t.Context()
+	put := func(id string) {
+		t.Helper()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: id, Targets: 1, Errors: []string{strings.Repeat("e", 16<<10)}}); err != nil {
+			t.Fatalf("PutReport %s: %v", id, err)
+		}
+	}
+	read, err := other.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Rollback()
+	var n int
+	if err := read.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		put(fmt.Sprintf("held-%d", i))
+	}
+	if err := read.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if !other.foldWAL() {
+		t.Fatal("the other process could not fold the log with no read open")
+	}
+	if size := walSize(t, db); size != 0 {
+		t.Fatalf("the log is %d bytes after the other process folded it; want 0", size)
+	}
+	for i := range 60 {
+		put(fmt.Sprintf("after-%d", i))
+		if size := walSize(t, db); size > db.walLimit+64<<10 {
+			t.Fatalf("write %d after the other process folded the log left it at %d bytes; want it folded at the first check past the limit (%d)", i+1, size, db.walLimit)
+		}
 	}
 }
