@@ -69,6 +69,9 @@ const (
 	// write transaction deletes (a few milliseconds' work), so that a pile
 	// of them holds the file from other writers one batch at a time.
 	expiredBatch = 1000
+	// reportsPerPut bounds the reports older than a day that a report
+	// write deletes on the way (see putReport).
+	reportsPerPut = 100
 
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
@@ -152,6 +155,9 @@ type DB struct {
 	// deleteExpired deletes (the constant expiredBatch; tests
 	// lower it).
 	expiredBatch int
+	// reportsPerPut is how many old reports a report write deletes
+	// (the constant reportsPerPut; tests set their own).
+	reportsPerPut int
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -242,6 +248,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		walCheckEvery: walCheckEvery,
 		foldWait:      walFoldWait,
 		expiredBatch:  expiredBatch,
+		reportsPerPut: reportsPerPut,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}

@@ -139,6 +139,62 @@ func TestReportsOlderThanADayLeaveTheFile(t *testing.T) {
 	}
 }
 
+// TestOldReportsLeaveInBoundedWrites: a report write deletes at most
+// reportsPerPut reports older than a day on the way (it deleted every
+// one at once: after a day without messages following a busy one, the
+// first report written, on the broker's path, held the file from every
+// other writer while it deleted a day of reports, 50,000 in 150 ms, a
+// million in seconds, past the other processes' 10 s busy timeout at a
+// few million); DeleteExpiredReports (serve's sweep, at start and
+// hourly) deletes the rest, expiredBatch a transaction. A report older
+// than a day is not found either way.
+func TestOldReportsLeaveInBoundedWrites(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	db := openTest(t, Options{Now: clock.Now})
+	s := db.Store()
+	ctx := t.Context()
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	put := func(id string) {
+		t.Helper()
+		if err := s.PutReport(ctx, store.Report{MessageID: id, Targets: 1, Delivered: 1, At: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 250 {
+		put(fmt.Sprintf("old-%d", i))
+	}
+	clock.Advance(25 * time.Hour)
+	db.reportsPerPut, db.expiredBatch = 30, 100
+	put("new-0")
+	if n := count(); n != 250-30+1 {
+		t.Errorf("after a report written a day later the file holds %d reports; want %d (30 old ones deleted)", n, 250-30+1)
+	}
+	if _, err := s.GetReport(ctx, "old-249"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a report of a day ago not deleted yet: %v; want not found", err)
+	}
+	before := db.writes
+	n, err := s.DeleteExpiredReports(ctx, clock.Now())
+	if err != nil || n != 220 {
+		t.Fatalf("DeleteExpiredReports = %d, %v; want the 220 old reports left", n, err)
+	}
+	if writes := db.writes - before; writes != 3 {
+		t.Errorf("220 old reports were deleted in %d write transactions; want 3 of at most 100", writes)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("the file holds %d reports; want the new one alone", n)
+	}
+	if _, err := s.GetReport(ctx, "new-0"); err != nil {
+		t.Errorf("the new report: %v", err)
+	}
+}
+
 // Over days the pool's SQLite connections close when idle and others open
 // in their place, while a reader in this process may hold its locks on
 // the file; SQLite keeps a closed connection's descriptors open while the

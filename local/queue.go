@@ -176,7 +176,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 					if err := moveToDeadLetters(ctx, tx, c.seq, reason, nowMs); err != nil {
 						return err
 					}
-					if err := reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
+					if err := q.reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
 						return err
 					}
 					continue
@@ -210,7 +210,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 // without this its report would never say (and `publish --wait` would
 // wait in vain). A body that does not parse has no report, as for the
 // broker.
-func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
+func (q *Queue) reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
 	env, err := pubsub.ParseMessage(body, nil)
 	if err != nil {
 		return nil
@@ -233,7 +233,7 @@ func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, r
 	if err != nil {
 		return err
 	}
-	return putReport(ctx, tx, next, enc, now)
+	return putReport(ctx, tx, next, enc, now, q.db.reportsPerPut)
 }
 
 // visibleCandidates reads up to n visible rows after seq last, oldest first.

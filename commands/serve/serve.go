@@ -123,8 +123,8 @@ type Options struct {
 }
 
 // sweepEvery is how often serve removes from a local state file what
-// has had its time: chatter IDs expired a day ago, dead letters past
-// their retention.
+// has had its time: chatter IDs expired a day ago, reports older than a
+// day, dead letters past their retention.
 const sweepEvery = time.Hour
 
 // expiredChatterKept is how long an expired chatter ID stays in a local
@@ -134,8 +134,8 @@ const expiredChatterKept = 24 * time.Hour
 
 // sweep is what one pass of the sweep removed.
 type sweep struct {
-	chatterIDs, deadLetters int
-	err                     error
+	chatterIDs, reports, deadLetters int
+	err                              error
 }
 
 // sweepState deletes from the local state file, at start and then every
@@ -143,9 +143,10 @@ type sweep struct {
 // DynamoDB's TTL and SQS's retention do): the chatter IDs expired a day
 // or more before now (every visit of the live page and every renewal of
 // `socks listen` issues one, and without prune-stale in a cron job they
-// piled up), and the dead letters that failed store.DeadLetterRetention
-// (14 days) or more before now, as SQS deletes them. A failed pass is
-// logged and the next one tries again.
+// piled up), the delivery reports older than a day (which a report write
+// deletes only a few of, on the broker's path), and the dead letters that
+// failed store.DeadLetterRetention (14 days) or more before now, as SQS
+// deletes them. A failed pass is logged and the next one tries again.
 func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queue, logger *slog.Logger) {
 	tick := opts.sweepTick
 	if tick == nil {
@@ -165,6 +166,16 @@ func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queu
 			logger.Info("removed chatter IDs expired a day ago", "count", p.chatterIDs)
 		}
 		p.err = err
+		if d, ok := s.(store.ExpiredReportDeleter); ok {
+			p.reports, err = d.DeleteExpiredReports(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("removing delivery reports older than a day", "err", err)
+			case p.reports > 0:
+				logger.Info("removed delivery reports older than a day", "count", p.reports)
+			}
+			p.err = errors.Join(p.err, err)
+		}
 		if d, ok := q.(store.ExpiredDeadLetterDeleter); ok {
 			p.deadLetters, err = d.DeleteExpiredDeadLetters(ctx, now)
 			switch {

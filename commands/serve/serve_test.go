@@ -991,3 +991,54 @@ func TestServeRemovesDeadLettersPastTheirRetention(t *testing.T) {
 	tick <- time.Time{}
 	wantPass("when its retention ends", 1, 0)
 }
+
+// TestServeRemovesReportsOlderThanADay runs serve on a local state dir
+// with a controlled clock and sweep ticks: at start and at each tick it
+// deletes the delivery reports older than a day, which no one reads any
+// more (a report write deletes only a few on the way), and keeps the
+// younger ones.
+func TestServeRemovesReportsOlderThanADay(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var mu sync.Mutex
+	clock := t0.Add(24 * time.Hour)
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := b.Store.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 1, Delivered: 1, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	wantPass := func(what string, n int, kept bool) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.reports != n {
+				t.Errorf("%s: the sweep deleted %d reports, %v; want %d", what, p.reports, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		// The state file's own clock (the real one) is years before t0:
+		// GetReport finds the report as long as it is in the file.
+		_, err := b.Store.GetReport(ctx, "m-1")
+		if got := err == nil; got != kept {
+			t.Errorf("%s: the report is in the file: %v (%v); want %v", what, got, err, kept)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	wantPass("at start, a day after the report", 0, true)
+	setClock(t0.Add(24*time.Hour + time.Millisecond))
+	tick <- time.Time{}
+	wantPass("a day and a millisecond after the report", 1, false)
+}
