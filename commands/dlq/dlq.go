@@ -30,8 +30,9 @@ func NewCmdDLQ(f *cmdutil.Factory) *cobra.Command {
 		Short: "Inspect, redrive or purge dead letters",
 		Long: `A message the broker could not handle (an envelope that does not parse, or
 one whose deliveries kept failing) ends in the dead letters with the
-reason, instead of being lost. List them, look at one, put them back on the
-queue once the cause is fixed, or purge them.`,
+reason, instead of being lost, and is kept there 14 days (as SQS keeps
+socks's dead-letter queue on AWS). List them, look at one, put them back
+on the queue once the cause is fixed, or purge them.`,
 		Example: `  socks dlq list
   socks dlq show q-3f1c...
   socks dlq redrive --all
