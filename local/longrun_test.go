@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -406,5 +407,55 @@ func TestALogAnotherProcessFoldedIsFoldedAgainAtTheLimit(t *testing.T) {
 		if size := walSize(t, db); size > db.walLimit+64<<10 {
 			t.Fatalf("write %d after the other process folded the log left it at %d bytes; want it folded at the first check past the limit (%d)", i+1, size, db.walLimit)
 		}
+	}
+}
+
+// TestExpiredConnectionRecordsAreDeletedInBoundedWrites: the record of a
+// connection whose $disconnect never came or failed (a store error,
+// `serve --faults drop-disconnect`) stayed in the file for as long as
+// serve ran, expired, unless prune-stale ran; serve's sweep deletes
+// those expired before now with DeleteExpiredConnections, subscriptions
+// and all, in write transactions of at most expiredBatch records, and
+// keeps the live ones and those that never expire.
+func TestExpiredConnectionRecordsAreDeletedInBoundedWrites(t *testing.T) {
+	db := openTest(t, Options{})
+	s := db.Store()
+	ctx := t.Context()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	put := func(id string, expires time.Time) {
+		t.Helper()
+		c := pubsub.Connection{ID: id, Geek: "alice", Topics: []string{"news", "."}, ConnectedAt: now.Add(-3 * time.Hour), ExpiresAt: expires}
+		if err := s.PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 25 {
+		put(fmt.Sprintf("old-%02d", i), now.Add(-time.Hour))
+	}
+	put("at-now", now)
+	put("live", now.Add(time.Millisecond))
+	put("never", time.Time{})
+	db.expiredBatch = 10
+	before := db.writes
+	n, err := s.DeleteExpiredConnections(ctx, now)
+	if err != nil || n != 26 {
+		t.Fatalf("DeleteExpiredConnections = %d, %v; want 26", n, err)
+	}
+	if writes := db.writes - before; writes != 3 {
+		t.Errorf("26 expired records were deleted in %d write transactions; want 3 of at most 10", writes)
+	}
+	var left []string
+	err = s.ListConnections(ctx, store.ConnectionFilter{IncludeExpired: true}, now, func(page []pubsub.Connection) error {
+		for _, c := range page {
+			left = append(left, c.ID)
+		}
+		return nil
+	})
+	if err != nil || strings.Join(left, ",") != "live,never" {
+		t.Errorf("records left %v, %v; want live,never", left, err)
+	}
+	var subs int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions`).Scan(&subs); err != nil || subs != 4 {
+		t.Errorf("%d subscriptions left, %v; want the 4 of the records left", subs, err)
 	}
 }

@@ -21,6 +21,7 @@ var _ store.Store = (*Store)(nil)
 var _ store.TargetIDFinder = (*Store)(nil)
 var _ store.LiveChatterIDCounter = (*Store)(nil)
 var _ store.ExpiredReportDeleter = (*Store)(nil)
+var _ store.ExpiredConnectionDeleter = (*Store)(nil)
 
 // reportTTL is how long a report is kept: long enough for `publish --wait`
 // and for troubleshooting the same day.
@@ -444,6 +445,57 @@ func (s *Store) DeleteAllConnections(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("deleting the connection records of a gateway that stopped: %w", err)
 	}
 	return n, nil
+}
+
+// DeleteExpiredConnections removes the connection records expired at
+// now (never those without an expiry) and their subscriptions, in write
+// transactions of at most expiredBatch records (see
+// DeleteExpiredChatterIDs). It returns how many it removed, also when it
+// fails part way.
+func (s *Store) DeleteExpiredConnections(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.db.write(ctx, func(tx *sql.Tx) error {
+			n = 0
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM connections WHERE expires_at <= ? LIMIT ?`, millis(now), s.db.expiredBatch)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			for _, part := range chunks(ids, maxVars) {
+				in := placeholders(len(part))
+				// As DeleteConnections: the foreign key cascades too.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id IN (`+in+`)`, anys(part)...); err != nil {
+					return err
+				}
+				res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id IN (`+in+`)`, anys(part)...)
+				if err != nil {
+					return err
+				}
+				n += rowsAffected(res)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("deleting expired connection records: %w", err)
+		}
+		total += n
+		if n < s.db.expiredBatch {
+			return total, nil
+		}
+	}
 }
 
 // FindTargets returns the live connections (not expired at now) that an

@@ -249,6 +249,16 @@ type ExpiredReportDeleter interface {
 	DeleteExpiredReports(ctx context.Context, now time.Time) (int, error)
 }
 
+// ExpiredConnectionDeleter is a Store whose expired connection records
+// stay until asked to go (the local one), when their $disconnect never
+// came; DynamoDB's TTL deletes them by itself.
+type ExpiredConnectionDeleter interface {
+	// DeleteExpiredConnections deletes the connection records expired
+	// at now (never those without an expiry) and their topics, and
+	// returns how many it deleted, also when it fails part way.
+	DeleteExpiredConnections(ctx context.Context, now time.Time) (int, error)
+}
+
 // Report is the outcome of fanning out one envelope: of its first
 // handling, with the handlings of its follow-ups added (Add).
 type Report struct {

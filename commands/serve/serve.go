@@ -123,8 +123,8 @@ type Options struct {
 }
 
 // sweepEvery is how often serve removes from a local state file what
-// has had its time: chatter IDs expired a day ago, reports older than a
-// day, dead letters past their retention.
+// has had its time: chatter IDs and connection records expired a day
+// ago, reports older than a day, dead letters past their retention.
 const sweepEvery = time.Hour
 
 // expiredChatterKept is how long an expired chatter ID stays in a local
@@ -132,10 +132,16 @@ const sweepEvery = time.Hour
 // list` still shows that day why a $connect was refused.
 const expiredChatterKept = 24 * time.Hour
 
+// expiredConnectionKept is how long the expired record of a connection
+// whose $disconnect never came or failed stays in a local state file under
+// serve: a day, as an expired chatter ID, so that `subs list --all` still
+// shows it that day.
+const expiredConnectionKept = 24 * time.Hour
+
 // sweep is what one pass of the sweep removed.
 type sweep struct {
-	chatterIDs, reports, deadLetters int
-	err                              error
+	chatterIDs, connections, reports, deadLetters int
+	err                                           error
 }
 
 // sweepState deletes from the local state file, at start and then every
@@ -143,7 +149,9 @@ type sweep struct {
 // DynamoDB's TTL and SQS's retention do): the chatter IDs expired a day
 // or more before now (every visit of the live page and every renewal of
 // `socks listen` issues one, and without prune-stale in a cron job they
-// piled up), the delivery reports older than a day (which a report write
+// piled up), the connection records expired a day or more before now
+// (their $disconnect never came or failed), the delivery reports older
+// than a day (which a report write
 // deletes only a few of, on the broker's path), and the dead letters that
 // failed store.DeadLetterRetention (14 days) or more before now, as SQS
 // deletes them. A failed pass is logged and the next one tries again.
@@ -166,6 +174,16 @@ func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queu
 			logger.Info("removed chatter IDs expired a day ago", "count", p.chatterIDs)
 		}
 		p.err = err
+		if d, ok := s.(store.ExpiredConnectionDeleter); ok {
+			p.connections, err = d.DeleteExpiredConnections(ctx, now.Add(-expiredConnectionKept))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("removing connection records expired a day ago", "err", err)
+			case p.connections > 0:
+				logger.Info("removed connection records expired a day ago (their $disconnect never came or failed)", "count", p.connections)
+			}
+			p.err = errors.Join(p.err, err)
+		}
 		if d, ok := s.(store.ExpiredReportDeleter); ok {
 			p.reports, err = d.DeleteExpiredReports(ctx, now)
 			switch {

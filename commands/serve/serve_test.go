@@ -1042,3 +1042,60 @@ func TestServeRemovesReportsOlderThanADay(t *testing.T) {
 	tick <- time.Time{}
 	wantPass("a day and a millisecond after the report", 1, false)
 }
+
+// TestServeRemovesConnectionRecordsExpiredADayAgo runs serve on a local
+// state dir with a controlled clock and sweep ticks: at each tick it
+// deletes the connection records that expired a day or more before now,
+// left by a $disconnect that never came or failed, which stayed for as
+// long as serve ran unless prune-stale ran (at start serve deletes every
+// record, its own gateway being the only one).
+func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var mu sync.Mutex
+	clock := t0.Add(24*time.Hour - time.Millisecond)
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	wantPass := func(what string, n int, kept bool) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.connections != n {
+				t.Errorf("%s: the sweep deleted %d connection records, %v; want %d", what, p.connections, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		_, err := b.Store.GetConnection(ctx, "lost")
+		if got := err == nil; got != kept {
+			t.Errorf("%s: the record is in the file: %v (%v); want %v", what, got, err, kept)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	select {
+	case <-swept:
+	case <-time.After(time.Minute):
+		t.Fatal("no sweep at start within a minute")
+	}
+	lost := pubsub.Connection{ID: "lost", Geek: "alice", Topics: []string{"news"}, ConnectedAt: t0.Add(-2 * time.Hour), ExpiresAt: t0}
+	if err := b.Store.PutConnection(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	tick <- time.Time{}
+	wantPass("a millisecond under a day after its expiry", 0, true)
+	setClock(t0.Add(24 * time.Hour))
+	tick <- time.Time{}
+	wantPass("a day after its expiry", 1, false)
+}
