@@ -72,8 +72,8 @@ const (
 	mainRetention = 4 * 24 * time.Hour
 	// deadRetention keeps dead letters for 14 days (SQS's maximum), longer
 	// than mainRetention: a message the redrive policy moves keeps its
-	// original enqueue time.
-	deadRetention = 14 * 24 * time.Hour
+	// original enqueue time. The local queue keeps them as long.
+	deadRetention = store.DeadLetterRetention
 )
 
 // QueueSettings tune the queues CreateInputs describes.

@@ -233,7 +233,7 @@ func TestPruneStaleWithoutAGateway(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
-	want := "checked=9 deleted=5 too_old=3 expired=2 gone=0 vanished=0 kept=0 unchecked=4 errors=0 chatter_ids=0\n"
+	want := "checked=9 deleted=5 too_old=3 expired=2 gone=0 vanished=0 kept=0 unchecked=4 errors=0 chatter_ids=0 dead_letters=0\n"
 	if r.stdout != want {
 		t.Errorf("stdout %q; want %q", r.stdout, want)
 	}

@@ -58,14 +58,20 @@ const (
 	// readers leave it gaps.
 	walLimit      = 16 << 20
 	walCheckEvery = 64
+	// walMaxBackOff bounds the pause between two folds that readers held
+	// up: 1<<walMaxBackOff checks (1,024 writes).
+	walMaxBackOff = 4
 	// walFoldWait is how long a fold waits for the readers of older
 	// snapshots to end (the busy_timeout of its statement).
 	walFoldWait = time.Second
 
-	// expiredChatterBatch bounds the expired chatter IDs one write
-	// transaction deletes (a few milliseconds' work), so that a pile of
-	// them holds the file from other writers one batch at a time.
-	expiredChatterBatch = 1000
+	// expiredBatch bounds the expired rows (chatter IDs, dead letters) one
+	// write transaction deletes (a few milliseconds' work), so that a pile
+	// of them holds the file from other writers one batch at a time.
+	expiredBatch = 1000
+	// reportsPerPut bounds the reports older than a day that a report
+	// write deletes on the way (see putReport).
+	reportsPerPut = 100
 
 	// pageSize is how many connections one page of ListConnections or
 	// ScanConnections holds.
@@ -135,17 +141,23 @@ type DB struct {
 	writeSem chan struct{}
 	// writes counts this process's write transactions, and walLimit is
 	// the size of the write-ahead log past which a write folds it into
-	// the file and truncates it; walNext is the size at which it tries
-	// again after a fold a reader held up (see endWrite). Under writeSem.
-	writes, walCheckEvery int
-	walLimit, walNext     int64
+	// the file and truncates it; walHeldUp counts the folds in a row that
+	// readers held up, and walRetry is the write from which the next is
+	// tried; walFolds counts the folds tried (see endWrite). Under
+	// writeSem.
+	writes, walCheckEvery         int
+	walLimit                      int64
+	walHeldUp, walRetry, walFolds int
 	// foldWait is how long a fold waits for readers (walFoldWait; tests
 	// set their own).
 	foldWait time.Duration
-	// expiredBatch is how many expired chatter IDs one write transaction
-	// of DeleteExpiredChatterIDs deletes (expiredChatterBatch; tests
+	// expiredBatch is how many expired rows one write transaction of
+	// deleteExpired deletes (the constant expiredBatch; tests
 	// lower it).
 	expiredBatch int
+	// reportsPerPut is how many old reports a report write deletes
+	// (the constant reportsPerPut; tests set their own).
+	reportsPerPut int
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -235,7 +247,8 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		walLimit:      walLimit,
 		walCheckEvery: walCheckEvery,
 		foldWait:      walFoldWait,
-		expiredBatch:  expiredChatterBatch,
+		expiredBatch:  expiredBatch,
+		reportsPerPut: reportsPerPut,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
@@ -534,6 +547,33 @@ func (db *DB) DeleteMeta(ctx context.Context, key string) error {
 	return nil
 }
 
+// deleteExpired deletes the rows of table whose column is at or before
+// now (unix milliseconds, through an index of column), in write
+// transactions of at most expiredBatch rows each, and returns how many it
+// deleted, also when it fails part way.
+func (db *DB) deleteExpired(ctx context.Context, table, column string, now time.Time) (int, error) {
+	total := 0
+	del := fmt.Sprintf(`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE %[2]s <= ? LIMIT ?)`, table, column)
+	for {
+		var n int
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, del, millis(now), db.expiredBatch)
+			if err != nil {
+				return err
+			}
+			n = rowsAffected(res)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < db.expiredBatch {
+			return total, nil
+		}
+	}
+}
+
 // beginWrite waits for this process's turn to write (writeSem); call
 // endWrite when done.
 func (db *DB) beginWrite(ctx context.Context) error {
@@ -555,8 +595,13 @@ func (db *DB) beginWrite(ctx context.Context) error {
 // for good. A fold (wal_checkpoint(TRUNCATE)) holds off other writers,
 // waits up to walFoldWait for the readers of older snapshots to end
 // (readers that begin meanwhile read the file itself), and truncates the
-// log. One that a reader held up past its wait is tried again once the
-// log has grown by another walLimit.
+// log. One that a reader held up past its wait is tried again at the
+// next check, and while readers keep holding folds up, after 2, 4, 8,
+// then every 16 checks (1,024 writes): a reader that never lets go costs
+// a fold's wait only every so often, and the log is folded soon after
+// the reads that held it up end, having grown by at most that many
+// writes. Once the log is under walLimit (folded by this process or
+// another), the next fold is tried as soon as it is past it again.
 func (db *DB) endWrite() {
 	defer func() { <-db.writeSem }()
 	db.writes++
@@ -564,14 +609,20 @@ func (db *DB) endWrite() {
 		return
 	}
 	fi, err := os.Stat(db.path + "-wal")
-	if err != nil || fi.Size() <= max(db.walLimit, db.walNext) {
+	if err != nil || fi.Size() <= db.walLimit {
+		db.walHeldUp, db.walRetry = 0, 0
 		return
 	}
-	if db.foldWAL() {
-		db.walNext = 0
-	} else {
-		db.walNext = fi.Size() + db.walLimit
+	if db.writes < db.walRetry {
+		return
 	}
+	db.walFolds++
+	if db.foldWAL() {
+		db.walHeldUp, db.walRetry = 0, 0
+		return
+	}
+	db.walHeldUp++
+	db.walRetry = db.writes + db.walCheckEvery<<min(db.walHeldUp-1, walMaxBackOff)
 }
 
 // foldWAL copies the write-ahead log into the state file and truncates

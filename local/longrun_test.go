@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -139,6 +140,62 @@ func TestReportsOlderThanADayLeaveTheFile(t *testing.T) {
 	}
 }
 
+// TestOldReportsLeaveInBoundedWrites: a report write deletes at most
+// reportsPerPut reports older than a day on the way (it deleted every
+// one at once: after a day without messages following a busy one, the
+// first report written, on the broker's path, held the file from every
+// other writer while it deleted a day of reports, 50,000 in 150 ms, a
+// million in seconds, past the other processes' 10 s busy timeout at a
+// few million); DeleteExpiredReports (serve's sweep, at start and
+// hourly) deletes the rest, expiredBatch a transaction. A report older
+// than a day is not found either way.
+func TestOldReportsLeaveInBoundedWrites(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	db := openTest(t, Options{Now: clock.Now})
+	s := db.Store()
+	ctx := t.Context()
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	put := func(id string) {
+		t.Helper()
+		if err := s.PutReport(ctx, store.Report{MessageID: id, Targets: 1, Delivered: 1, At: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 250 {
+		put(fmt.Sprintf("old-%d", i))
+	}
+	clock.Advance(25 * time.Hour)
+	db.reportsPerPut, db.expiredBatch = 30, 100
+	put("new-0")
+	if n := count(); n != 250-30+1 {
+		t.Errorf("after a report written a day later the file holds %d reports; want %d (30 old ones deleted)", n, 250-30+1)
+	}
+	if _, err := s.GetReport(ctx, "old-249"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a report of a day ago not deleted yet: %v; want not found", err)
+	}
+	before := db.writes
+	n, err := s.DeleteExpiredReports(ctx, clock.Now())
+	if err != nil || n != 220 {
+		t.Fatalf("DeleteExpiredReports = %d, %v; want the 220 old reports left", n, err)
+	}
+	if writes := db.writes - before; writes != 3 {
+		t.Errorf("220 old reports were deleted in %d write transactions; want 3 of at most 100", writes)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("the file holds %d reports; want the new one alone", n)
+	}
+	if _, err := s.GetReport(ctx, "new-0"); err != nil {
+		t.Errorf("the new report: %v", err)
+	}
+}
+
 // Over days the pool's SQLite connections close when idle and others open
 // in their place, while a reader in this process may hold its locks on
 // the file; SQLite keeps a closed connection's descriptors open while the
@@ -243,13 +300,162 @@ func TestAFoldUnderAReadOfThisProcessGivesWay(t *testing.T) {
 	if err := read.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	// Tried again once the log has grown by another walLimit: the next
-	// write's.
+	// Tried again at the next check: the next write's.
 	put("after")
 	if size := walSize(t, db); size != 0 {
 		t.Errorf("the log is %d bytes after a write with no read open; want it folded and truncated", size)
 	}
 	if n := count(db.sql); n != 3 {
 		t.Errorf("%d reports in the file; want 3", n)
+	}
+}
+
+// TestAFoldAReadHeldUpIsTriedAgainSoon: a fold that a long read held up
+// is tried again at a later check, a few writes on (the checks between
+// tries doubling while reads keep holding folds up, so that a read that
+// never ends costs a fold's wait only every so often), not once the log
+// has grown by another walLimit: readers that hold up one fold in
+// sixteen otherwise let the log grow by walLimit per such fold, without
+// bound.
+func TestAFoldAReadHeldUpIsTriedAgainSoon(t *testing.T) {
+	db := openTest(t, Options{})
+	db.walLimit, db.walCheckEvery = 1<<20, 1
+	db.foldWait = 20 * time.Millisecond // the read is held throughout: the fold gives up whatever its wait
+	ctx := t.Context()
+	put := func(id string, size int) {
+		t.Helper()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: id, Targets: 1, Errors: []string{strings.Repeat("e", size)}}); err != nil {
+			t.Fatalf("PutReport %s: %v", id, err)
+		}
+	}
+	read, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Rollback()
+	var n int
+	if err := read.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	// Past the limit under the read: every fold gives up.
+	const held = 100
+	for i := range held {
+		put(fmt.Sprintf("held-%d", i), 16<<10)
+	}
+	if size := walSize(t, db); size <= db.walLimit {
+		t.Fatalf("the log is %d bytes after %d writes of 16 KB; want it past the limit of %d", size, held, db.walLimit)
+	}
+	// A try at the first check past the limit, then after 1, 2, 4, 8, 16,
+	// 16, ... checks: a dozen in all, not one per write.
+	if db.walFolds < 2 || db.walFolds > 16 {
+		t.Errorf("%d folds tried in %d writes under a read that held up every one; want a few, fewer and fewer", db.walFolds, held)
+	}
+	if err := read.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// The read has ended: small writes, far from adding walLimit to the
+	// log, see it folded within the longest pause between tries.
+	for i := range 17 {
+		put(fmt.Sprintf("after-%d", i), 10)
+		if walSize(t, db) == 0 {
+			return
+		}
+	}
+	t.Errorf("the log is still %d bytes 17 small writes after the read ended; want it folded at one of the next 16 checks", walSize(t, db))
+}
+
+// TestALogAnotherProcessFoldedIsFoldedAgainAtTheLimit: a process whose
+// folds a read held up backs off; once the log is back under the limit
+// (another process folded it, or this one), the back-off is over, and
+// the log is folded again as soon as it passes the limit, not only
+// beyond the size where the held-up fold gave up.
+func TestALogAnotherProcessFoldedIsFoldedAgainAtTheLimit(t *testing.T) {
+	db := openTest(t, Options{})
+	db.walLimit, db.walCheckEvery = 256<<10, 1
+	db.foldWait = 20 * time.Millisecond
+	other := openPath(t, db.Path(), Options{}) // another process's handle
+	ctx := t.Context()
+	put := func(id string) {
+		t.Helper()
+		if err := db.Store().PutReport(ctx, store.Report{MessageID: id, Targets: 1, Errors: []string{strings.Repeat("e", 16<<10)}}); err != nil {
+			t.Fatalf("PutReport %s: %v", id, err)
+		}
+	}
+	read, err := other.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Rollback()
+	var n int
+	if err := read.QueryRowContext(ctx, `SELECT count(*) FROM reports`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		put(fmt.Sprintf("held-%d", i))
+	}
+	if err := read.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if !other.foldWAL() {
+		t.Fatal("the other process could not fold the log with no read open")
+	}
+	if size := walSize(t, db); size != 0 {
+		t.Fatalf("the log is %d bytes after the other process folded it; want 0", size)
+	}
+	for i := range 60 {
+		put(fmt.Sprintf("after-%d", i))
+		if size := walSize(t, db); size > db.walLimit+64<<10 {
+			t.Fatalf("write %d after the other process folded the log left it at %d bytes; want it folded at the first check past the limit (%d)", i+1, size, db.walLimit)
+		}
+	}
+}
+
+// TestExpiredConnectionRecordsAreDeletedInBoundedWrites: the record of a
+// connection whose $disconnect never came or failed (a store error,
+// `serve --faults drop-disconnect`) stayed in the file for as long as
+// serve ran, expired, unless prune-stale ran; serve's sweep deletes
+// those expired before now with DeleteExpiredConnections, subscriptions
+// and all, in write transactions of at most expiredBatch records, and
+// keeps the live ones and those that never expire.
+func TestExpiredConnectionRecordsAreDeletedInBoundedWrites(t *testing.T) {
+	db := openTest(t, Options{})
+	s := db.Store()
+	ctx := t.Context()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	put := func(id string, expires time.Time) {
+		t.Helper()
+		c := pubsub.Connection{ID: id, Geek: "alice", Topics: []string{"news", "."}, ConnectedAt: now.Add(-3 * time.Hour), ExpiresAt: expires}
+		if err := s.PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 25 {
+		put(fmt.Sprintf("old-%02d", i), now.Add(-time.Hour))
+	}
+	put("at-now", now)
+	put("live", now.Add(time.Millisecond))
+	put("never", time.Time{})
+	db.expiredBatch = 10
+	before := db.writes
+	n, err := s.DeleteExpiredConnections(ctx, now)
+	if err != nil || n != 26 {
+		t.Fatalf("DeleteExpiredConnections = %d, %v; want 26", n, err)
+	}
+	if writes := db.writes - before; writes != 3 {
+		t.Errorf("26 expired records were deleted in %d write transactions; want 3 of at most 10", writes)
+	}
+	var left []string
+	err = s.ListConnections(ctx, store.ConnectionFilter{IncludeExpired: true}, now, func(page []pubsub.Connection) error {
+		for _, c := range page {
+			left = append(left, c.ID)
+		}
+		return nil
+	})
+	if err != nil || strings.Join(left, ",") != "live,never" {
+		t.Errorf("records left %v, %v; want live,never", left, err)
+	}
+	var subs int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions`).Scan(&subs); err != nil || subs != 4 {
+		t.Errorf("%d subscriptions left, %v; want the 4 of the records left", subs, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 )
 
 var _ store.Queue = (*Queue)(nil)
+var _ store.ExpiredDeadLetterDeleter = (*Queue)(nil)
 
 // Queue is the store.Queue kept in the state file, with the semantics of an
 // SQS standard queue and its redrive policy:
@@ -175,7 +176,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 					if err := moveToDeadLetters(ctx, tx, c.seq, reason, nowMs); err != nil {
 						return err
 					}
-					if err := reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
+					if err := q.reportDeadLetter(ctx, tx, c.id, c.body, reason, now); err != nil {
 						return err
 					}
 					continue
@@ -209,7 +210,7 @@ func (q *Queue) receiveOnce(ctx context.Context, n int, visibility time.Duration
 // without this its report would never say (and `publish --wait` would
 // wait in vain). A body that does not parse has no report, as for the
 // broker.
-func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
+func (q *Queue) reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, reason string, now time.Time) error {
 	env, err := pubsub.ParseMessage(body, nil)
 	if err != nil {
 		return nil
@@ -232,7 +233,7 @@ func reportDeadLetter(ctx context.Context, tx *sql.Tx, id string, body []byte, r
 	if err != nil {
 		return err
 	}
-	return putReport(ctx, tx, next, enc, now)
+	return putReport(ctx, tx, next, enc, now, q.db.reportsPerPut)
 }
 
 // visibleCandidates reads up to n visible rows after seq last, oldest first.
@@ -511,6 +512,19 @@ func (q *Queue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteExpiredDeadLetters deletes the dead letters that failed
+// store.DeadLetterRetention (14 days) or longer before now, as SQS
+// deletes them from socks's dead-letter queue, in write transactions of
+// at most expiredBatch letters (see DeleteExpiredChatterIDs). It returns
+// how many it deleted, also when it fails part way.
+func (q *Queue) DeleteExpiredDeadLetters(ctx context.Context, now time.Time) (int, error) {
+	n, err := q.db.deleteExpired(ctx, "dead_letters", "failed_at", now.Add(-store.DeadLetterRetention))
+	if err != nil {
+		return n, fmt.Errorf("deleting dead letters older than %d days: %w", store.DeadLetterRetention/(24*time.Hour), err)
 	}
 	return n, nil
 }

@@ -20,6 +20,8 @@ import (
 var _ store.Store = (*Store)(nil)
 var _ store.TargetIDFinder = (*Store)(nil)
 var _ store.LiveChatterIDCounter = (*Store)(nil)
+var _ store.ExpiredReportDeleter = (*Store)(nil)
+var _ store.ExpiredConnectionDeleter = (*Store)(nil)
 
 // reportTTL is how long a report is kept: long enough for `publish --wait`
 // and for troubleshooting the same day.
@@ -202,31 +204,16 @@ func (s *Store) RevokeChatterIDs(ctx context.Context, geek string, prefixes []st
 }
 
 // DeleteExpiredChatterIDs removes the chatter IDs expired at now, in
-// write transactions of at most expiredChatterBatch IDs: a pile of them
-// (serve's sweep at start, prune-stale) holds the file from other writers
-// one batch at a time. It returns how many it removed, also when it
-// fails part way.
+// write transactions of at most expiredBatch IDs: a pile of them (serve's
+// sweep at start, prune-stale) holds the file from other writers one
+// batch at a time. It returns how many it removed, also when it fails
+// part way.
 func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
-	total := 0
-	for {
-		var n int
-		err := s.db.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM chatter_ids WHERE rowid IN
-				(SELECT rowid FROM chatter_ids WHERE expires_at <= ? LIMIT ?)`, millis(now), s.db.expiredBatch)
-			if err != nil {
-				return err
-			}
-			n = rowsAffected(res)
-			return nil
-		})
-		if err != nil {
-			return total, fmt.Errorf("deleting expired chatter IDs: %w", err)
-		}
-		total += n
-		if n < s.db.expiredBatch {
-			return total, nil
-		}
+	n, err := s.db.deleteExpired(ctx, "chatter_ids", "expires_at", now)
+	if err != nil {
+		return n, fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
+	return n, nil
 }
 
 // PutConnection records (or replaces) a connection and its topics.
@@ -458,6 +445,57 @@ func (s *Store) DeleteAllConnections(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("deleting the connection records of a gateway that stopped: %w", err)
 	}
 	return n, nil
+}
+
+// DeleteExpiredConnections removes the connection records expired at
+// now (never those without an expiry) and their subscriptions, in write
+// transactions of at most expiredBatch records (see
+// DeleteExpiredChatterIDs). It returns how many it removed, also when it
+// fails part way.
+func (s *Store) DeleteExpiredConnections(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.db.write(ctx, func(tx *sql.Tx) error {
+			n = 0
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM connections WHERE expires_at <= ? LIMIT ?`, millis(now), s.db.expiredBatch)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			for _, part := range chunks(ids, maxVars) {
+				in := placeholders(len(part))
+				// As DeleteConnections: the foreign key cascades too.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id IN (`+in+`)`, anys(part)...); err != nil {
+					return err
+				}
+				res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id IN (`+in+`)`, anys(part)...)
+				if err != nil {
+					return err
+				}
+				n += rowsAffected(res)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("deleting expired connection records: %w", err)
+		}
+		total += n
+		if n < s.db.expiredBatch {
+			return total, nil
+		}
+	}
 }
 
 // FindTargets returns the live connections (not expired at now) that an
@@ -803,8 +841,9 @@ func loadTopics(ctx context.Context, q queryer, ids []string) (map[string][]stri
 }
 
 // PutReport records what the broker did with a message, replacing an
-// earlier report for the same message whatever its version. Reports older
-// than a day (by their At) are removed on the way.
+// earlier report for the same message whatever its version. Up to 100
+// reports older than a day (by their At) are removed on the way, and
+// DeleteExpiredReports removes the rest.
 func (s *Store) PutReport(ctx context.Context, r store.Report) error {
 	return s.writeReport(ctx, r, false)
 }
@@ -833,7 +872,7 @@ func (s *Store) writeReport(ctx context.Context, r store.Report, check bool) err
 				return fmt.Errorf("read at version %d, now %d: %w", r.Version, v, store.ErrConflict)
 			}
 		}
-		return putReport(ctx, tx, r, data, now)
+		return putReport(ctx, tx, r, data, now, s.db.reportsPerPut)
 	})
 	if err != nil {
 		return fmt.Errorf("recording the report of %s: %w", r.MessageID, err)
@@ -854,8 +893,13 @@ func reportVersion(ctx context.Context, tx *sql.Tx, id string, now time.Time) (i
 }
 
 // putReport writes r, encoded as data, in tx, raising the stored version;
-// now stands for a zero At.
-func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now time.Time) error {
+// now stands for a zero At. It deletes up to old reports older than a day
+// before r.At on the way: a report write is on the broker's path, and
+// one that deleted every such report held the file from every other
+// writer for as long as a day of reports took to delete, after a day
+// without messages; more than one a write keeps up with the reports
+// written, and DeleteExpiredReports (serve's sweep) clears a backlog.
+func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now time.Time, old int) error {
 	at := r.At
 	if at.IsZero() {
 		at = now
@@ -867,10 +911,24 @@ func putReport(ctx context.Context, tx *sql.Tx, r store.Report, data []byte, now
 		return err
 	}
 	if !r.At.IsZero() {
-		_, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE at < ?`, millis(r.At.Add(-reportTTL)))
+		_, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE rowid IN
+			(SELECT rowid FROM reports WHERE at < ? LIMIT ?)`, millis(r.At.Add(-reportTTL)), old)
 		return err
 	}
 	return nil
+}
+
+// DeleteExpiredReports removes the reports older than a day at now (by
+// their At), which GetReport no longer finds, in write transactions of
+// at most expiredBatch reports (see DeleteExpiredChatterIDs). It returns
+// how many it removed, also when it fails part way.
+func (s *Store) DeleteExpiredReports(ctx context.Context, now time.Time) (int, error) {
+	// at < now-TTL, as GetReport reads at >= now-TTL: at <= now-TTL-1ms.
+	n, err := s.db.deleteExpired(ctx, "reports", "at", now.Add(-reportTTL-time.Millisecond))
+	if err != nil {
+		return n, fmt.Errorf("deleting reports older than a day: %w", err)
+	}
+	return n, nil
 }
 
 // GetReport returns the report of a message with its version;

@@ -59,6 +59,10 @@ type PruneOptions struct {
 	CheckTimeout time.Duration
 	// DryRun decides and counts everything but deletes nothing.
 	DryRun bool
+	// Queue, when it keeps its dead letters until asked
+	// (store.ExpiredDeadLetterDeleter: the local queue), has those past
+	// store.DeadLetterRetention deleted too. SQS deletes them by itself.
+	Queue store.Queue
 	// Log, when set, is told every decision, one line each. It may be
 	// called from several goroutines at once.
 	Log func(line string)
@@ -134,6 +138,10 @@ type PruneResult struct {
 	// ChatterIDs counts the expired chatter IDs deleted (with DryRun:
 	// that would be deleted).
 	ChatterIDs int `json:"chatterIdsDeleted"`
+	// DeadLetters counts the dead letters past their retention deleted
+	// (with DryRun: that would be deleted); always 0 on SQS, which
+	// deletes them by itself.
+	DeadLetters int `json:"deadLettersDeleted"`
 }
 
 // maxErrorSamples bounds PruneResult.ErrorSamples.
@@ -191,7 +199,8 @@ type BulkPruner interface {
 // many existed), so runs at once leave the same result as one. On a
 // BulkPruner, a run that deletes (not a dry run) first waits for the
 // store's prune lock and then deletes in bulk: runs at once take turns.
-// Prune also deletes expired chatter IDs.
+// Prune also deletes expired chatter IDs, and the dead letters of
+// opts.Queue past their retention.
 //
 // The error is non-nil only when the walk or a delete failed; check
 // failures are counted in the result, not returned.
@@ -261,6 +270,13 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 	pr.count(func(res *PruneResult) { res.ChatterIDs = n })
 	if err != nil {
 		return pr.result(), fmt.Errorf("deleting expired chatter IDs: %w", err)
+	}
+	if q, ok := opts.Queue.(store.ExpiredDeadLetterDeleter); ok {
+		n, err := pruneDeadLetters(ctx, opts.Queue, q, now, opts.DryRun)
+		pr.count(func(res *PruneResult) { res.DeadLetters = n })
+		if err != nil {
+			return pr.result(), err
+		}
 	}
 	return pr.result(), nil
 }
@@ -399,6 +415,25 @@ func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error
 		res.Vanished += len(ids) - n
 	})
 	return nil
+}
+
+// pruneDeadLetters deletes the dead letters of q (as d) expired at now,
+// or in a dry run counts them.
+func pruneDeadLetters(ctx context.Context, q store.Queue, d store.ExpiredDeadLetterDeleter, now time.Time, dryRun bool) (int, error) {
+	if !dryRun {
+		return d.DeleteExpiredDeadLetters(ctx, now)
+	}
+	dls, err := q.ListDeadLetters(ctx, 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, dl := range dls {
+		if !dl.ExpiresAt().After(now) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // pruneChatterIDs deletes the chatter IDs expired at now, or in a dry run

@@ -339,3 +339,54 @@ func TestPruneKeepsRecordsWhoseCheckNeverAnswers(t *testing.T) {
 		t.Errorf("left %v; want %v", got, want)
 	}
 }
+
+// TestPruneDeletesDeadLettersPastTheirRetention: on a queue that keeps
+// its dead letters until asked (the local one), prune-stale deletes those
+// that failed store.DeadLetterRetention (14 days) or more before now, as
+// SQS does by itself, keeps the younger ones, and in a dry run only
+// counts them.
+func TestPruneDeletesDeadLettersPastTheirRetention(t *testing.T) {
+	var mu sync.Mutex
+	clock := now.Add(-store.DeadLetterRetention)
+	db := openDB(t, local.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	q := db.Queue()
+	ctx := ctxT(t)
+	for _, at := range []time.Time{now.Add(-store.DeadLetterRetention), now.Add(-store.DeadLetterRetention + time.Millisecond)} {
+		mu.Lock()
+		clock = at
+		mu.Unlock()
+		if _, err := q.Send(ctx, []byte(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := q.Receive(ctx, 1, time.Minute, 0)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("Receive = %v, %v", msgs, err)
+		}
+		if err := q.DeadLetter(ctx, msgs[0], "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := func() int {
+		t.Helper()
+		st, err := q.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Dead
+	}
+
+	res, err := ops.Prune(ctx, db.Store(), nil, ops.PruneOptions{Now: now, Queue: q, DryRun: true})
+	if err != nil || res.DeadLetters != 1 {
+		t.Errorf("a dry run: %+v, %v; want 1 dead letter counted", res, err)
+	}
+	if n := dead(); n != 2 {
+		t.Errorf("a dry run left %d dead letters; want both", n)
+	}
+	res, err = ops.Prune(ctx, db.Store(), nil, ops.PruneOptions{Now: now, Queue: q})
+	if err != nil || res.DeadLetters != 1 {
+		t.Errorf("a run: %+v, %v; want 1 dead letter deleted", res, err)
+	}
+	if n := dead(); n != 1 {
+		t.Errorf("a run left %d dead letters; want the one a millisecond younger than 14 days", n)
+	}
+}

@@ -15,6 +15,11 @@ const (
 	// DefaultMaxReceives is how often a message may be received before it
 	// is moved to the dead letters.
 	DefaultMaxReceives = 5
+	// DeadLetterRetention is how long a dead letter is kept after it
+	// failed: the MessageRetentionPeriod of socks's dead-letter queue on
+	// AWS (14 days, SQS's maximum), after which SQS deletes it by itself.
+	// The local queue deletes it then too (ExpiredDeadLetterDeleter).
+	DeadLetterRetention = 14 * 24 * time.Hour
 )
 
 // Message is one received queue message.
@@ -54,6 +59,22 @@ type DeadLetter struct {
 	// Receipt is set when the backend needs it to delete this dead letter
 	// (SQS); it is only valid for the listing that returned it.
 	Receipt string `json:"-"`
+}
+
+// ExpiresAt is when the dead letter goes: DeadLetterRetention after it
+// failed. On SQS a dead letter's retention counts from its enqueue time in
+// the dead-letter queue, which is FailedAt (for one the redrive policy
+// moved, its first enqueue time, which FailedAt is too).
+func (d DeadLetter) ExpiresAt() time.Time { return d.FailedAt.Add(DeadLetterRetention) }
+
+// ExpiredDeadLetterDeleter is a Queue whose old dead letters go only when
+// asked (the local queue); SQS deletes them by itself once they are
+// DeadLetterRetention old.
+type ExpiredDeadLetterDeleter interface {
+	// DeleteExpiredDeadLetters deletes the dead letters expired at now
+	// (DeadLetter.ExpiresAt at or before it) and returns how many it
+	// deleted, also when it fails part way.
+	DeleteExpiredDeadLetters(ctx context.Context, now time.Time) (int, error)
 }
 
 // QueueStats describes a queue's depth. SQS's counts are approximate and

@@ -239,6 +239,26 @@ type GoneConnectionDeleter interface {
 	DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
+// ExpiredReportDeleter is a Store whose reports older than a day go only
+// when asked, or a few at each report written (the local one); DynamoDB's
+// TTL deletes them by itself.
+type ExpiredReportDeleter interface {
+	// DeleteExpiredReports deletes the reports older than a day at now
+	// (by their At), which GetReport no longer returns, and returns how
+	// many it deleted, also when it fails part way.
+	DeleteExpiredReports(ctx context.Context, now time.Time) (int, error)
+}
+
+// ExpiredConnectionDeleter is a Store whose expired connection records
+// stay until asked to go (the local one), when their $disconnect never
+// came; DynamoDB's TTL deletes them by itself.
+type ExpiredConnectionDeleter interface {
+	// DeleteExpiredConnections deletes the connection records expired
+	// at now (never those without an expiry) and their topics, and
+	// returns how many it deleted, also when it fails part way.
+	DeleteExpiredConnections(ctx context.Context, now time.Time) (int, error)
+}
+
 // Report is the outcome of fanning out one envelope: of its first
 // handling, with the handlings of its follow-ups added (Add).
 type Report struct {

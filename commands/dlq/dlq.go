@@ -30,8 +30,9 @@ func NewCmdDLQ(f *cmdutil.Factory) *cobra.Command {
 		Short: "Inspect, redrive or purge dead letters",
 		Long: `A message the broker could not handle (an envelope that does not parse, or
 one whose deliveries kept failing) ends in the dead letters with the
-reason, instead of being lost. List them, look at one, put them back on the
-queue once the cause is fixed, or purge them.`,
+reason, instead of being lost, and is kept there 14 days (as SQS keeps
+socks's dead-letter queue on AWS). List them, look at one, put them back
+on the queue once the cause is fixed, or purge them.`,
 		Example: `  socks dlq list
   socks dlq show q-3f1c...
   socks dlq redrive --all
@@ -49,12 +50,13 @@ type letter struct {
 	ReceiveCount int             `json:"receiveCount"`
 	SentAt       time.Time       `json:"sentAt"`
 	FailedAt     time.Time       `json:"failedAt"`
+	ExpiresAt    time.Time       `json:"expiresAt"`
 	Body         json.RawMessage `json:"body,omitempty"`
 	BodyText     *string         `json:"bodyText,omitempty"`
 }
 
 func toLetter(d store.DeadLetter) letter {
-	l := letter{ID: d.ID, Reason: d.Reason, ReceiveCount: d.ReceiveCount, SentAt: d.SentAt.UTC(), FailedAt: d.FailedAt.UTC()}
+	l := letter{ID: d.ID, Reason: d.Reason, ReceiveCount: d.ReceiveCount, SentAt: d.SentAt.UTC(), FailedAt: d.FailedAt.UTC(), ExpiresAt: d.ExpiresAt().UTC()}
 	if json.Valid(d.Body) {
 		l.Body = json.RawMessage(d.Body)
 	} else {
@@ -79,10 +81,14 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List dead letters with why they failed",
-		Long: `List the dead letters, oldest failure first: ID, when it failed, how often
-it was received, and the failure reason. With none it says so on stderr and
-exits 0 (--json prints []); so it does, with a note, when nothing has run
-with the state dir (a mistyped --state-dir), and creates nothing there.`,
+		Long: `List the dead letters, oldest failure first: ID, when it failed, when it
+expires, how often it was received, and the failure reason. A dead letter
+is kept 14 days after it failed and then deleted: by SQS on AWS (the
+dead-letter queue's retention), and on the local backend by a running
+` + "`socks serve`" + ` (at start and hourly) or by ` + "`socks prune-stale`" + `. With none it
+says so on stderr and exits 0 (--json prints []); so it does, with a
+note, when nothing has run with the state dir (a mistyped --state-dir),
+and creates nothing there.`,
 		Example: `  socks dlq list
   socks dlq list --json | jq -r '.[] | [.id, .reason] | @tsv'`,
 		Args: cobra.NoArgs,
@@ -129,12 +135,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			reason := text.Sanitize(oneLine(d.Reason), false)
 			id := text.Sanitize(d.ID, false)
 			if u.Styled() {
-				reason = truncate(reason, max(20, opts.IO.Width()-70))
+				reason = truncate(reason, max(20, opts.IO.Width()-80))
 				id = u.Accent.Render(id)
 			}
-			rows[i] = []string{id, u.Time(d.FailedAt), strconv.Itoa(d.ReceiveCount), reason}
+			rows[i] = []string{id, u.Time(d.FailedAt), u.Time(d.ExpiresAt()), strconv.Itoa(d.ReceiveCount), reason}
 		}
-		if err := u.Table([]string{"ID", "FAILED", "RECEIVES", "REASON"}, rows); err != nil {
+		if err := u.Table([]string{"ID", "FAILED", "EXPIRES", "RECEIVES", "REASON"}, rows); err != nil {
 			return err
 		}
 	}
@@ -159,7 +165,7 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: its reason and body",
-		Long:  `Show one dead letter in full: the failure reason, times, receive count and the message body. Exits 3 when there is no dead letter with that ID, or nothing has run with the state dir.`,
+		Long:  `Show one dead letter in full: the failure reason, times (it expires 14 days after it failed), receive count and the message body. Exits 3 when there is no dead letter with that ID, or nothing has run with the state dir.`,
 		Example: `  socks dlq show q-3f1c...
   socks dlq show q-3f1c... --json | jq .body`,
 		Args: cobra.ExactArgs(1),
@@ -197,6 +203,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	fmt.Fprintf(out, "%s %s\n", label("id"), text.Sanitize(d.ID, false))
 	fmt.Fprintf(out, "%s %s\n", label("reason"), text.Sanitize(d.Reason, false))
 	fmt.Fprintf(out, "%s %s\n", label("failed"), u.Time(d.FailedAt))
+	fmt.Fprintf(out, "%s %s\n", label("expires"), u.Time(d.ExpiresAt()))
 	fmt.Fprintf(out, "%s %s\n", label("sent"), u.Time(d.SentAt))
 	fmt.Fprintf(out, "%s %d\n", label("receives"), d.ReceiveCount)
 	fmt.Fprintf(out, "%s\n%s\n", label("body"), text.Sanitize(prettyBody(d.Body), true))

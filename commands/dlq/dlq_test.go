@@ -69,9 +69,10 @@ func TestList(t *testing.T) {
 	if err := listRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	want := "ID\tFAILED\tRECEIVES\tREASON\n" +
-		ids[0] + "\t2030-06-01T11:00:00Z\t1\treason: {\"topics\":[\"t\"],\"body\":1}\n" +
-		ids[1] + "\t2030-06-01T11:00:00Z\t1\treason: not json\n"
+	// Each is kept 14 days after it failed, as on SQS.
+	want := "ID\tFAILED\tEXPIRES\tRECEIVES\tREASON\n" +
+		ids[0] + "\t2030-06-01T11:00:00Z\t2030-06-15T11:00:00Z\t1\treason: {\"topics\":[\"t\"],\"body\":1}\n" +
+		ids[1] + "\t2030-06-01T11:00:00Z\t2030-06-15T11:00:00Z\t1\treason: not json\n"
 	if out.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
@@ -87,6 +88,9 @@ func TestList(t *testing.T) {
 	}
 	if len(got) != 2 || got[0]["reason"] == nil || got[0]["body"] == nil || got[1]["bodyText"] != "not json" {
 		t.Errorf("got %v", got)
+	}
+	if len(got) > 0 && got[0]["expiresAt"] != "2030-06-15T11:00:00Z" {
+		t.Errorf("expiresAt %v; want 2030-06-15T11:00:00Z, 14 days after it failed", got[0]["expiresAt"])
 	}
 
 }
@@ -120,7 +124,7 @@ func TestShow(t *testing.T) {
 	if err := showRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"reason    reason: ", "failed    2030-06-01T11:00:00Z", "\"n\": 1"} {
+	for _, s := range []string{"reason    reason: ", "failed    2030-06-01T11:00:00Z", "expires   2030-06-15T11:00:00Z", "\"n\": 1"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("show does not contain %q:\n%s", s, out)
 		}

@@ -25,6 +25,10 @@ import (
 type Options struct {
 	IO    *iostreams.IOStreams
 	Store func(context.Context) (store.Store, error)
+	// Queue returns the queue whose dead letters past their retention
+	// are deleted too (the local one; SQS deletes them by itself). Nil:
+	// none.
+	Queue func(context.Context) (store.Queue, error)
 	// Pusher returns the Management API client, sized for concurrency, or
 	// an error wrapping backend.ErrNoGateway when there is none to ask.
 	Pusher func(ctx context.Context, concurrency int) (store.Pusher, error)
@@ -44,6 +48,7 @@ func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		IO:     f.IOStreams,
 		Now:    f.Now,
 		Store:  f.ReadStore,
+		Queue:  f.ReadQueue,
 		Pusher: f.Pusher,
 	}
 	cmd := &cobra.Command{
@@ -62,7 +67,9 @@ this from cron.
     other answer is counted as an error and the record is kept.
 
 With no local gateway running there is nothing to ask: younger records are
-reported as unchecked and kept. Expired chatter IDs are deleted too.
+reported as unchecked and kept. Expired chatter IDs are deleted too, and
+on the local backend the dead letters that failed 14 days ago or more (as
+SQS deletes them from the dead-letter queue on AWS).
 
 Quiet for cron: a run that deleted nothing and hit no error prints nothing
 at all. Otherwise it prints one summary line on standard output and exits
@@ -121,6 +128,12 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	var q store.Queue
+	if opts.Queue != nil {
+		if q, err = opts.Queue(ctx); err != nil {
+			return err
+		}
+	}
 	pusher, err := opts.Pusher(ctx, opts.Concurrency)
 	noGateway := errors.Is(err, backend.ErrNoGateway)
 	if err != nil && !noGateway {
@@ -130,7 +143,7 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	var logMu sync.Mutex
 	po := ops.PruneOptions{
 		Now: opts.Now(), MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
-		Segments: opts.Segments, DryRun: opts.DryRun,
+		Segments: opts.Segments, DryRun: opts.DryRun, Queue: q,
 	}
 	if opts.Verbose {
 		po.Log = func(line string) {
@@ -152,7 +165,7 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 	// Cron mails every line it sees: a run that changed nothing and hit
 	// no error says nothing unless asked to.
-	quiet := err == nil && res.Errors == 0 && res.Deleted.Total() == 0 && res.ChatterIDs == 0 && !opts.Verbose && !opts.JSON
+	quiet := err == nil && res.Errors == 0 && res.Deleted.Total() == 0 && res.ChatterIDs == 0 && res.DeadLetters == 0 && !opts.Verbose && !opts.JSON
 	if quiet {
 		return nil
 	}
@@ -184,9 +197,9 @@ func Summary(res ops.PruneResult) string {
 	if res.DryRun {
 		b.WriteString("dry_run=true ")
 	}
-	fmt.Fprintf(&b, "checked=%d deleted=%d too_old=%d expired=%d gone=%d vanished=%d kept=%d unchecked=%d errors=%d chatter_ids=%d",
+	fmt.Fprintf(&b, "checked=%d deleted=%d too_old=%d expired=%d gone=%d vanished=%d kept=%d unchecked=%d errors=%d chatter_ids=%d dead_letters=%d",
 		res.Checked, res.Deleted.Total(), res.Deleted.TooOld, res.Deleted.Expired, res.Deleted.Gone,
-		res.Vanished, res.Kept, res.Unchecked, res.Errors, res.ChatterIDs)
+		res.Vanished, res.Kept, res.Unchecked, res.Errors, res.ChatterIDs, res.DeadLetters)
 	return b.String()
 }
 

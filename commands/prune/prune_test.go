@@ -64,6 +64,7 @@ type fixture struct {
 	out    *bytes.Buffer
 	errOut *bytes.Buffer
 	store  store.Store
+	queue  store.Queue
 	pusher *opstest.FakePusher
 }
 
@@ -94,13 +95,14 @@ func newFixture(t *testing.T) *fixture {
 		opts: &Options{
 			IO:          ios,
 			Store:       func(context.Context) (store.Store, error) { return s, nil },
+			Queue:       func(context.Context) (store.Queue, error) { return db.Queue(), nil },
 			Pusher:      func(context.Context, int) (store.Pusher, error) { return fake, nil },
 			Now:         func() time.Time { return now },
 			MaxAge:      2 * time.Hour,
 			Concurrency: 4,
 			Segments:    2,
 		},
-		out: out, errOut: errOut, store: s, pusher: fake,
+		out: out, errOut: errOut, store: s, queue: db.Queue(), pusher: fake,
 	}
 }
 
@@ -110,7 +112,7 @@ func TestPruneRun(t *testing.T) {
 		if err := pruneRun(context.Background(), fx.opts); err != nil {
 			t.Fatal(err)
 		}
-		want := "checked=4 deleted=3 too_old=1 expired=1 gone=1 vanished=0 kept=1 unchecked=0 errors=0 chatter_ids=0\n"
+		want := "checked=4 deleted=3 too_old=1 expired=1 gone=1 vanished=0 kept=1 unchecked=0 errors=0 chatter_ids=0 dead_letters=0\n"
 		if fx.out.String() != want {
 			t.Errorf("stdout %q; want %q", fx.out, want)
 		}
@@ -218,6 +220,34 @@ func TestPruneRun(t *testing.T) {
 				t.Errorf("--json: stdout %q; want the summary", fx.out)
 			}
 		})
+	})
+	t.Run("a run that deleted only dead letters past their retention says so", func(t *testing.T) {
+		fx := newFixture(t)
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		fx.out.Reset()
+		// Dead-lettered by the real clock: years before the run's now.
+		ctx := context.Background()
+		if _, err := fx.queue.Send(ctx, []byte(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := fx.queue.Receive(ctx, 1, time.Minute, 0)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("Receive = %v, %v", msgs, err)
+		}
+		if err := fx.queue.DeadLetter(ctx, msgs[0], "test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := pruneRun(ctx, fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(fx.out.String(), " chatter_ids=0 dead_letters=1\n") {
+			t.Errorf("stdout %q; want the summary with the dead letter deleted", fx.out)
+		}
+		if st, err := fx.queue.Stats(ctx); err != nil || st.Dead != 0 {
+			t.Errorf("Stats = %+v, %v; want no dead letter left", st, err)
+		}
 	})
 	t.Run("bad flags are usage errors", func(t *testing.T) {
 		for _, mut := range []func(*Options){

@@ -116,43 +116,96 @@ type Options struct {
 	// awaitingBroker, when set, is called when Ctrl-C's shutdown begins
 	// waiting for the broker to finish the messages in hand (tests).
 	awaitingBroker func()
-	// sweepTick, when set, replaces the hourly ticker of the chatter-ID
-	// sweep, and sweptChatterIDs is called after each pass (tests).
-	sweepTick       <-chan time.Time
-	sweptChatterIDs func(n int, err error)
+	// sweepTick, when set, replaces the hourly ticker of the sweep of
+	// the state file, and swept is called after each pass (tests).
+	sweepTick <-chan time.Time
+	swept     func(sweep)
 }
 
-// chatterSweepEvery is how often serve removes old expired chatter IDs
-// from a local state file.
-const chatterSweepEvery = time.Hour
+// sweepEvery is how often serve removes from a local state file what
+// has had its time: chatter IDs and connection records expired a day
+// ago, reports older than a day, dead letters past their retention.
+const sweepEvery = time.Hour
 
 // expiredChatterKept is how long an expired chatter ID stays in a local
 // state file under serve: a day, as a delivery report, so that `chatter
 // list` still shows that day why a $connect was refused.
 const expiredChatterKept = 24 * time.Hour
 
-// sweepChatterIDs deletes from s, at start and then every
-// chatterSweepEvery until ctx ends, the chatter IDs expired a day or more
-// before now: every visit of the live page and every renewal of `socks
-// listen` issues one, and without prune-stale in a cron job they piled up.
-// A failed pass is logged and the next one tries again.
-func (opts *Options) sweepChatterIDs(ctx context.Context, s store.Store, logger *slog.Logger) {
+// expiredConnectionKept is how long the expired record of a connection
+// whose $disconnect never came or failed stays in a local state file under
+// serve: a day, as an expired chatter ID, so that `subs list --all` still
+// shows it that day.
+const expiredConnectionKept = 24 * time.Hour
+
+// sweep is what one pass of the sweep removed.
+type sweep struct {
+	chatterIDs, connections, reports, deadLetters int
+	err                                           error
+}
+
+// sweepState deletes from the local state file, at start and then every
+// sweepEvery until ctx ends, what nothing else removes there (on AWS,
+// DynamoDB's TTL and SQS's retention do): the chatter IDs expired a day
+// or more before now (every visit of the live page and every renewal of
+// `socks listen` issues one, and without prune-stale in a cron job they
+// piled up), the connection records expired a day or more before now
+// (their $disconnect never came or failed), the delivery reports older
+// than a day (which a report write
+// deletes only a few of, on the broker's path), and the dead letters that
+// failed store.DeadLetterRetention (14 days) or more before now, as SQS
+// deletes them. A failed pass is logged and the next one tries again.
+func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queue, logger *slog.Logger) {
 	tick := opts.sweepTick
 	if tick == nil {
-		t := time.NewTicker(chatterSweepEvery)
+		t := time.NewTicker(sweepEvery)
 		defer t.Stop()
 		tick = t.C
 	}
 	for {
-		n, err := s.DeleteExpiredChatterIDs(ctx, opts.now().Add(-expiredChatterKept))
+		var p sweep
+		now := opts.now()
+		var err error
+		p.chatterIDs, err = s.DeleteExpiredChatterIDs(ctx, now.Add(-expiredChatterKept))
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("removing chatter IDs expired a day ago", "err", err)
-		case n > 0:
-			logger.Info("removed chatter IDs expired a day ago", "count", n)
+		case p.chatterIDs > 0:
+			logger.Info("removed chatter IDs expired a day ago", "count", p.chatterIDs)
 		}
-		if opts.sweptChatterIDs != nil {
-			opts.sweptChatterIDs(n, err)
+		p.err = err
+		if d, ok := s.(store.ExpiredConnectionDeleter); ok {
+			p.connections, err = d.DeleteExpiredConnections(ctx, now.Add(-expiredConnectionKept))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("removing connection records expired a day ago", "err", err)
+			case p.connections > 0:
+				logger.Info("removed connection records expired a day ago (their $disconnect never came or failed)", "count", p.connections)
+			}
+			p.err = errors.Join(p.err, err)
+		}
+		if d, ok := s.(store.ExpiredReportDeleter); ok {
+			p.reports, err = d.DeleteExpiredReports(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("removing delivery reports older than a day", "err", err)
+			case p.reports > 0:
+				logger.Info("removed delivery reports older than a day", "count", p.reports)
+			}
+			p.err = errors.Join(p.err, err)
+		}
+		if d, ok := q.(store.ExpiredDeadLetterDeleter); ok {
+			p.deadLetters, err = d.DeleteExpiredDeadLetters(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("removing dead letters past their retention", "days", store.DeadLetterRetention/(24*time.Hour), "err", err)
+			case p.deadLetters > 0:
+				logger.Info("removed dead letters past their retention", "days", store.DeadLetterRetention/(24*time.Hour), "count", p.deadLetters)
+			}
+			p.err = errors.Join(p.err, err)
+		}
+		if opts.swept != nil {
+			opts.swept(p)
 		}
 		select {
 		case <-ctx.Done():
@@ -455,8 +508,8 @@ func Run(ctx context.Context, opts *Options) error {
 		})
 	}
 	if b.DB != nil {
-		// On DynamoDB the table's TTL removes them.
-		g.Go(func() error { opts.sweepChatterIDs(gctx, b.Store, logger); return nil })
+		// On AWS the tables' TTL and the queues' retention remove them.
+		g.Go(func() error { opts.sweepState(gctx, b.Store, b.Queue, logger); return nil })
 	}
 	stats, stopStats := statsSignals()
 	defer stopStats()

@@ -874,12 +874,8 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
 	tick := make(chan time.Time)
 	opts.sweepTick = tick
-	type pass struct {
-		n   int
-		err error
-	}
-	swept := make(chan pass, 1)
-	opts.sweptChatterIDs = func(n int, err error) { swept <- pass{n, err} }
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
 
 	b, err := opts.Backend(t.Context())
 	if err != nil {
@@ -910,8 +906,8 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 		t.Helper()
 		select {
 		case p := <-swept:
-			if p.err != nil || p.n != n {
-				t.Errorf("%s: the sweep deleted %d, %v; want %d", what, p.n, p.err, n)
+			if p.err != nil || p.chatterIDs != n {
+				t.Errorf("%s: the sweep deleted %d chatter IDs, %v; want %d", what, p.chatterIDs, p.err, n)
 			}
 		case <-time.After(time.Minute):
 			t.Fatalf("%s: no sweep within a minute", what)
@@ -932,4 +928,174 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 	setClock(t0.Add(25 * time.Hour))
 	tick <- time.Time{}
 	wantPass("a day after carol's expiry", 2, "")
+}
+
+// TestServeRemovesDeadLettersPastTheirRetention runs serve on a local
+// state dir with a controlled clock and sweep ticks: at start and at each
+// tick it deletes the dead letters that failed 14 days or more before
+// now (store.DeadLetterRetention, as SQS deletes them from socks's
+// dead-letter queue), and keeps the younger ones
+// (TestDeadLettersAreKeptAsLongAsOnSQS in local has several ages).
+func TestServeRemovesDeadLettersPastTheirRetention(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := b.Queue.Send(ctx, []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := b.Queue.Receive(ctx, 1, time.Minute, 0)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Receive = %v, %v", msgs, err)
+	}
+	if err := b.Queue.DeadLetter(ctx, msgs[0], "test"); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := b.Queue.ListDeadLetters(ctx, 0)
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("ListDeadLetters = %v, %v; want 1", dls, err)
+	}
+	expires := dls[0].ExpiresAt()
+
+	var mu sync.Mutex
+	clock := expires.Add(-time.Millisecond)
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
+	wantPass := func(what string, n, left int) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.deadLetters != n {
+				t.Errorf("%s: the sweep deleted %d dead letters, %v; want %d", what, p.deadLetters, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		st, err := b.Queue.Stats(ctx)
+		if err != nil || st.Dead != left {
+			t.Errorf("%s: %d dead letters left, %v; want %d", what, st.Dead, err, left)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	wantPass("at start, a millisecond before its retention ends", 0, 1)
+	setClock(expires)
+	tick <- time.Time{}
+	wantPass("when its retention ends", 1, 0)
+}
+
+// TestServeRemovesReportsOlderThanADay runs serve on a local state dir
+// with a controlled clock and sweep ticks: at start and at each tick it
+// deletes the delivery reports older than a day, which no one reads any
+// more (a report write deletes only a few on the way), and keeps the
+// younger ones.
+func TestServeRemovesReportsOlderThanADay(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var mu sync.Mutex
+	clock := t0.Add(24 * time.Hour)
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := b.Store.PutReport(ctx, store.Report{MessageID: "m-1", Targets: 1, Delivered: 1, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	wantPass := func(what string, n int, kept bool) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.reports != n {
+				t.Errorf("%s: the sweep deleted %d reports, %v; want %d", what, p.reports, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		// The state file's own clock (the real one) is years before t0:
+		// GetReport finds the report as long as it is in the file.
+		_, err := b.Store.GetReport(ctx, "m-1")
+		if got := err == nil; got != kept {
+			t.Errorf("%s: the report is in the file: %v (%v); want %v", what, got, err, kept)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	wantPass("at start, a day after the report", 0, true)
+	setClock(t0.Add(24*time.Hour + time.Millisecond))
+	tick <- time.Time{}
+	wantPass("a day and a millisecond after the report", 1, false)
+}
+
+// TestServeRemovesConnectionRecordsExpiredADayAgo runs serve on a local
+// state dir with a controlled clock and sweep ticks: at each tick it
+// deletes the connection records that expired a day or more before now,
+// left by a $disconnect that never came or failed, which stayed for as
+// long as serve ran unless prune-stale ran (at start serve deletes every
+// record, its own gateway being the only one).
+func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
+	opts := testOptions(t)
+	opts.NoBroker = true
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var mu sync.Mutex
+	clock := t0.Add(24*time.Hour - time.Millisecond)
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+	tick := make(chan time.Time)
+	opts.sweepTick = tick
+	swept := make(chan sweep, 1)
+	opts.swept = func(p sweep) { swept <- p }
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	wantPass := func(what string, n int, kept bool) {
+		t.Helper()
+		select {
+		case p := <-swept:
+			if p.err != nil || p.connections != n {
+				t.Errorf("%s: the sweep deleted %d connection records, %v; want %d", what, p.connections, p.err, n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+		}
+		_, err := b.Store.GetConnection(ctx, "lost")
+		if got := err == nil; got != kept {
+			t.Errorf("%s: the record is in the file: %v (%v); want %v", what, got, err, kept)
+		}
+	}
+
+	stop := startServe(t, opts)
+	defer stop()
+	select {
+	case <-swept:
+	case <-time.After(time.Minute):
+		t.Fatal("no sweep at start within a minute")
+	}
+	lost := pubsub.Connection{ID: "lost", Geek: "alice", Topics: []string{"news"}, ConnectedAt: t0.Add(-2 * time.Hour), ExpiresAt: t0}
+	if err := b.Store.PutConnection(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	tick <- time.Time{}
+	wantPass("a millisecond under a day after its expiry", 0, true)
+	setClock(t0.Add(24 * time.Hour))
+	tick <- time.Time{}
+	wantPass("a day after its expiry", 1, false)
 }
