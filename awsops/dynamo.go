@@ -214,6 +214,32 @@ func (s *DynamoStore) chatterQuery(geek, prefix string) *dynamodb.QueryInput {
 	}
 }
 
+var _ store.LiveChatterIDCounter = (*DynamoStore)(nil)
+
+// CountLiveChatterIDs counts geek's chatter IDs live at now with a Query
+// that asks for COUNT, the expiry a filter: no item comes back, whatever
+// number of expired ones the geek has left. An item without a numeric
+// expiresAtMs is not live, as VerifyChatterID refuses it. The Query still
+// pages at 1 MB of items evaluated; the count is of every page.
+func (s *DynamoStore) CountLiveChatterIDs(ctx context.Context, geek string, now time.Time) (int, error) {
+	in := s.chatterQuery(geek, "")
+	in.Select = types.SelectCount
+	in.FilterExpression = aws.String("#exp > :now")
+	in.ExpressionAttributeNames["#exp"] = attrExpiresAtMs
+	in.ExpressionAttributeValues[":now"] = avN(millis(now))
+	n := 0
+	p := dynamodb.NewQueryPaginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, wrapTable("Query", s.tables.ChatterIDs, err)
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		n += int(out.Count)
+	}
+	return n, nil
+}
+
 // RevokeChatterIDs deletes geek's chatter IDs whose hash starts with one of
 // prefixes (a Query on the sort key per prefix). A nil prefixes revokes all
 // of geek's IDs; an empty non-nil slice and empty prefixes revoke nothing.
