@@ -1,9 +1,12 @@
 package awsops
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +89,106 @@ func TestAChatterItemWithoutANumericExpiryIsPruned(t *testing.T) {
 	}
 	if ids, err := s.ListChatterIDs(t.Context(), "alice"); err != nil || len(ids) != 1 || ids[0].Expired(now) {
 		t.Errorf("after the prune ListChatterIDs = %+v, %v; want the one live ID", ids, err)
+	}
+}
+
+// TestAChatterItemWhoseAllowedCannotBeReadIsRefusedAndSaysWhy writes,
+// with the SDK as a backend in another language would, chatter items
+// whose allowed attribute is not a non-empty list of strings (a string
+// set, as boto3 writes a Python set; a string; NULL; an empty list; a
+// list holding a number). $connect refuses each with the same 403 as an
+// unknown ID, giving the client nothing more, and logs for the operator
+// which ID it was and why, never the secret; listing shows each as
+// refused with the reason, and revoking and pruning delete them.
+func TestAChatterItemWhoseAllowedCannotBeReadIsRefusedAndSaysWhy(t *testing.T) {
+	s := newTestStore(t)
+	now := time.Now()
+	var logs bytes.Buffer
+	h := &routes.Handler{Store: s, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	connect := func(id, secret string) events.APIGatewayProxyResponse {
+		t.Helper()
+		resp, err := h.Handle(t.Context(), events.APIGatewayWebsocketProxyRequest{
+			QueryStringParameters: map[string]string{"geek": "alice", "id": secret, "topic": "updates"},
+			RequestContext:        events.APIGatewayWebsocketProxyRequestContext{RouteKey: routes.RouteConnect, EventType: "CONNECT", ConnectionID: id},
+		})
+		if err != nil {
+			t.Fatalf("$connect %s: %v", id, err)
+		}
+		return resp
+	}
+	unknown := connect("c-unknown", pubsub.NewChatterID())
+	if unknown.StatusCode != http.StatusForbidden {
+		t.Fatalf("an unknown ID: %d %q; want 403", unknown.StatusCode, unknown.Body)
+	}
+
+	bad := map[string]types.AttributeValue{
+		"a string set":         &types.AttributeValueMemberSS{Value: []string{"updates"}},
+		"a string":             avS("updates"),
+		"NULL":                 &types.AttributeValueMemberNULL{Value: true},
+		"an empty list":        &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+		"a list with a number": &types.AttributeValueMemberL{Value: []types.AttributeValue{avS("updates"), &types.AttributeValueMemberN{Value: "1"}}},
+	}
+	fingerprints := map[string]string{}
+	for name, allowed := range bad {
+		t.Run(name, func(t *testing.T) {
+			secret := pubsub.NewChatterID()
+			c := store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(secret), IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}
+			fingerprints[c.Fingerprint()] = name
+			putRawChatter(t, s, c, map[string]types.AttributeValue{attrAllowed: allowed})
+			logs.Reset()
+			resp := connect("c-"+c.Fingerprint(), secret)
+			if resp.StatusCode != http.StatusForbidden || resp.Body != unknown.Body {
+				t.Errorf("$connect answered %d %q; want 403 and the unknown ID's %q, nothing more", resp.StatusCode, resp.Body, unknown.Body)
+			}
+			if got, err := s.GetConnection(t.Context(), "c-"+c.Fingerprint()); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a refused connect recorded %+v, %v", got, err)
+			}
+			line := logs.String()
+			if !strings.Contains(line, "its allowed topics are not a list of strings") || !strings.Contains(line, c.Fingerprint()) || !strings.Contains(line, "geek=alice") {
+				t.Errorf("the log does not say which ID was refused and why: %q", line)
+			}
+			if strings.Contains(line, secret) {
+				t.Errorf("the log holds the secret: %q", line)
+			}
+		})
+	}
+	good := store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: now, ExpiresAt: now.Add(time.Hour), Topics: []string{"updates"}}
+	if err := s.PutChatterID(t.Context(), good); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, geek := range []string{"alice", ""} {
+		ids, err := s.ListChatterIDs(t.Context(), geek)
+		if err != nil || len(ids) != len(bad)+1 {
+			t.Fatalf("ListChatterIDs(%q) = %d IDs, %v; want %d", geek, len(ids), err, len(bad)+1)
+		}
+		for _, c := range ids {
+			name, isBad := fingerprints[c.Fingerprint()]
+			switch {
+			case isBad && !strings.Contains(c.Refused, "its allowed topics are not a list of strings"):
+				t.Errorf("ListChatterIDs(%q): the item with allowed as %s is listed with Refused %q; want the reason", geek, name, c.Refused)
+			case !isBad && c.Refused != "":
+				t.Errorf("ListChatterIDs(%q): the ID socks issued is listed as refused: %q", geek, c.Refused)
+			}
+		}
+	}
+	if n, err := s.CountLiveChatterIDs(t.Context(), "alice", now); err != nil || n != len(bad)+1 {
+		t.Errorf("CountLiveChatterIDs = %d, %v; want %d: a refused ID holds its place until revoked or expired", n, err, len(bad)+1)
+	}
+	// Revoked by the fingerprint `chatter list` shows.
+	for fp, name := range fingerprints {
+		if n, err := s.RevokeChatterIDs(t.Context(), "alice", []string{fp}); err != nil || n != 1 {
+			t.Errorf("revoking the item with allowed as %s: %d, %v; want 1", name, n, err)
+		}
+		break
+	}
+	if n, err := s.DeleteExpiredChatterIDs(t.Context(), now); err != nil || n != 0 {
+		t.Errorf("a prune before their expiry deleted %d, %v; want none", n, err)
+	}
+	if n, err := s.DeleteExpiredChatterIDs(t.Context(), now.Add(2*time.Hour)); err != nil || n != len(bad) {
+		t.Errorf("a prune after their expiry deleted %d, %v; want %d", n, err, len(bad))
+	}
+	if ids, err := s.ListChatterIDs(t.Context(), ""); err != nil || len(ids) != 0 {
+		t.Errorf("after the revoke and the prune ListChatterIDs = %+v, %v; want none", ids, err)
 	}
 }

@@ -154,7 +154,7 @@ func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, 
 	}
 	if err != nil {
 		// Refused, never read as "any topic".
-		return store.ChatterID{}, fmt.Errorf("geek %s: chatter ID %s: %v: %w", geek, pubsub.Fingerprint(c.Hash), err, store.ErrUnauthorized)
+		return store.ChatterID{}, &store.UnusableChatterIDError{Geek: geek, Fingerprint: c.Fingerprint(), Reason: err.Error()}
 	}
 	if c.Expired(now) {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
@@ -170,8 +170,12 @@ func (s *DynamoStore) ListChatterIDs(ctx context.Context, geek string) ([]store.
 	collect := func(items []item) error {
 		for _, it := range items {
 			// Listed, counted and pruned even when its allowed topics
-			// cannot be read: VerifyChatterID refuses it.
-			c, _ := itemChatterID(it)
+			// cannot be read: VerifyChatterID refuses it, and the
+			// listing says why.
+			c, err := itemChatterID(it)
+			if err != nil {
+				c.Refused = err.Error()
+			}
 			out = append(out, c)
 		}
 		return nil

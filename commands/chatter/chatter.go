@@ -140,7 +140,10 @@ func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Short: "List chatter IDs (fingerprints only, never secrets)",
 		Long: `List issued chatter IDs by fingerprint (the first 12 hex digits of the
 stored hash), with when they were issued and when they expire. Secrets are
-never shown. With none it says so on stderr and exits 0 (--json prints []).`,
+never shown. An ID whose record $connect cannot honour as written (a
+backend wrote its allowed topics as something other than a list of
+strings) is listed as refused, with the reason on stderr (in --json, its
+refused field). With none it says so on stderr and exits 0 (--json prints []).`,
 		Example: `  socks chatter list
   socks chatter list --geek Friendless --json`,
 		Args: cobra.NoArgs,
@@ -191,17 +194,19 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		u := ui.New(opts.IO)
 		u.SetNow(opts.Now)
 		rows := make([][]string, 0, len(ids))
+		var notes []string
 		for _, c := range ids {
-			state := "valid"
-			if c.Expired(now) {
-				state = "expired"
+			state, style := "valid", u.Good
+			switch {
+			case c.Refused != "":
+				// Whatever its expiry: it never connects.
+				state, style = "refused", u.Bad
+				notes = append(notes, fmt.Sprintf("note: chatter ID %s of %s is refused at $connect: %s", c.Fingerprint(), c.Geek, c.Refused))
+			case c.Expired(now):
+				state, style = "expired", u.Muted
 			}
 			if u.Styled() {
-				if state == "expired" {
-					state = u.Muted.Render(state)
-				} else {
-					state = u.Good.Render(state)
-				}
+				state = style.Render(state)
 			}
 			rows = append(rows, []string{c.Geek, c.Fingerprint(), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
 		}
@@ -209,6 +214,9 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "STATE"}, rows); err != nil {
 				return err
 			}
+		}
+		for _, n := range notes {
+			fmt.Fprintln(opts.IO.ErrOut, n)
 		}
 	}
 	if len(ids) == 0 && !opts.JSON && found {
