@@ -49,7 +49,7 @@ type IssueOptions struct {
 }
 
 func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
-	opts := &IssueOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
+	opts := &IssueOptions{IO: f.IOStreams, Store: f.StackStore(cmdutil.NeedDir, "no chatter ID was issued"), Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "issue --geek NAME",
 		Short: "Issue a fresh chatter ID and print it",
@@ -58,7 +58,11 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 
 With --topics, the ID may connect to and subscribe to only those topics: a
 name, or a prefix ending in '*' ("entity:*"). Others are refused at the
-upgrade (403) or with an error frame. Without it, any topic.`,
+upgrade (403) or with an error frame. Without it, any topic.
+
+On the local backend a state dir that does not exist (a mistyped
+--state-dir) exits 3 and makes nothing: no socks serve would see the ID
+there. socks serve --state-dir DIR makes it; a dir that exists is used.`,
 		Example: `  socks chatter issue --geek Friendless
   socks chatter issue --geek Friendless --topics 'updates,entity:*'
   ID=$(socks chatter issue --geek Friendless --ttl 2h)
@@ -243,15 +247,17 @@ type RevokeOptions struct {
 }
 
 func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions) error) *cobra.Command {
-	opts := &RevokeOptions{IO: f.IOStreams, Store: f.Store}
+	opts := &RevokeOptions{IO: f.IOStreams, Store: f.ReadStore}
 	cmd := &cobra.Command{
 		Use:   "revoke --geek NAME (--id ID... | --id-file FILE | --all)",
 		Short: "Revoke chatter IDs so they can no longer connect",
 		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
 (as 'chatter list' shows it), or all of them. Connections already open stay
 open until they end; new connects with a revoked ID are refused with 403.
-Exits 3, printing nothing on standard output, when no ID given matched;
---all for a geek with none revokes none and exits 0.
+Exits 3, printing nothing on standard output, when no ID given matched
+or, on the local backend, nothing has run with the state dir (a mistyped
+--state-dir; nothing is made there); --all for a geek with none revokes
+none and exits 0.
 
 A secret given with --id shows in the process list and the shell history:
 give secrets with --id-file FILE instead (one chatter ID or fingerprint a
