@@ -192,3 +192,44 @@ func TestAChatterItemWhoseAllowedCannotBeReadIsRefusedAndSaysWhy(t *testing.T) {
 		t.Errorf("after the revoke and the prune ListChatterIDs = %+v, %v; want none", ids, err)
 	}
 }
+
+// TestAChatterItemWithoutItsGeekOrHashIsRefusedListedAndRevocable: a
+// backend that left out the geek or hash attribute (its key holds both)
+// wrote an ID that $connect refused as unknown with no word to anyone;
+// chatter list showed it without a fingerprint (or a geek), and revoking
+// it deleted the key of an empty hash and said "revoked 1" while the item
+// stayed. Its key says what it is: the listing shows its fingerprint and
+// why it is refused, the gateway logs that, and a revoke deletes it.
+func TestAChatterItemWithoutItsGeekOrHashIsRefusedListedAndRevocable(t *testing.T) {
+	for _, missing := range []string{attrHash, attrGeek} {
+		t.Run("without "+missing, func(t *testing.T) {
+			s := newTestStore(t)
+			now := time.Now()
+			var logs bytes.Buffer
+			h := &routes.Handler{Store: s, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			secret := pubsub.NewChatterID()
+			c := store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(secret), IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}
+			putRawChatter(t, s, c, map[string]types.AttributeValue{missing: nil})
+			resp, err := h.Handle(t.Context(), events.APIGatewayWebsocketProxyRequest{
+				QueryStringParameters: map[string]string{"geek": "alice", "id": secret},
+				RequestContext:        events.APIGatewayWebsocketProxyRequestContext{RouteKey: routes.RouteConnect, EventType: "CONNECT", ConnectionID: "c1"},
+			})
+			if err != nil || resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Body, "chatter ID refused: unknown") {
+				t.Errorf("$connect answered %d %q, %v; want the unknown ID's 403", resp.StatusCode, resp.Body, err)
+			}
+			if line := logs.String(); !strings.Contains(line, c.Fingerprint()) || !strings.Contains(line, "its "+missing+" attribute") {
+				t.Errorf("the log does not say which ID was refused and why: %q", line)
+			}
+			ids, err := s.ListChatterIDs(t.Context(), "alice")
+			if err != nil || len(ids) != 1 || ids[0].Fingerprint() != c.Fingerprint() || ids[0].Geek != "alice" || !strings.Contains(ids[0].Refused, "its "+missing+" attribute") {
+				t.Fatalf("ListChatterIDs = %+v, %v; want the ID, its fingerprint and geek, refused for want of its %s", ids, err, missing)
+			}
+			if n, err := s.RevokeChatterIDs(t.Context(), "alice", []string{c.Fingerprint()}); err != nil || n != 1 {
+				t.Errorf("RevokeChatterIDs = %d, %v; want 1", n, err)
+			}
+			if ids, err := s.ListChatterIDs(t.Context(), ""); err != nil || len(ids) != 0 {
+				t.Errorf("after the revoke ListChatterIDs = %+v, %v; want none", ids, err)
+			}
+		})
+	}
+}

@@ -258,10 +258,12 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 	for _, p := range pubsub.Unique(prefixes) {
 		err := s.query(ctx, s.chatterQuery(geek, p), func(items []item) error {
 			for _, it := range items {
-				h := getS(it, attrHash)
-				if !found[h] {
-					found[h] = true
-					keys = append(keys, chatterKey(geek, h))
+				// By its key: the hash attribute of an item a backend
+				// wrote may be missing or wrong.
+				sk := getS(it, attrSK)
+				if !found[sk] {
+					found[sk] = true
+					keys = append(keys, item{attrPK: it[attrPK], attrSK: it[attrSK]})
 				}
 			}
 			return nil

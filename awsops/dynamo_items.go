@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -208,6 +209,10 @@ func chatterItem(c store.ChatterID) item {
 // "any topic" it would widen the ID. The ID returned then holds the
 // strings that could be read, for listing and pruning; it must not be
 // honoured.
+//
+// The key says whose ID it is and its hash: an item whose geek or hash
+// attribute is missing or differs from its key is read with the key's,
+// for listing and revoking, and is an error too.
 func itemChatterID(it item) (store.ChatterID, error) {
 	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
 	if ms, ok := getN(it, attrIssuedAt); ok {
@@ -216,6 +221,45 @@ func itemChatterID(it item) (store.ChatterID, error) {
 	if ms, ok := getN(it, attrExpiresAtMs); ok {
 		c.ExpiresAt = fromMillis(ms)
 	}
+	var keyErr error
+	if geek, hash, ok := chatterFromKey(it); ok {
+		keyErr = keyMismatch(c, geek, hash)
+		c.Geek, c.Hash = geek, hash
+	}
+	c, err := itemAllowed(it, c)
+	if keyErr != nil {
+		return c, keyErr
+	}
+	return c, err
+}
+
+// chatterFromKey is a chatter ID item's geek and hash as its key holds
+// them, and whether the key is a chatter ID's.
+func chatterFromKey(it item) (geek, hash string, ok bool) {
+	geek, okG := strings.CutPrefix(getS(it, attrPK), prefixGeek)
+	hash, okH := strings.CutPrefix(getS(it, attrSK), prefixChatter)
+	return geek, hash, okG && okH
+}
+
+// keyMismatch says how c's geek and hash, as its attributes hold them,
+// differ from geek and hash, as its key holds them; nil if they do not.
+func keyMismatch(c store.ChatterID, geek, hash string) error {
+	for _, a := range []struct{ name, got, key, where string }{
+		{attrHash, c.Hash, hash, "sk after " + prefixChatter},
+		{attrGeek, c.Geek, geek, "pk after " + prefixGeek},
+	} {
+		switch {
+		case a.got == "":
+			return fmt.Errorf("its %s attribute is missing or not a string (write it as a string, the same as its %s)", a.name, a.where)
+		case a.got != a.key:
+			return fmt.Errorf("its %s attribute differs from its key (write it the same as its %s)", a.name, a.where)
+		}
+	}
+	return nil
+}
+
+// itemAllowed reads the allowed topics of chatter ID item it into c.
+func itemAllowed(it item, c store.ChatterID) (store.ChatterID, error) {
 	v, ok := it[attrAllowed]
 	if !ok {
 		return c, nil
