@@ -44,7 +44,12 @@ func run(t *testing.T, stateDir, stdin string, args ...string) result {
 }
 
 func TestExitCodesAndErrors(t *testing.T) {
+	// A state dir in use: a lookup there that finds nothing (dlq show of
+	// an unknown ID) exits 3 for the thing, not for the state dir.
 	dir := t.TempDir()
+	if r := run(t, dir, "", "chatter", "issue", "--geek", "zed"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	blocker := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -293,6 +298,31 @@ func TestCommandsThatStartNoStackMakeNoStateDir(t *testing.T) {
 			t.Errorf("chatter issue in an empty existing dir: exit %d, stdout %q, stderr %q; want 0 and an ID", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+func TestChatterIssueUsageErrorsComeBeforeTheStateDir(t *testing.T) {
+	// A --ttl out of range was checked only once the store was open: in
+	// a state dir that did not exist it exited 3 (nothing ran there)
+	// instead of 2, and in an empty one it made the state file first.
+	for _, args := range [][]string{
+		{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"},
+		{"chatter", "issue", "--geek", "alice", "--ttl", "2161h"},
+		{"chatter", "issue", "--geek", "alice", "--topics", "*"},
+		{"chatter", "issue", "--geek", "al ice"},
+		{"chatter", "issue", "--geek", "alice", "--max-live", "0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			for _, dir := range []string{filepath.Join(t.TempDir(), "typo"), t.TempDir()} {
+				r := run(t, dir, "", args...)
+				if r.code != cmdutil.ExitUsage || r.stdout != "" {
+					t.Errorf("in %s: exit %d, stdout %q, stderr %q; want 2 and nothing", dir, r.code, r.stdout, r.stderr)
+				}
+				if entries, err := os.ReadDir(dir); len(entries) != 0 || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
+					t.Errorf("in %s: the usage error left %d entries (%v)", dir, len(entries), err)
+				}
+			}
+		})
+	}
 }
 
 func TestEmptyListsAreNotErrors(t *testing.T) {

@@ -94,6 +94,9 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if err := pubsub.ValidateTopicPatterns(opts.Topics); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
+	if err := pubsub.ValidateChatterTTL(opts.TTL); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
 	if opts.MaxLive < 1 {
 		return cmdutil.FlagErrorf("--max-live must be at least 1")
 	}
