@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +232,71 @@ func TestAChatterItemWithoutItsGeekOrHashIsRefusedListedAndRevocable(t *testing.
 				t.Errorf("after the revoke ListChatterIDs = %+v, %v; want none", ids, err)
 			}
 		})
+	}
+}
+
+// TestAFractionalExpiryIsReadAsDynamoDBComparesIt: a backend may write
+// expiresAtMs with a fraction (Python's time.time() * 1000, as a string)
+// or an exponent; DynamoDB takes either as the number it is. $connect
+// read neither and refused a fresh ID as expired, while the count of
+// live IDs counted it and prune-stale's filter kept it, though its dry
+// run had called it expired. Read as the number it is, rounded up to the
+// millisecond, every reading agrees, at the edges too.
+func TestAFractionalExpiryIsReadAsDynamoDBComparesIt(t *testing.T) {
+	s := newTestStore(t)
+	base := time.UnixMilli(1_800_000_000_000).UTC()
+	secrets := map[string]string{}
+	for _, exp := range []string{
+		"1800000000000.5",
+		strconv.FormatFloat(1_800_000_003_000, 'e', -1, 64), // 1.800000003e+12
+		"1800000000002.000001",
+	} {
+		secret := pubsub.NewChatterID()
+		secrets[exp] = secret
+		putRawChatter(t, s, store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(secret), IssuedAt: base.Add(-time.Hour), ExpiresAt: base}, map[string]types.AttributeValue{attrExpiresAtMs: &types.AttributeValueMemberN{Value: exp}})
+	}
+	// When each is live, as DynamoDB compares: up to its value, exclusive.
+	liveUntil := map[string]time.Time{
+		"1800000000000.5":      base.Add(500 * time.Microsecond),
+		"1.800000003e+12":      base.Add(3 * time.Second),
+		"1800000000002.000001": base.Add(2*time.Millisecond + time.Nanosecond),
+	}
+	for _, at := range []time.Time{base.Add(-time.Hour), base, base.Add(200 * time.Microsecond), base.Add(time.Millisecond), base.Add(2 * time.Millisecond), base.Add(2*time.Millisecond + 500*time.Microsecond), base.Add(3 * time.Millisecond), base.Add(3 * time.Second), base.Add(time.Hour)} {
+		want := 0
+		for exp, secret := range secrets {
+			// DynamoDB's filters compare with whole milliseconds (the
+			// now of the count and the prune): live while the
+			// millisecond of at is before the value.
+			live := at.Truncate(time.Millisecond).Before(liveUntil[exp])
+			if live {
+				want++
+			}
+			_, err := s.VerifyChatterID(t.Context(), "alice", secret, at)
+			if live && err != nil || !live && !errors.Is(err, store.ErrExpired) {
+				t.Errorf("at base%+v, VerifyChatterID of the ID expiring at %s: %v; want live %v", at.Sub(base), exp, err, live)
+			}
+		}
+		if n, err := s.CountLiveChatterIDs(t.Context(), "alice", at); err != nil || n != want {
+			t.Errorf("at base%+v, CountLiveChatterIDs = %d, %v; want %d", at.Sub(base), n, err, want)
+		}
+		ids, err := s.ListChatterIDs(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := 0
+		for _, c := range ids {
+			if !c.Expired(at) {
+				listed++
+			}
+		}
+		if listed != want {
+			t.Errorf("at base%+v, ListChatterIDs has %d live; want %d", at.Sub(base), listed, want)
+		}
+	}
+	if n, err := s.DeleteExpiredChatterIDs(t.Context(), base.Add(2*time.Millisecond)); err != nil || n != 1 {
+		t.Errorf("a prune at base+2ms deleted %d, %v; want the one expired at base+0.5ms", n, err)
+	}
+	if n, err := s.DeleteExpiredChatterIDs(t.Context(), base.Add(3*time.Second)); err != nil || n != 2 {
+		t.Errorf("a prune at base+3s deleted %d, %v; want the other two", n, err)
 	}
 }

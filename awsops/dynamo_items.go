@@ -3,6 +3,7 @@ package awsops
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,43 @@ func getN(it item, name string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// getCeilN is getN for a number a backend wrote, which may have a
+// fraction (Python's time.time() * 1000): it is rounded up, so that an
+// expiry in milliseconds read with it is live exactly when DynamoDB's
+// own comparison with a whole millisecond (a filter) says so.
+func getCeilN(it item, name string) (int64, bool) {
+	if n, ok := getN(it, name); ok {
+		return n, true
+	}
+	v, ok := it[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	// DynamoDB's numbers have at most 38 digits and exponents within
+	// ±130: anything longer is not one, and must not make SetString
+	// build a huge power of ten.
+	if len(v.Value) > 64 {
+		return 0, false
+	}
+	if _, e, ok := strings.Cut(strings.ToLower(v.Value), "e"); ok {
+		if x, err := strconv.Atoi(e); err != nil || x < -130 || x > 130 {
+			return 0, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(v.Value)
+	if !ok {
+		return 0, false
+	}
+	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	if m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return 0, false
+	}
+	return q.Int64(), true
 }
 
 func getList(it item, name string) []string {
@@ -218,7 +256,7 @@ func itemChatterID(it item) (store.ChatterID, error) {
 	if ms, ok := getN(it, attrIssuedAt); ok {
 		c.IssuedAt = fromMillis(ms)
 	}
-	if ms, ok := getN(it, attrExpiresAtMs); ok {
+	if ms, ok := getCeilN(it, attrExpiresAtMs); ok {
 		c.ExpiresAt = fromMillis(ms)
 	}
 	var keyErr error
