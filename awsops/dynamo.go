@@ -154,7 +154,7 @@ func (s *DynamoStore) VerifyChatterID(ctx context.Context, geek, secret string, 
 	}
 	if err != nil {
 		// Refused, never read as "any topic".
-		return store.ChatterID{}, fmt.Errorf("geek %s: chatter ID %s: %v: %w", geek, pubsub.Fingerprint(c.Hash), err, store.ErrUnauthorized)
+		return store.ChatterID{}, &store.UnusableChatterIDError{Geek: geek, Fingerprint: c.Fingerprint(), Reason: err.Error()}
 	}
 	if c.Expired(now) {
 		return store.ChatterID{}, fmt.Errorf("geek %s: %w", geek, store.ErrExpired)
@@ -170,8 +170,12 @@ func (s *DynamoStore) ListChatterIDs(ctx context.Context, geek string) ([]store.
 	collect := func(items []item) error {
 		for _, it := range items {
 			// Listed, counted and pruned even when its allowed topics
-			// cannot be read: VerifyChatterID refuses it.
-			c, _ := itemChatterID(it)
+			// cannot be read: VerifyChatterID refuses it, and the
+			// listing says why.
+			c, err := itemChatterID(it)
+			if err != nil {
+				c.Refused = err.Error()
+			}
 			out = append(out, c)
 		}
 		return nil
@@ -214,6 +218,32 @@ func (s *DynamoStore) chatterQuery(geek, prefix string) *dynamodb.QueryInput {
 	}
 }
 
+var _ store.LiveChatterIDCounter = (*DynamoStore)(nil)
+
+// CountLiveChatterIDs counts geek's chatter IDs live at now with a Query
+// that asks for COUNT, the expiry a filter: no item comes back, whatever
+// number of expired ones the geek has left. An item without a numeric
+// expiresAtMs is not live, as VerifyChatterID refuses it. The Query still
+// pages at 1 MB of items evaluated; the count is of every page.
+func (s *DynamoStore) CountLiveChatterIDs(ctx context.Context, geek string, now time.Time) (int, error) {
+	in := s.chatterQuery(geek, "")
+	in.Select = types.SelectCount
+	in.FilterExpression = aws.String("#exp > :now")
+	in.ExpressionAttributeNames["#exp"] = attrExpiresAtMs
+	in.ExpressionAttributeValues[":now"] = avN(millis(now))
+	n := 0
+	p := dynamodb.NewQueryPaginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, wrapTable("Query", s.tables.ChatterIDs, err)
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		n += int(out.Count)
+	}
+	return n, nil
+}
+
 // RevokeChatterIDs deletes geek's chatter IDs whose hash starts with one of
 // prefixes (a Query on the sort key per prefix). A nil prefixes revokes all
 // of geek's IDs; an empty non-nil slice and empty prefixes revoke nothing.
@@ -228,10 +258,12 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 	for _, p := range pubsub.Unique(prefixes) {
 		err := s.query(ctx, s.chatterQuery(geek, p), func(items []item) error {
 			for _, it := range items {
-				h := getS(it, attrHash)
-				if !found[h] {
-					found[h] = true
-					keys = append(keys, chatterKey(geek, h))
+				// By its key: the hash attribute of an item a backend
+				// wrote may be missing or wrong.
+				sk := getS(it, attrSK)
+				if !found[sk] {
+					found[sk] = true
+					keys = append(keys, item{attrPK: it[attrPK], attrSK: it[attrSK]})
 				}
 			}
 			return nil

@@ -3,8 +3,10 @@ package awsops
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -53,6 +55,43 @@ func getN(it item, name string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// getCeilN is getN for a number a backend wrote, which may have a
+// fraction (Python's time.time() * 1000): it is rounded up, so that an
+// expiry in milliseconds read with it is live exactly when DynamoDB's
+// own comparison with a whole millisecond (a filter) says so.
+func getCeilN(it item, name string) (int64, bool) {
+	if n, ok := getN(it, name); ok {
+		return n, true
+	}
+	v, ok := it[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	// DynamoDB's numbers have at most 38 digits and exponents within
+	// ±130: anything longer is not one, and must not make SetString
+	// build a huge power of ten.
+	if len(v.Value) > 64 {
+		return 0, false
+	}
+	if _, e, ok := strings.Cut(strings.ToLower(v.Value), "e"); ok {
+		if x, err := strconv.Atoi(e); err != nil || x < -130 || x > 130 {
+			return 0, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(v.Value)
+	if !ok {
+		return 0, false
+	}
+	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	if m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return 0, false
+	}
+	return q.Int64(), true
 }
 
 func getList(it item, name string) []string {
@@ -208,14 +247,57 @@ func chatterItem(c store.ChatterID) item {
 // "any topic" it would widen the ID. The ID returned then holds the
 // strings that could be read, for listing and pruning; it must not be
 // honoured.
+//
+// The key says whose ID it is and its hash: an item whose geek or hash
+// attribute is missing or differs from its key is read with the key's,
+// for listing and revoking, and is an error too.
 func itemChatterID(it item) (store.ChatterID, error) {
 	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
 	if ms, ok := getN(it, attrIssuedAt); ok {
 		c.IssuedAt = fromMillis(ms)
 	}
-	if ms, ok := getN(it, attrExpiresAtMs); ok {
+	if ms, ok := getCeilN(it, attrExpiresAtMs); ok {
 		c.ExpiresAt = fromMillis(ms)
 	}
+	var keyErr error
+	if geek, hash, ok := chatterFromKey(it); ok {
+		keyErr = keyMismatch(c, geek, hash)
+		c.Geek, c.Hash = geek, hash
+	}
+	c, err := itemAllowed(it, c)
+	if keyErr != nil {
+		return c, keyErr
+	}
+	return c, err
+}
+
+// chatterFromKey is a chatter ID item's geek and hash as its key holds
+// them, and whether the key is a chatter ID's.
+func chatterFromKey(it item) (geek, hash string, ok bool) {
+	geek, okG := strings.CutPrefix(getS(it, attrPK), prefixGeek)
+	hash, okH := strings.CutPrefix(getS(it, attrSK), prefixChatter)
+	return geek, hash, okG && okH
+}
+
+// keyMismatch says how c's geek and hash, as its attributes hold them,
+// differ from geek and hash, as its key holds them; nil if they do not.
+func keyMismatch(c store.ChatterID, geek, hash string) error {
+	for _, a := range []struct{ name, got, key, where string }{
+		{attrHash, c.Hash, hash, "sk after " + prefixChatter},
+		{attrGeek, c.Geek, geek, "pk after " + prefixGeek},
+	} {
+		switch {
+		case a.got == "":
+			return fmt.Errorf("its %s attribute is missing or not a string (write it as a string, the same as its %s)", a.name, a.where)
+		case a.got != a.key:
+			return fmt.Errorf("its %s attribute differs from its key (write it the same as its %s)", a.name, a.where)
+		}
+	}
+	return nil
+}
+
+// itemAllowed reads the allowed topics of chatter ID item it into c.
+func itemAllowed(it item, c store.ChatterID) (store.ChatterID, error) {
 	v, ok := it[attrAllowed]
 	if !ok {
 		return c, nil

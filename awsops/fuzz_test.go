@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/big"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +48,8 @@ func fuzzAttr(kind uint8, a, b string) types.AttributeValue {
 // FuzzAChatterItemIsHonouredOnlyAsWritten reads back chatter ID items
 // whose allowed topics and expiry have any DynamoDB type (a backend writes
 // these items itself, docs/chatter.md): VerifyChatterID never panics, and
-// accepts an ID only when its expiresAtMs is a number past now and its
+// accepts an ID only when its expiresAtMs is a number (a fraction too)
+// past now and its
 // allowed topics are absent or a list of topic patterns, which it keeps
 // exactly: an allowed attribute it cannot read never becomes "any topic".
 //
@@ -83,12 +84,13 @@ func FuzzAChatterItemIsHonouredOnlyAsWritten(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// A number past now: DynamoDB's numbers may have a fraction.
 		n, ok := it[attrExpiresAtMs].(*types.AttributeValueMemberN)
-		ms, perr := int64(0), error(nil)
+		var ms *big.Rat
 		if ok {
-			ms, perr = strconv.ParseInt(n.Value, 10, 64)
+			ms, ok = new(big.Rat).SetString(n.Value)
 		}
-		if !ok || perr != nil || ms <= now.UnixMilli() {
+		if !ok || ms.Cmp(new(big.Rat).SetInt64(now.UnixMilli())) <= 0 {
 			t.Fatalf("accepted with expiresAtMs %#v", it[attrExpiresAtMs])
 		}
 		if allowed == nil {

@@ -44,7 +44,12 @@ func run(t *testing.T, stateDir, stdin string, args ...string) result {
 }
 
 func TestExitCodesAndErrors(t *testing.T) {
+	// A state dir in use: a lookup there that finds nothing (dlq show of
+	// an unknown ID) exits 3 for the thing, not for the state dir.
 	dir := t.TempDir()
+	if r := run(t, dir, "", "chatter", "issue", "--geek", "zed"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	blocker := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -229,6 +234,92 @@ func TestDLQLookupsAndPruneOnAStateDirNothingRanWithCreateNothing(t *testing.T) 
 			}
 			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
+
+func TestCommandsThatStartNoStackMakeNoStateDir(t *testing.T) {
+	// A mistyped --state-dir made that dir and a state file in it: chatter
+	// issue printed an ID no serve would ever accept, revoke said it
+	// revoked none, and listen and bench said no gateway ran, each
+	// leaving an empty state behind. Publish alone refused (exit 3). Each
+	// now refuses as publish does, makes nothing and says what it did not
+	// do and how to make the dir.
+	for _, tt := range []struct {
+		args   []string
+		undone string
+	}{
+		{[]string{"chatter", "issue", "--geek", "alice"}, "no chatter ID was issued"},
+		{[]string{"chatter", "issue", "--geek", "alice", "--json"}, "no chatter ID was issued"},
+		{[]string{"chatter", "revoke", "--geek", "alice", "--all"}, ""},
+		{[]string{"chatter", "revoke", "--geek", "alice", "--id", "0123456789ab"}, ""},
+		{[]string{"listen", "--geek", "alice", "--timeout", "1m", "--no-input"}, "nothing was connected"},
+		{[]string{"bench", "--connections", "1"}, "nothing was measured"},
+	} {
+		t.Run(strings.Join(tt.args, " ")+" exits 3 and makes nothing", func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "typo")
+			r := run(t, dir, "", tt.args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet (it does not exist)") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 3, nothing, and that nothing ran there", r.code, r.stdout, r.stderr)
+			}
+			if tt.undone != "" && (!strings.Contains(r.stderr, tt.undone) || !strings.Contains(r.stderr, "`socks serve --state-dir "+dir+"` makes it")) {
+				t.Errorf("stderr %q; want %q and that serve makes it", r.stderr, tt.undone)
+			}
+			if strings.Contains(r.stderr, "--help") {
+				t.Errorf("stderr has a usage hint: %q", r.stderr)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+	// A state dir that exists but that nothing ran in: issuing there
+	// before `socks serve` starts is how a stack is set up, and a dir
+	// the user made is used as it is; revoking, listening and measuring
+	// there find nothing, and make no state file.
+	t.Run("an existing dir", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"chatter", "revoke", "--geek", "alice", "--all"},
+			{"listen", "--geek", "alice", "--timeout", "1m", "--no-input"},
+			{"bench", "--connections", "1"},
+		} {
+			dir := t.TempDir()
+			r := run(t, dir, "", args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" || !strings.Contains(r.stderr, "nothing has run with state dir "+dir+" yet (it holds no socks.db)") {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want 3, nothing, and that nothing ran there", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("%s left %d entries in the state dir", strings.Join(args, " "), len(entries))
+			}
+		}
+		dir := t.TempDir()
+		if r := run(t, dir, "", "chatter", "issue", "--geek", "alice"); r.code != 0 || !strings.HasPrefix(r.stdout, "sc_") {
+			t.Errorf("chatter issue in an empty existing dir: exit %d, stdout %q, stderr %q; want 0 and an ID", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
+func TestChatterIssueUsageErrorsComeBeforeTheStateDir(t *testing.T) {
+	// A --ttl out of range was checked only once the store was open: in
+	// a state dir that did not exist it exited 3 (nothing ran there)
+	// instead of 2, and in an empty one it made the state file first.
+	for _, args := range [][]string{
+		{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"},
+		{"chatter", "issue", "--geek", "alice", "--ttl", "2161h"},
+		{"chatter", "issue", "--geek", "alice", "--topics", "*"},
+		{"chatter", "issue", "--geek", "al ice"},
+		{"chatter", "issue", "--geek", "alice", "--max-live", "0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			for _, dir := range []string{filepath.Join(t.TempDir(), "typo"), t.TempDir()} {
+				r := run(t, dir, "", args...)
+				if r.code != cmdutil.ExitUsage || r.stdout != "" {
+					t.Errorf("in %s: exit %d, stdout %q, stderr %q; want 2 and nothing", dir, r.code, r.stdout, r.stderr)
+				}
+				if entries, err := os.ReadDir(dir); len(entries) != 0 || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
+					t.Errorf("in %s: the usage error left %d entries (%v)", dir, len(entries), err)
+				}
 			}
 		})
 	}

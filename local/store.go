@@ -140,7 +140,7 @@ func (s *Store) CountLiveChatterIDs(ctx context.Context, geek string, now time.T
 // ListChatterIDs lists the chatter IDs of geek ("" for every geek), expired
 // ones included, ordered by geek then issue time.
 func (s *Store) ListChatterIDs(ctx context.Context, geek string) ([]store.ChatterID, error) {
-	q := `SELECT geek, hash, issued_at, expires_at FROM chatter_ids`
+	q := `SELECT geek, hash, issued_at, expires_at, topics FROM chatter_ids`
 	var args []any
 	if geek != "" {
 		q += ` WHERE geek = ?`
@@ -156,10 +156,11 @@ func (s *Store) ListChatterIDs(ctx context.Context, geek string) ([]store.Chatte
 	for rows.Next() {
 		var c store.ChatterID
 		var issued, expires int64
-		if err := rows.Scan(&c.Geek, &c.Hash, &issued, &expires); err != nil {
+		var topics string
+		if err := rows.Scan(&c.Geek, &c.Hash, &issued, &expires, &topics); err != nil {
 			return nil, fmt.Errorf("listing chatter IDs: %w", err)
 		}
-		c.IssuedAt, c.ExpiresAt = fromMillis(issued), fromMillis(expires)
+		c.IssuedAt, c.ExpiresAt, c.Topics = fromMillis(issued), fromMillis(expires), splitNames(topics)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -6,6 +6,7 @@
 package pubsub
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -51,6 +52,15 @@ const (
 	// millisecond, so a shorter one could be over as it is printed.
 	MinChatterTTL = time.Second
 )
+
+// ValidateChatterTTL checks the life of a chatter ID to issue: from
+// MinChatterTTL to MaxChatterTTL.
+func ValidateChatterTTL(ttl time.Duration) error {
+	if ttl < MinChatterTTL || ttl > MaxChatterTTL {
+		return &InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration of at least %s and at most %s", ttl, MinChatterTTL, MaxChatterTTL)}
+	}
+	return nil
+}
 
 // Connection is the record kept for one open WebSocket connection.
 type Connection struct {

@@ -266,6 +266,11 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.Is(err, store.ErrExpired):
 		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
 	case errors.Is(err, store.ErrUnauthorized):
+		if u, ok := errors.AsType[*store.UnusableChatterIDError](err); ok {
+			// The client hears what an unknown ID hears; the operator,
+			// whose backend wrote the record, why.
+			h.logger().Warn("connect refused: the chatter ID's record cannot be honoured", "geek", geek, "chatterId", u.Fingerprint, "reason", u.Reason)
+		}
 		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked, issued for another geek, or expired and since deleted; issue a new one"), nil
 	case errors.Is(err, store.ErrLimit):
 		return refuse(http.StatusTooManyRequests, fmt.Sprintf("geek %s already has %d open connections, the most allowed; close one (or run `socks prune-stale` if they are gone) and connect again", geek, n)), nil

@@ -31,6 +31,14 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 	if err := pubsub.ValidateGeek(geek); err != nil {
 		return "", ChatterID{}, err
 	}
+	// Every input is checked before the store is asked anything.
+	topics = pubsub.Unique(topics)
+	if err := pubsub.ValidateTopicPatterns(topics); err != nil {
+		return "", ChatterID{}, err
+	}
+	if err := pubsub.ValidateChatterTTL(ttl); err != nil {
+		return "", ChatterID{}, err
+	}
 	if maxLive > 0 {
 		live, err := countLiveChatterIDs(ctx, s, geek, now)
 		if err != nil {
@@ -39,13 +47,6 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 		if live >= maxLive {
 			return "", ChatterID{}, fmt.Errorf("geek %s already holds %d live chatter IDs, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire: %w", geek, live, geek, ErrLimit)
 		}
-	}
-	topics = pubsub.Unique(topics)
-	if err := pubsub.ValidateTopicPatterns(topics); err != nil {
-		return "", ChatterID{}, err
-	}
-	if ttl < pubsub.MinChatterTTL || ttl > pubsub.MaxChatterTTL {
-		return "", ChatterID{}, &pubsub.InvalidError{Field: "ttl", Reason: fmt.Sprintf("%s is out of range: give a duration of at least %s and at most %s", ttl, pubsub.MinChatterTTL, pubsub.MaxChatterTTL)}
 	}
 	secret := pubsub.NewChatterID()
 	// Both stores keep times to the millisecond: the ID returned is the

@@ -48,7 +48,31 @@ type ChatterID struct {
 	// Topics are the topic patterns the ID may connect to and subscribe
 	// to (pubsub.TopicAllowed); empty: any topic.
 	Topics []string `json:"topics,omitempty"`
+	// Refused, set by ListChatterIDs, says in words why VerifyChatterID
+	// refuses this ID whatever its expiry: its record, written by a
+	// backend in another language (docs/chatter.md), cannot be honoured
+	// as written. Topics then holds what could be read, which is not
+	// honoured.
+	Refused string `json:"refused,omitempty"`
 }
+
+// UnusableChatterIDError is VerifyChatterID's error for a chatter ID
+// that matched but whose record cannot be honoured as written (Reason
+// says why, as ChatterID.Refused): it is ErrUnauthorized to the client,
+// which learns nothing more, and the operator's log names the ID and
+// the reason.
+type UnusableChatterIDError struct {
+	Geek        string
+	Fingerprint string
+	Reason      string
+}
+
+func (e *UnusableChatterIDError) Error() string {
+	return "geek " + e.Geek + ": chatter ID " + e.Fingerprint + " cannot be honoured: " + e.Reason
+}
+
+// Unwrap makes the error ErrUnauthorized.
+func (e *UnusableChatterIDError) Unwrap() error { return ErrUnauthorized }
 
 // Fingerprint is the short, non-secret handle of the chatter ID.
 func (c ChatterID) Fingerprint() string { return pubsub.Fingerprint(c.Hash) }

@@ -82,7 +82,7 @@ type Options struct {
 
 // NewCmdBench returns `socks bench`.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was measured"), Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "bench [--url ws://HOST/ --callback http://HOST/]",
 		Short: "Measure a running stack: connects/s, fan-out, latency, memory",
@@ -130,7 +130,9 @@ connection the server closes, Ctrl-C) still prints what it measured, with
 "complete": false and the error (in the table: "incomplete", and a dash
 for what was not measured), and exits non-zero: 1, or 130 after Ctrl-C.
 A phase that ends early reports no figure: latency percentiles without
-the message that did not arrive would flatter the target.`,
+the message that did not arrive would flatter the target. On the local
+backend a state dir nothing has run with (a mistyped --state-dir) exits
+3 before anything is measured, and nothing is made there.`,
 		Example: `  socks bench
   socks bench --connections 5000 --dialers 100 --json
   socks bench --url ws://127.0.0.1:9000/ --callback http://127.0.0.1:9000 --auth none --publish broadcast --pid 4242

@@ -49,7 +49,7 @@ type IssueOptions struct {
 }
 
 func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) error) *cobra.Command {
-	opts := &IssueOptions{IO: f.IOStreams, Store: f.Store, Now: f.Now}
+	opts := &IssueOptions{IO: f.IOStreams, Store: f.StackStore(cmdutil.NeedDir, "no chatter ID was issued"), Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "issue --geek NAME",
 		Short: "Issue a fresh chatter ID and print it",
@@ -58,7 +58,11 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 
 With --topics, the ID may connect to and subscribe to only those topics: a
 name, or a prefix ending in '*' ("entity:*"). Others are refused at the
-upgrade (403) or with an error frame. Without it, any topic.`,
+upgrade (403) or with an error frame. Without it, any topic.
+
+On the local backend a state dir that does not exist (a mistyped
+--state-dir) exits 3 and makes nothing: no socks serve would see the ID
+there. socks serve --state-dir DIR makes it; a dir that exists is used.`,
 		Example: `  socks chatter issue --geek Friendless
   socks chatter issue --geek Friendless --topics 'updates,entity:*'
   ID=$(socks chatter issue --geek Friendless --ttl 2h)
@@ -88,6 +92,9 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 		return &cmdutil.FlagError{Err: err}
 	}
 	if err := pubsub.ValidateTopicPatterns(opts.Topics); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	if err := pubsub.ValidateChatterTTL(opts.TTL); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
 	if opts.MaxLive < 1 {
@@ -140,7 +147,10 @@ func newCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Short: "List chatter IDs (fingerprints only, never secrets)",
 		Long: `List issued chatter IDs by fingerprint (the first 12 hex digits of the
 stored hash), with when they were issued and when they expire. Secrets are
-never shown. With none it says so on stderr and exits 0 (--json prints []).`,
+never shown. An ID whose record $connect cannot honour as written (a
+backend wrote its allowed topics as something other than a list of
+strings) is listed as refused, with the reason on stderr (in --json, its
+refused field). With none it says so on stderr and exits 0 (--json prints []).`,
 		Example: `  socks chatter list
   socks chatter list --geek Friendless --json`,
 		Args: cobra.NoArgs,
@@ -191,17 +201,19 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		u := ui.New(opts.IO)
 		u.SetNow(opts.Now)
 		rows := make([][]string, 0, len(ids))
+		var notes []string
 		for _, c := range ids {
-			state := "valid"
-			if c.Expired(now) {
-				state = "expired"
+			state, style := "valid", u.Good
+			switch {
+			case c.Refused != "":
+				// Whatever its expiry: it never connects.
+				state, style = "refused", u.Bad
+				notes = append(notes, fmt.Sprintf("note: chatter ID %s of %s is refused at $connect: %s", c.Fingerprint(), c.Geek, c.Refused))
+			case c.Expired(now):
+				state, style = "expired", u.Muted
 			}
 			if u.Styled() {
-				if state == "expired" {
-					state = u.Muted.Render(state)
-				} else {
-					state = u.Good.Render(state)
-				}
+				state = style.Render(state)
 			}
 			rows = append(rows, []string{c.Geek, c.Fingerprint(), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
 		}
@@ -209,6 +221,9 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "STATE"}, rows); err != nil {
 				return err
 			}
+		}
+		for _, n := range notes {
+			fmt.Fprintln(opts.IO.ErrOut, n)
 		}
 	}
 	if len(ids) == 0 && !opts.JSON && found {
@@ -235,15 +250,17 @@ type RevokeOptions struct {
 }
 
 func newCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions) error) *cobra.Command {
-	opts := &RevokeOptions{IO: f.IOStreams, Store: f.Store}
+	opts := &RevokeOptions{IO: f.IOStreams, Store: f.ReadStore}
 	cmd := &cobra.Command{
 		Use:   "revoke --geek NAME (--id ID... | --id-file FILE | --all)",
 		Short: "Revoke chatter IDs so they can no longer connect",
 		Long: `Revoke chatter IDs of one geek: by the secret itself, by its fingerprint
 (as 'chatter list' shows it), or all of them. Connections already open stay
 open until they end; new connects with a revoked ID are refused with 403.
-Exits 3, printing nothing on standard output, when no ID given matched;
---all for a geek with none revokes none and exits 0.
+Exits 3, printing nothing on standard output, when no ID given matched
+or, on the local backend, nothing has run with the state dir (a mistyped
+--state-dir; nothing is made there); --all for a geek with none revokes
+none and exits 0.
 
 A secret given with --id shows in the process list and the shell history:
 give secrets with --id-file FILE instead (one chatter ID or fingerprint a

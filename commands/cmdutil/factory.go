@@ -110,8 +110,9 @@ type NoStateError struct {
 	Dir string
 	// Missing says the dir itself does not exist.
 	Missing bool
-	// Next, when set, says what else to do, after checking the name.
-	Next string
+	// Undone, when set, says what the command did not do ("nothing was
+	// queued"); the error then says how to make the state dir.
+	Undone string
 }
 
 func (e *NoStateError) Error() string {
@@ -120,50 +121,76 @@ func (e *NoStateError) Error() string {
 		why = "it does not exist"
 	}
 	msg := fmt.Sprintf("nothing has run with state dir %s yet (%s): check --state-dir or %s", e.Dir, why, config.EnvStateDir)
-	if e.Next != "" {
-		msg += "; " + e.Next
+	if e.Undone != "" {
+		msg += fmt.Sprintf("; %s. `socks serve --state-dir %s` ", e.Undone, e.Dir)
+		if e.Missing {
+			msg += "makes it"
+		} else {
+			msg += "starts the stack there"
+		}
 	}
 	return msg
 }
 
-// PublishBackend is Backend for publish, whose message waits for a
-// gateway and a broker of the state dir. On the local backend a state dir
-// that does not exist is a *NoStateError: publishing would make it, and
-// queue the message where no `socks serve` runs (a mistyped --state-dir),
-// with no error. A dir that exists (made by serve, chatter issue, or the
-// user) is used as it is.
-func (f *Factory) PublishBackend(ctx context.Context) (*backend.Backend, error) {
-	cfg, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Backend == config.BackendLocal {
-		if _, err := os.Stat(cfg.StateDir); errors.Is(err, fs.ErrNotExist) {
-			return nil, &NoStateError{Dir: cfg.StateDir, Missing: true,
-				Next: fmt.Sprintf("nothing was queued. `socks serve --state-dir %s` makes it, and delivers what is published there", cfg.StateDir)}
+// Need says what a command that starts no stack needs of a local state
+// dir before it opens it, so that a mistyped --state-dir makes nothing:
+// opening makes the dir and a state file in it, where no `socks serve`
+// or `socks broker` (the commands that start a stack, and make them)
+// would ever look.
+type Need int
+
+const (
+	// NeedDir: the dir exists. The command adds to a stack that may
+	// start there later (publish queues, chatter issue issues); a dir
+	// made by serve, by such a command or by the user is used as it is.
+	NeedDir Need = iota + 1
+	// NeedState: the state file exists. The command reads or changes
+	// what a stack left there (revokes, redrives, prunes, lists), or
+	// talks to its gateway (listen, bench).
+	NeedState
+)
+
+// StackBackend returns Backend for a command that starts no stack: on
+// the local backend a state dir without what need says is a
+// *NoStateError before anything is opened or made, which Main maps to
+// ExitNotFound. undone, when set, says what the command did not do
+// ("nothing was queued"), and the error then says how to make the dir.
+func (f *Factory) StackBackend(need Need, undone string) func(context.Context) (*backend.Backend, error) {
+	return func(ctx context.Context) (*backend.Backend, error) {
+		if err := f.checkState(need, undone); err != nil {
+			return nil, err
 		}
+		return f.Backend(ctx)
 	}
-	return f.Backend(ctx)
 }
 
-// ReadStore is Store for commands that only read. On the local backend, a
-// state dir without a state file is a *NoStateError: opening would make
-// one there, and a mistyped --state-dir would pass for an empty
-// installation. The command says so and shows nothing.
-func (f *Factory) ReadStore(ctx context.Context) (store.Store, error) {
-	if err := f.checkState(); err != nil {
-		return nil, err
+// StackStore is StackBackend for the store.
+func (f *Factory) StackStore(need Need, undone string) func(context.Context) (store.Store, error) {
+	open := f.StackBackend(need, undone)
+	return func(ctx context.Context) (store.Store, error) {
+		b, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.Store, nil
 	}
-	return f.Store(ctx)
+}
+
+// ReadStore is Store for commands that only read, or change what is
+// there (StackStore with NeedState): a mistyped --state-dir would pass
+// for an empty installation. The command says so and shows nothing.
+func (f *Factory) ReadStore(ctx context.Context) (store.Store, error) {
+	return f.StackStore(NeedState, "")(ctx)
 }
 
 // ReadQueue is ReadStore for the queue (the dead letters): on the local
 // backend the queue lives in the same state file.
 func (f *Factory) ReadQueue(ctx context.Context) (store.Queue, error) {
-	if err := f.checkState(); err != nil {
+	b, err := f.StackBackend(NeedState, "")(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return f.Queue(ctx)
+	return b.Queue, nil
 }
 
 // ListStore is ReadStore for commands that write nothing (lists, stats):
@@ -191,7 +218,7 @@ func (f *Factory) ListQueue(ctx context.Context) (store.Queue, error) {
 // of an older schema, which a read-only open cannot bring up to date, is
 // opened read-write (which does, where the user may write it).
 func (f *Factory) listBackend(ctx context.Context) (*backend.Backend, error) {
-	if err := f.checkState(); err != nil {
+	if err := f.checkState(NeedState, ""); err != nil {
 		return nil, err
 	}
 	b, err := f.openBackend(ctx, true)
@@ -202,15 +229,21 @@ func (f *Factory) listBackend(ctx context.Context) (*backend.Backend, error) {
 }
 
 // checkState returns a *NoStateError when the backend is local and its
-// state dir holds no state file.
-func (f *Factory) checkState() error {
+// state dir lacks what need says; undone is the error's Undone.
+func (f *Factory) checkState(need Need, undone string) error {
 	cfg, err := f.Config()
 	if err != nil {
 		return err
 	}
-	if cfg.Backend == config.BackendLocal {
+	if cfg.Backend != config.BackendLocal {
+		return nil
+	}
+	if _, err := os.Stat(cfg.StateDir); errors.Is(err, fs.ErrNotExist) {
+		return &NoStateError{Dir: cfg.StateDir, Missing: true, Undone: undone}
+	}
+	if need == NeedState {
 		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
-			return &NoStateError{Dir: cfg.StateDir}
+			return &NoStateError{Dir: cfg.StateDir, Undone: undone}
 		}
 	}
 	return nil

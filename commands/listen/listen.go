@@ -108,7 +108,7 @@ type Options struct {
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was connected"), Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",
@@ -159,6 +159,8 @@ Exit codes:
   0  --count messages arrived, --until matched, quit, or Ctrl-C
   1  an error, or --max-retries reconnects in a row failed
   2  bad flags
+  3  on the local backend, nothing has run with the state dir (a mistyped
+     --state-dir; nothing is made there)
   4  --timeout passed without a message
   5  the gateway refused the connection (401/403)`,
 		Example: `  socks listen --geek Friendless --topic updates

@@ -57,7 +57,7 @@ type Options struct {
 
 // NewCmdPublish returns `socks publish`.
 func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.PublishBackend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedDir, "nothing was queued"), Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "publish --topic T [--geek NAME]... (--message TEXT | --body JSON | --body-file F | < stdin)",
 		Short: "Publish a message to geeks and topics",

@@ -156,6 +156,27 @@ var chatterTests = []storeTest{
 			t.Errorf("ListChatterIDs = %q, want %q", g, w)
 		}
 	}},
+	// The local store listed no topics: `chatter list --json` showed an
+	// ID limited to updates as one for every topic.
+	{"ListChatterIDs lists each ID's allowed topics, as one geek's and as every geek's", func(t *testing.T, s store.Store) {
+		limited := store.ChatterID{Geek: "Friendless", Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: Now.Add(-time.Hour), ExpiresAt: Now.Add(time.Hour), Topics: []string{"entity:*", "updates"}}
+		if err := s.PutChatterID(t.Context(), limited); err != nil {
+			t.Fatal(err)
+		}
+		_, unlimited := issue(t, s, "Friendless", Now.Add(-time.Minute), time.Hour)
+		for _, geek := range []string{"Friendless", ""} {
+			got, err := s.ListChatterIDs(t.Context(), geek)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("ListChatterIDs(%q) = %d IDs, %v; want 2", geek, len(got), err)
+			}
+			if got[0].Hash != limited.Hash || !slices.Equal(got[0].Topics, limited.Topics) {
+				t.Errorf("ListChatterIDs(%q): the limited ID has topics %q; want %q", geek, got[0].Topics, limited.Topics)
+			}
+			if got[1].Hash != unlimited.Hash || len(got[1].Topics) != 0 {
+				t.Errorf("ListChatterIDs(%q): the ID for any topic has topics %q; want none", geek, got[1].Topics)
+			}
+		}
+	}},
 	{"ListChatterIDs of a geek with none is empty", func(t *testing.T, s store.Store) {
 		got, err := s.ListChatterIDs(t.Context(), "Nobody")
 		if err != nil || len(got) != 0 {

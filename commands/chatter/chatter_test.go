@@ -1,0 +1,84 @@
+package chatter
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
+)
+
+// listed is a Store whose ListChatterIDs returns ids.
+type listed struct {
+	store.Store
+	ids []store.ChatterID
+}
+
+func (l listed) ListChatterIDs(context.Context, string) ([]store.ChatterID, error) { return l.ids, nil }
+
+// TestListShowsARefusedIDWithTheReason: a chatter ID whose record a
+// backend wrote so that $connect cannot honour it (its allowed topics a
+// string set) was listed "valid", and its topics as if they limited it,
+// while every connect with it was refused 403 for no reason anyone could
+// see. The listing says "refused", and why: in JSON a refused field, in
+// the table its state, with the reason in a note on stderr.
+func TestListShowsARefusedIDWithTheReason(t *testing.T) {
+	now := time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+	const reason = "its allowed topics are not a list of strings (write allowed as a non-empty L of S)"
+	ids := []store.ChatterID{
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_good"), IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)},
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_set"), IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Topics: []string{"updates"}, Refused: reason},
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_old"), IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+	}
+	refusedFP := ids[1].Fingerprint()
+
+	t.Run("json", func(t *testing.T) {
+		ios, _, out, errOut := iostreams.Test()
+		o := &ListOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return listed{ids: ids}, nil }, Now: func() time.Time { return now }, JSON: true}
+		if err := listRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		var got []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 3 {
+			t.Fatalf("--json printed %q (%v); want 3 IDs", out.String(), err)
+		}
+		for _, g := range got {
+			r, has := g["refused"]
+			if g["fingerprint"] == refusedFP {
+				if r != reason || g["expired"] != false {
+					t.Errorf("the refused ID is listed as %v; want refused %q and not expired", g, reason)
+				}
+			} else if has {
+				t.Errorf("ID %v has a refused field", g)
+			}
+		}
+		if errOut.Len() != 0 {
+			t.Errorf("--json wrote %q on stderr", errOut.String())
+		}
+	})
+	t.Run("table", func(t *testing.T) {
+		ios, _, out, errOut := iostreams.Test()
+		o := &ListOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return listed{ids: ids}, nil }, Now: func() time.Time { return now }}
+		if err := listRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		states := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n")[1:] {
+			f := strings.Split(l, "\t")
+			states[f[1]] = f[len(f)-1]
+		}
+		want := map[string]string{ids[0].Fingerprint(): "valid", refusedFP: "refused", ids[2].Fingerprint(): "expired"}
+		for fp, st := range want {
+			if states[fp] != st {
+				t.Errorf("ID %s is listed %q; want %q (the table: %q)", fp, states[fp], st, out.String())
+			}
+		}
+		if note := errOut.String(); !strings.Contains(note, "chatter ID "+refusedFP+" of alice is refused at $connect: "+reason) || strings.Count(note, "\n") != 1 {
+			t.Errorf("stderr %q; want one note naming the refused ID and why", note)
+		}
+	})
+}
