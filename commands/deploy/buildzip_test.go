@@ -6,7 +6,12 @@ import (
 	"context"
 	"debug/elf"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +90,38 @@ func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
 	}
 	if bin.Machine != machine || bin.Type != elf.ET_EXEC {
 		t.Errorf("bootstrap is %v %v; want an executable for %v (--arch %s)", bin.Type, bin.Machine, machine, arch)
+	}
+}
+
+// TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW: build flags the
+// developer set with `go env -w GOFLAGS=...` (kept in the go env file,
+// not the environment) do not reach the function's build either, as
+// those in the environment do not: an empty GOFLAGS in the environment
+// leaves the go tool to read the file's. The module-mode ones stay.
+func TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW(t *testing.T) {
+	goenv := filepath.Join(t.TempDir(), "go.env")
+	if err := os.WriteFile(goenv, []byte("GOFLAGS=-race -tags=socks_no_such_tag -mod=mod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOENV", goenv)
+	t.Setenv("GOFLAGS", "")
+	env, err := functionBuildEnv(t.Context(), ".", runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "env", "GOFLAGS")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := strings.Fields(string(out))
+	for _, f := range flags {
+		if strings.HasPrefix(f, "-race") || strings.HasPrefix(f, "-tags") {
+			t.Errorf("the function is built with GOFLAGS %q from the go env file; want no %s", out, f)
+		}
+	}
+	if !slices.Contains(flags, "-mod=mod") {
+		t.Errorf("the function is built with GOFLAGS %q; want the go env file's -mod=mod kept", out)
 	}
 }

@@ -424,33 +424,50 @@ func sourceCheckout(dir string) string {
 	}
 }
 
-// buildEnv is environ for the go build of the function: GOFLAGS keeps only
-// the flags that say how modules are found and stamped (-mod, -modcacherw,
-// -buildvcs: a machine may need them to build at all), and GOEXPERIMENT is
-// dropped. A developer's GOFLAGS=-race, -cover, -tags=..., -ldflags=... or
-// -gcflags=... is for their own builds and tests; the deployed function is
-// built as the release is.
-func buildEnv(environ []string) []string {
+// buildEnv is environ for the go build of the function, whose GOFLAGS
+// (as the go tool reads it: from the environment, else from the go env
+// file of `go env -w`) is goflags: GOFLAGS keeps only the flags that say
+// how modules are found and stamped (-mod, -modcacherw, -buildvcs: a
+// machine may need them to build at all), and GOEXPERIMENT is dropped. A
+// developer's GOFLAGS=-race, -cover, -tags=..., -ldflags=... or
+// -gcflags=... is for their own builds and tests; the deployed function
+// is built as the release is. GOFLAGS always holds -trimpath (which the
+// build is given anyway): an empty one in the environment would let the
+// go tool read the go env file's.
+func buildEnv(environ []string, goflags string) []string {
 	env := make([]string, 0, len(environ)+1)
-	var kept []string
 	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "GOEXPERIMENT":
-			continue
-		case "GOFLAGS":
-			for _, f := range strings.Fields(v) {
-				name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
-				switch name {
-				case "mod", "modcacherw", "buildvcs":
-					kept = append(kept, f)
-				}
-			}
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "GOEXPERIMENT" || k == "GOFLAGS" {
 			continue
 		}
 		env = append(env, kv)
 	}
+	kept := []string{"-trimpath"}
+	for _, f := range strings.Fields(goflags) {
+		name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
+		switch name {
+		case "mod", "modcacherw", "buildvcs":
+			kept = append(kept, f)
+		}
+	}
 	return append(env, "GOFLAGS="+strings.Join(kept, " "))
+}
+
+// functionBuildEnv is the environment of the go build of the function
+// for linux/arch from src (see buildEnv).
+func functionBuildEnv(ctx context.Context, src, arch string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "go", "env", "GOFLAGS")
+	cmd.Dir = src
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("go env GOFLAGS failed, so the function cannot be built: %v\n%s", err, ee.Stderr)
+		}
+		return nil, fmt.Errorf("go env GOFLAGS failed, so the function cannot be built: %w", err)
+	}
+	return append(buildEnv(os.Environ(), string(out)), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0"), nil
 }
 
 // BuildZip builds the socks binary for linux/arch from the checkout src
@@ -471,7 +488,9 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	// release, whatever the user's environment asks for their own
 	// machine: the function runs on Lambda's. So are the build flags:
 	// see buildEnv.
-	cmd.Env = append(buildEnv(os.Environ()), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
+	if cmd.Env, err = functionBuildEnv(ctx, src, arch); err != nil {
+		return nil, err
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
 	}
