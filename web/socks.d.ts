@@ -142,7 +142,7 @@ export interface Client {
    * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
    * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
    * by topic when it named several; each topic refused is reported (reportError) and dropped, so that no later connect
-   * asks for it. One whose route failed
+   * asks for it, and so is one asked for alone whose frame socks serve dropped over its frame rate. One whose route failed
    * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
    * asks for them.
    */

@@ -77,6 +77,10 @@ export function connect(options) {
 // refuses in a connect URL refuses the whole connect, which a browser only
 // sees as a handshake that never opened: refuse it here, in words.
 const MAX_TOPICS = 50;
+// ALONE marks a subscribe of one topic asked for again after the gateway
+// refused the frame that named it with others (see _reply). A symbol: the
+// frame sent is its JSON, without it.
+const ALONE = Symbol("asked for alone");
 const MAX_NAME_BYTES = 128;
 const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf},#]/u;
 
@@ -709,9 +713,13 @@ class Client {
     // The refusal of a connection a renewal replaced is only reported: the
     // new connection asked for the same topics itself, at its connect or
     // when it opened, and its own answer decides (a fresh chatter ID may
-    // follow more topics).
-    if (kept && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
-      const refused = frame.topics.filter((t) => !kept.includes(t));
+    // follow more topics). A topic asked for alone (below) that gets an
+    // error without topics (socks serve dropped the frame over its rate, 50
+    // a second, and those come in a burst) is dropped as a refused one: the
+    // connection does not follow it, whether the gateway allows it is not
+    // known, and a connect that named one it refuses would be refused whole.
+    if ((kept || frame[ALONE]) && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
+      const refused = kept ? frame.topics.filter((t) => !kept.includes(t)) : frame.topics;
       // The topics of one task's subscribes go in one frame (see _action),
       // which the gateway refuses whole for one topic it will not have:
       // each still followed is asked for alone, so that only those the
@@ -720,7 +728,7 @@ class Client {
       // refuses in a connect URL refuses the whole connect.
       const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
       if (again.length > 0) {
-        for (const t of again) this._send(c, { action: "subscribe", topics: [t] });
+        for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
       }
       c.topics = c.topics.filter((t) => !refused.includes(t));
