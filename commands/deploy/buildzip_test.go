@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -93,35 +92,50 @@ func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
 	}
 }
 
-// TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW: build flags the
-// developer set with `go env -w GOFLAGS=...` (kept in the go env file,
-// not the environment) do not reach the function's build either, as
-// those in the environment do not: an empty GOFLAGS in the environment
-// leaves the go tool to read the file's. The module-mode ones stay.
+// TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW: build flags and
+// experiments the developer set with `go env -w` (kept in the go env
+// file, not the environment) do not reach the function's build either,
+// as those in the environment do not: an empty GOFLAGS or GOEXPERIMENT in
+// the environment leaves the go tool to read the file's. The module-mode
+// flags and the file's other settings stay.
 func TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW(t *testing.T) {
-	goenv := filepath.Join(t.TempDir(), "go.env")
-	if err := os.WriteFile(goenv, []byte("GOFLAGS=-race -tags=socks_no_such_tag -mod=mod\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GOENV", goenv)
-	t.Setenv("GOFLAGS", "")
-	env, err := functionBuildEnv(t.Context(), ".", runtime.GOARCH)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "env", "GOFLAGS")
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	flags := strings.Fields(string(out))
-	for _, f := range flags {
-		if strings.HasPrefix(f, "-race") || strings.HasPrefix(f, "-tags") {
-			t.Errorf("the function is built with GOFLAGS %q from the go env file; want no %s", out, f)
-		}
-	}
-	if !slices.Contains(flags, "-mod=mod") {
-		t.Errorf("the function is built with GOFLAGS %q; want the go env file's -mod=mod kept", out)
+	for _, tc := range []struct{ name, goflags, want string }{
+		{"module flags among them are kept", "-race -tags=socks_no_such_tag -mod=mod", "-mod=mod"},
+		{"with none of them, none is left", "-race -cover", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goenv := filepath.Join(t.TempDir(), "go.env")
+			file := "GOFLAGS=" + tc.goflags + "\nGOEXPERIMENT=fieldtrack\nGOPRIVATE=example.com/private\n"
+			if err := os.WriteFile(goenv, []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("GOENV", goenv)
+			t.Setenv("GOFLAGS", "")
+			t.Setenv("GOEXPERIMENT", "")
+			t.Setenv("GOPRIVATE", "")
+			env, err := functionBuildEnv(t.Context(), ".", runtime.GOARCH, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("go", "env", "GOFLAGS", "GOEXPERIMENT", "GOPRIVATE")
+			cmd.Env = env
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(out), "\n")
+			if len(lines) < 3 {
+				t.Fatalf("go env printed %q", out)
+			}
+			if lines[0] != tc.want {
+				t.Errorf("the function is built with GOFLAGS %q, the go env file having %q; want %q", lines[0], tc.goflags, tc.want)
+			}
+			if lines[1] != "" {
+				t.Errorf("the function is built with GOEXPERIMENT %q from the go env file; want none", lines[1])
+			}
+			if lines[2] != "example.com/private" {
+				t.Errorf("the function is built with GOPRIVATE %q; want the go env file's example.com/private kept", lines[2])
+			}
+		})
 	}
 }
