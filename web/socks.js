@@ -731,20 +731,31 @@ class Client {
         for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
       }
-      c.topics = c.topics.filter((t) => !refused.includes(t));
-      this._topics = this._topics.filter((t) => !refused.includes(t));
+      this._drop(c, refused);
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
     return true;
   }
 
+  // _drop stops following topics the gateway refused on c, or did not take
+  // when asked for alone (see _reply): c does not follow them, and no
+  // later connect asks for them.
+  _drop(c, topics) {
+    c.topics = c.topics.filter((t) => !topics.includes(t));
+    this._topics = this._topics.filter((t) => !topics.includes(t));
+  }
+
   // _gatewayError handles API Gateway's error frame on c: it answers the
   // oldest action still waiting (the frame names none), which failed and is
   // not retried. A ping answered so was answered: the link is alive. A
-  // subscribe's topics stay followed, so the next connection asks for them.
+  // subscribe's topics stay followed, so the next connection asks for them,
   _gatewayError(c, body) {
     const frame = c.pending.shift();
     if (frame && frame.action === "ping") c.unansweredPings = 0;
+    // except a topic asked for alone after a refusal, which is dropped as in
+    // _reply: those come in a burst, which API Gateway may answer so for a
+    // throttled function, and it may be one the gateway refuses.
+    if (frame && frame[ALONE] && (c === this._conn || !this._conn)) this._drop(c, frame.topics);
     const what = frame ? JSON.stringify(frame) : "a frame";
     report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
   }
