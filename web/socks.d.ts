@@ -142,9 +142,9 @@ export interface Client {
    * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
    * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
    * by topic when it named several; each topic refused is reported (reportError) and dropped, so that no later connect
-   * asks for it. One whose route failed
-   * (API Gateway's {"message":"Internal server error",...}) is reported and its topics kept: the next connection
-   * asks for them.
+   * asks for it, and so is one asked for alone that the gateway did not take (over socks serve's frame rate, a route
+   * that failed). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
+   * reported and its topics kept: the next connection asks for them.
    */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection (sent as subscribe() says). */

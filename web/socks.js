@@ -77,6 +77,10 @@ export function connect(options) {
 // refuses in a connect URL refuses the whole connect, which a browser only
 // sees as a handshake that never opened: refuse it here, in words.
 const MAX_TOPICS = 50;
+// ALONE marks a subscribe of one topic asked for again after the gateway
+// refused the frame that named it with others (see _reply). A symbol: the
+// frame sent is its JSON, without it.
+const ALONE = Symbol("asked for alone");
 const MAX_NAME_BYTES = 128;
 const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf},#]/u;
 
@@ -709,9 +713,13 @@ class Client {
     // The refusal of a connection a renewal replaced is only reported: the
     // new connection asked for the same topics itself, at its connect or
     // when it opened, and its own answer decides (a fresh chatter ID may
-    // follow more topics).
-    if (kept && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
-      const refused = frame.topics.filter((t) => !kept.includes(t));
+    // follow more topics). A topic asked for alone (below) that gets an
+    // error without topics (socks serve dropped the frame over its rate, 50
+    // a second, and those come in a burst) is dropped as a refused one: the
+    // connection does not follow it, whether the gateway allows it is not
+    // known, and a connect that named one it refuses would be refused whole.
+    if ((kept || frame[ALONE]) && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
+      const refused = kept ? frame.topics.filter((t) => !kept.includes(t)) : frame.topics;
       // The topics of one task's subscribes go in one frame (see _action),
       // which the gateway refuses whole for one topic it will not have:
       // each still followed is asked for alone, so that only those the
@@ -720,23 +728,34 @@ class Client {
       // refuses in a connect URL refuses the whole connect.
       const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
       if (again.length > 0) {
-        for (const t of again) this._send(c, { action: "subscribe", topics: [t] });
+        for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
       }
-      c.topics = c.topics.filter((t) => !refused.includes(t));
-      this._topics = this._topics.filter((t) => !refused.includes(t));
+      this._drop(c, refused);
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
     return true;
   }
 
+  // _drop stops following topics the gateway refused on c, or did not take
+  // when asked for alone (see _reply): c does not follow them, and no
+  // later connect asks for them.
+  _drop(c, topics) {
+    c.topics = c.topics.filter((t) => !topics.includes(t));
+    this._topics = this._topics.filter((t) => !topics.includes(t));
+  }
+
   // _gatewayError handles API Gateway's error frame on c: it answers the
   // oldest action still waiting (the frame names none), which failed and is
   // not retried. A ping answered so was answered: the link is alive. A
-  // subscribe's topics stay followed, so the next connection asks for them.
+  // subscribe's topics stay followed, so the next connection asks for them,
   _gatewayError(c, body) {
     const frame = c.pending.shift();
     if (frame && frame.action === "ping") c.unansweredPings = 0;
+    // except a topic asked for alone after a refusal, which is dropped as in
+    // _reply: those come in a burst, which API Gateway may answer so for a
+    // throttled function, and it may be one the gateway refuses.
+    if (frame && frame[ALONE] && (c === this._conn || !this._conn)) this._drop(c, frame.topics);
     const what = frame ? JSON.stringify(frame) : "a frame";
     report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
   }

@@ -662,6 +662,42 @@ test("a subscribe the gateway refuses is dropped from the topics and reported, s
   c.close();
 });
 
+test("a topic asked for alone after a refusal that the gateway does not take is dropped too, not named in a connect the gateway would refuse", async () => {
+  // The topics of a refused frame, asked for again one a frame, come in a
+  // burst: socks serve drops the frames over its rate (50 a second) with
+  // an error without topics, and API Gateway answers a route whose
+  // function was throttled with its error frame. Such a topic was kept,
+  // neither followed by the connection nor known to be allowed, and every
+  // later connect named it, which the gateway refuses whole when it may
+  // not be followed.
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const ws = latest();
+  c.subscribe(["a", "b", "c", "d"]);
+  await flush();
+  ws.serverSend('{"type":"error","error":"a connection may follow at most 2 topics; it follows 1, and these would add more than that","topics":["updates"]}');
+  assert.deepEqual(ws.sent.slice(1), [
+    { action: "subscribe", topics: ["a"] },
+    { action: "subscribe", topics: ["b"] },
+    { action: "subscribe", topics: ["c"] },
+    { action: "subscribe", topics: ["d"] },
+  ]);
+  ws.serverSend('{"type":"subscribed","topics":["a","updates"]}');
+  ws.serverSend('{"type":"error","error":"a connection may follow at most 2 topics; it follows 2, and these would add more than that","topics":["a","updates"]}');
+  ws.serverSend('{"type":"error","error":"too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}');
+  ws.serverSend(JSON.stringify({ message: "Internal server error", connectionId: "L0SM9cOFvHcCIhw=", requestId: "L0SM9FRXvHcFoWg=" }));
+  assert.deepEqual(c.topics, ["updates", "a"], "what the connection follows, and no more");
+  assert.equal(errors.mock.callCount(), 3, "each topic dropped is reported");
+  assert.match(String(errors.mock.calls[1].arguments[0]), /"c".*too many frames/);
+  assert.match(String(errors.mock.calls[2].arguments[0]), /"d".*Internal server error/);
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates,a");
+  errors.mock.restore();
+  c.close();
+});
+
 test("a connection without a pong is given up at once: the reconnect does not wait for a close the dead link never completes", async () => {
   // A browser waits up to 60 s for the server to answer a close frame
   // (Chromium's closing handshake timeout); a dead link never answers.

@@ -6,7 +6,11 @@ import (
 	"context"
 	"debug/elf"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +89,53 @@ func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
 	}
 	if bin.Machine != machine || bin.Type != elf.ET_EXEC {
 		t.Errorf("bootstrap is %v %v; want an executable for %v (--arch %s)", bin.Type, bin.Machine, machine, arch)
+	}
+}
+
+// TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW: build flags and
+// experiments the developer set with `go env -w` (kept in the go env
+// file, not the environment) do not reach the function's build either,
+// as those in the environment do not: an empty GOFLAGS or GOEXPERIMENT in
+// the environment leaves the go tool to read the file's. The module-mode
+// flags and the file's other settings stay.
+func TestTheFunctionBuildDropsGOFLAGSSetWithGoEnvW(t *testing.T) {
+	for _, tc := range []struct{ name, goflags, want string }{
+		{"module flags among them are kept", "-race -tags=socks_no_such_tag -mod=mod", "-mod=mod"},
+		{"with none of them, none is left", "-race -cover", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goenv := filepath.Join(t.TempDir(), "go.env")
+			file := "GOFLAGS=" + tc.goflags + "\nGOEXPERIMENT=fieldtrack\nGOPRIVATE=example.com/private\n"
+			if err := os.WriteFile(goenv, []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("GOENV", goenv)
+			t.Setenv("GOFLAGS", "")
+			t.Setenv("GOEXPERIMENT", "")
+			t.Setenv("GOPRIVATE", "")
+			env, err := functionBuildEnv(t.Context(), ".", runtime.GOARCH, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("go", "env", "GOFLAGS", "GOEXPERIMENT", "GOPRIVATE")
+			cmd.Env = env
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(out), "\n")
+			if len(lines) < 3 {
+				t.Fatalf("go env printed %q", out)
+			}
+			if lines[0] != tc.want {
+				t.Errorf("the function is built with GOFLAGS %q, the go env file having %q; want %q", lines[0], tc.goflags, tc.want)
+			}
+			if lines[1] != "" {
+				t.Errorf("the function is built with GOEXPERIMENT %q from the go env file; want none", lines[1])
+			}
+			if lines[2] != "example.com/private" {
+				t.Errorf("the function is built with GOPRIVATE %q; want the go env file's example.com/private kept", lines[2])
+			}
+		})
 	}
 }

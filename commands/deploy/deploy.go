@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,33 +425,76 @@ func sourceCheckout(dir string) string {
 	}
 }
 
-// buildEnv is environ for the go build of the function: GOFLAGS keeps only
-// the flags that say how modules are found and stamped (-mod, -modcacherw,
-// -buildvcs: a machine may need them to build at all), and GOEXPERIMENT is
-// dropped. A developer's GOFLAGS=-race, -cover, -tags=..., -ldflags=... or
-// -gcflags=... is for their own builds and tests; the deployed function is
-// built as the release is.
-func buildEnv(environ []string) []string {
-	env := make([]string, 0, len(environ)+1)
-	var kept []string
+// buildEnv is environ for the go build of the function, whose GOFLAGS
+// (as the go tool reads it: from the environment, else from the go env
+// file of `go env -w`) is goflags, with goenv as its go env file: GOFLAGS
+// keeps only the flags that say how modules are found and stamped (-mod,
+// -modcacherw, -buildvcs: a machine may need them to build at all), and
+// GOEXPERIMENT is dropped. A developer's GOFLAGS=-race, -cover,
+// -tags=..., -ldflags=... or -gcflags=... is for their own builds and
+// tests; the deployed function is built as the release is. goenv is the
+// developer's go env file without GOFLAGS and GOEXPERIMENT (see
+// buildGoEnvFile): with an empty GOFLAGS or none in the environment the
+// go tool reads the file's.
+func buildEnv(environ []string, goflags, goenv string) []string {
+	env := make([]string, 0, len(environ)+2)
 	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "GOEXPERIMENT":
-			continue
-		case "GOFLAGS":
-			for _, f := range strings.Fields(v) {
-				name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
-				switch name {
-				case "mod", "modcacherw", "buildvcs":
-					kept = append(kept, f)
-				}
-			}
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "GOEXPERIMENT" || k == "GOFLAGS" || k == "GOENV" {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "GOFLAGS="+strings.Join(kept, " "))
+	var kept []string
+	for _, f := range strings.Fields(goflags) {
+		name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
+		switch name {
+		case "mod", "modcacherw", "buildvcs":
+			kept = append(kept, f)
+		}
+	}
+	return append(env, "GOFLAGS="+strings.Join(kept, " "), "GOENV="+goenv)
+}
+
+// buildGoEnvFile writes to path the go env file at from (`go env GOENV`;
+// "off" or one that does not exist: none) without its GOFLAGS and
+// GOEXPERIMENT, keeping the rest (GOPROXY, GOPRIVATE, GOTOOLCHAIN, ...).
+func buildGoEnvFile(from, path string) error {
+	var kept []string
+	if from != "off" && from != "" {
+		data, err := os.ReadFile(from)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reading the go env file: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, _, _ := strings.Cut(line, "=")
+			if k = strings.TrimSpace(k); k != "GOFLAGS" && k != "GOEXPERIMENT" && line != "" {
+				kept = append(kept, line)
+			}
+		}
+	}
+	return os.WriteFile(path, []byte(strings.Join(append(kept, ""), "\n")), 0o600)
+}
+
+// functionBuildEnv is the environment of the go build of the function
+// for linux/arch from src (see buildEnv), with its go env file in dir.
+func functionBuildEnv(ctx context.Context, src, arch, dir string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "go", "env", "GOFLAGS", "GOENV")
+	cmd.Dir = src
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("go env failed, so the function cannot be built: %v\n%s", err, ee.Stderr)
+		}
+		return nil, fmt.Errorf("go env failed, so the function cannot be built: %w", err)
+	}
+	goflags, goenv, _ := strings.Cut(strings.TrimSuffix(string(out), "\n"), "\n")
+	path := filepath.Join(dir, "go.env")
+	if err := buildGoEnvFile(goenv, path); err != nil {
+		return nil, err
+	}
+	return append(buildEnv(os.Environ(), goflags, path), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0"), nil
 }
 
 // BuildZip builds the socks binary for linux/arch from the checkout src
@@ -471,7 +515,9 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	// release, whatever the user's environment asks for their own
 	// machine: the function runs on Lambda's. So are the build flags:
 	// see buildEnv.
-	cmd.Env = append(buildEnv(os.Environ()), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
+	if cmd.Env, err = functionBuildEnv(ctx, src, arch, dir); err != nil {
+		return nil, err
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
 	}

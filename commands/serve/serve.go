@@ -138,6 +138,10 @@ const expiredChatterKept = 24 * time.Hour
 // shows it that day.
 const expiredConnectionKept = 24 * time.Hour
 
+// deadLetterDays is store.DeadLetterRetention in days, for the log (a
+// time.Duration would print as "14ns").
+const deadLetterDays = int(store.DeadLetterRetention / (24 * time.Hour))
+
 // sweep is what one pass of the sweep removed.
 type sweep struct {
 	chatterIDs, connections, reports, deadLetters int
@@ -198,9 +202,9 @@ func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queu
 			p.deadLetters, err = d.DeleteExpiredDeadLetters(ctx, now)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				logger.Warn("removing dead letters past their retention", "days", store.DeadLetterRetention/(24*time.Hour), "err", err)
+				logger.Warn("removing dead letters past their retention", "days", deadLetterDays, "err", err)
 			case p.deadLetters > 0:
-				logger.Info("removed dead letters past their retention", "days", store.DeadLetterRetention/(24*time.Hour), "count", p.deadLetters)
+				logger.Info("removed dead letters past their retention", "days", deadLetterDays, "count", p.deadLetters)
 			}
 			p.err = errors.Join(p.err, err)
 		}

@@ -992,6 +992,41 @@ func TestServeRemovesDeadLettersPastTheirRetention(t *testing.T) {
 	wantPass("when its retention ends", 1, 0)
 }
 
+// TestServeSweepSaysTheDeadLetterRetentionInDays: the sweep's log line
+// (serve's text log) says the retention as a number of days; it said
+// "days=14ns", a time.Duration divided by a day.
+func TestServeSweepSaysTheDeadLetterRetentionInDays(t *testing.T) {
+	opts := testOptions(t)
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Queue.Send(t.Context(), []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := b.Queue.Receive(t.Context(), 1, time.Minute, 0)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Receive = %v, %v", msgs, err)
+	}
+	if err := b.Queue.DeadLetter(t.Context(), msgs[0], "test"); err != nil {
+		t.Fatal(err)
+	}
+	opts.Now = func() time.Time { return time.Now().Add(store.DeadLetterRetention + time.Minute) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var p sweep
+	opts.swept = func(s sweep) { p = s; cancel() }
+	opts.sweepTick = make(chan time.Time)
+	var log strings.Builder
+	opts.sweepState(ctx, b.Store, b.Queue, cmdutil.NewLogger(&log, false, false))
+	if p.deadLetters != 1 {
+		t.Fatalf("the sweep deleted %d dead letters, %v; want 1", p.deadLetters, p.err)
+	}
+	if !regexp.MustCompile(`msg="removed dead letters past their retention" days=14 count=1\n`).MatchString(log.String()) {
+		t.Errorf("serve's log:\n%s\nwant the line removing the dead letter to say days=14", log.String())
+	}
+}
+
 // TestServeRemovesReportsOlderThanADay runs serve on a local state dir
 // with a controlled clock and sweep ticks: at start and at each tick it
 // deletes the delivery reports older than a day, which no one reads any
