@@ -55,6 +55,9 @@ type Tables struct {
 	ChatterIDs string `json:"chatterIds"`
 	// Reports holds the broker's report per message ID, for a day.
 	Reports string `json:"reports"`
+	// Stack is the stack the tables belong to: new tables are tagged
+	// socks:stack=Stack ("" in tests that name tables by hand: no tag).
+	Stack string `json:"-"`
 }
 
 // TablesFor returns the table names of stack: STACK-connections,
@@ -64,6 +67,7 @@ func TablesFor(stack string) Tables {
 		Connections: stack + "-connections",
 		ChatterIDs:  stack + "-chatter",
 		Reports:     stack + "-reports",
+		Stack:       stack,
 	}
 }
 
@@ -100,10 +104,14 @@ func (t Tables) CreateInputs() []*dynamodb.CreateTableInput {
 		return k
 	}
 	tags := func(role string) []types.Tag {
-		return []types.Tag{
-			{Key: aws.String("app"), Value: aws.String("socks")},
+		tt := []types.Tag{
+			{Key: aws.String(TagApp), Value: aws.String("socks")},
 			{Key: aws.String("socks:role"), Value: aws.String(role)},
 		}
+		if t.Stack != "" {
+			tt = append(tt, types.Tag{Key: aws.String(TagStack), Value: aws.String(t.Stack)})
+		}
+		return tt
 	}
 	return []*dynamodb.CreateTableInput{
 		{
@@ -159,6 +167,7 @@ type TableAdminAPI interface {
 	DescribeTimeToLive(ctx context.Context, params *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(ctx context.Context, params *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 	ListTagsOfResource(ctx context.Context, params *dynamodb.ListTagsOfResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error)
+	TagResource(ctx context.Context, params *dynamodb.TagResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TagResourceOutput, error)
 }
 
 var _ TableAdminAPI = (*dynamodb.Client)(nil)

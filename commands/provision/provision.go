@@ -228,6 +228,10 @@ type Result struct {
 	// Migrated counts the geek items this version's layout adds that
 	// provision added, rewrote or deleted (with --dry-run: would).
 	Migrated int `json:"migrated"`
+	// Repaired is the drift provision put right by itself (with
+	// --dry-run: would): tables and queues that socks made before it
+	// tagged them with their stack, now tagged socks:stack=STACK.
+	Repaired []awsops.Drift `json:"repaired"`
 }
 
 func (o *Options) settings() awsops.QueueSettings {
@@ -255,11 +259,16 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	prog := cmdutil.NewProgress(opts.IO, opts.Now)
 	prog.Transient("checking " + tgt.where())
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
+	if err == nil {
+		var tagDrifts []awsops.Drift
+		tagDrifts, err = awsops.CheckStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues)
+		drifts = append(drifts, tagDrifts...)
+	}
 	prog.Stop()
 	if err != nil {
 		return err
 	}
-	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts)}
+	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts), Repaired: awsops.Repairs(drifts)}
 	res.InPlace = inPlace(tgt, res.Changes)
 	var pplan *awsops.ProducerPlan
 	if !producers.Empty() {
@@ -278,6 +287,9 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 	if res.Drift == nil {
 		res.Drift = []awsops.Drift{}
+	}
+	if res.Repaired == nil {
+		res.Repaired = []awsops.Drift{}
 	}
 
 	if len(res.Drift) > 0 {
@@ -318,6 +330,11 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	if !opts.DryRun && len(res.Repaired) > 0 {
+		if _, err := awsops.ApplyStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Repaired); err != nil {
+			return err
+		}
+	}
 	if tgt.Data != nil && !slices.Contains(res.Changes, awsops.Change{Kind: awsops.KindTable, Name: tgt.Tables.Connections}) {
 		// An existing connections table may hold records of an earlier
 		// socks without their geek items: add them.
@@ -338,8 +355,17 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		}
 		fmt.Fprintf(out, "%s %s of table %s (added, brought up to date or deleted: the copies of connection records that fan-out to users reads)\n", verb, text.Pluralize(res.Migrated, "geek item"), tgt.Tables.Connections)
 	}
+	for _, r := range res.Repaired {
+		verb := "tagged"
+		if opts.DryRun {
+			verb = "would tag"
+		}
+		fmt.Fprintf(out, "%s %s %s %s (it was made before socks tagged stacks)\n", verb, r.Kind, r.Name, r.Want)
+	}
 	if len(res.Changes) == 0 {
-		fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
+		if len(res.Repaired) == 0 {
+			fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
+		}
 		return nil
 	}
 	verb := "created"

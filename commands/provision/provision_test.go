@@ -170,6 +170,34 @@ func (a *account) ListQueueTags(_ context.Context, in *sqs.ListQueueTagsInput, _
 	return &sqs.ListQueueTagsOutput{Tags: a.tags[strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)]}, nil
 }
 
+func (a *account) TagResource(_ context.Context, in *dynamodb.TagResourceInput, _ ...func(*dynamodb.Options)) (*dynamodb.TagResourceOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := strings.TrimPrefix(aws.ToString(in.ResourceArn), tableARNPrefix)
+	a.wrote("TagResource", name)
+	if a.tags[name] == nil {
+		a.tags[name] = map[string]string{}
+	}
+	for _, t := range in.Tags {
+		a.tags[name][aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return &dynamodb.TagResourceOutput{}, nil
+}
+
+func (a *account) TagQueue(_ context.Context, in *sqs.TagQueueInput, _ ...func(*sqs.Options)) (*sqs.TagQueueOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)
+	a.wrote("TagQueue", name)
+	if a.tags[name] == nil {
+		a.tags[name] = map[string]string{}
+	}
+	for k, v := range in.Tags {
+		a.tags[name][k] = v
+	}
+	return &sqs.TagQueueOutput{}, nil
+}
+
 func (a *account) target(stack string) TargetFunc {
 	return func(context.Context) (*Target, error) {
 		return &Target{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,6 +113,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	skipped := append(append([]awsops.Foreign{}, foreignTables...), foreignQueues...)
+	if err := refuseOtherStacks(tgt, skipped); err != nil {
+		if opts.JSON {
+			_ = printJSON(opts.IO.Out, struct {
+				TeardownResult
+				Error string `json:"error"`
+			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped}, err.Error()})
+		}
+		return err
+	}
 	existing := slices.DeleteFunc(inPlace(tgt, awsops.PlanChanges(drifts)), func(c awsops.Change) bool {
 		return slices.ContainsFunc(skipped, func(f awsops.Foreign) bool { return f.Kind == c.Kind && f.Name == c.Name })
 	})
@@ -222,4 +232,21 @@ func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Chang
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 	return cmdutil.Ask(ios, fmt.Sprintf("Type the stack name (%s) to delete them: ", tgt.Stack)) == tgt.Stack
+}
+
+// refuseOtherStacks stops teardown, before anything is deleted, when a
+// table or queue of the stack's names is tagged as another stack's: the
+// names or the tags are not what they should be, and a person should look.
+func refuseOtherStacks(tgt *Target, foreign []awsops.Foreign) error {
+	var lines []string
+	for _, f := range foreign {
+		if f.Stack != "" {
+			lines = append(lines, fmt.Sprintf("%s %s is tagged %s=%s, so it is stack %s's", f.Kind, f.Name, awsops.TagStack, f.Stack, f.Stack))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("teardown of %s deleted nothing: %s. Tear that stack down with its own --stack, or, if it truly is stack %s's, tag it %s=%s and run teardown again",
+		tgt.where(), strings.Join(lines, "; "), tgt.Stack, awsops.TagStack, tgt.Stack))
 }
