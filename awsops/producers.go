@@ -656,3 +656,124 @@ func PlannedProducers(q Queues, p Producers) []Change {
 	}
 	return out
 }
+
+// PolicyTopics returns the SNS topics that socks's own statements in the
+// main queue's policy let send (provision writes one per --sns-topic, Sid
+// SendStatement's, principal sns.amazonaws.com, aws:SourceArn the topic):
+// the topics the queue may be subscribed to, so that teardown can find the
+// subscriptions without --sns-topic. Statements of other Sids are not
+// socks's and are ignored. A queue that does not exist has none.
+func PolicyTopics(ctx context.Context, sq QueueAdminAPI, q Queues) ([]string, error) {
+	u, err := sq.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Main)})
+	var missing *sqstypes.QueueDoesNotExist
+	if errors.As(err, &missing) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueUrl", q.Main, err))
+	}
+	attrs, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: u.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNamePolicy, sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueAttributes", q.Main, err))
+	}
+	raw := attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)]
+	if raw == "" {
+		return nil, nil
+	}
+	pol, err := parseQueuePolicy(raw)
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: its policy %s", q.Main, err)
+	}
+	arn := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	var out []string
+	for _, st := range pol.Statement {
+		var have QueuePolicyStatement
+		if json.Unmarshal(st, &have) != nil || have.Principal["Service"] != SNSPrincipal {
+			continue
+		}
+		topic := have.Condition["ArnEquals"]["aws:SourceArn"]
+		if topic == "" || have.Sid != SendStatement(SNSPrincipal, arn, topic).Sid {
+			continue
+		}
+		out = append(out, topic)
+	}
+	return out, nil
+}
+
+// Subscription is one SNS subscription of the queue, found by its topic.
+type Subscription struct {
+	Topic string `json:"topic"`
+	ARN   string `json:"arn"`
+	// Queue is the ARN of the subscribed queue.
+	Queue string `json:"queue"`
+}
+
+// Change is the subscription as a change, the way teardown lists it.
+func (s Subscription) Change() Change {
+	return Change{Kind: KindSubscription, Name: s.Topic + " -> " + s.Queue}
+}
+
+// UnreadableTopic is a topic whose subscriptions could not be listed
+// (another account's, access denied): the queue's subscription to it, if
+// any, must be removed by hand.
+type UnreadableTopic struct {
+	Topic string `json:"topic"`
+	Error string `json:"error"`
+	// Fix says what to run.
+	Fix string `json:"fix"`
+}
+
+// QueueSubscriptions lists the subscriptions of the main queue to topics:
+// those of protocol sqs whose endpoint is exactly the queue's ARN, and
+// nothing else. A topic that does not exist has none (SNS deletes a
+// topic's subscriptions with it); one that cannot be read is returned as
+// unreadable, with what to run, and the others are still listed.
+func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Queues, topics []string) ([]Subscription, []UnreadableTopic, error) {
+	if len(topics) == 0 {
+		return nil, nil, nil
+	}
+	arn, err := queueARN(ctx, sq, q.Main)
+	if err != nil {
+		return nil, nil, err
+	}
+	var subs []Subscription
+	var bad []UnreadableTopic
+	for _, topic := range topics {
+		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+	pages:
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			var missing *snstypes.NotFoundException
+			switch {
+			case errors.As(err, &missing):
+				break pages
+			case err != nil:
+				bad = append(bad, UnreadableTopic{Topic: topic, Error: Explain(err).Error(),
+					Fix: fmt.Sprintf("with the topic owner's credentials, run `aws sns list-subscriptions-by-topic --topic-arn %s` and `aws sns unsubscribe --subscription-arn ARN` for the subscription whose endpoint is %s", topic, arn)})
+				break pages
+			}
+			for _, s := range out.Subscriptions {
+				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
+					subs = append(subs, Subscription{Topic: topic, ARN: aws.ToString(s.SubscriptionArn), Queue: arn})
+				}
+			}
+		}
+	}
+	return subs, bad, nil
+}
+
+// Unsubscribe removes the subscriptions; one already gone is skipped. It
+// returns what it removed.
+func Unsubscribe(ctx context.Context, tp TopicsAPI, subs []Subscription) ([]Change, error) {
+	var done []Change
+	for _, s := range subs {
+		_, err := tp.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(s.ARN)})
+		var missing *snstypes.NotFoundException
+		if err != nil && !errors.As(err, &missing) {
+			return done, fmt.Errorf("unsubscribing %s from SNS topic %s: %w", arnName(s.Queue), s.Topic, Explain(err))
+		}
+		done = append(done, s.Change())
+	}
+	return done, nil
+}

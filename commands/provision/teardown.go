@@ -78,6 +78,10 @@ type TeardownResult struct {
 	// Skipped are tables and queues of the stack's names that socks did
 	// not make (no app=socks tag): teardown leaves them alone.
 	Skipped []awsops.Foreign `json:"skipped"`
+	// UnreadableTopics are SNS topics the queue may be subscribed to whose
+	// subscriptions could not be listed: a subscription to one outlives
+	// the queue; each says what to run.
+	UnreadableTopics []awsops.UnreadableTopic `json:"unreadableTopics,omitempty"`
 }
 
 func teardownRun(ctx context.Context, opts *TeardownOptions) error {
@@ -146,9 +150,36 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 		producers.Rule = r
 	}
-	if !slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
-		producers.Topics = nil // no queue, no subscription of it
+	// The queue's SNS subscriptions: to the topics of --sns-topic and to
+	// those socks's own statements in the queue's policy name (provision
+	// writes one per topic). No queue, no subscription of it.
+	var subs []awsops.Subscription
+	if slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) && tgt.SNS != nil {
+		topics := producers.Topics
+		if awsops.RefuseHalfEmulated(tgt.Endpoints) == nil {
+			// (Not when SNS calls would go to AWS while the queue is on an
+			// emulator.)
+			found, err := awsops.PolicyTopics(ctx, tgt.SQS, tgt.Queues)
+			if err != nil {
+				fmt.Fprintf(opts.IO.ErrOut, "warning: could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it\n", tgt.Queues.Main, err)
+			}
+			for _, t := range found {
+				if !slices.Contains(topics, t) {
+					topics = append(topics, t)
+				}
+			}
+		}
+		var unreadable []awsops.UnreadableTopic
+		subs, unreadable, err = awsops.QueueSubscriptions(ctx, tgt.SNS, tgt.SQS, tgt.Queues, topics)
+		if err != nil {
+			return err
+		}
+		for _, u := range unreadable {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+		}
+		res.UnreadableTopics = unreadable
 	}
+	producers.Topics = nil // the subscriptions go through subs
 	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
@@ -164,7 +195,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
 	}
 	if !opts.Yes {
-		if !confirmStack(opts.IO, tgt, existing) {
+		listed := slices.Clone(existing)
+		for _, s := range subs {
+			listed = append(listed, s.Change())
+		}
+		if !confirmStack(opts.IO, tgt, listed) {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
 		}
 	}
@@ -179,7 +214,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
 				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped}, err.Error()})
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics}, err.Error()})
 		}
 		return err
 	}
@@ -190,6 +225,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		done = append(done, removed...)
 		if perr != nil {
 			return stopped(perr)
+		}
+	}
+	if len(subs) > 0 {
+		prog.Status("unsubscribing queue " + tgt.Queues.Main + " from its SNS topics")
+		removed, uerr := awsops.Unsubscribe(ctx, tgt.SNS, subs)
+		res.Deleted = append(res.Deleted, removed...)
+		done = append(done, removed...)
+		if uerr != nil {
+			return stopped(uerr)
 		}
 	}
 	if len(deployed) > 0 {
