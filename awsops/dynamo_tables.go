@@ -224,6 +224,16 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 // gone, also for those already being deleted (a rerun). Tables that do not exist, and blank names (see OwnTables), are
 // skipped.
 func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) error {
+	return DeleteTablesReporting(ctx, api, t, wait, nil)
+}
+
+// DeleteTablesReporting is DeleteTables, calling gone (when not nil) with
+// each table's name once DynamoDB took its deletion (or found it gone), so
+// that a teardown that stops can say what it deleted.
+func DeleteTablesReporting(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration, gone func(name string)) error {
+	if gone == nil {
+		gone = func(string) {}
+	}
 	var deleted []string
 	for _, n := range t.Names() {
 		if n == "" {
@@ -234,6 +244,7 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 		var inUse *types.ResourceInUseException
 		switch {
 		case errors.As(err, &missing):
+			gone(n)
 		case errors.As(err, &inUse):
 			// A teardown rerun while AWS still deletes the table (or
 			// one that is being created or updated): wait for it below
@@ -241,10 +252,12 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 			d, derr := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(n)})
 			switch {
 			case errors.As(derr, &missing):
+				gone(n)
 			case derr != nil:
 				return Explain(wrapTable("DescribeTable", n, derr))
 			case d.Table == nil || d.Table.TableStatus == types.TableStatusDeleting:
 				deleted = append(deleted, n)
+				gone(n)
 			default:
 				return fmt.Errorf("table %s is %s and cannot be deleted until it is active: run teardown again in a minute", n, strings.ToLower(string(d.Table.TableStatus)))
 			}
@@ -252,6 +265,7 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 			return Explain(wrapTable("DeleteTable", n, err))
 		default:
 			deleted = append(deleted, n)
+			gone(n)
 		}
 	}
 	waiter := dynamodb.NewTableNotExistsWaiter(api, func(o *dynamodb.TableNotExistsWaiterOptions) {

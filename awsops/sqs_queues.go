@@ -225,6 +225,15 @@ func ensureQueue(ctx context.Context, api QueueAdminAPI, in *sqs.CreateQueueInpu
 // DeleteQueues deletes both queues; queues that do not exist, and blank
 // names (see OwnQueues), are skipped.
 func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
+	return DeleteQueuesReporting(ctx, api, q, nil)
+}
+
+// DeleteQueuesReporting is DeleteQueues, calling gone (when not nil) with
+// each queue's name once it is deleted (or found gone).
+func DeleteQueuesReporting(ctx context.Context, api QueueAdminAPI, q Queues, gone func(name string)) error {
+	if gone == nil {
+		gone = func(string) {}
+	}
 	for _, n := range []string{q.Main, q.DeadLetter} {
 		if n == "" {
 			continue
@@ -232,6 +241,7 @@ func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
 		u, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(n)})
 		var missing *types.QueueDoesNotExist
 		if errors.As(err, &missing) {
+			gone(n)
 			continue
 		}
 		if err != nil {
@@ -240,6 +250,7 @@ func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
 		if _, err := api.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl}); err != nil && !errors.As(err, &missing) {
 			return Explain(wrapQueue("DeleteQueue", n, err))
 		}
+		gone(n)
 	}
 	return nil
 }

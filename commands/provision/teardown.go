@@ -205,18 +205,46 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 
 	prog := cmdutil.NewProgress(opts.IO, opts.Now)
-	// done is what is gone so far, for --json when teardown stops.
+	// done is what is gone so far, for --json when teardown stops; what
+	// of planned is not in it is left.
 	done := []awsops.Change{}
+	planned := slices.Clone(existing)
+	for _, s := range subs {
+		planned = append(planned, s.Change())
+	}
 	stopped := func(err error) error {
 		prog.Stop()
-		err = fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+		left := []awsops.Change{}
+		var names []string
+		for _, c := range planned {
+			if !slices.Contains(done, c) {
+				left = append(left, c)
+				names = append(names, c.String())
+			}
+		}
+		if len(names) == 0 {
+			// Everything was deleted, but not yet seen gone (the wait).
+			err = fmt.Errorf("teardown stopped before it saw every table gone; run it again to finish: %w", err)
+		} else {
+			err = fmt.Errorf("teardown stopped, so %s %s still there; put right what stopped it and run teardown again to finish: %w",
+				strings.Join(names, ", "), isAre(len(names)), err)
+		}
 		if opts.JSON {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
-				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics}, err.Error()})
+				Left  []awsops.Change `json:"left"`
+				Error string          `json:"error"`
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics}, left, err.Error()})
 		}
 		return err
+	}
+	// gone records a table or queue as deleted.
+	gone := func(kind string) func(string) {
+		return func(name string) {
+			if c := (awsops.Change{Kind: kind, Name: name}); slices.Contains(existing, c) && !slices.Contains(done, c) {
+				done = append(done, c)
+			}
+		}
 	}
 	if !producers.Empty() {
 		prog.Status("deleting the producers of " + tgt.where())
@@ -244,16 +272,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	prog.Status("deleting " + tallies(existing) + " of " + tgt.where())
-	if err := awsops.DeleteQueues(ctx, tgt.SQS, ownQueues); err != nil {
+	if err := awsops.DeleteQueuesReporting(ctx, tgt.SQS, ownQueues, gone(awsops.KindQueue)); err != nil {
 		return stopped(err)
 	}
-	for _, c := range existing {
-		if c.Kind == awsops.KindQueue {
-			done = append(done, c)
-		}
-	}
 	prog.Status("deleting the tables and waiting for them to be gone")
-	if err := awsops.DeleteTables(ctx, tgt.DB, ownTables, opts.Wait); err != nil {
+	if err := awsops.DeleteTablesReporting(ctx, tgt.DB, ownTables, opts.Wait, gone(awsops.KindTable)); err != nil {
 		return stopped(err)
 	}
 	prog.Stop()
@@ -293,4 +316,11 @@ func refuseOtherStacks(tgt *Target, foreign []awsops.Foreign) error {
 	}
 	return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("teardown of %s deleted nothing: %s. Tear that stack down with its own --stack, or, if it truly is stack %s's, tag it %s=%s and run teardown again",
 		tgt.where(), strings.Join(lines, "; "), tgt.Stack, awsops.TagStack, tgt.Stack))
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
