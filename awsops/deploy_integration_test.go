@@ -738,3 +738,40 @@ func TestDeployTagsWhatWasMadeBeforeStacksWereTagged(t *testing.T) {
 		t.Fatalf("deploy over a queue of stack %s: %v; want it refused, naming the stack", other, err)
 	}
 }
+
+// policyGoneMeanwhile lists one inline policy more than the role has: one
+// that another teardown (or a person) removed between the list and the
+// delete.
+type policyGoneMeanwhile struct{ DeployIAMAPI }
+
+func (p policyGoneMeanwhile) ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, o ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error) {
+	out, err := p.DeployIAMAPI.ListRolePolicies(ctx, in, o...)
+	if err == nil {
+		out.PolicyNames = append([]string{"removed-meanwhile"}, out.PolicyNames...)
+	}
+	return out, err
+}
+
+// TestTeardownDeletesARoleWhosePolicyWentMeanwhile: an inline policy
+// already gone when teardown deleted it (NoSuchEntity) stopped the role's
+// deletion, and Undeploy took that NoSuchEntity for the role itself being
+// gone: teardown said it deleted the role, which was left behind. On moto.
+func TestTeardownDeletesARoleWhosePolicyWentMeanwhile(t *testing.T) {
+	t.Parallel()
+	cp, _, _, d := shellStack(t, "rolegone")
+	deploy(t, d, false)
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := *d
+	cpCopy := *cp
+	cpCopy.IAM = policyGoneMeanwhile{cp.IAM}
+	td.CP = &cpCopy
+	if err := td.Undeploy(t.Context(), steps); err != nil {
+		t.Fatalf("undeploy: %v", err)
+	}
+	if _, err := cp.IAM.GetRole(t.Context(), &iam.GetRoleInput{RoleName: aws.String(d.Spec.RoleName())}); !isCode(err, "NoSuchEntity") {
+		t.Errorf("role %s is still there after teardown said it deleted it (%v)", d.Spec.RoleName(), err)
+	}
+}
