@@ -44,15 +44,24 @@ given; when standard input is not a terminal it refuses to run without
 
 The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
 provision or deploy with --eventbridge-rule) is deleted too when it sends to
-the stack's queue; --eventbridge-rule deletes it whatever its target, and
---sns-topic ARN the queue's subscription to that topic (SNS subscriptions
-are only found through their topic, so give each one).
+the stack's queue; --eventbridge-rule deletes it whatever its target. The
+queue's SNS subscriptions are removed before the queue: teardown finds their
+topics in the statements provision writes in the queue's policy, and
+--sns-topic ARN adds a topic. Only subscriptions of protocol sqs whose
+endpoint is the queue are removed. A topic whose subscriptions cannot be
+listed (another account's, access denied) is a warning saying what to run,
+and teardown carries on.
 
-Only tables and queues that socks made are deleted: a table or queue of
-the same name without the app=socks tag that provision puts on everything
-it makes (yours, through a typo or a shared name) is left alone, and
-teardown says so. DynamoDB Local keeps no tags: there a table counts as
-socks's when it has the keys provision gives it.`,
+Only the stack's tables and queues are deleted: those tagged app=socks
+and socks:stack=STACK, or app=socks alone (made by a socks from before
+stacks were tagged; provision and deploy add the stack tag). One without
+app=socks (yours, through a typo or a shared name) is left alone, and
+teardown says so. One tagged as another stack's makes teardown delete
+nothing and exit 1, naming that stack. DynamoDB Local keeps no tags: there
+a table counts as the stack's when it has the keys provision gives it.
+
+Teardown stops at the first thing it cannot delete, and says what it
+deleted and what is left; a second run finishes the job.`,
 		Example: `  socks teardown --backend aws --stack test
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
@@ -81,7 +90,7 @@ type TeardownResult struct {
 	// UnreadableTopics are SNS topics the queue may be subscribed to whose
 	// subscriptions could not be listed: a subscription to one outlives
 	// the queue; each says what to run.
-	UnreadableTopics []awsops.UnreadableTopic `json:"unreadableTopics,omitempty"`
+	UnreadableTopics []awsops.UnreadableTopic `json:"unreadableTopics"`
 }
 
 func teardownRun(ctx context.Context, opts *TeardownOptions) error {
@@ -122,7 +131,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
 				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped}, err.Error()})
+			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped, UnreadableTopics: []awsops.UnreadableTopic{}}, err.Error()})
 		}
 		return err
 	}
@@ -139,7 +148,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
 		}
 	}
-	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...)}
+	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
@@ -177,7 +186,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		for _, u := range unreadable {
 			fmt.Fprintf(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
 		}
-		res.UnreadableTopics = unreadable
+		res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	}
 	producers.Topics = nil // the subscriptions go through subs
 	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
