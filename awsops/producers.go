@@ -453,7 +453,7 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		if plan.ruleARN == "" {
 			out, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
 				Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
-				State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+				State: evtypes.RuleStateEnabled, Description: aws.String(ruleDescription(q)),
 			})
 			if err != nil {
 				return fmt.Errorf("creating EventBridge rule %s: %w", ruleLabel(*r), err)
@@ -543,7 +543,7 @@ func RepairProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	if r := p.Rule; r != nil && fixRule {
 		if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
 			Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
-			State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+			State: evtypes.RuleStateEnabled, Description: aws.String(ruleDescription(q)),
 		}); err != nil {
 			return fmt.Errorf("updating EventBridge rule %s: %w", ruleLabel(*r), err)
 		}
@@ -622,9 +622,16 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	return done, nil
 }
 
+// ruleDescription is the description provision gives the rule that sends
+// to q.
+func ruleDescription(q Queues) string { return "socks: events for the envelopes queue " + q.Main }
+
 // StackRule returns the stack's rule (RuleFor(stack) on bus) when it exists
 // and sends to the stack's main queue with socks's target, so that teardown
-// removes it even when --eventbridge-rule was not given (nil when not).
+// removes it even when --eventbridge-rule was not given (nil when not). A
+// rule of that name with no target at all is the stack's too when its
+// description is the one provision gives it: a teardown that stopped
+// between removing the target and deleting the rule left it.
 func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (*EventRule, error) {
 	r := &EventRule{Name: RuleFor(stack), Bus: bus}
 	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
@@ -637,6 +644,17 @@ func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (
 	}
 	for _, t := range targets.Targets {
 		if aws.ToString(t.Id) == RuleTargetID && arnName(aws.ToString(t.Arn)) == q.Main {
+			return r, nil
+		}
+	}
+	if len(targets.Targets) == 0 && targets.NextToken == nil {
+		d, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+		switch {
+		case errors.As(err, &missing):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
+		case aws.ToString(d.Description) == ruleDescription(q):
 			return r, nil
 		}
 	}
