@@ -745,26 +745,26 @@ type UnreadableTopic struct {
 // QueueSubscriptions lists the subscriptions of the main queue to topics:
 // those of protocol sqs whose endpoint is exactly the queue's ARN, and
 // nothing else. A topic that does not exist has none (SNS deletes a
-// topic's subscriptions with it); one that cannot be read is returned as
-// unreadable, with what to run, and the others are still listed.
-func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Queues, topics []string) ([]Subscription, []UnreadableTopic, error) {
+// topic's subscriptions with it) and is returned in missing; one that
+// cannot be read is returned as unreadable, with what to run, and the
+// others are still listed.
+func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Queues, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, err error) {
 	if len(topics) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	arn, err := queueARN(ctx, sq, q.Main)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var subs []Subscription
-	var bad []UnreadableTopic
 	for _, topic := range topics {
 		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
 	pages:
 		for pages.HasMorePages() {
 			out, err := pages.NextPage(ctx)
-			var missing *snstypes.NotFoundException
+			var notFound *snstypes.NotFoundException
 			switch {
-			case errors.As(err, &missing):
+			case errors.As(err, &notFound):
+				missing = append(missing, topic)
 				break pages
 			case err != nil:
 				bad = append(bad, UnreadableTopic{Topic: topic, Error: Explain(err).Error(),
@@ -778,7 +778,7 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 			}
 		}
 	}
-	return subs, bad, nil
+	return subs, bad, missing, nil
 }
 
 // Unsubscribe removes the subscriptions; one already gone is skipped. It

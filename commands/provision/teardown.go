@@ -179,9 +179,17 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			}
 		}
 		var unreadable []awsops.UnreadableTopic
-		subs, unreadable, err = awsops.QueueSubscriptions(ctx, tgt.SNS, tgt.SQS, tgt.Queues, topics)
+		var missing []string
+		subs, unreadable, missing, err = awsops.QueueSubscriptions(ctx, tgt.SNS, tgt.SQS, tgt.Queues, topics)
 		if err != nil {
 			return err
+		}
+		for _, m := range missing {
+			if slices.Contains(producers.Topics, m) {
+				// (A topic of the policy that is gone took its
+				// subscriptions with it: nothing to say.)
+				fmt.Fprintf(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
+			}
 		}
 		for _, u := range unreadable {
 			fmt.Fprintf(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)

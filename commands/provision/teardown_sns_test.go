@@ -36,7 +36,8 @@ func (d denyingTopics) ListSubscriptionsByTopic(ctx context.Context, in *sns.Lis
 // subscription, which outlived the queue. Teardown now finds the topics
 // in socks's own statements of the queue's policy, lists the subscription
 // in the confirmation and in --json, and removes it, and only it: another
-// queue's subscription to the same topic stays. A topic whose
+// queue's subscription to the same topic stays. --sns-topic adds topics;
+// one that does not exist is a warning. A topic whose
 // subscriptions cannot be listed is a warning saying what to run, in
 // --json too, and teardown carries on. On moto.
 func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
@@ -108,7 +109,12 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	}
 
 	ios, _, out, errOut = iostreams.Test()
-	if err := teardownRun(ctx, &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}); err != nil {
+	// --sns-topic adds to what the policy names: the same topic again, and
+	// one that does not exist (a typo), which is a warning.
+	typo := "arn:aws:sns:" + cfg.Region + ":123456789012:" + randomStack("typo")
+	opts := &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}
+	opts.SNSTopics = []string{jobs, typo}
+	if err := teardownRun(ctx, opts); err != nil {
 		t.Fatalf("teardown: %v\n%s", err, errOut)
 	}
 	var res TeardownResult
@@ -120,6 +126,9 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	}
 	if len(res.UnreadableTopics) != 1 || res.UnreadableTopics[0].Topic != denied || !strings.Contains(res.UnreadableTopics[0].Fix, "aws sns unsubscribe") {
 		t.Errorf("--json unreadableTopics %+v; want %s with what to run", res.UnreadableTopics, denied)
+	}
+	if !strings.Contains(errOut.String(), "warning: SNS topic "+typo+" given to --sns-topic does not exist") {
+		t.Errorf("no warning for the topic %s that does not exist:\n%s", typo, errOut)
 	}
 	if !strings.Contains(errOut.String(), "warning: could not list the subscriptions of SNS topic "+denied) {
 		t.Errorf("no warning for %s:\n%s", denied, errOut)
