@@ -320,6 +320,9 @@ func CheckProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdm
 
 func ruleLabel(r EventRule) string { return r.bus() + "/" + r.Name }
 
+// Change is the rule as a change, the way DeleteProducers reports it.
+func (r EventRule) Change() Change { return Change{Kind: KindRule, Name: ruleLabel(r)} }
+
 func checkRule(ctx context.Context, ev EventsAPI, r EventRule, plan *ProducerPlan) error {
 	out, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
 	var missing *evtypes.ResourceNotFoundException

@@ -402,8 +402,8 @@ func inPlace(tgt *Target, changes []awsops.Change) []awsops.Change {
 	return out
 }
 
-// tallies says "3 tables and 2 queues" (and "and 5 more" for what deploy
-// made).
+// tallies says "3 tables and 2 queues" (and "and 5 other resources" for
+// what deploy made, the rule and the subscriptions).
 func tallies(cs []awsops.Change) string {
 	var tables, queues, others int
 	for _, c := range cs {
@@ -423,7 +423,7 @@ func tallies(cs []awsops.Change) string {
 				rest = append(rest, c)
 			}
 		}
-		return tallies(rest) + " and " + text.Pluralize(others, "deployed resource")
+		return tallies(rest) + " and " + text.Pluralize(others, "other resource")
 	}
 	switch {
 	case tables > 0 && queues > 0:

@@ -211,12 +211,16 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	for _, s := range deployed {
 		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
 	}
+	// planned is everything teardown is about to delete.
+	planned := slices.Clone(existing)
+	if producers.Rule != nil {
+		planned = append(planned, producers.Rule.Change())
+	}
+	for _, s := range subs {
+		planned = append(planned, s.Change())
+	}
 	if !opts.Yes {
-		listed := slices.Clone(existing)
-		for _, s := range subs {
-			listed = append(listed, s.Change())
-		}
-		if !confirmStack(opts.IO, tgt, listed) {
+		if !confirmStack(opts.IO, tgt, planned) {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
 		}
 	}
@@ -225,10 +229,6 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	// done is what is gone so far, for --json when teardown stops; what
 	// of planned is not in it is left.
 	done := []awsops.Change{}
-	planned := slices.Clone(existing)
-	for _, s := range subs {
-		planned = append(planned, s.Change())
-	}
 	stopped := func(err error) error {
 		prog.Stop()
 		left := []awsops.Change{}

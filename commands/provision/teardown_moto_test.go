@@ -98,8 +98,10 @@ func TestATeardownInterruptedBetweenTheRulesTargetAndTheRuleIsFinished(t *testin
 		t.Fatal(err)
 	}
 
-	ios, _, out, errOut := iostreams.Test()
-	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true}
+	ios, in, out, errOut := iostreams.Test()
+	ios.SetTTY(true, false, false)
+	in.WriteString(stack + "\n")
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute}
 	opts.EventBus = awsops.DefaultBus
 	opts.Target = func(context.Context) (*Target, error) {
 		return &Target{Tables: tables, Queues: queues, DB: cp.DB, SQS: cp.SQS, Events: cp.Events, SNS: cp.SNS, Stack: stack, Region: cfg.Region,
@@ -107,6 +109,9 @@ func TestATeardownInterruptedBetweenTheRulesTargetAndTheRuleIsFinished(t *testin
 	}
 	if err := teardownRun(ctx, opts); err != nil {
 		t.Fatalf("teardown: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut.String(), "  eventbridge rule default/"+rule.Name+"\n") {
+		t.Errorf("the confirmation does not list the rule:\n%s", errOut)
 	}
 	if _, err := cp.Events.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(rule.Name)}); err == nil {
 		t.Errorf("the rule %s is still there after the rerun; stdout:\n%s", rule.Name, out)

@@ -104,7 +104,7 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	if err := teardownRun(ctx, &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute}); err == nil {
 		t.Fatal("teardown went on without the stack name typed")
 	}
-	if !strings.Contains(errOut.String(), "sns subscription "+jobs+" -> "+queueARN(stack)) {
+	if !strings.Contains(errOut.String(), "sns subscription "+jobs+" -> "+queueARN(stack)) || !strings.Contains(errOut.String(), "3 tables and 2 queues and 1 other resource") {
 		t.Errorf("the confirmation does not list the subscription to %s:\n%s", jobs, errOut)
 	}
 
