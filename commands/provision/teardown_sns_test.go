@@ -98,7 +98,7 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 		return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events,
 			SNS: denyingTopics{TopicsAPI: cp.SNS, denied: denied}, Stack: stack, Region: cfg.Region}, nil
 	}
-	ios, in, out, errOut := iostreams.Test()
+	ios, in, _, errOut := iostreams.Test()
 	ios.SetTTY(true, false, false)
 	in.WriteString("no\n")
 	if err := teardownRun(ctx, &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute}); err == nil {
@@ -108,7 +108,7 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 		t.Errorf("the confirmation does not list the subscription to %s:\n%s", jobs, errOut)
 	}
 
-	ios, _, out, errOut = iostreams.Test()
+	ios, _, out, errOut := iostreams.Test()
 	// --sns-topic adds to what the policy names: the same topic again, and
 	// one that does not exist (a typo), which is a warning.
 	typo := "arn:aws:sns:" + cfg.Region + ":123456789012:" + randomStack("typo")
