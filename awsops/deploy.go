@@ -238,6 +238,9 @@ type deployState struct {
 	// conflicts are the drifts of the tables that deploy cannot put
 	// right (a key, an index, a status): applyData stops on them.
 	conflicts []Drift
+	// tagRepairs are the tables and queues socks made before it tagged
+	// stacks: applyData tags them.
+	tagRepairs []Drift
 	// foreignPermissions are the Sids of the function's policy that are
 	// not deploy's; permissionWrong says deploy's own says something else.
 	foreignPermissions []string
@@ -424,6 +427,12 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	tagDrifts, err := CheckStackTags(ctx, d.CP.DB, d.CP.SQS, d.st.tables, d.st.queues)
+	if err != nil {
+		return "", nil, err
+	}
+	drifts = append(drifts, tagDrifts...)
+	d.st.tagRepairs = Repairs(tagDrifts)
 	action := ActionNone
 	var out []string
 	d.st.conflicts = nil
@@ -437,7 +446,7 @@ func (d *Deployer) checkData(ctx context.Context) (string, []string, error) {
 		}
 		action = ActionUpdate
 		out = append(out, fmt.Sprintf("%s %s: %s is %s; want %s", dr.Kind, dr.Name, dr.Aspect, dr.Is, dr.Want))
-		if dr.Kind == KindTable && dr.Aspect != AspectTTL {
+		if dr.Kind == KindTable && dr.Aspect != AspectTTL && !dr.Repair() || dr.Aspect == AspectOtherStack {
 			d.st.conflicts = append(d.st.conflicts, dr)
 		}
 	}
@@ -474,6 +483,9 @@ func (d *Deployer) applyData(ctx context.Context, _ string) error {
 	}
 	mainURL, _, err := EnsureQueues(ctx, d.CP.SQS, d.st.queues, d.queueSettings())
 	if err != nil {
+		return err
+	}
+	if _, err := ApplyStackTags(ctx, d.CP.DB, d.CP.SQS, d.st.tables, d.st.queues, d.st.tagRepairs); err != nil {
 		return err
 	}
 	d.learnQueues(ctx)

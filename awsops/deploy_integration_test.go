@@ -693,3 +693,85 @@ func TestDeployMigratesTheConnectionsTableAfterTheFunction(t *testing.T) {
 		t.Errorf("deploy again: migrated %d, changed %v; want nothing to do", res.Migrated, res.Changed())
 	}
 }
+
+// TestDeployTagsWhatWasMadeBeforeStacksWereTagged: tables and queues of an
+// earlier socks carry app=socks but no socks:stack. A dry run lists the tag
+// as an update of "tables and queues"; deploy adds it; the next dry run
+// has nothing to do. A queue tagged as another stack's stops deploy before
+// it makes anything.
+func TestDeployTagsWhatWasMadeBeforeStacksWereTagged(t *testing.T) {
+	t.Parallel()
+	cp, stack, zip, d := shellStack(t, "pretag")
+	tables, queues := d.Spec.Tables(), d.Spec.Queues()
+	tables.Stack, queues.Stack = "", ""
+	if _, err := EnsureTables(t.Context(), cp.DB, tables, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := EnsureQueues(t.Context(), cp.SQS, queues, QueueSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	plan := deploy(t, testDeployer(t, cp, stack, zip), true)
+	var data DeployStep
+	for _, s := range plan.Steps {
+		if s.Kind == "tables and queues" {
+			data = s
+		}
+	}
+	if data.Action != ActionUpdate || len(data.Drift) != 5 || !strings.Contains(data.Drift[0], TagStack+"="+stack) {
+		t.Fatalf("dry run: %+v; want an update naming the 5 stack tags", data)
+	}
+	putRight(t, cp, stack, zip)
+	drifts, err := CheckStackTags(t.Context(), cp.DB, cp.SQS, d.Spec.Tables(), d.Spec.Queues())
+	if err != nil || len(drifts) != 0 {
+		t.Fatalf("after deploy: %v, %v; want every table and queue tagged", drifts, err)
+	}
+
+	other := uniqueName("other")
+	u, err := cp.SQS.GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String(queues.DeadLetter)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.SQS.TagQueue(t.Context(), &sqs.TagQueueInput{QueueUrl: u.QueueUrl, Tags: map[string]string{TagStack: other}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testDeployer(t, cp, stack, zip).Deploy(t.Context(), false); err == nil || !strings.Contains(err.Error(), "stack "+other+"'s") {
+		t.Fatalf("deploy over a queue of stack %s: %v; want it refused, naming the stack", other, err)
+	}
+}
+
+// policyGoneMeanwhile lists one inline policy more than the role has: one
+// that another teardown (or a person) removed between the list and the
+// delete.
+type policyGoneMeanwhile struct{ DeployIAMAPI }
+
+func (p policyGoneMeanwhile) ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, o ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error) {
+	out, err := p.DeployIAMAPI.ListRolePolicies(ctx, in, o...)
+	if err == nil {
+		out.PolicyNames = append([]string{"removed-meanwhile"}, out.PolicyNames...)
+	}
+	return out, err
+}
+
+// TestTeardownDeletesARoleWhosePolicyWentMeanwhile: an inline policy
+// already gone when teardown deleted it (NoSuchEntity) stopped the role's
+// deletion, and Undeploy took that NoSuchEntity for the role itself being
+// gone: teardown said it deleted the role, which was left behind. On moto.
+func TestTeardownDeletesARoleWhosePolicyWentMeanwhile(t *testing.T) {
+	t.Parallel()
+	cp, _, _, d := shellStack(t, "rolegone")
+	deploy(t, d, false)
+	steps, err := d.Deployed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := *d
+	cpCopy := *cp
+	cpCopy.IAM = policyGoneMeanwhile{cp.IAM}
+	td.CP = &cpCopy
+	if err := td.Undeploy(t.Context(), steps); err != nil {
+		t.Fatalf("undeploy: %v", err)
+	}
+	if _, err := cp.IAM.GetRole(t.Context(), &iam.GetRoleInput{RoleName: aws.String(d.Spec.RoleName())}); !isCode(err, "NoSuchEntity") {
+		t.Errorf("role %s is still there after teardown said it deleted it (%v)", d.Spec.RoleName(), err)
+	}
+}

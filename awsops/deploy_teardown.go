@@ -116,7 +116,9 @@ func (d *Deployer) Undeploy(ctx context.Context, steps []DeployStep) error {
 	return nil
 }
 
-// deleteRole removes the role's policies, then the role.
+// deleteRole removes the role's policies, then the role. A policy already
+// gone is skipped: its NoSuchEntity must not read, in Undeploy, as the
+// role being gone.
 func (d *Deployer) deleteRole(ctx context.Context) error {
 	name := aws.String(d.Spec.RoleName())
 	inline, err := d.CP.IAM.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name})
@@ -124,7 +126,7 @@ func (d *Deployer) deleteRole(ctx context.Context) error {
 		return err
 	}
 	for _, p := range inline.PolicyNames {
-		if _, err := d.CP.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(p)}); err != nil {
+		if _, err := d.CP.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(p)}); err != nil && !isCode(err, "NoSuchEntity") {
 			return err
 		}
 	}
@@ -133,7 +135,7 @@ func (d *Deployer) deleteRole(ctx context.Context) error {
 		return err
 	}
 	for _, p := range attached.AttachedPolicies {
-		if _, err := d.CP.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: name, PolicyArn: p.PolicyArn}); err != nil {
+		if _, err := d.CP.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: name, PolicyArn: p.PolicyArn}); err != nil && !isCode(err, "NoSuchEntity") {
 			return err
 		}
 	}

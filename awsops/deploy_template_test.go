@@ -171,7 +171,9 @@ func checkTemplateState(t *testing.T, tpl string) {
 		}
 		return out
 	}
-	tagsOf := func(block string) []string { return all(`\{ Key: "?([\w:]+)"?, Value: ([\w-]+) \}`, block) }
+	tagsOf := func(block string) []string {
+		return all(`\{ Key: "?([\w:]+)"?, Value: ([\w-]+) \}`, strings.ReplaceAll(block, "Value: !Ref Stack }", "Value: s }"))
+	}
 
 	tables := TablesFor("s")
 	tplTables := blocks("AWS::DynamoDB::Table", "TableName")

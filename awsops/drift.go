@@ -73,11 +73,11 @@ func (d Drift) String() string {
 }
 
 // Conflicts returns the drifts that provision must not paper over: every
-// drift except missing resources.
+// drift except missing resources and repairs (Drift.Repair).
 func Conflicts(drifts []Drift) []Drift {
 	var out []Drift
 	for _, d := range drifts {
-		if !d.Missing() {
+		if !d.Missing() && !d.Repair() {
 			out = append(out, d)
 		}
 	}

@@ -213,6 +213,14 @@ func (f *fakeAccount) ListQueueTags(context.Context, *sqs.ListQueueTagsInput, ..
 	panic("ListQueueTags must not be called")
 }
 
+func (f *fakeAccount) TagResource(context.Context, *dynamodb.TagResourceInput, ...func(*dynamodb.Options)) (*dynamodb.TagResourceOutput, error) {
+	panic("TagResource must not be called")
+}
+
+func (f *fakeAccount) TagQueue(context.Context, *sqs.TagQueueInput, ...func(*sqs.Options)) (*sqs.TagQueueOutput, error) {
+	panic("TagQueue must not be called")
+}
+
 var (
 	_ TableAdminAPI = (*fakeAccount)(nil)
 	_ QueueAdminAPI = (*fakeAccount)(nil)

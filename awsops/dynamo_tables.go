@@ -55,6 +55,9 @@ type Tables struct {
 	ChatterIDs string `json:"chatterIds"`
 	// Reports holds the broker's report per message ID, for a day.
 	Reports string `json:"reports"`
+	// Stack is the stack the tables belong to: new tables are tagged
+	// socks:stack=Stack ("" in tests that name tables by hand: no tag).
+	Stack string `json:"-"`
 }
 
 // TablesFor returns the table names of stack: STACK-connections,
@@ -64,6 +67,7 @@ func TablesFor(stack string) Tables {
 		Connections: stack + "-connections",
 		ChatterIDs:  stack + "-chatter",
 		Reports:     stack + "-reports",
+		Stack:       stack,
 	}
 }
 
@@ -100,10 +104,14 @@ func (t Tables) CreateInputs() []*dynamodb.CreateTableInput {
 		return k
 	}
 	tags := func(role string) []types.Tag {
-		return []types.Tag{
-			{Key: aws.String("app"), Value: aws.String("socks")},
+		tt := []types.Tag{
+			{Key: aws.String(TagApp), Value: aws.String("socks")},
 			{Key: aws.String("socks:role"), Value: aws.String(role)},
 		}
+		if t.Stack != "" {
+			tt = append(tt, types.Tag{Key: aws.String(TagStack), Value: aws.String(t.Stack)})
+		}
+		return tt
 	}
 	return []*dynamodb.CreateTableInput{
 		{
@@ -159,6 +167,7 @@ type TableAdminAPI interface {
 	DescribeTimeToLive(ctx context.Context, params *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(ctx context.Context, params *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 	ListTagsOfResource(ctx context.Context, params *dynamodb.ListTagsOfResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error)
+	TagResource(ctx context.Context, params *dynamodb.TagResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TagResourceOutput, error)
 }
 
 var _ TableAdminAPI = (*dynamodb.Client)(nil)
@@ -215,6 +224,16 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 // gone, also for those already being deleted (a rerun). Tables that do not exist, and blank names (see OwnTables), are
 // skipped.
 func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) error {
+	return DeleteTablesReporting(ctx, api, t, wait, nil)
+}
+
+// DeleteTablesReporting is DeleteTables, calling gone (when not nil) with
+// each table's name once DynamoDB took its deletion (or found it gone), so
+// that a teardown that stops can say what it deleted.
+func DeleteTablesReporting(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration, gone func(name string)) error {
+	if gone == nil {
+		gone = func(string) {}
+	}
 	var deleted []string
 	for _, n := range t.Names() {
 		if n == "" {
@@ -225,6 +244,7 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 		var inUse *types.ResourceInUseException
 		switch {
 		case errors.As(err, &missing):
+			gone(n)
 		case errors.As(err, &inUse):
 			// A teardown rerun while AWS still deletes the table (or
 			// one that is being created or updated): wait for it below
@@ -232,10 +252,12 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 			d, derr := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(n)})
 			switch {
 			case errors.As(derr, &missing):
+				gone(n)
 			case derr != nil:
 				return Explain(wrapTable("DescribeTable", n, derr))
 			case d.Table == nil || d.Table.TableStatus == types.TableStatusDeleting:
 				deleted = append(deleted, n)
+				gone(n)
 			default:
 				return fmt.Errorf("table %s is %s and cannot be deleted until it is active: run teardown again in a minute", n, strings.ToLower(string(d.Table.TableStatus)))
 			}
@@ -243,6 +265,7 @@ func DeleteTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 			return Explain(wrapTable("DeleteTable", n, err))
 		default:
 			deleted = append(deleted, n)
+			gone(n)
 		}
 	}
 	waiter := dynamodb.NewTableNotExistsWaiter(api, func(o *dynamodb.TableNotExistsWaiterOptions) {

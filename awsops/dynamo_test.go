@@ -268,7 +268,7 @@ func TestStoreErrorsAreExplained(t *testing.T) {
 
 func TestTablesCreateInputs(t *testing.T) {
 	tables := TablesFor("prod")
-	if tables != (Tables{Connections: "prod-connections", ChatterIDs: "prod-chatter", Reports: "prod-reports"}) {
+	if tables != (Tables{Connections: "prod-connections", ChatterIDs: "prod-chatter", Reports: "prod-reports", Stack: "prod"}) {
 		t.Fatalf("TablesFor = %+v", tables)
 	}
 	ins := tables.CreateInputs()

@@ -320,6 +320,9 @@ func CheckProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdm
 
 func ruleLabel(r EventRule) string { return r.bus() + "/" + r.Name }
 
+// Change is the rule as a change, the way DeleteProducers reports it.
+func (r EventRule) Change() Change { return Change{Kind: KindRule, Name: ruleLabel(r)} }
+
 func checkRule(ctx context.Context, ev EventsAPI, r EventRule, plan *ProducerPlan) error {
 	out, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
 	var missing *evtypes.ResourceNotFoundException
@@ -453,7 +456,7 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		if plan.ruleARN == "" {
 			out, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
 				Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
-				State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+				State: evtypes.RuleStateEnabled, Description: aws.String(ruleDescription(q)),
 			})
 			if err != nil {
 				return fmt.Errorf("creating EventBridge rule %s: %w", ruleLabel(*r), err)
@@ -543,7 +546,7 @@ func RepairProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	if r := p.Rule; r != nil && fixRule {
 		if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{
 			Name: aws.String(r.Name), EventBusName: aws.String(r.bus()), EventPattern: aws.String(r.Pattern()),
-			State: evtypes.RuleStateEnabled, Description: aws.String("socks: events for the envelopes queue " + q.Main),
+			State: evtypes.RuleStateEnabled, Description: aws.String(ruleDescription(q)),
 		}); err != nil {
 			return fmt.Errorf("updating EventBridge rule %s: %w", ruleLabel(*r), err)
 		}
@@ -622,9 +625,16 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	return done, nil
 }
 
+// ruleDescription is the description provision gives the rule that sends
+// to q.
+func ruleDescription(q Queues) string { return "socks: events for the envelopes queue " + q.Main }
+
 // StackRule returns the stack's rule (RuleFor(stack) on bus) when it exists
 // and sends to the stack's main queue with socks's target, so that teardown
-// removes it even when --eventbridge-rule was not given (nil when not).
+// removes it even when --eventbridge-rule was not given (nil when not). A
+// rule of that name with no target at all is the stack's too when its
+// description is the one provision gives it: a teardown that stopped
+// between removing the target and deleting the rule left it.
 func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (*EventRule, error) {
 	r := &EventRule{Name: RuleFor(stack), Bus: bus}
 	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
@@ -637,6 +647,17 @@ func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (
 	}
 	for _, t := range targets.Targets {
 		if aws.ToString(t.Id) == RuleTargetID && arnName(aws.ToString(t.Arn)) == q.Main {
+			return r, nil
+		}
+	}
+	if len(targets.Targets) == 0 && targets.NextToken == nil {
+		d, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+		switch {
+		case errors.As(err, &missing):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
+		case aws.ToString(d.Description) == ruleDescription(q):
 			return r, nil
 		}
 	}
@@ -655,4 +676,125 @@ func PlannedProducers(q Queues, p Producers) []Change {
 		out = append(out, Change{Kind: KindSubscription, Name: t + " -> queue " + q.Main}, Change{Kind: KindPolicy, Name: "SNS topic " + t})
 	}
 	return out
+}
+
+// PolicyTopics returns the SNS topics that socks's own statements in the
+// main queue's policy let send (provision writes one per --sns-topic, Sid
+// SendStatement's, principal sns.amazonaws.com, aws:SourceArn the topic):
+// the topics the queue may be subscribed to, so that teardown can find the
+// subscriptions without --sns-topic. Statements of other Sids are not
+// socks's and are ignored. A queue that does not exist has none.
+func PolicyTopics(ctx context.Context, sq QueueAdminAPI, q Queues) ([]string, error) {
+	u, err := sq.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.Main)})
+	var missing *sqstypes.QueueDoesNotExist
+	if errors.As(err, &missing) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueUrl", q.Main, err))
+	}
+	attrs, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: u.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNamePolicy, sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return nil, Explain(wrapQueue("GetQueueAttributes", q.Main, err))
+	}
+	raw := attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)]
+	if raw == "" {
+		return nil, nil
+	}
+	pol, err := parseQueuePolicy(raw)
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: its policy %s", q.Main, err)
+	}
+	arn := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	var out []string
+	for _, st := range pol.Statement {
+		var have QueuePolicyStatement
+		if json.Unmarshal(st, &have) != nil || have.Principal["Service"] != SNSPrincipal {
+			continue
+		}
+		topic := have.Condition["ArnEquals"]["aws:SourceArn"]
+		if topic == "" || have.Sid != SendStatement(SNSPrincipal, arn, topic).Sid {
+			continue
+		}
+		out = append(out, topic)
+	}
+	return out, nil
+}
+
+// Subscription is one SNS subscription of the queue, found by its topic.
+type Subscription struct {
+	Topic string `json:"topic"`
+	ARN   string `json:"arn"`
+	// Queue is the ARN of the subscribed queue.
+	Queue string `json:"queue"`
+}
+
+// Change is the subscription as a change, the way teardown lists it.
+func (s Subscription) Change() Change {
+	return Change{Kind: KindSubscription, Name: s.Topic + " -> " + s.Queue}
+}
+
+// UnreadableTopic is a topic whose subscriptions could not be listed
+// (another account's, access denied): the queue's subscription to it, if
+// any, must be removed by hand.
+type UnreadableTopic struct {
+	Topic string `json:"topic"`
+	Error string `json:"error"`
+	// Fix says what to run.
+	Fix string `json:"fix"`
+}
+
+// QueueSubscriptions lists the subscriptions of the main queue to topics:
+// those of protocol sqs whose endpoint is exactly the queue's ARN, and
+// nothing else. A topic that does not exist has none (SNS deletes a
+// topic's subscriptions with it) and is returned in missing; one that
+// cannot be read is returned as unreadable, with what to run, and the
+// others are still listed.
+func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Queues, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, err error) {
+	if len(topics) == 0 {
+		return nil, nil, nil, nil
+	}
+	arn, err := queueARN(ctx, sq, q.Main)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, topic := range topics {
+		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+	pages:
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			var notFound *snstypes.NotFoundException
+			switch {
+			case errors.As(err, &notFound):
+				missing = append(missing, topic)
+				break pages
+			case err != nil:
+				bad = append(bad, UnreadableTopic{Topic: topic, Error: Explain(err).Error(),
+					Fix: fmt.Sprintf("with the topic owner's credentials, run `aws sns list-subscriptions-by-topic --topic-arn %s` and `aws sns unsubscribe --subscription-arn ARN` for the subscription whose endpoint is %s", topic, arn)})
+				break pages
+			}
+			for _, s := range out.Subscriptions {
+				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
+					subs = append(subs, Subscription{Topic: topic, ARN: aws.ToString(s.SubscriptionArn), Queue: arn})
+				}
+			}
+		}
+	}
+	return subs, bad, missing, nil
+}
+
+// Unsubscribe removes the subscriptions; one already gone is skipped. It
+// returns what it removed.
+func Unsubscribe(ctx context.Context, tp TopicsAPI, subs []Subscription) ([]Change, error) {
+	var done []Change
+	for _, s := range subs {
+		_, err := tp.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(s.ARN)})
+		var missing *snstypes.NotFoundException
+		if err != nil && !errors.As(err, &missing) {
+			return done, fmt.Errorf("unsubscribing %s from SNS topic %s: %w", arnName(s.Queue), s.Topic, Explain(err))
+		}
+		done = append(done, s.Change())
+	}
+	return done, nil
 }

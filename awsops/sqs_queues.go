@@ -23,12 +23,15 @@ type Queues struct {
 	Main string `json:"main"`
 	// DeadLetter holds the envelopes the broker could not handle.
 	DeadLetter string `json:"deadLetter"`
+	// Stack is the stack the queues belong to: new queues are tagged
+	// socks:stack=Stack ("" in tests that name queues by hand: no tag).
+	Stack string `json:"-"`
 }
 
 // QueuesFor returns the queue names of stack: STACK-envelopes and
 // STACK-envelopes-dlq.
 func QueuesFor(stack string) Queues {
-	return Queues{Main: stack + "-envelopes", DeadLetter: stack + "-envelopes-dlq"}
+	return Queues{Main: stack + "-envelopes", DeadLetter: stack + "-envelopes-dlq", Stack: stack}
 }
 
 // Names lists the queue names, the dead-letter queue first (it must exist
@@ -117,7 +120,7 @@ func (q Queues) DeadLetterInput() *sqs.CreateQueueInput {
 			string(types.QueueAttributeNameMessageRetentionPeriod): secondsAttr(deadRetention),
 			string(types.QueueAttributeNameMaximumMessageSize):     maxMessageSize,
 		},
-		Tags: map[string]string{"app": "socks", "socks:role": "dead-letters"},
+		Tags: q.tags("dead-letters"),
 	}
 }
 
@@ -140,8 +143,18 @@ func (q Queues) MainInput(deadLetterARN string, s QueueSettings) *sqs.CreateQueu
 			string(types.QueueAttributeNameRedrivePolicy):                 string(policy),
 			string(types.QueueAttributeNameMaximumMessageSize):            maxMessageSize,
 		},
-		Tags: map[string]string{"app": "socks", "socks:role": "envelopes"},
+		Tags: q.tags("envelopes"),
 	}
+}
+
+// tags are what a new queue of role carries: app=socks, its role, and its
+// stack.
+func (q Queues) tags(role string) map[string]string {
+	t := map[string]string{TagApp: "socks", "socks:role": role}
+	if q.Stack != "" {
+		t[TagStack] = q.Stack
+	}
+	return t
 }
 
 // CreateInputs describes both queues, the dead-letter queue first: create
@@ -160,6 +173,7 @@ type QueueAdminAPI interface {
 	SetQueueAttributes(ctx context.Context, params *sqs.SetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.SetQueueAttributesOutput, error)
 	DeleteQueue(ctx context.Context, params *sqs.DeleteQueueInput, optFns ...func(*sqs.Options)) (*sqs.DeleteQueueOutput, error)
 	ListQueueTags(ctx context.Context, params *sqs.ListQueueTagsInput, optFns ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error)
+	TagQueue(ctx context.Context, params *sqs.TagQueueInput, optFns ...func(*sqs.Options)) (*sqs.TagQueueOutput, error)
 }
 
 var _ QueueAdminAPI = (*sqs.Client)(nil)
@@ -211,6 +225,15 @@ func ensureQueue(ctx context.Context, api QueueAdminAPI, in *sqs.CreateQueueInpu
 // DeleteQueues deletes both queues; queues that do not exist, and blank
 // names (see OwnQueues), are skipped.
 func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
+	return DeleteQueuesReporting(ctx, api, q, nil)
+}
+
+// DeleteQueuesReporting is DeleteQueues, calling gone (when not nil) with
+// each queue's name once it is deleted (or found gone).
+func DeleteQueuesReporting(ctx context.Context, api QueueAdminAPI, q Queues, gone func(name string)) error {
+	if gone == nil {
+		gone = func(string) {}
+	}
 	for _, n := range []string{q.Main, q.DeadLetter} {
 		if n == "" {
 			continue
@@ -218,6 +241,7 @@ func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
 		u, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(n)})
 		var missing *types.QueueDoesNotExist
 		if errors.As(err, &missing) {
+			gone(n)
 			continue
 		}
 		if err != nil {
@@ -226,6 +250,7 @@ func DeleteQueues(ctx context.Context, api QueueAdminAPI, q Queues) error {
 		if _, err := api.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: u.QueueUrl}); err != nil && !errors.As(err, &missing) {
 			return Explain(wrapQueue("DeleteQueue", n, err))
 		}
+		gone(n)
 	}
 	return nil
 }

@@ -3,12 +3,11 @@ package awsops
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // TagApp is the tag provision puts on every table and queue it makes
@@ -16,20 +15,32 @@ import (
 // and queues that carry it.
 const TagApp = "app"
 
-// Foreign is a table or queue of a stack's names that socks did not make:
-// teardown leaves it alone.
+// Foreign is a table or queue of a stack's names that is not the stack's:
+// teardown leaves it alone, or, when it is another stack's, refuses.
 type Foreign struct {
 	Kind   string `json:"kind"`
 	Name   string `json:"name"`
 	Reason string `json:"reason"`
+	// Stack is the other stack it is tagged as (socks:stack), when it is
+	// one: teardown then deletes nothing.
+	Stack string `json:"stack,omitempty"`
 }
 
 func (f Foreign) String() string { return f.Kind + " " + f.Name + ": " + f.Reason }
 
 const foreignReason = "it has no app=socks tag, so socks did not make it; delete it yourself if it is yours to delete"
 
-// OwnTables returns t without the tables that exist but lack the app=socks
-// tag (their names blanked, so DeleteTables skips them), and those tables.
+// otherStackForeign is a resource tagged as another stack's.
+func otherStackForeign(kind, name, stack, other string) Foreign {
+	return Foreign{Kind: kind, Name: name, Stack: other,
+		Reason: fmt.Sprintf("it is tagged %s=%s, so it is stack %s's, not stack %s's: tear down stack %s with --stack %s", TagStack, other, other, stack, other, other)}
+}
+
+// OwnTables returns t without the tables that exist but are not the
+// stack's (their names blanked, so DeleteTables skips them), and those
+// tables. A table is the stack's when it has the app=socks tag and either
+// socks:stack=t.Stack or no stack tag (made by a socks before stacks were
+// tagged); one tagged as another stack's comes back with Foreign.Stack set.
 // Tables that do not exist stay: deleting them is a no-op.
 func OwnTables(ctx context.Context, api TableAdminAPI, t Tables) (Tables, []Foreign, error) {
 	var foreign []Foreign
@@ -41,62 +52,57 @@ func OwnTables(ctx context.Context, api TableAdminAPI, t Tables) (Tables, []Fore
 		if *n == "" {
 			continue
 		}
-		d, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(*n)})
-		var missing *dbtypes.ResourceNotFoundException
-		if errors.As(err, &missing) {
+		d, tags, err := tableTags(ctx, api, *n)
+		switch {
+		case errors.Is(err, errNoTags):
+			// DynamoDB Local keeps no tags: the key schema provision
+			// gives the table is the only sign left.
+			if !sameKeys(d, want[*n]) {
+				foreign = append(foreign, Foreign{Kind: KindTable, Name: *n, Reason: "its keys are not the ones socks gives it, so socks did not make it (this DynamoDB endpoint keeps no tags to tell); delete it yourself if it is yours to delete"})
+				*n = ""
+			}
+			continue
+		case err != nil:
+			return t, nil, err
+		case d == nil:
 			continue
 		}
-		if err != nil {
-			return t, nil, Explain(wrapTable("DescribeTable", *n, err))
-		}
-		tags, err := api.ListTagsOfResource(ctx, &dynamodb.ListTagsOfResourceInput{ResourceArn: d.Table.TableArn})
-		reason := foreignReason
-		ours := false
+		s := tagsOf(tags)
 		switch {
-		case isCode(err, "UnknownOperationException"):
-			// DynamoDB Local keeps no tags ("Tagging is not currently
-			// supported"): the key schema provision gives the table is
-			// the only sign left.
-			ours = sameKeys(d.Table, want[*n])
-			reason = "its keys are not the ones socks gives it, so socks did not make it (this DynamoDB endpoint keeps no tags to tell); delete it yourself if it is yours to delete"
-		case err != nil:
-			return t, nil, Explain(wrapTable("ListTagsOfResource", *n, err))
-		}
-		if tags != nil {
-			for _, tag := range tags.Tags {
-				ours = ours || (aws.ToString(tag.Key) == TagApp && aws.ToString(tag.Value) == "socks")
-			}
-		}
-		if !ours {
-			foreign = append(foreign, Foreign{Kind: KindTable, Name: *n, Reason: reason})
+		case !s.socks:
+			foreign = append(foreign, Foreign{Kind: KindTable, Name: *n, Reason: foreignReason})
+			*n = ""
+		case s.otherStack(t.Stack) != "":
+			foreign = append(foreign, otherStackForeign(KindTable, *n, t.Stack, s.stack))
 			*n = ""
 		}
 	}
 	return t, foreign, nil
 }
 
-// OwnQueues returns q without the queues that exist but lack the app=socks
-// tag (their names blanked, so DeleteQueues skips them), and those queues.
+// OwnQueues returns q without the queues that exist but are not the
+// stack's (their names blanked, so DeleteQueues skips them), and those
+// queues; the stack's are as OwnTables says.
 func OwnQueues(ctx context.Context, api QueueAdminAPI, q Queues) (Queues, []Foreign, error) {
 	var foreign []Foreign
 	for _, n := range []*string{&q.Main, &q.DeadLetter} {
 		if *n == "" {
 			continue
 		}
-		u, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(*n)})
-		var missing *sqstypes.QueueDoesNotExist
-		if errors.As(err, &missing) {
+		u, tags, err := queueTags(ctx, api, *n)
+		if err != nil {
+			return q, nil, err
+		}
+		if u == "" {
 			continue
 		}
-		if err != nil {
-			return q, nil, Explain(wrapQueue("GetQueueUrl", *n, err))
-		}
-		tags, err := api.ListQueueTags(ctx, &sqs.ListQueueTagsInput{QueueUrl: u.QueueUrl})
-		if err != nil {
-			return q, nil, Explain(wrapQueue("ListQueueTags", *n, err))
-		}
-		if tags.Tags[TagApp] != "socks" {
+		s := tagsOf(tags)
+		switch {
+		case !s.socks:
 			foreign = append(foreign, Foreign{Kind: KindQueue, Name: *n, Reason: foreignReason})
+			*n = ""
+		case s.otherStack(q.Stack) != "":
+			foreign = append(foreign, otherStackForeign(KindQueue, *n, q.Stack, s.stack))
 			*n = ""
 		}
 	}

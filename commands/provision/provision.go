@@ -167,7 +167,10 @@ six times --broker-timeout (the broker's Lambda function timeout). It waits
 for new tables to become active (bounded by --wait).
 
 It is idempotent: what exists is left alone, and a second run says there is
-nothing to do. Before changing anything it checks what exists against that
+nothing to do. Everything it makes is tagged app=socks and socks:stack=STACK;
+a table or queue an earlier socks made without the stack tag is tagged (a
+repair, listed in "repaired" with --json: tagging changes nothing else), and
+one tagged as another stack's is drift. Before changing anything it checks what exists against that
 shape; any drift (a wrong key schema, a missing index, TTL off, a missing or
 wrong redrive policy, a visibility timeout too short) is reported with what
 is, what should be and how to fix it, and provision exits 1 without
@@ -228,6 +231,10 @@ type Result struct {
 	// Migrated counts the geek items this version's layout adds that
 	// provision added, rewrote or deleted (with --dry-run: would).
 	Migrated int `json:"migrated"`
+	// Repaired is the drift provision put right by itself (with
+	// --dry-run: would): tables and queues that socks made before it
+	// tagged them with their stack, now tagged socks:stack=STACK.
+	Repaired []awsops.Drift `json:"repaired"`
 }
 
 func (o *Options) settings() awsops.QueueSettings {
@@ -255,11 +262,16 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	prog := cmdutil.NewProgress(opts.IO, opts.Now)
 	prog.Transient("checking " + tgt.where())
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
+	if err == nil {
+		var tagDrifts []awsops.Drift
+		tagDrifts, err = awsops.CheckStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues)
+		drifts = append(drifts, tagDrifts...)
+	}
 	prog.Stop()
 	if err != nil {
 		return err
 	}
-	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts)}
+	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts), Repaired: awsops.Repairs(drifts)}
 	res.InPlace = inPlace(tgt, res.Changes)
 	var pplan *awsops.ProducerPlan
 	if !producers.Empty() {
@@ -278,6 +290,9 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 	if res.Drift == nil {
 		res.Drift = []awsops.Drift{}
+	}
+	if res.Repaired == nil {
+		res.Repaired = []awsops.Drift{}
 	}
 
 	if len(res.Drift) > 0 {
@@ -318,6 +333,11 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	if !opts.DryRun && len(res.Repaired) > 0 {
+		if _, err := awsops.ApplyStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Repaired); err != nil {
+			return err
+		}
+	}
 	if tgt.Data != nil && !slices.Contains(res.Changes, awsops.Change{Kind: awsops.KindTable, Name: tgt.Tables.Connections}) {
 		// An existing connections table may hold records of an earlier
 		// socks without their geek items: add them.
@@ -338,8 +358,17 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		}
 		fmt.Fprintf(out, "%s %s of table %s (added, brought up to date or deleted: the copies of connection records that fan-out to users reads)\n", verb, text.Pluralize(res.Migrated, "geek item"), tgt.Tables.Connections)
 	}
+	for _, r := range res.Repaired {
+		verb := "tagged"
+		if opts.DryRun {
+			verb = "would tag"
+		}
+		fmt.Fprintf(out, "%s %s %s %s (it was made before socks tagged stacks)\n", verb, r.Kind, r.Name, r.Want)
+	}
 	if len(res.Changes) == 0 {
-		fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
+		if len(res.Repaired) == 0 {
+			fmt.Fprintf(out, "nothing to do: %s are in place\n", tallies(res.InPlace))
+		}
 		return nil
 	}
 	verb := "created"
@@ -373,8 +402,8 @@ func inPlace(tgt *Target, changes []awsops.Change) []awsops.Change {
 	return out
 }
 
-// tallies says "3 tables and 2 queues" (and "and 5 more" for what deploy
-// made).
+// tallies says "3 tables and 2 queues" (and "and 5 other resources" for
+// what deploy made, the rule and the subscriptions).
 func tallies(cs []awsops.Change) string {
 	var tables, queues, others int
 	for _, c := range cs {
@@ -394,7 +423,7 @@ func tallies(cs []awsops.Change) string {
 				rest = append(rest, c)
 			}
 		}
-		return tallies(rest) + " and " + text.Pluralize(others, "deployed resource")
+		return tallies(rest) + " and " + text.Pluralize(others, "other resource")
 	}
 	switch {
 	case tables > 0 && queues > 0:

@@ -170,6 +170,34 @@ func (a *account) ListQueueTags(_ context.Context, in *sqs.ListQueueTagsInput, _
 	return &sqs.ListQueueTagsOutput{Tags: a.tags[strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)]}, nil
 }
 
+func (a *account) TagResource(_ context.Context, in *dynamodb.TagResourceInput, _ ...func(*dynamodb.Options)) (*dynamodb.TagResourceOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := strings.TrimPrefix(aws.ToString(in.ResourceArn), tableARNPrefix)
+	a.wrote("TagResource", name)
+	if a.tags[name] == nil {
+		a.tags[name] = map[string]string{}
+	}
+	for _, t := range in.Tags {
+		a.tags[name][aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return &dynamodb.TagResourceOutput{}, nil
+}
+
+func (a *account) TagQueue(_ context.Context, in *sqs.TagQueueInput, _ ...func(*sqs.Options)) (*sqs.TagQueueOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	name := strings.TrimPrefix(aws.ToString(in.QueueUrl), queueURLPrefix)
+	a.wrote("TagQueue", name)
+	if a.tags[name] == nil {
+		a.tags[name] = map[string]string{}
+	}
+	for k, v := range in.Tags {
+		a.tags[name][k] = v
+	}
+	return &sqs.TagQueueOutput{}, nil
+}
+
 func (a *account) target(stack string) TargetFunc {
 	return func(context.Context) (*Target, error) {
 		return &Target{
@@ -562,4 +590,62 @@ func sameChanges(a, b []awsops.Change) bool {
 		}
 	}
 	return true
+}
+
+// refusingOneTable is the account where DeleteTable of one table is
+// refused, as IAM does for an operator without dynamodb:DeleteTable on it.
+type refusingOneTable struct {
+	*account
+	name string
+}
+
+func (r refusingOneTable) DeleteTable(ctx context.Context, in *dynamodb.DeleteTableInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteTableOutput, error) {
+	if aws.ToString(in.TableName) == r.name {
+		return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:DeleteTable (injected)")
+	}
+	return r.account.DeleteTable(ctx, in, o...)
+}
+
+// TestTeardownThatStopsSaysWhatIsLeft: teardown stopped by a table it may
+// not delete left out of --json's "deleted" the table it had deleted just
+// before, and said only "run it again". It now lists every table and
+// queue it deleted, and says, in words and in --json's "left", what is
+// still there; a rerun with the permission finishes the job.
+func TestTeardownThatStopsSaysWhatIsLeft(t *testing.T) {
+	a := provisioned(t)
+	ios, _, out, _ := iostreams.Test()
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Second, Yes: true, JSON: true}
+	var db awsops.TableAdminAPI = refusingOneTable{a, "prod-chatter"}
+	opts.Target = func(context.Context) (*Target, error) {
+		return &Target{Tables: awsops.TablesFor("prod"), Queues: awsops.QueuesFor("prod"), DB: db, SQS: a, Stack: "prod", Region: "us-east-1"}, nil
+	}
+	err := teardownRun(t.Context(), opts)
+	if err == nil || !strings.Contains(err.Error(), "injected") || !strings.Contains(err.Error(), "table prod-chatter") || !strings.Contains(err.Error(), "table prod-reports") {
+		t.Fatalf("teardown with DeleteTable of prod-chatter refused: %v; want the error, naming the two tables left", err)
+	}
+	var res struct {
+		Deleted []awsops.Change `json:"deleted"`
+		Left    []awsops.Change `json:"left"`
+		Error   string          `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json after teardown stopped: %v\n%q", err, out)
+	}
+	deleted := []awsops.Change{{Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"}, {Kind: awsops.KindTable, Name: "prod-connections"}}
+	left := []awsops.Change{{Kind: awsops.KindTable, Name: "prod-chatter"}, {Kind: awsops.KindTable, Name: "prod-reports"}}
+	if !sameChanges(res.Deleted, deleted) || !sameChanges(res.Left, left) {
+		t.Errorf("--json after teardown stopped: deleted %v, left %v; want deleted %v, left %v", res.Deleted, res.Left, deleted, left)
+	}
+	if _, ok := a.tables["prod-connections"]; ok {
+		t.Error("prod-connections is still there")
+	}
+
+	db = a
+	out.Reset()
+	if err := teardownRun(t.Context(), opts); err != nil {
+		t.Fatalf("the rerun: %v", err)
+	}
+	if len(a.tables) != 0 || len(a.queues) != 0 {
+		t.Errorf("after the rerun tables %v and queues %v are left", a.tables, a.queues)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,15 +44,24 @@ given; when standard input is not a terminal it refuses to run without
 
 The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
 provision or deploy with --eventbridge-rule) is deleted too when it sends to
-the stack's queue; --eventbridge-rule deletes it whatever its target, and
---sns-topic ARN the queue's subscription to that topic (SNS subscriptions
-are only found through their topic, so give each one).
+the stack's queue; --eventbridge-rule deletes it whatever its target. The
+queue's SNS subscriptions are removed before the queue: teardown finds their
+topics in the statements provision writes in the queue's policy, and
+--sns-topic ARN adds a topic. Only subscriptions of protocol sqs whose
+endpoint is the queue are removed. A topic whose subscriptions cannot be
+listed (another account's, access denied) is a warning saying what to run,
+and teardown carries on.
 
-Only tables and queues that socks made are deleted: a table or queue of
-the same name without the app=socks tag that provision puts on everything
-it makes (yours, through a typo or a shared name) is left alone, and
-teardown says so. DynamoDB Local keeps no tags: there a table counts as
-socks's when it has the keys provision gives it.`,
+Only the stack's tables and queues are deleted: those tagged app=socks
+and socks:stack=STACK, or app=socks alone (made by a socks from before
+stacks were tagged; provision and deploy add the stack tag). One without
+app=socks (yours, through a typo or a shared name) is left alone, and
+teardown says so. One tagged as another stack's makes teardown delete
+nothing and exit 1, naming that stack. DynamoDB Local keeps no tags: there
+a table counts as the stack's when it has the keys provision gives it.
+
+Teardown stops at the first thing it cannot delete, and says what it
+deleted and what is left; a second run finishes the job.`,
 		Example: `  socks teardown --backend aws --stack test
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
@@ -77,6 +87,10 @@ type TeardownResult struct {
 	// Skipped are tables and queues of the stack's names that socks did
 	// not make (no app=socks tag): teardown leaves them alone.
 	Skipped []awsops.Foreign `json:"skipped"`
+	// UnreadableTopics are SNS topics the queue may be subscribed to whose
+	// subscriptions could not be listed: a subscription to one outlives
+	// the queue; each says what to run.
+	UnreadableTopics []awsops.UnreadableTopic `json:"unreadableTopics"`
 }
 
 func teardownRun(ctx context.Context, opts *TeardownOptions) error {
@@ -112,6 +126,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	skipped := append(append([]awsops.Foreign{}, foreignTables...), foreignQueues...)
+	if err := refuseOtherStacks(tgt, skipped); err != nil {
+		if opts.JSON {
+			_ = printJSON(opts.IO.Out, struct {
+				TeardownResult
+				Error string `json:"error"`
+			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped, UnreadableTopics: []awsops.UnreadableTopic{}}, err.Error()})
+		}
+		return err
+	}
 	existing := slices.DeleteFunc(inPlace(tgt, awsops.PlanChanges(drifts)), func(c awsops.Change) bool {
 		return slices.ContainsFunc(skipped, func(f awsops.Foreign) bool { return f.Kind == c.Kind && f.Name == c.Name })
 	})
@@ -125,7 +148,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
 		}
 	}
-	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...)}
+	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
@@ -136,9 +159,44 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 		producers.Rule = r
 	}
-	if !slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) {
-		producers.Topics = nil // no queue, no subscription of it
+	// The queue's SNS subscriptions: to the topics of --sns-topic and to
+	// those socks's own statements in the queue's policy name (provision
+	// writes one per topic). No queue, no subscription of it.
+	var subs []awsops.Subscription
+	if slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) && tgt.SNS != nil {
+		topics := producers.Topics
+		if awsops.RefuseHalfEmulated(tgt.Endpoints) == nil {
+			// (Not when SNS calls would go to AWS while the queue is on an
+			// emulator.)
+			found, err := awsops.PolicyTopics(ctx, tgt.SQS, tgt.Queues)
+			if err != nil {
+				fmt.Fprintf(opts.IO.ErrOut, "warning: could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it\n", tgt.Queues.Main, err)
+			}
+			for _, t := range found {
+				if !slices.Contains(topics, t) {
+					topics = append(topics, t)
+				}
+			}
+		}
+		var unreadable []awsops.UnreadableTopic
+		var missing []string
+		subs, unreadable, missing, err = awsops.QueueSubscriptions(ctx, tgt.SNS, tgt.SQS, tgt.Queues, topics)
+		if err != nil {
+			return err
+		}
+		for _, m := range missing {
+			if slices.Contains(producers.Topics, m) {
+				// (A topic of the policy that is gone took its
+				// subscriptions with it: nothing to say.)
+				fmt.Fprintf(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
+			}
+		}
+		for _, u := range unreadable {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+		}
+		res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	}
+	producers.Topics = nil // the subscriptions go through subs
 	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
@@ -153,25 +211,57 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	for _, s := range deployed {
 		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
 	}
+	// planned is everything teardown is about to delete.
+	planned := slices.Clone(existing)
+	if producers.Rule != nil {
+		planned = append(planned, producers.Rule.Change())
+	}
+	for _, s := range subs {
+		planned = append(planned, s.Change())
+	}
 	if !opts.Yes {
-		if !confirmStack(opts.IO, tgt, existing) {
+		if !confirmStack(opts.IO, tgt, planned) {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
 		}
 	}
 
 	prog := cmdutil.NewProgress(opts.IO, opts.Now)
-	// done is what is gone so far, for --json when teardown stops.
+	// done is what is gone so far, for --json when teardown stops; what
+	// of planned is not in it is left.
 	done := []awsops.Change{}
 	stopped := func(err error) error {
 		prog.Stop()
-		err = fmt.Errorf("teardown stopped (run it again to finish): %w", err)
+		left := []awsops.Change{}
+		var names []string
+		for _, c := range planned {
+			if !slices.Contains(done, c) {
+				left = append(left, c)
+				names = append(names, c.String())
+			}
+		}
+		if len(names) == 0 {
+			// Everything was deleted, but not yet seen gone (the wait).
+			err = fmt.Errorf("teardown stopped before it saw every table gone; run it again to finish: %w", err)
+		} else {
+			err = fmt.Errorf("teardown stopped, so %s %s still there; put right what stopped it and run teardown again to finish: %w",
+				strings.Join(names, ", "), isAre(len(names)), err)
+		}
 		if opts.JSON {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
-				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped}, err.Error()})
+				Left  []awsops.Change `json:"left"`
+				Error string          `json:"error"`
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics}, left, err.Error()})
 		}
 		return err
+	}
+	// gone records a table or queue as deleted.
+	gone := func(kind string) func(string) {
+		return func(name string) {
+			if c := (awsops.Change{Kind: kind, Name: name}); slices.Contains(existing, c) && !slices.Contains(done, c) {
+				done = append(done, c)
+			}
+		}
 	}
 	if !producers.Empty() {
 		prog.Status("deleting the producers of " + tgt.where())
@@ -182,6 +272,15 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return stopped(perr)
 		}
 	}
+	if len(subs) > 0 {
+		prog.Status("unsubscribing queue " + tgt.Queues.Main + " from its SNS topics")
+		removed, uerr := awsops.Unsubscribe(ctx, tgt.SNS, subs)
+		res.Deleted = append(res.Deleted, removed...)
+		done = append(done, removed...)
+		if uerr != nil {
+			return stopped(uerr)
+		}
+	}
 	if len(deployed) > 0 {
 		prog.Status("deleting the function, API, role and log group of " + tgt.where())
 		tgt.Deployer.Progress = func(s awsops.DeployStep, _ bool) { done = append(done, awsops.Change{Kind: s.Kind, Name: s.Name}) }
@@ -190,16 +289,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	prog.Status("deleting " + tallies(existing) + " of " + tgt.where())
-	if err := awsops.DeleteQueues(ctx, tgt.SQS, ownQueues); err != nil {
+	if err := awsops.DeleteQueuesReporting(ctx, tgt.SQS, ownQueues, gone(awsops.KindQueue)); err != nil {
 		return stopped(err)
 	}
-	for _, c := range existing {
-		if c.Kind == awsops.KindQueue {
-			done = append(done, c)
-		}
-	}
 	prog.Status("deleting the tables and waiting for them to be gone")
-	if err := awsops.DeleteTables(ctx, tgt.DB, ownTables, opts.Wait); err != nil {
+	if err := awsops.DeleteTablesReporting(ctx, tgt.DB, ownTables, opts.Wait, gone(awsops.KindTable)); err != nil {
 		return stopped(err)
 	}
 	prog.Stop()
@@ -222,4 +316,28 @@ func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Chang
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 	return cmdutil.Ask(ios, fmt.Sprintf("Type the stack name (%s) to delete them: ", tgt.Stack)) == tgt.Stack
+}
+
+// refuseOtherStacks stops teardown, before anything is deleted, when a
+// table or queue of the stack's names is tagged as another stack's: the
+// names or the tags are not what they should be, and a person should look.
+func refuseOtherStacks(tgt *Target, foreign []awsops.Foreign) error {
+	var lines []string
+	for _, f := range foreign {
+		if f.Stack != "" {
+			lines = append(lines, fmt.Sprintf("%s %s is tagged %s=%s, so it is stack %s's", f.Kind, f.Name, awsops.TagStack, f.Stack, f.Stack))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("teardown of %s deleted nothing: %s. Tear that stack down with its own --stack, or, if it truly is stack %s's, tag it %s=%s and run teardown again",
+		tgt.where(), strings.Join(lines, "; "), tgt.Stack, awsops.TagStack, tgt.Stack))
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }

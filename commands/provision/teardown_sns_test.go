@@ -1,0 +1,139 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// denyingTopics refuses to list the subscriptions of one topic, as SNS
+// does for a topic of another account.
+type denyingTopics struct {
+	awsops.TopicsAPI
+	denied string
+}
+
+func (d denyingTopics) ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
+	if aws.ToString(in.TopicArn) == d.denied {
+		return nil, &snstypes.AuthorizationErrorException{Message: aws.String("User is not authorized to perform: SNS:ListSubscriptionsByTopic")}
+	}
+	return d.TopicsAPI.ListSubscriptionsByTopic(ctx, in, optFns...)
+}
+
+// TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag: a stack
+// provisioned with --sns-topic, torn down without it, kept the queue's
+// subscription, which outlived the queue. Teardown now finds the topics
+// in socks's own statements of the queue's policy, lists the subscription
+// in the confirmation and in --json, and removes it, and only it: another
+// queue's subscription to the same topic stays. --sns-topic adds topics;
+// one that does not exist is a warning. A topic whose
+// subscriptions cannot be listed is a warning saying what to run, in
+// --json too, and teardown carries on. On moto.
+func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	snsc := cp.SNS.(*sns.Client)
+	stack, other := randomStack("tdsns"), randomStack("tdsnsother")
+	ctx := t.Context()
+	var topics []string
+	for _, n := range []string{"jobs", "theirs"} {
+		tp, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(randomStack(n))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		topics = append(topics, aws.ToString(tp.TopicArn))
+	}
+	jobs, denied := topics[0], topics[1]
+	for _, s := range []struct {
+		stack  string
+		topics []string
+	}{{stack, topics}, {other, topics[:1]}} {
+		makeData(t, cp.DB, cp.SQS, s.stack, s.stack)
+		q := awsops.QueuesFor(s.stack)
+		p := awsops.Producers{Topics: s.topics}
+		plan, err := awsops.CheckProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := awsops.CreateProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p, plan); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, _ = awsops.DeleteProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p)
+		})
+	}
+	subsOf := func(topic string) []string {
+		t.Helper()
+		out, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eps []string
+		for _, s := range out.Subscriptions {
+			eps = append(eps, aws.ToString(s.Endpoint))
+		}
+		return eps
+	}
+	queueARN := func(stack string) string {
+		return "arn:aws:sqs:" + cfg.Region + ":123456789012:" + awsops.QueuesFor(stack).Main
+	}
+	if got := subsOf(jobs); len(got) != 2 {
+		t.Fatalf("subscriptions of %s before teardown: %v; want both queues", jobs, got)
+	}
+
+	target := func(context.Context) (*Target, error) {
+		return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events,
+			SNS: denyingTopics{TopicsAPI: cp.SNS, denied: denied}, Stack: stack, Region: cfg.Region}, nil
+	}
+	ios, in, _, errOut := iostreams.Test()
+	ios.SetTTY(true, false, false)
+	in.WriteString("no\n")
+	if err := teardownRun(ctx, &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute}); err == nil {
+		t.Fatal("teardown went on without the stack name typed")
+	}
+	if !strings.Contains(errOut.String(), "sns subscription "+jobs+" -> "+queueARN(stack)) || !strings.Contains(errOut.String(), "3 tables and 2 queues and 1 other resource") {
+		t.Errorf("the confirmation does not list the subscription to %s:\n%s", jobs, errOut)
+	}
+
+	ios, _, out, errOut := iostreams.Test()
+	// --sns-topic adds to what the policy names: the same topic again, and
+	// one that does not exist (a typo), which is a warning.
+	typo := "arn:aws:sns:" + cfg.Region + ":123456789012:" + randomStack("typo")
+	opts := &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}
+	opts.SNSTopics = []string{jobs, typo}
+	if err := teardownRun(ctx, opts); err != nil {
+		t.Fatalf("teardown: %v\n%s", err, errOut)
+	}
+	var res TeardownResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Contains(res.Deleted, awsops.Change{Kind: awsops.KindSubscription, Name: jobs + " -> " + queueARN(stack)}) {
+		t.Errorf("--json deleted %v; want the subscription to %s", res.Deleted, jobs)
+	}
+	if len(res.UnreadableTopics) != 1 || res.UnreadableTopics[0].Topic != denied || !strings.Contains(res.UnreadableTopics[0].Fix, "aws sns unsubscribe") {
+		t.Errorf("--json unreadableTopics %+v; want %s with what to run", res.UnreadableTopics, denied)
+	}
+	if !strings.Contains(errOut.String(), "warning: SNS topic "+typo+" given to --sns-topic does not exist") {
+		t.Errorf("no warning for the topic %s that does not exist:\n%s", typo, errOut)
+	}
+	if !strings.Contains(errOut.String(), "warning: could not list the subscriptions of SNS topic "+denied) {
+		t.Errorf("no warning for %s:\n%s", denied, errOut)
+	}
+	if got := subsOf(jobs); !slices.Equal(got, []string{queueARN(other)}) {
+		t.Errorf("subscriptions of %s after teardown: %v; want only the other stack's queue %s", jobs, got, queueARN(other))
+	}
+}
