@@ -170,7 +170,11 @@ func checkOnlyOnce(t *testing.T, cp *ControlPlane, res DeployResult) {
 		t.Fatal(err)
 	}
 	if len(routes.Items) != len(DeployRoutes) {
-		t.Errorf("%d routes; want %d", len(routes.Items), len(DeployRoutes))
+		keys := make([]string, 0, len(routes.Items))
+		for _, r := range routes.Items {
+			keys = append(keys, aws.ToString(r.RouteKey)+" "+aws.ToString(r.RouteId))
+		}
+		t.Errorf("%d routes; want %d: %v", len(routes.Items), len(DeployRoutes), keys)
 	}
 	stages, err := cp.APIGW.(*apigatewayv2.Client).GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(res.APIID)})
 	if err != nil {
