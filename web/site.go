@@ -131,7 +131,7 @@ func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 			secs := (limited.RetryAfter + time.Second - 1) / time.Second
 			w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 		}
-		http.Error(w, "no chatter ID for the page: "+err.Error(), http.StatusTooManyRequests)
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
 	case err != nil:
 		http.Error(w, "issuing a chatter ID failed: "+err.Error(), http.StatusInternalServerError)
