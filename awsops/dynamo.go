@@ -1227,7 +1227,7 @@ func (s *DynamoStore) GetReport(ctx context.Context, messageID string) (store.Re
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}
 	s.itemsRead.Add(1)
-	if exp, ok := getN(out.Item, attrTTL); ok && exp <= nowSeconds(s.now()) {
+	if exp, ok := getCeilN(out.Item, attrTTL); ok && exp <= nowSeconds(s.now()) {
 		return store.Report{}, fmt.Errorf("report of %s: %w", messageID, store.ErrNotFound)
 	}
 	r, err := store.ParseReport([]byte(getS(out.Item, attrReport)))

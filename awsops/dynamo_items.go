@@ -58,37 +58,61 @@ func getN(it item, name string) (int64, bool) {
 }
 
 // getCeilN is getN for a number a backend wrote, which may have a
-// fraction (Python's time.time() * 1000): it is rounded up, so that an
-// expiry in milliseconds read with it is live exactly when DynamoDB's
-// own comparison with a whole millisecond (a filter) says so.
+// fraction (Python's time.time() * 1000) or an exponent: it is rounded
+// up, so that an expiry in milliseconds (or seconds) read with it is live
+// exactly when DynamoDB's own comparison with a whole millisecond (a
+// filter, a condition) says so. Every expiry socks reads is read so.
 func getCeilN(it item, name string) (int64, bool) {
+	q, m, ok := getRoundN(it, name)
+	if ok && m.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	return int64Of(q, ok)
+}
+
+// getFloorN is getCeilN rounded down: a time that is not an expiry (when
+// a chatter ID was issued, a connection made) is read as the millisecond
+// it falls in, as socks itself truncates the times it writes.
+func getFloorN(it item, name string) (int64, bool) {
+	q, m, ok := getRoundN(it, name)
+	if ok && m.Sign() < 0 {
+		q.Sub(q, big.NewInt(1))
+	}
+	return int64Of(q, ok)
+}
+
+// getRoundN reads the number attribute name as DynamoDB holds it, with a
+// fraction or an exponent: its quotient by 1 rounded toward zero and
+// the remainder, whose sign says which way the fraction goes.
+func getRoundN(it item, name string) (q, m *big.Int, ok bool) {
 	if n, ok := getN(it, name); ok {
-		return n, true
+		return big.NewInt(n), new(big.Int), true
 	}
 	v, ok := it[name].(*types.AttributeValueMemberN)
 	if !ok {
-		return 0, false
+		return nil, nil, false
 	}
 	// DynamoDB's numbers have at most 38 digits and exponents within
 	// ±130: anything longer is not one, and must not make SetString
 	// build a huge power of ten.
 	if len(v.Value) > 64 {
-		return 0, false
+		return nil, nil, false
 	}
 	if _, e, ok := strings.Cut(strings.ToLower(v.Value), "e"); ok {
 		if x, err := strconv.Atoi(e); err != nil || x < -130 || x > 130 {
-			return 0, false
+			return nil, nil, false
 		}
 	}
 	r, ok := new(big.Rat).SetString(v.Value)
 	if !ok {
-		return 0, false
+		return nil, nil, false
 	}
-	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
-	if m.Sign() > 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	if !q.IsInt64() {
+	q, m = new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	return q, m, true
+}
+
+func int64Of(q *big.Int, ok bool) (int64, bool) {
+	if !ok || !q.IsInt64() {
 		return 0, false
 	}
 	return q.Int64(), true
@@ -207,10 +231,10 @@ func itemConnection(it item) (pubsub.Connection, error) {
 	if c.ID == "" {
 		return pubsub.Connection{}, fmt.Errorf("item %s/%s has no connection ID", getS(it, attrPK), getS(it, attrSK))
 	}
-	if ms, ok := getN(it, attrConnectedAt); ok {
+	if ms, ok := getFloorN(it, attrConnectedAt); ok {
 		c.ConnectedAt = fromMillis(ms)
 	}
-	if ms, ok := getN(it, attrExpiresAtMs); ok {
+	if ms, ok := getCeilN(it, attrExpiresAtMs); ok {
 		c.ExpiresAt = fromMillis(ms)
 	}
 	return c, nil
@@ -253,7 +277,7 @@ func chatterItem(c store.ChatterID) item {
 // for listing and revoking, and is an error too.
 func itemChatterID(it item) (store.ChatterID, error) {
 	c := store.ChatterID{Geek: getS(it, attrGeek), Hash: getS(it, attrHash)}
-	if ms, ok := getN(it, attrIssuedAt); ok {
+	if ms, ok := getFloorN(it, attrIssuedAt); ok {
 		c.IssuedAt = fromMillis(ms)
 	}
 	if ms, ok := getCeilN(it, attrExpiresAtMs); ok {

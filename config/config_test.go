@@ -272,10 +272,29 @@ func TestResolvePrecedence(t *testing.T) {
 			wantErr: `, line 2: the number -9_223_372_036_854_775_809 given for profiles.p.retries is out of range: a whole number in a TOML file must lie between -9223372036854775808 and 9223372036854775807`,
 		},
 		{
-			name:    "a number with a fraction out of range names the key and the range",
+			name:    "a number with a fraction and an exponent out of range names the key and the range",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = 1.5e999\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 1: the number 1.5e999 given for default_profile is out of range: a number with a fraction and an exponent in a TOML file must lie between -1.7976931348623157e+308 and 1.7976931348623157e+308 (and default_profile must be a string in quotes)`,
+		},
+		// 1e999 was "a number with a fraction": it has none.
+		{
+			name:    "a number with an exponent out of range is called so",
 			flags:   Flags{ConfigFile: writeFile(t, "default_profile = 1e999\n")},
 			env:     map[string]string{"HOME": "/home/g"},
-			wantErr: `, line 1: the number 1e999 given for default_profile is out of range: a number with a fraction in a TOML file must lie between -1.7976931348623157e+308 and 1.7976931348623157e+308 (and default_profile must be a string in quotes)`,
+			wantErr: `, line 1: the number 1e999 given for default_profile is out of range: a number with an exponent in a TOML file must lie between -1.7976931348623157e+308 and 1.7976931348623157e+308 (and default_profile must be a string in quotes)`,
+		},
+		{
+			name:    "a number with a fraction out of range is called so",
+			flags:   Flags{ConfigFile: writeFile(t, "default_profile = -1"+strings.Repeat("0", 400)+".5\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `is out of range: a number with a fraction in a TOML file must lie between`,
+		},
+		{
+			name:    "a number with an exponent of the wrong type is not said to have a fraction",
+			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nregion = 1e5\n")},
+			env:     map[string]string{"HOME": "/home/g"},
+			wantErr: `, line 2: profiles.p.region must be a string in quotes, not a number with a fraction or an exponent`,
 		},
 		{
 			name:    "a file that is not TOML says where",

@@ -204,13 +204,20 @@ func outOfRange(pe toml.ParseError, src []byte) string {
 		return ""
 	}
 	lit := string(src[start : start+n])
-	var kind, lo, hi string
-	if _, err := strconv.ParseInt(lit, 0, 64); errors.Is(err, strconv.ErrRange) {
-		kind, lo, hi = "a whole number", strconv.FormatInt(math.MinInt64, 10), strconv.FormatInt(math.MaxInt64, 10)
-	} else if _, err := strconv.ParseFloat(strings.ReplaceAll(lit, "_", ""), 64); errors.Is(err, strconv.ErrRange) {
-		kind, lo, hi = "a number with a fraction", strconv.FormatFloat(-math.MaxFloat64, 'g', -1, 64), strconv.FormatFloat(math.MaxFloat64, 'g', -1, 64)
+	// What kind of number it is, by how it is written: ParseInt also
+	// says out of range for a fraction with many digits before its point.
+	kind := numberWords(lit)
+	var lo, hi string
+	if kind == wholeNumber {
+		if _, err := strconv.ParseInt(lit, 0, 64); !errors.Is(err, strconv.ErrRange) {
+			return ""
+		}
+		lo, hi = strconv.FormatInt(math.MinInt64, 10), strconv.FormatInt(math.MaxInt64, 10)
 	} else {
-		return ""
+		if _, err := strconv.ParseFloat(strings.ReplaceAll(lit, "_", ""), 64); !errors.Is(err, strconv.ErrRange) {
+			return ""
+		}
+		lo, hi = strconv.FormatFloat(-math.MaxFloat64, 'g', -1, 64), strconv.FormatFloat(math.MaxFloat64, 'g', -1, 64)
 	}
 	key := pe.LastKey
 	if key == "" {
@@ -221,6 +228,28 @@ func outOfRange(pe toml.ParseError, src []byte) string {
 		msg += fmt.Sprintf(" (and %s must be %s)", key, want)
 	}
 	return msg
+}
+
+const wholeNumber = "a whole number"
+
+// numberWords says what kind of TOML number lit is written as: a whole
+// number (decimal, or with 0x, 0o or 0b), or one with a fraction, an
+// exponent or both (TOML's floats).
+func numberWords(lit string) string {
+	l := strings.TrimLeft(lit, "+-")
+	if strings.HasPrefix(l, "0x") || strings.HasPrefix(l, "0o") || strings.HasPrefix(l, "0b") {
+		return wholeNumber
+	}
+	frac, exp := strings.Contains(l, "."), strings.ContainsAny(l, "eE")
+	switch {
+	case frac && exp:
+		return "a number with a fraction and an exponent"
+	case frac:
+		return "a number with a fraction"
+	case exp:
+		return "a number with an exponent"
+	}
+	return wholeNumber
 }
 
 // TOML types as MetaData.Type names them.
@@ -298,7 +327,7 @@ func tomlTypeName(t string) string {
 	case "Integer", "int64":
 		return "an integer"
 	case "Float", "float64":
-		return "a number with a fraction"
+		return "a number with a fraction or an exponent"
 	case "Bool", "bool":
 		return "a boolean"
 	case "Datetime", "time.Time", "toml.LocalDate", "toml.LocalTime", "toml.LocalDatetime":

@@ -24,6 +24,7 @@ func FuzzConfigFileErrorsAreInWords(f *testing.F) {
 		"[profiles.dev]\nstate_dir = 99999999999999999999\n",
 		"[profiles.dev.mapping]\ntopics = [\"a\", -0x8000000000000001]\n",
 		"[profiles.dev]\nx = {y = 1e400}\n",
+		"default_profile = 1e999\n",
 	} {
 		f.Add(s)
 	}

@@ -3,7 +3,8 @@ package e2e
 // docs/json.md documents what every read command prints with --json;
 // TestJSONOutputIsAsDocumented runs each command it names against a local
 // stack, with a warning firing, and checks that stdout is one JSON value
-// with no field the page does not show, and no field of another type.
+// with no field the page does not show, no field of another type, and
+// every field the page shows but those it marks optional.
 
 import (
 	"bufio"
@@ -23,7 +24,22 @@ import (
 type jsonDoc struct {
 	command string
 	example string
+	// optional are the fields the section's words mark optional
+	// ("`name` (optional...", "`name`, optional", or a list "(optional:
+	// `a`, `b`)"): left out when they do not apply.
+	optional map[string]bool
+	words    string // the section's words, its lines joined
 }
+
+// optionalField is how docs/json.md marks a field that may be left out.
+var optionalField = regexp.MustCompile("`([A-Za-z_]+)`(?: \\(optional|, optional)")
+
+// optionalList is a list of optional fields, "(optional: `a`, `b`)", and
+// fieldName one field of it.
+var (
+	optionalList = regexp.MustCompile(`\(optional: ([^)]*)\)`)
+	fieldName    = regexp.MustCompile("`([A-Za-z_]+)`")
+)
 
 func jsonDocs(t *testing.T) []jsonDoc {
 	t.Helper()
@@ -52,6 +68,19 @@ func jsonDocs(t *testing.T) []jsonDoc {
 		case heading.MatchString(line):
 			docs = append(docs, jsonDoc{command: heading.FindStringSubmatch(line)[1]})
 			cur = &docs[len(docs)-1]
+		case cur != nil:
+			cur.words += " " + line
+		}
+	}
+	for i := range docs {
+		docs[i].optional = map[string]bool{}
+		for _, m := range optionalField.FindAllStringSubmatch(docs[i].words, -1) {
+			docs[i].optional[m[1]] = true
+		}
+		for _, list := range optionalList.FindAllStringSubmatch(docs[i].words, -1) {
+			for _, m := range fieldName.FindAllStringSubmatch(list[1], -1) {
+				docs[i].optional[m[1]] = true
+			}
 		}
 	}
 	return docs
@@ -104,6 +133,42 @@ func undocumented(path string, doc, got any) []string {
 		}
 		return nil
 	}
+}
+
+// missing returns the paths of the fields doc shows that got lacks, but
+// those named in optional. Bodies are not looked into, nor the items of
+// an empty array.
+func missing(path string, doc, got any, optional map[string]bool) []string {
+	switch d := doc.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return nil // undocumented says so
+		}
+		var out []string
+		for k, dv := range d {
+			gv, ok := g[k]
+			switch {
+			case !ok && !optional[k]:
+				out = append(out, path+"."+k+" is on the page but not in the output (if it may be left out, mark it optional)")
+			case !ok, k == "body":
+			default:
+				out = append(out, missing(path+"."+k, dv, gv, optional)...)
+			}
+		}
+		return out
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(d) == 0 {
+			return nil
+		}
+		var out []string
+		for _, v := range g {
+			out = append(out, missing(path+"[]", d[0], v, optional)...)
+		}
+		return out
+	}
+	return nil
 }
 
 // jsonTime is an RFC 3339 time as docs/json.md has them: in UTC, with at
@@ -183,6 +248,9 @@ func TestJSONOutputIsAsDocumented(t *testing.T) {
 				t.Fatalf("stdout is not one JSON value (%v):\n%s", err, r.stdout)
 			}
 			for _, p := range undocumented("", doc, got) {
+				t.Errorf("%s: %s\nstdout: %s", d.command, p, r.stdout)
+			}
+			for _, p := range missing("", doc, got, d.optional) {
 				t.Errorf("%s: %s\nstdout: %s", d.command, p, r.stdout)
 			}
 			// The page's rule: one line, times in UTC to the millisecond.

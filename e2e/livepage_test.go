@@ -216,3 +216,21 @@ func TestLivePageMasksAPastedChatterID(t *testing.T) {
 		t.Errorf("want only the pasted chatter ID for erin, none issued by the page:\n%s", r)
 	}
 }
+
+// TestLivePageSaysWhyAGeekAtItsLimitGetsNoChatterID: the gateway answers
+// the page 429 for a geek already holding as many live chatter IDs as
+// allowed (it was a 500), and the page shows that refusal in its words,
+// with when a place frees up, since socks.js shows no getChatterId error.
+func TestLivePageSaysWhyAGeekAtItsLimitGetsNoChatterID(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	for range 100 { // store.DefaultMaxLiveChatterIDs
+		s.issue("full", "--ttl", "1h")
+	}
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser := startChromium(t, gw+"/?geek=full&topic=updates&connect=1", newEventLog())
+	devtools := browser.devtools(t)
+	devtools.waitEval(t, `String([...document.querySelectorAll("#events li.state code")].some((c) => /^no chatter ID \(429\): geek full already holds 100 live chatter IDs.*revoke.*\(a place frees up in \d+ s\)$/.test(c.textContent)))`, "true", browserTimeout)
+}

@@ -73,6 +73,17 @@ func TestDeadLettersAreKeptAsLongAsOnSQS(t *testing.T) {
 		t.Fatalf("%d dead letters left; want all 26", len(ids))
 	}
 
+	// prune-stale --dry-run counts what a run would delete, at the same
+	// edge, without reading the letters.
+	for _, tt := range []struct {
+		at   time.Time
+		want int
+	}{{t0.Add(store.DeadLetterRetention - time.Millisecond), 0}, {t0.Add(store.DeadLetterRetention), len(old)}, {t0.Add(store.DeadLetterRetention + time.Hour), len(old) + 1}} {
+		if n, err := q.CountExpiredDeadLetters(ctx, tt.at); err != nil || n != tt.want {
+			t.Errorf("CountExpiredDeadLetters at t0+%s = %d, %v; want %d", tt.at.Sub(t0), n, err, tt.want)
+		}
+	}
+
 	db.expiredBatch = 10
 	before := db.writes
 	n, err = q.DeleteExpiredDeadLetters(ctx, t0.Add(store.DeadLetterRetention))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -461,5 +462,45 @@ func TestExpiredConnectionRecordsAreDeletedInBoundedWrites(t *testing.T) {
 	var subs int
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions`).Scan(&subs); err != nil || subs != 4 {
 		t.Errorf("%d subscriptions left, %v; want the 4 of the records left", subs, err)
+	}
+}
+
+// TestTheSweepOfExpiredConnectionsIsARangeOfAnIndex: serve's hourly
+// sweep (DeleteExpiredConnections) looks for the records expired a day
+// ago inside its write transaction; without an index on expires_at that
+// was a scan of every record (7-20 ms for 100,000, on every sweep, with
+// nothing to delete) while every connect and every other process waited
+// to write. It reads a range of connections_expires (schema step 8).
+func TestTheSweepOfExpiredConnectionsIsARangeOfAnIndex(t *testing.T) {
+	db := openTest(t, Options{})
+	p := queryPlan(t, db, expiredConnectionIDs, int64(0), 1000)
+	if !strings.Contains(p, "INDEX connections_expires (expires_at<?)") || strings.Contains(p, "SCAN") {
+		t.Errorf("the sweep's plan is not a range of the expires_at index:\n%s", p)
+	}
+}
+
+// TestOpenMigratesAVersion7FileAndItsExpiredConnectionsAreSwept: a file a
+// socks of schema version 7 wrote gains connections_expires, and the
+// sweep then deletes its expired records (subscriptions and all) and
+// keeps the live one and the one that never expires.
+func TestOpenMigratesAVersion7FileAndItsExpiredConnectionsAreSwept(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	db := openOldFile(t, 7,
+		fmt.Sprintf(`INSERT INTO connections (id, geek, connected_at, expires_at) VALUES ('old', 'alice', 0, %d), ('live', 'alice', 0, %d), ('never', 'alice', 0, NULL)`,
+			now.Add(-time.Hour).UnixMilli(), now.Add(time.Hour).UnixMilli()),
+		`INSERT INTO subscriptions (topic, geek, conn_id) VALUES ('news', 'alice', 'old'), ('news', 'alice', 'live'), ('news', 'alice', 'never')`,
+	)
+	var indexes int
+	if err := db.sql.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'connections_expires'`).Scan(&indexes); err != nil || indexes != 1 {
+		t.Fatalf("connections_expires indexes after the migration = %d, %v; want 1", indexes, err)
+	}
+	n, err := db.Store().DeleteExpiredConnections(t.Context(), now)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredConnections = %d, %v; want 1", n, err)
+	}
+	ids, err := db.Store().FindTargetIDs(t.Context(), nil, []string{"news"}, now)
+	slices.Sort(ids)
+	if err != nil || strings.Join(ids, ",") != "live,never" {
+		t.Errorf("FindTargetIDs(news) = %v, %v; want live,never", ids, err)
 	}
 }

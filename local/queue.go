@@ -529,6 +529,21 @@ func (q *Queue) DeleteExpiredDeadLetters(ctx context.Context, now time.Time) (in
 	return n, nil
 }
 
+// CountExpiredDeadLetters counts the dead letters
+// DeleteExpiredDeadLetters would delete at now, in the file, without
+// reading them.
+func (q *Queue) CountExpiredDeadLetters(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := q.db.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters WHERE failed_at <= ?`,
+			millis(now.Add(-store.DeadLetterRetention))).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("counting dead letters older than %d days: %w", store.DeadLetterRetention/(24*time.Hour), err)
+	}
+	return n, nil
+}
+
 // Stats reports the queue's depth: visible and in-flight messages (exact,
 // at Options.Now) and dead letters.
 func (q *Queue) Stats(ctx context.Context) (store.QueueStats, error) {

@@ -135,6 +135,12 @@ ALTER TABLE reports ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 	`
 CREATE INDEX chatter_ids_geek_expires ON chatter_ids (geek, expires_at);
 `,
+	// 8: connection records by expiry, for serve's hourly sweep of those
+	// expired a day ago (DeleteExpiredConnections): a range of this index
+	// inside its write transaction, not a scan of every record.
+	`
+CREATE INDEX connections_expires ON connections (expires_at);
+`,
 }
 
 // schemaVersion is the schema version this build writes.

@@ -448,6 +448,9 @@ func (s *Store) DeleteAllConnections(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// expiredConnectionIDs selects up to ? connection records expired at ?.
+const expiredConnectionIDs = `SELECT id FROM connections WHERE expires_at <= ? LIMIT ?`
+
 // DeleteExpiredConnections removes the connection records expired at
 // now (never those without an expiry) and their subscriptions, in write
 // transactions of at most expiredBatch records (see
@@ -459,7 +462,7 @@ func (s *Store) DeleteExpiredConnections(ctx context.Context, now time.Time) (in
 		var n int
 		err := s.db.write(ctx, func(tx *sql.Tx) error {
 			n = 0
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM connections WHERE expires_at <= ? LIMIT ?`, millis(now), s.db.expiredBatch)
+			rows, err := tx.QueryContext(ctx, expiredConnectionIDs, millis(now), s.db.expiredBatch)
 			if err != nil {
 				return err
 			}

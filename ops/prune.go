@@ -272,7 +272,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 		return pr.result(), fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
 	if q, ok := opts.Queue.(store.ExpiredDeadLetterDeleter); ok {
-		n, err := pruneDeadLetters(ctx, opts.Queue, q, now, opts.DryRun)
+		n, err := pruneDeadLetters(ctx, q, now, opts.DryRun)
 		pr.count(func(res *PruneResult) { res.DeadLetters = n })
 		if err != nil {
 			return pr.result(), err
@@ -417,23 +417,13 @@ func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error
 	return nil
 }
 
-// pruneDeadLetters deletes the dead letters of q (as d) expired at now,
-// or in a dry run counts them.
-func pruneDeadLetters(ctx context.Context, q store.Queue, d store.ExpiredDeadLetterDeleter, now time.Time, dryRun bool) (int, error) {
-	if !dryRun {
-		return d.DeleteExpiredDeadLetters(ctx, now)
+// pruneDeadLetters deletes the dead letters of q expired at now, or in a
+// dry run counts them.
+func pruneDeadLetters(ctx context.Context, q store.ExpiredDeadLetterDeleter, now time.Time, dryRun bool) (int, error) {
+	if dryRun {
+		return q.CountExpiredDeadLetters(ctx, now)
 	}
-	dls, err := q.ListDeadLetters(ctx, 0)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, dl := range dls {
-		if !dl.ExpiresAt().After(now) {
-			n++
-		}
-	}
-	return n, nil
+	return q.DeleteExpiredDeadLetters(ctx, now)
 }
 
 // pruneChatterIDs deletes the chatter IDs expired at now, or in a dry run

@@ -375,9 +375,15 @@ func TestPruneDeletesDeadLettersPastTheirRetention(t *testing.T) {
 		return st.Dead
 	}
 
-	res, err := ops.Prune(ctx, db.Store(), nil, ops.PruneOptions{Now: now, Queue: q, DryRun: true})
+	// A dry run counts them in the file, reading no body: ListDeadLetters
+	// loaded every one to count them.
+	listing := &listingQueue{Queue: q}
+	res, err := ops.Prune(ctx, db.Store(), nil, ops.PruneOptions{Now: now, Queue: listing, DryRun: true})
 	if err != nil || res.DeadLetters != 1 {
 		t.Errorf("a dry run: %+v, %v; want 1 dead letter counted", res, err)
+	}
+	if listing.lists != 0 {
+		t.Errorf("a dry run listed the dead letters %d times, reading every body; want them counted in SQL", listing.lists)
 	}
 	if n := dead(); n != 2 {
 		t.Errorf("a dry run left %d dead letters; want both", n)
@@ -389,4 +395,15 @@ func TestPruneDeletesDeadLettersPastTheirRetention(t *testing.T) {
 	if n := dead(); n != 1 {
 		t.Errorf("a run left %d dead letters; want the one a millisecond younger than 14 days", n)
 	}
+}
+
+// listingQueue is the local queue, counting its ListDeadLetters calls.
+type listingQueue struct {
+	*local.Queue
+	lists int
+}
+
+func (q *listingQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
+	q.lists++
+	return q.Queue.ListDeadLetters(ctx, limit)
 }

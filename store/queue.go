@@ -75,6 +75,10 @@ type ExpiredDeadLetterDeleter interface {
 	// (DeadLetter.ExpiresAt at or before it) and returns how many it
 	// deleted, also when it fails part way.
 	DeleteExpiredDeadLetters(ctx context.Context, now time.Time) (int, error)
+	// CountExpiredDeadLetters counts the dead letters
+	// DeleteExpiredDeadLetters would delete at now, reading none
+	// (prune-stale --dry-run).
+	CountExpiredDeadLetters(ctx context.Context, now time.Time) (int, error)
 }
 
 // QueueStats describes a queue's depth. SQS's counts are approximate and

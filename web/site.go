@@ -7,11 +7,13 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 //go:embed index.html
@@ -25,6 +27,20 @@ const PageChatterTTL = 15 * time.Minute
 
 // Issuer issues a chatter ID for geek, valid for ttl.
 type Issuer func(ctx context.Context, geek string, ttl time.Duration) (id string, expiresAt time.Time, err error)
+
+// LimitError is an Issuer's refusal because the geek already holds as
+// many live chatter IDs as allowed (Err wraps store.ErrLimit), with how
+// long until one of them expires and frees a place (RetryAfter; 0 when
+// not known). The page is answered 429 Too Many Requests in Err's words,
+// with a Retry-After header when RetryAfter is known. An Issuer may also
+// return an error wrapping store.ErrLimit alone: 429 without Retry-After.
+type LimitError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string { return e.Err.Error() }
+func (e *LimitError) Unwrap() error { return e.Err }
 
 // SiteOptions configures Site.
 type SiteOptions struct {
@@ -104,9 +120,18 @@ func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 		return
 	}
 	id, expires, err := issue(r.Context(), req.Geek, PageChatterTTL)
+	var limited *LimitError
 	switch {
 	case pubsub.IsInvalid(err):
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	case errors.Is(err, store.ErrLimit):
+		if errors.As(err, &limited) && limited.RetryAfter > 0 {
+			// Whole seconds, rounded up: asked again then, a place is free.
+			secs := (limited.RetryAfter + time.Second - 1) / time.Second
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+		}
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
 	case err != nil:
 		http.Error(w, "issuing a chatter ID failed: "+err.Error(), http.StatusInternalServerError)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/web"
 )
 
@@ -182,5 +184,42 @@ func TestAPastedChatterIDNeverGoesIntoThePagesURL(t *testing.T) {
 	}
 	if regexp.MustCompile(`\bform=`).Match(chatter) {
 		t.Errorf("the chatter ID field %s is tied to another form", chatter)
+	}
+}
+
+// TestAGeekAtItsLiveChatterIDLimitIsTold429: an Issuer refusing because
+// the geek holds as many live chatter IDs as allowed is no failure of the
+// gateway: the page is answered 429 in the refusal's words, with
+// Retry-After when the Issuer knows when a place frees up, not 500.
+func TestAGeekAtItsLiveChatterIDLimitIsTold429(t *testing.T) {
+	limit := fmt.Errorf("geek Friendless already holds 100 live chatter IDs, the most allowed: revoke some (socks chatter revoke --geek Friendless) or let them expire: %w", store.ErrLimit)
+	for _, tt := range []struct {
+		name       string
+		err        error
+		retryAfter string
+	}{
+		{"with when the oldest expires", &web.LimitError{Err: limit, RetryAfter: 90*time.Second + time.Millisecond}, "91"},
+		{"with less than a second to wait", &web.LimitError{Err: limit, RetryAfter: time.Millisecond}, "1"},
+		{"without it", limit, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := web.Site(web.SiteOptions{Issue: func(context.Context, string, time.Duration) (string, time.Time, error) {
+				return "", time.Time{}, tt.err
+			}})
+			req := httptest.NewRequest("POST", "http://127.0.0.1:8765"+web.ChatterIDPath, strings.NewReader(`{"geek":"Friendless"}`))
+			req.Header.Set("Origin", "http://127.0.0.1:8765")
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("status %d (%s); want 429", rec.Code, rec.Body.String())
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After %q; want %q", got, tt.retryAfter)
+			}
+			if body := rec.Body.String(); !strings.Contains(body, "already holds 100 live chatter IDs") || !strings.Contains(body, "socks chatter revoke") {
+				t.Errorf("body %q; want the refusal in words", body)
+			}
+		})
 	}
 }

@@ -386,7 +386,11 @@ func Run(ctx context.Context, opts *Options) error {
 	site := web.SiteOptions{}
 	if pageMayIssue(ln.Addr(), b.DB != nil, opts.RequireSignature) {
 		site.Issue = func(ctx context.Context, geek string, ttl time.Duration) (string, time.Time, error) {
-			id, c, err := store.IssueChatterID(ctx, b.Store, geek, ttl, opts.now())
+			now := opts.now()
+			id, c, err := store.IssueChatterID(ctx, b.Store, geek, ttl, now)
+			if errors.Is(err, store.ErrLimit) {
+				err = &web.LimitError{Err: err, RetryAfter: untilOneExpires(ctx, b.Store, geek, now)}
+			}
 			return id, c.ExpiresAt, err
 		}
 	}
@@ -694,6 +698,25 @@ func ReachableAddr(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// untilOneExpires is how long until the first of geek's live chatter IDs
+// expires, freeing a place under the limit: 0 when it cannot tell.
+func untilOneExpires(ctx context.Context, s store.Store, geek string, now time.Time) time.Duration {
+	ids, err := s.ListChatterIDs(ctx, geek)
+	if err != nil {
+		return 0
+	}
+	var first time.Time
+	for _, c := range ids {
+		if !c.Expired(now) && (first.IsZero() || c.ExpiresAt.Before(first)) {
+			first = c.ExpiresAt
+		}
+	}
+	if first.IsZero() {
+		return 0
+	}
+	return first.Sub(now)
 }
 
 // pageMayIssue reports whether the live page may get chatter IDs from the

@@ -1134,3 +1134,58 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 	tick <- time.Time{}
 	wantPass("a day after its expiry", 1, false)
 }
+
+// TestThePageIsTold429WithRetryAfterWhenTheGeekIsAtItsLimit: a geek that
+// already holds as many live chatter IDs as allowed gets no more from the
+// live page: 429 in words, with Retry-After the seconds until the first of
+// them expires, not 500.
+func TestThePageIsTold429WithRetryAfterWhenTheGeekIsAtItsLimit(t *testing.T) {
+	ctx := context.Background()
+	opts := testOptions(t)
+	now := time.Now().Truncate(time.Millisecond)
+	opts.Now = func() time.Time { return now }
+	opts.JSON = true
+	ios, _, out, _ := iostreams.Test()
+	opts.IO = ios
+	b, err := opts.Backend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < store.DefaultMaxLiveChatterIDs; i++ {
+		ttl := time.Hour
+		if i == 37 {
+			ttl = 10*time.Minute + 500*time.Millisecond // the first to expire
+		}
+		if _, _, err := store.IssueChatterID(ctx, b.Store, "Friendless", ttl, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := startServe(t, opts)
+	defer stop()
+	var e Endpoints
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+		t.Fatalf("serve --json printed %q: %v", out, err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(e.WebSocket, "ws://"), "/")
+	req, err := http.NewRequest(http.MethodPost, "http://"+host+"/chatter-id", strings.NewReader(`{"geek":"Friendless"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", "http://"+host)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("%s %q; want 429", resp.Status, body)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "601" {
+		t.Errorf("Retry-After %q; want 601 (the first live ID expires in 600.5 s)", got)
+	}
+	if !strings.Contains(string(body), "already holds 100 live chatter IDs") {
+		t.Errorf("body %q; want the refusal in words", body)
+	}
+}
