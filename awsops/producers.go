@@ -747,7 +747,8 @@ type UnreadableTopic struct {
 
 // QueueSubscriptions lists the subscriptions of the main queue to topics:
 // those of protocol sqs whose endpoint is exactly the queue's ARN, and
-// nothing else. A topic that does not exist has none (SNS deletes a
+// nothing else; one pending confirmation has no ARN to remove and is
+// left to SNS, which deletes it unconfirmed. A topic that does not exist has none (SNS deletes a
 // topic's subscriptions with it) and is returned in missing; one that
 // cannot be read is returned as unreadable, with what to run, and the
 // others are still listed.
@@ -775,6 +776,13 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 				break pages
 			}
 			for _, s := range out.Subscriptions {
+				// One not confirmed yet is listed as "PendingConfirmation"
+				// (and one being deleted as "Deleted"), with no ARN that
+				// Unsubscribe takes: SNS deletes it unconfirmed, and no
+				// one confirms it once the queue is gone.
+				if !strings.HasPrefix(aws.ToString(s.SubscriptionArn), "arn:") {
+					continue
+				}
 				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
 					subs = append(subs, Subscription{Topic: topic, ARN: aws.ToString(s.SubscriptionArn), Queue: arn})
 				}
