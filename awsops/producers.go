@@ -625,6 +625,19 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	return done, nil
 }
 
+// RuleExists reports whether rule r exists on its bus.
+func RuleExists(ctx context.Context, ev EventsAPI, r EventRule) (bool, error) {
+	_, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	var missing *evtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(r), Explain(err))
+	}
+	return true, nil
+}
+
 // ruleDescription is the description provision gives the rule that sends
 // to q.
 func ruleDescription(q Queues) string { return "socks: events for the envelopes queue " + q.Main }
