@@ -625,6 +625,19 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 	return done, nil
 }
 
+// RuleExists reports whether rule r exists on its bus.
+func RuleExists(ctx context.Context, ev EventsAPI, r EventRule) (bool, error) {
+	_, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	var missing *evtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &missing):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading EventBridge rule %s: %w", ruleLabel(r), Explain(err))
+	}
+	return true, nil
+}
+
 // ruleDescription is the description provision gives the rule that sends
 // to q.
 func ruleDescription(q Queues) string { return "socks: events for the envelopes queue " + q.Main }
@@ -747,7 +760,8 @@ type UnreadableTopic struct {
 
 // QueueSubscriptions lists the subscriptions of the main queue to topics:
 // those of protocol sqs whose endpoint is exactly the queue's ARN, and
-// nothing else. A topic that does not exist has none (SNS deletes a
+// nothing else; one pending confirmation has no ARN to remove and is
+// left to SNS, which deletes it unconfirmed. A topic that does not exist has none (SNS deletes a
 // topic's subscriptions with it) and is returned in missing; one that
 // cannot be read is returned as unreadable, with what to run, and the
 // others are still listed.
@@ -775,6 +789,13 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 				break pages
 			}
 			for _, s := range out.Subscriptions {
+				// One not confirmed yet is listed as "PendingConfirmation"
+				// (and one being deleted as "Deleted"), with no ARN that
+				// Unsubscribe takes: SNS deletes it unconfirmed, and no
+				// one confirms it once the queue is gone.
+				if !strings.HasPrefix(aws.ToString(s.SubscriptionArn), "arn:") {
+					continue
+				}
 				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
 					subs = append(subs, Subscription{Topic: topic, ARN: aws.ToString(s.SubscriptionArn), Queue: arn})
 				}

@@ -149,6 +149,18 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		}
 	}
 	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}}
+	if r := producers.Rule; r != nil && tgt.Events != nil {
+		// The rule of --eventbridge-rule is planned, confirmed and, if
+		// teardown stops, left only when it exists.
+		ok, err := awsops.RuleExists(ctx, tgt.Events, *r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: EventBridge rule %s given by --eventbridge-rule does not exist; check --event-bus\n", r.Change().Name)
+			producers.Rule = nil
+		}
+	}
 	if producers.Rule == nil && tgt.Deployer != nil && tgt.Events != nil {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
