@@ -119,7 +119,7 @@ func TestABadMappingIsOneLineFromConfigAndDoctor(t *testing.T) {
 			t.Errorf("config shows:\n%s", out)
 		}
 		r := s.run("doctor", "--config", cfg, "--config-profile", "site")
-		if !strings.Contains(r.stdout, "; event mapping topics=/detail/entityId users=/detail/userId body=/detail\t") {
+		if !strings.Contains(r.stdout, "; event mapping topics=/detail/entityId users=/detail/userId body=/detail\n") {
 			t.Errorf("doctor shows:\n%s", r)
 		}
 	})
