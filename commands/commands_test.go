@@ -274,6 +274,23 @@ func TestCommandsThatStartNoStackMakeNoStateDir(t *testing.T) {
 			}
 		})
 	}
+	// The default dir, on a machine where `socks serve` never ran: the
+	// user typed no name, so the error does not ask them to check one.
+	t.Run("the default dir", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"chatter", "issue", "--geek", "alice"},
+			{"publish", "--geek", "alice", "--topic", "news", "--message", "hi"},
+			{"chatter", "revoke", "--geek", "alice", "--all"},
+		} {
+			r := run(t, "", "", args...)
+			if r.code != cmdutil.ExitNotFound || r.stdout != "" ||
+				!strings.Contains(r.stderr, "nothing has run with the default state dir ") ||
+				!strings.Contains(r.stderr, "start the local stack with `socks serve`") ||
+				strings.Contains(r.stderr, "check --state-dir") {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want 3, nothing, and to start socks serve", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+			}
+		}
+	})
 	// A state dir that exists but that nothing ran in: issuing there
 	// before `socks serve` starts is how a stack is set up, and a dir
 	// the user made is used as it is; revoking, listening and measuring

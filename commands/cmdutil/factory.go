@@ -113,12 +113,23 @@ type NoStateError struct {
 	// Undone, when set, says what the command did not do ("nothing was
 	// queued"); the error then says how to make the state dir.
 	Undone string
+	// Default says that no flag, variable or profile named the dir: the
+	// user typed no name to check, and most likely has not run `socks
+	// serve` yet.
+	Default bool
 }
 
 func (e *NoStateError) Error() string {
 	why := "it holds no " + config.StateFile
 	if e.Missing {
 		why = "it does not exist"
+	}
+	if e.Default {
+		msg := fmt.Sprintf("nothing has run with the default state dir %s yet (%s): start the local stack with `socks serve`, or give --state-dir or %s if it runs with another", e.Dir, why, config.EnvStateDir)
+		if e.Undone != "" {
+			msg += "; " + e.Undone
+		}
+		return msg
 	}
 	msg := fmt.Sprintf("nothing has run with state dir %s yet (%s): check --state-dir or %s", e.Dir, why, config.EnvStateDir)
 	if e.Undone != "" {
@@ -239,11 +250,11 @@ func (f *Factory) checkState(need Need, undone string) error {
 		return nil
 	}
 	if _, err := os.Stat(cfg.StateDir); errors.Is(err, fs.ErrNotExist) {
-		return &NoStateError{Dir: cfg.StateDir, Missing: true, Undone: undone}
+		return &NoStateError{Dir: cfg.StateDir, Missing: true, Undone: undone, Default: cfg.Sources["state_dir"] == "default"}
 	}
 	if need == NeedState {
 		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
-			return &NoStateError{Dir: cfg.StateDir, Undone: undone}
+			return &NoStateError{Dir: cfg.StateDir, Undone: undone, Default: cfg.Sources["state_dir"] == "default"}
 		}
 	}
 	return nil
