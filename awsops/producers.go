@@ -41,6 +41,9 @@ const (
 	AspectState     = "state"
 	AspectStatement = "statement"
 	AspectRaw       = "raw message delivery"
+	// AspectConfirmation: the queue's subscription to a topic waits for
+	// confirmation (SNS lists it as "PendingConfirmation").
+	AspectConfirmation = "confirmation"
 )
 
 // DefaultBus is EventBridge's default event bus.
@@ -377,11 +380,21 @@ func samePattern(is, want string) bool {
 }
 
 func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan *ProducerPlan) error {
-	sub, err := findSubscription(ctx, tp, topic, plan.queueARN)
+	sub, pending, err := findSubscription(ctx, tp, topic, plan.queueARN)
 	if err != nil {
 		return err
 	}
 	plan.statements = append(plan.statements, SendStatement(SNSPrincipal, plan.queueARN, topic))
+	if sub == "" && pending {
+		// Subscribing again would not confirm it: the endpoint's owner
+		// must, with the token SNS sent to the queue.
+		plan.Drift = append(plan.Drift, Drift{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN, Aspect: AspectConfirmation,
+			Is: "pending confirmation", Want: "confirmed",
+			Fix: fmt.Sprintf("the topic's owner (another account) subscribed the queue, and SNS delivers nothing until the queue's owner confirms it: "+
+				"find the SubscriptionConfirmation message SNS sent to the queue (the broker dead-letters it: socks dlq list) and run "+
+				"`aws sns confirm-subscription --topic-arn %s --token TOKEN` with its Token, then run socks provision again", topic)})
+		return nil
+	}
 	if sub == "" {
 		plan.Changes = append(plan.Changes, Change{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN})
 		return nil
@@ -403,26 +416,41 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 	return nil
 }
 
-// findSubscription returns the ARN of the queue's subscription to topic
-// ("" when there is none).
-func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string) (string, error) {
+// findSubscription returns the ARN of the queue's confirmed subscription
+// to topic ("" when there is none), and whether one waits for
+// confirmation (confirmedSubscription).
+func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string) (arn string, pending bool, err error) {
 	pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		var missing *snstypes.NotFoundException
 		if errors.As(err, &missing) {
-			return "", fmt.Errorf("SNS topic %s does not exist: create it, or check the ARN given to --sns-topic", topic)
+			return "", false, fmt.Errorf("SNS topic %s does not exist: create it, or check the ARN given to --sns-topic", topic)
 		}
 		if err != nil {
-			return "", fmt.Errorf("listing the subscriptions of SNS topic %s: %w", topic, err)
+			return "", false, fmt.Errorf("listing the subscriptions of SNS topic %s: %w", topic, err)
 		}
 		for _, s := range out.Subscriptions {
-			if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == queueARN {
-				return aws.ToString(s.SubscriptionArn), nil
+			if aws.ToString(s.Protocol) != "sqs" || aws.ToString(s.Endpoint) != queueARN {
+				continue
 			}
+			if !confirmedSubscription(s) {
+				pending = true
+				continue
+			}
+			return aws.ToString(s.SubscriptionArn), false, nil
 		}
 	}
-	return "", nil
+	return "", pending, nil
+}
+
+// confirmedSubscription reports whether SNS lists s with an ARN. One not
+// confirmed yet is listed as "PendingConfirmation" (and one being deleted
+// as "Deleted"), with no ARN that Unsubscribe or GetSubscriptionAttributes
+// takes: SNS deletes it unconfirmed, and no one confirms it once the queue
+// is gone.
+func confirmedSubscription(s snstypes.Subscription) bool {
+	return strings.HasPrefix(aws.ToString(s.SubscriptionArn), "arn:")
 }
 
 // checkStatement plans the statement st: missing, or drift when a
@@ -610,7 +638,7 @@ func DeleteProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		return done, err
 	}
 	for _, topic := range p.Topics {
-		sub, err := findSubscription(ctx, tp, topic, arn)
+		sub, _, err := findSubscription(ctx, tp, topic, arn)
 		if err != nil {
 			return done, err
 		}
@@ -789,11 +817,7 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 				break pages
 			}
 			for _, s := range out.Subscriptions {
-				// One not confirmed yet is listed as "PendingConfirmation"
-				// (and one being deleted as "Deleted"), with no ARN that
-				// Unsubscribe takes: SNS deletes it unconfirmed, and no
-				// one confirms it once the queue is gone.
-				if !strings.HasPrefix(aws.ToString(s.SubscriptionArn), "arn:") {
+				if !confirmedSubscription(s) {
 					continue
 				}
 				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
