@@ -265,9 +265,10 @@ func (e *ExplainedError) Error() string { return e.Msg }
 func (e *ExplainedError) Unwrap() error { return e.Err }
 
 // Explain turns an AWS SDK failure into an error that says what to do:
-// a missing table, index or queue, denied or rejected credentials, an
-// endpoint that cannot be reached or does not answer (within an attempt's
-// bound, or the time the caller gave the call). It recognises the SDK's
+// a missing table, index or queue, a queue deleted under a minute ago,
+// denied or rejected credentials, an endpoint that cannot be reached or
+// does not answer (within an attempt's bound, or the time the caller gave
+// the call). It recognises the SDK's
 // typed errors and the error codes of smithy.APIError, never message text.
 // Other errors are returned unchanged (nil stays nil).
 func Explain(err error) error {
@@ -346,7 +347,17 @@ func explain(err error, re *ResourceError) string {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		code := apiErr.ErrorCode()
+		var deletedRecently *sqstypes.QueueDeletedRecently
 		switch {
+		case errors.As(err, &deletedRecently) || code == "AWS.SimpleQueueService.QueueDeletedRecently":
+			// A teardown deleted the queue under a minute ago: SQS
+			// refuses the name for 60 s and does not say how long is
+			// left.
+			queue := "the queue"
+			if name != "" {
+				queue = resource
+			}
+			return fmt.Sprintf("%s was deleted less than 60 seconds ago, and SQS refuses to make a queue of the same name until then: wait 60 seconds and run the command again", queue)
 		case code == "ValidationException" && index != "" && kind == "table":
 			// DynamoDB answers a read of an index the table lacks (or
 			// one still being built) with a ValidationException.

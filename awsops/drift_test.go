@@ -533,3 +533,33 @@ func TestCreateMissingExplainsFailures(t *testing.T) {
 		t.Fatalf("err = %v; want an explained access denied naming CreateTable and the table", err)
 	}
 }
+
+// TestAQueueDeletedRecentlySaysToWaitAndRerun: provisioning within 60 s
+// of a teardown failed with SQS's own words and code
+// (AWS.SimpleQueueService.QueueDeletedRecently). It is one line saying to
+// wait and run again, through Explain, whether the SDK gives its typed
+// error or only the code.
+func TestAQueueDeletedRecentlySaysToWaitAndRerun(t *testing.T) {
+	queues := QueuesFor("prod")
+	msg := "You must wait 60 seconds after deleting a queue before you can create another queue with the same name."
+	for name, fail := range map[string]error{
+		"typed":   &sqstypes.QueueDeletedRecently{Message: aws.String(msg), ErrorCodeOverride: aws.String("AWS.SimpleQueueService.QueueDeletedRecently")},
+		"by code": &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.QueueDeletedRecently", Message: msg},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAccount()
+			f.fail = fail
+			_, err := CreateMissing(t.Context(), f, f, TablesFor("prod"), queues, []Change{{KindQueue, queues.DeadLetter}}, CreateOptions{})
+			if err == nil {
+				t.Fatal("CreateMissing succeeded")
+			}
+			want := "queue " + queues.DeadLetter + " was deleted less than 60 seconds ago"
+			if got := err.Error(); !strings.Contains(got, want) || !strings.Contains(got, "wait 60 seconds and run the command again") || strings.Contains(got, "\n") {
+				t.Errorf("err = %q; want one line with %q, saying to wait and run again", got, want)
+			}
+			if !errors.Is(err, fail) {
+				t.Error("the explained error does not wrap SQS's")
+			}
+		})
+	}
+}
