@@ -310,7 +310,7 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 		if dryRun || action == ActionNone {
 			continue
 		}
-		if err := def.apply(ctx, action); err != nil {
+		if err := d.applyStep(ctx, def, action); err != nil {
 			return res, fmt.Errorf("%s %s %s: %w", actionVerb(action), def.kind, def.name(), err)
 		}
 		if d.Progress != nil {
@@ -327,6 +327,34 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 		return res, &MigrationError{Stack: d.Spec.Stack, Err: err}
 	}
 	return res, err
+}
+
+// conflictRereads bounds how often a step is read again after a create
+// answered that what it makes exists: once per create at most (the routes
+// step makes the most, six routes and their responses).
+const conflictRereads = 16
+
+// alreadyExistsCodes are AWS's answers to a create of what exists, by
+// service: API Gateway, Lambda, IAM, CloudWatch Logs.
+var alreadyExistsCodes = []string{"ConflictException", "ResourceConflictException", "EntityAlreadyExists", "ResourceAlreadyExistsException"}
+
+// applyStep applies def. A create answered that what it makes exists (the
+// SDK retried a create the server had done, its answer lost in transit,
+// or another deploy made it meanwhile) is not a failure: the step is read
+// again, as the next deploy would, and finished from what is there.
+func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string) error {
+	err := def.apply(ctx, action)
+	for tries := 0; err != nil && isCode(err, alreadyExistsCodes...) && tries < conflictRereads; tries++ {
+		var cerr error
+		if action, _, cerr = def.check(ctx); cerr != nil {
+			return cerr
+		}
+		if action == ActionNone {
+			return nil
+		}
+		err = def.apply(ctx, action)
+	}
+	return err
 }
 
 // MigrationError is Deploy's error when every resource is in place but

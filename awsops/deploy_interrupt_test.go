@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
@@ -196,5 +197,94 @@ func checkOnlyOnce(t *testing.T, cp *ControlPlane, res DeployResult) {
 	}
 	if n := strings.Count(aws.ToString(pol.Policy), `"Sid"`); n != 1 {
 		t.Errorf("the function's policy has %d statements; want 1: %s", n, aws.ToString(pol.Policy))
+	}
+}
+
+// createdThenConflict answers each create of a resource with a unique
+// name or key with the service's "already exists" error after the server
+// has made it: what the SDK's retry of a create whose answer was lost
+// gets from AWS. It records the operations it answered so.
+type createdThenConflict struct {
+	// skip are operations answered as the server did.
+	skip  []string
+	mu    sync.Mutex
+	calls []string
+}
+
+// conflictCodes are AWS's answers to a create of what exists, by
+// operation.
+var conflictCodes = map[string]string{
+	"CreateLogGroup":           "ResourceAlreadyExistsException",
+	"CreateRole":               "EntityAlreadyExists",
+	"CreateFunction":           "ResourceConflictException",
+	"CreateRoute":              "ConflictException",
+	"CreateRouteResponse":      "ConflictException",
+	"CreateStage":              "ConflictException",
+	"AddPermission":            "ResourceConflictException",
+	"CreateEventSourceMapping": "ResourceConflictException",
+}
+
+func (c *createdThenConflict) config(cfg aws.Config) aws.Config {
+	cfg.APIOptions = slices.Clone(cfg.APIOptions)
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("createdThenConflict", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			op := awsmiddleware.GetOperationName(ctx)
+			code, ok := conflictCodes[op]
+			if err != nil || !ok || slices.Contains(c.skip, op) {
+				return out, md, err
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.calls = append(c.calls, op)
+			return out, md, &smithy.GenericAPIError{Code: code, Message: op + ": it already exists (injected)"}
+		}), middleware.After)
+	})
+	return cfg
+}
+
+// TestADeployWhoseCreatesAnswerConflictReadsThemAgainAndFinishes: when
+// the SDK retries a create the server had done (its answer lost in
+// transit), AWS answers that it exists (API Gateway's ConflictException,
+// Lambda's ResourceConflictException, IAM's EntityAlreadyExists, Logs'
+// ResourceAlreadyExistsException), and deploy failed although the next
+// deploy would have finished. Deploy now reads the step again and carries
+// on: with every such create answered so, it finishes, makes nothing
+// twice, and a second deploy has nothing to do.
+func TestADeployWhoseCreatesAnswerConflictReadsThemAgainAndFinishes(t *testing.T) {
+	t.Parallel()
+	cfg, moto := emulatortest.MotoAWS(t)
+	zip := shellZip(t)
+	for name, skip := range map[string][]string{
+		// moto cannot list route responses, so a route read again is
+		// taken as having its response there, and CreateRouteResponse
+		// is not called after a conflicting CreateRoute.
+		"every create":    nil,
+		"route responses": {"CreateRoute"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			conflict := &createdThenConflict{skip: skip}
+			cp := NewControlPlane(conflict.config(cfg), Endpoints{All: moto})
+			stack := uniqueName("conflict")
+			d := testDeployer(t, cp, stack, zip)
+			removeStackAtCleanup(t, cp, d)
+			res, err := d.Deploy(t.Context(), false)
+			if err != nil {
+				t.Fatalf("deploy with creates answered by a conflict: %v", err)
+			}
+			for op := range conflictCodes {
+				if slices.Contains(skip, op) || skip == nil && op == "CreateRouteResponse" {
+					continue
+				}
+				if !slices.Contains(conflict.calls, op) {
+					t.Errorf("%s was never answered by a conflict (calls %v)", op, conflict.calls)
+				}
+			}
+			if got := changed(deploy(t, testDeployer(t, motoPlane(t), stack, zip), true)); len(got) != 0 {
+				t.Errorf("after the deploy: %v", got)
+			}
+			checkOnlyOnce(t, motoPlane(t), res)
+		})
 	}
 }
