@@ -61,9 +61,28 @@ func (s tagState) otherStack(stack string) string {
 // errNoTags: the endpoint keeps no tags (DynamoDB Local).
 var errNoTags = errors.New("this endpoint keeps no tags")
 
+// StackTagTableAPI and StackTagQueueAPI are the parts of the DynamoDB and
+// SQS clients CheckStackTags calls (read only); TableAdminAPI and
+// QueueAdminAPI satisfy them.
+type (
+	StackTagTableAPI interface {
+		DescribeTable(ctx context.Context, params *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+		ListTagsOfResource(ctx context.Context, params *dynamodb.ListTagsOfResourceInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error)
+	}
+	StackTagQueueAPI interface {
+		GetQueueUrl(ctx context.Context, params *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+		ListQueueTags(ctx context.Context, params *sqs.ListQueueTagsInput, optFns ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error)
+	}
+)
+
+var (
+	_ StackTagTableAPI = TableAdminAPI(nil)
+	_ StackTagQueueAPI = QueueAdminAPI(nil)
+)
+
 // tableTags reads the tags of table name (nil, nil when it does not exist;
 // errNoTags on DynamoDB Local), with its description.
-func tableTags(ctx context.Context, api TableAdminAPI, name string) (*dbtypes.TableDescription, map[string]string, error) {
+func tableTags(ctx context.Context, api StackTagTableAPI, name string) (*dbtypes.TableDescription, map[string]string, error) {
 	d, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 	var missing *dbtypes.ResourceNotFoundException
 	if errors.As(err, &missing) {
@@ -95,7 +114,7 @@ func tableTags(ctx context.Context, api TableAdminAPI, name string) (*dbtypes.Ta
 
 // queueTags reads the URL and tags of queue name ("", nil, nil when it does
 // not exist).
-func queueTags(ctx context.Context, api QueueAdminAPI, name string) (string, map[string]string, error) {
+func queueTags(ctx context.Context, api StackTagQueueAPI, name string) (string, map[string]string, error) {
 	u, err := api.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
 	var missing *sqstypes.QueueDoesNotExist
 	if errors.As(err, &missing) {
@@ -138,7 +157,7 @@ func stackTagDrift(kind, name, stack string, s tagState) (Drift, bool) {
 // it is a repair (AspectStackTag), one tagged as another stack's a
 // conflict (AspectOtherStack). It only reads. Where the endpoint keeps no
 // tags (DynamoDB Local) there is nothing to check.
-func CheckStackTags(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Tables, q Queues) ([]Drift, error) {
+func CheckStackTags(ctx context.Context, db StackTagTableAPI, sq StackTagQueueAPI, t Tables, q Queues) ([]Drift, error) {
 	var out []Drift
 	if t.Stack != "" {
 		for _, n := range t.Names() {

@@ -229,12 +229,17 @@ func checkQueues(ctx context.Context, env *Env) Result {
 	return ok(fmt.Sprintf("%s and its dead-letter queue %s, with the redrive policy and visibility timeout provision sets", q.Main, q.DeadLetter))
 }
 
-// driftFailure describes drifts on one line, with their fixes.
+// driftFailure describes drifts on one line, with their fixes. Tables and
+// queues that only lack the stack tag (a repair provision makes) warn.
 func driftFailure(drifts []awsops.Drift) Result {
-	var missing, differ, fixes []string
+	var missing, untagged, differ, fixes []string
 	for _, d := range drifts {
 		if d.Missing() {
 			missing = append(missing, d.Kind+" "+d.Name)
+			continue
+		}
+		if d.Repair() {
+			untagged = append(untagged, d.Kind+" "+d.Name)
 			continue
 		}
 		differ = append(differ, fmt.Sprintf("%s %s: %s is %s; want %s", d.Kind, d.Name, d.Aspect, d.Is, d.Want))
@@ -246,14 +251,28 @@ func driftFailure(drifts []awsops.Drift) Result {
 	if len(missing) > 0 {
 		detail = append(detail, "missing: "+strings.Join(missing, ", "))
 	}
+	if len(untagged) > 0 {
+		// Made by a socks from before stacks were tagged.
+		detail = append(detail, "without the "+awsops.TagStack+" tag: "+strings.Join(untagged, ", "))
+	}
 	detail = append(detail, differ...)
 	fix := strings.Join(fixes, "; ")
+	var what []string
+	if len(missing) > 0 {
+		what = append(what, "create what is missing")
+	}
+	if len(untagged) > 0 {
+		what = append(what, "tag what is untagged")
+	}
 	switch {
-	case len(missing) > 0 && fix != "":
+	case len(what) > 0 && fix != "":
 		// provision changes nothing while anything differs.
-		fix += "; then " + provisionFix + " to create what is missing"
-	case len(missing) > 0:
+		fix += "; then " + provisionFix + " to " + strings.Join(what, " and ")
+	case len(what) > 0:
 		fix = provisionFix
+	}
+	if len(missing) == 0 && len(differ) == 0 {
+		return warn(strings.Join(detail, "; "), fix+", which adds the tag and changes nothing else")
 	}
 	return fail(strings.Join(detail, "; "), fix)
 }
@@ -299,7 +318,7 @@ func unlessTableUnusable(run func(context.Context, *Env) Result) func(context.Co
 					return r
 				}
 				for _, d := range drifts {
-					if d.Name == env.AWS.Tables.Connections && d.Aspect != awsops.AspectTTL {
+					if d.Name == env.AWS.Tables.Connections && d.Aspect != awsops.AspectTTL && d.Aspect != awsops.AspectStackTag && d.Aspect != awsops.AspectOtherStack {
 						return skip(fmt.Sprintf("skipped: table %s cannot be read as socks reads it: its %s differs (see tables)", d.Name, d.Aspect))
 					}
 				}

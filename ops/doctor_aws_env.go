@@ -30,9 +30,10 @@ type AWSEnv struct {
 	// must not be asked about credentials meant for an emulator.
 	Identity func(ctx context.Context) (Identity, error)
 
-	// DB and SQS are read-only clients for the drift check.
-	DB  awsops.DriftTableAPI
-	SQS awsops.DriftQueueAPI
+	// DB and SQS are read-only clients for the drift check and the
+	// stack tags.
+	DB  TableReadAPI
+	SQS QueueReadAPI
 	// Tables and Queues are the stack's resource names.
 	Tables awsops.Tables
 	Queues awsops.Queues
@@ -48,6 +49,19 @@ type AWSEnv struct {
 	// The drift of the tables and of the queues, compared once.
 	tables, queues *driftResult
 }
+
+// TableReadAPI and QueueReadAPI are what the drift check and the stack
+// tag check read; *dynamodb.Client and *sqs.Client satisfy them.
+type (
+	TableReadAPI interface {
+		awsops.DriftTableAPI
+		awsops.StackTagTableAPI
+	}
+	QueueReadAPI interface {
+		awsops.DriftQueueAPI
+		awsops.StackTagQueueAPI
+	}
+)
 
 // Identity is who the AWS credentials belong to.
 type Identity struct {
@@ -133,19 +147,29 @@ func DeployedCheck(cp *awsops.ControlPlane, stack, region, callback string, sett
 	}
 }
 
-// tableDrift compares the tables (once).
+// tableDrift compares the tables (once), with their stack tags.
 func (e *AWSEnv) tableDrift(ctx context.Context) ([]awsops.Drift, error) {
 	if e.tables == nil {
 		d, err := awsops.CheckDrift(ctx, e.DB, noQueues{}, e.Tables, e.Queues, e.Settings)
+		if err == nil {
+			var tags []awsops.Drift
+			tags, err = awsops.CheckStackTags(ctx, e.DB, nil, e.Tables, awsops.Queues{})
+			d = append(d, tags...)
+		}
 		e.tables = &driftResult{drifts: only(d, awsops.KindTable), err: err}
 	}
 	return e.tables.drifts, e.tables.err
 }
 
-// queueDrift compares the queues (once).
+// queueDrift compares the queues (once), with their stack tags.
 func (e *AWSEnv) queueDrift(ctx context.Context) ([]awsops.Drift, error) {
 	if e.queues == nil {
 		d, err := awsops.CheckDrift(ctx, noTables{}, e.SQS, e.Tables, e.Queues, e.Settings)
+		if err == nil {
+			var tags []awsops.Drift
+			tags, err = awsops.CheckStackTags(ctx, nil, e.SQS, awsops.Tables{}, e.Queues)
+			d = append(d, tags...)
+		}
 		e.queues = &driftResult{drifts: only(d, awsops.KindQueue), err: err}
 	}
 	return e.queues.drifts, e.queues.err

@@ -32,7 +32,26 @@ type fakeTables struct {
 	missing map[string]bool // table name → absent
 	noIndex map[string]bool // table name → its indexes absent
 	ttlOff  map[string]bool // table name → TTL off
-	err     error           // every call fails with it
+	// untagged: table name → tagged app=socks without socks:stack (made
+	// by a socks before stacks were tagged).
+	untagged map[string]bool
+	err      error // every call fails with it
+}
+
+const tableARNPrefix = "arn:aws:dynamodb:us-east-1:000000000000:table/"
+
+func (f *fakeTables) ListTagsOfResource(_ context.Context, in *dynamodb.ListTagsOfResourceInput, _ ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error) {
+	return &dynamodb.ListTagsOfResourceOutput{Tags: socksTags(strings.TrimPrefix(aws.ToString(in.ResourceArn), tableARNPrefix), f.tables.Stack, f.untagged)}, nil
+}
+
+// socksTags are the tags of the table or queue name as provision makes
+// them, without socks:stack when untagged says so.
+func socksTags(name, stack string, untagged map[string]bool) []dynamotypes.Tag {
+	tags := []dynamotypes.Tag{{Key: aws.String(awsops.TagApp), Value: aws.String("socks")}}
+	if !untagged[name] {
+		tags = append(tags, dynamotypes.Tag{Key: aws.String(awsops.TagStack), Value: aws.String(stack)})
+	}
+	return tags
 }
 
 func (f *fakeTables) DescribeTable(_ context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
@@ -48,7 +67,7 @@ func (f *fakeTables) DescribeTable(_ context.Context, in *dynamodb.DescribeTable
 			continue
 		}
 		desc := &dynamotypes.TableDescription{
-			TableName: c.TableName, TableStatus: dynamotypes.TableStatusActive,
+			TableName: c.TableName, TableArn: aws.String(tableARNPrefix + name), TableStatus: dynamotypes.TableStatusActive,
 			KeySchema: c.KeySchema, AttributeDefinitions: c.AttributeDefinitions,
 		}
 		if !f.noIndex[name] {
@@ -84,7 +103,17 @@ type fakeQueues struct {
 	queues     awsops.Queues
 	missing    map[string]bool
 	visibility string // the main queue's, when set
+	untagged   map[string]bool
 	err        error
+}
+
+func (f *fakeQueues) ListQueueTags(_ context.Context, in *sqs.ListQueueTagsInput, _ ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error) {
+	name := aws.ToString(in.QueueUrl)
+	tags := map[string]string{}
+	for _, t := range socksTags(name[strings.LastIndexByte(name, '/')+1:], f.queues.Stack, f.untagged) {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return &sqs.ListQueueTagsOutput{Tags: tags}, nil
 }
 
 const arnPrefix = "arn:aws:sqs:us-east-1:000000000000:"
@@ -121,8 +150,8 @@ func awsEnv(t *testing.T) (*ops.Env, *fakeTables, *fakeQueues) {
 	t.Helper()
 	db := openDB(t, local.Options{Now: func() time.Time { return now }})
 	tables, queues := awsops.TablesFor("prod"), awsops.QueuesFor("prod")
-	ft := &fakeTables{tables: tables, missing: map[string]bool{}, noIndex: map[string]bool{}, ttlOff: map[string]bool{}}
-	fq := &fakeQueues{queues: queues, missing: map[string]bool{}}
+	ft := &fakeTables{tables: tables, missing: map[string]bool{}, noIndex: map[string]bool{}, ttlOff: map[string]bool{}, untagged: map[string]bool{}}
+	fq := &fakeQueues{queues: queues, missing: map[string]bool{}, untagged: map[string]bool{}}
 	env := &ops.Env{
 		Config: config.Config{Backend: config.BackendAWS, BackendSource: "flag", AWS: config.AWS{
 			Stack: "prod", Region: "us-east-1", DynamoDBEndpointURL: "http://127.0.0.1:8000", SQSEndpointURL: "http://127.0.0.1:9324",
@@ -209,6 +238,23 @@ func TestAWSDoctorChecks(t *testing.T) {
 				ft.missing["prod-reports"] = true
 			},
 			"tables", ops.StatusFail, []string{"missing: table prod-reports; table prod-connections: index by-geek", "; then run `socks provision` to create what is missing"}, nil},
+		// TestDoctorReportsTablesAndQueuesWithoutTheStackTag: provision
+		// and deploy tag them (a repair); doctor said nothing of it.
+		{"a table without the stack tag warns: run socks provision",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.untagged["prod-connections"] = true },
+			"tables", ops.StatusWarn, []string{"without the socks:stack tag: table prod-connections", "run `socks provision`"}, nil},
+		{"a queue without the stack tag warns: run socks provision",
+			func(_ *ops.Env, _ *fakeTables, fq *fakeQueues) { fq.untagged["prod-envelopes-dlq"] = true },
+			"queues", ops.StatusWarn, []string{"without the socks:stack tag: queue prod-envelopes-dlq", "run `socks provision`"}, nil},
+		{"tables tagged as another stack's fail, naming it",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.tables.Stack = "staging" },
+			"tables", ops.StatusFail, []string{"table prod-connections: stack is socks:stack=staging", "use --stack staging"}, nil},
+		{"an untagged table beside a drift: fix the drift, then provision",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
+				ft.noIndex["prod-connections"] = true
+				ft.untagged["prod-reports"] = true
+			},
+			"tables", ops.StatusFail, []string{"without the socks:stack tag: table prod-reports; table prod-connections: index by-geek", "; then run `socks provision`"}, nil},
 		{"an unreachable DynamoDB fails the tables but not the queues",
 			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
 				ft.err = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
