@@ -672,11 +672,13 @@ func ruleDescription(q Queues) string { return "socks: events for the envelopes 
 
 // StackRule returns the stack's rule (RuleFor(stack) on bus) when it exists
 // and sends to the stack's main queue with socks's target, so that teardown
-// removes it even when --eventbridge-rule was not given (nil when not). A
+// removes it even when --eventbridge-rule was not given (nil when not).
+// The target's ARN must be the queue's; once the queue is gone (a rerun of
+// a teardown that deleted it), its name is all there is to match. A
 // rule of that name with no target at all is the stack's too when its
 // description is the one provision gives it: a teardown that stopped
 // between removing the target and deleting the rule left it.
-func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (*EventRule, error) {
+func StackRule(ctx context.Context, ev EventsAPI, sq QueueAdminAPI, q Queues, stack, bus string) (*EventRule, error) {
 	r := &EventRule{Name: RuleFor(stack), Bus: bus}
 	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
 	var missing *evtypes.ResourceNotFoundException
@@ -686,8 +688,17 @@ func StackRule(ctx context.Context, ev EventsAPI, q Queues, stack, bus string) (
 	case err != nil:
 		return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
 	}
+	arn, err := queueARN(ctx, sq, q.Main)
+	var gone *sqstypes.QueueDoesNotExist
+	switch {
+	case errors.As(err, &gone):
+		arn = ""
+	case err != nil:
+		return nil, err
+	}
 	for _, t := range targets.Targets {
-		if aws.ToString(t.Id) == RuleTargetID && arnName(aws.ToString(t.Arn)) == q.Main {
+		to := aws.ToString(t.Arn)
+		if aws.ToString(t.Id) == RuleTargetID && (to == arn || arn == "" && arnName(to) == q.Main) {
 			return r, nil
 		}
 	}

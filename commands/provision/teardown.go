@@ -165,7 +165,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		// The stack's rule, made by provision or deploy with
 		// --eventbridge-rule, goes too: it would send to a queue that is
 		// gone. (Not with emulator endpoints: EventBridge is not there.)
-		r, err := awsops.StackRule(ctx, tgt.Events, tgt.Queues, tgt.Stack, opts.EventBus)
+		r, err := awsops.StackRule(ctx, tgt.Events, tgt.SQS, tgt.Queues, tgt.Stack, opts.EventBus)
 		if err != nil {
 			fmt.Fprintf(opts.IO.ErrOut, "warning: could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it\n", awsops.RuleFor(tgt.Stack), err)
 		}
