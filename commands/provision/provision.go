@@ -190,7 +190,8 @@ the statement of the queue's policy that lets that rule (and only it) send.
 --sns-topic ARN subscribes the queue to the topic (raw message delivery with
 --sns-raw), with its own policy statement. Drift in them (another pattern, a
 disabled rule, another raw delivery setting, a statement of the same Sid that
-says something else) is reported like the rest. docs/protocol.md says what
+says something else, a subscription still pending confirmation, with how to
+confirm it) is reported like the rest. docs/protocol.md says what
 the broker takes off the queue from each.
 
 docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
