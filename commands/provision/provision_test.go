@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/jsondoc"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -578,6 +579,21 @@ func TestTeardownJSONSaysWhatWasDeletedWhenItStops(t *testing.T) {
 	if len(a.queues) != 0 || !sameChanges(res.Deleted, want) || !strings.Contains(res.Error, "injected") {
 		t.Errorf("--json after teardown stopped: %+v; want the two queues deleted and the error (queues left %v)", res, a.queues)
 	}
+	teardownAsDocumented(t, out.String())
+}
+
+// teardownAsDocumented checks teardown's --json output against its
+// section of docs/json.md (e2e's TestAWSJSONOutputIsAsDocumented checks
+// the shapes moto makes without an injected error).
+func teardownAsDocumented(t *testing.T, stdout string) {
+	t.Helper()
+	d, err := jsondoc.Find("socks teardown --backend aws --yes --json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Check(stdout) {
+		t.Error(p)
+	}
 }
 
 func sameChanges(a, b []awsops.Change) bool {
@@ -636,6 +652,7 @@ func TestTeardownThatStopsSaysWhatIsLeft(t *testing.T) {
 	if !sameChanges(res.Deleted, deleted) || !sameChanges(res.Left, left) {
 		t.Errorf("--json after teardown stopped: deleted %v, left %v; want deleted %v, left %v", res.Deleted, res.Left, deleted, left)
 	}
+	teardownAsDocumented(t, out.String())
 	if _, ok := a.tables["prod-connections"]; ok {
 		t.Error("prod-connections is still there")
 	}
