@@ -79,7 +79,8 @@ const DefaultCreateWait = 5 * time.Minute
 // CheckDrift without conflicts): each table with its index, waiting for it
 // with the SDK's waiter (bounded by opts.Wait) and then turning TTL on; the
 // dead-letter queue; the main queue with its redrive policy. It touches
-// nothing that exists already. It returns the changes it completed.
+// nothing that exists already. It returns the changes it completed (when a
+// CreateTable fails, the tables created before it, not yet waited for).
 func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Tables, q Queues, changes []Change, opts CreateOptions) ([]Change, error) {
 	now := opts.Now
 	if now == nil {
@@ -116,11 +117,13 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 		report(c, PhaseCreating)
 		_, err := db.CreateTable(ctx, in)
 		var inUse *dynamotypes.ResourceInUseException
+		// (The tables created before a failure exist: they are in what
+		// was done.)
 		if errors.As(err, &inUse) {
-			return done, fmt.Errorf("table %s appeared while provisioning (another `socks provision`?): run `socks provision` again to check it", c.Name)
+			return creating, fmt.Errorf("table %s appeared while provisioning (another `socks provision`?): run `socks provision` again to check it", c.Name)
 		}
 		if err != nil {
-			return done, Explain(wrapTable("CreateTable", c.Name, err))
+			return creating, Explain(wrapTable("CreateTable", c.Name, err))
 		}
 		creating = append(creating, c)
 	}
