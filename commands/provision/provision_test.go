@@ -719,4 +719,14 @@ func TestProvisionJSONSaysWhatWasCreatedWhenItStops(t *testing.T) {
 	for _, p := range d.Check(out) {
 		t.Error(p)
 	}
+
+	// With the permission, a second run finishes the job.
+	opts.Target = a.target("prod")
+	if err := provisionRun(t.Context(), opts); err != nil {
+		out, errOut := output()
+		t.Fatalf("the rerun: %v\n%s\n%s", err, out, errOut)
+	}
+	if len(a.tables) != 3 || len(a.queues) != 2 || !a.ttl["prod-connections"] {
+		t.Errorf("after the rerun: tables %v, queues %v, TTL %v", a.tables, a.queues, a.ttl)
+	}
 }
