@@ -79,7 +79,8 @@ const DefaultCreateWait = 5 * time.Minute
 // CheckDrift without conflicts): each table with its index, waiting for it
 // with the SDK's waiter (bounded by opts.Wait) and then turning TTL on; the
 // dead-letter queue; the main queue with its redrive policy. It touches
-// nothing that exists already. It returns the changes it completed.
+// nothing that exists already. It returns the changes it completed; when a
+// CreateTable fails, it still completes the tables created before it.
 func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Tables, q Queues, changes []Change, opts CreateOptions) ([]Change, error) {
 	now := opts.Now
 	if now == nil {
@@ -105,6 +106,11 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 	}
 
 	var done, creating []Change
+	// stopped is the error of a CreateTable that failed: the tables
+	// created before it are still waited for and given their TTL, so that
+	// a rerun finds them whole (a table without TTL is drift, which
+	// provision refuses), and then it is returned.
+	var stopped error
 	for _, c := range changes {
 		if c.Kind != KindTable {
 			continue
@@ -117,10 +123,12 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 		_, err := db.CreateTable(ctx, in)
 		var inUse *dynamotypes.ResourceInUseException
 		if errors.As(err, &inUse) {
-			return done, fmt.Errorf("table %s appeared while provisioning (another `socks provision`?): run `socks provision` again to check it", c.Name)
+			stopped = fmt.Errorf("table %s appeared while provisioning (another `socks provision`?): run `socks provision` again to check it", c.Name)
+			break
 		}
 		if err != nil {
-			return done, Explain(wrapTable("CreateTable", c.Name, err))
+			stopped = Explain(wrapTable("CreateTable", c.Name, err))
+			break
 		}
 		creating = append(creating, c)
 	}
@@ -150,6 +158,9 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 			report(c, PhaseDone)
 			done = append(done, c)
 		}
+	}
+	if stopped != nil {
+		return done, stopped
 	}
 
 	for _, c := range changes {

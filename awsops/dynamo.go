@@ -284,15 +284,7 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 // free, this is for operators who want it done now.
 func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
 	var keys []item
-	err := s.scan(ctx, &dynamodb.ScanInput{
-		TableName:                aws.String(s.tables.ChatterIDs),
-		FilterExpression:         aws.String("NOT attribute_type(#exp, :n) OR #exp <= :now"),
-		ExpressionAttributeNames: map[string]string{"#exp": attrExpiresAtMs},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": avN(millis(now)),
-			":n":   avS("N"),
-		},
-	}, func(items []item) error {
+	err := s.scan(ctx, s.expiredChatterScan(now), func(items []item) error {
 		for _, it := range items {
 			keys = append(keys, item{attrPK: it[attrPK], attrSK: it[attrSK]})
 		}
@@ -308,6 +300,40 @@ func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time
 		return 0, fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
 	return len(olds), nil
+}
+
+// CountExpiredChatterIDs counts the chatter IDs DeleteExpiredChatterIDs
+// would remove at now: the same Scan with Select COUNT, so that no item
+// comes back (prune-stale's dry run).
+func (s *DynamoStore) CountExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
+	in := s.expiredChatterScan(now)
+	in.Select = types.SelectCount
+	n := 0
+	p := dynamodb.NewScanPaginator(s.api, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("counting expired chatter IDs: %w", wrapTable("Scan", s.tables.ChatterIDs, err))
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		n += int(out.Count)
+	}
+	return n, nil
+}
+
+// expiredChatterScan is the Scan of the chatter IDs expired at now,
+// including items without a numeric expiresAtMs, which VerifyChatterID
+// refuses as expired.
+func (s *DynamoStore) expiredChatterScan(now time.Time) *dynamodb.ScanInput {
+	return &dynamodb.ScanInput{
+		TableName:                aws.String(s.tables.ChatterIDs),
+		FilterExpression:         aws.String("NOT attribute_type(#exp, :n) OR #exp <= :now"),
+		ExpressionAttributeNames: map[string]string{"#exp": attrExpiresAtMs},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": avN(millis(now)),
+			":n":   avS("N"),
+		},
+	}
 }
 
 // ---------------------------------------------------------------- connections

@@ -99,6 +99,17 @@ func TestCountLiveChatterIDsReadsOnlyTheLiveOnes(t *testing.T) {
 	}
 }
 
+// TestCountExpiredChatterIDsReadsOnlyTheExpiredOnes checks the plan of
+// prune-stale's dry-run count: a range of the expires_at index, so that
+// live IDs cost it nothing and no row is read.
+func TestCountExpiredChatterIDsReadsOnlyTheExpiredOnes(t *testing.T) {
+	db := openTest(t, Options{})
+	p := queryPlan(t, db, countExpiredChatterIDs, int64(0))
+	if !strings.Contains(p, "COVERING INDEX chatter_ids_expires (expires_at<?)") {
+		t.Errorf("the count's plan is not a range of the expires_at index:\n%s", p)
+	}
+}
+
 // TestExpiredChatterIDsAreDeletedInBoundedWrites: serve's sweep (at start
 // and hourly) and prune-stale delete expired chatter IDs in write
 // transactions of at most expiredBatch IDs each, so that a pile of them

@@ -217,6 +217,23 @@ func (s *Store) DeleteExpiredChatterIDs(ctx context.Context, now time.Time) (int
 	return n, nil
 }
 
+// countExpiredChatterIDs counts the chatter IDs expired at ?1 (unix
+// milliseconds): a range of the chatter_ids_expires index.
+const countExpiredChatterIDs = `SELECT count(*) FROM chatter_ids WHERE expires_at <= ?1`
+
+// CountExpiredChatterIDs counts the chatter IDs DeleteExpiredChatterIDs
+// would remove at now, without reading them (prune-stale's dry run).
+func (s *Store) CountExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.db.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, countExpiredChatterIDs, millis(now)).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("counting expired chatter IDs: %w", err)
+	}
+	return n, nil
+}
+
 // PutConnection records (or replaces) a connection and its topics.
 func (s *Store) PutConnection(ctx context.Context, c pubsub.Connection) error {
 	err := s.db.writeGrouped(ctx, func(tx *wtx) error { return s.writeConnection(tx, c, true) })

@@ -427,10 +427,14 @@ func pruneDeadLetters(ctx context.Context, q store.ExpiredDeadLetterDeleter, now
 }
 
 // pruneChatterIDs deletes the chatter IDs expired at now, or in a dry run
-// counts them.
+// counts them: by the store's count when it has one, else by listing
+// every chatter ID.
 func pruneChatterIDs(ctx context.Context, s store.Store, now time.Time, dryRun bool) (int, error) {
 	if !dryRun {
 		return s.DeleteExpiredChatterIDs(ctx, now)
+	}
+	if c, ok := s.(store.ExpiredChatterIDCounter); ok {
+		return c.CountExpiredChatterIDs(ctx, now)
 	}
 	ids, err := s.ListChatterIDs(ctx, "")
 	if err != nil {

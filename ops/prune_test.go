@@ -308,6 +308,48 @@ func TestPruneDryRunDeletesNothing(t *testing.T) {
 	}
 }
 
+// unlistedChatterIDs is a store whose ListChatterIDs fails: a dry run
+// that lists every chatter ID to count the expired ones fails on it. It
+// counts them as its store does.
+type unlistedChatterIDs struct{ store.Store }
+
+func (u unlistedChatterIDs) CountExpiredChatterIDs(ctx context.Context, now time.Time) (int, error) {
+	c, ok := u.Store.(store.ExpiredChatterIDCounter)
+	if !ok {
+		return 0, errors.New("the store does not count expired chatter IDs")
+	}
+	return c.CountExpiredChatterIDs(ctx, now)
+}
+
+func (unlistedChatterIDs) ListChatterIDs(context.Context, string) ([]store.ChatterID, error) {
+	return nil, errors.New("listed every chatter ID")
+}
+
+// TestPruneDryRunCountsExpiredChatterIDsWithoutListingThem: a dry run
+// listed every chatter ID, live ones included, to count the expired ones.
+// A store that counts them (store.ExpiredChatterIDCounter: a COUNT on the
+// local file, a Select COUNT Scan on DynamoDB) is asked to count; a store
+// without it is still counted by listing.
+func TestPruneDryRunCountsExpiredChatterIDsWithoutListingThem(t *testing.T) {
+	s := newStore(t)
+	for i, exp := range []time.Duration{-time.Hour, 0, time.Hour} { // expired, expired at now, live
+		if err := s.PutChatterID(ctxT(t), store.ChatterID{Geek: "alice", Hash: fmt.Sprintf("ab%d", i), IssuedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(exp)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := ops.Prune(ctxT(t), unlistedChatterIDs{s}, opstest.NewFakePusher(), ops.PruneOptions{Now: now, DryRun: true})
+	if err != nil || res.ChatterIDs != 2 {
+		t.Errorf("dry run on a store that counts: %d chatter IDs, %v; want 2, counted without listing", res.ChatterIDs, err)
+	}
+	res, err = ops.Prune(ctxT(t), struct{ store.Store }{s}, opstest.NewFakePusher(), ops.PruneOptions{Now: now, DryRun: true})
+	if err != nil || res.ChatterIDs != 2 {
+		t.Errorf("dry run on a store that does not count: %d chatter IDs, %v; want 2", res.ChatterIDs, err)
+	}
+	if cids, _ := s.ListChatterIDs(ctxT(t), ""); len(cids) != 3 {
+		t.Errorf("%d chatter IDs left after the dry runs; want 3", len(cids))
+	}
+}
+
 // silentPusher is a Management API that never answers a GetConnection: it
 // holds each call until its context ends.
 type silentPusher struct{ *opstest.FakePusher }

@@ -227,6 +227,14 @@ type LiveChatterIDCounter interface {
 	CountLiveChatterIDs(ctx context.Context, geek string, now time.Time) (int, error)
 }
 
+// ExpiredChatterIDCounter is a Store that counts the chatter IDs expired
+// at now without reading them: prune-stale's dry run uses it when the
+// Store has it, and otherwise counts what ListChatterIDs returns. The
+// count is of the IDs DeleteExpiredChatterIDs would remove at now.
+type ExpiredChatterIDCounter interface {
+	CountExpiredChatterIDs(ctx context.Context, now time.Time) (int, error)
+}
+
 // ConnectionAdmitter is a Store that admits a $connect in one atomic
 // write: the chatter check, the count of the geek's live connections and
 // the connection record, so that a connect costs one round trip and

@@ -30,6 +30,7 @@ import (
 	"github.com/socks-dev/socks/commands/provision"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/jsondoc"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -552,6 +553,21 @@ func TestDeployJSONSaysWhatWasDoneWhenAStepFails(t *testing.T) {
 	if res.Stack != stack || !slices.Equal(kinds, want) || !strings.Contains(res.Error, "creating function "+stack+"-socks") || !strings.Contains(res.Error, errRefused.Error()) {
 		t.Errorf("--json after a failed step: stack %q, steps %v, error %q; want steps %v, the last the one that failed, and the error", res.Stack, kinds, res.Error, want)
 	}
+	asDocumented(t, out.String())
+}
+
+// asDocumented checks deploy's --json output against its section of
+// docs/json.md (e2e's TestAWSJSONOutputIsAsDocumented checks the shapes
+// moto makes without an injected error).
+func asDocumented(t *testing.T, stdout string) {
+	t.Helper()
+	d, err := jsondoc.Find("socks deploy --backend aws --lambda-zip socks-lambda.zip --json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Check(stdout) {
+		t.Error(p)
+	}
 }
 
 // shellZipFile writes a function package of the right shape (a shell
@@ -640,6 +656,7 @@ func TestADeployWhoseMigrationFailsSaysTheStackIsDeployed(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !strings.HasPrefix(res.WebSocketURL, "wss://") || !strings.Contains(res.Error, "socks provision") {
 		t.Errorf("--json of a deploy whose migration failed (%v): %s", err, out)
 	}
+	asDocumented(t, out)
 }
 
 // removeStackAtEnd removes what a deploy of stack made on cp (its

@@ -238,6 +238,16 @@ type Result struct {
 	Repaired []awsops.Drift `json:"repaired"`
 }
 
+// failed is what provision prints with --json when it fails: the result,
+// with Changes what was created, and the error.
+type failed struct {
+	Result
+	// Left is what of the planned changes was not made when provision
+	// stopped part of the way (none when it refused for drift).
+	Left  []awsops.Change `json:"left,omitempty"`
+	Error string          `json:"error"`
+}
+
 func (o *Options) settings() awsops.QueueSettings {
 	return awsops.QueueSettings{BrokerTimeout: o.BrokerTimeout}
 }
@@ -297,15 +307,32 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	}
 
 	if len(res.Drift) > 0 {
+		err := cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
+			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
 		if opts.JSON {
-			if err := printJSON(opts.IO.Out, res); err != nil {
-				return err
+			if perr := printJSON(opts.IO.Out, failed{Result: res, Error: err.Error()}); perr != nil {
+				return perr
 			}
 		} else {
 			printDrift(opts.IO, res.Drift)
 		}
-		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
-			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
+		return err
+	}
+	// stopped ends a run that failed part of the way: with --json it
+	// prints what was created (res.Changes is set to it), what of planned
+	// was not, and the error, as teardown does.
+	planned := slices.Clone(res.Changes)
+	stopped := func(err error) error {
+		if opts.JSON {
+			left := []awsops.Change{}
+			for _, c := range planned {
+				if !slices.Contains(res.Changes, c) {
+					left = append(left, c)
+				}
+			}
+			_ = printJSON(opts.IO.Out, failed{Result: res, Left: left, Error: err.Error()})
+		}
+		return err
 	}
 
 	if !opts.DryRun && len(res.Changes) > 0 {
@@ -321,22 +348,29 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			for _, c := range done {
 				fmt.Fprintf(opts.IO.ErrOut, "created %s\n", c)
 			}
-			return err
+			res.Changes = append([]awsops.Change{}, done...)
+			return stopped(err)
 		}
 		if !producers.Empty() {
+			// (Which producers a failure left made is not known: they
+			// are said to be left, and a rerun checks them.)
+			res.Changes = done
 			if pplan == nil {
 				if pplan, err = awsops.CheckProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers); err != nil {
-					return err
+					return stopped(err)
 				}
 			}
 			if err := awsops.CreateProducers(ctx, tgt.Events, tgt.SNS, tgt.SQS, tgt.Queues, producers, pplan); err != nil {
-				return err
+				return stopped(err)
 			}
+			res.Changes = planned
 		}
 	}
 	if !opts.DryRun && len(res.Repaired) > 0 {
-		if _, err := awsops.ApplyStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Repaired); err != nil {
-			return err
+		repaired, err := awsops.ApplyStackTags(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Repaired)
+		if err != nil {
+			res.Repaired = append([]awsops.Drift{}, repaired...)
+			return stopped(err)
 		}
 	}
 	if tgt.Data != nil && !slices.Contains(res.Changes, awsops.Change{Kind: awsops.KindTable, Name: tgt.Tables.Connections}) {
@@ -344,7 +378,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		// socks without their geek items: add them.
 		n, err := awsops.NewDynamoStore(tgt.Data, tgt.Tables).MigrateGeekItems(ctx, opts.DryRun)
 		if err != nil {
-			return err
+			return stopped(err)
 		}
 		res.Migrated = n
 	}

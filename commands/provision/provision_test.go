@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/jsondoc"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -578,6 +579,21 @@ func TestTeardownJSONSaysWhatWasDeletedWhenItStops(t *testing.T) {
 	if len(a.queues) != 0 || !sameChanges(res.Deleted, want) || !strings.Contains(res.Error, "injected") {
 		t.Errorf("--json after teardown stopped: %+v; want the two queues deleted and the error (queues left %v)", res, a.queues)
 	}
+	teardownAsDocumented(t, out.String())
+}
+
+// teardownAsDocumented checks teardown's --json output against its
+// section of docs/json.md (e2e's TestAWSJSONOutputIsAsDocumented checks
+// the shapes moto makes without an injected error).
+func teardownAsDocumented(t *testing.T, stdout string) {
+	t.Helper()
+	d, err := jsondoc.Find("socks teardown --backend aws --yes --json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Check(stdout) {
+		t.Error(p)
+	}
 }
 
 func sameChanges(a, b []awsops.Change) bool {
@@ -636,6 +652,7 @@ func TestTeardownThatStopsSaysWhatIsLeft(t *testing.T) {
 	if !sameChanges(res.Deleted, deleted) || !sameChanges(res.Left, left) {
 		t.Errorf("--json after teardown stopped: deleted %v, left %v; want deleted %v, left %v", res.Deleted, res.Left, deleted, left)
 	}
+	teardownAsDocumented(t, out.String())
 	if _, ok := a.tables["prod-connections"]; ok {
 		t.Error("prod-connections is still there")
 	}
@@ -647,5 +664,69 @@ func TestTeardownThatStopsSaysWhatIsLeft(t *testing.T) {
 	}
 	if len(a.tables) != 0 || len(a.queues) != 0 {
 		t.Errorf("after the rerun tables %v and queues %v are left", a.tables, a.queues)
+	}
+}
+
+// refusingCreate is the account where CreateTable of one table is
+// refused, as IAM does for an operator without dynamodb:CreateTable on it.
+type refusingCreate struct {
+	*account
+	name string
+}
+
+func (r refusingCreate) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, o ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	if aws.ToString(in.TableName) == r.name {
+		return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:CreateTable (injected)")
+	}
+	return r.account.CreateTable(ctx, in, o...)
+}
+
+// TestProvisionJSONSaysWhatWasCreatedWhenItStops: provision --json that
+// stopped part of the way (a table it may not create) printed nothing on
+// stdout, though a table was already made, where deploy and teardown
+// print what they did and the error. It prints in `changes` what it
+// created, in `left` what it did not, and the `error`, as docs/json.md
+// shows, and still fails.
+func TestProvisionJSONSaysWhatWasCreatedWhenItStops(t *testing.T) {
+	a := newAccount()
+	opts, output := provisionOpts(a)
+	opts.JSON = true
+	opts.Target = func(context.Context) (*Target, error) {
+		return &Target{Tables: awsops.TablesFor("prod"), Queues: awsops.QueuesFor("prod"), DB: refusingCreate{a, "prod-chatter"}, SQS: a, Stack: "prod", Region: "us-east-1"}, nil
+	}
+	err := provisionRun(t.Context(), opts)
+	if err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("provision with CreateTable of prod-chatter refused: %v", err)
+	}
+	out, _ := output()
+	var res struct {
+		Changes []awsops.Change `json:"changes"`
+		Left    []awsops.Change `json:"left"`
+		Error   string          `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json after provision stopped: %v\n%q", err, out)
+	}
+	created := []awsops.Change{{Kind: awsops.KindTable, Name: "prod-connections"}}
+	left := []awsops.Change{{Kind: awsops.KindTable, Name: "prod-chatter"}, {Kind: awsops.KindTable, Name: "prod-reports"}, {Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"}}
+	if !sameChanges(res.Changes, created) || !sameChanges(res.Left, left) || !strings.Contains(res.Error, "injected") {
+		t.Errorf("--json after provision stopped: %s; want changes %v, left %v and the error", out, created, left)
+	}
+	d, err := jsondoc.Find("socks provision --backend aws --json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Check(out) {
+		t.Error(p)
+	}
+
+	// With the permission, a second run finishes the job.
+	opts.Target = a.target("prod")
+	if err := provisionRun(t.Context(), opts); err != nil {
+		out, errOut := output()
+		t.Fatalf("the rerun: %v\n%s\n%s", err, out, errOut)
+	}
+	if len(a.tables) != 3 || len(a.queues) != 2 || !a.ttl["prod-connections"] {
+		t.Errorf("after the rerun: tables %v, queues %v, TTL %v", a.tables, a.queues, a.ttl)
 	}
 }

@@ -127,6 +127,7 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	if len(res.UnreadableTopics) != 1 || res.UnreadableTopics[0].Topic != denied || !strings.Contains(res.UnreadableTopics[0].Fix, "aws sns unsubscribe") {
 		t.Errorf("--json unreadableTopics %+v; want %s with what to run", res.UnreadableTopics, denied)
 	}
+	teardownAsDocumented(t, out.String())
 	if !strings.Contains(errOut.String(), "warning: SNS topic "+typo+" given to --sns-topic does not exist") {
 		t.Errorf("no warning for the topic %s that does not exist:\n%s", typo, errOut)
 	}

@@ -251,6 +251,26 @@ var chatterTests = []storeTest{
 		wantVerify(t, s, "Friendless", secret, Now, store.ErrUnauthorized)
 		wantVerify(t, s, "Other", secret, Now, nil)
 	}},
+	{"an ExpiredChatterIDCounter counts exactly the IDs DeleteExpiredChatterIDs removes, and removes none", func(t *testing.T, s store.Store) {
+		c, ok := s.(store.ExpiredChatterIDCounter)
+		if !ok {
+			t.Skip("the store does not count expired chatter IDs")
+		}
+		issue(t, s, "Friendless", Now.Add(-48*time.Hour), 24*time.Hour) // expired
+		issue(t, s, "Other", Now.Add(-time.Hour), time.Hour)            // expired at Now
+		issue(t, s, "Friendless", Now.Add(-time.Hour), 24*time.Hour)    // live
+		for at, want := range map[time.Time]int{Now: 2, Now.Add(-time.Millisecond): 1, Now.Add(-72 * time.Hour): 0} {
+			if n, err := c.CountExpiredChatterIDs(t.Context(), at); err != nil || n != want {
+				t.Errorf("CountExpiredChatterIDs(Now%+v) = %d, %v; want %d", at.Sub(Now), n, err, want)
+			}
+		}
+		if got, err := s.ListChatterIDs(t.Context(), ""); err != nil || len(got) != 3 {
+			t.Errorf("after counting, %d chatter IDs (%v); want all 3", len(got), err)
+		}
+		if n, err := s.DeleteExpiredChatterIDs(t.Context(), Now); err != nil || n != 2 {
+			t.Errorf("DeleteExpiredChatterIDs = %d, %v; want the 2 counted", n, err)
+		}
+	}},
 	{"DeleteExpiredChatterIDs removes exactly the IDs expired at now", func(t *testing.T, s store.Store) {
 		_, old := issue(t, s, "Friendless", Now.Add(-48*time.Hour), 24*time.Hour)
 		_, edge := issue(t, s, "Other", Now.Add(-time.Hour), time.Hour)
