@@ -233,6 +233,9 @@ type deployState struct {
 	integration string
 	queueARN    string
 	queueURL    string
+	// unconfirmed are the queue's subscriptions pending confirmation
+	// that the producers step found (UnconfirmedError).
+	unconfirmed []Drift
 	tables      Tables
 	queues      Queues
 	// conflicts are the drifts of the tables that deploy cannot put
@@ -326,6 +329,9 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 	if err != nil && !dryRun {
 		return res, &MigrationError{Stack: d.Spec.Stack, Err: err}
 	}
+	if err == nil && len(d.st.unconfirmed) > 0 {
+		return res, &UnconfirmedError{Stack: d.Spec.Stack, Drift: d.st.unconfirmed}
+	}
 	return res, err
 }
 
@@ -371,6 +377,35 @@ func (e *MigrationError) Error() string {
 }
 
 func (e *MigrationError) Unwrap() error { return e.Err }
+
+// UnconfirmedError is Deploy's error when every resource is in place but
+// SNS lists the queue's subscription to a topic as pending confirmation
+// (AspectConfirmation: a topic of another account). Deploy cannot put
+// that right: the queue's owner confirms it, with the Token of the
+// message SNS sent to the queue (the broker dead-letters it with the
+// command to run). The stack is deployed and serves (the result holds its
+// URLs); nothing from that topic arrives until it is confirmed.
+type UnconfirmedError struct {
+	Stack string
+	Drift []Drift
+}
+
+func (e *UnconfirmedError) Error() string {
+	parts := make([]string, len(e.Drift))
+	for i, d := range e.Drift {
+		parts[i] = fmt.Sprintf("%s %s is %s: %s", d.Kind, d.Name, d.Is, d.Fix)
+	}
+	return fmt.Sprintf("stack %s is deployed, but %s", e.Stack, strings.Join(parts, "; "))
+}
+
+// Serves reports whether err, Deploy's, is one after which every resource
+// is in place and the stack serves, the result holding its URLs: a
+// MigrationError or an UnconfirmedError.
+func Serves(err error) bool {
+	var m *MigrationError
+	var u *UnconfirmedError
+	return errors.As(err, &m) || errors.As(err, &u)
+}
 
 // migrate runs DynamoStore.MigrateGeekItems on the connections table, if
 // it exists.

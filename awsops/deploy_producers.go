@@ -44,15 +44,24 @@ func (d *Deployer) checkProducers(ctx context.Context) (string, []string, error)
 	if err != nil {
 		return "", nil, err
 	}
+	// A subscription pending confirmation is drift deploy cannot put
+	// right (only the queue's owner confirms it): not an update of the
+	// step, but Deploy's UnconfirmedError once the rest is in place.
+	d.st.unconfirmed = nil
 	var drift []string
 	for _, dr := range plan.Drift {
+		if dr.Aspect == AspectConfirmation {
+			d.st.unconfirmed = append(d.st.unconfirmed, dr)
+			continue
+		}
 		drift = append(drift, fmt.Sprintf("%s %s: %s is %s; want %s", dr.Kind, dr.Name, dr.Aspect, dr.Is, dr.Want))
 	}
+	repairs := len(drift)
 	for _, c := range plan.Changes {
 		drift = append(drift, c.String()+" is missing")
 	}
 	switch {
-	case len(plan.Drift) > 0:
+	case repairs > 0:
 		return ActionUpdate, drift, nil
 	case len(plan.Changes) > 0:
 		return ActionCreate, drift, nil

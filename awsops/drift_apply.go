@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -111,6 +111,7 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 	// a rerun finds them whole (a table without TTL is drift, which
 	// provision refuses), and then it is returned.
 	var stopped error
+	appeared := map[string]bool{}
 	for _, c := range changes {
 		if c.Kind != KindTable {
 			continue
@@ -120,16 +121,12 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 			return done, fmt.Errorf("table %s is not one of the stack's tables %v", c.Name, t.Names())
 		}
 		report(c, PhaseCreating)
-		_, err := db.CreateTable(ctx, in)
-		var inUse *dynamotypes.ResourceInUseException
-		if errors.As(err, &inUse) {
-			stopped = fmt.Errorf("table %s appeared while provisioning (another `socks provision`?): run `socks provision` again to check it", c.Name)
-			break
-		}
+		made, err := createTable(ctx, db, in)
 		if err != nil {
-			stopped = Explain(wrapTable("CreateTable", c.Name, err))
+			stopped = err
 			break
 		}
+		appeared[c.Name] = !made
 		creating = append(creating, c)
 	}
 	if len(creating) > 0 {
@@ -151,9 +148,16 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 				return done, fmt.Errorf("table %s did not become active within %s (run `socks provision` again to keep waiting): %w",
 					c.Name, wait, Explain(wrapTable("DescribeTable", c.Name, err)))
 			}
+			if appeared[c.Name] {
+				// Made by the SDK's retry of this create, or by another
+				// provision: taken as done only when it is as wanted.
+				if err := checkAppeared(ctx, db, inputs[c.Name]); err != nil {
+					return done, err
+				}
+			}
 			report(c, PhaseTTL)
-			if _, err := db.UpdateTimeToLive(ctx, ttl[c.Name]); err != nil {
-				return done, Explain(wrapTable("UpdateTimeToLive", c.Name, err))
+			if err := ensureTTL(ctx, db, ttl[c.Name]); err != nil {
+				return done, err
 			}
 			report(c, PhaseDone)
 			done = append(done, c)
@@ -192,6 +196,27 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 		done = append(done, c)
 	}
 	return done, nil
+}
+
+// checkAppeared checks a table that CreateTable found already there (see
+// createTable) as CheckDrift would, but for its time to live, which
+// CreateMissing turns on next.
+func checkAppeared(ctx context.Context, db TableAdminAPI, in *dynamodb.CreateTableInput) error {
+	drifts, err := tableDrift(ctx, db, in)
+	if err != nil {
+		return err
+	}
+	var msgs []string
+	for _, d := range Conflicts(drifts) {
+		if d.Aspect != AspectTTL {
+			msgs = append(msgs, fmt.Sprintf("%s is %s; want %s", d.Aspect, d.Is, d.Want))
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("table %s appeared with other settings while provisioning (another `socks provision`, or made by hand?): %s; run `socks provision` again to check it",
+			aws.ToString(in.TableName), strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // queueARN reads a queue's ARN.

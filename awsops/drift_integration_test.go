@@ -1,13 +1,18 @@
 package awsops
 
 import (
+	"context"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // TestCreateMissingThenNoDriftOnTheEmulators provisions a fresh stack on
@@ -86,5 +91,55 @@ func TestDriftOfResourcesMadeByHandOnTheEmulators(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("conflicts:\n%s\nwant:\n%s\nall drifts:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), driftLines(drifts))
+	}
+}
+
+// TestCreateMissingFinishesTablesWhoseCreatesWereRetriedOnTheEmulators
+// sends each CreateTable twice, as the SDK's retry of a call whose answer
+// was lost does, so that DynamoDB Local answers the second with
+// ResourceInUseException for the table the first made. Provision stopped
+// there ("appeared while provisioning"); it now finishes, as deploy's
+// EnsureTables did, and leaves no drift.
+func TestCreateMissingFinishesTablesWhoseCreatesWereRetriedOnTheEmulators(t *testing.T) {
+	endpoint, _ := emulatorEndpoints(t)
+	cfg := dummyConfig()
+	var retried atomic.Int32
+	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("sentTwice", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if err != nil || awsmiddleware.GetOperationName(ctx) != "CreateTable" {
+				return out, md, err
+			}
+			retried.Add(1)
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	})
+	db, sq := NewDynamoDB(cfg, endpoint), testSQSClient(t)
+	stack := uniqueName("retried")
+	tables, queues := TablesFor(stack), QueuesFor(stack)
+	t.Cleanup(func() {
+		ctx := cleanupContext(t)
+		if err := DeleteTables(ctx, db, tables, time.Minute); err != nil {
+			t.Errorf("deleting tables: %v", err)
+		}
+		if err := DeleteQueues(ctx, sq, queues); err != nil {
+			t.Errorf("deleting queues: %v", err)
+		}
+	})
+	drifts, err := CheckDrift(t.Context(), db, sq, tables, queues, QueueSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := PlanChanges(drifts)
+	done, err := CreateMissing(t.Context(), db, sq, tables, queues, plan, CreateOptions{Wait: time.Minute})
+	if err != nil {
+		t.Fatalf("CreateMissing with every CreateTable sent twice: %v", err)
+	}
+	if !slices.Equal(done, plan) || int(retried.Load()) != len(tables.Names()) {
+		t.Errorf("done %v after %d CreateTable sent twice; want %v after %d", done, retried.Load(), plan, len(tables.Names()))
+	}
+	drifts, err = CheckDrift(t.Context(), db, sq, tables, queues, QueueSettings{})
+	if err != nil || len(drifts) != 0 {
+		t.Errorf("after provisioning: drifts %s, err %v; want none", driftLines(drifts), err)
 	}
 }

@@ -514,13 +514,68 @@ func TestCreateMissingCreatesOnlyWhatIsMissingInOrder(t *testing.T) {
 	}
 }
 
-func TestCreateMissingStopsWhenATableAppearedMeanwhile(t *testing.T) {
+// retriedCreates is a fakeAccount whose CreateTable makes the table and
+// then answers ResourceInUseException: what the SDK's retry of a
+// CreateTable whose answer was lost gets from DynamoDB.
+type retriedCreates struct{ *fakeAccount }
+
+func (r retriedCreates) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	if _, err := r.fakeAccount.CreateTable(ctx, in, optFns...); err != nil {
+		return nil, err
+	}
+	return r.fakeAccount.CreateTable(ctx, in, optFns...)
+}
+
+// TestCreateMissingFinishesATableWhoseCreateWasRetried: provision stopped
+// with "appeared while provisioning" when the SDK retried a CreateTable
+// DynamoDB had done, where deploy's EnsureTables carried on. They now
+// share createTable: the table is waited for, TTL turned on, and the
+// change done.
+func TestCreateMissingFinishesATableWhoseCreateWasRetried(t *testing.T) {
 	tables, queues := TablesFor("prod"), QueuesFor("prod")
 	f := newFakeAccount()
 	f.provisioned(tables, queues, QueueSettings{})
-	_, err := CreateMissing(t.Context(), f, f, tables, queues, []Change{{KindTable, "prod-chatter"}}, CreateOptions{})
-	if err == nil || !strings.Contains(err.Error(), "run `socks provision` again") {
-		t.Fatalf("err = %v", err)
+	delete(f.tables, "prod-reports")
+	delete(f.ttl, "prod-reports")
+	plan := []Change{{KindTable, "prod-reports"}}
+	done, err := CreateMissing(t.Context(), retriedCreates{f}, f, tables, queues, plan, CreateOptions{Wait: time.Second})
+	if err != nil {
+		t.Fatalf("CreateMissing with the CreateTable retried: %v", err)
+	}
+	if !slices.Equal(done, plan) {
+		t.Errorf("done %v; want %v", done, plan)
+	}
+	drifts, err := CheckDrift(t.Context(), f, f, tables, queues, QueueSettings{})
+	if err != nil || len(drifts) != 0 {
+		t.Errorf("after CreateMissing: drifts %s, err %v; want none", driftLines(drifts), err)
+	}
+}
+
+// TestCreateMissingTakesATableThatAppearedMeanwhile: a table another
+// provision made meanwhile, as this one would, is taken as done (its TTL,
+// already on, is not turned on again); one of another key is not.
+func TestCreateMissingTakesATableThatAppearedMeanwhile(t *testing.T) {
+	tables, queues := TablesFor("prod"), QueuesFor("prod")
+	f := newFakeAccount()
+	f.provisioned(tables, queues, QueueSettings{})
+	plan := []Change{{KindTable, "prod-chatter"}}
+	done, err := CreateMissing(t.Context(), f, f, tables, queues, plan, CreateOptions{Wait: time.Second})
+	if err != nil || !slices.Equal(done, plan) {
+		t.Fatalf("CreateMissing = %v, %v; want %v done", done, err, plan)
+	}
+	if f.calls["UpdateTimeToLive"] != 0 {
+		t.Errorf("calls %v; want no UpdateTimeToLive on a table whose TTL is on", f.calls)
+	}
+
+	f = newFakeAccount()
+	f.provisioned(tables, queues, QueueSettings{})
+	other := *f.tables["prod-chatter"]
+	other.KeySchema = []dynamotypes.KeySchemaElement{{AttributeName: aws.String("other"), KeyType: dynamotypes.KeyTypeHash}}
+	other.AttributeDefinitions = []dynamotypes.AttributeDefinition{{AttributeName: aws.String("other"), AttributeType: dynamotypes.ScalarAttributeTypeS}}
+	f.tables["prod-chatter"] = &other
+	_, err = CreateMissing(t.Context(), f, f, tables, queues, plan, CreateOptions{Wait: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "table prod-chatter appeared with other settings while provisioning") || !strings.Contains(err.Error(), "run `socks provision` again") {
+		t.Fatalf("err = %v; want the table that appeared with another key named", err)
 	}
 }
 

@@ -181,16 +181,12 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 	}
 	var created []string
 	for _, in := range t.CreateInputs() {
-		name := aws.ToString(in.TableName)
-		_, err := api.CreateTable(ctx, in)
-		var inUse *types.ResourceInUseException
-		switch {
-		case errors.As(err, &inUse):
-			// It exists (or is being created): the waiter below settles it.
-		case err != nil:
-			return created, Explain(wrapTable("CreateTable", name, err))
-		default:
-			created = append(created, name)
+		made, err := createTable(ctx, api, in)
+		if err != nil {
+			return created, err
+		}
+		if made {
+			created = append(created, aws.ToString(in.TableName))
 		}
 	}
 	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
@@ -203,21 +199,49 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 		}
 	}
 	for _, in := range t.TTLInputs() {
-		name := aws.ToString(in.TableName)
-		d, err := api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: in.TableName})
-		if err != nil {
-			return created, Explain(wrapTable("DescribeTimeToLive", name, err))
-		}
-		if desc := d.TimeToLiveDescription; desc != nil &&
-			(desc.TimeToLiveStatus == types.TimeToLiveStatusEnabled || desc.TimeToLiveStatus == types.TimeToLiveStatusEnabling) &&
-			aws.ToString(desc.AttributeName) == attrTTL {
-			continue
-		}
-		if _, err := api.UpdateTimeToLive(ctx, in); err != nil {
-			return created, Explain(wrapTable("UpdateTimeToLive", name, err))
+		if err := ensureTTL(ctx, api, in); err != nil {
+			return created, err
 		}
 	}
 	return created, nil
+}
+
+// createTable creates in's table and reports whether this call made it.
+// DynamoDB's ResourceInUseException is not a failure: the table exists or
+// is being created, made by this very call when the SDK retried a
+// CreateTable whose answer was lost, or by another provision or deploy
+// meanwhile. The caller waits for it to be active (EnsureTables,
+// CreateMissing, which also checks that it is as wanted).
+func createTable(ctx context.Context, api TableAdminAPI, in *dynamodb.CreateTableInput) (bool, error) {
+	_, err := api.CreateTable(ctx, in)
+	var inUse *types.ResourceInUseException
+	switch {
+	case errors.As(err, &inUse):
+		return false, nil
+	case err != nil:
+		return false, Explain(wrapTable("CreateTable", aws.ToString(in.TableName), err))
+	}
+	return true, nil
+}
+
+// ensureTTL turns time to live on as in says, unless it is on (or being
+// turned on) on that attribute already: UpdateTimeToLive fails on a table
+// whose TTL is on.
+func ensureTTL(ctx context.Context, api TableAdminAPI, in *dynamodb.UpdateTimeToLiveInput) error {
+	name := aws.ToString(in.TableName)
+	d, err := api.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: in.TableName})
+	if err != nil {
+		return Explain(wrapTable("DescribeTimeToLive", name, err))
+	}
+	if desc := d.TimeToLiveDescription; desc != nil &&
+		(desc.TimeToLiveStatus == types.TimeToLiveStatusEnabled || desc.TimeToLiveStatus == types.TimeToLiveStatusEnabling) &&
+		aws.ToString(desc.AttributeName) == aws.ToString(in.TimeToLiveSpecification.AttributeName) {
+		return nil
+	}
+	if _, err := api.UpdateTimeToLive(ctx, in); err != nil {
+		return Explain(wrapTable("UpdateTimeToLive", name, err))
+	}
+	return nil
 }
 
 // DeleteTables deletes the tables and waits up to wait for them to be

@@ -391,8 +391,8 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 		plan.Drift = append(plan.Drift, Drift{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN, Aspect: AspectConfirmation,
 			Is: "pending confirmation", Want: "confirmed",
 			Fix: fmt.Sprintf("the topic's owner (another account) subscribed the queue, and SNS delivers nothing until the queue's owner confirms it: "+
-				"find the SubscriptionConfirmation message SNS sent to the queue (the broker dead-letters it: `socks dlq list --json` shows its body) and run "+
-				"`aws sns confirm-subscription --topic-arn %s --token TOKEN` with its Token, then run socks provision again", topic)})
+				"the broker dead-letters the SubscriptionConfirmation message SNS sent to the queue with the command that does, Token included "+
+				"(`socks dlq list` finds it, `socks dlq show ID` shows it whole): `aws sns confirm-subscription --topic-arn %s --token TOKEN`; then run socks provision (or socks deploy) again", topic)})
 		return nil
 	}
 	if sub == "" {

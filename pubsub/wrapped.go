@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -18,10 +19,22 @@ import (
 //     or is turned into one by a Mapping;
 //   - ShapeSNS: an SNS notification ("Type": "Notification") whose
 //     "Message" is the JSON text of an envelope.
+//
+// SNS also sends the queue its own messages about the subscription, which
+// carry no envelope and are never delivered: ParseMessage refuses them
+// with what to do (SNSConfirmationError).
+//
+//   - ShapeSNSSubscribe: "Type": "SubscriptionConfirmation", sent when a
+//     topic of another account subscribes the queue; SNS delivers nothing
+//     until the queue's owner confirms it with its Token;
+//   - ShapeSNSUnsubscribe: "Type": "UnsubscribeConfirmation", sent when the
+//     subscription is deleted; its Token restores it.
 const (
-	ShapeEnvelope    = "envelope"
-	ShapeEventBridge = "EventBridge event"
-	ShapeSNS         = "SNS notification"
+	ShapeEnvelope       = "envelope"
+	ShapeEventBridge    = "EventBridge event"
+	ShapeSNS            = "SNS notification"
+	ShapeSNSSubscribe   = "SNS subscription confirmation"
+	ShapeSNSUnsubscribe = "SNS unsubscribe confirmation"
 )
 
 // What `socks publish --as eventbridge` puts in an entry by default, and
@@ -49,6 +62,8 @@ type wrapper struct {
 	Type      string  `json:"Type"`
 	Message   *string `json:"Message"`
 	MessageID string  `json:"MessageId"`
+	TopicARN  string  `json:"TopicArn"`
+	Token     string  `json:"Token"`
 }
 
 // Shape tells which shape a queue message has (ShapeEnvelope when it is
@@ -67,6 +82,10 @@ func (w wrapper) shape() string {
 		return ShapeEventBridge
 	case w.Type == "Notification" && w.Message != nil:
 		return ShapeSNS
+	case w.Type == "SubscriptionConfirmation" && w.TopicARN != "":
+		return ShapeSNSSubscribe
+	case w.Type == "UnsubscribeConfirmation" && w.TopicARN != "":
+		return ShapeSNSUnsubscribe
 	}
 	return ShapeEnvelope
 }
@@ -113,6 +132,8 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 		if err != nil {
 			return Envelope{}, &InvalidError{Field: ShapeSNS, Reason: fmt.Sprintf("(MessageId %q): Message is not an envelope: %v", w.MessageID, err)}
 		}
+	case ShapeSNSSubscribe, ShapeSNSUnsubscribe:
+		return Envelope{}, snsConfirmation(w)
 	default:
 		return ParseEnvelope(data)
 	}
@@ -121,6 +142,33 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 	}
 	return env, nil
 }
+
+// snsConfirmation is the refusal of an SNS subscription or unsubscribe
+// confirmation: an *InvalidError (the broker dead-letters it at once)
+// whose reason names the topic and gives the command that confirms the
+// subscription, or restores it, with the message's Token. The Token is no
+// secret from the queue's owner, who alone reads the dead letters; the
+// SubscribeURL is never visited. A TopicArn or Token that is not as SNS
+// writes them (anyone allowed to send to the queue can write such a
+// message) is not put in a command to be pasted into a shell.
+func snsConfirmation(w wrapper) error {
+	shape := w.shape()
+	if !snsTopicARN.MatchString(w.TopicARN) || len(w.Token) > 2048 || !snsToken.MatchString(w.Token) {
+		return &InvalidError{Field: shape, Reason: fmt.Sprintf("(MessageId %q): not from SNS as far as can be told (its TopicArn or Token is not as SNS writes them); not delivered", w.MessageID)}
+	}
+	cmd := fmt.Sprintf("`aws sns confirm-subscription --topic-arn %s --token %s`", w.TopicARN, w.Token)
+	if shape == ShapeSNSUnsubscribe {
+		return &InvalidError{Field: shape, Reason: fmt.Sprintf("(topic %s): the subscription was deleted and SNS delivers nothing more from the topic; "+
+			"to restore it, run %s (socks never visits the SubscribeURL)", w.TopicARN, cmd)}
+	}
+	return &InvalidError{Field: shape, Reason: fmt.Sprintf("(topic %s): SNS delivers nothing from the topic until the queue's owner confirms the subscription: "+
+		"run %s (socks never visits the SubscribeURL), then socks provision to check it", w.TopicARN, cmd)}
+}
+
+var (
+	snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
+	snsToken    = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+)
 
 // isEnvelopeLike reports whether raw is an object with a "topics" key: an
 // attempt at an envelope, which a mapping must not reinterpret. The key is

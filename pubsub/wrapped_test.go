@@ -53,6 +53,11 @@ func TestParseMessageTakesEachShapeOffTheQueue(t *testing.T) {
 			wantErr: `EventBridge event (source "com.example.site", detail-type "EntityChanged"): detail is not an envelope: topics is empty`},
 		{name: "an SNS notification whose Message is not an envelope is refused naming its shape", file: "sns-not-envelope.json", shape: ShapeSNS,
 			wantErr: `): Message is not an envelope: envelope is not valid JSON`},
+		{name: "an SNS subscription confirmation is refused with the command that confirms it", file: "sns-subscription-confirmation.json", shape: ShapeSNSSubscribe,
+			wantErr: "SNS subscription confirmation (topic arn:aws:sns:us-east-1:210987654321:jobs): SNS delivers nothing from the topic until the queue's owner confirms the subscription: " +
+				"run `aws sns confirm-subscription --topic-arn arn:aws:sns:us-east-1:210987654321:jobs --token 2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736` (socks never visits the SubscribeURL)"},
+		{name: "an SNS unsubscribe confirmation is refused with the command that restores the subscription", file: "sns-unsubscribe-confirmation.json", shape: ShapeSNSUnsubscribe,
+			wantErr: "SNS unsubscribe confirmation (topic arn:aws:sns:us-east-1:210987654321:jobs): the subscription was deleted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,4 +206,28 @@ func detailOf(data []byte) []byte {
 		return nil
 	}
 	return w.Detail
+}
+
+// A confirmation is never delivered, even one that also looks like an
+// envelope, and one whose TopicArn or Token SNS would not write (anyone
+// allowed to send to the queue can write it) gives no command to paste.
+func TestAnSNSConfirmationIsNeverDelivered(t *testing.T) {
+	for _, tt := range []struct{ name, body, want string }{
+		{"one that also has topics", `{"Type":"SubscriptionConfirmation","TopicArn":"arn:aws:sns:us-east-1:210987654321:jobs","Token":"abc123","topics":["."],"body":1}`,
+			"--topic-arn arn:aws:sns:us-east-1:210987654321:jobs --token abc123`"},
+		{"a token with shell in it", `{"Type":"SubscriptionConfirmation","MessageId":"m-1","TopicArn":"arn:aws:sns:us-east-1:210987654321:jobs","Token":"abc; rm -rf ~"}`,
+			`SNS subscription confirmation (MessageId "m-1"): not from SNS as far as can be told`},
+		{"a topic ARN with shell in it", `{"Type":"UnsubscribeConfirmation","MessageId":"m-2","TopicArn":"arn:aws:sns:us-east-1:210987654321:$(id)","Token":"abc"}`,
+			`SNS unsubscribe confirmation (MessageId "m-2"): not from SNS as far as can be told`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := ParseMessage([]byte(tt.body), nil)
+			if err == nil || !IsInvalid(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseMessage = %+v, %v; want an InvalidError containing %q", env, err, tt.want)
+			}
+			if strings.Contains(tt.want, "not from SNS") && strings.Contains(err.Error(), "aws sns") {
+				t.Errorf("err = %v; gives a command with what SNS would not write", err)
+			}
+		})
+	}
 }

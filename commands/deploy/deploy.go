@@ -130,7 +130,10 @@ socks:stack=STACK, which is how deploy, teardown and doctor find it again.
 It is idempotent: a second run says "nothing to do". A resource that differs
 (a missing route, a wrong timeout, a foreign policy statement, a disabled
 mapping) is drift: it is reported with what would change, and put right.
---dry-run prints the plan and changes nothing.
+A subscription of the queue pending confirmation (--sns-topic of another
+account) deploy cannot put right: it deploys the rest, prints the URLs, and
+exits 1 saying how to confirm it. --dry-run prints the plan and changes
+nothing.
 
 Once the function is in place, a connections table written by an earlier
 socks is migrated as 'socks provision' does it (docs/deploy.md,
@@ -239,11 +242,11 @@ func deployRun(ctx context.Context, opts *Options) error {
 	d.Progress = show
 	res, err := d.Deploy(ctx, opts.DryRun)
 	stop()
-	// A migration that failed once every resource is in place leaves a
-	// stack that serves: its URLs are saved and printed as after a
-	// success, and the command still ends with the error.
-	var migrationErr *awsops.MigrationError
-	if err != nil && !errors.As(err, &migrationErr) {
+	// A migration that failed once every resource is in place, or a
+	// subscription pending confirmation, leaves a stack that serves
+	// (awsops.Serves): its URLs are saved and printed as after a success,
+	// and the command still ends with the error.
+	if err != nil && !awsops.Serves(err) {
 		if opts.JSON && len(res.Steps) > 0 {
 			// What was done before the failure: the steps up to the one
 			// that failed (the last), and the error.
@@ -270,8 +273,8 @@ func deployRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.JSON {
 		failed := ""
-		if migrationErr != nil {
-			failed = migrationErr.Error()
+		if err != nil {
+			failed = err.Error()
 		}
 		if perr := printJSON(opts.IO.Out, struct {
 			awsops.DeployResult
@@ -280,17 +283,18 @@ func deployRun(ctx context.Context, opts *Options) error {
 			// ConfigWarning says that the config file was rewritten whole
 			// (its original kept as .bak).
 			ConfigWarning string `json:"configWarning,omitempty"`
-			// Error is the migration's, when it failed.
+			// Error is the migration's, when it failed, or says which
+			// subscription waits for confirmation.
 			Error string `json:"error,omitempty"`
 		}{res, res.Changed(), saved, warning, failed}); perr != nil {
 			return perr
 		}
-		return err // the migration's, or nil
+		return err // the migration's, the confirmation's, or nil
 	}
-	if perr := printResult(opts.IO.Out, res, saved); perr != nil {
+	if perr := printResult(opts.IO.Out, res, saved, err != nil); perr != nil {
 		return perr
 	}
-	return err // the migration's, or nil
+	return err // the migration's, the confirmation's, or nil
 }
 
 // printJSON writes v as one line, as every --json does (docs/json.md).
@@ -304,8 +308,12 @@ func validStage(name string) bool {
 	return name != "" && len(name) <= 128 && gateway.ValidStage(name)
 }
 
-func printResult(w io.Writer, res awsops.DeployResult, saved string) error {
+// printResult prints res; unfinished: Deploy's error says what is left
+// to do (awsops.Serves), so it is not "nothing to do".
+func printResult(w io.Writer, res awsops.DeployResult, saved string, unfinished bool) error {
 	switch {
+	case !res.Changed() && unfinished:
+		fmt.Fprintf(w, "all %d resources of stack %s are in place\n", len(res.Steps), res.Stack)
 	case !res.Changed():
 		fmt.Fprintf(w, "nothing to do: all %d resources of stack %s are in place\n", len(res.Steps), res.Stack)
 	case res.DryRun:

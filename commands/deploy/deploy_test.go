@@ -673,3 +673,82 @@ func removeStackAtEnd(t *testing.T, cp *awsops.ControlPlane, stack, region strin
 		_ = awsops.DeleteTables(ctx, cp.DB, awsops.TablesFor(stack), time.Minute)
 	})
 }
+
+// pendingTopics lists every SQS subscription as "PendingConfirmation", as
+// SNS lists one that a topic of another account waits to have confirmed
+// (moto confirms them at once).
+type pendingTopics struct{ awsops.TopicsAPI }
+
+func (p pendingTopics) ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
+	out, err := p.TopicsAPI.ListSubscriptionsByTopic(ctx, in, optFns...)
+	if err == nil {
+		for i := range out.Subscriptions {
+			if aws.ToString(out.Subscriptions[i].Protocol) == "sqs" {
+				out.Subscriptions[i].SubscriptionArn = aws.String("PendingConfirmation")
+			}
+		}
+	}
+	return out, err
+}
+
+// TestADeployWithASubscriptionPendingConfirmationEndsSayingHowToConfirmIt:
+// deploy said it updated the producers at every run while the queue's
+// subscription waited for confirmation, which it cannot give. It now
+// prints the stack as in place (not "nothing to do"), its URLs, saves
+// them, and exits with the error naming the confirm-subscription command;
+// --json has the error too.
+func TestADeployWithASubscriptionPendingConfirmationEndsSayingHowToConfirmIt(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := stackName("pending")
+	removeStackAtEnd(t, cp, stack, cfg.Region)
+	topic, err := cp.SNS.(*sns.Client).CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(stack + "-jobs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicARN := aws.ToString(topic.TopicArn)
+	pending := *cp
+	pending.SNS = pendingTopics{cp.SNS}
+	zipFile := shellZipFile(t)
+	cfgFile := filepath.Join(t.TempDir(), "config.toml")
+	run := func(t *testing.T, plane *awsops.ControlPlane, asJSON bool) (out string, err error) {
+		ios, _, stdout, _ := iostreams.Test()
+		opts := &Options{
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
+			MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: asJSON, MaxTopics: 20, MaxConnectionsPerGeek: 100,
+			ProducerFlags: cmdutil.ProducerFlags{SNSTopics: []string{topicARN}},
+			Target: func(context.Context) (*Target, error) {
+				return &Target{CP: plane, Stack: stack, Region: cfg.Region, ConfigFile: cfgFile, Profile: "moto"}, nil
+			},
+		}
+		err = deployRun(t.Context(), opts)
+		return stdout.String(), err
+	}
+	if _, err := run(t, cp, false); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := run(t, &pending, false)
+	var unconfirmed *awsops.UnconfirmedError
+	if !errors.As(err, &unconfirmed) || !strings.Contains(err.Error(), "aws sns confirm-subscription --topic-arn "+topicARN) {
+		t.Fatalf("deploy with the subscription pending: %v; want an UnconfirmedError with the command to confirm it", err)
+	}
+	if strings.Contains(out, "nothing to do") || !strings.Contains(out, "resources of stack "+stack+" are in place") ||
+		!strings.Contains(out, "websocket url: wss://") || !strings.Contains(out, "saved both into config profile moto") {
+		t.Errorf("stdout of the deploy with the subscription pending:\n%s", out)
+	}
+
+	out, err = run(t, &pending, true)
+	var res struct {
+		Changed      bool   `json:"changed"`
+		WebSocketURL string `json:"websocketUrl"`
+		Error        string `json:"error"`
+	}
+	if !errors.As(err, &unconfirmed) || json.Unmarshal([]byte(out), &res) != nil || res.Changed || !strings.HasPrefix(res.WebSocketURL, "wss://") || !strings.Contains(res.Error, "confirm-subscription") {
+		t.Errorf("--json of the deploy with the subscription pending (%v): %s", err, out)
+	}
+
+	if out, err := run(t, cp, false); err != nil || !strings.Contains(out, "nothing to do") {
+		t.Errorf("deploy with the subscription confirmed: %v\n%s", err, out)
+	}
+}
