@@ -426,17 +426,23 @@ func TestFaultSuiteOnTheAWSBackend(t *testing.T) {
 		srv, mgmt := s.startServe(t)
 		conns, subscriberOf := subscribe(t, must, srv.connectURL, subs, "stalled")
 		ta := listenAll(t, "stalled", conns, msgs)
-		q.send(ta.envelopes(t, "stalled"))
+		// The second half is sent only once the store is unreachable, so
+		// that the broker must look its targets up then: sent at once, a
+		// quick broker had looked up every message before the stall.
+		envelopes := ta.envelopes(t, "stalled")
+		q.send(envelopes[:msgs/2])
 		env := append(slices.Clone(s.env), "SOCKS_SQS_ENDPOINT_URL="+sqsProxy.url(), "SOCKS_DYNAMODB_ENDPOINT_URL="+dynamoProxy.url())
 		startEnv(t, env, s.args("broker", "--callback-url", mgmt, "--wait", "1s", "--visibility", "20s")...)
 		stage := 0
-		waitHandled(t, ta, q.empty, func(delivered int) {
+		waitHandled(t, ta, func() bool { return stage == 2 && q.empty() }, func(delivered int) {
 			switch {
 			case stage == 0 && delivered >= subs*msgs/5:
+				// The broker polls the queue all the time, idle or not.
 				sqsProxy.stallFor(3 * time.Second)
 				stage++
 			case stage == 1 && delivered >= subs*msgs/2:
 				dynamoProxy.stallFor(3 * time.Second)
+				q.send(envelopes[msgs/2:])
 				stage++
 			}
 		})
