@@ -419,20 +419,9 @@ func (s *Store) DeleteConnections(ctx context.Context, ids []string) (int, error
 			n = rowsAffected(res)
 			return nil
 		}
-		for _, part := range chunks(ids, maxVars) {
-			in := placeholders(len(part))
-			// The foreign key cascades too; deleting explicitly keeps a
-			// file opened without foreign_keys consistent.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id IN (`+in+`)`, anys(part)...); err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id IN (`+in+`)`, anys(part)...)
-			if err != nil {
-				return err
-			}
-			n += rowsAffected(res)
-		}
-		return nil
+		var err error
+		n, err = deleteConnectionRows(ctx, tx.Tx, ids)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
@@ -461,6 +450,26 @@ func (s *Store) DeleteAllConnections(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("deleting the connection records of a gateway that stopped: %w", err)
+	}
+	return n, nil
+}
+
+// deleteConnectionRows deletes the connection records ids and their
+// subscriptions in tx, maxVars at a time, and returns how many records
+// existed. The foreign key cascades too; deleting the subscriptions
+// explicitly keeps a file opened without foreign_keys consistent.
+func deleteConnectionRows(ctx context.Context, tx *sql.Tx, ids []string) (int, error) {
+	n := 0
+	for _, part := range chunks(ids, maxVars) {
+		in := placeholders(len(part))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id IN (`+in+`)`, anys(part)...); err != nil {
+			return n, err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id IN (`+in+`)`, anys(part)...)
+		if err != nil {
+			return n, err
+		}
+		n += rowsAffected(res)
 	}
 	return n, nil
 }
@@ -495,19 +504,8 @@ func (s *Store) DeleteExpiredConnections(ctx context.Context, now time.Time) (in
 			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 				return err
 			}
-			for _, part := range chunks(ids, maxVars) {
-				in := placeholders(len(part))
-				// As DeleteConnections: the foreign key cascades too.
-				if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE conn_id IN (`+in+`)`, anys(part)...); err != nil {
-					return err
-				}
-				res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE id IN (`+in+`)`, anys(part)...)
-				if err != nil {
-					return err
-				}
-				n += rowsAffected(res)
-			}
-			return nil
+			n, err = deleteConnectionRows(ctx, tx, ids)
+			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("deleting expired connection records: %w", err)
