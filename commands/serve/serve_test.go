@@ -868,14 +868,7 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	var mu sync.Mutex
-	clock := t0
-	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
-	tick := make(chan time.Time)
-	opts.sweepTick = tick
-	swept := make(chan sweep, 1)
-	opts.swept = func(p sweep) { swept <- p }
+	setClock, tick, swept := controlSweeps(opts, t0)
 
 	b, err := opts.Backend(t.Context())
 	if err != nil {
@@ -960,14 +953,7 @@ func TestServeRemovesDeadLettersPastTheirRetention(t *testing.T) {
 	}
 	expires := dls[0].ExpiresAt()
 
-	var mu sync.Mutex
-	clock := expires.Add(-time.Millisecond)
-	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
-	tick := make(chan time.Time)
-	opts.sweepTick = tick
-	swept := make(chan sweep, 1)
-	opts.swept = func(p sweep) { swept <- p }
+	setClock, tick, swept := controlSweeps(opts, expires.Add(-time.Millisecond))
 	wantPass := func(what string, n, left int) {
 		t.Helper()
 		select {
@@ -1036,14 +1022,7 @@ func TestServeRemovesReportsOlderThanADay(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	var mu sync.Mutex
-	clock := t0.Add(24 * time.Hour)
-	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
-	tick := make(chan time.Time)
-	opts.sweepTick = tick
-	swept := make(chan sweep, 1)
-	opts.swept = func(p sweep) { swept <- p }
+	setClock, tick, swept := controlSweeps(opts, t0.Add(24 * time.Hour))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -1088,14 +1067,7 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	var mu sync.Mutex
-	clock := t0.Add(24*time.Hour - time.Millisecond)
-	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	setClock := func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
-	tick := make(chan time.Time)
-	opts.sweepTick = tick
-	swept := make(chan sweep, 1)
-	opts.swept = func(p sweep) { swept <- p }
+	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour - time.Millisecond))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -1188,4 +1160,18 @@ func TestThePageIsTold429WithRetryAfterWhenTheGeekIsAtItsLimit(t *testing.T) {
 	if !strings.Contains(string(body), "already holds 100 live chatter IDs") {
 		t.Errorf("body %q; want the refusal in words", body)
 	}
+}
+
+// controlSweeps gives serve a clock that starts at start and moves only
+// by setClock, sweep ticks that come only when the test sends one, and
+// the outcome of each sweep on swept.
+func controlSweeps(opts *Options, start time.Time) (setClock func(time.Time), tick chan<- time.Time, swept <-chan sweep) {
+	var mu sync.Mutex
+	clock := start
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	ticks := make(chan time.Time)
+	opts.sweepTick = ticks
+	outcomes := make(chan sweep, 1)
+	opts.swept = func(p sweep) { outcomes <- p }
+	return func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }, ticks, outcomes
 }
