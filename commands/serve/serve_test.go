@@ -1022,7 +1022,7 @@ func TestServeRemovesReportsOlderThanADay(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	setClock, tick, swept := controlSweeps(opts, t0.Add(24 * time.Hour))
+	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -1067,7 +1067,7 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour - time.Millisecond))
+	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour-time.Millisecond))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
