@@ -579,6 +579,36 @@ func TestCreateMissingTakesATableThatAppearedMeanwhile(t *testing.T) {
 	}
 }
 
+// TestCreateMissingFinishesTheOtherTablesWhenOneAppearedOtherwise: a
+// table that appeared with another key stopped CreateMissing before the
+// tables it had created after it were given their TTL, so that once the
+// user dealt with that table, the rerun refused the others as drift (time
+// to live off), as 8274f82 fixed for a CreateTable that fails.
+func TestCreateMissingFinishesTheOtherTablesWhenOneAppearedOtherwise(t *testing.T) {
+	tables, queues := TablesFor("prod"), QueuesFor("prod")
+	f := newFakeAccount()
+	other := &dynamodb.CreateTableInput{
+		TableName:            aws.String("prod-chatter"),
+		KeySchema:            []dynamotypes.KeySchemaElement{{AttributeName: aws.String("other"), KeyType: dynamotypes.KeyTypeHash}},
+		AttributeDefinitions: []dynamotypes.AttributeDefinition{{AttributeName: aws.String("other"), AttributeType: dynamotypes.ScalarAttributeTypeS}},
+	}
+	f.addTable(other)
+	plan := []Change{{KindTable, "prod-chatter"}, {KindTable, "prod-reports"}}
+	done, err := CreateMissing(t.Context(), f, f, tables, queues, plan, CreateOptions{Wait: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "table prod-chatter appeared with other settings") {
+		t.Fatalf("err = %v; want the table that appeared with another key named", err)
+	}
+	if want := []Change{{KindTable, "prod-reports"}}; !slices.Equal(done, want) {
+		t.Errorf("done %v; want %v", done, want)
+	}
+	if d := f.ttl["prod-reports"]; d == nil || d.TimeToLiveStatus != dynamotypes.TimeToLiveStatusEnabled {
+		t.Errorf("prod-reports TTL %+v; want it on: the rerun refuses a table without it", d)
+	}
+	if f.calls["CreateQueue"] != 0 {
+		t.Errorf("calls %v; want no queue created after a table that is not as wanted", f.calls)
+	}
+}
+
 func TestCreateMissingExplainsFailures(t *testing.T) {
 	f := newFakeAccount()
 	f.fail = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}
