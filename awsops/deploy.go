@@ -330,7 +330,7 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 		return res, &MigrationError{Stack: d.Spec.Stack, Err: err}
 	}
 	if err == nil && len(d.st.unconfirmed) > 0 {
-		return res, &UnconfirmedError{Stack: d.Spec.Stack, Drift: d.st.unconfirmed}
+		return res, &UnconfirmedError{Stack: d.Spec.Stack, Drift: d.st.unconfirmed, Planned: dryRun && res.Changed()}
 	}
 	return res, err
 }
@@ -397,6 +397,9 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 type UnconfirmedError struct {
 	Stack string
 	Drift []Drift
+	// Planned: a dry run that would still change the stack, which is
+	// then not said to be deployed.
+	Planned bool
 }
 
 func (e *UnconfirmedError) Error() string {
@@ -404,12 +407,16 @@ func (e *UnconfirmedError) Error() string {
 	for i, d := range e.Drift {
 		parts[i] = fmt.Sprintf("%s %s is %s: %s", d.Kind, d.Name, d.Is, d.Fix)
 	}
+	if e.Planned {
+		return fmt.Sprintf("stack %s is not all in place yet (deploy would change what is shown), and %s", e.Stack, strings.Join(parts, "; "))
+	}
 	return fmt.Sprintf("stack %s is deployed, but %s", e.Stack, strings.Join(parts, "; "))
 }
 
 // Serves reports whether err, Deploy's, is one after which every resource
 // is in place and the stack serves, the result holding its URLs: a
-// MigrationError or an UnconfirmedError.
+// MigrationError or an UnconfirmedError (of a dry run, with the plan: one
+// that is Planned would still change the stack).
 func Serves(err error) bool {
 	var m *MigrationError
 	var u *UnconfirmedError
