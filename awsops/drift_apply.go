@@ -147,8 +147,14 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 				if ctx.Err() != nil {
 					return done, ctx.Err()
 				}
-				return done, fmt.Errorf("table %s did not become active within %s (run `socks provision` again to keep waiting): %w",
+				err = fmt.Errorf("table %s did not become active within %s (run `socks provision` again to keep waiting): %w",
 					c.Name, wait, Explain(wrapTable("DescribeTable", c.Name, err)))
+				if stopped != nil {
+					// The first failure, which the rerun meets again,
+					// is said first.
+					err = fmt.Errorf("%w; and %w", stopped, err)
+				}
+				return done, err
 			}
 			if appeared[c.Name] {
 				// Made by the SDK's retry of this create, or by another

@@ -609,6 +609,47 @@ func TestCreateMissingFinishesTheOtherTablesWhenOneAppearedOtherwise(t *testing.
 	}
 }
 
+// stuckCreates is a fakeAccount whose CreateTable leaves the table
+// CREATING for ever, and refuses (AccessDenied) to create deny.
+type stuckCreates struct {
+	*fakeAccount
+	deny string
+}
+
+func (s stuckCreates) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	if aws.ToString(in.TableName) == s.deny {
+		return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: dynamodb:CreateTable"}
+	}
+	out, err := s.fakeAccount.CreateTable(ctx, in, optFns...)
+	if err == nil {
+		s.mu.Lock()
+		s.tables[aws.ToString(in.TableName)].TableStatus = dynamotypes.TableStatusCreating
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+// TestCreateMissingStoppedAndOutwaitedSaysBoth: a CreateTable refused
+// after another table was created, which then did not become active in
+// time, ended with the wait alone: the refusal, which the rerun meets
+// again, was not said.
+func TestCreateMissingStoppedAndOutwaitedSaysBoth(t *testing.T) {
+	tables, queues := TablesFor("prod"), QueuesFor("prod")
+	f := newFakeAccount()
+	plan := []Change{{KindTable, "prod-chatter"}, {KindTable, "prod-reports"}}
+	_, err := CreateMissing(t.Context(), stuckCreates{f, "prod-reports"}, f, tables, queues, plan, CreateOptions{Wait: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "CreateTable on table prod-reports") || !strings.Contains(err.Error(), "table prod-chatter did not become active") {
+		t.Fatalf("err = %v; want both the refused CreateTable of prod-reports and the wait for prod-chatter", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %q; want one line", err)
+	}
+	var ee *ExplainedError
+	if !errors.As(err, &ee) {
+		t.Errorf("err = %v; want the explained refusal kept", err)
+	}
+}
+
 func TestCreateMissingExplainsFailures(t *testing.T) {
 	f := newFakeAccount()
 	f.fail = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}
