@@ -313,7 +313,7 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 		if dryRun || action == ActionNone {
 			continue
 		}
-		if err := d.applyStep(ctx, def, action); err != nil {
+		if err := d.applyStep(ctx, def, action, drift); err != nil {
 			return res, fmt.Errorf("%s %s %s: %w", actionVerb(action), def.kind, def.name(), err)
 		}
 		if d.Progress != nil {
@@ -330,7 +330,7 @@ func (d *Deployer) Deploy(ctx context.Context, dryRun bool) (DeployResult, error
 		return res, &MigrationError{Stack: d.Spec.Stack, Err: err}
 	}
 	if err == nil && len(d.st.unconfirmed) > 0 {
-		return res, &UnconfirmedError{Stack: d.Spec.Stack, Drift: d.st.unconfirmed}
+		return res, &UnconfirmedError{Stack: d.Spec.Stack, Drift: d.st.unconfirmed, Planned: dryRun && res.Changed()}
 	}
 	return res, err
 }
@@ -344,20 +344,29 @@ const conflictRereads = 16
 // service: API Gateway, Lambda, IAM, CloudWatch Logs.
 var alreadyExistsCodes = []string{"ConflictException", "ResourceConflictException", "EntityAlreadyExists", "ResourceAlreadyExistsException"}
 
-// applyStep applies def. A create answered that what it makes exists (the
-// SDK retried a create the server had done, its answer lost in transit,
-// or another deploy made it meanwhile) is not a failure: the step is read
-// again, as the next deploy would, and finished from what is there.
-func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string) error {
+// applyStep applies def, which its check found to need action for drift.
+// A create answered that what it makes exists (the SDK retried a create
+// the server had done, its answer lost in transit, or another deploy made
+// it meanwhile) is not a failure: the step is read again, as the next
+// deploy would, and finished from what is there. A read that finds the
+// step as before the apply (the same action and drift) shows that the
+// answer was no such create but a conflict the apply did not cause (an
+// update in progress, a mapping that is another function's): it ends
+// with that answer, not applied again.
+func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) error {
 	err := def.apply(ctx, action)
 	for tries := 0; err != nil && isCode(err, alreadyExistsCodes...) && tries < conflictRereads; tries++ {
-		var cerr error
-		if action, _, cerr = def.check(ctx); cerr != nil {
+		again, againDrift, cerr := def.check(ctx)
+		if cerr != nil {
 			return cerr
 		}
-		if action == ActionNone {
+		if again == ActionNone {
 			return nil
 		}
+		if again == action && slices.Equal(againDrift, drift) {
+			return err
+		}
+		action, drift = again, againDrift
 		err = def.apply(ctx, action)
 	}
 	return err
@@ -388,6 +397,9 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 type UnconfirmedError struct {
 	Stack string
 	Drift []Drift
+	// Planned: a dry run that would still change the stack, which is
+	// then not said to be deployed.
+	Planned bool
 }
 
 func (e *UnconfirmedError) Error() string {
@@ -395,12 +407,16 @@ func (e *UnconfirmedError) Error() string {
 	for i, d := range e.Drift {
 		parts[i] = fmt.Sprintf("%s %s is %s: %s", d.Kind, d.Name, d.Is, d.Fix)
 	}
+	if e.Planned {
+		return fmt.Sprintf("stack %s is not all in place yet (deploy would change what is shown), and %s", e.Stack, strings.Join(parts, "; "))
+	}
 	return fmt.Sprintf("stack %s is deployed, but %s", e.Stack, strings.Join(parts, "; "))
 }
 
 // Serves reports whether err, Deploy's, is one after which every resource
 // is in place and the stack serves, the result holding its URLs: a
-// MigrationError or an UnconfirmedError.
+// MigrationError or an UnconfirmedError (of a dry run, with the plan: one
+// that is Planned would still change the stack).
 func Serves(err error) bool {
 	var m *MigrationError
 	var u *UnconfirmedError

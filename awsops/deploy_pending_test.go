@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -81,6 +82,18 @@ func TestADeployWithASubscriptionPendingConfirmationSaysWhatToDo(t *testing.T) {
 		if res.WebSocketURL == "" || !Serves(err) {
 			t.Errorf("deploy (dry run %v): url %q, Serves %v; want the stack's URLs and a stack that serves", dryRun, res.WebSocketURL, Serves(err))
 		}
+	}
+	// A dry run that would still change something does not say the
+	// stack is deployed.
+	d := deployer(pending)
+	d.Spec.Timeout = d.Spec.withDefaults().Timeout + time.Second
+	res, err := d.Deploy(t.Context(), true)
+	var unconfirmed *UnconfirmedError
+	if !errors.As(err, &unconfirmed) || len(changed(res)) == 0 {
+		t.Fatalf("dry run with another function timeout: %v, changes %v; want an UnconfirmedError and the function's update", err, changed(res))
+	}
+	if msg := err.Error(); strings.Contains(msg, "is deployed") || !strings.Contains(msg, "aws sns confirm-subscription --topic-arn "+topicARN) {
+		t.Errorf("err = %q; want the command, and not that the stack is deployed when the dry run would still update it", msg)
 	}
 	if got := changed(deploy(t, deployer(motoPlane(t)), true)); len(got) != 0 {
 		t.Errorf("with the subscription confirmed, deploy would change %v; want nothing", got)

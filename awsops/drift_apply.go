@@ -80,7 +80,8 @@ const DefaultCreateWait = 5 * time.Minute
 // with the SDK's waiter (bounded by opts.Wait) and then turning TTL on; the
 // dead-letter queue; the main queue with its redrive policy. It touches
 // nothing that exists already. It returns the changes it completed; when a
-// CreateTable fails, it still completes the tables created before it.
+// CreateTable fails, or a table appeared otherwise than wanted, it still
+// completes the other tables it created, and creates no queue.
 func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Tables, q Queues, changes []Change, opts CreateOptions) ([]Change, error) {
 	now := opts.Now
 	if now == nil {
@@ -106,10 +107,11 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 	}
 
 	var done, creating []Change
-	// stopped is the error of a CreateTable that failed: the tables
-	// created before it are still waited for and given their TTL, so that
-	// a rerun finds them whole (a table without TTL is drift, which
-	// provision refuses), and then it is returned.
+	// stopped is the first error of a CreateTable that failed, or of a
+	// table that appeared otherwise than wanted or whose TTL could not be
+	// turned on: the other tables created are still waited for and given
+	// their TTL, so that a rerun finds them whole (a table without TTL is
+	// drift, which provision refuses), and then it is returned.
 	var stopped error
 	appeared := map[string]bool{}
 	for _, c := range changes {
@@ -145,19 +147,36 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 				if ctx.Err() != nil {
 					return done, ctx.Err()
 				}
-				return done, fmt.Errorf("table %s did not become active within %s (run `socks provision` again to keep waiting): %w",
+				err = fmt.Errorf("table %s did not become active within %s (run `socks provision` again to keep waiting): %w",
 					c.Name, wait, Explain(wrapTable("DescribeTable", c.Name, err)))
+				if stopped != nil {
+					// The first failure, which the rerun meets again,
+					// is said first.
+					err = fmt.Errorf("%w; and %w", stopped, err)
+				}
+				return done, err
 			}
 			if appeared[c.Name] {
 				// Made by the SDK's retry of this create, or by another
 				// provision: taken as done only when it is as wanted.
+				// One that is not stops CreateMissing as a failed
+				// CreateTable does, once the other tables are finished.
 				if err := checkAppeared(ctx, db, inputs[c.Name]); err != nil {
-					return done, err
+					if stopped == nil {
+						stopped = err
+					}
+					continue
 				}
 			}
 			report(c, PhaseTTL)
 			if err := ensureTTL(ctx, db, ttl[c.Name]); err != nil {
-				return done, err
+				if ctx.Err() != nil {
+					return done, ctx.Err()
+				}
+				if stopped == nil {
+					stopped = err
+				}
+				continue
 			}
 			report(c, PhaseDone)
 			done = append(done, c)

@@ -579,6 +579,77 @@ func TestCreateMissingTakesATableThatAppearedMeanwhile(t *testing.T) {
 	}
 }
 
+// TestCreateMissingFinishesTheOtherTablesWhenOneAppearedOtherwise: a
+// table that appeared with another key stopped CreateMissing before the
+// tables it had created after it were given their TTL, so that once the
+// user dealt with that table, the rerun refused the others as drift (time
+// to live off), as 8274f82 fixed for a CreateTable that fails.
+func TestCreateMissingFinishesTheOtherTablesWhenOneAppearedOtherwise(t *testing.T) {
+	tables, queues := TablesFor("prod"), QueuesFor("prod")
+	f := newFakeAccount()
+	other := &dynamodb.CreateTableInput{
+		TableName:            aws.String("prod-chatter"),
+		KeySchema:            []dynamotypes.KeySchemaElement{{AttributeName: aws.String("other"), KeyType: dynamotypes.KeyTypeHash}},
+		AttributeDefinitions: []dynamotypes.AttributeDefinition{{AttributeName: aws.String("other"), AttributeType: dynamotypes.ScalarAttributeTypeS}},
+	}
+	f.addTable(other)
+	plan := []Change{{KindTable, "prod-chatter"}, {KindTable, "prod-reports"}}
+	done, err := CreateMissing(t.Context(), f, f, tables, queues, plan, CreateOptions{Wait: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "table prod-chatter appeared with other settings") {
+		t.Fatalf("err = %v; want the table that appeared with another key named", err)
+	}
+	if want := []Change{{KindTable, "prod-reports"}}; !slices.Equal(done, want) {
+		t.Errorf("done %v; want %v", done, want)
+	}
+	if d := f.ttl["prod-reports"]; d == nil || d.TimeToLiveStatus != dynamotypes.TimeToLiveStatusEnabled {
+		t.Errorf("prod-reports TTL %+v; want it on: the rerun refuses a table without it", d)
+	}
+	if f.calls["CreateQueue"] != 0 {
+		t.Errorf("calls %v; want no queue created after a table that is not as wanted", f.calls)
+	}
+}
+
+// stuckCreates is a fakeAccount whose CreateTable leaves the table
+// CREATING for ever, and refuses (AccessDenied) to create deny.
+type stuckCreates struct {
+	*fakeAccount
+	deny string
+}
+
+func (s stuckCreates) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error) {
+	if aws.ToString(in.TableName) == s.deny {
+		return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: dynamodb:CreateTable"}
+	}
+	out, err := s.fakeAccount.CreateTable(ctx, in, optFns...)
+	if err == nil {
+		s.mu.Lock()
+		s.tables[aws.ToString(in.TableName)].TableStatus = dynamotypes.TableStatusCreating
+		s.mu.Unlock()
+	}
+	return out, err
+}
+
+// TestCreateMissingStoppedAndOutwaitedSaysBoth: a CreateTable refused
+// after another table was created, which then did not become active in
+// time, ended with the wait alone: the refusal, which the rerun meets
+// again, was not said.
+func TestCreateMissingStoppedAndOutwaitedSaysBoth(t *testing.T) {
+	tables, queues := TablesFor("prod"), QueuesFor("prod")
+	f := newFakeAccount()
+	plan := []Change{{KindTable, "prod-chatter"}, {KindTable, "prod-reports"}}
+	_, err := CreateMissing(t.Context(), stuckCreates{f, "prod-reports"}, f, tables, queues, plan, CreateOptions{Wait: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "CreateTable on table prod-reports") || !strings.Contains(err.Error(), "table prod-chatter did not become active") {
+		t.Fatalf("err = %v; want both the refused CreateTable of prod-reports and the wait for prod-chatter", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %q; want one line", err)
+	}
+	var ee *ExplainedError
+	if !errors.As(err, &ee) {
+		t.Errorf("err = %v; want the explained refusal kept", err)
+	}
+}
+
 func TestCreateMissingExplainsFailures(t *testing.T) {
 	f := newFakeAccount()
 	f.fail = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}

@@ -68,8 +68,8 @@ const credentialsExpiryWarning = 15 * time.Minute
 // Fixes of the AWS checks.
 const (
 	credentialsFix = "set AWS_PROFILE (or --profile) to a configured profile, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
-	tablesReadFix  = "check --region (and --dynamodb-endpoint-url for an emulator), and that the credentials may call dynamodb:DescribeTable and dynamodb:DescribeTimeToLive"
-	queuesReadFix  = "check --region (and --sqs-endpoint-url for an emulator), and that the credentials may call sqs:GetQueueUrl and sqs:GetQueueAttributes"
+	tablesReadFix  = "check --region (and --dynamodb-endpoint-url for an emulator), and that the credentials may call dynamodb:DescribeTable, dynamodb:DescribeTimeToLive and dynamodb:ListTagsOfResource"
+	queuesReadFix  = "check --region (and --sqs-endpoint-url for an emulator), and that the credentials may call sqs:GetQueueUrl, sqs:GetQueueAttributes and sqs:ListQueueTags"
 	provisionFix   = "run `socks provision`"
 )
 

@@ -36,11 +36,15 @@ type fakeTables struct {
 	// by a socks before stacks were tagged).
 	untagged map[string]bool
 	err      error // every call fails with it
+	tagsErr  error // ListTagsOfResource fails with it
 }
 
 const tableARNPrefix = "arn:aws:dynamodb:us-east-1:000000000000:table/"
 
 func (f *fakeTables) ListTagsOfResource(_ context.Context, in *dynamodb.ListTagsOfResourceInput, _ ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error) {
+	if f.tagsErr != nil {
+		return nil, f.tagsErr
+	}
 	return &dynamodb.ListTagsOfResourceOutput{Tags: socksTags(strings.TrimPrefix(aws.ToString(in.ResourceArn), tableARNPrefix), f.tables.Stack, f.untagged)}, nil
 }
 
@@ -105,9 +109,13 @@ type fakeQueues struct {
 	visibility string // the main queue's, when set
 	untagged   map[string]bool
 	err        error
+	tagsErr    error // ListQueueTags fails with it
 }
 
 func (f *fakeQueues) ListQueueTags(_ context.Context, in *sqs.ListQueueTagsInput, _ ...func(*sqs.Options)) (*sqs.ListQueueTagsOutput, error) {
+	if f.tagsErr != nil {
+		return nil, f.tagsErr
+	}
 	name := aws.ToString(in.QueueUrl)
 	tags := map[string]string{}
 	for _, t := range socksTags(name[strings.LastIndexByte(name, '/')+1:], f.queues.Stack, f.untagged) {
@@ -255,6 +263,20 @@ func TestAWSDoctorChecks(t *testing.T) {
 				ft.untagged["prod-reports"] = true
 			},
 			"tables", ops.StatusFail, []string{"without the socks:stack tag: table prod-reports; table prod-connections: index by-geek", "; then run `socks provision`"}, nil},
+		// TestDoctorSaysWhichPermissionReadsTheStackTags: since doctor
+		// reads the stack tags, credentials that may not read them failed
+		// the check with a fix naming only DescribeTable and
+		// DescribeTimeToLive (or GetQueueUrl and GetQueueAttributes).
+		{"tags that may not be read name the permission",
+			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
+				ft.tagsErr = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User is not authorized"}
+			},
+			"tables", ops.StatusFail, []string{"cannot describe the tables", "dynamodb:ListTagsOfResource"}, nil},
+		{"queue tags that may not be read name the permission",
+			func(_ *ops.Env, _ *fakeTables, fq *fakeQueues) {
+				fq.tagsErr = &smithy.GenericAPIError{Code: "AccessDenied", Message: "User is not authorized"}
+			},
+			"queues", ops.StatusFail, []string{"cannot describe the queues", "sqs:ListQueueTags"}, nil},
 		{"an unreachable DynamoDB fails the tables but not the queues",
 			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) {
 				ft.err = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
