@@ -868,7 +868,7 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	setClock, tick, swept := controlSweeps(opts, t0)
+	setClock, tick, nextSweep := controlSweeps(t, opts, t0)
 
 	b, err := opts.Backend(t.Context())
 	if err != nil {
@@ -897,13 +897,8 @@ func TestServeRemovesChatterIDsExpiredADayAgo(t *testing.T) {
 	}
 	wantPass := func(what string, n int, ids string) {
 		t.Helper()
-		select {
-		case p := <-swept:
-			if p.err != nil || p.chatterIDs != n {
-				t.Errorf("%s: the sweep deleted %d chatter IDs, %v; want %d", what, p.chatterIDs, p.err, n)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%s: no sweep within a minute", what)
+		if p := nextSweep(what); p.err != nil || p.chatterIDs != n {
+			t.Errorf("%s: the sweep deleted %d chatter IDs, %v; want %d", what, p.chatterIDs, p.err, n)
 		}
 		if got := left(); got != ids {
 			t.Errorf("%s: chatter IDs left %q; want %q", what, got, ids)
@@ -953,16 +948,11 @@ func TestServeRemovesDeadLettersPastTheirRetention(t *testing.T) {
 	}
 	expires := dls[0].ExpiresAt()
 
-	setClock, tick, swept := controlSweeps(opts, expires.Add(-time.Millisecond))
+	setClock, tick, nextSweep := controlSweeps(t, opts, expires.Add(-time.Millisecond))
 	wantPass := func(what string, n, left int) {
 		t.Helper()
-		select {
-		case p := <-swept:
-			if p.err != nil || p.deadLetters != n {
-				t.Errorf("%s: the sweep deleted %d dead letters, %v; want %d", what, p.deadLetters, p.err, n)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%s: no sweep within a minute", what)
+		if p := nextSweep(what); p.err != nil || p.deadLetters != n {
+			t.Errorf("%s: the sweep deleted %d dead letters, %v; want %d", what, p.deadLetters, p.err, n)
 		}
 		st, err := b.Queue.Stats(ctx)
 		if err != nil || st.Dead != left {
@@ -1022,7 +1012,7 @@ func TestServeRemovesReportsOlderThanADay(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour))
+	setClock, tick, nextSweep := controlSweeps(t, opts, t0.Add(24*time.Hour))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -1033,13 +1023,8 @@ func TestServeRemovesReportsOlderThanADay(t *testing.T) {
 	}
 	wantPass := func(what string, n int, kept bool) {
 		t.Helper()
-		select {
-		case p := <-swept:
-			if p.err != nil || p.reports != n {
-				t.Errorf("%s: the sweep deleted %d reports, %v; want %d", what, p.reports, p.err, n)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%s: no sweep within a minute", what)
+		if p := nextSweep(what); p.err != nil || p.reports != n {
+			t.Errorf("%s: the sweep deleted %d reports, %v; want %d", what, p.reports, p.err, n)
 		}
 		// The state file's own clock (the real one) is years before t0:
 		// GetReport finds the report as long as it is in the file.
@@ -1067,7 +1052,7 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 	opts := testOptions(t)
 	opts.NoBroker = true
 	t0 := time.UnixMilli(1_900_000_000_000).UTC()
-	setClock, tick, swept := controlSweeps(opts, t0.Add(24*time.Hour-time.Millisecond))
+	setClock, tick, nextSweep := controlSweeps(t, opts, t0.Add(24*time.Hour-time.Millisecond))
 	b, err := opts.Backend(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -1075,13 +1060,8 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 	ctx := t.Context()
 	wantPass := func(what string, n int, kept bool) {
 		t.Helper()
-		select {
-		case p := <-swept:
-			if p.err != nil || p.connections != n {
-				t.Errorf("%s: the sweep deleted %d connection records, %v; want %d", what, p.connections, p.err, n)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%s: no sweep within a minute", what)
+		if p := nextSweep(what); p.err != nil || p.connections != n {
+			t.Errorf("%s: the sweep deleted %d connection records, %v; want %d", what, p.connections, p.err, n)
 		}
 		_, err := b.Store.GetConnection(ctx, "lost")
 		if got := err == nil; got != kept {
@@ -1091,11 +1071,7 @@ func TestServeRemovesConnectionRecordsExpiredADayAgo(t *testing.T) {
 
 	stop := startServe(t, opts)
 	defer stop()
-	select {
-	case <-swept:
-	case <-time.After(time.Minute):
-		t.Fatal("no sweep at start within a minute")
-	}
+	nextSweep("at start")
 	lost := pubsub.Connection{ID: "lost", Geek: "alice", Topics: []string{"news"}, ConnectedAt: t0.Add(-2 * time.Hour), ExpiresAt: t0}
 	if err := b.Store.PutConnection(ctx, lost); err != nil {
 		t.Fatal(err)
@@ -1164,8 +1140,9 @@ func TestThePageIsTold429WithRetryAfterWhenTheGeekIsAtItsLimit(t *testing.T) {
 
 // controlSweeps gives serve a clock that starts at start and moves only
 // by setClock, sweep ticks that come only when the test sends one, and
-// the outcome of each sweep on swept.
-func controlSweeps(opts *Options, start time.Time) (setClock func(time.Time), tick chan<- time.Time, swept <-chan sweep) {
+// nextSweep, which waits for the outcome of the next sweep (what names it
+// if none comes within a minute).
+func controlSweeps(t *testing.T, opts *Options, start time.Time) (setClock func(time.Time), tick chan<- time.Time, nextSweep func(what string) sweep) {
 	var mu sync.Mutex
 	clock := start
 	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
@@ -1173,5 +1150,15 @@ func controlSweeps(opts *Options, start time.Time) (setClock func(time.Time), ti
 	opts.sweepTick = ticks
 	outcomes := make(chan sweep, 1)
 	opts.swept = func(p sweep) { outcomes <- p }
-	return func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }, ticks, outcomes
+	next := func(what string) sweep {
+		t.Helper()
+		select {
+		case p := <-outcomes:
+			return p
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: no sweep within a minute", what)
+			return sweep{}
+		}
+	}
+	return func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }, ticks, next
 }
