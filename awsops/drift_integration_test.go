@@ -22,15 +22,8 @@ func TestCreateMissingThenNoDriftOnTheEmulators(t *testing.T) {
 	db, sq := testDynamoClient(t), testSQSClient(t)
 	stack := uniqueName("drift")
 	tables, queues := TablesFor(stack), QueuesFor(stack)
-	t.Cleanup(func() {
-		ctx := cleanupContext(t)
-		if err := DeleteTables(ctx, db, tables, time.Minute); err != nil {
-			t.Errorf("deleting tables: %v", err)
-		}
-		if err := DeleteQueues(ctx, sq, queues); err != nil {
-			t.Errorf("deleting queues: %v", err)
-		}
-	})
+	deleteTablesAtCleanup(t, db, tables)
+	deleteQueuesAtCleanup(t, sq, queues)
 
 	drifts, err := CheckDrift(t.Context(), db, sq, tables, queues, QueueSettings{})
 	if err != nil {
@@ -117,15 +110,8 @@ func TestCreateMissingFinishesTablesWhoseCreatesWereRetriedOnTheEmulators(t *tes
 	db, sq := NewDynamoDB(cfg, endpoint), testSQSClient(t)
 	stack := uniqueName("retried")
 	tables, queues := TablesFor(stack), QueuesFor(stack)
-	t.Cleanup(func() {
-		ctx := cleanupContext(t)
-		if err := DeleteTables(ctx, db, tables, time.Minute); err != nil {
-			t.Errorf("deleting tables: %v", err)
-		}
-		if err := DeleteQueues(ctx, sq, queues); err != nil {
-			t.Errorf("deleting queues: %v", err)
-		}
-	})
+	deleteTablesAtCleanup(t, db, tables)
+	deleteQueuesAtCleanup(t, sq, queues)
 	drifts, err := CheckDrift(t.Context(), db, sq, tables, queues, QueueSettings{})
 	if err != nil {
 		t.Fatal(err)

@@ -267,11 +267,7 @@ func TestMissingIndexIsExplained(t *testing.T) {
 	if _, err := api.CreateTable(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := DeleteTables(cleanupContext(t), api, tables, time.Minute); err != nil {
-			t.Errorf("deleting tables: %v", err)
-		}
-	})
+	deleteTablesAtCleanup(t, api, tables)
 	if err := dynamodb.NewTableExistsWaiter(api).Wait(t.Context(), &dynamodb.DescribeTableInput{TableName: in.TableName}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -71,12 +71,26 @@ func newTestTables(t testing.TB, api *dynamodb.Client) Tables {
 	if _, err := EnsureTables(t.Context(), api, tables, time.Minute); err != nil {
 		t.Fatalf("creating tables: %v", err)
 	}
+	deleteTablesAtCleanup(t, api, tables)
+	return tables
+}
+
+// deleteTablesAtCleanup deletes tables when the test ends.
+func deleteTablesAtCleanup(t testing.TB, api TableAdminAPI, tables Tables) {
 	t.Cleanup(func() {
 		if err := DeleteTables(cleanupContext(t), api, tables, time.Minute); err != nil {
 			t.Errorf("deleting tables: %v", err)
 		}
 	})
-	return tables
+}
+
+// deleteQueuesAtCleanup deletes queues when the test ends.
+func deleteQueuesAtCleanup(t testing.TB, api QueueAdminAPI, queues Queues) {
+	t.Cleanup(func() {
+		if err := DeleteQueues(cleanupContext(t), api, queues); err != nil {
+			t.Errorf("deleting queues: %v", err)
+		}
+	})
 }
 
 // newTestStore returns a DynamoStore on fresh tables.
@@ -94,11 +108,7 @@ func newTestQueues(t testing.TB, api *sqs.Client, s QueueSettings) Queues {
 	if _, _, err := EnsureQueues(t.Context(), api, queues, s); err != nil {
 		t.Fatalf("creating queues: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := DeleteQueues(cleanupContext(t), api, queues); err != nil {
-			t.Errorf("deleting queues: %v", err)
-		}
-	})
+	deleteQueuesAtCleanup(t, api, queues)
 	return queues
 }
 
