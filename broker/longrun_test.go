@@ -4,26 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/store/storetest"
 )
-
-// countingPusher counts the posts and keeps nothing.
-type countingPusher struct{ posts atomic.Int64 }
-
-func (p *countingPusher) Post(context.Context, string, []byte) error {
-	p.posts.Add(1)
-	return nil
-}
-
-func (p *countingPusher) Get(context.Context, string) (store.ConnectionInfo, error) {
-	return store.ConnectionInfo{}, nil
-}
-
-func (p *countingPusher) Delete(context.Context, string) error { return nil }
 
 // A broker (`socks broker`, or the one inside `socks serve`) runs for days:
 // what it keeps must not grow with the messages it handles. Compressed:
@@ -32,7 +17,7 @@ func (p *countingPusher) Delete(context.Context, string) error { return nil }
 // first, and its heap has not grown with the messages; the queue is empty.
 func TestARunningBrokerKeepsNothingPerMessage(t *testing.T) {
 	f := newFixture(t)
-	pusher := &countingPusher{}
+	pusher := &storetest.CountingPusher{}
 	f.broker.Pusher = pusher
 	for i := range 10 {
 		f.connect(t, fmt.Sprintf("c%d", i), fmt.Sprintf("geek%d", i%3), "updates")
@@ -63,9 +48,9 @@ func TestARunningBrokerKeepsNothingPerMessage(t *testing.T) {
 		}
 		sent += n
 		want := int64(sent * 10)
-		for deadline := time.Now().Add(time.Minute); pusher.posts.Load() < want; time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Minute); pusher.Posts() < want; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d posts within a minute; want %d", pusher.posts.Load(), want)
+				t.Fatalf("%d posts within a minute; want %d", pusher.Posts(), want)
 			}
 		}
 		// The last message's delete follows its posts: wait for the queue

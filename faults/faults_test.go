@@ -15,6 +15,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/store/storetest"
 )
 
 func TestParse(t *testing.T) {
@@ -89,20 +90,6 @@ type okPusher struct{ store.Pusher }
 
 func (okPusher) Post(context.Context, string, []byte) error { return nil }
 
-// countingPusher counts the posts that reached it.
-type countingPusher struct {
-	store.Pusher
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingPusher) Post(context.Context, string, []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n++
-	return nil
-}
-
 func TestPusherFaultsLookLikeTheManagementAPIs(t *testing.T) {
 	cases := []struct {
 		spec      string
@@ -119,7 +106,7 @@ func TestPusherFaultsLookLikeTheManagementAPIs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.spec, func(t *testing.T) {
 			spec, _ := faults.Parse(tc.spec)
-			next := &countingPusher{}
+			next := &storetest.CountingPusher{}
 			err := faults.New(spec).Pusher(next).Post(context.Background(), "c1", []byte("x"))
 			var pe *store.PushError
 			if !errors.As(err, &pe) || pe.Kind != tc.kind || pe.Status != tc.status || pe.ConnectionID != "c1" {
@@ -128,8 +115,8 @@ func TestPusherFaultsLookLikeTheManagementAPIs(t *testing.T) {
 			if errors.Is(err, syscall.ECONNRESET) != tc.reset {
 				t.Errorf("errors.Is(ECONNRESET) = %v", !tc.reset)
 			}
-			if next.n != tc.delivered {
-				t.Errorf("%d posts reached the pusher; want %d", next.n, tc.delivered)
+			if next.Posts() != int64(tc.delivered) {
+				t.Errorf("%d posts reached the pusher; want %d", next.Posts(), tc.delivered)
 			}
 		})
 	}
@@ -137,15 +124,15 @@ func TestPusherFaultsLookLikeTheManagementAPIs(t *testing.T) {
 		spec, _ := faults.Parse("slow=1:1m")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		next := &countingPusher{}
-		if err := faults.New(spec).Pusher(next).Post(ctx, "c1", nil); !errors.Is(err, context.Canceled) || next.n != 0 {
-			t.Fatalf("error %v after %d posts; want the context's error and no post", err, next.n)
+		next := &storetest.CountingPusher{}
+		if err := faults.New(spec).Pusher(next).Post(ctx, "c1", nil); !errors.Is(err, context.Canceled) || next.Posts() != 0 {
+			t.Fatalf("error %v after %d posts; want the context's error and no post", err, next.Posts())
 		}
 	})
 }
 
 // nonBlockingPusher claims that its posts never block.
-type nonBlockingPusher struct{ countingPusher }
+type nonBlockingPusher struct{ storetest.CountingPusher }
 
 func (*nonBlockingPusher) NonBlocking() bool { return true }
 

@@ -14,21 +14,8 @@ import (
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
+	"github.com/socks-dev/socks/store/storetest"
 )
-
-// countingPusher counts the posts and keeps nothing.
-type countingPusher struct{ posts atomic.Int64 }
-
-func (p *countingPusher) Post(context.Context, string, []byte) error {
-	p.posts.Add(1)
-	return nil
-}
-
-func (p *countingPusher) Get(context.Context, string) (store.ConnectionInfo, error) {
-	return store.ConnectionInfo{}, nil
-}
-
-func (p *countingPusher) Delete(context.Context, string) error { return nil }
 
 // quietQueue is the SQS queue of the Lambda path, keeping nothing.
 type quietQueue struct{ store.Queue }
@@ -47,7 +34,7 @@ func (quietQueue) DeadLetter(context.Context, store.Message, string) error { ret
 // that grows with them.
 func TestAWarmHandlerKeepsNothingPerInvocation(t *testing.T) {
 	s, now := fixtureStore(t)
-	pusher := &countingPusher{}
+	pusher := &storetest.CountingPusher{}
 	var clients atomic.Int64
 	h := &Handler{
 		Routes: &routes.Handler{Store: s, Now: now},
@@ -101,7 +88,7 @@ func TestAWarmHandlerKeepsNothingPerInvocation(t *testing.T) {
 		cycle(i)
 	}
 
-	if pusher.posts.Load() == 0 {
+	if pusher.Posts() == 0 {
 		t.Fatal("no SQS batch posted to a connection: the fan-outs were not exercised")
 	}
 	if n := clients.Load(); n != 1 {
