@@ -138,8 +138,8 @@ type Options struct {
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
 	// for its next request (default httpIdleTimeout).
 	httpIdleTimeout time.Duration
-	// bodyWait bounds the reading of a Management API call's body
-	// (default bodyWait).
+	// bodyWait bounds the reading of a request's body (default
+	// bodyWait).
 	bodyWait time.Duration
 	// awaitingConnect, when set, is called when a call begins to wait for
 	// a connection's $connect.
@@ -172,8 +172,9 @@ const (
 	// own idle timeout (30 s) and Go's default (90 s), so that a client
 	// gives a connection up before the gateway closes it under a request.
 	httpIdleTimeout = 2 * time.Minute
-	// bodyWait bounds the reading of a Management API call's body, at
-	// most 128 KB.
+	// bodyWait bounds the reading of a request's body: a Management API
+	// call's (at most 128 KB), or what net/http reads of one a handler
+	// left unread.
 	bodyWait = 30 * time.Second
 	// maxSweepPeriod is the longest period of the sweeper, the one timer
 	// of every connection's ping, idle timeout and maximum duration.
@@ -590,6 +591,15 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // serveHTTP routes a request: upgrades at "/" or "/STAGE", the Management
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		// A body that stops coming is not waited for past bodyWait,
+		// whoever reads it: a handler, or net/http, which reads what a
+		// handler left (up to 256 KB) before it answers. Without this the
+		// server waits for ever after the headers, and anyone who
+		// reaches the port can hold sockets until the gateway runs out
+		// of files. An upgrade's connection is rid of it when hijacked.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
+	}
 	p := r.URL.EscapedPath()
 	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {

@@ -1807,6 +1807,60 @@ func TestAManagementCallWhoseBodyStallsIsLetGo(t *testing.T) {
 	}
 }
 
+// Any request whose body stops coming is let go of after a while, not
+// only a Management API call: a handler that does not read the body (the
+// live page, socks.js, a refused upgrade, a 403) leaves net/http to read
+// what is left of it (up to 256 KB) before the connection can be reused,
+// and one that reads it (the site's POST /chatter-id) waits for it. With
+// no deadline after the headers, either held the connection and a
+// goroutine for ever: a few thousand such sockets from anyone who reaches
+// the port ran the gateway out of files.
+func TestARequestWhoseBodyStallsIsLetGo(t *testing.T) {
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				http.Error(w, "could not read the body", http.StatusBadRequest)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "site")
+	})
+	h := newFakeHandler()
+	h.connect = func(event) (response, error) { return response{StatusCode: http.StatusUnauthorized}, nil }
+	_, addr := start(t, h, Options{Site: site, bodyWait: 50 * time.Millisecond})
+	_, bare := start(t, newFakeHandler(), Options{bodyWait: 50 * time.Millisecond})
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	for _, tc := range []struct {
+		name, addr, head string
+	}{
+		{"a file of the site that reads no body", addr, "GET /socks.js HTTP/1.1\r\nHost: " + addr},
+		{"a site call that reads its body", addr, "POST /chatter-id HTTP/1.1\r\nHost: " + addr},
+		{"an upgrade its $connect refuses", addr, "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key},
+		{"a Management API call naming another host", addr, "POST /@connections/someone HTTP/1.1\r\nHost: rebind.attacker.example"},
+		{"a path the gateway has no resource for", bare, "POST /elsewhere HTTP/1.1\r\nHost: " + bare},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(wait))
+			fmt.Fprintf(c, "%s\r\nContent-Length: 100\r\n\r\nonly a part", tc.head)
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("no answer to a request whose body stalled: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if _, err := r.ReadByte(); err != io.EOF {
+				t.Fatalf("status %d, then %v; want the connection closed (EOF) once the body stalled", resp.StatusCode, err)
+			}
+		})
+	}
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.

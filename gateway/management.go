@@ -53,10 +53,6 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls must name localhost or a loopback address in their URL; elsewhere run `socks serve --require-signature` and sign them")
 		return
 	}
-	// A body that stops coming is not waited for past bodyWait (then
-	// 400): off loopback, anyone can send one before the signature over
-	// it is checked.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
 	if r.Header.Get("Authorization") == "" {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
 		return
