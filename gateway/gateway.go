@@ -141,9 +141,15 @@ type Options struct {
 	// bodyWait bounds the reading of a request's body (default
 	// bodyWait).
 	bodyWait time.Duration
+	// responseWait bounds the answer to one plain HTTP request, from its
+	// headers to the last byte written (default responseWait).
+	responseWait time.Duration
 	// awaitingConnect, when set, is called when a call begins to wait for
 	// a connection's $connect.
 	awaitingConnect func()
+	// connState, when set, is told each change of an HTTP connection's
+	// state.
+	connState func(net.Conn, http.ConnState)
 }
 
 const (
@@ -176,6 +182,13 @@ const (
 	// call's (at most 128 KB), or what net/http reads of one a handler
 	// left unread.
 	bodyWait = 30 * time.Second
+	// responseWait bounds the answer to one plain HTTP request (an
+	// upgrade is rid of it when hijacked), from its headers to the last
+	// byte written, so that a client that reads no answer is let go of:
+	// the longest answer is a Management API call's, whose body may take
+	// bodyWait, its connection's $connect connectWait, and its answer a
+	// write.
+	responseWait = bodyWait + connectWait + writeWait
 	// maxSweepPeriod is the longest period of the sweeper, the one timer
 	// of every connection's ping, idle timeout and maximum duration.
 	maxSweepPeriod = time.Second
@@ -293,6 +306,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.bodyWait <= 0 {
 		opts.bodyWait = bodyWait
 	}
+	if opts.responseWait <= 0 {
+		opts.responseWait = responseWait
+	}
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
@@ -318,6 +334,7 @@ func New(opts Options) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      opts.responseWait,
 		IdleTimeout:       opts.httpIdleTimeout,
 		ConnState:         g.trackFresh,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -492,6 +509,9 @@ func (g *Gateway) sweepConns(timers, idle bool) {
 // trackFresh is the server's ConnState hook: it keeps the set of
 // connections that have sent nothing yet.
 func (g *Gateway) trackFresh(c net.Conn, state http.ConnState) {
+	if g.opts.connState != nil {
+		g.opts.connState(c, state)
+	}
 	g.freshMu.Lock()
 	defer g.freshMu.Unlock()
 	if state == http.StateNew {

@@ -1861,6 +1861,52 @@ func TestARequestWhoseBodyStallsIsLetGo(t *testing.T) {
 	}
 }
 
+// TestAClientThatReadsNoAnswerIsLetGo: a client that sends requests and
+// reads none of the answers (pipelined requests for socks.js, say) fills
+// the socket until the gateway's write blocks. With no write deadline it
+// blocked for ever, holding the connection and a goroutine; now the write
+// gives up after a while and the connection is closed.
+func TestAClientThatReadsNoAnswerIsLetGo(t *testing.T) {
+	closed := make(chan string, 64)
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+	_, addr := start(t, newFakeHandler(), Options{Site: site, responseWait: 50 * time.Millisecond, connState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- c.RemoteAddr().String()
+		}
+	}})
+	c, err := net.DialTCP("tcp", nil, mustResolve(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4096)
+	_ = c.SetDeadline(time.Now().Add(wait))
+	// More than the sockets' buffers hold (a few MB on loopback), never read.
+	req := "GET /socks.js HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+	go func() { _, _ = io.WriteString(c, strings.Repeat(req, 2000)) }()
+	timeout := time.After(wait)
+	for {
+		select {
+		case a := <-closed:
+			if a == c.LocalAddr().String() {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("a client that reads no answer still holds its connection after %v", wait)
+		}
+	}
+}
+
+func mustResolve(t *testing.T, addr string) *net.TCPAddr {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.
