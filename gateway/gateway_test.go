@@ -2267,6 +2267,82 @@ func TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI(t *testing.T)
 	}
 }
 
+// TestAnotherSitesPageCannotCallTheManagementAPI: on loopback without a
+// key pair the Management API takes any Authorization header, on the
+// premise that a page in the developer's browser cannot send one to
+// 127.0.0.1: a fetch with it is preflighted, and the preflight must not
+// pass; what a page may send without one (a form, a no-cors fetch) must
+// do nothing. Nor may one the browser added itself: a browser says that
+// another site's page sent it (Sec-Fetch-Site), and such a call is
+// refused. No answer allows the page to read it.
+func TestAnotherSitesPageCannotCallTheManagementAPI(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	u := "http://" + addr + "/@connections/" + url.PathEscape(id)
+	for _, tc := range []struct {
+		name, method string
+		header       map[string]string
+	}{
+		{"a preflight for a POST with Authorization", http.MethodOptions, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}},
+		{"a preflight for a DELETE", http.MethodOptions, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}},
+		{"a form's POST", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}},
+		{"a no-cors fetch's POST", http.MethodPost, map[string]string{"Origin": "null", "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
+		// A browser adds an Authorization header itself, from what the
+		// user once gave a page at this address (HTTP authentication),
+		// to a request with credentials; a script never could.
+		{"a no-cors fetch's POST to which the browser added Authorization", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Authorization": "Basic dXNlcjpwYXNz", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
+		{"a same-site page's DELETE to which the browser added Authorization", http.MethodDelete, map[string]string{"Origin": "http://localhost:3000", "Authorization": "Basic dXNlcjpwYXNz", "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, u, strings.NewReader("forged"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d; want 403", resp.StatusCode)
+			}
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "Access-Control-") {
+					t.Errorf("answered with %s: %q", k, resp.Header.Get(k))
+				}
+			}
+		})
+	}
+	// The client got none of those: the first message it reads is this.
+	if err := postUnsigned(addr, id, "from this machine"); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "from this machine" {
+		t.Fatalf("client read %q", got)
+	}
+}
+
+func postUnsigned(addr, id, body string) error {
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "unsigned")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST: %s", resp.Status)
+	}
+	return nil
+}
+
 // TestOnceShutdownBeginsUpgradesAreRefusedSayingSo: from StopAccepting
 // (serve calls it as Ctrl-C's shutdown begins, before it waits for the
 // broker) a new client gets 503 saying that the gateway is shutting down,

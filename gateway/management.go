@@ -47,10 +47,17 @@ type connectionIdentity struct {
 // a browser cannot add one to a request to another origin). A page that
 // points its own name at 127.0.0.1 (DNS rebinding) calls as its own origin
 // and may add any header, so such requests must also name a loopback host.
+// A browser may add one itself (HTTP authentication the user once gave
+// this address) to another site's request, which it marks as such
+// (Sec-Fetch-Site): refused too.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
 	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
 	if g.opts.Credentials == nil && !loopback.Host(r.Host) {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls must name localhost or a loopback address in their URL; elsewhere run `socks serve --require-signature` and sign them")
+		return
+	}
+	if g.opts.Credentials == nil && loopback.FromOtherSite(r) {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls may not come from a web page of another site; call from a program on this machine")
 		return
 	}
 	if r.Header.Get("Authorization") == "" {
