@@ -2272,9 +2272,9 @@ func TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI(t *testing.T)
 // premise that a page in the developer's browser cannot send one to
 // 127.0.0.1: a fetch with it is preflighted, and the preflight must not
 // pass; what a page may send without one (a form, a no-cors fetch) must
-// do nothing. Nor may one the browser added itself: a browser says that
-// another site's page sent it (Sec-Fetch-Site), and such a call is
-// refused. No answer allows the page to read it.
+// do nothing. Any call a browser says another site's page sent
+// (Sec-Fetch-Site) is refused, even with the header. No answer allows the
+// page to read it.
 func TestAnotherSitesPageCannotCallTheManagementAPI(t *testing.T) {
 	h := newFakeHandler()
 	_, addr := start(t, h, Options{})
@@ -2288,9 +2288,9 @@ func TestAnotherSitesPageCannotCallTheManagementAPI(t *testing.T) {
 		{"a preflight for a DELETE", http.MethodOptions, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}},
 		{"a form's POST", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}},
 		{"a no-cors fetch's POST", http.MethodPost, map[string]string{"Origin": "null", "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
-		// A browser adds an Authorization header itself, from what the
-		// user once gave a page at this address (HTTP authentication),
-		// to a request with credentials; a script never could.
+		// Were a browser to add an Authorization header itself, from
+		// HTTP authentication the user once gave this address (Chromium
+		// 156 does not, cross-site), a script could not have.
 		{"a no-cors fetch's POST to which the browser added Authorization", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Authorization": "Basic dXNlcjpwYXNz", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
 		{"a same-site page's DELETE to which the browser added Authorization", http.MethodDelete, map[string]string{"Origin": "http://localhost:3000", "Authorization": "Basic dXNlcjpwYXNz", "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}},
 	} {

@@ -47,9 +47,10 @@ type connectionIdentity struct {
 // a browser cannot add one to a request to another origin). A page that
 // points its own name at 127.0.0.1 (DNS rebinding) calls as its own origin
 // and may add any header, so such requests must also name a loopback host.
-// A browser may add one itself (HTTP authentication the user once gave
-// this address) to another site's request, which it marks as such
-// (Sec-Fetch-Site): refused too.
+// Nor should a browser add one itself to another site's request (HTTP
+// authentication the user once gave this address; Chromium keeps that
+// per top-level site and does not): a request a browser marks as another
+// site's (Sec-Fetch-Site) is refused all the same, as --pprof's are.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
 	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
 	if g.opts.Credentials == nil && !loopback.Host(r.Host) {
