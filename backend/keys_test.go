@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
@@ -170,4 +172,44 @@ func TestAStateDirOthersMayWriteIsRefused(t *testing.T) {
 		}
 		attack(t, dir)
 	})
+}
+
+// TestALinkPlantedInAGroupWritableStateDirIsNotFollowed: a state dir its
+// group may write is taken (a user's private group is the usual one), but
+// when the group has other members one of them may plant a link at the
+// wake file, which every publish writes a byte into: the user's file it
+// points at lost its first byte. The link is not followed; the publish
+// is queued all the same (a missed wake-up costs a poll).
+func TestALinkPlantedInAGroupWritableStateDirIsNotFollowed(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no mode bits, no O_NOFOLLOW")
+	}
+	dir := filepath.Join(t.TempDir(), "group")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, config.StateFile+"-wake")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, Options{})
+	if err != nil {
+		t.Fatalf("Open on a state dir its group may write: %v", err)
+	}
+	defer b.DB.Close()
+	if _, err := b.Queue.Send(context.Background(), []byte(`{"n":1}`)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious" {
+		t.Errorf("the file the planted link points at now holds %q", got)
+	}
+	if msgs, err := b.Queue.Receive(context.Background(), 10, time.Minute, 0); err != nil || len(msgs) != 1 {
+		t.Errorf("received %d messages, %v; want the one sent", len(msgs), err)
+	}
 }

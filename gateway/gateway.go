@@ -138,12 +138,18 @@ type Options struct {
 	// httpIdleTimeout is how long a kept-alive HTTP connection may wait
 	// for its next request (default httpIdleTimeout).
 	httpIdleTimeout time.Duration
-	// bodyWait bounds the reading of a Management API call's body
-	// (default bodyWait).
+	// bodyWait bounds the reading of a request's body (default
+	// bodyWait).
 	bodyWait time.Duration
+	// responseWait bounds the answer to one plain HTTP request, from its
+	// headers to the last byte written (default responseWait).
+	responseWait time.Duration
 	// awaitingConnect, when set, is called when a call begins to wait for
 	// a connection's $connect.
 	awaitingConnect func()
+	// connState, when set, is told each change of an HTTP connection's
+	// state.
+	connState func(net.Conn, http.ConnState)
 }
 
 const (
@@ -172,9 +178,17 @@ const (
 	// own idle timeout (30 s) and Go's default (90 s), so that a client
 	// gives a connection up before the gateway closes it under a request.
 	httpIdleTimeout = 2 * time.Minute
-	// bodyWait bounds the reading of a Management API call's body, at
-	// most 128 KB.
+	// bodyWait bounds the reading of a request's body: a Management API
+	// call's (at most 128 KB), or what net/http reads of one a handler
+	// left unread.
 	bodyWait = 30 * time.Second
+	// responseWait bounds the answer to one plain HTTP request (an
+	// upgrade is rid of it when hijacked), from its headers to the last
+	// byte written, so that a client that reads no answer is let go of:
+	// the longest answer is a Management API call's, whose body may take
+	// bodyWait, its connection's $connect connectWait, and its answer a
+	// write.
+	responseWait = bodyWait + connectWait + writeWait
 	// maxSweepPeriod is the longest period of the sweeper, the one timer
 	// of every connection's ping, idle timeout and maximum duration.
 	maxSweepPeriod = time.Second
@@ -292,6 +306,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.bodyWait <= 0 {
 		opts.bodyWait = bodyWait
 	}
+	if opts.responseWait <= 0 {
+		opts.responseWait = responseWait
+	}
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
@@ -317,6 +334,7 @@ func New(opts Options) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      opts.responseWait,
 		IdleTimeout:       opts.httpIdleTimeout,
 		ConnState:         g.trackFresh,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -491,6 +509,9 @@ func (g *Gateway) sweepConns(timers, idle bool) {
 // trackFresh is the server's ConnState hook: it keeps the set of
 // connections that have sent nothing yet.
 func (g *Gateway) trackFresh(c net.Conn, state http.ConnState) {
+	if g.opts.connState != nil {
+		g.opts.connState(c, state)
+	}
 	g.freshMu.Lock()
 	defer g.freshMu.Unlock()
 	if state == http.StateNew {
@@ -590,6 +611,15 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // serveHTTP routes a request: upgrades at "/" or "/STAGE", the Management
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		// A body that stops coming is not waited for past bodyWait,
+		// whoever reads it: a handler, or net/http, which reads what a
+		// handler left (up to 256 KB) before it answers. Without this the
+		// server waits for ever after the headers, and anyone who
+		// reaches the port can hold sockets until the gateway runs out
+		// of files. An upgrade's connection is rid of it when hijacked.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
+	}
 	p := r.URL.EscapedPath()
 	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {

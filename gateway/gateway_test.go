@@ -1807,6 +1807,106 @@ func TestAManagementCallWhoseBodyStallsIsLetGo(t *testing.T) {
 	}
 }
 
+// Any request whose body stops coming is let go of after a while, not
+// only a Management API call: a handler that does not read the body (the
+// live page, socks.js, a refused upgrade, a 403) leaves net/http to read
+// what is left of it (up to 256 KB) before the connection can be reused,
+// and one that reads it (the site's POST /chatter-id) waits for it. With
+// no deadline after the headers, either held the connection and a
+// goroutine for ever: a few thousand such sockets from anyone who reaches
+// the port ran the gateway out of files.
+func TestARequestWhoseBodyStallsIsLetGo(t *testing.T) {
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				http.Error(w, "could not read the body", http.StatusBadRequest)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "site")
+	})
+	h := newFakeHandler()
+	h.connect = func(event) (response, error) { return response{StatusCode: http.StatusUnauthorized}, nil }
+	_, addr := start(t, h, Options{Site: site, bodyWait: 50 * time.Millisecond})
+	_, bare := start(t, newFakeHandler(), Options{bodyWait: 50 * time.Millisecond})
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	for _, tc := range []struct {
+		name, addr, head string
+	}{
+		{"a file of the site that reads no body", addr, "GET /socks.js HTTP/1.1\r\nHost: " + addr},
+		{"a site call that reads its body", addr, "POST /chatter-id HTTP/1.1\r\nHost: " + addr},
+		{"an upgrade its $connect refuses", addr, "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key},
+		{"a Management API call naming another host", addr, "POST /@connections/someone HTTP/1.1\r\nHost: rebind.attacker.example"},
+		{"a path the gateway has no resource for", bare, "POST /elsewhere HTTP/1.1\r\nHost: " + bare},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(wait))
+			fmt.Fprintf(c, "%s\r\nContent-Length: 100\r\n\r\nonly a part", tc.head)
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("no answer to a request whose body stalled: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if _, err := r.ReadByte(); err != io.EOF {
+				t.Fatalf("status %d, then %v; want the connection closed (EOF) once the body stalled", resp.StatusCode, err)
+			}
+		})
+	}
+}
+
+// TestAClientThatReadsNoAnswerIsLetGo: a client that sends requests and
+// reads none of the answers (pipelined requests for socks.js, say) fills
+// the socket until the gateway's write blocks. With no write deadline it
+// blocked for ever, holding the connection and a goroutine; now the write
+// gives up after a while and the connection is closed.
+func TestAClientThatReadsNoAnswerIsLetGo(t *testing.T) {
+	closed := make(chan string, 64)
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(big) })
+	_, addr := start(t, newFakeHandler(), Options{Site: site, responseWait: 50 * time.Millisecond, connState: func(c net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- c.RemoteAddr().String()
+		}
+	}})
+	c, err := net.DialTCP("tcp", nil, mustResolve(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4096)
+	_ = c.SetDeadline(time.Now().Add(wait))
+	// More than the sockets' buffers hold (a few MB on loopback), never read.
+	req := "GET /socks.js HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
+	go func() { _, _ = io.WriteString(c, strings.Repeat(req, 2000)) }()
+	timeout := time.After(wait)
+	for {
+		select {
+		case a := <-closed:
+			if a == c.LocalAddr().String() {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("a client that reads no answer still holds its connection after %v", wait)
+		}
+	}
+}
+
+func mustResolve(t *testing.T, addr string) *net.TCPAddr {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestBadManagementRequestsGetTheRightStatus sends the Management API what
 // a broken producer might: each gets its status, with an error type and a
 // body that does not echo the input, and the live connection is untouched.
@@ -2165,6 +2265,82 @@ func TestAPageRebindingItsNameToLoopbackCannotCallTheManagementAPI(t *testing.T)
 			t.Fatalf("client read %q, want %q", got, "from "+host)
 		}
 	}
+}
+
+// TestAnotherSitesPageCannotCallTheManagementAPI: on loopback without a
+// key pair the Management API takes any Authorization header, on the
+// premise that a page in the developer's browser cannot send one to
+// 127.0.0.1: a fetch with it is preflighted, and the preflight must not
+// pass; what a page may send without one (a form, a no-cors fetch) must
+// do nothing. Any call a browser says another site's page sent
+// (Sec-Fetch-Site) is refused, even with the header. No answer allows the
+// page to read it.
+func TestAnotherSitesPageCannotCallTheManagementAPI(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	u := "http://" + addr + "/@connections/" + url.PathEscape(id)
+	for _, tc := range []struct {
+		name, method string
+		header       map[string]string
+	}{
+		{"a preflight for a POST with Authorization", http.MethodOptions, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}},
+		{"a preflight for a DELETE", http.MethodOptions, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}},
+		{"a form's POST", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}},
+		{"a no-cors fetch's POST", http.MethodPost, map[string]string{"Origin": "null", "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
+		// Were a browser to add an Authorization header itself, from
+		// HTTP authentication the user once gave this address (Chromium
+		// 156 does not, cross-site), a script could not have.
+		{"a no-cors fetch's POST to which the browser added Authorization", http.MethodPost, map[string]string{"Origin": "https://evil.example", "Authorization": "Basic dXNlcjpwYXNz", "Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}},
+		{"a same-site page's DELETE to which the browser added Authorization", http.MethodDelete, map[string]string{"Origin": "http://localhost:3000", "Authorization": "Basic dXNlcjpwYXNz", "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, u, strings.NewReader("forged"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d; want 403", resp.StatusCode)
+			}
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "Access-Control-") {
+					t.Errorf("answered with %s: %q", k, resp.Header.Get(k))
+				}
+			}
+		})
+	}
+	// The client got none of those: the first message it reads is this.
+	if err := postUnsigned(addr, id, "from this machine"); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "from this machine" {
+		t.Fatalf("client read %q", got)
+	}
+}
+
+func postUnsigned(addr, id, body string) error {
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "unsigned")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST: %s", resp.Status)
+	}
+	return nil
 }
 
 // TestOnceShutdownBeginsUpgradesAreRefusedSayingSo: from StopAccepting

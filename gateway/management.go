@@ -47,16 +47,20 @@ type connectionIdentity struct {
 // a browser cannot add one to a request to another origin). A page that
 // points its own name at 127.0.0.1 (DNS rebinding) calls as its own origin
 // and may add any header, so such requests must also name a loopback host.
+// Nor should a browser add one itself to another site's request (HTTP
+// authentication the user once gave this address; Chromium keeps that
+// per top-level site and does not): a request a browser marks as another
+// site's (Sec-Fetch-Site) is refused all the same, as --pprof's are.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
 	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
 	if g.opts.Credentials == nil && !loopback.Host(r.Host) {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls must name localhost or a loopback address in their URL; elsewhere run `socks serve --require-signature` and sign them")
 		return
 	}
-	// A body that stops coming is not waited for past bodyWait (then
-	// 400): off loopback, anyone can send one before the signature over
-	// it is checked.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
+	if g.opts.Credentials == nil && loopback.FromOtherSite(r) {
+		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls may not come from a web page of another site; call from a program on this machine")
+		return
+	}
 	if r.Header.Get("Authorization") == "" {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
 		return

@@ -503,7 +503,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// serve a file no other process sees.
 	g.Go(func() error { return b.WatchStateFile(gctx) })
 	if pprofLn != nil {
-		srv := pprofServer()
+		srv := pprofServer(pprofBodyWait, pprofIdle)
 		g.Go(func() error {
 			if err := srv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving profiles: %w", err)
@@ -849,18 +849,36 @@ func onLoopback(ln net.Listener, addr string) error {
 	return nil
 }
 
+// pprofBodyWait bounds the reading of a request's body by the profiles'
+// server (none of its handlers needs one), and pprofIdle a kept-alive
+// connection's wait for its next request.
+const (
+	pprofBodyWait = 10 * time.Second
+	pprofIdle     = 2 * time.Minute
+)
+
 // pprofServer serves net/http/pprof's handlers (not on the default mux),
 // to requests that name a loopback host only (a page in the browser that
 // points its own name at 127.0.0.1 may not read them) and not sent by
 // another site's page (which could start hour-long profiles unread).
-func pprofServer() *http.Server {
+// A body that stops coming is not waited for past bodyWait, nor a next
+// request past idle: net/http sets no deadline after the headers. (Not
+// a ReadTimeout, which would also cut CPU profiles and traces short.)
+func pprofServer(bodyWait, idle time.Duration) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return &http.Server{Handler: loopback.Only(mux), ReadHeaderTimeout: 10 * time.Second}
+	only := loopback.Only(mux)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyWait))
+		}
+		only.ServeHTTP(w, r)
+	})
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
 }
 
 // isLoopback reports whether addr is a loopback address.

@@ -203,6 +203,46 @@ func TestPprofServesProfilesOnLoopback(t *testing.T) {
 	stop()
 }
 
+// TestPprofLetsGoOfStalledAndIdleConnections: the profiles' server, like
+// the gateway's, answers a request whose body stops coming and closes
+// it, and closes a kept-alive connection that sends no next request,
+// instead of holding either (a socket and a goroutine each) for ever.
+func TestPprofLetsGoOfStalledAndIdleConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pprofServer(50*time.Millisecond, 50*time.Millisecond)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	addr := ln.Addr().String()
+	for _, tc := range []struct{ name, req string }{
+		{"a body that stops coming", "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 100\r\n\r\nonly a part"},
+		{"a refused request whose body stops coming", "POST /debug/pprof/cmdline HTTP/1.1\r\nHost: rebind.attacker.example\r\nContent-Length: 100\r\n\r\nonly a part"},
+		{"a kept-alive connection left idle", "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(c, tc.req)
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if _, err := r.ReadByte(); err != io.EOF {
+				t.Fatalf("status %d, then %v; want the connection closed (EOF)", resp.StatusCode, err)
+			}
+		})
+	}
+}
+
 // TestPprofRefusesAPageRebindingItsNameToLoopback: a web page open in the
 // developer's browser can point its own name at 127.0.0.1 (DNS
 // rebinding) and then read the profiles as its own origin (the
