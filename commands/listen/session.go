@@ -2,8 +2,10 @@ package listen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -657,19 +659,27 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 }
 
 // asReply recognises the gateway's answer to the oldest pending action.
-// Frames carry no type, so a frame is an answer only when an action waits
-// for one and its "type" fits that action.
+// Frames carry no type, and a published body may look like an answer
+// ({"message":...}, {"type":"error",...}), so a frame is an answer only
+// when an action waits for one and it has an answer's shape, the rule
+// socks.js follows (docs/protocol.md): a route's reply, whose "type" fits
+// the action and whose keys are all a reply's, or API Gateway's error
+// frame, exactly "message", "connectionId" and "requestId", each a string.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	if len(s.pending) == 0 || f.Binary {
 		return Line{}, false
 	}
-	var r reply
-	if err := jsonUnmarshalObject(f.Data, &r); err != nil {
+	var fields map[string]json.RawMessage
+	if err := jsonUnmarshalObject(f.Data, &fields); err != nil {
 		return Line{}, false
 	}
+	var r reply
 	a := s.pending[0]
 	switch {
-	case r.Type == "error", r.Type == "" && r.Message != "":
+	case isGatewayError(fields):
+	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
+		return Line{}, false
+	case r.Type == "error":
 	case r.Type == a.name+"d" && a.name != "ping":
 	case r.Type == "pong" && a.name == "ping":
 	default:
@@ -688,6 +698,39 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		l.RTTMS = ms(time.Since(a.sent))
 	}
 	return l, true
+}
+
+// replyFields are the keys a route's reply may have (routes.Reply).
+var replyFields = []string{"type", "topics", "error", "time"}
+
+// isRouteReply reports whether an object's keys are all a route reply's,
+// its "type" among them.
+func isRouteReply(fields map[string]json.RawMessage) bool {
+	if _, ok := fields["type"]; !ok {
+		return false
+	}
+	for k := range fields {
+		if !slices.Contains(replyFields, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// isGatewayError reports whether an object is API Gateway's own error
+// frame, sent in place of a route's reply when the route failed
+// ("Internal server error") or there is none ("Forbidden"): those three
+// keys, each a string, and no other.
+func isGatewayError(fields map[string]json.RawMessage) bool {
+	if len(fields) != 3 {
+		return false
+	}
+	for _, k := range []string{"message", "connectionId", "requestId"} {
+		if v := bytes.TrimSpace(fields[k]); len(v) == 0 || v[0] != '"' {
+			return false
+		}
+	}
+	return true
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -733,3 +733,40 @@ func TestPipedOutputPutsStatesOnStandardError(t *testing.T) {
 		t.Errorf("stderr %q; want it to start %q", r.errOut, want)
 	}
 }
+
+// A published body may have a "message" field, or a "type" of "error" or
+// "subscribed", like the gateway's answers. While a typed action waits for
+// its answer, only a frame of an answer's shape (docs/protocol.md, the
+// rule socks.js follows) is taken for it: a chat message {"message":...}
+// taken for the gateway's error frame was shown as a failed subscribe, the
+// real answer then as a message counted by --count, and the subscription
+// forgotten at the next reconnect.
+func TestAMessageShapedLikeAnAnswerIsNotTakenForOne(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"hello","from":"ann"}`)
+	c1.push(t, `{"type":"error","message":"disk full","host":"db1"}`)
+	c1.push(t, `{"type":"subscribed","topics":["a"],"by":"ann"}`)
+	c1.push(t, `{"message":null,"connectionId":"c-1","requestId":"r-1"}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 4 {
+		t.Errorf("%d message lines; want the 4 published bodies: %v", n, r.lines())
+	}
+	if n := r.count(map[string]any{"kind": "reply"}); n != 1 {
+		t.Errorf("%d reply lines; want 1: %v", n, r.lines())
+	}
+	// API Gateway's own error frame is still the answer to an action.
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "news,updates" {
+		t.Errorf("the new connection follows %q; want news,updates", c2.topics())
+	}
+}
