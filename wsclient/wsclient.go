@@ -552,8 +552,17 @@ func (c *Conn) CloseWith(code int, reason string) error {
 // error it returns still wraps err.
 func InUsersWords(err error, when string) error {
 	var he *HandshakeError
+	var dns *net.DNSError
+	var record tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
 	switch {
 	case err == nil || errors.As(err, &he):
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return &wordsError{fmt.Sprintf("no host is named %s (DNS)", dns.Name), err}
+	case errors.As(err, &record):
+		return &wordsError{"the server does not speak TLS, which wss:// asks for", err}
+	case errors.As(err, &cert):
+		return &wordsError{"the server's TLS certificate is not trusted: " + strings.TrimPrefix(cert.Err.Error(), "x509: "), err}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &wordsError{"nothing listens there (connection refused)", err}
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):

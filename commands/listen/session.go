@@ -5,15 +5,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/text"
@@ -169,7 +172,7 @@ func (s *session) run(ctx context.Context) (err error) {
 				// It took the TCP connection: it runs, but is stuck.
 				return fmt.Errorf("cannot connect to %v (the gateway took the connection but could not finish it: its store may be stuck, such as a state file or a DynamoDB that does not answer, or the process paused; see the output of socks serve)", err)
 			}
-			return fmt.Errorf("cannot connect to %v (is the gateway running? check --url)", err)
+			return fmt.Errorf("cannot connect to %v (%s)", err, unreachedHint(err))
 		}
 		return err
 	}
@@ -371,6 +374,23 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	return conn, nil
 }
 
+// unreachedHint is the hint for a first connection that reached no
+// gateway: the URL's host or scheme, or the gateway not running.
+func unreachedHint(err error) string {
+	var dns *net.DNSError
+	var record tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "check the host in --url"
+	case errors.As(err, &record):
+		return "use ws:// for a gateway without TLS, such as socks serve's"
+	case errors.As(err, &cert):
+		return "--insecure skips the check, for a test endpoint only"
+	}
+	return "is the gateway running? check --url"
+}
+
 // fatal turns an error that must not be retried into the command's error:
 // a refused upgrade (exit 5) or another client error from the gateway.
 func (s *session) fatal(err error) error {
@@ -400,14 +420,34 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	if errors.As(err, &ce) && ce.base != "" {
 		base = Sanitize(ce.base, false)
 	}
+	if he.Status < 400 {
+		// A web server or a redirect, not a WebSocket endpoint: its page
+		// says nothing to the point.
+		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check --url)", base, he.Status, http.StatusText(he.Status))
+	}
 	msg := fmt.Sprintf("%s refused the connection: HTTP %d %s", base, he.Status, http.StatusText(he.Status))
 	if he.Reason != "" {
-		msg += ": " + Sanitize(he.Reason, false)
+		msg += ": " + Sanitize(clip(he.Reason, maxReason), false)
 	}
-	return msg + " (" + s.hint(he.Status) + ")"
+	return msg + " (" + s.hint(he) + ")"
 }
 
-func (s *session) hint(status int) string {
+// maxReason bounds what refused shows of the body of a refusal.
+const maxReason = 300
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func (s *session) hint(he *wsclient.HandshakeError) string {
+	status := he.Status
 	switch status {
 	case http.StatusUnauthorized:
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
@@ -421,7 +461,14 @@ func (s *session) hint(status int) string {
 		}
 		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
 	case http.StatusBadRequest:
+		if strings.Contains(strings.ToLower(he.Reason), "https") {
+			// Go's "Client sent an HTTP request to an HTTPS server.",
+			// nginx's "The plain HTTP request was sent to HTTPS port".
+			return "the server speaks TLS: use wss://"
+		}
 		return "the gateway refused the geek or topic names"
+	case http.StatusTooManyRequests:
+		return "close one or try again later"
 	case http.StatusNotFound:
 		return "no WebSocket API at this URL: check the host and the stage path"
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -489,6 +492,8 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 		{"a 503 with a reason says the gateway runs", &wsclient.HandshakeError{Status: 503, Reason: "the server cannot record the connection now"},
 			1, []string{"HTTP 503 Service Unavailable: the server cannot record the connection now", "the gateway runs but could not take the connection"}},
 		{"a 500 says the gateway runs", &wsclient.HandshakeError{Status: 500}, 1, []string{"HTTP 500 Internal Server Error", "the gateway runs"}},
+		// A proxy's error page: its start, not a kilobyte of markup.
+		{"a long reason is cut", &wsclient.HandshakeError{Status: 502, Reason: strings.Repeat("é", 1000)}, 1, []string{strings.Repeat("é", 150) + "…", "the gateway runs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newFakeDialer(tc.err)
@@ -768,5 +773,67 @@ func TestAMessageShapedLikeAnAnswerIsNotTakenForOne(t *testing.T) {
 	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
 	if c2 := d.next(t); c2.topics() != "news,updates" {
 		t.Errorf("the new connection follows %q; want news,updates", c2.topics())
+	}
+}
+
+// An endpoint that answers, but not as the gateway over the scheme given,
+// is named for what it is: the hint asked whether the gateway ran (it did,
+// over the other scheme), or blamed the geek and topic names, or poured a
+// web page into the error.
+func TestAnEndpointThatIsNotTheGatewaySaysWhatIsWrong(t *testing.T) {
+	page := "<!DOCTYPE html><title>It works</title>" + strings.Repeat("<p>filler</p>", 200)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, page) }))
+	t.Cleanup(web.Close)
+	tlsGateway := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "would upgrade", http.StatusTeapot)
+	}))
+	tlsGateway.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes it refuses
+	tlsGateway.StartTLS()
+	t.Cleanup(tlsGateway.Close)
+	ws := func(s *httptest.Server) string { return "ws://" + s.Listener.Addr().String() + "/" }
+	wss := func(s *httptest.Server) string { return "wss://" + s.Listener.Addr().String() + "/" }
+	notFound := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "gatway.example", IsNotFound: true}}
+	for _, tc := range []struct {
+		name        string
+		url         string
+		fake        error // the dial's error; nil dials url for real
+		want, never []string
+	}{
+		{"wss:// to a gateway without TLS", wss(web), nil,
+			[]string{"does not speak TLS", "use ws://"}, []string{"is the gateway running", "first record"}},
+		{"ws:// to a gateway with TLS", ws(tlsGateway), nil,
+			[]string{"HTTP 400", "use wss://"}, []string{"geek or topic"}},
+		{"a certificate not trusted", wss(tlsGateway), nil,
+			[]string{"certificate", "--insecure"}, []string{"is the gateway running"}},
+		{"a web page instead of a WebSocket", ws(web), nil,
+			[]string{"HTTP 200", "not a WebSocket endpoint"}, []string{"refused", "filler"}},
+		{"a host name that is not known", "ws://gatway.example/", notFound,
+			[]string{"gatway.example", "check the host"}, []string{"is the gateway running", "dial tcp"}},
+		{"a geek at its connection cap", "ws://127.0.0.1:1/", &wsclient.HandshakeError{Status: 429, Reason: "geek alice already has 1 open connection"},
+			[]string{"HTTP 429", "already has 1 open connection", "close one or try again later"}, []string{"check --url"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer(tc.fake)
+			r := start(t, d, func(o *Options) {
+				o.URL = tc.url
+				if tc.fake == nil {
+					o.Dial = dialWS
+				}
+			})
+			err := r.end()
+			if exitCode(err) != 1 {
+				t.Fatalf("err %v; want exit 1", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, w := range tc.never {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q says %q", err, w)
+				}
+			}
+		})
 	}
 }
