@@ -705,13 +705,17 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 	return true
 }
 
-// asReply recognises the gateway's answer to the oldest pending action.
-// Frames carry no type, and a published body may look like an answer
+// asReply recognises the gateway's answer to a pending action. Frames
+// carry no type, and a published body may look like an answer
 // ({"message":...}, {"type":"error",...}), so a frame is an answer only
-// when an action waits for one and it has an answer's shape, the rule
-// socks.js follows (docs/protocol.md): a route's reply, whose "type" fits
-// the action and whose keys are all a reply's, or API Gateway's error
-// frame, exactly "message", "connectionId" and "requestId", each a string.
+// when it has an answer's shape and an action of its kind waits for one,
+// the rule socks.js follows (docs/protocol.md): a route's reply, whose
+// keys are all a reply's, answers the oldest action of its kind (a pong a
+// ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
+// subscribe or an unsubscribe: the ping route always pongs); API Gateway's
+// error frame, exactly "message", "connectionId" and "requestId", each a
+// string, answers the oldest action. On API Gateway each frame runs its
+// own invocation, so answers may come in another order than the actions.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	if len(s.pending) == 0 || f.Binary {
 		return Line{}, false
@@ -721,18 +725,28 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		return Line{}, false
 	}
 	var r reply
-	a := s.pending[0]
+	i := -1
 	switch {
 	case isGatewayError(fields):
+		i = 0
 	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
 		return Line{}, false
-	case r.Type == "error":
-	case r.Type == a.name+"d" && a.name != "ping":
-	case r.Type == "pong" && a.name == "ping":
 	default:
+		i = slices.IndexFunc(s.pending, func(a action) bool {
+			switch r.Type {
+			case "error":
+				return a.name != "ping"
+			case "pong":
+				return a.name == "ping"
+			}
+			return r.Type == a.name+"d"
+		})
+	}
+	if i < 0 {
 		return Line{}, false
 	}
-	s.pending = s.pending[1:]
+	a := s.pending[i]
+	s.pending = slices.Delete(s.pending, i, i+1)
 	l := Line{Time: at, Kind: KindReply, Body: f.Data}
 	switch r.Type {
 	case "subscribed", "unsubscribed":

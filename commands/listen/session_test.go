@@ -837,3 +837,33 @@ func TestAnEndpointThatIsNotTheGatewaySaysWhatIsWrong(t *testing.T) {
 		})
 	}
 }
+
+// On API Gateway each frame runs its own function invocation, so the
+// answers to two actions typed in a row may come in either order. Each
+// answers the oldest action of its kind (an error a subscribe or an
+// unsubscribe: the ping route always pongs), as in socks.js: a pong that
+// overtook a subscribe's answer was shown and counted as a message, and
+// the ping then stayed pending for good.
+func TestAnswersThatArriveOutOfOrderAreMatchedByKind(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("ping")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"pong","time":"t"}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "pong", "time": "t"}})
+	// A job's failure, published, while only a ping waits: a message.
+	r.typeLine("ping")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"job 7 failed"}`)
+	c1.push(t, `{"type":"pong","time":"u"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "pong", "time": "u"}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
+		t.Errorf("%d message lines; want the job's failure alone: %v", n, r.lines())
+	}
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "error", "error": "job 7 failed"}})
+}
