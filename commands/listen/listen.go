@@ -81,7 +81,10 @@ type Options struct {
 	// idTaken is set once completeID has taken the chatter ID from its
 	// source, so that completing again (RunE, then listenRun) does not
 	// count the ID it took as a second source.
-	idTaken       bool
+	idTaken bool
+	// idFrom names where the chatter ID came from ("--id", "--id-file
+	// F", "$SOCKS_CHATTER_ID"), for the hint of a refusal.
+	idFrom        string
 	Count         int
 	Timeout       time.Duration
 	Until         string
@@ -411,6 +414,6 @@ func (o *Options) completeID(ctx context.Context) error {
 	if strings.ContainsFunc(o.ID, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(o.ID) {
 		return cmdutil.FlagErrorf("the chatter ID from %s holds control characters or invalid UTF-8; it is not shown here", from)
 	}
-	o.idTaken = true
+	o.idTaken, o.idFrom = true, from
 	return nil
 }

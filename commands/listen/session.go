@@ -459,7 +459,11 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 		case s.ep.issuedHere():
 			return "listen issued this chatter ID itself, so the gateway checks another store: make --url and --state-dir (or --backend) name the same installation"
 		}
-		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
+		from := s.o.idFrom
+		if from == "" {
+			from = "--id"
+		}
+		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or give none (leave out %s) and listen issues one", s.o.Geek, from)
 	case http.StatusBadRequest:
 		if strings.Contains(strings.ToLower(he.Reason), "https") {
 			// Go's "Client sent an HTTP request to an HTTPS server.",

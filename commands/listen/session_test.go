@@ -867,3 +867,30 @@ func TestAnswersThatArriveOutOfOrderAreMatchedByKind(t *testing.T) {
 	}
 	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "error", "error": "job 7 failed"}})
 }
+
+// A refused chatter ID from $SOCKS_CHATTER_ID or --id-file is named by
+// where it came from: the hint said to leave out --id, which was not given.
+func TestARefusedChatterIDIsNamedByWhereItCameFrom(t *testing.T) {
+	d := newFakeDialer(&wsclient.HandshakeError{Status: 403, Reason: "chatter ID expired: issue a new one"})
+	r := start(t, d, func(o *Options) {
+		o.ID = ""
+		o.Getenv = func(k string) string {
+			if k == ChatterIDEnv {
+				return "sc_fromtheenvironment"
+			}
+			return ""
+		}
+	})
+	err := r.end()
+	if exitCode(err) != cmdutil.ExitRefused {
+		t.Fatalf("err %v; want exit 5", err)
+	}
+	for _, want := range []string{"$" + ChatterIDEnv, "socks chatter issue --geek alice"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "--id") || strings.Contains(err.Error(), "sc_fromtheenvironment") {
+		t.Errorf("error %q names --id, which was not given, or shows the ID", err)
+	}
+}
