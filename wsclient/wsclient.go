@@ -546,7 +546,8 @@ func (c *Conn) CloseWith(code int, reason string) error {
 }
 
 // InUsersWords says what the server did for the network errors a client
-// meets (refused, closed, not HTTP), instead of Go's words for them
+// meets (refused, closed, not HTTP, no TLS or an untrusted certificate on
+// wss://, a host name DNS does not know), instead of Go's words for them
 // ("dial tcp 127.0.0.1:1: connect: connection refused"); when is when it
 // closed the connection ("during the handshake"). Others are kept. The
 // error it returns still wraps err.
@@ -559,6 +560,8 @@ func InUsersWords(err error, when string) error {
 	case err == nil || errors.As(err, &he):
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return &wordsError{fmt.Sprintf("no host is named %s (DNS)", dns.Name), err}
+	case errors.As(err, &dns):
+		return &wordsError{fmt.Sprintf("the host name %s could not be looked up: %s", dns.Name, dns.Err), err}
 	case errors.As(err, &record):
 		return &wordsError{"the server does not speak TLS, which wss:// asks for", err}
 	case errors.As(err, &cert):
