@@ -290,12 +290,18 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 }
 
 // withoutQuery returns a URL as typed, its query and fragment replaced by
-// "?...".
+// "?...", and its password, if any, by "xxxxx".
 func withoutQuery(raw string) string {
+	rest := ""
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		return raw[:i] + "?..."
+		raw, rest = raw[:i], "?..."
 	}
-	return raw
+	if u, err := url.Parse(raw); err == nil {
+		if _, ok := u.User.Password(); ok {
+			raw = u.Redacted()
+		}
+	}
+	return raw + rest
 }
 
 // Dial connects. A refused upgrade returns a *HandshakeError.

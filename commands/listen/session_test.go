@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -892,5 +893,33 @@ func TestARefusedChatterIDIsNamedByWhereItCameFrom(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "--id") || strings.Contains(err.Error(), "sc_fromtheenvironment") {
 		t.Errorf("error %q names --id, which was not given, or shows the ID", err)
+	}
+}
+
+// A --url with a password (a gateway behind a proxy that asks for basic
+// authentication) is dialled as given, and shown with the password hidden:
+// in the header, the connected line and errors, which logs keep.
+func TestAPasswordInTheURLIsNeverShown(t *testing.T) {
+	d := newFakeDialer(nil, &wsclient.HandshakeError{Status: 403, Reason: "no"})
+	r := start(t, d, func(o *Options) { o.URL = "ws://ann:pa55word@127.0.0.1:1/prod" })
+	c := d.next(t)
+	if !strings.HasPrefix(c.url, "ws://ann:pa55word@127.0.0.1:1/prod?") {
+		t.Errorf("dialled %s; want the URL as given", c.url)
+	}
+	r.waitFor(map[string]any{"state": "connected", "url": "ws://ann:xxxxx@127.0.0.1:1/prod"})
+	c.end(goingAway)
+	err := r.end()
+	if err == nil || !strings.Contains(err.Error(), "ws://ann:xxxxx@127.0.0.1:1/prod") {
+		t.Errorf("err %v; want it to name the URL without its password", err)
+	}
+	// A URL refused before any dial: the password hidden too.
+	_, bad := wsclient.ConnectURL("http://ann:pa55word@127.0.0.1:1/prod?x=1", "", "", nil)
+	if bad == nil || !strings.Contains(bad.Error(), "http://ann:xxxxx@127.0.0.1:1/prod?...") {
+		t.Errorf("a refused URL: %v; want it named without its password and query", bad)
+	}
+	for what, s := range map[string]string{"stdout": r.out.String(), "stderr": r.errOut.String(), "the error": fmt.Sprint(err), "the refused URL": fmt.Sprint(bad)} {
+		if strings.Contains(s, "pa55word") {
+			t.Errorf("%s shows the password: %s", what, s)
+		}
 	}
 }
