@@ -157,6 +157,10 @@ accepts and drops at once uses up --max-retries too. A refused upgrade
 with Retry-After (a 503 from a gateway shutting down, a 429 at its
 connection cap) is retried no sooner than it asks, up to 60 s. The first
 connection is not retried. A refused upgrade (401/403) is never retried.
+A message delivered while no connection is open is never shown: it
+reaches the listeners connected then, and nothing keeps it for one that
+is away (the disconnected and connected lines, on standard error when
+piped without --json, say when).
 
 Exit codes:
   0  --count messages arrived, --until matched, quit, or Ctrl-C
