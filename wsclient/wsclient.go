@@ -275,6 +275,11 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", withoutQuery(base))
 	}
+	if u.User != nil {
+		// The dialer refuses them ("malformed ws or wss URL"), as browsers
+		// do: a gateway behind basic authentication takes a header.
+		return "", fmt.Errorf("bad WebSocket URL %q: it may not hold a user name or password; send credentials in an Authorization header", withoutQuery(base))
+	}
 	q := u.Query()
 	if geek != "" {
 		q.Set("geek", geek)

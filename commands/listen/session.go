@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"syscall"
@@ -326,30 +325,16 @@ func (s *session) input(ctx context.Context) <-chan typedLine {
 // chatter ID).
 func (s *session) displayURL(ctx context.Context) string {
 	if s.o.URL != "" {
-		return shownURL(s.o.URL)
+		return s.o.URL
 	}
 	if s.o.Backend != nil {
 		if b, err := s.o.Backend(ctx); err == nil {
 			if u, err := b.WebSocketURL(ctx); err == nil {
-				return shownURL(u)
+				return u
 			}
 		}
 	}
 	return "(the backend's gateway)"
-}
-
-// shownURL is a WebSocket URL as shown: its password, if any (a gateway
-// behind a proxy that asks for basic authentication), hidden. It is
-// dialled as given.
-func shownURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); !ok {
-		return raw
-	}
-	return u.Redacted()
 }
 
 // connectError is a failed connection attempt to base.
@@ -362,7 +347,7 @@ func (e *connectError) Error() string {
 	if e.base == "" {
 		return e.err.Error()
 	}
-	return fmt.Sprintf("%s: %v", Sanitize(shownURL(e.base), false), e.err)
+	return fmt.Sprintf("%s: %v", Sanitize(e.base, false), e.err)
 }
 func (e *connectError) Unwrap() error { return e.err }
 
@@ -433,7 +418,7 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	base := "the gateway"
 	var ce *connectError
 	if errors.As(err, &ce) && ce.base != "" {
-		base = Sanitize(shownURL(ce.base), false)
+		base = Sanitize(ce.base, false)
 	}
 	if he.Status < 400 {
 		// A web server or a redirect, not a WebSocket endpoint: its page
@@ -504,7 +489,7 @@ func (s *session) attach(conn Conn) error {
 	s.conn, s.since, s.retried = conn, time.Now(), false
 	s.topics, s.pending = s.wanted(), nil
 	return s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateConnected,
-		URL: shownURL(s.base), Geek: s.o.Geek, Topics: slices.Clone(s.topics)})
+		URL: s.base, Geek: s.o.Geek, Topics: slices.Clone(s.topics)})
 }
 
 // dropped handles the end of the current connection and schedules the
