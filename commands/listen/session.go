@@ -465,7 +465,7 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 		}
 		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or give none (leave out %s) and listen issues one", s.o.Geek, from)
 	case http.StatusBadRequest:
-		if strings.Contains(strings.ToLower(he.Reason), "https") {
+		if r := strings.ToLower(he.Reason); strings.Contains(r, "http request") && strings.Contains(r, "https") {
 			// Go's "Client sent an HTTP request to an HTTPS server.",
 			// nginx's "The plain HTTP request was sent to HTTPS port".
 			return "the server speaks TLS: use wss://"
