@@ -227,6 +227,12 @@ func (s *session) run(ctx context.Context) (err error) {
 		case line, ok := <-input:
 			if !ok {
 				input = nil // standard input ended: keep listening
+				if s.o.IO.IsStdinTTY() {
+					// Ctrl-D: whatever is typed next is not read.
+					if err := s.notice("standard input ended (Ctrl-D), so no more commands are read; Ctrl-C stops listen"); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if line.tooLong {

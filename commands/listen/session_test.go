@@ -916,3 +916,24 @@ func TestAPasswordInTheURLIsRefusedAndNeverShown(t *testing.T) {
 		t.Errorf("%d dials", d.dials())
 	}
 }
+
+// Ctrl-D on a terminal ends standard input: listen goes on, but reads no
+// more commands, so a "quit" typed after it did nothing, unexplained. It
+// says so once. A piped standard input that ends says nothing.
+func TestCtrlDOnATerminalSaysTypingHasEnded(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.IO.SetTTY(tty, false, false) })
+		c := d.next(t)
+		r.stdin.Close()
+		deadline := time.Now().Add(wait)
+		for tty && !strings.Contains(r.errOut.String(), "no more commands") && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		c.push(t, `"still here"`)
+		r.waitFor(map[string]any{"kind": "message", "body": "still here"})
+		if said := strings.Contains(r.errOut.String(), "no more commands are read; Ctrl-C stops listen"); said != tty {
+			t.Errorf("terminal %v: stderr %q; want the notice only on a terminal", tty, r.errOut)
+		}
+	}
+}
