@@ -275,6 +275,11 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", withoutQuery(base))
 	}
+	if u.User != nil {
+		// The dialer refuses them ("malformed ws or wss URL"), as browsers
+		// do: a gateway behind basic authentication takes a header.
+		return "", fmt.Errorf("bad WebSocket URL %q: it may not hold a user name or password; send credentials in an Authorization header", withoutQuery(base))
+	}
 	q := u.Query()
 	if geek != "" {
 		q.Set("geek", geek)
@@ -290,12 +295,18 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 }
 
 // withoutQuery returns a URL as typed, its query and fragment replaced by
-// "?...".
+// "?...", and its password, if any, by "xxxxx".
 func withoutQuery(raw string) string {
+	rest := ""
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		return raw[:i] + "?..."
+		raw, rest = raw[:i], "?..."
 	}
-	return raw
+	if u, err := url.Parse(raw); err == nil {
+		if _, ok := u.User.Password(); ok {
+			raw = u.Redacted()
+		}
+	}
+	return raw + rest
 }
 
 // Dial connects. A refused upgrade returns a *HandshakeError.
@@ -546,14 +557,26 @@ func (c *Conn) CloseWith(code int, reason string) error {
 }
 
 // InUsersWords says what the server did for the network errors a client
-// meets (refused, closed, not HTTP), instead of Go's words for them
+// meets (refused, closed, not HTTP, no TLS or an untrusted certificate on
+// wss://, a host name DNS does not know), instead of Go's words for them
 // ("dial tcp 127.0.0.1:1: connect: connection refused"); when is when it
 // closed the connection ("during the handshake"). Others are kept. The
 // error it returns still wraps err.
 func InUsersWords(err error, when string) error {
 	var he *HandshakeError
+	var dns *net.DNSError
+	var record tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
 	switch {
 	case err == nil || errors.As(err, &he):
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return &wordsError{fmt.Sprintf("no host is named %s (DNS)", dns.Name), err}
+	case errors.As(err, &dns):
+		return &wordsError{fmt.Sprintf("the host name %s could not be looked up: %s", dns.Name, dns.Err), err}
+	case errors.As(err, &record):
+		return &wordsError{"the server does not speak TLS, which wss:// asks for", err}
+	case errors.As(err, &cert):
+		return &wordsError{"the server's TLS certificate is not trusted: " + strings.TrimPrefix(cert.Err.Error(), "x509: "), err}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &wordsError{"nothing listens there (connection refused)", err}
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):

@@ -493,3 +493,23 @@ func TestARefusedUpgradesRetryAfterIsRead(t *testing.T) {
 		})
 	}
 }
+
+// A failed name lookup is said in words, with the host, never as Go's
+// "dial tcp: lookup h on 10.0.0.53:53: ..." with the resolver's address.
+func TestAFailedNameLookupIsSaidInWords(t *testing.T) {
+	for _, tc := range []struct {
+		dns  *net.DNSError
+		want string
+	}{
+		{&net.DNSError{Err: "no such host", Name: "gatway.example", Server: "10.0.0.53:53", IsNotFound: true}, "no host is named gatway.example (DNS)"},
+		{&net.DNSError{Err: "server misbehaving", Name: "gateway.example", Server: "10.0.0.53:53", IsTemporary: true}, "the host name gateway.example could not be looked up: server misbehaving"},
+	} {
+		err := InUsersWords(&net.OpError{Op: "dial", Net: "tcp", Err: tc.dns}, "during the handshake")
+		if err.Error() != tc.want {
+			t.Errorf("got %q; want %q", err, tc.want)
+		}
+		if !errors.Is(err, tc.dns) {
+			t.Errorf("%q does not wrap the DNS error", err)
+		}
+	}
+}

@@ -46,7 +46,13 @@ func (e *endpoint) base(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.WebSocketURL(ctx)
+	u, err := b.WebSocketURL(ctx)
+	if err != nil && b.DB == nil {
+		// The AWS backend's words name the flags of the commands that
+		// post; listen takes the WebSocket URL itself.
+		return "", fmt.Errorf("%w; or give listen the URL with --url wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}", err)
+	}
+	return u, err
 }
 
 // chatterID returns the chatter ID to present: --id, or one listen issued,

@@ -309,3 +309,22 @@ func TestAGatewayThatNeverAnswersTheUpgradeIsGivenUpOnInBoundedTime(t *testing.T
 		r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
 	})
 }
+
+// On the AWS backend with no gateway configured, listen names its own
+// --url: the backend's message names only --callback-url and environment
+// variables, flags other commands take.
+func TestAnAWSBackendWithoutAGatewayNamesURL(t *testing.T) {
+	b := &backend.Backend{Config: config.Config{Backend: config.BackendAWS}}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL = ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	err := r.end()
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "--url wss://") {
+		t.Errorf("err %v; want exit 1 naming --url", err)
+	}
+	if d.dials() != 0 {
+		t.Errorf("%d dials without a URL", d.dials())
+	}
+}

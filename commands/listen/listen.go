@@ -81,7 +81,10 @@ type Options struct {
 	// idTaken is set once completeID has taken the chatter ID from its
 	// source, so that completing again (RunE, then listenRun) does not
 	// count the ID it took as a second source.
-	idTaken       bool
+	idTaken bool
+	// idFrom names where the chatter ID came from ("--id", "--id-file
+	// F", "$SOCKS_CHATTER_ID"), for the hint of a refusal.
+	idFrom        string
 	Count         int
 	Timeout       time.Duration
 	Until         string
@@ -154,6 +157,10 @@ accepts and drops at once uses up --max-retries too. A refused upgrade
 with Retry-After (a 503 from a gateway shutting down, a 429 at its
 connection cap) is retried no sooner than it asks, up to 60 s. The first
 connection is not retried. A refused upgrade (401/403) is never retried.
+A message delivered while no connection is open is never shown: it
+reaches the listeners connected then, and nothing keeps it for one that
+is away (the disconnected and connected lines, on standard error when
+piped without --json, say when).
 
 Exit codes:
   0  --count messages arrived, --until matched, quit, or Ctrl-C
@@ -411,6 +418,6 @@ func (o *Options) completeID(ctx context.Context) error {
 	if strings.ContainsFunc(o.ID, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(o.ID) {
 		return cmdutil.FlagErrorf("the chatter ID from %s holds control characters or invalid UTF-8; it is not shown here", from)
 	}
-	o.idTaken = true
+	o.idTaken, o.idFrom = true, from
 	return nil
 }

@@ -46,7 +46,7 @@ type Line struct {
 	// for a message; a reply has Body.
 	Body   json.RawMessage `json:"body,omitempty"`
 	Text   *string         `json:"text,omitempty"`
-	Base64 []byte          `json:"base64,omitempty"`
+	Base64 []byte          `json:"base64,omitzero"` // "" for an empty binary frame
 	Binary bool            `json:"binary,omitempty"`
 	// State lines.
 	State     string   `json:"state,omitempty"`

@@ -2,16 +2,21 @@ package listen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/text"
@@ -167,7 +172,7 @@ func (s *session) run(ctx context.Context) (err error) {
 				// It took the TCP connection: it runs, but is stuck.
 				return fmt.Errorf("cannot connect to %v (the gateway took the connection but could not finish it: its store may be stuck, such as a state file or a DynamoDB that does not answer, or the process paused; see the output of socks serve)", err)
 			}
-			return fmt.Errorf("cannot connect to %v (is the gateway running? check --url)", err)
+			return fmt.Errorf("cannot connect to %v (%s)", err, unreachedHint(err))
 		}
 		return err
 	}
@@ -222,6 +227,12 @@ func (s *session) run(ctx context.Context) (err error) {
 		case line, ok := <-input:
 			if !ok {
 				input = nil // standard input ended: keep listening
+				if s.o.IO.IsStdinTTY() {
+					// Ctrl-D: whatever is typed next is not read.
+					if err := s.notice("standard input ended (Ctrl-D), so no more commands are read; Ctrl-C stops listen"); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if line.tooLong {
@@ -369,6 +380,23 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 	return conn, nil
 }
 
+// unreachedHint is the hint for a first connection that reached no
+// gateway: the URL's host or scheme, or the gateway not running.
+func unreachedHint(err error) string {
+	var dns *net.DNSError
+	var record tls.RecordHeaderError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "check the host in --url"
+	case errors.As(err, &record):
+		return "use ws:// for a gateway without TLS, such as socks serve's"
+	case errors.As(err, &cert):
+		return "--insecure skips the check, for a test endpoint only"
+	}
+	return "is the gateway running? check --url"
+}
+
 // fatal turns an error that must not be retried into the command's error:
 // a refused upgrade (exit 5) or another client error from the gateway.
 func (s *session) fatal(err error) error {
@@ -398,14 +426,34 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	if errors.As(err, &ce) && ce.base != "" {
 		base = Sanitize(ce.base, false)
 	}
+	if he.Status < 400 {
+		// A web server or a redirect, not a WebSocket endpoint: its page
+		// says nothing to the point.
+		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check --url)", base, he.Status, http.StatusText(he.Status))
+	}
 	msg := fmt.Sprintf("%s refused the connection: HTTP %d %s", base, he.Status, http.StatusText(he.Status))
 	if he.Reason != "" {
-		msg += ": " + Sanitize(he.Reason, false)
+		msg += ": " + Sanitize(clip(he.Reason, maxReason), false)
 	}
-	return msg + " (" + s.hint(he.Status) + ")"
+	return msg + " (" + s.hint(he) + ")"
 }
 
-func (s *session) hint(status int) string {
+// maxReason bounds what refused shows of the body of a refusal.
+const maxReason = 300
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func (s *session) hint(he *wsclient.HandshakeError) string {
+	status := he.Status
 	switch status {
 	case http.StatusUnauthorized:
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
@@ -417,9 +465,20 @@ func (s *session) hint(status int) string {
 		case s.ep.issuedHere():
 			return "listen issued this chatter ID itself, so the gateway checks another store: make --url and --state-dir (or --backend) name the same installation"
 		}
-		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or leave --id out and listen issues one", s.o.Geek)
+		from := s.o.idFrom
+		if from == "" {
+			from = "--id"
+		}
+		return fmt.Sprintf("issue a chatter ID with `socks chatter issue --geek %s`, or give none (leave out %s) and listen issues one", s.o.Geek, from)
 	case http.StatusBadRequest:
+		if r := strings.ToLower(he.Reason); strings.Contains(r, "http request") && strings.Contains(r, "https") {
+			// Go's "Client sent an HTTP request to an HTTPS server.",
+			// nginx's "The plain HTTP request was sent to HTTPS port".
+			return "the server speaks TLS: use wss://"
+		}
 		return "the gateway refused the geek or topic names"
+	case http.StatusTooManyRequests:
+		return "close one or try again later"
 	case http.StatusNotFound:
 		return "no WebSocket API at this URL: check the host and the stage path"
 	}
@@ -656,26 +715,48 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 	return true
 }
 
-// asReply recognises the gateway's answer to the oldest pending action.
-// Frames carry no type, so a frame is an answer only when an action waits
-// for one and its "type" fits that action.
+// asReply recognises the gateway's answer to a pending action. Frames
+// carry no type, and a published body may look like an answer
+// ({"message":...}, {"type":"error",...}), so a frame is an answer only
+// when it has an answer's shape and an action of its kind waits for one,
+// the rule socks.js follows (docs/protocol.md): a route's reply, whose
+// keys are all a reply's, answers the oldest action of its kind (a pong a
+// ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
+// subscribe or an unsubscribe: the ping route always pongs); API Gateway's
+// error frame, exactly "message", "connectionId" and "requestId", each a
+// string, answers the oldest action. On API Gateway each frame runs its
+// own invocation, so answers may come in another order than the actions.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	if len(s.pending) == 0 || f.Binary {
 		return Line{}, false
 	}
+	var fields map[string]json.RawMessage
+	if err := jsonUnmarshalObject(f.Data, &fields); err != nil {
+		return Line{}, false
+	}
 	var r reply
-	if err := jsonUnmarshalObject(f.Data, &r); err != nil {
-		return Line{}, false
-	}
-	a := s.pending[0]
+	i := -1
 	switch {
-	case r.Type == "error", r.Type == "" && r.Message != "":
-	case r.Type == a.name+"d" && a.name != "ping":
-	case r.Type == "pong" && a.name == "ping":
+	case isGatewayError(fields):
+		i = 0
+	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
+		return Line{}, false
 	default:
+		i = slices.IndexFunc(s.pending, func(a action) bool {
+			switch r.Type {
+			case "error":
+				return a.name != "ping"
+			case "pong":
+				return a.name == "ping"
+			}
+			return r.Type == a.name+"d"
+		})
+	}
+	if i < 0 {
 		return Line{}, false
 	}
-	s.pending = s.pending[1:]
+	a := s.pending[i]
+	s.pending = slices.Delete(s.pending, i, i+1)
 	l := Line{Time: at, Kind: KindReply, Body: f.Data}
 	switch r.Type {
 	case "subscribed", "unsubscribed":
@@ -688,6 +769,39 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		l.RTTMS = ms(time.Since(a.sent))
 	}
 	return l, true
+}
+
+// replyFields are the keys a route's reply may have (routes.Reply).
+var replyFields = []string{"type", "topics", "error", "time"}
+
+// isRouteReply reports whether an object's keys are all a route reply's,
+// its "type" among them.
+func isRouteReply(fields map[string]json.RawMessage) bool {
+	if _, ok := fields["type"]; !ok {
+		return false
+	}
+	for k := range fields {
+		if !slices.Contains(replyFields, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// isGatewayError reports whether an object is API Gateway's own error
+// frame, sent in place of a route's reply when the route failed
+// ("Internal server error") or there is none ("Forbidden"): those three
+// keys, each a string, and no other.
+func isGatewayError(fields map[string]json.RawMessage) bool {
+	if len(fields) != 3 {
+		return false
+	}
+	for _, k := range []string{"message", "connectionId", "requestId"} {
+		if v := bytes.TrimSpace(fields[k]); len(v) == 0 || v[0] != '"' {
+			return false
+		}
+	}
+	return true
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

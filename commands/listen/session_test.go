@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -489,6 +493,8 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 		{"a 503 with a reason says the gateway runs", &wsclient.HandshakeError{Status: 503, Reason: "the server cannot record the connection now"},
 			1, []string{"HTTP 503 Service Unavailable: the server cannot record the connection now", "the gateway runs but could not take the connection"}},
 		{"a 500 says the gateway runs", &wsclient.HandshakeError{Status: 500}, 1, []string{"HTTP 500 Internal Server Error", "the gateway runs"}},
+		// A proxy's error page: its start, not a kilobyte of markup.
+		{"a long reason is cut", &wsclient.HandshakeError{Status: 502, Reason: strings.Repeat("é", 1000)}, 1, []string{strings.Repeat("é", 150) + "…", "the gateway runs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newFakeDialer(tc.err)
@@ -731,5 +737,203 @@ func TestPipedOutputPutsStatesOnStandardError(t *testing.T) {
 	}
 	if want := "2026-01-02T03:04:05.678Z connected ws://127.0.0.1:1/ as alice on updates\n"; !strings.HasPrefix(r.errOut.String(), want) {
 		t.Errorf("stderr %q; want it to start %q", r.errOut, want)
+	}
+}
+
+// A published body may have a "message" field, or a "type" of "error" or
+// "subscribed", like the gateway's answers. While a typed action waits for
+// its answer, only a frame of an answer's shape (docs/protocol.md, the
+// rule socks.js follows) is taken for it: a chat message {"message":...}
+// taken for the gateway's error frame was shown as a failed subscribe, the
+// real answer then as a message counted by --count, and the subscription
+// forgotten at the next reconnect.
+func TestAMessageShapedLikeAnAnswerIsNotTakenForOne(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"hello","from":"ann"}`)
+	c1.push(t, `{"type":"error","message":"disk full","host":"db1"}`)
+	c1.push(t, `{"type":"subscribed","topics":["a"],"by":"ann"}`)
+	c1.push(t, `{"message":null,"connectionId":"c-1","requestId":"r-1"}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 4 {
+		t.Errorf("%d message lines; want the 4 published bodies: %v", n, r.lines())
+	}
+	if n := r.count(map[string]any{"kind": "reply"}); n != 1 {
+		t.Errorf("%d reply lines; want 1: %v", n, r.lines())
+	}
+	// API Gateway's own error frame is still the answer to an action.
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "news,updates" {
+		t.Errorf("the new connection follows %q; want news,updates", c2.topics())
+	}
+}
+
+// An endpoint that answers, but not as the gateway over the scheme given,
+// is named for what it is: the hint asked whether the gateway ran (it did,
+// over the other scheme), or blamed the geek and topic names, or poured a
+// web page into the error.
+func TestAnEndpointThatIsNotTheGatewaySaysWhatIsWrong(t *testing.T) {
+	page := "<!DOCTYPE html><title>It works</title>" + strings.Repeat("<p>filler</p>", 200)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, page) }))
+	t.Cleanup(web.Close)
+	tlsGateway := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "would upgrade", http.StatusTeapot)
+	}))
+	tlsGateway.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes it refuses
+	tlsGateway.StartTLS()
+	t.Cleanup(tlsGateway.Close)
+	ws := func(s *httptest.Server) string { return "ws://" + s.Listener.Addr().String() + "/" }
+	wss := func(s *httptest.Server) string { return "wss://" + s.Listener.Addr().String() + "/" }
+	notFound := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "gatway.example", IsNotFound: true}}
+	for _, tc := range []struct {
+		name        string
+		url         string
+		fake        error // the dial's error; nil dials url for real
+		want, never []string
+	}{
+		{"wss:// to a gateway without TLS", wss(web), nil,
+			[]string{"does not speak TLS", "use ws://"}, []string{"is the gateway running", "first record"}},
+		{"ws:// to a gateway with TLS", ws(tlsGateway), nil,
+			[]string{"HTTP 400", "use wss://"}, []string{"geek or topic"}},
+		{"a certificate not trusted", wss(tlsGateway), nil,
+			[]string{"certificate", "--insecure"}, []string{"is the gateway running"}},
+		{"a web page instead of a WebSocket", ws(web), nil,
+			[]string{"HTTP 200", "not a WebSocket endpoint"}, []string{"refused", "filler"}},
+		{"a host name that is not known", "ws://gatway.example/", notFound,
+			[]string{"gatway.example", "check the host"}, []string{"is the gateway running", "dial tcp"}},
+		{"a geek at its connection cap", "ws://127.0.0.1:1/", &wsclient.HandshakeError{Status: 429, Reason: "geek alice already has 1 open connection"},
+			[]string{"HTTP 429", "already has 1 open connection", "close one or try again later"}, []string{"check --url"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer(tc.fake)
+			r := start(t, d, func(o *Options) {
+				o.URL = tc.url
+				if tc.fake == nil {
+					o.Dial = dialWS
+				}
+			})
+			err := r.end()
+			if exitCode(err) != 1 {
+				t.Fatalf("err %v; want exit 1", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, w := range tc.never {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q says %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// On API Gateway each frame runs its own function invocation, so the
+// answers to two actions typed in a row may come in either order. Each
+// answers the oldest action of its kind (an error a subscribe or an
+// unsubscribe: the ping route always pongs), as in socks.js: a pong that
+// overtook a subscribe's answer was shown and counted as a message, and
+// the ping then stayed pending for good.
+func TestAnswersThatArriveOutOfOrderAreMatchedByKind(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("ping")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"pong","time":"t"}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "pong", "time": "t"}})
+	// A job's failure, published, while only a ping waits: a message.
+	r.typeLine("ping")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"job 7 failed"}`)
+	c1.push(t, `{"type":"pong","time":"u"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "pong", "time": "u"}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
+		t.Errorf("%d message lines; want the job's failure alone: %v", n, r.lines())
+	}
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "error", "error": "job 7 failed"}})
+}
+
+// A refused chatter ID from $SOCKS_CHATTER_ID or --id-file is named by
+// where it came from: the hint said to leave out --id, which was not given.
+func TestARefusedChatterIDIsNamedByWhereItCameFrom(t *testing.T) {
+	d := newFakeDialer(&wsclient.HandshakeError{Status: 403, Reason: "chatter ID expired: issue a new one"})
+	r := start(t, d, func(o *Options) {
+		o.ID = ""
+		o.Getenv = func(k string) string {
+			if k == ChatterIDEnv {
+				return "sc_fromtheenvironment"
+			}
+			return ""
+		}
+	})
+	err := r.end()
+	if exitCode(err) != cmdutil.ExitRefused {
+		t.Fatalf("err %v; want exit 5", err)
+	}
+	for _, want := range []string{"$" + ChatterIDEnv, "socks chatter issue --geek alice"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "--id") || strings.Contains(err.Error(), "sc_fromtheenvironment") {
+		t.Errorf("error %q names --id, which was not given, or shows the ID", err)
+	}
+}
+
+// A --url with a user name and password (a gateway behind a proxy that
+// asks for basic authentication) cannot be dialled: the dialer refused it
+// as "malformed ws or wss URL (is the gateway running?)", naming the
+// password. It is a usage error that says to send a header, and the
+// password is never shown.
+func TestAPasswordInTheURLIsRefusedAndNeverShown(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.URL = "ws://ann:pa55word@127.0.0.1:1/prod?x=1" })
+	err := r.end()
+	var usage *cmdutil.FlagError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "ws://ann:xxxxx@127.0.0.1:1/prod?...") || !strings.Contains(err.Error(), "Authorization header") {
+		t.Errorf("err %v; want a usage error naming the URL without its password and saying to send a header", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "pa55word") || strings.Contains(r.out.String()+r.errOut.String(), "pa55word") {
+		t.Errorf("the password is shown: %v", err)
+	}
+	if d.dials() != 0 {
+		t.Errorf("%d dials", d.dials())
+	}
+}
+
+// Ctrl-D on a terminal ends standard input: listen goes on, but reads no
+// more commands, so a "quit" typed after it did nothing, unexplained. It
+// says so once. A piped standard input that ends says nothing.
+func TestCtrlDOnATerminalSaysTypingHasEnded(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.IO.SetTTY(tty, false, false) })
+		c := d.next(t)
+		r.stdin.Close()
+		deadline := time.Now().Add(wait)
+		for tty && !strings.Contains(r.errOut.String(), "no more commands") && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		c.push(t, `"still here"`)
+		r.waitFor(map[string]any{"kind": "message", "body": "still here"})
+		if said := strings.Contains(r.errOut.String(), "no more commands are read; Ctrl-C stops listen"); said != tty {
+			t.Errorf("terminal %v: stderr %q; want the notice only on a terminal", tty, r.errOut)
+		}
 	}
 }
