@@ -131,6 +131,24 @@ func TestLivePage(t *testing.T) {
 	devtools.screenshot(t, "phone")
 }
 
+// TestLivePageConnectsWhenAllowOriginNamesOthers: `--allow-origin` names
+// the user's own app; the live page the gateway serves itself still
+// connects and shows what is published.
+func TestLivePageConnectsWhenAllowOriginNamesOthers(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve("--allow-origin", "https://app.example")
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser := startChromium(t, gw+"/?geek=erin&topic=updates&connect=1", newEventLog())
+	devtools := browser.devtools(t)
+	devtools.waitEval(t, `document.getElementById("state").textContent`, "open", browserTimeout)
+	if rep := s.publishWait("--geek", "erin", "--topic", "updates", "--message", "allowed-too"); rep.Report.Delivered != 1 {
+		t.Errorf("publish --wait reported %s; want delivered=1", rep)
+	}
+	devtools.waitEval(t, `document.querySelector("#events li.message code").textContent`, "allowed-too", receiveTimeout)
+}
+
 // TestLivePageGivesNoChatterIDToAnotherGateway opens the live page through
 // a link that points it at another WebSocket server and connects at once,
 // as a hostile page could: the page must not get a chatter ID from its

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -196,6 +197,19 @@ func (c *conn) touch() {
 	c.lastActiveAt.Store(c.g.now().UnixMilli())
 }
 
+// originAllowed reports whether a browser page of origin may connect to
+// the gateway reached at host: any page when --allow-origin is not set;
+// otherwise the origins it lists, and the gateway's own pages (the live
+// page), whose origin is http:// and the loopback address the browser
+// asked for. A page that points its own name at 127.0.0.1 sends that name
+// as Host, so it is not taken for the gateway's own.
+func (g *Gateway) originAllowed(origin, host string) bool {
+	if len(g.opts.AllowOrigins) == 0 || slices.Contains(g.opts.AllowOrigins, origin) {
+		return true
+	}
+	return loopback.Host(host) && origin == "http://"+host
+}
+
 // serveUpgrade handles a WebSocket upgrade request: $connect, then the
 // connection's life, then $disconnect.
 func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +225,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad Request: Sec-WebSocket-Key must be the base64 of 16 bytes", http.StatusBadRequest)
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && len(g.opts.AllowOrigins) > 0 && !slices.Contains(g.opts.AllowOrigins, origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
 		// The Origin is not echoed: it is the caller's input.
 		http.Error(w, "this origin may not connect: the gateway allows only the origins given with --allow-origin", http.StatusForbidden)
 		return

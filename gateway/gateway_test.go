@@ -1610,6 +1610,12 @@ func TestConnectionsOverTheGatewayCapAreRefusedWith503(t *testing.T) {
 	}
 }
 
+// port is the port of a host:port address.
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
 func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 	h := newFakeHandler()
 	_, addr := start(t, h, Options{AllowOrigins: []string{"https://app.example"}})
@@ -1621,10 +1627,22 @@ func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 		{"", http.StatusSwitchingProtocols}, // not a browser
 		{"https://evil.example", http.StatusForbidden},
 		{"null", http.StatusForbidden},
+		// The gateway's own pages (the live page at its own address)
+		// may connect whatever --allow-origin lists.
+		{"http://" + addr, http.StatusSwitchingProtocols},
+		{"http://" + strings.Replace(addr, "127.0.0.1", "localhost", 1), http.StatusSwitchingProtocols},
+		{"https://" + addr, http.StatusForbidden},
+		{"http://127.0.0.2:1", http.StatusForbidden},
+		// A page that points its own name at 127.0.0.1 (DNS rebinding)
+		// sends its own name as Host and Origin: it is not the gateway's.
+		{"http://rebind.example:" + port(addr), http.StatusForbidden},
 	} {
 		header := http.Header{}
 		if tc.origin != "" {
 			header.Set("Origin", tc.origin)
+		}
+		if u, err := url.Parse(tc.origin); err == nil && u.Host != "" && !strings.HasPrefix(u.Host, "127.0.0.") {
+			header.Set("Host", u.Host)
 		}
 		ws, resp, err := dial(t, addr, "/", nil, header)
 		if err == nil {

@@ -287,7 +287,7 @@ files), to look for leaks.`,
 	fl.IntVar(&opts.MaxConnections, "max-connections", DefaultMaxConnections, "open connections this gateway serves; more are refused with 503")
 	fl.IntVar(&opts.MaxQueuedBytes, "max-queued-bytes", gateway.DefaultMaxQueuedBytes, "bytes waiting for one client before it is closed as a slow consumer (1008)")
 	fl.IntVar(&opts.MaxFramesPerSecond, "max-frames-per-second", gateway.DefaultMaxFramesPerSecond, "messages one client may send per second; a flood gets error frames, then 1008")
-	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any)")
+	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any; the live page served here may always connect)")
 	fl.BoolVar(&opts.RequireSignature, "require-signature", false, "require SigV4-signed @connections calls on loopback too (always required on other addresses)")
 	fl.StringVar(&opts.KeysFile, "keys-file", "", "AWS shared credentials file (profile "+config.ManagementProfile+") with the key pair to require (default: "+config.ManagementKeysFile+" in the state dir, created when missing)")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
