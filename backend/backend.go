@@ -28,6 +28,11 @@ const (
 	MetaGatewayWebSocket  = "gateway.websocket"
 	MetaGatewayManagement = "gateway.management"
 	MetaGatewayPID        = "gateway.pid"
+	// MetaGatewayClosed is written by a gateway that stopped cleanly: how
+	// many clients it closed, and when (Unix milliseconds), as
+	// "CLIENTS@MS". The next serve reads and deletes it, and waits for
+	// those clients to reconnect before its broker delivers.
+	MetaGatewayClosed = "gateway.closed"
 )
 
 // Files in the state dir by which local brokers make themselves known. A

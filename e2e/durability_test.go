@@ -287,6 +287,30 @@ func (s *stack) awaitInHand(n int) {
 // but it first gives the killed gateway's clients time to reconnect (as
 // `socks listen` does), so that the message reaches the reconnected
 // listener, and a `publish --wait` that waited across the kill reports
+// TestAMessagePublishedWhileServeRestartsReachesTheReconnectedListener:
+// serve is stopped cleanly (Ctrl-C, an upgrade) with a listener
+// connected; a message published while no gateway runs waits in the
+// queue, and the next serve's broker delivers it once the listener is
+// back, not at once to no one.
+func TestAMessagePublishedWhileServeRestartsReachesTheReconnectedListener(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	first := s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json")
+	l.waitConnected(true)
+	if code := first.stop(); code != 0 {
+		t.Fatalf("serve exited %d; want 0", code)
+	}
+	s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":2}`)
+	next := s.serve()
+	m, _ := waitListenLine(t, l.stdout, "the message published while serve was stopped", listenWait, func(s string) bool {
+		return parseListenLine(t, s).Kind == "message"
+	})
+	if p := parseListenLine(t, m); !listenBodyIs(t, p, `{"n":2}`) {
+		t.Errorf("got %s; want {\"n\":2}\nserve: %s", p.Body, next.stderr)
+	}
+}
+
 // that delivery.
 func TestAMessageInHandOfAKilledServeReachesTheReconnectedListener(t *testing.T) {
 	t.Parallel()

@@ -48,10 +48,15 @@ const DefaultAddr = "127.0.0.1:8765"
 const shutdownGrace = 5 * time.Second
 
 // reconnectGrace bounds how long serve, starting after a gateway that was
-// killed with clients connected, waits for them to reconnect before its
+// killed, or stopped within restartWindow, with clients connected, waits for them to reconnect before its
 // broker delivers: `socks listen` and socks.js retry after 0.5 s, 1 s,
 // 2 s, 4 s, ..., so those dropped a few seconds before are back within it.
 const reconnectGrace = 10 * time.Second
+
+// restartWindow is how recent a clean stop must be for the next serve to
+// wait for the clients it closed: by then `socks listen` and socks.js,
+// backing off up to their 10 attempts, have reconnected or given up.
+const restartWindow = 10 * time.Minute
 
 // awaitReconnects waits until the gateway holds n connections, grace
 // passes or ctx ends, and returns how many it holds.
@@ -369,6 +374,14 @@ func Run(ctx context.Context, opts *Options) error {
 			if forgot, err = b.DB.Store().DeleteAllConnections(ctx); err != nil {
 				return err
 			}
+			// A gateway stopped cleanly a moment ago ran every
+			// $disconnect, so its clients are not among the records:
+			// it left their count.
+			closed, err := takeClosed(ctx, b, opts.now())
+			if err != nil {
+				return err
+			}
+			forgot += closed
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -545,8 +558,8 @@ func Run(ctx context.Context, opts *Options) error {
 		g.Go(func() error {
 			defer close(brokerDone)
 			if forgot > 0 {
-				// Recovering from a gateway killed with clients
-				// connected: the messages waiting now (published while
+				// Recovering from a gateway killed, or stopped a moment
+				// ago, with clients connected: the messages waiting now (published while
 				// it was down, or given back from its broker) would reach
 				// only the clients back already.
 				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", forgot, "at_most", reconnectGrace)
@@ -594,7 +607,11 @@ func Run(ctx context.Context, opts *Options) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		logger.Info("shutting down: closing connections")
+		closing := gw.Count()
 		err := gw.Shutdown(sctx)
+		if b.DB != nil && closing > 0 {
+			recordClosed(b, closing, opts.now())
+		}
 		if errors.Is(err, context.DeadlineExceeded) && sctx.Err() != nil {
 			// Not a failure of serve: what was still open is dropped,
 			// and $disconnect has run for every connection.
@@ -763,6 +780,38 @@ func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {
 		}
 	}
 	return nil
+}
+
+// recordClosed leaves, for the next serve, how many clients this gateway
+// closed as it stopped, and when (backend.MetaGatewayClosed). A failure
+// only costs those clients what waited while no gateway ran.
+func recordClosed(b *backend.Backend, clients int, at time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.DB.SetMeta(ctx, backend.MetaGatewayClosed, fmt.Sprintf("%d@%d", clients, at.UnixMilli()))
+}
+
+// takeClosed reads and deletes what the last gateway left as it stopped
+// cleanly, and returns how many clients it closed, if it stopped within
+// restartWindow of now (0 otherwise, or when it left nothing readable).
+func takeClosed(ctx context.Context, b *backend.Backend, now time.Time) (int, error) {
+	v, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayClosed)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if err := b.DB.DeleteMeta(ctx, backend.MetaGatewayClosed); err != nil {
+		return 0, err
+	}
+	n, ms, found := strings.Cut(v, "@")
+	clients, err1 := strconv.Atoi(n)
+	at, err2 := strconv.ParseInt(ms, 10, 64)
+	if !found || err1 != nil || err2 != nil || clients < 0 {
+		return 0, nil
+	}
+	if since := now.Sub(time.UnixMilli(at)); since < 0 || since > restartWindow {
+		return 0, nil
+	}
+	return clients, nil
 }
 
 // forget removes the gateway record, unless another gateway replaced it.

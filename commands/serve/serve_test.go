@@ -1202,3 +1202,41 @@ func controlSweeps(t *testing.T, opts *Options, start time.Time) (setClock func(
 	}
 	return func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }, ticks, next
 }
+
+// A clean stop leaves how many clients it closed; the next serve waits
+// for them only when that stop was within restartWindow, reads the count
+// once, and takes anything unreadable for none.
+func TestWhatACleanStopLeftIsReadOnceAndOnlyWhileRecent(t *testing.T) {
+	b, err := openState(t, t.TempDir())(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		want  int
+	}{
+		{"a moment later", time.Second, 3},
+		{"at the window's end", restartWindow, 3},
+		{"past the window", restartWindow + time.Millisecond, 0},
+		{"a clock set back", -time.Minute, 0},
+	} {
+		recordClosed(b, 3, stopped)
+		got, err := takeClosed(t.Context(), b, stopped.Add(tc.after))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %d, %v; want %d", tc.name, got, err, tc.want)
+		}
+		if again, err := takeClosed(t.Context(), b, stopped.Add(tc.after)); err != nil || again != 0 {
+			t.Errorf("%s: read again: %d, %v; want 0 (read once)", tc.name, again, err)
+		}
+	}
+	for _, v := range []string{"", "3", "x@1", "3@x", "-1@1", "3@"} {
+		if err := b.DB.SetMeta(t.Context(), backend.MetaGatewayClosed, v); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := takeClosed(t.Context(), b, stopped); err != nil || got != 0 {
+			t.Errorf("%q: %d, %v; want 0", v, got, err)
+		}
+	}
+}
