@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss/table"
 	"github.com/muesli/termenv"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -80,6 +81,39 @@ func newUI(w io.Writer, styled, colour bool, width int) *UI {
 // coloured or not.
 func (u *UI) Styled() bool { return u.styled }
 
+// Text is running text from outside socks (a dead letter's reason, an
+// error an AWS service sent) for one line of output: on a terminal, what
+// the terminal would act on or what would hide in it is shown escaped
+// (text.Sanitize: \x1b, \u202e, \n); piped, it is exact but for a tab or
+// line break (text.Field).
+func (u *UI) Text(s string) string {
+	if u.styled {
+		return text.Sanitize(s, false)
+	}
+	return text.Field(s)
+}
+
+// Name is a name from outside socks (a geek, a topic, a connection or
+// message ID, a table or queue name): as Text, but on a terminal every
+// character not drawn visibly is shown escaped too, so that a name never
+// looks like another (text.SanitizeName).
+func (u *UI) Name(s string) string {
+	if u.styled {
+		return text.SanitizeName(s)
+	}
+	return text.Field(s)
+}
+
+// Block is text from outside socks printed on lines of its own (a
+// message body): as Text on a terminal, but its newlines kept; piped, it
+// is exact.
+func (u *UI) Block(s string) string {
+	if u.styled {
+		return text.Sanitize(s, true)
+	}
+	return s
+}
+
 // SetNow pins the clock used for relative times (tests).
 func (u *UI) SetNow(now func() time.Time) { u.now = now }
 
@@ -121,10 +155,14 @@ func Relative(d time.Duration) string {
 }
 
 // Table prints rows under headers: a bordered lipgloss table when styled,
-// tab-separated lines (with a header line) otherwise. On a terminal too
+// tab-separated lines (with a header line) otherwise. A cell from outside
+// socks must have been through Text or Name (before any styling); a tab
+// or line break left in a cell is written \t, \n or \r, so that each row
+// stays one line of its columns. On a terminal too
 // narrow for the table, whose wrapping would mangle every bordered line,
 // each row is a block of "HEADER  value" lines instead.
 func (u *UI) Table(headers []string, rows [][]string) error {
+	rows = oneLineCells(rows)
 	if !u.styled {
 		return u.plain(headers, rows)
 	}
@@ -145,6 +183,18 @@ func (u *UI) Table(headers []string, rows [][]string) error {
 	}
 	_, err := fmt.Fprintln(u.w, out)
 	return err
+}
+
+// oneLineCells is rows with text.Field applied to each cell.
+func oneLineCells(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = make([]string, len(r))
+		for j, c := range r {
+			out[i][j] = text.Field(c)
+		}
+	}
+	return out
 }
 
 func (u *UI) plain(headers []string, rows [][]string) error {
