@@ -3,7 +3,6 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -157,7 +156,7 @@ func configRun(_ context.Context, opts *Options) error {
 		Use: "AWS_SHARED_CREDENTIALS_FILE=" + keysPath + " AWS_PROFILE=" + config.ManagementProfile,
 	}
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(out)
+		return cmdutil.PrintJSON(opts.IO.Out, out)
 	}
 	u := ui.New(opts.IO)
 	src := cfg.Sources

@@ -299,7 +299,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 
 // printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	return cmdutil.PrintJSON(w, v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the

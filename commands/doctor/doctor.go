@@ -4,7 +4,6 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -121,7 +120,7 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if opts.JSON {
-		if err := json.NewEncoder(opts.IO.Out).Encode(rep); err != nil {
+		if err := cmdutil.PrintJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
 	} else {

@@ -5,7 +5,6 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -487,7 +486,7 @@ func itThem(n int) string {
 
 // printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	return cmdutil.PrintJSON(w, v)
 }
 
 // printDrift writes each drift to stderr: what, is, want, fix.

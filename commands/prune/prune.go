@@ -3,7 +3,6 @@ package prune
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -209,7 +208,7 @@ func printResult(opts *Options, res ops.PruneResult) error {
 			ops.PruneResult
 			DeletedTotal int `json:"deletedTotal"`
 		}
-		return json.NewEncoder(opts.IO.Out).Encode(out{res, res.Deleted.Total()})
+		return cmdutil.PrintJSON(opts.IO.Out, out{res, res.Deleted.Total()})
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
 	return err

@@ -514,7 +514,7 @@ func printResult(opts *Options, res Result) error {
 		res.Report = &r
 	}
 	if opts.JSON {
-		if err := json.NewEncoder(out).Encode(res); err != nil {
+		if err := cmdutil.PrintJSON(out, res); err != nil {
 			return err
 		}
 	} else if res.Report == nil {
