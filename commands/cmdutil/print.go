@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/socks-dev/socks/internal/text"
@@ -21,4 +22,13 @@ func PrintJSON(w io.Writer, v any) error {
 	}
 	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
 	return err
+}
+
+// Notef prints a line for people on w (standard error): a note or a
+// warning without styling. Its arguments may quote what came from outside
+// socks (an AWS service's error, a tag's value, a report's error), so
+// what a terminal would act on anywhere in the line is shown escaped
+// (text.Sanitize), newlines kept.
+func Notef(w io.Writer, format string, args ...any) {
+	_, _ = io.WriteString(w, text.Sanitize(fmt.Sprintf(format, args...), true))
 }
