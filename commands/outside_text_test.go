@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,8 +83,9 @@ func runOn(t *testing.T, dir string, tty bool, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
-// sgr is socks's own styling, the only escape it writes.
-var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+// sgr is socks's own styling, and its spinner's clearing of its line:
+// the only escapes it writes.
+var sgr = regexp.MustCompile(`\x1b\[[0-9;]*m|\r\x1b\[K`)
 
 // rawUnsafe returns the first rune of s, socks's colours aside, that a
 // terminal would act on or that hides in text.
@@ -97,7 +99,12 @@ func rawUnsafe(s string) (rune, bool) {
 }
 
 func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
-	dir := t.TempDir()
+	// The state dir's path is named in notes and errors: a directory's
+	// name may hold anything but '/' and NUL.
+	dir := filepath.Join(t.TempDir(), "state\x1b]0;t\x07")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if r := run(t, dir, "", "chatter", "issue", "--geek", "zed"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
@@ -115,6 +122,10 @@ func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
 		{"dlq", "show", dead},
 		{"dlq", "show", evilID},
 		{"dlq", "redrive", evilID},
+		{"config"},
+		{"doctor"},
+		{"prune-stale", "--dry-run"},
+		{"dlq", "list", "--state-dir", filepath.Join(dir, "nothing\u202e")},
 	} {
 		name := strings.Join(args, " ")
 		t.Run(name+" on a terminal shows it escaped", func(t *testing.T) {

@@ -199,6 +199,11 @@ func configRun(_ context.Context, opts *Options) error {
 	for _, n := range cfg.Notes {
 		rows = append(rows, []string{"note", n, ""})
 	}
+	for _, r := range rows {
+		// A path or a URL may hold anything, as the environment that
+		// set it: u.Text shows it.
+		r[1] = u.Text(r[1])
+	}
 	if !u.Styled() {
 		// name, value and, for the backend, where it came from.
 		for _, r := range rows {
