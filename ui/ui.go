@@ -12,6 +12,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/lipgloss/table"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/socks-dev/socks/internal/text"
@@ -231,6 +232,13 @@ func (u *UI) records(headers []string, rows [][]string) error {
 	}
 	_, err := io.WriteString(u.w, b.String())
 	return err
+}
+
+// Truncate cuts s to at most width columns of a terminal, ending in "…"
+// when cut: wide characters (CJK, emoji) take two columns, and a
+// character is never split from its combining marks.
+func Truncate(s string, width int) string {
+	return ansi.Truncate(s, width, "…")
 }
 
 // Check renders an ok/fail mark.

@@ -135,7 +135,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			reason := u.Text(oneLine(d.Reason))
 			id := u.Name(d.ID)
 			if u.Styled() {
-				reason = truncate(reason, max(20, opts.IO.Width()-80))
+				reason = ui.Truncate(reason, max(20, opts.IO.Width()-80))
 				id = u.Accent.Render(id)
 			}
 			rows[i] = []string{id, u.Time(d.FailedAt), u.Time(d.ExpiresAt()), strconv.Itoa(d.ReceiveCount), reason}
@@ -423,12 +423,4 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -274,3 +274,21 @@ func TestADeadLetterCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestAWideReasonIsCutToTheTerminalsColumns(t *testing.T) {
+	// The reason was cut to a count of characters: one of wide ones (CJK,
+	// emoji) took twice the columns, and the table no longer fitted.
+	for _, reason := range []string{strings.Repeat("語", 100), strings.Repeat("🦄", 100), strings.Repeat("e\u0301", 100)} {
+		q, _ := deadQueue(t, reason)
+		ios, _, out, _ := streams()
+		ios.SetTTY(false, true, false)
+		ios.SetNoColor(true)
+		ios.SetWidth(120)
+		if err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "╭") || !strings.Contains(out.String(), "…") {
+			t.Errorf("a 120-column terminal got no table, or an uncut reason:\n%s", out)
+		}
+	}
+}
