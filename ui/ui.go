@@ -23,8 +23,10 @@ import (
 type UI struct {
 	w      io.Writer
 	styled bool
-	width  int // of the terminal; 0 when unknown
-	now    func() time.Time
+	// ascii is set for a terminal whose locale is not UTF-8.
+	ascii bool
+	width int // of the terminal; 0 when unknown
+	now   func() time.Time
 
 	Title   lipgloss.Style
 	Label   lipgloss.Style
@@ -42,13 +44,17 @@ type UI struct {
 // times, glyphs) is on when stdout is a terminal; colour too, unless
 // NO_COLOR (or TERM=dumb) turns it off, which changes nothing else.
 func New(ios *iostreams.IOStreams) *UI {
-	return newUI(ios.Out, ios.IsStdoutTTY(), ios.ColorEnabled(), ios.Width())
+	u := newUI(ios.Out, ios.IsStdoutTTY(), ios.ColorEnabled(), ios.Width())
+	u.ascii = u.styled && !ios.UTF8()
+	return u
 }
 
 // NewErr returns styles for ios.ErrOut (progress and state lines): the
 // layout for people when stderr is a terminal, coloured unless NO_COLOR.
 func NewErr(ios *iostreams.IOStreams) *UI {
-	return newUI(ios.ErrOut, ios.IsStderrTTY(), ios.ColorEnabledStderr(), ios.Width())
+	u := newUI(ios.ErrOut, ios.IsStderrTTY(), ios.ColorEnabledStderr(), ios.Width())
+	u.ascii = u.styled && !ios.UTF8()
+	return u
 }
 
 // NewFor returns styles for an arbitrary writer, styled (and coloured) or
@@ -89,7 +95,7 @@ func (u *UI) Styled() bool { return u.styled }
 // line break (text.Field).
 func (u *UI) Text(s string) string {
 	if u.styled {
-		return text.Sanitize(s, false)
+		return u.forLocale(text.Sanitize(s, false))
 	}
 	return text.Field(s)
 }
@@ -100,7 +106,7 @@ func (u *UI) Text(s string) string {
 // looks like another (text.SanitizeName).
 func (u *UI) Name(s string) string {
 	if u.styled {
-		return text.SanitizeName(s)
+		return u.forLocale(text.SanitizeName(s))
 	}
 	return text.Field(s)
 }
@@ -110,7 +116,17 @@ func (u *UI) Name(s string) string {
 // is exact.
 func (u *UI) Block(s string) string {
 	if u.styled {
-		return text.Sanitize(s, true)
+		return u.forLocale(text.Sanitize(s, true))
+	}
+	return s
+}
+
+// forLocale escapes what is not ASCII for a terminal whose locale is not
+// UTF-8 (text.ASCII), where iostreams.ASCIIGlyphs would escape it after
+// the table was measured.
+func (u *UI) forLocale(s string) string {
+	if u.ascii {
+		return text.ASCII(s)
 	}
 	return s
 }

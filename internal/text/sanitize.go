@@ -156,3 +156,31 @@ func WriteJSONEscape(b *strings.Builder, r rune) {
 	}
 	fmt.Fprintf(b, `\u%04x`, r)
 }
+
+// ASCII writes every rune of s that is not ASCII as an escape (\u00eb),
+// and each byte of invalid UTF-8 as \xff: for a terminal whose locale is
+// not UTF-8, to which each byte 0x80-0x9f of UTF-8 text is a C1 control
+// ("ћ" is D1 9B, and 9B is CSI).
+func ASCII(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteString(`\ufffd`)
+			}
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	return b.String()
+}

@@ -93,3 +93,11 @@ func TestEscapeJSONGivesTheSameJSON(t *testing.T) {
 		t.Errorf("EscapeJSON(%s) = %s, which reads back as %q (%v)", data, got, back, err)
 	}
 }
+
+func TestASCIIEscapesEveryOtherByte(t *testing.T) {
+	in := "Zoë ћ \U0001F984 \xff"
+	want := `Zo\u00eb \u045b \U0001f984 \xff`
+	if got := ASCII(in); got != want {
+		t.Errorf("ASCII(%q) = %q, want %q", in, got, want)
+	}
+}
