@@ -125,6 +125,7 @@ func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
 		{"config"},
 		{"doctor"},
 		{"prune-stale", "--dry-run"},
+		{"prune-stale", "--dry-run", "-v"},
 		{"dlq", "list", "--state-dir", filepath.Join(dir, "nothing\u202e")},
 	} {
 		name := strings.Join(args, " ")

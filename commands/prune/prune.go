@@ -148,7 +148,9 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		po.Log = func(line string) {
 			logMu.Lock()
 			defer logMu.Unlock()
-			fmt.Fprintln(errOut, line)
+			// A line names a record's ID and geek, which whoever
+			// wrote it chose: shown escaped, one line each.
+			cmdutil.Notef(errOut, "%s\n", strings.ReplaceAll(line, "\n", `\n`))
 		}
 	}
 	// The spinner is for a person watching: not with -v (its lines are
