@@ -1,6 +1,8 @@
 package iostreams_test
 
 import (
+	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -91,5 +93,21 @@ func TestANonUTF8TerminalGetsNoByteItWouldReadAsAC1Control(t *testing.T) {
 			t.Errorf("table lines of different widths:\n%s", got)
 			break
 		}
+	}
+}
+
+func TestJSONOnANonUTF8TerminalStaysTheSameJSON(t *testing.T) {
+	var out strings.Builder
+	line := `{"geek":"Zoë🦄","topic":"ћ"}`
+	if _, err := iostreams.ASCIIGlyphs(&out).Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	var got, want map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("%s is not JSON: %v", out.String(), err)
+	}
+	_ = json.Unmarshal([]byte(line), &want)
+	if !maps.Equal(got, want) {
+		t.Errorf("%s reads back as %v; want %v", out.String(), got, want)
 	}
 }

@@ -157,10 +157,11 @@ func WriteJSONEscape(b *strings.Builder, r rune) {
 	fmt.Fprintf(b, `\u%04x`, r)
 }
 
-// ASCII writes every rune of s that is not ASCII as an escape (\u00eb),
-// and each byte of invalid UTF-8 as \xff: for a terminal whose locale is
-// not UTF-8, to which each byte 0x80-0x9f of UTF-8 text is a C1 control
-// ("ћ" is D1 9B, and 9B is CSI).
+// ASCII writes every rune of s that is not ASCII as a JSON escape
+// (\u00eb; a surrogate pair above U+FFFF, so that --json stays JSON), and
+// each byte of invalid UTF-8 as \xff: for a terminal whose locale is not
+// UTF-8, to which each byte 0x80-0x9f of UTF-8 text is a C1 control ("ћ"
+// is D1 9B, and 9B is CSI).
 func ASCII(s string) string {
 	if !strings.ContainsFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) {
 		return s
@@ -176,10 +177,8 @@ func ASCII(s string) string {
 			}
 		case r < utf8.RuneSelf:
 			b.WriteRune(r)
-		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
+			WriteJSONEscape(&b, r)
 		}
 	}
 	return b.String()
