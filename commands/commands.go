@@ -18,6 +18,7 @@ import (
 	"github.com/socks-dev/socks/commands/root"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/lambdafn"
 	"github.com/socks-dev/socks/pubsub"
@@ -139,6 +140,10 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
+// oneLine is err's message on one line, for people: what it quotes from
+// outside (an ID given, an AWS service's words) may not drive the
+// terminal, so what a terminal would act on is shown escaped
+// (text.Sanitize).
 func oneLine(err error) string {
-	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	return text.Sanitize(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " "), false)
 }

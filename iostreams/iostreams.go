@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/socks-dev/socks/internal/text"
 )
 
 // IOStreams is the set of streams a command reads and writes.
@@ -26,6 +28,8 @@ type IOStreams struct {
 	stderrTTY bool
 	noColor   bool
 	width     int
+	// notUTF8 is set when the locale is not UTF-8 (LANG=C).
+	notUTF8 bool
 
 	stdout    *os.File // the process's own, when System made s
 	outClosed <-chan struct{}
@@ -49,7 +53,9 @@ func System(getenv func(string) string) *IOStreams {
 		s.width = w
 	}
 	if !UTF8Locale(getenv) {
-		// The glyphs and borders drawn for people would be mojibake.
+		// The glyphs and borders drawn for people would be mojibake,
+		// and the bytes of other text C1 controls.
+		s.notUTF8 = true
 		if s.stdoutTTY {
 			s.Out = closedPipe{w: ASCIIGlyphs(os.Stdout), name: "standard output"}
 		}
@@ -91,6 +97,12 @@ func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
 
 // ColorEnabledStderr reports whether stderr should get colour and styling.
 func (s *IOStreams) ColorEnabledStderr() bool { return s.stderrTTY && !s.noColor }
+
+// UTF8 reports whether the locale's character set is UTF-8 (UTF8Locale).
+func (s *IOStreams) UTF8() bool { return !s.notUTF8 }
+
+// SetUTF8 pins whether the locale is UTF-8 (tests).
+func (s *IOStreams) SetUTF8(v bool) { s.notUTF8 = !v }
 
 // SetNoColor pins the colour preference (tests).
 func (s *IOStreams) SetNoColor(v bool) { s.noColor = v }
@@ -175,14 +187,17 @@ var asciiGlyphs = strings.NewReplacer(
 )
 
 // ASCIIGlyphs writes to w with the glyphs socks draws replaced by ASCII,
-// for a terminal whose locale is not UTF-8. Other text (a geek's name, a
-// message's body) passes as it is.
+// for a terminal whose locale is not UTF-8. What is left that is not
+// ASCII (a geek's name, a message's body) is written as an escape
+// (text.ASCII: \u00eb): to such a terminal each byte 0x80-0x9f of UTF-8
+// is a C1 control. (ui.UI.Text and Name escape it before a table is
+// measured, so that the table stays aligned.)
 func ASCIIGlyphs(w io.Writer) io.Writer { return glyphWriter{w} }
 
 type glyphWriter struct{ w io.Writer }
 
 func (g glyphWriter) Write(p []byte) (int, error) {
-	if _, err := asciiGlyphs.WriteString(g.w, string(p)); err != nil {
+	if _, err := io.WriteString(g.w, text.ASCII(asciiGlyphs.Replace(string(p)))); err != nil {
 		return 0, err
 	}
 	return len(p), nil

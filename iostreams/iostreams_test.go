@@ -1,6 +1,8 @@
 package iostreams_test
 
 import (
+	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -34,13 +36,14 @@ func TestANonUTF8TerminalGetsASCIIGlyphs(t *testing.T) {
 	ios.SetTTY(false, true, false)
 	ios.SetNoColor(true)
 	u := ui.New(ios)
-	if err := u.Table([]string{"GEEK", "TOPICS"}, [][]string{{"Friendless", "updates"}, {"Zoë", "news"}}); err != nil {
+	if err := u.Table([]string{"GEEK", "TOPICS"}, [][]string{{"Friendless", "updates"}, {"Zoe", "news"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ios.Out.Write([]byte(u.Check(true) + " ok " + u.Check(false) + " failed → fix · ● connected ↻ renewing… ping 350µs\n")); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.ReplaceAll(out.String(), "Zoë", "Zoe") // the data passes as it is
+	// (Text that is not ASCII: TestANonUTF8TerminalGetsNoByteItWouldReadAsAC1Control.)
+	got := out.String()
 	for _, r := range got {
 		if r > 127 {
 			t.Fatalf("a glyph %q reached a terminal that is not UTF-8:\n%s", r, out.String())
@@ -53,7 +56,58 @@ func TestANonUTF8TerminalGetsASCIIGlyphs(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(out.String(), "Zoë") {
-		t.Errorf("the data was changed:\n%s", out.String())
+}
+
+func TestANonUTF8TerminalGetsNoByteItWouldReadAsAC1Control(t *testing.T) {
+	// To a terminal that is not UTF-8, each byte 0x80-0x9f is a C1
+	// control: "ћ" (U+045B) is D1 9B, and 9B is CSI; "ѝ" (D1 9D) opens an
+	// OSC and "ќ" (D1 9C) ends it, a clipboard write. What is not ASCII
+	// is shown escaped there, tables aligned.
+	var out strings.Builder
+	ios, _, _, _ := iostreams.Test()
+	ios.Out = iostreams.ASCIIGlyphs(&out)
+	ios.SetTTY(false, true, false)
+	ios.SetNoColor(true)
+	ios.SetUTF8(false)
+	u := ui.New(ios)
+	if err := u.Table([]string{"GEEK", "TOPICS"}, [][]string{{u.Name("Zoë"), "news"}, {"x", u.Text("ћ31mred ѝ52;c;aGk=ќ")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ios.Out.Write([]byte("body ћ2J\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for i := 0; i < len(got); i++ {
+		if got[i] >= 0x80 {
+			t.Fatalf("byte %#x reached a terminal that is not UTF-8:\n%q", got[i], got)
+		}
+	}
+	for _, want := range []string{`Zo\u00eb`, `\u045b31mred \u045d52;c;aGk=\u045c`, `body \u045b2J`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in\n%s", want, got)
+		}
+	}
+	lines := strings.Split(got, "\n")
+	for _, l := range lines[:6] {
+		if len(l) != len(lines[0]) {
+			t.Errorf("table lines of different widths:\n%s", got)
+			break
+		}
+	}
+}
+
+func TestJSONOnANonUTF8TerminalStaysTheSameJSON(t *testing.T) {
+	var out strings.Builder
+	line := `{"geek":"Zoë🦄","topic":"ћ"}`
+	if _, err := iostreams.ASCIIGlyphs(&out).Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	var got, want map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("%s is not JSON: %v", out.String(), err)
+	}
+	_ = json.Unmarshal([]byte(line), &want)
+	if !maps.Equal(got, want) {
+		t.Errorf("%s reads back as %v; want %v", out.String(), got, want)
 	}
 }

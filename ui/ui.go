@@ -12,8 +12,10 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/lipgloss/table"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -21,8 +23,10 @@ import (
 type UI struct {
 	w      io.Writer
 	styled bool
-	width  int // of the terminal; 0 when unknown
-	now    func() time.Time
+	// ascii is set for a terminal whose locale is not UTF-8.
+	ascii bool
+	width int // of the terminal; 0 when unknown
+	now   func() time.Time
 
 	Title   lipgloss.Style
 	Label   lipgloss.Style
@@ -40,13 +44,17 @@ type UI struct {
 // times, glyphs) is on when stdout is a terminal; colour too, unless
 // NO_COLOR (or TERM=dumb) turns it off, which changes nothing else.
 func New(ios *iostreams.IOStreams) *UI {
-	return newUI(ios.Out, ios.IsStdoutTTY(), ios.ColorEnabled(), ios.Width())
+	u := newUI(ios.Out, ios.IsStdoutTTY(), ios.ColorEnabled(), ios.Width())
+	u.ascii = u.styled && !ios.UTF8()
+	return u
 }
 
 // NewErr returns styles for ios.ErrOut (progress and state lines): the
 // layout for people when stderr is a terminal, coloured unless NO_COLOR.
 func NewErr(ios *iostreams.IOStreams) *UI {
-	return newUI(ios.ErrOut, ios.IsStderrTTY(), ios.ColorEnabledStderr(), ios.Width())
+	u := newUI(ios.ErrOut, ios.IsStderrTTY(), ios.ColorEnabledStderr(), ios.Width())
+	u.ascii = u.styled && !ios.UTF8()
+	return u
 }
 
 // NewFor returns styles for an arbitrary writer, styled (and coloured) or
@@ -79,6 +87,49 @@ func newUI(w io.Writer, styled, colour bool, width int) *UI {
 // Styled reports whether output has the layout for people (a terminal),
 // coloured or not.
 func (u *UI) Styled() bool { return u.styled }
+
+// Text is running text from outside socks (a dead letter's reason, an
+// error an AWS service sent) for one line of output: on a terminal, what
+// the terminal would act on or what would hide in it is shown escaped
+// (text.Sanitize: \x1b, \u202e, \n); piped, it is exact but for a tab or
+// line break (text.Field).
+func (u *UI) Text(s string) string {
+	if u.styled {
+		return u.forLocale(text.Sanitize(s, false))
+	}
+	return text.Field(s)
+}
+
+// Name is a name from outside socks (a geek, a topic, a connection or
+// message ID, a table or queue name): as Text, but on a terminal every
+// character not drawn visibly is shown escaped too, so that a name never
+// looks like another (text.SanitizeName).
+func (u *UI) Name(s string) string {
+	if u.styled {
+		return u.forLocale(text.SanitizeName(s))
+	}
+	return text.Field(s)
+}
+
+// Block is text from outside socks printed on lines of its own (a
+// message body): as Text on a terminal, but its newlines kept; piped, it
+// is exact.
+func (u *UI) Block(s string) string {
+	if u.styled {
+		return u.forLocale(text.Sanitize(s, true))
+	}
+	return s
+}
+
+// forLocale escapes what is not ASCII for a terminal whose locale is not
+// UTF-8 (text.ASCII), where iostreams.ASCIIGlyphs would escape it after
+// the table was measured.
+func (u *UI) forLocale(s string) string {
+	if u.ascii {
+		return text.ASCII(s)
+	}
+	return s
+}
 
 // SetNow pins the clock used for relative times (tests).
 func (u *UI) SetNow(now func() time.Time) { u.now = now }
@@ -121,10 +172,14 @@ func Relative(d time.Duration) string {
 }
 
 // Table prints rows under headers: a bordered lipgloss table when styled,
-// tab-separated lines (with a header line) otherwise. On a terminal too
+// tab-separated lines (with a header line) otherwise. A cell from outside
+// socks must have been through Text or Name (before any styling); a tab
+// or line break left in a cell is written \t, \n or \r, so that each row
+// stays one line of its columns. On a terminal too
 // narrow for the table, whose wrapping would mangle every bordered line,
 // each row is a block of "HEADER  value" lines instead.
 func (u *UI) Table(headers []string, rows [][]string) error {
+	rows = oneLineCells(rows)
 	if !u.styled {
 		return u.plain(headers, rows)
 	}
@@ -145,6 +200,18 @@ func (u *UI) Table(headers []string, rows [][]string) error {
 	}
 	_, err := fmt.Fprintln(u.w, out)
 	return err
+}
+
+// oneLineCells is rows with text.Field applied to each cell.
+func oneLineCells(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = make([]string, len(r))
+		for j, c := range r {
+			out[i][j] = text.Field(c)
+		}
+	}
+	return out
 }
 
 func (u *UI) plain(headers []string, rows [][]string) error {
@@ -181,6 +248,13 @@ func (u *UI) records(headers []string, rows [][]string) error {
 	}
 	_, err := io.WriteString(u.w, b.String())
 	return err
+}
+
+// Truncate cuts s to at most width columns of a terminal, ending in "…"
+// when cut: wide characters (CJK, emoji) take two columns, and a
+// character is never split from its combining marks.
+func Truncate(s string, width int) string {
+	return ansi.Truncate(s, width, "…")
 }
 
 // Check renders an ok/fail mark.

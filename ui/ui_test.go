@@ -79,3 +79,53 @@ func TestATableFitsANarrowTerminal(t *testing.T) {
 		}
 	})
 }
+
+func TestTableColumnsStayAlignedWithWideAndCombiningText(t *testing.T) {
+	ios, out := terminal(200, false)
+	rows := [][]string{
+		{"日本語の名前", "e\u0301\u0301\u0301", "x"},
+		{"👩‍💻", "ｆｕｌｌ", "🦄🦄"},
+		{"a", "b", "c"},
+	}
+	if err := ui.New(ios).Table([]string{"A", "B", "C"}, rows); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	for _, l := range lines {
+		if lipgloss.Width(l) != lipgloss.Width(lines[0]) {
+			t.Fatalf("the table's lines differ in width:\n%s", out)
+		}
+	}
+}
+
+func TestOutsideTextIsEscapedOnlyOnATerminal(t *testing.T) {
+	const evil = "a\tb\x1b]52;c;aGk=\x07\u202e\u200dz"
+	ios, _ := terminal(200, true)
+	u := ui.New(ios)
+	for name, tc := range map[string]struct{ got, want string }{
+		"text on a terminal":  {u.Text(evil), `a\tb\x1b]52;c;aGk=\x07\u202e` + "\u200dz"},
+		"name on a terminal":  {u.Name(evil), `a\tb\x1b]52;c;aGk=\x07\u202e\u200dz`},
+		"block on a terminal": {u.Block("l1\n" + evil), "l1\n" + `a\tb\x1b]52;c;aGk=\x07\u202e` + "\u200dz"},
+		"text piped":          {ui.NewFor(nil, false).Text(evil), `a\tb` + evil[3:]},
+		"name piped":          {ui.NewFor(nil, false).Name(evil), `a\tb` + evil[3:]},
+		"block piped":         {ui.NewFor(nil, false).Block("l1\n" + evil), "l1\n" + evil},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestAPipedTableKeepsEachRowOneLineOfItsColumns(t *testing.T) {
+	// A value with a tab or a line break (no valid name has one, but a
+	// table another backend wrote may) must not make a column or a row
+	// for a script to read.
+	var out strings.Builder
+	u := ui.NewFor(&out, false)
+	if err := u.Table([]string{"ID", "GEEK"}, [][]string{{"c1", "evil\tx\nc2\tadmin"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ID\tGEEK\nc1\tevil\\tx\\nc2\\tadmin\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -1128,7 +1128,7 @@ func rssKiB(pid int) (int64, error) {
 
 func printResult(opts *Options, res Result) error {
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(res)
+		return cmdutil.PrintJSON(opts.IO.Out, res)
 	}
 	u := ui.New(opts.IO)
 	// A figure that was not measured is a dash, not a zero.

@@ -5,7 +5,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -177,7 +176,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	}
 	if opts.Once {
 		if opts.JSON {
-			return json.NewEncoder(opts.IO.Out).Encode(sum)
+			return cmdutil.PrintJSON(opts.IO.Out, sum)
 		}
 		fmt.Fprintln(opts.IO.Out, sum)
 		return nil

@@ -3,7 +3,6 @@ package chatter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -120,13 +119,13 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 			// As chatter list: no topics is an ID for every topic.
 			out["topics"] = c.Topics
 		}
-		return json.NewEncoder(opts.IO.Out).Encode(out)
+		return cmdutil.PrintJSON(opts.IO.Out, out)
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {
 		u := ui.NewErr(opts.IO)
 		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s\n",
-			u.Good.Render("✓"), u.Accent.Render(c.Geek), c.Fingerprint(), c.ExpiresAt.Local().Format(time.DateTime))
+			u.Good.Render("✓"), u.Accent.Render(u.Name(c.Geek)), c.Fingerprint(), c.ExpiresAt.Local().Format(time.DateTime))
 	}
 	return nil
 }
@@ -194,7 +193,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		for _, c := range ids {
 			items = append(items, item{ChatterID: c, Fingerprint: c.Fingerprint(), Expired: c.Expired(now)})
 		}
-		if err := json.NewEncoder(opts.IO.Out).Encode(items); err != nil {
+		if err := cmdutil.PrintJSON(opts.IO.Out, items); err != nil {
 			return err
 		}
 	} else {
@@ -208,14 +207,17 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			case c.Refused != "":
 				// Whatever its expiry: it never connects.
 				state, style = "refused", u.Bad
-				notes = append(notes, fmt.Sprintf("note: chatter ID %s of %s is refused at $connect: %s", c.Fingerprint(), c.Geek, c.Refused))
+				// The item is another backend's: its geek and hash
+				// too (text.Sanitize, SanitizeName).
+				notes = append(notes, fmt.Sprintf("note: chatter ID %s of %s is refused at $connect: %s",
+					text.SanitizeName(c.Fingerprint()), text.SanitizeName(c.Geek), text.Sanitize(c.Refused, false)))
 			case c.Expired(now):
 				state, style = "expired", u.Muted
 			}
 			if u.Styled() {
 				state = style.Render(state)
 			}
-			rows = append(rows, []string{c.Geek, c.Fingerprint(), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
+			rows = append(rows, []string{u.Name(c.Geek), u.Name(c.Fingerprint()), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
 		}
 		if len(rows) > 0 {
 			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "STATE"}, rows); err != nil {
@@ -341,7 +343,7 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no chatter ID of %s matched: `socks chatter list --geek %s` shows their fingerprints", opts.Geek, opts.Geek))
 	}
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{"geek": opts.Geek, "revoked": n})
+		return cmdutil.PrintJSON(opts.IO.Out, map[string]any{"geek": opts.Geek, "revoked": n})
 	}
 	fmt.Fprintf(opts.IO.Out, "revoked %s for %s\n", text.Pluralize(n, "chatter ID"), opts.Geek)
 	return nil

@@ -271,7 +271,7 @@ func ReadWith[T any](ctx context.Context, open func(context.Context) (T, error),
 	var noState *NoStateError
 	switch {
 	case errors.As(err, &noState):
-		fmt.Fprintln(errOut, "note: "+noState.Error())
+		Notef(errOut, "note: %s\n", noState.Error())
 		return false, nil
 	case err != nil:
 		return false, err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -67,8 +68,11 @@ func (p *Progress) loop() {
 }
 
 // Status sets what is going on: the spinner's line, or a plain line
-// ending in "…".
+// ending in "…". It names resources AWS holds: what a terminal would act
+// on is shown escaped (text.Sanitize), and a line break cannot leave the
+// spinner's line behind.
 func (p *Progress) Status(line string) {
+	line = text.Sanitize(line, false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.line = line
@@ -91,6 +95,7 @@ func (p *Progress) Wait(line string) {
 	if !p.spin {
 		return
 	}
+	line = text.Sanitize(line, false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.line, p.started = line, p.now()

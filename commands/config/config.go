@@ -3,7 +3,6 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -157,7 +156,7 @@ func configRun(_ context.Context, opts *Options) error {
 		Use: "AWS_SHARED_CREDENTIALS_FILE=" + keysPath + " AWS_PROFILE=" + config.ManagementProfile,
 	}
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(out)
+		return cmdutil.PrintJSON(opts.IO.Out, out)
 	}
 	u := ui.New(opts.IO)
 	src := cfg.Sources
@@ -199,6 +198,11 @@ func configRun(_ context.Context, opts *Options) error {
 	}
 	for _, n := range cfg.Notes {
 		rows = append(rows, []string{"note", n, ""})
+	}
+	for _, r := range rows {
+		// A path or a URL may hold anything, as the environment that
+		// set it: u.Text shows it.
+		r[1] = u.Text(r[1])
 	}
 	if !u.Styled() {
 		// name, value and, for the backend, where it came from.

@@ -323,7 +323,7 @@ func rawList(s []string) []json.RawMessage {
 func render(opts *Options, ls []*listener, steps []step, out Outcome) error {
 	w := opts.IO.Out
 	if opts.JSON {
-		return json.NewEncoder(w).Encode(out)
+		return cmdutil.PrintJSON(w, out)
 	}
 	u := ui.New(opts.IO)
 	if u.Styled() {

@@ -267,7 +267,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 			return fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w", tgt.Profile, tgt.ConfigFile, err)
 		}
 		if w != "" {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: %s\n", w)
 		}
 		saved, warning = tgt.Profile, w
 	}
@@ -299,7 +299,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 
 // printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	return cmdutil.PrintJSON(w, v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the
@@ -375,21 +375,24 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(
 		}
 	}
 	show = func(s awsops.DeployStep, done bool) {
+		// A step's name and drifts quote what AWS holds (u.Name,
+		// u.Text).
+		step := u.Name(s.String())
 		switch {
 		case done && s.Action == awsops.ActionDelete:
-			printf("%s deleted %s\n", u.Good.Render("-"), s)
+			printf("%s deleted %s\n", u.Good.Render("-"), step)
 		case done:
-			printf("%s %sd %s\n", u.Good.Render("✓"), s.Action, s)
+			printf("%s %sd %s\n", u.Good.Render("✓"), s.Action, step)
 		case s.Action == awsops.ActionNone:
-			printf("%s %s is in place\n", u.Label.Render("="), s)
+			printf("%s %s is in place\n", u.Label.Render("="), step)
 		default:
 			verb := "creating"
 			if s.Action == awsops.ActionUpdate {
 				verb = "updating"
 			}
-			printf("%s %s %s\n", u.Code.Render("~"), verb, s)
+			printf("%s %s %s\n", u.Code.Render("~"), verb, step)
 			for _, d := range s.Drift {
-				printf("    %s %s\n", u.Bad.Render("drift:"), d)
+				printf("    %s %s\n", u.Bad.Render("drift:"), u.Text(d))
 			}
 			if prog != nil {
 				prog.Wait(verb + " " + s.String())

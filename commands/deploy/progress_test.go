@@ -71,3 +71,20 @@ func TestADryRunShowsItsPlanOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestADriftQuotingAWSCannotDriveTheTerminal(t *testing.T) {
+	// A drift quotes what AWS holds (a policy, a tag's value), which
+	// anyone with write access to the account chose.
+	ios, _, _, _ := iostreams.Test()
+	ios.SetTTY(false, true, true)
+	ios.SetNoColor(true)
+	errOut := &lockedbuf.Buffer{}
+	ios.ErrOut = errOut
+	show, stop := progressPrinter(ios, false, true)
+	show(awsops.DeployStep{Kind: "role", Name: "prod-socks\u202e", Action: awsops.ActionUpdate, Drift: []string{"tag owner is \x1b]52;c;aGk=\x07; want socks"}}, false)
+	stop()
+	got := errOut.String()
+	if strings.ContainsAny(got, "\x1b\x07\u202e") || !strings.Contains(got, `tag owner is \x1b]52;c;aGk=\x07; want socks`) || !strings.Contains(got, `prod-socks\u202e`) {
+		t.Errorf("stderr on a terminal %q: want the drift and name shown escaped", got)
+	}
+}

@@ -121,7 +121,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		for i, d := range dls {
 			out[i] = toLetter(d)
 		}
-		if err := json.NewEncoder(opts.IO.Out).Encode(out); err != nil {
+		if err := cmdutil.PrintJSON(opts.IO.Out, out); err != nil {
 			return err
 		}
 	} else if len(dls) > 0 {
@@ -130,12 +130,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		rows := make([][]string, len(dls))
 		for i, d := range dls {
 			// A dead letter's reason and body come from whoever sent
-			// to the queue: what a terminal would act on is shown as
-			// text (\x1b).
-			reason := text.Sanitize(oneLine(d.Reason), false)
-			id := text.Sanitize(d.ID, false)
+			// to the queue: on a terminal, what it would act on is
+			// shown as text (\x1b); piped, they are exact.
+			reason := u.Text(oneLine(d.Reason))
+			id := u.Name(d.ID)
 			if u.Styled() {
-				reason = truncate(reason, max(20, opts.IO.Width()-80))
+				reason = ui.Truncate(reason, max(20, opts.IO.Width()-80))
 				id = u.Accent.Render(id)
 			}
 			rows[i] = []string{id, u.Time(d.FailedAt), u.Time(d.ExpiresAt()), strconv.Itoa(d.ReceiveCount), reason}
@@ -195,18 +195,18 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	}
 	out := opts.IO.Out
 	if opts.JSON {
-		return json.NewEncoder(out).Encode(toLetter(d))
+		return cmdutil.PrintJSON(out, toLetter(d))
 	}
 	u := ui.New(opts.IO)
 	u.SetNow(opts.Now)
 	label := func(s string) string { return u.Label.Render(fmt.Sprintf("%-9s", s)) }
-	fmt.Fprintf(out, "%s %s\n", label("id"), text.Sanitize(d.ID, false))
-	fmt.Fprintf(out, "%s %s\n", label("reason"), text.Sanitize(d.Reason, false))
+	fmt.Fprintf(out, "%s %s\n", label("id"), u.Name(d.ID))
+	fmt.Fprintf(out, "%s %s\n", label("reason"), u.Text(d.Reason))
 	fmt.Fprintf(out, "%s %s\n", label("failed"), u.Time(d.FailedAt))
 	fmt.Fprintf(out, "%s %s\n", label("expires"), u.Time(d.ExpiresAt()))
 	fmt.Fprintf(out, "%s %s\n", label("sent"), u.Time(d.SentAt))
 	fmt.Fprintf(out, "%s %d\n", label("receives"), d.ReceiveCount)
-	fmt.Fprintf(out, "%s\n%s\n", label("body"), text.Sanitize(prettyBody(d.Body), true))
+	fmt.Fprintf(out, "%s\n%s\n", label("body"), u.Block(prettyBody(d.Body)))
 	return nil
 }
 
@@ -339,7 +339,7 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("none of the %d IDs given is a dead letter: `socks dlq list` shows their IDs", len(ids)))
 	}
 	if asJSON {
-		if err := json.NewEncoder(ios.Out).Encode(map[string]int{key: n}); err != nil {
+		if err := cmdutil.PrintJSON(ios.Out, map[string]int{key: n}); err != nil {
 			return err
 		}
 	} else {
@@ -423,12 +423,4 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -240,7 +240,7 @@ func TestADeadLetterCannotDriveTheTerminal(t *testing.T) {
 	// Whoever can send to the queue decides a dead letter's body, and the
 	// reason quotes from it: escape sequences in them must reach the
 	// operator's terminal as visible text, not as commands (a title, a
-	// cleared screen, a hyperlink).
+	// cleared screen, a hyperlink). Piped, they are data, and exact.
 	evil := "oops\x1b]0;owned\x07\x1b[2J\u009b31m\u202eend"
 	q, ids := deadQueue(t, evil)
 	for _, tty := range []bool{false, true} {
@@ -255,16 +255,40 @@ func TestADeadLetterCannotDriveTheTerminal(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, got := range map[string]string{"show": out.String(), "list": out2.String()} {
+			if !tty {
+				if !strings.Contains(got, "reason: "+evil) {
+					t.Errorf("dlq %s piped does not print the reason exactly:\n%q", name, got)
+				}
+				continue
+			}
 			// Styling adds CSI sequences of its own on a terminal; none
 			// may come from the letter.
 			for _, bad := range []string{"\x1b]", "\x07", "\x1b[2J", "\u009b", "\u202e"} {
 				if strings.Contains(got, bad) {
-					t.Errorf("dlq %s (terminal %v) prints %q from the letter raw:\n%q", name, tty, bad, got)
+					t.Errorf("dlq %s on a terminal prints %q from the letter raw:\n%q", name, bad, got)
 				}
 			}
 			if !strings.Contains(got, `oops\x1b]0;`) {
-				t.Errorf("dlq %s (terminal %v) does not show the escape as text:\n%q", name, tty, got)
+				t.Errorf("dlq %s on a terminal does not show the escape as text:\n%q", name, got)
 			}
+		}
+	}
+}
+
+func TestAWideReasonIsCutToTheTerminalsColumns(t *testing.T) {
+	// The reason was cut to a count of characters: one of wide ones (CJK,
+	// emoji) took twice the columns, and the table no longer fitted.
+	for _, reason := range []string{strings.Repeat("語", 100), strings.Repeat("🦄", 100), strings.Repeat("e\u0301", 100)} {
+		q, _ := deadQueue(t, reason)
+		ios, _, out, _ := streams()
+		ios.SetTTY(false, true, false)
+		ios.SetNoColor(true)
+		ios.SetWidth(120)
+		if err := listRun(context.Background(), &ListOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "╭") || !strings.Contains(out.String(), "…") {
+			t.Errorf("a 120-column terminal got no table, or an uncut reason:\n%s", out)
 		}
 	}
 }

@@ -4,7 +4,6 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -121,7 +120,7 @@ func doctorRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if opts.JSON {
-		if err := json.NewEncoder(opts.IO.Out).Encode(rep); err != nil {
+		if err := cmdutil.PrintJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
 	} else {
@@ -150,7 +149,7 @@ func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
 		for _, r := range rep.Checks {
 			fmt.Fprintf(&b, "%s\t%s\t%s", r.Status, r.Name, detail(u, r))
 			if r.Fix != "" {
-				fmt.Fprintf(&b, "\t%s", r.Fix)
+				fmt.Fprintf(&b, "\t%s", u.Text(r.Fix))
 			}
 			b.WriteByte('\n')
 		}
@@ -170,7 +169,7 @@ func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
 		}
 		fmt.Fprintf(&b, "%s %s  %s\n", mark(u, r.Status), u.Label.Render(name), d)
 		if r.Fix != "" && (r.Status == ops.StatusWarn || r.Status == ops.StatusFail) {
-			fmt.Fprintf(&b, "  %s  %s %s\n", strings.Repeat(" ", width), u.Accent.Render("→"), r.Fix)
+			fmt.Fprintf(&b, "  %s  %s %s\n", strings.Repeat(" ", width), u.Accent.Render("→"), u.Text(r.Fix))
 		}
 	}
 	b.WriteByte('\n')
@@ -186,11 +185,13 @@ func Render(w io.Writer, u *ui.UI, rep ops.Report) error {
 	return err
 }
 
+// detail is r's detail with its time. It and the fix quote what AWS, an
+// emulator or a gateway answered: u.Text shows them.
 func detail(u *ui.UI, r ops.Result) string {
 	if r.Time.IsZero() {
-		return r.Detail
+		return u.Text(r.Detail)
 	}
-	return fmt.Sprintf("%s, %s %s", r.Detail, r.TimeLabel, u.Time(r.Time))
+	return fmt.Sprintf("%s, %s %s", u.Text(r.Detail), r.TimeLabel, u.Time(r.Time))
 }
 
 func mark(u *ui.UI, s ops.Status) string {

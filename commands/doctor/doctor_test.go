@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -401,5 +402,31 @@ func TestAnOlderStateFileInUseSaysStopTheProcess(t *testing.T) {
 	var after int
 	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&after); err != nil || after != v-1 {
 		t.Fatalf("user_version after the doctor = %d, %v; want %d", after, err, v-1)
+	}
+}
+
+func TestACheckQuotingOutsideTextCannotDriveTheTerminal(t *testing.T) {
+	// A detail or fix quotes what an AWS service, an emulator or a
+	// gateway answered: on a terminal it is shown escaped, piped it stays
+	// one line of its columns.
+	rep := ops.Report{Backend: "aws", Checks: []ops.Result{{
+		Name: "queue", Status: ops.StatusFail,
+		Detail: "GetQueueAttributes: \x1b]52;c;aGk=\x07denied\u202e\nnext\tcolumn",
+		Fix:    "ask \x1b[1A\x1b[2Kthe admin",
+	}}}
+	var styled, plain bytes.Buffer
+	if err := doctor.Render(&styled, ui.NewFor(&styled, true), rep); err != nil {
+		t.Fatal(err)
+	}
+	got := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(styled.String(), "")
+	if strings.ContainsAny(got, "\x1b\x07\u202e\t") || !strings.Contains(got, `\x1b]52;c;aGk=\x07denied\u202e\nnext\tcolumn`) || !strings.Contains(got, `ask \x1b[1A\x1b[2Kthe admin`) {
+		t.Errorf("on a terminal the check is shown as\n%q", got)
+	}
+	if err := doctor.Render(&plain, ui.NewFor(&plain, false), rep); err != nil {
+		t.Fatal(err)
+	}
+	want := "fail\tqueue\tGetQueueAttributes: \x1b]52;c;aGk=\x07denied\u202e\\nnext\\tcolumn\task \x1b[1A\x1b[2Kthe admin\n"
+	if plain.String() != want {
+		t.Errorf("piped, the check is\n%q\nwant\n%q", plain.String(), want)
 	}
 }

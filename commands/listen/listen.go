@@ -127,8 +127,10 @@ before a reconnect, and revokes it on exit. A chatter ID is never echoed.
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON
 pretty-printed and coloured, binary or non-UTF-8 data as a hex dump, and
-control characters escaped. State changes (connected, disconnected with
-the close code, reconnecting in Ns) are shown as they happen.
+what the terminal would act on or what hides in text shown escaped
+(control characters, bidi controls, zero-width spaces: \x1b, \u202e,
+\u200b; in a topic, joiners too). State changes (connected, disconnected
+with the close code, reconnecting in Ns) are shown as they happen.
 
 Piped, or with --json: one JSON object per line on standard output, with
 "time", "kind" ("message", "reply", and with --json also "state" and

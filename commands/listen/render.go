@@ -115,26 +115,8 @@ func writeJSON(w io.Writer, l Line) error {
 	if err := enc.Encode(l); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, escapeUnsafe(buf.String()))
+	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
 	return err
-}
-
-// escapeUnsafe escapes, as \uXXXX, the runes unsafeRune reports, except
-// newlines. Applied to JSON text they can only occur inside strings, so the
-// result is equivalent JSON.
-func escapeUnsafe(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return r != '\n' && unsafeRune(r) }) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if r != '\n' && unsafeRune(r) {
-			fmt.Fprintf(&b, `\u%04x`, r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // unsafeRune reports runes a terminal may interpret (text.UnsafeRune).
@@ -176,7 +158,7 @@ func (r *renderer) header(endpoint, geek string, topics []string, typing bool) s
 	b.WriteString(st.Title.Render("socks listen") + "\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "  %s %s\n", st.Label.Render(fmt.Sprintf("%-9s", k)), v) }
 	row("endpoint", st.Accent.Render(Sanitize(endpoint, false)))
-	row("geek", st.Accent.Render(geek))
+	row("geek", st.Accent.Render(text.SanitizeName(geek)))
 	row("topics", topicList(topics))
 	row("state", st.Warn.Render("connecting…"))
 	if typing {
@@ -185,6 +167,8 @@ func (r *renderer) header(endpoint, geek string, topics []string, typing bool) s
 	return b.String()
 }
 
+// topicList names topics for people, each shown as text.SanitizeName
+// shows a name.
 func topicList(topics []string) string {
 	if len(topics) == 1 && topics[0] == pubsub.AllTopics {
 		return ". (every topic)"
@@ -192,7 +176,11 @@ func topicList(topics []string) string {
 	if len(topics) == 0 {
 		return "(none)"
 	}
-	return strings.Join(topics, ", ")
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = text.SanitizeName(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 // render draws one line (ending in a newline).
@@ -237,7 +225,7 @@ func (r *renderer) message(l Line) string {
 	st := r.st
 	head := r.stamp(l.Time)
 	if l.Topic != "" {
-		head += " " + st.Accent.Render(Sanitize(l.Topic, false))
+		head += " " + st.Accent.Render(text.SanitizeName(l.Topic))
 	}
 	var body string
 	switch {
@@ -302,7 +290,7 @@ func (r *renderer) reply(l Line) string {
 	arrow := r.glyph("←")
 	switch rp.Type {
 	case "subscribed", "unsubscribed":
-		return r.prefix(l, st.Good.Render(arrow+rp.Type)+" "+Sanitize(topicList(rp.Topics), false)) + "\n"
+		return r.prefix(l, st.Good.Render(arrow+rp.Type)+" "+topicList(rp.Topics)) + "\n"
 	case "pong":
 		s := st.Good.Render(arrow + "pong")
 		if l.RTTMS > 0 {
@@ -324,7 +312,7 @@ func (r *renderer) state(l Line) string {
 	var s string
 	switch l.State {
 	case StateConnected:
-		s = st.Good.Render(r.glyph("●")+"connected") + " " + Sanitize(l.URL, false) + " as " + st.Accent.Render(l.Geek) + " on " + topicList(l.Topics)
+		s = st.Good.Render(r.glyph("●")+"connected") + " " + Sanitize(l.URL, false) + " as " + st.Accent.Render(text.SanitizeName(l.Geek)) + " on " + topicList(l.Topics)
 	case StateDisconnected:
 		s = st.Warn.Render(r.glyph("○")+"disconnected") + ": " + closeText(l)
 	case StateReconnecting:
@@ -467,7 +455,7 @@ func quote(s string) string {
 		case r == '\t':
 			b.WriteString(`\t`)
 		case unsafeRune(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
+			text.WriteJSONEscape(&b, r)
 		default:
 			b.WriteRune(r)
 		}

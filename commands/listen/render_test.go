@@ -238,3 +238,40 @@ func FuzzRenderNeverEmitsControlCharacters(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONLinesReadBackExactly(t *testing.T) {
+	// Escaped for the terminal, but the same JSON: a script reads the
+	// body a publisher sent, tag characters and zero-width space included.
+	s := "a\u200bb \U000E0041 \u202e \x1b]52;c;aGk=\x07 👩‍💻"
+	var b bytes.Buffer
+	if err := writeJSON(&b, Line{Time: at, Kind: KindMessage, Text: &s}); err != nil {
+		t.Fatal(err)
+	}
+	var back Line
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Text == nil || *back.Text != s {
+		t.Fatalf("the JSON line %s reads back as %v (%v); want the text %q", b.String(), back.Text, err, s)
+	}
+}
+
+func TestNamesFromOutsideAreShownEscaped(t *testing.T) {
+	// A body's "topic" is the publisher's to choose: a joiner in it makes
+	// it look like another topic, and an escape would drive the terminal.
+	l := msg(`{"topic":"news\u200d\u001b]0;t\u0007","n":1}`)
+	l.Topic = bodyTopic(l.Body)
+	r := term(false)
+	if got := r.render(l); !strings.HasPrefix(got, `03:04:05.678 news\u200d\x1b]0;t\x07`+"\n") {
+		t.Errorf("the topic is shown as\n%q", got)
+	}
+	evil := "g\x1b[2J\u202e"
+	for name, got := range map[string]string{
+		"header":    r.header("ws://h/", evil, []string{"t\x1b[1A", "u"}, false),
+		"connected": r.render(Line{Time: at, Kind: KindState, State: StateConnected, URL: "ws://h/", Geek: evil, Topics: []string{"t\x1b[1A"}}),
+	} {
+		if strings.Contains(got, "\x1b") || strings.Contains(got, "\u202e") {
+			t.Errorf("the %s prints the geek or a topic raw:\n%q", name, got)
+		}
+		if !strings.Contains(got, `g\x1b[2J\u202e`) || !strings.Contains(got, `t\x1b[1A`) {
+			t.Errorf("the %s does not show the geek and topic escaped:\n%q", name, got)
+		}
+	}
+}

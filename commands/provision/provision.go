@@ -5,7 +5,6 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -487,7 +486,7 @@ func itThem(n int) string {
 
 // printJSON writes v as one line, as every --json does (docs/json.md).
 func printJSON(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	return cmdutil.PrintJSON(w, v)
 }
 
 // printDrift writes each drift to stderr: what, is, want, fix.
@@ -495,10 +494,12 @@ func printDrift(ios *iostreams.IOStreams, drifts []awsops.Drift) {
 	u := ui.NewErr(ios)
 	w := ios.ErrOut
 	for _, d := range drifts {
-		fmt.Fprintf(w, "%s %s %s: %s\n", u.Bad.Render("drift:"), d.Kind, u.Code.Render(d.Name), d.Aspect)
-		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("is:  "), d.Is)
-		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("want:"), d.Want)
-		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("fix: "), d.Fix)
+		// What is, AWS holds: whoever can write to the account chose
+		// it (u.Text, u.Name).
+		fmt.Fprintf(w, "%s %s %s: %s\n", u.Bad.Render("drift:"), d.Kind, u.Code.Render(u.Name(d.Name)), u.Text(d.Aspect))
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("is:  "), u.Text(d.Is))
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("want:"), u.Text(d.Want))
+		fmt.Fprintf(w, "  %s %s\n", u.Label.Render("fix: "), u.Text(d.Fix))
 	}
 }
 

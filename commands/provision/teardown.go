@@ -139,7 +139,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return slices.ContainsFunc(skipped, func(f awsops.Foreign) bool { return f.Kind == c.Kind && f.Name == c.Name })
 	})
 	for _, f := range skipped {
-		fmt.Fprintf(opts.IO.ErrOut, "leaving %s alone: %s\n", f.Kind+" "+f.Name, f.Reason)
+		cmdutil.Notef(opts.IO.ErrOut, "leaving %s alone: %s\n", f.Kind+" "+f.Name, f.Reason)
 	}
 	var deployed []awsops.DeployStep
 	if tgt.Deployer != nil {
@@ -157,7 +157,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return err
 		}
 		if !ok {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: EventBridge rule %s given by --eventbridge-rule does not exist; check --event-bus\n", r.Change().Name)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: EventBridge rule %s given by --eventbridge-rule does not exist; check --event-bus\n", r.Change().Name)
 			producers.Rule = nil
 		}
 	}
@@ -167,7 +167,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		// gone. (Not with emulator endpoints: EventBridge is not there.)
 		r, err := awsops.StackRule(ctx, tgt.Events, tgt.SQS, tgt.Queues, tgt.Stack, opts.EventBus)
 		if err != nil {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it\n", awsops.RuleFor(tgt.Stack), err)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it\n", awsops.RuleFor(tgt.Stack), err)
 		}
 		producers.Rule = r
 	}
@@ -182,7 +182,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			// emulator.)
 			found, err := awsops.PolicyTopics(ctx, tgt.SQS, tgt.Queues)
 			if err != nil {
-				fmt.Fprintf(opts.IO.ErrOut, "warning: could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it\n", tgt.Queues.Main, err)
+				cmdutil.Notef(opts.IO.ErrOut, "warning: could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it\n", tgt.Queues.Main, err)
 			}
 			for _, t := range found {
 				if !slices.Contains(topics, t) {
@@ -200,11 +200,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			if slices.Contains(producers.Topics, m) {
 				// (A topic of the policy that is gone took its
 				// subscriptions with it: nothing to say.)
-				fmt.Fprintf(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
+				cmdutil.Notef(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
 			}
 		}
 		for _, u := range unreadable {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
 		}
 		res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	}

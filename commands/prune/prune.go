@@ -3,7 +3,6 @@ package prune
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -149,7 +148,9 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		po.Log = func(line string) {
 			logMu.Lock()
 			defer logMu.Unlock()
-			fmt.Fprintln(errOut, line)
+			// A line names a record's ID and geek, which whoever
+			// wrote it chose: shown escaped, one line each.
+			cmdutil.Notef(errOut, "%s\n", strings.ReplaceAll(line, "\n", `\n`))
 		}
 	}
 	// The spinner is for a person watching: not with -v (its lines are
@@ -209,7 +210,7 @@ func printResult(opts *Options, res ops.PruneResult) error {
 			ops.PruneResult
 			DeletedTotal int `json:"deletedTotal"`
 		}
-		return json.NewEncoder(opts.IO.Out).Encode(out{res, res.Deleted.Total()})
+		return cmdutil.PrintJSON(opts.IO.Out, out{res, res.Deleted.Total()})
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Summary(res))
 	return err

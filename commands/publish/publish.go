@@ -514,7 +514,7 @@ func printResult(opts *Options, res Result) error {
 		res.Report = &r
 	}
 	if opts.JSON {
-		if err := json.NewEncoder(out).Encode(res); err != nil {
+		if err := cmdutil.PrintJSON(out, res); err != nil {
 			return err
 		}
 	} else if res.Report == nil {
@@ -527,7 +527,7 @@ func printResult(opts *Options, res Result) error {
 		}
 		fmt.Fprintln(out)
 		for _, e := range r.Errors {
-			fmt.Fprintln(opts.IO.ErrOut, "error: "+strings.TrimSpace(e))
+			cmdutil.Notef(opts.IO.ErrOut, "error: %s\n", strings.TrimSpace(e))
 		}
 	}
 	switch r := res.Report; {

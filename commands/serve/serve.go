@@ -3,7 +3,6 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -844,7 +843,7 @@ type Endpoints struct {
 // error.
 func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
 	if asJSON {
-		if err := json.NewEncoder(ios.Out).Encode(e); err != nil {
+		if err := cmdutil.PrintJSON(ios.Out, e); err != nil {
 			return err
 		}
 	} else {

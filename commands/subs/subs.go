@@ -3,7 +3,6 @@ package subs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -139,7 +138,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 	}
 	if opts.JSON {
-		if err := json.NewEncoder(opts.IO.Out).Encode(items); err != nil {
+		if err := cmdutil.PrintJSON(opts.IO.Out, items); err != nil {
 			return err
 		}
 	} else if len(items) > 0 {
@@ -181,7 +180,7 @@ func describe(ctx context.Context, opts *ListOptions, conns []pubsub.Connection)
 		}
 	}
 	if failed > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: the Management API did not describe %s (first: %v); run `socks doctor`\n", text.Pluralize(failed, "connection"), first)
+		fmt.Fprintf(opts.IO.ErrOut, "warning: the Management API did not describe %s (first: %v); run `socks doctor`\n", text.Pluralize(failed, "connection"), text.Sanitize(first.Error(), false))
 	}
 	return live, nil
 }
@@ -215,13 +214,24 @@ func printList(opts *ListOptions, items []listed) error {
 		case ops.StateUnknown:
 			last = "-"
 		}
-		id := it.ID
+		// A record's ID, geek and topics are whoever wrote it's (a
+		// backend in another language, on AWS): u.Name shows them.
+		id := u.Name(it.ID)
 		if u.Styled() {
 			id = u.Accent.Render(id)
 		}
-		rows[i] = []string{id, it.Geek, strings.Join(it.Topics, ","), u.Time(it.ConnectedAt), last}
+		rows[i] = []string{id, u.Name(it.Geek), names(u, it.Topics), u.Time(it.ConnectedAt), last}
 	}
 	return u.Table([]string{"CONNECTION", "GEEK", "TOPICS", "CONNECTED", "LAST ACTIVE"}, rows)
+}
+
+// names joins names with commas, each as u.Name shows it.
+func names(u *ui.UI, list []string) string {
+	shown := make([]string, len(list))
+	for i, n := range list {
+		shown[i] = u.Name(n)
+	}
+	return strings.Join(shown, ",")
 }
 
 // StatsOptions are the inputs of `subs stats`.
@@ -269,7 +279,7 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 	}
 	out := opts.IO.Out
 	if opts.JSON {
-		return json.NewEncoder(out).Encode(st)
+		return cmdutil.PrintJSON(out, st)
 	}
 	u := ui.New(opts.IO)
 	u.SetNow(opts.Now)
@@ -277,10 +287,10 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 		var b strings.Builder
 		fmt.Fprintf(&b, "connections\t%d\ngeeks\t%d\n", st.Connections, st.Geeks)
 		if st.Oldest != nil {
-			fmt.Fprintf(&b, "oldest\t%s\t%s\n", st.Oldest.ID, u.Time(st.Oldest.ConnectedAt))
+			fmt.Fprintf(&b, "oldest\t%s\t%s\n", u.Name(st.Oldest.ID), u.Time(st.Oldest.ConnectedAt))
 		}
 		for _, t := range st.Topics {
-			fmt.Fprintf(&b, "topic\t%s\t%d\n", t.Topic, t.Connections)
+			fmt.Fprintf(&b, "topic\t%s\t%d\n", u.Name(t.Topic), t.Connections)
 		}
 		_, err := fmt.Fprint(out, b.String())
 		return err
@@ -289,14 +299,14 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 		u.Title.Render(strconv.Itoa(st.Connections)), text.Plural(st.Connections, "connection"),
 		u.Title.Render(strconv.Itoa(st.Geeks)), text.Plural(st.Geeks, "geek"))
 	if st.Oldest != nil {
-		fmt.Fprintf(out, "%s %s (%s, connected %s)\n", u.Label.Render("oldest"), u.Accent.Render(st.Oldest.ID), st.Oldest.Geek, u.Time(st.Oldest.ConnectedAt))
+		fmt.Fprintf(out, "%s %s (%s, connected %s)\n", u.Label.Render("oldest"), u.Accent.Render(u.Name(st.Oldest.ID)), u.Name(st.Oldest.Geek), u.Time(st.Oldest.ConnectedAt))
 	}
 	if len(st.Topics) == 0 {
 		return nil
 	}
 	rows := make([][]string, len(st.Topics))
 	for i, t := range st.Topics {
-		rows[i] = []string{t.Topic, strconv.Itoa(t.Connections)}
+		rows[i] = []string{u.Name(t.Topic), strconv.Itoa(t.Connections)}
 	}
 	return u.Table([]string{"TOPIC", "CONNECTIONS"}, rows)
 }

@@ -3,7 +3,6 @@ package version
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -60,7 +59,7 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 // versionRun prints the version line, or the build info as JSON.
 func versionRun(_ context.Context, opts *Options) error {
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(opts.Build)
+		return cmdutil.PrintJSON(opts.IO.Out, opts.Build)
 	}
 	_, err := fmt.Fprintln(opts.IO.Out, Line(opts.Build))
 	return err

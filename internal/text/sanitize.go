@@ -3,27 +3,90 @@ package text
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// UnsafeRune reports runes a terminal may interpret: C0 controls, DEL, C1
-// controls (ESC and CSI among them) and the bidirectional overrides that
-// can make text read differently than it is.
+// Text from outside socks (a message body, a dead letter's reason, a name
+// read from a table another backend wrote, an error an AWS service or an
+// emulator sent) reaches the operator's terminal only through these
+// helpers; package ui applies them to what it prints (ui.UI.Text, Name,
+// Block and Table):
+//   - on a terminal, Sanitize (running text) and SanitizeName (names and
+//     IDs) write what a terminal would act on, or what would hide in it,
+//     as visible escapes: \x1b, \u202e;
+//   - piped, Field keeps the data exact and escapes only what would break
+//     a tab-separated line.
+
+// UnsafeRune reports runes a terminal may interpret, or that hide in
+// running text: C0 controls, DEL, C1 controls (ESC and CSI among them),
+// the bidirectional controls that make text read differently than it is,
+// and the invisible characters with no use in running text (zero-width
+// space, word joiner, byte order mark, line and paragraph separators,
+// soft hyphen, tag characters). The zero-width joiner and non-joiner are
+// kept: emoji sequences and Persian or Indic words need them.
 func UnsafeRune(r rune) bool {
 	switch {
 	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
 		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+	case r == 0x061c, r == 0x200e, r == 0x200f,
+		r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		// Bidirectional controls.
+		return true
+	case r == 0x00ad, r == 0x180e, r == 0x200b, r == 0x2028, r == 0x2029,
+		r >= 0x2060 && r <= 0x2064, r >= 0x206a && r <= 0x206f, r == 0xfeff,
+		r >= 0xfff9 && r <= 0xfffb, r >= 0xe0000 && r <= 0xe007f:
+		// Invisible.
 		return true
 	}
 	return false
 }
 
-// Sanitize makes text from outside safe to print: unsafe runes become
-// visible escapes (\t, \r, \x1b, \u009b ...). Newlines are kept when
+// UnsafeNameRune reports runes that must be shown escaped in a name (a
+// geek, a topic, a connection or message ID, a table or queue name): the
+// unsafe runes, and every other rune that is not printed as a visible
+// glyph (joiners, no-break and other spaces, private use, the Hangul
+// fillers), since a name holding one looks like another name.
+func UnsafeNameRune(r rune) bool {
+	switch {
+	case UnsafeRune(r), r != ' ' && !unicode.IsPrint(r):
+		return true
+	case r == 0x034f, r == 0x115f, r == 0x1160, r == 0x17b4, r == 0x17b5, r == 0x3164, r == 0xffa0:
+		// Default-ignorable letters and marks: drawn blank.
+		return true
+	}
+	return false
+}
+
+// Sanitize makes running text from outside safe to print on a terminal:
+// unsafe runes become visible escapes (\t, \r, \x1b, \u009b, \u202e ...),
+// and so does each byte of invalid UTF-8 (\xff). Newlines are kept when
 // keepNewlines is set.
 func Sanitize(s string, keepNewlines bool) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return UnsafeRune(r) || r == utf8.RuneError }) {
+	return escape(s, UnsafeRune, keepNewlines)
+}
+
+// SanitizeName makes a name from outside safe to print on a terminal, and
+// tells it apart from every other name: what UnsafeNameRune reports is
+// written as a visible escape.
+func SanitizeName(s string) string {
+	return escape(s, UnsafeNameRune, false)
+}
+
+// Field is s as one field of a tab-separated line, for output that is not
+// a terminal: a tab, newline or carriage return (which no valid name
+// holds) is written \t, \n, \r, so that each row stays one line of the
+// same columns; everything else is kept exact, for scripts.
+func Field(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r") {
+		return s
+	}
+	return strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
+}
+
+func escape(s string, unsafe func(rune) bool, keepNewlines bool) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return unsafe(r) || r == utf8.RuneError }) {
 		return s
 	}
 	var b strings.Builder
@@ -34,7 +97,7 @@ func Sanitize(s string, keepNewlines bool) string {
 				continue
 			}
 		}
-		if !UnsafeRune(r) {
+		if !unsafe(r) {
 			b.WriteRune(r)
 			continue
 		}
@@ -50,11 +113,72 @@ func Sanitize(s string, keepNewlines bool) string {
 		case '\r':
 			b.WriteString(`\r`)
 		default:
-			if r < 0x80 {
+			switch {
+			case r < 0x80:
 				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
+			case r <= 0xffff:
 				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
+				fmt.Fprintf(&b, `\U%08x`, r)
 			}
+		}
+	}
+	return b.String()
+}
+
+// EscapeJSON writes, as JSON escapes (\u009b, \u202e; a surrogate pair
+// above U+FFFF), the runes UnsafeRune reports other than newline. Applied
+// to encoded JSON, where such runes can only stand inside strings, it
+// gives the same JSON, which a terminal shows without acting on it.
+func EscapeJSON(s string) string {
+	unsafe := func(r rune) bool { return r != '\n' && UnsafeRune(r) }
+	if !strings.ContainsFunc(s, unsafe) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafe(r) {
+			WriteJSONEscape(&b, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// WriteJSONEscape writes r as a JSON \u escape: two, a surrogate pair,
+// above U+FFFF.
+func WriteJSONEscape(b *strings.Builder, r rune) {
+	if r > 0xffff {
+		r1, r2 := utf16.EncodeRune(r)
+		fmt.Fprintf(b, `\u%04x\u%04x`, r1, r2)
+		return
+	}
+	fmt.Fprintf(b, `\u%04x`, r)
+}
+
+// ASCII writes every rune of s that is not ASCII as a JSON escape
+// (\u00eb; a surrogate pair above U+FFFF, so that --json stays JSON), and
+// each byte of invalid UTF-8 as \xff: for a terminal whose locale is not
+// UTF-8, to which each byte 0x80-0x9f of UTF-8 text is a C1 control ("ћ"
+// is D1 9B, and 9B is CSI).
+func ASCII(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteString(`\ufffd`)
+			}
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		default:
+			WriteJSONEscape(&b, r)
 		}
 	}
 	return b.String()

@@ -1,0 +1,34 @@
+package cmdutil
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/socks-dev/socks/internal/text"
+)
+
+// PrintJSON writes v as one line of JSON, the --json output of every
+// command. What encoding/json leaves raw that a terminal could act on
+// (DEL, C1 controls, bidi controls, invisible characters: a message body's
+// or a name's, when --json goes to a terminal) is written as a JSON
+// escape too (text.EscapeJSON): the same JSON, so a script reads the data
+// exactly.
+func PrintJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
+	return err
+}
+
+// Notef prints a line for people on w (standard error): a note or a
+// warning without styling. Its arguments may quote what came from outside
+// socks (an AWS service's error, a tag's value, a report's error), so
+// what a terminal would act on anywhere in the line is shown escaped
+// (text.Sanitize), newlines kept.
+func Notef(w io.Writer, format string, args ...any) {
+	_, _ = io.WriteString(w, text.Sanitize(fmt.Sprintf(format, args...), true))
+}

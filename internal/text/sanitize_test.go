@@ -1,0 +1,103 @@
+package text
+
+import (
+	"encoding/json"
+	"maps"
+	"strings"
+	"testing"
+)
+
+func TestSanitizeShowsWhatATerminalWouldActOn(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		keepNewlines   bool
+	}{
+		{"plain text is kept", "hello, 世界 👩‍💻 é", "hello, 世界 👩‍💻 é", false},
+		{"an OSC 52 clipboard write is shown", "\x1b]52;c;aGk=\x07", `\x1b]52;c;aGk=\x07`, false},
+		{"a cursor move is shown", "a\x1b[1A\x1b[2Kb", `a\x1b[1A\x1b[2Kb`, false},
+		{"a C1 CSI is shown", "\u009b31m", `\u009b31m`, false},
+		{"a bidi override is shown", "abc\u202edef", `abc\u202edef`, false},
+		{"the Arabic letter mark is shown", "a\u061cb", `a\u061cb`, false},
+		{"a zero-width space is shown", "ad\u200bmin", `ad\u200bmin`, false},
+		{"a word joiner is shown", "ad\u2060min", `ad\u2060min`, false},
+		{"a byte order mark is shown", "\ufeffx", `\ufeffx`, false},
+		{"a line separator is shown", "a\u2028b", `a\u2028b`, false},
+		{"a soft hyphen is shown", "a\u00adb", `a\u00adb`, false},
+		{"tag characters are shown, in a form that reads back", "x\U000E0041", `x\U000e0041`, false},
+		{"newlines are shown unless kept", "a\nb", `a\nb`, false},
+		{"newlines are kept when asked", "a\nb\r\n", "a\nb\\r\n", true},
+		{"invalid UTF-8 is shown byte by byte", "a\xffb", `a\xffb`, false},
+		// Joiners hold emoji sequences and Persian words together.
+		{"joiners in running text are kept", "👩‍💻 می\u200cخواهم", "👩‍💻 می\u200cخواهم", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Sanitize(tc.in, tc.keepNewlines); got != tc.want {
+				t.Errorf("Sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSanitizeNameShowsEveryInvisibleCharacter(t *testing.T) {
+	// A name (a geek, a topic, an ID) that holds an invisible character
+	// looks like another name: every one is shown, joiners too.
+	for _, tc := range []struct{ name, in, want string }{
+		{"a plain name is kept", "Friendless", "Friendless"},
+		{"a wide or accented name is kept", "日本-é-🦄", "日本-é-🦄"},
+		{"a zero-width joiner is shown", "ad\u200dmin", `ad\u200dmin`},
+		{"a zero-width non-joiner is shown", "ad\u200cmin", `ad\u200cmin`},
+		{"a Hangul filler (blank but a letter) is shown", "admin\u3164", `admin\u3164`},
+		{"a no-break space is shown", "ad\u00a0min", `ad\u00a0min`},
+		{"an escape sequence is shown", "a\x1b]0;t\x07", `a\x1b]0;t\x07`},
+		{"a newline is shown", "a\nb", `a\nb`},
+		{"a bidi override is shown", "\u202eevil", `\u202eevil`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SanitizeName(tc.in); got != tc.want {
+				t.Errorf("SanitizeName(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFieldKeepsDataExactButOnOneLine(t *testing.T) {
+	// Piped output is data: only what would break a tab-separated line
+	// is escaped.
+	in := "a\tb\nc\rd \x1b[31m \u202e \\t"
+	want := `a\tb\nc\rd ` + "\x1b[31m \u202e \\t"
+	if got := Field(in); got != want {
+		t.Errorf("Field(%q) = %q, want %q", in, got, want)
+	}
+	if s := "plain"; Field(s) != s {
+		t.Errorf("Field changed %q", s)
+	}
+	if strings.ContainsAny(Field(in), "\t\n\r") {
+		t.Errorf("Field(%q) left a tab or line break", in)
+	}
+}
+
+func TestEscapeJSONGivesTheSameJSON(t *testing.T) {
+	in := map[string]string{"k\u202e": "\u009b31m \u2066 \U000E0041 tab\there\n"}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := EscapeJSON(string(data))
+	for _, r := range got {
+		if UnsafeRune(r) {
+			t.Fatalf("EscapeJSON left %U in %s", r, got)
+		}
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(got), &back); err != nil || !maps.Equal(back, in) {
+		t.Errorf("EscapeJSON(%s) = %s, which reads back as %q (%v)", data, got, back, err)
+	}
+}
+
+func TestASCIIEscapesEveryOtherByte(t *testing.T) {
+	in := "Zoë ћ \U0001F984 \xff"
+	want := `Zo\u00eb \u045b \ud83e\udd84 \xff`
+	if got := ASCII(in); got != want {
+		t.Errorf("ASCII(%q) = %q, want %q", in, got, want)
+	}
+}
