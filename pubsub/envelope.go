@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Envelope is what publishers put on the queue. Its JSON form is compatible
@@ -124,7 +125,13 @@ func NewMessageID() string {
 // ValidateMessageID checks an envelope ID supplied by a publisher.
 func ValidateMessageID(id string) error {
 	if len(id) > MaxNameLength {
-		return invalid("id", "is %d characters; at most %d are allowed", len(id), MaxNameLength)
+		return invalid("id", "is %d bytes long; at most %d are allowed", len(id), MaxNameLength)
+	}
+	// The queue carries JSON text, which has no place for bytes that are
+	// not UTF-8: the ID would come off it another one (U+FFFD in their
+	// place), and the report be made under that.
+	if !utf8.ValidString(id) {
+		return invalid("id", "%q is not valid UTF-8", id)
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f || strings.ContainsRune(`"\`, r) {

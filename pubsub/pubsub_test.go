@@ -313,3 +313,27 @@ func TestRedrivenStartsAFollowUpsAttemptsAgainAndLeavesOtherBodiesAlone(t *testi
 		}
 	}
 }
+
+// TestAnEnvelopeThatValidatesComesOffTheQueueAsSent: an ID that was not
+// valid UTF-8 passed Validate, and Marshal wrote it with U+FFFD in place
+// of the bad bytes, so the broker reported on another ID than the one
+// `publish --id ... --wait` waited for (a timeout on the local backend).
+func TestAnEnvelopeThatValidatesComesOffTheQueueAsSent(t *testing.T) {
+	for _, id := range []string{"m-1", "job-é", "a\xffb", "\xc3", "m-\xed\xa0\x80"} {
+		env := Envelope{ID: id, Topics: []string{"t"}, Body: json.RawMessage(`1`)}
+		if err := env.Validate(); err != nil {
+			if !strings.Contains(err.Error(), "UTF-8") {
+				t.Errorf("id %q refused with %q; want it to say it is not valid UTF-8", id, err)
+			}
+			continue
+		}
+		data, err := env.Marshal()
+		if err != nil {
+			t.Fatalf("id %q: Marshal: %v", id, err)
+		}
+		back, err := ParseEnvelope(data)
+		if err != nil || back.ID != id {
+			t.Errorf("id %q validates, but comes off the queue as %q (%v)", id, back.ID, err)
+		}
+	}
+}

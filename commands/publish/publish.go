@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -174,7 +175,14 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	var raw []byte
 	switch {
 	case opts.messageSet:
-		return jsonString(opts.Message), nil
+		if !utf8.ValidString(opts.Message) {
+			return nil, cmdutil.FlagErrorf("--message is not valid UTF-8: %s", binaryHint)
+		}
+		body := jsonString(opts.Message)
+		if len(body) > pubsub.MaxMessageBytes {
+			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes and control characters are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", len(body), pubsub.MaxMessageBytes)
+		}
+		return body, nil
 	case opts.bodySet && opts.Body != "-":
 		raw = []byte(opts.Body)
 	case opts.bodySet, opts.BodyFile == "-":
@@ -230,6 +238,9 @@ func jsonString(s string) json.RawMessage {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// binaryHint says what to do with a body that is not UTF-8 text.
+const binaryHint = "a body is JSON, which is text; send binary data encoded in a JSON string (base64, for example)"
+
 func readBody(r io.Reader, name string) (json.RawMessage, error) {
 	b, err := readRaw(r, name)
 	if err != nil {
@@ -256,6 +267,9 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
+		if !utf8.Valid(b) {
+			return nil, cmdutil.FlagErrorf("the body from %s %s: %s", name, why, binaryHint)
+		}
 		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
 	}
 	// Compact, so that what arrives is exactly the JSON value.
