@@ -1,10 +1,8 @@
 package awsops
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -183,7 +181,7 @@ func (e *SendBatchError) Error() string {
 
 // SendBatch enqueues bodies with SendMessageBatch, ten (and at most 1 MiB)
 // per call (a JSON body's raw U+FFFE and U+FFFF, which SQS refuses, written
-// as JSON escapes), sendWorkers calls at once (a standard queue keeps no order
+// as JSON escapes: pubsub.QueueText), sendWorkers calls at once (a standard queue keeps no order
 // anyway), and returns their IDs in the order of bodies. If SQS
 // refuses some entries it returns a *SendBatchError listing them, with the
 // IDs of those that were sent.
@@ -196,7 +194,7 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 		if len(b) == 0 {
 			return nil, fmt.Errorf("message %d of %d is empty: a queue message needs a body", i+1, len(bodies))
 		}
-		b = sqsText(b)
+		b = pubsub.QueueText(b)
 		bodies[i] = b
 		if len(b) > pubsub.MaxEnvelopeBytes {
 			return nil, fmt.Errorf("message %d of %d is %d bytes; a queue message holds at most %d bytes", i+1, len(bodies), len(b), pubsub.MaxEnvelopeBytes)
@@ -270,24 +268,6 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 		return ids, &SendBatchError{Queue: q.queues.Main, Failed: failed, IDs: ids}
 	}
 	return ids, nil
-}
-
-// SQS refuses a message body holding U+FFFE or U+FFFF (they are not XML
-// characters); valid JSON can hold them raw, in strings only.
-var (
-	rawFFFE = []byte("\uFFFE")
-	rawFFFF = []byte("\uFFFF")
-)
-
-// sqsText returns body with U+FFFE and U+FFFF written as JSON escapes when
-// body is JSON, so that SQS carries it: the same JSON. Any other body is
-// returned as it is.
-func sqsText(body []byte) []byte {
-	if !bytes.Contains(body, rawFFFE) && !bytes.Contains(body, rawFFFF) || !json.Valid(body) {
-		return body
-	}
-	body = bytes.ReplaceAll(body, rawFFFE, []byte(`\ufffe`))
-	return bytes.ReplaceAll(body, rawFFFF, []byte(`\uffff`))
 }
 
 // seconds rounds d up to whole seconds within [0, limit].

@@ -73,6 +73,7 @@ func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
 		{"two-byte characters up to the limit go", strings.Repeat("é", (pubsub.MaxMessageBytes-2)/2), true},
 		{"a four-byte character straddling the limit is refused", strings.Repeat("x", pubsub.MaxMessageBytes-4) + "🎲", false},
 		{"quotes double as they are escaped", strings.Repeat(`"`, pubsub.MaxMessageBytes/2), false},
+		{"U+FFFE doubles as the queue escapes it", strings.Repeat("\uFFFE", (pubsub.MaxMessageBytes-2)/3), false},
 		{"control characters grow sixfold", strings.Repeat("\x01", pubsub.MaxMessageBytes/6+1), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -179,8 +179,8 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 			return nil, cmdutil.FlagErrorf("--message is not valid UTF-8: %s", binaryHint)
 		}
 		body := jsonString(opts.Message)
-		if len(body) > pubsub.MaxMessageBytes {
-			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes and control characters are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", len(body), pubsub.MaxMessageBytes)
+		if n := len(pubsub.QueueText(body)); n > pubsub.MaxMessageBytes {
+			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", n, pubsub.MaxMessageBytes)
 		}
 		return body, nil
 	case opts.bodySet && opts.Body != "-":
