@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -72,6 +73,10 @@ type SQSOptions struct {
 	// store.DefaultMaxReceives). The main queue's redrive policy (at
 	// MaxReceives+2, see Queues.CreateInputs) is only a safety net.
 	MaxReceives int
+	// Reports, when set, get the report of a message Receive moves to the
+	// dead letters (store.ReportDeadLettered), as the local queue records
+	// it: no broker settled it, so no other report says so.
+	Reports store.ReportReplacer
 }
 
 // SQSQueue is the store.Queue on an SQS standard queue and its dead-letter
@@ -327,6 +332,7 @@ func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Dur
 					deadErr = cmp.Or(deadErr, err)
 				} else {
 					moved = true
+					q.reportDeadLetter(ctx, msg, reason)
 				}
 				continue
 			}
@@ -348,6 +354,24 @@ func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Dur
 			return msgs, nil
 		}
 	}
+}
+
+// reportAttempts bounds the writes of one dead letter's report that lose
+// to another writer of it (store.UpdateReport).
+const reportAttempts = 10
+
+// reportDeadLetter records, when q has Reports, that Receive moved m to
+// the dead letters for reason. It is done: a report that cannot be
+// written leaves the message in the dead letters all the same (`socks dlq
+// list` shows it), and its --wait runs out of time as before.
+func (q *SQSQueue) reportDeadLetter(ctx context.Context, m store.Message, reason string) {
+	if q.opts.Reports == nil {
+		return
+	}
+	wait := func(ctx context.Context, attempt int) error {
+		return backoff.Sleep(ctx, backoff.FullJitter(attempt, 50*time.Millisecond, 2*time.Second))
+	}
+	_ = store.ReportDeadLettered(ctx, q.opts.Reports, m.ID, m.Body, nil, reason, time.Now(), reportAttempts, wait)
 }
 
 func toMessage(m types.Message) store.Message {

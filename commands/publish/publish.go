@@ -20,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -415,7 +416,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// of it (48.952529ms).
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, b.ConsumerQuestion(), opts.IO.ErrOut)
+	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, consumerQuestion(b), opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -430,6 +431,18 @@ func publishRun(ctx context.Context, opts *Options) error {
 	}
 	res.Report = &rep
 	return printResult(opts, res)
+}
+
+// consumerQuestion is what a --wait that saw no report asks: whether
+// anything consumes b's queue. On AWS it also says where a message goes
+// that its consumer dies on (a Lambda timeout, out of memory), since no
+// report ever says it: SQS itself dead-letters it, minutes later.
+func consumerQuestion(b *backend.Backend) string {
+	ask := b.ConsumerQuestion()
+	if b.Config.Backend == config.BackendAWS {
+		ask += fmt.Sprintf(" If it is, a consumer that died on the message (a function timeout, out of memory) wrote no report: SQS hands the message out again after the queue's visibility timeout, and its redrive policy moves it to the dead letters after maxReceiveCount receives (%d as socks provisions it), still without one; `socks dlq list --backend aws` shows it then", awsops.QueueSettings{}.MaxReceiveCount())
+	}
+	return ask
 }
 
 // deliverers checks that a local gateway and a local broker run for b's
