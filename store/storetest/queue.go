@@ -231,6 +231,25 @@ var queueTests = []queueTest{
 			t.Errorf("received %s (%q, %v); want the JSON sent, %q", m.ID, m.Body, err, body)
 		}
 	}},
+	{name: "a message of exactly the queue's limit is carried, and one byte more is refused in the same words on every backend", run: func(t *testing.T, q store.Queue) {
+		// Multi-byte characters up to the last byte: the limit is in
+		// bytes, as SQS counts them.
+		at := `"` + strings.Repeat("é", (pubsub.MaxEnvelopeBytes-2)/2) + `"`
+		if len(at) != pubsub.MaxEnvelopeBytes {
+			t.Fatalf("the test's message is %d bytes", len(at))
+		}
+		send(t, q, at)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		if !bytes.Equal(m.Body, []byte(at)) {
+			t.Errorf("a message at the limit came back as %d other bytes", len(m.Body))
+		}
+		over := at[:len(at)-1] + `x"`
+		_, err := q.Send(t.Context(), []byte(over))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is %d bytes; a queue message holds at most %d bytes", len(over), pubsub.MaxEnvelopeBytes)) {
+			t.Errorf("Send of %d bytes = %v; want it refused, saying the size and the limit", len(over), err)
+		}
+		wantNothing(t, q, 0)
+	}},
 	{name: "an envelope that validates comes off the queue with a body API Gateway delivers, the same JSON", run: func(t *testing.T, q store.Queue) {
 		// U+FFFE and U+FFFF take three bytes raw and six escaped, as SQS
 		// needs them: a body at the limit must not grow past it on one
