@@ -76,7 +76,10 @@ as given, --body-file reads it from a file ('-' for stdin, as does
 --body -), and piped stdin is read when no body flag is given. With no body
 at all (no flag, nothing piped) the topic's name is published as the event
 key, since pages listen for keys; on a terminal publish never waits for
-stdin. A body over 128 KB is refused: API Gateway cannot deliver it.
+stdin. A body over 128 KB is refused: API Gateway cannot deliver it (a
+--message counts as the JSON string sent, its quotes and backslashes
+escaped). A body is UTF-8 text: send binary data encoded (base64) in a
+JSON string.
 
 In scripts, give the body with a flag (an event key is --message KEY): with
 one, publish never reads stdin, so it neither waits on a stdin its parent
