@@ -30,6 +30,7 @@ lint:
 ## fuzz: run each fuzz target for a short while
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseEnvelope -fuzztime 30s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzAnEnvelopeAPublisherBuildsComesOffTheQueueAsSent -fuzztime 30s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzSplitTopics -fuzztime 15s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzHandleFrame -fuzztime 30s ./routes/
 	$(GO) test -run '^$$' -fuzz FuzzConnectSubprotocols -fuzztime 15s ./routes/

@@ -1,10 +1,8 @@
 package awsops
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -74,6 +73,10 @@ type SQSOptions struct {
 	// store.DefaultMaxReceives). The main queue's redrive policy (at
 	// MaxReceives+2, see Queues.CreateInputs) is only a safety net.
 	MaxReceives int
+	// Reports, when set, get the report of a message Receive moves to the
+	// dead letters (store.ReportDeadLettered), as the local queue records
+	// it: no broker settled it, so no other report says so.
+	Reports store.ReportReplacer
 }
 
 // SQSQueue is the store.Queue on an SQS standard queue and its dead-letter
@@ -183,7 +186,7 @@ func (e *SendBatchError) Error() string {
 
 // SendBatch enqueues bodies with SendMessageBatch, ten (and at most 1 MiB)
 // per call (a JSON body's raw U+FFFE and U+FFFF, which SQS refuses, written
-// as JSON escapes), sendWorkers calls at once (a standard queue keeps no order
+// as JSON escapes: pubsub.QueueText), sendWorkers calls at once (a standard queue keeps no order
 // anyway), and returns their IDs in the order of bodies. If SQS
 // refuses some entries it returns a *SendBatchError listing them, with the
 // IDs of those that were sent.
@@ -196,7 +199,7 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 		if len(b) == 0 {
 			return nil, fmt.Errorf("message %d of %d is empty: a queue message needs a body", i+1, len(bodies))
 		}
-		b = sqsText(b)
+		b = pubsub.QueueText(b)
 		bodies[i] = b
 		if len(b) > pubsub.MaxEnvelopeBytes {
 			return nil, fmt.Errorf("message %d of %d is %d bytes; a queue message holds at most %d bytes", i+1, len(bodies), len(b), pubsub.MaxEnvelopeBytes)
@@ -272,24 +275,6 @@ func (q *SQSQueue) SendBatch(ctx context.Context, bodies [][]byte) ([]string, er
 	return ids, nil
 }
 
-// SQS refuses a message body holding U+FFFE or U+FFFF (they are not XML
-// characters); valid JSON can hold them raw, in strings only.
-var (
-	rawFFFE = []byte("\uFFFE")
-	rawFFFF = []byte("\uFFFF")
-)
-
-// sqsText returns body with U+FFFE and U+FFFF written as JSON escapes when
-// body is JSON, so that SQS carries it: the same JSON. Any other body is
-// returned as it is.
-func sqsText(body []byte) []byte {
-	if !bytes.Contains(body, rawFFFE) && !bytes.Contains(body, rawFFFF) || !json.Valid(body) {
-		return body
-	}
-	body = bytes.ReplaceAll(body, rawFFFE, []byte(`\ufffe`))
-	return bytes.ReplaceAll(body, rawFFFF, []byte(`\uffff`))
-}
-
 // seconds rounds d up to whole seconds within [0, limit].
 func seconds(d, limit time.Duration) int32 {
 	d = min(max(d, 0), limit)
@@ -347,6 +332,7 @@ func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Dur
 					deadErr = cmp.Or(deadErr, err)
 				} else {
 					moved = true
+					q.reportDeadLetter(ctx, msg, reason)
 				}
 				continue
 			}
@@ -368,6 +354,24 @@ func (q *SQSQueue) Receive(ctx context.Context, n int, visibility, wait time.Dur
 			return msgs, nil
 		}
 	}
+}
+
+// reportAttempts bounds the writes of one dead letter's report that lose
+// to another writer of it (store.UpdateReport).
+const reportAttempts = 10
+
+// reportDeadLetter records, when q has Reports, that Receive moved m to
+// the dead letters for reason. It is done: a report that cannot be
+// written leaves the message in the dead letters all the same (`socks dlq
+// list` shows it), and its --wait runs out of time as before.
+func (q *SQSQueue) reportDeadLetter(ctx context.Context, m store.Message, reason string) {
+	if q.opts.Reports == nil {
+		return
+	}
+	wait := func(ctx context.Context, attempt int) error {
+		return backoff.Sleep(ctx, backoff.FullJitter(attempt, 50*time.Millisecond, 2*time.Second))
+	}
+	_ = store.ReportDeadLettered(ctx, q.opts.Reports, m.ID, m.Body, nil, reason, time.Now(), reportAttempts, wait)
 }
 
 func toMessage(m types.Message) store.Message {

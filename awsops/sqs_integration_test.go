@@ -129,3 +129,32 @@ func TestMissingQueuesAreExplained(t *testing.T) {
 		t.Errorf("the error does not unwrap to *types.QueueDoesNotExist: %#v", err)
 	}
 }
+
+// TestAMessageTheSQSQueueDeadLettersByItselfIsReported: SQSQueue.Receive moved
+// a message past its receives (brokers that died on it every time) to the
+// dead letters with a reason, but wrote no report, so `publish --wait`
+// on AWS ran out of time where the local queue, which records one, said
+// at once that the message was dead-lettered, and why.
+func TestAMessageTheSQSQueueDeadLettersByItselfIsReported(t *testing.T) {
+	api := testSQSClient(t)
+	reports := newTestStore(t)
+	q := NewSQSQueue(api, newTestQueues(t, api, QueueSettings{}), SQSOptions{Reports: reports})
+	if _, err := q.Send(t.Context(), []byte(`{"id":"m-crash","users":["Friendless"],"topics":["updates"],"body":"poison"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 5; n++ {
+		if msgs, err := q.Receive(t.Context(), 1, 0, 2*time.Second); err != nil || len(msgs) != 1 {
+			t.Fatalf("receive %d: %d messages, %v", n, len(msgs), err)
+		}
+	}
+	if msgs, err := q.Receive(t.Context(), 1, 0, time.Second); err != nil || len(msgs) != 0 {
+		t.Fatalf("receive 6: %d messages, %v; want none", len(msgs), err)
+	}
+	rep, err := reports.GetReport(t.Context(), "m-crash")
+	if err != nil {
+		t.Fatalf("the dead-lettered message has no report: %v", err)
+	}
+	if !rep.DeadLettered || len(rep.Errors) != 1 || rep.Errors[0] != "received 6 times without being handled (max 5)" {
+		t.Errorf("report %+v; want it dead-lettered with the queue's reason", rep)
+	}
+}

@@ -160,7 +160,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 			return nil, err
 		}
 		ds := awsops.NewDynamoStore(ddb, awsops.TablesFor(cfg.AWS.Stack))
-		q := awsops.NewSQSQueue(sqsc, awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{})
+		q := awsops.NewSQSQueue(sqsc, awsops.QueuesFor(cfg.AWS.Stack), awsops.SQSOptions{Reports: ds})
 		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)

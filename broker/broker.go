@@ -9,7 +9,6 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -602,53 +601,23 @@ func (b *Broker) DeadLetter(ctx context.Context, m store.Message, out *Outcome, 
 }
 
 // reportUndecided records in the report of m, dead-lettered for reason
-// without being decided, that it was (store.DeadLettered). A body that
-// does not parse has no report.
+// without being decided, that it was (store.ReportDeadLettered). A body
+// that does not parse has no report.
 func (b *Broker) reportUndecided(ctx context.Context, m store.Message, reason string) error {
-	env, err := pubsub.ParseMessage(m.Body, b.Mapping)
-	if err != nil {
-		return nil
-	}
-	env.ID = cmp.Or(env.ID, m.ID)
-	return b.updateReport(ctx, env.ID, func(prev *store.Report) (*store.Report, error) {
-		next := store.DeadLettered(prev, env, reason, b.reportTime())
-		return &next, nil
-	})
+	return store.ReportDeadLettered(ctx, b.Store, m.ID, m.Body, b.Mapping, reason, b.reportTime(), reportAttempts, b.waitToRetryReport)
 }
 
-// updateReport changes the report of message id by read-modify-write:
-// change gets the report (nil: none) and returns the next one (nil: no
-// write). The write is conditioned on the report read (ReplaceReport), so
-// that two follow-ups of one message settled at the same instant, by two
-// brokers or two workers, never lose one's counts: the one that loses
-// reads again and redoes its change, after a backoff, up to
-// reportAttempts times.
+// updateReport changes the report of message id by read-modify-write
+// (store.UpdateReport): a write that loses to another broker's is
+// redone after a backoff, up to reportAttempts times.
 func (b *Broker) updateReport(ctx context.Context, id string, change func(prev *store.Report) (*store.Report, error)) error {
-	for attempt := 1; ; attempt++ {
-		var prev *store.Report
-		var version int64
-		switch r, err := b.Store.GetReport(ctx, id); {
-		case err == nil:
-			prev, version = &r, r.Version
-		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("reading the report it adds to: %w", err)
-		}
-		next, err := change(prev)
-		if err != nil || next == nil {
-			return err
-		}
-		next.Version = version
-		err = b.Store.ReplaceReport(ctx, *next)
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		if attempt >= reportAttempts {
-			return fmt.Errorf("gave up after %d attempts, other brokers kept changing the report: %w", attempt, err)
-		}
-		if err := b.sleep(ctx, b.backoff(attempt)); err != nil {
-			return err
-		}
-	}
+	return store.UpdateReport(ctx, b.Store, id, reportAttempts, b.waitToRetryReport, change)
+}
+
+// waitToRetryReport waits the backoff after attempt lost to another
+// writer of the report.
+func (b *Broker) waitToRetryReport(ctx context.Context, attempt int) error {
+	return b.sleep(ctx, b.backoff(attempt))
 }
 
 // Handle decides one message and then deletes it, dead-letters it with the

@@ -170,6 +170,30 @@ func TestConcurrentPublishesAreAllDelivered(t *testing.T) {
 	}
 }
 
+// TestConcurrentPublishesIntoAFreshStateDirAreAllQueued: dozens of
+// `socks publish` processes at once on a state dir nothing has run in
+// yet (a CI job's first step) each create or open the state file and its
+// schema at the same instant: every one is acknowledged, none says
+// "locked", and every message is on the queue.
+func TestConcurrentPublishesIntoAFreshStateDirAreAllQueued(t *testing.T) {
+	t.Parallel()
+	const publishes = 32
+	s := newStack(t)
+	procs := make([]*proc, publishes)
+	for i := range procs {
+		procs[i] = start(t, "publish", "--topic", "updates", "--body", fmt.Sprintf(`{"n":%d}`, i), "--state-dir", s.dir)
+	}
+	for i, p := range procs {
+		if r := p.result(); r.code != 0 || strings.Contains(strings.ToLower(r.stderr), "locked") {
+			t.Errorf("publish %d of %d at once on a fresh state dir:\n%s", i+1, publishes, r)
+		}
+	}
+	r := s.run("doctor")
+	if want := fmt.Sprintf("queue\t%d waiting, 0 in flight", publishes); !strings.Contains(r.stdout, want) {
+		t.Errorf("doctor says:\n%s\nwant %q: every acknowledged message queued", r, want)
+	}
+}
+
 // TestDoctorSaysAStateFileIsDamaged: a state file with a damaged page (a
 // bad disk, a copy taken while socks wrote) opens, and a read of a table
 // the damage spares works: `socks doctor` must not call it ok but say it

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Envelope is what publishers put on the queue. Its JSON form is compatible
@@ -87,7 +88,12 @@ func ValidateBody(body json.RawMessage) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalid("body", "is missing")
 	}
-	if len(body) > MaxMessageBytes {
+	// The size delivered: a queue carries U+FFFE and U+FFFF escaped
+	// (QueueText), and the body comes off it so.
+	if n := len(body) + nonCharacterGrowth(body); n > MaxMessageBytes {
+		if n > len(body) {
+			return invalid("body", "is %d bytes with its U+FFFE and U+FFFF characters written as the escapes a queue needs (\\ufffe); API Gateway delivers at most %d bytes (128 KB) per message", n, MaxMessageBytes)
+		}
 		return invalid("body", "is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", len(body), MaxMessageBytes)
 	}
 	if why := CheckJSON(body); why != "" {
@@ -99,7 +105,9 @@ func ValidateBody(body json.RawMessage) error {
 // Marshal encodes the envelope for the queue. The body is compacted
 // (insignificant whitespace dropped, as encoding/json does with a
 // RawMessage) but otherwise kept byte for byte: no HTML escaping, so that
-// subscribers receive the JSON that was published.
+// subscribers receive the JSON that was published. Only U+FFFE and
+// U+FFFF are written as JSON escapes, which SQS needs (QueueText), on
+// every backend, so that subscribers receive the same bytes on each.
 func (e Envelope) Marshal() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -107,11 +115,34 @@ func (e Envelope) Marshal() ([]byte, error) {
 	if err := enc.Encode(e); err != nil {
 		return nil, err
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b := QueueText(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	if len(b) > MaxEnvelopeBytes {
 		return nil, invalid("envelope", "is %d bytes; a queue message holds at most %d bytes", len(b), MaxEnvelopeBytes)
 	}
 	return b, nil
+}
+
+// SQS refuses a message body holding U+FFFE or U+FFFF (they are not XML
+// characters); valid JSON can hold them raw, in strings only.
+var (
+	rawFFFE = []byte("\uFFFE")
+	rawFFFF = []byte("\uFFFF")
+)
+
+// QueueText returns data with U+FFFE and U+FFFF written as JSON escapes
+// when data is JSON, so that SQS carries it: the same JSON, three bytes
+// longer for each. Any other data is returned as it is.
+func QueueText(data []byte) []byte {
+	if nonCharacterGrowth(data) == 0 || !json.Valid(data) {
+		return data
+	}
+	data = bytes.ReplaceAll(data, rawFFFE, []byte(`\ufffe`))
+	return bytes.ReplaceAll(data, rawFFFF, []byte(`\uffff`))
+}
+
+// nonCharacterGrowth is how many bytes QueueText adds to the JSON data.
+func nonCharacterGrowth(data []byte) int {
+	return 3 * (bytes.Count(data, rawFFFE) + bytes.Count(data, rawFFFF))
 }
 
 // NewMessageID returns a random identifier for an envelope.
@@ -124,7 +155,13 @@ func NewMessageID() string {
 // ValidateMessageID checks an envelope ID supplied by a publisher.
 func ValidateMessageID(id string) error {
 	if len(id) > MaxNameLength {
-		return invalid("id", "is %d characters; at most %d are allowed", len(id), MaxNameLength)
+		return invalid("id", "is %d bytes long; at most %d are allowed", len(id), MaxNameLength)
+	}
+	// The queue carries JSON text, which has no place for bytes that are
+	// not UTF-8: the ID would come off it another one (U+FFFD in their
+	// place), and the report be made under that.
+	if !utf8.ValidString(id) {
+		return invalid("id", "%q is not valid UTF-8", id)
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f || strings.ContainsRune(`"\`, r) {

@@ -14,11 +14,17 @@ import (
 // clear reason before it costs anything.
 const MaxJSONDepth = 64
 
+// jsonSpace is the whitespace JSON allows around a value.
+const jsonSpace = " \t\r\n"
+
 // CheckJSON says, in the user's words, why data is not one acceptable JSON
 // value: empty, invalid UTF-8, malformed (with the byte offset) or nested
 // deeper than MaxJSONDepth. It returns "" when data is fine.
 func CheckJSON(data []byte) string {
-	trimmed := strings.TrimSpace(string(data))
+	// JSON's own whitespace only: strings.TrimSpace would also take a
+	// vertical tab, a form feed or U+00A0 off the ends, which no JSON
+	// parser skips (encoding/json, Marshal's RawMessage, JSON.parse).
+	trimmed := strings.Trim(string(data), jsonSpace)
 	switch {
 	case trimmed == "":
 		return "is empty"

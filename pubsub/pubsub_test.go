@@ -3,6 +3,7 @@ package pubsub
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -246,8 +247,48 @@ func FuzzParseEnvelope(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse: %v", err)
 		}
-		if string(again.Body) != string(env.Body) || len(again.Topics) != len(env.Topics) {
+		// The body comes back byte for byte, but for the U+FFFE and U+FFFF
+		// Marshal writes as escapes for SQS (QueueText).
+		if string(again.Body) != string(QueueText(env.Body)) || again.ID != env.ID || !slices.Equal(again.Topics, env.Topics) || !slices.Equal(again.Users, env.Users) {
 			t.Fatalf("round trip changed the envelope")
+		}
+		if len(again.Body) > MaxMessageBytes {
+			t.Fatalf("a body of %d bytes came back from the queue %d bytes, over the limit", len(env.Body), len(again.Body))
+		}
+	})
+}
+
+// FuzzAnEnvelopeAPublisherBuildsComesOffTheQueueAsSent: what a publisher
+// builds (socks publish, the library) and Validate accepts is what the
+// broker reads off the queue, the ID, users and topics the same and the
+// body the same JSON within the limit: the broker reports under the ID
+// --wait waits for, and delivers what was published.
+func FuzzAnEnvelopeAPublisherBuildsComesOffTheQueueAsSent(f *testing.F) {
+	f.Add("m-1", "Friendless", "updates", []byte(`{"a":1}`))
+	f.Add("a\xffb", "al\u00e9", ".", []byte(`"\ufffe"`))
+	f.Add("", "x", "t", []byte("\"\uFFFF\""))
+	f.Fuzz(func(t *testing.T, id, user, topic string, body []byte) {
+		env := Envelope{ID: id, Topics: []string{topic}, Body: body}
+		if user != "" {
+			env.Users = []string{user}
+		}
+		if env.Validate() != nil {
+			return
+		}
+		data, err := env.Marshal()
+		if err != nil {
+			t.Fatalf("Marshal of a valid envelope: %v", err)
+		}
+		again, err := ParseEnvelope(data)
+		if err != nil {
+			t.Fatalf("a valid envelope comes off the queue refused: %v", err)
+		}
+		if again.ID != env.ID || !slices.Equal(again.Users, env.Users) || !slices.Equal(again.Topics, env.Topics) {
+			t.Fatalf("came off the queue as id %q users %q topics %q; sent %q %q %q", again.ID, again.Users, again.Topics, env.ID, env.Users, env.Topics)
+		}
+		var a, b any
+		if json.Unmarshal(again.Body, &a) != nil || json.Unmarshal(body, &b) != nil || !reflect.DeepEqual(a, b) || len(again.Body) > MaxMessageBytes {
+			t.Fatalf("the body came off the queue as other JSON, or over the limit (%d bytes)", len(again.Body))
 		}
 	})
 }
@@ -310,6 +351,51 @@ func TestRedrivenStartsAFollowUpsAttemptsAgainAndLeavesOtherBodiesAlone(t *testi
 	} {
 		if got := Redriven([]byte(body)); string(got) != body {
 			t.Errorf("Redriven(%s) = %s; want it unchanged", body, got)
+		}
+	}
+}
+
+// TestAnEnvelopeThatValidatesComesOffTheQueueAsSent: an ID that was not
+// valid UTF-8 passed Validate, and Marshal wrote it with U+FFFD in place
+// of the bad bytes, so the broker reported on another ID than the one
+// `publish --id ... --wait` waited for (a timeout on the local backend).
+func TestAnEnvelopeThatValidatesComesOffTheQueueAsSent(t *testing.T) {
+	for _, id := range []string{"m-1", "job-é", "a\xffb", "\xc3", "m-\xed\xa0\x80"} {
+		env := Envelope{ID: id, Topics: []string{"t"}, Body: json.RawMessage(`1`)}
+		if err := env.Validate(); err != nil {
+			if !strings.Contains(err.Error(), "UTF-8") {
+				t.Errorf("id %q refused with %q; want it to say it is not valid UTF-8", id, err)
+			}
+			continue
+		}
+		data, err := env.Marshal()
+		if err != nil {
+			t.Fatalf("id %q: Marshal: %v", id, err)
+		}
+		back, err := ParseEnvelope(data)
+		if err != nil || back.ID != id {
+			t.Errorf("id %q validates, but comes off the queue as %q (%v)", id, back.ID, err)
+		}
+	}
+}
+
+// TestABodyWithSpaceJSONDoesNotAllowIsRefused: CheckJSON trimmed Unicode
+// whitespace (a vertical tab, a form feed, U+00A0) off a body's ends, so
+// Validate accepted `0\v`, and Marshal then failed with encoding/json's
+// own error. Only JSON's whitespace may surround a value.
+func TestABodyWithSpaceJSONDoesNotAllowIsRefused(t *testing.T) {
+	for _, body := range []string{"0\v", "\f{}", "\u00a0\"x\"", "[]\u0085"} {
+		err := Envelope{Topics: []string{"t"}, Body: json.RawMessage(body)}.Validate()
+		if err == nil || !IsInvalid(err) || !strings.Contains(err.Error(), "body") {
+			t.Errorf("body %q: Validate = %v; want it refused", body, err)
+		}
+	}
+	for _, body := range []string{" 0 ", "\t{}\r\n"} {
+		env := Envelope{Topics: []string{"t"}, Body: json.RawMessage(body)}
+		if err := env.Validate(); err != nil {
+			t.Errorf("body %q: %v; want JSON's own whitespace allowed", body, err)
+		} else if _, err := env.Marshal(); err != nil {
+			t.Errorf("body %q: Marshal: %v", body, err)
 		}
 	}
 }

@@ -25,7 +25,11 @@ export type Protocol =
 export interface ConnectOptions {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
   url: string;
-  /** The geek (user) whose messages to receive. */
+  /**
+   * The geek (user) whose messages to receive. connect throws a TypeError for a name the gateway refuses (whitespace,
+   * a control or invisible formatting character, a lone surrogate, "," or "#", over 128 bytes, or "."): a browser
+   * cannot see the gateway's 400, and would retry until it failed.
+   */
   geek: string;
   /**
    * The geek's chatter ID. Optional when getChatterId is given. With protocol "header", connect throws a TypeError

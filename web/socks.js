@@ -82,7 +82,17 @@ const MAX_TOPICS = 50;
 // frame sent is its JSON, without it.
 const ALONE = Symbol("asked for alone");
 const MAX_NAME_BYTES = 128;
-const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf},#]/u;
+// The gateway's rules for a name (pubsub.validateName): a lone surrogate
+// (\p{Cs}) is a string that is not well-formed, which the URL or the
+// frame would carry as U+FFFD, another name.
+const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf}\p{Cs},#]/u;
+
+// checkName throws a TypeError for a geek or topic name the gateway would
+// refuse, saying which rule it breaks.
+function checkName(kind, s) {
+  if (BAD_CHARS.test(s)) throw new TypeError(`socks: ${kind} ${JSON.stringify(s)} has whitespace, a control or invisible formatting character, a lone surrogate, "," or "#"`);
+  if (new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw new TypeError(`socks: ${kind} ${JSON.stringify(s)} is over ${MAX_NAME_BYTES} bytes`);
+}
 
 function topicList(topics) {
   if (topics == null) return [];
@@ -91,8 +101,7 @@ function topicList(topics) {
   for (const t of list) {
     const s = String(t).trim();
     if (s === "" || out.includes(s)) continue;
-    if (BAD_CHARS.test(s)) throw new TypeError(`socks: topic ${JSON.stringify(s)} has whitespace, a control or invisible formatting character, "," or "#"`);
-    if (new TextEncoder().encode(s).length > MAX_NAME_BYTES) throw new TypeError(`socks: topic ${JSON.stringify(s)} is over ${MAX_NAME_BYTES} bytes`);
+    checkName("topic", s);
     out.push(s);
   }
   return out;
@@ -201,6 +210,10 @@ class Client {
     const o = { ...DEFAULTS, ...given };
     if (!o.url) throw new TypeError("socks: connect needs a url (ws:// or wss://)");
     if (!o.geek) throw new TypeError("socks: connect needs a geek");
+    // Refused here, not by the gateway: a browser cannot tell its 400
+    // from a gateway that is down, and would retry to the end.
+    if (o.geek === ALL) throw new TypeError(`socks: geek "${ALL}" is reserved for "every topic"`);
+    checkName("geek", String(o.geek));
     if (!o.chatterId && typeof o.getChatterId !== "function") {
       throw new TypeError("socks: connect needs a chatterId or a getChatterId function");
     }

@@ -624,6 +624,25 @@ test("subscribe() and connect() refuse a topic the gateway would refuse, before 
   c.close();
 });
 
+test("connect() refuses a geek the gateway would refuse, before anything is opened (it used to retry until it failed, with no reason)", async () => {
+  const before = FakeWebSocket.all.length;
+  for (const bad of ["Friend less", "a#b", "a,b", ".", "tab\tx", "nbsp\u00a0x", "bell\u0007", "rlo\u202ex", "zero\u200bwidth", "x".repeat(129), "é".repeat(65), "lone\ud800"]) {
+    assert.throws(() => client({ geek: bad }), (err) => err instanceof TypeError && err.message.includes("geek"), JSON.stringify(bad));
+  }
+  await flush();
+  assert.equal(FakeWebSocket.all.length, before, "no socket opened for a refused geek");
+  for (const good of ["x".repeat(128), "é".repeat(64), "Friendless", "alice@example.com", "🎲"]) {
+    client({ geek: good }).c.close();
+  }
+});
+
+test("a topic that is not well-formed UTF-16 (a lone surrogate) is refused, as the gateway refuses one that is not UTF-8", async () => {
+  const { c } = await opened();
+  assert.throws(() => c.subscribe("lone\udc00"), TypeError);
+  assert.throws(() => client({ topics: ["a\ud800b"] }), TypeError);
+  c.close();
+});
+
 test("a subscribe the gateway refuses is dropped from the topics and reported, so the next connect does not ask for it", async () => {
   const errors = mock.method(console, "error", () => {});
   const { c, states } = await opened();

@@ -55,15 +55,18 @@ func printAs(opts *Options) error {
 	if opts.Source == "" || opts.DetailType == "" {
 		return cmdutil.FlagErrorf("--source and --detail-type must not be empty: an EventBridge rule matches on them")
 	}
-	entries := []Entry{{Source: opts.Source, DetailType: opts.DetailType, Detail: string(data), EventBusName: opts.EventBus}}
+	entry := Entry{Source: opts.Source, DetailType: opts.DetailType, Detail: string(data), EventBusName: opts.EventBus}
+	// EventBridge counts an entry's Source, DetailType and Detail in
+	// UTF-8 bytes, the Detail as the string it is: not as the JSON of
+	// --entries escapes it (a body of quotes would double).
+	if n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail); n > pubsub.MaxEventBridgeEntryBytes {
+		return cmdutil.FlagErrorf("the entry is %d bytes as EventBridge counts it (Source, DetailType and the envelope as Detail); EventBridge takes at most %d (256 KB) per PutEvents entry", n, pubsub.MaxEventBridgeEntryBytes)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(entries); err != nil {
+	if err := enc.Encode([]Entry{entry}); err != nil {
 		return err
-	}
-	if buf.Len() > pubsub.MaxEventBridgeEntryBytes {
-		return cmdutil.FlagErrorf("the entry is %d bytes; EventBridge takes at most %d (256 KB) per PutEvents call", buf.Len(), pubsub.MaxEventBridgeEntryBytes)
 	}
 	_, err = opts.IO.Out.Write(buf.Bytes())
 	return err

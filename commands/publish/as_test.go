@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,5 +99,36 @@ func TestPublishAsRefusesWhatDoesNotFit(t *testing.T) {
 				t.Fatalf("err = %v, out %q; want %q and nothing printed", err, out, tt.want)
 			}
 		})
+	}
+}
+
+// TestPublishAsEventBridgeMeasuresTheEntryAsEventBridgeDoes: EventBridge
+// counts an entry's Source, DetailType and Detail in UTF-8 bytes, the
+// Detail as the string it is, not as escaped in the JSON of --entries.
+// A body at the 128 KB limit made of quotes grew past 256 KB once escaped
+// twice, and was refused though EventBridge takes it.
+func TestPublishAsEventBridgeMeasuresTheEntryAsEventBridgeDoes(t *testing.T) {
+	quotes := `"` + strings.Repeat(`\"`, (pubsub.MaxMessageBytes-2)/2) + `"`
+	out, err := runAs(t, "--topic", "jobs", "--body", quotes, "--as", "eventbridge")
+	if err != nil {
+		t.Fatalf("a body at the limit, of quotes: %v; want the entry printed", err)
+	}
+	var entries []Entry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 1 {
+		t.Fatalf("stdout is not one entry: %v", err)
+	}
+	if n := len(entries[0].Source) + len(entries[0].DetailType) + len(entries[0].Detail); n > pubsub.MaxEventBridgeEntryBytes {
+		t.Fatalf("the test's entry is %d bytes as EventBridge counts it", n)
+	}
+
+	// 1,000 geeks of 128 bytes, a body at the limit and a long source:
+	// over 256 KB as EventBridge counts it too.
+	args := []string{"--topic", "jobs", "--body", quotes, "--as", "eventbridge", "--source", strings.Repeat("s", 250)}
+	for i := range 1000 {
+		args = append(args, "--geek", fmt.Sprintf("%04d%s", i, strings.Repeat("g", pubsub.MaxNameLength-4)))
+	}
+	out, err = runAs(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "as EventBridge counts it") || !strings.Contains(err.Error(), "at most 262144") || out != "" {
+		t.Fatalf("err = %v, out %d bytes; want the entry refused, saying its size as EventBridge counts it and the limit", err, len(out))
 	}
 }

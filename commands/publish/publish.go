@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -74,7 +76,10 @@ as given, --body-file reads it from a file ('-' for stdin, as does
 --body -), and piped stdin is read when no body flag is given. With no body
 at all (no flag, nothing piped) the topic's name is published as the event
 key, since pages listen for keys; on a terminal publish never waits for
-stdin. A body over 128 KB is refused: API Gateway cannot deliver it.
+stdin. A body over 128 KB is refused: API Gateway cannot deliver it (a
+--message counts as the JSON string sent, its quotes and backslashes
+escaped). A body is UTF-8 text: send binary data encoded (base64) in a
+JSON string.
 
 In scripts, give the body with a flag (an event key is --message KEY): with
 one, publish never reads stdin, so it neither waits on a stdin its parent
@@ -174,7 +179,14 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	var raw []byte
 	switch {
 	case opts.messageSet:
-		return jsonString(opts.Message), nil
+		if !utf8.ValidString(opts.Message) {
+			return nil, cmdutil.FlagErrorf("--message is not valid UTF-8: %s", binaryHint)
+		}
+		body := jsonString(opts.Message)
+		if n := len(pubsub.QueueText(body)); n > pubsub.MaxMessageBytes {
+			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", n, pubsub.MaxMessageBytes)
+		}
+		return body, nil
 	case opts.bodySet && opts.Body != "-":
 		raw = []byte(opts.Body)
 	case opts.bodySet, opts.BodyFile == "-":
@@ -230,6 +242,9 @@ func jsonString(s string) json.RawMessage {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// binaryHint says what to do with a body that is not UTF-8 text.
+const binaryHint = "a body is JSON, which is text; send binary data encoded in a JSON string (base64, for example)"
+
 func readBody(r io.Reader, name string) (json.RawMessage, error) {
 	b, err := readRaw(r, name)
 	if err != nil {
@@ -256,6 +271,9 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
+		if !utf8.Valid(b) {
+			return nil, cmdutil.FlagErrorf("the body from %s %s: %s", name, why, binaryHint)
+		}
 		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
 	}
 	// Compact, so that what arrives is exactly the JSON value.
@@ -401,7 +419,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// of it (48.952529ms).
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, b.ConsumerQuestion(), opts.IO.ErrOut)
+	rep, err := waitReport(wctx, b.Store, env.ID, opts.WaitTimeout, before, brokerRuns, consumerQuestion(b), opts.IO.ErrOut)
 	if err != nil {
 		if rep.MessageID != "" {
 			// Handled, but follow-ups are still pending: what is known.
@@ -416,6 +434,18 @@ func publishRun(ctx context.Context, opts *Options) error {
 	}
 	res.Report = &rep
 	return printResult(opts, res)
+}
+
+// consumerQuestion is what a --wait that saw no report asks: whether
+// anything consumes b's queue. On AWS it also says where a message goes
+// that its consumer dies on (a Lambda timeout, out of memory), since no
+// report ever says it: SQS itself dead-letters it, minutes later.
+func consumerQuestion(b *backend.Backend) string {
+	ask := b.ConsumerQuestion()
+	if b.Config.Backend == config.BackendAWS {
+		ask += fmt.Sprintf(" If it is, a consumer that died on the message (a function timeout, out of memory) wrote no report: SQS hands the message out again after the queue's visibility timeout, and its redrive policy moves it to the dead letters after maxReceiveCount receives (%d as socks provisions it), still without one; `socks dlq list --backend aws` shows it then", awsops.QueueSettings{}.MaxReceiveCount())
+	}
+	return ask
 }
 
 // deliverers checks that a local gateway and a local broker run for b's

@@ -167,6 +167,13 @@ func TestWaitTimeoutOnAWSAsksForTheLambdaOrTheBroker(t *testing.T) {
 	if !strings.Contains(msg, "within 50ms:") {
 		t.Fatalf("timeout %q; want it to say the --wait-timeout given, within 50ms", msg)
 	}
+	// A consumer that dies on the message (a function timeout, out of
+	// memory) writes no report, and SQS itself dead-letters it minutes
+	// later, past any usual wait: the timeout says where to look then,
+	// rather than only asking whether anything consumes the queue.
+	if !strings.Contains(msg, "redrive policy") || !strings.Contains(msg, "socks dlq list --backend aws") {
+		t.Fatalf("timeout %q; want it to say that SQS's redrive policy may dead-letter the message without a report, and how to see it", msg)
+	}
 }
 
 // TestWaitReportTimeoutAsksForSocksServe: WaitReport (the local stack's

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,6 +229,60 @@ var queueTests = []queueTest{
 		var got, want any
 		if err := json.Unmarshal(m.Body, &got); err != nil || json.Unmarshal([]byte(body), &want) != nil || !reflect.DeepEqual(got, want) || m.ID != id {
 			t.Errorf("received %s (%q, %v); want the JSON sent, %q", m.ID, m.Body, err, body)
+		}
+	}},
+	{name: "a message of exactly the queue's limit is carried, and one byte more is refused in the same words on every backend", run: func(t *testing.T, q store.Queue) {
+		// Multi-byte characters up to the last byte: the limit is in
+		// bytes, as SQS counts them.
+		at := `"` + strings.Repeat("é", (pubsub.MaxEnvelopeBytes-2)/2) + `"`
+		if len(at) != pubsub.MaxEnvelopeBytes {
+			t.Fatalf("the test's message is %d bytes", len(at))
+		}
+		send(t, q, at)
+		m := receiveOne(t, q, longVisibility, comeBack)
+		if !bytes.Equal(m.Body, []byte(at)) {
+			t.Errorf("a message at the limit came back as %d other bytes", len(m.Body))
+		}
+		over := at[:len(at)-1] + `x"`
+		_, err := q.Send(t.Context(), []byte(over))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is %d bytes; a queue message holds at most %d bytes", len(over), pubsub.MaxEnvelopeBytes)) {
+			t.Errorf("Send of %d bytes = %v; want it refused, saying the size and the limit", len(over), err)
+		}
+		wantNothing(t, q, 0)
+	}},
+	{name: "an envelope that validates comes off the queue with a body API Gateway delivers, the same JSON", run: func(t *testing.T, q store.Queue) {
+		// U+FFFE and U+FFFF take three bytes raw and six escaped, as SQS
+		// needs them: a body at the limit must not grow past it on one
+		// backend only.
+		for _, body := range []string{
+			`"` + strings.Repeat("\uFFFE", (pubsub.MaxMessageBytes-2)/3) + `"`,
+			`"` + strings.Repeat("x", pubsub.MaxMessageBytes-5) + "\uFFFF" + `"`,
+			`"` + strings.Repeat("x", pubsub.MaxMessageBytes-8) + "\uFFFF" + `"`,
+		} {
+			env := pubsub.Envelope{ID: "m-ffff", Topics: []string{"t"}, Body: json.RawMessage(body)}
+			if err := env.Validate(); err != nil {
+				if !strings.Contains(err.Error(), "128 KB") {
+					t.Errorf("a body of %d bytes refused with %q; want the 128 KB limit named", len(body), err)
+				}
+				continue
+			}
+			data, err := env.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, q, string(data))
+			m := receiveOne(t, q, longVisibility, comeBack)
+			got, err := pubsub.ParseEnvelope(m.Body)
+			if err != nil {
+				t.Fatalf("a body of %d bytes validated, but its envelope comes off the queue refused: %v", len(body), err)
+			}
+			var a, b any
+			if json.Unmarshal(got.Body, &a) != nil || json.Unmarshal([]byte(body), &b) != nil || !reflect.DeepEqual(a, b) {
+				t.Errorf("the body came off the queue as other JSON")
+			}
+			if err := q.Delete(t.Context(), m.Receipt); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}},
 	{name: "SendBatch with no bodies sends nothing", run: func(t *testing.T, q store.Queue) {

@@ -1,0 +1,94 @@
+package publish
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// TestAnIDThatIsNotUTF8IsAUsageError: `--id $'job-\xff'` was queued as
+// "job-\uFFFD", so the report was made under another ID than the one
+// --wait waited for.
+func TestAnIDThatIsNotUTF8IsAUsageError(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	_, err := parse(t, ios, "--topic", "t", "--message", "x", "--id", "job-\xff").Envelope()
+	var fe *cmdutil.FlagError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Fatalf("publish --id job-\\xff = %v; want a usage error saying it is not valid UTF-8", err)
+	}
+}
+
+// TestABodyThatIsNotUTF8IsRefusedWhateverItsFlag: --message used to send
+// bytes that are not UTF-8 as U+FFFD without a word, while --body and
+// --body-file refused them, advising --message, which then changed the
+// data. Each flag refuses them now, saying to encode binary data.
+func TestABodyThatIsNotUTF8IsRefusedWhateverItsFlag(t *testing.T) {
+	binary := "\x89PNG\r\n\x1a\n\x00\xff"
+	file := filepath.Join(t.TempDir(), "logo.png")
+	if err := os.WriteFile(file, []byte(binary), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		stdin string
+	}{
+		{"--message", []string{"--message", "caf\xe9"}, ""},
+		{"--body", []string{"--body", `"caf` + "\xe9" + `"`}, ""},
+		{"--body-file", []string{"--body-file", file}, ""},
+		{"piped stdin", nil, binary},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, in, _, _ := iostreams.Test()
+			in.WriteString(tc.stdin)
+			_, err := parse(t, ios, append([]string{"--topic", "t"}, tc.flags...)...).Envelope()
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not valid UTF-8") {
+				t.Fatalf("got %v; want a usage error saying the body is not valid UTF-8", err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "use --message") || !strings.Contains(msg, "base64") {
+				t.Errorf("refusal %q; want it to say to encode binary data (base64), not to use --message", msg)
+			}
+		})
+	}
+}
+
+// TestAMessageIsMeasuredAsTheJSONStringSent: a --message of quotes or
+// control characters grows as it is escaped; the refusal says that the
+// size is of the JSON string sent and names --message, and a message
+// whose JSON string is exactly at the limit goes.
+func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg string
+		ok        bool
+	}{
+		{"text at the limit goes", strings.Repeat("x", pubsub.MaxMessageBytes-2), true},
+		{"text one byte over is refused", strings.Repeat("x", pubsub.MaxMessageBytes-1), false},
+		{"two-byte characters up to the limit go", strings.Repeat("é", (pubsub.MaxMessageBytes-2)/2), true},
+		{"a four-byte character straddling the limit is refused", strings.Repeat("x", pubsub.MaxMessageBytes-4) + "🎲", false},
+		{"quotes double as they are escaped", strings.Repeat(`"`, pubsub.MaxMessageBytes/2), false},
+		{"U+FFFE doubles as the queue escapes it", strings.Repeat("\uFFFE", (pubsub.MaxMessageBytes-2)/3), false},
+		{"control characters grow sixfold", strings.Repeat("\x01", pubsub.MaxMessageBytes/6+1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			env, err := parse(t, ios, "--topic", "t", "--message", tc.msg).Envelope()
+			if tc.ok {
+				if err != nil || len(env.Body) > pubsub.MaxMessageBytes {
+					t.Fatalf("got a body of %d bytes, %v; want it sent", len(env.Body), err)
+				}
+				return
+			}
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--message is") || !strings.Contains(err.Error(), "escaped") || !strings.Contains(err.Error(), "at most 131072 bytes") {
+				t.Fatalf("got %v; want a usage error naming --message, its escaped size and the limit", err)
+			}
+		})
+	}
+}
