@@ -323,7 +323,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 		if err := b.Store.PutReport(ctx, rep); err != nil {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: recording the report: %v\n", err)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: recording the report: %v\n", err)
 		}
 		return printResult(opts, Result{ID: env.ID, Report: &rep})
 	}
@@ -406,7 +406,7 @@ func publishRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "note: a gateway runs but no broker does; the message waits in the queue until `socks broker` starts (with the same --state-dir), or `socks serve` restarts without --no-broker")
 	}
 	if unknown != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "note: %v; the message is queued all the same\n", unknown)
+		cmdutil.Notef(opts.IO.ErrOut, "note: %v; the message is queued all the same\n", unknown)
 	}
 	if !opts.Wait {
 		return printResult(opts, res)
@@ -501,7 +501,7 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 				return store.Report{}, fmt.Errorf("message %s is queued, but its report could not be read: %w", id, err)
 			}
 			if unanswered == nil && notes != nil {
-				fmt.Fprintf(notes, "note: message %s is queued, but reading its report got no answer (%s); still waiting\n", id, noAnswerText(err))
+				cmdutil.Notef(notes, "note: message %s is queued, but reading its report got no answer (%s); still waiting\n", id, noAnswerText(err))
 			}
 			unanswered = err
 		}
