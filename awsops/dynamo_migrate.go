@@ -224,7 +224,7 @@ func geekItemChange(rec, g item) int {
 
 // pendingPage is how many items one page of PendingMigration's Scan reads
 // at most.
-const pendingPage = 100
+const pendingPage = 250
 
 // PendingMigration is what DynamoStore.PendingMigration found.
 type PendingMigration struct {
