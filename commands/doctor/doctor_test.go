@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -401,5 +402,18 @@ func TestAnOlderStateFileInUseSaysStopTheProcess(t *testing.T) {
 	var after int
 	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&after); err != nil || after != v-1 {
 		t.Fatalf("user_version after the doctor = %d, %v; want %d", after, err, v-1)
+	}
+}
+
+// TestTheHelpGivesTheMigrationCheckItsReadLimit: the help says how much of
+// the connections table the migration check reads, as ops reads it.
+func TestTheHelpGivesTheMigrationCheckItsReadLimit(t *testing.T) {
+	cmd := doctor.NewCmdDoctor(&cmdutil.Factory{}, nil)
+	n := strconv.Itoa(ops.MigrationReadLimit)
+	if len(n) > 3 {
+		n = n[:len(n)-3] + "," + n[len(n)-3:]
+	}
+	if want := "reads at most " + n + " items"; !strings.Contains(cmd.Long, want) {
+		t.Errorf("doctor's help does not say %q", want)
 	}
 }
