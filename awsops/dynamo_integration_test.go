@@ -604,7 +604,9 @@ func TestMigrateGeekItemsRetriesTransactionsCanceledUnderLoad(t *testing.T) {
 // a $disconnect (the geek item stays without its record) and a $connect
 // (a record without a geek item). Provision run again brings each back in
 // line, so a fan-out to users reaches exactly the live connections with
-// their topics; nothing an older writer wrote is lost.
+// their topics; nothing an older writer wrote is lost. Until then a
+// fan-out to users misses what the older writer changed (the hazard
+// docs/deploy.md's "Upgrading" names), and doctor's check counts it.
 func TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince(t *testing.T) {
 	s := newTestStore(t)
 	ctx := t.Context()
@@ -663,6 +665,28 @@ func TestMigrateGeekItemsRepairsWhatAnOlderWriterChangedSince(t *testing.T) {
 	d := conn("d", "geek1", "news")
 	oldPut(d, 1)
 
+	// The hazard until provision runs again: a fan-out to users misses
+	// a's new topic and d, and still targets b, whose connection is gone;
+	// fan-outs to topics see the records as they are.
+	for _, tc := range []struct {
+		users  []string
+		topics []string
+		want   []string
+	}{
+		{[]string{"geek0"}, []string{"updates"}, nil},
+		{[]string{"geek0"}, []string{"news"}, []string{"a", "b"}},
+		{[]string{"geek1"}, []string{"news"}, []string{"c"}},
+		{nil, []string{"news"}, []string{"a", "c", "d"}},
+		{nil, []string{"updates"}, []string{"a"}},
+	} {
+		if got := find(tc.users, tc.topics...); !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+			t.Errorf("before the second migration a fan-out to %q on %q finds %q, want %q", tc.users, tc.topics, got, tc.want)
+		}
+	}
+	// Doctor's check sees them.
+	if p, err := s.PendingMigration(ctx, 1000); err != nil || p.Changes != 3 || !p.Whole {
+		t.Errorf("PendingMigration after the older writes = %+v, %v; want 3 changes, the whole table read", p, err)
+	}
 	if n, err := s.MigrateGeekItems(ctx, true); err != nil || n != 3 {
 		t.Fatalf("a dry run after the older writes = %d, %v; want 3 (a's topics, b's leftover, d's missing item)", n, err)
 	}

@@ -39,16 +39,7 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 		records = map[string]item{} // by connection ID
 		geeks   []item
 	)
-	err := s.parallelScan(ctx, &dynamodb.ScanInput{
-		TableName:                aws.String(s.tables.Connections),
-		ConsistentRead:           aws.Bool(true),
-		FilterExpression:         aws.String("#sk = :conn OR begins_with(#pk, :geek)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":conn": avS(skConnection),
-			":geek": avS(prefixGeek),
-		},
-	}, broadcastSegments, func(items []item) error {
+	err := s.parallelScan(ctx, s.migrationScan(), broadcastSegments, func(items []item) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, it := range items {
@@ -67,11 +58,11 @@ func (s *DynamoStore) MigrateGeekItems(ctx context.Context, dryRun bool) (int, e
 	matched := make(map[string]bool, len(records))
 	for _, g := range geeks {
 		id, geek, gv := getS(g, attrID), getS(g, attrGeek), itemVersion(g)
-		rec, ok := records[id]
-		switch {
-		case !ok || getS(rec, attrGeek) != geek:
+		rec := records[id]
+		switch geekItemChange(rec, g) {
+		case changeDelete:
 			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.deleteGeekItem(ctx, geek, id, gv) })
-		case itemVersion(rec) != gv || !sameConnection(rec, g):
+		case changeRewrite:
 			matched[id] = true
 			fixes = append(fixes, func(ctx context.Context) (bool, error) { return s.putGeekItem(ctx, rec, &gv) })
 		default:
@@ -188,4 +179,156 @@ func sameConnection(a, b item) bool {
 	return errA == nil && errB == nil && ca.ID == cb.ID && ca.Geek == cb.Geek &&
 		slices.Equal(ca.Topics, cb.Topics) && slices.Equal(ca.Allowed, cb.Allowed) &&
 		ca.ConnectedAt.Equal(cb.ConnectedAt) && ca.ExpiresAt.Equal(cb.ExpiresAt)
+}
+
+// migrationScan is the Scan of the migration: the connection records and
+// the geek items, strongly consistent.
+func (s *DynamoStore) migrationScan() *dynamodb.ScanInput {
+	return &dynamodb.ScanInput{
+		TableName:                aws.String(s.tables.Connections),
+		ConsistentRead:           aws.Bool(true),
+		FilterExpression:         aws.String("#sk = :conn OR begins_with(#pk, :geek)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":conn": avS(skConnection),
+			":geek": avS(prefixGeek),
+		},
+	}
+}
+
+// The change the migration makes to one geek item (geekItemChange).
+const (
+	changeNone = iota
+	changeAdd
+	changeRewrite
+	changeDelete
+)
+
+// geekItemChange says what the migration does about the geek item g of the
+// record rec, either nil when absent: add it (no g), rewrite it from the
+// record (another version or other contents) or delete it (no record, or
+// the record has another geek).
+func geekItemChange(rec, g item) int {
+	switch {
+	case g == nil && rec == nil:
+		return changeNone
+	case g == nil:
+		return changeAdd
+	case rec == nil || getS(rec, attrGeek) != getS(g, attrGeek):
+		return changeDelete
+	case itemVersion(rec) != itemVersion(g) || !sameConnection(rec, g):
+		return changeRewrite
+	}
+	return changeNone
+}
+
+// pendingPage is how many items one page of PendingMigration's Scan reads
+// at most.
+const pendingPage = 250
+
+// PendingMigration is what DynamoStore.PendingMigration found.
+type PendingMigration struct {
+	// Changes counts the geek items to add, rewrite or delete that the
+	// items read belong to: all of them when Whole.
+	Changes int
+	// Read counts the items the Scan read (its ScannedCount).
+	Read int
+	// Whole: the Scan read the whole table.
+	Whole bool
+}
+
+// PendingMigration tells whether the connections table holds records that
+// MigrateGeekItems would change, reading at most maxRead items of it and
+// writing nothing (`socks doctor` runs it with read-only credentials).
+// It Scans the table as the migration does, strongly consistent, a page
+// of at most pendingPage items at a time, and reads the other item of each
+// record and geek item found (its geek item, or its record) with a
+// consistent BatchGetItem, until the Scan ends or has read maxRead items.
+// So the count is the migration's only when the whole table was read;
+// otherwise it counts what the items read show. Read while the stack
+// serves, a connection made or dropped between the reads of its record
+// and its geek item may be counted, as it would be by a dry run of the
+// migration.
+func (s *DynamoStore) PendingMigration(ctx context.Context, maxRead int) (PendingMigration, error) {
+	var p PendingMigration
+	seen := map[geekPair]bool{}
+	in := s.migrationScan()
+	for p.Read < maxRead {
+		in.Limit = aws.Int32(int32(min(pendingPage, maxRead-p.Read)))
+		out, err := s.api.Scan(ctx, in)
+		if err != nil {
+			return p, fmt.Errorf("reading the connections table: %w", wrapTable("Scan", s.tables.Connections, err))
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		p.Read += int(out.ScannedCount)
+		n, err := s.pendingChanges(ctx, out.Items, seen)
+		if err != nil {
+			return p, fmt.Errorf("reading the connections table: %w", err)
+		}
+		p.Changes += n
+		if len(out.LastEvaluatedKey) == 0 {
+			p.Whole = true
+			return p, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	return p, nil
+}
+
+// geekPair names a record's geek item, or a geek item: its geek and the
+// connection ID.
+type geekPair struct{ geek, id string }
+
+// pendingChanges counts the changes the migration would make to the pairs
+// of record and geek item that items (records and geek items of one
+// page) belong to, reading the other item of each pair; the pairs in seen
+// were counted already (the record and its geek item on different pages)
+// and are not counted again.
+func (s *DynamoStore) pendingChanges(ctx context.Context, items []item, seen map[geekPair]bool) (int, error) {
+	var (
+		pairs []geekPair
+		keys  []item
+		asked = map[string]bool{}
+	)
+	ask := func(k item) {
+		if key := getS(k, attrPK) + "\x00" + getS(k, attrSK); !asked[key] {
+			asked[key] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, it := range items {
+		pr := geekPair{getS(it, attrGeek), getS(it, attrID)}
+		if seen[pr] {
+			continue
+		}
+		seen[pr] = true
+		pairs = append(pairs, pr)
+		ask(connKey(pr.id))
+		ask(geekKey(pr.geek, pr.id))
+	}
+	got, err := s.batchGet(ctx, s.tables.Connections, keys)
+	if err != nil {
+		return 0, err
+	}
+	records, geeks := map[string]item{}, map[geekPair]item{}
+	for _, it := range got {
+		if getS(it, attrSK) == skConnection {
+			records[getS(it, attrID)] = it
+		} else {
+			geeks[geekPair{getS(it, attrGeek), getS(it, attrID)}] = it
+		}
+	}
+	n := 0
+	for _, pr := range pairs {
+		rec, g := records[pr.id], geeks[pr]
+		if g == nil && rec != nil && getS(rec, attrGeek) != pr.geek {
+			// A geek item of another geek, gone since the Scan: the
+			// record's own pair is counted where the Scan finds it.
+			continue
+		}
+		if geekItemChange(rec, g) != changeNone {
+			n++
+		}
+	}
+	return n, nil
 }

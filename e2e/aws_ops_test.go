@@ -16,10 +16,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/awsops"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -147,13 +150,14 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 		wantCheck(t, checks, "queue", "ok", "0 waiting, 0 in flight")
 		wantCheck(t, checks, "dead letters", "ok", "none")
 		wantCheck(t, checks, "connections", "ok", "0 open")
+		wantCheck(t, checks, "migration", "ok", "no connection records to migrate (read all 0 items of table "+s.name+"-connections)")
 		wantCheck(t, checks, "management API", "ok", mgmt+" answers (410 Gone")
 	})
 
 	t.Run("the plain output has one line per check and no escape codes", func(t *testing.T) {
 		r := s.run("doctor", "--callback-url", mgmt)
-		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 12 {
-			t.Errorf("want exit 0 and 12 plain lines:\n%s", r)
+		if r.code != 0 || strings.ContainsRune(r.stdout, '\x1b') || strings.Count(r.stdout, "\n") != 13 {
+			t.Errorf("want exit 0 and 13 plain lines:\n%s", r)
 		}
 		if !strings.Contains(r.stdout, "skip\tidentity\tskipped: endpoint override (emulator)\n") {
 			t.Errorf("stdout does not show the identity skipped:\n%s", r.stdout)
@@ -223,6 +227,59 @@ func TestAWSDoctorNamesEachProblem(t *testing.T) {
 		wantCheck(t, checks, "queues", "fail", "missing: queue "+other.name+"-envelopes-dlq, queue "+other.name+"-envelopes", "run `socks provision`")
 		wantCheck(t, checks, "connections", "skip", "table "+table+" cannot be read as socks reads it: its index by-geek differs")
 	})
+}
+
+// TestAWSDoctorReportsRecordsStillToMigrate: connection records as an
+// earlier socks wrote them (no geek item: a fan-out to their geek misses
+// them), as its Lambda function still running after an upgrade writes
+// them, are reported by doctor with their count and `socks provision`;
+// after provision the check is ok. Doctor said nothing of them before.
+func TestAWSDoctorReportsRecordsStillToMigrate(t *testing.T) {
+	t.Parallel()
+	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("doctor-migrate")}
+	s.provision()
+	ctx := testContext(t, commandTimeout)
+	now := time.Now()
+	var conns []pubsub.Connection
+	for i := range 5 {
+		conns = append(conns, pubsub.Connection{ID: fmt.Sprintf("conn-%d", i), Geek: "alice", Topics: []string{"news"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	if err := s.dynamoStore().ImportConnections(ctx, conns); err != nil {
+		t.Fatal(err)
+	}
+	r, checks := s.doctor()
+	if r.code != 0 {
+		t.Errorf("exit %d; want 0 (a warning at most)\n%s", r.code, r)
+	}
+	wantCheck(t, checks, "migration", "ok", "no connection records to migrate (read all 15 items of table "+s.name+"-connections)")
+
+	// Two records as the earlier layout has them: without their geek item.
+	db, _ := adminClients(t)
+	for _, id := range []string{"conn-1", "conn-3"} {
+		if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: aws.String(s.name + "-connections"),
+			Key: map[string]dynamotypes.AttributeValue{
+				"pk": &dynamotypes.AttributeValueMemberS{Value: "GEEK#alice"},
+				"sk": &dynamotypes.AttributeValueMemberS{Value: "CONN#" + id},
+			},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, checks = s.doctor()
+	if r.code != 0 {
+		t.Errorf("exit %d; want 0 (a warning)\n%s", r.code, r)
+	}
+	wantCheck(t, checks, "migration", "warn", "2 connection records to migrate in table "+s.name+"-connections (read all 13 items)",
+		"fan-outs to users may miss them", "run `socks provision`")
+	plain := s.run("doctor")
+	if !strings.Contains(plain.stdout, "warn\tmigration\t2 connection records to migrate in table "+s.name+"-connections (read all 13 items): fan-outs to users may miss them until then\trun `socks provision`") {
+		t.Errorf("the plain output has no tab-separated migration line with its fix:\n%s", plain)
+	}
+
+	s.must("provision")
+	_, checks = s.doctor()
+	wantCheck(t, checks, "migration", "ok", "no connection records to migrate (read all 15 items")
 }
 
 // TestAWSSubsAndPruneStale connects live clients through a gateway on the

@@ -166,6 +166,7 @@ func Checks(backendName string) []Check {
 		checks = append(checks, Check{Name: "local gateway", Run: checkGateway})
 		return append(checks, Check{Name: "management API", Run: checkManagementAPI})
 	}
+	checks = append(checks, Check{Name: "migration", Run: unlessTableUnusable(checkMigration)})
 	return append(checks, Check{Name: "management API", Run: checkAWSManagementAPI})
 }
 

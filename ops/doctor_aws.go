@@ -277,6 +277,47 @@ func driftFailure(drifts []awsops.Drift) Result {
 	return fail(strings.Join(detail, "; "), fix)
 }
 
+// MigrationReadLimit is how many items of the connections table the
+// migration check reads at most, so that on a big table it costs a few
+// pages, not a full Scan.
+const MigrationReadLimit = 2000
+
+// migrationFix is what to do about records still to migrate.
+const migrationFix = "run `socks provision` (or `socks deploy`), which migrates them in place while the stack serves; after an upgrade, run it again once --function-timeout has passed since the function was updated (docs/deploy.md, \"Upgrading\")"
+
+// checkMigration looks for connection records a migration would change
+// (written by an earlier socks, or by its Lambda function still running
+// after an upgrade): until it runs, a fan-out to users misses them. It
+// reads at most MigrationReadLimit items, and writes nothing.
+func checkMigration(ctx context.Context, env *Env) Result {
+	if r, ok := needAWS(env); !ok {
+		return r
+	}
+	if env.AWS.Migration == nil {
+		return skip("skipped: no DynamoDB store")
+	}
+	p, err := env.AWS.Migration(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return cannotRead("the connections table", err, env)
+		}
+		return fail("cannot read the connections table: "+err.Error(),
+			"check that the credentials may call dynamodb:Scan and dynamodb:BatchGetItem on table "+env.AWS.Tables.Connections)
+	}
+	table := env.AWS.Tables.Connections
+	const early = "stopped early, at doctor's limit; `socks provision --dry-run` counts them all"
+	const misses = "fan-outs to users may miss them until then"
+	switch {
+	case p.Changes == 0 && p.Whole:
+		return ok(fmt.Sprintf("no connection records to migrate (read all %d items of table %s)", p.Read, table))
+	case p.Changes == 0:
+		return ok(fmt.Sprintf("no connection records to migrate in the first %d items of table %s (%s)", p.Read, table, early))
+	case p.Whole:
+		return warn(fmt.Sprintf("%d connection record%s to migrate in table %s (read all %d items): %s", p.Changes, plural(p.Changes), table, p.Read, misses), migrationFix)
+	}
+	return warn(fmt.Sprintf("some connection records to migrate in table %s: %d in the first %d items (%s): %s", table, p.Changes, p.Read, early, misses), migrationFix)
+}
+
 // checkAWSManagementAPI is the Management API check on AWS: without a
 // configured endpoint it warns (the stack itself may be fine), else it
 // asks the endpoint as checkManagementAPI does.

@@ -46,6 +46,11 @@ type AWSEnv struct {
 	// plane is then on emulators, and the control plane is not asked.
 	Deployed func(ctx context.Context) (awsops.DeployResult, error)
 
+	// Migration reads (a bounded part of) the connections table for
+	// records that a migration would change (DynamoStore.PendingMigration).
+	// It is nil when the backend has no DynamoDB store.
+	Migration func(ctx context.Context) (awsops.PendingMigration, error)
+
 	// The drift of the tables and of the queues, compared once.
 	tables, queues *driftResult
 }
@@ -112,6 +117,9 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 	}
 	if b.Dynamo != nil {
 		e.Tables = b.Dynamo.Tables()
+		e.Migration = func(ctx context.Context) (awsops.PendingMigration, error) {
+			return b.Dynamo.PendingMigration(ctx, MigrationReadLimit)
+		}
 	}
 	if b.SQS != nil {
 		e.Queues = b.SQS.Queues()

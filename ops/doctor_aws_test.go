@@ -173,6 +173,9 @@ func awsEnv(t *testing.T) (*ops.Env, *fakeTables, *fakeQueues) {
 		AWS: &ops.AWSEnv{
 			Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLEKEY1234", "secret", ""),
 			DB:          ft, SQS: fq, Tables: tables, Queues: queues,
+			Migration: func(context.Context) (awsops.PendingMigration, error) {
+				return awsops.PendingMigration{Read: 30, Whole: true}, nil
+			},
 		},
 	}
 	return env, ft, fq
@@ -202,7 +205,7 @@ func TestAWSDoctorChecks(t *testing.T) {
 		for _, r := range rep.Checks {
 			names = append(names, r.Name)
 		}
-		want := "backend,endpoints,credentials,identity,tables,time to live,queues,deployed stack,queue,dead letters,connections,management API"
+		want := "backend,endpoints,credentials,identity,tables,time to live,queues,deployed stack,queue,dead letters,connections,migration,management API"
 		if got := strings.Join(names, ","); got != want {
 			t.Errorf("checks %s; want %s", got, want)
 		}
@@ -227,10 +230,10 @@ func TestAWSDoctorChecks(t *testing.T) {
 	}{
 		{"a missing table says run socks provision",
 			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.missing["prod-connections"] = true },
-			"tables", ops.StatusFail, []string{"missing: table prod-connections", "run `socks provision`"}, []string{"connections"}},
+			"tables", ops.StatusFail, []string{"missing: table prod-connections", "run `socks provision`"}, []string{"connections", "migration"}},
 		{"a table without its index says how to add it",
 			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.noIndex["prod-connections"] = true },
-			"tables", ops.StatusFail, []string{"table prod-connections: index by-geek is absent", "aws dynamodb update-table --table-name prod-connections"}, []string{"connections"}},
+			"tables", ops.StatusFail, []string{"table prod-connections: index by-geek is absent", "aws dynamodb update-table --table-name prod-connections"}, []string{"connections", "migration"}},
 		{"TTL off says how to turn it on",
 			func(_ *ops.Env, ft *fakeTables, _ *fakeQueues) { ft.ttlOff["prod-chatter"] = true },
 			"time to live", ops.StatusFail, []string{"table prod-chatter: time to live is off", "aws dynamodb update-time-to-live --table-name prod-chatter"}, nil},
@@ -282,6 +285,37 @@ func TestAWSDoctorChecks(t *testing.T) {
 				ft.err = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 			},
 			"tables", ops.StatusFail, []string{"cannot describe the tables", "connection refused", "--dynamodb-endpoint-url"}, []string{"time to live"}},
+		// TestDoctorReportsRecordsStillToMigrate: doctor said nothing of
+		// records an earlier socks (or its Lambda function still running
+		// after an upgrade) wrote, which a fan-out to users misses.
+		{"records to migrate in a table read whole warn with their count and provision",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Changes: 3, Read: 120, Whole: true}, nil
+				}
+			},
+			"migration", ops.StatusWarn, []string{"3 connection records to migrate in table prod-connections (read all 120 items)", "fan-outs to users may miss them", "run `socks provision`", "--function-timeout"}, nil},
+		{"records to migrate in a table read in part warn with some, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Changes: 2, Read: 2000}, nil
+				}
+			},
+			"migration", ops.StatusWarn, []string{"some connection records to migrate in table prod-connections: 2 in the first 2000 items (stopped early", "socks provision --dry-run", "run `socks provision`"}, nil},
+		{"none to migrate in a table read in part is ok, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Read: 2000}, nil
+				}
+			},
+			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 2000 items of table prod-connections (stopped early"}, nil},
+		{"a table that may not be scanned names the permissions",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{}, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User is not authorized"}
+				}
+			},
+			"migration", ops.StatusFail, []string{"cannot read the connections table", "dynamodb:Scan", "dynamodb:BatchGetItem"}, nil},
 		{"no callback URL warns with how to set it",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.Config.AWS.CallbackURL, env.Endpoint, env.Pusher = "", "", nil

@@ -81,6 +81,12 @@ local gateway:
   queues          the queue and its dead-letter queue exist, with the
                   redrive policy and visibility timeout provision sets
                   (--broker-timeout: the one provision was given)
+  deployed stack  what 'socks deploy' made is as deploy makes it
+  migration       connection records an earlier socks wrote (or its
+                  Lambda function, still running after an upgrade) that
+                  'socks provision' still has to migrate: a fan-out to
+                  users may miss them. It reads at most 2,000 items of the
+                  connections table, and says so when it stopped there
 
 and the management API check asks --callback-url (SOCKS_CALLBACK_URL); it
 warns when none is set.

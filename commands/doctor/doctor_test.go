@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -428,5 +429,18 @@ func TestACheckQuotingOutsideTextCannotDriveTheTerminal(t *testing.T) {
 	want := "fail\tqueue\tGetQueueAttributes: \x1b]52;c;aGk=\x07denied\u202e\\nnext\\tcolumn\task \x1b[1A\x1b[2Kthe admin\n"
 	if plain.String() != want {
 		t.Errorf("piped, the check is\n%q\nwant\n%q", plain.String(), want)
+	}
+}
+
+// TestTheHelpGivesTheMigrationCheckItsReadLimit: the help says how much of
+// the connections table the migration check reads, as ops reads it.
+func TestTheHelpGivesTheMigrationCheckItsReadLimit(t *testing.T) {
+	cmd := doctor.NewCmdDoctor(&cmdutil.Factory{}, nil)
+	n := strconv.Itoa(ops.MigrationReadLimit)
+	if len(n) > 3 {
+		n = n[:len(n)-3] + "," + n[len(n)-3:]
+	}
+	if want := "reads at most " + n + " items"; !strings.Contains(cmd.Long, want) {
+		t.Errorf("doctor's help does not say %q", want)
 	}
 }
