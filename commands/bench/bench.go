@@ -1109,6 +1109,52 @@ func settledRSS(ctx context.Context, p plan) (int64, error) {
 	return prev, nil
 }
 
+// Decimals the figures of --json keep (docs/json.md): rates to 0.1 per
+// second, milliseconds to the microsecond, KiB to 0.01 KiB. The clock and
+// /proc back no more.
+const (
+	rateDecimals = 1
+	msDecimals   = 3
+	kibDecimals  = 2
+)
+
+// rounded returns r with its figures rounded for printing.
+func (r Result) rounded() Result {
+	r.Connects = roundFigure(r.Connects, rateDecimals)
+	r.FanOut.PerSecond = roundFigure(r.FanOut.PerSecond, rateDecimals)
+	l := &r.Latency
+	for _, f := range []*float64{&l.P50, &l.P95, &l.P99, &l.Max} {
+		*f = roundFigure(*f, msDecimals)
+	}
+	if l.AfterIdle != nil {
+		a := *l.AfterIdle
+		for _, f := range []*float64{&a.IdleMs, &a.P50, &a.Max} {
+			*f = roundFigure(*f, msDecimals)
+		}
+		l.AfterIdle = &a
+	}
+	if r.Memory != nil {
+		m := *r.Memory
+		m.PerConnection = roundFigure(m.PerConnection, kibDecimals)
+		r.Memory = &m
+	}
+	return r
+}
+
+// roundFigure rounds v to decimals places, or to three significant digits
+// when that keeps more: a small figure (0.04 connects/s) is not printed as
+// 0, which reads "not measured".
+func roundFigure(v float64, decimals int) float64 {
+	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return v
+	}
+	if d := 2 - int(math.Floor(math.Log10(math.Abs(v)))); d > decimals {
+		decimals = d
+	}
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
+
 // rssKiB reads a process's resident set size from /proc (Linux).
 func rssKiB(pid int) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -1128,7 +1174,7 @@ func rssKiB(pid int) (int64, error) {
 
 func printResult(opts *Options, res Result) error {
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(res)
+		return json.NewEncoder(opts.IO.Out).Encode(res.rounded())
 	}
 	u := ui.New(opts.IO)
 	// A figure that was not measured is a dash, not a zero.
