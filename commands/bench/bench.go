@@ -334,6 +334,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	run := newRunID()
 	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}
 	p.realClock()
+	recordedPID := false
 	var b *backend.Backend
 	needBackend := opts.Auth == AuthStore || opts.Publish == PublishQueue || opts.URL == ""
 	if needBackend {
@@ -354,6 +355,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		if p.pid == 0 {
 			if v, ok, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID); ok {
 				p.pid, _ = strconv.Atoi(v)
+				recordedPID = p.pid != 0
 			}
 		}
 	}
@@ -362,6 +364,14 @@ func benchRun(ctx context.Context, opts *Options) error {
 	p.remote = IsRemote(p.wsURL) || IsRemote(p.callback)
 	if p.remote && p.pid != 0 {
 		return cmdutil.FlagErrorf("--pid measures memory of a gateway on this machine; %s is not", p.wsURL)
+	}
+	if p.pid != 0 {
+		// The memory read must be the gateway's, not that of whatever
+		// process has a stale or mistaken PID.
+		warn := func(format string, args ...any) { fmt.Fprintf(opts.IO.ErrOut, format, args...) }
+		if err := checkPID(warn, &p, recordedPID); err != nil {
+			return err
+		}
 	}
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
 	if p.remote {
