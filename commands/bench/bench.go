@@ -100,9 +100,10 @@ bounded phases:
 
 By default it measures the local gateway ('socks serve' on the same state
 dir): it issues chatter IDs in the local store and publishes through the
-local queue, as 'socks publish' does. It revokes the chatter IDs when it
-ends, also on Ctrl-C or an error; one it cannot revoke is a warning, and
-expires 15 minutes after it was issued.
+local queue, as 'socks publish' does. Its chatter IDs are for geeks named
+bench-RUN-N; it revokes them when it ends, also on Ctrl-C or an error.
+One it cannot revoke is a warning, and expires 15 minutes after it was
+issued (paced, 15 minutes after the connects are due to end).
 
 --url points it at any ws:// or wss:// endpoint, with --callback its
 Management API (callback) URL. Chatter IDs then come from the configured
@@ -391,7 +392,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case AuthNone:
 		p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
 	default:
-		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
+		auth := newStoreAuth(b.Store, run, opts.Now, opts, p.pace)
 		p.query = auth.query
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
 		// issued stop working with it rather than 15 minutes later.
@@ -513,20 +514,35 @@ const (
 	revokeWorkers = 8
 )
 
-// storeAuth issues one chatter ID per client in s, valid benchIDTTL, and
-// revokes them all when the bench ends.
+// storeAuth issues one chatter ID per client in s, valid ttl, and revokes
+// them all when the bench ends.
 type storeAuth struct {
 	s   store.Store
 	run string
 	now func() time.Time
+	ttl time.Duration
 
 	mu     sync.Mutex
 	issued []store.ChatterID
 }
 
+// newStoreAuth returns the chatter ID source of a bench of opts paced by
+// pace: its IDs are valid benchIDTTL after the paced connects are due to
+// end, not from their issue (paced at 400/s, 360,000 clients take 15
+// minutes to connect, and the last would be refused with expired IDs).
+func newStoreAuth(s store.Store, run string, now func() time.Time, opts *Options, pace pacing) *storeAuth {
+	ttl := benchIDTTL
+	if pace.connectsPerSecond > 0 {
+		ttl += time.Duration(math.Ceil(float64(opts.Connections) / pace.connectsPerSecond * float64(time.Second)))
+	}
+	return &storeAuth{s: s, run: run, now: now, ttl: min(ttl, pubsub.MaxChatterTTL)}
+}
+
 func (a *storeAuth) query(ctx context.Context, i int, topic string) (string, error) {
 	geek := fmt.Sprintf("bench-%s-%d", a.run, i)
-	secret, c, err := store.IssueChatterID(ctx, a.s, geek, benchIDTTL, a.now())
+	// Each bench geek is new and gets one ID: no count of its live IDs,
+	// which would double the round trips to the store.
+	secret, c, err := store.IssueChatterIDWithin(ctx, a.s, geek, a.ttl, a.now(), 0)
 	if err != nil {
 		return "", fmt.Errorf("issuing a chatter ID for the bench: %w", err)
 	}
@@ -955,14 +971,9 @@ func mustJSON(v any) []byte {
 // pressed further); the error says how many had connected.
 func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog progress, d *deliveries, connects *pacer) ([]*websocket.Conn, time.Duration, error) {
 	n := opts.Connections
-	queries := make([]string, n)
-	for i := range n {
-		prog.printf("issuing chatter IDs %d/%d", i+1, n)
-		q, err := p.query(ctx, i+1, topic)
-		if err != nil {
-			return nil, 0, err
-		}
-		queries[i] = q
+	queries, err := issueAll(ctx, opts, p, topic, prog)
+	if err != nil {
+		return nil, 0, err
 	}
 	conns := make([]*websocket.Conn, n)
 	var next, done, failed atomic.Int64
@@ -1017,6 +1028,49 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 		return conns, elapsed, fmt.Errorf("%w (%d of %d clients had connected; %s failed)", firstErr, done.Load(), n, text.Pluralize(int(failed.Load()), "connect"))
 	}
 	return conns, elapsed, nil
+}
+
+// issueWorkers bounds the chatter IDs issued at once.
+const issueWorkers = 16
+
+// issueAll returns the query of each of the Connections clients (a
+// chatter ID each), issued several at once: one at a time, a store in
+// another region (tens of ms a round trip) kept thousands of clients
+// waiting for minutes before the first connect. The first error stops the
+// others.
+func issueAll(ctx context.Context, opts *Options, p plan, topic string, prog progress) ([]string, error) {
+	n := opts.Connections
+	queries := make([]string, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, issued atomic.Int64
+		errOnce      sync.Once
+		firstErr     error
+		wg           sync.WaitGroup
+	)
+	for range min(opts.Dialers, issueWorkers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				q, err := p.query(ctx, i+1, topic)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				queries[i] = q
+				prog.printf("issuing chatter IDs %d/%d", issued.Add(1), n)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return queries, ctx.Err()
 }
 
 // dial opens one client of wsURL (with query q) within timeout. The
