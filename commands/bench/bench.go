@@ -94,8 +94,10 @@ bounded phases:
              --idle-samples, more, each after --idle of silence (the first
              receipt after the stack was idle)
   connects   open --connections clients with --dialers at once: connects/s
-  memory     for a gateway on this machine: its resident memory per idle
-             connection (Linux; the local gateway's, or --pid's)
+  memory     for a gateway on this machine: its resident memory (RSS, as
+             /proc reads it, with no GC forced: garbage not yet collected
+             counts) per idle connection (Linux; the local gateway's
+             process, or --pid, which must listen at the URL measured)
   fan-out    publish --fanouts messages to every client: deliveries/s
 
 By default it measures the local gateway ('socks serve' on the same state
@@ -113,8 +115,8 @@ queue, or with --publish broadcast to CALLBACK/@broadcast (the raw
 WebSocket ceiling of 'make bench').
 
 Against a real API Gateway (a --url or --callback that is not this
-machine) bench warns that it costs money (connection minutes, messages, Lambda, DynamoDB
-and SQS requests), and paces itself under API Gateway's quotas: each
+machine) bench warns that it costs money (connection minutes, messages,
+Lambda, DynamoDB and SQS requests), and paces itself under API Gateway's quotas: each
 connect starts at least 1/400 s after the one before (the quota is 500/s;
 after a stall it does not catch up in a burst), and each fan-out to N
 clients at least N/8,000 s after the one before, so that the broker's
@@ -134,9 +136,18 @@ A phase that ends early reports no figure: latency percentiles without
 the message that did not arrive would flatter the target. On the local
 backend a state dir nothing has run with (a mistyped --state-dir) exits
 3 before anything is measured, and nothing is made there.`,
-		Example: `  socks bench
-  socks bench --connections 5000 --dialers 100 --json
+		Example: `  # The local gateway of this state dir ('socks serve' running)
+  socks bench
+
+  # More clients, opened 100 at once; the figures as JSON for a script
+  socks bench --connections 5000 --dialers 100 --json | jq .fanOut
+
+  # A raw WebSocket server on this machine (make bench's ceiling), and
+  # the memory of its process 4242, which listens on port 9000
   socks bench --url ws://127.0.0.1:9000/ --callback http://127.0.0.1:9000 --auth none --publish broadcast --pid 4242
+
+  # A deployed stack: warns of the cost, and paces under API Gateway's
+  # quotas; chatter IDs from the stack's table, messages by its queue
   socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -151,7 +162,7 @@ backend a state dir nothing has run with (a mistyped --state-dir) exits
 	fl.StringVar(&opts.Callback, "callback", "", "the Management API (callback) URL of --url")
 	fl.StringVar(&opts.Auth, "auth", AuthStore, "chatter IDs: 'store' (issue them in the configured backend) or 'none'")
 	fl.StringVar(&opts.Publish, "publish", PublishQueue, "how to publish: 'queue' (the configured backend's) or 'broadcast' (POST CALLBACK/@broadcast)")
-	fl.IntVar(&opts.PID, "pid", 0, "process ID of a gateway on this machine, for memory per connection")
+	fl.IntVar(&opts.PID, "pid", 0, "process ID of the gateway at --url (it must listen there), for memory per connection")
 	fl.IntVarP(&opts.Connections, "connections", "n", 1000, "clients to open")
 	fl.IntVar(&opts.Dialers, "dialers", 50, "clients opening at once")
 	fl.IntVar(&opts.Fanouts, "fanouts", 3, "messages published to every client")
@@ -1276,7 +1287,7 @@ func printResult(opts *Options, res Result) error {
 		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%d samples, each after %s of silence", a.Samples, opts.Idle)})
 	}
 	if m := res.Memory; m != nil {
-		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
+		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("resident (RSS, no GC forced) of pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
 	}
 	incomplete := ""
 	if !res.Complete {
