@@ -339,9 +339,18 @@ func (opts *Options) check() error {
 	return nil
 }
 
+// ownFiles is a margin for the files the bench opens besides its clients:
+// standard streams, the state file, the latency listener, HTTP clients.
+const ownFiles = 64
+
 func benchRun(ctx context.Context, opts *Options) error {
 	if err := opts.check(); err != nil {
 		return err
+	}
+	// Each client is a file: past the limit the connects fail mid-run.
+	if limit, ok := openFileLimit(); ok && uint64(opts.Connections)+ownFiles > limit {
+		return cmdutil.FlagErrorf("--connections %d is more clients than this process may open (ulimit -n is %d, and the bench needs about %d files more for itself): raise the limit (ulimit -n %d) or give at most --connections %d",
+			opts.Connections, limit, ownFiles, opts.Connections+ownFiles, max(0, int64(limit)-ownFiles))
 	}
 	run := newRunID()
 	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}
