@@ -423,6 +423,14 @@ func benchRun(ctx context.Context, opts *Options) error {
 		p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
 	default:
 		p.lost = b.ConsumerQuestion()
+		if b.DB != nil && opts.URL != "" {
+			// The local broker posts to the local gateway only: a queued
+			// message never reaches the clients of another server.
+			if gw, _, err := b.Gateway(ctx); err == nil && !sameLocalServer(gw, opts.URL) {
+				p.lost = fmt.Sprintf("messages queued on the local backend go to the local gateway (%s), not to %s: give --url %s, or --publish broadcast for a server that is not socks", gw, opts.URL, gw)
+				fmt.Fprintf(opts.IO.ErrOut, "%s %s\n", ui.NewErr(opts.IO).Warn.Render("warning:"), p.lost)
+			}
+		}
 		q := b.Queue
 		p.publish = func(ctx context.Context, topic string, body []byte) error {
 			env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{topic}, Body: body}
@@ -485,6 +493,12 @@ func broadcaster(callback string, timeout time.Duration) (publish func(context.C
 		}
 		return nil
 	}, lost
+}
+
+// sameLocalServer reports whether two URLs on this machine reach the same
+// server: the same port, each on loopback (127.0.0.1, localhost, ::1).
+func sameLocalServer(a, b string) bool {
+	return !IsRemote(a) && !IsRemote(b) && urlPort(a) == urlPort(b)
 }
 
 // awsServices names the AWS services of AWS itself (not an emulator on
@@ -970,7 +984,10 @@ func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duratio
 				return nil
 			}
 		case <-t.C:
-			return fmt.Errorf("message %d did not arrive within %s: %s", seq, timeout, lost)
+			if seq < 0 {
+				return fmt.Errorf("the latency listener's first message (untimed) did not arrive within %s: %s", timeout, lost)
+			}
+			return fmt.Errorf("latency message %d did not arrive within %s: %s", seq+1, timeout, lost)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
