@@ -97,7 +97,10 @@ bounded phases:
   memory     for a gateway on this machine: its resident memory (RSS, as
              /proc reads it, with no GC forced: garbage not yet collected
              counts) per idle connection (Linux; the local gateway's
-             process, or --pid, which must listen at the URL measured)
+             process, or --pid, which must listen at the URL measured).
+             A process reuses what it freed before it grows: a gateway
+             that held more clients before (an earlier bench) reads
+             low, so bench a freshly started one
   fan-out    publish --fanouts messages to every client: deliveries/s
 
 By default it measures the local gateway ('socks serve' on the same state
@@ -706,6 +709,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	if p.pid != 0 {
 		// Settled as the figure after is: a gateway just started, or
 		// just done with the latency listener, is still moving.
+		prog.printf("reading the gateway's memory (pid %d) before the clients", p.pid)
 		var err error
 		if before, err = settledRSS(ctx, p); err != nil {
 			return res, err
@@ -731,6 +735,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	res.Connects = float64(opts.Connections) / elapsed.Seconds()
 	if p.pid != 0 {
 		// Let the gateway settle (the last $connect writes, buffers).
+		prog.printf("reading the gateway's memory (pid %d) with %d idle clients", p.pid, opts.Connections)
 		after, err := settledRSS(ctx, p)
 		if err != nil {
 			return res, err
