@@ -369,6 +369,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	if p.wsURL == "" {
 		if b.DB == nil {
+			// A bench of a deployed stack costs money: it is never
+			// started without being pointed at it.
+			if ws, cb, err := b.Gateway(ctx); err == nil {
+				return cmdutil.FlagErrorf("on the AWS backend give --url and --callback: bench measures the local gateway only on the local backend; for the configured stack: --url %s --callback %s", ws, cb)
+			}
 			return cmdutil.FlagErrorf("on the AWS backend give --url and --callback: bench measures the local gateway only on the local backend")
 		}
 		ws, mgmt, err := b.Gateway(ctx)

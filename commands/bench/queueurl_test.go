@@ -2,13 +2,17 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/bench/ceiling"
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -57,5 +61,30 @@ func TestQueuedMessagesForAnotherURLAreSaidToGoToTheLocalGateway(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "message -1") || strings.Contains(err.Error(), "is the broker running") {
 		t.Errorf("error %q names an internal sequence number, or asks after a broker that runs", err)
+	}
+}
+
+// TestOnAWSWithoutURLTheConfiguredStackIsNamed: `socks --backend aws
+// bench` without --url said only "give --url and --callback", while the
+// profile (socks deploy saves them) held the stack's URLs. It still
+// measures nothing it was not pointed at (a bench costs money), and now
+// names the flags with the configured URLs to copy.
+func TestOnAWSWithoutURLTheConfiguredStackIsNamed(t *testing.T) {
+	b := &backend.Backend{Config: config.Config{Backend: config.BackendAWS, AWS: config.AWS{
+		WebSocketURL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+		CallbackURL:  "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+	}}}
+	opts := defaults()
+	opts.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	ios, _, out, _ := iostreams.Test()
+	opts.IO, opts.Now = ios, time.Now
+	err := benchRun(context.Background(), opts)
+	var fe *cmdutil.FlagError
+	want := "--url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("bench = %v; want a flag error that says %q", err, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q; want nothing", out)
 	}
 }
