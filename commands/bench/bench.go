@@ -275,18 +275,37 @@ func Pace(remote, noPace bool) (connectsPerSecond, deliveriesPerSecond float64) 
 	return awsConnectRate * paceShare, awsPostRate * paceShare
 }
 
-// IsRemote reports whether rawURL's host is not this machine.
+// IsRemote reports whether rawURL's host is not this machine: not
+// localhost, loopback, the unspecified address (0.0.0.0, which reaches
+// this machine) or an address of one of its interfaces (a `socks serve
+// --addr 192.168.1.5:8765`). Any other name is remote: a bench would
+// rather warn and pace than not.
 func IsRemote(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return true
 	}
 	h := u.Hostname()
-	if h == "localhost" {
+	if strings.EqualFold(h, "localhost") {
 		return false
 	}
 	ip := net.ParseIP(h)
-	return ip == nil || !ip.IsLoopback()
+	switch {
+	case ip == nil:
+		return true
+	case ip.IsLoopback() || ip.IsUnspecified():
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // Bounds of the counts a bench takes.
