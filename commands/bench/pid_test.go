@@ -129,3 +129,37 @@ func TestOnlyTheGatewaysProcessIsMeasured(t *testing.T) {
 		}
 	})
 }
+
+// TestWithoutProcTheLocalGatewayIsBenchedWithoutMemory: memory is read
+// from /proc, which only Linux has. On macOS and Windows the local
+// gateway's recorded PID made every `socks bench` fail at its memory
+// phase ("cannot read the memory of process N"), after the latency
+// phase, with exit 1. Without /proc the bench now measures everything
+// else and says memory is not measured; --pid is refused up front.
+func TestWithoutProcTheLocalGatewayIsBenchedWithoutMemory(t *testing.T) {
+	defer func(f func() bool) { procReadable = f }(procReadable)
+	procReadable = func() bool { return false }
+	open := localBackend(t)
+	startServe(t, open)
+	opts := defaults()
+	opts.Backend = open
+	res, errOut := runBench(t, opts)
+	checkFigures(t, res, 20, 2, 5)
+	if !res.Complete || res.Memory != nil {
+		t.Errorf("complete %v, memory %+v; want a complete bench without memory", res.Complete, res.Memory)
+	}
+	if !strings.Contains(errOut, "memory per connection not measured") || !strings.Contains(errOut, "Linux") {
+		t.Errorf("stderr %q; want it to say memory is measured on Linux only", errOut)
+	}
+
+	opts = defaults()
+	opts.Backend = open
+	opts.PID = os.Getpid()
+	ios, _, out, _ := iostreams.Test()
+	opts.IO, opts.Now = ios, time.Now
+	err := benchRun(context.Background(), opts)
+	var fe *cmdutil.FlagError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "Linux") || out.Len() != 0 {
+		t.Errorf("bench --pid = %v, stdout %q; want a flag error saying memory is measured on Linux, and nothing measured", err, out)
+	}
+}

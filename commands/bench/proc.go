@@ -107,6 +107,14 @@ func urlPort(rawURL string) int {
 // local gateway recorded (not --pid): one that is not the gateway's is
 // then not measured, with a warning, rather than refused.
 func checkPID(errOut func(format string, args ...any), p *plan, recorded bool) error {
+	if !procReadable() {
+		if !recorded {
+			return cmdutil.FlagErrorf("--pid: memory per connection is measured on Linux only (from /proc); leave --pid out to measure the rest")
+		}
+		errOut("note: memory per connection not measured: it is read from /proc, on Linux only\n")
+		p.pid = 0
+		return nil
+	}
 	port := urlPort(p.wsURL)
 	listens, known, err := listensOn(p.pid, port)
 	var why string
@@ -131,4 +139,11 @@ func checkPID(errOut func(format string, args ...any), p *plan, recorded bool) e
 	errOut("warning: memory per connection not measured: process %d, recorded by the gateway, is not it: %s (a gateway in another PID namespace, or a stale record); give --pid\n", p.pid, why)
 	p.pid = 0
 	return nil
+}
+
+// procReadable reports whether this machine has /proc to read a
+// process's memory and sockets from (Linux).
+var procReadable = func() bool {
+	_, err := os.Stat("/proc/self/status")
+	return err == nil
 }
