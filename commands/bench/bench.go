@@ -75,6 +75,7 @@ type Options struct {
 	Samples     int
 	IdleSamples int
 	Idle        time.Duration
+	IdleSet     bool // --idle was given
 	Timeout     time.Duration
 	NoPace      bool
 	JSON        bool
@@ -154,6 +155,7 @@ backend a state dir nothing has run with (a mistyped --state-dir) exits
   socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IdleSet = cmd.Flags().Changed("idle")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -332,6 +334,10 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--samples and --idle-samples take at most %d each", maxSamples)
 	case opts.IdleSamples > 0 && (opts.Idle <= 0 || opts.Idle > 10*time.Minute):
 		return cmdutil.FlagErrorf("--idle must be above 0 and at most 10m")
+	case opts.IdleSet && opts.IdleSamples == 0:
+		return cmdutil.FlagErrorf("--idle is the silence before each --idle-samples sample: give --idle-samples too (e.g. --idle-samples 3 --idle %s)", opts.Idle)
+	case opts.PID < 0:
+		return cmdutil.FlagErrorf("--pid %d: give the process ID of the gateway (above 0), or leave --pid out", opts.PID)
 	case opts.Timeout <= 0:
 		return cmdutil.FlagErrorf("--timeout must be above 0")
 	case opts.Auth != AuthStore && opts.Auth != AuthNone:

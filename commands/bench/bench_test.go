@@ -170,6 +170,10 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"more fan-outs than a bench sends", func(o *Options) { o.Fanouts = 1e14 }, "--fanouts"},
 		{"idle samples with no silence", func(o *Options) { o.IdleSamples, o.Idle = 2, 0 }, "--idle"},
 		{"idle samples after an hour's silence", func(o *Options) { o.IdleSamples, o.Idle = 1, time.Hour }, "--idle"},
+		// A negative --pid was read as a process until /proc said no,
+		// mid-run; an --idle without --idle-samples was ignored.
+		{"a negative pid", func(o *Options) { o.PID = -5 }, "--pid"},
+		{"a silence with no sample after it", func(o *Options) { o.Idle, o.IdleSet = 5*time.Second, true }, "--idle-samples"},
 		{"memory of a remote gateway", func(o *Options) {
 			o.URL, o.Callback, o.Auth, o.Publish, o.PID = "wss://abc.execute-api.eu-west-1.amazonaws.com/prod", "https://abc.execute-api.eu-west-1.amazonaws.com/prod", AuthNone, PublishBroadcast, 1
 		}, "--pid"},
