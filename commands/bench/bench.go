@@ -709,6 +709,16 @@ func (p progress) printf(format string, args ...any) {
 	}
 }
 
+// warnf writes a line of its own on stderr: over the spinner's line on a
+// terminal, which goes on below it.
+func (p progress) warnf(errOut io.Writer, format string, args ...any) {
+	if p.p != nil {
+		p.p.Printf(format, args...)
+		return
+	}
+	fmt.Fprintf(errOut, format, args...)
+}
+
 func (p progress) done() {
 	if p.p != nil {
 		p.p.Stop()
@@ -778,7 +788,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		if after < before {
 			// The gateway gave memory back (a GC) as the clients came:
 			// noise larger than what they cost, not a negative cost.
-			fmt.Fprintf(opts.IO.ErrOut, "warning: memory per connection not measured: the gateway's resident memory fell (%d → %d KiB) while %d clients connected; more --connections make it tell\n", before, after, opts.Connections)
+			prog.warnf(opts.IO.ErrOut, "warning: memory per connection not measured: the gateway's resident memory fell (%d → %d KiB) while %d clients connected; more --connections make it tell\n", before, after, opts.Connections)
 		} else {
 			res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
 		}
