@@ -456,6 +456,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 		p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
 	default:
 		p.lost = b.ConsumerQuestion()
+		// Nothing delivers a local queue without a broker: say so now,
+		// not after --timeout.
+		if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
+			return err
+		}
 		if b.DB != nil && opts.URL != "" {
 			// The local broker posts to the local gateway only: a queued
 			// message never reaches the clients of another server.
