@@ -139,7 +139,8 @@ for what was not measured), and exits non-zero: 1, or 130 after Ctrl-C.
 A phase that ends early reports no figure: latency percentiles without
 the message that did not arrive would flatter the target. On the local
 backend a state dir nothing has run with (a mistyped --state-dir) exits
-3 before anything is measured, and nothing is made there.`,
+3 before anything is measured, and nothing is made there; with no
+broker to deliver the queue (serve --no-broker) it exits 1 as early.`,
 		Example: `  # The local gateway of this state dir ('socks serve' running)
   socks bench
 
