@@ -75,6 +75,7 @@ type Options struct {
 	Samples     int
 	IdleSamples int
 	Idle        time.Duration
+	IdleSet     bool // --idle was given
 	Timeout     time.Duration
 	NoPace      bool
 	JSON        bool
@@ -94,15 +95,21 @@ bounded phases:
              --idle-samples, more, each after --idle of silence (the first
              receipt after the stack was idle)
   connects   open --connections clients with --dialers at once: connects/s
-  memory     for a gateway on this machine: its resident memory per idle
-             connection (Linux; the local gateway's, or --pid's)
+  memory     for a gateway on this machine: its resident memory (RSS, as
+             /proc reads it, with no GC forced: garbage not yet collected
+             counts) per idle connection (Linux; the local gateway's
+             process, or --pid, which must listen at the URL measured).
+             A process reuses what it freed before it grows: a gateway
+             that held more clients before (an earlier bench) reads
+             low, so bench a freshly started one
   fan-out    publish --fanouts messages to every client: deliveries/s
 
 By default it measures the local gateway ('socks serve' on the same state
 dir): it issues chatter IDs in the local store and publishes through the
-local queue, as 'socks publish' does. It revokes the chatter IDs when it
-ends, also on Ctrl-C or an error; one it cannot revoke is a warning, and
-expires 15 minutes after it was issued.
+local queue, as 'socks publish' does. Its chatter IDs are for geeks named
+bench-RUN-N; it revokes them when it ends, also on Ctrl-C or an error.
+One it cannot revoke is a warning, and expires 15 minutes after it was
+issued (paced, 15 minutes after the connects are due to end).
 
 --url points it at any ws:// or wss:// endpoint, with --callback its
 Management API (callback) URL. Chatter IDs then come from the configured
@@ -112,8 +119,8 @@ queue, or with --publish broadcast to CALLBACK/@broadcast (the raw
 WebSocket ceiling of 'make bench').
 
 Against a real API Gateway (a --url or --callback that is not this
-machine) bench warns that it costs money (connection minutes, messages, Lambda, DynamoDB
-and SQS requests), and paces itself under API Gateway's quotas: each
+machine) bench warns that it costs money (connection minutes, messages,
+Lambda, DynamoDB and SQS requests), and paces itself under API Gateway's quotas: each
 connect starts at least 1/400 s after the one before (the quota is 500/s;
 after a stall it does not catch up in a burst), and each fan-out to N
 clients at least N/8,000 s after the one before, so that the broker's
@@ -132,13 +139,24 @@ for what was not measured), and exits non-zero: 1, or 130 after Ctrl-C.
 A phase that ends early reports no figure: latency percentiles without
 the message that did not arrive would flatter the target. On the local
 backend a state dir nothing has run with (a mistyped --state-dir) exits
-3 before anything is measured, and nothing is made there.`,
-		Example: `  socks bench
-  socks bench --connections 5000 --dialers 100 --json
+3 before anything is measured, and nothing is made there; with no
+broker to deliver the queue (serve --no-broker) it exits 1 as early.`,
+		Example: `  # The local gateway of this state dir ('socks serve' running)
+  socks bench
+
+  # More clients, opened 100 at once; the figures as JSON for a script
+  socks bench --connections 5000 --dialers 100 --json | jq .fanOut
+
+  # A raw WebSocket server on this machine (make bench's ceiling), and
+  # the memory of its process 4242, which listens on port 9000
   socks bench --url ws://127.0.0.1:9000/ --callback http://127.0.0.1:9000 --auth none --publish broadcast --pid 4242
+
+  # A deployed stack: warns of the cost, and paces under API Gateway's
+  # quotas; chatter IDs from the stack's table, messages by its queue
   socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IdleSet = cmd.Flags().Changed("idle")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -150,7 +168,7 @@ backend a state dir nothing has run with (a mistyped --state-dir) exits
 	fl.StringVar(&opts.Callback, "callback", "", "the Management API (callback) URL of --url")
 	fl.StringVar(&opts.Auth, "auth", AuthStore, "chatter IDs: 'store' (issue them in the configured backend) or 'none'")
 	fl.StringVar(&opts.Publish, "publish", PublishQueue, "how to publish: 'queue' (the configured backend's) or 'broadcast' (POST CALLBACK/@broadcast)")
-	fl.IntVar(&opts.PID, "pid", 0, "process ID of a gateway on this machine, for memory per connection")
+	fl.IntVar(&opts.PID, "pid", 0, "process ID of the gateway at --url (it must listen there), for memory per connection")
 	fl.IntVarP(&opts.Connections, "connections", "n", 1000, "clients to open")
 	fl.IntVar(&opts.Dialers, "dialers", 50, "clients opening at once")
 	fl.IntVar(&opts.Fanouts, "fanouts", 3, "messages published to every client")
@@ -260,18 +278,37 @@ func Pace(remote, noPace bool) (connectsPerSecond, deliveriesPerSecond float64) 
 	return awsConnectRate * paceShare, awsPostRate * paceShare
 }
 
-// IsRemote reports whether rawURL's host is not this machine.
+// IsRemote reports whether rawURL's host is not this machine: not
+// localhost, loopback, the unspecified address (0.0.0.0, which reaches
+// this machine) or an address of one of its interfaces (a `socks serve
+// --addr 192.168.1.5:8765`). Any other name is remote: a bench would
+// rather warn and pace than not.
 func IsRemote(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return true
 	}
 	h := u.Hostname()
-	if h == "localhost" {
+	if strings.EqualFold(h, "localhost") {
 		return false
 	}
 	ip := net.ParseIP(h)
-	return ip == nil || !ip.IsLoopback()
+	switch {
+	case ip == nil:
+		return true
+	case ip.IsLoopback() || ip.IsUnspecified():
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // Bounds of the counts a bench takes.
@@ -298,6 +335,10 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--samples and --idle-samples take at most %d each", maxSamples)
 	case opts.IdleSamples > 0 && (opts.Idle <= 0 || opts.Idle > 10*time.Minute):
 		return cmdutil.FlagErrorf("--idle must be above 0 and at most 10m")
+	case opts.IdleSet && opts.IdleSamples == 0:
+		return cmdutil.FlagErrorf("--idle is the silence before each --idle-samples sample: give --idle-samples too (e.g. --idle-samples 3 --idle %s)", opts.Idle)
+	case opts.PID < 0:
+		return cmdutil.FlagErrorf("--pid %d: give the process ID of the gateway (above 0), or leave --pid out", opts.PID)
 	case opts.Timeout <= 0:
 		return cmdutil.FlagErrorf("--timeout must be above 0")
 	case opts.Auth != AuthStore && opts.Auth != AuthNone:
@@ -327,13 +368,23 @@ func (opts *Options) check() error {
 	return nil
 }
 
+// ownFiles is a margin for the files the bench opens besides its clients:
+// standard streams, the state file, the latency listener, HTTP clients.
+const ownFiles = 64
+
 func benchRun(ctx context.Context, opts *Options) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
+	// Each client is a file: past the limit the connects fail mid-run.
+	if limit, ok := openFileLimit(); ok && uint64(opts.Connections)+ownFiles > limit {
+		return cmdutil.FlagErrorf("--connections %d is more clients than this process may open (ulimit -n is %d, and the bench needs about %d files more for itself): raise the limit (ulimit -n %d) or give at most --connections %d",
+			opts.Connections, limit, ownFiles, opts.Connections+ownFiles, max(0, int64(limit)-ownFiles))
+	}
 	run := newRunID()
 	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}
 	p.realClock()
+	recordedPID := false
 	var b *backend.Backend
 	needBackend := opts.Auth == AuthStore || opts.Publish == PublishQueue || opts.URL == ""
 	if needBackend {
@@ -344,6 +395,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	if p.wsURL == "" {
 		if b.DB == nil {
+			// A bench of a deployed stack costs money: it is never
+			// started without being pointed at it.
+			if ws, cb, err := b.Gateway(ctx); err == nil {
+				return cmdutil.FlagErrorf("on the AWS backend give --url and --callback: bench measures the local gateway only on the local backend; for the configured stack: --url %s --callback %s", ws, cb)
+			}
 			return cmdutil.FlagErrorf("on the AWS backend give --url and --callback: bench measures the local gateway only on the local backend")
 		}
 		ws, mgmt, err := b.Gateway(ctx)
@@ -354,6 +410,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		if p.pid == 0 {
 			if v, ok, _ := b.DB.GetMeta(ctx, backend.MetaGatewayPID); ok {
 				p.pid, _ = strconv.Atoi(v)
+				recordedPID = p.pid != 0
 			}
 		}
 	}
@@ -362,6 +419,14 @@ func benchRun(ctx context.Context, opts *Options) error {
 	p.remote = IsRemote(p.wsURL) || IsRemote(p.callback)
 	if p.remote && p.pid != 0 {
 		return cmdutil.FlagErrorf("--pid measures memory of a gateway on this machine; %s is not", p.wsURL)
+	}
+	if p.pid != 0 {
+		// The memory read must be the gateway's, not that of whatever
+		// process has a stale or mistaken PID.
+		warn := func(format string, args ...any) { fmt.Fprintf(opts.IO.ErrOut, format, args...) }
+		if err := checkPID(warn, &p, recordedPID); err != nil {
+			return err
+		}
 	}
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
 	if p.remote {
@@ -381,7 +446,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case AuthNone:
 		p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
 	default:
-		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
+		auth := newStoreAuth(b.Store, run, opts.Now, opts, p.pace)
 		p.query = auth.query
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
 		// issued stop working with it rather than 15 minutes later.
@@ -392,6 +457,19 @@ func benchRun(ctx context.Context, opts *Options) error {
 		p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
 	default:
 		p.lost = b.ConsumerQuestion()
+		// Nothing delivers a local queue without a broker: say so now,
+		// not after --timeout.
+		if err := b.Broker(); errors.Is(err, backend.ErrNoBroker) {
+			return err
+		}
+		if b.DB != nil && opts.URL != "" {
+			// The local broker posts to the local gateway only: a queued
+			// message never reaches the clients of another server.
+			if gw, _, err := b.Gateway(ctx); err == nil && !sameLocalServer(gw, opts.URL) {
+				p.lost = fmt.Sprintf("messages queued on the local backend go to the local gateway (%s), not to %s: give --url %s, or --publish broadcast for a server that is not socks", gw, opts.URL, gw)
+				fmt.Fprintf(opts.IO.ErrOut, "%s %s\n", ui.NewErr(opts.IO).Warn.Render("warning:"), p.lost)
+			}
+		}
 		q := b.Queue
 		p.publish = func(ctx context.Context, topic string, body []byte) error {
 			env := pubsub.Envelope{ID: pubsub.NewMessageID(), Topics: []string{topic}, Body: body}
@@ -456,6 +534,12 @@ func broadcaster(callback string, timeout time.Duration) (publish func(context.C
 	}, lost
 }
 
+// sameLocalServer reports whether two URLs on this machine reach the same
+// server: the same port, each on loopback (127.0.0.1, localhost, ::1).
+func sameLocalServer(a, b string) bool {
+	return !IsRemote(a) && !IsRemote(b) && urlPort(a) == urlPort(b)
+}
+
 // awsServices names the AWS services of AWS itself (not an emulator on
 // this machine) the bench calls: DynamoDB for --auth store, SQS for
 // --publish queue, on the AWS backend.
@@ -503,20 +587,35 @@ const (
 	revokeWorkers = 8
 )
 
-// storeAuth issues one chatter ID per client in s, valid benchIDTTL, and
-// revokes them all when the bench ends.
+// storeAuth issues one chatter ID per client in s, valid ttl, and revokes
+// them all when the bench ends.
 type storeAuth struct {
 	s   store.Store
 	run string
 	now func() time.Time
+	ttl time.Duration
 
 	mu     sync.Mutex
 	issued []store.ChatterID
 }
 
+// newStoreAuth returns the chatter ID source of a bench of opts paced by
+// pace: its IDs are valid benchIDTTL after the paced connects are due to
+// end, not from their issue (paced at 400/s, 360,000 clients take 15
+// minutes to connect, and the last would be refused with expired IDs).
+func newStoreAuth(s store.Store, run string, now func() time.Time, opts *Options, pace pacing) *storeAuth {
+	ttl := benchIDTTL
+	if pace.connectsPerSecond > 0 {
+		ttl += time.Duration(math.Ceil(float64(opts.Connections) / pace.connectsPerSecond * float64(time.Second)))
+	}
+	return &storeAuth{s: s, run: run, now: now, ttl: min(ttl, pubsub.MaxChatterTTL)}
+}
+
 func (a *storeAuth) query(ctx context.Context, i int, topic string) (string, error) {
 	geek := fmt.Sprintf("bench-%s-%d", a.run, i)
-	secret, c, err := store.IssueChatterID(ctx, a.s, geek, benchIDTTL, a.now())
+	// Each bench geek is new and gets one ID: no count of its live IDs,
+	// which would double the round trips to the store.
+	secret, c, err := store.IssueChatterIDWithin(ctx, a.s, geek, a.ttl, a.now(), 0)
 	if err != nil {
 		return "", fmt.Errorf("issuing a chatter ID for the bench: %w", err)
 	}
@@ -616,6 +715,16 @@ func (p progress) printf(format string, args ...any) {
 	}
 }
 
+// warnf writes a line of its own on stderr: over the spinner's line on a
+// terminal, which goes on below it.
+func (p progress) warnf(errOut io.Writer, format string, args ...any) {
+	if p.p != nil {
+		p.p.Printf(format, args...)
+		return
+	}
+	fmt.Fprintf(errOut, format, args...)
+}
+
 func (p progress) done() {
 	if p.p != nil {
 		p.p.Stop()
@@ -646,6 +755,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	if p.pid != 0 {
 		// Settled as the figure after is: a gateway just started, or
 		// just done with the latency listener, is still moving.
+		prog.printf("reading the gateway's memory (pid %d) before the clients", p.pid)
 		var err error
 		if before, err = settledRSS(ctx, p); err != nil {
 			return res, err
@@ -671,6 +781,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 	res.Connects = float64(opts.Connections) / elapsed.Seconds()
 	if p.pid != 0 {
 		// Let the gateway settle (the last $connect writes, buffers).
+		prog.printf("reading the gateway's memory (pid %d) with %d idle clients", p.pid, opts.Connections)
 		after, err := settledRSS(ctx, p)
 		if err != nil {
 			return res, err
@@ -683,7 +794,7 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		if after < before {
 			// The gateway gave memory back (a GC) as the clients came:
 			// noise larger than what they cost, not a negative cost.
-			fmt.Fprintf(opts.IO.ErrOut, "warning: memory per connection not measured: the gateway's resident memory fell (%d → %d KiB) while %d clients connected; more --connections make it tell\n", before, after, opts.Connections)
+			prog.warnf(opts.IO.ErrOut, "warning: memory per connection not measured: the gateway's resident memory fell (%d → %d KiB) while %d clients connected; more --connections make it tell\n", before, after, opts.Connections)
 		} else {
 			res.Memory = &Memory{PID: p.pid, BeforeKiB: before, AfterKiB: after, PerConnection: float64(after-before) / float64(opts.Connections)}
 		}
@@ -924,7 +1035,10 @@ func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duratio
 				return nil
 			}
 		case <-t.C:
-			return fmt.Errorf("message %d did not arrive within %s: %s", seq, timeout, lost)
+			if seq < 0 {
+				return fmt.Errorf("the latency listener's first message (untimed) did not arrive within %s: %s", timeout, lost)
+			}
+			return fmt.Errorf("latency message %d did not arrive within %s: %s", seq+1, timeout, lost)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -945,14 +1059,9 @@ func mustJSON(v any) []byte {
 // pressed further); the error says how many had connected.
 func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, prog progress, d *deliveries, connects *pacer) ([]*websocket.Conn, time.Duration, error) {
 	n := opts.Connections
-	queries := make([]string, n)
-	for i := range n {
-		prog.printf("issuing chatter IDs %d/%d", i+1, n)
-		q, err := p.query(ctx, i+1, topic)
-		if err != nil {
-			return nil, 0, err
-		}
-		queries[i] = q
+	queries, err := issueAll(ctx, opts, p, topic, prog)
+	if err != nil {
+		return nil, 0, err
 	}
 	conns := make([]*websocket.Conn, n)
 	var next, done, failed atomic.Int64
@@ -1007,6 +1116,49 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 		return conns, elapsed, fmt.Errorf("%w (%d of %d clients had connected; %s failed)", firstErr, done.Load(), n, text.Pluralize(int(failed.Load()), "connect"))
 	}
 	return conns, elapsed, nil
+}
+
+// issueWorkers bounds the chatter IDs issued at once.
+const issueWorkers = 16
+
+// issueAll returns the query of each of the Connections clients (a
+// chatter ID each), issued several at once: one at a time, a store in
+// another region (tens of ms a round trip) kept thousands of clients
+// waiting for minutes before the first connect. The first error stops the
+// others.
+func issueAll(ctx context.Context, opts *Options, p plan, topic string, prog progress) ([]string, error) {
+	n := opts.Connections
+	queries := make([]string, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, issued atomic.Int64
+		errOnce      sync.Once
+		firstErr     error
+		wg           sync.WaitGroup
+	)
+	for range min(opts.Dialers, issueWorkers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				q, err := p.query(ctx, i+1, topic)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				queries[i] = q
+				prog.printf("issuing chatter IDs %d/%d", issued.Add(1), n)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return queries, ctx.Err()
 }
 
 // dial opens one client of wsURL (with query q) within timeout. The
@@ -1109,6 +1261,52 @@ func settledRSS(ctx context.Context, p plan) (int64, error) {
 	return prev, nil
 }
 
+// Decimals the figures of --json keep (docs/json.md): rates to 0.1 per
+// second, milliseconds to the microsecond, KiB to 0.01 KiB. The clock and
+// /proc back no more.
+const (
+	rateDecimals = 1
+	msDecimals   = 3
+	kibDecimals  = 2
+)
+
+// rounded returns r with its figures rounded for printing.
+func (r Result) rounded() Result {
+	r.Connects = roundFigure(r.Connects, rateDecimals)
+	r.FanOut.PerSecond = roundFigure(r.FanOut.PerSecond, rateDecimals)
+	l := &r.Latency
+	for _, f := range []*float64{&l.P50, &l.P95, &l.P99, &l.Max} {
+		*f = roundFigure(*f, msDecimals)
+	}
+	if l.AfterIdle != nil {
+		a := *l.AfterIdle
+		for _, f := range []*float64{&a.IdleMs, &a.P50, &a.Max} {
+			*f = roundFigure(*f, msDecimals)
+		}
+		l.AfterIdle = &a
+	}
+	if r.Memory != nil {
+		m := *r.Memory
+		m.PerConnection = roundFigure(m.PerConnection, kibDecimals)
+		r.Memory = &m
+	}
+	return r
+}
+
+// roundFigure rounds v to decimals places, or to three significant digits
+// when that keeps more: a small figure (0.04 connects/s) is not printed as
+// 0, which reads "not measured".
+func roundFigure(v float64, decimals int) float64 {
+	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return v
+	}
+	if d := 2 - int(math.Floor(math.Log10(math.Abs(v)))); d > decimals {
+		decimals = d
+	}
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
+
 // rssKiB reads a process's resident set size from /proc (Linux).
 func rssKiB(pid int) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -1128,7 +1326,7 @@ func rssKiB(pid int) (int64, error) {
 
 func printResult(opts *Options, res Result) error {
 	if opts.JSON {
-		return cmdutil.PrintJSON(opts.IO.Out, res)
+		return cmdutil.PrintJSON(opts.IO.Out, res.rounded())
 	}
 	u := ui.New(opts.IO)
 	// A figure that was not measured is a dash, not a zero.
@@ -1166,7 +1364,7 @@ func printResult(opts *Options, res Result) error {
 		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%d samples, each after %s of silence", a.Samples, opts.Idle)})
 	}
 	if m := res.Memory; m != nil {
-		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
+		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("resident (RSS, no GC forced) of pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})
 	}
 	incomplete := ""
 	if !res.Complete {
