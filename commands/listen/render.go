@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
@@ -106,7 +107,8 @@ func bodyTopic(body json.RawMessage) string {
 // writeJSON writes l as one line of JSON, its time in UTC to the
 // millisecond (docs/json.md). Characters a terminal could act on that
 // encoding/json leaves raw (DEL, C1 controls, bidi overrides) are escaped
-// too, so that `socks listen --json` on a terminal is safe.
+// too, so that `socks listen --json` on a terminal is safe; on one whose
+// locale is not UTF-8 the line is written as data (iostreams.ForData).
 func writeJSON(w io.Writer, l Line) error {
 	l.Time = l.Time.UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
@@ -115,7 +117,7 @@ func writeJSON(w io.Writer, l Line) error {
 	if err := enc.Encode(l); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
+	_, err := io.WriteString(iostreams.ForData(w), text.EscapeJSON(buf.String()))
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -273,5 +274,20 @@ func TestNamesFromOutsideAreShownEscaped(t *testing.T) {
 		if !strings.Contains(got, `g\x1b[2J\u202e`) || !strings.Contains(got, `t\x1b[1A`) {
 			t.Errorf("the %s does not show the geek and topic escaped:\n%q", name, got)
 		}
+	}
+}
+
+func TestJSONLinesOnANonUTF8TerminalReadBackExactly(t *testing.T) {
+	// The terminal's ASCII stand-ins for socks's glyphs are not for a
+	// body: "⠸" (a spinner frame, whose stand-in is a backslash) must
+	// read back as "⠸", not make the line something other than JSON.
+	s := "⠸ ⠸n → ✓ Zoë"
+	var b bytes.Buffer
+	if err := writeJSON(iostreams.ASCIIGlyphs(&b), Line{Time: at, Kind: KindMessage, Text: &s}); err != nil {
+		t.Fatal(err)
+	}
+	var back Line
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Text == nil || *back.Text != s {
+		t.Fatalf("the JSON line %s reads back as %v (%v); want the text %q", b.String(), back.Text, err, s)
 	}
 }
