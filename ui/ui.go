@@ -255,9 +255,12 @@ func (u *UI) records(headers []string, rows [][]string) error {
 
 // Truncate cuts s to at most width columns of a terminal, ending in "…"
 // when cut: wide characters (CJK, emoji) take two columns, and a
-// character is never split from its combining marks.
+// character is never split from its combining marks. s is text for a
+// terminal (Text, Name): what a terminal would act on still in it is
+// shown escaped first (text.Sanitize), since ansi.Truncate would keep an
+// escape sequence whole, as zero columns, or cut a C1 one in two.
 func Truncate(s string, width int) string {
-	return ansi.Truncate(s, width, "…")
+	return ansi.Truncate(text.Sanitize(s, false), width, "…")
 }
 
 // Check renders an ok/fail mark.
