@@ -154,6 +154,8 @@ type closedPipe struct {
 	name string
 }
 
+func (c closedPipe) forData() io.Writer { return closedPipe{w: ForData(c.w), name: c.name} }
+
 func (c closedPipe) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if err != nil && errors.Is(err, syscall.EPIPE) {
@@ -201,4 +203,33 @@ func (g glyphWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+func (g glyphWriter) forData() io.Writer { return asciiWriter(g) }
+
+// asciiWriter is a glyphWriter for data: what is not ASCII is written as
+// an escape, and no glyph is replaced. A byte that is not UTF-8 (in a
+// JSON string json.Valid takes) is written as U+FFFD, as a JSON reader
+// reads it: \xff is not JSON.
+type asciiWriter struct{ w io.Writer }
+
+func (a asciiWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(a.w, text.ASCII(strings.ToValidUTF8(string(p), "\uFFFD"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// ForData returns w for writing data whose every character counts, JSON
+// (--json): on a terminal whose locale is not UTF-8 (ASCIIGlyphs), what
+// is not ASCII is still written as an escape (\u00eb, the same JSON), but
+// no character is taken for one of socks's glyphs and replaced by its
+// ASCII stand-in ("⠸" by a backslash, "→" by ">"), which would change
+// the data or leave something that is not JSON. Any other w is returned
+// as it is.
+func ForData(w io.Writer) io.Writer {
+	if d, ok := w.(interface{ forData() io.Writer }); ok {
+		return d.forData()
+	}
+	return w
 }

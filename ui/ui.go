@@ -95,7 +95,7 @@ func (u *UI) Styled() bool { return u.styled }
 // line break (text.Field).
 func (u *UI) Text(s string) string {
 	if u.styled {
-		return u.forLocale(text.Sanitize(s, false))
+		return u.ForLocale(text.Sanitize(s, false))
 	}
 	return text.Field(s)
 }
@@ -106,7 +106,7 @@ func (u *UI) Text(s string) string {
 // looks like another (text.SanitizeName).
 func (u *UI) Name(s string) string {
 	if u.styled {
-		return u.forLocale(text.SanitizeName(s))
+		return u.ForLocale(text.SanitizeName(s))
 	}
 	return text.Field(s)
 }
@@ -116,15 +116,18 @@ func (u *UI) Name(s string) string {
 // is exact.
 func (u *UI) Block(s string) string {
 	if u.styled {
-		return u.forLocale(text.Sanitize(s, true))
+		return u.ForLocale(text.Sanitize(s, true))
 	}
 	return s
 }
 
-// forLocale escapes what is not ASCII for a terminal whose locale is not
-// UTF-8 (text.ASCII), where iostreams.ASCIIGlyphs would escape it after
-// the table was measured.
-func (u *UI) forLocale(s string) string {
+// ForLocale escapes what is not ASCII in s, text from outside socks
+// already made safe (text.Sanitize, SanitizeName), for a terminal whose
+// locale is not UTF-8 (text.ASCII): there iostreams.ASCIIGlyphs would
+// escape it only after a table was measured, and would give a character
+// of the data that is also one of socks's glyphs its ASCII stand-in ("⠸"
+// a backslash, "→" ">"). Elsewhere s is returned as it is.
+func (u *UI) ForLocale(s string) string {
 	if u.ascii {
 		return text.ASCII(s)
 	}
@@ -252,9 +255,12 @@ func (u *UI) records(headers []string, rows [][]string) error {
 
 // Truncate cuts s to at most width columns of a terminal, ending in "…"
 // when cut: wide characters (CJK, emoji) take two columns, and a
-// character is never split from its combining marks.
+// character is never split from its combining marks. s is text for a
+// terminal (Text, Name): what a terminal would act on still in it is
+// shown escaped first (text.Sanitize), since ansi.Truncate would keep an
+// escape sequence whole, as zero columns, or cut a C1 one in two.
 func Truncate(s string, width int) string {
-	return ansi.Truncate(s, width, "…")
+	return ansi.Truncate(text.Sanitize(s, false), width, "…")
 }
 
 // Check renders an ok/fail mark.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ui"
 )
@@ -127,5 +128,25 @@ func TestAPipedTableKeepsEachRowOneLineOfItsColumns(t *testing.T) {
 	}
 	if want := "ID\tGEEK\nc1\tevil\\tx\\nc2\\tadmin\n"; out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestTruncateLetsNoEscapeThrough(t *testing.T) {
+	// ansi.Truncate keeps an escape sequence whole, as zero columns, and
+	// cuts a C1 one in two: Truncate shows what a terminal would act on
+	// escaped, whether or not s went through Text first.
+	for _, s := range []string{"ab\x1b]52;c;aGk=\x07cdefghijkl", "ab\u009b31mcdefghijkl", "ab\x1b[8mcdefghijkl"} {
+		got := ui.Truncate(s, 5)
+		for _, r := range got {
+			if text.UnsafeRune(r) {
+				t.Errorf("Truncate(%q, 5) = %q: %U raw", s, got, r)
+			}
+		}
+		if lipgloss.Width(got) > 5 {
+			t.Errorf("Truncate(%q, 5) = %q, wider than 5", s, got)
+		}
+	}
+	if got := ui.Truncate(`ab\x1b`, 20); got != `ab\x1b` {
+		t.Errorf("Truncate changed text that was already shown escaped: %q", got)
 	}
 }

@@ -85,6 +85,8 @@ const MAX_NAME_BYTES = 128;
 // The gateway's rules for a name (pubsub.validateName): a lone surrogate
 // (\p{Cs}) is a string that is not well-formed, which the URL or the
 // frame would carry as U+FFFD, another name.
+// web/testdata/names.json holds the gateway's rules, which the node
+// tests check these against code point by code point.
 const BAD_CHARS = /[\p{White_Space}\p{Cc}\p{Cf}\p{Cs},#]/u;
 
 // checkName throws a TypeError for a geek or topic name the gateway would

@@ -1701,3 +1701,35 @@ test("a refusal that reaches the connection a renewal replaced does not drop a t
   errors.mock.restore();
   c.close();
 });
+
+test("connect() refuses exactly the geeks the gateway refuses (web/testdata/names.json, pubsub.ValidateGeek's rules)", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const rules = JSON.parse(await readFile(new URL("./testdata/names.json", import.meta.url), "utf8"));
+  const refused = (geek) => {
+    try {
+      client({ geek }).c.close();
+      return false;
+    } catch (err) {
+      assert.ok(err instanceof TypeError, String(err));
+      return true;
+    }
+  };
+  for (const { name, ok } of rules.names) {
+    assert.equal(refused(name), !ok, `geek ${JSON.stringify(name)}: the gateway ${ok ? "takes" : "refuses"} it`);
+  }
+  // Between two letters: every code point the gateway refuses, those
+  // either side of each range of them, and every 61st other one
+  // (surrogates aside), refused by connect() exactly when the gateway
+  // refuses it.
+  const edges = new Set(rules.refused.flatMap(([lo, hi]) => [lo - 1, hi + 1]));
+  let range = 0;
+  const differ = [];
+  for (let r = 0; r <= 0x10ffff; r++) {
+    if (r >= 0xd800 && r <= 0xdfff) continue;
+    while (range < rules.refused.length && rules.refused[range][1] < r) range++;
+    const gateway = range < rules.refused.length && rules.refused[range][0] <= r;
+    if (!gateway && !edges.has(r) && r % 61 !== 0) continue;
+    if (refused("a" + String.fromCodePoint(r) + "b") !== gateway) differ.push(r.toString(16));
+  }
+  assert.deepEqual(differ, [], "code points connect() and the gateway disagree on (refused by the gateway: in rules.refused)");
+});

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/iostreams"
 )
 
 // PrintJSON writes v as one line of JSON, the --json output of every
@@ -14,13 +15,14 @@ import (
 // (DEL, C1 controls, bidi controls, invisible characters: a message body's
 // or a name's, when --json goes to a terminal) is written as a JSON
 // escape too (text.EscapeJSON): the same JSON, so a script reads the data
-// exactly.
+// exactly. On a terminal whose locale is not UTF-8 it is written as data
+// (iostreams.ForData): escaped to ASCII, no glyph replaced.
 func PrintJSON(w io.Writer, v any) error {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
+	_, err := io.WriteString(iostreams.ForData(w), text.EscapeJSON(buf.String()))
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/ui"
 )
@@ -106,7 +107,8 @@ func bodyTopic(body json.RawMessage) string {
 // writeJSON writes l as one line of JSON, its time in UTC to the
 // millisecond (docs/json.md). Characters a terminal could act on that
 // encoding/json leaves raw (DEL, C1 controls, bidi overrides) are escaped
-// too, so that `socks listen --json` on a terminal is safe.
+// too, so that `socks listen --json` on a terminal is safe; on one whose
+// locale is not UTF-8 the line is written as data (iostreams.ForData).
 func writeJSON(w io.Writer, l Line) error {
 	l.Time = l.Time.UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
@@ -115,7 +117,7 @@ func writeJSON(w io.Writer, l Line) error {
 	if err := enc.Encode(l); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, text.EscapeJSON(buf.String()))
+	_, err := io.WriteString(iostreams.ForData(w), text.EscapeJSON(buf.String()))
 	return err
 }
 
@@ -157,9 +159,9 @@ func (r *renderer) header(endpoint, geek string, topics []string, typing bool) s
 	var b strings.Builder
 	b.WriteString(st.Title.Render("socks listen") + "\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "  %s %s\n", st.Label.Render(fmt.Sprintf("%-9s", k)), v) }
-	row("endpoint", st.Accent.Render(Sanitize(endpoint, false)))
-	row("geek", st.Accent.Render(text.SanitizeName(geek)))
-	row("topics", topicList(topics))
+	row("endpoint", st.Accent.Render(r.text(endpoint, false)))
+	row("geek", st.Accent.Render(r.name(geek)))
+	row("topics", r.topics(topics))
 	row("state", st.Warn.Render("connecting…"))
 	if typing {
 		row("type", st.Muted.Render("subscribe T…  unsubscribe T…  ping  quit  help"))
@@ -195,9 +197,23 @@ func (r *renderer) render(l Line) string {
 	case KindPing:
 		return r.prefix(l, r.st.Muted.Render(r.glyph("·")+"ping "+rtt(l.RTTMS))) + "\n"
 	default:
-		return r.prefix(l, Sanitize(l.Error, false)) + "\n"
+		return r.prefix(l, r.text(l.Error, false)) + "\n"
 	}
 }
+
+// text is running text from outside for r's terminal: what it would
+// act on shown escaped (text.Sanitize), and, on one whose locale is not
+// UTF-8, what is not ASCII (ui.UI.ForLocale).
+func (r *renderer) text(s string, keepNewlines bool) string {
+	return r.st.ForLocale(text.Sanitize(s, keepNewlines))
+}
+
+// name is a name from outside for r's terminal (text.SanitizeName,
+// ui.UI.ForLocale).
+func (r *renderer) name(s string) string { return r.st.ForLocale(text.SanitizeName(s)) }
+
+// topics names topics for r's terminal (topicList, ui.UI.ForLocale).
+func (r *renderer) topics(topics []string) string { return r.st.ForLocale(topicList(topics)) }
 
 func (r *renderer) glyph(g string) string {
 	if !r.term {
@@ -225,17 +241,19 @@ func (r *renderer) message(l Line) string {
 	st := r.st
 	head := r.stamp(l.Time)
 	if l.Topic != "" {
-		head += " " + st.Accent.Render(text.SanitizeName(l.Topic))
+		head += " " + st.Accent.Render(r.name(l.Topic))
 	}
 	var body string
 	switch {
 	case l.Body != nil:
 		var err error
 		if body, err = prettyJSON(st, l.Body); err != nil {
-			body = Sanitize(string(l.Body), true)
+			body = r.text(string(l.Body), true)
+		} else {
+			body = st.ForLocale(body)
 		}
 	case l.Text != nil:
-		body = Sanitize(*l.Text, true)
+		body = r.text(*l.Text, true)
 		if body == "" {
 			body = st.Muted.Render("(empty text)")
 		}
@@ -290,7 +308,7 @@ func (r *renderer) reply(l Line) string {
 	arrow := r.glyph("←")
 	switch rp.Type {
 	case "subscribed", "unsubscribed":
-		return r.prefix(l, st.Good.Render(arrow+rp.Type)+" "+topicList(rp.Topics)) + "\n"
+		return r.prefix(l, st.Good.Render(arrow+rp.Type)+" "+r.topics(rp.Topics)) + "\n"
 	case "pong":
 		s := st.Good.Render(arrow + "pong")
 		if l.RTTMS > 0 {
@@ -298,13 +316,13 @@ func (r *renderer) reply(l Line) string {
 		}
 		return r.prefix(l, s) + "\n"
 	case "error":
-		return r.prefix(l, st.Bad.Render(arrow+"error")+" "+Sanitize(rp.Error, false)) + "\n"
+		return r.prefix(l, st.Bad.Render(arrow+"error")+" "+r.text(rp.Error, false)) + "\n"
 	}
 	msg := rp.Message
 	if msg == "" {
 		msg = string(l.Body)
 	}
-	return r.prefix(l, st.Bad.Render(arrow+"error")+" "+Sanitize(msg, false)) + "\n"
+	return r.prefix(l, st.Bad.Render(arrow+"error")+" "+r.text(msg, false)) + "\n"
 }
 
 func (r *renderer) state(l Line) string {
@@ -312,9 +330,9 @@ func (r *renderer) state(l Line) string {
 	var s string
 	switch l.State {
 	case StateConnected:
-		s = st.Good.Render(r.glyph("●")+"connected") + " " + Sanitize(l.URL, false) + " as " + st.Accent.Render(text.SanitizeName(l.Geek)) + " on " + topicList(l.Topics)
+		s = st.Good.Render(r.glyph("●")+"connected") + " " + r.text(l.URL, false) + " as " + st.Accent.Render(r.name(l.Geek)) + " on " + r.topics(l.Topics)
 	case StateDisconnected:
-		s = st.Warn.Render(r.glyph("○")+"disconnected") + ": " + closeText(l)
+		s = st.Warn.Render(r.glyph("○")+"disconnected") + ": " + st.ForLocale(closeText(l))
 	case StateReconnecting:
 		s = st.Warn.Render(r.glyph("↻")+"reconnecting") + " in " + (time.Duration(l.RetryInMS) * time.Millisecond).String()
 		if l.MaxAttempts > 0 {
@@ -323,20 +341,20 @@ func (r *renderer) state(l Line) string {
 			s += st.Muted.Render(fmt.Sprintf(" (attempt %d)", l.Attempt))
 		}
 		if l.Error != "" {
-			s += st.Muted.Render(": " + Sanitize(l.Error, false))
+			s += st.Muted.Render(": " + r.text(l.Error, false))
 		}
 	case StateRenewing:
 		s = st.Muted.Render(r.glyph("↻")+"renewing") + " the connection before the gateway's " + (pubsub.MaxConnectionDuration).String() + " limit"
 		if l.Error != "" {
-			s += st.Muted.Render(": " + Sanitize(l.Error, false))
+			s += st.Muted.Render(": " + r.text(l.Error, false))
 		}
 	case StateClosed:
 		s = st.Muted.Render(r.glyph("■") + "closed")
 		if l.Reason != "" {
-			s += " " + st.Muted.Render("("+Sanitize(l.Reason, false)+")")
+			s += " " + st.Muted.Render("("+r.text(l.Reason, false)+")")
 		}
 	default:
-		s = Sanitize(l.State, false)
+		s = r.text(l.State, false)
 	}
 	return r.prefix(l, strings.TrimRight(s, " ")) + "\n"
 }

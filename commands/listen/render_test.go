@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/ui"
 )
 
@@ -272,6 +273,67 @@ func TestNamesFromOutsideAreShownEscaped(t *testing.T) {
 		}
 		if !strings.Contains(got, `g\x1b[2J\u202e`) || !strings.Contains(got, `t\x1b[1A`) {
 			t.Errorf("the %s does not show the geek and topic escaped:\n%q", name, got)
+		}
+	}
+}
+
+func TestJSONLinesOnANonUTF8TerminalReadBackExactly(t *testing.T) {
+	// The terminal's ASCII stand-ins for socks's glyphs are not for a
+	// body: "⠸" (a spinner frame, whose stand-in is a backslash) must
+	// read back as "⠸", not make the line something other than JSON.
+	s := "⠸ ⠸n → ✓ Zoë"
+	var b bytes.Buffer
+	if err := writeJSON(iostreams.ASCIIGlyphs(&b), Line{Time: at, Kind: KindMessage, Text: &s}); err != nil {
+		t.Fatal(err)
+	}
+	var back Line
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Text == nil || *back.Text != s {
+		t.Fatalf("the JSON line %s reads back as %v (%v); want the text %q", b.String(), back.Text, err, s)
+	}
+}
+
+func TestANonUTF8TerminalShowsEveryCharacterOfTheDataEscaped(t *testing.T) {
+	// On a terminal whose locale is not UTF-8, socks's glyphs get ASCII
+	// stand-ins (iostreams.ASCIIGlyphs) and the rest that is not ASCII is
+	// shown escaped. A body, topic or geek holding one of those glyphs is
+	// data: shown escaped too, not as a stand-in ("⠸n" read as "\n",
+	// "→" as ">").
+	ios, _, _, _ := iostreams.Test()
+	var out strings.Builder
+	ios.Out = iostreams.ASCIIGlyphs(&out)
+	ios.SetTTY(false, true, false)
+	ios.SetNoColor(true)
+	ios.SetUTF8(false)
+	r := newRenderer(ui.New(ios), true, time.UTC)
+	body := msg(`{"topic":"→news","k":"⠸n ✓"}`)
+	body.Topic = bodyTopic(body.Body)
+	text := "⠸ → ·"
+	for _, l := range []Line{
+		body,
+		{Time: at, Kind: KindMessage, Text: &text},
+		{Time: at, Kind: KindState, State: StateConnected, URL: "ws://h/→", Geek: "Zoë→", Topics: []string{"→news"}},
+		{Time: at, Kind: KindState, State: StateDisconnected, Code: 1008, Reason: "no → way"},
+		{Time: at, Kind: KindReply, Body: json.RawMessage(`{"type":"error","error":"→ refused"}`)},
+	} {
+		if _, err := io.WriteString(ios.Out, r.render(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.WriteString(ios.Out, r.header("ws://h/→", "Zoë→", []string{"→news"}, false)); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		`\u2192news`, `"\u2838n \u2713"`, `\u2838 \u2192 \u00b7`, `ws://h/\u2192`, `Zo\u00eb\u2192`,
+		`1008 no \u2192 way`, `\u2192 refused`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in\n%s", want, got)
+		}
+	}
+	for _, stand := range []string{`"\n `, `> news`, `>news`, `no > way`} {
+		if strings.Contains(got, stand) {
+			t.Errorf("a glyph of the data was given its stand-in (%s):\n%s", stand, got)
 		}
 	}
 }

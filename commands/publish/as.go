@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -49,7 +50,9 @@ func printAs(opts *Options) error {
 		if len(data) > pubsub.MaxSNSMessageBytes {
 			return cmdutil.FlagErrorf("the envelope is %d bytes; an SNS message holds at most %d (256 KB)", len(data), pubsub.MaxSNSMessageBytes)
 		}
-		fmt.Fprintln(opts.IO.Out, string(data))
+		// Data, for the producer: on a terminal whose locale is not
+		// UTF-8, escaped to ASCII with no glyph replaced.
+		fmt.Fprintln(iostreams.ForData(opts.IO.Out), string(data))
 		return nil
 	}
 	if opts.Source == "" || opts.DetailType == "" {
@@ -68,6 +71,6 @@ func printAs(opts *Options) error {
 	if err := enc.Encode([]Entry{entry}); err != nil {
 		return err
 	}
-	_, err = opts.IO.Out.Write(buf.Bytes())
+	_, err = iostreams.ForData(opts.IO.Out).Write(buf.Bytes())
 	return err
 }

@@ -132,3 +132,37 @@ func TestPublishAsEventBridgeMeasuresTheEntryAsEventBridgeDoes(t *testing.T) {
 		t.Fatalf("err = %v, out %d bytes; want the entry refused, saying its size as EventBridge counts it and the limit", err, len(out))
 	}
 }
+
+func TestPublishAsOnANonUTF8TerminalPrintsTheSameEnvelope(t *testing.T) {
+	// The terminal's ASCII stand-ins for socks's glyphs are not for the
+	// envelope printed: "⠸" (a spinner frame, a backslash there) must
+	// stay "⠸" (escaped there, \u2838: the same JSON), and the line JSON.
+	for _, as := range []string{AsSNS, AsEventBridge} {
+		ios, _, _, _ := iostreams.Test()
+		var out strings.Builder
+		ios.Out = iostreams.ASCIIGlyphs(&out)
+		f := &cmdutil.Factory{IOStreams: ios}
+		cmd := NewCmdPublish(f, func(ctx context.Context, opts *Options) error { return publishRun(ctx, opts) })
+		cmd.SetContext(context.Background())
+		cmd.SetArgs([]string{"--topic", "jobs", "--message", "⠸ → ✓", "--as", as})
+		cmd.SetOut(ios.ErrOut)
+		cmd.SetErr(ios.ErrOut)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		data := []byte(out.String())
+		if as == AsEventBridge {
+			var entries []Entry
+			if err := json.Unmarshal(data, &entries); err != nil || len(entries) != 1 {
+				t.Fatalf("--as %s printed %q (%v)", as, out.String(), err)
+			}
+			data = []byte(entries[0].Detail)
+		}
+		var env pubsub.Envelope
+		var body string
+		if err := json.Unmarshal(data, &env); err != nil || json.Unmarshal(env.Body, &body) != nil || body != "⠸ → ✓" {
+			t.Errorf("--as %s printed %q, whose body reads back as %q (%v)", as, out.String(), body, err)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package cmdutil
+
+import (
+	"encoding/json"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/socks-dev/socks/iostreams"
+)
+
+func TestJSONOnANonUTF8TerminalReadsBackTheSameStrings(t *testing.T) {
+	// A terminal whose locale is not UTF-8 gets socks's glyphs as ASCII
+	// (iostreams.ASCIIGlyphs), but --json carries data: a body or a name
+	// holding one of those glyphs must read back as it is ("⠸" is a
+	// spinner frame, whose stand-in is a backslash, which would make
+	// "⠸n" read back as a newline, and "⠸" alone not JSON at all).
+	in := map[string]string{"body": "⠸n ⠧ → ✓ … µ ─ │ ╭", "alone": "⠸", "geek": "Zoë🦄"}
+	var out strings.Builder
+	if err := PrintJSON(iostreams.ASCIIGlyphs(&out), in); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for i := 0; i < len(got); i++ {
+		if got[i] >= 0x80 {
+			t.Fatalf("byte %#x reached a terminal that is not UTF-8: %q", got[i], got)
+		}
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(got), &back); err != nil || !maps.Equal(back, in) {
+		t.Errorf("%s reads back as %q (%v); want %q", got, back, err, in)
+	}
+}
+
+func TestJSONWithABodyThatIsNotUTF8StaysJSONOnANonUTF8Terminal(t *testing.T) {
+	// A dead letter's body is JSON whose strings may hold bytes that are
+	// not UTF-8 (json.Valid takes them; a local queue may hold them):
+	// escaped for the terminal, they read back as a JSON reader reads the
+	// raw bytes, U+FFFD, and the line stays JSON.
+	in := struct {
+		Body json.RawMessage `json:"body"`
+	}{json.RawMessage("\"a\xffb\"")}
+	var raw, ascii strings.Builder
+	if err := PrintJSON(&raw, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrintJSON(iostreams.ASCIIGlyphs(&ascii), in); err != nil {
+		t.Fatal(err)
+	}
+	var want, got map[string]string
+	if err := json.Unmarshal([]byte(raw.String()), &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(ascii.String()), &got); err != nil || !maps.Equal(got, want) {
+		t.Errorf("%q reads back as %q (%v); want %q", ascii.String(), got, err, want)
+	}
+}
