@@ -2550,3 +2550,55 @@ func TestAnEmptyPostIsDeliveredAsAnEmptyMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestAWebSocketOutlivesThePlainRequestsBounds: a request's bounds
+// (bodyWait on its body, responseWait on its answer: the socket's read and
+// write deadlines) end with the upgrade, so a client quiet for longer
+// still receives what is posted to it and is heard when it sends, with a
+// subprotocol or without. (The sleep is no timing window: a deadline left
+// on the socket would have passed for certain.)
+func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
+	h := newFakeHandler()
+	h.connect = func(ev event) (response, error) {
+		resp := response{StatusCode: 200}
+		if ev.Headers["Sec-Websocket-Protocol"] != "" {
+			resp.Headers = map[string]string{"sec-websocket-protocol": "b"}
+		}
+		return resp, nil
+	}
+	bound := 20 * time.Millisecond
+	g, addr := start(t, h, Options{bodyWait: bound, responseWait: bound})
+	plain, plainID := connect(t, h, addr)
+	d := *websocket.DefaultDialer
+	d.Subprotocols = []string{"a", "b"}
+	sub, subID := connectWith(t, h, &d, addr, "/")
+	if sub.Subprotocol() != "b" {
+		t.Fatalf("subprotocol %q; want b", sub.Subprotocol())
+	}
+	time.Sleep(10 * bound)
+	for _, c := range []struct {
+		name string
+		ws   *websocket.Conn
+		id   string
+	}{{"plain", plain, plainID}, {"with a subprotocol", sub, subID}} {
+		if err := g.Pusher().Post(context.Background(), c.id, []byte("pushed")); err != nil {
+			t.Fatalf("%s: push: %v", c.name, err)
+		}
+		if got := string(readMessage(t, c.ws)); got != "pushed" {
+			t.Fatalf("%s: client read %q", c.name, got)
+		}
+		if err := postUnsigned(addr, c.id, "posted"); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := string(readMessage(t, c.ws)); got != "posted" {
+			t.Fatalf("%s: client read %q", c.name, got)
+		}
+		body := "sent by the " + c.name + " client"
+		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(body)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		h.waitFor(t, "the "+c.name+" client's message", func(ev event) bool {
+			return ev.RequestContext.EventType == "MESSAGE" && ev.Body == body
+		})
+	}
+}
