@@ -2602,3 +2602,35 @@ func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestAManagementCallFromThisOriginOrTypedByTheUserIsServed: the refusal
+// of calls another site's page sent (TestAnotherSitesPageCannotCallTheManagementAPI)
+// leaves alone a fetch typed into the devtools of the gateway's own page
+// (same-origin) and a request the user made themselves (none).
+func TestAManagementCallFromThisOriginOrTypedByTheUserIsServed(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	for _, site := range []string{"same-origin", "none"} {
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(site))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "unsigned")
+		req.Header.Set("Sec-Fetch-Site", site)
+		if site == "same-origin" {
+			req.Header.Set("Origin", "http://"+addr)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("Sec-Fetch-Site %s: %s; want 200", site, resp.Status)
+		}
+		if got := string(readMessage(t, ws)); got != site {
+			t.Fatalf("client read %q; want %q", got, site)
+		}
+	}
+}
