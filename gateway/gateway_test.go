@@ -1631,6 +1631,10 @@ func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 		// may connect whatever --allow-origin lists.
 		{"http://" + addr, http.StatusSwitchingProtocols},
 		{"http://" + strings.Replace(addr, "127.0.0.1", "localhost", 1), http.StatusSwitchingProtocols},
+		// Opened at [::1] or at localhost on port 80 (no port in Host
+		// or Origin), as the browser names it.
+		{"http://[::1]:" + port(addr), http.StatusSwitchingProtocols},
+		{"http://localhost", http.StatusSwitchingProtocols},
 		{"https://" + addr, http.StatusForbidden},
 		{"http://127.0.0.2:1", http.StatusForbidden},
 		// A page that points its own name at 127.0.0.1 (DNS rebinding)
