@@ -122,6 +122,10 @@ type HandshakeError struct {
 	Status     int
 	Reason     string
 	RetryAfter time.Duration
+	// ToHTTPS is set when the answer is a redirect to an https:// URL,
+	// as an HTTP port in front of a TLS one sends (its Location is not
+	// kept: it may repeat the query, and the chatter ID in it).
+	ToHTTPS bool
 }
 
 // retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
@@ -380,7 +384,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b)),
-				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+				ToHTTPS:    resp.StatusCode/100 == 3 && strings.HasPrefix(strings.ToLower(resp.Header.Get("Location")), "https://")}
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) {
 			// 101, but not as the protocol wants: no WebSocket server, or

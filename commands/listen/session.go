@@ -427,10 +427,15 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	if errors.As(err, &ce) && ce.base != "" {
 		base = Sanitize(ce.base, false)
 	}
+	if he.ToHTTPS && strings.HasPrefix(base, "ws://") {
+		// An HTTP port in front of a TLS one: the gateway may well be
+		// there, over wss://.
+		return fmt.Sprintf("%s answered HTTP %d %s, a redirect to https:// (the server speaks TLS: use wss://)", base, he.Status, http.StatusText(he.Status))
+	}
 	if he.Status < 400 {
 		// A web server or a redirect, not a WebSocket endpoint: its page
 		// says nothing to the point.
-		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check --url)", base, he.Status, http.StatusText(he.Status))
+		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check %s)", base, he.Status, http.StatusText(he.Status), s.ep.from)
 	}
 	msg := fmt.Sprintf("%s refused the connection: HTTP %d %s", base, he.Status, http.StatusText(he.Status))
 	if he.Reason != "" {
