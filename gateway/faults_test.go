@@ -82,3 +82,38 @@ func TestFaultsReachTheManagementAPI(t *testing.T) {
 		t.Fatalf("POST answered %s %q; want an injected 500", resp.Status, resp.Header.Get("X-Amzn-Errortype"))
 	}
 }
+
+// TestASlowPostStillHasItsTimeForItsBodyAndAnswer: a slow fault holds a
+// post before it is handled, as an API Gateway slow to start would; the
+// call's body and answer then have their usual time. The gateway's bounds
+// on a request (bodyWait for the body, responseWait for the answer) ran
+// from its headers, so a delay longer than bodyWait failed a body the
+// client had long sent with 400 "could not read the request body" (the
+// socket's read deadline had passed), and one longer than responseWait
+// lost the answer.
+func TestASlowPostStillHasItsTimeForItsBodyAndAnswer(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{
+		Faults:       injector(t, "slow=1:600ms"),
+		bodyWait:     200 * time.Millisecond,
+		responseWait: 200 * time.Millisecond,
+	})
+	ws, id := connect(t, h, addr)
+	// More than net/http's 4 KB buffer takes in with the headers: the
+	// rest is read from the socket after the delay.
+	body := strings.Repeat("x", 64<<10)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(body))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("a slow post got no answer: %v", err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a slow post answered %s %q; want 200", resp.Status, msg)
+	}
+	if got := readMessage(t, ws); string(got) != body {
+		t.Fatalf("client read %d bytes; want the %d posted", len(got), len(body))
+	}
+}

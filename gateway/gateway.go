@@ -611,15 +611,7 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // serveHTTP routes a request: upgrades at "/" or "/STAGE", the Management
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength != 0 {
-		// A body that stops coming is not waited for past bodyWait,
-		// whoever reads it: a handler, or net/http, which reads what a
-		// handler left (up to 256 KB) before it answers. Without this the
-		// server waits for ever after the headers, and anyone who
-		// reaches the port can hold sockets until the gateway runs out
-		// of files. An upgrade's connection is rid of it when hijacked.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.bodyWait))
-	}
+	g.bound(w, r)
 	p := r.URL.EscapedPath()
 	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
@@ -640,13 +632,35 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			g.serveManagement(w, r, id)
 			return
 		}
-		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveManagement(w, r, id) })).ServeHTTP(w, r)
+		g.opts.Faults.Management(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// A slow fault held the call before it is handled, as a
+			// gateway slow to start would: its body and answer still
+			// have their time.
+			g.bound(w, r)
+			g.serveManagement(w, r, id)
+		})).ServeHTTP(w, r)
 	case g.opts.Site != nil:
 		g.serveSite(w, r, p, staged)
 	default:
 		// What API Gateway answers for a path it has no resource for.
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	}
+}
+
+// bound puts r's bounds from now: a body that stops coming is not waited
+// for past bodyWait, whoever reads it: a handler, or net/http, which reads
+// what a handler left (up to 256 KB) before it answers; nor a client that
+// reads no answer past responseWait (the server's WriteTimeout, the same,
+// runs from the headers). Without them the server waits for ever, and
+// anyone who reaches the port can hold sockets until the gateway runs out
+// of files. An upgrade's connection is rid of both when hijacked.
+func (g *Gateway) bound(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	now := time.Now()
+	if r.ContentLength != 0 {
+		_ = rc.SetReadDeadline(now.Add(g.opts.bodyWait))
+	}
+	_ = rc.SetWriteDeadline(now.Add(g.opts.responseWait))
 }
 
 // serveSite hands r to the Site. A request under the stage (staged) is

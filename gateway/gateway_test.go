@@ -1631,6 +1631,10 @@ func TestOnlyAllowedOriginsMayConnect(t *testing.T) {
 		// may connect whatever --allow-origin lists.
 		{"http://" + addr, http.StatusSwitchingProtocols},
 		{"http://" + strings.Replace(addr, "127.0.0.1", "localhost", 1), http.StatusSwitchingProtocols},
+		// Opened at [::1] or at localhost on port 80 (no port in Host
+		// or Origin), as the browser names it.
+		{"http://[::1]:" + port(addr), http.StatusSwitchingProtocols},
+		{"http://localhost", http.StatusSwitchingProtocols},
 		{"https://" + addr, http.StatusForbidden},
 		{"http://127.0.0.2:1", http.StatusForbidden},
 		// A page that points its own name at 127.0.0.1 (DNS rebinding)
@@ -2548,5 +2552,89 @@ func TestAnEmptyPostIsDeliveredAsAnEmptyMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAWebSocketOutlivesThePlainRequestsBounds: a request's bounds
+// (bodyWait on its body, responseWait on its answer: the socket's read and
+// write deadlines) end with the upgrade, so a client quiet for longer
+// still receives what is posted to it and is heard when it sends, with a
+// subprotocol or without. (The sleep is no timing window: a deadline left
+// on the socket would have passed for certain.)
+func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
+	h := newFakeHandler()
+	h.connect = func(ev event) (response, error) {
+		resp := response{StatusCode: 200}
+		if ev.Headers["Sec-Websocket-Protocol"] != "" {
+			resp.Headers = map[string]string{"sec-websocket-protocol": "b"}
+		}
+		return resp, nil
+	}
+	bound := 20 * time.Millisecond
+	g, addr := start(t, h, Options{bodyWait: bound, responseWait: bound})
+	plain, plainID := connect(t, h, addr)
+	d := *websocket.DefaultDialer
+	d.Subprotocols = []string{"a", "b"}
+	sub, subID := connectWith(t, h, &d, addr, "/")
+	if sub.Subprotocol() != "b" {
+		t.Fatalf("subprotocol %q; want b", sub.Subprotocol())
+	}
+	time.Sleep(10 * bound)
+	for _, c := range []struct {
+		name string
+		ws   *websocket.Conn
+		id   string
+	}{{"plain", plain, plainID}, {"with a subprotocol", sub, subID}} {
+		if err := g.Pusher().Post(context.Background(), c.id, []byte("pushed")); err != nil {
+			t.Fatalf("%s: push: %v", c.name, err)
+		}
+		if got := string(readMessage(t, c.ws)); got != "pushed" {
+			t.Fatalf("%s: client read %q", c.name, got)
+		}
+		if err := postUnsigned(addr, c.id, "posted"); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := string(readMessage(t, c.ws)); got != "posted" {
+			t.Fatalf("%s: client read %q", c.name, got)
+		}
+		body := "sent by the " + c.name + " client"
+		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(body)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		h.waitFor(t, "the "+c.name+" client's message", func(ev event) bool {
+			return ev.RequestContext.EventType == "MESSAGE" && ev.Body == body
+		})
+	}
+}
+
+// TestAManagementCallFromThisOriginOrTypedByTheUserIsServed: the refusal
+// of calls another site's page sent (TestAnotherSitesPageCannotCallTheManagementAPI)
+// leaves alone a fetch typed into the devtools of the gateway's own page
+// (same-origin) and a request the user made themselves (none).
+func TestAManagementCallFromThisOriginOrTypedByTheUserIsServed(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	for _, site := range []string{"same-origin", "none"} {
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(site))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "unsigned")
+		req.Header.Set("Sec-Fetch-Site", site)
+		if site == "same-origin" {
+			req.Header.Set("Origin", "http://"+addr)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("Sec-Fetch-Site %s: %s; want 200", site, resp.Status)
+		}
+		if got := string(readMessage(t, ws)); got != site {
+			t.Fatalf("client read %q; want %q", got, site)
+		}
 	}
 }

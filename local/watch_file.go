@@ -21,7 +21,7 @@ import (
 // messages at their next poll, as without a watch.
 func watchWakeFile(path string, fn func()) (stop func(), err error) {
 	wake := wakePath(path)
-	f, err := os.OpenFile(wake, os.O_WRONLY|os.O_CREATE|noFollow, 0o600)
+	f, err := os.OpenFile(wake, os.O_WRONLY|os.O_CREATE|notPlanted, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -122,6 +122,10 @@ type HandshakeError struct {
 	Status     int
 	Reason     string
 	RetryAfter time.Duration
+	// ToHTTPS is set when the answer is a redirect to an https:// URL,
+	// as an HTTP port in front of a TLS one sends (its Location is not
+	// kept: it may repeat the query, and the chatter ID in it).
+	ToHTTPS bool
 }
 
 // retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
@@ -262,6 +266,10 @@ type outgoing struct {
 // pasted connect URL).
 func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	u, err := url.Parse(base)
+	if _, pw := maskPassword(base); err != nil && pw {
+		// url.Parse's words would quote the password.
+		return "", errUserInfo(base)
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -276,9 +284,7 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 		return "", fmt.Errorf("bad WebSocket URL %q: it has no host", withoutQuery(base))
 	}
 	if u.User != nil {
-		// The dialer refuses them ("malformed ws or wss URL"), as browsers
-		// do: a gateway behind basic authentication takes a header.
-		return "", fmt.Errorf("bad WebSocket URL %q: it may not hold a user name or password; send credentials in an Authorization header", withoutQuery(base))
+		return "", errUserInfo(base)
 	}
 	q := u.Query()
 	if geek != "" {
@@ -294,19 +300,46 @@ func ConnectURL(base, geek, id string, topics []string) (string, error) {
 	return u.String(), nil
 }
 
-// withoutQuery returns a URL as typed, its query and fragment replaced by
-// "?...", and its password, if any, by "xxxxx".
+// errUserInfo refuses a URL with a user name or password. The dialer
+// refuses them ("malformed ws or wss URL"), as browsers do: a gateway
+// behind basic authentication takes a header.
+func errUserInfo(base string) error {
+	return fmt.Errorf("bad WebSocket URL %q: it may not hold a user name or password; send credentials in an Authorization header", withoutQuery(base))
+}
+
+// withoutQuery returns a URL as typed, its password, if any, replaced by
+// "xxxxx", and its query and fragment by "?...".
 func withoutQuery(raw string) string {
-	rest := ""
+	raw, _ = maskPassword(raw)
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw, rest = raw[:i], "?..."
+		raw = raw[:i] + "?..."
 	}
+	return raw
+}
+
+// maskPassword returns a URL as typed with its password replaced by
+// "xxxxx", and whether it has one. A URL that does not parse may still
+// hold one, with a "?", "#", "/", "%" or space in it that a parse takes
+// for another part: then all from "://" to the last "@" is taken for the
+// user name and password, and what follows, which may then be part of
+// the query, is left out ("@...").
+func maskPassword(raw string) (string, bool) {
 	if u, err := url.Parse(raw); err == nil {
 		if _, ok := u.User.Password(); ok {
-			raw = u.Redacted()
+			return u.Redacted(), true
 		}
+		return raw, false
 	}
-	return raw + rest
+	i := strings.Index(raw, "://")
+	j := strings.LastIndex(raw, "@")
+	if i < 0 || j < i+3 {
+		return raw, false
+	}
+	name, _, ok := strings.Cut(raw[i+3:j], ":")
+	if !ok {
+		return raw, false
+	}
+	return raw[:i+3] + name + ":xxxxx@...", true
 }
 
 // Dial connects. A refused upgrade returns a *HandshakeError.
@@ -351,7 +384,8 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return nil, &HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(b)),
-				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+				ToHTTPS:    resp.StatusCode/100 == 3 && strings.HasPrefix(strings.ToLower(resp.Header.Get("Location")), "https://")}
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) {
 			// 101, but not as the protocol wants: no WebSocket server, or

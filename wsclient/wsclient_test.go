@@ -513,3 +513,42 @@ func TestAFailedNameLookupIsSaidInWords(t *testing.T) {
 		}
 	}
 }
+
+// TestAPasswordInAURLThatDoesNotParseIsNeverShown: a URL with a password
+// is refused without showing it (xxxxx); but one that does not parse was
+// shown as typed, with url.Parse's words, which quote what they could not
+// read: a password holding "%", "/", "?", "#" or a space came out whole,
+// or in part ("invalid port \":pa\" after host").
+func TestAPasswordInAURLThatDoesNotParseIsNeverShown(t *testing.T) {
+	for _, raw := range []string{
+		"ws://ann:Qx%zz77@127.0.0.1:1/",
+		"ws://ann:Qx/77@127.0.0.1:1/",
+		"ws://ann:Qx?77@127.0.0.1:1/",
+		"ws://ann:Qx#77@127.0.0.1:1/",
+		"ws://ann:Qx 77@127.0.0.1:1/",
+		"ws://ann:Qx77@127.0.0.1:1/x%zz",
+		"ws://ann:Qx77@127.0.0.1:1/prod?x=1",
+	} {
+		_, err := ConnectURL(raw, "alice", "s3cret", nil)
+		if err == nil {
+			t.Errorf("%q: taken", raw)
+			continue
+		}
+		for _, secret := range []string{"Qx", "77", "invalid"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%q: %q shows %q of the password", raw, err, secret)
+			}
+		}
+		if !strings.Contains(err.Error(), "ws://ann:xxxxx@") || !strings.Contains(err.Error(), "Authorization header") {
+			t.Errorf("%q: %q; want the URL with xxxxx for its password, and to send a header instead", raw, err)
+		}
+	}
+	// The last "@" may be in the query: what follows it is not shown.
+	if _, err := ConnectURL("ws://ann:Qx%zz@h/?x=@&id=sc_secret99", "", "", nil); err == nil || strings.Contains(err.Error(), "sc_secret99") || strings.Contains(err.Error(), "Qx") {
+		t.Errorf("got %v; want neither the password nor the chatter ID", err)
+	}
+	// Without a password, what does not parse is said as before.
+	if _, err := ConnectURL("ws://127.0.0.1:1/x%zz", "", "", nil); err == nil || !strings.Contains(err.Error(), `invalid URL escape "%zz"`) {
+		t.Errorf("got %v; want url.Parse's words", err)
+	}
+}

@@ -3,9 +3,11 @@ package listen
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -34,11 +36,16 @@ type endpoint struct {
 	secret string
 	issued *store.ChatterID
 	store  store.Store
+
+	// from names where the last URL base returned came from, for a hint
+	// that asks to check it: "--url", or the AWS backend's setting.
+	from string
 }
 
 // base returns the WebSocket URL to connect to. Asking the backend at every
 // connect follows a local gateway that was restarted on another port.
 func (e *endpoint) base(ctx context.Context) (string, error) {
+	e.from = "--url"
 	if e.url != "" {
 		return e.url, nil
 	}
@@ -52,7 +59,26 @@ func (e *endpoint) base(ctx context.Context) (string, error) {
 		// post; listen takes the WebSocket URL itself.
 		return "", fmt.Errorf("%w; or give listen the URL with --url wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}", err)
 	}
+	if b.DB == nil {
+		e.from = awsURLSource(b.Config)
+	}
 	return u, err
+}
+
+// awsURLSource names the setting the AWS backend's WebSocket URL came
+// from: its own, or the callback URL's it is made from.
+func awsURLSource(c config.Config) string {
+	key, flag, env := "websocket_url", "--websocket-url", config.EnvWebSocket
+	if c.AWS.WebSocketURL == "" {
+		key, flag, env = "callback_url", "--callback-url", config.EnvCallback
+	}
+	switch src := c.Sources[key]; {
+	case src == "env":
+		return "$" + env
+	case strings.HasPrefix(src, "profile "):
+		return key + " of " + src
+	}
+	return flag
 }
 
 // chatterID returns the chatter ID to present: --id, or one listen issued,

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -326,5 +328,42 @@ func TestAnAWSBackendWithoutAGatewayNamesURL(t *testing.T) {
 	}
 	if d.dials() != 0 {
 		t.Errorf("%d dials without a URL", d.dials())
+	}
+}
+
+// On the AWS backend without --url, the URL listen connects to is the
+// one configured (--websocket-url, $SOCKS_WEBSOCKET_URL, a profile's
+// websocket_url, or the callback URL's): a hint that asked to check the
+// host in --url, or to check --url, sent the user to a flag they never
+// gave.
+func TestAnUnreachedGatewayNamesWhereItsURLCameFrom(t *testing.T) {
+	notFound := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "gatway.example", IsNotFound: true}}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	for _, tc := range []struct {
+		name    string
+		ws, cb  string
+		sources map[string]string
+		dialErr error
+		want    string
+	}{
+		{"a host DNS does not know, from the environment", "wss://gatway.example/dev", "", map[string]string{"websocket_url": "env"}, notFound, "check the host in $" + config.EnvWebSocket},
+		{"a host DNS does not know, from a flag", "wss://gatway.example/dev", "", map[string]string{"websocket_url": "flag"}, notFound, "check the host in --websocket-url"},
+		{"a host DNS does not know, from a profile's callback URL", "", "https://gatway.example/dev", map[string]string{"callback_url": "profile dev"}, notFound, "check the host in callback_url of profile dev"},
+		{"nothing listening, from the environment", "", "https://gatway.example/dev", map[string]string{"callback_url": "env"}, refused, "check $" + config.EnvCallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Config{Backend: config.BackendAWS, Sources: tc.sources}
+			cfg.AWS.WebSocketURL, cfg.AWS.CallbackURL = tc.ws, tc.cb
+			b := &backend.Backend{Config: cfg}
+			d := newFakeDialer(tc.dialErr)
+			r := start(t, d, func(o *Options) {
+				o.URL = ""
+				o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+			})
+			err := r.end()
+			if exitCode(err) != 1 || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "check --url") || strings.Contains(err.Error(), "in --url") {
+				t.Errorf("err %v; want exit 1 saying %q, not --url", err, tc.want)
+			}
+		})
 	}
 }

@@ -172,7 +172,7 @@ func (s *session) run(ctx context.Context) (err error) {
 				// It took the TCP connection: it runs, but is stuck.
 				return fmt.Errorf("cannot connect to %v (the gateway took the connection but could not finish it: its store may be stuck, such as a state file or a DynamoDB that does not answer, or the process paused; see the output of socks serve)", err)
 			}
-			return fmt.Errorf("cannot connect to %v (%s)", err, unreachedHint(err))
+			return fmt.Errorf("cannot connect to %v (%s)", err, unreachedHint(err, s.ep.from))
 		}
 		return err
 	}
@@ -381,20 +381,21 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 }
 
 // unreachedHint is the hint for a first connection that reached no
-// gateway: the URL's host or scheme, or the gateway not running.
-func unreachedHint(err error) string {
+// gateway: the URL's host or scheme, or the gateway not running. from
+// names where the URL came from ("--url", or the AWS backend's setting).
+func unreachedHint(err error, from string) string {
 	var dns *net.DNSError
 	var record tls.RecordHeaderError
 	var cert *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &dns) && dns.IsNotFound:
-		return "check the host in --url"
+		return "check the host in " + from
 	case errors.As(err, &record):
 		return "use ws:// for a gateway without TLS, such as socks serve's"
 	case errors.As(err, &cert):
 		return "--insecure skips the check, for a test endpoint only"
 	}
-	return "is the gateway running? check --url"
+	return "is the gateway running? check " + from
 }
 
 // fatal turns an error that must not be retried into the command's error:
@@ -426,10 +427,15 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	if errors.As(err, &ce) && ce.base != "" {
 		base = Sanitize(ce.base, false)
 	}
+	if he.ToHTTPS && strings.HasPrefix(base, "ws://") {
+		// An HTTP port in front of a TLS one: the gateway may well be
+		// there, over wss://.
+		return fmt.Sprintf("%s answered HTTP %d %s, a redirect to https:// (the server speaks TLS: use wss://)", base, he.Status, http.StatusText(he.Status))
+	}
 	if he.Status < 400 {
 		// A web server or a redirect, not a WebSocket endpoint: its page
 		// says nothing to the point.
-		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check --url)", base, he.Status, http.StatusText(he.Status))
+		return fmt.Sprintf("%s answered HTTP %d %s instead of switching to WebSocket: it is not a WebSocket endpoint (check %s)", base, he.Status, http.StatusText(he.Status), s.ep.from)
 	}
 	msg := fmt.Sprintf("%s refused the connection: HTTP %d %s", base, he.Status, http.StatusText(he.Status))
 	if he.Reason != "" {

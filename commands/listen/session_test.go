@@ -791,6 +791,12 @@ func TestAnEndpointThatIsNotTheGatewaySaysWhatIsWrong(t *testing.T) {
 	tlsGateway.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes it refuses
 	tlsGateway.StartTLS()
 	t.Cleanup(tlsGateway.Close)
+	// A plain HTTP port that sends every request to HTTPS, as a load
+	// balancer or a proxy in front of a gateway does.
+	toTLS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://"+r.Host+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	t.Cleanup(toTLS.Close)
 	ws := func(s *httptest.Server) string { return "ws://" + s.Listener.Addr().String() + "/" }
 	wss := func(s *httptest.Server) string { return "wss://" + s.Listener.Addr().String() + "/" }
 	notFound := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "gatway.example", IsNotFound: true}}
@@ -806,6 +812,8 @@ func TestAnEndpointThatIsNotTheGatewaySaysWhatIsWrong(t *testing.T) {
 			[]string{"HTTP 400", "use wss://"}, []string{"geek or topic"}},
 		{"a certificate not trusted", wss(tlsGateway), nil,
 			[]string{"certificate", "--insecure"}, []string{"is the gateway running"}},
+		{"ws:// to a server that redirects plain HTTP to HTTPS", ws(toTLS), nil,
+			[]string{"HTTP 301", "https://", "use wss://"}, []string{"not a WebSocket endpoint", "s3cret"}},
 		{"a web page instead of a WebSocket", ws(web), nil,
 			[]string{"HTTP 200", "not a WebSocket endpoint"}, []string{"refused", "filler"}},
 		{"a host name that is not known", "ws://gatway.example/", notFound,

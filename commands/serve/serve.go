@@ -345,7 +345,10 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	forgot := 0
+	// forgot counts the connection records a killed gateway left, closed
+	// the clients a gateway stopped cleanly a moment ago closed: both are
+	// waited for before the broker delivers.
+	forgot, closed := 0, 0
 	// On the AWS backend serve runs a local gateway over the AWS store and
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
@@ -376,11 +379,9 @@ func Run(ctx context.Context, opts *Options) error {
 			// A gateway stopped cleanly a moment ago ran every
 			// $disconnect, so its clients are not among the records:
 			// it left their count.
-			closed, err := takeClosed(ctx, b, opts.now())
-			if err != nil {
+			if closed, err = takeClosed(ctx, b, opts.now()); err != nil {
 				return err
 			}
-			forgot += closed
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -556,14 +557,14 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		g.Go(func() error {
 			defer close(brokerDone)
-			if forgot > 0 {
+			if awaited := forgot + closed; awaited > 0 {
 				// Recovering from a gateway killed, or stopped a moment
 				// ago, with clients connected: the messages waiting now (published while
 				// it was down, or given back from its broker) would reach
 				// only the clients back already.
-				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", forgot, "at_most", reconnectGrace)
-				back := awaitReconnects(gctx, gw, forgot, reconnectGrace)
-				logger.Info("delivering", "reconnected", back, "clients", forgot)
+				logger.Info("waiting for the clients of the gateway that stopped to reconnect before delivering", "clients", awaited, "at_most", reconnectGrace)
+				back := awaitReconnects(gctx, gw, awaited, reconnectGrace)
+				logger.Info("delivering", "reconnected", back, "clients", awaited)
 			}
 			return br.Run(gctx)
 		})

@@ -1240,3 +1240,28 @@ func TestWhatACleanStopLeftIsReadOnceAndOnlyWhileRecent(t *testing.T) {
 		}
 	}
 }
+
+// TestAServeAfterACleanStopDoesNotSayItsGatewayWasKilled: the clients a
+// clean stop closed (recordClosed) are waited for as a killed gateway's
+// are, but nothing of theirs was left to delete: the warning that the
+// gateway stopped without closing them (killed?) was wrong, and counted
+// them as deleted records. A killed gateway's records are still warned of.
+func TestAServeAfterACleanStopDoesNotSayItsGatewayWasKilled(t *testing.T) {
+	opts := testOptions(t)
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO, opts.Quiet = ios, false
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordClosed(b, 3, time.Now())
+	stop := startServe(t, opts)
+	stop()
+	logged := errOut.String()
+	if strings.Contains(logged, "killed?") || strings.Contains(logged, "deleted the connection records") {
+		t.Errorf("after a clean stop serve logged:\n%s", logged)
+	}
+	if !strings.Contains(logged, "waiting for the clients of the gateway that stopped to reconnect") || !strings.Contains(logged, "clients=3") {
+		t.Errorf("serve did not say it waits for the 3 clients closed:\n%s", logged)
+	}
+}
