@@ -63,6 +63,9 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what the bench finishes after Ctrl-C, for Main
+	// to say.
+	Stopping *cmdutil.Stopping
 
 	URL         string
 	Callback    string
@@ -82,7 +85,7 @@ type Options struct {
 
 // NewCmdBench returns `socks bench`.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was measured"), Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was measured"), Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "bench [--url ws://HOST/ --callback http://HOST/]",
 		Short: "Measure a running stack: connects/s, fan-out, latency, memory",
@@ -383,6 +386,10 @@ func benchRun(ctx context.Context, opts *Options) error {
 	default:
 		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
 		p.query = auth.query
+		defer opts.Stopping.Add(cmdutil.Work{
+			What: "revoking the chatter IDs the bench issued (at most " + revokeBound.String() + ")",
+			Left: "the chatter IDs the bench issued are not revoked: each expires by itself 15 minutes after it was issued",
+		})()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
 		// issued stop working with it rather than 15 minutes later.
 		defer auth.revoke(ctx, opts.IO)

@@ -22,6 +22,9 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what the broker finishes after Ctrl-C, for Main
+	// to say.
+	Stopping *cmdutil.Stopping
 
 	Concurrency int
 	Workers     int
@@ -35,7 +38,7 @@ type Options struct {
 
 // NewCmdBroker returns `socks broker`.
 func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "broker [--concurrency N] [--visibility D] [--wait D] [--once]",
 		Short: "Deliver queued messages: the long-polling broker worker",
@@ -142,6 +145,14 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer release()
+	left := "a message it had in hand comes back on the queue after --visibility (" + opts.Visibility.String() + ") and is delivered again, so a client may get it twice"
+	if b.DB != nil {
+		left = "a message it had in hand is given back when a broker next starts on this state dir (socks broker or socks serve) and delivered again, so a client may get it twice"
+	}
+	defer opts.Stopping.Add(cmdutil.Work{
+		What: "finishing the messages in hand (each within --visibility, " + opts.Visibility.String() + ")",
+		Left: left,
+	})()
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -30,6 +31,10 @@ type endpoint struct {
 	geek    string
 	backend func(context.Context) (*backend.Backend, error)
 	now     func() time.Time
+	// stopping records the issued ID while it is to be revoked; unrecord
+	// takes it back.
+	stopping *cmdutil.Stopping
+	unrecord func()
 
 	secret string
 	issued *store.ChatterID
@@ -78,6 +83,12 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("issuing a chatter ID for %s: %w", e.geek, err)
 	}
 	e.secret, e.issued = secret, &c
+	fp := c.Fingerprint()
+	e.unrecord = e.stopping.Add(cmdutil.Work{
+		What: "revoking the chatter ID listen issued",
+		Left: fmt.Sprintf("the chatter ID listen issued for %s (fingerprint %s) is not revoked: it expires by itself at %s, or `socks chatter revoke --geek %s --id %s` revokes it now",
+			e.geek, fp, c.ExpiresAt.UTC().Format(time.RFC3339), e.geek, fp),
+	})
 	return secret, nil
 }
 
@@ -94,4 +105,7 @@ func (e *endpoint) revoke(ctx context.Context) {
 	defer cancel()
 	_, _ = e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash})
 	e.issued, e.secret = nil, ""
+	if e.unrecord != nil {
+		e.unrecord()
+	}
 }

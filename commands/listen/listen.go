@@ -65,6 +65,9 @@ type Options struct {
 	Now     func() time.Time
 	// Version goes into the User-Agent header as "socks/VERSION".
 	Version string
+	// Stopping records the chatter ID listen issued while it is to be
+	// revoked, for what Main says on Ctrl-C.
+	Stopping *cmdutil.Stopping
 	// Dial connects (default wsclient.Dial); tests pass a fake.
 	Dial DialFunc
 	// Backoff paces reconnects (zero value: 0.5 s doubling up to 30 s).
@@ -111,7 +114,7 @@ type Options struct {
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was connected"), Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was connected"), Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",

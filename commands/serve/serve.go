@@ -81,6 +81,8 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what serve finishes after Ctrl-C, for Main to say.
+	Stopping *cmdutil.Stopping
 
 	Addr        string
 	Stage       string
@@ -225,7 +227,7 @@ func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queu
 
 // NewCmdServe returns `socks serve`.
 func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:PORT]",
 		Short: "Run the local WebSocket gateway and broker",
@@ -391,6 +393,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	defer opts.Stopping.Add(stoppingWork(opts.NoBroker, b.DB != nil))()
 	if forgot > 0 {
 		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)
 	}
@@ -624,6 +627,24 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// stoppingWork is what serve finishes after Ctrl-C, and what a second
+// one, stopping it at once, leaves behind.
+func stoppingWork(noBroker, local bool) cmdutil.Work {
+	w := cmdutil.Work{
+		What: "finishing the messages in hand, then closing the connections (at most " + shutdownGrace.String() + " each)",
+		Left: "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them; a message it had in hand is delivered again by the next broker, so a client may get it twice",
+	}
+	if noBroker {
+		w.What = "closing the connections (at most " + shutdownGrace.String() + ")"
+		w.Left = "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them"
+	}
+	if !local {
+		w.Left = strings.Replace(w.Left, "the next socks serve on this state dir deletes their records and waits for them", "their records stay in the connections table until `socks prune-stale` deletes them", 1)
+		w.Left = strings.Replace(w.Left, "is delivered again by the next broker", "comes back on the queue after the visibility timeout", 1)
+	}
+	return w
 }
 
 // validPort reports whether p is a port number net.Listen takes (0: any).
