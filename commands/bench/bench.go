@@ -105,7 +105,8 @@ By default it measures the local gateway ('socks serve' on the same state
 dir): it issues chatter IDs in the local store and publishes through the
 local queue, as 'socks publish' does. It revokes the chatter IDs when it
 ends, also on Ctrl-C or an error; one it cannot revoke is a warning, and
-expires 15 minutes after it was issued.
+expires 15 minutes after it was issued, as do all of them when a second
+Ctrl-C stops the bench at once.
 
 --url points it at any ws:// or wss:// endpoint, with --callback its
 Management API (callback) URL. Chatter IDs then come from the configured
@@ -387,7 +388,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
 		p.query = auth.query
 		defer opts.Stopping.Add(cmdutil.Work{
-			What: "revoking the chatter IDs the bench issued (at most " + revokeBound.String() + ")",
+			What: "revoking the chatter IDs the bench issued (at most a minute)",
 			Left: "the chatter IDs the bench issued are not revoked: each expires by itself 15 minutes after it was issued",
 		})()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it

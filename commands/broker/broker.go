@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,7 +63,8 @@ long batch is not received a second time by another broker.
 
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand, gives the rest of the batch back to the queue and
-exits 0. --once handles one batch (waiting up to
+exits 0; a second one stops it at once (exit 130, or 143 for SIGTERM),
+and a message it had in hand is delivered again later. --once handles one batch (waiting up to
 --wait for it), prints a summary (--json: as JSON) and exits; Ctrl-C
 before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
@@ -145,12 +147,17 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer release()
-	left := "a message it had in hand comes back on the queue after --visibility (" + opts.Visibility.String() + ") and is delivered again, so a client may get it twice"
+	// 1m, not 1m0s.
+	visibility := opts.Visibility.String()
+	if strings.HasSuffix(visibility, "m0s") {
+		visibility = strings.TrimSuffix(visibility, "0s")
+	}
+	left := "a message it had in hand comes back on the queue after --visibility (" + visibility + ") and is delivered again, so a client may get it twice"
 	if b.DB != nil {
 		left = "a message it had in hand is given back when a broker next starts on this state dir (socks broker or socks serve) and delivered again, so a client may get it twice"
 	}
 	defer opts.Stopping.Add(cmdutil.Work{
-		What: "finishing the messages in hand (each within --visibility, " + opts.Visibility.String() + ")",
+		What: "finishing the messages in hand (each within --visibility, " + visibility + ")",
 		Left: left,
 	})()
 	br := &broker.Broker{

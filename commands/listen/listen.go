@@ -174,7 +174,10 @@ Exit codes:
   3  on the local backend, nothing has run with the state dir (a mistyped
      --state-dir; nothing is made there)
   4  --timeout passed without a message
-  5  the gateway refused the connection (401/403)`,
+  5  the gateway refused the connection (401/403)
+  130  a second Ctrl-C (143: a second SIGTERM) stopped it at once, before
+       it revoked the chatter ID it issued: that one expires by itself
+       within the hour, and listen says which it is`,
 		Example: `  socks listen --geek Friendless --topic updates
   socks listen --geek Friendless --json | jq --unbuffered 'select(.kind == "message") | .body'
   socks listen --geek Friendless --topic jobs --count 1 --timeout 30s

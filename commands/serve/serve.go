@@ -251,7 +251,8 @@ API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 URL is printed on standard output once it is listening (with --json, one
 JSON line with every endpoint: WebSocket, Management API, live page,
 profiles, whether the broker runs, the state dir); logs go to standard
-error. Ctrl-C closes every connection with a close frame and exits.
+error. Ctrl-C closes every connection with a close frame and exits 0;
+Ctrl-C again stops it at once (exit 130), with no close frames.
 
 --faults makes the gateway misbehave the way AWS sometimes does, to test
 producers, brokers and browsers against it: posts answered 500 or 429,
