@@ -388,7 +388,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		auth := &storeAuth{s: b.Store, run: run, now: opts.Now}
 		p.query = auth.query
 		defer opts.Stopping.Add(cmdutil.Work{
-			What: "revoking the chatter IDs the bench issued (at most a minute)",
+			What: "revoking the chatter IDs the bench issued, for at most a minute",
 			Left: "the chatter IDs the bench issued are not revoked: each expires by itself 15 minutes after it was issued",
 		})()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it

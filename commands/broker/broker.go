@@ -157,7 +157,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		left = "a message it had in hand is given back when a broker next starts on this state dir (socks broker or socks serve) and delivered again, so a client may get it twice"
 	}
 	defer opts.Stopping.Add(cmdutil.Work{
-		What: "finishing the messages in hand (each within --visibility, " + visibility + ")",
+		What: "finishing the messages in hand, each within its --visibility of " + visibility,
 		Left: left,
 	})()
 	br := &broker.Broker{

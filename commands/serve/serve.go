@@ -634,11 +634,11 @@ func Run(ctx context.Context, opts *Options) error {
 // one, stopping it at once, leaves behind.
 func stoppingWork(noBroker, local bool) cmdutil.Work {
 	w := cmdutil.Work{
-		What: "finishing the messages in hand, then closing the connections (at most " + shutdownGrace.String() + " each)",
+		What: "finishing the messages in hand, then closing the connections, for at most " + shutdownGrace.String() + " each",
 		Left: "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them; a message it had in hand is delivered again by the next broker, so a client may get it twice",
 	}
 	if noBroker {
-		w.What = "closing the connections (at most " + shutdownGrace.String() + ")"
+		w.What = "closing the connections, for at most " + shutdownGrace.String()
 		w.Left = "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them"
 	}
 	if !local {
