@@ -3,6 +3,7 @@ package listen
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/socks-dev/socks/backend"
@@ -35,6 +36,8 @@ type endpoint struct {
 	// takes it back.
 	stopping *cmdutil.Stopping
 	unrecord func()
+	// warn receives the warning that the issued ID could not be revoked.
+	warn io.Writer
 
 	secret string
 	issued *store.ChatterID
@@ -83,13 +86,16 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("issuing a chatter ID for %s: %w", e.geek, err)
 	}
 	e.secret, e.issued = secret, &c
-	fp := c.Fingerprint()
-	e.unrecord = e.stopping.Add(cmdutil.Work{
-		What: "revoking the chatter ID listen issued",
-		Left: fmt.Sprintf("the chatter ID listen issued for %s (fingerprint %s) is not revoked: it expires by itself at %s, or `socks chatter revoke --geek %s --id %s` revokes it now",
-			e.geek, fp, c.ExpiresAt.UTC().Format(time.RFC3339), e.geek, fp),
-	})
+	e.unrecord = e.stopping.Add(cmdutil.Work{What: "revoking the chatter ID listen issued", Left: e.notRevoked("")})
 	return secret, nil
+}
+
+// notRevoked says that the chatter ID listen issued is not revoked (why,
+// if known: " (reason)"), when it expires and how to revoke it now.
+func (e *endpoint) notRevoked(why string) string {
+	fp := e.issued.Fingerprint()
+	return fmt.Sprintf("the chatter ID listen issued for %s (fingerprint %s) is not revoked%s: it expires by itself at %s, or `socks chatter revoke --geek %s --id %s` revokes it now",
+		e.geek, fp, why, e.issued.ExpiresAt.UTC().Format(time.RFC3339), e.geek, fp)
 }
 
 // issuedHere reports whether the chatter ID in use is one listen issued.
@@ -103,7 +109,9 @@ func (e *endpoint) revoke(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
-	_, _ = e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash})
+	if _, err := e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash}); err != nil && e.warn != nil {
+		cmdutil.Notef(e.warn, "warning: %s\n", e.notRevoked(" ("+err.Error()+")"))
+	}
 	e.issued, e.secret = nil, ""
 	if e.unrecord != nil {
 		e.unrecord()
