@@ -64,9 +64,9 @@ long batch is not received a second time by another broker.
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand, gives the rest of the batch back to the queue and
 exits 0; a second one stops it at once (exit 130, or 143 for SIGTERM),
-and a message it had in hand is delivered again later. --once handles one batch (waiting up to
---wait for it), prints a summary (--json: as JSON) and exits; Ctrl-C
-before the batch came prints none and exits 130.`,
+and a message it had in hand is delivered again later. --once handles one
+batch (waiting up to --wait for it), prints a summary (--json: as JSON)
+and exits; Ctrl-C before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
     --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
   socks broker --once --wait 2s

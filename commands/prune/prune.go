@@ -47,12 +47,11 @@ type Options struct {
 // NewCmdPrune returns `socks prune-stale`.
 func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
-		IO:     f.IOStreams,
-		Now:    f.Now,
-		Store:  f.ReadStore,
-		Queue:  f.ReadQueue,
-		Pusher: f.Pusher,
-
+		IO:       f.IOStreams,
+		Now:      f.Now,
+		Store:    f.ReadStore,
+		Queue:    f.ReadQueue,
+		Pusher:   f.Pusher,
 		Stopping: f.Stopping,
 	}
 	cmd := &cobra.Command{

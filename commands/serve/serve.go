@@ -633,19 +633,20 @@ func Run(ctx context.Context, opts *Options) error {
 // stoppingWork is what serve finishes after Ctrl-C, and what a second
 // one, stopping it at once, leaves behind.
 func stoppingWork(noBroker, local bool) cmdutil.Work {
-	w := cmdutil.Work{
-		What: "finishing the messages in hand, then closing the connections, for at most " + shutdownGrace.String() + " each",
-		Left: "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them; a message it had in hand is delivered again by the next broker, so a client may get it twice",
-	}
-	if noBroker {
-		w.What = "closing the connections, for at most " + shutdownGrace.String()
-		w.Left = "its clients got no close frame and no $disconnect ran for them; they reconnect, and the next socks serve on this state dir deletes their records and waits for them"
-	}
+	records := "the next socks serve on this state dir deletes their records and waits for them"
+	again := "is delivered again by the next broker"
 	if !local {
-		w.Left = strings.Replace(w.Left, "the next socks serve on this state dir deletes their records and waits for them", "their records stay in the connections table until `socks prune-stale` deletes them", 1)
-		w.Left = strings.Replace(w.Left, "is delivered again by the next broker", "comes back on the queue after the visibility timeout", 1)
+		records = "their records stay in the connections table until `socks prune-stale` deletes them"
+		again = "comes back on the queue after the visibility timeout"
 	}
-	return w
+	left := "its clients got no close frame and no $disconnect ran for them; they reconnect, and " + records
+	if noBroker {
+		return cmdutil.Work{What: "closing the connections, for at most " + shutdownGrace.String(), Left: left}
+	}
+	return cmdutil.Work{
+		What: "finishing the messages in hand, then closing the connections, for at most " + shutdownGrace.String() + " each",
+		Left: left + "; a message it had in hand " + again + ", so a client may get it twice",
+	}
 }
 
 // validPort reports whether p is a port number net.Listen takes (0: any).
