@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +37,7 @@ func Main(info build.Info) int {
 		Getenv:    os.Getenv,
 		Now:       time.Now,
 		Build:     info,
+		Stopping:  &cmdutil.Stopping{},
 	}
 	// A closed terminal window sends SIGHUP: it ends a command as Ctrl-C
 	// does (listen revokes the chatter ID it issued, serve closes its
@@ -44,14 +46,110 @@ func Main(info build.Info) int {
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
-	defer stop()
+	caught := make(chan os.Signal, 4)
+	signal.Notify(caught, sigs...)
+	defer signal.Stop(caught)
 	// Without this a write to a closed stdout (`socks listen | head -1`)
 	// kills the process on the spot: no close frame, no revoking the
 	// chatter ID listen issued. Caught, the write fails with EPIPE, which
 	// the command returns and exitCode maps to ExitClosedPipe.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	return Run(ctx, f, os.Args[1:])
+	return interruptible(caught, f, func(ctx context.Context) int { return Run(ctx, f, os.Args[1:]) })
+}
+
+// interruptible runs run with a context that ends at the first signal
+// from caught, and returns its exit code. The command then finishes what
+// f.Stopping records (on a terminal, it says what, and that Ctrl-C again
+// stops at once). A second SIGINT or SIGTERM does: interruptible returns
+// 128 + its number at once, saying what is left behind, and main's
+// os.Exit ends run where it is. A SIGHUP never stops at once: a terminal
+// closed after Ctrl-C is no one asking to cut the cleanup short.
+//
+// Nothing may be left broken by that: the state file is SQLite, whose
+// transactions survive the process ending anywhere (a kill -9 does no
+// worse), and the locks socks holds are dropped by the system.
+func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context.Context) int) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx) }()
+	interrupted := false
+	for {
+		select {
+		case code := <-done:
+			return code
+		case sig := <-caught:
+			if !interrupted {
+				interrupted = true
+				cancel()
+				if f.IOStreams.IsStderrTTY() {
+					sayStopping(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
+				}
+				continue
+			}
+			if sig == syscall.SIGHUP {
+				continue
+			}
+			select {
+			case code := <-done:
+				// It ended meanwhile: its own exit code is the truer one.
+				return code
+			default:
+			}
+			return stopAtOnce(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
+		}
+	}
+}
+
+// sayStopping tells the person who pressed Ctrl-C (or sent sig) what the
+// command still finishes, and how to stop it at once. It says nothing when
+// the command finishes nothing: it ends at once.
+func sayStopping(w io.Writer, sig os.Signal, pending []cmdutil.Work) {
+	if len(pending) == 0 {
+		return
+	}
+	what := make([]string, len(pending))
+	for i, p := range pending {
+		what[i] = p.What
+	}
+	again := signalName(sig)
+	if sig == syscall.SIGHUP {
+		// A second SIGHUP does not stop at once; Ctrl-C does.
+		again = "Ctrl-C"
+	}
+	fmt.Fprintf(w, "socks: stopping: %s (%s again stops at once)\n", text.Sanitize(strings.Join(what, "; "), false), again)
+}
+
+// stopAtOnce says that the command was stopped at once by sig, a second
+// signal, and what that leaves behind, and returns the exit code: 128 +
+// the signal's number, as a shell reports a command a signal ended.
+func stopAtOnce(w io.Writer, sig os.Signal, pending []cmdutil.Work) int {
+	msg := "socks: stopped at once by a second " + signalName(sig)
+	var left []string
+	for _, p := range pending {
+		if p.Left != "" {
+			left = append(left, p.Left)
+		}
+	}
+	if len(left) > 0 {
+		msg += ": " + strings.Join(left, "; ")
+	}
+	fmt.Fprintln(w, text.Sanitize(msg, false))
+	if sig == syscall.SIGTERM {
+		return cmdutil.ExitTerminated
+	}
+	return cmdutil.ExitInterrupted
+}
+
+// signalName names sig as a person sends it.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "Ctrl-C"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
 }
 
 // Run executes args against f and returns the exit code. Tests call it.

@@ -63,6 +63,9 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what the bench finishes after Ctrl-C, for Main
+	// to say.
+	Stopping *cmdutil.Stopping
 
 	URL         string
 	Callback    string
@@ -83,7 +86,7 @@ type Options struct {
 
 // NewCmdBench returns `socks bench`.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was measured"), Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was measured"), Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "bench [--url ws://HOST/ --callback http://HOST/]",
 		Short: "Measure a running stack: connects/s, fan-out, latency, memory",
@@ -109,7 +112,8 @@ dir): it issues chatter IDs in the local store and publishes through the
 local queue, as 'socks publish' does. Its chatter IDs are for geeks named
 bench-RUN-N; it revokes them when it ends, also on Ctrl-C or an error.
 One it cannot revoke is a warning, and expires 15 minutes after it was
-issued (paced, 15 minutes after the connects are due to end).
+issued (paced, 15 minutes after the connects are due to end), as do all
+of them when a second Ctrl-C stops the bench at once.
 
 --url points it at any ws:// or wss:// endpoint, with --callback its
 Management API (callback) URL. Chatter IDs then come from the configured
@@ -448,6 +452,10 @@ func benchRun(ctx context.Context, opts *Options) error {
 	default:
 		auth := newStoreAuth(b.Store, run, opts.Now, opts, p.pace)
 		p.query = auth.query
+		defer opts.Stopping.Add(cmdutil.Work{
+			What: "revoking the chatter IDs the bench issued, for at most a minute",
+			Left: "the chatter IDs the bench issued are not revoked: each expires by itself 15 minutes after it was issued",
+		})()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
 		// issued stop working with it rather than 15 minutes later.
 		defer auth.revoke(ctx, opts.IO)

@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,9 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what the broker finishes after Ctrl-C, for Main
+	// to say.
+	Stopping *cmdutil.Stopping
 
 	Concurrency int
 	Workers     int
@@ -35,7 +39,7 @@ type Options struct {
 
 // NewCmdBroker returns `socks broker`.
 func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "broker [--concurrency N] [--visibility D] [--wait D] [--once]",
 		Short: "Deliver queued messages: the long-polling broker worker",
@@ -59,9 +63,10 @@ long batch is not received a second time by another broker.
 
 Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand, gives the rest of the batch back to the queue and
-exits 0. --once handles one batch (waiting up to
---wait for it), prints a summary (--json: as JSON) and exits; Ctrl-C
-before the batch came prints none and exits 130.`,
+exits 0; a second one stops it at once (exit 130, or 143 for SIGTERM),
+and a message it had in hand is delivered again later. --once handles one
+batch (waiting up to --wait for it), prints a summary (--json: as JSON)
+and exits; Ctrl-C before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
     --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
   socks broker --once --wait 2s
@@ -142,6 +147,19 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer release()
+	// 1m, not 1m0s.
+	visibility := opts.Visibility.String()
+	if strings.HasSuffix(visibility, "m0s") {
+		visibility = strings.TrimSuffix(visibility, "0s")
+	}
+	left := "a message it had in hand comes back on the queue after --visibility (" + visibility + ") and is delivered again, so a client may get it twice"
+	if b.DB != nil {
+		left = "a message it had in hand is given back when a broker next starts on this state dir (socks broker or socks serve) and delivered again, so a client may get it twice"
+	}
+	defer opts.Stopping.Add(cmdutil.Work{
+		What: "finishing the messages in hand, each within its --visibility of " + visibility,
+		Left: left,
+	})()
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,

@@ -20,6 +20,10 @@ const (
 	// ExitInterrupted is the conventional code after SIGINT where the
 	// command was cut short (a clean Ctrl-C in listen exits 0 instead).
 	ExitInterrupted = 130
+	// ExitTerminated is 128 + SIGTERM: a second SIGTERM, after a first
+	// SIGTERM or Ctrl-C, stopped the command at once (a second Ctrl-C
+	// exits ExitInterrupted).
+	ExitTerminated = 143
 	// ExitClosedPipe is 128 + SIGPIPE: the reader of standard output went
 	// away (`| head -1`). The command stopped as after Ctrl-C and says
 	// nothing, as a shell reports a pipeline stage that SIGPIPE ended.

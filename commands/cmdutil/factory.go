@@ -31,6 +31,9 @@ type Factory struct {
 	// Flags holds the global flags; root binds them, commands read them
 	// through Config.
 	Flags config.Flags
+	// Stopping is what the command finishes after a first Ctrl-C, for
+	// Main to say (nil: nothing is recorded).
+	Stopping *Stopping
 
 	mu      sync.Mutex
 	backend *backend.Backend

@@ -33,11 +33,14 @@ type Options struct {
 	Now  func() time.Time
 	Keep bool
 	JSON bool
+	// Stopping records what the demo finishes after Ctrl-C, for Main to
+	// say.
+	Stopping *cmdutil.Stopping
 }
 
 // NewCmdDemo returns `socks demo`.
 func NewCmdDemo(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole flow on a throwaway local stack and show who got what",
@@ -112,6 +115,10 @@ func runDemo(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("creating a temporary state dir: %w", err)
 	}
 	if !opts.Keep {
+		defer opts.Stopping.Add(cmdutil.Work{
+			What: "stopping the demo's gateway and removing its state dir",
+			Left: "the demo's temporary state dir " + dir + " is left behind: remove it",
+		})()
 		defer os.RemoveAll(dir)
 	}
 	progress := func(format string, args ...any) {

@@ -3,10 +3,12 @@ package listen
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/backend"
+	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/store"
 )
@@ -32,6 +34,12 @@ type endpoint struct {
 	geek    string
 	backend func(context.Context) (*backend.Backend, error)
 	now     func() time.Time
+	// stopping records the issued ID while it is to be revoked; unrecord
+	// takes it back.
+	stopping *cmdutil.Stopping
+	unrecord func()
+	// warn receives the warning that the issued ID could not be revoked.
+	warn io.Writer
 
 	secret string
 	issued *store.ChatterID
@@ -104,7 +112,16 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("issuing a chatter ID for %s: %w", e.geek, err)
 	}
 	e.secret, e.issued = secret, &c
+	e.unrecord = e.stopping.Add(cmdutil.Work{What: "revoking the chatter ID listen issued", Left: e.notRevoked("")})
 	return secret, nil
+}
+
+// notRevoked says that the chatter ID listen issued is not revoked (why,
+// if known: " (reason)"), when it expires and how to revoke it now.
+func (e *endpoint) notRevoked(why string) string {
+	fp := e.issued.Fingerprint()
+	return fmt.Sprintf("the chatter ID listen issued for %s (fingerprint %s) is not revoked%s: it expires by itself at %s, or `socks chatter revoke --geek %s --id %s` revokes it now",
+		e.geek, fp, why, e.issued.ExpiresAt.UTC().Format(time.RFC3339), e.geek, fp)
 }
 
 // issuedHere reports whether the chatter ID in use is one listen issued.
@@ -118,6 +135,11 @@ func (e *endpoint) revoke(ctx context.Context) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
 	defer cancel()
-	_, _ = e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash})
+	if _, err := e.store.RevokeChatterIDs(rctx, e.geek, []string{e.issued.Hash}); err != nil && e.warn != nil {
+		cmdutil.Notef(e.warn, "warning: %s\n", e.notRevoked(" ("+err.Error()+")"))
+	}
 	e.issued, e.secret = nil, ""
+	if e.unrecord != nil {
+		e.unrecord()
+	}
 }

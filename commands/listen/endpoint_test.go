@@ -367,3 +367,40 @@ func TestAnUnreachedGatewayNamesWhereItsURLCameFrom(t *testing.T) {
 		})
 	}
 }
+
+// refusingRevokes is a store whose revocations fail.
+type refusingRevokes struct{ store.Store }
+
+func (refusingRevokes) RevokeChatterIDs(context.Context, string, []string) (int, error) {
+	return 0, fmt.Errorf("the store did not answer (injected)")
+}
+
+// TestAChatterIDListenCouldNotRevokeIsAWarningSayingWhenItExpires: listen
+// said nothing when the revocation of the chatter ID it issued failed (a
+// store that did not answer within 5 s), though that ID stayed valid for
+// up to an hour.
+func TestAChatterIDListenCouldNotRevokeIsAWarningSayingWhenItExpires(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	real := b.Store
+	b.Store = refusingRevokes{real}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		o.Now = time.Now
+	})
+	d.next(t)
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := real.ListChatterIDs(t.Context(), "alice")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("chatter IDs of alice: %v, %v; want the one listen could not revoke", ids, err)
+	}
+	want := fmt.Sprintf("warning: the chatter ID listen issued for alice (fingerprint %s) is not revoked (the store did not answer (injected)): it expires by itself at %s, or `socks chatter revoke --geek alice --id %s` revokes it now\n",
+		ids[0].Fingerprint(), ids[0].ExpiresAt.UTC().Format(time.RFC3339), ids[0].Fingerprint())
+	if got := r.errOut.String(); !strings.Contains(got, want) {
+		t.Errorf("stderr %q; want it to say %q", got, want)
+	}
+}

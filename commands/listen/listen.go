@@ -65,6 +65,9 @@ type Options struct {
 	Now     func() time.Time
 	// Version goes into the User-Agent header as "socks/VERSION".
 	Version string
+	// Stopping records the chatter ID listen issued while it is to be
+	// revoked, for what Main says on Ctrl-C.
+	Stopping *cmdutil.Stopping
 	// Dial connects (default wsclient.Dial); tests pass a fake.
 	Dial DialFunc
 	// Backoff paces reconnects (zero value: 0.5 s doubling up to 30 s).
@@ -111,7 +114,7 @@ type Options struct {
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was connected"), Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv}
+	opts := &Options{IO: f.IOStreams, Backend: f.StackBackend(cmdutil.NeedState, "nothing was connected"), Now: f.Now, Version: f.Build.Version, Getenv: f.Getenv, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "listen --geek NAME [--topic T]...",
 		Short: "Connect as a geek and print every message that arrives",
@@ -171,7 +174,10 @@ Exit codes:
   3  on the local backend, nothing has run with the state dir (a mistyped
      --state-dir; nothing is made there)
   4  --timeout passed without a message
-  5  the gateway refused the connection (401/403)`,
+  5  the gateway refused the connection (401/403)
+  130  a second Ctrl-C (143: a second SIGTERM) stopped it at once, before
+       it revoked the chatter ID it issued: that one expires by itself
+       within the hour, and listen says which it is`,
 		Example: `  socks listen --geek Friendless --topic updates
   socks listen --geek Friendless --json | jq --unbuffered 'select(.kind == "message") | .body'
   socks listen --geek Friendless --topic jobs --count 1 --timeout 30s

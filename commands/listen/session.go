@@ -88,7 +88,7 @@ func newSession(o *Options) *session {
 		o: o,
 		ep: &endpoint{
 			url: o.URL, id: o.ID, geek: o.Geek,
-			backend: o.Backend, now: o.now,
+			backend: o.Backend, now: o.now, stopping: o.Stopping, warn: o.IO.ErrOut,
 		},
 		dial:   dial,
 		wsOpts: o.wsOptions(),

@@ -32,6 +32,9 @@ type Options struct {
 	// an error wrapping backend.ErrNoGateway when there is none to ask.
 	Pusher func(ctx context.Context, concurrency int) (store.Pusher, error)
 	Now    func() time.Time
+	// Stopping records what the prune finishes after Ctrl-C, for Main to
+	// say.
+	Stopping *cmdutil.Stopping
 
 	DryRun      bool
 	MaxAge      time.Duration
@@ -44,11 +47,12 @@ type Options struct {
 // NewCmdPrune returns `socks prune-stale`.
 func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{
-		IO:     f.IOStreams,
-		Now:    f.Now,
-		Store:  f.ReadStore,
-		Queue:  f.ReadQueue,
-		Pusher: f.Pusher,
+		IO:       f.IOStreams,
+		Now:      f.Now,
+		Store:    f.ReadStore,
+		Queue:    f.ReadQueue,
+		Pusher:   f.Pusher,
+		Stopping: f.Stopping,
 	}
 	cmd := &cobra.Command{
 		Use:   "prune-stale [--dry-run] [--max-age 2h]",
@@ -159,6 +163,12 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	if !opts.Verbose && !opts.JSON && opts.IO.CanSpin() {
 		prog = cmdutil.NewProgress(opts.IO, opts.Now)
 		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
+	}
+	if _, bulk := s.(ops.BulkPruner); bulk && !opts.DryRun {
+		defer opts.Stopping.Add(cmdutil.Work{
+			What: "giving up the stack's prune lease",
+			Left: "the stack's prune lease is not given up: it lapses within a minute, and a prune-stale started meanwhile waits for it",
+		})()
 	}
 	res, err := ops.Prune(ctx, s, pusher, po)
 	if prog != nil {

@@ -40,8 +40,10 @@ const exitCodes = `Exit codes:
        an empty list is exit 0)
   4    a wait timed out (listen --timeout, publish --wait)
   5    the gateway refused the connection (401/403)
-  130  interrupted
-  141  standard output was closed (| head -1); the command cleaned up`
+  130  interrupted (Ctrl-C, SIGTERM); also a second Ctrl-C, which stops
+       at once what the first let finish
+  141  standard output was closed (| head -1); the command cleaned up
+  143  a second SIGTERM stopped the command at once`
 
 // globalFlags are the persistent flags NewCmdRoot defines, all strings
 // whose absence means a default.

@@ -81,6 +81,8 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Backend func(context.Context) (*backend.Backend, error)
 	Now     func() time.Time
+	// Stopping records what serve finishes after Ctrl-C, for Main to say.
+	Stopping *cmdutil.Stopping
 
 	Addr        string
 	Stage       string
@@ -225,7 +227,7 @@ func (opts *Options) sweepState(ctx context.Context, s store.Store, q store.Queu
 
 // NewCmdServe returns `socks serve`.
 func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Backend: f.Backend, Now: f.Now, Stopping: f.Stopping}
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:PORT]",
 		Short: "Run the local WebSocket gateway and broker",
@@ -249,7 +251,8 @@ API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
 URL is printed on standard output once it is listening (with --json, one
 JSON line with every endpoint: WebSocket, Management API, live page,
 profiles, whether the broker runs, the state dir); logs go to standard
-error. Ctrl-C closes every connection with a close frame and exits.
+error. Ctrl-C closes every connection with a close frame and exits 0;
+Ctrl-C again stops it at once (exit 130), with no close frames.
 
 --faults makes the gateway misbehave the way AWS sometimes does, to test
 producers, brokers and browsers against it: posts answered 500 or 429,
@@ -392,6 +395,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	defer opts.Stopping.Add(stoppingWork(opts.NoBroker, b.DB != nil))()
 	if forgot > 0 {
 		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)
 	}
@@ -625,6 +629,25 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// stoppingWork is what serve finishes after Ctrl-C, and what a second
+// one, stopping it at once, leaves behind.
+func stoppingWork(noBroker, local bool) cmdutil.Work {
+	records := "the next socks serve on this state dir deletes their records and waits for them"
+	again := "is delivered again by the next broker"
+	if !local {
+		records = "their records stay in the connections table until `socks prune-stale` deletes them"
+		again = "comes back on the queue after the visibility timeout"
+	}
+	left := "its clients got no close frame and no $disconnect ran for them; they reconnect, and " + records
+	if noBroker {
+		return cmdutil.Work{What: "closing the connections, for at most " + shutdownGrace.String(), Left: left}
+	}
+	return cmdutil.Work{
+		What: "finishing the messages in hand, then closing the connections, for at most " + shutdownGrace.String() + " each",
+		Left: left + "; a message it had in hand " + again + ", so a client may get it twice",
+	}
 }
 
 // validPort reports whether p is a port number net.Listen takes (0: any).

@@ -1,0 +1,115 @@
+package commands
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/iostreams"
+)
+
+// stuckCommand is a command that, once its context ends, finishes work
+// that never ends (until the test lets it go): what a second Ctrl-C is
+// for. It records its work in f.Stopping while it runs.
+// started is closed once the work is recorded.
+func stuckCommand(f *cmdutil.Factory, started, interrupted chan<- struct{}, release <-chan struct{}) func(context.Context) int {
+	return func(ctx context.Context) int {
+		done := f.Stopping.Add(cmdutil.Work{What: "revoking the chatter ID listen issued", Left: "the chatter ID is not revoked: it expires at noon"})
+		defer done()
+		close(started)
+		<-ctx.Done()
+		close(interrupted)
+		<-release
+		return cmdutil.ExitOK
+	}
+}
+
+func TestASecondSignalStopsAtOnceWithItsExitCodeAndSaysWhatIsLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		first, again os.Signal
+		code         int
+		says         string
+	}{
+		{"Ctrl-C twice exits 130", os.Interrupt, os.Interrupt, 130, "second Ctrl-C"},
+		{"SIGTERM twice exits 143", syscall.SIGTERM, syscall.SIGTERM, 143, "second SIGTERM"},
+		{"Ctrl-C after SIGTERM exits 130", syscall.SIGTERM, os.Interrupt, 130, "second Ctrl-C"},
+		{"SIGTERM after a hangup exits 143", syscall.SIGHUP, syscall.SIGTERM, 143, "second SIGTERM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, stderr := iostreams.Test()
+			f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+			caught := make(chan os.Signal, 2)
+			started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			defer close(release)
+			codes := make(chan int, 1)
+			go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+			<-started
+			caught <- tc.first
+			<-interrupted
+			caught <- tc.again
+			if code := <-codes; code != tc.code {
+				t.Errorf("exit %d; want %d", code, tc.code)
+			}
+			want := "socks: stopped at once by a " + tc.says + ": the chatter ID is not revoked: it expires at noon\n"
+			if got := stderr.String(); got != want {
+				t.Errorf("stderr %q; want %q (and, off a terminal, no note on the first signal)", got, want)
+			}
+		})
+	}
+}
+
+// TestOnATerminalTheFirstCtrlCSaysWhatIsFinished: once, what is finished
+// and how to stop at once; a command with nothing to finish says nothing.
+func TestOnATerminalTheFirstCtrlCSaysWhatIsFinished(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	ios.SetTTY(false, false, true)
+	f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+	caught := make(chan os.Signal, 2)
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	codes := make(chan int, 1)
+	go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+	<-started
+	caught <- os.Interrupt
+	<-interrupted
+	close(release)
+	if code := <-codes; code != cmdutil.ExitOK {
+		t.Errorf("exit %d; want the command's own 0 when it finishes", code)
+	}
+	want := "socks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("stderr %q; want %q", got, want)
+	}
+
+	stderr.Reset()
+	caught = make(chan os.Signal, 2)
+	quick := func(ctx context.Context) int { <-ctx.Done(); return cmdutil.ExitInterrupted }
+	caught <- os.Interrupt
+	if code := interruptible(caught, f, quick); code != cmdutil.ExitInterrupted || stderr.Len() != 0 {
+		t.Errorf("a command with nothing to finish: exit %d, stderr %q; want 130 and nothing said", code, stderr)
+	}
+}
+
+// TestAHangupNeverStopsTheCleanupShort: a terminal closed after Ctrl-C
+// (SIGHUP) is no one asking to stop at once; the command finishes.
+func TestAHangupNeverStopsTheCleanupShort(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+	// Unbuffered: each send returns once interruptible has taken it.
+	caught := make(chan os.Signal)
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	codes := make(chan int, 1)
+	go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+	<-started
+	caught <- os.Interrupt
+	<-interrupted
+	caught <- syscall.SIGHUP
+	caught <- syscall.SIGHUP
+	close(release)
+	if code := <-codes; code != cmdutil.ExitOK || strings.Contains(stderr.String(), "stopped at once") {
+		t.Errorf("exit %d, stderr %q; want the command to finish (0)", code, stderr)
+	}
+}

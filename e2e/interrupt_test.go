@@ -1,0 +1,193 @@
+//go:build unix
+
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Acceptance tests of a second Ctrl-C (or SIGTERM): once a first one has
+// stopped a command, which then finishes its work (listen revokes the
+// chatter ID it issued, serve closes its clients), a second one stops it
+// at once, saying what that leaves behind. The work is held up by a lock
+// on the state file, as a stuck process would hold it, so that the second
+// signal always comes while it is under way.
+
+// holdStateFile takes the write lock of the stack's state file from
+// another connection until release is called (or the test ends).
+func holdStateFile(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "socks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, commandTimeout)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout=20000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatalf("locking the state file: %v", err)
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
+			t.Errorf("unlocking the state file: %v", err)
+		}
+		conn.Close()
+		db.Close()
+	}
+	t.Cleanup(release)
+	return release
+}
+
+var wsURL = regexp.MustCompile(`ws://127\.0\.0\.1:[0-9]+/`)
+
+var leftID = regexp.MustCompile(`the chatter ID listen issued for alice \(fingerprint ([0-9a-f]+)\) is not revoked: it expires by itself at (\S+), or ` + "`socks chatter revoke --geek alice --id [0-9a-f]+`" + ` revokes it now`)
+
+// TestASecondSignalStopsListenAtOnceSayingTheChatterIDIsLeft: listen
+// revokes the chatter ID it issued as it ends; a second SIGINT or SIGTERM
+// meanwhile used to do nothing (it waited up to 5 s). Now it exits at once,
+// 130 or 143, naming the ID it leaves and when it expires; off a terminal,
+// the first signal adds nothing to stderr.
+func TestASecondSignalStopsListenAtOnceSayingTheChatterIDIsLeft(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+		code int
+		says string
+	}{
+		{"Ctrl-C", os.Interrupt, 130, "socks: stopped at once by a second Ctrl-C: "},
+		{"SIGTERM", syscall.SIGTERM, 143, "socks: stopped at once by a second SIGTERM: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStack(t)
+			s.serve()
+			l := s.listenPiped("--geek", "alice", "--topic", "updates", "--no-input")
+			l.waitConnected(false)
+			release := holdStateFile(t, s.dir)
+			if err := l.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			waitListenLine(t, l.stderr, "the line saying the connection closed", listenWait, func(s string) bool {
+				return strings.Contains(s, "closed (interrupted)")
+			})
+			if err := l.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := l.wait(stopTimeout); code != tc.code {
+				t.Fatalf("after a second %s: exit %d; want %d at once\nstderr: %q", tc.name, code, tc.code, l.errBuf)
+			}
+			stderr := l.errBuf.String()
+			if strings.Contains(stderr, "socks: stopping:") {
+				t.Errorf("stderr is not a terminal, yet the first signal was noted:\n%s", stderr)
+			}
+			m := leftID.FindStringSubmatch(stderr)
+			if !strings.Contains(stderr, tc.says) || m == nil {
+				t.Fatalf("stderr does not say %q and which chatter ID is left, and when it expires:\n%s", tc.says, stderr)
+			}
+			release()
+			// What it said was left is there, as it said.
+			var ids []struct {
+				Fingerprint string    `json:"fingerprint"`
+				ExpiresAt   time.Time `json:"expiresAt"`
+			}
+			if err := json.Unmarshal([]byte(s.must("chatter", "list", "--geek", "alice", "--json")), &ids); err != nil {
+				t.Fatal(err)
+			}
+			if len(ids) != 1 || ids[0].Fingerprint != m[1] || ids[0].ExpiresAt.UTC().Format(time.RFC3339) != m[2] {
+				t.Errorf("chatter IDs of alice: %+v; want the one named as left, %s expiring at %s", ids, m[1], m[2])
+			}
+		})
+	}
+}
+
+// TestOnATerminalCtrlCSaysWhatListenFinishesAndCtrlCAgainStopsIt: the
+// first Ctrl-C says, once, what is being finished and that Ctrl-C again
+// stops at once; the second does.
+func TestOnATerminalCtrlCSaysWhatListenFinishesAndCtrlCAgainStopsIt(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates")
+	term.waitFor(listenWait, "● connected "+srv.URL+" as alice on updates")
+	holdStateFile(t, s.dir)
+	term.send("\x03")
+	const note = "socks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)"
+	term.waitFor(listenWait, note)
+	term.send("\x03")
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("a second Ctrl-C did not end socks listen within %s:\n%s", stopTimeout, term.screen())
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("after a second Ctrl-C: exit %d; want 130\n%s", code, term.screen())
+	}
+	// What it wrote last may still be on its way through the terminal.
+	term.waitFor(listenWait, "socks: stopped at once by a second Ctrl-C: the chatter ID listen issued for alice")
+	screen := term.screen()
+	if strings.Count(screen, note) != 1 || !leftID.MatchString(screen) {
+		t.Errorf("want the note once and what is left named:\n%s", screen)
+	}
+}
+
+// TestASecondCtrlCStopsServeAtOnceAndTheNextServeStartsCleanly: serve
+// stopped at once in its shutdown (a client connected, its $disconnect
+// not run) leaves a state file the next serve starts on: it deletes the
+// record left, as it said it would, and delivers.
+func TestASecondCtrlCStopsServeAtOnceAndTheNextServeStartsCleanly(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	id := s.issue("alice")
+	term := s.inTerminal(nil, "serve", "--addr", "127.0.0.1:0", "--state-dir", s.dir)
+	term.waitFor(startTimeout, "ws://127.0.0.1:")
+	first := &server{URL: wsURL.FindString(term.screen())}
+	mustDial(t, first.connectURL("alice", id, "updates"))
+	if n := s.countConnections(); n != 1 {
+		t.Fatalf("%d connection records; want alice's", n)
+	}
+	release := holdStateFile(t, s.dir)
+	term.send("\x03")
+	term.waitFor(stopTimeout, "socks: stopping: finishing the messages in hand, then closing the connections, for at most 5s each (Ctrl-C again stops at once)")
+	term.send("\x03")
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("a second Ctrl-C did not end socks serve within %s:\n%s", stopTimeout, term.screen())
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("after a second Ctrl-C: exit %d; want 130\n%s", code, term.screen())
+	}
+	term.waitFor(listenWait, "socks: stopped at once by a second Ctrl-C: its clients got no close frame")
+	release()
+
+	next := s.serve()
+	next.awaitStderr("deleted the connection records of a gateway that stopped without closing them", startTimeout)
+	conn := mustDial(t, next.connectURL("alice", id, "updates"))
+	s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"after":"the forced stop"}`)
+	if got := readText(t, conn); !strings.Contains(got, "the forced stop") {
+		t.Errorf("got %q; want the message published after the forced stop", got)
+	}
+	if r := s.run("doctor"); r.code != 0 {
+		t.Errorf("doctor after the forced stop:\n%s", r)
+	}
+}
