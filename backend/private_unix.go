@@ -27,10 +27,12 @@ func checkPrivate(path string, fi os.FileInfo) error {
 
 // checkOwnDir refuses a state dir (followed through links) that everyone
 // may write to or that another user (other than root) owns: they could
-// plant links where socks writes (the wake file, truncated at every
+// plant links where socks writes (the wake file, written at every
 // publish) and so have it overwrite the user's files, or replace the
 // state with their own. A group-writable directory is left alone (a
-// user's private group is the usual one).
+// user's private group is the usual one): what a member of its group
+// plants there (a link, a FIFO) is refused file by file as it is opened
+// (package planted).
 func checkOwnDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
