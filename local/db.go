@@ -239,8 +239,8 @@ var sqliteFiles = []string{"", "-wal", "-shm", "-journal"}
 // creating it when missing; it opens the others without following links,
 // which failed as a state dir that is not writable; and it waited for
 // ever on a FIFO at the journal. The error names the file and says to
-// remove it. (What is planted after this check, while the file opens or
-// while a process has it open, is not seen.)
+// remove it. Each new SQLite connection checks again (unplanted); what
+// is planted between a check and SQLite's open is not seen.
 func checkPlanted(abs string) error {
 	for _, suffix := range sqliteFiles {
 		if err := planted.Check(abs + suffix); err != nil {
@@ -250,14 +250,32 @@ func checkPlanted(abs string) error {
 	return nil
 }
 
+// unplanted opens the SQLite connections of the state file abs, each
+// refused while a file SQLite opens is planted (checkPlanted): a process
+// runs for long, and its pool opens connections as it goes (one for each
+// that was idle too long), each of which looked for a hot journal and
+// waited for ever on a FIFO planted there meanwhile.
+type unplanted struct {
+	driver.Connector
+	abs string
+}
+
+func (c unplanted) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := checkPlanted(c.abs); err != nil {
+		return nil, err
+	}
+	return c.Connector.Connect(ctx)
+}
+
 // open opens the state file abs (as fi) through the data source name
 // dsn and brings its schema up to date (or, read-only, checks that it
 // is). The statements are prepared when first needed (stmts.go).
 func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Options) (*DB, error) {
-	sqldb, err := sql.Open("sqlite", dsn)
+	connector, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
+	sqldb := sql.OpenDB(unplanted{Connector: connector, abs: abs})
 	// Each connection holds a file descriptor on the state file, and in
 	// WAL mode SQLite keeps a closed connection's descriptor open while any
 	// other is open (closing it would drop the process's locks): so the
