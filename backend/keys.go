@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/planted"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -25,12 +27,22 @@ import (
 // AWS shared credentials file, profile config.ManagementProfile). ok is
 // false when the file does not exist.
 func ReadManagementKeys(path string) (creds aws.Credentials, ok bool, err error) {
-	data, err := os.ReadFile(path)
+	creds, _, ok, err = readManagementKeys(path)
+	return creds, ok, err
+}
+
+// readManagementKeys is ReadManagementKeys that returns the file info of
+// the file it read as well, for checkPrivate.
+func readManagementKeys(path string) (creds aws.Credentials, fi fs.FileInfo, ok bool, err error) {
+	data, fi, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return aws.Credentials{}, false, nil
+		return aws.Credentials{}, nil, false, nil
 	}
 	if err != nil {
-		return aws.Credentials{}, false, fmt.Errorf("reading the gateway's key pair: %w", err)
+		if errors.Is(err, planted.ErrNotRegular) {
+			return aws.Credentials{}, nil, false, err
+		}
+		return aws.Credentials{}, nil, false, fmt.Errorf("reading the gateway's key pair: %w", err)
 	}
 	inProfile := false
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -52,10 +64,39 @@ func ReadManagementKeys(path string) (creds aws.Credentials, ok bool, err error)
 		}
 	}
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return aws.Credentials{}, false, fmt.Errorf("%s has no [%s] profile with aws_access_key_id and aws_secret_access_key: remove it and socks writes a new one", path, config.ManagementProfile)
+		return aws.Credentials{}, nil, false, fmt.Errorf("%s has no [%s] profile with aws_access_key_id and aws_secret_access_key: remove it and socks writes a new one", path, config.ManagementProfile)
 	}
 	creds.Source = path
-	return creds, true, nil
+	return creds, fi, true, nil
+}
+
+// maxKeyFile bounds what is read of a key file (a few hundred bytes).
+const maxKeyFile = 64 << 10
+
+// readKeyFile reads the key file at path, following a link (a --keys-file
+// may be one: checkPrivate looks at the file it points at) but never
+// waiting on a FIFO, which held `socks serve` and every `socks publish`
+// for ever when one was planted in the state dir: anything but a regular
+// file is refused with a *planted.Error that names it, and so is a link
+// that points at nothing. fi is the file read, to check (checkPrivate)
+// what was read rather than what the path names a moment later.
+func readKeyFile(path string) (data []byte, fi fs.FileInfo, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|planted.NonBlock, 0)
+	if err != nil {
+		if perr := planted.Check(path); perr != nil {
+			return nil, nil, perr
+		}
+		return nil, nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, planted.NotRegular(path, fi)
+	}
+	data, err = io.ReadAll(io.LimitReader(f, maxKeyFile))
+	return data, fi, err
 }
 
 // EnsureManagementKeys returns the key pair in path, creating the file
@@ -63,9 +104,9 @@ func ReadManagementKeys(path string) (creds aws.Credentials, ok bool, err error)
 // file must be the user's own and not readable by others (checkPrivate):
 // the gateway trusts whoever knows the pair.
 func EnsureManagementKeys(path string) (aws.Credentials, error) {
-	if creds, ok, err := ReadManagementKeys(path); err != nil || ok {
+	if creds, fi, ok, err := readManagementKeys(path); err != nil || ok {
 		if err == nil {
-			err = checkPrivate(path)
+			err = checkPrivate(path, fi)
 		}
 		if err != nil {
 			return aws.Credentials{}, err
@@ -90,9 +131,13 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 	// other reads what it wrote.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		creds, _, err := ReadManagementKeys(path)
+		creds, fi, ok, err := readManagementKeys(path)
+		if err == nil && !ok {
+			// Gone again since, or a link to nothing.
+			err = fmt.Errorf("writing the gateway's key pair: %s came and went; try again", path)
+		}
 		if err == nil {
-			err = checkPrivate(path)
+			err = checkPrivate(path, fi)
 		}
 		if err != nil {
 			return aws.Credentials{}, err

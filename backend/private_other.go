@@ -5,7 +5,7 @@ package backend
 import "os"
 
 // checkPrivate checks nothing where files have no Unix owner and mode.
-func checkPrivate(string) error { return nil }
+func checkPrivate(string, os.FileInfo) error { return nil }
 
 // checkOwnDir checks nothing where files have no Unix owner and mode.
 func checkOwnDir(string) error { return nil }

@@ -11,14 +11,11 @@ import (
 	"github.com/socks-dev/socks/config"
 )
 
-// checkPrivate refuses a key file (followed through links) that another
-// user owns or that others may read or write: its pair would be known to
-// them, who could then sign calls to the gateway.
-func checkPrivate(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("reading the gateway's key pair: %w", err)
-	}
+// checkPrivate refuses a key file at path (fi, the file read, followed
+// through links) that another user owns or that others may read or
+// write: its pair would be known to them, who could then sign calls to
+// the gateway.
+func checkPrivate(path string, fi os.FileInfo) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("%s belongs to another user, who knows the key pair in it: remove it and socks writes a new one, or give --keys-file a file of your own", path)
 	}
@@ -30,10 +27,12 @@ func checkPrivate(path string) error {
 
 // checkOwnDir refuses a state dir (followed through links) that everyone
 // may write to or that another user (other than root) owns: they could
-// plant links where socks writes (the wake file, truncated at every
+// plant links where socks writes (the wake file, written at every
 // publish) and so have it overwrite the user's files, or replace the
 // state with their own. A group-writable directory is left alone (a
-// user's private group is the usual one).
+// user's private group is the usual one): what a member of its group
+// plants there (a link, a FIFO) is refused file by file as it is opened
+// (package planted).
 func checkOwnDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/socks-dev/socks/internal/planted"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -194,13 +195,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, DirNotWritable(dir, err)
 	}
-	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+	if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
+	}
+	if err := checkPlanted(abs); err != nil {
+		return nil, err
 	}
 	// Create the file ourselves so that it gets mode 0600; SQLite gives the
 	// -wal and -shm files the same mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := planted.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		if errors.Is(err, planted.ErrNotRegular) {
+			return nil, err
+		}
 		if _, serr := os.Stat(abs); serr == nil && errors.Is(err, fs.ErrPermission) {
 			return nil, fileNotWritable(abs)
 		}
@@ -218,14 +225,57 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	return open(ctx, abs, fi, dsn(abs), opts)
 }
 
+// sqliteFiles are the suffixes of the files SQLite opens for the state
+// file: the file itself, its write-ahead log and shared memory, and the
+// rollback journal it looks for as it opens (a "hot" one is rolled back
+// into the file).
+var sqliteFiles = []string{"", "-wal", "-shm", "-journal"}
+
+// checkPlanted refuses the state file abs when it, or a file SQLite opens
+// beside it, is a symbolic link, a FIFO or anything but a regular file:
+// another member of a group that may write the state dir may have planted
+// it. SQLite follows a link at the state file itself (it resolves the
+// path first) and wrote its pages into the file the link points at,
+// creating it when missing; it opens the others without following links,
+// which failed as a state dir that is not writable; and it waited for
+// ever on a FIFO at the journal. The error names the file and says to
+// remove it. Each new SQLite connection checks again (unplanted); what
+// is planted between a check and SQLite's open is not seen.
+func checkPlanted(abs string) error {
+	for _, suffix := range sqliteFiles {
+		if err := planted.Check(abs + suffix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unplanted opens the SQLite connections of the state file abs, each
+// refused while a file SQLite opens is planted (checkPlanted): a process
+// runs for long, and its pool opens connections as it goes (one for each
+// that was idle too long), each of which looked for a hot journal and
+// waited for ever on a FIFO planted there meanwhile.
+type unplanted struct {
+	driver.Connector
+	abs string
+}
+
+func (c unplanted) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := checkPlanted(c.abs); err != nil {
+		return nil, err
+	}
+	return c.Connector.Connect(ctx)
+}
+
 // open opens the state file abs (as fi) through the data source name
 // dsn and brings its schema up to date (or, read-only, checks that it
 // is). The statements are prepared when first needed (stmts.go).
 func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Options) (*DB, error) {
-	sqldb, err := sql.Open("sqlite", dsn)
+	connector, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
+	sqldb := sql.OpenDB(unplanted{Connector: connector, abs: abs})
 	// Each connection holds a file descriptor on the state file, and in
 	// WAL mode SQLite keeps a closed connection's descriptor open while any
 	// other is open (closing it would drop the process's locks): so the
@@ -293,12 +343,15 @@ func dsn(abs string) string {
 // makes no file. A -wal file that holds changes and cannot be read makes
 // the read impossible, which the error says.
 func openReadOnly(ctx context.Context, abs string, opts Options) (*DB, error) {
-	fi, err := os.Stat(abs)
+	fi, err := os.Lstat(abs)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read state file %s: %w", abs, unwrapPathErr(err))
 	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("state file %s is a directory; remove it or set --state-dir or SOCKS_STATE_DIR", abs)
+	}
+	if err := checkPlanted(abs); err != nil {
+		return nil, err
 	}
 	db, err := open(ctx, abs, fi, readOnlyDSN(abs, false), opts)
 	if err == nil || !cannotOpen(err) {

@@ -3,6 +3,8 @@ package local
 import (
 	"os"
 	"sync"
+
+	"github.com/socks-dev/socks/internal/planted"
 )
 
 // Waking other processes. A process that makes a queue message visible
@@ -19,13 +21,12 @@ func wakePath(path string) string { return path + "-wake" }
 
 // signalOthers tells other processes watching the state file that a
 // message became visible. Failing to is harmless: they poll anyway (a
-// link or a FIFO in place of the wake file fails the open: see
-// notPlanted). The
-// byte is written over the one there, without truncating the file first:
+// link or a FIFO planted in place of the wake file fails the open: see
+// package planted). The byte is written over the one there, without truncating the file first:
 // a truncate and a write freed and allocated its block at every publish,
 // and the write alone wakes the watchers as well.
 func (db *DB) signalOthers() {
-	f, err := os.OpenFile(wakePath(db.path), os.O_WRONLY|os.O_CREATE|notPlanted, 0o600)
+	f, err := planted.OpenFile(wakePath(db.path), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return
 	}

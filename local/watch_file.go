@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/socks-dev/socks/internal/planted"
 )
 
 // watchWakeFile calls fn whenever the wake file of the state file at path
@@ -21,7 +23,7 @@ import (
 // messages at their next poll, as without a watch.
 func watchWakeFile(path string, fn func()) (stop func(), err error) {
 	wake := wakePath(path)
-	f, err := os.OpenFile(wake, os.O_WRONLY|os.O_CREATE|notPlanted, 0o600)
+	f, err := planted.OpenFile(wake, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

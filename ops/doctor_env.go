@@ -29,7 +29,9 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 	env := &Env{Config: cfg, Now: now}
 	if cfg.Backend == config.BackendLocal {
 		env.StateFile = cfg.StatePath()
-		if _, err := os.Stat(env.StateFile); errors.Is(err, fs.ErrNotExist) {
+		// Lstat: a link to nothing planted there is not a missing file;
+		// the open says what it is (see package planted).
+		if _, err := os.Lstat(env.StateFile); errors.Is(err, fs.ErrNotExist) {
 			env.StateFileMissing = true
 			return env
 		}

@@ -256,7 +256,9 @@ func (f *Factory) checkState(need Need, undone string) error {
 		return &NoStateError{Dir: cfg.StateDir, Missing: true, Undone: undone, Default: cfg.Sources["state_dir"] == "default"}
 	}
 	if need == NeedState {
-		if _, err := os.Stat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
+		// Lstat: a link to nothing planted there is not "no state file";
+		// opening it says what it is (see package planted).
+		if _, err := os.Lstat(cfg.StatePath()); errors.Is(err, fs.ErrNotExist) {
 			return &NoStateError{Dir: cfg.StateDir, Undone: undone, Default: cfg.Sources["state_dir"] == "default"}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/socks-dev/socks/internal/planted"
 )
 
 // Lock is a lock held on a file until Unlock (or the process's end).
@@ -21,9 +23,11 @@ type Lock struct {
 
 // TryShared takes a shared lock on path, creating the file (mode 0600)
 // when missing, without waiting: ok is false when someone holds an
-// exclusive lock on it. Any number of shared locks are held at once.
+// exclusive lock on it. Any number of shared locks are held at once. A
+// symbolic link, a FIFO or anything but a regular file at path is not
+// opened (followed, waited on): the error is a *planted.Error.
 func TryShared(path string) (l *Lock, ok bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := planted.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
@@ -34,7 +38,7 @@ func TryShared(path string) (l *Lock, ok bool, err error) {
 // missing, without waiting: ok is false when someone else holds a lock on
 // it.
 func TryExclusive(path string) (l *Lock, ok bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := planted.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
