@@ -127,10 +127,16 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
 	}
-	// O_EXCL: of two processes creating it at once, one writes and the
-	// other reads what it wrote.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	// The pair is written whole to a file of its own, which is then
+	// linked into place: a link never replaces a file, so of processes
+	// making it at once one links and the others read what it wrote, and
+	// no one ever reads, or leaves behind on a kill, a file the pair is
+	// not yet in (O_EXCL and a write did both).
+	linked, err := linkNew(path, content)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
+	if !linked {
 		creds, fi, ok, err := readManagementKeys(path)
 		if err == nil && !ok {
 			// Gone again since, or a link to nothing.
@@ -144,17 +150,37 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 		}
 		return creds, nil
 	}
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
-	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
-	}
 	return creds, nil
+}
+
+// linkNew makes path a file (mode 0600, as os.CreateTemp makes it) holding content, unless something
+// is at path already (linked false): content goes to a new file beside it,
+// synced, which is then hard-linked at path and removed under its own
+// name, so path is never a file without the whole of content.
+func linkNew(path, content string) (linked bool, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // SignedLocalPusher is the pusher for a local gateway that requires signed

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/socks-dev/socks/config"
@@ -211,5 +213,39 @@ func TestALinkPlantedInAGroupWritableStateDirIsNotFollowed(t *testing.T) {
 	}
 	if msgs, err := b.Queue.Receive(context.Background(), 10, time.Minute, 0); err != nil || len(msgs) != 1 {
 		t.Errorf("received %d messages, %v; want the one sent", len(msgs), err)
+	}
+}
+
+// Processes that start at once on a fresh state dir (a serve with
+// --require-signature and a publish) each make sure of the key pair: every
+// one gets the same pair, and none reads the file before the pair is in
+// it (one read an empty file and was told it was damaged).
+func TestKeyPairsMadeAtOnceAreOneWholePair(t *testing.T) {
+	for round := range 40 {
+		path := filepath.Join(t.TempDir(), config.ManagementKeysFile)
+		const n = 8
+		got := make([]aws.Credentials, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				got[i], errs[i] = EnsureManagementKeys(path)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d: %v", round, errs[i])
+			}
+			if got[i].AccessKeyID != got[0].AccessKeyID || got[i].SecretAccessKey != got[0].SecretAccessKey {
+				t.Fatalf("round %d: two different pairs", round)
+			}
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+			t.Fatalf("round %d: the dir holds %d files; want the key file alone", round, len(entries))
+		}
 	}
 }
