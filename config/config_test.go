@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -366,5 +367,69 @@ func TestDefaultConfigPathFollowsXDG(t *testing.T) {
 	}
 	if got := DefaultConfigPath(env(map[string]string{"HOME": "/h"})); got != "/h/.config/socks/config.toml" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// The TOML library matches a key to a setting whatever its case, and of two
+// spellings one silently won: [profiles.prod] and [Profiles.prod] lost the
+// first table's region; Region = "b" after region = "a" read "a".
+func TestAKeySpeltTwiceInDifferentCasesIsRefused(t *testing.T) {
+	tests := []struct{ name, file, want string }{
+		{"a setting", "[profiles.prod]\nregion = \"a\"\nRegion = \"b\"\n",
+			", line 3: Region sets profile prod's region again (line 2 sets it as region)"},
+		{"a profile's table", "[profiles.prod]\nregion = \"a\"\n\n[Profiles.prod]\nstack = \"s\"\n",
+			", line 4: [Profiles.prod] is profile prod again (line 1 is [profiles.prod])"},
+		{"default_profile", "default_profile = \"prod\"\nDefault_Profile = \"x\"\n[profiles.prod]\n[profiles.x]\n",
+			", line 2: Default_Profile sets default_profile again (line 1 sets it as default_profile)"},
+		{"a mapping's field", "[profiles.prod.mapping]\ntopics = [\"/a\"]\nTopics = [\"/b\"]\n",
+			", line 3: Topics sets profile prod's mapping topics again (line 2 sets it as topics)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file)
+			_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, env(map[string]string{"HOME": "/h"}))
+			var fe *FileError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "config file "+path+tt.want) || !strings.Contains(err.Error(), "keep one") {
+				t.Fatalf("error = %v, want a file error containing %q and saying to keep one", err, tt.want)
+			}
+		})
+	}
+	// Different profiles under [profiles...] and [Profiles...] are merged
+	// by the library, as a user means them: no error.
+	path := writeFile(t, "[profiles.prod]\nregion = \"a\"\n[Profiles.dev]\nstack = \"s\"\n")
+	c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, env(map[string]string{"HOME": "/h"}))
+	if err != nil || c.AWS.Region != "a" {
+		t.Fatalf("got %+v, %v", c.AWS, err)
+	}
+}
+
+// A misspelt key was named among every key under it, without its line or
+// the key that was meant.
+func TestAnUnknownKeySaysItsLineAndTheNearestKnownOne(t *testing.T) {
+	tests := []struct{ name, file, want, notWant string }{
+		{"a typo", "[profiles.p]\nstack = \"s\"\nregoin = \"a\"\n",
+			`, line 3: unknown setting profiles.p.regoin: did you mean region?`, ""},
+		{"dashes for underscores", "[profiles.p]\nstate-dir = \"/s\"\n",
+			`, line 2: unknown setting profiles.p.state-dir: did you mean state_dir?`, ""},
+		{"a singular table", "[profile.p]\nregion = \"a\"\nstack = \"x\"\n",
+			`, line 1: unknown setting profile: did you mean profiles?`, "profile.p.region"},
+		{"a setting outside a profile", "region = \"a\"\n",
+			`, line 1: unknown setting region: a profile's settings go in a table [profiles.NAME]`, ""},
+		{"a mapping field", "[profiles.p.mapping]\ntopics = [\"/a\"]\nuserz = \"/u\"\n",
+			`, line 3: unknown setting profiles.p.mapping.userz: did you mean users?`, ""},
+		{"nothing near", "[profiles.p]\ncolour = \"blue\"\n",
+			`, line 2: unknown setting profiles.p.colour (known: `, "did you mean"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file)
+			_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
+			if err == nil || !strings.Contains(err.Error(), "config file "+path+tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("error = %v, want it without %q", err, tt.notWant)
+			}
+		})
 	}
 }

@@ -125,12 +125,11 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 			}
 			return Profile{}, "", path, &FileError{err}
 		default:
-			if undecoded := md.Undecoded(); len(undecoded) > 0 {
-				keys := make([]string, len(undecoded))
-				for i, k := range undecoded {
-					keys[i] = k.String()
-				}
-				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: unknown setting %s (known: %s)", path, strings.Join(keys, ", "), knownKeys)}
+			if err := unknownSetting(md, src); err != nil {
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%w", path, err)}
+			}
+			if err := caseTwins(md, src); err != nil {
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%w", path, err)}
 			}
 		}
 	}
@@ -149,6 +148,190 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		return Profile{}, "", path, fmt.Errorf("unknown config profile %q: %s", name, where)
 	}
 	return p, name, path, nil
+}
+
+// unknownSetting says which key of the file socks does not know (nil when
+// none): the first, with its line and the known key it most likely
+// misspells, and the others after it by name; a key under an unknown table
+// is not named again ([profile.p] is one mistake, not one per setting).
+// The error starts with ", line N: " when the line is known, else ": ".
+func unknownSetting(md toml.MetaData, src []byte) error {
+	var top []toml.Key
+	for _, k := range md.Undecoded() {
+		k = firstUnknown(k)
+		if !slices.ContainsFunc(top, func(t toml.Key) bool { return slices.Equal(t, k) }) &&
+			!slices.ContainsFunc(top, func(t toml.Key) bool { return len(t) < len(k) && slices.Equal(t, k[:len(t)]) }) {
+			top = append(top, k)
+		}
+	}
+	if len(top) == 0 {
+		return nil
+	}
+	k := top[0]
+	msg := lineOf(src, k) + "unknown setting " + k.String()
+	switch hint := misspelt(k); {
+	case hint != "":
+		msg += ": " + hint
+	default:
+		msg += " (known: " + knownKeys + ")"
+	}
+	if len(top) > 1 {
+		others := make([]string, len(top)-1)
+		for i, o := range top[1:] {
+			others[i] = o.String()
+		}
+		msg += "; also unknown: " + strings.Join(others, ", ")
+	}
+	return errors.New(msg)
+}
+
+// firstUnknown cuts the undecoded key k after its first part socks does
+// not know: profile.p.region is the table profile, not a setting of it.
+func firstUnknown(k toml.Key) toml.Key {
+	is := func(i int, names ...string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(k[i], n) })
+	}
+	for i := range k {
+		var known bool
+		switch i {
+		case 0:
+			known = is(0, "default_profile", "profiles")
+		case 1:
+			known = is(0, "profiles") // a profile's name
+		case 2:
+			_, known = fieldFor(k[2])
+			known = known || is(2, "mapping")
+		case 3:
+			known = is(2, "mapping") && is(3, "topics", "users", "body")
+		}
+		if !known {
+			return k[:i+1]
+		}
+	}
+	return k
+}
+
+// misspelt says which known key the unknown key k most likely means, or
+// that a setting belongs in a profile ("" when nothing is near).
+func misspelt(k toml.Key) string {
+	last := k[len(k)-1]
+	var known []string
+	switch {
+	case len(k) == 1:
+		if _, ok := fieldFor(last); ok || strings.EqualFold(last, "mapping") {
+			return "a profile's settings go in a table [profiles.NAME]"
+		}
+		known = []string{"default_profile", "profiles"}
+	case len(k) == 3 && strings.EqualFold(k[0], "profiles"):
+		for _, f := range profileFields {
+			known = append(known, f.key)
+		}
+		known = append(known, "mapping")
+	case len(k) == 4 && strings.EqualFold(k[0], "profiles") && strings.EqualFold(k[2], "mapping"):
+		known = []string{"topics", "users", "body"}
+	}
+	if near := nearest(last, known); near != "" {
+		return "did you mean " + near + "?"
+	}
+	return ""
+}
+
+// nearest is the word of known that word is a slip of (at most two
+// letters off, - for _ and case aside), "" when none is.
+func nearest(word string, known []string) string {
+	w := strings.ReplaceAll(strings.ToLower(word), "-", "_")
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(w, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// caseTwins finds a key written twice in different cases (nil when none).
+// The TOML library matches keys to settings whatever their case, and of
+// two spellings one silently counts: Region = "b" after region = "a" reads
+// "a", and a second [Profiles.prod] table replaces [profiles.prod] whole.
+// Profile names are matched exactly, as the library does; the profiles
+// table itself may be spelt twice (the library merges its profiles).
+func caseTwins(md toml.MetaData, src []byte) error {
+	canon := func(k toml.Key) string {
+		parts := make([]string, len(k))
+		for i, p := range k {
+			if i == 1 && strings.EqualFold(k[0], "profiles") {
+				parts[i] = p
+				continue
+			}
+			parts[i] = strings.ToLower(p)
+		}
+		return toml.Key(parts).String()
+	}
+	seen := map[string]toml.Key{}
+	for _, k := range md.Keys() {
+		if len(k) == 1 && strings.EqualFold(k[0], "profiles") {
+			continue
+		}
+		c := canon(k)
+		first, dup := seen[c]
+		if !dup {
+			seen[c] = k
+			continue
+		}
+		line := ""
+		if n := lineNumber(src, first); n > 0 {
+			line = fmt.Sprintf("line %d ", n)
+		}
+		last, was := k[len(k)-1], first[len(first)-1]
+		var what string
+		switch {
+		case md.Type(k...) == tomlTable && len(k) == 2:
+			what = fmt.Sprintf("[%s] is profile %s again (%sis [%s])", k, k[1], line, first)
+		case md.Type(k...) == tomlTable && len(k) == 3:
+			what = fmt.Sprintf("[%s] is profile %s's %s again (%sis [%s])", k, k[1], strings.ToLower(last), line, first)
+		case len(k) == 3 && strings.EqualFold(k[0], "profiles"):
+			name := strings.ToLower(last)
+			if f, ok := fieldFor(last); ok {
+				name = f.key
+			}
+			what = fmt.Sprintf("%s sets profile %s's %s again (%ssets it as %s)", last, k[1], name, line, was)
+		case len(k) == 4 && strings.EqualFold(k[0], "profiles"):
+			what = fmt.Sprintf("%s sets profile %s's %s %s again (%ssets it as %s)", last, k[1], strings.ToLower(k[2]), strings.ToLower(last), line, was)
+		default:
+			what = fmt.Sprintf("%s sets %s again (%ssets it as %s)", last, strings.ToLower(c), line, was)
+		}
+		return fmt.Errorf("%s%s; keys match whatever their case, so only one of them would count: keep one", lineOf(src, k), what)
+	}
+	return nil
+}
+
+// lineOf is ", line N: " for the line of key k in src, else ": ".
+func lineOf(src []byte, k toml.Key) string {
+	if n := lineNumber(src, k); n > 0 {
+		return fmt.Sprintf(", line %d: ", n)
+	}
+	return ": "
 }
 
 const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url, mapping (topics, users, body)"
@@ -282,11 +465,7 @@ func checkTypes(md toml.MetaData, raw map[string]any, src []byte) error {
 		if got == typ {
 			continue
 		}
-		where := ": "
-		if line := keyLine(src, k); line > 0 {
-			where = fmt.Sprintf(", line %d: ", line)
-		}
-		return fmt.Errorf("%s%s must be %s, not %s", where, k, want, tomlTypeName(got))
+		return fmt.Errorf("%s%s must be %s, not %s", lineOf(src, k), k, want, tomlTypeName(got))
 	}
 	return nil
 }
@@ -358,21 +537,27 @@ func valueAt(raw map[string]any, k toml.Key) any {
 	return v
 }
 
-// keyLine is the line of src where key k is set or its table begins (0
-// when not found, say inside an inline table).
-func keyLine(src []byte, k toml.Key) int {
+// lineNumber is the line of src where key k is set or its table begins,
+// else where the first key under it is ([profile.p] for the table
+// profile); 0 when not found, say inside an inline table.
+func lineNumber(src []byte, k toml.Key) int {
 	sts, err := scanTOML(src)
 	if err != nil {
 		return 0
 	}
+	under := 0
 	for _, st := range sts {
 		full := st.key
 		if !st.header {
 			full = append(slices.Clone(st.table), st.key...)
 		}
+		line := 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
 		if slices.Equal(full, k) {
-			return 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
+			return line
+		}
+		if under == 0 && len(full) > len(k) && slices.Equal(full[:len(k)], k) {
+			under = line
 		}
 	}
-	return 0
+	return under
 }
