@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -302,9 +303,9 @@ func (c Config) UnusedAWSSettings() []string {
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
-		home := getenv("HOME")
+		home := homeDir(getenv)
 		if home == "" {
-			return "", fmt.Errorf("HOME is not set, so ~ cannot be expanded: write the whole path")
+			return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
 		}
 		return filepath.Join(home, p[1:]), nil
 	}
@@ -320,11 +321,31 @@ func DefaultStateDir(getenv func(string) string) (string, error) {
 	if x := getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "socks"), nil
 	}
-	home := getenv("HOME")
+	home := homeDir(getenv)
 	if home == "" {
-		return "", fmt.Errorf("cannot find a state directory: HOME is not set; pass --state-dir or set %s", EnvStateDir)
+		return "", fmt.Errorf("cannot find a state directory: %s is not set; pass --state-dir or set %s", homeVar(), EnvStateDir)
 	}
 	return filepath.Join(home, ".local", "state", "socks"), nil
+}
+
+// goos is runtime.GOOS; tests change it.
+var goos = runtime.GOOS
+
+// homeDir is the user's home folder ("" when unknown): HOME, else on
+// Windows, which does not set HOME, USERPROFILE (as os.UserHomeDir).
+func homeDir(getenv func(string) string) string {
+	if h := getenv("HOME"); h != "" || goos != "windows" {
+		return h
+	}
+	return getenv("USERPROFILE")
+}
+
+// homeVar names the variables homeDir reads, for an error.
+func homeVar() string {
+	if goos == "windows" {
+		return "HOME (or USERPROFILE)"
+	}
+	return "HOME"
 }
 
 // resolveMapping takes the event mapping from SOCKS_EVENT_MAPPING, else from

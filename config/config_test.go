@@ -433,3 +433,30 @@ func TestAnUnknownKeySaysItsLineAndTheNearestKnownOne(t *testing.T) {
 		})
 	}
 }
+
+// Windows sets USERPROFILE, not HOME: every command that needs the state
+// dir failed there with "HOME is not set", and no config file was read.
+func TestOnWindowsTheHomeIsUSERPROFILE(t *testing.T) {
+	defer func(g string) { goos = g }(goos)
+	goos = "windows"
+	e := env(map[string]string{"USERPROFILE": `/Users/g`})
+	c, err := Resolve(Flags{}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join("/Users/g", ".local", "state", "socks"); c.StateDir != want {
+		t.Errorf("state dir = %q, want %q", c.StateDir, want)
+	}
+	if got, want := DefaultConfigPath(e), filepath.Join("/Users/g", ".config", "socks", "config.toml"); got != want {
+		t.Errorf("config path = %q, want %q", got, want)
+	}
+	// HOME, when a shell (Git Bash, MSYS) sets it, still comes first.
+	if got := DefaultConfigPath(env(map[string]string{"HOME": "/h", "USERPROFILE": "/Users/g"})); got != filepath.Join("/h", ".config", "socks", "config.toml") {
+		t.Errorf("config path = %q, want it in HOME", got)
+	}
+	// Elsewhere USERPROFILE means nothing.
+	goos = "linux"
+	if _, err := Resolve(Flags{}, e); err == nil || !strings.Contains(err.Error(), "HOME is not set") {
+		t.Errorf("error = %v, want HOME is not set", err)
+	}
+}

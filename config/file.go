@@ -71,12 +71,13 @@ type Profile struct {
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/socks/config.toml, else
-// $HOME/.config/socks/config.toml ("" when neither is set).
+// $HOME/.config/socks/config.toml (on Windows %USERPROFILE% when HOME is
+// unset; "" when neither is set).
 func DefaultConfigPath(getenv func(string) string) string {
 	if x := getenv("XDG_CONFIG_HOME"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "socks", "config.toml")
 	}
-	if home := getenv("HOME"); home != "" {
+	if home := homeDir(getenv); home != "" {
 		return filepath.Join(home, ".config", "socks", "config.toml")
 	}
 	return ""
