@@ -460,3 +460,27 @@ func TestOnWindowsTheHomeIsUSERPROFILE(t *testing.T) {
 		t.Errorf("error = %v, want HOME is not set", err)
 	}
 }
+
+// The config file was read whole, whatever its size: --config pointed at a
+// log or a disk image, or at /dev/zero, read until memory ran out.
+func TestAConfigFileTooLargeToBeOneIsRefused(t *testing.T) {
+	big := writeFile(t, "# "+strings.Repeat("x", maxConfigSize)+"\n")
+	_, err := Resolve(Flags{ConfigFile: big}, env(map[string]string{"HOME": "/h"}))
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "config file "+big+" is larger than 1 MiB") {
+		t.Fatalf("error = %v, want a file error saying it is too large", err)
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err := Resolve(Flags{ConfigFile: "/dev/zero"}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || !strings.Contains(err.Error(), "is larger than 1 MiB") {
+			t.Fatalf("error = %v, want /dev/zero refused as too large", err)
+		}
+	}
+	// /dev/null, the usual way to say "no config file", is an empty one.
+	if _, err := os.Stat("/dev/null"); err == nil {
+		c, err := Resolve(Flags{ConfigFile: "/dev/null"}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.Profile != "" {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	}
+}

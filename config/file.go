@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -108,7 +109,7 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	}
 	var file File
 	if path != "" {
-		src, err := os.ReadFile(path)
+		src, err := readConfig(path)
 		var md toml.MetaData
 		if err == nil {
 			md, err = decodeFile(path, src, &file)
@@ -333,6 +334,29 @@ func lineOf(src []byte, k toml.Key) string {
 		return fmt.Sprintf(", line %d: ", n)
 	}
 	return ": "
+}
+
+// maxConfigSize bounds what socks reads of a config file: a few settings
+// per profile take a few KiB, and a file far larger is not one (a log, an
+// image, /dev/zero) and would be read into memory whole.
+const maxConfigSize = 1 << 20
+
+// readConfig reads the config file at path, refusing one over
+// maxConfigSize.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > maxConfigSize {
+		return nil, fmt.Errorf("config file %s is larger than 1 MiB, which no config file of socks needs: is it the right file?", path)
+	}
+	return src, nil
 }
 
 const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url, mapping (topics, users, body)"
