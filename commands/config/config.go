@@ -124,8 +124,15 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		SecretAccessKey: setOrNot(getenv("AWS_SECRET_ACCESS_KEY")),
 		SessionToken:    setOrNot(getenv("AWS_SESSION_TOKEN")),
 	}
+	// A profile socks names goes to the SDK as its profile, which the
+	// SDK uses before keys in the environment; AWS_PROFILE, which the
+	// SDK reads itself, comes after them.
 	profile := cfg.AWS.Profile
-	if profile == "" {
+	switch {
+	case profile != "" && c.AccessKeyID != "":
+		c.Source = "profile " + profile + " (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"
+		return c
+	case profile == "":
 		profile = getenv("AWS_PROFILE")
 	}
 	switch {
