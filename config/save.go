@@ -500,7 +500,8 @@ func writeFileNoClobber(path string, data []byte, perm fs.FileMode) error {
 }
 
 // writeAtomic replaces path with data through a temporary file in the same
-// directory. check runs just before the rename; its error stops the write.
+// directory, synced, then syncs the directory. check runs just before the
+// rename; its error stops the write.
 func writeAtomic(path string, data []byte, perm fs.FileMode, check func() error) error {
 	return writeTemp(path, data, perm, func(tmp string) error {
 		if err := check(); err != nil {
@@ -533,7 +534,22 @@ func writeTemp(path string, data []byte, perm fs.FileMode, commit func(tmp strin
 	if err != nil {
 		return err
 	}
-	return commit(tmp.Name())
+	if err := commit(tmp.Name()); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes the renames and links into dir durable, as far as the
+// system allows: the file is in place already, so an error (Windows cannot
+// open a directory for syncing) is no reason to call the save failed.
+// Tests replace it to see when it runs.
+var syncDir = func(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 }
 
 // commitFile moves the finished temporary file tmp to path: over it when
