@@ -484,3 +484,21 @@ func TestAConfigFileTooLargeToBeOneIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// An unknown profile named by the file's default_profile or by
+// SOCKS_CONFIG_PROFILE said only `unknown config profile "nope"`, with a
+// usage hint for a flag the user never gave.
+func TestAnUnknownProfileSaysWhereItsNameCameFrom(t *testing.T) {
+	path := writeFile(t, "# mine\ndefault_profile = \"nope\"\n[profiles.prod]\n")
+	_, err := Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h"}))
+	var fe *FileError
+	want := "config file " + path + ", line 2: default_profile is \"nope\", a profile the file does not have (it has profiles prod)"
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want a file error containing %q", err, want)
+	}
+	_, err = Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h", EnvConfigProfile: "stagin"}))
+	want = `unknown config profile "stagin": ` + path + ` has profiles prod; the name is from SOCKS_CONFIG_PROFILE`
+	if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &fe) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -103,13 +104,15 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	if path == "" {
 		path = DefaultConfigPath(getenv)
 	}
-	name := f.ConfigProfile
+	name, from := f.ConfigProfile, "--config-profile"
 	if name == "" {
-		name = getenv(EnvConfigProfile)
+		name, from = getenv(EnvConfigProfile), EnvConfigProfile
 	}
 	var file File
+	var src []byte
 	if path != "" {
-		src, err := readConfig(path)
+		var err error
+		src, err = readConfig(path)
 		var md toml.MetaData
 		if err == nil {
 			md, err = decodeFile(path, src, &file)
@@ -136,18 +139,27 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		}
 	}
 	if name == "" {
-		name = file.DefaultProfile
+		name, from = file.DefaultProfile, "default_profile"
 	}
 	if name == "" {
 		return Profile{}, "", path, nil
 	}
 	p, ok := file.Profiles[name]
 	if !ok {
+		if from == "default_profile" {
+			// No flag is wrong: the file names a profile it lacks.
+			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%sdefault_profile is %q, a profile the file does not have (it has %s)%s",
+				path, lineOf(src, toml.Key{"default_profile"}), name, profileNames(file), didYouMean(name, file))}
+		}
 		where := "no config file was found"
 		if path != "" {
-			where = fmt.Sprintf("%s has %s", path, profileNames(file))
+			where = fmt.Sprintf("%s has %s%s", path, profileNames(file), didYouMean(name, file))
 		}
-		return Profile{}, "", path, fmt.Errorf("unknown config profile %q: %s", name, where)
+		msg := fmt.Sprintf("unknown config profile %q: %s", name, where)
+		if from == EnvConfigProfile {
+			msg += "; the name is from " + EnvConfigProfile
+		}
+		return Profile{}, "", path, errors.New(msg)
 	}
 	return p, name, path, nil
 }
@@ -360,6 +372,15 @@ func readConfig(path string) ([]byte, error) {
 }
 
 const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url, mapping (topics, users, body)"
+
+// didYouMean is ": did you mean NAME?" for the profile of f that name is
+// most likely a slip of ("" when none is near).
+func didYouMean(name string, f File) string {
+	if near := nearest(name, slices.Sorted(maps.Keys(f.Profiles))); near != "" {
+		return ": did you mean " + near + "?"
+	}
+	return ""
+}
 
 func profileNames(f File) string {
 	if len(f.Profiles) == 0 {
