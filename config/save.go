@@ -38,14 +38,14 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 	// not over the link.
 	target, err := linkTarget(path)
 	if err != nil {
-		return "", fmt.Errorf("config file %s: %w", path, err)
+		return "", fileError(path, err)
 	}
 	// Another process may save into the same file at once: the lock on
 	// the directory makes it wait, and (where there is no lock) each
 	// attempt checks just before its rename that the file is still what it
 	// read, and starts again when it is not.
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", fmt.Errorf("config file %s: %w", path, err)
+		return "", fileError(path, err)
 	}
 	unlock, err := lockDir(filepath.Dir(target))
 	if err != nil {
@@ -62,6 +62,15 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 }
 
 const saveAttempts = 5
+
+// fileError is err about the config file path in words: "config file X:
+// not a directory", not "config file X: lstat X: not a directory".
+func fileError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && pe.Path == path {
+		err = pe.Err
+	}
+	return fmt.Errorf("config file %s: %w", path, err)
+}
 
 // maxLinks bounds the symbolic links linkTarget follows, as the kernel
 // does (Linux's ELOOP after 40).

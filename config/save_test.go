@@ -989,3 +989,17 @@ func TestSaveProfileSyncsTheDirectoryAfterTheRename(t *testing.T) {
 		t.Errorf("synced %q, want the directory synced once the backup is made, then once the new file is in place", synced)
 	}
 }
+
+// A save into a folder that is a file said "lstat PATH: not a directory",
+// the path twice and a system call's name.
+func TestASaveThatCannotReachTheFileSaysWhyInWords(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "socks")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(notADir, "config.toml")
+	_, err := SaveProfile(path, "prod", deployURLs)
+	if err == nil || err.Error() != "config file "+path+": not a directory" {
+		t.Errorf("error = %v, want %q", err, "config file "+path+": not a directory")
+	}
+}
