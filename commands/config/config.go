@@ -33,7 +33,8 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Use:   "config",
 		Short: "Print the effective configuration",
 		Long: `Print the configuration socks would use: the backend, where it came from
-(flag, environment or default) and the local state directory; on the AWS
+(flag, environment, config profile or default) and the local state
+directory; on the AWS
 backend also the stack with its table and queue names, the region, profile,
 endpoints, and which credentials the environment holds (the access key ID
 masked but for its last four characters, secrets only as "set"). A "note"
