@@ -34,10 +34,10 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Short: "Print the effective configuration",
 		Long: `Print the configuration socks would use: the backend, where it came from
 (flag, environment, config profile or default) and the local state
-directory; on the AWS
-backend also the stack with its table and queue names, the region, profile,
-endpoints, and which credentials the environment holds (the access key ID
-masked but for its last four characters, secrets only as "set"). A "note"
+directory; on the AWS backend also the stack with its table and queue
+names, the region, profile, endpoints, and which credentials the SDK will
+use (the access key ID masked but for its last four characters, secrets
+only as "set"). A "note"
 line names an AWS_REGION, AWS_DEFAULT_REGION or AWS_PROFILE in the
 environment that the selected config profile overrode.
 
