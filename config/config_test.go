@@ -256,7 +256,7 @@ func TestResolvePrecedence(t *testing.T) {
 			name:    "a key given twice says where, without the library's name",
 			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nregion = \"a\"\nregion = \"b\"\n")},
 			env:     map[string]string{"HOME": "/home/g"},
-			wantErr: `line 3: Key 'profiles.p.region' has already been defined`,
+			wantErr: `line 3: profiles.p.region is set twice (line 2 and line 3): keep one`,
 		},
 		// TOML's own words were "99999999999999999999 is out of range
 		// for int64": neither the key nor what is allowed.
@@ -500,5 +500,21 @@ func TestAnUnknownProfileSaysWhereItsNameCameFrom(t *testing.T) {
 	want = `unknown config profile "stagin": ` + path + ` has profiles prod; the name is from SOCKS_CONFIG_PROFILE`
 	if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &fe) {
 		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+// A key or table written twice said the TOML library's "Key
+// 'profiles.p.region' has already been defined", without the other line.
+func TestAKeyWrittenTwiceSaysBothLines(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"[profiles.p]\nregion = \"a\"\n# mine\nregion = \"b\"\n", `, line 4: profiles.p.region is set twice (line 2 and line 4): keep one`},
+		{"[profiles.p]\nregion = \"a\"\n\n[profiles.p]\nstack = \"b\"\n", `, line 4: [profiles.p] is written twice (line 1 and line 4), which TOML does not allow: make them one table`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, tt.file)
+		_, err := Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || err.Error() != "config file "+path+tt.want {
+			t.Errorf("error = %v, want %q", err, "config file "+path+tt.want)
+		}
 	}
 }

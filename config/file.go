@@ -406,6 +406,9 @@ func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
 		if errors.As(err, &pe) {
 			msg := outOfRange(pe, src)
 			if msg == "" {
+				msg = definedTwice(pe, src)
+			}
+			if msg == "" {
 				msg = strings.TrimSuffix(pe.Message, ".")
 			}
 			return md, fmt.Errorf("config file %s, line %d: %s", path, pe.Position.Line, msg)
@@ -457,6 +460,42 @@ func outOfRange(pe toml.ParseError, src []byte) string {
 		msg += fmt.Sprintf(" (and %s must be %s)", key, want)
 	}
 	return msg
+}
+
+// definedTwice says in words that a key or table pe points at is written
+// twice, with the line of each ("" when pe is not about that): the TOML
+// library's words are "Key 'profiles.p' has already been defined".
+func definedTwice(pe toml.ParseError, src []byte) string {
+	quoted, ok := strings.CutPrefix(pe.Message, "Key '")
+	if !ok {
+		return ""
+	}
+	if quoted, ok = strings.CutSuffix(quoted, "' has already been defined."); !ok {
+		return ""
+	}
+	k, err := (&scanner{src: []byte(quoted)}).key()
+	if err != nil {
+		return ""
+	}
+	sts, err := scanTOML(src)
+	if err != nil {
+		return ""
+	}
+	for _, st := range sts {
+		full := st.key
+		if !st.header {
+			full = append(slices.Clone(st.table), st.key...)
+		}
+		first := 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
+		if !slices.Equal(full, k) || first >= pe.Position.Line {
+			continue
+		}
+		if st.header {
+			return fmt.Sprintf("[%s] is written twice (line %d and line %d), which TOML does not allow: make them one table", toml.Key(k), first, pe.Position.Line)
+		}
+		return fmt.Sprintf("%s is set twice (line %d and line %d): keep one", toml.Key(k), first, pe.Position.Line)
+	}
+	return ""
 }
 
 const wholeNumber = "a whole number"

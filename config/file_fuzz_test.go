@@ -27,6 +27,7 @@ func FuzzConfigFileErrorsAreInWords(f *testing.F) {
 		"[profiles.dev]\nx = {y = 1e400}\n",
 		"default_profile = 1e999\n",
 		"[profile.p]\nregoin = 1\n",
+		"[profiles.p]\nregion = 'a'\n[profiles.p]\n[\"profiles\".'p']\nregion = 1\nregion = 2\n",
 		"[profiles.p]\nRegion = \"a\"\nregion = \"b\"\n[Profiles.p.Mapping]\n",
 	} {
 		f.Add(s)
