@@ -71,6 +71,14 @@ type Flags struct {
 	// ConfigFile and ConfigProfile select the config file and its profile.
 	ConfigFile    string
 	ConfigProfile string
+
+	// NewProfile is set by a command that saves into the selected
+	// profile (deploy): a profile named by --config-profile or
+	// SOCKS_CONFIG_PROFILE that the file lacks, or a file that does not
+	// exist yet, is then a new, empty profile for it to create, unless
+	// the name is a near miss of one the file has (a typo would deploy
+	// with none of its settings).
+	NewProfile bool
 }
 
 // Config is the effective configuration.
@@ -85,6 +93,9 @@ type Config struct {
 	// profile of it in effect ("" if none).
 	ConfigFile string `json:"configFile,omitempty"`
 	Profile    string `json:"profile,omitempty"`
+	// NewProfile says that Profile is not in ConfigFile yet (or the file
+	// does not exist): Flags.NewProfile let it be created.
+	NewProfile bool `json:"-"`
 	// Sources says where each setting that is set came from, by the
 	// setting's name in the config file ("region": "profile prod").
 	Sources map[string]string `json:"sources"`
@@ -153,11 +164,11 @@ func (c Config) ManagementKeysPath() string { return filepath.Join(c.StateDir, M
 // Resolve computes the effective configuration from flags and the
 // environment (getenv), falling back to defaults.
 func Resolve(f Flags, getenv func(string) string) (Config, error) {
-	prof, profName, cfgFile, err := loadProfile(f, getenv)
+	prof, profName, cfgFile, isNew, err := loadProfile(f, getenv)
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{ConfigFile: cfgFile, Profile: profName, Sources: map[string]string{}}
+	c := Config{ConfigFile: cfgFile, Profile: profName, NewProfile: isNew, Sources: map[string]string{}}
 	// pick takes the first of flag, environment variable, profile value.
 	pick := func(key, flag, env, fromProfile string) string {
 		switch {

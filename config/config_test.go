@@ -518,3 +518,42 @@ func TestAKeyWrittenTwiceSaysBothLines(t *testing.T) {
 		}
 	}
 }
+
+// docs/deploy.md's first command, `socks deploy ... --config-profile prod`,
+// failed on a machine with no config file ("unknown config profile"), though
+// deploy saves the URLs into that profile, creating it. A command that saves
+// (Flags.NewProfile) takes a profile the file lacks as new, unless its name
+// is a near miss of one the file has.
+func TestAProfileDeployWillSaveMayBeNew(t *testing.T) {
+	xdg := t.TempDir()
+	e := env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": xdg})
+	c, err := Resolve(Flags{ConfigProfile: "prod", NewProfile: true}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(xdg, "socks", "config.toml"); c.Profile != "prod" || !c.NewProfile || c.ConfigFile != want {
+		t.Errorf("got profile %q new=%v file %q, want new profile prod in %s", c.Profile, c.NewProfile, c.ConfigFile, want)
+	}
+	if _, err := Resolve(Flags{ConfigProfile: "prod"}, e); err == nil || !strings.Contains(err.Error(), `unknown config profile "prod"`) {
+		t.Errorf("without NewProfile: %v, want the profile unknown", err)
+	}
+
+	path := writeFile(t, "[profiles.staging]\nregion = \"eu-west-1\"\n")
+	c, err = Resolve(Flags{ConfigFile: path, NewProfile: true}, env(map[string]string{"HOME": "/h", EnvConfigProfile: "prod"}))
+	if err != nil || c.Profile != "prod" || !c.NewProfile || c.ConfigFile != path || c.AWS.Region != "" {
+		t.Errorf("a profile the file lacks: %+v, %v", c, err)
+	}
+	c, err = Resolve(Flags{ConfigFile: path, ConfigProfile: "staging", NewProfile: true}, e)
+	if err != nil || c.NewProfile || c.AWS.Region != "eu-west-1" {
+		t.Errorf("a profile the file has is not new: %+v, %v", c, err)
+	}
+	// A typo would deploy with none of staging's settings.
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "stagign", NewProfile: true}, e); err == nil || !strings.Contains(err.Error(), "did you mean staging?") {
+		t.Errorf("a near miss: %v, want it refused", err)
+	}
+	// default_profile names what the file should have.
+	bad := writeFile(t, "default_profile = \"prod\"\n")
+	if _, err := Resolve(Flags{ConfigFile: bad, NewProfile: true}, e); err == nil {
+		t.Error("a default_profile the file lacks was taken as new")
+	}
+}

@@ -93,10 +93,32 @@ type FileError struct{ Err error }
 func (e *FileError) Error() string { return e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
-// loadProfile reads the config file and returns the selected profile and
-// its name ("" when none is selected). A missing file is no error unless it
-// was named explicitly or a profile was asked for.
-func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, error) {
+// loadProfile reads the config file and returns the selected profile, its
+// name ("" when none is selected), the file and whether the profile is new
+// (f.NewProfile). A missing file is no error unless it was named
+// explicitly or a profile was asked for.
+func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path string, isNew bool, err error) {
+	prof, name, path, err = readProfile(f, getenv)
+	var unknown *unknownProfileError
+	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.near == "" && unknown.path != "" {
+		return Profile{}, unknown.name, unknown.path, true, nil
+	}
+	return prof, name, path, false, err
+}
+
+// unknownProfileError is a selected profile the file lacks.
+type unknownProfileError struct {
+	name, from string
+	// path is the config file, or where it would be when it does not
+	// exist ("" when there is no such place).
+	path string
+	near string // a profile of the file name is a near miss of
+	msg  string
+}
+
+func (e *unknownProfileError) Error() string { return e.msg }
+
+func readProfile(f Flags, getenv func(string) string) (Profile, string, string, error) {
 	path, explicit := f.ConfigFile, f.ConfigFile != ""
 	if path == "" {
 		path, explicit = getenv(EnvConfig), getenv(EnvConfig) != ""
@@ -110,6 +132,7 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	}
 	var file File
 	var src []byte
+	wouldBe := path // where the file is, or would be
 	if path != "" {
 		var err error
 		src, err = readConfig(path)
@@ -159,7 +182,8 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		if from == EnvConfigProfile {
 			msg += "; the name is from " + EnvConfigProfile
 		}
-		return Profile{}, "", path, errors.New(msg)
+		near := nearest(name, slices.Sorted(maps.Keys(file.Profiles)))
+		return Profile{}, "", path, &unknownProfileError{name: name, from: from, path: wouldBe, near: near, msg: msg}
 	}
 	return p, name, path, nil
 }

@@ -68,6 +68,9 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		if err := cp.CheckEndpoints(); err != nil {
 			return nil, err
 		}
+		if cfg.NewProfile && f.IOStreams != nil {
+			cmdutil.Notef(f.IOStreams.ErrOut, "note: config profile %s is not in %s yet: deploy adds it, with the URLs (a --dry-run does not)\n", cfg.Profile, cfg.ConfigFile)
+		}
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }
@@ -140,8 +143,9 @@ socks is migrated as 'socks provision' does it (docs/deploy.md,
 "Upgrading").
 
 On success it prints the wss:// URL and the callback URL, and writes them
-into the selected config profile (--config-profile), so listen, publish
---wait, subs list --live, prune-stale and doctor work right after.
+into the selected config profile (--config-profile; created, with the
+config file, when missing), so listen, publish --wait, subs list --live,
+prune-stale and doctor work right after.
 'socks teardown' removes all of it.`,
 		Example: `  socks deploy --backend aws --region eu-west-1 --stack prod
   socks deploy --backend aws --stack prod --dry-run
@@ -151,6 +155,9 @@ into the selected config profile (--config-profile), so listen, publish
   socks deploy --backend aws --endpoint-url http://127.0.0.1:5000 --stack test   # moto`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Deploy saves the URLs into the selected profile, creating
+			// it (and the file) when missing.
+			f.Flags.NewProfile = true
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -799,3 +799,32 @@ func TestADeployWhoseProfileCannotBeSavedStillPrintsTheURLs(t *testing.T) {
 	}
 	asDocumented(t, out)
 }
+
+// docs/deploy.md's first command names a profile no config file holds yet
+// (`--config-profile prod`); deploy refused it as unknown before doing
+// anything. Deploy takes it as new (the save creates it); other commands
+// still refuse it.
+func TestDeployTakesAProfileItWillCreate(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir(), config.EnvBackend: config.BackendAWS, config.EnvRegion: "eu-west-1"}
+	f := &cmdutil.Factory{Getenv: func(k string) string { return env[k] }}
+	f.IOStreams, _, _, _ = iostreams.Test()
+	f.Flags.ConfigProfile = "prod"
+	if _, err := f.Config(); err == nil {
+		t.Fatal("an unknown profile was taken outside deploy")
+	}
+	var got config.Config
+	cmd := NewCmdDeploy(f, func(ctx context.Context, opts *Options) error {
+		var err error
+		got, err = f.Config()
+		return err
+	})
+	cmd.SetArgs(nil)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(env["HOME"], ".config", "socks", "config.toml"); got.Profile != "prod" || !got.NewProfile || got.ConfigFile != want {
+		t.Errorf("deploy's configuration: profile %q new=%v file %q; want the new profile prod in %s", got.Profile, got.NewProfile, got.ConfigFile, want)
+	}
+}
