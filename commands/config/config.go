@@ -127,22 +127,27 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 	}
 	// A profile socks names goes to the SDK as its profile, which the
 	// SDK uses before keys in the environment; AWS_PROFILE, which the
-	// SDK reads itself, comes after them.
-	profile := cfg.AWS.Profile
-	switch {
-	case profile != "" && c.AccessKeyID != "":
+	// SDK reads itself, comes after them. The SDK takes keys from the
+	// environment only as a pair.
+	id, secret := getenv("AWS_ACCESS_KEY_ID") != "", getenv("AWS_SECRET_ACCESS_KEY") != ""
+	keys := id && secret
+	switch profile := cfg.AWS.Profile; {
+	case profile != "" && keys:
 		c.Source = "profile " + profile + " (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"
-		return c
-	case profile == "":
-		profile = getenv("AWS_PROFILE")
-	}
-	switch {
-	case c.AccessKeyID != "":
-		c.Source = "environment (AWS_ACCESS_KEY_ID)"
 	case profile != "":
 		c.Source = "profile " + profile
+	case keys:
+		c.Source = "environment (AWS_ACCESS_KEY_ID)"
+	case getenv("AWS_PROFILE") != "":
+		c.Source = "profile " + getenv("AWS_PROFILE")
 	default:
 		c.Source = "the SDK's default chain (shared files, SSO, container or instance role)"
+	}
+	switch {
+	case id && !secret:
+		c.Source += "; AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY, so it is not used"
+	case secret && !id:
+		c.Source += "; AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID, so it is not used"
 	}
 	return c
 }

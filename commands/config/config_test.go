@@ -162,6 +162,8 @@ func TestANamedProfileBeatsKeysInTheEnvironment(t *testing.T) {
 		{"--profile", config.Flags{Profile: "prod"}, nil, "profile prod (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"},
 		{"SOCKS_PROFILE", config.Flags{}, map[string]string{config.EnvProfile: "prod"}, "profile prod (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"},
 		{"AWS_PROFILE comes after the keys", config.Flags{}, map[string]string{"AWS_PROFILE": "prod"}, "environment (AWS_ACCESS_KEY_ID)"},
+		// The SDK takes keys from the environment only as a pair.
+		{"a key without its secret is not used", config.Flags{}, map[string]string{"AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "prod"}, "profile prod; AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY, so it is not used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
