@@ -557,3 +557,18 @@ func TestAProfileDeployWillSaveMayBeNew(t *testing.T) {
 		t.Error("a default_profile the file lacks was taken as new")
 	}
 }
+
+// "no config file was found" did not say where socks looked, nor that it
+// looked nowhere (HOME and XDG_CONFIG_HOME unset).
+func TestAnUnknownProfileWithNoFileSaysWhereSocksLooked(t *testing.T) {
+	_, err := Resolve(Flags{ConfigProfile: "prod", StateDir: "/s"}, env(map[string]string{"HOME": "/h"}))
+	want := `unknown config profile "prod": no config file was found at /h/.config/socks/config.toml (--config or SOCKS_CONFIG names another)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	_, err = Resolve(Flags{ConfigProfile: "prod", StateDir: "/s"}, env(nil))
+	want = `unknown config profile "prod": no config file was found: neither XDG_CONFIG_HOME nor HOME is set, so socks looked nowhere (name it with --config or SOCKS_CONFIG)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}

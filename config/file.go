@@ -174,7 +174,10 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%sdefault_profile is %q, a profile the file does not have (it has %s)%s",
 				path, lineOf(src, toml.Key{"default_profile"}), name, profileNames(file), didYouMean(name, file))}
 		}
-		where := "no config file was found"
+		where := fmt.Sprintf("no config file was found at %s (--config or %s names another)", wouldBe, EnvConfig)
+		if wouldBe == "" {
+			where = fmt.Sprintf("no config file was found: neither XDG_CONFIG_HOME nor %s is set, so socks looked nowhere (name it with --config or %s)", homeVar(), EnvConfig)
+		}
 		if path != "" {
 			where = fmt.Sprintf("%s has %s%s", path, profileNames(file), didYouMean(name, file))
 		}
