@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +71,14 @@ type Flags struct {
 	// ConfigFile and ConfigProfile select the config file and its profile.
 	ConfigFile    string
 	ConfigProfile string
+
+	// NewProfile is set by a command that saves into the selected
+	// profile (deploy): a profile named by --config-profile or
+	// SOCKS_CONFIG_PROFILE that the file lacks, or a file that does not
+	// exist yet, is then a new, empty profile for it to create, unless
+	// the name is a near miss of one the file has (a typo would deploy
+	// with none of its settings).
+	NewProfile bool
 }
 
 // Config is the effective configuration.
@@ -84,6 +93,9 @@ type Config struct {
 	// profile of it in effect ("" if none).
 	ConfigFile string `json:"configFile,omitempty"`
 	Profile    string `json:"profile,omitempty"`
+	// NewProfile says that Profile is not in ConfigFile yet (or the file
+	// does not exist): Flags.NewProfile let it be created.
+	NewProfile bool `json:"-"`
 	// Sources says where each setting that is set came from, by the
 	// setting's name in the config file ("region": "profile prod").
 	Sources map[string]string `json:"sources"`
@@ -152,11 +164,11 @@ func (c Config) ManagementKeysPath() string { return filepath.Join(c.StateDir, M
 // Resolve computes the effective configuration from flags and the
 // environment (getenv), falling back to defaults.
 func Resolve(f Flags, getenv func(string) string) (Config, error) {
-	prof, profName, cfgFile, err := loadProfile(f, getenv)
+	prof, profName, cfgFile, isNew, err := loadProfile(f, getenv)
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{ConfigFile: cfgFile, Profile: profName, Sources: map[string]string{}}
+	c := Config{ConfigFile: cfgFile, Profile: profName, NewProfile: isNew, Sources: map[string]string{}}
 	// pick takes the first of flag, environment variable, profile value.
 	pick := func(key, flag, env, fromProfile string) string {
 		switch {
@@ -302,9 +314,9 @@ func (c Config) UnusedAWSSettings() []string {
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
-		home := getenv("HOME")
+		home := homeDir(getenv)
 		if home == "" {
-			return "", fmt.Errorf("HOME is not set, so ~ cannot be expanded: write the whole path")
+			return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
 		}
 		return filepath.Join(home, p[1:]), nil
 	}
@@ -320,11 +332,31 @@ func DefaultStateDir(getenv func(string) string) (string, error) {
 	if x := getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "socks"), nil
 	}
-	home := getenv("HOME")
+	home := homeDir(getenv)
 	if home == "" {
-		return "", fmt.Errorf("cannot find a state directory: HOME is not set; pass --state-dir or set %s", EnvStateDir)
+		return "", fmt.Errorf("cannot find a state directory: %s is not set; pass --state-dir or set %s", homeVar(), EnvStateDir)
 	}
 	return filepath.Join(home, ".local", "state", "socks"), nil
+}
+
+// goos is runtime.GOOS; tests change it.
+var goos = runtime.GOOS
+
+// homeDir is the user's home folder ("" when unknown): HOME, else on
+// Windows, which does not set HOME, USERPROFILE (as os.UserHomeDir).
+func homeDir(getenv func(string) string) string {
+	if h := getenv("HOME"); h != "" || goos != "windows" {
+		return h
+	}
+	return getenv("USERPROFILE")
+}
+
+// homeVar names the variables homeDir reads, for an error.
+func homeVar() string {
+	if goos == "windows" {
+		return "HOME (or USERPROFILE)"
+	}
+	return "HOME"
 }
 
 // resolveMapping takes the event mapping from SOCKS_EVENT_MAPPING, else from

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,7 +256,7 @@ func TestResolvePrecedence(t *testing.T) {
 			name:    "a key given twice says where, without the library's name",
 			flags:   Flags{ConfigFile: writeFile(t, "[profiles.p]\nregion = \"a\"\nregion = \"b\"\n")},
 			env:     map[string]string{"HOME": "/home/g"},
-			wantErr: `line 3: Key 'profiles.p.region' has already been defined`,
+			wantErr: `line 3: profiles.p.region is set twice (line 2 and line 3): keep one`,
 		},
 		// TOML's own words were "99999999999999999999 is out of range
 		// for int64": neither the key nor what is allowed.
@@ -366,5 +367,208 @@ func TestDefaultConfigPathFollowsXDG(t *testing.T) {
 	}
 	if got := DefaultConfigPath(env(map[string]string{"HOME": "/h"})); got != "/h/.config/socks/config.toml" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// The TOML library matches a key to a setting whatever its case, and of two
+// spellings one silently won: [profiles.prod] and [Profiles.prod] lost the
+// first table's region; Region = "b" after region = "a" read "a".
+func TestAKeySpeltTwiceInDifferentCasesIsRefused(t *testing.T) {
+	tests := []struct{ name, file, want string }{
+		{"a setting", "[profiles.prod]\nregion = \"a\"\nRegion = \"b\"\n",
+			", line 3: Region sets profile prod's region again (line 2 sets it as region)"},
+		{"a profile's table", "[profiles.prod]\nregion = \"a\"\n\n[Profiles.prod]\nstack = \"s\"\n",
+			", line 4: [Profiles.prod] is profile prod again (line 1 is [profiles.prod])"},
+		{"default_profile", "default_profile = \"prod\"\nDefault_Profile = \"x\"\n[profiles.prod]\n[profiles.x]\n",
+			", line 2: Default_Profile sets default_profile again (line 1 sets it as default_profile)"},
+		{"a mapping's field", "[profiles.prod.mapping]\ntopics = [\"/a\"]\nTopics = [\"/b\"]\n",
+			", line 3: Topics sets profile prod's mapping topics again (line 2 sets it as topics)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file)
+			_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, env(map[string]string{"HOME": "/h"}))
+			var fe *FileError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "config file "+path+tt.want) || !strings.Contains(err.Error(), "keep one") {
+				t.Fatalf("error = %v, want a file error containing %q and saying to keep one", err, tt.want)
+			}
+		})
+	}
+	// Different profiles under [profiles...] and [Profiles...] are merged
+	// by the library, as a user means them: no error.
+	path := writeFile(t, "[profiles.prod]\nregion = \"a\"\n[Profiles.dev]\nstack = \"s\"\n")
+	c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, env(map[string]string{"HOME": "/h"}))
+	if err != nil || c.AWS.Region != "a" {
+		t.Fatalf("got %+v, %v", c.AWS, err)
+	}
+}
+
+// A misspelt key was named among every key under it, without its line or
+// the key that was meant.
+func TestAnUnknownKeySaysItsLineAndTheNearestKnownOne(t *testing.T) {
+	tests := []struct{ name, file, want, notWant string }{
+		{"a typo", "[profiles.p]\nstack = \"s\"\nregoin = \"a\"\n",
+			`, line 3: unknown setting profiles.p.regoin: did you mean region?`, ""},
+		{"dashes for underscores", "[profiles.p]\nstate-dir = \"/s\"\n",
+			`, line 2: unknown setting profiles.p.state-dir: did you mean state_dir?`, ""},
+		{"a singular table", "[profile.p]\nregion = \"a\"\nstack = \"x\"\n",
+			`, line 1: unknown setting profile: did you mean profiles?`, "profile.p.region"},
+		{"a setting outside a profile", "region = \"a\"\n",
+			`, line 1: unknown setting region: a profile's settings go in a table [profiles.NAME]`, ""},
+		{"a mapping field", "[profiles.p.mapping]\ntopics = [\"/a\"]\nuserz = \"/u\"\n",
+			`, line 3: unknown setting profiles.p.mapping.userz: did you mean users?`, ""},
+		{"nothing near", "[profiles.p]\ncolour = \"blue\"\n",
+			`, line 2: unknown setting profiles.p.colour (known: `, "did you mean"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file)
+			_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
+			if err == nil || !strings.Contains(err.Error(), "config file "+path+tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("error = %v, want it without %q", err, tt.notWant)
+			}
+		})
+	}
+}
+
+// Windows sets USERPROFILE, not HOME: every command that needs the state
+// dir failed there with "HOME is not set", and no config file was read.
+func TestOnWindowsTheHomeIsUSERPROFILE(t *testing.T) {
+	defer func(g string) { goos = g }(goos)
+	goos = "windows"
+	e := env(map[string]string{"USERPROFILE": `/Users/g`})
+	c, err := Resolve(Flags{}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join("/Users/g", ".local", "state", "socks"); c.StateDir != want {
+		t.Errorf("state dir = %q, want %q", c.StateDir, want)
+	}
+	if got, want := DefaultConfigPath(e), filepath.Join("/Users/g", ".config", "socks", "config.toml"); got != want {
+		t.Errorf("config path = %q, want %q", got, want)
+	}
+	// HOME, when a shell (Git Bash, MSYS) sets it, still comes first.
+	if got := DefaultConfigPath(env(map[string]string{"HOME": "/h", "USERPROFILE": "/Users/g"})); got != filepath.Join("/h", ".config", "socks", "config.toml") {
+		t.Errorf("config path = %q, want it in HOME", got)
+	}
+	// Elsewhere USERPROFILE means nothing.
+	goos = "linux"
+	if _, err := Resolve(Flags{}, e); err == nil || !strings.Contains(err.Error(), "HOME is not set") {
+		t.Errorf("error = %v, want HOME is not set", err)
+	}
+}
+
+// The config file was read whole, whatever its size: --config pointed at a
+// log or a disk image, or at /dev/zero, read until memory ran out.
+func TestAConfigFileTooLargeToBeOneIsRefused(t *testing.T) {
+	big := writeFile(t, "# "+strings.Repeat("x", maxConfigSize)+"\n")
+	_, err := Resolve(Flags{ConfigFile: big}, env(map[string]string{"HOME": "/h"}))
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "config file "+big+" is larger than 1 MiB") {
+		t.Fatalf("error = %v, want a file error saying it is too large", err)
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err := Resolve(Flags{ConfigFile: "/dev/zero"}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || !strings.Contains(err.Error(), "is larger than 1 MiB") {
+			t.Fatalf("error = %v, want /dev/zero refused as too large", err)
+		}
+	}
+	// /dev/null, the usual way to say "no config file", is an empty one.
+	if _, err := os.Stat("/dev/null"); err == nil {
+		c, err := Resolve(Flags{ConfigFile: "/dev/null"}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.Profile != "" {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	}
+}
+
+// An unknown profile named by the file's default_profile or by
+// SOCKS_CONFIG_PROFILE said only `unknown config profile "nope"`, with a
+// usage hint for a flag the user never gave.
+func TestAnUnknownProfileSaysWhereItsNameCameFrom(t *testing.T) {
+	path := writeFile(t, "# mine\ndefault_profile = \"nope\"\n[profiles.prod]\n")
+	_, err := Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h"}))
+	var fe *FileError
+	want := "config file " + path + ", line 2: default_profile is \"nope\", a profile the file does not have (it has profiles prod)"
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want a file error containing %q", err, want)
+	}
+	_, err = Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h", EnvConfigProfile: "stagin"}))
+	want = `unknown config profile "stagin": ` + path + ` has profiles prod; the name is from SOCKS_CONFIG_PROFILE`
+	if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &fe) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+// A key or table written twice said the TOML library's "Key
+// 'profiles.p.region' has already been defined", without the other line.
+func TestAKeyWrittenTwiceSaysBothLines(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"[profiles.p]\nregion = \"a\"\n# mine\nregion = \"b\"\n", `, line 4: profiles.p.region is set twice (line 2 and line 4): keep one`},
+		{"[profiles.p]\nregion = \"a\"\n\n[profiles.p]\nstack = \"b\"\n", `, line 4: [profiles.p] is written twice (line 1 and line 4), which TOML does not allow: make them one table`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, tt.file)
+		_, err := Resolve(Flags{ConfigFile: path}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || err.Error() != "config file "+path+tt.want {
+			t.Errorf("error = %v, want %q", err, "config file "+path+tt.want)
+		}
+	}
+}
+
+// docs/deploy.md's first command, `socks deploy ... --config-profile prod`,
+// failed on a machine with no config file ("unknown config profile"), though
+// deploy saves the URLs into that profile, creating it. A command that saves
+// (Flags.NewProfile) takes a profile the file lacks as new, unless its name
+// is a near miss of one the file has.
+func TestAProfileDeployWillSaveMayBeNew(t *testing.T) {
+	xdg := t.TempDir()
+	e := env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": xdg})
+	c, err := Resolve(Flags{ConfigProfile: "prod", NewProfile: true}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(xdg, "socks", "config.toml"); c.Profile != "prod" || !c.NewProfile || c.ConfigFile != want {
+		t.Errorf("got profile %q new=%v file %q, want new profile prod in %s", c.Profile, c.NewProfile, c.ConfigFile, want)
+	}
+	if _, err := Resolve(Flags{ConfigProfile: "prod"}, e); err == nil || !strings.Contains(err.Error(), `unknown config profile "prod"`) {
+		t.Errorf("without NewProfile: %v, want the profile unknown", err)
+	}
+
+	path := writeFile(t, "[profiles.staging]\nregion = \"eu-west-1\"\n")
+	c, err = Resolve(Flags{ConfigFile: path, NewProfile: true}, env(map[string]string{"HOME": "/h", EnvConfigProfile: "prod"}))
+	if err != nil || c.Profile != "prod" || !c.NewProfile || c.ConfigFile != path || c.AWS.Region != "" {
+		t.Errorf("a profile the file lacks: %+v, %v", c, err)
+	}
+	c, err = Resolve(Flags{ConfigFile: path, ConfigProfile: "staging", NewProfile: true}, e)
+	if err != nil || c.NewProfile || c.AWS.Region != "eu-west-1" {
+		t.Errorf("a profile the file has is not new: %+v, %v", c, err)
+	}
+	// A typo would deploy with none of staging's settings.
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "stagign", NewProfile: true}, e); err == nil || !strings.Contains(err.Error(), "did you mean staging?") {
+		t.Errorf("a near miss: %v, want it refused", err)
+	}
+	// default_profile names what the file should have.
+	bad := writeFile(t, "default_profile = \"prod\"\n")
+	if _, err := Resolve(Flags{ConfigFile: bad, NewProfile: true}, e); err == nil {
+		t.Error("a default_profile the file lacks was taken as new")
+	}
+}
+
+// "no config file was found" did not say where socks looked, nor that it
+// looked nowhere (HOME and XDG_CONFIG_HOME unset).
+func TestAnUnknownProfileWithNoFileSaysWhereSocksLooked(t *testing.T) {
+	_, err := Resolve(Flags{ConfigProfile: "prod", StateDir: "/s"}, env(map[string]string{"HOME": "/h"}))
+	want := `unknown config profile "prod": no config file was found at /h/.config/socks/config.toml (--config or SOCKS_CONFIG names another)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	_, err = Resolve(Flags{ConfigProfile: "prod", StateDir: "/s"}, env(nil))
+	want = `unknown config profile "prod": no config file was found: neither XDG_CONFIG_HOME nor HOME is set, so socks looked nowhere (name it with --config or SOCKS_CONFIG)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
 	}
 }

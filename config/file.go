@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -71,12 +73,13 @@ type Profile struct {
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/socks/config.toml, else
-// $HOME/.config/socks/config.toml ("" when neither is set).
+// $HOME/.config/socks/config.toml (on Windows %USERPROFILE% when HOME is
+// unset; "" when neither is set).
 func DefaultConfigPath(getenv func(string) string) string {
 	if x := getenv("XDG_CONFIG_HOME"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "socks", "config.toml")
 	}
-	if home := getenv("HOME"); home != "" {
+	if home := homeDir(getenv); home != "" {
 		return filepath.Join(home, ".config", "socks", "config.toml")
 	}
 	return ""
@@ -90,10 +93,32 @@ type FileError struct{ Err error }
 func (e *FileError) Error() string { return e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
-// loadProfile reads the config file and returns the selected profile and
-// its name ("" when none is selected). A missing file is no error unless it
-// was named explicitly or a profile was asked for.
-func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, error) {
+// loadProfile reads the config file and returns the selected profile, its
+// name ("" when none is selected), the file and whether the profile is new
+// (f.NewProfile). A missing file is no error unless it was named
+// explicitly or a profile was asked for.
+func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path string, isNew bool, err error) {
+	prof, name, path, err = readProfile(f, getenv)
+	var unknown *unknownProfileError
+	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.near == "" && unknown.path != "" {
+		return Profile{}, unknown.name, unknown.path, true, nil
+	}
+	return prof, name, path, false, err
+}
+
+// unknownProfileError is a selected profile the file lacks.
+type unknownProfileError struct {
+	name, from string
+	// path is the config file, or where it would be when it does not
+	// exist ("" when there is no such place).
+	path string
+	near string // a profile of the file name is a near miss of
+	msg  string
+}
+
+func (e *unknownProfileError) Error() string { return e.msg }
+
+func readProfile(f Flags, getenv func(string) string) (Profile, string, string, error) {
 	path, explicit := f.ConfigFile, f.ConfigFile != ""
 	if path == "" {
 		path, explicit = getenv(EnvConfig), getenv(EnvConfig) != ""
@@ -101,13 +126,16 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	if path == "" {
 		path = DefaultConfigPath(getenv)
 	}
-	name := f.ConfigProfile
+	name, from := f.ConfigProfile, "--config-profile"
 	if name == "" {
-		name = getenv(EnvConfigProfile)
+		name, from = getenv(EnvConfigProfile), EnvConfigProfile
 	}
 	var file File
+	var src []byte
+	wouldBe := path // where the file is, or would be
 	if path != "" {
-		src, err := os.ReadFile(path)
+		var err error
+		src, err = readConfig(path)
 		var md toml.MetaData
 		if err == nil {
 			md, err = decodeFile(path, src, &file)
@@ -125,33 +153,261 @@ func loadProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 			}
 			return Profile{}, "", path, &FileError{err}
 		default:
-			if undecoded := md.Undecoded(); len(undecoded) > 0 {
-				keys := make([]string, len(undecoded))
-				for i, k := range undecoded {
-					keys[i] = k.String()
-				}
-				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: unknown setting %s (known: %s)", path, strings.Join(keys, ", "), knownKeys)}
+			if err := unknownSetting(md, src); err != nil {
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%w", path, err)}
+			}
+			if err := caseTwins(md, src); err != nil {
+				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%w", path, err)}
 			}
 		}
 	}
 	if name == "" {
-		name = file.DefaultProfile
+		name, from = file.DefaultProfile, "default_profile"
 	}
 	if name == "" {
 		return Profile{}, "", path, nil
 	}
 	p, ok := file.Profiles[name]
 	if !ok {
-		where := "no config file was found"
-		if path != "" {
-			where = fmt.Sprintf("%s has %s", path, profileNames(file))
+		if from == "default_profile" {
+			// No flag is wrong: the file names a profile it lacks.
+			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s%sdefault_profile is %q, a profile the file does not have (it has %s)%s",
+				path, lineOf(src, toml.Key{"default_profile"}), name, profileNames(file), didYouMean(name, file))}
 		}
-		return Profile{}, "", path, fmt.Errorf("unknown config profile %q: %s", name, where)
+		where := fmt.Sprintf("no config file was found at %s (--config or %s names another)", wouldBe, EnvConfig)
+		if wouldBe == "" {
+			where = fmt.Sprintf("no config file was found: neither XDG_CONFIG_HOME nor %s is set, so socks looked nowhere (name it with --config or %s)", homeVar(), EnvConfig)
+		}
+		if path != "" {
+			where = fmt.Sprintf("%s has %s%s", path, profileNames(file), didYouMean(name, file))
+		}
+		msg := fmt.Sprintf("unknown config profile %q: %s", name, where)
+		if from == EnvConfigProfile {
+			msg += "; the name is from " + EnvConfigProfile
+		}
+		near := nearest(name, slices.Sorted(maps.Keys(file.Profiles)))
+		return Profile{}, "", path, &unknownProfileError{name: name, from: from, path: wouldBe, near: near, msg: msg}
 	}
 	return p, name, path, nil
 }
 
+// unknownSetting says which key of the file socks does not know (nil when
+// none): the first, with its line and the known key it most likely
+// misspells, and the others after it by name; a key under an unknown table
+// is not named again ([profile.p] is one mistake, not one per setting).
+// The error starts with ", line N: " when the line is known, else ": ".
+func unknownSetting(md toml.MetaData, src []byte) error {
+	var top []toml.Key
+	for _, k := range md.Undecoded() {
+		k = firstUnknown(k)
+		if !slices.ContainsFunc(top, func(t toml.Key) bool { return slices.Equal(t, k) }) &&
+			!slices.ContainsFunc(top, func(t toml.Key) bool { return len(t) < len(k) && slices.Equal(t, k[:len(t)]) }) {
+			top = append(top, k)
+		}
+	}
+	if len(top) == 0 {
+		return nil
+	}
+	k := top[0]
+	msg := lineOf(src, k) + "unknown setting " + k.String()
+	switch hint := misspelt(k); {
+	case hint != "":
+		msg += ": " + hint
+	default:
+		msg += " (known: " + knownKeys + ")"
+	}
+	if len(top) > 1 {
+		others := make([]string, len(top)-1)
+		for i, o := range top[1:] {
+			others[i] = o.String()
+		}
+		msg += "; also unknown: " + strings.Join(others, ", ")
+	}
+	return errors.New(msg)
+}
+
+// firstUnknown cuts the undecoded key k after its first part socks does
+// not know: profile.p.region is the table profile, not a setting of it.
+func firstUnknown(k toml.Key) toml.Key {
+	is := func(i int, names ...string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(k[i], n) })
+	}
+	for i := range k {
+		var known bool
+		switch i {
+		case 0:
+			known = is(0, "default_profile", "profiles")
+		case 1:
+			known = is(0, "profiles") // a profile's name
+		case 2:
+			_, known = fieldFor(k[2])
+			known = known || is(2, "mapping")
+		case 3:
+			known = is(2, "mapping") && is(3, "topics", "users", "body")
+		}
+		if !known {
+			return k[:i+1]
+		}
+	}
+	return k
+}
+
+// misspelt says which known key the unknown key k most likely means, or
+// that a setting belongs in a profile ("" when nothing is near).
+func misspelt(k toml.Key) string {
+	last := k[len(k)-1]
+	var known []string
+	switch {
+	case len(k) == 1:
+		if _, ok := fieldFor(last); ok || strings.EqualFold(last, "mapping") {
+			return "a profile's settings go in a table [profiles.NAME]"
+		}
+		known = []string{"default_profile", "profiles"}
+	case len(k) == 3 && strings.EqualFold(k[0], "profiles"):
+		for _, f := range profileFields {
+			known = append(known, f.key)
+		}
+		known = append(known, "mapping")
+	case len(k) == 4 && strings.EqualFold(k[0], "profiles") && strings.EqualFold(k[2], "mapping"):
+		known = []string{"topics", "users", "body"}
+	}
+	if near := nearest(last, known); near != "" {
+		return "did you mean " + near + "?"
+	}
+	return ""
+}
+
+// nearest is the word of known that word is a slip of (at most two
+// letters off, - for _ and case aside), "" when none is.
+func nearest(word string, known []string) string {
+	w := strings.ReplaceAll(strings.ToLower(word), "-", "_")
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(w, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// caseTwins finds a key written twice in different cases (nil when none).
+// The TOML library matches keys to settings whatever their case, and of
+// two spellings one silently counts: Region = "b" after region = "a" reads
+// "a", and a second [Profiles.prod] table replaces [profiles.prod] whole.
+// Profile names are matched exactly, as the library does; the profiles
+// table itself may be spelt twice (the library merges its profiles).
+func caseTwins(md toml.MetaData, src []byte) error {
+	canon := func(k toml.Key) string {
+		parts := make([]string, len(k))
+		for i, p := range k {
+			if i == 1 && strings.EqualFold(k[0], "profiles") {
+				parts[i] = p
+				continue
+			}
+			parts[i] = strings.ToLower(p)
+		}
+		return toml.Key(parts).String()
+	}
+	seen := map[string]toml.Key{}
+	for _, k := range md.Keys() {
+		if len(k) == 1 && strings.EqualFold(k[0], "profiles") {
+			continue
+		}
+		c := canon(k)
+		first, dup := seen[c]
+		if !dup {
+			seen[c] = k
+			continue
+		}
+		line := ""
+		if n := lineNumber(src, first); n > 0 {
+			line = fmt.Sprintf("line %d ", n)
+		}
+		last, was := k[len(k)-1], first[len(first)-1]
+		var what string
+		switch {
+		case md.Type(k...) == tomlTable && len(k) == 2:
+			what = fmt.Sprintf("[%s] is profile %s again (%sis [%s])", k, k[1], line, first)
+		case md.Type(k...) == tomlTable && len(k) == 3:
+			what = fmt.Sprintf("[%s] is profile %s's %s again (%sis [%s])", k, k[1], strings.ToLower(last), line, first)
+		case len(k) == 3 && strings.EqualFold(k[0], "profiles"):
+			name := strings.ToLower(last)
+			if f, ok := fieldFor(last); ok {
+				name = f.key
+			}
+			what = fmt.Sprintf("%s sets profile %s's %s again (%ssets it as %s)", last, k[1], name, line, was)
+		case len(k) == 4 && strings.EqualFold(k[0], "profiles"):
+			what = fmt.Sprintf("%s sets profile %s's %s %s again (%ssets it as %s)", last, k[1], strings.ToLower(k[2]), strings.ToLower(last), line, was)
+		default:
+			what = fmt.Sprintf("%s sets %s again (%ssets it as %s)", last, strings.ToLower(c), line, was)
+		}
+		return fmt.Errorf("%s%s; keys match whatever their case, so only one of them would count: keep one", lineOf(src, k), what)
+	}
+	return nil
+}
+
+// lineOf is ", line N: " for the line of key k in src, else ": ".
+func lineOf(src []byte, k toml.Key) string {
+	if n := lineNumber(src, k); n > 0 {
+		return fmt.Sprintf(", line %d: ", n)
+	}
+	return ": "
+}
+
+// maxConfigSize bounds what socks reads of a config file: a few settings
+// per profile take a few KiB, and a file far larger is not one (a log, an
+// image, /dev/zero) and would be read into memory whole.
+const maxConfigSize = 1 << 20
+
+// readConfig reads the config file at path, refusing one over
+// maxConfigSize.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > maxConfigSize {
+		return nil, fmt.Errorf("config file %s is larger than 1 MiB, which no config file of socks needs: is it the right file?", path)
+	}
+	return src, nil
+}
+
 const knownKeys = "default_profile, and per profile: backend, state_dir, stack, region, aws_profile, endpoint_url, dynamodb_endpoint_url, sqs_endpoint_url, callback_url, websocket_url, mapping (topics, users, body)"
+
+// didYouMean is ": did you mean NAME?" for the profile of f that name is
+// most likely a slip of ("" when none is near).
+func didYouMean(name string, f File) string {
+	if near := nearest(name, slices.Sorted(maps.Keys(f.Profiles))); near != "" {
+		return ": did you mean " + near + "?"
+	}
+	return ""
+}
 
 func profileNames(f File) string {
 	if len(f.Profiles) == 0 {
@@ -176,6 +432,9 @@ func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			msg := outOfRange(pe, src)
+			if msg == "" {
+				msg = definedTwice(pe, src)
+			}
 			if msg == "" {
 				msg = strings.TrimSuffix(pe.Message, ".")
 			}
@@ -230,6 +489,42 @@ func outOfRange(pe toml.ParseError, src []byte) string {
 	return msg
 }
 
+// definedTwice says in words that a key or table pe points at is written
+// twice, with the line of each ("" when pe is not about that): the TOML
+// library's words are "Key 'profiles.p' has already been defined".
+func definedTwice(pe toml.ParseError, src []byte) string {
+	quoted, ok := strings.CutPrefix(pe.Message, "Key '")
+	if !ok {
+		return ""
+	}
+	if quoted, ok = strings.CutSuffix(quoted, "' has already been defined."); !ok {
+		return ""
+	}
+	k, err := (&scanner{src: []byte(quoted)}).key()
+	if err != nil {
+		return ""
+	}
+	sts, err := scanTOML(src)
+	if err != nil {
+		return ""
+	}
+	for _, st := range sts {
+		full := st.key
+		if !st.header {
+			full = append(slices.Clone(st.table), st.key...)
+		}
+		first := 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
+		if !slices.Equal(full, k) || first >= pe.Position.Line {
+			continue
+		}
+		if st.header {
+			return fmt.Sprintf("[%s] is written twice (line %d and line %d), which TOML does not allow: make them one table", toml.Key(k), first, pe.Position.Line)
+		}
+		return fmt.Sprintf("%s is set twice (line %d and line %d): keep one", toml.Key(k), first, pe.Position.Line)
+	}
+	return ""
+}
+
 const wholeNumber = "a whole number"
 
 // numberWords says what kind of TOML number lit is written as: a whole
@@ -282,11 +577,7 @@ func checkTypes(md toml.MetaData, raw map[string]any, src []byte) error {
 		if got == typ {
 			continue
 		}
-		where := ": "
-		if line := keyLine(src, k); line > 0 {
-			where = fmt.Sprintf(", line %d: ", line)
-		}
-		return fmt.Errorf("%s%s must be %s, not %s", where, k, want, tomlTypeName(got))
+		return fmt.Errorf("%s%s must be %s, not %s", lineOf(src, k), k, want, tomlTypeName(got))
 	}
 	return nil
 }
@@ -358,21 +649,27 @@ func valueAt(raw map[string]any, k toml.Key) any {
 	return v
 }
 
-// keyLine is the line of src where key k is set or its table begins (0
-// when not found, say inside an inline table).
-func keyLine(src []byte, k toml.Key) int {
+// lineNumber is the line of src where key k is set or its table begins,
+// else where the first key under it is ([profile.p] for the table
+// profile); 0 when not found, say inside an inline table.
+func lineNumber(src []byte, k toml.Key) int {
 	sts, err := scanTOML(src)
 	if err != nil {
 		return 0
 	}
+	under := 0
 	for _, st := range sts {
 		full := st.key
 		if !st.header {
 			full = append(slices.Clone(st.table), st.key...)
 		}
+		line := 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
 		if slices.Equal(full, k) {
-			return 1 + bytes.Count(src[:st.lineStart], []byte("\n"))
+			return line
+		}
+		if under == 0 && len(full) > len(k) && slices.Equal(full[:len(k)], k) {
+			under = line
 		}
 	}
-	return 0
+	return under
 }

@@ -38,14 +38,14 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 	// not over the link.
 	target, err := linkTarget(path)
 	if err != nil {
-		return "", fmt.Errorf("config file %s: %w", path, err)
+		return "", fileError(path, err)
 	}
 	// Another process may save into the same file at once: the lock on
 	// the directory makes it wait, and (where there is no lock) each
 	// attempt checks just before its rename that the file is still what it
 	// read, and starts again when it is not.
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", fmt.Errorf("config file %s: %w", path, err)
+		return "", fileError(path, err)
 	}
 	unlock, err := lockDir(filepath.Dir(target))
 	if err != nil {
@@ -62,6 +62,15 @@ func SaveProfile(path, name string, update func(*Profile)) (warning string, err 
 }
 
 const saveAttempts = 5
+
+// fileError is err about the config file path in words: "config file X:
+// not a directory", not "config file X: lstat X: not a directory".
+func fileError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && pe.Path == path {
+		err = pe.Err
+	}
+	return fmt.Errorf("config file %s: %w", path, err)
+}
 
 // maxLinks bounds the symbolic links linkTarget follows, as the kernel
 // does (Linux's ELOOP after 40).
@@ -500,7 +509,8 @@ func writeFileNoClobber(path string, data []byte, perm fs.FileMode) error {
 }
 
 // writeAtomic replaces path with data through a temporary file in the same
-// directory. check runs just before the rename; its error stops the write.
+// directory, synced, then syncs the directory. check runs just before the
+// rename; its error stops the write.
 func writeAtomic(path string, data []byte, perm fs.FileMode, check func() error) error {
 	return writeTemp(path, data, perm, func(tmp string) error {
 		if err := check(); err != nil {
@@ -533,7 +543,22 @@ func writeTemp(path string, data []byte, perm fs.FileMode, commit func(tmp strin
 	if err != nil {
 		return err
 	}
-	return commit(tmp.Name())
+	if err := commit(tmp.Name()); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes the renames and links into dir durable, as far as the
+// system allows: the file is in place already, so an error (Windows cannot
+// open a directory for syncing) is no reason to call the save failed.
+// Tests replace it to see when it runs.
+var syncDir = func(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 }
 
 // commitFile moves the finished temporary file tmp to path: over it when

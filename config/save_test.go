@@ -965,3 +965,41 @@ func TestSaveProfileThroughADanglingLink(t *testing.T) {
 		t.Errorf("the looping link was replaced: %v %v", fi.Mode(), err)
 	}
 }
+
+// A rename is durable only once its directory is synced: after a crash the
+// save deploy reported could be gone. The directory is synced after the
+// file is in place (the backup's too, before the rewrite replaces the
+// original).
+func TestSaveProfileSyncsTheDirectoryAfterTheRename(t *testing.T) {
+	path := writeFile(t, "profiles = { prod = { stack = \"s\" } }\n")
+	var synced []string
+	saved := syncDir
+	syncDir = func(dir string) {
+		if dir != filepath.Dir(path) {
+			t.Errorf("synced %s, want %s", dir, filepath.Dir(path))
+		}
+		_, bakErr := os.Stat(path + ".bak")
+		synced = append(synced, fmt.Sprintf("bak=%v file=%q", bakErr == nil, readString(t, path)))
+	}
+	t.Cleanup(func() { syncDir = saved })
+	if _, err := SaveProfile(path, "prod", deployURLs); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 2 || synced[0] != `bak=true file="profiles = { prod = { stack = \"s\" } }\n"` || !strings.Contains(synced[1], "wss://new.example/prod") {
+		t.Errorf("synced %q, want the directory synced once the backup is made, then once the new file is in place", synced)
+	}
+}
+
+// A save into a folder that is a file said "lstat PATH: not a directory",
+// the path twice and a system call's name.
+func TestASaveThatCannotReachTheFileSaysWhyInWords(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "socks")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(notADir, "config.toml")
+	_, err := SaveProfile(path, "prod", deployURLs)
+	if err == nil || err.Error() != "config file "+path+": not a directory" {
+		t.Errorf("error = %v, want %q", err, "config file "+path+": not a directory")
+	}
+}

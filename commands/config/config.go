@@ -33,10 +33,11 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Use:   "config",
 		Short: "Print the effective configuration",
 		Long: `Print the configuration socks would use: the backend, where it came from
-(flag, environment or default) and the local state directory; on the AWS
-backend also the stack with its table and queue names, the region, profile,
-endpoints, and which credentials the environment holds (the access key ID
-masked but for its last four characters, secrets only as "set"). A "note"
+(flag, environment, config profile or default) and the local state
+directory; on the AWS backend also the stack with its table and queue
+names, the region, profile, endpoints, and which credentials the SDK will
+use (the access key ID masked but for its last four characters, secrets
+only as "set"). A "note"
 line names an AWS_REGION, AWS_DEFAULT_REGION or AWS_PROFILE in the
 environment that the selected config profile overrode.
 
@@ -124,17 +125,29 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		SecretAccessKey: setOrNot(getenv("AWS_SECRET_ACCESS_KEY")),
 		SessionToken:    setOrNot(getenv("AWS_SESSION_TOKEN")),
 	}
-	profile := cfg.AWS.Profile
-	if profile == "" {
-		profile = getenv("AWS_PROFILE")
-	}
-	switch {
-	case c.AccessKeyID != "":
-		c.Source = "environment (AWS_ACCESS_KEY_ID)"
+	// A profile socks names goes to the SDK as its profile, which the
+	// SDK uses before keys in the environment; AWS_PROFILE, which the
+	// SDK reads itself, comes after them. The SDK takes keys from the
+	// environment only as a pair.
+	id, secret := getenv("AWS_ACCESS_KEY_ID") != "", getenv("AWS_SECRET_ACCESS_KEY") != ""
+	keys := id && secret
+	switch profile := cfg.AWS.Profile; {
+	case profile != "" && keys:
+		c.Source = "profile " + profile + " (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"
 	case profile != "":
 		c.Source = "profile " + profile
+	case keys:
+		c.Source = "environment (AWS_ACCESS_KEY_ID)"
+	case getenv("AWS_PROFILE") != "":
+		c.Source = "profile " + getenv("AWS_PROFILE")
 	default:
 		c.Source = "the SDK's default chain (shared files, SSO, container or instance role)"
+	}
+	switch {
+	case id && !secret:
+		c.Source += "; AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY, so it is not used"
+	case secret && !id:
+		c.Source += "; AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID, so it is not used"
 	}
 	return c
 }

@@ -147,3 +147,42 @@ func TestAnAWSRegionTheProfileOverrodeIsShown(t *testing.T) {
 		}
 	}
 }
+
+// The SDK uses a profile socks names (--profile, SOCKS_PROFILE, a config
+// profile's aws_profile) before keys in the environment; only AWS_PROFILE
+// comes after them. socks config said the environment's keys were used.
+func TestANamedProfileBeatsKeysInTheEnvironment(t *testing.T) {
+	base := map[string]string{"HOME": t.TempDir(), "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}
+	tests := []struct {
+		name  string
+		flags config.Flags
+		env   map[string]string
+		want  string
+	}{
+		{"--profile", config.Flags{Profile: "prod"}, nil, "profile prod (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"},
+		{"SOCKS_PROFILE", config.Flags{}, map[string]string{config.EnvProfile: "prod"}, "profile prod (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"},
+		{"AWS_PROFILE comes after the keys", config.Flags{}, map[string]string{"AWS_PROFILE": "prod"}, "environment (AWS_ACCESS_KEY_ID)"},
+		// The SDK takes keys from the environment only as a pair.
+		{"a key without its secret is not used", config.Flags{}, map[string]string{"AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "prod"}, "profile prod; AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY, so it is not used"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			getenv := func(k string) string { return env[k] }
+			tt.flags.Backend, tt.flags.Region = "aws", "eu-west-1"
+			cfg, err := config.Resolve(tt.flags, getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := credentials(cfg, getenv).Source; got != tt.want {
+				t.Errorf("source = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -68,6 +68,9 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		if err := cp.CheckEndpoints(); err != nil {
 			return nil, err
 		}
+		if cfg.NewProfile && f.IOStreams != nil {
+			cmdutil.Notef(f.IOStreams.ErrOut, "note: config profile %s is not in %s yet: deploy adds it, with the URLs (a --dry-run does not)\n", cfg.Profile, cfg.ConfigFile)
+		}
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }
@@ -140,8 +143,9 @@ socks is migrated as 'socks provision' does it (docs/deploy.md,
 "Upgrading").
 
 On success it prints the wss:// URL and the callback URL, and writes them
-into the selected config profile (--config-profile), so listen, publish
---wait, subs list --live, prune-stale and doctor work right after.
+into the selected config profile (--config-profile; created, with the
+config file, when missing), so listen, publish --wait, subs list --live,
+prune-stale and doctor work right after.
 'socks teardown' removes all of it.`,
 		Example: `  socks deploy --backend aws --region eu-west-1 --stack prod
   socks deploy --backend aws --stack prod --dry-run
@@ -151,6 +155,9 @@ into the selected config profile (--config-profile), so listen, publish
   socks deploy --backend aws --endpoint-url http://127.0.0.1:5000 --stack test   # moto`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Deploy saves the URLs into the selected profile, creating
+			// it (and the file) when missing.
+			f.Flags.NewProfile = true
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -257,19 +264,24 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}
 		return err
 	}
-	saved, warning := "", ""
+	saved, warning, unsaved := "", "", ""
 	if !opts.DryRun && res.WebSocketURL != "" && tgt.Profile != "" && tgt.ConfigFile != "" {
-		w, err := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
+		w, serr := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
 			p.Backend, p.Stack, p.Region = config.BackendAWS, tgt.Stack, tgt.Region
 			p.WebSocketURL, p.CallbackURL = res.WebSocketURL, res.CallbackURL
 		})
-		if err != nil {
-			return fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w", tgt.Profile, tgt.ConfigFile, err)
+		if serr != nil {
+			// The stack serves: its URLs are printed (and --json with
+			// the error) as after any other failure once it is in place.
+			serr = fmt.Errorf("the stack is deployed, but writing the URLs into profile %s of %s failed: %w; fix that and run socks deploy again (it changes nothing else), or set the URLs printed yourself", tgt.Profile, tgt.ConfigFile, serr)
+			err = errors.Join(err, serr)
+			unsaved = tgt.Profile
+		} else {
+			if w != "" {
+				cmdutil.Notef(opts.IO.ErrOut, "warning: %s\n", w)
+			}
+			saved, warning = tgt.Profile, w
 		}
-		if w != "" {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: %s\n", w)
-		}
-		saved, warning = tgt.Profile, w
 	}
 	if opts.JSON {
 		failed := ""
@@ -291,7 +303,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}
 		return err // the migration's, the confirmation's, or nil
 	}
-	if perr := printResult(opts.IO.Out, res, saved, err != nil); perr != nil {
+	if perr := printResult(opts.IO.Out, res, saved, unsaved, err != nil); perr != nil {
 		return perr
 	}
 	return err // the migration's, the confirmation's, or nil
@@ -309,8 +321,9 @@ func validStage(name string) bool {
 }
 
 // printResult prints res; unfinished: Deploy's error says what is left
-// to do (awsops.Serves), so it is not "nothing to do".
-func printResult(w io.Writer, res awsops.DeployResult, saved string, unfinished bool) error {
+// to do (awsops.Serves), so it is not "nothing to do"; saved is the
+// profile the URLs were saved into, unsaved the one they could not be.
+func printResult(w io.Writer, res awsops.DeployResult, saved, unsaved string, unfinished bool) error {
 	switch {
 	case !res.Changed() && unfinished:
 		fmt.Fprintf(w, "all %d resources of stack %s are in place\n", len(res.Steps), res.Stack)
@@ -344,9 +357,12 @@ func printResult(w io.Writer, res awsops.DeployResult, saved string, unfinished 
 	if res.WebSocketURL != "" {
 		fmt.Fprintf(w, "websocket url: %s\ncallback url:  %s\n", res.WebSocketURL, res.CallbackURL)
 	}
-	if saved != "" {
+	switch {
+	case saved != "":
 		fmt.Fprintf(w, "saved both into config profile %s\n", saved)
-	} else if res.WebSocketURL != "" && !res.DryRun {
+	case unsaved != "":
+		fmt.Fprintf(w, "not saved into config profile %s (see the error); to use them: export %s=%s %s=%s\n", unsaved, config.EnvWebSocket, res.WebSocketURL, config.EnvCallback, res.CallbackURL)
+	case res.WebSocketURL != "" && !res.DryRun:
 		fmt.Fprintf(w, "no config profile is selected; to use them: export %s=%s %s=%s\n", config.EnvWebSocket, res.WebSocketURL, config.EnvCallback, res.CallbackURL)
 	}
 	return nil

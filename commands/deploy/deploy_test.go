@@ -752,3 +752,79 @@ func TestADeployWithASubscriptionPendingConfirmationEndsSayingHowToConfirmIt(t *
 		t.Errorf("deploy with the subscription confirmed: %v\n%s", err, out)
 	}
 }
+
+// A profile that cannot be saved (a config folder that is not one, a
+// read-only one) ended the deploy with the error alone: the URLs of the
+// stack just deployed were printed nowhere, and --json printed nothing.
+// They are printed now, --json with the error, and the error says how to
+// finish.
+func TestADeployWhoseProfileCannotBeSavedStillPrintsTheURLs(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := stackName("nosave")
+	removeStackAtEnd(t, cp, stack, cfg.Region)
+	zipFile := shellZipFile(t)
+	notADir := filepath.Join(t.TempDir(), "socks")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(notADir, "config.toml")
+	run := func(t *testing.T, asJSON bool) (out string, err error) {
+		ios, _, stdout, _ := iostreams.Test()
+		opts := &Options{
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, ThrottleBurst: 500, ThrottleRate: 1000,
+			MaxConcurrency: 10, Wait: time.Minute, LambdaZip: zipFile, JSON: asJSON, MaxTopics: 20, MaxConnectionsPerGeek: 100,
+			Target: func(context.Context) (*Target, error) {
+				return &Target{CP: cp, Stack: stack, Region: cfg.Region, ConfigFile: cfgFile, Profile: "moto"}, nil
+			},
+		}
+		err = deployRun(t.Context(), opts)
+		return stdout.String(), err
+	}
+	out, err := run(t, false)
+	if err == nil || !strings.Contains(err.Error(), "writing the URLs into profile moto of "+cfgFile+" failed") || !strings.Contains(err.Error(), "run socks deploy again") {
+		t.Fatalf("deploy whose profile cannot be saved: %v", err)
+	}
+	if !strings.Contains(out, "websocket url: wss://") || !strings.Contains(out, "not saved into config profile moto") || strings.Contains(out, "no config profile is selected") {
+		t.Errorf("stdout of the deploy whose profile could not be saved:\n%s", out)
+	}
+	out, err = run(t, true)
+	var res struct {
+		WebSocketURL string `json:"websocketUrl"`
+		SavedProfile string `json:"savedProfile"`
+		Error        string `json:"error"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &res); jerr != nil || err == nil || !strings.HasPrefix(res.WebSocketURL, "wss://") || res.SavedProfile != "" || !strings.Contains(res.Error, "writing the URLs") {
+		t.Errorf("--json of a deploy whose profile could not be saved (%v, %v): %s", err, jerr, out)
+	}
+	asDocumented(t, out)
+}
+
+// docs/deploy.md's first command names a profile no config file holds yet
+// (`--config-profile prod`); deploy refused it as unknown before doing
+// anything. Deploy takes it as new (the save creates it); other commands
+// still refuse it.
+func TestDeployTakesAProfileItWillCreate(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir(), config.EnvBackend: config.BackendAWS, config.EnvRegion: "eu-west-1"}
+	f := &cmdutil.Factory{Getenv: func(k string) string { return env[k] }}
+	f.IOStreams, _, _, _ = iostreams.Test()
+	f.Flags.ConfigProfile = "prod"
+	if _, err := f.Config(); err == nil {
+		t.Fatal("an unknown profile was taken outside deploy")
+	}
+	var got config.Config
+	cmd := NewCmdDeploy(f, func(ctx context.Context, opts *Options) error {
+		var err error
+		got, err = f.Config()
+		return err
+	})
+	cmd.SetArgs(nil)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(env["HOME"], ".config", "socks", "config.toml"); got.Profile != "prod" || !got.NewProfile || got.ConfigFile != want {
+		t.Errorf("deploy's configuration: profile %q new=%v file %q; want the new profile prod in %s", got.Profile, got.NewProfile, got.ConfigFile, want)
+	}
+}
