@@ -796,6 +796,9 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		}
 		// Divided by clients the server no longer holds, the figure
 		// would be too low.
+		if err := d.overLimit(); err != nil {
+			return res, fmt.Errorf("memory per connection not measured: %w", err)
+		}
 		if c := d.closedCount(); c > 0 {
 			return res, fmt.Errorf("the server closed %d of the %d idle connections before their memory was read: memory per connection not measured", c, opts.Connections)
 		}
@@ -829,6 +832,9 @@ func measure(ctx context.Context, opts *Options, p plan, run string) (Result, er
 		select {
 		case <-done:
 		case <-failed:
+			if err := d.overLimit(); err != nil {
+				return res, fmt.Errorf("fan-out %d: %w", i+1, err)
+			}
 			return res, fmt.Errorf("fan-out %d: the server closed %d of the %d connections, %d of them before this message reached them", i+1, d.closedCount(), opts.Connections, d.missingCount())
 		case <-time.After(opts.Timeout):
 			return res, fmt.Errorf("fan-out %d: %d of %d clients received the message within %s: %s", i+1, d.gotCount(), opts.Connections, opts.Timeout, p.lost)
@@ -856,6 +862,7 @@ type deliveries struct {
 	failed  chan struct{} // closed once missing is above 0
 	closed  int           // clients whose connection ended
 	missing int           // of those, while seq was in progress and without it
+	tooBig  error         // the first client's message over readLimit
 }
 
 // expect starts fan-out seq to want clients. It fails when a connection
@@ -863,6 +870,9 @@ type deliveries struct {
 func (d *deliveries) expect(seq, want int) (done, failed <-chan struct{}, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.tooBig != nil {
+		return nil, nil, d.tooBig
+	}
 	if d.closed > 0 {
 		return nil, nil, fmt.Errorf("the server closed %d of the %d connections before it was published", d.closed, want)
 	}
@@ -884,12 +894,15 @@ func (d *deliveries) message(seq int) {
 	}
 }
 
-// ended records a client's connection ending; last is the last message
-// it received.
-func (d *deliveries) ended(last int) {
+// ended records a client's connection ending with err; last is the last
+// message it received.
+func (d *deliveries) ended(last int, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed++
+	if d.tooBig == nil {
+		d.tooBig = tooBig(err)
+	}
 	if d.failed != nil && d.seq >= 0 && last < d.seq {
 		d.missing++
 		if d.missing == 1 {
@@ -901,6 +914,7 @@ func (d *deliveries) ended(last int) {
 func (d *deliveries) closedCount() int  { d.mu.Lock(); defer d.mu.Unlock(); return d.closed }
 func (d *deliveries) missingCount() int { d.mu.Lock(); defer d.mu.Unlock(); return d.missing }
 func (d *deliveries) gotCount() int     { d.mu.Lock(); defer d.mu.Unlock(); return d.got }
+func (d *deliveries) overLimit() error  { d.mu.Lock(); defer d.mu.Unlock(); return d.tooBig }
 
 // pacer spaces events to at most rate a second: each starts no sooner
 // than 1/rate after the one before it, however late that one started. A
@@ -954,11 +968,13 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	}
 	defer ws.Close()
 	got := make(chan int, 16)
+	var ended error // why got was closed
 	go func() {
 		defer close(got)
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
+				ended = err
 				return
 			}
 			var m probe
@@ -972,7 +988,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: -1})); err != nil {
 		return Latency{}, err
 	}
-	if err := awaitSeq(ctx, got, -1, opts.Timeout, p.lost); err != nil {
+	if err := awaitSeq(ctx, got, &ended, -1, opts.Timeout, p.lost); err != nil {
 		return Latency{}, err
 	}
 	one := func(seq int) (time.Duration, error) {
@@ -980,7 +996,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 		if err := p.publish(ctx, topic, mustJSON(probe{Bench: run, Seq: seq})); err != nil {
 			return 0, err
 		}
-		if err := awaitSeq(ctx, got, seq, opts.Timeout, p.lost); err != nil {
+		if err := awaitSeq(ctx, got, &ended, seq, opts.Timeout, p.lost); err != nil {
 			return 0, err
 		}
 		return p.now().Sub(start), nil
@@ -1030,13 +1046,16 @@ func quantileMs(ds []time.Duration, q float64) float64 {
 
 // awaitSeq waits for message seq; lost is the advice when it does not
 // arrive in time.
-func awaitSeq(ctx context.Context, got <-chan int, seq int, timeout time.Duration, lost string) error {
+func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeout time.Duration, lost string) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
 		case s, ok := <-got:
 			if !ok {
+				if err := tooBig(*ended); err != nil {
+					return fmt.Errorf("the latency listener: %w", err)
+				}
 				return errors.New("the server closed the latency listener's connection")
 			}
 			if s == seq {
@@ -1100,7 +1119,7 @@ func connectAll(ctx context.Context, opts *Options, p plan, run, topic string, p
 					for {
 						_, data, err := ws.ReadMessage()
 						if err != nil {
-							d.ended(last)
+							d.ended(last, err)
 							ws.Close()
 							return
 						}
@@ -1204,6 +1223,9 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		resp.Body.Close()
 		err = &wsclient.HandshakeError{Status: resp.StatusCode, Reason: strings.TrimSpace(string(body))}
 	}
+	if err == nil {
+		ws.SetReadLimit(readLimit)
+	}
 	if !stop() && err == nil {
 		// Ended as the handshake did: the connection may be cut.
 		ws.Close()
@@ -1219,6 +1241,20 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, wsclient.InUsersWords(err, "during the handshake"))
 	}
 	return ws, nil
+}
+
+// readLimit is the largest message a client accepts, as listen's
+// (wsclient): twice what API Gateway delivers, so that a target that
+// sends more is reported rather than held.
+const readLimit = wsclient.DefaultReadLimit
+
+// tooBig is, when err is a client's read of a message over readLimit, the
+// error that says so in the user's words; nil otherwise.
+func tooBig(err error) error {
+	if !errors.Is(err, websocket.ErrReadLimit) {
+		return nil
+	}
+	return fmt.Errorf("the server sent a message over %d bytes, the most a bench client accepts (API Gateway delivers at most %d bytes a message)", readLimit, pubsub.MaxMessageBytes)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/wsclient"
 )
 
 // fakeClock moves only when told to: by advance, and by the bench's
@@ -699,5 +700,38 @@ func TestMemoryThatFellIsNotAFigure(t *testing.T) {
 	want := "memory per connection not measured: the gateway's resident memory fell (10000 → 9500 KiB) while 10 clients connected; more --connections make it tell"
 	if !strings.Contains(errOut.String(), want) {
 		t.Errorf("stderr %q; want %q", errOut, want)
+	}
+}
+
+// TestAMessageOverTheReadLimitEndsTheBenchWithAClearError: a target that
+// sends a client a message bigger than listen accepts (twice API
+// Gateway's 128 KB) does not make the bench hold it: the client drops the
+// connection and the bench says why, in the latency phase and the
+// fan-out alike.
+func TestAMessageOverTheReadLimitEndsTheBenchWithAClearError(t *testing.T) {
+	for _, phase := range []string{"latency", "fan-out"} {
+		t.Run(phase, func(t *testing.T) {
+			ft := newFakeTarget(t, newFakeClock())
+			p := ft.plan()
+			p.pid = 0
+			huge := []byte(strings.Repeat("x", wsclient.DefaultReadLimit+1))
+			p.publish = func(ctx context.Context, topic string, body []byte) error {
+				ft.mu.Lock()
+				for _, c := range ft.conns[topic] {
+					_ = c.WriteMessage(websocket.TextMessage, huge)
+				}
+				ft.mu.Unlock()
+				return ft.publish(ctx, topic, body)
+			}
+			opts := measureOptions(3, 1, 1, 0, time.Minute)
+			if phase == "latency" {
+				opts.Samples = 1
+			}
+			_, err := measure(context.Background(), opts, p, "")
+			want := fmt.Sprintf("over %d bytes", wsclient.DefaultReadLimit)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v; want the bench to fail saying a message was %s", err, want)
+			}
+		})
 	}
 }
