@@ -46,7 +46,8 @@ type endpoint struct {
 	store  store.Store
 
 	// from names where the last URL base returned came from, for a hint
-	// that asks to check it: "--url", or the AWS backend's setting.
+	// that asks to check it: "--url", the AWS backend's setting, or the
+	// local state dir's gateway record.
 	from string
 }
 
@@ -69,6 +70,8 @@ func (e *endpoint) base(ctx context.Context) (string, error) {
 	}
 	if b.DB == nil {
 		e.from = awsURLSource(b.Config)
+	} else {
+		e.from = "the URL socks serve recorded in the state dir " + Sanitize(b.Config.StateDir, false)
 	}
 	return u, err
 }

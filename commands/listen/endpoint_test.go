@@ -404,3 +404,30 @@ func TestAChatterIDListenCouldNotRevokeIsAWarningSayingWhenItExpires(t *testing.
 		t.Errorf("stderr %q; want it to say %q", got, want)
 	}
 }
+
+// TestOnTheLocalBackendWithoutURLTheStateDirsGatewayIsNamed: listen without
+// --url connects to the gateway the state dir recorded; a hint that says
+// to check --url names a flag the user never gave.
+func TestOnTheLocalBackendWithoutURLTheStateDirsGatewayIsNamed(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	for _, tc := range []struct {
+		name    string
+		dialErr error
+	}{
+		{"nothing listening", refused},
+		{"a status without a hint of its own", &wsclient.HandshakeError{Status: http.StatusMethodNotAllowed}},
+		{"not a WebSocket endpoint", &wsclient.HandshakeError{Status: http.StatusOK}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := localBackend(t, "ws://127.0.0.1:7/")
+			r := start(t, newFakeDialer(tc.dialErr), func(o *Options) {
+				o.URL = ""
+				o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+			})
+			err := r.end()
+			if err == nil || !strings.Contains(err.Error(), b.Config.StateDir) || strings.Contains(err.Error(), "--url") {
+				t.Errorf("err %v; want it to name the gateway recorded in %s, not --url", err, b.Config.StateDir)
+			}
+		})
+	}
+}

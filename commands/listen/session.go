@@ -491,7 +491,7 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 	if status >= 500 {
 		return "the gateway runs but could not take the connection: its log (or serve's output) says why; try again later"
 	}
-	return "check --url"
+	return "check " + s.ep.from
 }
 
 // attach makes conn the current connection. It does not end a run of
