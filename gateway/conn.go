@@ -459,7 +459,7 @@ func (c *conn) allowFrame() bool {
 		c.closeWith(websocket.ClosePolicyViolation, reasonFlood, true)
 		return false
 	}
-	msg := fmt.Sprintf(`{"type":"error","error":"too many frames: send at most %d per second; this one was dropped, and a client that keeps on is disconnected (1008)"}`, c.g.opts.MaxFramesPerSecond)
+	msg := fmt.Sprintf(`{"type":"error","error":"%s: send at most %d per second; this one was dropped, and a client that keeps on is disconnected (1008)"}`, pubsub.TooManyFrames, c.g.opts.MaxFramesPerSecond)
 	c.enqueue(outbound{kind: websocket.TextMessage, data: []byte(msg)})
 	return false
 }

@@ -207,7 +207,7 @@ const (
 	reasonTimeout      = "Going away"
 	reasonShutdown     = "going away"
 	reasonSlowConsumer = "slow consumer"
-	reasonFlood        = "too many frames"
+	reasonFlood        = pubsub.TooManyFrames
 	reasonTooBig       = "message too big"
 	reasonFrameTooBig  = "frame too big"
 	reasonDeleted      = "connection deleted"

@@ -26,6 +26,12 @@ const (
 	// route's integration, and until the handshake ends it answers 410
 	// Gone to posts and GetConnection although the record is written.
 	ConnectWindow = 30 * time.Second
+	// TooManyFrames begins the error of the reply the local gateway sends,
+	// in order, in place of routing a frame over its inbound rate
+	// ({"type":"error","error":"too many frames: ..."}), whatever the
+	// frame's action, a ping's too; and it is the reason of the 1008 close
+	// of a client that keeps on.
+	TooManyFrames = "too many frames"
 	// MaxEnvelopeBytes is the largest queue message SQS accepts (1 MiB).
 	MaxEnvelopeBytes = 1024 * 1024
 

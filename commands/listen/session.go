@@ -730,7 +730,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
 // subscribe or an unsubscribe: the ping route always pongs); API Gateway's
 // error frame, exactly "message", "connectionId" and "requestId", each a
-// string, answers the oldest action. On API Gateway each frame runs its
+// string, answers the oldest action, and so does the local gateway's error
+// for a frame it dropped over its rate (pubsub.TooManyFrames), which it
+// sends in order whatever the action, a ping's too. On API Gateway each frame runs its
 // own invocation, so answers may come in another order than the actions.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	if len(s.pending) == 0 || f.Binary {
@@ -747,6 +749,8 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		i = 0
 	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
 		return Line{}, false
+	case r.Type == "error" && strings.HasPrefix(r.Error, pubsub.TooManyFrames+":"):
+		i = 0
 	default:
 		i = slices.IndexFunc(s.pending, func(a action) bool {
 			switch r.Type {

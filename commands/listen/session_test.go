@@ -945,3 +945,26 @@ func TestCtrlDOnATerminalSaysTypingHasEnded(t *testing.T) {
 		}
 	}
 }
+
+// TestAPingTheLocalGatewayDroppedOverItsFrameRateIsAnswered: socks serve
+// answers a frame over its inbound rate with an error in place of routing
+// it, in order, so that error answers the oldest action waiting, a ping
+// too. It answered nothing while only a ping waited: it was shown and
+// counted as a message, and the ping stayed pending for good (the next
+// pong then answered it, with its round trip).
+func TestAPingTheLocalGatewayDroppedOverItsFrameRateIsAnswered(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	r.typeLine("ping")
+	c.nextSent(t)
+	refusal := `{"type":"error","error":"too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}`
+	c.push(t, refusal)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}})
+	// Nothing waits now: a pong is a message.
+	c.push(t, `{"type":"pong","time":"late"}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "pong", "time": "late"}})
+	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
+		t.Errorf("%d message lines; want the late pong alone: %v", n, r.lines())
+	}
+}
