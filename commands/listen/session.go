@@ -744,8 +744,9 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	}
 	var r reply
 	i := -1
+	failed := isGatewayError(fields)
 	switch {
-	case isGatewayError(fields):
+	case failed:
 		i = 0
 	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
 		return Line{}, false
@@ -768,14 +769,19 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	a := s.pending[i]
 	s.pending = slices.Delete(s.pending, i, i+1)
 	l := Line{Time: at, Kind: KindReply, Body: f.Data}
-	switch r.Type {
-	case "subscribed", "unsubscribed":
+	switch {
+	case failed && a.name == "subscribe":
+		// The route failed, which refuses nothing: as socks.js does,
+		// the topics stay followed and the next connection asks for
+		// them.
+		s.topics = apply(s.topics, a.name, a.topics)
+	case r.Type == "subscribed", r.Type == "unsubscribed":
 		if len(r.Topics) > 0 {
 			s.topics = r.Topics
 		} else {
 			s.topics = apply(s.topics, a.name, a.topics)
 		}
-	case "pong":
+	case r.Type == "pong":
 		l.RTTMS = ms(time.Since(a.sent))
 	}
 	return l, true

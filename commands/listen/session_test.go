@@ -770,10 +770,12 @@ func TestAMessageShapedLikeAnAnswerIsNotTakenForOne(t *testing.T) {
 	c1.nextSent(t)
 	c1.push(t, `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`)
 	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+	// The failed subscribe's topic stays followed (see
+	// TestASubscribeThatFailedIsAskedForByTheNextConnection).
 	c1.end(goingAway)
 	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
-	if c2 := d.next(t); c2.topics() != "news,updates" {
-		t.Errorf("the new connection follows %q; want news,updates", c2.topics())
+	if c2 := d.next(t); c2.topics() != "news,updates,jobs" {
+		t.Errorf("the new connection follows %q; want news,updates,jobs", c2.topics())
 	}
 }
 
@@ -966,5 +968,25 @@ func TestAPingTheLocalGatewayDroppedOverItsFrameRateIsAnswered(t *testing.T) {
 	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"type": "pong", "time": "late"}})
 	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
 		t.Errorf("%d message lines; want the late pong alone: %v", n, r.lines())
+	}
+}
+
+// TestASubscribeThatFailedIsAskedForByTheNextConnection: API Gateway's
+// error frame says the route failed, not that the gateway refused the
+// topics; as socks.js does (docs/protocol.md, gateway errors), the topics
+// of a subscribe that failed so stay followed and the next connection asks
+// for them. listen forgot them.
+func TestASubscribeThatFailedIsAskedForByTheNextConnection(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates,jobs" {
+		t.Errorf("the new connection follows %q; want updates,jobs", c2.topics())
 	}
 }
