@@ -51,8 +51,10 @@ func (e Envelope) Validate() error {
 			return err
 		}
 	}
-	if len(e.Users) > MaxUsersPerEnvelope {
-		return invalid("users", "has %d entries; at most %d are allowed", len(e.Users), MaxUsersPerEnvelope)
+	// The users addressed, as publish --geek counts them: a user named
+	// twice is one.
+	if n := len(Unique(e.Users)); n > MaxUsersPerEnvelope {
+		return invalid("users", "names %d distinct users; at most %d are allowed", n, MaxUsersPerEnvelope)
 	}
 	for _, u := range e.Users {
 		if err := ValidateGeek(u); err != nil {

@@ -399,3 +399,32 @@ func TestABodyWithSpaceJSONDoesNotAllowIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTheUsersLimitCountsDistinctUsers: the limit is on the users an
+// envelope addresses, as publish --geek counts them (duplicates removed
+// first): an envelope from another producer naming a user twice was
+// refused at the limit though it addresses fewer users; one addressing
+// more is still refused.
+func TestTheUsersLimitCountsDistinctUsers(t *testing.T) {
+	users := func(n int) []string {
+		u := make([]string, n)
+		for i := range u {
+			u[i] = fmt.Sprintf("u%d", i)
+		}
+		return u
+	}
+	envelope := func(users []string) []byte {
+		b, err := json.Marshal(map[string]any{"users": users, "topics": []string{"t"}, "body": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	atLimit := users(MaxUsersPerEnvelope)
+	if _, err := ParseEnvelope(envelope(append(atLimit, atLimit[0]))); err != nil {
+		t.Errorf("%d users, one named twice: %v; want it accepted", MaxUsersPerEnvelope, err)
+	}
+	if _, err := ParseEnvelope(envelope(users(MaxUsersPerEnvelope + 1))); err == nil {
+		t.Errorf("%d distinct users accepted", MaxUsersPerEnvelope+1)
+	}
+}
