@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,6 +103,17 @@ type SQSQueue struct {
 	mu sync.Mutex
 	// urlOf holds the URL of each queue name resolved so far.
 	urlOf map[string]string
+	// logger gets what goes wrong out of the caller's sight (SetLogger).
+	logger *slog.Logger
+}
+
+// SetLogger makes l get, at Warn, what goes wrong that Receive does not
+// return: a dead letter's report it could not write. Without it that is
+// dropped.
+func (q *SQSQueue) SetLogger(l *slog.Logger) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.logger = l
 }
 
 // NewSQSQueue returns the queue pair named by queues. Each queue URL is
@@ -362,8 +374,9 @@ const reportAttempts = 10
 
 // reportDeadLetter records, when q has Reports, that Receive moved m to
 // the dead letters for reason. It is done: a report that cannot be
-// written leaves the message in the dead letters all the same (`socks dlq
-// list` shows it), and its --wait runs out of time as before.
+// written is logged (SetLogger) and leaves the message in the dead letters
+// all the same (`socks dlq list` shows it), and its --wait runs out of
+// time as before.
 func (q *SQSQueue) reportDeadLetter(ctx context.Context, m store.Message, reason string) {
 	if q.opts.Reports == nil {
 		return
@@ -371,7 +384,15 @@ func (q *SQSQueue) reportDeadLetter(ctx context.Context, m store.Message, reason
 	wait := func(ctx context.Context, attempt int) error {
 		return backoff.Sleep(ctx, backoff.FullJitter(attempt, 50*time.Millisecond, 2*time.Second))
 	}
-	_ = store.ReportDeadLettered(ctx, q.opts.Reports, m.ID, m.Body, nil, reason, time.Now(), reportAttempts, wait)
+	if err := store.ReportDeadLettered(ctx, q.opts.Reports, m.ID, m.Body, nil, reason, time.Now(), reportAttempts, wait); err != nil {
+		q.mu.Lock()
+		log := q.logger
+		q.mu.Unlock()
+		if log != nil {
+			// As the broker logs its own report failures.
+			log.Warn("recording report", "message", m.ID, "receives", m.ReceiveCount, "err", err)
+		}
+	}
 }
 
 func toMessage(m types.Message) store.Message {

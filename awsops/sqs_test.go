@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/socks-dev/socks/internal/lockedbuf"
+	"github.com/socks-dev/socks/store"
 )
 
 // fakeSQS implements the SQSAPI methods a test sets.
@@ -257,5 +261,54 @@ func TestAFailedDeadLetterMoveKeepsTheRestOfTheBatch(t *testing.T) {
 	}
 	if len(msgs) != 1 || msgs[0].ID != "fresh" {
 		t.Fatalf("Receive returned %+v; want the fresh message only", msgs)
+	}
+}
+
+// movingSQS is a fakeSQS that also takes the calls that move a message to
+// the dead letters.
+type movingSQS struct{ *fakeSQS }
+
+func (movingSQS) ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+func (movingSQS) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	return &sqs.SendMessageOutput{MessageId: aws.String("dead-1")}, nil
+}
+func (movingSQS) DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+// failingReports is a report store whose reads fail.
+type failingReports struct{}
+
+func (failingReports) GetReport(context.Context, string) (store.Report, error) {
+	return store.Report{}, errors.New("the table did not answer (injected)")
+}
+func (failingReports) ReplaceReport(context.Context, store.Report) error {
+	return errors.New("the table did not answer (injected)")
+}
+
+// TestAReportOfADeadLetterThatCannotBeWrittenIsLogged: the queue moves a
+// message past its receives to the dead letters itself and records so in
+// its report; a failure to write that report was dropped without a word,
+// while the broker logs its own report failures at Warn.
+func TestAReportOfADeadLetterThatCannotBeWrittenIsLogged(t *testing.T) {
+	api := movingSQS{&fakeSQS{
+		receive: func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
+			return &sqs.ReceiveMessageOutput{Messages: []types.Message{{MessageId: aws.String("worn-out"), ReceiptHandle: aws.String("r-1"), Body: aws.String(`{"topics":["t"],"body":1}`),
+				Attributes: map[string]string{string(types.MessageSystemAttributeNameApproximateReceiveCount): "9"}}}}, nil
+		},
+	}}
+	var logged lockedbuf.Buffer
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{MaxReceives: 5, Reports: failingReports{}})
+	q.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	if _, err := q.Receive(t.Context(), 10, time.Minute, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := logged.String()
+	for _, want := range []string{"level=WARN", "worn-out", "injected"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %q; want the report's failure logged at Warn", out, want)
+		}
 	}
 }

@@ -138,6 +138,10 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	if b.SQS != nil {
+		// The queue dead-letters a message past its receives itself.
+		b.SQS.SetLogger(logger)
+	}
 	if err := cmdutil.GiveBackOrphans(ctx, b, logger); err != nil {
 		return err
 	}
