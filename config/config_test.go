@@ -572,3 +572,38 @@ func TestAnUnknownProfileWithNoFileSaysWhereSocksLooked(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }
+
+// A new profile deploy refused as a near miss of one the file has (prod2
+// beside prod, us beside eu) said only "did you mean prod?":
+// nothing told a user who did mean a new profile how to make deploy take
+// it. The refusal says now that an empty table of that name, added to the
+// file, makes it one the file has; and it does.
+func TestANearMissDeployRefusesSaysHowToCreateItAnyway(t *testing.T) {
+	for _, tt := range []struct{ have, name, table string }{
+		{"prod", "prod2", "[profiles.prod2]"},
+		{"eu", "us", "[profiles.us]"},
+		{`"my.prof"`, "my.prof2", `[profiles."my.prof2"]`},
+	} {
+		path := writeFile(t, "[profiles."+tt.have+"]\nregion = \"eu-west-1\"\n")
+		e := env(map[string]string{"HOME": "/h"})
+		_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: tt.name, NewProfile: true}, e)
+		if err == nil || !strings.Contains(err.Error(), "did you mean") || !strings.Contains(err.Error(), "add an empty "+tt.table+" to "+path) {
+			t.Errorf("%s beside %s: %v; want it refused, saying to add %s to %s", tt.name, tt.have, err, tt.table, path)
+			continue
+		}
+		// What the error says to do, done.
+		body, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, append(body, "\n"+tt.table+"\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: tt.name, NewProfile: true}, e)
+		if err != nil || c.Profile != tt.name || c.AWS.Region != "" {
+			t.Errorf("%s added as an empty table: %+v, %v", tt.name, c, err)
+		}
+	}
+	// Commands that do not save say nothing of making one.
+	path := writeFile(t, "[profiles.prod]\n")
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod2"}, env(nil)); err == nil || strings.Contains(err.Error(), "add an empty") {
+		t.Errorf("outside deploy: %v", err)
+	}
+}

@@ -100,8 +100,14 @@ func (e *FileError) Unwrap() error { return e.Err }
 func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path string, isNew bool, err error) {
 	prof, name, path, err = readProfile(f, getenv)
 	var unknown *unknownProfileError
-	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.near == "" && unknown.path != "" {
-		return Profile{}, unknown.name, unknown.path, true, nil
+	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.path != "" {
+		if unknown.near == "" {
+			return Profile{}, unknown.name, unknown.path, true, nil
+		}
+		// Refused as a likely typo; a user who means a new profile makes
+		// it one the file has.
+		err = fmt.Errorf("%w; a new profile is not made when its name is this near one the file has: if you mean a new one, add an empty %s to %s and run again",
+			err, "["+toml.Key{"profiles", unknown.name}.String()+"]", unknown.path)
 	}
 	return prof, name, path, false, err
 }
