@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -309,6 +310,31 @@ func TestAWSDoctorChecks(t *testing.T) {
 				}
 			},
 			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 2000 items of table prod-connections (stopped early"}, nil},
+		// A Scan slower than doctor's 10 s (a table of low provisioned
+		// read capacity, throttled) failed the check, "did not finish",
+		// though it had read pages: it says what they showed now, as
+		// when it stops at its item limit.
+		{"records to migrate found before the time limit warn, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Changes: 1, Read: 750}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusWarn, []string{"some connection records to migrate in table prod-connections: 1 in the first 750 items (stopped early, at doctor's time limit of 10s", "socks provision --dry-run", "run `socks provision`"}, nil},
+		{"none to migrate before the time limit is ok, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Read: 250}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 250 items of table prod-connections (stopped early, at doctor's time limit of 10s"}, nil},
+		{"nothing read within the time limit fails",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusFail, []string{"reading the connections table did not finish within 10s"}, nil},
 		{"a table that may not be scanned names the permissions",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
