@@ -607,3 +607,28 @@ func TestANearMissDeployRefusesSaysHowToCreateItAnyway(t *testing.T) {
 		t.Errorf("outside deploy: %v", err)
 	}
 }
+
+// Deploy creates the config file it saves into when missing, but not one
+// named by --config (a typo there would write the URLs somewhere no other
+// command reads): it refused it with "does not exist" alone, and a user
+// starting a project's own config file for its first deploy was not told
+// how to go on. The refusal says now to create it empty first; and then
+// the profile is new in it.
+func TestAMissingConfigFileNamedForDeploySaysToCreateIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.toml")
+	e := env(map[string]string{"HOME": "/h"})
+	_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod", NewProfile: true}, e)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "create it empty first") {
+		t.Fatalf("deploy with --config naming no file: %v; want it refused, saying to create the file empty first", err)
+	}
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, e); err == nil || strings.Contains(err.Error(), "create it empty") {
+		t.Errorf("outside deploy: %v; want the file refused as missing, with no word of creating it", err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod", NewProfile: true}, e)
+	if err != nil || !c.NewProfile || c.ConfigFile != path {
+		t.Errorf("deploy with --config naming an empty file: %+v, %v; want the new profile prod in it", c, err)
+	}
+}

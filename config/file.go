@@ -100,6 +100,12 @@ func (e *FileError) Unwrap() error { return e.Err }
 func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path string, isNew bool, err error) {
 	prof, name, path, err = readProfile(f, getenv)
 	var unknown *unknownProfileError
+	var missing *missingFileError
+	if errors.As(err, &missing) && f.NewProfile {
+		// Not made from nothing: a typo in the name would save where no
+		// other command reads.
+		err = &FileError{fmt.Errorf("%w; to have the profile saved into it, create it empty first", missing)}
+	}
 	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.path != "" {
 		if unknown.near == "" {
 			return Profile{}, unknown.name, unknown.path, true, nil
@@ -110,6 +116,14 @@ func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path 
 			err, "["+toml.Key{"profiles", unknown.name}.String()+"]", unknown.path)
 	}
 	return prof, name, path, false, err
+}
+
+// missingFileError is a config file named by --config or SOCKS_CONFIG
+// that does not exist.
+type missingFileError struct{ path string }
+
+func (e *missingFileError) Error() string {
+	return fmt.Sprintf("config file %s does not exist (from --config or %s)", e.path, EnvConfig)
 }
 
 // unknownProfileError is a selected profile the file lacks.
@@ -149,7 +163,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if explicit {
-				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s does not exist (from --config or %s)", path, EnvConfig)}
+				return Profile{}, "", path, &FileError{&missingFileError{path}}
 			}
 			path = ""
 		case err != nil:
