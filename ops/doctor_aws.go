@@ -300,7 +300,7 @@ func checkMigration(ctx context.Context, env *Env) Result {
 	}
 	p, err := env.AWS.Migration(ctx)
 	early := "stopped early, at doctor's limit; `socks provision --dry-run` counts them all"
-	throttled := retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+	throttled := errors.Is(err, awsops.ErrThrottled) || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && p.Read > 0:
 		// A slow table is no failure: what the pages read show is

@@ -340,6 +340,13 @@ func TestAWSDoctorChecks(t *testing.T) {
 				}
 			},
 			"migration", ops.StatusWarn, []string{"some connection records to migrate in table prod-connections: 2 in the first 500 items (stopped early, as DynamoDB throttled the reads", "socks provision --dry-run"}, nil},
+		{"keys BatchGetItem left unprocessed after its attempts count as throttled",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Read: 250}, fmt.Errorf("reading the connections table: BatchGetItem on table prod-connections left 3 keys unprocessed after 10 attempts (%w): try again later", awsops.ErrThrottled)
+				}
+			},
+			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 250 items of table prod-connections (stopped early, as DynamoDB throttled the reads"}, nil},
 		{"reads throttled before any page fail, naming the throttling",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
