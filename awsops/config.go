@@ -254,6 +254,11 @@ func wrapResource(op, kind, name, index string, err error) error {
 	return &ResourceError{Op: op, Kind: kind, Name: name, Index: index, Err: err}
 }
 
+// ErrThrottled is in the errors of a batch call whose items DynamoDB kept
+// leaving unprocessed, throttled, past the bounded attempts (the SDK's
+// own throttling errors are told by retry.IsErrorThrottles).
+var ErrThrottled = errors.New("throttled")
+
 // ExplainedError is an AWS failure with an actionable message. It unwraps
 // to the SDK error, so errors.As on the typed SDK errors still works.
 type ExplainedError struct {

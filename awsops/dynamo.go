@@ -801,7 +801,7 @@ func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending
 			return nil
 		}
 		if attempt >= batchAttempts {
-			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (throttled): try again later", table, len(pending), attempt)
+			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (%w): try again later", table, len(pending), attempt, ErrThrottled)
 		}
 		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return err

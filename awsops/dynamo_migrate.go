@@ -245,7 +245,9 @@ type PendingMigration struct {
 // record and geek item found (its geek item, or its record) with a
 // consistent BatchGetItem, until the Scan ends or has read maxRead items.
 // So the count is the migration's only when the whole table was read;
-// otherwise it counts what the items read show. Read while the stack
+// otherwise it counts what the items read show. On an error it returns,
+// with the error, what the pages it finished showed (Read counts only
+// their items). Read while the stack
 // serves, a connection made or dropped between the reads of its record
 // and its geek item may be counted, as it would be by a dry run of the
 // migration.
@@ -260,11 +262,12 @@ func (s *DynamoStore) PendingMigration(ctx context.Context, maxRead int) (Pendin
 			return p, fmt.Errorf("reading the connections table: %w", wrapTable("Scan", s.tables.Connections, err))
 		}
 		s.itemsRead.Add(int64(out.ScannedCount))
-		p.Read += int(out.ScannedCount)
 		n, err := s.pendingChanges(ctx, out.Items, seen)
 		if err != nil {
+			// p is what the pages before this one showed.
 			return p, fmt.Errorf("reading the connections table: %w", err)
 		}
+		p.Read += int(out.ScannedCount)
 		p.Changes += n
 		if len(out.LastEvaluatedKey) == 0 {
 			p.Whole = true

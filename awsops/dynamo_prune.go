@@ -238,7 +238,7 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 					return nil
 				}
 				if attempt >= batchAttempts {
-					return fmt.Errorf("BatchGetItem on table %s left %d keys unprocessed after %d attempts (throttled): try again later", table, len(next.Keys), attempt)
+					return fmt.Errorf("BatchGetItem on table %s left %d keys unprocessed after %d attempts (%w): try again later", table, len(next.Keys), attempt, ErrThrottled)
 				}
 				if err := backoff.Sleep(gctx, s.backoff(attempt)); err != nil {
 					return err

@@ -194,6 +194,11 @@ func TestBatchGetAsksAgainForUnprocessedKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "left 3 keys unprocessed after 10 attempts") {
 			t.Errorf("batchGet = %v; want it to give up after 10 attempts", err)
 		}
+		// Told apart from other failures (doctor's migration check
+		// says it stopped early, not that permissions are missing).
+		if !errors.Is(err, ErrThrottled) {
+			t.Errorf("batchGet = %v; want it to be ErrThrottled", err)
+		}
 	})
 }
 

@@ -2,6 +2,7 @@ package awsops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -159,5 +160,37 @@ func TestPendingMigrationCountsWhatAMigrationWouldChangeReadingOnly(t *testing.T
 	}
 	if !p.Whole || p.Changes != 0 {
 		t.Errorf("PendingMigration after the migration = %+v, want nothing pending and the whole table read", p)
+	}
+}
+
+// slowBatchGet is DynamoDB Local whose BatchGetItem runs past the
+// caller's deadline, as on a throttled table near doctor's time limit.
+type slowBatchGet struct {
+	DynamoDBAPI
+}
+
+func (slowBatchGet) BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return nil, context.DeadlineExceeded
+}
+
+// A page whose Scan answered but whose other items were not read in time
+// was still counted as read: doctor, stopped at its time limit, said "no
+// connection records to migrate in the first N items" of items it had not
+// looked at. Only the pages whose changes were counted are read.
+func TestPendingMigrationStoppedInAPageCountsOnlyWhatItChecked(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	c := pubsub.Connection{ID: "old-connect", Geek: "geek9", Topics: []string{"news"}, ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	// A record an earlier socks wrote: no geek item.
+	if err := s.batchWrite(ctx, s.tables.Connections, []types.WriteRequest{{PutRequest: &types.PutRequest{Item: connItem(c, 1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	slow := NewDynamoStore(slowBatchGet{s.api}, s.tables)
+	p, err := slow.PendingMigration(ctx, 1000)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if p.Read != 0 || p.Changes != 0 || p.Whole {
+		t.Errorf("PendingMigration stopped in its first page = %+v; want nothing read (the record to migrate was not checked)", p)
 	}
 }

@@ -572,3 +572,63 @@ func TestAnUnknownProfileWithNoFileSaysWhereSocksLooked(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }
+
+// A new profile deploy refused as a near miss of one the file has (prod2
+// beside prod, us beside eu) said only "did you mean prod?":
+// nothing told a user who did mean a new profile how to make deploy take
+// it. The refusal says now that an empty table of that name, added to the
+// file, makes it one the file has; and it does.
+func TestANearMissDeployRefusesSaysHowToCreateItAnyway(t *testing.T) {
+	for _, tt := range []struct{ have, name, table string }{
+		{"prod", "prod2", "[profiles.prod2]"},
+		{"eu", "us", "[profiles.us]"},
+		{`"my.prof"`, "my.prof2", `[profiles."my.prof2"]`},
+	} {
+		path := writeFile(t, "[profiles."+tt.have+"]\nregion = \"eu-west-1\"\n")
+		e := env(map[string]string{"HOME": "/h"})
+		_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: tt.name, NewProfile: true}, e)
+		if err == nil || !strings.Contains(err.Error(), "did you mean") || !strings.Contains(err.Error(), "add an empty "+tt.table+" to "+path) {
+			t.Errorf("%s beside %s: %v; want it refused, saying to add %s to %s", tt.name, tt.have, err, tt.table, path)
+			continue
+		}
+		// What the error says to do, done.
+		body, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, append(body, "\n"+tt.table+"\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: tt.name, NewProfile: true}, e)
+		if err != nil || c.Profile != tt.name || c.AWS.Region != "" {
+			t.Errorf("%s added as an empty table: %+v, %v", tt.name, c, err)
+		}
+	}
+	// Commands that do not save say nothing of making one.
+	path := writeFile(t, "[profiles.prod]\n")
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod2"}, env(nil)); err == nil || strings.Contains(err.Error(), "add an empty") {
+		t.Errorf("outside deploy: %v", err)
+	}
+}
+
+// Deploy creates the config file it saves into when missing, but not one
+// named by --config (a typo there would write the URLs somewhere no other
+// command reads): it refused it with "does not exist" alone, and a user
+// starting a project's own config file for its first deploy was not told
+// how to go on. The refusal says now to create it empty first; and then
+// the profile is new in it.
+func TestAMissingConfigFileNamedForDeploySaysToCreateIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.toml")
+	e := env(map[string]string{"HOME": "/h"})
+	_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod", NewProfile: true}, e)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "create it empty first") {
+		t.Fatalf("deploy with --config naming no file: %v; want it refused, saying to create the file empty first", err)
+	}
+	if _, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod"}, e); err == nil || strings.Contains(err.Error(), "create it empty") {
+		t.Errorf("outside deploy: %v; want the file refused as missing, with no word of creating it", err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "prod", NewProfile: true}, e)
+	if err != nil || !c.NewProfile || c.ConfigFile != path {
+		t.Errorf("deploy with --config naming an empty file: %+v, %v; want the new profile prod in it", c, err)
+	}
+}

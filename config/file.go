@@ -100,10 +100,30 @@ func (e *FileError) Unwrap() error { return e.Err }
 func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path string, isNew bool, err error) {
 	prof, name, path, err = readProfile(f, getenv)
 	var unknown *unknownProfileError
-	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.near == "" && unknown.path != "" {
-		return Profile{}, unknown.name, unknown.path, true, nil
+	var missing *missingFileError
+	if errors.As(err, &missing) && f.NewProfile {
+		// Not made from nothing: a typo in the name would save where no
+		// other command reads.
+		err = &FileError{fmt.Errorf("%w; to have the profile saved into it, create it empty first", missing)}
+	}
+	if errors.As(err, &unknown) && f.NewProfile && unknown.from != "default_profile" && unknown.path != "" {
+		if unknown.near == "" {
+			return Profile{}, unknown.name, unknown.path, true, nil
+		}
+		// Refused as a likely typo; a user who means a new profile makes
+		// it one the file has.
+		err = fmt.Errorf("%w; a new profile is not made when its name is this near one the file has: if you mean a new one, add an empty %s to %s and run again",
+			err, "["+toml.Key{"profiles", unknown.name}.String()+"]", unknown.path)
 	}
 	return prof, name, path, false, err
+}
+
+// missingFileError is a config file named by --config or SOCKS_CONFIG
+// that does not exist.
+type missingFileError struct{ path string }
+
+func (e *missingFileError) Error() string {
+	return fmt.Sprintf("config file %s does not exist (from --config or %s)", e.path, EnvConfig)
 }
 
 // unknownProfileError is a selected profile the file lacks.
@@ -143,7 +163,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if explicit {
-				return Profile{}, "", path, &FileError{fmt.Errorf("config file %s does not exist (from --config or %s)", path, EnvConfig)}
+				return Profile{}, "", path, &FileError{&missingFileError{path}}
 			}
 			path = ""
 		case err != nil:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 
 	"github.com/socks-dev/socks/awsops"
@@ -297,15 +299,29 @@ func checkMigration(ctx context.Context, env *Env) Result {
 		return skip("skipped: no DynamoDB store")
 	}
 	p, err := env.AWS.Migration(ctx)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return cannotRead("the connections table", err, env)
-		}
+	early := "stopped early, at doctor's limit; `socks provision --dry-run` counts them all"
+	throttled := errors.Is(err, awsops.ErrThrottled) || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) && p.Read > 0:
+		// A slow table is no failure: what the pages read show is
+		// said, as when the item limit stops the Scan.
+		p.Whole = false
+		early = fmt.Sprintf("stopped early, at doctor's time limit of %s; `socks provision --dry-run` counts them all", checkTimeout)
+	case throttled && p.Read > 0:
+		// A table of low provisioned read capacity: the SDK gave up
+		// after its attempts.
+		p.Whole = false
+		early = "stopped early, as DynamoDB throttled the reads (the table's read capacity is used up); `socks provision --dry-run` counts them all"
+	case errors.Is(err, context.DeadlineExceeded):
+		return cannotRead("the connections table", err, env)
+	case throttled:
+		return fail("cannot read the connections table: "+err.Error(),
+			"DynamoDB throttled the reads of table "+env.AWS.Tables.Connections+" (its read capacity is used up): run the doctor again later")
+	case err != nil:
 		return fail("cannot read the connections table: "+err.Error(),
 			"check that the credentials may call dynamodb:Scan and dynamodb:BatchGetItem on table "+env.AWS.Tables.Connections)
 	}
 	table := env.AWS.Tables.Connections
-	const early = "stopped early, at doctor's limit; `socks provision --dry-run` counts them all"
 	const misses = "fan-outs to users may miss them until then"
 	switch {
 	case p.Changes == 0 && p.Whole:

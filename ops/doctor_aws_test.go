@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -309,6 +311,56 @@ func TestAWSDoctorChecks(t *testing.T) {
 				}
 			},
 			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 2000 items of table prod-connections (stopped early"}, nil},
+		// A Scan slower than doctor's 10 s (a table of low provisioned
+		// read capacity, throttled) failed the check, "did not finish",
+		// though it had read pages: it says what they showed now, as
+		// when it stops at its item limit.
+		{"records to migrate found before the time limit warn, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Changes: 1, Read: 750}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusWarn, []string{"some connection records to migrate in table prod-connections: 1 in the first 750 items (stopped early, at doctor's time limit of 10s", "socks provision --dry-run", "run `socks provision`"}, nil},
+		{"none to migrate before the time limit is ok, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Read: 250}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 250 items of table prod-connections (stopped early, at doctor's time limit of 10s"}, nil},
+		// On a table of low provisioned read capacity the SDK gives up
+		// after its three attempts, throttled, well within the 10 s.
+		{"records to migrate found before the reads were throttled warn, saying it stopped early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					throttled := &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Scan", Err: &retry.MaxAttemptsError{Attempt: 3,
+						Err: &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "The level of configured provisioned throughput for the table was exceeded"}}}
+					return awsops.PendingMigration{Changes: 2, Read: 500}, fmt.Errorf("reading the connections table: %w", throttled)
+				}
+			},
+			"migration", ops.StatusWarn, []string{"some connection records to migrate in table prod-connections: 2 in the first 500 items (stopped early, as DynamoDB throttled the reads", "socks provision --dry-run"}, nil},
+		{"keys BatchGetItem left unprocessed after its attempts count as throttled",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{Read: 250}, fmt.Errorf("reading the connections table: BatchGetItem on table prod-connections left 3 keys unprocessed after 10 attempts (%w): try again later", awsops.ErrThrottled)
+				}
+			},
+			"migration", ops.StatusOK, []string{"no connection records to migrate in the first 250 items of table prod-connections (stopped early, as DynamoDB throttled the reads"}, nil},
+		{"reads throttled before any page fail, naming the throttling",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{}, fmt.Errorf("reading the connections table: %w", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "exceeded"})
+				}
+			},
+			"migration", ops.StatusFail, []string{"cannot read the connections table", "ProvisionedThroughputExceededException", "throttled", "run the doctor again later"}, nil},
+		{"nothing read within the time limit fails",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+					return awsops.PendingMigration{}, fmt.Errorf("reading the connections table: %w", context.DeadlineExceeded)
+				}
+			},
+			"migration", ops.StatusFail, []string{"reading the connections table did not finish within 10s"}, nil},
 		{"a table that may not be scanned names the permissions",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -382,8 +383,14 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	// Each client is a file: past the limit the connects fail mid-run.
 	if limit, ok := openFileLimit(); ok && uint64(opts.Connections)+ownFiles > limit {
-		return cmdutil.FlagErrorf("--connections %d is more clients than this process may open (ulimit -n is %d, and the bench needs about %d files more for itself): raise the limit (ulimit -n %d) or give at most --connections %d",
-			opts.Connections, limit, ownFiles, opts.Connections+ownFiles, max(0, int64(limit)-ownFiles))
+		// The limit is the hard one (ulimit -Hn): Go raised the soft
+		// limit to it as socks started, whatever `ulimit -n` says.
+		where := "as root, or in the system's limits (/etc/security/limits.conf, systemd's LimitNOFILE)"
+		if runtime.GOOS == "darwin" {
+			where = "and kern.maxfilesperproc, which caps it on macOS (sudo sysctl kern.maxfilesperproc=N)"
+		}
+		return cmdutil.FlagErrorf("--connections %d is more clients than this process may open: it may open %d files (the hard limit, ulimit -Hn, which socks raises its own to), and the bench needs about %d more for itself; raise the hard limit to %d (ulimit -Hn %d, %s) or give at most --connections %d",
+			opts.Connections, limit, ownFiles, opts.Connections+ownFiles, opts.Connections+ownFiles, where, max(0, int64(limit)-ownFiles))
 	}
 	run := newRunID()
 	p := plan{wsURL: opts.URL, callback: opts.Callback, pid: opts.PID}

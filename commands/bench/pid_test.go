@@ -163,3 +163,29 @@ func TestWithoutProcTheLocalGatewayIsBenchedWithoutMemory(t *testing.T) {
 		t.Errorf("bench --pid = %v, stdout %q; want a flag error saying memory is measured on Linux, and nothing measured", err, out)
 	}
 }
+
+// A gateway that listens on [::1] or on every address (serve --addr
+// [::1]:8765, 0.0.0.0:8765), benched at 127.0.0.1 or localhost, is still
+// found listening on the URL's port: the check reads net/tcp and
+// net/tcp6, by port.
+func TestAGatewayListeningOnAnyAddressIsFoundByItsPort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read from /proc on Linux")
+	}
+	for _, addr := range []string{"127.0.0.1:0", "0.0.0.0:0", "[::1]:0", "[::]:0"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Logf("%s: %v (no such address here)", addr, err)
+			continue
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		listens, known, err := listensOn(os.Getpid(), port)
+		if !listens || !known || err != nil {
+			t.Errorf("listening on %s (port %d): listens %v, known %v, %v; want found", addr, port, listens, known, err)
+		}
+		ln.Close()
+		if listens, _, _ := listensOn(os.Getpid(), port); listens {
+			t.Errorf("port %d closed still found listening", port)
+		}
+	}
+}

@@ -144,8 +144,9 @@ socks is migrated as 'socks provision' does it (docs/deploy.md,
 
 On success it prints the wss:// URL and the callback URL, and writes them
 into the selected config profile (--config-profile; created, with the
-config file, when missing), so listen, publish --wait, subs list --live,
-prune-stale and doctor work right after.
+default config file, when missing; a file named by --config must exist),
+so listen, publish --wait, subs list --live, prune-stale and doctor work
+right after.
 'socks teardown' removes all of it.`,
 		Example: `  socks deploy --backend aws --region eu-west-1 --stack prod
   socks deploy --backend aws --stack prod --dry-run

@@ -86,7 +86,8 @@ local gateway:
                   Lambda function, still running after an upgrade) that
                   'socks provision' still has to migrate: a fan-out to
                   users may miss them. It reads at most 2,000 items of the
-                  connections table, and says so when it stopped there
+                  connections table, for at most the check's 10 s, and
+                  says so when it stopped early
 
 and the management API check asks --callback-url (SOCKS_CALLBACK_URL); it
 warns when none is set.
