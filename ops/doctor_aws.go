@@ -315,10 +315,10 @@ func checkMigration(ctx context.Context, env *Env) Result {
 	case errors.Is(err, context.DeadlineExceeded):
 		return cannotRead("the connections table", err, env)
 	case throttled:
-		return fail("cannot read the connections table: "+err.Error(),
+		return fail("cannot read the connections table: "+unread(err),
 			"DynamoDB throttled the reads of table "+env.AWS.Tables.Connections+" (its read capacity is used up): run the doctor again later")
 	case err != nil:
-		return fail("cannot read the connections table: "+err.Error(),
+		return fail("cannot read the connections table: "+unread(err),
 			"check that the credentials may call dynamodb:Scan and dynamodb:BatchGetItem on table "+env.AWS.Tables.Connections)
 	}
 	table := env.AWS.Tables.Connections
@@ -402,4 +402,10 @@ func maskKey(k string) string {
 		return strings.Repeat("*", len(k))
 	}
 	return strings.Repeat("*", len(k)-4) + k[len(k)-4:]
+}
+
+// unread is err, from reading the connections table, without the words
+// the check's own line already says.
+func unread(err error) string {
+	return strings.TrimPrefix(err.Error(), "reading the connections table: ")
 }

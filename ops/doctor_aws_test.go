@@ -353,7 +353,7 @@ func TestAWSDoctorChecks(t *testing.T) {
 					return awsops.PendingMigration{}, fmt.Errorf("reading the connections table: %w", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "exceeded"})
 				}
 			},
-			"migration", ops.StatusFail, []string{"cannot read the connections table", "ProvisionedThroughputExceededException", "throttled", "run the doctor again later"}, nil},
+			"migration", ops.StatusFail, []string{"cannot read the connections table: api error ProvisionedThroughputExceededException", "throttled", "run the doctor again later"}, nil},
 		{"nothing read within the time limit fails",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
