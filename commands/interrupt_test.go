@@ -2,7 +2,9 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,6 +151,36 @@ func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
 		}
 		if got := stderr.String(); code != cmdutil.ExitInterrupted || got != want {
 			t.Errorf("stderr a terminal: %v: exit %d, stderr %q; want 130 and %q", term, code, got, want)
+		}
+	}
+}
+
+// TestACommandThatPanicsStillCrashesWithItsTrace: the command runs off
+// the main goroutine now; a panic in it still ends the process as an
+// unrecovered panic does (exit 2, "panic:" and the goroutine's trace on
+// stderr), and the deferred work of the command (revoking, closing) runs
+// first, as before. The panic is made in a copy of this test binary.
+func TestACommandThatPanicsStillCrashesWithItsTrace(t *testing.T) {
+	if os.Getenv("SOCKS_TEST_PANIC") == "1" {
+		ios, _, _, _ := iostreams.Test()
+		f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+		os.Exit(interruptible(make(chan os.Signal), f, func(context.Context) int {
+			defer os.Stderr.WriteString("deferred work ran\n")
+			panic("a bug in a command")
+		}))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestACommandThatPanicsStillCrashesWithItsTrace$")
+	cmd.Env = append(os.Environ(), "SOCKS_TEST_PANIC=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("a panicking command: %v; want exit 2\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"deferred work ran\n", "panic: a bug in a command", "goroutine "} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
 		}
 	}
 }
