@@ -96,14 +96,20 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 				return code
 			default:
 			}
-			return stopAtOnce(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
+			return stopAtOnce(f.IOStreams.ErrOut, f.IOStreams.IsStderrTTY(), sig, f.Stopping.Pending())
 		}
 	}
 }
 
-// sayStopping tells the person who pressed Ctrl-C (or sent sig) what the
-// command still finishes, and how to stop it at once. It says nothing when
-// the command finishes nothing: it ends at once.
+// overLine starts a line of Main's own on a terminal's stderr: over a
+// spinner's line (prune-stale, bench), which has no newline and is drawn
+// again below, as cmdutil.Progress.Printf writes, and over the "^C" the
+// terminal echoed.
+const overLine = "\r\x1b[K"
+
+// sayStopping tells the person who pressed Ctrl-C (or sent sig) on a
+// terminal what the command still finishes, and how to stop it at once.
+// It says nothing when the command finishes nothing: it ends at once.
 func sayStopping(w io.Writer, sig os.Signal, pending []cmdutil.Work) {
 	if len(pending) == 0 {
 		return
@@ -117,13 +123,14 @@ func sayStopping(w io.Writer, sig os.Signal, pending []cmdutil.Work) {
 		// A second SIGHUP does not stop at once; Ctrl-C does.
 		again = "Ctrl-C"
 	}
-	fmt.Fprintf(w, "socks: stopping: %s (%s again stops at once)\n", text.Sanitize(strings.Join(what, "; "), false), again)
+	fmt.Fprintf(w, overLine+"socks: stopping: %s (%s again stops at once)\n", text.Sanitize(strings.Join(what, "; "), false), again)
 }
 
 // stopAtOnce says that the command was stopped at once by sig, a second
 // signal, and what that leaves behind, and returns the exit code: 128 +
-// the signal's number, as a shell reports a command a signal ended.
-func stopAtOnce(w io.Writer, sig os.Signal, pending []cmdutil.Work) int {
+// the signal's number, as a shell reports a command a signal ended. On a
+// terminal (term) it is a line of its own (overLine).
+func stopAtOnce(w io.Writer, term bool, sig os.Signal, pending []cmdutil.Work) int {
 	msg := "socks: stopped at once by a second " + signalName(sig)
 	var left []string
 	for _, p := range pending {
@@ -134,7 +141,11 @@ func stopAtOnce(w io.Writer, sig os.Signal, pending []cmdutil.Work) int {
 	if len(left) > 0 {
 		msg += ": " + strings.Join(left, "; ")
 	}
-	fmt.Fprintln(w, text.Sanitize(msg, false))
+	msg = text.Sanitize(msg, false)
+	if term {
+		msg = overLine + msg
+	}
+	fmt.Fprintln(w, msg)
 	if sig == syscall.SIGTERM {
 		return cmdutil.ExitTerminated
 	}

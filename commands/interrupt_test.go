@@ -2,7 +2,9 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,7 +81,7 @@ func TestOnATerminalTheFirstCtrlCSaysWhatIsFinished(t *testing.T) {
 	if code := <-codes; code != cmdutil.ExitOK {
 		t.Errorf("exit %d; want the command's own 0 when it finishes", code)
 	}
-	want := "socks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n"
+	want := "\r\x1b[Ksocks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n"
 	if got := stderr.String(); got != want {
 		t.Errorf("stderr %q; want %q", got, want)
 	}
@@ -111,5 +113,74 @@ func TestAHangupNeverStopsTheCleanupShort(t *testing.T) {
 	close(release)
 	if code := <-codes; code != cmdutil.ExitOK || strings.Contains(stderr.String(), "stopped at once") {
 		t.Errorf("exit %d, stderr %q; want the command to finish (0)", code, stderr)
+	}
+}
+
+// TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner: prune-stale and
+// bench draw a spinner on stderr (a line with no newline, redrawn in
+// place); the first Ctrl-C's note and the second's were written at its
+// end ("⠋ pruning… 3 records checked (0.4s)^Csocks: stopping: …"). Like
+// Progress.Printf, they clear the line first; off a terminal, the line
+// is as it was.
+func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
+	const spinner = "⠋ pruning… 3 records checked (0.4s)"
+	for _, term := range []bool{true, false} {
+		ios, _, _, stderr := iostreams.Test()
+		ios.SetTTY(false, term, term)
+		f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+		caught := make(chan os.Signal)
+		started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		codes := make(chan int, 1)
+		stuck := stuckCommand(f, started, interrupted, release)
+		go func() {
+			codes <- interruptible(caught, f, func(ctx context.Context) int {
+				stderr.WriteString(spinner)
+				return stuck(ctx)
+			})
+		}()
+		<-started
+		caught <- os.Interrupt
+		<-interrupted
+		caught <- os.Interrupt
+		code := <-codes
+		close(release)
+		want := spinner + "socks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
+		if term {
+			want = spinner + "\r\x1b[Ksocks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n" +
+				"\r\x1b[Ksocks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
+		}
+		if got := stderr.String(); code != cmdutil.ExitInterrupted || got != want {
+			t.Errorf("stderr a terminal: %v: exit %d, stderr %q; want 130 and %q", term, code, got, want)
+		}
+	}
+}
+
+// TestACommandThatPanicsStillCrashesWithItsTrace: the command runs off
+// the main goroutine now; a panic in it still ends the process as an
+// unrecovered panic does (exit 2, "panic:" and the goroutine's trace on
+// stderr), and the deferred work of the command (revoking, closing) runs
+// first, as before. The panic is made in a copy of this test binary.
+func TestACommandThatPanicsStillCrashesWithItsTrace(t *testing.T) {
+	if os.Getenv("SOCKS_TEST_PANIC") == "1" {
+		ios, _, _, _ := iostreams.Test()
+		f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+		os.Exit(interruptible(make(chan os.Signal), f, func(context.Context) int {
+			defer os.Stderr.WriteString("deferred work ran\n")
+			panic("a bug in a command")
+		}))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestACommandThatPanicsStillCrashesWithItsTrace$")
+	cmd.Env = append(os.Environ(), "SOCKS_TEST_PANIC=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("a panicking command: %v; want exit 2\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"deferred work ran\n", "panic: a bug in a command", "goroutine "} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
 	}
 }

@@ -40,3 +40,40 @@ func TestALinkToNothingPlantedAtTheStateFileIsNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestAStateDirReachedThroughALinkIsUsedAsIs: only what is planted in the
+// state dir is refused (package planted looks at the last part of each
+// path); a state dir given as a link (--state-dir ~/link-to-dir), or
+// below one (a $HOME that is a link, macOS's /tmp), is used as it is: the
+// state file, its lock, wake and key files are made and used there.
+func TestAStateDirReachedThroughALinkIsUsedAsIs(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	if err := os.MkdirAll(filepath.Join(real, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(base, "home")
+	if err := os.Symlink("real", home); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, dir, made string }{
+		{"a link to the state dir", home, real},
+		{"a state dir below a link", filepath.Join(home, "state"), filepath.Join(real, "state")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"chatter", "issue", "--geek", "zed"},
+				{"publish", "--topic", "updates", "--body", `{"n":1}`},
+				{"chatter", "list", "--geek", "zed"},
+				{"subs", "list"},
+			} {
+				if r := run(t, tc.dir, "", args...); r.code != 0 {
+					t.Fatalf("socks %s with the state dir %s: exit %d, stderr %q", strings.Join(args, " "), tc.dir, r.code, r.stderr)
+				}
+			}
+			if fi, err := os.Lstat(filepath.Join(tc.made, "socks.db")); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("the state file in %s: %v, %v; want a regular file made there", tc.made, fi, err)
+			}
+		})
+	}
+}

@@ -69,6 +69,10 @@ type PruneOptions struct {
 	// Progress, when set, is called with the number of records examined so
 	// far after each page. It may be called from several goroutines at once.
 	Progress func(checked int)
+	// Leased, when set, is called once the store's prune lease is taken
+	// (a BulkPruner, not a dry run); the function it returns is called
+	// once the lease is given up.
+	Leased func() (released func())
 }
 
 func (o PruneOptions) withDefaults() PruneOptions {
@@ -212,6 +216,9 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 		lctx, release, err := bulk.LockPrune(ctx)
 		if err != nil {
 			return pr.result(), err
+		}
+		if opts.Leased != nil {
+			defer opts.Leased()()
 		}
 		defer release()
 		parent := ctx

@@ -459,10 +459,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	default:
 		auth := newStoreAuth(b.Store, run, opts.Now, opts, p.pace)
 		p.query = auth.query
-		defer opts.Stopping.Add(cmdutil.Work{
-			What: "revoking the chatter IDs the bench issued, for at most a minute",
-			Left: "the chatter IDs the bench issued are not revoked: each expires by itself 15 minutes after it was issued",
-		})()
+		defer opts.Stopping.Add(auth.stoppingWork())()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
 		// issued stop working with it rather than 15 minutes later.
 		defer auth.revoke(ctx, opts.IO)
@@ -624,6 +621,18 @@ func newStoreAuth(s store.Store, run string, now func() time.Time, opts *Options
 		ttl += time.Duration(math.Ceil(float64(opts.Connections) / pace.connectsPerSecond * float64(time.Second)))
 	}
 	return &storeAuth{s: s, run: run, now: now, ttl: min(ttl, pubsub.MaxChatterTTL)}
+}
+
+// stoppingWork is what the bench finishes after Ctrl-C, revoking the
+// chatter IDs it issued, and what a second one leaves: the IDs, valid for
+// a.ttl (longer than benchIDTTL when paced), said in whole minutes
+// rounded up.
+func (a *storeAuth) stoppingWork() cmdutil.Work {
+	minutes := int(math.Ceil(a.ttl.Minutes()))
+	return cmdutil.Work{
+		What: "revoking the chatter IDs the bench issued, for at most a minute",
+		Left: fmt.Sprintf("the chatter IDs the bench issued are not revoked: each expires by itself within %d minutes of being issued", minutes),
+	}
 }
 
 func (a *storeAuth) query(ctx context.Context, i int, topic string) (string, error) {

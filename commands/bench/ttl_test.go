@@ -109,3 +109,27 @@ func TestChatterIDsAreIssuedSeveralAtOnce(t *testing.T) {
 		t.Errorf("%d connected; want 6", res.Connected)
 	}
 }
+
+// TestWhatAForcedStopLeavesSaysWhenThePacedIDsExpire: a second Ctrl-C
+// said the bench's chatter IDs each expire 15 minutes after they were
+// issued; paced, they are valid 15 minutes after the connects are due to
+// end, and the note says that long (rounded up to the minute).
+func TestWhatAForcedStopLeavesSaysWhenThePacedIDsExpire(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		perSec float64
+		want   string
+	}{
+		{"unpaced", 0, "each expires by itself within 15 minutes of being issued"},
+		{"20 clients paced one a minute", 1.0 / 60, "each expires by itself within 35 minutes of being issued"},
+		{"20 clients paced 7 a minute", 7.0 / 60, "each expires by itself within 18 minutes of being issued"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := measureOptions(20, 4, 1, 0, time.Minute)
+			auth := newStoreAuth(nil, "ttl", time.Now, opts, pacing{connectsPerSecond: tc.perSec})
+			if w := auth.stoppingWork(); !strings.Contains(w.Left, tc.want) || !strings.Contains(w.What, "revoking the chatter IDs the bench issued") {
+				t.Errorf("%+v; want it to say %q", w, tc.want)
+			}
+		})
+	}
+}

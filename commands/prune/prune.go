@@ -164,11 +164,13 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		prog = cmdutil.NewProgress(opts.IO, opts.Now)
 		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
 	}
-	if _, bulk := s.(ops.BulkPruner); bulk && !opts.DryRun {
-		defer opts.Stopping.Add(cmdutil.Work{
+	// Recorded while the lease is held: not while waiting for another
+	// prune's, when there is none to give up.
+	po.Leased = func() func() {
+		return opts.Stopping.Add(cmdutil.Work{
 			What: "giving up the stack's prune lease",
 			Left: "the stack's prune lease is not given up: it lapses within a minute, and a prune-stale started meanwhile waits for it",
-		})()
+		})
 	}
 	res, err := ops.Prune(ctx, s, pusher, po)
 	if prog != nil {

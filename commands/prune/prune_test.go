@@ -362,3 +362,75 @@ func TestPruneProgress(t *testing.T) {
 		})
 	}
 }
+
+// leasedStore is a store with a prune lease (ops.BulkPruner, as
+// DynamoDB's): LockPrune waits for the lease until free is closed, and
+// sees, once it holds it and as it gives it up, what the command records
+// it still finishes.
+type leasedStore struct {
+	store.Store
+	waiting  chan struct{}
+	free     chan struct{}
+	stopping *cmdutil.Stopping
+	held     []cmdutil.Work
+	released []cmdutil.Work
+}
+
+func (s *leasedStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
+	close(s.waiting)
+	select {
+	case <-s.free:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("waiting for another prune to finish: %w", ctx.Err())
+	}
+	return ctx, func() { s.released = s.stopping.Pending() }, nil
+}
+
+func (s *leasedStore) DeleteDeadConnections(ctx context.Context, ids []string) (int, error) {
+	s.held = s.stopping.Pending()
+	return s.Store.DeleteConnections(ctx, ids)
+}
+
+// TestTheStopNoteNamesThePruneLeaseOnlyWhileItIsHeld: prune-stale
+// recorded "giving up the stack's prune lease" from the start, so Ctrl-C
+// while it waited for another prune's lease said it was giving up a lease
+// it did not hold, and a second Ctrl-C that the lease was left to lapse.
+// It is recorded from when the lease is taken until it is given up.
+func TestTheStopNoteNamesThePruneLeaseOnlyWhileItIsHeld(t *testing.T) {
+	t.Run("waiting for the lease", func(t *testing.T) {
+		fx := newFixture(t)
+		ls := &leasedStore{Store: fx.store, waiting: make(chan struct{}), free: make(chan struct{}), stopping: &cmdutil.Stopping{}}
+		fx.opts.Store = func(context.Context) (store.Store, error) { return ls, nil }
+		fx.opts.Stopping = ls.stopping
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- pruneRun(ctx, fx.opts) }()
+		<-ls.waiting
+		if p := ls.stopping.Pending(); len(p) != 0 {
+			t.Errorf("while waiting for another prune's lease, recorded %+v; want nothing (no lease is held)", p)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("pruneRun = %v; want it cancelled", err)
+		}
+	})
+	t.Run("holding it", func(t *testing.T) {
+		fx := newFixture(t)
+		ls := &leasedStore{Store: fx.store, waiting: make(chan struct{}), free: make(chan struct{}), stopping: &cmdutil.Stopping{}}
+		close(ls.free)
+		fx.opts.Store = func(context.Context) (store.Store, error) { return ls, nil }
+		fx.opts.Stopping = ls.stopping
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatal(err)
+		}
+		if len(ls.held) != 1 || !strings.Contains(ls.held[0].What, "prune lease") {
+			t.Errorf("while the lease was held, recorded %+v; want the lease", ls.held)
+		}
+		if len(ls.released) != 1 {
+			t.Errorf("as the lease was given up, recorded %+v; want the lease until it is given up", ls.released)
+		}
+		if p := ls.stopping.Pending(); len(p) != 0 {
+			t.Errorf("once prune-stale ended, recorded %+v; want nothing", p)
+		}
+	})
+}
