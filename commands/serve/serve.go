@@ -503,7 +503,13 @@ func Run(ctx context.Context, opts *Options) error {
 		ends.Pprof = fmt.Sprintf("http://%s/debug/pprof/", pprofLn.Addr())
 		fmt.Fprintf(opts.IO.ErrOut, "profiles on %s\n", ends.Pprof)
 	}
-	if err := announce(opts.IO, ends, opts.JSON); err != nil {
+	issue := "socks chatter issue --geek NAME"
+	if b.DB != nil && b.Config.Sources["state_dir"] != "default" {
+		// Named by a flag, a variable or a profile: the hint, pasted
+		// into another terminal, must issue where this gateway looks.
+		issue = "socks chatter issue --state-dir " + shellWord(b.Config.StateDir) + " --geek NAME"
+	}
+	if err := announce(opts.IO, ends, opts.JSON, issue); err != nil {
 		return err
 	}
 	if inj != nil {
@@ -864,8 +870,8 @@ type Endpoints struct {
 
 // announce prints the WebSocket URL (with asJSON, every endpoint as one
 // JSON line) on standard output and, on a terminal, a summary on standard
-// error.
-func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
+// error, whose connect hint issues chatter IDs with the command issue.
+func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool, issue string) error {
 	if asJSON {
 		if err := cmdutil.PrintJSON(ios.Out, e); err != nil {
 			return err
@@ -881,13 +887,25 @@ func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
 	if !e.Broker {
 		broker = "broker off"
 	}
-	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n  %s\n  %s\n",
+	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n",
 		u.Title.Render("socks"), u.Accent.Render(e.WebSocket),
 		u.Label.Render("management API"), e.Management,
-		u.Label.Render("live page"), e.Page, e.Page,
-		u.Muted.Render(broker),
-		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+		u.Label.Render("live page"), e.Page, e.Page)
+	if e.StateDir != "" {
+		fmt.Fprintf(ios.ErrOut, "  %s %s\n", u.Label.Render("state dir"), e.StateDir)
+	}
+	fmt.Fprintf(ios.ErrOut, "  %s\n  %s\n", u.Muted.Render(broker),
+		u.Muted.Render("connect with ?geek=NAME&id=$("+issue+") · Ctrl-C to stop"))
 	return nil
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything the shell
+// would act on, so that a hint naming a path can be pasted as it is.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // listenPprof listens on addr for profiles, which must be a loopback

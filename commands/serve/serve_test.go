@@ -1265,3 +1265,49 @@ func TestAServeAfterACleanStopDoesNotSayItsGatewayWasKilled(t *testing.T) {
 		t.Errorf("serve did not say it waits for the 3 clients closed:\n%s", logged)
 	}
 }
+
+// TestTheBannerHintIssuesIntoTheStateDirServeRuns: the terminal summary's
+// "connect with ...$(socks chatter issue ...)" hint, copied into another
+// terminal, must issue the chatter ID where this gateway looks. It said
+// `socks chatter issue --geek NAME` under `serve --state-dir DIR` too,
+// which issues into the default state dir (or exits 3 when there is
+// none), and the gateway then refused the ID with 403.
+func TestTheBannerHintIssuesIntoTheStateDirServeRuns(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		want   func(dir string) string
+	}{
+		{"default", func(string) string { return "$(socks chatter issue --geek NAME)" }},
+		{"flag", func(dir string) string { return "$(socks chatter issue --state-dir '" + dir + "' --geek NAME)" }},
+		{"env", func(dir string) string { return "$(socks chatter issue --state-dir '" + dir + "' --geek NAME)" }},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "my state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			opts := testOptions(t)
+			open := openState(t, dir)
+			opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+				b, err := open(ctx)
+				if err == nil {
+					b.Config.Sources = map[string]string{"state_dir": tc.source}
+				}
+				return b, err
+			}
+			ios, _, _, errOut := iostreams.Test()
+			ios.SetTTY(false, false, true)
+			ios.SetNoColor(true)
+			opts.IO = ios
+			stop := startServe(t, opts)
+			banner := errOut.String()
+			stop()
+			if want := tc.want(dir); !strings.Contains(banner, want) {
+				t.Errorf("banner lacks %q:\n%s", want, banner)
+			}
+			if !strings.Contains(banner, "state dir "+dir) {
+				t.Errorf("banner does not say where the state is (%s):\n%s", dir, banner)
+			}
+		})
+	}
+}
