@@ -64,6 +64,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 	}{
 		{"version works", []string{"version"}, "", dir, 0, ""},
 		{"an unknown flag is a usage error", []string{"publish", "--nope"}, "", dir, 2, "unknown flag: --nope"},
+		// chatter issue spells it --topics, publish and listen --topic:
+		// the slip from one to the other said only "unknown flag".
+		{"chatter issue --topic names --topics", []string{"chatter", "issue", "--geek", "alice", "--topic", "updates"}, "", dir, 2, "unknown flag: --topic: did you mean --topics?"},
+		{"publish --topics names --topic", []string{"publish", "--topics", "t", "--message", "x"}, "", dir, 2, "unknown flag: --topics: did you mean --topic?"},
+		{"a mistyped global flag is named too", []string{"config", "--state-dri", dir}, "", dir, 2, "unknown flag: --state-dri: did you mean --state-dir?"},
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
