@@ -503,13 +503,7 @@ func Run(ctx context.Context, opts *Options) error {
 		ends.Pprof = fmt.Sprintf("http://%s/debug/pprof/", pprofLn.Addr())
 		fmt.Fprintf(opts.IO.ErrOut, "profiles on %s\n", ends.Pprof)
 	}
-	issue := "socks chatter issue --geek NAME"
-	if b.DB != nil && b.Config.Sources["state_dir"] != "default" {
-		// Named by a flag, a variable or a profile: the hint, pasted
-		// into another terminal, must issue where this gateway looks.
-		issue = "socks chatter issue --state-dir " + shellWord(b.Config.StateDir) + " --geek NAME"
-	}
-	if err := announce(opts.IO, ends, opts.JSON, issue); err != nil {
+	if err := announce(opts.IO, ends, opts.JSON, issueHint(b.Config)); err != nil {
 		return err
 	}
 	if inj != nil {
@@ -897,6 +891,35 @@ func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool, issue string) 
 	fmt.Fprintf(ios.ErrOut, "  %s\n  %s\n", u.Muted.Render(broker),
 		u.Muted.Render("connect with ?geek=NAME&id=$("+issue+") · Ctrl-C to stop"))
 	return nil
+}
+
+// issueHint is the `socks chatter issue` that, pasted into another
+// terminal, issues where the gateway of c looks: with the state dir when
+// it is not the default one (named by a flag, a variable or a profile),
+// and on AWS with the flags serve was given (the environment and the
+// profile apply to the other command too).
+func issueHint(c config.Config) string {
+	args := []string{"socks", "chatter", "issue"}
+	if c.Backend != config.BackendAWS {
+		if c.Sources["state_dir"] != "default" {
+			args = append(args, "--state-dir", shellWord(c.StateDir))
+		}
+	} else {
+		for _, s := range []struct{ key, flag, value string }{
+			{"backend", "--backend", c.Backend},
+			{"stack", "--stack", c.AWS.Stack},
+			{"region", "--region", c.AWS.Region},
+			{"aws_profile", "--profile", c.AWS.Profile},
+			{"endpoint_url", "--endpoint-url", c.AWS.EndpointURL},
+			{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", c.AWS.DynamoDBEndpointURL},
+			{"sqs_endpoint_url", "--sqs-endpoint-url", c.AWS.SQSEndpointURL},
+		} {
+			if c.Sources[s.key] == "flag" {
+				args = append(args, s.flag, shellWord(s.value))
+			}
+		}
+	}
+	return strings.Join(append(args, "--geek", "NAME"), " ")
 }
 
 // shellWord quotes s for a POSIX shell when it holds anything the shell

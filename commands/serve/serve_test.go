@@ -1311,3 +1311,28 @@ func TestTheBannerHintIssuesIntoTheStateDirServeRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestTheBannerHintOnTheAWSStoreRepeatsTheFlagsServeWasGiven: `serve
+// --backend aws --stack dev ...` hinted `socks chatter issue --geek NAME`,
+// which, pasted into another terminal, issues on the local backend (or
+// exits 3 there): the hint repeats the AWS flags serve was given, and
+// leaves what came from the environment or a profile to them.
+func TestTheBannerHintOnTheAWSStoreRepeatsTheFlagsServeWasGiven(t *testing.T) {
+	c := config.Config{
+		Backend: config.BackendAWS,
+		AWS: config.AWS{Stack: "dev", Region: "eu-west-1", DynamoDBEndpointURL: "http://127.0.0.1:8000",
+			SQSEndpointURL: "http://127.0.0.1:9324"},
+		Sources: map[string]string{"backend": "flag", "stack": "flag", "region": "env",
+			"dynamodb_endpoint_url": "flag", "sqs_endpoint_url": "profile dev", "state_dir": "default"},
+	}
+	want := "socks chatter issue --backend aws --stack dev --dynamodb-endpoint-url http://127.0.0.1:8000 --geek NAME"
+	if got := issueHint(c); got != want {
+		t.Errorf("hint %q\nwant %q", got, want)
+	}
+	// On the local backend the state dir is what matters, from wherever
+	// it came.
+	c = config.Config{Backend: config.BackendLocal, StateDir: "/srv/socks", Sources: map[string]string{"backend": "default", "state_dir": "profile x"}}
+	if got, want := issueHint(c), "socks chatter issue --state-dir /srv/socks --geek NAME"; got != want {
+		t.Errorf("hint %q\nwant %q", got, want)
+	}
+}
