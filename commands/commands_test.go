@@ -64,6 +64,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 	}{
 		{"version works", []string{"version"}, "", dir, 0, ""},
 		{"an unknown flag is a usage error", []string{"publish", "--nope"}, "", dir, 2, "unknown flag: --nope"},
+		// chatter issue spells it --topics, publish and listen --topic:
+		// the slip from one to the other said only "unknown flag".
+		{"chatter issue --topic names --topics", []string{"chatter", "issue", "--geek", "alice", "--topic", "updates"}, "", dir, 2, "unknown flag: --topic: did you mean --topics?"},
+		{"publish --topics names --topic", []string{"publish", "--topics", "t", "--message", "x"}, "", dir, 2, "unknown flag: --topics: did you mean --topic?"},
+		{"a mistyped global flag is named too", []string{"config", "--state-dri", dir}, "", dir, 2, "unknown flag: --state-dri: did you mean --state-dir?"},
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
@@ -126,6 +131,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a revoke ID that is neither a secret nor a fingerprint is refused", []string{"chatter", "revoke", "-g", "alice", "--id", "xyz"}, "", dir, 2, "neither a chatter ID nor a fingerprint"},
 		{"a listing geek with a control character is refused", []string{"chatter", "list", "--geek", "al\x01ice"}, "", dir, 2, "control character"},
 		{"subs list on a bad topic is refused", []string{"subs", "list", "--topic", "up\x07dates"}, "", dir, 2, "control character"},
+		// It said "give several names as separate values", which subs
+		// list does not take: --topic a --topic b lists b alone.
+		{"subs list on a comma list of topics says it takes one", []string{"subs", "list", "--topic", "updates,news"}, "", dir, 2, `--topic "updates,news": subs list takes one topic, not a list: run it once per topic`},
 		{"serve with an --addr that is not HOST:PORT is a usage error", []string{"serve", "--addr", "nope"}, "", dir, 2, `--addr "nope": give HOST:PORT`},
 		{"serve with a port out of range is a usage error", []string{"serve", "--addr", "127.0.0.1:99999"}, "", dir, 2, `--addr "127.0.0.1:99999": give HOST:PORT`},
 		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},

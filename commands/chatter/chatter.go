@@ -217,10 +217,23 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			if u.Styled() {
 				state = style.Render(state)
 			}
-			rows = append(rows, []string{u.Name(c.Geek), u.Name(c.Fingerprint()), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), state})
+			// The topics the ID may follow (chatter issue --topics);
+			// a refused one follows none.
+			topics := "any"
+			switch {
+			case c.Refused != "":
+				topics = "-"
+			case len(c.Topics) > 0:
+				shown := make([]string, len(c.Topics))
+				for i, t := range c.Topics {
+					shown[i] = u.Name(t)
+				}
+				topics = strings.Join(shown, ",")
+			}
+			rows = append(rows, []string{u.Name(c.Geek), u.Name(c.Fingerprint()), u.Time(c.IssuedAt), u.Time(c.ExpiresAt), topics, state})
 		}
 		if len(rows) > 0 {
-			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "STATE"}, rows); err != nil {
+			if err := u.Table([]string{"GEEK", "FINGERPRINT", "ISSUED", "EXPIRES", "TOPICS", "STATE"}, rows); err != nil {
 				return err
 			}
 		}

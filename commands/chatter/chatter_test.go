@@ -82,3 +82,37 @@ func TestListShowsARefusedIDWithTheReason(t *testing.T) {
 		}
 	})
 }
+
+// TestListTableShowsTheTopicsAnIDIsLimitedTo: `chatter issue --topics`
+// limits what an ID may follow, and --json listed that, but the table did
+// not: an ID limited to "updates" looked like one that may follow any
+// topic, and a page refused a subscribe had nothing to check it against.
+// The table has a TOPICS column ("any" for no limit), before STATE, which
+// stays last.
+func TestListTableShowsTheTopicsAnIDIsLimitedTo(t *testing.T) {
+	now := time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+	ids := []store.ChatterID{
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_any"), IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)},
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_some"), IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Topics: []string{"updates", "entity:*"}},
+	}
+	ios, _, out, _ := iostreams.Test()
+	o := &ListOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return listed{ids: ids}, nil }, Now: func() time.Time { return now }}
+	if err := listRun(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[0] != "GEEK\tFINGERPRINT\tISSUED\tEXPIRES\tTOPICS\tSTATE" {
+		t.Fatalf("header %q", lines[0])
+	}
+	topics := map[string]string{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, "\t")
+		topics[f[1]] = f[4]
+	}
+	want := map[string]string{ids[0].Fingerprint(): "any", ids[1].Fingerprint(): "updates,entity:*"}
+	for fp, tp := range want {
+		if topics[fp] != tp {
+			t.Errorf("ID %s lists topics %q; want %q (the table: %q)", fp, topics[fp], tp, out.String())
+		}
+	}
+}

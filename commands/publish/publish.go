@@ -88,15 +88,16 @@ Without one it reads stdin to its end whenever stdin is not a terminal.
 
 Prints the message ID. --wait waits until the broker settled the message
 (its follow-ups, which retry failed connections, included) and reports how
-many connections got it, were gone, or failed for good: exit 1 if any
-failed or the message was dead-lettered, exit 4 if the wait times out
-(with the counts so far and pending=N when only follow-ups are left). On the local backend, --wait with no 'socks serve'
-running, or with 'socks serve --no-broker' and no 'socks broker', fails at
-once and queues nothing, since nothing would deliver it. A state dir that
-does not exist (a mistyped --state-dir) exits 3 and makes and queues
-nothing: 'socks serve --state-dir DIR' makes it.
---direct skips the queue and fans out at once from this process (for
-troubleshooting; needs a running gateway).
+many connections got it, were gone, or failed for good (targets=0: no
+open connection matched the geeks and topics): exit 1 if any failed or
+the message was dead-lettered, exit 4 if the wait times out (with the
+counts so far and pending=N when only follow-ups are left). On the local
+backend, --wait with no 'socks serve' running, or with 'socks serve
+--no-broker' and no 'socks broker', fails at once and queues nothing,
+since nothing would deliver it. A state dir that does not exist (a
+mistyped --state-dir) exits 3 and makes and queues nothing: 'socks serve
+--state-dir DIR' makes it. --direct skips the queue and fans out at once
+from this process (for troubleshooting; needs a running gateway).
 
 --as eventbridge|sns publishes nothing: it prints what a producer sends
 instead, to paste or pipe into the AWS CLI or console. For eventbridge the

@@ -91,7 +91,7 @@ and receives whatever is published to that geek and topic.`,
 	cmd.SetUsageTemplate(usage + "\n" + exitCodes + "\n")
 	cmd.Annotations = map[string]string{docs.Appendix: exitCodes}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &cmdutil.FlagError{Err: flagValueError(err)}
+		return &cmdutil.FlagError{Err: flagValueError(c, err)}
 	})
 
 	pf := cmd.PersistentFlags()
@@ -237,7 +237,16 @@ func argsError(c *cobra.Command, validate cobra.PositionalArgs, args []string) e
 // flagValueError says in words what a flag's value should be, for the
 // kinds of value Go's parsers describe in their own terms ("time: missing
 // unit in duration", "strconv.ParseInt: parsing ...").
-func flagValueError(err error) error {
+func flagValueError(c *cobra.Command, err error) error {
+	var unknown *pflag.NotExistError
+	if errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() == "" {
+		// A long flag: chatter issue spells it --topics where publish
+		// and listen say --topic, and a slip said only "unknown flag".
+		if near := nearestFlag(c, unknown.GetSpecifiedName()); near != "" {
+			return fmt.Errorf("%w: did you mean --%s?", err, near)
+		}
+		return err
+	}
 	var bad *pflag.InvalidValueError
 	if !errors.As(err, &bad) {
 		return err
@@ -254,6 +263,50 @@ func flagValueError(err error) error {
 		return fmt.Errorf("%s=%q: give true or false (or the flag alone for true)", name, bad.GetValue())
 	}
 	return err
+}
+
+// nearestFlag is the flag of c (its own or inherited) that name is a slip
+// of, at most two letters off; "" when none is, or two are as near.
+func nearestFlag(c *cobra.Command, name string) string {
+	best, bestD, tie := "", 3, false
+	visit := func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		switch d := editDistance(name, f.Name); {
+		case d < bestD:
+			best, bestD, tie = f.Name, d, false
+		case d == bestD && f.Name != best:
+			tie = true
+		}
+	}
+	c.Flags().VisitAll(visit)
+	c.InheritedFlags().VisitAll(visit)
+	if tie {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func allCommands(c *cobra.Command) []*cobra.Command {

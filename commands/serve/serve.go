@@ -300,7 +300,7 @@ files), to look for leaks.`,
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
-	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log every connection and delivery")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more: refused handshakes, each WebSocket's source IP and close code, slow consumers (connections and deliveries are logged without it)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, broker; stateDir on the local backend, pprof with --pprof) instead of the WebSocket URL")
@@ -503,7 +503,7 @@ func Run(ctx context.Context, opts *Options) error {
 		ends.Pprof = fmt.Sprintf("http://%s/debug/pprof/", pprofLn.Addr())
 		fmt.Fprintf(opts.IO.ErrOut, "profiles on %s\n", ends.Pprof)
 	}
-	if err := announce(opts.IO, ends, opts.JSON); err != nil {
+	if err := announce(opts.IO, ends, opts.JSON, issueHint(b.Config)); err != nil {
 		return err
 	}
 	if inj != nil {
@@ -864,8 +864,8 @@ type Endpoints struct {
 
 // announce prints the WebSocket URL (with asJSON, every endpoint as one
 // JSON line) on standard output and, on a terminal, a summary on standard
-// error.
-func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
+// error, whose connect hint issues chatter IDs with the command issue.
+func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool, issue string) error {
 	if asJSON {
 		if err := cmdutil.PrintJSON(ios.Out, e); err != nil {
 			return err
@@ -881,13 +881,54 @@ func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool) error {
 	if !e.Broker {
 		broker = "broker off"
 	}
-	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n  %s\n  %s\n",
+	fmt.Fprintf(ios.ErrOut, "%s gateway listening on %s\n  %s %s\n  %s %s (socks.js at %ssocks.js)\n",
 		u.Title.Render("socks"), u.Accent.Render(e.WebSocket),
 		u.Label.Render("management API"), e.Management,
-		u.Label.Render("live page"), e.Page, e.Page,
-		u.Muted.Render(broker),
-		u.Muted.Render("connect with ?geek=NAME&id=$(socks chatter issue --geek NAME) · Ctrl-C to stop"))
+		u.Label.Render("live page"), e.Page, e.Page)
+	if e.StateDir != "" {
+		fmt.Fprintf(ios.ErrOut, "  %s %s\n", u.Label.Render("state dir"), e.StateDir)
+	}
+	fmt.Fprintf(ios.ErrOut, "  %s\n  %s\n", u.Muted.Render(broker),
+		u.Muted.Render("connect with ?geek=NAME&id=$("+issue+") · Ctrl-C to stop"))
 	return nil
+}
+
+// issueHint is the `socks chatter issue` that, pasted into another
+// terminal, issues where the gateway of c looks: with the state dir when
+// it is not the default one (named by a flag, a variable or a profile),
+// and on AWS with the flags serve was given (the environment and the
+// profile apply to the other command too).
+func issueHint(c config.Config) string {
+	args := []string{"socks", "chatter", "issue"}
+	if c.Backend != config.BackendAWS {
+		if c.Sources["state_dir"] != "default" {
+			args = append(args, "--state-dir", shellWord(c.StateDir))
+		}
+	} else {
+		for _, s := range []struct{ key, flag, value string }{
+			{"backend", "--backend", c.Backend},
+			{"stack", "--stack", c.AWS.Stack},
+			{"region", "--region", c.AWS.Region},
+			{"aws_profile", "--profile", c.AWS.Profile},
+			{"endpoint_url", "--endpoint-url", c.AWS.EndpointURL},
+			{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", c.AWS.DynamoDBEndpointURL},
+			{"sqs_endpoint_url", "--sqs-endpoint-url", c.AWS.SQSEndpointURL},
+		} {
+			if c.Sources[s.key] == "flag" {
+				args = append(args, s.flag, shellWord(s.value))
+			}
+		}
+	}
+	return strings.Join(append(args, "--geek", "NAME"), " ")
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything the shell
+// would act on, so that a hint naming a path can be pasted as it is.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // listenPprof listens on addr for profiles, which must be a loopback

@@ -1265,3 +1265,74 @@ func TestAServeAfterACleanStopDoesNotSayItsGatewayWasKilled(t *testing.T) {
 		t.Errorf("serve did not say it waits for the 3 clients closed:\n%s", logged)
 	}
 }
+
+// TestTheBannerHintIssuesIntoTheStateDirServeRuns: the terminal summary's
+// "connect with ...$(socks chatter issue ...)" hint, copied into another
+// terminal, must issue the chatter ID where this gateway looks. It said
+// `socks chatter issue --geek NAME` under `serve --state-dir DIR` too,
+// which issues into the default state dir (or exits 3 when there is
+// none), and the gateway then refused the ID with 403.
+func TestTheBannerHintIssuesIntoTheStateDirServeRuns(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		want   func(dir string) string
+	}{
+		{"default", func(string) string { return "$(socks chatter issue --geek NAME)" }},
+		{"flag", func(dir string) string { return "$(socks chatter issue --state-dir '" + dir + "' --geek NAME)" }},
+		{"env", func(dir string) string { return "$(socks chatter issue --state-dir '" + dir + "' --geek NAME)" }},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "my state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			opts := testOptions(t)
+			open := openState(t, dir)
+			opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+				b, err := open(ctx)
+				if err == nil {
+					b.Config.Sources = map[string]string{"state_dir": tc.source}
+				}
+				return b, err
+			}
+			ios, _, _, errOut := iostreams.Test()
+			ios.SetTTY(false, false, true)
+			ios.SetNoColor(true)
+			opts.IO = ios
+			stop := startServe(t, opts)
+			banner := errOut.String()
+			stop()
+			if want := tc.want(dir); !strings.Contains(banner, want) {
+				t.Errorf("banner lacks %q:\n%s", want, banner)
+			}
+			if !strings.Contains(banner, "state dir "+dir) {
+				t.Errorf("banner does not say where the state is (%s):\n%s", dir, banner)
+			}
+		})
+	}
+}
+
+// TestTheBannerHintOnTheAWSStoreRepeatsTheFlagsServeWasGiven: `serve
+// --backend aws --stack dev ...` hinted `socks chatter issue --geek NAME`,
+// which, pasted into another terminal, issues on the local backend (or
+// exits 3 there): the hint repeats the AWS flags serve was given, and
+// leaves what came from the environment or a profile to them.
+func TestTheBannerHintOnTheAWSStoreRepeatsTheFlagsServeWasGiven(t *testing.T) {
+	c := config.Config{
+		Backend: config.BackendAWS,
+		AWS: config.AWS{Stack: "dev", Region: "eu-west-1", DynamoDBEndpointURL: "http://127.0.0.1:8000",
+			SQSEndpointURL: "http://127.0.0.1:9324"},
+		Sources: map[string]string{"backend": "flag", "stack": "flag", "region": "env",
+			"dynamodb_endpoint_url": "flag", "sqs_endpoint_url": "profile dev", "state_dir": "default"},
+	}
+	want := "socks chatter issue --backend aws --stack dev --dynamodb-endpoint-url http://127.0.0.1:8000 --geek NAME"
+	if got := issueHint(c); got != want {
+		t.Errorf("hint %q\nwant %q", got, want)
+	}
+	// On the local backend the state dir is what matters, from wherever
+	// it came.
+	c = config.Config{Backend: config.BackendLocal, StateDir: "/srv/socks", Sources: map[string]string{"backend": "default", "state_dir": "profile x"}}
+	if got, want := issueHint(c), "socks chatter issue --state-dir /srv/socks --geek NAME"; got != want {
+		t.Errorf("hint %q\nwant %q", got, want)
+	}
+}

@@ -89,7 +89,7 @@ with RFC 3339 times. When nothing matched it says so on stderr and exits 0
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Geek, "geek", "g", "", "only this geek's connections")
-	fl.StringVarP(&opts.Topic, "topic", "t", "", "only connections subscribed to this topic")
+	fl.StringVarP(&opts.Topic, "topic", "t", "", "only connections subscribed to this topic (one; not a list)")
 	fl.BoolVar(&opts.Live, "live", false, "ask the gateway for each connection's last activity")
 	fl.BoolVar(&opts.JSON, "json", false, "print as JSON")
 	return cmd
@@ -110,6 +110,11 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 	}
 	if opts.Topic != "" {
+		if strings.Contains(opts.Topic, ",") {
+			// publish and listen take a comma list; the lookup here is
+			// by one topic.
+			return cmdutil.FlagErrorf("--topic %q: subs list takes one topic, not a list: run it once per topic", opts.Topic)
+		}
 		if err := pubsub.ValidateTopic(opts.Topic); err != nil {
 			return &cmdutil.FlagError{Err: err}
 		}
