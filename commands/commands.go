@@ -57,13 +57,27 @@ func Main(info build.Info) int {
 	return interruptible(caught, f, func(ctx context.Context) int { return Run(ctx, f, os.Args[1:]) })
 }
 
+// signalBurst is how long after the first signal others count as part
+// of it: one press of Ctrl-C. A process manager for a local stack
+// (foreman, honcho, overmind, concurrently, a shell's `trap 'kill -INT
+// $child' INT`) passes the signal on, or sends SIGTERM, when Ctrl-C is
+// pressed once, while the terminal has sent SIGINT to the whole process
+// group: socks gets two signals within milliseconds (tens, for a busy
+// Ruby or Python manager on a loaded laptop). A person who presses again
+// to stop at once does it on reading the note the first press brought up,
+// which takes longer than half a second; one who hammers Ctrl-C presses
+// more than twice, and a press after the window stops at once.
+const signalBurst = 500 * time.Millisecond
+
 // interruptible runs run with a context that ends at the first signal
 // from caught, and returns its exit code. The command then finishes what
 // f.Stopping records (on a terminal, it says what, and that Ctrl-C again
 // stops at once). A second SIGINT or SIGTERM does: interruptible returns
 // 128 + its number at once, saying what is left behind, and main's
-// os.Exit ends run where it is. A SIGHUP never stops at once: a terminal
-// closed after Ctrl-C is no one asking to cut the cleanup short.
+// os.Exit ends run where it is. Signals within signalBurst of the first,
+// by f.Now (nil: time.Now), are part of it: one press, passed on. A
+// SIGHUP never stops at once: a terminal closed after Ctrl-C is no one
+// asking to cut the cleanup short.
 //
 // Nothing may be left broken by that: the state file is SQLite, whose
 // transactions survive the process ending anywhere (a kill -9 does no
@@ -71,9 +85,14 @@ func Main(info build.Info) int {
 func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context.Context) int) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	now := f.Now
+	if now == nil {
+		now = time.Now
+	}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx) }()
 	interrupted := false
+	var first time.Time
 	for {
 		select {
 		case code := <-done:
@@ -81,13 +100,14 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 		case sig := <-caught:
 			if !interrupted {
 				interrupted = true
+				first = now()
 				cancel()
 				if f.IOStreams.IsStderrTTY() {
 					sayStopping(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
 				}
 				continue
 			}
-			if sig == syscall.SIGHUP {
+			if sig == syscall.SIGHUP || now().Sub(first) < signalBurst {
 				continue
 			}
 			select {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/iostreams"
@@ -29,6 +31,28 @@ func stuckCommand(f *cmdutil.Factory, started, interrupted chan<- struct{}, rele
 	}
 }
 
+// testClock is a clock the test moves on by hand, as f.Now.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func TestASecondSignalStopsAtOnceWithItsExitCodeAndSaysWhatIsLeft(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -43,7 +67,8 @@ func TestASecondSignalStopsAtOnceWithItsExitCodeAndSaysWhatIsLeft(t *testing.T) 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ios, _, _, stderr := iostreams.Test()
-			f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+			clock := newTestClock()
+			f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
 			caught := make(chan os.Signal, 2)
 			started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			defer close(release)
@@ -52,6 +77,9 @@ func TestASecondSignalStopsAtOnceWithItsExitCodeAndSaysWhatIsLeft(t *testing.T) 
 			<-started
 			caught <- tc.first
 			<-interrupted
+			// A press of its own: as long after the first as the window
+			// of one burst (signalBurst).
+			clock.advance(signalBurst)
 			caught <- tc.again
 			if code := <-codes; code != tc.code {
 				t.Errorf("exit %d; want %d", code, tc.code)
@@ -59,6 +87,93 @@ func TestASecondSignalStopsAtOnceWithItsExitCodeAndSaysWhatIsLeft(t *testing.T) 
 			want := "socks: stopped at once by a " + tc.says + ": the chatter ID is not revoked: it expires at noon\n"
 			if got := stderr.String(); got != want {
 				t.Errorf("stderr %q; want %q (and, off a terminal, no note on the first signal)", got, want)
+			}
+		})
+	}
+}
+
+// TestSignalsInOneBurstCountAsOnePress: a process manager (foreman,
+// honcho, overmind, concurrently, a shell's `trap 'kill -INT $child' INT`)
+// passes on, or adds, a signal when Ctrl-C is pressed once, while the
+// terminal sent SIGINT to the whole process group: two signals, within
+// milliseconds, from one press. They used to stop socks at once (no close
+// frames, no revoking); now a signal within signalBurst of the first is
+// part of it and the command finishes. A signal after that (a third one,
+// a press of its own) still stops at once, with its own exit code.
+func TestSignalsInOneBurstCountAsOnePress(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		burst []os.Signal // the first, then the others 1 ms apart
+		after os.Signal   // sent signalBurst after the first; nil: none
+		code  int
+		says  string
+	}{
+		{"Ctrl-C and the SIGINT a manager passes on", []os.Signal{os.Interrupt, os.Interrupt}, nil, 0, ""},
+		{"Ctrl-C and the SIGTERM a manager sends", []os.Signal{os.Interrupt, syscall.SIGTERM}, nil, 0, ""},
+		{"a closed terminal and the SIGTERM a manager sends", []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, nil, 0, ""},
+		{"three in a burst", []os.Signal{os.Interrupt, os.Interrupt, syscall.SIGTERM}, nil, 0, ""},
+		{"a burst, then Ctrl-C again", []os.Signal{os.Interrupt, syscall.SIGTERM}, os.Interrupt, 130, "second Ctrl-C"},
+		{"a burst, then SIGTERM", []os.Signal{os.Interrupt, os.Interrupt}, syscall.SIGTERM, 143, "second SIGTERM"},
+		{"a burst, then a hangup", []os.Signal{os.Interrupt, syscall.SIGTERM}, syscall.SIGHUP, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, stderr := iostreams.Test()
+			clock := newTestClock()
+			f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
+			// Unbuffered: each send returns once interruptible has taken it.
+			caught := make(chan os.Signal)
+			started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			codes := make(chan int, 1)
+			go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+			<-started
+			caught <- tc.burst[0]
+			<-interrupted
+			// sendOrEnded sends sig, or says interruptible returned (it
+			// no longer takes signals) with its exit code.
+			sendOrEnded := func(sig os.Signal) (code int, ended bool) {
+				select {
+				case caught <- sig:
+					return 0, false
+				case code := <-codes:
+					return code, true
+				}
+			}
+			for _, sig := range tc.burst[1:] {
+				clock.advance(time.Millisecond)
+				if code, ended := sendOrEnded(sig); ended {
+					t.Fatalf("ended with exit %d before %v, in the burst: stderr %q", code, sig, stderr)
+				}
+			}
+			// Up to the end of the window, still one burst.
+			clock.advance(signalBurst - time.Duration(len(tc.burst))*time.Millisecond)
+			if code, ended := sendOrEnded(syscall.SIGHUP); ended {
+				t.Fatalf("a signal of the burst stopped it at once: exit %d, stderr %q", code, stderr)
+			}
+			if tc.after != nil {
+				clock.advance(time.Millisecond)
+				if code, ended := sendOrEnded(tc.after); ended {
+					t.Fatalf("ended with exit %d before %v, after the burst: stderr %q", code, tc.after, stderr)
+				}
+			}
+			if tc.code == 0 {
+				// Still running: it takes a hangup, which never stops
+				// at once, so the signals before it did not either.
+				if code, ended := sendOrEnded(syscall.SIGHUP); ended {
+					t.Fatalf("stopped at once: exit %d, stderr %q; want the command to finish", code, stderr)
+				}
+				close(release)
+				if code := <-codes; code != cmdutil.ExitOK || stderr.Len() != 0 {
+					t.Errorf("exit %d, stderr %q; want the command's own 0, and nothing said off a terminal", code, stderr)
+				}
+				return
+			}
+			defer close(release)
+			if code := <-codes; code != tc.code {
+				t.Errorf("exit %d; want %d", code, tc.code)
+			}
+			want := "socks: stopped at once by a " + tc.says + ": the chatter ID is not revoked: it expires at noon\n"
+			if got := stderr.String(); got != want {
+				t.Errorf("stderr %q; want %q", got, want)
 			}
 		})
 	}
@@ -99,7 +214,8 @@ func TestOnATerminalTheFirstCtrlCSaysWhatIsFinished(t *testing.T) {
 // (SIGHUP) is no one asking to stop at once; the command finishes.
 func TestAHangupNeverStopsTheCleanupShort(t *testing.T) {
 	ios, _, _, stderr := iostreams.Test()
-	f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+	clock := newTestClock()
+	f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
 	// Unbuffered: each send returns once interruptible has taken it.
 	caught := make(chan os.Signal)
 	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -108,6 +224,7 @@ func TestAHangupNeverStopsTheCleanupShort(t *testing.T) {
 	<-started
 	caught <- os.Interrupt
 	<-interrupted
+	clock.advance(signalBurst)
 	caught <- syscall.SIGHUP
 	caught <- syscall.SIGHUP
 	close(release)
@@ -127,7 +244,8 @@ func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
 	for _, term := range []bool{true, false} {
 		ios, _, _, stderr := iostreams.Test()
 		ios.SetTTY(false, term, term)
-		f := &cmdutil.Factory{IOStreams: ios, Stopping: &cmdutil.Stopping{}}
+		clock := newTestClock()
+		f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
 		caught := make(chan os.Signal)
 		started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		codes := make(chan int, 1)
@@ -141,6 +259,7 @@ func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
 		<-started
 		caught <- os.Interrupt
 		<-interrupted
+		clock.advance(signalBurst)
 		caught <- os.Interrupt
 		code := <-codes
 		close(release)
