@@ -49,12 +49,7 @@ func TestASecondCtrlCStopsTheBrokerAtOnceAndTheNextBrokerDeliversWhatItHeld(t *t
 
 	brk.send("\x03")
 	brk.waitFor(stopTimeout, "socks: stopping: finishing the messages in hand, each within its --visibility of 1m (Ctrl-C again stops at once)")
-	brk.send("\x03")
-	select {
-	case <-brk.done:
-	case <-time.After(stopTimeout):
-		t.Fatalf("a second Ctrl-C did not end socks broker within %s:\n%s", stopTimeout, brk.screen())
-	}
+	pressAgainUntilStopped(t, brk.pressCtrlC, brk.done, "socks broker")
 	if code := brk.cmd.ProcessState.ExitCode(); code != 130 {
 		t.Errorf("after a second Ctrl-C: exit %d; want 130\n%s", code, brk.screen())
 	}
