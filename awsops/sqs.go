@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -579,19 +580,39 @@ func toDeadLetter(m types.Message) deadMessage {
 }
 
 // walkDeadLetters receives every visible dead letter (up to limit),
-// hiding each for deadLetterHold, and returns them oldest failure first.
+// hiding each for deadLetterHold, and returns them oldest failure first,
+// with how many were hidden already when it began (held by another walk,
+// such as another socks command's, for up to deadLetterHold).
 // The caller must release (make visible again) or delete each.
-func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessage, error) {
+func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessage, int, error) {
 	deadURL, err := q.deadURL(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	expect, err := q.depth(ctx, deadURL, q.queues.DeadLetter)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return q.walk(ctx, deadURL, limit, expect.Visible)
+	dms, err := q.walk(ctx, deadURL, limit, expect.Visible)
+	return dms, expect.InFlight, err
 }
+
+// heldError is the error of a redrive or purge that did what it could
+// but, with held dead letters hidden by another walk, may not have taken
+// all it was asked to: all of them (ids nil) or IDs it did not find.
+func heldError(verb string, held int, ids []string, chosen []deadMessage) error {
+	if held == 0 || (ids != nil && len(chosen) == len(pubsub.Unique(ids))) {
+		return nil
+	}
+	return heldErr(fmt.Sprintf("%s dead letters: %s held by another socks command reading them (a dlq list, show, redrive or purge, or status) for up to %s",
+		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), deadLetterHold))
+}
+
+// heldErr is an error that is store.ErrDeadLettersHeld, in its own words.
+type heldErr string
+
+func (e heldErr) Error() string        { return string(e) }
+func (e heldErr) Is(target error) bool { return target == store.ErrDeadLettersHeld }
 
 // walk is walkDeadLetters once the dead-letter queue's URL and its
 // approximate count of visible messages (expect) are known.
@@ -717,7 +738,10 @@ func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, r
 	return errs
 }
 
-func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) error {
+// deleteBatch deletes the messages of receipts, store.MaxBatch a call,
+// and returns how many it deleted (those of the calls before a failure).
+func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, error) {
+	n := 0
 	for part := range slices.Chunk(receipts, store.MaxBatch) {
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
 		for i, r := range part {
@@ -725,13 +749,14 @@ func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts [
 		}
 		out, err := q.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
 		if err != nil {
-			return wrapQueue("DeleteMessageBatch", name, err)
+			return n, wrapQueue("DeleteMessageBatch", name, err)
 		}
 		if err := batchFailures("DeleteMessageBatch", name, out.Failed); err != nil {
-			return err
+			return n + len(part) - len(out.Failed), err
 		}
+		n += len(part)
 	}
-	return nil
+	return n, nil
 }
 
 // batchFailures turns the failed entries of a batch call into an error;
@@ -755,7 +780,7 @@ func batchFailures(op, queue string, failed []types.BatchResultErrorEntry) error
 // limit <= 0), oldest failure first. It receives them from the dead-letter
 // queue and makes them visible again before returning.
 func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
-	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	dms, _, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
@@ -801,7 +826,7 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
-	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
 	if err != nil {
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
@@ -830,7 +855,7 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 				unsent = append(unsent, d)
 			}
 		}
-		if err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent); err != nil {
+		if _, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent); err != nil {
 			return moved, fmt.Errorf("redriving dead letters: %d sent back but still in the dead-letter queue: %w", len(sent), err)
 		}
 		moved += len(sent)
@@ -839,7 +864,7 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 			return moved, fmt.Errorf("redriving dead letters: %w", sendErr)
 		}
 	}
-	return moved, nil
+	return moved, heldError("redriving", held, ids, chosen)
 }
 
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
@@ -848,7 +873,7 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
-	dms, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
 	if err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
 	}
@@ -864,10 +889,11 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 	for i, d := range chosen {
 		receipts[i] = d.letter.Receipt
 	}
-	if err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, receipts); err != nil {
-		return 0, fmt.Errorf("purging dead letters: %w", err)
+	n, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, receipts)
+	if err != nil {
+		return n, fmt.Errorf("purging dead letters: %w", err)
 	}
-	return len(chosen), nil
+	return n, heldError("purging", held, ids, chosen)
 }
 
 // depth reads a queue's approximate counts.

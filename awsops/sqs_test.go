@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -309,6 +310,75 @@ func TestAReportOfADeadLetterThatCannotBeWrittenIsLogged(t *testing.T) {
 	for _, want := range []string{"level=WARN", "worn-out", "injected"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log %q lacks %q; want the report's failure logged at Warn", out, want)
+		}
+	}
+}
+
+// deadLettersAPI is a dead-letter queue of n visible dead letters d0…,
+// with held more hidden by another command's walk; deleteBatch answers
+// the delete calls.
+func deadLettersAPI(n, held int, deleteBatch func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error)) *fakeSQS {
+	given := 0
+	return &fakeSQS{
+		attributes: func(*sqs.GetQueueAttributesInput) (*sqs.GetQueueAttributesOutput, error) {
+			return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{
+				string(types.QueueAttributeNameApproximateNumberOfMessages):           strconv.Itoa(n),
+				string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible): strconv.Itoa(held),
+			}}, nil
+		},
+		receive: func(in *sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
+			var out sqs.ReceiveMessageOutput
+			for ; given < n && len(out.Messages) < int(in.MaxNumberOfMessages); given++ {
+				id := "d" + strconv.Itoa(given)
+				out.Messages = append(out.Messages, types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String(id + "-r"), Body: aws.String(`{}`)})
+			}
+			return &out, nil
+		},
+		deleteBatch: deleteBatch,
+	}
+}
+
+func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+func TestAPurgeThatFailsPartWayCountsWhatItDeleted(t *testing.T) {
+	calls := 0
+	api := deadLettersAPI(15, 0, func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		if calls++; calls > 1 {
+			return nil, errors.New("connection refused")
+		}
+		return &sqs.DeleteMessageBatchOutput{}, nil
+	})
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if err == nil || n != 10 {
+		t.Errorf("PurgeDeadLetters = %d, %v; want the 10 of the first batch and the failure", n, err)
+	}
+}
+
+func TestDeadLettersHeldByAnotherCommandAreNotTakenForNone(t *testing.T) {
+	ok := func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		return &sqs.DeleteMessageBatchOutput{}, nil
+	}
+	for _, ids := range [][]string{{"d7"}, nil} {
+		q := NewSQSQueue(deadLettersAPI(1, 2, ok), QueuesFor("fake"), SQSOptions{})
+		n, err := q.PurgeDeadLetters(t.Context(), ids)
+		if !errors.Is(err, store.ErrDeadLettersHeld) || !strings.Contains(err.Error(), "2 dead letters") {
+			t.Errorf("purge %q = %d, %v; want store.ErrDeadLettersHeld naming 2 held", ids, n, err)
+		}
+		api := deadLettersAPI(1, 2, ok)
+		api.sendBatch = func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+			out := &sqs.SendMessageBatchOutput{}
+			for _, e := range in.Entries {
+				out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+			}
+			return out, nil
+		}
+		q = NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+		n, err = q.Redrive(t.Context(), ids)
+		if !errors.Is(err, store.ErrDeadLettersHeld) {
+			t.Errorf("redrive %q = %d, %v; want store.ErrDeadLettersHeld", ids, n, err)
 		}
 	}
 }

@@ -42,6 +42,12 @@ type Message struct {
 // someone else's now) or deleted. Nothing was moved.
 var ErrStaleReceipt = errors.New("the message was received again or deleted since this receipt was given")
 
+// ErrDeadLettersHeld is what Queue.Redrive's and Queue.PurgeDeadLetters's
+// errors wrap when dead letters they were to take were hidden by another
+// command reading them at the same moment (SQS: a walk of the dead-letter
+// queue); what they could take is done, and a rerun does the rest.
+var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
+
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
 	// ID is the ID of the message that failed (its Message.ID), which

@@ -293,7 +293,12 @@ not reach) also starts its attempts again. Fix what made them fail first
 (see the reason in 'socks dlq list'). Exits 3, printing nothing on
 standard output, when none of the IDs given is a dead letter, or nothing
 has run with the state dir (a mistyped --state-dir); --all with no dead
-letters redrives none and exits 0.`,
+letters redrives none and exits 0. One that fails part way prints how
+many it redrove and exits 1: rerun it for the rest. On AWS, the dead
+letters another command is reading at that moment (a dlq list, show,
+redrive or purge, or status) are hidden for up to 30 s: a redrive that
+could not take some of them for that says so and exits 1, rather than
+calling them missing.`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -318,10 +323,25 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 		return err
 	}
 	n, err := q.Redrive(ctx, opts.ids())
-	if err != nil {
-		return err
+	return partial(err, n, func() error {
+		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", err != nil)
+	})
+}
+
+// partial returns err, a failure of a redrive or purge that had moved n
+// dead letters, after report has said so (a rerun does the rest); with no
+// error it is report's answer.
+func partial(err error, n int, report func() error) error {
+	if err == nil {
+		return report()
 	}
-	return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue")
+	if n > 0 {
+		_ = report()
+	}
+	if errors.Is(err, store.ErrDeadLettersHeld) {
+		return fmt.Errorf("%w: rerun it then", err)
+	}
+	return fmt.Errorf("%w; rerun it to do the rest", err)
 }
 
 // report prints how many dead letters a verb affected; format has one %s,
@@ -329,8 +349,10 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 // IDs of which none was a dead letter print no count: exit 3 and the
 // error are the answer, as for `dlq show` of an unknown ID. --all of none
 // is a count of 0.
-func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string) error {
+// After a failure (failed), it prints the count of those done only.
+func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string, failed bool) error {
 	switch ids := sel.ids(); {
+	case failed:
 	case n == 0 && sel.All:
 		// Nothing to do is an empty list, not a thing not found.
 	case n == 0 && len(ids) == 1:
@@ -345,7 +367,7 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 	} else {
 		fmt.Fprintf(ios.Out, format+"\n", text.Pluralize(n, "dead letter"))
 	}
-	if !sel.All && n < len(sel.ids()) {
+	if !sel.All && n < len(sel.ids()) && !failed {
 		fmt.Fprintf(ios.ErrOut, "note: %d of the %d IDs given were not dead letters (`socks dlq list` shows them)\n", len(sel.ids())-n, len(sel.ids()))
 	}
 	return nil
@@ -370,7 +392,10 @@ func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) e
 unless --yes; when standard input is not a terminal it refuses to run
 without --yes. Exits 3, printing nothing on standard output, when none of
 the IDs given is a dead letter, or nothing has run with the state dir (a
-mistyped --state-dir); --all with no dead letters purges none and exits 0.`,
+mistyped --state-dir); --all with no dead letters purges none and exits 0.
+One that fails part way prints how many it purged and exits 1, and, on
+AWS, one that could not take dead letters another command was reading at
+that moment says so and exits 1, as redrive does.`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -406,7 +431,7 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 				return err
 			}
 			if st.Dead == 0 {
-				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %s")
+				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %s", false)
 			}
 			what = "all " + text.Pluralize(st.Dead, "dead letter")
 		}
@@ -415,10 +440,9 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 		}
 	}
 	n, err := q.PurgeDeadLetters(ctx, opts.ids())
-	if err != nil {
-		return err
-	}
-	return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s")
+	return partial(err, n, func() error {
+		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", err != nil)
+	})
 }
 
 func oneLine(s string) string {

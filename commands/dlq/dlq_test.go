@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -290,5 +291,63 @@ func TestAWideReasonIsCutToTheTerminalsColumns(t *testing.T) {
 		if !strings.Contains(out.String(), "╭") || !strings.Contains(out.String(), "…") {
 			t.Errorf("a 120-column terminal got no table, or an uncut reason:\n%s", out)
 		}
+	}
+}
+
+// halfQueue is a queue whose Redrive and PurgeDeadLetters move n dead
+// letters and then fail, as SQS's can part way through.
+type halfQueue struct {
+	store.Queue
+	n   int
+	err error
+}
+
+func (h halfQueue) Redrive(context.Context, []string) (int, error) { return h.n, h.err }
+func (h halfQueue) PurgeDeadLetters(context.Context, []string) (int, error) {
+	return h.n, h.err
+}
+
+func TestARedriveOrPurgeThatFailsPartWaySaysWhatItDid(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	fail := errors.New("SQS SendMessageBatch on queue q: connection refused")
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, _ := streams()
+		err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(halfQueue{q, 2, fail}), selection: selection{All: true}, JSON: asJSON})
+		if !errors.Is(err, fail) {
+			t.Errorf("json=%v: got %v; want the failure", asJSON, err)
+		}
+		want := "redrove 2 dead letters onto the queue\n"
+		if asJSON {
+			want = "{\"redriven\":2}\n"
+		}
+		if out.String() != want {
+			t.Errorf("json=%v: stdout %q; want %q", asJSON, out, want)
+		}
+		ios, _, out, _ = streams()
+		err = purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(halfQueue{q, 3, fail}), selection: selection{All: true}, Yes: true, JSON: asJSON})
+		if !errors.Is(err, fail) {
+			t.Errorf("json=%v: purge got %v; want the failure", asJSON, err)
+		}
+		want = "purged 3 dead letters\n"
+		if asJSON {
+			want = "{\"purged\":3}\n"
+		}
+		if out.String() != want {
+			t.Errorf("json=%v: purge stdout %q; want %q", asJSON, out, want)
+		}
+	}
+}
+
+func TestADeadLetterHeldByAnotherCommandIsNotSaidToBeMissing(t *testing.T) {
+	q, ids := deadQueue(t, "a")
+	held := fmt.Errorf("redriving dead letters: 1 dead letter was held by another socks command: %w", store.ErrDeadLettersHeld)
+	ios, _, out, _ := streams()
+	err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(halfQueue{q, 0, held}), selection: selection{IDs: ids}})
+	var exit *cmdutil.ExitCodeError
+	if err == nil || errors.As(err, &exit) || !strings.HasSuffix(err.Error(), "rerun it then") {
+		t.Errorf("got %v; want the failure (exit 1), saying to rerun, not exit 3", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q; want nothing", out)
 	}
 }
