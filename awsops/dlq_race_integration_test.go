@@ -133,7 +133,9 @@ func TestADeadLetterHeldByAnotherWalkIsNotSaidToBeMissing(t *testing.T) {
 	if err := q.release(t.Context(), held); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := q.Redrive(t.Context(), ids[:1]); n != 1 || err != nil {
-		t.Errorf("Redrive after the walk = %d, %v; want 1", n, err)
+	var moved []string
+	n, err = q.RedriveEach(t.Context(), ids[:1], func(d store.DeadLetter) { moved = append(moved, d.ID+" "+string(d.Body)) })
+	if n != 1 || err != nil || len(moved) != 1 || moved[0] != ids[0]+` {"users":["u"],"topics":["t"],"body":"0"}` {
+		t.Errorf("RedriveEach after the walk = %d, %v, told of %q; want 1, %s", n, err, moved, ids[0])
 	}
 }

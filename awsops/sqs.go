@@ -823,6 +823,12 @@ func pick(dms []deadMessage, ids []string) (chosen, rest []deadMessage) {
 // follow-up starts its attempts again), and deletes them from the
 // dead-letter queue. Unknown IDs are ignored. It returns how many moved.
 func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
+	return q.RedriveEach(ctx, ids, nil)
+}
+
+// RedriveEach is Redrive telling each about every dead letter it sent
+// back (store.EachRedriver).
+func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(store.DeadLetter)) (int, error) {
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
@@ -851,6 +857,9 @@ func (q *SQSQueue) Redrive(ctx context.Context, ids []string) (int, error) {
 		for i, d := range part {
 			if i < len(sentIDs) && sentIDs[i] != "" {
 				sent = append(sent, d.letter.Receipt)
+				if each != nil {
+					each(d.letter)
+				}
 			} else {
 				unsent = append(unsent, d)
 			}

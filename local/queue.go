@@ -431,9 +431,16 @@ func (q *Queue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLet
 // pubsub.Redriven gives it (a follow-up starts its attempts again). Unknown
 // IDs are ignored. It returns how many moved.
 func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
+	return q.RedriveEach(ctx, ids, nil)
+}
+
+// RedriveEach is Redrive telling moved about each dead letter it moved
+// (store.EachRedriver).
+func (q *Queue) RedriveEach(ctx context.Context, ids []string, moved func(store.DeadLetter)) (int, error) {
 	var n int
+	var done []store.DeadLetter
 	err := q.db.write(ctx, func(tx *sql.Tx) error {
-		n = 0
+		n, done = 0, nil
 		move := func(where string, args ...any) error {
 			rows, err := tx.QueryContext(ctx,
 				`SELECT id, body, sent_at FROM dead_letters`+where+` ORDER BY failed_at, rowid`, args...)
@@ -463,6 +470,9 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 					l.id, pubsub.Redriven(l.body), l.sentAt, visibleAlways); err != nil {
 					return err
 				}
+				if moved != nil {
+					done = append(done, store.DeadLetter{ID: l.id, Body: l.body})
+				}
 			}
 			n += len(letters)
 			_, err = tx.ExecContext(ctx, `DELETE FROM dead_letters`+where, args...)
@@ -483,6 +493,9 @@ func (q *Queue) Redrive(ctx context.Context, ids []string) (int, error) {
 	}
 	if n > 0 {
 		q.db.notify()
+	}
+	for _, d := range done {
+		moved(d)
 	}
 	return n, nil
 }

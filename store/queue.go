@@ -175,3 +175,11 @@ type Queue interface {
 	// Stats reports the queue's depth.
 	Stats(ctx context.Context) (QueueStats, error)
 }
+
+// EachRedriver is a Queue whose Redrive can tell its caller about each
+// dead letter it moved: RedriveEach is Redrive calling moved (if not nil)
+// with each dead letter it put back, its ID and body as they were in the
+// dead letters, once the move is done. Both socks queues are.
+type EachRedriver interface {
+	RedriveEach(ctx context.Context, ids []string, moved func(DeadLetter)) (int, error)
+}

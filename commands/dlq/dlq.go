@@ -19,6 +19,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 	"github.com/socks-dev/socks/ui"
 )
@@ -293,12 +294,15 @@ not reach) also starts its attempts again. Fix what made them fail first
 (see the reason in 'socks dlq list'). Exits 3, printing nothing on
 standard output, when none of the IDs given is a dead letter, or nothing
 has run with the state dir (a mistyped --state-dir); --all with no dead
-letters redrives none and exits 0. One that fails part way prints how
-many it redrove and exits 1: rerun it for the rest. On AWS, the dead
-letters another command is reading at that moment (a dlq list, show,
-redrive or purge, or status) are hidden for up to 30 s: a redrive that
-could not take some of them for that says so and exits 1, rather than
-calling them missing.`,
+letters redrives none and exits 0. A dead letter that the broker refuses
+as it is (not an envelope, too many users) goes back all the same, and a
+note on standard error names it, with why: it will be dead-lettered again
+at once. One that fails part way prints how many it redrove and exits 1:
+rerun it for the rest. On AWS, the dead letters another command is
+reading at that moment (a dlq list, show, redrive or purge, or status)
+are hidden for up to 30 s: a redrive of IDs among them says so and exits
+1, rather than calling them missing; --all redrives the others and notes
+them.`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -322,23 +326,63 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	if err != nil {
 		return err
 	}
-	n, err := q.Redrive(ctx, opts.ids())
-	return partial(err, n, func() error {
-		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", err != nil)
+	var refused []string
+	var n int
+	if each, ok := q.(store.EachRedriver); ok {
+		n, err = each.RedriveEach(ctx, opts.ids(), func(d store.DeadLetter) {
+			if why := refusedToday(d.Body); why != "" {
+				refused = append(refused, d.ID+": "+why)
+			}
+		})
+	} else {
+		n, err = q.Redrive(ctx, opts.ids())
+	}
+	err = partial(opts.IO, opts.selection, err, n, func(failed bool) error {
+		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", failed)
 	})
+	if len(refused) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "note: %d of them will be dead-lettered again at once, as the broker refuses them (`socks dlq purge ID` deletes them):\n", len(refused))
+		// The reasons quote what the sender wrote: shown as text.
+		u := ui.New(opts.IO)
+		for _, r := range refused {
+			fmt.Fprintf(opts.IO.ErrOut, "  %s\n", u.Text(oneLine(r)))
+		}
+	}
+	return err
 }
 
-// partial returns err, a failure of a redrive or purge that had moved n
+// refusedToday says why the broker would dead-letter body again at once
+// (it is no envelope it accepts), or "" when it may take it. An
+// EventBridge event whose detail is not an envelope may be one a
+// broker's mapping turns into one: it is not said to be refused.
+func refusedToday(body []byte) string {
+	_, err := pubsub.ParseMessage(pubsub.Redriven(body), nil)
+	if err == nil || (pubsub.Shape(body) == pubsub.ShapeEventBridge && strings.Contains(err.Error(), "configure a mapping")) {
+		return ""
+	}
+	return err.Error()
+}
+
+// partial returns err, a failure of a redrive or purge that had done n
 // dead letters, after report has said so (a rerun does the rest); with no
-// error it is report's answer.
-func partial(err error, n int, report func() error) error {
-	if err == nil {
-		return report()
+// error it is report's answer. With --all, dead letters held by another
+// command (store.ErrDeadLettersHeld) are a note, not a failure: the
+// count SQS gives of them lags, so they may be gone already.
+func partial(ios *iostreams.IOStreams, sel selection, err error, n int, report func(failed bool) error) error {
+	held := errors.Is(err, store.ErrDeadLettersHeld)
+	switch {
+	case err == nil:
+		return report(false)
+	case held && sel.All:
+		if rerr := report(false); rerr != nil {
+			return rerr
+		}
+		fmt.Fprintf(ios.ErrOut, "note: %v: run it again then for any of them still there\n", err)
+		return nil
+	case n > 0:
+		_ = report(true)
 	}
-	if n > 0 {
-		_ = report()
-	}
-	if errors.Is(err, store.ErrDeadLettersHeld) {
+	if held {
 		return fmt.Errorf("%w: rerun it then", err)
 	}
 	return fmt.Errorf("%w; rerun it to do the rest", err)
@@ -393,9 +437,9 @@ unless --yes; when standard input is not a terminal it refuses to run
 without --yes. Exits 3, printing nothing on standard output, when none of
 the IDs given is a dead letter, or nothing has run with the state dir (a
 mistyped --state-dir); --all with no dead letters purges none and exits 0.
-One that fails part way prints how many it purged and exits 1, and, on
-AWS, one that could not take dead letters another command was reading at
-that moment says so and exits 1, as redrive does.`,
+One that fails part way prints how many it purged and exits 1; on AWS,
+dead letters another command is reading at that moment are said to be
+held, as by redrive.`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -440,8 +484,8 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 		}
 	}
 	n, err := q.PurgeDeadLetters(ctx, opts.ids())
-	return partial(err, n, func() error {
-		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", err != nil)
+	return partial(opts.IO, opts.selection, err, n, func(failed bool) error {
+		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed)
 	})
 }
 

@@ -351,3 +351,60 @@ func TestADeadLetterHeldByAnotherCommandIsNotSaidToBeMissing(t *testing.T) {
 		t.Errorf("stdout %q; want nothing", out)
 	}
 }
+
+// TestARedriveSaysWhichDeadLettersTodaysRulesRefuse: a dead letter whose
+// body the broker refuses (too many users, not JSON) is redriven all the
+// same, but the redrive says it will be dead-lettered again at once, and
+// why.
+func TestARedriveSaysWhichDeadLettersTodaysRulesRefuse(t *testing.T) {
+	users := make([]string, 1001)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%d", i)
+	}
+	many, _ := json.Marshal(map[string]any{"users": users, "topics": []string{"t"}, "body": "hi"})
+	q, ids := deadQueue(t, `{"topics":["t"],"body":"fine"}`, string(many), "not json")
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, errOut := streams()
+		if err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(q), selection: selection{All: true}, JSON: asJSON}); err != nil {
+			t.Fatal(err)
+		}
+		want := "redrove 3 dead letters onto the queue\n"
+		if asJSON {
+			want = "{\"redriven\":3}\n"
+		}
+		if out.String() != want {
+			t.Errorf("stdout %q; want %q", out, want)
+		}
+		e := errOut.String()
+		if !strings.Contains(e, "2 of them will be dead-lettered again at once") ||
+			!strings.Contains(e, ids[1]+": users names 1001 distinct users") || !strings.Contains(e, ids[2]+": envelope ") ||
+			strings.Contains(e, ids[0]) || !strings.Contains(e, "socks dlq purge") {
+			t.Errorf("stderr %q; want a note naming %s and %s with why", e, ids[1], ids[2])
+		}
+		// They are dead letters again, as the broker would make them.
+		msgs, err := q.Receive(context.Background(), 10, time.Minute, 0)
+		if err != nil || len(msgs) != 3 {
+			t.Fatalf("Receive = %d, %v", len(msgs), err)
+		}
+		for _, m := range msgs {
+			if err := q.DeadLetter(context.Background(), m, "again"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestAnAllThatFindsDeadLettersHeldSaysSoAndSucceeds: --all that could
+// not take dead letters another command held prints its count, notes the
+// held ones and exits 0 (SQS's count of them lags: they may be gone).
+func TestAnAllThatFindsDeadLettersHeldSaysSoAndSucceeds(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	held := fmt.Errorf("redriving dead letters: 2 dead letters were held by another socks command: %w", store.ErrDeadLettersHeld)
+	ios, _, out, errOut := streams()
+	if err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(halfQueue{q, 1, held}), selection: selection{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "redrove 1 dead letter onto the queue\n" || !strings.Contains(errOut.String(), "note: redriving dead letters: 2 dead letters were held") {
+		t.Errorf("stdout %q, stderr %q", out, errOut)
+	}
+}
