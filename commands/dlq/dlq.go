@@ -278,13 +278,14 @@ func (s selection) ids() []string {
 type RedriveOptions struct {
 	IO    *iostreams.IOStreams
 	Queue func(context.Context) (store.Queue, error)
+	Now   func() time.Time
 	selection
 	JSON bool
 }
 
 // NewCmdRedrive returns `dlq redrive`.
 func NewCmdRedrive(f *cmdutil.Factory, runF func(context.Context, *RedriveOptions) error) *cobra.Command {
-	opts := &RedriveOptions{IO: f.IOStreams, Queue: f.ReadQueue}
+	opts := &RedriveOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "redrive (ID... | --all)",
 		Short: "Put dead letters back on the queue",
@@ -326,16 +327,30 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	if err != nil {
 		return err
 	}
+	// A redrive of thousands on SQS takes a while: on a terminal a
+	// spinner counts them.
+	var prog *cmdutil.Progress
+	if !opts.JSON && opts.IO.CanSpin() {
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		prog.Transient("redriving dead letters")
+	}
 	var refused []string
 	var n int
 	if each, ok := q.(store.EachRedriver); ok {
+		moved := 0
 		n, err = each.RedriveEach(ctx, opts.ids(), func(d store.DeadLetter) {
 			if why := refusedToday(d.Body); why != "" {
 				refused = append(refused, d.ID+": "+why)
 			}
+			if moved++; prog != nil {
+				prog.Transient(fmt.Sprintf("redriving dead letters… %d redriven", moved))
+			}
 		})
 	} else {
 		n, err = q.Redrive(ctx, opts.ids())
+	}
+	if prog != nil {
+		prog.Stop()
 	}
 	err = partial(opts.IO, opts.selection, err, n, func(failed bool) error {
 		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", failed)

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
@@ -406,5 +408,48 @@ func TestAnAllThatFindsDeadLettersHeldSaysSoAndSucceeds(t *testing.T) {
 	}
 	if out.String() != "redrove 1 dead letter onto the queue\n" || !strings.Contains(errOut.String(), "note: redriving dead letters: 2 dead letters were held") {
 		t.Errorf("stdout %q, stderr %q", out, errOut)
+	}
+}
+
+// heldRedrive is a queue whose RedriveEach moves its first dead letter and
+// waits for release before it returns.
+type heldRedrive struct {
+	store.Queue
+	release chan struct{}
+}
+
+func (h heldRedrive) RedriveEach(_ context.Context, _ []string, moved func(store.DeadLetter)) (int, error) {
+	moved(store.DeadLetter{ID: "q-1", Body: []byte(`{"topics":["t"],"body":1}`)})
+	<-h.release
+	return 1, nil
+}
+
+func TestALongRedriveShowsItsProgressOnATerminal(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	ios, _, out, _ := streams()
+	ios.SetTTY(false, true, true)
+	errOut := &lockedbuf.Buffer{}
+	ios.ErrOut = errOut
+	h := heldRedrive{q, make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(h), selection: selection{All: true}})
+	}()
+	spinning := regexp.MustCompile(`\r\x1b\[K. redriving dead letters… 1 redriven \(`)
+	for range 3000 {
+		if spinning.MatchString(errOut.String()) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(h.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := errOut.String(); !spinning.MatchString(got) || !strings.HasSuffix(got, "\r\x1b[K") {
+		t.Errorf("stderr %q; want the spinner counting, then cleared", got)
+	}
+	if out.String() != "redrove 1 dead letter onto the queue\n" {
+		t.Errorf("stdout %q", out)
 	}
 }
