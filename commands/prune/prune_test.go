@@ -434,3 +434,66 @@ func TestTheStopNoteNamesThePruneLeaseOnlyWhileItIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// failingDeletes is a store whose DeleteConnections deletes the first
+// batch and then fails, as a store that goes away mid-run.
+type failingDeletes struct {
+	store.Store
+	calls int
+}
+
+func (f *failingDeletes) DeleteConnections(ctx context.Context, ids []string) (int, error) {
+	if f.calls++; f.calls > 1 {
+		return 0, errors.New("connection refused")
+	}
+	return f.Store.DeleteConnections(ctx, ids)
+}
+
+// TestAPruneWhoseStoreFailsMidwaySaysWhatItDidAndARerunFinishes: the run
+// prints what it deleted before the failure (--json too), exits non-zero
+// naming the failure, and the next run deletes the rest.
+func TestAPruneWhoseStoreFailsMidwaySaysWhatItDidAndARerunFinishes(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		fx := newFixture(t)
+		for i := range 60 {
+			c := pubsub.Connection{ID: fmt.Sprintf("old-%02d", i), Geek: "a", Topics: []string{"t"}, ConnectedAt: now.Add(-3 * time.Hour)}
+			if err := fx.store.PutConnection(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failing := &failingDeletes{Store: fx.store}
+		fx.opts.Store = func(context.Context) (store.Store, error) { return failing, nil }
+		fx.opts.Segments, fx.opts.JSON = 1, asJSON
+		err := pruneRun(context.Background(), fx.opts)
+		if err == nil || !strings.HasPrefix(err.Error(), "prune-stale stopped: ") || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("json=%v: got %v; want the run stopped by the failure", asJSON, err)
+		}
+		first := ops.DeleteBatch
+		if asJSON {
+			var res struct {
+				DeletedTotal int `json:"deletedTotal"`
+			}
+			if err := json.Unmarshal(fx.out.Bytes(), &res); err != nil || res.DeletedTotal != first {
+				t.Errorf("json: stdout %q (%v); want deletedTotal %d", fx.out, err, first)
+			}
+		} else if !strings.Contains(fx.out.String(), fmt.Sprintf(" deleted=%d ", first)) {
+			t.Errorf("stdout %q; want deleted=%d", fx.out, first)
+		}
+		fx.out.Reset()
+		fx.opts.Store = func(context.Context) (store.Store, error) { return fx.store, nil }
+		fx.opts.JSON = false
+		if err := pruneRun(context.Background(), fx.opts); err != nil {
+			t.Fatalf("json=%v: the rerun: %v", asJSON, err)
+		}
+		var left []string
+		_ = fx.store.ScanConnections(context.Background(), 1, func(page []pubsub.Connection) error {
+			for _, c := range page {
+				left = append(left, c.ID)
+			}
+			return nil
+		})
+		if len(left) != 1 || left[0] != "live" {
+			t.Errorf("json=%v: after the rerun %q are left; want only live", asJSON, left)
+		}
+	}
+}
