@@ -608,6 +608,25 @@ func heldError(verb string, held int, ids []string, chosen []deadMessage) error 
 		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), deadLetterHold))
 }
 
+// keptErr is an error that is store.ErrRedrivenButKept, naming the dead
+// letters sent back but not deleted from the dead letters.
+func keptErr(ids []string) error {
+	shown := ids[:min(len(ids), 10)]
+	more := ""
+	if len(ids) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(ids)-len(shown))
+	}
+	return redrivenButKept(fmt.Sprintf("%s sent back onto the queue but still in the dead letters (%s%s): redriving them again would deliver them twice; purge them with `socks dlq purge %s`",
+		text.Pluralize(len(ids), "dead letter")+" "+text.WasWere(len(ids)), strings.Join(shown, " "), more, strings.Join(shown, " ")))
+}
+
+// redrivenButKept is an error that is store.ErrRedrivenButKept, in its
+// own words.
+type redrivenButKept string
+
+func (e redrivenButKept) Error() string        { return string(e) }
+func (e redrivenButKept) Is(target error) bool { return target == store.ErrRedrivenButKept }
+
 // heldErr is an error that is store.ErrDeadLettersHeld, in its own words.
 type heldErr string
 
@@ -852,11 +871,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 			bodies[i] = pubsub.Redriven(d.letter.Body)
 		}
 		sentIDs, sendErr := q.SendBatch(ctx, bodies)
-		var sent []string
+		var sent, sentIDsOf []string
 		var unsent []deadMessage
 		for i, d := range part {
 			if i < len(sentIDs) && sentIDs[i] != "" {
 				sent = append(sent, d.letter.Receipt)
+				sentIDsOf = append(sentIDsOf, d.letter.ID)
 				if each != nil {
 					each(d.letter)
 				}
@@ -865,7 +885,8 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 			}
 		}
 		if _, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent); err != nil {
-			return moved, fmt.Errorf("redriving dead letters: %d sent back but still in the dead-letter queue: %w", len(sent), err)
+			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
+			return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(sentIDsOf), err)
 		}
 		moved += len(sent)
 		if sendErr != nil {

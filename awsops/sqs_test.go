@@ -382,3 +382,24 @@ func TestDeadLettersHeldByAnotherCommandAreNotTakenForNone(t *testing.T) {
 		}
 	}
 }
+
+// TestARedriveWhoseDeleteFailsSaysToPurgeNotRerun: dead letters sent back
+// whose delete from the dead-letter queue failed are named, with a purge
+// to run: a rerun would deliver them twice.
+func TestARedriveWhoseDeleteFailsSaysToPurgeNotRerun(t *testing.T) {
+	api := deadLettersAPI(3, 0, func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		return nil, errors.New("connection refused")
+	})
+	api.sendBatch = func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+		}
+		return out, nil
+	}
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 0 || !errors.Is(err, store.ErrRedrivenButKept) || !strings.Contains(err.Error(), "socks dlq purge d0 d1 d2") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Redrive = %d, %v; want store.ErrRedrivenButKept naming d0 d1 d2 with the purge to run", n, err)
+	}
+}

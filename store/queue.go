@@ -48,6 +48,12 @@ var ErrStaleReceipt = errors.New("the message was received again or deleted sinc
 // queue); what they could take is done, and a rerun does the rest.
 var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 
+// ErrRedrivenButKept is what Queue.Redrive's error wraps when dead
+// letters were sent back onto the queue but could not be deleted from the
+// dead letters (SQS: a failed DeleteMessageBatch): redriving them again
+// would deliver them twice, so they are to be purged instead.
+var ErrRedrivenButKept = errors.New("dead letters were redriven but are still in the dead letters")
+
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
 	// ID is the ID of the message that failed (its Message.ID), which

@@ -397,8 +397,11 @@ func partial(ios *iostreams.IOStreams, sel selection, err error, n int, report f
 	case n > 0:
 		_ = report(true)
 	}
-	if held {
+	switch {
+	case held:
 		return fmt.Errorf("%w: rerun it then", err)
+	case errors.Is(err, store.ErrRedrivenButKept):
+		return err // it says what to do instead of a rerun
 	}
 	return fmt.Errorf("%w; rerun it to do the rest", err)
 }

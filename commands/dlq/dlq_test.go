@@ -453,3 +453,13 @@ func TestALongRedriveShowsItsProgressOnATerminal(t *testing.T) {
 		t.Errorf("stdout %q", out)
 	}
 }
+
+func TestARedriveThatLeftCopiesDoesNotSayToRerun(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	kept := fmt.Errorf("redriving dead letters: %w: connection refused", store.ErrRedrivenButKept)
+	ios, _, _, _ := streams()
+	err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(halfQueue{q, 0, kept}), selection: selection{All: true}})
+	if !errors.Is(err, store.ErrRedrivenButKept) || strings.Contains(err.Error(), "rerun") {
+		t.Errorf("got %v; want the error as it is, without a rerun to deliver them twice", err)
+	}
+}
