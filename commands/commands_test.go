@@ -134,6 +134,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// It said "give several names as separate values", which subs
 		// list does not take: --topic a --topic b lists b alone.
 		{"subs list on a comma list of topics says it takes one", []string{"subs", "list", "--topic", "updates,news"}, "", dir, 2, `--topic "updates,news": subs list takes one topic, not a list: run it once per topic`},
+		// "give several names as separate values" was wrong advice for a
+		// flag that takes one geek; publish --geek takes several.
+		{"chatter issue with a comma in --geek says a name may not have one", []string{"chatter", "issue", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"listen with a comma in --geek says a name may not have one", []string{"listen", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"subs list with a comma in --geek says a name may not have one", []string{"subs", "list", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"publish with a comma in --geek says to give several geeks apart", []string{"publish", "--topic", "t", "--geek", "alice,bob", "--message", "x"}, "", dir, 2, `--geek "alice,bob": a geek name may not contain a comma; give several geeks as separate values: --geek alice --geek bob`},
 		{"serve with an --addr that is not HOST:PORT is a usage error", []string{"serve", "--addr", "nope"}, "", dir, 2, `--addr "nope": give HOST:PORT`},
 		{"serve with a port out of range is a usage error", []string{"serve", "--addr", "127.0.0.1:99999"}, "", dir, 2, `--addr "127.0.0.1:99999": give HOST:PORT`},
 		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
