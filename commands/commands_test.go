@@ -134,6 +134,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// It said "give several names as separate values", which subs
 		// list does not take: --topic a --topic b lists b alone.
 		{"subs list on a comma list of topics says it takes one", []string{"subs", "list", "--topic", "updates,news"}, "", dir, 2, `--topic "updates,news": subs list takes one topic, not a list: run it once per topic`},
+		// "give several names as separate values" was wrong advice for a
+		// flag that takes one geek; publish --geek takes several.
+		{"chatter issue with a comma in --geek says a name may not have one", []string{"chatter", "issue", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"listen with a comma in --geek says a name may not have one", []string{"listen", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"subs list with a comma in --geek says a name may not have one", []string{"subs", "list", "--geek", "alice,bob"}, "", dir, 2, `geek "alice,bob": a geek name may not contain a comma`},
+		{"publish with a comma in --geek says to give several geeks apart", []string{"publish", "--topic", "t", "--geek", "alice,bob", "--message", "x"}, "", dir, 2, `--geek "alice,bob": a geek name may not contain a comma; give several geeks as separate values: --geek alice --geek bob`},
 		{"serve with an --addr that is not HOST:PORT is a usage error", []string{"serve", "--addr", "nope"}, "", dir, 2, `--addr "nope": give HOST:PORT`},
 		{"serve with a port out of range is a usage error", []string{"serve", "--addr", "127.0.0.1:99999"}, "", dir, 2, `--addr "127.0.0.1:99999": give HOST:PORT`},
 		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
@@ -164,6 +170,17 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"chatter list with an empty --geek is a usage error, not every geek's list", []string{"chatter", "list", "--geek", ""}, "", dir, 2, "--geek is empty"},
 		{"subs list with an empty --geek is a usage error, not every connection", []string{"subs", "list", "--geek", " "}, "", dir, 2, "--geek is empty"},
 		{"subs list with an empty --topic is a usage error, not every connection", []string{"subs", "list", "--topic", ""}, "", dir, 2, "--topic is empty"},
+		// A flag that holds one value kept the last of two: `subs list
+		// --topic a --topic b` listed b alone and said nothing of a.
+		{"subs list with --topic twice is a usage error, not the last topic", []string{"subs", "list", "--topic", "a", "--topic", "b"}, "", dir, 2, "--topic takes one value, but was given two: give it once"},
+		{"a repeated shorthand is refused too", []string{"subs", "list", "-g", "alice", "--geek", "bob"}, "", dir, 2, "--geek takes one value"},
+		{"a repeated duration is refused in words, not as a bad duration", []string{"chatter", "issue", "--geek", "alice", "--ttl", "1h", "--ttl", "2h"}, "", dir, 2, "--ttl takes one value, but was given two"},
+		{"a repeated global flag is refused", []string{"--state-dir", dir, "--state-dir", filepath.Join(dir, "other"), "config"}, "", dir, 2, "--state-dir takes one value"},
+		{"a repeated switch with another value is refused", []string{"chatter", "list", "--json", "--json=false"}, "", dir, 2, "--json takes one value"},
+		{"a repeated secret flag does not echo either value", []string{"listen", "--geek", "alice", "--id", "xc_One", "--id", "xc_Two"}, "", dir, 2, "--id takes one value"},
+		// The same value twice loses nothing (-vv, or a script adding a
+		// flag it already had).
+		{"the same value twice is one value", []string{"chatter", "list", "--json", "--json", "--geek", "zed", "--geek", "zed"}, "", dir, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

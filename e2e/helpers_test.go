@@ -445,11 +445,16 @@ type server struct {
 }
 
 // serve starts `socks serve --addr 127.0.0.1:0 EXTRA` on the stack's state
-// dir and waits (bounded) for the URL it prints. The server is stopped with
+// dir (EXTRA's own --addr instead, when it has one: serve refuses two)
+// and waits (bounded) for the URL it prints. The server is stopped with
 // SIGINT when the test ends.
 func (s *stack) serve(extra ...string) *server {
 	s.t.Helper()
-	p := start(s.t, append([]string{"serve", "--addr", "127.0.0.1:0", "--state-dir", s.dir}, extra...)...)
+	args := []string{"serve", "--state-dir", s.dir}
+	if !slices.Contains(extra, "--addr") {
+		args = append(args, "--addr", "127.0.0.1:0")
+	}
+	p := start(s.t, append(args, extra...)...)
 	srv := &server{proc: p}
 
 	timer := time.NewTimer(startTimeout)

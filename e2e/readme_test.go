@@ -98,7 +98,7 @@ var readmeRuns = map[string]readmeRun{
 	"socks publish --topic news,updates --message 'both'":                         {want: `^m-[0-9a-f]{24}\n`},
 	"socks publish --topic . --body-file notice.json --direct":                    {want: `^m-[0-9a-f]{24}\ttargets=[1-9]\d*\tdelivered=[1-9]\d*\tgone=0\tfailed=0\n$`},
 
-	"SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless": {
+	"SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless --ttl 1h) socks listen -g Friendless": {
 		background: true, ready: ` connected ws://`,
 		during: func(f *readmeFixture) {
 			f.publish("--geek", "Friendless", "--topic", "updates", "--body", `{"readme":"env"}`)

@@ -226,8 +226,11 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
-		// The Origin is not echoed: it is the caller's input.
-		http.Error(w, "this origin may not connect: the gateway allows only the origins given with --allow-origin", http.StatusForbidden)
+		// The Origin is not echoed: it is the caller's input. The log
+		// names it, for the operator who may want to allow it.
+		const reason = "this origin may not connect: the gateway allows only the origins given with --allow-origin"
+		g.refused(http.StatusForbidden, reason, "origin", origin)
+		http.Error(w, reason, http.StatusForbidden)
 		return
 	}
 	now := g.now()
@@ -257,7 +260,9 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	if max := g.opts.MaxConnections; max > 0 && g.upgrades >= max {
 		g.mu.Unlock()
-		http.Error(w, fmt.Sprintf("this gateway already serves %d connections, the most allowed (--max-connections); try again later", max), http.StatusServiceUnavailable)
+		reason := fmt.Sprintf("this gateway already serves %d connections, the most allowed (--max-connections); try again later", max)
+		g.refused(http.StatusServiceUnavailable, reason)
+		http.Error(w, reason, http.StatusServiceUnavailable)
 		return
 	}
 	g.upgrades++
@@ -294,7 +299,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, http.StatusInternalServerError, "", "Internal server error")
 			return
 		}
-		g.log.Debug("$connect refused", "connectionId", c.id, "status", resp.StatusCode)
+		g.refused(resp.StatusCode, resp.Body)
 		refuse(w, resp)
 		return
 	}

@@ -105,8 +105,9 @@ type Options struct {
 	// from calls whose Host is localhost or a loopback address only (a
 	// browser page that points its own name at 127.0.0.1 gets 403).
 	Credentials *Credentials
-	// Logger receives debug logs of connections and warnings about handler
-	// errors (default: discard).
+	// Logger receives debug logs of connections, the refused handshakes
+	// at Info (a few a minute, every one at debug level) and warnings about
+	// handler errors (default: discard).
 	Logger *slog.Logger
 	// Site, when set, answers the plain HTTP requests that are neither a
 	// WebSocket upgrade nor a Management API call: GET / without an
@@ -235,6 +236,9 @@ type Gateway struct {
 	// up waiting.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// refusals limits the log lines of refused handshakes.
+	refusals refusals
 
 	mu    sync.RWMutex
 	conns map[string]*conn
@@ -404,6 +408,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	g.mu.Unlock()
+	g.flushRefusals()
 
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- g.srv.Shutdown(ctx) }()
@@ -622,7 +627,9 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveSite(w, r, p, staged)
 	case p == "" || p == "/":
 		if g.opts.Faults != nil && !g.opts.Faults.AllowConnect() {
-			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", "Too many connects: the connect rate is limited by --faults connect-rate")
+			const reason = "Too many connects: the connect rate is limited by --faults connect-rate"
+			g.refused(http.StatusTooManyRequests, reason)
+			writeAPIError(w, http.StatusTooManyRequests, "LimitExceededException", reason)
 			return
 		}
 		g.serveUpgrade(w, r)

@@ -75,8 +75,11 @@ func validateName(field, name string, topic bool) error {
 			// look like another one wherever it is printed.
 			return invalid(field, "%q contains the invisible formatting character %U", name, r)
 		case r == ',':
-			// Commas separate topics in the connect URL.
-			return invalid(field, "%q contains a comma; give several names as separate values", name)
+			// Commas separate topics in the connect URL. Most places
+			// that check a name take one (listen --geek, ?geek=), so the
+			// words say only what is wrong; publish --geek, which takes
+			// several, adds its own advice.
+			return invalid(field, "%q: a %s name may not contain a comma", name, field)
 		case r == '#':
 			// '#' separates key parts in the DynamoDB table design.
 			return invalid(field, "%q contains '#', which socks reserves", name)

@@ -124,8 +124,11 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {
 		u := ui.NewErr(opts.IO)
-		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s\n",
-			u.Good.Render("✓"), u.Accent.Render(u.Name(c.Geek)), c.Fingerprint(), c.ExpiresAt.Local().Format(time.DateTime))
+		// How long from now, as the tables say it, and when, with the
+		// zone (a local time alone reads as any zone's).
+		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s (%s)\n",
+			u.Good.Render("✓"), u.Accent.Render(u.Name(c.Geek)), c.Fingerprint(),
+			ui.Relative(c.IssuedAt.Sub(c.ExpiresAt)), c.ExpiresAt.Local().Format(time.DateTime+" MST"))
 	}
 	return nil
 }

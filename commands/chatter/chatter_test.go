@@ -3,11 +3,13 @@ package chatter
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -114,5 +116,40 @@ func TestListTableShowsTheTopicsAnIDIsLimitedTo(t *testing.T) {
 		if topics[fp] != tp {
 			t.Errorf("ID %s lists topics %q; want %q (the table: %q)", fp, topics[fp], tp, out.String())
 		}
+	}
+}
+
+// TestIssueOnATerminalSaysWhenTheIDExpiresWithItsZone: the note said
+// "expires 2026-12-01 23:47:19", local time with no zone, where the tables
+// say "in 24h00m". It says both: how long from now, as the tables, and
+// the time with its zone. --json is unchanged (UTC, RFC 3339).
+func TestIssueOnATerminalSaysWhenTheIDExpiresWithItsZone(t *testing.T) {
+	zone := time.Local
+	time.Local = time.FixedZone("XST", 2*60*60)
+	t.Cleanup(func() { time.Local = zone })
+	now := time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	issue := func(json bool) (stdout, stderr string) {
+		ios, _, out, errOut := iostreams.Test()
+		ios.SetTTY(false, false, true)
+		o := &IssueOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return db.Store(), nil }, Now: func() time.Time { return now },
+			Geek: "alice", TTL: 2 * time.Hour, MaxLive: store.DefaultMaxLiveChatterIDs, JSON: json}
+		if err := issueRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errOut.String()
+	}
+	_, note := issue(false)
+	if want := "expires in 2h00m (2030-06-01 16:00:00 XST)"; !strings.Contains(note, want) {
+		t.Errorf("the note on a terminal is %q; want it to say %q", note, want)
+	}
+	out, _ := issue(true)
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got["expiresAt"] != "2030-06-01T14:00:00Z" {
+		t.Errorf("--json printed %q (%v); want expiresAt 2030-06-01T14:00:00Z", out, err)
 	}
 }

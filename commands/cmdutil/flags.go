@@ -1,9 +1,11 @@
 package cmdutil
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // NotEmpty refuses each named flag that was given with an empty value
@@ -32,3 +34,63 @@ func NotEmpty(cmd *cobra.Command, names ...string) error {
 	}
 	return nil
 }
+
+// RepeatedFlagError is a flag that holds one value given two different
+// ones: pflag kept the last and dropped the first without a word, so
+// `subs list --topic a --topic b` listed b alone. It names no value, as
+// the flag may be a secret (listen --id).
+type RepeatedFlagError struct{ Name string }
+
+func (e *RepeatedFlagError) Error() string {
+	return fmt.Sprintf("--%s takes one value, but was given two: give it once", e.Name)
+}
+
+// OneValueEach makes every flag of fs that holds one value (all but the
+// slice and array flags, which collect theirs) refuse a second, different
+// value with a *RepeatedFlagError. The same value again is let through:
+// it loses nothing (-vv, a script adding a flag it already had). Flags
+// already made so are left as they are, so that the persistent flags a
+// command shares with its parent can be visited twice.
+func OneValueEach(fs *pflag.FlagSet) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		switch f.Value.(type) {
+		case pflag.SliceValue, *oneValue, oneBool:
+			return
+		}
+		v := &oneValue{Value: f.Value, name: f.Name}
+		if f.Value.Type() == "bool" {
+			// pflag shows a switch's default only when it is true, and
+			// knows a switch by this method.
+			f.Value = oneBool{v}
+			return
+		}
+		if f.DefValue == "0s" {
+			// pflag knows a zero duration default ("0s") only in its own
+			// duration type; "0" it takes as zero in any type, so the
+			// help still leaves "(default 0s)" out.
+			f.DefValue = "0"
+		}
+		f.Value = v
+	})
+}
+
+// oneValue is a pflag.Value that takes one value, or the same one again.
+type oneValue struct {
+	pflag.Value
+	name  string
+	given bool
+	first string
+}
+
+func (v *oneValue) Set(s string) error {
+	if v.given && s != v.first {
+		return &RepeatedFlagError{Name: v.name}
+	}
+	v.given, v.first = true, s
+	return v.Value.Set(s)
+}
+
+// oneBool is a oneValue that pflag knows for a switch.
+type oneBool struct{ *oneValue }
+
+func (oneBool) IsBoolFlag() bool { return true }

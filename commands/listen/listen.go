@@ -184,7 +184,7 @@ Exit codes:
   socks listen --geek Friendless --until '"done"' --no-input
   socks listen --url wss://abc.execute-api.eu-west-1.amazonaws.com/prod \
     --geek Friendless --id-file ~/.socks-id -H 'X-Trace: 1'
-  SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless) socks listen -g Friendless`,
+  SOCKS_CHATTER_ID=$(socks chatter issue -g Friendless --ttl 1h) socks listen -g Friendless`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Each of these left out means something else: the backend's

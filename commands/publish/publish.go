@@ -150,6 +150,13 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 // Envelope builds and validates the envelope the options describe.
 func (opts *Options) Envelope() (pubsub.Envelope, error) {
 	env := pubsub.Envelope{ID: opts.ID, Users: pubsub.Unique(opts.Geeks)}
+	for _, g := range opts.Geeks {
+		if strings.Contains(g, ",") {
+			// --geek takes several, as separate values, but (unlike
+			// --topic) not a comma list: a comma is no geek's.
+			return env, cmdutil.FlagErrorf("--geek %q: a geek name may not contain a comma; give several geeks as separate values%s", g, separateGeeks(g))
+		}
+	}
 	topics, err := pubsub.TopicList(opts.Topics)
 	if err != nil {
 		return env, &cmdutil.FlagError{Err: err}
@@ -174,6 +181,25 @@ func (opts *Options) Envelope() (pubsub.Envelope, error) {
 		return env, &cmdutil.FlagError{Err: err}
 	}
 	return env, nil
+}
+
+// separateGeeks shows the comma list g as separate --geek values, when
+// each of its names is a valid one.
+func separateGeeks(g string) string {
+	var b strings.Builder
+	for _, name := range strings.Split(g, ",") {
+		if name == "" {
+			continue
+		}
+		if pubsub.ValidateGeek(name) != nil {
+			return ""
+		}
+		b.WriteString(" --geek " + name)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return ":" + b.String()
 }
 
 func (opts *Options) body(topics []string) (json.RawMessage, error) {

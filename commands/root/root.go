@@ -174,6 +174,10 @@ and receives whatever is published to that geek and topic.`,
 	// it takes rather than cobra's "unknown command" or "accepts 1
 	// arg(s)".
 	for _, c := range allCommands(cmd) {
+		// A flag that holds one value given two refuses the second,
+		// rather than keep it and drop the first without a word.
+		cmdutil.OneValueEach(c.PersistentFlags())
+		cmdutil.OneValueEach(c.Flags())
 		if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
 			// A noun (subs, dlq, chatter): cobra printed its help and
 			// exited 0 for a mistyped verb, so `socks subs lst` in a
@@ -238,6 +242,12 @@ func argsError(c *cobra.Command, validate cobra.PositionalArgs, args []string) e
 // kinds of value Go's parsers describe in their own terms ("time: missing
 // unit in duration", "strconv.ParseInt: parsing ...").
 func flagValueError(c *cobra.Command, err error) error {
+	var repeated *cmdutil.RepeatedFlagError
+	if errors.As(err, &repeated) {
+		// pflag's wording would echo the value, and a duration's would
+		// call it "not a duration".
+		return repeated
+	}
 	var unknown *pflag.NotExistError
 	if errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() == "" {
 		// A long flag: chatter issue spells it --topics where publish

@@ -300,7 +300,7 @@ files), to look for leaks.`,
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
-	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more: refused handshakes, each WebSocket's source IP and close code, slow consumers (connections and deliveries are logged without it)")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more: every refused handshake (without it, at most 5 a minute), each WebSocket's source IP and close code, slow consumers (connections, deliveries and refused handshakes are logged without it)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
 	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, broker; stateDir on the local backend, pprof with --pprof) instead of the WebSocket URL")

@@ -1336,3 +1336,56 @@ func TestTheBannerHintOnTheAWSStoreRepeatsTheFlagsServeWasGiven(t *testing.T) {
 		t.Errorf("hint %q\nwant %q", got, want)
 	}
 }
+
+// TestARefusedConnectIsLoggedWithoutVerbose: a developer whose browser got
+// 403 saw nothing on serve's terminal unless -v. At the default level the
+// refusal is logged with its status and reason, never the chatter ID.
+func TestARefusedConnectIsLoggedWithoutVerbose(t *testing.T) {
+	opts := testOptions(t)
+	opts.Quiet = false
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO = ios
+	wsURL := make(chan string, 1)
+	opts.Ready = func(ws, _ string) { wsURL <- ws }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	var u string
+	select {
+	case u = <-wsURL:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	const secret = "xc_NotAnIssuedChatterIDAtAll0000"
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ws, resp, err := websocket.DefaultDialer.DialContext(dctx, u+"?geek=alice&id="+secret, nil)
+	dcancel()
+	if err == nil {
+		ws.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial with an unknown chatter ID: %v; want 403", err)
+	}
+	// Read once serve has ended: its goroutines wrote errOut.
+	logged := errOut.String()
+	var line string
+	for l := range strings.SplitSeq(logged, "\n") {
+		if strings.Contains(l, "connect refused") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "level=INFO") || !strings.Contains(line, "status=403") || !strings.Contains(line, "chatter ID refused: unknown") {
+		t.Errorf("serve logged %q; want an Info line saying the connect was refused, with status=403 and why", logged)
+	}
+	if strings.Contains(logged, secret) {
+		t.Errorf("serve logged the chatter ID: %s", logged)
+	}
+}

@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer a logger writes to from the server's
+// goroutines while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	b   bytes.Buffer // since the last lines
+	all bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all.Write(p)
+	return s.b.Write(p)
+}
+
+// lines returns the lines written since the last call.
+func (s *syncBuffer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	text := strings.TrimSpace(s.b.String())
+	s.b.Reset()
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+// TestRefusedConnectsAreLoggedAtInfoAFewAMinute: a developer whose page got
+// 403 saw nothing on serve's terminal without -v. Each refused handshake
+// is logged at Info with its status and reason (never the chatter ID), at
+// most refusalBurst a minute by the gateway's clock; the rest are counted
+// in one line when the next minute's first refusal comes, or at shutdown.
+func TestRefusedConnectsAreLoggedAtInfoAFewAMinute(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		clock = clock.Add(d)
+		mu.Unlock()
+	}
+	var logs syncBuffer
+	h := newFakeHandler()
+	const reason = "chatter ID refused: unknown, revoked, issued for another geek, or expired and since deleted; issue a new one"
+	h.connect = func(event) (response, error) {
+		return response{StatusCode: http.StatusForbidden, Body: reason}, nil
+	}
+	g, addr := start(t, h, Options{
+		Now:          now,
+		AllowOrigins: []string{"https://app.example"},
+		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	const secret = "xc_SecretThatMustNotBeLogged"
+	refuse := func(header http.Header, want int) {
+		t.Helper()
+		ws, resp, err := dial(t, addr, "/", url.Values{"geek": {"alice"}, "id": {secret}}, header)
+		if err == nil {
+			ws.Close()
+			t.Fatal("connected; want a refusal")
+		}
+		if resp == nil || resp.StatusCode != want {
+			t.Fatalf("dial: %v; want status %d", err, want)
+		}
+	}
+
+	refuse(nil, http.StatusForbidden)
+	got := logs.lines()
+	if len(got) != 1 || !strings.Contains(got[0], "level=INFO") || !strings.Contains(got[0], "status=403") || !strings.Contains(got[0], reason) {
+		t.Fatalf("after one refusal the log is %q; want one Info line with status=403 and the reason", got)
+	}
+	// The origin, which the answer does not echo, is what the operator
+	// needs to allow it.
+	refuse(http.Header{"Origin": {"https://other.example"}}, http.StatusForbidden)
+	got = logs.lines()
+	if len(got) != 1 || !strings.Contains(got[0], "status=403") || !strings.Contains(got[0], "origin=https://other.example") || !strings.Contains(got[0], "--allow-origin") {
+		t.Fatalf("after a refused origin the log is %q; want one line with status=403, the origin and --allow-origin", got)
+	}
+	for range refusalBurst + 2 {
+		refuse(nil, http.StatusForbidden)
+	}
+	if got = logs.lines(); len(got) != refusalBurst-2 {
+		t.Fatalf("%d more refusals in the first minute logged %q; want %d lines, %d in all that minute", refusalBurst+2, got, refusalBurst-2, refusalBurst)
+	}
+	advance(refusalWindow - time.Second)
+	refuse(nil, http.StatusForbidden)
+	if got = logs.lines(); len(got) != 0 {
+		t.Fatalf("a refusal still in the first minute logged %q; want nothing", got)
+	}
+	advance(time.Second)
+	refuse(nil, http.StatusForbidden)
+	got = logs.lines()
+	if len(got) != 2 || !strings.Contains(got[0], "count=5") || !strings.Contains(got[1], "status=403") {
+		t.Fatalf("the first refusal of the next minute logged %q; want a count of the 5 not logged, then it", got)
+	}
+	// Those not logged when the gateway stops are counted then.
+	for range refusalBurst + 3 {
+		refuse(nil, http.StatusForbidden)
+	}
+	logs.lines()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = logs.lines()
+	if len(got) != 1 || !strings.Contains(got[0], "count=4") {
+		t.Fatalf("at shutdown the log is %q; want one line counting the 4 refusals not logged", got)
+	}
+	logs.mu.Lock()
+	all := logs.all.String()
+	logs.mu.Unlock()
+	if strings.Contains(all, secret) {
+		t.Fatalf("the log holds the chatter ID: %s", all)
+	}
+}
