@@ -721,7 +721,13 @@ func TestAMessageOverTheReadLimitEndsTheBenchWithAClearError(t *testing.T) {
 					_ = c.WriteMessage(websocket.TextMessage, huge)
 				}
 				ft.mu.Unlock()
-				return ft.publish(ctx, topic, body)
+				// The clients drop their connections on the huge
+				// message, so the write of body to them may fail: that
+				// is the fake target's failure, not the bench's, and a
+				// real publish goes through a gateway that does not
+				// fail on it. The bench must say what the clients saw.
+				_ = ft.publish(ctx, topic, body)
+				return nil
 			}
 			opts := measureOptions(3, 1, 1, 0, time.Minute)
 			if phase == "latency" {
