@@ -75,9 +75,9 @@ const signalBurst = 500 * time.Millisecond
 // stops at once). A second SIGINT or SIGTERM does: interruptible returns
 // 128 + its number at once, saying what is left behind, and main's
 // os.Exit ends run where it is. Signals within signalBurst of the first,
-// by f.Now (nil: time.Now), are part of it: one press, passed on. A
-// SIGHUP never stops at once: a terminal closed after Ctrl-C is no one
-// asking to cut the cleanup short.
+// by f.Now (nil: time.Now) as each arrives, are part of it: one press,
+// passed on. A SIGHUP never stops at once: a terminal closed after Ctrl-C
+// is no one asking to cut the cleanup short.
 //
 // Nothing may be left broken by that: the state file is SQLite, whose
 // transactions survive the process ending anywhere (a kill -9 does no
@@ -91,23 +91,49 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 	}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx) }()
+	// Each signal is timed as it arrives, not once the loop below takes
+	// it: the note of the first may wait on a terminal whose output is
+	// stalled (a flood over a slow ssh link, Ctrl-S), and the signal a
+	// process manager passed on meanwhile is still part of that press.
+	type timedSignal struct {
+		sig os.Signal
+		at  time.Time
+	}
+	timed := make(chan timedSignal, cap(caught))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case sig := <-caught:
+				select {
+				case timed <- timedSignal{sig, now()}:
+				case <-stop:
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
 	interrupted := false
 	var first time.Time
 	for {
 		select {
 		case code := <-done:
 			return code
-		case sig := <-caught:
+		case ts := <-timed:
+			sig := ts.sig
 			if !interrupted {
 				interrupted = true
-				first = now()
+				first = ts.at
 				cancel()
 				if f.IOStreams.IsStderrTTY() {
 					sayStopping(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
 				}
 				continue
 			}
-			if sig == syscall.SIGHUP || now().Sub(first) < signalBurst {
+			if sig == syscall.SIGHUP || ts.at.Sub(first) < signalBurst {
 				continue
 			}
 			select {

@@ -120,7 +120,7 @@ func TestSignalsInOneBurstCountAsOnePress(t *testing.T) {
 			ios, _, _, stderr := iostreams.Test()
 			clock := newTestClock()
 			f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
-			// Unbuffered: each send returns once interruptible has taken it.
+			// Unbuffered: each send returns once interruptible has taken the one before.
 			caught := make(chan os.Signal)
 			started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			codes := make(chan int, 1)
@@ -179,6 +179,75 @@ func TestSignalsInOneBurstCountAsOnePress(t *testing.T) {
 	}
 }
 
+// stalledWriter is a terminal whose output is stalled (a flood of output
+// over a slow ssh link, Ctrl-S): a write waits until release is closed,
+// after telling writing.
+type stalledWriter struct {
+	writing chan<- struct{}
+	release <-chan struct{}
+	mu      sync.Mutex
+	got     strings.Builder
+}
+
+func (w *stalledWriter) Write(p []byte) (int, error) {
+	w.writing <- struct{}{}
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.got.Write(p)
+}
+
+func (w *stalledWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.got.String()
+}
+
+// TestABurstIsTimedAsItArrivesNotOnceTheNoteIsWritten: the first signal's
+// note goes to a terminal whose output may be stalled; the signal a
+// process manager passed on a millisecond later was timed once the note
+// was written, which could be seconds later, and so taken for a press of
+// its own: stopped at once. Each signal is timed as it arrives.
+func TestABurstIsTimedAsItArrivesNotOnceTheNoteIsWritten(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	ios.SetTTY(false, false, true)
+	writing, unstall := make(chan struct{}, 4), make(chan struct{})
+	w := &stalledWriter{writing: writing, release: unstall}
+	ios.ErrOut = w
+	clock := newTestClock()
+	// timed tells each time the clock is read.
+	timed := make(chan struct{}, 8)
+	f := &cmdutil.Factory{IOStreams: ios, Now: func() time.Time { timed <- struct{}{}; return clock.Now() }, Stopping: &cmdutil.Stopping{}}
+	caught := make(chan os.Signal, 4) // as Main's
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	unstallAll := sync.OnceFunc(func() { close(unstall) })
+	t.Cleanup(func() {
+		unstallAll()
+		close(release)
+	})
+	codes := make(chan int, 1)
+	go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+	<-started
+	caught <- os.Interrupt
+	<-timed
+	<-writing // the note, stalled
+	clock.advance(time.Millisecond)
+	caught <- syscall.SIGTERM
+	select {
+	case <-timed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SIGTERM that came a millisecond after Ctrl-C was not timed while the note was stalled: it is timed once the note is written")
+	}
+	// The terminal takes its time to show the note.
+	clock.advance(3 * time.Second)
+	unstallAll()
+	<-interrupted
+	release <- struct{}{}
+	if code := <-codes; code != cmdutil.ExitOK || strings.Contains(w.text(), "stopped at once") {
+		t.Errorf("exit %d, stderr %q; want the command's own 0: Ctrl-C and the SIGTERM passed on are one press", code, w.text())
+	}
+}
+
 // TestOnATerminalTheFirstCtrlCSaysWhatIsFinished: once, what is finished
 // and how to stop at once; a command with nothing to finish says nothing.
 func TestOnATerminalTheFirstCtrlCSaysWhatIsFinished(t *testing.T) {
@@ -216,7 +285,7 @@ func TestAHangupNeverStopsTheCleanupShort(t *testing.T) {
 	ios, _, _, stderr := iostreams.Test()
 	clock := newTestClock()
 	f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
-	// Unbuffered: each send returns once interruptible has taken it.
+	// Unbuffered: each send returns once interruptible has taken the one before.
 	caught := make(chan os.Signal)
 	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	codes := make(chan int, 1)

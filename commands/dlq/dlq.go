@@ -358,13 +358,21 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	if len(refused) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "note: %d of them will be dead-lettered again at once, as the broker refuses them (`socks dlq purge ID` deletes them):\n", len(refused))
 		// The reasons quote what the sender wrote: shown as text.
+		// Ten at most: a pile of junk a sender published is thousands.
 		u := ui.New(opts.IO)
-		for _, r := range refused {
+		for _, r := range refused[:min(len(refused), maxNamed)] {
 			fmt.Fprintf(opts.IO.ErrOut, "  %s\n", u.Text(oneLine(r)))
+		}
+		if more := len(refused) - maxNamed; more > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "  and %d more (`socks dlq list` shows them)\n", more)
 		}
 	}
 	return err
 }
+
+// maxNamed is how many of the dead letters the broker refuses a redrive
+// names, as the error of those redriven but kept does.
+const maxNamed = 10
 
 // refusedToday says why the broker would dead-letter body again at once
 // (it is no envelope it accepts), or "" when it may take it. An

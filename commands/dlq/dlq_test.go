@@ -396,6 +396,37 @@ func TestARedriveSaysWhichDeadLettersTodaysRulesRefuse(t *testing.T) {
 	}
 }
 
+// TestARedriveOfManyRefusedDeadLettersNamesTenOfThem: a dead-letter
+// queue full of what the broker refuses (a sender publishing junk) made
+// the note name every one, a line each: thousands of lines on stderr. It
+// names the first ten, as the error of dead letters redriven but kept
+// does, and counts the rest.
+func TestARedriveOfManyRefusedDeadLettersNamesTenOfThem(t *testing.T) {
+	bodies := make([]string, 25)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf("junk %d", i)
+	}
+	q, ids := deadQueue(t, bodies...)
+	ios, _, out, errOut := streams()
+	if err := redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(q), selection: selection{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "redrove 25 dead letters onto the queue\n" {
+		t.Errorf("stdout %q", out)
+	}
+	e := errOut.String()
+	named := 0
+	for _, id := range ids {
+		if strings.Contains(e, id+": ") {
+			named++
+		}
+	}
+	if !strings.Contains(e, "25 of them will be dead-lettered again at once") || named != 10 ||
+		!strings.Contains(e, "  and 15 more (`socks dlq list` shows them)\n") || strings.Count(e, "\n") != 12 {
+		t.Errorf("stderr %q; want the count, ten of them named with why, and the 15 more counted", e)
+	}
+}
+
 // TestAnAllThatFindsDeadLettersHeldSaysSoAndSucceeds: --all that could
 // not take dead letters another command held prints its count, notes the
 // held ones and exits 0 (SQS's count of them lags: they may be gone).
