@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -303,32 +304,11 @@ func nearest(word string, known []string) string {
 	w := strings.ReplaceAll(strings.ToLower(word), "-", "_")
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := editDistance(w, k); d < bestD {
+		if d := text.EditDistance(w, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // caseTwins finds a key written twice in different cases (nil when none).

@@ -283,7 +283,7 @@ func nearestFlag(c *cobra.Command, name string) string {
 		if f.Hidden {
 			return
 		}
-		switch d := editDistance(name, f.Name); {
+		switch d := text.EditDistance(name, f.Name); {
 		case d < bestD:
 			best, bestD, tie = f.Name, d, false
 		case d == bestD && f.Name != best:
@@ -296,27 +296,6 @@ func nearestFlag(c *cobra.Command, name string) string {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func allCommands(c *cobra.Command) []*cobra.Command {

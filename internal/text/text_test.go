@@ -12,3 +12,21 @@ func TestPluralize(t *testing.T) {
 		}
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"region", "region", 0},
+		{"regoin", "region", 2},
+		{"topic", "topics", 1},
+		{"", "abc", 3},
+		{"kitten", "sitting", 3},
+	} {
+		if got := EditDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("EditDistance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
