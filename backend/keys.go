@@ -156,7 +156,8 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 // linkNew makes path a file (mode 0600, as os.CreateTemp makes it) holding content, unless something
 // is at path already (linked false): content goes to a new file beside it,
 // synced, which is then hard-linked at path and removed under its own
-// name, so path is never a file without the whole of content.
+// name, so path is never a file without the whole of content. Where
+// the file system has no hard links, it falls back to createNew.
 func linkNew(path, content string) (linked bool, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -174,14 +175,48 @@ func linkNew(path, content string) (linked bool, err error) {
 	if err := tmp.Close(); err != nil {
 		return false, err
 	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := linkFile(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}
+		// A file system without hard links (FAT or exFAT on a USB
+		// stick, some FUSE mounts, a Windows share): the pair is made in
+		// place, as before links, which leaves a moment in which another
+		// process reads the file empty, rather than no pair at all.
+		return createNew(path, content)
+	}
+	return true, nil
+}
+
+// createNew makes path a file (mode 0600) holding content, unless
+// something is at path already (created false). O_EXCL: of processes
+// creating it at once, one writes and the others read what it wrote.
+func createNew(path, content string) (created bool, err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Not left behind half written, to be taken for a damaged file.
+		os.Remove(path)
 		return false, err
 	}
 	return true, nil
 }
+
+// linkFile is os.Link; tests make it fail as a file system without hard
+// links does.
+var linkFile = os.Link
 
 // SignedLocalPusher is the pusher for a local gateway that requires signed
 // calls: the same SDK client as on AWS, signing with creds.

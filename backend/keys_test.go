@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,5 +248,36 @@ func TestKeyPairsMadeAtOnceAreOneWholePair(t *testing.T) {
 		if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 			t.Fatalf("round %d: the dir holds %d files; want the key file alone", round, len(entries))
 		}
+	}
+}
+
+// A state dir on a file system without hard links (a FAT or exFAT USB
+// stick, some FUSE mounts, a Windows share) refuses the link that puts
+// the key pair in place: the pair is then created in place, as it was
+// before links, rather than serve --require-signature failing there.
+func TestTheKeyPairIsMadeWhereHardLinksAreRefused(t *testing.T) {
+	for _, linkErr := range []error{syscall.EPERM, syscall.ENOTSUP, syscall.EXDEV} {
+		t.Run(linkErr.Error(), func(t *testing.T) {
+			saved := linkFile
+			linkFile = func(oldname, newname string) error {
+				return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: linkErr}
+			}
+			t.Cleanup(func() { linkFile = saved })
+			path := filepath.Join(t.TempDir(), config.ManagementKeysFile)
+			made, err := EnsureManagementKeys(path)
+			if err != nil {
+				t.Fatalf("EnsureManagementKeys: %v", err)
+			}
+			again, err := EnsureManagementKeys(path)
+			if err != nil || again.AccessKeyID != made.AccessKeyID || again.SecretAccessKey != made.SecretAccessKey {
+				t.Fatalf("read back %v, %v; want the pair made", again.AccessKeyID, err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+				t.Fatalf("the dir holds %d files; want the key file alone", len(entries))
+			}
+		})
 	}
 }
