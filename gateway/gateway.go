@@ -408,7 +408,6 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	g.mu.Unlock()
-	g.flushRefusals()
 
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- g.srv.Shutdown(ctx) }()
@@ -447,6 +446,8 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		// API call whose body never comes) are dropped too.
 		_ = g.srv.Close()
 	}
+	// Last, to count the handshakes refused while the gateway stopped.
+	g.flushRefusals()
 	if err == nil {
 		err = srvErr
 	}

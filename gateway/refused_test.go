@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -129,5 +131,75 @@ func TestRefusedConnectsAreLoggedAtInfoAFewAMinute(t *testing.T) {
 	logs.mu.Unlock()
 	if strings.Contains(all, secret) {
 		t.Fatalf("the log holds the chatter ID: %s", all)
+	}
+}
+
+// A handshake whose $connect is still running when the gateway stops, and
+// refuses after the minute's lines are used up, is counted in the line
+// written at shutdown: the count was written first thing and such a
+// refusal was lost.
+func TestARefusalDuringShutdownIsCounted(t *testing.T) {
+	clock := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var logs syncBuffer
+	h := newFakeHandler()
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var hold sync.Once
+	h.connect = func(event) (response, error) {
+		held := false
+		hold.Do(func() { held = true })
+		if held {
+			entered <- struct{}{}
+			<-release
+		}
+		return response{StatusCode: http.StatusForbidden, Body: "refused"}, nil
+	}
+	g, addr := start(t, h, Options{
+		Now:    func() time.Time { return clock },
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	// The first handshake is held in $connect; the burst is then used up.
+	heldDone := make(chan struct{})
+	go func() {
+		defer close(heldDone)
+		if ws, _, err := dial(t, addr, "/", url.Values{"geek": {"alice"}}, nil); err == nil {
+			ws.Close()
+		}
+	}()
+	<-entered
+	for range refusalBurst {
+		if ws, _, err := dial(t, addr, "/", url.Values{"geek": {"alice"}}, nil); err == nil {
+			ws.Close()
+			t.Fatal("connected; want a refusal")
+		}
+	}
+	logs.lines()
+	shutDown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		shutDown <- g.Shutdown(ctx)
+	}()
+	// Shutdown has begun once the listener is closed.
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the listener is still open")
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	<-heldDone
+	if err := <-shutDown; err != nil {
+		t.Fatal(err)
+	}
+	got := logs.lines()
+	if len(got) != 1 || !strings.Contains(got[0], "count=1") {
+		t.Fatalf("at shutdown the log is %q; want one line counting the refusal made during it", got)
 	}
 }
