@@ -27,6 +27,7 @@ import (
 	"github.com/socks-dev/socks/faults"
 	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/internal/loopback"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
@@ -902,7 +903,7 @@ func issueHint(c config.Config) string {
 	args := []string{"socks", "chatter", "issue"}
 	if c.Backend != config.BackendAWS {
 		if c.Sources["state_dir"] != "default" {
-			args = append(args, "--state-dir", shellWord(c.StateDir))
+			args = append(args, "--state-dir", text.ShellWord(c.StateDir))
 		}
 	} else {
 		for _, s := range []struct{ key, flag, value string }{
@@ -915,20 +916,11 @@ func issueHint(c config.Config) string {
 			{"sqs_endpoint_url", "--sqs-endpoint-url", c.AWS.SQSEndpointURL},
 		} {
 			if c.Sources[s.key] == "flag" {
-				args = append(args, s.flag, shellWord(s.value))
+				args = append(args, s.flag, text.ShellWord(s.value))
 			}
 		}
 	}
 	return strings.Join(append(args, "--geek", "NAME"), " ")
-}
-
-// shellWord quotes s for a POSIX shell when it holds anything the shell
-// would act on, so that a hint naming a path can be pasted as it is.
-func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // listenPprof listens on addr for profiles, which must be a loopback

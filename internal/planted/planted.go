@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/socks-dev/socks/internal/text"
 )
 
 // Flags makes an open fail at once, rather than follow a symbolic link or
@@ -70,7 +72,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s is %s, not a file socks made, and socks will not use it: remove it (rm %s", e.Path, e.What, e.Path)
+	msg := fmt.Sprintf("%s is %s, not a file socks made, and socks will not use it: remove it (rm %s", e.Path, e.What, text.ShellWord(e.Path))
 	if e.Link {
 		msg += "; what it points to stays"
 	}

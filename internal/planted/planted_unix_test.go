@@ -78,3 +78,21 @@ func TestOpenFileOpensOnlyRegularFiles(t *testing.T) {
 		t.Errorf("OpenFile of a link in a directory its group may write = %v; want that said", err)
 	}
 }
+
+// The fix an *Error gives can be pasted into a shell as it is, also for a
+// state dir whose path holds a space or a quote.
+func TestTheRemoveHintIsOneShellWord(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my state's dir")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "socks.db")
+	if err := os.Symlink("/nonexistent", path); err != nil {
+		t.Fatal(err)
+	}
+	err := planted.Check(path)
+	want := "(rm '" + strings.ReplaceAll(path, "'", `'\''`) + "';"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v; want the hint %s", err, want)
+	}
+}

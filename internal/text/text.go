@@ -61,3 +61,12 @@ func EditDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// ShellWord quotes s for a POSIX shell when it holds anything the shell
+// would act on, so that a hint naming a path can be pasted as it is.
+func ShellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
