@@ -36,6 +36,20 @@ func otherStackForeign(kind, name, stack, other string) Foreign {
 		Reason: fmt.Sprintf("it is tagged %s=%s, so it is stack %s's, not stack %s's: tear down stack %s with --stack %s", TagStack, other, other, stack, other, other)}
 }
 
+// notOwned says whether the table or queue kind name, carrying tags, is
+// not stack's, and why: it lacks app=socks, or it is tagged as another
+// stack's.
+func notOwned(kind, name, stack string, tags map[string]string) (Foreign, bool) {
+	s := tagsOf(tags)
+	switch {
+	case !s.socks:
+		return Foreign{Kind: kind, Name: name, Reason: foreignReason}, true
+	case s.otherStack(stack) != "":
+		return otherStackForeign(kind, name, stack, s.stack), true
+	}
+	return Foreign{}, false
+}
+
 // OwnTables returns t without the tables that exist but are not the
 // stack's (their names blanked, so DeleteTables skips them), and those
 // tables. A table is the stack's when it has the app=socks tag and either
@@ -67,13 +81,8 @@ func OwnTables(ctx context.Context, api TableAdminAPI, t Tables) (Tables, []Fore
 		case d == nil:
 			continue
 		}
-		s := tagsOf(tags)
-		switch {
-		case !s.socks:
-			foreign = append(foreign, Foreign{Kind: KindTable, Name: *n, Reason: foreignReason})
-			*n = ""
-		case s.otherStack(t.Stack) != "":
-			foreign = append(foreign, otherStackForeign(KindTable, *n, t.Stack, s.stack))
+		if f, ok := notOwned(KindTable, *n, t.Stack, tags); ok {
+			foreign = append(foreign, f)
 			*n = ""
 		}
 	}
@@ -96,13 +105,8 @@ func OwnQueues(ctx context.Context, api QueueAdminAPI, q Queues) (Queues, []Fore
 		if u == "" {
 			continue
 		}
-		s := tagsOf(tags)
-		switch {
-		case !s.socks:
-			foreign = append(foreign, Foreign{Kind: KindQueue, Name: *n, Reason: foreignReason})
-			*n = ""
-		case s.otherStack(q.Stack) != "":
-			foreign = append(foreign, otherStackForeign(KindQueue, *n, q.Stack, s.stack))
+		if f, ok := notOwned(KindQueue, *n, q.Stack, tags); ok {
+			foreign = append(foreign, f)
 			*n = ""
 		}
 	}
