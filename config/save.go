@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/socks-dev/socks/internal/atomicfile"
 )
 
 // fileHeader opens a config file socks writes whole.
@@ -147,7 +149,7 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 		return "", nil // nothing changed: leave the file alone
 	}
 	commit := func(body []byte) error {
-		err := writeAtomic(target, body, perm, func() error {
+		err := files.Replace(target, body, perm, func() error {
 			// Still the bytes this attempt started from?
 			now, err := os.ReadFile(target)
 			if errors.Is(err, fs.ErrNotExist) && !exists {
@@ -493,7 +495,7 @@ func keepBackup(path string, orig []byte, perm fs.FileMode) (string, error) {
 		if b, err := os.ReadFile(bak); err == nil && bytes.Equal(b, orig) {
 			return bak, nil
 		}
-		err := writeFileNoClobber(bak, orig, perm)
+		err := files.Create(bak, orig, perm)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -502,71 +504,6 @@ func keepBackup(path string, orig []byte, perm fs.FileMode) (string, error) {
 	return "", fmt.Errorf("%s.bak and 99 numbered copies exist already", path)
 }
 
-// writeFileNoClobber writes data to a temporary file and links it as path,
-// failing with fs.ErrExist when path exists.
-func writeFileNoClobber(path string, data []byte, perm fs.FileMode) error {
-	return writeTemp(path, data, perm, func(tmp string) error { return commitFile(tmp, path, false) })
-}
-
-// writeAtomic replaces path with data through a temporary file in the same
-// directory, synced, then syncs the directory. check runs just before the
-// rename; its error stops the write.
-func writeAtomic(path string, data []byte, perm fs.FileMode, check func() error) error {
-	return writeTemp(path, data, perm, func(tmp string) error {
-		if err := check(); err != nil {
-			return err
-		}
-		return commitFile(tmp, path, true)
-	})
-}
-
-func writeTemp(path string, data []byte, perm fs.FileMode, commit func(tmp string) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // gone after a rename; cleans up after a failure
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := commit(tmp.Name()); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes the renames and links into dir durable, as far as the
-// system allows: the file is in place already, so an error (Windows cannot
-// open a directory for syncing) is no reason to call the save failed.
-// Tests replace it to see when it runs.
-var syncDir = func(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-}
-
-// commitFile moves the finished temporary file tmp to path: over it when
-// replace, else only when path does not exist (fs.ErrExist). Tests replace
-// it to make the last step of a write fail.
-var commitFile = func(tmp, path string, replace bool) error {
-	if replace {
-		return os.Rename(tmp, path)
-	}
-	return os.Link(tmp, path)
-}
+// files writes the config file and its backups; tests make its steps
+// fail.
+var files atomicfile.Writer

@@ -8,12 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/internal/filelock"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -450,7 +453,7 @@ func TestSaveProfileLeavesUnchangedFileAlone(t *testing.T) {
 	if err := os.Chmod(path, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	// commitFile fails every write: none may be attempted.
+	// failCommits fails every write: none may be attempted.
 	failCommits(t)
 	if w, err := SaveProfile(path, "prod", deployURLs); err != nil || w != "" {
 		t.Fatalf("warning %q, err %v", w, err)
@@ -546,6 +549,35 @@ func TestSaveProfileNeverReplacesABackup(t *testing.T) {
 		t.Errorf("the original is not in %s.bak.1 (warning %q)", path, warning)
 	}
 	assertDecodes(t, readString(t, path), intendedFile(t, file, "prod", deployURLs))
+}
+
+// A config file on a file system without hard links (FAT or exFAT on a
+// USB stick, some FUSE mounts, a Windows share) refuses the link that
+// puts the backup in place: a save that must rewrite the file keeps the
+// original all the same (made in place), rather than failing there.
+func TestTheBackupIsKeptWhereHardLinksAreRefused(t *testing.T) {
+	for _, linkErr := range []error{syscall.EPERM, syscall.ENOTSUP, syscall.EXDEV} {
+		t.Run(linkErr.Error(), func(t *testing.T) {
+			file := "profiles = { prod = { stack = \"s\" } }\n"
+			path := writeFile(t, file)
+			if err := os.Chmod(path, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			refuseLinks(t, linkErr)
+			warning, err := SaveProfile(path, "prod", deployURLs)
+			if err != nil {
+				t.Fatalf("SaveProfile: %v", err)
+			}
+			if readString(t, path+".bak") != file || !strings.Contains(warning, path+".bak") {
+				t.Errorf("the original is not in %s.bak (warning %q)", path, warning)
+			}
+			if fi, err := os.Stat(path + ".bak"); runtime.GOOS != "windows" && (err != nil || fi.Mode().Perm() != 0o640) {
+				t.Errorf("backup: %v, %v; want the original's mode 0640", fi, err)
+			}
+			assertDecodes(t, readString(t, path), intendedFile(t, file, "prod", deployURLs))
+			assertNoTemp(t, filepath.Dir(path))
+		})
+	}
 }
 
 func TestSaveProfileWriteFailureLeavesOriginal(t *testing.T) {
@@ -777,9 +809,27 @@ func assertNoTemp(t *testing.T, dir string) {
 // read-only directory would not stop it).
 func failCommits(t *testing.T) {
 	t.Helper()
-	saved := commitFile
-	commitFile = func(tmp, path string, replace bool) error { return errors.New("injected failure") }
-	t.Cleanup(func() { commitFile = saved })
+	files.Before = func(step atomicfile.Step, name string) error {
+		switch step {
+		case atomicfile.Rename, atomicfile.Link, atomicfile.InPlace:
+			return errors.New("injected failure")
+		}
+		return nil
+	}
+	t.Cleanup(func() { files.Before = nil })
+}
+
+// refuseLinks makes every hard link fail with linkErr, as on a file
+// system without them.
+func refuseLinks(t *testing.T, linkErr error) {
+	t.Helper()
+	files.Before = func(step atomicfile.Step, name string) error {
+		if step == atomicfile.Link {
+			return &os.LinkError{Op: "link", New: name, Err: linkErr}
+		}
+		return nil
+	}
+	t.Cleanup(func() { files.Before = nil })
 }
 
 // TestMain lets TestSaveProfileConcurrentProcesses run this test binary as
@@ -973,15 +1023,18 @@ func TestSaveProfileThroughADanglingLink(t *testing.T) {
 func TestSaveProfileSyncsTheDirectoryAfterTheRename(t *testing.T) {
 	path := writeFile(t, "profiles = { prod = { stack = \"s\" } }\n")
 	var synced []string
-	saved := syncDir
-	syncDir = func(dir string) {
+	files.Before = func(step atomicfile.Step, dir string) error {
+		if step != atomicfile.SyncDir {
+			return nil
+		}
 		if dir != filepath.Dir(path) {
 			t.Errorf("synced %s, want %s", dir, filepath.Dir(path))
 		}
 		_, bakErr := os.Stat(path + ".bak")
 		synced = append(synced, fmt.Sprintf("bak=%v file=%q", bakErr == nil, readString(t, path)))
+		return nil
 	}
-	t.Cleanup(func() { syncDir = saved })
+	t.Cleanup(func() { files.Before = nil })
 	if _, err := SaveProfile(path, "prod", deployURLs); err != nil {
 		t.Fatal(err)
 	}
