@@ -19,6 +19,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/internal/planted"
 	"github.com/socks-dev/socks/store"
 )
@@ -128,15 +129,16 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
 	}
 	// The pair is written whole to a file of its own, which is then
-	// linked into place: a link never replaces a file, so of processes
-	// making it at once one links and the others read what it wrote, and
-	// no one ever reads, or leaves behind on a kill, a file the pair is
-	// not yet in (O_EXCL and a write did both).
-	linked, err := linkNew(path, content)
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
-	}
-	if !linked {
+	// linked into place (atomicfile.Create): a link never replaces a
+	// file, so of processes making it at once one links and the others
+	// read what it wrote, and no one ever reads, or leaves behind on a
+	// kill, a file the pair is not yet in (O_EXCL and a write did both).
+	// Where the file system has no hard links (FAT, exFAT), the pair is
+	// made in place with O_EXCL, as before links: a moment in which
+	// another process reads the file empty, rather than no pair at all.
+	err := keyFiles.Create(path, []byte(content), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process made it first: its pair is the one.
 		creds, fi, ok, err := readManagementKeys(path)
 		if err == nil && !ok {
 			// Gone again since, or a link to nothing.
@@ -150,73 +152,14 @@ func EnsureManagementKeys(path string) (aws.Credentials, error) {
 		}
 		return creds, nil
 	}
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("writing the gateway's key pair: %w", err)
+	}
 	return creds, nil
 }
 
-// linkNew makes path a file (mode 0600, as os.CreateTemp makes it) holding content, unless something
-// is at path already (linked false): content goes to a new file beside it,
-// synced, which is then hard-linked at path and removed under its own
-// name, so path is never a file without the whole of content. Where
-// the file system has no hard links, it falls back to createNew.
-func linkNew(path, content string) (linked bool, err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := linkFile(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		// A file system without hard links (FAT or exFAT on a USB
-		// stick, some FUSE mounts, a Windows share): the pair is made in
-		// place, as before links, which leaves a moment in which another
-		// process reads the file empty, rather than no pair at all.
-		return createNew(path, content)
-	}
-	return true, nil
-}
-
-// createNew makes path a file (mode 0600) holding content, unless
-// something is at path already (created false). O_EXCL: of processes
-// creating it at once, one writes and the others read what it wrote.
-func createNew(path, content string) (created bool, err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		// Not left behind half written, to be taken for a damaged file.
-		os.Remove(path)
-		return false, err
-	}
-	return true, nil
-}
-
-// linkFile is os.Link; tests make it fail as a file system without hard
-// links does.
-var linkFile = os.Link
+// keyFiles writes the key pair's file; tests make its steps fail.
+var keyFiles atomicfile.Writer
 
 // SignedLocalPusher is the pusher for a local gateway that requires signed
 // calls: the same SDK client as on AWS, signing with creds.

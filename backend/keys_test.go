@@ -15,6 +15,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/atomicfile"
 )
 
 func TestTheGatewayKeysAreAnAWSCredentialsFile(t *testing.T) {
@@ -258,11 +259,13 @@ func TestKeyPairsMadeAtOnceAreOneWholePair(t *testing.T) {
 func TestTheKeyPairIsMadeWhereHardLinksAreRefused(t *testing.T) {
 	for _, linkErr := range []error{syscall.EPERM, syscall.ENOTSUP, syscall.EXDEV} {
 		t.Run(linkErr.Error(), func(t *testing.T) {
-			saved := linkFile
-			linkFile = func(oldname, newname string) error {
-				return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: linkErr}
+			keyFiles.Before = func(step atomicfile.Step, name string) error {
+				if step == atomicfile.Link {
+					return &os.LinkError{Op: "link", New: name, Err: linkErr}
+				}
+				return nil
 			}
-			t.Cleanup(func() { linkFile = saved })
+			t.Cleanup(func() { keyFiles.Before = nil })
 			path := filepath.Join(t.TempDir(), config.ManagementKeysFile)
 			made, err := EnsureManagementKeys(path)
 			if err != nil {
