@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/web"
 )
@@ -61,32 +62,12 @@ func Run(_ context.Context, opts *Options) error {
 			return err
 		}
 		p := filepath.Join(opts.Out, name)
-		if err := writeFile(p, body); err != nil {
+		// Replaced whole (a reader, a running dev server, never sees
+		// half a file), readable by the web server that serves it.
+		if err := atomicfile.Replace(p, body, 0o644, nil); err != nil {
 			return fmt.Errorf("cannot write %s: %w", p, err)
 		}
 		fmt.Fprintln(opts.IO.Out, p)
 	}
 	return nil
-}
-
-// writeFile replaces p with body through a temporary file, so that a
-// reader never sees half a file.
-func writeFile(p string, body []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
 }

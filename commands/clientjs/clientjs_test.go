@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -17,8 +18,8 @@ func TestClientJSWritesBothFiles(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// An older copy is replaced.
-	if err := os.WriteFile(filepath.Join(dir, "socks.js"), []byte("old"), 0o644); err != nil {
+	// An older copy is replaced, and made readable by the web server.
+	if err := os.WriteFile(filepath.Join(dir, "socks.js"), []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := Run(t.Context(), &Options{IO: ios, Out: dir}); err != nil {
@@ -35,6 +36,9 @@ func TestClientJSWritesBothFiles(t *testing.T) {
 		embedded, _ := web.ClientFile(name)
 		if !bytes.Equal(got, embedded) {
 			t.Errorf("%s differs from the embedded copy", p)
+		}
+		if fi, err := os.Stat(p); runtime.GOOS != "windows" && (err != nil || fi.Mode().Perm() != 0o644) {
+			t.Errorf("%s: %v, %v; want mode 0644", p, fi, err)
 		}
 	}
 	if got := strings.TrimSpace(stdout.String()); got != strings.Join(want, "\n") {
