@@ -47,11 +47,6 @@ type Writer struct {
 	Before func(step Step, name string) error
 }
 
-// Create is Writer.Create of the zero Writer.
-func Create(path string, data []byte, perm fs.FileMode) error {
-	return Writer{}.Create(path, data, perm)
-}
-
 // Replace is Writer.Replace of the zero Writer.
 func Replace(path string, data []byte, perm fs.FileMode, check func() error) error {
 	return Writer{}.Replace(path, data, perm, check)

@@ -302,9 +302,10 @@ func TestTheDirectoryIsSyncedOnceTheFileIsInPlace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "key")
 			var synced []string
+			refuse := tt.w.Before
 			w := atomicfile.Writer{Before: func(s atomicfile.Step, name string) error {
-				if err := tt.w.Before; err != nil {
-					if err := err(s, name); err != nil {
+				if refuse != nil {
+					if err := refuse(s, name); err != nil {
 						return err
 					}
 				}
