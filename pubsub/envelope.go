@@ -87,7 +87,7 @@ func EnvelopeLookups(users, topics []string) int {
 // ValidateBody checks that body is one JSON value that fits in a WebSocket
 // message once delivered.
 func ValidateBody(body json.RawMessage) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	if len(TrimJSONSpace(body)) == 0 {
 		return invalid("body", "is missing")
 	}
 	// The size delivered: a queue carries U+FFFE and U+FFFF escaped
