@@ -37,10 +37,12 @@ func ValidateTopic(name string) error {
 	return validateName("topic", name, true)
 }
 
-// ValidateTopics checks a list of topics.
+// ValidateTopics checks a list of topics. The limit is on distinct topics,
+// as NormalizeTopics counts them: a topic named twice is one (the stores
+// look each up once).
 func ValidateTopics(topics []string) error {
-	if len(topics) > MaxTopicsPerConnection {
-		return invalid("topics", "has %d entries; at most %d are allowed", len(topics), MaxTopicsPerConnection)
+	if n := len(Unique(topics)); n > MaxTopicsPerConnection {
+		return invalid("topics", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
@@ -126,7 +128,7 @@ func NormalizeTopics(in []string) ([]string, error) {
 		}
 	}
 	if len(out) > MaxTopicsPerConnection {
-		return nil, invalid("topics", "has %d entries; at most %d are allowed", len(out), MaxTopicsPerConnection)
+		return nil, invalid("topics", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
 	}
 	return out, nil
 }
@@ -150,10 +152,12 @@ func Unique(names []string) []string {
 
 // ValidateTopicPatterns checks the topic patterns a chatter ID may be
 // limited to: topic names, each optionally ending in '*' to allow every
-// topic that starts with what comes before it ("entity:*").
+// topic that starts with what comes before it ("entity:*"). The limit is
+// on distinct patterns: one named twice is one (IssueChatterIDWithin keeps
+// it once).
 func ValidateTopicPatterns(patterns []string) error {
-	if len(patterns) > MaxTopicsPerConnection {
-		return invalid("topics", "has %d patterns; at most %d are allowed", len(patterns), MaxTopicsPerConnection)
+	if n := len(Unique(patterns)); n > MaxTopicsPerConnection {
+		return invalid("topics", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, p := range patterns {
 		if p == "*" {

@@ -428,3 +428,46 @@ func TestTheUsersLimitCountsDistinctUsers(t *testing.T) {
 		t.Errorf("%d distinct users accepted", MaxUsersPerEnvelope+1)
 	}
 }
+
+// TestTheTopicLimitsCountDistinctTopics: ValidateTopics (an envelope's
+// topics) and ValidateTopicPatterns (a chatter ID's) counted entries, so
+// an envelope from another producer naming one topic 51 times, or
+// `chatter issue --topics a,a,...`, was refused at the limit of 50 though
+// it names one; the stores look each topic up once. More distinct topics
+// than the limit are still refused, and the error counts them.
+func TestTheTopicLimitsCountDistinctTopics(t *testing.T) {
+	topics := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("t%d", i)
+		}
+		return out
+	}
+	atLimit := topics(MaxTopicsPerConnection)
+	repeated := append(slices.Clone(atLimit), atLimit...)
+	over := topics(MaxTopicsPerConnection + 1)
+	for _, tc := range []struct {
+		name     string
+		validate func([]string) error
+	}{
+		{"an envelope's topics", ValidateTopics},
+		{"a chatter ID's topic patterns", ValidateTopicPatterns},
+	} {
+		t.Run(tc.name+": the limit named twice each is accepted", func(t *testing.T) {
+			if err := tc.validate(repeated); err != nil {
+				t.Errorf("%d topics, each twice: %v; want them accepted", MaxTopicsPerConnection, err)
+			}
+		})
+		t.Run(tc.name+": one topic over and over is accepted", func(t *testing.T) {
+			if err := tc.validate(slices.Repeat([]string{"a"}, 3*MaxTopicsPerConnection)); err != nil {
+				t.Errorf("one topic %d times: %v; want it accepted", 3*MaxTopicsPerConnection, err)
+			}
+		})
+		t.Run(tc.name+": one distinct topic over the limit is refused", func(t *testing.T) {
+			err := tc.validate(append(over, over...))
+			if !IsInvalid(err) || !strings.Contains(err.Error(), fmt.Sprint(MaxTopicsPerConnection+1)) {
+				t.Errorf("%d distinct topics, each twice: %v; want them refused, counted once each", len(over), err)
+			}
+		})
+	}
+}
