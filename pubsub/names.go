@@ -68,14 +68,8 @@ func validateName(field, name string, topic bool) error {
 	}
 	for _, r := range name {
 		switch {
-		case unicode.IsControl(r):
-			return invalid(field, "%q contains the control character %U", name, r)
-		case unicode.IsSpace(r):
-			return invalid(field, "%q contains whitespace", name)
-		case unicode.Is(unicode.Cf, r):
-			// A bidi override or a zero-width character makes a name
-			// look like another one wherever it is printed.
-			return invalid(field, "%q contains the invisible formatting character %U", name, r)
+		case unseen(r) != "":
+			return invalid(field, "%q contains %s", name, unseen(r))
 		case r == ',':
 			// Commas separate topics in the connect URL. Most places
 			// that check a name take one (listen --geek, ?geek=), so the
@@ -91,6 +85,23 @@ func validateName(field, name string, topic bool) error {
 		return invalid(field, "%q is reserved for \"every topic\"", name)
 	}
 	return nil
+}
+
+// unseen names what the rune r is when it does not show as itself
+// wherever a name or an ID is printed, or returns "": a control character,
+// whitespace (U+00A0 and U+2028 too), or an invisible formatting character
+// (a bidi override, a zero-width space), which make one name look like
+// another. It is the rule of geek and topic names and of message IDs.
+func unseen(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return fmt.Sprintf("the control character %U", r)
+	case unicode.IsSpace(r):
+		return "whitespace"
+	case unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("the invisible formatting character %U", r)
+	}
+	return ""
 }
 
 // SplitTopics parses the comma list of a connect URL's topic parameter.
