@@ -89,7 +89,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
 		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
-		{"a bad --id is refused before any note about the body", []string{"publish", "--id", "a b", "--topic", "updates"}, "", dir, 2, "id contains ' '"},
+		{"a bad --id is refused before any note about the body", []string{"publish", "--id", "a b", "--topic", "updates"}, "", dir, 2, "id contains whitespace"},
 		{"an overlong geek is refused", []string{"publish", "--topic", "t", "--geek", strings.Repeat("g", 129), "--message", "x"}, "", dir, 2, "at most 128"},
 		{"a control character in a topic is refused", []string{"publish", "--topic", "up\x07dates", "--message", "x"}, "", dir, 2, "control character"},
 		{"bad JSON is refused", []string{"publish", "--topic", "t", "--body", "{nope"}, "", dir, 2, "not valid JSON"},

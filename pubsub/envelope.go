@@ -87,7 +87,7 @@ func EnvelopeLookups(users, topics []string) int {
 // ValidateBody checks that body is one JSON value that fits in a WebSocket
 // message once delivered.
 func ValidateBody(body json.RawMessage) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	if len(TrimJSONSpace(body)) == 0 {
 		return invalid("body", "is missing")
 	}
 	// The size delivered: a queue carries U+FFFE and U+FFFF escaped
@@ -165,8 +165,16 @@ func ValidateMessageID(id string) error {
 	if !utf8.ValidString(id) {
 		return invalid("id", "%q is not valid UTF-8", id)
 	}
+	// What a geek or topic name may not hold (unseen): an ID that looks
+	// like another wherever publish --wait, dlq list or a report shows it
+	// would be waited for, or redriven, as the wrong one.
 	for _, r := range id {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune(`"\`, r) {
+		// The words leave the ID out, as every --id value is kept out of
+		// errors (listen's is a secret).
+		if why := unseen(r); why != "" {
+			return invalid("id", "contains %s; use letters, digits and punctuation without spaces", why)
+		}
+		if strings.ContainsRune(`"\`, r) {
 			return invalid("id", "contains %q; use letters, digits and punctuation without spaces", r)
 		}
 	}

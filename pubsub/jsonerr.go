@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,12 @@ const MaxJSONDepth = 64
 
 // jsonSpace is the whitespace JSON allows around a value.
 const jsonSpace = " \t\r\n"
+
+// TrimJSONSpace returns data without the whitespace JSON allows around a
+// value (space, tab, CR, LF) at its ends. Other white space, which
+// bytes.TrimSpace would take too (a vertical tab, a form feed, U+0085,
+// U+00A0), stays, and CheckJSON refuses it.
+func TrimJSONSpace(data []byte) []byte { return bytes.Trim(data, jsonSpace) }
 
 // CheckJSON says, in the user's words, why data is not one acceptable JSON
 // value: empty, invalid UTF-8, malformed (with the byte offset) or nested

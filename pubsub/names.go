@@ -37,10 +37,12 @@ func ValidateTopic(name string) error {
 	return validateName("topic", name, true)
 }
 
-// ValidateTopics checks a list of topics.
+// ValidateTopics checks a list of topics. The limit is on distinct topics,
+// as NormalizeTopics counts them: a topic named twice is one (the stores
+// look each up once).
 func ValidateTopics(topics []string) error {
-	if len(topics) > MaxTopicsPerConnection {
-		return invalid("topics", "has %d entries; at most %d are allowed", len(topics), MaxTopicsPerConnection)
+	if n := len(Unique(topics)); n > MaxTopicsPerConnection {
+		return invalid("topics", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
@@ -66,14 +68,8 @@ func validateName(field, name string, topic bool) error {
 	}
 	for _, r := range name {
 		switch {
-		case unicode.IsControl(r):
-			return invalid(field, "%q contains the control character %U", name, r)
-		case unicode.IsSpace(r):
-			return invalid(field, "%q contains whitespace", name)
-		case unicode.Is(unicode.Cf, r):
-			// A bidi override or a zero-width character makes a name
-			// look like another one wherever it is printed.
-			return invalid(field, "%q contains the invisible formatting character %U", name, r)
+		case unseen(r) != "":
+			return invalid(field, "%q contains %s", name, unseen(r))
 		case r == ',':
 			// Commas separate topics in the connect URL. Most places
 			// that check a name take one (listen --geek, ?geek=), so the
@@ -89,6 +85,23 @@ func validateName(field, name string, topic bool) error {
 		return invalid(field, "%q is reserved for \"every topic\"", name)
 	}
 	return nil
+}
+
+// unseen names what the rune r is when it does not show as itself
+// wherever a name or an ID is printed, or returns "": a control character,
+// whitespace (U+00A0 and U+2028 too), or an invisible formatting character
+// (a bidi override, a zero-width space), which make one name look like
+// another. It is the rule of geek and topic names and of message IDs.
+func unseen(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return fmt.Sprintf("the control character %U", r)
+	case unicode.IsSpace(r):
+		return "whitespace"
+	case unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("the invisible formatting character %U", r)
+	}
+	return ""
 }
 
 // SplitTopics parses the comma list of a connect URL's topic parameter.
@@ -126,7 +139,7 @@ func NormalizeTopics(in []string) ([]string, error) {
 		}
 	}
 	if len(out) > MaxTopicsPerConnection {
-		return nil, invalid("topics", "has %d entries; at most %d are allowed", len(out), MaxTopicsPerConnection)
+		return nil, invalid("topics", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
 	}
 	return out, nil
 }
@@ -150,10 +163,12 @@ func Unique(names []string) []string {
 
 // ValidateTopicPatterns checks the topic patterns a chatter ID may be
 // limited to: topic names, each optionally ending in '*' to allow every
-// topic that starts with what comes before it ("entity:*").
+// topic that starts with what comes before it ("entity:*"). The limit is
+// on distinct patterns: one named twice is one (IssueChatterIDWithin keeps
+// it once).
 func ValidateTopicPatterns(patterns []string) error {
-	if len(patterns) > MaxTopicsPerConnection {
-		return invalid("topics", "has %d patterns; at most %d are allowed", len(patterns), MaxTopicsPerConnection)
+	if n := len(Unique(patterns)); n > MaxTopicsPerConnection {
+		return invalid("topics", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, p := range patterns {
 		if p == "*" {

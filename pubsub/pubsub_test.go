@@ -129,7 +129,7 @@ func TestParseEnvelope(t *testing.T) {
 		{"no body", `{"topics":["t"]}`, "body is missing"},
 		{"a bad user name", `{"users":["a b"],"topics":["t"],"body":1}`, "whitespace"},
 		{"a body over 128 KB", `{"topics":["t"],"body":` + big + `}`, "128 KB"},
-		{"an id with a space", `{"id":"a b","topics":["t"],"body":1}`, "id contains"},
+		{"an id with a space", `{"id":"a b","topics":["t"],"body":1}`, "id contains whitespace"},
 		{"an empty message", ``, "envelope is empty"},
 		{"only whitespace", " \n\t ", "envelope is empty"},
 		{"invalid UTF-8", "{\"topics\":[\"t\xff\"],\"body\":1}", "not valid UTF-8"},
@@ -426,5 +426,78 @@ func TestTheUsersLimitCountsDistinctUsers(t *testing.T) {
 	}
 	if _, err := ParseEnvelope(envelope(users(MaxUsersPerEnvelope + 1))); err == nil {
 		t.Errorf("%d distinct users accepted", MaxUsersPerEnvelope+1)
+	}
+}
+
+// TestTheTopicLimitsCountDistinctTopics: ValidateTopics (an envelope's
+// topics) and ValidateTopicPatterns (a chatter ID's) counted entries, so
+// an envelope from another producer naming one topic 51 times, or
+// `chatter issue --topics a,a,...`, was refused at the limit of 50 though
+// it names one; the stores look each topic up once. More distinct topics
+// than the limit are still refused, and the error counts them.
+func TestTheTopicLimitsCountDistinctTopics(t *testing.T) {
+	topics := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("t%d", i)
+		}
+		return out
+	}
+	atLimit := topics(MaxTopicsPerConnection)
+	repeated := append(slices.Clone(atLimit), atLimit...)
+	over := topics(MaxTopicsPerConnection + 1)
+	for _, tc := range []struct {
+		name     string
+		validate func([]string) error
+	}{
+		{"an envelope's topics", ValidateTopics},
+		{"a chatter ID's topic patterns", ValidateTopicPatterns},
+	} {
+		t.Run(tc.name+": the limit named twice each is accepted", func(t *testing.T) {
+			if err := tc.validate(repeated); err != nil {
+				t.Errorf("%d topics, each twice: %v; want them accepted", MaxTopicsPerConnection, err)
+			}
+		})
+		t.Run(tc.name+": one topic over and over is accepted", func(t *testing.T) {
+			if err := tc.validate(slices.Repeat([]string{"a"}, 3*MaxTopicsPerConnection)); err != nil {
+				t.Errorf("one topic %d times: %v; want it accepted", 3*MaxTopicsPerConnection, err)
+			}
+		})
+		t.Run(tc.name+": one distinct topic over the limit is refused", func(t *testing.T) {
+			err := tc.validate(append(over, over...))
+			if !IsInvalid(err) || !strings.Contains(err.Error(), fmt.Sprint(MaxTopicsPerConnection+1)) {
+				t.Errorf("%d distinct topics, each twice: %v; want them refused, counted once each", len(over), err)
+			}
+		})
+	}
+}
+
+// TestAMessageIDFollowsTheNamesRuleForCharacters: ValidateMessageID
+// refused only ASCII controls and spaces, so an ID could hold U+00A0, a C1
+// control, a line separator or an invisible formatting character (a
+// zero-width space, a bidi override), and look like another ID wherever
+// publish --wait, dlq list or a report printed it. It refuses what a geek
+// or topic name refuses, with the same words.
+func TestAMessageIDFollowsTheNamesRuleForCharacters(t *testing.T) {
+	for _, tc := range []struct{ id, want string }{
+		{"job\u00a07", "contains whitespace"},
+		{"job\u20287", "contains whitespace"},
+		{"job 7", "contains whitespace"},
+		{"job\u00857", "control character U+0085"},
+		{"job\x1b[2J", "control character U+001B"},
+		{"job\u200b7", "invisible formatting character U+200B"},
+		{"\u202ejob7", "invisible formatting character U+202E"},
+		{"job7\ufeff", "invisible formatting character U+FEFF"},
+		{`job"7`, `contains '"'`},
+	} {
+		err := ValidateMessageID(tc.id)
+		if !IsInvalid(err) || !strings.HasPrefix(err.Error(), "id ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ValidateMessageID(%q) = %v; want an *InvalidError saying it %s", tc.id, err, tc.want)
+		}
+	}
+	for _, id := range []string{"m-0123abcd", "job:7#retry,2", "café-7", "🎲"} {
+		if err := ValidateMessageID(id); err != nil {
+			t.Errorf("ValidateMessageID(%q) = %v; want it accepted", id, err)
+		}
 	}
 }

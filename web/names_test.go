@@ -76,3 +76,18 @@ func TestTheNamesFixtureIsTheGatewaysRules(t *testing.T) {
 		t.Errorf("%s is not the gateway's rules for a geek (pubsub.ValidateGeek): if they changed, run go test ./web -run TestTheNamesFixtureIsTheGatewaysRules -update-names, and node --test web/ tells whether socks.js follows", path)
 	}
 }
+
+// TestSocksJSKnowsTheTooManyFramesError: socks.js takes the gateway's
+// error that begins with pubsub.TooManyFrames as the answer to the oldest
+// action waiting, a ping's too (node --test web/: "socks serve's
+// too-many-frames error answers the frame it dropped"); it must begin as
+// the gateway writes it.
+func TestSocksJSKnowsTheTooManyFramesError(t *testing.T) {
+	js, err := os.ReadFile("socks.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `const TOO_MANY_FRAMES = "` + pubsub.TooManyFrames + `";`; !strings.Contains(string(js), want) {
+		t.Errorf("socks.js lacks %s: the gateway's too-many-frames error begins %q", want, pubsub.TooManyFrames)
+	}
+}

@@ -57,6 +57,10 @@ const delay = (ms) => Math.min(ms, MAX_DELAY);
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
 const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
+// What begins socks serve's error reply to a frame it dropped over its
+// rate (pubsub.TooManyFrames), which it sends in order whatever the
+// frame's action, a ping's too.
+const TOO_MANY_FRAMES = "too many frames";
 // API Gateway's own error frame, sent in place of a route's reply when the
 // route's function failed ("Internal server error") or there is no route
 // for the action ("Forbidden"). The local gateway sends it too.
@@ -705,11 +709,13 @@ class Client {
   // off c's pending ones, and reports whether one awaited it: a pong
   // answers a ping, subscribed a subscribe, unsubscribed an unsubscribe,
   // and an error a subscribe or an unsubscribe (the ping route always
-  // pongs). A body no action awaits is a published message. A subscribe
-  // the gateway refused (an error with the topics still followed: a
-  // chatter ID limited to other topics, or too many) is dropped from the
-  // topics, or every later connect would ask for it and be refused; every
-  // error is reported.
+  // pongs); socks serve's too-many-frames error answers the oldest
+  // action, a ping too, as `socks listen` takes it (a ping so answered
+  // proves the link alive). A body no action awaits is a published
+  // message. A subscribe the gateway refused (an error with the topics
+  // still followed: a chatter ID limited to other topics, or too many) is
+  // dropped from the topics, or every later connect would ask for it and
+  // be refused; every error is reported.
   _reply(c, body) {
     const find = (match) => c.pending.findIndex(match);
     const kept = body.type === "error" && Array.isArray(body.topics) ? body.topics : null;
@@ -717,13 +723,15 @@ class Client {
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
       i = find((f) => f.action === action);
+    } else if (!kept && typeof body.error === "string" && body.error.startsWith(TOO_MANY_FRAMES + ":")) {
+      i = c.pending.length > 0 ? 0 : -1;
     } else {
       i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t))) : -1;
       if (i < 0) i = find((f) => f.action !== "ping");
     }
     if (i < 0) return false;
     const [frame] = c.pending.splice(i, 1);
-    if (body.type === "pong") c.unansweredPings = 0;
+    if (frame.action === "ping") c.unansweredPings = 0;
     if (body.type !== "error") return true;
     // The refusal of a connection a renewal replaced is only reported: the
     // new connection asked for the same topics itself, at its connect or

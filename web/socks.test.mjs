@@ -717,6 +717,41 @@ test("a topic asked for alone after a refusal that the gateway does not take is 
   c.close();
 });
 
+test("socks serve's too-many-frames error answers the frame it dropped, a ping's too: never a message, and the link is alive", async () => {
+  // socks serve answers, in order, each frame over its rate with an error
+  // naming no topics, whatever the frame's action. A dropped ping's error
+  // found no subscribe or unsubscribe waiting and went to onMessage as a
+  // published message; with a subscribe after the ping, the error took the
+  // subscribe and its "subscribed" reached onMessage instead.
+  const errors = mock.method(console, "error", () => {});
+  const tooMany = '{"type":"error","error":"too many frames: send at most 50 per second; this one was dropped, and a client that keeps on is disconnected (1008)"}';
+  const { c } = await opened({ random: () => 0 });
+  const messages = [];
+  c.onMessage((b) => messages.push(b));
+  const ws = latest();
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.deepEqual(ws.sent, [{ action: "ping" }]);
+  ws.serverSend(tooMany);
+  assert.deepEqual(messages, [], "the error answers the ping alone waiting");
+  assert.match(String(errors.mock.calls[0]?.arguments[0]), /"ping".*too many frames/);
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.equal(ws.closedWith, null, "the gateway answered the ping: the connection is alive");
+  assert.deepEqual(ws.sent.at(-1), { action: "ping" });
+  c.subscribe("news");
+  await flush();
+  assert.deepEqual(ws.sent.at(-1), { action: "subscribe", topics: ["news"] });
+  ws.serverSend(tooMany); // the ping's, the older
+  ws.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  assert.deepEqual(messages, [], "the subscribe's answer is not a message either");
+  assert.deepEqual(c.topics, ["updates", "news"]);
+  assert.equal(errors.mock.callCount(), 2, "each dropped frame is reported");
+  assert.match(String(errors.mock.calls[1].arguments[0]), /"ping".*too many frames/);
+  ws.serverSend('{"type":"error","error":"unknown"}');
+  assert.equal(messages.length, 1, "an error nothing waits for is still a message");
+  errors.mock.restore();
+  c.close();
+});
+
 test("a connection without a pong is given up at once: the reconnect does not wait for a close the dead link never completes", async () => {
   // A browser waits up to 60 s for the server to answer a close frame
   // (Chromium's closing handshake timeout); a dead link never answers.

@@ -104,17 +104,32 @@ func bodyTopic(body json.RawMessage) string {
 	return s
 }
 
-// writeJSON writes l as one line of JSON, its time in UTC to the
-// millisecond (docs/json.md). Characters a terminal could act on that
+// TimeFormat is how listen writes a time outside a terminal (--json, and
+// state lines on a standard error that is not one): RFC 3339 in UTC to the
+// millisecond, as docs/json.md says, with its three digits always, so that
+// every time of a stream has one width and the lines sort as text (Go's
+// RFC3339Nano drops trailing zeros: "05Z" sorted after "05.5Z").
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// stampUTC is t as TimeFormat writes it, in UTC.
+func stampUTC(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// writeJSON writes l as one line of JSON, its time as TimeFormat
+// (docs/json.md). Characters a terminal could act on that
 // encoding/json leaves raw (DEL, C1 controls, bidi overrides) are escaped
 // too, so that `socks listen --json` on a terminal is safe; on one whose
 // locale is not UTF-8 the line is written as data (iostreams.ForData).
 func writeJSON(w io.Writer, l Line) error {
-	l.Time = l.Time.UTC().Truncate(time.Millisecond)
+	// The outer "time" hides Line's own, which encoding/json would write
+	// as RFC3339Nano; it stays first.
+	out := struct {
+		Time string `json:"time"`
+		Line
+	}{stampUTC(l.Time), l}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(l); err != nil {
+	if err := enc.Encode(out); err != nil {
 		return err
 	}
 	_, err := io.WriteString(iostreams.ForData(w), text.EscapeJSON(buf.String()))
@@ -148,7 +163,7 @@ func newRenderer(st *ui.UI, term bool, loc *time.Location) *renderer {
 
 func (r *renderer) stamp(t time.Time) string {
 	if !r.term {
-		return t.UTC().Format(time.RFC3339Nano)
+		return stampUTC(t)
 	}
 	return r.st.Muted.Render(t.In(r.loc).Format("15:04:05.000"))
 }

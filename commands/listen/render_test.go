@@ -151,11 +151,22 @@ func TestBinaryDumpIsBounded(t *testing.T) {
 	}
 }
 
+// TestPlainStateLinesUseRFC3339: the times of state lines on a standard
+// error that is not a terminal are those of --json lines: UTC, to the
+// millisecond, three digits always (they had the clock's nanoseconds, and
+// as many digits as those had).
 func TestPlainStateLinesUseRFC3339(t *testing.T) {
 	r := newRenderer(ui.NewFor(io.Discard, false), false, time.UTC)
-	got := r.render(Line{Time: at, Kind: KindState, State: StateConnected, URL: "ws://h/", Geek: "a", Topics: []string{"t"}})
-	if want := "2026-01-02T03:04:05.678Z connected ws://h/ as a on t\n"; got != want {
-		t.Errorf("got %q; want %q", got, want)
+	for when, want := range map[time.Time]string{
+		at: "2026-01-02T03:04:05.678Z",
+		time.Date(2026, 1, 2, 4, 4, 5, 678912345, time.FixedZone("CET", 3600)): "2026-01-02T03:04:05.678Z",
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC):                            "2026-01-02T03:04:05.000Z",
+		time.Date(2026, 1, 2, 3, 4, 5, 5e8, time.UTC):                          "2026-01-02T03:04:05.500Z",
+	} {
+		got := r.render(Line{Time: when, Kind: KindState, State: StateConnected, URL: "ws://h/", Geek: "a", Topics: []string{"t"}})
+		if want += " connected ws://h/ as a on t\n"; got != want {
+			t.Errorf("got %q; want %q", got, want)
+		}
 	}
 }
 
@@ -181,6 +192,15 @@ func TestJSONLines(t *testing.T) {
 		{"a time is in UTC to the millisecond, whatever the clock's zone and precision (docs/json.md)",
 			Line{Time: time.Date(2026, 1, 2, 4, 4, 5, 678912345, time.FixedZone("CET", 3600)), Kind: KindState, State: StateConnected},
 			`{"time":"2026-01-02T03:04:05.678Z","kind":"state","state":"connected"}`},
+		// As Go writes a time, trailing zeros of the fraction were left
+		// out: lines of one stream had times of different widths, and
+		// "05Z" sorted after "05.5Z" as text.
+		{"a time on a whole second keeps its three digits, so that times sort as text",
+			Line{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Kind: KindState, State: StateConnected},
+			`{"time":"2026-01-02T03:04:05.000Z","kind":"state","state":"connected"}`},
+		{"a time on a tenth of a second keeps its trailing zeros",
+			Line{Time: time.Date(2026, 1, 2, 3, 4, 5, 500999999, time.UTC), Kind: KindState, State: StateConnected},
+			`{"time":"2026-01-02T03:04:05.500Z","kind":"state","state":"connected"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer

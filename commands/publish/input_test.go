@@ -92,3 +92,53 @@ func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
 		})
 	}
 }
+
+// TestABodyLosesOnlyJSONWhitespaceAtItsEnds: a body was trimmed with
+// bytes.TrimSpace, which also takes a vertical tab, a form feed, U+0085 or
+// U+00A0 off its ends, so `--body $'\v{}'` went out as {} although no
+// JSON parser reads it. Only JSON's own whitespace (the trailing newline
+// of a file or of echo, an indent) is dropped; the rest is refused,
+// saying what JSON allows around a value.
+func TestABodyLosesOnlyJSONWhitespaceAtItsEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       string // the body sent; "" for a refusal
+	}{
+		{"a trailing newline is dropped", "{\"a\":1}\n", `{"a":1}`},
+		{"a CRLF, tabs and spaces are dropped", " \t{\"a\":1}\r\n", `{"a":1}`},
+		{"a leading vertical tab is refused", "\v{}", ""},
+		{"a trailing form feed is refused", "{}\f", ""},
+		{"a trailing no-break space is refused", "{}\u00a0", ""},
+		{"a trailing next-line is refused", "{}\u0085", ""},
+	} {
+		for _, how := range []string{"--body", "--body-file", "piped stdin"} {
+			t.Run(tc.name+" from "+how, func(t *testing.T) {
+				ios, in, _, _ := iostreams.Test()
+				args := []string{"--topic", "t"}
+				switch how {
+				case "--body":
+					args = append(args, "--body", tc.body)
+				case "--body-file":
+					file := filepath.Join(t.TempDir(), "body.json")
+					if err := os.WriteFile(file, []byte(tc.body), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					args = append(args, "--body-file", file)
+				default:
+					in.WriteString(tc.body)
+				}
+				env, err := parse(t, ios, args...).Envelope()
+				if tc.want != "" {
+					if err != nil || string(env.Body) != tc.want {
+						t.Fatalf("sent %q, %v; want %q", env.Body, err, tc.want)
+					}
+					return
+				}
+				var fe *cmdutil.FlagError
+				if !errors.As(err, &fe) || !strings.Contains(err.Error(), "only spaces, tabs and newlines") {
+					t.Fatalf("sent %q, %v; want a usage error saying JSON allows only spaces, tabs and newlines around a value", env.Body, err)
+				}
+			})
+		}
+	}
+}

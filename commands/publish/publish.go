@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -237,7 +238,7 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(bytes.TrimSpace(b)) == 0 {
+		if len(pubsub.TrimJSONSpace(b)) == 0 {
 			// Nothing piped (stdin is /dev/null, or cron's empty input).
 			return opts.topicAsKey(topics)
 		}
@@ -292,14 +293,21 @@ func readRaw(r io.Reader, name string) ([]byte, error) {
 	return b, nil
 }
 
+// checkJSON checks a body and compacts it. Only JSON's own whitespace
+// (the newline that ends a file or echo's output, an indent) is taken off
+// its ends: a vertical tab, a form feed or U+00A0 there makes it JSON no
+// parser reads, and it is refused, saying so.
 func checkJSON(b []byte, name string) (json.RawMessage, error) {
-	b = bytes.TrimSpace(b)
+	b = pubsub.TrimJSONSpace(b)
 	if len(b) == 0 {
 		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
 		if !utf8.Valid(b) {
 			return nil, cmdutil.FlagErrorf("the body from %s %s: %s", name, why, binaryHint)
+		}
+		if r := spaceAtEnd(b); r != 0 {
+			return nil, cmdutil.FlagErrorf("the body from %s %s: it has %U at an end, and JSON allows only spaces, tabs and newlines around a value", name, why, r)
 		}
 		return nil, cmdutil.FlagErrorf("the body from %s %s; use --message for plain text", name, why)
 	}
@@ -312,6 +320,18 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
 	}
 	return buf.Bytes(), nil
+}
+
+// spaceAtEnd returns the white space other than JSON's that b starts or
+// ends with (a vertical tab, a form feed, U+0085, U+00A0), or 0.
+func spaceAtEnd(b []byte) rune {
+	if r, _ := utf8.DecodeRune(b); unicode.IsSpace(r) {
+		return r
+	}
+	if r, _ := utf8.DecodeLastRune(b); unicode.IsSpace(r) {
+		return r
+	}
+	return 0
 }
 
 // Result is what publish prints with --json.
