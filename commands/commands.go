@@ -127,9 +127,13 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 			if !interrupted {
 				interrupted = true
 				first = ts.at
+				// What is pending is read before the cancel: work that
+				// ends the moment it is cancelled would otherwise be gone
+				// from the list before the note, which then said nothing.
+				pending := f.Stopping.Pending()
 				cancel()
 				if f.IOStreams.IsStderrTTY() {
-					sayStopping(f.IOStreams.ErrOut, sig, f.Stopping.Pending())
+					sayStopping(f.IOStreams.ErrOut, sig, pending)
 				}
 				continue
 			}
