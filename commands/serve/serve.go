@@ -926,14 +926,16 @@ func issueHint(c config.Config) string {
 // listenPprof listens on addr for profiles, which must be a loopback
 // address: profiles show what the process does and cost CPU to take.
 func listenPprof(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, cmdutil.FlagErrorf("--pprof %q: give a loopback address with a port, e.g. 127.0.0.1:6060", addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.Name(host) {
 		return nil, cmdutil.FlagErrorf("--pprof %q: profiles are served on loopback only (127.0.0.1, ::1 or localhost); use an SSH tunnel to reach them from elsewhere", addr)
 	}
-	ln, err := net.Listen("tcp", addr)
+	// "localhost." is localhost, but Go's resolver does not find it in
+	// the hosts file: the name is looked up without its dot.
+	ln, err := net.Listen("tcp", net.JoinHostPort(strings.TrimSuffix(host, "."), port))
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
 	}

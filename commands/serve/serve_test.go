@@ -101,6 +101,23 @@ func TestPprofIsRefusedOffLoopback(t *testing.T) {
 	}
 }
 
+// TestPprofTakesEveryNameOfLocalhost: "localhost." (fully qualified) and
+// "LOCALHOST" name loopback as "localhost" does; "localhost." was refused
+// as not loopback.
+func TestPprofTakesEveryNameOfLocalhost(t *testing.T) {
+	for _, addr := range []string{"localhost:0", "localhost.:0", "LOCALHOST:0", "127.0.0.1:0"} {
+		ln, err := listenPprof(addr)
+		if err != nil {
+			t.Errorf("--pprof %s: %v; want it taken", addr, err)
+			continue
+		}
+		if !isLoopback(ln.Addr()) {
+			t.Errorf("--pprof %s listens on %s", addr, ln.Addr())
+		}
+		ln.Close()
+	}
+}
+
 // addrListener is a listener that says it listens on addr.
 type addrListener struct {
 	net.Listener
