@@ -156,6 +156,8 @@ type closedPipe struct {
 
 func (c closedPipe) forData() io.Writer { return closedPipe{w: ForData(c.w), name: c.name} }
 
+func (c closedPipe) asciiOnly() bool { return ASCIIOnly(c.w) }
+
 func (c closedPipe) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if err != nil && errors.Is(err, syscall.EPIPE) {
@@ -207,6 +209,8 @@ func (g glyphWriter) Write(p []byte) (int, error) {
 
 func (g glyphWriter) forData() io.Writer { return asciiWriter(g) }
 
+func (glyphWriter) asciiOnly() bool { return true }
+
 // asciiWriter is a glyphWriter for data: what is not ASCII is written as
 // an escape, and no glyph is replaced. A byte that is not UTF-8 (in a
 // JSON string json.Valid takes) is written as U+FFFD, as a JSON reader
@@ -218,6 +222,15 @@ func (a asciiWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// ASCIIOnly reports whether w writes to a terminal whose locale is not
+// UTF-8 (ASCIIGlyphs): text from outside socks written to it must be
+// escaped first (text.ASCII), as ui.UI.ForLocale does, or a character of
+// it that is also one of socks's glyphs gets that glyph's stand-in.
+func ASCIIOnly(w io.Writer) bool {
+	a, ok := w.(interface{ asciiOnly() bool })
+	return ok && a.asciiOnly()
 }
 
 // ForData returns w for writing data whose every character counts, JSON
