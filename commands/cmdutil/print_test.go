@@ -76,3 +76,22 @@ func TestANoteOnANonUTF8TerminalKeepsItsDataExact(t *testing.T) {
 		t.Errorf("Notef wrote %q; want %q", plain.String(), want)
 	}
 }
+
+// TestADumbTerminalGetsNoSpinner: on TERM=dumb the spinner's "\r\x1b[K"
+// showed as junk; there Progress writes plain lines, as off a terminal.
+func TestADumbTerminalGetsNoSpinner(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	ios.SetTTY(false, true, true)
+	ios.SetDumb(true)
+	p := NewProgress(ios, nil)
+	if p.Spinning() {
+		t.Fatal("a spinner on a dumb terminal")
+	}
+	p.Status("creating the tables")
+	p.Wait("")
+	p.Printf("created %s\n", "socks-main")
+	p.Stop()
+	if got, want := stderr.String(), "creating the tables…\ncreated socks-main\n"; got != want {
+		t.Errorf("stderr %q; want %q", got, want)
+	}
+}
