@@ -311,6 +311,10 @@ func nearest(word string, known []string) string {
 	return best
 }
 
+// caseTwinAdvice ends the error of a key written twice in two cases, in
+// the config file (caseTwins) or SOCKS_EVENT_MAPPING (jsonTwins).
+const caseTwinAdvice = "keys match whatever their case, so only one of them would count: keep one"
+
 // caseTwins finds a key written twice in different cases (nil when none).
 // The TOML library matches keys to settings whatever their case, and of
 // two spellings one silently counts: Region = "b" after region = "a" reads
@@ -362,7 +366,7 @@ func caseTwins(md toml.MetaData, src []byte) error {
 		default:
 			what = fmt.Sprintf("%s sets %s again (%ssets it as %s)", last, strings.ToLower(c), line, was)
 		}
-		return fmt.Errorf("%s%s; keys match whatever their case, so only one of them would count: keep one", lineOf(src, k), what)
+		return fmt.Errorf("%s%s; %s", lineOf(src, k), what, caseTwinAdvice)
 	}
 	return nil
 }
