@@ -299,12 +299,14 @@ func misspelt(k toml.Key) string {
 }
 
 // nearest is the word of known that word is a slip of (at most two
-// letters off, - for _ and case aside), "" when none is.
+// letters off, - for _ and case aside on both sides: a profile's name may
+// be written either way), "" when none is.
 func nearest(word string, known []string) string {
-	w := strings.ReplaceAll(strings.ToLower(word), "-", "_")
+	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
+	w := fold(word)
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := text.EditDistance(w, k); d < bestD {
+		if d := text.EditDistance(w, fold(k)); d < bestD {
 			best, bestD = k, d
 		}
 	}
