@@ -3,7 +3,6 @@ package awsops
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/internal/text"
 )
 
@@ -253,9 +253,7 @@ func OnThisMachine(rawURL string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	h := u.Hostname()
-	ip := net.ParseIP(h)
-	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	return loopback.Name(u.Hostname())
 }
 
 // partition is the ARN partition of region.

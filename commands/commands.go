@@ -133,7 +133,7 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 				pending := f.Stopping.Pending()
 				cancel()
 				if f.IOStreams.IsStderrTTY() {
-					sayStopping(f.IOStreams.ErrOut, sig, pending)
+					sayStopping(f.IOStreams.ErrOut, overLine(f.IOStreams), sig, pending)
 				}
 				continue
 			}
@@ -146,7 +146,7 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 				return code
 			default:
 			}
-			return stopAtOnce(f.IOStreams.ErrOut, f.IOStreams.IsStderrTTY(), sig, f.Stopping.Pending())
+			return stopAtOnce(f.IOStreams.ErrOut, overLine(f.IOStreams), sig, f.Stopping.Pending())
 		}
 	}
 }
@@ -154,13 +154,24 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 // overLine starts a line of Main's own on a terminal's stderr: over a
 // spinner's line (prune-stale, bench), which has no newline and is drawn
 // again below, as cmdutil.Progress.Printf writes, and over the "^C" the
-// terminal echoed.
-const overLine = "\r\x1b[K"
+// terminal echoed. A dumb terminal (TERM=dumb) would show the sequence
+// that clears the line as junk, and draws no spinner: there the line
+// only starts again ("\r", over the "^C"). Off a terminal it is "".
+func overLine(ios *iostreams.IOStreams) string {
+	switch {
+	case !ios.IsStderrTTY():
+		return ""
+	case ios.Dumb():
+		return "\r"
+	}
+	return "\r\x1b[K"
+}
 
 // sayStopping tells the person who pressed Ctrl-C (or sent sig) on a
-// terminal what the command still finishes, and how to stop it at once.
-// It says nothing when the command finishes nothing: it ends at once.
-func sayStopping(w io.Writer, sig os.Signal, pending []cmdutil.Work) {
+// terminal what the command still finishes, and how to stop it at once,
+// on a line that starts with over (overLine). It says nothing when the
+// command finishes nothing: it ends at once.
+func sayStopping(w io.Writer, over string, sig os.Signal, pending []cmdutil.Work) {
 	if len(pending) == 0 {
 		return
 	}
@@ -173,14 +184,14 @@ func sayStopping(w io.Writer, sig os.Signal, pending []cmdutil.Work) {
 		// A second SIGHUP does not stop at once; Ctrl-C does.
 		again = "Ctrl-C"
 	}
-	fmt.Fprintf(w, overLine+"socks: stopping: %s (%s again stops at once)\n", text.Sanitize(strings.Join(what, "; "), false), again)
+	fmt.Fprintf(w, over+"socks: stopping: %s (%s again stops at once)\n", text.Sanitize(strings.Join(what, "; "), false), again)
 }
 
 // stopAtOnce says that the command was stopped at once by sig, a second
 // signal, and what that leaves behind, and returns the exit code: 128 +
 // the signal's number, as a shell reports a command a signal ended. On a
-// terminal (term) it is a line of its own (overLine).
-func stopAtOnce(w io.Writer, term bool, sig os.Signal, pending []cmdutil.Work) int {
+// terminal it is a line of its own, starting with over (overLine).
+func stopAtOnce(w io.Writer, over string, sig os.Signal, pending []cmdutil.Work) int {
 	msg := "socks: stopped at once by a second " + signalName(sig)
 	var left []string
 	for _, p := range pending {
@@ -191,11 +202,7 @@ func stopAtOnce(w io.Writer, term bool, sig os.Signal, pending []cmdutil.Work) i
 	if len(left) > 0 {
 		msg += ": " + strings.Join(left, "; ")
 	}
-	msg = text.Sanitize(msg, false)
-	if term {
-		msg = overLine + msg
-	}
-	fmt.Fprintln(w, msg)
+	fmt.Fprintln(w, over+text.Sanitize(msg, false))
 	if sig == syscall.SIGTERM {
 		return cmdutil.ExitTerminated
 	}

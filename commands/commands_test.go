@@ -69,6 +69,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"chatter issue --topic names --topics", []string{"chatter", "issue", "--geek", "alice", "--topic", "updates"}, "", dir, 2, "unknown flag: --topic: did you mean --topics?"},
 		{"publish --topics names --topic", []string{"publish", "--topics", "t", "--message", "x"}, "", dir, 2, "unknown flag: --topics: did you mean --topic?"},
 		{"a mistyped global flag is named too", []string{"config", "--state-dri", dir}, "", dir, 2, "unknown flag: --state-dri: did you mean --state-dir?"},
+		// '_' for '-' is no slip at all, as in the config file's keys.
+		{"a flag written with underscores is named", []string{"serve", "--max_connections_per_geek", "3"}, "", dir, 2, "unknown flag: --max_connections_per_geek: did you mean --max-connections-per-geek?"},
 		{"an unknown command is a usage error", []string{"pubilsh"}, "", dir, 2, "unknown command"},
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.

@@ -372,3 +372,31 @@ func TestACommandThatPanicsStillCrashesWithItsTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestOnADumbTerminalMainWritesNoEscapeSequence: on TERM=dumb (an
+// editor's shell buffer) the "\r\x1b[K" written before the first Ctrl-C's
+// note and the second's showed as junk. There no spinner is drawn, and
+// the note's line starts with "\r" alone.
+func TestOnADumbTerminalMainWritesNoEscapeSequence(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	ios.SetTTY(false, true, true)
+	ios.SetDumb(true)
+	clock := newTestClock()
+	f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
+	caught := make(chan os.Signal)
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	codes := make(chan int, 1)
+	go func() { codes <- interruptible(caught, f, stuckCommand(f, started, interrupted, release)) }()
+	<-started
+	caught <- os.Interrupt
+	<-interrupted
+	clock.advance(signalBurst)
+	caught <- os.Interrupt
+	code := <-codes
+	close(release)
+	want := "\rsocks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n" +
+		"\rsocks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
+	if got := stderr.String(); code != cmdutil.ExitInterrupted || got != want {
+		t.Errorf("exit %d, stderr %q; want 130 and %q", code, got, want)
+	}
+}

@@ -365,6 +365,9 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 	m, where := fromProfile, "profile "+profName
 	if s := getenv(EnvMapping); s != "" {
 		m, where = new(pubsub.Mapping), EnvMapping
+		if err := jsonTwins(s); err != nil {
+			return nil, err
+		}
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
@@ -381,6 +384,40 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
 	}
 	return m, nil
+}
+
+// jsonTwins finds a key of the JSON object s (SOCKS_EVENT_MAPPING)
+// written twice, in one case or two (nil when none, or when s is not an
+// object, which the decoder then says). As in the config file
+// (caseTwins), encoding/json matches keys whatever their case, and of
+// two the last silently counts.
+func jsonTwins(s string) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		k, _ := t.(string)
+		for _, first := range seen {
+			switch {
+			case first == k:
+				return fmt.Errorf("%s sets %q twice; only one of them would count: keep one", EnvMapping, k)
+			case strings.EqualFold(first, k):
+				return fmt.Errorf("%s sets %q after %q; %s", EnvMapping, k, first, caseTwinAdvice)
+			}
+		}
+		seen = append(seen, k)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // describeMappingError says what is wrong with the JSON mapping s that

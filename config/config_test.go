@@ -632,3 +632,29 @@ func TestAMissingConfigFileNamedForDeploySaysToCreateIt(t *testing.T) {
 		t.Errorf("deploy with --config naming an empty file: %+v, %v; want the new profile prod in it", c, err)
 	}
 }
+
+// TestANearMissMatchesDashAndUnderscoreAlike: the near-miss rule took '-'
+// for '_' and case aside in the name given but not in the profile's own,
+// so "site_eu_west_prod" was four letters off "site-eu-west-prod" and
+// nothing was suggested, nor for "my-us-east-dev" beside
+// "My_US_East_Dev".
+func TestANearMissMatchesDashAndUnderscoreAlike(t *testing.T) {
+	path := writeFile(t, "[profiles.site-eu-west-prod]\nbackend = \"local\"\n[profiles.My_US_East_Dev]\nbackend = \"local\"\n")
+	for name, want := range map[string]string{
+		"site_eu_west_prod":  "site-eu-west-prod",
+		"SITE_EU_WEST_PROD":  "site-eu-west-prod",
+		"site_eu_west_prodd": "site-eu-west-prod",
+		"my-us-east-dev":     "My_US_East_Dev",
+	} {
+		_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: name}, env(map[string]string{"HOME": t.TempDir()}))
+		if err == nil || !strings.Contains(err.Error(), "did you mean "+want+"?") {
+			t.Errorf("profile %s: %v; want it to suggest %s", name, err, want)
+		}
+	}
+	for key, want := range map[string]string{"dynamodb-endpoint-url": "dynamodb_endpoint_url", "STATE-DIR": "state_dir"} {
+		_, err := Resolve(Flags{ConfigFile: writeFile(t, "[profiles.p]\n"+key+" = \"x\"\n"), ConfigProfile: "p"}, env(map[string]string{"HOME": t.TempDir()}))
+		if err == nil || !strings.Contains(err.Error(), "did you mean "+want+"?") {
+			t.Errorf("key %s: %v; want it to suggest %s", key, err, want)
+		}
+	}
+}

@@ -299,17 +299,23 @@ func misspelt(k toml.Key) string {
 }
 
 // nearest is the word of known that word is a slip of (at most two
-// letters off, - for _ and case aside), "" when none is.
+// letters off, - for _ and case aside on both sides: a profile's name may
+// be written either way), "" when none is.
 func nearest(word string, known []string) string {
-	w := strings.ReplaceAll(strings.ToLower(word), "-", "_")
+	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
+	w := fold(word)
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := text.EditDistance(w, k); d < bestD {
+		if d := text.EditDistance(w, fold(k)); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
 }
+
+// caseTwinAdvice ends the error of a key written twice in two cases, in
+// the config file (caseTwins) or SOCKS_EVENT_MAPPING (jsonTwins).
+const caseTwinAdvice = "keys match whatever their case, so only one of them would count: keep one"
 
 // caseTwins finds a key written twice in different cases (nil when none).
 // The TOML library matches keys to settings whatever their case, and of
@@ -362,7 +368,7 @@ func caseTwins(md toml.MetaData, src []byte) error {
 		default:
 			what = fmt.Sprintf("%s sets %s again (%ssets it as %s)", last, strings.ToLower(c), line, was)
 		}
-		return fmt.Errorf("%s%s; keys match whatever their case, so only one of them would count: keep one", lineOf(src, k), what)
+		return fmt.Errorf("%s%s; %s", lineOf(src, k), what, caseTwinAdvice)
 	}
 	return nil
 }

@@ -45,6 +45,12 @@ users = "/detail/userId"
 		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "SOCKS_EVENT_MAPPING is not valid JSON"},
 		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has an unknown field "topic" (known: topics, users, body)`},
 		{"an environment mapping with topics that are not a list", "[profiles.site]\n", `{"topics":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has "topics" as a string; it must be a list of strings`},
+		// encoding/json matches keys whatever their case, and the last
+		// one counted, silently.
+		{"an environment mapping with topics twice, in two cases", "[profiles.site]\n", `{"topics":["a"],"users":"/detail/u","Topics":["b"]}`,
+			`SOCKS_EVENT_MAPPING sets "Topics" after "topics"; keys match whatever their case, so only one of them would count: keep one`},
+		{"an environment mapping with a key twice", "[profiles.site]\n", `{"body":"/detail","topics":["a"],"body":"/detail/x"}`,
+			`SOCKS_EVENT_MAPPING sets "body" twice; only one of them would count: keep one`},
 	} {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
 			_, err := Resolve(Flags{ConfigFile: writeFile(t, tt.file), ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: tt.env}))

@@ -393,14 +393,15 @@ func FuzzManagementAPIAnswersInItsOwnWords(f *testing.F) {
 }
 
 // loopbackHost reports whether host (with or without a port) names this
-// machine: localhost or a loopback address.
+// machine: localhost (any case, fully qualified or not) or a loopback
+// address.
 func loopbackHost(host string) bool {
 	h, _, err := net.SplitHostPort(host)
 	if err != nil {
 		h = host
 	}
 	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback())
+	return strings.EqualFold(h, "localhost") || strings.EqualFold(h, "localhost.") || (ip != nil && ip.IsLoopback())
 }
 
 // FuzzFrameTrackerAgreesWithAWholeStreamParse feeds the frame tracker

@@ -3,15 +3,19 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // syncBuffer is a bytes.Buffer a logger writes to from the server's
@@ -201,5 +205,75 @@ func TestARefusalDuringShutdownIsCounted(t *testing.T) {
 	got := logs.lines()
 	if len(got) != 1 || !strings.Contains(got[0], "count=1") {
 		t.Fatalf("at shutdown the log is %q; want one line counting the refusal made during it", got)
+	}
+}
+
+// TestARefusalsLogHoldsNoChatterID: a refusal's reason quotes the bad
+// ?geek= or ?topic= it was given, and was logged whole: a chatter ID
+// pasted into ?geek= by mistake (with the space or newline a paste
+// brings) was written to serve's log. The log shows each quoted value
+// cut short (16 characters at Info, 24 with -v, fewer than a chatter
+// ID's 32 random ones), and a value shaped like a chatter ID as
+// sc_(hidden), whatever the level; the answer still says it whole to the
+// client that sent it.
+func TestARefusalsLogHoldsNoChatterID(t *testing.T) {
+	id := pubsub.NewChatterID()
+	body := strings.TrimPrefix(id, "sc_")
+	for _, tc := range []struct {
+		name, geek, topic string
+		want              string // in the logged reason
+	}{
+		{"a chatter ID pasted into ?geek= with a space", id + " ", "", `geek "sc_(hidden) " contains whitespace`},
+		{"a chatter ID pasted into ?topic=", "alice", "news,x" + id + "#", `contains '#'`},
+		{"a chatter ID's random part in ?geek=", body + "\n", "", `contains the control character`},
+		{"a long name", "alice " + strings.Repeat("b", 100), "", `bbbbbbbbbb…" contains whitespace`},
+	} {
+		for _, verbose := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, -v %v", tc.name, verbose), func(t *testing.T) {
+				var logs syncBuffer
+				level := slog.LevelInfo
+				if verbose {
+					level = slog.LevelDebug
+				}
+				h := newFakeHandler()
+				var answer string
+				h.connect = func(e event) (response, error) {
+					q := e.QueryStringParameters
+					err := pubsub.ValidateGeek(q["geek"])
+					if err == nil {
+						_, err = pubsub.SplitTopics(q["topic"])
+					}
+					if err == nil {
+						t.Fatalf("geek %q topic %q are valid", q["geek"], q["topic"])
+					}
+					answer = err.Error()
+					return response{StatusCode: http.StatusBadRequest, Body: answer}, nil
+				}
+				_, addr := start(t, h, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))})
+				q := url.Values{"geek": {tc.geek}, "id": {"sc_x"}}
+				if tc.topic != "" {
+					q.Set("topic", tc.topic)
+				}
+				if ws, _, err := dial(t, addr, "/", q, nil); err == nil {
+					ws.Close()
+					t.Fatal("connected; want a refusal")
+				}
+				var line string
+				for _, l := range logs.lines() {
+					if strings.Contains(l, "connect refused") {
+						line = l
+					}
+				}
+				if line == "" {
+					t.Fatalf("no refusal logged; the answer was %q", answer)
+				}
+				if strings.Contains(line, id) || strings.Contains(line, body[:25]) || strings.Contains(line, strings.Repeat("b", 25)) {
+					t.Fatalf("the log holds the chatter ID, or most of it: %s", line)
+				}
+				if want := strconv.Quote(tc.want); !strings.Contains(line, want[1:len(want)-1]) {
+					t.Errorf("logged %s; want the reason, shortened, to hold %s", line, tc.want)
+				}
+			})
+		}
 	}
 }

@@ -30,6 +30,8 @@ type IOStreams struct {
 	width     int
 	// notUTF8 is set when the locale is not UTF-8 (LANG=C).
 	notUTF8 bool
+	// dumb is set for TERM=dumb.
+	dumb bool
 
 	stdout    *os.File // the process's own, when System made s
 	outClosed <-chan struct{}
@@ -63,8 +65,11 @@ func System(getenv func(string) string) *IOStreams {
 			s.ErrOut = closedPipe{w: ASCIIGlyphs(os.Stderr), name: "standard error"}
 		}
 	}
-	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+	if getenv("NO_COLOR") != "" {
 		s.noColor = true
+	}
+	if getenv("TERM") == "dumb" {
+		s.noColor, s.dumb = true, true
 	}
 	if getenv("CLICOLOR_FORCE") != "" && getenv("CLICOLOR_FORCE") != "0" {
 		s.stdoutTTY = true
@@ -108,8 +113,17 @@ func (s *IOStreams) SetUTF8(v bool) { s.notUTF8 = !v }
 func (s *IOStreams) SetNoColor(v bool) { s.noColor = v }
 
 // CanSpin reports whether progress spinners may be drawn: only when both
-// stdout and stderr are terminals.
-func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY }
+// stdout and stderr are terminals, and not dumb ones.
+func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY && !s.dumb }
+
+// Dumb reports whether the terminal is a dumb one (TERM=dumb: an editor's
+// shell buffer, a CI log), which acts on no escape sequence: one that
+// clears a line shows as junk. It moves to the line's start (\r) and to
+// the next line, no more.
+func (s *IOStreams) Dumb() bool { return s.dumb }
+
+// SetDumb pins whether the terminal is a dumb one (tests).
+func (s *IOStreams) SetDumb(v bool) { s.dumb = v }
 
 // Width is the terminal width (80 when unknown).
 func (s *IOStreams) Width() int { return s.width }
@@ -155,6 +169,8 @@ type closedPipe struct {
 }
 
 func (c closedPipe) forData() io.Writer { return closedPipe{w: ForData(c.w), name: c.name} }
+
+func (c closedPipe) asciiOnly() bool { return ASCIIOnly(c.w) }
 
 func (c closedPipe) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
@@ -207,6 +223,8 @@ func (g glyphWriter) Write(p []byte) (int, error) {
 
 func (g glyphWriter) forData() io.Writer { return asciiWriter(g) }
 
+func (glyphWriter) asciiOnly() bool { return true }
+
 // asciiWriter is a glyphWriter for data: what is not ASCII is written as
 // an escape, and no glyph is replaced. A byte that is not UTF-8 (in a
 // JSON string json.Valid takes) is written as U+FFFD, as a JSON reader
@@ -218,6 +236,15 @@ func (a asciiWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// ASCIIOnly reports whether w writes to a terminal whose locale is not
+// UTF-8 (ASCIIGlyphs): text from outside socks written to it must be
+// escaped first (text.ASCII), as ui.UI.ForLocale does, or a character of
+// it that is also one of socks's glyphs gets that glyph's stand-in.
+func ASCIIOnly(w io.Writer) bool {
+	a, ok := w.(interface{ asciiOnly() bool })
+	return ok && a.asciiOnly()
 }
 
 // ForData returns w for writing data whose every character counts, JSON

@@ -111,3 +111,21 @@ func TestJSONOnANonUTF8TerminalStaysTheSameJSON(t *testing.T) {
 		t.Errorf("%s reads back as %v; want %v", out.String(), got, want)
 	}
 }
+
+func TestTERMDumbIsADumbTerminal(t *testing.T) {
+	for term, dumb := range map[string]bool{"dumb": true, "xterm-256color": false, "": false} {
+		s := iostreams.System(func(k string) string {
+			if k == "TERM" {
+				return term
+			}
+			return ""
+		})
+		if s.Dumb() != dumb {
+			t.Errorf("TERM=%q: Dumb() = %v; want %v", term, s.Dumb(), dumb)
+		}
+		s.SetTTY(false, true, true)
+		if s.CanSpin() == dumb {
+			t.Errorf("TERM=%q: CanSpin() = %v on a terminal", term, s.CanSpin())
+		}
+	}
+}

@@ -39,6 +39,42 @@ func Fingerprint(hash string) string {
 	return hash
 }
 
+// HideChatterIDs returns s with each run that has the shape of a chatter
+// ID (its prefix and at least 20 of the characters that follow it, as a
+// paste cut short or run on may leave it) written sc_(hidden): for a log
+// line that quotes what a client sent, where one pasted in the wrong
+// place must not be written down.
+func HideChatterIDs(s string) string {
+	if !strings.Contains(s, chatterPrefix) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, chatterPrefix)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		n := len(chatterPrefix)
+		for n < len(s[i:]) && base64URLByte(s[i+n]) {
+			n++
+		}
+		b.WriteString(s[:i])
+		if n-len(chatterPrefix) >= 20 {
+			b.WriteString(chatterPrefix + "(hidden)")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		s = s[i+n:]
+	}
+}
+
+// base64URLByte reports whether c is of the URL-safe base64 alphabet a
+// chatter ID is written in.
+func base64URLByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
 // LooksLikeChatterID reports whether s has the shape of an issued secret
 // (as opposed to a fingerprint).
 func LooksLikeChatterID(s string) bool {

@@ -69,7 +69,7 @@ func FuzzChatterIDIsIssuedOnlyToTheLivePage(f *testing.F) {
 			h = hh
 		}
 		ip := net.ParseIP(strings.Trim(h, "[]"))
-		loop := h == "localhost" || (ip != nil && ip.IsLoopback())
+		loop := strings.EqualFold(h, "localhost") || strings.EqualFold(h, "localhost.") || (ip != nil && ip.IsLoopback())
 		site2 := r.Header.Get("Sec-Fetch-Site")
 		if r.Method != http.MethodPost || !loop || r.Header.Get("Origin") != "http://"+r.Host || (site2 != "" && site2 != "same-origin") ||
 			!strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "application/json") {

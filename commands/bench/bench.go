@@ -31,6 +31,7 @@ import (
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -294,7 +295,7 @@ func IsRemote(rawURL string) bool {
 		return true
 	}
 	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
+	if loopback.Name(h) {
 		return false
 	}
 	ip := net.ParseIP(h)

@@ -30,7 +30,25 @@ func PrintJSON(w io.Writer, v any) error {
 // warning without styling. Its arguments may quote what came from outside
 // socks (an AWS service's error, a tag's value, a report's error), so
 // what a terminal would act on anywhere in the line is shown escaped
-// (text.Sanitize), newlines kept.
+// (text.Sanitize), newlines kept. On a terminal whose locale is not UTF-8
+// (iostreams.ASCIIOnly) the arguments are data: what is not ASCII in
+// them is escaped (text.ASCII, as ui.UI.ForLocale does), and only the
+// format's own glyphs get their ASCII stand-ins.
 func Notef(w io.Writer, format string, args ...any) {
+	if iostreams.ASCIIOnly(w) {
+		data := make([]any, len(args))
+		for i, a := range args {
+			data[i] = asciiArg{a}
+		}
+		args = data
+	}
 	_, _ = io.WriteString(w, text.Sanitize(fmt.Sprintf(format, args...), true))
+}
+
+// asciiArg formats its value as its verb would, then escapes it for a
+// terminal whose locale is not UTF-8.
+type asciiArg struct{ v any }
+
+func (a asciiArg) Format(f fmt.State, verb rune) {
+	_, _ = io.WriteString(f, text.ASCII(text.Sanitize(fmt.Sprintf(fmt.FormatString(f, verb), a.v), true)))
 }

@@ -55,3 +55,43 @@ func TestJSONWithABodyThatIsNotUTF8StaysJSONOnANonUTF8Terminal(t *testing.T) {
 		t.Errorf("%q reads back as %q (%v); want %q", ascii.String(), got, err, want)
 	}
 }
+
+// TestANoteOnANonUTF8TerminalKeepsItsDataExact: Notef's arguments are
+// what came from outside socks (an AWS error, a tag's value, a name); on
+// a terminal whose locale is not UTF-8 they went through the glyph
+// stand-ins meant for socks's own marks, so a name holding "→" or "⠸"
+// read "> " or a backslash. They are escaped as data (\u2192), and what
+// the format itself draws still gets its stand-in.
+func TestANoteOnANonUTF8TerminalKeepsItsDataExact(t *testing.T) {
+	var out strings.Builder
+	Notef(iostreams.ASCIIGlyphs(&out), "note: %s → %q\n", "a→b ⠸n Zoë", "x\x1by")
+	want := `note: a\u2192b \u2838n Zo\u00eb > "x\x1by"` + "\n"
+	if out.String() != want {
+		t.Errorf("Notef wrote %q; want %q", out.String(), want)
+	}
+	// On a UTF-8 terminal, or anywhere else, nothing changes.
+	var plain strings.Builder
+	Notef(&plain, "note: %s → %d\n", "a→b", 3)
+	if want := "note: a→b → 3\n"; plain.String() != want {
+		t.Errorf("Notef wrote %q; want %q", plain.String(), want)
+	}
+}
+
+// TestADumbTerminalGetsNoSpinner: on TERM=dumb the spinner's "\r\x1b[K"
+// showed as junk; there Progress writes plain lines, as off a terminal.
+func TestADumbTerminalGetsNoSpinner(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	ios.SetTTY(false, true, true)
+	ios.SetDumb(true)
+	p := NewProgress(ios, nil)
+	if p.Spinning() {
+		t.Fatal("a spinner on a dumb terminal")
+	}
+	p.Status("creating the tables")
+	p.Wait("")
+	p.Printf("created %s\n", "socks-main")
+	p.Stop()
+	if got, want := stderr.String(), "creating the tables…\ncreated socks-main\n"; got != want {
+		t.Errorf("stderr %q; want %q", got, want)
+	}
+}

@@ -37,7 +37,8 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 directory; on the AWS backend also the stack with its table and queue
 names, the region, profile, endpoints, and which credentials the SDK will
 use (the access key ID masked but for its last four characters, secrets
-only as "set"). A "note"
+only as "set"; a web identity token file, AWS_WEB_IDENTITY_TOKEN_FILE, and
+the role it assumes, AWS_ROLE_ARN, by name). A "note"
 line names an AWS_REGION, AWS_DEFAULT_REGION or AWS_PROFILE in the
 environment that the selected config profile overrode.
 
@@ -93,6 +94,11 @@ type Credentials struct {
 	AccessKeyID     string `json:"accessKeyId,omitempty"`
 	SecretAccessKey string `json:"secretAccessKey"`
 	SessionToken    string `json:"sessionToken"`
+	// WebIdentityTokenFile is AWS_WEB_IDENTITY_TOKEN_FILE, and RoleARN
+	// AWS_ROLE_ARN, the role the SDK assumes with that token (neither
+	// is a secret; both "" when the file is not set).
+	WebIdentityTokenFile string `json:"webIdentityTokenFile,omitempty"`
+	RoleARN              string `json:"roleArn,omitempty"`
 	// Source says where the SDK will look: "environment" when the keys
 	// are set, else the profile or the default chain.
 	Source string `json:"source"`
@@ -126,11 +132,17 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		SessionToken:    setOrNot(getenv("AWS_SESSION_TOKEN")),
 	}
 	// A profile socks names goes to the SDK as its profile, which the
-	// SDK uses before keys in the environment; AWS_PROFILE, which the
-	// SDK reads itself, comes after them. The SDK takes keys from the
-	// environment only as a pair.
+	// SDK uses before keys in the environment; then comes a web identity
+	// token (AWS_WEB_IDENTITY_TOKEN_FILE, with the role AWS_ROLE_ARN);
+	// AWS_PROFILE, which the SDK reads itself, comes after them. The SDK
+	// takes keys from the environment only as a pair.
 	id, secret := getenv("AWS_ACCESS_KEY_ID") != "", getenv("AWS_SECRET_ACCESS_KEY") != ""
 	keys := id && secret
+	webID := getenv("AWS_WEB_IDENTITY_TOKEN_FILE")
+	if webID != "" {
+		c.WebIdentityTokenFile, c.RoleARN = webID, getenv("AWS_ROLE_ARN")
+	}
+	const webIDUnused = "; AWS_WEB_IDENTITY_TOKEN_FILE is not used"
 	switch profile := cfg.AWS.Profile; {
 	case profile != "" && keys:
 		c.Source = "profile " + profile + " (the keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not used)"
@@ -138,10 +150,20 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		c.Source = "profile " + profile
 	case keys:
 		c.Source = "environment (AWS_ACCESS_KEY_ID)"
+	case webID != "" && c.RoleARN == "":
+		c.Source = "web identity, but AWS_ROLE_ARN is not set: the SDK fails; set AWS_ROLE_ARN to the role to assume with the token in " + webID + " (AWS_WEB_IDENTITY_TOKEN_FILE), or unset it"
+	case webID != "":
+		c.Source = "web identity: role " + c.RoleARN + ", assumed with the token in " + webID + " (AWS_WEB_IDENTITY_TOKEN_FILE)"
+		if getenv("AWS_PROFILE") != "" {
+			c.Source += "; AWS_PROFILE is not used"
+		}
 	case getenv("AWS_PROFILE") != "":
 		c.Source = "profile " + getenv("AWS_PROFILE")
 	default:
 		c.Source = "the SDK's default chain (shared files, SSO, container or instance role)"
+	}
+	if webID != "" && (cfg.AWS.Profile != "" || keys) {
+		c.Source += webIDUnused
 	}
 	switch {
 	case id && !secret:
@@ -150,6 +172,18 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		c.Source += "; AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID, so it is not used"
 	}
 	return c
+}
+
+// webIdentityRow is the web identity token file and its role, or "-".
+func webIdentityRow(c *Credentials) string {
+	if c.WebIdentityTokenFile == "" {
+		return "-"
+	}
+	role := c.RoleARN
+	if role == "" {
+		role = "no AWS_ROLE_ARN"
+	}
+	return c.WebIdentityTokenFile + " (role " + role + ")"
 }
 
 func configRun(_ context.Context, opts *Options) error {
@@ -204,6 +238,7 @@ func configRun(_ context.Context, opts *Options) error {
 			[]string{"websocket url", orDash(a.WebSocketURL), src["websocket_url"]},
 			[]string{"callback url", orDash(a.CallbackURL), src["callback_url"]},
 			[]string{"credentials", c.Source, ""},
+			[]string{"web identity", webIdentityRow(c), ""},
 			[]string{"access key", orDash(c.AccessKeyID), ""},
 			[]string{"secret key", c.SecretAccessKey, ""},
 			[]string{"session token", c.SessionToken, ""},

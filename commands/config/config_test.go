@@ -186,3 +186,45 @@ func TestANamedProfileBeatsKeysInTheEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestAWebIdentityTokenFileIsNamed: with AWS_WEB_IDENTITY_TOKEN_FILE (an
+// EKS pod, a CI job's OIDC token) the SDK assumes AWS_ROLE_ARN with the
+// token, after a profile socks names and keys in the environment but
+// before AWS_PROFILE; socks config said "profile" or "the SDK's default
+// chain" and never named it.
+func TestAWebIdentityTokenFileIsNamed(t *testing.T) {
+	const file, role = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token", "arn:aws:iam::123456789012:role/ci"
+	tests := []struct {
+		name  string
+		flags config.Flags
+		env   map[string]string
+		want  string
+	}{
+		{"alone", config.Flags{}, nil, "web identity: role " + role + ", assumed with the token in " + file + " (AWS_WEB_IDENTITY_TOKEN_FILE)"},
+		{"before AWS_PROFILE", config.Flags{}, map[string]string{"AWS_PROFILE": "dev"}, "web identity: role " + role + ", assumed with the token in " + file + " (AWS_WEB_IDENTITY_TOKEN_FILE); AWS_PROFILE is not used"},
+		{"without a role", config.Flags{}, map[string]string{"AWS_ROLE_ARN": ""}, "web identity, but AWS_ROLE_ARN is not set: the SDK fails; set AWS_ROLE_ARN to the role to assume with the token in " + file + " (AWS_WEB_IDENTITY_TOKEN_FILE), or unset it"},
+		{"after keys in the environment", config.Flags{}, map[string]string{"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}, "environment (AWS_ACCESS_KEY_ID); AWS_WEB_IDENTITY_TOKEN_FILE is not used"},
+		{"after a named profile", config.Flags{Profile: "prod"}, nil, "profile prod; AWS_WEB_IDENTITY_TOKEN_FILE is not used"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"HOME": t.TempDir(), "AWS_WEB_IDENTITY_TOKEN_FILE": file, "AWS_ROLE_ARN": role}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			getenv := func(k string) string { return env[k] }
+			tt.flags.Backend, tt.flags.Region = "aws", "eu-west-1"
+			cfg, err := config.Resolve(tt.flags, getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := credentials(cfg, getenv)
+			if c.Source != tt.want {
+				t.Errorf("source = %q, want %q", c.Source, tt.want)
+			}
+			if c.WebIdentityTokenFile != file || c.RoleARN != env["AWS_ROLE_ARN"] {
+				t.Errorf("web identity %q, role %q; want %q, %q", c.WebIdentityTokenFile, c.RoleARN, file, env["AWS_ROLE_ARN"])
+			}
+		})
+	}
+}

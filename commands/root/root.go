@@ -276,14 +276,17 @@ func flagValueError(c *cobra.Command, err error) error {
 }
 
 // nearestFlag is the flag of c (its own or inherited) that name is a slip
-// of, at most two letters off; "" when none is, or two are as near.
+// of, at most two letters off, _ for - and case aside (as config's
+// nearest key); "" when none is, or two are as near.
 func nearestFlag(c *cobra.Command, name string) string {
+	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
+	name = fold(name)
 	best, bestD, tie := "", 3, false
 	visit := func(f *pflag.Flag) {
 		if f.Hidden {
 			return
 		}
-		switch d := text.EditDistance(name, f.Name); {
+		switch d := text.EditDistance(name, fold(f.Name)); {
 		case d < bestD:
 			best, bestD, tie = f.Name, d, false
 		case d == bestD && f.Name != best:

@@ -521,7 +521,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// serve a file no other process sees.
 	g.Go(func() error { return b.WatchStateFile(gctx) })
 	if pprofLn != nil {
-		srv := pprofServer(pprofBodyWait, pprofIdle)
+		srv := pprofServer(pprofBodyWait, pprofIdle, pprofWrite)
 		g.Go(func() error {
 			if err := srv.Serve(pprofLn); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving profiles: %w", err)
@@ -926,14 +926,16 @@ func issueHint(c config.Config) string {
 // listenPprof listens on addr for profiles, which must be a loopback
 // address: profiles show what the process does and cost CPU to take.
 func listenPprof(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, cmdutil.FlagErrorf("--pprof %q: give a loopback address with a port, e.g. 127.0.0.1:6060", addr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.Name(host) {
 		return nil, cmdutil.FlagErrorf("--pprof %q: profiles are served on loopback only (127.0.0.1, ::1 or localhost); use an SSH tunnel to reach them from elsewhere", addr)
 	}
-	ln, err := net.Listen("tcp", addr)
+	// "localhost." is localhost, but Go's resolver does not find it in
+	// the hosts file: the name is looked up without its dot.
+	ln, err := net.Listen("tcp", net.JoinHostPort(strings.TrimSuffix(host, "."), port))
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
 	}
@@ -955,11 +957,16 @@ func onLoopback(ln net.Listener, addr string) error {
 }
 
 // pprofBodyWait bounds the reading of a request's body by the profiles'
-// server (none of its handlers needs one), and pprofIdle a kept-alive
-// connection's wait for its next request.
+// server (none of its handlers needs one), pprofIdle a kept-alive
+// connection's wait for its next request, and pprofWrite the writing of
+// an answer, counted from when the request was read: net/http/pprof adds
+// to it the seconds a CPU profile, a trace or a delta profile collects
+// for (?seconds=N), so a profile of any length is served and has
+// pprofWrite to be written once collected.
 const (
 	pprofBodyWait = 10 * time.Second
 	pprofIdle     = 2 * time.Minute
+	pprofWrite    = 2 * time.Minute
 )
 
 // pprofServer serves net/http/pprof's handlers (not on the default mux),
@@ -968,8 +975,10 @@ const (
 // another site's page (which could start hour-long profiles unread).
 // A body that stops coming is not waited for past bodyWait, nor a next
 // request past idle: net/http sets no deadline after the headers. (Not
-// a ReadTimeout, which would also cut CPU profiles and traces short.)
-func pprofServer(bodyWait, idle time.Duration) *http.Server {
+// a ReadTimeout, which would also cut CPU profiles and traces short.) A
+// client that does not read its answer is let go after write (plus a
+// profile's seconds), where it held a goroutine and a socket for ever.
+func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -983,7 +992,7 @@ func pprofServer(bodyWait, idle time.Duration) *http.Server {
 		}
 		only.ServeHTTP(w, r)
 	})
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, WriteTimeout: write}
 }
 
 // isLoopback reports whether addr is a loopback address.

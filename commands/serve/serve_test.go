@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	rpprof "runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,23 @@ func TestPprofIsRefusedOffLoopback(t *testing.T) {
 				t.Fatalf("Run = %v, want a usage error saying --pprof is loopback only", err)
 			}
 		})
+	}
+}
+
+// TestPprofTakesEveryNameOfLocalhost: "localhost." (fully qualified) and
+// "LOCALHOST" name loopback as "localhost" does; "localhost." was refused
+// as not loopback.
+func TestPprofTakesEveryNameOfLocalhost(t *testing.T) {
+	for _, addr := range []string{"localhost:0", "localhost.:0", "LOCALHOST:0", "127.0.0.1:0"} {
+		ln, err := listenPprof(addr)
+		if err != nil {
+			t.Errorf("--pprof %s: %v; want it taken", addr, err)
+			continue
+		}
+		if !isLoopback(ln.Addr()) {
+			t.Errorf("--pprof %s listens on %s", addr, ln.Addr())
+		}
+		ln.Close()
 	}
 }
 
@@ -212,7 +230,7 @@ func TestPprofLetsGoOfStalledAndIdleConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := pprofServer(50*time.Millisecond, 50*time.Millisecond)
+	srv := pprofServer(50*time.Millisecond, 50*time.Millisecond, time.Minute)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	addr := ln.Addr().String()
@@ -240,6 +258,89 @@ func TestPprofLetsGoOfStalledAndIdleConnections(t *testing.T) {
 				t.Fatalf("status %d, then %v; want the connection closed (EOF)", resp.StatusCode, err)
 			}
 		})
+	}
+}
+
+// TestPprofLetsGoOfAClientThatReadsNothing: the profiles' server had no
+// write deadline, so a client that asked for a large answer (all the
+// goroutines' stacks) and read none of it held the server's goroutine,
+// blocked in a write, and the socket for ever. Now its write deadline
+// lets it go: the connection is closed.
+func TestPprofLetsGoOfAClientThatReadsNothing(t *testing.T) {
+	// An answer far larger than the two sockets' buffers together.
+	stop := make(chan struct{})
+	defer close(stop)
+	var deep func(n int)
+	deep = func(n int) {
+		if n > 0 {
+			deep(n - 1)
+			return
+		}
+		<-stop
+	}
+	var dump strings.Builder
+	for i := 0; i < 40 && dump.Len() < 4<<20; i++ {
+		for range 100 {
+			go deep(30)
+		}
+		dump.Reset()
+		_ = rpprof.Lookup("goroutine").WriteTo(&dump, 2)
+	}
+	if dump.Len() < 4<<20 {
+		t.Fatalf("the goroutines' stacks are %d bytes; want an answer larger than the sockets' buffers", dump.Len())
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pprofServer(time.Minute, time.Minute, 50*time.Millisecond)
+	closed := make(chan struct{})
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			_ = c.(*net.TCPConn).SetWriteBuffer(4096)
+		case http.StateClosed, http.StateHijacked:
+			close(closed)
+		}
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(c, "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr())
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a client that reads nothing still holds its connection after 30 s; want it closed at the write deadline")
+	}
+}
+
+// TestPprofServesACPUProfile: the write deadline does not cut a CPU
+// profile or a trace short (net/http/pprof adds the seconds it collects
+// for to the server's WriteTimeout).
+func TestPprofServesACPUProfile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pprofServer(pprofBodyWait, pprofIdle, pprofWrite)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	for _, path := range []string{"/debug/pprof/profile?seconds=1", "/debug/pprof/trace?seconds=1"} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s, %d bytes, %v; want a profile", path, resp.Status, len(body), err)
+		}
 	}
 }
 

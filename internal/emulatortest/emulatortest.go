@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/internal/procgroup"
 )
 
@@ -72,11 +73,7 @@ func Loopback(raw string) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
+	return loopback.Name(u.Hostname())
 }
 
 // DynamoDB is the endpoint of DynamoDB Local.

@@ -52,6 +52,7 @@ func TestLoopback(t *testing.T) {
 	for raw, want := range map[string]bool{
 		"http://127.0.0.1:5000":                    true,
 		"http://localhost:5000":                    true,
+		"http://localhost.:5000":                   true,
 		"http://[::1]:8000":                        true,
 		"http://127.0.0.2:8000":                    true,
 		"ftp://127.0.0.1":                          false,

@@ -14,18 +14,28 @@ import (
 )
 
 // Host reports whether host, a Host header ("127.0.0.1:8765",
-// "localhost", "[::1]:6060"), names the loopback interface: localhost or a
-// loopback IP address. Any other name, even one that resolves to
-// 127.0.0.1, is some web page's.
+// "localhost", "[::1]:6060"), names the loopback interface (Name). Any
+// other name, even one that resolves to 127.0.0.1, is some web page's.
 func Host(host string) bool {
 	h, _, err := net.SplitHostPort(host)
 	if err != nil {
 		h = host
 	}
-	if h == "localhost" {
+	return Name(h)
+}
+
+// Name reports whether name, a host without its port ("localhost",
+// "127.0.0.1", "::1" or "[::1]"), names the loopback interface: localhost
+// in any case, also written as the fully qualified "localhost." (names
+// are matched case-blind, and a trailing dot only says the name is
+// absolute), or a loopback IP address. Every check of "is this host this
+// machine" goes through it (a Host header, --pprof's address, an
+// endpoint URL), so that they all agree.
+func Name(name string) bool {
+	if strings.EqualFold(strings.TrimSuffix(name, "."), "localhost") {
 		return true
 	}
-	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
 	return ip != nil && ip.IsLoopback()
 }
 

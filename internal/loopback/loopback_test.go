@@ -12,12 +12,45 @@ func TestHost(t *testing.T) {
 	for host, want := range map[string]bool{
 		"127.0.0.1:8765": true, "127.0.0.1": true, "127.1.2.3:80": true, "[::1]:6060": true, "::1": true, "[::1]": true,
 		"localhost": true, "localhost:8765": true,
+		// The fully qualified name, and any case: the same host.
+		"localhost.": true, "localhost.:8765": true, "LocalHost:8765": true, "LOCALHOST.": true,
+		"localhost..": false, ".localhost": false, "localhost.:": true,
 		"rebind.attacker.example:8765": false, "rebind.attacker.example": false,
 		"127.0.0.1.attacker.example:8765": false, "localhost.attacker.example": false,
 		"10.0.0.1:8765": false, "[::ffff:10.0.0.1]:1": false, "": false, "0.0.0.0:8765": false,
 	} {
 		if got := Host(host); got != want {
 			t.Errorf("Host(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// Name judges a host without its port, as --pprof's address and an
+// endpoint URL's host give it.
+func TestName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"localhost", true},
+		{"localhost.", true},
+		{"LOCALHOST", true},
+		{"Localhost.", true},
+		{"127.0.0.1", true},
+		{"127.9.9.9", true},
+		{"::1", true},
+		{"[::1]", true},
+		{"localhost..", false},
+		{"localhost.example", false},
+		{"notlocalhost", false},
+		{"127.0.0.1.", false}, // not an address, and a name no resolver maps
+		{"10.0.0.1", false},
+		{"0.0.0.0", false},
+		{"", false},
+		{".", false},
+	} {
+		if got := Name(tc.name); got != tc.want {
+			t.Errorf("Name(%q) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -85,19 +85,64 @@ func Field(s string) string {
 	return strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
 }
 
+// MaxMarks is how many combining marks in a row (accents, vowel signs,
+// the subjoined letters of Tibetan, a keycap: Unicode's Mn and Me) are
+// drawn as they are: the marks of real scripts are two or three on a
+// letter, and a terminal draws a long run ("Zalgo" text: hundreds on one
+// letter) as a smear over the lines above and below. The marks past it
+// are shown as escapes (\u0301), by Sanitize, SanitizeName and
+// EscapeJSON alike.
+const MaxMarks = 6
+
+// mark reports whether r is a combining mark that stacks on the letter
+// before it.
+func mark(r rune) bool {
+	return r >= 0x300 && unicode.In(r, unicode.Mn, unicode.Me)
+}
+
+// tooManyMarks reports whether s holds a run of more than MaxMarks
+// marks.
+func tooManyMarks(s string) bool {
+	n := 0
+	for _, r := range s {
+		if !mark(r) {
+			n = 0
+		} else if n++; n > MaxMarks {
+			return true
+		}
+	}
+	return false
+}
+
+// markRun counts the marks in a row: past MaxMarks, the next one is
+// shown escaped.
+type markRun int
+
+// over reports whether r is a mark past MaxMarks in a row.
+func (n *markRun) over(r rune) bool {
+	if !mark(r) {
+		*n = 0
+		return false
+	}
+	*n++
+	return *n > MaxMarks
+}
+
 func escape(s string, unsafe func(rune) bool, keepNewlines bool) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return unsafe(r) || r == utf8.RuneError }) {
+	if !strings.ContainsFunc(s, func(r rune) bool { return unsafe(r) || r == utf8.RuneError }) && !tooManyMarks(s) {
 		return s
 	}
 	var b strings.Builder
+	var marks markRun
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
 				fmt.Fprintf(&b, `\x%02x`, s[i])
+				marks = 0
 				continue
 			}
 		}
-		if !unsafe(r) {
+		if over := marks.over(r); !over && !unsafe(r) {
 			b.WriteRune(r)
 			continue
 		}
@@ -127,17 +172,19 @@ func escape(s string, unsafe func(rune) bool, keepNewlines bool) string {
 }
 
 // EscapeJSON writes, as JSON escapes (\u009b, \u202e; a surrogate pair
-// above U+FFFF), the runes UnsafeRune reports other than newline. Applied
-// to encoded JSON, where such runes can only stand inside strings, it
-// gives the same JSON, which a terminal shows without acting on it.
+// above U+FFFF), the runes UnsafeRune reports other than newline, and the
+// combining marks past MaxMarks in a row. Applied to encoded JSON, where
+// such runes can only stand inside strings, it gives the same JSON,
+// which a terminal shows without acting on it.
 func EscapeJSON(s string) string {
 	unsafe := func(r rune) bool { return r != '\n' && UnsafeRune(r) }
-	if !strings.ContainsFunc(s, unsafe) {
+	if !strings.ContainsFunc(s, unsafe) && !tooManyMarks(s) {
 		return s
 	}
 	var b strings.Builder
+	var marks markRun
 	for _, r := range s {
-		if unsafe(r) {
+		if over := marks.over(r); over || unsafe(r) {
 			WriteJSONEscape(&b, r)
 			continue
 		}

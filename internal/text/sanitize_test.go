@@ -101,3 +101,35 @@ func TestASCIIEscapesEveryOtherByte(t *testing.T) {
 		t.Errorf("ASCII(%q) = %q, want %q", in, got, want)
 	}
 }
+
+// TestALongRunOfCombiningMarksIsCapped: a name or a body with hundreds
+// of combining marks on one letter ("Zalgo" text) is drawn by a terminal
+// as a smear over the lines above and below. After MaxMarks marks in a
+// row the rest are shown as escapes; the marks of real scripts (two or
+// three on a letter in Vietnamese, Hebrew or Tibetan) are kept.
+func TestALongRunOfCombiningMarksIsCapped(t *testing.T) {
+	zalgo := "Z" + strings.Repeat("\u0301", 50) + "a"
+	kept := "Z" + strings.Repeat("\u0301", MaxMarks)
+	escaped := strings.Repeat(`\u0301`, 50-MaxMarks)
+	for name, f := range map[string]func(string) string{
+		"Sanitize":     func(s string) string { return Sanitize(s, true) },
+		"SanitizeName": SanitizeName,
+	} {
+		if got, want := f(zalgo), kept+escaped+"a"; got != want {
+			t.Errorf("%s(Z and 50 marks) = %q; want %q", name, got, want)
+		}
+		for _, real := range []string{"Vi\u1ec7t", "e\u0302\u0323", "\u05e9\u05c1\u05b8", "\u0f56\u0f66\u0f92\u0fb2\u0f74\u0f56\u0f66", "1\ufe0f\u20e3"} {
+			if got := f(real); got != real {
+				t.Errorf("%s(%q) = %q; want it kept", name, real, got)
+			}
+		}
+		// A letter between two runs starts the count again.
+		two := strings.Repeat("a"+strings.Repeat("\u0301", MaxMarks), 3)
+		if got := f(two); got != two {
+			t.Errorf("%s(three letters with %d marks each) = %q; want it kept", name, MaxMarks, got)
+		}
+	}
+	if got, want := EscapeJSON(`"`+zalgo+`"`), `"`+kept+strings.Repeat(`\u0301`, 50-MaxMarks)+`a"`; got != want {
+		t.Errorf("EscapeJSON = %q; want %q", got, want)
+	}
+}

@@ -4,6 +4,7 @@ package text
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Plural returns noun as is for one, else with an "s": Plural(2, "table")
@@ -69,4 +70,45 @@ func ShellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// CapQuoted returns s with each Go-quoted string in it (as %q and
+// strconv.Quote write them: "alice\n") that holds more than max
+// characters cut to its first max and "…", quoted again; the rest of s
+// is kept. For a log line that quotes what a client sent.
+func CapQuoted(s string, max int) string {
+	if !strings.Contains(s, `"`) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			// A quote mark that opens no quoted string.
+			b.WriteByte('"')
+			s = s[1:]
+			continue
+		}
+		s = s[len(q):]
+		if v, err := strconv.Unquote(q); err == nil && utf8.RuneCountInString(v) > max {
+			q = strconv.Quote(string([]rune(v)[:max]) + "…")
+		}
+		b.WriteString(q)
+	}
+}
+
+// Cap returns s cut to its first max characters and "…" when it holds
+// more.
+func Cap(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max]) + "…"
 }

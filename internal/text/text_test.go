@@ -30,3 +30,26 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestCapQuoted(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`no quotes`, `no quotes`},
+		{`geek "alice" is fine`, `geek "alice" is fine`},
+		{`geek "abcdefghij" contains`, `geek "abcde…" contains`},
+		{`"abcdefghij\n" and "ab"`, `"abcde…" and "ab"`},
+		{`"ëëëëëëë"`, `"ëëëëë…"`},
+		{`"abcde"`, `"abcde"`},
+		{`an open "quote mark`, `an open "quote mark`},
+		{`"a\"bcdefg" after`, `"a\"bcd…" after`},
+	} {
+		if got := CapQuoted(tc.in, 5); got != tc.want {
+			t.Errorf("CapQuoted(%s, 5) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if got := Cap("abcdef", 3); got != "abc…" {
+		t.Errorf("Cap = %q", got)
+	}
+	if got := Cap("abc", 3); got != "abc" {
+		t.Errorf("Cap = %q", got)
+	}
+}
