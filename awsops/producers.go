@@ -145,6 +145,7 @@ type TopicsAPI interface {
 	Subscribe(ctx context.Context, params *sns.SubscribeInput, optFns ...func(*sns.Options)) (*sns.SubscribeOutput, error)
 	Unsubscribe(ctx context.Context, params *sns.UnsubscribeInput, optFns ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
 	ListSubscriptionsByTopic(ctx context.Context, params *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
+	ListSubscriptions(ctx context.Context, params *sns.ListSubscriptionsInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error)
 	GetSubscriptionAttributes(ctx context.Context, params *sns.GetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
 	SetSubscriptionAttributes(ctx context.Context, params *sns.SetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.SetSubscriptionAttributesOutput, error)
 }
@@ -812,6 +813,43 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	subs, bad, missing = subscriptionsTo(ctx, tp, arn, topics)
+	return subs, bad, missing, nil
+}
+
+// GoneQueueSubscriptions lists the subscriptions whose endpoint is
+// queueARN, the ARN of a queue that no longer exists (deleted by hand, or
+// by a teardown that did not remove them first), as QueueSubscriptions
+// does: SNS keeps them, sending to nowhere. The queue's policy, which
+// named its topics, went with it, so the account's own subscriptions are
+// listed (ListSubscriptions: every topic the account subscribed it to,
+// another account's included), and those of topics (--sns-topic) as
+// well. When the account's subscriptions cannot be listed, listErr says
+// so and what to run, and those of topics are still returned.
+func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, listErr error) {
+	subs, bad, missing = subscriptionsTo(ctx, tp, queueARN, topics)
+	pages := sns.NewListSubscriptionsPaginator(tp, &sns.ListSubscriptionsInput{})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; run `aws sns list-subscriptions` and `aws sns unsubscribe --subscription-arn ARN` for each one whose endpoint is %s", Explain(err), queueARN)
+		}
+		for _, s := range out.Subscriptions {
+			if !confirmedSubscription(s) || aws.ToString(s.Protocol) != "sqs" || aws.ToString(s.Endpoint) != queueARN {
+				continue
+			}
+			arn := aws.ToString(s.SubscriptionArn)
+			if !slices.ContainsFunc(subs, func(have Subscription) bool { return have.ARN == arn }) {
+				subs = append(subs, Subscription{Topic: aws.ToString(s.TopicArn), ARN: arn, Queue: queueARN})
+			}
+		}
+	}
+	return subs, bad, missing, nil
+}
+
+// subscriptionsTo lists the subscriptions of the queue whose ARN is arn
+// to topics, as QueueSubscriptions says.
+func subscriptionsTo(ctx context.Context, tp TopicsAPI, arn string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string) {
 	for _, topic := range topics {
 		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
 	pages:
@@ -837,7 +875,7 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 			}
 		}
 	}
-	return subs, bad, missing, nil
+	return subs, bad, missing
 }
 
 // Unsubscribe removes the subscriptions; one already gone is skipped. It
