@@ -272,6 +272,10 @@ const (
 type ProducerPlan struct {
 	Changes []Change
 	Drift   []Drift
+	// Unconfirmed are the subscriptions CreateProducers made that SNS
+	// holds pending confirmation (AspectConfirmation drift, with how to
+	// confirm them): the next check finds them as Drift.
+	Unconfirmed []Drift
 	// set by CheckProducers for CreateProducers
 	queueURL, queueARN, ruleARN string
 	policy                      queuePolicy
@@ -389,11 +393,7 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 	if sub == "" && pending {
 		// Subscribing again would not confirm it: the endpoint's owner
 		// must, with the token SNS sent to the queue.
-		plan.Drift = append(plan.Drift, Drift{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN, Aspect: AspectConfirmation,
-			Is: "pending confirmation", Want: "confirmed",
-			Fix: fmt.Sprintf("the topic's owner (another account) subscribed the queue, and SNS delivers nothing until the queue's owner confirms it: "+
-				"the broker dead-letters the SubscriptionConfirmation message SNS sent to the queue with the command that does, Token included "+
-				"(`socks dlq list` finds it, `socks dlq show ID` shows it whole): `aws sns confirm-subscription --topic-arn %s --token TOKEN`; then run socks provision (or socks deploy) again", topic)})
+		plan.Drift = append(plan.Drift, pendingDrift(topic, plan.queueARN))
 		return nil
 	}
 	if sub == "" {
@@ -415,6 +415,17 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 			Fix: fmt.Sprintf("aws sns set-subscription-attributes --subscription-arn %s --attribute-name RawMessageDelivery --attribute-value %t (the broker takes both; provision with --sns-raw=%t to keep it)", sub, raw, is)})
 	}
 	return nil
+}
+
+// pendingDrift is the drift of the queue's subscription to topic that
+// waits for confirmation (SNS lists it as "PendingConfirmation"), with
+// how to confirm it.
+func pendingDrift(topic, queueARN string) Drift {
+	return Drift{Kind: KindSubscription, Name: topic + " -> " + queueARN, Aspect: AspectConfirmation,
+		Is: "pending confirmation", Want: "confirmed",
+		Fix: fmt.Sprintf("the topic is another account's, and SNS delivers nothing until the queue's owner confirms the subscription: "+
+			"the broker dead-letters the SubscriptionConfirmation message SNS sent to the queue with the command that does, Token included "+
+			"(`socks dlq list` finds it, `socks dlq show ID` shows it whole): `aws sns confirm-subscription --topic-arn %s --token TOKEN`; then run socks provision (or socks deploy) again", topic)}
 }
 
 // findSubscription returns the ARN of the queue's confirmed subscription
@@ -476,7 +487,9 @@ func checkStatement(queue string, st QueuePolicyStatement, plan *ProducerPlan) {
 
 // CreateProducers creates what plan lists as missing: the rule and its
 // target, the subscriptions, and the queue policy statements, leaving
-// other statements of the policy as they are.
+// other statements of the policy as they are. Each subscription it makes
+// is read back as CheckProducers reads it: one that SNS holds pending
+// confirmation is added to plan.Unconfirmed.
 func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers, plan *ProducerPlan) error {
 	if len(plan.Changes) == 0 {
 		return nil
@@ -522,6 +535,15 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		})
 		if err != nil {
 			return fmt.Errorf("subscribing queue %s to SNS topic %s: %w", q.Main, topic, err)
+		}
+		// Read as the next run reads it: SNS may hold it pending
+		// confirmation (a topic of another account), delivering nothing.
+		sub, pending, err := findSubscription(ctx, tp, topic, plan.queueARN)
+		if err != nil {
+			return err
+		}
+		if sub == "" && pending {
+			plan.Unconfirmed = append(plan.Unconfirmed, pendingDrift(topic, plan.queueARN))
 		}
 	}
 	return nil
