@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -392,5 +393,24 @@ func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
 	}
 	if got := Explain(err).Error(); got != msg {
 		t.Errorf("Explain = %q; want the same words %q", got, msg)
+	}
+}
+
+// TestACreateSentOnceThatGetsNoAnswerSaysSoInWords: a create sent once
+// (sendOnce) that got no answer said "on each of its 1 attempts"; it says
+// "on its attempt", and that it may have been made, with what to run.
+func TestACreateSentOnceThatGetsNoAnswerSaysSoInWords(t *testing.T) {
+	cp := hungControlPlane(t)
+	err := within(t, "CreateApi", func() error {
+		_, err := cp.APIGW.CreateApi(context.Background(), &apigatewayv2.CreateApiInput{Name: aws.String("hung"), ProtocolType: apitypes.ProtocolTypeWebsocket}, sendOnce)
+		return unansweredOr(err)
+	})
+	var lost *UnansweredCreateError
+	if !errors.As(err, &lost) {
+		t.Fatalf("err = %v; want an UnansweredCreateError", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "ApiGatewayV2 CreateApi got no answer within 50ms on its attempt") || !strings.Contains(msg, "run socks deploy again") {
+		t.Errorf("error %q; want it to say CreateApi got no answer on its attempt, and to deploy again", msg)
 	}
 }

@@ -399,7 +399,7 @@ func explain(err error, re *ResourceError) string {
 	if errors.As(err, &hung) {
 		tries := "its attempt"
 		var spent *retry.MaxAttemptsError
-		if errors.As(err, &spent) {
+		if errors.As(err, &spent) && spent.Attempt > 1 {
 			tries = fmt.Sprintf("each of its %d attempts", spent.Attempt)
 		}
 		return fmt.Sprintf("%s got no answer within %s on %s: %s", call(hung.Op), hung.Bound, tries, noAnswer)

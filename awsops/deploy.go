@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -353,9 +354,28 @@ var alreadyExistsCodes = []string{"ConflictException", "ResourceConflictExceptio
 // answer was no such create but a conflict the apply did not cause (an
 // update in progress, a mapping that is another function's): it ends
 // with that answer, not applied again.
+//
+// A create sent once (sendOnce) whose answer was a failure the SDK would
+// have retried (UnansweredCreateError) is read again the same way after a
+// backoff: what the server made all the same is taken, and only when the
+// read finds nothing is it sent again, up to retry.DefaultMaxAttempts
+// times in all, as the SDK would have.
 func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) error {
 	err := def.apply(ctx, action)
-	for tries := 0; err != nil && isCode(err, alreadyExistsCodes...) && tries < conflictRereads; tries++ {
+	sent := 1
+	for tries := 0; err != nil && tries < conflictRereads; tries++ {
+		var lost *UnansweredCreateError
+		unanswered := errors.As(err, &lost)
+		switch {
+		case unanswered && sent >= retry.DefaultMaxAttempts:
+			return err
+		case unanswered:
+			if serr := d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)); serr != nil {
+				return serr
+			}
+		case !isCode(err, alreadyExistsCodes...):
+			return err
+		}
 		again, againDrift, cerr := def.check(ctx)
 		if cerr != nil {
 			return cerr
@@ -363,13 +383,47 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 		if again == ActionNone {
 			return nil
 		}
-		if again == action && slices.Equal(againDrift, drift) {
+		if !unanswered && again == action && slices.Equal(againDrift, drift) {
 			return err
+		}
+		if unanswered {
+			sent++
 		}
 		action, drift = again, againDrift
 		err = def.apply(ctx, action)
 	}
 	return err
+}
+
+// sendOnce turns the SDK's retries off for one call: a create whose
+// resource has no name of its own that a second create would collide
+// with (CreateApi, CreateIntegration), which the SDK's retryer would make
+// twice when the server did the first attempt but its answer was lost (a
+// 5xx, a reset connection, no answer in the attempt's bound). Such a
+// failure comes back as an UnansweredCreateError, and applyStep reads the
+// step again before it creates anything more.
+func sendOnce(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
+
+// UnansweredCreateError is the failure of a create sent once (sendOnce)
+// that the SDK's retryer would have tried again: what it asked for may
+// have been made all the same.
+type UnansweredCreateError struct {
+	Err error
+}
+
+func (e *UnansweredCreateError) Error() string {
+	return e.Err.Error() + "; it may have been made all the same: run socks deploy again, which takes what is there (or socks teardown, which removes it)"
+}
+
+func (e *UnansweredCreateError) Unwrap() error { return e.Err }
+
+// unansweredOr is err of a create sent once, explained, and an
+// UnansweredCreateError when the SDK would have retried it.
+func unansweredOr(err error) error {
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
+		return &UnansweredCreateError{Err: Explain(err)}
+	}
+	return Explain(err)
 }
 
 // MigrationError is Deploy's error when every resource is in place but
@@ -661,9 +715,9 @@ func (d *Deployer) applyAPI(ctx context.Context, action string) error {
 		ProtocolType:             apitypes.ProtocolTypeWebsocket,
 		RouteSelectionExpression: aws.String(DeployRouteSelection),
 		Tags:                     d.tags(),
-	})
+	}, sendOnce)
 	if err != nil {
-		return Explain(err)
+		return unansweredOr(err)
 	}
 	d.st.apiID, d.st.apiEndpoint = aws.ToString(out.ApiId), aws.ToString(out.ApiEndpoint)
 	return nil
@@ -1277,9 +1331,9 @@ func (d *Deployer) applyIntegration(ctx context.Context, action string) error {
 		ApiId:           aws.String(d.st.apiID),
 		IntegrationType: apitypes.IntegrationTypeAwsProxy,
 		IntegrationUri:  aws.String(d.IntegrationURI()),
-	})
+	}, sendOnce)
 	if err != nil {
-		return Explain(err)
+		return unansweredOr(err)
 	}
 	d.st.integration = aws.ToString(out.IntegrationId)
 	return nil

@@ -207,6 +207,18 @@ func NewControlPlane(cfg aws.Config, e Endpoints, opts ...ClientOption) *Control
 	}
 }
 
+// QueueARN is the ARN that the SQS queue called name has, or had, in
+// region, in the account of cp's credentials (STS GetCallerIdentity):
+// what a queue that is gone can still be found by, as the endpoint of its
+// SNS subscriptions.
+func (cp *ControlPlane) QueueARN(ctx context.Context, region, name string) (string, error) {
+	id, err := cp.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("finding the AWS account: %w", Explain(err))
+	}
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition(region), region, aws.ToString(id.Account), name), nil
+}
+
 // ServiceEndpoint is where the calls of one service go: URL is the
 // endpoint override in effect, "" for AWS itself.
 type ServiceEndpoint struct {

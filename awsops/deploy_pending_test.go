@@ -99,3 +99,32 @@ func TestADeployWithASubscriptionPendingConfirmationSaysWhatToDo(t *testing.T) {
 		t.Errorf("with the subscription confirmed, deploy would change %v; want nothing", got)
 	}
 }
+
+// TestTheFirstDeployOfASubscriptionLeftPendingSaysHowToConfirmIt: the
+// deploy that subscribed the queue to a topic of another account said the
+// stack was deployed although SNS held the subscription pending
+// confirmation (and delivered nothing): only the next deploy, which reads
+// the subscriptions, said so. The deploy that subscribes now reads what
+// it made the same way and ends with the UnconfirmedError, saying how to
+// confirm it.
+func TestTheFirstDeployOfASubscriptionLeftPendingSaysHowToConfirmIt(t *testing.T) {
+	t.Parallel()
+	cfg, moto := emulatortest.MotoAWS(t)
+	topic, err := motoPlane(t).SNS.(*sns.Client).CreateTopic(t.Context(), &sns.CreateTopicInput{Name: aws.String(uniqueName("jobs"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicARN := aws.ToString(topic.TopicArn)
+	pending := NewControlPlane(listedAsPending(cfg), Endpoints{All: moto})
+	d := testDeployer(t, pending, uniqueName("firstpending"), shellZip(t))
+	d.Spec.Producers = Producers{Topics: []string{topicARN}}
+	removeStackAtCleanup(t, motoPlane(t), d)
+	res, err := d.Deploy(t.Context(), false)
+	var unconfirmed *UnconfirmedError
+	if !errors.As(err, &unconfirmed) || !strings.Contains(err.Error(), "aws sns confirm-subscription --topic-arn "+topicARN) {
+		t.Fatalf("the deploy that made the subscription, left pending: %v; want an UnconfirmedError with the command to confirm it", err)
+	}
+	if res.WebSocketURL == "" || !Serves(err) || !res.Changed() {
+		t.Errorf("url %q, Serves %v, changed %v; want the stack's URLs, a stack that serves, and what was made", res.WebSocketURL, Serves(err), res.Changed())
+	}
+}

@@ -78,5 +78,11 @@ func (d *Deployer) applyProducers(ctx context.Context, _ string) error {
 	if err := RepairProducers(ctx, d.CP.Events, d.CP.SNS, d.CP.SQS, d.st.queues, p, plan); err != nil {
 		return err
 	}
-	return CreateProducers(ctx, d.CP.Events, d.CP.SNS, d.CP.SQS, d.st.queues, p, plan)
+	if err := CreateProducers(ctx, d.CP.Events, d.CP.SNS, d.CP.SQS, d.st.queues, p, plan); err != nil {
+		return err
+	}
+	// What it subscribed and SNS holds pending ends Deploy as one found
+	// pending does (UnconfirmedError), once the rest is in place.
+	d.st.unconfirmed = append(d.st.unconfirmed, plan.Unconfirmed...)
+	return nil
 }

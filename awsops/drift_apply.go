@@ -161,7 +161,7 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 				// provision: taken as done only when it is as wanted.
 				// One that is not stops CreateMissing as a failed
 				// CreateTable does, once the other tables are finished.
-				if err := checkAppeared(ctx, db, inputs[c.Name]); err != nil {
+				if err := checkAppeared(ctx, db, inputs[c.Name], "provisioning", "provision"); err != nil {
 					if stopped == nil {
 						stopped = err
 					}
@@ -218,9 +218,10 @@ func CreateMissing(ctx context.Context, db TableAdminAPI, sq QueueAdminAPI, t Ta
 }
 
 // checkAppeared checks a table that CreateTable found already there (see
-// createTable) as CheckDrift would, but for its time to live, which
-// CreateMissing turns on next.
-func checkAppeared(ctx context.Context, db TableAdminAPI, in *dynamodb.CreateTableInput) error {
+// createTable) as CheckDrift would, but for its time to live, which the
+// caller (CreateMissing, EnsureTables) turns on next. doing and command
+// name the caller's command in its message ("provisioning", "provision").
+func checkAppeared(ctx context.Context, db TableAdminAPI, in *dynamodb.CreateTableInput, doing, command string) error {
 	drifts, err := tableDrift(ctx, db, in)
 	if err != nil {
 		return err
@@ -232,8 +233,8 @@ func checkAppeared(ctx context.Context, db TableAdminAPI, in *dynamodb.CreateTab
 		}
 	}
 	if len(msgs) > 0 {
-		return fmt.Errorf("table %s appeared with other settings while provisioning (another `socks provision`, or made by hand?): %s; run `socks provision` again to check it",
-			aws.ToString(in.TableName), strings.Join(msgs, "; "))
+		return fmt.Errorf("table %s appeared with other settings while %s (another `socks provision` or `socks deploy`, or made by hand?): %s; run `socks %s` again to check it",
+			aws.ToString(in.TableName), doing, strings.Join(msgs, "; "), command)
 	}
 	return nil
 }

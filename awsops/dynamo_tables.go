@@ -174,12 +174,17 @@ var _ TableAdminAPI = (*dynamodb.Client)(nil)
 
 // EnsureTables creates the tables that do not exist yet, waits up to wait
 // for all of them to be active, and enables TTL where it is off. It is
-// idempotent. It returns the names of the tables it created.
+// idempotent. It returns the names of the tables it created. A table it
+// did not make (there already, or made meanwhile by another deploy or
+// provision, or by hand) is read once active, as provision reads one
+// (checkAppeared): one with another key or index stops it saying so,
+// once the other tables have their TTL.
 func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Duration) ([]string, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	var created []string
+	var found []*dynamodb.CreateTableInput
 	for _, in := range t.CreateInputs() {
 		made, err := createTable(ctx, api, in)
 		if err != nil {
@@ -187,6 +192,8 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 		}
 		if made {
 			created = append(created, aws.ToString(in.TableName))
+		} else {
+			found = append(found, in)
 		}
 	}
 	waiter := dynamodb.NewTableExistsWaiter(api, func(o *dynamodb.TableExistsWaiterOptions) {
@@ -198,12 +205,23 @@ func EnsureTables(ctx context.Context, api TableAdminAPI, t Tables, wait time.Du
 			return created, fmt.Errorf("waiting for table %s to become active: %w", n, Explain(wrapTable("DescribeTable", n, err)))
 		}
 	}
+	var stopped error
+	other := map[string]bool{}
+	for _, in := range found {
+		if err := checkAppeared(ctx, api, in, "deploying", "deploy"); err != nil {
+			other[aws.ToString(in.TableName)] = true
+			stopped = errors.Join(stopped, err)
+		}
+	}
 	for _, in := range t.TTLInputs() {
+		if other[aws.ToString(in.TableName)] {
+			continue
+		}
 		if err := ensureTTL(ctx, api, in); err != nil {
 			return created, err
 		}
 	}
-	return created, nil
+	return created, stopped
 }
 
 // createTable creates in's table and reports whether this call made it.

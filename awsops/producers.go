@@ -145,6 +145,7 @@ type TopicsAPI interface {
 	Subscribe(ctx context.Context, params *sns.SubscribeInput, optFns ...func(*sns.Options)) (*sns.SubscribeOutput, error)
 	Unsubscribe(ctx context.Context, params *sns.UnsubscribeInput, optFns ...func(*sns.Options)) (*sns.UnsubscribeOutput, error)
 	ListSubscriptionsByTopic(ctx context.Context, params *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
+	ListSubscriptions(ctx context.Context, params *sns.ListSubscriptionsInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error)
 	GetSubscriptionAttributes(ctx context.Context, params *sns.GetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error)
 	SetSubscriptionAttributes(ctx context.Context, params *sns.SetSubscriptionAttributesInput, optFns ...func(*sns.Options)) (*sns.SetSubscriptionAttributesOutput, error)
 }
@@ -271,6 +272,10 @@ const (
 type ProducerPlan struct {
 	Changes []Change
 	Drift   []Drift
+	// Unconfirmed are the subscriptions CreateProducers made that SNS
+	// holds pending confirmation (AspectConfirmation drift, with how to
+	// confirm them): the next check finds them as Drift.
+	Unconfirmed []Drift
 	// set by CheckProducers for CreateProducers
 	queueURL, queueARN, ruleARN string
 	policy                      queuePolicy
@@ -388,11 +393,7 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 	if sub == "" && pending {
 		// Subscribing again would not confirm it: the endpoint's owner
 		// must, with the token SNS sent to the queue.
-		plan.Drift = append(plan.Drift, Drift{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN, Aspect: AspectConfirmation,
-			Is: "pending confirmation", Want: "confirmed",
-			Fix: fmt.Sprintf("the topic's owner (another account) subscribed the queue, and SNS delivers nothing until the queue's owner confirms it: "+
-				"the broker dead-letters the SubscriptionConfirmation message SNS sent to the queue with the command that does, Token included "+
-				"(`socks dlq list` finds it, `socks dlq show ID` shows it whole): `aws sns confirm-subscription --topic-arn %s --token TOKEN`; then run socks provision (or socks deploy) again", topic)})
+		plan.Drift = append(plan.Drift, pendingDrift(topic, plan.queueARN))
 		return nil
 	}
 	if sub == "" {
@@ -414,6 +415,17 @@ func checkTopic(ctx context.Context, tp TopicsAPI, topic string, raw bool, plan 
 			Fix: fmt.Sprintf("aws sns set-subscription-attributes --subscription-arn %s --attribute-name RawMessageDelivery --attribute-value %t (the broker takes both; provision with --sns-raw=%t to keep it)", sub, raw, is)})
 	}
 	return nil
+}
+
+// pendingDrift is the drift of the queue's subscription to topic that
+// waits for confirmation (SNS lists it as "PendingConfirmation"), with
+// how to confirm it.
+func pendingDrift(topic, queueARN string) Drift {
+	return Drift{Kind: KindSubscription, Name: topic + " -> " + queueARN, Aspect: AspectConfirmation,
+		Is: "pending confirmation", Want: "confirmed",
+		Fix: fmt.Sprintf("the topic is another account's, and SNS delivers nothing until the queue's owner confirms the subscription: "+
+			"the broker dead-letters the SubscriptionConfirmation message SNS sent to the queue with the command that does, Token included "+
+			"(`socks dlq list` finds it, `socks dlq show ID` shows it whole): `aws sns confirm-subscription --topic-arn %s --token TOKEN`; then run socks provision (or socks deploy) again", topic)}
 }
 
 // findSubscription returns the ARN of the queue's confirmed subscription
@@ -475,7 +487,9 @@ func checkStatement(queue string, st QueuePolicyStatement, plan *ProducerPlan) {
 
 // CreateProducers creates what plan lists as missing: the rule and its
 // target, the subscriptions, and the queue policy statements, leaving
-// other statements of the policy as they are.
+// other statements of the policy as they are. Each subscription it makes
+// is read back as CheckProducers reads it: one that SNS holds pending
+// confirmation is added to plan.Unconfirmed.
 func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers, plan *ProducerPlan) error {
 	if len(plan.Changes) == 0 {
 		return nil
@@ -521,6 +535,15 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		})
 		if err != nil {
 			return fmt.Errorf("subscribing queue %s to SNS topic %s: %w", q.Main, topic, err)
+		}
+		// Read as the next run reads it: SNS may hold it pending
+		// confirmation (a topic of another account), delivering nothing.
+		sub, pending, err := findSubscription(ctx, tp, topic, plan.queueARN)
+		if err != nil {
+			return err
+		}
+		if sub == "" && pending {
+			plan.Unconfirmed = append(plan.Unconfirmed, pendingDrift(topic, plan.queueARN))
 		}
 	}
 	return nil
@@ -812,6 +835,43 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	subs, bad, missing = subscriptionsTo(ctx, tp, arn, topics)
+	return subs, bad, missing, nil
+}
+
+// GoneQueueSubscriptions lists the subscriptions whose endpoint is
+// queueARN, the ARN of a queue that no longer exists (deleted by hand, or
+// by a teardown that did not remove them first), as QueueSubscriptions
+// does: SNS keeps them, sending to nowhere. The queue's policy, which
+// named its topics, went with it, so the account's own subscriptions are
+// listed (ListSubscriptions: every topic the account subscribed it to,
+// another account's included), and those of topics (--sns-topic) as
+// well. When the account's subscriptions cannot be listed, listErr says
+// so and what to run, and those of topics are still returned.
+func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, listErr error) {
+	subs, bad, missing = subscriptionsTo(ctx, tp, queueARN, topics)
+	pages := sns.NewListSubscriptionsPaginator(tp, &sns.ListSubscriptionsInput{})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; run `aws sns list-subscriptions` and `aws sns unsubscribe --subscription-arn ARN` for each one whose endpoint is %s", Explain(err), queueARN)
+		}
+		for _, s := range out.Subscriptions {
+			if !confirmedSubscription(s) || aws.ToString(s.Protocol) != "sqs" || aws.ToString(s.Endpoint) != queueARN {
+				continue
+			}
+			arn := aws.ToString(s.SubscriptionArn)
+			if !slices.ContainsFunc(subs, func(have Subscription) bool { return have.ARN == arn }) {
+				subs = append(subs, Subscription{Topic: aws.ToString(s.TopicArn), ARN: arn, Queue: queueARN})
+			}
+		}
+	}
+	return subs, bad, missing, nil
+}
+
+// subscriptionsTo lists the subscriptions of the queue whose ARN is arn
+// to topics, as QueueSubscriptions says.
+func subscriptionsTo(ctx context.Context, tp TopicsAPI, arn string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string) {
 	for _, topic := range topics {
 		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
 	pages:
@@ -837,7 +897,7 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 			}
 		}
 	}
-	return subs, bad, missing, nil
+	return subs, bad, missing
 }
 
 // Unsubscribe removes the subscriptions; one already gone is skipped. It

@@ -103,6 +103,13 @@ func (f *fakeProducers) ListSubscriptionsByTopic(_ context.Context, in *sns.List
 	}
 	return &sns.ListSubscriptionsByTopicOutput{Subscriptions: subs}, nil
 }
+func (f *fakeProducers) ListSubscriptions(context.Context, *sns.ListSubscriptionsInput, ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error) {
+	var all []snstypes.Subscription
+	for _, subs := range f.subs {
+		all = append(all, subs...)
+	}
+	return &sns.ListSubscriptionsOutput{Subscriptions: all}, nil
+}
 func (f *fakeProducers) GetSubscriptionAttributes(_ context.Context, in *sns.GetSubscriptionAttributesInput, _ ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error) {
 	return &sns.GetSubscriptionAttributesOutput{Attributes: map[string]string{"RawMessageDelivery": f.raw[aws.ToString(in.SubscriptionArn)]}}, nil
 }

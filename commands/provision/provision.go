@@ -190,8 +190,10 @@ the statement of the queue's policy that lets that rule (and only it) send.
 --sns-raw), with its own policy statement. Drift in them (another pattern, a
 disabled rule, another raw delivery setting, a statement of the same Sid that
 says something else, a subscription still pending confirmation, with how to
-confirm it) is reported like the rest. docs/protocol.md says what
-the broker takes off the queue from each.
+confirm it) is reported like the rest. A subscription this run makes that SNS
+holds pending confirmation (a topic of another account) is said after what
+was created, with how to confirm it, and provision exits 1. docs/protocol.md
+says what the broker takes off the queue from each.
 
 docs/tables.md explains the layout; docs/deploy.md the rest of a deployment.`,
 		Example: `  socks provision --backend aws --region eu-west-1 --stack prod
@@ -381,7 +383,23 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		}
 		res.Migrated = n
 	}
+	// A subscription it made that SNS holds pending confirmation (a topic
+	// of another account): all is made, but SNS delivers nothing yet.
+	var unconfirmed error
+	if pplan != nil && len(pplan.Unconfirmed) > 0 {
+		var parts []string
+		for _, d := range pplan.Unconfirmed {
+			parts = append(parts, fmt.Sprintf("%s %s is %s: %s", d.Kind, d.Name, d.Is, d.Fix))
+		}
+		unconfirmed = cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s is provisioned, but %s", tgt.where(), strings.Join(parts, "; ")))
+	}
 	if opts.JSON {
+		if unconfirmed != nil {
+			if err := printJSON(opts.IO.Out, failed{Result: res, Error: unconfirmed.Error()}); err != nil {
+				return err
+			}
+			return unconfirmed
+		}
 		return printJSON(opts.IO.Out, res)
 	}
 	out := opts.IO.Out
@@ -415,7 +433,10 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if len(res.InPlace) > 0 {
 		fmt.Fprintf(out, "already in place: %s\n", tallies(res.InPlace))
 	}
-	return nil
+	if unconfirmed != nil {
+		printDrift(opts.IO, pplan.Unconfirmed)
+	}
+	return unconfirmed
 }
 
 // inPlace lists the stack's resources that are not among changes.

@@ -48,9 +48,10 @@ the stack's queue; --eventbridge-rule deletes it whatever its target. The
 queue's SNS subscriptions are removed before the queue: teardown finds their
 topics in the statements provision writes in the queue's policy, and
 --sns-topic ARN adds a topic. Only subscriptions of protocol sqs whose
-endpoint is the queue are removed. A topic whose subscriptions cannot be
-listed (another account's, access denied) is a warning saying what to run,
-and teardown carries on.
+endpoint is the queue are removed. Those of a queue that is already gone
+are found among the account's subscriptions by the ARN the queue had. A
+topic whose subscriptions cannot be listed (another account's, access
+denied) is a warning saying what to run, and teardown carries on.
 
 Only the stack's tables and queues are deleted: those tagged app=socks
 and socks:stack=STACK, or app=socks alone (made by a socks from before
@@ -173,9 +174,18 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	}
 	// The queue's SNS subscriptions: to the topics of --sns-topic and to
 	// those socks's own statements in the queue's policy name (provision
-	// writes one per topic). No queue, no subscription of it.
+	// writes one per topic). Of a queue that is gone (deleted by hand, or
+	// by a teardown that did not remove them first), those whose endpoint
+	// is the ARN it had: SNS keeps them.
 	var subs []awsops.Subscription
-	if slices.Contains(existing, awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main}) && tgt.SNS != nil {
+	mainQueue := func(c awsops.Change) bool { return c == awsops.Change{Kind: awsops.KindQueue, Name: tgt.Queues.Main} }
+	queueGone := !slices.ContainsFunc(existing, mainQueue) &&
+		!slices.ContainsFunc(skipped, func(f awsops.Foreign) bool { return mainQueue(awsops.Change{Kind: f.Kind, Name: f.Name}) })
+	var unreadable []awsops.UnreadableTopic
+	var missing []string
+	switch {
+	case tgt.SNS == nil:
+	case slices.ContainsFunc(existing, mainQueue):
 		topics := producers.Topics
 		if awsops.RefuseHalfEmulated(tgt.Endpoints) == nil {
 			// (Not when SNS calls would go to AWS while the queue is on an
@@ -190,26 +200,37 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 				}
 			}
 		}
-		var unreadable []awsops.UnreadableTopic
-		var missing []string
 		subs, unreadable, missing, err = awsops.QueueSubscriptions(ctx, tgt.SNS, tgt.SQS, tgt.Queues, topics)
 		if err != nil {
 			return err
 		}
-		for _, m := range missing {
-			if slices.Contains(producers.Topics, m) {
-				// (A topic of the policy that is gone took its
-				// subscriptions with it: nothing to say.)
-				cmdutil.Notef(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
-			}
+	case queueGone && tgt.Deployer != nil && awsops.RefuseHalfEmulated(tgt.Endpoints) == nil:
+		// (The account is learned through the control plane, which is
+		// not asked when the data plane is on emulators of its own.)
+		arn, err := tgt.Deployer.CP.QueueARN(ctx, tgt.Region, tgt.Queues.Main)
+		if err != nil {
+			cmdutil.Notef(opts.IO.ErrOut, "warning: could not look for the SNS subscriptions of queue %s, which is gone (%v); a subscription of it, if any, sends to nowhere: remove it with `aws sns unsubscribe`\n", tgt.Queues.Main, err)
+			break
 		}
-		for _, u := range unreadable {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+		var lerr error
+		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics)
+		if lerr != nil {
+			cmdutil.Notef(opts.IO.ErrOut, "warning: %v\n", lerr)
 		}
-		res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	}
+	for _, m := range missing {
+		if slices.Contains(producers.Topics, m) {
+			// (A topic of the policy that is gone took its
+			// subscriptions with it: nothing to say.)
+			cmdutil.Notef(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
+		}
+	}
+	for _, u := range unreadable {
+		cmdutil.Notef(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+	}
+	res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	producers.Topics = nil // the subscriptions go through subs
-	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() {
+	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() && len(subs) == 0 {
 		if opts.JSON {
 			return printJSON(opts.IO.Out, res)
 		}

@@ -138,3 +138,84 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 		t.Errorf("subscriptions of %s after teardown: %v; want only the other stack's queue %s", jobs, got, queueARN(other))
 	}
 }
+
+// TestTeardownUnsubscribesAQueueThatIsAlreadyGone: the queue's
+// subscriptions were looked for only while the queue existed (its policy
+// names the topics, its ARN is the endpoint), so once the queue was
+// deleted first (by hand, or by a teardown of a socks from before it
+// removed them) teardown found nothing and the subscription stayed,
+// sending to nowhere. Teardown now builds the queue's ARN from the
+// account and region, finds the account's subscriptions whose endpoint it
+// is, lists them in --json and removes them, and only them: another
+// queue's subscription to the same topic stays. On moto.
+func TestTeardownUnsubscribesAQueueThatIsAlreadyGone(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	snsc := cp.SNS.(*sns.Client)
+	stack, other := randomStack("tdgone"), randomStack("tdgoneother")
+	ctx := t.Context()
+	tp, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(randomStack("jobs"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := aws.ToString(tp.TopicArn)
+	for _, s := range []string{stack, other} {
+		makeData(t, cp.DB, cp.SQS, s, s)
+		q := awsops.QueuesFor(s)
+		p := awsops.Producers{Topics: []string{jobs}}
+		plan, err := awsops.CheckProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := awsops.CreateProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p, plan); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, _ = awsops.DeleteProducers(ctx, cp.Events, cp.SNS, cp.SQS, q, p)
+		})
+	}
+	queueARN := func(stack string) string {
+		return "arn:aws:sqs:" + cfg.Region + ":123456789012:" + awsops.QueuesFor(stack).Main
+	}
+	subsOf := func(topic string) []string {
+		t.Helper()
+		out, err := snsc.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eps []string
+		for _, s := range out.Subscriptions {
+			eps = append(eps, aws.ToString(s.Endpoint))
+		}
+		return eps
+	}
+	// The queues went first.
+	if err := awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack)); err != nil {
+		t.Fatal(err)
+	}
+	if got := subsOf(jobs); len(got) != 2 {
+		t.Fatalf("subscriptions of %s before teardown: %v; want both queues", jobs, got)
+	}
+
+	ios, _, out, errOut := iostreams.Test()
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}
+	opts.Target = func(context.Context) (*Target, error) {
+		return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events, SNS: cp.SNS,
+			Stack: stack, Region: cfg.Region, Deployer: &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}}, nil
+	}
+	if err := teardownRun(ctx, opts); err != nil {
+		t.Fatalf("teardown: %v\n%s", err, errOut)
+	}
+	var res TeardownResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Contains(res.Deleted, awsops.Change{Kind: awsops.KindSubscription, Name: jobs + " -> " + queueARN(stack)}) {
+		t.Errorf("--json deleted %v; want the subscription to %s of the queue that is gone", res.Deleted, jobs)
+	}
+	if got := subsOf(jobs); !slices.Equal(got, []string{queueARN(other)}) {
+		t.Errorf("subscriptions of %s after teardown: %v; want only the other stack's queue %s", jobs, got, queueARN(other))
+	}
+}
