@@ -982,11 +982,25 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err != nil {
 		return Latency{}, err
 	}
-	defer ws.Close()
+	// The reader hands on each message of this run once, the first copy
+	// in order: a repeat or an older one is dropped as it is read, as the
+	// fan-out's clients drop them. Handed on, a target's flood of repeats
+	// filled got while nothing read it (a publish, a silence), the reader
+	// stopped reading, and a target that posts as it publishes (a
+	// ceiling) hung the bench in the publish. When the phase returns, the
+	// reader ends: stop frees it from a send, the close from a read.
 	got := make(chan int, 16)
+	stop, readerDone := make(chan struct{}), make(chan struct{})
 	var ended error // why got was closed
+	defer func() {
+		close(stop)
+		ws.Close()
+		<-readerDone
+	}()
 	go func() {
+		defer close(readerDone)
 		defer close(got)
+		last := math.MinInt
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
@@ -994,8 +1008,14 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 				return
 			}
 			var m probe
-			if json.Unmarshal(data, &m) == nil && m.Bench == run {
-				got <- m.Seq
+			if json.Unmarshal(data, &m) != nil || m.Bench != run || m.Seq <= last {
+				continue
+			}
+			last = m.Seq
+			select {
+			case got <- m.Seq:
+			case <-stop:
+				return
 			}
 		}
 	}()
@@ -1061,7 +1081,10 @@ func quantileMs(ds []time.Duration, q float64) float64 {
 }
 
 // awaitSeq waits for message seq; lost is the advice when it does not
-// arrive in time.
+// arrive in time. got gives each message once, in increasing order, so
+// the loop takes at most seq+2 of them (-1 is the first) before seq or a
+// later one: a message not yet published, which only a target that makes
+// them up sends, and after which seq would be dropped as older.
 func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeout time.Duration, lost string) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -1074,8 +1097,11 @@ func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeou
 				}
 				return errors.New("the server closed the latency listener's connection")
 			}
-			if s == seq {
+			switch {
+			case s == seq:
 				return nil
+			case s > seq:
+				return fmt.Errorf("the server sent the latency listener message %d of this bench before it was published (waiting for message %d): it makes up messages, and the bench cannot time it", s+1, seq+1)
 			}
 		case <-t.C:
 			if seq < 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -739,5 +740,64 @@ func TestAMessageOverTheReadLimitEndsTheBenchWithAClearError(t *testing.T) {
 				t.Fatalf("err = %v; want the bench to fail saying a message was %s", err, want)
 			}
 		})
+	}
+}
+
+// TestALatencyListenerFloodedWithRepeatsIsNotHeld: a target that sends
+// the latency listener many repeats of each message (here 64 of 64 KB,
+// more than the socket's buffers hold), as the publish posts them, did
+// hold the listener's reader on its channel of 16 while nothing read it:
+// the target's writes then blocked, so the publish never returned and
+// the bench hung. Repeats are dropped as they are read; the figures are
+// of the first copy; and the reader has ended when the phase returns.
+func TestALatencyListenerFloodedWithRepeatsIsNotHeld(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	p.pid = 0
+	pad := strings.Repeat("x", 64<<10)
+	p.publish = func(_ context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		// A repeat is the same message, padded: its copies are big.
+		big, _ := json.Marshal(map[string]any{"bench": "", "seq": m.Seq, "pad": pad})
+		ft.clock.advance(time.Millisecond)
+		// Written without the target's lock, so that its cleanup can
+		// close the connection under a write that blocks.
+		ft.mu.Lock()
+		conns := slices.Clone(ft.conns[topic])
+		ft.mu.Unlock()
+		for _, c := range conns {
+			for range 64 {
+				if err := c.WriteMessage(websocket.TextMessage, big); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	opts := measureOptions(1, 1, 0, 5, time.Minute)
+	done := make(chan error, 1)
+	var res Latency
+	go func() {
+		var err error
+		res, err = latency(context.Background(), opts, p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s against a target that repeats each message 64 times")
+	}
+	if res.Samples != 5 || res.P50 != 1 || res.Max != 1 {
+		t.Errorf("latency %+v; want 5 samples of 1 ms (the first copy of each)", res)
+	}
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "bench.latency.func") {
+		t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
 	}
 }
