@@ -97,7 +97,10 @@ bounded phases:
   latency    one listener; publish one message at a time and time each
              from publish to receipt: p50, p95 and p99; with
              --idle-samples, more, each after --idle of silence (the first
-             receipt after the stack was idle)
+             receipt after the stack was idle; the listener pings every
+             minute meanwhile, as listen does, to outlast API Gateway's
+             10-minute idle timeout: API Gateway answers a ping itself,
+             so no route runs and the stack stays idle)
   connects   open --connections clients with --dialers at once: connects/s
   memory     for a gateway on this machine: its resident memory (RSS, as
              /proc reads it, with no GC forced: garbage not yet collected
@@ -1056,7 +1059,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	var idle []time.Duration
 	for i := range opts.IdleSamples {
 		prog.printf("latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
-		if err := p.sleep(ctx, opts.Idle); err != nil {
+		if err := silence(ctx, p, ws, opts.Idle); err != nil {
 			return Latency{}, err
 		}
 		d, err := one(opts.Samples + i)
@@ -1070,6 +1073,32 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	}
 	return lat, nil
 }
+
+// keepalive is the longest the latency listener stays silent: listen's
+// ping interval (listen.DefaultPingInterval), well under API Gateway's
+// 10-minute idle timeout (pubsub.IdleTimeout), which --idle may reach.
+const keepalive = time.Minute
+
+// silence waits d before an --idle-samples sample, pinging ws every
+// keepalive meanwhile: a WebSocket ping, listen's keepalive, which API
+// Gateway answers itself, so that no route (no Lambda) runs and the
+// stack stays as idle as the sample is to find it. A silent listener was
+// closed by the idle timeout as --idle 10m ended. A ping that cannot be
+// written is not an error here: the reader sees the connection end.
+func silence(ctx context.Context, p plan, ws *websocket.Conn, d time.Duration) error {
+	for left := d; left > 0; left -= keepalive {
+		if err := p.sleep(ctx, min(left, keepalive)); err != nil {
+			return err
+		}
+		if left > keepalive {
+			_ = ws.WriteControl(websocket.PingMessage, []byte("socks-bench"), time.Now().Add(writeWait))
+		}
+	}
+	return nil
+}
+
+// writeWait bounds the write of a keepalive ping.
+const writeWait = 10 * time.Second
 
 // quantileMs is the q quantile of ds (sorted in place), in milliseconds:
 // the nearest rank, so a p99 of fewer than 100 samples is the slowest.

@@ -68,6 +68,9 @@ type fakeTarget struct {
 	deliver     func(client, seq int) (copies int, closeAfter bool)
 	// onPublish, when set, runs as message seq is published.
 	onPublish func(seq int)
+	// onUpgrade, when set, runs on each connection as it is upgraded,
+	// before the target reads it.
+	onUpgrade func(c *websocket.Conn)
 
 	mu          sync.Mutex
 	conns       map[string][]*websocket.Conn // by topic
@@ -101,7 +104,11 @@ func newFakeTarget(t *testing.T, clock *fakeClock) *fakeTarget {
 			return
 		}
 		ft.conns[topic] = append(ft.conns[topic], c)
+		onUpgrade := ft.onUpgrade
 		ft.mu.Unlock()
+		if onUpgrade != nil {
+			onUpgrade(c)
+		}
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
 				return
@@ -799,5 +806,61 @@ func TestALatencyListenerFloodedWithRepeatsIsNotHeld(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "bench.latency.func") {
 		t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
+	}
+}
+
+// TestTheLatencyListenerKeepsItselfAliveThroughASilence: --idle up to
+// 10m is as long as API Gateway's idle timeout, which closed the silent
+// listener at the very moment its sample was due. Through the silence
+// the listener pings (a WebSocket ping, as listen's keepalive: API
+// Gateway answers it itself, without a route, so the stack stays idle),
+// at most a minute apart.
+func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	var mu sync.Mutex
+	var pings int
+	var sleeps []time.Duration
+	ft.onUpgrade = func(c *websocket.Conn) {
+		c.SetPingHandler(func(data string) error {
+			mu.Lock()
+			pings++
+			mu.Unlock()
+			return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+	}
+	p := ft.plan()
+	p.pid = 0
+	p.sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		sleeps = append(sleeps, d)
+		mu.Unlock()
+		return ft.clock.sleep(ctx, d)
+	}
+	opts := measureOptions(1, 1, 0, 0, time.Minute)
+	opts.IdleSamples, opts.Idle = 1, 10*time.Minute
+	res, err := latency(context.Background(), opts, p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+	if err != nil || res.AfterIdle == nil || res.AfterIdle.Samples != 1 {
+		t.Fatalf("latency = %+v, %v; want one sample after the silence", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var total time.Duration
+	for _, d := range sleeps {
+		if d > time.Minute {
+			t.Errorf("the listener was silent for %s; want at most a minute between pings", d)
+		}
+		total += d
+	}
+	if total != 10*time.Minute || len(sleeps) != 10 {
+		t.Errorf("sleeps %v; want the 10m silence in ten of a minute each", sleeps)
+	}
+	// The pings arrive as the target reads them: wait for the nine.
+	for i := 0; pings < 9 && i < 2000; i++ {
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+	}
+	if pings != 9 {
+		t.Errorf("the target got %d pings through the silence; want 9, one between each minute", pings)
 	}
 }
