@@ -39,7 +39,10 @@ type SQSAPI interface {
 
 var _ SQSAPI = (*sqs.Client)(nil)
 
-var _ store.Queue = (*SQSQueue)(nil)
+var (
+	_ store.Queue            = (*SQSQueue)(nil)
+	_ store.DeadLetterFinder = (*SQSQueue)(nil)
+)
 
 // Message attributes of a dead letter that SQSQueue.DeadLetter wrote.
 const (
@@ -814,6 +817,27 @@ func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.Dead
 		out[i] = d.letter
 	}
 	return out, nil
+}
+
+// FindDeadLetter returns the dead letter with id (its ID or dead-letter
+// queue message ID), reading them all as ListDeadLetters does; when none
+// has it and others were held by another walk, the error wraps
+// store.ErrDeadLettersHeld (store.DeadLetterFinder): SQS hides a dead
+// letter in flight, and it may be that one.
+func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLetter, bool, error) {
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	if err != nil {
+		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
+	}
+	if err := q.release(ctx, dms); err != nil {
+		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
+	}
+	ids := []string{id}
+	chosen, _ := pick(dms, ids)
+	if len(chosen) > 0 {
+		return chosen[0].letter, true, nil
+	}
+	return store.DeadLetter{}, false, heldError("reading", held, ids, chosen)
 }
 
 // pick splits walked dead letters into those whose ID (or dead-letter queue
