@@ -42,6 +42,8 @@ var _ SQSAPI = (*sqs.Client)(nil)
 var (
 	_ store.Queue            = (*SQSQueue)(nil)
 	_ store.DeadLetterFinder = (*SQSQueue)(nil)
+	_ store.EachPurger       = (*SQSQueue)(nil)
+	_ store.EachRedriver     = (*SQSQueue)(nil)
 )
 
 // Message attributes of a dead letter that SQSQueue.DeadLetter wrote.
@@ -763,6 +765,12 @@ func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, r
 // deleteBatch deletes the messages of receipts, store.MaxBatch a call,
 // and returns how many it deleted (those of the calls before a failure).
 func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, error) {
+	return q.deleteBatchEach(ctx, url, name, receipts, nil)
+}
+
+// deleteBatchEach is deleteBatch calling deleted (if not nil) with how many
+// it has deleted so far after each call.
+func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int)) (int, error) {
 	n := 0
 	for part := range slices.Chunk(receipts, store.MaxBatch) {
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
@@ -777,6 +785,9 @@ func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts [
 			return n + len(part) - len(out.Failed), err
 		}
 		n += len(part)
+		if deleted != nil {
+			deleted(n)
+		}
 	}
 	return n, nil
 }
@@ -924,6 +935,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
 // is nil; none when it is empty) and returns how many it deleted.
 func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error) {
+	return q.PurgeEach(ctx, ids, nil)
+}
+
+// PurgeEach is PurgeDeadLetters telling purged how many it has deleted so
+// far after each call (store.EachPurger).
+func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error) {
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
@@ -943,7 +960,7 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 	for i, d := range chosen {
 		receipts[i] = d.letter.Receipt
 	}
-	n, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, receipts)
+	n, err := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged)
 	if err != nil {
 		return n, fmt.Errorf("purging dead letters: %w", err)
 	}

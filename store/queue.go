@@ -190,6 +190,15 @@ type EachRedriver interface {
 	RedriveEach(ctx context.Context, ids []string, moved func(DeadLetter)) (int, error)
 }
 
+// EachPurger is a Queue whose PurgeDeadLetters can tell its caller how
+// far it got: PurgeEach is PurgeDeadLetters calling purged (if not nil)
+// with how many it has deleted so far, after each part it deleted (SQS:
+// MaxBatch a call, after a walk of them all). The local queue, which
+// deletes them in one transaction, is not one.
+type EachPurger interface {
+	PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error)
+}
+
 // DeadLetterFinder is a Queue that looks up one dead letter by its ID and
 // can tell one that is not there from one it cannot see (SQS, where a dead
 // letter another command is reading is hidden). FindDeadLetter returns

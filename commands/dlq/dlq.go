@@ -472,6 +472,7 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 type PurgeOptions struct {
 	IO    *iostreams.IOStreams
 	Queue func(context.Context) (store.Queue, error)
+	Now   func() time.Time
 	selection
 	Yes  bool
 	JSON bool
@@ -479,7 +480,7 @@ type PurgeOptions struct {
 
 // NewCmdPurge returns `dlq purge`.
 func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.ReadQueue}
+	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "purge (ID... | --all) [--yes]",
 		Short: "Delete dead letters for good",
@@ -534,7 +535,26 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("purge cancelled: nothing was deleted"))
 		}
 	}
-	n, err := q.PurgeDeadLetters(ctx, opts.ids())
+	// A purge of thousands on SQS takes as long as a redrive of them:
+	// the same spinner counts them.
+	var prog *cmdutil.Progress
+	if !opts.JSON && opts.IO.CanSpin() {
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		prog.Transient("purging dead letters")
+	}
+	var n int
+	if each, ok := q.(store.EachPurger); ok {
+		n, err = each.PurgeEach(ctx, opts.ids(), func(done int) {
+			if prog != nil {
+				prog.Transient(fmt.Sprintf("purging dead letters… %d purged", done))
+			}
+		})
+	} else {
+		n, err = q.PurgeDeadLetters(ctx, opts.ids())
+	}
+	if prog != nil {
+		prog.Stop()
+	}
 	return partial(opts.IO, opts.selection, err, n, func(failed bool) error {
 		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed)
 	})
