@@ -864,3 +864,41 @@ func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
 		t.Errorf("the target got %d pings through the silence; want 9, one between each minute", pings)
 	}
 }
+
+// TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce: the
+// listener hands on each message once, in increasing order; a target
+// that sends one before it was published (it makes them up) would have
+// the real one dropped as older, so the bench fails at once saying so,
+// not after --timeout (a minute here) as a lost message.
+func TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	p.pid = 0
+	publish := p.publish
+	p.publish = func(ctx context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		if m.Seq == 1 {
+			// Message 3 (seq 2) goes out ahead of message 2.
+			if err := publish(ctx, topic, mustJSON(probe{Bench: m.Bench, Seq: 2})); err != nil {
+				return err
+			}
+		}
+		return publish(ctx, topic, body)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := latency(context.Background(), measureOptions(1, 1, 0, 5, time.Minute), p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "message 3 of this bench before it was published (waiting for message 2)") {
+			t.Errorf("err = %v; want it said that message 3 came before it was published", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s: it waits out --timeout (1m) for a message it dropped")
+	}
+}
