@@ -139,3 +139,16 @@ func TestADeadLetterHeldByAnotherWalkIsNotSaidToBeMissing(t *testing.T) {
 		t.Errorf("RedriveEach after the walk = %d, %v, told of %q; want 1, %s", n, err, moved, ids[0])
 	}
 }
+
+// TestAPurgeTellsHowManySoFar: PurgeEach tells its caller the running
+// count after each call of ten, so that a purge of thousands shows its
+// progress as a redrive does.
+func TestAPurgeTellsHowManySoFar(t *testing.T) {
+	q := newTestQueue(t, 0)
+	deadLetters(t, q, 25)
+	var told []int
+	n, err := q.PurgeEach(t.Context(), nil, func(n int) { told = append(told, n) })
+	if n != 25 || err != nil || fmt.Sprint(told) != "[10 20 25]" {
+		t.Errorf("PurgeEach = %d, %v, told %v; want 25, told [10 20 25]", n, err, told)
+	}
+}

@@ -1130,6 +1130,49 @@ func (s *DynamoStore) ListConnections(ctx context.Context, filter store.Connecti
 	return nil
 }
 
+// ConnectionsRead is what ReadConnections read.
+type ConnectionsRead struct {
+	// Read counts the items of the by-geek index the Scan read (its
+	// ScannedCount): one per connection.
+	Read int
+	// Whole: the Scan read the whole index.
+	Whole bool
+}
+
+// ReadConnections walks the connection records, expired ones included,
+// as ListConnections with IncludeExpired does, but reads at most maxRead
+// items of the by-geek index (one per connection), in pages, calling fn
+// with the connections of each (a bounded read, as PendingMigration's:
+// `socks doctor` on a table of millions).
+func (s *DynamoStore) ReadConnections(ctx context.Context, maxRead int, fn func([]pubsub.Connection) error) (ConnectionsRead, error) {
+	var r ConnectionsRead
+	in := s.connectionScan(time.Time{})
+	for r.Read < maxRead {
+		in.Limit = aws.Int32(int32(min(pendingPage, maxRead-r.Read)))
+		out, err := s.api.Scan(ctx, in)
+		if err != nil {
+			return r, fmt.Errorf("listing connections: %w", wrapIndex("Scan", s.tables.Connections, ByGeekIndex, err))
+		}
+		s.itemsRead.Add(int64(out.ScannedCount))
+		r.Read += int(out.ScannedCount)
+		conns, err := connections(out.Items, time.Time{}, false)
+		if err != nil {
+			return r, fmt.Errorf("listing connections: %w", err)
+		}
+		if len(conns) > 0 {
+			if err := fn(conns); err != nil {
+				return r, err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			r.Whole = true
+			return r, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	return r, nil
+}
+
 // ScanConnections walks every connection record, expired ones included,
 // with a parallel Scan (Segment/TotalSegments) of the by-geek index, which
 // holds exactly one item per connection, projected to the ID, geek, topics

@@ -39,7 +39,12 @@ type SQSAPI interface {
 
 var _ SQSAPI = (*sqs.Client)(nil)
 
-var _ store.Queue = (*SQSQueue)(nil)
+var (
+	_ store.Queue            = (*SQSQueue)(nil)
+	_ store.DeadLetterFinder = (*SQSQueue)(nil)
+	_ store.EachPurger       = (*SQSQueue)(nil)
+	_ store.EachRedriver     = (*SQSQueue)(nil)
+)
 
 // Message attributes of a dead letter that SQSQueue.DeadLetter wrote.
 const (
@@ -760,6 +765,12 @@ func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, r
 // deleteBatch deletes the messages of receipts, store.MaxBatch a call,
 // and returns how many it deleted (those of the calls before a failure).
 func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, error) {
+	return q.deleteBatchEach(ctx, url, name, receipts, nil)
+}
+
+// deleteBatchEach is deleteBatch calling deleted (if not nil) with how many
+// it has deleted so far after each call.
+func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int)) (int, error) {
 	n := 0
 	for part := range slices.Chunk(receipts, store.MaxBatch) {
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
@@ -774,6 +785,9 @@ func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts [
 			return n + len(part) - len(out.Failed), err
 		}
 		n += len(part)
+		if deleted != nil {
+			deleted(n)
+		}
 	}
 	return n, nil
 }
@@ -814,6 +828,27 @@ func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.Dead
 		out[i] = d.letter
 	}
 	return out, nil
+}
+
+// FindDeadLetter returns the dead letter with id (its ID or dead-letter
+// queue message ID), reading them all as ListDeadLetters does; when none
+// has it and others were held by another walk, the error wraps
+// store.ErrDeadLettersHeld (store.DeadLetterFinder): SQS hides a dead
+// letter in flight, and it may be that one.
+func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLetter, bool, error) {
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	if err != nil {
+		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
+	}
+	if err := q.release(ctx, dms); err != nil {
+		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
+	}
+	ids := []string{id}
+	chosen, _ := pick(dms, ids)
+	if len(chosen) > 0 {
+		return chosen[0].letter, true, nil
+	}
+	return store.DeadLetter{}, false, heldError("reading", held, ids, chosen)
 }
 
 // pick splits walked dead letters into those whose ID (or dead-letter queue
@@ -900,6 +935,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
 // is nil; none when it is empty) and returns how many it deleted.
 func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, error) {
+	return q.PurgeEach(ctx, ids, nil)
+}
+
+// PurgeEach is PurgeDeadLetters telling purged how many it has deleted so
+// far after each call (store.EachPurger).
+func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error) {
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
@@ -919,7 +960,7 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 	for i, d := range chosen {
 		receipts[i] = d.letter.Receipt
 	}
-	n, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, receipts)
+	n, err := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged)
 	if err != nil {
 		return n, fmt.Errorf("purging dead letters: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // AWSEnv is what the AWS backend's checks look at: the raw SDK clients of
@@ -50,6 +51,13 @@ type AWSEnv struct {
 	// records that a migration would change (DynamoStore.PendingMigration).
 	// It is nil when the backend has no DynamoDB store.
 	Migration func(ctx context.Context) (awsops.PendingMigration, error)
+
+	// Connections reads a bounded part of the connection records for the
+	// connections check (DynamoStore.ReadConnections, at most
+	// ConnectionsReadLimit items), calling fn with each page. It is nil
+	// when the backend has no DynamoDB store: the check then lists them
+	// through the Store.
+	Connections func(ctx context.Context, fn func([]pubsub.Connection) error) (awsops.ConnectionsRead, error)
 
 	// The drift of the tables and of the queues, compared once.
 	tables, queues *driftResult
@@ -119,6 +127,9 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 		e.Tables = b.Dynamo.Tables()
 		e.Migration = func(ctx context.Context) (awsops.PendingMigration, error) {
 			return b.Dynamo.PendingMigration(ctx, MigrationReadLimit)
+		}
+		e.Connections = func(ctx context.Context, fn func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+			return b.Dynamo.ReadConnections(ctx, ConnectionsReadLimit, fn)
 		}
 	}
 	if b.SQS != nil {

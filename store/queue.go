@@ -189,3 +189,22 @@ type Queue interface {
 type EachRedriver interface {
 	RedriveEach(ctx context.Context, ids []string, moved func(DeadLetter)) (int, error)
 }
+
+// EachPurger is a Queue whose PurgeDeadLetters can tell its caller how
+// far it got: PurgeEach is PurgeDeadLetters calling purged (if not nil)
+// with how many it has deleted so far, after each part it deleted (SQS:
+// MaxBatch a call, after a walk of them all). The local queue, which
+// deletes them in one transaction, is not one.
+type EachPurger interface {
+	PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error)
+}
+
+// DeadLetterFinder is a Queue that looks up one dead letter by its ID and
+// can tell one that is not there from one it cannot see (SQS, where a dead
+// letter another command is reading is hidden). FindDeadLetter returns
+// the dead letter with id and true; or false when none it can see has
+// that ID, with an error wrapping ErrDeadLettersHeld when dead letters
+// were held by another command at the time: id may be one of them.
+type DeadLetterFinder interface {
+	FindDeadLetter(ctx context.Context, id string) (DeadLetter, bool, error)
+}

@@ -98,7 +98,10 @@ bounded phases:
   latency    one listener; publish one message at a time and time each
              from publish to receipt: p50, p95 and p99; with
              --idle-samples, more, each after --idle of silence (the first
-             receipt after the stack was idle)
+             receipt after the stack was idle; the listener pings every
+             minute meanwhile, as listen does, to outlast API Gateway's
+             10-minute idle timeout: API Gateway answers a ping itself,
+             so no route runs and the stack stays idle)
   connects   open --connections clients with --dialers at once: connects/s
   memory     for a gateway on this machine: its resident memory (RSS, as
              /proc reads it, with no GC forced: garbage not yet collected
@@ -983,11 +986,25 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	if err != nil {
 		return Latency{}, err
 	}
-	defer ws.Close()
+	// The reader hands on each message of this run once, the first copy
+	// in order: a repeat or an older one is dropped as it is read, as the
+	// fan-out's clients drop them. Handed on, a target's flood of repeats
+	// filled got while nothing read it (a publish, a silence), the reader
+	// stopped reading, and a target that posts as it publishes (a
+	// ceiling) hung the bench in the publish. When the phase returns, the
+	// reader ends: stop frees it from a send, the close from a read.
 	got := make(chan int, 16)
+	stop, readerDone := make(chan struct{}), make(chan struct{})
 	var ended error // why got was closed
+	defer func() {
+		close(stop)
+		ws.Close()
+		<-readerDone
+	}()
 	go func() {
+		defer close(readerDone)
 		defer close(got)
+		last := math.MinInt
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
@@ -995,8 +1012,14 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 				return
 			}
 			var m probe
-			if json.Unmarshal(data, &m) == nil && m.Bench == run {
-				got <- m.Seq
+			if json.Unmarshal(data, &m) != nil || m.Bench != run || m.Seq <= last {
+				continue
+			}
+			last = m.Seq
+			select {
+			case got <- m.Seq:
+			case <-stop:
+				return
 			}
 		}
 	}()
@@ -1037,7 +1060,7 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	var idle []time.Duration
 	for i := range opts.IdleSamples {
 		prog.printf("latency after %s idle %d/%d", opts.Idle, i+1, opts.IdleSamples)
-		if err := p.sleep(ctx, opts.Idle); err != nil {
+		if err := silence(ctx, p, ws, opts.Idle); err != nil {
 			return Latency{}, err
 		}
 		d, err := one(opts.Samples + i)
@@ -1052,6 +1075,32 @@ func latency(ctx context.Context, opts *Options, p plan, run, topic string, prog
 	return lat, nil
 }
 
+// keepalive is the longest the latency listener stays silent: listen's
+// ping interval (listen.DefaultPingInterval), well under API Gateway's
+// 10-minute idle timeout (pubsub.IdleTimeout), which --idle may reach.
+const keepalive = time.Minute
+
+// silence waits d before an --idle-samples sample, pinging ws every
+// keepalive meanwhile: a WebSocket ping, listen's keepalive, which API
+// Gateway answers itself, so that no route (no Lambda) runs and the
+// stack stays as idle as the sample is to find it. A silent listener was
+// closed by the idle timeout as --idle 10m ended. A ping that cannot be
+// written is not an error here: the reader sees the connection end.
+func silence(ctx context.Context, p plan, ws *websocket.Conn, d time.Duration) error {
+	for left := d; left > 0; left -= keepalive {
+		if err := p.sleep(ctx, min(left, keepalive)); err != nil {
+			return err
+		}
+		if left > keepalive {
+			_ = ws.WriteControl(websocket.PingMessage, []byte("socks-bench"), time.Now().Add(writeWait))
+		}
+	}
+	return nil
+}
+
+// writeWait bounds the write of a keepalive ping.
+const writeWait = 10 * time.Second
+
 // quantileMs is the q quantile of ds (sorted in place), in milliseconds:
 // the nearest rank, so a p99 of fewer than 100 samples is the slowest.
 func quantileMs(ds []time.Duration, q float64) float64 {
@@ -1062,7 +1111,10 @@ func quantileMs(ds []time.Duration, q float64) float64 {
 }
 
 // awaitSeq waits for message seq; lost is the advice when it does not
-// arrive in time.
+// arrive in time. got gives each message once, in increasing order, so
+// the loop takes at most seq+2 of them (-1 is the first) before seq or a
+// later one: a message not yet published, which only a target that makes
+// them up sends, and after which seq would be dropped as older.
 func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeout time.Duration, lost string) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -1075,8 +1127,11 @@ func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeou
 				}
 				return errors.New("the server closed the latency listener's connection")
 			}
-			if s == seq {
+			switch {
+			case s == seq:
 				return nil
+			case s > seq:
+				return fmt.Errorf("the server sent the latency listener message %d of this bench before it was published (waiting for message %d): it makes up messages, and the bench cannot time it", s+1, seq+1)
 			}
 		case <-t.C:
 			if seq < 0 {

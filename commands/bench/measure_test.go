@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,9 @@ type fakeTarget struct {
 	deliver     func(client, seq int) (copies int, closeAfter bool)
 	// onPublish, when set, runs as message seq is published.
 	onPublish func(seq int)
+	// onUpgrade, when set, runs on each connection as it is upgraded,
+	// before the target reads it.
+	onUpgrade func(c *websocket.Conn)
 
 	mu          sync.Mutex
 	conns       map[string][]*websocket.Conn // by topic
@@ -100,7 +104,11 @@ func newFakeTarget(t *testing.T, clock *fakeClock) *fakeTarget {
 			return
 		}
 		ft.conns[topic] = append(ft.conns[topic], c)
+		onUpgrade := ft.onUpgrade
 		ft.mu.Unlock()
+		if onUpgrade != nil {
+			onUpgrade(c)
+		}
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
 				return
@@ -739,5 +747,158 @@ func TestAMessageOverTheReadLimitEndsTheBenchWithAClearError(t *testing.T) {
 				t.Fatalf("err = %v; want the bench to fail saying a message was %s", err, want)
 			}
 		})
+	}
+}
+
+// TestALatencyListenerFloodedWithRepeatsIsNotHeld: a target that sends
+// the latency listener many repeats of each message (here 64 of 64 KB,
+// more than the socket's buffers hold), as the publish posts them, did
+// hold the listener's reader on its channel of 16 while nothing read it:
+// the target's writes then blocked, so the publish never returned and
+// the bench hung. Repeats are dropped as they are read; the figures are
+// of the first copy; and the reader has ended when the phase returns.
+func TestALatencyListenerFloodedWithRepeatsIsNotHeld(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	p.pid = 0
+	pad := strings.Repeat("x", 64<<10)
+	p.publish = func(_ context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		// A repeat is the same message, padded: its copies are big.
+		big, _ := json.Marshal(map[string]any{"bench": "", "seq": m.Seq, "pad": pad})
+		ft.clock.advance(time.Millisecond)
+		// Written without the target's lock, so that its cleanup can
+		// close the connection under a write that blocks.
+		ft.mu.Lock()
+		conns := slices.Clone(ft.conns[topic])
+		ft.mu.Unlock()
+		for _, c := range conns {
+			for range 64 {
+				if err := c.WriteMessage(websocket.TextMessage, big); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	opts := measureOptions(1, 1, 0, 5, time.Minute)
+	done := make(chan error, 1)
+	var res Latency
+	go func() {
+		var err error
+		res, err = latency(context.Background(), opts, p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s against a target that repeats each message 64 times")
+	}
+	if res.Samples != 5 || res.P50 != 1 || res.Max != 1 {
+		t.Errorf("latency %+v; want 5 samples of 1 ms (the first copy of each)", res)
+	}
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "bench.latency.func") {
+		t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
+	}
+}
+
+// TestTheLatencyListenerKeepsItselfAliveThroughASilence: --idle up to
+// 10m is as long as API Gateway's idle timeout, which closed the silent
+// listener at the very moment its sample was due. Through the silence
+// the listener pings (a WebSocket ping, as listen's keepalive: API
+// Gateway answers it itself, without a route, so the stack stays idle),
+// at most a minute apart.
+func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	var mu sync.Mutex
+	var pings int
+	var sleeps []time.Duration
+	ft.onUpgrade = func(c *websocket.Conn) {
+		c.SetPingHandler(func(data string) error {
+			mu.Lock()
+			pings++
+			mu.Unlock()
+			return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+	}
+	p := ft.plan()
+	p.pid = 0
+	p.sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		sleeps = append(sleeps, d)
+		mu.Unlock()
+		return ft.clock.sleep(ctx, d)
+	}
+	opts := measureOptions(1, 1, 0, 0, time.Minute)
+	opts.IdleSamples, opts.Idle = 1, 10*time.Minute
+	res, err := latency(context.Background(), opts, p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+	if err != nil || res.AfterIdle == nil || res.AfterIdle.Samples != 1 {
+		t.Fatalf("latency = %+v, %v; want one sample after the silence", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var total time.Duration
+	for _, d := range sleeps {
+		if d > time.Minute {
+			t.Errorf("the listener was silent for %s; want at most a minute between pings", d)
+		}
+		total += d
+	}
+	if total != 10*time.Minute || len(sleeps) != 10 {
+		t.Errorf("sleeps %v; want the 10m silence in ten of a minute each", sleeps)
+	}
+	// The pings arrive as the target reads them: wait for the nine.
+	for i := 0; pings < 9 && i < 2000; i++ {
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+	}
+	if pings != 9 {
+		t.Errorf("the target got %d pings through the silence; want 9, one between each minute", pings)
+	}
+}
+
+// TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce: the
+// listener hands on each message once, in increasing order; a target
+// that sends one before it was published (it makes them up) would have
+// the real one dropped as older, so the bench fails at once saying so,
+// not after --timeout (a minute here) as a lost message.
+func TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	p := ft.plan()
+	p.pid = 0
+	publish := p.publish
+	p.publish = func(ctx context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		if m.Seq == 1 {
+			// Message 3 (seq 2) goes out ahead of message 2.
+			if err := publish(ctx, topic, mustJSON(probe{Bench: m.Bench, Seq: 2})); err != nil {
+				return err
+			}
+		}
+		return publish(ctx, topic, body)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := latency(context.Background(), measureOptions(1, 1, 0, 5, time.Minute), p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "message 3 of this bench before it was published (waiting for message 2)") {
+			t.Errorf("err = %v; want it said that message 3 came before it was published", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s: it waits out --timeout (1m) for a message it dropped")
 	}
 }

@@ -166,7 +166,13 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: its reason and body",
-		Long:  `Show one dead letter in full: the failure reason, times (it expires 14 days after it failed), receive count and the message body. Exits 3 when there is no dead letter with that ID, or nothing has run with the state dir.`,
+		Long: `Show one dead letter in full: the failure reason, times (it expires 14 days
+after it failed), receive count and the message body. Exits 3 when there is
+no dead letter with that ID, or nothing has run with the state dir. On AWS,
+the dead letters another command is reading at that moment (a dlq list,
+show, redrive or purge, or status) are hidden for up to 30 s: when the ID
+is not among the others and some were held, show says so and exits 1, as
+redrive does, rather than calling it missing; run it again then.`,
 		Example: `  socks dlq show q-3f1c...
   socks dlq show q-3f1c... --json | jq .body`,
 		Args: cobra.ExactArgs(1),
@@ -211,9 +217,23 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	return nil
 }
 
-// find returns the dead letter with id. The Queue has no lookup by ID, so
-// it reads the list.
+// find returns the dead letter with id: by the Queue's lookup when it has
+// one (SQS), which tells a dead letter another command holds (hidden while
+// it reads it) from one that is not there; else from the list.
 func find(ctx context.Context, q store.Queue, id string) (store.DeadLetter, error) {
+	if f, ok := q.(store.DeadLetterFinder); ok {
+		d, found, err := f.FindDeadLetter(ctx, id)
+		switch {
+		case found:
+			return d, nil
+		case errors.Is(err, store.ErrDeadLettersHeld):
+			// Exit 1, as a redrive of it: it may well be there.
+			return store.DeadLetter{}, fmt.Errorf("no dead letter %s among those not held: %w; it may be one of them: run it again then", id, err)
+		case err != nil:
+			return store.DeadLetter{}, err
+		}
+		return store.DeadLetter{}, notFound(id)
+	}
 	dls, err := q.ListDeadLetters(ctx, 0)
 	if err != nil {
 		return store.DeadLetter{}, err
@@ -223,7 +243,12 @@ func find(ctx context.Context, q store.Queue, id string) (store.DeadLetter, erro
 			return d, nil
 		}
 	}
-	return store.DeadLetter{}, cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no dead letter %s: `socks dlq list` shows their IDs", id))
+	return store.DeadLetter{}, notFound(id)
+}
+
+// notFound is the error, exit 3, of a dead letter ID that is not one.
+func notFound(id string) error {
+	return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("no dead letter %s: `socks dlq list` shows their IDs", id))
 }
 
 func prettyBody(b []byte) string {
@@ -447,6 +472,7 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 type PurgeOptions struct {
 	IO    *iostreams.IOStreams
 	Queue func(context.Context) (store.Queue, error)
+	Now   func() time.Time
 	selection
 	Yes  bool
 	JSON bool
@@ -454,7 +480,7 @@ type PurgeOptions struct {
 
 // NewCmdPurge returns `dlq purge`.
 func NewCmdPurge(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.ReadQueue}
+	opts := &PurgeOptions{IO: f.IOStreams, Queue: f.ReadQueue, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "purge (ID... | --all) [--yes]",
 		Short: "Delete dead letters for good",
@@ -509,7 +535,26 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("purge cancelled: nothing was deleted"))
 		}
 	}
-	n, err := q.PurgeDeadLetters(ctx, opts.ids())
+	// A purge of thousands on SQS takes as long as a redrive of them:
+	// the same spinner counts them.
+	var prog *cmdutil.Progress
+	if !opts.JSON && opts.IO.CanSpin() {
+		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		prog.Transient("purging dead letters")
+	}
+	var n int
+	if each, ok := q.(store.EachPurger); ok {
+		n, err = each.PurgeEach(ctx, opts.ids(), func(done int) {
+			if prog != nil {
+				prog.Transient(fmt.Sprintf("purging dead letters… %d purged", done))
+			}
+		})
+	} else {
+		n, err = q.PurgeDeadLetters(ctx, opts.ids())
+	}
+	if prog != nil {
+		prog.Stop()
+	}
 	return partial(opts.IO, opts.selection, err, n, func(failed bool) error {
 		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed)
 	})

@@ -494,3 +494,61 @@ func TestARedriveThatLeftCopiesDoesNotSayToRerun(t *testing.T) {
 		t.Errorf("got %v; want the error as it is, without a rerun to deliver them twice", err)
 	}
 }
+
+// heldPurge is a queue whose PurgeEach deletes ten dead letters, says so
+// on called, and waits for release before it returns.
+type heldPurge struct {
+	store.Queue
+	called, release chan struct{}
+}
+
+func (h heldPurge) PurgeEach(_ context.Context, _ []string, purged func(n int)) (int, error) {
+	purged(10)
+	close(h.called)
+	<-h.release
+	return 10, nil
+}
+
+// TestALongPurgeShowsItsProgressOnATerminal: a purge of thousands on SQS
+// takes as long as a redrive of them, and shows the same spinner,
+// counting; --json shows none.
+func TestALongPurgeShowsItsProgressOnATerminal(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, _ := streams()
+		ios.SetTTY(false, true, true)
+		errOut := &lockedbuf.Buffer{}
+		ios.ErrOut = errOut
+		h := heldPurge{q, make(chan struct{}), make(chan struct{})}
+		done := make(chan error, 1)
+		go func() {
+			done <- purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(h), selection: selection{All: true}, Yes: true, JSON: asJSON})
+		}()
+		select {
+		case <-h.called:
+		case err := <-done:
+			t.Fatalf("json=%v: purge ended (%v, stdout %q) without purging by PurgeEach", asJSON, err, out)
+		}
+		spinning := regexp.MustCompile(`\r\x1b\[K. purging dead letters… 10 purged \(`)
+		for i := 0; !asJSON && i < 3000 && !spinning.MatchString(errOut.String()); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(h.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		got := errOut.String()
+		if asJSON {
+			if got != "" || out.String() != "{\"purged\":10}\n" {
+				t.Errorf("--json: stderr %q, stdout %q; want no spinner, and the count", got, out)
+			}
+			continue
+		}
+		if !spinning.MatchString(got) || !strings.HasSuffix(got, "\r\x1b[K") {
+			t.Errorf("stderr %q; want the spinner counting, then cleared", got)
+		}
+		if out.String() != "purged 10 dead letters\n" {
+			t.Errorf("stdout %q", out)
+		}
+	}
+}

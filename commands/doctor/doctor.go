@@ -60,7 +60,9 @@ what to do about a problem:
                   warning ('socks serve' and 'socks publish' cannot run)
   queue           how many messages wait and how many are in flight
   dead letters    messages that failed, and how old the oldest is
-  connections     open connections, the oldest, and stale records
+  connections     open connections, the oldest, and stale records (on
+                  AWS it reads at most 2,000 of them, and says so when it
+                  stopped early)
   local gateway   'socks serve' is running for this state dir, and a broker
                   with it (its own, or 'socks broker' beside
                   'socks serve --no-broker')
