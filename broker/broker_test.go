@@ -372,6 +372,9 @@ func TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason(t *testing.T) {
 		{"thousands of topics", `{"topics":[` + many(3000) + `],"body":1}`, "at most 50"},
 		{"too many users for its topics", `{"users":[` + many(1000) + `],"topics":["a","b"],"body":1}`, "lookups"},
 		{"no body", `{"topics":["updates"]}`, "body is missing"},
+		// Queued by an earlier socks, whose IDs could hold them.
+		{"an ID with a no-break space", `{"id":"job\u00a07","topics":["updates"],"body":1}`, "id contains whitespace"},
+		{"an ID with a zero-width space", `{"id":"job\u200b7","topics":["updates"],"body":1}`, "invisible formatting character U+200B"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
