@@ -496,8 +496,8 @@ func (b *Broker) Settle(ctx context.Context, m store.Message, out *Outcome) bool
 const handOnTries = 4
 
 // handOn enqueues out.Pending as follow-up envelopes of out's message: the
-// same ID, users, topics and body, addressed to exactly those connections,
-// one attempt more. A batch sent only in part (store.Queue.SendBatch gives
+// same ID, users, topics (each once) and body, addressed to exactly those
+// connections, one attempt more. A batch sent only in part (store.Queue.SendBatch gives
 // "" for the IDs of the unsent bodies) is not an error of the whole: only
 // the unsent follow-ups are sent again, after a backoff, up to handOnTries
 // calls in all; it fails only if some still cannot be sent. (Failing the
@@ -507,9 +507,14 @@ const handOnTries = 4
 // queue's client has retried it already, and in Lambda the settling's
 // deadline is better spent answering.
 func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
+	// Each user and topic once, which means the same: the limits count
+	// distinct ones, so an envelope may name one thousands of times and
+	// fill a queue message, which its connections would then overflow.
+	base := out.env
+	base.Users, base.Topics = pubsub.Unique(base.Users), pubsub.Unique(base.Topics)
 	var bodies [][]byte
 	for _, ids := range followUpChunks(out.Pending) {
-		env := out.env
+		env := base
 		env.FollowUp = pubsub.FollowUp{Connections: ids, Attempt: env.Attempt + 1}
 		if out.lastErr != nil {
 			env.LastError = truncate(out.lastErr.Error(), 512)

@@ -372,6 +372,9 @@ func TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason(t *testing.T) {
 		{"thousands of topics", `{"topics":[` + many(3000) + `],"body":1}`, "at most 50"},
 		{"too many users for its topics", `{"users":[` + many(1000) + `],"topics":["a","b"],"body":1}`, "lookups"},
 		{"no body", `{"topics":["updates"]}`, "body is missing"},
+		// Queued by an earlier socks, whose IDs could hold them.
+		{"an ID with a no-break space", `{"id":"job\u00a07","topics":["updates"],"body":1}`, "id contains whitespace"},
+		{"an ID with a zero-width space", `{"id":"job\u200b7","topics":["updates"],"body":1}`, "invisible formatting character U+200B"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -883,5 +886,50 @@ func TestAPostThatGetsNoAnswerSaysSoInWords(t *testing.T) {
 	}
 	if e := rep.Errors[0]; !strings.Contains(e, "frozen") || !strings.Contains(e, "no answer within 20ms") || strings.Contains(e, "deadline") {
 		t.Errorf("the failure reads %q; want the connection and \"no answer within 20ms\", in words", e)
+	}
+}
+
+// TestAFollowUpOfAnEnvelopeNamingATopicOverAndOverFitsTheQueue: the limits
+// count distinct topics and users, so an envelope from another producer
+// may name one topic (or user) thousands of times and fill the queue's
+// 1 MiB. Its follow-up, the same envelope plus the connections it names,
+// was then too big to enqueue: the whole message was retried, delivered
+// again to those who had it, and dead-lettered. A follow-up names each
+// topic and user once, which means the same.
+func TestAFollowUpOfAnEnvelopeNamingATopicOverAndOverFitsTheQueue(t *testing.T) {
+	for _, field := range []string{"topics", "users"} {
+		t.Run(field, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			q := f.db.Queue()
+			f.connect(t, "ok", "alice", "updates")
+			f.connect(t, "bad", "alice", "updates")
+			f.pusher.fail["bad"] = store.KindOther
+			env := envelope([]string{"alice"}, []string{"updates"}, `1`)
+			list, name := &env.Topics, "updates"
+			if field == "users" {
+				list, name = &env.Users, "alice"
+			}
+			base, err := env.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each more mention is `,"name"`: fill the queue message to
+			// within 64 bytes of its limit.
+			more := (pubsub.MaxEnvelopeBytes - 64 - len(base)) / (len(name) + 3)
+			*list = append(*list, slices.Repeat([]string{name}, more)...)
+			f.enqueue(t, env)
+			out := f.broker.Handle(ctx, receiveOne(t, q, time.Minute))
+			if !out.Done || !out.HandedOn || !slices.Equal(out.Pending, []string{"bad"}) {
+				t.Fatalf("outcome: done %v, handed on %v, pending %q, %v; want done with 'bad' handed on", out.Done, out.HandedOn, out.Pending, out.Err)
+			}
+			fu, err := pubsub.ParseEnvelope(receiveOne(t, q, time.Minute).Body)
+			if err != nil || !slices.Equal(fu.Connections, []string{"bad"}) || !slices.Equal(fu.Topics, []string{"updates"}) || !slices.Equal(fu.Users, []string{"alice"}) {
+				t.Fatalf("follow-up: connections %q, topics %d, users %d, %v; want 'bad', each topic and user once", fu.Connections, len(fu.Topics), len(fu.Users), err)
+			}
+			if got := f.pusher.got("ok"); len(got) != 1 {
+				t.Errorf("ok got %q; want the message once", got)
+			}
+		})
 	}
 }

@@ -142,3 +142,41 @@ func TestABodyLosesOnlyJSONWhitespaceAtItsEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestABodyWithAByteOrderMarkIsRefusedSayingSo: a body file saved by
+// Notepad or PowerShell starts with a byte order mark, which JSON does not
+// allow. The refusal said the JSON broke at byte 1 and to use --message
+// for plain text (which would send the file's JSON as a string), or, for
+// UTF-16, to send binary data as base64; it names the mark and says to
+// save the file as UTF-8 without one.
+func TestABodyWithAByteOrderMarkIsRefusedSayingSo(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"UTF-8", "\ufeff{\"a\":1}\r\n"},
+		{"UTF-16LE", "\xff\xfe{\x00}\x00\r\x00\n\x00"},
+		{"UTF-16BE", "\xfe\xff\x00{\x00}"},
+	} {
+		for _, how := range []string{"--body-file", "piped stdin"} {
+			t.Run(tc.name+" from "+how, func(t *testing.T) {
+				ios, in, _, _ := iostreams.Test()
+				args := []string{"--topic", "t"}
+				if how == "--body-file" {
+					file := filepath.Join(t.TempDir(), "body.json")
+					if err := os.WriteFile(file, []byte(tc.body), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					args = append(args, "--body-file", file)
+				} else {
+					in.WriteString(tc.body)
+				}
+				env, err := parse(t, ios, args...).Envelope()
+				var fe *cmdutil.FlagError
+				if !errors.As(err, &fe) || !strings.Contains(err.Error(), "byte order mark") || !strings.Contains(err.Error(), "UTF-8 without") {
+					t.Fatalf("sent %q, %v; want a usage error naming the byte order mark and saying to save it as UTF-8 without one", env.Body, err)
+				}
+				if msg := err.Error(); strings.Contains(msg, "--message") || strings.Contains(msg, "base64") {
+					t.Errorf("refusal %q; want no advice to use --message or base64", msg)
+				}
+			})
+		}
+	}
+}
