@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -528,4 +529,47 @@ func FuzzConnectSubprotocols(f *testing.F) {
 			t.Fatalf("%q: the answer carries the chatter ID", header)
 		}
 	})
+}
+
+// TestTheLogHoldsNoChatterIDPastedIntoAName: a chatter ID pasted into
+// ?topic= (a valid topic name) was written whole in the "connected" log
+// line at Info, and one pasted into ?geek= in the error line of a store
+// that cannot record the connection: they are written sc_(hidden), as the
+// gateway's refusals are (pubsub.HideChatterIDs).
+func TestTheLogHoldsNoChatterIDPastedIntoAName(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		q        func(secret string) map[string]string
+		fail     bool
+		wantLine string
+	}{
+		{"in ?topic=", func(secret string) map[string]string {
+			return map[string]string{"geek": "alice", "id": secret, "topic": "news," + secret}
+		}, false, "connected"},
+		{"in ?geek=, the store failing", func(secret string) map[string]string {
+			return map[string]string{"geek": secret, "id": secret}
+		}, true, "admitting a connection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, s, now := newHandler(t)
+			secret, _, err := store.IssueChatterID(context.Background(), s, "alice", time.Hour, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs strings.Builder
+			h.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			if tc.fail {
+				h.Store = unwritable{s}
+			}
+			if _, err := h.Handle(context.Background(), connectEvent("connA", tc.q(secret))); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), tc.wantLine) || !strings.Contains(logs.String(), "sc_(hidden)") {
+				t.Errorf("logged %q; want a line %q naming sc_(hidden)", logs.String(), tc.wantLine)
+			}
+			if strings.Contains(logs.String(), secret[3:23]) {
+				t.Errorf("the log holds the chatter ID: %s", logs.String())
+			}
+		})
+	}
 }
