@@ -277,9 +277,12 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.Is(err, store.ErrUnavailable):
 		// The server is unable, not the client wrong: 503, whose reason
 		// does not give away the server's files.
-		h.logger().Error("admitting a connection", "geek", pubsub.HideChatterIDs(geek), "err", err)
+		h.logger().Error("admitting a connection", "geek", pubsub.HideChatterIDs(geek), "err", hiddenIDs{err})
 		return refuse(http.StatusServiceUnavailable, "the server cannot record the connection now (its storage cannot be written); try again later"), nil
 	case err != nil:
+		// The error names the geek, and is logged again by the gateway
+		// (or Lambda's runtime).
+		err = hiddenIDs{err}
 		h.logger().Error("admitting a connection", "geek", pubsub.HideChatterIDs(geek), "err", err)
 		return events.APIGatewayProxyResponse{}, err
 	}
@@ -300,6 +303,14 @@ func loggedTopics(topics []string) []string {
 	}
 	return out
 }
+
+// hiddenIDs is an error whose words may name what a client sent (the
+// store's name the geek), with what is shaped like a chatter ID written
+// sc_(hidden) (pubsub.HideChatterIDs).
+type hiddenIDs struct{ err error }
+
+func (e hiddenIDs) Error() string { return pubsub.HideChatterIDs(e.err.Error()) }
+func (e hiddenIDs) Unwrap() error { return e.err }
 
 // refusal is a $connect refused with a status and a reason for the client.
 type refusal struct {
