@@ -49,6 +49,15 @@ users = "/detail/userId"
 		// one counted, silently.
 		{"an environment mapping with topics twice, in two cases", "[profiles.site]\n", `{"topics":["a"],"users":"/detail/u","Topics":["b"]}`,
 			`SOCKS_EVENT_MAPPING sets "Topics" after "topics"; keys match whatever their case, so only one of them would count: keep one`},
+		// encoding/json folds "ſ" (long s) to "s" too; an escape is the
+		// key it stands for.
+		{"an environment mapping with users twice, once with a long s", "[profiles.site]\n", `{"topics":["a"],"users":"/detail/u","uſers":"/detail/v"}`,
+			`SOCKS_EVENT_MAPPING sets "uſers" after "users"`},
+		// Dotless i is no i to encoding/json: an unknown field, not a twin.
+		{"an environment mapping with topics and a dotless-i twin", "[profiles.site]\n", `{"topics":["a"],"topıcs":["b"]}`,
+			`SOCKS_EVENT_MAPPING has an unknown field "topıcs"`},
+		{"an environment mapping with a key twice, once escaped", "[profiles.site]\n", `{"topics":["a"],"\u0074opics":["b"]}`,
+			`SOCKS_EVENT_MAPPING sets "topics" twice`},
 		{"an environment mapping with a key twice", "[profiles.site]\n", `{"body":"/detail","topics":["a"],"body":"/detail/x"}`,
 			`SOCKS_EVENT_MAPPING sets "body" twice; only one of them would count: keep one`},
 	} {

@@ -41,9 +41,12 @@ func Fingerprint(hash string) string {
 
 // HideChatterIDs returns s with each run that has the shape of a chatter
 // ID (its prefix and at least 20 of the characters that follow it, as a
-// paste cut short or run on may leave it) written sc_(hidden): for a log
-// line that quotes what a client sent, where one pasted in the wrong
-// place must not be written down.
+// paste cut short or run on may leave it, capitals and small letters
+// among them) written sc_(hidden): for a log line that quotes what a
+// client sent, where one pasted in the wrong place must not be written
+// down. The 192 random bits of an ID, written in base64, hold both
+// (all but about one in nine million IDs); a name that holds "sc_" is
+// written in one case (misc_operations_dashboard) and is kept.
 func HideChatterIDs(s string) string {
 	if !strings.Contains(s, chatterPrefix) {
 		return s
@@ -60,13 +63,19 @@ func HideChatterIDs(s string) string {
 			n++
 		}
 		b.WriteString(s[:i])
-		if n-len(chatterPrefix) >= 20 {
+		if run := s[i+len(chatterPrefix) : i+n]; len(run) >= 20 && mixedCase(run) {
 			b.WriteString(chatterPrefix + "(hidden)")
 		} else {
 			b.WriteString(s[i : i+n])
 		}
 		s = s[i+n:]
 	}
+}
+
+// mixedCase reports whether s holds an ASCII capital and a small letter.
+func mixedCase(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' }) &&
+		strings.ContainsFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' })
 }
 
 // base64URLByte reports whether c is of the URL-safe base64 alphabet a

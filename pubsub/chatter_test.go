@@ -6,7 +6,9 @@ import (
 )
 
 func TestHideChatterIDs(t *testing.T) {
-	id := NewChatterID()
+	// An ID as NewChatterID makes them (fixed, so that the cut-short
+	// case below always holds both capitals and small letters).
+	id := "sc_q3Vx-7LmN_0aKfZpT2yBcWd9hRjE4uGs"
 	for _, tc := range []struct{ in, want string }{
 		{"alice", "alice"},
 		{id, "sc_(hidden)"},
@@ -16,12 +18,24 @@ func TestHideChatterIDs(t *testing.T) {
 		{id + "abc", "sc_(hidden)"},
 		{"sc_short_name", "sc_short_name"},
 		{"a " + id + ", " + id, "a sc_(hidden), sc_(hidden)"},
+		{"alice" + id, "alicesc_(hidden)"}, // ?geek=alice with the ID pasted on
+		// Names that hold "sc_" and 20 letters after it, in one case as
+		// names are written, are not chatter IDs: 192 random bits
+		// written in base64 hold capitals and small letters both.
+		{"misc_operations_dashboard", "misc_operations_dashboard"},
+		{`geek misc_operations_dashboard already has 5 open connections`, `geek misc_operations_dashboard already has 5 open connections`},
+		{"disc_golf_tournament_results_2026", "disc_golf_tournament_results_2026"},
 	} {
 		if got := HideChatterIDs(tc.in); got != tc.want {
 			t.Errorf("HideChatterIDs(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 		if strings.Contains(HideChatterIDs(tc.in), id[3:23]) {
 			t.Errorf("HideChatterIDs(%q) holds the ID", tc.in)
+		}
+	}
+	for range 20 {
+		if id := NewChatterID(); HideChatterIDs(id) != "sc_(hidden)" {
+			t.Errorf("HideChatterIDs(%q) = %q; want it hidden", id, HideChatterIDs(id))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -133,10 +134,19 @@ func testConnect(t *testing.T, h *routes.Handler, s store.Store, now time.Time) 
 
 // unwritable is a store whose writes fail as the local one's do on a full
 // disk.
-type unwritable struct{ store.Store }
+// Its error names the connection and the geek, as the local store's does.
+// With err set, it fails with that instead.
+type unwritable struct {
+	store.Store
+	err error
+}
 
-func (unwritable) AdmitConnection(context.Context, string, string, string, time.Time, int, func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
-	return 0, fmt.Errorf("admitting: %w", store.ErrUnavailable)
+func (u unwritable) AdmitConnection(_ context.Context, id, geek, _ string, _ time.Time, _ int, _ func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
+	err := u.err
+	if err == nil {
+		err = store.ErrUnavailable
+	}
+	return 0, fmt.Errorf("admitting connection %s of %s: %w", id, geek, err)
 }
 
 // A $connect the store cannot record is the server's failure, said as
@@ -148,7 +158,7 @@ func TestAConnectTheStoreCannotRecordIs503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Store = unwritable{s}
+	h.Store = unwritable{Store: s}
 	resp, err := h.Handle(context.Background(), connectEvent("connA", map[string]string{"geek": "alice", "id": secret}))
 	if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, "cannot record the connection now") {
 		t.Fatalf("status %d body %q err %v; want 503 saying the server cannot record it", resp.StatusCode, resp.Body, err)
@@ -528,4 +538,56 @@ func FuzzConnectSubprotocols(f *testing.F) {
 			t.Fatalf("%q: the answer carries the chatter ID", header)
 		}
 	})
+}
+
+// TestTheLogHoldsNoChatterIDPastedIntoAName: a chatter ID pasted into
+// ?topic= (a valid topic name) was written whole in the "connected" log
+// line at Info, and one pasted into ?geek= in the error line of a store
+// that cannot record the connection, and in the error it returned (which
+// the gateway, or Lambda, logs): they are written sc_(hidden), as the
+// gateway's refusals are (pubsub.HideChatterIDs).
+func TestTheLogHoldsNoChatterIDPastedIntoAName(t *testing.T) {
+	broken := errors.New("the disk is on fire")
+	geekIsID := func(secret string) map[string]string {
+		return map[string]string{"geek": secret, "id": secret}
+	}
+	for _, tc := range []struct {
+		name     string
+		q        func(secret string) map[string]string
+		fail     error
+		wantLine string
+	}{
+		{"in ?topic=", func(secret string) map[string]string {
+			return map[string]string{"geek": "alice", "id": secret, "topic": "news," + secret}
+		}, nil, "connected"},
+		{"in ?geek=, the store unavailable", geekIsID, store.ErrUnavailable, "admitting a connection"},
+		{"in ?geek=, the store failing", geekIsID, broken, "admitting a connection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, s, now := newHandler(t)
+			secret, _, err := store.IssueChatterID(context.Background(), s, "alice", time.Hour, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs strings.Builder
+			h.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			if tc.fail != nil {
+				h.Store = unwritable{Store: s, err: tc.fail}
+			}
+			_, err = h.Handle(context.Background(), connectEvent("connA", tc.q(secret)))
+			if tc.fail == broken {
+				if !errors.Is(err, broken) || strings.Contains(err.Error(), secret[3:23]) || !strings.Contains(err.Error(), "sc_(hidden)") {
+					t.Errorf("Handle returned %v; want the store's error, the chatter ID in it written sc_(hidden)", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), tc.wantLine) || !strings.Contains(logs.String(), "sc_(hidden)") {
+				t.Errorf("logged %q; want a line %q naming sc_(hidden)", logs.String(), tc.wantLine)
+			}
+			if strings.Contains(logs.String(), secret[3:23]) {
+				t.Errorf("the log holds the chatter ID: %s", logs.String())
+			}
+		})
+	}
 }

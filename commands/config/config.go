@@ -3,7 +3,9 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -152,6 +154,9 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		c.Source = "environment (AWS_ACCESS_KEY_ID)"
 	case webID != "" && c.RoleARN == "":
 		c.Source = "web identity, but AWS_ROLE_ARN is not set: the SDK fails; set AWS_ROLE_ARN to the role to assume with the token in " + webID + " (AWS_WEB_IDENTITY_TOKEN_FILE), or unset it"
+	case webID != "" && unreadable(webID) != "":
+		// The SDK reads the file when it first needs credentials.
+		c.Source = "web identity, but the token file " + webID + " (AWS_WEB_IDENTITY_TOKEN_FILE) " + unreadable(webID) + ": the SDK fails; point AWS_WEB_IDENTITY_TOKEN_FILE at the token, or unset it"
 	case webID != "":
 		c.Source = "web identity: role " + c.RoleARN + ", assumed with the token in " + webID + " (AWS_WEB_IDENTITY_TOKEN_FILE)"
 		if getenv("AWS_PROFILE") != "" {
@@ -165,6 +170,9 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 	if webID != "" && (cfg.AWS.Profile != "" || keys) {
 		c.Source += webIDUnused
 	}
+	if webID == "" && getenv("AWS_ROLE_ARN") != "" {
+		c.Source += "; AWS_ROLE_ARN is not used: the SDK assumes it only with a token in AWS_WEB_IDENTITY_TOKEN_FILE"
+	}
 	switch {
 	case id && !secret:
 		c.Source += "; AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY, so it is not used"
@@ -172,6 +180,22 @@ func credentials(cfg config.Config, getenv func(string) string) *Credentials {
 		c.Source += "; AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID, so it is not used"
 	}
 	return c
+}
+
+// unreadable says why the web identity token file at path cannot be
+// read ("does not exist"), or "" when nothing is known against it. It is
+// not opened: a named pipe would wait for its writer.
+func unreadable(path string) string {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case err != nil:
+		return "cannot be read (" + err.Error() + ")"
+	case st.IsDir():
+		return "is a directory"
+	}
+	return ""
 }
 
 // webIdentityRow is the web identity token file and its role, or "-".

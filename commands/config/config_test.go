@@ -193,7 +193,12 @@ func TestANamedProfileBeatsKeysInTheEnvironment(t *testing.T) {
 // before AWS_PROFILE; socks config said "profile" or "the SDK's default
 // chain" and never named it.
 func TestAWebIdentityTokenFileIsNamed(t *testing.T) {
-	const file, role = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token", "arn:aws:iam::123456789012:role/ci"
+	const role = "arn:aws:iam::123456789012:role/ci"
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("eyJhbGciOi.e30.sig"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "token")
 	tests := []struct {
 		name  string
 		flags config.Flags
@@ -205,6 +210,9 @@ func TestAWebIdentityTokenFileIsNamed(t *testing.T) {
 		{"without a role", config.Flags{}, map[string]string{"AWS_ROLE_ARN": ""}, "web identity, but AWS_ROLE_ARN is not set: the SDK fails; set AWS_ROLE_ARN to the role to assume with the token in " + file + " (AWS_WEB_IDENTITY_TOKEN_FILE), or unset it"},
 		{"after keys in the environment", config.Flags{}, map[string]string{"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"}, "environment (AWS_ACCESS_KEY_ID); AWS_WEB_IDENTITY_TOKEN_FILE is not used"},
 		{"after a named profile", config.Flags{Profile: "prod"}, nil, "profile prod; AWS_WEB_IDENTITY_TOKEN_FILE is not used"},
+		// The SDK reads the file when it first needs credentials, and
+		// fails then if it is not there.
+		{"with no such file", config.Flags{}, map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": missing}, "web identity, but the token file " + missing + " (AWS_WEB_IDENTITY_TOKEN_FILE) does not exist: the SDK fails; point AWS_WEB_IDENTITY_TOKEN_FILE at the token, or unset it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,9 +230,21 @@ func TestAWebIdentityTokenFileIsNamed(t *testing.T) {
 			if c.Source != tt.want {
 				t.Errorf("source = %q, want %q", c.Source, tt.want)
 			}
-			if c.WebIdentityTokenFile != file || c.RoleARN != env["AWS_ROLE_ARN"] {
-				t.Errorf("web identity %q, role %q; want %q, %q", c.WebIdentityTokenFile, c.RoleARN, file, env["AWS_ROLE_ARN"])
+			if c.WebIdentityTokenFile != env["AWS_WEB_IDENTITY_TOKEN_FILE"] || c.RoleARN != env["AWS_ROLE_ARN"] {
+				t.Errorf("web identity %q, role %q; want %q, %q", c.WebIdentityTokenFile, c.RoleARN, env["AWS_WEB_IDENTITY_TOKEN_FILE"], env["AWS_ROLE_ARN"])
 			}
 		})
+	}
+	// AWS_ROLE_ARN alone: the SDK assumes it only with a token, so it
+	// is not used, which the line says.
+	env := map[string]string{"HOME": t.TempDir(), "AWS_ROLE_ARN": role}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Resolve(config.Flags{Backend: "aws", Region: "eu-west-1"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the SDK's default chain (shared files, SSO, container or instance role); AWS_ROLE_ARN is not used: the SDK assumes it only with a token in AWS_WEB_IDENTITY_TOKEN_FILE"
+	if c := credentials(cfg, getenv); c.Source != want || c.RoleARN != "" {
+		t.Errorf("source = %q, role %q; want %q and no role", c.Source, c.RoleARN, want)
 	}
 }

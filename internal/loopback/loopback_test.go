@@ -15,6 +15,10 @@ func TestHost(t *testing.T) {
 		// The fully qualified name, and any case: the same host.
 		"localhost.": true, "localhost.:8765": true, "LocalHost:8765": true, "LOCALHOST.": true,
 		"localhost..": false, ".localhost": false, "localhost.:": true,
+		// Forms a browser never sends (it writes 127.0.0.1 for them, and
+		// takes no zone in a URL): refused, as any other name is.
+		"localhost..:80": false, "LOCALHOST.:80": true, "[::1%25lo]:80": false, "[::1%lo]:80": false,
+		"0x7f.1:80": false, "127.1:80": false, "2130706433:80": false, "foo.localhost:80": false,
 		"rebind.attacker.example:8765": false, "rebind.attacker.example": false,
 		"127.0.0.1.attacker.example:8765": false, "localhost.attacker.example": false,
 		"10.0.0.1:8765": false, "[::ffff:10.0.0.1]:1": false, "": false, "0.0.0.0:8765": false,

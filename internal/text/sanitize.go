@@ -103,11 +103,9 @@ func mark(r rune) bool {
 // tooManyMarks reports whether s holds a run of more than MaxMarks
 // marks.
 func tooManyMarks(s string) bool {
-	n := 0
+	var marks markRun
 	for _, r := range s {
-		if !mark(r) {
-			n = 0
-		} else if n++; n > MaxMarks {
+		if marks.over(r) {
 			return true
 		}
 	}
@@ -115,12 +113,17 @@ func tooManyMarks(s string) bool {
 }
 
 // markRun counts the marks in a row: past MaxMarks, the next one is
-// shown escaped.
+// shown escaped. A zero-width joiner or non-joiner between them neither
+// counts nor ends the run: it is drawn on the same letter, and so are the
+// marks after it.
 type markRun int
 
 // over reports whether r is a mark past MaxMarks in a row.
 func (n *markRun) over(r rune) bool {
-	if !mark(r) {
+	switch {
+	case r == 0x200c, r == 0x200d:
+		return false
+	case !mark(r):
 		*n = 0
 		return false
 	}

@@ -133,3 +133,30 @@ func TestALongRunOfCombiningMarksIsCapped(t *testing.T) {
 		t.Errorf("EscapeJSON = %q; want %q", got, want)
 	}
 }
+
+// TestAJoinerDoesNotRestartTheCountOfMarks: a zero-width joiner or
+// non-joiner (kept in running text, for emoji and Persian or Indic words)
+// between marks is drawn on the same letter, so a run of marks broken
+// every MaxMarks by one still stacked hundreds on one letter; the count
+// goes on over them, and only a letter (or anything else) starts it again.
+func TestAJoinerDoesNotRestartTheCountOfMarks(t *testing.T) {
+	marks := strings.Repeat("\u0301", MaxMarks)
+	for _, j := range []rune{0x200d, 0x200c} {
+		joiner := string(j)
+		zalgo := "Z" + strings.Repeat(marks+joiner, 10)
+		want := "Z" + marks + joiner + strings.Repeat(strings.Repeat(`\u0301`, MaxMarks)+joiner, 9)
+		if got := Sanitize(zalgo, true); got != want {
+			t.Errorf("Sanitize(Z and marks broken by %U) = %q; want %q", j, got, want)
+		}
+		if got := EscapeJSON(`"` + zalgo + `"`); got != `"`+want+`"` {
+			t.Errorf("EscapeJSON(Z and marks broken by %U) = %q; want %q", j, got, `"`+want+`"`)
+		}
+	}
+	// Real text with joiners is kept: an emoji sequence, a Persian word,
+	// and letters with marks on each side of a joiner.
+	for _, real := range []string{"👩\u200d👩\u200d👧", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "a\u0301\u0302\u200db\u0301\u0302\u0303\u0304\u0305"} {
+		if got := Sanitize(real, true); got != real {
+			t.Errorf("Sanitize(%q) = %q; want it kept", real, got)
+		}
+	}
+}
