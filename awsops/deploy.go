@@ -370,8 +370,11 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 		case unanswered && sent >= retry.DefaultMaxAttempts:
 			return err
 		case unanswered:
-			if serr := d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)); serr != nil {
-				return serr
+			if d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)) != nil {
+				// Stopped (Ctrl-C) before it could look: the create's
+				// error says what may have been made and what to run,
+				// where the cancellation would say nothing of it.
+				return err
 			}
 		case !isCode(err, alreadyExistsCodes...):
 			return err
@@ -395,14 +398,36 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 	return err
 }
 
-// sendOnce turns the SDK's retries off for one call: a create whose
-// resource has no name of its own that a second create would collide
-// with (CreateApi, CreateIntegration), which the SDK's retryer would make
-// twice when the server did the first attempt but its answer was lost (a
-// 5xx, a reset connection, no answer in the attempt's bound). Such a
-// failure comes back as an UnansweredCreateError, and applyStep reads the
-// step again before it creates anything more.
-func sendOnce(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
+// sendOnce turns the SDK's retries off for one call, but for throttling:
+// a create whose resource has no name of its own that a second create
+// would collide with (CreateApi, CreateIntegration), which the SDK's
+// retryer would make twice when the server did the first attempt but its
+// answer was lost (a 5xx, a reset connection, no answer in the attempt's
+// bound). Such a failure comes back as an UnansweredCreateError, and
+// applyStep reads the step again before it creates anything more. A
+// throttled attempt (429 TooManyRequestsException) is an answer saying
+// that nothing was made: the SDK's retryer tries it again as it would
+// any call, with its pauses and its bound on attempts.
+func sendOnce(o *apigatewayv2.Options) { o.Retryer = throttlesOnly{o.Retryer} }
+
+// throttlesOnly is a retryer that retries only the failures of its own
+// retryer that are throttling (retry.DefaultThrottles).
+type throttlesOnly struct{ aws.Retryer }
+
+func (r throttlesOnly) IsErrorRetryable(err error) bool {
+	return isThrottle(err) && r.Retryer.IsErrorRetryable(err)
+}
+
+func (r throttlesOnly) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
+		return v2.GetAttemptToken(ctx)
+	}
+	return r.GetInitialToken(), nil
+}
+
+func isThrottle(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
 
 // UnansweredCreateError is the failure of a create sent once (sendOnce)
 // that the SDK's retryer would have tried again: what it asked for may
@@ -418,9 +443,11 @@ func (e *UnansweredCreateError) Error() string {
 func (e *UnansweredCreateError) Unwrap() error { return e.Err }
 
 // unansweredOr is err of a create sent once, explained, and an
-// UnansweredCreateError when the SDK would have retried it.
+// UnansweredCreateError when the SDK would have retried it: not a
+// throttle, whose answer says nothing was made (and which sendOnce
+// retried).
 func unansweredOr(err error) error {
-	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary && !isThrottle(err) {
 		return &UnansweredCreateError{Err: Explain(err)}
 	}
 	return Explain(err)
