@@ -564,7 +564,7 @@ func (d *Deployer) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("finding the AWS account: %w", Explain(err))
 	}
-	d.st = deployState{account: aws.ToString(id.Account), part: partition(d.Spec.Region), tables: d.Spec.Tables(), queues: d.Spec.Queues()}
+	d.st = deployState{account: aws.ToString(id.Account), part: callerPartition(id, d.Spec.Region), tables: d.Spec.Tables(), queues: d.Spec.Queues()}
 	return nil
 }
 
