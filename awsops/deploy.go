@@ -360,8 +360,18 @@ var alreadyExistsCodes = []string{"ConflictException", "ResourceConflictExceptio
 // backoff: what the server made all the same is taken, and only when the
 // read finds nothing is it sent again, up to retry.DefaultMaxAttempts
 // times in all, as the SDK would have.
-func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) error {
-	err := def.apply(ctx, action)
+//
+// Stopped (Ctrl-C) after such a failure, while it waits, reads or sends
+// again, it ends at once with that failure, which says what may have been
+// made and what to run, where the cancellation would say nothing of it.
+func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) (err error) {
+	var mayExist error // the last UnansweredCreateError
+	defer func() {
+		if err != nil && mayExist != nil && ctx.Err() != nil {
+			err = mayExist
+		}
+	}()
+	err = def.apply(ctx, action)
 	sent := 1
 	for tries := 0; err != nil && tries < conflictRereads; tries++ {
 		var lost *UnansweredCreateError
@@ -370,11 +380,9 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 		case unanswered && sent >= retry.DefaultMaxAttempts:
 			return err
 		case unanswered:
-			if d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)) != nil {
-				// Stopped (Ctrl-C) before it could look: the create's
-				// error says what may have been made and what to run,
-				// where the cancellation would say nothing of it.
-				return err
+			mayExist = err
+			if serr := d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)); serr != nil {
+				return serr
 			}
 		case !isCode(err, alreadyExistsCodes...):
 			return err

@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,32 +118,55 @@ func TestAThrottledCreateIsRetriedAndNotTakenForOneThatMayHaveBeenMade(t *testin
 }
 
 // TestACtrlCWhileACreateWaitsToBeLookedForSaysItMayHaveBeenMade: a
-// create sent once whose answer was lost (UnansweredCreateError) waits
-// before it looks for what it may have made; a Ctrl-C during that wait
-// ended the step with the bare cancellation, and socks said
+// create sent once whose answer was lost (UnansweredCreateError) waits,
+// looks for what it may have made, and sends again; a Ctrl-C during any
+// of these ended the step with the bare cancellation, and socks said
 // "interrupted" and nothing of the API that may now exist. It still stops
-// at once, without looking again or sending again, and ends with the
-// create's error, which says the API may have been made and to run
-// deploy again.
+// at once, doing nothing more, and ends with the create's error, which
+// says the API may have been made and to run deploy again.
 func TestACtrlCWhileACreateWaitsToBeLookedForSaysItMayHaveBeenMade(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	lost := &UnansweredCreateError{Err: errors.New("operation error ApiGatewayV2: CreateApi, https response error StatusCode: 500")}
-	applies, checks := 0, 0
-	def := deployStepDef{
-		kind: "websocket api", name: func() string { return "prod-socks" },
-		check: func(context.Context) (string, []string, error) { checks++; return ActionCreate, nil, nil },
-		apply: func(context.Context, string) error { applies++; return lost },
-	}
-	d := &Deployer{Sleep: func(ctx context.Context, _ time.Duration) error {
-		cancel() // Ctrl-C during the wait
-		<-ctx.Done()
-		return ctx.Err()
-	}}
-	err := d.applyStep(ctx, def, ActionCreate, nil)
-	if !errors.Is(err, lost) || errors.Is(err, context.Canceled) {
-		t.Errorf("applyStep stopped during its wait = %v; want the create's error, which says the API may have been made", err)
-	}
-	if applies != 1 || checks != 0 {
-		t.Errorf("after the Ctrl-C the step was applied %d times and read %d times; want 1 and 0", applies, checks)
+	for _, during := range []string{"the wait", "the look again", "the second send"} {
+		t.Run(during, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			lost := &UnansweredCreateError{Err: errors.New("operation error ApiGatewayV2: CreateApi, https response error StatusCode: 500")}
+			applies, checks := 0, 0
+			// stop is the Ctrl-C: the call in flight ends with the
+			// cancellation.
+			stop := func(ctx context.Context) error {
+				cancel()
+				<-ctx.Done()
+				return fmt.Errorf("operation error ApiGatewayV2: %w", ctx.Err())
+			}
+			def := deployStepDef{
+				kind: "websocket api", name: func() string { return "prod-socks" },
+				check: func(ctx context.Context) (string, []string, error) {
+					checks++
+					if during == "the look again" {
+						return "", nil, stop(ctx)
+					}
+					return ActionCreate, nil, nil
+				},
+				apply: func(ctx context.Context, _ string) error {
+					applies++
+					if applies > 1 && during == "the second send" {
+						return stop(ctx)
+					}
+					return lost
+				},
+			}
+			d := &Deployer{Sleep: func(ctx context.Context, _ time.Duration) error {
+				if during == "the wait" {
+					return stop(ctx)
+				}
+				return nil
+			}}
+			err := d.applyStep(ctx, def, ActionCreate, nil)
+			if !errors.Is(err, lost) || errors.Is(err, context.Canceled) {
+				t.Errorf("applyStep stopped during %s = %v; want the create's error, which says the API may have been made", during, err)
+			}
+			if applies > 2 || checks > 1 {
+				t.Errorf("after the Ctrl-C the step was applied %d times and read %d times; want nothing more", applies, checks)
+			}
+		})
 	}
 }
