@@ -539,7 +539,7 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		if err != nil {
 			return fmt.Errorf("subscribing queue %s to SNS topic %s: %w", q.Main, topic, err)
 		}
-		if !strings.HasPrefix(aws.ToString(out.SubscriptionArn), "arn:") {
+		if strings.EqualFold(aws.ToString(out.SubscriptionArn), "pending confirmation") {
 			plan.Unconfirmed = append(plan.Unconfirmed, pendingDrift(topic, plan.queueARN))
 		}
 	}
