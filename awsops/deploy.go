@@ -360,8 +360,18 @@ var alreadyExistsCodes = []string{"ConflictException", "ResourceConflictExceptio
 // backoff: what the server made all the same is taken, and only when the
 // read finds nothing is it sent again, up to retry.DefaultMaxAttempts
 // times in all, as the SDK would have.
-func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) error {
-	err := def.apply(ctx, action)
+//
+// Stopped (Ctrl-C) after such a failure, while it waits, reads or sends
+// again, it ends at once with that failure, which says what may have been
+// made and what to run, where the cancellation would say nothing of it.
+func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action string, drift []string) (err error) {
+	var mayExist error // the last UnansweredCreateError
+	defer func() {
+		if err != nil && mayExist != nil && ctx.Err() != nil {
+			err = mayExist
+		}
+	}()
+	err = def.apply(ctx, action)
 	sent := 1
 	for tries := 0; err != nil && tries < conflictRereads; tries++ {
 		var lost *UnansweredCreateError
@@ -370,6 +380,7 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 		case unanswered && sent >= retry.DefaultMaxAttempts:
 			return err
 		case unanswered:
+			mayExist = err
 			if serr := d.sleep(ctx, backoff.FullJitter(sent-1, time.Second, 20*time.Second)); serr != nil {
 				return serr
 			}
@@ -395,14 +406,36 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 	return err
 }
 
-// sendOnce turns the SDK's retries off for one call: a create whose
-// resource has no name of its own that a second create would collide
-// with (CreateApi, CreateIntegration), which the SDK's retryer would make
-// twice when the server did the first attempt but its answer was lost (a
-// 5xx, a reset connection, no answer in the attempt's bound). Such a
-// failure comes back as an UnansweredCreateError, and applyStep reads the
-// step again before it creates anything more.
-func sendOnce(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
+// sendOnce turns the SDK's retries off for one call, but for throttling:
+// a create whose resource has no name of its own that a second create
+// would collide with (CreateApi, CreateIntegration), which the SDK's
+// retryer would make twice when the server did the first attempt but its
+// answer was lost (a 5xx, a reset connection, no answer in the attempt's
+// bound). Such a failure comes back as an UnansweredCreateError, and
+// applyStep reads the step again before it creates anything more. A
+// throttled attempt (429 TooManyRequestsException) is an answer saying
+// that nothing was made: the SDK's retryer tries it again as it would
+// any call, with its pauses and its bound on attempts.
+func sendOnce(o *apigatewayv2.Options) { o.Retryer = throttlesOnly{o.Retryer} }
+
+// throttlesOnly is a retryer that retries only the failures of its own
+// retryer that are throttling (retry.DefaultThrottles).
+type throttlesOnly struct{ aws.Retryer }
+
+func (r throttlesOnly) IsErrorRetryable(err error) bool {
+	return isThrottle(err) && r.Retryer.IsErrorRetryable(err)
+}
+
+func (r throttlesOnly) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
+		return v2.GetAttemptToken(ctx)
+	}
+	return r.GetInitialToken(), nil
+}
+
+func isThrottle(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
 
 // UnansweredCreateError is the failure of a create sent once (sendOnce)
 // that the SDK's retryer would have tried again: what it asked for may
@@ -418,9 +451,11 @@ func (e *UnansweredCreateError) Error() string {
 func (e *UnansweredCreateError) Unwrap() error { return e.Err }
 
 // unansweredOr is err of a create sent once, explained, and an
-// UnansweredCreateError when the SDK would have retried it.
+// UnansweredCreateError when the SDK would have retried it: not a
+// throttle, whose answer says nothing was made (and which sendOnce
+// retried).
 func unansweredOr(err error) error {
-	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary && !isThrottle(err) {
 		return &UnansweredCreateError{Err: Explain(err)}
 	}
 	return Explain(err)
@@ -537,7 +572,7 @@ func (d *Deployer) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("finding the AWS account: %w", Explain(err))
 	}
-	d.st = deployState{account: aws.ToString(id.Account), part: partition(d.Spec.Region), tables: d.Spec.Tables(), queues: d.Spec.Queues()}
+	d.st = deployState{account: aws.ToString(id.Account), part: callerPartition(id, d.Spec.Region), tables: d.Spec.Tables(), queues: d.Spec.Queues()}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -210,13 +211,13 @@ func NewControlPlane(cfg aws.Config, e Endpoints, opts ...ClientOption) *Control
 // QueueARN is the ARN that the SQS queue called name has, or had, in
 // region, in the account of cp's credentials (STS GetCallerIdentity):
 // what a queue that is gone can still be found by, as the endpoint of its
-// SNS subscriptions.
+// SNS subscriptions. Its partition is the credentials' (callerPartition).
 func (cp *ControlPlane) QueueARN(ctx context.Context, region, name string) (string, error) {
 	id, err := cp.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return "", fmt.Errorf("finding the AWS account: %w", Explain(err))
 	}
-	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition(region), region, aws.ToString(id.Account), name), nil
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", callerPartition(id, region), region, aws.ToString(id.Account), name), nil
 }
 
 // ServiceEndpoint is where the calls of one service go: URL is the
@@ -268,7 +269,18 @@ func OnThisMachine(rawURL string) bool {
 	return loopback.Name(u.Hostname())
 }
 
-// partition is the ARN partition of region.
+// callerPartition is the ARN partition of the credentials STS described
+// in id (aws, aws-cn, aws-us-gov, aws-eusc, aws-iso, ...), which every ARN
+// of their account shares; partition(region) when id has no ARN that
+// says (an emulator).
+func callerPartition(id *sts.GetCallerIdentityOutput, region string) string {
+	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil && a.Partition != "" {
+		return a.Partition
+	}
+	return partition(region)
+}
+
+// partition is the ARN partition of region, as far as its name tells.
 func partition(region string) string {
 	switch {
 	case strings.HasPrefix(region, "cn-"):

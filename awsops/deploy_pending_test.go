@@ -18,11 +18,18 @@ import (
 
 // listedAsPending makes SNS list every subscription of an SQS queue as
 // "PendingConfirmation", as it lists one that a topic of another account
-// waits to have confirmed (moto confirms them at once).
+// waits to have confirmed (moto confirms them at once), and answer a
+// Subscribe without ReturnSubscriptionArn "pending confirmation", as it
+// answers one it holds so.
 func listedAsPending(cfg aws.Config) aws.Config {
 	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), func(s *middleware.Stack) error {
 		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("listedAsPending", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleInitialize(ctx, in)
+			if sub, ok := out.Result.(*sns.SubscribeOutput); ok && err == nil {
+				if params, ok := in.Parameters.(*sns.SubscribeInput); ok && !params.ReturnSubscriptionArn && aws.ToString(params.Protocol) == "sqs" {
+					sub.SubscriptionArn = aws.String("pending confirmation")
+				}
+			}
 			if err != nil || awsmiddleware.GetOperationName(ctx) != "ListSubscriptionsByTopic" {
 				return out, md, err
 			}

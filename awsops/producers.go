@@ -487,9 +487,8 @@ func checkStatement(queue string, st QueuePolicyStatement, plan *ProducerPlan) {
 
 // CreateProducers creates what plan lists as missing: the rule and its
 // target, the subscriptions, and the queue policy statements, leaving
-// other statements of the policy as they are. Each subscription it makes
-// is read back as CheckProducers reads it: one that SNS holds pending
-// confirmation is added to plan.Unconfirmed.
+// other statements of the policy as they are. A subscription it makes
+// that SNS answers is pending confirmation is added to plan.Unconfirmed.
 func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAdminAPI, q Queues, p Producers, plan *ProducerPlan) error {
 	if len(plan.Changes) == 0 {
 		return nil
@@ -528,21 +527,19 @@ func CreateProducers(ctx context.Context, ev EventsAPI, tp TopicsAPI, sq QueueAd
 		if !slices.Contains(plan.Changes, Change{Kind: KindSubscription, Name: topic + " -> " + plan.queueARN}) {
 			continue
 		}
-		_, err := tp.Subscribe(ctx, &sns.SubscribeInput{
+		// Without ReturnSubscriptionArn, SNS answers "pending
+		// confirmation" in place of the ARN of a subscription it holds
+		// pending (a topic of another account), delivering nothing: the
+		// answer says so, where a listing of the topic's subscriptions
+		// read right after may not list it yet.
+		out, err := tp.Subscribe(ctx, &sns.SubscribeInput{
 			TopicArn: aws.String(topic), Protocol: aws.String("sqs"), Endpoint: aws.String(plan.queueARN),
-			Attributes:            map[string]string{"RawMessageDelivery": fmt.Sprint(p.RawDelivery)},
-			ReturnSubscriptionArn: true,
+			Attributes: map[string]string{"RawMessageDelivery": fmt.Sprint(p.RawDelivery)},
 		})
 		if err != nil {
 			return fmt.Errorf("subscribing queue %s to SNS topic %s: %w", q.Main, topic, err)
 		}
-		// Read as the next run reads it: SNS may hold it pending
-		// confirmation (a topic of another account), delivering nothing.
-		sub, pending, err := findSubscription(ctx, tp, topic, plan.queueARN)
-		if err != nil {
-			return err
-		}
-		if sub == "" && pending {
+		if strings.EqualFold(aws.ToString(out.SubscriptionArn), "pending confirmation") {
 			plan.Unconfirmed = append(plan.Unconfirmed, pendingDrift(topic, plan.queueARN))
 		}
 	}

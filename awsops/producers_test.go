@@ -24,6 +24,10 @@ type fakeProducers struct {
 	subs             map[string][]snstypes.Subscription // by topic
 	raw              map[string]string                  // by subscription ARN
 	calls            []string
+	// pending: Subscribe leaves the subscription pending confirmation,
+	// as SNS does with a topic of another account; unlisted: it is not
+	// listed yet (ListSubscriptionsByTopic is read a moment later).
+	pending, unlisted bool
 }
 
 func newFakeProducers() *fakeProducers {
@@ -83,8 +87,18 @@ func (f *fakeProducers) DeleteRule(_ context.Context, in *eventbridge.DeleteRule
 func (f *fakeProducers) Subscribe(_ context.Context, in *sns.SubscribeInput, _ ...func(*sns.Options)) (*sns.SubscribeOutput, error) {
 	f.calls = append(f.calls, "Subscribe")
 	arn := aws.ToString(in.TopicArn) + ":sub-1"
-	f.subs[aws.ToString(in.TopicArn)] = append(f.subs[aws.ToString(in.TopicArn)], snstypes.Subscription{SubscriptionArn: aws.String(arn), Protocol: in.Protocol, Endpoint: in.Endpoint})
+	listed := arn
+	if f.pending {
+		listed = "PendingConfirmation"
+	}
+	if !f.unlisted {
+		f.subs[aws.ToString(in.TopicArn)] = append(f.subs[aws.ToString(in.TopicArn)], snstypes.Subscription{SubscriptionArn: aws.String(listed), Protocol: in.Protocol, Endpoint: in.Endpoint})
+	}
 	f.raw[arn] = in.Attributes["RawMessageDelivery"]
+	if f.pending && !in.ReturnSubscriptionArn {
+		// SNS's answer for a subscription that waits for confirmation.
+		return &sns.SubscribeOutput{SubscriptionArn: aws.String("pending confirmation")}, nil
+	}
 	return &sns.SubscribeOutput{SubscriptionArn: aws.String(arn)}, nil
 }
 func (f *fakeProducers) Unsubscribe(_ context.Context, in *sns.UnsubscribeInput, _ ...func(*sns.Options)) (*sns.UnsubscribeOutput, error) {
@@ -325,5 +339,33 @@ func TestARuleNameBeyondEventBridgesLimitIsRefusedUpFront(t *testing.T) {
 	}
 	if err := rule("a/b").Validate(); err == nil {
 		t.Errorf("a rule name with '/' was accepted")
+	}
+}
+
+// TestASubscriptionLeftPendingIsToldBySubscribesAnswer: CreateProducers
+// told a subscription it made that SNS holds pending confirmation by
+// listing the topic's subscriptions right after Subscribe, and one not
+// listed yet was taken for confirmed: provision exited 0 and deploy said
+// the stack was deployed while SNS delivered nothing. SNS's answer to
+// Subscribe says it ("pending confirmation"), whatever the listing shows
+// yet: the subscription is in plan.Unconfirmed.
+func TestASubscriptionLeftPendingIsToldBySubscribesAnswer(t *testing.T) {
+	ctx := t.Context()
+	topic := "arn:aws:sns:us-east-1:123456789012:jobs"
+	for _, unlisted := range []bool{false, true} {
+		f := newFakeProducers()
+		f.pending, f.unlisted = true, unlisted
+		q := QueuesFor("s")
+		p := Producers{Topics: []string{topic}}
+		plan, err := CheckProducers(ctx, f, f, f, q, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CreateProducers(ctx, f, f, f, q, p, plan); err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Unconfirmed) != 1 || plan.Unconfirmed[0].Name != topic+" -> "+f.queueARN || plan.Unconfirmed[0].Aspect != AspectConfirmation {
+			t.Errorf("not yet listed %v: unconfirmed = %+v; want the subscription to %s, pending confirmation", unlisted, plan.Unconfirmed, topic)
+		}
 	}
 }

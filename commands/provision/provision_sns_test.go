@@ -18,8 +18,18 @@ import (
 
 // listedAsPending lists every SQS subscription as "PendingConfirmation",
 // as SNS lists one that waits for the queue's owner to confirm it (moto
-// confirms them at once).
+// confirms them at once), and answers a Subscribe without
+// ReturnSubscriptionArn "pending confirmation", as SNS answers one it
+// holds so.
 type listedAsPending struct{ awsops.TopicsAPI }
+
+func (p listedAsPending) Subscribe(ctx context.Context, in *sns.SubscribeInput, optFns ...func(*sns.Options)) (*sns.SubscribeOutput, error) {
+	out, err := p.TopicsAPI.Subscribe(ctx, in, optFns...)
+	if err == nil && !in.ReturnSubscriptionArn && aws.ToString(in.Protocol) == "sqs" {
+		out.SubscriptionArn = aws.String("pending confirmation")
+	}
+	return out, err
+}
 
 func (p listedAsPending) ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
 	out, err := p.TopicsAPI.ListSubscriptionsByTopic(ctx, in, optFns...)

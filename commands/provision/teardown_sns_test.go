@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/internal/emulatortest"
@@ -217,5 +219,49 @@ func TestTeardownUnsubscribesAQueueThatIsAlreadyGone(t *testing.T) {
 	}
 	if got := subsOf(jobs); !slices.Equal(got, []string{queueARN(other)}) {
 		t.Errorf("subscriptions of %s after teardown: %v; want only the other stack's queue %s", jobs, got, queueARN(other))
+	}
+}
+
+// unknownAccount fails GetCallerIdentity, as STS does with expired
+// credentials or an endpoint that cannot be reached.
+type unknownAccount struct{}
+
+func (unknownAccount) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"}
+}
+
+// TestTeardownOfAGoneQueueGoesOnWhenTheAccountIsUnknown: the ARN a gone
+// queue had is built from the account STS names; when STS fails, teardown
+// still deletes the rest of the stack, and says that it could not look
+// for the queue's subscriptions and what to run. On moto.
+func TestTeardownOfAGoneQueueGoesOnWhenTheAccountIsUnknown(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := randomStack("tdnosts")
+	ctx := t.Context()
+	makeData(t, cp.DB, cp.SQS, stack, stack)
+	if err := awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack)); err != nil {
+		t.Fatal(err)
+	}
+	noSTS := *cp
+	noSTS.STS = unknownAccount{}
+	ios, _, out, errOut := iostreams.Test()
+	opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}
+	opts.Target = func(context.Context) (*Target, error) {
+		return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events, SNS: cp.SNS,
+			Stack: stack, Region: cfg.Region, Deployer: &awsops.Deployer{CP: &noSTS, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}}, nil
+	}
+	if err := teardownRun(ctx, opts); err != nil {
+		t.Fatalf("teardown with STS failing: %v\n%s", err, errOut)
+	}
+	var res TeardownResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !slices.Contains(res.Deleted, awsops.Change{Kind: awsops.KindTable, Name: awsops.TablesFor(stack).Connections}) {
+		t.Errorf("--json deleted %v; want the stack's tables", res.Deleted)
+	}
+	if !strings.Contains(errOut.String(), "could not look for the SNS subscriptions of queue "+awsops.QueuesFor(stack).Main) || !strings.Contains(errOut.String(), "aws sns unsubscribe") {
+		t.Errorf("teardown did not say it could not look for the gone queue's subscriptions:\n%s", errOut)
 	}
 }
