@@ -803,10 +803,24 @@ func TestALatencyListenerFloodedWithRepeatsIsNotHeld(t *testing.T) {
 	if res.Samples != 5 || res.P50 != 1 || res.Max != 1 {
 		t.Errorf("latency %+v; want 5 samples of 1 ms (the first copy of each)", res)
 	}
+	noLatencyReader(t)
+}
+
+// noLatencyReader fails t when the latency listener's reader still runs
+// once the phase has returned. The phase waits for the reader to close
+// readerDone, its last act: the goroutine may still be on its way out
+// then, so this waits for it a while (2s at most) before it says so.
+func noLatencyReader(t *testing.T) {
+	t.Helper()
 	buf := make([]byte, 1<<20)
-	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "bench.latency.func") {
-		t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
+	var st string
+	for i := 0; i < 400; i++ {
+		if st = string(buf[:runtime.Stack(buf, true)]); !strings.Contains(st, "bench.latency.func") {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
 }
 
 // TestTheLatencyListenerKeepsItselfAliveThroughASilence: --idle up to
@@ -832,8 +846,22 @@ func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
 	p.pid = 0
 	p.sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
+		defer mu.Unlock()
+		// Each minute after the first follows a ping: wait for the
+		// target to have read it, as the minute would in earnest.
+		// Counted only at the end, pings still in the target's socket
+		// as the phase closed its connection were lost to the reset
+		// (unread pongs on the listener's side), and the count fell
+		// short though every ping was sent.
+		for i := 0; pings < len(sleeps) && i < 2000; i++ {
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+		}
+		if pings < len(sleeps) {
+			t.Errorf("minute %d of the silence began with %d pings at the target; want %d", len(sleeps)+1, pings, len(sleeps))
+		}
 		sleeps = append(sleeps, d)
-		mu.Unlock()
 		return ft.clock.sleep(ctx, d)
 	}
 	opts := measureOptions(1, 1, 0, 0, time.Minute)
@@ -853,12 +881,6 @@ func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
 	}
 	if total != 10*time.Minute || len(sleeps) != 10 {
 		t.Errorf("sleeps %v; want the 10m silence in ten of a minute each", sleeps)
-	}
-	// The pings arrive as the target reads them: wait for the nine.
-	for i := 0; pings < 9 && i < 2000; i++ {
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		mu.Lock()
 	}
 	if pings != 9 {
 		t.Errorf("the target got %d pings through the silence; want 9, one between each minute", pings)
@@ -901,4 +923,5 @@ func TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the latency phase still runs after 30s: it waits out --timeout (1m) for a message it dropped")
 	}
+	noLatencyReader(t)
 }
