@@ -925,3 +925,17 @@ func TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce(t *testing.T) {
 	}
 	noLatencyReader(t)
 }
+
+// TestAMessageMadeUpBeforeTheFirstOneNamesTheFirstOne: the listener's
+// first message is untimed, and the bench calls it so when it is lost;
+// a made-up message ahead of it said it came while "waiting for message
+// 0", a message the bench never numbers so.
+func TestAMessageMadeUpBeforeTheFirstOneNamesTheFirstOne(t *testing.T) {
+	got := make(chan int, 1)
+	got <- 0
+	var ended error
+	err := awaitSeq(context.Background(), got, &ended, -1, time.Minute, "lost")
+	if err == nil || strings.Contains(err.Error(), "message 0") || !strings.Contains(err.Error(), "message 1 of this bench before it was published (waiting for its first message, untimed)") {
+		t.Errorf("err = %v; want message 1 said to come ahead of the first message (untimed)", err)
+	}
+}
