@@ -412,6 +412,10 @@ func checkConnections(ctx context.Context, env *Env) Result {
 	}
 	if oldest != nil {
 		r.TimeLabel, r.Time = "oldest connected", oldest.ConnectedAt
+		if part != "" {
+			// The oldest of a part: others may be older.
+			r.TimeLabel = "oldest connected of those read"
+		}
 	}
 	return r
 }

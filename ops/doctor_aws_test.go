@@ -465,6 +465,27 @@ func TestAWSDoctorChecks(t *testing.T) {
 		})
 	}
 
+	// A connections check that stopped early dated the oldest of the
+	// records it read "oldest connected", as if it were the oldest of
+	// them all.
+	t.Run("the oldest connection of a part read is said to be of those read", func(t *testing.T) {
+		for _, whole := range []bool{false, true} {
+			env, _, _ := awsEnv(t)
+			env.AWS.Connections = func(_ context.Context, fn func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+				err := fn([]pubsub.Connection{{ID: "a=", Geek: "g", ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}})
+				return awsops.ConnectionsRead{Read: 2000, Whole: whole}, err
+			}
+			r, _ := check(t, env, "connections")
+			want := "oldest connected of those read"
+			if whole {
+				want = "oldest connected"
+			}
+			if r.TimeLabel != want || !r.Time.Equal(now.Add(-time.Minute)) {
+				t.Errorf("whole=%v: %+v; want %q, %s", whole, r, want, now.Add(-time.Minute))
+			}
+		}
+	})
+
 	t.Run("the broker timeout provision was given sets the visibility timeout wanted", func(t *testing.T) {
 		env, _, fq := awsEnv(t)
 		fq.visibility = "60"
