@@ -939,3 +939,66 @@ func TestAMessageMadeUpBeforeTheFirstOneNamesTheFirstOne(t *testing.T) {
 		t.Errorf("err = %v; want message 1 said to come ahead of the first message (untimed)", err)
 	}
 }
+
+// TestALatencyListenerTakesLateCopiesOfEarlierMessagesInItsStride: an
+// at-least-once target delivers a message again, late, after the next
+// one was published (the warm-up message too), and delivers each twice.
+// Those copies are of messages already timed: they are dropped, and the
+// bench neither fails (they are not "before it was published") nor times
+// a copy.
+func TestALatencyListenerTakesLateCopiesOfEarlierMessagesInItsStride(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	ft.delay = func(seq int) time.Duration { return time.Duration(seq+2) * time.Millisecond }
+	p := ft.plan()
+	p.pid = 0
+	publish := p.publish
+	p.publish = func(ctx context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		ft.mu.Lock()
+		conns := slices.Clone(ft.conns[topic])
+		ft.mu.Unlock()
+		for _, c := range conns {
+			for _, late := range []int{-1, m.Seq - 1} {
+				if late >= -1 && late < m.Seq {
+					if err := c.WriteMessage(websocket.TextMessage, mustJSON(probe{Bench: m.Bench, Seq: late})); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := publish(ctx, topic, body); err != nil {
+			return err
+		}
+		// Its copy, at once (the clock does not move).
+		for _, c := range conns {
+			if err := c.WriteMessage(websocket.TextMessage, body); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	var res Latency
+	go func() {
+		var err error
+		res, err = latency(context.Background(), measureOptions(1, 1, 0, 5, time.Minute), p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("latency: %v; want the late copies dropped", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s")
+	}
+	// Message seq takes seq+2 ms to arrive (its copy, sent after it, is
+	// not timed): samples of 2 to 6 ms.
+	if res.Samples != 5 || res.P50 != 4 || res.Max != 6 {
+		t.Errorf("latency %+v; want 5 samples of 2 to 6 ms, p50 4", res)
+	}
+	noLatencyReader(t)
+}
