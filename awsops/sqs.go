@@ -609,7 +609,7 @@ func heldError(verb string, held int, ids []string, chosen []deadMessage) error 
 	if held == 0 || (ids != nil && len(chosen) == len(pubsub.Unique(ids))) {
 		return nil
 	}
-	return heldErr(fmt.Sprintf("%s dead letters: %s held by another socks command reading them (a dlq list, show, redrive or purge, or status) for up to %s",
+	return heldErr(fmt.Sprintf("%s dead letters: %s held by another socks command reading them (a dlq list, show, redrive or purge, status or doctor) for up to %s",
 		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), deadLetterHold))
 }
 

@@ -403,3 +403,16 @@ func TestARedriveWhoseDeleteFailsSaysToPurgeNotRerun(t *testing.T) {
 		t.Errorf("Redrive = %d, %v; want store.ErrRedrivenButKept naming d0 d1 d2 with the purge to run", n, err)
 	}
 }
+
+// TestTheHeldErrorNamesDoctorAmongTheWalkers: `socks doctor`'s dead
+// letters check walks up to 1,000 of them (Stats, for the oldest failure
+// time), hiding them as a dlq list does; a doctor run as a health check
+// every minute held dead letters that a redrive, purge or show then said
+// were held by "a dlq list, show, redrive or purge, or status", leaving
+// out the one command that held them.
+func TestTheHeldErrorNamesDoctorAmongTheWalkers(t *testing.T) {
+	err := heldError("redriving", 2, nil, nil)
+	if !errors.Is(err, store.ErrDeadLettersHeld) || !strings.Contains(err.Error(), "doctor") {
+		t.Errorf("heldError = %v; want it to name doctor among the commands that hold dead letters", err)
+	}
+}

@@ -389,9 +389,14 @@ func checkConnections(ctx context.Context, env *Env) Result {
 	part := ""
 	if env.AWS != nil && env.AWS.Connections != nil {
 		read, err := env.AWS.Connections(ctx, count)
+		why, stopped := readStoppedEarly(err, read.Read)
 		switch {
-		case errors.Is(err, context.DeadlineExceeded) && read.Read > 0:
-			part = fmt.Sprintf(" in the first %d records (stopped early, at doctor's time limit of %s; %s)", read.Read, checkTimeout, countsAll)
+		case stopped:
+			part = fmt.Sprintf(" in the first %d records (stopped early, %s; %s)", read.Read, why, countsAll)
+		case errors.Is(err, context.DeadlineExceeded):
+			return cannotRead("the connections", err, env)
+		case throttled(err):
+			return fail("cannot read the connections: "+err.Error(), throttledFix(env))
 		case err != nil:
 			return cannotRead("the connections", err, env)
 		case !read.Whole:
@@ -407,6 +412,10 @@ func checkConnections(ctx context.Context, env *Env) Result {
 	}
 	if oldest != nil {
 		r.TimeLabel, r.Time = "oldest connected", oldest.ConnectedAt
+		if part != "" {
+			// The oldest of a part: others may be older.
+			r.TimeLabel = "oldest connected of those read"
+		}
 	}
 	return r
 }

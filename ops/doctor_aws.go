@@ -299,24 +299,17 @@ func checkMigration(ctx context.Context, env *Env) Result {
 		return skip("skipped: no DynamoDB store")
 	}
 	p, err := env.AWS.Migration(ctx)
-	early := "stopped early, at doctor's limit; `socks provision --dry-run` counts them all"
-	throttled := errors.Is(err, awsops.ErrThrottled) || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+	const countsThemAll = "`socks provision --dry-run` counts them all"
+	early := "stopped early, at doctor's limit; " + countsThemAll
+	why, stopped := readStoppedEarly(err, p.Read)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) && p.Read > 0:
-		// A slow table is no failure: what the pages read show is
-		// said, as when the item limit stops the Scan.
+	case stopped:
 		p.Whole = false
-		early = fmt.Sprintf("stopped early, at doctor's time limit of %s; `socks provision --dry-run` counts them all", checkTimeout)
-	case throttled && p.Read > 0:
-		// A table of low provisioned read capacity: the SDK gave up
-		// after its attempts.
-		p.Whole = false
-		early = "stopped early, as DynamoDB throttled the reads (the table's read capacity is used up); `socks provision --dry-run` counts them all"
+		early = "stopped early, " + why + "; " + countsThemAll
 	case errors.Is(err, context.DeadlineExceeded):
 		return cannotRead("the connections table", err, env)
-	case throttled:
-		return fail("cannot read the connections table: "+unread(err),
-			"DynamoDB throttled the reads of table "+env.AWS.Tables.Connections+" (its read capacity is used up): run the doctor again later")
+	case throttled(err):
+		return fail("cannot read the connections table: "+unread(err), throttledFix(env))
 	case err != nil:
 		return fail("cannot read the connections table: "+unread(err),
 			"check that the credentials may call dynamodb:Scan and dynamodb:BatchGetItem on table "+env.AWS.Tables.Connections)
@@ -406,6 +399,35 @@ func maskKey(k string) string {
 
 // unread is err, from reading the connections table, without the words
 // the check's own line already says.
+// readStoppedEarly says why a bounded read of the connections table
+// (the migration check's, the connections check's) that failed after it
+// had read items (read > 0) stopped early, when what those showed is still
+// worth saying: a slow table is no failure, nor one of low provisioned
+// read capacity whose Scan the SDK gave up on, throttled.
+func readStoppedEarly(err error, read int) (why string, stopped bool) {
+	switch {
+	case err == nil || read == 0:
+		return "", false
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("at doctor's time limit of %s", checkTimeout), true
+	case throttled(err):
+		return "as DynamoDB throttled the reads (the table's read capacity is used up)", true
+	}
+	return "", false
+}
+
+// throttled reports whether err is DynamoDB's throttling: a call the SDK
+// gave up on, or keys a batch call left unprocessed.
+func throttled(err error) bool {
+	return errors.Is(err, awsops.ErrThrottled) || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
+
+// throttledFix is the fix of a read of the connections table that
+// DynamoDB throttled before it read anything.
+func throttledFix(env *Env) string {
+	return "DynamoDB throttled the reads of table " + env.AWS.Tables.Connections + " (its read capacity is used up): run the doctor again later"
+}
+
 func unread(err error) string {
 	return strings.TrimPrefix(err.Error(), "reading the connections table: ")
 }

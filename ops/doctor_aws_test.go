@@ -25,6 +25,7 @@ import (
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ops/opstest"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // fakeTables answers DescribeTable and DescribeTimeToLive as DynamoDB
@@ -368,6 +369,31 @@ func TestAWSDoctorChecks(t *testing.T) {
 				}
 			},
 			"migration", ops.StatusFail, []string{"cannot read the connections table", "dynamodb:Scan", "dynamodb:BatchGetItem"}, nil},
+		// The connections check reads a bounded part of the table, as
+		// the migration check does, and stops early as it does: a
+		// throttled Scan (a table of low provisioned read capacity,
+		// which the migration check's Scan just used) failed it with
+		// "create the tables with socks provision", though it had read
+		// pages.
+		{"connections read before the reads were throttled are said, stopping early",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Connections = func(_ context.Context, fn func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+					if err := fn([]pubsub.Connection{{ID: "a=", Geek: "g", ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}}); err != nil {
+						return awsops.ConnectionsRead{}, err
+					}
+					throttled := &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Scan", Err: &retry.MaxAttemptsError{Attempt: 3,
+						Err: &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "The level of configured provisioned throughput for the table was exceeded"}}}
+					return awsops.ConnectionsRead{Read: 250}, fmt.Errorf("listing connections: %w", throttled)
+				}
+			},
+			"connections", ops.StatusOK, []string{"1 open in the first 250 records (stopped early, as DynamoDB throttled the reads", "socks subs stats"}, nil},
+		{"connection reads throttled before any page fail, naming the throttling",
+			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
+				env.AWS.Connections = func(context.Context, func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+					return awsops.ConnectionsRead{}, fmt.Errorf("listing connections: %w", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "exceeded"})
+				}
+			},
+			"connections", ops.StatusFail, []string{"cannot read the connections", "ProvisionedThroughputExceededException", "throttled", "run the doctor again later"}, nil},
 		{"no callback URL warns with how to set it",
 			func(env *ops.Env, _ *fakeTables, _ *fakeQueues) {
 				env.Config.AWS.CallbackURL, env.Endpoint, env.Pusher = "", "", nil
@@ -438,6 +464,27 @@ func TestAWSDoctorChecks(t *testing.T) {
 			}
 		})
 	}
+
+	// A connections check that stopped early dated the oldest of the
+	// records it read "oldest connected", as if it were the oldest of
+	// them all.
+	t.Run("the oldest connection of a part read is said to be of those read", func(t *testing.T) {
+		for _, whole := range []bool{false, true} {
+			env, _, _ := awsEnv(t)
+			env.AWS.Connections = func(_ context.Context, fn func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+				err := fn([]pubsub.Connection{{ID: "a=", Geek: "g", ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}})
+				return awsops.ConnectionsRead{Read: 2000, Whole: whole}, err
+			}
+			r, _ := check(t, env, "connections")
+			want := "oldest connected of those read"
+			if whole {
+				want = "oldest connected"
+			}
+			if r.TimeLabel != want || !r.Time.Equal(now.Add(-time.Minute)) {
+				t.Errorf("whole=%v: %+v; want %q, %s", whole, r, want, now.Add(-time.Minute))
+			}
+		}
+	})
 
 	t.Run("the broker timeout provision was given sets the visibility timeout wanted", func(t *testing.T) {
 		env, _, fq := awsEnv(t)

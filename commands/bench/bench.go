@@ -1131,7 +1131,11 @@ func awaitSeq(ctx context.Context, got <-chan int, ended *error, seq int, timeou
 			case s == seq:
 				return nil
 			case s > seq:
-				return fmt.Errorf("the server sent the latency listener message %d of this bench before it was published (waiting for message %d): it makes up messages, and the bench cannot time it", s+1, seq+1)
+				waiting := fmt.Sprintf("message %d", seq+1)
+				if seq < 0 {
+					waiting = "its first message, untimed"
+				}
+				return fmt.Errorf("the server sent the latency listener message %d of this bench before it was published (waiting for %s): it makes up messages, and the bench cannot time it", s+1, waiting)
 			}
 		case <-t.C:
 			if seq < 0 {

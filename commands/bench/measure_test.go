@@ -803,10 +803,24 @@ func TestALatencyListenerFloodedWithRepeatsIsNotHeld(t *testing.T) {
 	if res.Samples != 5 || res.P50 != 1 || res.Max != 1 {
 		t.Errorf("latency %+v; want 5 samples of 1 ms (the first copy of each)", res)
 	}
+	noLatencyReader(t)
+}
+
+// noLatencyReader fails t when the latency listener's reader still runs
+// once the phase has returned. The phase waits for the reader to close
+// readerDone, its last act: the goroutine may still be on its way out
+// then, so this waits for it a while (2s at most) before it says so.
+func noLatencyReader(t *testing.T) {
+	t.Helper()
 	buf := make([]byte, 1<<20)
-	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "bench.latency.func") {
-		t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
+	var st string
+	for i := 0; i < 400; i++ {
+		if st = string(buf[:runtime.Stack(buf, true)]); !strings.Contains(st, "bench.latency.func") {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+	t.Errorf("the latency listener's reader still runs after the phase returned:\n%s", st)
 }
 
 // TestTheLatencyListenerKeepsItselfAliveThroughASilence: --idle up to
@@ -832,8 +846,22 @@ func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
 	p.pid = 0
 	p.sleep = func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
+		defer mu.Unlock()
+		// Each minute after the first follows a ping: wait for the
+		// target to have read it, as the minute would in earnest.
+		// Counted only at the end, pings still in the target's socket
+		// as the phase closed its connection were lost to the reset
+		// (unread pongs on the listener's side), and the count fell
+		// short though every ping was sent.
+		for i := 0; pings < len(sleeps) && i < 2000; i++ {
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+		}
+		if pings < len(sleeps) {
+			t.Errorf("minute %d of the silence began with %d pings at the target; want %d", len(sleeps)+1, pings, len(sleeps))
+		}
 		sleeps = append(sleeps, d)
-		mu.Unlock()
 		return ft.clock.sleep(ctx, d)
 	}
 	opts := measureOptions(1, 1, 0, 0, time.Minute)
@@ -853,12 +881,6 @@ func TestTheLatencyListenerKeepsItselfAliveThroughASilence(t *testing.T) {
 	}
 	if total != 10*time.Minute || len(sleeps) != 10 {
 		t.Errorf("sleeps %v; want the 10m silence in ten of a minute each", sleeps)
-	}
-	// The pings arrive as the target reads them: wait for the nine.
-	for i := 0; pings < 9 && i < 2000; i++ {
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		mu.Lock()
 	}
 	if pings != 9 {
 		t.Errorf("the target got %d pings through the silence; want 9, one between each minute", pings)
@@ -901,4 +923,82 @@ func TestALatencyListenerSentAMessageNotYetPublishedFailsAtOnce(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the latency phase still runs after 30s: it waits out --timeout (1m) for a message it dropped")
 	}
+	noLatencyReader(t)
+}
+
+// TestAMessageMadeUpBeforeTheFirstOneNamesTheFirstOne: the listener's
+// first message is untimed, and the bench calls it so when it is lost;
+// a made-up message ahead of it said it came while "waiting for message
+// 0", a message the bench never numbers so.
+func TestAMessageMadeUpBeforeTheFirstOneNamesTheFirstOne(t *testing.T) {
+	got := make(chan int, 1)
+	got <- 0
+	var ended error
+	err := awaitSeq(context.Background(), got, &ended, -1, time.Minute, "lost")
+	if err == nil || strings.Contains(err.Error(), "message 0") || !strings.Contains(err.Error(), "message 1 of this bench before it was published (waiting for its first message, untimed)") {
+		t.Errorf("err = %v; want message 1 said to come ahead of the first message (untimed)", err)
+	}
+}
+
+// TestALatencyListenerTakesLateCopiesOfEarlierMessagesInItsStride: an
+// at-least-once target delivers a message again, late, after the next
+// one was published (the warm-up message too), and delivers each twice.
+// Those copies are of messages already timed: they are dropped, and the
+// bench neither fails (they are not "before it was published") nor times
+// a copy.
+func TestALatencyListenerTakesLateCopiesOfEarlierMessagesInItsStride(t *testing.T) {
+	ft := newFakeTarget(t, newFakeClock())
+	ft.delay = func(seq int) time.Duration { return time.Duration(seq+2) * time.Millisecond }
+	p := ft.plan()
+	p.pid = 0
+	publish := p.publish
+	p.publish = func(ctx context.Context, topic string, body []byte) error {
+		var m probe
+		if err := json.Unmarshal(body, &m); err != nil {
+			return err
+		}
+		ft.mu.Lock()
+		conns := slices.Clone(ft.conns[topic])
+		ft.mu.Unlock()
+		for _, c := range conns {
+			for _, late := range []int{-1, m.Seq - 1} {
+				if late >= -1 && late < m.Seq {
+					if err := c.WriteMessage(websocket.TextMessage, mustJSON(probe{Bench: m.Bench, Seq: late})); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := publish(ctx, topic, body); err != nil {
+			return err
+		}
+		// Its copy, at once (the clock does not move).
+		for _, c := range conns {
+			if err := c.WriteMessage(websocket.TextMessage, body); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	var res Latency
+	go func() {
+		var err error
+		res, err = latency(context.Background(), measureOptions(1, 1, 0, 5, time.Minute), p, "", "bench--lat", progress{}, newPacer(0, p.now, p.sleep))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("latency: %v; want the late copies dropped", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the latency phase still runs after 30s")
+	}
+	// Message seq takes seq+2 ms to arrive (its copy, sent after it, is
+	// not timed): samples of 2 to 6 ms.
+	if res.Samples != 5 || res.P50 != 4 || res.Max != 6 {
+		t.Errorf("latency %+v; want 5 samples of 2 to 6 ms, p50 4", res)
+	}
+	noLatencyReader(t)
 }
