@@ -60,8 +60,6 @@ const (
 	maxBatchBytes = pubsub.MaxEnvelopeBytes
 	// maxVisibility is SQS's longest visibility timeout (12 h).
 	maxVisibility = 12 * time.Hour
-	// maxReasonBytes bounds the reason kept with a dead letter.
-	maxReasonBytes = 4096
 	// deadLetterHold is how long listing, redriving or purging hides the
 	// dead letters it walks; they are made visible again at the end, so
 	// this only matters if the process dies half way.
@@ -489,12 +487,7 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
 	}
-	if reason == "" {
-		reason = "no reason given"
-	}
-	if len(reason) > maxReasonBytes {
-		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "") + "…"
-	}
+	reason = store.DeadLetterReason(reason)
 	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,25 @@ var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 // dead letters (SQS: a failed DeleteMessageBatch): redriving them again
 // would deliver them twice, so they are to be purged instead.
 var ErrRedrivenButKept = errors.New("dead letters were redriven but are still in the dead letters")
+
+// MaxDeadLetterReasonBytes bounds the reason kept with a dead letter, on
+// every queue: SQS keeps it in a message attribute, whose size counts
+// against the message's.
+const MaxDeadLetterReasonBytes = 4096
+
+// DeadLetterReason returns reason as a queue keeps it with a dead letter:
+// "no reason given" for none, and one longer than
+// MaxDeadLetterReasonBytes cut to its first bytes (whole characters) and
+// "…".
+func DeadLetterReason(reason string) string {
+	if reason == "" {
+		return "no reason given"
+	}
+	if len(reason) > MaxDeadLetterReasonBytes {
+		reason = strings.ToValidUTF8(reason[:MaxDeadLetterReasonBytes], "") + "…"
+	}
+	return reason
+}
 
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
@@ -160,7 +180,7 @@ type Queue interface {
 	// With a stale receipt the message stays on the queue and the error
 	// wraps ErrStaleReceipt; SQS may have copied it to the dead letters
 	// all the same when the receipt went stale during the move (the
-	// error says so).
+	// error says so). The reason is kept as DeadLetterReason gives it.
 	DeadLetter(ctx context.Context, m Message, reason string) error
 	// ListDeadLetters returns up to limit dead letters (every one when
 	// limit <= 0; on SQS at most 10,000), oldest failure first.
