@@ -46,7 +46,8 @@ var ErrStaleReceipt = errors.New("the message was received again or deleted sinc
 // ErrDeadLettersHeld is what Queue.Redrive's and Queue.PurgeDeadLetters's
 // errors wrap when dead letters they were to take were hidden by another
 // command reading them at the same moment (SQS: a walk of the dead-letter
-// queue); what they could take is done, and a rerun does the rest.
+// queue); what they could take is done, and a rerun does the rest. So do
+// HeldDeadLetterLister's and DeadLetterFinder's.
 var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 
 // ErrRedrivenButKept is what Queue.Redrive's error wraps when dead
@@ -217,6 +218,16 @@ type EachRedriver interface {
 // deletes them in one transaction, is not one.
 type EachPurger interface {
 	PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error)
+}
+
+// HeldDeadLetterLister is a Queue whose listing can tell that dead
+// letters were left out because another command held them (SQS, which
+// hides a dead letter another command is reading). ListDeadLettersHeld is
+// ListDeadLetters, but when dead letters were held at the time it returns
+// those it listed with an error wrapping ErrDeadLettersHeld that says how
+// many.
+type HeldDeadLetterLister interface {
+	ListDeadLettersHeld(ctx context.Context, limit int) ([]DeadLetter, error)
 }
 
 // DeadLetterFinder is a Queue that looks up one dead letter by its ID and
