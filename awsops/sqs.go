@@ -60,8 +60,6 @@ const (
 	maxBatchBytes = pubsub.MaxEnvelopeBytes
 	// maxVisibility is SQS's longest visibility timeout (12 h).
 	maxVisibility = 12 * time.Hour
-	// maxReasonBytes bounds the reason kept with a dead letter.
-	maxReasonBytes = 4096
 	// deadLetterHold is how long listing, redriving or purging hides the
 	// dead letters it walks; they are made visible again at the end, so
 	// this only matters if the process dies half way.
@@ -489,12 +487,7 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
 	}
-	if reason == "" {
-		reason = "no reason given"
-	}
-	if len(reason) > maxReasonBytes {
-		reason = strings.ToValidUTF8(reason[:maxReasonBytes], "") + "…"
-	}
+	reason = store.DeadLetterReason(reason)
 	mainURL, err := q.mainURL(ctx)
 	if err != nil {
 		return err
@@ -602,9 +595,10 @@ func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessag
 	return dms, expect.InFlight, err
 }
 
-// heldError is the error of a redrive or purge that did what it could
-// but, with held dead letters hidden by another walk, may not have taken
-// all it was asked to: all of them (ids nil) or IDs it did not find.
+// heldError is the error of a redrive, purge, lookup or listing that did
+// what it could but, with held dead letters hidden by another walk, may
+// not have taken all it was asked to: all of them (ids nil) or IDs it did
+// not find.
 func heldError(verb string, held int, ids []string, chosen []deadMessage) error {
 	if held == 0 || (ids != nil && len(chosen) == len(pubsub.Unique(ids))) {
 		return nil
@@ -813,7 +807,18 @@ func batchFailures(op, queue string, failed []types.BatchResultErrorEntry) error
 // limit <= 0), oldest failure first. It receives them from the dead-letter
 // queue and makes them visible again before returning.
 func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
-	dms, _, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	dls, err := q.ListDeadLettersHeld(ctx, limit)
+	if errors.Is(err, store.ErrDeadLettersHeld) {
+		err = nil
+	}
+	return dls, err
+}
+
+// ListDeadLettersHeld is ListDeadLetters, with an error wrapping
+// store.ErrDeadLettersHeld beside the list when dead letters were held by
+// another walk, and so hidden from this one (store.HeldDeadLetterLister).
+func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.DeadLetter, error) {
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
@@ -827,7 +832,7 @@ func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.Dead
 	for i, d := range dms {
 		out[i] = d.letter
 	}
-	return out, nil
+	return out, heldError("listing", held, nil, dms)
 }
 
 // FindDeadLetter returns the dead letter with id (its ID or dead-letter

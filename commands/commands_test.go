@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,6 +93,8 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
 		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
 		{"a bad --id is refused before any note about the body", []string{"publish", "--id", "a b", "--topic", "updates"}, "", dir, 2, "id contains whitespace"},
+		// It quoted the ID, as no other of the ID's errors does.
+		{"an --id that is not UTF-8 is refused without being echoed", []string{"publish", "--id", "job-secret\xff7", "--topic", "updates"}, "", dir, 2, "id is not valid UTF-8"},
 		{"an overlong geek is refused", []string{"publish", "--topic", "t", "--geek", strings.Repeat("g", 129), "--message", "x"}, "", dir, 2, "at most 128"},
 		{"a control character in a topic is refused", []string{"publish", "--topic", "up\x07dates", "--message", "x"}, "", dir, 2, "control character"},
 		{"bad JSON is refused", []string{"publish", "--topic", "t", "--body", "{nope"}, "", dir, 2, "not valid JSON"},
@@ -195,7 +198,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 			}
 			for i, a := range tt.args {
 				// A secret, or a mistyped one, is never echoed.
-				if a == "--id" && i+1 < len(tt.args) && strings.Contains(r.stderr, tt.args[i+1]) {
+				// Nor quoted: "job\xff7" holds none of the value's bytes
+				// as they are, but all of its text.
+				if a == "--id" && i+1 < len(tt.args) && (strings.Contains(r.stderr, tt.args[i+1]) || strings.Contains(r.stderr, strings.Trim(strconv.Quote(tt.args[i+1]), `"`))) {
 					t.Errorf("stderr echoes the --id value %q: %s", tt.args[i+1], r.stderr)
 				}
 			}

@@ -53,6 +53,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/faults"
+	"github.com/socks-dev/socks/internal/logsafe"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -316,8 +317,10 @@ func New(opts Options) (*Gateway, error) {
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
-		log:    opts.Logger,
-		now:    opts.Now,
+		// Its lines carry what clients sent (a refusal's reason, a
+		// handler's error naming a ?geek=): logsafe shortens it.
+		log: logsafe.Logger(opts.Logger),
+		now: opts.Now,
 		upgrader: websocket.Upgrader{
 			// 0: gorilla reads through the reader Hijack returns (the
 			// frame-tracked one, as big as the HTTP server's), instead of

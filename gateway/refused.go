@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/socks-dev/socks/internal/text"
-	"github.com/socks-dev/socks/pubsub"
 )
 
 // Refused handshakes are logged at Info, so that a developer whose page
@@ -31,31 +28,17 @@ type refusals struct {
 }
 
 // A refusal's reason may quote what the client sent (a bad ?geek= or
-// ?topic=), where a chatter ID may have been pasted by mistake: the log
-// shows each quoted value cut to refusalQuoted characters
-// (refusalQuotedVerbose with debug logs on), fewer than the 32 random
-// ones of a chatter ID, a value shaped like a chatter ID as sc_(hidden)
-// (pubsub.HideChatterIDs), and at most refusalReason characters of the
+// ?topic=), where a chatter ID may have been pasted by mistake: the
+// gateway's logger (logsafe.Logger) writes each quoted value cut to
+// logsafe.Quoted characters (logsafe.QuotedVerbose with debug logs on),
+// fewer than the 32 random ones of a chatter ID, a value shaped like a
+// chatter ID as sc_(hidden), and at most logsafe.Max characters of the
 // reason, or of a string attribute (the origin). The answer, to the
 // client that sent it, is not shortened.
-const (
-	refusalQuoted        = 16
-	refusalQuotedVerbose = 24
-	refusalReason        = 400
-)
-
-// loggedRefusal is s, a refusal's reason or attribute, as it is logged.
-func loggedRefusal(s string, verbose bool) string {
-	quoted := refusalQuoted
-	if verbose {
-		quoted = refusalQuotedVerbose
-	}
-	return text.Cap(text.CapQuoted(pubsub.HideChatterIDs(s), quoted), refusalReason)
-}
 
 // refused logs a handshake refused with status and reason (the answer's
-// words: loggedRefusal shortens what they quote), and attrs, unless too
-// many were logged in this window.
+// words, which g.log shortens), and attrs, unless too many were logged
+// in this window.
 func (g *Gateway) refused(status int, reason string, attrs ...any) {
 	all := g.log.Enabled(context.Background(), slog.LevelDebug)
 	now := g.now()
@@ -77,12 +60,7 @@ func (g *Gateway) refused(status int, reason string, attrs ...any) {
 		g.logDropped(dropped)
 	}
 	if log {
-		for i, a := range attrs {
-			if s, ok := a.(string); ok && i%2 == 1 {
-				attrs[i] = loggedRefusal(s, all)
-			}
-		}
-		g.log.Info("connect refused", append([]any{"status", status, "reason", loggedRefusal(reason, all)}, attrs...)...)
+		g.log.Info("connect refused", append([]any{"status", status, "reason", reason}, attrs...)...)
 	}
 }
 

@@ -277,3 +277,36 @@ func TestARefusalsLogHoldsNoChatterID(t *testing.T) {
 		}
 	}
 }
+
+// TestAFailedConnectsLogHoldsNoChatterID: a $connect handler's error (the
+// store failed) names the geek it was given, which may be a chatter ID
+// pasted into ?geek= by mistake: a valid name. The gateway logged it
+// whole at Warn. Its log writes anything shaped like a chatter ID
+// sc_(hidden), as it does in a refusal's reason.
+func TestAFailedConnectsLogHoldsNoChatterID(t *testing.T) {
+	id := pubsub.NewChatterID()
+	var logs syncBuffer
+	h := newFakeHandler()
+	h.connect = func(e event) (response, error) {
+		return response{}, fmt.Errorf("admitting connection %s of %s: the disk failed", e.RequestContext.ConnectionID, e.QueryStringParameters["geek"])
+	}
+	_, addr := start(t, h, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if ws, _, err := dial(t, addr, "/", url.Values{"geek": {id}, "id": {"sc_x"}}, nil); err == nil {
+		ws.Close()
+		t.Fatal("connected; want a failure")
+	}
+	// The line is written before the answer.
+	var line string
+	all := logs.lines()
+	for _, l := range all {
+		if strings.Contains(l, "$connect handler failed") {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, "of sc_(hidden): the disk failed") {
+		t.Errorf("logged %q; want the failure with the geek written sc_(hidden)", all)
+	}
+	if strings.Contains(line, id[3:23]) {
+		t.Fatalf("the log holds the chatter ID: %s", line)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/logsafe"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
 )
@@ -156,8 +157,13 @@ func (h *Handler) Dispatch(ctx context.Context, payload []byte) (any, error) {
 // HandleWebSocket serves an API Gateway WebSocket event with the route
 // handlers. The reply of a two-way route is the response body, which API
 // Gateway sends back to the client when the route has a route response.
+// An error, which the Lambda runtime writes to the function's log, is in
+// the words logsafe gives it, as the routes' own log lines are: it may
+// name what the client sent (a ?geek= that is a chatter ID pasted by
+// mistake).
 func (h *Handler) HandleWebSocket(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return h.Routes.Handle(ctx, req)
+	resp, err := h.Routes.Handle(ctx, req)
+	return resp, logsafe.Error(err, h.logger().Enabled(ctx, slog.LevelDebug))
 }
 
 // pusher returns the kept pusher for endpoint.

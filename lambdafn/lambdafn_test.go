@@ -719,3 +719,35 @@ func TestSQSReportOfAFollowUpHandledAtOnceIsKept(t *testing.T) {
 		t.Errorf("report %+v, %v; want 2 targets, both delivered (one by the follow-up), none failed", rep, err)
 	}
 }
+
+// failingAdmissions is a store whose admissions fail, naming the geek as
+// the local store's error does.
+type failingAdmissions struct{ store.Store }
+
+func (failingAdmissions) AdmitConnection(_ context.Context, id, geek, _ string, _ time.Time, _ int, _ func(store.ChatterID) (pubsub.Connection, error)) (int, error) {
+	return 0, fmt.Errorf("admitting connection %s of %s: the table failed", id, geek)
+}
+
+// TestAWebSocketErrorHoldsNoChatterID: the error of a WebSocket event,
+// which the Lambda runtime writes to the function's log, named the geek a
+// client gave (the store failed), which may be a chatter ID pasted into
+// ?geek= by mistake. It writes one sc_(hidden), as the routes' own log
+// lines do.
+func TestAWebSocketErrorHoldsNoChatterID(t *testing.T) {
+	f := newFixture(t)
+	f.h.Routes.Store = failingAdmissions{f.store}
+	id := pubsub.NewChatterID()
+	var ev events.APIGatewayWebsocketProxyRequest
+	if err := json.Unmarshal(readEvent(t, "connect.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.QueryStringParameters = map[string]string{"geek": id, "id": id}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.h.Invoke(t.Context(), payload)
+	if err == nil || !strings.Contains(err.Error(), "of sc_(hidden): the table failed") || strings.Contains(err.Error(), id[3:23]) {
+		t.Fatalf("Invoke = %v; want the store's failure with the geek written sc_(hidden)", err)
+	}
+}

@@ -368,16 +368,14 @@ func (q *Queue) GiveBackInFlight(ctx context.Context) (int, error) {
 }
 
 // DeadLetter moves a received message (found by m.Receipt) to the dead
-// letters with reason. A stale receipt moves nothing and returns an error
+// letters with reason (as store.DeadLetterReason gives it, as on SQS). A stale receipt moves nothing and returns an error
 // wrapping store.ErrStaleReceipt: the message was deleted, or received
 // again and is someone else's now.
 func (q *Queue) DeadLetter(ctx context.Context, m store.Message, reason string) error {
 	if m.Receipt == "" {
 		return fmt.Errorf("dead-lettering message %s: it has no receipt; only a received message can be dead-lettered", m.ID)
 	}
-	if reason == "" {
-		reason = "no reason given"
-	}
+	reason = store.DeadLetterReason(reason)
 	err := q.db.write(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx, `SELECT seq FROM queue WHERE receipt = ?`, m.Receipt).Scan(&seq)

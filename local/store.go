@@ -551,7 +551,7 @@ func (s *Store) FindTargets(ctx context.Context, users, topics []string, now tim
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+		return nil, lookupFailed(users, topics, err)
 	}
 	if len(queries) > 1 {
 		slices.SortFunc(out, func(a, b pubsub.Connection) int { return strings.Compare(a.ID, b.ID) })

@@ -131,6 +131,14 @@ func (c *targetCache) drop(key string) {
 	delete(c.entries, key)
 }
 
+// lookupFailed is the error of a failed lookup of the connections of
+// users and topics. It names each once, as the AWS store's does: an
+// envelope may name one thousands of times, and the error goes into the
+// broker's log and the dead letter's reason.
+func lookupFailed(users, topics []string, err error) error {
+	return fmt.Errorf("finding the connections for users %v and topics %v: %w", pubsub.Unique(users), pubsub.Unique(topics), err)
+}
+
 // lookupKey names a lookup of users and topics, whatever their order and
 // repeats.
 func lookupKey(users, topics []string) string {
@@ -160,10 +168,10 @@ func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now t
 		return nil, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+		return nil, lookupFailed(users, topics, err)
 	}
 	if err := s.db.needStmts(ctx); err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+		return nil, lookupFailed(users, topics, err)
 	}
 	key := lookupKey(users, topics)
 	// One row read by key, which never waits for a lock in WAL mode: not
@@ -171,7 +179,7 @@ func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now t
 	// end.
 	var gen int64
 	if err := s.db.stmts.targetGeneration.QueryRowContext(context.WithoutCancel(ctx)).Scan(&gen); err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+		return nil, lookupFailed(users, topics, err)
 	}
 	if e, ok := s.targets.get(key, gen); ok {
 		return e.live(now), nil
@@ -213,7 +221,7 @@ func (s *Store) FindTargetIDs(ctx context.Context, users, topics []string, now t
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("finding the connections for users %v and topics %v: %w", users, topics, err)
+		return nil, lookupFailed(users, topics, err)
 	}
 	s.targets.put(key, e)
 	return e.live(now), nil

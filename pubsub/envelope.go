@@ -159,18 +159,19 @@ func ValidateMessageID(id string) error {
 	if len(id) > MaxNameLength {
 		return invalid("id", "is %d bytes long; at most %d are allowed", len(id), MaxNameLength)
 	}
+	// The words of each error leave the ID out, as every --id value is
+	// kept out of errors (listen's is a secret).
+	//
 	// The queue carries JSON text, which has no place for bytes that are
 	// not UTF-8: the ID would come off it another one (U+FFFD in their
 	// place), and the report be made under that.
 	if !utf8.ValidString(id) {
-		return invalid("id", "%q is not valid UTF-8", id)
+		return invalid("id", "is not valid UTF-8; use letters, digits and punctuation without spaces")
 	}
 	// What a geek or topic name may not hold (unseen): an ID that looks
 	// like another wherever publish --wait, dlq list or a report shows it
 	// would be waited for, or redriven, as the wrong one.
 	for _, r := range id {
-		// The words leave the ID out, as every --id value is kept out of
-		// errors (listen's is a secret).
 		if why := unseen(r); why != "" {
 			return invalid("id", "contains %s; use letters, digits and punctuation without spaces", why)
 		}

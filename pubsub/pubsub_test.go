@@ -495,6 +495,13 @@ func TestAMessageIDFollowsTheNamesRuleForCharacters(t *testing.T) {
 			t.Errorf("ValidateMessageID(%q) = %v; want an *InvalidError saying it %s", tc.id, err, tc.want)
 		}
 	}
+	// The words leave the ID out, whatever is wrong with it: it quoted
+	// one that is not UTF-8.
+	for _, id := range []string{"job-secret\xff7", "job-secret 7", "job-secret\u200b7", `job-secret"7`, strings.Repeat("job-secret", 13)} {
+		if err := ValidateMessageID(id); err == nil || strings.Contains(err.Error(), "job-secret") {
+			t.Errorf("ValidateMessageID(%q) = %v; want an error that leaves the ID out", id, err)
+		}
+	}
 	for _, id := range []string{"m-0123abcd", "job:7#retry,2", "café-7", "🎲"} {
 		if err := ValidateMessageID(id); err != nil {
 			t.Errorf("ValidateMessageID(%q) = %v; want it accepted", id, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/socks-dev/socks/internal/logsafe"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -108,9 +109,12 @@ func (h *Handler) now() time.Time {
 	return time.Now()
 }
 
+// logger returns h.Logger as the routes log with it: every line carries
+// what a client sent (a ?geek= or ?topic=, which may be a chatter ID
+// pasted by mistake, or an error naming it), which logsafe shortens.
 func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {
-		return h.Logger
+		return logsafe.Logger(h.Logger)
 	}
 	return discardLogger
 }

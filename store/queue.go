@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,8 @@ var ErrStaleReceipt = errors.New("the message was received again or deleted sinc
 // ErrDeadLettersHeld is what Queue.Redrive's and Queue.PurgeDeadLetters's
 // errors wrap when dead letters they were to take were hidden by another
 // command reading them at the same moment (SQS: a walk of the dead-letter
-// queue); what they could take is done, and a rerun does the rest.
+// queue); what they could take is done, and a rerun does the rest. So do
+// HeldDeadLetterLister's and DeadLetterFinder's.
 var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 
 // ErrRedrivenButKept is what Queue.Redrive's error wraps when dead
@@ -53,6 +55,25 @@ var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 // dead letters (SQS: a failed DeleteMessageBatch): redriving them again
 // would deliver them twice, so they are to be purged instead.
 var ErrRedrivenButKept = errors.New("dead letters were redriven but are still in the dead letters")
+
+// MaxDeadLetterReasonBytes bounds the reason kept with a dead letter, on
+// every queue: SQS keeps it in a message attribute, whose size counts
+// against the message's.
+const MaxDeadLetterReasonBytes = 4096
+
+// DeadLetterReason returns reason as a queue keeps it with a dead letter:
+// "no reason given" for none, and one longer than
+// MaxDeadLetterReasonBytes cut to its first bytes (whole characters) and
+// "…".
+func DeadLetterReason(reason string) string {
+	if reason == "" {
+		return "no reason given"
+	}
+	if len(reason) > MaxDeadLetterReasonBytes {
+		reason = strings.ToValidUTF8(reason[:MaxDeadLetterReasonBytes], "") + "…"
+	}
+	return reason
+}
 
 // DeadLetter is a message that could not be handled, with why.
 type DeadLetter struct {
@@ -160,7 +181,7 @@ type Queue interface {
 	// With a stale receipt the message stays on the queue and the error
 	// wraps ErrStaleReceipt; SQS may have copied it to the dead letters
 	// all the same when the receipt went stale during the move (the
-	// error says so).
+	// error says so). The reason is kept as DeadLetterReason gives it.
 	DeadLetter(ctx context.Context, m Message, reason string) error
 	// ListDeadLetters returns up to limit dead letters (every one when
 	// limit <= 0; on SQS at most 10,000), oldest failure first.
@@ -197,6 +218,16 @@ type EachRedriver interface {
 // deletes them in one transaction, is not one.
 type EachPurger interface {
 	PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error)
+}
+
+// HeldDeadLetterLister is a Queue whose listing can tell that dead
+// letters were left out because another command held them (SQS, which
+// hides a dead letter another command is reading). ListDeadLettersHeld is
+// ListDeadLetters, but when dead letters were held at the time it returns
+// those it listed with an error wrapping ErrDeadLettersHeld that says how
+// many.
+type HeldDeadLetterLister interface {
+	ListDeadLettersHeld(ctx context.Context, limit int) ([]DeadLetter, error)
 }
 
 // DeadLetterFinder is a Queue that looks up one dead letter by its ID and

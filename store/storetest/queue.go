@@ -514,6 +514,16 @@ var queueTests = []queueTest{
 			t.Errorf("FailedAt = %v, want about %v", d.FailedAt, before)
 		}
 	}},
+	// The local queue kept a reason of any length (one that names
+	// thousands of topics), SQS's 4 KB of it.
+	{name: "DeadLetter keeps the first 4 KB of a longer reason", run: func(t *testing.T, q store.Queue) {
+		reason := strings.Repeat("topics [updates news] ", 1000)
+		deadLetter(t, q, `{"poison":true}`, reason)
+		d := deadLetters(t, q, 1)[0]
+		if want := reason[:store.MaxDeadLetterReasonBytes] + "…"; d.Reason != want {
+			t.Errorf("reason of %d bytes kept as %d bytes ending %q; want its first %d and \"…\"", len(reason), len(d.Reason), d.Reason[max(0, len(d.Reason)-20):], store.MaxDeadLetterReasonBytes)
+		}
+	}},
 	{name: "a message received more than MaxReceives times goes to the dead letters by itself, with a reason", maxReceives: 2, run: func(t *testing.T, q store.Queue) {
 		id := send(t, q, `{"fails":"always"}`)
 		for n := 1; n <= 2; n++ {

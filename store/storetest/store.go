@@ -529,6 +529,33 @@ var findTargetsTests = []storeTest{
 			})
 		}
 	}},
+	// The local store's error named the envelope's users and topics as
+	// given, repeats and all (an envelope may name one thousands of
+	// times), into the broker's log and the dead letter's reason; the
+	// AWS store's named each once.
+	{"a lookup that fails names each user and topic once", func(t *testing.T, s store.Store) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		users := []string{"alice", "alice", "alice"}
+		topics := []string{"updates", "updates", "news", "updates"}
+		check := func(what string, err error) {
+			t.Helper()
+			if err == nil {
+				t.Fatalf("%s with a canceled context succeeded", what)
+			}
+			for _, name := range []string{"alice", "updates", "news"} {
+				if n := strings.Count(err.Error(), name); n != 1 {
+					t.Errorf("%s: %v; names %s %d times, want once", what, err, name, n)
+				}
+			}
+		}
+		_, err := s.FindTargets(ctx, users, topics, Now)
+		check("FindTargets", err)
+		if f, ok := s.(store.TargetIDFinder); ok {
+			_, err := f.FindTargetIDs(ctx, users, topics, Now)
+			check("FindTargetIDs", err)
+		}
+	}},
 	{"FindTargets agrees with Connection.Matches over a random population", func(t *testing.T, s store.Store) {
 		seed := uint64(time.Now().UnixNano())
 		t.Logf("seed %d", seed)

@@ -1,0 +1,133 @@
+// Package logsafe shortens, in a log line, what a client sent: a value it
+// gave in its handshake (?geek=, ?topic=) or a frame, a refusal's reason
+// that quotes one, an error that names one. A chatter ID pasted into the
+// wrong place by mistake (?geek= takes one as a valid name) must not be
+// written down, nor most of one.
+//
+// The lines of routes and of the gateway all carry such values, so their
+// loggers are wrapped whole (Logger): every string, error and list of
+// strings a line holds is written as String gives it. An error that goes
+// to a log the package's Handler does not write (the Lambda runtime logs
+// a handler's error) is made one with Error.
+package logsafe
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// Each Go-quoted value a logged string holds (as the reason of a refusal
+// quotes the bad ?geek= it was given) is cut to Quoted characters
+// (QuotedVerbose with debug logs on), fewer than the 32 random ones of a
+// chatter ID; a logged string is cut to Max characters.
+const (
+	Quoted        = 16
+	QuotedVerbose = 24
+	Max           = 400
+)
+
+// String returns s as a log line holds it: anything shaped like a chatter
+// ID written sc_(hidden) (pubsub.HideChatterIDs), each quoted value cut to
+// Quoted characters (QuotedVerbose when verbose), and the whole to Max.
+func String(s string, verbose bool) string {
+	quoted := Quoted
+	if verbose {
+		quoted = QuotedVerbose
+	}
+	return text.Cap(text.CapQuoted(pubsub.HideChatterIDs(s), quoted), Max)
+}
+
+// Logger returns l with its lines written as Handler writes them (l itself
+// when it is so already).
+func Logger(l *slog.Logger) *slog.Logger {
+	if _, ok := l.Handler().(*Handler); ok {
+		return l
+	}
+	return slog.New(&Handler{inner: l.Handler()})
+}
+
+// Handler is a slog.Handler that writes, through the one it wraps, every
+// string, error and []string of a line's attributes (in groups too) as
+// String gives it, verbose when the wrapped handler takes debug lines.
+type Handler struct{ inner slog.Handler }
+
+// Enabled is the wrapped handler's.
+func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.inner.Enabled(ctx, level)
+}
+
+// Handle writes r with its attributes shortened.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	verbose := h.inner.Enabled(ctx, slog.LevelDebug)
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(attr(a, verbose))
+		return true
+	})
+	return h.inner.Handle(ctx, out)
+}
+
+// WithAttrs returns the handler with as, shortened, on every line.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	verbose := h.inner.Enabled(context.Background(), slog.LevelDebug)
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = attr(a, verbose)
+	}
+	return &Handler{inner: h.inner.WithAttrs(out)}
+}
+
+// WithGroup returns the handler with its lines' attributes in group name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &Handler{inner: h.inner.WithGroup(name)}
+}
+
+// attr returns a shortened.
+func attr(a slog.Attr, verbose bool) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, String(v.String(), verbose))
+	case slog.KindGroup:
+		group := v.Group()
+		out := make([]slog.Attr, len(group))
+		for i, g := range group {
+			out[i] = attr(g, verbose)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, String(x.Error(), verbose))
+		case []string:
+			out := make([]string, len(x))
+			for i, s := range x {
+				out[i] = String(s, verbose)
+			}
+			return slog.Any(a.Key, out)
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// Error returns err with its words as String gives them, for a log the
+// package's Handler does not write; errors.Is and errors.As see err
+// through it. Nil stays nil.
+func Error(err error, verbose bool) error {
+	if err == nil {
+		return nil
+	}
+	return &shortened{msg: String(err.Error(), verbose), err: err}
+}
+
+// shortened is an error in the words String gives it.
+type shortened struct {
+	msg string
+	err error
+}
+
+func (e *shortened) Error() string { return e.msg }
+func (e *shortened) Unwrap() error { return e.err }
