@@ -273,7 +273,7 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 		if u, ok := errors.AsType[*store.UnusableChatterIDError](err); ok {
 			// The client hears what an unknown ID hears; the operator,
 			// whose backend wrote the record, why.
-			h.logger().Warn("connect refused: the chatter ID's record cannot be honoured", "geek", pubsub.HideChatterIDs(geek), "chatterId", u.Fingerprint, "reason", u.Reason)
+			h.logger().Warn("connect refused: the chatter ID's record cannot be honoured", "geek", geek, "chatterId", u.Fingerprint, "reason", u.Reason)
 		}
 		return refuse(http.StatusForbidden, "chatter ID refused: unknown, revoked, issued for another geek, or expired and since deleted; issue a new one"), nil
 	case errors.Is(err, store.ErrLimit):
@@ -281,40 +281,17 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.Is(err, store.ErrUnavailable):
 		// The server is unable, not the client wrong: 503, whose reason
 		// does not give away the server's files.
-		h.logger().Error("admitting a connection", "geek", pubsub.HideChatterIDs(geek), "err", hiddenIDs{err})
+		h.logger().Error("admitting a connection", "geek", geek, "err", err)
 		return refuse(http.StatusServiceUnavailable, "the server cannot record the connection now (its storage cannot be written); try again later"), nil
 	case err != nil:
 		// The error names the geek, and is logged again by the gateway
-		// (or Lambda's runtime).
-		err = hiddenIDs{err}
-		h.logger().Error("admitting a connection", "geek", pubsub.HideChatterIDs(geek), "err", err)
+		// (or Lambda's runtime), each through logsafe as this log is.
+		h.logger().Error("admitting a connection", "geek", geek, "err", err)
 		return events.APIGatewayProxyResponse{}, err
 	}
-	h.logger().Info("connected", "connection", req.RequestContext.ConnectionID, "geek", pubsub.HideChatterIDs(geek), "topics", loggedTopics(topics))
+	h.logger().Info("connected", "connection", req.RequestContext.ConnectionID, "geek", geek, "topics", topics)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 }
-
-// loggedTopics is topics as the log writes them: a chatter ID pasted into
-// ?topic= by mistake is a valid topic name, and is written sc_(hidden)
-// (pubsub.HideChatterIDs), as the geek's name is.
-func loggedTopics(topics []string) []string {
-	if !slices.ContainsFunc(topics, func(t string) bool { return pubsub.HideChatterIDs(t) != t }) {
-		return topics
-	}
-	out := make([]string, len(topics))
-	for i, t := range topics {
-		out[i] = pubsub.HideChatterIDs(t)
-	}
-	return out
-}
-
-// hiddenIDs is an error whose words may name what a client sent (the
-// store's name the geek), with what is shaped like a chatter ID written
-// sc_(hidden) (pubsub.HideChatterIDs).
-type hiddenIDs struct{ err error }
-
-func (e hiddenIDs) Error() string { return pubsub.HideChatterIDs(e.err.Error()) }
-func (e hiddenIDs) Unwrap() error { return e.err }
 
 // refusal is a $connect refused with a status and a reason for the client.
 type refusal struct {
