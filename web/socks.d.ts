@@ -19,8 +19,8 @@ export type Protocol =
 /**
  * The options of connect(). One given as undefined takes its default; the
  * numbers must be above 0 (connect throws a TypeError otherwise), and a
- * wait longer than a browser's timers allow (2^31-1 ms, about 24 days) is
- * cut to that.
+ * wait longer than a browser's timers allow (2^31-1 ms, about 24 days), as
+ * one of Infinity, is cut to that.
  */
 export interface ConnectOptions {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */

@@ -50,9 +50,10 @@ export const DEFAULTS = Object.freeze({
 // The options that are numbers of ms or attempts, above 0 (Infinity too).
 const NUMBERS = Object.keys(DEFAULTS).filter((k) => typeof DEFAULTS[k] === "number");
 // Browsers run a timer of more than 2^31-1 ms at once: longer waits are cut
-// to that.
+// to that. So is NaN, which a random part of an option of Infinity makes
+// (Infinity - Infinity, 0 * Infinity) and a browser also runs at once.
 const MAX_DELAY = 2 ** 31 - 1;
-const delay = (ms) => Math.min(ms, MAX_DELAY);
+const delay = (ms) => (ms <= MAX_DELAY ? ms : MAX_DELAY);
 
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
@@ -577,13 +578,13 @@ class Client {
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const wait = this._backoff(attempt);
+    const wait = delay(this._backoff(attempt));
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     if (this._done) return; // a listener closed the client
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
-    }, delay(wait));
+    }, wait);
   }
 
   _startTimers(c) {

@@ -90,6 +90,8 @@ beforeEach(() => {
   running = new Set();
   const checked = (ms) => {
     assert.ok(!(ms > MAX_DELAY), `a timer of ${ms} ms, which a browser runs at once`);
+    // A browser runs a timer of NaN ms at once too (mock.timers never runs it).
+    assert.ok(ms >= 0, `a timer of ${ms} ms, which a browser runs at once`);
     return ms;
   };
   g.setTimeout = (fn, ms, ...args) => {
@@ -478,6 +480,36 @@ test("options given as undefined take their defaults, and a number that is not a
     ["openTimeoutMs", null],
   ]) {
     assert.throws(() => client({ [name]: bad }), (err) => err instanceof TypeError && err.message.includes(name), `${name}: ${bad}`);
+  }
+});
+
+test("an option of Infinity is a wait as long as a timer can wait, never a timer of NaN ms that a browser runs at once", async () => {
+  // Infinity is above 0, so connect takes it; a random part of an infinite
+  // wait (Infinity - Infinity, 0 * Infinity) is NaN, which a browser's
+  // setTimeout runs at once: a heartbeat of Infinity pinged at once and
+  // then closed the connection as dead ("no pong") a moment later, for
+  // ever; a cap and renewBeforeMs of Infinity renewed at once, for ever.
+  for (const random of [() => 0, () => 0.5]) {
+    const hb = await opened({ heartbeatMs: Infinity, random });
+    const ws = latest();
+    mock.timers.tick(60 * 60 * 1000);
+    await flush();
+    assert.deepEqual(ws.sent, [], "heartbeatMs Infinity: no ping within the hour");
+    assert.equal(ws.closedWith, null, "heartbeatMs Infinity: the connection is not given up");
+    assert.deepEqual(hb.states.map((s) => s.state), ["connecting", "open"]);
+    hb.c.close();
+    const before = FakeWebSocket.all.length;
+    const cap = await opened({ maxDurationMs: Infinity, renewBeforeMs: Infinity, random });
+    mock.timers.tick(60 * 60 * 1000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, before + 1, "one socket: no renewal within the hour");
+    cap.c.close();
+    const back = await opened({ backoffMs: Infinity, maxBackoffMs: Infinity, random });
+    latest().serverClose(1006);
+    const s = back.states.at(-1);
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.delay, MAX_DELAY, "the reconnect waits as long as a timer can, and says so");
+    back.c.close();
   }
 });
 
