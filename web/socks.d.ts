@@ -108,14 +108,14 @@ export type State = "connecting" | "open" | "reconnecting" | "resync" | "failed"
 export interface StateInfo {
   /**
    * "reconnecting": the attempt number (1, 2, ...) since a connection last stayed open maxBackoffMs (connections
-   * closed sooner do not start it over). "failed": the handshakes that never opened.
+   * closed sooner do not start it over). "failed": the handshakes that never opened. "connecting": 0.
    */
   attempt?: number;
   /** "reconnecting": the delay in ms before the attempt. */
   delay?: number;
   /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
   code?: number;
-  /** The close reason; "failed": why the client gave up, in words. */
+  /** The close reason; "failed": why the client gave up, in words; "resync": "reconnected" or "renewed". */
   reason?: string;
 }
 

@@ -828,6 +828,9 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   const own = Object.keys(c).filter((k) => !k.startsWith("_"));
   assert.deepEqual(block("Client"), sorted([...proto, ...own]), "Client members");
   assert.deepEqual(block("StateInfo"), sorted([...js.matchAll(/_(?:emitState|finish)\("\w+", \{([^}]*)\}/g)].flatMap((m) => m[1].split(",").map((kv) => kv.split(":")[0].trim()).filter(Boolean))), "StateInfo");
+  // The reasons resync gives are named where StateInfo says what reason is.
+  const reason = dts.match(/\/\*\*([^/]*)\*\/\s*reason\?:/)[1];
+  for (const [, why] of js.matchAll(/_emitState\("resync", \{ reason: "(\w+)" \}/g)) assert.ok(reason.includes(`"${why}"`), `StateInfo.reason names resync's "${why}"`);
   const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
   assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
   const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
