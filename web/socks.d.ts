@@ -42,7 +42,8 @@ export interface ConnectOptions {
    */
   topics?: string[] | string;
   /**
-   * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
+   * Called for a fresh chatter ID after a handshake that never opened, before each renewal, and before a reconnect
+   * when the ID it answered with an expiresAt is near that.
    * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
    * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
    * handshake that never opened (a renewal then goes on with the ID it has); such an answer is never shown.

@@ -470,7 +470,9 @@ class Client {
       this._waitingOnline = true;
       return;
     }
-    if (this._needFreshId) {
+    // After a drop too, an ID getChatterId said expires (see _keepId) is
+    // not used for a handshake the gateway would refuse.
+    if (this._needFreshId || (this._idUntil && !this._keepId())) {
       try {
         await this._freshId();
       } catch (err) {

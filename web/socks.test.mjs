@@ -1280,6 +1280,49 @@ test("a getChatterId that answers {chatterId, expiresAt} is asked again only whe
   }
 });
 
+test("a reconnect after a drop does not dial with an ID getChatterId said is expired or near expiry: it asks for a fresh one first", async () => {
+  // The connection outlived its chatter ID (checked at the upgrade only);
+  // the gateway then dropped it. A handshake with that ID is refused, an
+  // attempt spent and a refusal in the gateway's log for nothing.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: now + 15 * 60 * 1000 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    // Still valid for long enough: used again.
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    latest().serverOpen();
+    // Past its expiry: a fresh one.
+    now += 16 * 60 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    latest().serverOpen();
+    // Near its expiry: a fresh one too.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2", "sc_id3"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id3");
+    c.close();
+  } finally {
+    clock.mock.restore();
+  }
+});
+
 // withPage runs fn with a browser's page events on globalThis: window's
 // online event, document's visibilitychange and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
