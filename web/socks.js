@@ -123,6 +123,19 @@ function checkCount(topics) {
 // that is down.
 const offline = () => globalThis.navigator?.onLine === false;
 
+// A browser is offline when no network but loopback is up (a laptop on a
+// plane), and then still reaches a gateway on this machine (socks serve on
+// 127.0.0.1), whose handshakes fail only for the gateway's reasons.
+function loopback(url) {
+  let host;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false; // the WebSocket refuses it, and the client fails
+  }
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 // A chatter ID offered as a subprotocol must be an HTTP token, or the
 // browser's WebSocket constructor throws, with the ID in its message. A
 // chatter ID ("sc_" and URL-safe characters) always is one.
@@ -233,6 +246,7 @@ class Client {
       }
     }
     this._o = o;
+    this._local = loopback(o.url);
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     this._random = o.random || Math.random;
     // A chatter ID has no whitespace; one read as a line of text has.
@@ -392,6 +406,12 @@ class Client {
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
   }
 
+  // _offline reports whether the browser has no network the gateway needs
+  // (see offline, loopback).
+  _offline() {
+    return !this._local && offline();
+  }
+
   // _keepId reports whether the chatter ID may be used again instead of
   // asking getChatterId for another: getChatterId told when it expires,
   // it is not near that, and no handshake failed with it since one opened
@@ -465,7 +485,7 @@ class Client {
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
     if (this._done) return;
-    if (offline() && typeof globalThis.addEventListener === "function") {
+    if (this._offline() && typeof globalThis.addEventListener === "function") {
       // Wait for the network (_onOnline) instead of spending attempts on it.
       this._waitingOnline = true;
       return;
@@ -553,7 +573,7 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened && !offline()) {
+    if (!c.opened && !this._offline()) {
       this._failures++;
       this._needFreshId = true;
       this._failedWith(c);
@@ -874,7 +894,7 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        if (!offline()) {
+        if (!this._offline()) {
           this._failures++;
           this._needFreshId = true;
           this._failedWith(c);

@@ -897,6 +897,38 @@ test("offline: the client waits for the network without spending attempts, then 
   }
 });
 
+test("offline does not hold back a gateway on this machine: socks serve on 127.0.0.1 is dialled without a network, and its failed handshakes count", async () => {
+  // A browser says it is offline (navigator.onLine false) when no network
+  // but loopback is up: a laptop on a plane, with socks serve on
+  // 127.0.0.1. The page loads from it, yet socks.js waited for an online
+  // event that never came, "connecting" for ever.
+  await withPage(async (page) => {
+    page.onLine = false;
+    for (const url of ["ws://127.0.0.1:8765/", "ws://localhost:8765/", "ws://[::1]:8765/", "ws://app.localhost:8765/", "ws://127.1.2.3/"]) {
+      const { c, states } = client({ url, maxAttempts: 2 });
+      await flush();
+      assert.equal(FakeWebSocket.all.at(-1).url.origin, new URL(url).origin, `${url}: dialled while offline`);
+      latest().serverOpen();
+      assert.equal(c.state, "open", url);
+      latest().serverClose(1001, "going away");
+      for (let i = 0; i < 2; i++) {
+        mock.timers.tick(states.at(-1).delay);
+        await flush();
+        latest().serverClose(1006); // socks serve is down: counts
+      }
+      assert.equal(c.state, "failed", `${url}: its refusals count while offline`);
+    }
+    // A gateway elsewhere still waits for the network.
+    const n = FakeWebSocket.all.length;
+    const far = client({ url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" });
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "no handshake to a remote gateway while offline");
+    assert.equal(far.c.state, "connecting");
+    far.c.close();
+    assert.equal(page.listeners.window, 0);
+  });
+});
+
 test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
   // API Gateway answers an action whose function failed with
   // {"message":"Internal server error","connectionId":...,"requestId":...},
