@@ -138,7 +138,9 @@ export interface Client {
    * Fires fn on every change of the connection's state: "connecting", "open",
    * "reconnecting" (info.attempt), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
-   * shows), "failed" (gave up after maxAttempts) and "closed" (close()).
+   * shows), "failed" (gave up after maxAttempts, or at once when the browser
+   * refuses to open a WebSocket to the URL: info.reason then says what the
+   * browser said, with the chatter ID hidden) and "closed" (close()).
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**

@@ -470,6 +470,20 @@ class Client {
     }
   }
 
+  // _refused reports the error of a WebSocket constructor that refused to
+  // open, and returns what it says, with the chatter ID hidden: the
+  // browser's words may quote the connect URL (WebKit's "Wrong url scheme
+  // for WebSocket ws://...?id=sc_..."), and a page may show a reason.
+  _refused(err) {
+    let why = String(err && err.message);
+    const id = this._chatterId;
+    if (id) {
+      for (const form of new Set([id, encodeURIComponent(id), new URLSearchParams({ id }).toString().slice(3)])) why = why.split(form).join("sc_(hidden)");
+    }
+    report(new Error(`socks: the browser would not open the WebSocket: ${why}`));
+    return why;
+  }
+
   _open() {
     const url = this._connectURL();
     const ws =
@@ -512,8 +526,8 @@ class Client {
       c = this._open();
     } catch (err) {
       // A URL the browser refuses will not get better.
-      report(err);
-      this._finish("failed", { attempt: this._failures, reason: String(err && err.message) });
+      const why = this._refused(err);
+      this._finish("failed", { attempt: this._failures, reason: why });
       return;
     }
     this._conn = c;
@@ -851,7 +865,7 @@ class Client {
     try {
       c = this._open();
     } catch (err) {
-      report(err);
+      this._refused(err);
       return;
     }
     this._next = c;

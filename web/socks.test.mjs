@@ -1099,6 +1099,48 @@ test("with protocol header, connect refuses a chatter ID that cannot be one (pas
   assert.equal(FakeWebSocket.all.length, 0);
 });
 
+test("a WebSocket constructor that refuses the URL with the URL in its message (WebKit's) does not show the chatter ID in the reason or the report", async () => {
+  // WebKit: "Wrong url scheme for WebSocket " + the URL, whose ?id= is the
+  // chatter ID with protocol "query". A page shows info.reason (the live
+  // page does), and reportError goes to the console and error trackers.
+  class WebKitWebSocket extends FakeWebSocket {
+    static refuse = false;
+    constructor(url, protocols) {
+      if (!/^wss?:/.test(url) || WebKitWebSocket.refuse) throw new SyntaxError(`Wrong url scheme for WebSocket ${url}`);
+      super(url, protocols);
+    }
+  }
+  const errors = mock.method(console, "error", () => {});
+  try {
+    for (const [url, start] of [["ftp://gateway.test/prod", "connect"], ["ws://gateway.test/prod", "renewal"]]) {
+      errors.mock.resetCalls();
+      WebKitWebSocket.refuse = false;
+      const { c, states } = client({ url, WebSocket: WebKitWebSocket, maxDurationMs: 20_000 });
+      await flush();
+      if (start === "renewal") {
+        latest().serverOpen();
+        WebKitWebSocket.refuse = true; // from the renewal on
+        mock.timers.tick(15_000);
+        await flush();
+        latest().serverClose(1001, "Going away"); // the cap
+        mock.timers.tick(states.at(-1).delay);
+        await flush();
+      }
+      assert.equal(c.state, "failed", start);
+      const reason = states.at(-1).reason;
+      assert.match(reason, /Wrong url scheme/, `${start}: the reason says what the browser said`);
+      assert.doesNotMatch(reason, /sc_first/, `${start}: the reason shows the chatter ID: ${reason}`);
+      assert.ok(errors.mock.callCount() > 0, `${start}: reported`);
+      for (const call of errors.mock.calls) {
+        const text = call.arguments.map((a) => String(a?.stack ?? a) + String(a?.message ?? "")).join(" ");
+        assert.doesNotMatch(text, /sc_first/, `${start}: the report shows the chatter ID: ${text}`);
+      }
+    }
+  } finally {
+    errors.mock.restore();
+  }
+});
+
 test("failed says why in words when the handshakes never opened: a refused (expired, revoked) chatter ID or a gateway that is down", async () => {
   const { c, states } = client({ maxAttempts: 2 });
   await flush();
