@@ -363,6 +363,21 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   assert.notEqual(again, ws);
   assert.equal(again.url.searchParams.get("topic"), "plays,news");
   assert.deepEqual(c.topics, ["plays", "news"]);
+  // The connect asked for them: once open, no frame asks again.
+  again.serverOpen();
+  await flush();
+  assert.deepEqual(again.sent, [], "no subscribe or unsubscribe repeats what the connect URL asked for");
+  // Nor is one queued while disconnected and sent on top of the URL's.
+  again.serverClose(1006);
+  c.unsubscribe("plays");
+  c.subscribe("plays");
+  c.unsubscribe("news");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "plays");
+  latest().serverOpen();
+  await flush();
+  assert.deepEqual(latest().sent, []);
   c.close();
 });
 
