@@ -602,13 +602,16 @@ class Client {
 
   _retry(info) {
     if (this._failures >= this._o.maxAttempts) {
-      // A browser is not told why a handshake failed: say what it may be.
+      // A browser is not told why a handshake failed: say what it may be,
+      // every refusal of the gateway's $connect (a 400, 401, 403, 429 or
+      // 503 is a close 1006 here), and where the gateway says which.
       const n = this._failures;
       const reason =
         info.reason === NO_ID
           ? `${n} attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none`
           : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
-            "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
+            "the gateway refused the chatter ID (unknown, expired or revoked), a topic it may not follow, the geek over its connection limit " +
+            "or this page's origin, or the gateway is down (socks serve logs each refusal with its reason)";
       this._finish("failed", { attempt: n, code: info.code, reason });
       return;
     }

@@ -1170,6 +1170,11 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(info.reason, /2 handshakes in a row never opened/);
   assert.match(info.reason, /expired|revoked/);
   assert.match(info.reason, /gateway is down/);
+  // The gateway refuses a connect for more than its chatter ID (routes
+  // admit: 400, 401, 403, 429, 503), and a browser sees none of them: the
+  // reason names each, so that a geek at its connection limit is not sent
+  // to issue chatter IDs, and says where the gateway says which.
+  for (const cause of [/a topic it may not follow/, /connection limit/, /origin/, /log/]) assert.match(info.reason, cause);
 
   // A getChatterId that never gives an ID: no handshake was made, and failed says that instead.
   const errors = mock.method(console, "error", () => {});
