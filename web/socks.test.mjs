@@ -1940,3 +1940,105 @@ test("connect() refuses exactly the geeks the gateway refuses (web/testdata/name
   }
   assert.deepEqual(differ, [], "code points connect() and the gateway disagree on (refused by the gateway: in rules.refused)");
 });
+
+// seeded is a random source in [0, 1) that replays the same run for a seed.
+function seeded(seed) {
+  let s = seed >>> 0;
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+}
+
+test("any run of server frames, closes, clock ticks, topic calls, network and visibility changes keeps the client bounded, and close() leaves nothing; a client that has not failed recovers once the gateway is healthy", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const frames = [
+    '{"type":"pong"}',
+    '{"type":"subscribed","topics":["a"]}',
+    '{"type":"unsubscribed","topics":[]}',
+    '{"type":"error","error":"this chatter ID may not follow b","topics":["a"]}',
+    '{"type":"error","error":"too many frames: send at most 50 per second"}',
+    '{"type":"error","error":"this connection is not registered; reconnect"}',
+    '{"message":"Internal server error","connectionId":"c","requestId":"r"}',
+    '{"message":"Forbidden","connectionId":"c","requestId":"r"}',
+    '"plays-updated"',
+    "not json",
+  ];
+  try {
+    await withPage(async (page) => {
+      for (let seed = 1; seed <= 200; seed++) {
+        const r = seeded(seed);
+        const pick = (list) => list[Math.floor(r() * list.length)];
+        FakeWebSocket.all = [];
+        page.onLine = true;
+        page.visibilityState = "visible";
+        let issued = 0;
+        const healthy = seed % 2 === 0; // the even seeds end with a gateway that opens every handshake
+        const { c, states } = client({
+          url: r() < 0.3 ? "ws://127.0.0.1:8765/" : "wss://gateway.test/prod",
+          chatterId: undefined,
+          protocol: pick(["query", "header"]),
+          random: r,
+          maxAttempts: healthy ? Infinity : 5,
+          maxDurationMs: 60_000,
+          heartbeatMs: 20_000,
+          openTimeoutMs: 3_000,
+          overlapMs: 1_000,
+          maxBackoffMs: 8_000,
+          getChatterId: async () => {
+            if (r() < 0.1) throw new Error("401 logged out");
+            issued++;
+            return r() < 0.5 ? `sc_${issued}` : { chatterId: `sc_${issued}`, expiresAt: Date.now() + r() * 200_000 };
+          },
+        });
+        if (!healthy) c.onState(() => r() < 0.01 && c.close());
+        c.onMessage(() => {});
+        await flush();
+        for (let step = 0; step < 200 && !["failed", "closed"].includes(c.state); step++) {
+          const live = FakeWebSocket.all.filter((w) => w.readyState < 3);
+          const ws = live.length > 0 ? pick(live) : null;
+          const x = r();
+          if (x < 0.15) mock.timers.tick(Math.floor(r() * 10_000));
+          else if (x < 0.3 && ws?.readyState === 0) ws.serverOpen();
+          else if (x < 0.4 && ws) ws.serverClose(pick([1000, 1001, 1006, 1008, 1011]));
+          else if (x < 0.45 && ws?.closedWith) ws.finishClose();
+          else if (x < 0.6 && ws?.readyState === 1) ws.serverSend(pick(frames));
+          else if (x < 0.68) c.subscribe(pick(["a", "b", "c", "d"]));
+          else if (x < 0.74) c.unsubscribe(pick(["a", "b", "c", "d", "."]));
+          else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
+          else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
+          else if (x < 0.86 && !healthy) c.close();
+          await flush();
+          const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
+          assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
+          assert.ok(running.size <= 12, `seed ${seed}: ${running.size} timers`);
+        }
+        if (healthy) {
+          // The gateway now opens every handshake, finishes every close and
+          // answers every ping, and the network stays up.
+          page.online();
+          for (let i = 0; i < 400; i++) {
+            for (const ws of FakeWebSocket.all) {
+              if (ws.readyState === 0 && !ws.closedWith) ws.serverOpen();
+              if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+              for (const f of ws.readyState === 1 ? ws.sent : []) {
+                if (f.action === "ping" && !f.answered) {
+                  f.answered = true;
+                  ws.serverSend('{"type":"pong"}');
+                }
+              }
+            }
+            mock.timers.tick(500);
+            await flush();
+          }
+          assert.equal(c.state, "open", `seed ${seed}: not back once the gateway was healthy (${states.map((s) => s.state).join(", ")})`);
+        }
+        c.close();
+        for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+        assert.equal(running.size, 0, `seed ${seed}: timers left after close()`);
+        assert.ok(FakeWebSocket.all.every((w) => w.readyState >= 2), `seed ${seed}: a socket left open after close()`);
+        assert.equal(states.filter((s) => s.state === "failed" || s.state === "closed").length, 1, `seed ${seed}: ended more than once`);
+        assert.equal(page.listeners.window + page.listeners.document, 0, `seed ${seed}: listeners left after close()`);
+      }
+    });
+  } finally {
+    errors.mock.restore();
+  }
+});
