@@ -2014,6 +2014,7 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
           // The gateway now opens every handshake, finishes every close and
           // answers every ping, and the network stays up.
           page.online();
+          const from = FakeWebSocket.all.length;
           for (let i = 0; i < 400; i++) {
             for (const ws of FakeWebSocket.all) {
               if (ws.readyState === 0 && !ws.closedWith) ws.serverOpen();
@@ -2029,6 +2030,18 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
             await flush();
           }
           assert.equal(c.state, "open", `seed ${seed}: not back once the gateway was healthy (${states.map((s) => s.state).join(", ")})`);
+          // The connection read from, opened by the healthy gateway (which
+          // took every frame), follows what the client says it follows:
+          // its connect URL's topics, then its subscribes and unsubscribes.
+          const now = FakeWebSocket.all.slice(from).filter((w) => w.readyState === 1).at(-1);
+          if (now) {
+            let follows = (now.url.searchParams.get("topic") || ".").split(",");
+            for (const f of now.sent) {
+              if (f.action === "subscribe") follows = [...follows, ...f.topics.filter((t) => !follows.includes(t))];
+              if (f.action === "unsubscribe") follows = follows.filter((t) => !f.topics.includes(t));
+            }
+            assert.deepEqual(follows.sort(), c.topics.sort(), `seed ${seed}: the connection follows other topics than the client says`);
+          }
         }
         c.close();
         for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
