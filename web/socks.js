@@ -472,8 +472,9 @@ class Client {
 
   // _refused reports the error of a WebSocket constructor that refused to
   // open, and returns what it says, with the chatter ID hidden: the
-  // browser's words may quote the connect URL (WebKit's "Wrong url scheme
-  // for WebSocket ws://...?id=sc_..."), and a page may show a reason.
+  // browser's words may quote the connect URL ("Wrong url scheme for
+  // WebSocket ws://...?id=sc_...", as WebKit-based runtimes such as Bun
+  // say), and a page may show a reason.
   _refused(err) {
     let why = String(err && err.message);
     const id = this._chatterId;

@@ -1114,8 +1114,8 @@ test("with protocol header, connect refuses a chatter ID that cannot be one (pas
   assert.equal(FakeWebSocket.all.length, 0);
 });
 
-test("a WebSocket constructor that refuses the URL with the URL in its message (WebKit's) does not show the chatter ID in the reason or the report", async () => {
-  // WebKit: "Wrong url scheme for WebSocket " + the URL, whose ?id= is the
+test("a WebSocket constructor that refuses the URL with the URL in its message (as WebKit-based runtimes such as Bun do) does not show the chatter ID in the reason or the report", async () => {
+  // Bun (WebKit's words): "Wrong url scheme for WebSocket " + the URL, whose ?id= is the
   // chatter ID with protocol "query". A page shows info.reason (the live
   // page does), and reportError goes to the console and error trackers.
   class WebKitWebSocket extends FakeWebSocket {
