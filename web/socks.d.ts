@@ -19,8 +19,8 @@ export type Protocol =
 /**
  * The options of connect(). One given as undefined takes its default; the
  * numbers must be above 0 (connect throws a TypeError otherwise), and a
- * wait longer than a browser's timers allow (2^31-1 ms, about 24 days) is
- * cut to that.
+ * wait longer than a browser's timers allow (2^31-1 ms, about 24 days), as
+ * one of Infinity, is cut to that.
  */
 export interface ConnectOptions {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
@@ -42,7 +42,8 @@ export interface ConnectOptions {
    */
   topics?: string[] | string;
   /**
-   * Called for a fresh chatter ID after a handshake that never opened, and before each renewal.
+   * Called for a fresh chatter ID after a handshake that never opened, before each renewal, and before a reconnect
+   * when the ID it answered with an expiresAt is near that.
    * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
    * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
    * handshake that never opened (a renewal then goes on with the ID it has); such an answer is never shown.
@@ -54,7 +55,7 @@ export interface ConnectOptions {
   getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline). Default 10. */
+  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline, unless the gateway is on this machine: localhost, 127.0.0.1). Default 10. */
   maxAttempts?: number;
   /**
    * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters
@@ -108,14 +109,14 @@ export type State = "connecting" | "open" | "reconnecting" | "resync" | "failed"
 export interface StateInfo {
   /**
    * "reconnecting": the attempt number (1, 2, ...) since a connection last stayed open maxBackoffMs (connections
-   * closed sooner do not start it over). "failed": the handshakes that never opened.
+   * closed sooner do not start it over). "failed": the handshakes that never opened. "connecting": 0.
    */
   attempt?: number;
   /** "reconnecting": the delay in ms before the attempt. */
   delay?: number;
   /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
   code?: number;
-  /** The close reason; "failed": why the client gave up, in words. */
+  /** The close reason; "failed": why the client gave up, in words; "resync": "reconnected" or "renewed". */
   reason?: string;
 }
 
@@ -137,7 +138,9 @@ export interface Client {
    * Fires fn on every change of the connection's state: "connecting", "open",
    * "reconnecting" (info.attempt), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
-   * shows), "failed" (gave up after maxAttempts) and "closed" (close()).
+   * shows), "failed" (gave up after maxAttempts, or at once when the browser
+   * refuses to open a WebSocket to the URL: info.reason then says what the
+   * browser said, with the chatter ID hidden) and "closed" (close()).
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**

@@ -50,9 +50,10 @@ export const DEFAULTS = Object.freeze({
 // The options that are numbers of ms or attempts, above 0 (Infinity too).
 const NUMBERS = Object.keys(DEFAULTS).filter((k) => typeof DEFAULTS[k] === "number");
 // Browsers run a timer of more than 2^31-1 ms at once: longer waits are cut
-// to that.
+// to that. So is NaN, which a random part of an option of Infinity makes
+// (Infinity - Infinity, 0 * Infinity) and a browser also runs at once.
 const MAX_DELAY = 2 ** 31 - 1;
-const delay = (ms) => Math.min(ms, MAX_DELAY);
+const delay = (ms) => (ms <= MAX_DELAY ? ms : MAX_DELAY);
 
 // Route replies of the gateway, answers to the client's own actions.
 const REPLY_TYPES = new Set(["pong", "subscribed", "unsubscribed", "error"]);
@@ -121,6 +122,19 @@ function checkCount(topics) {
 // handshake then fails for that, not for a refused chatter ID or a gateway
 // that is down.
 const offline = () => globalThis.navigator?.onLine === false;
+
+// A browser is offline when no network but loopback is up (a laptop on a
+// plane), and then still reaches a gateway on this machine (socks serve on
+// 127.0.0.1), whose handshakes fail only for the gateway's reasons.
+function loopback(url) {
+  let host;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false; // the WebSocket refuses it, and the client fails
+  }
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 // A chatter ID offered as a subprotocol must be an HTTP token, or the
 // browser's WebSocket constructor throws, with the ID in its message. A
@@ -232,6 +246,7 @@ class Client {
       }
     }
     this._o = o;
+    this._local = loopback(o.url);
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     this._random = o.random || Math.random;
     // A chatter ID has no whitespace; one read as a line of text has.
@@ -391,6 +406,12 @@ class Client {
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
   }
 
+  // _offline reports whether the browser has no network the gateway needs
+  // (see offline, loopback).
+  _offline() {
+    return !this._local && offline();
+  }
+
   // _keepId reports whether the chatter ID may be used again instead of
   // asking getChatterId for another: getChatterId told when it expires,
   // it is not near that, and no handshake failed with it since one opened
@@ -449,6 +470,21 @@ class Client {
     }
   }
 
+  // _refused reports the error of a WebSocket constructor that refused to
+  // open, and returns what it says, with the chatter ID hidden: the
+  // browser's words may quote the connect URL ("Wrong url scheme for
+  // WebSocket ws://...?id=sc_...", as WebKit-based runtimes such as Bun
+  // say), and a page may show a reason.
+  _refused(err) {
+    let why = String(err && err.message);
+    const id = this._chatterId;
+    if (id) {
+      for (const form of new Set([id, encodeURIComponent(id), new URLSearchParams({ id }).toString().slice(3)])) why = why.split(form).join("sc_(hidden)");
+    }
+    report(new Error(`socks: the browser would not open the WebSocket: ${why}`));
+    return why;
+  }
+
   _open() {
     const url = this._connectURL();
     const ws =
@@ -464,12 +500,14 @@ class Client {
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
     if (this._done) return;
-    if (offline() && typeof globalThis.addEventListener === "function") {
+    if (this._offline() && typeof globalThis.addEventListener === "function") {
       // Wait for the network (_onOnline) instead of spending attempts on it.
       this._waitingOnline = true;
       return;
     }
-    if (this._needFreshId) {
+    // After a drop too, an ID getChatterId said expires (see _keepId) is
+    // not used for a handshake the gateway would refuse.
+    if (this._needFreshId || (this._idUntil && !this._keepId())) {
       try {
         await this._freshId();
       } catch (err) {
@@ -489,8 +527,8 @@ class Client {
       c = this._open();
     } catch (err) {
       // A URL the browser refuses will not get better.
-      report(err);
-      this._finish("failed", { attempt: this._failures, reason: String(err && err.message) });
+      const why = this._refused(err);
+      this._finish("failed", { attempt: this._failures, reason: why });
       return;
     }
     this._conn = c;
@@ -550,7 +588,7 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened && !offline()) {
+    if (!c.opened && !this._offline()) {
       this._failures++;
       this._needFreshId = true;
       this._failedWith(c);
@@ -565,25 +603,28 @@ class Client {
 
   _retry(info) {
     if (this._failures >= this._o.maxAttempts) {
-      // A browser is not told why a handshake failed: say what it may be.
+      // A browser is not told why a handshake failed: say what it may be,
+      // every refusal of the gateway's $connect (a 400, 401, 403, 429 or
+      // 503 is a close 1006 here), and where the gateway says which.
       const n = this._failures;
       const reason =
         info.reason === NO_ID
           ? `${n} attempts in a row never opened, the last without a chatter ID: getChatterId failed or answered none`
           : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
-            "the gateway refused the chatter ID (unknown, expired or revoked) or the gateway is down";
+            "the gateway refused the chatter ID (unknown, expired or revoked), a topic it may not follow, the geek over its connection limit " +
+            "or this page's origin, or the gateway is down (socks serve logs each refusal with its reason)";
       this._finish("failed", { attempt: n, code: info.code, reason });
       return;
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const wait = this._backoff(attempt);
+    const wait = delay(this._backoff(attempt));
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     if (this._done) return; // a listener closed the client
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
-    }, delay(wait));
+    }, wait);
   }
 
   _startTimers(c) {
@@ -828,7 +869,7 @@ class Client {
     try {
       c = this._open();
     } catch (err) {
-      report(err);
+      this._refused(err);
       return;
     }
     this._next = c;
@@ -871,7 +912,7 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        if (!offline()) {
+        if (!this._offline()) {
           this._failures++;
           this._needFreshId = true;
           this._failedWith(c);

@@ -90,6 +90,8 @@ beforeEach(() => {
   running = new Set();
   const checked = (ms) => {
     assert.ok(!(ms > MAX_DELAY), `a timer of ${ms} ms, which a browser runs at once`);
+    // A browser runs a timer of NaN ms at once too (mock.timers never runs it).
+    assert.ok(ms >= 0, `a timer of ${ms} ms, which a browser runs at once`);
     return ms;
   };
   g.setTimeout = (fn, ms, ...args) => {
@@ -361,6 +363,21 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   assert.notEqual(again, ws);
   assert.equal(again.url.searchParams.get("topic"), "plays,news");
   assert.deepEqual(c.topics, ["plays", "news"]);
+  // The connect asked for them: once open, no frame asks again.
+  again.serverOpen();
+  await flush();
+  assert.deepEqual(again.sent, [], "no subscribe or unsubscribe repeats what the connect URL asked for");
+  // Nor is one queued while disconnected and sent on top of the URL's.
+  again.serverClose(1006);
+  c.unsubscribe("plays");
+  c.subscribe("plays");
+  c.unsubscribe("news");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "plays");
+  latest().serverOpen();
+  await flush();
+  assert.deepEqual(latest().sent, []);
   c.close();
 });
 
@@ -478,6 +495,36 @@ test("options given as undefined take their defaults, and a number that is not a
     ["openTimeoutMs", null],
   ]) {
     assert.throws(() => client({ [name]: bad }), (err) => err instanceof TypeError && err.message.includes(name), `${name}: ${bad}`);
+  }
+});
+
+test("an option of Infinity is a wait as long as a timer can wait, never a timer of NaN ms that a browser runs at once", async () => {
+  // Infinity is above 0, so connect takes it; a random part of an infinite
+  // wait (Infinity - Infinity, 0 * Infinity) is NaN, which a browser's
+  // setTimeout runs at once: a heartbeat of Infinity pinged at once and
+  // then closed the connection as dead ("no pong") a moment later, for
+  // ever; a cap and renewBeforeMs of Infinity renewed at once, for ever.
+  for (const random of [() => 0, () => 0.5]) {
+    const hb = await opened({ heartbeatMs: Infinity, random });
+    const ws = latest();
+    mock.timers.tick(60 * 60 * 1000);
+    await flush();
+    assert.deepEqual(ws.sent, [], "heartbeatMs Infinity: no ping within the hour");
+    assert.equal(ws.closedWith, null, "heartbeatMs Infinity: the connection is not given up");
+    assert.deepEqual(hb.states.map((s) => s.state), ["connecting", "open"]);
+    hb.c.close();
+    const before = FakeWebSocket.all.length;
+    const cap = await opened({ maxDurationMs: Infinity, renewBeforeMs: Infinity, random });
+    mock.timers.tick(60 * 60 * 1000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, before + 1, "one socket: no renewal within the hour");
+    cap.c.close();
+    const back = await opened({ backoffMs: Infinity, maxBackoffMs: Infinity, random });
+    latest().serverClose(1006);
+    const s = back.states.at(-1);
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.delay, MAX_DELAY, "the reconnect waits as long as a timer can, and says so");
+    back.c.close();
   }
 });
 
@@ -796,6 +843,9 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   const own = Object.keys(c).filter((k) => !k.startsWith("_"));
   assert.deepEqual(block("Client"), sorted([...proto, ...own]), "Client members");
   assert.deepEqual(block("StateInfo"), sorted([...js.matchAll(/_(?:emitState|finish)\("\w+", \{([^}]*)\}/g)].flatMap((m) => m[1].split(",").map((kv) => kv.split(":")[0].trim()).filter(Boolean))), "StateInfo");
+  // The reasons resync gives are named where StateInfo says what reason is.
+  const reason = dts.match(/\/\*\*([^/]*)\*\/\s*reason\?:/)[1];
+  for (const [, why] of js.matchAll(/_emitState\("resync", \{ reason: "(\w+)" \}/g)) assert.ok(reason.includes(`"${why}"`), `StateInfo.reason names resync's "${why}"`);
   const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
   assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
   const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
@@ -860,6 +910,38 @@ test("offline: the client waits for the network without spending attempts, then 
     if (saved) Object.defineProperty(globalThis, "navigator", saved);
     else delete globalThis.navigator;
   }
+});
+
+test("offline does not hold back a gateway on this machine: socks serve on 127.0.0.1 is dialled without a network, and its failed handshakes count", async () => {
+  // A browser says it is offline (navigator.onLine false) when no network
+  // but loopback is up: a laptop on a plane, with socks serve on
+  // 127.0.0.1. The page loads from it, yet socks.js waited for an online
+  // event that never came, "connecting" for ever.
+  await withPage(async (page) => {
+    page.onLine = false;
+    for (const url of ["ws://127.0.0.1:8765/", "ws://localhost:8765/", "ws://[::1]:8765/", "ws://app.localhost:8765/", "ws://127.1.2.3/"]) {
+      const { c, states } = client({ url, maxAttempts: 2 });
+      await flush();
+      assert.equal(FakeWebSocket.all.at(-1).url.origin, new URL(url).origin, `${url}: dialled while offline`);
+      latest().serverOpen();
+      assert.equal(c.state, "open", url);
+      latest().serverClose(1001, "going away");
+      for (let i = 0; i < 2; i++) {
+        mock.timers.tick(states.at(-1).delay);
+        await flush();
+        latest().serverClose(1006); // socks serve is down: counts
+      }
+      assert.equal(c.state, "failed", `${url}: its refusals count while offline`);
+    }
+    // A gateway elsewhere still waits for the network.
+    const n = FakeWebSocket.all.length;
+    const far = client({ url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" });
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "no handshake to a remote gateway while offline");
+    assert.equal(far.c.state, "connecting");
+    far.c.close();
+    assert.equal(page.listeners.window, 0);
+  });
 });
 
 test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
@@ -1032,6 +1114,48 @@ test("with protocol header, connect refuses a chatter ID that cannot be one (pas
   assert.equal(FakeWebSocket.all.length, 0);
 });
 
+test("a WebSocket constructor that refuses the URL with the URL in its message (as WebKit-based runtimes such as Bun do) does not show the chatter ID in the reason or the report", async () => {
+  // Bun (WebKit's words): "Wrong url scheme for WebSocket " + the URL, whose ?id= is the
+  // chatter ID with protocol "query". A page shows info.reason (the live
+  // page does), and reportError goes to the console and error trackers.
+  class WebKitWebSocket extends FakeWebSocket {
+    static refuse = false;
+    constructor(url, protocols) {
+      if (!/^wss?:/.test(url) || WebKitWebSocket.refuse) throw new SyntaxError(`Wrong url scheme for WebSocket ${url}`);
+      super(url, protocols);
+    }
+  }
+  const errors = mock.method(console, "error", () => {});
+  try {
+    for (const [url, start] of [["ftp://gateway.test/prod", "connect"], ["ws://gateway.test/prod", "renewal"]]) {
+      errors.mock.resetCalls();
+      WebKitWebSocket.refuse = false;
+      const { c, states } = client({ url, WebSocket: WebKitWebSocket, maxDurationMs: 20_000 });
+      await flush();
+      if (start === "renewal") {
+        latest().serverOpen();
+        WebKitWebSocket.refuse = true; // from the renewal on
+        mock.timers.tick(15_000);
+        await flush();
+        latest().serverClose(1001, "Going away"); // the cap
+        mock.timers.tick(states.at(-1).delay);
+        await flush();
+      }
+      assert.equal(c.state, "failed", start);
+      const reason = states.at(-1).reason;
+      assert.match(reason, /Wrong url scheme/, `${start}: the reason says what the browser said`);
+      assert.doesNotMatch(reason, /sc_first/, `${start}: the reason shows the chatter ID: ${reason}`);
+      assert.ok(errors.mock.callCount() > 0, `${start}: reported`);
+      for (const call of errors.mock.calls) {
+        const text = call.arguments.map((a) => String(a?.stack ?? a) + String(a?.message ?? "")).join(" ");
+        assert.doesNotMatch(text, /sc_first/, `${start}: the report shows the chatter ID: ${text}`);
+      }
+    }
+  } finally {
+    errors.mock.restore();
+  }
+});
+
 test("failed says why in words when the handshakes never opened: a refused (expired, revoked) chatter ID or a gateway that is down", async () => {
   const { c, states } = client({ maxAttempts: 2 });
   await flush();
@@ -1046,6 +1170,11 @@ test("failed says why in words when the handshakes never opened: a refused (expi
   assert.match(info.reason, /2 handshakes in a row never opened/);
   assert.match(info.reason, /expired|revoked/);
   assert.match(info.reason, /gateway is down/);
+  // The gateway refuses a connect for more than its chatter ID (routes
+  // admit: 400, 401, 403, 429, 503), and a browser sees none of them: the
+  // reason names each, so that a geek at its connection limit is not sent
+  // to issue chatter IDs, and says where the gateway says which.
+  for (const cause of [/a topic it may not follow/, /connection limit/, /origin/, /log/]) assert.match(info.reason, cause);
 
   // A getChatterId that never gives an ID: no handshake was made, and failed says that instead.
   const errors = mock.method(console, "error", () => {});
@@ -1240,6 +1369,49 @@ test("a getChatterId that answers {chatterId, expiresAt} is asked again only whe
     assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
     assert.equal(latest().url.searchParams.get("id"), "sc_id2");
     n.c.close();
+  } finally {
+    clock.mock.restore();
+  }
+});
+
+test("a reconnect after a drop does not dial with an ID getChatterId said is expired or near expiry: it asks for a fresh one first", async () => {
+  // The connection outlived its chatter ID (checked at the upgrade only);
+  // the gateway then dropped it. A handshake with that ID is refused, an
+  // attempt spent and a refusal in the gateway's log for nothing.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: now + 15 * 60 * 1000 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    // Still valid for long enough: used again.
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    latest().serverOpen();
+    // Past its expiry: a fresh one.
+    now += 16 * 60 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    latest().serverOpen();
+    // Near its expiry: a fresh one too.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2", "sc_id3"]);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id3");
+    c.close();
   } finally {
     clock.mock.restore();
   }
@@ -1767,4 +1939,119 @@ test("connect() refuses exactly the geeks the gateway refuses (web/testdata/name
     if (refused("a" + String.fromCodePoint(r) + "b") !== gateway) differ.push(r.toString(16));
   }
   assert.deepEqual(differ, [], "code points connect() and the gateway disagree on (refused by the gateway: in rules.refused)");
+});
+
+// seeded is a random source in [0, 1) that replays the same run for a seed.
+function seeded(seed) {
+  let s = seed >>> 0;
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+}
+
+test("any run of server frames, closes, clock ticks, topic calls, network and visibility changes keeps the client bounded, and close() leaves nothing; a client that has not failed recovers once the gateway is healthy", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const frames = [
+    '{"type":"pong"}',
+    '{"type":"subscribed","topics":["a"]}',
+    '{"type":"unsubscribed","topics":[]}',
+    '{"type":"error","error":"this chatter ID may not follow b","topics":["a"]}',
+    '{"type":"error","error":"too many frames: send at most 50 per second"}',
+    '{"type":"error","error":"this connection is not registered; reconnect"}',
+    '{"message":"Internal server error","connectionId":"c","requestId":"r"}',
+    '{"message":"Forbidden","connectionId":"c","requestId":"r"}',
+    '"plays-updated"',
+    "not json",
+  ];
+  try {
+    await withPage(async (page) => {
+      for (let seed = 1; seed <= 200; seed++) {
+        const r = seeded(seed);
+        const pick = (list) => list[Math.floor(r() * list.length)];
+        FakeWebSocket.all = [];
+        page.onLine = true;
+        page.visibilityState = "visible";
+        let issued = 0;
+        const healthy = seed % 2 === 0; // the even seeds end with a gateway that opens every handshake
+        const { c, states } = client({
+          url: r() < 0.3 ? "ws://127.0.0.1:8765/" : "wss://gateway.test/prod",
+          chatterId: undefined,
+          protocol: pick(["query", "header"]),
+          random: r,
+          maxAttempts: healthy ? Infinity : 5,
+          maxDurationMs: 60_000,
+          heartbeatMs: 20_000,
+          openTimeoutMs: 3_000,
+          overlapMs: 1_000,
+          maxBackoffMs: 8_000,
+          getChatterId: async () => {
+            if (r() < 0.1) throw new Error("401 logged out");
+            issued++;
+            return r() < 0.5 ? `sc_${issued}` : { chatterId: `sc_${issued}`, expiresAt: Date.now() + r() * 200_000 };
+          },
+        });
+        if (!healthy) c.onState(() => r() < 0.01 && c.close());
+        c.onMessage(() => {});
+        await flush();
+        for (let step = 0; step < 200 && !["failed", "closed"].includes(c.state); step++) {
+          const live = FakeWebSocket.all.filter((w) => w.readyState < 3);
+          const ws = live.length > 0 ? pick(live) : null;
+          const x = r();
+          if (x < 0.15) mock.timers.tick(Math.floor(r() * 10_000));
+          else if (x < 0.3 && ws?.readyState === 0) ws.serverOpen();
+          else if (x < 0.4 && ws) ws.serverClose(pick([1000, 1001, 1006, 1008, 1011]));
+          else if (x < 0.45 && ws?.closedWith) ws.finishClose();
+          else if (x < 0.6 && ws?.readyState === 1) ws.serverSend(pick(frames));
+          else if (x < 0.68) c.subscribe(pick(["a", "b", "c", "d"]));
+          else if (x < 0.74) c.unsubscribe(pick(["a", "b", "c", "d", "."]));
+          else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
+          else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
+          else if (x < 0.86 && !healthy) c.close();
+          await flush();
+          const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
+          assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
+          assert.ok(running.size <= 12, `seed ${seed}: ${running.size} timers`);
+        }
+        if (healthy) {
+          // The gateway now opens every handshake, finishes every close and
+          // answers every ping, and the network stays up.
+          page.online();
+          const from = FakeWebSocket.all.length;
+          for (let i = 0; i < 400; i++) {
+            for (const ws of FakeWebSocket.all) {
+              if (ws.readyState === 0 && !ws.closedWith) ws.serverOpen();
+              if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+              for (const f of ws.readyState === 1 ? ws.sent : []) {
+                if (f.action === "ping" && !f.answered) {
+                  f.answered = true;
+                  ws.serverSend('{"type":"pong"}');
+                }
+              }
+            }
+            mock.timers.tick(500);
+            await flush();
+          }
+          assert.equal(c.state, "open", `seed ${seed}: not back once the gateway was healthy (${states.map((s) => s.state).join(", ")})`);
+          // The connection read from, opened by the healthy gateway (which
+          // took every frame), follows what the client says it follows:
+          // its connect URL's topics, then its subscribes and unsubscribes.
+          const now = FakeWebSocket.all.slice(from).filter((w) => w.readyState === 1).at(-1);
+          if (now) {
+            let follows = (now.url.searchParams.get("topic") || ".").split(",");
+            for (const f of now.sent) {
+              if (f.action === "subscribe") follows = [...follows, ...f.topics.filter((t) => !follows.includes(t))];
+              if (f.action === "unsubscribe") follows = follows.filter((t) => !f.topics.includes(t));
+            }
+            assert.deepEqual(follows.sort(), c.topics.sort(), `seed ${seed}: the connection follows other topics than the client says`);
+          }
+        }
+        c.close();
+        for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+        assert.equal(running.size, 0, `seed ${seed}: timers left after close()`);
+        assert.ok(FakeWebSocket.all.every((w) => w.readyState >= 2), `seed ${seed}: a socket left open after close()`);
+        assert.equal(states.filter((s) => s.state === "failed" || s.state === "closed").length, 1, `seed ${seed}: ended more than once`);
+        assert.equal(page.listeners.window + page.listeners.document, 0, `seed ${seed}: listeners left after close()`);
+      }
+    });
+  } finally {
+    errors.mock.restore();
+  }
 });
