@@ -122,7 +122,7 @@ func TestProtocolLimitsAreAsDocumented(t *testing.T) {
 		fmt.Sprintf("more than `--max-queued-bytes` (%s by default)", mib(flagInt("max-queued-bytes"))),
 		fmt.Sprintf("`SOCKS_MAX_TOPICS`, 1–%d)", pubsub.MaxTopicsPerConnection),
 		fmt.Sprintf("at most %d", pubsub.MaxUsersPerEnvelope),
-		fmt.Sprintf("| `topics` | required, 1 to %d (as a connection's)", pubsub.MaxTopicsPerConnection),
+		fmt.Sprintf("| `topics` | required, 1 to %d distinct topics (as a connection's", pubsub.MaxTopicsPerConnection),
 		fmt.Sprintf("timeouts of %d s", int(broker.DefaultPostTimeout/time.Second)),
 		fmt.Sprintf("2 s cap, %d tries)", broker.DefaultPostTries),
 		fmt.Sprintf("after %d receives it is dead-lettered", store.DefaultMaxReceives),
