@@ -238,7 +238,9 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		if err != nil {
 			w.done <- err
 		} else {
-			w.done <- results[i]
+			// A write's own failure says what a write alone would (a
+			// full disk, store.ErrUnavailable), not SQLite's words.
+			w.done <- db.writeError(results[i])
 		}
 	}
 }
