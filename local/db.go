@@ -453,6 +453,11 @@ func openError(path string, err error) error {
 	if errors.Is(err, ErrOlderSchema) || errors.Is(err, ErrInUseByOlder) {
 		return fmt.Errorf("state file %s %w", path, err)
 	}
+	if errors.As(err, new(unavailableError)) {
+		// A write of the schema that failed (writeError): it says why
+		// already, naming the file.
+		return err
+	}
 	if d := diskError(path, err); d != nil {
 		return d
 	}
@@ -713,7 +718,8 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer db.endWrite()
-	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }))
+	began := time.Now()
+	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }), began)
 }
 
 // writeUncancelled is write for fn that runs its statements with the
@@ -729,9 +735,10 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 	}
 	defer db.endWrite()
 	txCtx := context.WithoutCancel(ctx)
+	began := time.Now()
 	return db.writeError(retryBusy(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
-	}))
+	}), began)
 }
 
 // writeDurable is write with synchronous=FULL for this transaction: when
@@ -745,6 +752,7 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 		return err
 	}
 	defer db.endWrite()
+	began := time.Now()
 	return db.writeError(retryBusy(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {
@@ -762,17 +770,30 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 			}
 		}()
 		return runTx(ctx, conn, nil, fn)
-	}))
+	}), began)
 }
 
-// writeError says in the user's words why a write failed where SQLite
-// says "database or disk is full" (ENOSPC) or "disk I/O error" (EFBIG
-// past a file size limit, EIO).
-func (db *DB) writeError(err error) error {
+// writeError says in the user's words why a write begun at began failed
+// where SQLite says "database or disk is full" (ENOSPC), "disk I/O
+// error" (EFBIG past a file size limit, EIO) or "database is locked"
+// (another process held the lock past busy_timeout and the retries).
+func (db *DB) writeError(err error, began time.Time) error {
 	if d := diskError(db.path, err); d != nil {
 		return d
 	}
+	if isBusy(err) {
+		return lockedError(db.path, time.Since(began), err)
+	}
 	return err
+}
+
+// lockedError is the error of a write to the state file at path that
+// found it locked by another process for d, past SQLite's busy_timeout
+// and retryBusy's tries. It is store.ErrUnavailable: the same write may
+// pass once the lock is let go.
+func lockedError(path string, d time.Duration, err error) error {
+	return unavailableError{fmt.Errorf("state file %s stayed locked by another process for %s: a socks command may be stuck, or a program (an sqlite3 shell) holds a transaction open on it; end it and try again: %w",
+		path, d.Round(100*time.Millisecond), err)}
 }
 
 // diskError is the error of a write to the state file at path that

@@ -215,6 +215,7 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 	// Again, each write (an admission too) in a savepoint, to give each
 	// its own result.
 	results := make([]error, len(batch))
+	began := time.Now()
 	err = db.writeUncancelled(ctx, func(tx *wtx) error {
 		savepoint, rollbackTo, release := tx.stmt(db.stmts.savepoint), tx.stmt(db.stmts.rollbackTo), tx.stmt(db.stmts.release)
 		for i, w := range batch {
@@ -240,7 +241,7 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		} else {
 			// A write's own failure says what a write alone would (a
 			// full disk, store.ErrUnavailable), not SQLite's words.
-			w.done <- db.writeError(results[i])
+			w.done <- db.writeError(results[i], began)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,102 @@ func TestAGroupOfWritesThatCannotGrowTheFileEachSaysTheDiskIsFull(t *testing.T) 
 		if _, err := db.store.AdmitConnection(ctx, a.id, a.geek, secret, now, a.limit, a.record); err != nil {
 			t.Errorf("admission %d with room again: %v", i, err)
 		}
+	}
+}
+
+// holdWriteLock takes the state file's write lock from a connection of
+// its own, as another process with a write transaction open would (an
+// sqlite3 shell after BEGIN IMMEDIATE, a stuck socks), until release.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err == nil {
+		_, err = tx.ExecContext(t.Context(), `INSERT INTO meta(key, value) VALUES ('held', 'x')`)
+	}
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			_ = tx.Rollback()
+			other.Close()
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// TestAWriteTheStateFileStaysLockedForSaysWhoHoldsIt: a write that finds
+// the state file locked by another process past SQLite's wait and its
+// retries fails saying so in words, with what to do, and is
+// store.ErrUnavailable (a $connect then is refused 503, to try again),
+// with SQLite's words after;
+// nothing is written, and once the lock is let go the same write passes.
+// Before, a publish said "database is locked (5) (SQLITE_BUSY)", after a
+// minute.
+func TestAWriteTheStateFileStaysLockedForSaysWhoHoldsIt(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	now := time.Now()
+	secret, _, err := store.IssueChatterID(ctx, db.Store(), "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SQLite's wait for the lock, 10 s in the file's settings, cut short.
+	onEveryConn(t, db, "PRAGMA busy_timeout = 20")
+	release := holdWriteLock(t, db.Path())
+	_, sendErr := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`))
+	_, admitErr := db.Store().AdmitConnection(ctx, "c1", "alice", secret, now, 10, func(store.ChatterID) (pubsub.Connection, error) {
+		return pubsub.Connection{ConnectedAt: now}, nil
+	})
+	for what, err := range map[string]error{"a queue send": sendErr, "an admission": admitErr} {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s while another process holds the lock: %v; want store.ErrUnavailable", what, err)
+		}
+		for _, says := range []string{"state file " + db.Path() + " stayed locked by another process for ", "end it", "try again"} {
+			if !strings.Contains(fmt.Sprint(err), says) {
+				t.Errorf("%s while another process holds the lock: %q does not say %q", what, err, says)
+			}
+		}
+	}
+	release()
+	if st, err := db.Queue().Stats(ctx); err != nil || st.Visible != 0 {
+		t.Errorf("queue %+v, %v; want nothing queued by the send that failed", st, err)
+	}
+	if _, err := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`)); err != nil {
+		t.Errorf("a send once the lock is let go: %v", err)
+	}
+}
+
+// TestAnOpenThatCannotWriteTheSchemaSaysWhyOnce: a new state file on a
+// full disk (its schema cannot be written) fails saying so once. Before,
+// the open repeated the words of the write that failed:
+// "cannot write the state file …: the disk is full; free some space and
+// try again: cannot write the state file …: the disk is full; …".
+func TestAnOpenThatCannotWriteTheSchemaSaysWhyOnce(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "socks.db")
+	if err := os.WriteFile(abs, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for one page: the schema needs more.
+	db, err := open(t.Context(), abs, fi, dsn(abs)+"&_pragma=max_page_count(1)", Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a new state file that cannot grow succeeded")
+	}
+	says := "cannot write the state file " + abs + ": the disk is full"
+	if !errors.Is(err, store.ErrUnavailable) || strings.Count(err.Error(), says) != 1 {
+		t.Errorf("Open: %v; want store.ErrUnavailable saying %q once", err, says)
 	}
 }
