@@ -173,6 +173,31 @@ func TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix(t *testing.T) {
 	}
 }
 
+// TestAWriteAheadLogOrSharedMemoryMadeReadOnlyIsNamedWithTheFix: with
+// `socks serve` running (so that socks.db-wal and socks.db-shm stay), a
+// publish that cannot write one of them (made read-only) exits 1, prints
+// no message ID, and names that file with the chmod that mends it. Before,
+// it said "attempt to write a readonly database (8)".
+func TestAWriteAheadLogOrSharedMemoryMadeReadOnlyIsNamedWithTheFix(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		t.Run("socks.db"+suffix, func(t *testing.T) {
+			path := filepath.Join(s.dir, "socks.db"+suffix)
+			restore := chmod(t, path, 0o400)
+			r := s.runUnprivileged("publish", "--topic", "updates", "--body", `{"n":"refused"}`)
+			restore()
+			checkFailure(t, r, 1, "state file "+path+" is not writable: permission denied")
+			if !strings.Contains(r.stderr, "chmod u+w "+path+")") {
+				t.Errorf("want the fix, chmod u+w %s:\n%s", path, r)
+			}
+			// Writable again, the same publish passes.
+			s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+		})
+	}
+}
+
 // chmod sets the permissions of path to mode and returns what sets them
 // back.
 func chmod(t *testing.T, path string, mode os.FileMode) (restore func()) {

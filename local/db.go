@@ -33,6 +33,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/socks-dev/socks/internal/planted"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -784,7 +785,54 @@ func (db *DB) writeError(err error, began time.Time) error {
 	if isBusy(err) {
 		return lockedError(db.path, time.Since(began), err)
 	}
+	if sqliteCode(err) == sqlite3.SQLITE_READONLY && !db.opts.ReadOnly {
+		return unavailableError{readOnlyError(db.path, err)}
+	}
 	return err
+}
+
+// readOnlyError is the *NotWritableError of a write to the state file at
+// path that SQLite refused as read-only (err): the file, or its -wal or
+// -shm file, was made read-only (or its file system remounted so) after
+// the process opened it, and SQLite opened a connection again. It names
+// those of them this user cannot open to write, or all three when it
+// cannot tell which.
+func readOnlyError(path string, err error) error {
+	var named []string
+	why := err
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		f, oerr := planted.OpenFile(path+suffix, os.O_WRONLY, 0)
+		if oerr == nil {
+			_ = f.Close()
+			continue
+		}
+		if errors.Is(oerr, fs.ErrNotExist) {
+			continue
+		}
+		if named == nil {
+			why = unwrapPathErr(oerr)
+		}
+		named = append(named, path+suffix)
+	}
+	if named == nil {
+		return &NotWritableError{What: "state file", Path: path, Err: why,
+			Fix: "make it and its -wal and -shm files writable by this user (chmod u+w " + shellWords(path, path+"-wal", path+"-shm") + "), or set --state-dir or SOCKS_STATE_DIR"}
+	}
+	it := "it"
+	if len(named) > 1 {
+		it = "them"
+	}
+	return &NotWritableError{What: "state file", Path: strings.Join(named, " and "), Err: why,
+		Fix: "make " + it + " writable by this user (chmod u+w " + shellWords(named...) + "), or set --state-dir or SOCKS_STATE_DIR"}
+}
+
+// shellWords is paths as words of a shell command.
+func shellWords(paths ...string) string {
+	words := make([]string, len(paths))
+	for i, p := range paths {
+		words[i] = text.ShellWord(p)
+	}
+	return strings.Join(words, " ")
 }
 
 // lockedError is the error of a write to the state file at path that

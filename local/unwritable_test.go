@@ -213,3 +213,45 @@ func TestAnOpenThatCannotWriteTheSchemaSaysWhyOnce(t *testing.T) {
 		t.Errorf("Open: %v; want store.ErrUnavailable saying %q once", err, says)
 	}
 }
+
+// TestAWriteSQLiteRefusesAsReadOnlySaysWhatToMakeWritable: a write that
+// SQLite refuses as read-only (the -wal or -shm file beside the state
+// file, or the file itself, made read-only under a running process whose
+// connections SQLite opens again) fails saying which files must be
+// writable and how, as the state file's other errors do
+// (ErrNotWritable, a *NotWritableError), and is store.ErrUnavailable (a
+// $connect is refused 503). Before, it said "attempt to write a readonly
+// database (8)". Here SQLite's query_only makes the connections refuse
+// writes as such a one does.
+func TestAWriteSQLiteRefusesAsReadOnlySaysWhatToMakeWritable(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	now := time.Now()
+	secret, _, err := store.IssueChatterID(ctx, db.Store(), "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onEveryConn(t, db, "PRAGMA query_only = 1")
+	_, sendErr := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`))
+	_, admitErr := db.Store().AdmitConnection(ctx, "c1", "alice", secret, now, 10, func(store.ChatterID) (pubsub.Connection, error) {
+		return pubsub.Connection{ConnectedAt: now}, nil
+	})
+	p := db.Path()
+	for what, err := range map[string]error{"a queue send": sendErr, "an admission": admitErr} {
+		var nw *NotWritableError
+		if !errors.As(err, &nw) || !errors.Is(err, ErrNotWritable) || !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s SQLite refused as read-only: %v; want a *NotWritableError that is store.ErrUnavailable", what, err)
+			continue
+		}
+		if want := "state file " + p + " is not writable: "; !strings.HasPrefix(nw.Problem(), want) {
+			t.Errorf("%s: problem %q; want it to begin %q", what, nw.Problem(), want)
+		}
+		if want := "chmod u+w " + p + " " + p + "-wal " + p + "-shm"; !strings.Contains(nw.Fix, want) {
+			t.Errorf("%s: fix %q does not say %q", what, nw.Fix, want)
+		}
+	}
+	onEveryConn(t, db, "PRAGMA query_only = 0")
+	if st, err := db.Queue().Stats(ctx); err != nil || st.Visible != 0 {
+		t.Errorf("queue %+v, %v; want nothing queued by the send that failed", st, err)
+	}
+}
