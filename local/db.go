@@ -160,6 +160,9 @@ type DB struct {
 	// reportsPerPut is how many old reports a report write deletes
 	// (the constant reportsPerPut; tests set their own).
 	reportsPerPut int
+	// groupTimeout bounds a grouped write (the constant groupTimeout;
+	// tests set their own).
+	groupTimeout time.Duration
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -300,6 +303,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		foldWait:      walFoldWait,
 		expiredBatch:  expiredBatch,
 		reportsPerPut: reportsPerPut,
+		groupTimeout:  groupTimeout,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}

@@ -255,3 +255,37 @@ func TestAWriteSQLiteRefusesAsReadOnlySaysWhatToMakeWritable(t *testing.T) {
 		t.Errorf("queue %+v, %v; want nothing queued by the send that failed", st, err)
 	}
 }
+
+// TestAGroupedWriteWhoseTurnNeverComesSaysTheFileIsBusy: a grouped write
+// (a $connect, a $disconnect) whose turn to write does not come within
+// the group's time, because another write of this process holds the file
+// (waiting out another process's lock, about a minute), fails as a write
+// that found the lock taken does: store.ErrUnavailable (503), saying the
+// state file was held up. Before, it said "context deadline exceeded",
+// which the routes answered 500.
+func TestAGroupedWriteWhoseTurnNeverComesSaysTheFileIsBusy(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	now := time.Now()
+	secret, _, err := store.IssueChatterID(ctx, db.Store(), "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.groupTimeout = 50 * time.Millisecond
+	// Another write of this process has the turn, and keeps it.
+	if err := db.beginWrite(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Store().AdmitConnection(ctx, "c1", "alice", secret, now, 10, func(store.ChatterID) (pubsub.Connection, error) {
+		return pubsub.Connection{ConnectedAt: now}, nil
+	})
+	db.endWrite()
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "state file "+db.Path()+" stayed busy") {
+		t.Errorf("an admission whose turn never came: %v; want store.ErrUnavailable saying the state file stayed busy", err)
+	}
+	if _, err := db.Store().AdmitConnection(ctx, "c1", "alice", secret, now, 10, func(store.ChatterID) (pubsub.Connection, error) {
+		return pubsub.Connection{ConnectedAt: now}, nil
+	}); err != nil {
+		t.Errorf("the same admission once the turn is free: %v", err)
+	}
+}
