@@ -78,6 +78,24 @@ func TestAPublishThatCannotBeWrittenIsNotAcknowledged(t *testing.T) {
 	checkFailure(t, fresh.runFull("publish", "--topic", "updates", "--body", `{"n":"lost"}`), 1, "the disk is full")
 }
 
+// TestDoctorOnAFullDiskSaysToFreeSpaceNotToMoveTheFileAway: a state file
+// that cannot be opened for want of room (no process has it open, so its
+// -wal and -shm must be made) fails doctor's state file check with the
+// fix to free space; it said to move the file away, which would lose the
+// queue, the dead letters and the chatter IDs, and free nothing.
+func TestDoctorOnAFullDiskSaysToFreeSpaceNotToMoveTheFileAway(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+	r := s.runFull("doctor")
+	if r.code != 1 || !regexp.MustCompile(`(?m)^fail\tstate file\t.*the disk is full.*\t.*free some space`).MatchString(r.stdout) || strings.Contains(r.stdout, "move the file away") {
+		t.Errorf("want the state file check failed with the fix to free space, not to move the file away:\n%s", r)
+	}
+	if n := s.queued(t); n != 1 {
+		t.Errorf("the queue holds %d messages; want the 1 published before", n)
+	}
+}
+
 // TestServeOnAFullDiskKeepsDeliveringAndRecovers: while `socks serve`
 // cannot write its state file, it keeps running: what it can do without a
 // write (a `publish --direct` through its Management API) still reaches

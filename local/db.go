@@ -475,7 +475,7 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
 		return DirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
+		return lockedError(path, busyTimeout, err)
 	}
 	return fmt.Errorf("opening state file %s: %w", path, err)
 }
@@ -790,7 +790,7 @@ func (db *DB) writeError(err error, began time.Time) error {
 		return lockedError(db.path, time.Since(began), err)
 	}
 	if sqliteCode(err) == sqlite3.SQLITE_READONLY && !db.opts.ReadOnly {
-		return unavailableError{readOnlyError(db.path, err)}
+		return unavailableError{error: readOnlyError(db.path, err)}
 	}
 	return err
 }
@@ -844,9 +844,14 @@ func shellWords(paths ...string) string {
 // and retryBusy's tries. It is store.ErrUnavailable: the same write may
 // pass once the lock is let go.
 func lockedError(path string, d time.Duration, err error) error {
-	return unavailableError{fmt.Errorf("state file %s stayed locked by another process for %s: a socks command may be stuck, or a program (an sqlite3 shell) holds a transaction open on it; end it and try again: %w",
-		path, d.Round(100*time.Millisecond), err)}
+	return unavailableError{error: fmt.Errorf("state file %s stayed locked by another process for %s: a socks command may be stuck, or a program (an sqlite3 shell) holds a transaction open on it; end it and try again: %w",
+		path, d.Round(100*time.Millisecond), err), locked: true}
 }
+
+// ErrLocked says that the state file stayed locked by another process
+// past SQLite's wait and the retries: ending that process is the fix,
+// not moving the file away. Every such error is store.ErrUnavailable too.
+var ErrLocked = errors.New("stayed locked by another process")
 
 // diskError is the error of a write to the state file at path that
 // failed for want of room (or an I/O error), or nil for any other error.
@@ -854,20 +859,25 @@ func lockedError(path string, d time.Duration, err error) error {
 func diskError(path string, err error) error {
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_FULL:
-		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
+		return unavailableError{error: fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
 	case sqlite3.SQLITE_IOERR:
-		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
+		return unavailableError{error: fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
 	}
 	return nil
 }
 
-// unavailableError is an error that is store.ErrUnavailable too, and says
-// what it wraps.
-type unavailableError struct{ error }
+// unavailableError is an error that is store.ErrUnavailable too (and,
+// locked, ErrLocked), and says what it wraps.
+type unavailableError struct {
+	error
+	locked bool
+}
 
 func (e unavailableError) Unwrap() error { return e.error }
 
-func (e unavailableError) Is(target error) bool { return target == store.ErrUnavailable }
+func (e unavailableError) Is(target error) bool {
+	return target == store.ErrUnavailable || e.locked && target == ErrLocked
+}
 
 // read runs fn in a read transaction, so that its statements see one
 // snapshot of the file.

@@ -186,8 +186,8 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 	// failed as a write that found the lock taken does.
 	busy := func(err error) error {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			return unavailableError{fmt.Errorf("state file %s stayed busy with this process's other writes for %s (another process may hold its lock); try again: %w",
-				db.path, time.Since(began).Round(100*time.Millisecond), err)}
+			return unavailableError{error: fmt.Errorf("state file %s stayed busy with this process's other writes for %s (another process may hold its lock); try again: %w",
+				db.path, time.Since(began).Round(100*time.Millisecond), err), locked: true}
 		}
 		return err
 	}

@@ -149,7 +149,8 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 // TestAWriteTheStateFileStaysLockedForSaysWhoHoldsIt: a write that finds
 // the state file locked by another process past SQLite's wait and its
 // retries fails saying so in words, with what to do, and is
-// store.ErrUnavailable (a $connect then is refused 503, to try again),
+// ErrLocked and store.ErrUnavailable (a $connect then is refused 503, to
+// try again; the doctor says to end that process),
 // with SQLite's words after;
 // nothing is written, and once the lock is let go the same write passes.
 // Before, a publish said "database is locked (5) (SQLITE_BUSY)", after a
@@ -170,8 +171,8 @@ func TestAWriteTheStateFileStaysLockedForSaysWhoHoldsIt(t *testing.T) {
 		return pubsub.Connection{ConnectedAt: now}, nil
 	})
 	for what, err := range map[string]error{"a queue send": sendErr, "an admission": admitErr} {
-		if !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("%s while another process holds the lock: %v; want store.ErrUnavailable", what, err)
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, ErrLocked) {
+			t.Errorf("%s while another process holds the lock: %v; want ErrLocked, store.ErrUnavailable", what, err)
 		}
 		for _, says := range []string{"state file " + db.Path() + " stayed locked by another process for ", "end it", "try again"} {
 			if !strings.Contains(fmt.Sprint(err), says) {
@@ -280,7 +281,7 @@ func TestAGroupedWriteWhoseTurnNeverComesSaysTheFileIsBusy(t *testing.T) {
 		return pubsub.Connection{ConnectedAt: now}, nil
 	})
 	db.endWrite()
-	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "state file "+db.Path()+" stayed busy") {
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, ErrLocked) || !strings.Contains(fmt.Sprint(err), "state file "+db.Path()+" stayed busy") {
 		t.Errorf("an admission whose turn never came: %v; want store.ErrUnavailable saying the state file stayed busy", err)
 	}
 	if _, err := db.Store().AdmitConnection(ctx, "c1", "alice", secret, now, 10, func(store.ChatterID) (pubsub.Connection, error) {
