@@ -799,22 +799,18 @@ func (db *DB) writeError(err error, began time.Time) error {
 // path that SQLite refused as read-only (err): the file, or its -wal or
 // -shm file, was made read-only (or its file system remounted so) after
 // the process opened it, and SQLite opened a connection again. It names
-// those of them this user cannot open to write, or all three when it
-// cannot tell which.
+// those of them this user may not write (asking without opening them:
+// see writable), or all three when it cannot tell which.
 func readOnlyError(path string, err error) error {
 	var named []string
 	why := err
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		f, oerr := planted.OpenFile(path+suffix, os.O_WRONLY, 0)
-		if oerr == nil {
-			_ = f.Close()
-			continue
-		}
-		if errors.Is(oerr, fs.ErrNotExist) {
+		werr := writable(path + suffix)
+		if werr == nil || errors.Is(werr, fs.ErrNotExist) {
 			continue
 		}
 		if named == nil {
-			why = unwrapPathErr(oerr)
+			why = werr
 		}
 		named = append(named, path+suffix)
 	}
