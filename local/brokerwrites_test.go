@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,30 +20,10 @@ import (
 // take them again: a state file that takes no writes at all, whatever
 // they need (a full disk refuses only the writes that need room).
 func refuseWrites(db *DB, refuse bool) error {
-	ctx := context.Background()
-	on := "PRAGMA query_only = 0"
 	if refuse {
-		on = "PRAGMA query_only = 1"
+		return execOnEveryConn(db, "PRAGMA query_only = 1")
 	}
-	conns := make([]*sql.Conn, 0, maxOpenConns)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range maxOpenConns {
-		c, err := db.sql.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		if _, err := c.ExecContext(ctx, on); err != nil {
-			return err
-		}
-	}
-	return nil
+	return execOnEveryConn(db, "PRAGMA query_only = 0")
 }
 
 // postRecorder is a Pusher that counts posts by connection, answers them

@@ -18,27 +18,40 @@ import (
 // Faults of a state file that cannot take writes, injected on the
 // connections of a DB's pool: every connection the pool may hand out
 // (maxOpenConns of them) runs the pragma, and stays in the pool
-// afterwards (the pool keeps as many idle).
+// afterwards (the pool keeps as many idle). Such a pragma (max_page_count,
+// query_only, busy_timeout) holds for its connection only: one the pool
+// opens afresh later (after 30 s idle, or in place of one dropped) lacks
+// it, which these short tests never wait for.
 
-// onEveryConn runs pragma on every connection of db's pool.
-func onEveryConn(t *testing.T, db *DB, pragma string) {
-	t.Helper()
+// execOnEveryConn runs pragma on every connection of db's pool.
+func execOnEveryConn(db *DB, pragma string) error {
 	ctx := context.Background()
 	conns := make([]*sql.Conn, 0, maxOpenConns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
 	for range maxOpenConns {
 		c, err := db.sql.Conn(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		conns = append(conns, c)
 	}
 	for _, c := range conns {
 		if _, err := c.ExecContext(ctx, pragma); err != nil {
-			t.Fatalf("%s: %v", pragma, err)
+			return fmt.Errorf("%s: %w", pragma, err)
 		}
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
+	}
+	return nil
+}
+
+// onEveryConn is execOnEveryConn failing the test.
+func onEveryConn(t *testing.T, db *DB, pragma string) {
+	t.Helper()
+	if err := execOnEveryConn(db, pragma); err != nil {
+		t.Fatal(err)
 	}
 }
 
