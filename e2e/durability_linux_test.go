@@ -78,6 +78,24 @@ func TestAPublishThatCannotBeWrittenIsNotAcknowledged(t *testing.T) {
 	checkFailure(t, fresh.runFull("publish", "--topic", "updates", "--body", `{"n":"lost"}`), 1, "the disk is full")
 }
 
+// TestDoctorOnAFullDiskSaysToFreeSpaceNotToMoveTheFileAway: a state file
+// that cannot be opened for want of room (no process has it open, so its
+// -wal and -shm must be made) fails doctor's state file check with the
+// fix to free space; it said to move the file away, which would lose the
+// queue, the dead letters and the chatter IDs, and free nothing.
+func TestDoctorOnAFullDiskSaysToFreeSpaceNotToMoveTheFileAway(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+	r := s.runFull("doctor")
+	if r.code != 1 || !regexp.MustCompile(`(?m)^fail\tstate file\t.*the disk is full.*\t.*free some space`).MatchString(r.stdout) || strings.Contains(r.stdout, "move the file away") {
+		t.Errorf("want the state file check failed with the fix to free space, not to move the file away:\n%s", r)
+	}
+	if n := s.queued(t); n != 1 {
+		t.Errorf("the queue holds %d messages; want the 1 published before", n)
+	}
+}
+
 // TestServeOnAFullDiskKeepsDeliveringAndRecovers: while `socks serve`
 // cannot write its state file, it keeps running: what it can do without a
 // write (a `publish --direct` through its Management API) still reaches
@@ -170,6 +188,31 @@ func TestAStateDirOrFileThatCannotBeWrittenSaysWhichAndHowToFix(t *testing.T) {
 	}
 	if n := s.queued(t); n != 1 {
 		t.Errorf("the queue holds %d messages; want the 1 published before", n)
+	}
+}
+
+// TestAWriteAheadLogOrSharedMemoryMadeReadOnlyIsNamedWithTheFix: with
+// `socks serve` running (so that socks.db-wal and socks.db-shm stay), a
+// publish that cannot write one of them (made read-only) exits 1, prints
+// no message ID, and names that file with the chmod that mends it. Before,
+// it said "attempt to write a readonly database (8)".
+func TestAWriteAheadLogOrSharedMemoryMadeReadOnlyIsNamedWithTheFix(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		t.Run("socks.db"+suffix, func(t *testing.T) {
+			path := filepath.Join(s.dir, "socks.db"+suffix)
+			restore := chmod(t, path, 0o400)
+			r := s.runUnprivileged("publish", "--topic", "updates", "--body", `{"n":"refused"}`)
+			restore()
+			checkFailure(t, r, 1, "state file "+path+" is not writable: permission denied")
+			if !strings.Contains(r.stderr, "chmod u+w "+path+")") {
+				t.Errorf("want the fix, chmod u+w %s:\n%s", path, r)
+			}
+			// Writable again, the same publish passes.
+			s.must("publish", "--topic", "updates", "--body", `{"n":"kept"}`)
+		})
 	}
 }
 

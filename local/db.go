@@ -33,6 +33,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/socks-dev/socks/internal/planted"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -159,6 +160,9 @@ type DB struct {
 	// reportsPerPut is how many old reports a report write deletes
 	// (the constant reportsPerPut; tests set their own).
 	reportsPerPut int
+	// groupTimeout bounds a grouped write (the constant groupTimeout;
+	// tests set their own).
+	groupTimeout time.Duration
 	// wake is closed (and replaced) when this process made a message
 	// visible, to end the pause of a long poll early. wakeMu guards it.
 	wake   chan struct{}
@@ -299,6 +303,7 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 		foldWait:      walFoldWait,
 		expiredBatch:  expiredBatch,
 		reportsPerPut: reportsPerPut,
+		groupTimeout:  groupTimeout,
 		wake:          make(chan struct{}),
 	}
 	db.store = &Store{db: db}
@@ -453,6 +458,11 @@ func openError(path string, err error) error {
 	if errors.Is(err, ErrOlderSchema) || errors.Is(err, ErrInUseByOlder) {
 		return fmt.Errorf("state file %s %w", path, err)
 	}
+	if errors.As(err, new(unavailableError)) {
+		// A write of the schema that failed (writeError): it says why
+		// already, naming the file.
+		return err
+	}
 	if d := diskError(path, err); d != nil {
 		return d
 	}
@@ -465,7 +475,7 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
 		return DirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return fmt.Errorf("state file %s stayed locked by another process for %s: %w; is a socks process stuck?", path, busyTimeout, err)
+		return lockedError(path, busyTimeout, err)
 	}
 	return fmt.Errorf("opening state file %s: %w", path, err)
 }
@@ -713,7 +723,8 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer db.endWrite()
-	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }))
+	began := time.Now()
+	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }), began)
 }
 
 // writeUncancelled is write for fn that runs its statements with the
@@ -729,9 +740,10 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 	}
 	defer db.endWrite()
 	txCtx := context.WithoutCancel(ctx)
+	began := time.Now()
 	return db.writeError(retryBusy(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
-	}))
+	}), began)
 }
 
 // writeDurable is write with synchronous=FULL for this transaction: when
@@ -745,6 +757,7 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 		return err
 	}
 	defer db.endWrite()
+	began := time.Now()
 	return db.writeError(retryBusy(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {
@@ -762,18 +775,79 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 			}
 		}()
 		return runTx(ctx, conn, nil, fn)
-	}))
+	}), began)
 }
 
-// writeError says in the user's words why a write failed where SQLite
-// says "database or disk is full" (ENOSPC) or "disk I/O error" (EFBIG
-// past a file size limit, EIO).
-func (db *DB) writeError(err error) error {
+// writeError says in the user's words why a write begun at began failed
+// where SQLite says "database or disk is full" (ENOSPC), "disk I/O
+// error" (EFBIG past a file size limit, EIO) or "database is locked"
+// (another process held the lock past busy_timeout and the retries).
+func (db *DB) writeError(err error, began time.Time) error {
 	if d := diskError(db.path, err); d != nil {
 		return d
 	}
+	if isBusy(err) {
+		return lockedError(db.path, time.Since(began), err)
+	}
+	if sqliteCode(err) == sqlite3.SQLITE_READONLY && !db.opts.ReadOnly {
+		return unavailableError{error: readOnlyError(db.path, err)}
+	}
 	return err
 }
+
+// readOnlyError is the *NotWritableError of a write to the state file at
+// path that SQLite refused as read-only (err): the file, or its -wal or
+// -shm file, was made read-only (or its file system remounted so) after
+// the process opened it, and SQLite opened a connection again. It names
+// those of them this user may not write (asking without opening them:
+// see writable), or all three when it cannot tell which.
+func readOnlyError(path string, err error) error {
+	var named []string
+	why := err
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		werr := writable(path + suffix)
+		if werr == nil || errors.Is(werr, fs.ErrNotExist) {
+			continue
+		}
+		if named == nil {
+			why = werr
+		}
+		named = append(named, path+suffix)
+	}
+	if named == nil {
+		return &NotWritableError{What: "state file", Path: path, Err: why,
+			Fix: "make it and its -wal and -shm files writable by this user (chmod u+w " + shellWords(path, path+"-wal", path+"-shm") + "), or set --state-dir or SOCKS_STATE_DIR"}
+	}
+	it := "it"
+	if len(named) > 1 {
+		it = "them"
+	}
+	return &NotWritableError{What: "state file", Path: strings.Join(named, " and "), Err: why,
+		Fix: "make " + it + " writable by this user (chmod u+w " + shellWords(named...) + "), or set --state-dir or SOCKS_STATE_DIR"}
+}
+
+// shellWords is paths as words of a shell command.
+func shellWords(paths ...string) string {
+	words := make([]string, len(paths))
+	for i, p := range paths {
+		words[i] = text.ShellWord(p)
+	}
+	return strings.Join(words, " ")
+}
+
+// lockedError is the error of a write to the state file at path that
+// found it locked by another process for d, past SQLite's busy_timeout
+// and retryBusy's tries. It is store.ErrUnavailable: the same write may
+// pass once the lock is let go.
+func lockedError(path string, d time.Duration, err error) error {
+	return unavailableError{error: fmt.Errorf("state file %s stayed locked by another process for %s: a socks command may be stuck, or a program (an sqlite3 shell) holds a transaction open on it; end it and try again: %w",
+		path, d.Round(100*time.Millisecond), err), locked: true}
+}
+
+// ErrLocked says that the state file stayed locked by another process
+// past SQLite's wait and the retries: ending that process is the fix,
+// not moving the file away. Every such error is store.ErrUnavailable too.
+var ErrLocked = errors.New("stayed locked by another process")
 
 // diskError is the error of a write to the state file at path that
 // failed for want of room (or an I/O error), or nil for any other error.
@@ -781,20 +855,25 @@ func (db *DB) writeError(err error) error {
 func diskError(path string, err error) error {
 	switch sqliteCode(err) {
 	case sqlite3.SQLITE_FULL:
-		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
+		return unavailableError{error: fmt.Errorf("cannot write the state file %s: the disk is full; free some space and try again: %w", path, err)}
 	case sqlite3.SQLITE_IOERR:
-		return unavailableError{fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
+		return unavailableError{error: fmt.Errorf("cannot write the state file %s: the disk is full, a file size limit was reached, or the disk failed: %w", path, err)}
 	}
 	return nil
 }
 
-// unavailableError is an error that is store.ErrUnavailable too, and says
-// what it wraps.
-type unavailableError struct{ error }
+// unavailableError is an error that is store.ErrUnavailable too (and,
+// locked, ErrLocked), and says what it wraps.
+type unavailableError struct {
+	error
+	locked bool
+}
 
 func (e unavailableError) Unwrap() error { return e.error }
 
-func (e unavailableError) Is(target error) bool { return target == store.ErrUnavailable }
+func (e unavailableError) Is(target error) bool {
+	return target == store.ErrUnavailable || e.locked && target == ErrLocked
+}
 
 // read runs fn in a read transaction, so that its statements see one
 // snapshot of the file.

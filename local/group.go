@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -29,8 +30,9 @@ import (
 // write cost two more statements each and a copy of every page it
 // changed (SQLite's statement journal).
 
-// groupTimeout bounds one grouped transaction: the writer writes for
-// every caller, so no single caller's context governs it.
+// groupTimeout bounds one grouped transaction, with the wait for its
+// turn to write: the writer writes for every caller, so no single
+// caller's context governs it.
 const groupTimeout = 30 * time.Second
 
 // errClosed is the error of a write queued after Close.
@@ -176,19 +178,31 @@ func (db *DB) writeGroups() {
 
 // writeGroup writes batch in one transaction and hands each its result.
 func (db *DB) writeGroup(batch []*groupedWrite) {
-	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), db.groupTimeout)
 	defer cancel()
+	began := time.Now()
+	// A group whose time ran out waiting for its turn (another write of
+	// this process held the file, waiting out another process's lock)
+	// failed as a write that found the lock taken does.
+	busy := func(err error) error {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return unavailableError{error: fmt.Errorf("state file %s stayed busy with this process's other writes for %s (another process may hold its lock); try again: %w",
+				db.path, time.Since(began).Round(100*time.Millisecond), err), locked: true}
+		}
+		return err
+	}
 	// The grouped writes, and the savepoints that give each its result,
 	// use the prepared statements: prepared before the transaction, which
 	// holds a connection of the pool.
 	if err := db.needStmts(ctx); err != nil {
+		err = busy(err)
 		for _, w := range batch {
 			w.done <- err
 		}
 		return
 	}
 	if len(batch) == 1 {
-		batch[0].done <- db.writeUncancelled(ctx, batch[0].fn)
+		batch[0].done <- busy(db.writeUncancelled(ctx, batch[0].fn))
 		return
 	}
 	err := db.writeUncancelled(ctx, func(tx *wtx) error {
@@ -234,11 +248,14 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 		}
 		return nil
 	})
+	err = busy(err)
 	for i, w := range batch {
 		if err != nil {
 			w.done <- err
 		} else {
-			w.done <- results[i]
+			// A write's own failure says what a write alone would (a
+			// full disk, store.ErrUnavailable), not SQLite's words.
+			w.done <- db.writeError(results[i], began)
 		}
 	}
 }

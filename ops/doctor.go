@@ -216,6 +216,10 @@ func skip(detail string) Result { return Result{Status: StatusSkip, Detail: deta
 
 const stateDirFix = "pass --state-dir or set " + config.EnvStateDir + " to the directory `socks serve` uses"
 
+// keepStateFile says why a state file that cannot be written now is not
+// to be moved away.
+const keepStateFile = "keep the file: it holds the queue, the dead letters and the chatter IDs"
+
 const notWritableFix = "make the state dir and its files writable by the user running socks (keep them: they hold the queue, the dead letters and the chatter IDs), or " + stateDirFix
 
 func checkBackend(ctx context.Context, env *Env) Result {
@@ -265,6 +269,10 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 		return fail(env.OpenErr.Error(), "stop the process it names (it runs an older socks), then run the doctor again: this socks brings the file up to date first")
 	case errors.Is(env.OpenErr, local.ErrNotWritable):
 		return fail(problemOf(env.OpenErr), notWritableFix)
+	case errors.Is(env.OpenErr, local.ErrLocked):
+		return fail(env.OpenErr.Error(), "end the process that holds it locked (a stuck socks command, an sqlite3 shell with a transaction open), then run the doctor again; "+keepStateFile)
+	case errors.Is(env.OpenErr, store.ErrUnavailable):
+		return fail(env.OpenErr.Error(), "free some space on its disk (or mend the disk), then run the doctor again; "+keepStateFile)
 	case env.OpenErr != nil:
 		return fail(env.OpenErr.Error(), "move the file away (socks creates a new one), or "+stateDirFix)
 	case errors.Is(env.StateFileErr, local.ErrDamaged):

@@ -274,3 +274,28 @@ func (q *countingQueue) Stats(ctx context.Context) (store.QueueStats, error) {
 	q.calls.Add(1)
 	return q.Queue.Stats(ctx)
 }
+
+// TestAStateFileThatCannotBeWrittenNowIsNotToBeMovedAway: a state file
+// that failed to open because it cannot be written now (its disk full,
+// or its lock held by another process: store.ErrUnavailable, and
+// local.ErrLocked) fails the check with the fix for that (free space, or
+// end the process), never "move the file away", which would lose the
+// queue, the dead letters and the chatter IDs and mend neither.
+func TestAStateFileThatCannotBeWrittenNowIsNotToBeMovedAway(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		fix  string
+	}{
+		{"a full disk", fmt.Errorf("cannot write the state file /state/socks.db: the disk is full; free some space and try again: %w", store.ErrUnavailable), "free some space"},
+		{"a lock held", fmt.Errorf("state file /state/socks.db stayed locked by another process for 10s: %w: %w", local.ErrLocked, store.ErrUnavailable), "end the process"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := &ops.Env{Config: config.Config{Backend: config.BackendLocal, StateDir: "/state"}, StateFile: "/state/socks.db", OpenErr: tc.err}
+			r := find(ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal)), "state file")
+			if r.Status != ops.StatusFail || !strings.Contains(r.Fix, tc.fix) || strings.Contains(r.Fix, "move the file away") {
+				t.Errorf("state file: %+v; want a failure whose fix says %q and not to move the file away", r, tc.fix)
+			}
+		})
+	}
+}
