@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // Pruning in bulk (docs/tables.md, "Pruning"): a prune run holds the
@@ -249,4 +251,26 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 	}
 	err := g.Wait()
 	return out, err
+}
+
+var _ store.Clock = (*DynamoStore)(nil)
+
+// Now returns the time by AWS's clock (store.Clock): the Date of
+// DynamoDB's answer to a read of the lease item, to the second, which
+// makes it a little earlier than AWS's time, never later. Without a Date
+// (a stand-in that sends none) it is this machine's.
+func (s *DynamoStore) Now(ctx context.Context) (time.Time, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.tables.Connections),
+		Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+		ProjectionExpression:     aws.String("#pk"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	if err != nil {
+		return time.Time{}, wrapTable("GetItem", s.tables.Connections, err)
+	}
+	if at, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok && !at.IsZero() {
+		return at, nil
+	}
+	return s.now(), nil
 }

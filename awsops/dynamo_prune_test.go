@@ -353,3 +353,24 @@ func TestDeleteConnectionsAfterASubscribeLeavesNoCopy(t *testing.T) {
 		t.Errorf("left records %v and copies %v; want none", records, copies)
 	}
 }
+
+// TestTheStoresClockIsAWSsWhateverThisMachinesSays: the records' times are
+// AWS's (API Gateway's connectedAt, the Lambda's clock), so prune-stale
+// judges them by the time DynamoDB answers with (store.Clock), not by
+// this machine's clock, here hours off. The Date header is to the second:
+// the time is never later than the service's.
+func TestTheStoresClockIsAWSsWhateverThisMachinesSays(t *testing.T) {
+	s := newTestStore(t)
+	for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+		s.now = func() time.Time { return time.Now().Add(skew) }
+		before := time.Now().Truncate(time.Second)
+		got, err := s.Now(t.Context())
+		after := time.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Before(before) || got.After(after) {
+			t.Errorf("this machine %v off: Now = %v; want from %v to %v, DynamoDB's", skew, got, before, after)
+		}
+	}
+}

@@ -143,9 +143,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot reach the Management API to check connections: %w", err)
 	}
 
+	// Records are judged by the clock that wrote them: on AWS, AWS's.
+	now := opts.Now()
+	if c, ok := s.(store.Clock); ok {
+		if now, err = c.Now(ctx); err != nil {
+			return fmt.Errorf("reading the time by the store's clock: %w", err)
+		}
+	}
 	var logMu sync.Mutex
 	po := ops.PruneOptions{
-		Now: opts.Now(), MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
+		Now: now, MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
 		Segments: opts.Segments, DryRun: opts.DryRun, Queue: q,
 	}
 	if opts.Verbose {
