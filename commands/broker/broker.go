@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -125,6 +126,10 @@ func (s Summary) String() string {
 	return fmt.Sprintf("received=%d done=%d retry=%d dead_lettered=%d", s.Received, s.Done, s.Retry, s.DeadLettered)
 }
 
+// clockSync is how often a broker asks the store's clock (store.Clock)
+// the time again: this machine's may be set right, or drift, meanwhile.
+const clockSync = time.Minute
+
 func brokerRun(ctx context.Context, opts *Options) error {
 	if err := opts.check(); err != nil {
 		return err
@@ -164,6 +169,35 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		What: "finishing the messages in hand, each within its --visibility of " + visibility,
 		Left: left,
 	})()
+	// Records are judged by the clock that wrote them: on AWS, AWS's
+	// (this machine's may be set off, a container's drift while its host
+	// slept), asked again every clockSync.
+	now := opts.Now
+	if c, ok := b.Store.(store.Clock); ok {
+		clock := &store.FollowedClock{Local: opts.Now}
+		if err := clock.Sync(ctx, c); err != nil {
+			return fmt.Errorf("reading the time by the store's clock: %w", err)
+		}
+		now = clock.Now
+		sctx, stop := context.WithCancel(ctx)
+		var synced sync.WaitGroup
+		defer synced.Wait()
+		defer stop()
+		synced.Go(func() {
+			t := time.NewTicker(clockSync)
+			defer t.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+					if err := clock.Sync(sctx, c); err != nil && sctx.Err() == nil {
+						logger.Debug("reading the time by the store's clock", "err", err)
+					}
+				}
+			}
+		})
+	}
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,
@@ -172,7 +206,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		MessageWorkers: opts.Workers,
 		Visibility:     opts.Visibility,
 		Wait:           opts.Wait,
-		Now:            opts.Now,
+		Now:            now,
 		Logger:         logger,
 		Mapping:        b.Config.Mapping,
 	}

@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// FollowedClock tells the time by a store's clock (Clock) between asks:
+// this machine's time plus the difference the store last answered with.
+// Its zero value, never synced, is this machine's clock (Local, or
+// time.Now).
+type FollowedClock struct {
+	// Local is this machine's clock (nil: time.Now).
+	Local  func() time.Time
+	offset atomic.Int64
+}
+
+func (f *FollowedClock) local() time.Time {
+	if f.Local != nil {
+		return f.Local()
+	}
+	return time.Now()
+}
+
+// Now returns the time by the store's clock as last synced.
+func (f *FollowedClock) Now() time.Time {
+	return f.local().Add(time.Duration(f.offset.Load()))
+}
+
+// Sync asks c the time and keeps its difference from this machine's
+// clock, taken once c has answered, so that Now is never later than c's
+// time. A failed ask keeps the difference there was.
+func (f *FollowedClock) Sync(ctx context.Context, c Clock) error {
+	at, err := c.Now(ctx)
+	if err != nil {
+		return err
+	}
+	f.offset.Store(int64(at.Sub(f.local())))
+	return nil
+}
