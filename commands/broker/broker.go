@@ -171,12 +171,14 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	})()
 	// Records are judged by the clock that wrote them: on AWS, AWS's
 	// (this machine's may be set off, a container's drift while its host
-	// slept), asked again every clockSync.
+	// slept), asked again every clockSync. Until it answers, this
+	// machine's: a store that cannot be read fails the batch with its own
+	// error, after the queue's (a missing queue is named first).
 	now := opts.Now
 	if c, ok := b.Store.(store.Clock); ok {
 		clock := &store.FollowedClock{Local: opts.Now}
-		if err := clock.Sync(ctx, c); err != nil {
-			return fmt.Errorf("reading the time by the store's clock: %w", err)
+		if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
+			logger.Debug("reading the time by the store's clock", "err", err)
 		}
 		now = clock.Now
 		sctx, stop := context.WithCancel(ctx)
