@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -38,4 +39,17 @@ func (f *FollowedClock) Sync(ctx context.Context, c Clock) error {
 	}
 	f.offset.Store(int64(at.Sub(f.local())))
 	return nil
+}
+
+// NowBy returns the time by s's clock when s is a Clock, else local's:
+// what judges or writes the times of s's records goes by it.
+func NowBy(ctx context.Context, s Store, local func() time.Time) (time.Time, error) {
+	if c, ok := s.(Clock); ok {
+		at, err := c.Now(ctx)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("reading the time by the store's clock: %w", err)
+		}
+		return at, nil
+	}
+	return local(), nil
 }

@@ -48,6 +48,10 @@ type endpoint struct {
 	// the gateway refused the issued ID as expired, so the next call
 	// replaces it whatever this machine's clock says (see expire).
 	fresh, stale bool
+	// clock is the store's clock (store.Clock), synced as an ID is
+	// issued: the gateway judges the ID's expiry by it (on AWS, the
+	// Lambda's), which this machine's may be set off from.
+	clock store.FollowedClock
 
 	// from names where the last URL base returned came from, for a hint
 	// that asks to check it: "--url", the AWS backend's setting, or the
@@ -102,9 +106,9 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 	if e.id != "" {
 		return e.id, nil
 	}
-	now := e.now()
+	e.clock.Local = e.now
 	e.fresh = false
-	if e.issued != nil && !e.stale && now.Add(chatterMargin).Before(e.issued.ExpiresAt) {
+	if e.issued != nil && !e.stale && e.clock.Now().Add(chatterMargin).Before(e.issued.ExpiresAt) {
 		return e.secret, nil
 	}
 	if e.store == nil {
@@ -114,6 +118,12 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		}
 		e.store = b.Store
 	}
+	if c, ok := e.store.(store.Clock); ok {
+		if err := e.clock.Sync(ctx, c); err != nil {
+			return "", fmt.Errorf("reading the time by the store's clock: %w", err)
+		}
+	}
+	now := e.clock.Now()
 	e.revoke(ctx)
 	secret, c, err := store.IssueChatterID(ctx, e.store, e.geek, chatterTTL, now)
 	if err != nil {

@@ -509,3 +509,35 @@ func TestAChatterIDExpiredAsSoonAsIssuedSaysTheClockIsBehind(t *testing.T) {
 		})
 	}
 }
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, the Lambda judges expiry by AWS's): store.Clock.
+type clockedStore struct {
+	store.Store
+	now time.Time
+}
+
+func (s clockedStore) Now(context.Context) (time.Time, error) { return s.now, nil }
+
+// TestTheChatterIDListenIssuesLivesAnHourByTheStoresClock: issued from a
+// machine whose clock was set hours behind, it expired before it was
+// used; its times are the store's clock's.
+func TestTheChatterIDListenIssuesLivesAnHourByTheStoresClock(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	b.Store = clockedStore{b.Store, at}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		o.Now = func() time.Time { return at.Add(-3 * time.Hour) }
+	})
+	d.next(t)
+	ids, err := b.Store.ListChatterIDs(t.Context(), "alice")
+	if err != nil || len(ids) != 1 || !ids[0].ExpiresAt.Equal(at.Add(chatterTTL)) {
+		t.Errorf("chatter IDs of alice: %v, %v; want one expiring %v, an hour by the store's clock", ids, err, at.Add(chatterTTL))
+	}
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+}

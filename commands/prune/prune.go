@@ -144,11 +144,9 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 
 	// Records are judged by the clock that wrote them: on AWS, AWS's.
-	now := opts.Now()
-	if c, ok := s.(store.Clock); ok {
-		if now, err = c.Now(ctx); err != nil {
-			return fmt.Errorf("reading the time by the store's clock: %w", err)
-		}
+	now, err := store.NowBy(ctx, s, opts.Now)
+	if err != nil {
+		return err
 	}
 	var logMu sync.Mutex
 	po := ops.PruneOptions{
