@@ -42,12 +42,14 @@ func (f *FollowedClock) Sync(ctx context.Context, c Clock) error {
 }
 
 // NowBy returns the time by s's clock when s is a Clock, else local's:
-// what judges or writes the times of s's records goes by it.
+// what judges or writes the times of s's records goes by it. When the
+// store's clock cannot be read it returns local's time with the error:
+// a caller about to use the same table fails there in its own words.
 func NowBy(ctx context.Context, s Store, local func() time.Time) (time.Time, error) {
 	if c, ok := s.(Clock); ok {
 		at, err := c.Now(ctx)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("reading the time by the store's clock: %w", err)
+			return local(), fmt.Errorf("reading the time by the store's clock: %w", err)
 		}
 		return at, nil
 	}
