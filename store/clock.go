@@ -55,3 +55,14 @@ func NowBy(ctx context.Context, s Store, local func() time.Time) (time.Time, err
 	}
 	return local(), nil
 }
+
+// Follow syncs f with s's clock when s is a Clock and returns the time
+// by f. A clock that cannot be read keeps what f had (never synced, this
+// machine's): a caller about to use the same store fails there in its
+// own words.
+func (f *FollowedClock) Follow(ctx context.Context, s Store) time.Time {
+	if c, ok := s.(Clock); ok {
+		_ = f.Sync(ctx, c)
+	}
+	return f.Now()
+}

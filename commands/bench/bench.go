@@ -631,10 +631,7 @@ func newStoreAuth(ctx context.Context, s store.Store, run string, now func() tim
 	}
 	a := &storeAuth{s: s, run: run, ttl: min(ttl, pubsub.MaxChatterTTL)}
 	a.clock.Local = now
-	if c, ok := s.(store.Clock); ok {
-		// Unread, this machine's: the issue fails in its own words.
-		_ = a.clock.Sync(ctx, c)
-	}
+	a.clock.Follow(ctx, s)
 	a.now = a.clock.Now
 	return a
 }

@@ -190,10 +190,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		if ids, err = s.ListChatterIDs(ctx, opts.Geek); err != nil {
 			return err
 		}
-		if c, ok := s.(store.Clock); ok {
-			// Unread, this machine's clock, as before.
-			_ = clock.Sync(ctx, c)
-		}
+		clock.Follow(ctx, s)
 		return nil
 	})
 	if err != nil {

@@ -118,12 +118,7 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		}
 		e.store = b.Store
 	}
-	if c, ok := e.store.(store.Clock); ok {
-		// Unread, this machine's clock: the issue below fails in its own
-		// words if the store cannot be reached.
-		_ = e.clock.Sync(ctx, c)
-	}
-	now := e.clock.Now()
+	now := e.clock.Follow(ctx, e.store)
 	e.revoke(ctx)
 	secret, c, err := store.IssueChatterID(ctx, e.store, e.geek, chatterTTL, now)
 	if err != nil {
