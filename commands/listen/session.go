@@ -479,7 +479,7 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 	case http.StatusForbidden:
 		switch {
 		case s.ep.issuedHere() && s.ep.fresh && expiredRefusal(he):
-			return fmt.Sprintf("listen issued this chatter ID just now, valid for %s by this machine's clock, and the gateway takes it for expired: this machine's clock is behind the gateway's by more than that; set it right (NTP) and run listen again", chatterTTL)
+			return fmt.Sprintf("listen issued this chatter ID just now, valid for %s, and the gateway takes it for expired: the gateway's clock is ahead of the one listen issued it by (the store's, or this machine's when the store has none) by more than that; set the clocks right (NTP) and run listen again", chatterTTL)
 		case s.ep.issuedHere() && s.base != "":
 			// s.base: a connection was open before, on an ID from this store.
 			return "listen issued this chatter ID itself and the gateway took them before: it was revoked (socks chatter revoke), or the gateway now checks another store"
