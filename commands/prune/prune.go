@@ -144,9 +144,11 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 
 	// Records are judged by the clock that wrote them: on AWS, AWS's.
-	now, err := store.NowBy(ctx, s, opts.Now)
-	if err != nil {
-		return err
+	// Unread (a role that may not read it), this machine's, as before:
+	// a store that cannot be reached fails the scan in its own words.
+	now, clockErr := store.NowBy(ctx, s, opts.Now)
+	if clockErr != nil && opts.Verbose {
+		cmdutil.Notef(errOut, "note: %s; records are judged by this machine's clock\n", strings.ReplaceAll(clockErr.Error(), "\n", `\n`))
 	}
 	var logMu sync.Mutex
 	po := ops.PruneOptions{

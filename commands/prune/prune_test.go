@@ -533,3 +533,29 @@ func TestAMachineWhoseClockIsOffPrunesByTheStoresClock(t *testing.T) {
 		})
 	}
 }
+
+// unreadClock is a store whose clock cannot be read (a role that may not).
+type unreadClock struct{ store.Store }
+
+func (unreadClock) Now(context.Context) (time.Time, error) {
+	return time.Time{}, errors.New("AccessDeniedException: not authorized")
+}
+
+// TestAStoreClockThatCannotBeReadLeavesThisMachinesClock: the run goes on
+// by this machine's clock, as before there was a store clock, and -v
+// says so.
+func TestAStoreClockThatCannotBeReadLeavesThisMachinesClock(t *testing.T) {
+	fx := newFixture(t)
+	s := unreadClock{fx.store}
+	fx.opts.Store = func(context.Context) (store.Store, error) { return s, nil }
+	fx.opts.Verbose = true
+	if err := pruneRun(context.Background(), fx.opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(fx.out.String(), "checked=4 deleted=3 too_old=1 expired=1 gone=1 ") {
+		t.Errorf("stdout %q", fx.out)
+	}
+	if !strings.Contains(fx.errOut.String(), "note: reading the time by the store's clock: AccessDeniedException: not authorized; records are judged by this machine's clock\n") {
+		t.Errorf("stderr %q; want the note", fx.errOut)
+	}
+}
