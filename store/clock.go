@@ -66,3 +66,41 @@ func (f *FollowedClock) Follow(ctx context.Context, s Store) time.Time {
 	}
 	return f.Now()
 }
+
+// ClockSync is how often a long-running process (a broker, serve) asks
+// the store's clock the time again: this machine's may be set right, or
+// drift, meanwhile.
+const ClockSync = time.Minute
+
+// FollowEvery follows s's clock when s is a Clock: it syncs at once and
+// then every `every` until stop is called, telling failed of each ask
+// that fails (the difference there was is kept; never synced, it is
+// local's). now is the time by it. When s has no clock, now is local.
+func FollowEvery(ctx context.Context, s Store, local func() time.Time, every time.Duration, failed func(error)) (now func() time.Time, stop func()) {
+	c, ok := s.(Clock)
+	if !ok {
+		return local, func() {}
+	}
+	clock := &FollowedClock{Local: local}
+	if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
+		failed(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
+					failed(err)
+				}
+			}
+		}
+	}()
+	return clock.Now, func() { cancel(); <-done }
+}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -126,10 +125,6 @@ func (s Summary) String() string {
 	return fmt.Sprintf("received=%d done=%d retry=%d dead_lettered=%d", s.Received, s.Done, s.Retry, s.DeadLettered)
 }
 
-// clockSync is how often a broker asks the store's clock (store.Clock)
-// the time again: this machine's may be set right, or drift, meanwhile.
-const clockSync = time.Minute
-
 func brokerRun(ctx context.Context, opts *Options) error {
 	if err := opts.check(); err != nil {
 		return err
@@ -174,32 +169,10 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	// slept), asked again every clockSync. Until it answers, this
 	// machine's: a store that cannot be read fails the batch with its own
 	// error, after the queue's (a missing queue is named first).
-	now := opts.Now
-	if c, ok := b.Store.(store.Clock); ok {
-		clock := &store.FollowedClock{Local: opts.Now}
-		if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
-			logger.Debug("reading the time by the store's clock", "err", err)
-		}
-		now = clock.Now
-		sctx, stop := context.WithCancel(ctx)
-		var synced sync.WaitGroup
-		defer synced.Wait()
-		defer stop()
-		synced.Go(func() {
-			t := time.NewTicker(clockSync)
-			defer t.Stop()
-			for {
-				select {
-				case <-sctx.Done():
-					return
-				case <-t.C:
-					if err := clock.Sync(sctx, c); err != nil && sctx.Err() == nil {
-						logger.Debug("reading the time by the store's clock", "err", err)
-					}
-				}
-			}
-		})
-	}
+	now, stopClock := store.FollowEvery(ctx, b.Store, opts.Now, store.ClockSync, func(err error) {
+		logger.Debug("reading the time by the store's clock", "err", err)
+	})
+	defer stopClock()
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,
