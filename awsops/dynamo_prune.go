@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // Pruning in bulk (docs/tables.md, "Pruning"): a prune run holds the
@@ -249,4 +252,37 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 	}
 	err := g.Wait()
 	return out, err
+}
+
+var _ store.Clock = (*DynamoStore)(nil)
+
+// Now returns the time by AWS's clock (store.Clock): the Date of
+// DynamoDB's answer to a read of the lease item, to the second, which
+// makes it a little earlier than AWS's time, never later. A role that may
+// not read the connections table (a publisher's, which issues chatter
+// IDs) gets it from a Query of the chatter table for no geek. Without a
+// Date (a stand-in that sends none) it is this machine's.
+func (s *DynamoStore) Now(ctx context.Context) (time.Time, error) {
+	var md middleware.Metadata
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.tables.Connections),
+		Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+		ProjectionExpression:     aws.String("#pk"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	if err == nil {
+		md = out.ResultMetadata
+	} else {
+		in := s.chatterQuery("", "")
+		in.Select, in.Limit, in.ConsistentRead = types.SelectCount, aws.Int32(1), aws.Bool(false)
+		q, qerr := s.api.Query(ctx, in)
+		if qerr != nil {
+			return time.Time{}, wrapTable("GetItem", s.tables.Connections, err)
+		}
+		md = q.ResultMetadata
+	}
+	if at, ok := awsmiddleware.GetServerTime(md); ok && !at.IsZero() {
+		return at, nil
+	}
+	return s.now(), nil
 }

@@ -353,3 +353,51 @@ func TestDeleteConnectionsAfterASubscribeLeavesNoCopy(t *testing.T) {
 		t.Errorf("left records %v and copies %v; want none", records, copies)
 	}
 }
+
+// TestTheStoresClockIsAWSsWhateverThisMachinesSays: the records' times are
+// AWS's (API Gateway's connectedAt, the Lambda's clock), so prune-stale
+// judges them by the time DynamoDB answers with (store.Clock), not by
+// this machine's clock, here hours off. The Date header is to the second:
+// the time is never later than the service's.
+func TestTheStoresClockIsAWSsWhateverThisMachinesSays(t *testing.T) {
+	s := newTestStore(t)
+	for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+		s.now = func() time.Time { return time.Now().Add(skew) }
+		before := time.Now().Truncate(time.Second)
+		got, err := s.Now(t.Context())
+		after := time.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Before(before) || got.After(after) {
+			t.Errorf("this machine %v off: Now = %v; want from %v to %v, DynamoDB's", skew, got, before, after)
+		}
+	}
+}
+
+// noGetItem is a DynamoDB API whose GetItem is refused, as for a
+// publisher's role (docs/deploy.md: Query and PutItem on the chatter
+// table only).
+type noGetItem struct{ DynamoDBAPI }
+
+func (noGetItem) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:GetItem")
+}
+
+// TestTheStoresClockIsReadWithAPublishersRights: `socks chatter issue`
+// run with the publisher's policy cannot read the connections table;
+// the time comes from a Query of the chatter table, which it may run.
+func TestTheStoresClockIsReadWithAPublishersRights(t *testing.T) {
+	s := newTestStore(t)
+	s = NewDynamoStore(noGetItem{s.api}, s.Tables())
+	s.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	before := time.Now().Truncate(time.Second)
+	got, err := s.Now(t.Context())
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Before(before) || got.After(after) {
+		t.Errorf("Now = %v; want from %v to %v, DynamoDB's", got, before, after)
+	}
+}

@@ -116,7 +116,9 @@ type Options struct {
 	// `socks serve` serves socks.js and the live page with it.
 	Site http.Handler
 	// Now is the clock for the times reported in events and by
-	// GET /@connections (default time.Now). Timeouts use the real clock.
+	// GET /@connections (default time.Now). Timeouts use the monotonic
+	// clock, but a connection is also closed once Now passes its
+	// connectedAt plus MaxDuration, its record's expiry.
 	Now func() time.Time
 	// Faults, when set, makes the gateway misbehave on purpose: its posts
 	// on the Management API, its connect rate and its $disconnect events
@@ -483,10 +485,15 @@ func (g *Gateway) sweep() {
 }
 
 // sweepConns pings the connections due a ping and closes those open for
-// MaxDuration (timers), and those quiet for IdleTimeout (idle).
+// MaxDuration (timers), and those quiet for IdleTimeout (idle). Either
+// way it closes those whose record has expired by the wall clock (Now):
+// connectedAt plus MaxDuration, the record's expiry, passes before the
+// monotonic MaxDuration when the wall clock steps forward (a laptop
+// resumed from sleep, whose monotonic clock stood still; a VM restored;
+// NTP), and from then on the broker finds no record to deliver to.
 func (g *Gateway) sweepConns(timers, idle bool) {
 	var ping, timedOut []*conn
-	now := time.Now()
+	now, wall := time.Now(), g.now()
 	g.mu.RLock() // nextPing, seenPosts and lastPost are the sweeper's own
 	for _, c := range g.conns {
 		if c.ws == nil || c.isClosing() {
@@ -498,6 +505,8 @@ func (g *Gateway) sweepConns(timers, idle bool) {
 		age := now.Sub(c.start)
 		switch {
 		case timers && age >= g.opts.MaxDuration:
+			timedOut = append(timedOut, c)
+		case !wall.Before(c.connectedAt.Add(g.opts.MaxDuration)):
 			timedOut = append(timedOut, c)
 		case idle && g.opts.since(c.start)-max(time.Duration(c.lastActive.Load()), c.lastPost) >= g.opts.IdleTimeout:
 			timedOut = append(timedOut, c)

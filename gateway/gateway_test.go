@@ -2638,3 +2638,46 @@ func TestAManagementCallFromThisOriginOrTypedByTheUserIsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestAConnectionIsClosedWhenItsRecordExpiresByAClockSteppedForward: the
+// connection's record expires at its connectedAt plus MaxDuration by the
+// wall clock, after which the broker no longer finds it (nor the geek's
+// cap counts it) and prune-stale deletes it. A wall clock stepped forward
+// (a laptop resumed from sleep, whose monotonic clock did not run; a VM
+// restored; NTP) left the connection open for up to 2 h more, receiving
+// nothing. It is closed with 1001 as at its maximum duration, so that its
+// client connects again; a step back does not close it early.
+func TestAConnectionIsClosedWhenItsRecordExpiresByAClockSteppedForward(t *testing.T) {
+	var wall atomic.Int64
+	wall.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	step := func(d time.Duration) { wall.Add(int64(d)) }
+	tick, swept := make(chan time.Time), make(chan struct{})
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{idleTick: tick, idleSwept: swept,
+		Now:   func() time.Time { return time.Unix(0, wall.Load()) },
+		since: func(time.Time) time.Duration { return 0 }})
+	ws, id := connect(t, h, addr)
+	fire := func() {
+		t.Helper()
+		select {
+		case tick <- time.Now():
+		case <-time.After(wait):
+			t.Fatal("the sweep is not waiting")
+		}
+		select {
+		case <-swept:
+		case <-time.After(wait):
+			t.Fatal("the sweep did not end")
+		}
+	}
+	for _, d := range []time.Duration{-3 * time.Hour, 3 * time.Hour, pubsub.MaxConnectionDuration - time.Millisecond} {
+		step(d)
+		fire()
+		if g.Count() != 1 {
+			t.Fatalf("closed after the clock stepped %v", d)
+		}
+	}
+	step(time.Millisecond)
+	fire()
+	wantClose(t, h, ws, id, websocket.CloseGoingAway, "Going away")
+}

@@ -32,6 +32,10 @@ const (
 	// frame's action, a ping's too; and it is the reason of the 1008 close
 	// of a client that keeps on.
 	TooManyFrames = "too many frames"
+	// ChatterIDExpired begins the reason of the 403 that refuses a
+	// $connect whose chatter ID is past its expiry by the clock of the
+	// gateway's handler ("chatter ID expired: issue a new one").
+	ChatterIDExpired = "chatter ID expired"
 	// MaxEnvelopeBytes is the largest queue message SQS accepts (1 MiB).
 	MaxEnvelopeBytes = 1024 * 1024
 

@@ -268,7 +268,7 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.As(err, &r):
 		return refuse(r.status, r.reason), nil
 	case errors.Is(err, store.ErrExpired):
-		return refuse(http.StatusForbidden, "chatter ID expired: issue a new one"), nil
+		return refuse(http.StatusForbidden, pubsub.ChatterIDExpired+": issue a new one"), nil
 	case errors.Is(err, store.ErrUnauthorized):
 		if u, ok := errors.AsType[*store.UnusableChatterIDError](err); ok {
 			// The client hears what an unknown ID hears; the operator,

@@ -271,6 +271,17 @@ type GoneConnectionDeleter interface {
 	DeleteGoneConnection(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
+// Clock is a Store whose records carry the times of another clock than
+// this machine's: on AWS, API Gateway's connectedAt and the expiries the
+// Lambda wrote, by AWS's clock. What judges records by their age
+// (prune-stale) asks the store for the time, not this machine's clock,
+// which may be set hours off (a laptop's).
+type Clock interface {
+	// Now returns the time by the store's clock, to about a second and
+	// never later than it.
+	Now(ctx context.Context) (time.Time, error)
+}
+
 // ExpiredReportDeleter is a Store whose reports older than a day go only
 // when asked, or a few at each report written (the local one); DynamoDB's
 // TTL deletes them by itself.

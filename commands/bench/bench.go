@@ -461,7 +461,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	case AuthNone:
 		p.query = func(_ context.Context, _ int, topic string) (string, error) { return "?topic=" + topic, nil }
 	default:
-		auth := newStoreAuth(b.Store, run, opts.Now, opts, p.pace)
+		auth := newStoreAuth(ctx, b.Store, run, opts.Now, opts, p.pace)
 		p.query = auth.query
 		defer opts.Stopping.Add(auth.stoppingWork())()
 		// However the bench ends (done, failed, Ctrl-C), the IDs it
@@ -606,10 +606,11 @@ const (
 // storeAuth issues one chatter ID per client in s, valid ttl, and revokes
 // them all when the bench ends.
 type storeAuth struct {
-	s   store.Store
-	run string
-	now func() time.Time
-	ttl time.Duration
+	s     store.Store
+	run   string
+	clock store.FollowedClock
+	now   func() time.Time
+	ttl   time.Duration
 
 	mu     sync.Mutex
 	issued []store.ChatterID
@@ -619,12 +620,20 @@ type storeAuth struct {
 // pace: its IDs are valid benchIDTTL after the paced connects are due to
 // end, not from their issue (paced at 400/s, 360,000 clients take 15
 // minutes to connect, and the last would be refused with expired IDs).
-func newStoreAuth(s store.Store, run string, now func() time.Time, opts *Options, pace pacing) *storeAuth {
+// Their times are by the store's clock (store.Clock, asked once here; now
+// keeps the time from there), by which the gateway judges them (on AWS,
+// the Lambda's): from a machine whose clock was set behind by more than
+// their life every connect was refused.
+func newStoreAuth(ctx context.Context, s store.Store, run string, now func() time.Time, opts *Options, pace pacing) *storeAuth {
 	ttl := benchIDTTL
 	if pace.connectsPerSecond > 0 {
 		ttl += time.Duration(math.Ceil(float64(opts.Connections) / pace.connectsPerSecond * float64(time.Second)))
 	}
-	return &storeAuth{s: s, run: run, now: now, ttl: min(ttl, pubsub.MaxChatterTTL)}
+	a := &storeAuth{s: s, run: run, ttl: min(ttl, pubsub.MaxChatterTTL)}
+	a.clock.Local = now
+	a.clock.Follow(ctx, s)
+	a.now = a.clock.Now
+	return a
 }
 
 // stoppingWork is what the bench finishes after Ctrl-C, revoking the

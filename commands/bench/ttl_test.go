@@ -48,7 +48,7 @@ func TestChatterIDsOutlastAPacedConnectPhase(t *testing.T) {
 	p.now, p.sleep = clock.now, clock.sleep
 	p.pace.connectsPerSecond = 1.0 / 60
 	p.publish, p.lost = broadcaster(p.callback, opts.Timeout)
-	auth := newStoreAuth(b.Store, "ttl", clock.now, opts, p.pace)
+	auth := newStoreAuth(context.Background(), b.Store, "ttl", clock.now, opts, p.pace)
 	p.query = auth.query
 	res, err := measure(context.Background(), opts, p, "ttl")
 	if err != nil {
@@ -98,7 +98,7 @@ func TestChatterIDsAreIssuedSeveralAtOnce(t *testing.T) {
 	opts := measureOptions(6, 3, 0, 0, time.Minute)
 	p := ft.plan()
 	p.pid = 0
-	p.query = newStoreAuth(rs, "many", clock.now, opts, p.pace).query
+	p.query = newStoreAuth(context.Background(), rs, "many", clock.now, opts, p.pace).query
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := measure(ctx, opts, p, "many")
@@ -126,10 +126,35 @@ func TestWhatAForcedStopLeavesSaysWhenThePacedIDsExpire(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := measureOptions(20, 4, 1, 0, time.Minute)
-			auth := newStoreAuth(nil, "ttl", time.Now, opts, pacing{connectsPerSecond: tc.perSec})
+			auth := newStoreAuth(context.Background(), nil, "ttl", time.Now, opts, pacing{connectsPerSecond: tc.perSec})
 			if w := auth.stoppingWork(); !strings.Contains(w.Left, tc.want) || !strings.Contains(w.What, "revoking the chatter IDs the bench issued") {
 				t.Errorf("%+v; want it to say %q", w, tc.want)
 			}
 		})
+	}
+}
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, the Lambda judges expiry by AWS's): store.Clock.
+type clockedStore struct {
+	store.Store
+	now time.Time
+}
+
+func (s clockedStore) Now(context.Context) (time.Time, error) { return s.now, nil }
+
+// TestBenchChatterIDsLiveTheirTTLByTheStoresClock: from a machine whose
+// clock was set behind by more than their 15 minutes, every ID the bench
+// issued was expired at issue, and every connect refused.
+func TestBenchChatterIDsLiveTheirTTLByTheStoresClock(t *testing.T) {
+	b, _ := localBackend(t)(context.Background())
+	aws := time.Unix(1_000_000, 0)
+	s := clockedStore{b.Store, aws}
+	auth := newStoreAuth(t.Context(), s, "skew", func() time.Time { return aws.Add(-3 * time.Hour) }, measureOptions(1, 1, 1, 0, time.Minute), pacing{})
+	if _, err := auth.query(t.Context(), 0, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if len(auth.issued) != 1 || !auth.issued[0].ExpiresAt.Equal(aws.Add(benchIDTTL)) {
+		t.Errorf("issued %v; want one ID expiring %v, %v by the store's clock", auth.issued, aws.Add(benchIDTTL), benchIDTTL)
 	}
 }

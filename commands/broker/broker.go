@@ -164,6 +164,15 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		What: "finishing the messages in hand, each within its --visibility of " + visibility,
 		Left: left,
 	})()
+	// Records are judged by the clock that wrote them: on AWS, AWS's
+	// (this machine's may be set off, a container's drift while its host
+	// slept), asked again every clockSync. Until it answers, this
+	// machine's: a store that cannot be read fails the batch with its own
+	// error, after the queue's (a missing queue is named first).
+	now, stopClock := store.FollowEvery(ctx, b.Store, opts.Now, store.ClockSync, func(err error) {
+		logger.Debug("reading the time by the store's clock", "err", err)
+	})
+	defer stopClock()
 	br := &broker.Broker{
 		Store:          b.Store,
 		Queue:          b.Queue,
@@ -172,7 +181,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		MessageWorkers: opts.Workers,
 		Visibility:     opts.Visibility,
 		Wait:           opts.Wait,
-		Now:            opts.Now,
+		Now:            now,
 		Logger:         logger,
 		Mapping:        b.Config.Mapping,
 	}

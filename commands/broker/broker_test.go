@@ -249,3 +249,36 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, API Gateway's and the Lambda's): store.Clock, here the real one.
+type clockedStore struct{ store.Store }
+
+func (clockedStore) Now(context.Context) (time.Time, error) { return time.Now(), nil }
+
+// TestABrokerWhoseClockIsAheadDeliversByTheStoresClock: a broker run
+// outside Lambda (a server, a container whose clock drifted while its
+// host slept) judged the records' expiries, AWS's, by its own clock: hours
+// ahead, it found no live connection and delivered nothing, saying done
+// (and a 410 deleted a record still in its $connect once ahead by 30 s).
+// It judges by the store's clock.
+func TestABrokerWhoseClockIsAheadDeliversByTheStoresClock(t *testing.T) {
+	g, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	b.Store = clockedStore{b.Store}
+	if _, err := b.Queue.Send(t.Context(), []byte(`{"users":["alice"],"topics":["updates"],"body":{"n":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	opts, out, logs := brokerOpts(b)
+	opts.Once = true
+	opts.Now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "received=1 done=1 retry=0 dead_lettered=0\n" {
+		t.Errorf("stdout %q", got)
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `{"n":1}` {
+		t.Errorf("alice got %q; want the message\nlogs:\n%s", got, logs)
+	}
+}

@@ -103,7 +103,12 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if err != nil {
 		return err
 	}
-	secret, c, err := store.IssueChatterIDWithin(ctx, s, opts.Geek, opts.TTL, opts.Now(), opts.MaxLive, opts.Topics...)
+	// The gateway judges the ID's expiry by the store's clock (on AWS,
+	// the Lambda's), which this machine's may be set off from. A store
+	// that cannot be read fails the issue in its own words (it names the
+	// table the issue writes).
+	now, _ := store.NowBy(ctx, s, opts.Now)
+	secret, c, err := store.IssueChatterIDWithin(ctx, s, opts.Geek, opts.TTL, now, opts.MaxLive, opts.Topics...)
 	if err != nil {
 		if pubsub.IsInvalid(err) {
 			return &cmdutil.FlagError{Err: err}
@@ -178,14 +183,20 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 	}
 	var ids []store.ChatterID
+	// Expiry is judged by the store's clock, as the gateway judges it
+	// (on AWS, the Lambda's), which this machine's may be set off from.
+	clock := &store.FollowedClock{Local: opts.Now}
 	found, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
-		ids, err = s.ListChatterIDs(ctx, opts.Geek)
-		return err
+		if ids, err = s.ListChatterIDs(ctx, opts.Geek); err != nil {
+			return err
+		}
+		clock.Follow(ctx, s)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	now := opts.Now()
+	now := clock.Now()
 	if opts.JSON {
 		type item struct {
 			store.ChatterID
@@ -201,7 +212,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 	} else {
 		u := ui.New(opts.IO)
-		u.SetNow(opts.Now)
+		u.SetNow(clock.Now)
 		rows := make([][]string, 0, len(ids))
 		var notes []string
 		for _, c := range ids {

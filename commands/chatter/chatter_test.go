@@ -153,3 +153,66 @@ func TestIssueOnATerminalSaysWhenTheIDExpiresWithItsZone(t *testing.T) {
 		t.Errorf("--json printed %q (%v); want expiresAt 2030-06-01T14:00:00Z", out, err)
 	}
 }
+
+// clocked is a Store whose records carry another clock's times (on AWS,
+// the Lambda checks expiries by AWS's): store.Clock.
+type clocked struct {
+	store.Store
+	now time.Time
+}
+
+func (c clocked) Now(context.Context) (time.Time, error) { return c.now, nil }
+
+// TestAnIDIssuedFromAMachineWhoseClockIsOffLivesItsTTLByTheStoresClock:
+// the gateway judges a chatter ID's expiry by its clock (a Lambda's, on
+// AWS). Issued from a laptop whose clock was set behind by more than
+// --ttl, the ID was refused as expired at its first connect; ahead, it
+// lived longer than asked. Its times are the store's clock's.
+func TestAnIDIssuedFromAMachineWhoseClockIsOffLivesItsTTLByTheStoresClock(t *testing.T) {
+	aws := time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := clocked{db.Store(), aws}
+	for _, skew := range []time.Duration{-3 * time.Hour, 3 * time.Hour} {
+		ios, _, out, _ := iostreams.Test()
+		o := &IssueOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return s, nil },
+			Now:  func() time.Time { return aws.Add(skew) },
+			Geek: "alice", TTL: time.Hour, MaxLive: store.DefaultMaxLiveChatterIDs, JSON: true}
+		if err := issueRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || got["expiresAt"] != "2030-06-01T13:00:00Z" {
+			t.Errorf("this machine %v off: --json printed %q (%v); want expiresAt 2030-06-01T13:00:00Z, an hour by the store's clock", skew, out, err)
+		}
+	}
+}
+
+// TestListJudgesExpiryByTheStoresClock: listed from a laptop whose clock
+// is hours ahead of the store's, a valid ID read "expired" (and behind,
+// an expired one "valid"), though the gateway judges by the store's.
+func TestListJudgesExpiryByTheStoresClock(t *testing.T) {
+	aws := time.Date(2030, time.June, 1, 12, 0, 0, 0, time.UTC)
+	ids := []store.ChatterID{
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_good"), IssuedAt: aws.Add(-time.Hour), ExpiresAt: aws.Add(time.Hour)},
+		{Geek: "alice", Hash: pubsub.HashChatterID("sc_old"), IssuedAt: aws.Add(-2 * time.Hour), ExpiresAt: aws.Add(-time.Hour)},
+	}
+	for _, skew := range []time.Duration{-3 * time.Hour, 3 * time.Hour} {
+		ios, _, out, _ := iostreams.Test()
+		s := clocked{listed{ids: ids}, aws}
+		o := &ListOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return s, nil }, Now: func() time.Time { return aws.Add(skew) }, JSON: true}
+		if err := listRun(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		var got []map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 2 {
+			t.Fatalf("--json printed %q (%v); want 2 IDs", out.String(), err)
+		}
+		if got[0]["expired"] != false || got[1]["expired"] != true {
+			t.Errorf("this machine %v off: listed %v; want the first valid, the second expired", skew, got)
+		}
+	}
+}

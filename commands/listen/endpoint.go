@@ -44,6 +44,14 @@ type endpoint struct {
 	secret string
 	issued *store.ChatterID
 	store  store.Store
+	// fresh: the last chatterID call issued the ID it returned; stale:
+	// the gateway refused the issued ID as expired, so the next call
+	// replaces it whatever this machine's clock says (see expire).
+	fresh, stale bool
+	// clock is the store's clock (store.Clock), synced as an ID is
+	// issued: the gateway judges the ID's expiry by it (on AWS, the
+	// Lambda's), which this machine's may be set off from.
+	clock store.FollowedClock
 
 	// from names where the last URL base returned came from, for a hint
 	// that asks to check it: "--url", the AWS backend's setting, or the
@@ -98,8 +106,9 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 	if e.id != "" {
 		return e.id, nil
 	}
-	now := e.now()
-	if e.issued != nil && now.Add(chatterMargin).Before(e.issued.ExpiresAt) {
+	e.clock.Local = e.now
+	e.fresh = false
+	if e.issued != nil && !e.stale && e.clock.Now().Add(chatterMargin).Before(e.issued.ExpiresAt) {
 		return e.secret, nil
 	}
 	if e.store == nil {
@@ -109,15 +118,21 @@ func (e *endpoint) chatterID(ctx context.Context) (string, error) {
 		}
 		e.store = b.Store
 	}
+	now := e.clock.Follow(ctx, e.store)
 	e.revoke(ctx)
 	secret, c, err := store.IssueChatterID(ctx, e.store, e.geek, chatterTTL, now)
 	if err != nil {
 		return "", fmt.Errorf("issuing a chatter ID for %s: %w", e.geek, err)
 	}
-	e.secret, e.issued = secret, &c
+	e.secret, e.issued, e.fresh, e.stale = secret, &c, true, false
 	e.unrecord = e.stopping.Add(cmdutil.Work{What: "revoking the chatter ID listen issued", Left: e.notRevoked("")})
 	return secret, nil
 }
+
+// expire has the next chatterID call replace the ID listen issued: the
+// gateway refused it as expired, by its clock, which is ahead of this
+// machine's (a Lambda's on AWS; a laptop's clock set behind).
+func (e *endpoint) expire() { e.stale = true }
 
 // notRevoked says that the chatter ID listen issued is not revoked (why,
 // if known: " (reason)"), when it expires and how to revoke it now.

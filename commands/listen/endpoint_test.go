@@ -431,3 +431,113 @@ func TestOnTheLocalBackendWithoutURLTheStateDirsGatewayIsNamed(t *testing.T) {
 		})
 	}
 }
+
+// expiredByTheGateway is the gateway's refusal of a chatter ID past its
+// expiry by its own clock (docs/protocol.md).
+var expiredByTheGateway = &wsclient.HandshakeError{Status: http.StatusForbidden, Reason: "chatter ID expired: issue a new one"}
+
+// idOf returns the chatter ID in a connect URL.
+func idOf(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Query().Get("id")
+}
+
+// TestAChatterIDTheGatewaysClockExpiredIsReplaced: listen judges the
+// life of the chatter ID it issued by this machine's clock, the gateway
+// (a Lambda on AWS) by its own. With this machine's clock behind, a
+// reconnect presented an ID the gateway took for expired, and listen
+// stopped (exit 5, blaming another store). It issues a new one, once,
+// and revokes the old.
+func TestAChatterIDTheGatewaysClockExpiredIsReplaced(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	d := newFakeDialer(nil, expiredByTheGateway)
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+	})
+	c1 := d.next(t)
+	first := idOf(t, c1.url)
+	c1.end(goingAway)
+	c3 := d.next(t)
+	if got := idOf(t, c3.url); got == first || got == "" {
+		t.Errorf("reconnected with chatter ID %q; want a new one", got)
+	}
+	ids, err := b.Store.ListChatterIDs(t.Context(), "alice")
+	if err != nil || len(ids) != 1 {
+		t.Errorf("chatter IDs of alice: %v, %v; want the new one only, the old revoked", ids, err)
+	}
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAChatterIDExpiredAsSoonAsIssuedSaysTheClockIsBehind: an ID listen
+// has just issued, valid for an hour by this machine's clock, that the
+// gateway takes for expired says this machine's clock is behind the
+// gateway's by more than that; the hint blamed another store. Listen
+// stops (exit 5) rather than issue IDs in a loop.
+func TestAChatterIDExpiredAsSoonAsIssuedSaysTheClockIsBehind(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script []error
+	}{
+		{"at the first connect", []error{expiredByTheGateway}},
+		{"at a reconnect, replaced once", []error{nil, expiredByTheGateway, expiredByTheGateway}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := localBackend(t, "ws://127.0.0.1:7/")
+			d := newFakeDialer(tc.script...)
+			r := start(t, d, func(o *Options) {
+				o.URL, o.ID = "", ""
+				o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+			})
+			if tc.script[0] == nil {
+				d.next(t).end(goingAway)
+			}
+			err := r.end()
+			if exitCode(err) != 5 || !strings.Contains(err.Error(), "clock") || strings.Contains(err.Error(), "another store") {
+				t.Errorf("err %v; want exit 5 saying this machine's clock is behind", err)
+			}
+			if d.dials() != len(tc.script) {
+				t.Errorf("%d dials; want %d", d.dials(), len(tc.script))
+			}
+		})
+	}
+}
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, the Lambda judges expiry by AWS's): store.Clock.
+type clockedStore struct {
+	store.Store
+	now time.Time
+}
+
+func (s clockedStore) Now(context.Context) (time.Time, error) { return s.now, nil }
+
+// TestTheChatterIDListenIssuesLivesAnHourByTheStoresClock: issued from a
+// machine whose clock was set hours behind, it expired before it was
+// used; its times are the store's clock's.
+func TestTheChatterIDListenIssuesLivesAnHourByTheStoresClock(t *testing.T) {
+	b := localBackend(t, "ws://127.0.0.1:7/")
+	b.Store = clockedStore{b.Store, at}
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) {
+		o.URL, o.ID = "", ""
+		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		o.Now = func() time.Time { return at.Add(-3 * time.Hour) }
+	})
+	d.next(t)
+	ids, err := b.Store.ListChatterIDs(t.Context(), "alice")
+	if err != nil || len(ids) != 1 || !ids[0].ExpiresAt.Equal(at.Add(chatterTTL)) {
+		t.Errorf("chatter IDs of alice: %v, %v; want one expiring %v, an hour by the store's clock", ids, err, at.Add(chatterTTL))
+	}
+	r.cancel()
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -125,7 +125,8 @@ The URL is the running local gateway's (or the configured backend's), or
 --url. The chatter ID is read from --id-file, or $SOCKS_CHATTER_ID, or
 --id (which other local users can see in the process list); without any,
 listen issues a short-lived one itself, issues a new one if it expired
-before a reconnect, and revokes it on exit. A chatter ID is never echoed.
+before a reconnect (by this machine's clock, or by the gateway's, once, when
+the gateway refuses it as expired), and revokes it on exit. A chatter ID is never echoed.
 
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON

@@ -373,6 +373,13 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 		return nil, &connectError{base: base, err: err}
 	}
 	conn, err := s.dial(ctx, u, s.wsOpts)
+	if he, ok := errors.AsType[*wsclient.HandshakeError](err); ok && expiredRefusal(he) && s.ep.issuedHere() && !s.ep.fresh {
+		// Valid by this machine's clock, expired by the gateway's, which
+		// is ahead: replaced once (a fresh one refused too ends listen,
+		// see hint), where listen stopped blaming another store.
+		s.ep.expire()
+		return s.connect(ctx)
+	}
 	if err != nil {
 		return nil, &connectError{base: base, err: wsclient.InUsersWords(err, "during the handshake")}
 	}
@@ -444,6 +451,12 @@ func (s *session) refused(err error, he *wsclient.HandshakeError) string {
 	return msg + " (" + s.hint(he) + ")"
 }
 
+// expiredRefusal reports whether he is the gateway's refusal of a chatter
+// ID past its expiry by the gateway's clock.
+func expiredRefusal(he *wsclient.HandshakeError) bool {
+	return he.Status == http.StatusForbidden && strings.HasPrefix(he.Reason, pubsub.ChatterIDExpired)
+}
+
 // maxReason bounds what refused shows of the body of a refusal.
 const maxReason = 300
 
@@ -465,6 +478,8 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
 	case http.StatusForbidden:
 		switch {
+		case s.ep.issuedHere() && s.ep.fresh && expiredRefusal(he):
+			return fmt.Sprintf("listen issued this chatter ID just now, valid for %s, and the gateway takes it for expired: the gateway's clock is ahead of the one listen issued it by (the store's, or this machine's when the store has none) by more than that; set the clocks right (NTP) and run listen again", chatterTTL)
 		case s.ep.issuedHere() && s.base != "":
 			// s.base: a connection was open before, on an ID from this store.
 			return "listen issued this chatter ID itself and the gateway took them before: it was revoked (socks chatter revoke), or the gateway now checks another store"

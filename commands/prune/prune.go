@@ -143,9 +143,16 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot reach the Management API to check connections: %w", err)
 	}
 
+	// Records are judged by the clock that wrote them: on AWS, AWS's.
+	// Unread (a role that may not read it), this machine's, as before:
+	// a store that cannot be reached fails the scan in its own words.
+	now, clockErr := store.NowBy(ctx, s, opts.Now)
+	if clockErr != nil && opts.Verbose {
+		cmdutil.Notef(errOut, "note: %s; records are judged by this machine's clock\n", strings.ReplaceAll(clockErr.Error(), "\n", `\n`))
+	}
 	var logMu sync.Mutex
 	po := ops.PruneOptions{
-		Now: opts.Now(), MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
+		Now: now, MaxAge: opts.MaxAge, Concurrency: opts.Concurrency,
 		Segments: opts.Segments, DryRun: opts.DryRun, Queue: q,
 	}
 	if opts.Verbose {

@@ -497,3 +497,65 @@ func TestAPruneWhoseStoreFailsMidwaySaysWhatItDidAndARerunFinishes(t *testing.T)
 		}
 	}
 }
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, API Gateway's and the Lambda's): store.Clock.
+type clockedStore struct {
+	store.Store
+	now time.Time
+}
+
+func (s clockedStore) Now(context.Context) (time.Time, error) { return s.now, nil }
+
+// TestAMachineWhoseClockIsOffPrunesByTheStoresClock: on AWS the records'
+// times are AWS's. A laptop whose clock was hours ahead deleted the
+// records of live connections as too old, without asking the Management
+// API (the broker then delivered nothing to them), and one ahead by more
+// than 30 s deleted a connection still in its $connect; one behind kept
+// dead ones. The run judges by the store's clock.
+func TestAMachineWhoseClockIsOffPrunesByTheStoresClock(t *testing.T) {
+	for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			fx := newFixture(t)
+			s := clockedStore{fx.store, now}
+			fx.opts.Store = func(context.Context) (store.Store, error) { return s, nil }
+			fx.opts.Now = func() time.Time { return now.Add(skew) }
+			if err := pruneRun(context.Background(), fx.opts); err != nil {
+				t.Fatal(err)
+			}
+			want := "checked=4 deleted=3 too_old=1 expired=1 gone=1 vanished=0 kept=1 unchecked=0 errors=0 chatter_ids=0 dead_letters=0\n"
+			if fx.out.String() != want {
+				t.Errorf("stdout %q; want %q", fx.out, want)
+			}
+			if _, err := fx.store.GetConnection(context.Background(), "live"); err != nil {
+				t.Errorf("the live record: %v", err)
+			}
+		})
+	}
+}
+
+// unreadClock is a store whose clock cannot be read (a role that may not).
+type unreadClock struct{ store.Store }
+
+func (unreadClock) Now(context.Context) (time.Time, error) {
+	return time.Time{}, errors.New("AccessDeniedException: not authorized")
+}
+
+// TestAStoreClockThatCannotBeReadLeavesThisMachinesClock: the run goes on
+// by this machine's clock, as before there was a store clock, and -v
+// says so.
+func TestAStoreClockThatCannotBeReadLeavesThisMachinesClock(t *testing.T) {
+	fx := newFixture(t)
+	s := unreadClock{fx.store}
+	fx.opts.Store = func(context.Context) (store.Store, error) { return s, nil }
+	fx.opts.Verbose = true
+	if err := pruneRun(context.Background(), fx.opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(fx.out.String(), "checked=4 deleted=3 too_old=1 expired=1 gone=1 ") {
+		t.Errorf("stdout %q", fx.out)
+	}
+	if !strings.Contains(fx.errOut.String(), "note: reading the time by the store's clock: AccessDeniedException: not authorized; records are judged by this machine's clock\n") {
+		t.Errorf("stderr %q; want the note", fx.errOut)
+	}
+}

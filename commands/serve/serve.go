@@ -396,6 +396,18 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
+	// On the AWS backend the records are written and judged by AWS's
+	// clock, as the Lambda's are (store.Clock), not this machine's, which
+	// may be set off: asked again every store.ClockSync.
+	if _, ok := b.Store.(store.Clock); ok {
+		now, stopClock := store.FollowEvery(ctx, b.Store, opts.now, store.ClockSync, func(err error) {
+			logger.Debug("reading the time by the store's clock", "err", err)
+		})
+		defer stopClock()
+		o := *opts
+		o.Now = now
+		opts = &o
+	}
 	defer opts.Stopping.Add(stoppingWork(opts.NoBroker, b.DB != nil))()
 	if forgot > 0 {
 		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)

@@ -1490,3 +1490,59 @@ func TestARefusedConnectIsLoggedWithoutVerbose(t *testing.T) {
 		t.Errorf("serve logged the chatter ID: %s", logged)
 	}
 }
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, AWS's): store.Clock, here the real one.
+type clockedStore struct{ store.Store }
+
+func (clockedStore) Now(context.Context) (time.Time, error) { return time.Now(), nil }
+
+// TestOnTheAWSBackendServeGoesByTheStoresClock: serve over the AWS store
+// judged chatter IDs (issued by AWS's clock, as a Lambda judges them) and
+// wrote connection records by this machine's clock: hours ahead, an ID
+// valid for another hour was refused as expired.
+func TestOnTheAWSBackendServeGoesByTheStoresClock(t *testing.T) {
+	opts := testOptions(t)
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	opts.Backend = func(context.Context) (*backend.Backend, error) {
+		return &backend.Backend{Config: config.Config{Backend: config.BackendAWS}, Store: clockedStore{db.Store()}, Queue: db.Queue()}, nil
+	}
+	opts.Now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	secret, _, err := store.IssueChatterID(t.Context(), db.Store(), "alice", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsURL := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	opts.Ready = func(ws, _ string) { wsURL <- ws }
+	go func() { done <- Run(ctx, opts) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var u string
+	select {
+	case u = <-wsURL:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial(u+"?geek=alice&id="+secret, nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		t.Fatalf("connect: %v %s", err, body)
+	}
+	ws.Close()
+}

@@ -119,9 +119,13 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
-	now := opts.Now()
+	// Records are judged and shown by the clock that wrote them: the
+	// store's (on AWS, AWS's), which this machine's may be set off from.
+	clock := &store.FollowedClock{Local: opts.Now}
+	now := clock.Now()
 	var conns []pubsub.Connection
 	found, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
+		now = clock.Follow(ctx, s)
 		conns, err = ops.ListConnections(ctx, s, store.ConnectionFilter{Geek: opts.Geek, Topic: opts.Topic}, now)
 		return err
 	})
@@ -147,7 +151,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	} else if len(items) > 0 {
-		if err := printList(opts, items); err != nil {
+		if err := printList(opts, items, clock.Now); err != nil {
 			return err
 		}
 	}
@@ -204,9 +208,9 @@ func nothingMatched(opts *ListOptions) string {
 	return "no open connections " + strings.Join(what, " ")
 }
 
-func printList(opts *ListOptions, items []listed) error {
+func printList(opts *ListOptions, items []listed, now func() time.Time) error {
 	u := ui.New(opts.IO)
-	u.SetNow(opts.Now)
+	u.SetNow(now)
 	rows := make([][]string, len(items))
 	for i, it := range items {
 		last := u.Time(it.LastActiveAt)
@@ -275,8 +279,11 @@ Not on a terminal it prints tab-separated lines:
 
 func statsRun(ctx context.Context, opts *StatsOptions) error {
 	st := ops.SubscriptionStats{Topics: []ops.TopicCount{}}
+	// Records are judged and shown by the clock that wrote them: the
+	// store's (on AWS, AWS's), which this machine's may be set off from.
+	clock := &store.FollowedClock{Local: opts.Now}
 	_, err := cmdutil.ReadWith(ctx, opts.Store, opts.IO.ErrOut, func(s store.Store) (err error) {
-		st, err = ops.CountSubscriptions(ctx, s, opts.Now())
+		st, err = ops.CountSubscriptions(ctx, s, clock.Follow(ctx, s))
 		return err
 	})
 	if err != nil {
@@ -287,7 +294,7 @@ func statsRun(ctx context.Context, opts *StatsOptions) error {
 		return cmdutil.PrintJSON(out, st)
 	}
 	u := ui.New(opts.IO)
-	u.SetNow(opts.Now)
+	u.SetNow(clock.Now)
 	if !u.Styled() {
 		var b strings.Builder
 		fmt.Fprintf(&b, "connections\t%d\ngeeks\t%d\n", st.Connections, st.Geeks)

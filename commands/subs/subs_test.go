@@ -187,3 +187,38 @@ func TestStats(t *testing.T) {
 		t.Errorf("styled:\n%s", out)
 	}
 }
+
+// clockedStore is a store whose records carry another clock's times (on
+// AWS, API Gateway's and the Lambda's): store.Clock.
+type clockedStore struct{ store.Store }
+
+func (clockedStore) Now(context.Context) (time.Time, error) { return now, nil }
+
+// TestListAndStatsJudgeExpiryByTheStoresClock: from a machine whose
+// clock was hours ahead of AWS's, subs list showed no live connection
+// (and stats counted none); behind, it listed dead ones.
+func TestListAndStatsJudgeExpiryByTheStoresClock(t *testing.T) {
+	want := "CONNECTION\tGEEK\tTOPICS\tCONNECTED\tLAST ACTIVE\n" +
+		"a1\talice\t.\t2030-06-01T10:30:00Z\t-\n" +
+		"a2\talice\tnews,updates\t2030-06-01T11:55:00Z\t-\n" +
+		"b1\tbob\tnews\t2030-06-01T11:59:00Z\t-\n"
+	for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+		s := clockedStore{seeded(t)}
+		opts, out, _ := listOpts(t, s, nil)
+		opts.Now = func() time.Time { return now.Add(skew) }
+		if err := listRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Errorf("this machine %v off: got:\n%s\nwant:\n%s", skew, out, want)
+		}
+		ios, _, sout, _ := iostreams.Test()
+		so := &StatsOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return s, nil }, Now: opts.Now, JSON: true}
+		if err := statsRun(context.Background(), so); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sout.String(), `"connections":3`) {
+			t.Errorf("this machine %v off: stats %s; want 3 connections", skew, sout)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// FollowedClock tells the time by a store's clock (Clock) between asks:
+// this machine's time plus the difference the store last answered with.
+// Its zero value, never synced, is this machine's clock (Local, or
+// time.Now).
+type FollowedClock struct {
+	// Local is this machine's clock (nil: time.Now).
+	Local  func() time.Time
+	offset atomic.Int64
+}
+
+func (f *FollowedClock) local() time.Time {
+	if f.Local != nil {
+		return f.Local()
+	}
+	return time.Now()
+}
+
+// Now returns the time by the store's clock as last synced.
+func (f *FollowedClock) Now() time.Time {
+	return f.local().Add(time.Duration(f.offset.Load()))
+}
+
+// Sync asks c the time and keeps its difference from this machine's
+// clock, taken once c has answered, so that Now is never later than c's
+// time. A failed ask keeps the difference there was.
+func (f *FollowedClock) Sync(ctx context.Context, c Clock) error {
+	at, err := c.Now(ctx)
+	if err != nil {
+		return err
+	}
+	f.offset.Store(int64(at.Sub(f.local())))
+	return nil
+}
+
+// NowBy returns the time by s's clock when s is a Clock, else local's:
+// what judges or writes the times of s's records goes by it. When the
+// store's clock cannot be read it returns local's time with the error:
+// a caller about to use the same table fails there in its own words.
+func NowBy(ctx context.Context, s Store, local func() time.Time) (time.Time, error) {
+	if c, ok := s.(Clock); ok {
+		at, err := c.Now(ctx)
+		if err != nil {
+			return local(), fmt.Errorf("reading the time by the store's clock: %w", err)
+		}
+		return at, nil
+	}
+	return local(), nil
+}
+
+// Follow syncs f with s's clock when s is a Clock and returns the time
+// by f. A clock that cannot be read keeps what f had (never synced, this
+// machine's): a caller about to use the same store fails there in its
+// own words.
+func (f *FollowedClock) Follow(ctx context.Context, s Store) time.Time {
+	if c, ok := s.(Clock); ok {
+		_ = f.Sync(ctx, c)
+	}
+	return f.Now()
+}
+
+// ClockSync is how often a long-running process (a broker, serve) asks
+// the store's clock the time again: this machine's may be set right, or
+// drift, meanwhile.
+const ClockSync = time.Minute
+
+// FollowEvery follows s's clock when s is a Clock: it syncs at once and
+// then every `every` until stop is called, telling failed of each ask
+// that fails (the difference there was is kept; never synced, it is
+// local's). now is the time by it. When s has no clock, now is local.
+func FollowEvery(ctx context.Context, s Store, local func() time.Time, every time.Duration, failed func(error)) (now func() time.Time, stop func()) {
+	c, ok := s.(Clock)
+	if !ok {
+		return local, func() {}
+	}
+	clock := &FollowedClock{Local: local}
+	if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
+		failed(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := clock.Sync(ctx, c); err != nil && ctx.Err() == nil {
+					failed(err)
+				}
+			}
+		}
+	}()
+	return clock.Now, func() { cancel(); <-done }
+}
