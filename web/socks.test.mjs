@@ -944,6 +944,34 @@ test("offline does not hold back a gateway on this machine: socks serve on 127.0
   });
 });
 
+test("a gateway on this machine is what internal/loopback.Name takes (localhost in any case, also as \"localhost.\", 127/8, ::1, ::ffff:127.x.x.x), and names under localhost: dialled while offline", async () => {
+  // The hosts of internal/loopback's TestName, as a URL's host. A
+  // browser resolves "localhost." and names under localhost to loopback
+  // itself, and dials an IPv4-mapped 127.x.x.x over loopback: all reach
+  // socks serve with no network. Names that only end like one do not.
+  const here = [
+    "ws://localhost:8765/", "ws://LOCALHOST:8765/", "ws://localhost.:8765/", "ws://Localhost.:8765/",
+    "ws://127.0.0.1:8765/", "ws://127.9.9.9/", "ws://127.1/", "ws://[::1]:8765/", "ws://[0:0:0:0:0:0:0:1]/",
+    "ws://[::ffff:127.0.0.1]:8765/", "ws://[::ffff:127.9.9.9]/",
+    "ws://app.localhost:8765/", "ws://app.localhost.:8765/", "ws://a.b.localhost/",
+  ];
+  const far = [
+    "ws://localhost..:8765/", "ws://localhost.example/", "ws://notlocalhost/", "ws://127.0.0.1.example/",
+    "ws://10.0.0.1/", "ws://0.0.0.0/", "ws://[::ffff:10.0.0.1]/", "ws://[::2]/", "ws://.localhost/", "ws://a..localhost/",
+    "wss://abc.execute-api.eu-west-1.amazonaws.com/prod",
+  ];
+  await withPage(async (page) => {
+    page.onLine = false;
+    for (const url of [...here, ...far]) {
+      const n = FakeWebSocket.all.length;
+      const { c } = client({ url });
+      await flush();
+      assert.equal(FakeWebSocket.all.length - n, here.includes(url) ? 1 : 0, `${url}: ${here.includes(url) ? "not dialled" : "dialled"} while offline`);
+      c.close();
+    }
+  });
+});
+
 test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
   // API Gateway answers an action whose function failed with
   // {"message":"Internal server error","connectionId":...,"requestId":...},
