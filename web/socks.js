@@ -519,6 +519,11 @@ class Client {
         await this._freshId();
       } catch (err) {
         report(err);
+        // getChatterId failed: the ID there is is dialled with again,
+        // unless it is past the expiresAt it came with, which the gateway
+        // refuses (an attempt without an ID instead). One near it may
+        // still open.
+        if (this._idUntil && this._idUntil <= Date.now()) this._chatterId = "";
       }
       if (this._done) return;
       this._needFreshId = false;

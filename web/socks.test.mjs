@@ -1445,6 +1445,51 @@ test("a reconnect after a drop does not dial with an ID getChatterId said is exp
   }
 });
 
+test("a reconnect whose getChatterId fails dials with the ID it has while that is not past its expiresAt, and not with one that is: no handshake the gateway refuses", async () => {
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const errors = mock.method(console, "error", () => {});
+  const issued = [];
+  let down = false;
+  const getChatterId = async () => {
+    if (down) throw new Error("503 the ID service is down");
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: now + 15 * 60 * 1000 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    // Near its expiry, not past it: the gateway may still take it.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    down = true;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1", "near expiry: dialled with the ID it has");
+    latest().serverOpen();
+    // Past its expiry: not dialled with; an attempt without an ID.
+    now += 60 * 1000;
+    latest().serverClose(1001, "going away");
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "dialled with an ID past its expiresAt");
+    assert.equal(states.at(-1).state, "reconnecting");
+    assert.equal(states.at(-1).reason, "no chatter ID");
+    // The ID service is back: a fresh ID.
+    down = false;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n + 1);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    c.close();
+  } finally {
+    clock.mock.restore();
+    errors.mock.restore();
+  }
+});
+
 // withPage runs fn with a browser's page events on globalThis: window's
 // online event, document's visibilitychange and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
