@@ -1492,6 +1492,34 @@ test("a reconnect whose getChatterId fails dials with the ID it has while that i
   }
 });
 
+test("a getChatterId that answers the same expired ID again and again is asked once per attempt, each after its backoff, and the client fails after maxAttempts", async () => {
+  let calls = 0;
+  const getChatterId = () => {
+    calls++;
+    return { chatterId: "sc_stale", expiresAt: Date.now() - 60 * 60 * 1000 };
+  };
+  const { c, states } = client({ chatterId: undefined, getChatterId, maxAttempts: 4 });
+  await flush();
+  for (let attempt = 1; c.state !== "failed"; attempt++) {
+    assert.ok(attempt <= 4, "more handshakes than maxAttempts");
+    assert.equal(calls, attempt, "getChatterId asked more than once for an attempt");
+    assert.equal(latest().url.searchParams.get("id"), "sc_stale");
+    latest().serverClose(1006); // the gateway refuses it
+    await flush();
+    if (c.state === "failed") break;
+    const { delay } = states.at(-1);
+    assert.ok(delay >= DEFAULTS.backoffMs / 2, `attempt ${attempt}: a wait of ${delay} ms`);
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(delay - 1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "dialled before its backoff");
+    mock.timers.tick(1);
+    await flush();
+  }
+  assert.equal(FakeWebSocket.all.length, 4);
+  assert.equal(states.at(-1).attempt, 4);
+});
+
 // withPage runs fn with a browser's page events on globalThis: window's
 // online event, document's visibilitychange and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
