@@ -46,8 +46,8 @@ export interface ConnectOptions {
    * when the ID it answered with an expiresAt is near that.
    * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
    * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
-   * handshake that never opened, unless the client goes on with the ID it has (a renewal does; a reconnect does unless
-   * that ID is past its expiresAt, which the gateway refuses); such an answer is never shown.
+   * handshake that never opened, unless the client goes on with the ID it has (a renewal or a reconnect does, unless that
+   * ID is past its expiresAt, which the gateway refuses); such an answer is never shown.
    * An answer {chatterId, expiresAt} (as the live page's POST /chatter-id gives; `socks chatter issue --json` says id) is
    * used again, without asking, while it is valid for over a minute past openTimeoutMs, unless a handshake failed
    * with it after one had opened (it may have been revoked): a gateway that keeps failing handshakes is not handed

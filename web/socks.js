@@ -870,13 +870,23 @@ class Client {
   async _renew() {
     const cur = this._conn;
     if (this._done || !cur || !cur.opened || this._next) return;
+    let failed = false;
     try {
       await this._freshId();
     } catch (err) {
       report(err);
+      failed = true;
     }
     // The connection may have dropped (and a reconnect begun) meanwhile.
     if (this._done || this._conn !== cur || cur.closed || this._next) return;
+    if (failed && this._idUntil && this._idUntil <= Date.now()) {
+      // getChatterId failed and the ID there is is past its expiresAt,
+      // which the gateway refuses (see _dial): a renewal that did not
+      // open, tried again after its backoff.
+      this._renewFailures++;
+      this._scheduleRenewal(this._backoff(this._renewFailures));
+      return;
+    }
     let c;
     try {
       c = this._open();

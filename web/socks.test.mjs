@@ -1520,6 +1520,39 @@ test("a getChatterId that answers the same expired ID again and again is asked o
   assert.equal(states.at(-1).attempt, 4);
 });
 
+test("a renewal whose getChatterId fails does not dial with an ID past its expiresAt: it is tried again after its backoff, and renews once an ID comes", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const issued = [];
+  let down = false;
+  const getChatterId = async () => {
+    if (down) throw new Error("503 the ID service is down");
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: Date.now() + 15 * 60 * 1000 };
+  };
+  try {
+    // The renewal comes 23.75 minutes in (random 0.5), the ID expires at 15.
+    const { c, states } = client({ chatterId: undefined, getChatterId, heartbeatMs: Infinity, maxDurationMs: 30 * 60 * 1000 });
+    await flush();
+    latest().serverOpen();
+    down = true;
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(25 * 60 * 1000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "a renewal dialled with an ID past its expiresAt");
+    assert.equal(c.state, "open");
+    down = false;
+    mock.timers.tick(DEFAULTS.maxBackoffMs);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n + 1, "no renewal once getChatterId answered again");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    latest().serverOpen();
+    assert.equal(states.at(-1).reason, "renewed");
+    c.close();
+  } finally {
+    errors.mock.restore();
+  }
+});
+
 // withPage runs fn with a browser's page events on globalThis: window's
 // online event, document's visibilitychange and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
