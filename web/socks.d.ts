@@ -46,7 +46,8 @@ export interface ConnectOptions {
    * when the ID it answered with an expiresAt is near that.
    * One that throws, has not answered within openTimeoutMs, or answers what is no chatter ID (not a string; with
    * protocol "header", text with characters a subprotocol may not have, such as an error page's) counts as a
-   * handshake that never opened (a renewal then goes on with the ID it has); such an answer is never shown.
+   * handshake that never opened, unless the client goes on with the ID it has (a renewal or a reconnect does, unless that
+   * ID is past its expiresAt, which the gateway refuses); such an answer is never shown.
    * An answer {chatterId, expiresAt} (as the live page's POST /chatter-id gives; `socks chatter issue --json` says id) is
    * used again, without asking, while it is valid for over a minute past openTimeoutMs, unless a handshake failed
    * with it after one had opened (it may have been revoked): a gateway that keeps failing handshakes is not handed
@@ -55,7 +56,7 @@ export interface ConnectOptions {
   getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline, unless the gateway is on this machine: localhost, 127.0.0.1). Default 10. */
+  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline, unless the gateway is on this machine: localhost or a name under it, 127.0.0.0/8, [::1]). Default 10. */
   maxAttempts?: number;
   /**
    * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters

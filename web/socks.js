@@ -125,7 +125,13 @@ const offline = () => globalThis.navigator?.onLine === false;
 
 // A browser is offline when no network but loopback is up (a laptop on a
 // plane), and then still reaches a gateway on this machine (socks serve on
-// 127.0.0.1), whose handshakes fail only for the gateway's reasons.
+// 127.0.0.1), whose handshakes fail only for the gateway's reasons. The
+// hosts are those of internal/loopback.Name (localhost, also written
+// "localhost.", a 127.x.x.x address, ::1, and 127.x.x.x mapped to IPv6)
+// and the names under localhost, which browsers resolve to loopback
+// themselves. A URL's hostname is lower case, its addresses canonical
+// (127.1 is 127.0.0.1, ::ffff:127.0.0.1 is ::ffff:7f00:1).
+const LOOPBACK = /^(?:(?:[^.]+\.)*localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
 function loopback(url) {
   let host;
   try {
@@ -133,7 +139,8 @@ function loopback(url) {
   } catch {
     return false; // the WebSocket refuses it, and the client fails
   }
-  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  // A trailing dot only says the name is absolute.
+  return LOOPBACK.test(host.endsWith("..") ? host : host.replace(/\.$/, ""));
 }
 
 // A chatter ID offered as a subprotocol must be an HTTP token, or the
@@ -512,6 +519,11 @@ class Client {
         await this._freshId();
       } catch (err) {
         report(err);
+        // getChatterId failed: the ID there is is dialled with again,
+        // unless it is past the expiresAt it came with, which the gateway
+        // refuses (an attempt without an ID instead). One near it may
+        // still open.
+        if (this._idUntil && this._idUntil <= Date.now()) this._chatterId = "";
       }
       if (this._done) return;
       this._needFreshId = false;
@@ -858,13 +870,23 @@ class Client {
   async _renew() {
     const cur = this._conn;
     if (this._done || !cur || !cur.opened || this._next) return;
+    let failed = false;
     try {
       await this._freshId();
     } catch (err) {
       report(err);
+      failed = true;
     }
     // The connection may have dropped (and a reconnect begun) meanwhile.
     if (this._done || this._conn !== cur || cur.closed || this._next) return;
+    if (failed && this._idUntil && this._idUntil <= Date.now()) {
+      // getChatterId failed and the ID there is is past its expiresAt,
+      // which the gateway refuses (see _dial): a renewal that did not
+      // open, tried again after its backoff.
+      this._renewFailures++;
+      this._scheduleRenewal(this._backoff(this._renewFailures));
+      return;
+    }
     let c;
     try {
       c = this._open();

@@ -84,7 +84,9 @@ let unwrap = () => {};
 
 beforeEach(() => {
   FakeWebSocket.all = [];
-  mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  // Date too: a chatter ID's expiresAt (see _keepId) passes with the
+  // fake clock, as it would in a browser, never with the machine's.
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: Date.parse("2026-11-30T12:00:00Z") });
   const g = globalThis;
   const real = { setTimeout: g.setTimeout, setInterval: g.setInterval, clearTimeout: g.clearTimeout, clearInterval: g.clearInterval };
   running = new Set();
@@ -944,6 +946,34 @@ test("offline does not hold back a gateway on this machine: socks serve on 127.0
   });
 });
 
+test("a gateway on this machine is what internal/loopback.Name takes (localhost in any case, also as \"localhost.\", 127/8, ::1, ::ffff:127.x.x.x), and names under localhost: dialled while offline", async () => {
+  // The hosts of internal/loopback's TestName, as a URL's host. A
+  // browser resolves "localhost." and names under localhost to loopback
+  // itself, and dials an IPv4-mapped 127.x.x.x over loopback: all reach
+  // socks serve with no network. Names that only end like one do not.
+  const here = [
+    "ws://localhost:8765/", "ws://LOCALHOST:8765/", "ws://localhost.:8765/", "ws://Localhost.:8765/",
+    "ws://127.0.0.1:8765/", "ws://127.9.9.9/", "ws://127.1/", "ws://[::1]:8765/", "ws://[0:0:0:0:0:0:0:1]/",
+    "ws://[::ffff:127.0.0.1]:8765/", "ws://[::ffff:127.9.9.9]/",
+    "ws://app.localhost:8765/", "ws://app.localhost.:8765/", "ws://a.b.localhost/",
+  ];
+  const far = [
+    "ws://localhost..:8765/", "ws://localhost.example/", "ws://notlocalhost/", "ws://127.0.0.1.example/",
+    "ws://10.0.0.1/", "ws://0.0.0.0/", "ws://[::ffff:10.0.0.1]/", "ws://[::2]/", "ws://.localhost/", "ws://a..localhost/",
+    "wss://abc.execute-api.eu-west-1.amazonaws.com/prod",
+  ];
+  await withPage(async (page) => {
+    page.onLine = false;
+    for (const url of [...here, ...far]) {
+      const n = FakeWebSocket.all.length;
+      const { c } = client({ url });
+      await flush();
+      assert.equal(FakeWebSocket.all.length - n, here.includes(url) ? 1 : 0, `${url}: ${here.includes(url) ? "not dialled" : "dialled"} while offline`);
+      c.close();
+    }
+  });
+});
+
 test("API Gateway's error frame for a failed route is reported, not delivered, and answers the oldest action waiting for a reply", async () => {
   // API Gateway answers an action whose function failed with
   // {"message":"Internal server error","connectionId":...,"requestId":...},
@@ -1414,6 +1444,112 @@ test("a reconnect after a drop does not dial with an ID getChatterId said is exp
     c.close();
   } finally {
     clock.mock.restore();
+  }
+});
+
+test("a reconnect whose getChatterId fails dials with the ID it has while that is not past its expiresAt, and not with one that is: no handshake the gateway refuses", async () => {
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const errors = mock.method(console, "error", () => {});
+  const issued = [];
+  let down = false;
+  const getChatterId = async () => {
+    if (down) throw new Error("503 the ID service is down");
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: now + 15 * 60 * 1000 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    // Near its expiry, not past it: the gateway may still take it.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    down = true;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1", "near expiry: dialled with the ID it has");
+    latest().serverOpen();
+    // Past its expiry: not dialled with; an attempt without an ID.
+    now += 60 * 1000;
+    latest().serverClose(1001, "going away");
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "dialled with an ID past its expiresAt");
+    assert.equal(states.at(-1).state, "reconnecting");
+    assert.equal(states.at(-1).reason, "no chatter ID");
+    // The ID service is back: a fresh ID.
+    down = false;
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n + 1);
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    c.close();
+  } finally {
+    clock.mock.restore();
+    errors.mock.restore();
+  }
+});
+
+test("a getChatterId that answers the same expired ID again and again is asked once per attempt, each after its backoff, and the client fails after maxAttempts", async () => {
+  let calls = 0;
+  const getChatterId = () => {
+    calls++;
+    return { chatterId: "sc_stale", expiresAt: Date.now() - 60 * 60 * 1000 };
+  };
+  const { c, states } = client({ chatterId: undefined, getChatterId, maxAttempts: 4 });
+  await flush();
+  for (let attempt = 1; c.state !== "failed"; attempt++) {
+    assert.ok(attempt <= 4, "more handshakes than maxAttempts");
+    assert.equal(calls, attempt, "getChatterId asked more than once for an attempt");
+    assert.equal(latest().url.searchParams.get("id"), "sc_stale");
+    latest().serverClose(1006); // the gateway refuses it
+    await flush();
+    if (c.state === "failed") break;
+    const { delay } = states.at(-1);
+    assert.ok(delay >= DEFAULTS.backoffMs / 2, `attempt ${attempt}: a wait of ${delay} ms`);
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(delay - 1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "dialled before its backoff");
+    mock.timers.tick(1);
+    await flush();
+  }
+  assert.equal(FakeWebSocket.all.length, 4);
+  assert.equal(states.at(-1).attempt, 4);
+});
+
+test("a renewal whose getChatterId fails does not dial with an ID past its expiresAt: it is tried again after its backoff, and renews once an ID comes", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const issued = [];
+  let down = false;
+  const getChatterId = async () => {
+    if (down) throw new Error("503 the ID service is down");
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: Date.now() + 15 * 60 * 1000 };
+  };
+  try {
+    // The renewal comes 23.75 minutes in (random 0.5), the ID expires at 15.
+    const { c, states } = client({ chatterId: undefined, getChatterId, heartbeatMs: Infinity, maxDurationMs: 30 * 60 * 1000 });
+    await flush();
+    latest().serverOpen();
+    down = true;
+    const n = FakeWebSocket.all.length;
+    mock.timers.tick(25 * 60 * 1000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "a renewal dialled with an ID past its expiresAt");
+    assert.equal(c.state, "open");
+    down = false;
+    mock.timers.tick(DEFAULTS.maxBackoffMs);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n + 1, "no renewal once getChatterId answered again");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2");
+    latest().serverOpen();
+    assert.equal(states.at(-1).reason, "renewed");
+    c.close();
+  } finally {
+    errors.mock.restore();
   }
 });
 
@@ -1964,91 +2100,102 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
   try {
     await withPage(async (page) => {
       for (let seed = 1; seed <= 200; seed++) {
-        const r = seeded(seed);
-        const pick = (list) => list[Math.floor(r() * list.length)];
-        FakeWebSocket.all = [];
-        page.onLine = true;
-        page.visibilityState = "visible";
-        let issued = 0;
-        const healthy = seed % 2 === 0; // the even seeds end with a gateway that opens every handshake
-        const { c, states } = client({
-          url: r() < 0.3 ? "ws://127.0.0.1:8765/" : "wss://gateway.test/prod",
-          chatterId: undefined,
-          protocol: pick(["query", "header"]),
-          random: r,
-          maxAttempts: healthy ? Infinity : 5,
-          maxDurationMs: 60_000,
-          heartbeatMs: 20_000,
-          openTimeoutMs: 3_000,
-          overlapMs: 1_000,
-          maxBackoffMs: 8_000,
-          getChatterId: async () => {
-            if (r() < 0.1) throw new Error("401 logged out");
-            issued++;
-            return r() < 0.5 ? `sc_${issued}` : { chatterId: `sc_${issued}`, expiresAt: Date.now() + r() * 200_000 };
-          },
-        });
-        if (!healthy) c.onState(() => r() < 0.01 && c.close());
-        c.onMessage(() => {});
-        await flush();
-        for (let step = 0; step < 200 && !["failed", "closed"].includes(c.state); step++) {
-          const live = FakeWebSocket.all.filter((w) => w.readyState < 3);
-          const ws = live.length > 0 ? pick(live) : null;
-          const x = r();
-          if (x < 0.15) mock.timers.tick(Math.floor(r() * 10_000));
-          else if (x < 0.3 && ws?.readyState === 0) ws.serverOpen();
-          else if (x < 0.4 && ws) ws.serverClose(pick([1000, 1001, 1006, 1008, 1011]));
-          else if (x < 0.45 && ws?.closedWith) ws.finishClose();
-          else if (x < 0.6 && ws?.readyState === 1) ws.serverSend(pick(frames));
-          else if (x < 0.68) c.subscribe(pick(["a", "b", "c", "d"]));
-          else if (x < 0.74) c.unsubscribe(pick(["a", "b", "c", "d", "."]));
-          else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
-          else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
-          else if (x < 0.86 && !healthy) c.close();
+        // Every failure names its seed, an assertion's or any other.
+        try {
+          const r = seeded(seed);
+          const pick = (list) => list[Math.floor(r() * list.length)];
+          FakeWebSocket.all = [];
+          page.onLine = true;
+          page.visibilityState = "visible";
+          let issued = 0;
+          const healthy = seed % 2 === 0; // the even seeds end with a gateway that opens every handshake
+          const { c, states } = client({
+            url: r() < 0.3 ? "ws://127.0.0.1:8765/" : "wss://gateway.test/prod",
+            chatterId: undefined,
+            protocol: pick(["query", "header"]),
+            random: r,
+            maxAttempts: healthy ? Infinity : 5,
+            maxDurationMs: 60_000,
+            heartbeatMs: 20_000,
+            openTimeoutMs: 3_000,
+            overlapMs: 1_000,
+            maxBackoffMs: 8_000,
+            getChatterId: async () => {
+              // It fails, hangs, answers the last ID again past its
+              // expiresAt, or a fresh one valid for up to 200 s of the
+              // fake clock (Date is faked too): every path of _keepId.
+              if (r() < 0.1) throw new Error("401 logged out");
+              if (r() < 0.03) return new Promise(() => {});
+              if (r() < 0.05 && issued > 0) return { chatterId: `sc_${issued}`, expiresAt: Date.now() - 1000 };
+              issued++;
+              return r() < 0.5 ? `sc_${issued}` : { chatterId: `sc_${issued}`, expiresAt: Date.now() + r() * 200_000 };
+            },
+          });
+          if (!healthy) c.onState(() => r() < 0.01 && c.close());
+          c.onMessage(() => {});
           await flush();
-          const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
-          assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
-          assert.ok(running.size <= 12, `seed ${seed}: ${running.size} timers`);
-        }
-        if (healthy) {
-          // The gateway now opens every handshake, finishes every close and
-          // answers every ping, and the network stays up.
-          page.online();
-          const from = FakeWebSocket.all.length;
-          for (let i = 0; i < 400; i++) {
-            for (const ws of FakeWebSocket.all) {
-              if (ws.readyState === 0 && !ws.closedWith) ws.serverOpen();
-              if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
-              for (const f of ws.readyState === 1 ? ws.sent : []) {
-                if (f.action === "ping" && !f.answered) {
-                  f.answered = true;
-                  ws.serverSend('{"type":"pong"}');
+          for (let step = 0; step < 200 && !["failed", "closed"].includes(c.state); step++) {
+            const live = FakeWebSocket.all.filter((w) => w.readyState < 3);
+            const ws = live.length > 0 ? pick(live) : null;
+            const x = r();
+            if (x < 0.15) mock.timers.tick(Math.floor(r() * 10_000));
+            else if (x < 0.3 && ws?.readyState === 0) ws.serverOpen();
+            else if (x < 0.4 && ws) ws.serverClose(pick([1000, 1001, 1006, 1008, 1011]));
+            else if (x < 0.45 && ws?.closedWith) ws.finishClose();
+            else if (x < 0.6 && ws?.readyState === 1) ws.serverSend(pick(frames));
+            else if (x < 0.68) c.subscribe(pick(["a", "b", "c", "d"]));
+            else if (x < 0.74) c.unsubscribe(pick(["a", "b", "c", "d", "."]));
+            else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
+            else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
+            else if (x < 0.86 && !healthy) c.close();
+            await flush();
+            const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
+            assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
+            assert.ok(running.size <= 12, `seed ${seed}: ${running.size} timers`);
+          }
+          if (healthy) {
+            // The gateway now opens every handshake, finishes every close and
+            // answers every ping, and the network stays up.
+            page.online();
+            const from = FakeWebSocket.all.length;
+            for (let i = 0; i < 400; i++) {
+              for (const ws of FakeWebSocket.all) {
+                if (ws.readyState === 0 && !ws.closedWith) ws.serverOpen();
+                if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+                for (const f of ws.readyState === 1 ? ws.sent : []) {
+                  if (f.action === "ping" && !f.answered) {
+                    f.answered = true;
+                    ws.serverSend('{"type":"pong"}');
+                  }
                 }
               }
+              mock.timers.tick(500);
+              await flush();
             }
-            mock.timers.tick(500);
-            await flush();
-          }
-          assert.equal(c.state, "open", `seed ${seed}: not back once the gateway was healthy (${states.map((s) => s.state).join(", ")})`);
-          // The connection read from, opened by the healthy gateway (which
-          // took every frame), follows what the client says it follows:
-          // its connect URL's topics, then its subscribes and unsubscribes.
-          const now = FakeWebSocket.all.slice(from).filter((w) => w.readyState === 1).at(-1);
-          if (now) {
-            let follows = (now.url.searchParams.get("topic") || ".").split(",");
-            for (const f of now.sent) {
-              if (f.action === "subscribe") follows = [...follows, ...f.topics.filter((t) => !follows.includes(t))];
-              if (f.action === "unsubscribe") follows = follows.filter((t) => !f.topics.includes(t));
+            assert.equal(c.state, "open", `seed ${seed}: not back once the gateway was healthy (${states.map((s) => s.state).join(", ")})`);
+            // The connection read from, opened by the healthy gateway (which
+            // took every frame), follows what the client says it follows:
+            // its connect URL's topics, then its subscribes and unsubscribes.
+            const now = FakeWebSocket.all.slice(from).filter((w) => w.readyState === 1).at(-1);
+            if (now) {
+              let follows = (now.url.searchParams.get("topic") || ".").split(",");
+              for (const f of now.sent) {
+                if (f.action === "subscribe") follows = [...follows, ...f.topics.filter((t) => !follows.includes(t))];
+                if (f.action === "unsubscribe") follows = follows.filter((t) => !f.topics.includes(t));
+              }
+              assert.deepEqual(follows.sort(), c.topics.sort(), `seed ${seed}: the connection follows other topics than the client says`);
             }
-            assert.deepEqual(follows.sort(), c.topics.sort(), `seed ${seed}: the connection follows other topics than the client says`);
           }
+          c.close();
+          for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
+          assert.equal(running.size, 0, `seed ${seed}: timers left after close()`);
+          assert.ok(FakeWebSocket.all.every((w) => w.readyState >= 2), `seed ${seed}: a socket left open after close()`);
+          assert.equal(states.filter((s) => s.state === "failed" || s.state === "closed").length, 1, `seed ${seed}: ended more than once`);
+          assert.equal(page.listeners.window + page.listeners.document, 0, `seed ${seed}: listeners left after close()`);
+        } catch (err) {
+          if (err instanceof Error && !err.message.startsWith(`seed ${seed}:`)) err.message = `seed ${seed}: ${err.message}`;
+          throw err;
         }
-        c.close();
-        for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
-        assert.equal(running.size, 0, `seed ${seed}: timers left after close()`);
-        assert.ok(FakeWebSocket.all.every((w) => w.readyState >= 2), `seed ${seed}: a socket left open after close()`);
-        assert.equal(states.filter((s) => s.state === "failed" || s.state === "closed").length, 1, `seed ${seed}: ended more than once`);
-        assert.equal(page.listeners.window + page.listeners.document, 0, `seed ${seed}: listeners left after close()`);
       }
     });
   } finally {
