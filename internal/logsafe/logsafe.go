@@ -5,15 +5,17 @@
 // written down, nor most of one.
 //
 // The lines of routes and of the gateway all carry such values, so their
-// loggers are wrapped whole (Logger): every string, error and list of
-// strings a line holds is written as String gives it. An error that goes
+// loggers are wrapped whole (Logger): the message and every value a
+// line holds is written as String gives it (see Handler). An error that goes
 // to a log the package's Handler does not write (the Lambda runtime logs
 // a handler's error) is made one with Error.
 package logsafe
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
@@ -49,9 +51,13 @@ func Logger(l *slog.Logger) *slog.Logger {
 	return slog.New(&Handler{inner: l.Handler()})
 }
 
-// Handler is a slog.Handler that writes, through the one it wraps, every
-// string, error and []string of a line's attributes (in groups too) as
-// String gives it, verbose when the wrapped handler takes debug lines.
+// Handler is a slog.Handler that writes, through the one it wraps, a
+// line's message and every string, error, []string and []byte of its
+// attributes (in groups too, and what a LogValuer resolves to) as String
+// gives it, verbose when the wrapped handler takes debug lines; any
+// other value (a fmt.Stringer, a []any, a struct) is kept unless its
+// words (fmt's %+v) hold something String shortens, then written as
+// those words shortened.
 type Handler struct{ inner slog.Handler }
 
 // Enabled is the wrapped handler's.
@@ -62,7 +68,7 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 // Handle writes r with its attributes shortened.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	verbose := h.inner.Enabled(ctx, slog.LevelDebug)
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out := slog.NewRecord(r.Time, r.Level, String(r.Message, verbose), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(attr(a, verbose))
 		return true
@@ -103,11 +109,29 @@ func attr(a slog.Attr, verbose bool) slog.Attr {
 		case error:
 			return slog.String(a.Key, String(x.Error(), verbose))
 		case []string:
-			out := make([]string, len(x))
+			var out []string // made only when a string is shortened
 			for i, s := range x {
-				out[i] = String(s, verbose)
+				if short := String(s, verbose); short != s {
+					if out == nil {
+						out = slices.Clone(x)
+					}
+					out[i] = short
+				}
 			}
-			return slog.Any(a.Key, out)
+			if out != nil {
+				return slog.Any(a.Key, out)
+			}
+		case []byte:
+			return slog.String(a.Key, String(string(x), verbose))
+		default:
+			// Any other value (a fmt.Stringer, a []any, a struct, a
+			// map) as a handler may write it: kept as it is unless its
+			// words hold something to shorten, then those words
+			// shortened.
+			s := fmt.Sprintf("%+v", x)
+			if short := String(s, verbose); short != s {
+				return slog.String(a.Key, short)
+			}
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}

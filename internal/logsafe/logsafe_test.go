@@ -57,3 +57,59 @@ func TestErrorKeepsWhatItWraps(t *testing.T) {
 		t.Error("Error(nil) is not nil")
 	}
 }
+
+// stringer is a value a line may carry that prints itself.
+type stringer struct{ s string }
+
+func (s stringer) String() string { return s.s }
+
+// valuer is a slog.LogValuer that resolves to a group.
+type valuer struct{ s string }
+
+func (v valuer) LogValue() slog.Value { return slog.GroupValue(slog.String("inner", v.s)) }
+
+// TestHandlerShortensEveryKindOfValue: a chatter ID is hidden however a
+// line carries it: in its message, a fmt.Stringer, a []any, a []byte, a
+// struct, a LogValuer (in a group too), an error that wraps another with
+// %w; with the text handler and the JSON one. Before, only strings,
+// errors and []string were: a Stringer, a []any, a []byte or a struct
+// was written whole.
+func TestHandlerShortensEveryKindOfValue(t *testing.T) {
+	id := pubsub.NewChatterID()
+	for _, h := range []struct {
+		name string
+		new  func(*bytes.Buffer) slog.Handler
+	}{
+		{"text", func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) }},
+		{"json", func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) }},
+	} {
+		for _, line := range []struct {
+			name  string
+			msg   string
+			attrs []any
+		}{
+			{"message", "geek " + id, nil},
+			{"Stringer", "line", []any{"v", stringer{id}}},
+			{"[]any", "line", []any{"v", []any{"news", id}}},
+			{"[]byte", "line", []any{"v", []byte(id)}},
+			{"struct", "line", []any{"v", struct{ Geek string }{id}}},
+			{"map", "line", []any{"v", map[string]string{"geek": id}}},
+			{"LogValuer", "line", []any{"v", valuer{id}}},
+			{"LogValuer in a group", "line", []any{slog.Group("g", "v", valuer{id})}},
+			{"%w chain", "line", []any{"err", fmt.Errorf("outer: %w", fmt.Errorf("geek %s: %w", id, errors.New("base")))}},
+		} {
+			var buf bytes.Buffer
+			Logger(slog.New(h.new(&buf))).Info(line.msg, line.attrs...)
+			got := buf.String()
+			if strings.Contains(got, id[3:23]) || !strings.Contains(got, "sc_(hidden)") {
+				t.Errorf("%s, %s: logged %s; want the chatter ID written sc_(hidden)", h.name, line.name, got)
+			}
+		}
+	}
+	// A value with nothing to hide is written as it was.
+	var buf bytes.Buffer
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Info("line", "v", []any{"news", 7}, "m", map[string]int{"n": 7})
+	if got := buf.String(); !strings.Contains(got, `"v":["news",7]`) || !strings.Contains(got, `"m":{"n":7}`) {
+		t.Errorf("logged %s; want the values as they were", got)
+	}
+}
