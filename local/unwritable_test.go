@@ -351,3 +351,24 @@ func TestAGroupedWriteWhoseTurnNeverComesSaysTheFileIsBusy(t *testing.T) {
 		t.Errorf("the same admission once the turn is free: %v", err)
 	}
 }
+
+// TestIssuingAChatterIDOnAFullDiskIsUnavailable: issuing a chatter ID
+// (the live page's POST /chatter-id, `socks chatter issue`) on a state
+// file that cannot grow fails as store.ErrUnavailable saying the disk is
+// full, through store.IssueChatterID's words, so that the page is
+// answered 503 (web TestAStoreThatCannotBeWrittenNowIsTold503).
+func TestIssuingAChatterIDOnAFullDiskIsUnavailable(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	room := fillUp(t, db)
+	var err error
+	// Each chatter ID row is small: issue until the free room is gone
+	// (a page's worth at most).
+	for i := 0; i < 1000 && err == nil; i++ {
+		_, _, err = store.IssueChatterID(ctx, db.Store(), fmt.Sprintf("geek%d", i), time.Hour, time.Now())
+	}
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "the disk is full") {
+		t.Errorf("issuing on a full disk: %v; want store.ErrUnavailable saying the disk is full", err)
+	}
+	room()
+}
