@@ -24,22 +24,30 @@ import (
 // Each Go-quoted value a logged string holds (as the reason of a refusal
 // quotes the bad ?geek= it was given) is cut to Quoted characters
 // (QuotedVerbose with debug logs on), fewer than the 32 random ones of a
-// chatter ID; a logged string is cut to Max characters.
+// chatter ID; a logged string is cut to Max characters, and an error,
+// mostly the server's own words (a state file's paths and the command
+// that mends it), to MaxError.
 const (
 	Quoted        = 16
 	QuotedVerbose = 24
 	Max           = 400
+	MaxError      = 1000
 )
 
 // String returns s as a log line holds it: anything shaped like a chatter
 // ID written sc_(hidden) (pubsub.HideChatterIDs), each quoted value cut to
 // Quoted characters (QuotedVerbose when verbose), and the whole to Max.
 func String(s string, verbose bool) string {
+	return shorten(s, verbose, Max)
+}
+
+// shorten is String with the whole cut to max.
+func shorten(s string, verbose bool, max int) string {
 	quoted := Quoted
 	if verbose {
 		quoted = QuotedVerbose
 	}
-	return text.Cap(text.CapQuoted(pubsub.HideChatterIDs(s), quoted), Max)
+	return text.Cap(text.CapQuoted(pubsub.HideChatterIDs(s), quoted), max)
 }
 
 // Logger returns l with its lines written as Handler writes them (l itself
@@ -52,9 +60,9 @@ func Logger(l *slog.Logger) *slog.Logger {
 }
 
 // Handler is a slog.Handler that writes, through the one it wraps, a
-// line's message and every string, error, []string and []byte of its
-// attributes (in groups too, and what a LogValuer resolves to) as String
-// gives it, verbose when the wrapped handler takes debug lines; any
+// line's message and every string, error (cut to MaxError), []string
+// and []byte of its attributes (in groups too, and what a LogValuer
+// resolves to) as String gives it, verbose when the wrapped handler takes debug lines; any
 // other value (a fmt.Stringer, a []any, a struct) is kept unless its
 // words (fmt's %+v) hold something String shortens, then written as
 // those words shortened.
@@ -107,7 +115,7 @@ func attr(a slog.Attr, verbose bool) slog.Attr {
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			return slog.String(a.Key, String(x.Error(), verbose))
+			return slog.String(a.Key, shorten(x.Error(), verbose, MaxError))
 		case []string:
 			var out []string // made only when a string is shortened
 			for i, s := range x {
@@ -137,14 +145,14 @@ func attr(a slog.Attr, verbose bool) slog.Attr {
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
-// Error returns err with its words as String gives them, for a log the
-// package's Handler does not write; errors.Is and errors.As see err
-// through it. Nil stays nil.
+// Error returns err with its words as String gives them (cut to
+// MaxError, not Max), for a log the package's Handler does not write;
+// errors.Is and errors.As see err through it. Nil stays nil.
 func Error(err error, verbose bool) error {
 	if err == nil {
 		return nil
 	}
-	return &shortened{msg: String(err.Error(), verbose), err: err}
+	return &shortened{msg: shorten(err.Error(), verbose, MaxError), err: err}
 }
 
 // shortened is an error in the words String gives it.

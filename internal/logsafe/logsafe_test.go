@@ -113,3 +113,31 @@ func TestHandlerShortensEveryKindOfValue(t *testing.T) {
 		t.Errorf("logged %s; want the values as they were", got)
 	}
 }
+
+// TestAnErrorKeepsItsFix: an error is mostly the server's own words (a
+// state file's paths, and the fix: the chmod that mends it, naming the
+// file, its -wal and -shm) and is written whole up to MaxError
+// characters, not cut at Max as a value a client sent is: the log line of
+// a $connect refused 503 for a read-only -wal, the only place serve says
+// why, lost the end of its fix. Past MaxError it is cut.
+func TestAnErrorKeepsItsFix(t *testing.T) {
+	p := "/home/someone/.local/state/socks-for-a-project/socks.db"
+	err := fmt.Errorf("admitting connection AbCdEfGhIjKlMnO= of alice: state file %s is not writable: attempt to write a readonly database (8); make it and its -wal and -shm files writable by this user (chmod u+w %s %s-wal %s-shm), or set --state-dir or SOCKS_STATE_DIR", p, p, p, p)
+	if len(err.Error()) <= Max {
+		t.Fatalf("the error is %d characters; want one longer than Max", len(err.Error()))
+	}
+	var buf bytes.Buffer
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Error("admitting a connection", "err", err)
+	if !strings.Contains(buf.String(), "or set --state-dir or SOCKS_STATE_DIR\"") {
+		t.Errorf("logged %s; want the whole error", buf.String())
+	}
+	if got := Error(err, false).Error(); got != err.Error() {
+		t.Errorf("Error = %q; want the whole error", got)
+	}
+	long := errors.New(strings.Repeat("x", 2*MaxError))
+	buf.Reset()
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Error("line", "err", long)
+	if strings.Contains(buf.String(), strings.Repeat("x", MaxError+1)) {
+		t.Errorf("an error of %d characters was logged whole; want it cut to %d", 2*MaxError, MaxError)
+	}
+}
