@@ -238,7 +238,11 @@ func (db *DB) writeGroup(batch []*groupedWrite) {
 			}
 			if err := w.fn(tx); err != nil {
 				results[i] = err
-				if _, err := rollbackTo.ExecContext(tx.ctx); err != nil {
+				if _, rerr := rollbackTo.ExecContext(tx.ctx); rerr != nil {
+					// SQLite rolled back the whole transaction, its
+					// savepoints with it (it may, on a full disk or an
+					// I/O error): every write of the group failed, for
+					// this one's reason.
 					return err
 				}
 			}

@@ -130,6 +130,54 @@ func TestAGroupOfWritesThatCannotGrowTheFileEachSaysTheDiskIsFull(t *testing.T) 
 	}
 }
 
+// TestAGroupWhoseTransactionSQLiteRolledBackGivesEachWriteTheCause:
+// SQLite may roll back the whole transaction when a statement fails for
+// want of room or on an I/O error (a cache spill to a full disk), not the
+// statement alone; the group's savepoints are then gone. Every write of
+// the group failed, for that write's reason (store.ErrUnavailable, the
+// disk is full: 503), and nothing of the group is in the file. Before,
+// each got the failed ROLLBACK TO's "no such savepoint" (SQLITE_ERROR,
+// answered 500), the cause lost.
+func TestAGroupWhoseTransactionSQLiteRolledBackGivesEachWriteTheCause(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	if err := db.SetMeta(ctx, "kept", "x"); err != nil {
+		t.Fatal(err)
+	}
+	room := fillUp(t, db)
+	if err := db.needStmts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deleteKept := &groupedWrite{fn: func(tx *wtx) error {
+		_, err := tx.ExecContext(tx.ctx, `DELETE FROM meta WHERE key = 'kept'`)
+		return err
+	}, done: make(chan error, 1)}
+	// A write that fails for want of room, after which SQLite rolled
+	// back the whole transaction (as it does when the pager cannot
+	// write a spilled page).
+	full := &groupedWrite{fn: func(tx *wtx) error {
+		_, err := tx.ExecContext(tx.ctx, `INSERT INTO meta(key, value) VALUES ('big', ?)`, strings.Repeat("x", 1<<20))
+		if err == nil {
+			t.Error("the big row went in; want the file full")
+			return nil
+		}
+		_, _ = tx.ExecContext(tx.ctx, `ROLLBACK`)
+		return err
+	}, done: make(chan error, 1)}
+	batch := []*groupedWrite{deleteKept, full}
+	db.writeGroup(batch)
+	for i, w := range batch {
+		err := <-w.done
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "the disk is full") {
+			t.Errorf("write %d: %v; want store.ErrUnavailable saying the disk is full", i, err)
+		}
+	}
+	room()
+	if _, ok, err := db.GetMeta(ctx, "kept"); err != nil || !ok {
+		t.Errorf("the deleted row is gone: %v, %v; want nothing of the rolled back group in the file", ok, err)
+	}
+}
+
 // holdWriteLock takes the state file's write lock from a connection of
 // its own, as another process with a write transaction open would (an
 // sqlite3 shell after BEGIN IMMEDIATE, a stuck socks), until release.
@@ -302,4 +350,25 @@ func TestAGroupedWriteWhoseTurnNeverComesSaysTheFileIsBusy(t *testing.T) {
 	}); err != nil {
 		t.Errorf("the same admission once the turn is free: %v", err)
 	}
+}
+
+// TestIssuingAChatterIDOnAFullDiskIsUnavailable: issuing a chatter ID
+// (the live page's POST /chatter-id, `socks chatter issue`) on a state
+// file that cannot grow fails as store.ErrUnavailable saying the disk is
+// full, through store.IssueChatterID's words, so that the page is
+// answered 503 (web TestAStoreThatCannotBeWrittenNowIsTold503).
+func TestIssuingAChatterIDOnAFullDiskIsUnavailable(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	room := fillUp(t, db)
+	var err error
+	// Each chatter ID row is small: issue until the free room is gone
+	// (a page's worth at most).
+	for i := 0; i < 1000 && err == nil; i++ {
+		_, _, err = store.IssueChatterID(ctx, db.Store(), fmt.Sprintf("geek%d", i), time.Hour, time.Now())
+	}
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "the disk is full") {
+		t.Errorf("issuing on a full disk: %v; want store.ErrUnavailable saying the disk is full", err)
+	}
+	room()
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -100,7 +101,12 @@ type Handler struct {
 	MaxConnectionsPerGeek int
 	Now                   func() time.Time
 	Logger                *slog.Logger
+	// safe is Logger as logger wraps it, made once (a $connect logs).
+	safe atomic.Pointer[safeLogger]
 }
+
+// safeLogger is a logger (of) and logsafe's wrapping of it.
+type safeLogger struct{ of, safe *slog.Logger }
 
 func (h *Handler) now() time.Time {
 	if h.Now != nil {
@@ -113,10 +119,15 @@ func (h *Handler) now() time.Time {
 // what a client sent (a ?geek= or ?topic=, which may be a chatter ID
 // pasted by mistake, or an error naming it), which logsafe shortens.
 func (h *Handler) logger() *slog.Logger {
-	if h.Logger != nil {
-		return logsafe.Logger(h.Logger)
+	if h.Logger == nil {
+		return discardLogger
 	}
-	return discardLogger
+	if s := h.safe.Load(); s != nil && s.of == h.Logger {
+		return s.safe
+	}
+	s := &safeLogger{of: h.Logger, safe: logsafe.Logger(h.Logger)}
+	h.safe.Store(s)
+	return s.safe
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)

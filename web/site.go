@@ -34,6 +34,8 @@ type Issuer func(ctx context.Context, geek string, ttl time.Duration) (id string
 // not known). The page is answered 429 Too Many Requests in Err's words,
 // with a Retry-After header when RetryAfter is known. An Issuer may also
 // return an error wrapping store.ErrLimit alone: 429 without Retry-After.
+// An error wrapping store.ErrUnavailable (the store cannot be written
+// now) is answered 503, any other 500.
 type LimitError struct {
 	Err        error
 	RetryAfter time.Duration
@@ -132,6 +134,11 @@ func serveChatterID(w http.ResponseWriter, r *http.Request, issue Issuer) {
 			w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 		}
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		return
+	case errors.Is(err, store.ErrUnavailable):
+		// The store cannot be written now (a full disk, a lock held): the
+		// page may ask again later, as a $connect refused 503 then may.
+		http.Error(w, "issuing a chatter ID failed: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	case err != nil:
 		http.Error(w, "issuing a chatter ID failed: "+err.Error(), http.StatusInternalServerError)

@@ -223,3 +223,27 @@ func TestAGeekAtItsLiveChatterIDLimitIsTold429(t *testing.T) {
 		})
 	}
 }
+
+// TestAStoreThatCannotBeWrittenNowIsTold503: an Issuer failing because
+// the store cannot be written now (store.ErrUnavailable: the state file's
+// disk is full, or another process holds its lock) is answered 503 in
+// the error's words, as a $connect that cannot be recorded then is, not
+// 500: the page may ask again later, and nothing is wrong with it or
+// with the gateway.
+func TestAStoreThatCannotBeWrittenNowIsTold503(t *testing.T) {
+	full := fmt.Errorf("cannot write the state file /s/socks.db: the disk is full; free some space and try again: %w", store.ErrUnavailable)
+	h := web.Site(web.SiteOptions{Issue: func(context.Context, string, time.Duration) (string, time.Time, error) {
+		return "", time.Time{}, full
+	}})
+	req := httptest.NewRequest("POST", "http://127.0.0.1:8765"+web.ChatterIDPath, strings.NewReader(`{"geek":"Friendless"}`))
+	req.Header.Set("Origin", "http://127.0.0.1:8765")
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d (%s); want 503", rec.Code, rec.Body.String())
+	}
+	if body := rec.Body.String(); !strings.Contains(body, "the disk is full; free some space and try again") {
+		t.Errorf("body %q; want the error in words", body)
+	}
+}

@@ -57,3 +57,87 @@ func TestErrorKeepsWhatItWraps(t *testing.T) {
 		t.Error("Error(nil) is not nil")
 	}
 }
+
+// stringer is a value a line may carry that prints itself.
+type stringer struct{ s string }
+
+func (s stringer) String() string { return s.s }
+
+// valuer is a slog.LogValuer that resolves to a group.
+type valuer struct{ s string }
+
+func (v valuer) LogValue() slog.Value { return slog.GroupValue(slog.String("inner", v.s)) }
+
+// TestHandlerShortensEveryKindOfValue: a chatter ID is hidden however a
+// line carries it: in its message, a fmt.Stringer, a []any, a []byte, a
+// struct, a LogValuer (in a group too), an error that wraps another with
+// %w; with the text handler and the JSON one. Before, only strings,
+// errors and []string were: a Stringer, a []any, a []byte or a struct
+// was written whole.
+func TestHandlerShortensEveryKindOfValue(t *testing.T) {
+	id := pubsub.NewChatterID()
+	for _, h := range []struct {
+		name string
+		new  func(*bytes.Buffer) slog.Handler
+	}{
+		{"text", func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) }},
+		{"json", func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) }},
+	} {
+		for _, line := range []struct {
+			name  string
+			msg   string
+			attrs []any
+		}{
+			{"message", "geek " + id, nil},
+			{"Stringer", "line", []any{"v", stringer{id}}},
+			{"[]any", "line", []any{"v", []any{"news", id}}},
+			{"[]byte", "line", []any{"v", []byte(id)}},
+			{"struct", "line", []any{"v", struct{ Geek string }{id}}},
+			{"map", "line", []any{"v", map[string]string{"geek": id}}},
+			{"LogValuer", "line", []any{"v", valuer{id}}},
+			{"LogValuer in a group", "line", []any{slog.Group("g", "v", valuer{id})}},
+			{"%w chain", "line", []any{"err", fmt.Errorf("outer: %w", fmt.Errorf("geek %s: %w", id, errors.New("base")))}},
+		} {
+			var buf bytes.Buffer
+			Logger(slog.New(h.new(&buf))).Info(line.msg, line.attrs...)
+			got := buf.String()
+			if strings.Contains(got, id[3:23]) || !strings.Contains(got, "sc_(hidden)") {
+				t.Errorf("%s, %s: logged %s; want the chatter ID written sc_(hidden)", h.name, line.name, got)
+			}
+		}
+	}
+	// A value with nothing to hide is written as it was.
+	var buf bytes.Buffer
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Info("line", "v", []any{"news", 7}, "m", map[string]int{"n": 7})
+	if got := buf.String(); !strings.Contains(got, `"v":["news",7]`) || !strings.Contains(got, `"m":{"n":7}`) {
+		t.Errorf("logged %s; want the values as they were", got)
+	}
+}
+
+// TestAnErrorKeepsItsFix: an error is mostly the server's own words (a
+// state file's paths, and the fix: the chmod that mends it, naming the
+// file, its -wal and -shm) and is written whole up to MaxError
+// characters, not cut at Max as a value a client sent is: the log line of
+// a $connect refused 503 for a read-only -wal, the only place serve says
+// why, lost the end of its fix. Past MaxError it is cut.
+func TestAnErrorKeepsItsFix(t *testing.T) {
+	p := "/home/someone/.local/state/socks-for-a-project/socks.db"
+	err := fmt.Errorf("admitting connection AbCdEfGhIjKlMnO= of alice: state file %s is not writable: attempt to write a readonly database (8); make it and its -wal and -shm files writable by this user (chmod u+w %s %s-wal %s-shm), or set --state-dir or SOCKS_STATE_DIR", p, p, p, p)
+	if len(err.Error()) <= Max {
+		t.Fatalf("the error is %d characters; want one longer than Max", len(err.Error()))
+	}
+	var buf bytes.Buffer
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Error("admitting a connection", "err", err)
+	if !strings.Contains(buf.String(), "or set --state-dir or SOCKS_STATE_DIR\"") {
+		t.Errorf("logged %s; want the whole error", buf.String())
+	}
+	if got := Error(err, false).Error(); got != err.Error() {
+		t.Errorf("Error = %q; want the whole error", got)
+	}
+	long := errors.New(strings.Repeat("x", 2*MaxError))
+	buf.Reset()
+	Logger(slog.New(slog.NewJSONHandler(&buf, nil))).Error("line", "err", long)
+	if strings.Contains(buf.String(), strings.Repeat("x", MaxError+1)) {
+		t.Errorf("an error of %d characters was logged whole; want it cut to %d", 2*MaxError, MaxError)
+	}
+}
