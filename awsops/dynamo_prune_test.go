@@ -401,3 +401,42 @@ func TestTheStoresClockIsReadWithAPublishersRights(t *testing.T) {
 		t.Errorf("Now = %v; want from %v to %v, DynamoDB's", got, before, after)
 	}
 }
+
+// dateSetter answers with the Date header its set puts there.
+type dateSetter struct {
+	next http.RoundTripper
+	set  func(h http.Header)
+}
+
+func (d dateSetter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := d.next.RoundTrip(r)
+	if err == nil {
+		d.set(resp.Header)
+	}
+	return resp, err
+}
+
+// TestAStoresClockWithoutAUsableDateIsThisMachines: a stand-in (a proxy,
+// an emulator) that answers without a Date, or with one that is not a
+// date, gives no time: the store's clock is this machine's, as before
+// there was one, never the zero time (which would make every record
+// look live) nor an error.
+func TestAStoresClockWithoutAUsableDateIsThisMachines(t *testing.T) {
+	s := newTestStore(t)
+	here := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	for name, set := range map[string]func(http.Header){
+		"no Date":      func(h http.Header) { h.Del("Date") },
+		"a bad Date":   func(h http.Header) { h.Set("Date", "yesterday at noon") },
+		"an empty one": func(h http.Header) { h.Set("Date", "") },
+	} {
+		api := dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, set}}
+		})
+		c := NewDynamoStore(api, s.Tables())
+		c.now = func() time.Time { return here }
+		got, err := c.Now(t.Context())
+		if err != nil || !got.Equal(here) {
+			t.Errorf("%s: Now = %v, %v; want this machine's %v", name, got, err, here)
+		}
+	}
+}
