@@ -257,29 +257,31 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 var _ store.Clock = (*DynamoStore)(nil)
 
 // Now returns the time by AWS's clock (store.Clock): the Date of
-// DynamoDB's answer to a read of the lease item, to the second, which
-// makes it a little earlier than AWS's time, never later. A role that may
-// not read the connections table (a publisher's, which issues chatter
-// IDs) gets it from a Query of the chatter table for no geek. Without a
-// Date (a stand-in that sends none) it is this machine's.
+// DynamoDB's answer to a read, to the second, which makes it a little
+// earlier than AWS's time, never later. The read is a Query of the
+// chatter table for no geek, which a publisher's role may run (`socks
+// chatter issue`, once per page that connects: one request); a role that
+// may not (a broker's split from the routes') reads the lease item of the
+// connections table instead. Without a Date (a stand-in that sends none)
+// it is this machine's.
 func (s *DynamoStore) Now(ctx context.Context) (time.Time, error) {
 	var md middleware.Metadata
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(s.tables.Connections),
-		Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
-		ProjectionExpression:     aws.String("#pk"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
-	if err == nil {
-		md = out.ResultMetadata
+	in := s.chatterQuery("", "")
+	in.Select, in.Limit, in.ConsistentRead = types.SelectCount, aws.Int32(1), aws.Bool(false)
+	q, qerr := s.api.Query(ctx, in)
+	if qerr == nil {
+		md = q.ResultMetadata
 	} else {
-		in := s.chatterQuery("", "")
-		in.Select, in.Limit, in.ConsistentRead = types.SelectCount, aws.Int32(1), aws.Bool(false)
-		q, qerr := s.api.Query(ctx, in)
-		if qerr != nil {
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                aws.String(s.tables.Connections),
+			Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+			ProjectionExpression:     aws.String("#pk"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		})
+		if err != nil {
 			return time.Time{}, wrapTable("GetItem", s.tables.Connections, err)
 		}
-		md = q.ResultMetadata
+		md = out.ResultMetadata
 	}
 	if at, ok := awsmiddleware.GetServerTime(md); ok && !at.IsZero() {
 		return at, nil

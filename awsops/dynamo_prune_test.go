@@ -440,3 +440,59 @@ func TestAStoresClockWithoutAUsableDateIsThisMachines(t *testing.T) {
 		}
 	}
 }
+
+// countedReads counts the GetItem and Query calls of a DynamoDB API.
+type countedReads struct {
+	DynamoDBAPI
+	getItems, queries *int
+}
+
+func (c countedReads) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	*c.getItems++
+	return c.DynamoDBAPI.GetItem(ctx, in, o...)
+}
+
+func (c countedReads) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	*c.queries++
+	return c.DynamoDBAPI.Query(ctx, in, o...)
+}
+
+// TestAPublishersClockIsOneRequest: `socks chatter issue`, run by a
+// site's backend for each page that connects, reads the store's clock
+// with the publisher's rights in one request: a GetItem of the
+// connections table, which it may not run, came first, an
+// AccessDeniedException per issue (one request more, and a denial in
+// CloudTrail for each page). A role that may not read the chatter table
+// (a broker's) still gets the time from the connections table.
+func TestAPublishersClockIsOneRequest(t *testing.T) {
+	s := newTestStore(t)
+	var getItems, queries int
+	p := NewDynamoStore(countedReads{noGetItem{s.api}, &getItems, &queries}, s.Tables())
+	if _, err := p.Now(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if getItems+queries != 1 {
+		t.Errorf("the publisher's clock took %d GetItem and %d Query; want one request", getItems, queries)
+	}
+	b := NewDynamoStore(noChatterQuery{s.api, s.Tables().ChatterIDs}, s.Tables())
+	b.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	before := time.Now().Truncate(time.Second)
+	got, err := b.Now(t.Context())
+	if err != nil || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("without the chatter table: Now = %v, %v; want DynamoDB's", got, err)
+	}
+}
+
+// noChatterQuery is a DynamoDB API that may not Query the chatter table
+// (a broker function's role split from the routes').
+type noChatterQuery struct {
+	DynamoDBAPI
+	chatter string
+}
+
+func (n noChatterQuery) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if aws.ToString(in.TableName) == n.chatter {
+		return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:Query")
+	}
+	return n.DynamoDBAPI.Query(ctx, in, o...)
+}
