@@ -61,10 +61,15 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
+	// The lease's end is by AWS's clock, as every prune reads it: by this
+	// machine's, one hours ahead left a lease that kept the others waiting
+	// those hours once its prune was killed. Unread, this machine's.
+	clock := &store.FollowedClock{Local: s.now}
+	_ = clock.Sync(ctx, s)
 	var taken time.Time
 	for attempt := 1; ; attempt++ {
 		taken = time.Now()
-		ok, err := s.putLease(ctx, owner, false)
+		ok, err := s.putLease(ctx, owner, clock.Now(), false)
 		if err != nil {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
 		}
@@ -94,7 +99,7 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-t.C:
 				start := time.Now()
 				rctx, done := context.WithDeadline(lctx, held)
-				ok, err := s.putLease(rctx, owner, true)
+				ok, err := s.putLease(rctx, owner, clock.Now(), true)
 				done()
 				switch {
 				case err != nil && lctx.Err() == nil:
@@ -132,10 +137,9 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 }
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it
-// (it is absent, lapsed or already owner's) or renewing it (owner holds
-// it). ok false: the condition failed.
-func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
-	now := s.now()
+// (it is absent, lapsed or already owner's at now) or renewing it (owner
+// holds it). ok false: the condition failed.
+func (s *DynamoStore) putLease(ctx context.Context, owner string, now time.Time, renew bool) (bool, error) {
 	until := now.Add(s.leaseTTL)
 	in := &dynamodb.PutItemInput{
 		TableName: aws.String(s.tables.Connections),

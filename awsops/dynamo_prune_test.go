@@ -60,10 +60,12 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer releaseA()
-	// Another prune whose clock is past the lease's end (as if a had
-	// stalled for longer than the lease lasts) takes it over...
-	b := NewDynamoStore(testDynamoClient(t), a.Tables())
-	b.now = func() time.Time { return time.Now().Add(pruneLeaseTTL + time.Second) }
+	// Another prune whose clock, the store's, is past the lease's end (as
+	// if a had stalled for longer than the lease lasts) takes it over...
+	ahead := func(h http.Header) { h.Set("Date", time.Now().Add(pruneLeaseTTL+2*time.Second).UTC().Format(http.TimeFormat)) }
+	b := NewDynamoStore(dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, ahead}}
+	}), a.Tables())
 	_, releaseB, err := b.LockPrune(t.Context())
 	if err != nil {
 		t.Fatalf("a lapsed lease could not be taken: %v", err)
@@ -495,4 +497,31 @@ func (n noChatterQuery) Query(ctx context.Context, in *dynamodb.QueryInput, o ..
 		return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:Query")
 	}
 	return n.DynamoDBAPI.Query(ctx, in, o...)
+}
+
+// TestALeaseTakenByAClockAheadLapsesByAWSsClock: the prune lease's end is
+// written by the store's clock (AWS's), as the records' times are. Taken
+// by a machine whose clock was hours ahead, then left (the prune killed),
+// it kept every other prune waiting for those hours, where a lease lasts
+// a minute after its holder stops; and a machine behind by more than the
+// lease took one still held.
+func TestALeaseTakenByAClockAheadLapsesByAWSsClock(t *testing.T) {
+	a := newTestStore(t)
+	a.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	a.leaseTTL = 100 * time.Millisecond
+	actx, kill := context.WithCancel(t.Context())
+	if _, _, err := a.LockPrune(actx); err != nil {
+		t.Fatal(err)
+	}
+	kill() // no renewal, no release
+	b := NewDynamoStore(testDynamoClient(t), a.Tables())
+	// A lease written by AWS's clock lapses within a second or two; the
+	// bound only ends a failing run (it waited 3 hours).
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, release, err := b.LockPrune(wctx)
+	if err != nil {
+		t.Fatalf("the lease of a prune that stopped was never taken: %v", err)
+	}
+	release()
 }
