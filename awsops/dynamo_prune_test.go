@@ -62,7 +62,9 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 	defer releaseA()
 	// Another prune whose clock, the store's, is past the lease's end (as
 	// if a had stalled for longer than the lease lasts) takes it over...
-	ahead := func(h http.Header) { h.Set("Date", time.Now().Add(pruneLeaseTTL+2*time.Second).UTC().Format(http.TimeFormat)) }
+	ahead := func(h http.Header) {
+		h.Set("Date", time.Now().Add(pruneLeaseTTL+2*time.Second).UTC().Format(http.TimeFormat))
+	}
 	b := NewDynamoStore(dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
 		o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, ahead}}
 	}), a.Tables())
