@@ -92,7 +92,7 @@ const ClockSync = time.Minute
 
 // FollowEvery follows s's clock when s is a Clock: it syncs at once and
 // then every `every` until stop is called, telling failed of each ask
-// that fails (the difference there was is kept; never synced, it is
+// that fails (the last sync is kept; never synced, it is
 // local's). now is the time by it. When s has no clock, now is local.
 func FollowEvery(ctx context.Context, s Store, local func() time.Time, every time.Duration, failed func(error)) (now func() time.Time, stop func()) {
 	c, ok := s.(Clock)
