@@ -61,10 +61,15 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
+	// The lease's end is by AWS's clock, as every prune reads it: by this
+	// machine's, one hours ahead left a lease that kept the others waiting
+	// those hours once its prune was killed. Unread, this machine's.
+	clock := &store.FollowedClock{Local: s.now}
+	_ = clock.Sync(ctx, s)
 	var taken time.Time
 	for attempt := 1; ; attempt++ {
 		taken = time.Now()
-		ok, err := s.putLease(ctx, owner, false)
+		ok, err := s.putLease(ctx, owner, clock.Now(), false)
 		if err != nil {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
 		}
@@ -94,7 +99,7 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-t.C:
 				start := time.Now()
 				rctx, done := context.WithDeadline(lctx, held)
-				ok, err := s.putLease(rctx, owner, true)
+				ok, err := s.putLease(rctx, owner, clock.Now(), true)
 				done()
 				switch {
 				case err != nil && lctx.Err() == nil:
@@ -132,10 +137,9 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 }
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it
-// (it is absent, lapsed or already owner's) or renewing it (owner holds
-// it). ok false: the condition failed.
-func (s *DynamoStore) putLease(ctx context.Context, owner string, renew bool) (bool, error) {
-	now := s.now()
+// (it is absent, lapsed or already owner's at now) or renewing it (owner
+// holds it). ok false: the condition failed.
+func (s *DynamoStore) putLease(ctx context.Context, owner string, now time.Time, renew bool) (bool, error) {
 	until := now.Add(s.leaseTTL)
 	in := &dynamodb.PutItemInput{
 		TableName: aws.String(s.tables.Connections),
@@ -257,29 +261,31 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 var _ store.Clock = (*DynamoStore)(nil)
 
 // Now returns the time by AWS's clock (store.Clock): the Date of
-// DynamoDB's answer to a read of the lease item, to the second, which
-// makes it a little earlier than AWS's time, never later. A role that may
-// not read the connections table (a publisher's, which issues chatter
-// IDs) gets it from a Query of the chatter table for no geek. Without a
-// Date (a stand-in that sends none) it is this machine's.
+// DynamoDB's answer to a read, to the second, which makes it a little
+// earlier than AWS's time, never later. The read is a Query of the
+// chatter table for no geek, which a publisher's role may run (`socks
+// chatter issue`, once per page that connects: one request); a role that
+// may not (a broker's split from the routes') reads the lease item of the
+// connections table instead. Without a Date (a stand-in that sends none)
+// it is this machine's.
 func (s *DynamoStore) Now(ctx context.Context) (time.Time, error) {
 	var md middleware.Metadata
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(s.tables.Connections),
-		Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
-		ProjectionExpression:     aws.String("#pk"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
-	if err == nil {
-		md = out.ResultMetadata
+	in := s.chatterQuery("", "")
+	in.Select, in.Limit, in.ConsistentRead = types.SelectCount, aws.Int32(1), aws.Bool(false)
+	q, qerr := s.api.Query(ctx, in)
+	if qerr == nil {
+		md = q.ResultMetadata
 	} else {
-		in := s.chatterQuery("", "")
-		in.Select, in.Limit, in.ConsistentRead = types.SelectCount, aws.Int32(1), aws.Bool(false)
-		q, qerr := s.api.Query(ctx, in)
-		if qerr != nil {
+		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                aws.String(s.tables.Connections),
+			Key:                      item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+			ProjectionExpression:     aws.String("#pk"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		})
+		if err != nil {
 			return time.Time{}, wrapTable("GetItem", s.tables.Connections, err)
 		}
-		md = q.ResultMetadata
+		md = out.ResultMetadata
 	}
 	if at, ok := awsmiddleware.GetServerTime(md); ok && !at.IsZero() {
 		return at, nil

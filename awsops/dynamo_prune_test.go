@@ -60,10 +60,14 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer releaseA()
-	// Another prune whose clock is past the lease's end (as if a had
-	// stalled for longer than the lease lasts) takes it over...
-	b := NewDynamoStore(testDynamoClient(t), a.Tables())
-	b.now = func() time.Time { return time.Now().Add(pruneLeaseTTL + time.Second) }
+	// Another prune whose clock, the store's, is past the lease's end (as
+	// if a had stalled for longer than the lease lasts) takes it over...
+	ahead := func(h http.Header) {
+		h.Set("Date", time.Now().Add(pruneLeaseTTL+2*time.Second).UTC().Format(http.TimeFormat))
+	}
+	b := NewDynamoStore(dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, ahead}}
+	}), a.Tables())
 	_, releaseB, err := b.LockPrune(t.Context())
 	if err != nil {
 		t.Fatalf("a lapsed lease could not be taken: %v", err)
@@ -400,4 +404,126 @@ func TestTheStoresClockIsReadWithAPublishersRights(t *testing.T) {
 	if got.Before(before) || got.After(after) {
 		t.Errorf("Now = %v; want from %v to %v, DynamoDB's", got, before, after)
 	}
+}
+
+// dateSetter answers with the Date header its set puts there.
+type dateSetter struct {
+	next http.RoundTripper
+	set  func(h http.Header)
+}
+
+func (d dateSetter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := d.next.RoundTrip(r)
+	if err == nil {
+		d.set(resp.Header)
+	}
+	return resp, err
+}
+
+// TestAStoresClockWithoutAUsableDateIsThisMachines: a stand-in (a proxy,
+// an emulator) that answers without a Date, or with one that is not a
+// date, gives no time: the store's clock is this machine's, as before
+// there was one, never the zero time (which would make every record
+// look live) nor an error.
+func TestAStoresClockWithoutAUsableDateIsThisMachines(t *testing.T) {
+	s := newTestStore(t)
+	here := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	for name, set := range map[string]func(http.Header){
+		"no Date":      func(h http.Header) { h.Del("Date") },
+		"a bad Date":   func(h http.Header) { h.Set("Date", "yesterday at noon") },
+		"an empty one": func(h http.Header) { h.Set("Date", "") },
+	} {
+		api := dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, set}}
+		})
+		c := NewDynamoStore(api, s.Tables())
+		c.now = func() time.Time { return here }
+		got, err := c.Now(t.Context())
+		if err != nil || !got.Equal(here) {
+			t.Errorf("%s: Now = %v, %v; want this machine's %v", name, got, err, here)
+		}
+	}
+}
+
+// countedReads counts the GetItem and Query calls of a DynamoDB API.
+type countedReads struct {
+	DynamoDBAPI
+	getItems, queries *int
+}
+
+func (c countedReads) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	*c.getItems++
+	return c.DynamoDBAPI.GetItem(ctx, in, o...)
+}
+
+func (c countedReads) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	*c.queries++
+	return c.DynamoDBAPI.Query(ctx, in, o...)
+}
+
+// TestAPublishersClockIsOneRequest: `socks chatter issue`, run by a
+// site's backend for each page that connects, reads the store's clock
+// with the publisher's rights in one request: a GetItem of the
+// connections table, which it may not run, came first, an
+// AccessDeniedException per issue (one request more, and a denial in
+// CloudTrail for each page). A role that may not read the chatter table
+// (a broker's) still gets the time from the connections table.
+func TestAPublishersClockIsOneRequest(t *testing.T) {
+	s := newTestStore(t)
+	var getItems, queries int
+	p := NewDynamoStore(countedReads{noGetItem{s.api}, &getItems, &queries}, s.Tables())
+	if _, err := p.Now(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if getItems+queries != 1 {
+		t.Errorf("the publisher's clock took %d GetItem and %d Query; want one request", getItems, queries)
+	}
+	b := NewDynamoStore(noChatterQuery{s.api, s.Tables().ChatterIDs}, s.Tables())
+	b.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	before := time.Now().Truncate(time.Second)
+	got, err := b.Now(t.Context())
+	if err != nil || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("without the chatter table: Now = %v, %v; want DynamoDB's", got, err)
+	}
+}
+
+// noChatterQuery is a DynamoDB API that may not Query the chatter table
+// (a broker function's role split from the routes').
+type noChatterQuery struct {
+	DynamoDBAPI
+	chatter string
+}
+
+func (n noChatterQuery) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if aws.ToString(in.TableName) == n.chatter {
+		return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:Query")
+	}
+	return n.DynamoDBAPI.Query(ctx, in, o...)
+}
+
+// TestALeaseTakenByAClockAheadLapsesByAWSsClock: the prune lease's end is
+// written by the store's clock (AWS's), as the records' times are. Taken
+// by a machine whose clock was hours ahead, then left (the prune killed),
+// it kept every other prune waiting for those hours, where a lease lasts
+// a minute after its holder stops; and a machine behind by more than the
+// lease took one still held.
+func TestALeaseTakenByAClockAheadLapsesByAWSsClock(t *testing.T) {
+	a := newTestStore(t)
+	a.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	a.leaseTTL = 100 * time.Millisecond
+	actx, kill := context.WithCancel(t.Context())
+	if _, _, err := a.LockPrune(actx); err != nil {
+		t.Fatal(err)
+	}
+	kill() // no renewal, no release
+	b := NewDynamoStore(testDynamoClient(t), a.Tables())
+	// A lease written by AWS's clock lapses within a second or two; the
+	// bound only ends a failing run (it waited 3 hours).
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, release, err := b.LockPrune(wctx)
+	if err != nil {
+		t.Fatalf("the lease of a prune that stopped was never taken: %v", err)
+	}
+	release()
 }

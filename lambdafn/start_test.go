@@ -3,7 +3,10 @@ package lambdafn
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/socks-dev/socks/internal/build"
@@ -63,5 +66,36 @@ func TestAFunctionWithoutACallbackURLSaysSoAtStart(t *testing.T) {
 				t.Errorf("init logged %q; want an ERROR line about SOCKS_CALLBACK_URL: %v", got, tc.wantErrorLog)
 			}
 		})
+	}
+}
+
+// TestTheFunctionReadsNoClockAtInitNorForAPing: the function runs on
+// AWS's clock, so its broker and routes never ask DynamoDB the time
+// (store.Clock, which the commands run outside Lambda read): not at
+// init, which every cold start pays, nor for an event that needs no
+// AWS call (a ping).
+func TestTheFunctionReadsNoClockAtInitNorForAPing(t *testing.T) {
+	emulatortest.FakeCredentials(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": srv.URL, "SOCKS_CALLBACK_URL": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}
+	h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("init made %d AWS requests; want none", n)
+	}
+	ping := `{"requestContext":{"routeKey":"ping","eventType":"MESSAGE","connectionId":"c1","requestId":"r1","stage":"prod","domainName":"abc123defg.execute-api.eu-west-1.amazonaws.com"},"body":"{\"action\":\"ping\"}"}`
+	out, err := h.Invoke(t.Context(), []byte(ping))
+	if err != nil || !strings.Contains(string(out), "pong") {
+		t.Errorf("ping answered %s, %v; want a pong", out, err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("a ping made %d AWS requests; want none", n)
 	}
 }

@@ -8,14 +8,25 @@ import (
 )
 
 // FollowedClock tells the time by a store's clock (Clock) between asks:
-// this machine's time plus the difference the store last answered with.
-// Its zero value, never synced, is this machine's clock (Local, or
-// time.Now).
+// the time the store last answered with plus the time elapsed since, by
+// the monotonic clock (time.Now's readings carry one), so that the wall
+// clock stepped meanwhile (NTP setting it right) moves it neither way. A
+// machine that slept meanwhile, whose monotonic clock stood still, tells
+// an earlier time until the next ask: never a later one. Its zero value,
+// never synced, is this machine's clock (Local, or time.Now).
 type FollowedClock struct {
 	// Local is this machine's clock (nil: time.Now).
 	Local  func() time.Time
-	offset atomic.Int64
+	synced atomic.Pointer[syncedAt]
+	// since, set by tests, measures the monotonic time elapsed since a
+	// reading of Local (default: Local's reading now less it, by their
+	// monotonic readings when both carry one).
+	since func(time.Time) time.Duration
 }
+
+// syncedAt is a sync: the store's time, and Local's reading once the
+// store had answered.
+type syncedAt struct{ at, local time.Time }
 
 func (f *FollowedClock) local() time.Time {
 	if f.Local != nil {
@@ -26,18 +37,25 @@ func (f *FollowedClock) local() time.Time {
 
 // Now returns the time by the store's clock as last synced.
 func (f *FollowedClock) Now() time.Time {
-	return f.local().Add(time.Duration(f.offset.Load()))
+	s := f.synced.Load()
+	if s == nil {
+		return f.local()
+	}
+	if f.since != nil {
+		return s.at.Add(f.since(s.local))
+	}
+	return s.at.Add(f.local().Sub(s.local))
 }
 
-// Sync asks c the time and keeps its difference from this machine's
-// clock, taken once c has answered, so that Now is never later than c's
-// time. A failed ask keeps the difference there was.
+// Sync asks c the time and keeps it with this machine's reading, taken
+// once c has answered, so that Now is never later than c's time. A
+// failed ask keeps the sync there was.
 func (f *FollowedClock) Sync(ctx context.Context, c Clock) error {
 	at, err := c.Now(ctx)
 	if err != nil {
 		return err
 	}
-	f.offset.Store(int64(at.Sub(f.local())))
+	f.synced.Store(&syncedAt{at: at, local: f.local()})
 	return nil
 }
 
@@ -74,7 +92,7 @@ const ClockSync = time.Minute
 
 // FollowEvery follows s's clock when s is a Clock: it syncs at once and
 // then every `every` until stop is called, telling failed of each ask
-// that fails (the difference there was is kept; never synced, it is
+// that fails (the last sync is kept; never synced, it is
 // local's). now is the time by it. When s has no clock, now is local.
 func FollowEvery(ctx context.Context, s Store, local func() time.Time, every time.Duration, failed func(error)) (now func() time.Time, stop func()) {
 	c, ok := s.(Clock)

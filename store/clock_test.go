@@ -93,3 +93,29 @@ func TestFollowEveryAsksAgainUntilStopped(t *testing.T) {
 		stop()
 	}
 }
+
+// TestAFollowedClockIsNotMovedByAWallClockStepBetweenSyncs: between two
+// asks the time elapsed since the last one is measured by the monotonic
+// clock, not the wall clock, which NTP may step meanwhile. A machine hours
+// behind AWS (the difference kept at the sync) whose wall clock NTP then
+// set right told a time hours ahead of AWS's until the next sync: a broker
+// skipped every live record as expired, serve refused valid chatter IDs.
+// Stepped back, it told a time hours behind.
+func TestAFollowedClockIsNotMovedByAWallClockStepBetweenSyncs(t *testing.T) {
+	aws := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, step := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+		here := aws.Add(-step) // off by as much as NTP then steps it
+		var elapsed time.Duration
+		f := &FollowedClock{
+			Local: func() time.Time { return here },
+			since: func(time.Time) time.Duration { return elapsed },
+		}
+		if err := f.Sync(t.Context(), &setClock{aws}); err != nil {
+			t.Fatal(err)
+		}
+		here, elapsed = here.Add(step+time.Minute), time.Minute
+		if got, want := f.Now(), aws.Add(time.Minute); !got.Equal(want) {
+			t.Errorf("the wall clock stepped %v a minute after the sync: Now = %v; want %v, the store's", step, got, want)
+		}
+	}
+}

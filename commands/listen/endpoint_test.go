@@ -541,3 +541,30 @@ func TestTheChatterIDListenIssuesLivesAnHourByTheStoresClock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAChatterIDGivenThatTheGatewayTakesForExpiredIsNeverReplaced: an ID
+// passed with --id (or --id-file, $SOCKS_CHATTER_ID) is the caller's:
+// refused as expired, at the first connect or a reconnect, listen issues
+// none in its place and stops (exit 5) after that one dial.
+func TestAChatterIDGivenThatTheGatewayTakesForExpiredIsNeverReplaced(t *testing.T) {
+	for _, script := range [][]error{{expiredByTheGateway}, {nil, expiredByTheGateway}} {
+		b := localBackend(t, "ws://127.0.0.1:7/")
+		d := newFakeDialer(script...)
+		r := start(t, d, func(o *Options) {
+			o.URL = ""
+			o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
+		})
+		if script[0] == nil {
+			d.next(t).end(goingAway)
+		}
+		if err := r.end(); exitCode(err) != 5 {
+			t.Errorf("err %v; want exit 5", err)
+		}
+		if d.dials() != len(script) {
+			t.Errorf("%d dials; want %d, no ID issued in its place", d.dials(), len(script))
+		}
+		if ids, err := b.Store.ListChatterIDs(t.Context(), "alice"); err != nil || len(ids) != 0 {
+			t.Errorf("chatter IDs of alice: %v, %v; want none issued", ids, err)
+		}
+	}
+}
