@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -319,7 +320,25 @@ func (b *Backend) HoldGateway() (release func(), locked bool, err error) {
 	case err != nil:
 		return nil, false, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
+	// Named at once, for a serve refused the lock while this one starts
+	// or stops (and has no record) to say which process to stop. A
+	// failure only leaves it unnamed.
+	_ = l.SetOwner(strconv.Itoa(os.Getpid()))
 	return func() { _ = l.Unlock() }, true, nil
+}
+
+// GatewayPID returns the pid of the gateway that holds the local state
+// dir's gateway lock, as it named itself there (HoldGateway), or 0 when
+// none holds it, or that cannot be told. It creates nothing.
+func (b *Backend) GatewayPID() int {
+	if running, known := b.GatewayRunning(); !running || !known {
+		return 0
+	}
+	pid, err := strconv.Atoi(filelock.Owner(filepath.Join(b.Config.StateDir, GatewayLockFile)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }
 
 // GatewayRunning reports whether a gateway holds the local state dir's
@@ -426,6 +445,8 @@ func (b *Backend) runningProcess(ctx context.Context) string {
 	serve := "`socks serve`"
 	if pid, ok, _ := b.DB.GetMeta(ctx, MetaGatewayPID); ok && pid != "" {
 		serve += " (pid " + pid + ")"
+	} else if pid := b.GatewayPID(); pid > 0 {
+		serve += " (pid " + strconv.Itoa(pid) + ")"
 	}
 	running, known := b.GatewayRunning()
 	if running {

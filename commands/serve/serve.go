@@ -784,11 +784,14 @@ func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 }
 
 // runningError says that another gateway holds the state dir, with its
-// record when it has one (it may be starting, or stopping: the record
-// goes at Ctrl-C).
+// record when it has one, else with the pid it named in its lock (it is
+// starting, or stopping: the record goes at Ctrl-C).
 func runningError(ctx context.Context, b *backend.Backend) error {
 	if err := checkNotRunning(ctx, b); err != nil {
 		return err
+	}
+	if pid := b.GatewayPID(); pid > 0 {
+		return fmt.Errorf("%w (pid %d, starting or stopping): stop it first, or use another --state-dir", backend.ErrGatewayRunning, pid)
 	}
 	return fmt.Errorf("%w (starting, stopping, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }
