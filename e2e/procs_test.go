@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // servePID is the pid of a running serve, as the loser of a start must
@@ -54,4 +60,238 @@ func TestServesStartedBesideARunningOneNameItAndTouchNothing(t *testing.T) {
 	if code, ok := srv.wait(2 * stopTimeout); !ok || code != 0 {
 		t.Errorf("the serve, interrupted once, exited %d (exited: %v); want 0\n%s", code, ok, srv.stderr)
 	}
+}
+
+// counts is how often in got each body came.
+func (in *inbox) counts() map[string]int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := map[string]int{}
+	for _, g := range in.got {
+		n[g]++
+	}
+	return n
+}
+
+// awaitAll waits (bounded by d) until the client has received every one
+// of bodies at least once.
+func (in *inbox) awaitAll(t *testing.T, bodies []string, d time.Duration) {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		n := in.counts()
+		var missing []string
+		for _, b := range bodies {
+			if n[b] == 0 {
+				missing = append(missing, b)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-in.more:
+		case <-timer.C:
+			t.Fatalf("after %s the client still lacks %d of %d messages: %v", d, len(missing), len(bodies), missing)
+		}
+	}
+}
+
+// TestAPublishStormThroughThreeBrokersReachesEveryClientOnce: `socks
+// serve` with its broker, two `socks broker` beside it, and dozens of
+// `socks publish` processes at once, half of them with --wait. With no
+// fault and no broker stopped, each of two clients gets every message
+// exactly once (a message is received by one broker at a time), every
+// --wait reports both deliveries, and the queue ends empty with no dead
+// letter.
+func TestAPublishStormThroughThreeBrokersReachesEveryClientOnce(t *testing.T) {
+	t.Parallel()
+	const publishes = 24
+	s := newStack(t)
+	srv := s.serve()
+	ins := []*inbox{
+		collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))),
+		collect(mustDial(t, srv.connectURL("bob", s.issue("bob"), "updates"))),
+	}
+	s.broker()
+	s.broker()
+	procs := make([]*proc, publishes)
+	bodies := make([]string, publishes)
+	for i := range procs {
+		bodies[i] = fmt.Sprintf(`{"n":%d}`, i)
+		args := []string{"publish", "--topic", "updates", "--body", bodies[i], "--state-dir", s.dir}
+		if i%2 == 1 {
+			args = append(args, "--wait", "--wait-timeout", "60s", "--json")
+		}
+		procs[i] = start(t, args...)
+	}
+	for i, p := range procs {
+		r := p.result()
+		if r.code != 0 {
+			t.Errorf("publish %d of %d at once:\n%s", i+1, publishes, r)
+			continue
+		}
+		if i%2 == 1 {
+			if rep := parseReport(t, r); rep.Report.Targets != 2 || rep.Report.Delivered != 2 {
+				t.Errorf("publish %d --wait reported %s; want targets=2 delivered=2", i+1, rep)
+			}
+		}
+	}
+	for _, in := range ins {
+		in.awaitAll(t, bodies, faultTimeout)
+	}
+	// Every message settled (the queue empty): no copy is still coming.
+	deadline := time.Now().Add(receiveTimeout)
+	for s.queued(t) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue still holds %d messages after every one was delivered", s.queued(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for c, in := range ins {
+		for body, n := range in.counts() {
+			if n != 1 {
+				t.Errorf("client %d got %s %d times; want once", c+1, body, n)
+			}
+		}
+	}
+	if dead := deadLetters(t, s.run); len(dead) != 0 {
+		t.Errorf("dead letters %+v; want none", dead)
+	}
+}
+
+// TestPruneStaleWhileServeAdmitsKeepsEveryLiveConnection: prune-stale
+// runs, three at once, through 600 records of dead connections while
+// clients connect to serve: every client that connected meanwhile (its
+// record written while a prune walked the file, its check perhaps made
+// while its handshake ran) keeps its record and receives what is
+// published after; the dead records are gone; no run fails.
+func TestPruneStaleWhileServeAdmitsKeepsEveryLiveConnection(t *testing.T) {
+	t.Parallel()
+	const clients = 24
+	s := newStack(t)
+	srv := s.serve()
+	chatterID := s.issue("alice")
+	seedDead(t, s.openState().Store(), 100, 100, 400)
+
+	prunes := make([]*proc, 3)
+	for i := range prunes {
+		prunes[i] = start(t, "prune-stale", "--json", "--concurrency", "2", "--state-dir", s.dir)
+	}
+	conns := make([]*websocket.Conn, clients)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() {
+			c, resp, err := dial(t, srv.connectURL("alice", chatterID, "updates"))
+			if err != nil {
+				t.Errorf("client %d: %v (%v)", i, err, resp)
+				return
+			}
+			conns[i] = c
+		})
+	}
+	wg.Wait()
+	deleted := 0
+	for i, p := range prunes {
+		r := p.result()
+		if r.code != 0 {
+			t.Errorf("prune-stale %d of 3 beside the connects:\n%s", i+1, r)
+			continue
+		}
+		got := parsePrune(t, r)
+		if got.Errors != 0 {
+			t.Errorf("prune-stale %d reported %+v; want no errors", i+1, got)
+		}
+		deleted += got.DeletedTotal
+	}
+	if deleted != 600 {
+		t.Errorf("the prunes deleted %d records between them; want the 600 dead ones", deleted)
+	}
+	rep := s.publishWait("--topic", "updates", "--message", "still here")
+	if rep.Report.Targets != clients || rep.Report.Delivered != clients {
+		t.Errorf("publish --wait reported %s; want the %d clients, each delivered", rep, clients)
+	}
+	for i, c := range conns {
+		if c == nil {
+			continue
+		}
+		if got := readText(t, c); got != `"still here"` {
+			t.Errorf("client %d got %q", i, got)
+		}
+	}
+}
+
+// TestRedrivesWhileTwoBrokersDeadLetterLoseAndDoubleNothing: 20 queue
+// messages that are no envelope (each dead-lettered by whichever broker
+// receives it, at once) go round and round: serve's broker and a `socks
+// broker` dead-letter them while `dlq redrive --all` runs again and
+// again from its own processes, a real message published between
+// redrives. Each real message reaches the client once; and when the
+// redrives stop and the queue is empty, the 20 are dead letters, each
+// once: none lost in a move, none doubled by a redrive and a dead-letter
+// crossing.
+func TestRedrivesWhileTwoBrokersDeadLetterLoseAndDoubleNothing(t *testing.T) {
+	t.Parallel()
+	const junk, rounds = 20, 12
+	s := newStack(t)
+	srv := s.serve()
+	in := collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates")))
+	s.broker()
+	bodies := make([][]byte, junk)
+	for i := range bodies {
+		bodies[i] = fmt.Appendf(nil, "not an envelope %d", i)
+	}
+	ids, err := s.openState().Queue().SendBatch(testContext(t, commandTimeout), bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var real []string
+	redriven := 0
+	for i := range rounds {
+		r := s.run("dlq", "redrive", "--all", "--json")
+		if r.code != 0 {
+			t.Fatalf("redrive %d:\n%s", i+1, r)
+		}
+		var out struct {
+			Redriven int `json:"redriven"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("redrive %d: %v\n%s", i+1, err, r)
+		}
+		redriven += out.Redriven
+		body := fmt.Sprintf(`{"n":%d}`, i)
+		s.must("publish", "--topic", "updates", "--body", body)
+		real = append(real, body)
+	}
+	if redriven == 0 {
+		t.Errorf("%d redrives moved nothing: the brokers dead-lettered nothing meanwhile", rounds)
+	}
+	in.awaitAll(t, real, receiveTimeout)
+	deadline := time.Now().Add(receiveTimeout)
+	for s.queued(t) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue still holds %d messages after the redrives stopped", s.queued(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dead := deadLetters(t, s.run)
+	got := map[string]int{}
+	for _, d := range dead {
+		got[d.ID]++
+	}
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("message %s is a dead letter %d times; want once", id, got[id])
+		}
+	}
+	if len(dead) != junk {
+		t.Errorf("%d dead letters; want the %d messages that are no envelope", len(dead), junk)
+	}
+	for body, n := range in.counts() {
+		if n != 1 {
+			t.Errorf("the client got %s %d times; want once", body, n)
+		}
+	}
+	t.Logf("%d rounds redrove %d dead letters", rounds, redriven)
 }
