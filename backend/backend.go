@@ -500,7 +500,9 @@ func (b *Backend) WebSocketURL(ctx context.Context) (string, error) {
 }
 
 // Pusher returns a Management API pusher for the backend, with keep-alive
-// sized to concurrency.
+// sized to concurrency. On the local backend it follows the state dir's
+// gateway to a new address when the one it found cannot be reached any
+// more (a serve started again elsewhere).
 func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, error) {
 	_, mgmt, err := b.Gateway(ctx)
 	if err != nil {
@@ -509,7 +511,14 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	if b.AWS != nil {
 		return awsops.NewPusher(awsops.NewManagementClient(*b.AWS, mgmt, concurrency)), nil
 	}
-	return b.LocalPusher(mgmt, concurrency)
+	p, err := b.LocalPusher(mgmt, concurrency)
+	if err != nil {
+		return nil, err
+	}
+	if b.DB == nil {
+		return p, nil // serve on the AWS backend: its own gateway
+	}
+	return &followingPusher{b: b, concurrency: concurrency, mgmt: mgmt, p: p}, nil
 }
 
 // LocalPusher is the pusher for a local gateway of this state dir: it

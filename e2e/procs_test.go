@@ -295,3 +295,45 @@ func TestRedrivesWhileTwoBrokersDeadLetterLoseAndDoubleNothing(t *testing.T) {
 	}
 	t.Logf("%d rounds redrove %d dead letters", rounds, redriven)
 }
+
+// TestABrokerFollowsTheGatewayToItsNewAddress: `socks broker` runs
+// beside `serve --no-broker` on a free port; serve is stopped (cleanly,
+// then with SIGKILL) and started again, on another free port, and the
+// client reconnects there. The broker, which found the gateway's address
+// as it started, delivers to the new one: it posted to the old address,
+// refused, until each message was dead-lettered.
+func TestABrokerFollowsTheGatewayToItsNewAddress(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	chatterID := s.issue("alice", "--ttl", "1h")
+	srv := s.serve("--no-broker")
+	conn := mustDial(t, srv.connectURL("alice", chatterID, "updates"))
+	s.broker()
+	if rep := s.publishWait("--topic", "updates", "--message", "first"); rep.Report.Delivered != 1 {
+		t.Fatalf("publish --wait reported %s; want delivered=1", rep)
+	}
+	if got := readText(t, conn); got != `"first"` {
+		t.Fatalf("got %q; want %q", got, `"first"`)
+	}
+	for _, stop := range []string{"Ctrl-C", "SIGKILL"} {
+		if stop == "SIGKILL" {
+			srv.kill()
+		} else if code := srv.stop(); code != 0 {
+			t.Fatalf("serve exited %d on Ctrl-C\n%s", code, srv.stderr)
+		}
+		old := srv.URL
+		srv = s.serve("--no-broker")
+		if srv.URL == old {
+			t.Fatalf("the new serve took the old one's address %s; want another", old)
+		}
+		conn = mustDial(t, srv.connectURL("alice", chatterID, "updates"))
+		msg := "after " + stop
+		rep := s.publishWait("--topic", "updates", "--message", msg)
+		if rep.Report.Targets != 1 || rep.Report.Delivered != 1 {
+			t.Errorf("after %s and a new serve: publish --wait reported %s; want targets=1 delivered=1", stop, rep)
+		}
+		if got := readText(t, conn); got != `"`+msg+`"` {
+			t.Errorf("got %q; want %q", got, msg)
+		}
+	}
+}
