@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,6 +335,35 @@ func TestABrokerFollowsTheGatewayToItsNewAddress(t *testing.T) {
 		}
 		if got := readText(t, conn); got != `"`+msg+`"` {
 			t.Errorf("got %q; want %q", got, msg)
+		}
+	}
+}
+
+// TestServeAndABrokerStartedTogetherBothRun: `socks serve --no-broker`
+// and `socks broker` started at the same instant on one state dir, as a
+// Procfile, docker compose or `serve & broker` in a script start them.
+// The broker looked for the gateway before serve had recorded it, and
+// exited 1 ("no local gateway is running"), most times: a process
+// manager then stopped the serve too. It waits for the gateway to start,
+// and delivers.
+func TestServeAndABrokerStartedTogetherBothRun(t *testing.T) {
+	t.Parallel()
+	for round := range 3 {
+		s := newStack(t)
+		chatterID := s.issue("alice")
+		brk := start(t, "broker", "--wait", "1s", "--state-dir", s.dir)
+		srv := s.serve("--no-broker")
+		brk.awaitStderr("broker started", startTimeout)
+		conn := mustDial(t, srv.connectURL("alice", chatterID, "updates"))
+		msg := fmt.Sprintf("round %d", round)
+		if rep := s.publishWait("--topic", "updates", "--message", msg); rep.Report.Delivered != 1 {
+			t.Errorf("round %d: publish --wait reported %s; want delivered=1", round, rep)
+		}
+		if got := readText(t, conn); got != `"`+msg+`"` {
+			t.Errorf("round %d: got %q; want %q", round, got, msg)
+		}
+		if !strings.Contains(brk.stderr.String(), "waiting for `socks serve`") {
+			t.Errorf("round %d: the broker, started first, did not say it waits for the gateway:\n%s", round, brk.stderr)
 		}
 	}
 }
