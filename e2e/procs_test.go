@@ -367,3 +367,57 @@ func TestServeAndABrokerStartedTogetherBothRun(t *testing.T) {
 		}
 	}
 }
+
+// TestABrokerKilledMidStormBesideAnotherLosesNothing: two `socks broker`
+// share the queue of `serve --no-broker` (every post answered after
+// 300 ms, so messages are in hand), 20 messages are published at once,
+// and one broker is killed with SIGKILL while messages are in hand. The
+// other one (which keeps the state dir's broker lock held, so nothing is
+// given back at once) receives the dead broker's messages once their
+// --visibility has passed: the client gets every message, none more than
+// twice (one extra copy for a post the dead broker made before it died),
+// the queue ends empty and nothing is dead-lettered.
+func TestABrokerKilledMidStormBesideAnotherLosesNothing(t *testing.T) {
+	t.Parallel()
+	const msgs = 20
+	s := newStack(t)
+	srv := s.serve("--no-broker", "--faults", "slow=1:300ms")
+	in := collect(mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates")))
+	doomed := s.broker("--visibility", "2s")
+	s.broker("--visibility", "2s")
+	bodies := make([]string, msgs)
+	procs := make([]*proc, msgs)
+	for i := range procs {
+		bodies[i] = fmt.Sprintf(`{"n":%d}`, i)
+		procs[i] = start(t, "publish", "--topic", "updates", "--body", bodies[i], "--state-dir", s.dir)
+	}
+	for i, p := range procs {
+		if r := p.result(); r.code != 0 {
+			t.Fatalf("publish %d:\n%s", i+1, r)
+		}
+	}
+	deadline := time.Now().Add(receiveTimeout)
+	for !strings.Contains(doomed.stderr.String(), "delivered") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first broker delivered nothing within %s:\n%s", receiveTimeout, doomed.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	doomed.kill()
+	in.awaitAll(t, bodies, faultTimeout)
+	deadline = time.Now().Add(faultTimeout)
+	for s.queued(t) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue still holds %d messages", s.queued(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for body, n := range in.counts() {
+		if n > 2 {
+			t.Errorf("the client got %s %d times; want at most twice", body, n)
+		}
+	}
+	if dead := deadLetters(t, s.run); len(dead) != 0 {
+		t.Errorf("dead letters %+v; want none", dead)
+	}
+}
