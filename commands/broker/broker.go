@@ -65,8 +65,9 @@ On AWS it long-polls the stack's SQS queue and posts to --callback-url (the
 API's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}). On the
 local backend it reads the local queue and posts to the running
 'socks serve' (start that with --no-broker so that one broker runs),
-waiting up to 10s for it to start when none runs yet (the two started
-together, by a Procfile or a script), and following it to a new address
+waiting up to 10s (with --once, up to --wait) for it to start when none
+runs yet (the two started together, by a Procfile or a script), and
+following it to a new address
 when it is started again elsewhere; while it runs, 'socks publish
 --wait' and 'socks doctor' on the same state dir know that a broker runs.
 
@@ -150,7 +151,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	pusher, err := b.Pusher(ctx, opts.Concurrency)
-	if errors.Is(err, backend.ErrNoGateway) && b.DB != nil {
+	if errors.Is(err, backend.ErrNoGateway) && b.DB != nil && opts.awaitGatewayFor() > 0 {
 		pusher, err = awaitGateway(ctx, b, opts, logger)
 	}
 	if err != nil {
@@ -246,15 +247,26 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// awaitGateway waits, at most opts.gatewayWait (default gatewayWait),
-// for a gateway to be recorded in b's local state dir, and returns the
-// pusher for it. It looks every 50 ms: serve records itself once, in
-// the state file, which no event announces.
-func awaitGateway(ctx context.Context, b *backend.Backend, opts *Options, logger *slog.Logger) (store.Pusher, error) {
+// awaitGatewayFor is how long the broker waits for a local gateway as it
+// starts: opts.gatewayWait (default gatewayWait), and with --once no
+// longer than --wait (`--once --wait 0s` waits for nothing).
+func (opts *Options) awaitGatewayFor() time.Duration {
 	wait := opts.gatewayWait
 	if wait <= 0 {
 		wait = gatewayWait
 	}
+	if opts.Once {
+		wait = min(wait, opts.Wait)
+	}
+	return wait
+}
+
+// awaitGateway waits, at most opts.awaitGatewayFor(), for a gateway to
+// be recorded in b's local state dir, and returns the pusher for it. It
+// looks every 50 ms: serve records itself once, in the state file, which
+// no event announces.
+func awaitGateway(ctx context.Context, b *backend.Backend, opts *Options, logger *slog.Logger) (store.Pusher, error) {
+	wait := opts.awaitGatewayFor()
 	logger.Info("waiting for `socks serve` to start on this state dir", "at_most", wait)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()

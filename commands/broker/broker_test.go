@@ -217,6 +217,16 @@ func TestWithoutAGatewayItSaysToStartOne(t *testing.T) {
 	if !strings.Contains(logs.String(), "waiting for `socks serve` to start on this state dir") {
 		t.Errorf("the broker did not say it waits for the gateway:\n%s", logs)
 	}
+
+	// --once waits no longer than --wait: with --wait 0s, not at all.
+	opts, _, logs = brokerOpts(localBackend(t, ""))
+	opts.Once, opts.Wait = true, 0
+	if err := brokerRun(t.Context(), opts); !errors.Is(err, backend.ErrNoGateway) || strings.Contains(err.Error(), "waited") {
+		t.Errorf("--once --wait 0s: err = %v; want ErrNoGateway at once", err)
+	}
+	if strings.Contains(logs.String(), "waiting for") {
+		t.Errorf("--once --wait 0s said it waits:\n%s", logs)
+	}
 }
 
 // TestABrokerWaitsForTheGatewayStartingBesideIt: serve and the broker
