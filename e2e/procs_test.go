@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -422,5 +424,68 @@ func TestABrokerKilledMidStormBesideAnotherLosesNothing(t *testing.T) {
 	}
 	if dead := deadLetters(t, s.run); len(dead) != 0 {
 		t.Errorf("dead letters %+v; want none", dead)
+	}
+}
+
+// TestServesStartedAtOnceOnAFreshStateDirRunOneGateway: four `socks
+// serve` started at the same instant on a state dir nothing has run in
+// (the dir, the state file, its schema and the lock files all made by
+// them at once): exactly one serves, each other exits 1 naming its pid,
+// and the one serving works (a client connects and gets a message).
+func TestServesStartedAtOnceOnAFreshStateDirRunOneGateway(t *testing.T) {
+	t.Parallel()
+	for round := range 3 {
+		s := newStack(t)
+		s.dir = filepath.Join(s.dir, "fresh")
+		procs := make([]*proc, 4)
+		for i := range procs {
+			procs[i] = start(t, "serve", "--addr", "127.0.0.1:0", "--state-dir", s.dir)
+		}
+		// Each either prints its URL (serving) or exits; bounded.
+		var winner *proc
+		var losers []result
+		settled := map[*proc]bool{}
+		deadline := time.Now().Add(startTimeout)
+		for len(settled) < len(procs) {
+			for _, p := range procs {
+				if settled[p] {
+					continue
+				}
+				select {
+				case <-p.done:
+					losers = append(losers, result{args: p.args, code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String()})
+					settled[p] = true
+				default:
+					if strings.Contains(p.stdout.String(), "\n") {
+						if winner != nil {
+							t.Fatalf("round %d: two serves run on one state dir:\n%s\n%s", round, winner.stdout, p.stdout)
+						}
+						winner, settled[p] = p, true
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: after %s, %d of 4 serves neither serve nor exited", round, startTimeout, len(procs)-len(settled))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if winner == nil {
+			t.Fatalf("round %d: no serve of 4 started; they said %v", round, losers)
+		}
+		want := regexp.MustCompile(`^socks: a gateway is already running for this state dir \(pid ` + strconv.Itoa(winner.cmd.Process.Pid) + `\b`)
+		for _, r := range losers {
+			if r.code != 1 || r.stdout != "" || !want.MatchString(r.stderr) {
+				t.Errorf("round %d: a serve beside the one serving: want exit 1 naming pid %d:\n%s", round, winner.cmd.Process.Pid, r)
+			}
+		}
+		srv := &server{proc: winner, URL: strings.TrimSpace(strings.SplitN(winner.stdout.String(), "\n", 2)[0])}
+		conn := mustDial(t, srv.connectURL("alice", s.issue("alice"), "updates"))
+		if rep := s.publishWait("--topic", "updates", "--message", "one"); rep.Report.Delivered != 1 {
+			t.Errorf("round %d: publish --wait reported %s; want delivered=1", round, rep)
+		}
+		if got := readText(t, conn); got != `"one"` {
+			t.Errorf("round %d: got %q", round, got)
+		}
+		winner.stop()
 	}
 }
