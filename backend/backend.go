@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -319,7 +320,25 @@ func (b *Backend) HoldGateway() (release func(), locked bool, err error) {
 	case err != nil:
 		return nil, false, fmt.Errorf("cannot take the gateway's lock in %s: %w", b.Config.StateDir, unwrapPath(err))
 	}
+	// Named at once, for a serve refused the lock while this one starts
+	// or stops (and has no record) to say which process to stop. A
+	// failure only leaves it unnamed.
+	_ = l.SetOwner(strconv.Itoa(os.Getpid()))
 	return func() { _ = l.Unlock() }, true, nil
+}
+
+// GatewayPID returns the pid of the gateway that holds the local state
+// dir's gateway lock, as it named itself there (HoldGateway), or 0 when
+// none holds it, or that cannot be told. It creates nothing.
+func (b *Backend) GatewayPID() int {
+	if running, known := b.GatewayRunning(); !running || !known {
+		return 0
+	}
+	pid, err := strconv.Atoi(filelock.Owner(filepath.Join(b.Config.StateDir, GatewayLockFile)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }
 
 // GatewayRunning reports whether a gateway holds the local state dir's
@@ -426,6 +445,8 @@ func (b *Backend) runningProcess(ctx context.Context) string {
 	serve := "`socks serve`"
 	if pid, ok, _ := b.DB.GetMeta(ctx, MetaGatewayPID); ok && pid != "" {
 		serve += " (pid " + pid + ")"
+	} else if pid := b.GatewayPID(); pid > 0 {
+		serve += " (pid " + strconv.Itoa(pid) + ")"
 	}
 	running, known := b.GatewayRunning()
 	if running {
@@ -479,7 +500,9 @@ func (b *Backend) WebSocketURL(ctx context.Context) (string, error) {
 }
 
 // Pusher returns a Management API pusher for the backend, with keep-alive
-// sized to concurrency.
+// sized to concurrency. On the local backend it follows the state dir's
+// gateway to a new address when the one it found cannot be reached any
+// more (a serve started again elsewhere).
 func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, error) {
 	_, mgmt, err := b.Gateway(ctx)
 	if err != nil {
@@ -488,7 +511,14 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	if b.AWS != nil {
 		return awsops.NewPusher(awsops.NewManagementClient(*b.AWS, mgmt, concurrency)), nil
 	}
-	return b.LocalPusher(mgmt, concurrency)
+	p, err := b.LocalPusher(mgmt, concurrency)
+	if err != nil {
+		return nil, err
+	}
+	if b.DB == nil {
+		return p, nil // serve on the AWS backend: its own gateway
+	}
+	return &followingPusher{b: b, concurrency: concurrency, mgmt: mgmt, p: p}, nil
 }
 
 // LocalPusher is the pusher for a local gateway of this state dir: it

@@ -320,3 +320,32 @@ func TestOrphansAreGivenBackOnlyWhenNoBrokerRuns(t *testing.T) {
 		}
 	})
 }
+
+// TestTheGatewayNamesItsPIDInItsLock: the gateway that holds the state
+// dir's gateway lock names its pid in it, for a serve refused the lock to
+// say which process to stop while the record names none (the gateway is
+// starting, or stopping: the record goes first); the next gateway names
+// its own.
+func TestTheGatewayNamesItsPIDInItsLock(t *testing.T) {
+	b, err := Open(t.Context(), config.Config{Backend: config.BackendLocal, StateDir: t.TempDir()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if pid := b.GatewayPID(); pid != 0 {
+		t.Errorf("before any gateway: GatewayPID = %d; want 0", pid)
+	}
+	for range 2 {
+		release, locked, err := b.HoldGateway()
+		if err != nil || !locked {
+			t.Fatalf("HoldGateway: %v (locked %v)", err, locked)
+		}
+		if pid := b.GatewayPID(); pid != os.Getpid() {
+			t.Errorf("GatewayPID = %d; want this process's %d", pid, os.Getpid())
+		}
+		release()
+		if pid := b.GatewayPID(); pid != 0 {
+			t.Errorf("once the gateway let go (or was killed): GatewayPID = %d; want 0", pid)
+		}
+	}
+}

@@ -444,3 +444,85 @@ func liveRecords(t *testing.T, s *Store, geek string, now time.Time) int {
 	}
 	return live
 }
+
+// TestARevokeClosesTheWindowOfConnectsUnderway: connects with a chatter
+// ID keep coming through two handles (two serves' worth of pools, as
+// separate processes) while a third handle (`socks chatter revoke`)
+// revokes it. The chatter check and the record are one write, so there
+// is no window as on DynamoDB, where a connect verified before the revoke
+// writes its record after it: once the revoke has returned, no record of
+// the ID appears any more (the connects underway at that moment were
+// either written before it or refused), and every connect begun after
+// it is refused as unknown.
+func TestARevokeClosesTheWindowOfConnectsUnderway(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "socks.db")
+	connects := []*Store{openPath(t, path, Options{}).Store(), openPath(t, path, Options{}).Store()}
+	revoker := openPath(t, path, Options{}).Store()
+	secret, _, err := store.IssueChatterID(ctx, revoker, "alice", time.Hour, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const workers, most = 8, 300
+	var (
+		revoked  = make(chan struct{}) // closed once the revoke returned
+		admitted = make(chan struct{}, workers*most)
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		late     []string // connects begun after the revoke, and admitted
+	)
+	for w := range workers {
+		s := connects[w%len(connects)]
+		wg.Go(func() {
+			for i := range most {
+				id := fmt.Sprintf("w%d-%03d", w, i)
+				after := false
+				select {
+				case <-revoked:
+					after = true
+				default:
+				}
+				_, err := s.AdmitConnection(ctx, id, "alice", secret, now, 0, record(pubsub.Connection{Topics: []string{"t"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}))
+				switch {
+				case err == nil && after:
+					mu.Lock()
+					late = append(late, id)
+					mu.Unlock()
+				case err == nil:
+					admitted <- struct{}{}
+				case errors.Is(err, store.ErrUnauthorized):
+					if !after {
+						// Refused: the revoke has committed; the
+						// next connects begin after it returns.
+						<-revoked
+					}
+				default:
+					t.Errorf("connect %s: %v", id, err)
+					return
+				}
+				if after {
+					return // one connect after the revoke is enough
+				}
+			}
+		})
+	}
+	// Some connects in, then the revoke, as they go on.
+	for range workers {
+		<-admitted
+	}
+	n, err := revoker.RevokeChatterIDs(ctx, "alice", nil)
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeChatterIDs = %d, %v; want 1", n, err)
+	}
+	atRevoke := liveRecords(t, revoker, "alice", now)
+	close(revoked)
+	wg.Wait()
+	if late != nil {
+		t.Errorf("connects begun after the revoke returned were admitted: %v", late)
+	}
+	if after := liveRecords(t, revoker, "alice", now); after != atRevoke {
+		t.Errorf("%d records when the revoke returned, %d once the connects underway ended; want no record written after the revoke", atRevoke, after)
+	}
+}

@@ -130,6 +130,10 @@ type GatewayRecord struct {
 	// `socks broker`: backend.Broker); BrokerErr, why that is not known.
 	Broker    bool  `json:"broker"`
 	BrokerErr error `json:"-"`
+	// Holder is the pid of a gateway that holds the state dir's gateway
+	// lock with no record (backend.GatewayPID): it is starting, or
+	// stopping. 0 when none does, or when there is a record.
+	Holder int `json:"-"`
 }
 
 // Delivering reports whether a gateway answers and a broker runs: what
@@ -437,6 +441,9 @@ func checkGateway(_ context.Context, env *Env) Result {
 		return fail("no local gateway: the state file did not open", "start it with `socks serve`")
 	case env.GatewayErr != nil:
 		return fail("cannot read the gateway record: "+env.GatewayErr.Error(), "start the gateway with `socks serve`")
+	case !g.Recorded() && g.Holder > 0:
+		return fail(fmt.Sprintf("a gateway (pid %d) holds this state dir but has not recorded its address: it is starting or stopping", g.Holder),
+			"run the doctor again in a moment; if it stays so, that process is stuck: stop it, then start `socks serve`")
 	case !g.Recorded():
 		return fail("no local gateway is running for this state dir",
 			"start it with `socks serve` (in another terminal, or as a service); or "+stateDirFix)

@@ -58,6 +58,9 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 		if running, known := b.GatewayRunning(); env.Gateway.Recorded() && known && !running {
 			env.Gateway.Stale = true
 		}
+		if env.GatewayErr == nil && !env.Gateway.Recorded() {
+			env.Gateway.Holder = b.GatewayPID()
+		}
 		switch err := b.Broker(); {
 		case err == nil:
 			env.Gateway.Broker = true

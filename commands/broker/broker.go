@@ -5,7 +5,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -35,7 +37,18 @@ type Options struct {
 	JSON        bool
 	Verbose     bool
 	Quiet       bool
+
+	// gatewayWait bounds the wait for a local gateway as the broker
+	// starts (default gatewayWait; tests set their own).
+	gatewayWait time.Duration
 }
+
+// gatewayWait bounds how long a broker on the local backend waits, as it
+// starts, for `socks serve` to record its gateway in the state dir:
+// started together (a Procfile, docker compose, `socks serve --no-broker
+// & socks broker` in a script), the broker looked before serve had
+// recorded itself, and exited.
+const gatewayWait = 10 * time.Second
 
 // NewCmdBroker returns `socks broker`.
 func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
@@ -51,9 +64,12 @@ container, or against emulators.
 On AWS it long-polls the stack's SQS queue and posts to --callback-url (the
 API's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}). On the
 local backend it reads the local queue and posts to the running
-'socks serve' (start that with --no-broker so that one broker runs); while
-it runs, 'socks publish --wait' and 'socks doctor' on the same state dir
-know that a broker runs.
+'socks serve' (start that with --no-broker so that one broker runs),
+waiting up to 10s (with --once, up to --wait) for it to start when none
+runs yet (the two started together, by a Procfile or a script), and
+following it to a new address
+when it is started again elsewhere; while it runs, 'socks publish
+--wait' and 'socks doctor' on the same state dir know that a broker runs.
 
 A message is deleted only after it was handled; one whose deliveries all
 failed comes back after a backoff, and is dead-lettered with the reason
@@ -133,11 +149,14 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	pusher, err := b.Pusher(ctx, opts.Concurrency)
+	if errors.Is(err, backend.ErrNoGateway) && b.DB != nil && opts.awaitGatewayFor() > 0 {
+		pusher, err = awaitGateway(ctx, b, opts, logger)
+	}
 	if err != nil {
 		return err
 	}
-	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	if b.SQS != nil {
 		// The queue dead-letters a message past its receives itself.
 		b.SQS.SetLogger(logger)
@@ -235,6 +254,46 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// awaitGatewayFor is how long the broker waits for a local gateway as it
+// starts: opts.gatewayWait (default gatewayWait), and with --once no
+// longer than --wait (`--once --wait 0s` waits for nothing).
+func (opts *Options) awaitGatewayFor() time.Duration {
+	wait := opts.gatewayWait
+	if wait <= 0 {
+		wait = gatewayWait
+	}
+	if opts.Once {
+		wait = min(wait, opts.Wait)
+	}
+	return wait
+}
+
+// awaitGateway waits, at most opts.awaitGatewayFor(), for a gateway to
+// be recorded in b's local state dir, and returns the pusher for it. It
+// looks every 50 ms: serve records itself once, in the state file, which
+// no event announces.
+func awaitGateway(ctx context.Context, b *backend.Backend, opts *Options, logger *slog.Logger) (store.Pusher, error) {
+	wait := opts.awaitGatewayFor()
+	logger.Info("waiting for `socks serve` to start on this state dir", "at_most", wait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, fmt.Errorf("%w (waited %s for one to start)", backend.ErrNoGateway, wait)
+		case <-tick.C:
+		}
+		p, err := b.Pusher(ctx, opts.Concurrency)
+		if !errors.Is(err, backend.ErrNoGateway) {
+			return p, err
+		}
+	}
 }
 
 // handleBatch receives one batch and handles it, as one turn of Run does.

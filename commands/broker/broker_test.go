@@ -204,10 +204,66 @@ func TestRunDeliversUntilCancelledAndStopsCleanly(t *testing.T) {
 	}
 }
 
+// TestWithoutAGatewayItSaysToStartOne: with no gateway recorded, the
+// broker waits for one to start (serve may be starting beside it), saying
+// so, and then says to start one, and that it waited.
 func TestWithoutAGatewayItSaysToStartOne(t *testing.T) {
-	opts, _, _ := brokerOpts(localBackend(t, ""))
-	if err := brokerRun(t.Context(), opts); !errors.Is(err, backend.ErrNoGateway) {
-		t.Errorf("err = %v; want ErrNoGateway", err)
+	opts, _, logs := brokerOpts(localBackend(t, ""))
+	opts.gatewayWait = 200 * time.Millisecond
+	err := brokerRun(t.Context(), opts)
+	if !errors.Is(err, backend.ErrNoGateway) || !strings.Contains(err.Error(), "waited 200ms for one to start") {
+		t.Errorf("err = %v; want ErrNoGateway, saying it waited", err)
+	}
+	if !strings.Contains(logs.String(), "waiting for `socks serve` to start on this state dir") {
+		t.Errorf("the broker did not say it waits for the gateway:\n%s", logs)
+	}
+
+	// --once waits no longer than --wait: with --wait 0s, not at all.
+	opts, _, logs = brokerOpts(localBackend(t, ""))
+	opts.Once, opts.Wait = true, 0
+	if err := brokerRun(t.Context(), opts); !errors.Is(err, backend.ErrNoGateway) || strings.Contains(err.Error(), "waited") {
+		t.Errorf("--once --wait 0s: err = %v; want ErrNoGateway at once", err)
+	}
+	if strings.Contains(logs.String(), "waiting for") {
+		t.Errorf("--once --wait 0s said it waits:\n%s", logs)
+	}
+}
+
+// TestABrokerWaitsForTheGatewayStartingBesideIt: serve and the broker
+// started together, the broker looks before serve has recorded its
+// gateway: it waits, and runs once the gateway is there, rather than
+// exiting (a process manager then stopped the serve too).
+func TestABrokerWaitsForTheGatewayStartingBesideIt(t *testing.T) {
+	g, mgmt := newGateway(t)
+	b := localBackend(t, "")
+	opts, out, logs := brokerOpts(b)
+	opts.Once = true
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- brokerRun(ctx, opts) }()
+	for !strings.Contains(logs.String(), "waiting for `socks serve`") {
+		select {
+		case err := <-done:
+			t.Fatalf("the broker ended before any gateway started: %v\n%s", err, logs)
+		case <-ctx.Done():
+			t.Fatalf("the broker did not say it waits:\n%s", logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := b.Queue.Send(ctx, []byte(`{"users":["alice"],"topics":["updates"],"body":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws" + strings.TrimPrefix(mgmt, "http"), backend.MetaGatewayManagement: mgmt} {
+		if err := b.DB.SetMeta(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the broker, once the gateway started: %v\n%s", err, logs)
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `"hi"` {
+		t.Errorf("alice got %q; the broker printed %q and logged:\n%s", got, out, logs)
 	}
 }
 

@@ -444,3 +444,33 @@ func TestTheHelpGivesTheMigrationCheckItsReadLimit(t *testing.T) {
 		t.Errorf("doctor's help does not say %q", want)
 	}
 }
+
+// TestAGatewayStartingOrStoppingIsNamedNotCalledMissing: a gateway holds
+// the state dir's lock but has no record (it is starting, or stopping:
+// the record goes first at Ctrl-C). The doctor said that no gateway runs
+// and to start one, which a serve then refused; it names the process
+// and says the gateway is starting or stopping.
+func TestAGatewayStartingOrStoppingIsNamedNotCalledMissing(t *testing.T) {
+	dir := t.TempDir()
+	serve, err := backend.Open(context.Background(), config.Config{Backend: config.BackendLocal, StateDir: dir}, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Close()
+	release, locked, err := serve.HoldGateway()
+	if err != nil || !locked {
+		t.Fatalf("HoldGateway: %v (locked %v)", err, locked)
+	}
+	defer release()
+	r := run(t, dir, "doctor")
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(l, "\tlocal gateway\t") {
+			line = l
+		}
+	}
+	pid := "pid " + strconv.Itoa(os.Getpid())
+	if r.code != 1 || !strings.Contains(line, pid) || !strings.Contains(line, "starting or stopping") || strings.Contains(line, "start it with") {
+		t.Fatalf("exit %d, local gateway check %q; want it failing, naming %s as starting or stopping, not saying to start one:\n%s", r.code, line, pid, r.stdout)
+	}
+}

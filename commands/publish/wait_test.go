@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +220,47 @@ func TestAWaitCutShortByCtrlCSaysTheMessageIsQueued(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "m-waited") {
 		t.Errorf("stdout %q; want the message ID", out)
+	}
+}
+
+// brokerDies is a queue whose only broker (the lock this test holds) is
+// killed as the message is sent.
+type brokerDies struct {
+	store.Queue
+	release func()
+}
+
+func (q *brokerDies) Send(ctx context.Context, body []byte) (string, error) {
+	id, err := q.Queue.Send(ctx, body)
+	q.release()
+	return id, err
+}
+
+// TestWaitTimeoutAfterTheBrokerDiedSaysItStopped: a broker ran when the
+// message was queued and was killed during the wait (its lock let go):
+// the timeout said "though a broker is running for this state dir (it
+// holds the broker lock)", which was no longer true; it says the broker
+// stopped, and that the message waits for the next one.
+func TestWaitTimeoutAfterTheBrokerDiedSaysItStopped(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	b.Queue = &brokerDies{Queue: b.Queue, release: func() { once.Do(release) }}
+	t.Cleanup(func() { once.Do(release) })
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
+	o.Backend = open
+	o.WaitTimeout = 50 * time.Millisecond
+	err = publishRun(t.Context(), o)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitTimeout {
+		t.Fatalf("publish --wait = %v; want a timeout", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "a broker is running") || !strings.Contains(msg, "stopped") || !strings.Contains(msg, "socks broker") {
+		t.Fatalf("timeout %q; want it to say the broker stopped and to start one, not that one runs", msg)
 	}
 }

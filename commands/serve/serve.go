@@ -356,12 +356,14 @@ func Run(ctx context.Context, opts *Options) error {
 	// On the AWS backend serve runs a local gateway over the AWS store and
 	// queue (for testing against emulators); only the local backend records
 	// the gateway for other processes to find.
+	locked := false
 	if b.DB != nil {
 		// The lock makes two serves started at once take turns. Held, it
 		// says that a record left behind is stale (its gateway was
 		// killed), even when something else now listens at its address;
 		// without file locks the record is the only check.
-		release, locked, err := b.HoldGateway()
+		var release func()
+		release, locked, err = b.HoldGateway()
 		if errors.Is(err, backend.ErrGatewayRunning) {
 			return runningError(ctx, b)
 		}
@@ -373,19 +375,6 @@ func Run(ctx context.Context, opts *Options) error {
 			if err := checkNotRunning(ctx, b); err != nil {
 				return err
 			}
-		} else {
-			// The one gateway of the state dir: the connection records
-			// in it are those of a gateway that was killed before its
-			// $disconnects, counting against their geeks' caps.
-			if forgot, err = b.DB.Store().DeleteAllConnections(ctx); err != nil {
-				return err
-			}
-			// A gateway stopped cleanly a moment ago ran every
-			// $disconnect, so its clients are not among the records:
-			// it left their count.
-			if closed, err = takeClosed(ctx, b, opts.now()); err != nil {
-				return err
-			}
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -394,6 +383,24 @@ func Run(ctx context.Context, opts *Options) error {
 			return fmt.Errorf("address %s is already in use: stop what uses it or pick another with --addr 127.0.0.1:PORT (port 0 picks a free one)", opts.Addr)
 		}
 		return fmt.Errorf("cannot listen on %s: %w", opts.Addr, err)
+	}
+	if locked {
+		// Listening, so starting for good: a serve that cannot listen
+		// leaves what follows to the next one.
+		//
+		// The one gateway of the state dir: the connection records in
+		// it are those of a gateway that was killed before its
+		// $disconnects, counting against their geeks' caps.
+		if forgot, err = b.DB.Store().DeleteAllConnections(ctx); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		// A gateway stopped cleanly a moment ago ran every $disconnect,
+		// so its clients are not among the records: it left their count.
+		if closed, err = takeClosed(ctx, b, opts.now()); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	logger := cmdutil.NewLogger(opts.IO.ErrOut, opts.Verbose, opts.Quiet)
 	// On the AWS backend the records are written and judged by AWS's
@@ -796,11 +803,14 @@ func checkNotRunning(ctx context.Context, b *backend.Backend) error {
 }
 
 // runningError says that another gateway holds the state dir, with its
-// record when it has one (it may be starting, or stopping: the record
-// goes at Ctrl-C).
+// record when it has one, else with the pid it named in its lock (it is
+// starting, or stopping: the record goes at Ctrl-C).
 func runningError(ctx context.Context, b *backend.Backend) error {
 	if err := checkNotRunning(ctx, b); err != nil {
 		return err
+	}
+	if pid := b.GatewayPID(); pid > 0 {
+		return fmt.Errorf("%w (pid %d, starting or stopping): stop it first, or use another --state-dir", backend.ErrGatewayRunning, pid)
 	}
 	return fmt.Errorf("%w (starting, stopping, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }

@@ -1546,3 +1546,37 @@ func TestOnTheAWSBackendServeGoesByTheStoresClock(t *testing.T) {
 	}
 	ws.Close()
 }
+
+// TestAServeThatCannotListenLeavesTheStateAsItWas: a serve whose address
+// is in use (another state dir's serve on the default port) fails to
+// start; it must not have done the starting gateway's work first: it
+// deleted the records a killed gateway left, and read and deleted what
+// a clean stop left, so the serve started next on a free port neither
+// warned of those records nor waited for the clients that stop closed.
+func TestAServeThatCannotListenLeavesTheStateAsItWas(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	opts := testOptions(t)
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	recordClosed(b, 3, now)
+	if err := b.Store.PutConnection(t.Context(), pubsub.Connection{ID: "killed", Geek: "alice", Topics: []string{"t"}, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Addr = busy.Addr().String()
+	if err := Run(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("serve on a busy address: %v; want it to say the address is in use", err)
+	}
+	if _, err := b.Store.GetConnection(t.Context(), "killed"); err != nil {
+		t.Errorf("the killed gateway's record after the failed start: %v; want it kept for the next serve", err)
+	}
+	if v, ok, err := b.DB.GetMeta(t.Context(), backend.MetaGatewayClosed); err != nil || !ok {
+		t.Errorf("what the clean stop left, after the failed start: %q %v %v; want it kept for the next serve", v, ok, err)
+	}
+}

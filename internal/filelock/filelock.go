@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/internal/planted"
@@ -90,6 +91,40 @@ func (l *Lock) Unlock() error {
 		err = cerr
 	}
 	return err
+}
+
+// maxOwner bounds what Owner reads of a lock file.
+const maxOwner = 256
+
+// SetOwner writes owner (a line of text, such as a pid) into the locked
+// file in place of what an earlier holder wrote, after the file's first
+// byte (the byte Windows locks, which others cannot read): whoever finds
+// the lock held reads who holds it with Owner.
+func (l *Lock) SetOwner(owner string) error {
+	// Written over the old one, then cut to its length: a reader
+	// meanwhile sees one owner or the other, never an empty file.
+	b := []byte("\n" + owner + "\n")
+	if _, err := l.f.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return l.f.Truncate(int64(len(b)))
+}
+
+// Owner returns what the holder of the lock on path wrote with SetOwner,
+// or "" when the file is missing, unreadable, or holds no owner. Between
+// the lock's taking and SetOwner it still names the holder before, if
+// any: callers that may meet a holder that has just taken the lock read
+// it after a wait.
+func Owner(path string) string {
+	f, err := planted.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, maxOwner)
+	n, _ := f.ReadAt(b, 1)
+	owner, _, _ := strings.Cut(string(b[:n]), "\n")
+	return owner
 }
 
 // errHeld says that the lock is held by someone else (locks never wait:

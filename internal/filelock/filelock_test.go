@@ -130,3 +130,41 @@ func TestWithinGivesUpOnAHeldLockAndTakesAFreeOne(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTheHolderOfALockNamesItselfInIt: whoever finds a lock held reads
+// who holds it (Owner), what the holder wrote (SetOwner) and nothing a
+// holder before it wrote; a lock file no holder named itself in, or that
+// is missing, names no one.
+func TestTheHolderOfALockNamesItselfInIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	if got := filelock.Owner(path); got != "" {
+		t.Errorf("Owner of a missing file = %q; want none", got)
+	}
+	l, ok, err := filelock.TryExclusive(path)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusive: ok=%v, %v", ok, err)
+	}
+	if got := filelock.Owner(path); got != "" {
+		t.Errorf("Owner before the holder named itself = %q; want none", got)
+	}
+	if err := l.SetOwner("a much longer first owner"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err = filelock.TryExclusive(path)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusive again: ok=%v, %v", ok, err)
+	}
+	defer l.Unlock()
+	if err := l.SetOwner("12345"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := filelock.TryShared(path); err != nil || ok {
+		t.Fatalf("TryShared beside the named holder: ok=%v, %v; want it held", ok, err)
+	}
+	if got := filelock.Owner(path); got != "12345" {
+		t.Errorf("Owner = %q; want the second holder's %q alone", got, "12345")
+	}
+}

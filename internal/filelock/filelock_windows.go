@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// The lock covers the file's first byte, which is never written.
+// The lock covers the file's first byte, which only the holder writes
+// (SetOwner), and which the others so never read (Owner).
 
 func lock(f *os.File, exclusive bool) error {
 	flags := uint32(windows.LOCKFILE_FAIL_IMMEDIATELY)

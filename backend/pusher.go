@@ -1,0 +1,109 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/socks-dev/socks/store"
+)
+
+// refollowEvery bounds how often a followingPusher looks the gateway's
+// record up again while its calls cannot reach the gateway: the calls of
+// a fan-out failing at once cost one look-up, not one each.
+const refollowEvery = 250 * time.Millisecond
+
+// followingPusher is the pusher for the local state dir's gateway of a
+// process that outlives it: `socks broker` found the gateway's address as
+// it started, and a `socks serve` stopped and started again listens
+// elsewhere (another free port, another --addr). A call that cannot reach
+// the address it used (nothing listens there, or the connection kept
+// alive to it broke) looks the record up again and, when it names
+// another address, is made again there, as are the calls after it: the
+// gateway there is another one (one runs per state dir), so a call made
+// twice reaches no client twice (a connection ID of the old gateway is
+// gone from the new one). Without a record, or with the same one, the
+// call's own error stands (the broker retries it).
+type followingPusher struct {
+	b           *Backend
+	concurrency int
+
+	mu     sync.Mutex
+	mgmt   string
+	p      store.Pusher
+	looked time.Time // when the record was last looked up again
+}
+
+func (f *followingPusher) Post(ctx context.Context, id string, data []byte) error {
+	return follow(f, ctx, func(p store.Pusher) error { return p.Post(ctx, id, data) })
+}
+
+func (f *followingPusher) Get(ctx context.Context, id string) (store.ConnectionInfo, error) {
+	var info store.ConnectionInfo
+	err := follow(f, ctx, func(p store.Pusher) (err error) {
+		info, err = p.Get(ctx, id)
+		return err
+	})
+	return info, err
+}
+
+func (f *followingPusher) Delete(ctx context.Context, id string) error {
+	return follow(f, ctx, func(p store.Pusher) error { return p.Delete(ctx, id) })
+}
+
+// follow makes call with the current pusher and, if it could not reach
+// the gateway, once more with the pusher of the address the record names
+// now, if another.
+func follow(f *followingPusher, ctx context.Context, call func(store.Pusher) error) error {
+	p, mgmt := f.current()
+	err := call(p)
+	if err == nil || !unreachable(err) {
+		return err
+	}
+	next, ok := f.moved(ctx, mgmt)
+	if !ok {
+		return err
+	}
+	return call(next)
+}
+
+func (f *followingPusher) current() (store.Pusher, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.p, f.mgmt
+}
+
+// moved returns the pusher for the gateway's address if it is no longer
+// used, as the record names it now (another call may have looked it up
+// already).
+func (f *followingPusher) moved(ctx context.Context, used string) (store.Pusher, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mgmt != used {
+		return f.p, true
+	}
+	if time.Since(f.looked) < refollowEvery {
+		return nil, false
+	}
+	f.looked = time.Now()
+	_, mgmt, err := f.b.Gateway(ctx)
+	if err != nil || mgmt == f.mgmt {
+		return nil, false
+	}
+	p, err := f.b.LocalPusher(mgmt, f.concurrency)
+	if err != nil {
+		return nil, false
+	}
+	f.p, f.mgmt = p, mgmt
+	return p, true
+}
+
+// unreachable reports whether err is a call's failure to reach the
+// gateway on the network (nothing listens at its address, or the
+// connection kept alive to it broke), rather than the gateway's answer.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
