@@ -607,6 +607,52 @@ func heldError(verb string, held int, ids []string, chosen []deadMessage) error 
 		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), otherReader, deadLetterHold))
 }
 
+// unreadError is the error of a lookup, redrive or purge by IDs (ids) that
+// did not find them all among the walked dead letters, when the walk
+// stopped at maxDeadLetterWalk: those not found may be among the dead
+// letters past it, which no walk reads while these are there.
+func (q *SQSQueue) unreadError(verb string, walked int, ids []string, chosen []deadMessage) error {
+	if ids == nil || walked < maxDeadLetterWalk {
+		return nil
+	}
+	found := make(map[string]bool, len(chosen))
+	for _, d := range chosen {
+		found[d.letter.ID], found[d.sqsID] = true, true
+	}
+	var unread []string
+	for _, id := range pubsub.Unique(ids) {
+		if !found[id] {
+			unread = append(unread, id)
+		}
+	}
+	if len(unread) == 0 {
+		return nil
+	}
+	shown := strings.Join(unread[:min(len(unread), 10)], " ")
+	if len(unread) > 10 {
+		shown += fmt.Sprintf(" and %d more", len(unread)-10)
+	}
+	return unreadErr(fmt.Sprintf("%s dead letters: %s (%s) not among the first %s read, and there are more (a read stops there, and SQS hands them out in no order): purge or redrive the others first, then run it again, or look for %s in the AWS console (SQS, queue %s, Send and receive messages, Poll for messages)",
+		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, thousands(maxDeadLetterWalk), pronoun(len(unread)), q.queues.DeadLetter))
+}
+
+// pronoun is "it" for one, else "them".
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// thousands writes n (not negative) with a comma every three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // otherReader is who holds or takes the dead letters a walk cannot.
 const otherReader = "another socks command reading them (a dlq list, show, redrive or purge, status or doctor)"
 
@@ -652,6 +698,13 @@ type redrivenButKept string
 
 func (e redrivenButKept) Error() string        { return string(e) }
 func (e redrivenButKept) Is(target error) bool { return target == store.ErrRedrivenButKept }
+
+// unreadErr is an error that is store.ErrDeadLettersUnread, in its own
+// words.
+type unreadErr string
+
+func (e unreadErr) Error() string        { return string(e) }
+func (e unreadErr) Is(target error) bool { return target == store.ErrDeadLettersUnread }
 
 // heldErr is an error that is store.ErrDeadLettersHeld, in its own words.
 type heldErr string
@@ -933,7 +986,7 @@ func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLet
 	if len(chosen) > 0 {
 		return chosen[0].letter, true, nil
 	}
-	return store.DeadLetter{}, false, heldError("reading", held, ids, chosen)
+	return store.DeadLetter{}, false, cmp.Or(heldError("reading", held, ids, chosen), q.unreadError("reading", len(dms), ids, chosen))
 }
 
 // pick splits walked dead letters into those whose ID (or dead-letter queue
@@ -1024,7 +1077,7 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	if len(taken) > 0 {
 		return moved, fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true))
 	}
-	return moved, heldError("redriving", held, ids, chosen)
+	return moved, cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
 }
 
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
@@ -1068,7 +1121,7 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	case len(taken) > 0:
 		return n, takenError("purging", len(taken))
 	}
-	return n, heldError("purging", held, ids, chosen)
+	return n, cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", len(dms), ids, chosen))
 }
 
 // depth reads a queue's approximate counts.

@@ -510,3 +510,37 @@ func TestTheHeldErrorNamesDoctorAmongTheWalkers(t *testing.T) {
 		t.Errorf("heldError = %v; want it to name doctor among the commands that hold dead letters", err)
 	}
 }
+
+// TestADeadLetterPastTheFirstTenThousandReadIsNotSaidToBeMissing: every
+// read of the dead letters stops at 10,000; an ID past them was answered
+// as no dead letter (dlq show, redrive and purge: exit 3), where it may
+// well be one.
+func TestADeadLetterPastTheFirstTenThousandReadIsNotSaidToBeMissing(t *testing.T) {
+	const past = "d10004"
+	check := func(what string, found bool, err error) {
+		t.Helper()
+		if found || !errors.Is(err, store.ErrDeadLettersUnread) || !strings.Contains(err.Error(), past) ||
+			!strings.Contains(err.Error(), "not among the first 10,000 read") || !strings.Contains(err.Error(), "AWS console") {
+			t.Errorf("%s of %s = %v, %v; want store.ErrDeadLettersUnread naming it, the first 10,000 read and the AWS console", what, past, found, err)
+		}
+	}
+	q := NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	_, found, err := q.FindDeadLetter(t.Context(), past)
+	check("FindDeadLetter", found, err)
+	q = NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), []string{"d3", past})
+	check("PurgeDeadLetters", n != 1, err)
+	q = NewSQSQueue(sendsAll(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll)), QueuesFor("fake"), SQSOptions{})
+	n, err = q.Redrive(t.Context(), []string{past})
+	check("Redrive", n != 0, err)
+
+	// One among them is found, and an unknown ID among fewer is missing.
+	q = NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	if d, found, err := q.FindDeadLetter(t.Context(), "d9999"); !found || err != nil || d.ID != "d9999" {
+		t.Errorf("FindDeadLetter(d9999) = %v, %v, %v; want it found", d.ID, found, err)
+	}
+	q = NewSQSQueue(deadLettersAPI(3, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	if _, found, err := q.FindDeadLetter(t.Context(), "d7"); found || err != nil {
+		t.Errorf("FindDeadLetter(d7) of 3 = %v, %v; want not found, no error", found, err)
+	}
+}
