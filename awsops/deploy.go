@@ -711,6 +711,7 @@ func FindStackAPI(ctx context.Context, api DeployAPIGatewayAPI, stack string) (*
 func StackAPIs(ctx context.Context, api DeployAPIGatewayAPI, stack string) ([]apitypes.Api, error) {
 	var found []apitypes.Api
 	var next *string
+	pages := pageTokens{what: "API Gateway GetApis"}
 	for {
 		out, err := api.GetApis(ctx, &apigatewayv2.GetApisInput{NextToken: next})
 		if err != nil {
@@ -721,7 +722,11 @@ func StackAPIs(ctx context.Context, api DeployAPIGatewayAPI, stack string) ([]ap
 				found = append(found, a)
 			}
 		}
-		if aws.ToString(out.NextToken) == "" {
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return nil, fmt.Errorf("looking for the WebSocket APIs tagged %s=%s: %w; list them with `aws apigatewayv2 get-apis`", TagStack, stack, err)
+		}
+		if !more {
 			return found, nil
 		}
 		next = out.NextToken

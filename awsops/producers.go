@@ -847,11 +847,13 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 // so and what to run, and those of topics are still returned.
 func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, listErr error) {
 	subs, bad, missing = subscriptionsTo(ctx, tp, queueARN, topics)
-	pages := sns.NewListSubscriptionsPaginator(tp, &sns.ListSubscriptionsInput{})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
+	fix := fmt.Sprintf("run `aws sns list-subscriptions` and `aws sns unsubscribe --subscription-arn ARN` for each one whose endpoint is %s", queueARN)
+	pages := pageTokens{what: "SNS ListSubscriptions"}
+	in := &sns.ListSubscriptionsInput{}
+	for {
+		out, err := tp.ListSubscriptions(ctx, in)
 		if err != nil {
-			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; run `aws sns list-subscriptions` and `aws sns unsubscribe --subscription-arn ARN` for each one whose endpoint is %s", Explain(err), queueARN)
+			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; %s", Explain(err), fix)
 		}
 		for _, s := range out.Subscriptions {
 			if !confirmedSubscription(s) || aws.ToString(s.Protocol) != "sqs" || aws.ToString(s.Endpoint) != queueARN {
@@ -862,8 +864,15 @@ func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, 
 				subs = append(subs, Subscription{Topic: aws.ToString(s.TopicArn), ARN: arn, Queue: queueARN})
 			}
 		}
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; %s", err, fix)
+		}
+		if !more {
+			return subs, bad, missing, nil
+		}
+		in.NextToken = out.NextToken
 	}
-	return subs, bad, missing, nil
 }
 
 // subscriptionsTo lists the subscriptions of the queue whose ARN is arn

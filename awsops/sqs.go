@@ -603,17 +603,90 @@ func heldError(verb string, held int, ids []string, chosen []deadMessage) error 
 	if held == 0 || (ids != nil && len(chosen) == len(pubsub.Unique(ids))) {
 		return nil
 	}
-	return heldErr(fmt.Sprintf("%s dead letters: %s held by another socks command reading them (a dlq list, show, redrive or purge, status or doctor) for up to %s",
-		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), deadLetterHold))
+	return heldErr(fmt.Sprintf("%s dead letters: %s held by %s for up to %s",
+		verb, text.Pluralize(held, "dead letter")+" "+text.WasWere(held), otherReader, deadLetterHold))
+}
+
+// unreadError is the error of a lookup, redrive or purge by IDs (ids) that
+// did not find them all among the walked dead letters, when the walk
+// stopped at maxDeadLetterWalk: those not found may be among the dead
+// letters past it, which no walk reads while these are there.
+func (q *SQSQueue) unreadError(verb string, walked int, ids []string, chosen []deadMessage) error {
+	if ids == nil || walked < maxDeadLetterWalk {
+		return nil
+	}
+	found := make(map[string]bool, len(chosen))
+	for _, d := range chosen {
+		found[d.letter.ID], found[d.sqsID] = true, true
+	}
+	var unread []string
+	for _, id := range pubsub.Unique(ids) {
+		if !found[id] {
+			unread = append(unread, id)
+		}
+	}
+	if len(unread) == 0 {
+		return nil
+	}
+	shown := strings.Join(unread[:min(len(unread), 10)], " ")
+	if len(unread) > 10 {
+		shown += fmt.Sprintf(" and %d more", len(unread)-10)
+	}
+	return unreadErr(fmt.Sprintf("%s dead letters: %s (%s) not among the first %s read, and there are more (a read stops there, and SQS hands them out in no order): purge or redrive the others first, then run it again, or look for %s in the AWS console (SQS, queue %s, Send and receive messages, Poll for messages)",
+		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, thousands(maxDeadLetterWalk), pronoun(len(unread)), q.queues.DeadLetter))
+}
+
+// pronoun is "it" for one, else "them".
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// thousands writes n (not negative) with a comma every three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// otherReader is who holds or takes the dead letters a walk cannot.
+const otherReader = "another socks command reading them (a dlq list, show, redrive or purge, status or doctor)"
+
+// takenWords says why SQS refused to delete walked dead letters with their
+// receipt (errTaken).
+var takenWords = fmt.Sprintf("taken by %s before this one could delete them (this one's %s hold ran out)", otherReader, deadLetterHold)
+
+// takenError is the error, store.ErrDeadLettersHeld, of a purge that could
+// not delete n of its dead letters: another command took them.
+func takenError(verb string, n int) error {
+	return heldErr(fmt.Sprintf("%s dead letters: %s %s", verb, text.Pluralize(n, "dead letter")+" "+text.WasWere(n), takenWords))
+}
+
+// idsOf returns the IDs of dms.
+func idsOf(dms []deadMessage) []string {
+	ids := make([]string, len(dms))
+	for i, d := range dms {
+		ids[i] = d.letter.ID
+	}
+	return ids
 }
 
 // keptErr is an error that is store.ErrRedrivenButKept, naming the dead
-// letters sent back but not deleted from the dead letters.
-func keptErr(ids []string) error {
+// letters sent back but not deleted from the dead letters: still there,
+// or, when taken, taken by another command (which may leave them there).
+func keptErr(ids []string, taken bool) error {
 	shown := ids[:min(len(ids), 10)]
 	more := ""
 	if len(ids) > len(shown) {
 		more = fmt.Sprintf(" and %d more", len(ids)-len(shown))
+	}
+	if taken {
+		return redrivenButKept(fmt.Sprintf("%s sent back onto the queue (%s%s) but %s, so they may still be in the dead letters: redriving them again would deliver them twice; purge those left with `socks dlq purge %s`",
+			text.Pluralize(len(ids), "dead letter")+" "+text.WasWere(len(ids)), strings.Join(shown, " "), more, takenWords, strings.Join(shown, " ")))
 	}
 	return redrivenButKept(fmt.Sprintf("%s sent back onto the queue but still in the dead letters (%s%s): redriving them again would deliver them twice; purge them with `socks dlq purge %s`",
 		text.Pluralize(len(ids), "dead letter")+" "+text.WasWere(len(ids)), strings.Join(shown, " "), more, strings.Join(shown, " ")))
@@ -625,6 +698,13 @@ type redrivenButKept string
 
 func (e redrivenButKept) Error() string        { return string(e) }
 func (e redrivenButKept) Is(target error) bool { return target == store.ErrRedrivenButKept }
+
+// unreadErr is an error that is store.ErrDeadLettersUnread, in its own
+// words.
+type unreadErr string
+
+func (e unreadErr) Error() string        { return string(e) }
+func (e unreadErr) Is(target error) bool { return target == store.ErrDeadLettersUnread }
 
 // heldErr is an error that is store.ErrDeadLettersHeld, in its own words.
 type heldErr string
@@ -756,51 +836,104 @@ func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, r
 	return errs
 }
 
-// deleteBatch deletes the messages of receipts, store.MaxBatch a call,
-// and returns how many it deleted (those of the calls before a failure).
-func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, error) {
+// errTaken is why SQS refused to delete a walked dead letter with its
+// receipt: the receipt is stale, so another command received it (its hold
+// ran out) or deleted it since; this walk deleted nothing.
+var errTaken = errors.New("taken by another command")
+
+// deleteBatch deletes the messages of receipts, store.MaxBatch a call, and
+// returns how many SQS deleted, with nil or one error per receipt for
+// those it did not: errTaken for one SQS refused as stale, else the
+// refusal of its entry or the failure of its call. It stops after a call
+// that failed, or refused an entry for another reason than a stale
+// receipt: the receipts not tried get that failure.
+func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, []error) {
 	return q.deleteBatchEach(ctx, url, name, receipts, nil)
 }
 
 // deleteBatchEach is deleteBatch calling deleted (if not nil) with how many
 // it has deleted so far after each call.
-func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int)) (int, error) {
+func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int)) (int, []error) {
 	n := 0
-	for part := range slices.Chunk(receipts, store.MaxBatch) {
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(receipts))
+		}
+		errs[i] = err
+	}
+	for start := 0; start < len(receipts); start += store.MaxBatch {
+		part := receipts[start:min(start+store.MaxBatch, len(receipts))]
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
 		for i, r := range part {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
 		}
 		out, err := q.api.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
 		if err != nil {
-			return n, wrapQueue("DeleteMessageBatch", name, err)
+			err = wrapQueue("DeleteMessageBatch", name, err)
+			for i := start; i < len(receipts); i++ {
+				fail(i, err)
+			}
+			return n, errs
 		}
-		if err := batchFailures("DeleteMessageBatch", name, out.Failed); err != nil {
-			return n + len(part) - len(out.Failed), err
+		done := make([]bool, len(part))
+		for _, s := range out.Successful {
+			if i, err := strconv.Atoi(aws.ToString(s.Id)); err == nil && i >= 0 && i < len(part) && !done[i] {
+				done[i] = true
+				n++
+			}
 		}
-		n += len(part)
+		var stop error
+		for _, f := range out.Failed {
+			i, err := strconv.Atoi(aws.ToString(f.Id))
+			if err != nil || i < 0 || i >= len(part) || done[i] {
+				continue
+			}
+			done[i] = true
+			switch aws.ToString(f.Code) {
+			case "ReceiptHandleIsInvalid", "MessageNotInflight":
+				fail(start+i, errTaken)
+				continue
+			}
+			err = fmt.Errorf("DeleteMessageBatch on queue %s refused the message: %s (%s)", name, aws.ToString(f.Message), aws.ToString(f.Code))
+			fail(start+i, err)
+			stop = cmp.Or(stop, err)
+		}
+		for i, ok := range done {
+			if !ok {
+				err := fmt.Errorf("DeleteMessageBatch on queue %s did not say whether it deleted the message", name)
+				fail(start+i, err)
+				stop = cmp.Or(stop, err)
+			}
+		}
 		if deleted != nil {
 			deleted(n)
 		}
+		if stop != nil {
+			for i := start + len(part); i < len(receipts); i++ {
+				fail(i, stop)
+			}
+			return n, errs
+		}
 	}
-	return n, nil
+	return n, errs
 }
 
-// batchFailures turns the failed entries of a batch call into an error;
-// entries refused for a stale receipt are not failures.
-func batchFailures(op, queue string, failed []types.BatchResultErrorEntry) error {
-	var msgs []string
-	for _, f := range failed {
-		switch aws.ToString(f.Code) {
-		case "ReceiptHandleIsInvalid", "MessageNotInflight":
-			continue
+// undeleted sorts the dead letters of dms that deleteBatch did not delete,
+// by its errs: those another command took (errTaken), and those left,
+// still held by this walk, with the first failure that left them.
+func undeleted(dms []deadMessage, errs []error) (taken, left []deadMessage, failure error) {
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, errTaken):
+			taken = append(taken, dms[i])
+		default:
+			left = append(left, dms[i])
+			failure = cmp.Or(failure, err)
 		}
-		msgs = append(msgs, fmt.Sprintf("entry %s: %s (%s)", aws.ToString(f.Id), aws.ToString(f.Message), aws.ToString(f.Code)))
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s on queue %s failed for %d entries: %s", op, queue, len(msgs), strings.Join(msgs, "; "))
+	return taken, left, failure
 }
 
 // ListDeadLetters returns up to limit dead letters (all, up to 10,000, when
@@ -853,7 +986,7 @@ func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLet
 	if len(chosen) > 0 {
 		return chosen[0].letter, true, nil
 	}
-	return store.DeadLetter{}, false, heldError("reading", held, ids, chosen)
+	return store.DeadLetter{}, false, cmp.Or(heldError("reading", held, ids, chosen), q.unreadError("reading", len(dms), ids, chosen))
 }
 
 // pick splits walked dead letters into those whose ID (or dead-letter queue
@@ -904,6 +1037,9 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		return 0, err
 	}
 	moved := 0
+	// taken were sent back, but another command took them from the dead
+	// letters before this one deleted them.
+	var taken []deadMessage
 	for start := 0; start < len(chosen); start += store.MaxBatch {
 		part := chosen[start:min(start+store.MaxBatch, len(chosen))]
 		bodies := make([][]byte, len(part))
@@ -911,12 +1047,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 			bodies[i] = pubsub.Redriven(d.letter.Body)
 		}
 		sentIDs, sendErr := q.SendBatch(ctx, bodies)
-		var sent, sentIDsOf []string
-		var unsent []deadMessage
+		var sent []string
+		var sentOf, unsent []deadMessage
 		for i, d := range part {
 			if i < len(sentIDs) && sentIDs[i] != "" {
 				sent = append(sent, d.letter.Receipt)
-				sentIDsOf = append(sentIDsOf, d.letter.ID)
+				sentOf = append(sentOf, d)
 				if each != nil {
 					each(d.letter)
 				}
@@ -924,17 +1060,24 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 				unsent = append(unsent, d)
 			}
 		}
-		if _, err := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent); err != nil {
+		deletedN, errs := q.deleteBatch(ctx, deadURL, q.queues.DeadLetter, sent)
+		moved += deletedN
+		takenNow, left, failure := undeleted(sentOf, errs)
+		taken = append(taken, takenNow...)
+		if failure != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
-			return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(sentIDsOf), err)
+			kept := idsOf(append(slices.Clone(taken), left...))
+			return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(kept, false), failure)
 		}
-		moved += len(sent)
 		if sendErr != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
 			return moved, fmt.Errorf("redriving dead letters: %w", sendErr)
 		}
 	}
-	return moved, heldError("redriving", held, ids, chosen)
+	if len(taken) > 0 {
+		return moved, fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true))
+	}
+	return moved, cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
 }
 
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
@@ -965,11 +1108,20 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	for i, d := range chosen {
 		receipts[i] = d.letter.Receipt
 	}
-	n, err := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged)
-	if err != nil {
-		return n, fmt.Errorf("purging dead letters: %w", err)
+	n, errs := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged)
+	taken, left, failure := undeleted(chosen, errs)
+	// Those not deleted are made visible again, as by a redrive that
+	// stops part way, not left hidden for the rest of their hold.
+	if err := q.release(context.WithoutCancel(ctx), left); err != nil {
+		failure = cmp.Or(failure, err)
 	}
-	return n, heldError("purging", held, ids, chosen)
+	switch {
+	case failure != nil:
+		return n, fmt.Errorf("purging dead letters: %w", failure)
+	case len(taken) > 0:
+		return n, takenError("purging", len(taken))
+	}
+	return n, cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", len(dms), ids, chosen))
 }
 
 // depth reads a queue's approximate counts.

@@ -27,6 +27,9 @@ type fakeSQS struct {
 	attributes  func(*sqs.GetQueueAttributesInput) (*sqs.GetQueueAttributesOutput, error)
 	receive     func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error)
 	deleteBatch func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error)
+	// released gets the receipts each ChangeMessageVisibilityBatch makes
+	// visible again (timeout 0).
+	released []string
 	// denied names queues whose GetQueueUrl is refused; resolved counts
 	// the GetQueueUrl calls by name.
 	denied   map[string]bool
@@ -195,7 +198,7 @@ func TestPurgeUsesTheNewestReceiptOfADeadLetterSeenTwice(t *testing.T) {
 			for _, e := range in.Entries {
 				deleted = append(deleted, aws.ToString(e.ReceiptHandle))
 			}
-			return &sqs.DeleteMessageBatchOutput{}, nil
+			return deletedAll(in)
 		},
 	}
 	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
@@ -339,7 +342,100 @@ func deadLettersAPI(n, held int, deleteBatch func(*sqs.DeleteMessageBatchInput) 
 }
 
 func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	for _, e := range in.Entries {
+		if e.VisibilityTimeout == 0 {
+			f.released = append(f.released, aws.ToString(e.ReceiptHandle))
+		}
+	}
 	return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+}
+
+// deletedAll answers a DeleteMessageBatch with every entry deleted.
+func deletedAll(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+// deletedBut answers a DeleteMessageBatch with every entry deleted but
+// those whose receipt is in stale, refused as SQS refuses a receipt of a
+// message received again or deleted since.
+func deletedBut(stale ...string) func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+	return func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		out := &sqs.DeleteMessageBatchOutput{}
+		for _, e := range in.Entries {
+			if slices.Contains(stale, aws.ToString(e.ReceiptHandle)) {
+				out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"), Message: aws.String("The receipt handle is not valid"), SenderFault: true})
+				continue
+			}
+			out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: e.Id})
+		}
+		return out, nil
+	}
+}
+
+// sendsAll makes api's SendMessageBatch send every entry.
+func sendsAll(api *fakeSQS) *fakeSQS {
+	api.sendBatch = func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+		}
+		return out, nil
+	}
+	return api
+}
+
+// TestAPurgeThatStopsPartWayReleasesWhatItDidNotDelete: a purge cut short
+// (interrupted, or a delete call failing) left the dead letters it had
+// received but not deleted hidden for their whole 30 s hold, where a
+// redrive makes them visible again at once.
+func TestAPurgeThatStopsPartWayReleasesWhatItDidNotDelete(t *testing.T) {
+	calls := 0
+	var deleted []string
+	api := deadLettersAPI(25, 0, func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		if calls++; calls > 1 {
+			return nil, context.Canceled
+		}
+		for _, e := range in.Entries {
+			deleted = append(deleted, aws.ToString(e.ReceiptHandle))
+		}
+		return deletedAll(in)
+	})
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if err == nil || n != 10 {
+		t.Fatalf("PurgeDeadLetters = %d, %v; want the 10 of the first call and the failure", n, err)
+	}
+	var want []string
+	for i := range 25 {
+		if r := "d" + strconv.Itoa(i) + "-r"; !slices.Contains(deleted, r) {
+			want = append(want, r)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(api.released)
+	if !slices.Equal(api.released, want) {
+		t.Errorf("made visible again %q; want the 15 not deleted", api.released)
+	}
+}
+
+// TestADeleteSQSRefusesForAStaleReceiptIsNotCounted: a dead letter whose
+// receipt SQS refused (another command received or deleted it since) was
+// counted as purged, or redriven, with nothing said.
+func TestADeleteSQSRefusesForAStaleReceiptIsNotCounted(t *testing.T) {
+	q := NewSQSQueue(deadLettersAPI(3, 0, deletedBut("d1-r")), QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if n != 2 || !errors.Is(err, store.ErrDeadLettersHeld) || !strings.Contains(err.Error(), "1 dead letter was taken by another socks command") {
+		t.Errorf("PurgeDeadLetters = %d, %v; want 2 purged and the one another command took said so", n, err)
+	}
+	q = NewSQSQueue(sendsAll(deadLettersAPI(3, 0, deletedBut("d1-r"))), QueuesFor("fake"), SQSOptions{})
+	n, err = q.Redrive(t.Context(), nil)
+	if n != 2 || !errors.Is(err, store.ErrRedrivenButKept) || !strings.Contains(err.Error(), "taken by another socks command") || !strings.Contains(err.Error(), "socks dlq purge d1") {
+		t.Errorf("Redrive = %d, %v; want 2 redriven and d1, sent back but taken by another command, named with the purge to run", n, err)
+	}
 }
 
 func TestAPurgeThatFailsPartWayCountsWhatItDeleted(t *testing.T) {
@@ -348,7 +444,7 @@ func TestAPurgeThatFailsPartWayCountsWhatItDeleted(t *testing.T) {
 		if calls++; calls > 1 {
 			return nil, errors.New("connection refused")
 		}
-		return &sqs.DeleteMessageBatchOutput{}, nil
+		return deletedAll(in)
 	})
 	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
 	n, err := q.PurgeDeadLetters(t.Context(), nil)
@@ -358,9 +454,7 @@ func TestAPurgeThatFailsPartWayCountsWhatItDeleted(t *testing.T) {
 }
 
 func TestDeadLettersHeldByAnotherCommandAreNotTakenForNone(t *testing.T) {
-	ok := func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
-		return &sqs.DeleteMessageBatchOutput{}, nil
-	}
+	ok := deletedAll
 	for _, ids := range [][]string{{"d7"}, nil} {
 		q := NewSQSQueue(deadLettersAPI(1, 2, ok), QueuesFor("fake"), SQSOptions{})
 		n, err := q.PurgeDeadLetters(t.Context(), ids)
@@ -414,5 +508,39 @@ func TestTheHeldErrorNamesDoctorAmongTheWalkers(t *testing.T) {
 	err := heldError("redriving", 2, nil, nil)
 	if !errors.Is(err, store.ErrDeadLettersHeld) || !strings.Contains(err.Error(), "doctor") {
 		t.Errorf("heldError = %v; want it to name doctor among the commands that hold dead letters", err)
+	}
+}
+
+// TestADeadLetterPastTheFirstTenThousandReadIsNotSaidToBeMissing: every
+// read of the dead letters stops at 10,000; an ID past them was answered
+// as no dead letter (dlq show, redrive and purge: exit 3), where it may
+// well be one.
+func TestADeadLetterPastTheFirstTenThousandReadIsNotSaidToBeMissing(t *testing.T) {
+	const past = "d10004"
+	check := func(what string, found bool, err error) {
+		t.Helper()
+		if found || !errors.Is(err, store.ErrDeadLettersUnread) || !strings.Contains(err.Error(), past) ||
+			!strings.Contains(err.Error(), "not among the first 10,000 read") || !strings.Contains(err.Error(), "AWS console") {
+			t.Errorf("%s of %s = %v, %v; want store.ErrDeadLettersUnread naming it, the first 10,000 read and the AWS console", what, past, found, err)
+		}
+	}
+	q := NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	_, found, err := q.FindDeadLetter(t.Context(), past)
+	check("FindDeadLetter", found, err)
+	q = NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	n, err := q.PurgeDeadLetters(t.Context(), []string{"d3", past})
+	check("PurgeDeadLetters", n != 1, err)
+	q = NewSQSQueue(sendsAll(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll)), QueuesFor("fake"), SQSOptions{})
+	n, err = q.Redrive(t.Context(), []string{past})
+	check("Redrive", n != 0, err)
+
+	// One among them is found, and an unknown ID among fewer is missing.
+	q = NewSQSQueue(deadLettersAPI(maxDeadLetterWalk+5, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	if d, found, err := q.FindDeadLetter(t.Context(), "d9999"); !found || err != nil || d.ID != "d9999" {
+		t.Errorf("FindDeadLetter(d9999) = %v, %v, %v; want it found", d.ID, found, err)
+	}
+	q = NewSQSQueue(deadLettersAPI(3, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
+	if _, found, err := q.FindDeadLetter(t.Context(), "d7"); found || err != nil {
+		t.Errorf("FindDeadLetter(d7) of 3 = %v, %v; want not found, no error", found, err)
 	}
 }

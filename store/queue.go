@@ -50,6 +50,13 @@ var ErrStaleReceipt = errors.New("the message was received again or deleted sinc
 // HeldDeadLetterLister's and DeadLetterFinder's.
 var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 
+// ErrDeadLettersUnread is what DeadLetterFinder's, Queue.Redrive's and
+// Queue.PurgeDeadLetters's errors wrap when dead letters asked for by ID
+// were not among those one read takes (SQS: the first 10,000 received, in
+// no order): they may be among the others, so they are not said to be
+// missing, and a rerun reads the same; the error says how to reach them.
+var ErrDeadLettersUnread = errors.New("dead letters past those one read takes")
+
 // ErrRedrivenButKept is what Queue.Redrive's error wraps when dead
 // letters were sent back onto the queue but could not be deleted from the
 // dead letters (SQS: a failed DeleteMessageBatch): redriving them again

@@ -188,7 +188,10 @@ no dead letter with that ID, or nothing has run with the state dir. On AWS,
 the dead letters another command is reading at that moment (a dlq list,
 show, redrive or purge, status or doctor) are hidden for up to 30 s: when the ID
 is not among the others and some were held, show says so and exits 1, as
-redrive does, rather than calling it missing; run it again then.`,
+redrive does, rather than calling it missing; run it again then. A read
+of the dead letters on AWS stops at the first 10,000 SQS hands out (in no
+order): past that many, an ID not among them is not called missing either
+(exit 1); purge or redrive others first, or find it in the AWS console.`,
 		Example: `  socks dlq show q-3f1c...
   socks dlq show q-3f1c... --json | jq .body`,
 		Args: cobra.ExactArgs(1),
@@ -246,6 +249,9 @@ func find(ctx context.Context, q store.Queue, id string) (store.DeadLetter, erro
 			// Exit 1, as a redrive of it: it may well be there.
 			return store.DeadLetter{}, fmt.Errorf("no dead letter %s among those not held: %w; it may be one of them: run it again then", id, err)
 		case err != nil:
+			// Exit 1 too when it may be past the dead letters a read
+			// takes (store.ErrDeadLettersUnread): the error says how to
+			// reach it.
 			return store.DeadLetter{}, err
 		}
 		return store.DeadLetter{}, notFound(id)
@@ -344,7 +350,8 @@ rerun it for the rest. On AWS, the dead letters another command is
 reading at that moment (a dlq list, show, redrive or purge, status or
 doctor) are hidden for up to 30 s: a redrive of IDs among them says so and exits
 1, rather than calling them missing; --all redrives the others and notes
-them.`,
+them. A read of the dead letters on AWS stops at the first 10,000: past
+that many, IDs not among them are not called missing either (exit 1).`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -449,7 +456,7 @@ func partial(ios *iostreams.IOStreams, sel selection, err error, n int, report f
 	switch {
 	case held:
 		return fmt.Errorf("%w: rerun it then", err)
-	case errors.Is(err, store.ErrRedrivenButKept):
+	case errors.Is(err, store.ErrRedrivenButKept), errors.Is(err, store.ErrDeadLettersUnread):
 		return err // it says what to do instead of a rerun
 	}
 	return fmt.Errorf("%w; rerun it to do the rest", err)
@@ -507,7 +514,8 @@ the IDs given is a dead letter, or nothing has run with the state dir (a
 mistyped --state-dir); --all with no dead letters purges none and exits 0.
 One that fails part way prints how many it purged and exits 1; on AWS,
 dead letters another command is reading at that moment are said to be
-held, as by redrive.`,
+held, and IDs past the first 10,000 read are not called missing, as by
+redrive.`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {

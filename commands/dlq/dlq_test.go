@@ -552,3 +552,43 @@ func TestALongPurgeShowsItsProgressOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+// unreadQueue is a queue whose lookup, redrive and purge do not find the
+// IDs among the dead letters a read takes (SQS: the first 10,000).
+type unreadQueue struct {
+	store.Queue
+	err error
+}
+
+func (u unreadQueue) FindDeadLetter(context.Context, string) (store.DeadLetter, bool, error) {
+	return store.DeadLetter{}, false, u.err
+}
+func (u unreadQueue) Redrive(context.Context, []string) (int, error)          { return 0, u.err }
+func (u unreadQueue) PurgeDeadLetters(context.Context, []string) (int, error) { return 0, u.err }
+
+// TestADeadLetterPastTheFirstReadIsNotSaidToBeMissing: on SQS every read
+// of the dead letters stops at 10,000; `dlq show ID` (and a redrive or
+// purge of it) of one past them said there was no such dead letter (exit
+// 3). It exits 1 with the queue's words, which say how to reach it, and
+// no rerun of the same.
+func TestADeadLetterPastTheFirstReadIsNotSaidToBeMissing(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	unread := fmt.Errorf("reading dead letters: 1 dead letter was (q-9) not among the first 10,000 read: purge or redrive the others first: %w", store.ErrDeadLettersUnread)
+	uq := unreadQueue{q, unread}
+	check := func(what string, err error, out *bytes.Buffer) {
+		t.Helper()
+		var exit *cmdutil.ExitCodeError
+		if !errors.Is(err, store.ErrDeadLettersUnread) || (errors.As(err, &exit) && exit.Code != cmdutil.ExitError) || strings.Contains(err.Error(), "rerun") {
+			t.Errorf("%s: got %v; want the queue's error, exit 1, no rerun", what, err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s: stdout %q; want nothing", what, out)
+		}
+	}
+	ios, _, out, _ := streams()
+	check("show", showRun(context.Background(), &ShowOptions{IO: ios, Queue: qf(uq), Now: time.Now, ID: "q-9"}), out)
+	ios, _, out, _ = streams()
+	check("redrive", redriveRun(context.Background(), &RedriveOptions{IO: ios, Queue: qf(uq), selection: selection{IDs: []string{"q-9"}}}), out)
+	ios, _, out, _ = streams()
+	check("purge", purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(uq), selection: selection{IDs: []string{"q-9"}}, Yes: true}), out)
+}

@@ -434,9 +434,14 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(out, "already in place: %s\n", tallies(res.InPlace))
 	}
 	if unconfirmed != nil {
+		// The drift block says how to confirm them: the error does
+		// not say it again.
 		printDrift(opts.IO, pplan.Unconfirmed)
+		n := len(pplan.Unconfirmed)
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s is provisioned, but %s made %s pending confirmation, and SNS delivers nothing until then: confirm %s as shown",
+			tgt.where(), text.Pluralize(n, "SNS subscription"), text.WasWere(n), itThem(n)))
 	}
-	return unconfirmed
+	return nil
 }
 
 // inPlace lists the stack's resources that are not among changes.
