@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -148,54 +146,6 @@ func freezeProc(t *testing.T, p *os.Process) {
 }
 
 func thawProc(p *os.Process) { _ = p.Signal(syscall.SIGCONT) }
-
-// inbox collects the text frames a client receives.
-type inbox struct {
-	mu   sync.Mutex
-	got  []string
-	more chan struct{}
-}
-
-func collect(conn *websocket.Conn) *inbox {
-	in := &inbox{more: make(chan struct{}, 1)}
-	go func() {
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			in.mu.Lock()
-			in.got = append(in.got, string(data))
-			in.mu.Unlock()
-			select {
-			case in.more <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return in
-}
-
-// await waits (bounded by d) until the client has received body.
-func (in *inbox) await(t *testing.T, body string, d time.Duration) {
-	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		in.mu.Lock()
-		got := slices.Contains(in.got, body)
-		all := slices.Clone(in.got)
-		in.mu.Unlock()
-		if got {
-			return
-		}
-		select {
-		case <-in.more:
-		case <-timer.C:
-			t.Fatalf("the client did not receive %s within %s; it got %q", body, d, all)
-		}
-	}
-}
 
 // awaitQueued waits (bounded by receiveTimeout) until the stack's queue
 // on sqsURL holds a message, waiting or in flight.
