@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -19,8 +20,8 @@ const refollowEvery = 250 * time.Millisecond
 // process that outlives it: `socks broker` found the gateway's address as
 // it started, and a `socks serve` stopped and started again listens
 // elsewhere (another free port, another --addr). A call that cannot reach
-// the address it used (nothing listens there, or the connection kept
-// alive to it broke) looks the record up again and, when it names
+// the address it used (nothing listens there, the connection kept
+// alive to it broke, or it closed with no answer) looks the record up again and, when it names
 // another address, is made again there, as are the calls after it: the
 // gateway there is another one (one runs per state dir), so a call made
 // twice reaches no client twice (a connection ID of the old gateway is
@@ -102,8 +103,11 @@ func (f *followingPusher) moved(ctx context.Context, used string) (store.Pusher,
 
 // unreachable reports whether err is a call's failure to reach the
 // gateway on the network (nothing listens at its address, or the
-// connection kept alive to it broke), rather than the gateway's answer.
+// connection kept alive to it broke), rather than the gateway's answer:
+// a connection closed with no answer (EOF: the gateway stopped with the
+// call under way, or closed the kept-alive connection as it went out)
+// is one too.
 func unreachable(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op)
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

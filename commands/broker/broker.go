@@ -153,6 +153,11 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	pusher, err := b.Pusher(ctx, opts.Concurrency)
 	if errors.Is(err, backend.ErrNoGateway) && b.DB != nil && opts.awaitGatewayFor() > 0 {
 		pusher, err = awaitGateway(ctx, b, opts, logger)
+		if err != nil && ctx.Err() != nil && !opts.Once {
+			// Ctrl-C while waiting, nothing in hand: a clean stop
+			// (exit 0), as once running; --once was cut short (130).
+			return nil
+		}
 	}
 	if err != nil {
 		return err

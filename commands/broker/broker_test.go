@@ -229,6 +229,46 @@ func TestWithoutAGatewayItSaysToStartOne(t *testing.T) {
 	}
 }
 
+// TestCtrlCWhileWaitingForTheGatewayStopsAsDocumented: Ctrl-C while the
+// broker waits for a gateway to start stops it at once, with nothing in
+// hand: exit 0 as documented for a broker stopped by Ctrl-C (it returned
+// the interruption, exit 130); with --once, the interruption before a
+// batch came (130), as TestOnceCutShortByCtrlCIsNoSummary.
+func TestCtrlCWhileWaitingForTheGatewayStopsAsDocumented(t *testing.T) {
+	for _, once := range []bool{false, true} {
+		opts, out, logs := brokerOpts(localBackend(t, ""))
+		opts.Once = once
+		opts.gatewayWait = time.Hour
+		opts.Wait = 20 * time.Second
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- brokerRun(ctx, opts) }()
+		for !strings.Contains(logs.String(), "waiting for `socks serve`") {
+			select {
+			case err := <-done:
+				t.Fatalf("once=%v: the broker ended before the Ctrl-C: %v\n%s", once, err, logs)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		cancel()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("once=%v: the broker did not stop within 10s of the Ctrl-C", once)
+		}
+		switch {
+		case once && !errors.Is(err, context.Canceled):
+			t.Errorf("--once, Ctrl-C while waiting for the gateway: %v; want the interruption (130)", err)
+		case !once && err != nil:
+			t.Errorf("Ctrl-C while waiting for the gateway: %v; want a clean stop (exit 0)", err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("once=%v: stdout %q; want nothing", once, out)
+		}
+	}
+}
+
 // TestABrokerWaitsForTheGatewayStartingBesideIt: serve and the broker
 // started together, the broker looks before serve has recorded its
 // gateway: it waits, and runs once the gateway is there, rather than

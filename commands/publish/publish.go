@@ -481,9 +481,9 @@ func publishRun(ctx context.Context, opts *Options) error {
 	// lock: a timeout then is not for want of a broker.
 	// A broker known to run now is asked again at a timeout: it may have
 	// been killed during the wait.
-	var brokerRuns func() bool
+	var brokerRuns func() error
 	if b.DB != nil && missing == nil && unknown == nil {
-		brokerRuns = func() bool { return b.Broker() == nil }
+		brokerRuns = b.Broker
 	}
 	// The wait ends at the deadline set before the look for an earlier
 	// report, and says the --wait-timeout the user gave, not what was left
@@ -547,15 +547,16 @@ func WaitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 // waitReport is WaitReport for a report other than before, the one an
 // earlier message with the same ID left (nil: none). brokerRuns, set when
 // a broker was known to run as the message was queued (it held its lock),
-// tells at a timeout whether one still does: the timeout then says it
-// does, or that it stopped; unset, the timeout asks ask
+// tells at a timeout whether one still does (backend.Backend.Broker):
+// the timeout then says it does, that it stopped (ErrNoBroker), or why
+// that cannot be told; unset, the timeout asks ask
 // (backend.Backend.ConsumerQuestion).
 // A read of the report that got no answer (a store that stopped
 // answering for a while: each attempt bounded, then the call failed) does
 // not end the wait, as the message is queued and a broker may still
 // deliver it: it is noted once on notes (nil: nowhere) and the wait goes
 // on; the timeout then says the report could not be read.
-func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns func() bool, ask string, notes io.Writer) (store.Report, error) {
+func waitReport(ctx context.Context, s store.Store, id string, timeout time.Duration, before *store.Report, brokerRuns func() error, ask string, notes io.Writer) (store.Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
@@ -590,8 +591,11 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was handled, but its delivery to %d connections, handed on in follow-ups, was not settled within %s", id, seen.Pending, timeout))
 			}
 			if brokerRuns != nil {
-				if brokerRuns() {
+				switch err := brokerRuns(); {
+				case err == nil:
 					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s, though a broker is running for this state dir (it holds the broker lock): the message is still pending (queued, or handled but not recorded); see the output of `socks serve` for why, such as a state file it cannot write (disk full)", id, timeout))
+				case !errors.Is(err, backend.ErrNoBroker):
+					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s: the message is still pending (queued, or handled but not recorded); %w", id, timeout, err))
 				}
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: the broker that ran for this state dir when it was queued has stopped (killed?), and none runs now; the message waits in the queue for the next one: start `socks broker` (with the same --state-dir), or `socks serve` without --no-broker", id, timeout))
 			}

@@ -3,6 +3,8 @@ package publish
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +264,46 @@ func TestWaitTimeoutAfterTheBrokerDiedSaysItStopped(t *testing.T) {
 	msg := err.Error()
 	if strings.Contains(msg, "a broker is running") || !strings.Contains(msg, "stopped") || !strings.Contains(msg, "socks broker") {
 		t.Fatalf("timeout %q; want it to say the broker stopped and to start one, not that one runs", msg)
+	}
+}
+
+// TestWaitTimeoutWhenWhetherTheBrokerRunsCannotBeToldSaysSo: a broker ran
+// when the message was queued; at the timeout whether one still runs
+// cannot be told (the broker lock cannot be opened; another socks
+// process holding the probe's turn does so for 5 s). The timeout said
+// the broker had stopped (killed?) and to start one, which may be
+// untrue: it says the message is still pending and why it cannot tell.
+func TestWaitTimeoutWhenWhetherTheBrokerRunsCannotBeToldSaysSo(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	open, b := gatewayBackend(t)
+	release, err := b.HoldBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	lock := filepath.Join(b.Config.StateDir, backend.BrokerLockFile)
+	var once sync.Once
+	b.Queue = &brokerDies{Queue: b.Queue, release: func() {
+		once.Do(func() {
+			// The broker runs on, its lock's path no longer a file.
+			if err := os.Remove(lock); err != nil {
+				t.Error(err)
+			}
+			if err := os.Mkdir(lock, 0o700); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	o := parse(t, ios, "--topic", "updates", "--message", "hi", "--wait")
+	o.Backend = open
+	o.WaitTimeout = 50 * time.Millisecond
+	err = publishRun(t.Context(), o)
+	var exit *cmdutil.ExitCodeError
+	if !errors.As(err, &exit) || exit.Code != cmdutil.ExitTimeout {
+		t.Fatalf("publish --wait = %v; want a timeout", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "stopped") || !strings.Contains(msg, "cannot tell whether a broker runs") || !strings.Contains(msg, "still pending") {
+		t.Fatalf("timeout %q; want it to say the message is still pending and that whether a broker runs cannot be told, not that it stopped", msg)
 	}
 }

@@ -375,6 +375,8 @@ func Run(ctx context.Context, opts *Options) error {
 			if err := checkNotRunning(ctx, b); err != nil {
 				return err
 			}
+		} else if err := forgetKilled(ctx, b); err != nil {
+			return err
 		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -870,6 +872,22 @@ func forget(b *backend.Backend, mgmt string) {
 	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
 		_ = b.DB.DeleteMeta(ctx, k)
 	}
+}
+
+// forgetKilled takes out, holding the gateway lock, the record a gateway
+// killed before it could left: at once, before this serve listens, not
+// only when it records itself, for the record looks live while the lock
+// is held (a serve refused beside it named the killed one's pid; a
+// broker took its address, which another process may listen at now).
+// The next serve needs nothing of it, unlike the connection records and
+// what a clean stop left (kept until this one listens).
+func forgetKilled(ctx context.Context, b *backend.Backend) error {
+	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
+		if err := b.DB.DeleteMeta(ctx, k); err != nil {
+			return fmt.Errorf("deleting the record of a gateway that was killed: %w", err)
+		}
+	}
+	return nil
 }
 
 // Endpoints are what `serve --json` prints once it is listening.

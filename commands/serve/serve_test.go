@@ -1580,3 +1580,46 @@ func TestAServeThatCannotListenLeavesTheStateAsItWas(t *testing.T) {
 		t.Errorf("what the clean stop left, after the failed start: %q %v %v; want it kept for the next serve", v, ok, err)
 	}
 }
+
+// TestAServeTakesTheKilledGatewaysRecordOutAsItTakesTheLock: a gateway
+// killed (kill -9) left its record: its address, which another process
+// may listen at now, and its pid, which another may have now. The serve
+// that holds the lock after it took that record out only once it
+// recorded itself, so while it started (listening, then deleting what
+// the killed one left, giving back orphans) the record looked live to
+// every other process, the lock being held: a serve refused beside it
+// named the killed gateway's pid as the one to stop, `socks doctor` said
+// that gateway runs, and a broker looking the gateway up (as it starts,
+// or following it) took the killed one's address. Holding the lock, it
+// takes the record out at once, before it listens: even a serve that
+// then cannot listen leaves no such record.
+func TestAServeTakesTheKilledGatewaysRecordOutAsItTakesTheLock(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0") // where the killed one listened: another process now
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	opts := testOptions(t)
+	b, err := opts.Backend(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		backend.MetaGatewayWebSocket:  "ws://" + busy.Addr().String() + "/",
+		backend.MetaGatewayManagement: "http://" + busy.Addr().String(),
+		backend.MetaGatewayPID:        "2147483646",
+	} {
+		if err := b.DB.SetMeta(t.Context(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts.Addr = busy.Addr().String()
+	if err := Run(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("serve on a busy address: %v; want it to say the address is in use", err)
+	}
+	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
+		if v, ok, err := b.DB.GetMeta(t.Context(), k); err != nil || ok {
+			t.Errorf("the killed gateway's %s after a serve held the lock: %q (%v, %v); want it gone", k, v, ok, err)
+		}
+	}
+}

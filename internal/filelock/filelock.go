@@ -19,7 +19,8 @@ import (
 
 // Lock is a lock held on a file until Unlock (or the process's end).
 type Lock struct {
-	f *os.File
+	f     *os.File
+	named bool // SetOwner wrote in f: Unlock takes it out
 }
 
 // TryShared takes a shared lock on path, creating the file (mode 0600)
@@ -84,8 +85,13 @@ func Within(d time.Duration, try func() (*Lock, bool, error)) (*Lock, error) {
 	}
 }
 
-// Unlock releases the lock.
+// Unlock releases the lock, taking out first the name SetOwner wrote:
+// the process ends, and its pid may be another's later. (A holder killed
+// leaves its name, until the next holder writes its own.)
 func (l *Lock) Unlock() error {
+	if l.named {
+		_ = l.f.Truncate(0)
+	}
 	err := unlock(l.f)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
@@ -104,6 +110,7 @@ func (l *Lock) SetOwner(owner string) error {
 	// Written over the old one, then cut to its length: a reader
 	// meanwhile sees one owner or the other, never an empty file.
 	b := []byte("\n" + owner + "\n")
+	l.named = true
 	if _, err := l.f.WriteAt(b, 0); err != nil {
 		return err
 	}
@@ -111,10 +118,11 @@ func (l *Lock) SetOwner(owner string) error {
 }
 
 // Owner returns what the holder of the lock on path wrote with SetOwner,
-// or "" when the file is missing, unreadable, or holds no owner. Between
-// the lock's taking and SetOwner it still names the holder before, if
-// any: callers that may meet a holder that has just taken the lock read
-// it after a wait.
+// or "" when the file is missing, unreadable, or holds no owner. A holder
+// that let go took its name out (Unlock); between the lock's taking and
+// SetOwner it still names a holder before that was killed, if any:
+// callers that may meet a holder that has just taken the lock read it
+// after a wait.
 func Owner(path string) string {
 	f, err := planted.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {

@@ -168,3 +168,42 @@ func TestTheHolderOfALockNamesItselfInIt(t *testing.T) {
 		t.Errorf("Owner = %q; want the second holder's %q alone", got, "12345")
 	}
 }
+
+// TestALockReleasedNamesNoOne: a holder that lets its lock go takes its
+// name out, so that whoever finds the lock taken by the next holder,
+// before that one named itself, is not told a process that ended (whose
+// pid another may have since).
+func TestALockReleasedNamesNoOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	l, ok, err := filelock.TryExclusive(path)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusive: ok=%v, %v", ok, err)
+	}
+	if err := l.SetOwner("12345"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if got := filelock.Owner(path); got != "" {
+		t.Errorf("Owner once the holder let go = %q; want none", got)
+	}
+	next, ok, err := filelock.TryExclusive(path)
+	if err != nil || !ok {
+		t.Fatalf("TryExclusive again: ok=%v, %v", ok, err)
+	}
+	defer next.Unlock()
+	if got := filelock.Owner(path); got != "" {
+		t.Errorf("Owner as the next holder took the lock = %q; want none, not the one before", got)
+	}
+	// A shared lock, which names no one, takes out nothing as it goes.
+	if err := next.SetOwner("777"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := filelock.TryShared(path); err != nil || ok {
+		t.Fatalf("TryShared beside the holder: ok=%v, %v; want it held", ok, err)
+	}
+	if got := filelock.Owner(path); got != "777" {
+		t.Errorf("Owner after a refused shared lock = %q; want 777", got)
+	}
+}
