@@ -518,7 +518,9 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	if b.DB == nil {
 		return p, nil // serve on the AWS backend: its own gateway
 	}
-	return &followingPusher{b: b, concurrency: concurrency, mgmt: mgmt, p: p}, nil
+	f := &followingPusher{b: b, concurrency: concurrency}
+	f.at.Store(&pusherAt{mgmt: mgmt, p: p})
+	return f, nil
 }
 
 // LocalPusher is the pusher for a local gateway of this state dir: it

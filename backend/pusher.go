@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socks-dev/socks/store"
@@ -31,10 +32,17 @@ type followingPusher struct {
 	b           *Backend
 	concurrency int
 
+	// at is the address in use and its pusher: every call reads it
+	// without a lock; only a look-up, under mu, replaces it.
+	at     atomic.Pointer[pusherAt]
 	mu     sync.Mutex
-	mgmt   string
-	p      store.Pusher
 	looked time.Time // when the record was last looked up again
+}
+
+// pusherAt is a gateway's Management API address and the pusher for it.
+type pusherAt struct {
+	mgmt string
+	p    store.Pusher
 }
 
 func (f *followingPusher) Post(ctx context.Context, id string, data []byte) error {
@@ -71,9 +79,8 @@ func follow(f *followingPusher, ctx context.Context, call func(store.Pusher) err
 }
 
 func (f *followingPusher) current() (store.Pusher, string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.p, f.mgmt
+	at := f.at.Load()
+	return at.p, at.mgmt
 }
 
 // moved returns the pusher for the gateway's address if it is no longer
@@ -82,22 +89,22 @@ func (f *followingPusher) current() (store.Pusher, string) {
 func (f *followingPusher) moved(ctx context.Context, used string) (store.Pusher, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.mgmt != used {
-		return f.p, true
+	if at := f.at.Load(); at.mgmt != used {
+		return at.p, true
 	}
 	if time.Since(f.looked) < refollowEvery {
 		return nil, false
 	}
 	f.looked = time.Now()
 	_, mgmt, err := f.b.Gateway(ctx)
-	if err != nil || mgmt == f.mgmt {
+	if err != nil || mgmt == f.at.Load().mgmt {
 		return nil, false
 	}
 	p, err := f.b.LocalPusher(mgmt, f.concurrency)
 	if err != nil {
 		return nil, false
 	}
-	f.p, f.mgmt = p, mgmt
+	f.at.Store(&pusherAt{mgmt: mgmt, p: p})
 	return p, true
 }
 
