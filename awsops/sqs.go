@@ -1080,8 +1080,13 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		taken = append(taken, takenNow...)
 		if failure != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
-			kept := idsOf(append(slices.Clone(taken), left...))
-			return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(kept, false), failure)
+			kept := keptErr(idsOf(left), false)
+			if len(taken) > 0 {
+				// Taken may be gone from the dead letters: not said
+				// to be there still, as those left surely are.
+				return moved, fmt.Errorf("redriving dead letters: %w; %w: %w", keptErr(idsOf(taken), true), kept, failure)
+			}
+			return moved, fmt.Errorf("redriving dead letters: %w: %w", kept, failure)
 		}
 		if sendErr != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))

@@ -613,3 +613,26 @@ func TestARedriveWhoseLaterSendFailsStillNamesTheTakenOnes(t *testing.T) {
 		t.Errorf("Redrive = %d, %v; want 9 redriven, d1 named with the purge to run, and the send's failure", n, err)
 	}
 }
+
+// TestARedriveWhoseLaterDeleteFailsTellsTakenFromKept: a redrive whose
+// later delete call failed named the dead letters an earlier batch sent
+// back but another command took as "still in the dead letters", beside
+// those it surely left there.
+func TestARedriveWhoseLaterDeleteFailsTellsTakenFromKept(t *testing.T) {
+	calls := 0
+	api := sendsAll(deadLettersAPI(15, 0, func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		if calls++; calls > 1 {
+			return nil, errors.New("connection refused")
+		}
+		return deletedBut("d1-r")(in)
+	}))
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 9 || !errors.Is(err, store.ErrRedrivenButKept) {
+		t.Fatalf("Redrive = %d, %v; want 9 redriven and the dead letters kept named", n, err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "1 dead letter was sent back onto the queue (d1) but taken by another socks command") || strings.Contains(msg, "still in the dead letters (d1 ") || !strings.Contains(msg, "5 dead letters were sent back onto the queue but still in the dead letters") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("Redrive's error = %q; want d1 said taken, the 5 of the failed delete said still there, and the failure", msg)
+	}
+}
