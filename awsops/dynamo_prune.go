@@ -99,7 +99,11 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-t.C:
 				start := time.Now()
 				rctx, done := context.WithDeadline(lctx, held)
-				ok, err := s.putLease(rctx, owner, clock.Now(), true)
+				// Asked again: the monotonic time followed since the last
+				// ask stands still while the machine is suspended, and a
+				// renewal by it after a sleep longer than the lease would
+				// end the lease already, by AWS's clock, for another to take.
+				ok, err := s.putLease(rctx, owner, clock.Follow(rctx, s), true)
 				done()
 				switch {
 				case err != nil && lctx.Err() == nil:

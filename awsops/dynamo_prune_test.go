@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -526,4 +527,59 @@ func TestALeaseTakenByAClockAheadLapsesByAWSsClock(t *testing.T) {
 		t.Fatalf("the lease of a prune that stopped was never taken: %v", err)
 	}
 	release()
+}
+
+// TestALeaseRenewedAfterASuspendIsByAWSsClock: LockPrune read the store's
+// clock once, as it took the lease, and renewed it by that reading plus
+// the monotonic time elapsed since, which stands still while the machine
+// is suspended. A prune whose machine slept longer than the lease lasts
+// then renewed its lease to an end already past by AWS's clock, so another
+// prune could take it while this one went on deleting. a.now lags here as
+// the monotonic clock does over a suspend.
+func TestALeaseRenewedAfterASuspendIsByAWSsClock(t *testing.T) {
+	a := newTestStore(t)
+	a.leaseRenew = 20 * time.Millisecond
+	var lag atomic.Int64
+	a.now = func() time.Time { return time.Now().Round(0).Add(-time.Duration(lag.Load())) }
+	_, release, err := a.LockPrune(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	until := func() int64 {
+		out, err := a.api.GetItem(t.Context(), &dynamodb.GetItemInput{
+			TableName:      aws.String(a.tables.Connections),
+			Key:            item{attrPK: avS(pkPruneLease), attrSK: avS(skPruneLease)},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := getN(out.Item, attrUntilMs)
+		return n
+	}
+	lag.Store(int64(2 * pruneLeaseTTL)) // slept two minutes
+	// Two renewals later, the second surely begun after the sleep.
+	last, renewed := until(), 0
+	for i := 0; renewed < 2; i++ {
+		if i == 2000 {
+			t.Fatal("the lease was not renewed")
+		}
+		time.Sleep(5 * time.Millisecond)
+		if n := until(); n != last {
+			last, renewed = n, renewed+1
+		}
+	}
+	b := NewDynamoStore(testDynamoClient(t), a.Tables())
+	now, err := b.Now(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := b.putLease(t.Context(), "another prune", now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken {
+		t.Errorf("another prune took the lease a holds and renews: it was renewed to %s, before AWS's time %s", time.UnixMilli(last).UTC(), now)
+	}
 }

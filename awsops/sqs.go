@@ -762,7 +762,21 @@ func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int) 
 	return out, nil
 }
 
-// release makes walked dead letters visible again.
+// releaseRead makes rest, the walked dead letters a redrive or purge was
+// not asked to take, visible again, even once ctx is cancelled (an
+// interrupted command leaves none hidden for their hold); when it cannot,
+// it releases chosen too, as the command then stops.
+func (q *SQSQueue) releaseRead(ctx context.Context, rest, chosen []deadMessage) error {
+	ctx = context.WithoutCancel(ctx)
+	err := q.release(ctx, rest)
+	if err != nil {
+		_ = q.release(ctx, chosen)
+	}
+	return err
+}
+
+// release makes walked dead letters visible again, even once ctx is
+// cancelled: an interrupted command leaves none hidden for their hold.
 func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
 	if len(dms) == 0 {
 		return nil
@@ -955,7 +969,7 @@ func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
-	if err := q.release(ctx, dms); err != nil {
+	if err := q.release(context.WithoutCancel(ctx), dms); err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
 	if limit > 0 && len(dms) > limit {
@@ -978,7 +992,7 @@ func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLet
 	if err != nil {
 		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
 	}
-	if err := q.release(ctx, dms); err != nil {
+	if err := q.release(context.WithoutCancel(ctx), dms); err != nil {
 		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
 	}
 	ids := []string{id}
@@ -1029,7 +1043,7 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
 	chosen, rest := pick(dms, ids)
-	if err := q.release(ctx, rest); err != nil {
+	if err := q.releaseRead(ctx, rest, chosen); err != nil {
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
 	deadURL, err := q.deadURL(ctx)
@@ -1066,11 +1080,19 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		taken = append(taken, takenNow...)
 		if failure != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
-			kept := idsOf(append(slices.Clone(taken), left...))
-			return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(kept, false), failure)
+			kept := keptErr(idsOf(left), false)
+			if len(taken) > 0 {
+				// Taken may be gone from the dead letters: not said
+				// to be there still, as those left surely are.
+				return moved, fmt.Errorf("redriving dead letters: %w; %w: %w", keptErr(idsOf(taken), true), kept, failure)
+			}
+			return moved, fmt.Errorf("redriving dead letters: %w: %w", kept, failure)
 		}
 		if sendErr != nil {
 			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
+			if len(taken) > 0 {
+				return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(idsOf(taken), true), sendErr)
+			}
 			return moved, fmt.Errorf("redriving dead letters: %w", sendErr)
 		}
 	}
@@ -1097,7 +1119,7 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 		return 0, fmt.Errorf("purging dead letters: %w", err)
 	}
 	chosen, rest := pick(dms, ids)
-	if err := q.release(ctx, rest); err != nil {
+	if err := q.releaseRead(ctx, rest, chosen); err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
 	}
 	deadURL, err := q.deadURL(ctx)
@@ -1168,7 +1190,7 @@ func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
 		if err != nil {
 			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
 		}
-		if err := q.release(ctx, dms); err != nil {
+		if err := q.release(context.WithoutCancel(ctx), dms); err != nil {
 			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
 		}
 		if len(dms) > 0 {

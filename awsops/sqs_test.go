@@ -44,7 +44,10 @@ func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput,
 	return f.receive(in)
 }
 
-func (f *fakeSQS) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+func (f *fakeSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return f.deleteBatch(in)
 }
 
@@ -60,7 +63,10 @@ func (f *fakeSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("http://127.0.0.1:9324/000000000000/" + aws.ToString(in.QueueName))}, nil
 }
 
-func (f *fakeSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+func (f *fakeSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return f.sendBatch(in)
 }
 
@@ -341,7 +347,10 @@ func deadLettersAPI(n, held int, deleteBatch func(*sqs.DeleteMessageBatchInput) 
 	}
 }
 
-func (f *fakeSQS) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+func (f *fakeSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as the SDK does: a cancelled call is not sent
+	}
 	for _, e := range in.Entries {
 		if e.VisibilityTimeout == 0 {
 			f.released = append(f.released, aws.ToString(e.ReceiptHandle))
@@ -542,5 +551,88 @@ func TestADeadLetterPastTheFirstTenThousandReadIsNotSaidToBeMissing(t *testing.T
 	q = NewSQSQueue(deadLettersAPI(3, 0, deletedAll), QueuesFor("fake"), SQSOptions{})
 	if _, found, err := q.FindDeadLetter(t.Context(), "d7"); found || err != nil {
 		t.Errorf("FindDeadLetter(d7) of 3 = %v, %v; want not found, no error", found, err)
+	}
+}
+
+// TestAPurgeOrRedriveInterruptedAfterItsReadReleasesEveryDeadLetter: a
+// purge or redrive interrupted (Ctrl-C) once it had read the dead letters
+// made the others visible again with the cancelled context, which failed,
+// and left every one it had read hidden for its hold, the chosen ones
+// never released at all.
+func TestAPurgeOrRedriveInterruptedAfterItsReadReleasesEveryDeadLetter(t *testing.T) {
+	for _, verb := range []string{"purge", "redrive"} {
+		ctx, cancel := context.WithCancel(t.Context())
+		api := sendsAll(deadLettersAPI(3, 0, deletedAll))
+		receive := api.receive
+		api.receive = func(in *sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
+			out, err := receive(in)
+			if err == nil && len(out.Messages) == 0 {
+				cancel() // Ctrl-C as the read ends
+			}
+			return out, err
+		}
+		q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+		var err error
+		if verb == "purge" {
+			_, err = q.PurgeDeadLetters(ctx, []string{"d1"})
+		} else {
+			_, err = q.Redrive(ctx, []string{"d1"})
+		}
+		if err == nil {
+			t.Errorf("%s: no error; want the interruption", verb)
+		}
+		slices.Sort(api.released)
+		if want := []string{"d0-r", "d1-r", "d2-r"}; !slices.Equal(api.released, want) {
+			t.Errorf("%s: made visible again %q; want all %q read", verb, api.released, want)
+		}
+		cancel()
+	}
+}
+
+// TestARedriveWhoseLaterSendFailsStillNamesTheTakenOnes: a redrive whose
+// first batch was sent back but one of it taken by another command before
+// its delete, and whose second batch's send then failed, said only the
+// send's failure: the taken one, back on the queue and maybe still in the
+// dead letters, went unnamed, and redriving again would deliver it twice.
+func TestARedriveWhoseLaterSendFailsStillNamesTheTakenOnes(t *testing.T) {
+	api := deadLettersAPI(15, 0, deletedBut("d1-r"))
+	sends := 0
+	api.sendBatch = func(in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+		if sends++; sends > 1 {
+			return nil, errors.New("connection refused")
+		}
+		out := &sqs.SendMessageBatchOutput{}
+		for _, e := range in.Entries {
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: e.Id})
+		}
+		return out, nil
+	}
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 9 || !errors.Is(err, store.ErrRedrivenButKept) || !strings.Contains(err.Error(), "socks dlq purge d1") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Redrive = %d, %v; want 9 redriven, d1 named with the purge to run, and the send's failure", n, err)
+	}
+}
+
+// TestARedriveWhoseLaterDeleteFailsTellsTakenFromKept: a redrive whose
+// later delete call failed named the dead letters an earlier batch sent
+// back but another command took as "still in the dead letters", beside
+// those it surely left there.
+func TestARedriveWhoseLaterDeleteFailsTellsTakenFromKept(t *testing.T) {
+	calls := 0
+	api := sendsAll(deadLettersAPI(15, 0, func(in *sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error) {
+		if calls++; calls > 1 {
+			return nil, errors.New("connection refused")
+		}
+		return deletedBut("d1-r")(in)
+	}))
+	q := NewSQSQueue(api, QueuesFor("fake"), SQSOptions{})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 9 || !errors.Is(err, store.ErrRedrivenButKept) {
+		t.Fatalf("Redrive = %d, %v; want 9 redriven and the dead letters kept named", n, err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "1 dead letter was sent back onto the queue (d1) but taken by another socks command") || strings.Contains(msg, "still in the dead letters (d1 ") || !strings.Contains(msg, "5 dead letters were sent back onto the queue but still in the dead letters") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("Redrive's error = %q; want d1 said taken, the 5 of the failed delete said still there, and the failure", msg)
 	}
 }
