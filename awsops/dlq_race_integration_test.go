@@ -1,6 +1,7 @@
 package awsops
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -118,7 +119,7 @@ func TestARedriveAndAPurgeOfOneDeadLetterAtOnce(t *testing.T) {
 func TestADeadLetterHeldByAnotherWalkIsNotSaidToBeMissing(t *testing.T) {
 	q := newTestQueue(t, 0)
 	ids := deadLetters(t, q, 2)
-	held, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk)
+	held, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
 	if err != nil || len(held) != 2 {
 		t.Fatalf("walk = %d, %v", len(held), err)
 	}
@@ -150,5 +151,76 @@ func TestAPurgeTellsHowManySoFar(t *testing.T) {
 	n, err := q.PurgeEach(t.Context(), nil, func(n int) { told = append(told, n) })
 	if n != 25 || err != nil || fmt.Sprint(told) != "[10 20 25]" {
 		t.Errorf("PurgeEach = %d, %v, told %v; want 25, told [10 20 25]", n, err, told)
+	}
+}
+
+// TestARedriveAndAPurgeThatExtendTheirHoldTakeEachDeadLetterOnce: on
+// ElasticMQ, a redrive and a purge whose clock says their hold is due
+// before every batch (10 s a look) extend it with the receipts of their
+// walk: SQS takes them, none is said taken, each dead letter is sent back
+// once or purged.
+func TestARedriveAndAPurgeThatExtendTheirHoldTakeEachDeadLetterOnce(t *testing.T) {
+	q := newTestQueue(t, 0)
+	var mu sync.Mutex
+	at := time.Unix(1e9, 0)
+	q.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		at = at.Add(keepHold)
+		return at
+	}
+	deadLetters(t, q, 25)
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 25 || err != nil {
+		t.Errorf("Redrive = %d, %v; want 25, nil", n, err)
+	}
+	got := drain(t, q)
+	if len(got) != 25 {
+		t.Errorf("%d messages on the queue; want the 25 redriven", len(got))
+	}
+	for body, c := range got {
+		if c != 1 {
+			t.Errorf("%s on the queue %d times; want once", body, c)
+		}
+	}
+	deadLetters(t, q, 25)
+	n, err = q.PurgeDeadLetters(t.Context(), nil)
+	if n != 25 || err != nil {
+		t.Errorf("PurgeDeadLetters = %d, %v; want 25, nil", n, err)
+	}
+	if dls, err := q.ListDeadLetters(t.Context(), 0); err != nil || len(dls) != 0 {
+		t.Errorf("ListDeadLetters = %d, %v; want none left", len(dls), err)
+	}
+}
+
+// TestAHoldAnotherWalkTookCannotBeExtended: on ElasticMQ, once a walk's
+// hold has run out (made visible here) and another walk received its dead
+// letters, extending the first walk's hold is refused for each, and each
+// is marked taken: a redrive does not send them back.
+func TestAHoldAnotherWalkTookCannotBeExtended(t *testing.T) {
+	q := newTestQueue(t, 0)
+	deadLetters(t, q, 3)
+	var extended time.Time
+	dms, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, &extended)
+	if err != nil || len(dms) != 3 {
+		t.Fatalf("walk = %d, %v", len(dms), err)
+	}
+	if err := q.release(t.Context(), dms); err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
+	if err != nil || len(other) != 3 {
+		t.Fatalf("the other walk = %d, %v", len(other), err)
+	}
+	t.Cleanup(func() { _ = q.release(context.Background(), other) })
+	deadURL, err := q.deadURL(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.keepHeld(t.Context(), deadURL, dms, new(time.Time))
+	for _, d := range dms {
+		if !d.taken {
+			t.Errorf("dead letter %s: its hold was extended with the receipt of a walk another has since taken it from; want it marked taken", d.letter.ID)
+		}
 	}
 }

@@ -98,7 +98,8 @@ type SQSOptions struct {
 //     ListDeadLetters, Redrive, PurgeDeadLetters and Stats hide the dead
 //     letters they walk for up to 30 s and make them visible again when
 //     done, so two operators walking the same dead letters at once may each
-//     see part of them.
+//     see part of them. Redrive and PurgeDeadLetters extend that hold while
+//     they work (keepHeld), so no other walk takes what they are taking.
 type SQSQueue struct {
 	api    SQSAPI
 	queues Queues
@@ -109,6 +110,9 @@ type SQSQueue struct {
 	urlOf map[string]string
 	// logger gets what goes wrong out of the caller's sight (SetLogger).
 	logger *slog.Logger
+	// now is the clock by which a redrive or purge extends the hold of
+	// the dead letters it has not finished (time.Now; tests set it).
+	now func() time.Time
 }
 
 // SetLogger makes l get, at Warn, what goes wrong that Receive does not
@@ -127,7 +131,7 @@ func NewSQSQueue(api SQSAPI, queues Queues, opts SQSOptions) *SQSQueue {
 	if opts.MaxReceives <= 0 {
 		opts.MaxReceives = store.DefaultMaxReceives
 	}
-	return &SQSQueue{api: api, queues: queues, opts: opts, urlOf: make(map[string]string, 2)}
+	return &SQSQueue{api: api, queues: queues, opts: opts, urlOf: make(map[string]string, 2), now: time.Now}
 }
 
 // Queues returns the queue names.
@@ -470,7 +474,19 @@ func (q *SQSQueue) ChangeVisibilityBatch(ctx context.Context, receipts []string,
 		}
 		return errs
 	}
-	return q.changeVisibilityEach(ctx, mainURL, q.queues.Main, receipts, d)
+	// A stale receipt: nothing to change, as in ChangeVisibility.
+	errs := q.changeVisibilityEach(ctx, mainURL, q.queues.Main, receipts, d)
+	failed := false
+	for i, err := range errs {
+		if err == errTaken {
+			errs[i] = nil
+		}
+		failed = failed || errs[i] != nil
+	}
+	if !failed {
+		return nil
+	}
+	return errs
 }
 
 // DeadLetter sends a copy of the received message m to the dead-letter
@@ -543,6 +559,9 @@ type deadMessage struct {
 	// sqsID is the message ID in the dead-letter queue (the same as
 	// letter.ID for messages the redrive policy moved).
 	sqsID string
+	// taken is set when SQS refused to extend its hold (keepHeld): its
+	// receipt is stale, another command took it.
+	taken bool
 }
 
 func toDeadLetter(m types.Message) deadMessage {
@@ -581,8 +600,10 @@ func toDeadLetter(m types.Message) deadMessage {
 // hiding each for deadLetterHold, and returns them oldest failure first,
 // with how many were hidden already when it began (held by another walk,
 // such as another socks command's, for up to deadLetterHold).
-// The caller must release (make visible again) or delete each.
-func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessage, int, error) {
+// The caller must release (make visible again) or delete each. The walk
+// keeps the hold of those it has received (keepHeld, by kept: when it was
+// last extended, set here as the walk begins).
+func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int, kept *time.Time) ([]deadMessage, int, error) {
 	deadURL, err := q.deadURL(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -591,7 +612,7 @@ func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int) ([]deadMessag
 	if err != nil {
 		return nil, 0, err
 	}
-	dms, err := q.walk(ctx, deadURL, limit, expect.Visible)
+	dms, err := q.walk(ctx, deadURL, limit, expect.Visible, kept)
 	return dms, expect.InFlight, err
 }
 
@@ -714,11 +735,13 @@ func (e heldErr) Is(target error) bool { return target == store.ErrDeadLettersHe
 
 // walk is walkDeadLetters once the dead-letter queue's URL and its
 // approximate count of visible messages (expect) are known.
-func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int) ([]deadMessage, error) {
+func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, kept *time.Time) ([]deadMessage, error) {
 	var out []deadMessage
 	// seen maps a dead-letter queue message ID to its place in out.
 	seen := make(map[string]int)
+	*kept = q.now()
 	for len(out) < limit {
+		q.keepHeld(ctx, deadURL, out, kept)
 		// A long poll of a second reaches every SQS server; a short poll
 		// may miss messages. Stop once the expected count has come
 		// without waiting for an empty answer.
@@ -747,6 +770,7 @@ func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int) 
 				// Its hold ran out during a long walk and it came again:
 				// only the newest receipt surely deletes it.
 				out[i].letter.Receipt = d.letter.Receipt
+				out[i].taken = false
 				continue
 			}
 			seen[d.sqsID] = len(out)
@@ -775,6 +799,39 @@ func (q *SQSQueue) releaseRead(ctx context.Context, rest, chosen []deadMessage) 
 	return err
 }
 
+// keepHold is how often a redrive or purge (and the walk before it)
+// extends the hold of the dead letters it holds and has not finished, back
+// to deadLetterHold: so that no other command's walk receives them while
+// it works, however long that takes.
+const keepHold = deadLetterHold / 3
+
+// keepHeld extends the hold of the dead letters of dms not yet taken back
+// to deadLetterHold, when keepHold has passed since kept (by q.now), and
+// sets kept. One whose receipt SQS refuses as stale is marked taken:
+// another command received it once its hold ran out, or deleted it. Other
+// failures are left to the delete that follows (a hold that then runs out
+// is told as taken there).
+func (q *SQSQueue) keepHeld(ctx context.Context, deadURL string, dms []deadMessage, kept *time.Time) {
+	now := q.now()
+	if now.Sub(*kept) < keepHold {
+		return
+	}
+	*kept = now
+	var receipts []string
+	var of []int
+	for i, d := range dms {
+		if !d.taken {
+			receipts = append(receipts, d.letter.Receipt)
+			of = append(of, i)
+		}
+	}
+	for i, err := range q.changeVisibilityEach(ctx, deadURL, q.queues.DeadLetter, receipts, deadLetterHold) {
+		if errors.Is(err, errTaken) {
+			dms[of[i]].taken = true
+		}
+	}
+}
+
 // release makes walked dead letters visible again, even once ctx is
 // cancelled: an interrupted command leaves none hidden for their hold.
 func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
@@ -798,7 +855,7 @@ func (q *SQSQueue) release(ctx context.Context, dms []deadMessage) error {
 func (q *SQSQueue) changeVisibilityBatch(ctx context.Context, url, name string, receipts []string, d time.Duration) error {
 	var distinct []error
 	for _, err := range q.changeVisibilityEach(ctx, url, name, receipts, d) {
-		if err != nil && !slices.Contains(distinct, err) {
+		if err != nil && err != errTaken && !slices.Contains(distinct, err) {
 			distinct = append(distinct, err)
 		}
 	}
@@ -808,51 +865,67 @@ func (q *SQSQueue) changeVisibilityBatch(ctx context.Context, url, name string, 
 // changeVisibilityEach changes the visibility of each of receipts on the
 // queue called name at url, with one ChangeMessageVisibilityBatch for every
 // store.MaxBatch of them, and returns nil or one error per receipt (see
-// store.Queue.ChangeVisibilityBatch).
+// store.Queue.ChangeVisibilityBatch), errTaken for one SQS refused as
+// stale (nothing to change: callers that only release count it changed).
 func (q *SQSQueue) changeVisibilityEach(ctx context.Context, url, name string, receipts []string, d time.Duration) []error {
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
 	fail := func(i int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if errs == nil {
 			errs = make([]error, len(receipts))
 		}
 		errs[i] = err
 	}
+	// sendWorkers calls in flight: extending the hold of 10,000 walked
+	// dead letters must take well under that hold.
+	var g errgroup.Group
+	g.SetLimit(sendWorkers)
 	for start := 0; start < len(receipts); start += store.MaxBatch {
 		part := receipts[start:min(start+store.MaxBatch, len(receipts))]
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(part))
-		for i, r := range part {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id:                aws.String(strconv.Itoa(i)),
-				ReceiptHandle:     aws.String(r),
-				VisibilityTimeout: seconds(d, maxVisibility),
+		g.Go(func() error {
+			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(part))
+			for i, r := range part {
+				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+					Id:                aws.String(strconv.Itoa(i)),
+					ReceiptHandle:     aws.String(r),
+					VisibilityTimeout: seconds(d, maxVisibility),
+				}
 			}
-		}
-		out, err := q.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
-		if err != nil {
-			err = wrapQueue("ChangeMessageVisibilityBatch", name, err)
-			for i := range part {
-				fail(start+i, err)
+			out, err := q.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
+			if err != nil {
+				err = wrapQueue("ChangeMessageVisibilityBatch", name, err)
+				for i := range part {
+					fail(start+i, err)
+				}
+				return nil
 			}
-			continue
-		}
-		for _, f := range out.Failed {
-			i, err := strconv.Atoi(aws.ToString(f.Id))
-			if err != nil || i < 0 || i >= len(part) {
-				continue
+			for _, f := range out.Failed {
+				i, err := strconv.Atoi(aws.ToString(f.Id))
+				if err != nil || i < 0 || i >= len(part) {
+					continue
+				}
+				switch aws.ToString(f.Code) {
+				case "ReceiptHandleIsInvalid", "MessageNotInflight":
+					fail(start+i, errTaken)
+					continue
+				}
+				fail(start+i, fmt.Errorf("ChangeMessageVisibilityBatch on queue %s refused the message: %s (%s)", name, aws.ToString(f.Message), aws.ToString(f.Code)))
 			}
-			switch aws.ToString(f.Code) {
-			case "ReceiptHandleIsInvalid", "MessageNotInflight":
-				continue // stale: nothing to change, as in ChangeVisibility
-			}
-			fail(start+i, fmt.Errorf("ChangeMessageVisibilityBatch on queue %s refused the message: %s (%s)", name, aws.ToString(f.Message), aws.ToString(f.Code)))
-		}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return errs
 }
 
 // errTaken is why SQS refused to delete a walked dead letter with its
-// receipt: the receipt is stale, so another command received it (its hold
-// ran out) or deleted it since; this walk deleted nothing.
+// receipt, or to extend its hold: the receipt is stale, so another command
+// received it (its hold ran out) or deleted it since; this walk deleted
+// nothing.
 var errTaken = errors.New("taken by another command")
 
 // deleteBatch deletes the messages of receipts, store.MaxBatch a call, and
@@ -862,12 +935,13 @@ var errTaken = errors.New("taken by another command")
 // that failed, or refused an entry for another reason than a stale
 // receipt: the receipts not tried get that failure.
 func (q *SQSQueue) deleteBatch(ctx context.Context, url, name string, receipts []string) (int, []error) {
-	return q.deleteBatchEach(ctx, url, name, receipts, nil)
+	return q.deleteBatchEach(ctx, url, name, receipts, nil, nil)
 }
 
 // deleteBatchEach is deleteBatch calling deleted (if not nil) with how many
-// it has deleted so far after each call.
-func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int)) (int, []error) {
+// it has deleted so far after each call, and before each call keep (if not
+// nil) with the index of the first receipt not yet tried.
+func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receipts []string, deleted func(n int), keep func(from int)) (int, []error) {
 	n := 0
 	var errs []error
 	fail := func(i int, err error) {
@@ -877,6 +951,9 @@ func (q *SQSQueue) deleteBatchEach(ctx context.Context, url, name string, receip
 		errs[i] = err
 	}
 	for start := 0; start < len(receipts); start += store.MaxBatch {
+		if keep != nil {
+			keep(start)
+		}
 		part := receipts[start:min(start+store.MaxBatch, len(receipts))]
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(part))
 		for i, r := range part {
@@ -965,7 +1042,8 @@ func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.Dead
 // store.ErrDeadLettersHeld beside the list when dead letters were held by
 // another walk, and so hidden from this one (store.HeldDeadLetterLister).
 func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.DeadLetter, error) {
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	var kept time.Time
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
@@ -988,7 +1066,8 @@ func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.
 // store.ErrDeadLettersHeld (store.DeadLetterFinder): SQS hides a dead
 // letter in flight, and it may be that one.
 func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLetter, bool, error) {
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	var kept time.Time
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
 	if err != nil {
 		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
 	}
@@ -1038,7 +1117,10 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	// extended is when the hold of the dead letters not yet done was
+	// last extended (keepHeld): the walk and the batches may outlast it.
+	var extended time.Time
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &extended)
 	if err != nil {
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
@@ -1054,8 +1136,23 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	// taken were sent back, but another command took them from the dead
 	// letters before this one deleted them.
 	var taken []deadMessage
+	// skipped were taken by another command before this one sent them
+	// back (SQS refused to extend their hold): not sent, so not twice.
+	skipped := 0
+	withSkipped := func(err error) error {
+		if skipped == 0 {
+			return err
+		}
+		return fmt.Errorf("%w; %w", err, takenError("redriving", skipped))
+	}
 	for start := 0; start < len(chosen); start += store.MaxBatch {
-		part := chosen[start:min(start+store.MaxBatch, len(chosen))]
+		end := min(start+store.MaxBatch, len(chosen))
+		q.keepHeld(ctx, deadURL, chosen[start:], &extended)
+		part := slices.DeleteFunc(slices.Clone(chosen[start:end]), func(d deadMessage) bool { return d.taken })
+		skipped += end - start - len(part)
+		if len(part) == 0 {
+			continue
+		}
 		bodies := make([][]byte, len(part))
 		for i, d := range part {
 			bodies[i] = pubsub.Redriven(d.letter.Body)
@@ -1079,25 +1176,28 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		takenNow, left, failure := undeleted(sentOf, errs)
 		taken = append(taken, takenNow...)
 		if failure != nil {
-			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
+			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[end:]...))
 			kept := keptErr(idsOf(left), false)
 			if len(taken) > 0 {
 				// Taken may be gone from the dead letters: not said
 				// to be there still, as those left surely are.
-				return moved, fmt.Errorf("redriving dead letters: %w; %w: %w", keptErr(idsOf(taken), true), kept, failure)
+				return moved, withSkipped(fmt.Errorf("redriving dead letters: %w; %w: %w", keptErr(idsOf(taken), true), kept, failure))
 			}
-			return moved, fmt.Errorf("redriving dead letters: %w: %w", kept, failure)
+			return moved, withSkipped(fmt.Errorf("redriving dead letters: %w: %w", kept, failure))
 		}
 		if sendErr != nil {
-			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[start+len(part):]...))
+			_ = q.release(context.WithoutCancel(ctx), append(unsent, chosen[end:]...))
 			if len(taken) > 0 {
-				return moved, fmt.Errorf("redriving dead letters: %w: %w", keptErr(idsOf(taken), true), sendErr)
+				return moved, withSkipped(fmt.Errorf("redriving dead letters: %w: %w", keptErr(idsOf(taken), true), sendErr))
 			}
-			return moved, fmt.Errorf("redriving dead letters: %w", sendErr)
+			return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", sendErr))
 		}
 	}
 	if len(taken) > 0 {
-		return moved, fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true))
+		return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true)))
+	}
+	if skipped > 0 {
+		return moved, takenError("redriving", skipped)
 	}
 	return moved, cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
 }
@@ -1114,7 +1214,8 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	if ids != nil && len(ids) == 0 {
 		return 0, nil
 	}
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk)
+	var kept time.Time
+	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
 	if err != nil {
 		return 0, fmt.Errorf("purging dead letters: %w", err)
 	}
@@ -1130,7 +1231,8 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	for i, d := range chosen {
 		receipts[i] = d.letter.Receipt
 	}
-	n, errs := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged)
+	keep := func(from int) { q.keepHeld(ctx, deadURL, chosen[from:], &kept) }
+	n, errs := q.deleteBatchEach(ctx, deadURL, q.queues.DeadLetter, receipts, purged, keep)
 	taken, left, failure := undeleted(chosen, errs)
 	// Those not deleted are made visible again, as by a redrive that
 	// stops part way, not left hidden for the rest of their hold.
@@ -1186,7 +1288,8 @@ func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
 	}
 	st.Dead = dead.Visible + dead.InFlight
 	if dead.Visible > 0 {
-		dms, err := q.walk(ctx, deadURL, maxStatsWalk, dead.Visible)
+		var kept time.Time
+		dms, err := q.walk(ctx, deadURL, maxStatsWalk, dead.Visible, &kept)
 		if err != nil {
 			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
 		}

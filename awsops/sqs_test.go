@@ -28,7 +28,8 @@ type fakeSQS struct {
 	receive     func(*sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error)
 	deleteBatch func(*sqs.DeleteMessageBatchInput) (*sqs.DeleteMessageBatchOutput, error)
 	// released gets the receipts each ChangeMessageVisibilityBatch makes
-	// visible again (timeout 0).
+	// visible again (timeout 0), under mu (the calls are concurrent).
+	mu       sync.Mutex
 	released []string
 	// denied names queues whose GetQueueUrl is refused; resolved counts
 	// the GetQueueUrl calls by name.
@@ -351,6 +352,8 @@ func (f *fakeSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.Chan
 	if err := ctx.Err(); err != nil {
 		return nil, err // as the SDK does: a cancelled call is not sent
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, e := range in.Entries {
 		if e.VisibilityTimeout == 0 {
 			f.released = append(f.released, aws.ToString(e.ReceiptHandle))
