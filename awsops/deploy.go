@@ -1398,13 +1398,18 @@ func (d *Deployer) readRoutes(ctx context.Context) (routeState, []string, error)
 	var drift []string
 	var next *string
 	var items []apitypes.Route
+	pages := pageTokens{what: "API Gateway GetRoutes"}
 	for {
 		out, err := d.CP.APIGW.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: aws.String(d.st.apiID), NextToken: next})
 		if err != nil {
 			return rs, nil, Explain(err)
 		}
 		items = append(items, out.Items...)
-		if aws.ToString(out.NextToken) == "" {
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return rs, nil, fmt.Errorf("listing the routes of WebSocket API %s: %w; list them with `aws apigatewayv2 get-routes --api-id %s`", d.st.apiID, err, d.st.apiID)
+		}
+		if !more {
 			break
 		}
 		next = out.NextToken
@@ -1552,6 +1557,7 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 	d.st.otherStages = nil
 	var drift []string
 	var next *string
+	pages := pageTokens{what: "API Gateway GetStages"}
 	for {
 		out, err := d.CP.APIGW.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(d.st.apiID), NextToken: next})
 		if err != nil {
@@ -1563,7 +1569,11 @@ func (d *Deployer) checkStage(ctx context.Context) (string, []string, error) {
 				drift = append(drift, fmt.Sprintf("stage %s is not the stack's stage %s (clients that connect there never get a message); it would be removed", name, d.Spec.Stage))
 			}
 		}
-		if aws.ToString(out.NextToken) == "" {
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return "", nil, fmt.Errorf("listing the stages of WebSocket API %s: %w; list them with `aws apigatewayv2 get-stages --api-id %s`", d.st.apiID, err, d.st.apiID)
+		}
+		if !more {
 			break
 		}
 		next = out.NextToken

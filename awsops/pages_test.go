@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 )
@@ -52,6 +54,23 @@ func (e *endlessSNS) ListSubscriptions(context.Context, *sns.ListSubscriptionsIn
 	}}}, nil
 }
 
+func (e *endlessSNS) ListSubscriptionsByTopic(_ context.Context, in *sns.ListSubscriptionsByTopicInput, _ ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	// The same subscription on every page: of queueARN, or (none set) of
+	// another queue, so that findSubscription reads on.
+	endpoint := e.queueARN
+	if endpoint == "" {
+		endpoint = "arn:aws:sqs:us-east-1:123456789012:other"
+	}
+	return &sns.ListSubscriptionsByTopicOutput{NextToken: next, Subscriptions: []snstypes.Subscription{{
+		SubscriptionArn: aws.String(aws.ToString(in.TopicArn) + ":sub-1"), TopicArn: in.TopicArn,
+		Protocol: aws.String("sqs"), Endpoint: aws.String(endpoint),
+	}}}, nil
+}
+
 type endlessAPIs struct {
 	DeployAPIGatewayAPI
 	endlessPages
@@ -65,11 +84,49 @@ func (e *endlessAPIs) GetApis(context.Context, *apigatewayv2.GetApisInput, ...fu
 	return &apigatewayv2.GetApisOutput{NextToken: next, Items: []apitypes.Api{{ApiId: aws.String("a1"), Tags: map[string]string{TagStack: "s"}}}}, nil
 }
 
+func (e *endlessAPIs) GetRoutes(context.Context, *apigatewayv2.GetRoutesInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetRoutesOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &apigatewayv2.GetRoutesOutput{NextToken: next, Items: []apitypes.Route{{RouteId: aws.String("r1"), RouteKey: aws.String("$default")}}}, nil
+}
+
+func (e *endlessAPIs) GetStages(context.Context, *apigatewayv2.GetStagesInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStagesOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &apigatewayv2.GetStagesOutput{NextToken: next, Items: []apitypes.Stage{{StageName: aws.String("live")}}}, nil
+}
+
+type endlessTable struct {
+	StackTagTableAPI
+	endlessPages
+}
+
+func (e *endlessTable) DescribeTable(_ context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	return &dynamodb.DescribeTableOutput{Table: &dbtypes.TableDescription{TableName: in.TableName,
+		TableArn: aws.String("arn:aws:dynamodb:us-east-1:123456789012:table/" + aws.ToString(in.TableName))}}, nil
+}
+
+func (e *endlessTable) ListTagsOfResource(context.Context, *dynamodb.ListTagsOfResourceInput, ...func(*dynamodb.Options)) (*dynamodb.ListTagsOfResourceOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.ListTagsOfResourceOutput{NextToken: next, Tags: []dbtypes.Tag{{Key: aws.String(TagStack), Value: aws.String("s")}}}, nil
+}
+
 // TestListingsThatNeverEndAreBounded: GoneQueueSubscriptions (teardown)
-// and StackAPIs (deploy, teardown) read page after page for as long as
-// the API gave a NextToken: one that repeated a token, or never stopped
-// giving new ones, kept them reading for ever. A repeated token or more
-// than maxListPages pages ends the listing with an error saying so.
+// and StackAPIs (deploy, teardown), then the routes and stages deploy
+// checks, a table's tags (CheckStackTags, teardown) and the subscriptions
+// of a topic (provision, QueueSubscriptions) read page after page for as
+// long as the API gave a NextToken: one that never stopped giving new
+// ones kept them reading for ever, and the SDK's paginators, on a
+// repeated token, stopped without a word, as if the listing were whole.
+// A repeated token or more than maxListPages pages ends the listing with
+// an error saying so and what to run instead.
 func TestListingsThatNeverEndAreBounded(t *testing.T) {
 	const queue = "arn:aws:sqs:us-east-1:123456789012:gone"
 	for _, repeat := range []bool{true, false} {
@@ -89,6 +146,40 @@ func TestListingsThatNeverEndAreBounded(t *testing.T) {
 		_, err = StackAPIs(t.Context(), api, "s")
 		if err == nil || !strings.Contains(err.Error(), want) || api.calls > maxListPages+1 {
 			t.Errorf("repeat=%v: StackAPIs after %d pages: %v; want it stopped, saying %q", repeat, api.calls, err, want)
+		}
+
+		// stopped checks that a listing read at most maxListPages+1
+		// pages and ended with an error saying want and run.
+		stopped := func(name string, calls int, err error, run string) {
+			t.Helper()
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), run) || calls > maxListPages+1 {
+				t.Errorf("repeat=%v: %s after %d pages: %v; want it stopped, saying %q and %q", repeat, name, calls, err, want, run)
+			}
+		}
+		routes := &endlessAPIs{endlessPages: endlessPages{repeat: repeat}}
+		d := &Deployer{CP: &ControlPlane{APIGW: routes}, Spec: DeploySpec{Stack: "s", Stage: "live"}}
+		d.st.apiID = "a1"
+		_, _, err = d.readRoutes(t.Context())
+		stopped("readRoutes", routes.calls, err, "aws apigatewayv2 get-routes --api-id a1")
+		stages := &endlessAPIs{endlessPages: endlessPages{repeat: repeat}}
+		d.CP.APIGW = stages
+		_, _, err = d.checkStage(t.Context())
+		stopped("checkStage", stages.calls, err, "aws apigatewayv2 get-stages --api-id a1")
+
+		table := &endlessTable{endlessPages: endlessPages{repeat: repeat}}
+		_, _, err = tableTags(t.Context(), table, "events")
+		stopped("tableTags", table.calls, err, "aws dynamodb list-tags-of-resource --resource-arn arn:aws:dynamodb:us-east-1:123456789012:table/events")
+
+		const topic = "arn:aws:sns:us-east-1:123456789012:jobs"
+		byTopic := &endlessSNS{endlessPages: endlessPages{repeat: repeat}}
+		_, _, err = findSubscription(t.Context(), byTopic, topic, queue)
+		stopped("findSubscription", byTopic.calls, err, "aws sns list-subscriptions-by-topic --topic-arn "+topic)
+		byTopic = &endlessSNS{endlessPages: endlessPages{repeat: repeat}, queueARN: queue}
+		subs, bad, missing := subscriptionsTo(t.Context(), byTopic, queue, []string{topic})
+		if len(subs) != 1 || len(bad) != 1 || bad[0].Topic != topic || len(missing) != 0 {
+			t.Errorf("repeat=%v: subscriptionsTo after %d pages: subscriptions %v, unreadable %+v, missing %v; want the one read, once, and the topic unreadable", repeat, byTopic.calls, subs, bad, missing)
+		} else {
+			stopped("subscriptionsTo", byTopic.calls, errors.New(bad[0].Error+"; "+bad[0].Fix), "aws sns list-subscriptions-by-topic --topic-arn "+topic)
 		}
 	}
 }

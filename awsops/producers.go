@@ -432,9 +432,10 @@ func pendingDrift(topic, queueARN string) Drift {
 // to topic ("" when there is none), and whether one waits for
 // confirmation (confirmedSubscription).
 func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string) (arn string, pending bool, err error) {
-	pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
+	in := &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)}
+	pages := pageTokens{what: "SNS ListSubscriptionsByTopic"}
+	for {
+		out, err := tp.ListSubscriptionsByTopic(ctx, in)
 		var missing *snstypes.NotFoundException
 		if errors.As(err, &missing) {
 			return "", false, fmt.Errorf("SNS topic %s does not exist: create it, or check the ARN given to --sns-topic", topic)
@@ -452,8 +453,15 @@ func findSubscription(ctx context.Context, tp TopicsAPI, topic, queueARN string)
 			}
 			return aws.ToString(s.SubscriptionArn), false, nil
 		}
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return "", false, fmt.Errorf("listing the subscriptions of SNS topic %s: %w; list them with `aws sns list-subscriptions-by-topic --topic-arn %s`", topic, err, topic)
+		}
+		if !more {
+			return "", pending, nil
+		}
+		in.NextToken = out.NextToken
 	}
-	return "", pending, nil
 }
 
 // confirmedSubscription reports whether SNS lists s with an ARN. One not
@@ -879,28 +887,41 @@ func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, 
 // to topics, as QueueSubscriptions says.
 func subscriptionsTo(ctx context.Context, tp TopicsAPI, arn string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string) {
 	for _, topic := range topics {
-		pages := sns.NewListSubscriptionsByTopicPaginator(tp, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+		fix := fmt.Sprintf("with the topic owner's credentials, run `aws sns list-subscriptions-by-topic --topic-arn %s` and `aws sns unsubscribe --subscription-arn ARN` for the subscription whose endpoint is %s", topic, arn)
+		in := &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)}
+		pages := pageTokens{what: "SNS ListSubscriptionsByTopic"}
 	pages:
-		for pages.HasMorePages() {
-			out, err := pages.NextPage(ctx)
+		for {
+			out, err := tp.ListSubscriptionsByTopic(ctx, in)
 			var notFound *snstypes.NotFoundException
 			switch {
 			case errors.As(err, &notFound):
 				missing = append(missing, topic)
 				break pages
 			case err != nil:
-				bad = append(bad, UnreadableTopic{Topic: topic, Error: Explain(err).Error(),
-					Fix: fmt.Sprintf("with the topic owner's credentials, run `aws sns list-subscriptions-by-topic --topic-arn %s` and `aws sns unsubscribe --subscription-arn ARN` for the subscription whose endpoint is %s", topic, arn)})
+				bad = append(bad, UnreadableTopic{Topic: topic, Error: Explain(err).Error(), Fix: fix})
 				break pages
 			}
 			for _, s := range out.Subscriptions {
 				if !confirmedSubscription(s) {
 					continue
 				}
-				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn {
-					subs = append(subs, Subscription{Topic: topic, ARN: aws.ToString(s.SubscriptionArn), Queue: arn})
+				sub := aws.ToString(s.SubscriptionArn)
+				// A page given twice (a repeated token) lists its
+				// subscriptions twice.
+				if aws.ToString(s.Protocol) == "sqs" && aws.ToString(s.Endpoint) == arn && !slices.ContainsFunc(subs, func(have Subscription) bool { return have.ARN == sub }) {
+					subs = append(subs, Subscription{Topic: topic, ARN: sub, Queue: arn})
 				}
 			}
+			more, err := pages.next(out.NextToken)
+			if err != nil {
+				bad = append(bad, UnreadableTopic{Topic: topic, Error: err.Error(), Fix: fix})
+				break
+			}
+			if !more {
+				break
+			}
+			in.NextToken = out.NextToken
 		}
 	}
 	return subs, bad, missing

@@ -93,6 +93,7 @@ func tableTags(ctx context.Context, api StackTagTableAPI, name string) (*dbtypes
 	}
 	m := map[string]string{}
 	in := &dynamodb.ListTagsOfResourceInput{ResourceArn: d.Table.TableArn}
+	pages := pageTokens{what: "DynamoDB ListTagsOfResource"}
 	for {
 		tags, err := api.ListTagsOfResource(ctx, in)
 		if isCode(err, "UnknownOperationException") {
@@ -105,7 +106,11 @@ func tableTags(ctx context.Context, api StackTagTableAPI, name string) (*dbtypes
 		for _, t := range tags.Tags {
 			m[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
-		if tags.NextToken == nil {
+		more, err := pages.next(tags.NextToken)
+		if err != nil {
+			return d.Table, nil, fmt.Errorf("reading the tags of table %s: %w; list them with `aws dynamodb list-tags-of-resource --resource-arn %s`", name, err, aws.ToString(d.Table.TableArn))
+		}
+		if !more {
 			return d.Table, m, nil
 		}
 		in.NextToken = tags.NextToken
