@@ -33,15 +33,24 @@ func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 		ourFunction = true
 		// Every mapping of the function: Lambda keeps them when the
 		// function is deleted, pointing at nothing.
-		pages := lambda.NewListEventSourceMappingsPaginator(d.CP.Lambda, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(d.Spec.FunctionName())})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
+		in := &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(d.Spec.FunctionName())}
+		pages := pageTokens{what: "Lambda ListEventSourceMappings"}
+		for {
+			page, err := d.CP.Lambda.ListEventSourceMappings(ctx, in)
 			if err != nil {
 				return nil, Explain(err)
 			}
 			for _, m := range page.EventSourceMappings {
 				add("event source mapping", aws.ToString(m.UUID))
 			}
+			more, err := pages.next(page.NextMarker)
+			if err != nil {
+				return nil, fmt.Errorf("listing the event source mappings of function %s: %w; list them with `aws lambda list-event-source-mappings --function-name %s`", d.Spec.FunctionName(), err, d.Spec.FunctionName())
+			}
+			if !more {
+				break
+			}
+			in.Marker = page.NextMarker
 		}
 		add("function", d.Spec.FunctionName())
 	}

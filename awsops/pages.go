@@ -9,10 +9,10 @@ import (
 // maxListPages bounds the pages one listing reads.
 const maxListPages = 1000
 
-// pageTokens follows the NextToken of a listing's pages. It stops the
-// listing at a token the API gave before (one that answers the same page
-// again would be read for ever) and past maxListPages pages, with an
-// error saying so.
+// pageTokens follows the NextToken (Lambda: NextMarker) of a listing's
+// pages. It stops the listing at a token the API gave before (one that
+// answers the same page again would be read for ever) and past
+// maxListPages pages, with an error saying so.
 type pageTokens struct {
 	// what names the listing in the error: "SNS ListSubscriptions".
 	what  string

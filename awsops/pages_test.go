@@ -12,6 +12,8 @@ import (
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 )
@@ -100,6 +102,23 @@ func (e *endlessAPIs) GetStages(context.Context, *apigatewayv2.GetStagesInput, .
 	return &apigatewayv2.GetStagesOutput{NextToken: next, Items: []apitypes.Stage{{StageName: aws.String("live")}}}, nil
 }
 
+type endlessMappings struct {
+	DeployLambdaAPI
+	endlessPages
+}
+
+func (e *endlessMappings) GetFunction(context.Context, *lambda.GetFunctionInput, ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error) {
+	return &lambda.GetFunctionOutput{Tags: map[string]string{TagStack: "s"}}, nil
+}
+
+func (e *endlessMappings) ListEventSourceMappings(context.Context, *lambda.ListEventSourceMappingsInput, ...func(*lambda.Options)) (*lambda.ListEventSourceMappingsOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &lambda.ListEventSourceMappingsOutput{NextMarker: next, EventSourceMappings: []lambdatypes.EventSourceMappingConfiguration{{UUID: aws.String("m1")}}}, nil
+}
+
 type endlessTable struct {
 	StackTagTableAPI
 	endlessPages
@@ -120,7 +139,7 @@ func (e *endlessTable) ListTagsOfResource(context.Context, *dynamodb.ListTagsOfR
 
 // TestListingsThatNeverEndAreBounded: GoneQueueSubscriptions (teardown)
 // and StackAPIs (deploy, teardown), then the routes and stages deploy
-// checks, a table's tags (CheckStackTags, teardown) and the subscriptions
+// checks, the function's event source mappings (teardown), a table's tags (CheckStackTags, teardown) and the subscriptions
 // of a topic (provision, QueueSubscriptions) read page after page for as
 // long as the API gave a NextToken: one that never stopped giving new
 // ones kept them reading for ever, and the SDK's paginators, on a
@@ -165,6 +184,10 @@ func TestListingsThatNeverEndAreBounded(t *testing.T) {
 		d.CP.APIGW = stages
 		_, _, err = d.checkStage(t.Context())
 		stopped("checkStage", stages.calls, err, "aws apigatewayv2 get-stages --api-id a1")
+
+		mappings := &endlessMappings{endlessPages: endlessPages{repeat: repeat}}
+		_, err = (&Deployer{CP: &ControlPlane{Lambda: mappings}, Spec: DeploySpec{Stack: "s"}}).Deployed(t.Context())
+		stopped("Deployed", mappings.calls, err, "aws lambda list-event-source-mappings --function-name s-socks")
 
 		table := &endlessTable{endlessPages: endlessPages{repeat: repeat}}
 		_, _, err = tableTags(t.Context(), table, "events")
