@@ -1196,10 +1196,14 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	if len(taken) > 0 {
 		return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true)))
 	}
+	notAll := cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
+	if skipped > 0 && notAll != nil {
+		return moved, withSkipped(notAll)
+	}
 	if skipped > 0 {
 		return moved, takenError("redriving", skipped)
 	}
-	return moved, cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
+	return moved, notAll
 }
 
 // PurgeDeadLetters deletes the dead letters with the given IDs (all when ids
@@ -1239,13 +1243,16 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	if err := q.release(context.WithoutCancel(ctx), left); err != nil {
 		failure = cmp.Or(failure, err)
 	}
+	notAll := cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", len(dms), ids, chosen))
 	switch {
 	case failure != nil:
 		return n, fmt.Errorf("purging dead letters: %w", failure)
+	case len(taken) > 0 && notAll != nil:
+		return n, fmt.Errorf("%w; %w", notAll, takenError("purging", len(taken)))
 	case len(taken) > 0:
 		return n, takenError("purging", len(taken))
 	}
-	return n, cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", len(dms), ids, chosen))
+	return n, notAll
 }
 
 // depth reads a queue's approximate counts.

@@ -39,6 +39,9 @@ type slowDLQ struct {
 	// sent are the IDs sent back to the main queue; taken, those the
 	// other walk received.
 	sent, taken []string
+	// heldElsewhere is how many more dead letters another walk held
+	// when this one began (in flight, never received here).
+	heldElsewhere int
 }
 
 func newSlowDLQ(n int, step time.Duration) *slowDLQ {
@@ -83,7 +86,7 @@ func (f *slowDLQ) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInp
 	defer f.mu.Unlock()
 	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{
 		string(types.QueueAttributeNameApproximateNumberOfMessages):           strconv.Itoa(len(f.visibleAt)),
-		string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible): "0",
+		string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible): strconv.Itoa(f.heldElsewhere),
 	}}, nil
 }
 
@@ -229,5 +232,39 @@ func TestARedriveSendsNotADeadLetterWhoseHoldItCouldNotExtend(t *testing.T) {
 	}
 	if !slices.Contains(f.taken, "d99") || len(f.sent) != 399 {
 		t.Errorf("taken %v, sent %d; want d99 taken by the other walk, the 399 others sent", f.taken, len(f.sent))
+	}
+}
+
+// TestARedriveWithATakenDeadLetterStillSaysOthersWereHeld: a redrive that
+// skipped a dead letter another command took, and that began with others
+// held by another walk (so not redriven), says both: before, the taken one
+// hid the held ones, and the operator was not told to run it again later.
+func TestARedriveWithATakenDeadLetterStillSaysOthersWereHeld(t *testing.T) {
+	f := newSlowDLQ(400, 500*time.Millisecond)
+	f.heldElsewhere = 2
+	f.stolen, f.stealAt = "d99", f.now.Add(21*time.Second)
+	q := NewSQSQueue(f, QueuesFor("fake"), SQSOptions{})
+	q.now = f.clock
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 399 || !errors.Is(err, store.ErrDeadLettersHeld) ||
+		!strings.Contains(err.Error(), "1 dead letter was taken by another socks command") ||
+		!strings.Contains(err.Error(), "2 dead letters were held by") {
+		t.Errorf("Redrive = %d, %v; want 399 and that 1 dead letter was taken and 2 were held by another command", n, err)
+	}
+}
+
+// TestAPurgeWithATakenDeadLetterStillSaysOthersWereHeld is the same for a
+// purge.
+func TestAPurgeWithATakenDeadLetterStillSaysOthersWereHeld(t *testing.T) {
+	f := newSlowDLQ(400, 500*time.Millisecond)
+	f.heldElsewhere = 2
+	f.stolen, f.stealAt = "d99", f.now.Add(21*time.Second)
+	q := NewSQSQueue(f, QueuesFor("fake"), SQSOptions{})
+	q.now = f.clock
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if n != 399 || !errors.Is(err, store.ErrDeadLettersHeld) ||
+		!strings.Contains(err.Error(), "1 dead letter was taken by another socks command") ||
+		!strings.Contains(err.Error(), "2 dead letters were held by") {
+		t.Errorf("PurgeDeadLetters = %d, %v; want 399 and that 1 dead letter was taken and 2 were held by another command", n, err)
 	}
 }
