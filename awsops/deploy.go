@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -664,16 +665,43 @@ func (d *Deployer) applyData(ctx context.Context, _ string) error {
 // ---------------------------------------------------------------- log group
 
 func (d *Deployer) checkLogGroup(ctx context.Context) (string, []string, error) {
-	out, err := d.CP.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(d.Spec.LogGroupName())})
-	if err != nil {
-		return "", nil, Explain(err)
-	}
-	for _, g := range out.LogGroups {
-		if aws.ToString(g.LogGroupName) == d.Spec.LogGroupName() {
-			return ActionNone, nil, nil
-		}
+	g, err := findLogGroup(ctx, d.CP.Logs, d.Spec.LogGroupName())
+	switch {
+	case err != nil:
+		return "", nil, err
+	case g != nil:
+		return ActionNone, nil, nil
 	}
 	return ActionCreate, nil, nil
+}
+
+// findLogGroup returns the log group called name (nil when there is
+// none). CloudWatch Logs looks log groups up by name prefix (or by a
+// pattern found anywhere in the name), not by exact name, so others
+// whose names begin with name (the log group of a function s-socks-old
+// beside s-socks's) can fill the pages before it: every page is read.
+func findLogGroup(ctx context.Context, logs DeployLogsAPI, name string) (*logtypes.LogGroup, error) {
+	in := &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(name)}
+	pages := pageTokens{what: "CloudWatch Logs DescribeLogGroups"}
+	for {
+		out, err := logs.DescribeLogGroups(ctx, in)
+		if err != nil {
+			return nil, Explain(err)
+		}
+		for i := range out.LogGroups {
+			if aws.ToString(out.LogGroups[i].LogGroupName) == name {
+				return &out.LogGroups[i], nil
+			}
+		}
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return nil, fmt.Errorf("looking for log group %s: %w; list the log groups with `aws logs describe-log-groups --log-group-name-prefix %s`", name, err, name)
+		}
+		if !more {
+			return nil, nil
+		}
+		in.NextToken = out.NextToken
+	}
 }
 
 func (d *Deployer) applyLogGroup(ctx context.Context, _ string) error {
@@ -1763,19 +1791,30 @@ func (d *Deployer) applyPermission(ctx context.Context, action string) error {
 // StackMapping returns the event source mapping from the stack's queue to
 // its function (nil when absent).
 func StackMapping(ctx context.Context, api DeployLambdaAPI, function, queueARN string) (*lambdatypes.EventSourceMappingConfiguration, error) {
-	out, err := api.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(function)})
-	if isCode(err, "ResourceNotFoundException") {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, Explain(err)
-	}
-	for i := range out.EventSourceMappings {
-		if queueARN == "" || aws.ToString(out.EventSourceMappings[i].EventSourceArn) == queueARN {
-			return &out.EventSourceMappings[i], nil
+	in := &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(function)}
+	pages := pageTokens{what: "Lambda ListEventSourceMappings"}
+	for {
+		out, err := api.ListEventSourceMappings(ctx, in)
+		if isCode(err, "ResourceNotFoundException") {
+			return nil, nil
 		}
+		if err != nil {
+			return nil, Explain(err)
+		}
+		for i := range out.EventSourceMappings {
+			if queueARN == "" || aws.ToString(out.EventSourceMappings[i].EventSourceArn) == queueARN {
+				return &out.EventSourceMappings[i], nil
+			}
+		}
+		more, err := pages.next(out.NextMarker)
+		if err != nil {
+			return nil, fmt.Errorf("listing the event source mappings of function %s: %w; list them with `aws lambda list-event-source-mappings --function-name %s`", function, err, function)
+		}
+		if !more {
+			return nil, nil
+		}
+		in.Marker = out.NextMarker
 	}
-	return nil, nil
 }
 
 // MappingDrift lists how m differs from the mapping deploy makes.

@@ -70,14 +70,11 @@ func (d *Deployer) Deployed(ctx context.Context) ([]DeployStep, error) {
 	case hasStackTag(role.Role.Tags, d.Spec.Stack):
 		add("role", d.Spec.RoleName())
 	}
-	lg, err := d.CP.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(d.Spec.LogGroupName())})
+	g, err := findLogGroup(ctx, d.CP.Logs, d.Spec.LogGroupName())
 	if err != nil {
-		return nil, Explain(err)
+		return nil, err
 	}
-	for _, g := range lg.LogGroups {
-		if aws.ToString(g.LogGroupName) != d.Spec.LogGroupName() {
-			continue
-		}
+	if g != nil {
 		ours := ourFunction
 		if !ours {
 			arn := aws.ToString(g.LogGroupArn)

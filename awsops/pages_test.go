@@ -10,8 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	apitypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	evtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -119,6 +123,32 @@ func (e *endlessMappings) ListEventSourceMappings(context.Context, *lambda.ListE
 	return &lambda.ListEventSourceMappingsOutput{NextMarker: next, EventSourceMappings: []lambdatypes.EventSourceMappingConfiguration{{UUID: aws.String("m1")}}}, nil
 }
 
+type endlessLogs struct {
+	DeployLogsAPI
+	endlessPages
+}
+
+func (e *endlessLogs) DescribeLogGroups(_ context.Context, in *cloudwatchlogs.DescribeLogGroupsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogGroupsOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &cloudwatchlogs.DescribeLogGroupsOutput{NextToken: next, LogGroups: []logtypes.LogGroup{{LogGroupName: aws.String(aws.ToString(in.LogGroupNamePrefix) + "-old")}}}, nil
+}
+
+type endlessTargets struct {
+	EventsAPI
+	endlessPages
+}
+
+func (e *endlessTargets) ListTargetsByRule(context.Context, *eventbridge.ListTargetsByRuleInput, ...func(*eventbridge.Options)) (*eventbridge.ListTargetsByRuleOutput, error) {
+	next, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	return &eventbridge.ListTargetsByRuleOutput{NextToken: next, Targets: []evtypes.Target{{Id: aws.String("other"), Arn: aws.String("arn:aws:sqs:us-east-1:123456789012:other")}}}, nil
+}
+
 type endlessTable struct {
 	StackTagTableAPI
 	endlessPages
@@ -139,7 +169,9 @@ func (e *endlessTable) ListTagsOfResource(context.Context, *dynamodb.ListTagsOfR
 
 // TestListingsThatNeverEndAreBounded: GoneQueueSubscriptions (teardown)
 // and StackAPIs (deploy, teardown), then the routes and stages deploy
-// checks, the function's event source mappings (teardown), a table's tags (CheckStackTags, teardown) and the subscriptions
+// checks, the function's event source mappings (teardown; StackMapping),
+// the stack's log group (findLogGroup: deploy, teardown), the targets of
+// an EventBridge rule (ruleTargets: provision, teardown), a table's tags (CheckStackTags, teardown) and the subscriptions
 // of a topic (provision, QueueSubscriptions) read page after page for as
 // long as the API gave a NextToken: one that never stopped giving new
 // ones kept them reading for ever, and the SDK's paginators, on a
@@ -188,6 +220,18 @@ func TestListingsThatNeverEndAreBounded(t *testing.T) {
 		mappings := &endlessMappings{endlessPages: endlessPages{repeat: repeat}}
 		_, err = (&Deployer{CP: &ControlPlane{Lambda: mappings}, Spec: DeploySpec{Stack: "s"}}).Deployed(t.Context())
 		stopped("Deployed", mappings.calls, err, "aws lambda list-event-source-mappings --function-name s-socks")
+
+		mappings = &endlessMappings{endlessPages: endlessPages{repeat: repeat}}
+		_, err = StackMapping(t.Context(), mappings, "s-socks", "arn:aws:sqs:us-east-1:123456789012:s-envelopes")
+		stopped("StackMapping", mappings.calls, err, "aws lambda list-event-source-mappings --function-name s-socks")
+
+		logs := &endlessLogs{endlessPages: endlessPages{repeat: repeat}}
+		_, err = findLogGroup(t.Context(), logs, "/aws/lambda/s-socks")
+		stopped("findLogGroup", logs.calls, err, "aws logs describe-log-groups --log-group-name-prefix /aws/lambda/s-socks")
+
+		targets := &endlessTargets{endlessPages: endlessPages{repeat: repeat}}
+		_, err = ruleTargets(t.Context(), targets, EventRule{Name: "s-socks"})
+		stopped("ruleTargets", targets.calls, err, "aws events list-targets-by-rule --rule s-socks --event-bus-name default")
 
 		table := &endlessTable{endlessPages: endlessPages{repeat: repeat}}
 		_, _, err = tableTags(t.Context(), table, "events")

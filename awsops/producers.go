@@ -354,12 +354,12 @@ func checkRule(ctx context.Context, ev EventsAPI, r EventRule, plan *ProducerPla
 		plan.Drift = append(plan.Drift, Drift{Kind: KindRule, Name: ruleLabel(r), Aspect: AspectState, Is: string(out.State), Want: string(evtypes.RuleStateEnabled),
 			Fix: fmt.Sprintf("aws events enable-rule --name %s --event-bus-name %s", r.Name, r.bus())})
 	}
-	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	targets, err := ruleTargets(ctx, ev, r)
 	if err != nil {
-		return fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(r), err)
+		return err
 	}
 	found := false
-	for _, t := range targets.Targets {
+	for _, t := range targets {
 		if aws.ToString(t.Arn) == plan.queueARN {
 			found = true
 		}
@@ -369,6 +369,29 @@ func checkRule(ctx context.Context, ev EventsAPI, r EventRule, plan *ProducerPla
 	}
 	plan.statements = append(plan.statements, SendStatement(EventsPrincipal, plan.queueARN, plan.ruleARN))
 	return nil
+}
+
+// ruleTargets lists the targets of rule r, every page of them. An error
+// of the API is wrapped (%w), so that a caller can tell the rule missing.
+func ruleTargets(ctx context.Context, ev EventsAPI, r EventRule) ([]evtypes.Target, error) {
+	in := &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())}
+	pages := pageTokens{what: "EventBridge ListTargetsByRule"}
+	var targets []evtypes.Target
+	for {
+		out, err := ev.ListTargetsByRule(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(r), Explain(err))
+		}
+		targets = append(targets, out.Targets...)
+		more, err := pages.next(out.NextToken)
+		if err != nil {
+			return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w; list them with `aws events list-targets-by-rule --rule %s --event-bus-name %s`", ruleLabel(r), err, r.Name, r.bus())
+		}
+		if !more {
+			return targets, nil
+		}
+		in.NextToken = out.NextToken
+	}
 }
 
 func samePattern(is, want string) bool {
@@ -708,13 +731,13 @@ func ruleDescription(q Queues) string { return "socks: events for the envelopes 
 // between removing the target and deleting the rule left it.
 func StackRule(ctx context.Context, ev EventsAPI, sq QueueAdminAPI, q Queues, stack, bus string) (*EventRule, error) {
 	r := &EventRule{Name: RuleFor(stack), Bus: bus}
-	targets, err := ev.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(r.Name), EventBusName: aws.String(r.bus())})
+	targets, err := ruleTargets(ctx, ev, *r)
 	var missing *evtypes.ResourceNotFoundException
 	switch {
 	case errors.As(err, &missing):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("listing the targets of EventBridge rule %s: %w", ruleLabel(*r), Explain(err))
+		return nil, err
 	}
 	arn, err := queueARN(ctx, sq, q.Main)
 	var gone *sqstypes.QueueDoesNotExist
@@ -724,13 +747,13 @@ func StackRule(ctx context.Context, ev EventsAPI, sq QueueAdminAPI, q Queues, st
 	case err != nil:
 		return nil, err
 	}
-	for _, t := range targets.Targets {
+	for _, t := range targets {
 		to := aws.ToString(t.Arn)
 		if aws.ToString(t.Id) == RuleTargetID && (to == arn || arn == "" && arnName(to) == q.Main) {
 			return r, nil
 		}
 	}
-	if len(targets.Targets) == 0 && targets.NextToken == nil {
+	if len(targets) == 0 {
 		d, err := ev.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(r.Name), EventBusName: aws.String(r.bus())})
 		switch {
 		case errors.As(err, &missing):
