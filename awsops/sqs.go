@@ -677,14 +677,25 @@ func thousands(n int) string {
 // otherReader is who holds or takes the dead letters a walk cannot.
 const otherReader = "another socks command reading them (a dlq list, show, redrive or purge, status or doctor)"
 
-// takenWords says why SQS refused to delete walked dead letters with their
-// receipt (errTaken).
-var takenWords = fmt.Sprintf("taken by %s before this one could delete them (this one's %s hold ran out)", otherReader, deadLetterHold)
+// takenWords says why SQS refused to delete n walked dead letters with
+// their receipt (errTaken).
+func takenWords(n int) string {
+	return fmt.Sprintf("taken by %s before this one could delete %s (this one's %s hold ran out)", otherReader, oneOrMany(n, "it", "them"), deadLetterHold)
+}
+
+// oneOrMany returns one when n is 1, else many: the pronoun that agrees
+// with a count.
+func oneOrMany(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
 
 // takenError is the error, store.ErrDeadLettersHeld, of a purge that could
 // not delete n of its dead letters: another command took them.
 func takenError(verb string, n int) error {
-	return heldErr(fmt.Sprintf("%s dead letters: %s %s", verb, text.Pluralize(n, "dead letter")+" "+text.WasWere(n), takenWords))
+	return heldErr(fmt.Sprintf("%s dead letters: %s %s", verb, text.Pluralize(n, "dead letter")+" "+text.WasWere(n), takenWords(n)))
 }
 
 // idsOf returns the IDs of dms.
@@ -705,12 +716,14 @@ func keptErr(ids []string, taken bool) error {
 	if len(ids) > len(shown) {
 		more = fmt.Sprintf(" and %d more", len(ids)-len(shown))
 	}
+	n := len(ids)
+	they, them := oneOrMany(n, "it", "they"), oneOrMany(n, "it", "them")
 	if taken {
-		return redrivenButKept(fmt.Sprintf("%s sent back onto the queue (%s%s) but %s, so they may still be in the dead letters: redriving them again would deliver them twice; purge those left with `socks dlq purge %s`",
-			text.Pluralize(len(ids), "dead letter")+" "+text.WasWere(len(ids)), strings.Join(shown, " "), more, takenWords, strings.Join(shown, " ")))
+		return redrivenButKept(fmt.Sprintf("%s sent back onto the queue (%s%s) but %s, so %s may still be in the dead letters: redriving %s again would deliver %s twice; purge %s with `socks dlq purge %s`",
+			text.Pluralize(n, "dead letter")+" "+text.WasWere(n), strings.Join(shown, " "), more, takenWords(n), they, them, them, oneOrMany(n, "it", "those left"), strings.Join(shown, " ")))
 	}
-	return redrivenButKept(fmt.Sprintf("%s sent back onto the queue but still in the dead letters (%s%s): redriving them again would deliver them twice; purge them with `socks dlq purge %s`",
-		text.Pluralize(len(ids), "dead letter")+" "+text.WasWere(len(ids)), strings.Join(shown, " "), more, strings.Join(shown, " ")))
+	return redrivenButKept(fmt.Sprintf("%s sent back onto the queue but still in the dead letters (%s%s): redriving %s again would deliver %s twice; purge %s with `socks dlq purge %s`",
+		text.Pluralize(n, "dead letter")+" "+text.WasWere(n), strings.Join(shown, " "), more, them, them, them, strings.Join(shown, " ")))
 }
 
 // redrivenButKept is an error that is store.ErrRedrivenButKept, in its
