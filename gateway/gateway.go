@@ -493,7 +493,11 @@ func (g *Gateway) sweep() {
 // NTP), and from then on the broker finds no record to deliver to.
 func (g *Gateway) sweepConns(timers, idle bool) {
 	var ping, timedOut []*conn
-	now, wall := time.Now(), g.now()
+	// The wall clock's reading alone (Round(0) drops the monotonic one):
+	// when both times carry a monotonic reading, as time.Now's and the
+	// connectedAt it set do, Before compares those alone, and a wall
+	// clock stepped forward would never be seen.
+	now, wall := time.Now(), g.now().Round(0)
 	g.mu.RLock() // nextPing, seenPosts and lastPost are the sweeper's own
 	for _, c := range g.conns {
 		if c.ws == nil || c.isClosing() {
