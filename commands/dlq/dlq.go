@@ -377,11 +377,7 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	}
 	// A redrive of thousands on SQS takes a while: on a terminal a
 	// spinner counts them.
-	var prog *cmdutil.Progress
-	if !opts.JSON && opts.IO.CanSpin() {
-		prog = cmdutil.NewProgress(opts.IO, opts.Now)
-		prog.Transient("redriving dead letters")
-	}
+	spin := newCounter(opts.IO, opts.JSON, opts.Now, "redriving", "redriven")
 	var refused []string
 	var n int
 	if each, ok := q.(store.EachRedriver); ok {
@@ -390,16 +386,13 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 			if why := refusedToday(d.Body); why != "" {
 				refused = append(refused, d.ID+": "+why)
 			}
-			if moved++; prog != nil {
-				prog.Transient(fmt.Sprintf("redriving dead letters… %d redriven", moved))
-			}
+			moved++
+			spin.count(moved)
 		})
 	} else {
 		n, err = q.Redrive(ctx, opts.ids())
 	}
-	if prog != nil {
-		prog.Stop()
-	}
+	spin.stop()
 	err = partial(opts.IO, opts.selection, err, n, func(failed bool) error {
 		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", failed)
 	})
@@ -561,27 +554,46 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 	}
 	// A purge of thousands on SQS takes as long as a redrive of them:
 	// the same spinner counts them.
-	var prog *cmdutil.Progress
-	if !opts.JSON && opts.IO.CanSpin() {
-		prog = cmdutil.NewProgress(opts.IO, opts.Now)
-		prog.Transient("purging dead letters")
-	}
+	spin := newCounter(opts.IO, opts.JSON, opts.Now, "purging", "purged")
 	var n int
 	if each, ok := q.(store.EachPurger); ok {
-		n, err = each.PurgeEach(ctx, opts.ids(), func(done int) {
-			if prog != nil {
-				prog.Transient(fmt.Sprintf("purging dead letters… %d purged", done))
-			}
-		})
+		n, err = each.PurgeEach(ctx, opts.ids(), spin.count)
 	} else {
 		n, err = q.PurgeDeadLetters(ctx, opts.ids())
 	}
-	if prog != nil {
-		prog.Stop()
-	}
+	spin.stop()
 	return partial(opts.IO, opts.selection, err, n, func(failed bool) error {
 		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed)
 	})
+}
+
+// counter is the spinner of a redrive or purge on a terminal (none with
+// --json or off a terminal): "redriving dead letters… 20 redriven".
+type counter struct {
+	prog        *cmdutil.Progress
+	doing, done string
+}
+
+func newCounter(ios *iostreams.IOStreams, json bool, now func() time.Time, doing, done string) counter {
+	c := counter{doing: doing, done: done}
+	if !json && ios.CanSpin() {
+		c.prog = cmdutil.NewProgress(ios, now)
+		c.prog.Transient(doing + " dead letters")
+	}
+	return c
+}
+
+// count says n dead letters are done so far.
+func (c counter) count(n int) {
+	if c.prog != nil {
+		c.prog.Transient(fmt.Sprintf("%s dead letters… %d %s", c.doing, n, c.done))
+	}
+}
+
+func (c counter) stop() {
+	if c.prog != nil {
+		c.prog.Stop()
+	}
 }
 
 func oneLine(s string) string {
