@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -517,7 +518,7 @@ func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 		env := base
 		env.FollowUp = pubsub.FollowUp{Connections: ids, Attempt: env.Attempt + 1}
 		if out.lastErr != nil {
-			env.LastError = truncate(out.lastErr.Error(), 512)
+			env.LastError = text.CapBytes(out.lastErr.Error(), 512)
 		}
 		data, err := env.Marshal()
 		if err != nil {
@@ -555,13 +556,6 @@ func (b *Broker) handOn(ctx context.Context, out *Outcome) error {
 			return fmt.Errorf("%d of %d follow-ups not enqueued: %w", len(unsent), len(bodies), err)
 		}
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // DeadLetter moves m to the dead letters with reason, adds the reason to

@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
+	"github.com/socks-dev/socks/internal/text"
 	"time"
 )
 
@@ -76,10 +76,7 @@ func DeadLetterReason(reason string) string {
 	if reason == "" {
 		return "no reason given"
 	}
-	if len(reason) > MaxDeadLetterReasonBytes {
-		reason = strings.ToValidUTF8(reason[:MaxDeadLetterReasonBytes], "") + "…"
-	}
-	return reason
+	return text.CapBytes(reason, MaxDeadLetterReasonBytes)
 }
 
 // DeadLetter is a message that could not be handled, with why.

@@ -104,6 +104,17 @@ func CapQuoted(s string, max int) string {
 	}
 }
 
+// CapBytes returns s cut to its first max bytes and "…" when it holds
+// more, dropping the invalid UTF-8 of the prefix (a rune cut in two at
+// the end): for a bound on bytes, where a message's size counts (a
+// queue's attribute, a follow-up envelope's lastError).
+func CapBytes(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
 // Cap returns s cut to its first max characters and "…" when it holds
 // more.
 func Cap(s string, max int) string {

@@ -53,3 +53,22 @@ func TestCapQuoted(t *testing.T) {
 		t.Errorf("Cap = %q", got)
 	}
 }
+
+// TestCapBytes: a bound on bytes keeps the text whole up to it, and a
+// rune it cuts in two is dropped, not left half.
+func TestCapBytes(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"aé", 2, "a…"}, // é is two bytes: the cut halves it
+		{"", 0, ""},
+	} {
+		if got := CapBytes(tc.s, tc.max); got != tc.want {
+			t.Errorf("CapBytes(%q, %d) = %q; want %q", tc.s, tc.max, got, tc.want)
+		}
+	}
+}
