@@ -785,10 +785,11 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	s.pending = slices.Delete(s.pending, i, i+1)
 	l := Line{Time: at, Kind: KindReply, Body: f.Data}
 	switch {
-	case failed && a.name == "subscribe":
+	case failed:
 		// The route failed, which refuses nothing: as socks.js does,
-		// the topics stay followed and the next connection asks for
-		// them.
+		// what was typed is kept. A subscribe's topics stay followed and
+		// the next connection asks for them; an unsubscribe's go on
+		// arriving until then, and it does not ask for them.
 		s.topics = apply(s.topics, a.name, a.topics)
 	case r.Type == "subscribed", r.Type == "unsubscribed":
 		if len(r.Topics) > 0 {

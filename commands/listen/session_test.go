@@ -990,3 +990,29 @@ func TestASubscribeThatFailedIsAskedForByTheNextConnection(t *testing.T) {
 		t.Errorf("the new connection follows %q; want updates,jobs", c2.topics())
 	}
 }
+
+// TestAnUnsubscribeThatFailedIsNotAskedForByTheNextConnection: API
+// Gateway's error frame says the route failed, not that the gateway refused
+// anything; as for a subscribe so failed, and as socks.js does (its topics
+// change when unsubscribe() is called, docs/protocol.md, gateway errors),
+// what was typed is kept: the topics unsubscribed go on arriving until the
+// next connection, which does not ask for them. listen forgot the
+// unsubscribe, and the next connection followed them again.
+func TestAnUnsubscribeThatFailedIsNotAskedForByTheNextConnection(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"subscribed","topics":["jobs","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"jobs", "updates"}}})
+	r.typeLine("unsubscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates" {
+		t.Errorf("the new connection follows %q; want updates", c2.topics())
+	}
+}
