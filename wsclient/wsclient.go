@@ -510,12 +510,15 @@ func (c *Conn) readLoop() {
 			c.finish(c.readError(err))
 			return
 		}
-		c.alive()
 		select {
 		case c.frames <- Frame{Binary: kind == websocket.BinaryMessage, Data: data, At: time.Now()}:
 		case <-c.done:
 			return
 		}
+		// The frame is a sign of life, extended from when the consumer
+		// took it: nothing is read while it falls behind (a full pipe,
+		// a paused terminal), and that wait is not the server's silence.
+		c.alive()
 	}
 }
 

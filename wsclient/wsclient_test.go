@@ -552,3 +552,48 @@ func TestAPasswordInAURLThatDoesNotParseIsNeverShown(t *testing.T) {
 		t.Errorf("got %v; want url.Parse's words", err)
 	}
 }
+
+// TestAConsumerThatFallsBehindIsNotTakenForASilentServer: while the
+// consumer does not take frames (listen writing to a full pipe, a terminal
+// paused with Ctrl-S), the reader waits with the next one in hand and reads
+// nothing. The read deadline set when that frame arrived passed meanwhile,
+// so the first read after the consumer caught up failed at once: the
+// connection ended, blamed on the server ("no answer from the server for
+// ..., not even to pings"), though the server was only waiting for the
+// client to read. The wait for the consumer no longer counts.
+func TestAConsumerThatFallsBehindIsNotTakenForASilentServer(t *testing.T) {
+	more := make(chan struct{})
+	u := server(t, func(ws *websocket.Conn) {
+		// Enough to fill the queue and one more in the reader's hand.
+		for i := range frameQueue + 1 {
+			if ws.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "m%d", i)) != nil {
+				return
+			}
+		}
+		// The next once the client has taken them all (sent before,
+		// it might be read whatever the deadline says).
+		<-more
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("last"))
+		_ = readUntilClosed(ws)
+	})
+	const pongWait = time.Second
+	c := dial(t, u, Options{PingPeriod: time.Hour, PongWait: pongWait})
+	deadline := time.Now().Add(wait)
+	for len(c.frames) < frameQueue {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d frames queued within %s", len(c.frames), wait)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The consumer falls behind by more than the pong wait.
+	time.Sleep(2 * pongWait)
+	for i := range frameQueue + 1 {
+		if f := nextFrame(t, c); string(f.Data) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("frame %d is %q; want m%d", i, f.Data, i)
+		}
+	}
+	close(more)
+	if f := nextFrame(t, c); string(f.Data) != "last" {
+		t.Fatalf("frame %q; want last", f.Data)
+	}
+}
