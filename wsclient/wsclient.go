@@ -52,6 +52,10 @@ const (
 	defaultHandshakeTimeout = 15 * time.Second
 	// pingPrefix marks the client's own ping payloads.
 	pingPrefix = "socks-ping-"
+	// maxHandshakeBytes bounds what is read of the answer to the opening
+	// handshake: its status line and headers (and the start of a refusal's
+	// body); a WebSocket server's are a few hundred bytes.
+	maxHandshakeBytes = 1 << 20
 )
 
 // Close codes, re-exported so that callers need not import gorilla.
@@ -371,15 +375,33 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	// that then times out (HandshakeTimeoutError.Connected).
 	var connected atomic.Bool
 	var nd net.Dialer
+	// Every connection the handshake reads from (a proxy's too) reads
+	// at most maxHandshakeBytes until the handshake is over: the dialer
+	// keeps every header line it is sent, with no bound.
+	var bounded []*boundedConn
+	var boundedMu sync.Mutex
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := nd.DialContext(ctx, network, addr)
-		if err == nil {
-			connected.Store(true)
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		connected.Store(true)
+		bc := &boundedConn{Conn: c, left: maxHandshakeBytes}
+		boundedMu.Lock()
+		bounded = append(bounded, bc)
+		boundedMu.Unlock()
+		return bc, nil
 	}
 	ws, resp, err := d.DialContext(ctx, rawURL, header)
+	boundedMu.Lock()
+	for _, bc := range bounded {
+		bc.open.Store(true)
+	}
+	boundedMu.Unlock()
 	if err != nil {
+		if errors.Is(err, errHandshakeTooLong) {
+			return nil, &endError{fmt.Sprintf("the server's answer to the WebSocket handshake ran over %d MB (is it a WebSocket server? a proxy in the way?)", maxHandshakeBytes>>20), err}
+		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
@@ -420,6 +442,33 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	go c.readLoop()
 	go c.writeLoop()
 	return c, nil
+}
+
+// errHandshakeTooLong is a handshake whose answer ran over
+// maxHandshakeBytes.
+var errHandshakeTooLong = errors.New("the answer to the handshake is too long")
+
+// boundedConn reads at most left bytes until open is set, once the
+// handshake is over.
+type boundedConn struct {
+	net.Conn
+	left int64 // read only by the handshake, before open is set
+	open atomic.Bool
+}
+
+func (c *boundedConn) Read(p []byte) (int, error) {
+	if c.open.Load() {
+		return c.Conn.Read(p)
+	}
+	if c.left <= 0 {
+		return 0, errHandshakeTooLong
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // Frames delivers received frames; it is closed when the connection ends.

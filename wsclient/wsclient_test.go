@@ -597,3 +597,46 @@ func TestAConsumerThatFallsBehindIsNotTakenForASilentServer(t *testing.T) {
 		t.Fatalf("frame %q; want last", f.Data)
 	}
 }
+
+// TestAnEndlessHandshakeAnswerIsBounded: a server (or what answers in its
+// place) that sends header lines without end. Go's HTTP client stops at
+// 10 MB of them (MaxResponseHeaderBytes); the dialer reads the answer with
+// no bound, keeping every line, until the handshake timeout: a fast
+// enough server filled the memory. It is cut at maxHandshakeBytes.
+func TestAnEndlessHandshakeAnswerIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const most = 256 << 20
+	sent := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			sent <- 0
+			return
+		}
+		defer c.Close()
+		_, _ = c.Read(make([]byte, 4096)) // the request
+		line := []byte("X-Filler: " + strings.Repeat("a", 4000) + "\r\n")
+		n, _ := c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"))
+		for n < most {
+			m, err := c.Write(line)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		sent <- n
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err = Dial(ctx, "ws://"+ln.Addr().String()+"/", Options{HandshakeTimeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "over 1 MB") {
+		t.Errorf("Dial: %v; want it to say the answer to the handshake was over 1 MB", err)
+	}
+	if n := <-sent; n >= most {
+		t.Errorf("the client read all %d bytes the server sent; want it to stop past %d", n, maxHandshakeBytes)
+	}
+}
