@@ -110,6 +110,9 @@ type Options struct {
 	// after waits before a reconnect (default time.After); tests record
 	// the waits instead.
 	after func(time.Duration) <-chan time.Time
+	// closeGrace is how long closing waits for the gateway's answer to
+	// the close frame (default wsclient's); tests make it long.
+	closeGrace time.Duration
 }
 
 // NewCmdListen returns `socks listen`.
@@ -369,6 +372,7 @@ func (o *Options) wsOptions() wsclient.Options {
 		Subprotocols: o.Subprotocols,
 		Insecure:     o.Insecure,
 		PingPeriod:   o.PingInterval,
+		CloseGrace:   o.closeGrace,
 	}
 }
 

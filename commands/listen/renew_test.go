@@ -101,3 +101,41 @@ func TestAMessageBothConnectionsOfARenewalCarryIsShownOnce(t *testing.T) {
 		t.Errorf("shown %v times (by n); want %v", got, want)
 	}
 }
+
+// TestAnExitWhileMessagesPourInDoesNotWaitOutTheCloseGrace: listen exits
+// (--count reached, quit, Ctrl-C) with the connection's frame queue full,
+// as on a busy topic. Its reader waited to hand over the next frame, which
+// nobody took, so it never read the gateway's answer to the close frame:
+// every such exit waited out the whole close grace (2 s; an hour here, so
+// that the test cannot pass by waiting).
+func TestAnExitWhileMessagesPourInDoesNotWaitOutTheCloseGrace(t *testing.T) {
+	var up websocket.Upgrader
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		go func() {
+			// Answers the client's close frame, then ends.
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		for i := 0; ; i++ {
+			if ws.WriteMessage(websocket.TextMessage, []byte(`{"n":`+strconv.Itoa(i)+`}`)) != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	r := start(t, newFakeDialer(), func(o *Options) {
+		o.Dial, o.URL = dialWS, "ws"+strings.TrimPrefix(srv.URL, "http")
+		o.Count, o.closeGrace = 1, time.Hour
+	})
+	if err := r.end(); err != nil {
+		t.Fatalf("err %v; want exit 0 after a message", err)
+	}
+}

@@ -639,6 +639,14 @@ func (s *session) close(why string) {
 	if s.conn == nil {
 		return
 	}
+	// What it still delivers is not shown, but taken: its reader, waiting
+	// to hand over the next frame of a busy topic, would never read the
+	// gateway's answer to the close frame, and Close would wait out its
+	// whole grace for it.
+	go func(frames <-chan wsclient.Frame) {
+		for range frames {
+		}
+	}(s.conn.Frames())
 	_ = s.conn.Close()
 	s.conn = nil
 	_ = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateClosed, Code: wsclient.CloseNormalClosure, Reason: why})
