@@ -177,7 +177,7 @@ func (s *session) run(ctx context.Context) (err error) {
 		return err
 	}
 	if err := s.attach(conn); err != nil {
-		conn.Close()
+		discard(conn)
 		return err
 	}
 	why := "interrupted"
@@ -617,7 +617,7 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 	for f := range old.Frames() {
 		if stop, why, err := s.frame(f); stop || err != nil {
 			s.recording = nil
-			_ = conn.Close()
+			discard(conn)
 			return nil, true, why, err
 		}
 	}
@@ -634,20 +634,24 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 	return s.renewTimer(), false, "", nil
 }
 
+// discard closes a connection whose frames are not to be shown. They are
+// taken all the same: its reader, waiting to hand over the next frame of a
+// busy topic, would never read the gateway's answer to the close frame,
+// and Close would wait out its whole grace for it.
+func discard(c Conn) {
+	go func(frames <-chan wsclient.Frame) {
+		for range frames {
+		}
+	}(c.Frames())
+	_ = c.Close()
+}
+
 // close ends the current connection, if any, with a close frame.
 func (s *session) close(why string) {
 	if s.conn == nil {
 		return
 	}
-	// What it still delivers is not shown, but taken: its reader, waiting
-	// to hand over the next frame of a busy topic, would never read the
-	// gateway's answer to the close frame, and Close would wait out its
-	// whole grace for it.
-	go func(frames <-chan wsclient.Frame) {
-		for range frames {
-		}
-	}(s.conn.Frames())
-	_ = s.conn.Close()
+	discard(s.conn)
 	s.conn = nil
 	_ = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateClosed, Code: wsclient.CloseNormalClosure, Reason: why})
 }
