@@ -28,6 +28,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -151,11 +152,15 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// maxReasonShown bounds what Error shows of a refusal's body: a web page
+// (a load balancer's error page) would fill every line that says why.
+const maxReasonShown = 300
+
 func (e *HandshakeError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("connection refused by the server: HTTP %d %s", e.Status, http.StatusText(e.Status))
 	}
-	return fmt.Sprintf("connection refused by the server: HTTP %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+	return fmt.Sprintf("connection refused by the server: HTTP %d %s: %s", e.Status, http.StatusText(e.Status), text.CapBytes(e.Reason, maxReasonShown))
 }
 
 // CloseStatus returns the close code and reason of an error that ended a

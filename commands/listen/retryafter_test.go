@@ -101,3 +101,56 @@ func TestAGatewayThatSaysRetryAfterIsWaitedForThatLong(t *testing.T) {
 		t.Errorf("reconnecting lines say retry in %v ms; want 5000 then %d second and third", said, maxRetryAfter.Milliseconds())
 	}
 }
+
+// TestAReconnectRefusedWithALongPageSaysItBriefly: a reconnect refused
+// with a 5xx whose body is a web page (a load balancer's error page). The
+// first connection's refusal shows the start of the body (maxReason); a
+// reconnect's poured all the kilobyte read of it into each reconnecting
+// line and into the error listen gave up with.
+func TestAReconnectRefusedWithALongPageSaysItBriefly(t *testing.T) {
+	page := "<!DOCTYPE html><title>502 Bad Gateway</title>" + strings.Repeat("<p>filler</p>", 200)
+	var mu sync.Mutex
+	upgrades := 0
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := upgrades
+		upgrades++
+		mu.Unlock()
+		if n > 0 {
+			http.Error(w, page, http.StatusBadGateway)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	r := start(t, newFakeDialer(), func(o *Options) {
+		o.Dial = nil
+		o.URL = "ws://" + strings.TrimPrefix(srv.URL, "http://") + "/"
+		o.MaxRetries = 2
+		o.after = func(time.Duration) <-chan time.Time {
+			ch := make(chan time.Time, 1)
+			ch <- time.Time{}
+			return ch
+		}
+	})
+	err := r.end()
+	if err == nil || len(err.Error()) > 2*maxReason {
+		t.Errorf("err %q (%d bytes); want the refusal with the start of the page", err, len(err.Error()))
+	}
+	for _, l := range r.lines() {
+		if e, _ := l["error"].(string); l["state"] == StateReconnecting && len(e) > 2*maxReason {
+			t.Errorf("a reconnecting line says %q (%d bytes); want the start of the page", e, len(e))
+		}
+	}
+}
