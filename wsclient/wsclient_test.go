@@ -640,3 +640,31 @@ func TestAnEndlessHandshakeAnswerIsBounded(t *testing.T) {
 		t.Errorf("the client read all %d bytes the server sent; want it to stop past %d", n, maxHandshakeBytes)
 	}
 }
+
+// TestFramesArriveOverTLS: the bound on what the handshake reads
+// (TestAnEndlessHandshakeAnswerIsBounded) sits below TLS, and is lifted
+// once the handshake is over.
+func TestFramesArriveOverTLS(t *testing.T) {
+	big := strings.Repeat("x", 2*maxHandshakeBytes/3)
+	up := websocket.Upgrader{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for range 2 {
+			if ws.WriteMessage(websocket.TextMessage, []byte(big)) != nil {
+				return
+			}
+		}
+		_ = readUntilClosed(ws)
+	}))
+	t.Cleanup(srv.Close)
+	c := dial(t, "wss"+strings.TrimPrefix(srv.URL, "https"), Options{Insecure: true, ReadLimit: maxHandshakeBytes})
+	for range 2 {
+		if f := nextFrame(t, c); string(f.Data) != big {
+			t.Fatalf("a frame of %d bytes; want %d", len(f.Data), len(big))
+		}
+	}
+}
