@@ -405,6 +405,33 @@ func TestWhyAConnectionEndedIsSaidInTheUsersWords(t *testing.T) {
 			_ = readUntilClosed(ws)
 		}, Options{}, "the server broke the WebSocket protocol: bad opcode 3"},
 		{"a connection that broke", func(ws *websocket.Conn) { ws.NetConn().Close() }, Options{}, "the connection broke without a close frame"},
+		// A hostile or broken server's close frames and fragments.
+		{"a close frame whose reason is not UTF-8", func(ws *websocket.Conn) {
+			_, _ = ws.NetConn().Write([]byte{0x88, 0x04, 0x03, 0xe8, 0xff, 0xfe})
+			_ = readUntilClosed(ws)
+		}, Options{}, "the server broke the WebSocket protocol: invalid utf8 payload in close frame"},
+		{"a close frame with a code never sent (1005)", func(ws *websocket.Conn) {
+			_, _ = ws.NetConn().Write([]byte{0x88, 0x02, 0x03, 0xed})
+			_ = readUntilClosed(ws)
+		}, Options{}, "the server broke the WebSocket protocol: bad close code 1005"},
+		{"a close frame over 125 bytes", func(ws *websocket.Conn) {
+			_, _ = ws.NetConn().Write(append([]byte{0x88, 0x7e, 0x00, 0x80, 0x03, 0xe8}, strings.Repeat("r", 126)...))
+			_ = readUntilClosed(ws)
+		}, Options{}, "the server broke the WebSocket protocol: len > 125 for control"},
+		{"fragments that go on past the read limit", func(ws *websocket.Conn) {
+			frag := append([]byte{0x01, 0x7e, 0x01, 0x00}, strings.Repeat("f", 256)...) // text, not final
+			for i := 0; i < 64; i++ {
+				if _, err := ws.NetConn().Write(frag); err != nil {
+					return
+				}
+				frag[0] = 0x00 // continuation, not final
+			}
+			_ = readUntilClosed(ws)
+		}, Options{ReadLimit: 1024}, "the server sent a message over 1024 bytes"},
+		{"a continuation with no message", func(ws *websocket.Conn) {
+			_, _ = ws.NetConn().Write([]byte{0x80, 0x00})
+			_ = readUntilClosed(ws)
+		}, Options{}, "the server broke the WebSocket protocol: continuation after FIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, server(t, tc.handle), tc.opts)
