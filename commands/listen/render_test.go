@@ -357,3 +357,54 @@ func TestANonUTF8TerminalShowsEveryCharacterOfTheDataEscaped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWhatTheServerSaysStaysOnItsLine: the words a server chooses (a
+// close reason, an error reply, the topics of a reply, a refusal's body in
+// a reconnecting line) are shown on the line that says so, escaped, on a
+// terminal and on a standard error that is not one; with --json each is
+// one line of JSON.
+func FuzzWhatTheServerSaysStaysOnItsLine(f *testing.F) {
+	for _, s := range []string{"Going away", "\x1b]52;c;aGk=\x07", "a\nb\r\u2028c\u202e", "\xff", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		body, _ := json.Marshal(map[string]any{"type": "error", "error": s})
+		gw, _ := json.Marshal(map[string]any{"message": s, "connectionId": "c", "requestId": "r"})
+		topics, _ := json.Marshal(map[string]any{"type": "subscribed", "topics": []string{s, "b"}})
+		for _, l := range []Line{
+			{Time: at, Kind: KindState, State: StateDisconnected, Code: 4000, Reason: s},
+			{Time: at, Kind: KindState, State: StateDisconnected, Error: s},
+			{Time: at, Kind: KindState, State: StateReconnecting, RetryInMS: 500, Attempt: 1, Error: s},
+			{Time: at, Kind: KindState, State: StateRenewing, Error: s},
+			{Time: at, Kind: KindState, State: StateConnected, URL: s, Geek: "g", Topics: []string{s}},
+			{Time: at, Kind: KindReply, Body: body},
+			{Time: at, Kind: KindReply, Body: gw},
+			{Time: at, Kind: KindReply, Body: topics},
+			{Time: at, Kind: kindNotice, Error: s},
+		} {
+			for _, r := range []*renderer{term(false), newRenderer(ui.NewFor(io.Discard, false), false, time.UTC)} {
+				out := r.render(l)
+				line, ok := strings.CutSuffix(out, "\n")
+				if !ok || strings.Contains(line, "\n") {
+					t.Fatalf("%v is shown on more than one line: %q", l, out)
+				}
+				for _, c := range line {
+					if unsafeRune(c) {
+						t.Fatalf("%v is shown with the character %U: %q", l, c, out)
+					}
+				}
+			}
+			if l.Kind == kindNotice {
+				continue
+			}
+			var b bytes.Buffer
+			if err := writeJSON(&b, l); err != nil {
+				t.Fatal(err)
+			}
+			line, ok := strings.CutSuffix(b.String(), "\n")
+			if !ok || strings.Contains(line, "\n") || !json.Valid([]byte(line)) {
+				t.Fatalf("%v as JSON is not one line of JSON: %q", l, b.String())
+			}
+		}
+	})
+}
