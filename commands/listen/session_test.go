@@ -1016,3 +1016,37 @@ func TestAnUnsubscribeThatFailedIsNotAskedForByTheNextConnection(t *testing.T) {
 		t.Errorf("the new connection follows %q; want updates", c2.topics())
 	}
 }
+
+// TestAGatewayThatDropsEachConnectionAtOnceIsRetriedEverLater: with
+// --max-retries 0 (never give up) against a gateway that accepts every
+// upgrade and closes it at once, each reconnect waits longer, up to the
+// backoff's cap: no hot loop of upgrades, however long it goes on.
+func TestAGatewayThatDropsEachConnectionAtOnceIsRetriedEverLater(t *testing.T) {
+	d := newFakeDialer()
+	waited := make(chan time.Duration, 16)
+	r := start(t, d, func(o *Options) {
+		o.MaxRetries = 0
+		o.Backoff = Backoff{Jitter: func() float64 { return 0 }} // the defaults, each wait half its step
+		o.after = func(d time.Duration) <-chan time.Time {
+			waited <- d
+			ch := make(chan time.Time, 1)
+			ch <- time.Time{}
+			return ch
+		}
+	})
+	var waits []time.Duration
+	for range 10 {
+		d.next(t).end(goingAway)
+		select {
+		case w := <-waited:
+			waits = append(waits, w)
+		case <-time.After(wait):
+			t.Fatalf("no reconnect within %s after %v\n%s", wait, waits, r.out)
+		}
+	}
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second,
+		8 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waited %v; want %v", waits, want)
+	}
+}
