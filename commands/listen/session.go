@@ -762,7 +762,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // sends in order whatever the action, a ping's too. On API Gateway each frame runs its
 // own invocation, so answers may come in another order than the actions.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
-	if len(s.pending) == 0 || f.Binary {
+	if len(s.pending) == 0 || f.Binary || !utf8.Valid(f.Data) {
+		// The gateway's answers are UTF-8, as JSON is: one that is not
+		// is a message (and --json writes it in base64).
 		return Line{}, false
 	}
 	var fields map[string]json.RawMessage

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -1048,5 +1049,28 @@ func TestAGatewayThatDropsEachConnectionAtOnceIsRetriedEverLater(t *testing.T) {
 		8 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second}
 	if !slices.Equal(waits, want) {
 		t.Errorf("waited %v; want %v", waits, want)
+	}
+}
+
+// TestAnAnswerThatIsNotUTF8IsAMessage: a frame of an answer's shape whose
+// text is not valid UTF-8 was taken for the answer and written into the
+// --json line as it came, bytes a JSON reader refuses (JSON is UTF-8);
+// the gateway's answers are always UTF-8, so it is a message, which
+// --json gives in base64, as any text that is not UTF-8.
+func TestAnAnswerThatIsNotUTF8IsAMessage(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, "{\"type\":\"error\",\"error\":\"bad \xff\"}")
+	c1.push(t, "{\"message\":\"\xfe\",\"connectionId\":\"c-1\",\"requestId\":\"r-1\"}")
+	c1.push(t, `{"type":"subscribed","topics":["jobs","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"jobs", "updates"}}})
+	if !utf8.ValidString(r.out.String()) {
+		t.Errorf("standard output is not UTF-8:\n%q", r.out.String())
+	}
+	if n := r.count(map[string]any{"kind": "message"}); n != 2 {
+		t.Errorf("%d message lines; want the 2 frames that are not UTF-8: %v", n, r.lines())
 	}
 }
