@@ -4,9 +4,10 @@
 // It follows the gorilla/websocket examples: one reader goroutine, one writer
 // goroutine that owns every data write through a bounded queue, keepalive
 // pings every pingPeriod, a read deadline of pongWait that every pong (and
-// every frame or ping from the server) extends, a read limit, and a close
-// that happens once: a close frame via WriteControl, a bounded grace for the
-// server's answer, then the socket is closed.
+// every ping from the server, and every frame once the consumer takes it)
+// extends, a read limit (and a bound on the handshake's answer), and a
+// close that happens once: a close frame via WriteControl, a bounded grace
+// for the server's answer, then the socket is closed.
 package wsclient
 
 import (
