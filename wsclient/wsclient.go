@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -424,6 +425,20 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			return nil, &HandshakeTimeoutError{Bound: d.HandshakeTimeout, Connected: connected.Load(), err: err}
 		}
 		return nil, err
+	}
+	// RFC 6455 4.1: an extension or a subprotocol the client did not
+	// offer fails the connection. The dialer takes them: permessage-deflate
+	// unasked, whose frames the read limit counts compressed (a deflate
+	// bomb of hundreds of megabytes in one 256 KB frame).
+	var unasked string
+	if ext := strings.TrimSpace(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")); strings.Trim(ext, ", ") != "" {
+		unasked = "the extension " + ext
+	} else if p := ws.Subprotocol(); p != "" && !slices.Contains(opts.Subprotocols, p) {
+		unasked = "the subprotocol " + p
+	}
+	if unasked != "" {
+		_ = ws.Close()
+		return nil, &endError{fmt.Sprintf("the server answered the WebSocket handshake with %s, not asked for (is it a WebSocket server? a proxy in the way?)", text.CapBytes(unasked, 100)), websocket.ErrBadHandshake}
 	}
 	limit := opts.ReadLimit
 	if limit <= 0 {

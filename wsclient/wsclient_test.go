@@ -1,9 +1,15 @@
 package wsclient
 
 import (
+	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -693,5 +699,83 @@ func TestFramesArriveOverTLS(t *testing.T) {
 		if f := nextFrame(t, c); string(f.Data) != big {
 			t.Fatalf("a frame of %d bytes; want %d", len(f.Data), len(big))
 		}
+	}
+}
+
+// handshakeServer answers every upgrade with a valid 101 and the extra
+// header lines given, then writes frames (raw bytes), then holds the
+// connection until the client goes.
+func handshakeServer(t *testing.T, extra string, frames []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+					base64.StdEncoding.EncodeToString(sum[:]), extra)
+				_, _ = c.Write(frames)
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// TestAnAnswerWithWhatWasNotAskedForIsRefused: the client offers no
+// extension, and the subprotocols given. A server that answers with an
+// extension anyway (RFC 6455 4.1: the client must fail the connection) got
+// it: the dialer took permessage-deflate unasked, and the read limit counts
+// compressed bytes, so a frame of a kilobyte brought a megabyte (a
+// deflate bomb: a 256 KB frame, hundreds of megabytes). A subprotocol not
+// offered is refused as well.
+func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	_, _ = fw.Write(bytes.Repeat([]byte("a"), 1<<20))
+	_ = fw.Flush()
+	payload := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})
+	bomb := append([]byte{0xc1, 126, byte(len(payload) >> 8), byte(len(payload))}, payload...) // final, RSV1, text
+	for _, tc := range []struct {
+		name, extra string
+		opts        Options
+	}{
+		{"an extension", "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n", Options{ReadLimit: 64 << 10}},
+		{"a subprotocol not offered", "Sec-WebSocket-Protocol: other\r\n", Options{Subprotocols: []string{"socks.v1"}}},
+		{"a subprotocol when none was offered", "Sec-WebSocket-Protocol: socks.v1\r\n", Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), wait)
+			defer cancel()
+			c, err := Dial(ctx, handshakeServer(t, tc.extra, bomb), tc.opts)
+			if err == nil {
+				defer c.Close()
+				if f, ok := <-c.Frames(); ok {
+					t.Errorf("Dial took the answer, and a frame of %d bytes arrived (read limit %d)", len(f.Data), tc.opts.ReadLimit)
+				}
+				t.Fatalf("Dial took the answer; want it refused")
+			}
+			if !strings.Contains(err.Error(), "not asked for") || !errors.Is(err, websocket.ErrBadHandshake) {
+				t.Errorf("Dial: %v; want it to say the server answered with what was not asked for", err)
+			}
+		})
+	}
+	// What was offered is taken.
+	c := dial(t, handshakeServer(t, "Sec-WebSocket-Protocol: socks.v1\r\n", nil), Options{Subprotocols: []string{"x", "socks.v1"}, CloseGrace: time.Millisecond})
+	if p := c.Subprotocol(); p != "socks.v1" {
+		t.Errorf("Subprotocol() = %q; want socks.v1", p)
 	}
 }
