@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest sends raw on a new connection to addr and returns the
+// status of the answer. The request is written while the answer is read,
+// so that one refused before its end is not held up by the rest.
+func rawRequest(t *testing.T, addr string, raw []byte) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	go func() { _, _ = c.Write(raw) }()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// upgradeRequest returns an upgrade request for target from addr whose
+// request line and headers are n bytes long (at least their minimum),
+// padded in one header's value, and extra headers before it.
+func upgradeRequest(addr, target string, n int, extra string) string {
+	head := "GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra
+	const pad = "X-Pad: \r\n\r\n"
+	return head + "X-Pad: " + strings.Repeat("p", max(0, n-len(head)-len(pad))) + "\r\n\r\n"
+}
+
+// API Gateway takes at most 10,240 bytes of request line and headers (the
+// quota of its HTTP APIs). The gateway took net/http's 1 MB, and a block
+// of tiny headers that size cost about 26 MB to parse for each request.
+// Over the bound the answer is 431, before any $connect or call.
+func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	connects := func() int {
+		return len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" }))
+	}
+
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/?tag=fits", maxHeaderBytes, ""))); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade of %d bytes: %d, want 101", maxHeaderBytes, got)
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/?tag=over", maxHeaderBytes+1, ""))); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an upgrade of %d bytes: %d, want 431", maxHeaderBytes+1, got)
+	}
+	if n := connects(); n != 1 {
+		t.Errorf("%d $connect calls, want 1 (the upgrade within the bound)", n)
+	}
+
+	// A block of 1 MB of tiny headers, each of its own name.
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "h%x:v\r\n", i)
+	}
+	block := []byte(upgradeRequest(addr, "/?tag=block", 0, b.String()))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got := rawRequest(t, addr, block)
+	runtime.ReadMemStats(&after)
+	if got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an upgrade with 1 MB of headers: %d, want 431", got)
+	}
+	// The bound's own 10 KB of them cost about 0.3 MB to parse; 1 MB
+	// of them, 26 MB (and 33 MB counting the $connect event's copy).
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("answering an upgrade with 1 MB of headers allocated %.1f MB, want at most 1 MB", float64(alloc)/(1<<20))
+	}
+	if n := connects(); n != 1 {
+		t.Errorf("%d $connect calls, want 1", n)
+	}
+
+	// The Management API's calls are bounded alike.
+	call := "GET /@connections/nope HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
+	if got := rawRequest(t, addr, []byte(call)); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a Management API call with a %d-byte Authorization: %d, want 431", maxHeaderBytes, got)
+	}
+}
