@@ -219,6 +219,13 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
 		return
 	}
+	if n := len(r.RequestURI); n > maxURLLength {
+		// What the URL holds is not echoed: it may hold a chatter ID.
+		reason := fmt.Sprintf("URI Too Long: this WebSocket URL is %d characters long, and API Gateway takes at most %d; ask for fewer or shorter topics", n, maxURLLength)
+		g.refused(http.StatusRequestURITooLong, reason)
+		http.Error(w, reason, http.StatusRequestURITooLong)
+		return
+	}
 	if !validKey(r.Header.Get("Sec-Websocket-Key")) {
 		// The upgrade would refuse it after $connect recorded the
 		// connection.

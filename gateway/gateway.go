@@ -215,6 +215,9 @@ const (
 	// maxHeaderBytes, so that the bound is exact
 	// (TestRequestHeadersAreBoundedAsOnAPIGateway).
 	headerReadSlop = 4096
+	// maxURLLength bounds an upgrade's URL as received (its path and
+	// query): API Gateway's hard quota for a WebSocket API's URL.
+	maxURLLength = 4096
 )
 
 // Close codes and reasons the gateway sends; see the package comment.

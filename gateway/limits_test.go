@@ -91,3 +91,25 @@ func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
 		t.Errorf("a Management API call with a %d-byte Authorization: %d, want 431", maxHeaderBytes, got)
 	}
 }
+
+// API Gateway takes a WebSocket URL of at most 4,096 characters (a hard
+// quota). The gateway took any that fitted in the headers' bound, so a
+// client whose URL grew (many topics in ?topic=) worked locally and
+// failed on AWS. Over it the answer is 414, before any $connect.
+func TestAnUpgradeURLOverAPIGatewaysLengthIsRefused(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{Stage: "dev"})
+	target := func(tag string, n int) string {
+		u := "/dev?tag=" + tag + "&pad="
+		return u + strings.Repeat("p", n-len(u))
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, target("fits", maxURLLength), 0, ""))); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade URL of %d characters: %d, want 101", maxURLLength, got)
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, target("over", maxURLLength+1), 0, ""))); got != http.StatusRequestURITooLong {
+		t.Errorf("an upgrade URL of %d characters: %d, want 414", maxURLLength+1, got)
+	}
+	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 1 {
+		t.Errorf("%d $connect calls, want 1 (the URL within the bound)", n)
+	}
+}
