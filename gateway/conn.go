@@ -725,11 +725,16 @@ func responseHeader(resp events.APIGatewayProxyResponse, name string) string {
 	return ""
 }
 
-// offered reports whether the client asked for subprotocol p.
+// offered reports whether the client asked for subprotocol p, on any of
+// its Sec-WebSocket-Protocol lines: several are one list (RFC 6455
+// §11.3.4), and the routes read them all, where gorilla's Subprotocols
+// reads the first alone.
 func offered(r *http.Request, p string) bool {
-	for _, s := range websocket.Subprotocols(r) {
-		if s == p {
-			return true
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		for s := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(s) == p {
+				return true
+			}
 		}
 	}
 	return false

@@ -113,3 +113,42 @@ func TestAnUpgradeURLOverAPIGatewaysLengthIsRefused(t *testing.T) {
 		t.Errorf("%d $connect calls, want 1 (the URL within the bound)", n)
 	}
 }
+
+// A client may offer its subprotocols on more than one
+// Sec-WebSocket-Protocol line, the same as one line listing them all
+// (RFC 6455 §11.3.4), and the routes read every line (a chatter ID on one,
+// "socks" on another). The gateway looked for the handler's choice on the
+// first line only, and answered a 101 naming none, which a browser fails.
+func TestASubprotocolOfferedOnAnyLineIsSelected(t *testing.T) {
+	h := newFakeHandler()
+	h.connect = func(ev event) (response, error) {
+		return response{StatusCode: 200, Headers: map[string]string{"Sec-WebSocket-Protocol": "socks"}}, nil
+	}
+	_, addr := start(t, h, Options{})
+	for _, lines := range [][]string{
+		{"sc_x", "socks"},
+		{"a, b", " c ,socks "},
+		{"socks"},
+	} {
+		extra := ""
+		for _, l := range lines {
+			extra += "Sec-WebSocket-Protocol: " + l + "\r\n"
+		}
+		c, err := net.DialTimeout("tcp", addr, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(wait))
+		if _, err := c.Write([]byte(upgradeRequest(addr, "/", 0, extra))); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Values("Sec-Websocket-Protocol"); resp.StatusCode != http.StatusSwitchingProtocols || len(got) != 1 || got[0] != "socks" {
+			t.Errorf("offered on the lines %q: %d with the subprotocol %q, want 101 selecting socks", lines, resp.StatusCode, got)
+		}
+	}
+}
