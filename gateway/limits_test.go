@@ -2,13 +2,20 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // rawRequest sends raw on a new connection to addr and returns the
@@ -151,4 +158,50 @@ func TestASubprotocolOfferedOnAnyLineIsSelected(t *testing.T) {
 			t.Errorf("offered on the lines %q: %d with the subprotocol %q, want 101 selecting socks", lines, resp.StatusCode, got)
 		}
 	}
+}
+
+// On a gateway that requires signatures, the body is part of what is
+// signed, and a body over 128 KB was left unverified, to be refused 413
+// by a POST: but a GET or DELETE never looks at its body, so any call
+// bearing the access key (which every signed call shows, in the clear on
+// plain HTTP) and the time, with a made-up signature and a body over
+// 128 KB, read or closed any connection. Every call with such a body is
+// refused 413 before anything is done, whatever its signature.
+func TestAnOversizedBodyDoesNotPassForASignature(t *testing.T) {
+	h := newFakeHandler()
+	creds := &Credentials{AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"}
+	g, addr := start(t, h, Options{Credentials: creds})
+	ws, id := connect(t, h, addr)
+	now := time.Now().UTC()
+	for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodPost} {
+		for _, chunked := range []bool{false, true} {
+			body := io.Reader(bytes.NewReader(bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1)))
+			if chunked {
+				body = io.MultiReader(body) // no length: sent chunked
+			}
+			req, err := http.NewRequestWithContext(ctxT(t), method, "http://"+addr+"/@connections/"+url.PathEscape(id), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Amz-Date", now.Format("20060102T150405Z"))
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+creds.AccessKeyID+"/"+now.Format("20060102")+
+				"/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("%s with a made-up signature and a body over 128 KB (chunked %v): %d %s, want 413", method, chunked, resp.StatusCode, b)
+			}
+		}
+	}
+	if g.Count() != 1 {
+		t.Fatalf("Count = %d; the unsigned DELETE closed the connection", g.Count())
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "the client's message", func(ev event) bool { return ev.Body == "still here" })
 }

@@ -73,14 +73,24 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
 			return
 		}
-		// The body is part of the signature: read it (bounded) first.
+		// The body is part of the signature: read it (bounded) first. A
+		// body over the limit is no call's: refused 413 unverified, for
+		// every method (a GET or a DELETE, which never reads its body,
+		// would otherwise pass with any signature).
+		if r.ContentLength > pubsub.MaxMessageBytes {
+			writeTooLarge(w, r.ContentLength)
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
 			return
 		}
-		// A body over the limit is refused with 413 below, unread.
-		if err := auth.verify(r, body, *creds); err != nil && len(body) <= pubsub.MaxMessageBytes {
+		if len(body) > pubsub.MaxMessageBytes {
+			writeTooLarge(w, -1)
+			return
+		}
+		if err := auth.verify(r, body, *creds); err != nil {
 			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
 			return
 		}
