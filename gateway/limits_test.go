@@ -205,3 +205,37 @@ func TestAnOversizedBodyDoesNotPassForASignature(t *testing.T) {
 	}
 	h.waitFor(t, "the client's message", func(ev event) bool { return ev.Body == "still here" })
 }
+
+// A POST whose body ends before its Content-Length (the producer died or
+// its connection broke mid-send) was delivered cut short, as a message of
+// its own, and answered 200: net/http reports the early end as
+// io.ErrUnexpectedEOF, which reading one byte past the length took for
+// the end of a body of the declared length. It is 400, and the client
+// gets nothing.
+func TestAPostWhoseBodyIsCutShortIsNotDelivered(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "POST /@connections/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: x\r\nContent-Length: 20\r\n\r\n{\"cut\":", url.PathEscape(id), addr)
+	_ = c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a body of 7 of its 20 bytes: %d, want 400", resp.StatusCode)
+	}
+	if err := g.Pusher().Post(ctxT(t), id, []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "next" {
+		t.Errorf("the client got %q, want only the next message", got)
+	}
+}
