@@ -232,6 +232,12 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad Request: Sec-WebSocket-Key must be the base64 of 16 bytes", http.StatusBadRequest)
 		return
 	}
+	if r.ContentLength != 0 {
+		// Likewise: the upgrade drops a connection whose bytes came
+		// before its 101.
+		http.Error(w, "Bad Request: an upgrade request has no body", http.StatusBadRequest)
+		return
+	}
 	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
 		// The Origin is not echoed: it is the caller's input. The log
 		// names it, for the operator who may want to allow it.

@@ -239,3 +239,21 @@ func TestAPostWhoseBodyIsCutShortIsNotDelivered(t *testing.T) {
 		t.Errorf("the client got %q, want only the next message", got)
 	}
 }
+
+// An upgrade request with a body cannot open: the WebSocket library
+// drops a connection whose first bytes came before its 101. It was
+// dropped after its $connect had accepted and recorded it, without an
+// answer; it is 400 before any $connect, as a bad key is.
+func TestAnUpgradeWithABodyNeverReachesConnect(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	for _, body := range []string{"Content-Length: 3\r\n\r\nabc", "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"} {
+		raw := strings.TrimSuffix(upgradeRequest(addr, "/?tag=body", 0, ""), "\r\n") + body
+		if got := rawRequest(t, addr, []byte(raw)); got != http.StatusBadRequest {
+			t.Errorf("an upgrade with %q: %d, want 400", body, got)
+		}
+	}
+	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
+		t.Errorf("%d $connect calls, want none", n)
+	}
+}
