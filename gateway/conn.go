@@ -219,10 +219,23 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Upgrade Required", http.StatusUpgradeRequired)
 		return
 	}
+	if n := len(r.RequestURI); n > maxURLLength {
+		// What the URL holds is not echoed: it may hold a chatter ID.
+		reason := fmt.Sprintf("URI Too Long: this WebSocket URL is %d characters long, and API Gateway takes at most %d; ask for fewer or shorter topics", n, maxURLLength)
+		g.refused(http.StatusRequestURITooLong, reason)
+		http.Error(w, reason, http.StatusRequestURITooLong)
+		return
+	}
 	if !validKey(r.Header.Get("Sec-Websocket-Key")) {
 		// The upgrade would refuse it after $connect recorded the
 		// connection.
 		http.Error(w, "Bad Request: Sec-WebSocket-Key must be the base64 of 16 bytes", http.StatusBadRequest)
+		return
+	}
+	if r.ContentLength != 0 {
+		// Likewise: the upgrade drops a connection whose bytes came
+		// before its 101.
+		http.Error(w, "Bad Request: an upgrade request has no body", http.StatusBadRequest)
 		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
@@ -718,11 +731,16 @@ func responseHeader(resp events.APIGatewayProxyResponse, name string) string {
 	return ""
 }
 
-// offered reports whether the client asked for subprotocol p.
+// offered reports whether the client asked for subprotocol p, on any of
+// its Sec-WebSocket-Protocol lines: several are one list (RFC 6455
+// §11.3.4), and the routes read them all, where gorilla's Subprotocols
+// reads the first alone.
 func offered(r *http.Request, p string) bool {
-	for _, s := range websocket.Subprotocols(r) {
-		if s == p {
-			return true
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		for s := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(s) == p {
+				return true
+			}
 		}
 	}
 	return false

@@ -539,16 +539,17 @@ func topLevelAction(data []byte) (string, bool) {
 // Origin was one the gateway allows.
 func FuzzAHandshakeReachesConnectOnlyIfItCanOpen(f *testing.F) {
 	const allowed = "http://ok.example"
-	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
-	f.Add("GET", "WebSocket", "keep-alive, Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", allowed)
-	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "http://evil.example")
-	f.Add("GET", "websocket", "Upgrade", "8", "dGhlIHNhbXBsZSBub25jZQ==", "")
-	f.Add("POST", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
-	f.Add("GET", "websocket", "close", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
-	f.Add("GET", "h2c", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "")
-	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ", "")
-	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAA==", "")
-	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAB==", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "", "")
+	f.Add("GET", "WebSocket", "keep-alive, Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", allowed, "")
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "http://evil.example", "")
+	f.Add("GET", "websocket", "Upgrade", "8", "dGhlIHNhbXBsZSBub25jZQ==", "", "")
+	f.Add("POST", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "", "")
+	f.Add("GET", "websocket", "close", "13", "dGhlIHNhbXBsZSBub25jZQ==", "", "")
+	f.Add("GET", "h2c", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ", "", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAA==", "", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "AAAAAAAAAAAAAAAAAAAAAB==", "", "")
+	f.Add("GET", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", "", "abc")
 	h := newFakeHandler()
 	g, err := New(Options{Handler: h, AllowOrigins: []string{allowed}})
 	if err != nil {
@@ -566,7 +567,7 @@ func FuzzAHandshakeReachesConnectOnlyIfItCanOpen(f *testing.F) {
 	})
 	addr := ln.Addr().String()
 	n := 0
-	f.Fuzz(func(t *testing.T, method, upgrade, connection, version, key, origin string) {
+	f.Fuzz(func(t *testing.T, method, upgrade, connection, version, key, origin, body string) {
 		for _, v := range []string{method, upgrade, connection, version, key, origin} {
 			if strings.ContainsAny(v, "\r\n") {
 				return // another request, or none
@@ -586,7 +587,10 @@ func FuzzAHandshakeReachesConnectOnlyIfItCanOpen(f *testing.F) {
 		if origin != "" {
 			fmt.Fprintf(&req, "Origin: %s\r\n", origin)
 		}
-		req.WriteString("\r\n")
+		if body != "" {
+			fmt.Fprintf(&req, "Content-Length: %d\r\n", len(body))
+		}
+		req.WriteString("\r\n" + body)
 		if _, err := c.Write(req.Bytes()); err != nil {
 			t.Fatal(err)
 		}

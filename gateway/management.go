@@ -73,14 +73,24 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
 			return
 		}
-		// The body is part of the signature: read it (bounded) first.
+		// The body is part of the signature: read it (bounded) first. A
+		// body over the limit is no call's: refused 413 unverified, for
+		// every method (a GET or a DELETE, which never reads its body,
+		// would otherwise pass with any signature).
+		if r.ContentLength > pubsub.MaxMessageBytes {
+			writeTooLarge(w, r.ContentLength)
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
 			return
 		}
-		// A body over the limit is refused with 413 below, unread.
-		if err := auth.verify(r, body, *creds); err != nil && len(body) <= pubsub.MaxMessageBytes {
+		if len(body) > pubsub.MaxMessageBytes {
+			writeTooLarge(w, -1)
+			return
+		}
+		if err := auth.verify(r, body, *creds); err != nil {
 			writeAPIError(w, http.StatusForbidden, "ForbiddenException", err.Error())
 			return
 		}
@@ -134,7 +144,10 @@ func readBody(r *http.Request) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n <= pubsub.MaxMessageBytes {
 		data := make([]byte, n+1) // one more, to see a body longer than declared
 		k, err := io.ReadFull(r.Body, data)
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
+		// The n bytes declared, then the end, where ReadFull wanted one
+		// more. Fewer is a body cut short, which net/http reports as
+		// io.ErrUnexpectedEOF too: never delivered.
+		if int64(k) == n && (err == io.ErrUnexpectedEOF || err == io.EOF) {
 			err = nil
 		}
 		return data[:k], err

@@ -248,7 +248,8 @@ short-lived chatter ID from the gateway; requests from any other origin are
 refused.
 
 API Gateway's limits apply: 32 KB frames, 128 KB messages, 10 minutes idle,
-2 hours per connection (shorten them with the flags to test). The WebSocket
+2 hours per connection (shorten them with the flags to test), URLs of 4,096
+characters, 10,240 bytes of request line and headers. The WebSocket
 URL is printed on standard output once it is listening (with --json, one
 JSON line with every endpoint: WebSocket, Management API, live page,
 profiles, whether the broker runs, the state dir); logs go to standard

@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
+)
+
+// rawRequest sends raw on a new connection to addr and returns the
+// status of the answer. The request is written while the answer is read,
+// so that one refused before its end is not held up by the rest.
+func rawRequest(t *testing.T, addr string, raw []byte) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	go func() { _, _ = c.Write(raw) }()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// upgradeRequest returns an upgrade request for target from addr whose
+// request line and headers are n bytes long (at least their minimum),
+// padded in one header's value, and extra headers before it.
+func upgradeRequest(addr, target string, n int, extra string) string {
+	head := "GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra
+	const pad = "X-Pad: \r\n\r\n"
+	return head + "X-Pad: " + strings.Repeat("p", max(0, n-len(head)-len(pad))) + "\r\n\r\n"
+}
+
+// API Gateway takes at most 10,240 bytes of request line and headers (the
+// quota of its HTTP APIs). The gateway took net/http's 1 MB, and a block
+// of tiny headers that size cost about 26 MB to parse for each request.
+// Over the bound the answer is 431, before any $connect or call.
+func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	connects := func() int {
+		return len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" }))
+	}
+
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/?tag=fits", maxHeaderBytes, ""))); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade of %d bytes: %d, want 101", maxHeaderBytes, got)
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/?tag=over", maxHeaderBytes+1, ""))); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an upgrade of %d bytes: %d, want 431", maxHeaderBytes+1, got)
+	}
+	if n := connects(); n != 1 {
+		t.Errorf("%d $connect calls, want 1 (the upgrade within the bound)", n)
+	}
+
+	// A block of 1 MB of tiny headers, each of its own name.
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "h%x:v\r\n", i)
+	}
+	block := []byte(upgradeRequest(addr, "/?tag=block", 0, b.String()))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got := rawRequest(t, addr, block)
+	runtime.ReadMemStats(&after)
+	if got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an upgrade with 1 MB of headers: %d, want 431", got)
+	}
+	// The bound's own 10 KB of them cost about 0.3 MB to parse; 1 MB
+	// of them, 26 MB (and 33 MB counting the $connect event's copy).
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("answering an upgrade with 1 MB of headers allocated %.1f MB, want at most 1 MB", float64(alloc)/(1<<20))
+	}
+	if n := connects(); n != 1 {
+		t.Errorf("%d $connect calls, want 1", n)
+	}
+
+	// The Management API's calls are bounded alike.
+	call := "GET /@connections/nope HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
+	if got := rawRequest(t, addr, []byte(call)); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a Management API call with a %d-byte Authorization: %d, want 431", maxHeaderBytes, got)
+	}
+}
+
+// API Gateway takes a WebSocket URL of at most 4,096 characters (a hard
+// quota). The gateway took any that fitted in the headers' bound, so a
+// client whose URL grew (many topics in ?topic=) worked locally and
+// failed on AWS. Over it the answer is 414, before any $connect.
+func TestAnUpgradeURLOverAPIGatewaysLengthIsRefused(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{Stage: "dev"})
+	target := func(tag string, n int) string {
+		u := "/dev?tag=" + tag + "&pad="
+		return u + strings.Repeat("p", n-len(u))
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, target("fits", maxURLLength), 0, ""))); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade URL of %d characters: %d, want 101", maxURLLength, got)
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, target("over", maxURLLength+1), 0, ""))); got != http.StatusRequestURITooLong {
+		t.Errorf("an upgrade URL of %d characters: %d, want 414", maxURLLength+1, got)
+	}
+	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 1 {
+		t.Errorf("%d $connect calls, want 1 (the URL within the bound)", n)
+	}
+}
+
+// A client may offer its subprotocols on more than one
+// Sec-WebSocket-Protocol line, the same as one line listing them all
+// (RFC 6455 §11.3.4), and the routes read every line (a chatter ID on one,
+// "socks" on another). The gateway looked for the handler's choice on the
+// first line only, and answered a 101 naming none, which a browser fails.
+func TestASubprotocolOfferedOnAnyLineIsSelected(t *testing.T) {
+	h := newFakeHandler()
+	h.connect = func(ev event) (response, error) {
+		return response{StatusCode: 200, Headers: map[string]string{"Sec-WebSocket-Protocol": "socks"}}, nil
+	}
+	_, addr := start(t, h, Options{})
+	for _, lines := range [][]string{
+		{"sc_x", "socks"},
+		{"a, b", " c ,socks "},
+		{"socks"},
+	} {
+		extra := ""
+		for _, l := range lines {
+			extra += "Sec-WebSocket-Protocol: " + l + "\r\n"
+		}
+		c, err := net.DialTimeout("tcp", addr, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(wait))
+		if _, err := c.Write([]byte(upgradeRequest(addr, "/", 0, extra))); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Values("Sec-Websocket-Protocol"); resp.StatusCode != http.StatusSwitchingProtocols || len(got) != 1 || got[0] != "socks" {
+			t.Errorf("offered on the lines %q: %d with the subprotocol %q, want 101 selecting socks", lines, resp.StatusCode, got)
+		}
+	}
+}
+
+// On a gateway that requires signatures, the body is part of what is
+// signed, and a body over 128 KB was left unverified, to be refused 413
+// by a POST: but a GET or DELETE never looks at its body, so any call
+// bearing the access key (which every signed call shows, in the clear on
+// plain HTTP) and the time, with a made-up signature and a body over
+// 128 KB, read or closed any connection. Every call with such a body is
+// refused 413 before anything is done, whatever its signature.
+func TestAnOversizedBodyDoesNotPassForASignature(t *testing.T) {
+	h := newFakeHandler()
+	creds := &Credentials{AccessKeyID: "AKSOCKSTEST", SecretAccessKey: "s3cret-for-the-test"}
+	g, addr := start(t, h, Options{Credentials: creds})
+	ws, id := connect(t, h, addr)
+	now := time.Now().UTC()
+	for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodPost} {
+		for _, chunked := range []bool{false, true} {
+			body := io.Reader(bytes.NewReader(bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1)))
+			if chunked {
+				body = io.MultiReader(body) // no length: sent chunked
+			}
+			req, err := http.NewRequestWithContext(ctxT(t), method, "http://"+addr+"/@connections/"+url.PathEscape(id), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Amz-Date", now.Format("20060102T150405Z"))
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+creds.AccessKeyID+"/"+now.Format("20060102")+
+				"/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("%s with a made-up signature and a body over 128 KB (chunked %v): %d %s, want 413", method, chunked, resp.StatusCode, b)
+			}
+		}
+	}
+	if g.Count() != 1 {
+		t.Fatalf("Count = %d; the unsigned DELETE closed the connection", g.Count())
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(t, "the client's message", func(ev event) bool { return ev.Body == "still here" })
+}
+
+// A POST whose body ends before its Content-Length (the producer died or
+// its connection broke mid-send) was delivered cut short, as a message of
+// its own, and answered 200: net/http reports the early end as
+// io.ErrUnexpectedEOF, which reading one byte past the length took for
+// the end of a body of the declared length. It is 400, and the client
+// gets nothing.
+func TestAPostWhoseBodyIsCutShortIsNotDelivered(t *testing.T) {
+	h := newFakeHandler()
+	g, addr := start(t, h, Options{})
+	ws, id := connect(t, h, addr)
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	fmt.Fprintf(c, "POST /@connections/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: x\r\nContent-Length: 20\r\n\r\n{\"cut\":", url.PathEscape(id), addr)
+	_ = c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a body of 7 of its 20 bytes: %d, want 400", resp.StatusCode)
+	}
+	if err := g.Pusher().Post(ctxT(t), id, []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readMessage(t, ws)); got != "next" {
+		t.Errorf("the client got %q, want only the next message", got)
+	}
+}
+
+// An upgrade request with a body cannot open: the WebSocket library
+// drops a connection whose first bytes came before its 101. It was
+// dropped after its $connect had accepted and recorded it, without an
+// answer; it is 400 before any $connect, as a bad key is.
+func TestAnUpgradeWithABodyNeverReachesConnect(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{})
+	for _, body := range []string{"Content-Length: 3\r\n\r\nabc", "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"} {
+		raw := strings.TrimSuffix(upgradeRequest(addr, "/?tag=body", 0, ""), "\r\n") + body
+		if got := rawRequest(t, addr, []byte(raw)); got != http.StatusBadRequest {
+			t.Errorf("an upgrade with %q: %d, want 400", body, got)
+		}
+	}
+	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
+		t.Errorf("%d $connect calls, want none", n)
+	}
+}
