@@ -486,6 +486,9 @@ func (api *runtimeAPI) timeout() time.Duration {
 type invocation struct {
 	id      string
 	payload []byte
+	// deadline, when set, is the Lambda-Runtime-Deadline-Ms header as
+	// given ("-": none), in place of the API's timeout from now.
+	deadline string
 }
 
 type answer struct {
@@ -505,7 +508,13 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 		select {
 		case inv := <-api.events:
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(api.timeout()).UnixMilli()))
+			switch inv.deadline {
+			case "":
+				w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(api.timeout()).UnixMilli()))
+			case "-":
+			default:
+				w.Header().Set("Lambda-Runtime-Deadline-Ms", inv.deadline)
+			}
 			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:socks")
 			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
 			_, _ = w.Write(inv.payload)
@@ -539,7 +548,14 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 // invoke queues payload and waits for the function's answer.
 func (api *runtimeAPI) invoke(t *testing.T, id string, payload []byte) answer {
 	t.Helper()
-	api.events <- invocation{id: id, payload: payload}
+	return api.invokeWith(t, invocation{id: id, payload: payload})
+}
+
+// invokeWith queues inv and waits for the function's answer.
+func (api *runtimeAPI) invokeWith(t *testing.T, inv invocation) answer {
+	t.Helper()
+	id := inv.id
+	api.events <- inv
 	timer := time.NewTimer(receiveTimeout)
 	defer timer.Stop()
 	for {
@@ -591,6 +607,41 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 		a := api.invoke(t, "req-s3", []byte(`{"Records":[{"eventSource":"aws:s3"}]}`))
 		if a.kind != "error" || !bytes.Contains(a.body, []byte("check the function's triggers")) {
 			t.Errorf("%s: %s", a.kind, a.body)
+		}
+	})
+	// A Runtime API that misbehaves: the function answers each
+	// invocation and goes on serving.
+	t.Run("an SQS batch whose deadline has already passed is answered, each record to be retried", func(t *testing.T) {
+		rec := func(id, body string) map[string]any {
+			return map[string]any{"messageId": id, "receiptHandle": "receipt-" + id, "body": body, "eventSource": "aws:sqs",
+				"attributes": map[string]string{"ApproximateReceiveCount": "5"}}
+		}
+		payload, err := json.Marshal(map[string]any{"Records": []any{
+			rec("m-poison", "this is not an envelope"), rec("m-last-try", `{"users":["Friendless"],"topics":["updates"],"body":1}`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := api.invokeWith(t, invocation{id: "req-past", payload: payload, deadline: fmt.Sprint(time.Now().Add(-time.Minute).UnixMilli())})
+		// Neither can be moved to the dead letters with no time left:
+		// both are retried, neither lost.
+		if a.kind != "response" || string(a.body) != `{"batchItemFailures":[{"itemIdentifier":"m-poison"},{"itemIdentifier":"m-last-try"}]}` {
+			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+		}
+		// Its calls were never sent: the log does not blame the endpoints.
+		if log := fn.stderr.String(); !strings.Contains(log, "was not sent: the time it was given had run out") || strings.Contains(log, "does not answer") {
+			t.Errorf("the function's log does not say its calls were not sent, or blames the endpoints:\n%s", log)
+		}
+	})
+	t.Run("an invocation without a deadline is an invocation error", func(t *testing.T) {
+		a := api.invokeWith(t, invocation{id: "req-no-deadline", payload: event, deadline: "-"})
+		if a.kind != "error" || !bytes.Contains(a.body, []byte("deadline")) {
+			t.Errorf("%s: %s", a.kind, a.body)
+		}
+	})
+	t.Run("a ping after them is served", func(t *testing.T) {
+		ping := `{"requestContext":{"routeKey":"ping","eventType":"MESSAGE","connectionId":"c1"},"body":"{\"action\":\"ping\"}"}`
+		if a := api.invoke(t, "req-ping", []byte(ping)); a.kind != "response" || !bytes.Contains(a.body, []byte("pong")) {
+			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
 		}
 	})
 	t.Run("the process is still serving", func(t *testing.T) {
