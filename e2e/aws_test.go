@@ -489,6 +489,8 @@ type invocation struct {
 	// deadline, when set, is the Lambda-Runtime-Deadline-Ms header as
 	// given ("-": none), in place of the API's timeout from now.
 	deadline string
+	// status, when set, is the answer to GET /next instead of the event.
+	status int
 }
 
 type answer struct {
@@ -507,6 +509,10 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case inv := <-api.events:
+			if inv.status != 0 {
+				http.Error(w, `{"errorMessage":"the Runtime API failed"}`, inv.status)
+				return
+			}
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 			switch inv.deadline {
 			case "":
@@ -628,7 +634,23 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
 		}
 		// Its calls were never sent: the log does not blame the endpoints.
-		if log := fn.stderr.String(); !strings.Contains(log, "was not sent: the time it was given had run out") || strings.Contains(log, "does not answer") {
+		// Its lines reach stderr's buffer after the answer: wait, bounded,
+		// for each record's last one (the visibility change of a retry).
+		lastLines := func(log string) bool {
+			left := map[string]bool{"m-poison": true, "m-last-try": true}
+			for line := range strings.SplitSeq(log, "\n") {
+				var l struct{ Msg, Message string }
+				if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "changing visibility" {
+					delete(left, l.Message)
+				}
+			}
+			return len(left) == 0
+		}
+		log := fn.stderr.String()
+		for deadline := time.Now().Add(receiveTimeout); !lastLines(log) && time.Now().Before(deadline); log = fn.stderr.String() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !lastLines(log) || !strings.Contains(log, "was not sent: the time it was given had run out") || strings.Contains(log, "does not answer") {
 			t.Errorf("the function's log does not say its calls were not sent, or blames the endpoints:\n%s", log)
 		}
 	})
@@ -649,6 +671,19 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 		case <-fn.done:
 			t.Errorf("the function exited: %v\nstderr: %s", fn.err, fn.stderr)
 		default:
+		}
+	})
+	// Last: it ends the process.
+	t.Run("a Runtime API whose next invocation fails ends the process with 1, for Lambda to start another", func(t *testing.T) {
+		api.events <- invocation{status: http.StatusInternalServerError}
+		select {
+		case <-fn.done:
+		case <-time.After(receiveTimeout):
+			t.Fatalf("the function still runs %s after GET /next failed\nstderr: %s", receiveTimeout, fn.stderr)
+		}
+		var exit *exec.ExitError
+		if !errors.As(fn.err, &exit) || exit.ExitCode() != 1 || !strings.Contains(fn.stderr.String(), "unexpected status code: 500") {
+			t.Errorf("exit %v; want 1, with the status on stderr:\n%s", fn.err, fn.stderr)
 		}
 	})
 }
