@@ -396,6 +396,40 @@ func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
 	}
 }
 
+// TestACallWhoseTimeHadRunOutBeforeItStartedSaysItWasNotSent: a call
+// made with a context already past its deadline is not sent at all (the
+// SDK stops before the first attempt). The Lambda function makes such
+// calls when an invocation's time is spent (a record's settling after the
+// settling window, or a Runtime API giving a deadline already past), and
+// its log said the endpoint "takes requests but does not answer them",
+// with an emulator to check, of a call that reached no endpoint.
+func TestACallWhoseTimeHadRunOutBeforeItStartedSaysItWasNotSent(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL), QueuesFor("spent"), SQSOptions{})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	err := q.ChangeVisibility(ctx, "r1", time.Second)
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("%d requests reached the endpoint; want none, the time was spent", n)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v; want it to still be the call's deadline (errors.Is)", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "SQS GetQueueUrl on queue spent-envelopes was not sent: the time it was given had run out before it started") ||
+		strings.Contains(msg, "does not answer") || strings.Contains(msg, "endpoint-url") {
+		t.Errorf("error %q; want it to say the call was not sent, its time having run out, and nothing about the endpoint", msg)
+	}
+	if got := Explain(err).Error(); got != msg {
+		t.Errorf("Explain = %q; want the same words %q", got, msg)
+	}
+}
+
 // TestACreateSentOnceThatGetsNoAnswerSaysSoInWords: a create sent once
 // (sendOnce) that got no answer said "on each of its 1 attempts"; it says
 // "on its attempt", and that it may have been made, with what to run.

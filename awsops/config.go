@@ -404,6 +404,12 @@ func explain(err error, re *ResourceError) string {
 		}
 		return fmt.Sprintf("%s got no answer within %s on %s: %s", call(hung.Op), hung.Bound, tries, noAnswer)
 	}
+	if op != "" && notSent(err) {
+		// The caller's time was spent before the call began (the Lambda
+		// function's settling after its window): no request was made, so
+		// nothing is known of the endpoint.
+		return fmt.Sprintf("%s was not sent: the time it was given had run out before it started", call(""))
+	}
 	if op != "" && errors.Is(err, context.DeadlineExceeded) {
 		// The caller's own deadline passed before an attempt's bound
 		// (the SDK's "StatusCode: 0, canceled, context deadline
@@ -423,6 +429,15 @@ func explain(err error, re *ResourceError) string {
 		return fmt.Sprintf("cannot reach %s: %v; check --endpoint-url (is the emulator running?) and the network", endpointOf(err, addr), opErr.Err)
 	}
 	return ""
+}
+
+// notSent reports whether err is a call the SDK did not make because its
+// context was past its deadline already: the retry middleware then
+// returns the context's error itself, before any attempt (one cut short
+// in flight or in a backoff carries the response or cancel error).
+func notSent(err error) bool {
+	var oe *smithy.OperationError
+	return errors.As(err, &oe) && oe.Err == context.DeadlineExceeded
 }
 
 // endpointOf names the endpoint a failed request went to: the URL's scheme

@@ -486,6 +486,11 @@ func (api *runtimeAPI) timeout() time.Duration {
 type invocation struct {
 	id      string
 	payload []byte
+	// deadline, when set, is the Lambda-Runtime-Deadline-Ms header as
+	// given ("-": none), in place of the API's timeout from now.
+	deadline string
+	// status, when set, is the answer to GET /next instead of the event.
+	status int
 }
 
 type answer struct {
@@ -504,8 +509,18 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case inv := <-api.events:
+			if inv.status != 0 {
+				http.Error(w, `{"errorMessage":"the Runtime API failed"}`, inv.status)
+				return
+			}
 			w.Header().Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(api.timeout()).UnixMilli()))
+			switch inv.deadline {
+			case "":
+				w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(api.timeout()).UnixMilli()))
+			case "-":
+			default:
+				w.Header().Set("Lambda-Runtime-Deadline-Ms", inv.deadline)
+			}
 			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:socks")
 			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
 			_, _ = w.Write(inv.payload)
@@ -539,7 +554,14 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 // invoke queues payload and waits for the function's answer.
 func (api *runtimeAPI) invoke(t *testing.T, id string, payload []byte) answer {
 	t.Helper()
-	api.events <- invocation{id: id, payload: payload}
+	return api.invokeWith(t, invocation{id: id, payload: payload})
+}
+
+// invokeWith queues inv and waits for the function's answer.
+func (api *runtimeAPI) invokeWith(t *testing.T, inv invocation) answer {
+	t.Helper()
+	id := inv.id
+	api.events <- inv
 	timer := time.NewTimer(receiveTimeout)
 	defer timer.Stop()
 	for {
@@ -593,11 +615,75 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 			t.Errorf("%s: %s", a.kind, a.body)
 		}
 	})
+	// A Runtime API that misbehaves: the function answers each
+	// invocation and goes on serving.
+	t.Run("an SQS batch whose deadline has already passed is answered, each record to be retried", func(t *testing.T) {
+		rec := func(id, body string) map[string]any {
+			return map[string]any{"messageId": id, "receiptHandle": "receipt-" + id, "body": body, "eventSource": "aws:sqs",
+				"attributes": map[string]string{"ApproximateReceiveCount": "5"}}
+		}
+		payload, err := json.Marshal(map[string]any{"Records": []any{
+			rec("m-poison", "this is not an envelope"), rec("m-last-try", `{"users":["Friendless"],"topics":["updates"],"body":1}`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := api.invokeWith(t, invocation{id: "req-past", payload: payload, deadline: fmt.Sprint(time.Now().Add(-time.Minute).UnixMilli())})
+		// Neither can be moved to the dead letters with no time left:
+		// both are retried, neither lost.
+		if a.kind != "response" || string(a.body) != `{"batchItemFailures":[{"itemIdentifier":"m-poison"},{"itemIdentifier":"m-last-try"}]}` {
+			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+		}
+		// Its calls were never sent: the log does not blame the endpoints.
+		// Its lines reach stderr's buffer after the answer: wait, bounded,
+		// for each record's last one (the visibility change of a retry).
+		lastLines := func(log string) bool {
+			left := map[string]bool{"m-poison": true, "m-last-try": true}
+			for line := range strings.SplitSeq(log, "\n") {
+				var l struct{ Msg, Message string }
+				if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "changing visibility" {
+					delete(left, l.Message)
+				}
+			}
+			return len(left) == 0
+		}
+		log := fn.stderr.String()
+		for deadline := time.Now().Add(receiveTimeout); !lastLines(log) && time.Now().Before(deadline); log = fn.stderr.String() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !lastLines(log) || !strings.Contains(log, "was not sent: the time it was given had run out") || strings.Contains(log, "does not answer") {
+			t.Errorf("the function's log does not say its calls were not sent, or blames the endpoints:\n%s", log)
+		}
+	})
+	t.Run("an invocation without a deadline is an invocation error", func(t *testing.T) {
+		a := api.invokeWith(t, invocation{id: "req-no-deadline", payload: event, deadline: "-"})
+		if a.kind != "error" || !bytes.Contains(a.body, []byte("deadline")) {
+			t.Errorf("%s: %s", a.kind, a.body)
+		}
+	})
+	t.Run("a ping after them is served", func(t *testing.T) {
+		ping := `{"requestContext":{"routeKey":"ping","eventType":"MESSAGE","connectionId":"c1"},"body":"{\"action\":\"ping\"}"}`
+		if a := api.invoke(t, "req-ping", []byte(ping)); a.kind != "response" || !bytes.Contains(a.body, []byte("pong")) {
+			t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+		}
+	})
 	t.Run("the process is still serving", func(t *testing.T) {
 		select {
 		case <-fn.done:
 			t.Errorf("the function exited: %v\nstderr: %s", fn.err, fn.stderr)
 		default:
+		}
+	})
+	// Last: it ends the process.
+	t.Run("a Runtime API whose next invocation fails ends the process with 1, for Lambda to start another", func(t *testing.T) {
+		api.events <- invocation{status: http.StatusInternalServerError}
+		select {
+		case <-fn.done:
+		case <-time.After(receiveTimeout):
+			t.Fatalf("the function still runs %s after GET /next failed\nstderr: %s", receiveTimeout, fn.stderr)
+		}
+		var exit *exec.ExitError
+		if !errors.As(fn.err, &exit) || exit.ExitCode() != 1 || !strings.Contains(fn.stderr.String(), "unexpected status code: 500") {
+			t.Errorf("exit %v; want 1, with the status on stderr:\n%s", fn.err, fn.stderr)
 		}
 	})
 }

@@ -298,3 +298,41 @@ func TestSQSRecordWithoutAMessageID(t *testing.T) {
 		}
 	})
 }
+
+// An event of another shape than socks serves is refused in words, the
+// operator's to read in the invocation error and the function's log: a
+// JSON object with a field of another type was called "not a JSON
+// object", with encoding/json's Go type names.
+func TestAnEventOfAnotherShapeIsRefusedInWords(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ payload, want string }{
+		{`{"requestContext":"x"}`, `the event has "requestContext" as a string; it must be an object`},
+		{`{"Records":{"eventSource":"aws:sqs"}}`, `the event has "Records" as an object; it must be a list`},
+		{`{"Records":[{"eventSource":5}]}`, `the event has "Records.eventSource" as a number; it must be a string`},
+		{`[1,2]`, "the event must be a JSON object, not an array"},
+		{`hello`, "the event is not valid JSON (it breaks at byte 1)"},
+		{` `, "the event is empty"},
+		// A WebSocket event, but not as API Gateway writes one.
+		{`{"requestContext":{"routeKey":"$default","connectionId":"c1","connectedAt":"soon"}}`, `the WebSocket event has "requestContext.connectedAt" as a string; it must be a number`},
+		{`{"requestContext":{"routeKey":"$default","connectionId":"c1"},"body":{"action":"ping"}}`, `the WebSocket event has "body" as an object; it must be a string`},
+	} {
+		_, err := f.h.Invoke(t.Context(), []byte(tc.payload))
+		if err == nil {
+			t.Errorf("%s: served; want it refused", tc.payload)
+			continue
+		}
+		msg := err.Error()
+		var ue *UnsupportedEventError
+		if errors.As(err, &ue) != !strings.HasPrefix(tc.want, "the WebSocket event") {
+			t.Errorf("%s: %q is an UnsupportedEventError: %v; want one only for an event of another kind", tc.payload, msg, errors.As(err, &ue))
+		}
+		if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "check the function's triggers") {
+			t.Errorf("%s: %q; want it to say %q and to check the function's triggers", tc.payload, msg, tc.want)
+		}
+		for _, leak := range []string{"json:", "Go struct", "Go value", "lambdafn.", "events."} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%s: %q shows Go internals (%q)", tc.payload, msg, leak)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/logsafe"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
 )
@@ -129,14 +131,17 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // events.SQSEventResponse for an SQS batch.
 func (h *Handler) Dispatch(ctx context.Context, payload []byte) (any, error) {
 	var p probe
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return nil, &UnsupportedEventError{Detail: "the event is empty"}
+	}
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, &UnsupportedEventError{Detail: "not a JSON object: " + err.Error()}
+		return nil, &UnsupportedEventError{Detail: "the event " + pubsub.DescribeJSONError(err)}
 	}
 	switch {
 	case p.RequestContext != nil && p.RequestContext.RouteKey != "" && p.RequestContext.ConnectionID != "":
 		var req events.APIGatewayWebsocketProxyRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, fmt.Errorf("decoding the WebSocket event: %w", err)
+			return nil, fmt.Errorf("the WebSocket event %s: it is not as API Gateway writes one; check the function's triggers", pubsub.DescribeJSONError(err))
 		}
 		return h.HandleWebSocket(ctx, req)
 	case len(p.Records) > 0:
@@ -147,7 +152,7 @@ func (h *Handler) Dispatch(ctx context.Context, payload []byte) (any, error) {
 		}
 		var ev events.SQSEvent
 		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("decoding the SQS event: %w", err)
+			return nil, fmt.Errorf("the SQS event %s: it is not as SQS writes one; check the function's triggers", pubsub.DescribeJSONError(err))
 		}
 		return h.HandleSQS(ctx, ev)
 	}

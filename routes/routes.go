@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/socks-dev/socks/internal/logsafe"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -462,14 +463,13 @@ func (h *Handler) fallback(body string) events.APIGatewayProxyResponse {
 	msg := "unknown frame: " + how
 	if pubsub.CheckJSON([]byte(body)) == "" {
 		if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
-			action, _ := json.Marshal(probe.Action) // Decoded JSON always marshals.
+			raw, _ := json.Marshal(probe.Action) // Decoded JSON always marshals.
+			action := string(raw)
 			if name, ok := probe.Action.(string); ok && pubsub.ValidateTopic(name) == nil {
-				action = []byte(name) // A plain name reads better unquoted.
+				action = name // A plain name reads better unquoted.
 			}
-			if len(action) > 64 {
-				action = append(action[:61:61], "..."...)
-			}
-			msg = fmt.Sprintf("unknown action %s: %s", action, how)
+			// Cut between letters, so that the frame holds no broken one.
+			msg = fmt.Sprintf("unknown action %s: %s", text.CapBytes(action, 61), how)
 		}
 	}
 	return reply(Reply{Type: "error", Error: msg})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -286,7 +287,9 @@ func TestActions(t *testing.T) {
 		{"thousands of topics get an error frame", "subscribe", `{"action":"subscribe","topics":[` + quoted(manyTopics(5000)) + `]}`, "error", "at most 50", ""},
 		{"duplicate topics count once", "subscribe", `{"action":"subscribe","topics":["news","news","news"]}`, "subscribed", "", "alerts,e1,jobs,news,updates"},
 		{"a numeric action gets an error frame", "$default", `{"action":42}`, "error", "unknown action 42", ""},
-		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz...", ""},
+		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz…", ""},
+		// Cut between letters, not through one (the half letter became U+FFFD).
+		{"a long unknown action of two-byte letters is cut between letters", "$default", `{"action":"a` + strings.Repeat("é", 100) + `"}`, "error", "ééé…: send", ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -299,6 +302,9 @@ func TestActions(t *testing.T) {
 				if strings.Contains(r.Error, leak) {
 					t.Errorf("the error frame shows Go internals (%q): %s", leak, r.Error)
 				}
+			}
+			if strings.ContainsRune(r.Error, utf8.RuneError) {
+				t.Errorf("the error frame holds a broken letter (U+FFFD): %s", r.Error)
 			}
 			if len(resp.Body) > 2048 {
 				t.Errorf("the reply is %d bytes; it echoes the frame", len(resp.Body))
