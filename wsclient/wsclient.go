@@ -28,6 +28,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -371,8 +372,11 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	// that then times out (HandshakeTimeoutError.Connected).
 	var connected atomic.Bool
 	var nd net.Dialer
+	// A URL on "localhost." (this machine, as the gateway judges a
+	// Host header) is dialled on localhost: Go would look it up in DNS.
+	dial := loopback.Dial(nd.DialContext)
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := nd.DialContext(ctx, network, addr)
+		c, err := dial(ctx, network, addr)
 		if err == nil {
 			connected.Store(true)
 		}
