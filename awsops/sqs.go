@@ -686,7 +686,7 @@ func (q *SQSQueue) unreadError(verb string, more bool, ids []string, chosen []de
 // with more left past them.
 func (q *SQSQueue) moreError(verb string, n int) error {
 	done := map[string]string{"listing": "listed", "redriving": "redrove", "purging": "purged"}[verb]
-	again := map[string]string{"listing": "run it again to see the others once some are gone (purge or redrive these)", "redriving": "run it again to redrive the others", "purging": "run it again to purge the others"}[verb]
+	again := map[string]string{"listing": "purge or redrive these, then run it again to see the others", "redriving": "run it again to redrive the others", "purging": "run it again to purge the others"}[verb]
 	return unreadErr(fmt.Sprintf("%s dead letters: %s the first %s read, and there are more (a read stops at %s): %s",
 		verb, done, text.Pluralize(n, "dead letter"), thousands(q.deadLetterWalk()), again))
 }
