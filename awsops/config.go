@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -22,6 +24,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/socks-dev/socks/internal/loopback"
 )
 
 // Settings select the AWS account, region and endpoint socks talks to.
@@ -102,6 +106,9 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		// a checksum warning on DynamoDB Local's error answers) are for
 		// SDK developers; socks reports what fails in its own words.
 		config.WithLogger(logging.Nop{}),
+		// An endpoint URL on "localhost." is this machine's (an
+		// emulator; see OnThisMachine) and is dialled there.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(dialLoopback)),
 	}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))
@@ -153,6 +160,10 @@ func profileOf(cfg aws.Config, asked string) string {
 	}
 	return asked
 }
+
+// dialLoopback makes t dial an address on "localhost." on localhost
+// (loopback.Dial), which Go's resolver would look up in DNS and not find.
+func dialLoopback(t *http.Transport) { t.DialContext = loopback.Dial(t.DialContext) }
 
 // validRegion reports whether region can be the host label AWS endpoints
 // put it in: 1 to 63 letters, digits and '-', not at either end.

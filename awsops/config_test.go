@@ -16,8 +16,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -320,5 +322,47 @@ func TestExplainARealRefusedConnection(t *testing.T) {
 	_, err = s.GetConnection(ctx, "c1")
 	if err == nil || !strings.Contains(err.Error(), "cannot reach "+endpoint) {
 		t.Errorf("GetConnection = %v, want it to say it cannot reach %s", err, endpoint)
+	}
+}
+
+// TestAnEndpointOnLocalhostDotIsReached: an endpoint URL on "localhost."
+// (taken as this machine's by OnThisMachine, as an emulator) is dialled
+// on localhost by the clients LoadConfig's config builds, and by the
+// Management API's client. Before, Go looked "localhost." up in DNS,
+// found no such name, and every call failed.
+func TestAnEndpointOnLocalhostDotIsReached(t *testing.T) {
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		fmt.Fprint(w, `{"QueueUrl":"http://localhost./q"}`)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	endpoint := "http://localhost.:" + port
+	if !OnThisMachine(endpoint) {
+		t.Fatalf("OnThisMachine(%s) = false", endpoint)
+	}
+	cfg, err := LoadConfig(t.Context(), Settings{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSQS(cfg, endpoint).GetQueueUrl(t.Context(), &sqs.GetQueueUrlInput{QueueName: aws.String("q")}); err != nil {
+		t.Errorf("SQS on %s: %v", endpoint, err)
+	}
+	_, err = NewManagementClient(cfg, endpoint+"/stage", 1).PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("c"), Data: []byte("x")})
+	if err != nil && strings.Contains(err.Error(), "no such host") {
+		t.Errorf("Management API on %s: %v", endpoint, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 2 {
+		t.Errorf("the server on %s got %d requests (%v), want the SQS one and the Management API one", endpoint, len(paths), paths)
 	}
 }

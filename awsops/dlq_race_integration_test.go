@@ -119,7 +119,7 @@ func TestARedriveAndAPurgeOfOneDeadLetterAtOnce(t *testing.T) {
 func TestADeadLetterHeldByAnotherWalkIsNotSaidToBeMissing(t *testing.T) {
 	q := newTestQueue(t, 0)
 	ids := deadLetters(t, q, 2)
-	held, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
+	held, _, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
 	if err != nil || len(held) != 2 {
 		t.Fatalf("walk = %d, %v", len(held), err)
 	}
@@ -201,14 +201,14 @@ func TestAHoldAnotherWalkTookCannotBeExtended(t *testing.T) {
 	q := newTestQueue(t, 0)
 	deadLetters(t, q, 3)
 	var extended time.Time
-	dms, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, &extended)
+	dms, _, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, &extended)
 	if err != nil || len(dms) != 3 {
 		t.Fatalf("walk = %d, %v", len(dms), err)
 	}
 	if err := q.release(t.Context(), dms); err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
+	other, _, _, err := q.walkDeadLetters(t.Context(), maxDeadLetterWalk, new(time.Time))
 	if err != nil || len(other) != 3 {
 		t.Fatalf("the other walk = %d, %v", len(other), err)
 	}

@@ -54,6 +54,7 @@ func TestTablesAreAsDocumented(t *testing.T) {
 		{"the broker's receives", "more than `MaxReceives` \\((\\d+)\\) times", []int{store.DefaultMaxReceives}},
 		{"a receive's longest wait", `passes its own wait \(≤ (\d+) s\)`, []int{seconds(store.MaxWait)}},
 		{"the dead letters' walks", `receiving them from the DLQ with a (\d+) s visibility .* walk up to ([\d,]+); .Stats. walks up to ([\d,]+) for`, []int{seconds(deadLetterHold), maxDeadLetterWalk, maxStatsWalk}},
+		{"the purge's walks", `a purge of all walks again until none are left, up to (\d+)\s+walks`, []int{maxPurgePasses}},
 	} {
 		matches := regexp.MustCompile(c.pattern).FindAllStringSubmatch(doc, -1)
 		if len(matches) == 0 {

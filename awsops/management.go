@@ -44,6 +44,7 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int, opts 
 		// Idle connections are given back after a while, so that a
 		// long-running broker returns to its baseline after a burst.
 		t.IdleConnTimeout = managementIdleTimeout
+		dialLoopback(t)
 	})
 	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

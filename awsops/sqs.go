@@ -64,8 +64,13 @@ const (
 	// dead letters it walks; they are made visible again at the end, so
 	// this only matters if the process dies half way.
 	deadLetterHold = 30 * time.Second
-	// maxDeadLetterWalk bounds how many dead letters one walk reads.
+	// maxDeadLetterWalk bounds how many dead letters one walk reads
+	// (SQSOptions.DeadLetterWalk may lower it).
 	maxDeadLetterWalk = 10000
+	// maxPurgePasses bounds the walks of one purge of all the dead
+	// letters, each of up to maxDeadLetterWalk: a purge of all goes on
+	// past the first walk until none are left, up to 1,000,000.
+	maxPurgePasses = 100
 	// maxStatsWalk bounds the walk Stats makes for the oldest failure time;
 	// past it OldestDeadAt is the oldest of those read.
 	maxStatsWalk = 1000
@@ -82,6 +87,18 @@ type SQSOptions struct {
 	// dead letters (store.ReportDeadLettered), as the local queue records
 	// it: no broker settled it, so no other report says so.
 	Reports store.ReportReplacer
+	// DeadLetterWalk bounds how many dead letters one read of them takes
+	// (a listing, a lookup, a redrive, one pass of a purge): 0 or more
+	// than 10,000 is 10,000. Tests set a few, to reach the bound.
+	DeadLetterWalk int
+}
+
+// deadLetterWalk is how many dead letters one read of them takes.
+func (q *SQSQueue) deadLetterWalk() int {
+	if n := q.opts.DeadLetterWalk; n > 0 && n < maxDeadLetterWalk {
+		return n
+	}
+	return maxDeadLetterWalk
 }
 
 // SQSQueue is the store.Queue on an SQS standard queue and its dead-letter
@@ -599,21 +616,23 @@ func toDeadLetter(m types.Message) deadMessage {
 // walkDeadLetters receives every visible dead letter (up to limit),
 // hiding each for deadLetterHold, and returns them oldest failure first,
 // with how many were hidden already when it began (held by another walk,
-// such as another socks command's, for up to deadLetterHold).
+// such as another socks command's, for up to deadLetterHold), and whether
+// more than limit were there (more): it receives one past limit to know,
+// and makes that one visible again.
 // The caller must release (make visible again) or delete each. The walk
 // keeps the hold of those it has received (keepHeld, by kept: when it was
 // last extended, set here as the walk begins).
-func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int, kept *time.Time) ([]deadMessage, int, error) {
+func (q *SQSQueue) walkDeadLetters(ctx context.Context, limit int, kept *time.Time) (dms []deadMessage, held int, more bool, err error) {
 	deadURL, err := q.deadURL(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	expect, err := q.depth(ctx, deadURL, q.queues.DeadLetter)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	dms, err := q.walk(ctx, deadURL, limit, expect.Visible, kept)
-	return dms, expect.InFlight, err
+	dms, more, err = q.walk(ctx, deadURL, limit, expect.Visible, kept, true)
+	return dms, expect.InFlight, more, err
 }
 
 // heldError is the error of a redrive, purge, lookup or listing that did
@@ -630,11 +649,16 @@ func heldError(verb string, held int, ids []string, chosen []deadMessage) error 
 
 // unreadError is the error of a lookup, redrive or purge by IDs (ids) that
 // did not find them all among the walked dead letters, when the walk
-// stopped at maxDeadLetterWalk: those not found may be among the dead
-// letters past it, which no walk reads while these are there.
-func (q *SQSQueue) unreadError(verb string, walked int, ids []string, chosen []deadMessage) error {
-	if ids == nil || walked < maxDeadLetterWalk {
+// stopped at its bound with more left (more): those not found may be
+// among the dead letters past it, which no walk reads while these are
+// there. With ids nil (all of them: a listing, a redrive of all) it is
+// moreError's.
+func (q *SQSQueue) unreadError(verb string, more bool, ids []string, chosen []deadMessage) error {
+	if !more {
 		return nil
+	}
+	if ids == nil {
+		return q.moreError(verb, len(chosen))
 	}
 	found := make(map[string]bool, len(chosen))
 	for _, d := range chosen {
@@ -654,7 +678,17 @@ func (q *SQSQueue) unreadError(verb string, walked int, ids []string, chosen []d
 		shown += fmt.Sprintf(" and %d more", len(unread)-10)
 	}
 	return unreadErr(fmt.Sprintf("%s dead letters: %s (%s) not among the first %s read, and there are more (a read stops there, and SQS hands them out in no order): purge or redrive the others first, then run it again, or look for %s in the AWS console (SQS, queue %s, Send and receive messages, Poll for messages)",
-		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, thousands(maxDeadLetterWalk), pronoun(len(unread)), q.queues.DeadLetter))
+		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, thousands(q.deadLetterWalk()), pronoun(len(unread)), q.queues.DeadLetter))
+}
+
+// moreError is the error, store.ErrDeadLettersUnread, of a listing or a
+// redrive of all the dead letters that took n, the first a read takes,
+// with more left past them.
+func (q *SQSQueue) moreError(verb string, n int) error {
+	done := map[string]string{"listing": "listed", "redriving": "redrove", "purging": "purged"}[verb]
+	again := map[string]string{"listing": "purge or redrive these, then run it again to see the others", "redriving": "run it again to redrive the others", "purging": "run it again to purge the others"}[verb]
+	return unreadErr(fmt.Sprintf("%s dead letters: %s the first %s read, and there are more (a read stops at %s): %s",
+		verb, done, text.Pluralize(n, "dead letter"), thousands(q.deadLetterWalk()), again))
 }
 
 // pronoun is "it" for one, else "them".
@@ -747,13 +781,19 @@ func (e heldErr) Error() string        { return string(e) }
 func (e heldErr) Is(target error) bool { return target == store.ErrDeadLettersHeld }
 
 // walk is walkDeadLetters once the dead-letter queue's URL and its
-// approximate count of visible messages (expect) are known.
-func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, kept *time.Time) ([]deadMessage, error) {
+// approximate count of visible messages (expect) are known. With probe,
+// it receives one past limit, to say whether there are more (more), and
+// makes that one visible again.
+func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, kept *time.Time, probe bool) (_ []deadMessage, more bool, _ error) {
 	var out []deadMessage
 	// seen maps a dead-letter queue message ID to its place in out.
 	seen := make(map[string]int)
 	*kept = q.now()
-	for len(out) < limit {
+	want := limit
+	if probe {
+		want++
+	}
+	for len(out) < want {
 		q.keepHeld(ctx, deadURL, out, kept)
 		// A long poll of a second reaches every SQS server; a short poll
 		// may miss messages. Stop once the expected count has come
@@ -764,7 +804,7 @@ func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, 
 		}
 		res, err := q.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(deadURL),
-			MaxNumberOfMessages:         int32(min(store.MaxBatch, limit-len(out))),
+			MaxNumberOfMessages:         int32(min(store.MaxBatch, want-len(out))),
 			VisibilityTimeout:           seconds(deadLetterHold, maxVisibility),
 			WaitTimeSeconds:             wait,
 			MessageSystemAttributeNames: receiveAttributes,
@@ -772,7 +812,7 @@ func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, 
 		})
 		if err != nil {
 			q.release(context.WithoutCancel(ctx), out)
-			return nil, wrapQueue("ReceiveMessage", q.queues.DeadLetter, err)
+			return nil, false, wrapQueue("ReceiveMessage", q.queues.DeadLetter, err)
 		}
 		if len(res.Messages) == 0 {
 			break
@@ -790,13 +830,22 @@ func (q *SQSQueue) walk(ctx context.Context, deadURL string, limit, expect int, 
 			out = append(out, d)
 		}
 	}
+	if len(out) > limit {
+		// Those received past limit (one) only tell that there are
+		// more: the walk is the first limit received.
+		if err := q.release(context.WithoutCancel(ctx), out[limit:]); err != nil {
+			_ = q.release(context.WithoutCancel(ctx), out[:limit])
+			return nil, false, err
+		}
+		out, more = out[:limit:limit], true
+	}
 	slices.SortStableFunc(out, func(a, b deadMessage) int {
 		if c := a.letter.FailedAt.Compare(b.letter.FailedAt); c != 0 {
 			return c
 		}
 		return strings.Compare(a.letter.ID, b.letter.ID)
 	})
-	return out, nil
+	return out, more, nil
 }
 
 // releaseRead makes rest, the walked dead letters a redrive or purge was
@@ -1045,7 +1094,9 @@ func undeleted(dms []deadMessage, errs []error) (taken, left []deadMessage, fail
 // queue and makes them visible again before returning.
 func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
 	dls, err := q.ListDeadLettersHeld(ctx, limit)
-	if errors.Is(err, store.ErrDeadLettersHeld) {
+	if errors.Is(err, store.ErrDeadLettersHeld) || errors.Is(err, store.ErrDeadLettersUnread) {
+		// Notes beside the list, which ListDeadLettersHeld's caller
+		// hears.
 		err = nil
 	}
 	return dls, err
@@ -1053,24 +1104,28 @@ func (q *SQSQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.Dead
 
 // ListDeadLettersHeld is ListDeadLetters, with an error wrapping
 // store.ErrDeadLettersHeld beside the list when dead letters were held by
-// another walk, and so hidden from this one (store.HeldDeadLetterLister).
+// another walk, and so hidden from this one (store.HeldDeadLetterLister),
+// and one wrapping store.ErrDeadLettersUnread when there were more than
+// a read takes (and than limit, when it is above 0): both, joined, when
+// both.
 func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.DeadLetter, error) {
 	var kept time.Time
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
+	dms, held, more, err := q.walkDeadLetters(ctx, q.deadLetterWalk(), &kept)
 	if err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
 	if err := q.release(context.WithoutCancel(ctx), dms); err != nil {
 		return nil, fmt.Errorf("listing dead letters: %w", err)
 	}
-	if limit > 0 && len(dms) > limit {
-		dms = dms[:limit]
+	if limit > 0 && len(dms) >= limit {
+		// As many as asked for: those past them are not missed.
+		dms, more = dms[:limit], false
 	}
 	out := make([]store.DeadLetter, len(dms))
 	for i, d := range dms {
 		out[i] = d.letter
 	}
-	return out, heldError("listing", held, nil, dms)
+	return out, errors.Join(heldError("listing", held, nil, dms), q.unreadError("listing", more, nil, dms))
 }
 
 // FindDeadLetter returns the dead letter with id (its ID or dead-letter
@@ -1080,7 +1135,7 @@ func (q *SQSQueue) ListDeadLettersHeld(ctx context.Context, limit int) ([]store.
 // letter in flight, and it may be that one.
 func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLetter, bool, error) {
 	var kept time.Time
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
+	dms, held, more, err := q.walkDeadLetters(ctx, q.deadLetterWalk(), &kept)
 	if err != nil {
 		return store.DeadLetter{}, false, fmt.Errorf("reading dead letters: %w", err)
 	}
@@ -1092,7 +1147,7 @@ func (q *SQSQueue) FindDeadLetter(ctx context.Context, id string) (store.DeadLet
 	if len(chosen) > 0 {
 		return chosen[0].letter, true, nil
 	}
-	return store.DeadLetter{}, false, cmp.Or(heldError("reading", held, ids, chosen), q.unreadError("reading", len(dms), ids, chosen))
+	return store.DeadLetter{}, false, cmp.Or(heldError("reading", held, ids, chosen), q.unreadError("reading", more, ids, chosen))
 }
 
 // pick splits walked dead letters into those whose ID (or dead-letter queue
@@ -1133,7 +1188,7 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	// extended is when the hold of the dead letters not yet done was
 	// last extended (keepHeld): the walk and the batches may outlast it.
 	var extended time.Time
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &extended)
+	dms, held, more, err := q.walkDeadLetters(ctx, q.deadLetterWalk(), &extended)
 	if err != nil {
 		return 0, fmt.Errorf("redriving dead letters: %w", err)
 	}
@@ -1209,7 +1264,7 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 	if len(taken) > 0 {
 		return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true)))
 	}
-	notAll := cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", len(dms), ids, chosen))
+	notAll := cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", more, ids, chosen))
 	if skipped > 0 && notAll != nil {
 		return moved, withSkipped(notAll)
 	}
@@ -1226,23 +1281,67 @@ func (q *SQSQueue) PurgeDeadLetters(ctx context.Context, ids []string) (int, err
 }
 
 // PurgeEach is PurgeDeadLetters telling purged how many it has deleted so
-// far after each call (store.EachPurger).
+// far after each call (store.EachPurger). A purge of all (ids nil) reads
+// and deletes the dead letters a read takes (10,000) again and again
+// until none are left, up to maxPurgePasses reads; past them, or when a
+// read deleted none of the more it found, it returns an error that is
+// store.ErrDeadLettersUnread, saying to run it again.
 func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n int)) (int, error) {
+	if ids != nil {
+		n, _, err := q.purgePass(ctx, ids, purged)
+		return n, err
+	}
+	total := 0
+	// held is a read's note that dead letters were held by another
+	// command: the purge goes on with those it can take, and says so at
+	// the end.
+	var held error
+	for pass := 1; ; pass++ {
+		so := total
+		n, more, err := q.purgePass(ctx, nil, func(n int) {
+			if purged != nil {
+				purged(so + n)
+			}
+		})
+		total += n
+		if h, ok := err.(heldErr); ok && more {
+			held, err = h, nil
+		}
+		switch {
+		case err != nil:
+			return total, err
+		case !more:
+			return total, held
+		case n == 0:
+			return total, errors.Join(q.moreError("purging", total), held)
+		case pass == maxPurgePasses:
+			return total, errors.Join(unreadErr(fmt.Sprintf("purging dead letters: purged %s in %d reads of up to %s, and there are more: run it again to purge the others",
+				text.Pluralize(total, "dead letter"), pass, thousands(q.deadLetterWalk()))), held)
+		}
+	}
+}
+
+// purgePass is one read of PurgeEach: it deletes those of the dead
+// letters a read takes with the given IDs (all when ids is nil), and
+// says whether there were more past them (more). IDs not found among
+// them, with more, are an error that is store.ErrDeadLettersUnread; all
+// of them (ids nil) with more is not an error.
+func (q *SQSQueue) purgePass(ctx context.Context, ids []string, purged func(n int)) (n int, more bool, err error) {
 	if ids != nil && len(ids) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	var kept time.Time
-	dms, held, err := q.walkDeadLetters(ctx, maxDeadLetterWalk, &kept)
+	dms, held, more, err := q.walkDeadLetters(ctx, q.deadLetterWalk(), &kept)
 	if err != nil {
-		return 0, fmt.Errorf("purging dead letters: %w", err)
+		return 0, false, fmt.Errorf("purging dead letters: %w", err)
 	}
 	chosen, rest := pick(dms, ids)
 	if err := q.releaseRead(ctx, rest, chosen); err != nil {
-		return 0, fmt.Errorf("purging dead letters: %w", err)
+		return 0, false, fmt.Errorf("purging dead letters: %w", err)
 	}
 	deadURL, err := q.deadURL(ctx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	receipts := make([]string, len(chosen))
 	for i, d := range chosen {
@@ -1256,16 +1355,16 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 	if err := q.release(context.WithoutCancel(ctx), left); err != nil {
 		failure = cmp.Or(failure, err)
 	}
-	notAll := cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", len(dms), ids, chosen))
+	notAll := cmp.Or(heldError("purging", held, ids, chosen), q.unreadError("purging", more && ids != nil, ids, chosen))
 	switch {
 	case failure != nil:
-		return n, fmt.Errorf("purging dead letters: %w", failure)
+		return n, more, fmt.Errorf("purging dead letters: %w", failure)
 	case len(taken) > 0 && notAll != nil:
-		return n, fmt.Errorf("%w; %w", notAll, takenError("purging", len(taken)))
+		return n, more, fmt.Errorf("%w; %w", notAll, takenError("purging", len(taken)))
 	case len(taken) > 0:
-		return n, takenError("purging", len(taken))
+		return n, more, takenError("purging", len(taken))
 	}
-	return n, notAll
+	return n, more, notAll
 }
 
 // depth reads a queue's approximate counts.
@@ -1309,7 +1408,7 @@ func (q *SQSQueue) Stats(ctx context.Context) (store.QueueStats, error) {
 	st.Dead = dead.Visible + dead.InFlight
 	if dead.Visible > 0 {
 		var kept time.Time
-		dms, err := q.walk(ctx, deadURL, maxStatsWalk, dead.Visible, &kept)
+		dms, _, err := q.walk(ctx, deadURL, maxStatsWalk, dead.Visible, &kept, false)
 		if err != nil {
 			return store.QueueStats{}, fmt.Errorf("reading the dead letters' age: %w", err)
 		}

@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -637,5 +638,34 @@ func TestARedriveWhoseLaterDeleteFailsTellsTakenFromKept(t *testing.T) {
 	msg := err.Error()
 	if !strings.Contains(msg, "1 dead letter was sent back onto the queue (d1) but taken by another socks command") || strings.Contains(msg, "still in the dead letters (d1 ") || !strings.Contains(msg, "5 dead letters were sent back onto the queue but still in the dead letters") || !strings.Contains(msg, "connection refused") {
 		t.Errorf("Redrive's error = %q; want d1 said taken, the 5 of the failed delete said still there, and the failure", msg)
+	}
+}
+
+// TestAPurgeOfAllStopsAfterItsReadsSayingThereAreMore: a purge of all
+// reads the dead letters again until none are left, but at most
+// maxPurgePasses times: past them, with more left, it says how many it
+// purged and to run it again (store.ErrDeadLettersUnread), its count so
+// far told across the reads. (The fake hands out dead letters without
+// end, one a read here.)
+func TestAPurgeOfAllStopsAfterItsReadsSayingThereAreMore(t *testing.T) {
+	q := NewSQSQueue(deadLettersAPI(10*maxPurgePasses, 0, deletedAll), QueuesFor("fake"), SQSOptions{DeadLetterWalk: 1})
+	last := 0
+	n, err := q.PurgeEach(t.Context(), nil, func(n int) { last = n })
+	if n != maxPurgePasses || last != n || !errors.Is(err, store.ErrDeadLettersUnread) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("purged %d dead letters in %d reads", n, maxPurgePasses)) || !strings.Contains(err.Error(), "run it again") {
+		t.Errorf("PurgeEach = %d (told %d), %v; want %d, told so, and an error saying there are more and to run it again", n, last, err, maxPurgePasses)
+	}
+}
+
+// TestAPurgeOfAllGoesOnPastDeadLettersHeld: a read of a purge of all
+// that finds dead letters held by another command, and more past those
+// it takes, goes on to the next read; the held ones are said at the end,
+// as a note (store.ErrDeadLettersHeld, not ErrDeadLettersUnread).
+func TestAPurgeOfAllGoesOnPastDeadLettersHeld(t *testing.T) {
+	// Reads of 1: d0 (d1 read to know of more), then d2.
+	q := NewSQSQueue(deadLettersAPI(3, 2, deletedAll), QueuesFor("fake"), SQSOptions{DeadLetterWalk: 1})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if n != 2 || !errors.Is(err, store.ErrDeadLettersHeld) || errors.Is(err, store.ErrDeadLettersUnread) {
+		t.Errorf("PurgeDeadLetters = %d, %v; want both reads' 2 and the held ones said", n, err)
 	}
 }

@@ -10,6 +10,13 @@ import (
 	"time"
 )
 
+// TimeMillis is how a time is written where each of a stream must have
+// one width, so that they sort as text: RFC 3339 to the millisecond,
+// with its three digits always (Go's RFC3339Nano drops trailing zeros:
+// "05Z" sorts after "05.5Z"). Give it a time in UTC: it then ends in Z.
+// The pong frame's time and `listen --json`'s times are so written.
+const TimeMillis = "2006-01-02T15:04:05.000Z07:00"
+
 // Limits imposed by API Gateway WebSocket APIs. The local gateway enforces the
 // same numbers so that what works locally works on AWS.
 const (

@@ -151,7 +151,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	case RouteSubscribe, RouteUnsubscribe:
 		return h.changeTopics(ctx, rc.RouteKey, rc.ConnectionID, req.Body)
 	case RoutePing:
-		return reply(Reply{Type: "pong", Time: h.now().UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)}), nil
+		return reply(Reply{Type: "pong", Time: h.now().UTC().Format(pubsub.TimeMillis)}), nil
 	default:
 		return h.fallback(req.Body), nil
 	}

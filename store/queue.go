@@ -53,8 +53,12 @@ var ErrDeadLettersHeld = errors.New("dead letters are held by another command")
 // ErrDeadLettersUnread is what DeadLetterFinder's, Queue.Redrive's and
 // Queue.PurgeDeadLetters's errors wrap when dead letters asked for by ID
 // were not among those one read takes (SQS: the first 10,000 received, in
-// no order): they may be among the others, so they are not said to be
-// missing, and a rerun reads the same; the error says how to reach them.
+// no order), and there were more: they may be among the others, so they
+// are not said to be missing, and a rerun reads the same; the error says
+// how to reach them. So do HeldDeadLetterLister's and Queue.Redrive's of
+// all when there were more than one read takes (a rerun takes the
+// others), and Queue.PurgeDeadLetters's of all when it stopped with more
+// left.
 var ErrDeadLettersUnread = errors.New("dead letters past those one read takes")
 
 // ErrRedrivenButKept is what Queue.Redrive's error wraps when dead
@@ -226,10 +230,11 @@ type EachPurger interface {
 
 // HeldDeadLetterLister is a Queue whose listing can tell that dead
 // letters were left out because another command held them (SQS, which
-// hides a dead letter another command is reading). ListDeadLettersHeld is
-// ListDeadLetters, but when dead letters were held at the time it returns
-// those it listed with an error wrapping ErrDeadLettersHeld that says how
-// many.
+// hides a dead letter another command is reading), or because there were
+// more than one read takes. ListDeadLettersHeld is ListDeadLetters, but
+// when dead letters were held at the time it returns those it listed with
+// an error wrapping ErrDeadLettersHeld that says how many, and when there
+// were more, one wrapping ErrDeadLettersUnread (both joined, when both).
 type HeldDeadLetterLister interface {
 	ListDeadLettersHeld(ctx context.Context, limit int) ([]DeadLetter, error)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -382,13 +383,16 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	// that then times out (HandshakeTimeoutError.Connected).
 	var connected atomic.Bool
 	var nd net.Dialer
+	// A URL on "localhost." (this machine, as the gateway judges a
+	// Host header) is dialled on localhost: Go would look it up in DNS.
+	dial := loopback.Dial(nd.DialContext)
 	// Every connection the handshake reads from (a proxy's too) reads
 	// at most maxHandshakeBytes until the handshake is over: the dialer
 	// keeps every header line it is sent, with no bound.
 	var bounded []*boundedConn
 	var boundedMu sync.Mutex
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := nd.DialContext(ctx, network, addr)
+		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

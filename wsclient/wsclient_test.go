@@ -779,3 +779,12 @@ func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
 		t.Errorf("Subprotocol() = %q; want socks.v1", p)
 	}
 }
+
+// TestDialReachesLocalhostDot: a URL on "localhost." (this machine, as
+// the gateway judges a Host header naming it) is dialled on localhost.
+// Before, Go looked "localhost." up in DNS and found no such name.
+func TestDialReachesLocalhostDot(t *testing.T) {
+	u := server(t, func(ws *websocket.Conn) { _, _, _ = ws.ReadMessage() })
+	u = strings.Replace(u, "127.0.0.1", "localhost.", 1)
+	dial(t, u, Options{})
+}

@@ -65,7 +65,7 @@ On AWS it long-polls the stack's SQS queue and posts to --callback-url (the
 API's https://{api-id}.execute-api.{region}.amazonaws.com/{stage}). On the
 local backend it reads the local queue and posts to the running
 'socks serve' (start that with --no-broker so that one broker runs),
-waiting up to 10s (with --once, up to --wait) for it to start when none
+waiting up to 10s (with --once, within --wait) for it to start when none
 runs yet (the two started together, by a Procfile or a script), and
 following it to a new address
 when it is started again elsewhere; while it runs, 'socks publish
@@ -81,8 +81,10 @@ Logs go to standard error. Ctrl-C (or SIGTERM) stops receiving, finishes
 the messages in hand, gives the rest of the batch back to the queue and
 exits 0; a second one stops it at once (exit 130, or 143 for SIGTERM),
 and a message it had in hand is delivered again later. --once handles one
-batch (waiting up to --wait for it), prints a summary (--json: as JSON)
-and exits; Ctrl-C before the batch came prints none and exits 130.`,
+batch, prints a summary (--json: as JSON) and exits: --wait then bounds
+the whole run, the wait for 'socks serve' to start and for the batch
+together (what is left of it after the first goes to the second); Ctrl-C
+before the batch came prints none and exits 130.`,
 		Example: `  socks broker --backend aws --region eu-west-1 --stack prod \
     --callback-url https://abc123.execute-api.eu-west-1.amazonaws.com/prod
   socks broker --once --wait 2s
@@ -99,7 +101,7 @@ and exits; Ctrl-C before the batch came prints none and exits 130.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.IntVar(&opts.Workers, "workers", broker.DefaultMessageWorkers, "messages handled at once")
 	fl.DurationVar(&opts.Visibility, "visibility", broker.DefaultVisibility, "how long a received message stays hidden while it is handled")
-	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s; 0s only with --once)")
+	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s; 0s only with --once, whose whole run it bounds)")
 	fl.BoolVar(&opts.Once, "once", false, "handle one batch, print a summary and exit")
 	fl.BoolVar(&opts.JSON, "json", false, "with --once, print the summary as JSON")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more")
@@ -145,6 +147,9 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
+	// With --once, --wait bounds the whole run: the wait for a local
+	// gateway and then for the batch.
+	started := opts.Now()
 	b, err := opts.Backend(ctx)
 	if err != nil {
 		return err
@@ -213,7 +218,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	// exist or cannot be reached fails at once with one error instead of
 	// being retried in the log. Without --once it is a short poll, so that
 	// the start is logged at once.
-	wait := opts.Wait
+	wait := min(opts.Wait, max(0, opts.Wait-opts.Now().Sub(started)))
 	if !opts.Once {
 		wait = 0
 	}

@@ -378,3 +378,74 @@ func TestABrokerWhoseClockIsAheadDeliversByTheStoresClock(t *testing.T) {
 		t.Errorf("alice got %q; want the message\nlogs:\n%s", got, logs)
 	}
 }
+
+// receiveWaits is a queue that records the wait of each Receive.
+type receiveWaits struct {
+	store.Queue
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (q *receiveWaits) Receive(ctx context.Context, n int, visibility, wait time.Duration) ([]store.Message, error) {
+	q.mu.Lock()
+	q.waits = append(q.waits, wait)
+	q.mu.Unlock()
+	return q.Queue.Receive(ctx, n, visibility, wait)
+}
+
+// TestOnceWaitsAtMostWaitInAll: on the local backend, `broker --once
+// --wait D` that waits for `socks serve` to start waits for its batch only
+// what is left of D: one --wait bounds the whole run. Before, it could
+// wait D for the gateway and then D again for the batch. The broker's
+// clock (opts.Now) is the test's: it passes D while the broker waits.
+func TestOnceWaitsAtMostWaitInAll(t *testing.T) {
+	g, mgmt := newGateway(t)
+	b := localBackend(t, "")
+	q := &receiveWaits{Queue: b.Queue}
+	b.Queue = q
+	opts, out, logs := brokerOpts(b)
+	opts.Once = true
+	opts.Wait = store.MaxWait
+	var clockMu sync.Mutex
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	opts.Now = func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return clock
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- brokerRun(ctx, opts) }()
+	for !strings.Contains(logs.String(), "waiting for `socks serve`") {
+		select {
+		case err := <-done:
+			t.Fatalf("the broker ended before any gateway started: %v\n%s", err, logs)
+		case <-ctx.Done():
+			t.Fatalf("the broker did not say it waits:\n%s", logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := b.Queue.Send(ctx, []byte(`{"users":["alice"],"topics":["updates"],"body":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	clockMu.Lock()
+	clock = clock.Add(opts.Wait - time.Second)
+	clockMu.Unlock()
+	for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws" + strings.TrimPrefix(mgmt, "http"), backend.MetaGatewayManagement: mgmt} {
+		if err := b.DB.SetMeta(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the broker, once the gateway started: %v\n%s", err, logs)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waits) != 1 || q.waits[0] != time.Second {
+		t.Errorf("the broker received with waits %v; want one receive waiting what was left of --wait %s: 1s", q.waits, opts.Wait)
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `"hi"` {
+		t.Errorf("alice got %q; the broker printed %q and logged:\n%s", got, out, logs)
+	}
+}

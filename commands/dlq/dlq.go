@@ -92,7 +92,11 @@ note, when nothing has run with the state dir (a mistyped --state-dir),
 and creates nothing there. On AWS, the dead letters another command is
 reading at that moment (a dlq list, show, redrive or purge, or status)
 are hidden for up to 30 s: list shows the others and says on stderr how
-many were held; run it again then to see them.`,
+many were held; run it again then to see them. A read of the dead
+letters on AWS stops at the first 10,000 SQS hands out (in no order):
+with more, list shows those and says on stderr that there are more
+(--json too), exit 0; purge or redrive them, then run it again to see
+the others.`,
 		Example: `  socks dlq list
   socks dlq list --json | jq -r '.[] | [.id, .reason] | @tsv'`,
 		Args: cobra.NoArgs,
@@ -113,13 +117,13 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		return cmdutil.FlagErrorf("--limit must be 0 (all) or more")
 	}
 	var dls []store.DeadLetter
-	var held error // dead letters another command held, and so not listed
+	// notes say why dead letters were not listed: another command held
+	// them, or they are past those one read takes.
+	var notes []error
 	found, err := cmdutil.ReadWith(ctx, opts.Queue, opts.IO.ErrOut, func(q store.Queue) (err error) {
 		if l, ok := q.(store.HeldDeadLetterLister); ok {
 			dls, err = l.ListDeadLettersHeld(ctx, opts.Limit)
-			if errors.Is(err, store.ErrDeadLettersHeld) {
-				held, err = err, nil
-			}
+			notes, err = listNotes(err)
 			return err
 		}
 		dls, err = q.ListDeadLetters(ctx, opts.Limit)
@@ -156,15 +160,41 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	switch {
-	case held != nil:
-		// A note, as for redrive --all: the count SQS gives of them lags,
-		// so they may be gone already.
-		cmdutil.Notef(opts.IO.ErrOut, "note: %v; not listed here: run it again then to see them\n", held)
-	case len(dls) == 0 && !opts.JSON && found:
+	for _, n := range notes {
+		if errors.Is(n, store.ErrDeadLettersHeld) {
+			// A note, as for redrive --all: the count SQS gives of
+			// them lags, so they may be gone already.
+			cmdutil.Notef(opts.IO.ErrOut, "note: %v; not listed here: run it again then to see them\n", n)
+		} else {
+			// Past the first 10,000 on SQS: the error says what to do.
+			cmdutil.Notef(opts.IO.ErrOut, "note: %v\n", n)
+		}
+	}
+	if len(dls) == 0 && len(notes) == 0 && !opts.JSON && found {
 		fmt.Fprintln(opts.IO.ErrOut, "no dead letters")
 	}
 	return nil
+}
+
+// listNotes splits the error of a listing (store.HeldDeadLetterLister)
+// into the notes it holds, of dead letters left out (held by another
+// command, store.ErrDeadLettersHeld, or past those one read takes,
+// store.ErrDeadLettersUnread), and the error it is otherwise.
+func listNotes(err error) (notes []error, _ error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, store.ErrDeadLettersHeld), errors.Is(e, store.ErrDeadLettersUnread):
+			notes = append(notes, e)
+		default:
+			return nil, err
+		}
+	}
+	return notes, nil
 }
 
 // ShowOptions are the inputs of `dlq show`.
@@ -351,7 +381,11 @@ reading at that moment (a dlq list, show, redrive or purge, status or
 doctor) are hidden for up to 30 s: a redrive of IDs among them says so and exits
 1, rather than calling them missing; --all redrives the others and notes
 them. A read of the dead letters on AWS stops at the first 10,000: past
-that many, IDs not among them are not called missing either (exit 1).`,
+that many, IDs not among them are not called missing either (exit 1),
+and --all redrives those 10,000, prints how many (--json: with "more":
+true) and exits 1 saying there are more: run it again for the others. It
+reads once, as a second read could take back one it has just redriven
+that failed again.`,
 		Example: `  socks dlq redrive q-3f1c...
   socks dlq redrive --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -394,7 +428,7 @@ func redriveRun(ctx context.Context, opts *RedriveOptions) error {
 	}
 	spin.stop()
 	err = partial(opts.IO, opts.selection, err, n, func(failed bool) error {
-		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", failed)
+		return report(opts.IO, opts.JSON, "redriven", n, opts.selection, "redrove %s onto the queue", failed, leftMore(opts.selection, err))
 	})
 	if len(refused) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "note: %d of them will be dead-lettered again at once, as the broker refuses them (`socks dlq purge ID` deletes them):\n", len(refused))
@@ -433,7 +467,9 @@ func refusedToday(body []byte) string {
 // command (store.ErrDeadLettersHeld) are a note, not a failure: the
 // count SQS gives of them lags, so they may be gone already.
 func partial(ios *iostreams.IOStreams, sel selection, err error, n int, report func(failed bool) error) error {
-	held := errors.Is(err, store.ErrDeadLettersHeld)
+	// With --all, a queue's error that is store.ErrDeadLettersUnread says
+	// more are left past those it took (and what to do), beside any held.
+	held := errors.Is(err, store.ErrDeadLettersHeld) && !errors.Is(err, store.ErrDeadLettersUnread)
 	switch {
 	case err == nil:
 		return report(false)
@@ -460,8 +496,11 @@ func partial(ios *iostreams.IOStreams, sel selection, err error, n int, report f
 // IDs of which none was a dead letter print no count: exit 3 and the
 // error are the answer, as for `dlq show` of an unknown ID. --all of none
 // is a count of 0.
-// After a failure (failed), it prints the count of those done only.
-func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string, failed bool) error {
+// After a failure (failed), it prints the count of those done only. more
+// (--all that stopped with dead letters left past those one read takes)
+// adds "more": true to the JSON; the error printed after it says so in
+// words.
+func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel selection, format string, failed, more bool) error {
 	switch ids := sel.ids(); {
 	case failed:
 	case n == 0 && sel.All:
@@ -472,7 +511,11 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 		return cmdutil.Exit(cmdutil.ExitNotFound, fmt.Errorf("none of the %d IDs given is a dead letter: `socks dlq list` shows their IDs", len(ids)))
 	}
 	if asJSON {
-		if err := cmdutil.PrintJSON(ios.Out, map[string]int{key: n}); err != nil {
+		out := map[string]any{key: n}
+		if more {
+			out["more"] = true
+		}
+		if err := cmdutil.PrintJSON(ios.Out, out); err != nil {
 			return err
 		}
 	} else {
@@ -482,6 +525,12 @@ func report(ios *iostreams.IOStreams, asJSON bool, key string, n int, sel select
 		fmt.Fprintf(ios.ErrOut, "note: %d of the %d IDs given were not dead letters (`socks dlq list` shows them)\n", len(sel.ids())-n, len(sel.ids()))
 	}
 	return nil
+}
+
+// leftMore reports whether err, a redrive's or purge's of sel, says that
+// --all stopped with more dead letters left past those one read takes.
+func leftMore(sel selection, err error) bool {
+	return sel.All && errors.Is(err, store.ErrDeadLettersUnread)
 }
 
 // PurgeOptions are the inputs of `dlq purge`.
@@ -508,7 +557,10 @@ mistyped --state-dir); --all with no dead letters purges none and exits 0.
 One that fails part way prints how many it purged and exits 1; on AWS,
 dead letters another command is reading at that moment are said to be
 held, and IDs past the first 10,000 read are not called missing, as by
-redrive.`,
+redrive. --all reads the dead letters again, 10,000 at a time, until
+none are left, up to 1,000,000 a run (past them it exits 1 saying to run
+it again, --json with "more": true); on a terminal it counts them as it
+goes.`,
 		Example: `  socks dlq purge q-3f1c...
   socks dlq purge --all --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -544,7 +596,7 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 				return err
 			}
 			if st.Dead == 0 {
-				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %s", false)
+				return report(opts.IO, opts.JSON, "purged", 0, opts.selection, "purged %s", false, false)
 			}
 			what = "all " + text.Pluralize(st.Dead, "dead letter")
 		}
@@ -563,7 +615,7 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 	}
 	spin.stop()
 	return partial(opts.IO, opts.selection, err, n, func(failed bool) error {
-		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed)
+		return report(opts.IO, opts.JSON, "purged", n, opts.selection, "purged %s", failed, leftMore(opts.selection, err))
 	})
 }
 

@@ -85,6 +85,12 @@ func TestShowOfADeadLetterAnotherCommandHoldsSaysItIsHeld(t *testing.T) {
 // of bodies, their IDs, and its dead-letter queue's URL.
 func heldQueue(t *testing.T, bodies ...string) (*awsops.SQSQueue, *sqs.Client, []string, string) {
 	t.Helper()
+	return sqsDeadLetters(t, awsops.SQSOptions{}, bodies...)
+}
+
+// sqsDeadLetters is heldQueue with the queue's options.
+func sqsDeadLetters(t *testing.T, opts awsops.SQSOptions, bodies ...string) (*awsops.SQSQueue, *sqs.Client, []string, string) {
+	t.Helper()
 	api := awsops.NewSQS(awsops.LocalConfig(), emulatortest.SQS(t))
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -100,7 +106,7 @@ func heldQueue(t *testing.T, bodies ...string) (*awsops.SQSQueue, *sqs.Client, [
 			t.Errorf("deleting queues: %v", err)
 		}
 	})
-	q := awsops.NewSQSQueue(api, queues, awsops.SQSOptions{})
+	q := awsops.NewSQSQueue(api, queues, opts)
 	ctx := t.Context()
 	var ids []string
 	for _, body := range bodies {

@@ -109,7 +109,7 @@ func bodyTopic(body json.RawMessage) string {
 // millisecond, as docs/json.md says, with its three digits always, so that
 // every time of a stream has one width and the lines sort as text (Go's
 // RFC3339Nano drops trailing zeros: "05Z" sorted after "05.5Z").
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const TimeFormat = pubsub.TimeMillis
 
 // stampUTC is t as TimeFormat writes it, in UTC.
 func stampUTC(t time.Time) string { return t.UTC().Format(TimeFormat) }

@@ -380,7 +380,9 @@ func Run(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", opts.Addr)
+	// "localhost." is localhost (as a Host header naming it is), but
+	// Go's resolver does not find it in the hosts file.
+	ln, err := net.Listen("tcp", loopback.Addr(opts.Addr))
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("address %s is already in use: stop what uses it or pick another with --addr 127.0.0.1:PORT (port 0 picks a free one)", opts.Addr)
@@ -974,9 +976,7 @@ func listenPprof(addr string) (net.Listener, error) {
 	if !loopback.Name(host) {
 		return nil, cmdutil.FlagErrorf("--pprof %q: profiles are served on loopback only (127.0.0.1, ::1 or localhost); use an SSH tunnel to reach them from elsewhere", addr)
 	}
-	// "localhost." is localhost, but Go's resolver does not find it in
-	// the hosts file: the name is looked up without its dot.
-	ln, err := net.Listen("tcp", net.JoinHostPort(strings.TrimSuffix(host, "."), port))
+	ln, err := net.Listen("tcp", loopback.Addr(net.JoinHostPort(host, port)))
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for --pprof: %w", addr, err)
 	}

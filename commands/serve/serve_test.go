@@ -1623,3 +1623,18 @@ func TestAServeTakesTheKilledGatewaysRecordOutAsItTakesTheLock(t *testing.T) {
 		}
 	}
 }
+
+// TestServeListensOnEveryNameOfLocalhost: --addr localhost.:PORT (the
+// fully qualified name, which a Host header may carry and is taken as
+// loopback) listens on localhost, as --pprof does. Before, Go looked
+// "localhost." up in DNS, found no such name, and serve failed.
+func TestServeListensOnEveryNameOfLocalhost(t *testing.T) {
+	for _, addr := range []string{"localhost.:0", "LOCALHOST.:0"} {
+		t.Run(addr, func(t *testing.T) {
+			opts := testOptions(t)
+			opts.Addr = addr
+			stop := startServe(t, opts)
+			stop()
+		})
+	}
+}

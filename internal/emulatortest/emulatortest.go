@@ -63,6 +63,21 @@ func endpoint(t testing.TB, name string) string {
 	if !Loopback(raw) {
 		t.Fatalf("refusing %s=%q: these tests only talk to emulators on 127.0.0.1 or localhost", name, raw)
 	}
+	return Dialable(raw)
+}
+
+// Dialable returns raw, a URL Loopback takes, with its host as Go dials
+// it: "localhost." (which Loopback takes, and Go would look up in DNS)
+// as localhost (loopback.Addr).
+func Dialable(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if h := loopback.Addr(u.Host); h != u.Host {
+		u.Host = h
+		return u.String()
+	}
 	return raw
 }
 

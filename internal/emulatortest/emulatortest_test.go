@@ -79,3 +79,22 @@ func TestMotoAWSIsTheOneSetUpOfTheControlPlaneTests(t *testing.T) {
 		t.Errorf("config in %q with credentials %+v (%v); want %s and the fake credentials", cfg.Region, creds, err, MotoRegion)
 	}
 }
+
+// TestAnEndpointOnLocalhostDotIsDialledOnLocalhost: an emulator's
+// endpoint on "localhost." (which Loopback takes) is given to the tests
+// as one Go dials: before, it was taken and then every call failed, Go
+// looking "localhost." up in DNS.
+func TestAnEndpointOnLocalhostDotIsDialledOnLocalhost(t *testing.T) {
+	t.Setenv(EnvSQS, "http://localhost.:9324/x")
+	if got, want := SQS(t), "http://localhost:9324/x"; got != want {
+		t.Errorf("SQS = %q, want %q", got, want)
+	}
+	for raw, want := range map[string]string{
+		"http://LOCALHOST.:1": "http://localhost:1", "http://localhost.": "http://localhost",
+		"http://127.0.0.1:1": "http://127.0.0.1:1", "http://localhost:1": "http://localhost:1",
+	} {
+		if got := Dialable(raw); got != want {
+			t.Errorf("Dialable(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

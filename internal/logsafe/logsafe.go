@@ -115,7 +115,7 @@ func attr(a slog.Attr, verbose bool) slog.Attr {
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			return slog.String(a.Key, shorten(x.Error(), verbose, MaxError))
+			return slog.String(a.Key, shorten(words(x), verbose, MaxError))
 		case []string:
 			var out []string // made only when a string is shortened
 			for i, s := range x {
@@ -152,7 +152,14 @@ func Error(err error, verbose bool) error {
 	if err == nil {
 		return nil
 	}
-	return &shortened{msg: shorten(err.Error(), verbose, MaxError), err: err}
+	return &shortened{msg: shorten(words(err), verbose, MaxError), err: err}
+}
+
+// words returns err's words as fmt prints them: its Error, but "<nil>"
+// for a nil pointer whose Error panics (a typed nil held in an error,
+// which is not == nil), as fmt and slog write one.
+func words(err error) string {
+	return fmt.Sprint(err)
 }
 
 // shortened is an error in the words String gives it.

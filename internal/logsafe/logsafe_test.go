@@ -141,3 +141,55 @@ func TestAnErrorKeepsItsFix(t *testing.T) {
 		t.Errorf("an error of %d characters was logged whole; want it cut to %d", 2*MaxError, MaxError)
 	}
 }
+
+// nilErr is an error type whose Error reads its receiver: a nil *nilErr
+// held in an error (a typed nil, not == nil) panics when asked its words.
+type nilErr struct{ s string }
+
+func (e *nilErr) Error() string { return e.s }
+
+// TestATypedNilErrorIsWrittenAsNil: an error that is a nil pointer of a
+// type whose Error reads its receiver (a function that returns a nil
+// *T as an error) is written "<nil>", as fmt and slog write it, by
+// Handler and by Error. Before, both called its Error, which panicked.
+func TestATypedNilErrorIsWrittenAsNil(t *testing.T) {
+	var typed *nilErr
+	var err error = typed
+	for _, h := range []struct {
+		name string
+		new  func(*bytes.Buffer) slog.Handler
+		want string
+	}{
+		{"text", func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) }, "err=<nil>"},
+		{"JSON", func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) }, `"err":"<nil>"`},
+	} {
+		var buf bytes.Buffer
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: logging a typed nil error panicked: %v", h.name, p)
+				}
+			}()
+			slog.New(&Handler{inner: h.new(&buf)}).Info("line", "err", err)
+		}()
+		if !strings.Contains(buf.String(), h.want) {
+			t.Errorf("%s: logged %q; want it to hold %s", h.name, buf.String(), h.want)
+		}
+	}
+	var got string
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Errorf("Error of a typed nil error panicked: %v", p)
+			}
+		}()
+		short := Error(err, false)
+		got = short.Error()
+		if !errors.Is(short, err) {
+			t.Errorf("Error of a typed nil error does not wrap it")
+		}
+	}()
+	if got != "<nil>" {
+		t.Errorf("Error of a typed nil error says %q; want <nil>", got)
+	}
+}

@@ -8,6 +8,7 @@
 package loopback
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -37,6 +38,43 @@ func Name(name string) bool {
 	}
 	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// Resolvable returns host as Go's resolver finds it: "localhost" for
+// the fully qualified "localhost." (in any case), which Name takes as
+// localhost but Go looks up in DNS, not in the hosts file, and so does
+// not find; any other host as it is. Whatever listens on or dials a host
+// Name judged goes through it (Addr, Dial), so that a name taken as this
+// machine is also reached there.
+func Resolvable(host string) string {
+	if strings.EqualFold(host, "localhost.") {
+		return "localhost"
+	}
+	return host
+}
+
+// Addr is addr, a host:port or a host alone, with its host as Resolvable
+// gives it: what to listen on or dial for it.
+func Addr(addr string) string {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Resolvable(addr)
+	}
+	if r := Resolvable(h); r != h {
+		return net.JoinHostPort(r, port)
+	}
+	return addr
+}
+
+// Dial wraps dial (a net.Dialer's or an http.Transport's DialContext) to
+// dial Addr(addr): an endpoint URL on "localhost." reaches localhost.
+func Dial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dial(ctx, network, Addr(addr))
+	}
 }
 
 // Refused is what a loopback-only endpoint answers a request from another

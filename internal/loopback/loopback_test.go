@@ -2,6 +2,7 @@ package loopback
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -82,5 +83,50 @@ func TestOnly(t *testing.T) {
 		if rec.Code != tc.want || (tc.want != http.StatusOK) == strings.Contains(rec.Body.String(), "served") {
 			t.Errorf("Host %s, Sec-Fetch-Site %q: %d %q; want %d", tc.host, tc.site, rec.Code, rec.Body, tc.want)
 		}
+	}
+}
+
+// TestEveryNameOfLocalhostIsListenedOnAndDialled: each name Name takes as
+// localhost is one Go can listen on and dial, through Addr and Dial.
+// Before, "localhost." was judged loopback but Go sent it to DNS, which
+// has no such name: `socks serve --addr localhost.:8765` failed, and an
+// endpoint URL on it was taken as an emulator and then not reached.
+func TestEveryNameOfLocalhostIsListenedOnAndDialled(t *testing.T) {
+	for addr, want := range map[string]string{
+		"localhost.:80": "localhost:80", "LOCALHOST.:80": "localhost:80", "localhost.": "localhost",
+		"localhost:80": "localhost:80", "127.0.0.1:80": "127.0.0.1:80", "[::1]:80": "[::1]:80",
+		"example.com.:80": "example.com.:80", "localhost..:80": "localhost..:80", "": "",
+	} {
+		if got := Addr(addr); got != want {
+			t.Errorf("Addr(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	for _, name := range []string{"localhost", "localhost.", "LocalHost."} {
+		ln, err := net.Listen("tcp", Addr(name+":0"))
+		if err != nil {
+			t.Errorf("listening on %s:0: %v", name, err)
+			continue
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		accepted := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				c.Close()
+			}
+			accepted <- err
+		}()
+		c, err := Dial(nil)(t.Context(), "tcp", net.JoinHostPort(name, port))
+		if err != nil {
+			t.Errorf("dialling %s:%s: %v", name, port, err)
+			ln.Close()
+			<-accepted
+			continue
+		}
+		c.Close()
+		if err := <-accepted; err != nil {
+			t.Errorf("accepting on %s: %v", name, err)
+		}
+		ln.Close()
 	}
 }
