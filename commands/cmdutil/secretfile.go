@@ -39,7 +39,13 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 	}
 	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 	if err != nil {
-		return "", FlagErrorf("--%s: cannot read %s", flag, path)
+		// Why, as for a file that cannot be opened: a directory opens,
+		// and only its read fails. The error of a read never holds
+		// what was read.
+		if pe, ok := errors.AsType[*os.PathError](err); ok {
+			err = pe.Err
+		}
+		return "", FlagErrorf("--%s: cannot read %s: %v", flag, path, err)
 	}
 	if len(b) > max {
 		return "", FlagErrorf("--%s %s holds more than %d bytes", flag, path, max)
