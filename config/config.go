@@ -414,7 +414,12 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		return nil, nil
 	}
 	if err := m.Check(); err != nil {
-		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
+		err = fmt.Errorf("event mapping from %s: %w", where, err)
+		if where != EnvMapping && c.ConfigFile != "" {
+			// No flag of the command is wrong: the file is.
+			err = &FileError{fmt.Errorf("config file %s: %w", c.ConfigFile, err)}
+		}
+		return nil, err
 	}
 	return m, nil
 }
