@@ -100,9 +100,9 @@ func TestABadEndpointSaysWhereItCameFrom(t *testing.T) {
 	}{
 		{name: "flag", flags: config.Flags{Backend: "aws", Region: "eu-west-1", Endpoint: "localhost:8000"}, want: `bad --endpoint-url "localhost:8000"`},
 		{name: "environment", flags: config.Flags{Backend: "aws", Region: "eu-west-1"}, env: map[string]string{config.EnvSQSEndpointURL: "127.0.0.1:9324", config.EnvDynamoDBEndpointURL: "http://127.0.0.1:8000"},
-			want: `bad SOCKS_SQS_ENDPOINT_URL "127.0.0.1:9324"`},
+			want: `bad $SOCKS_SQS_ENDPOINT_URL "127.0.0.1:9324"`},
 		{name: "profile", flags: config.Flags{ConfigFile: file, ConfigProfile: "emu"},
-			want: `bad endpoint_url in profile emu of config file ` + file + ` "localhost:8000"`},
+			want: `bad endpoint_url of profile emu in config file ` + file + ` "localhost:8000"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			awsEnvOffline(t)

@@ -299,9 +299,10 @@ var settings = []struct {
 }
 
 // Origin names where setting key (its name in the config file) came from,
-// as the user would find it to change it: its flag, its environment
-// variable, or the key in the profile and file; the flag when the source
-// is not known.
+// as the user would find it to change it: its flag ("--stack"), its
+// environment variable ("$SOCKS_STACK"), or the key in the profile ("stack
+// of profile prod in config file F"); the flag when the source is not
+// known.
 func (c Config) Origin(key string) string {
 	for _, s := range settings {
 		if s.key != key {
@@ -309,9 +310,13 @@ func (c Config) Origin(key string) string {
 		}
 		switch src := c.Sources[key]; {
 		case src == "env":
-			return s.env
-		case strings.HasPrefix(src, "profile ") && c.ConfigFile != "":
-			return fmt.Sprintf("%s in %s of config file %s", key, src, c.ConfigFile)
+			return "$" + s.env
+		case strings.HasPrefix(src, "profile "):
+			o := key + " of " + src
+			if c.ConfigFile != "" {
+				o += " in config file " + c.ConfigFile
+			}
+			return o
 		}
 		return s.flag
 	}

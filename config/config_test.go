@@ -666,12 +666,12 @@ func TestAnUnknownBackendSaysWhereItCameFrom(t *testing.T) {
 	path := writeFile(t, "[profiles.p]\nbackend = \"aws \"\n")
 	_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
 	var fe *FileError
-	want := `unknown backend "aws " (backend in profile p of config file ` + path + `)`
+	want := `unknown backend "aws " (backend of profile p in config file ` + path + `)`
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v, want a file error containing %q", err, want)
 	}
 	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvBackend: "awss"}))
-	want = `unknown backend "awss" (SOCKS_BACKEND)`
+	want = `unknown backend "awss" ($SOCKS_BACKEND)`
 	if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &fe) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
