@@ -681,3 +681,36 @@ func TestAnUnknownBackendSaysWhereItCameFrom(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, want)
 	}
 }
+
+// --state-dir=~/x (no shell expands ~ after "=") and a quoted
+// SOCKS_STATE_DIR="~/x" are in HOME, but --config=~/x and SOCKS_CONFIG="~/x"
+// named a folder "~" in the working directory: "config file ~/x does not
+// exist".
+func TestAConfigFileNamedWithATildeIsInHome(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "socks.toml"), []byte("[profiles.p]\nstack = \"tilde\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags Flags
+		env   map[string]string
+	}{
+		{"flag", Flags{ConfigFile: "~/socks.toml", ConfigProfile: "p"}, nil},
+		{"environment", Flags{ConfigProfile: "p"}, map[string]string{EnvConfig: "~/socks.toml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"HOME": home}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			c, err := Resolve(tc.flags, env(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AWS.Stack != "tilde" || c.ConfigFile != filepath.Join(home, "socks.toml") {
+				t.Errorf("stack %q from %q; want the profile's, from %s", c.AWS.Stack, c.ConfigFile, filepath.Join(home, "socks.toml"))
+			}
+		})
+	}
+}

@@ -144,6 +144,15 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	if path == "" {
 		path, explicit = getenv(EnvConfig), getenv(EnvConfig) != ""
 	}
+	if path == "~" || strings.HasPrefix(path, "~/") {
+		// As for the state dir: the shell has expanded ~ already, except
+		// in --config=~/x or a quoted value.
+		p, err := profilePath(path, "", getenv)
+		if err != nil {
+			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: %w", path, err)}
+		}
+		path = p
+	}
 	if path == "" {
 		path = DefaultConfigPath(getenv)
 	}
