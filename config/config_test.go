@@ -714,3 +714,17 @@ func TestAConfigFileNamedWithATildeIsInHome(t *testing.T) {
 		})
 	}
 }
+
+// A missing config file said "(from --config or SOCKS_CONFIG)", leaving the
+// user to find which of the two named it.
+func TestAMissingConfigFileSaysWhatNamedIt(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := Resolve(Flags{ConfigFile: missing}, env(map[string]string{"HOME": "/h"}))
+	if want := "config file " + missing + " does not exist (from --config)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v; want %q", err, want)
+	}
+	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvConfig: missing}))
+	if want := "config file " + missing + " does not exist (from $SOCKS_CONFIG)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v; want %q", err, want)
+	}
+}
