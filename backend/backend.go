@@ -140,12 +140,14 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		}
 		return &Backend{Config: cfg, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
 	case config.BackendAWS:
-		for _, e := range []struct{ flag, url string }{
-			{"--endpoint-url", cfg.AWS.EndpointURL},
-			{"--dynamodb-endpoint-url (" + config.EnvDynamoDBEndpointURL + ")", cfg.AWS.DynamoDBEndpointURL},
-			{"--sqs-endpoint-url (" + config.EnvSQSEndpointURL + ")", cfg.AWS.SQSEndpointURL},
+		for _, e := range []struct{ key, url string }{
+			{"endpoint_url", cfg.AWS.EndpointURL},
+			{"dynamodb_endpoint_url", cfg.AWS.DynamoDBEndpointURL},
+			{"sqs_endpoint_url", cfg.AWS.SQSEndpointURL},
 		} {
-			if err := guardEndpoint(e.flag, e.url); err != nil {
+			// Named as the user set it: the flag, the variable or the
+			// profile's key.
+			if err := guardEndpoint(cfg.Origin(e.key), e.url); err != nil {
 				return nil, err
 			}
 		}

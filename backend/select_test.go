@@ -82,3 +82,46 @@ func TestHalfAnEmulatorNeverReachesAWS(t *testing.T) {
 		})
 	}
 }
+
+// TestABadEndpointSaysWhereItCameFrom: an endpoint that is not a URL was
+// refused as "bad --endpoint-url" whatever set it, so a user whose
+// config profile or environment held it looked for a flag never given.
+func TestABadEndpointSaysWhereItCameFrom(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/config.toml"
+	if err := os.WriteFile(file, []byte("[profiles.emu]\nbackend = \"aws\"\nregion = \"eu-west-1\"\nendpoint_url = \"localhost:8000\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags config.Flags
+		env   map[string]string
+		want  string
+	}{
+		{name: "flag", flags: config.Flags{Backend: "aws", Region: "eu-west-1", Endpoint: "localhost:8000"}, want: `bad --endpoint-url "localhost:8000"`},
+		{name: "environment", flags: config.Flags{Backend: "aws", Region: "eu-west-1"}, env: map[string]string{config.EnvSQSEndpointURL: "127.0.0.1:9324", config.EnvDynamoDBEndpointURL: "http://127.0.0.1:8000"},
+			want: `bad $SOCKS_SQS_ENDPOINT_URL "127.0.0.1:9324"`},
+		{name: "profile", flags: config.Flags{ConfigFile: file, ConfigProfile: "emu"},
+			want: `bad endpoint_url of profile emu in config file ` + file + ` "localhost:8000"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			awsEnvOffline(t)
+			e := map[string]string{"HOME": dir}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			cfg, err := config.Resolve(tc.flags, func(k string) string { return e[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(context.Background(), cfg, Options{})
+			if err == nil {
+				b.Close()
+				t.Fatal("Open succeeded; want the endpoint refused")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open = %q; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -190,7 +190,12 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
-		return Config{}, fmt.Errorf("unknown backend %q: use %q (the embedded default) or %q", c.Backend, BackendLocal, BackendAWS)
+		err := fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS)
+		if strings.HasPrefix(c.BackendSource, "profile ") {
+			// No flag of the command is wrong: the file is.
+			err = &FileError{err}
+		}
+		return Config{}, err
 	}
 	if v := getenv(EnvAttemptTimeout); v != "" {
 		// Read by awsops (every AWS client, and the Management API
@@ -275,17 +280,47 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// awsOnly are the settings only the AWS backend uses, with their flag and
-// environment variable (the region is left out: AWS_REGION is set for
-// other tools too).
-var awsOnly = []struct{ key, flag, env string }{
-	{"callback_url", "--callback-url", EnvCallback},
-	{"websocket_url", "--websocket-url", EnvWebSocket},
-	{"stack", "--stack", EnvStack},
-	{"endpoint_url", "--endpoint-url", EnvEndpointURL},
-	{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", EnvDynamoDBEndpointURL},
-	{"sqs_endpoint_url", "--sqs-endpoint-url", EnvSQSEndpointURL},
-	{"aws_profile", "--profile", EnvProfile},
+// settings are the settings with their key in the config file, flag and
+// environment variable; awsOnly marks those only the AWS backend uses (the
+// region is left out: AWS_REGION is set for other tools too).
+var settings = []struct {
+	key, flag, env string
+	awsOnly        bool
+}{
+	{"backend", "--backend", EnvBackend, false},
+	{"state_dir", "--state-dir", EnvStateDir, false},
+	{"callback_url", "--callback-url", EnvCallback, true},
+	{"websocket_url", "--websocket-url", EnvWebSocket, true},
+	{"stack", "--stack", EnvStack, true},
+	{"endpoint_url", "--endpoint-url", EnvEndpointURL, true},
+	{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", EnvDynamoDBEndpointURL, true},
+	{"sqs_endpoint_url", "--sqs-endpoint-url", EnvSQSEndpointURL, true},
+	{"aws_profile", "--profile", EnvProfile, true},
+}
+
+// Origin names where setting key (its name in the config file) came from,
+// as the user would find it to change it: its flag ("--stack"), its
+// environment variable ("$SOCKS_STACK"), or the key in the profile ("stack
+// of profile prod in config file F"); the flag when the source is not
+// known.
+func (c Config) Origin(key string) string {
+	for _, s := range settings {
+		if s.key != key {
+			continue
+		}
+		switch src := c.Sources[key]; {
+		case src == "env":
+			return "$" + s.env
+		case strings.HasPrefix(src, "profile "):
+			o := key + " of " + src
+			if c.ConfigFile != "" {
+				o += " in config file " + c.ConfigFile
+			}
+			return o
+		}
+		return s.flag
+	}
+	return key
 }
 
 // UnusedAWSSettings names the AWS settings given (by flag, environment
@@ -297,7 +332,10 @@ func (c Config) UnusedAWSSettings() []string {
 		return nil
 	}
 	var out []string
-	for _, s := range awsOnly {
+	for _, s := range settings {
+		if !s.awsOnly {
+			continue
+		}
 		switch src := c.Sources[s.key]; {
 		case src == "flag":
 			out = append(out, s.flag)
@@ -381,7 +419,12 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		return nil, nil
 	}
 	if err := m.Check(); err != nil {
-		return nil, fmt.Errorf("event mapping from %s: %w", where, err)
+		err = fmt.Errorf("event mapping from %s: %w", where, err)
+		if where != EnvMapping && c.ConfigFile != "" {
+			// No flag of the command is wrong: the file is.
+			err = &FileError{fmt.Errorf("config file %s: %w", c.ConfigFile, err)}
+		}
+		return nil, err
 	}
 	return m, nil
 }

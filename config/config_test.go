@@ -658,3 +658,73 @@ func TestANearMissMatchesDashAndUnderscoreAlike(t *testing.T) {
 		}
 	}
 }
+
+// An unknown backend said only `unknown backend "aws "`, with a usage hint
+// for the command: from a profile, no flag fixes it, and from the
+// environment the user looked for a flag never given.
+func TestAnUnknownBackendSaysWhereItCameFrom(t *testing.T) {
+	path := writeFile(t, "[profiles.p]\nbackend = \"aws \"\n")
+	_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
+	var fe *FileError
+	want := `unknown backend "aws " (backend of profile p in config file ` + path + `)`
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want a file error containing %q", err, want)
+	}
+	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvBackend: "awss"}))
+	want = `unknown backend "awss" ($SOCKS_BACKEND)`
+	if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &fe) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	_, err = Resolve(Flags{Backend: "gcp"}, env(map[string]string{"HOME": "/h"}))
+	want = `unknown backend "gcp" (--backend)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+// --state-dir=~/x (no shell expands ~ after "=") and a quoted
+// SOCKS_STATE_DIR="~/x" are in HOME, but --config=~/x and SOCKS_CONFIG="~/x"
+// named a folder "~" in the working directory: "config file ~/x does not
+// exist".
+func TestAConfigFileNamedWithATildeIsInHome(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "socks.toml"), []byte("[profiles.p]\nstack = \"tilde\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags Flags
+		env   map[string]string
+	}{
+		{"flag", Flags{ConfigFile: "~/socks.toml", ConfigProfile: "p"}, nil},
+		{"environment", Flags{ConfigProfile: "p"}, map[string]string{EnvConfig: "~/socks.toml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"HOME": home}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			c, err := Resolve(tc.flags, env(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AWS.Stack != "tilde" || c.ConfigFile != filepath.Join(home, "socks.toml") {
+				t.Errorf("stack %q from %q; want the profile's, from %s", c.AWS.Stack, c.ConfigFile, filepath.Join(home, "socks.toml"))
+			}
+		})
+	}
+}
+
+// A missing config file said "(from --config or SOCKS_CONFIG)", leaving the
+// user to find which of the two named it.
+func TestAMissingConfigFileSaysWhatNamedIt(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := Resolve(Flags{ConfigFile: missing}, env(map[string]string{"HOME": "/h"}))
+	if want := "config file " + missing + " does not exist (from --config)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v; want %q", err, want)
+	}
+	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvConfig: missing}))
+	if want := "config file " + missing + " does not exist (from $SOCKS_CONFIG)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v; want %q", err, want)
+	}
+}

@@ -121,10 +121,10 @@ func loadProfile(f Flags, getenv func(string) string) (prof Profile, name, path 
 
 // missingFileError is a config file named by --config or SOCKS_CONFIG
 // that does not exist.
-type missingFileError struct{ path string }
+type missingFileError struct{ path, from string }
 
 func (e *missingFileError) Error() string {
-	return fmt.Sprintf("config file %s does not exist (from --config or %s)", e.path, EnvConfig)
+	return fmt.Sprintf("config file %s does not exist (from %s)", e.path, e.from)
 }
 
 // unknownProfileError is a selected profile the file lacks.
@@ -140,9 +140,18 @@ type unknownProfileError struct {
 func (e *unknownProfileError) Error() string { return e.msg }
 
 func readProfile(f Flags, getenv func(string) string) (Profile, string, string, error) {
-	path, explicit := f.ConfigFile, f.ConfigFile != ""
+	path, explicit, namedBy := f.ConfigFile, f.ConfigFile != "", "--config"
 	if path == "" {
-		path, explicit = getenv(EnvConfig), getenv(EnvConfig) != ""
+		path, explicit, namedBy = getenv(EnvConfig), getenv(EnvConfig) != "", "$"+EnvConfig
+	}
+	if path == "~" || strings.HasPrefix(path, "~/") {
+		// As for the state dir: the shell has expanded ~ already, except
+		// in --config=~/x or a quoted value.
+		p, err := profilePath(path, "", getenv)
+		if err != nil {
+			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: %w", path, err)}
+		}
+		path = p
 	}
 	if path == "" {
 		path = DefaultConfigPath(getenv)
@@ -164,7 +173,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if explicit {
-				return Profile{}, "", path, &FileError{&missingFileError{path}}
+				return Profile{}, "", path, &FileError{&missingFileError{path, namedBy}}
 			}
 			path = ""
 		case err != nil:

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -72,5 +73,23 @@ users = "/detail/userId"
 				}
 			}
 		})
+	}
+}
+
+// A bad mapping in a profile said "event mapping from profile site: ..."
+// without the file, and came as a usage mistake ("Run 'socks config
+// --help'"), though no flag fixes it: the config file does.
+func TestABadMappingOfAProfileIsAFileError(t *testing.T) {
+	path := writeFile(t, "[profiles.site.mapping]\ntopics = [\"/detail/entityId\"]\nusers = \"detail.userId\"\n")
+	_, err := Resolve(Flags{ConfigFile: path, ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir()}))
+	var fe *FileError
+	want := "config file " + path + `: event mapping from profile site: mapping users "detail.userId" is not a JSON pointer`
+	if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %v; want a file error starting %q", err, want)
+	}
+	// From the environment it stays a usage mistake of the variable's.
+	_, err = Resolve(Flags{}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: `{"topics":["/a"],"users":"u"}`}))
+	if err == nil || errors.As(err, &fe) {
+		t.Errorf("error = %v; want one that is not a file error", err)
 	}
 }

@@ -66,7 +66,9 @@ func (f *Factory) openBackend(ctx context.Context, readOnly bool) (*backend.Back
 		return nil, err
 	}
 	if unused := cfg.UnusedAWSSettings(); len(unused) > 0 && f.IOStreams != nil {
-		fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s set, but the backend is local (the default), which does not use them: select AWS with --backend aws (or %s=aws), or pass --backend local\n",
+		// A profile's name is any string the config file holds: Notef
+		// shows it escaped.
+		Notef(f.IOStreams.ErrOut, "warning: %s set, but the backend is local (the default), which does not use them: select AWS with --backend aws (or %s=aws), or pass --backend local\n",
 			strings.Join(unused, ", "), config.EnvBackend)
 	}
 	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version, ReadOnly: readOnly})

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,12 +40,24 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 	}
 	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 	if err != nil {
-		return "", FlagErrorf("--%s: cannot read %s", flag, path)
+		// Why, as for a file that cannot be opened: a directory opens,
+		// and only its read fails. The error of a read never holds
+		// what was read.
+		if pe, ok := errors.AsType[*os.PathError](err); ok {
+			err = pe.Err
+		}
+		return "", FlagErrorf("--%s: cannot read %s: %v", flag, path, err)
 	}
 	if len(b) > max {
 		return "", FlagErrorf("--%s %s holds more than %d bytes", flag, path, max)
 	}
-	return string(b), nil
+	// Windows editors and shells mark the encoding at the start: Notepad
+	// UTF-8's mark is no part of the first secret, and Windows
+	// PowerShell's `>` writes UTF-16, whose bytes are no secret at all.
+	if bytes.HasPrefix(b, []byte{0xff, 0xfe}) || bytes.HasPrefix(b, []byte{0xfe, 0xff}) {
+		return "", FlagErrorf("--%s %s is UTF-16 text: save it as UTF-8 (in PowerShell, Set-Content -Encoding utf8)", flag, path)
+	}
+	return string(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))), nil
 }
 
 // readLineCtx reads one line (at most max+1 bytes) from in, or returns

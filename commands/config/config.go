@@ -273,8 +273,9 @@ func configRun(_ context.Context, opts *Options) error {
 	}
 	for _, r := range rows {
 		// A path or a URL may hold anything, as the environment that
-		// set it: u.Text shows it.
-		r[1] = u.Text(r[1])
+		// set it, and a source names the profile, which is any string
+		// the config file holds: u.Text shows them.
+		r[1], r[2] = u.Text(r[1]), u.Text(r[2])
 	}
 	if !u.Styled() {
 		// name, value and, for the backend, where it came from.

@@ -248,3 +248,31 @@ func TestAWebIdentityTokenFileIsNamed(t *testing.T) {
 		t.Errorf("source = %q, role %q; want %q and no role", c.Source, c.RoleARN, want)
 	}
 }
+
+// A profile's name is any string the config file (or SOCKS_CONFIG_PROFILE)
+// holds. The value column showed it escaped, but the source column
+// ("(profile NAME)") wrote it raw: on a terminal a name holding an escape
+// sequence set the window title or hid the text after it.
+func TestAProfileNameIsShownEscapedInTheSourceColumn(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, []byte("[profiles.\"x\\u001b]0;pwned\\u0007y\"]\nbackend = \"aws\"\nregion = \"eu-west-1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": dir, config.EnvConfigProfile: "x\x1b]0;pwned\x07y"}
+	getenv := func(k string) string { return env[k] }
+	// Off a terminal the output is data, shown as the value column is.
+	for _, tty := range []bool{true} {
+		ios, _, out, _ := iostreams.Test()
+		ios.SetTTY(false, tty, false)
+		opts := &Options{IO: ios, Getenv: getenv, Config: func() (config.Config, error) {
+			return config.Resolve(config.Flags{ConfigFile: file}, getenv)
+		}}
+		if err := configRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsAny(out.String(), "\x07") || strings.Contains(out.String(), "\x1b]") {
+			t.Errorf("tty=%v: the output holds the name's control characters raw:\n%q", tty, out)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/socks-dev/socks/backend"
@@ -87,17 +86,10 @@ func (e *endpoint) base(ctx context.Context) (string, error) {
 // awsURLSource names the setting the AWS backend's WebSocket URL came
 // from: its own, or the callback URL's it is made from.
 func awsURLSource(c config.Config) string {
-	key, flag, env := "websocket_url", "--websocket-url", config.EnvWebSocket
 	if c.AWS.WebSocketURL == "" {
-		key, flag, env = "callback_url", "--callback-url", config.EnvCallback
+		return c.Origin("callback_url")
 	}
-	switch src := c.Sources[key]; {
-	case src == "env":
-		return "$" + env
-	case strings.HasPrefix(src, "profile "):
-		return key + " of " + src
-	}
-	return flag
+	return c.Origin("websocket_url")
 }
 
 // chatterID returns the chatter ID to present: --id, or one listen issued,
