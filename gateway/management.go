@@ -95,6 +95,24 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+	} else if r.Method != http.MethodPost && r.ContentLength != 0 {
+		// Unsigned, a call other than a POST has no use for its body,
+		// but one over the limit is refused 413 all the same, as it is
+		// signed and as a POST's is: a DELETE with one closed the
+		// connection. Read (bounded) and dropped.
+		if r.ContentLength > pubsub.MaxMessageBytes {
+			writeTooLarge(w, r.ContentLength)
+			return
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
+			return
+		}
+		if n > pubsub.MaxMessageBytes {
+			writeTooLarge(w, -1)
+			return
+		}
 	}
 	id, err := url.PathUnescape(escapedID)
 	if err != nil || id == "" || strings.Contains(escapedID, "/") {
