@@ -257,6 +257,11 @@ func TestAnUpgradeWithABodyNeverReachesConnect(t *testing.T) {
 	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
 		t.Errorf("%d $connect calls, want none", n)
 	}
+	// An empty body declared is none.
+	raw := strings.TrimSuffix(upgradeRequest(addr, "/?tag=empty", 0, ""), "\r\n") + "Content-Length: 0\r\n\r\n"
+	if got := rawRequest(t, addr, []byte(raw)); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade with Content-Length: 0: %d, want 101", got)
+	}
 }
 
 // pieces is a body that comes in pieces of at most size bytes, and
