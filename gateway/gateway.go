@@ -208,8 +208,10 @@ const (
 	maxHeaderBytes = MaxRequestHeaderBytes
 	// headerReadSlop is what net/http reads past Server.MaxHeaderBytes
 	// (its bufio slop): ServerMaxHeaderBytes is this much under
-	// maxHeaderBytes, so that the bound is exact
-	// (TestRequestHeadersAreBoundedAsOnAPIGateway).
+	// maxHeaderBytes, so that the bound is exact for a connection's
+	// first request (TestRequestHeadersAreBoundedAsOnAPIGateway). A
+	// kept-alive connection's next requests may pass it by up to this
+	// much: net/http peeks at them before it sets the bound.
 	headerReadSlop = 4096
 	// maxURLLength bounds an upgrade's URL as received (its path and
 	// query): API Gateway's hard quota for a WebSocket API's URL.
