@@ -204,21 +204,32 @@ const (
 	DefaultMaxFramesPerSecond = 50
 	// apiID is the RequestContext.APIID of every event.
 	apiID = "local"
-	// maxHeaderBytes bounds a request's line and headers together: API
-	// Gateway takes at most 10,240 bytes of them (the quota its HTTP APIs
-	// state). Over it net/http answers 431 Request Header Fields Too
-	// Large and closes, having read no more. Its default, 1 MB, let a
-	// block of tiny headers cost some 26 MB to parse, for each request.
-	maxHeaderBytes = 10240
+	// maxHeaderBytes is MaxRequestHeaderBytes.
+	maxHeaderBytes = MaxRequestHeaderBytes
 	// headerReadSlop is what net/http reads past Server.MaxHeaderBytes
-	// (its bufio slop): MaxHeaderBytes is set this much under
-	// maxHeaderBytes, so that the bound is exact
-	// (TestRequestHeadersAreBoundedAsOnAPIGateway).
+	// (its bufio slop): ServerMaxHeaderBytes is this much under
+	// maxHeaderBytes, so that the bound is exact for a connection's
+	// first request (TestRequestHeadersAreBoundedAsOnAPIGateway). A
+	// kept-alive connection's next requests may pass it by up to this
+	// much: net/http peeks at them before it sets the bound.
 	headerReadSlop = 4096
 	// maxURLLength bounds an upgrade's URL as received (its path and
 	// query): API Gateway's hard quota for a WebSocket API's URL.
 	maxURLLength = 4096
 )
+
+// MaxRequestHeaderBytes bounds a request's line and headers together:
+// API Gateway takes at most 10,240 bytes of them (the quota its HTTP APIs
+// state). Over it net/http answers 431 Request Header Fields Too Large
+// and closes, having read no more. Its default, 1 MB, let a block of
+// tiny headers cost some 26 MB to parse, for each request.
+const MaxRequestHeaderBytes = 10240
+
+// ServerMaxHeaderBytes is the http.Server.MaxHeaderBytes that bounds a
+// request's line and headers at MaxRequestHeaderBytes, net/http reading
+// some past its MaxHeaderBytes: the gateway's server has it, and so does
+// any other server of `socks serve` (--pprof).
+const ServerMaxHeaderBytes = maxHeaderBytes - headerReadSlop
 
 // Close codes and reasons the gateway sends; see the package comment.
 const (
@@ -357,7 +368,7 @@ func New(opts Options) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes - headerReadSlop,
+		MaxHeaderBytes:    ServerMaxHeaderBytes,
 		WriteTimeout:      opts.responseWait,
 		IdleTimeout:       opts.httpIdleTimeout,
 		ConnState:         g.trackFresh,

@@ -1967,6 +1967,12 @@ func TestBadManagementRequestsGetTheRightStatus(t *testing.T) {
 		{"an ID of invalid UTF-8 is 410", http.MethodDelete, base + "%FF%FE", nil, false, http.StatusGone},
 		{"a body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), false, http.StatusRequestEntityTooLarge},
 		{"a chunked body over 128 KB is 413", http.MethodPost, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), true, http.StatusRequestEntityTooLarge},
+		// Any call's, as with --require-signature: a DELETE with such a
+		// body closed the connection, answered 204.
+		{"a GET with a body over 128 KB is 413", http.MethodGet, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), false, http.StatusRequestEntityTooLarge},
+		{"a GET with a chunked body over 128 KB is 413", http.MethodGet, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), true, http.StatusRequestEntityTooLarge},
+		{"a DELETE with a body over 128 KB is 413", http.MethodDelete, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), false, http.StatusRequestEntityTooLarge},
+		{"a DELETE with a chunked body over 128 KB is 413", http.MethodDelete, base + url.PathEscape(id), bytes.Repeat([]byte("x"), pubsub.MaxMessageBytes+1), true, http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body io.Reader = bytes.NewReader(tc.body)

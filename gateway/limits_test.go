@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -255,5 +256,60 @@ func TestAnUpgradeWithABodyNeverReachesConnect(t *testing.T) {
 	}
 	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
 		t.Errorf("%d $connect calls, want none", n)
+	}
+	// An empty body declared is none.
+	raw := strings.TrimSuffix(upgradeRequest(addr, "/?tag=empty", 0, ""), "\r\n") + "Content-Length: 0\r\n\r\n"
+	if got := rawRequest(t, addr, []byte(raw)); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade with Content-Length: 0: %d, want 101", got)
+	}
+}
+
+// pieces is a body that comes in pieces of at most size bytes, and
+// records the largest buffer a Read was given.
+type pieces struct {
+	data    []byte
+	size    int
+	largest int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	p.largest = max(p.largest, len(b))
+	if len(p.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b[:min(len(b), p.size)], p.data)
+	p.data = p.data[n:]
+	return n, nil
+}
+
+// A POST's body of a declared length was allocated whole before any of
+// it came: a local process could declare 128 KB, send nothing, and hold
+// that much for 30 s on each of its connections. What is allocated
+// before the bytes come is bounded (a small body still in one piece of
+// its size); a larger body grows as they arrive, and is read whole.
+func TestAPostsBodyIsAllocatedAsItArrives(t *testing.T) {
+	for _, n := range []int{0, 1, 100, bodyChunk - 1, bodyChunk, bodyChunk + 1, 3 * bodyChunk, pubsub.MaxMessageBytes} {
+		want := bytes.Repeat([]byte("x"), n)
+		body := &pieces{data: want, size: 1000}
+		r := &http.Request{ContentLength: int64(n), Body: io.NopCloser(body)}
+		got, err := readBody(r)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("a body of %d bytes: %d bytes read, %v", n, len(got), err)
+		}
+		if cap(got) > n+1 {
+			t.Errorf("a body of %d bytes is held in %d", n, cap(got))
+		}
+		if n < bodyChunk && body.largest != n+1 {
+			t.Errorf("a body of %d bytes was read into %d, want one piece of its size and one more", n, body.largest)
+		}
+	}
+	// Declared, and nothing comes.
+	body := &pieces{size: 1}
+	r := &http.Request{ContentLength: pubsub.MaxMessageBytes, Body: io.NopCloser(io.MultiReader(body, iotest.ErrReader(io.ErrUnexpectedEOF)))}
+	if _, err := readBody(r); err == nil {
+		t.Error("a body that never came was read")
+	}
+	if body.largest > bodyChunk {
+		t.Errorf("a body of %d bytes declared, none sent: %d bytes allocated for it, want at most %d", pubsub.MaxMessageBytes, body.largest, bodyChunk)
 	}
 }

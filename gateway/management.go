@@ -95,6 +95,24 @@ func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escape
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+	} else if r.Method != http.MethodPost && r.ContentLength != 0 {
+		// Unsigned, a call other than a POST has no use for its body,
+		// but one over the limit is refused 413 all the same, as it is
+		// signed and as a POST's is: a DELETE with one closed the
+		// connection. Read (bounded) and dropped.
+		if r.ContentLength > pubsub.MaxMessageBytes {
+			writeTooLarge(w, r.ContentLength)
+			return
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the request body")
+			return
+		}
+		if n > pubsub.MaxMessageBytes {
+			writeTooLarge(w, -1)
+			return
+		}
 	}
 	id, err := url.PathUnescape(escapedID)
 	if err != nil || id == "" || strings.Contains(escapedID, "/") {
@@ -138,21 +156,49 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 	w.WriteHeader(http.StatusOK)
 }
 
+// bodyChunk is the most of a declared body allocated before its bytes
+// come: a smaller body is read in one piece of its size; a larger one's
+// first bodyChunk bytes are, and the piece is grown to its whole length
+// once they have come (an extra 16 KB allocated and copied, where
+// doubling as they come cost a 128 KB body three times its size). A
+// length declared and not sent holds no more than this: a local process
+// could declare 128 KB, send nothing, and hold that much for bodyWait on
+// each of its connections.
+const bodyChunk = 16 << 10
+
 // readBody reads the request body, at most one byte past the largest
-// message; in one read of the right size when its length is declared.
+// message; when its length is declared, into one piece of the right size
+// if it is small, else into a first bodyChunk grown once it is full.
 func readBody(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= pubsub.MaxMessageBytes {
-		data := make([]byte, n+1) // one more, to see a body longer than declared
-		k, err := io.ReadFull(r.Body, data)
-		// The n bytes declared, then the end, where ReadFull wanted one
-		// more. Fewer is a body cut short, which net/http reports as
-		// io.ErrUnexpectedEOF too: never delivered.
-		if int64(k) == n && (err == io.ErrUnexpectedEOF || err == io.EOF) {
-			err = nil
-		}
-		return data[:k], err
+	n := r.ContentLength
+	if n < 0 || n > pubsub.MaxMessageBytes {
+		return io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
 	}
-	return io.ReadAll(io.LimitReader(r.Body, pubsub.MaxMessageBytes+1))
+	// One more, to see a body longer than declared.
+	data := make([]byte, 0, min(n+1, bodyChunk))
+	for {
+		if len(data) == cap(data) {
+			if int64(len(data)) > n {
+				return data, nil
+			}
+			grown := make([]byte, len(data), n+1)
+			copy(grown, data)
+			data = grown
+		}
+		k, err := r.Body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+k]
+		switch {
+		case err == io.EOF && int64(len(data)) == n:
+			// The n bytes declared, then the end.
+			return data, nil
+		case err == io.EOF:
+			// Fewer is a body cut short (net/http says
+			// io.ErrUnexpectedEOF itself): never delivered.
+			return data, io.ErrUnexpectedEOF
+		case err != nil:
+			return data, err
+		}
+	}
 }
 
 // requestID returns the X-Amzn-RequestId of a Management API response:

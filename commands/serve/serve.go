@@ -1019,6 +1019,9 @@ const (
 // a ReadTimeout, which would also cut CPU profiles and traces short.) A
 // client that does not read its answer is let go after write (plus a
 // profile's seconds), where it held a goroutine and a socket for ever.
+// A request's line and headers are bounded as the gateway's are (431
+// over 10,240 bytes), where net/http's default of 1 MB let each cost
+// some 26 MB to parse.
 func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -1033,7 +1036,8 @@ func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 		}
 		only.ServeHTTP(w, r)
 	})
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, WriteTimeout: write}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, WriteTimeout: write,
+		MaxHeaderBytes: gateway.ServerMaxHeaderBytes}
 }
 
 // isLoopback reports whether addr is a loopback address.

@@ -261,6 +261,47 @@ func TestPprofLetsGoOfStalledAndIdleConnections(t *testing.T) {
 	}
 }
 
+// TestPprofBoundsRequestHeadersAsTheGateway: the profiles' server took
+// net/http's default of 1 MB of request line and headers, where the
+// gateway's takes 10,240 bytes (a block of tiny headers that size costs
+// some 26 MB to parse). It is bounded the same: 431 over it.
+func TestPprofBoundsRequestHeadersAsTheGateway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pprofServer(pprofBodyWait, pprofIdle, pprofWrite)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	addr := ln.Addr().String()
+	status := func(n int) int {
+		t.Helper()
+		head := "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: " + addr + "\r\nX-Pad: "
+		req := head + strings.Repeat("p", n-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		go func() { _, _ = io.WriteString(c, req) }()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(gateway.MaxRequestHeaderBytes); got != http.StatusOK {
+		t.Errorf("a request of %d bytes: %d, want 200", gateway.MaxRequestHeaderBytes, got)
+	}
+	for _, n := range []int{gateway.MaxRequestHeaderBytes + 1, 100_000} {
+		if got := status(n); got != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("a request of %d bytes: %d, want 431", n, got)
+		}
+	}
+}
+
 // TestPprofLetsGoOfAClientThatReadsNothing: the profiles' server had no
 // write deadline, so a client that asked for a large answer (all the
 // goroutines' stacks) and read none of it held the server's goroutine,
