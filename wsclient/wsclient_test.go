@@ -756,6 +756,11 @@ func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
 		{"an extension", "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n", Options{ReadLimit: 64 << 10}},
 		{"a subprotocol not offered", "Sec-WebSocket-Protocol: other\r\n", Options{Subprotocols: []string{"socks.v1"}}},
 		{"a subprotocol when none was offered", "Sec-WebSocket-Protocol: socks.v1\r\n", Options{}},
+		// Gorilla refuses permessage-deflate without its two parameters,
+		// in its own words ("websocket: invalid compression negotiation").
+		{"permessage-deflate without its parameters", "Sec-WebSocket-Extensions: permessage-deflate\r\n", Options{}},
+		// One line each: the first was taken, the other not looked at.
+		{"a subprotocol offered and one not", "Sec-WebSocket-Protocol: socks.v1\r\nSec-WebSocket-Protocol: other\r\n", Options{Subprotocols: []string{"socks.v1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), wait)
@@ -773,9 +778,23 @@ func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
 			}
 		})
 	}
-	// What was offered is taken.
-	c := dial(t, handshakeServer(t, "Sec-WebSocket-Protocol: socks.v1\r\n", nil), Options{Subprotocols: []string{"x", "socks.v1"}, CloseGrace: time.Millisecond})
-	if p := c.Subprotocol(); p != "socks.v1" {
-		t.Errorf("Subprotocol() = %q; want socks.v1", p)
+	// What was offered is taken: a subprotocol offered in Subprotocols or
+	// in the header (the dialer sends both), or none though some were.
+	for _, tc := range []struct {
+		name, extra, want string
+		opts              Options
+	}{
+		{"offered", "Sec-WebSocket-Protocol: socks.v1\r\n", "socks.v1", Options{Subprotocols: []string{"x", "socks.v1"}}},
+		{"offered in the header", "Sec-WebSocket-Protocol: socks.v1\r\n", "socks.v1", Options{Header: http.Header{"Sec-Websocket-Protocol": {"x, socks.v1"}}}},
+		{"none though some were offered", "", "", Options{Subprotocols: []string{"socks.v1"}}},
+		{"none offered, none named", "", "", Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.CloseGrace = time.Millisecond
+			c := dial(t, handshakeServer(t, tc.extra, nil), tc.opts)
+			if p := c.Subprotocol(); p != tc.want {
+				t.Errorf("Subprotocol() = %q; want %q", p, tc.want)
+			}
+		})
 	}
 }
