@@ -386,32 +386,17 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	// A URL on "localhost." (this machine, as the gateway judges a
 	// Host header) is dialled on localhost: Go would look it up in DNS.
 	dial := loopback.Dial(nd.DialContext)
-	// Every connection the handshake reads from (a proxy's too) reads
-	// at most maxHandshakeBytes until the handshake is over: the dialer
-	// keeps every header line it is sent, with no bound.
-	var bounded []*boundedConn
-	var boundedMu sync.Mutex
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			connected.Store(true)
 		}
-		connected.Store(true)
-		bc := &boundedConn{Conn: c, left: maxHandshakeBytes}
-		boundedMu.Lock()
-		bounded = append(bounded, bc)
-		boundedMu.Unlock()
-		return bc, nil
+		return c, err
 	}
-	ws, resp, err := d.DialContext(ctx, rawURL, header)
-	boundedMu.Lock()
-	for _, bc := range bounded {
-		bc.open.Store(true)
-	}
-	boundedMu.Unlock()
+	ws, resp, err := DialWith(ctx, &d, rawURL, header)
 	if err != nil {
-		if errors.Is(err, errHandshakeTooLong) {
-			return nil, &endError{fmt.Sprintf("the server's answer to the WebSocket handshake ran over %d MB (is it a WebSocket server? a proxy in the way?)", maxHandshakeBytes>>20), err}
+		if errors.Is(err, errHandshakeTooLong) || errors.Is(err, errUnasked) {
+			return nil, err
 		}
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			defer resp.Body.Close()
@@ -429,20 +414,6 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 			return nil, &HandshakeTimeoutError{Bound: d.HandshakeTimeout, Connected: connected.Load(), err: err}
 		}
 		return nil, err
-	}
-	// RFC 6455 4.1: an extension or a subprotocol the client did not
-	// offer fails the connection. The dialer takes them: permessage-deflate
-	// unasked, whose frames the read limit counts compressed (a deflate
-	// bomb of hundreds of megabytes in one 256 KB frame).
-	var unasked string
-	if ext := strings.TrimSpace(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")); strings.Trim(ext, ", ") != "" {
-		unasked = "the extension " + ext
-	} else if p := ws.Subprotocol(); p != "" && !slices.Contains(opts.Subprotocols, p) {
-		unasked = "the subprotocol " + p
-	}
-	if unasked != "" {
-		_ = ws.Close()
-		return nil, &endError{fmt.Sprintf("the server answered the WebSocket handshake with %s, not asked for (is it a WebSocket server? a proxy in the way?)", text.CapBytes(unasked, 100)), websocket.ErrBadHandshake}
 	}
 	limit := opts.ReadLimit
 	if limit <= 0 {
@@ -467,6 +438,95 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	go c.readLoop()
 	go c.writeLoop()
 	return c, nil
+}
+
+// DialWith opens a connection with d (which it does not change) as
+// d.DialContext does, guarded as Dial is against what a server it does
+// not trust may answer: each connection the handshake reads from (a
+// proxy's too) reads at most 1 MB until the handshake is over (the
+// dialer keeps every header line it is sent, with no bound), and an
+// answer with an extension or a subprotocol the client did not offer is
+// refused (RFC 6455 4.1; the dialer takes permessage-deflate unasked,
+// whose frames the read limit counts compressed: a deflate bomb of
+// hundreds of megabytes in one 256 KB frame). It never offers
+// compression. Its errors for those say so in the user's words; the
+// others are d.DialContext's, with its answer. d's own NetDialContext,
+// if any, dials under the bound; NetDial and NetDialTLSContext must be
+// nil. The cost to a connection: a wrapper around its net.Conn whose
+// every read loads one atomic flag.
+func DialWith(ctx context.Context, d *websocket.Dialer, rawURL string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	if d.NetDial != nil || d.NetDialTLSContext != nil {
+		return nil, nil, errors.New("wsclient.DialWith: the dialer's NetDial and NetDialTLSContext must be nil (set NetDialContext)")
+	}
+	dd := *d
+	dd.EnableCompression = false
+	inner := dd.NetDialContext
+	if inner == nil {
+		inner = (&net.Dialer{}).DialContext
+	}
+	var bounded []*boundedConn
+	var mu sync.Mutex
+	dd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := inner(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		bc := &boundedConn{Conn: c, left: maxHandshakeBytes}
+		mu.Lock()
+		bounded = append(bounded, bc)
+		mu.Unlock()
+		return bc, nil
+	}
+	ws, resp, err := dd.DialContext(ctx, rawURL, header)
+	mu.Lock()
+	for _, bc := range bounded {
+		bc.open.Store(true)
+	}
+	mu.Unlock()
+	if errors.Is(err, errHandshakeTooLong) {
+		return nil, resp, &endError{fmt.Sprintf("the server's answer to the WebSocket handshake ran over %d MB (is it a WebSocket server? a proxy in the way?)", maxHandshakeBytes>>20), err}
+	}
+	// A 101 gorilla took, or refused for its permessage-deflate in its
+	// own words ("invalid compression negotiation"); not one whose
+	// accept key is wrong.
+	if resp == nil || resp.StatusCode != http.StatusSwitchingProtocols || (err != nil && errors.Is(err, websocket.ErrBadHandshake)) {
+		return ws, resp, err
+	}
+	if what := unasked(resp.Header, dd.Subprotocols, header); what != "" {
+		if ws != nil {
+			_ = ws.Close()
+		}
+		return nil, resp, &endError{fmt.Sprintf("the server answered the WebSocket handshake with %s, not asked for (is it a WebSocket server? a proxy in the way?)", text.CapBytes(what, 100)), errUnasked}
+	}
+	return ws, resp, err
+}
+
+// errUnasked is an answer to the handshake with what the client did not
+// offer; it is a websocket.ErrBadHandshake.
+var errUnasked = fmt.Errorf("an extension or a subprotocol not offered: %w", websocket.ErrBadHandshake)
+
+// unasked names what an answer to the handshake holds that the client did
+// not offer (it offers no extension, and the subprotocols given, or those
+// of its header's Sec-WebSocket-Protocol): "" when nothing.
+func unasked(answer http.Header, subprotocols []string, header http.Header) string {
+	if ext := strings.TrimSpace(strings.Join(answer.Values("Sec-WebSocket-Extensions"), ", ")); strings.Trim(ext, ", ") != "" {
+		return "the extension " + ext
+	}
+	// At most one, offered: several lines, or a list, are not one.
+	p := strings.TrimSpace(strings.Join(answer.Values("Sec-WebSocket-Protocol"), ", "))
+	if p == "" {
+		return ""
+	}
+	offered := slices.Clone(subprotocols)
+	for _, v := range header.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			offered = append(offered, strings.TrimSpace(t))
+		}
+	}
+	if !slices.Contains(offered, p) {
+		return "the subprotocol " + p
+	}
+	return ""
 }
 
 // errHandshakeTooLong is a handshake whose answer ran over

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -756,6 +757,11 @@ func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
 		{"an extension", "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n", Options{ReadLimit: 64 << 10}},
 		{"a subprotocol not offered", "Sec-WebSocket-Protocol: other\r\n", Options{Subprotocols: []string{"socks.v1"}}},
 		{"a subprotocol when none was offered", "Sec-WebSocket-Protocol: socks.v1\r\n", Options{}},
+		// Gorilla refuses permessage-deflate without its two parameters,
+		// in its own words ("websocket: invalid compression negotiation").
+		{"permessage-deflate without its parameters", "Sec-WebSocket-Extensions: permessage-deflate\r\n", Options{}},
+		// One line each: the first was taken, the other not looked at.
+		{"a subprotocol offered and one not", "Sec-WebSocket-Protocol: socks.v1\r\nSec-WebSocket-Protocol: other\r\n", Options{Subprotocols: []string{"socks.v1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), wait)
@@ -773,10 +779,91 @@ func TestAnAnswerWithWhatWasNotAskedForIsRefused(t *testing.T) {
 			}
 		})
 	}
-	// What was offered is taken.
-	c := dial(t, handshakeServer(t, "Sec-WebSocket-Protocol: socks.v1\r\n", nil), Options{Subprotocols: []string{"x", "socks.v1"}, CloseGrace: time.Millisecond})
-	if p := c.Subprotocol(); p != "socks.v1" {
-		t.Errorf("Subprotocol() = %q; want socks.v1", p)
+	// What was offered is taken: a subprotocol offered in Subprotocols or
+	// in the header (the dialer sends both), or none though some were.
+	for _, tc := range []struct {
+		name, extra, want string
+		opts              Options
+	}{
+		{"offered", "Sec-WebSocket-Protocol: socks.v1\r\n", "socks.v1", Options{Subprotocols: []string{"x", "socks.v1"}}},
+		{"offered in the header", "Sec-WebSocket-Protocol: socks.v1\r\n", "socks.v1", Options{Header: http.Header{"Sec-Websocket-Protocol": {"x, socks.v1"}}}},
+		{"none though some were offered", "", "", Options{Subprotocols: []string{"socks.v1"}}},
+		{"none offered, none named", "", "", Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.CloseGrace = time.Millisecond
+			c := dial(t, handshakeServer(t, tc.extra, nil), tc.opts)
+			if p := c.Subprotocol(); p != tc.want {
+				t.Errorf("Subprotocol() = %q; want %q", p, tc.want)
+			}
+		})
+	}
+}
+
+// TestFramesSentWithTheAnswerPassTheHandshakesBound: a server that writes
+// its 101 and 1.5 MB of frames at once; the dialer's buffered reader may
+// take the first of them with the answer, and the bound is lifted for the
+// rest once the handshake is over.
+func TestFramesSentWithTheAnswerPassTheHandshakesBound(t *testing.T) {
+	frame := append([]byte{0x82, 0x7e, 0x80, 0x00}, bytes.Repeat([]byte("f"), 0x8000)...) // binary, 32 KB
+	frames := bytes.Repeat(frame, 48)
+	c := dial(t, handshakeServer(t, "", frames), Options{CloseGrace: time.Millisecond})
+	for i := range 48 {
+		if f := nextFrame(t, c); len(f.Data) != 0x8000 {
+			t.Fatalf("frame %d has %d bytes; want %d", i, len(f.Data), 0x8000)
+		}
+	}
+}
+
+// TestAnEndlessAnswerThroughAProxyIsBounded: an HTTP proxy that answers
+// CONNECT, then header lines without end (the proxy's own answer, or the
+// server's behind it): the bound holds on the connection to the proxy.
+func TestAnEndlessAnswerThroughAProxyIsBounded(t *testing.T) {
+	// The proxy's answer without end, or the server's behind it (sent
+	// once the upgrade request came through).
+	for _, connectAnswer := range []string{"HTTP/1.1 200 OK\r\n", "HTTP/1.1 200 OK\r\n\r\n"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		const most = 64 << 20
+		sent := make(chan int, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				sent <- 0
+				return
+			}
+			defer c.Close()
+			_, _ = c.Read(make([]byte, 4096)) // CONNECT
+			line := []byte("X-Filler: " + strings.Repeat("a", 4000) + "\r\n")
+			n, _ := c.Write([]byte(connectAnswer))
+			if strings.HasSuffix(connectAnswer, "\r\n\r\n") {
+				_, _ = c.Read(make([]byte, 4096)) // the upgrade
+				m, _ := c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n"))
+				n += m
+			}
+			for n < most {
+				m, err := c.Write(line)
+				n += m
+				if err != nil {
+					break
+				}
+			}
+			sent <- n
+		}()
+		proxy, _ := url.Parse("http://" + ln.Addr().String())
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		d := websocket.Dialer{Proxy: http.ProxyURL(proxy), HandshakeTimeout: time.Minute}
+		_, _, err = DialWith(ctx, &d, "ws://192.0.2.1:9/", nil)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "over 1 MB") {
+			t.Errorf("%q: DialWith: %v; want it to say the answer ran over 1 MB", connectAnswer, err)
+		}
+		if n := <-sent; n >= most {
+			t.Errorf("%q: the client read all %d bytes sent; want it to stop past 1 MB", connectAnswer, n)
+		}
 	}
 }
 

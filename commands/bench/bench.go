@@ -1301,7 +1301,9 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 			_ = raw.SetDeadline(time.Unix(1, 0))
 		}
 	})
-	ws, resp, err := d.DialContext(dctx, wsURL+q, nil)
+	// DialWith: the answer to the handshake bounded, an extension or a
+	// subprotocol not offered refused (a deflate bomb past readLimit).
+	ws, resp, err := wsclient.DialWith(dctx, &d, wsURL+q, nil)
 	if err != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		// What the server answered, as the other clients of socks say it.
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))

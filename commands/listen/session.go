@@ -59,6 +59,7 @@ type session struct {
 
 	topics  []string // what the next connection follows
 	pending []action // sent on the current connection, unanswered
+	capped  bool     // a command was not sent for maxPending, and said so
 	conn    Conn
 	base    string    // the URL conn was opened on
 	since   time.Time // when conn opened
@@ -886,10 +887,24 @@ func (s *session) command(line string) (quit bool, err error) {
 		map[string]any{"action": c.verb, "topics": c.topics})
 }
 
+// maxPending bounds the typed actions that wait for the gateway's
+// answer on a connection: a gateway that never answers would otherwise
+// have a piped stream of commands (`yes ping | socks listen`) grow the
+// list without end, and each subscribe walk all of it.
+const maxPending = 256
+
 func (s *session) send(a action, frame any) error {
+	if len(s.pending) >= maxPending {
+		if s.capped {
+			return nil
+		}
+		s.capped = true
+		return s.notice("not sent: %d commands already wait for the gateway's answer (is it answering?); what is typed is ignored until it answers one", maxPending)
+	}
 	if err := s.conn.SendJSON(frame); err != nil {
 		return s.notice("not sent: %v", err)
 	}
+	s.capped = false
 	s.pending = append(s.pending, a)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1072,5 +1073,45 @@ func TestAnAnswerThatIsNotUTF8IsAMessage(t *testing.T) {
 	}
 	if n := r.count(map[string]any{"kind": "message"}); n != 2 {
 		t.Errorf("%d message lines; want the 2 frames that are not UTF-8: %v", n, r.lines())
+	}
+}
+
+// TestTypedActionsWaitingForAnAnswerAreCapped: against a gateway that
+// never answers, a stream of piped commands (`yes ping | socks listen`)
+// grew the list of actions waiting for an answer without end, each
+// subscribe walking all of it. At maxPending more are not sent, said
+// once.
+func TestTypedActionsWaitingForAnAnswerAreCapped(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	var n atomic.Int64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-c.sent:
+				n.Add(1)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for range maxPending + 10 {
+		r.typeLine("ping")
+	}
+	r.typeLine("subscribe jobs")
+	r.typeLine("quit")
+	if err := r.end(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-stopped
+	if got := int(n.Load()) + len(c.sent); got != maxPending {
+		t.Errorf("%d frames sent; want %d", got, maxPending)
+	}
+	if got := strings.Count(r.errOut.String(), "wait for the gateway's answer"); got != 1 {
+		t.Errorf("stderr says so %d times; want once:\n%s", got, r.errOut)
 	}
 }
