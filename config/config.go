@@ -306,9 +306,9 @@ var settings = []struct {
 
 // Origin names where setting key (its name in the config file) came from,
 // as the user would find it to change it: its flag ("--stack"), the
-// environment variable it was read from ("$SOCKS_STACK", "$AWS_REGION"), or the key in the profile ("stack
-// of profile prod in config file F"); the flag when the source is not
-// known.
+// environment variable it was read from ("$SOCKS_STACK", "$AWS_REGION"),
+// or the key in the profile ("stack of profile prod in config file F");
+// the flag when the source is not known.
 func (c Config) Origin(key string) string {
 	for _, s := range settings {
 		if s.key != key {
