@@ -225,7 +225,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("state_dir %q of profile %s: %w", dir, profName, err)
 		}
 		dir = d
-	} else if dir == "~" || strings.HasPrefix(dir, "~/") {
+	} else if inHome(dir) {
 		// From a flag or the environment the shell has expanded ~
 		// already, except in --state-dir=~/x or a quoted value.
 		d, err := profilePath(dir, "", getenv)
@@ -357,17 +357,25 @@ func (c Config) UnusedAWSSettings() []string {
 // profilePath is where a path written in the config file cfgFile points:
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
+	if inHome(p) {
 		home := homeDir(getenv)
 		if home == "" {
 			return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
 		}
-		return filepath.Join(home, p[1:]), nil
+		// Past "~/" (or, on Windows, `~\`).
+		return filepath.Join(home, p[min(2, len(p)):]), nil
 	}
 	if filepath.IsAbs(p) || cfgFile == "" {
 		return p, nil
 	}
 	return filepath.Join(filepath.Dir(cfgFile), p), nil
+}
+
+// inHome reports whether path p starts with a ~ that stands for the home
+// folder: "~" or "~/...", and on Windows "~\..." too. "~user" is left
+// as written.
+func inHome(p string) bool {
+	return p == "~" || strings.HasPrefix(p, "~/") || goos == "windows" && strings.HasPrefix(p, `~\`)
 }
 
 // DefaultStateDir follows the XDG base directory spec:

@@ -818,3 +818,67 @@ func TestOriginNamesTheSourceThatWon(t *testing.T) {
 		}
 	}
 }
+
+// ~ is expanded the same way in each path socks takes: --state-dir,
+// SOCKS_STATE_DIR, a profile's state_dir, --config and SOCKS_CONFIG.
+// "~" and "~/x" are in the home folder, and on Windows "~\x" as well (no
+// shell there expands it: cmd.exe never does); "~user/x" and "./~" are
+// taken as written.
+func TestATildeIsExpandedAlikeEverywhere(t *testing.T) {
+	defer func(g string) { goos = g }(goos)
+	for _, tc := range []struct {
+		goos, path, want string
+	}{
+		{"linux", "~", "/h"},
+		{"linux", "~/x", "/h/x"},
+		{"linux", `~\x`, `~\x`},
+		{"linux", "~user/x", "~user/x"},
+		{"linux", "./~", "~"},
+		{"windows", `~\x`, "/h/x"},
+		{"windows", "~/x", "/h/x"},
+		{"windows", "~user/x", "~user/x"},
+	} {
+		goos = tc.goos
+		// The config file is not read here: what it is named is.
+		cfgDir := t.TempDir()
+		cfgFile := filepath.Join(cfgDir, "config.toml")
+		if err := os.WriteFile(cfgFile, []byte("[profiles.p]\nstate_dir = '"+tc.path+"'\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(cfgDir, want) // a profile's relative path is from the file's folder
+		}
+		c, err := Resolve(Flags{ConfigFile: cfgFile, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: state_dir %q = %q, %v; want %q", tc.goos, tc.path, c.StateDir, err, want)
+		}
+		wd, _ := os.Getwd()
+		want = tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(wd, want)
+		}
+		c, err = Resolve(Flags{StateDir: tc.path}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: --state-dir %q = %q, %v; want %q", tc.goos, tc.path, c.StateDir, err, want)
+		}
+		c, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvStateDir: tc.path}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: %s %q = %q, %v; want %q", tc.goos, EnvStateDir, tc.path, c.StateDir, err, want)
+		}
+		// The config file: named, it does not exist, and the error says
+		// where socks looked.
+		want = tc.path + "/c.toml" // as written
+		if filepath.IsAbs(tc.want) {
+			want = filepath.Join(tc.want, "c.toml")
+		}
+		_, err = Resolve(Flags{ConfigFile: tc.path + "/c.toml"}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || !strings.Contains(err.Error(), "config file "+want+" does not exist") {
+			t.Errorf("%s: --config %q: %v; want it looked for at %s", tc.goos, tc.path+"/c.toml", err, want)
+		}
+		_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvConfig: tc.path + "/c.toml"}))
+		if err == nil || !strings.Contains(err.Error(), "config file "+want+" does not exist") {
+			t.Errorf("%s: %s %q: %v; want it looked for at %s", tc.goos, EnvConfig, tc.path+"/c.toml", err, want)
+		}
+	}
+}
