@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"time"
 
@@ -34,6 +35,10 @@ type Settings struct {
 	Profile string
 	// Region overrides the region of the environment and the profile.
 	Region string
+	// RegionFrom names where Region came from, as the user would change
+	// it ("--region", "$SOCKS_REGION", "region of profile P in config
+	// file F"); "" is --region.
+	RegionFrom string
 	// EndpointURL points every client at an emulator or a proxy (for example
 	// DynamoDB Local). Empty means the real AWS endpoints. LoadConfig does
 	// not use it: pass it to NewDynamoDB and NewSQS.
@@ -130,7 +135,7 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if !validRegion(cfg.Region) {
 		// Every endpoint has the region as a host label: one with a dot
 		// would send the calls to another host name.
-		return aws.Config{}, fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check --region, AWS_REGION or the profile's region", cfg.Region)
+		return aws.Config{}, fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check %s", cfg.Region, regionSource(cfg, s))
 	}
 	if cfg.Credentials == nil {
 		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured"), NoneConfigured: true}
@@ -145,6 +150,32 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		return aws.Config{}, &NoCredentialsError{Err: err, NoneConfigured: fellBack, Profile: profileOf(cfg, s.Profile)}
 	}
 	return cfg, nil
+}
+
+// regionSource names where the region of cfg, loaded with s, came from:
+// s's own, or the SDK's environment variable or shared config profile.
+func regionSource(cfg aws.Config, s Settings) string {
+	if s.Region != "" {
+		return cmp.Or(s.RegionFrom, "--region")
+	}
+	file := config.DefaultSharedConfigFilename()
+	for _, src := range cfg.ConfigSources {
+		if e, ok := src.(config.EnvConfig); ok {
+			file = cmp.Or(e.SharedConfigFile, file)
+			if e.Region == cfg.Region {
+				if os.Getenv("AWS_REGION") == cfg.Region {
+					return "$AWS_REGION"
+				}
+				return "$AWS_DEFAULT_REGION"
+			}
+		}
+	}
+	for _, src := range cfg.ConfigSources {
+		if c, ok := src.(config.SharedConfig); ok && c.Region == cfg.Region {
+			return fmt.Sprintf("the region of AWS profile %q in %s", c.Profile, file)
+		}
+	}
+	return "--region, AWS_REGION or the AWS profile's region"
 }
 
 // profileOf is the shared config profile cfg was loaded with (AWS_PROFILE

@@ -164,8 +164,28 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}
 		t.Setenv("AWS_REGION", "eu-west-1.example.com")
-		if _, err := LoadConfig(t.Context(), Settings{}); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+		if _, err := LoadConfig(t.Context(), Settings{}); err == nil || !strings.Contains(err.Error(), "check $AWS_REGION") {
 			t.Errorf("AWS_REGION with a dot: %v; want it refused", err)
+		}
+		// Named as it was set, not as every place a region may come
+		// from ("check --region, AWS_REGION or the profile's region").
+		_, err := LoadConfig(t.Context(), Settings{Region: "a/b", RegionFrom: "$SOCKS_REGION"})
+		if err == nil || !strings.Contains(err.Error(), "check $SOCKS_REGION") || strings.Contains(err.Error(), "AWS_REGION") {
+			t.Errorf("from $SOCKS_REGION: %v; want it named alone", err)
+		}
+		t.Setenv("AWS_REGION", "")
+		t.Setenv("AWS_DEFAULT_REGION", "eu.west")
+		if _, err := LoadConfig(t.Context(), Settings{}); err == nil || !strings.Contains(err.Error(), "check $AWS_DEFAULT_REGION") {
+			t.Errorf("AWS_DEFAULT_REGION with a dot: %v; want it named", err)
+		}
+		t.Setenv("AWS_DEFAULT_REGION", "")
+		cfgFile := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(cfgFile, []byte("[profile dotted]\nregion = eu.west-1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_CONFIG_FILE", cfgFile)
+		if _, err := LoadConfig(t.Context(), Settings{Profile: "dotted"}); err == nil || !strings.Contains(err.Error(), `check the region of AWS profile "dotted" in `+cfgFile) {
+			t.Errorf("a shared config profile's region with a dot: %v; want the profile and its file named", err)
 		}
 		for _, region := range []string{"us-gov-west-1", "cn-north-1", "eu-central-2", "local"} {
 			if _, err := LoadConfig(t.Context(), Settings{Region: region}); err != nil {

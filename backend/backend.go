@@ -152,7 +152,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 			}
 		}
 		awsCfg, err := awsops.LoadConfig(ctx, awsops.Settings{
-			Profile: cfg.AWS.Profile, Region: cfg.AWS.Region, EndpointURL: cfg.AWS.EndpointURL, Version: opts.Version,
+			Profile: cfg.AWS.Profile, Region: cfg.AWS.Region, RegionFrom: cfg.Origin("region"), EndpointURL: cfg.AWS.EndpointURL, Version: opts.Version,
 		})
 		if err != nil {
 			return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/internal/planted"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -44,6 +45,10 @@ func readManagementKeys(path string) (creds aws.Credentials, fi fs.FileInfo, ok 
 			return aws.Credentials{}, nil, false, err
 		}
 		return aws.Credentials{}, nil, false, fmt.Errorf("reading the gateway's key pair: %w", err)
+	}
+	// Written by hand, perhaps in Notepad.
+	if data, err = text.UTF8File(data); err != nil {
+		return aws.Credentials{}, nil, false, fmt.Errorf("reading the gateway's key pair: %s: %w", path, err)
 	}
 	inProfile := false
 	sc := bufio.NewScanner(bytes.NewReader(data))

@@ -284,3 +284,33 @@ func TestTheKeyPairIsMadeWhereHardLinksAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A --keys-file written by hand in Notepad starts with a UTF-8 byte order
+// mark, which hid its first line: "[socks-local]" was not found, and the
+// file was said to have no such profile. One saved by Windows
+// PowerShell's > is UTF-16, which is refused saying so. As --id-file
+// reads its file (cmdutil.ReadSecretFile), by one mechanism
+// (text.UTF8File).
+func TestAKeyFileWithAByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys")
+	body := "[" + config.ManagementProfile + "]\naws_access_key_id = AKSOCKSTEST\naws_secret_access_key = s3cret\n"
+	if err := os.WriteFile(path, []byte("\xef\xbb\xbf"+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds, ok, err := ReadManagementKeys(path)
+	if err != nil || !ok || creds.AccessKeyID != "AKSOCKSTEST" || creds.SecretAccessKey != "s3cret" {
+		t.Errorf("with a UTF-8 mark: %v, %v, %v; want the pair read", creds.AccessKeyID, ok, err)
+	}
+	u16 := []byte{0xff, 0xfe}
+	for _, r := range body {
+		u16 = append(u16, byte(r), 0)
+	}
+	if err := os.WriteFile(path, u16, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ReadManagementKeys(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "UTF-16") || !strings.Contains(err.Error(), "save it as UTF-8") {
+		t.Errorf("UTF-16: %v; want it refused, naming the file and saying to save it as UTF-8", err)
+	}
+}

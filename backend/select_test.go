@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -118,6 +119,45 @@ func TestABadEndpointSaysWhereItCameFrom(t *testing.T) {
 			if err == nil {
 				b.Close()
 				t.Fatal("Open succeeded; want the endpoint refused")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open = %q; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A region that is not a region name said "check --region, AWS_REGION or
+// the profile's region" whatever set it; it names the one that did.
+func TestABadRegionSaysWhereItCameFrom(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/config.toml"
+	if err := os.WriteFile(file, []byte("[profiles.emu]\nbackend = \"aws\"\nregion = \"eu.west-1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags config.Flags
+		env   map[string]string
+		want  string
+	}{
+		{name: "flag", flags: config.Flags{Backend: "aws", Region: "eu.west-1"}, want: "check --region"},
+		{name: "SOCKS_REGION", flags: config.Flags{Backend: "aws"}, env: map[string]string{config.EnvRegion: "eu.west-1"}, want: "check $SOCKS_REGION"},
+		{name: "AWS_REGION", flags: config.Flags{Backend: "aws"}, env: map[string]string{"AWS_REGION": "eu.west-1"}, want: "check $AWS_REGION"},
+		{name: "profile", flags: config.Flags{ConfigFile: file, ConfigProfile: "emu"}, want: "check region of profile emu in config file " + file},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			awsEnvOffline(t)
+			e := map[string]string{"HOME": dir}
+			maps.Copy(e, tc.env)
+			cfg, err := config.Resolve(tc.flags, func(k string) string { return e[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(context.Background(), cfg, Options{})
+			if err == nil {
+				b.Close()
+				t.Fatal("Open succeeded; want the region refused")
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Open = %q; want it to contain %q", err, tc.want)

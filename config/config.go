@@ -6,6 +6,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -106,6 +107,10 @@ type Config struct {
 	// chosen: an AWS_REGION or AWS_PROFILE in the environment that the
 	// selected profile overrode (`socks config` shows them).
 	Notes []string `json:"notes,omitempty"`
+	// envs names the variable each setting whose source is "env" was
+	// read from: the region has three (SOCKS_REGION, AWS_REGION,
+	// AWS_DEFAULT_REGION).
+	envs map[string]string
 }
 
 // AWS holds the AWS backend's settings.
@@ -168,7 +173,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{ConfigFile: cfgFile, Profile: profName, NewProfile: isNew, Sources: map[string]string{}}
+	c := Config{ConfigFile: cfgFile, Profile: profName, NewProfile: isNew, Sources: map[string]string{}, envs: map[string]string{}}
 	// pick takes the first of flag, environment variable, profile value.
 	pick := func(key, flag, env, fromProfile string) string {
 		switch {
@@ -176,7 +181,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 			c.Sources[key] = "flag"
 			return flag
 		case env != "" && getenv(env) != "":
-			c.Sources[key] = "env"
+			c.Sources[key], c.envs[key] = "env", env
 			return getenv(env)
 		case fromProfile != "":
 			c.Sources[key] = "profile " + profName
@@ -220,7 +225,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("state_dir %q of profile %s: %w", dir, profName, err)
 		}
 		dir = d
-	} else if dir == "~" || strings.HasPrefix(dir, "~/") {
+	} else if inHome(dir) {
 		// From a flag or the environment the shell has expanded ~
 		// already, except in --state-dir=~/x or a quoted value.
 		d, err := profilePath(dir, "", getenv)
@@ -281,14 +286,15 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 }
 
 // settings are the settings with their key in the config file, flag and
-// environment variable; awsOnly marks those only the AWS backend uses (the
-// region is left out: AWS_REGION is set for other tools too).
+// environment variable; awsOnly marks those only the AWS backend uses (not
+// the region: AWS_REGION is set for other tools too).
 var settings = []struct {
 	key, flag, env string
 	awsOnly        bool
 }{
 	{"backend", "--backend", EnvBackend, false},
 	{"state_dir", "--state-dir", EnvStateDir, false},
+	{"region", "--region", EnvRegion, false},
 	{"callback_url", "--callback-url", EnvCallback, true},
 	{"websocket_url", "--websocket-url", EnvWebSocket, true},
 	{"stack", "--stack", EnvStack, true},
@@ -299,10 +305,10 @@ var settings = []struct {
 }
 
 // Origin names where setting key (its name in the config file) came from,
-// as the user would find it to change it: its flag ("--stack"), its
-// environment variable ("$SOCKS_STACK"), or the key in the profile ("stack
-// of profile prod in config file F"); the flag when the source is not
-// known.
+// as the user would find it to change it: its flag ("--stack"), the
+// environment variable it was read from ("$SOCKS_STACK", "$AWS_REGION"),
+// or the key in the profile ("stack of profile prod in config file F");
+// the flag when the source is not known.
 func (c Config) Origin(key string) string {
 	for _, s := range settings {
 		if s.key != key {
@@ -310,7 +316,7 @@ func (c Config) Origin(key string) string {
 		}
 		switch src := c.Sources[key]; {
 		case src == "env":
-			return "$" + s.env
+			return "$" + cmp.Or(c.envs[key], s.env)
 		case strings.HasPrefix(src, "profile "):
 			o := key + " of " + src
 			if c.ConfigFile != "" {
@@ -351,17 +357,25 @@ func (c Config) UnusedAWSSettings() []string {
 // profilePath is where a path written in the config file cfgFile points:
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
-	if p == "~" || strings.HasPrefix(p, "~/") {
+	if inHome(p) {
 		home := homeDir(getenv)
 		if home == "" {
 			return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
 		}
-		return filepath.Join(home, p[1:]), nil
+		// Past "~/" (or, on Windows, `~\`).
+		return filepath.Join(home, p[min(2, len(p)):]), nil
 	}
 	if filepath.IsAbs(p) || cfgFile == "" {
 		return p, nil
 	}
 	return filepath.Join(filepath.Dir(cfgFile), p), nil
+}
+
+// inHome reports whether path p starts with a ~ that stands for the home
+// folder: "~" or "~/...", and on Windows "~\..." too. "~user" is left
+// as written.
+func inHome(p string) bool {
+	return p == "~" || strings.HasPrefix(p, "~/") || goos == "windows" && strings.HasPrefix(p, `~\`)
 }
 
 // DefaultStateDir follows the XDG base directory spec:

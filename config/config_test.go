@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -726,5 +727,158 @@ func TestAMissingConfigFileSaysWhatNamedIt(t *testing.T) {
 	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvConfig: missing}))
 	if want := "config file " + missing + " does not exist (from $SOCKS_CONFIG)"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v; want %q", err, want)
+	}
+}
+
+// Origin names the source that won, for every setting, in each place of
+// the precedence (flag, environment, profile, default). The region has
+// three variables: SOCKS_REGION, and the SDK's AWS_REGION and
+// AWS_DEFAULT_REGION, which come after the profile; a region from
+// AWS_REGION was named "region", the key, where the user looks for
+// a variable.
+func TestOriginNamesTheSourceThatWon(t *testing.T) {
+	path := writeFile(t, "[profiles.p]\nbackend = \"aws\"\nstate_dir = \"/s\"\nstack = \"ps\"\nregion = \"eu-west-1\"\n"+
+		"endpoint_url = \"http://127.0.0.1:1\"\ndynamodb_endpoint_url = \"http://127.0.0.1:2\"\nsqs_endpoint_url = \"http://127.0.0.1:3\"\n"+
+		"aws_profile = \"ap\"\ncallback_url = \"https://c\"\nwebsocket_url = \"wss://w\"\n")
+	inFile := func(key string) string { return key + " of profile p in config file " + path }
+	all := Flags{Backend: "aws", StateDir: "/f", Stack: "fs", Region: "us-east-1", Endpoint: "http://127.0.0.1:4",
+		DynamoDBEndpoint: "http://127.0.0.1:5", SQSEndpoint: "http://127.0.0.1:6", Profile: "fp", Callback: "https://fc", WebSocket: "wss://fw"}
+	allEnv := map[string]string{EnvBackend: "aws", EnvStateDir: "/e", EnvStack: "es", EnvRegion: "us-east-2", EnvEndpointURL: "http://127.0.0.1:7",
+		EnvDynamoDBEndpointURL: "http://127.0.0.1:8", EnvSQSEndpointURL: "http://127.0.0.1:9", EnvProfile: "ep", EnvCallback: "https://ec", EnvWebSocket: "wss://ew",
+		"AWS_REGION": "ap-south-1"}
+	keys := []struct{ key, flag, env string }{
+		{"backend", "--backend", "$" + EnvBackend},
+		{"state_dir", "--state-dir", "$" + EnvStateDir},
+		{"stack", "--stack", "$" + EnvStack},
+		{"region", "--region", "$" + EnvRegion},
+		{"endpoint_url", "--endpoint-url", "$" + EnvEndpointURL},
+		{"dynamodb_endpoint_url", "--dynamodb-endpoint-url", "$" + EnvDynamoDBEndpointURL},
+		{"sqs_endpoint_url", "--sqs-endpoint-url", "$" + EnvSQSEndpointURL},
+		{"aws_profile", "--profile", "$" + EnvProfile},
+		{"callback_url", "--callback-url", "$" + EnvCallback},
+		{"websocket_url", "--websocket-url", "$" + EnvWebSocket},
+	}
+	for _, tc := range []struct {
+		name  string
+		flags Flags
+		env   map[string]string
+		want  func(key, flag, env string) string
+	}{
+		{"flags over everything", all, allEnv, func(_, flag, _ string) string { return flag }},
+		{"environment over the profile", Flags{}, allEnv, func(_, _, env string) string { return env }},
+		{"the profile over AWS_REGION", Flags{}, map[string]string{"AWS_REGION": "ap-south-1", "AWS_DEFAULT_REGION": "ap-south-2"}, func(key, _, _ string) string { return inFile(key) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"HOME": "/h", EnvConfigProfile: "p"}
+			maps.Copy(e, tc.env)
+			c, err := Resolve(Flags{ConfigFile: path}, env(e))
+			if tc.flags != (Flags{}) {
+				f := tc.flags
+				f.ConfigFile = path
+				c, err = Resolve(f, env(e))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if got, want := c.Origin(k.key), tc.want(k.key, k.flag, k.env); got != want {
+					t.Errorf("Origin(%q) = %q; want %q", k.key, got, want)
+				}
+			}
+		})
+	}
+	// With no socks setting, the SDK's variables give the region, each
+	// named as itself; nothing at all names the flag that would set it.
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"AWS_REGION": "eu-north-1", "AWS_DEFAULT_REGION": "eu-south-1"}, "$AWS_REGION"},
+		{map[string]string{"AWS_DEFAULT_REGION": "eu-south-1"}, "$AWS_DEFAULT_REGION"},
+		{map[string]string{}, "--region"},
+	} {
+		e := map[string]string{"HOME": "/h"}
+		maps.Copy(e, tc.env)
+		c, err := Resolve(Flags{Backend: "aws"}, env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Origin("region"); got != tc.want {
+			t.Errorf("%v: Origin(region) = %q; want %q", tc.env, got, tc.want)
+		}
+	}
+	// A default is changed with the flag.
+	c, err := Resolve(Flags{}, env(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"stack": "--stack", "state_dir": "--state-dir", "backend": "--backend"} {
+		if got := c.Origin(key); got != want {
+			t.Errorf("default: Origin(%q) = %q; want %q", key, got, want)
+		}
+	}
+}
+
+// ~ is expanded the same way in each path socks takes: --state-dir,
+// SOCKS_STATE_DIR, a profile's state_dir, --config and SOCKS_CONFIG.
+// "~" and "~/x" are in the home folder, and on Windows "~\x" as well (no
+// shell there expands it: cmd.exe never does); "~user/x" and "./~" are
+// taken as written.
+func TestATildeIsExpandedAlikeEverywhere(t *testing.T) {
+	defer func(g string) { goos = g }(goos)
+	for _, tc := range []struct {
+		goos, path, want string
+	}{
+		{"linux", "~", "/h"},
+		{"linux", "~/x", "/h/x"},
+		{"linux", `~\x`, `~\x`},
+		{"linux", "~user/x", "~user/x"},
+		{"linux", "./~", "~"},
+		{"windows", `~\x`, "/h/x"},
+		{"windows", "~/x", "/h/x"},
+		{"windows", "~user/x", "~user/x"},
+	} {
+		goos = tc.goos
+		// The config file is not read here: what it is named is.
+		cfgDir := t.TempDir()
+		cfgFile := filepath.Join(cfgDir, "config.toml")
+		if err := os.WriteFile(cfgFile, []byte("[profiles.p]\nstate_dir = '"+tc.path+"'\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(cfgDir, want) // a profile's relative path is from the file's folder
+		}
+		c, err := Resolve(Flags{ConfigFile: cfgFile, ConfigProfile: "p"}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: state_dir %q = %q, %v; want %q", tc.goos, tc.path, c.StateDir, err, want)
+		}
+		wd, _ := os.Getwd()
+		want = tc.want
+		if !filepath.IsAbs(want) {
+			want = filepath.Join(wd, want)
+		}
+		c, err = Resolve(Flags{StateDir: tc.path}, env(map[string]string{"HOME": "/h"}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: --state-dir %q = %q, %v; want %q", tc.goos, tc.path, c.StateDir, err, want)
+		}
+		c, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvStateDir: tc.path}))
+		if err != nil || c.StateDir != want {
+			t.Errorf("%s: %s %q = %q, %v; want %q", tc.goos, EnvStateDir, tc.path, c.StateDir, err, want)
+		}
+		// The config file: named, it does not exist, and the error says
+		// where socks looked.
+		want = tc.path + "/c.toml" // as written
+		if filepath.IsAbs(tc.want) {
+			want = filepath.Join(tc.want, "c.toml")
+		}
+		_, err = Resolve(Flags{ConfigFile: tc.path + "/c.toml"}, env(map[string]string{"HOME": "/h"}))
+		if err == nil || !strings.Contains(err.Error(), "config file "+want+" does not exist") {
+			t.Errorf("%s: --config %q: %v; want it looked for at %s", tc.goos, tc.path+"/c.toml", err, want)
+		}
+		_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvConfig: tc.path + "/c.toml"}))
+		if err == nil || !strings.Contains(err.Error(), "config file "+want+" does not exist") {
+			t.Errorf("%s: %s %q: %v; want it looked for at %s", tc.goos, EnvConfig, tc.path+"/c.toml", err, want)
+		}
 	}
 }

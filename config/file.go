@@ -144,7 +144,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	if path == "" {
 		path, explicit, namedBy = getenv(EnvConfig), getenv(EnvConfig) != "", "$"+EnvConfig
 	}
-	if path == "~" || strings.HasPrefix(path, "~/") {
+	if inHome(path) {
 		// As for the state dir: the shell has expanded ~ already, except
 		// in --config=~/x or a quoted value.
 		p, err := profilePath(path, "", getenv)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -23,8 +24,24 @@ func IssueChatterID(ctx context.Context, s Store, geek string, ttl time.Duration
 // configured.
 const DefaultMaxLiveChatterIDs = 100
 
+// LiveChatterIDsError is an issue refused because Geek already holds Live
+// live chatter IDs, Max or more. It is ErrLimit (errors.Is); its words
+// are a whole sentence, without ErrLimit's.
+type LiveChatterIDsError struct {
+	Geek      string
+	Live, Max int
+}
+
+func (e *LiveChatterIDsError) Error() string {
+	return fmt.Sprintf("geek %s already holds %s, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire",
+		e.Geek, text.Pluralize(e.Live, "live chatter ID"), e.Geek)
+}
+
+// Is makes a *LiveChatterIDsError ErrLimit.
+func (e *LiveChatterIDsError) Is(target error) bool { return target == ErrLimit }
+
 // IssueChatterIDWithin is IssueChatterID with maxLive live IDs per geek at
-// most: over it, the error wraps ErrLimit and nothing is written. The
+// most: over it, the error is a *LiveChatterIDsError and nothing is written. The
 // count is of live records, so expired and revoked IDs free their place;
 // concurrent issues may overshoot by at most their number.
 func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Duration, now time.Time, maxLive int, topics ...string) (string, ChatterID, error) {
@@ -45,7 +62,7 @@ func IssueChatterIDWithin(ctx context.Context, s Store, geek string, ttl time.Du
 			return "", ChatterID{}, fmt.Errorf("counting the chatter IDs of %s: %w", geek, err)
 		}
 		if live >= maxLive {
-			return "", ChatterID{}, fmt.Errorf("geek %s already holds %d live chatter IDs, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire: %w", geek, live, geek, ErrLimit)
+			return "", ChatterID{}, &LiveChatterIDsError{Geek: geek, Live: live, Max: maxLive}
 		}
 	}
 	secret := pubsub.NewChatterID()

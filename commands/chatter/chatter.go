@@ -3,6 +3,7 @@ package chatter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -112,6 +113,11 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	if err != nil {
 		if pubsub.IsInvalid(err) {
 			return &cmdutil.FlagError{Err: err}
+		}
+		if le, ok := errors.AsType[*store.LiveChatterIDsError](err); ok {
+			// --max-live set the bound, and raises it.
+			return fmt.Errorf("geek %s already holds %s, the most --max-live allows (%d): revoke some (socks chatter revoke --geek %s), let them expire, or pass a higher --max-live",
+				le.Geek, text.Pluralize(le.Live, "live chatter ID"), le.Max, le.Geek)
 		}
 		return err
 	}

@@ -216,3 +216,31 @@ func TestListJudgesExpiryByTheStoresClock(t *testing.T) {
 		}
 	}
 }
+
+// An issue over --max-live said "geek alice already holds 1 live chatter
+// IDs, the most allowed: revoke some ... or let them expire: limit
+// reached": the store's sentinel on the end, and no word of --max-live,
+// which set the bound and raises it.
+func TestAnIssueOverMaxLiveSaysSo(t *testing.T) {
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for i := range 2 {
+		ios, _, _, _ := iostreams.Test()
+		o := &IssueOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return db.Store(), nil },
+			Now: time.Now, Geek: "alice", TTL: time.Hour, MaxLive: 1}
+		err := issueRun(t.Context(), o)
+		if i == 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want := "geek alice already holds 1 live chatter ID, the most --max-live allows (1): revoke some (socks chatter revoke --geek alice), let them expire, or pass a higher --max-live"
+		if err == nil || err.Error() != want {
+			t.Errorf("error = %v; want %q", err, want)
+		}
+	}
+}

@@ -2,13 +2,13 @@ package cmdutil
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -54,10 +54,10 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 	// Windows editors and shells mark the encoding at the start: Notepad
 	// UTF-8's mark is no part of the first secret, and Windows
 	// PowerShell's `>` writes UTF-16, whose bytes are no secret at all.
-	if bytes.HasPrefix(b, []byte{0xff, 0xfe}) || bytes.HasPrefix(b, []byte{0xfe, 0xff}) {
-		return "", FlagErrorf("--%s %s is UTF-16 text: save it as UTF-8 (in PowerShell, Set-Content -Encoding utf8)", flag, path)
+	if b, err = text.UTF8File(b); err != nil {
+		return "", FlagErrorf("--%s %s: %v", flag, path, err)
 	}
-	return string(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))), nil
+	return string(b), nil
 }
 
 // readLineCtx reads one line (at most max+1 bytes) from in, or returns

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -303,7 +304,7 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name", name)
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
-		if bom := byteOrderMark(b); bom != "" {
+		if bom := text.ByteOrderMark(b); bom != "" {
 			// Notepad's and PowerShell's files: neither --message nor
 			// base64 is the fix.
 			return nil, cmdutil.FlagErrorf("the body from %s starts with a byte order mark (%s), which JSON does not allow: save it as UTF-8 without one", name, bom)
@@ -325,20 +326,6 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
 	}
 	return buf.Bytes(), nil
-}
-
-// byteOrderMark names the encoding of the byte order mark b starts with,
-// or returns "".
-func byteOrderMark(b []byte) string {
-	switch {
-	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
-		return "UTF-8"
-	case bytes.HasPrefix(b, []byte("\xff\xfe")):
-		return "UTF-16LE"
-	case bytes.HasPrefix(b, []byte("\xfe\xff")):
-		return "UTF-16BE"
-	}
-	return ""
 }
 
 // spaceAtEnd returns the white space other than JSON's that b starts or
