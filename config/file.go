@@ -440,7 +440,15 @@ func profileNames(f File) string {
 // in the user's words, naming the file, the line and the setting: the TOML
 // library's own say "toml: line 3 (last key ...): incompatible types: TOML
 // value has type int64; destination has type string".
+//
+// Every read of the config file comes here (a command's profile, the
+// read-modify-write of a save), so that a file nested deeper than
+// maxNesting is refused before the library's cost of it grows with the
+// square of its depth.
 func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
+	if line := nestedTooDeep(src); line > 0 {
+		return toml.MetaData{}, fmt.Errorf("config file %s, line %d: nested more than %d deep (tables, dotted keys, arrays and inline tables counted together), where a socks config needs 4 at most: is it the right file?", path, line, maxNesting)
+	}
 	var raw map[string]any
 	md, err := toml.Decode(string(src), &raw)
 	if err != nil {

@@ -34,7 +34,10 @@ func nestedTooDeep(src []byte) int {
 // decoded either.
 func nesting(src []byte, limit int) (at int, complete bool) {
 	s := &scanner{src: src}
-	if bytes.HasPrefix(src, []byte("\ufeff")) {
+	// Byte order marks, skipped as the library does (UTF-16's too).
+	if bytes.HasPrefix(src, []byte("\xff\xfe")) || bytes.HasPrefix(src, []byte("\xfe\xff")) {
+		s.i = 2
+	} else if bytes.HasPrefix(src, []byte("\ufeff")) {
 		s.i = 3
 	}
 	table := 0 // depth of the current table

@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,6 +144,7 @@ var validFiles = []string{
 	sampleFile,
 	"",
 	"\ufeffa = 1",
+	"\xfe\xff[a]",
 	"[profiles.dev.mapping]\ntopics = [\"/detail/entityId\", '/a']\nusers = \"/detail/userId\"\n",
 	"profiles = {p = {mapping = {topics = [\"/t\"]}}}\n",
 	"a = \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\"\n",
@@ -222,11 +226,8 @@ func FuzzNestingAgreesWithTheLibrary(f *testing.F) {
 	f.Add("# [profiles.prod]\nt = '''\n[profiles.prod]\n'''\n[profiles.\"pro\\u0064\"]\nwebsocket_url = \"a\\nb\" #\n")
 	f.Add("a = {b = [{c = [[1], {d.e = {}}]}]}\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		if len(src) > 4096 {
-			t.Skip()
-		}
-		if at, _ := nesting([]byte(src), 200); at >= 0 {
-			t.Skip() // deep enough to make the library slow
+		if len(src) > 4096 || strings.Count(src, "[")+strings.Count(src, "{")+strings.Count(src, ".") > 200 {
+			t.Skip() // may be deep enough to make the library slow
 		}
 		var v map[string]any
 		if _, err := toml.Decode(src, &v); err != nil {
@@ -234,4 +235,124 @@ func FuzzNestingAgreesWithTheLibrary(f *testing.F) {
 		}
 		checkNestingAgainstTheLibrary(t, src)
 	})
+}
+
+// tomlGen writes random valid TOML, with strings, comments and keys full
+// of what looks like nesting.
+type tomlGen struct {
+	r *rand.Rand
+	n int // keys are unique, so no table is defined twice
+}
+
+var tricky = []string{"[", "]", "{", "}", "#", ",", ".", "=", " ", "'", "\"", "\\", "\n", "[[", "a", "é"}
+
+func (g *tomlGen) text() string {
+	var b strings.Builder
+	for range g.r.IntN(6) {
+		b.WriteString(tricky[g.r.IntN(len(tricky))])
+	}
+	return b.String()
+}
+
+func (g *tomlGen) key() string {
+	g.n++
+	k := fmt.Sprintf("k%d", g.n)
+	switch g.r.IntN(3) {
+	case 0:
+		return k
+	case 1:
+		return strconv.Quote(k + strings.ReplaceAll(g.text(), "\n", ""))
+	default:
+		t := strings.NewReplacer("'", "", "\n", "").Replace(g.text())
+		return "'" + k + t + "'"
+	}
+}
+
+func (g *tomlGen) dotted() string {
+	parts := []string{g.key()}
+	for g.r.IntN(3) == 0 {
+		parts = append(parts, g.key())
+	}
+	return strings.Join(parts, []string{".", " . ", "\t.", ". "}[g.r.IntN(4)])
+}
+
+func (g *tomlGen) str() string {
+	t := g.text()
+	switch g.r.IntN(4) {
+	case 0:
+		return strconv.Quote(t)
+	case 1:
+		return "'" + strings.NewReplacer("'", "", "\n", "").Replace(t) + "'"
+	case 2:
+		return `"""` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(t) + `\` + "\n  " + `"""`
+	default:
+		return "'''" + strings.ReplaceAll(t, "'", "") + "''''"
+	}
+}
+
+func (g *tomlGen) comment() string {
+	if g.r.IntN(3) == 0 {
+		return " # " + strings.ReplaceAll(g.text(), "\n", "")
+	}
+	return ""
+}
+
+func (g *tomlGen) value(depth int) string {
+	switch k := g.r.IntN(8); {
+	case k < 3 || depth > 5:
+		return []string{"1", "-2.5e3", "true", "1979-05-27 07:32:00Z", "07:32:00", "inf", "0x_1F"[:1]}[g.r.IntN(7)]
+	case k < 5:
+		return g.str()
+	case k < 7:
+		var items []string
+		for range g.r.IntN(4) {
+			items = append(items, g.value(depth+1))
+		}
+		sep := []string{", ", ",\n", g.comment() + "\n,", ","}[g.r.IntN(4)]
+		end := []string{"", ",", g.comment() + "\n"}[g.r.IntN(3)]
+		if len(items) == 0 {
+			end = ""
+		}
+		return "[" + strings.Join(items, sep) + end + "]"
+	default:
+		var items []string
+		for range g.r.IntN(4) {
+			items = append(items, g.dotted()+" = "+g.value(depth+1))
+		}
+		return "{" + strings.Join(items, ", ") + "}"
+	}
+}
+
+func (g *tomlGen) file() string {
+	var b strings.Builder
+	for range g.r.IntN(8) {
+		switch g.r.IntN(4) {
+		case 0:
+			fmt.Fprintf(&b, "[%s]%s\n", g.dotted(), g.comment())
+		case 1:
+			fmt.Fprintf(&b, "[[%s]]%s\n", g.dotted(), g.comment())
+		default:
+			fmt.Fprintf(&b, "%s = %s%s\n", g.dotted(), g.value(0), g.comment())
+		}
+	}
+	return b.String()
+}
+
+// TestRandomValidFilesPassTheNestingCheck checks the scan against the
+// library on random files within its grammar.
+func TestRandomValidFilesPassTheNestingCheck(t *testing.T) {
+	g := &tomlGen{r: rand.New(rand.NewPCG(1, 2))}
+	decoded := 0
+	for range 3000 {
+		src := g.file()
+		var v map[string]any
+		if _, err := toml.Decode(src, &v); err != nil {
+			continue
+		}
+		decoded++
+		checkNestingAgainstTheLibrary(t, src)
+	}
+	if decoded < 2000 {
+		t.Errorf("only %d of 3000 random files decode: the generator writes too few valid ones", decoded)
+	}
 }
