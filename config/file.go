@@ -228,11 +228,18 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 // The error starts with ", line N: " when the line is known, else ": ".
 func unknownSetting(md toml.MetaData, src []byte) error {
 	var top []toml.Key
+	seen := map[string]bool{} // top, spelt as TOML
 	for _, k := range md.Undecoded() {
 		k = firstUnknown(k)
-		if !slices.ContainsFunc(top, func(t toml.Key) bool { return slices.Equal(t, k) }) &&
-			!slices.ContainsFunc(top, func(t toml.Key) bool { return len(t) < len(k) && slices.Equal(t, k[:len(t)]) }) {
+		// k, or a table k is in, named already? (A set, not a search of
+		// top: a file may hold a hundred thousand unknown keys.)
+		named := false
+		for n := 1; n <= len(k) && !named; n++ {
+			named = seen[k[:n].String()]
+		}
+		if !named {
 			top = append(top, k)
+			seen[k.String()] = true
 		}
 	}
 	if len(top) == 0 {
@@ -247,11 +254,15 @@ func unknownSetting(md toml.MetaData, src []byte) error {
 		msg += " (known: " + knownKeys + ")"
 	}
 	if len(top) > 1 {
-		others := make([]string, len(top)-1)
-		for i, o := range top[1:] {
-			others[i] = o.String()
+		const listed = 10
+		var others []string
+		for _, o := range top[1:min(len(top), 1+listed)] {
+			others = append(others, o.String())
 		}
 		msg += "; also unknown: " + strings.Join(others, ", ")
+		if more := len(top) - 1 - listed; more > 0 {
+			msg += fmt.Sprintf(" and %d more", more)
+		}
 	}
 	return errors.New(msg)
 }

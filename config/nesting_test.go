@@ -356,3 +356,25 @@ func TestRandomValidFilesPassTheNestingCheck(t *testing.T) {
 		t.Errorf("only %d of 3000 random files decode: the generator writes too few valid ones", decoded)
 	}
 }
+
+// A file of many unknown keys was checked against every key before it (a
+// 128 KB file took half a second, and a 1 MiB one would take many), and
+// the refusal named every one of them: it names the first ten and counts
+// the rest.
+func TestManyUnknownKeysAreCountedNotListed(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "x%d = 1\n", i)
+	}
+	src := []byte(b.String())
+	var f File
+	md, err := decodeFile("/c.toml", src, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unknownSetting(md, src)
+	want := "; also unknown: x1, x2, x3, x4, x5, x6, x7, x8, x9, x10 and 4989 more"
+	if err == nil || !strings.HasSuffix(err.Error(), want) || !strings.HasPrefix(err.Error(), ", line 1: unknown setting x0") {
+		t.Errorf("error = %.300v, want one ending %q", err, want)
+	}
+}
