@@ -165,7 +165,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	wouldBe := path // where the file is, or would be
 	if path != "" {
 		var err error
-		src, err = readConfig(path)
+		src, err = readConfig(path, path)
 		var md toml.MetaData
 		if err == nil {
 			md, err = decodeFile(path, src, &file)
@@ -406,10 +406,10 @@ func lineOf(src []byte, k toml.Key) string {
 // image, /dev/zero) and would be read into memory whole.
 const maxConfigSize = 1 << 20
 
-// readConfig reads the config file at path, refusing one over
-// maxConfigSize.
-func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readConfig reads the config file path (found at target: the file its
+// symbolic links end at, or path itself), refusing one over maxConfigSize.
+func readConfig(path, target string) ([]byte, error) {
+	f, err := os.Open(target)
 	if err != nil {
 		return nil, err
 	}
