@@ -762,6 +762,7 @@ func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
 		{"an unknown setting", write("unknown.toml", "[profiles.dev]\nbakend = \"aws\"\n"), "unknown setting"},
 		{"a setting of the wrong type", write("type.toml", "[profiles.dev]\nbackend = 3\n"), "backend must be"},
 		{"a file that is missing", filepath.Join(dir, "nope.toml"), "does not exist"},
+		{"a file nested too deep", write("deep.toml", "[profiles.dev]\nx = "+strings.Repeat("{a=", 40)+"1"+strings.Repeat("}", 40)+"\n"), "line 2: nested more than 32 deep"},
 		{"a file that cannot be read", unreadable, "config file"},
 	} {
 		for _, args := range [][]string{{"config"}, {"subs", "list"}} {

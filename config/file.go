@@ -165,7 +165,7 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	wouldBe := path // where the file is, or would be
 	if path != "" {
 		var err error
-		src, err = readConfig(path)
+		src, err = readConfig(path, path)
 		var md toml.MetaData
 		if err == nil {
 			md, err = decodeFile(path, src, &file)
@@ -228,11 +228,18 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 // The error starts with ", line N: " when the line is known, else ": ".
 func unknownSetting(md toml.MetaData, src []byte) error {
 	var top []toml.Key
+	seen := map[string]bool{} // top, spelt as TOML
 	for _, k := range md.Undecoded() {
 		k = firstUnknown(k)
-		if !slices.ContainsFunc(top, func(t toml.Key) bool { return slices.Equal(t, k) }) &&
-			!slices.ContainsFunc(top, func(t toml.Key) bool { return len(t) < len(k) && slices.Equal(t, k[:len(t)]) }) {
+		// k, or a table k is in, named already? (A set, not a search of
+		// top: a file may hold a hundred thousand unknown keys.)
+		named := false
+		for n := 1; n <= len(k) && !named; n++ {
+			named = seen[k[:n].String()]
+		}
+		if !named {
 			top = append(top, k)
+			seen[k.String()] = true
 		}
 	}
 	if len(top) == 0 {
@@ -247,11 +254,15 @@ func unknownSetting(md toml.MetaData, src []byte) error {
 		msg += " (known: " + knownKeys + ")"
 	}
 	if len(top) > 1 {
-		others := make([]string, len(top)-1)
-		for i, o := range top[1:] {
-			others[i] = o.String()
+		const listed = 10
+		var others []string
+		for _, o := range top[1:min(len(top), 1+listed)] {
+			others = append(others, o.String())
 		}
 		msg += "; also unknown: " + strings.Join(others, ", ")
+		if more := len(top) - 1 - listed; more > 0 {
+			msg += fmt.Sprintf(" and %d more", more)
+		}
 	}
 	return errors.New(msg)
 }
@@ -395,10 +406,10 @@ func lineOf(src []byte, k toml.Key) string {
 // image, /dev/zero) and would be read into memory whole.
 const maxConfigSize = 1 << 20
 
-// readConfig reads the config file at path, refusing one over
-// maxConfigSize.
-func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readConfig reads the config file path (found at target: the file its
+// symbolic links end at, or path itself), refusing one over maxConfigSize.
+func readConfig(path, target string) ([]byte, error) {
+	f, err := os.Open(target)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +451,15 @@ func profileNames(f File) string {
 // in the user's words, naming the file, the line and the setting: the TOML
 // library's own say "toml: line 3 (last key ...): incompatible types: TOML
 // value has type int64; destination has type string".
+//
+// Every read of the config file comes here (a command's profile, the
+// read-modify-write of a save), so that a file nested deeper than
+// maxNesting is refused before the library's cost of it grows with the
+// square of its depth.
 func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
+	if line := nestedTooDeep(src); line > 0 {
+		return toml.MetaData{}, fmt.Errorf("config file %s, line %d: nested more than %d deep (tables, dotted keys, arrays and inline tables counted together), where a socks config needs 4 at most: is it the right file?", path, line, maxNesting)
+	}
 	var raw map[string]any
 	md, err := toml.Decode(string(src), &raw)
 	if err != nil {

@@ -112,10 +112,12 @@ func linkTarget(path string) (string, error) {
 var errChanged = errors.New("changed while saving")
 
 func saveOnce(path, target, name string, update func(*Profile)) (string, error) {
-	orig, err := os.ReadFile(target)
+	orig, err := readConfig(path, target)
 	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if _, ok := errors.AsType[*fs.PathError](err); ok && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("config file %s: %w", path, err)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err // too large to be a config file
 	}
 	perm := fs.FileMode(0o600)
 	if exists {

@@ -1056,3 +1056,17 @@ func TestASaveThatCannotReachTheFileSaysWhyInWords(t *testing.T) {
 		t.Errorf("error = %v, want %q", err, "config file "+path+": not a directory")
 	}
 }
+
+// A save read the file whole, however large, where every other read of it
+// stops at 1 MiB.
+func TestASaveRefusesAFileTooLargeToBeAConfigFile(t *testing.T) {
+	body := "# " + strings.Repeat("x", maxConfigSize) + "\n[profiles.dev]\n"
+	path := writeFile(t, body)
+	_, err := SaveProfile(path, "dev", func(p *Profile) { p.Region = "r" })
+	if err == nil || !strings.Contains(err.Error(), "config file "+path+" is larger than 1 MiB") {
+		t.Errorf("error = %v, want the file refused as too large", err)
+	}
+	if readString(t, path) != body {
+		t.Errorf("the file changed")
+	}
+}
