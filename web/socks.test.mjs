@@ -2202,3 +2202,98 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
     errors.mock.restore();
   }
 });
+
+test("subscribes and unsubscribes waiting for the gateway's answer are capped at 256 per connection: the page's later changes are held, said once, and sent once the gateway answers", async () => {
+  // A gateway that pongs but never answers a subscribe or an unsubscribe
+  // (a route that hangs, a hostile server), and a page that changes a
+  // topic in a task of its own each time (a click, a timer): every task
+  // sent a frame and kept it waiting for its answer, a list that grew
+  // without end, each reply walking all of it.
+  const errors = mock.method(console, "error", () => {});
+  // What socks.js reported (node's own warnings go to console.error too).
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const ws = latest();
+  for (let i = 0; i < 1000; i++) {
+    if (i % 2 === 0) c.subscribe("news");
+    else c.unsubscribe("news");
+    await flush();
+  }
+  c.subscribe("plays");
+  await flush();
+  const actions = () => ws.sent.filter((f) => f.action !== "ping");
+  assert.equal(actions().length, 256, "at most 256 wait for an answer");
+  assert.equal(said().length, 1, "said once");
+  assert.match(said()[0], /256 subscribes and unsubscribes already wait for the gateway's answer/);
+  assert.deepEqual(c.topics, ["updates", "plays"], "the page's calls are kept");
+  // The heartbeat goes on: a ping is not held.
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.deepEqual(ws.sent.at(-1), { action: "ping" });
+  ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+  // One answer: what changed meanwhile goes in one frame.
+  ws.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  await flush();
+  assert.deepEqual(actions().slice(256), [{ action: "subscribe", topics: ["plays"] }]);
+  // The last unsubscribe of news was sent before the cap (1000 calls,
+  // the 256th an unsubscribe): nothing more for news.
+  assert.equal(said().length, 1);
+  // Full again: said again, once.
+  c.subscribe("jobs");
+  await flush();
+  assert.equal(actions().length, 257);
+  assert.equal(said().length, 2);
+  // A new connection asks for every topic the page follows, and starts
+  // with nothing waiting.
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates,plays,jobs");
+  latest().serverOpen();
+  c.subscribe("chat");
+  await flush();
+  assert.deepEqual(latest().sent, [{ action: "subscribe", topics: ["chat"] }]);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a refused subscribe's topics asked for again one a frame stay within the cap: with no room they wait, and go once the gateway answers", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c } = await opened();
+  const ws = latest();
+  c.subscribe(["a", "b", "c"]);
+  await flush();
+  for (let i = 0; i < 255; i++) {
+    if (i % 2 === 0) c.subscribe("x");
+    else c.unsubscribe("x");
+    await flush();
+  }
+  const actions = () => ws.sent.filter((f) => f.action !== "ping");
+  assert.equal(actions().length, 256);
+  assert.equal(said().length, 0);
+  // The first is refused whole: a, b and c would each be asked for alone,
+  // three frames where one answer made room for one.
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow b; it may follow only updates, a, c","topics":["updates"]}');
+  await flush();
+  assert.equal(actions().length, 256, "none sent past the cap");
+  assert.equal(said().length, 1);
+  assert.match(said()[0], /256 subscribes and unsubscribes already wait/);
+  assert.deepEqual(c.topics, ["updates", "a", "b", "c", "x"], "not known to be refused: kept");
+  // An answer makes room: the three topics are asked for again in one
+  // frame, and each alone when that is refused again.
+  ws.serverSend('{"type":"subscribed","topics":["updates","x"]}');
+  await flush();
+  assert.deepEqual(actions().slice(256), [{ action: "subscribe", topics: ["a", "b", "c"] }]);
+  ws.serverSend('{"type":"unsubscribed","topics":["updates"]}');
+  ws.serverSend('{"type":"subscribed","topics":["updates","x"]}');
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow b; it may follow only updates, a, c","topics":["updates","x"]}');
+  await flush();
+  assert.deepEqual(actions().slice(257), [
+    { action: "subscribe", topics: ["a"] },
+    { action: "subscribe", topics: ["b"] },
+    { action: "subscribe", topics: ["c"] },
+  ]);
+  assert.equal(said().length, 1, "said once");
+  errors.mock.restore();
+  c.close();
+});
