@@ -1746,7 +1746,7 @@ test("close() during a handshake closes its socket and leaves no timer at once, 
   }
 });
 
-test("every close a socks gateway sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
+test("every close a socks gateway (or another server) sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
   // gateway/gateway.go and docs/protocol.md ("Close codes sent by the local
   // gateway"); API Gateway closes with 1001 "Going away" at the idle
   // timeout and the 2-hour cap, and a browser reports 1006 for a link that
@@ -1762,6 +1762,14 @@ test("every close a socks gateway sends is followed by a reconnect that asks for
     [1009, "message too big"],
     [1009, "frame too big"],
     [1011, "Internal server error"],
+    // And what another server may send: no code, the browser's own for a
+    // text frame that is not UTF-8, a code of an application, the longest
+    // reason a close frame holds.
+    [1005, ""],
+    [1007, ""],
+    [3000, "unauthorized"],
+    [4000, "no pong"],
+    [4999, "é".repeat(61) + "x"],
   ];
   for (const [code, reason] of closes) {
     const what = `${code} ${JSON.stringify(reason)}`;
@@ -2294,6 +2302,43 @@ test("a refused subscribe's topics asked for again one a frame stay within the c
     { action: "subscribe", topics: ["c"] },
   ]);
   assert.equal(said().length, 1, "said once");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a server whose answers come out of order, name topics never asked for, or come when nothing waits: each answers one action at most, the rest are messages, and the topics followed are the client's own", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("a");
+  await flush();
+  c.unsubscribe("updates");
+  await flush();
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping waits too
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["a"] }, { action: "unsubscribe", topics: ["updates"] }, { action: "ping" }]);
+  // API Gateway runs each frame in its own invocation: the answers may
+  // come in any order. These name topics never asked for.
+  ws.serverSend('{"type":"unsubscribed","topics":["evil"]}');
+  ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+  ws.serverSend('{"type":"subscribed","topics":["a","evil","x,y"]}');
+  assert.deepEqual(got, [], "the three answers");
+  // Nothing waits now: more of the same, and a flood of them, are messages.
+  for (let i = 0; i < 1000; i++) {
+    ws.serverSend('{"type":"subscribed","topics":["evil"]}');
+    ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+    ws.serverSend('{"type":"error","error":"you are refused","topics":[]}');
+    ws.serverSend('{"type":"error","error":"too many frames: send at most 50 per second"}');
+  }
+  assert.equal(got.length, 4000);
+  assert.deepEqual(said(), [], "nothing was refused");
+  assert.deepEqual(c.topics, ["a"], "what the page asked for, not what the server named");
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "a");
   errors.mock.restore();
   c.close();
 });
