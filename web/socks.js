@@ -777,7 +777,9 @@ class Client {
   // be refused; every error is reported.
   _reply(c, body) {
     const find = (match) => c.pending.findIndex(match);
-    const kept = body.type === "error" && Array.isArray(body.topics) ? body.topics : null;
+    // A Set: another server's refusal may name millions of topics, each
+    // looked up for every topic of every subscribe waiting.
+    const kept = body.type === "error" && Array.isArray(body.topics) ? new Set(body.topics) : null;
     let i;
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
@@ -785,7 +787,7 @@ class Client {
     } else if (!kept && typeof body.error === "string" && body.error.startsWith(TOO_MANY_FRAMES + ":")) {
       i = c.pending.length > 0 ? 0 : -1;
     } else {
-      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t))) : -1;
+      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.has(t))) : -1;
       if (i < 0) i = find((f) => f.action !== "ping");
     }
     if (i < 0) return false;
@@ -802,7 +804,7 @@ class Client {
     // connection does not follow it, whether the gateway allows it is not
     // known, and a connect that named one it refuses would be refused whole.
     if ((kept || frame[ALONE]) && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
-      const refused = kept ? frame.topics.filter((t) => !kept.includes(t)) : frame.topics;
+      const refused = kept ? frame.topics.filter((t) => !kept.has(t)) : frame.topics;
       // The topics of one task's subscribes go in one frame (see _action),
       // which the gateway refuses whole for one topic it will not have:
       // each still followed is asked for alone, so that only those the

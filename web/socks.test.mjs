@@ -2342,3 +2342,39 @@ test("a server whose answers come out of order, name topics never asked for, or 
   errors.mock.restore();
   c.close();
 });
+
+test("a refusal naming a huge list of topics costs one pass over it, not one per topic of each subscribe waiting", async () => {
+  // A real gateway's refusal names at most 50 topics; another server's
+  // may name millions, which each subscribe waiting (up to 256, of up to
+  // 50 topics each) was looked up in, from the start, one topic at a time.
+  const errors = mock.method(console, "error", () => {});
+  const { c } = await opened();
+  const ws = latest();
+  for (let i = 0; i < 100; i++) {
+    c.subscribe(`t${i % 40}`);
+    await flush();
+    c.unsubscribe(`t${i % 40}`);
+    await flush();
+  }
+  c.subscribe("news");
+  await flush();
+  const kept = Array.from({ length: 100_000 }, () => "x");
+  kept.push(...Array.from({ length: 40 }, (_, i) => `t${i}`));
+  const frame = JSON.stringify({ type: "error", error: "you may not follow news", topics: kept });
+  // Count the elements the client looks through in arrays this long.
+  const includes = Array.prototype.includes;
+  let scanned = 0;
+  Array.prototype.includes = function (...args) {
+    if (this.length > 100_000) scanned += this.length;
+    return includes.apply(this, args);
+  };
+  try {
+    ws.serverSend(frame);
+  } finally {
+    Array.prototype.includes = includes;
+  }
+  assert.ok(scanned <= kept.length, `${scanned} elements looked through, ${Math.round(scanned / kept.length)} times the list`);
+  assert.deepEqual(c.topics, ["updates"], "news refused, the answer to the last subscribe");
+  errors.mock.restore();
+  c.close();
+});
