@@ -811,12 +811,12 @@ class Client {
       // gateway refuses are dropped (and reported, each by its answer). On
       // a connection that is closing, all are dropped: a topic the gateway
       // refuses in a connect URL refuses the whole connect.
-      const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      // So too with no room for them all (see _full): held, they would be
+      // named by the next connect if this connection closed first.
+      let again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      if (again.length > 0 && this._full(c, again.length)) again = [];
       if (again.length > 0) {
-        // With no room for them all (see _full), they are asked for again
-        // later, as one frame.
-        if (this._full(c, again.length)) c.topics = c.topics.filter((t) => !again.includes(t));
-        else for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
+        for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
       }
       this._drop(c, refused);
