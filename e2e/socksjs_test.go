@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/web"
 )
 
 // pageClient configures one socks.js client of testdata/browser/socks.html.
@@ -37,6 +38,15 @@ type pageClient struct {
 	MaxBackoffMs  int      `json:"maxBackoffMs,omitempty"`
 	// Subscribe is subscribed to when the client first opens.
 	Subscribe []string `json:"subscribe,omitempty"`
+	// Toggle, when the client first opens, subscribes to and unsubscribes
+	// from a topic in turn, a task per call, then subscribes to another.
+	Toggle *pageToggle `json:"toggle,omitempty"`
+}
+
+type pageToggle struct {
+	Topic string `json:"topic"`
+	Times int    `json:"times"`
+	Then  string `json:"then"`
 }
 
 type pageConfig struct {
@@ -597,4 +607,131 @@ func TestBrowserSocksJSChecksItsConnectionWhenThePageIsShownAgain(t *testing.T) 
 	next := log.mark()
 	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-shown"`)
 	browser.await(t, next, "shown the message after the page was shown again", receiveTimeout, isMessage("shown", `"after-shown"`))
+}
+
+// TestBrowserSocksJSHoldsTopicChangesAGatewayDoesNotAnswer: a server
+// that answers pings but never a subscribe or an unsubscribe, and a page
+// that changes a topic in task after task. socks.js in chromium sends 256
+// frames, says so once (reportError), holds the page's later changes, and
+// sends them in one frame once the server answers one.
+func TestBrowserSocksJSHoldsTopicChangesAGatewayDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	var (
+		mu      sync.Mutex
+		actions []json.RawMessage // the frames other than pings, in order
+		changed = make(chan struct{}, 1)
+	)
+	answer := make(chan struct{})
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /socks.js", func(w http.ResponseWriter, r *http.Request) {
+		body, err := web.ClientFile("socks.js")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		var wmu sync.Mutex
+		write := func(s string) {
+			wmu.Lock()
+			defer wmu.Unlock()
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(s))
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-answer:
+				write(`{"type":"subscribed","topics":["news","updates"]}`)
+			case <-done:
+			}
+		}()
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f struct {
+				Action string `json:"action"`
+			}
+			_ = json.Unmarshal(data, &f)
+			if f.Action == "ping" {
+				write(`{"type":"pong","time":"2026-12-01T00:00:00.000Z"}`)
+				continue
+			}
+			mu.Lock()
+			actions = append(actions, data)
+			mu.Unlock()
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	browser, _ := openSocksPage(t, pageConfig{
+		Gateway: srv.URL,
+		Clients: []pageClient{{
+			Name: "h", URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", Geek: "erin", ChatterID: pubsub.NewChatterID(),
+			Topics: "updates", Protocol: "query", Toggle: &pageToggle{Topic: "news", Times: 600, Then: "last"},
+		}},
+	})
+	browser.await(t, 0, "h open", browserTimeout, isState("h", "open"))
+	said := browser.await(t, 0, "the cap reported", browserTimeout, func(ev pageEvent) bool {
+		return ev.Event == "reported" && strings.Contains(ev.Error, "256 subscribes and unsubscribes already wait for the gateway's answer")
+	})
+	t.Logf("reported: %s", said.Error)
+	toggled := browser.awaitEvent(t, 0, "toggled", browserTimeout)
+	if toggled.Topics != "updates,last" {
+		t.Errorf("the client follows %q; want updates,last", toggled.Topics)
+	}
+	// One answer makes room: the change held (last) follows the 256 frames
+	// on the same connection.
+	close(answer)
+	deadline := time.After(browserTimeout)
+	for {
+		mu.Lock()
+		n := len(actions)
+		var lastFrame string
+		if n > 0 {
+			lastFrame = string(actions[n-1])
+		}
+		mu.Unlock()
+		if strings.Contains(lastFrame, `"last"`) {
+			if n != 257 || lastFrame != `{"action":"subscribe","topics":["last"]}` {
+				t.Errorf("frame %d is %s; want the 257th, {\"action\":\"subscribe\",\"topics\":[\"last\"]}", n, lastFrame)
+			}
+			break
+		}
+		if n > 257 {
+			t.Fatalf("%d frames sent; at most 256 wait for an answer", n)
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no subscribe of last within %s; %d frames came", browserTimeout, n)
+		}
+	}
+	evs, _ := browser.log.since(0)
+	n := 0
+	for _, ev := range evs {
+		if ev.Event == "reported" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("reported %d times; want once:\n%s", n, eventsString(evs))
+	}
 }

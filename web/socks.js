@@ -68,6 +68,11 @@ const TOO_MANY_FRAMES = "too many frames";
 const GATEWAY_ERROR_FIELDS = ["connectionId", "message", "requestId"];
 // At most this many bodies are remembered per connection while two overlap.
 const OVERLAP_MEMORY = 1000;
+// At most this many subscribes and unsubscribes wait for the gateway's
+// answer on a connection, as `socks listen`'s typed actions: a page that
+// changes topics in task after task, against a gateway that never answers
+// them, would otherwise grow the list without end (see _full).
+const MAX_PENDING = 256;
 
 /**
  * Opens a connection to a socks gateway and keeps it open.
@@ -189,6 +194,7 @@ class Conn {
     this.closed = false;
     this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
+    this.held = false; // a change of topics waits for room in pending (see _full)
     this.topics = []; // the topics asked for: at $connect, then by each subscribe and unsubscribe sent
     this.id = ""; // the chatter ID it was opened with
     this.openTimer = null; // bounds the handshake
@@ -771,7 +777,9 @@ class Client {
   // be refused; every error is reported.
   _reply(c, body) {
     const find = (match) => c.pending.findIndex(match);
-    const kept = body.type === "error" && Array.isArray(body.topics) ? body.topics : null;
+    // A Set: another server's refusal may name millions of topics, each
+    // looked up for every topic of every subscribe waiting.
+    const kept = body.type === "error" && Array.isArray(body.topics) ? new Set(body.topics) : null;
     let i;
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
@@ -779,12 +787,13 @@ class Client {
     } else if (!kept && typeof body.error === "string" && body.error.startsWith(TOO_MANY_FRAMES + ":")) {
       i = c.pending.length > 0 ? 0 : -1;
     } else {
-      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.includes(t))) : -1;
+      i = kept ? find((f) => f.action === "subscribe" && f.topics.some((t) => !kept.has(t))) : -1;
       if (i < 0) i = find((f) => f.action !== "ping");
     }
     if (i < 0) return false;
     const [frame] = c.pending.splice(i, 1);
     if (frame.action === "ping") c.unansweredPings = 0;
+    this._answered(c);
     if (body.type !== "error") return true;
     // The refusal of a connection a renewal replaced is only reported: the
     // new connection asked for the same topics itself, at its connect or
@@ -795,14 +804,17 @@ class Client {
     // connection does not follow it, whether the gateway allows it is not
     // known, and a connect that named one it refuses would be refused whole.
     if ((kept || frame[ALONE]) && frame.action === "subscribe" && (c === this._conn || !this._conn)) {
-      const refused = kept ? frame.topics.filter((t) => !kept.includes(t)) : frame.topics;
+      const refused = kept ? frame.topics.filter((t) => !kept.has(t)) : frame.topics;
       // The topics of one task's subscribes go in one frame (see _action),
       // which the gateway refuses whole for one topic it will not have:
       // each still followed is asked for alone, so that only those the
       // gateway refuses are dropped (and reported, each by its answer). On
       // a connection that is closing, all are dropped: a topic the gateway
       // refuses in a connect URL refuses the whole connect.
-      const again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      // So too with no room for them all (see _full): held, they would be
+      // named by the next connect if this connection closed first.
+      let again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
+      if (again.length > 0 && this._full(c, again.length)) again = [];
       if (again.length > 0) {
         for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
@@ -811,6 +823,30 @@ class Client {
     }
     report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
     return true;
+  }
+
+  // _full reports whether n more subscribes and unsubscribes would be over
+  // MAX_PENDING waiting for c's answers, and then holds them: c.topics
+  // keeps what was sent, so the next sync sends every change made since,
+  // once the gateway answers one (see _answered), and the next connection
+  // asks for every topic followed. Said once, until one is sent again.
+  _full(c, n) {
+    if (n === 0) return false;
+    if (c.pending.length + n <= MAX_PENDING) {
+      c.held = false;
+      return false;
+    }
+    if (!c.held) {
+      c.held = true;
+      report(new Error(`socks: ${MAX_PENDING} subscribes and unsubscribes already wait for the gateway's answer (is it answering?): the topics changed since are sent once it answers one, or asked for by the next connection`));
+    }
+    return true;
+  }
+
+  // _answered is called when an action of c got its answer: a change of
+  // topics held for room (see _full) may go now.
+  _answered(c) {
+    if (c.held && c === this._conn) this._action();
   }
 
   // _drop stops following topics the gateway refused on c, or did not take
@@ -828,6 +864,7 @@ class Client {
   _gatewayError(c, body) {
     const frame = c.pending.shift();
     if (frame && frame.action === "ping") c.unansweredPings = 0;
+    if (frame) this._answered(c);
     // except a topic asked for alone after a refusal, which is dropped as in
     // _reply: those come in a burst, which API Gateway may answer so for a
     // throttled function, and it may be one the gateway refuses.
@@ -842,6 +879,7 @@ class Client {
   _syncTopics(c) {
     const add = this._topics.filter((t) => !c.topics.includes(t));
     const drop = c.topics.filter((t) => !this._topics.includes(t));
+    if (this._full(c, (add.length > 0) + (drop.length > 0))) return;
     c.topics = this._topics.slice();
     if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
     if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });

@@ -1746,7 +1746,7 @@ test("close() during a handshake closes its socket and leaves no timer at once, 
   }
 });
 
-test("every close a socks gateway sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
+test("every close a socks gateway (or another server) sends is followed by a reconnect that asks for the same topics, then resync; the code and reason reach onState", async () => {
   // gateway/gateway.go and docs/protocol.md ("Close codes sent by the local
   // gateway"); API Gateway closes with 1001 "Going away" at the idle
   // timeout and the 2-hour cap, and a browser reports 1006 for a link that
@@ -1762,6 +1762,14 @@ test("every close a socks gateway sends is followed by a reconnect that asks for
     [1009, "message too big"],
     [1009, "frame too big"],
     [1011, "Internal server error"],
+    // And what another server may send: no code, the browser's own for a
+    // text frame that is not UTF-8, a code of an application, the longest
+    // reason a close frame holds.
+    [1005, ""],
+    [1007, ""],
+    [3000, "unauthorized"],
+    [4000, "no pong"],
+    [4999, "é".repeat(61) + "x"],
   ];
   for (const [code, reason] of closes) {
     const what = `${code} ${JSON.stringify(reason)}`;
@@ -2201,4 +2209,164 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
   } finally {
     errors.mock.restore();
   }
+});
+
+test("subscribes and unsubscribes waiting for the gateway's answer are capped at 256 per connection: the page's later changes are held, said once, and sent once the gateway answers", async () => {
+  // A gateway that pongs but never answers a subscribe or an unsubscribe
+  // (a route that hangs, a hostile server), and a page that changes a
+  // topic in a task of its own each time (a click, a timer): every task
+  // sent a frame and kept it waiting for its answer, a list that grew
+  // without end, each reply walking all of it.
+  const errors = mock.method(console, "error", () => {});
+  // What socks.js reported (node's own warnings go to console.error too).
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const ws = latest();
+  for (let i = 0; i < 1000; i++) {
+    if (i % 2 === 0) c.subscribe("news");
+    else c.unsubscribe("news");
+    await flush();
+  }
+  c.subscribe("plays");
+  await flush();
+  const actions = () => ws.sent.filter((f) => f.action !== "ping");
+  assert.equal(actions().length, 256, "at most 256 wait for an answer");
+  assert.equal(said().length, 1, "said once");
+  assert.match(said()[0], /256 subscribes and unsubscribes already wait for the gateway's answer/);
+  assert.deepEqual(c.topics, ["updates", "plays"], "the page's calls are kept");
+  // The heartbeat goes on: a ping is not held.
+  mock.timers.tick(DEFAULTS.heartbeatMs);
+  assert.deepEqual(ws.sent.at(-1), { action: "ping" });
+  ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+  // One answer: what changed meanwhile goes in one frame.
+  ws.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  await flush();
+  assert.deepEqual(actions().slice(256), [{ action: "subscribe", topics: ["plays"] }]);
+  // The last unsubscribe of news was sent before the cap (1000 calls,
+  // the 256th an unsubscribe): nothing more for news.
+  assert.equal(said().length, 1);
+  // Full again: said again, once.
+  c.subscribe("jobs");
+  await flush();
+  assert.equal(actions().length, 257);
+  assert.equal(said().length, 2);
+  // A new connection asks for every topic the page follows, and starts
+  // with nothing waiting.
+  ws.serverClose(1001);
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates,plays,jobs");
+  latest().serverOpen();
+  c.subscribe("chat");
+  await flush();
+  assert.deepEqual(latest().sent, [{ action: "subscribe", topics: ["chat"] }]);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a refused subscribe's topics are not asked for again one a frame past the cap: all are dropped, as on a connection that is closing", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const ws = latest();
+  c.subscribe(["a", "b", "c"]);
+  await flush();
+  for (let i = 0; i < 255; i++) {
+    if (i % 2 === 0) c.subscribe("x");
+    else c.unsubscribe("x");
+    await flush();
+  }
+  const actions = () => ws.sent.filter((f) => f.action !== "ping");
+  assert.equal(actions().length, 256);
+  assert.equal(said().length, 0);
+  // The first is refused whole: a, b and c would each be asked for alone,
+  // three frames where the answer made room for one. Held, they would be
+  // named by the next connect, which the gateway refuses whole for b, if
+  // this connection closed before it answered again.
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow b; it may follow only updates, a, c, x","topics":["updates"]}');
+  await flush();
+  assert.equal(actions().length, 256, "none sent past the cap");
+  assert.equal(said().length, 2);
+  assert.match(said()[0], /256 subscribes and unsubscribes already wait/);
+  assert.match(said()[1], /refused.*"a","b","c".*may not follow b/);
+  assert.deepEqual(c.topics, ["updates", "x"]);
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates,x");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a server whose answers come out of order, name topics never asked for, or come when nothing waits: each answers one action at most, the rest are messages, and the topics followed are the client's own", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("a");
+  await flush();
+  c.unsubscribe("updates");
+  await flush();
+  mock.timers.tick(DEFAULTS.heartbeatMs); // a ping waits too
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["a"] }, { action: "unsubscribe", topics: ["updates"] }, { action: "ping" }]);
+  // API Gateway runs each frame in its own invocation: the answers may
+  // come in any order. These name topics never asked for.
+  ws.serverSend('{"type":"unsubscribed","topics":["evil"]}');
+  ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+  ws.serverSend('{"type":"subscribed","topics":["a","evil","x,y"]}');
+  assert.deepEqual(got, [], "the three answers");
+  // Nothing waits now: more of the same, and a flood of them, are messages.
+  for (let i = 0; i < 1000; i++) {
+    ws.serverSend('{"type":"subscribed","topics":["evil"]}');
+    ws.serverSend('{"type":"pong","time":"2026-11-30T12:04:00.000Z"}');
+    ws.serverSend('{"type":"error","error":"you are refused","topics":[]}');
+    ws.serverSend('{"type":"error","error":"too many frames: send at most 50 per second"}');
+  }
+  assert.equal(got.length, 4000);
+  assert.deepEqual(said(), [], "nothing was refused");
+  assert.deepEqual(c.topics, ["a"], "what the page asked for, not what the server named");
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "a");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a refusal naming a huge list of topics costs one pass over it, not one per topic of each subscribe waiting", async () => {
+  // A real gateway's refusal names at most 50 topics; another server's
+  // may name millions, which each subscribe waiting (up to 256, of up to
+  // 50 topics each) was looked up in, from the start, one topic at a time.
+  const errors = mock.method(console, "error", () => {});
+  const { c } = await opened();
+  const ws = latest();
+  for (let i = 0; i < 100; i++) {
+    c.subscribe(`t${i % 40}`);
+    await flush();
+    c.unsubscribe(`t${i % 40}`);
+    await flush();
+  }
+  c.subscribe("news");
+  await flush();
+  const kept = Array.from({ length: 100_000 }, () => "x");
+  kept.push(...Array.from({ length: 40 }, (_, i) => `t${i}`));
+  const frame = JSON.stringify({ type: "error", error: "you may not follow news", topics: kept });
+  // Count the elements the client looks through in arrays this long.
+  const includes = Array.prototype.includes;
+  let scanned = 0;
+  Array.prototype.includes = function (...args) {
+    if (this.length > 100_000) scanned += this.length;
+    return includes.apply(this, args);
+  };
+  try {
+    ws.serverSend(frame);
+  } finally {
+    Array.prototype.includes = includes;
+  }
+  assert.ok(scanned <= kept.length, `${scanned} elements looked through, ${Math.round(scanned / kept.length)} times the list`);
+  assert.deepEqual(c.topics, ["updates"], "news refused, the answer to the last subscribe");
+  errors.mock.restore();
+  c.close();
 });
