@@ -357,7 +357,8 @@ func maskPassword(raw string) (string, bool) {
 // Dial connects. A refused upgrade returns a *HandshakeError.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	d := websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
+		// A proxy would take "localhost." for its own machine.
+		Proxy:            loopback.Proxy(http.ProxyFromEnvironment),
 		HandshakeTimeout: opts.HandshakeTimeout,
 		Subprotocols:     opts.Subprotocols,
 		ReadBufferSize:   pubsub.MaxFrameBytes,
