@@ -1282,8 +1282,11 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 	var mu sync.Mutex
 	var raw net.Conn
 	d := *dialer
+	// A --url on "localhost." (this machine: not paced) is dialled on
+	// localhost: Go would look it up in DNS.
+	netDial := loopback.Dial(nil)
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		c, err := netDial(ctx, network, addr)
 		mu.Lock()
 		raw = c
 		if c != nil && dctx.Err() != nil {
