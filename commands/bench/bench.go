@@ -519,7 +519,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 // broadcaster publishes by POST CALLBACK/@broadcast (a bench ceiling);
 // lost is the advice when a message does not arrive.
 func broadcaster(callback string, timeout time.Duration) (publish func(context.Context, string, []byte) error, lost string) {
-	client := &http.Client{Timeout: timeout}
+	// A --callback on "localhost." is dialled on localhost, as --url is.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = loopback.Dial(transport.DialContext)
+	transport.Proxy = loopback.Proxy(transport.Proxy)
+	client := &http.Client{Timeout: timeout, Transport: transport}
 	target := strings.TrimSuffix(callback, "/") + "/@broadcast"
 	lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)
 	return func(ctx context.Context, _ string, body []byte) error {

@@ -742,9 +742,10 @@ func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 	})
 }
 
-// TestBenchReachesATargetOnLocalhostDot: a --url on "localhost." (this
-// machine, as bench judges it: not paced) is dialled on localhost, as by
-// listen; Go would look the name up in DNS and not find it.
+// TestBenchReachesATargetOnLocalhostDot: a --url and a --callback on
+// "localhost." (this machine, as bench judges it: not paced) are dialled
+// on localhost, as by listen; Go would look the name up in DNS and not
+// find it.
 func TestBenchReachesATargetOnLocalhostDot(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -756,7 +757,7 @@ func TestBenchReachesATargetOnLocalhostDot(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	addr := net.JoinHostPort("localhost.", port)
 	opts := defaults()
-	opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+ln.Addr().String()
+	opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+addr
 	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
 	res, _ := runBench(t, opts)
 	checkFigures(t, res, 20, 2, 5)
