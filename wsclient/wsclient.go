@@ -392,24 +392,48 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	// keeps every header line it is sent, with no bound.
 	var bounded []*boundedConn
 	var boundedMu sync.Mutex
+	// cut is set (under boundedMu) once ctx ends the dial: the dialer
+	// watches ctx only until the TCP connection is made, so the
+	// handshake's connections are then given a deadline in the past.
+	var cut bool
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		connected.Store(true)
-		bc := &boundedConn{Conn: c, left: maxHandshakeBytes}
+		bc := &boundedConn{Conn: c, left: maxHandshakeBytes, mu: &boundedMu, cut: &cut}
 		boundedMu.Lock()
 		bounded = append(bounded, bc)
+		if cut {
+			_ = c.SetDeadline(longAgo)
+		}
 		boundedMu.Unlock()
 		return bc, nil
 	}
+	stop := context.AfterFunc(ctx, func() {
+		boundedMu.Lock()
+		defer boundedMu.Unlock()
+		cut = true
+		for _, bc := range bounded {
+			_ = bc.Conn.SetDeadline(longAgo)
+		}
+	})
 	ws, resp, err := d.DialContext(ctx, rawURL, header)
+	if !stop() && err == nil {
+		// ctx ended as the handshake did: the connection may be cut.
+		_ = ws.Close()
+		err = ctx.Err()
+	}
 	boundedMu.Lock()
 	for _, bc := range bounded {
 		bc.open.Store(true)
 	}
 	boundedMu.Unlock()
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (Ctrl-C), whatever the cut connection then said.
+		return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
 	if err != nil {
 		if errors.Is(err, errHandshakeTooLong) {
 			return nil, &endError{fmt.Sprintf("the server's answer to the WebSocket handshake ran over %d MB (is it a WebSocket server? a proxy in the way?)", maxHandshakeBytes>>20), err}
@@ -480,6 +504,23 @@ type boundedConn struct {
 	net.Conn
 	left int64 // read only by the handshake, before open is set
 	open atomic.Bool
+	// mu guards *cut, set once the dial's context has ended it: a
+	// deadline the dialer sets after (the handshake's) is then one in
+	// the past.
+	mu  *sync.Mutex
+	cut *bool
+}
+
+// longAgo is a deadline in the past: it ends what waits on a connection.
+var longAgo = time.Unix(1, 0)
+
+func (c *boundedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *c.cut {
+		t = longAgo
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *boundedConn) Read(p []byte) (int, error) {
