@@ -1265,6 +1265,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true)))
 	}
 	notAll := cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", more, ids, chosen))
+	if ids == nil {
+		// Of all of them, dead letters held and more past those a read
+		// takes are two things left undone: both are said, as by a
+		// listing.
+		notAll = errors.Join(heldError("redriving", held, ids, chosen), q.unreadError("redriving", more, ids, chosen))
+	}
 	if skipped > 0 && notAll != nil {
 		return moved, withSkipped(notAll)
 	}

@@ -687,3 +687,18 @@ func TestAPurgeOfAllGoesOnPastDeadLettersHeldAndTaken(t *testing.T) {
 		t.Errorf("PurgeDeadLetters = %d, %v; want both reads' 3, and the held and the taken said", n, err)
 	}
 }
+
+// TestARedriveOfAllWithDeadLettersHeldStillSaysThereAreMore: a redrive
+// of all whose read found dead letters held by another command, and more
+// past those it takes, says both (store.ErrDeadLettersHeld and
+// ErrDeadLettersUnread, as a listing does): dlq redrive --all then exits
+// 1 saying to run it again ("more": true). Before, the held note alone
+// was said (exit 0), as if all the others had been redriven.
+func TestARedriveOfAllWithDeadLettersHeldStillSaysThereAreMore(t *testing.T) {
+	// A read of 1: d0 (d1 read to know of more); 2 held.
+	q := NewSQSQueue(sendsAll(deadLettersAPI(3, 2, deletedAll)), QueuesFor("fake"), SQSOptions{DeadLetterWalk: 1})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 1 || !errors.Is(err, store.ErrDeadLettersUnread) || !errors.Is(err, store.ErrDeadLettersHeld) {
+		t.Errorf("Redrive = %d, %v; want 1, and that there are more and that some were held", n, err)
+	}
+}
