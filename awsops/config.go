@@ -193,8 +193,13 @@ func profileOf(cfg aws.Config, asked string) string {
 }
 
 // dialLoopback makes t dial an address on "localhost." on localhost
-// (loopback.Dial), which Go's resolver would look up in DNS and not find.
-func dialLoopback(t *http.Transport) { t.DialContext = loopback.Dial(t.DialContext) }
+// (loopback.Dial), which Go's resolver would look up in DNS and not find,
+// and never through a proxy (loopback.Proxy), which would take it for
+// its own machine.
+func dialLoopback(t *http.Transport) {
+	t.DialContext = loopback.Dial(t.DialContext)
+	t.Proxy = loopback.Proxy(t.Proxy)
+}
 
 // validRegion reports whether region can be the host label AWS endpoints
 // put it in: 1 to 63 letters, digits and '-', not at either end.

@@ -1265,6 +1265,12 @@ func (q *SQSQueue) RedriveEach(ctx context.Context, ids []string, each func(stor
 		return moved, withSkipped(fmt.Errorf("redriving dead letters: %w", keptErr(idsOf(taken), true)))
 	}
 	notAll := cmp.Or(heldError("redriving", held, ids, chosen), q.unreadError("redriving", more, ids, chosen))
+	if ids == nil {
+		// Of all of them, dead letters held and more past those a read
+		// takes are two things left undone: both are said, as by a
+		// listing.
+		notAll = errors.Join(heldError("redriving", held, ids, chosen), q.unreadError("redriving", more, ids, chosen))
+	}
 	if skipped > 0 && notAll != nil {
 		return moved, withSkipped(notAll)
 	}
@@ -1292,10 +1298,16 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 		return n, err
 	}
 	total := 0
-	// held is a read's note that dead letters were held by another
-	// command: the purge goes on with those it can take, and says so at
-	// the end.
-	var held error
+	// notes are the reads' notes that dead letters were held by another
+	// command, or taken by one before this one deleted them (each
+	// store.ErrDeadLettersHeld; the same words once): the purge goes on
+	// with those it can take, and says so at the end.
+	var notes []error
+	note := func(err error) {
+		if !slices.ContainsFunc(notes, func(n error) bool { return n.Error() == err.Error() }) {
+			notes = append(notes, err)
+		}
+	}
 	for pass := 1; ; pass++ {
 		so := total
 		n, more, err := q.purgePass(ctx, nil, func(n int) {
@@ -1304,19 +1316,22 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 			}
 		})
 		total += n
-		if h, ok := err.(heldErr); ok && more {
-			held, err = h, nil
+		if err != nil && errors.Is(err, store.ErrDeadLettersHeld) {
+			// Held or taken, or both: of all the dead letters, a
+			// purge's only errors that are no failure.
+			note(err)
+			err = nil
 		}
 		switch {
 		case err != nil:
 			return total, err
 		case !more:
-			return total, held
+			return total, errors.Join(notes...)
 		case n == 0:
-			return total, errors.Join(q.moreError("purging", total), held)
+			return total, errors.Join(append([]error{q.moreError("purging", total)}, notes...)...)
 		case pass == maxPurgePasses:
-			return total, errors.Join(unreadErr(fmt.Sprintf("purging dead letters: purged %s in %d reads of up to %s, and there are more: run it again to purge the others",
-				text.Pluralize(total, "dead letter"), pass, thousands(q.deadLetterWalk()))), held)
+			return total, errors.Join(append([]error{unreadErr(fmt.Sprintf("purging dead letters: purged %s in %d reads of up to %s, and there are more: run it again to purge the others",
+				text.Pluralize(total, "dead letter"), pass, thousands(q.deadLetterWalk())))}, notes...)...)
 		}
 	}
 }

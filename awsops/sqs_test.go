@@ -669,3 +669,36 @@ func TestAPurgeOfAllGoesOnPastDeadLettersHeld(t *testing.T) {
 		t.Errorf("PurgeDeadLetters = %d, %v; want both reads' 2 and the held ones said", n, err)
 	}
 }
+
+// TestAPurgeOfAllGoesOnPastDeadLettersHeldAndTaken: a read of a purge of
+// all that finds dead letters held by another command and one taken by
+// another command before it could delete it, with more past those it
+// takes, goes on to the next read, as it does past either alone; both
+// are said at the end, as notes (store.ErrDeadLettersHeld). Before, it
+// stopped after that first read with the notes only (exit 0), leaving
+// the others unread and unsaid.
+func TestAPurgeOfAllGoesOnPastDeadLettersHeldAndTaken(t *testing.T) {
+	// Reads of 2: d0 (taken) and d1 (d2 read to know of more), then d3
+	// and d4.
+	q := NewSQSQueue(deadLettersAPI(5, 2, deletedBut("d0-r")), QueuesFor("fake"), SQSOptions{DeadLetterWalk: 2})
+	n, err := q.PurgeDeadLetters(t.Context(), nil)
+	if n != 3 || !errors.Is(err, store.ErrDeadLettersHeld) || errors.Is(err, store.ErrDeadLettersUnread) ||
+		!strings.Contains(fmt.Sprint(err), "held by") || !strings.Contains(fmt.Sprint(err), "taken by") {
+		t.Errorf("PurgeDeadLetters = %d, %v; want both reads' 3, and the held and the taken said", n, err)
+	}
+}
+
+// TestARedriveOfAllWithDeadLettersHeldStillSaysThereAreMore: a redrive
+// of all whose read found dead letters held by another command, and more
+// past those it takes, says both (store.ErrDeadLettersHeld and
+// ErrDeadLettersUnread, as a listing does): dlq redrive --all then exits
+// 1 saying to run it again ("more": true). Before, the held note alone
+// was said (exit 0), as if all the others had been redriven.
+func TestARedriveOfAllWithDeadLettersHeldStillSaysThereAreMore(t *testing.T) {
+	// A read of 1: d0 (d1 read to know of more); 2 held.
+	q := NewSQSQueue(sendsAll(deadLettersAPI(3, 2, deletedAll)), QueuesFor("fake"), SQSOptions{DeadLetterWalk: 1})
+	n, err := q.Redrive(t.Context(), nil)
+	if n != 1 || !errors.Is(err, store.ErrDeadLettersUnread) || !errors.Is(err, store.ErrDeadLettersHeld) {
+		t.Errorf("Redrive = %d, %v; want 1, and that there are more and that some were held", n, err)
+	}
+}

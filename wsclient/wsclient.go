@@ -357,7 +357,8 @@ func maskPassword(raw string) (string, bool) {
 // Dial connects. A refused upgrade returns a *HandshakeError.
 func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	d := websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
+		// A proxy would take "localhost." for its own machine.
+		Proxy:            loopback.Proxy(http.ProxyFromEnvironment),
 		HandshakeTimeout: opts.HandshakeTimeout,
 		Subprotocols:     opts.Subprotocols,
 		ReadBufferSize:   pubsub.MaxFrameBytes,
@@ -394,6 +395,10 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		return c, err
 	}
 	ws, resp, err := DialWith(ctx, &d, rawURL, header)
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (Ctrl-C), whatever the cut connection then said.
+		return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
 	if err != nil {
 		if errors.Is(err, errHandshakeTooLong) || errors.Is(err, errUnasked) {
 			return nil, err
@@ -464,20 +469,43 @@ func DialWith(ctx context.Context, d *websocket.Dialer, rawURL string, header ht
 	if inner == nil {
 		inner = (&net.Dialer{}).DialContext
 	}
+	// Every connection the handshake reads from (a proxy's too) reads
+	// at most maxHandshakeBytes until the handshake is over: the dialer
+	// keeps every header line it is sent, with no bound.
 	var bounded []*boundedConn
 	var mu sync.Mutex
+	// cut is set (under mu) once ctx ends the dial: the dialer watches
+	// ctx only until the TCP connection is made, so the handshake's
+	// connections are then given a deadline in the past.
+	var cut bool
 	dd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := inner(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		bc := &boundedConn{Conn: c, left: maxHandshakeBytes}
+		bc := &boundedConn{Conn: c, left: maxHandshakeBytes, mu: &mu, cut: &cut}
 		mu.Lock()
 		bounded = append(bounded, bc)
+		if cut {
+			_ = c.SetDeadline(longAgo)
+		}
 		mu.Unlock()
 		return bc, nil
 	}
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cut = true
+		for _, bc := range bounded {
+			_ = bc.Conn.SetDeadline(longAgo)
+		}
+	})
 	ws, resp, err := dd.DialContext(ctx, rawURL, header)
+	if !stop() && err == nil {
+		// ctx ended as the handshake did: the connection may be cut.
+		_ = ws.Close()
+		ws, err = nil, ctx.Err()
+	}
 	mu.Lock()
 	for _, bc := range bounded {
 		bc.open.Store(true)
@@ -539,6 +567,23 @@ type boundedConn struct {
 	net.Conn
 	left int64 // read only by the handshake, before open is set
 	open atomic.Bool
+	// mu guards *cut, set once the dial's context has ended it: a
+	// deadline the dialer sets after (the handshake's) is then one in
+	// the past.
+	mu  *sync.Mutex
+	cut *bool
+}
+
+// longAgo is a deadline in the past: it ends what waits on a connection.
+var longAgo = time.Unix(1, 0)
+
+func (c *boundedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *c.cut {
+		t = longAgo
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *boundedConn) Read(p []byte) (int, error) {

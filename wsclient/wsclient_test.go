@@ -875,3 +875,52 @@ func TestDialReachesLocalhostDot(t *testing.T) {
 	u = strings.Replace(u, "127.0.0.1", "localhost.", 1)
 	dial(t, u, Options{})
 }
+
+// TestCtrlCWhileTheServerHoldsTheHandshakeEndsTheDial: a cancelled
+// context (Ctrl-C in listen) while the server holds the handshake, having
+// read the request and answered nothing, ends the dial at once with the
+// context's error. The dialer watches the context only until the TCP
+// connection is made: listen waited out the handshake timeout (15 s) and
+// then exited.
+func TestCtrlCWhileTheServerHoldsTheHandshakeEndsTheDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan struct{}, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" { // the request is in; no answer comes
+				asked <- struct{}{}
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", Options{HandshakeTimeout: time.Hour})
+		done <- err
+	}()
+	<-asked
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Dial = %v; want the context's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Dial still runs 20s after its context was cancelled: it waits out the handshake timeout")
+	}
+}

@@ -519,7 +519,11 @@ func benchRun(ctx context.Context, opts *Options) error {
 // broadcaster publishes by POST CALLBACK/@broadcast (a bench ceiling);
 // lost is the advice when a message does not arrive.
 func broadcaster(callback string, timeout time.Duration) (publish func(context.Context, string, []byte) error, lost string) {
-	client := &http.Client{Timeout: timeout}
+	// A --callback on "localhost." is dialled on localhost, as --url is.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = loopback.Dial(transport.DialContext)
+	transport.Proxy = loopback.Proxy(transport.Proxy)
+	client := &http.Client{Timeout: timeout, Transport: transport}
 	target := strings.TrimSuffix(callback, "/") + "/@broadcast"
 	lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)
 	return func(ctx context.Context, _ string, body []byte) error {
@@ -1281,22 +1285,32 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 	defer cancel()
 	var mu sync.Mutex
 	var raw net.Conn
+	// cut is set once dctx has ended the dial: the connection's
+	// deadline is then in the past, whatever the dialer sets after.
+	var cut bool
 	d := *dialer
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		c, err := netDial(ctx, network, addr)
+		if c == nil {
+			return c, err
+		}
 		mu.Lock()
 		raw = c
-		if c != nil && dctx.Err() != nil {
+		if dctx.Err() != nil {
 			// dctx ended (Ctrl-C) as the connect completed: the
-			// AfterFunc below has already run and found no raw.
+			// AfterFunc below may have run already and found no raw.
+			cut = true
 			_ = c.SetDeadline(time.Unix(1, 0))
 		}
 		mu.Unlock()
-		return c, err
+		// The WebSocket dialer sets the handshake's deadline once this
+		// returns, which would lift the one in the past.
+		return &cutConn{Conn: c, mu: &mu, cut: &cut}, err
 	}
 	stop := context.AfterFunc(dctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
+		cut = true
 		if raw != nil {
 			_ = raw.SetDeadline(time.Unix(1, 0))
 		}
@@ -1329,6 +1343,28 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 	}
 	return ws, nil
 }
+
+// cutConn is a client's connection while it is dialled: once the dial
+// is cut short (*cut, under mu), a deadline set on it is one in the past.
+type cutConn struct {
+	net.Conn
+	mu  *sync.Mutex
+	cut *bool
+}
+
+func (c *cutConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *c.cut {
+		t = time.Unix(1, 0)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// netDial opens a client's TCP connection. A --url on "localhost." (this
+// machine: not paced) is dialled on localhost: Go would look it up in
+// DNS. Tests replace it.
+var netDial = loopback.Dial(nil)
 
 // readLimit is the largest message a client accepts, as listen's
 // (wsclient): twice what API Gateway delivers, so that a target that

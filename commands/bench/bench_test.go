@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -740,4 +741,60 @@ func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 			t.Errorf("first line %q; want the URL above the table\n%s", first, out)
 		}
 	})
+}
+
+// TestBenchReachesATargetOnLocalhostDot: a --url and a --callback on
+// "localhost." (this machine, as bench judges it: not paced) are dialled
+// on localhost, as by listen; Go would look the name up in DNS and not
+// find it.
+func TestBenchReachesATargetOnLocalhostDot(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: ceiling.New()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr := net.JoinHostPort("localhost.", port)
+	opts := defaults()
+	opts.URL, opts.Callback = "ws://"+addr+"/", "http://"+addr
+	opts.Auth, opts.Publish = AuthNone, PublishBroadcast
+	res, _ := runBench(t, opts)
+	checkFigures(t, res, 20, 2, 5)
+}
+
+// TestCtrlCAsTheConnectionIsMadeEndsTheHandshake: Ctrl-C that comes as a
+// client's TCP connection is made, before its handshake starts, ends the
+// dial at once. The dial cut its connection short with a deadline in the
+// past, but the WebSocket dialer then set the handshake's own deadline
+// (up to 30 s) on it, and the dial waited that out on a silent target.
+func TestCtrlCAsTheConnectionIsMadeEndsTheHandshake(t *testing.T) {
+	addr, _ := silentTarget(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	before := netDial
+	t.Cleanup(func() { netDial = before })
+	netDial = func(dctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := before(dctx, network, addr)
+		cancel() // Ctrl-C, as the connect completes
+		<-dctx.Done()
+		// What Ctrl-C sets off runs now, before the connection is
+		// handed over, as it may.
+		runtime.Gosched()
+		return c, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := dial(ctx, "ws://"+addr+"/", "", time.Hour)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("dial = %v; want it cancelled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the dial still runs 20s after Ctrl-C: it waits out the handshake's 30s timeout")
+	}
 }

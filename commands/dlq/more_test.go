@@ -11,6 +11,8 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/jsondoc"
+	"github.com/socks-dev/socks/store"
 )
 
 // moreQueue returns an SQS queue on ElasticMQ whose reads of the dead
@@ -97,4 +99,58 @@ func TestAMistypedIDAmongExactlyWhatAReadTakesIsNotFound(t *testing.T) {
 	q, _ := moreQueue(t, 2)
 	ios, _, _, _ := streams()
 	wantExit(t, showRun(context.Background(), &ShowOptions{IO: ios, Queue: qf(q), Now: time.Now, ID: "q-mistyped"}), cmdutil.ExitNotFound)
+}
+
+// moreAll is a queue whose redrive and purge of all do n dead letters and
+// stop with more left (store.ErrDeadLettersUnread), as SQS's do past the
+// dead letters a read takes (a purge, past its reads).
+type moreAll struct {
+	store.Queue
+	n int
+}
+
+func (m moreAll) err() error {
+	return fmt.Errorf("dead letters: did %d of them, and there are more: run it again: %w", m.n, store.ErrDeadLettersUnread)
+}
+func (m moreAll) RedriveEach(context.Context, []string, func(store.DeadLetter)) (int, error) {
+	return m.n, m.err()
+}
+func (m moreAll) PurgeEach(_ context.Context, _ []string, purged func(int)) (int, error) {
+	purged(m.n)
+	return m.n, m.err()
+}
+
+// TestMoreIsAsDocumented: the --json of a redrive or purge of all that
+// stopped with more left ({"redriven":2,"more":true}) is as docs/json.md
+// shows it (jsondoc), exit 1. The e2e test of the page runs the local
+// backend, which never prints "more".
+func TestMoreIsAsDocumented(t *testing.T) {
+	q, _ := deadQueue(t, "a")
+	mq := moreAll{q, 2}
+	for _, c := range []struct {
+		section string
+		run     func(*RedriveOptions, *PurgeOptions) error
+	}{
+		{"socks dlq redrive --all --json", func(r *RedriveOptions, _ *PurgeOptions) error { return redriveRun(t.Context(), r) }},
+		{"socks dlq purge --all --yes --json", func(_ *RedriveOptions, p *PurgeOptions) error { return purgeRun(t.Context(), p) }},
+	} {
+		ios, _, out, _ := streams()
+		err := c.run(
+			&RedriveOptions{IO: ios, Queue: qf(mq), Now: time.Now, selection: selection{All: true}, JSON: true},
+			&PurgeOptions{IO: ios, Queue: qf(mq), Now: time.Now, selection: selection{All: true}, Yes: true, JSON: true})
+		if !errors.Is(err, store.ErrDeadLettersUnread) {
+			t.Errorf("%s: %v; want the error saying there are more (exit 1)", c.section, err)
+		}
+		d, ferr := jsondoc.Find(c.section)
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		var got map[string]any
+		if jerr := json.Unmarshal(out.Bytes(), &got); jerr != nil || got["more"] != true {
+			t.Errorf("%s: stdout %q; want \"more\": true", c.section, out)
+		}
+		for _, p := range d.Check(out.String()) {
+			t.Errorf("%s: %s", c.section, p)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -74,6 +75,24 @@ func Dial(dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return dial(ctx, network, Addr(addr))
+	}
+}
+
+// Proxy wraps proxy (an http.Transport's or a dialer's Proxy, such as
+// http.ProxyFromEnvironment; nil is none) so that a request to a host
+// Name takes as this machine goes to it directly, as Dial reaches it, and
+// never through a proxy, which would take "localhost." for its own
+// machine: Go's own rule spares "localhost" and loopback addresses, not
+// "localhost." or "LOCALHOST".
+func Proxy(proxy func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	if proxy == nil {
+		return nil
+	}
+	return func(r *http.Request) (*url.URL, error) {
+		if r.URL != nil && Name(r.URL.Hostname()) {
+			return nil, nil
+		}
+		return proxy(r)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -128,5 +129,32 @@ func TestEveryNameOfLocalhostIsListenedOnAndDialled(t *testing.T) {
 			t.Errorf("accepting on %s: %v", name, err)
 		}
 		ln.Close()
+	}
+}
+
+// TestThisMachineIsNotReachedThroughAProxy: with a proxy set (as
+// HTTPS_PROXY sets one), a request to this machine by any of its names
+// goes to it, not to the proxy, which would take "localhost." for its own
+// machine; Go's own rule (http.ProxyFromEnvironment) spares "localhost"
+// and loopback addresses but sends "localhost." and "LOCALHOST" to the
+// proxy. Any other host still goes through it.
+func TestThisMachineIsNotReachedThroughAProxy(t *testing.T) {
+	via, _ := url.Parse("http://proxy.example:3128")
+	proxy := Proxy(http.ProxyURL(via))
+	for raw, want := range map[string]*url.URL{
+		"http://localhost.:4566/": nil, "https://LOCALHOST:8765/": nil, "ws://Localhost.:8765/connect": nil,
+		"http://127.0.0.1:8000/": nil, "http://[::1]:8000/": nil,
+		"https://sqs.eu-west-1.amazonaws.com/": via, "http://localhost.example:80/": via,
+	} {
+		req, err := http.NewRequest(http.MethodGet, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := proxy(req); err != nil || got != want {
+			t.Errorf("the proxy of %s = %v, %v; want %v", raw, got, err, want)
+		}
+	}
+	if Proxy(nil) != nil {
+		t.Error("Proxy(nil) is not nil: no proxy stays none")
 	}
 }
