@@ -43,9 +43,10 @@ const (
 
 // action is a frame sent to the gateway and not yet answered.
 type action struct {
-	name string // subscribe, unsubscribe, ping
+	name  string   // subscribe, unsubscribe, ping
+	asked []string // the topics sent
 	// topics are those whose following the action still decides: those
-	// typed, less those a later action, answered first, decided since
+	// asked, less those a later action, answered first, decided since
 	// (see settle).
 	topics []string
 	sent   time.Time
@@ -762,7 +763,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // the rule socks.js follows (docs/protocol.md): a route's reply, whose
 // keys are all a reply's, answers the oldest action of its kind (a pong a
 // ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
-// subscribe or an unsubscribe: the ping route always pongs); API Gateway's
+// subscribe or an unsubscribe: the ping route always pongs; a refused
+// subscribe's error, naming the topics still followed, the oldest
+// subscribe that asked for a topic outside them); API Gateway's
 // error frame, exactly "message", "connectionId" and "requestId", each a
 // string, answers the oldest action, and so does the local gateway's error
 // for a frame it dropped over its rate (pubsub.TooManyFrames), which it
@@ -786,6 +789,21 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		i = 0
 	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
 		return Line{}, false
+	case r.Type == "error" && r.Topics != nil:
+		// A refused subscribe, naming the topics still followed: the
+		// oldest subscribe that asked for one outside them, as socks.js
+		// matches it. Out of order, the oldest would take another's
+		// refusal, and the refused topics that one's answer.
+		kept := make(map[string]bool, len(r.Topics))
+		for _, t := range r.Topics {
+			kept[t] = true
+		}
+		i = slices.IndexFunc(s.pending, func(a action) bool {
+			return a.name == "subscribe" && slices.ContainsFunc(a.asked, func(t string) bool { return !kept[t] })
+		})
+		if i < 0 {
+			i = slices.IndexFunc(s.pending, func(a action) bool { return a.name != "ping" })
+		}
 	case r.Type == "error" && strings.HasPrefix(r.Error, pubsub.TooManyFrames+":"):
 		i = 0
 	default:
@@ -923,7 +941,7 @@ func (s *session) command(line string) (quit bool, err error) {
 		s.topics = next
 		return false, s.notice("not connected: the next connection will follow %s", topicList(next))
 	}
-	return false, s.send(action{name: c.verb, topics: c.topics, sent: time.Now()},
+	return false, s.send(action{name: c.verb, asked: c.topics, topics: c.topics, sent: time.Now()},
 		map[string]any{"action": c.verb, "topics": c.topics})
 }
 

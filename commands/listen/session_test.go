@@ -1158,3 +1158,29 @@ func TestTheNextConnectionFollowsWhatWasTypedNotAReplysList(t *testing.T) {
 		t.Errorf("the third connection follows %q; want updates,jobs,news", c3.topics())
 	}
 }
+
+// TestARefusalAnsweringOutOfOrderDropsTheTopicsItRefused: a refused
+// subscribe's error names the topics the connection still follows, and
+// answered the oldest subscribe or unsubscribe waiting. Out of order
+// ("subscribe news", "subscribe secret", the refusal of secret first), it
+// was taken for news's, and the late subscribed for secret's: the next
+// connection asked for secret, and a connect naming a topic the gateway
+// refuses is refused whole (exit 5). As socks.js does, the refusal answers
+// the oldest subscribe that asked for a topic outside those it names.
+func TestARefusalAnsweringOutOfOrderDropsTheTopicsItRefused(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("subscribe secret")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"this chatter ID may not follow secret; it may follow only news, updates","topics":["news","updates"]}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news", c2.topics())
+	}
+}
