@@ -43,7 +43,11 @@ const (
 
 // action is a frame sent to the gateway and not yet answered.
 type action struct {
-	name   string // subscribe, unsubscribe, ping
+	name  string   // subscribe, unsubscribe, ping
+	asked []string // the topics sent
+	// topics are those whose following the action still decides: those
+	// asked, less those a later action, answered first, decided since
+	// (see settle).
 	topics []string
 	sent   time.Time
 }
@@ -57,8 +61,11 @@ type session struct {
 	wsOpts wsclient.Options
 	p      *printer
 
-	topics  []string // what the next connection follows
-	pending []action // sent on the current connection, unanswered
+	// topics are what was asked for, by the flags and the typed commands
+	// the gateway answered, never a reply's list; with pending applied,
+	// what the next connection follows (wanted).
+	topics  []string
+	pending []action // sent on the current connection, unanswered, in the order typed
 	capped  bool     // a command was not sent for maxPending, and said so
 	conn    Conn
 	base    string    // the URL conn was opened on
@@ -756,7 +763,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // the rule socks.js follows (docs/protocol.md): a route's reply, whose
 // keys are all a reply's, answers the oldest action of its kind (a pong a
 // ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
-// subscribe or an unsubscribe: the ping route always pongs); API Gateway's
+// subscribe or an unsubscribe: the ping route always pongs; a refused
+// subscribe's error, naming the topics still followed, the oldest
+// subscribe that asked for a topic outside them); API Gateway's
 // error frame, exactly "message", "connectionId" and "requestId", each a
 // string, answers the oldest action, and so does the local gateway's error
 // for a frame it dropped over its rate (pubsub.TooManyFrames), which it
@@ -780,6 +789,21 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		i = 0
 	case !isRouteReply(fields) || json.Unmarshal(f.Data, &r) != nil:
 		return Line{}, false
+	case r.Type == "error" && r.Topics != nil:
+		// A refused subscribe, naming the topics still followed: the
+		// oldest subscribe that asked for one outside them, as socks.js
+		// matches it. Out of order, the oldest would take another's
+		// refusal, and the refused topics that one's answer.
+		kept := make(map[string]bool, len(r.Topics))
+		for _, t := range r.Topics {
+			kept[t] = true
+		}
+		i = slices.IndexFunc(s.pending, func(a action) bool {
+			return a.name == "subscribe" && slices.ContainsFunc(a.asked, func(t string) bool { return !kept[t] })
+		})
+		if i < 0 {
+			i = slices.IndexFunc(s.pending, func(a action) bool { return a.name != "ping" })
+		}
 	case r.Type == "error" && strings.HasPrefix(r.Error, pubsub.TooManyFrames+":"):
 		i = 0
 	default:
@@ -797,7 +821,6 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		return Line{}, false
 	}
 	a := s.pending[i]
-	s.pending = slices.Delete(s.pending, i, i+1)
 	l := Line{Time: at, Kind: KindReply, Body: f.Data}
 	switch {
 	case failed:
@@ -805,17 +828,52 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		// what was typed is kept. A subscribe's topics stay followed and
 		// the next connection asks for them; an unsubscribe's go on
 		// arriving until then, and it does not ask for them.
-		s.topics = apply(s.topics, a.name, a.topics)
+		s.settle(i, true)
 	case r.Type == "subscribed", r.Type == "unsubscribed":
-		if len(r.Topics) > 0 {
-			s.topics = r.Topics
-		} else {
-			s.topics = apply(s.topics, a.name, a.topics)
+		// The action's own topics, never the reply's list: the reply
+		// may answer out of order (its list then says what the gateway
+		// followed at some other moment), and another server's may name
+		// topics never asked for. socks.js keeps the page's own list too.
+		s.settle(i, true)
+	default:
+		// A refusal (or a frame the local gateway dropped over its rate):
+		// a subscribe's topics are not followed, an unsubscribe's still
+		// are.
+		if r.Type == "pong" {
+			l.RTTMS = ms(time.Since(a.sent))
 		}
-	case r.Type == "pong":
-		l.RTTMS = ms(time.Since(a.sent))
+		s.settle(i, false)
 	}
 	return l, true
+}
+
+// settle takes the answered action pending[i] off the list, and applies its
+// topics to what was asked for when it took effect. Actions apply in the
+// order they were typed, whatever the order of their answers: for each of
+// its topics, an effect answered for is certain, so any earlier action
+// still waiting no longer decides that topic ("subscribe b", "unsubscribe
+// b", answered unsubscribed then subscribed, leaves b unfollowed).
+func (s *session) settle(i int, applied bool) {
+	a := s.pending[i]
+	s.pending = slices.Delete(s.pending, i, i+1)
+	if !applied || len(a.topics) == 0 {
+		return
+	}
+	if i > 0 {
+		// A set: a typed line may name thousands of topics, and up to
+		// maxPending actions wait.
+		decided := make(map[string]bool, len(a.topics))
+		for _, t := range a.topics {
+			decided[t] = true
+		}
+		for j := range s.pending[:i] {
+			if p := &s.pending[j]; slices.ContainsFunc(p.topics, func(t string) bool { return decided[t] }) {
+				// A copy: the frame sent may still hold the typed list.
+				p.topics = slices.DeleteFunc(slices.Clone(p.topics), func(t string) bool { return decided[t] })
+			}
+		}
+	}
+	s.topics = apply(s.topics, a.name, a.topics)
 }
 
 // replyFields are the keys a route's reply may have (routes.Reply).
@@ -883,7 +941,7 @@ func (s *session) command(line string) (quit bool, err error) {
 		s.topics = next
 		return false, s.notice("not connected: the next connection will follow %s", topicList(next))
 	}
-	return false, s.send(action{name: c.verb, topics: c.topics, sent: time.Now()},
+	return false, s.send(action{name: c.verb, asked: c.topics, topics: c.topics, sent: time.Now()},
 		map[string]any{"action": c.verb, "topics": c.topics})
 }
 

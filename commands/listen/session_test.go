@@ -358,10 +358,12 @@ func TestReconnectKeepsTypedSubscriptions(t *testing.T) {
 	r.waitFor(map[string]any{"kind": "state", "state": "reconnecting", "attempt": 1, "maxAttempts": 10})
 	r.waitFor(map[string]any{"kind": "state", "state": "reconnecting", "attempt": 2, "error": "ws://127.0.0.1:1/: " + refused.Error()})
 	c3 := d.next(t)
-	if c3.topics() != "news,updates" {
-		t.Errorf("the new connection follows %q; want news,updates", c3.topics())
+	// In the order asked for, not the reply's (see
+	// TestTheNextConnectionFollowsWhatWasTypedNotAReplysList).
+	if c3.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news", c3.topics())
 	}
-	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"news", "updates"}})
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"updates", "news"}})
 	c3.push(t, `{"n":3}`)
 	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 3}})
 	if n := r.count(map[string]any{"kind": "message"}); n != 1 {
@@ -535,8 +537,8 @@ func TestRenewOpensTheNewConnectionBeforeClosingTheOld(t *testing.T) {
 	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
 	c1.push(t, `{"n":1}`)
 	c2 := d.next(t)
-	if c2.topics() != "news,updates" {
-		t.Errorf("the renewed connection follows %q; want news,updates", c2.topics())
+	if c2.topics() != "updates,news" {
+		t.Errorf("the renewed connection follows %q; want updates,news", c2.topics())
 	}
 	r.waitFor(map[string]any{"kind": "state", "state": "renewing"})
 	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
@@ -776,8 +778,8 @@ func TestAMessageShapedLikeAnAnswerIsNotTakenForOne(t *testing.T) {
 	// TestASubscribeThatFailedIsAskedForByTheNextConnection).
 	c1.end(goingAway)
 	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
-	if c2 := d.next(t); c2.topics() != "news,updates,jobs" {
-		t.Errorf("the new connection follows %q; want news,updates,jobs", c2.topics())
+	if c2 := d.next(t); c2.topics() != "updates,news,jobs" {
+		t.Errorf("the new connection follows %q; want updates,news,jobs", c2.topics())
 	}
 }
 
@@ -1113,5 +1115,72 @@ func TestTypedActionsWaitingForAnAnswerAreCapped(t *testing.T) {
 	}
 	if got := strings.Count(r.errOut.String(), "wait for the gateway's answer"); got != 1 {
 		t.Errorf("stderr says so %d times; want once:\n%s", got, r.errOut)
+	}
+}
+
+// TestTheNextConnectionFollowsWhatWasTypedNotAReplysList: a subscribed or
+// unsubscribed reply's topics were taken for the topics followed. API
+// Gateway runs each frame in its own invocation, so its answers may come
+// in another order than the actions: after "subscribe b" then
+// "unsubscribe b", a late `subscribed [b, updates]` had the next
+// connection follow b again; and a server naming topics never asked for
+// had them followed. As socks.js keeps the page's own list
+// (docs/protocol.md), listen keeps what was typed, each confirmed action
+// applying its own topics in the order they were typed.
+func TestTheNextConnectionFollowsWhatWasTypedNotAReplysList(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe b")
+	c1.nextSent(t)
+	r.typeLine("unsubscribe b")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"unsubscribed","topics":["updates"]}`)
+	c1.push(t, `{"type":"subscribed","topics":["b","updates"]}`)
+	r.typeLine("subscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"subscribed","topics":["jobs","never","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"jobs", "never", "updates"}}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	c2 := d.next(t)
+	if c2.topics() != "updates,jobs" {
+		t.Errorf("the new connection follows %q; want updates,jobs", c2.topics())
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"updates", "jobs"}})
+	// The same for a reply that names fewer topics than were asked for.
+	r.typeLine("subscribe news")
+	c2.nextSent(t)
+	c2.push(t, `{"type":"subscribed","topics":[]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{}}})
+	c2.end(goingAway)
+	if c3 := d.next(t); c3.topics() != "updates,jobs,news" {
+		t.Errorf("the third connection follows %q; want updates,jobs,news", c3.topics())
+	}
+}
+
+// TestARefusalAnsweringOutOfOrderDropsTheTopicsItRefused: a refused
+// subscribe's error names the topics the connection still follows, and
+// answered the oldest subscribe or unsubscribe waiting. Out of order
+// ("subscribe news", "subscribe secret", the refusal of secret first), it
+// was taken for news's, and the late subscribed for secret's: the next
+// connection asked for secret, and a connect naming a topic the gateway
+// refuses is refused whole (exit 5). As socks.js does, the refusal answers
+// the oldest subscribe that asked for a topic outside those it names.
+func TestARefusalAnsweringOutOfOrderDropsTheTopicsItRefused(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("subscribe secret")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"this chatter ID may not follow secret; it may follow only news, updates","topics":["news","updates"]}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news", c2.topics())
 	}
 }
