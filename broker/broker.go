@@ -172,6 +172,9 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 		case err == nil:
 			count(&rep.Delivered, id, nil)
 		case store.IsGone(err):
+			if store.PushErrorKindOf(err) == store.KindInvalidID {
+				b.logger().Warn("removing the record of a connection whose ID the Management API refuses: it can never be reached", "connection", id, "err", err)
+			}
 			if derr := b.deleteGone(ctx, id); derr != nil {
 				err = fmt.Errorf("removing gone connection %s: %w", id, derr)
 			} else {
@@ -305,7 +308,7 @@ func noAnswer(err error, id string, timeout time.Duration) error {
 // retryable reports whether a failed post is worth another try at once.
 func retryable(err error) bool {
 	switch store.PushErrorKindOf(err) {
-	case store.KindGone, store.KindForbidden, store.KindTooLarge:
+	case store.KindGone, store.KindInvalidID, store.KindForbidden, store.KindTooLarge:
 		return false
 	}
 	return true

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -222,6 +224,35 @@ func TestAGoneConnectionIsRemovedOnTheFirst410(t *testing.T) {
 	}
 	if _, err := f.db.Store().GetConnection(context.Background(), "live"); err != nil {
 		t.Fatalf("the live connection's record was touched: %v", err)
+	}
+}
+
+// A connection ID the Management API refuses (400, "Invalid connectionId":
+// a record that a forged or odd $connect wrote) can never be reached: its
+// record is removed at once, as a gone one's, with a log line saying why,
+// rather than retried and handed on until it is dead-lettered.
+func TestAConnectionIDTheAPIRefusesIsRemovedAndTheLogSaysWhy(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "forged", "alice", "updates")
+	f.connect(t, "live", "alice", "updates")
+	f.pusher.fail["forged"] = store.KindInvalidID
+	var logs lockedbuf.Buffer
+	f.broker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	var sleeps atomic.Int32
+	f.broker.Sleep = func(context.Context, time.Duration) error { sleeps.Add(1); return nil }
+
+	rep, err := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Gone != 1 || rep.Delivered != 1 || rep.Failed != 0 || sleeps.Load() != 0 {
+		t.Fatalf("report = %+v after %d backoffs, want 1 gone, 1 delivered, no retry", rep, sleeps.Load())
+	}
+	if _, err := f.db.Store().GetConnection(context.Background(), "forged"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused connection's record is still there (err=%v)", err)
+	}
+	if got := logs.String(); !strings.Contains(got, "forged") || !strings.Contains(got, "can never be reached") {
+		t.Errorf("log %q, want a line naming the connection and saying why its record went", got)
 	}
 }
 
