@@ -387,6 +387,8 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 // returns when the handler cannot be built (the error goes to stderr, where
 // Lambda logs it, and the code is 1).
 func Main(ctx context.Context, getenv func(string) string, info build.Info, stderr io.Writer) int {
+	// Its failures name the function's settings, not a command's flags.
+	awsops.ExplainAsLambda(true)
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	h, err := New(ctx, getenv, info, logger)
 	if err != nil {
