@@ -964,3 +964,86 @@ func TestAFollowUpOfAnEnvelopeNamingATopicOverAndOverFitsTheQueue(t *testing.T) 
 		})
 	}
 }
+
+// slotPusher holds the first post until release is closed, and records
+// each post's deadline and the most posts under way at once.
+type slotPusher struct {
+	entered chan string
+	release chan struct{}
+
+	mu        sync.Mutex
+	inFlight  int
+	most      int
+	deadlines map[string]time.Time
+}
+
+func (p *slotPusher) Post(ctx context.Context, id string, _ []byte) error {
+	p.mu.Lock()
+	p.inFlight++
+	p.most = max(p.most, p.inFlight)
+	first := len(p.deadlines) == 0
+	p.deadlines[id], _ = ctx.Deadline()
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inFlight--
+		p.mu.Unlock()
+	}()
+	p.entered <- id
+	if first {
+		<-p.release
+	}
+	return nil
+}
+
+func (p *slotPusher) Get(context.Context, string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, nil
+}
+func (p *slotPusher) Delete(context.Context, string) error { return nil }
+
+// Envelopes that share a Pusher's connections (the Lambda function's
+// records) share PostSlots as many: a post waits for a slot before its
+// PostTimeout starts, so the wait is not spent from it. Without them, the
+// posts past the client's connections waited in its pool with their
+// timeout running, and failed never sent.
+func TestAPostsTimeoutStartsOnceItHasASlot(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "one", "alice", "updates")
+	f.connect(t, "two", "alice", "updates")
+	p := &slotPusher{entered: make(chan string, 2), release: make(chan struct{}), deadlines: map[string]time.Time{}}
+	f.broker.Pusher = p
+	f.broker.PostSlots = make(chan struct{}, 1)
+	f.broker.PostTimeout = time.Hour
+	done := make(chan store.Report, 1)
+	go func() {
+		rep, _ := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+		done <- rep
+	}()
+	first := <-p.entered
+	// The other post waits for the slot: give it a moment to be under
+	// way instead, as it was without slots (then it is there at once, a
+	// failure); with slots it is not, and its hour starts only once the
+	// first is released.
+	var second string
+	select {
+	case second = <-p.entered:
+	case <-time.After(200 * time.Millisecond):
+	}
+	released := time.Now()
+	close(p.release)
+	if second == "" {
+		second = <-p.entered
+	}
+	rep := <-done
+	if rep.Delivered != 2 {
+		t.Fatalf("report %+v; want both delivered", rep)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.most != 1 {
+		t.Errorf("%d posts under way at once; want 1, the slots", p.most)
+	}
+	if d := p.deadlines[second]; d.Before(released.Add(time.Hour)) {
+		t.Errorf("the post to %s, which waited for %s's slot, had until %v; want its hour from when it got the slot (after %v)", second, first, d, released)
+	}
+}
