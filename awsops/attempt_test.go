@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/socks-dev/socks/store"
@@ -447,4 +449,92 @@ func TestACreateSentOnceThatGetsNoAnswerSaysSoInWords(t *testing.T) {
 	if !strings.Contains(msg, "ApiGatewayV2 CreateApi got no answer within 50ms on its attempt") || !strings.Contains(msg, "run socks deploy again") {
 		t.Errorf("error %q; want it to say CreateApi got no answer on its attempt, and to deploy again", msg)
 	}
+}
+
+// TestInALambdaFunctionAnExplanationFitsTheFunction: the Lambda function
+// has no flags, and the time its calls are given is what its invocation
+// has left (the fan-out or settling window, perhaps a moment). A call cut
+// off by that deadline said "check --endpoint-url (is the emulator
+// stuck?)"; in a function it says the invocation's time ran out, and no
+// explanation names a flag.
+func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
+	ExplainAsLambda(true)
+	t.Cleanup(func() { ExplainAsLambda(false) })
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if r.Header.Get("X-Amz-Target") == "AmazonSQS.GetQueueUrl" {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			_, _ = io.WriteString(w, `{"QueueUrl":"http://`+r.Host+`/q"}`)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() {
+		close(stop)
+		srv.Close()
+	})
+	noFlags := func(t *testing.T, msg string) {
+		t.Helper()
+		for _, flag := range []string{"--endpoint-url", "--region", "--stack", "emulator"} {
+			if strings.Contains(msg, flag) {
+				t.Errorf("error %q names %q, which a Lambda function has not", msg, flag)
+			}
+		}
+	}
+	t.Run("a call cut off by the invocation's deadline says its time ran out", func(t *testing.T) {
+		q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(time.Hour)), QueuesFor("hung"), SQSOptions{})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		err := within(t, "Delete", func() error { return q.Delete(ctx, "r1") })
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v; want the call's deadline", err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "SQS DeleteMessage on queue hung-envelopes got no answer in the time it was given") ||
+			!strings.Contains(msg, "the Lambda invocation's time ran out") || strings.Contains(msg, "does not answer") {
+			t.Errorf("error %q; want it to say the invocation's time ran out while the call was under way", msg)
+		}
+		noFlags(t, msg)
+	})
+	t.Run("an attempt that got no answer names the function's settings", func(t *testing.T) {
+		q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond)), QueuesFor("hung"), SQSOptions{})
+		err := within(t, "Delete", func() error { return q.Delete(context.Background(), "r1") })
+		msg := err.Error()
+		if !strings.Contains(msg, "got no answer within 50ms") || !strings.Contains(msg, "SOCKS_ENDPOINT_URL") {
+			t.Errorf("error %q; want the attempt's bound and the function's endpoint setting", msg)
+		}
+		noFlags(t, msg)
+	})
+	t.Run("an endpoint that cannot be reached names the function's settings", func(t *testing.T) {
+		q := NewSQSQueue(NewSQS(dummyConfig(), refusedURL(t)), QueuesFor("gone"), SQSOptions{})
+		err := q.Delete(context.Background(), "r1")
+		msg := err.Error()
+		if !strings.Contains(msg, "cannot reach") || !strings.Contains(msg, "SOCKS_ENDPOINT_URL") {
+			t.Errorf("error %q; want it to say the endpoint cannot be reached, and the function's endpoint setting", msg)
+		}
+		noFlags(t, msg)
+	})
+	t.Run("a missing queue names the function's stack setting", func(t *testing.T) {
+		msg := Explain(&ResourceError{Op: "GetQueueUrl", Kind: "queue", Name: "x-envelopes", Err: &sqstypes.QueueDoesNotExist{}}).Error()
+		if !strings.Contains(msg, "SOCKS_STACK") {
+			t.Errorf("error %q; want the function's stack setting", msg)
+		}
+		noFlags(t, msg)
+	})
+}
+
+// refusedURL is the URL of a port on 127.0.0.1 that nothing listens on.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -363,6 +364,59 @@ var (
 	}
 )
 
+// asLambda is set in a Lambda function (ExplainAsLambda).
+var asLambda atomic.Bool
+
+// ExplainAsLambda makes the explanations of this process's AWS failures
+// (Explain, and the errors of the stores and queues) fit a Lambda
+// function, or a command again when on is false: they name the settings
+// of the function's environment, not a command's flags, and a call cut
+// off by its deadline is said to have run out of the invocation's time
+// (the fan-out or settling window, which may have been a moment), not to
+// have met an endpoint that does not answer. lambdafn.Main sets it before
+// the first invocation.
+func ExplainAsLambda(on bool) { asLambda.Store(on) }
+
+// advice is what explain tells the reader to check, where it runs.
+type advice struct {
+	// stack and region: where the tables and queues are looked for.
+	stackRegion string
+	// endpoint: the endpoint setting.
+	endpoint string
+	// noAnswer: an endpoint that takes requests and answers none.
+	noAnswer string
+	// unreachable: an endpoint that cannot be reached.
+	unreachable string
+	// cutOff: a call whose own deadline passed while it was under way.
+	cutOff string
+}
+
+const commandNoAnswer = "the endpoint takes requests but does not answer them; check --endpoint-url (is the emulator stuck?) and the network"
+
+var (
+	commandAdvice = advice{
+		stackRegion: "--stack and --region",
+		endpoint:    "--endpoint-url and --region",
+		noAnswer:    commandNoAnswer,
+		unreachable: "check --endpoint-url (is the emulator running?) and the network",
+		cutOff:      commandNoAnswer,
+	}
+	lambdaAdvice = advice{
+		stackRegion: "SOCKS_STACK in the function's environment (its tables and queues are those of the function's region)",
+		endpoint:    "SOCKS_ENDPOINT_URL in the function's environment, when it is set",
+		noAnswer:    "the endpoint takes requests but does not answer them; check the function's network and, when it is set, SOCKS_ENDPOINT_URL in its environment",
+		unreachable: "check the function's network and, when it is set, SOCKS_ENDPOINT_URL in its environment",
+		cutOff:      "the Lambda invocation's time ran out while the call was under way (the time left to its fan-out or settling, which may have been short)",
+	}
+)
+
+func currentAdvice() advice {
+	if asLambda.Load() {
+		return lambdaAdvice
+	}
+	return commandAdvice
+}
+
 // explain returns the actionable message for err, or "" when there is none.
 // re, when not nil, names the call and the resource.
 func explain(err error, re *ResourceError) string {
@@ -380,20 +434,21 @@ func explain(err error, re *ResourceError) string {
 	if name != "" {
 		resource = kind + " " + name
 	}
+	adv := currentAdvice()
 
 	var tableMissing *dynamotypes.ResourceNotFoundException
 	if errors.As(err, &tableMissing) {
 		if name == "" || kind != "table" {
-			return "a DynamoDB table (or index) does not exist: run `socks provision`, or check --stack and --region (" + tableMissing.ErrorMessage() + ")"
+			return "a DynamoDB table (or index) does not exist: run `socks provision`, or check " + adv.stackRegion + " (" + tableMissing.ErrorMessage() + ")"
 		}
-		return fmt.Sprintf("table %s does not exist: run `socks provision`, or check --stack and --region", name)
+		return fmt.Sprintf("table %s does not exist: run `socks provision`, or check %s", name, adv.stackRegion)
 	}
 	var queueMissing *sqstypes.QueueDoesNotExist
 	if errors.As(err, &queueMissing) {
 		if name == "" || kind != "queue" {
-			return "an SQS queue does not exist: run `socks provision`, or check --stack and --region"
+			return "an SQS queue does not exist: run `socks provision`, or check " + adv.stackRegion
 		}
-		return fmt.Sprintf("queue %s does not exist: run `socks provision`, or check --stack and --region", name)
+		return fmt.Sprintf("queue %s does not exist: run `socks provision`, or check %s", name, adv.stackRegion)
 	}
 
 	var apiErr smithy.APIError
@@ -441,7 +496,6 @@ func explain(err error, re *ResourceError) string {
 		}
 		return c
 	}
-	const noAnswer = "the endpoint takes requests but does not answer them; check --endpoint-url (is the emulator stuck?) and the network"
 	var hung *AttemptTimeoutError
 	if errors.As(err, &hung) {
 		tries := "its attempt"
@@ -449,7 +503,7 @@ func explain(err error, re *ResourceError) string {
 		if errors.As(err, &spent) && spent.Attempt > 1 {
 			tries = fmt.Sprintf("each of its %d attempts", spent.Attempt)
 		}
-		return fmt.Sprintf("%s got no answer within %s on %s: %s", call(hung.Op), hung.Bound, tries, noAnswer)
+		return fmt.Sprintf("%s got no answer within %s on %s: %s", call(hung.Op), hung.Bound, tries, adv.noAnswer)
 	}
 	if op != "" && notSent(err) {
 		// The caller's time was spent before the call began (the Lambda
@@ -461,11 +515,11 @@ func explain(err error, re *ResourceError) string {
 		// The caller's own deadline passed before an attempt's bound
 		// (the SDK's "StatusCode: 0, canceled, context deadline
 		// exceeded").
-		return fmt.Sprintf("%s got no answer in the time it was given: %s", call(""), noAnswer)
+		return fmt.Sprintf("%s got no answer in the time it was given: %s", call(""), adv.cutOff)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return fmt.Sprintf("cannot reach %s: the name %s does not resolve (%v); check --endpoint-url and --region", endpointOf(err, dnsErr.Name), dnsErr.Name, dnsErr.Err)
+		return fmt.Sprintf("cannot reach %s: the name %s does not resolve (%v); check %s", endpointOf(err, dnsErr.Name), dnsErr.Name, dnsErr.Err, adv.endpoint)
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
@@ -473,7 +527,7 @@ func explain(err error, re *ResourceError) string {
 		if opErr.Addr != nil {
 			addr = opErr.Addr.String()
 		}
-		return fmt.Sprintf("cannot reach %s: %v; check --endpoint-url (is the emulator running?) and the network", endpointOf(err, addr), opErr.Err)
+		return fmt.Sprintf("cannot reach %s: %v; %s", endpointOf(err, addr), opErr.Err, adv.unreachable)
 	}
 	return ""
 }

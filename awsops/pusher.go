@@ -120,6 +120,10 @@ func pushError(op, connectionID string, err error) error {
 		pe.Kind = store.KindTooLarge
 	case errors.As(err, &forbidden), pe.Status == 403:
 		pe.Kind = store.KindForbidden
+	case pe.Status == 400:
+		// BadRequestException, "Invalid connectionId": the call's only
+		// part API Gateway judges is the ID (a body is any bytes).
+		pe.Kind = store.KindInvalidID
 	default:
 		pe.Kind = store.KindOther
 	}

@@ -109,6 +109,7 @@ func TestPusherClassifiesSDKErrors(t *testing.T) {
 		{"PayloadTooLargeException is too large", sdkError("op", 413, &types.PayloadTooLargeException{}), store.KindTooLarge, 413},
 		{"ForbiddenException is forbidden", sdkError("op", 403, &types.ForbiddenException{}), store.KindForbidden, 403},
 		{"a 403 of another type is forbidden", sdkError("op", 403, &smithy.GenericAPIError{Code: "MissingAuthenticationTokenException"}), store.KindForbidden, 403},
+		{"a 400 refuses the connection ID: it can never be reached", sdkError("op", 400, &smithy.GenericAPIError{Code: "BadRequestException", Message: "Invalid connectionId: x"}), store.KindInvalidID, 400},
 		{"a 500 is other", sdkError("op", 500, &smithy.GenericAPIError{Code: "InternalServerError"}), store.KindOther, 500},
 		{"a cancelled context is other", context.Canceled, store.KindOther, 0},
 	} {
@@ -211,6 +212,7 @@ func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 		{"413 PayloadTooLargeException", 413, "PayloadTooLargeException", `{"message":"too long"}`, store.KindTooLarge},
 		{"403 ForbiddenException", 403, "ForbiddenException", `{"message":"Forbidden"}`, store.KindForbidden},
 		{"403 MissingAuthenticationTokenException", 403, "MissingAuthenticationTokenException", `{"message":"Missing Authentication Token"}`, store.KindForbidden},
+		{"400 BadRequestException", 400, "BadRequestException", `{"message":"Invalid connectionId: L0SM9cOFvHcCIhw="}`, store.KindInvalidID},
 		{"500", 500, "", `{"message":"Internal server error"}`, store.KindOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,6 +55,14 @@ type Broker struct {
 
 	// Concurrency bounds posts in flight for one envelope.
 	Concurrency int
+	// PostSlots, when set, also bounds the posts in flight across every
+	// envelope handled at once (its capacity): set it to the connections
+	// of a Pusher that envelopes handled at once share (the Lambda
+	// function's records). A post's PostTimeout starts once it has a
+	// slot, so its wait for one is not spent from it; without slots,
+	// posts past the client's connections waited in its pool with their
+	// timeout running, and failed never sent.
+	PostSlots chan struct{}
 	// PostTries bounds attempts per connection in one handling.
 	PostTries int
 	// BackoffBase and BackoffMax shape the jittered exponential backoff
@@ -172,6 +180,9 @@ func (b *Broker) fanOut(ctx context.Context, env pubsub.Envelope) (fanOutResult,
 		case err == nil:
 			count(&rep.Delivered, id, nil)
 		case store.IsGone(err):
+			if store.PushErrorKindOf(err) == store.KindInvalidID {
+				b.logger().Warn("removing the record of a connection whose ID the Management API refuses: it can never be reached", "connection", id, "err", err)
+			}
 			if derr := b.deleteGone(ctx, id); derr != nil {
 				err = fmt.Errorf("removing gone connection %s: %w", id, derr)
 			} else {
@@ -277,6 +288,16 @@ func (b *Broker) postFrom(ctx context.Context, id string, body []byte, attempt i
 				return prev
 			}
 		}
+		if b.PostSlots != nil {
+			select {
+			case b.PostSlots <- struct{}{}:
+			case <-ctx.Done():
+				if prev == nil {
+					prev = &store.PushError{Kind: store.KindOther, Op: "PostToConnection", ConnectionID: id, Err: context.Cause(ctx)}
+				}
+				return prev
+			}
+		}
 		timeout := orDefault(b.PostTimeout, DefaultPostTimeout)
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		prev = b.Pusher.Post(pctx, id, body)
@@ -284,6 +305,9 @@ func (b *Broker) postFrom(ctx context.Context, id string, body []byte, attempt i
 			prev = noAnswer(prev, id, timeout)
 		}
 		cancel()
+		if b.PostSlots != nil {
+			<-b.PostSlots
+		}
 		if prev == nil {
 			return nil
 		}
@@ -305,7 +329,7 @@ func noAnswer(err error, id string, timeout time.Duration) error {
 // retryable reports whether a failed post is worth another try at once.
 func retryable(err error) bool {
 	switch store.PushErrorKindOf(err) {
-	case store.KindGone, store.KindForbidden, store.KindTooLarge:
+	case store.KindGone, store.KindInvalidID, store.KindForbidden, store.KindTooLarge:
 		return false
 	}
 	return true

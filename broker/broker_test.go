@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -222,6 +224,35 @@ func TestAGoneConnectionIsRemovedOnTheFirst410(t *testing.T) {
 	}
 	if _, err := f.db.Store().GetConnection(context.Background(), "live"); err != nil {
 		t.Fatalf("the live connection's record was touched: %v", err)
+	}
+}
+
+// A connection ID the Management API refuses (400, "Invalid connectionId":
+// a record that a forged or odd $connect wrote) can never be reached: its
+// record is removed at once, as a gone one's, with a log line saying why,
+// rather than retried and handed on until it is dead-lettered.
+func TestAConnectionIDTheAPIRefusesIsRemovedAndTheLogSaysWhy(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "forged", "alice", "updates")
+	f.connect(t, "live", "alice", "updates")
+	f.pusher.fail["forged"] = store.KindInvalidID
+	var logs lockedbuf.Buffer
+	f.broker.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	var sleeps atomic.Int32
+	f.broker.Sleep = func(context.Context, time.Duration) error { sleeps.Add(1); return nil }
+
+	rep, err := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Gone != 1 || rep.Delivered != 1 || rep.Failed != 0 || sleeps.Load() != 0 {
+		t.Fatalf("report = %+v after %d backoffs, want 1 gone, 1 delivered, no retry", rep, sleeps.Load())
+	}
+	if _, err := f.db.Store().GetConnection(context.Background(), "forged"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused connection's record is still there (err=%v)", err)
+	}
+	if got := logs.String(); !strings.Contains(got, "forged") || !strings.Contains(got, "can never be reached") {
+		t.Errorf("log %q, want a line naming the connection and saying why its record went", got)
 	}
 }
 
@@ -931,5 +962,88 @@ func TestAFollowUpOfAnEnvelopeNamingATopicOverAndOverFitsTheQueue(t *testing.T) 
 				t.Errorf("ok got %q; want the message once", got)
 			}
 		})
+	}
+}
+
+// slotPusher holds the first post until release is closed, and records
+// each post's deadline and the most posts under way at once.
+type slotPusher struct {
+	entered chan string
+	release chan struct{}
+
+	mu        sync.Mutex
+	inFlight  int
+	most      int
+	deadlines map[string]time.Time
+}
+
+func (p *slotPusher) Post(ctx context.Context, id string, _ []byte) error {
+	p.mu.Lock()
+	p.inFlight++
+	p.most = max(p.most, p.inFlight)
+	first := len(p.deadlines) == 0
+	p.deadlines[id], _ = ctx.Deadline()
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inFlight--
+		p.mu.Unlock()
+	}()
+	p.entered <- id
+	if first {
+		<-p.release
+	}
+	return nil
+}
+
+func (p *slotPusher) Get(context.Context, string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, nil
+}
+func (p *slotPusher) Delete(context.Context, string) error { return nil }
+
+// Envelopes that share a Pusher's connections (the Lambda function's
+// records) share PostSlots as many: a post waits for a slot before its
+// PostTimeout starts, so the wait is not spent from it. Without them, the
+// posts past the client's connections waited in its pool with their
+// timeout running, and failed never sent.
+func TestAPostsTimeoutStartsOnceItHasASlot(t *testing.T) {
+	f := newFixture(t)
+	f.connect(t, "one", "alice", "updates")
+	f.connect(t, "two", "alice", "updates")
+	p := &slotPusher{entered: make(chan string, 2), release: make(chan struct{}), deadlines: map[string]time.Time{}}
+	f.broker.Pusher = p
+	f.broker.PostSlots = make(chan struct{}, 1)
+	f.broker.PostTimeout = time.Hour
+	done := make(chan store.Report, 1)
+	go func() {
+		rep, _ := f.broker.Deliver(context.Background(), envelope([]string{"alice"}, []string{"updates"}, `1`))
+		done <- rep
+	}()
+	first := <-p.entered
+	// The other post waits for the slot: give it a moment to be under
+	// way instead, as it was without slots (then it is there at once, a
+	// failure); with slots it is not, and its hour starts only once the
+	// first is released.
+	var second string
+	select {
+	case second = <-p.entered:
+	case <-time.After(200 * time.Millisecond):
+	}
+	released := time.Now()
+	close(p.release)
+	if second == "" {
+		second = <-p.entered
+	}
+	rep := <-done
+	if rep.Delivered != 2 {
+		t.Fatalf("report %+v; want both delivered", rep)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.most != 1 {
+		t.Errorf("%d posts under way at once; want 1, the slots", p.most)
+	}
+	if d := p.deadlines[second]; d.Before(released.Add(time.Hour)) {
+		t.Errorf("the post to %s, which waited for %s's slot, had until %v; want its hour from when it got the slot (after %v)", second, first, d, released)
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/awsops"
@@ -373,20 +374,38 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 		return nil, err
 	}
 	return &Handler{
-		Routes: rh,
-		Broker: &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, Logger: logger.With("component", "broker"), Mapping: cfg.Mapping},
-		Pusher: func(endpoint string) store.Pusher {
-			return awsops.NewPusher(awsops.NewManagementClient(awsCfg, endpoint, broker.DefaultConcurrency))
-		},
+		Routes:   rh,
+		Broker:   &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, PostSlots: make(chan struct{}, postSlots), Logger: logger.With("component", "broker"), Mapping: cfg.Mapping},
+		Pusher:   managementPushers(awsCfg),
 		Callback: callback,
 		Logger:   logger,
 	}, nil
 }
 
+// managementPushers returns Handler.Pusher for New: a Management API
+// client for the endpoint with a connection for each of the broker's
+// PostSlots (postSlots).
+func managementPushers(cfg aws.Config) func(endpoint string) store.Pusher {
+	return func(endpoint string) store.Pusher {
+		return awsops.NewPusher(awsops.NewManagementClient(cfg, endpoint, postSlots))
+	}
+}
+
+// postSlots bounds the posts under way at once in the function: the
+// records of a batch (DefaultWorkers at once, each posting to
+// broker.DefaultConcurrency connections at once) share one Management
+// API client with as many connections. Without the bound, the posts past
+// them waited in the client's pool with their 10 s timeout running (a
+// request past net/http's MaxConnsPerHost is queued), and one that waited
+// long enough failed, never sent, and was tried again.
+const postSlots = broker.DefaultConcurrency
+
 // Main runs the Lambda runtime loop with the handler New builds; it only
 // returns when the handler cannot be built (the error goes to stderr, where
 // Lambda logs it, and the code is 1).
 func Main(ctx context.Context, getenv func(string) string, info build.Info, stderr io.Writer) int {
+	// Its failures name the function's settings, not a command's flags.
+	awsops.ExplainAsLambda(true)
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	h, err := New(ctx, getenv, info, logger)
 	if err != nil {

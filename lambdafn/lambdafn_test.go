@@ -220,6 +220,12 @@ func TestWebSocketEventsRunTheRouteHandlers(t *testing.T) {
 	f := newFixture(t)
 
 	t.Run("connect with the recorded chatter ID records the connection with its topics", func(t *testing.T) {
+		// Handled at the event's requestTimeEpoch, as a $connect is
+		// (within API Gateway's 29 s of its connectedAt; the fixture's
+		// clock is 99 s after it, and a connectedAt before the connect
+		// window is taken as its start).
+		f.h.Routes.Now = func() time.Time { return time.UnixMilli(1769088001125) }
+		defer func() { f.h.Routes.Now = func() time.Time { return eventTime } }()
 		resp := f.websocket(t, readEvent(t, "connect.json"))
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d (%s); want 200", resp.StatusCode, resp.Body)

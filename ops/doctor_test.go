@@ -58,6 +58,8 @@ func TestTheManagementAPICheck(t *testing.T) {
 			opstest.RefusedURL, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
 		{"an endpoint answering 200 for a made-up connection is not a Management API",
 			func(t *testing.T) string { return opstest.APIServer(t, 200, "") }, ops.StatusFail, []string{"as if it existed"}},
+		{"an endpoint refusing a made-up connection's well-formed ID (400) is not taken for a Management API",
+			func(t *testing.T) string { return opstest.APIServer(t, 400, "BadRequestException") }, ops.StatusFail, []string{"400"}},
 		{"a server error is reported with its status",
 			func(t *testing.T) string { return opstest.APIServer(t, 500, "InternalServerErrorException") }, ops.StatusFail, []string{"500"}},
 	} {

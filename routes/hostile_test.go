@@ -136,6 +136,52 @@ func TestAConnectedAtInTheFutureDoesNotOutliveTheMaximumDuration(t *testing.T) {
 	}
 }
 
+// A connectedAt far in the past (a forged or odd event) made a record
+// already expired, though the $connect was answered 200: the client was
+// connected and reached by nothing. A $connect runs within API Gateway's
+// 29 s integration timeout of the connection's start, so a connectedAt
+// older than pubsub.ConnectWindow is not the connection's: the record is
+// taken as connected then, and lives its 2 h from there, never past now
+// plus its 2 h.
+func TestAConnectedAtFarInThePastDoesNotMakeARecordAlreadyExpired(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ago     time.Duration
+		wantAgo time.Duration
+	}{
+		{"a year ago is taken as the start of the connect window", 365 * 24 * time.Hour, pubsub.ConnectWindow},
+		{"just past the 2 h is taken as the start of the connect window", pubsub.MaxConnectionDuration + time.Millisecond, pubsub.ConnectWindow},
+		{"a minute ago is taken as the start of the connect window", time.Minute, pubsub.ConnectWindow},
+		{"within the connect window is kept", 10 * time.Second, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, s, now := newHandler(t)
+			ctx := context.Background()
+			secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+			ev := connectEvent("c-past", map[string]string{"geek": "alice", "id": secret, "topic": "updates"})
+			ev.RequestContext.ConnectedAt = now.Add(-tc.ago).UnixMilli()
+			if resp, err := h.Handle(ctx, ev); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			c, err := s.GetConnection(ctx, "c-past")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Expired(now) {
+				t.Fatalf("record connected at %v expires %v: already expired at %v", c.ConnectedAt, c.ExpiresAt, now)
+			}
+			if want := now.Add(-tc.wantAgo); !c.ConnectedAt.Equal(want) || !c.ExpiresAt.Equal(want.Add(pubsub.MaxConnectionDuration)) {
+				t.Errorf("record connected at %v expiring %v; want %v and its 2 h", c.ConnectedAt, c.ExpiresAt, want)
+			}
+			// The broker finds it.
+			ids, err := s.FindTargets(ctx, []string{"alice"}, []string{"updates"}, now)
+			if err != nil || len(ids) != 1 {
+				t.Errorf("targets of alice: %v, %v; want the connection", ids, err)
+			}
+		})
+	}
+}
+
 func sorted(in []string) []string { return slices.Sorted(slices.Values(in)) }
 
 // A client's frame is a MESSAGE event: were the route selection ever to

@@ -235,12 +235,19 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	if limit == 0 {
 		limit = DefaultMaxConnectionsPerGeek
 	}
-	// API Gateway's connectedAt, unless it is later than now (an odd or
-	// forged event): a record must never outlive now plus maxDur, which
-	// prune-stale relies on.
+	// API Gateway's connectedAt, within the connect window before now: a
+	// $connect runs within the 29 s integration timeout of the
+	// connection's start, so a later or much earlier one is an odd or
+	// forged event's. A record must never outlive now plus maxDur, which
+	// prune-stale relies on, nor be written already expired (answered
+	// 200, the client was reached by nothing): taken as connected at the
+	// window's start, it lives no longer than the connection can.
 	connectedAt := now
 	if at := time.UnixMilli(req.RequestContext.ConnectedAt); req.RequestContext.ConnectedAt > 0 && at.Before(now) {
 		connectedAt = at
+		if earliest := now.Add(-pubsub.ConnectWindow); at.Before(earliest) {
+			connectedAt = earliest
+		}
 	}
 	maxDur := h.MaxDuration
 	if maxDur <= 0 {

@@ -21,6 +21,11 @@ const (
 	KindTooLarge
 	// KindForbidden: the endpoint or credentials are wrong (403).
 	KindForbidden
+	// KindInvalidID: the Management API refused the connection ID itself
+	// (400 BadRequestException, "Invalid connectionId"): no connection
+	// can have it, so, as KindGone, it can never be reached (IsGone);
+	// delete its record.
+	KindInvalidID
 )
 
 func (k PushErrorKind) String() string {
@@ -33,6 +38,8 @@ func (k PushErrorKind) String() string {
 		return "too large"
 	case KindForbidden:
 		return "forbidden"
+	case KindInvalidID:
+		return "invalid connection ID"
 	default:
 		return "failed"
 	}
@@ -60,6 +67,8 @@ func (e *PushError) Error() string {
 		msg += " — check that the endpoint includes the stage and that the role has execute-api:ManageConnections"
 	case KindTooLarge:
 		msg += " — API Gateway delivers at most 128 KB per message"
+	case KindInvalidID:
+		msg += " — API Gateway issues no such ID, so the connection can never be reached"
 	}
 	return msg
 }
@@ -76,8 +85,12 @@ func PushErrorKindOf(err error) PushErrorKind {
 	return KindOther
 }
 
-// IsGone reports whether err says the connection no longer exists.
-func IsGone(err error) bool { return PushErrorKindOf(err) == KindGone }
+// IsGone reports whether err says the connection no longer exists, or
+// never could (KindInvalidID).
+func IsGone(err error) bool {
+	k := PushErrorKindOf(err)
+	return k == KindGone || k == KindInvalidID
+}
 
 // ConnectionInfo is what GetConnection describes.
 type ConnectionInfo struct {
@@ -91,7 +104,8 @@ type ConnectionInfo struct {
 // (or the local gateway's copy of it). Every failure is a *PushError naming
 // the operation ("PostToConnection", "GetConnection", "DeleteConnection")
 // and the connection ID; a connection that does not exist or has closed is
-// KindGone for all three.
+// KindGone for all three, and an ID the API refuses KindInvalidID (IsGone
+// is true for both).
 type Pusher interface {
 	// Post delivers data to the client as one message, byte for byte;
 	// more than pubsub.MaxMessageBytes is KindTooLarge.

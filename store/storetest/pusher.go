@@ -105,6 +105,22 @@ func RunPusher(t *testing.T, h PusherHarness) {
 		wantPushErrorKind(t, h.Pusher.Delete(ctx(t), id), store.KindGone, "DeleteConnection", id)
 	})
 
+	// No gateway issues such an ID: API Gateway refuses it (400, "Invalid
+	// connectionId"), the local gateway finds no such connection (410);
+	// either way it can never be reached, and its record goes.
+	t.Run("an ID no gateway issues is gone for post, get and delete", func(t *testing.T) {
+		const id = "not an ID!"
+		for op, err := range map[string]error{
+			"PostToConnection": h.Pusher.Post(ctx(t), id, []byte("hello")),
+			"GetConnection":    func() error { _, err := h.Pusher.Get(ctx(t), id); return err }(),
+			"DeleteConnection": h.Pusher.Delete(ctx(t), id),
+		} {
+			if !store.IsGone(err) {
+				t.Errorf("%s %q = %v, want gone", op, id, err)
+			}
+		}
+	})
+
 	t.Run("delete closes the client and a later post is gone", func(t *testing.T) {
 		id, next, closeFn := h.Connect(t)
 		defer closeFn()
