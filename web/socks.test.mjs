@@ -2303,6 +2303,31 @@ test("a change held both ways at the cap goes as the gateway answers: the subscr
   c.close();
 });
 
+test("changes held at the cap are sent as where they ended: a topic subscribed, unsubscribed and subscribed again goes once; one unsubscribed and subscribed again, none", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c } = await opened();
+  const ws = latest();
+  for (let i = 0; i < 256; i++) {
+    if (i % 2 === 0) c.subscribe("x");
+    else c.unsubscribe("x");
+    await flush();
+  }
+  const actions = () => ws.sent.filter((f) => f.action !== "ping");
+  for (const step of [() => c.subscribe("a"), () => c.unsubscribe("a"), () => c.subscribe("a"), () => c.unsubscribe("updates"), () => c.subscribe("updates")]) {
+    step();
+    await flush();
+  }
+  assert.equal(actions().length, 256, "held");
+  ws.serverSend('{"type":"subscribed","topics":["updates","x"]}');
+  await flush();
+  ws.serverSend('{"type":"unsubscribed","topics":["x"]}');
+  await flush();
+  assert.deepEqual(actions().slice(256), [{ action: "subscribe", topics: ["a"] }]);
+  assert.deepEqual(c.topics, ["a", "updates"]);
+  errors.mock.restore();
+  c.close();
+});
+
 test("a gateway that answers slower than the page changes topics is said to lag once, not at every answer; again once it caught up and fell behind anew", async () => {
   const errors = mock.method(console, "error", () => {});
   const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
