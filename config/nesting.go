@@ -22,11 +22,12 @@ const maxNesting = 32
 // keys: it spells out, and keeps, the full name of every key it meets (the
 // tables it is in, then its own, as "a.b.c"; each part of a dotted key,
 // each key of an inline table), so that within maxNesting a name 20 KB
-// long that is the table of 3,000 keys costs 60 MB, and a 100 KB file of
-// them 760 MB. Each key is counted as the bytes of its full name and
-// partCost more for each of its parts (the library copies the list of
-// parts too); a file of ordinary keys as big as socks reads (maxConfigSize)
-// comes to about 10 MB.
+// long that is the table of 3,000 keys spells out 60 MB of names, and a
+// 100 KB file of them cost 760 MB (1 MiB, about 80 GB). Each key is
+// counted as the bytes of its full name and partCost more for each of its
+// parts (the library copies the list of parts too); a file of ordinary
+// keys as big as socks reads (maxConfigSize) comes to about 10 MB, and
+// the costliest file within the budget costs the library about 80 MB.
 const (
 	maxNames = 32 << 20
 	partCost = 64

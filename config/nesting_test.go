@@ -382,7 +382,7 @@ func TestManyUnknownKeysAreCountedNotListed(t *testing.T) {
 // longNameShapes are files within maxNesting whose keys' full names (the
 // tables they are in, then their own) are long: the library spells out
 // the full name of every key it meets, and keeps it, so that a name 20 KB
-// long that is the table of 3,000 keys costs 60 MB, and a 100 KB file of
+// long that is the table of 3,000 keys spells out 60 MB, and a 100 KB file of
 // them 760 MB (1 MiB would be about 80 GB).
 var longNameShapes = []struct {
 	name string
