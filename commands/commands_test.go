@@ -763,6 +763,7 @@ func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
 		{"a setting of the wrong type", write("type.toml", "[profiles.dev]\nbackend = 3\n"), "backend must be"},
 		{"a file that is missing", filepath.Join(dir, "nope.toml"), "does not exist"},
 		{"a file nested too deep", write("deep.toml", "[profiles.dev]\nx = "+strings.Repeat("{a=", 40)+"1"+strings.Repeat("}", 40)+"\n"), "line 2: nested more than 32 deep"},
+		{"a file of keys with long names", write("names.toml", "[profiles."+strings.Repeat("d", 40000)+"]\n"+strings.Repeat("x = 1\n", 1000)), "the names of its keys"},
 		{"a file that cannot be read", unreadable, "config file"},
 	} {
 		for _, args := range [][]string{{"config"}, {"subs", "list"}} {

@@ -457,8 +457,11 @@ func profileNames(f File) string {
 // maxNesting is refused before the library's cost of it grows with the
 // square of its depth.
 func decodeFile(path string, src []byte, f *File) (toml.MetaData, error) {
-	if line := nestedTooDeep(src); line > 0 {
+	switch line, why := nestedTooDeep(src); why {
+	case "deep":
 		return toml.MetaData{}, fmt.Errorf("config file %s, line %d: nested more than %d deep (tables, dotted keys, arrays and inline tables counted together), where a socks config needs 4 at most: is it the right file?", path, line, maxNesting)
+	case "names":
+		return toml.MetaData{}, fmt.Errorf("config file %s, line %d: the names of its keys, each spelt out with the tables it is in, come to more than %d MB by here, where a socks config's come to a few KB: is it the right file?", path, line, maxNames>>20)
 	}
 	var raw map[string]any
 	md, err := toml.Decode(string(src), &raw)

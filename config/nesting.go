@@ -1,6 +1,9 @@
 package config
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+)
 
 // maxNesting bounds how deep a config file may nest before socks hands it
 // to the TOML library: table header segments ([a.b.c] is 3, [[a.b]] is 3
@@ -15,36 +18,82 @@ import "bytes"
 // memory a 24 GB machine had.
 const maxNesting = 32
 
+// maxNames bounds what the library pays for the names of a config file's
+// keys: it spells out, and keeps, the full name of every key it meets (the
+// tables it is in, then its own, as "a.b.c"; each part of a dotted key,
+// each key of an inline table), so that within maxNesting a name 20 KB
+// long that is the table of 3,000 keys spells out 60 MB of names, and a
+// 100 KB file of them cost 760 MB (1 MiB, about 80 GB). Each key is
+// counted as the bytes of its full name and partCost more for each of its
+// parts (the library copies the list of parts too); a file of ordinary
+// keys as big as socks reads (maxConfigSize) comes to about 10 MB, and
+// the costliest file within the budget costs the library about 80 MB.
+const (
+	maxNames = 32 << 20
+	partCost = 64
+)
+
 // nestedTooDeep returns the 1-based line where src first nests deeper
-// than maxNesting (0 when it never does).
-func nestedTooDeep(src []byte) int {
-	at, _ := nesting(src, maxNesting)
+// than maxNesting, or its keys' names come to more than maxNames, and
+// which of the two (0 and "" when neither).
+func nestedTooDeep(src []byte) (line int, why string) {
+	at, names, _ := scanNesting(src, maxNesting, maxNames)
 	if at < 0 {
-		return 0
+		return 0, ""
 	}
-	return bytes.Count(src[:at], []byte("\n")) + 1
+	why = "deep"
+	if names {
+		why = "names"
+	}
+	return bytes.Count(src[:at], []byte("\n")) + 1, why
 }
 
-// nesting scans src for the first place it nests deeper than limit and
+// nesting is scanNesting with no bound on the names.
+func nesting(src []byte, limit int) (at int, complete bool) {
+	at, _, complete = scanNesting(src, limit, math.MaxInt)
+	return at, complete
+}
+
+// name is the full name of a key or table, as the library spells it: the
+// bytes of its parts and how many there are.
+type name struct{ bytes, parts int }
+
+func (n name) cost() int { return n.bytes + n.parts*partCost }
+
+// scanNesting scans src for the first place it nests deeper than limit,
+// or its keys' names come to more than budget (names is then true), and
 // returns its byte offset, or -1. It reads just enough TOML for that:
 // strings of all four kinds (a [ in one is not nesting), comments, keys
 // bare and quoted, arrays and inline tables across lines. complete is
 // false when it met what is not TOML and stopped there; the library
 // stops at the same place with its own error, so nothing past it is
 // decoded either.
-func nesting(src []byte, limit int) (at int, complete bool) {
+func scanNesting(src []byte, limit, budget int) (at int, names, complete bool) {
 	s := &scanner{src: src}
+	spent := 0
+	// charge counts a key of n parts size bytes long, in a table or key
+	// named in, against the budget: its name, and at most as much for
+	// each table its dotted parts make on the way; with no parts, in
+	// itself.
+	charge := func(in name, n, size int) bool {
+		if n == 0 {
+			spent += in.cost()
+		}
+		spent += n*(in.bytes+size) + partCost*(n*in.parts+n*(n+1)/2)
+		return spent > budget
+	}
 	// Byte order marks, skipped as the library does (UTF-16's too).
 	if bytes.HasPrefix(src, []byte("\xff\xfe")) || bytes.HasPrefix(src, []byte("\xfe\xff")) {
 		s.i = 2
 	} else if bytes.HasPrefix(src, []byte("\ufeff")) {
 		s.i = 3
 	}
-	table := 0 // depth of the current table
+	table := 0     // depth of the current table
+	var tname name // and its name
 	for {
 		s.space(true)
 		if s.eof() {
-			return -1, true
+			return -1, false, true
 		}
 		start := s.i
 		if s.src[s.i] == '[' {
@@ -53,37 +102,45 @@ func nesting(src []byte, limit int) (at int, complete bool) {
 			if array {
 				s.i++
 			}
-			n, ok := s.keyParts()
+			n, size, ok := s.keyParts()
 			if !ok || !s.expect(']') {
-				return -1, false
+				return -1, false, false
 			}
+			parts := n
 			if array {
 				if s.eof() || s.src[s.i] != ']' {
-					return -1, false
+					return -1, false, false
 				}
 				s.i++
 				n++
 			}
 			if table = n; table > limit {
-				return start, true
+				return start, false, true
+			}
+			if tname = (name{size, parts}); charge(name{}, parts, size) {
+				return start, true, true
 			}
 		} else {
-			n, ok := s.keyParts()
+			n, size, ok := s.keyParts()
 			if !ok || !s.expect('=') {
-				return -1, false
+				return -1, false, false
 			}
 			if table+n-1 > limit {
-				return start, true
+				return start, false, true
 			}
-			at, ok := s.nestedValue(table+n-1, limit)
+			if charge(tname, n, size) {
+				return start, true, true
+			}
+			key := name{tname.bytes + size, tname.parts + n}
+			at, names, ok := s.nestedValue(table+n-1, limit, key, charge)
 			if at >= 0 || !ok {
-				return at, ok
+				return at, names, ok
 			}
 		}
 		// The rest of the line is blanks and a comment.
 		s.blanks()
 		if !s.eof() && s.src[s.i] != '\n' && s.src[s.i] != '\r' && s.src[s.i] != '#' {
-			return -1, false
+			return -1, false, false
 		}
 	}
 }
@@ -113,45 +170,48 @@ func (s *scanner) space(newlines bool) {
 }
 
 // keyParts reads a key, bare or quoted parts joined by dots, and returns
-// how many parts it has. A bare part is taken loosely (anything up to a
+// how many parts it has and their length together (a quoted one's with
+// its quotes). A bare part is taken loosely (anything up to a
 // blank, dot or punctuation), so that no key the library allows stops
 // the scan.
-func (s *scanner) keyParts() (int, bool) {
-	n := 0
+func (s *scanner) keyParts() (n, size int, ok bool) {
 	for {
 		s.blanks()
 		if s.eof() {
-			return 0, false
+			return 0, 0, false
 		}
+		start := s.i
 		if c := s.src[s.i]; c == '"' || c == '\'' {
 			if s.str() != nil {
-				return 0, false
+				return 0, 0, false
 			}
 		} else {
-			start := s.i
 			for !s.eof() && !bytes.ContainsRune([]byte(" \t.=[]{}#,\"'\n\r"), rune(s.src[s.i])) {
 				s.i++
 			}
 			if s.i == start {
-				return 0, false
+				return 0, 0, false
 			}
 		}
 		n++
+		size += s.i - start
 		s.blanks()
 		if s.eof() || s.src[s.i] != '.' {
-			return n, true
+			return n, size, true
 		}
 		s.i++
 	}
 }
 
-// nestedValue reads the value of a key at depth base and returns the
-// offset of the first array or inline table in it deeper than limit, or
-// -1.
-func (s *scanner) nestedValue(base, limit int) (at int, ok bool) {
+// nestedValue reads the value of a key named key at depth base and
+// returns the offset of the first array or inline table in it deeper than
+// limit, or of the first key in it that charge finds over the budget
+// (names is then true), or -1.
+func (s *scanner) nestedValue(base, limit int, key name, charge func(name, int, int) bool) (at int, names, ok bool) {
 	type frame struct {
 		table bool // an inline table, else an array
 		extra int  // in a table: the current key's parts past the first
+		name  name // the name of the key whose value it is
 	}
 	var stack []frame
 	depth := base
@@ -160,33 +220,46 @@ func (s *scanner) nestedValue(base, limit int) (at int, ok bool) {
 		wantKey
 		afterValue
 	)
+	// pop ends the innermost array or table: the key whose value comes
+	// next is the enclosing array's, or is read next in a table.
+	pop := func() {
+		depth -= 1 + stack[len(stack)-1].extra
+		stack = stack[:len(stack)-1]
+		if len(stack) > 0 && !stack[len(stack)-1].table {
+			key = stack[len(stack)-1].name
+		}
+	}
 	state := wantValue
 	for {
 		switch state {
 		case wantValue:
 			s.space(len(stack) > 0)
 			if s.eof() {
-				return -1, false
+				return -1, false, false
 			}
 			switch c := s.src[s.i]; {
 			case c == ']' && len(stack) > 0 && !stack[len(stack)-1].table:
 				// An empty array, or a comma before its end.
 				s.i++
-				depth -= 1 + stack[len(stack)-1].extra
-				stack = stack[:len(stack)-1]
+				pop()
 				state = afterValue
 			case c == '[' || c == '{':
 				if depth++; depth > limit {
-					return s.i, true
+					return s.i, false, true
+				}
+				// The library names each inline table, also one in an
+				// array, after its key.
+				if c == '{' && charge(key, 0, 0) {
+					return s.i, true, true
 				}
 				s.i++
-				stack = append(stack, frame{table: c == '{'})
+				stack = append(stack, frame{table: c == '{', name: key})
 				if c == '{' {
 					state = wantKey
 				}
 			case c == '"' || c == '\'':
 				if s.str() != nil {
-					return -1, false
+					return -1, false, false
 				}
 				state = afterValue
 			default:
@@ -196,42 +269,45 @@ func (s *scanner) nestedValue(base, limit int) (at int, ok bool) {
 					s.i++
 				}
 				if s.i == start {
-					return -1, false
+					return -1, false, false
 				}
 				state = afterValue
 			}
 		case wantKey:
 			s.space(true)
 			if s.eof() {
-				return -1, false
+				return -1, false, false
 			}
 			top := &stack[len(stack)-1]
 			if s.src[s.i] == '}' {
 				// An empty table, or a comma before its end.
 				s.i++
-				depth -= 1 + top.extra
-				stack = stack[:len(stack)-1]
+				pop()
 				state = afterValue
 				continue
 			}
 			start := s.i
-			n, ok := s.keyParts()
+			n, size, ok := s.keyParts()
 			if !ok || !s.expect('=') {
-				return -1, false
+				return -1, false, false
 			}
 			depth += n - 1 - top.extra
 			top.extra = n - 1
 			if depth > limit {
-				return start, true
+				return start, false, true
 			}
+			if charge(top.name, n, size) {
+				return start, true, true
+			}
+			key = name{top.name.bytes + size, top.name.parts + n}
 			state = wantValue
 		case afterValue:
 			if len(stack) == 0 {
-				return -1, true
+				return -1, false, true
 			}
 			s.space(true)
 			if s.eof() {
-				return -1, false
+				return -1, false, false
 			}
 			top := stack[len(stack)-1]
 			switch c := s.src[s.i]; {
@@ -243,10 +319,9 @@ func (s *scanner) nestedValue(base, limit int) (at int, ok bool) {
 				}
 			case c == ']' && !top.table, c == '}' && top.table:
 				s.i++
-				depth -= 1 + top.extra
-				stack = stack[:len(stack)-1]
+				pop()
 			default:
-				return -1, false
+				return -1, false, false
 			}
 		}
 	}

@@ -117,10 +117,10 @@ func TestNestingUpToTheBoundIsTaken(t *testing.T) {
 		if shape.name == "arrays of inline tables" || shape.name == "dotted keys in inline tables" {
 			continue // these step by 2 and 3: see the nesting depths below
 		}
-		if at := nestedTooDeep([]byte(shape.file(n))); at != 0 {
+		if at, _ := nestedTooDeep([]byte(shape.file(n))); at != 0 {
 			t.Errorf("%s %d deep: refused at line %d", shape.name, n, at)
 		}
-		if at := nestedTooDeep([]byte(shape.file(n + 1))); at != 1 {
+		if at, why := nestedTooDeep([]byte(shape.file(n + 1))); at != 1 || why != "deep" {
 			t.Errorf("%s %d deep: got line %d, want it refused at line 1", shape.name, n+1, at)
 		}
 	}
@@ -376,5 +376,81 @@ func TestManyUnknownKeysAreCountedNotListed(t *testing.T) {
 	want := "; also unknown: x1, x2, x3, x4, x5, x6, x7, x8, x9, x10 and 4989 more"
 	if err == nil || !strings.HasSuffix(err.Error(), want) || !strings.HasPrefix(err.Error(), ", line 1: unknown setting x0") {
 		t.Errorf("error = %.300v, want one ending %q", err, want)
+	}
+}
+
+// longNameShapes are files within maxNesting whose keys' full names (the
+// tables they are in, then their own) are long: the library spells out
+// the full name of every key it meets, and keeps it, so that a name 20 KB
+// long that is the table of 3,000 keys spells out 60 MB, and a 100 KB file of
+// them 760 MB (1 MiB would be about 80 GB).
+var longNameShapes = []struct {
+	name string
+	file func(size int) string
+}{
+	{"a long table header", func(size int) string {
+		var b strings.Builder
+		b.WriteString("[" + strings.Repeat("a", size/2) + "]\n")
+		for i := 0; b.Len() < size; i++ {
+			fmt.Fprintf(&b, "x%d=1\n", i)
+		}
+		return b.String()
+	}},
+	{"a long inline table key", func(size int) string {
+		var b strings.Builder
+		b.WriteString("x = {'" + strings.Repeat("a", size/2) + "' = {")
+		for i := 0; b.Len() < size; i++ {
+			fmt.Fprintf(&b, "x%d=1,", i)
+		}
+		return b.String() + "y=1}}\n"
+	}},
+	{"a long dotted key", func(size int) string {
+		var b strings.Builder
+		b.WriteString("x = {" + strings.Repeat("a", size/4) + "." + strings.Repeat("b", size/4) + " = [")
+		for b.Len() < size {
+			b.WriteString("{},")
+		}
+		return b.String() + "{}]}\n"
+	}},
+	{"siblings 31 deep", func(size int) string {
+		var b strings.Builder
+		for i := 0; b.Len() < size; i++ {
+			fmt.Fprintf(&b, "x%d = %s1%s\n", i, strings.Repeat("{a=", 31), strings.Repeat("}", 31))
+		}
+		return b.String()
+	}},
+}
+
+// TestAConfigFileOfLongKeyNamesIsRefusedBeforeDecoding: within the depth
+// bound, what the library pays for a file grows with the length of its
+// keys' full names times how many keys there are; past a budget of them
+// the file is refused, naming the line, before the library sees it.
+func TestAConfigFileOfLongKeyNamesIsRefusedBeforeDecoding(t *testing.T) {
+	for _, shape := range longNameShapes {
+		src := []byte("# mine\n" + shape.file(160<<10))
+		var err error
+		cost := allocated(func() {
+			var f File
+			_, err = decodeFile("/c.toml", src, &f)
+		})
+		if err == nil || !strings.HasPrefix(err.Error(), "config file /c.toml, line ") || !strings.Contains(err.Error(), "names of its keys") {
+			t.Errorf("%s: error = %.200v, want the file refused for its keys' names", shape.name, err)
+		}
+		if cost > 1<<20 {
+			t.Errorf("%s: refusing it cost %d bytes", shape.name, cost)
+		}
+	}
+}
+
+// TestABigConfigFileOfOrdinaryKeysIsTaken: the budget of key names leaves
+// room for a config file as big as socks reads, of ordinary keys.
+func TestABigConfigFileOfOrdinaryKeysIsTaken(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < maxConfigSize-512; i++ {
+		fmt.Fprintf(&b, "[profiles.production-eu-west-%d]\nregion = 'eu-west-1'\nstage = 'prod'\n", i)
+		fmt.Fprintf(&b, "[profiles.production-eu-west-%d.mapping]\ntopics = ['/detail/entityId', '/detail/tenant']\n", i)
+	}
+	if line, why := nestedTooDeep([]byte(b.String())); line != 0 {
+		t.Errorf("a %d-byte file of profiles refused at line %d: %s", b.Len(), line, why)
 	}
 }

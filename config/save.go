@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,7 +154,7 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 	commit := func(body []byte) error {
 		err := files.Replace(target, body, perm, func() error {
 			// Still the bytes this attempt started from?
-			now, err := os.ReadFile(target)
+			now, err := readUpTo(target, len(orig)+1)
 			if errors.Is(err, fs.ErrNotExist) && !exists {
 				return nil
 			}
@@ -494,7 +495,7 @@ func keepBackup(path string, orig []byte, perm fs.FileMode) (string, error) {
 		if n > 0 {
 			bak = fmt.Sprintf("%s.bak.%d", path, n)
 		}
-		if b, err := os.ReadFile(bak); err == nil && bytes.Equal(b, orig) {
+		if b, err := readUpTo(bak, len(orig)+1); err == nil && bytes.Equal(b, orig) {
 			return bak, nil
 		}
 		err := files.Create(bak, orig, perm)
@@ -509,3 +510,15 @@ func keepBackup(path string, orig []byte, perm fs.FileMode) (string, error) {
 // files writes the config file and its backups; tests make its steps
 // fail.
 var files atomicfile.Writer
+
+// readUpTo reads at most n bytes of the file at path: enough to tell
+// whether it holds bytes n-1 long, never the whole of a file that is
+// something else (a FILE.bak of the user's own, a file replaced meanwhile).
+func readUpTo(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(n)))
+}

@@ -1070,3 +1070,34 @@ func TestASaveRefusesAFileTooLargeToBeAConfigFile(t *testing.T) {
 		t.Errorf("the file changed")
 	}
 }
+
+// A FILE.bak that is not this file's (a big file of the user's, here a
+// sparse 256 MiB one) was read whole to see whether it holds the original
+// already: it is read only as far as the original's length.
+func TestABackupIsComparedWithoutReadingItWhole(t *testing.T) {
+	file := "profiles = { prod = { stack = \"s\" } }\n"
+	path := writeFile(t, file)
+	const big = 256 << 20
+	f, err := os.Create(path + ".bak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(big); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var warning string
+	cost := allocated(func() { warning, err = SaveProfile(path, "prod", deployURLs) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost > 8<<20 {
+		t.Errorf("the save cost %d bytes", cost)
+	}
+	if fi, err := os.Stat(path + ".bak"); err != nil || fi.Size() != big {
+		t.Errorf("the other backup was touched: %v", err)
+	}
+	if readString(t, path+".bak.1") != file || !strings.Contains(warning, path+".bak.1") {
+		t.Errorf("the original is not in %s.bak.1 (warning %q)", path, warning)
+	}
+}

@@ -153,8 +153,9 @@ export interface Client {
    * asks for it, and so is one asked for alone that the gateway did not take (over socks serve's frame rate, a route
    * that failed). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
    * reported and its topics kept: the next connection asks for them. At most 256 subscribes and unsubscribes wait
-   * for the gateway's answers on a connection: past that the changes are held, reported once, and sent once it answers
-   * one (or asked for by the next connection).
+   * for the gateway's answers on a connection: past that the changes are held, reported once (not again until it has
+   * answered half of them), and sent as it answers, one frame an answer (the subscribe first when both wait) (or asked
+   * for by the next connection).
    */
   subscribe(topics: string[] | string): void;
   /** Stops following topics, now and on every later connection (sent as subscribe() says). */

@@ -71,7 +71,7 @@ const OVERLAP_MEMORY = 1000;
 // At most this many subscribes and unsubscribes wait for the gateway's
 // answer on a connection, as `socks listen`'s typed actions: a page that
 // changes topics in task after task, against a gateway that never answers
-// them, would otherwise grow the list without end (see _full).
+// them, would otherwise grow the list without end (see _syncTopics).
 const MAX_PENDING = 256;
 
 /**
@@ -194,7 +194,8 @@ class Conn {
     this.closed = false;
     this.pending = []; // actions sent and not yet answered, oldest first
     this.unansweredPings = 0;
-    this.held = false; // a change of topics waits for room in pending (see _full)
+    this.held = false; // a change of topics waits for room in pending (see _syncTopics)
+    this.lagging = false; // that was said, and pending has not drained to half since (see _lag)
     this.topics = []; // the topics asked for: at $connect, then by each subscribe and unsubscribe sent
     this.id = ""; // the chatter ID it was opened with
     this.openTimer = null; // bounds the handshake
@@ -811,10 +812,13 @@ class Client {
       // gateway refuses are dropped (and reported, each by its answer). On
       // a connection that is closing, all are dropped: a topic the gateway
       // refuses in a connect URL refuses the whole connect.
-      // So too with no room for them all (see _full): held, they would be
+      // So too with no room for them all (see _syncTopics): held, they would be
       // named by the next connect if this connection closed first.
       let again = c.ws.readyState === 1 && refused.length > 1 ? refused.filter((t) => this._topics.includes(t)) : [];
-      if (again.length > 0 && this._full(c, again.length)) again = [];
+      if (c.pending.length + again.length > MAX_PENDING) {
+        if (again.length > 0) this._lag(c);
+        again = [];
+      }
       if (again.length > 0) {
         for (const t of again) this._send(c, { action: "subscribe", topics: [t], [ALONE]: true });
         return true;
@@ -825,27 +829,20 @@ class Client {
     return true;
   }
 
-  // _full reports whether n more subscribes and unsubscribes would be over
-  // MAX_PENDING waiting for c's answers, and then holds them: c.topics
-  // keeps what was sent, so the next sync sends every change made since,
-  // once the gateway answers one (see _answered), and the next connection
-  // asks for every topic followed. Said once, until one is sent again.
-  _full(c, n) {
-    if (n === 0) return false;
-    if (c.pending.length + n <= MAX_PENDING) {
-      c.held = false;
-      return false;
-    }
-    if (!c.held) {
-      c.held = true;
-      report(new Error(`socks: ${MAX_PENDING} subscribes and unsubscribes already wait for the gateway's answer (is it answering?): the topics changed since are sent once it answers one, or asked for by the next connection`));
-    }
-    return true;
+  // _lag says that MAX_PENDING subscribes and unsubscribes wait for c's
+  // answers, once: not again until the gateway has answered half of them,
+  // so that a gateway answering slower than the page changes topics, each
+  // answer making room for one frame, is not said to lag at every answer.
+  _lag(c) {
+    if (c.lagging) return;
+    c.lagging = true;
+    report(new Error(`socks: ${MAX_PENDING} subscribes and unsubscribes already wait for the gateway's answer (is it answering?): the topics changed since are sent as it answers, or asked for by the next connection`));
   }
 
   // _answered is called when an action of c got its answer: a change of
-  // topics held for room (see _full) may go now.
+  // topics held for room (see _syncTopics) may go now.
   _answered(c) {
+    if (c.pending.length <= MAX_PENDING / 2) c.lagging = false;
     if (c.held && c === this._conn) this._action();
   }
 
@@ -875,14 +872,28 @@ class Client {
 
   // _syncTopics sends c what subscribe() and unsubscribe() changed since
   // it was asked for its topics: while it was opening, or since the last
-  // sync. One subscribe and one unsubscribe at most.
+  // sync. One subscribe and one unsubscribe at most, and only while fewer
+  // than MAX_PENDING wait for c's answers: past that, a change is held
+  // (c.topics keeps what was sent), said (see _lag), and sent as the
+  // gateway answers (see _answered), the subscribe first; the next
+  // connection asks for every topic followed.
   _syncTopics(c) {
     const add = this._topics.filter((t) => !c.topics.includes(t));
     const drop = c.topics.filter((t) => !this._topics.includes(t));
-    if (this._full(c, (add.length > 0) + (drop.length > 0))) return;
-    c.topics = this._topics.slice();
-    if (add.length > 0) this._send(c, { action: "subscribe", topics: add });
-    if (drop.length > 0) this._send(c, { action: "unsubscribe", topics: drop });
+    c.held = false;
+    if (add.length > 0) {
+      if (c.pending.length < MAX_PENDING) {
+        c.topics = c.topics.concat(add);
+        this._send(c, { action: "subscribe", topics: add });
+      } else c.held = true;
+    }
+    if (drop.length > 0) {
+      if (c.pending.length < MAX_PENDING) {
+        c.topics = c.topics.filter((t) => !drop.includes(t));
+        this._send(c, { action: "unsubscribe", topics: drop });
+      } else c.held = true;
+    }
+    if (c.held) this._lag(c);
   }
 
   // _action syncs the open connection's topics (see _syncTopics) once the
