@@ -596,7 +596,7 @@ func TestAPasswordInAURLThatDoesNotParseIsNeverShown(t *testing.T) {
 // ..., not even to pings"), though the server was only waiting for the
 // client to read. The wait for the consumer no longer counts.
 func TestAConsumerThatFallsBehindIsNotTakenForASilentServer(t *testing.T) {
-	more := make(chan struct{})
+	more, wrote := make(chan struct{}), make(chan struct{})
 	u := server(t, func(ws *websocket.Conn) {
 		// Enough to fill the queue and one more in the reader's hand.
 		for i := range frameQueue + 1 {
@@ -604,10 +604,12 @@ func TestAConsumerThatFallsBehindIsNotTakenForASilentServer(t *testing.T) {
 				return
 			}
 		}
-		// The next once the client has taken them all (sent before,
-		// it might be read whatever the deadline says).
+		// The next once the reader has read them all, so that it waits
+		// in the socket, not in the reader's buffer (from there it would
+		// be read whatever the deadline says).
 		<-more
 		_ = ws.WriteMessage(websocket.TextMessage, []byte("last"))
+		close(wrote)
 		_ = readUntilClosed(ws)
 	})
 	const pongWait = time.Second
@@ -621,12 +623,21 @@ func TestAConsumerThatFallsBehindIsNotTakenForASilentServer(t *testing.T) {
 	}
 	// The consumer falls behind by more than the pong wait.
 	time.Sleep(2 * pongWait)
+	// The server's next frame is there before the consumer catches up:
+	// the test does not depend on it arriving within the pong wait of
+	// the hand-over (on a loaded machine it might not), only on the
+	// reader not giving up on the connection while it waited.
+	close(more)
+	select {
+	case <-wrote:
+	case <-time.After(wait):
+		t.Fatalf("the server did not send its last frame within %s", wait)
+	}
 	for i := range frameQueue + 1 {
 		if f := nextFrame(t, c); string(f.Data) != fmt.Sprintf("m%d", i) {
 			t.Fatalf("frame %d is %q; want m%d", i, f.Data, i)
 		}
 	}
-	close(more)
 	if f := nextFrame(t, c); string(f.Data) != "last" {
 		t.Fatalf("frame %q; want last", f.Data)
 	}
