@@ -1283,40 +1283,12 @@ func issueAll(ctx context.Context, opts *Options, p plan, topic string, prog pro
 func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var mu sync.Mutex
-	var raw net.Conn
-	// cut is set once dctx has ended the dial: the connection's
-	// deadline is then in the past, whatever the dialer sets after.
-	var cut bool
 	d := *dialer
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := netDial(ctx, network, addr)
-		if c == nil {
-			return c, err
-		}
-		mu.Lock()
-		raw = c
-		if dctx.Err() != nil {
-			// dctx ended (Ctrl-C) as the connect completed: the
-			// AfterFunc below may have run already and found no raw.
-			cut = true
-			_ = c.SetDeadline(time.Unix(1, 0))
-		}
-		mu.Unlock()
-		// The WebSocket dialer sets the handshake's deadline once this
-		// returns, which would lift the one in the past.
-		return &cutConn{Conn: c, mu: &mu, cut: &cut}, err
-	}
-	stop := context.AfterFunc(dctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		cut = true
-		if raw != nil {
-			_ = raw.SetDeadline(time.Unix(1, 0))
-		}
-	})
+	d.NetDialContext = netDial
 	// DialWith: the answer to the handshake bounded, an extension or a
-	// subprotocol not offered refused (a deflate bomb past readLimit).
+	// subprotocol not offered refused (a deflate bomb past readLimit), and
+	// a handshake the target holds ended when dctx ends (Ctrl-C): the
+	// dialer itself watches dctx only until the TCP connection is made.
 	ws, resp, err := wsclient.DialWith(dctx, &d, wsURL+q, nil)
 	if err != nil && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		// What the server answered, as the other clients of socks say it.
@@ -1326,11 +1298,6 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 	}
 	if err == nil {
 		ws.SetReadLimit(readLimit)
-	}
-	if !stop() && err == nil {
-		// Ended as the handshake did: the connection may be cut.
-		ws.Close()
-		err = dctx.Err()
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -1342,23 +1309,6 @@ func dial(ctx context.Context, wsURL, q string, timeout time.Duration) (*websock
 		return nil, fmt.Errorf("cannot connect to %s: %w", wsURL, wsclient.InUsersWords(err, "during the handshake"))
 	}
 	return ws, nil
-}
-
-// cutConn is a client's connection while it is dialled: once the dial
-// is cut short (*cut, under mu), a deadline set on it is one in the past.
-type cutConn struct {
-	net.Conn
-	mu  *sync.Mutex
-	cut *bool
-}
-
-func (c *cutConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if *c.cut {
-		t = time.Unix(1, 0)
-	}
-	return c.Conn.SetDeadline(t)
 }
 
 // netDial opens a client's TCP connection. A --url on "localhost." (this
