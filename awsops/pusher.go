@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/socks-dev/socks/pubsub"
@@ -120,12 +122,22 @@ func pushError(op, connectionID string, err error) error {
 		pe.Kind = store.KindTooLarge
 	case errors.As(err, &forbidden), pe.Status == 403:
 		pe.Kind = store.KindForbidden
-	case pe.Status == 400:
-		// BadRequestException, "Invalid connectionId": the call's only
-		// part API Gateway judges is the ID (a body is any bytes).
+	case pe.Status == 400 && refusesTheID(err):
 		pe.Kind = store.KindInvalidID
 	default:
 		pe.Kind = store.KindOther
 	}
 	return pe
+}
+
+// refusesTheID reports whether a 400 is API Gateway refusing the
+// connection ID itself (BadRequestException, "Invalid connectionId:
+// ..."). Any other 400 says only that the request was refused (a body
+// the server could not read, a signature it could not parse, an answer
+// from something that is not API Gateway): the connection may be live, and
+// taking it for gone would delete the record of every connection posted to.
+func refusesTheID(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "BadRequestException" &&
+		strings.Contains(strings.ToLower(apiErr.ErrorMessage()), "invalid connectionid")
 }

@@ -110,6 +110,13 @@ func TestPusherClassifiesSDKErrors(t *testing.T) {
 		{"ForbiddenException is forbidden", sdkError("op", 403, &types.ForbiddenException{}), store.KindForbidden, 403},
 		{"a 403 of another type is forbidden", sdkError("op", 403, &smithy.GenericAPIError{Code: "MissingAuthenticationTokenException"}), store.KindForbidden, 403},
 		{"a 400 refuses the connection ID: it can never be reached", sdkError("op", 400, &smithy.GenericAPIError{Code: "BadRequestException", Message: "Invalid connectionId: x"}), store.KindInvalidID, 400},
+		// A 400 says only that the request was refused: the connection
+		// may be live (a body the server could not read, a signature it
+		// could not parse, a proxy's answer). Taken as gone, the broker
+		// deleted the record of every connection it posted to.
+		{"a BadRequestException about another thing is other", sdkError("op", 400, &smithy.GenericAPIError{Code: "BadRequestException", Message: "could not read the request body"}), store.KindOther, 400},
+		{"a 400 of another type is other", sdkError("op", 400, &smithy.GenericAPIError{Code: "IncompleteSignatureException", Message: "Invalid connectionId"}), store.KindOther, 400},
+		{"a bare 400 is other", sdkError("op", 400, &smithy.GenericAPIError{Code: "UnknownError"}), store.KindOther, 400},
 		{"a 500 is other", sdkError("op", 500, &smithy.GenericAPIError{Code: "InternalServerError"}), store.KindOther, 500},
 		{"a cancelled context is other", context.Canceled, store.KindOther, 0},
 	} {
@@ -213,6 +220,11 @@ func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 		{"403 ForbiddenException", 403, "ForbiddenException", `{"message":"Forbidden"}`, store.KindForbidden},
 		{"403 MissingAuthenticationTokenException", 403, "MissingAuthenticationTokenException", `{"message":"Missing Authentication Token"}`, store.KindForbidden},
 		{"400 BadRequestException", 400, "BadRequestException", `{"message":"Invalid connectionId: L0SM9cOFvHcCIhw="}`, store.KindInvalidID},
+		{"400 BadRequestException, in lower case", 400, "BadRequestException", `{"message":"invalid connectionid"}`, store.KindInvalidID},
+		{"400 BadRequestException about the body", 400, "BadRequestException", `{"message":"could not read the request body"}`, store.KindOther},
+		{"400 IncompleteSignatureException", 400, "IncompleteSignatureException", `{"message":"Authorization header requires 'Credential' parameter."}`, store.KindOther},
+		{"400 SerializationException", 400, "SerializationException", `{"message":"Start of structure or map found where not expected."}`, store.KindOther},
+		{"400 from a server that is not API Gateway", 400, "", `Bad Request`, store.KindOther},
 		{"500", 500, "", `{"message":"Internal server error"}`, store.KindOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

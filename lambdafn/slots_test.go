@@ -3,6 +3,7 @@ package lambdafn
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -103,5 +106,20 @@ func TestTheRecordsOfABatchShareTheManagementClientsConnections(t *testing.T) {
 	// and was tried again.
 	if n, m := requests.Load(), most.Load(); n != want || m > postSlots {
 		t.Errorf("%d posts reached the endpoint, at most %d at once (in %s); want each of the %d sent once, at most %d at once", n, m, time.Since(start).Round(time.Second), want, postSlots)
+	}
+}
+
+// TestTheFunctionNewBuildsPostsThroughItsSlots: the Handler New builds
+// shares postSlots across its records (the test above sets them itself).
+func TestTheFunctionNewBuildsPostsThroughItsSlots(t *testing.T) {
+	emulatortest.FakeCredentials(t)
+	// Nothing is called at init; the endpoint is a closed port all the same.
+	env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": "http://127.0.0.1:9", "SOCKS_CALLBACK_URL": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}
+	h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if got := cap(h.Broker.PostSlots); got != postSlots || postSlots != broker.DefaultConcurrency {
+		t.Errorf("the broker's PostSlots hold %d; want %d, the Management API client's connections", got, postSlots)
 	}
 }

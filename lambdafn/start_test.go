@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -20,6 +21,8 @@ import (
 // init) and its one line on stderr, which CloudWatch Logs keeps, names the
 // variable, the value and the fix.
 func TestAFunctionWithABadAttemptTimeoutFailsAtStartInWords(t *testing.T) {
+	// Main makes the process's explanations a function's: not past this test.
+	t.Cleanup(func() { awsops.ExplainAsLambda(false) })
 	for value, want := range map[string]string{
 		"5":   `socks: SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m` + "\n",
 		"-2s": `socks: SOCKS_ATTEMPT_TIMEOUT "-2s" must be above 0` + "\n",

@@ -41,6 +41,9 @@ type Options struct {
 	// gatewayWait bounds the wait for a local gateway as the broker
 	// starts (default gatewayWait; tests set their own).
 	gatewayWait time.Duration
+	// postTimeout bounds one post (default broker.DefaultPostTimeout;
+	// tests set their own).
+	postTimeout time.Duration
 }
 
 // gatewayWait bounds how long a broker on the local backend waits, as it
@@ -98,7 +101,7 @@ before the batch came prints none and exits 130.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
+	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once, per message and in all (the messages handled at once share as many connections)")
 	fl.IntVar(&opts.Workers, "workers", broker.DefaultMessageWorkers, "messages handled at once")
 	fl.DurationVar(&opts.Visibility, "visibility", broker.DefaultVisibility, "how long a received message stays hidden while it is handled")
 	fl.DurationVar(&opts.Wait, "wait", broker.DefaultWait, "long-poll wait per receive (at most 20s; 0s only with --once, whose whole run it bounds)")
@@ -208,11 +211,16 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		Pusher:         pusher,
 		Concurrency:    opts.Concurrency,
 		MessageWorkers: opts.Workers,
-		Visibility:     opts.Visibility,
-		Wait:           opts.Wait,
-		Now:            now,
-		Logger:         logger,
-		Mapping:        b.Config.Mapping,
+		// The messages handled at once share the pusher's
+		// --concurrency connections: a post waits for one before its
+		// timeout starts.
+		PostSlots:   make(chan struct{}, opts.Concurrency),
+		PostTimeout: opts.postTimeout,
+		Visibility:  opts.Visibility,
+		Wait:        opts.Wait,
+		Now:         now,
+		Logger:      logger,
+		Mapping:     b.Config.Mapping,
 	}
 	// The first batch is received here, so that a queue that does not
 	// exist or cannot be reached fails at once with one error instead of

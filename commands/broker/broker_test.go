@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -447,5 +448,62 @@ func TestOnceWaitsAtMostWaitInAll(t *testing.T) {
 	}
 	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `"hi"` {
 		t.Errorf("alice got %q; the broker printed %q and logged:\n%s", got, out, logs)
+	}
+}
+
+// TestTheMessagesHandledAtOnceShareThePushersConnections: --workers
+// messages are handled at once, each posting to --concurrency connections
+// at once, through one Management API client of --concurrency connections.
+// The posts past them waited in its pool with their timeout running, and
+// one that waited past it failed, never sent, and was tried again (in the
+// end, a message given back though nothing had refused it). A post now
+// waits for one of --concurrency slots before its timeout starts. Here
+// the client has one connection, six messages are handled at once, and
+// the endpoint answers each post in a quarter of the post timeout: the
+// posts past the fourth waited longer than it, and failed; now each is
+// sent once, and every message is delivered with no failure in its
+// report.
+func TestTheMessagesHandledAtOnceShareThePushersConnections(t *testing.T) {
+	const timeout, messages = time.Second, 6
+	var mu sync.Mutex
+	requests, inFlight, most := 0, 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		mu.Lock()
+		requests++
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(timeout / 4)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	b := localBackend(t, srv.URL)
+	for i := range messages {
+		if _, err := b.Queue.Send(t.Context(), fmt.Appendf(nil, `{"id":"m-%d","users":["alice"],"topics":["updates"],"body":%d}`, i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, out, logs := brokerOpts(b)
+	opts.Once, opts.Concurrency, opts.Workers, opts.postTimeout = true, 1, messages, timeout
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), fmt.Sprintf("received=%d done=%d retry=0 dead_lettered=0\n", messages, messages); got != want {
+		t.Errorf("stdout %q; want %q\nlogs:\n%s", got, want, logs)
+	}
+	for i := range messages {
+		id := fmt.Sprintf("m-%d", i)
+		rep, err := b.Store.GetReport(t.Context(), id)
+		if err != nil || rep.Delivered != 1 || len(rep.Errors) != 0 {
+			t.Errorf("report of %s %+v, %v; want delivered, no failure", id, rep, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != messages || most != 1 {
+		t.Errorf("%d posts reached the endpoint, at most %d at once; want each of the %d sent once, one at a time", requests, most, messages)
 	}
 }

@@ -765,7 +765,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
 // subscribe or an unsubscribe: the ping route always pongs; a refused
 // subscribe's error, naming the topics still followed, the oldest
-// subscribe that asked for a topic outside them); API Gateway's
+// subscribe that asked for a topic outside them; listen alone: a
+// subscribed naming topics, the oldest subscribe whose topics it all
+// names, and only those it names are followed); API Gateway's
 // error frame, exactly "message", "connectionId" and "requestId", each a
 // string, answers the oldest action, and so does the local gateway's error
 // for a frame it dropped over its rate (pubsub.TooManyFrames), which it
@@ -782,6 +784,7 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		return Line{}, false
 	}
 	var r reply
+	var listed map[string]bool // a subscribed reply's topics
 	i := -1
 	failed := isGatewayError(fields)
 	switch {
@@ -806,6 +809,22 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		}
 	case r.Type == "error" && strings.HasPrefix(r.Error, pubsub.TooManyFrames+":"):
 		i = 0
+	case r.Type == "subscribed" && len(r.Topics) > 0:
+		// Naming the topics followed once it ran, all of its own among
+		// them: the oldest subscribe whose topics it all names. A
+		// refusal run first may name none of the topics of two
+		// subscribes waiting, and be taken for the wrong one; this
+		// reply then names the other's topics, not the refused one's.
+		listed = make(map[string]bool, len(r.Topics))
+		for _, t := range r.Topics {
+			listed[t] = true
+		}
+		i = slices.IndexFunc(s.pending, func(a action) bool {
+			return a.name == "subscribe" && !slices.ContainsFunc(a.asked, func(t string) bool { return !listed[t] })
+		})
+		if i < 0 {
+			i = slices.IndexFunc(s.pending, func(a action) bool { return a.name == "subscribe" })
+		}
 	default:
 		i = slices.IndexFunc(s.pending, func(a action) bool {
 			switch r.Type {
@@ -834,6 +853,13 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		// may answer out of order (its list then says what the gateway
 		// followed at some other moment), and another server's may name
 		// topics never asked for. socks.js keeps the page's own list too.
+		// A subscribed that does not name one of them cannot have
+		// followed it (it was taken for another subscribe's answer):
+		// not followed, the next connection does not ask for it, which
+		// might refuse that connection whole.
+		if p := &s.pending[i]; listed != nil && slices.ContainsFunc(p.topics, func(t string) bool { return !listed[t] }) {
+			p.topics = slices.DeleteFunc(slices.Clone(p.topics), func(t string) bool { return !listed[t] })
+		}
 		s.settle(i, true)
 	default:
 		// A refusal (or a frame the local gateway dropped over its rate):

@@ -1184,3 +1184,51 @@ func TestARefusalAnsweringOutOfOrderDropsTheTopicsItRefused(t *testing.T) {
 		t.Errorf("the new connection follows %q; want updates,news", c2.topics())
 	}
 }
+
+// TestARefusalOfTheLaterSubscribeRunFirstIsNotFollowedNext: API Gateway
+// runs each frame in its own invocation, so "subscribe secret" may run
+// before "subscribe news" typed first: its refusal then names only the
+// topics followed before either (updates), outside which both asked, and
+// was taken for news's; the subscribed that followed, naming news, was
+// taken for secret's, so the next connection asked for secret and was
+// refused whole (exit 5). A subscribed answers the oldest subscribe all of
+// whose topics it names, and applies only those it names: the next
+// connection never asks for the refused topic.
+func TestARefusalOfTheLaterSubscribeRunFirstIsNotFollowedNext(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("subscribe secret")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"this chatter ID may not follow secret; it may follow only news, updates","topics":["updates"]}`)
+	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); strings.Contains(c2.topics(), "secret") {
+		t.Errorf("the new connection follows %q; want no secret, which the gateway refused", c2.topics())
+	}
+}
+
+// TestSubscribedRepliesOutOfOrderAnswerTheirOwnSubscribes: "subscribe x",
+// "subscribe y", run y first: the first subscribed names y but not x. It
+// answers the subscribe of y, and both topics are followed next.
+func TestSubscribedRepliesOutOfOrderAnswerTheirOwnSubscribes(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	r.typeLine("subscribe x")
+	c1.nextSent(t)
+	r.typeLine("subscribe y")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"subscribed","topics":["updates","y"]}`)
+	c1.push(t, `{"type":"subscribed","topics":["updates","x","y"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"updates", "x", "y"}}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates,y,x" && c2.topics() != "updates,x,y" {
+		t.Errorf("the new connection follows %q; want updates, x and y", c2.topics())
+	}
+}
