@@ -58,6 +58,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSaveProfile$$' -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzSaveProfileKeepsBytes -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzSigV4AcceptsTheJSEmptyPostOnlyUnchanged -fuzztime 15s ./gateway/
+	$(GO) test -run '^$$' -fuzz FuzzNestingAgreesWithTheLibrary -fuzztime 15s -fuzzminimizetime 1s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzWhatTheServerSaysStaysOnItsLine -fuzztime 15s ./commands/listen/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
