@@ -20,13 +20,16 @@ import (
 	"fmt"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,7 +395,11 @@ func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
 }
 
 // TestAWSMisconfigurationsAreOneActionableLine checks what a machine that
-// is not set up gets: one line saying what to do, and exit 1.
+// is not set up gets: one line saying what to do, and exit 1. A command
+// missing its region or credentials, or given an endpoint that is not a
+// URL, fails on its configuration before any request: the endpoint, a
+// test server counting requests, gets none. One where nothing listens
+// fails on the refusal (not on a timeout, which says "got no answer").
 func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -400,6 +407,9 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 		env    map[string]string
 		args   []string
 		phrase string
+		// unreachable: the endpoint is a closed port; else a server that
+		// must get no request.
+		unreachable bool
 	}{
 		{
 			name:   "no region",
@@ -414,9 +424,10 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 			phrase: "no AWS credentials found: set AWS_PROFILE",
 		},
 		{
-			name:   "an endpoint where nothing listens",
-			args:   []string{"provision", "--backend", "aws", "--stack", "unreachable"},
-			phrase: "cannot reach http://127.0.0.1:",
+			name:        "an endpoint where nothing listens",
+			args:        []string{"provision", "--backend", "aws", "--stack", "unreachable"},
+			phrase:      "cannot reach http://127.0.0.1:",
+			unreachable: true,
 		},
 		{
 			name:   "a broker whose endpoint URL is not a URL",
@@ -426,11 +437,28 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			start := time.Now()
-			r := runEnv(t, awsEnv(t, tc.env), nil, tc.args...)
+			env := maps.Clone(tc.env)
+			var requests atomic.Int32
+			if !tc.unreachable {
+				// The SDK waits for an answer to each request it sends,
+				// so any the command made was counted before it exited.
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					requests.Add(1)
+					http.Error(w, "this test's endpoint takes no request", http.StatusInternalServerError)
+				}))
+				t.Cleanup(srv.Close)
+				if env == nil {
+					env = map[string]string{}
+				}
+				env["SOCKS_ENDPOINT_URL"] = srv.URL
+			}
+			r := runEnv(t, awsEnv(t, env), nil, tc.args...)
 			checkFailure(t, r, 1, tc.phrase)
-			if d := time.Since(start); d > 15*time.Second {
-				t.Errorf("took %s to fail; want it to fail fast", d)
+			if tc.unreachable && !strings.Contains(r.stderr, "connection refused") {
+				t.Errorf("stderr %q; want it to fail on the refused connection", r.stderr)
+			}
+			if n := requests.Load(); n != 0 {
+				t.Errorf("the endpoint got %d requests; want none: the configuration alone is wrong", n)
 			}
 		})
 	}
