@@ -151,14 +151,19 @@ export interface Client {
    * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
    * by topic when it named several; each topic refused is reported (reportError) and dropped, so that no later connect
    * asks for it, and so is one asked for alone that the gateway did not take (over socks serve's frame rate, a route
-   * that failed). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
+   * that failed), and one its subscribed reply does not name (answers may come out of order: a refusal may have been
+   * taken for another subscribe's). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
    * reported and its topics kept: the next connection asks for them. At most 256 subscribes and unsubscribes wait
    * for the gateway's answers on a connection: past that the changes are held, reported once (not again until it has
    * answered half of them), and sent as it answers, one frame an answer (the subscribe first when both wait) (or asked
    * for by the next connection).
    */
   subscribe(topics: string[] | string): void;
-  /** Stops following topics, now and on every later connection (sent as subscribe() says). */
+  /**
+   * Stops following topics, now and on every later connection (sent as subscribe() says). One the gateway refuses
+   * or whose route failed is reported; its topics may go on arriving until the next connection, which does not ask
+   * for them.
+   */
   unsubscribe(topics: string[] | string): void;
   /** Closes the connection for good. */
   close(): void;

@@ -775,16 +775,29 @@ class Client {
   // message. A subscribe the gateway refused (an error with the topics
   // still followed: a chatter ID limited to other topics, or too many) is
   // dropped from the topics, or every later connect would ask for it and
-  // be refused; every error is reported.
+  // be refused; every error is reported. Answers may come in another
+  // order than the frames (API Gateway runs each in its own invocation),
+  // so, as `socks listen` matches them: a refusal answers the oldest
+  // subscribe that asked for a topic outside those it names, and a
+  // subscribed naming topics the oldest subscribe whose topics it all
+  // names; of that subscribe's topics, those it does not name are not
+  // followed (a refusal run first was taken for another subscribe's) and
+  // dropped as refused ones.
   _reply(c, body) {
     const find = (match) => c.pending.findIndex(match);
-    // A Set: another server's refusal may name millions of topics, each
+    // A Set: another server's reply may name millions of topics, each
     // looked up for every topic of every subscribe waiting.
-    const kept = body.type === "error" && Array.isArray(body.topics) ? new Set(body.topics) : null;
+    // A refusal's are the topics still followed; a subscribed's, those
+    // followed once it ran, every topic of its subscribe among them (one
+    // that names none says nothing of them: another server's).
+    const topics = Array.isArray(body.topics) && (body.type === "error" || (body.type === "subscribed" && body.topics.length > 0)) ? new Set(body.topics) : null;
+    const kept = body.type === "error" ? topics : null;
+    const named = body.type === "subscribed" ? topics : null;
     let i;
     if (body.type !== "error") {
       const action = { pong: "ping", subscribed: "subscribe", unsubscribed: "unsubscribe" }[body.type];
-      i = find((f) => f.action === action);
+      i = named ? find((f) => f.action === action && f.topics.every((t) => named.has(t))) : -1;
+      if (i < 0) i = find((f) => f.action === action);
     } else if (!kept && typeof body.error === "string" && body.error.startsWith(TOO_MANY_FRAMES + ":")) {
       i = c.pending.length > 0 ? 0 : -1;
     } else {
@@ -795,7 +808,14 @@ class Client {
     const [frame] = c.pending.splice(i, 1);
     if (frame.action === "ping") c.unansweredPings = 0;
     this._answered(c);
-    if (body.type !== "error") return true;
+    if (body.type !== "error") {
+      const unnamed = named ? frame.topics.filter((t) => !named.has(t)) : [];
+      if (unnamed.length > 0 && (c === this._conn || !this._conn)) {
+        this._drop(c, unnamed);
+        report(new Error(`socks: the gateway's answer to ${JSON.stringify(frame)} does not name ${unnamed.map((t) => JSON.stringify(t)).join(", ")} among the topics followed: dropped, so that no later connect asks for it`));
+      }
+      return true;
+    }
     // The refusal of a connection a renewal replaced is only reported: the
     // new connection asked for the same topics itself, at its connect or
     // when it opened, and its own answer decides (a fresh chatter ID may

@@ -2467,3 +2467,80 @@ test("a refusal naming a huge list of topics costs one pass over it, not one per
   errors.mock.restore();
   c.close();
 });
+
+test("a refusal of the later subscribe, run first, names neither topic: the subscribed that follows answers its own subscribe, and the next connect does not ask for the refused topic (the gateway would refuse it whole)", async () => {
+  // API Gateway runs each frame in its own invocation: secret's subscribe
+  // may run before news's. Its refusal then names only the topics followed
+  // before either, outside which both asked, and was taken for news's; the
+  // subscribed naming news was taken for secret's, and every later connect
+  // named secret, which the gateway refuses whole (ending in failed).
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened();
+  const ws = latest();
+  c.subscribe("news");
+  await flush();
+  c.subscribe("secret");
+  await flush();
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news"] }, { action: "subscribe", topics: ["secret"] }]);
+  ws.serverSend('{"type":"error","error":"this chatter ID may not follow secret; it may follow only news, updates","topics":["updates"]}');
+  ws.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  assert.ok(!c.topics.includes("secret"), `topics ${JSON.stringify(c.topics)} still name secret, which the gateway refused`);
+  assert.match(said()[0], /may not follow secret/);
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.ok(!latest().url.searchParams.get("topic").split(",").includes("secret"), `the next connect asks for ${latest().url.searchParams.get("topic")}`);
+  errors.mock.restore();
+  c.close();
+});
+
+test("subscribed replies out of order answer their own subscribes: the first names y but not x, and both are followed", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const { c, states } = await opened();
+  const ws = latest();
+  c.subscribe("x");
+  await flush();
+  c.subscribe("y");
+  await flush();
+  ws.serverSend('{"type":"subscribed","topics":["updates","y"]}');
+  ws.serverSend('{"type":"subscribed","topics":["updates","x","y"]}');
+  assert.deepEqual(c.topics, ["updates", "x", "y"]);
+  assert.equal(errors.mock.callCount(), 0);
+  // A reply that names no topic says nothing of them (another server's):
+  // the page's own list holds.
+  c.subscribe("z");
+  await flush();
+  ws.serverSend('{"type":"subscribed","topics":[]}');
+  assert.deepEqual(c.topics, ["updates", "x", "y", "z"]);
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates,x,y,z");
+  errors.mock.restore();
+  c.close();
+});
+
+test("an unsubscribe the gateway refuses (this connection is not registered) is reported, and its topics are not asked for by the next connection, as socks listen does", async () => {
+  // The page asked not to follow jobs: nothing makes a later connect ask
+  // for it again, as for an unsubscribe whose route failed.
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened({ topics: ["updates", "jobs"] });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.unsubscribe("jobs");
+  await flush();
+  assert.deepEqual(ws.sent, [{ action: "unsubscribe", topics: ["jobs"] }]);
+  ws.serverSend('{"type":"error","error":"this connection is not registered; reconnect"}');
+  assert.deepEqual(got, [], "the refusal answers the unsubscribe");
+  assert.match(said()[0], /refused.*unsubscribe.*not registered/);
+  assert.deepEqual(c.topics, ["updates"]);
+  ws.serverClose(1001, "Going away");
+  mock.timers.tick(states.at(-1).delay);
+  await flush();
+  assert.equal(latest().url.searchParams.get("topic"), "updates");
+  errors.mock.restore();
+  c.close();
+});

@@ -765,9 +765,9 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // ping, subscribed a subscribe, unsubscribed an unsubscribe, an error a
 // subscribe or an unsubscribe: the ping route always pongs; a refused
 // subscribe's error, naming the topics still followed, the oldest
-// subscribe that asked for a topic outside them; listen alone: a
-// subscribed naming topics, the oldest subscribe whose topics it all
-// names, and only those it names are followed); API Gateway's
+// subscribe that asked for a topic outside them; a subscribed naming
+// topics, the oldest subscribe whose topics it all names, and only those
+// it names are followed); API Gateway's
 // error frame, exactly "message", "connectionId" and "requestId", each a
 // string, answers the oldest action, and so does the local gateway's error
 // for a frame it dropped over its rate (pubsub.TooManyFrames), which it
@@ -863,12 +863,15 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		s.settle(i, true)
 	default:
 		// A refusal (or a frame the local gateway dropped over its rate):
-		// a subscribe's topics are not followed, an unsubscribe's still
-		// are.
+		// a subscribe's topics are not followed, nor asked for by the next
+		// connection (a connect naming one the gateway refuses is refused
+		// whole). An unsubscribe's go on arriving until the next
+		// connection, which, as for one whose route failed and as in
+		// socks.js, does not ask for them: what was typed is kept.
 		if r.Type == "pong" {
 			l.RTTMS = ms(time.Since(a.sent))
 		}
-		s.settle(i, false)
+		s.settle(i, a.name == "unsubscribe")
 	}
 	return l, true
 }

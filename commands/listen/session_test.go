@@ -1021,6 +1021,32 @@ func TestAnUnsubscribeThatFailedIsNotAskedForByTheNextConnection(t *testing.T) {
 	}
 }
 
+// TestARefusedUnsubscribeIsNotAskedForByTheNextConnection: a refused
+// unsubscribe's error ("this connection is not registered; reconnect", a
+// frame socks serve dropped over its rate) left its topics in what was
+// asked for, so the next connection followed them again, though the user
+// had typed "unsubscribe jobs". As for an unsubscribe whose route failed,
+// and as socks.js does (docs/protocol.md), what was typed is kept: the
+// next connection does not ask for them.
+func TestARefusedUnsubscribeIsNotAskedForByTheNextConnection(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.Topics = []string{"updates", "jobs", "news"} })
+	c1 := d.next(t)
+	r.typeLine("unsubscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"this connection is not registered; reconnect"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "this connection is not registered; reconnect"}})
+	r.typeLine("unsubscribe news")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"too many frames: send at most 50 per second"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "too many frames: send at most 50 per second"}})
+	c1.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+	if c2 := d.next(t); c2.topics() != "updates" {
+		t.Errorf("the new connection follows %q; want updates", c2.topics())
+	}
+}
+
 // TestAGatewayThatDropsEachConnectionAtOnceIsRetriedEverLater: with
 // --max-retries 0 (never give up) against a gateway that accepts every
 // upgrade and closes it at once, each reconnect waits longer, up to the
