@@ -252,7 +252,7 @@ func checkBackendOnly(_ context.Context, env *Env) Result {
 			detail += ", endpoint URL " + cfg.AWS.EndpointURL
 		}
 		if env.OpenErr != nil {
-			return fail(detail+": "+env.OpenErr.Error(), "check the AWS settings (`socks config`), or unset "+config.EnvBackend+" to use the local backend")
+			return fail(detail+": "+env.OpenErr.Error(), "check the AWS settings (`socks config`), or use the local backend: aws is selected by "+cfg.Origin("backend"))
 		}
 		if cfg.AWS.Region == "" {
 			return fail(detail, "set the region with "+config.EnvRegion+" or AWS_REGION")

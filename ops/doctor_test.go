@@ -301,3 +301,26 @@ func TestAStateFileThatCannotBeWrittenNowIsNotToBeMovedAway(t *testing.T) {
 		})
 	}
 }
+
+// TestABackendThatDidNotOpenSaysWhereAWSWasChosen: the fix of an AWS
+// backend that did not open names where aws came from (a flag, the
+// environment or a profile), not always $SOCKS_BACKEND, which a user who
+// typed --backend aws never set.
+func TestABackendThatDidNotOpenSaysWhereAWSWasChosen(t *testing.T) {
+	for _, tc := range []struct {
+		source, want, not string
+	}{
+		{"flag", "--backend", config.EnvBackend},
+		{"env", "$" + config.EnvBackend, "--backend"},
+		{"profile prod", "backend of profile prod", config.EnvBackend},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			cfg := config.Config{Backend: config.BackendAWS, BackendSource: tc.source, Sources: map[string]string{"backend": tc.source}}
+			env := &ops.Env{Config: cfg, OpenErr: errors.New(`bad --endpoint-url "nope": give a URL such as http://127.0.0.1:8000`)}
+			r := find(ops.RunChecks(ctxT(t), env, []ops.Check{{Name: "backend", Run: ops.Checks(config.BackendAWS)[0].Run}}), "backend")
+			if r.Status != ops.StatusFail || !strings.Contains(r.Fix, tc.want) || strings.Contains(r.Fix, tc.not) {
+				t.Errorf("backend from %s: %+v; want a failure whose fix names %q and not %q", tc.source, r, tc.want, tc.not)
+			}
+		})
+	}
+}
