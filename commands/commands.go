@@ -270,10 +270,12 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))
-		// No flag of the command fixes a broken config file: the error
-		// names the file and what is wrong in it.
+		// No flag of the command fixes a broken config file or a value
+		// of an environment variable socks cannot take: the error names
+		// the file or the variable and what is wrong in it.
 		var fileErr *config.FileError
-		if !errors.As(err, &fileErr) {
+		var envErr *config.EnvError
+		if !errors.As(err, &fileErr) && !errors.As(err, &envErr) {
 			fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
 		}
 		return cmdutil.ExitUsage

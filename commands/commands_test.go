@@ -784,6 +784,40 @@ func TestABrokenConfigFileIsNotAUsageMistake(t *testing.T) {
 	}
 }
 
+// TestAnEnvironmentValueRefusedIsNotAUsageMistake: a value of an
+// environment variable socks cannot take ($SOCKS_ATTEMPT_TIMEOUT,
+// $SOCKS_BACKEND, $SOCKS_EVENT_MAPPING) came with "Run 'socks config
+// --help' for usage.", though no flag fixes it, as for a broken config
+// file. The error names the variable; the exit code stays 2.
+func TestAnEnvironmentValueRefusedIsNotAUsageMistake(t *testing.T) {
+	for _, tc := range []struct {
+		env, value, want string
+	}{
+		{"SOCKS_ATTEMPT_TIMEOUT", "5", `$SOCKS_ATTEMPT_TIMEOUT "5" is not a duration`},
+		{"SOCKS_ATTEMPT_TIMEOUT", "0s", `$SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`},
+		{"SOCKS_BACKEND", "awz", `unknown backend "awz" ($SOCKS_BACKEND)`},
+		{"SOCKS_EVENT_MAPPING", `{"topics":[]}`, "SOCKS_EVENT_MAPPING"},
+	} {
+		for _, args := range [][]string{{"config"}, {"subs", "list"}} {
+			t.Run(tc.env+"="+tc.value+"/"+strings.Join(args, " "), func(t *testing.T) {
+				ios, _, _, errOut := iostreams.Test()
+				env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir(), tc.env: tc.value}
+				f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+				code := commands.Run(context.Background(), f, args)
+				if code != cmdutil.ExitUsage {
+					t.Errorf("exit %d; want %d", code, cmdutil.ExitUsage)
+				}
+				if !strings.Contains(errOut.String(), tc.want) {
+					t.Errorf("stderr %q; want it to say %q", errOut, tc.want)
+				}
+				if strings.Contains(errOut.String(), "--help") {
+					t.Errorf("stderr %q has a usage hint", errOut)
+				}
+			})
+		}
+	}
+}
+
 // noGoInternals fails when an error message shows Go internals rather than
 // words for the user.
 func noGoInternals(t *testing.T, msg string) {

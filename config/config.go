@@ -196,9 +196,12 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
 		err := fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS)
-		if strings.HasPrefix(c.BackendSource, "profile ") {
+		switch {
+		case strings.HasPrefix(c.BackendSource, "profile "):
 			// No flag of the command is wrong: the file is.
 			err = &FileError{err}
+		case c.BackendSource == "env":
+			err = &EnvError{err}
 		}
 		return Config{}, err
 	}
@@ -210,9 +213,9 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
-			return Config{}, fmt.Errorf("%s %q is not a duration: give a number with a unit, as 5s or 1m", EnvAttemptTimeout, v)
+			return Config{}, &EnvError{fmt.Errorf("$%s %q is not a duration: give a number with a unit, as 5s or 1m", EnvAttemptTimeout, v)}
 		case d <= 0:
-			return Config{}, fmt.Errorf("%s %q must be above 0", EnvAttemptTimeout, v)
+			return Config{}, &EnvError{fmt.Errorf("$%s %q must be above 0", EnvAttemptTimeout, v)}
 		}
 	}
 	dir := pick("state_dir", f.StateDir, EnvStateDir, prof.StateDir)
@@ -418,12 +421,12 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 	if s := getenv(EnvMapping); s != "" {
 		m, where = new(pubsub.Mapping), EnvMapping
 		if err := jsonTwins(s); err != nil {
-			return nil, err
+			return nil, &EnvError{err}
 		}
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
-			return nil, fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))
+			return nil, &EnvError{fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
 		}
 		c.Sources["mapping"] = "env"
 	} else if m != nil {
@@ -434,7 +437,10 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 	}
 	if err := m.Check(); err != nil {
 		err = fmt.Errorf("event mapping from %s: %w", where, err)
-		if where != EnvMapping && c.ConfigFile != "" {
+		switch {
+		case where == EnvMapping:
+			err = &EnvError{err}
+		case c.ConfigFile != "":
 			// No flag of the command is wrong: the file is.
 			err = &FileError{fmt.Errorf("config file %s: %w", c.ConfigFile, err)}
 		}

@@ -309,19 +309,19 @@ func TestResolvePrecedence(t *testing.T) {
 		{
 			name:    "an AWS call's attempt bound that is not a duration is refused in words",
 			env:     map[string]string{"HOME": "/home/g", EnvBackend: "aws", EnvAttemptTimeout: "5"},
-			wantErr: `SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m`,
+			wantErr: `$SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m`,
 		},
 		{
 			name:    "an AWS call's attempt bound of 0 is refused",
 			env:     map[string]string{"HOME": "/home/g", EnvBackend: "aws", EnvAttemptTimeout: "0s"},
-			wantErr: `SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`,
+			wantErr: `$SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`,
 		},
 		{
 			// `socks broker` on the local backend posts through the same
 			// Management API client, bounded the same way.
 			name:    "the attempt bound is refused on the local backend too",
 			env:     map[string]string{"HOME": "/home/g", EnvAttemptTimeout: "5"},
-			wantErr: `SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m`,
+			wantErr: `$SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m`,
 		},
 		{
 			name: "an AWS call's attempt bound in words is taken",

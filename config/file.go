@@ -94,6 +94,14 @@ type FileError struct{ Err error }
 func (e *FileError) Error() string { return e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
+// EnvError is a value of an environment variable socks cannot take. As
+// with FileError, no flag of the command fixes it (the error names the
+// variable), so it comes without a usage hint.
+type EnvError struct{ Err error }
+
+func (e *EnvError) Error() string { return e.Err.Error() }
+func (e *EnvError) Unwrap() error { return e.Err }
+
 // loadProfile reads the config file and returns the selected profile, its
 // name ("" when none is selected), the file and whether the profile is new
 // (f.NewProfile). A missing file is no error unless it was named

@@ -24,8 +24,8 @@ func TestAFunctionWithABadAttemptTimeoutFailsAtStartInWords(t *testing.T) {
 	// Main makes the process's explanations a function's: not past this test.
 	t.Cleanup(func() { awsops.ExplainAsLambda(false) })
 	for value, want := range map[string]string{
-		"5":   `socks: SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m` + "\n",
-		"-2s": `socks: SOCKS_ATTEMPT_TIMEOUT "-2s" must be above 0` + "\n",
+		"5":   `socks: $SOCKS_ATTEMPT_TIMEOUT "5" is not a duration: give a number with a unit, as 5s or 1m` + "\n",
+		"-2s": `socks: $SOCKS_ATTEMPT_TIMEOUT "-2s" must be above 0` + "\n",
 	} {
 		env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ATTEMPT_TIMEOUT": value}
 		var stderr bytes.Buffer
