@@ -453,7 +453,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		keys = &creds
 		if exposed {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %s is reachable beyond this machine; @connections calls must be signed (SigV4) with the key pair in %s (see `socks config`)\n", ln.Addr(), path)
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s is reachable beyond this machine; @connections calls must be signed (SigV4) with the key pair in %s (see `socks config`)\n", addrAsGiven(opts.Addr, ln.Addr()), path)
 		}
 	}
 
@@ -763,6 +763,19 @@ func ReachableAddr(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// addrAsGiven names the listener at a as the user gave it (given, the
+// --addr): its host, with the port a holds (the one chosen for port 0). Go
+// listens on 0.0.0.0 through a dual-stack socket whose address reads [::],
+// which is not what the user typed. With no host given, a's own.
+func addrAsGiven(given string, a net.Addr) string {
+	host, _, err := net.SplitHostPort(given)
+	tcp, ok := a.(*net.TCPAddr)
+	if err != nil || host == "" || !ok {
+		return a.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // untilOneExpires is how long until the first of geek's live chatter IDs

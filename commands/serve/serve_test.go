@@ -606,6 +606,29 @@ func TestOnlyLoopbackAddressesServeWithoutSignatures(t *testing.T) {
 	}
 }
 
+// TestTheExposedAddressIsNamedAsGiven: serve --addr 0.0.0.0:0 warned that
+// "[::]:PORT is reachable beyond this machine": Go listens on 0.0.0.0
+// through a dual-stack socket, whose address reads [::]. The warning names
+// the host the user gave, with the port the listener holds.
+func TestTheExposedAddressIsNamedAsGiven(t *testing.T) {
+	for _, tc := range []struct {
+		given string
+		ln    net.Addr
+		want  string
+	}{
+		{"0.0.0.0:0", &net.TCPAddr{IP: net.IPv6unspecified, Port: 41234}, "0.0.0.0:41234"},
+		{"0.0.0.0:8765", &net.TCPAddr{IP: net.IPv6unspecified, Port: 8765}, "0.0.0.0:8765"},
+		{"[::]:0", &net.TCPAddr{IP: net.IPv6unspecified, Port: 41234}, "[::]:41234"},
+		{"192.168.1.10:0", &net.TCPAddr{IP: net.ParseIP("192.168.1.10"), Port: 41234}, "192.168.1.10:41234"},
+		// No host given: every interface, which the listener's address says.
+		{":0", &net.TCPAddr{IP: net.IPv6unspecified, Port: 41234}, "[::]:41234"},
+	} {
+		if got := addrAsGiven(tc.given, tc.ln); got != tc.want {
+			t.Errorf("addrAsGiven(%q, %s) = %q; want %q", tc.given, tc.ln, got, tc.want)
+		}
+	}
+}
+
 // TestCtrlCWithARequestThatNeverEndsStillExitsCleanly: Ctrl-C while a
 // Management API call is stuck (its body never comes) waits the grace
 // period, drops it and ends serve without an error; it used to end with
