@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -114,7 +113,7 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		config.WithLogger(logging.Nop{}),
 		// An endpoint URL on "localhost." is this machine's (an
 		// emulator; see OnThisMachine) and is dialled there.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(dialLoopback)),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(loopback.Transport)),
 	}
 	if s.Region != "" {
 		opts = append(opts, config.WithRegion(s.Region))
@@ -191,15 +190,6 @@ func profileOf(cfg aws.Config, asked string) string {
 		}
 	}
 	return asked
-}
-
-// dialLoopback makes t dial an address on "localhost." on localhost
-// (loopback.Dial), which Go's resolver would look up in DNS and not find,
-// and never through a proxy (loopback.Proxy), which would take it for
-// its own machine.
-func dialLoopback(t *http.Transport) {
-	t.DialContext = loopback.Dial(t.DialContext)
-	t.Proxy = loopback.Proxy(t.Proxy)
 }
 
 // validRegion reports whether region can be the host label AWS endpoints

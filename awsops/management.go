@@ -12,6 +12,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/socks-dev/socks/internal/loopback"
 )
 
 // managementIdleTimeout is how long an idle kept-alive connection to the
@@ -44,7 +46,7 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int, opts 
 		// Idle connections are given back after a while, so that a
 		// long-running broker returns to its baseline after a burst.
 		t.IdleConnTimeout = managementIdleTimeout
-		dialLoopback(t)
+		loopback.Transport(t)
 	})
 	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

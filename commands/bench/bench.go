@@ -521,8 +521,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 func broadcaster(callback string, timeout time.Duration) (publish func(context.Context, string, []byte) error, lost string) {
 	// A --callback on "localhost." is dialled on localhost, as --url is.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = loopback.Dial(transport.DialContext)
-	transport.Proxy = loopback.Proxy(transport.Proxy)
+	loopback.Transport(transport)
 	client := &http.Client{Timeout: timeout, Transport: transport}
 	target := strings.TrimSuffix(callback, "/") + "/@broadcast"
 	lost = fmt.Sprintf("%s took it without sending it on: is it a bench ceiling, which sends what is posted to every client?", target)

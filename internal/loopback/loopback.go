@@ -129,3 +129,11 @@ func Only(h http.Handler) http.Handler {
 		}
 	})
 }
+
+// Transport makes t dial an address on "localhost." on localhost (Dial),
+// which Go's resolver would look up in DNS and not find, and never
+// through a proxy (Proxy), which would take it for its own machine.
+func Transport(t *http.Transport) {
+	t.DialContext = Dial(t.DialContext)
+	t.Proxy = Proxy(t.Proxy)
+}
