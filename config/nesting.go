@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"math"
+
+	"github.com/socks-dev/socks/internal/text"
 )
 
 // maxNesting bounds how deep a config file may nest before socks hands it
@@ -83,10 +85,11 @@ func scanNesting(src []byte, limit, budget int) (at int, names, complete bool) {
 		return spent > budget
 	}
 	// Byte order marks, skipped as the library does (UTF-16's too).
-	if bytes.HasPrefix(src, []byte("\xff\xfe")) || bytes.HasPrefix(src, []byte("\xfe\xff")) {
-		s.i = 2
-	} else if bytes.HasPrefix(src, []byte("\ufeff")) {
+	switch text.ByteOrderMark(src) {
+	case "UTF-8":
 		s.i = 3
+	case "UTF-16LE", "UTF-16BE":
+		s.i = 2
 	}
 	table := 0     // depth of the current table
 	var tname name // and its name
