@@ -236,20 +236,30 @@ func (s *scanner) str() error {
 	escapes := q == '"'
 	if s.peek(1) == q && s.peek(2) == q { // multi-line
 		s.i += 3
+		escaped := false // the byte before is the end of an escape
 		for !s.eof() {
 			switch {
 			case escapes && s.src[s.i] == '\\':
 				s.i += 2
+				escaped = true
+				continue
 			case s.src[s.i] == q && s.peek(1) == q && s.peek(2) == q:
 				s.i += 3
-				// Up to two more quotes belong to the content.
-				for n := 0; n < 2 && !s.eof() && s.src[s.i] == q; n++ {
+				// Up to two more quotes belong to the content; three
+				// right after an escape, as BurntSushi/toml reads them
+				// ("""\\"""""" is a backslash and three quotes there).
+				more := 2
+				if escaped {
+					more = 3
+				}
+				for n := 0; n < more && !s.eof() && s.src[s.i] == q; n++ {
 					s.i++
 				}
 				return nil
 			default:
 				s.i++
 			}
+			escaped = false
 		}
 		return errScan
 	}
