@@ -797,10 +797,7 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		// oldest subscribe that asked for one outside them, as socks.js
 		// matches it. Out of order, the oldest would take another's
 		// refusal, and the refused topics that one's answer.
-		kept := make(map[string]bool, len(r.Topics))
-		for _, t := range r.Topics {
-			kept[t] = true
-		}
+		kept := setOf(r.Topics)
 		i = slices.IndexFunc(s.pending, func(a action) bool {
 			return a.name == "subscribe" && slices.ContainsFunc(a.asked, func(t string) bool { return !kept[t] })
 		})
@@ -815,10 +812,7 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 		// refusal run first may name none of the topics of two
 		// subscribes waiting, and be taken for the wrong one; this
 		// reply then names the other's topics, not the refused one's.
-		listed = make(map[string]bool, len(r.Topics))
-		for _, t := range r.Topics {
-			listed[t] = true
-		}
+		listed = setOf(r.Topics)
 		i = slices.IndexFunc(s.pending, func(a action) bool {
 			return a.name == "subscribe" && !slices.ContainsFunc(a.asked, func(t string) bool { return !listed[t] })
 		})
@@ -891,10 +885,7 @@ func (s *session) settle(i int, applied bool) {
 	if i > 0 {
 		// A set: a typed line may name thousands of topics, and up to
 		// maxPending actions wait.
-		decided := make(map[string]bool, len(a.topics))
-		for _, t := range a.topics {
-			decided[t] = true
-		}
+		decided := setOf(a.topics)
 		for j := range s.pending[:i] {
 			if p := &s.pending[j]; slices.ContainsFunc(p.topics, func(t string) bool { return decided[t] }) {
 				// A copy: the frame sent may still hold the typed list.
@@ -903,6 +894,15 @@ func (s *session) settle(i int, applied bool) {
 		}
 	}
 	s.topics = apply(s.topics, a.name, a.topics)
+}
+
+// setOf is the set of topics ts.
+func setOf(ts []string) map[string]bool {
+	set := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		set[t] = true
+	}
+	return set
 }
 
 // replyFields are the keys a route's reply may have (routes.Reply).
