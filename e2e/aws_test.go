@@ -648,7 +648,8 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 	t.Run("an SQS batch whose deadline has already passed is answered, each record to be retried", func(t *testing.T) {
 		rec := func(id, body string) map[string]any {
 			return map[string]any{"messageId": id, "receiptHandle": "receipt-" + id, "body": body, "eventSource": "aws:sqs",
-				"attributes": map[string]string{"ApproximateReceiveCount": "5"}}
+				"eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:lambda-e2e-envelopes",
+				"attributes":     map[string]string{"ApproximateReceiveCount": "5"}}
 		}
 		payload, err := json.Marshal(map[string]any{"Records": []any{
 			rec("m-poison", "this is not an envelope"), rec("m-last-try", `{"users":["Friendless"],"topics":["updates"],"body":1}`)}})

@@ -336,3 +336,96 @@ func TestAnEventOfAnotherShapeIsRefusedInWords(t *testing.T) {
 		}
 	}
 }
+
+// fromQueues is batch with the eventSourceARN of each record whose message
+// ID arns names replaced by that ARN.
+func fromQueues(t *testing.T, batch []byte, arns map[string]string) []byte {
+	t.Helper()
+	var ev struct{ Records []map[string]any }
+	if err := json.Unmarshal(batch, &ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ev.Records {
+		if arn, ok := arns[r["messageId"].(string)]; ok {
+			r["eventSourceARN"] = arn
+		}
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A batch whose records come from a queue other than the stack's envelope
+// queue (an event source mapping from the dead-letter queue, from another
+// stack's queue, or one added by hand) is miswired: socks serves only its
+// own queue's records. The others are neither delivered (another stack's
+// envelopes would reach this stack's connections; dead letters would be
+// redriven unasked) nor dead-lettered or made visible again with their
+// receipt on the main queue, which is not theirs: each is a batch item
+// failure, left to its own queue and its redrive policy, and the log says
+// which queue is wired and which one socks serves. The stack's own records
+// of the batch are served as ever.
+func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
+	const (
+		delivered = `{"users":["Friendless"],"topics":["updates"],"body":"own"}`
+		far       = `{"users":["Friendless"],"topics":["updates"],"body":"far"}`
+		failing   = `{"users":["Dilettante"],"topics":["updates"],"body":"never"}`
+		dlq       = "arn:aws:sqs:eu-west-1:123456789012:prod-envelopes-dlq"
+		staging   = "arn:aws:sqs:eu-west-1:123456789012:staging-envelopes"
+	)
+	f := sqsFixture(t)
+	f.h.EnvelopeQueue = "prod-envelopes"
+	var logs bytes.Buffer
+	f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	payload := fromQueues(t, sqsBatch(t,
+		sqsRecord{"own", delivered, "1"},
+		sqsRecord{"own-retry", failing, "1"},
+		sqsRecord{"far-fine", far, "1"},
+		sqsRecord{"far-poison", "not an envelope", "1"},
+		sqsRecord{"far-retry", failing, "2"},
+		sqsRecord{"far-last", failing, "5"},
+		sqsRecord{"far-over", far, "9"},
+		sqsRecord{"far-odd", far, "1"},
+	), map[string]string{
+		"far-fine": dlq, "far-poison": dlq, "far-retry": staging, "far-last": staging, "far-over": dlq,
+		"far-odd": "not an ARN",
+	})
+	got := failures(f.sqs(t, payload))
+	want := []string{"far-fine", "far-last", "far-odd", "far-over", "far-poison", "far-retry", "own-retry"}
+	if !slices.Equal(got, want) {
+		t.Errorf("batch item failures %v; want %v (every record of another queue left to it)", got, want)
+	}
+	if p := f.pusher.got["conn-friendless"]; !slices.Equal(p, []string{`"own"`}) {
+		t.Errorf("posted %q; want only the stack's own record", p)
+	}
+	if len(f.queue.reasons) != 0 {
+		t.Errorf("dead letters %v; want none (a record of another queue is not the main queue's to move)", f.queue.reasons)
+	}
+	for receipt := range f.queue.hidden {
+		if !strings.HasPrefix(receipt, "receipt-own-") {
+			t.Errorf("visibility changed on the main queue with %s, another queue's receipt", receipt)
+		}
+	}
+	if _, ok := f.queue.hidden["receipt-own-retry-b"]; !ok {
+		t.Errorf("visibility changed for %v; want the stack's own record to retry backed off as ever", f.queue.hidden)
+	}
+	var said bool
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var l struct {
+			Level, Msg, Queue string
+			From              []string
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if l.Level == "ERROR" && l.Queue == "prod-envelopes" && slices.Equal(l.From, []string{dlq, staging, "not an ARN"}) &&
+			strings.Contains(l.Msg, "check the function's triggers") {
+			said = true
+		}
+	}
+	if !said {
+		t.Errorf("no ERROR line names the queues wired, the stack's queue and what to check:\n%s", logs.String())
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"golang.org/x/sync/errgroup"
 
@@ -37,6 +39,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/logsafe"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
@@ -81,6 +84,10 @@ type Handler struct {
 	// Management API answers 410 Gone for the other's connections, which
 	// the broker then deletes.)
 	Callback string
+	// EnvelopeQueue is the name of the stack's envelope queue
+	// (STACK-envelopes), the only queue whose records are served (see
+	// HandleSQS). Empty: every record is served, whatever its queue.
+	EnvelopeQueue string
 	// MaxReceives is how often a failing record is tried before it is
 	// dead-lettered with the reason (default store.DefaultMaxReceives).
 	MaxReceives int
@@ -228,7 +235,9 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // record without a messageId (SQS always sets one) cannot be a batch item
 // failure: one that is to be retried is dead-lettered instead, and if that
 // fails the whole batch fails (an error), as Lambda would take an empty
-// itemIdentifier anyway.
+// itemIdentifier anyway. A record of another queue than EnvelopeQueue is
+// not handled but reported as a batch item failure, left to its queue
+// (see notOurs), and the batch's log says which queues are wired.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	if h.Callback == "" {
 		h.logger().Error("no "+config.EnvCallback+" in the function's environment: this batch's messages are not posted; "+
@@ -258,10 +267,24 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	for i, r := range ev.Records {
 		last[r.MessageId] = i
 	}
+	// A record of another queue than the stack's is left to its queue
+	// (see notOurs).
+	var foreign []bool
+	var from []string
 	g := new(errgroup.Group)
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
 		if r.MessageId != "" && last[r.MessageId] != i {
+			continue
+		}
+		if h.notOurs(r) {
+			if foreign == nil {
+				foreign = make([]bool, len(ev.Records))
+			}
+			foreign[i], failed[i] = true, true
+			if len(from) < maxQueuesNamed && !slices.Contains(from, r.EventSourceARN) {
+				from = append(from, text.CapBytes(r.EventSourceARN, maxARNBytes))
+			}
 			continue
 		}
 		g.Go(func() error {
@@ -269,12 +292,27 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 			return nil
 		})
 	}
+	if foreign != nil {
+		n := 0
+		for _, f := range foreign {
+			if f {
+				n++
+			}
+		}
+		h.logger().Error(fmt.Sprintf("%s of this batch %s from another queue than the stack's envelope queue, %s: not handled, "+
+			"but left to their queue as batch item failures (its own redrive policy applies); check the function's triggers%s",
+			text.Pluralize(n, "record"), comeComes(n), h.EnvelopeQueue, listMappings()),
+			"queue", h.EnvelopeQueue, "from", from, "records", n)
+	}
 	_ = g.Wait()
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, f := range failed {
 		if f && ev.Records[i].MessageId == "" {
 			// It cannot be reported alone (see record): the whole batch
 			// comes back, its delivered records a second time, none lost.
+			if foreign != nil && foreign[i] {
+				return events.SQSEventResponse{}, fmt.Errorf("SQS record %d of %d has no messageId and comes from another queue than the stack's envelope queue %s: the whole batch is retried; check the function's triggers", i+1, len(ev.Records), h.EnvelopeQueue)
+			}
 			return events.SQSEventResponse{}, fmt.Errorf("SQS record %d of %d has no messageId and could not be dead-lettered: the whole batch is retried", i+1, len(ev.Records))
 		}
 	}
@@ -284,6 +322,63 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 		}
 	}
 	return resp, nil
+}
+
+// maxQueuesNamed bounds the other queues the log line of a batch names,
+// and maxARNBytes each name (an SQS queue's ARN is at most 150 bytes).
+const (
+	maxQueuesNamed = 10
+	maxARNBytes    = 256
+)
+
+func comeComes(n int) string {
+	if n == 1 {
+		return "comes"
+	}
+	return "come"
+}
+
+// listMappings is the command that lists the function's event source
+// mappings, when the function's name is known, for a log line to end
+// with.
+func listMappings() string {
+	if lambdacontext.FunctionName == "" {
+		return ""
+	}
+	return ": remove the event source mapping of each other queue (`aws lambda list-event-source-mappings --function-name " + lambdacontext.FunctionName + "` lists them)"
+}
+
+// notOurs reports whether r comes from another queue than the stack's
+// envelope queue (its eventSourceARN names another, or is not an SQS
+// queue's ARN): an event source mapping from the dead-letter queue, from
+// another stack's queue, or one added by hand. Such a record is neither
+// delivered (another stack's envelopes would reach this stack's
+// connections, dead letters would be redriven unasked) nor dead-lettered
+// or made visible again, which would take its receipt to the main queue,
+// whose receipt it is not: it is a batch item failure, left to its own
+// queue and that queue's redrive policy. A handler without an
+// EnvelopeQueue serves every record.
+func (h *Handler) notOurs(r events.SQSMessage) bool {
+	return h.EnvelopeQueue != "" && queueName(r.EventSourceARN) != h.EnvelopeQueue
+}
+
+// queueName is the queue name of an SQS queue's ARN
+// (arn:PARTITION:sqs:REGION:ACCOUNT:NAME), or "" for any other string.
+func queueName(arn string) string {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return ""
+	}
+	fields := [4]string{}
+	for i := range fields {
+		if fields[i], rest, ok = strings.Cut(rest, ":"); !ok {
+			return ""
+		}
+	}
+	if fields[1] != "sqs" || strings.Contains(rest, ":") {
+		return ""
+	}
+	return rest
 }
 
 // Message turns an SQS record into the queue message the broker decides.
@@ -374,11 +469,12 @@ func New(ctx context.Context, getenv func(string) string, info build.Info, logge
 		return nil, err
 	}
 	return &Handler{
-		Routes:   rh,
-		Broker:   &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, PostSlots: make(chan struct{}, postSlots), Logger: logger.With("component", "broker"), Mapping: cfg.Mapping},
-		Pusher:   managementPushers(awsCfg),
-		Callback: callback,
-		Logger:   logger,
+		Routes:        rh,
+		Broker:        &broker.Broker{Store: b.Store, Queue: b.Queue, Concurrency: broker.DefaultConcurrency, PostSlots: make(chan struct{}, postSlots), Logger: logger.With("component", "broker"), Mapping: cfg.Mapping},
+		Pusher:        managementPushers(awsCfg),
+		Callback:      callback,
+		EnvelopeQueue: awsops.QueuesFor(cfg.AWS.Stack).Main,
+		Logger:        logger,
 	}, nil
 }
 

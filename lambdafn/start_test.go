@@ -102,3 +102,35 @@ func TestTheFunctionReadsNoClockAtInitNorForAPing(t *testing.T) {
 		t.Errorf("a ping made %d AWS requests; want none", n)
 	}
 }
+
+// TestTheFunctionNewBuildsServesOnlyItsStacksQueue: the handler New builds
+// knows its stack's envelope queue, and leaves a batch of another queue's
+// records to that queue (TestSQSRecordsFromAnotherQueueAreLeftToIt)
+// without a request to AWS: nothing with their receipts on its own queue.
+func TestTheFunctionNewBuildsServesOnlyItsStacksQueue(t *testing.T) {
+	emulatortest.FakeCredentials(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": srv.URL, "SOCKS_CALLBACK_URL": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}
+	h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if h.EnvelopeQueue != "prod-envelopes" {
+		t.Errorf("EnvelopeQueue %q; want prod-envelopes", h.EnvelopeQueue)
+	}
+	batch := `{"Records":[` +
+		`{"messageId":"m1","receiptHandle":"r1","body":"not an envelope","attributes":{"ApproximateReceiveCount":"1"},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:eu-west-1:123456789012:prod-envelopes-dlq"},` +
+		`{"messageId":"m2","receiptHandle":"r2","body":"{\"users\":[\"u\"],\"body\":1}","attributes":{"ApproximateReceiveCount":"9"},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:eu-west-1:123456789012:staging-envelopes"}]}`
+	out, err := h.Invoke(t.Context(), []byte(batch))
+	if err != nil || string(out) != `{"batchItemFailures":[{"itemIdentifier":"m1"},{"itemIdentifier":"m2"}]}` {
+		t.Errorf("answered %s, %v; want both records left to their queue", out, err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the batch made %d AWS requests; want none", n)
+	}
+}
