@@ -452,6 +452,11 @@ func theLambdaFunctionAnswersBeforeItsDeadlineWithAFrozenPeer(t *testing.T, pe *
 		if want := fmt.Sprintf(`{"batchItemFailures":[{"itemIdentifier":%q}]}`, id); a.kind != "response" || string(a.body) != want {
 			t.Errorf("%s: %s %s; want %s\nstderr: %s", what, a.kind, a.body, want, fn.stderr)
 		}
+		// Retried for the frozen peer, not left unhandled as another
+		// queue's record would be.
+		if strings.Contains(fn.stderr.String(), "from another queue") {
+			t.Errorf("%s: the record was taken for another queue's:\n%s", what, fn.stderr)
+		}
 	}
 
 	payload, ids := sqsBatch(t, q, s.name, `{"users":["Friendless"],"topics":["updates"],"body":1}`)

@@ -365,7 +365,7 @@ func fromQueues(t *testing.T, batch []byte, arns map[string]string) []byte {
 // redriven unasked) nor dead-lettered or made visible again with their
 // receipt on the main queue, which is not theirs: each is a batch item
 // failure, left to its own queue and its redrive policy, and the log says
-// which queue is wired and which one socks serves. The stack's own records
+// which queue is wired and which one socks serves (a FIFO queue's too). The stack's own records
 // of the batch are served as ever.
 func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
 	const (
@@ -374,6 +374,9 @@ func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
 		failing   = `{"users":["Dilettante"],"topics":["updates"],"body":"never"}`
 		dlq       = "arn:aws:sqs:eu-west-1:123456789012:prod-envelopes-dlq"
 		staging   = "arn:aws:sqs:eu-west-1:123456789012:staging-envelopes"
+		// A FIFO queue's records, whose order socks's parallel handling
+		// and retries would not keep (its own queue is a standard one).
+		fifo = "arn:aws:sqs:eu-west-1:123456789012:prod-envelopes.fifo"
 	)
 	f := sqsFixture(t)
 	f.h.EnvelopeQueue = "prod-envelopes"
@@ -388,12 +391,13 @@ func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
 		sqsRecord{"far-last", failing, "5"},
 		sqsRecord{"far-over", far, "9"},
 		sqsRecord{"far-odd", far, "1"},
+		sqsRecord{"far-fifo", far, "1"},
 	), map[string]string{
 		"far-fine": dlq, "far-poison": dlq, "far-retry": staging, "far-last": staging, "far-over": dlq,
-		"far-odd": "not an ARN",
+		"far-odd": "not an ARN", "far-fifo": fifo,
 	})
 	got := failures(f.sqs(t, payload))
-	want := []string{"far-fine", "far-last", "far-odd", "far-over", "far-poison", "far-retry", "own-retry"}
+	want := []string{"far-fifo", "far-fine", "far-last", "far-odd", "far-over", "far-poison", "far-retry", "own-retry"}
 	if !slices.Equal(got, want) {
 		t.Errorf("batch item failures %v; want %v (every record of another queue left to it)", got, want)
 	}
@@ -420,7 +424,7 @@ func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("log line %q is not JSON: %v", line, err)
 		}
-		if l.Level == "ERROR" && l.Queue == "prod-envelopes" && slices.Equal(l.From, []string{dlq, staging, "not an ARN"}) &&
+		if l.Level == "ERROR" && l.Queue == "prod-envelopes" && slices.Equal(l.From, []string{dlq, staging, "not an ARN", fifo}) &&
 			strings.Contains(l.Msg, "check the function's triggers") {
 			said = true
 		}
