@@ -433,3 +433,23 @@ func TestSQSRecordsFromAnotherQueueAreLeftToIt(t *testing.T) {
 		t.Errorf("no ERROR line names the queues wired, the stack's queue and what to check:\n%s", logs.String())
 	}
 }
+
+// A record of another queue without a messageId (an event made by hand)
+// cannot be left to its queue alone: Lambda takes an empty itemIdentifier
+// for the failure of the whole batch, so the invocation fails, saying
+// why, and the whole batch comes back (TestSQSRecordWithoutAMessageID).
+func TestSQSRecordFromAnotherQueueWithoutAMessageIDFailsTheBatch(t *testing.T) {
+	f := sqsFixture(t)
+	f.h.EnvelopeQueue = "prod-envelopes"
+	payload := fromQueues(t, sqsBatch(t,
+		sqsRecord{"own", `{"users":["Friendless"],"topics":["updates"],"body":"own"}`, "1"},
+		sqsRecord{"", `{"users":["Friendless"],"topics":["updates"],"body":"far"}`, "1"},
+	), map[string]string{"": "arn:aws:sqs:eu-west-1:123456789012:staging-envelopes"})
+	_, err := f.h.Invoke(t.Context(), payload)
+	if err == nil || !strings.Contains(err.Error(), "record 2 of 2 has no messageId and comes from another queue than the stack's envelope queue prod-envelopes") {
+		t.Errorf("Invoke = %v; want an error failing the batch for record 2, another queue's without a messageId", err)
+	}
+	if got := f.pusher.got["conn-friendless"]; !slices.Equal(got, []string{`"own"`}) || len(f.queue.hidden) != 0 || len(f.queue.reasons) != 0 {
+		t.Errorf("posted %q, visibility changed %v, dead letters %v; want the own record's body only, nothing done with the other's receipt", got, f.queue.hidden, f.queue.reasons)
+	}
+}
