@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -237,7 +238,13 @@ func (noEndpoint) Delete(_ context.Context, id string) error {
 // fails the whole batch fails (an error), as Lambda would take an empty
 // itemIdentifier anyway. A record of another queue than EnvelopeQueue is
 // not handled but reported as a batch item failure, left to its queue
-// (see notOurs), and the batch's log says which queues are wired.
+// (see notOurs), and the batch's log says which queues are wired. A
+// record whose turn comes after the fan-out's end (a batch of more than
+// Workers records, whose first ones took the time) is not tried either:
+// with no time left it would fail at once, and on its last receive be
+// dead-lettered for a failure that never was; it is a batch item failure,
+// left to come back when the queue's visibility timeout ends, and the log
+// says how many were not tried.
 func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	if h.Callback == "" {
 		h.logger().Error("no "+config.EnvCallback+" in the function's environment: this batch's messages are not posted; "+
@@ -271,6 +278,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	// (see notOurs).
 	var foreign []bool
 	var from []string
+	var untried atomic.Int64
 	g := new(errgroup.Group)
 	g.SetLimit(workers)
 	for i, r := range ev.Records {
@@ -288,6 +296,12 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 			continue
 		}
 		g.Go(func() error {
+			if fanOut.Err() != nil {
+				// Its turn came after the fan-out's time: not tried.
+				failed[i] = true
+				untried.Add(1)
+				return nil
+			}
 			failed[i] = !record(settle, fanOut, &br, r)
 			return nil
 		})
@@ -305,6 +319,12 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 			"queue", h.EnvelopeQueue, "from", from, "records", n)
 	}
 	_ = g.Wait()
+	if n := int(untried.Load()); n > 0 {
+		h.logger().Warn(fmt.Sprintf("%s of this batch not tried: the invocation's time for delivering had run out before %s turn; "+
+			"each is a batch item failure, received again once the queue's visibility timeout ends. "+
+			"The function handles %d records at once: if batches often outlast its timeout, lower the event source mapping's batch size, or raise the function's timeout",
+			text.Pluralize(n, "record"), itsTheir(n), workers), "records", n)
+	}
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, f := range failed {
 		if f && ev.Records[i].MessageId == "" {
@@ -330,6 +350,13 @@ const (
 	maxQueuesNamed = 10
 	maxARNBytes    = 256
 )
+
+func itsTheir(n int) string {
+	if n == 1 {
+		return "its"
+	}
+	return "their"
+}
 
 func comeComes(n int) string {
 	if n == 1 {

@@ -757,3 +757,64 @@ func TestAWebSocketErrorHoldsNoChatterID(t *testing.T) {
 		t.Fatalf("Invoke = %v; want the store's failure with the geek written sc_(hidden)", err)
 	}
 }
+
+// TestSQSRecordsWhoseTurnComesAfterTheFanOutAreNotTried: a batch holds
+// more records than are handled at once (an event source mapping with a
+// batch size over 10 and a batching window: up to 10,000), and the
+// records in hand use up the fan-out's time. Those whose turn comes after
+// it were each "handled" with no time left: one on its last receive was
+// dead-lettered as failed ("context deadline exceeded") though nothing
+// was tried, a poison one dead-lettered, and each spent the settling's
+// time, which the records in hand need. They are not tried now: each is a
+// batch item failure, received again, and the log says how many and why.
+func TestSQSRecordsWhoseTurnComesAfterTheFanOutAreNotTried(t *testing.T) {
+	f := sqsFixture(t)
+	f.h.Workers = 1
+	var logs bytes.Buffer
+	f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	f.pusher.stuck = "conn-dilettante" // the first record holds the one worker until the fan-out ends
+	const (
+		stuck = `{"users":["Dilettante"],"topics":["updates"],"body":"stuck"}`
+		fine  = `{"users":["Friendless"],"topics":["updates"],"body":"fine"}`
+	)
+	ev := events.SQSEvent{}
+	for _, r := range []struct{ id, body, receives string }{
+		{"first", stuck, "1"}, {"late-last", stuck, "5"}, {"late-poison", "not an envelope", "1"}, {"late-fine", fine, "1"}, {"late-over", fine, "9"},
+	} {
+		ev.Records = append(ev.Records, events.SQSMessage{
+			MessageId: r.id, ReceiptHandle: "receipt-" + r.id, EventSource: SourceSQS, Body: r.body,
+			Attributes: map[string]string{"ApproximateReceiveCount": r.receives},
+		})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	resp, err := f.h.HandleSQS(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"first", "late-fine", "late-last", "late-over", "late-poison"}; !slices.Equal(got, want) {
+		t.Errorf("batch item failures %v; want %v", got, want)
+	}
+	if len(f.queue.reasons) != 0 {
+		t.Errorf("dead letters %v; want none: no record whose turn came after the fan-out was tried", f.queue.reasons)
+	}
+	if got := f.pusher.got["conn-friendless"]; len(got) != 0 {
+		t.Errorf("posted %q after the fan-out's end", got)
+	}
+	if _, ok := f.queue.hidden["receipt-first"]; !ok || len(f.queue.hidden) != 1 {
+		t.Errorf("visibility changed for %v; want the tried record's only", f.queue.hidden)
+	}
+	var said bool
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var l struct {
+			Level, Msg string
+			Records    int
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Level == "WARN" && l.Records == 4 && strings.Contains(l.Msg, "not tried") {
+			said = true
+		}
+	}
+	if !said {
+		t.Errorf("no WARN line says 4 records were not tried:\n%s", logs.String())
+	}
+}
