@@ -266,6 +266,9 @@ func TestDeployedZipServesEveryEventUnderTheRIE(t *testing.T) {
 		pick := func(i int, id, topic string) map[string]any {
 			rec := batch.Records[i]
 			rec["body"] = `{"id":"` + id + `","topics":["` + topic + `"],"body":{"n":1}}`
+			// From the stack's queue, as its event source mapping's are:
+			// the function leaves another queue's records to it.
+			rec["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:" + QueuesFor(stack).Main
 			return rec
 		}
 		failing := pick(2, "m-rie-fails", "news")
