@@ -672,7 +672,7 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 					Msg     string
 					Records int
 				}
-				if json.Unmarshal([]byte(line), &l) == nil && l.Records == 2 && strings.Contains(l.Msg, "not tried: the invocation's time for delivering had run out") {
+				if json.Unmarshal([]byte(line), &l) == nil && l.Records == 2 && strings.Contains(l.Msg, "not tried: the invocation's time for delivering had run out first") {
 					return true
 				}
 			}

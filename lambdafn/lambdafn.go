@@ -6,7 +6,8 @@
 //     handlers of package routes: $connect, $disconnect, subscribe,
 //     unsubscribe, ping and $default;
 //   - SQS events (Records[].eventSource "aws:sqs") go to the broker, one
-//     broker.Decide per record, answered with partial batch failures.
+//     broker.Decide per record of the stack's envelope queue, answered
+//     with partial batch failures.
 //
 // commands.Main enters Main when Detect says the process is a Lambda
 // function.
@@ -290,8 +291,8 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 				foreign = make([]bool, len(ev.Records))
 			}
 			foreign[i], failed[i] = true, true
-			if len(from) < maxQueuesNamed && !slices.Contains(from, r.EventSourceARN) {
-				from = append(from, text.CapBytes(r.EventSourceARN, maxARNBytes))
+			if arn := text.CapBytes(r.EventSourceARN, maxARNBytes); len(from) < maxQueuesNamed && !slices.Contains(from, arn) {
+				from = append(from, arn)
 			}
 			continue
 		}
@@ -313,17 +314,17 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 				n++
 			}
 		}
-		h.logger().Error(fmt.Sprintf("%s of this batch %s from another queue than the stack's envelope queue, %s: not handled, "+
-			"but left to their queue as batch item failures (its own redrive policy applies); check the function's triggers%s",
-			text.Pluralize(n, "record"), comeComes(n), h.EnvelopeQueue, listMappings()),
+		h.logger().Error(fmt.Sprintf("%s of this batch %s received from another queue than the stack's envelope queue, %s: not handled, "+
+			"but left to that queue as batch item failures (its own redrive policy applies); check the function's triggers%s",
+			text.Pluralize(n, "record"), text.WasWere(n), h.EnvelopeQueue, listMappings()),
 			"queue", h.EnvelopeQueue, "from", from, "records", n)
 	}
 	_ = g.Wait()
 	if n := int(untried.Load()); n > 0 {
-		h.logger().Warn(fmt.Sprintf("%s of this batch not tried: the invocation's time for delivering had run out before %s turn; "+
+		h.logger().Warn(fmt.Sprintf("%s of this batch %s not tried: the invocation's time for delivering had run out first; "+
 			"each is a batch item failure, received again once the queue's visibility timeout ends. "+
 			"The function handles %d records at once: if batches often outlast its timeout, lower the event source mapping's batch size, or raise the function's timeout",
-			text.Pluralize(n, "record"), itsTheir(n), workers), "records", n)
+			text.Pluralize(n, "record"), text.WasWere(n), workers), "records", n)
 	}
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, f := range failed {
@@ -350,20 +351,6 @@ const (
 	maxQueuesNamed = 10
 	maxARNBytes    = 256
 )
-
-func itsTheir(n int) string {
-	if n == 1 {
-		return "its"
-	}
-	return "their"
-}
-
-func comeComes(n int) string {
-	if n == 1 {
-		return "comes"
-	}
-	return "come"
-}
 
 // listMappings is the command that lists the function's event source
 // mappings, when the function's name is known, for a log line to end
