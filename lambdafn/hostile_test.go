@@ -315,6 +315,10 @@ func TestAnEventOfAnotherShapeIsRefusedInWords(t *testing.T) {
 		// A WebSocket event, but not as API Gateway writes one.
 		{`{"requestContext":{"routeKey":"$default","connectionId":"c1","connectedAt":"soon"}}`, `the WebSocket event has "requestContext.connectedAt" as a string; it must be a number`},
 		{`{"requestContext":{"routeKey":"$default","connectionId":"c1"},"body":{"action":"ping"}}`, `the WebSocket event has "body" as an object; it must be a string`},
+		// An SQS event, but not as SQS writes one: valid JSON whose
+		// binary message attribute is not base64 was called "not valid
+		// JSON".
+		{`{"Records":[{"eventSource":"aws:sqs","messageAttributes":{"a":{"dataType":"Binary","binaryValue":"AAEC!!"}}}]}`, `the SQS event has a binary value that is not base64 (it breaks at its byte 4)`},
 	} {
 		_, err := f.h.Invoke(t.Context(), []byte(tc.payload))
 		if err == nil {
@@ -323,7 +327,7 @@ func TestAnEventOfAnotherShapeIsRefusedInWords(t *testing.T) {
 		}
 		msg := err.Error()
 		var ue *UnsupportedEventError
-		if errors.As(err, &ue) != !strings.HasPrefix(tc.want, "the WebSocket event") {
+		if errors.As(err, &ue) != !(strings.HasPrefix(tc.want, "the WebSocket event") || strings.HasPrefix(tc.want, "the SQS event")) {
 			t.Errorf("%s: %q is an UnsupportedEventError: %v; want one only for an event of another kind", tc.payload, msg, errors.As(err, &ue))
 		}
 		if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "check the function's triggers") {

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,9 +91,14 @@ func jsonDepth(data []byte) int {
 func DescribeJSONError(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var b64 base64.CorruptInputError
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("is not valid JSON (it breaks at byte %d)", syn.Offset)
+	case errors.As(err, &b64):
+		// Valid JSON, whose string for a []byte (an SQS record's
+		// binaryValue) is not base64.
+		return fmt.Sprintf("has a binary value that is not base64 (it breaks at its byte %d)", int64(b64))
 	case errors.As(err, &typ) && strings.HasPrefix(typ.Value, "number ") && strings.HasPrefix(typ.Type.String(), "float"):
 		// Decoded into any, only a number out of float64's range fails:
 		// JSON.parse would make it Infinity.
