@@ -180,7 +180,7 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, now time.Time,
 
 // DeleteDeadConnections deletes the records of dead connections for a
 // prune that holds the lease (LockPrune), and returns how many of them
-// existed. It reads the records with consistent BatchGetItem calls (100
+// existed (on an error, how many records it deleted before it). It reads the records with consistent BatchGetItem calls (100
 // keys each) and deletes their geek and subscription items, then the
 // records, with BatchWriteItem (25 per call, several at once, unprocessed
 // items sent again after a backoff): no conditional write per record, and
@@ -210,11 +210,14 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	// run killed) leaves whole records, which name what is left of
 	// theirs, for the next prune; never a copy without its record, which
 	// no prune would find and a fan-out would keep reaching.
-	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+	if _, err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
 		return 0, fmt.Errorf("deleting the geek and subscription items of %d connection records: %w", len(records), err)
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, recs); err != nil {
-		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
+	// Those of the calls that went through before a failure are deleted
+	// all the same, and counted.
+	n, err := s.batchDelete(ctx, s.tables.Connections, recs)
+	if err != nil {
+		return n, fmt.Errorf("deleting %d connection records: %w", len(records), err)
 	}
 	return len(records), nil
 }

@@ -96,8 +96,8 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 			return out, nil
 		}}
 		s, backoffs := newFakeStore(api)
-		if err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(30)); err != nil {
-			t.Fatal(err)
+		if n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(30)); err != nil || n != 30 {
+			t.Fatalf("batchDelete = %d, %v; want 30 processed", n, err)
 		}
 		if len(written) != 30 {
 			t.Errorf("%d distinct items written, want 30", len(written))
@@ -117,7 +117,10 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
 		}}
 		s, _ := newFakeStore(api)
-		err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+		n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+		if n != 0 {
+			t.Errorf("batchDelete processed %d of the items that stayed unprocessed", n)
+		}
 		if err == nil || !strings.Contains(err.Error(), "left 3 items unprocessed after 10 attempts") {
 			t.Errorf("batchDelete = %v, want it to give up after 10 attempts", err)
 		}
@@ -130,7 +133,7 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 		s.backoff = func(int) time.Duration { return time.Hour }
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		if err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("batchDelete = %v, want the context's error", err)
 		}
 	})

@@ -178,7 +178,8 @@ type BulkPruner interface {
 	LockPrune(ctx context.Context) (context.Context, func(), error)
 	// DeleteDeadConnections is DeleteConnections for the holder of the
 	// lock: it counts the records that existed, without guarding against
-	// another prune deleting them at the same time.
+	// another prune deleting them at the same time (on an error, those
+	// it deleted before it).
 	DeleteDeadConnections(ctx context.Context, ids []string) (int, error)
 }
 
@@ -415,6 +416,10 @@ func (pr *pruner) flush(ctx context.Context) error {
 func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error {
 	n, err := pr.del(ctx, ids)
 	if err != nil {
+		// A batch that failed half way deleted some: counted, so that
+		// the summary is what the table lost. The rest are left for the
+		// next run, which counts them.
+		pr.count(func(res *PruneResult) { res.Deleted.add(r, n) })
 		return fmt.Errorf("deleting %d connection records (%s): %w", len(ids), r, err)
 	}
 	pr.count(func(res *PruneResult) {
