@@ -777,9 +777,10 @@ func (s *DynamoStore) batchDelete(ctx context.Context, table string, keys []item
 }
 
 // batchWrite runs reqs on table with BatchWriteItem in chunks of 25, a few
-// chunks at once, sending the items DynamoDB returns unprocessed again
-// after a backoff. It fails when a chunk still has unprocessed items after
-// batchAttempts calls.
+// chunks at once, sending the items DynamoDB returns unprocessed (or all
+// of them, when it throttled the whole call) again after a backoff. It
+// fails when a chunk still has unprocessed items after batchAttempts
+// calls.
 func (s *DynamoStore) batchWrite(ctx context.Context, table string, reqs []types.WriteRequest) error {
 	_, err := s.batchWriteCounted(ctx, table, reqs)
 	return err
@@ -809,17 +810,23 @@ func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending
 		out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{table: pending},
 		})
-		if err != nil {
+		switch {
+		case err != nil && (!isThrottle(err) || attempt >= batchAttempts):
 			return wrapTable("BatchWriteItem", table, err)
-		}
-		sent := len(pending)
-		pending = out.UnprocessedItems[table]
-		done.Add(int64(sent - len(pending)))
-		if len(pending) == 0 {
-			return nil
-		}
-		if attempt >= batchAttempts {
-			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (%w): try again later", table, len(pending), attempt, ErrThrottled)
+		case err != nil:
+			// None of the items taken: DynamoDB says so with a throttling
+			// error rather than handing them all back unprocessed, and
+			// they get the same attempts.
+		default:
+			sent := len(pending)
+			pending = out.UnprocessedItems[table]
+			done.Add(int64(sent - len(pending)))
+			if len(pending) == 0 {
+				return nil
+			}
+			if attempt >= batchAttempts {
+				return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (%w): try again later", table, len(pending), attempt, ErrThrottled)
+			}
 		}
 		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return err

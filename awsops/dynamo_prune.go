@@ -224,7 +224,8 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 
 // batchGet reads the items with keys from table with consistent
 // BatchGetItem calls of up to 100 keys, a few at once, asking again for
-// the keys DynamoDB returns unprocessed after a backoff. Missing items are
+// the keys DynamoDB returns unprocessed (or all of them, when it throttled
+// the whole call) after a backoff. Missing items are
 // left out.
 func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) ([]item, error) {
 	var (
@@ -241,7 +242,15 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 					RequestItems: map[string]types.KeysAndAttributes{table: *pending},
 				})
 				if err != nil {
-					return wrapTable("BatchGetItem", table, err)
+					// None of the keys read, throttled: as many attempts
+					// as unprocessed keys get.
+					if !isThrottle(err) || attempt >= batchAttempts {
+						return wrapTable("BatchGetItem", table, err)
+					}
+					if err := backoff.Sleep(gctx, s.backoff(attempt)); err != nil {
+						return err
+					}
+					continue
 				}
 				s.itemsRead.Add(int64(len(res.Responses[table])))
 				mu.Lock()
