@@ -55,7 +55,8 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // PutItem whose answer was lost), and keeps renewing it until release is
 // called. The returned context is cancelled, with ErrPruneLeaseLost as its
 // cause, if a renewal fails or is not answered before the lease it renews
-// would lapse (less a tenth of its term). While waiting it polls with the
+// would lapse (less a tenth of its term); a throttled renewal is tried
+// again, with the store's backoff, until then. While waiting it polls with the
 // store's backoff, until ctx ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
@@ -99,13 +100,26 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-t.C:
 				start := time.Now()
 				rctx, done := context.WithDeadline(lctx, held)
-				// Asked again: the monotonic time followed since the last
-				// ask stands still while the machine is suspended, and a
-				// renewal by it after a sleep longer than the lease would
-				// end the lease already, by AWS's clock, for another to take.
-				ok, err := s.putLease(rctx, owner, clock.Follow(rctx, s), true)
+				var ok bool
+				var err error
+				for attempt := 1; ; attempt++ {
+					// Asked again: the monotonic time followed since the
+					// last ask stands still while the machine is
+					// suspended, and a renewal by it after a sleep longer
+					// than the lease would end the lease already, by
+					// AWS's clock, for another to take.
+					ok, err = s.putLease(rctx, owner, clock.Follow(rctx, s), true)
+					// Throttled (the run's own deletes may be what keeps
+					// the table busy), the lease still holds until held:
+					// tried again until then, or until released.
+					if err == nil || !isThrottle(err) || released(stop) || backoff.Sleep(rctx, s.backoff(min(attempt, 6))) != nil {
+						break
+					}
+				}
 				done()
 				switch {
+				case err != nil && released(stop):
+					return
 				case err != nil && lctx.Err() == nil:
 					cancel(fmt.Errorf("%w: %v", ErrPruneLeaseLost, err))
 					return
@@ -138,6 +152,16 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 		})
 	}
 	return lctx, release, nil
+}
+
+// released reports whether stop is closed.
+func released(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it

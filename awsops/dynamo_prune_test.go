@@ -583,3 +583,73 @@ func TestALeaseRenewedAfterASuspendIsByAWSsClock(t *testing.T) {
 		t.Errorf("another prune took the lease a holds and renews: it was renewed to %s, before AWS's time %s", time.UnixMilli(last).UTC(), now)
 	}
 }
+
+// throttledRenewals is DynamoDB Local on which the first throttled
+// renewals of a prune lease (a PutItem conditioned on its owner only) are
+// answered ProvisionedThroughputExceededException, as past the SDK's
+// retries on a table the prune's own deletes keep busy; renewed counts
+// the renewals that went through.
+type throttledRenewals struct {
+	DynamoDBAPI
+	mu        sync.Mutex
+	throttled int
+	renewed   chan struct{}
+}
+
+func (s *throttledRenewals) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	cond := aws.ToString(in.ConditionExpression)
+	if !strings.Contains(cond, "#owner") || strings.Contains(cond, "attribute_not_exists") {
+		return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+	}
+	s.mu.Lock()
+	throttle := s.throttled > 0
+	if throttle {
+		s.throttled--
+	}
+	s.mu.Unlock()
+	if throttle {
+		return nil, &types.ProvisionedThroughputExceededException{Message: aws.String("throttled by the test")}
+	}
+	out, err := s.DynamoDBAPI.PutItem(ctx, in, opts...)
+	if err == nil {
+		select {
+		case s.renewed <- struct{}{}:
+		default:
+		}
+	}
+	return out, err
+}
+
+// TestAPruneWhoseRenewalIsThrottledKeepsItsLease: a renewal throttled past
+// the SDK's retries leaves the lease held until it lapses, tens of
+// seconds on: it is tried again, with the store's backoff, until then,
+// and the run goes on. Before, the first throttled renewal stopped the
+// run with "lost the prune lease", though no other prune could have it.
+func TestAPruneWhoseRenewalIsThrottledKeepsItsLease(t *testing.T) {
+	base := newTestStore(t)
+	api := &throttledRenewals{DynamoDBAPI: base.api, throttled: 3, renewed: make(chan struct{})}
+	a := NewDynamoStore(api, base.Tables())
+	a.leaseRenew = 20 * time.Millisecond
+	a.backoff = func(int) time.Duration { return time.Millisecond }
+	actx, release, err := a.LockPrune(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	// Two renewals through, the throttled ones before them.
+	for range 2 {
+		select {
+		case <-api.renewed:
+		case <-actx.Done():
+			t.Fatalf("the run was stopped: %v", context.Cause(actx))
+		}
+	}
+	if actx.Err() != nil {
+		t.Fatalf("the run was stopped: %v", context.Cause(actx))
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.throttled != 0 {
+		t.Errorf("%d throttled renewals left: the test tested nothing", api.throttled)
+	}
+}
