@@ -56,8 +56,9 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // called. The returned context is cancelled, with ErrPruneLeaseLost as its
 // cause, if a renewal fails or is not answered before the lease it renews
 // would lapse (less a tenth of its term); a throttled renewal is tried
-// again, with the store's backoff, until then. While waiting it polls with the
-// store's backoff, until ctx ends.
+// again, with the store's backoff, until then. While waiting (the lease
+// held, or its take throttled) it polls with the store's backoff, until
+// ctx ends.
 func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -71,7 +72,9 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	for attempt := 1; ; attempt++ {
 		taken = time.Now()
 		ok, err := s.putLease(ctx, owner, clock.Now(), false)
-		if err != nil {
+		// Throttled (another prune's deletes may be what keeps the
+		// table busy), it waits as for a lease held.
+		if err != nil && !isThrottle(err) {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
 		}
 		if ok {

@@ -653,3 +653,39 @@ func TestAPruneWhoseRenewalIsThrottledKeepsItsLease(t *testing.T) {
 		t.Errorf("%d throttled renewals left: the test tested nothing", api.throttled)
 	}
 }
+
+// throttledTakes is DynamoDB Local on which the first attempts to take a
+// prune lease (the PutItem conditioned on its absence) are answered
+// ProvisionedThroughputExceededException.
+type throttledTakes struct {
+	DynamoDBAPI
+	throttled atomic.Int32
+}
+
+func (s *throttledTakes) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if strings.Contains(aws.ToString(in.ConditionExpression), "attribute_not_exists") && s.throttled.Add(-1) >= 0 {
+		return nil, &types.ProvisionedThroughputExceededException{Message: aws.String("throttled by the test")}
+	}
+	return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+}
+
+// TestAPruneWhoseLeaseTakeIsThrottledWaitsForIt: a prune waiting for the
+// lease (another prune deleting meanwhile may be what keeps the table
+// busy) whose try to take it is throttled past the SDK's retries tries
+// again, as it does while the lease is held. Before, it failed with
+// "taking the prune lease: ... ProvisionedThroughputExceededException".
+func TestAPruneWhoseLeaseTakeIsThrottledWaitsForIt(t *testing.T) {
+	base := newTestStore(t)
+	api := &throttledTakes{DynamoDBAPI: base.api}
+	api.throttled.Store(3)
+	s := NewDynamoStore(api, base.Tables())
+	s.backoff = func(int) time.Duration { return time.Millisecond }
+	_, release, err := s.LockPrune(t.Context())
+	if err != nil {
+		t.Fatalf("LockPrune with throttled takes: %v", err)
+	}
+	release()
+	if n := api.throttled.Load(); n >= 0 {
+		t.Errorf("%d throttled takes left: the test tested nothing", n+1)
+	}
+}
