@@ -58,8 +58,9 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // would lapse (less a tenth of its term); a throttled renewal is tried
 // again, with the store's backoff, until then. While waiting (the lease
 // held, or its take throttled) it polls with the store's backoff, until
-// ctx ends.
-func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
+// ctx ends; waiting, when not nil, is called once the first time it finds
+// the lease held.
+func (s *DynamoStore) LockPrune(ctx context.Context, waiting func()) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
@@ -79,6 +80,10 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 		}
 		if ok {
 			break
+		}
+		if err == nil && waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		if err := backoff.Sleep(ctx, s.backoff(min(attempt, 6))); err != nil {
 			return nil, nil, fmt.Errorf("waiting for another prune to finish: %w", err)

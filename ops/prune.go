@@ -69,6 +69,10 @@ type PruneOptions struct {
 	// Progress, when set, is called with the number of records examined so
 	// far after each page. It may be called from several goroutines at once.
 	Progress func(checked int)
+	// Waiting, when set, is called once if the run must wait for the
+	// store's prune lease, which another prune holds (a BulkPruner, not a
+	// dry run).
+	Waiting func()
 	// Leased, when set, is called once the store's prune lease is taken
 	// (a BulkPruner, not a dry run); the function it returns is called
 	// once the lease is given up.
@@ -174,8 +178,9 @@ func Classify(c pubsub.Connection, now time.Time, maxAge time.Duration) (r Reaso
 type BulkPruner interface {
 	// LockPrune waits until the caller is the only prune of the store and
 	// returns a context that ends if that stops being true, and the
-	// function that lets the next prune in.
-	LockPrune(ctx context.Context) (context.Context, func(), error)
+	// function that lets the next prune in. waiting, when not nil, is
+	// called once if another prune holds the lock, before the wait.
+	LockPrune(ctx context.Context, waiting func()) (context.Context, func(), error)
 	// DeleteDeadConnections is DeleteConnections for the holder of the
 	// lock: it counts the records that existed, without guarding against
 	// another prune deleting them at the same time (on an error, those
@@ -214,7 +219,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 	now := opts.Now
 	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]string{}, del: s.DeleteConnections, batch: DeleteBatch}
 	if bulk, ok := s.(BulkPruner); ok && !opts.DryRun {
-		lctx, release, err := bulk.LockPrune(ctx)
+		lctx, release, err := bulk.LockPrune(ctx, opts.Waiting)
 		if err != nil {
 			return pr.result(), err
 		}
