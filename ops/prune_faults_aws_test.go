@@ -163,3 +163,60 @@ func TestAPruneWhoseChatterDeletesFailCountsWhatItDeleted(t *testing.T) {
 		t.Errorf("the failed run reported %d chatter IDs deleted; the table lost %d", got, want)
 	}
 }
+
+// cancelAfterCopies is DynamoDB Local on which the first BatchWriteItem
+// that deletes connection records cancels the run instead (Ctrl-C between
+// the copies' deletes and the records').
+type cancelAfterCopies struct {
+	awsops.DynamoDBAPI
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterCopies) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	for _, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			if sk, ok := r.DeleteRequest.Key["sk"].(*types.AttributeValueMemberS); ok && sk.Value == "CONN" {
+				c.cancel()
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return c.DynamoDBAPI.BatchWriteItem(ctx, in, opts...)
+}
+
+// TestAPruneStoppedBetweenTheCopiesAndTheRecordsLeavesWholeRecords: Ctrl-C
+// after a batch's geek and subscription items are deleted and before its
+// records are: the run says it was cancelled and counts nothing deleted,
+// gives the lease up (the next run takes it at once, not after its
+// minute), and the next run deletes the records, counted.
+func TestAPruneStoppedBetweenTheCopiesAndTheRecordsLeavesWholeRecords(t *testing.T) {
+	s := freshStore(t, "prune-ctrlc-")
+	now := time.Now()
+	var conns []pubsub.Connection
+	for i := range 30 {
+		conns = append(conns, pubsub.Connection{ID: fmt.Sprintf("dead-%03d=", i), Geek: "geek", Topics: []string{"news"}, ConnectedAt: now.Add(-3 * time.Hour)})
+	}
+	if err := s.ImportConnections(t.Context(), conns); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stopping := awsops.NewDynamoStore(&cancelAfterCopies{DynamoDBAPI: awsops.NewDynamoDB(awsops.LocalConfig(), dynamoLocal(t)), cancel: cancel}, s.Tables())
+	res, err := ops.Prune(ctx, stopping, nil, ops.PruneOptions{Now: now, Segments: 1})
+	if !errors.Is(err, context.Canceled) || res.Deleted.Total() != 0 {
+		t.Fatalf("Prune cancelled between the copies and the records = %+v, %v; want none deleted and context.Canceled", res, err)
+	}
+	if left := countRecords(t, s); left != len(conns) {
+		t.Fatalf("%d records left; want all %d", left, len(conns))
+	}
+	// Given up: taken at once (a lease left behind lasts a minute).
+	lctx, lcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer lcancel()
+	res, err = ops.Prune(lctx, s, nil, ops.PruneOptions{Now: now})
+	if err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	if res.Deleted.TooOld != len(conns) || countRecords(t, s) != 0 {
+		t.Errorf("the next run deleted %+v with %d records left; want all %d, none left", res.Deleted, countRecords(t, s), len(conns))
+	}
+}
