@@ -212,10 +212,11 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, now time.Time,
 
 // DeleteDeadConnections deletes the records of dead connections for a
 // prune that holds the lease (LockPrune), and returns how many of them
-// existed (on an error, how many records it deleted before it). It reads the records with consistent BatchGetItem calls (100
-// keys each) and deletes their geek and subscription items, then the
-// records, with BatchWriteItem (25 per call, several at once, unprocessed
-// items sent again after a backoff): no conditional write per record, and
+// existed (on an error, how many records it deleted before it). It reads
+// the records with consistent BatchGetItem calls (100 keys each) and
+// deletes their geek and subscription items, then the records, with
+// BatchWriteItem (25 per call, several at once, unprocessed items sent
+// again after a backoff): no conditional write per record, and
 // no copy ever left without its record. The lease keeps other prunes from
 // counting the same records; a $disconnect of one of them between the read
 // and the delete would be counted here too.
@@ -257,8 +258,7 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 // batchGet reads the items with keys from table with consistent
 // BatchGetItem calls of up to 100 keys, a few at once, asking again for
 // the keys DynamoDB returns unprocessed (or all of them, when it throttled
-// the whole call) after a backoff. Missing items are
-// left out.
+// the whole call) after a backoff. Missing items are left out.
 func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) ([]item, error) {
 	var (
 		mu  sync.Mutex
