@@ -123,7 +123,8 @@ func (d *PruneDeleted) add(r Reason, n int) {
 // once: Checked = Deleted.Total() + Vanished + Kept + Unchecked + Errors.
 type PruneResult struct {
 	DryRun bool `json:"dryRun"`
-	// Checked is how many connection records were examined.
+	// Checked is how many connection records were examined (by a run an
+	// error stopped, before it stopped).
 	Checked int `json:"checked"`
 	// Deleted counts the records this run deleted (with DryRun: would
 	// delete), by reason. Records another run (or a $disconnect) deleted
@@ -241,10 +242,13 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 	checks, cctx := errgroup.WithContext(ctx)
 	checks.SetLimit(opts.Concurrency)
 	scanErr := s.ScanConnections(ctx, opts.Segments, func(page []pubsub.Connection) error {
-		for _, c := range page {
+		for i, c := range page {
 			if r, ok := Classify(c, now, opts.MaxAge); ok {
 				pr.logf("%s %s geek=%s connected=%s reason=%q", pr.verb(), c.ID, c.Geek, c.ConnectedAt.UTC().Format(time.RFC3339), r)
 				if err := pr.remove(ctx, r, c.ID); err != nil {
+					// Stopped within the page: what it examined so far,
+					// this record too, is counted.
+					pr.count(func(res *PruneResult) { res.Checked += i + 1 })
 					return err
 				}
 				continue
@@ -255,6 +259,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 				continue
 			}
 			if cctx.Err() != nil {
+				pr.count(func(res *PruneResult) { res.Checked += i })
 				return context.Cause(cctx)
 			}
 			checks.Go(func() error { return pr.check(cctx, p, c) })
