@@ -272,7 +272,7 @@ func (s *DynamoStore) RevokeChatterIDs(ctx context.Context, geek string, prefixe
 			return 0, fmt.Errorf("revoking chatter IDs of %s: %w", geek, err)
 		}
 	}
-	if err := s.batchDelete(ctx, s.tables.ChatterIDs, keys); err != nil {
+	if _, err := s.batchDelete(ctx, s.tables.ChatterIDs, keys); err != nil {
 		return 0, fmt.Errorf("revoking chatter IDs of %s: %w", geek, err)
 	}
 	return len(keys), nil
@@ -297,7 +297,8 @@ func (s *DynamoStore) DeleteExpiredChatterIDs(ctx context.Context, now time.Time
 		olds, err = s.deleteReturning(ctx, s.tables.ChatterIDs, keys)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("deleting expired chatter IDs: %w", err)
+		// Those deleted before the failure are gone all the same.
+		return len(olds), fmt.Errorf("deleting expired chatter IDs: %w", err)
 	}
 	return len(olds), nil
 }
@@ -497,12 +498,13 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 		read[c.ID] = itemVersion(it)
 		deps = append(deps, dependentKeys(c)...)
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+	if _, err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
 		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(records), err)
 	}
 	olds, err := s.deleteReturning(ctx, s.tables.Connections, keys)
 	if err != nil {
-		return 0, fmt.Errorf("deleting %d connections: %w", len(ids), err)
+		// The records deleted before the failure are gone all the same.
+		return len(olds), fmt.Errorf("deleting %d connections: %w", len(ids), err)
 	}
 	var late []item
 	for _, old := range olds {
@@ -516,8 +518,8 @@ func (s *DynamoStore) DeleteConnections(ctx context.Context, ids []string) (int,
 			late = append(late, dependentKeys(c)...)
 		}
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, late); err != nil {
-		return 0, fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
+	if _, err := s.batchDelete(ctx, s.tables.Connections, late); err != nil {
+		return len(olds), fmt.Errorf("deleting the subscriptions of %d connections: %w", len(olds), err)
 	}
 	return len(olds), nil
 }
@@ -763,45 +765,68 @@ func conditionFailed(err error) bool {
 	return false
 }
 
-// batchDelete deletes the items with keys from table.
-func (s *DynamoStore) batchDelete(ctx context.Context, table string, keys []item) error {
+// batchDelete deletes the items with keys from table and returns how many
+// deletes DynamoDB processed, those of the calls that went through before
+// a failure included.
+func (s *DynamoStore) batchDelete(ctx context.Context, table string, keys []item) (int, error) {
 	reqs := make([]types.WriteRequest, len(keys))
 	for i, k := range keys {
 		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}}
 	}
-	return s.batchWrite(ctx, table, reqs)
+	return s.batchWriteCounted(ctx, table, reqs)
 }
 
 // batchWrite runs reqs on table with BatchWriteItem in chunks of 25, a few
-// chunks at once, sending the items DynamoDB returns unprocessed again
-// after a backoff. It fails when a chunk still has unprocessed items after
-// batchAttempts calls.
+// chunks at once, sending the items DynamoDB returns unprocessed (or all
+// of them, when it throttled the whole call) again after a backoff. It
+// fails when a chunk still has unprocessed items after batchAttempts
+// calls.
 func (s *DynamoStore) batchWrite(ctx context.Context, table string, reqs []types.WriteRequest) error {
+	_, err := s.batchWriteCounted(ctx, table, reqs)
+	return err
+}
+
+// batchWriteCounted is batchWrite, and returns how many of reqs DynamoDB
+// processed: all of them, or on a failure those of the calls that went
+// through before it (a prune that stops half way counts what it deleted).
+func (s *DynamoStore) batchWriteCounted(ctx context.Context, table string, reqs []types.WriteRequest) (int, error) {
 	if len(reqs) == 0 {
-		return nil
+		return 0, nil
 	}
+	var done atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(batchWorkers)
 	for part := range slices.Chunk(reqs, maxBatchWrite) {
-		g.Go(func() error { return s.batchWriteChunk(gctx, table, part) })
+		g.Go(func() error { return s.batchWriteChunk(gctx, table, part, &done) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	return int(done.Load()), err
 }
 
-func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending []types.WriteRequest) error {
+// batchWriteChunk writes pending, adding to done how many DynamoDB
+// processed.
+func (s *DynamoStore) batchWriteChunk(ctx context.Context, table string, pending []types.WriteRequest, done *atomic.Int64) error {
 	for attempt := 1; ; attempt++ {
 		out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]types.WriteRequest{table: pending},
 		})
-		if err != nil {
+		switch {
+		case err != nil && (!isThrottle(err) || attempt >= batchAttempts):
 			return wrapTable("BatchWriteItem", table, err)
-		}
-		pending = out.UnprocessedItems[table]
-		if len(pending) == 0 {
-			return nil
-		}
-		if attempt >= batchAttempts {
-			return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (%w): try again later", table, len(pending), attempt, ErrThrottled)
+		case err != nil:
+			// None of the items taken: DynamoDB says so with a throttling
+			// error rather than handing them all back unprocessed, and
+			// they get the same attempts.
+		default:
+			sent := len(pending)
+			pending = out.UnprocessedItems[table]
+			done.Add(int64(sent - len(pending)))
+			if len(pending) == 0 {
+				return nil
+			}
+			if attempt >= batchAttempts {
+				return fmt.Errorf("BatchWriteItem on table %s left %d items unprocessed after %d attempts (%w): try again later", table, len(pending), attempt, ErrThrottled)
+			}
 		}
 		if err := backoff.Sleep(ctx, s.backoff(attempt)); err != nil {
 			return err

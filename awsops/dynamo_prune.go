@@ -55,9 +55,12 @@ var ErrPruneLeaseLost = errors.New("lost the prune lease (renewing it failed): s
 // PutItem whose answer was lost), and keeps renewing it until release is
 // called. The returned context is cancelled, with ErrPruneLeaseLost as its
 // cause, if a renewal fails or is not answered before the lease it renews
-// would lapse (less a tenth of its term). While waiting it polls with the
-// store's backoff, until ctx ends.
-func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
+// would lapse (less a tenth of its term); a throttled renewal is tried
+// again, with the store's backoff, until then. While waiting (the lease
+// held, or its take throttled) it polls with the store's backoff, until
+// ctx ends; waiting, when not nil, is called once the first time it finds
+// the lease held.
+func (s *DynamoStore) LockPrune(ctx context.Context, waiting func()) (context.Context, func(), error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	owner := hex.EncodeToString(b[:])
@@ -70,11 +73,17 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 	for attempt := 1; ; attempt++ {
 		taken = time.Now()
 		ok, err := s.putLease(ctx, owner, clock.Now(), false)
-		if err != nil {
+		// Throttled (another prune's deletes may be what keeps the
+		// table busy), it waits as for a lease held.
+		if err != nil && !isThrottle(err) {
 			return nil, nil, fmt.Errorf("taking the prune lease: %w", err)
 		}
 		if ok {
 			break
+		}
+		if err == nil && waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		if err := backoff.Sleep(ctx, s.backoff(min(attempt, 6))); err != nil {
 			return nil, nil, fmt.Errorf("waiting for another prune to finish: %w", err)
@@ -99,13 +108,26 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 			case <-t.C:
 				start := time.Now()
 				rctx, done := context.WithDeadline(lctx, held)
-				// Asked again: the monotonic time followed since the last
-				// ask stands still while the machine is suspended, and a
-				// renewal by it after a sleep longer than the lease would
-				// end the lease already, by AWS's clock, for another to take.
-				ok, err := s.putLease(rctx, owner, clock.Follow(rctx, s), true)
+				var ok bool
+				var err error
+				for attempt := 1; ; attempt++ {
+					// Asked again: the monotonic time followed since the
+					// last ask stands still while the machine is
+					// suspended, and a renewal by it after a sleep longer
+					// than the lease would end the lease already, by
+					// AWS's clock, for another to take.
+					ok, err = s.putLease(rctx, owner, clock.Follow(rctx, s), true)
+					// Throttled (the run's own deletes may be what keeps
+					// the table busy), the lease still holds until held:
+					// tried again until then, or until released.
+					if err == nil || !isThrottle(err) || released(stop) || backoff.Sleep(rctx, s.backoff(min(attempt, 6))) != nil {
+						break
+					}
+				}
 				done()
 				switch {
+				case err != nil && released(stop):
+					return
 				case err != nil && lctx.Err() == nil:
 					cancel(fmt.Errorf("%w: %v", ErrPruneLeaseLost, err))
 					return
@@ -138,6 +160,16 @@ func (s *DynamoStore) LockPrune(ctx context.Context) (context.Context, func(), e
 		})
 	}
 	return lctx, release, nil
+}
+
+// released reports whether stop is closed.
+func released(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // putLease writes the lease for owner until now + s.leaseTTL: taking it
@@ -180,10 +212,11 @@ func (s *DynamoStore) putLease(ctx context.Context, owner string, now time.Time,
 
 // DeleteDeadConnections deletes the records of dead connections for a
 // prune that holds the lease (LockPrune), and returns how many of them
-// existed. It reads the records with consistent BatchGetItem calls (100
-// keys each) and deletes their geek and subscription items, then the
-// records, with BatchWriteItem (25 per call, several at once, unprocessed
-// items sent again after a backoff): no conditional write per record, and
+// existed (on an error, how many records it deleted before it). It reads
+// the records with consistent BatchGetItem calls (100 keys each) and
+// deletes their geek and subscription items, then the records, with
+// BatchWriteItem (25 per call, several at once, unprocessed items sent
+// again after a backoff): no conditional write per record, and
 // no copy ever left without its record. The lease keeps other prunes from
 // counting the same records; a $disconnect of one of them between the read
 // and the delete would be counted here too.
@@ -210,19 +243,22 @@ func (s *DynamoStore) DeleteDeadConnections(ctx context.Context, ids []string) (
 	// run killed) leaves whole records, which name what is left of
 	// theirs, for the next prune; never a copy without its record, which
 	// no prune would find and a fan-out would keep reaching.
-	if err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
+	if _, err := s.batchDelete(ctx, s.tables.Connections, deps); err != nil {
 		return 0, fmt.Errorf("deleting the geek and subscription items of %d connection records: %w", len(records), err)
 	}
-	if err := s.batchDelete(ctx, s.tables.Connections, recs); err != nil {
-		return 0, fmt.Errorf("deleting %d connection records: %w", len(records), err)
+	// Those of the calls that went through before a failure are deleted
+	// all the same, and counted.
+	n, err := s.batchDelete(ctx, s.tables.Connections, recs)
+	if err != nil {
+		return n, fmt.Errorf("deleting %d connection records: %w", len(records), err)
 	}
 	return len(records), nil
 }
 
 // batchGet reads the items with keys from table with consistent
 // BatchGetItem calls of up to 100 keys, a few at once, asking again for
-// the keys DynamoDB returns unprocessed after a backoff. Missing items are
-// left out.
+// the keys DynamoDB returns unprocessed (or all of them, when it throttled
+// the whole call) after a backoff. Missing items are left out.
 func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) ([]item, error) {
 	var (
 		mu  sync.Mutex
@@ -238,7 +274,15 @@ func (s *DynamoStore) batchGet(ctx context.Context, table string, keys []item) (
 					RequestItems: map[string]types.KeysAndAttributes{table: *pending},
 				})
 				if err != nil {
-					return wrapTable("BatchGetItem", table, err)
+					// None of the keys read, throttled: as many attempts
+					// as unprocessed keys get.
+					if !isThrottle(err) || attempt >= batchAttempts {
+						return wrapTable("BatchGetItem", table, err)
+					}
+					if err := backoff.Sleep(gctx, s.backoff(attempt)); err != nil {
+						return err
+					}
+					continue
 				}
 				s.itemsRead.Add(int64(len(res.Responses[table])))
 				mu.Lock()

@@ -24,21 +24,29 @@ import (
 func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
 	a := newTestStore(t)
 	b := NewDynamoStore(testDynamoClient(t), a.Tables())
-	actx, releaseA, err := a.LockPrune(t.Context())
+	var aWaited, bWaited atomic.Int32
+	actx, releaseA, err := a.LockPrune(t.Context(), func() { aWaited.Add(1) })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := aWaited.Load(); n != 0 {
+		t.Errorf("a prune that took a free lease was told %d times that it waits", n)
 	}
 	// b waits for the lease until its context ends: the deadline bounds
 	// the wait, nothing is timed.
 	wctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	_, _, err = b.LockPrune(wctx)
+	_, _, err = b.LockPrune(wctx, func() { bWaited.Add(1) })
 	cancel()
 	if err == nil {
 		t.Fatal("a second prune took the lease while the first held it")
 	}
+	// Said once, however many times it polled.
+	if n := bWaited.Load(); n != 1 {
+		t.Errorf("a prune waiting for a held lease was told %d times that it waits; want once", n)
+	}
 	done := make(chan error, 1)
 	go func() {
-		_, release, err := b.LockPrune(t.Context())
+		_, release, err := b.LockPrune(t.Context(), nil)
 		if err == nil {
 			release()
 		}
@@ -56,7 +64,7 @@ func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
 func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 	a := newTestStore(t)
 	a.leaseRenew = 20 * time.Millisecond
-	actx, releaseA, err := a.LockPrune(t.Context())
+	actx, releaseA, err := a.LockPrune(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +77,7 @@ func TestPruneLeaseLapsesAndItsHolderStops(t *testing.T) {
 	b := NewDynamoStore(dynamodb.New(testDynamoClient(t).Options(), func(o *dynamodb.Options) {
 		o.HTTPClient = &http.Client{Transport: dateSetter{http.DefaultTransport, ahead}}
 	}), a.Tables())
-	_, releaseB, err := b.LockPrune(t.Context())
+	_, releaseB, err := b.LockPrune(t.Context(), nil)
 	if err != nil {
 		t.Fatalf("a lapsed lease could not be taken: %v", err)
 	}
@@ -228,7 +236,7 @@ func TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses(t *testing.T) {
 	stuck := &stuckRenewals{DynamoDBAPI: base.api, release: make(chan struct{})}
 	a := NewDynamoStore(stuck, base.Tables())
 	a.leaseTTL, a.leaseRenew = 2*time.Second, 20*time.Millisecond
-	actx, releaseA, err := a.LockPrune(t.Context())
+	actx, releaseA, err := a.LockPrune(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +254,7 @@ func TestAPruneWhoseRenewalHangsStopsBeforeItsLeaseLapses(t *testing.T) {
 	b := NewDynamoStore(base.api, base.Tables())
 	wctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	_, releaseB, err := b.LockPrune(wctx)
+	_, releaseB, err := b.LockPrune(wctx, nil)
 	if err != nil {
 		t.Fatalf("the lapsed lease could not be taken: %v", err)
 	}
@@ -309,7 +317,7 @@ func TestAPruneWhoseLeaseAnswerWasLostTakesItAtOnce(t *testing.T) {
 	// Far less than the lease's minute: the wait for it ends this.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	_, release, err := s.LockPrune(ctx)
+	_, release, err := s.LockPrune(ctx, nil)
 	if err != nil {
 		t.Fatalf("LockPrune after its lease's answer was lost: %v", err)
 	}
@@ -513,7 +521,7 @@ func TestALeaseTakenByAClockAheadLapsesByAWSsClock(t *testing.T) {
 	a.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
 	a.leaseTTL = 100 * time.Millisecond
 	actx, kill := context.WithCancel(t.Context())
-	if _, _, err := a.LockPrune(actx); err != nil {
+	if _, _, err := a.LockPrune(actx, nil); err != nil {
 		t.Fatal(err)
 	}
 	kill() // no renewal, no release
@@ -522,7 +530,7 @@ func TestALeaseTakenByAClockAheadLapsesByAWSsClock(t *testing.T) {
 	// bound only ends a failing run (it waited 3 hours).
 	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	_, release, err := b.LockPrune(wctx)
+	_, release, err := b.LockPrune(wctx, nil)
 	if err != nil {
 		t.Fatalf("the lease of a prune that stopped was never taken: %v", err)
 	}
@@ -541,7 +549,7 @@ func TestALeaseRenewedAfterASuspendIsByAWSsClock(t *testing.T) {
 	a.leaseRenew = 20 * time.Millisecond
 	var lag atomic.Int64
 	a.now = func() time.Time { return time.Now().Round(0).Add(-time.Duration(lag.Load())) }
-	_, release, err := a.LockPrune(t.Context())
+	_, release, err := a.LockPrune(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,5 +589,111 @@ func TestALeaseRenewedAfterASuspendIsByAWSsClock(t *testing.T) {
 	}
 	if taken {
 		t.Errorf("another prune took the lease a holds and renews: it was renewed to %s, before AWS's time %s", time.UnixMilli(last).UTC(), now)
+	}
+}
+
+// throttledRenewals is DynamoDB Local on which the first throttled
+// renewals of a prune lease (a PutItem conditioned on its owner only) are
+// answered ProvisionedThroughputExceededException, as past the SDK's
+// retries on a table the prune's own deletes keep busy; renewed counts
+// the renewals that went through.
+type throttledRenewals struct {
+	DynamoDBAPI
+	mu        sync.Mutex
+	throttled int
+	renewed   chan struct{}
+}
+
+func (s *throttledRenewals) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	cond := aws.ToString(in.ConditionExpression)
+	if !strings.Contains(cond, "#owner") || strings.Contains(cond, "attribute_not_exists") {
+		return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+	}
+	s.mu.Lock()
+	throttle := s.throttled > 0
+	if throttle {
+		s.throttled--
+	}
+	s.mu.Unlock()
+	if throttle {
+		return nil, &types.ProvisionedThroughputExceededException{Message: aws.String("throttled by the test")}
+	}
+	out, err := s.DynamoDBAPI.PutItem(ctx, in, opts...)
+	if err == nil {
+		select {
+		case s.renewed <- struct{}{}:
+		default:
+		}
+	}
+	return out, err
+}
+
+// TestAPruneWhoseRenewalIsThrottledKeepsItsLease: a renewal throttled past
+// the SDK's retries leaves the lease held until it lapses, tens of
+// seconds on: it is tried again, with the store's backoff, until then,
+// and the run goes on. Before, the first throttled renewal stopped the
+// run with "lost the prune lease", though no other prune could have it.
+func TestAPruneWhoseRenewalIsThrottledKeepsItsLease(t *testing.T) {
+	base := newTestStore(t)
+	api := &throttledRenewals{DynamoDBAPI: base.api, throttled: 3, renewed: make(chan struct{})}
+	a := NewDynamoStore(api, base.Tables())
+	a.leaseRenew = 20 * time.Millisecond
+	a.backoff = func(int) time.Duration { return time.Millisecond }
+	actx, release, err := a.LockPrune(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	// Two renewals through, the throttled ones before them.
+	for range 2 {
+		select {
+		case <-api.renewed:
+		case <-actx.Done():
+			t.Fatalf("the run was stopped: %v", context.Cause(actx))
+		}
+	}
+	if actx.Err() != nil {
+		t.Fatalf("the run was stopped: %v", context.Cause(actx))
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.throttled != 0 {
+		t.Errorf("%d throttled renewals left: the test tested nothing", api.throttled)
+	}
+}
+
+// throttledTakes is DynamoDB Local on which the first attempts to take a
+// prune lease (the PutItem conditioned on its absence) are answered
+// ProvisionedThroughputExceededException.
+type throttledTakes struct {
+	DynamoDBAPI
+	throttled atomic.Int32
+}
+
+func (s *throttledTakes) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if strings.Contains(aws.ToString(in.ConditionExpression), "attribute_not_exists") && s.throttled.Add(-1) >= 0 {
+		return nil, &types.ProvisionedThroughputExceededException{Message: aws.String("throttled by the test")}
+	}
+	return s.DynamoDBAPI.PutItem(ctx, in, opts...)
+}
+
+// TestAPruneWhoseLeaseTakeIsThrottledWaitsForIt: a prune waiting for the
+// lease (another prune deleting meanwhile may be what keeps the table
+// busy) whose try to take it is throttled past the SDK's retries tries
+// again, as it does while the lease is held. Before, it failed with
+// "taking the prune lease: ... ProvisionedThroughputExceededException".
+func TestAPruneWhoseLeaseTakeIsThrottledWaitsForIt(t *testing.T) {
+	base := newTestStore(t)
+	api := &throttledTakes{DynamoDBAPI: base.api}
+	api.throttled.Store(3)
+	s := NewDynamoStore(api, base.Tables())
+	s.backoff = func(int) time.Duration { return time.Millisecond }
+	_, release, err := s.LockPrune(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("LockPrune with throttled takes: %v", err)
+	}
+	release()
+	if n := api.throttled.Load(); n >= 0 {
+		t.Errorf("%d throttled takes left: the test tested nothing", n+1)
 	}
 }

@@ -96,8 +96,8 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 			return out, nil
 		}}
 		s, backoffs := newFakeStore(api)
-		if err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(30)); err != nil {
-			t.Fatal(err)
+		if n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(30)); err != nil || n != 30 {
+			t.Fatalf("batchDelete = %d, %v; want 30 processed", n, err)
 		}
 		if len(written) != 30 {
 			t.Errorf("%d distinct items written, want 30", len(written))
@@ -117,7 +117,10 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
 		}}
 		s, _ := newFakeStore(api)
-		err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+		n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+		if n != 0 {
+			t.Errorf("batchDelete processed %d of the items that stayed unprocessed", n)
+		}
 		if err == nil || !strings.Contains(err.Error(), "left 3 items unprocessed after 10 attempts") {
 			t.Errorf("batchDelete = %v, want it to give up after 10 attempts", err)
 		}
@@ -130,7 +133,7 @@ func TestBatchWriteRetriesUnprocessedItems(t *testing.T) {
 		s.backoff = func(int) time.Duration { return time.Hour }
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		if err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := s.batchDelete(ctx, "fake-chatter", chatterKeys(3)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("batchDelete = %v, want the context's error", err)
 		}
 	})
@@ -438,4 +441,101 @@ func TestConcurrentDeleteConnectionsCountEachRecordOnce(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d items (records or subscriptions) left in the connections table; want none", left)
 	}
+}
+
+// TestABatchCallThrottledWholeIsRetriedLikeItsUnprocessedItems: DynamoDB
+// answers a BatchWriteItem or BatchGetItem none of whose items it could
+// take (all on a hot partition, such as the subscription items of one
+// popular topic a prune deletes) with ProvisionedThroughputExceededException
+// or ThrottlingException instead of handing them all back unprocessed.
+// Past the SDK's retries (3 attempts, fewer once its retry quota is spent
+// in a long run), it is the same condition as unprocessed items, and gets
+// the same bounded attempts with the store's backoff. Before, it failed
+// the call at once: a prune stopped on a hot topic where, with one item
+// of the call taken, it would have carried on. Other failures are left to
+// the SDK's retries.
+func TestABatchCallThrottledWholeIsRetriedLikeItsUnprocessedItems(t *testing.T) {
+	for _, throttle := range []error{
+		&types.ProvisionedThroughputExceededException{Message: aws.String("The level of configured provisioned throughput for the table was exceeded.")},
+		&smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput."},
+	} {
+		name := throttle.(smithy.APIError).ErrorCode()
+		// failing answers the first fails calls with err, then lets ok
+		// answer; it counts the calls.
+		failing := func(fails int, err error, ok func()) (func() error, *int) {
+			var mu sync.Mutex
+			calls := 0
+			return func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if calls <= fails {
+					return err
+				}
+				ok()
+				return nil
+			}, &calls
+		}
+		t.Run(name+" BatchWriteItem", func(t *testing.T) {
+			written := 0
+			call, calls := failing(3, throttle, func() { written += 3 })
+			api := &fakeDynamo{batchWriteItem: func(in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+				if err := call(); err != nil {
+					return nil, err
+				}
+				return &dynamodb.BatchWriteItemOutput{}, nil
+			}}
+			s, backoffs := newFakeStore(api)
+			n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+			if err != nil || n != 3 || written != 3 {
+				t.Fatalf("batchDelete throttled 3 times = %d, %v (%d written); want the 3 written", n, err, written)
+			}
+			if *calls != 4 || len(*backoffs) != 3 {
+				t.Errorf("%d calls and %d backoffs; want 4 and 3", *calls, len(*backoffs))
+			}
+		})
+		t.Run(name+" BatchGetItem", func(t *testing.T) {
+			c := pubsub.Connection{ID: "c1", Geek: "Friendless"}
+			call, calls := failing(3, throttle, func() {})
+			api := &fakeDynamo{batchGetItem: func(in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+				if err := call(); err != nil {
+					return nil, err
+				}
+				return &dynamodb.BatchGetItemOutput{Responses: map[string][]item{"fake-connections": {connItem(c, 1)}}}, nil
+			}}
+			s, backoffs := newFakeStore(api)
+			got, err := s.batchGet(t.Context(), "fake-connections", []item{connKey(c.ID)})
+			if err != nil || len(got) != 1 {
+				t.Fatalf("batchGet throttled 3 times = %d items, %v; want the 1", len(got), err)
+			}
+			if *calls != 4 || len(*backoffs) != 3 {
+				t.Errorf("%d calls and %d backoffs; want 4 and 3", *calls, len(*backoffs))
+			}
+		})
+		t.Run(name+" for ever gives up after the bounded attempts", func(t *testing.T) {
+			call, calls := failing(1<<30, throttle, func() {})
+			api := &fakeDynamo{batchWriteItem: func(*dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+				return nil, call()
+			}}
+			s, _ := newFakeStore(api)
+			n, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3))
+			if err == nil || !errors.As(err, new(smithy.APIError)) || n != 0 {
+				t.Errorf("batchDelete throttled for ever = %d, %v; want 0 and the throttling error", n, err)
+			}
+			if *calls != batchAttempts {
+				t.Errorf("%d calls; want %d", *calls, batchAttempts)
+			}
+		})
+	}
+	t.Run("another failure is not retried", func(t *testing.T) {
+		calls := 0
+		api := &fakeDynamo{batchWriteItem: func(*dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+			calls++
+			return nil, &types.InternalServerError{Message: aws.String("past the SDK's retries")}
+		}}
+		s, _ := newFakeStore(api)
+		if _, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3)); err == nil || calls != 1 {
+			t.Errorf("batchDelete answered 500 = %v after %d calls; want the error after 1", err, calls)
+		}
+	})
 }

@@ -69,6 +69,10 @@ type PruneOptions struct {
 	// Progress, when set, is called with the number of records examined so
 	// far after each page. It may be called from several goroutines at once.
 	Progress func(checked int)
+	// Waiting, when set, is called once if the run must wait for the
+	// store's prune lease, which another prune holds (a BulkPruner, not a
+	// dry run).
+	Waiting func()
 	// Leased, when set, is called once the store's prune lease is taken
 	// (a BulkPruner, not a dry run); the function it returns is called
 	// once the lease is given up.
@@ -119,7 +123,8 @@ func (d *PruneDeleted) add(r Reason, n int) {
 // once: Checked = Deleted.Total() + Vanished + Kept + Unchecked + Errors.
 type PruneResult struct {
 	DryRun bool `json:"dryRun"`
-	// Checked is how many connection records were examined.
+	// Checked is how many connection records were examined (by a run an
+	// error stopped, before it stopped).
 	Checked int `json:"checked"`
 	// Deleted counts the records this run deleted (with DryRun: would
 	// delete), by reason. Records another run (or a $disconnect) deleted
@@ -174,11 +179,13 @@ func Classify(c pubsub.Connection, now time.Time, maxAge time.Duration) (r Reaso
 type BulkPruner interface {
 	// LockPrune waits until the caller is the only prune of the store and
 	// returns a context that ends if that stops being true, and the
-	// function that lets the next prune in.
-	LockPrune(ctx context.Context) (context.Context, func(), error)
+	// function that lets the next prune in. waiting, when not nil, is
+	// called once if another prune holds the lock, before the wait.
+	LockPrune(ctx context.Context, waiting func()) (context.Context, func(), error)
 	// DeleteDeadConnections is DeleteConnections for the holder of the
 	// lock: it counts the records that existed, without guarding against
-	// another prune deleting them at the same time.
+	// another prune deleting them at the same time (on an error, those
+	// it deleted before it).
 	DeleteDeadConnections(ctx context.Context, ids []string) (int, error)
 }
 
@@ -213,7 +220,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 	now := opts.Now
 	pr := &pruner{s: s, opts: opts, res: PruneResult{DryRun: opts.DryRun}, pending: map[Reason][]string{}, del: s.DeleteConnections, batch: DeleteBatch}
 	if bulk, ok := s.(BulkPruner); ok && !opts.DryRun {
-		lctx, release, err := bulk.LockPrune(ctx)
+		lctx, release, err := bulk.LockPrune(ctx, opts.Waiting)
 		if err != nil {
 			return pr.result(), err
 		}
@@ -235,10 +242,13 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 	checks, cctx := errgroup.WithContext(ctx)
 	checks.SetLimit(opts.Concurrency)
 	scanErr := s.ScanConnections(ctx, opts.Segments, func(page []pubsub.Connection) error {
-		for _, c := range page {
+		for i, c := range page {
 			if r, ok := Classify(c, now, opts.MaxAge); ok {
 				pr.logf("%s %s geek=%s connected=%s reason=%q", pr.verb(), c.ID, c.Geek, c.ConnectedAt.UTC().Format(time.RFC3339), r)
 				if err := pr.remove(ctx, r, c.ID); err != nil {
+					// Stopped within the page: what it examined so far,
+					// this record too, is counted.
+					pr.count(func(res *PruneResult) { res.Checked += i + 1 })
 					return err
 				}
 				continue
@@ -249,6 +259,7 @@ func Prune(ctx context.Context, s store.Store, p store.Pusher, opts PruneOptions
 				continue
 			}
 			if cctx.Err() != nil {
+				pr.count(func(res *PruneResult) { res.Checked += i })
 				return context.Cause(cctx)
 			}
 			checks.Go(func() error { return pr.check(cctx, p, c) })
@@ -415,6 +426,10 @@ func (pr *pruner) flush(ctx context.Context) error {
 func (pr *pruner) deleteBatch(ctx context.Context, r Reason, ids []string) error {
 	n, err := pr.del(ctx, ids)
 	if err != nil {
+		// A batch that failed half way deleted some: counted, so that
+		// the summary is what the table lost. The rest are left for the
+		// next run, which counts them.
+		pr.count(func(res *PruneResult) { res.Deleted.add(r, n) })
 		return fmt.Errorf("deleting %d connection records (%s): %w", len(ids), r, err)
 	}
 	pr.count(func(res *PruneResult) {

@@ -449,3 +449,38 @@ func (q *listingQueue) ListDeadLetters(ctx context.Context, limit int) ([]store.
 	q.lists++
 	return q.Queue.ListDeadLetters(ctx, limit)
 }
+
+// secondDeleteFails is a store whose DeleteConnections deletes the first
+// batch and fails every later one.
+type secondDeleteFails struct {
+	store.Store
+	calls atomic.Int32
+}
+
+func (s *secondDeleteFails) DeleteConnections(ctx context.Context, ids []string) (int, error) {
+	if s.calls.Add(1) > 1 {
+		return 0, errors.New("disk full")
+	}
+	return s.Store.DeleteConnections(ctx, ids)
+}
+
+// TestAFailedPruneCountsTheRecordsItExamined: a run stopped by a failed
+// delete counts the records it examined before it stopped. Checked was
+// added once a page was done, so a run stopped within its first page (500
+// records locally, a 1 MB page on DynamoDB) printed checked=0 beside
+// deleted=25.
+func TestAFailedPruneCountsTheRecordsItExamined(t *testing.T) {
+	s := &secondDeleteFails{Store: newStore(t)}
+	for i := range 60 {
+		put(t, s, conn(fmt.Sprintf("old-%03d", i), 3*time.Hour, -time.Hour))
+	}
+	res, err := ops.Prune(ctxT(t), s, nil, ops.PruneOptions{Now: now, Segments: 1})
+	if err == nil {
+		t.Fatalf("Prune = %+v, nil; want the delete's error", res)
+	}
+	// The 25th record filled the first batch, deleted; the 50th the
+	// second, which failed.
+	if res.Deleted.TooOld != ops.DeleteBatch || res.Checked != 2*ops.DeleteBatch {
+		t.Errorf("the failed run counted %d checked and %+v deleted; want %d checked and %d too old", res.Checked, res.Deleted, 2*ops.DeleteBatch, ops.DeleteBatch)
+	}
+}

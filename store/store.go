@@ -164,7 +164,9 @@ type Store interface {
 	DeleteConnection(ctx context.Context, id string) error
 	// DeleteConnections removes any number of connections at once and
 	// returns how many of them existed: unknown IDs are ignored, and runs
-	// at once count each deletion once. No IDs delete nothing.
+	// at once count each deletion once. No IDs delete nothing. On an
+	// error it returns how many records it deleted before the failure (0
+	// when it deleted none or undid them).
 	DeleteConnections(ctx context.Context, ids []string) (int, error)
 
 	// FindTargets returns the connections, live at now, that an envelope

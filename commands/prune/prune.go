@@ -80,7 +80,8 @@ non-zero only when something failed. -v logs every decision on standard
 error and --json always prints the summary. Runs at once are safe:
 deletes are idempotent and each run counts only what it deleted itself. On
 the AWS backend runs take turns (a lease in the connections table, held
-while the run deletes in batches), so a second run waits for the first.
+while the run deletes in batches), so a second run waits for the first,
+saying so on a terminal and with -v.
 
 On the local backend, a state dir that nothing has run with (a mistyped
 --state-dir in a cron line) is not an installation with nothing to prune:
@@ -171,9 +172,22 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		prog = cmdutil.NewProgress(opts.IO, opts.Now)
 		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
 	}
+	// Waiting for another run's lease (one that was killed holds it up to
+	// a minute) is said where a person looks: a silent wait looked hung.
+	po.Waiting = func() {
+		switch {
+		case prog != nil:
+			prog.Wait("waiting for another prune-stale to finish")
+		case opts.Verbose || opts.IO.IsStderrTTY():
+			cmdutil.Notef(errOut, "note: another prune-stale holds the stack's prune lease: waiting for it to finish (the lease of one that was killed lapses within a minute)\n")
+		}
+	}
 	// Recorded while the lease is held: not while waiting for another
 	// prune's, when there is none to give up.
 	po.Leased = func() func() {
+		if prog != nil {
+			prog.Wait("") // the pruning's time starts now
+		}
 		return opts.Stopping.Add(cmdutil.Work{
 			What: "giving up the stack's prune lease",
 			Left: "the stack's prune lease is not given up: it lapses within a minute, and a prune-stale started meanwhile waits for it",

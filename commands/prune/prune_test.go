@@ -376,7 +376,14 @@ type leasedStore struct {
 	released []cmdutil.Work
 }
 
-func (s *leasedStore) LockPrune(ctx context.Context) (context.Context, func(), error) {
+func (s *leasedStore) LockPrune(ctx context.Context, waiting func()) (context.Context, func(), error) {
+	select {
+	case <-s.free:
+	default:
+		if waiting != nil {
+			waiting()
+		}
+	}
 	close(s.waiting)
 	select {
 	case <-s.free:
@@ -558,4 +565,55 @@ func TestAStoreClockThatCannotBeReadLeavesThisMachinesClock(t *testing.T) {
 	if !strings.Contains(fx.errOut.String(), "note: reading the time by the store's clock: AccessDeniedException: not authorized; records are judged by this machine's clock\n") {
 		t.Errorf("stderr %q; want the note", fx.errOut)
 	}
+}
+
+// TestAPruneWaitingForAnotherSaysSo: a prune-stale waiting for the
+// stack's prune lease (another run holds it; one that was killed holds it
+// for up to a minute) waited without a word, and on a terminal looked
+// hung. On a terminal the spinner says what it waits for, and -v says so
+// in a note; from cron it stays quiet.
+func TestAPruneWaitingForAnotherSaysSo(t *testing.T) {
+	run := func(t *testing.T, tty bool, mut func(*Options), until func(string) bool) string {
+		t.Helper()
+		fx := newFixture(t)
+		mut(fx.opts)
+		fx.opts.IO.SetTTY(false, tty, tty)
+		errOut := &lockedbuf.Buffer{}
+		fx.opts.IO.ErrOut = errOut
+		ls := &leasedStore{Store: fx.store, waiting: make(chan struct{}), free: make(chan struct{}), stopping: &cmdutil.Stopping{}}
+		fx.opts.Store = func(context.Context) (store.Store, error) { return ls, nil }
+		fx.opts.Stopping = ls.stopping
+		done := make(chan error, 1)
+		go func() { done <- pruneRun(context.Background(), fx.opts) }()
+		<-ls.waiting
+		deadline := time.After(30 * time.Second)
+		for until != nil && !until(errOut.String()) {
+			select {
+			case <-deadline:
+				close(ls.free)
+				<-done
+				t.Fatalf("stderr %q never said that the run waits for another prune", errOut)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		close(ls.free)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return errOut.String()
+	}
+	t.Run("on a terminal the spinner says it", func(t *testing.T) {
+		run(t, true, func(*Options) {}, regexp.MustCompile(`\r\x1b\[K. waiting for another prune-stale to finish \(`).MatchString)
+	})
+	t.Run("-v notes it", func(t *testing.T) {
+		got := run(t, false, func(o *Options) { o.Verbose = true }, nil)
+		if !strings.Contains(got, "note: another prune-stale holds the stack's prune lease: waiting for it to finish") {
+			t.Errorf("stderr %q; want a note that the run waits", got)
+		}
+	})
+	t.Run("from cron nothing is said", func(t *testing.T) {
+		if got := run(t, false, func(*Options) {}, nil); got != "" {
+			t.Errorf("stderr %q; want nothing", got)
+		}
+	})
 }
