@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -195,15 +196,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
-		err := fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS)
-		switch {
-		case strings.HasPrefix(c.BackendSource, "profile "):
-			// No flag of the command is wrong: the file is.
-			err = &FileError{err}
-		case c.BackendSource == "env":
-			err = &EnvError{err}
-		}
-		return Config{}, err
+		return Config{}, c.refused("backend", fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS))
 	}
 	if v := getenv(EnvAttemptTimeout); v != "" {
 		// Read by awsops (every AWS client, and the Management API
@@ -285,7 +278,77 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	if c.Mapping, err = resolveMapping(&c, getenv, prof.Mapping, profName); err != nil {
 		return Config{}, err
 	}
+	if err := c.checkAWS(); err != nil {
+		return Config{}, err
+	}
 	return c, nil
+}
+
+// checkAWS refuses, on the AWS backend, a region or an endpoint socks
+// cannot take, as bad input from wherever it was given: the AWS backend
+// checks them again (awsops.LoadConfig, backend.Open), but only as a
+// failure of the environment.
+func (c Config) checkAWS() error {
+	if c.Backend != BackendAWS {
+		return nil
+	}
+	if c.AWS.Region != "" {
+		if err := CheckRegion(c.AWS.Region, c.Origin("region")); err != nil {
+			return c.refused("region", err)
+		}
+	}
+	for _, e := range []struct{ key, url string }{
+		{"endpoint_url", c.AWS.EndpointURL},
+		{"dynamodb_endpoint_url", c.AWS.DynamoDBEndpointURL},
+		{"sqs_endpoint_url", c.AWS.SQSEndpointURL},
+	} {
+		if err := CheckEndpoint(c.Origin(e.key), e.url); err != nil {
+			return c.refused(e.key, err)
+		}
+	}
+	return nil
+}
+
+// refused types err, the value of setting key refused, by where it came
+// from: from a profile it is a *FileError and from the environment an
+// *EnvError (no flag of the command is wrong: the file or the variable
+// is); from a flag it stays as it is.
+func (c Config) refused(key string, err error) error {
+	switch src := c.Sources[key]; {
+	case strings.HasPrefix(src, "profile "):
+		return &FileError{err}
+	case src == "env":
+		return &EnvError{err}
+	}
+	return err
+}
+
+// CheckEndpoint refuses an endpoint override (named by what, as Origin
+// names it) that is not a URL, so that a typo never falls through to a
+// real AWS endpoint.
+func CheckEndpoint(what, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("bad %s %q: give a URL such as http://127.0.0.1:8000", what, raw)
+	}
+	return nil
+}
+
+// CheckRegion refuses a region (set where from names) that cannot be the
+// host label AWS endpoints put it in: 1 to 63 letters, digits and '-',
+// not at either end. One with a dot would send the calls to another host.
+func CheckRegion(region, from string) error {
+	ok := region != "" && len(region) <= 63 && region[0] != '-' && region[len(region)-1] != '-'
+	for _, r := range region {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+	}
+	if !ok {
+		return fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check %s", region, from)
+	}
+	return nil
 }
 
 // settings are the settings with their key in the config file, flag and
