@@ -797,7 +797,7 @@ func TestAnEnvironmentValueRefusedIsNotAUsageMistake(t *testing.T) {
 		{"SOCKS_ATTEMPT_TIMEOUT", "5", `$SOCKS_ATTEMPT_TIMEOUT "5" is not a duration`},
 		{"SOCKS_ATTEMPT_TIMEOUT", "0s", `$SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`},
 		{"SOCKS_BACKEND", "awz", `unknown backend "awz" ($SOCKS_BACKEND)`},
-		{"SOCKS_EVENT_MAPPING", `{"topics":[]}`, "SOCKS_EVENT_MAPPING"},
+		{"SOCKS_EVENT_MAPPING", `{"topics":[]}`, "$SOCKS_EVENT_MAPPING"},
 	} {
 		for _, args := range [][]string{{"config"}, {"subs", "list"}} {
 			t.Run(tc.env+"="+tc.value+"/"+strings.Join(args, " "), func(t *testing.T) {

@@ -409,10 +409,9 @@ func (c Config) UnusedAWSSettings() []string {
 			continue
 		}
 		switch src := c.Sources[s.key]; {
-		case src == "flag":
-			out = append(out, s.flag)
-		case src == "env":
-			out = append(out, s.env)
+		case src == "flag" || src == "env":
+			// The flag, or the variable as errors name it: $SOCKS_STACK.
+			out = append(out, c.Origin(s.key))
 		case strings.HasPrefix(src, "profile "):
 			out = append(out, s.key+" ("+src+")")
 		}
@@ -482,14 +481,14 @@ func homeVar() string {
 func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.Mapping, profName string) (*pubsub.Mapping, error) {
 	m, where := fromProfile, "profile "+profName
 	if s := getenv(EnvMapping); s != "" {
-		m, where = new(pubsub.Mapping), EnvMapping
+		m, where = new(pubsub.Mapping), "$"+EnvMapping
 		if err := jsonTwins(s); err != nil {
 			return nil, &EnvError{err}
 		}
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
-			return nil, &EnvError{fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
+			return nil, &EnvError{fmt.Errorf("$%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
 		}
 		c.Sources["mapping"] = "env"
 	} else if m != nil {
@@ -501,7 +500,7 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 	if err := m.Check(); err != nil {
 		err = fmt.Errorf("event mapping from %s: %w", where, err)
 		switch {
-		case where == EnvMapping:
+		case where == "$"+EnvMapping:
 			err = &EnvError{err}
 		case c.ConfigFile != "":
 			// No flag of the command is wrong: the file is.
@@ -532,9 +531,9 @@ func jsonTwins(s string) error {
 		for _, first := range seen {
 			switch {
 			case first == k:
-				return fmt.Errorf("%s sets %q twice; only one of them would count: keep one", EnvMapping, k)
+				return fmt.Errorf("$%s sets %q twice; only one of them would count: keep one", EnvMapping, k)
 			case strings.EqualFold(first, k):
-				return fmt.Errorf("%s sets %q after %q; %s", EnvMapping, k, first, caseTwinAdvice)
+				return fmt.Errorf("$%s sets %q after %q; %s", EnvMapping, k, first, caseTwinAdvice)
 			}
 		}
 		seen = append(seen, k)
