@@ -395,6 +395,17 @@ func (c Config) Origin(key string) string {
 	return key
 }
 
+// Source is where setting key came from, as Sources says it but for one
+// from the environment, named by its variable ("$AWS_REGION", not "env":
+// the region is read from three); "" when it is not set.
+func (c Config) Source(key string) string {
+	src := c.Sources[key]
+	if v := c.envs[key]; src == "env" && v != "" {
+		return "$" + v
+	}
+	return src
+}
+
 // UnusedAWSSettings names the AWS settings given (by flag, environment
 // variable or profile) while the backend is local by default, not chosen:
 // a half-made AWS configuration, which the local backend would otherwise
@@ -490,7 +501,7 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 		if err := dec.Decode(m); err != nil {
 			return nil, &EnvError{fmt.Errorf("$%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
 		}
-		c.Sources["mapping"] = "env"
+		c.Sources["mapping"], c.envs["mapping"] = "env", EnvMapping
 	} else if m != nil {
 		c.Sources["mapping"] = where
 	}

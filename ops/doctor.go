@@ -242,10 +242,10 @@ func checkBackendOnly(_ context.Context, env *Env) Result {
 	cfg := env.Config
 	switch cfg.Backend {
 	case config.BackendLocal:
-		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.BackendSource, cfg.StateDir))
+		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.Source("backend"), cfg.StateDir))
 	case config.BackendAWS:
-		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.BackendSource, cfg.AWS.Stack, orDash(cfg.AWS.Region))
-		if src := cfg.Sources["region"]; src != "" {
+		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.Source("backend"), cfg.AWS.Stack, orDash(cfg.AWS.Region))
+		if src := cfg.Source("region"); src != "" {
 			detail += " (" + src + ")"
 		}
 		if cfg.AWS.EndpointURL != "" {
