@@ -387,11 +387,26 @@ var (
 	}
 )
 
+// stackFrom, when set, names where a command's stack and region came
+// from (ExplainStackFrom).
+var stackFrom atomic.Pointer[string]
+
+// ExplainStackFrom makes the explanations of this process's AWS failures
+// name where the command's stack and region were set (origins, as
+// config.Config.Origins says it: "$SOCKS_STACK and --region"), where a
+// missing table or queue said to check --stack and --region whatever set
+// them. The command's Factory sets it as it opens the AWS backend.
+func ExplainStackFrom(origins string) { stackFrom.Store(&origins) }
+
 func currentAdvice() advice {
 	if asLambda.Load() {
 		return lambdaAdvice
 	}
-	return commandAdvice
+	adv := commandAdvice
+	if o := stackFrom.Load(); o != nil && *o != "" {
+		adv.stackRegion = *o
+	}
+	return adv
 }
 
 // explain returns the actionable message for err, or "" when there is none.

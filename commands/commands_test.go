@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -943,5 +946,53 @@ func TestChatterIssueJSONNamesOnlyLimitedTopics(t *testing.T) {
 		if !slices.Equal(topics, tc.want) {
 			t.Errorf("%v: topics %v; want %v", tc.args, raw, tc.want)
 		}
+	}
+}
+
+// TestAMissingTableNamesWhereTheStackCameFrom: a table that does not
+// exist said "check --stack and --region" whatever named the stack; a
+// user who had set $SOCKS_STACK, or a profile's stack, looked for a flag
+// never given. It names the setting as the user set it.
+func TestAMissingTableNamesWhereTheStackCameFrom(t *testing.T) {
+	// DynamoDB and SQS on a server that knows no table or queue.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": dir + "/aws-config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/aws-credentials",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_ENDPOINT_URL_SQS": "",
+		"AWS_MAX_ATTEMPTS": "1",
+	} {
+		t.Setenv(k, v) // read by the AWS SDK, not through the Factory
+	}
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, []byte("[profiles.prod]\nbackend = \"aws\"\nregion = \"eu-west-1\"\nstack = \"prod\"\nendpoint_url = \""+srv.URL+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"the flag", []string{"--backend", "aws", "--region", "eu-west-1", "--endpoint-url", srv.URL, "--stack", "prod"}, nil, "check --stack and --region"},
+		{"the variable", []string{"--backend", "aws", "--endpoint-url", srv.URL}, map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1"}, "check $SOCKS_STACK and $AWS_REGION"},
+		{"the profile", []string{"--config", file, "--config-profile", "prod"}, nil, "check stack and region of profile prod in config file " + file},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, errOut := iostreams.Test()
+			env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+			maps.Copy(env, tc.env)
+			f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+			code := commands.Run(context.Background(), f, append(tc.args, "subs", "list"))
+			if code != cmdutil.ExitError || !strings.Contains(errOut.String(), "does not exist: run `socks provision`, or "+tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.want)
+			}
+		})
 	}
 }

@@ -395,6 +395,34 @@ func (c Config) Origin(key string) string {
 	return key
 }
 
+// Origins names where settings keys came from, as Origin does, joined
+// with "and"; those of one profile are named once with it: "stack and
+// region of profile prod in config file F".
+func (c Config) Origins(keys ...string) string {
+	var parts []string
+	suffix := func(key string) string {
+		o := c.Origin(key)
+		if strings.HasPrefix(o, key+" of profile ") {
+			return strings.TrimPrefix(o, key)
+		}
+		return ""
+	}
+	for i := 0; i < len(keys); i++ {
+		s := suffix(keys[i])
+		if s == "" {
+			parts = append(parts, c.Origin(keys[i]))
+			continue
+		}
+		names := []string{keys[i]}
+		for i+1 < len(keys) && suffix(keys[i+1]) == s {
+			i++
+			names = append(names, keys[i])
+		}
+		parts = append(parts, strings.Join(names, " and ")+s)
+	}
+	return strings.Join(parts, " and ")
+}
+
 // Source is where setting key came from, as Sources says it but for one
 // from the environment, named by its variable ("$AWS_REGION", not "env":
 // the region is read from three); "" when it is not set.

@@ -347,7 +347,7 @@ func backendFix(env *Env) string {
 	if env.Local() {
 		return "move the state file away (socks creates a new one), or " + stateDirFix
 	}
-	return "create the tables and queues with `socks provision`, or check --stack and --region, and that the credentials may use them"
+	return "create the tables and queues with `socks provision`, or check " + env.Config.Origins("stack", "region") + ", and that the credentials may use them"
 }
 
 func checkDeadLetters(ctx context.Context, env *Env) Result {
