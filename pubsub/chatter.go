@@ -84,6 +84,19 @@ func base64URLByte(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
+// InChatterIDAlphabet reports whether s holds only what an issued chatter
+// ID is written in: its prefix and URL-safe base64, ASCII letters, digits,
+// '-' and '_'. Anything else (a control or formatting character, a space,
+// a letter beyond ASCII) came with a paste, and no ID holds it.
+func InChatterIDAlphabet(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !base64URLByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // LooksLikeChatterID reports whether s has the shape of an issued secret
 // (as opposed to a fingerprint).
 func LooksLikeChatterID(s string) bool {
