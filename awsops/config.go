@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
+	socksconfig "github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/loopback"
 )
 
@@ -132,10 +133,10 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
-	if !validRegion(cfg.Region) {
-		// Every endpoint has the region as a host label: one with a dot
-		// would send the calls to another host name.
-		return aws.Config{}, fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check %s", cfg.Region, regionSource(cfg, s))
+	// Every endpoint has the region as a host label: one with a dot
+	// would send the calls to another host name.
+	if err := socksconfig.CheckRegion(cfg.Region, regionSource(cfg, s)); err != nil {
+		return aws.Config{}, err
 	}
 	if cfg.Credentials == nil {
 		return aws.Config{}, &NoCredentialsError{Err: errors.New("no credentials provider is configured"), NoneConfigured: true}
@@ -190,20 +191,6 @@ func profileOf(cfg aws.Config, asked string) string {
 		}
 	}
 	return asked
-}
-
-// validRegion reports whether region can be the host label AWS endpoints
-// put it in: 1 to 63 letters, digits and '-', not at either end.
-func validRegion(region string) bool {
-	if region == "" || len(region) > 63 || region[0] == '-' || region[len(region)-1] == '-' {
-		return false
-	}
-	for _, r := range region {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // NewDynamoDB returns a DynamoDB client for cfg, sending every request to
@@ -400,11 +387,26 @@ var (
 	}
 )
 
+// stackFrom, when set, names where a command's stack and region came
+// from (ExplainStackFrom).
+var stackFrom atomic.Pointer[string]
+
+// ExplainStackFrom makes the explanations of this process's AWS failures
+// name where the command's stack and region were set (origins, as
+// config.Config.Origins says it: "$SOCKS_STACK and --region"), where a
+// missing table or queue said to check --stack and --region whatever set
+// them. The command's Factory sets it as it opens the AWS backend.
+func ExplainStackFrom(origins string) { stackFrom.Store(&origins) }
+
 func currentAdvice() advice {
 	if asLambda.Load() {
 		return lambdaAdvice
 	}
-	return commandAdvice
+	adv := commandAdvice
+	if o := stackFrom.Load(); o != nil && *o != "" {
+		adv.stackRegion = *o
+	}
+	return adv
 }
 
 // explain returns the actionable message for err, or "" when there is none.

@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		} {
 			// Named as the user set it: the flag, the variable or the
 			// profile's key.
-			if err := guardEndpoint(cfg.Origin(e.key), e.url); err != nil {
+			if err := config.CheckEndpoint(cfg.Origin(e.key), e.url); err != nil {
 				return nil, err
 			}
 		}
@@ -197,19 +197,6 @@ func unwrapPath(err error) error {
 func (b *Backend) Close() error {
 	if b.DB != nil {
 		return b.DB.Close()
-	}
-	return nil
-}
-
-// guardEndpoint refuses an endpoint override (named by what) that is not a
-// URL, so that a typo never falls through to a real AWS endpoint.
-func guardEndpoint(what, raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("bad %s %q: give a URL such as http://127.0.0.1:8000", what, raw)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestAWSSettingsWithoutTheAWSBackendAreNotIgnoredSilently(t *testing.T) {
 		warn []string // "" none
 	}{
 		{"SOCKS_CALLBACK_URL without SOCKS_BACKEND", map[string]string{"SOCKS_CALLBACK_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod", "SOCKS_STACK": "prod"}, nil,
-			[]string{"SOCKS_CALLBACK_URL", "SOCKS_STACK", "the backend is local (the default)", "--backend aws"}},
+			[]string{"$SOCKS_CALLBACK_URL", "$SOCKS_STACK", "the backend is local (the default)", "--backend aws"}},
 		{"--endpoint-url without --backend", nil, []string{"--endpoint-url", "http://127.0.0.1:4566"}, []string{"--endpoint-url", "--backend aws"}},
 		{"an explicit local backend", map[string]string{"SOCKS_BACKEND": "local", "SOCKS_CALLBACK_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"}, nil, nil},
 		{"AWS_REGION alone (set for other tools)", map[string]string{"AWS_REGION": "eu-west-1"}, nil, nil},

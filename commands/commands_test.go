@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,7 +170,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"dlq list with a negative limit is a usage error", []string{"dlq", "list", "--limit", "-1"}, "", dir, 2, "--limit"},
 		{"provision on the local backend says to select AWS", []string{"provision"}, "", dir, 2, "--backend aws"},
 		{"teardown off a terminal needs --yes", []string{"teardown", "--backend", "aws"}, "", dir, 2, "without --yes"},
-		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 1, "bad --endpoint-url"},
+		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 2, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
 		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
 		// A filter given an empty value (an unset shell variable) must not
@@ -796,7 +800,7 @@ func TestAnEnvironmentValueRefusedIsNotAUsageMistake(t *testing.T) {
 		{"SOCKS_ATTEMPT_TIMEOUT", "5", `$SOCKS_ATTEMPT_TIMEOUT "5" is not a duration`},
 		{"SOCKS_ATTEMPT_TIMEOUT", "0s", `$SOCKS_ATTEMPT_TIMEOUT "0s" must be above 0`},
 		{"SOCKS_BACKEND", "awz", `unknown backend "awz" ($SOCKS_BACKEND)`},
-		{"SOCKS_EVENT_MAPPING", `{"topics":[]}`, "SOCKS_EVENT_MAPPING"},
+		{"SOCKS_EVENT_MAPPING", `{"topics":[]}`, "$SOCKS_EVENT_MAPPING"},
 	} {
 		for _, args := range [][]string{{"config"}, {"subs", "list"}} {
 			t.Run(tc.env+"="+tc.value+"/"+strings.Join(args, " "), func(t *testing.T) {
@@ -815,6 +819,54 @@ func TestAnEnvironmentValueRefusedIsNotAUsageMistake(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestABadSettingIsBadInputWhereverItCameFrom: an endpoint that is not a
+// URL, or a region that is not a region name, exited 1 (a broken
+// environment), where README's exit codes say 2 for bad flags or input
+// and an unknown backend, from the same places, exited 2. A setting is
+// input wherever it was given: by a flag (with the usage hint), a
+// variable or a profile (without: no flag of the command is wrong).
+func TestABadSettingIsBadInputWhereverItCameFrom(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, []byte("[profiles.endpoint]\nbackend = \"aws\"\nregion = \"eu-west-1\"\nendpoint_url = \"localhost:8000\"\n"+
+		"[profiles.region]\nbackend = \"aws\"\nregion = \"eu.west-1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		want     string
+		wantHint bool
+	}{
+		{name: "an endpoint by flag", args: []string{"--backend", "aws", "--region", "eu-west-1", "--endpoint-url", "localhost:8000"}, want: `bad --endpoint-url "localhost:8000"`, wantHint: true},
+		{name: "an endpoint by variable", args: []string{"--backend", "aws", "--region", "eu-west-1"}, env: map[string]string{"SOCKS_ENDPOINT_URL": "localhost:8000"}, want: `bad $SOCKS_ENDPOINT_URL "localhost:8000"`},
+		{name: "an SQS endpoint by variable", args: []string{"--backend", "aws", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1"}, env: map[string]string{"SOCKS_SQS_ENDPOINT_URL": "127.0.0.1:9324"}, want: `bad $SOCKS_SQS_ENDPOINT_URL "127.0.0.1:9324"`},
+		{name: "an endpoint in a profile", args: []string{"--config", file, "--config-profile", "endpoint"}, want: `bad endpoint_url of profile endpoint in config file ` + file},
+		{name: "a region by flag", args: []string{"--backend", "aws", "--region", "eu.west-1"}, want: `AWS region "eu.west-1" is not a region name`, wantHint: true},
+		{name: "a region by SOCKS_REGION", args: []string{"--backend", "aws"}, env: map[string]string{"SOCKS_REGION": "eu.west-1"}, want: "check $SOCKS_REGION"},
+		{name: "a region by AWS_REGION", args: []string{"--backend", "aws"}, env: map[string]string{"AWS_REGION": "eu.west-1"}, want: "check $AWS_REGION"},
+		{name: "a region in a profile", args: []string{"--config", file, "--config-profile", "region"}, want: "check region of profile region in config file " + file},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, out, errOut := iostreams.Test()
+			env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+			maps.Copy(env, tc.env)
+			f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+			code := commands.Run(context.Background(), f, append(tc.args, "subs", "stats"))
+			if code != cmdutil.ExitUsage || out.Len() != 0 {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", code, out, cmdutil.ExitUsage)
+			}
+			if !strings.Contains(errOut.String(), tc.want) {
+				t.Errorf("stderr %q; want it to say %q", errOut, tc.want)
+			}
+			if hint := strings.Contains(errOut.String(), "--help"); hint != tc.wantHint {
+				t.Errorf("stderr %q: usage hint %v; want %v", errOut, hint, tc.wantHint)
+			}
+		})
 	}
 }
 
@@ -894,5 +946,53 @@ func TestChatterIssueJSONNamesOnlyLimitedTopics(t *testing.T) {
 		if !slices.Equal(topics, tc.want) {
 			t.Errorf("%v: topics %v; want %v", tc.args, raw, tc.want)
 		}
+	}
+}
+
+// TestAMissingTableNamesWhereTheStackCameFrom: a table that does not
+// exist said "check --stack and --region" whatever named the stack; a
+// user who had set $SOCKS_STACK, or a profile's stack, looked for a flag
+// never given. It names the setting as the user set it.
+func TestAMissingTableNamesWhereTheStackCameFrom(t *testing.T) {
+	// DynamoDB and SQS on a server that knows no table or queue.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": dir + "/aws-config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/aws-credentials",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_ENDPOINT_URL_SQS": "",
+		"AWS_MAX_ATTEMPTS": "1",
+	} {
+		t.Setenv(k, v) // read by the AWS SDK, not through the Factory
+	}
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, []byte("[profiles.prod]\nbackend = \"aws\"\nregion = \"eu-west-1\"\nstack = \"prod\"\nendpoint_url = \""+srv.URL+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"the flag", []string{"--backend", "aws", "--region", "eu-west-1", "--endpoint-url", srv.URL, "--stack", "prod"}, nil, "check --stack and --region"},
+		{"the variable", []string{"--backend", "aws", "--endpoint-url", srv.URL}, map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1"}, "check $SOCKS_STACK and $AWS_REGION"},
+		{"the profile", []string{"--config", file, "--config-profile", "prod"}, nil, "check stack and region of profile prod in config file " + file},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, errOut := iostreams.Test()
+			env := map[string]string{"HOME": t.TempDir(), "SOCKS_STATE_DIR": t.TempDir()}
+			maps.Copy(env, tc.env)
+			f := &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now}
+			code := commands.Run(context.Background(), f, append(tc.args, "subs", "list"))
+			if code != cmdutil.ExitError || !strings.Contains(errOut.String(), "does not exist: run `socks provision`, or "+tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -195,15 +196,7 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	}
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
-		err := fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS)
-		switch {
-		case strings.HasPrefix(c.BackendSource, "profile "):
-			// No flag of the command is wrong: the file is.
-			err = &FileError{err}
-		case c.BackendSource == "env":
-			err = &EnvError{err}
-		}
-		return Config{}, err
+		return Config{}, c.refused("backend", fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS))
 	}
 	if v := getenv(EnvAttemptTimeout); v != "" {
 		// Read by awsops (every AWS client, and the Management API
@@ -285,7 +278,77 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 	if c.Mapping, err = resolveMapping(&c, getenv, prof.Mapping, profName); err != nil {
 		return Config{}, err
 	}
+	if err := c.checkAWS(); err != nil {
+		return Config{}, err
+	}
 	return c, nil
+}
+
+// checkAWS refuses, on the AWS backend, a region or an endpoint socks
+// cannot take, as bad input from wherever it was given: the AWS backend
+// checks them again (awsops.LoadConfig, backend.Open), but only as a
+// failure of the environment.
+func (c Config) checkAWS() error {
+	if c.Backend != BackendAWS {
+		return nil
+	}
+	if c.AWS.Region != "" {
+		if err := CheckRegion(c.AWS.Region, c.Origin("region")); err != nil {
+			return c.refused("region", err)
+		}
+	}
+	for _, e := range []struct{ key, url string }{
+		{"endpoint_url", c.AWS.EndpointURL},
+		{"dynamodb_endpoint_url", c.AWS.DynamoDBEndpointURL},
+		{"sqs_endpoint_url", c.AWS.SQSEndpointURL},
+	} {
+		if err := CheckEndpoint(c.Origin(e.key), e.url); err != nil {
+			return c.refused(e.key, err)
+		}
+	}
+	return nil
+}
+
+// refused types err, the value of setting key refused, by where it came
+// from: from a profile it is a *FileError and from the environment an
+// *EnvError (no flag of the command is wrong: the file or the variable
+// is); from a flag it stays as it is.
+func (c Config) refused(key string, err error) error {
+	switch src := c.Sources[key]; {
+	case strings.HasPrefix(src, "profile "):
+		return &FileError{err}
+	case src == "env":
+		return &EnvError{err}
+	}
+	return err
+}
+
+// CheckEndpoint refuses an endpoint override (named by what, as Origin
+// names it) that is not a URL, so that a typo never falls through to a
+// real AWS endpoint.
+func CheckEndpoint(what, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("bad %s %q: give a URL such as http://127.0.0.1:8000", what, raw)
+	}
+	return nil
+}
+
+// CheckRegion refuses a region (set where from names) that cannot be the
+// host label AWS endpoints put it in: 1 to 63 letters, digits and '-',
+// not at either end. One with a dot would send the calls to another host.
+func CheckRegion(region, from string) error {
+	ok := region != "" && len(region) <= 63 && region[0] != '-' && region[len(region)-1] != '-'
+	for _, r := range region {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+	}
+	if !ok {
+		return fmt.Errorf("AWS region %q is not a region name (letters, digits and '-', like eu-west-1): check %s", region, from)
+	}
+	return nil
 }
 
 // settings are the settings with their key in the config file, flag and
@@ -332,6 +395,45 @@ func (c Config) Origin(key string) string {
 	return key
 }
 
+// Origins names where settings keys came from, as Origin does, joined
+// with "and"; those of one profile are named once with it: "stack and
+// region of profile prod in config file F".
+func (c Config) Origins(keys ...string) string {
+	var parts []string
+	suffix := func(key string) string {
+		o := c.Origin(key)
+		if strings.HasPrefix(o, key+" of profile ") {
+			return strings.TrimPrefix(o, key)
+		}
+		return ""
+	}
+	for i := 0; i < len(keys); i++ {
+		s := suffix(keys[i])
+		if s == "" {
+			parts = append(parts, c.Origin(keys[i]))
+			continue
+		}
+		names := []string{keys[i]}
+		for i+1 < len(keys) && suffix(keys[i+1]) == s {
+			i++
+			names = append(names, keys[i])
+		}
+		parts = append(parts, strings.Join(names, " and ")+s)
+	}
+	return strings.Join(parts, " and ")
+}
+
+// Source is where setting key came from, as Sources says it but for one
+// from the environment, named by its variable ("$AWS_REGION", not "env":
+// the region is read from three); "" when it is not set.
+func (c Config) Source(key string) string {
+	src := c.Sources[key]
+	if v := c.envs[key]; src == "env" && v != "" {
+		return "$" + v
+	}
+	return src
+}
+
 // UnusedAWSSettings names the AWS settings given (by flag, environment
 // variable or profile) while the backend is local by default, not chosen:
 // a half-made AWS configuration, which the local backend would otherwise
@@ -346,10 +448,9 @@ func (c Config) UnusedAWSSettings() []string {
 			continue
 		}
 		switch src := c.Sources[s.key]; {
-		case src == "flag":
-			out = append(out, s.flag)
-		case src == "env":
-			out = append(out, s.env)
+		case src == "flag" || src == "env":
+			// The flag, or the variable as errors name it: $SOCKS_STACK.
+			out = append(out, c.Origin(s.key))
 		case strings.HasPrefix(src, "profile "):
 			out = append(out, s.key+" ("+src+")")
 		}
@@ -419,16 +520,16 @@ func homeVar() string {
 func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.Mapping, profName string) (*pubsub.Mapping, error) {
 	m, where := fromProfile, "profile "+profName
 	if s := getenv(EnvMapping); s != "" {
-		m, where = new(pubsub.Mapping), EnvMapping
+		m, where = new(pubsub.Mapping), "$"+EnvMapping
 		if err := jsonTwins(s); err != nil {
 			return nil, &EnvError{err}
 		}
 		dec := json.NewDecoder(strings.NewReader(s))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(m); err != nil {
-			return nil, &EnvError{fmt.Errorf("%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
+			return nil, &EnvError{fmt.Errorf("$%s %s: write JSON such as {\"topics\":[\"/detail/entityId\"],\"users\":\"/detail/userId\"}", EnvMapping, describeMappingError(s, err))}
 		}
-		c.Sources["mapping"] = "env"
+		c.Sources["mapping"], c.envs["mapping"] = "env", EnvMapping
 	} else if m != nil {
 		c.Sources["mapping"] = where
 	}
@@ -438,7 +539,7 @@ func resolveMapping(c *Config, getenv func(string) string, fromProfile *pubsub.M
 	if err := m.Check(); err != nil {
 		err = fmt.Errorf("event mapping from %s: %w", where, err)
 		switch {
-		case where == EnvMapping:
+		case where == "$"+EnvMapping:
 			err = &EnvError{err}
 		case c.ConfigFile != "":
 			// No flag of the command is wrong: the file is.
@@ -469,9 +570,9 @@ func jsonTwins(s string) error {
 		for _, first := range seen {
 			switch {
 			case first == k:
-				return fmt.Errorf("%s sets %q twice; only one of them would count: keep one", EnvMapping, k)
+				return fmt.Errorf("$%s sets %q twice; only one of them would count: keep one", EnvMapping, k)
 			case strings.EqualFold(first, k):
-				return fmt.Errorf("%s sets %q after %q; %s", EnvMapping, k, first, caseTwinAdvice)
+				return fmt.Errorf("$%s sets %q after %q; %s", EnvMapping, k, first, caseTwinAdvice)
 			}
 		}
 		seen = append(seen, k)

@@ -882,3 +882,28 @@ func TestATildeIsExpandedAlikeEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// Origins names several settings, those of one profile once with it.
+func TestOriginsNameSettingsOfOneProfileOnce(t *testing.T) {
+	path := writeFile(t, "[profiles.p]\nbackend = \"aws\"\nstack = \"ps\"\nregion = \"eu-west-1\"\n")
+	for _, tc := range []struct {
+		flags Flags
+		env   map[string]string
+		want  string
+	}{
+		{Flags{ConfigFile: path, ConfigProfile: "p"}, nil, "stack and region of profile p in config file " + path},
+		{Flags{ConfigFile: path, ConfigProfile: "p"}, map[string]string{EnvStack: "es"}, "$SOCKS_STACK and region of profile p in config file " + path},
+		{Flags{ConfigFile: path, ConfigProfile: "p", Region: "us-east-1"}, nil, "stack of profile p in config file " + path + " and --region"},
+		{Flags{Backend: "aws"}, map[string]string{"AWS_REGION": "us-east-1"}, "--stack and $AWS_REGION"},
+	} {
+		e := map[string]string{"HOME": "/h"}
+		maps.Copy(e, tc.env)
+		c, err := Resolve(tc.flags, env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Origins("stack", "region"); got != tc.want {
+			t.Errorf("Origins = %q; want %q", got, tc.want)
+		}
+	}
+}

@@ -43,24 +43,28 @@ users = "/detail/userId"
 			`event mapping from profile site: mapping users "detail.userId" is not a JSON pointer`},
 		{"a mapping without topics", "[profiles.site.mapping]\nusers = \"/detail/userId\"\n", "", "mapping topics is empty"},
 		{"an unknown key", "[profiles.site.mapping]\ntopics = [\"a\"]\nuser = \"/detail/userId\"\n", "", "unknown setting profiles.site.mapping.user"},
-		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "SOCKS_EVENT_MAPPING is not valid JSON"},
-		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has an unknown field "topic" (known: topics, users, body)`},
-		{"an environment mapping with topics that are not a list", "[profiles.site]\n", `{"topics":"/detail/entityId"}`, `SOCKS_EVENT_MAPPING has "topics" as a string; it must be a list of strings`},
+		{"an environment mapping that is not JSON", "[profiles.site]\n", "topics=/detail/entityId", "$SOCKS_EVENT_MAPPING is not valid JSON"},
+		{"an environment mapping with an unknown field", "[profiles.site]\n", `{"topic":"/detail/entityId"}`, `$SOCKS_EVENT_MAPPING has an unknown field "topic" (known: topics, users, body)`},
+		{"an environment mapping with topics that are not a list", "[profiles.site]\n", `{"topics":"/detail/entityId"}`, `$SOCKS_EVENT_MAPPING has "topics" as a string; it must be a list of strings`},
 		// encoding/json matches keys whatever their case, and the last
 		// one counted, silently.
 		{"an environment mapping with topics twice, in two cases", "[profiles.site]\n", `{"topics":["a"],"users":"/detail/u","Topics":["b"]}`,
-			`SOCKS_EVENT_MAPPING sets "Topics" after "topics"; keys match whatever their case, so only one of them would count: keep one`},
+			`$SOCKS_EVENT_MAPPING sets "Topics" after "topics"; keys match whatever their case, so only one of them would count: keep one`},
 		// encoding/json folds "ſ" (long s) to "s" too; an escape is the
 		// key it stands for.
 		{"an environment mapping with users twice, once with a long s", "[profiles.site]\n", `{"topics":["a"],"users":"/detail/u","uſers":"/detail/v"}`,
-			`SOCKS_EVENT_MAPPING sets "uſers" after "users"`},
+			`$SOCKS_EVENT_MAPPING sets "uſers" after "users"`},
 		// Dotless i is no i to encoding/json: an unknown field, not a twin.
 		{"an environment mapping with topics and a dotless-i twin", "[profiles.site]\n", `{"topics":["a"],"topıcs":["b"]}`,
-			`SOCKS_EVENT_MAPPING has an unknown field "topıcs"`},
+			`$SOCKS_EVENT_MAPPING has an unknown field "topıcs"`},
 		{"an environment mapping with a key twice, once escaped", "[profiles.site]\n", `{"topics":["a"],"\u0074opics":["b"]}`,
-			`SOCKS_EVENT_MAPPING sets "topics" twice`},
+			`$SOCKS_EVENT_MAPPING sets "topics" twice`},
 		{"an environment mapping with a key twice", "[profiles.site]\n", `{"body":"/detail","topics":["a"],"body":"/detail/x"}`,
-			`SOCKS_EVENT_MAPPING sets "body" twice; only one of them would count: keep one`},
+			`$SOCKS_EVENT_MAPPING sets "body" twice; only one of them would count: keep one`},
+		// Named as every other variable holding a value socks refuses:
+		// with its $.
+		{"an environment mapping whose users is not a pointer", "[profiles.site]\n", `{"topics":["/a"],"users":"u"}`,
+			`event mapping from $SOCKS_EVENT_MAPPING: mapping users "u" is not a JSON pointer`},
 	} {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
 			_, err := Resolve(Flags{ConfigFile: writeFile(t, tt.file), ConfigProfile: "site"}, env(map[string]string{"HOME": t.TempDir(), EnvMapping: tt.env}))

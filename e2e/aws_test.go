@@ -12,6 +12,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -395,10 +396,11 @@ func TestAWSProvisionReportsDriftAndChangesNothing(t *testing.T) {
 }
 
 // TestAWSMisconfigurationsAreOneActionableLine checks what a machine that
-// is not set up gets: one line saying what to do, and exit 1. A command
-// missing its region or credentials, or given an endpoint that is not a
-// URL, fails on its configuration before any request: the endpoint, a
-// test server counting requests, gets none. One where nothing listens
+// is not set up gets: one line saying what to do, and exit 1 (an endpoint
+// given that is not a URL is bad input: exit 2, with the usage hint for a
+// flag). A command missing its region or credentials, or given an
+// endpoint that is not a URL, fails on its configuration before any
+// request: the endpoint, a test server counting requests, gets none. One where nothing listens
 // fails on the refusal (not on a timeout, which says "got no answer").
 func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 	t.Parallel()
@@ -410,6 +412,8 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 		// unreachable: the endpoint is a closed port; else a server that
 		// must get no request.
 		unreachable bool
+		// code is the exit code wanted (0: 1).
+		code int
 	}{
 		{
 			name:   "no region",
@@ -433,6 +437,7 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 			name:   "a broker whose endpoint URL is not a URL",
 			args:   []string{"broker", "--backend", "aws", "--sqs-endpoint-url", "127.0.0.1:9324", "--once"},
 			phrase: "bad --sqs-endpoint-url \"127.0.0.1:9324\": give a URL",
+			code:   2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -453,7 +458,7 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 				env["SOCKS_ENDPOINT_URL"] = srv.URL
 			}
 			r := runEnv(t, awsEnv(t, env), nil, tc.args...)
-			checkFailure(t, r, 1, tc.phrase)
+			checkFailure(t, r, cmp.Or(tc.code, 1), tc.phrase)
 			if tc.unreachable && !strings.Contains(r.stderr, "connection refused") {
 				t.Errorf("stderr %q; want it to fail on the refused connection", r.stderr)
 			}

@@ -62,7 +62,7 @@ func TestJSONOutputIsAsDocumented(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("want exit 0:\n%s", r)
 			}
-			if warns := !slices.Contains([]string{"version", "config", "demo"}, args[0]); warns && !strings.Contains(r.stderr, "warning: SOCKS_CALLBACK_URL") {
+			if warns := !slices.Contains([]string{"version", "config", "demo"}, args[0]); warns && !strings.Contains(r.stderr, "warning: $SOCKS_CALLBACK_URL") {
 				t.Errorf("no warning about SOCKS_CALLBACK_URL on stderr, so this does not show stdout stays JSON when one fires:\n%s", r)
 			}
 			for _, p := range d.Check(r.stdout) {

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -439,9 +440,16 @@ func DirNotWritable(dir string, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return &NotWritableError{What: "state dir", Path: dir, Err: err,
-		Fix: "make it writable by this user, or set --state-dir or SOCKS_STATE_DIR to a writable directory"}
+	fix := "make it writable by this user, or set --state-dir or SOCKS_STATE_DIR to a writable directory"
+	if errors.Is(err, syscall.EROFS) {
+		fix = readOnlyMountFix
+	}
+	return &NotWritableError{What: "state dir", Path: dir, Err: err, Fix: fix}
 }
+
+// readOnlyMountFix is the fix of a state dir or file on a file system
+// mounted read-only (EROFS), where no chmod helps.
+const readOnlyMountFix = "the file system it is on is mounted read-only: remount it read-write, or set --state-dir or SOCKS_STATE_DIR to a directory on a writable one"
 
 // fileNotWritable is the error of a state file this user may not write.
 func fileNotWritable(path string) error {
@@ -800,14 +808,18 @@ func (db *DB) writeError(err error, began time.Time) error {
 // -shm file, was made read-only (or its file system remounted so) after
 // the process opened it, and SQLite opened a connection again. It names
 // those of them this user may not write (asking without opening them:
-// see writable), or all three when it cannot tell which.
+// see writable), or all three when it cannot tell which; on a file
+// system mounted read-only it says so, as no chmod helps there.
 func readOnlyError(path string, err error) error {
 	var named []string
 	why := err
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		werr := writable(path + suffix)
+		werr := access(path + suffix)
 		if werr == nil || errors.Is(werr, fs.ErrNotExist) {
 			continue
+		}
+		if errors.Is(werr, syscall.EROFS) {
+			return &NotWritableError{What: "state file", Path: path, Err: werr, Fix: readOnlyMountFix}
 		}
 		if named == nil {
 			why = werr
@@ -825,6 +837,9 @@ func readOnlyError(path string, err error) error {
 	return &NotWritableError{What: "state file", Path: strings.Join(named, " and "), Err: why,
 		Fix: "make " + it + " writable by this user (chmod u+w " + shellWords(named...) + "), or set --state-dir or SOCKS_STATE_DIR"}
 }
+
+// access is writable; tests change it.
+var access = writable
 
 // shellWords is paths as words of a shell command.
 func shellWords(paths ...string) string {

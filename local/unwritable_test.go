@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -371,4 +372,56 @@ func TestIssuingAChatterIDOnAFullDiskIsUnavailable(t *testing.T) {
 		t.Errorf("issuing on a full disk: %v; want store.ErrUnavailable saying the disk is full", err)
 	}
 	room()
+}
+
+// TestAReadOnlyFileSystemIsNotCalledAPermission: a write SQLite refused
+// as read-only because the file system holding the state file was
+// mounted (or remounted) read-only said to chmod u+w the files, which
+// cannot help there; a state dir on one said to make it writable by this
+// user. Each says the file system is read-only and to remount it, or to
+// use a state dir on another; a permission still gets chmod.
+func TestAReadOnlyFileSystemIsNotCalledAPermission(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	p := db.Path()
+	saved := access
+	t.Cleanup(func() { access = saved })
+	onEveryConn(t, db, "PRAGMA query_only = 1")
+	for _, tc := range []struct {
+		name     string
+		errno    syscall.Errno
+		says     []string
+		saysNone []string
+	}{
+		{"a read-only mount", syscall.EROFS, []string{"read-only file system", "mounted read-only", "remount it read-write", "--state-dir"}, []string{"chmod"}},
+		{"a permission", syscall.EACCES, []string{"chmod u+w " + p}, []string{"remount"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			access = func(path string) error {
+				if path == p+"-shm" {
+					return nil
+				}
+				return &os.PathError{Op: "access", Path: path, Err: tc.errno}
+			}
+			_, err := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`))
+			var nw *NotWritableError
+			if !errors.As(err, &nw) || !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("send: %v; want a *NotWritableError that is store.ErrUnavailable", err)
+			}
+			for _, w := range tc.says {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+			for _, w := range tc.saysNone {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("%q says %q", err, w)
+				}
+			}
+		})
+	}
+	dirErr := DirNotWritable("/mnt/ro/socks", &os.PathError{Op: "access", Path: "/mnt/ro/socks", Err: syscall.EROFS})
+	if s := dirErr.Error(); !strings.Contains(s, "mounted read-only") || strings.Contains(s, "writable by this user") {
+		t.Errorf("state dir on a read-only mount: %q; want it to say the file system is mounted read-only, not to make it writable by this user", s)
+	}
 }

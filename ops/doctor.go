@@ -242,10 +242,10 @@ func checkBackendOnly(_ context.Context, env *Env) Result {
 	cfg := env.Config
 	switch cfg.Backend {
 	case config.BackendLocal:
-		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.BackendSource, cfg.StateDir))
+		return ok(fmt.Sprintf("local (%s), state dir %s", cfg.Source("backend"), cfg.StateDir))
 	case config.BackendAWS:
-		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.BackendSource, cfg.AWS.Stack, orDash(cfg.AWS.Region))
-		if src := cfg.Sources["region"]; src != "" {
+		detail := fmt.Sprintf("aws (%s), stack %s, region %s", cfg.Source("backend"), cfg.AWS.Stack, orDash(cfg.AWS.Region))
+		if src := cfg.Source("region"); src != "" {
 			detail += " (" + src + ")"
 		}
 		if cfg.AWS.EndpointURL != "" {
@@ -347,7 +347,7 @@ func backendFix(env *Env) string {
 	if env.Local() {
 		return "move the state file away (socks creates a new one), or " + stateDirFix
 	}
-	return "create the tables and queues with `socks provision`, or check --stack and --region, and that the credentials may use them"
+	return "create the tables and queues with `socks provision`, or check " + env.Config.Origins("stack", "region") + ", and that the credentials may use them"
 }
 
 func checkDeadLetters(ctx context.Context, env *Env) Result {

@@ -524,3 +524,27 @@ func TestAWSDoctorChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestAReadThatFailsNamesWhereTheStackCameFrom: a read of the stack that
+// failed said to check --stack and --region whatever set them.
+func TestAReadThatFailsNamesWhereTheStackCameFrom(t *testing.T) {
+	for _, tc := range []struct {
+		sources map[string]string
+		want    string
+	}{
+		{nil, "check --stack and --region"},
+		{map[string]string{"stack": "env", "region": "flag"}, "check $SOCKS_STACK and --region"},
+		{map[string]string{"stack": "profile prod", "region": "profile prod"}, "check stack and region of profile prod in config file /f.toml"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			env, _, _ := awsEnv(t)
+			env.Config.Sources, env.Config.ConfigFile = tc.sources, "/f.toml"
+			env.AWS.Connections = func(context.Context, func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+				return awsops.ConnectionsRead{}, errors.New("listing connections: it broke")
+			}
+			if r, _ := check(t, env, "connections"); r.Status != ops.StatusFail || !strings.Contains(r.Fix, tc.want) {
+				t.Errorf("connections check %+v; want a failure whose fix says %q", r, tc.want)
+			}
+		})
+	}
+}

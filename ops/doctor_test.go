@@ -302,6 +302,24 @@ func TestAStateFileThatCannotBeWrittenNowIsNotToBeMovedAway(t *testing.T) {
 	}
 }
 
+// TestTheBackendCheckNamesTheVariableTheRegionCameFrom: it said
+// "region eu-west-1 (env)", though three variables set a region.
+func TestTheBackendCheckNamesTheVariableTheRegionCameFrom(t *testing.T) {
+	for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", config.EnvRegion} {
+		t.Run(v, func(t *testing.T) {
+			env := map[string]string{"HOME": t.TempDir(), config.EnvBackend: config.BackendAWS, v: "eu-west-1"}
+			cfg, err := config.Resolve(config.Flags{}, func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := find(ops.RunChecks(ctxT(t), &ops.Env{Config: cfg}, []ops.Check{{Name: "backend", Run: ops.Checks(config.BackendAWS)[0].Run}}), "backend")
+			if want := "region eu-west-1 ($" + v + ")"; !strings.Contains(r.Detail, want) {
+				t.Errorf("backend check %+v; want it to say %q", r, want)
+			}
+		})
+	}
+}
+
 // TestABackendThatDidNotOpenSaysWhereAWSWasChosen: the fix of an AWS
 // backend that did not open names where aws came from (a flag, the
 // environment or a profile), not always $SOCKS_BACKEND, which a user who

@@ -11,6 +11,10 @@ import (
 // chatterBytes is the entropy of a chatter ID: 192 random bits.
 const chatterBytes = 24
 
+// chatterChars is the length of an ID's secret part: chatterBytes in
+// unpadded base64.
+const chatterChars = (chatterBytes*8 + 5) / 6
+
 // chatterPrefix marks socks chatter IDs so that a leaked one is recognisable
 // by secret scanners.
 const chatterPrefix = "sc_"
@@ -46,30 +50,48 @@ func Fingerprint(hash string) string {
 // client sent, where one pasted in the wrong place must not be written
 // down. The 192 random bits of an ID, written in base64, hold both
 // (all but about one in nine million IDs); a name that holds "sc_" is
-// written in one case (misc_operations_dashboard) and is kept.
+// written in one case (misc_operations_dashboard) and is kept. An ID's
+// secret part pasted without its prefix (?geek= given what follows sc_)
+// is hidden the same way when it stands alone, whole: a run of exactly
+// chatterChars such characters, both cases among them (a name of 32
+// letters in two cases is hidden too; a hash, a UUID, a name in one case
+// is kept).
 func HideChatterIDs(s string) string {
-	if !strings.Contains(s, chatterPrefix) {
+	if len(s) < chatterChars && !strings.Contains(s, chatterPrefix) {
 		return s
 	}
 	var b strings.Builder
-	for {
-		i := strings.Index(s, chatterPrefix)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+	done := 0 // s[:done] is in b
+	for i := 0; i < len(s); {
+		if !base64URLByte(s[i]) {
+			i++
+			continue
 		}
-		n := len(chatterPrefix)
-		for n < len(s[i:]) && base64URLByte(s[i+n]) {
-			n++
+		j := i
+		for j < len(s) && base64URLByte(s[j]) {
+			j++
 		}
-		b.WriteString(s[:i])
-		if run := s[i+len(chatterPrefix) : i+n]; len(run) >= 20 && mixedCase(run) {
+		run := s[i:j]
+		from := -1 // where in s the hidden part starts
+		if k := strings.Index(run, chatterPrefix); k >= 0 {
+			if tail := run[k+len(chatterPrefix):]; len(tail) >= 20 && mixedCase(tail) {
+				from = i + k
+			}
+		} else if len(run) == chatterChars && mixedCase(run) {
+			from = i
+		}
+		if from >= 0 {
+			b.WriteString(s[done:from])
 			b.WriteString(chatterPrefix + "(hidden)")
-		} else {
-			b.WriteString(s[i : i+n])
+			done = j
 		}
-		s = s[i+n:]
+		i = j
 	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
 
 // mixedCase reports whether s holds an ASCII capital and a small letter.
@@ -82,6 +104,19 @@ func mixedCase(s string) bool {
 // chatter ID is written in.
 func base64URLByte(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// InChatterIDAlphabet reports whether s holds only what an issued chatter
+// ID is written in: its prefix and URL-safe base64, ASCII letters, digits,
+// '-' and '_'. Anything else (a control or formatting character, a space,
+// a letter beyond ASCII) came with a paste, and no ID holds it.
+func InChatterIDAlphabet(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !base64URLByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // LooksLikeChatterID reports whether s has the shape of an issued secret

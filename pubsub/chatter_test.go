@@ -25,6 +25,16 @@ func TestHideChatterIDs(t *testing.T) {
 		{"misc_operations_dashboard", "misc_operations_dashboard"},
 		{`geek misc_operations_dashboard already has 5 open connections`, `geek misc_operations_dashboard already has 5 open connections`},
 		{"disc_golf_tournament_results_2026", "disc_golf_tournament_results_2026"},
+		// Its secret part pasted without the prefix (?geek=q3Vx...): 32
+		// characters of base64, capitals and small letters both, alone.
+		{id[3:], "sc_(hidden)"},
+		{`geek "` + id[3:] + `" is not allowed`, `geek "sc_(hidden)" is not allowed`},
+		{"x." + id[3:] + "#", "x.sc_(hidden)#"},
+		// Not that shape: a hash, a UUID, a longer or shorter name.
+		{"d41d8cd98f00b204e9800998ecf8427e", "d41d8cd98f00b204e9800998ecf8427e"},
+		{"0b6a5e2c-7d43-4f0e-9a51-3c2d1e0f9b87", "0b6a5e2c-7d43-4f0e-9a51-3c2d1e0f9b87"},
+		{"MyTeamDashboardForTheWholeCompanyX", "MyTeamDashboardForTheWholeCompanyX"},
+		{"ReleaseDashboard", "ReleaseDashboard"},
 	} {
 		if got := HideChatterIDs(tc.in); got != tc.want {
 			t.Errorf("HideChatterIDs(%q) = %q, want %q", tc.in, got, tc.want)
@@ -34,8 +44,8 @@ func TestHideChatterIDs(t *testing.T) {
 		}
 	}
 	for range 20 {
-		if id := NewChatterID(); HideChatterIDs(id) != "sc_(hidden)" {
-			t.Errorf("HideChatterIDs(%q) = %q; want it hidden", id, HideChatterIDs(id))
+		if id := NewChatterID(); HideChatterIDs(id) != "sc_(hidden)" || HideChatterIDs(id[3:]) != "sc_(hidden)" {
+			t.Errorf("HideChatterIDs(%q) = %q, without its prefix %q; want it hidden", id, HideChatterIDs(id), HideChatterIDs(id[3:]))
 		}
 	}
 }

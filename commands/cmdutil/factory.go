@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
@@ -70,6 +71,11 @@ func (f *Factory) openBackend(ctx context.Context, readOnly bool) (*backend.Back
 		// shows it escaped.
 		Notef(f.IOStreams.ErrOut, "warning: %s set, but the backend is local (the default), which does not use them: select AWS with --backend aws (or %s=aws), or pass --backend local\n",
 			strings.Join(unused, ", "), config.EnvBackend)
+	}
+	if cfg.Backend == config.BackendAWS {
+		// A missing table or queue names the settings as the user gave
+		// them ($SOCKS_STACK, a profile's stack), not always the flags.
+		awsops.ExplainStackFrom(cfg.Origins("stack", "region"))
 	}
 	b, err := backend.Open(ctx, cfg, backend.Options{Now: f.Now, Version: f.Build.Version, ReadOnly: readOnly})
 	if err != nil {

@@ -230,16 +230,16 @@ func configRun(_ context.Context, opts *Options) error {
 		return cmdutil.PrintJSON(opts.IO.Out, out)
 	}
 	u := ui.New(opts.IO)
-	src := cfg.Sources
+	src := cfg.Source
 	rows := [][]string{
-		{"backend", cfg.Backend, cfg.BackendSource},
+		{"backend", cfg.Backend, src("backend")},
 		{"config file", orDash(cfg.ConfigFile), ""},
 		{"profile", orDash(cfg.Profile), ""},
-		{"state dir", cfg.StateDir, src["state_dir"]},
+		{"state dir", cfg.StateDir, src("state_dir")},
 		{"state file", cfg.StatePath(), ""},
 	}
 	if m := cfg.Mapping; m != nil {
-		rows = append(rows, []string{"event mapping", m.String(), src["mapping"]})
+		rows = append(rows, []string{"event mapping", m.String(), src("mapping")})
 	}
 	if k := out.GatewayKeys; k.Exists {
 		rows = append(rows,
@@ -251,16 +251,16 @@ func configRun(_ context.Context, opts *Options) error {
 	if cfg.Backend == config.BackendAWS {
 		a, r, c := cfg.AWS, out.Resources, out.Credentials
 		rows = append(rows,
-			[]string{"stack", a.Stack, src["stack"]},
+			[]string{"stack", a.Stack, src("stack")},
 			[]string{"tables", strings.Join(r.Tables.Names(), ", "), ""},
 			[]string{"queues", r.Queues.Main + ", " + r.Queues.DeadLetter, ""},
-			[]string{"region", orDash(a.Region), src["region"]},
-			[]string{"aws profile", orDash(a.Profile), src["aws_profile"]},
-			[]string{"endpoint url", orDash(a.EndpointURL), src["endpoint_url"]},
-			[]string{"dynamodb url", orDash(a.DynamoDBEndpoint()), src["dynamodb_endpoint_url"]},
-			[]string{"sqs url", orDash(a.SQSEndpoint()), src["sqs_endpoint_url"]},
-			[]string{"websocket url", orDash(a.WebSocketURL), src["websocket_url"]},
-			[]string{"callback url", orDash(a.CallbackURL), src["callback_url"]},
+			[]string{"region", orDash(a.Region), src("region")},
+			[]string{"aws profile", orDash(a.Profile), src("aws_profile")},
+			[]string{"endpoint url", orDash(a.EndpointURL), src("endpoint_url")},
+			[]string{"dynamodb url", orDash(a.DynamoDBEndpoint()), src("dynamodb_endpoint_url")},
+			[]string{"sqs url", orDash(a.SQSEndpoint()), src("sqs_endpoint_url")},
+			[]string{"websocket url", orDash(a.WebSocketURL), src("websocket_url")},
+			[]string{"callback url", orDash(a.CallbackURL), src("callback_url")},
 			[]string{"credentials", c.Source, ""},
 			[]string{"web identity", webIdentityRow(c), ""},
 			[]string{"access key", orDash(c.AccessKeyID), ""},

@@ -2,8 +2,10 @@ package config
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,7 +101,7 @@ func TestPlainOutputSaysWhereTheBackendCameFrom(t *testing.T) {
 		want  string
 	}{
 		{"nothing set is the default", config.Flags{}, nil, "backend\tlocal\tdefault\n"},
-		{"the variable is env", config.Flags{}, map[string]string{"SOCKS_BACKEND": "aws"}, "backend\taws\tenv\n"},
+		{"the variable is named", config.Flags{}, map[string]string{"SOCKS_BACKEND": "aws"}, "backend\taws\t$SOCKS_BACKEND\n"},
 		{"the flag beats the variable", config.Flags{Backend: "local"}, map[string]string{"SOCKS_BACKEND": "aws"}, "backend\tlocal\tflag\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +117,45 @@ func TestPlainOutputSaysWhereTheBackendCameFrom(t *testing.T) {
 			}
 			if !strings.HasPrefix(out.String(), tc.want) {
 				t.Errorf("output starts %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestASettingFromTheEnvironmentNamesItsVariable: the source column said
+// "env" whichever variable set a setting, though the region is read from
+// three ($SOCKS_REGION, $AWS_REGION, $AWS_DEFAULT_REGION): it names the
+// variable, as an error about the value does. --json keeps "env".
+func TestASettingFromTheEnvironmentNamesItsVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"AWS_REGION": "eu-west-1"}, []string{"region\teu-west-1\t$AWS_REGION\n"}},
+		{map[string]string{"AWS_DEFAULT_REGION": "eu-west-1"}, []string{"region\teu-west-1\t$AWS_DEFAULT_REGION\n"}},
+		{map[string]string{"SOCKS_REGION": "eu-west-1", "AWS_REGION": "us-east-1"}, []string{"region\teu-west-1\t$SOCKS_REGION\n"}},
+		{map[string]string{"SOCKS_REGION": "eu-west-1", "SOCKS_STACK": "prod", "SOCKS_EVENT_MAPPING": `{"topics":["/detail/id"]}`},
+			[]string{"stack\tprod\t$SOCKS_STACK\n", "\t$SOCKS_EVENT_MAPPING\n"}},
+	} {
+		t.Run(strings.Join(slices.Sorted(maps.Keys(tc.env)), ","), func(t *testing.T) {
+			env := map[string]string{"HOME": t.TempDir(), "SOCKS_BACKEND": "aws"}
+			maps.Copy(env, tc.env)
+			getenv := func(k string) string { return env[k] }
+			for _, asJSON := range []bool{false, true} {
+				ios, _, out, _ := iostreams.Test()
+				opts := &Options{IO: ios, Getenv: getenv, JSON: asJSON, Config: func() (config.Config, error) { return config.Resolve(config.Flags{}, getenv) }}
+				if err := configRun(context.Background(), opts); err != nil {
+					t.Fatal(err)
+				}
+				want := tc.want
+				if asJSON {
+					want = []string{`"region":"env"`}
+				}
+				for _, w := range want {
+					if !strings.Contains(out.String(), w) {
+						t.Errorf("json=%v: output lacks %q:\n%s", asJSON, w, out)
+					}
+				}
 			}
 		})
 	}

@@ -120,6 +120,15 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"an empty --id-file", []string{"--geek", "a", "--id-file", writeFile(t, "  \n")}, "is empty"},
 		{"a huge --id-file", []string{"--geek", "a", "--id-file", writeFile(t, strings.Repeat("sc_x", 5000))}, "more than 4096 bytes"},
 		{"a chatter ID with a control character", []string{"--geek", "a", "--id", "sc_ab\x01cd"}, "control characters"},
+		// A chatter ID is sc_ and URL-safe base64: a C1 control, an
+		// invisible formatting character (pasted with it from a chat or
+		// a web page), a space or a letter beyond ASCII is none of it.
+		{"a chatter ID with a C1 control character", []string{"--geek", "a", "--id", "sc_ab\u0085cd"}, "letters, digits, '-' and '_'"},
+		{"a chatter ID with a zero width space", []string{"--geek", "a", "--id", "sc_ab\u200bcd"}, "letters, digits, '-' and '_'"},
+		{"a chatter ID with a right-to-left override", []string{"--geek", "a", "--id", "sc_ab\u202ecd"}, "letters, digits, '-' and '_'"},
+		{"a chatter ID with a space", []string{"--geek", "a", "--id", "sc_ab cd"}, "letters, digits, '-' and '_'"},
+		{"a chatter ID with a letter beyond ASCII", []string{"--geek", "a", "--id", "sc_abécd"}, "letters, digits, '-' and '_'"},
+		{"a chatter ID from a file with a zero width space", []string{"--geek", "a", "--id-file", writeFile(t, "sc_ab\u200bcd\n")}, "letters, digits, '-' and '_'"},
 		{"--id and --id-file together", []string{"--geek", "a", "--id", "sc_abc", "--id-file", writeFile(t, "sc_def")}, "one way"},
 	} {
 		t.Run(tc.name+" is refused", func(t *testing.T) {
@@ -133,7 +142,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "sc_") {
+			if strings.Contains(err.Error(), "sc_") || strings.ContainsAny(err.Error(), "\x01\u0085\u200b\u202eé") {
 				t.Errorf("error %q echoes a chatter ID", err)
 			}
 			var fe *cmdutil.FlagError

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -428,8 +427,9 @@ func (o *Options) completeID(ctx context.Context) error {
 		o.ID = env
 	}
 	o.ID = strings.TrimSpace(o.ID)
-	if strings.ContainsFunc(o.ID, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(o.ID) {
-		return cmdutil.FlagErrorf("the chatter ID from %s holds control characters or invalid UTF-8; it is not shown here", from)
+	if !pubsub.InChatterIDAlphabet(o.ID) {
+		return cmdutil.FlagErrorf("the chatter ID from %s holds what no chatter ID does (control characters, spaces, invisible or non-ASCII characters, or invalid UTF-8): "+
+			"one, as `socks chatter issue` prints it, holds only letters, digits, '-' and '_'; it is not shown here", from)
 	}
 	o.idTaken, o.idFrom = true, from
 	return nil

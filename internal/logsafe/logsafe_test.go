@@ -97,6 +97,10 @@ func TestHandlerShortensEveryKindOfValue(t *testing.T) {
 			{"LogValuer", "line", []any{"v", valuer{id}}},
 			{"LogValuer in a group", "line", []any{slog.Group("g", "v", valuer{id})}},
 			{"%w chain", "line", []any{"err", fmt.Errorf("outer: %w", fmt.Errorf("geek %s: %w", id, errors.New("base")))}},
+			// ?geek= given the ID without its sc_: a valid geek name,
+			// logged as the "connected" line's geek.
+			{"a geek that is the ID without its prefix", "connected", []any{"geek", id[3:]}},
+			{"a refusal quoting the ID without its prefix", "refused", []any{"reason", `geek "` + id[3:] + `" already has 5 open connections`}},
 		} {
 			var buf bytes.Buffer
 			Logger(slog.New(h.new(&buf))).Info(line.msg, line.attrs...)
