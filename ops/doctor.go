@@ -275,6 +275,9 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 		return fail(problemOf(env.OpenErr), notWritableFix)
 	case errors.Is(env.OpenErr, local.ErrLocked):
 		return fail(env.OpenErr.Error(), "end the process that holds it locked (a stuck socks command, an sqlite3 shell with a transaction open), then run the doctor again; "+keepStateFile)
+	case errors.Is(env.OpenErr, context.DeadlineExceeded):
+		return fail(fmt.Sprintf("the state file %s did not open within %s: %v", env.StateFile, checkTimeout, env.OpenErr),
+			"end the process that may hold it locked (a stuck socks command, an sqlite3 shell with a transaction open), then run the doctor again; "+keepStateFile)
 	case errors.Is(env.OpenErr, store.ErrUnavailable):
 		return fail(env.OpenErr.Error(), "free some space on its disk (or mend the disk), then run the doctor again; "+keepStateFile)
 	case env.OpenErr != nil:
