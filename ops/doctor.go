@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/local"
@@ -343,7 +346,23 @@ func cannotRead(what string, err error, env *Env) Result {
 		return fail(fmt.Sprintf("reading %s did not finish within %s", what, checkTimeout),
 			"check that the backend answers from here (network, region, endpoint URL), then run the doctor again")
 	}
+	if !env.Local() && notAnsweredAsAWS(err) {
+		return fail("cannot read "+what+": "+err.Error(),
+			"check that the endpoint is DynamoDB's or SQS's and answers from here (--endpoint-url, --region, the network), then run the doctor again")
+	}
 	return fail("cannot read "+what+": "+err.Error(), backendFix(env))
+}
+
+// notAnsweredAsAWS reports whether err says that the endpoint was not
+// reached, or answered with something that is not AWS's reply (an HTML
+// page, garbage): provisioning mends neither.
+func notAnsweredAsAWS(err error) bool {
+	var (
+		op    *net.OpError
+		dns   *net.DNSError
+		deser *smithy.DeserializationError
+	)
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &deser)
 }
 
 func backendFix(env *Env) string {
