@@ -4,7 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -168,4 +170,76 @@ func LambdaZip(bootstrap []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Lambda's limits on a deployment package uploaded with the function
+// (not through S3): the zip itself, and what its files unzip to.
+const (
+	MaxLambdaZip      = 50 << 20
+	MaxLambdaUnzipped = 250 << 20
+)
+
+// CheckLambdaZip says what is wrong with pkg as the deployment package of
+// the function (provided.al2023), or nil: it must be a zip of at most
+// MaxLambdaZip bytes whose files unzip to at most MaxLambdaUnzipped, with
+// an executable file named bootstrap at its root (or a link), which the
+// runtime runs.
+// Lambda takes a package without one, or with one it may not execute, and
+// every invocation of the function then fails.
+func CheckLambdaZip(pkg []byte) error {
+	if err := CheckLambdaZipSize(int64(len(pkg))); err != nil {
+		return err
+	}
+	r, err := zip.NewReader(bytes.NewReader(pkg), int64(len(pkg)))
+	if err != nil {
+		return fmt.Errorf("is not a zip file (%v): give a zip with the socks binary for linux at its root, named bootstrap (a release's socks_lambda_*.zip)", err)
+	}
+	var unzipped uint64
+	var boot *zip.File
+	var nested []string
+	for _, f := range r.File {
+		unzipped += f.UncompressedSize64
+		switch {
+		case f.Name == DeployHandler || f.Name == DeployHandler+"/":
+			boot = f
+		case strings.HasSuffix(f.Name, "/"+DeployHandler):
+			nested = append(nested, f.Name)
+		}
+	}
+	if unzipped > MaxLambdaUnzipped {
+		return fmt.Errorf("unzips to %s, over the 250 MB Lambda allows for a function: leave out what the function does not need", megabytes(unzipped))
+	}
+	switch {
+	case boot == nil && len(nested) > 0:
+		return fmt.Errorf("has no bootstrap at its root, only %s: zip it from its own directory (cd DIR && zip -X socks-lambda.zip bootstrap)", strings.Join(nested, ", "))
+	case boot == nil:
+		return errors.New("has no bootstrap at its root: the runtime (provided.al2023) runs the file of that name; build socks for linux as bootstrap and zip it (zip -X socks-lambda.zip bootstrap)")
+	case boot.Mode()&os.ModeSymlink != 0:
+		// Lambda keeps a link; what it points at is run.
+	case !boot.Mode().IsRegular():
+		return fmt.Errorf("holds bootstrap as %s, and bootstrap is not a file: the runtime runs the file of that name; zip the socks binary as bootstrap", describeMode(boot.Mode()))
+	case boot.Mode().Perm()&0o100 == 0:
+		return fmt.Errorf("holds bootstrap with mode %s: bootstrap is not executable, and Lambda could not run it; chmod +x bootstrap and zip it again on Linux or macOS (zip -X keeps the mode; from Windows, build-lambda-zip sets it)", boot.Mode().Perm())
+	}
+	return nil
+}
+
+// CheckLambdaZipSize says that a deployment package of size bytes is over
+// what Lambda takes in an upload, or nil.
+func CheckLambdaZipSize(size int64) error {
+	if size > MaxLambdaZip {
+		return fmt.Errorf("is %s, over the 50 MB Lambda takes in an upload: leave out what the function does not need", megabytes(uint64(size)))
+	}
+	return nil
+}
+
+func megabytes(n uint64) string {
+	return fmt.Sprintf("%d MB", (n+(1<<20)-1)>>20)
+}
+
+func describeMode(m os.FileMode) string {
+	if m.IsDir() {
+		return "a directory"
+	}
+	return "a special file"
 }

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/local"
@@ -275,6 +278,9 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 		return fail(problemOf(env.OpenErr), notWritableFix)
 	case errors.Is(env.OpenErr, local.ErrLocked):
 		return fail(env.OpenErr.Error(), "end the process that holds it locked (a stuck socks command, an sqlite3 shell with a transaction open), then run the doctor again; "+keepStateFile)
+	case errors.Is(env.OpenErr, context.DeadlineExceeded):
+		return fail(fmt.Sprintf("the state file %s did not open within %s: %v", env.StateFile, checkTimeout, env.OpenErr),
+			"end the process that may hold it locked (a stuck socks command, an sqlite3 shell with a transaction open), then run the doctor again; "+keepStateFile)
 	case errors.Is(env.OpenErr, store.ErrUnavailable):
 		return fail(env.OpenErr.Error(), "free some space on its disk (or mend the disk), then run the doctor again; "+keepStateFile)
 	case env.OpenErr != nil:
@@ -340,7 +346,23 @@ func cannotRead(what string, err error, env *Env) Result {
 		return fail(fmt.Sprintf("reading %s did not finish within %s", what, checkTimeout),
 			"check that the backend answers from here (network, region, endpoint URL), then run the doctor again")
 	}
+	if !env.Local() && notAnsweredAsAWS(err) {
+		return fail("cannot read "+what+": "+err.Error(),
+			"check that the endpoint is DynamoDB's or SQS's and answers from here (--endpoint-url, --region, the network), then run the doctor again")
+	}
 	return fail("cannot read "+what+": "+err.Error(), backendFix(env))
+}
+
+// notAnsweredAsAWS reports whether err says that the endpoint was not
+// reached, or answered with something that is not AWS's reply (an HTML
+// page, garbage): provisioning mends neither.
+func notAnsweredAsAWS(err error) bool {
+	var (
+		op    *net.OpError
+		dns   *net.DNSError
+		deser *smithy.DeserializationError
+	)
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &deser)
 }
 
 func backendFix(env *Env) string {

@@ -306,7 +306,7 @@ func checkMigration(ctx context.Context, env *Env) Result {
 	case stopped:
 		p.Whole = false
 		early = "stopped early, " + why + "; " + countsThemAll
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || notAnsweredAsAWS(err):
 		return cannotRead("the connections table", err, env)
 	case throttled(err):
 		return fail("cannot read the connections table: "+unread(err), throttledFix(env))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ops/opstest"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/store"
 )
 
 // fakeTables answers DescribeTable and DescribeTimeToLive as DynamoDB
@@ -547,4 +549,56 @@ func TestAReadThatFailsNamesWhereTheStackCameFrom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingQueue is a store.Queue whose Stats fails with err.
+type failingQueue struct {
+	store.Queue
+	err error
+}
+
+func (q failingQueue) Stats(context.Context) (store.QueueStats, error) {
+	return store.QueueStats{}, q.err
+}
+
+// TestAnEndpointThatDoesNotAnswerAsAWSIsNotFixedByProvision: a read of
+// the queue or of the connections table (the connections and migration
+// checks) that failed because the endpoint did not answer as AWS does (a
+// connection reset, a reply that is not DynamoDB's or SQS's: an HTML
+// page, garbage) fails with the fix to check the endpoint, not with
+// "create the tables and queues with `socks provision`" (or, for the
+// migration, to check the credentials' dynamodb:Scan), which the line
+// beside it contradicted ("cannot reach …; check --endpoint-url") and
+// which mends nothing.
+func TestAnEndpointThatDoesNotAnswerAsAWSIsNotFixedByProvision(t *testing.T) {
+	for name, cause := range map[string]error{
+		"a connection reset": awsops.Explain(&smithy.OperationError{ServiceID: "SQS", OperationName: "GetQueueUrl",
+			Err: &url.Error{Op: "Post", URL: "http://127.0.0.1:9324/", Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}}),
+		"a reply that is not AWS's": &smithy.OperationError{ServiceID: "SQS", OperationName: "GetQueueUrl",
+			Err: &smithy.DeserializationError{Err: errors.New("unexpected token at offset 0")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env, _, _ := awsEnv(t)
+			env.Queue = failingQueue{env.Queue, fmt.Errorf("reading the queue's depth: %w", cause)}
+			env.AWS.Connections = func(context.Context, func([]pubsub.Connection) error) (awsops.ConnectionsRead, error) {
+				return awsops.ConnectionsRead{}, fmt.Errorf("listing connections: %w", cause)
+			}
+			env.AWS.Migration = func(context.Context) (awsops.PendingMigration, error) {
+				return awsops.PendingMigration{}, fmt.Errorf("reading the connections table: %w", cause)
+			}
+			for _, c := range []string{"queue", "dead letters", "connections", "migration"} {
+				r, _ := check(t, env, c)
+				if r.Status != ops.StatusFail || strings.Contains(r.Fix, "provision") || !strings.Contains(r.Fix, "endpoint") {
+					t.Errorf("%s: %+v; want a failure whose fix is to check the endpoint, not to provision", c, r)
+				}
+			}
+		})
+	}
+	t.Run("a refusal by AWS keeps its fix", func(t *testing.T) {
+		env, _, _ := awsEnv(t)
+		env.Queue = failingQueue{env.Queue, &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}
+		if r, _ := check(t, env, "queue"); r.Status != ops.StatusFail || !strings.Contains(r.Fix, "credentials may use them") {
+			t.Errorf("queue: %+v; want the fix about the stack, the region and the credentials", r)
+		}
+	})
 }

@@ -36,11 +36,11 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 			return env
 		}
 	}
-	b, err := open(ctx)
+	b, err := openBounded(ctx, open)
 	if errors.Is(err, local.ErrNotWritable) && openReadOnly != nil {
 		// A read-only open that fails too (an older schema, a write-ahead
 		// log it cannot read) leaves the first error: writing is the fix.
-		if rb, rerr := openReadOnly(ctx); rerr == nil {
+		if rb, rerr := openBounded(ctx, openReadOnly); rerr == nil {
 			b, err, env.NotWritable = rb, nil, err
 		}
 	}
@@ -81,6 +81,16 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 	}
 	env.Pusher, env.PusherErr = b.Pusher(ctx, 1)
 	return env
+}
+
+// openBounded runs open with the time a check has: a state file another
+// process holds locked has SQLite wait for it, and try again, for a
+// minute in all (a read of it that ends past this bound says that it
+// stayed locked for its own wait).
+func openBounded(ctx context.Context, open func(context.Context) (*backend.Backend, error)) (*backend.Backend, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return open(ctx)
 }
 
 // readGateway reads the local gateway's record from the state file and

@@ -342,3 +342,55 @@ func TestABackendThatDidNotOpenSaysWhereAWSWasChosen(t *testing.T) {
 		})
 	}
 }
+
+// TestTheStateFileOpenIsBoundedAsACheckIs: GatherEnv gives the backend's
+// open (and the read-only open after it) the time a check has, not the
+// caller's whole context; an open that ran out of it (a state file held
+// locked by another process, whose every read SQLite retries) fails the
+// state file check saying so, with the fix to end that process and keep
+// the file, never to move it away. Before, the open had no bound: on a
+// file an sqlite3 shell held in exclusive locking mode the doctor waited
+// a minute (SQLite's 10 s wait, tried again five times) and then said
+// the file "stayed locked by another process for 10s". Here the open
+// says it ran out of time at once when it was given a deadline no later
+// than a check's, and fails otherwise.
+func TestTheStateFileOpenIsBoundedAsACheckIs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Config{Backend: config.BackendLocal, StateDir: dir}
+	b, err := backend.Open(ctxT(t), cfg, backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// bounded runs open when it was given a deadline no later than a
+	// check's.
+	bounded := func(open func() (*backend.Backend, error)) func(context.Context) (*backend.Backend, error) {
+		return func(ctx context.Context) (*backend.Backend, error) {
+			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 10*time.Second {
+				return nil, errors.New("the open was given no deadline, or one past a check's")
+			}
+			return open()
+		}
+	}
+	t.Run("the open", func(t *testing.T) {
+		env := ops.GatherEnv(ctxT(t), cfg, bounded(func() (*backend.Backend, error) {
+			return nil, fmt.Errorf("opening state file %s: %w", cfg.StatePath(), context.DeadlineExceeded)
+		}), nil, now)
+		if !errors.Is(env.OpenErr, context.DeadlineExceeded) {
+			t.Fatalf("open error %v; want the open bounded by a check's time", env.OpenErr)
+		}
+		r := find(ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal)), "state file")
+		if r.Status != ops.StatusFail || !strings.Contains(r.Detail, "did not open within 10s") ||
+			!strings.Contains(r.Fix, "end the process") || strings.Contains(r.Fix, "move the file away") {
+			t.Errorf("state file: %+v; want a failure saying it did not open in time, to end the process holding it and keep the file", r)
+		}
+	})
+	t.Run("the read-only open", func(t *testing.T) {
+		env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) {
+			return nil, local.DirNotWritable(dir, fs.ErrPermission)
+		}, bounded(func() (*backend.Backend, error) { return b, nil }), now)
+		if env.OpenErr != nil || env.Store == nil {
+			t.Errorf("open error %v; want the read-only open bounded by a check's time, and opened", env.OpenErr)
+		}
+	})
+}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +114,7 @@ func runDemo(ctx context.Context, opts *Options) error {
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "socks-demo-*")
 	if err != nil {
-		return fmt.Errorf("creating a temporary state dir: %w", err)
+		return fmt.Errorf("creating a temporary state dir in %s: %w; set %s to a writable directory", os.TempDir(), unwrapPath(err), tempDirVariable())
 	}
 	if !opts.Keep {
 		defer opts.Stopping.Add(cmdutil.Work{
@@ -287,6 +289,24 @@ func runDemo(ctx context.Context, opts *Options) error {
 		return cmdutil.Exit(cmdutil.ExitError, errors.New("the demo did not behave: "+strings.Join(out.Problems, "; ")))
 	}
 	return nil
+}
+
+// tempDirVariable names the variable that sets os.TempDir.
+func tempDirVariable() string {
+	if runtime.GOOS == "windows" {
+		return "TMP"
+	}
+	return "TMPDIR"
+}
+
+// unwrapPath is the cause of a path error, whose path the message names
+// already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // fenceTimeout bounds the wait for a listener's pong.

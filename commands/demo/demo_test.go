@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,5 +44,29 @@ func TestADemoThatRunsOutOfTimeSaysSo(t *testing.T) {
 	err := demoRun(context.Background(), &Options{IO: ios, Now: time.Now})
 	if err == nil || strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), "did not finish within 1ns") {
 		t.Fatalf("demo = %v; want it to say it did not finish in time, in its own words", err)
+	}
+}
+
+// TestADemoWithNoTemporaryDirSaysWhichVariableToSet: a temporary dir
+// that does not exist (TMPDIR set to a path that is gone) said
+// "creating a temporary state dir: stat /gone: no such file or
+// directory", with nothing to do about it. It names the dir and the
+// variable that sets it.
+func TestADemoWithNoTemporaryDirSaysWhichVariableToSet(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	name := "TMPDIR"
+	if runtime.GOOS == "windows" {
+		name = "TMP"
+	}
+	t.Setenv(name, gone)
+	ios, _, _, _ := iostreams.Test()
+	err := demoRun(t.Context(), &Options{IO: ios, Now: time.Now})
+	if err == nil {
+		t.Fatal("the demo ran with no temporary dir")
+	}
+	for _, s := range []string{gone, "set " + name + " to a writable directory"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not say %q", err, s)
+		}
 	}
 }

@@ -207,6 +207,15 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if opts.MaxConnectionsPerGeek < 1 {
 		return cmdutil.FlagErrorf("--max-connections-per-geek must be at least 1")
 	}
+	// A package Lambda could not run is said before anything is asked of
+	// AWS.
+	var zip []byte
+	if opts.LambdaZip != "" {
+		var err error
+		if zip, err = readLambdaZip(opts.LambdaZip); err != nil {
+			return err
+		}
+	}
 	// The target first: a configuration deploy refuses is said before a
 	// build of the function that can take minutes.
 	tgt, err := opts.Target(ctx)
@@ -217,20 +226,16 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	var zip []byte
-	if opts.LambdaZip != "" {
-		zip, err = os.ReadFile(opts.LambdaZip)
-		if err != nil {
-			return cmdutil.FlagErrorf("--lambda-zip: %v", err)
+	if opts.LambdaZip == "" {
+		if src := sourceCheckout(opts.SourceDir); src != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "building the function for linux/%s from %s\n", opts.Arch, src)
+			zip, err = BuildZip(ctx, src, opts.Arch)
+			if err != nil {
+				return err
+			}
+		} else if !opts.DryRun {
+			return cmdutil.FlagErrorf("no function package: pass --lambda-zip FILE (a zip with bootstrap at its root), or run deploy from a socks source checkout to build one")
 		}
-	} else if src := sourceCheckout(opts.SourceDir); src != "" {
-		fmt.Fprintf(opts.IO.ErrOut, "building the function for linux/%s from %s\n", opts.Arch, src)
-		zip, err = BuildZip(ctx, src, opts.Arch)
-		if err != nil {
-			return err
-		}
-	} else if !opts.DryRun {
-		return cmdutil.FlagErrorf("no function package: pass --lambda-zip FILE (a zip with bootstrap at its root), or run deploy from a socks source checkout to build one")
 	}
 	mapping := ""
 	if tgt.Mapping != nil {
@@ -523,6 +528,36 @@ func functionBuildEnv(ctx context.Context, src, arch, dir string) ([]string, err
 		return nil, err
 	}
 	return append(buildEnv(os.Environ(), goflags, path), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0"), nil
+}
+
+// readLambdaZip reads the --lambda-zip file at path, no more of it than
+// Lambda takes, and checks that it is a package Lambda runs
+// (awsops.CheckLambdaZip).
+func readLambdaZip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("--lambda-zip: %v", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, cmdutil.FlagErrorf("--lambda-zip %s is a directory: give the zip file (a zip with bootstrap at its root)", path)
+	}
+	// One byte past the limit says that the file is over it.
+	pkg, err := io.ReadAll(io.LimitReader(f, awsops.MaxLambdaZip+1))
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("--lambda-zip: %v", err)
+	}
+	if len(pkg) > awsops.MaxLambdaZip {
+		size := int64(len(pkg))
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		return nil, cmdutil.FlagErrorf("--lambda-zip %s %v", path, awsops.CheckLambdaZipSize(size))
+	}
+	if err := awsops.CheckLambdaZip(pkg); err != nil {
+		return nil, cmdutil.FlagErrorf("--lambda-zip %s %v", path, err)
+	}
+	return pkg, nil
 }
 
 // BuildZip builds the socks binary for linux/arch from the checkout src
