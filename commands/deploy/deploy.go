@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -74,6 +75,10 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		return &Target{CP: cp, Stack: a.Stack, Region: b.AWS.Region, ConfigFile: cfg.ConfigFile, Profile: cfg.Profile, Mapping: cfg.Mapping}, nil
 	}
 }
+
+// maxLambdaZip bounds what is read of --lambda-zip: Lambda takes a
+// package of at most 50 MiB uploaded directly (socks' own is about 10).
+const maxLambdaZip = 50 << 20
 
 // Options are the inputs of `socks deploy`.
 type Options struct {
@@ -219,9 +224,14 @@ func deployRun(ctx context.Context, opts *Options) error {
 	}
 	var zip []byte
 	if opts.LambdaZip != "" {
-		zip, err = os.ReadFile(opts.LambdaZip)
-		if err != nil {
+		zip, err = infile.ReadFile(opts.LambdaZip, maxLambdaZip)
+		if ne, ok := errors.AsType[*infile.NotRegularError](err); ok {
+			return cmdutil.FlagErrorf("--lambda-zip %s is %s, not a file: give the function's zip", opts.LambdaZip, ne.What)
+		} else if err != nil {
 			return cmdutil.FlagErrorf("--lambda-zip: %v", err)
+		}
+		if len(zip) > maxLambdaZip {
+			return cmdutil.FlagErrorf("--lambda-zip %s is over 50 MiB, which Lambda takes at most in a package uploaded directly: is it the right file?", opts.LambdaZip)
 		}
 	} else if src := sourceCheckout(opts.SourceDir); src != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "building the function for linux/%s from %s\n", opts.Arch, src)
