@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -416,13 +415,13 @@ const maxConfigSize = 1 << 20
 
 // readConfig reads the config file path (found at target: the file its
 // symbolic links end at, or path itself), refusing one over maxConfigSize.
+// A FIFO, a directory or a device there is refused without waiting (a
+// FIFO held open() for ever); /dev/null reads as an empty file.
 func readConfig(path, target string) ([]byte, error) {
-	f, err := os.Open(target)
-	if err != nil {
-		return nil, err
+	src, err := infile.ReadFile(target, maxConfigSize)
+	if ne, ok := errors.AsType[*infile.NotRegularError](err); ok {
+		return nil, fmt.Errorf("config file %s is %s, not a file: put the settings in a file there, or name one with --config or %s", path, ne.What, EnvConfig)
 	}
-	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/socks-dev/socks/internal/atomicfile"
+	"github.com/socks-dev/socks/internal/infile"
 )
 
 // fileHeader opens a config file socks writes whole.
@@ -514,11 +514,8 @@ var files atomicfile.Writer
 // readUpTo reads at most n bytes of the file at path: enough to tell
 // whether it holds bytes n-1 long, never the whole of a file that is
 // something else (a FILE.bak of the user's own, a file replaced meanwhile).
+// Anything but a regular file there (a FIFO put at FILE.bak) is an error,
+// returned without waiting.
 func readUpTo(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(n)))
+	return infile.ReadFile(path, int64(n)-1)
 }

@@ -1,19 +1,23 @@
 package cmdutil
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/socks-dev/socks/iostreams"
 )
 
-// Ask writes prompt on stderr and returns the line typed on stdin, trimmed;
-// "" (after ending the prompt's line) when stdin ends first.
-func Ask(ios *iostreams.IOStreams, prompt string) string {
+// maxAnswer bounds what Ask reads of an answer: a stack name, or "yes".
+const maxAnswer = 4 << 10
+
+// Ask writes prompt on stderr and returns the line typed on stdin, trimmed
+// (at most maxAnswer bytes of it); "" (after ending the prompt's line)
+// when stdin ends first, or ctx does (the first Ctrl-C).
+func Ask(ctx context.Context, ios *iostreams.IOStreams, prompt string) string {
 	fmt.Fprint(ios.ErrOut, prompt)
-	line, err := bufio.NewReader(ios.In).ReadString('\n')
-	if err != nil && line == "" {
+	line, err := readLineCtx(ctx, ios.In, maxAnswer)
+	if err != nil || line == "" {
 		fmt.Fprintln(ios.ErrOut)
 	}
 	return strings.TrimSpace(line)

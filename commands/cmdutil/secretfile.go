@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
@@ -15,11 +16,13 @@ import (
 // ReadSecretFile reads a secret given by a file flag (`--id-file FILE`), so
 // that it stays out of argv (the process list, shell history). path "-" is
 // standard input: on a terminal it writes prompt on stderr and takes one
-// line, and ctx's end stops the wait. It reads at most max bytes; more is a
+// line. ctx's end stops any wait (for that line, for a pipe's bytes, for a
+// FIFO's writer) with ctx's error. It reads at most max bytes; more is a
 // FlagError, as is a file it cannot read. Errors name flag and path, never
 // the content.
 func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, prompt string, max int) (string, error) {
-	var r io.Reader
+	var b []byte
+	var err error
 	switch {
 	case path == "-" && ios.IsStdinTTY():
 		fmt.Fprint(ios.ErrOut, prompt)
@@ -29,22 +32,21 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 		}
 		return line, nil
 	case path == "-":
-		r = ios.In
+		b, err = infile.Read(ctx, ios.In, int64(max))
 	default:
-		f, err := os.Open(path)
-		if err != nil {
-			return "", FlagErrorf("--%s: cannot read %s: %v", flag, path, errors.Unwrap(err))
-		}
-		defer f.Close()
-		r = f
+		// A FIFO (`<(pass show id)`) is read as a file is; the wait for
+		// its writer, as for a pipe's bytes, ends with ctx.
+		b, err = infile.ReadStream(ctx, path, int64(max))
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if errors.Is(err, context.Canceled) {
+		return "", err // interrupted: Main says so
+	}
 	if err != nil {
-		// Why, as for a file that cannot be opened: a directory opens,
-		// and only its read fails. The error of a read never holds
-		// what was read.
+		// Why, never what was read (no error of a read holds it).
 		if pe, ok := errors.AsType[*os.PathError](err); ok {
 			err = pe.Err
+		} else if ne, ok := errors.AsType[*infile.NotRegularError](err); ok {
+			err = errors.New("is " + ne.What)
 		}
 		return "", FlagErrorf("--%s: cannot read %s: %v", flag, path, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -534,22 +535,19 @@ func functionBuildEnv(ctx context.Context, src, arch, dir string) ([]string, err
 // Lambda takes, and checks that it is a package Lambda runs
 // (awsops.CheckLambdaZip).
 func readLambdaZip(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, cmdutil.FlagErrorf("--lambda-zip: %v", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, cmdutil.FlagErrorf("--lambda-zip %s is a directory: give the zip file (a zip with bootstrap at its root)", path)
-	}
-	// One byte past the limit says that the file is over it.
-	pkg, err := io.ReadAll(io.LimitReader(f, awsops.MaxLambdaZip+1))
-	if err != nil {
+	// Opened without waiting (a FIFO no one writes would hold deploy in
+	// open()), and only a regular file read: /dev/zero was read into
+	// memory until it ran out. One byte past the limit says that the file
+	// is over it.
+	pkg, err := infile.ReadFile(path, awsops.MaxLambdaZip)
+	if ne, ok := errors.AsType[*infile.NotRegularError](err); ok {
+		return nil, cmdutil.FlagErrorf("--lambda-zip %s is %s, not a file: give the zip file (a zip with bootstrap at its root)", path, ne.What)
+	} else if err != nil {
 		return nil, cmdutil.FlagErrorf("--lambda-zip: %v", err)
 	}
 	if len(pkg) > awsops.MaxLambdaZip {
 		size := int64(len(pkg))
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
 			size = fi.Size()
 		}
 		return nil, cmdutil.FlagErrorf("--lambda-zip %s %v", path, awsops.CheckLambdaZipSize(size))

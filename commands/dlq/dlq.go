@@ -600,7 +600,7 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 			}
 			what = "all " + text.Pluralize(st.Dead, "dead letter")
 		}
-		if a := strings.ToLower(cmdutil.Ask(opts.IO, fmt.Sprintf("Purge %s for good? [y/N] ", what))); a != "y" && a != "yes" {
+		if a := strings.ToLower(cmdutil.Ask(ctx, opts.IO, fmt.Sprintf("Purge %s for good? [y/N] ", what))); a != "y" && a != "yes" {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("purge cancelled: nothing was deleted"))
 		}
 	}

@@ -253,7 +253,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		planned = append(planned, s.Change())
 	}
 	if !opts.Yes {
-		if !confirmStack(opts.IO, tgt, planned) {
+		if !confirmStack(ctx, opts.IO, tgt, planned) {
 			return cmdutil.Exit(cmdutil.ExitError, errors.New("teardown cancelled: nothing was deleted"))
 		}
 	}
@@ -342,13 +342,13 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 
 // confirmStack lists what would be deleted on stderr and asks for the stack
 // name on stdin.
-func confirmStack(ios *iostreams.IOStreams, tgt *Target, existing []awsops.Change) bool {
+func confirmStack(ctx context.Context, ios *iostreams.IOStreams, tgt *Target, existing []awsops.Change) bool {
 	w := ios.ErrOut
 	fmt.Fprintf(w, "This deletes %s of %s, and every record and message in them:\n", tallies(existing), tgt.where())
 	for _, c := range existing {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
-	return cmdutil.Ask(ios, fmt.Sprintf("Type the stack name (%s) to delete them: ", tgt.Stack)) == tgt.Stack
+	return cmdutil.Ask(ctx, ios, fmt.Sprintf("Type the stack name (%s) to delete them: ", tgt.Stack)) == tgt.Stack
 }
 
 // refuseOtherStacks stops teardown, before anything is deleted, when a

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -26,7 +27,7 @@ type Entry struct {
 }
 
 // printAs prints the envelope as the chosen producer sends it.
-func printAs(opts *Options) error {
+func printAs(ctx context.Context, opts *Options) error {
 	if opts.As != AsEventBridge && opts.As != AsSNS {
 		return cmdutil.FlagErrorf("--as %q: use %q or %q", opts.As, AsEventBridge, AsSNS)
 	}
@@ -34,7 +35,7 @@ func printAs(opts *Options) error {
 		return cmdutil.FlagErrorf("--source, --detail-type and --event-bus go with --as eventbridge, not sns")
 	}
 	given := opts.ID
-	env, err := opts.Envelope()
+	env, err := opts.Envelope(ctx)
 	if err != nil {
 		return err
 	}

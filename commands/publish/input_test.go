@@ -17,7 +17,7 @@ import (
 // --wait waited for.
 func TestAnIDThatIsNotUTF8IsAUsageError(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
-	_, err := parse(t, ios, "--topic", "t", "--message", "x", "--id", "job-\xff").Envelope()
+	_, err := parse(t, ios, "--topic", "t", "--message", "x", "--id", "job-\xff").Envelope(t.Context())
 	var fe *cmdutil.FlagError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not valid UTF-8") {
 		t.Fatalf("publish --id job-\\xff = %v; want a usage error saying it is not valid UTF-8", err)
@@ -47,7 +47,7 @@ func TestABodyThatIsNotUTF8IsRefusedWhateverItsFlag(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ios, in, _, _ := iostreams.Test()
 			in.WriteString(tc.stdin)
-			_, err := parse(t, ios, append([]string{"--topic", "t"}, tc.flags...)...).Envelope()
+			_, err := parse(t, ios, append([]string{"--topic", "t"}, tc.flags...)...).Envelope(t.Context())
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not valid UTF-8") {
 				t.Fatalf("got %v; want a usage error saying the body is not valid UTF-8", err)
@@ -78,7 +78,7 @@ func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
-			env, err := parse(t, ios, "--topic", "t", "--message", tc.msg).Envelope()
+			env, err := parse(t, ios, "--topic", "t", "--message", tc.msg).Envelope(t.Context())
 			if tc.ok {
 				if err != nil || len(env.Body) > pubsub.MaxMessageBytes {
 					t.Fatalf("got a body of %d bytes, %v; want it sent", len(env.Body), err)
@@ -127,7 +127,7 @@ func TestABodyLosesOnlyJSONWhitespaceAtItsEnds(t *testing.T) {
 				default:
 					in.WriteString(tc.body)
 				}
-				env, err := parse(t, ios, args...).Envelope()
+				env, err := parse(t, ios, args...).Envelope(t.Context())
 				if tc.want != "" {
 					if err != nil || string(env.Body) != tc.want {
 						t.Fatalf("sent %q, %v; want %q", env.Body, err, tc.want)
@@ -168,7 +168,7 @@ func TestABodyWithAByteOrderMarkIsRefusedSayingSo(t *testing.T) {
 				} else {
 					in.WriteString(tc.body)
 				}
-				env, err := parse(t, ios, args...).Envelope()
+				env, err := parse(t, ios, args...).Envelope(t.Context())
 				var fe *cmdutil.FlagError
 				if !errors.As(err, &fe) || !strings.Contains(err.Error(), "byte order mark") || !strings.Contains(err.Error(), "UTF-8 without") {
 					t.Fatalf("sent %q, %v; want a usage error naming the byte order mark and saying to save it as UTF-8 without one", env.Body, err)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -22,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -149,8 +149,9 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	return cmd
 }
 
-// Envelope builds and validates the envelope the options describe.
-func (opts *Options) Envelope() (pubsub.Envelope, error) {
+// Envelope builds and validates the envelope the options describe. A
+// wait for the body (on stdin, from a FIFO) ends with ctx.
+func (opts *Options) Envelope(ctx context.Context) (pubsub.Envelope, error) {
 	env := pubsub.Envelope{ID: opts.ID, Users: pubsub.Unique(opts.Geeks)}
 	for _, g := range opts.Geeks {
 		if strings.Contains(g, ",") {
@@ -171,7 +172,7 @@ func (opts *Options) Envelope() (pubsub.Envelope, error) {
 	if err := pre.Validate(); err != nil {
 		return env, &cmdutil.FlagError{Err: err}
 	}
-	body, err := opts.body(topics)
+	body, err := opts.body(ctx, topics)
 	if err != nil {
 		return env, err
 	}
@@ -204,7 +205,7 @@ func separateGeeks(g string) string {
 	return ":" + b.String()
 }
 
-func (opts *Options) body(topics []string) (json.RawMessage, error) {
+func (opts *Options) body(ctx context.Context, topics []string) (json.RawMessage, error) {
 	var raw []byte
 	switch {
 	case opts.messageSet:
@@ -219,23 +220,22 @@ func (opts *Options) body(topics []string) (json.RawMessage, error) {
 	case opts.bodySet && opts.Body != "-":
 		raw = []byte(opts.Body)
 	case opts.bodySet, opts.BodyFile == "-":
-		return readBody(opts.IO.In, "stdin")
+		b, err := infile.Read(ctx, opts.IO.In, pubsub.MaxEnvelopeBytes)
+		return checkBody(b, err, "stdin")
 	case opts.BodyFile != "":
-		f, err := os.Open(opts.BodyFile)
+		// A FIFO (`<(cmd)`) is a body as a file is; its wait for a
+		// writer, as a wait for a pipe's bytes, ends with ctx.
+		b, err := infile.ReadStream(ctx, opts.BodyFile, pubsub.MaxEnvelopeBytes)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, cmdutil.FlagErrorf("--body-file %s: no such file", opts.BodyFile)
+		} else if ne := (*infile.NotRegularError)(nil); errors.As(err, &ne) {
+			return nil, cmdutil.FlagErrorf("--body-file %s is %s: give the file that holds the JSON body", opts.BodyFile, ne.What)
 		} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 			return nil, cmdutil.FlagErrorf("--body-file %s: %v", opts.BodyFile, pe.Err)
-		} else if err != nil {
-			return nil, cmdutil.FlagErrorf("--body-file: %v", err)
 		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			return nil, cmdutil.FlagErrorf("--body-file %s is a directory: give the file that holds the JSON body", opts.BodyFile)
-		}
-		return readBody(f, opts.BodyFile)
+		return checkBody(b, err, opts.BodyFile)
 	case !opts.IO.IsStdinTTY() && opts.IO.In != nil:
-		b, err := readRaw(opts.IO.In, "stdin")
+		b, err := readRaw(ctx, opts.IO.In, "stdin")
 		if err != nil {
 			return nil, err
 		}
@@ -274,17 +274,27 @@ func jsonString(s string) json.RawMessage {
 // binaryHint says what to do with a body that is not UTF-8 text.
 const binaryHint = "a body is JSON, which is text; send binary data encoded in a JSON string (base64, for example)"
 
-func readBody(r io.Reader, name string) (json.RawMessage, error) {
-	b, err := readRaw(r, name)
-	if err != nil {
+// checkBody checks a body read from name (b, with the read's error).
+func checkBody(b []byte, err error, name string) (json.RawMessage, error) {
+	if b, err = checkRead(b, err, name); err != nil {
 		return nil, err
 	}
 	return checkJSON(b, name)
 }
 
-// readRaw reads a body, refusing one too big for any queue message.
-func readRaw(r io.Reader, name string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, pubsub.MaxEnvelopeBytes+1))
+// readRaw reads a body from r (stdin), refusing one too big for any
+// queue message; the wait for it ends with ctx.
+func readRaw(ctx context.Context, r io.Reader, name string) ([]byte, error) {
+	b, err := infile.Read(ctx, r, pubsub.MaxEnvelopeBytes)
+	return checkRead(b, err, name)
+}
+
+// checkRead refuses a body read from name (b, with the read's error) that
+// is too big for any queue message.
+func checkRead(b []byte, err error, name string) ([]byte, error) {
+	if errors.Is(err, context.Canceled) {
+		return nil, err // interrupted: Main says so
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
 	}
@@ -355,9 +365,9 @@ func publishRun(ctx context.Context, opts *Options) error {
 		return cmdutil.FlagErrorf("--concurrency must be at least 1")
 	}
 	if opts.As != "" {
-		return printAs(opts)
+		return printAs(ctx, opts)
 	}
-	env, err := opts.Envelope()
+	env, err := opts.Envelope(ctx)
 	if err != nil {
 		return err
 	}

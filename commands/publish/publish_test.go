@@ -54,7 +54,7 @@ func TestTopicsFollowTheOneCommaRule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
 			o := parse(t, ios, append(tc.flags, "--message", "x")...)
-			env, err := o.Envelope()
+			env, err := o.Envelope(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestTopicsFollowTheOneCommaRule(t *testing.T) {
 		ios, _, _, _ := iostreams.Test()
 		o := parse(t, ios, "--topic", "a,", "--message", "x")
 		var fe *cmdutil.FlagError
-		if _, err := o.Envelope(); !errors.As(err, &fe) || !strings.Contains(err.Error(), "empty") {
+		if _, err := o.Envelope(t.Context()); !errors.As(err, &fe) || !strings.Contains(err.Error(), "empty") {
 			t.Errorf("got %v; want a usage error about an empty topic", err)
 		}
 		if _, err := pubsub.SplitTopics("a,"); err == nil {
@@ -100,7 +100,7 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 		go func() {
 			defer close(done)
 			var env pubsub.Envelope
-			env, err = o.Envelope()
+			env, err = o.Envelope(t.Context())
 			body = string(env.Body)
 		}()
 		select {
@@ -117,7 +117,7 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 	})
 	t.Run("with nothing piped it is the topic too", func(t *testing.T) {
 		ios, _, _, errOut := iostreams.Test() // stdin: an empty buffer, not a terminal
-		env, err := parse(t, ios, "--topic", "plays-updated").Envelope()
+		env, err := parse(t, ios, "--topic", "plays-updated").Envelope(t.Context())
 		if err != nil || string(env.Body) != `"plays-updated"` || !strings.Contains(errOut.String(), "event key") {
 			t.Errorf("body %s, error %v, stderr %q", env.Body, err, errOut)
 		}
@@ -125,7 +125,7 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 	t.Run("piped JSON is still the body", func(t *testing.T) {
 		ios, in, _, errOut := iostreams.Test()
 		in.WriteString(`{"progress":42}` + "\n")
-		env, err := parse(t, ios, "--topic", "jobs").Envelope()
+		env, err := parse(t, ios, "--topic", "jobs").Envelope(t.Context())
 		if err != nil || string(env.Body) != `{"progress":42}` || errOut.Len() != 0 {
 			t.Errorf("body %s, error %v, stderr %q", env.Body, err, errOut)
 		}
@@ -133,7 +133,7 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 	for _, topics := range [][]string{{"--topic", "a,b"}, {"--topic", "."}} {
 		t.Run("with "+topics[1]+" there is no one key, so it asks for a body", func(t *testing.T) {
 			ios, _, _, _ := iostreams.Test()
-			_, err := parse(t, ios, topics...).Envelope()
+			_, err := parse(t, ios, topics...).Envelope(t.Context())
 			var fe *cmdutil.FlagError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "no body") {
 				t.Errorf("got %v; want a usage error saying there is no body", err)
@@ -142,7 +142,7 @@ func TestNoBodyPublishesTheTopicAsTheEventKey(t *testing.T) {
 	}
 	t.Run("an empty --body-file - is still refused", func(t *testing.T) {
 		ios, _, _, _ := iostreams.Test()
-		_, err := parse(t, ios, "--topic", "t", "--body-file", "-").Envelope()
+		_, err := parse(t, ios, "--topic", "t", "--body-file", "-").Envelope(t.Context())
 		if err == nil || !strings.Contains(err.Error(), "empty") {
 			t.Errorf("got %v; want the body called empty", err)
 		}
@@ -414,7 +414,7 @@ func TestWaitWithAReusedIDWaitsForThisMessagesReport(t *testing.T) {
 func TestMessageIsSentAsTyped(t *testing.T) {
 	for _, msg := range []string{`<b>Tom & Jerry</b>`, `a "quoted" \ line` + "\n", "émoji 🎲"} {
 		ios, _, _, _ := iostreams.Test()
-		env, err := parse(t, ios, "--topic", "t", "--message", msg).Envelope()
+		env, err := parse(t, ios, "--topic", "t", "--message", msg).Envelope(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -437,7 +437,7 @@ func heldOpen(t *testing.T, ios *iostreams.IOStreams) {
 	ios.In = in
 }
 
-// envelopeWithin is o.Envelope(), failed if it blocks (on stdin).
+// envelopeWithin is o.Envelope(t.Context()), failed if it blocks (on stdin).
 func envelopeWithin(t *testing.T, o *Options) (pubsub.Envelope, error) {
 	t.Helper()
 	type result struct {
@@ -446,7 +446,7 @@ func envelopeWithin(t *testing.T, o *Options) (pubsub.Envelope, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		env, err := o.Envelope()
+		env, err := o.Envelope(t.Context())
 		done <- result{env, err}
 	}()
 	select {

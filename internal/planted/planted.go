@@ -92,26 +92,32 @@ func (e *Error) Is(target error) bool { return target == ErrNotRegular }
 // NotRegular is the *Error for name, whose file info is fi (from Lstat,
 // or from Stat of an open file).
 func NotRegular(name string, fi fs.FileInfo) *Error {
-	e := &Error{Path: name}
-	switch m := fi.Mode(); {
-	case m&fs.ModeSymlink != 0:
-		e.What, e.Link = "a symbolic link", true
-		if to, err := os.Readlink(name); err == nil {
-			e.What += " to " + to
-		}
-	case m&fs.ModeNamedPipe != 0:
-		e.What = "a FIFO (named pipe)"
-	case m.IsDir():
-		e.What = "a directory"
-	case m&fs.ModeSocket != 0:
-		e.What = "a socket"
-	case m&fs.ModeDevice != 0:
-		e.What = "a device"
-	default:
-		e.What = "something other than a regular file"
-	}
+	e := &Error{Path: name, What: What(name, fi), Link: fi.Mode()&fs.ModeSymlink != 0}
 	if d, err := os.Stat(filepath.Dir(name)); err == nil && d.Mode().Perm()&0o020 != 0 {
 		e.GroupMode = d.Mode().Perm()
 	}
 	return e
+}
+
+// What says what name is when it is not a regular file, fi its file info
+// (from Lstat, or from Stat of an open file): "a symbolic link to /x",
+// "a FIFO (named pipe)", "a directory".
+func What(name string, fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m&fs.ModeSymlink != 0:
+		if to, err := os.Readlink(name); err == nil {
+			return "a symbolic link to " + to
+		}
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "something other than a regular file"
+	}
 }
