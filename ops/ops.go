@@ -14,6 +14,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/socks-dev/socks/internal/backoff"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -39,21 +40,17 @@ const (
 // throttleRetries bounds the retries of a throttled Management API call.
 const throttleRetries = 4
 
-// getWithRetry calls p.Get, retrying throttled calls with a growing pause.
+// getWithRetry calls p.Get, retrying throttled calls after the shared
+// full-jitter backoff (100 ms doubling, at most 800 ms), so that the
+// checks a prune or `subs` runs at once do not retry in lockstep.
 func getWithRetry(ctx context.Context, p store.Pusher, id string) (store.ConnectionInfo, error) {
-	pause := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		info, err := p.Get(ctx, id)
 		if err == nil || store.PushErrorKindOf(err) != store.KindThrottled || attempt >= throttleRetries {
 			return info, err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return info, errors.Join(err, ctx.Err())
-		case <-t.C:
+		if werr := backoff.Sleep(ctx, backoff.FullJitter(attempt, 100*time.Millisecond, 800*time.Millisecond)); werr != nil {
+			return info, errors.Join(err, werr)
 		}
-		pause *= 2
 	}
 }
