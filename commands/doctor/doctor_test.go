@@ -47,7 +47,7 @@ func fixedEnv(t *testing.T) *ops.Env {
 	}
 	t.Cleanup(func() { db.Close() })
 	return &ops.Env{
-		Config:    config.Config{Backend: config.BackendLocal, BackendSource: "default", StateDir: "/home/geek/.local/state/socks"},
+		Config:    config.Config{Backend: config.BackendLocal, BackendSource: "default", Sources: map[string]string{"backend": "default"}, StateDir: "/home/geek/.local/state/socks"},
 		Now:       now,
 		StateFile: "/home/geek/.local/state/socks/socks.db",
 		Store:     db.Store(),
