@@ -113,6 +113,10 @@ type Options struct {
 	// without an error (its writes break the new schema's invariants).
 	// Nil: no check.
 	InUse func(ctx context.Context, db *DB) string
+
+	// lockWait is SQLite's wait for another connection's lock
+	// (busy_timeout), busyTimeout unless a test cuts it short.
+	lockWait time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -124,6 +128,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
+	}
+	if o.lockWait <= 0 {
+		o.lockWait = busyTimeout
 	}
 	return o
 }
@@ -227,7 +234,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("state file %s: %w", abs, err)
 	}
 
-	return open(ctx, abs, fi, dsn(abs), opts)
+	return open(ctx, abs, fi, dsn(abs, opts.withDefaults().lockWait), opts)
 }
 
 // sqliteFiles are the suffixes of the files SQLite opens for the state
@@ -313,9 +320,10 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 	if opts.ReadOnly {
 		migrate = db.checkSchema
 	}
+	began := time.Now()
 	if err := migrate(ctx); err != nil {
 		_ = sqldb.Close()
-		return nil, openError(abs, err)
+		return nil, openError(abs, err, time.Since(began))
 	}
 	db.startGroups()
 	return db, nil
@@ -323,10 +331,10 @@ func open(ctx context.Context, abs string, fi os.FileInfo, dsn string, opts Opti
 
 // dsn builds the modernc.org/sqlite data source name: a file: URI (so that
 // any character in the path is safe) with the per-connection settings.
-func dsn(abs string) string {
+func dsn(abs string, lockWait time.Duration) string {
 	u := url.URL{Path: filepath.ToSlash(abs)}
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", lockWait.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -359,14 +367,15 @@ func openReadOnly(ctx context.Context, abs string, opts Options) (*DB, error) {
 	if err := checkPlanted(abs); err != nil {
 		return nil, err
 	}
-	db, err := open(ctx, abs, fi, readOnlyDSN(abs, false), opts)
+	lockWait := opts.withDefaults().lockWait
+	db, err := open(ctx, abs, fi, readOnlyDSN(abs, false, lockWait), opts)
 	if err == nil || !cannotOpen(err) {
 		return db, err
 	}
 	if wal, werr := os.Stat(abs + "-wal"); werr == nil && wal.Size() > 0 {
 		return nil, fmt.Errorf("cannot read state file %s: its write-ahead log %s, which may hold its latest changes, is read by SQLite only where it may write (a -shm file beside it); read it as a user who may write %s, or copy the state dir somewhere writable and read the copy (--state-dir)", abs, filepath.Base(abs)+"-wal", filepath.Dir(abs))
 	}
-	db, err = open(ctx, abs, fi, readOnlyDSN(abs, true), opts)
+	db, err = open(ctx, abs, fi, readOnlyDSN(abs, true, lockWait), opts)
 	if err != nil && cannotOpen(err) {
 		return nil, fmt.Errorf("cannot read state file %s: %w; make it readable by this user, or set --state-dir or SOCKS_STATE_DIR", abs, fs.ErrPermission)
 	}
@@ -386,14 +395,14 @@ func cannotOpen(err error) bool {
 // readOnlyDSN is dsn for reading only: mode=ro, or immutable (no locks,
 // no -wal or -shm file read or made). No journal mode is set (that
 // writes) and transactions begin deferred.
-func readOnlyDSN(abs string, immutable bool) string {
+func readOnlyDSN(abs string, immutable bool, lockWait time.Duration) string {
 	u := url.URL{Path: filepath.ToSlash(abs)}
 	q := url.Values{}
 	q.Set("mode", "ro")
 	if immutable {
 		q.Set("immutable", "1")
 	}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", lockWait.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "temp_store(MEMORY)")
 	return "file:" + u.EscapedPath() + "?" + q.Encode()
@@ -457,9 +466,9 @@ func fileNotWritable(path string) error {
 		Fix: "make it writable by this user (chmod u+w " + path + "), or set --state-dir or SOCKS_STATE_DIR"}
 }
 
-// openError turns a failure to open or migrate into an error that says what
-// to do about it.
-func openError(path string, err error) error {
+// openError turns a failure to open or migrate, after waiting for
+// waited, into an error that says what to do about it.
+func openError(path string, err error, waited time.Duration) error {
 	if errors.Is(err, ErrNewerSchema) {
 		return fmt.Errorf("state file %s: %w", path, err)
 	}
@@ -483,7 +492,7 @@ func openError(path string, err error) error {
 	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
 		return DirNotWritable(filepath.Dir(path), err)
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return lockedError(path, busyTimeout, err)
+		return lockedError(path, waited, err)
 	}
 	return fmt.Errorf("opening state file %s: %w", path, err)
 }
@@ -699,7 +708,7 @@ func (db *DB) endWrite() {
 // foldWAL copies the write-ahead log into the state file and truncates
 // it, reporting whether it did.
 func (db *DB) foldWAL() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), db.foldWait+busyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), db.foldWait+db.opts.lockWait)
 	defer cancel()
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
@@ -712,7 +721,7 @@ func (db *DB) foldWAL() bool {
 	// Back to the file's setting before the connection returns to the
 	// pool; if that fails, the connection is dropped rather than kept.
 	defer func() {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.opts.lockWait.Milliseconds())); err != nil {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()

@@ -582,7 +582,7 @@ func openOldFile(t *testing.T, version int, stmts ...string) *DB {
 func writeOldFile(t *testing.T, version int, stmts ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "socks.db")
-	old, err := sql.Open("sqlite", dsn(path))
+	old, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +602,7 @@ func writeOldFile(t *testing.T, version int, stmts ...string) string {
 // names of its tables, indexes and triggers.
 func schemaOf(t *testing.T, path string) (int, []string) {
 	t.Helper()
-	raw, err := sql.Open("sqlite", dsn(path))
+	raw, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -651,7 +651,7 @@ func TestAMigrationThatFailsHalfWayLeavesTheFileAsItWas(t *testing.T) {
 	if v, schema := schemaOf(t, path); v != wantVersion || !slices.Equal(schema, wantSchema) {
 		t.Fatalf("after the failed migration: version %d, schema %q; want it as it was: version %d, %q", v, schema, wantVersion, wantSchema)
 	}
-	raw, err := sql.Open("sqlite", dsn(path))
+	raw, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +717,7 @@ func TestAFileOfANewerSocksIsLeftAsItWas(t *testing.T) {
 		`ALTER TABLE connections ADD COLUMN future TEXT`,
 		`INSERT INTO connections (id, geek, connected_at, future) VALUES ('c1', 'alice', 0, 'x')`,
 	)
-	raw, err := sql.Open("sqlite", dsn(path))
+	raw, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1042,7 +1042,7 @@ func TestAReadOnlyDBReadsAndWritesNothing(t *testing.T) {
 	}
 
 	old := filepath.Join(t.TempDir(), "socks.db")
-	o, err := sql.Open("sqlite", dsn(old))
+	o, err := sql.Open("sqlite", dsn(old, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,7 +308,7 @@ func TestTargetCacheStaysBounded(t *testing.T) {
 // as a writer that is not socks would.
 func rawSQLite(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	raw, err := sql.Open("sqlite", dsn(path))
+	raw, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

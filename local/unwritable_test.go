@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -266,7 +267,7 @@ func TestAnOpenThatCannotWriteTheSchemaSaysWhyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Room for one page: the schema needs more.
-	db, err := open(t.Context(), abs, fi, dsn(abs)+"&_pragma=max_page_count(1)", Options{})
+	db, err := open(t.Context(), abs, fi, dsn(abs, busyTimeout)+"&_pragma=max_page_count(1)", Options{})
 	if err == nil {
 		db.Close()
 		t.Fatal("Open of a new state file that cannot grow succeeded")
@@ -423,5 +424,57 @@ func TestAReadOnlyFileSystemIsNotCalledAPermission(t *testing.T) {
 	dirErr := DirNotWritable("/mnt/ro/socks", &os.PathError{Op: "access", Path: "/mnt/ro/socks", Err: syscall.EROFS})
 	if s := dirErr.Error(); !strings.Contains(s, "mounted read-only") || strings.Contains(s, "writable by this user") {
 		t.Errorf("state dir on a read-only mount: %q; want it to say the file system is mounted read-only, not to make it writable by this user", s)
+	}
+}
+
+// TestAnOpenTheStateFileStaysLockedForSaysHowLongItWaited: an open that
+// finds the state file held by another process in exclusive locking mode
+// (a program that set `PRAGMA locking_mode=EXCLUSIVE`) fails after
+// SQLite's wait and the retries, saying how long it waited in all.
+// Before, it named SQLite's wait alone ("stayed locked … for 10s") while
+// the open had waited about 60 s.
+func TestAnOpenTheStateFileStaysLockedForSaysHowLongItWaited(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socks.db")
+	if err := openPath(t, path, Options{}).Close(); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=locking_mode(EXCLUSIVE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	// SQLite's wait for the lock, 10 s in the file's settings, cut short.
+	const wait = 50 * time.Millisecond
+	began := time.Now()
+	db, err := Open(t.Context(), path, Options{lockWait: wait})
+	took := time.Since(began)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open while another process holds the file in exclusive locking mode succeeded; want it refused")
+	}
+	if !errors.Is(err, ErrLocked) || !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Open while another process holds the lock: %v; want ErrLocked, store.ErrUnavailable", err)
+	}
+	m := regexp.MustCompile(`stayed locked by another process for (\S+):`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("Open while another process holds the lock: %q does not say how long it waited", err)
+	}
+	said, perr := time.ParseDuration(m[1])
+	if perr != nil {
+		t.Fatalf("%q: %v", m[1], perr)
+	}
+	// Every try waits SQLite's wait at least; the retries pause besides.
+	if least := (busyRetries + 1) * wait; said < least || said > took+50*time.Millisecond {
+		t.Errorf("Open says it waited %s; it tried %d times, each waiting %s, and took %s in all: want what it waited", said, busyRetries+1, wait, took)
 	}
 }
