@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/socks-dev/socks/internal/emulatortest"
 	"io"
 	"maps"
 	"net"
@@ -40,6 +39,8 @@ import (
 	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
 )
 
 const (
