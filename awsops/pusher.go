@@ -98,6 +98,12 @@ func (p *Pusher) Delete(ctx context.Context, connectionID string) error {
 }
 
 // pushError classifies an SDK error by its typed error and HTTP status.
+// Gone, the one kind on which the broker and prune-stale delete a
+// connection's record, takes API Gateway's GoneException (its
+// X-Amzn-ErrorType, or the type in the body): a 410 without it may be
+// anything's (a proxy, a custom domain mapped elsewhere, a wrong
+// callback URL), and the connection may be live; it is KindOther, and
+// its error says so.
 func pushError(op, connectionID string, err error) error {
 	if err == nil {
 		return nil
@@ -114,7 +120,7 @@ func pushError(op, connectionID string, err error) error {
 		forbidden *types.ForbiddenException
 	)
 	switch {
-	case errors.As(err, &gone), pe.Status == 410:
+	case errors.As(err, &gone):
 		pe.Kind = store.KindGone
 	case errors.As(err, &limit), pe.Status == 429:
 		pe.Kind = store.KindThrottled

@@ -103,7 +103,11 @@ func TestPusherClassifiesSDKErrors(t *testing.T) {
 		wantStatus int
 	}{
 		{"GoneException is gone", sdkError("op", 410, &types.GoneException{}), store.KindGone, 410},
-		{"a bare 410 is gone", sdkError("op", 410, &smithy.GenericAPIError{Code: "UnknownError"}), store.KindGone, 410},
+		// A 410 without API Gateway's GoneException may be anything's
+		// (a proxy, a custom domain mapped elsewhere): taken as gone, the
+		// broker and prune-stale deleted the records of live connections.
+		{"a bare 410 is other", sdkError("op", 410, &smithy.GenericAPIError{Code: "UnknownError"}), store.KindOther, 410},
+		{"a 410 of another type is other", sdkError("op", 410, &smithy.GenericAPIError{Code: "NotFound"}), store.KindOther, 410},
 		{"LimitExceededException is throttled", sdkError("op", 429, &types.LimitExceededException{}), store.KindThrottled, 429},
 		{"a 429 of another type is throttled", sdkError("op", 429, &smithy.GenericAPIError{Code: "TooManyRequestsException"}), store.KindThrottled, 429},
 		{"PayloadTooLargeException is too large", sdkError("op", 413, &types.PayloadTooLargeException{}), store.KindTooLarge, 413},
@@ -204,6 +208,23 @@ func newManagementServer(t *testing.T, status int, errorType, body string) *mana
 	return s
 }
 
+// TestA410ThatIsNotAPIGatewaysSaysWhyTheConnectionIsKept: a 410 from
+// something other than API Gateway (a proxy's page) is no proof that the
+// connection is gone; its error says so, and where to look.
+func TestA410ThatIsNotAPIGatewaysSaysWhyTheConnectionIsKept(t *testing.T) {
+	srv := newManagementServer(t, 410, "", `<html><body>Gone</body></html>`)
+	p := NewPusher(NewManagementClient(LocalConfig(), srv.URL+"/dev", 2))
+	err := p.Post(t.Context(), "L0SM9cOFvHcCIhw=", []byte("hi"))
+	if store.PushErrorKindOf(err) == store.KindGone {
+		t.Fatalf("a 410 without GoneException: %v; want it not taken for gone", err)
+	}
+	for _, says := range []string{"HTTP 410", "without API Gateway's GoneException", "callback URL"} {
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("%q does not say %q", err, says)
+		}
+	}
+}
+
 func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -214,6 +235,8 @@ func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 	}{
 		{"410 GoneException", 410, "GoneException", `{"message":"gone"}`, store.KindGone},
 		{"410 typed in the body", 410, "", `{"__type":"GoneException"}`, store.KindGone},
+		{"410 from a server that is not API Gateway", 410, "", `<html><body>Gone</body></html>`, store.KindOther},
+		{"410 of another type", 410, "NotFoundException", `{"message":"no such route"}`, store.KindOther},
 		{"429 LimitExceededException", 429, "LimitExceededException", `{"message":"slow down"}`, store.KindThrottled},
 		{"429 TooManyRequestsException", 429, "TooManyRequestsException", `{"message":"Too Many Requests"}`, store.KindThrottled},
 		{"413 PayloadTooLargeException", 413, "PayloadTooLargeException", `{"message":"too long"}`, store.KindTooLarge},

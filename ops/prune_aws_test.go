@@ -91,6 +91,7 @@ func TestPruneAsksTheManagementAPIOnlyAboutRowsYoungerThanTwoHours(t *testing.T)
 		calls[r.Method+" "+id]++
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Amzn-ErrorType", "GoneException")
 		w.WriteHeader(http.StatusGone)
 		_, _ = w.Write([]byte(`{"message":"Gone"}`))
 	}))

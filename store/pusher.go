@@ -69,6 +69,10 @@ func (e *PushError) Error() string {
 		msg += " — API Gateway delivers at most 128 KB per message"
 	case KindInvalidID:
 		msg += " — API Gateway issues no such ID, so the connection can never be reached"
+	case KindOther:
+		if e.Status == 410 {
+			msg += " — a 410 without API Gateway's GoneException, so the connection is not taken for gone: check that the callback URL is the API's Management endpoint (https://API-ID.execute-api.REGION.amazonaws.com/STAGE)"
+		}
 	}
 	return msg
 }
