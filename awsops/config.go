@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	socksconfig "github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/loopback"
 )
 
@@ -122,6 +123,9 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if s.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
+	if err := checkSharedFiles(); err != nil {
+		return aws.Config{}, err
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
@@ -151,6 +155,35 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 		return aws.Config{}, &NoCredentialsError{Err: err, NoneConfigured: fellBack, Profile: profileOf(cfg, s.Profile)}
 	}
 	return cfg, nil
+}
+
+// checkSharedFiles refuses a shared AWS config or credentials file (at
+// AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE, or the SDK's default
+// ~/.aws/config and ~/.aws/credentials) that is not a regular file: the
+// SDK reads each whole, and a FIFO held every AWS command in that read for
+// ever, out of reach of Ctrl-C; a directory got the SDK's "read all". A
+// missing file is the SDK's to judge. The cost is a stat of each.
+func checkSharedFiles() error {
+	for _, f := range []struct {
+		env, what string
+		defaults  []string
+	}{
+		{"AWS_CONFIG_FILE", "config", config.DefaultSharedConfigFiles},
+		{"AWS_SHARED_CREDENTIALS_FILE", "credentials", config.DefaultSharedCredentialsFiles},
+	} {
+		names, from := f.defaults, "the default"
+		if v := os.Getenv(f.env); v != "" {
+			names, from = []string{v}, "$"+f.env
+		}
+		for _, name := range names {
+			var nr *infile.NotRegularError
+			if err := infile.CheckRegular(name); errors.As(err, &nr) {
+				return fmt.Errorf("the shared AWS %s file %s (%s) is %s, not a regular file: the AWS SDK would wait on it or fail; point %s at a file (or %s to read none)",
+					f.what, name, from, nr.What, f.env, os.DevNull)
+			}
+		}
+	}
+	return nil
 }
 
 // regionSource names where the region of cfg, loaded with s, came from:

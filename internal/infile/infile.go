@@ -42,6 +42,23 @@ func ReadFile(name string, max int64) ([]byte, error) {
 	return readAll(f, max)
 }
 
+// CheckRegular looks at name, following symbolic links and without
+// opening it, and returns a *NotRegularError when it is anything but a
+// regular file or the null device (a FIFO, a directory, a device), for a
+// file another library will read (which could wait on a FIFO for ever).
+// A name that cannot be looked at returns os.Stat's error (a missing file
+// is fs.ErrNotExist).
+func CheckRegular(name string) error {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() && !isNull(fi) {
+		return &NotRegularError{name, planted.What(name, fi)}
+	}
+	return nil
+}
+
 // isNull says whether fi is the null device, the usual way to give an
 // empty file (--config /dev/null).
 func isNull(fi fs.FileInfo) bool {
