@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -65,15 +64,6 @@ func (c *clock) set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func param(t *testing.T, raw, name string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query().Get(name)
-}
-
 func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
 	b := localBackend(t, "ws://127.0.0.1:7/")
 	clk := &clock{now: time.Now()}
@@ -87,7 +77,7 @@ func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
 	if !strings.HasPrefix(c1.url, "ws://127.0.0.1:7/?") {
 		t.Errorf("connected to %s; want the gateway the backend records", c1.url)
 	}
-	id1 := param(t, c1.url, "id")
+	id1 := c1.presented(t)
 	if _, err := b.Store.VerifyChatterID(t.Context(), "alice", id1, clk.Now()); err != nil {
 		t.Fatalf("the issued chatter ID does not verify: %v", err)
 	}
@@ -104,7 +94,7 @@ func TestTheURLAndAChatterIDComeFromTheBackend(t *testing.T) {
 	if !strings.HasPrefix(c2.url, "ws://127.0.0.1:8/?") {
 		t.Errorf("reconnected to %s; want the restarted gateway", c2.url)
 	}
-	id2 := param(t, c2.url, "id")
+	id2 := c2.presented(t)
 	if id2 == id1 {
 		t.Fatal("the expired chatter ID was presented again")
 	}
@@ -131,7 +121,7 @@ func TestAGivenChatterIDIsNeitherIssuedNorRevoked(t *testing.T) {
 		o.URL, o.ID = "", "given"
 		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
 	})
-	if id := param(t, d.next(t).url, "id"); id != "given" {
+	if id := d.next(t).presented(t); id != "given" {
 		t.Errorf("presented %q; want --id", id)
 	}
 	r.cancel()
@@ -436,16 +426,6 @@ func TestOnTheLocalBackendWithoutURLTheStateDirsGatewayIsNamed(t *testing.T) {
 // expiry by its own clock (docs/protocol.md).
 var expiredByTheGateway = &wsclient.HandshakeError{Status: http.StatusForbidden, Reason: "chatter ID expired: issue a new one"}
 
-// idOf returns the chatter ID in a connect URL.
-func idOf(t *testing.T, u string) string {
-	t.Helper()
-	p, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Query().Get("id")
-}
-
 // TestAChatterIDTheGatewaysClockExpiredIsReplaced: listen judges the
 // life of the chatter ID it issued by this machine's clock, the gateway
 // (a Lambda on AWS) by its own. With this machine's clock behind, a
@@ -460,10 +440,10 @@ func TestAChatterIDTheGatewaysClockExpiredIsReplaced(t *testing.T) {
 		o.Backend = func(context.Context) (*backend.Backend, error) { return b, nil }
 	})
 	c1 := d.next(t)
-	first := idOf(t, c1.url)
+	first := c1.presented(t)
 	c1.end(goingAway)
 	c3 := d.next(t)
-	if got := idOf(t, c3.url); got == first || got == "" {
+	if got := c3.presented(t); got == first || got == "" {
 		t.Errorf("reconnected with chatter ID %q; want a new one", got)
 	}
 	ids, err := b.Store.ListChatterIDs(t.Context(), "alice")

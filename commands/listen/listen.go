@@ -98,8 +98,11 @@ type Options struct {
 	PingInterval  time.Duration
 	Headers       []string
 	Subprotocols  []string
-	Origin        string
-	Insecure      bool
+	// IDIn is where the chatter ID travels: IDInHeader (the default, "")
+	// or IDInQuery.
+	IDIn     string
+	Origin   string
+	Insecure bool
 
 	// Set by complete.
 	until  *regexp.Regexp
@@ -113,6 +116,17 @@ type Options struct {
 	// the close frame (default wsclient's); tests make it long.
 	closeGrace time.Duration
 }
+
+// Where listen presents its chatter ID (--id-in).
+const (
+	// IDInHeader offers it as a WebSocket subprotocol next to "socks"
+	// (Sec-WebSocket-Protocol: socks, ID), out of the URL and so out of
+	// the access logs of whatever is on the way: the default.
+	IDInHeader = "header"
+	// IDInQuery puts it in the connect URL's ?id=, for a path that drops
+	// Sec-WebSocket-Protocol.
+	IDInQuery = "query"
+)
 
 // NewCmdListen returns `socks listen`.
 func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
@@ -129,6 +143,9 @@ The URL is the running local gateway's (or the configured backend's), or
 listen issues a short-lived one itself, issues a new one if it expired
 before a reconnect (by this machine's clock, or by the gateway's, once, when
 the gateway refuses it as expired), and revokes it on exit. A chatter ID is never echoed.
+It travels in Sec-WebSocket-Protocol (next to "socks"), out of URLs and
+access logs; --id-in query puts it in ?id= for a path that drops that
+header.
 
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON
@@ -224,6 +241,7 @@ Exit codes:
 	fl.DurationVar(&opts.PingInterval, "ping-interval", DefaultPingInterval, "keepalive ping interval, at least "+MinPingInterval.String()+" and under the 10 min idle timeout")
 	fl.StringArrayVarP(&opts.Headers, "header", "H", nil, "extra handshake header 'Key: Value' (repeatable)")
 	fl.StringArrayVar(&opts.Subprotocols, "subprotocol", nil, "WebSocket subprotocol to offer (repeatable)")
+	fl.StringVar(&opts.IDIn, "id-in", IDInHeader, "where the chatter ID travels: header (Sec-WebSocket-Protocol, out of URLs and access logs) or query (?id=, for a proxy that drops that header)")
 	fl.StringVar(&opts.Origin, "origin", "", "Origin header to send, as a browser on that site would")
 	fl.BoolVar(&opts.Insecure, "insecure", false, "skip TLS certificate checks (wss:// test endpoints only)")
 	_ = cmd.MarkFlagRequired("geek")
@@ -336,6 +354,13 @@ func (o *Options) complete(ctx context.Context) error {
 		if !headerName.MatchString(p) {
 			return cmdutil.FlagErrorf("--subprotocol %q is not a valid protocol name", p)
 		}
+	}
+	switch o.IDIn {
+	case "":
+		o.IDIn = IDInHeader
+	case IDInHeader, IDInQuery:
+	default:
+		return cmdutil.FlagErrorf("--id-in %q: give header or query", o.IDIn)
 	}
 	if o.Origin != "" {
 		if strings.ContainsAny(o.Origin, "\r\n\x00") {

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/ui"
 	"github.com/socks-dev/socks/wsclient"
 )
@@ -376,11 +377,18 @@ func (s *session) connect(ctx context.Context) (Conn, error) {
 		// Not the gateway's doing: no URL, so no "is it running?" hint.
 		return nil, &connectError{err: err}
 	}
-	u, err := wsclient.ConnectURL(base, s.o.Geek, secret, s.wanted())
+	opts, inURL := s.wsOpts, secret
+	if s.o.IDIn != IDInQuery && secret != "" {
+		// Offered next to "socks", first after it: the gateway takes the
+		// first other protocol for the ID, and answers "socks" alone.
+		opts.Subprotocols = append([]string{routes.Subprotocol, secret}, s.wsOpts.Subprotocols...)
+		inURL = ""
+	}
+	u, err := wsclient.ConnectURL(base, s.o.Geek, inURL, s.wanted())
 	if err != nil {
 		return nil, &connectError{base: base, err: err}
 	}
-	conn, err := s.dial(ctx, u, s.wsOpts)
+	conn, err := s.dial(ctx, u, opts)
 	if he, ok := errors.AsType[*wsclient.HandshakeError](err); ok && expiredRefusal(he) && s.ep.issuedHere() && !s.ep.fresh {
 		// Valid by this machine's clock, expired by the gateway's, which
 		// is ahead: replaced once (a fresh one refused too ends listen,
@@ -483,6 +491,11 @@ func (s *session) hint(he *wsclient.HandshakeError) string {
 	status := he.Status
 	switch status {
 	case http.StatusUnauthorized:
+		if s.o.IDIn != IDInQuery && strings.Contains(strings.ToLower(he.Reason), "chatter id") {
+			// The ID went in Sec-WebSocket-Protocol: something on the
+			// way (a proxy, an old gateway) dropped or ignored it.
+			return "listen sent the chatter ID in Sec-WebSocket-Protocol, and the gateway saw none: something on the way dropped that header, or the gateway is an older socks; try --id-in query"
+		}
 		return "the gateway wants a geek and a chatter ID: pass --id, or leave it out and listen issues one"
 	case http.StatusForbidden:
 		switch {

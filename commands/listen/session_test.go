@@ -34,10 +34,12 @@ const wait = 5 * time.Second
 
 // fakeConn is a connection the test drives.
 type fakeConn struct {
-	url    string
-	frames chan wsclient.Frame
-	pongs  chan time.Duration
-	sent   chan string
+	url string
+	// protocols are the subprotocols the dial offered.
+	protocols []string
+	frames    chan wsclient.Frame
+	pongs     chan time.Duration
+	sent      chan string
 
 	mu     sync.Mutex
 	ended  bool
@@ -47,6 +49,20 @@ type fakeConn struct {
 
 func newFakeConn(u string) *fakeConn {
 	return &fakeConn{url: u, frames: make(chan wsclient.Frame, 16), pongs: make(chan time.Duration, 4), sent: make(chan string, 16)}
+}
+
+// presented is the chatter ID the dial presented: offered as a
+// subprotocol next to "socks", or in the URL's ?id=.
+func (c *fakeConn) presented(t *testing.T) string {
+	t.Helper()
+	if len(c.protocols) >= 2 && c.protocols[0] == "socks" {
+		return c.protocols[1]
+	}
+	p, err := url.Parse(c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Query().Get("id")
 }
 
 func (c *fakeConn) Frames() <-chan wsclient.Frame { return c.frames }
@@ -146,7 +162,7 @@ func newFakeDialer(script ...error) *fakeDialer {
 	return &fakeDialer{script: script, conns: make(chan *fakeConn, 16)}
 }
 
-func (d *fakeDialer) dial(ctx context.Context, u string, _ wsclient.Options) (Conn, error) {
+func (d *fakeDialer) dial(ctx context.Context, u string, o wsclient.Options) (Conn, error) {
 	d.mu.Lock()
 	n := len(d.urls)
 	d.urls = append(d.urls, u)
@@ -159,6 +175,7 @@ func (d *fakeDialer) dial(ctx context.Context, u string, _ wsclient.Options) (Co
 		return nil, err
 	}
 	c := newFakeConn(u)
+	c.protocols = slices.Clone(o.Subprotocols)
 	d.mu.Lock()
 	d.made = append(d.made, c)
 	made, hook := slices.Clone(d.made), d.hook
@@ -336,8 +353,52 @@ func TestMessagesAreShownWithTheOneTopicFollowed(t *testing.T) {
 	r.waitFor(map[string]any{"kind": "message", "topic": "updates", "body": map[string]any{"n": 1}})
 	r.waitFor(map[string]any{"kind": "message", "topic": "own"})
 	r.waitFor(map[string]any{"kind": "message", "text": "plain"})
-	if q, _ := url.Parse(c.url); q.Query().Get("geek") != "alice" || q.Query().Get("id") != "s3cret" || q.Query().Get("topic") != "updates" {
+	if q, _ := url.Parse(c.url); q.Query().Get("geek") != "alice" || q.Query().Get("topic") != "updates" {
 		t.Errorf("connect URL %s", c.url)
+	}
+	if id := c.presented(t); id != "s3cret" {
+		t.Errorf("presented chatter ID %q; want --id", id)
+	}
+}
+
+// TestTheChatterIDTravelsInTheSubprotocolNotTheURL: listen presents its
+// chatter ID as a WebSocket subprotocol next to "socks", as the README
+// tells browsers to (header mode), so that no access log of a proxy, load
+// balancer or CDN records it in the URL; --id-in query puts it in ?id=
+// for a path that drops the header. Subprotocols given with --subprotocol
+// follow. Before, listen always sent it in the query string.
+func TestTheChatterIDTravelsInTheSubprotocolNotTheURL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		idIn      string
+		offered   []string
+		protocols []string
+		inURL     bool
+	}{
+		{"by default", "", nil, []string{"socks", "s3cret"}, false},
+		{"--id-in header", IDInHeader, nil, []string{"socks", "s3cret"}, false},
+		{"--id-in header with --subprotocol", IDInHeader, []string{"chat"}, []string{"socks", "s3cret", "chat"}, false},
+		{"--id-in query", IDInQuery, nil, nil, true},
+		{"--id-in query with --subprotocol", IDInQuery, []string{"chat"}, []string{"chat"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer()
+			start(t, d, func(o *Options) { o.IDIn, o.Subprotocols = tc.idIn, tc.offered })
+			c := d.next(t)
+			q, err := url.Parse(c.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := q.Query().Get("id"); (got == "s3cret") != tc.inURL || (got != "" && got != "s3cret") {
+				t.Errorf("connect URL %s: ?id=%q; want the chatter ID there: %v", c.url, got, tc.inURL)
+			}
+			if !slices.Equal(c.protocols, tc.protocols) {
+				t.Errorf("offered subprotocols %q; want %q", c.protocols, tc.protocols)
+			}
+			if q.Query().Get("geek") != "alice" || q.Query().Get("topic") != "updates" {
+				t.Errorf("connect URL %s; want the geek and topics in it still", c.url)
+			}
+		})
 	}
 }
 
@@ -489,7 +550,10 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 		{"a refused TCP connect says nothing listens there", &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}},
 			1, []string{"cannot connect to ws://127.0.0.1:1/: nothing listens there (connection refused)", "is the gateway running"}},
 		{"a connection closed in the handshake says so", io.ErrUnexpectedEOF, 1, []string{"the server closed the connection during the handshake"}},
-		{"a 401 exits 5 with a hint", &wsclient.HandshakeError{Status: 401, Reason: "missing chatter ID"}, 5, []string{"HTTP 401 Unauthorized: missing chatter ID", "pass --id"}},
+		// The ID went in Sec-WebSocket-Protocol (the default): a gateway
+		// that saw none had it dropped on the way.
+		{"a 401 exits 5 with a hint", &wsclient.HandshakeError{Status: 401, Reason: "missing chatter ID"}, 5, []string{"HTTP 401 Unauthorized: missing chatter ID", "Sec-WebSocket-Protocol", "--id-in query"}},
+		{"a 401 for the geek exits 5 with a hint", &wsclient.HandshakeError{Status: 401, Reason: "missing geek"}, 5, []string{"HTTP 401 Unauthorized: missing geek", "pass --id"}},
 		{"a 403 control character in the reason is escaped", &wsclient.HandshakeError{Status: 403, Reason: "no\x1b[2J"}, 5, []string{`no\x1b[2J`}},
 		{"a 404 exits 1 with a hint", &wsclient.HandshakeError{Status: 404}, 1, []string{"HTTP 404", "stage path"}},
 		{"a 503 exits 1", &wsclient.HandshakeError{Status: 503}, 1, []string{"HTTP 503"}},
