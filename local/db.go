@@ -705,6 +705,44 @@ func (db *DB) endWrite() {
 	db.walRetry = db.writes + db.walCheckEvery<<min(db.walHeldUp-1, walMaxBackOff)
 }
 
+// WriteLockHeld reports whether another connection holds the state
+// file's write lock for longer than wait: it asks for the lock (BEGIN
+// IMMEDIATE, with SQLite waiting at most wait) and lets it go at once,
+// writing nothing. A stuck socks command or an sqlite3 shell with a
+// transaction open holds it so, and every write then waits for it and
+// fails after about a minute; a running serve's writes hold it for
+// milliseconds. A DB opened read-only holds no write lock to ask for:
+// false.
+func (db *DB) WriteLockHeld(ctx context.Context, wait time.Duration) (bool, error) {
+	if db.opts.ReadOnly {
+		return false, nil
+	}
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+		return false, err
+	}
+	// Back to the file's setting before the connection returns to the
+	// pool; if that fails, the connection is dropped rather than kept.
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", db.opts.lockWait.Milliseconds())); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	if isBusy(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return false, err
+}
+
 // foldWAL copies the write-ahead log into the state file and truncates
 // it, reporting whether it did.
 func (db *DB) foldWAL() bool {

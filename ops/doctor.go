@@ -70,6 +70,10 @@ type Env struct {
 	// found wrong (local.DB.CheckIntegrity).
 	StateFileErr error
 
+	// WriteLocked says that another process held the local state file's
+	// write lock for longer than the doctor asked for it (writeLockWait).
+	WriteLocked bool
+
 	// NotWritable is why the local state dir or file could not be opened
 	// for writing (local.ErrNotWritable); the backend was then opened for
 	// reading only (a backup, a read-only mount), and serve and publish
@@ -294,6 +298,10 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	_, err := env.Store.GetConnection(ctx, "doctor-"+randomConnectionID())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Sprintf("%s is not readable: %v", env.StateFile, err), "move the file away (socks creates a new one), or "+stateDirFix)
+	}
+	if env.WriteLocked {
+		return warn(fmt.Sprintf("%s, schema readable, but another process has held its write lock for over %s: every write (serve's connects, publish, prune-stale) waits for it, and fails after about a minute", env.StateFile, writeLockWait),
+			"end the process that holds it (a stuck socks command, an sqlite3 shell with a transaction open); "+keepStateFile)
 	}
 	if env.NotWritable != nil {
 		return warn(env.StateFile+", schema readable, read only: "+problemOf(env.NotWritable),

@@ -51,6 +51,8 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 	env.Store, env.Queue = b.Store, b.Queue
 	if b.DB != nil {
 		env.StateFileErr = b.DB.CheckIntegrity(ctx)
+		// An error asking is no finding: the checks read the file anyway.
+		env.WriteLocked, _ = b.DB.WriteLockHeld(ctx, writeLockWait)
 		// The record is read as is, not through b.Gateway, so that a
 		// gateway that died without removing it is reported as down and
 		// its endpoint still asked (connection refused says the same).
@@ -82,6 +84,11 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 	env.Pusher, env.PusherErr = b.Pusher(ctx, 1)
 	return env
 }
+
+// writeLockWait is how long the doctor waits for the local state file's
+// write lock before it reports the lock held: a running serve holds it
+// for milliseconds at a time.
+const writeLockWait = 2 * time.Second
 
 // openBounded runs open with the time a check has: a state file another
 // process holds locked has SQLite wait for it, and try again, for a

@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -393,4 +394,53 @@ func TestTheStateFileOpenIsBoundedAsACheckIs(t *testing.T) {
 			t.Errorf("open error %v; want the read-only open bounded by a check's time, and opened", env.OpenErr)
 		}
 	})
+}
+
+// TestAStateFileHeldLockedIsReported: the doctor said ok while another
+// process held the state file's write lock (a stuck socks command, an
+// sqlite3 shell with a transaction open), under which every write waits
+// and then fails after about a minute. It warns, naming what to end, and
+// keeps the file; once the lock is let go it is ok again.
+func TestAStateFileHeldLockedIsReported(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Config{Backend: config.BackendLocal, StateDir: dir}
+	open := func(ctx context.Context) (*backend.Backend, error) { return backend.Open(ctx, cfg, backend.Options{}) }
+	gather := func() ops.Result {
+		env := ops.GatherEnv(ctxT(t), cfg, open, nil, now)
+		if env.OpenErr != nil {
+			t.Fatalf("open: %v", env.OpenErr)
+		}
+		return find(ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal)), "state file")
+	}
+	b, err := open(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if r := gather(); r.Status != ops.StatusOK {
+		t.Fatalf("state file, unlocked: %+v; want ok", r)
+	}
+
+	other, err := sql.Open("sqlite", "file:"+cfg.StatePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(ctxT(t), nil)
+	if err == nil {
+		_, err = tx.ExecContext(ctxT(t), `INSERT INTO meta(key, value) VALUES ('held', 'x')`)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gather()
+	if r.Status != ops.StatusWarn || !strings.Contains(r.Detail, "write lock") || !strings.Contains(r.Fix, "end the process") || !strings.Contains(r.Fix, "keep the file") {
+		t.Errorf("state file, held locked by another process: %+v; want a warning saying so, to end that process and keep the file", r)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if r := gather(); r.Status != ops.StatusOK {
+		t.Errorf("state file, the lock let go: %+v; want ok", r)
+	}
 }
