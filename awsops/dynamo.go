@@ -234,7 +234,7 @@ func (s *DynamoStore) CountLiveChatterIDs(ctx context.Context, geek string, now 
 	n := 0
 	p := dynamodb.NewQueryPaginator(s.api, in)
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := nextPage(ctx, s, p.NextPage)
 		if err != nil {
 			return 0, wrapTable("Query", s.tables.ChatterIDs, err)
 		}
@@ -312,7 +312,7 @@ func (s *DynamoStore) CountExpiredChatterIDs(ctx context.Context, now time.Time)
 	n := 0
 	p := dynamodb.NewScanPaginator(s.api, in)
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := nextPage(ctx, s, p.NextPage)
 		if err != nil {
 			return 0, fmt.Errorf("counting expired chatter IDs: %w", wrapTable("Scan", s.tables.ChatterIDs, err))
 		}
@@ -952,7 +952,7 @@ func addFilter(expr **string, names map[string]string, values map[string]types.A
 func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn func([]item) error) error {
 	p := dynamodb.NewQueryPaginator(s.api, in)
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := nextPage(ctx, s, p.NextPage)
 		if err != nil {
 			return wrapIndex("Query", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}
@@ -966,12 +966,30 @@ func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn fun
 	return nil
 }
 
+// nextPage reads the next page of a paginated Query or Scan (next, a
+// paginator's NextPage). A page DynamoDB throttled past the SDK's own
+// retries (a hot partition, a table at its capacity) is asked again, from
+// where the walk was (a paginator keeps its place on an error), after the
+// store's jittered backoff, with the attempts a batch call gets: before,
+// it ended the whole walk (a prune, a fan-out read again from the start).
+func nextPage[T any](ctx context.Context, s *DynamoStore, next func(context.Context, ...func(*dynamodb.Options)) (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := next(ctx)
+		if err == nil || !isThrottle(err) || attempt >= batchAttempts {
+			return out, err
+		}
+		if backoff.Sleep(ctx, s.backoff(attempt)) != nil {
+			return out, err
+		}
+	}
+}
+
 // scan runs a Scan to the end (one segment, or the segment of in), calling
 // fn with each page's items.
 func (s *DynamoStore) scan(ctx context.Context, in *dynamodb.ScanInput, fn func([]item) error) error {
 	p := dynamodb.NewScanPaginator(s.api, in)
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := nextPage(ctx, s, p.NextPage)
 		if err != nil {
 			return wrapIndex("Scan", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}

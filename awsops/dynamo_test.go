@@ -28,6 +28,16 @@ type fakeDynamo struct {
 	transact       func(*dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error)
 	deleteItem     func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error)
 	batchGetItem   func(*dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error)
+	scan           func(*dynamodb.ScanInput) (*dynamodb.ScanOutput, error)
+	queryItems     func(*dynamodb.QueryInput) (*dynamodb.QueryOutput, error)
+}
+
+func (f *fakeDynamo) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return f.scan(in)
+}
+
+func (f *fakeDynamo) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return f.queryItems(in)
 }
 
 func (f *fakeDynamo) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
@@ -536,6 +546,93 @@ func TestABatchCallThrottledWholeIsRetriedLikeItsUnprocessedItems(t *testing.T) 
 		s, _ := newFakeStore(api)
 		if _, err := s.batchDelete(t.Context(), "fake-chatter", chatterKeys(3)); err == nil || calls != 1 {
 			t.Errorf("batchDelete answered 500 = %v after %d calls; want the error after 1", err, calls)
+		}
+	})
+}
+
+// TestAThrottledPageIsReadAgainNotTheWholeWalk: a Scan or Query page
+// that DynamoDB throttled past the SDK's own retries (a hot partition, a
+// table at its capacity) stopped the whole walk: prune-stale stopped, a
+// broadcast or a topic's fan-out failed the message whole, to be read
+// again from the start. The page is asked again, from where the walk
+// was, with the store's jittered backoff and the attempts a batch call
+// gets; a throttle that never ends still ends the walk.
+func TestAThrottledPageIsReadAgainNotTheWholeWalk(t *testing.T) {
+	throttle := &types.ProvisionedThroughputExceededException{Message: aws.String("The level of configured provisioned throughput for the table was exceeded.")}
+	c1 := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"news"}}
+	c2 := pubsub.Connection{ID: "c2", Geek: "Friendless", Topics: []string{"news"}}
+	// pages answers two pages (c1, then c2), throttling the second
+	// fails times; it records the start key of each call.
+	pages := func(fails int) (func(start map[string]types.AttributeValue, one, two item) ([]item, map[string]types.AttributeValue, error), *[]string) {
+		var calls []string
+		return func(start map[string]types.AttributeValue, one, two item) ([]item, map[string]types.AttributeValue, error) {
+			if start == nil {
+				calls = append(calls, "first")
+				return []item{one}, map[string]types.AttributeValue{"k": avS("c1")}, nil
+			}
+			calls = append(calls, "second")
+			if fails > 0 {
+				fails--
+				return nil, nil, throttle
+			}
+			return []item{two}, nil, nil
+		}, &calls
+	}
+	t.Run("Scan", func(t *testing.T) {
+		page, calls := pages(3)
+		s, backoffs := newFakeStore(&fakeDynamo{scan: func(in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+			items, next, err := page(in.ExclusiveStartKey, connItem(c1, 1), connItem(c2, 1))
+			if err != nil {
+				return nil, err
+			}
+			return &dynamodb.ScanOutput{Items: items, LastEvaluatedKey: next}, nil
+		}})
+		var got []string
+		err := s.ScanConnections(t.Context(), 1, func(cs []pubsub.Connection) error {
+			for _, c := range cs {
+				got = append(got, c.ID)
+			}
+			return nil
+		})
+		if err != nil || !slices.Equal(got, []string{"c1", "c2"}) {
+			t.Fatalf("ScanConnections with its second page throttled 3 times = %q, %v; want c1 and c2", got, err)
+		}
+		if want := []string{"first", "second", "second", "second", "second"}; !slices.Equal(*calls, want) || len(*backoffs) != 3 {
+			t.Errorf("calls %q and %d backoffs; want %q and 3", *calls, len(*backoffs), want)
+		}
+	})
+	t.Run("Query", func(t *testing.T) {
+		page, calls := pages(3)
+		s, backoffs := newFakeStore(&fakeDynamo{queryItems: func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+			items, next, err := page(in.ExclusiveStartKey, geekItem(c1, 1), geekItem(c2, 1))
+			if err != nil {
+				return nil, err
+			}
+			return &dynamodb.QueryOutput{Items: items, LastEvaluatedKey: next}, nil
+		}})
+		got, err := s.FindTargets(t.Context(), []string{"Friendless"}, []string{"news"}, time.Now())
+		if err != nil || len(got) != 2 {
+			t.Fatalf("FindTargets with its second page throttled 3 times = %v, %v; want c1 and c2", got, err)
+		}
+		if want := []string{"first", "second", "second", "second", "second"}; !slices.Equal(*calls, want) || len(*backoffs) != 3 {
+			t.Errorf("calls %q and %d backoffs; want %q and 3", *calls, len(*backoffs), want)
+		}
+	})
+	t.Run("for ever", func(t *testing.T) {
+		page, calls := pages(1 << 30)
+		s, _ := newFakeStore(&fakeDynamo{scan: func(in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+			items, next, err := page(in.ExclusiveStartKey, connItem(c1, 1), connItem(c2, 1))
+			if err != nil {
+				return nil, err
+			}
+			return &dynamodb.ScanOutput{Items: items, LastEvaluatedKey: next}, nil
+		}})
+		err := s.ScanConnections(t.Context(), 1, func([]pubsub.Connection) error { return nil })
+		if !errors.As(err, new(*types.ProvisionedThroughputExceededException)) {
+			t.Fatalf("ScanConnections throttled for ever = %v; want the throttle", err)
+		}
+		if n := len(*calls); n != 1+batchAttempts {
+			t.Errorf("%d calls; want the first page and %d tries of the second", n, batchAttempts)
 		}
 	})
 }
