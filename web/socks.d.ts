@@ -98,7 +98,11 @@ export interface ConnectOptions {
 /** An answer of getChatterId that says until when the ID is valid. */
 export interface ChatterIdAnswer {
   chatterId: string;
-  /** RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. */
+  /**
+   * RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. A number below 1e11
+   * (March 1973 in ms) is taken as seconds since the epoch, as the chatter table's expiresAt or a JWT's exp, and
+   * reported once (reportError).
+   */
   expiresAt: string | number | Date;
 }
 

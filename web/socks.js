@@ -159,10 +159,21 @@ const NO_ID = "no chatter ID";
 // and for a browser clock a little behind the gateway's.
 const ID_MARGIN_MS = 60 * 1000;
 
+// A number expiresAt below this is seconds since the epoch, not ms (a
+// JWT's exp, a Unix time): in ms it is March 1973, in seconds the year
+// 5138, so no expiry a gateway gives is on the wrong side of it either way.
+const SECONDS_BELOW = 1e11;
+
 // expiry is the time in ms of an expiresAt a getChatterId answered (an
-// RFC 3339 string, ms since the epoch, or a Date), or 0 when unknown.
-function expiry(at) {
-  const ms = at instanceof Date ? at.getTime() : typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : NaN;
+// RFC 3339 string, ms since the epoch, or a Date), or 0 when unknown. A
+// number in seconds (see SECONDS_BELOW) is taken as seconds, and
+// inSeconds() is called.
+function expiry(at, inSeconds) {
+  let ms = at instanceof Date ? at.getTime() : typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : NaN;
+  if (typeof at === "number" && ms > 0 && ms < SECONDS_BELOW) {
+    ms *= 1000;
+    inSeconds();
+  }
   return Number.isFinite(ms) ? ms : 0;
 }
 
@@ -301,6 +312,7 @@ class Client {
     this._idUntil = 0;
     this._idOpened = false;
     this._idSuspect = false;
+    this._saidSeconds = false; // see _saySeconds
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
@@ -476,12 +488,20 @@ class Client {
         throw new Error("socks: getChatterId answered text with characters no chatter ID has (an error page's?), not a chatter ID");
       }
       this._chatterId = id;
-      this._idUntil = given ? expiry(answer.expiresAt) : 0;
+      this._idUntil = given ? expiry(answer.expiresAt, () => this._saySeconds(answer.expiresAt)) : 0;
       this._idOpened = this._idSuspect = false;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
     }
+  }
+
+  // _saySeconds reports, once, that getChatterId gave expiresAt in
+  // seconds (see expiry): it works, but a page that means ms has a bug.
+  _saySeconds(at) {
+    if (this._saidSeconds) return;
+    this._saidSeconds = true;
+    report(new Error(`socks: getChatterId's expiresAt ${at} is below ${SECONDS_BELOW}, so taken as seconds since the epoch (${new Date(at * 1000).toISOString()}): give ms, a Date or an RFC 3339 string (said once)`));
   }
 
   // _refused reports the error of a WebSocket constructor that refused to

@@ -2544,3 +2544,43 @@ test("an unsubscribe the gateway refuses (this connection is not registered) is 
   errors.mock.restore();
   c.close();
 });
+
+test("an expiresAt in seconds since the epoch (below 1e11, as a JWT's exp) is taken as seconds and said once: the ID is used again, not asked for at every reconnect as if long expired", async () => {
+  // In ms, 1e11 is March 1973; in seconds it is the year 5138: no expiry a
+  // gateway gives is on the wrong side of it either way.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: Math.floor(now / 1000) + 15 * 60 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    for (let i = 0; i < 3; i++) {
+      latest().serverClose(1001, "going away");
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      latest().serverOpen();
+    }
+    assert.deepEqual(issued, ["sc_id1"], "valid for 15 minutes: used again");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    assert.equal(said().length, 1, "said once");
+    assert.match(said()[0], /expiresAt.*seconds/);
+    // Near its expiry, in seconds, a fresh one.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(said().length, 1, "not said again");
+    c.close();
+  } finally {
+    clock.mock.restore();
+    errors.mock.restore();
+  }
+});
