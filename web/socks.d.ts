@@ -157,7 +157,9 @@ export interface Client {
    * asks for it, and so is one asked for alone that the gateway did not take (over socks serve's frame rate, a route
    * that failed), and one its subscribed reply does not name (answers may come out of order: a refusal may have been
    * taken for another subscribe's). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
-   * reported and its topics kept: the next connection asks for them. At most 256 subscribes and unsubscribes wait
+   * reported and its topics kept: the next connection asks for them. One answered "this connection is not registered;
+   * reconnect" (the gateway lost the connection's record, so nothing published reaches it) is reported, and the client
+   * closes that connection (1000 "not registered") and reconnects after the usual backoff. At most 256 subscribes and unsubscribes wait
    * for the gateway's answers on a connection: past that the changes are held, reported once (not again until it has
    * answered half of them), and sent as it answers, one frame an answer (the subscribe first when both wait) (or asked
    * for by the next connection).
@@ -166,7 +168,7 @@ export interface Client {
   /**
    * Stops following topics, now and on every later connection (sent as subscribe() says). One the gateway refuses
    * or whose route failed is reported; its topics may go on arriving until the next connection, which does not ask
-   * for them.
+   * for them; one answered "this connection is not registered; reconnect" also reconnects, as subscribe() says.
    */
   unsubscribe(topics: string[] | string): void;
   /** Closes the connection for good. */

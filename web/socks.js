@@ -62,6 +62,10 @@ const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
 // rate (pubsub.TooManyFrames), which it sends in order whatever the
 // frame's action, a ping's too.
 const TOO_MANY_FRAMES = "too many frames";
+// The gateway's error reply to a subscribe or unsubscribe of a connection
+// whose record is gone (prune-stale, its expiry, a store wiped): the
+// connection gets nothing published, so the client reconnects (see _reply).
+const NOT_REGISTERED = "this connection is not registered; reconnect";
 // API Gateway's own error frame, sent in place of a route's reply when the
 // route's function failed ("Internal server error") or there is no route
 // for the action ("Forbidden"). The local gateway sends it too.
@@ -738,10 +742,16 @@ class Client {
   // browser waits up to a minute for the answer to a close frame, which a
   // dead link never sends, before it fires onclose.
   _dead(c) {
-    c.ws.close(4000, "no pong");
+    this._abandon(c, 4000, "no pong");
+  }
+
+  // _abandon closes c and goes on as if it had closed with code and
+  // reason (see _lost): nothing more it receives or says counts.
+  _abandon(c, code, reason) {
+    c.ws.close(code, reason);
     c.closed = true;
     c.ws.onmessage = c.ws.onclose = null;
-    this._lost(c, { code: 4000, reason: "no pong" });
+    this._lost(c, { code, reason });
   }
 
   // _jitter is a wait uniform within the first backoff step, in ms: what
@@ -834,6 +844,16 @@ class Client {
         this._drop(c, unnamed);
         report(new Error(`socks: the gateway's answer to ${JSON.stringify(frame)} does not name ${unnamed.map((t) => JSON.stringify(t)).join(", ")} among the topics followed: dropped, so that no later connect asks for it`));
       }
+      return true;
+    }
+    // The gateway lost the connection's record, so nothing published
+    // reaches it any more: one fresh connection, after the usual backoff,
+    // asks for every topic followed. The action is not dropped: the next
+    // connection asks for a subscribe's topics, and not for an
+    // unsubscribe's.
+    if (body.error === NOT_REGISTERED) {
+      report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+      if (c === this._conn && !c.closed) this._abandon(c, 1000, "not registered");
       return true;
     }
     // The refusal of a connection a renewal replaced is only reported: the

@@ -2584,3 +2584,44 @@ test("an expiresAt in seconds since the epoch (below 1e11, as a JWT's exp) is ta
     errors.mock.restore();
   }
 });
+
+test("the gateway's \"this connection is not registered; reconnect\" (its record gone: pruned, expired) reconnects once, after the usual backoff, and the new connection follows every topic", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened({ topics: ["updates", "jobs"] });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.unsubscribe("jobs");
+  await flush();
+  assert.deepEqual(ws.sent, [
+    { action: "subscribe", topics: ["news"] },
+    { action: "unsubscribe", topics: ["jobs"] },
+  ]);
+  const gone = '{"type":"error","error":"this connection is not registered; reconnect"}';
+  ws.serverSend(gone);
+  ws.serverSend(gone); // the unsubscribe's answer: no second reconnect
+  assert.deepEqual(got, [], "the answers are not messages");
+  assert.deepEqual(ws.closedWith, { code: 1000, reason: "not registered" });
+  assert.equal(FakeWebSocket.all.length, 1, "the reconnect waits for its backoff");
+  assert.deepEqual(states.slice(2).map((s) => s.state), ["reconnecting"]);
+  assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 1000, reason: "not registered" });
+  assert.match(said()[0], /not registered/);
+  mock.timers.tick(375);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "one fresh connection");
+  const next = latest();
+  next.serverOpen();
+  await flush();
+  const asked = [...(next.url.searchParams.get("topic") ?? ".").split(","), ...next.sent.flatMap((f) => (f.action === "subscribe" ? f.topics : []))];
+  assert.deepEqual(asked.sort(), ["news", "updates"]);
+  assert.deepEqual(c.topics, ["updates", "news"]);
+  assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+  // The socket given up closes late: nothing more comes of it.
+  ws.serverClose(1000);
+  assert.equal(FakeWebSocket.all.length, 2);
+  assert.equal(c.state, "open");
+  errors.mock.restore();
+  c.close();
+});
