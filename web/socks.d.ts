@@ -74,7 +74,8 @@ export interface ConnectOptions {
   /**
    * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the
    * client dials when the network comes back, and before it checks its connection when the network comes back or
-   * the page is shown again. Default 500.
+   * the page is shown again; a reconnect delay with more than this to go is then cut to such a wait ("reconnecting"
+   * again, the same attempt, the new delay). Default 500.
    */
   backoffMs?: number;
   /**

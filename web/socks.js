@@ -17,7 +17,9 @@
 // tabs that hear the same event do not all ping at once, to find a link
 // that died meanwhile),
 // reconnects with jittered exponential backoff (which starts over only
-// once a connection has stayed open maxBackoffMs), renews the connection
+// once a connection has stayed open maxBackoffMs; a longer wait than the
+// first step is cut to a random one within it when the network comes back
+// or the page is shown again), renews the connection
 // at a random time before API Gateway's 2-hour cap (the new connection
 // opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
@@ -299,7 +301,9 @@ class Client {
     this._failures = 0; // handshakes in a row that never opened
     this._renewFailures = 0; // renewals in a row that never opened
     this._reconnects = 0; // attempts since a connection last stayed open maxBackoffMs
-    this._retryTimer = null;
+    this._retryTimer = null; // the wait before _dial
+    this._retryAt = 0; // when it ends (Date.now())
+    this._retryInfo = null; // what the "reconnecting" it follows said
     this._renewTimer = null;
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
@@ -321,23 +325,26 @@ class Client {
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection (see _wake). Every tab behind the
-    // network that came back, and every tab of a site shown at once, hears
-    // it at the same moment: each dials or checks after its own delay,
-    // uniform within the first backoff step, so that they do not all reach
-    // the gateway at once. (A reconnect already scheduled keeps its own
-    // jittered delay.)
+    // network, else check the connection (see _wake), or bring a reconnect
+    // that waits longer than the first backoff step forward (see _hurry).
+    // Every tab behind the network that came back, and every tab of a site
+    // shown at once, hears it at the same moment: each dials or checks
+    // after its own delay, uniform within the first backoff step, so that
+    // they do not all reach the gateway at once.
     this._onOnline = () => {
       if (this._done) return;
-      if (!this._waitingOnline) return void this._wake();
+      if (!this._waitingOnline) {
+        this._hurry();
+        this._wake();
+        return;
+      }
       this._waitingOnline = false;
-      this._retryTimer = setTimeout(() => {
-        this._retryTimer = null;
-        this._dial();
-      }, this._jitter());
+      this._dialIn(this._jitter());
     };
     this._onVisible = () => {
-      if (globalThis.document?.visibilityState === "visible") this._wake();
+      if (this._done || globalThis.document?.visibilityState !== "visible") return;
+      this._hurry();
+      this._wake();
     };
     if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
@@ -662,12 +669,35 @@ class Client {
     this._reconnects++;
     const attempt = this._reconnects;
     const wait = delay(this._backoff(attempt));
+    this._retryInfo = { attempt, code: info.code, reason: info.reason };
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     if (this._done) return; // a listener closed the client
+    this._dialIn(wait);
+  }
+
+  // _dialIn dials after wait ms.
+  _dialIn(wait) {
+    clearTimeout(this._retryTimer);
+    this._retryAt = Date.now() + wait;
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
     }, wait);
+  }
+
+  // _hurry cuts a reconnect's wait that has more than the first backoff
+  // step to go (the network came back, the page was shown again: the
+  // gateway may have been down for a while, the backoff at its longest, or
+  // the link was what failed) to a wait of its own within that step (see
+  // _jitter), and says so with "reconnecting" again (the same attempt, the
+  // new delay). The attempt counts as it would have: however many events
+  // come, one dial, and maxAttempts as before.
+  _hurry() {
+    if (!this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
+    const wait = this._jitter();
+    const { attempt, code, reason } = this._retryInfo;
+    this._dialIn(wait);
+    this._emitState("reconnecting", { attempt, delay: wait, code, reason });
   }
 
   _startTimers(c) {

@@ -2625,3 +2625,78 @@ test("the gateway's \"this connection is not registered; reconnect\" (its record
   errors.mock.restore();
   c.close();
 });
+
+test("a long reconnect wait is cut short when the network comes back or the page is shown again: one dial after a wait within the first backoff step, the attempt counted as usual", async () => {
+  // A gateway down for a while has the client waiting up to maxBackoffMs
+  // (30 s) between attempts; the laptop that slept, the network that came
+  // back, the tab shown again would otherwise wait out what is left of it.
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  doc.visibilityState = "visible";
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, document: globalThis.document };
+  globalThis.addEventListener = win.addEventListener.bind(win);
+  globalThis.removeEventListener = win.removeEventListener.bind(win);
+  globalThis.document = doc;
+  try {
+    const { c, states } = await opened({ maxAttempts: 20 });
+    latest().serverClose(1006);
+    // A wait within the first step (375 ms) is left as it is.
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 1006, reason: "" });
+    const told = states.length;
+    win.dispatchEvent(new Event("online"));
+    assert.equal(states.length, told, "nothing to cut");
+    mock.timers.tick(374);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1);
+    mock.timers.tick(1);
+    await flush();
+    // The gateway is down: handshakes fail until the wait is at its longest.
+    while (states.at(-1).delay < 22500) {
+      latest().serverClose(1006);
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+    }
+    const dialled = FakeWebSocket.all.length;
+    const { attempt } = states.at(-1);
+    // random 0.5: a wait of half the first step.
+    for (const [target, event, visible] of [
+      [win, "online"],
+      [doc, "visibilitychange", "visible"],
+    ]) {
+      latest().serverClose(1006);
+      assert.equal(states.at(-1).delay, 22500);
+      mock.timers.tick(10_000);
+      if (visible) {
+        doc.visibilityState = "hidden";
+        doc.dispatchEvent(new Event("visibilitychange"));
+        assert.equal(states.at(-1).delay, 22500, "hidden: nothing cut");
+        doc.visibilityState = visible;
+      }
+      target.dispatchEvent(new Event(event));
+      target.dispatchEvent(new Event(event));
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: states.at(-2).attempt, delay: 250, code: 1006, reason: "" }, event);
+      assert.equal(states.at(-2).delay, 22500, `${event}: cut once, however many events`);
+      mock.timers.tick(249);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, dialled + (visible ? 1 : 0), event);
+      mock.timers.tick(1);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, dialled + (visible ? 2 : 1), `${event}: one dial`);
+    }
+    assert.equal(states.at(-1).attempt, attempt + 2, "each cut attempt counted as usual");
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, dialled + 2, "no dial left behind");
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    c.close();
+    assert.equal(running.size, 0);
+  } finally {
+    globalThis.addEventListener = saved.add;
+    globalThis.removeEventListener = saved.remove;
+    globalThis.document = saved.document;
+    if (!saved.add) delete globalThis.addEventListener;
+    if (!saved.remove) delete globalThis.removeEventListener;
+    if (!saved.document) delete globalThis.document;
+  }
+});
