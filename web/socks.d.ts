@@ -150,7 +150,9 @@ export interface Client {
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**
-   * Follows more topics, now and on every later connection. The subscribes and unsubscribes of one task go to the
+   * Follows more topics, now and on every later connection. A later connection names in its URL the topics the gateway
+   * took and subscribes to the rest once open, so that one the gateway refuses, subscribed while disconnected, is
+   * refused alone (as below), not the whole connect (which a browser cannot tell from a gateway that is down). The subscribes and unsubscribes of one task go to the
    * gateway together once it ends, as one subscribe frame and one unsubscribe frame at most. Throws a TypeError for a
    * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
    * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic

@@ -290,6 +290,11 @@ class Client {
     // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
     if (this._topics.length === 0) this._topics = [ALL];
+    // The topics followed that the gateway took (see _urlTopics): those the
+    // page connects with, those a connection opened with, and those a
+    // subscribed reply named. Trimmed to the topics followed once each task
+    // that changed them is done (see _action).
+    this._accepted = new Set(this._topics);
     checkCount(this._topics);
     this._keys = new Map();
     this._messageFns = new Set();
@@ -436,11 +441,26 @@ class Client {
     return u.toString();
   }
 
-  // _urlTopics is what a connect asks for: the topics followed, or "." when
-  // there are none, as a connect cannot ask for none (the connection then
-  // unsubscribes it as soon as it opens: see _syncTopics).
+  // _urlTopics is what a connect asks for: the topics followed that the
+  // gateway took (see _accepted). A topic the gateway refuses in a connect
+  // URL refuses the whole connect, which a browser sees only as a
+  // handshake that never opened, every one until "failed": one subscribed
+  // while no connection was open is asked for by a subscribe frame once
+  // the connection opens (see _syncTopics), whose refusal names it (see
+  // _reply). When none of the topics followed was taken, the connect asks
+  // for them all, or "." when there are none, as a connect cannot ask for
+  // none (the connection then unsubscribes it as soon as it opens).
   _urlTopics() {
+    const taken = this._topics.filter((t) => this._accepted.has(t));
+    if (taken.length > 0) return taken;
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
+  }
+
+  // _took records that c opened with its topics or that the gateway took
+  // topics on c (see _accepted).
+  _took(c, topics) {
+    if (c !== this._conn && this._conn) return; // a replaced connection's
+    for (const t of topics) if (this._topics.includes(t)) this._accepted.add(t);
   }
 
   // _offline reports whether the browser has no network the gateway needs
@@ -591,6 +611,7 @@ class Client {
       if (this._done || this._conn !== c) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
+      this._took(c, c.topics);
       const reconnected = this._reconnects > 0;
       this._failures = 0;
       this._syncTopics(c);
@@ -870,6 +891,7 @@ class Client {
     this._answered(c);
     if (body.type !== "error") {
       const unnamed = named ? frame.topics.filter((t) => !named.has(t)) : [];
+      if (frame.action === "subscribe") this._took(c, named ? frame.topics.filter((t) => named.has(t)) : frame.topics);
       if (unnamed.length > 0 && (c === this._conn || !this._conn)) {
         this._drop(c, unnamed);
         report(new Error(`socks: the gateway's answer to ${JSON.stringify(frame)} does not name ${unnamed.map((t) => JSON.stringify(t)).join(", ")} among the topics followed: dropped, so that no later connect asks for it`));
@@ -942,6 +964,7 @@ class Client {
   _drop(c, topics) {
     c.topics = c.topics.filter((t) => !topics.includes(t));
     this._topics = this._topics.filter((t) => !topics.includes(t));
+    for (const t of topics) this._accepted.delete(t);
   }
 
   // _gatewayError handles API Gateway's error frame on c: it answers the
@@ -998,6 +1021,9 @@ class Client {
     this._syncQueued = true;
     queueMicrotask(() => {
       this._syncQueued = false;
+      // What the page stopped following in the task is no longer taken
+      // (see _accepted), unless it follows it again.
+      for (const t of this._accepted) if (!this._topics.includes(t)) this._accepted.delete(t);
       const c = this._conn;
       if (!this._done && c && c.opened && c.ws.readyState === 1) this._syncTopics(c);
       // Otherwise the next connection asks for every topic at $connect.
@@ -1046,6 +1072,7 @@ class Client {
       const prev = this._conn === c ? null : this._conn;
       this._next = null;
       this._conn = c;
+      this._took(c, c.topics);
       this._failures = 0;
       this._renewFailures = 0;
       this._syncTopics(c);

@@ -50,6 +50,9 @@ class FakeWebSocket {
 }
 
 const latest = () => FakeWebSocket.all.at(-1);
+// asked is what a socket asked for: its connect URL's topics ("." when
+// none), then those of the subscribes it sent.
+const asked = (ws) => [...(ws.url.searchParams.get("topic") ?? ".").split(","), ...ws.sent.flatMap((f) => (f.action === "subscribe" ? f.topics : []))];
 // flush lets promises and microtasks run (setImmediate is not faked).
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -357,18 +360,21 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   ws.serverSend('{"type":"unsubscribed","topics":["plays"]}');
   assert.deepEqual(got, [], "replies to the client's own actions are not messages");
   ws.serverClose(1001);
-  // While disconnected: remembered for the next connection.
+  // While disconnected: remembered for the next connection, which asks
+  // for it once open (a topic the gateway refuses in a connect URL would
+  // refuse the whole connect; see the test of one subscribed while
+  // disconnected).
   c.subscribe("news");
   mock.timers.tick(states.at(-1).delay);
   await flush();
   const again = latest();
   assert.notEqual(again, ws);
-  assert.equal(again.url.searchParams.get("topic"), "plays,news");
+  assert.equal(again.url.searchParams.get("topic"), "plays");
   assert.deepEqual(c.topics, ["plays", "news"]);
-  // The connect asked for them: once open, no frame asks again.
+  // The connect asked for plays: once open, no frame asks again.
   again.serverOpen();
   await flush();
-  assert.deepEqual(again.sent, [], "no subscribe or unsubscribe repeats what the connect URL asked for");
+  assert.deepEqual(again.sent, [{ action: "subscribe", topics: ["news"] }], "no subscribe or unsubscribe repeats what the connect URL asked for");
   // Nor is one queued while disconnected and sent on top of the URL's.
   again.serverClose(1006);
   c.unsubscribe("plays");
@@ -1785,8 +1791,9 @@ test("every close a socks gateway (or another server) sends is followed by a rec
     await flush();
     const next = latest();
     assert.notEqual(next, first, `${what}: a new socket`);
-    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7,news", what);
+    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7", what);
     next.serverOpen();
+    assert.deepEqual(asked(next), ["updates", "entity:7", "news"], what);
     next.serverSend('"after"');
     assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"], what);
     assert.deepEqual(got, ["before", "after"], what);
@@ -2027,10 +2034,10 @@ test("a page that changes many topics one call at a time sends one subscribe and
   c.close();
 });
 
-test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection was accepted with", async () => {
+test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection asks for itself", async () => {
   // The old chatter ID may follow updates only; the renewal's fresh one
   // may follow news too. The old connection's answer comes late, after
-  // the new one opened with news in its URL, which the gateway accepted.
+  // the new one opened and asked for news, which the gateway takes.
   const errors = mock.method(console, "error", () => {});
   const { c } = await opened({ maxDurationMs: 20_000, random: () => 0, getChatterId: async () => "sc_renewed" });
   const old = latest();
@@ -2042,13 +2049,16 @@ test("a refusal that reaches the connection a renewal replaced does not drop a t
   await flush();
   const next = latest();
   assert.notEqual(next, old);
-  assert.equal(next.url.searchParams.get("topic"), "updates,news");
+  // news, not answered yet, is asked for once the new connection opens.
+  assert.equal(next.url.searchParams.get("topic"), "updates");
   next.serverOpen();
   old.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates","topics":["updates"]}');
-  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection follows it");
+  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection asks for it");
   assert.equal(errors.mock.callCount(), 1, "the old connection's refusal is reported");
   await flush();
-  assert.deepEqual(next.sent, [], "nothing to sync: the new connection asked for news at connect");
+  assert.deepEqual(next.sent, [{ action: "subscribe", topics: ["news"] }], "once: nothing more to sync");
+  next.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  assert.deepEqual(c.topics, ["updates", "news"]);
   errors.mock.restore();
   c.close();
 });
@@ -2256,11 +2266,14 @@ test("subscribes and unsubscribes waiting for the gateway's answer are capped at
   ws.serverClose(1001);
   mock.timers.tick(states.at(-1).delay);
   await flush();
-  assert.equal(latest().url.searchParams.get("topic"), "updates,plays,jobs");
+  assert.equal(latest().url.searchParams.get("topic"), "updates");
   latest().serverOpen();
   c.subscribe("chat");
   await flush();
-  assert.deepEqual(latest().sent, [{ action: "subscribe", topics: ["chat"] }]);
+  assert.deepEqual(latest().sent, [
+    { action: "subscribe", topics: ["plays", "jobs"] },
+    { action: "subscribe", topics: ["chat"] },
+  ]);
   errors.mock.restore();
   c.close();
 });
@@ -2390,7 +2403,8 @@ test("a refused subscribe's topics are not asked for again one a frame past the 
   ws.serverClose(1001, "Going away");
   mock.timers.tick(states.at(-1).delay);
   await flush();
-  assert.equal(latest().url.searchParams.get("topic"), "updates,x");
+  latest().serverOpen();
+  assert.deepEqual(asked(latest()), ["updates", "x"]);
   errors.mock.restore();
   c.close();
 });
@@ -2614,8 +2628,7 @@ test("the gateway's \"this connection is not registered; reconnect\" (its record
   const next = latest();
   next.serverOpen();
   await flush();
-  const asked = [...(next.url.searchParams.get("topic") ?? ".").split(","), ...next.sent.flatMap((f) => (f.action === "subscribe" ? f.topics : []))];
-  assert.deepEqual(asked.sort(), ["news", "updates"]);
+  assert.deepEqual(asked(next), ["updates", "news"]);
   assert.deepEqual(c.topics, ["updates", "news"]);
   assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
   // The socket given up closes late: nothing more comes of it.
@@ -2699,4 +2712,52 @@ test("a long reconnect wait is cut short when the network comes back or the page
     if (!saved.remove) delete globalThis.removeEventListener;
     if (!saved.document) delete globalThis.document;
   }
+});
+
+test("a topic subscribed while disconnected that the gateway refuses is refused alone once the next connection opens, reported and dropped: the client does not end in failed, and keeps the others", async () => {
+  // A connect URL naming a topic the chatter ID may not follow is refused
+  // whole (403), which a browser sees only as a handshake that never
+  // opened: every attempt would be refused, ending in "failed".
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened({ topics: ["updates", "entity:1"] });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  latest().serverClose(1001, "going away");
+  c.subscribe(["news", "entity:2"]); // the chatter ID may follow updates and entity:*
+  // The gateway, as routes' $connect: a URL naming news is refused.
+  const gateway = async () => {
+    for (let i = 0; i < 20 && c.state === "reconnecting"; i++) {
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      const ws = latest();
+      if ((ws.url.searchParams.get("topic") ?? ".").split(",").includes("news")) ws.serverClose(1006);
+      else ws.serverOpen();
+    }
+  };
+  await gateway();
+  assert.equal(c.state, "open");
+  const ws = latest();
+  assert.equal(ws.url.searchParams.get("topic"), "updates,entity:1", "the topics the gateway took before");
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news", "entity:2"] }], "the new ones, once open");
+  const refusal = '{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["entity:1","updates"]}';
+  ws.serverSend(refusal);
+  assert.deepEqual(ws.sent.slice(1), [
+    { action: "subscribe", topics: ["news"] },
+    { action: "subscribe", topics: ["entity:2"] },
+  ]);
+  ws.serverSend(refusal);
+  ws.serverSend('{"type":"subscribed","topics":["entity:1","entity:2","updates"]}');
+  assert.deepEqual(got, []);
+  assert.deepEqual(c.topics, ["updates", "entity:1", "entity:2"]);
+  assert.equal(said().length, 1);
+  assert.match(said()[0], /may not follow news/);
+  // The next connection asks for what the gateway took.
+  ws.serverClose(1001, "going away");
+  await gateway();
+  assert.equal(c.state, "open");
+  assert.equal(latest().url.searchParams.get("topic"), "updates,entity:1,entity:2");
+  assert.deepEqual(latest().sent, []);
+  errors.mock.restore();
+  c.close();
 });
