@@ -122,7 +122,11 @@ export interface StateInfo {
   delay?: number;
   /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
   code?: number;
-  /** The close reason; "failed": why the client gave up, in words; "resync": "reconnected" or "renewed". */
+  /**
+   * The close reason ("not registered": the gateway lost the connection's record; "page frozen": the page was frozen
+   * or cached on pagehide, see onState); "failed": why the client gave up, in words; "resync": "reconnected" or
+   * "renewed".
+   */
   reason?: string;
 }
 
@@ -142,7 +146,9 @@ export interface Client {
   onMessage(fn: (body: Body) => void): () => void;
   /**
    * Fires fn on every change of the connection's state: "connecting", "open",
-   * "reconnecting" (info.attempt), "resync" (after every reconnect or renewal:
+   * "reconnecting" (info.attempt; said again with a new info.delay when the wait is cut short, and without a delay
+   * when the page goes into the back/forward cache or is frozen: pagehide persisted or freeze close the connection
+   * cleanly, 1000 "page frozen", and pageshow persisted or resume dial again), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
    * shows), "failed" (gave up after maxAttempts, or at once when the browser
    * refuses to open a WebSocket to the URL: info.reason then says what the

@@ -19,7 +19,9 @@
 // reconnects with jittered exponential backoff (which starts over only
 // once a connection has stayed open maxBackoffMs; a longer wait than the
 // first step is cut to a random one within it when the network comes back
-// or the page is shown again), renews the connection
+// or the page is shown again), closes the connection while the page is in
+// the back/forward cache or frozen and opens one when it is back, renews
+// the connection
 // at a random time before API Gateway's 2-hour cap (the new connection
 // opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
@@ -72,6 +74,9 @@ const NOT_REGISTERED = "this connection is not registered; reconnect";
 // route's function failed ("Internal server error") or there is no route
 // for the action ("Forbidden"). The local gateway sends it too.
 const GATEWAY_ERROR_FIELDS = ["connectionId", "message", "requestId"];
+// The close reason of a connection closed as the page went into the
+// back/forward cache or was frozen (see _freeze).
+const FROZEN = "page frozen";
 // At most this many bodies are remembered per connection while two overlap.
 const OVERLAP_MEMORY = 1000;
 // At most this many subscribes and unsubscribes wait for the gateway's
@@ -326,6 +331,8 @@ class Client {
     this._idOpened = false;
     this._idSuspect = false;
     this._saidSeconds = false; // see _saySeconds
+    this._frozen = false; // see _freeze
+    this._epoch = 0; // counts freezes: a _dial that awaited across one stands down
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
@@ -351,8 +358,25 @@ class Client {
       this._hurry();
       this._wake();
     };
-    if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
+    // Into the back/forward cache, or frozen (a background tab): see
+    // _freeze. Out of it: see _thaw. A page gets both events of a pair
+    // (pagehide then freeze, resume then pageshow); the second does nothing.
+    this._onPageHide = (ev) => {
+      if (ev?.persisted) this._freeze();
+    };
+    this._onPageShow = (ev) => {
+      if (ev?.persisted) this._thaw();
+    };
+    this._onFreeze = () => this._freeze();
+    this._onResume = () => this._thaw();
+    if (typeof globalThis.addEventListener === "function") {
+      globalThis.addEventListener("online", this._onOnline);
+      globalThis.addEventListener("pagehide", this._onPageHide);
+      globalThis.addEventListener("pageshow", this._onPageShow);
+    }
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
+    globalThis.document?.addEventListener?.("freeze", this._onFreeze);
+    globalThis.document?.addEventListener?.("resume", this._onResume);
     // Listeners added right after connect() see "connecting".
     queueMicrotask(() => {
       if (this._done) return;
@@ -564,7 +588,8 @@ class Client {
 
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
-    if (this._done) return;
+    if (this._done || this._frozen) return;
+    const epoch = this._epoch;
     if (this._offline() && typeof globalThis.addEventListener === "function") {
       // Wait for the network (_onOnline) instead of spending attempts on it.
       this._waitingOnline = true;
@@ -583,7 +608,8 @@ class Client {
         // still open.
         if (this._idUntil && this._idUntil <= Date.now()) this._chatterId = "";
       }
-      if (this._done) return;
+      // Closed, or frozen (and maybe thawed, with a dial of its own) meanwhile.
+      if (this._done || this._epoch !== epoch) return;
       this._needFreshId = false;
     }
     if (!this._chatterId) {
@@ -803,6 +829,56 @@ class Client {
     c.closed = true;
     c.ws.onmessage = c.ws.onclose = null;
     this._lost(c, { code, reason });
+  }
+
+  // _freeze closes every connection cleanly (1000 "page frozen") and
+  // stops every timer when the page goes into the back/forward cache or is
+  // frozen: an open WebSocket keeps a page out of Chrome's cache, and a
+  // frozen page reads nothing from one while the gateway goes on sending
+  // to it. It says "reconnecting" (no delay: it waits for the page) unless
+  // it said so already; see _thaw.
+  _freeze() {
+    if (this._done || this._frozen) return;
+    this._frozen = true;
+    this._epoch++;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._waitingOnline = false;
+    this._stopTimers();
+    clearTimeout(this._drainTimer);
+    for (const c of [this._conn, this._next, this._old]) {
+      if (!c) continue;
+      clearTimeout(c.openTimer);
+      endOverlap(c);
+      c.ws.onopen = c.ws.onmessage = c.ws.onclose = null;
+      if (!c.closed) {
+        c.closed = true;
+        try {
+          c.ws.close(1000, FROZEN);
+        } catch {
+          // already closing
+        }
+      }
+    }
+    this._conn = this._next = this._old = null;
+    if (this.state === "reconnecting" && this._retryInfo) return;
+    this._reconnects++;
+    this._retryInfo = { attempt: this._reconnects, code: 1000, reason: FROZEN };
+    this._emitState("reconnecting", { attempt: this._reconnects, code: 1000, reason: FROZEN });
+  }
+
+  // _thaw dials again when the page is shown again from the back/forward
+  // cache or resumes, after a wait of its own (see _jitter): a site's tabs
+  // may resume together. It says "reconnecting" with that delay (the
+  // attempt _freeze said); the connection fires "resync" once open.
+  _thaw() {
+    if (this._done || !this._frozen) return;
+    this._frozen = false;
+    const wait = this._jitter();
+    const { attempt, code, reason } = this._retryInfo;
+    this._emitState("reconnecting", { attempt, delay: wait, code, reason });
+    if (this._done) return; // a listener closed the client
+    this._dialIn(wait);
   }
 
   // _jitter is a wait uniform within the first backoff step, in ms: what
@@ -1153,8 +1229,14 @@ class Client {
     this._done = true;
     clearTimeout(this._retryTimer);
     this._waitingOnline = false;
-    if (typeof globalThis.removeEventListener === "function") globalThis.removeEventListener("online", this._onOnline);
+    if (typeof globalThis.removeEventListener === "function") {
+      globalThis.removeEventListener("online", this._onOnline);
+      globalThis.removeEventListener("pagehide", this._onPageHide);
+      globalThis.removeEventListener("pageshow", this._onPageShow);
+    }
     globalThis.document?.removeEventListener?.("visibilitychange", this._onVisible);
+    globalThis.document?.removeEventListener?.("freeze", this._onFreeze);
+    globalThis.document?.removeEventListener?.("resume", this._onResume);
     for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);

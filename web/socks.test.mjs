@@ -908,7 +908,7 @@ test("offline: the client waits for the network without spending attempts, then 
     latest().serverClose(1006);
     mock.timers.tick(60_000);
     await flush();
-    assert.equal(listeners, 1);
+    assert.equal(listeners, 3, "online, pagehide and pageshow");
     c.close();
     assert.equal(listeners, 0, "close() removes the online listener");
     assert.equal(running.size, 0);
@@ -1281,7 +1281,7 @@ test("when the network comes back or the page is shown again, an open connection
     mock.timers.tick(1);
     assert.equal(ws.closedWith?.code, 4000);
     assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 4000, reason: "no pong" });
-    assert.equal(docListeners, 1);
+    assert.equal(docListeners, 3, "visibilitychange, freeze and resume");
     c.close();
     assert.equal(running.size, 0);
     assert.equal(docListeners, 0, "close() removes the visibilitychange listener");
@@ -1560,7 +1560,8 @@ test("a renewal whose getChatterId fails does not dial with an ID past its expir
 });
 
 // withPage runs fn with a browser's page events on globalThis: window's
-// online event, document's visibilitychange and navigator.onLine. It counts
+// online, pagehide and pageshow events, document's visibilitychange, freeze
+// and resume, and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
 async function withPage(fn) {
   const win = new EventTarget();
@@ -1585,6 +1586,20 @@ async function withPage(fn) {
     online() {
       page.onLine = true;
       win.dispatchEvent(new Event("online"));
+    },
+    // pagehide and pageshow, persisted: into and out of the back/forward
+    // cache (or not: an unload, a first load).
+    pagehide(persisted) {
+      win.dispatchEvent(Object.assign(new Event("pagehide"), { persisted }));
+    },
+    pageshow(persisted) {
+      win.dispatchEvent(Object.assign(new Event("pageshow"), { persisted }));
+    },
+    freeze() {
+      doc.dispatchEvent(new Event("freeze"));
+    },
+    resume() {
+      doc.dispatchEvent(new Event("resume"));
     },
   };
   Object.defineProperty(doc, "visibilityState", { get: () => page.visibilityState });
@@ -1904,6 +1919,28 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
         }
         await reconnect();
       },
+      "into the back/forward cache and back": async (ws) => {
+        page.pagehide(true);
+        page.freeze();
+        assert.equal(ws.closedWith?.reason, "page frozen");
+        ws.finishClose();
+        page.resume();
+        page.pageshow(true);
+        await reconnect();
+      },
+      "the connection's record gone (not registered)": async (ws) => {
+        ws.alive = false;
+        c.subscribe("gone");
+        await flush();
+        const errors = mock.method(console, "error", () => {});
+        ws.serverSend('{"type":"error","error":"this connection is not registered; reconnect"}');
+        errors.mock.restore();
+        assert.equal(errors.mock.callCount(), 1, "reported");
+        assert.equal(states.at(-1).reason, "not registered");
+        await reconnect();
+        c.unsubscribe("gone");
+        await flush();
+      },
       "the network gone and back": async (ws) => {
         page.onLine = false;
         ws.serverClose(1006);
@@ -1930,7 +1967,7 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
       const live = FakeWebSocket.all.filter((s) => s.readyState <= 1);
       assert.deepEqual(live, [latest()], `${what}: one socket open`);
       assert.ok(running.size <= 3, `${what}: ${running.size} timers (the heartbeat, the renewal and the backoff's)`);
-      assert.deepEqual(page.listeners, { window: 1, document: 1 }, what);
+      assert.deepEqual(page.listeners, { window: 3, document: 3 }, what);
       assert.equal(c._conn.ws, latest(), what);
       assert.equal(c._conn.pending.length, 0, `${what}: no action left waiting`);
       assert.ok(c._next === null && c._old === null && c._conn.peer === null && c._conn.seen === null, `${what}: nothing held of an earlier connection`);
@@ -2166,6 +2203,7 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
             else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
             else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
             else if (x < 0.86 && !healthy) c.close();
+            else if (x < 0.88) pick([() => page.pagehide(true), () => page.freeze(), () => page.pageshow(true), () => page.resume(), () => page.pagehide(false)])();
             await flush();
             const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
             assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
@@ -2175,6 +2213,7 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
             // The gateway now opens every handshake, finishes every close and
             // answers every ping, and the network stays up.
             page.online();
+            page.resume();
             const from = FakeWebSocket.all.length;
             for (let i = 0; i < 400; i++) {
               for (const ws of FakeWebSocket.all) {
@@ -2760,4 +2799,72 @@ test("a topic subscribed while disconnected that the gateway refuses is refused 
   assert.deepEqual(latest().sent, []);
   errors.mock.restore();
   c.close();
+});
+
+test("a page put in the back/forward cache (pagehide persisted) or frozen (freeze) closes its connection cleanly and leaves nothing running; shown again (pageshow persisted, resume) it reconnects once, then resync", async () => {
+  // An open WebSocket keeps a page out of Chrome's back/forward cache, and
+  // a frozen page reads nothing from one.
+  await withPage(async (page) => {
+    const { c, states } = await opened();
+    for (const [leave, back] of [
+      [() => (page.pagehide(true), page.freeze()), () => (page.resume(), page.pageshow(true))],
+      [() => page.freeze(), () => page.resume()],
+      [() => page.pagehide(true), () => page.pageshow(true)],
+    ]) {
+      const ws = latest();
+      const n = FakeWebSocket.all.length;
+      const attempt = states.filter((s) => s.state === "reconnecting").length === 0 ? 1 : states.at(-3).attempt + 1;
+      leave();
+      assert.deepEqual(ws.closedWith, { code: 1000, reason: "page frozen" });
+      assert.equal(running.size, 0, "nothing runs while frozen");
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt, code: 1000, reason: "page frozen" });
+      ws.finishClose(); // the browser's onclose, later: nothing comes of it
+      mock.timers.tick(10 * 60 * 1000);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n, "no dial while frozen");
+      back();
+      // random 0.5: half the first backoff step.
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt, delay: 250, code: 1000, reason: "page frozen" });
+      mock.timers.tick(250);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n + 1, "one new connection");
+      latest().serverOpen();
+      assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+      assert.equal(latest().url.searchParams.get("topic"), "updates");
+    }
+    // An unload (not persisted) and a first load are left to the browser.
+    const n = FakeWebSocket.all.length;
+    page.pagehide(false);
+    page.pageshow(false);
+    assert.equal(latest().closedWith, null);
+    assert.equal(FakeWebSocket.all.length, n);
+    c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+  });
+});
+
+test("a page frozen while getChatterId is asked and shown again makes one connection: the answer that comes after the thaw does not dial a second one", async () => {
+  await withPage(async (page) => {
+    const answers = [];
+    const getChatterId = () => new Promise((resolve) => answers.push(resolve));
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    assert.equal(answers.length, 1);
+    page.freeze();
+    page.resume();
+    mock.timers.tick(250);
+    await flush();
+    assert.equal(answers.length, 2, "asked again after the thaw");
+    answers[0]("sc_before");
+    await flush();
+    answers[1]("sc_after");
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1, "one connection");
+    assert.equal(latest().url.searchParams.get("id"), "sc_after");
+    latest().serverOpen();
+    assert.deepEqual(states.map((s) => s.state), ["connecting", "reconnecting", "reconnecting", "open", "resync"]);
+    c.close();
+    assert.equal(running.size, 0);
+  });
 });
