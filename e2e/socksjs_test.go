@@ -38,6 +38,9 @@ type pageClient struct {
 	MaxBackoffMs  int      `json:"maxBackoffMs,omitempty"`
 	// Subscribe is subscribed to when the client first opens.
 	Subscribe []string `json:"subscribe,omitempty"`
+	// SubscribeWhenReconnecting is subscribed to when the client first
+	// says "reconnecting", while no connection is open.
+	SubscribeWhenReconnecting []string `json:"subscribeWhenReconnecting,omitempty"`
 	// Toggle, when the client first opens, subscribes to and unsubscribes
 	// from a topic in turn, a task per call, then subscribes to another.
 	Toggle *pageToggle `json:"toggle,omitempty"`
@@ -733,5 +736,55 @@ func TestBrowserSocksJSHoldsTopicChangesAGatewayDoesNotAnswer(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("reported %d times; want once:\n%s", n, eventsString(evs))
+	}
+}
+
+// TestBrowserSocksJSSubscribedWhileDisconnectedToATopicTheGatewayRefuses:
+// a page subscribes, while its connection is down (here: closed at the
+// gateway's --max-duration), to a topic its chatter ID may not follow.
+// socks.js named it in the next connect URL, which socks serve refuses
+// whole (403, a 1006 to the browser), every attempt, until "failed". The
+// connect now names only the topics the gateway took, and the connection
+// subscribes to the new one once open: the gateway refuses that alone,
+// socks.js reports it and drops it, and the client stays open on updates.
+func TestBrowserSocksJSSubscribedWhileDisconnectedToATopicTheGatewayRefuses(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve("--max-duration", "3s")
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{
+			Name: "away", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin", "--topics", "updates"), Topics: "updates",
+			Protocol: "query", MaxAttempts: 2, SubscribeWhenReconnecting: []string{"news"},
+		}},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("away", "open"))
+	mark := log.mark()
+	browser.await(t, mark, "reconnecting at the cap", browserTimeout, isState("away", "reconnecting"))
+	open := browser.await(t, mark, "open again", browserTimeout, func(ev pageEvent) bool {
+		if isState("away", "failed")(ev) {
+			t.Fatalf("the client failed: %s", ev.Reason)
+		}
+		return isState("away", "open")(ev)
+	})
+	if open.Topics != "updates,news" {
+		t.Errorf("the client follows %q as it opens; want updates,news (news not yet answered)", open.Topics)
+	}
+	ev := browser.awaitEvent(t, mark, "reported", browserTimeout)
+	if !strings.Contains(ev.Error, "may not follow news") {
+		t.Errorf("socks.js reported %q; want the gateway's refusal of news", ev.Error)
+	}
+	// The next reconnect at the cap asks for updates alone, and opens.
+	mark = log.mark()
+	next := browser.await(t, mark, "open after the next cap", browserTimeout, func(ev pageEvent) bool {
+		if isState("away", "failed")(ev) {
+			t.Fatalf("the client failed: %s", ev.Reason)
+		}
+		return isState("away", "open")(ev)
+	})
+	if next.Topics != "updates" {
+		t.Errorf("the client follows %q; want updates (news dropped)", next.Topics)
 	}
 }
