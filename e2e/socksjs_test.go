@@ -788,3 +788,50 @@ func TestBrowserSocksJSSubscribedWhileDisconnectedToATopicTheGatewayRefuses(t *t
 		t.Errorf("the client follows %q; want updates (news dropped)", next.Topics)
 	}
 }
+
+// TestBrowserSocksJSClosesItsConnectionWhileThePageIsFrozen: chromium
+// freezes a page (DevTools' Page.setWebLifecycleState, the freeze event
+// a background tab gets, and a page going into the back/forward cache);
+// socks.js closes its connection, which the gateway then no longer holds,
+// and when the page resumes it reconnects, resyncs and receives again.
+func TestBrowserSocksJSClosesItsConnectionWhileThePageIsFrozen(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{Name: "frozen", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "header"}},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("frozen", "open"))
+	devtools := browser.devtools(t)
+	connections := func() int { return strings.Count(s.must("subs", "list", "--geek", "erin", "--json"), `"connectionId"`) }
+	if n := connections(); n != 1 {
+		t.Fatalf("the gateway holds %d connections of erin; want 1", n)
+	}
+	mark := log.mark()
+	// Hidden first, as a page is before it is frozen.
+	var other struct {
+		TargetID string `json:"targetId"`
+	}
+	devtools.browserCall(t, "Target.createTarget", map[string]any{"url": "about:blank"}, &other)
+	devtools.waitEval(t, "document.visibilityState", "hidden", receiveTimeout)
+	devtools.call(t, "Page.setWebLifecycleState", map[string]any{"state": "frozen"}, nil)
+	for deadline := time.Now().Add(receiveTimeout); connections() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway still holds erin's connection %s after the page was frozen", receiveTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	devtools.call(t, "Page.setWebLifecycleState", map[string]any{"state": "active"}, nil)
+	devtools.browserCall(t, "Target.closeTarget", map[string]any{"targetId": other.TargetID}, nil)
+	ev := browser.await(t, mark, "frozen reconnecting", receiveTimeout, isState("frozen", "reconnecting"))
+	if ev.Reason != "page frozen" {
+		t.Errorf("frozen: reconnecting for %q; want page frozen", ev.Reason)
+	}
+	browser.await(t, mark, "frozen resync", browserTimeout, isState("frozen", "resync"))
+	next := log.mark()
+	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-frozen"`)
+	browser.await(t, next, "frozen the message after the page resumed", receiveTimeout, isMessage("frozen", `"after-frozen"`))
+}
