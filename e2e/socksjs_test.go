@@ -38,6 +38,9 @@ type pageClient struct {
 	MaxBackoffMs  int      `json:"maxBackoffMs,omitempty"`
 	// Subscribe is subscribed to when the client first opens.
 	Subscribe []string `json:"subscribe,omitempty"`
+	// SubscribeWhenReconnecting is subscribed to when the client first
+	// says "reconnecting", while no connection is open.
+	SubscribeWhenReconnecting []string `json:"subscribeWhenReconnecting,omitempty"`
 	// Toggle, when the client first opens, subscribes to and unsubscribes
 	// from a topic in turn, a task per call, then subscribes to another.
 	Toggle *pageToggle `json:"toggle,omitempty"`
@@ -734,4 +737,101 @@ func TestBrowserSocksJSHoldsTopicChangesAGatewayDoesNotAnswer(t *testing.T) {
 	if n != 1 {
 		t.Errorf("reported %d times; want once:\n%s", n, eventsString(evs))
 	}
+}
+
+// TestBrowserSocksJSSubscribedWhileDisconnectedToATopicTheGatewayRefuses:
+// a page subscribes, while its connection is down (here: closed at the
+// gateway's --max-duration), to a topic its chatter ID may not follow.
+// socks.js named it in the next connect URL, which socks serve refuses
+// whole (403, a 1006 to the browser), every attempt, until "failed". The
+// connect now names only the topics the gateway took, and the connection
+// subscribes to the new one once open: the gateway refuses that alone,
+// socks.js reports it and drops it, and the client stays open on updates.
+func TestBrowserSocksJSSubscribedWhileDisconnectedToATopicTheGatewayRefuses(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve("--max-duration", "3s")
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{
+			Name: "away", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin", "--topics", "updates"), Topics: "updates",
+			Protocol: "query", MaxAttempts: 2, SubscribeWhenReconnecting: []string{"news"},
+		}},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("away", "open"))
+	mark := log.mark()
+	browser.await(t, mark, "reconnecting at the cap", browserTimeout, isState("away", "reconnecting"))
+	open := browser.await(t, mark, "open again", browserTimeout, func(ev pageEvent) bool {
+		if isState("away", "failed")(ev) {
+			t.Fatalf("the client failed: %s", ev.Reason)
+		}
+		return isState("away", "open")(ev)
+	})
+	if open.Topics != "updates,news" {
+		t.Errorf("the client follows %q as it opens; want updates,news (news not yet answered)", open.Topics)
+	}
+	ev := browser.awaitEvent(t, mark, "reported", browserTimeout)
+	if !strings.Contains(ev.Error, "may not follow news") {
+		t.Errorf("socks.js reported %q; want the gateway's refusal of news", ev.Error)
+	}
+	// The next reconnect at the cap asks for updates alone, and opens.
+	mark = log.mark()
+	next := browser.await(t, mark, "open after the next cap", browserTimeout, func(ev pageEvent) bool {
+		if isState("away", "failed")(ev) {
+			t.Fatalf("the client failed: %s", ev.Reason)
+		}
+		return isState("away", "open")(ev)
+	})
+	if next.Topics != "updates" {
+		t.Errorf("the client follows %q; want updates (news dropped)", next.Topics)
+	}
+}
+
+// TestBrowserSocksJSClosesItsConnectionWhileThePageIsFrozen: chromium
+// freezes a page (DevTools' Page.setWebLifecycleState, the freeze event
+// a background tab gets, and a page going into the back/forward cache);
+// socks.js closes its connection, which the gateway then no longer holds,
+// and when the page resumes it reconnects, resyncs and receives again.
+func TestBrowserSocksJSClosesItsConnectionWhileThePageIsFrozen(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{Name: "frozen", URL: srv.URL, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "header"}},
+	})
+	browser.await(t, 0, "open", browserTimeout, isState("frozen", "open"))
+	devtools := browser.devtools(t)
+	connections := func() int { return strings.Count(s.must("subs", "list", "--geek", "erin", "--json"), `"connectionId"`) }
+	if n := connections(); n != 1 {
+		t.Fatalf("the gateway holds %d connections of erin; want 1", n)
+	}
+	mark := log.mark()
+	// Hidden first, as a page is before it is frozen.
+	var other struct {
+		TargetID string `json:"targetId"`
+	}
+	devtools.browserCall(t, "Target.createTarget", map[string]any{"url": "about:blank"}, &other)
+	devtools.waitEval(t, "document.visibilityState", "hidden", receiveTimeout)
+	devtools.call(t, "Page.setWebLifecycleState", map[string]any{"state": "frozen"}, nil)
+	for deadline := time.Now().Add(receiveTimeout); connections() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway still holds erin's connection %s after the page was frozen", receiveTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	devtools.call(t, "Page.setWebLifecycleState", map[string]any{"state": "active"}, nil)
+	devtools.browserCall(t, "Target.closeTarget", map[string]any{"targetId": other.TargetID}, nil)
+	ev := browser.await(t, mark, "frozen reconnecting", receiveTimeout, isState("frozen", "reconnecting"))
+	if ev.Reason != "page frozen" {
+		t.Errorf("frozen: reconnecting for %q; want page frozen", ev.Reason)
+	}
+	browser.await(t, mark, "frozen resync", browserTimeout, isState("frozen", "resync"))
+	next := log.mark()
+	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-frozen"`)
+	browser.await(t, next, "frozen the message after the page resumed", receiveTimeout, isMessage("frozen", `"after-frozen"`))
 }

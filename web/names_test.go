@@ -1,14 +1,20 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
+	"github.com/socks-dev/socks/routes"
 )
 
 var updateNames = flag.Bool("update-names", false, "rewrite web/testdata/names.json from the gateway's rules")
@@ -89,5 +95,41 @@ func TestSocksJSKnowsTheTooManyFramesError(t *testing.T) {
 	}
 	if want := `const TOO_MANY_FRAMES = "` + pubsub.TooManyFrames + `";`; !strings.Contains(string(js), want) {
 		t.Errorf("socks.js lacks %s: the gateway's too-many-frames error begins %q", want, pubsub.TooManyFrames)
+	}
+}
+
+// TestSocksJSKnowsTheNotRegisteredError: socks.js reconnects when the
+// gateway answers a subscribe or unsubscribe with the error it gives a
+// connection whose record is gone (node --test web/: 'the gateway's "this
+// connection is not registered; reconnect" ... reconnects once'); it must
+// know that error as the route handlers write it.
+func TestSocksJSKnowsTheNotRegisteredError(t *testing.T) {
+	db, err := local.Open(context.Background(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h := &routes.Handler{Store: db.Store()}
+	for _, route := range []string{routes.RouteSubscribe, routes.RouteUnsubscribe} {
+		resp, err := h.Handle(context.Background(), events.APIGatewayWebsocketProxyRequest{
+			Body: `{"action":"` + route + `","topics":["news"]}`,
+			RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+				RouteKey: route, EventType: "MESSAGE", ConnectionID: "never-connected",
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r routes.Reply
+		if err := json.Unmarshal([]byte(resp.Body), &r); err != nil || r.Type != "error" {
+			t.Fatalf("%s of a connection never registered answered %s; want an error reply", route, resp.Body)
+		}
+		js, err := os.ReadFile("socks.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `const NOT_REGISTERED = ` + strconv.Quote(r.Error) + `;`; !strings.Contains(string(js), want) {
+			t.Errorf("socks.js lacks %s: the gateway answers a %s of a connection it does not know so", want, route)
+		}
 	}
 }

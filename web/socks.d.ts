@@ -74,7 +74,8 @@ export interface ConnectOptions {
   /**
    * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the
    * client dials when the network comes back, and before it checks its connection when the network comes back or
-   * the page is shown again. Default 500.
+   * the page is shown again; a reconnect delay with more than this to go is then cut to such a wait ("reconnecting"
+   * again, the same attempt, the new delay). Default 500.
    */
   backoffMs?: number;
   /**
@@ -98,7 +99,11 @@ export interface ConnectOptions {
 /** An answer of getChatterId that says until when the ID is valid. */
 export interface ChatterIdAnswer {
   chatterId: string;
-  /** RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. */
+  /**
+   * RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. A number below 1e11
+   * (March 1973 in ms) is taken as seconds since the epoch, as the chatter table's expiresAt or a JWT's exp, and
+   * reported once (reportError).
+   */
   expiresAt: string | number | Date;
 }
 
@@ -117,7 +122,11 @@ export interface StateInfo {
   delay?: number;
   /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
   code?: number;
-  /** The close reason; "failed": why the client gave up, in words; "resync": "reconnected" or "renewed". */
+  /**
+   * The close reason ("not registered": the gateway lost the connection's record; "page frozen": the page was frozen
+   * or cached on pagehide, see onState); "failed": why the client gave up, in words; "resync": "reconnected" or
+   * "renewed".
+   */
   reason?: string;
 }
 
@@ -137,7 +146,9 @@ export interface Client {
   onMessage(fn: (body: Body) => void): () => void;
   /**
    * Fires fn on every change of the connection's state: "connecting", "open",
-   * "reconnecting" (info.attempt), "resync" (after every reconnect or renewal:
+   * "reconnecting" (info.attempt; said again with a new info.delay when the wait is cut short, and without a delay
+   * when the page goes into the back/forward cache or is frozen: pagehide persisted or freeze close the connection
+   * cleanly, 1000 "page frozen", and pageshow persisted or resume dial again), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
    * shows), "failed" (gave up after maxAttempts, or at once when the browser
    * refuses to open a WebSocket to the URL: info.reason then says what the
@@ -145,7 +156,9 @@ export interface Client {
    */
   onState(fn: (state: State, info: StateInfo) => void): () => void;
   /**
-   * Follows more topics, now and on every later connection. The subscribes and unsubscribes of one task go to the
+   * Follows more topics, now and on every later connection. A later connection names in its URL the topics the gateway
+   * took and subscribes to the rest once open, so that one the gateway refuses, subscribed while disconnected, is
+   * refused alone (as below), not the whole connect (which a browser cannot tell from a gateway that is down). The subscribes and unsubscribes of one task go to the
    * gateway together once it ends, as one subscribe frame and one unsubscribe frame at most. Throws a TypeError for a
    * name the gateway refuses (whitespace, a control character, "," or "#", over 128 bytes) and past 50 topics. A
    * subscribe the gateway refuses (a chatter ID limited to other topics, or its --max-topics) is asked for again topic
@@ -153,7 +166,9 @@ export interface Client {
    * asks for it, and so is one asked for alone that the gateway did not take (over socks serve's frame rate, a route
    * that failed), and one its subscribed reply does not name (answers may come out of order: a refusal may have been
    * taken for another subscribe's). Otherwise one whose route failed (API Gateway's {"message":"Internal server error",...}) is
-   * reported and its topics kept: the next connection asks for them. At most 256 subscribes and unsubscribes wait
+   * reported and its topics kept: the next connection asks for them. One answered "this connection is not registered;
+   * reconnect" (the gateway lost the connection's record, so nothing published reaches it) is reported, and the client
+   * closes that connection (1000 "not registered") and reconnects after the usual backoff. At most 256 subscribes and unsubscribes wait
    * for the gateway's answers on a connection: past that the changes are held, reported once (not again until it has
    * answered half of them), and sent as it answers, one frame an answer (the subscribe first when both wait) (or asked
    * for by the next connection).
@@ -162,7 +177,7 @@ export interface Client {
   /**
    * Stops following topics, now and on every later connection (sent as subscribe() says). One the gateway refuses
    * or whose route failed is reported; its topics may go on arriving until the next connection, which does not ask
-   * for them.
+   * for them; one answered "this connection is not registered; reconnect" also reconnects, as subscribe() says.
    */
   unsubscribe(topics: string[] | string): void;
   /** Closes the connection for good. */

@@ -17,7 +17,11 @@
 // tabs that hear the same event do not all ping at once, to find a link
 // that died meanwhile),
 // reconnects with jittered exponential backoff (which starts over only
-// once a connection has stayed open maxBackoffMs), renews the connection
+// once a connection has stayed open maxBackoffMs; a longer wait than the
+// first step is cut to a random one within it when the network comes back
+// or the page is shown again), closes the connection while the page is in
+// the back/forward cache or frozen and opens one when it is back, renews
+// the connection
 // at a random time before API Gateway's 2-hour cap (the new connection
 // opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
@@ -62,10 +66,17 @@ const REPLY_FIELDS = new Set(["type", "topics", "error", "time"]);
 // rate (pubsub.TooManyFrames), which it sends in order whatever the
 // frame's action, a ping's too.
 const TOO_MANY_FRAMES = "too many frames";
+// The gateway's error reply to a subscribe or unsubscribe of a connection
+// whose record is gone (prune-stale, its expiry, a store wiped): the
+// connection gets nothing published, so the client reconnects (see _reply).
+const NOT_REGISTERED = "this connection is not registered; reconnect";
 // API Gateway's own error frame, sent in place of a route's reply when the
 // route's function failed ("Internal server error") or there is no route
 // for the action ("Forbidden"). The local gateway sends it too.
 const GATEWAY_ERROR_FIELDS = ["connectionId", "message", "requestId"];
+// The close reason of a connection closed as the page went into the
+// back/forward cache or was frozen (see _freeze).
+const FROZEN = "page frozen";
 // At most this many bodies are remembered per connection while two overlap.
 const OVERLAP_MEMORY = 1000;
 // At most this many subscribes and unsubscribes wait for the gateway's
@@ -159,10 +170,21 @@ const NO_ID = "no chatter ID";
 // and for a browser clock a little behind the gateway's.
 const ID_MARGIN_MS = 60 * 1000;
 
+// A number expiresAt below this is seconds since the epoch, not ms (a
+// JWT's exp, a Unix time): in ms it is March 1973, in seconds the year
+// 5138, so no expiry a gateway gives is on the wrong side of it either way.
+const SECONDS_BELOW = 1e11;
+
 // expiry is the time in ms of an expiresAt a getChatterId answered (an
-// RFC 3339 string, ms since the epoch, or a Date), or 0 when unknown.
-function expiry(at) {
-  const ms = at instanceof Date ? at.getTime() : typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : NaN;
+// RFC 3339 string, ms since the epoch, or a Date), or 0 when unknown. A
+// number in seconds (see SECONDS_BELOW) is taken as seconds, and
+// inSeconds() is called.
+function expiry(at, inSeconds) {
+  let ms = at instanceof Date ? at.getTime() : typeof at === "string" ? Date.parse(at) : typeof at === "number" ? at : NaN;
+  if (typeof at === "number" && ms > 0 && ms < SECONDS_BELOW) {
+    ms *= 1000;
+    inSeconds();
+  }
   return Number.isFinite(ms) ? ms : 0;
 }
 
@@ -273,6 +295,11 @@ class Client {
     // subscribe("news") adds news to it, and unsubscribe(".") drops it.
     this._topics = topicList(o.topics);
     if (this._topics.length === 0) this._topics = [ALL];
+    // The topics followed that the gateway took (see _urlTopics): those the
+    // page connects with, those a connection opened with, and those a
+    // subscribed reply named. Trimmed to the topics followed once each task
+    // that changed them is done (see _action).
+    this._accepted = new Set(this._topics);
     checkCount(this._topics);
     this._keys = new Map();
     this._messageFns = new Set();
@@ -284,7 +311,9 @@ class Client {
     this._failures = 0; // handshakes in a row that never opened
     this._renewFailures = 0; // renewals in a row that never opened
     this._reconnects = 0; // attempts since a connection last stayed open maxBackoffMs
-    this._retryTimer = null;
+    this._retryTimer = null; // the wait before _dial
+    this._retryAt = 0; // when it ends (Date.now())
+    this._retryInfo = null; // what the "reconnecting" it follows said
     this._renewTimer = null;
     this._idTimers = new Set(); // each bounds a getChatterId call (a renewal's and a reconnect's may overlap)
     this._heartbeat = null;
@@ -301,30 +330,53 @@ class Client {
     this._idUntil = 0;
     this._idOpened = false;
     this._idSuspect = false;
+    this._saidSeconds = false; // see _saySeconds
+    this._frozen = false; // see _freeze
+    this._epoch = 0; // counts freezes: a _dial that awaited across one stands down
     this._done = false;
     /** @type {"connecting" | "open" | "reconnecting" | "failed" | "closed"} */
     this.state = "connecting";
     // The network back, or the page shown again: dial if waiting for the
-    // network, else check the connection (see _wake). Every tab behind the
-    // network that came back, and every tab of a site shown at once, hears
-    // it at the same moment: each dials or checks after its own delay,
-    // uniform within the first backoff step, so that they do not all reach
-    // the gateway at once. (A reconnect already scheduled keeps its own
-    // jittered delay.)
+    // network, else check the connection (see _wake), or bring a reconnect
+    // that waits longer than the first backoff step forward (see _hurry).
+    // Every tab behind the network that came back, and every tab of a site
+    // shown at once, hears it at the same moment: each dials or checks
+    // after its own delay, uniform within the first backoff step, so that
+    // they do not all reach the gateway at once.
     this._onOnline = () => {
       if (this._done) return;
-      if (!this._waitingOnline) return void this._wake();
+      if (!this._waitingOnline) {
+        this._hurry();
+        this._wake();
+        return;
+      }
       this._waitingOnline = false;
-      this._retryTimer = setTimeout(() => {
-        this._retryTimer = null;
-        this._dial();
-      }, this._jitter());
+      this._dialIn(this._jitter());
     };
     this._onVisible = () => {
-      if (globalThis.document?.visibilityState === "visible") this._wake();
+      if (this._done || globalThis.document?.visibilityState !== "visible") return;
+      this._hurry();
+      this._wake();
     };
-    if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
+    // Into the back/forward cache, or frozen (a background tab): see
+    // _freeze. Out of it: see _thaw. A page gets both events of a pair
+    // (pagehide then freeze, resume then pageshow); the second does nothing.
+    this._onPageHide = (ev) => {
+      if (ev?.persisted) this._freeze();
+    };
+    this._onPageShow = (ev) => {
+      if (ev?.persisted) this._thaw();
+    };
+    this._onFreeze = () => this._freeze();
+    this._onResume = () => this._thaw();
+    if (typeof globalThis.addEventListener === "function") {
+      globalThis.addEventListener("online", this._onOnline);
+      globalThis.addEventListener("pagehide", this._onPageHide);
+      globalThis.addEventListener("pageshow", this._onPageShow);
+    }
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisible);
+    globalThis.document?.addEventListener?.("freeze", this._onFreeze);
+    globalThis.document?.addEventListener?.("resume", this._onResume);
     // Listeners added right after connect() see "connecting".
     queueMicrotask(() => {
       if (this._done) return;
@@ -413,11 +465,26 @@ class Client {
     return u.toString();
   }
 
-  // _urlTopics is what a connect asks for: the topics followed, or "." when
-  // there are none, as a connect cannot ask for none (the connection then
-  // unsubscribes it as soon as it opens: see _syncTopics).
+  // _urlTopics is what a connect asks for: the topics followed that the
+  // gateway took (see _accepted). A topic the gateway refuses in a connect
+  // URL refuses the whole connect, which a browser sees only as a
+  // handshake that never opened, every one until "failed": one subscribed
+  // while no connection was open is asked for by a subscribe frame once
+  // the connection opens (see _syncTopics), whose refusal names it (see
+  // _reply). When none of the topics followed was taken, the connect asks
+  // for them all, or "." when there are none, as a connect cannot ask for
+  // none (the connection then unsubscribes it as soon as it opens).
   _urlTopics() {
+    const taken = this._topics.filter((t) => this._accepted.has(t));
+    if (taken.length > 0) return taken;
     return this._topics.length > 0 ? this._topics.slice() : [ALL];
+  }
+
+  // _took records that c opened with its topics or that the gateway took
+  // topics on c (see _accepted).
+  _took(c, topics) {
+    if (c !== this._conn && this._conn) return; // a replaced connection's
+    for (const t of topics) if (this._topics.includes(t)) this._accepted.add(t);
   }
 
   // _offline reports whether the browser has no network the gateway needs
@@ -476,12 +543,20 @@ class Client {
         throw new Error("socks: getChatterId answered text with characters no chatter ID has (an error page's?), not a chatter ID");
       }
       this._chatterId = id;
-      this._idUntil = given ? expiry(answer.expiresAt) : 0;
+      this._idUntil = given ? expiry(answer.expiresAt, () => this._saySeconds(answer.expiresAt)) : 0;
       this._idOpened = this._idSuspect = false;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
     }
+  }
+
+  // _saySeconds reports, once, that getChatterId gave expiresAt in
+  // seconds (see expiry): it works, but a page that means ms has a bug.
+  _saySeconds(at) {
+    if (this._saidSeconds) return;
+    this._saidSeconds = true;
+    report(new Error(`socks: getChatterId's expiresAt ${at} is below ${SECONDS_BELOW}, so taken as seconds since the epoch (${new Date(at * 1000).toISOString()}): give ms, a Date or an RFC 3339 string (said once)`));
   }
 
   // _refused reports the error of a WebSocket constructor that refused to
@@ -513,7 +588,8 @@ class Client {
 
   // _dial opens the main connection (first connect and reconnects).
   async _dial() {
-    if (this._done) return;
+    if (this._done || this._frozen) return;
+    const epoch = this._epoch;
     if (this._offline() && typeof globalThis.addEventListener === "function") {
       // Wait for the network (_onOnline) instead of spending attempts on it.
       this._waitingOnline = true;
@@ -532,7 +608,8 @@ class Client {
         // still open.
         if (this._idUntil && this._idUntil <= Date.now()) this._chatterId = "";
       }
-      if (this._done) return;
+      // Closed, or frozen (and maybe thawed, with a dial of its own) meanwhile.
+      if (this._done || this._epoch !== epoch) return;
       this._needFreshId = false;
     }
     if (!this._chatterId) {
@@ -560,6 +637,7 @@ class Client {
       if (this._done || this._conn !== c) return void c.ws.close(1000);
       c.opened = true;
       this._openedWith(c);
+      this._took(c, c.topics);
       const reconnected = this._reconnects > 0;
       this._failures = 0;
       this._syncTopics(c);
@@ -638,12 +716,35 @@ class Client {
     this._reconnects++;
     const attempt = this._reconnects;
     const wait = delay(this._backoff(attempt));
+    this._retryInfo = { attempt, code: info.code, reason: info.reason };
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     if (this._done) return; // a listener closed the client
+    this._dialIn(wait);
+  }
+
+  // _dialIn dials after wait ms.
+  _dialIn(wait) {
+    clearTimeout(this._retryTimer);
+    this._retryAt = Date.now() + wait;
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._dial();
     }, wait);
+  }
+
+  // _hurry cuts a reconnect's wait that has more than the first backoff
+  // step to go (the network came back, the page was shown again: the
+  // gateway may have been down for a while, the backoff at its longest, or
+  // the link was what failed) to a wait of its own within that step (see
+  // _jitter), and says so with "reconnecting" again (the same attempt, the
+  // new delay). The attempt counts as it would have: however many events
+  // come, one dial, and maxAttempts as before.
+  _hurry() {
+    if (!this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
+    const wait = this._jitter();
+    const { attempt, code, reason } = this._retryInfo;
+    this._dialIn(wait);
+    this._emitState("reconnecting", { attempt, delay: wait, code, reason });
   }
 
   _startTimers(c) {
@@ -718,10 +819,66 @@ class Client {
   // browser waits up to a minute for the answer to a close frame, which a
   // dead link never sends, before it fires onclose.
   _dead(c) {
-    c.ws.close(4000, "no pong");
+    this._abandon(c, 4000, "no pong");
+  }
+
+  // _abandon closes c and goes on as if it had closed with code and
+  // reason (see _lost): nothing more it receives or says counts.
+  _abandon(c, code, reason) {
+    c.ws.close(code, reason);
     c.closed = true;
     c.ws.onmessage = c.ws.onclose = null;
-    this._lost(c, { code: 4000, reason: "no pong" });
+    this._lost(c, { code, reason });
+  }
+
+  // _freeze closes every connection cleanly (1000 "page frozen") and
+  // stops every timer when the page goes into the back/forward cache or is
+  // frozen: an open WebSocket keeps a page out of Chrome's cache, and a
+  // frozen page reads nothing from one while the gateway goes on sending
+  // to it. It says "reconnecting" (no delay: it waits for the page) unless
+  // it said so already; see _thaw.
+  _freeze() {
+    if (this._done || this._frozen) return;
+    this._frozen = true;
+    this._epoch++;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._waitingOnline = false;
+    this._stopTimers();
+    clearTimeout(this._drainTimer);
+    for (const c of [this._conn, this._next, this._old]) {
+      if (!c) continue;
+      clearTimeout(c.openTimer);
+      endOverlap(c);
+      c.ws.onopen = c.ws.onmessage = c.ws.onclose = null;
+      if (!c.closed) {
+        c.closed = true;
+        try {
+          c.ws.close(1000, FROZEN);
+        } catch {
+          // already closing
+        }
+      }
+    }
+    this._conn = this._next = this._old = null;
+    if (this.state === "reconnecting" && this._retryInfo) return;
+    this._reconnects++;
+    this._retryInfo = { attempt: this._reconnects, code: 1000, reason: FROZEN };
+    this._emitState("reconnecting", { attempt: this._reconnects, code: 1000, reason: FROZEN });
+  }
+
+  // _thaw dials again when the page is shown again from the back/forward
+  // cache or resumes, after a wait of its own (see _jitter): a site's tabs
+  // may resume together. It says "reconnecting" with that delay (the
+  // attempt _freeze said); the connection fires "resync" once open.
+  _thaw() {
+    if (this._done || !this._frozen) return;
+    this._frozen = false;
+    const wait = this._jitter();
+    const { attempt, code, reason } = this._retryInfo;
+    this._emitState("reconnecting", { attempt, delay: wait, code, reason });
+    if (this._done) return; // a listener closed the client
+    this._dialIn(wait);
   }
 
   // _jitter is a wait uniform within the first backoff step, in ms: what
@@ -810,10 +967,21 @@ class Client {
     this._answered(c);
     if (body.type !== "error") {
       const unnamed = named ? frame.topics.filter((t) => !named.has(t)) : [];
+      if (frame.action === "subscribe") this._took(c, named ? frame.topics.filter((t) => named.has(t)) : frame.topics);
       if (unnamed.length > 0 && (c === this._conn || !this._conn)) {
         this._drop(c, unnamed);
         report(new Error(`socks: the gateway's answer to ${JSON.stringify(frame)} does not name ${unnamed.map((t) => JSON.stringify(t)).join(", ")} among the topics followed: dropped, so that no later connect asks for it`));
       }
+      return true;
+    }
+    // The gateway lost the connection's record, so nothing published
+    // reaches it any more: one fresh connection, after the usual backoff,
+    // asks for every topic followed. The action is not dropped: the next
+    // connection asks for a subscribe's topics, and not for an
+    // unsubscribe's.
+    if (body.error === NOT_REGISTERED) {
+      report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+      if (c === this._conn && !c.closed) this._abandon(c, 1000, "not registered");
       return true;
     }
     // The refusal of a connection a renewal replaced is only reported: the
@@ -872,6 +1040,7 @@ class Client {
   _drop(c, topics) {
     c.topics = c.topics.filter((t) => !topics.includes(t));
     this._topics = this._topics.filter((t) => !topics.includes(t));
+    for (const t of topics) this._accepted.delete(t);
   }
 
   // _gatewayError handles API Gateway's error frame on c: it answers the
@@ -928,6 +1097,9 @@ class Client {
     this._syncQueued = true;
     queueMicrotask(() => {
       this._syncQueued = false;
+      // What the page stopped following in the task is no longer taken
+      // (see _accepted), unless it follows it again.
+      for (const t of this._accepted) if (!this._topics.includes(t)) this._accepted.delete(t);
       const c = this._conn;
       if (!this._done && c && c.opened && c.ws.readyState === 1) this._syncTopics(c);
       // Otherwise the next connection asks for every topic at $connect.
@@ -976,6 +1148,7 @@ class Client {
       const prev = this._conn === c ? null : this._conn;
       this._next = null;
       this._conn = c;
+      this._took(c, c.topics);
       this._failures = 0;
       this._renewFailures = 0;
       this._syncTopics(c);
@@ -1056,8 +1229,14 @@ class Client {
     this._done = true;
     clearTimeout(this._retryTimer);
     this._waitingOnline = false;
-    if (typeof globalThis.removeEventListener === "function") globalThis.removeEventListener("online", this._onOnline);
+    if (typeof globalThis.removeEventListener === "function") {
+      globalThis.removeEventListener("online", this._onOnline);
+      globalThis.removeEventListener("pagehide", this._onPageHide);
+      globalThis.removeEventListener("pageshow", this._onPageShow);
+    }
     globalThis.document?.removeEventListener?.("visibilitychange", this._onVisible);
+    globalThis.document?.removeEventListener?.("freeze", this._onFreeze);
+    globalThis.document?.removeEventListener?.("resume", this._onResume);
     for (const t of this._idTimers) clearTimeout(t);
     this._stopTimers();
     clearTimeout(this._drainTimer);

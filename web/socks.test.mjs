@@ -50,6 +50,9 @@ class FakeWebSocket {
 }
 
 const latest = () => FakeWebSocket.all.at(-1);
+// asked is what a socket asked for: its connect URL's topics ("." when
+// none), then those of the subscribes it sent.
+const asked = (ws) => [...(ws.url.searchParams.get("topic") ?? ".").split(","), ...ws.sent.flatMap((f) => (f.action === "subscribe" ? f.topics : []))];
 // flush lets promises and microtasks run (setImmediate is not faked).
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -357,18 +360,21 @@ test("re-subscribe: topics added with subscribe() follow the client to its next 
   ws.serverSend('{"type":"unsubscribed","topics":["plays"]}');
   assert.deepEqual(got, [], "replies to the client's own actions are not messages");
   ws.serverClose(1001);
-  // While disconnected: remembered for the next connection.
+  // While disconnected: remembered for the next connection, which asks
+  // for it once open (a topic the gateway refuses in a connect URL would
+  // refuse the whole connect; see the test of one subscribed while
+  // disconnected).
   c.subscribe("news");
   mock.timers.tick(states.at(-1).delay);
   await flush();
   const again = latest();
   assert.notEqual(again, ws);
-  assert.equal(again.url.searchParams.get("topic"), "plays,news");
+  assert.equal(again.url.searchParams.get("topic"), "plays");
   assert.deepEqual(c.topics, ["plays", "news"]);
-  // The connect asked for them: once open, no frame asks again.
+  // The connect asked for plays: once open, no frame asks again.
   again.serverOpen();
   await flush();
-  assert.deepEqual(again.sent, [], "no subscribe or unsubscribe repeats what the connect URL asked for");
+  assert.deepEqual(again.sent, [{ action: "subscribe", topics: ["news"] }], "no subscribe or unsubscribe repeats what the connect URL asked for");
   // Nor is one queued while disconnected and sent on top of the URL's.
   again.serverClose(1006);
   c.unsubscribe("plays");
@@ -902,7 +908,7 @@ test("offline: the client waits for the network without spending attempts, then 
     latest().serverClose(1006);
     mock.timers.tick(60_000);
     await flush();
-    assert.equal(listeners, 1);
+    assert.equal(listeners, 3, "online, pagehide and pageshow");
     c.close();
     assert.equal(listeners, 0, "close() removes the online listener");
     assert.equal(running.size, 0);
@@ -1275,7 +1281,7 @@ test("when the network comes back or the page is shown again, an open connection
     mock.timers.tick(1);
     assert.equal(ws.closedWith?.code, 4000);
     assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 4000, reason: "no pong" });
-    assert.equal(docListeners, 1);
+    assert.equal(docListeners, 3, "visibilitychange, freeze and resume");
     c.close();
     assert.equal(running.size, 0);
     assert.equal(docListeners, 0, "close() removes the visibilitychange listener");
@@ -1554,7 +1560,8 @@ test("a renewal whose getChatterId fails does not dial with an ID past its expir
 });
 
 // withPage runs fn with a browser's page events on globalThis: window's
-// online event, document's visibilitychange and navigator.onLine. It counts
+// online, pagehide and pageshow events, document's visibilitychange, freeze
+// and resume, and navigator.onLine. It counts
 // the listeners on each, so that a test can see that none outlives close().
 async function withPage(fn) {
   const win = new EventTarget();
@@ -1579,6 +1586,20 @@ async function withPage(fn) {
     online() {
       page.onLine = true;
       win.dispatchEvent(new Event("online"));
+    },
+    // pagehide and pageshow, persisted: into and out of the back/forward
+    // cache (or not: an unload, a first load).
+    pagehide(persisted) {
+      win.dispatchEvent(Object.assign(new Event("pagehide"), { persisted }));
+    },
+    pageshow(persisted) {
+      win.dispatchEvent(Object.assign(new Event("pageshow"), { persisted }));
+    },
+    freeze() {
+      doc.dispatchEvent(new Event("freeze"));
+    },
+    resume() {
+      doc.dispatchEvent(new Event("resume"));
     },
   };
   Object.defineProperty(doc, "visibilityState", { get: () => page.visibilityState });
@@ -1785,8 +1806,9 @@ test("every close a socks gateway (or another server) sends is followed by a rec
     await flush();
     const next = latest();
     assert.notEqual(next, first, `${what}: a new socket`);
-    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7,news", what);
+    assert.equal(next.url.searchParams.get("topic"), "updates,entity:7", what);
     next.serverOpen();
+    assert.deepEqual(asked(next), ["updates", "entity:7", "news"], what);
     next.serverSend('"after"');
     assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"], what);
     assert.deepEqual(got, ["before", "after"], what);
@@ -1897,6 +1919,28 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
         }
         await reconnect();
       },
+      "into the back/forward cache and back": async (ws) => {
+        page.pagehide(true);
+        page.freeze();
+        assert.equal(ws.closedWith?.reason, "page frozen");
+        ws.finishClose();
+        page.resume();
+        page.pageshow(true);
+        await reconnect();
+      },
+      "the connection's record gone (not registered)": async (ws) => {
+        ws.alive = false;
+        c.subscribe("gone");
+        await flush();
+        const errors = mock.method(console, "error", () => {});
+        ws.serverSend('{"type":"error","error":"this connection is not registered; reconnect"}');
+        errors.mock.restore();
+        assert.equal(errors.mock.callCount(), 1, "reported");
+        assert.equal(states.at(-1).reason, "not registered");
+        await reconnect();
+        c.unsubscribe("gone");
+        await flush();
+      },
       "the network gone and back": async (ws) => {
         page.onLine = false;
         ws.serverClose(1006);
@@ -1923,7 +1967,7 @@ test("a long-lived page: hundreds of reconnects and renewals of every kind leave
       const live = FakeWebSocket.all.filter((s) => s.readyState <= 1);
       assert.deepEqual(live, [latest()], `${what}: one socket open`);
       assert.ok(running.size <= 3, `${what}: ${running.size} timers (the heartbeat, the renewal and the backoff's)`);
-      assert.deepEqual(page.listeners, { window: 1, document: 1 }, what);
+      assert.deepEqual(page.listeners, { window: 3, document: 3 }, what);
       assert.equal(c._conn.ws, latest(), what);
       assert.equal(c._conn.pending.length, 0, `${what}: no action left waiting`);
       assert.ok(c._next === null && c._old === null && c._conn.peer === null && c._conn.seen === null, `${what}: nothing held of an earlier connection`);
@@ -2027,10 +2071,10 @@ test("a page that changes many topics one call at a time sends one subscribe and
   c.close();
 });
 
-test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection was accepted with", async () => {
+test("a refusal that reaches the connection a renewal replaced does not drop a topic the new connection asks for itself", async () => {
   // The old chatter ID may follow updates only; the renewal's fresh one
   // may follow news too. The old connection's answer comes late, after
-  // the new one opened with news in its URL, which the gateway accepted.
+  // the new one opened and asked for news, which the gateway takes.
   const errors = mock.method(console, "error", () => {});
   const { c } = await opened({ maxDurationMs: 20_000, random: () => 0, getChatterId: async () => "sc_renewed" });
   const old = latest();
@@ -2042,13 +2086,16 @@ test("a refusal that reaches the connection a renewal replaced does not drop a t
   await flush();
   const next = latest();
   assert.notEqual(next, old);
-  assert.equal(next.url.searchParams.get("topic"), "updates,news");
+  // news, not answered yet, is asked for once the new connection opens.
+  assert.equal(next.url.searchParams.get("topic"), "updates");
   next.serverOpen();
   old.serverSend('{"type":"error","error":"this chatter ID may not follow news; it may follow only updates","topics":["updates"]}');
-  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection follows it");
+  assert.deepEqual(c.topics, ["updates", "news"], "news stays: the new connection asks for it");
   assert.equal(errors.mock.callCount(), 1, "the old connection's refusal is reported");
   await flush();
-  assert.deepEqual(next.sent, [], "nothing to sync: the new connection asked for news at connect");
+  assert.deepEqual(next.sent, [{ action: "subscribe", topics: ["news"] }], "once: nothing more to sync");
+  next.serverSend('{"type":"subscribed","topics":["news","updates"]}');
+  assert.deepEqual(c.topics, ["updates", "news"]);
   errors.mock.restore();
   c.close();
 });
@@ -2156,6 +2203,7 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
             else if (x < 0.8) page.onLine ? (page.onLine = false) : page.online();
             else if (x < 0.85) page.visibilityState === "visible" ? page.hide() : page.show();
             else if (x < 0.86 && !healthy) c.close();
+            else if (x < 0.88) pick([() => page.pagehide(true), () => page.freeze(), () => page.pageshow(true), () => page.resume(), () => page.pagehide(false)])();
             await flush();
             const open = FakeWebSocket.all.filter((w) => w.readyState < 2);
             assert.ok(open.length <= 3, `seed ${seed}: ${open.length} sockets open (a connection, a renewal's and the one it replaced, at most)`);
@@ -2165,6 +2213,7 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
             // The gateway now opens every handshake, finishes every close and
             // answers every ping, and the network stays up.
             page.online();
+            page.resume();
             const from = FakeWebSocket.all.length;
             for (let i = 0; i < 400; i++) {
               for (const ws of FakeWebSocket.all) {
@@ -2256,11 +2305,14 @@ test("subscribes and unsubscribes waiting for the gateway's answer are capped at
   ws.serverClose(1001);
   mock.timers.tick(states.at(-1).delay);
   await flush();
-  assert.equal(latest().url.searchParams.get("topic"), "updates,plays,jobs");
+  assert.equal(latest().url.searchParams.get("topic"), "updates");
   latest().serverOpen();
   c.subscribe("chat");
   await flush();
-  assert.deepEqual(latest().sent, [{ action: "subscribe", topics: ["chat"] }]);
+  assert.deepEqual(latest().sent, [
+    { action: "subscribe", topics: ["plays", "jobs"] },
+    { action: "subscribe", topics: ["chat"] },
+  ]);
   errors.mock.restore();
   c.close();
 });
@@ -2390,7 +2442,8 @@ test("a refused subscribe's topics are not asked for again one a frame past the 
   ws.serverClose(1001, "Going away");
   mock.timers.tick(states.at(-1).delay);
   await flush();
-  assert.equal(latest().url.searchParams.get("topic"), "updates,x");
+  latest().serverOpen();
+  assert.deepEqual(asked(latest()), ["updates", "x"]);
   errors.mock.restore();
   c.close();
 });
@@ -2543,4 +2596,275 @@ test("an unsubscribe the gateway refuses (this connection is not registered) is 
   assert.equal(latest().url.searchParams.get("topic"), "updates");
   errors.mock.restore();
   c.close();
+});
+
+test("an expiresAt in seconds since the epoch (below 1e11, as a JWT's exp) is taken as seconds and said once: the ID is used again, not asked for at every reconnect as if long expired", async () => {
+  // In ms, 1e11 is March 1973; in seconds it is the year 5138: no expiry a
+  // gateway gives is on the wrong side of it either way.
+  let now = Date.parse("2026-11-30T12:00:00Z");
+  const clock = mock.method(Date, "now", () => now);
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const issued = [];
+  const getChatterId = async () => {
+    issued.push(`sc_id${issued.length + 1}`);
+    return { chatterId: issued.at(-1), expiresAt: Math.floor(now / 1000) + 15 * 60 };
+  };
+  try {
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    latest().serverOpen();
+    for (let i = 0; i < 3; i++) {
+      latest().serverClose(1001, "going away");
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      latest().serverOpen();
+    }
+    assert.deepEqual(issued, ["sc_id1"], "valid for 15 minutes: used again");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    assert.equal(said().length, 1, "said once");
+    assert.match(said()[0], /expiresAt.*seconds/);
+    // Near its expiry, in seconds, a fresh one.
+    now += 14 * 60 * 1000 + 30 * 1000;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.deepEqual(issued, ["sc_id1", "sc_id2"]);
+    assert.equal(said().length, 1, "not said again");
+    c.close();
+  } finally {
+    clock.mock.restore();
+    errors.mock.restore();
+  }
+});
+
+test("the gateway's \"this connection is not registered; reconnect\" (its record gone: pruned, expired) reconnects once, after the usual backoff, and the new connection follows every topic", async () => {
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened({ topics: ["updates", "jobs"] });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  const ws = latest();
+  c.subscribe("news");
+  c.unsubscribe("jobs");
+  await flush();
+  assert.deepEqual(ws.sent, [
+    { action: "subscribe", topics: ["news"] },
+    { action: "unsubscribe", topics: ["jobs"] },
+  ]);
+  const gone = '{"type":"error","error":"this connection is not registered; reconnect"}';
+  ws.serverSend(gone);
+  ws.serverSend(gone); // the unsubscribe's answer: no second reconnect
+  assert.deepEqual(got, [], "the answers are not messages");
+  assert.deepEqual(ws.closedWith, { code: 1000, reason: "not registered" });
+  assert.equal(FakeWebSocket.all.length, 1, "the reconnect waits for its backoff");
+  assert.deepEqual(states.slice(2).map((s) => s.state), ["reconnecting"]);
+  assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 1000, reason: "not registered" });
+  assert.match(said()[0], /not registered/);
+  mock.timers.tick(375);
+  await flush();
+  assert.equal(FakeWebSocket.all.length, 2, "one fresh connection");
+  const next = latest();
+  next.serverOpen();
+  await flush();
+  assert.deepEqual(asked(next), ["updates", "news"]);
+  assert.deepEqual(c.topics, ["updates", "news"]);
+  assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+  // The socket given up closes late: nothing more comes of it.
+  ws.serverClose(1000);
+  assert.equal(FakeWebSocket.all.length, 2);
+  assert.equal(c.state, "open");
+  errors.mock.restore();
+  c.close();
+});
+
+test("a long reconnect wait is cut short when the network comes back or the page is shown again: one dial after a wait within the first backoff step, the attempt counted as usual", async () => {
+  // A gateway down for a while has the client waiting up to maxBackoffMs
+  // (30 s) between attempts; the laptop that slept, the network that came
+  // back, the tab shown again would otherwise wait out what is left of it.
+  const win = new EventTarget();
+  const doc = new EventTarget();
+  doc.visibilityState = "visible";
+  const saved = { add: globalThis.addEventListener, remove: globalThis.removeEventListener, document: globalThis.document };
+  globalThis.addEventListener = win.addEventListener.bind(win);
+  globalThis.removeEventListener = win.removeEventListener.bind(win);
+  globalThis.document = doc;
+  try {
+    const { c, states } = await opened({ maxAttempts: 20 });
+    latest().serverClose(1006);
+    // A wait within the first step (375 ms) is left as it is.
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 375, code: 1006, reason: "" });
+    const told = states.length;
+    win.dispatchEvent(new Event("online"));
+    assert.equal(states.length, told, "nothing to cut");
+    mock.timers.tick(374);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1);
+    mock.timers.tick(1);
+    await flush();
+    // The gateway is down: handshakes fail until the wait is at its longest.
+    while (states.at(-1).delay < 22500) {
+      latest().serverClose(1006);
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+    }
+    const dialled = FakeWebSocket.all.length;
+    const { attempt } = states.at(-1);
+    // random 0.5: a wait of half the first step.
+    for (const [target, event, visible] of [
+      [win, "online"],
+      [doc, "visibilitychange", "visible"],
+    ]) {
+      latest().serverClose(1006);
+      assert.equal(states.at(-1).delay, 22500);
+      mock.timers.tick(10_000);
+      if (visible) {
+        doc.visibilityState = "hidden";
+        doc.dispatchEvent(new Event("visibilitychange"));
+        assert.equal(states.at(-1).delay, 22500, "hidden: nothing cut");
+        doc.visibilityState = visible;
+      }
+      target.dispatchEvent(new Event(event));
+      target.dispatchEvent(new Event(event));
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: states.at(-2).attempt, delay: 250, code: 1006, reason: "" }, event);
+      assert.equal(states.at(-2).delay, 22500, `${event}: cut once, however many events`);
+      mock.timers.tick(249);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, dialled + (visible ? 1 : 0), event);
+      mock.timers.tick(1);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, dialled + (visible ? 2 : 1), `${event}: one dial`);
+    }
+    assert.equal(states.at(-1).attempt, attempt + 2, "each cut attempt counted as usual");
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, dialled + 2, "no dial left behind");
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    c.close();
+    assert.equal(running.size, 0);
+  } finally {
+    globalThis.addEventListener = saved.add;
+    globalThis.removeEventListener = saved.remove;
+    globalThis.document = saved.document;
+    if (!saved.add) delete globalThis.addEventListener;
+    if (!saved.remove) delete globalThis.removeEventListener;
+    if (!saved.document) delete globalThis.document;
+  }
+});
+
+test("a topic subscribed while disconnected that the gateway refuses is refused alone once the next connection opens, reported and dropped: the client does not end in failed, and keeps the others", async () => {
+  // A connect URL naming a topic the chatter ID may not follow is refused
+  // whole (403), which a browser sees only as a handshake that never
+  // opened: every attempt would be refused, ending in "failed".
+  const errors = mock.method(console, "error", () => {});
+  const said = () => errors.mock.calls.map((x) => String(x.arguments[0])).filter((m) => m.includes("socks:"));
+  const { c, states } = await opened({ topics: ["updates", "entity:1"] });
+  const got = [];
+  c.onMessage((b) => got.push(b));
+  latest().serverClose(1001, "going away");
+  c.subscribe(["news", "entity:2"]); // the chatter ID may follow updates and entity:*
+  // The gateway, as routes' $connect: a URL naming news is refused.
+  const gateway = async () => {
+    for (let i = 0; i < 20 && c.state === "reconnecting"; i++) {
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      const ws = latest();
+      if ((ws.url.searchParams.get("topic") ?? ".").split(",").includes("news")) ws.serverClose(1006);
+      else ws.serverOpen();
+    }
+  };
+  await gateway();
+  assert.equal(c.state, "open");
+  const ws = latest();
+  assert.equal(ws.url.searchParams.get("topic"), "updates,entity:1", "the topics the gateway took before");
+  assert.deepEqual(ws.sent, [{ action: "subscribe", topics: ["news", "entity:2"] }], "the new ones, once open");
+  const refusal = '{"type":"error","error":"this chatter ID may not follow news; it may follow only updates, entity:*","topics":["entity:1","updates"]}';
+  ws.serverSend(refusal);
+  assert.deepEqual(ws.sent.slice(1), [
+    { action: "subscribe", topics: ["news"] },
+    { action: "subscribe", topics: ["entity:2"] },
+  ]);
+  ws.serverSend(refusal);
+  ws.serverSend('{"type":"subscribed","topics":["entity:1","entity:2","updates"]}');
+  assert.deepEqual(got, []);
+  assert.deepEqual(c.topics, ["updates", "entity:1", "entity:2"]);
+  assert.equal(said().length, 1);
+  assert.match(said()[0], /may not follow news/);
+  // The next connection asks for what the gateway took.
+  ws.serverClose(1001, "going away");
+  await gateway();
+  assert.equal(c.state, "open");
+  assert.equal(latest().url.searchParams.get("topic"), "updates,entity:1,entity:2");
+  assert.deepEqual(latest().sent, []);
+  errors.mock.restore();
+  c.close();
+});
+
+test("a page put in the back/forward cache (pagehide persisted) or frozen (freeze) closes its connection cleanly and leaves nothing running; shown again (pageshow persisted, resume) it reconnects once, then resync", async () => {
+  // An open WebSocket keeps a page out of Chrome's back/forward cache, and
+  // a frozen page reads nothing from one.
+  await withPage(async (page) => {
+    const { c, states } = await opened();
+    for (const [leave, back] of [
+      [() => (page.pagehide(true), page.freeze()), () => (page.resume(), page.pageshow(true))],
+      [() => page.freeze(), () => page.resume()],
+      [() => page.pagehide(true), () => page.pageshow(true)],
+    ]) {
+      const ws = latest();
+      const n = FakeWebSocket.all.length;
+      const attempt = states.filter((s) => s.state === "reconnecting").length === 0 ? 1 : states.at(-3).attempt + 1;
+      leave();
+      assert.deepEqual(ws.closedWith, { code: 1000, reason: "page frozen" });
+      assert.equal(running.size, 0, "nothing runs while frozen");
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt, code: 1000, reason: "page frozen" });
+      ws.finishClose(); // the browser's onclose, later: nothing comes of it
+      mock.timers.tick(10 * 60 * 1000);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n, "no dial while frozen");
+      back();
+      // random 0.5: half the first backoff step.
+      assert.deepEqual(states.at(-1), { state: "reconnecting", attempt, delay: 250, code: 1000, reason: "page frozen" });
+      mock.timers.tick(250);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n + 1, "one new connection");
+      latest().serverOpen();
+      assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+      assert.equal(latest().url.searchParams.get("topic"), "updates");
+    }
+    // An unload (not persisted) and a first load are left to the browser.
+    const n = FakeWebSocket.all.length;
+    page.pagehide(false);
+    page.pageshow(false);
+    assert.equal(latest().closedWith, null);
+    assert.equal(FakeWebSocket.all.length, n);
+    c.close();
+    assert.equal(running.size, 0);
+    assert.deepEqual(page.listeners, { window: 0, document: 0 });
+  });
+});
+
+test("a page frozen while getChatterId is asked and shown again makes one connection: the answer that comes after the thaw does not dial a second one", async () => {
+  await withPage(async (page) => {
+    const answers = [];
+    const getChatterId = () => new Promise((resolve) => answers.push(resolve));
+    const { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    assert.equal(answers.length, 1);
+    page.freeze();
+    page.resume();
+    mock.timers.tick(250);
+    await flush();
+    assert.equal(answers.length, 2, "asked again after the thaw");
+    answers[0]("sc_before");
+    await flush();
+    answers[1]("sc_after");
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1, "one connection");
+    assert.equal(latest().url.searchParams.get("id"), "sc_after");
+    latest().serverOpen();
+    assert.deepEqual(states.map((s) => s.state), ["connecting", "reconnecting", "reconnecting", "open", "resync"]);
+    c.close();
+    assert.equal(running.size, 0);
+  });
 });
