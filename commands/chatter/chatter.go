@@ -58,7 +58,9 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 
 With --topics, the ID may connect to and subscribe to only those topics: a
 name, or a prefix ending in '*' ("entity:*"). Others are refused at the
-upgrade (403) or with an error frame. Without it, any topic.
+upgrade (403) or with an error frame. Without it, any topic. Here '*' is
+the wildcard, where elsewhere it is a character of a topic's name: it may
+only end a pattern, and '*' alone is refused (leave --topics out).
 
 On the local backend a state dir that does not exist (a mistyped
 --state-dir) exits 3 and makes nothing: no socks serve would see the ID
