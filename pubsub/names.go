@@ -42,7 +42,7 @@ func ValidateTopic(name string) error {
 // look each up once).
 func ValidateTopics(topics []string) error {
 	if n := len(Unique(topics)); n > MaxTopicsPerConnection {
-		return invalid("topics", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
+		return invalid("the topic list", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
@@ -139,7 +139,7 @@ func NormalizeTopics(in []string) ([]string, error) {
 		}
 	}
 	if len(out) > MaxTopicsPerConnection {
-		return nil, invalid("topics", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
+		return nil, invalid("the topic list", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
 	}
 	return out, nil
 }
@@ -168,7 +168,7 @@ func Unique(names []string) []string {
 // it once).
 func ValidateTopicPatterns(patterns []string) error {
 	if n := len(Unique(patterns)); n > MaxTopicsPerConnection {
-		return invalid("topics", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
+		return invalid("the topic list", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, p := range patterns {
 		// A name's own rules first: its length is checked before the

@@ -429,6 +429,43 @@ func TestTheUsersLimitCountsDistinctUsers(t *testing.T) {
 	}
 }
 
+// TestTheCountLimitsReadAsSentences: the refusal of too many topics read
+// "topics names 60 distinct topics"; each count limit's refusal reads as
+// a sentence, in every place it reaches (publish --topic, ?topic=, a
+// subscribe frame, an envelope's dead-letter reason, chatter issue
+// --topics).
+func TestTheCountLimitsReadAsSentences(t *testing.T) {
+	many := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("t%d", i)
+		}
+		return out
+	}
+	_, normalized := NormalizeTopics(many(60))
+	_, listed := TopicList([]string{strings.Join(many(60), ",")})
+	body, err := json.Marshal(map[string]any{"users": many(MaxUsersPerEnvelope + 1), "topics": []string{"t"}, "body": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, users := ParseEnvelope(body)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"an envelope's topics", ValidateTopics(many(60)), "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a connection's topics", normalized, "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a comma list", listed, "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a chatter ID's patterns", ValidateTopicPatterns(many(60)), "the topic list names 60 distinct patterns; at most 50 are allowed"},
+		{"an envelope's users", users, "the user list names 1001 distinct users; at most 1000 are allowed"},
+	} {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("%s: %v; want %q", tc.name, tc.err, tc.want)
+		}
+	}
+}
+
 // TestAStarInAPatternSaysWhatItMeansThere: '*' is an ordinary character
 // of a topic's name everywhere (listen --topic '*', publish --topic
 // 'a*b'), but in the topic patterns of a chatter ID it is the wildcard
