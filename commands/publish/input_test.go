@@ -59,6 +59,37 @@ func TestABodyThatIsNotUTF8IsRefusedWhateverItsFlag(t *testing.T) {
 	}
 }
 
+// TestAnOversizedBodySaysItsSizeAsAPersonReadsIt: a body over what a
+// queue message holds was refused as "over 1048576 bytes; API Gateway
+// delivers at most 131072": the refusals say the size and the limit in
+// KiB and MiB.
+func TestAnOversizedBodySaysItsSizeAsAPersonReadsIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(file, []byte(`"`+strings.Repeat("x", 200000-2)+`"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		stdin string
+		want  string
+	}{
+		{"a body over what a queue message holds", nil, "[" + strings.Repeat(" ", 2<<20) + "]", "the body from stdin is over 1 MiB; API Gateway delivers at most 128 KiB per message"},
+		{"a body file over the message limit", []string{"--body-file", file}, "", "the body from " + file + " is 195.3 KiB (200000 bytes); API Gateway delivers at most 128 KiB per message"},
+		{"a --message over the message limit", []string{"--message", strings.Repeat("x", 200000-2)}, "", "--message is 195.3 KiB (200000 bytes) as the JSON string sent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, in, _, _ := iostreams.Test()
+			in.WriteString(tc.stdin)
+			_, err := parse(t, ios, append([]string{"--topic", "t"}, tc.flags...)...).Envelope(t.Context())
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "at most 128 KiB per message") {
+				t.Fatalf("got %v; want a usage error saying %q and the limit, 128 KiB", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestAMessageIsMeasuredAsTheJSONStringSent: a --message of quotes or
 // control characters grows as it is escaped; the refusal says that the
 // size is of the JSON string sent and names --message, and a message
@@ -86,7 +117,7 @@ func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
 				return
 			}
 			var fe *cmdutil.FlagError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--message is") || !strings.Contains(err.Error(), "escaped") || !strings.Contains(err.Error(), "at most 131072 bytes") {
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--message is") || !strings.Contains(err.Error(), "escaped") || !strings.Contains(err.Error(), "at most 128 KiB") {
 				t.Fatalf("got %v; want a usage error naming --message, its escaped size and the limit", err)
 			}
 		})

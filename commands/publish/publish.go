@@ -215,7 +215,7 @@ func (opts *Options) body(ctx context.Context, topics []string) (json.RawMessage
 		}
 		body := jsonString(opts.Message)
 		if n := len(pubsub.QueueText(body)); n > pubsub.MaxMessageBytes {
-			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", n, pubsub.MaxMessageBytes)
+			return nil, cmdutil.FlagErrorf("--message is %s as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %s per message", text.Size(n), text.Size(pubsub.MaxMessageBytes))
 		}
 		return body, nil
 	case opts.bodySet && opts.Body != "-":
@@ -304,7 +304,8 @@ func checkRead(b []byte, err error, name string) ([]byte, error) {
 		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
 	}
 	if len(b) > pubsub.MaxEnvelopeBytes {
-		return nil, cmdutil.FlagErrorf("the body from %s is over %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, pubsub.MaxEnvelopeBytes, pubsub.MaxMessageBytes)
+		// Read no further: its size is not known.
+		return nil, cmdutil.FlagErrorf("the body from %s is over %s; API Gateway delivers at most %s per message", name, text.Size(pubsub.MaxEnvelopeBytes), text.Size(pubsub.MaxMessageBytes))
 	}
 	if b, err = text.UTF8File(b); err != nil {
 		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
@@ -345,7 +346,7 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
 	}
 	if buf.Len() > pubsub.MaxMessageBytes {
-		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
+		return nil, cmdutil.FlagErrorf("the body from %s is %s; API Gateway delivers at most %s per message", name, text.Size(buf.Len()), text.Size(pubsub.MaxMessageBytes))
 	}
 	return buf.Bytes(), nil
 }
