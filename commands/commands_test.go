@@ -106,7 +106,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"an empty body says what to give", []string{"publish", "--topic", "t", "--body-file", "-"}, "", dir, 2, "the body from stdin is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name"},
 		{"an empty --body says what to give", []string{"publish", "--topic", "t", "--body", " "}, "", dir, 2, "is empty: give a JSON body, --message TEXT for plain text, or no body flag to publish the topic's name"},
 		{"a number no JSON parser can hold is refused in words, not Go's", []string{"publish", "--topic", "t", "--body", `{"n":1e999}`}, "", dir, 2, "number too large (1e999)"},
-		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "128 KB"},
+		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "is 128.0 KiB (131074 bytes); API Gateway delivers at most 128 KiB per message"},
 		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + ": no such file"},
 		{"a --body-file that is a directory is a usage error", []string{"publish", "--topic", "t", "--body-file", dir}, "", dir, 2, "is a directory"},
 		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
