@@ -54,7 +54,7 @@ func (e Envelope) Validate() error {
 	// The users addressed, as publish --geek counts them: a user named
 	// twice is one.
 	if n := len(Unique(e.Users)); n > MaxUsersPerEnvelope {
-		return invalid("users", "names %d distinct users; at most %d are allowed", n, MaxUsersPerEnvelope)
+		return invalid("the user list", "names %d distinct users; at most %d are allowed", n, MaxUsersPerEnvelope)
 	}
 	for _, u := range e.Users {
 		if err := ValidateGeek(u); err != nil {

@@ -42,7 +42,7 @@ func ValidateTopic(name string) error {
 // look each up once).
 func ValidateTopics(topics []string) error {
 	if n := len(Unique(topics)); n > MaxTopicsPerConnection {
-		return invalid("topics", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
+		return invalid("the topic list", "names %d distinct topics; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
@@ -139,7 +139,7 @@ func NormalizeTopics(in []string) ([]string, error) {
 		}
 	}
 	if len(out) > MaxTopicsPerConnection {
-		return nil, invalid("topics", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
+		return nil, invalid("the topic list", "names %d distinct topics; at most %d are allowed", len(out), MaxTopicsPerConnection)
 	}
 	return out, nil
 }
@@ -168,22 +168,28 @@ func Unique(names []string) []string {
 // it once).
 func ValidateTopicPatterns(patterns []string) error {
 	if n := len(Unique(patterns)); n > MaxTopicsPerConnection {
-		return invalid("topics", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
+		return invalid("the topic list", "names %d distinct patterns; at most %d are allowed", n, MaxTopicsPerConnection)
 	}
 	for _, p := range patterns {
+		// A name's own rules first: its length is checked before the
+		// words below quote it.
+		if err := ValidateTopic(p); err != nil {
+			return err
+		}
+		// '*' is a character of a topic's name anywhere else; here it
+		// is the wildcard, and the refusals say so.
 		if p == "*" {
-			return invalid("topics", "pattern \"*\" allows everything; leave the topics out instead")
+			// TopicAllowed would allow every topic but AllTopics: not
+			// "any topic", which is no patterns at all.
+			return invalid("topics", "pattern \"*\" would allow every topic but '.': in a pattern '*' matches any ending of a name (\"entity:*\"), so a topic named \"*\" cannot be named alone; leave the topics out to allow any topic")
 		}
 		if p == AllTopics {
 			// TopicAllowed lets only no patterns at all allow it: as a
 			// pattern it would allow nothing.
 			return invalid("topics", "pattern %q means every topic; leave the topics out instead", p)
 		}
-		if strings.Contains(strings.TrimSuffix(p, "*"), "*") {
-			return invalid("topics", "pattern %q has '*' before its end; '*' may only end a pattern", p)
-		}
-		if err := ValidateTopic(p); err != nil {
-			return err
+		if i := strings.Index(p, "*"); i >= 0 && i < len(p)-1 {
+			return invalid("topics", "pattern %q has '*' before its end: in a pattern '*' matches any ending of a name and may only end one, so a topic whose name holds '*' before its end cannot be named exactly; %q allows it, with every topic starting %q", p, p[:i+1], p[:i])
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func FuzzNamesKeepTheDocumentedRules(f *testing.F) {
 // allows each of its plain names, never the every-topic wildcard, and a
 // topic only when one pattern is that topic or ends in '*' with the topic
 // starting with the rest of it; '*' is only ever at a pattern's end, and a
-// pattern that allows everything ("*") is refused.
+// pattern "*", which would allow every topic but the wildcard, is refused.
 func FuzzTopicPatternsAllowOnlyWhatTheySay(f *testing.F) {
 	f.Add("updates,entity:*", "entity:42")
 	f.Add("updates", "updates2")

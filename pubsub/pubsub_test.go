@@ -429,6 +429,84 @@ func TestTheUsersLimitCountsDistinctUsers(t *testing.T) {
 	}
 }
 
+// TestTheCountLimitsReadAsSentences: the refusal of too many topics read
+// "topics names 60 distinct topics"; each count limit's refusal reads as
+// a sentence, in every place it reaches (publish --topic, ?topic=, a
+// subscribe frame, an envelope's dead-letter reason, chatter issue
+// --topics).
+func TestTheCountLimitsReadAsSentences(t *testing.T) {
+	many := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("t%d", i)
+		}
+		return out
+	}
+	_, normalized := NormalizeTopics(many(60))
+	_, listed := TopicList([]string{strings.Join(many(60), ",")})
+	body, err := json.Marshal(map[string]any{"users": many(MaxUsersPerEnvelope + 1), "topics": []string{"t"}, "body": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, users := ParseEnvelope(body)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"an envelope's topics", ValidateTopics(many(60)), "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a connection's topics", normalized, "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a comma list", listed, "the topic list names 60 distinct topics; at most 50 are allowed"},
+		{"a chatter ID's patterns", ValidateTopicPatterns(many(60)), "the topic list names 60 distinct patterns; at most 50 are allowed"},
+		{"an envelope's users", users, "the user list names 1001 distinct users; at most 1000 are allowed"},
+	} {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("%s: %v; want %q", tc.name, tc.err, tc.want)
+		}
+	}
+}
+
+// TestAStarInAPatternSaysWhatItMeansThere: '*' is an ordinary character
+// of a topic's name everywhere (listen --topic '*', publish --topic
+// 'a*b'), but in the topic patterns of a chatter ID it is the wildcard
+// that ends a prefix ("entity:*"). The refusals said "*" allows
+// everything (it would allow every topic but '.') and that '*' may only
+// end a pattern, without saying why a valid topic name is refused: they
+// say what '*' means in a pattern, what "*" would allow, and how to allow
+// a topic whose name holds one.
+func TestAStarInAPatternSaysWhatItMeansThere(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{"*", []string{`"*" would allow every topic but '.'`, "in a pattern '*' matches any ending", "leave the topics out to allow any topic"}},
+		{"a*b", []string{`"a*b" has '*' before its end`, "in a pattern '*' matches any ending", `"a*" allows it`}},
+		{"job:*:done*", []string{`"job:*" allows it`}},
+	} {
+		if ValidateTopic(tc.pattern) != nil {
+			t.Fatalf("%q is not a valid topic name", tc.pattern)
+		}
+		err := ValidateTopicPatterns([]string{tc.pattern})
+		if !IsInvalid(err) {
+			t.Fatalf("pattern %q: %v; want it refused", tc.pattern, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("pattern %q: %q; want it to say %q", tc.pattern, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "allows everything") {
+			t.Errorf("pattern %q: %q says it allows everything; it would not allow '.'", tc.pattern, err)
+		}
+	}
+	// A pattern too long is refused for its length before its '*' is
+	// quoted: the refusal does not echo it.
+	long := strings.Repeat("x", 5000) + "*y"
+	if err := ValidateTopicPatterns([]string{long}); err == nil || len(err.Error()) > 200 {
+		t.Errorf("a pattern of %d bytes: %d bytes of refusal; want it refused for its length", len(long), len(err.Error()))
+	}
+}
+
 // TestTheTopicLimitsCountDistinctTopics: ValidateTopics (an envelope's
 // topics) and ValidateTopicPatterns (a chatter ID's) counted entries, so
 // an envelope from another producer naming one topic 51 times, or

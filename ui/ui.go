@@ -91,8 +91,8 @@ func (u *UI) Styled() bool { return u.styled }
 // Text is running text from outside socks (a dead letter's reason, an
 // error an AWS service sent) for one line of output: on a terminal, what
 // the terminal would act on or what would hide in it is shown escaped
-// (text.Sanitize: \x1b, \u202e, \n); piped, it is exact but for a tab or
-// line break (text.Field).
+// (text.Sanitize: \x1b, \u202e, \n); piped, it is exact but for a tab,
+// line break or backslash, written \t, \n, \\ (text.Field).
 func (u *UI) Text(s string) string {
 	if u.styled {
 		return u.ForLocale(text.Sanitize(s, false))
@@ -205,13 +205,15 @@ func (u *UI) Table(headers []string, rows [][]string) error {
 	return err
 }
 
-// oneLineCells is rows with text.Field applied to each cell.
+// oneLineCells is rows with text.OneLine applied to each cell: a cell
+// from outside went through Text or Name already, whose escapes (a
+// backslash written \\ piped) are not escaped again.
 func oneLineCells(rows [][]string) [][]string {
 	out := make([][]string, len(rows))
 	for i, r := range rows {
 		out[i] = make([]string, len(r))
 		for j, c := range r {
-			out[i][j] = text.Field(c)
+			out[i][j] = text.OneLine(c)
 		}
 	}
 	return out

@@ -131,6 +131,21 @@ func TestAPipedTableKeepsEachRowOneLineOfItsColumns(t *testing.T) {
 	}
 }
 
+func TestAPipedTableTellsABackslashFromALineBreak(t *testing.T) {
+	// A name holding a backslash and an n, and one holding a line
+	// break, were both written a\nb: a script could not tell them
+	// apart. Each cell is escaped once, by u.Name, not again by Table.
+	var out strings.Builder
+	u := ui.NewFor(&out, false)
+	rows := [][]string{{u.Name(`a\nb`), u.Name("a\nb")}, {u.Name(`C:\state`), u.Text(`\`)}}
+	if err := u.Table([]string{"LITERAL", "LINE BREAK"}, rows); err != nil {
+		t.Fatal(err)
+	}
+	if want := "LITERAL\tLINE BREAK\n" + `a\\nb` + "\t" + `a\nb` + "\n" + `C:\\state` + "\t" + `\\` + "\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
 func TestTruncateLetsNoEscapeThrough(t *testing.T) {
 	// ansi.Truncate keeps an escape sequence whole, as zero columns, and
 	// cuts a C1 one in two: Truncate shows what a terminal would act on

@@ -58,7 +58,9 @@ func newCmdIssue(f *cmdutil.Factory, runF func(context.Context, *IssueOptions) e
 
 With --topics, the ID may connect to and subscribe to only those topics: a
 name, or a prefix ending in '*' ("entity:*"). Others are refused at the
-upgrade (403) or with an error frame. Without it, any topic.
+upgrade (403) or with an error frame. Without it, any topic. Here '*' is
+the wildcard, where elsewhere it is a character of a topic's name: it may
+only end a pattern, and '*' alone is refused (leave --topics out).
 
 On the local backend a state dir that does not exist (a mistyped
 --state-dir) exits 3 and makes nothing: no socks serve would see the ID
@@ -295,7 +297,9 @@ open until they end; new connects with a revoked ID are refused with 403.
 Exits 3, printing nothing on standard output, when no ID given matched
 or, on the local backend, nothing has run with the state dir (a mistyped
 --state-dir; nothing is made there); --all for a geek with none revokes
-none and exits 0.
+none and exits 0. A value that is neither a secret nor a fingerprint, or a
+secret holding what no chatter ID does (a space, a control or non-ASCII
+character), is a usage error (exit 2) and is not shown.
 
 A secret given with --id shows in the process list and the shell history:
 give secrets with --id-file FILE instead (one chatter ID or fingerprint a
@@ -353,6 +357,11 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 			}
 			switch {
 			case pubsub.LooksLikeChatterID(id):
+				// A secret holding what none does matches none: it is
+				// refused as listen refuses it, not looked for.
+				if err := cmdutil.CheckChatterIDAlphabet(id, what(i+1, len(opts.IDs))); err != nil {
+					return err
+				}
 				prefixes = append(prefixes, pubsub.HashChatterID(id))
 			case len(id) >= 8 && isHex(id):
 				prefixes = append(prefixes, strings.ToLower(id))

@@ -3,11 +3,14 @@ package chatter
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
@@ -241,6 +244,58 @@ func TestAnIssueOverMaxLiveSaysSo(t *testing.T) {
 		want := "geek alice already holds 1 live chatter ID, the most --max-live allows (1): revoke some (socks chatter revoke --geek alice), let them expire, or pass a higher --max-live"
 		if err == nil || err.Error() != want {
 			t.Errorf("error = %v; want %q", err, want)
+		}
+	}
+}
+
+// TestRevokeRefusesAChatterIDOutsideItsAlphabet: `chatter revoke --id`
+// took any value starting sc_ as a secret (a paste with a space, an
+// escape sequence, a non-ASCII letter), hashed it, matched nothing and
+// exited 3, "not found", where listen refuses such an ID as malformed.
+// It is a usage error (exit 2), from --id or --id-file, that never
+// echoes the value (it may be a mistyped secret), and the store is not
+// opened.
+func TestRevokeRefusesAChatterIDOutsideItsAlphabet(t *testing.T) {
+	const secret = "Zq8secretPart"
+	for _, tc := range []struct{ name, id string }{
+		{"a space", "sc_" + secret + " x"},
+		{"an escape sequence", "sc_" + secret + "\x1b[2J"},
+		{"a letter beyond ASCII", "sc_" + secret + "é"},
+		{"a zero-width space", "sc_" + secret + "\u200b"},
+		{"invalid UTF-8", "sc_" + secret + "\xff"},
+	} {
+		for _, how := range []string{"--id", "--id-file"} {
+			t.Run(tc.name+" from "+how, func(t *testing.T) {
+				ios, _, out, _ := iostreams.Test()
+				opened := false
+				o := &RevokeOptions{IO: ios, Geek: "alice", Store: func(context.Context) (store.Store, error) {
+					opened = true
+					return nil, errors.New("opened")
+				}}
+				if how == "--id" {
+					o.IDs = []string{tc.id}
+				} else {
+					o.IDFile = filepath.Join(t.TempDir(), "ids.txt")
+					if err := os.WriteFile(o.IDFile, []byte("0123456789ab\n"+tc.id+"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				err := revokeRun(t.Context(), o)
+				var fe *cmdutil.FlagError
+				var ec *cmdutil.ExitCodeError
+				if !errors.As(err, &fe) || errors.As(err, &ec) {
+					t.Fatalf("revoke %s %q = %v; want a usage error (exit 2)", how, tc.id, err)
+				}
+				if msg := err.Error(); strings.Contains(msg, secret) || !strings.Contains(msg, "letters, digits, '-' and '_'") {
+					t.Errorf("refusal %q; want it to say what a chatter ID holds, without the value", msg)
+				}
+				if how == "--id-file" && !strings.Contains(err.Error(), "line 2 of --id-file") {
+					t.Errorf("refusal %q; want it to name the line", err)
+				}
+				if opened || out.Len() != 0 {
+					t.Errorf("the store was opened (%v) or stdout written (%q)", opened, out)
+				}
+			})
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // ReadSecretFile reads a secret given by a file flag (`--id-file FILE`), so
@@ -77,4 +78,17 @@ func readLineCtx(ctx context.Context, in io.Reader, max int) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+}
+
+// CheckChatterIDAlphabet refuses, as a usage error, a chatter ID given
+// from where (`--id value 2 of 3`, `$SOCKS_CHATTER_ID`) that holds what
+// no issued ID does (pubsub.InChatterIDAlphabet): a paste's space, an
+// escape sequence, a letter beyond ASCII. The value is never echoed: it
+// may be a mistyped secret. listen and chatter revoke share it.
+func CheckChatterIDAlphabet(id, where string) error {
+	if pubsub.InChatterIDAlphabet(id) {
+		return nil
+	}
+	return FlagErrorf("the chatter ID from %s holds what no chatter ID does (control characters, spaces, invisible or non-ASCII characters, or invalid UTF-8): "+
+		"one, as `socks chatter issue` prints it, holds only letters, digits, '-' and '_'; it is not shown here", where)
 }

@@ -379,7 +379,7 @@ func TestARedriveSaysWhichDeadLettersTodaysRulesRefuse(t *testing.T) {
 		}
 		e := errOut.String()
 		if !strings.Contains(e, "2 of them will be dead-lettered again at once") ||
-			!strings.Contains(e, ids[1]+": users names 1001 distinct users") || !strings.Contains(e, ids[2]+": envelope ") ||
+			!strings.Contains(e, ids[1]+": the user list names 1001 distinct users") || !strings.Contains(e, ids[2]+": envelope ") ||
 			strings.Contains(e, ids[0]) || !strings.Contains(e, "socks dlq purge") {
 			t.Errorf("stderr %q; want a note naming %s and %s with why", e, ids[1], ids[2])
 		}

@@ -452,9 +452,8 @@ func (o *Options) completeID(ctx context.Context) error {
 		o.ID = env
 	}
 	o.ID = strings.TrimSpace(o.ID)
-	if !pubsub.InChatterIDAlphabet(o.ID) {
-		return cmdutil.FlagErrorf("the chatter ID from %s holds what no chatter ID does (control characters, spaces, invisible or non-ASCII characters, or invalid UTF-8): "+
-			"one, as `socks chatter issue` prints it, holds only letters, digits, '-' and '_'; it is not shown here", from)
+	if err := cmdutil.CheckChatterIDAlphabet(o.ID, from); err != nil {
+		return err
 	}
 	o.idTaken, o.idFrom = true, from
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -49,7 +50,7 @@ func printAs(ctx context.Context, opts *Options) error {
 	}
 	if opts.As == AsSNS {
 		if len(data) > pubsub.MaxSNSMessageBytes {
-			return cmdutil.FlagErrorf("the envelope is %d bytes; an SNS message holds at most %d (256 KB)", len(data), pubsub.MaxSNSMessageBytes)
+			return cmdutil.FlagErrorf("the envelope is %s; an SNS message holds at most %s", text.Size(len(data)), text.Size(pubsub.MaxSNSMessageBytes))
 		}
 		// Data, for the producer: on a terminal whose locale is not
 		// UTF-8, escaped to ASCII with no glyph replaced.
@@ -64,7 +65,7 @@ func printAs(ctx context.Context, opts *Options) error {
 	// UTF-8 bytes, the Detail as the string it is: not as the JSON of
 	// --entries escapes it (a body of quotes would double).
 	if n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail); n > pubsub.MaxEventBridgeEntryBytes {
-		return cmdutil.FlagErrorf("the entry is %d bytes as EventBridge counts it (Source, DetailType and the envelope as Detail); EventBridge takes at most %d (256 KB) per PutEvents entry", n, pubsub.MaxEventBridgeEntryBytes)
+		return cmdutil.FlagErrorf("the entry is %s as EventBridge counts it (Source, DetailType and the envelope as Detail); EventBridge takes at most %s per PutEvents entry", text.Size(n), text.Size(pubsub.MaxEventBridgeEntryBytes))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

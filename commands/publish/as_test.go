@@ -128,7 +128,7 @@ func TestPublishAsEventBridgeMeasuresTheEntryAsEventBridgeDoes(t *testing.T) {
 		args = append(args, "--geek", fmt.Sprintf("%04d%s", i, strings.Repeat("g", pubsub.MaxNameLength-4)))
 	}
 	out, err = runAs(t, args...)
-	if err == nil || !strings.Contains(err.Error(), "as EventBridge counts it") || !strings.Contains(err.Error(), "at most 262144") || out != "" {
+	if err == nil || !strings.Contains(err.Error(), "as EventBridge counts it") || !strings.Contains(err.Error(), "at most 256 KiB per PutEvents entry") || out != "" {
 		t.Fatalf("err = %v, out %d bytes; want the entry refused, saying its size as EventBridge counts it and the limit", err, len(out))
 	}
 }

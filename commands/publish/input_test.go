@@ -59,6 +59,37 @@ func TestABodyThatIsNotUTF8IsRefusedWhateverItsFlag(t *testing.T) {
 	}
 }
 
+// TestAnOversizedBodySaysItsSizeAsAPersonReadsIt: a body over what a
+// queue message holds was refused as "over 1048576 bytes; API Gateway
+// delivers at most 131072": the refusals say the size and the limit in
+// KiB and MiB.
+func TestAnOversizedBodySaysItsSizeAsAPersonReadsIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(file, []byte(`"`+strings.Repeat("x", 200000-2)+`"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		stdin string
+		want  string
+	}{
+		{"a body over what a queue message holds", nil, "[" + strings.Repeat(" ", 2<<20) + "]", "the body from stdin is over 1 MiB; API Gateway delivers at most 128 KiB per message"},
+		{"a body file over the message limit", []string{"--body-file", file}, "", "the body from " + file + " is 195.3 KiB (200000 bytes); API Gateway delivers at most 128 KiB per message"},
+		{"a --message over the message limit", []string{"--message", strings.Repeat("x", 200000-2)}, "", "--message is 195.3 KiB (200000 bytes) as the JSON string sent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, in, _, _ := iostreams.Test()
+			in.WriteString(tc.stdin)
+			_, err := parse(t, ios, append([]string{"--topic", "t"}, tc.flags...)...).Envelope(t.Context())
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "at most 128 KiB per message") {
+				t.Fatalf("got %v; want a usage error saying %q and the limit, 128 KiB", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestAMessageIsMeasuredAsTheJSONStringSent: a --message of quotes or
 // control characters grows as it is escaped; the refusal says that the
 // size is of the JSON string sent and names --message, and a message
@@ -86,7 +117,7 @@ func TestAMessageIsMeasuredAsTheJSONStringSent(t *testing.T) {
 				return
 			}
 			var fe *cmdutil.FlagError
-			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--message is") || !strings.Contains(err.Error(), "escaped") || !strings.Contains(err.Error(), "at most 131072 bytes") {
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--message is") || !strings.Contains(err.Error(), "escaped") || !strings.Contains(err.Error(), "at most 128 KiB") {
 				t.Fatalf("got %v; want a usage error naming --message, its escaped size and the limit", err)
 			}
 		})
@@ -143,40 +174,79 @@ func TestABodyLosesOnlyJSONWhitespaceAtItsEnds(t *testing.T) {
 	}
 }
 
-// TestABodyWithAByteOrderMarkIsRefusedSayingSo: a body file saved by
-// Notepad or PowerShell starts with a byte order mark, which JSON does not
-// allow. The refusal said the JSON broke at byte 1 and to use --message
-// for plain text (which would send the file's JSON as a string), or, for
-// UTF-16, to send binary data as base64; it names the mark and says to
-// save the file as UTF-8 without one.
-func TestABodyWithAByteOrderMarkIsRefusedSayingSo(t *testing.T) {
-	for _, tc := range []struct{ name, body string }{
-		{"UTF-8", "\ufeff{\"a\":1}\r\n"},
-		{"UTF-16LE", "\xff\xfe{\x00}\x00\r\x00\n\x00"},
-		{"UTF-16BE", "\xfe\xff\x00{\x00}"},
-	} {
-		for _, how := range []string{"--body-file", "piped stdin"} {
-			t.Run(tc.name+" from "+how, func(t *testing.T) {
-				ios, in, _, _ := iostreams.Test()
-				args := []string{"--topic", "t"}
-				if how == "--body-file" {
-					file := filepath.Join(t.TempDir(), "body.json")
-					if err := os.WriteFile(file, []byte(tc.body), 0o600); err != nil {
-						t.Fatal(err)
-					}
-					args = append(args, "--body-file", file)
-				} else {
-					in.WriteString(tc.body)
-				}
-				env, err := parse(t, ios, args...).Envelope(t.Context())
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), "byte order mark") || !strings.Contains(err.Error(), "UTF-8 without") {
-					t.Fatalf("sent %q, %v; want a usage error naming the byte order mark and saying to save it as UTF-8 without one", env.Body, err)
-				}
-				if msg := err.Error(); strings.Contains(msg, "--message") || strings.Contains(msg, "base64") {
-					t.Errorf("refusal %q; want no advice to use --message or base64", msg)
-				}
-			})
-		}
+// TestAUTF8ByteOrderMarkIsDroppedFromAFileOrStdin: a body saved by
+// Notepad or PowerShell starts with the UTF-8 byte order mark EF BB BF,
+// which RFC 8259 lets a parser ignore; a body from a file or stdin lost
+// it, as --id-file and --keys-file do (text.UTF8File), and is sent as
+// the JSON after it. One mark only: a second is no encoding mark, and
+// the body is refused, naming it.
+func TestAUTF8ByteOrderMarkIsDroppedFromAFileOrStdin(t *testing.T) {
+	for _, how := range []string{"--body-file", "--body-file -", "--body -", "piped stdin"} {
+		t.Run("from "+how, func(t *testing.T) {
+			env, err := bomBody(t, how, "\ufeff{\"a\": 1}\r\n")
+			if err != nil || string(env.Body) != `{"a":1}` {
+				t.Fatalf("sent %q, %v; want {\"a\":1}", env.Body, err)
+			}
+		})
+		t.Run("two marks from "+how, func(t *testing.T) {
+			env, err := bomBody(t, how, "\ufeff\ufeff{}")
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), "byte order mark") {
+				t.Fatalf("sent %q, %v; want a usage error naming the byte order mark", env.Body, err)
+			}
+		})
 	}
+}
+
+// TestABodyWithAByteOrderMarkIsRefusedSayingSo: a body in UTF-16 (Windows
+// PowerShell 5's >), or a --body argument with a mark (no file's encoding
+// mark, but a character before the JSON), is refused, naming the mark,
+// never advising --message or base64.
+func TestABodyWithAByteOrderMarkIsRefusedSayingSo(t *testing.T) {
+	for _, tc := range []struct{ name, how, body, want string }{
+		{"UTF-16LE", "--body-file", "\xff\xfe{\x00}\x00\r\x00\n\x00", "UTF-16LE text: save it as UTF-8"},
+		{"UTF-16LE", "piped stdin", "\xff\xfe{\x00}\x00\r\x00\n\x00", "UTF-16LE text: save it as UTF-8"},
+		{"UTF-16BE", "--body-file", "\xfe\xff\x00{\x00}", "UTF-16BE text: save it as UTF-8"},
+		{"UTF-16BE", "piped stdin", "\xfe\xff\x00{\x00}", "UTF-16BE text: save it as UTF-8"},
+		{"UTF-8", "--body", "\ufeff{\"a\":1}", "byte order mark (UTF-8)"},
+	} {
+		t.Run(tc.name+" from "+tc.how, func(t *testing.T) {
+			env, err := bomBody(t, tc.how, tc.body)
+			var fe *cmdutil.FlagError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("sent %q, %v; want a usage error saying %q", env.Body, err, tc.want)
+			}
+			if msg := err.Error(); strings.Contains(msg, "--message") || strings.Contains(msg, "base64") {
+				t.Errorf("refusal %q; want no advice to use --message or base64", msg)
+			}
+		})
+	}
+}
+
+// bomBody is the envelope publish makes of body given how: --body (the
+// argument), --body-file (a file), --body-file - or --body - (stdin),
+// or piped stdin.
+func bomBody(t *testing.T, how, body string) (pubsub.Envelope, error) {
+	t.Helper()
+	ios, in, _, _ := iostreams.Test()
+	args := []string{"--topic", "t"}
+	switch how {
+	case "--body":
+		args = append(args, "--body", body)
+	case "--body-file":
+		file := filepath.Join(t.TempDir(), "body.json")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--body-file", file)
+	case "--body-file -":
+		args = append(args, "--body-file", "-")
+		in.WriteString(body)
+	case "--body -":
+		args = append(args, "--body", "-")
+		in.WriteString(body)
+	default:
+		in.WriteString(body)
+	}
+	return parse(t, ios, args...).Envelope(t.Context())
 }

@@ -81,7 +81,8 @@ key, since pages listen for keys; on a terminal publish never waits for
 stdin. A body over 128 KB is refused: API Gateway cannot deliver it (a
 --message counts as the JSON string sent, its quotes and backslashes
 escaped). A body is UTF-8 text: send binary data encoded (base64) in a
-JSON string.
+JSON string. The UTF-8 byte order mark a file or stdin may start with
+(Notepad, PowerShell) is dropped; a body in UTF-16 is refused.
 
 In scripts, give the body with a flag (an event key is --message KEY): with
 one, publish never reads stdin, so it neither waits on a stdin its parent
@@ -214,7 +215,7 @@ func (opts *Options) body(ctx context.Context, topics []string) (json.RawMessage
 		}
 		body := jsonString(opts.Message)
 		if n := len(pubsub.QueueText(body)); n > pubsub.MaxMessageBytes {
-			return nil, cmdutil.FlagErrorf("--message is %d bytes as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %d bytes (128 KB) per message", n, pubsub.MaxMessageBytes)
+			return nil, cmdutil.FlagErrorf("--message is %s as the JSON string sent (quotes, backslashes, control characters, U+FFFE and U+FFFF are escaped, and grow); API Gateway delivers at most %s per message", text.Size(n), text.Size(pubsub.MaxMessageBytes))
 		}
 		return body, nil
 	case opts.bodySet && opts.Body != "-":
@@ -290,7 +291,11 @@ func readRaw(ctx context.Context, r io.Reader, name string) ([]byte, error) {
 }
 
 // checkRead refuses a body read from name (b, with the read's error) that
-// is too big for any queue message.
+// is too big for any queue message, and returns it without the UTF-8
+// byte order mark a file saved by Notepad or PowerShell starts with (RFC
+// 8259 lets a parser ignore one), as --id-file's and --keys-file's
+// (text.UTF8File); a body in UTF-16 is refused, saying to save it as
+// UTF-8.
 func checkRead(b []byte, err error, name string) ([]byte, error) {
 	if errors.Is(err, context.Canceled) {
 		return nil, err // interrupted: Main says so
@@ -299,7 +304,11 @@ func checkRead(b []byte, err error, name string) ([]byte, error) {
 		return nil, fmt.Errorf("reading the body from %s: %w", name, err)
 	}
 	if len(b) > pubsub.MaxEnvelopeBytes {
-		return nil, cmdutil.FlagErrorf("the body from %s is over %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, pubsub.MaxEnvelopeBytes, pubsub.MaxMessageBytes)
+		// Read no further: its size is not known.
+		return nil, cmdutil.FlagErrorf("the body from %s is over %s; API Gateway delivers at most %s per message", name, text.Size(pubsub.MaxEnvelopeBytes), text.Size(pubsub.MaxMessageBytes))
+	}
+	if b, err = text.UTF8File(b); err != nil {
+		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
 	}
 	return b, nil
 }
@@ -315,9 +324,13 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 	}
 	if why := pubsub.CheckJSON(b); why != "" {
 		if bom := text.ByteOrderMark(b); bom != "" {
-			// Notepad's and PowerShell's files: neither --message nor
-			// base64 is the fix.
-			return nil, cmdutil.FlagErrorf("the body from %s starts with a byte order mark (%s), which JSON does not allow: save it as UTF-8 without one", name, bom)
+			// Neither --message nor base64 is the fix. A file's or
+			// stdin's first mark was dropped (checkRead): this is
+			// --body's, or a file's second.
+			if name == "--body" {
+				return nil, cmdutil.FlagErrorf("--body starts with a byte order mark (%s), which JSON does not allow: remove it, or give the file with --body-file, which drops one", bom)
+			}
+			return nil, cmdutil.FlagErrorf("the body from %s starts with two byte order marks (%s): one is dropped, and JSON does not allow the other; save it as UTF-8 with one or none", name, bom)
 		}
 		if !utf8.Valid(b) {
 			return nil, cmdutil.FlagErrorf("the body from %s %s: %s", name, why, binaryHint)
@@ -333,7 +346,7 @@ func checkJSON(b []byte, name string) (json.RawMessage, error) {
 		return nil, cmdutil.FlagErrorf("the body from %s: %v", name, err)
 	}
 	if buf.Len() > pubsub.MaxMessageBytes {
-		return nil, cmdutil.FlagErrorf("the body from %s is %d bytes; API Gateway delivers at most %d bytes (128 KB) per message", name, buf.Len(), pubsub.MaxMessageBytes)
+		return nil, cmdutil.FlagErrorf("the body from %s is %s; API Gateway delivers at most %s per message", name, text.Size(buf.Len()), text.Size(pubsub.MaxMessageBytes))
 	}
 	return buf.Bytes(), nil
 }

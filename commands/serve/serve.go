@@ -266,7 +266,9 @@ draws. What was injected is logged at exit. docs/reliability.md says how
 socks itself copes with each.
 
 SIGUSR1 logs the runtime figures (goroutines, connections, heap, open
-files), to look for leaks.`,
+files), to look for leaks. --pprof serves Go's profiles on a loopback
+address; a CPU profile, trace or delta profile lasts at most 60 seconds
+(a longer ?seconds= is refused, 400).`,
 		Example: `  socks serve
   socks serve --addr 127.0.0.1:0 --stage dev
   socks serve --addr 127.0.0.1:0 --json > serve.json &   # then: jq -r .management serve.json
@@ -304,7 +306,7 @@ files), to look for leaks.`,
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "log more: every refused handshake (without it, at most 5 a minute), each WebSocket's source IP and close code, slow consumers (connections, deliveries and refused handshakes are logged without it)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "log only warnings and errors")
-	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fl.StringVar(&opts.Pprof, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; ?seconds= at most 60")
 	fl.BoolVar(&opts.JSON, "json", false, "print the endpoints as one JSON line (websocket, management, page, broker; stateDir on the local backend, pprof with --pprof) instead of the WebSocket URL")
 	cmd.MarkFlagsMutuallyExclusive("verbose", "quiet")
 	return cmd
@@ -1015,8 +1017,8 @@ func onLoopback(ln net.Listener, addr string) error {
 // connection's wait for its next request, and pprofWrite the writing of
 // an answer, counted from when the request was read: net/http/pprof adds
 // to it the seconds a CPU profile, a trace or a delta profile collects
-// for (?seconds=N), so a profile of any length is served and has
-// pprofWrite to be written once collected.
+// for (?seconds=N, at most pprofMaxSeconds), so such a profile is served
+// and has pprofWrite to be written once collected.
 const (
 	pprofBodyWait = 10 * time.Second
 	pprofIdle     = 2 * time.Minute
@@ -1034,7 +1036,8 @@ const (
 // profile's seconds), where it held a goroutine and a socket for ever.
 // A request's line and headers are bounded as the gateway's are (431
 // over 10,240 bytes), where net/http's default of 1 MB let each cost
-// some 26 MB to parse.
+// some 26 MB to parse. A profile asked to last longer than
+// pprofMaxSeconds is refused (capSeconds).
 func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -1042,7 +1045,7 @@ func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	only := loopback.Only(mux)
+	only := loopback.Only(capSeconds(mux))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyWait))
@@ -1051,6 +1054,29 @@ func pprofServer(bodyWait, idle, write time.Duration) *http.Server {
 	})
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, WriteTimeout: write,
 		MaxHeaderBytes: gateway.ServerMaxHeaderBytes}
+}
+
+// pprofMaxSeconds is the longest a CPU profile, a trace or a delta
+// profile of --pprof may collect for (?seconds=N): net/http/pprof takes
+// any length, and a day held a connection, and the CPU profiler, which
+// one profile at a time may use, for a day.
+const pprofMaxSeconds = 60
+
+// capSeconds refuses, 400 in words, a request whose seconds (read as
+// net/http/pprof reads it: r.FormValue, the query or a form body) is
+// over pprofMaxSeconds, or is not a finite number though it parses as
+// one (NaN, Inf). What does not parse, or is not over, goes to h, which
+// defaults it or refuses it in its own words.
+func capSeconds(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.FormValue("seconds"); v != "" {
+			if sec, err := strconv.ParseFloat(v, 64); err == nil && !(sec <= pprofMaxSeconds) {
+				http.Error(w, fmt.Sprintf("a profile or trace of socks serve --pprof lasts at most %d seconds: ask for ?seconds=%d or fewer", pprofMaxSeconds, pprofMaxSeconds), http.StatusBadRequest)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // isLoopback reports whether addr is a loopback address.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -381,6 +382,70 @@ func TestPprofServesACPUProfile(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
 			t.Errorf("GET %s: %s, %d bytes, %v; want a profile", path, resp.Status, len(body), err)
+		}
+	}
+}
+
+// TestPprofRefusesAProfileLongerThanItsCap: a CPU profile, trace or
+// delta profile lasted whatever its ?seconds= asked (a day held a
+// connection, and the CPU profiler, for a day). Past pprofMaxSeconds it
+// is refused at once, 400, in words, whether seconds comes in the query
+// or in a form body (net/http/pprof reads either).
+func TestPprofRefusesAProfileLongerThanItsCap(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pprofServer(pprofBodyWait, pprofIdle, pprofWrite)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	// A guard, not a measure: a refusal comes at once, a profile of a
+	// day would hang the test.
+	client := &http.Client{Timeout: 30 * time.Second}
+	base := "http://" + ln.Addr().String()
+	for _, tc := range []struct{ name, method, path, form string }{
+		{"a CPU profile of a day", http.MethodGet, "/debug/pprof/profile?seconds=86400", ""},
+		{"a CPU profile one second over", http.MethodGet, "/debug/pprof/profile?seconds=61", ""},
+		{"a trace of an hour", http.MethodGet, "/debug/pprof/trace?seconds=3600", ""},
+		{"a trace of a fraction over", http.MethodGet, "/debug/pprof/trace?seconds=60.5", ""},
+		{"a trace of 1e9 seconds", http.MethodGet, "/debug/pprof/trace?seconds=1e9", ""},
+		{"a trace of Inf seconds", http.MethodGet, "/debug/pprof/trace?seconds=Inf", ""},
+		{"a trace of NaN seconds", http.MethodGet, "/debug/pprof/trace?seconds=NaN", ""},
+		{"a delta heap profile of a day", http.MethodGet, "/debug/pprof/heap?seconds=86400", ""},
+		{"a CPU profile of a day asked in a form", http.MethodPost, "/debug/pprof/profile", "seconds=86400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.form))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.form != "" {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "at most 60 seconds") {
+				t.Errorf("%s %s: %s %q; want 400 saying a profile lasts at most 60 seconds", tc.method, tc.path, resp.Status, body)
+			}
+		})
+	}
+}
+
+// TestPprofCapPassesWhatItAllows: the cap lets through a length up to
+// it, and what net/http/pprof itself defaults or refuses (no seconds,
+// zero, a word), untouched.
+func TestPprofCapPassesWhatItAllows(t *testing.T) {
+	for _, q := range []string{"", "?seconds=60", "?seconds=1", "?seconds=0.5", "?seconds=0", "?seconds=-5", "?seconds=abc", "?debug=1"} {
+		reached := false
+		h := capSeconds(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/profile"+q, nil))
+		if !reached {
+			t.Errorf("/debug/pprof/profile%s: %d %q; want it passed to net/http/pprof", q, rec.Code, rec.Body)
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 //     IDs) write what a terminal would act on, or what would hide in it,
 //     as visible escapes: \x1b, \u202e;
 //   - piped, Field keeps the data exact and escapes only what would break
-//     a tab-separated line.
+//     a tab-separated line, and the backslash, so that it reads back.
 
 // UnsafeRune reports runes a terminal may interpret, or that hide in
 // running text: C0 controls, DEL, C1 controls (ESC and CSI among them),
@@ -77,13 +77,32 @@ func SanitizeName(s string) string {
 // Field is s as one field of a tab-separated line, for output that is not
 // a terminal: a tab, newline or carriage return (which no valid name
 // holds) is written \t, \n, \r, so that each row stays one line of the
-// same columns; everything else is kept exact, for scripts.
+// same columns, and a backslash \\, so that a field reads back as the
+// value it was (a value holding a backslash and an n is written a\\nb,
+// one holding a line break a\nb); everything else is kept exact, for
+// scripts. Field is applied once: its result escaped again reads back as
+// the escapes.
 func Field(s string) string {
+	if !strings.ContainsAny(s, "\\\t\n\r") {
+		return s
+	}
+	return fieldEscapes.Replace(s)
+}
+
+var fieldEscapes = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+
+// OneLine is s with a tab, newline or carriage return written \t, \n,
+// \r, and nothing else changed: for text that already went through
+// Field, Sanitize or SanitizeName (whose escapes it must not escape
+// again), or that socks wrote itself, as a value of a table.
+func OneLine(s string) string {
 	if !strings.ContainsAny(s, "\t\n\r") {
 		return s
 	}
-	return strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(s)
+	return lineBreaks.Replace(s)
 }
+
+var lineBreaks = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`)
 
 // MaxMarks is how many combining marks in a row (accents, vowel signs,
 // the subjoined letters of Tibetan, a keycap: Unicode's Mn and Me) are

@@ -62,9 +62,9 @@ func TestSanitizeNameShowsEveryInvisibleCharacter(t *testing.T) {
 
 func TestFieldKeepsDataExactButOnOneLine(t *testing.T) {
 	// Piped output is data: only what would break a tab-separated line
-	// is escaped.
+	// is escaped, and the backslash that escapes it.
 	in := "a\tb\nc\rd \x1b[31m \u202e \\t"
-	want := `a\tb\nc\rd ` + "\x1b[31m \u202e \\t"
+	want := `a\tb\nc\rd ` + "\x1b[31m \u202e " + `\\t`
 	if got := Field(in); got != want {
 		t.Errorf("Field(%q) = %q, want %q", in, got, want)
 	}
@@ -73,6 +73,21 @@ func TestFieldKeepsDataExactButOnOneLine(t *testing.T) {
 	}
 	if strings.ContainsAny(Field(in), "\t\n\r") {
 		t.Errorf("Field(%q) left a tab or line break", in)
+	}
+}
+
+func TestAFieldReadsBackAsTheValueItWas(t *testing.T) {
+	// A literal backslash and n, and a line break, were both written
+	// \n: a script could not tell which the value held.
+	unescape := strings.NewReplacer(`\\`, `\`, `\t`, "\t", `\n`, "\n", `\r`, "\r")
+	for _, in := range []string{`a\nb`, "a\nb", `a\\nb`, "a\\\nb", `C:\Users\geek`, `\`, `\\`, "\t\\t"} {
+		got := Field(in)
+		if back := unescape.Replace(got); back != in {
+			t.Errorf("Field(%q) = %q, which reads back as %q", in, got, back)
+		}
+	}
+	if Field(`a\nb`) == Field("a\nb") {
+		t.Errorf("a literal \\n and a line break are both written %q", Field("a\nb"))
 	}
 }
 

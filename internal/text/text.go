@@ -2,6 +2,7 @@
 package text
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -122,4 +123,25 @@ func Cap(s string, max int) string {
 		return s
 	}
 	return string([]rune(s)[:max]) + "…"
+}
+
+// Size is n bytes as a person reads a size: "900 bytes", "128 KiB",
+// "1 MiB", and, when n is no whole number of them, to a tenth with the
+// bytes beside it ("195.3 KiB (200000 bytes)"), so that a size just over
+// a limit never reads as the limit itself.
+func Size(n int) string {
+	const kib, mib = 1 << 10, 1 << 20
+	switch {
+	case n == 1:
+		return "1 byte"
+	case n < kib:
+		return fmt.Sprintf("%d bytes", n)
+	case n%mib == 0:
+		return fmt.Sprintf("%d MiB", n/mib)
+	case n%kib == 0 && n < mib:
+		return fmt.Sprintf("%d KiB", n/kib)
+	case n < mib:
+		return fmt.Sprintf("%.1f KiB (%d bytes)", float64(n)/kib, n)
+	}
+	return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/mib, n)
 }

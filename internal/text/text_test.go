@@ -72,3 +72,25 @@ func TestCapBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestSizeIsInUnitsAPersonReads(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{0, "0 bytes"},
+		{1, "1 byte"},
+		{1023, "1023 bytes"},
+		{1024, "1 KiB"},
+		{131072, "128 KiB"},
+		{131073, "128.0 KiB (131073 bytes)"},
+		{200000, "195.3 KiB (200000 bytes)"},
+		{1 << 20, "1 MiB"},
+		{3 << 19, "1.5 MiB (1572864 bytes)"},
+		{5 << 20, "5 MiB"},
+	} {
+		if got := Size(tc.n); got != tc.want {
+			t.Errorf("Size(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
