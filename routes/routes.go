@@ -104,6 +104,9 @@ type Handler struct {
 	Logger                *slog.Logger
 	// safe is Logger as logger wraps it, made once (a $connect logs).
 	safe atomic.Pointer[safeLogger]
+	// noRouteSaid has a bit for each of ActionRoutes that came to
+	// $default, said once (see noRoute).
+	noRouteSaid atomic.Uint32
 }
 
 // safeLogger is a logger (of) and logsafe's wrapping of it.
@@ -148,13 +151,55 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 		return h.connect(ctx, &req)
 	case RouteDisconnect:
 		return h.disconnect(ctx, rc.ConnectionID)
-	case RouteSubscribe, RouteUnsubscribe:
-		return h.changeTopics(ctx, rc.RouteKey, rc.ConnectionID, req.Body)
-	case RoutePing:
-		return reply(Reply{Type: "pong", Time: h.now().UTC().Format(pubsub.TimeMillis)}), nil
+	case RouteSubscribe, RouteUnsubscribe, RoutePing:
+		return h.action(ctx, route, rc.ConnectionID, req.Body)
 	default:
+		// API Gateway sends a frame whose action has no route of its own
+		// to $default: an API made by hand, or by an older template,
+		// without one. Its action is still served, and the missing route
+		// named once.
+		if route == RouteDefault {
+			if action := actionOf(req.Body); action != "" {
+				h.noRoute(action)
+				return h.action(ctx, action, rc.ConnectionID, req.Body)
+			}
+		}
 		return h.fallback(req.Body), nil
 	}
+}
+
+// action serves one of ActionRoutes.
+func (h *Handler) action(ctx context.Context, action, id, body string) (events.APIGatewayProxyResponse, error) {
+	if action == RoutePing {
+		return reply(Reply{Type: "pong", Time: h.now().UTC().Format(pubsub.TimeMillis)}), nil
+	}
+	return h.changeTopics(ctx, action, id, body)
+}
+
+// actionOf is the frame's action when it is one of ActionRoutes, or "".
+func actionOf(body string) string {
+	if pubsub.CheckJSON([]byte(body)) != "" {
+		return ""
+	}
+	// The key "action" exactly, as API Gateway's route selection reads
+	// it (encoding/json would match "Action" too).
+	var fields map[string]json.RawMessage
+	var action string
+	if json.Unmarshal([]byte(body), &fields) != nil || json.Unmarshal(fields["action"], &action) != nil || !slices.Contains(ActionRoutes, action) {
+		return ""
+	}
+	return action
+}
+
+// noRoute warns, once for each action, that a frame with that action came
+// to $default: the API lacks the action's route.
+func (h *Handler) noRoute(action string) {
+	bit := uint32(1) << slices.Index(ActionRoutes, action)
+	if h.noRouteSaid.Or(bit)&bit != 0 {
+		return
+	}
+	h.logger().Warn("a frame with action "+action+" came to $default: the WebSocket API has no "+action+" route, so $default serves it; run socks deploy (or add the route) to give it its own",
+		"action", action)
 }
 
 // Subprotocol is the WebSocket subprotocol a client offers to send its

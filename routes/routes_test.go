@@ -1,6 +1,7 @@
 package routes_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,6 +287,14 @@ func TestActions(t *testing.T) {
 		{"a control character in a topic gets an error frame", "subscribe", `{"action":"subscribe","topics":["a\u0007b"]}`, "error", "control character", ""},
 		{"thousands of topics get an error frame", "subscribe", `{"action":"subscribe","topics":[` + quoted(manyTopics(5000)) + `]}`, "error", "at most 50", ""},
 		{"duplicate topics count once", "subscribe", `{"action":"subscribe","topics":["news","news","news"]}`, "subscribed", "", "alerts,e1,jobs,news,updates"},
+		// An API without the action's route (made by hand, or an older
+		// template) sends the frame to $default, which served it as an
+		// "unknown action subscribe": the client's own action refused.
+		{"a subscribe that reaches $default is served", "$default", `{"action":"subscribe","topics":["late"]}`, "subscribed", "", "alerts,e1,jobs,late,news,updates"},
+		{"an unsubscribe that reaches $default is served", "$default", `{"action":"unsubscribe","topics":["late"]}`, "unsubscribed", "", "alerts,e1,jobs,news,updates"},
+		{"a ping that reaches $default is answered", "$default", `{"action":"ping"}`, "pong", "", ""},
+		// Route selection reads the key "action" exactly.
+		{"an Action key that reaches $default is no action", "$default", `{"Action":"subscribe","topics":["late"]}`, "error", "clients cannot publish", ""},
 		{"a numeric action gets an error frame", "$default", `{"action":42}`, "error", "unknown action 42", ""},
 		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz…", ""},
 		// Cut between letters, not through one (the half letter became U+FFFD).
@@ -599,5 +608,32 @@ func TestTheLogHoldsNoChatterIDPastedIntoAName(t *testing.T) {
 				t.Errorf("the log holds the chatter ID: %s", logs.String())
 			}
 		})
+	}
+}
+
+// TestAnActionWithoutItsRouteIsServedAndLoggedOnce: API Gateway sends a
+// frame whose action has no route to $default. socks serves subscribe,
+// unsubscribe and ping there too, and says once, as a warning, which
+// route the API lacks and how to add it.
+func TestAnActionWithoutItsRouteIsServedAndLoggedOnce(t *testing.T) {
+	h, s, now := newHandler(t)
+	var logs bytes.Buffer
+	h.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
+	if resp, _ := h.Handle(ctx, connectEvent("c1", map[string]string{"geek": "alice", "id": secret, "topic": "a"})); resp.StatusCode != 200 {
+		t.Fatalf("connect: %+v", resp)
+	}
+	for range 3 {
+		resp, err := h.Handle(ctx, messageEvent("c1", "$default", `{"action":"subscribe","topics":["b"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := reply(t, resp.Body); r.Type != "subscribed" {
+			t.Fatalf("reply %+v; want subscribed", r)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "subscribe") || !strings.Contains(logs.String(), "socks deploy") {
+		t.Errorf("logs %q: want one warning naming the missing subscribe route and socks deploy", logs.String())
 	}
 }
