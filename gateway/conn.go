@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,6 +227,17 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, http.StatusRequestURITooLong)
 		return
 	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		// Go drops a pair holding a raw ';' or a malformed %-escape, and
+		// the rest would reach $connect: ?topic=news;sport as no topic,
+		// that is every topic. The query is not echoed: it may hold a
+		// chatter ID.
+		const reason = "Bad Request: the query string holds a raw ';' or a malformed %-escape, which would be dropped: escape ';' as %3B and '%' as %25"
+		g.refused(http.StatusBadRequest, reason)
+		http.Error(w, reason, http.StatusBadRequest)
+		return
+	}
 	if !validKey(r.Header.Get("Sec-Websocket-Key")) {
 		// The upgrade would refuse it after $connect recorded the
 		// connection.
@@ -298,7 +310,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 
 	req := c.event("$connect", "CONNECT", now)
 	req.Headers, req.MultiValueHeaders = requestHeaders(r, c.sourceIP)
-	req.QueryStringParameters, req.MultiValueQueryStringParameters = queryParameters(r)
+	req.QueryStringParameters, req.MultiValueQueryStringParameters = queryParameters(query)
 	ctx, cancel := g.handlerContext()
 	resp, err := g.opts.Handler.Handle(ctx, req)
 	cancel()
@@ -701,10 +713,10 @@ func requestHeaders(r *http.Request, sourceIP string) (map[string]string, map[st
 	return single, multi
 }
 
-// queryParameters returns the query string as API Gateway passes it: nil
-// when there is none, else single-valued (the last value) and multi-valued.
-func queryParameters(r *http.Request) (map[string]string, map[string][]string) {
-	q := r.URL.Query()
+// queryParameters returns the query string q as API Gateway passes it:
+// nil when there is none, else single-valued (the last value) and
+// multi-valued.
+func queryParameters(q url.Values) (map[string]string, map[string][]string) {
 	if len(q) == 0 {
 		return nil, nil
 	}

@@ -122,6 +122,28 @@ func TestAnUpgradeURLOverAPIGatewaysLengthIsRefused(t *testing.T) {
 	}
 }
 
+// Go's query parsing drops a pair holding a raw ';' or a malformed
+// %-escape, so ?topic=news;sport reached $connect with no topic, which is
+// every topic: a client got what it never asked for. Such a query string
+// is refused 400 before any $connect, saying how to escape it; an escaped
+// one is passed on.
+func TestAQueryStringGoWouldCutIsRefused(t *testing.T) {
+	h := newFakeHandler()
+	_, addr := start(t, h, Options{Stage: "dev"})
+	for _, target := range []string{"/dev?geek=alice&topic=news;sport", "/dev?geek=alice&topic=%zz", "/dev?geek=alice;topic=news"} {
+		if got := rawRequest(t, addr, []byte(upgradeRequest(addr, target, 0, ""))); got != http.StatusBadRequest {
+			t.Errorf("an upgrade to %s: %d, want 400", target, got)
+		}
+	}
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/dev?geek=alice&topic=news%3Bsport", 0, ""))); got != http.StatusSwitchingProtocols {
+		t.Errorf("an upgrade with an escaped ';': %d, want 101", got)
+	}
+	connects := h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })
+	if len(connects) != 1 || connects[0].QueryStringParameters["topic"] != "news;sport" {
+		t.Errorf("$connect calls %+v, want 1, with the topic news;sport", connects)
+	}
+}
+
 // A client may offer its subprotocols on more than one
 // Sec-WebSocket-Protocol line, the same as one line listing them all
 // (RFC 6455 §11.3.4), and the routes read every line (a chatter ID on one,
