@@ -42,7 +42,10 @@ type Conn interface {
 	Frames() <-chan wsclient.Frame
 	Pongs() <-chan time.Duration
 	Err() error
-	SendJSON(v any) error
+	// TrySendJSON queues a frame without waiting (wsclient.ErrSendQueueFull
+	// when the gateway is not reading): the loop that sends it also shows
+	// what arrives.
+	TrySendJSON(v any) error
 	Close() error
 }
 
@@ -173,7 +176,8 @@ loop listen would take the loop's input):
   ping                   ask the gateway for a pong
   quit                   close and exit 0
 The gateway's answers are shown. Topics followed this way are kept
-across reconnects. An answer "this connection is not registered;
+across reconnects. A command typed while the gateway takes no data (16
+frames already wait to be written to it) is not sent, and listen says so. An answer "this connection is not registered;
 reconnect" (the gateway lost the connection's record: pruned, expired,
 its store wiped, so nothing published reaches it) closes the connection
 and opens a fresh one, with the usual backoff, following every topic.

@@ -1078,7 +1078,13 @@ func (s *session) send(a action, frame any) error {
 		s.capped = true
 		return s.notice("not sent: %d commands already wait for the gateway's answer (is it answering?); what is typed is ignored until it answers one", maxPending)
 	}
-	if err := s.conn.SendJSON(frame); err != nil {
+	if err := s.conn.TrySendJSON(frame); err != nil {
+		if errors.Is(err, wsclient.ErrSendQueueFull) {
+			// Waiting for room would stall everything else for up to
+			// the writer's write wait (10 s). What is queued goes in
+			// order; this is not queued.
+			return s.notice("not sent: the gateway is not reading (%d frames wait to be written to it); type it again once it reads", wsclient.SendQueue)
+		}
 		return s.notice("not sent: %v", err)
 	}
 	s.capped = false

@@ -45,6 +45,7 @@ type fakeConn struct {
 	ended  bool
 	err    error
 	closed bool // by the listener
+	full   bool // TrySendJSON finds the send queue full
 }
 
 func newFakeConn(u string) *fakeConn {
@@ -72,13 +73,27 @@ func (c *fakeConn) Err() error {
 	defer c.mu.Unlock()
 	return c.err
 }
-func (c *fakeConn) SendJSON(v any) error {
+func (c *fakeConn) TrySendJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	full := c.full
+	c.mu.Unlock()
+	if full {
+		return wsclient.ErrSendQueueFull
+	}
 	c.sent <- string(b)
 	return nil
+}
+
+// setFull makes the connection's send queue full (a server that does not
+// read), or not.
+func (c *fakeConn) setFull(full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.full = full
 }
 func (c *fakeConn) Close() error {
 	c.mu.Lock()
@@ -1439,5 +1454,39 @@ func TestAnErrorWithoutTopicsAnsweringASubscribe(t *testing.T) {
 				t.Errorf("the new connection follows %q; want %s", c2.topics(), tc.next)
 			}
 		})
+	}
+}
+
+// TestATypedCommandIsNotSentWhileTheGatewayIsNotReading: listen sent a
+// typed command with wsclient's SendJSON, which waits while its send
+// queue (16 frames) is full, and it stays full while a gateway that does
+// not read has the writer stuck in a write, up to its 10 s write wait:
+// the whole loop stalled, showing no message, no state, no Ctrl-D. The
+// command is now refused at once, saying so, and not counted as waiting
+// for an answer; what was queued before goes in order, and what is typed
+// once the gateway reads is sent.
+func TestATypedCommandIsNotSentWhileTheGatewayIsNotReading(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	c1.setFull(true)
+	r.typeLine("subscribe jobs")
+	c1.push(t, `"still shown"`)
+	r.waitFor(map[string]any{"kind": "message", "body": "still shown"})
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(r.errOut.String(), "not sent: the gateway is not reading") && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(r.errOut.String(), "not sent: the gateway is not reading (16 frames wait to be written to it); type it again once it reads") {
+		t.Errorf("stderr %q; want the command refused, saying why", r.errOut)
+	}
+	c1.setFull(false)
+	r.typeLine("subscribe news")
+	if got := c1.nextSent(t); got != `{"action":"subscribe","topics":["news"]}` {
+		t.Errorf("sent %s; want the subscribe typed once the gateway reads", got)
+	}
+	c1.end(goingAway)
+	if c2 := d.next(t); c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news (jobs was not sent)", c2.topics())
 	}
 }
