@@ -948,11 +948,15 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	return l, true
 }
 
+// maxGatewayError bounds the frames taken for a look as API Gateway's
+// error frame: its message is a few words, its IDs short.
+const maxGatewayError = 4096
+
 // maybeGatewayError is a cheap look at a frame for API Gateway's error
 // frame (isGatewayError decides), so that a message nothing waits for
-// is not decoded twice.
+// is not decoded twice, nor a big one looked through.
 func maybeGatewayError(data []byte) bool {
-	return bytes.Contains(data, []byte(`"requestId"`)) && bytes.Contains(data, []byte(`"connectionId"`))
+	return len(data) <= maxGatewayError && bytes.Contains(data, []byte(`"requestId"`)) && bytes.Contains(data, []byte(`"connectionId"`))
 }
 
 // gatewayFailed says that API Gateway's error frame r answered what.
