@@ -1490,3 +1490,16 @@ func TestATypedCommandIsNotSentWhileTheGatewayIsNotReading(t *testing.T) {
 		t.Errorf("the new connection follows %q; want updates,news (jobs was not sent)", c2.topics())
 	}
 }
+
+// TestABigFrameShapedLikeAGatewayErrorIsAMessage: only frames of up to
+// maxGatewayError bytes are looked at for API Gateway's error frame (its
+// message is a few words): a bigger published body of that shape, with
+// nothing waiting, is a message.
+func TestABigFrameShapedLikeAGatewayErrorIsAMessage(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	big := strings.Repeat("m", maxGatewayError)
+	c.push(t, `{"message":"`+big+`","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"message": big, "connectionId": "c-1", "requestId": "r-1"}})
+}
