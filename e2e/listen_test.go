@@ -788,3 +788,45 @@ func listenIntoPipe(t *testing.T, s *stack, args ...string) (*exec.Cmd, *os.File
 	})
 	return cmd, outR, done, errBuf
 }
+
+// TestListenReconnectsWhenTheGatewayLostItsRecord: a connection whose
+// record is gone while its socket lives on (pruned, expired, a store
+// wiped) gets nothing published, and the gateway answers its subscribe
+// "this connection is not registered; reconnect". listen only showed that
+// answer and stayed on the dead connection; it now opens a fresh one,
+// which follows every topic, the one typed too, and gets what is
+// published.
+func TestListenReconnectsWhenTheGatewayLostItsRecord(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	l := s.listenPiped("--geek", "alice", "--topic", "updates", "--json")
+	l.waitConnected(true)
+	if _, err := s.openState().Store().DeleteAllConnections(testContext(t, commandTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	l.typeLine("subscribe news")
+	if r := l.nextJSON("the reply to subscribe"); r.Kind != "reply" || !listenBodyIs(t, r, `{"type":"error","error":"this connection is not registered; reconnect"}`) {
+		t.Fatalf("got %+v (%s); want the gateway's not registered", r, r.Body)
+	}
+	connected, skipped := waitListenLine(t, l.stdout, "a connected state line", reconnectWait, func(s string) bool {
+		p := parseListenLine(t, s)
+		return p.Kind == "state" && p.State == "connected"
+	})
+	if p := parseListenLine(t, connected); strings.Join(p.Topics, ",") != "updates,news" {
+		t.Errorf("reconnected following %q; want updates,news", p.Topics)
+	}
+	if want := `"state":"disconnected","code":1000,"reason":"not registered"`; !strings.Contains(strings.Join(skipped, "\n"), want) {
+		t.Errorf("lines before the reconnect %q; want one with %s", skipped, want)
+	}
+	s.publishWait("--geek", "alice", "--topic", "news", "--body", `{"typed":"kept"}`)
+	m, _ := waitListenLine(t, l.stdout, "the message on news", listenWait, func(s string) bool {
+		return parseListenLine(t, s).Kind == "message"
+	})
+	if p := parseListenLine(t, m); !listenBodyIs(t, p, `{"typed":"kept"}`) {
+		t.Errorf("got %s; want the message on news", p.Body)
+	}
+	if code := l.interrupt(); code != 0 {
+		t.Errorf("Ctrl-C: exit %d", code)
+	}
+}

@@ -52,6 +52,12 @@ type Reply struct {
 	Time   string   `json:"time,omitempty"`
 }
 
+// NotRegistered is the error reply to a subscribe or unsubscribe of a
+// connection whose record is gone (prune-stale, its expiry, a store
+// wiped): nothing published reaches it, so a client opens a fresh
+// connection (socks.js NOT_REGISTERED, socks listen).
+const NotRegistered = "this connection is not registered; reconnect"
+
 // DefaultMaxConnectionsPerGeek is how many live connections one geek may
 // hold unless configured.
 const DefaultMaxConnectionsPerGeek = 100
@@ -488,7 +494,7 @@ func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (eve
 		c, err = h.Store.RemoveTopics(ctx, id, topics)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return reply(Reply{Type: "error", Error: "this connection is not registered; reconnect"}), nil
+		return reply(Reply{Type: "error", Error: NotRegistered}), nil
 	}
 	if err != nil {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("%s for %s: %w", route, id, err)

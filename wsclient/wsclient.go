@@ -44,8 +44,8 @@ const (
 	// closeGrace is how long Close waits by default for the server to
 	// answer its close frame before dropping the connection.
 	closeGrace = 2 * time.Second
-	// sendQueue is the length of the bounded outbound queue.
-	sendQueue = 16
+	// SendQueue is the length of the bounded outbound queue.
+	SendQueue = 16
 	// frameQueue is how many received frames may wait for the consumer.
 	frameQueue = 64
 	// DefaultReadLimit is the largest message accepted by default: twice
@@ -71,6 +71,10 @@ const (
 
 // ErrClosed is returned by the send methods once the connection has ended.
 var ErrClosed = errors.New("connection closed")
+
+// ErrSendQueueFull is returned by TrySendText and TrySendJSON when the
+// send queue is full: the server takes no more data for now.
+var ErrSendQueueFull = fmt.Errorf("the server is not reading: %d frames already wait to be sent", SendQueue)
 
 // Options tune Dial. The zero value is usable.
 type Options struct {
@@ -429,7 +433,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		ws:       ws,
 		start:    time.Now(),
 		frames:   make(chan Frame, frameQueue),
-		send:     make(chan outgoing, sendQueue),
+		send:     make(chan outgoing, SendQueue),
 		pongs:    make(chan time.Duration, 4),
 		done:     make(chan struct{}),
 		period:   opts.pingPeriod(),
@@ -634,16 +638,44 @@ func (c *Conn) SendJSON(v any) error {
 
 // SendText queues a text frame. It blocks while the queue is full, until
 // the connection ends.
-func (c *Conn) SendText(b []byte) error { return c.queue(outgoing{websocket.TextMessage, b}) }
+func (c *Conn) SendText(b []byte) error { return c.queue(outgoing{websocket.TextMessage, b}, true) }
+
+// TrySendJSON queues v as a text frame without waiting: it returns
+// ErrSendQueueFull at once when the queue is full (see TrySendText).
+func (c *Conn) TrySendJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.TrySendText(b)
+}
+
+// TrySendText queues a text frame without waiting: it returns
+// ErrSendQueueFull at once when the queue is full, which it stays while a
+// server that does not read has the writer wait in a write, up to
+// writeWait. The frame is then not queued; those queued before it are
+// written in order.
+func (c *Conn) TrySendText(b []byte) error {
+	return c.queue(outgoing{websocket.TextMessage, b}, false)
+}
 
 // Ping sends a ping now; its round trip arrives on Pongs.
-func (c *Conn) Ping() error { return c.queue(outgoing{kind: websocket.PingMessage}) }
+func (c *Conn) Ping() error { return c.queue(outgoing{kind: websocket.PingMessage}, true) }
 
-func (c *Conn) queue(o outgoing) error {
+// queue puts o on the send queue, waiting while it is full if wait.
+func (c *Conn) queue(o outgoing, wait bool) error {
 	select {
 	case <-c.done:
 		return ErrClosed
 	default:
+	}
+	if !wait {
+		select {
+		case c.send <- o:
+			return nil
+		default:
+			return ErrSendQueueFull
+		}
 	}
 	select {
 	case c.send <- o:

@@ -935,3 +935,63 @@ func TestCtrlCWhileTheServerHoldsTheHandshakeEndsTheDial(t *testing.T) {
 		t.Fatal("Dial still runs 20s after its context was cancelled: it waits out the handshake timeout")
 	}
 }
+
+// TestTrySendRefusesAtOnceWhileTheServerDoesNotRead: SendText waits while
+// the send queue is full, and it stays full while a server that does not
+// read has the writer stuck in a write (up to writeWait, 10 s): a caller
+// with other work, such as listen's one loop, stalled that long.
+// TrySendText refuses at once with ErrSendQueueFull, and what was queued
+// before is written, in order, once the server reads.
+func TestTrySendRefusesAtOnceWhileTheServerDoesNotRead(t *testing.T) {
+	start := make(chan struct{})
+	read := make(chan string, 8192)
+	u := server(t, func(ws *websocket.Conn) {
+		<-start
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			read <- string(data[:8])
+		}
+	})
+	c := dial(t, u, Options{})
+	pad := strings.Repeat("x", 64*1024)
+	n := 0
+	for ; ; n++ {
+		if n == 4000 {
+			close(start)
+			t.Fatalf("%d frames of 64 KiB queued to a server that reads none; want the queue full", n)
+		}
+		err := c.TrySendText([]byte(fmt.Sprintf("%08d", n) + pad))
+		if errors.Is(err, ErrSendQueueFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("TrySendText %d: %v", n, err)
+		}
+	}
+	close(start)
+	for i := range n {
+		select {
+		case s := <-read:
+			if s != fmt.Sprintf("%08d", i) {
+				t.Fatalf("frame %d read is %s; want them in the order queued", i, s)
+			}
+		case <-time.After(wait):
+			t.Fatalf("the server read %d of the %d frames queued", i, n)
+		}
+	}
+	// The frame refused was not queued: the next one sent follows.
+	if err := c.SendText([]byte("next    ")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-read:
+		if s != "next    " {
+			t.Errorf("after the frames queued the server read %s; want the next one sent", s)
+		}
+	case <-time.After(wait):
+		t.Fatal("the frame sent after them did not arrive")
+	}
+}

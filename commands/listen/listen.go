@@ -42,7 +42,10 @@ type Conn interface {
 	Frames() <-chan wsclient.Frame
 	Pongs() <-chan time.Duration
 	Err() error
-	SendJSON(v any) error
+	// TrySendJSON queues a frame without waiting (wsclient.ErrSendQueueFull
+	// when the gateway is not reading): the loop that sends it also shows
+	// what arrives.
+	TrySendJSON(v any) error
 	Close() error
 }
 
@@ -156,10 +159,13 @@ what the terminal would act on or what hides in text shown escaped
 with the close code, reconnecting in Ns) are shown as they happen.
 
 Piped, or with --json: one JSON object per line on standard output, with
-"time", "kind" ("message", "reply", and with --json also "state" and
-"ping"), and "body" (JSON), "text" (other UTF-8) or "base64" (binary,
-with "binary": true, or text that is not UTF-8); "topic" when known.
-Piped without --json, state lines go to standard error as text.
+"time", "kind" ("message", "reply", and with --json also "state",
+"ping" and "error"), and "body" (JSON), "text" (other UTF-8) or "base64"
+(binary, with "binary": true, or text that is not UTF-8); "topic" when
+known. Piped without --json, state and error lines go to standard error
+as text. An "error" line is the gateway's own error frame (API Gateway's
+{"message","connectionId","requestId"}) answering nothing typed: not a
+message, so not counted by --count nor matched by --until.
 
 Type while connected (unless --no-input, which background jobs want: the
 terminal stops a background process that reads it; so do scripts, since
@@ -170,7 +176,11 @@ loop listen would take the loop's input):
   ping                   ask the gateway for a pong
   quit                   close and exit 0
 The gateway's answers are shown. Topics followed this way are kept
-across reconnects.
+across reconnects. A command typed while the gateway takes no data (16
+frames already wait to be written to it) is not sent, and listen says so. An answer "this connection is not registered;
+reconnect" (the gateway lost the connection's record: pruned, expired,
+its store wiped, so nothing published reaches it) closes the connection
+and opens a fresh one, with the usual backoff, following every topic.
 
 Keeping the connection: a WebSocket ping every --ping-interval (the
 gateway drops connections idle for 10 minutes), a fresh connection before

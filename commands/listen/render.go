@@ -23,7 +23,10 @@ const (
 	KindReply   = "reply"   // the gateway's answer to a typed action
 	KindState   = "state"   // the connection changed state
 	KindPing    = "ping"    // a keepalive round trip (--show-ping)
-	kindNotice  = "notice"  // help and input mistakes: terminal or stderr only
+	// KindError is API Gateway's error frame that answers no action
+	// waiting: the gateway's, not a published message.
+	KindError  = "error"
+	kindNotice = "notice" // help and input mistakes: terminal or stderr only
 )
 
 // States of the connection.
@@ -211,6 +214,8 @@ func (r *renderer) render(l Line) string {
 		return r.state(l)
 	case KindPing:
 		return r.prefix(l, r.st.Muted.Render(r.glyph("·")+"ping "+rtt(l.RTTMS))) + "\n"
+	case KindError:
+		return r.prefix(l, r.st.Bad.Render(r.glyph("✗")+r.text(l.Error, false))) + "\n"
 	default:
 		return r.prefix(l, r.text(l.Error, false)) + "\n"
 	}
@@ -313,7 +318,8 @@ type reply struct {
 	Error  string   `json:"error"`
 	// Message is API Gateway's (and the local gateway's) answer when a
 	// route handler failed: {"message":"Internal server error",...}.
-	Message string `json:"message"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
 }
 
 func (r *renderer) reply(l Line) string {

@@ -92,6 +92,8 @@ func TestPlainTerminalRendering(t *testing.T) {
 			"03:04:05.678 ← pong 1.5ms\n"},
 		{"a handler failure reply is an error", Line{Time: at, Kind: KindReply, Body: json.RawMessage(`{"message":"Internal server error","connectionId":"c"}`)},
 			"03:04:05.678 ← error Internal server error\n"},
+		{"the gateway's error nothing waited for says so", Line{Time: at, Kind: KindError, Body: json.RawMessage(`{"message":"Forbidden","connectionId":"c","requestId":"r"}`), Error: "the gateway failed a frame (requestId r): Forbidden \x1b"},
+			"03:04:05.678 ✗ the gateway failed a frame (requestId r): Forbidden \\x1b\n"},
 		{"a drop shows the close code and reason", Line{Time: at, Kind: KindState, State: StateDisconnected, Code: 1001, Reason: "Going away"},
 			"03:04:05.678 ○ disconnected: 1001 Going away\n"},
 		{"a drop without a close frame shows the error", Line{Time: at, Kind: KindState, State: StateDisconnected, Error: "read: connection reset"},
@@ -381,6 +383,7 @@ func FuzzWhatTheServerSaysStaysOnItsLine(f *testing.F) {
 			{Time: at, Kind: KindReply, Body: gw},
 			{Time: at, Kind: KindReply, Body: topics},
 			{Time: at, Kind: kindNotice, Error: s},
+			{Time: at, Kind: KindError, Body: gw, Error: s},
 		} {
 			for _, r := range []*renderer{term(false), newRenderer(ui.NewFor(io.Discard, false), false, time.UTC)} {
 				out := r.render(l)

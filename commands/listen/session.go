@@ -86,6 +86,9 @@ type session struct {
 	recordFrom time.Time
 	dups       map[string]int
 	dupsUntil  time.Time
+	// lostRecord: the gateway answered an action of conn with
+	// routes.NotRegistered, so conn is to be replaced (see unregistered).
+	lostRecord bool
 }
 
 func newSession(o *Options) *session {
@@ -226,6 +229,12 @@ func (s *session) run(ctx context.Context) (err error) {
 			if err != nil || stop {
 				why = reason
 				return err
+			}
+			if s.lostRecord {
+				renew = nil
+				if retry, err = s.unregistered(); err != nil {
+					return err
+				}
 			}
 		case d := <-pongs:
 			if s.o.ShowPing {
@@ -552,6 +561,30 @@ func (s *session) dropped() (<-chan time.Time, error) {
 	} else {
 		l.Error = "the connection ended"
 	}
+	return s.ended(l, "")
+}
+
+// notRegisteredCode and notRegisteredReason close a connection whose
+// record the gateway lost, as socks.js closes it.
+const (
+	notRegisteredCode   = wsclient.CloseNormalClosure
+	notRegisteredReason = "not registered"
+)
+
+// unregistered closes the current connection, whose record the gateway
+// lost (it answered an action with routes.NotRegistered: nothing
+// published reaches it), and schedules a fresh one, as after a drop: the
+// same backoff, and the topics followed.
+func (s *session) unregistered() (<-chan time.Time, error) {
+	s.lostRecord = false
+	go discard(s.conn) // Close waits for the gateway's answer
+	return s.ended(Line{Time: s.o.now(), Kind: KindState, State: StateDisconnected, Code: notRegisteredCode, Reason: notRegisteredReason},
+		"the gateway has no record of this connection (pruned, expired, or its store wiped), so nothing published reached it: a fresh one follows every topic")
+}
+
+// ended handles the end of the current connection, said by l, and
+// schedules the first reconnect, saying why when why is not "".
+func (s *session) ended(l Line, why string) (<-chan time.Time, error) {
 	s.topics, s.pending = s.wanted(), nil
 	switch {
 	case time.Since(s.since) >= stableAfter:
@@ -567,7 +600,7 @@ func (s *session) dropped() (<-chan time.Time, error) {
 	if s.o.MaxRetries > 0 && s.fails >= s.o.MaxRetries {
 		return nil, fmt.Errorf("gave up after %d failed reconnects in a row: the gateway accepted and ended each connection within %s (last: %s)", s.fails, stableAfter, closeText(l))
 	}
-	return s.scheduleRetry("", 0)
+	return s.scheduleRetry(why, 0)
 }
 
 // scheduleRetry waits the backoff's next delay, or at least floor (what a
@@ -642,6 +675,9 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 			return nil, true, why, err
 		}
 	}
+	// The old connection's record lost matters no more: the new one is
+	// registered, and asked for every topic followed.
+	s.lostRecord = false
 	if s.dups == nil {
 		s.dups = map[string]int{}
 	}
@@ -786,10 +822,18 @@ func (s *session) duplicate(f wsclient.Frame) bool {
 // for a frame it dropped over its rate (pubsub.TooManyFrames), which it
 // sends in order whatever the action, a ping's too. On API Gateway each frame runs its
 // own invocation, so answers may come in another order than the actions.
+//
+// API Gateway's error frame that answers no action waiting is not a
+// message either: socks.js never passes one on. It is shown as the
+// gateway's error (kind "error"), as what said it is not known.
 func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
-	if len(s.pending) == 0 || f.Binary || !utf8.Valid(f.Data) {
+	if f.Binary || !utf8.Valid(f.Data) {
 		// The gateway's answers are UTF-8, as JSON is: one that is not
 		// is a message (and --json writes it in base64).
+		return Line{}, false
+	}
+	if len(s.pending) == 0 && !maybeGatewayError(f.Data) {
+		// Nothing waits: only API Gateway's error frame is not a message.
 		return Line{}, false
 	}
 	var fields map[string]json.RawMessage
@@ -800,6 +844,13 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 	var listed map[string]bool // a subscribed reply's topics
 	i := -1
 	failed := isGatewayError(fields)
+	if len(s.pending) == 0 {
+		if !failed {
+			return Line{}, false
+		}
+		_ = json.Unmarshal(f.Data, &r)
+		return Line{Time: at, Kind: KindError, Body: f.Data, Error: gatewayFailed("a frame", r)}, true
+	}
 	switch {
 	case failed:
 		i = 0
@@ -868,19 +919,49 @@ func (s *session) asReply(at time.Time, f wsclient.Frame) (Line, bool) {
 			p.topics = slices.DeleteFunc(slices.Clone(p.topics), func(t string) bool { return !listed[t] })
 		}
 		s.settle(i, true)
+	case r.Type == "pong":
+		l.RTTMS = ms(time.Since(a.sent))
+		s.settle(i, true)
+	case r.Type == "error" && r.Error == routes.NotRegistered && r.Topics == nil:
+		// The gateway lost the connection's record: nothing published
+		// reaches it. The main loop opens a fresh one (see unregistered),
+		// which asks for what was typed, a subscribe so answered too, as
+		// socks.js does.
+		s.settle(i, true)
+		s.lostRecord = true
+	case r.Type == "error" && strings.HasPrefix(r.Error, pubsub.TooManyFrames+":") && r.Topics == nil:
+		// socks serve dropped the frame over its rate: it did not route
+		// it, so, as for one whose route failed and as in socks.js, what
+		// was typed is kept. A subscribe's topics are asked for by the
+		// next connection (this one does not follow them); an
+		// unsubscribe's go on arriving until then.
+		s.settle(i, true)
 	default:
-		// A refusal (or a frame the local gateway dropped over its rate):
-		// a subscribe's topics are not followed, nor asked for by the next
-		// connection (a connect naming one the gateway refuses is refused
-		// whole). An unsubscribe's go on arriving until the next
-		// connection, which, as for one whose route failed and as in
-		// socks.js, does not ask for them: what was typed is kept.
-		if r.Type == "pong" {
-			l.RTTMS = ms(time.Since(a.sent))
-		}
+		// A refusal: a subscribe's topics are not followed, nor asked for
+		// by the next connection (a connect naming one the gateway
+		// refuses is refused whole). An unsubscribe's go on arriving
+		// until the next connection, which, as for one whose route failed
+		// and as in socks.js, does not ask for them: what was typed is
+		// kept.
 		s.settle(i, a.name == "unsubscribe")
 	}
 	return l, true
+}
+
+// maxGatewayError bounds the frames taken for a look as API Gateway's
+// error frame: its message is a few words, its IDs short.
+const maxGatewayError = 4096
+
+// maybeGatewayError is a cheap look at a frame for API Gateway's error
+// frame (isGatewayError decides), so that a message nothing waits for
+// is not decoded twice, nor a big one looked through.
+func maybeGatewayError(data []byte) bool {
+	return len(data) <= maxGatewayError && bytes.Contains(data, []byte(`"requestId"`)) && bytes.Contains(data, []byte(`"connectionId"`))
+}
+
+// gatewayFailed says that API Gateway's error frame r answered what.
+func gatewayFailed(what string, r reply) string {
+	return fmt.Sprintf("the gateway failed %s (requestId %s): %s", what, r.RequestID, r.Message)
 }
 
 // settle takes the answered action pending[i] off the list, and applies its
@@ -1001,7 +1082,13 @@ func (s *session) send(a action, frame any) error {
 		s.capped = true
 		return s.notice("not sent: %d commands already wait for the gateway's answer (is it answering?); what is typed is ignored until it answers one", maxPending)
 	}
-	if err := s.conn.SendJSON(frame); err != nil {
+	if err := s.conn.TrySendJSON(frame); err != nil {
+		if errors.Is(err, wsclient.ErrSendQueueFull) {
+			// Waiting for room would stall everything else for up to
+			// the writer's write wait (10 s). What is queued goes in
+			// order; this is not queued.
+			return s.notice("not sent: the gateway is not reading (%d frames wait to be written to it); type it again once it reads", wsclient.SendQueue)
+		}
 		return s.notice("not sent: %v", err)
 	}
 	s.capped = false

@@ -45,6 +45,7 @@ type fakeConn struct {
 	ended  bool
 	err    error
 	closed bool // by the listener
+	full   bool // TrySendJSON finds the send queue full
 }
 
 func newFakeConn(u string) *fakeConn {
@@ -72,13 +73,27 @@ func (c *fakeConn) Err() error {
 	defer c.mu.Unlock()
 	return c.err
 }
-func (c *fakeConn) SendJSON(v any) error {
+func (c *fakeConn) TrySendJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	full := c.full
+	c.mu.Unlock()
+	if full {
+		return wsclient.ErrSendQueueFull
+	}
 	c.sent <- string(b)
 	return nil
+}
+
+// setFull makes the connection's send queue full (a server that does not
+// read), or not.
+func (c *fakeConn) setFull(full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.full = full
 }
 func (c *fakeConn) Close() error {
 	c.mu.Lock()
@@ -1091,7 +1106,8 @@ func TestAnUnsubscribeThatFailedIsNotAskedForByTheNextConnection(t *testing.T) {
 // asked for, so the next connection followed them again, though the user
 // had typed "unsubscribe jobs". As for an unsubscribe whose route failed,
 // and as socks.js does (docs/protocol.md), what was typed is kept: the
-// next connection does not ask for them.
+// next connection does not ask for them (the first error opens it: see
+// TestNotRegisteredOpensAFreshConnection).
 func TestARefusedUnsubscribeIsNotAskedForByTheNextConnection(t *testing.T) {
 	d := newFakeDialer()
 	r := start(t, d, func(o *Options) { o.Topics = []string{"updates", "jobs", "news"} })
@@ -1100,14 +1116,19 @@ func TestARefusedUnsubscribeIsNotAskedForByTheNextConnection(t *testing.T) {
 	c1.nextSent(t)
 	c1.push(t, `{"type":"error","error":"this connection is not registered; reconnect"}`)
 	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "this connection is not registered; reconnect"}})
+	c2 := d.next(t)
+	if c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news", c2.topics())
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"updates", "news"}})
 	r.typeLine("unsubscribe news")
-	c1.nextSent(t)
-	c1.push(t, `{"type":"error","error":"too many frames: send at most 50 per second"}`)
+	c2.nextSent(t)
+	c2.push(t, `{"type":"error","error":"too many frames: send at most 50 per second"}`)
 	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "too many frames: send at most 50 per second"}})
-	c1.end(goingAway)
-	r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
-	if c2 := d.next(t); c2.topics() != "updates" {
-		t.Errorf("the new connection follows %q; want updates", c2.topics())
+	c2.end(goingAway)
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected", "code": 1001})
+	if c3 := d.next(t); c3.topics() != "updates" {
+		t.Errorf("the third connection follows %q; want updates", c3.topics())
 	}
 }
 
@@ -1321,4 +1342,164 @@ func TestSubscribedRepliesOutOfOrderAnswerTheirOwnSubscribes(t *testing.T) {
 	if c2 := d.next(t); c2.topics() != "updates,y,x" && c2.topics() != "updates,x,y" {
 		t.Errorf("the new connection follows %q; want updates, x and y", c2.topics())
 	}
+}
+
+// TestNotRegisteredOpensAFreshConnection: the gateway answers a subscribe
+// or unsubscribe of a connection whose record is gone (prune-stale, its
+// expiry, a store wiped) with "this connection is not registered;
+// reconnect", and nothing published reaches that connection any more.
+// listen only showed the answer and stayed on the dead connection, which
+// the gateway kept open. As socks.js does (NOT_REGISTERED), it closes it
+// (1000 "not registered"), says why on its reconnecting line, and opens a
+// fresh connection after the usual backoff that asks for every topic
+// followed: a subscribe so answered is asked for, an unsubscribe not.
+func TestNotRegisteredOpensAFreshConnection(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, func(o *Options) { o.Topics = []string{"updates", "jobs"} })
+	c1 := d.next(t)
+	r.typeLine("subscribe news")
+	c1.nextSent(t)
+	r.typeLine("unsubscribe jobs")
+	c1.nextSent(t)
+	c1.push(t, `{"type":"error","error":"this connection is not registered; reconnect"}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "error", "error": "this connection is not registered; reconnect"}})
+	r.waitFor(map[string]any{"kind": "state", "state": "disconnected", "code": 1000, "reason": "not registered"})
+	l := r.waitFor(map[string]any{"kind": "state", "state": "reconnecting", "attempt": 1})
+	if why, _ := l["error"].(string); !strings.Contains(why, "no record of this connection") {
+		t.Errorf("the reconnecting line says %q; want why", why)
+	}
+	c2 := d.next(t)
+	if !c1.wasClosed() {
+		t.Error("the connection the gateway forgot was not closed")
+	}
+	if c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news", c2.topics())
+	}
+	r.waitFor(map[string]any{"kind": "state", "state": "connected", "topics": []string{"updates", "news"}})
+	if n := d.dials(); n != 2 {
+		t.Errorf("%d dials; want one reconnect", n)
+	}
+	if n := r.count(map[string]any{"kind": "message"}); n != 0 {
+		t.Errorf("%d message lines; want none: %v", n, r.lines())
+	}
+}
+
+// TestAGatewayErrorNothingWaitsForIsNotAMessage: API Gateway's error frame
+// ({"message":...,"connectionId":...,"requestId":...}) that answers no
+// action waiting was shown and counted as a published message (--count,
+// --until, --timeout). socks.js never passes it on (docs/protocol.md,
+// gateway errors): listen shows it as the gateway's error, kind "error"
+// with --json, on standard error as text when piped without --json.
+func TestAGatewayErrorNothingWaitsForIsNotAMessage(t *testing.T) {
+	const frame = `{"message":"Internal server error","connectionId":"c-1","requestId":"r-1"}`
+	t.Run("with --json it is a line of kind error", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.Count = 1 })
+		c := d.next(t)
+		c.push(t, frame)
+		c.push(t, `"after"`)
+		if err := r.end(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor(map[string]any{"kind": "error", "error": "the gateway failed a frame (requestId r-1): Internal server error",
+			"body": map[string]any{"message": "Internal server error", "connectionId": "c-1", "requestId": "r-1"}})
+		if n := r.count(map[string]any{"kind": "message"}); n != 1 {
+			t.Errorf("%d message lines; want the one after: %v", n, r.lines())
+		}
+	})
+	t.Run("piped without --json it goes to standard error", func(t *testing.T) {
+		d := newFakeDialer()
+		r := start(t, d, func(o *Options) { o.JSON, o.Count = false, 1 })
+		c := d.next(t)
+		c.push(t, frame)
+		c.push(t, `"after"`)
+		if err := r.end(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.out.String(); strings.Contains(got, "Internal server error") {
+			t.Errorf("stdout %q has the gateway's error", got)
+		}
+		if want := "2026-01-02T03:04:05.678Z the gateway failed a frame (requestId r-1): Internal server error\n"; !strings.Contains(r.errOut.String(), want) {
+			t.Errorf("stderr %q lacks %q", r.errOut, want)
+		}
+	})
+}
+
+// TestAnErrorWithoutTopicsAnsweringASubscribe: a subscribe answered by an
+// error that names no topics was taken for refused, whatever the error:
+// its topics were not asked for by the next connection. socks.js keeps a
+// subscribe whose frame the gateway did not route (socks serve's "too many
+// frames", dropped over its rate, as for one whose route failed): the
+// gateway did not refuse its topics, and the next connection asks for
+// them. An error that judged the frame itself (a name the gateway will not
+// have) still refuses it: a connect naming it would be refused whole.
+func TestAnErrorWithoutTopicsAnsweringASubscribe(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply, next string
+	}{
+		{"dropped over the frame rate, it is asked for again", `{"type":"error","error":"too many frames: send at most 50 per second"}`, "updates,jobs"},
+		{"refused for what it asked, it is not", `{"type":"error","error":"topic \"jobs\" is not a name the gateway takes"}`, "updates"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer()
+			r := start(t, d, nil)
+			c1 := d.next(t)
+			r.typeLine("subscribe jobs")
+			c1.nextSent(t)
+			c1.push(t, tc.reply)
+			r.waitFor(map[string]any{"kind": "reply"})
+			c1.end(goingAway)
+			r.waitFor(map[string]any{"kind": "state", "state": "disconnected"})
+			if c2 := d.next(t); c2.topics() != tc.next {
+				t.Errorf("the new connection follows %q; want %s", c2.topics(), tc.next)
+			}
+		})
+	}
+}
+
+// TestATypedCommandIsNotSentWhileTheGatewayIsNotReading: listen sent a
+// typed command with wsclient's SendJSON, which waits while its send
+// queue (16 frames) is full, and it stays full while a gateway that does
+// not read has the writer stuck in a write, up to its 10 s write wait:
+// the whole loop stalled, showing no message, no state, no Ctrl-D. The
+// command is now refused at once, saying so, and not counted as waiting
+// for an answer; what was queued before goes in order, and what is typed
+// once the gateway reads is sent.
+func TestATypedCommandIsNotSentWhileTheGatewayIsNotReading(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c1 := d.next(t)
+	c1.setFull(true)
+	r.typeLine("subscribe jobs")
+	c1.push(t, `"still shown"`)
+	r.waitFor(map[string]any{"kind": "message", "body": "still shown"})
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(r.errOut.String(), "not sent: the gateway is not reading") && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !strings.Contains(r.errOut.String(), "not sent: the gateway is not reading (16 frames wait to be written to it); type it again once it reads") {
+		t.Errorf("stderr %q; want the command refused, saying why", r.errOut)
+	}
+	c1.setFull(false)
+	r.typeLine("subscribe news")
+	if got := c1.nextSent(t); got != `{"action":"subscribe","topics":["news"]}` {
+		t.Errorf("sent %s; want the subscribe typed once the gateway reads", got)
+	}
+	c1.end(goingAway)
+	if c2 := d.next(t); c2.topics() != "updates,news" {
+		t.Errorf("the new connection follows %q; want updates,news (jobs was not sent)", c2.topics())
+	}
+}
+
+// TestABigFrameShapedLikeAGatewayErrorIsAMessage: only frames of up to
+// maxGatewayError bytes are looked at for API Gateway's error frame (its
+// message is a few words): a bigger published body of that shape, with
+// nothing waiting, is a message.
+func TestABigFrameShapedLikeAGatewayErrorIsAMessage(t *testing.T) {
+	d := newFakeDialer()
+	r := start(t, d, nil)
+	c := d.next(t)
+	big := strings.Repeat("m", maxGatewayError)
+	c.push(t, `{"message":"`+big+`","connectionId":"c-1","requestId":"r-1"}`)
+	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"message": big, "connectionId": "c-1", "requestId": "r-1"}})
 }
