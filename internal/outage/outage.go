@@ -59,7 +59,7 @@ func (l *Log) Failed(err error, attrs ...any) {
 	if now.Sub(l.said) < every && !now.Before(l.said) {
 		return
 	}
-	l.Logger.Error(l.What+" still fails", append([]any{"failures", l.since, "for", now.Sub(l.began).Round(time.Second).String(), "err", err}, attrs...)...)
+	l.Logger.Error(l.What+" still fails", append([]any{"failures", l.since, "for", max(now.Sub(l.began), 0).Round(time.Second).String(), "err", err}, attrs...)...)
 	l.said, l.since = now, 0
 }
 
@@ -69,6 +69,6 @@ func (l *Log) OK() {
 	if !l.failing {
 		return
 	}
-	l.Logger.Info(l.What+" again", "failures", l.total, "after", l.now().Sub(l.began).Round(time.Second).String())
+	l.Logger.Info(l.What+" again", "failures", l.total, "after", max(l.now().Sub(l.began), 0).Round(time.Second).String())
 	l.failing, l.total, l.since = false, 0, 0
 }
