@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/socks-dev/socks/internal/backoff"
+	"github.com/socks-dev/socks/internal/outage"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -729,7 +730,10 @@ func (b *Broker) recordReport(ctx context.Context, env pubsub.Envelope, r store.
 func (b *Broker) Run(ctx context.Context) error {
 	vis := orDefault(b.Visibility, DefaultVisibility)
 	wait := orDefault(b.Wait, DefaultWait)
-	log := b.logger()
+	// A queue that cannot be received from (a state file that takes no
+	// writes) fails at every try, a second apart or so: logged when it
+	// starts, each minute after with the count, and when it ends.
+	receiving := outage.Log{Logger: b.logger(), What: "receiving from the queue", Now: b.now}
 	failures := 0
 	for ctx.Err() == nil {
 		msgs, err := b.Queue.Receive(ctx, store.MaxBatch, vis, wait)
@@ -738,13 +742,14 @@ func (b *Broker) Run(ctx context.Context) error {
 				break
 			}
 			failures++
-			log.Error("receiving from the queue", "err", err)
+			receiving.Failed(err)
 			if b.sleep(ctx, b.backoff(failures)) != nil {
 				break
 			}
 			continue
 		}
 		failures = 0
+		receiving.OK()
 		b.HandleBatch(ctx, msgs)
 	}
 	return nil

@@ -132,6 +132,9 @@ func TestServeOnAFullDiskKeepsDeliveringAndRecovers(t *testing.T) {
 	if got := readText(t, conn); got != `{"n":"queued"}` {
 		t.Errorf("got %q once serve could write again; want the queued message %q (%s)", got, `{"n":"queued"}`, id)
 	}
+	// The outage is logged as it starts, each minute and as it ends, not
+	// at each of the broker's tries (about one a second).
+	srv.awaitStderr("receiving from the queue again", receiveTimeout)
 	if rep := s.publishWait("--geek", "alice", "--topic", "updates", "--body", `{"n":"after"}`); rep.Report.Delivered != 1 {
 		t.Errorf("publish --wait after the disk had room again reported %s; want delivered=1", rep)
 	}

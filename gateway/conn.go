@@ -392,18 +392,18 @@ func (g *Gateway) disconnect(c *conn) {
 		g.log.Debug("$disconnect dropped (--faults drop-disconnect)", "connectionId", c.id)
 		return
 	}
-	req := c.event("$disconnect", "DISCONNECT", g.now())
-	req.Headers = map[string]string{"Host": c.host, "X-Forwarded-For": c.sourceIP}
-	req.MultiValueHeaders = map[string][]string{"Host": {c.host}, "X-Forwarded-For": {c.sourceIP}}
-	req.RequestContext.DisconnectStatusCode = int64(c.closeCode)
-	reason := c.closeReason
-	req.RequestContext.DisconnectReason = &reason
 	// Not cancelled by a Shutdown that ran out of time: the record must go
 	// (bounded by the integration timeout), or it is left for prune-stale.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), integrationTimeout)
 	defer cancel()
-	if _, err := g.opts.Handler.Handle(ctx, req); err != nil {
-		g.log.Warn("$disconnect handler failed", "connectionId", c.id, "err", err)
+	if _, err := g.opts.Handler.Handle(ctx, c.disconnectEvent(g.now())); err != nil {
+		// Its record counts against its geek's cap while it stays:
+		// called again once the handler can pass (redisconnect.go).
+		if why := g.keepLost(c); why == "" {
+			g.log.Warn("$disconnect handler failed; it is called again until it passes or the connection's record expires", "connectionId", c.id, "err", err)
+		} else {
+			g.log.Warn("$disconnect handler failed; not called again ("+why+"): the connection's record stays until it expires or is pruned", "connectionId", c.id, "err", err)
+		}
 	}
 }
 

@@ -154,6 +154,10 @@ type Options struct {
 	// connState, when set, is told each change of an HTTP connection's
 	// state.
 	connState func(net.Conn, http.ConnState)
+	// disconnectRetry and disconnectRetryMax are the first and the
+	// longest pause before a failed $disconnect is called again
+	// (defaults: the constants; see redisconnect.go).
+	disconnectRetry, disconnectRetryMax time.Duration
 }
 
 const (
@@ -267,6 +271,8 @@ type Gateway struct {
 
 	// refusals limits the log lines of refused handshakes.
 	refusals refusals
+	// lost are the $disconnects whose handler failed, to call again.
+	lost lostDisconnects
 
 	mu    sync.RWMutex
 	conns map[string]*conn
@@ -341,6 +347,12 @@ func New(opts Options) (*Gateway, error) {
 	if opts.responseWait <= 0 {
 		opts.responseWait = responseWait
 	}
+	if opts.disconnectRetry <= 0 {
+		opts.disconnectRetry = disconnectRetry
+	}
+	if opts.disconnectRetryMax <= 0 {
+		opts.disconnectRetryMax = disconnectRetryMax
+	}
 	g := &Gateway{
 		opts:   opts,
 		routes: routes,
@@ -364,6 +376,8 @@ func New(opts Options) (*Gateway, error) {
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
+	g.lost.max, g.lost.first, g.lost.most = maxLostDisconnects, opts.disconnectRetry, opts.disconnectRetryMax
+	g.lost.ctx, g.lost.cancel = context.WithCancel(context.Background())
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
@@ -431,6 +445,11 @@ func (g *Gateway) StopAccepting() {
 func (g *Gateway) shutdown(ctx context.Context) error {
 	defer close(g.shutdownDone)
 	defer g.cancel()
+
+	// The $disconnects that failed are not called again from now on (the
+	// call in progress is cancelled): the next serve on a local state
+	// file deletes every record left, prune-stale those on AWS.
+	g.stopLost()
 
 	g.mu.Lock()
 	g.closing = true
@@ -501,6 +520,7 @@ func (g *Gateway) sweep() {
 			return
 		case <-t.C:
 			g.sweepConns(true, idleTick == nil)
+			g.retryLost()
 		case <-idleTick:
 			g.sweepConns(false, true)
 			if g.opts.idleSwept != nil {

@@ -47,6 +47,8 @@ type response = events.APIGatewayProxyResponse
 type fakeHandler struct {
 	connect func(event) (response, error)
 	message func(event) (response, error)
+	// disconnect, when set, is the error of each $disconnect.
+	disconnect func(event) error
 
 	mu       sync.Mutex
 	events   []event
@@ -80,6 +82,12 @@ func (h *fakeHandler) Handle(ctx context.Context, req event) (response, error) {
 	case "MESSAGE":
 		if h.message != nil {
 			return h.message(req)
+		}
+	case "DISCONNECT":
+		if h.disconnect != nil {
+			if err := h.disconnect(req); err != nil {
+				return response{}, err
+			}
 		}
 	}
 	return response{StatusCode: 200}, nil

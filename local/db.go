@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -184,6 +185,9 @@ type DB struct {
 	// watch wakes this process's long polls when another process made a
 	// message visible (see wake.go).
 	watch watcher
+	// lockWait is told when a write waited for another process's lock
+	// (see NotifyLockWait).
+	lockWait atomic.Pointer[func()]
 
 	store *Store
 	queue *Queue
@@ -779,7 +783,7 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer db.endWrite()
 	began := time.Now()
-	return db.writeError(retryBusy(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }), began)
+	return db.writeError(db.retryBusyWrite(ctx, func() error { return runTx(ctx, db.sql, nil, fn) }), began)
 }
 
 // writeUncancelled is write for fn that runs its statements with the
@@ -796,7 +800,7 @@ func (db *DB) writeUncancelled(ctx context.Context, fn func(tx *wtx) error) erro
 	defer db.endWrite()
 	txCtx := context.WithoutCancel(ctx)
 	began := time.Now()
-	return db.writeError(retryBusy(ctx, func() error {
+	return db.writeError(db.retryBusyWrite(ctx, func() error {
 		return runTx(txCtx, db.sql, nil, func(tx *sql.Tx) error { return fn(&wtx{Tx: tx, ctx: txCtx}) })
 	}), began)
 }
@@ -813,7 +817,7 @@ func (db *DB) writeDurable(ctx context.Context, fn func(tx *sql.Tx) error) error
 	}
 	defer db.endWrite()
 	began := time.Now()
-	return db.writeError(retryBusy(ctx, func() error {
+	return db.writeError(db.retryBusyWrite(ctx, func() error {
 		conn, err := db.sql.Conn(ctx)
 		if err != nil {
 			return err
@@ -974,11 +978,43 @@ func txError(ctx context.Context, err error) error {
 // retryBusy runs fn again, with a growing pause, while it fails because the
 // file is locked by someone else.
 func retryBusy(ctx context.Context, fn func() error) error {
+	return retryBusyTelling(ctx, nil, fn)
+}
+
+// retryBusyWrite is retryBusy for a write of db, which tells the
+// function given to NotifyLockWait when the first try found the lock
+// taken.
+func (db *DB) retryBusyWrite(ctx context.Context, fn func() error) error {
+	return retryBusyTelling(ctx, db, fn)
+}
+
+// NotifyLockWait has fn called each time a write of db found the state
+// file locked by another process past SQLite's wait (busy_timeout, 10 s)
+// and is about to wait again (about a minute in all before it fails,
+// ErrLocked): a command on a terminal says that it waits and for what
+// (`socks publish`), where it was silent. nil stops the calls. Writes
+// that pass the first time cost nothing of it.
+func (db *DB) NotifyLockWait(fn func()) {
+	if fn == nil {
+		db.lockWait.Store(nil)
+		return
+	}
+	db.lockWait.Store(&fn)
+}
+
+// retryBusyTelling is retryBusy, telling db's NotifyLockWait function
+// (db nil: none) when the first try found the lock taken.
+func retryBusyTelling(ctx context.Context, db *DB, fn func() error) error {
 	pause := 20 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err := fn()
 		if err == nil || attempt >= busyRetries || !isBusy(err) {
 			return err
+		}
+		if attempt == 0 && db != nil {
+			if told := db.lockWait.Load(); told != nil {
+				(*told)()
+			}
 		}
 		t := time.NewTimer(pause)
 		select {

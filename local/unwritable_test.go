@@ -478,3 +478,41 @@ func TestAnOpenTheStateFileStaysLockedForSaysHowLongItWaited(t *testing.T) {
 		t.Errorf("Open says it waited %s; it tried %d times, each waiting %s, and took %s in all: want what it waited", said, busyRetries+1, wait, took)
 	}
 }
+
+// TestAWriteThatWaitsForAnotherProcesssLockTellsSo: a write whose first
+// try finds the state file locked by another process past SQLite's wait
+// calls the function given to NotifyLockWait, once, before it waits
+// again (so that `socks publish` on a terminal can say what it waits
+// for, where it was silent for a minute); it still fails as before,
+// ErrLocked, if the lock stays taken, and passes if it is let go
+// meanwhile. A write that finds the lock free calls nothing.
+func TestAWriteThatWaitsForAnotherProcesssLockTellsSo(t *testing.T) {
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	// SQLite's wait for the lock, 10 s in the file's settings, cut short.
+	onEveryConn(t, db, "PRAGMA busy_timeout = 20")
+	told := 0
+	var then func()
+	db.NotifyLockWait(func() {
+		told++
+		if then != nil {
+			then()
+		}
+	})
+	release := holdWriteLock(t, db.Path())
+	if _, err := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`)); !errors.Is(err, ErrLocked) {
+		t.Errorf("a send while another process holds the lock: %v; want ErrLocked", err)
+	}
+	if told != 1 {
+		t.Errorf("told %d times of a send that waited for the lock and failed; want once", told)
+	}
+	release()
+	told = 0
+	if _, err := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`)); err != nil || told != 0 {
+		t.Errorf("a send with the lock free: %v, told %d times; want it sent, nothing told", err, told)
+	}
+	then = holdWriteLock(t, db.Path())
+	if _, err := db.Queue().Send(ctx, []byte(`{"topics":["t"],"body":1}`)); err != nil || told != 1 {
+		t.Errorf("a send whose lock was let go after it was told: %v, told %d times; want it sent, told once", err, told)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -370,6 +371,23 @@ type Result struct {
 	Report *store.Report `json:"report,omitempty"`
 }
 
+// lockWaitNote returns what says, once, on a terminal (stderr a TTY),
+// that a write waits for another process holding the state file at path
+// (local.DB.NotifyLockWait), or nil off one: a script's stderr gets
+// nothing more, and stdout (--json) never does. The write still fails
+// with its own error if the lock stays taken.
+func lockWaitNote(ios *iostreams.IOStreams, path string) func() {
+	if !ios.IsStderrTTY() {
+		return nil
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cmdutil.Notef(ios.ErrOut, "note: another process holds the state file %s (a stuck socks command, or a program such as an sqlite3 shell with a transaction open): waiting for it, about a minute in all before giving up\n", path)
+		})
+	}
+}
+
 func publishRun(ctx context.Context, opts *Options) error {
 	if opts.WaitTimeout <= 0 {
 		return cmdutil.FlagErrorf("--wait-timeout must be above 0")
@@ -387,6 +405,15 @@ func publishRun(ctx context.Context, opts *Options) error {
 	b, err := opts.Backend(ctx)
 	if err != nil {
 		return err
+	}
+	if b.DB != nil {
+		// A write that waits for another process's lock on the state
+		// file waits about a minute before it fails: said where a
+		// person looks, once, as prune-stale says it waits for another.
+		if note := lockWaitNote(opts.IO, b.DB.Path()); note != nil {
+			b.DB.NotifyLockWait(note)
+			defer b.DB.NotifyLockWait(nil)
+		}
 	}
 	if opts.Direct {
 		pusher, err := b.Pusher(ctx, opts.Concurrency)
