@@ -80,6 +80,39 @@ func TestTablesAreAsDocumented(t *testing.T) {
 	}
 }
 
+// permissionsTable returns the rows (service, actions, resources) of the
+// table of docs/deploy.md under heading, a bold line of its own.
+func permissionsTable(t *testing.T, doc, heading string) [][]string {
+	t.Helper()
+	_, table, ok := strings.Cut(doc, "\n"+heading)
+	if !ok {
+		t.Fatalf("docs/deploy.md has no %s table", heading)
+	}
+	table, _, _ = strings.Cut(table, "\n\n**")
+	var rows [][]string
+	for _, line := range strings.Split(table, "\n") {
+		if cells := strings.Split(line, " | "); strings.HasPrefix(line, "| ") && len(cells) == 3 {
+			rows = append(rows, cells)
+		}
+	}
+	return rows
+}
+
+// docActions lists the backquoted actions of a row's cell, with the
+// service's prefix, leaving out what it says in parentheses.
+func docActions(prefix, cell string) []string {
+	var out []string
+	cell = regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(cell, "")
+	for _, m := range regexp.MustCompile("`([A-Za-z:-]+)`").FindAllStringSubmatch(cell, -1) {
+		a := m[1]
+		if !strings.Contains(a, ":") {
+			a = prefix + a
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // TestDeployIsAsDocumented checks docs/deploy.md against what deploy
 // makes: the function role's actions, table by table, and the numbers of
 // the function, the queue and the event source mapping.
@@ -91,31 +124,8 @@ func TestDeployIsAsDocumented(t *testing.T) {
 	doc := string(raw)
 
 	// The role's table: service, actions, resources.
-	_, role, ok := strings.Cut(doc, "**The function's role**")
-	if !ok {
-		t.Fatal("docs/deploy.md has no **The function's role** table")
-	}
-	role, _, _ = strings.Cut(role, "\n\n**")
-	var rows [][]string
-	for _, line := range strings.Split(role, "\n") {
-		if cells := strings.Split(line, " | "); strings.HasPrefix(line, "| ") && len(cells) == 3 {
-			rows = append(rows, cells)
-		}
-	}
-	// actions lists the backquoted actions of a row's cell, with the
-	// service's prefix, leaving out what it says in parentheses.
-	actions := func(prefix, cell string) []string {
-		var out []string
-		cell = regexp.MustCompile(`\([^)]*\)`).ReplaceAllString(cell, "")
-		for _, m := range regexp.MustCompile("`([A-Za-z:-]+)`").FindAllStringSubmatch(cell, -1) {
-			a := m[1]
-			if !strings.Contains(a, ":") {
-				a = prefix + a
-			}
-			out = append(out, a)
-		}
-		return out
-	}
+	rows := permissionsTable(t, doc, "**The function's role**")
+	actions := docActions
 	d := &Deployer{Spec: DeploySpec{Stack: "s", Region: "us-east-1"}.withDefaults()}
 	d.st = deployState{part: "aws", account: "1", tables: d.Spec.Tables(), queues: d.Spec.Queues(), apiID: "api"}
 	statements := map[string][]string{}

@@ -233,8 +233,12 @@ func (s *DynamoStore) CountLiveChatterIDs(ctx context.Context, geek string, now 
 	in.ExpressionAttributeValues[":now"] = avN(millis(now))
 	n := 0
 	p := dynamodb.NewQueryPaginator(s.api, in)
+	pages := pageTokens{what: "DynamoDB Query"}
 	for p.HasMorePages() {
 		out, err := nextPage(ctx, s, p.NextPage)
+		if err == nil {
+			err = pages.nextKey(out.LastEvaluatedKey)
+		}
 		if err != nil {
 			return 0, wrapTable("Query", s.tables.ChatterIDs, err)
 		}
@@ -311,8 +315,12 @@ func (s *DynamoStore) CountExpiredChatterIDs(ctx context.Context, now time.Time)
 	in.Select = types.SelectCount
 	n := 0
 	p := dynamodb.NewScanPaginator(s.api, in)
+	pages := pageTokens{what: "DynamoDB Scan"}
 	for p.HasMorePages() {
 		out, err := nextPage(ctx, s, p.NextPage)
+		if err == nil {
+			err = pages.nextKey(out.LastEvaluatedKey)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("counting expired chatter IDs: %w", wrapTable("Scan", s.tables.ChatterIDs, err))
 		}
@@ -951,8 +959,12 @@ func addFilter(expr **string, names map[string]string, values map[string]types.A
 // with each page's items.
 func (s *DynamoStore) query(ctx context.Context, in *dynamodb.QueryInput, fn func([]item) error) error {
 	p := dynamodb.NewQueryPaginator(s.api, in)
+	pages := pageTokens{what: "DynamoDB Query"}
 	for p.HasMorePages() {
 		out, err := nextPage(ctx, s, p.NextPage)
+		if err == nil {
+			err = pages.nextKey(out.LastEvaluatedKey)
+		}
 		if err != nil {
 			return wrapIndex("Query", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}
@@ -988,8 +1000,12 @@ func nextPage[T any](ctx context.Context, s *DynamoStore, next func(context.Cont
 // fn with each page's items.
 func (s *DynamoStore) scan(ctx context.Context, in *dynamodb.ScanInput, fn func([]item) error) error {
 	p := dynamodb.NewScanPaginator(s.api, in)
+	pages := pageTokens{what: "DynamoDB Scan"}
 	for p.HasMorePages() {
 		out, err := nextPage(ctx, s, p.NextPage)
+		if err == nil {
+			err = pages.nextKey(out.LastEvaluatedKey)
+		}
 		if err != nil {
 			return wrapIndex("Scan", aws.ToString(in.TableName), aws.ToString(in.IndexName), err)
 		}
@@ -1190,6 +1206,7 @@ type ConnectionsRead struct {
 func (s *DynamoStore) ReadConnections(ctx context.Context, maxRead int, fn func([]pubsub.Connection) error) (ConnectionsRead, error) {
 	var r ConnectionsRead
 	in := s.connectionScan(time.Time{})
+	pages := pageTokens{what: "DynamoDB Scan"}
 	for r.Read < maxRead {
 		in.Limit = aws.Int32(int32(min(pendingPage, maxRead-r.Read)))
 		out, err := s.api.Scan(ctx, in)
@@ -1210,6 +1227,9 @@ func (s *DynamoStore) ReadConnections(ctx context.Context, maxRead int, fn func(
 		if len(out.LastEvaluatedKey) == 0 {
 			r.Whole = true
 			return r, nil
+		}
+		if err := pages.nextKey(out.LastEvaluatedKey); err != nil {
+			return r, fmt.Errorf("listing connections: %w", wrapIndex("Scan", s.tables.Connections, ByGeekIndex, err))
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

@@ -255,6 +255,7 @@ func (s *DynamoStore) PendingMigration(ctx context.Context, maxRead int) (Pendin
 	var p PendingMigration
 	seen := map[geekPair]bool{}
 	in := s.migrationScan()
+	pages := pageTokens{what: "DynamoDB Scan"}
 	for p.Read < maxRead {
 		in.Limit = aws.Int32(int32(min(pendingPage, maxRead-p.Read)))
 		out, err := s.api.Scan(ctx, in)
@@ -272,6 +273,9 @@ func (s *DynamoStore) PendingMigration(ctx context.Context, maxRead int) (Pendin
 		if len(out.LastEvaluatedKey) == 0 {
 			p.Whole = true
 			return p, nil
+		}
+		if err := pages.nextKey(out.LastEvaluatedKey); err != nil {
+			return p, fmt.Errorf("reading the connections table: %w", wrapTable("Scan", s.tables.Connections, err))
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

@@ -636,3 +636,106 @@ func TestAThrottledPageIsReadAgainNotTheWholeWalk(t *testing.T) {
 		}
 	})
 }
+
+// TestAWalkStopsAtAPageKeyGivenTwice: the generated Query and Scan
+// paginators follow LastEvaluatedKey with no check (the SDK's own
+// duplicate-token stop is for string tokens), and so do the bounded
+// reads of doctor; an endpoint that answered a page key it gave before
+// (stuck on one, or going round two) had a fan-out, a prune, a count or
+// doctor's reads ask for pages for ever. Each walk now stops there with
+// an error saying so, as the control plane's listings do (pageTokens).
+// The fake gives up after 50 pages, so that the code before this fix
+// fails here rather than spinning.
+func TestAWalkStopsAtAPageKeyGivenTwice(t *testing.T) {
+	c := pubsub.Connection{ID: "c1", Geek: "Friendless", Topics: []string{"news"}}
+	errGaveUp := errors.New("the fake endpoint gave up after 50 pages")
+	for _, keys := range []struct {
+		name string
+		ring []string // the keys given in turn, round and round
+	}{
+		{"stuck on one key", []string{"a"}},
+		{"going round two keys", []string{"a", "b"}},
+	} {
+		// page answers the nth call: one item and the next key of the
+		// ring, ScannedCount 0 (a hostile endpoint: doctor's reads,
+		// bounded by the items read, would not end either).
+		var calls int
+		page := func() (map[string]types.AttributeValue, error) {
+			calls++
+			if calls > 50 {
+				return nil, errGaveUp
+			}
+			return map[string]types.AttributeValue{attrPK: avS(keys.ring[(calls-1)%len(keys.ring)]), attrSK: avS("x")}, nil
+		}
+		s, _ := newFakeStore(&fakeDynamo{
+			scan: func(in *dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+				next, err := page()
+				if err != nil {
+					return nil, err
+				}
+				return &dynamodb.ScanOutput{Items: []item{connItem(c, 1)}, Count: 1, LastEvaluatedKey: next}, nil
+			},
+			queryItems: func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+				next, err := page()
+				if err != nil {
+					return nil, err
+				}
+				return &dynamodb.QueryOutput{Items: []item{geekItem(c, 1)}, Count: 1, LastEvaluatedKey: next}, nil
+			},
+			// (The migration's read asks for the geek items of what it
+			// scanned: none.)
+			batchGetItem: func(*dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+				return &dynamodb.BatchGetItemOutput{}, nil
+			},
+		})
+		for _, w := range []struct {
+			name string
+			walk func(context.Context) error
+		}{
+			{"a parallel Scan of the connections (prune)", func(ctx context.Context) error {
+				return s.ScanConnections(ctx, 1, func([]pubsub.Connection) error { return nil })
+			}},
+			{"a Query of a geek's connections (fan-out)", func(ctx context.Context) error {
+				_, err := s.FindTargets(ctx, []string{"Friendless"}, []string{"news"}, time.Now())
+				return err
+			}},
+			{"a count of live chatter IDs (Query)", func(ctx context.Context) error {
+				_, err := s.CountLiveChatterIDs(ctx, "Friendless", time.Now())
+				return err
+			}},
+			{"a count of expired chatter IDs (Scan)", func(ctx context.Context) error {
+				_, err := s.CountExpiredChatterIDs(ctx, time.Now())
+				return err
+			}},
+			{"doctor's bounded read of the connections", func(ctx context.Context) error {
+				_, err := s.ReadConnections(ctx, 1000, func([]pubsub.Connection) error { return nil })
+				return err
+			}},
+			{"doctor's bounded read of the migration", func(ctx context.Context) error {
+				_, err := s.PendingMigration(ctx, 1000)
+				return err
+			}},
+		} {
+			t.Run(w.name+", "+keys.name, func(t *testing.T) {
+				calls = 0
+				err := w.walk(t.Context())
+				if err == nil || errors.Is(err, errGaveUp) || !strings.Contains(err.Error(), "same LastEvaluatedKey twice") {
+					t.Fatalf("after %d pages: %v; want it stopped at the key given twice", calls, err)
+				}
+				if want := len(keys.ring) + 1; calls != want {
+					t.Errorf("%d pages read; want %d, up to the first key given again", calls, want)
+				}
+			})
+		}
+	}
+	// The last page of a walk, and so the only page of most fan-out
+	// Queries, costs no allocation.
+	if n := testing.AllocsPerRun(100, func() {
+		pages := pageTokens{what: "DynamoDB Query"}
+		if pages.nextKey(nil) != nil {
+			t.Fatal("a page with no key stopped the walk")
+		}
+	}); n != 0 {
+		t.Errorf("a walk of one page allocates %v times; want 0", n)
+	}
+}

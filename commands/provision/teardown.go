@@ -92,6 +92,9 @@ type TeardownResult struct {
 	// subscriptions could not be listed: a subscription to one outlives
 	// the queue; each says what to run.
 	UnreadableTopics []awsops.UnreadableTopic `json:"unreadableTopics"`
+	// Notes are the warnings teardown wrote on standard error, in words
+	// (without "warning: "), those of UnreadableTopics too.
+	Notes []string `json:"notes"`
 }
 
 func teardownRun(ctx context.Context, opts *TeardownOptions) error {
@@ -132,7 +135,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			_ = printJSON(opts.IO.Out, struct {
 				TeardownResult
 				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped, UnreadableTopics: []awsops.UnreadableTopic{}}, err.Error()})
+			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped, UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}, err.Error()})
 		}
 		return err
 	}
@@ -149,7 +152,12 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
 		}
 	}
-	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}}
+	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}
+	// warn writes a warning on standard error, and keeps it for --json.
+	warn := func(format string, args ...any) {
+		cmdutil.Notef(opts.IO.ErrOut, "warning: "+format+"\n", args...)
+		res.Notes = append(res.Notes, fmt.Sprintf(format, args...))
+	}
 	if r := producers.Rule; r != nil && tgt.Events != nil {
 		// The rule of --eventbridge-rule is planned, confirmed and, if
 		// teardown stops, left only when it exists.
@@ -158,7 +166,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return err
 		}
 		if !ok {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: EventBridge rule %s given by --eventbridge-rule does not exist; check --event-bus\n", r.Change().Name)
+			warn("EventBridge rule %s given by --eventbridge-rule does not exist; check --event-bus", r.Change().Name)
 			producers.Rule = nil
 		}
 	}
@@ -168,7 +176,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		// gone. (Not with emulator endpoints: EventBridge is not there.)
 		r, err := awsops.StackRule(ctx, tgt.Events, tgt.SQS, tgt.Queues, tgt.Stack, opts.EventBus)
 		if err != nil {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it\n", awsops.RuleFor(tgt.Stack), err)
+			warn("could not look for EventBridge rule %s (%v); pass --eventbridge-rule to delete it", awsops.RuleFor(tgt.Stack), err)
 		}
 		producers.Rule = r
 	}
@@ -192,7 +200,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			// emulator.)
 			found, err := awsops.PolicyTopics(ctx, tgt.SQS, tgt.Queues)
 			if err != nil {
-				cmdutil.Notef(opts.IO.ErrOut, "warning: could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it\n", tgt.Queues.Main, err)
+				warn("could not read the SNS topics in the policy of queue %s (%v); pass each topic with --sns-topic to remove the queue's subscription to it", tgt.Queues.Main, err)
 			}
 			for _, t := range found {
 				if !slices.Contains(topics, t) {
@@ -209,24 +217,24 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		// not asked when the data plane is on emulators of its own.)
 		arn, err := tgt.Deployer.CP.QueueARN(ctx, tgt.Region, tgt.Queues.Main)
 		if err != nil {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: could not look for the SNS subscriptions of queue %s, which is gone (%v); a subscription of it, if any, sends to nowhere: remove it with `aws sns unsubscribe`\n", tgt.Queues.Main, err)
+			warn("could not look for the SNS subscriptions of queue %s, which is gone (%v); a subscription of it, if any, sends to nowhere: remove it with `aws sns unsubscribe`", tgt.Queues.Main, err)
 			break
 		}
 		var lerr error
 		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics)
 		if lerr != nil {
-			cmdutil.Notef(opts.IO.ErrOut, "warning: %v\n", lerr)
+			warn("%v", lerr)
 		}
 	}
 	for _, m := range missing {
 		if slices.Contains(producers.Topics, m) {
 			// (A topic of the policy that is gone took its
 			// subscriptions with it: nothing to say.)
-			cmdutil.Notef(opts.IO.ErrOut, "warning: SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN\n", m)
+			warn("SNS topic %s given to --sns-topic does not exist, so no queue is subscribed to it; check the ARN", m)
 		}
 	}
 	for _, u := range unreadable {
-		cmdutil.Notef(opts.IO.ErrOut, "warning: could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s\n", u.Topic, u.Error, u.Fix)
+		warn("could not list the subscriptions of SNS topic %s (%s): the queue's subscription to it, if any, will outlive the queue; %s", u.Topic, u.Error, u.Fix)
 	}
 	res.UnreadableTopics = append(res.UnreadableTopics, unreadable...)
 	producers.Topics = nil // the subscriptions go through subs
@@ -284,7 +292,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 				TeardownResult
 				Left  []awsops.Change `json:"left"`
 				Error string          `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics}, left, err.Error()})
+			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics, Notes: res.Notes}, left, err.Error()})
 		}
 		return err
 	}

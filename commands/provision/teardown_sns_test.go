@@ -265,3 +265,64 @@ func TestTeardownOfAGoneQueueGoesOnWhenTheAccountIsUnknown(t *testing.T) {
 		t.Errorf("teardown did not say it could not look for the gone queue's subscriptions:\n%s", errOut)
 	}
 }
+
+// denyingListSubscriptions refuses sns:ListSubscriptions, as IAM does for
+// an operator whose policy grants only what a live queue needs.
+type denyingListSubscriptions struct{ awsops.TopicsAPI }
+
+func (denyingListSubscriptions) ListSubscriptions(context.Context, *sns.ListSubscriptionsInput, ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error) {
+	return nil, &snstypes.AuthorizationErrorException{Message: aws.String("User is not authorized to perform: SNS:ListSubscriptions")}
+}
+
+// TestTeardownJSONCarriesTheGoneQueuesWarnings: the warnings about the
+// subscriptions of a queue that is gone (the account's subscriptions
+// could not be listed; the account, and so the ARN the queue had, could
+// not be learned) went to standard error only, so a script reading
+// --json saw a clean teardown. They are in "notes" now, on each run while
+// the permission is missing, also on the run that finds nothing to
+// delete, in the shape docs/json.md shows. On moto.
+func TestTeardownJSONCarriesTheGoneQueuesWarnings(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	stack := randomStack("tdnotes")
+	ctx := t.Context()
+	makeData(t, cp.DB, cp.SQS, stack, stack)
+	if err := awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack)); err != nil {
+		t.Fatal(err)
+	}
+	noSTS := *cp
+	noSTS.STS = unknownAccount{}
+	for _, c := range []struct {
+		name, want string
+		cp         *awsops.ControlPlane
+	}{
+		{"without sns:ListSubscriptions, deleting the tables", "listing the account's SNS subscriptions", cp},
+		{"without sns:ListSubscriptions, with nothing left to delete", "listing the account's SNS subscriptions", cp},
+		{"when the account is unknown", "could not look for the SNS subscriptions of queue " + awsops.QueuesFor(stack).Main, &noSTS},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ios, _, out, errOut := iostreams.Test()
+			opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true, JSON: true}
+			opts.Target = func(context.Context) (*Target, error) {
+				return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events,
+					SNS: denyingListSubscriptions{cp.SNS}, Stack: stack, Region: cfg.Region, Deployer: &awsops.Deployer{CP: c.cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}}, nil
+			}
+			if err := teardownRun(ctx, opts); err != nil {
+				t.Fatalf("teardown: %v\n%s", err, errOut)
+			}
+			if !strings.Contains(errOut.String(), "warning: ") || !strings.Contains(errOut.String(), c.want) {
+				t.Errorf("standard error does not warn %q:\n%s", c.want, errOut)
+			}
+			var res struct {
+				Notes []string `json:"notes"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, c.want) && strings.Contains(n, "aws sns unsubscribe") }) {
+				t.Errorf("--json notes %q; want the warning %q with what to run\n%s", res.Notes, c.want, out)
+			}
+			teardownAsDocumented(t, out.String())
+		})
+	}
+}
