@@ -22,7 +22,6 @@ import (
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/lambdafn"
-	"github.com/socks-dev/socks/pubsub"
 )
 
 // Main runs the CLI with the process's arguments and environment and returns
@@ -267,8 +266,7 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))
 		return cmdutil.ExitNotFound
 	}
-	var flagErr *cmdutil.FlagError
-	if errors.As(err, &flagErr) || pubsub.IsInvalid(err) || isCobraUsage(err) {
+	if cmdutil.IsUsage(err) || isCobraUsage(err) {
 		fmt.Fprintln(errOut, "socks: "+oneLine(err))
 		// No flag of the command fixes a broken config file or a value
 		// of an environment variable socks cannot take: the error names

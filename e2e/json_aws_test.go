@@ -23,7 +23,8 @@ import (
 // TestAWSJSONOutputIsAsDocumented runs the AWS operator commands of
 // docs/json.md (the sections with `--backend aws` in their heading:
 // provision, deploy, teardown) and `doctor --backend aws` on moto, in
-// their successful and their failing shapes that moto can make (provision
+// their successful and their failing shapes that moto can make (each
+// failing before it reads anything, where nothing listens; provision
 // refusing for drift, with a repair; teardown refusing for a table of
 // another stack; teardown stopped by a table it may not delete), and
 // checks each output against the page both ways, as
@@ -123,6 +124,15 @@ func TestAWSJSONOutputIsAsDocumented(t *testing.T) {
 		}
 	}
 
+	// Each fails before it reads anything where nothing listens (awsEnv's
+	// endpoint): its object, empty, with the error
+	// (TestAWSJSONSaysWhyAnEarlyFailureFailed tries more).
+	for _, c := range []string{"provision", "deploy", "teardown"} {
+		if e, _ := runIn(awsEnv(t, nil), c, 1)["error"].(string); !strings.Contains(e, "cannot reach") {
+			t.Errorf("%s where nothing listens: error %q; want it to say it cannot reach the endpoint", c, e)
+		}
+	}
+
 	run("provision", 0, "--dry-run")
 	run("provision", 0)
 
@@ -212,10 +222,6 @@ func TestAWSJSONOutputIsAsDocumented(t *testing.T) {
 		// A table provision may not create (commands/provision:
 		// TestProvisionJSONSaysWhatWasCreatedWhenItStops).
 		"provision": {".left", ".left[].kind", ".left[].name"},
-		// A step that failed, the migration that failed
-		// (commands/deploy: TestDeployJSONSaysWhatWasDoneWhenAStepFails,
-		// TestADeployWhoseMigrationFailsSaysTheStackIsDeployed).
-		"deploy": {".error"},
 		// An SNS topic whose subscriptions cannot be listed
 		// (commands/provision: TestTeardownJSONShapesAreAsDocumented).
 		"teardown": {".unreadableTopics[]", ".unreadableTopics[].topic", ".unreadableTopics[].error", ".unreadableTopics[].fix"},
@@ -229,5 +235,85 @@ func TestAWSJSONOutputIsAsDocumented(t *testing.T) {
 				t.Errorf("%s: %s is on the page but no run here printed it: make a case that does, or name the test that checks it", d.Command, p)
 			}
 		}
+	}
+}
+
+// TestAWSJSONSaysWhyAnEarlyFailureFailed runs provision, deploy and
+// teardown with --json where they fail before they have a plan: nothing
+// listens at the endpoint, no credentials, no region. Each prints its
+// object of docs/json.md on stdout, every list empty and `error` saying
+// why, so that `socks deploy --json | jq .error` has an answer; the exit
+// code and the error on stderr are as without --json. A usage error (exit
+// 2) prints nothing on stdout, as the page's general rule says.
+func TestAWSJSONSaysWhyAnEarlyFailureFailed(t *testing.T) {
+	t.Parallel()
+	docs, err := jsondoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]jsondoc.Section{}
+	for _, d := range docs {
+		if isAWSSection(d) {
+			sections[strings.Fields(d.Command)[1]] = d
+		}
+	}
+	zipFile := filepath.Join(t.TempDir(), "socks-lambda.zip")
+	pkg, err := awsops.LambdaZip([]byte("#!/bin/sh\n")) // never uploaded
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(zipFile, pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, fc := range []struct {
+		name   string
+		env    map[string]string
+		phrase string
+	}{
+		// awsEnv's endpoint is a closed port.
+		{"nothing listens at the endpoint", nil, "cannot reach http://127.0.0.1:"},
+		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials found"},
+		{"no region", map[string]string{"AWS_REGION": ""}, "no AWS region"},
+	} {
+		for _, command := range []string{"provision", "deploy", "teardown"} {
+			t.Run(command+" where "+fc.name, func(t *testing.T) {
+				t.Parallel()
+				d := sections[command]
+				args := strings.Fields(strings.ReplaceAll(d.Command, "socks-lambda.zip", zipFile))[1:]
+				r := runEnv(t, awsEnv(t, fc.env), nil, append(args, "--stack", "early")...)
+				if r.code != 1 {
+					t.Fatalf("want exit 1:\n%s", r)
+				}
+				if !strings.Contains(r.stderr, "socks: ") || !strings.Contains(r.stderr, fc.phrase) {
+					t.Errorf("stderr does not say %q:\n%s", fc.phrase, r)
+				}
+				for _, p := range d.Check(r.stdout) {
+					t.Error(p)
+				}
+				var got map[string]any
+				if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+					t.Fatalf("stdout is not a JSON object (%v):\n%s", err, r)
+				}
+				if e, _ := got["error"].(string); !strings.Contains(e, fc.phrase) {
+					t.Errorf("error %q does not say %q:\n%s", e, fc.phrase, r)
+				}
+				for k, v := range got {
+					if l, ok := v.([]any); ok && len(l) > 0 {
+						t.Errorf("%q is %v; want [], as nothing was found or done", k, l)
+					}
+				}
+			})
+		}
+	}
+	for _, command := range []string{"provision", "deploy", "teardown"} {
+		t.Run(command+" given a bad flag prints nothing on stdout", func(t *testing.T) {
+			t.Parallel()
+			d := sections[command]
+			args := strings.Fields(strings.ReplaceAll(d.Command, "socks-lambda.zip", zipFile))[1:]
+			r := runEnv(t, awsEnv(t, nil), nil, append(args, "--stack", "early", "--sns-topic", "not-an-arn")...)
+			if r.code != 2 || r.stdout != "" {
+				t.Errorf("want exit 2 and nothing on stdout:\n%s", r)
+			}
+		})
 	}
 }

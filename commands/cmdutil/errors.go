@@ -1,6 +1,11 @@
 package cmdutil
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/socks-dev/socks/pubsub"
+)
 
 // Exit codes, mapped once in commands.Main and documented in `socks --help`.
 const (
@@ -58,3 +63,19 @@ func (e *ExitCodeError) Unwrap() error { return e.Err }
 
 // Exit returns an error that makes Main exit with code, printing err if set.
 func Exit(code int, err error) error { return &ExitCodeError{Code: code, Err: err} }
+
+// IsUsage reports whether err ends the command with ExitUsage, as
+// commands.Main maps it: a bad flag, argument or input value (a
+// *FlagError, a value pubsub finds invalid), unless a code of its own
+// (*ExitCodeError, *NoStateError) comes first. Cobra's own usage errors,
+// which come before a command runs, Main recognises besides.
+func IsUsage(err error) bool {
+	if exit, ok := errors.AsType[*ExitCodeError](err); ok {
+		return exit.Code == ExitUsage
+	}
+	if _, ok := errors.AsType[*NoStateError](err); ok {
+		return false
+	}
+	_, ok := errors.AsType[*FlagError](err)
+	return ok || pubsub.IsInvalid(err)
+}

@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -23,6 +24,30 @@ func PrintJSON(w io.Writer, v any) error {
 		return err
 	}
 	_, err := io.WriteString(iostreams.ForData(w), text.EscapeJSON(buf.String()))
+	return err
+}
+
+// EndJSON ends a command run with --json that prints one JSON object
+// whatever happens (docs/json.md: provision, deploy, teardown), and has
+// printed nothing yet: it prints out("") on w when err is nil, and
+// out(why) when the command failed, why being err's message: the object
+// as it stands (what the command found and did before it stopped; at
+// worst every field in its empty form) with its `error` set, so that
+// `socks deploy --json | jq .error` says why. It returns err, whose exit
+// code and message on standard error are as without --json, or, when err
+// is nil, the print's error. A usage error (IsUsage: exit 2; the command
+// did not start, and the page's general rule leaves standard output
+// empty) and a closed standard output print nothing.
+func EndJSON(w io.Writer, err error, out func(why string) any) error {
+	if err == nil {
+		return PrintJSON(w, out(""))
+	}
+	if _, closed := errors.AsType[*iostreams.ClosedPipeError](err); closed || IsUsage(err) {
+		return err
+	}
+	// The failure is what matters: a print that fails too (standard
+	// output gone) is not said instead of it.
+	_ = PrintJSON(w, out(err.Error()))
 	return err
 }
 

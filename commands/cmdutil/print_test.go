@@ -2,11 +2,15 @@ package cmdutil
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 func TestJSONOnANonUTF8TerminalReadsBackTheSameStrings(t *testing.T) {
@@ -93,5 +97,37 @@ func TestADumbTerminalGetsNoSpinner(t *testing.T) {
 	p.Stop()
 	if got, want := stderr.String(), "creating the tables…\ncreated socks-main\n"; got != want {
 		t.Errorf("stderr %q; want %q", got, want)
+	}
+}
+
+func TestEndJSONPrintsTheObjectWithTheErrorUnlessTheCommandDidNotStart(t *testing.T) {
+	type object struct {
+		Done  []string `json:"done"`
+		Error string   `json:"error,omitempty"`
+	}
+	failed := errors.New("cannot reach http://127.0.0.1:9")
+	for _, tc := range []struct {
+		name string
+		err  error
+		// want is stdout ("": nothing).
+		want string
+	}{
+		{"a success prints the object without an error", nil, `{"done":[]}` + "\n"},
+		{"a failure prints the object with its error", failed, `{"done":[],"error":"cannot reach http://127.0.0.1:9"}` + "\n"},
+		{"a failure with an exit code of its own prints it too", Exit(ExitError, failed), `{"done":[],"error":"cannot reach http://127.0.0.1:9"}` + "\n"},
+		{"a usage error prints nothing", FlagErrorf("--wait must be above 0"), ""},
+		{"an invalid value prints nothing", fmt.Errorf("--geek: %w", &pubsub.InvalidError{Field: "geek", Reason: "empty"}), ""},
+		{"a closed standard output prints nothing", &iostreams.ClosedPipeError{Stream: "standard output", Err: syscall.EPIPE}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			err := EndJSON(&out, tc.err, func(why string) any { return object{Done: []string{}, Error: why} })
+			if err != tc.err {
+				t.Errorf("returned %v; want the command's error %v, for its exit code", err, tc.err)
+			}
+			if out.String() != tc.want {
+				t.Errorf("stdout %q; want %q", out.String(), tc.want)
+			}
+		})
 	}
 }

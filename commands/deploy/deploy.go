@@ -183,7 +183,36 @@ right after.
 	return cmd
 }
 
-func deployRun(ctx context.Context, opts *Options) error {
+// output is what deploy prints with --json: the plan and what was done
+// and, when it failed, the error.
+type output struct {
+	awsops.DeployResult
+	// Changed is left out (nil) when deploy failed before every step was
+	// in place.
+	Changed      *bool  `json:"changed,omitempty"`
+	SavedProfile string `json:"savedProfile,omitempty"`
+	// ConfigWarning says that the config file was rewritten whole (its
+	// original kept as .bak).
+	ConfigWarning string `json:"configWarning,omitempty"`
+	// Error says why deploy failed: a step, the migration, a subscription
+	// waiting for confirmation, the profile not saved, or what stopped it
+	// before its first step.
+	Error string `json:"error,omitempty"`
+}
+
+func deployRun(ctx context.Context, opts *Options) (err error) {
+	// out is what deploy planned and did: with --json it is printed once,
+	// at the end, with the error when it failed, also before there was a
+	// plan (cmdutil.EndJSON).
+	out := output{DeployResult: awsops.DeployResult{DryRun: opts.DryRun, Steps: []awsops.DeployStep{}}}
+	if opts.JSON {
+		defer func() {
+			err = cmdutil.EndJSON(opts.IO.Out, err, func(why string) any {
+				out.Error = why
+				return out
+			})
+		}()
+	}
 	if opts.Arch != "arm64" && opts.Arch != "amd64" {
 		return cmdutil.FlagErrorf("--arch must be arm64 or amd64, not %q", opts.Arch)
 	}
@@ -223,6 +252,7 @@ func deployRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	out.Stack, out.Region = tgt.Stack, tgt.Region
 	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
@@ -261,16 +291,15 @@ func deployRun(ctx context.Context, opts *Options) error {
 	// (awsops.Serves): its URLs are saved and printed as after a success,
 	// and the command still ends with the error.
 	if err != nil && !awsops.Serves(err) {
-		if opts.JSON && len(res.Steps) > 0 {
+		if len(res.Steps) > 0 {
 			// What was done before the failure: the steps up to the one
-			// that failed (the last), and the error.
-			_ = printJSON(opts.IO.Out, struct {
-				awsops.DeployResult
-				Error string `json:"error"`
-			}{res, err.Error()})
+			// that failed (the last).
+			out.DeployResult = res
 		}
 		return err
 	}
+	changed := res.Changed()
+	out.DeployResult, out.Changed = res, &changed
 	saved, warning, unsaved := "", "", ""
 	if !opts.DryRun && res.WebSocketURL != "" && tgt.Profile != "" && tgt.ConfigFile != "" {
 		w, serr := config.SaveProfile(tgt.ConfigFile, tgt.Profile, func(p *config.Profile) {
@@ -291,34 +320,13 @@ func deployRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if opts.JSON {
-		failed := ""
-		if err != nil {
-			failed = err.Error()
-		}
-		if perr := printJSON(opts.IO.Out, struct {
-			awsops.DeployResult
-			Changed      bool   `json:"changed"`
-			SavedProfile string `json:"savedProfile,omitempty"`
-			// ConfigWarning says that the config file was rewritten whole
-			// (its original kept as .bak).
-			ConfigWarning string `json:"configWarning,omitempty"`
-			// Error is the migration's, when it failed, or says which
-			// subscription waits for confirmation.
-			Error string `json:"error,omitempty"`
-		}{res, res.Changed(), saved, warning, failed}); perr != nil {
-			return perr
-		}
-		return err // the migration's, the confirmation's, or nil
+		out.SavedProfile, out.ConfigWarning = saved, warning
+		return err // the migration's, the confirmation's, or nil: printed with out
 	}
 	if perr := printResult(opts.IO.Out, res, saved, unsaved, err != nil); perr != nil {
 		return perr
 	}
 	return err // the migration's, the confirmation's, or nil
-}
-
-// printJSON writes v as one line, as every --json does (docs/json.md).
-func printJSON(w io.Writer, v any) error {
-	return cmdutil.PrintJSON(w, v)
 }
 
 // validStage reports whether API Gateway takes name as a stage name: the

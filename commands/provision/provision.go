@@ -6,7 +6,6 @@ package provision
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -239,21 +238,50 @@ type Result struct {
 	Repaired []awsops.Drift `json:"repaired"`
 }
 
-// failed is what provision prints with --json when it fails: the result,
-// with Changes what was created, and the error.
-type failed struct {
+// output is what provision prints with --json: the result and, when it
+// failed, the error, with Changes what was created.
+type output struct {
 	Result
 	// Left is what of the planned changes was not made when provision
 	// stopped part of the way (none when it refused for drift).
 	Left  []awsops.Change `json:"left,omitempty"`
-	Error string          `json:"error"`
+	Error string          `json:"error,omitempty"`
+}
+
+// emptyLists returns r with each list that is nil empty: docs/json.md
+// shows every list as [] when it is empty.
+func (r Result) emptyLists() Result {
+	for _, l := range []*[]awsops.Change{&r.Changes, &r.InPlace} {
+		if *l == nil {
+			*l = []awsops.Change{}
+		}
+	}
+	for _, l := range []*[]awsops.Drift{&r.Drift, &r.Repaired} {
+		if *l == nil {
+			*l = []awsops.Drift{}
+		}
+	}
+	return r
 }
 
 func (o *Options) settings() awsops.QueueSettings {
 	return awsops.QueueSettings{BrokerTimeout: o.BrokerTimeout}
 }
 
-func provisionRun(ctx context.Context, opts *Options) error {
+func provisionRun(ctx context.Context, opts *Options) (err error) {
+	// res is what provision found and did, and left what of the planned
+	// changes it did not make when it stopped part of the way: with
+	// --json they are printed once, at the end, with the error when it
+	// failed, also before it found anything (cmdutil.EndJSON).
+	res := Result{DryRun: opts.DryRun}
+	var left []awsops.Change
+	if opts.JSON {
+		defer func() {
+			err = cmdutil.EndJSON(opts.IO.Out, err, func(why string) any {
+				return output{Result: res.emptyLists(), Left: left, Error: why}
+			})
+		}()
+	}
 	if opts.Wait <= 0 {
 		return cmdutil.FlagErrorf("--wait must be above 0")
 	}
@@ -264,6 +292,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	res.Stack = tgt.Stack
 	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
@@ -283,7 +312,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	res := Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts), Repaired: awsops.Repairs(drifts)}
+	res = Result{Stack: tgt.Stack, DryRun: opts.DryRun, Changes: awsops.PlanChanges(drifts), Drift: awsops.Conflicts(drifts), Repaired: awsops.Repairs(drifts)}
 	res.InPlace = inPlace(tgt, res.Changes)
 	var pplan *awsops.ProducerPlan
 	if !producers.Empty() {
@@ -297,41 +326,25 @@ func provisionRun(ctx context.Context, opts *Options) error {
 			res.Drift = append(res.Drift, pplan.Drift...)
 		}
 	}
-	if res.Changes == nil {
-		res.Changes = []awsops.Change{}
-	}
-	if res.Drift == nil {
-		res.Drift = []awsops.Drift{}
-	}
-	if res.Repaired == nil {
-		res.Repaired = []awsops.Drift{}
-	}
+	res = res.emptyLists()
 
 	if len(res.Drift) > 0 {
-		err := cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
-			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
-		if opts.JSON {
-			if perr := printJSON(opts.IO.Out, failed{Result: res, Error: err.Error()}); perr != nil {
-				return perr
-			}
-		} else {
+		if !opts.JSON {
 			printDrift(opts.IO, res.Drift)
 		}
-		return err
+		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
+			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
 	}
 	// stopped ends a run that failed part of the way: with --json it
 	// prints what was created (res.Changes is set to it), what of planned
 	// was not, and the error, as teardown does.
 	planned := slices.Clone(res.Changes)
 	stopped := func(err error) error {
-		if opts.JSON {
-			left := []awsops.Change{}
-			for _, c := range planned {
-				if !slices.Contains(res.Changes, c) {
-					left = append(left, c)
-				}
+		left = []awsops.Change{}
+		for _, c := range planned {
+			if !slices.Contains(res.Changes, c) {
+				left = append(left, c)
 			}
-			_ = printJSON(opts.IO.Out, failed{Result: res, Left: left, Error: err.Error()})
 		}
 		return err
 	}
@@ -394,13 +407,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		unconfirmed = cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s is provisioned, but %s", tgt.where(), strings.Join(parts, "; ")))
 	}
 	if opts.JSON {
-		if unconfirmed != nil {
-			if err := printJSON(opts.IO.Out, failed{Result: res, Error: unconfirmed.Error()}); err != nil {
-				return err
-			}
-			return unconfirmed
-		}
-		return printJSON(opts.IO.Out, res)
+		return unconfirmed // nil, or the error printed with res
 	}
 	out := opts.IO.Out
 	if res.Migrated > 0 {
@@ -508,11 +515,6 @@ func itThem(n int) string {
 		return "it"
 	}
 	return "them"
-}
-
-// printJSON writes v as one line, as every --json does (docs/json.md).
-func printJSON(w io.Writer, v any) error {
-	return cmdutil.PrintJSON(w, v)
 }
 
 // printDrift writes each drift to stderr: what, is, want, fix.

@@ -97,7 +97,29 @@ type TeardownResult struct {
 	Notes []string `json:"notes"`
 }
 
-func teardownRun(ctx context.Context, opts *TeardownOptions) error {
+// teardownOutput is what teardown prints with --json: the result and,
+// when it failed, the error, with what is left when it stopped part of
+// the way.
+type teardownOutput struct {
+	TeardownResult
+	Left  []awsops.Change `json:"left,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
+	// res is what teardown found and did, and left what it did not delete
+	// when it stopped part of the way: with --json they are printed once,
+	// at the end, with the error when it failed, also before it found
+	// anything (cmdutil.EndJSON).
+	res := TeardownResult{Deleted: []awsops.Change{}, Skipped: []awsops.Foreign{}, UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}
+	var left []awsops.Change
+	if opts.JSON {
+		defer func() {
+			err = cmdutil.EndJSON(opts.IO.Out, err, func(why string) any {
+				return teardownOutput{TeardownResult: res, Left: left, Error: why}
+			})
+		}()
+	}
 	if opts.Wait <= 0 {
 		return cmdutil.FlagErrorf("--wait must be above 0")
 	}
@@ -108,6 +130,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	if err != nil {
 		return err
 	}
+	res.Stack = tgt.Stack
 	producers, err := opts.Producers(tgt.Stack)
 	if err != nil {
 		return err
@@ -130,13 +153,8 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 		return err
 	}
 	skipped := append(append([]awsops.Foreign{}, foreignTables...), foreignQueues...)
+	res.Skipped = append(res.Skipped, skipped...)
 	if err := refuseOtherStacks(tgt, skipped); err != nil {
-		if opts.JSON {
-			_ = printJSON(opts.IO.Out, struct {
-				TeardownResult
-				Error string `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: skipped, UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}, err.Error()})
-		}
 		return err
 	}
 	existing := slices.DeleteFunc(inPlace(tgt, awsops.PlanChanges(drifts)), func(c awsops.Change) bool {
@@ -152,7 +170,6 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			return fmt.Errorf("looking for what `socks deploy` made: %w", err)
 		}
 	}
-	res := TeardownResult{Stack: tgt.Stack, Deleted: []awsops.Change{}, Skipped: append([]awsops.Foreign{}, skipped...), UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}
 	// warn writes a warning on standard error, and keeps it for --json.
 	warn := func(format string, args ...any) {
 		cmdutil.Notef(opts.IO.ErrOut, "warning: "+format+"\n", args...)
@@ -240,7 +257,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	producers.Topics = nil // the subscriptions go through subs
 	if len(existing) == 0 && len(deployed) == 0 && producers.Empty() && len(subs) == 0 {
 		if opts.JSON {
-			return printJSON(opts.IO.Out, res)
+			return nil // res is printed
 		}
 		if len(skipped) > 0 {
 			fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s that socks made exists\n", tgt.where())
@@ -272,7 +289,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	done := []awsops.Change{}
 	stopped := func(err error) error {
 		prog.Stop()
-		left := []awsops.Change{}
+		left = []awsops.Change{}
 		var names []string
 		for _, c := range planned {
 			if !slices.Contains(done, c) {
@@ -287,13 +304,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 			err = fmt.Errorf("teardown stopped, so %s %s still there; put right what stopped it and run teardown again to finish: %w",
 				strings.Join(names, ", "), isAre(len(names)), err)
 		}
-		if opts.JSON {
-			_ = printJSON(opts.IO.Out, struct {
-				TeardownResult
-				Left  []awsops.Change `json:"left"`
-				Error string          `json:"error"`
-			}{TeardownResult{Stack: tgt.Stack, Deleted: done, Skipped: res.Skipped, UnreadableTopics: res.UnreadableTopics, Notes: res.Notes}, left, err.Error()})
-		}
+		res.Deleted = done
 		return err
 	}
 	// gone records a table or queue as deleted.
@@ -340,7 +351,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) error {
 	prog.Stop()
 	res.Deleted = append(res.Deleted, existing...)
 	if opts.JSON {
-		return printJSON(opts.IO.Out, res)
+		return nil // res is printed
 	}
 	for _, c := range res.Deleted {
 		fmt.Fprintf(opts.IO.Out, "deleted %s\n", c)
