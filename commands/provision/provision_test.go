@@ -432,6 +432,28 @@ func TestTeardown(t *testing.T) {
 			t.Errorf("wrote %v", a.writes)
 		}
 	})
+	t.Run("with --json a wrong answer prints what was found, nothing deleted, with the error", func(t *testing.T) {
+		a := provisioned(t)
+		opts, output := teardownOpts(a, "yes\n", true)
+		opts.JSON = true
+		err := teardownRun(t.Context(), opts)
+		var exit *cmdutil.ExitCodeError
+		if !errors.As(err, &exit) || exit.Code != 1 {
+			t.Fatalf("err = %v; want exit 1", err)
+		}
+		out, _ := output()
+		var got struct {
+			Stack   string          `json:"stack"`
+			Deleted []awsops.Change `json:"deleted"`
+			Error   string          `json:"error"`
+		}
+		if jerr := json.Unmarshal([]byte(out), &got); jerr != nil || got.Stack != "prod" || got.Deleted == nil || len(got.Deleted) != 0 || got.Error != err.Error() {
+			t.Errorf("stdout %q (%v); want stack prod, deleted [] and the error %q", out, jerr, err)
+		}
+		if len(a.writes) != 0 {
+			t.Errorf("wrote %v", a.writes)
+		}
+	})
 	t.Run("on a terminal typing the stack name deletes everything", func(t *testing.T) {
 		a := provisioned(t)
 		opts, output := teardownOpts(a, "prod\n", true)
