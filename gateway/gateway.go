@@ -376,7 +376,7 @@ func New(opts Options) (*Gateway, error) {
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
-	g.lost.max, g.lost.first, g.lost.most = maxLostDisconnects, opts.disconnectRetry, opts.disconnectRetryMax
+	g.lost.max, g.lost.perPass, g.lost.first, g.lost.most = maxLostDisconnects, maxLostPerPass, opts.disconnectRetry, opts.disconnectRetryMax
 	g.lost.ctx, g.lost.cancel = context.WithCancel(context.Background())
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.srv = &http.Server{
