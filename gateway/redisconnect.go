@@ -27,7 +27,10 @@ import (
 // (store.ErrUnavailable: the others would fail too) ends the pass and
 // pauses them all, the pause doubling likewise until a call passes. One
 // whose record has expired (its connectedAt plus MaxDuration, by Now)
-// counts against nothing and is dropped without a call. A successful
+// counts against nothing and is dropped without a call. At Shutdown the
+// passes stop; once the clients' $disconnects have run, each kept one
+// (those failing as the clients were closed too) is called once more in
+// a last pass, within Shutdown's time (finalLost). A successful
 // $disconnect costs nothing of this.
 const (
 	maxLostDisconnects = 10000
@@ -62,23 +65,26 @@ type lostDisconnects struct {
 	wait    time.Duration // the store's pause after its next failure
 	running bool
 	done    chan struct{} // closed when the running one ends
-	// stopped at Shutdown, which cancels ctx, the context of the calls.
-	stopped bool
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// stopped at Shutdown, which cancels ctx, the context of the calls
+	// of the passes; final once the last pass (finalLost) has begun:
+	// none is kept from then on.
+	stopped, final bool
+	ctx            context.Context
+	cancel         context.CancelFunc
 }
 
 // keepLost keeps c's $disconnect, which failed, to call it again, and
-// says why it did not when it did not: past the bound, or stopping.
-func (g *Gateway) keepLost(c *conn) (why string) {
+// says how it is called again, or why it is not: past the bound, or
+// stopped.
+func (g *Gateway) keepLost(c *conn) (kept bool, how string) {
 	l := &g.lost
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.stopped:
-		return "the gateway is stopping"
+	case l.final:
+		return false, "the gateway has stopped"
 	case len(l.pending) >= l.max:
-		return fmt.Sprintf("%d wait to be called again already, the most kept", len(l.pending))
+		return false, fmt.Sprintf("%d wait to be called again already, the most kept", len(l.pending))
 	}
 	next := time.Now().Add(l.first)
 	if len(l.pending) == 0 && !l.running {
@@ -87,7 +93,10 @@ func (g *Gateway) keepLost(c *conn) (why string) {
 	l.next = earlier(l.next, next)
 	l.pending = append(l.pending, lostDisconnect{id: c.id, sourceIP: c.sourceIP, userAgent: c.userAgent, host: c.host,
 		reason: c.closeReason, code: c.closeCode, connectedAt: c.connectedAt, next: next, wait: l.first})
-	return ""
+	if l.stopped {
+		return true, "it is called once more as the gateway stops"
+	}
+	return true, "it is called again until it passes or the connection's record expires"
 }
 
 // lostDisconnects is how many $disconnects wait to be called again.
@@ -151,7 +160,7 @@ func (g *Gateway) callLost(done chan struct{}) {
 		}
 		calls++
 		l.mu.Unlock()
-		err := g.callDisconnect(d)
+		err := g.callDisconnect(l.ctx, d)
 		l.mu.Lock()
 		if err == nil {
 			healed++
@@ -206,11 +215,56 @@ func (g *Gateway) stopLost() {
 	}
 }
 
-// callDisconnect invokes $disconnect for d.
-func (g *Gateway) callDisconnect(d lostDisconnect) error {
+// finalLost is the last pass, at Shutdown once the clients'
+// $disconnects have run (the passes stopped by stopLost): it calls each
+// kept $disconnect whose record has not expired once more, at most
+// perPass of them, within ctx (Shutdown's), stopping at a failure of the
+// store (store.ErrUnavailable), and says how many passed and how many
+// are left. From then on none is kept.
+func (g *Gateway) finalLost(ctx context.Context) {
+	l := &g.lost
+	l.mu.Lock()
+	l.final = true
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	now := g.now()
+	healed, left, calls := 0, 0, 0
+	var last error
+	for i, d := range pending {
+		if !now.Before(d.connectedAt.Add(g.opts.MaxDuration)) {
+			continue
+		}
+		if ctx.Err() != nil || calls >= l.perPass || errors.Is(last, store.ErrUnavailable) {
+			left++
+			continue
+		}
+		calls++
+		if err := g.callDisconnect(ctx, d); err != nil {
+			g.log.Debug("$disconnect called once more as the gateway stops failed", "connectionId", pending[i].id, "err", err)
+			last = err
+			left++
+			continue
+		}
+		healed++
+	}
+	if healed > 0 {
+		g.log.Info("called again the $disconnects that had failed: their connections' records are gone", "connections", healed)
+	}
+	if left > 0 {
+		attrs := []any{"disconnects", left}
+		if last != nil {
+			attrs = append(attrs, "err", last)
+		}
+		g.log.Warn("shutting down: $disconnects that failed are not called again: their connections' records stay until they expire or are pruned (a local serve deletes them as it starts)", attrs...)
+	}
+}
+
+// callDisconnect invokes $disconnect for d within ctx.
+func (g *Gateway) callDisconnect(ctx context.Context, d lostDisconnect) error {
 	c := &conn{g: g, id: d.id, sourceIP: d.sourceIP, userAgent: d.userAgent, host: d.host, connectedAt: d.connectedAt,
 		closeCode: d.code, closeReason: d.reason}
-	ctx, cancel := context.WithTimeout(g.lost.ctx, integrationTimeout)
+	ctx, cancel := context.WithTimeout(ctx, integrationTimeout)
 	defer cancel()
 	_, err := g.opts.Handler.Handle(ctx, c.disconnectEvent(g.now()))
 	return err

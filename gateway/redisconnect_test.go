@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -25,6 +28,9 @@ type storeOutage struct {
 	calls   map[string]int
 	deleted map[string]bool
 	broken  map[string]bool
+	// upAfter is a connection whose first call, failing, brings the
+	// store back up.
+	upAfter string
 }
 
 func newStoreOutage() *storeOutage {
@@ -37,6 +43,9 @@ func (s *storeOutage) disconnect(ev event) error {
 	id := ev.RequestContext.ConnectionID
 	s.calls[id]++
 	if s.down.Load() {
+		if id == s.upAfter {
+			s.down.Store(false)
+		}
 		return fmt.Errorf("cannot write the state file: the disk is full: %w", store.ErrUnavailable)
 	}
 	if s.broken[id] {
@@ -227,7 +236,7 @@ func TestAPassCallsAtMostItsBoundOfKeptDisconnects(t *testing.T) {
 	for i := range 5 {
 		id := fmt.Sprintf("conn%d", i)
 		s.broken[id] = true
-		if why := g.keepLost(&conn{id: id, connectedAt: time.Now()}); why != "" {
+		if kept, why := g.keepLost(&conn{id: id, connectedAt: time.Now()}); !kept {
 			t.Fatal(why)
 		}
 	}
@@ -259,5 +268,81 @@ func TestAPassCallsAtMostItsBoundOfKeptDisconnects(t *testing.T) {
 	}
 	if n := g.lostDisconnects(); n != 5 {
 		t.Errorf("%d kept; want the 5 that fail", n)
+	}
+}
+
+// TestTheDisconnectsThatFailedAreCalledOnceMoreAsTheGatewayStops: at
+// Shutdown the kept $disconnects were dropped, and those failing as the
+// clients were closed not kept: their records stayed (on a local state
+// file until the next serve, on AWS until prune-stale). Once the clients'
+// $disconnects have run, within Shutdown's time, each kept one is called
+// once more (a pass, stopping at a failure of the store), and those left
+// are said in one line.
+func TestTheDisconnectsThatFailedAreCalledOnceMoreAsTheGatewayStops(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		comeBack bool // the store takes writes again during the shutdown
+	}{
+		{"the store writable again: their records are deleted", true},
+		{"the store still unwritable: one call, and those left said", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStoreOutage()
+			s.down.Store(true)
+			h := newFakeHandler()
+			h.disconnect = s.disconnect
+			var logs lockedbuf.Buffer
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// No pass before the shutdown.
+			g, err := New(Options{Handler: h, Logger: slog.New(slog.NewTextHandler(&logs, nil)), disconnectRetry: time.Hour, disconnectRetryMax: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- g.Serve(ln) }()
+			addr := ln.Addr().String()
+			ws, left := connect(t, h, addr)
+			ws.UnderlyingConn().Close()
+			waitUntil(t, "the $disconnect of "+left+" kept", func() bool { return g.lostDisconnects() == 1 })
+			ws, open := connect(t, h, addr)
+			defer ws.Close()
+			if tc.comeBack {
+				s.mu.Lock()
+				s.upAfter = open
+				s.mu.Unlock()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if err := g.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			<-served
+			calls := 0
+			for _, id := range []string{left, open} {
+				n, deleted := s.count(id)
+				calls += n
+				if deleted != tc.comeBack {
+					t.Errorf("%s: deleted %v; want %v", id, deleted, tc.comeBack)
+				}
+			}
+			if tc.comeBack {
+				if calls != 4 {
+					t.Errorf("%d calls of the two $disconnects; want 4, each failing once and called once more", calls)
+				}
+				if !strings.Contains(logs.String(), "connections=2") {
+					t.Errorf("logs %q do not say that 2 records are gone", logs.String())
+				}
+				return
+			}
+			if calls != 3 {
+				t.Errorf("%d calls of the two $disconnects; want 3, each failing once and the first called once more", calls)
+			}
+			if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "disconnects=2") {
+				t.Errorf("logs %q do not warn that 2 $disconnects still fail", logs.String())
+			}
+		})
 	}
 }
