@@ -399,10 +399,10 @@ func (g *Gateway) disconnect(c *conn) {
 	if _, err := g.opts.Handler.Handle(ctx, c.disconnectEvent(g.now())); err != nil {
 		// Its record counts against its geek's cap while it stays:
 		// called again once the handler can pass (redisconnect.go).
-		if why := g.keepLost(c); why == "" {
-			g.log.Warn("$disconnect handler failed; it is called again until it passes or the connection's record expires", "connectionId", c.id, "err", err)
+		if kept, how := g.keepLost(c); kept {
+			g.log.Warn("$disconnect handler failed; "+how, "connectionId", c.id, "err", err)
 		} else {
-			g.log.Warn("$disconnect handler failed; not called again ("+why+"): the connection's record stays until it expires or is pruned", "connectionId", c.id, "err", err)
+			g.log.Warn("$disconnect handler failed; not called again ("+how+"): the connection's record stays until it expires or is pruned", "connectionId", c.id, "err", err)
 		}
 	}
 }

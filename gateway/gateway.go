@@ -376,7 +376,7 @@ func New(opts Options) (*Gateway, error) {
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
-	g.lost.max, g.lost.first, g.lost.most = maxLostDisconnects, opts.disconnectRetry, opts.disconnectRetryMax
+	g.lost.max, g.lost.perPass, g.lost.first, g.lost.most = maxLostDisconnects, maxLostPerPass, opts.disconnectRetry, opts.disconnectRetryMax
 	g.lost.ctx, g.lost.cancel = context.WithCancel(context.Background())
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.srv = &http.Server{
@@ -406,7 +406,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting clients, sends each connected client a close
 // frame 1001 "going away", waits (for at most a short grace each) for them to
-// answer, calls $disconnect for each and closes them. When ctx ends first it
+// answer, calls $disconnect for each and closes them, then calls once more
+// (within ctx) the $disconnects that failed. When ctx ends first it
 // drops the remaining connections and Management API calls, cancels the
 // Handler calls in progress, still waits for their $disconnect calls, and
 // returns ctx's error.
@@ -446,9 +447,9 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	defer close(g.shutdownDone)
 	defer g.cancel()
 
-	// The $disconnects that failed are not called again from now on (the
-	// call in progress is cancelled): the next serve on a local state
-	// file deletes every record left, prune-stale those on AWS.
+	// The passes calling the $disconnects that failed stop (the call in
+	// progress is cancelled): each is called once more, with those that
+	// fail as the clients are closed, once these have run (finalLost).
 	g.stopLost()
 
 	g.mu.Lock()
@@ -488,6 +489,8 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		g.mu.Unlock()
 		<-allDone
 	}
+	// Within ctx: with no time left, it says what is left.
+	g.finalLost(ctx)
 	// Again, for any accepted while the listener was closing.
 	g.closeFresh()
 	srvErr := <-srvDone

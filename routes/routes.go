@@ -14,12 +14,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/socks-dev/socks/internal/logsafe"
+	"github.com/socks-dev/socks/internal/outage"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
@@ -113,6 +115,14 @@ type Handler struct {
 	// noRouteSaid has a bit for each of ActionRoutes that came to
 	// $default, said once (see noRoute).
 	noRouteSaid atomic.Uint32
+	// admitting logs the store's failures to record a connection (a
+	// full disk, the state file's lock held; DynamoDB unreachable) as
+	// an outage: a line when it starts, a reminder each minute with the
+	// count, a line when a connection is recorded again. In Lambda each
+	// container has its own (its first failure logs the start). Set up
+	// at the first failure (admissionFailed).
+	admitting      outage.Log
+	admittingSetUp sync.Once
 }
 
 // safeLogger is a logger (of) and logsafe's wrapping of it.
@@ -327,6 +337,8 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 		}, nil
 	}
 	var n int
+	// An atomic load: what a pass costs between outages.
+	try := h.admitting.Begin()
 	if a, ok := h.Store.(store.ConnectionAdmitter); ok {
 		// The chatter check, the count and the record in one write.
 		n, err = a.AdmitConnection(ctx, id, geek, secret, now, limit, record)
@@ -351,16 +363,27 @@ func (h *Handler) admit(ctx context.Context, req *events.APIGatewayWebsocketProx
 	case errors.Is(err, store.ErrUnavailable):
 		// The server is unable, not the client wrong: 503, whose reason
 		// does not give away the server's files.
-		h.logger().Error("admitting a connection", "geek", geek, "err", err)
+		h.admissionFailed(geek, err)
 		return refuse(http.StatusServiceUnavailable, "the server cannot record the connection now (its storage cannot be written); try again later"), nil
 	case err != nil:
 		// The error names the geek, and is logged again by the gateway
 		// (or Lambda's runtime), each through logsafe as this log is.
-		h.logger().Error("admitting a connection", "geek", geek, "err", err)
+		h.admissionFailed(geek, err)
 		return events.APIGatewayProxyResponse{}, err
 	}
+	h.admitting.Passed(try)
 	h.logger().Info("connected", "connection", req.RequestContext.ConnectionID, "geek", geek, "topics", topics)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// admissionFailed notes that the store failed to record a connection of
+// geek with err: logged when it starts an outage of admissions, or with
+// the count of those since when the last line is a minute old.
+func (h *Handler) admissionFailed(geek string, err error) {
+	h.admittingSetUp.Do(func() {
+		h.admitting.Logger, h.admitting.What, h.admitting.Now = h.logger(), "admitting a connection", h.now
+	})
+	h.admitting.Failed(err, "geek", geek)
 }
 
 // refusal is a $connect refused with a status and a reason for the client.
