@@ -142,12 +142,15 @@ const offline = () => globalThis.navigator?.onLine === false;
 // A browser is offline when no network but loopback is up (a laptop on a
 // plane), and then still reaches a gateway on this machine (socks serve on
 // 127.0.0.1), whose handshakes fail only for the gateway's reasons. The
-// hosts are those of internal/loopback.Name (localhost, also written
-// "localhost.", a 127.x.x.x address, ::1, and 127.x.x.x mapped to IPv6)
-// and the names under localhost, which browsers resolve to loopback
-// themselves. A URL's hostname is lower case, its addresses canonical
-// (127.1 is 127.0.0.1, ::ffff:127.0.0.1 is ::ffff:7f00:1).
-const LOOPBACK = /^(?:(?:[^.]+\.)*localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
+// hosts are exactly those of internal/loopback.Name (localhost, also
+// written "localhost.", a 127.x.x.x address, ::1, and 127.x.x.x mapped to
+// IPv6), which socks serve takes as its own Host. Not a name under
+// localhost ("app.localhost"): only some browsers resolve one to loopback
+// themselves (others ask the system's resolver, which may ask DNS), and
+// socks serve refuses it as the live page's Host, as a DNS-rebinding
+// page's. A URL's hostname is lower case, its addresses canonical (127.1
+// is 127.0.0.1, ::ffff:127.0.0.1 is ::ffff:7f00:1).
+const LOOPBACK = /^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
 function loopback(url) {
   let host;
   try {
