@@ -56,7 +56,13 @@ export interface ConnectOptions {
   getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline, unless the gateway is on this machine: localhost, 127.0.0.0/8, [::1], the hosts socks serve takes as its own; not a name under localhost, which it refuses). Default 10. */
+  /**
+   * Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the
+   * browser was offline, unless the gateway is on this machine: localhost, 127.0.0.0/8, [::1], the hosts socks serve
+   * takes as its own; not a name under localhost, which it refuses). While navigator.onLine is false the client waits
+   * for the online event, but dials at the latest after the longest backoff step (maxBackoffMs, jittered to 50-100 %),
+   * as navigator.onLine may be false while the network works. Default 10.
+   */
   maxAttempts?: number;
   /**
    * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters

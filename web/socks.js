@@ -589,15 +589,20 @@ class Client {
     return c;
   }
 
-  // _dial opens the main connection (first connect and reconnects).
-  async _dial() {
+  // _dial opens the main connection (first connect and reconnects);
+  // anyway dials while the browser says it is offline (see _awayWait).
+  async _dial(anyway = false) {
     if (this._done || this._frozen) return;
     const epoch = this._epoch;
-    if (this._offline() && typeof globalThis.addEventListener === "function") {
-      // Wait for the network (_onOnline) instead of spending attempts on it.
+    if (!anyway && this._away()) {
+      // Wait for the network (_onOnline) instead of spending attempts on
+      // it, but not for ever: navigator.onLine may be wrong.
       this._waitingOnline = true;
+      this._dialIn(this._awayWait(), true);
       return;
     }
+    // This dial is what the online event would have begun.
+    this._waitingOnline = false;
     // After a drop too, an ID getChatterId said expires (see _keepId) is
     // not used for a handshake the gateway would refuse.
     if (this._needFreshId || (this._idUntil && !this._keepId())) {
@@ -688,8 +693,11 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened && !this._offline()) {
-      this._failures++;
+    // One that failed offline does not count (see _away), but asks for a
+    // fresh ID all the same: the browser may be wrong about the network,
+    // and the gateway may have refused the ID.
+    if (!c.opened) {
+      if (!this._offline()) this._failures++;
       this._needFreshId = true;
       this._failedWith(c);
     }
@@ -718,20 +726,40 @@ class Client {
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const wait = delay(this._backoff(attempt));
+    const away = this._away();
+    const wait = away ? this._awayWait() : delay(this._backoff(attempt));
     this._retryInfo = { attempt, code: info.code, reason: info.reason };
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
     if (this._done) return; // a listener closed the client
-    this._dialIn(wait);
+    this._dialIn(wait, away);
   }
 
-  // _dialIn dials after wait ms.
-  _dialIn(wait) {
+  // _away reports whether the browser says it is offline and the client
+  // hears the online event (see _onOnline): it then dials once per longest
+  // backoff step (_awayWait), whose failures do not count, or at once when
+  // the network comes back. navigator.onLine false does not prove the
+  // network gone (a VPN's virtual interface, a known Chrome bug on some
+  // systems): a client that waited for the online event alone would never
+  // connect there. A browser that really is offline spends a failed
+  // handshake on it, which costs nothing.
+  _away() {
+    return this._offline() && typeof globalThis.addEventListener === "function";
+  }
+
+  // _awayWait is the wait before a dial while the browser says it is
+  // offline: the longest backoff step, maxBackoffMs, jittered to 50-100 %.
+  _awayWait() {
+    return delay(this._backoff(Infinity));
+  }
+
+  // _dialIn dials after wait ms; anyway, even if the browser says it is
+  // offline then.
+  _dialIn(wait, anyway = false) {
     clearTimeout(this._retryTimer);
     this._retryAt = Date.now() + wait;
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
-      this._dial();
+      this._dial(anyway);
     }, wait);
   }
 
@@ -743,7 +771,7 @@ class Client {
   // new delay). The attempt counts as it would have: however many events
   // come, one dial, and maxAttempts as before.
   _hurry() {
-    if (!this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
+    if (this._offline() || !this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
     const wait = this._jitter();
     const { attempt, code, reason } = this._retryInfo;
     this._dialIn(wait);
@@ -1179,11 +1207,9 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        if (!this._offline()) {
-          this._failures++;
-          this._needFreshId = true;
-          this._failedWith(c);
-        }
+        if (!this._offline()) this._failures++;
+        this._needFreshId = true;
+        this._failedWith(c);
         this._retry({ code: ev.code, reason: ev.reason });
         return;
       }

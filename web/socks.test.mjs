@@ -879,12 +879,13 @@ test("offline: the client waits for the network without spending attempts, then 
     const { c, states } = await opened({ maxAttempts: 2 });
     onLine = false;
     latest().serverClose(1006); // the network went
-    mock.timers.tick(states.at(-1).delay);
+    // Offline, the wait is the longest backoff step (random 0.5: three
+    // quarters of maxBackoffMs), whatever the attempt.
+    assert.equal(states.at(-1).state, "reconnecting");
+    assert.equal(states.at(-1).delay, (DEFAULTS.maxBackoffMs * 3) / 4);
+    mock.timers.tick(states.at(-1).delay - 1);
     await flush();
-    assert.equal(FakeWebSocket.all.length, 1, "no handshake while offline");
-    mock.timers.tick(10 * 60 * 1000);
-    await flush();
-    assert.equal(c.state, "reconnecting", "not failed: being offline is not a refusal");
+    assert.equal(FakeWebSocket.all.length, 1, "no handshake while offline before the longest backoff step");
     onLine = true;
     net.dispatchEvent(new Event("online"));
     net.dispatchEvent(new Event("online"));
@@ -918,6 +919,49 @@ test("offline: the client waits for the network without spending attempts, then 
     if (saved) Object.defineProperty(globalThis, "navigator", saved);
     else delete globalThis.navigator;
   }
+});
+
+test("a browser that says it is offline while its network works (navigator.onLine false: a VPN, a known Chrome bug) still connects: it dials once per longest backoff step, uncounted, until one opens", async () => {
+  await withPage(async (page) => {
+    page.onLine = false; // and stays so: no online event ever comes
+    const { c, states } = client({ getChatterId: async () => "sc_fresh" });
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 0, "no handshake at once while offline");
+    assert.equal(c.state, "connecting");
+    // random 0.5: three quarters of maxBackoffMs.
+    const longest = (DEFAULTS.maxBackoffMs * 3) / 4;
+    mock.timers.tick(longest - 1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 0);
+    mock.timers.tick(1);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 1, "dialled after the longest backoff step, offline or not");
+    // Truly offline: every handshake fails, none counts, the client never
+    // fails, and the dials stay one per longest step.
+    for (let i = 0; i < DEFAULTS.maxAttempts * 2; i++) {
+      latest().serverClose(1006);
+      await flush();
+      const s = states.at(-1);
+      assert.equal(s.state, "reconnecting", `attempt ${i}: not failed, being offline is not a refusal`);
+      assert.equal(s.delay, longest, `attempt ${i}: the longest step while offline`);
+      const n = FakeWebSocket.all.length;
+      mock.timers.tick(s.delay - 1);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n);
+      mock.timers.tick(1);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, n + 1);
+    }
+    // A failed handshake asks getChatterId for a fresh ID, offline too: an
+    // ID the gateway refuses is not dialled with for ever.
+    assert.equal(latest().url.searchParams.get("id"), "sc_fresh");
+    // The network worked all along: the handshake opens.
+    latest().serverOpen();
+    assert.equal(c.state, "open");
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    c.close();
+    assert.equal(running.size, 0);
+  });
 });
 
 test("offline does not hold back a gateway on this machine: socks serve on 127.0.0.1 is dialled without a network, and its failed handshakes count", async () => {
@@ -1318,7 +1362,9 @@ test("back online, clients that waited for the network dial after their own jitt
     }
     onLine = false;
     for (const t of tabs) t.ws.serverClose(1006); // the network went
-    mock.timers.tick(60_000);
+    // Offline, each waits the longest backoff step (see "a browser that
+    // says it is offline"), over 15 s.
+    mock.timers.tick(10_000);
     await flush();
     assert.equal(FakeWebSocket.all.length, 3, "no handshake while offline");
     onLine = true;
