@@ -61,7 +61,8 @@ export interface ConnectOptions {
    * browser was offline, unless the gateway is on this machine: localhost, 127.0.0.0/8, [::1], the hosts socks serve
    * takes as its own; not a name under localhost, which it refuses). While navigator.onLine is false the client waits
    * for the online event, but dials at the latest after the longest backoff step (maxBackoffMs, jittered to 50-100 %),
-   * as navigator.onLine may be false while the network works. Default 10.
+   * as navigator.onLine may be false while the network works. "failed" then stops the retries until the network
+   * comes back or the page is shown again (see onState). Default 10.
    */
   maxAttempts?: number;
   /**
@@ -156,7 +157,9 @@ export interface Client {
    * when the page goes into the back/forward cache or is frozen: pagehide persisted or freeze close the connection
    * cleanly, 1000 "page frozen", and pageshow persisted or resume dial again), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
-   * shows), "failed" (gave up after maxAttempts, or at once when the browser
+   * shows), "failed" (gave up after maxAttempts: it then tries once more, "reconnecting" first, each time the network
+   * comes back or the page is shown again, online, visibilitychange to visible or pageshow, and is "failed" again at
+   * once if that handshake does not open; or for good at once when the browser
    * refuses to open a WebSocket to the URL: info.reason then says what the
    * browser said, with the chatter ID hidden) and "closed" (close()).
    */
@@ -186,7 +189,7 @@ export interface Client {
    * for them; one answered "this connection is not registered; reconnect" also reconnects, as subscribe() says.
    */
   unsubscribe(topics: string[] | string): void;
-  /** Closes the connection for good. */
+  /** Closes the connection for good, and stops listening to the page's events: a client that failed too. */
   close(): void;
   /** The current state (never "resync", which is an event). */
   readonly state: Exclude<State, "resync">;

@@ -25,7 +25,8 @@
 // at a random time before API Gateway's 2-hour cap (the new connection
 // opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
-// that never opened. After every reconnect or renewal it fires
+// that never opened (then tries once more each time the network comes
+// back or the page is shown again). After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
 // replayed, so a page refetches what it shows.
 //
@@ -348,6 +349,7 @@ class Client {
     // they do not all reach the gateway at once.
     this._onOnline = () => {
       if (this._done) return;
+      if (this.state === "failed") return void this._revive();
       if (!this._waitingOnline) {
         this._hurry();
         this._wake();
@@ -358,6 +360,7 @@ class Client {
     };
     this._onVisible = () => {
       if (this._done || globalThis.document?.visibilityState !== "visible") return;
+      if (this.state === "failed") return void this._revive();
       this._hurry();
       this._wake();
     };
@@ -368,7 +371,8 @@ class Client {
       if (ev?.persisted) this._freeze();
     };
     this._onPageShow = (ev) => {
-      if (ev?.persisted) this._thaw();
+      if (this.state === "failed") this._revive();
+      else if (ev?.persisted) this._thaw();
     };
     this._onFreeze = () => this._freeze();
     this._onResume = () => this._thaw();
@@ -721,7 +725,7 @@ class Client {
           : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
             "the gateway refused the chatter ID (unknown, expired or revoked), a topic it may not follow, the geek over its connection limit " +
             "or this page's origin, or the gateway is down (socks serve logs each refusal with its reason)";
-      this._finish("failed", { attempt: n, code: info.code, reason });
+      this._giveUp({ attempt: n, code: info.code, reason });
       return;
     }
     this._reconnects++;
@@ -750,6 +754,38 @@ class Client {
   // offline: the longest backoff step, maxBackoffMs, jittered to 50-100 %.
   _awayWait() {
     return delay(this._backoff(Infinity));
+  }
+
+  // _giveUp stops dialling after maxAttempts handshakes in a row that never
+  // opened, and says "failed". Unlike _finish, it goes on listening: when
+  // the network comes back or the page is shown again (what a gateway down
+  // for minutes, a laptop that slept through them, or a refused ID that
+  // getChatterId may now replace all look alike), it tries once more (see
+  // _revive). No connection is open: the one that failed was the last.
+  _giveUp(info) {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._retryInfo = null;
+    this._waitingOnline = false;
+    this._stopTimers();
+    this._emitState("failed", info);
+  }
+
+  // _revive tries once more after "failed" (see _giveUp), after a wait of
+  // its own within the first backoff step (see _jitter): every tab shown
+  // at once, every browser behind a network that came back, hears the
+  // event at once. However many events come meanwhile, one handshake; one
+  // that does not open is failed again at once, as _failures is still at
+  // maxAttempts; one that opens starts the count over. A page that must
+  // not try again calls close().
+  _revive() {
+    if (this._done || this._frozen || this.state !== "failed") return;
+    this._reconnects++;
+    const wait = this._jitter();
+    this._retryInfo = { attempt: this._reconnects };
+    this._emitState("reconnecting", { attempt: this._reconnects, delay: wait });
+    if (this._done) return; // a listener closed the client
+    this._dialIn(wait);
   }
 
   // _dialIn dials after wait ms; anyway, even if the browser says it is
@@ -869,7 +905,9 @@ class Client {
   // to it. It says "reconnecting" (no delay: it waits for the page) unless
   // it said so already; see _thaw.
   _freeze() {
-    if (this._done || this._frozen) return;
+    // A client that failed has nothing open, and tries once more when the
+    // page is shown again (see _revive).
+    if (this._done || this._frozen || this.state === "failed") return;
     this._frozen = true;
     this._epoch++;
     clearTimeout(this._retryTimer);

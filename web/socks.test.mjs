@@ -984,6 +984,7 @@ test("offline does not hold back a gateway on this machine: socks serve on 127.0
         latest().serverClose(1006); // socks serve is down: counts
       }
       assert.equal(c.state, "failed", `${url}: its refusals count while offline`);
+      c.close();
     }
     // A gateway elsewhere still waits for the network.
     const n = FakeWebSocket.all.length;
@@ -1025,6 +1026,100 @@ test("a gateway on this machine is exactly what internal/loopback.Name takes (lo
       await flush();
       assert.equal(FakeWebSocket.all.length - n, here.includes(url) ? 1 : 0, `${url}: ${here.includes(url) ? "not dialled" : "dialled"} while offline`);
       c.close();
+    }
+  });
+});
+
+test("a client that failed tries once more when the network comes back or the page is shown again (visibilitychange, pageshow): one handshake, failed again at once if it does not open, open and resync if it does; one the browser refused the URL of stays failed", async () => {
+  await withPage(async (page) => {
+    const { c, states } = client({ maxAttempts: 2 });
+    await flush();
+    latest().serverClose(1006);
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    latest().serverClose(1006);
+    assert.equal(c.state, "failed");
+    assert.equal(states.at(-1).attempt, 2);
+    mock.timers.tick(10 * 60 * 1000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, 2, "failed: no dial of its own");
+    let n = 2;
+    for (const [what, wake] of [
+      ["visibilitychange", () => page.show()],
+      ["pageshow", () => page.pageshow(true)],
+      ["online", () => page.online()],
+    ]) {
+      page.hide(); // hidden: nothing
+      // Into the back/forward cache, or frozen: nothing is open to close.
+      page.pagehide(true);
+      page.freeze();
+      await flush();
+      assert.equal(c.state, "failed", `${what}: a hidden page does not try`);
+      // Several events at once are one try.
+      wake();
+      wake();
+      const s = states.at(-1);
+      assert.equal(s.state, "reconnecting", what);
+      assert.ok(s.delay <= DEFAULTS.backoffMs, `${what}: within the first backoff step, not ${s.delay}`);
+      page.show();
+      page.online();
+      mock.timers.tick(DEFAULTS.backoffMs);
+      await flush();
+      assert.equal(FakeWebSocket.all.length, ++n, `${what}: one handshake`);
+      if (what !== "online") {
+        latest().serverClose(1006);
+        await flush();
+        assert.equal(c.state, "failed", `${what}: failed again at once`);
+        assert.equal(states.at(-1).attempt, n, `${what}: the handshakes in a row that never opened`);
+        mock.timers.tick(10 * 60 * 1000);
+        await flush();
+        assert.equal(FakeWebSocket.all.length, n, `${what}: no dial of its own after failing again`);
+      }
+    }
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    // It counts from 0 again: a drop is retried maxAttempts times.
+    latest().serverClose(1006);
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    latest().serverClose(1006);
+    assert.equal(c.state, "reconnecting", "the count started over once a connection opened");
+    c.close();
+    assert.equal(c.state, "closed");
+    assert.equal(page.listeners.window + page.listeners.document, 0);
+    assert.equal(running.size, 0);
+    // close() after failed stops it listening, and says closed.
+    const r = client({ maxAttempts: 1 });
+    await flush();
+    latest().serverClose(1006);
+    assert.equal(r.c.state, "failed");
+    r.c.close();
+    assert.deepEqual(r.states.slice(-2).map((s) => s.state), ["failed", "closed"]);
+    assert.equal(page.listeners.window + page.listeners.document, 0);
+    n = FakeWebSocket.all.length;
+    page.online();
+    page.show();
+    mock.timers.tick(60_000);
+    await flush();
+    assert.equal(FakeWebSocket.all.length, n, "closed: no try");
+    // A URL the browser refuses will not get better: failed for good.
+    class Refusing extends FakeWebSocket {
+      constructor() {
+        throw new SyntaxError("The URL's scheme must be either 'ws' or 'wss'");
+      }
+    }
+    const errors = mock.method(console, "error", () => {});
+    try {
+      const bad = client({ WebSocket: Refusing });
+      await flush();
+      assert.equal(bad.c.state, "failed");
+      assert.equal(page.listeners.window + page.listeners.document, 0, "refused URL: nothing listens");
+      page.online();
+      page.show();
+      await flush();
+      assert.equal(bad.states.at(-1).state, "failed");
+    } finally {
+      errors.mock.restore();
     }
   });
 });
@@ -2298,7 +2393,10 @@ test("any run of server frames, closes, clock ticks, topic calls, network and vi
           for (const ws of FakeWebSocket.all) if (ws.closedWith && ws.readyState !== 3) ws.finishClose();
           assert.equal(running.size, 0, `seed ${seed}: timers left after close()`);
           assert.ok(FakeWebSocket.all.every((w) => w.readyState >= 2), `seed ${seed}: a socket left open after close()`);
-          assert.equal(states.filter((s) => s.state === "failed" || s.state === "closed").length, 1, `seed ${seed}: ended more than once`);
+          // A client that failed may fail again (see "a client that failed
+          // tries once more"); close() ends it, once and last.
+          assert.equal(states.filter((s) => s.state === "closed").length, 1, `seed ${seed}: closed other than once`);
+          assert.equal(states.at(-1).state, "closed", `seed ${seed}: went on after close()`);
           assert.equal(page.listeners.window + page.listeners.document, 0, `seed ${seed}: listeners left after close()`);
         } catch (err) {
           if (err instanceof Error && !err.message.startsWith(`seed ${seed}:`)) err.message = `seed ${seed}: ${err.message}`;
