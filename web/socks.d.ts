@@ -62,7 +62,8 @@ export interface ConnectOptions {
    * takes as its own; not a name under localhost, which it refuses). While navigator.onLine is false the client waits
    * for the online event, but dials at the latest after the longest backoff step (maxBackoffMs, jittered to 50-100 %),
    * as navigator.onLine may be false while the network works. "failed" then stops the retries until the network
-   * comes back or the page is shown again (see onState). Default 10.
+   * comes back or the page is shown again (see onState). Default 10: with the default backoff, 61 s to 2 min 2 s of
+   * waits from a first connect and 76 s to 2 min 32 s after a drop, plus the handshakes' own time.
    */
   maxAttempts?: number;
   /**

@@ -478,6 +478,40 @@ test("the default maxAttempts rides out a gateway that is down for over a minute
   c.close();
 });
 
+test("with the defaults, \"failed\" comes after 61 to 122 s of backoff from a first connect, 76 to 152 s after a drop, as README and docs/protocol.md say", async () => {
+  // random 0: each delay half its ceiling, the shortest; just under 1: the
+  // whole ceiling, the longest. Ceilings 0.5, 1, 2, 4, 8, 16, 30, 30, 30,
+  // 30 s: a first connect waits the first nine (its first handshake is at
+  // once), a drop all ten.
+  for (const [start, random, want] of [
+    ["first connect", () => 0, 60_750],
+    ["first connect", () => 1 - 2 ** -53, 121_500],
+    ["drop", () => 0, 75_750],
+    ["drop", () => 1 - 2 ** -53, 151_500],
+  ]) {
+    const { c, states } = client({ random });
+    await flush();
+    if (start === "drop") latest().serverOpen();
+    latest().serverClose(1006);
+    let waited = 0;
+    while (states.at(-1).state === "reconnecting") {
+      waited += states.at(-1).delay;
+      mock.timers.tick(states.at(-1).delay);
+      await flush();
+      latest().serverClose(1006);
+    }
+    assert.equal(states.at(-1).state, "failed", start);
+    assert.equal(states.at(-1).attempt, DEFAULTS.maxAttempts, start);
+    assert.equal(waited, want, `${start}: waited ${waited} ms`);
+    c.close();
+  }
+  const { readFile } = await import("node:fs/promises");
+  for (const doc of ["../README.md", "../docs/protocol.md"]) {
+    const text = (await readFile(new URL(doc, import.meta.url), "utf8")).replace(/\s+/g, " ");
+    assert.ok(text.includes("61 s to 2 min 2 s") && text.includes("76 s to 2 min 32 s"), `${doc} gives the range`);
+  }
+});
+
 test("options given as undefined take their defaults, and a number that is not above 0 is refused", async () => {
   const unset = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, undefined]));
   const { c, states } = await opened(unset);
