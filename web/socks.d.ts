@@ -110,7 +110,9 @@ export interface ChatterIdAnswer {
   /**
    * RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. A number below 1e11
    * (March 1973 in ms) is taken as seconds since the epoch, as the chatter table's expiresAt or a JWT's exp, and
-   * reported once (reportError).
+   * reported once (reportError). This browser's clock judges it: one already past or within openTimeoutMs and a
+   * minute when the answer comes (the clock hours ahead, or a stale answer) is reported once and not used, the
+   * answer then taken as a plain string; a clock behind costs a refused handshake, then a fresh ID.
    */
   expiresAt: string | number | Date;
 }

@@ -335,6 +335,7 @@ class Client {
     this._idOpened = false;
     this._idSuspect = false;
     this._saidSeconds = false; // see _saySeconds
+    this._saidClock = false; // see _sayClock
     this._frozen = false; // see _freeze
     this._epoch = 0; // counts freezes: a _dial that awaited across one stands down
     this._done = false;
@@ -551,11 +552,29 @@ class Client {
       }
       this._chatterId = id;
       this._idUntil = given ? expiry(answer.expiresAt, () => this._saySeconds(answer.expiresAt)) : 0;
+      // An ID just issued is not near its expiry: one that this browser's
+      // clock says is, is one the clock (or a stale answer) is wrong about.
+      // Its expiry is then not used, as if a plain string had come: asked
+      // again after each failed handshake and before each renewal, and
+      // never dropped or left undialled for it (see _dial, _renew); the
+      // gateway, by its own clock, decides.
+      if (this._idUntil && this._idUntil - Date.now() <= this._o.openTimeoutMs + ID_MARGIN_MS) {
+        this._sayClock(answer.expiresAt);
+        this._idUntil = 0;
+      }
       this._idOpened = this._idSuspect = false;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
     }
+  }
+
+  // _sayClock reports, once, an answer of getChatterId already at or near
+  // its expiresAt by this browser's clock (see _freshId).
+  _sayClock(at) {
+    if (this._saidClock) return;
+    this._saidClock = true;
+    report(new Error(`socks: getChatterId answered an ID whose expiresAt (${at instanceof Date ? at.toISOString() : at}) this browser's clock (${new Date().toISOString()}) says is past or within ${Math.round((this._o.openTimeoutMs + ID_MARGIN_MS) / 1000)} s: the clock is off, or the answer stale; its expiry is not used, and it is asked for again as a plain string answer would be (said once)`));
   }
 
   // _saySeconds reports, once, that getChatterId gave expiresAt in
@@ -780,6 +799,12 @@ class Client {
   // not try again calls close().
   _revive() {
     if (this._done || this._frozen || this.state !== "failed") return;
+    // The ID failed maxAttempts handshakes: ask getChatterId afresh, even
+    // for one whose expiresAt this browser's clock says is far off (the
+    // clock may be hours behind). One ID per try, and tries come only
+    // with the page's events.
+    this._needFreshId = true;
+    this._idSuspect = true;
     this._reconnects++;
     const wait = this._jitter();
     this._retryInfo = { attempt: this._reconnects };

@@ -1678,6 +1678,84 @@ test("a reconnect whose getChatterId fails dials with the ID it has while that i
   }
 });
 
+test("a browser clock hours ahead of the issuer's: an ID getChatterId has just answered is not taken as expired, so a reconnect or a renewal whose getChatterId fails dials with it, not without an ID; said once", async () => {
+  // The browser's clock is 3 hours ahead: a fresh ID, valid 15 minutes,
+  // looks 2 h 45 min past its expiresAt. It used to be wiped when
+  // getChatterId then failed (an attempt without an ID, every attempt
+  // until "failed"), and a renewal was never dialled.
+  const ahead = 3 * 60 * 60 * 1000;
+  const errors = mock.method(console, "error", () => {});
+  let down = false;
+  let asked = 0;
+  const getChatterId = async () => {
+    asked++;
+    if (down) throw new Error("503 the ID service is down");
+    return { chatterId: `sc_id${asked}`, expiresAt: new Date(Date.now() - ahead + 15 * 60 * 1000).toISOString() };
+  };
+  try {
+    // A reconnect after a drop.
+    let { c, states } = client({ chatterId: undefined, getChatterId });
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1");
+    latest().serverOpen();
+    down = true;
+    latest().serverClose(1001, "going away");
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1", "a reconnect dials with the ID it has");
+    latest().serverOpen();
+    assert.equal(c.state, "open");
+    c.close();
+    const said = errors.mock.calls.filter((call) => /clock/.test(String(call.arguments[0]?.message)));
+    assert.equal(said.length, 1, "the clock is said to be off, once");
+    // A renewal.
+    down = false;
+    asked = 0;
+    ({ c, states } = client({ chatterId: undefined, getChatterId, maxDurationMs: 20_000, random: () => 0 }));
+    await flush();
+    latest().serverOpen();
+    down = true;
+    const before = FakeWebSocket.all.length;
+    mock.timers.tick(15_000); // the renewal: a quarter of the cap before it
+    await flush();
+    assert.equal(FakeWebSocket.all.length, before + 1, "a renewal is dialled");
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1", "a renewal dials with the ID it has");
+    assert.equal(latest().readyState, 0, "the renewal's handshake is under way");
+    c.close();
+  } finally {
+    errors.mock.restore();
+  }
+});
+
+test("a browser clock hours behind the issuer's: a client that failed with an ID it reused (which looks valid for hours) asks getChatterId afresh when it tries once more", async () => {
+  const behind = 3 * 60 * 60 * 1000;
+  let asked = 0;
+  const getChatterId = async () => {
+    asked++;
+    return { chatterId: `sc_id${asked}`, expiresAt: Date.now() + behind + 15 * 60 * 1000 };
+  };
+  await withPage(async (page) => {
+    const { c, states } = client({ chatterId: undefined, getChatterId, maxAttempts: 2 });
+    await flush();
+    latest().serverClose(1006); // the gateway is down
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id1", "kept: a failing gateway does not pile up IDs");
+    latest().serverClose(1006);
+    assert.equal(c.state, "failed");
+    // Twenty minutes on, the ID has expired at the gateway; by this
+    // browser's clock it is valid for hours yet.
+    mock.timers.tick(20 * 60 * 1000);
+    page.show();
+    mock.timers.tick(DEFAULTS.backoffMs);
+    await flush();
+    assert.equal(latest().url.searchParams.get("id"), "sc_id2", "the try after failed asks for a fresh ID");
+    latest().serverOpen();
+    assert.equal(c.state, "open");
+    c.close();
+  });
+});
+
 test("a getChatterId that answers the same expired ID again and again is asked once per attempt, each after its backoff, and the client fails after maxAttempts", async () => {
   let calls = 0;
   const getChatterId = () => {
