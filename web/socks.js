@@ -644,7 +644,8 @@ class Client {
       this._needFreshId = false;
     }
     if (!this._chatterId) {
-      this._failures++;
+      // Not counted offline either: getChatterId's fetch fails there too.
+      if (!this._offline()) this._failures++;
       this._needFreshId = true;
       this._retry({ code: 0, reason: NO_ID });
       return;

@@ -998,6 +998,36 @@ test("a browser that says it is offline while its network works (navigator.onLin
   });
 });
 
+test("offline with no chatter ID yet: a getChatterId that fails for want of a network does not count either, and the client connects once the network is back", async () => {
+  const errors = mock.method(console, "error", () => {});
+  try {
+    await withPage(async (page) => {
+      page.onLine = false;
+      const getChatterId = async () => {
+        if (!page.onLine) throw new TypeError("Failed to fetch");
+        return "sc_fresh";
+      };
+      const { c, states } = client({ chatterId: undefined, getChatterId });
+      await flush();
+      for (let i = 0; i < DEFAULTS.maxAttempts * 2; i++) {
+        mock.timers.tick(DEFAULTS.maxBackoffMs);
+        await flush();
+      }
+      assert.equal(FakeWebSocket.all.length, 0, "no handshake without an ID");
+      assert.equal(c.state, "reconnecting", "not failed: being offline is not a refusal");
+      page.online();
+      mock.timers.tick(DEFAULTS.backoffMs);
+      await flush();
+      assert.equal(latest().url.searchParams.get("id"), "sc_fresh");
+      latest().serverOpen();
+      assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+      c.close();
+    });
+  } finally {
+    errors.mock.restore();
+  }
+});
+
 test("offline does not hold back a gateway on this machine: socks serve on 127.0.0.1 is dialled without a network, and its failed handshakes count", async () => {
   // A browser says it is offline (navigator.onLine false) when no network
   // but loopback is up: a laptop on a plane, with socks serve on
