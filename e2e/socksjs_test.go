@@ -56,6 +56,7 @@ type pageConfig struct {
 	Gateway        string       `json:"gw"`
 	Report         string       `json:"report"`
 	ProbeChatterID bool         `json:"probeChatterId"`
+	SaysOffline    bool         `json:"saysOffline,omitempty"` // navigator.onLine false, network or not
 	Clients        []pageClient `json:"clients"`
 }
 
@@ -610,6 +611,76 @@ func TestBrowserSocksJSChecksItsConnectionWhenThePageIsShownAgain(t *testing.T) 
 	next := log.mark()
 	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-shown"`)
 	browser.await(t, next, "shown the message after the page was shown again", receiveTimeout, isMessage("shown", `"after-shown"`))
+}
+
+// TestBrowserSocksJSConnectsWhileTheBrowserWronglySaysItIsOffline: a
+// browser whose navigator.onLine is false while its network works (a
+// VPN's interface, a known Chrome bug) never gets an online event. socks.js
+// in chromium used to wait for one for ever; it dials once per longest
+// backoff step, and the handshake opens.
+func TestBrowserSocksJSConnectsWhileTheBrowserWronglySaysItIsOffline(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	// Not a name socks.js takes for this machine, which it dials at once
+	// offline or not: a name under localhost is not one (socks serve
+	// refuses it as the live page's Host), yet chromium resolves it to
+	// 127.0.0.1 itself, so the gateway is reached as a remote one would be.
+	_, port, _ := strings.Cut(addr, ":")
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway:     "http://" + addr,
+		SaysOffline: true,
+		Clients: []pageClient{{
+			Name: "away", URL: "ws://gateway.localhost:" + port + "/", Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "header", MaxBackoffMs: 1000,
+		}},
+	})
+	browser.await(t, 0, "away open", browserTimeout, isState("away", "open"))
+	if got := browser.devtools(t).eval(t, "String(navigator.onLine)"); got != "false" {
+		t.Fatalf("navigator.onLine is %s in the page; the test needs false", got)
+	}
+	mark := log.mark()
+	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"while-offline"`)
+	browser.await(t, mark, "away the message", receiveTimeout, isMessage("away", `"while-offline"`))
+}
+
+// TestBrowserSocksJSTriesOnceMoreAfterFailedWhenThePageIsShownAgain: a
+// gateway out of reach for longer than maxAttempts handshakes leaves
+// socks.js in chromium "failed"; once it is back and the page is shown
+// again (a user back at the tab), the client tries once more and opens.
+func TestBrowserSocksJSTriesOnceMoreAfterFailedWhenThePageIsShownAgain(t *testing.T) {
+	t.Parallel()
+	findChromium(t)
+	s := newStack(t)
+	srv := s.serve()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	proxy := newStallProxy(t, "http://"+addr)
+	viaProxy := "ws://" + strings.TrimPrefix(proxy.url(), "http://") + "/"
+	proxy.cut()
+	browser, log := openSocksPage(t, pageConfig{
+		Gateway: "http://" + addr,
+		Clients: []pageClient{{
+			Name: "back", URL: viaProxy, Geek: "erin", ChatterID: s.issue("erin"), Topics: "updates", Protocol: "header",
+			MaxAttempts: 2, OpenTimeoutMs: 1000, MaxBackoffMs: 1000,
+		}},
+	})
+	browser.await(t, 0, "back failed", browserTimeout, isState("back", "failed"))
+	proxy.restore()
+	mark := log.mark()
+	devtools := browser.devtools(t)
+	var other struct {
+		TargetID string `json:"targetId"`
+	}
+	devtools.browserCall(t, "Target.createTarget", map[string]any{"url": "about:blank"}, &other)
+	devtools.waitEval(t, "document.visibilityState", "hidden", receiveTimeout)
+	devtools.browserCall(t, "Target.closeTarget", map[string]any{"targetId": other.TargetID}, nil)
+	devtools.waitEval(t, "document.visibilityState", "visible", receiveTimeout)
+	browser.await(t, mark, "back reconnecting", receiveTimeout, isState("back", "reconnecting"))
+	browser.await(t, mark, "back resync", browserTimeout, isState("back", "resync"))
+	next := log.mark()
+	s.publishWait("--geek", "erin", "--topic", "updates", "--body", `"after-failed"`)
+	browser.await(t, next, "back the message after it failed", receiveTimeout, isMessage("back", `"after-failed"`))
 }
 
 // TestBrowserSocksJSHoldsTopicChangesAGatewayDoesNotAnswer: a server

@@ -56,7 +56,15 @@ export interface ConnectOptions {
   getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
   /** Default "query". */
   protocol?: Protocol;
-  /** Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the browser was offline, unless the gateway is on this machine: localhost or a name under it, 127.0.0.0/8, [::1]). Default 10. */
+  /**
+   * Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the
+   * browser was offline, unless the gateway is on this machine: localhost, 127.0.0.0/8, [::1], the hosts socks serve
+   * takes as its own; not a name under localhost, which it refuses). While navigator.onLine is false the client waits
+   * for the online event, but dials at the latest after the longest backoff step (maxBackoffMs, jittered to 50-100 %),
+   * as navigator.onLine may be false while the network works. "failed" then stops the retries until the network
+   * comes back or the page is shown again (see onState). Default 10: with the default backoff, 61 s to 2 min 2 s of
+   * waits from a first connect and 76 s to 2 min 32 s after a drop, plus the handshakes' own time.
+   */
   maxAttempts?: number;
   /**
    * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters
@@ -102,7 +110,9 @@ export interface ChatterIdAnswer {
   /**
    * RFC 3339 time (or ms since the epoch, or a Date) after which the gateway refuses the ID. A number below 1e11
    * (March 1973 in ms) is taken as seconds since the epoch, as the chatter table's expiresAt or a JWT's exp, and
-   * reported once (reportError).
+   * reported once (reportError). This browser's clock judges it: one already past or within openTimeoutMs and a
+   * minute when the answer comes (the clock hours ahead, or a stale answer) is reported once and not used, the
+   * answer then taken as a plain string; a clock behind costs a refused handshake, then a fresh ID.
    */
   expiresAt: string | number | Date;
 }
@@ -150,7 +160,9 @@ export interface Client {
    * when the page goes into the back/forward cache or is frozen: pagehide persisted or freeze close the connection
    * cleanly, 1000 "page frozen", and pageshow persisted or resume dial again), "resync" (after every reconnect or renewal:
    * messages published meanwhile are not replayed, refetch what the page
-   * shows), "failed" (gave up after maxAttempts, or at once when the browser
+   * shows), "failed" (gave up after maxAttempts: it then tries once more, "reconnecting" first, each time the network
+   * comes back or the page is shown again, online, visibilitychange to visible or pageshow, and is "failed" again at
+   * once if that handshake does not open; or for good at once when the browser
    * refuses to open a WebSocket to the URL: info.reason then says what the
    * browser said, with the chatter ID hidden) and "closed" (close()).
    */
@@ -180,7 +192,7 @@ export interface Client {
    * for them; one answered "this connection is not registered; reconnect" also reconnects, as subscribe() says.
    */
   unsubscribe(topics: string[] | string): void;
-  /** Closes the connection for good. */
+  /** Closes the connection for good, and stops listening to the page's events: a client that failed too. */
   close(): void;
   /** The current state (never "resync", which is an event). */
   readonly state: Exclude<State, "resync">;

@@ -25,7 +25,8 @@
 // at a random time before API Gateway's 2-hour cap (the new connection
 // opens before the old one closes, and a message both carry while they overlap is delivered
 // once), and gives up with "failed" after maxAttempts handshakes in a row
-// that never opened. After every reconnect or renewal it fires
+// that never opened (then tries once more each time the network comes
+// back or the page is shown again). After every reconnect or renewal it fires
 // "resync": messages published while the page was not connected are not
 // replayed, so a page refetches what it shows.
 //
@@ -142,12 +143,15 @@ const offline = () => globalThis.navigator?.onLine === false;
 // A browser is offline when no network but loopback is up (a laptop on a
 // plane), and then still reaches a gateway on this machine (socks serve on
 // 127.0.0.1), whose handshakes fail only for the gateway's reasons. The
-// hosts are those of internal/loopback.Name (localhost, also written
-// "localhost.", a 127.x.x.x address, ::1, and 127.x.x.x mapped to IPv6)
-// and the names under localhost, which browsers resolve to loopback
-// themselves. A URL's hostname is lower case, its addresses canonical
-// (127.1 is 127.0.0.1, ::ffff:127.0.0.1 is ::ffff:7f00:1).
-const LOOPBACK = /^(?:(?:[^.]+\.)*localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
+// hosts are exactly those of internal/loopback.Name (localhost, also
+// written "localhost.", a 127.x.x.x address, ::1, and 127.x.x.x mapped to
+// IPv6), which socks serve takes as its own Host. Not a name under
+// localhost ("app.localhost"): only some browsers resolve one to loopback
+// themselves (others ask the system's resolver, which may ask DNS), and
+// socks serve refuses it as the live page's Host, as a DNS-rebinding
+// page's. A URL's hostname is lower case, its addresses canonical (127.1
+// is 127.0.0.1, ::ffff:127.0.0.1 is ::ffff:7f00:1).
+const LOOPBACK = /^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\])$/;
 function loopback(url) {
   let host;
   try {
@@ -331,6 +335,7 @@ class Client {
     this._idOpened = false;
     this._idSuspect = false;
     this._saidSeconds = false; // see _saySeconds
+    this._saidClock = false; // see _sayClock
     this._frozen = false; // see _freeze
     this._epoch = 0; // counts freezes: a _dial that awaited across one stands down
     this._done = false;
@@ -345,6 +350,7 @@ class Client {
     // they do not all reach the gateway at once.
     this._onOnline = () => {
       if (this._done) return;
+      if (this.state === "failed") return void this._revive();
       if (!this._waitingOnline) {
         this._hurry();
         this._wake();
@@ -355,6 +361,7 @@ class Client {
     };
     this._onVisible = () => {
       if (this._done || globalThis.document?.visibilityState !== "visible") return;
+      if (this.state === "failed") return void this._revive();
       this._hurry();
       this._wake();
     };
@@ -365,7 +372,8 @@ class Client {
       if (ev?.persisted) this._freeze();
     };
     this._onPageShow = (ev) => {
-      if (ev?.persisted) this._thaw();
+      if (this.state === "failed") this._revive();
+      else if (ev?.persisted) this._thaw();
     };
     this._onFreeze = () => this._freeze();
     this._onResume = () => this._thaw();
@@ -544,11 +552,29 @@ class Client {
       }
       this._chatterId = id;
       this._idUntil = given ? expiry(answer.expiresAt, () => this._saySeconds(answer.expiresAt)) : 0;
+      // An ID just issued is not near its expiry: one that this browser's
+      // clock says is, is one the clock (or a stale answer) is wrong about.
+      // Its expiry is then not used, as if a plain string had come: asked
+      // again after each failed handshake and before each renewal, and
+      // never dropped or left undialled for it (see _dial, _renew); the
+      // gateway, by its own clock, decides.
+      if (this._idUntil && this._idUntil - Date.now() <= this._o.openTimeoutMs + ID_MARGIN_MS) {
+        this._sayClock(answer.expiresAt);
+        this._idUntil = 0;
+      }
       this._idOpened = this._idSuspect = false;
     } finally {
       clearTimeout(timer);
       this._idTimers.delete(timer);
     }
+  }
+
+  // _sayClock reports, once, an answer of getChatterId already at or near
+  // its expiresAt by this browser's clock (see _freshId).
+  _sayClock(at) {
+    if (this._saidClock) return;
+    this._saidClock = true;
+    report(new Error(`socks: getChatterId answered an ID whose expiresAt (${at instanceof Date ? at.toISOString() : at}) this browser's clock (${new Date().toISOString()}) says is past or within ${Math.round((this._o.openTimeoutMs + ID_MARGIN_MS) / 1000)} s: the clock is off, or the answer stale; its expiry is not used, and it is asked for again as a plain string answer would be (said once)`));
   }
 
   // _saySeconds reports, once, that getChatterId gave expiresAt in
@@ -586,15 +612,20 @@ class Client {
     return c;
   }
 
-  // _dial opens the main connection (first connect and reconnects).
-  async _dial() {
+  // _dial opens the main connection (first connect and reconnects);
+  // anyway dials while the browser says it is offline (see _awayWait).
+  async _dial(anyway = false) {
     if (this._done || this._frozen) return;
     const epoch = this._epoch;
-    if (this._offline() && typeof globalThis.addEventListener === "function") {
-      // Wait for the network (_onOnline) instead of spending attempts on it.
+    if (!anyway && this._away()) {
+      // Wait for the network (_onOnline) instead of spending attempts on
+      // it, but not for ever: navigator.onLine may be wrong.
       this._waitingOnline = true;
+      this._dialIn(this._awayWait(), true);
       return;
     }
+    // This dial is what the online event would have begun.
+    this._waitingOnline = false;
     // After a drop too, an ID getChatterId said expires (see _keepId) is
     // not used for a handshake the gateway would refuse.
     if (this._needFreshId || (this._idUntil && !this._keepId())) {
@@ -613,7 +644,8 @@ class Client {
       this._needFreshId = false;
     }
     if (!this._chatterId) {
-      this._failures++;
+      // Not counted offline either: getChatterId's fetch fails there too.
+      if (!this._offline()) this._failures++;
       this._needFreshId = true;
       this._retry({ code: 0, reason: NO_ID });
       return;
@@ -685,8 +717,11 @@ class Client {
       this._next = null;
       return;
     }
-    if (!c.opened && !this._offline()) {
-      this._failures++;
+    // One that failed offline does not count (see _away), but asks for a
+    // fresh ID all the same: the browser may be wrong about the network,
+    // and the gateway may have refused the ID.
+    if (!c.opened) {
+      if (!this._offline()) this._failures++;
       this._needFreshId = true;
       this._failedWith(c);
     }
@@ -710,25 +745,83 @@ class Client {
           : `${n} handshake${n === 1 ? "" : "s"} in a row never opened${info.reason ? ` (${info.reason})` : ""}: ` +
             "the gateway refused the chatter ID (unknown, expired or revoked), a topic it may not follow, the geek over its connection limit " +
             "or this page's origin, or the gateway is down (socks serve logs each refusal with its reason)";
-      this._finish("failed", { attempt: n, code: info.code, reason });
+      this._giveUp({ attempt: n, code: info.code, reason });
       return;
     }
     this._reconnects++;
     const attempt = this._reconnects;
-    const wait = delay(this._backoff(attempt));
+    const away = this._away();
+    const wait = away ? this._awayWait() : delay(this._backoff(attempt));
     this._retryInfo = { attempt, code: info.code, reason: info.reason };
     this._emitState("reconnecting", { attempt, delay: wait, code: info.code, reason: info.reason });
+    if (this._done) return; // a listener closed the client
+    this._dialIn(wait, away);
+  }
+
+  // _away reports whether the browser says it is offline and the client
+  // hears the online event (see _onOnline): it then dials once per longest
+  // backoff step (_awayWait), whose failures do not count, or at once when
+  // the network comes back. navigator.onLine false does not prove the
+  // network gone (a VPN's virtual interface, a known Chrome bug on some
+  // systems): a client that waited for the online event alone would never
+  // connect there. A browser that really is offline spends a failed
+  // handshake on it, which costs nothing.
+  _away() {
+    return this._offline() && typeof globalThis.addEventListener === "function";
+  }
+
+  // _awayWait is the wait before a dial while the browser says it is
+  // offline: the longest backoff step, maxBackoffMs, jittered to 50-100 %.
+  _awayWait() {
+    return delay(this._backoff(Infinity));
+  }
+
+  // _giveUp stops dialling after maxAttempts handshakes in a row that never
+  // opened, and says "failed". Unlike _finish, it goes on listening: when
+  // the network comes back or the page is shown again (what a gateway down
+  // for minutes, a laptop that slept through them, or a refused ID that
+  // getChatterId may now replace all look alike), it tries once more (see
+  // _revive). No connection is open: the one that failed was the last.
+  _giveUp(info) {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._retryInfo = null;
+    this._waitingOnline = false;
+    this._stopTimers();
+    this._emitState("failed", info);
+  }
+
+  // _revive tries once more after "failed" (see _giveUp), after a wait of
+  // its own within the first backoff step (see _jitter): every tab shown
+  // at once, every browser behind a network that came back, hears the
+  // event at once. However many events come meanwhile, one handshake; one
+  // that does not open is failed again at once, as _failures is still at
+  // maxAttempts; one that opens starts the count over. A page that must
+  // not try again calls close().
+  _revive() {
+    if (this._done || this._frozen || this.state !== "failed") return;
+    // The ID failed maxAttempts handshakes: ask getChatterId afresh, even
+    // for one whose expiresAt this browser's clock says is far off (the
+    // clock may be hours behind). One ID per try, and tries come only
+    // with the page's events.
+    this._needFreshId = true;
+    this._idSuspect = true;
+    this._reconnects++;
+    const wait = this._jitter();
+    this._retryInfo = { attempt: this._reconnects };
+    this._emitState("reconnecting", { attempt: this._reconnects, delay: wait });
     if (this._done) return; // a listener closed the client
     this._dialIn(wait);
   }
 
-  // _dialIn dials after wait ms.
-  _dialIn(wait) {
+  // _dialIn dials after wait ms; anyway, even if the browser says it is
+  // offline then.
+  _dialIn(wait, anyway = false) {
     clearTimeout(this._retryTimer);
     this._retryAt = Date.now() + wait;
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
-      this._dial();
+      this._dial(anyway);
     }, wait);
   }
 
@@ -740,7 +833,7 @@ class Client {
   // new delay). The attempt counts as it would have: however many events
   // come, one dial, and maxAttempts as before.
   _hurry() {
-    if (!this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
+    if (this._offline() || !this._retryTimer || !this._retryInfo || this._retryAt - Date.now() <= this._o.backoffMs) return;
     const wait = this._jitter();
     const { attempt, code, reason } = this._retryInfo;
     this._dialIn(wait);
@@ -838,7 +931,9 @@ class Client {
   // to it. It says "reconnecting" (no delay: it waits for the page) unless
   // it said so already; see _thaw.
   _freeze() {
-    if (this._done || this._frozen) return;
+    // A client that failed has nothing open, and tries once more when the
+    // page is shown again (see _revive).
+    if (this._done || this._frozen || this.state === "failed") return;
     this._frozen = true;
     this._epoch++;
     clearTimeout(this._retryTimer);
@@ -1176,11 +1271,9 @@ class Client {
       if (!c.opened && this._conn === c) {
         // Took over from a capped connection and then failed to open.
         this._conn = null;
-        if (!this._offline()) {
-          this._failures++;
-          this._needFreshId = true;
-          this._failedWith(c);
-        }
+        if (!this._offline()) this._failures++;
+        this._needFreshId = true;
+        this._failedWith(c);
         this._retry({ code: ev.code, reason: ev.reason });
         return;
       }
