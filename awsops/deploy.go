@@ -412,7 +412,9 @@ func (d *Deployer) applyStep(ctx context.Context, def deployStepDef, action stri
 // would collide with (CreateApi, CreateIntegration), which the SDK's
 // retryer would make twice when the server did the first attempt but its
 // answer was lost (a 5xx, a reset connection, no answer in the attempt's
-// bound). Such a failure comes back as an UnansweredCreateError, and
+// bound); and the route creates (CreateRoute, CreateRouteResponse), whose
+// key API Gateway keeps unique (a second create is a ConflictException,
+// handled as such) but an emulator may not (moto made the route twice). Such a failure comes back as an UnansweredCreateError, and
 // applyStep reads the step again before it creates anything more. A
 // throttled attempt (429 TooManyRequestsException) is an answer saying
 // that nothing was made: the SDK's retryer tries it again as it would
@@ -1539,9 +1541,9 @@ func (d *Deployer) applyRoutes(ctx context.Context, _ string) error {
 			out, err := d.CP.APIGW.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{
 				ApiId: aws.String(d.st.apiID), RouteKey: aws.String(want.Key), Target: aws.String(d.target()),
 				RouteResponseSelectionExpression: rrse,
-			})
+			}, sendOnce)
 			if err != nil {
-				return Explain(err)
+				return unansweredOr(err)
 			}
 			id = aws.ToString(out.RouteId)
 			rs.noResponse[want.Key] = want.TwoWay
@@ -1559,8 +1561,8 @@ func (d *Deployer) applyRoutes(ctx context.Context, _ string) error {
 		if rs.noResponse[want.Key] {
 			if _, err := d.CP.APIGW.CreateRouteResponse(ctx, &apigatewayv2.CreateRouteResponseInput{
 				ApiId: aws.String(d.st.apiID), RouteId: aws.String(id), RouteResponseKey: aws.String("$default"),
-			}); err != nil {
-				return Explain(err)
+			}, sendOnce); err != nil {
+				return unansweredOr(err)
 			}
 		}
 	}

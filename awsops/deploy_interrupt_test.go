@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -286,5 +288,70 @@ func TestADeployWhoseCreatesAnswerConflictReadsThemAgainAndFinishes(t *testing.T
 			}
 			checkOnlyOnce(t, motoPlane(t), res)
 		})
+	}
+}
+
+// retriedAnswers makes the first attempt of each operation in ops succeed
+// on the server and then fail in the client with a 502, inside the SDK's
+// retry loop: an answer lost in transit (a proxy's 502, a reset
+// connection), which the SDK's standard retryer sends again.
+type retriedAnswers struct {
+	mu   sync.Mutex
+	ops  []string
+	seen map[string]int
+}
+
+func (r *retriedAnswers) config(cfg aws.Config) aws.Config {
+	cfg.APIOptions = slices.Clone(cfg.APIOptions)
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error {
+		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("retriedAnswers", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleFinalize(ctx, in)
+			op := awsmiddleware.GetOperationName(ctx)
+			if err != nil || !slices.Contains(r.ops, op) {
+				return out, md, err
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.seen[op]++; r.seen[op] > 1 {
+				return out, md, err
+			}
+			lost := &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusBadGateway, Header: http.Header{}}}, Err: errors.New("the answer was lost (injected 502)")}
+			return out, md, lost
+		}), middleware.After)
+	})
+	return cfg
+}
+
+// TestARouteWhoseCreateIsAnsweredWithA502IsMadeOnce: the SDK's retryer
+// sent a CreateRoute or CreateRouteResponse again when the first
+// attempt's answer was lost (a 502 from a proxy, a reset connection),
+// though the server had made it. API Gateway answers the second with
+// ConflictException, which deploy handles; moto makes a second route of
+// the same key, the duplicate route the fresh-clone runs saw now and
+// then ("7 routes; want 6", unsubscribe twice, under load). Route creates
+// are sent once, as the API's and the integration's are: a lost answer
+// is looked for again before anything is sent again.
+func TestARouteWhoseCreateIsAnsweredWithA502IsMadeOnce(t *testing.T) {
+	t.Parallel()
+	cfg, moto := emulatortest.MotoAWS(t)
+	zip := shellZip(t)
+	lost := &retriedAnswers{ops: []string{"CreateRoute", "CreateRouteResponse"}, seen: map[string]int{}}
+	cp := NewControlPlane(lost.config(cfg), Endpoints{All: moto})
+	stack := uniqueName("r502")
+	d := testDeployer(t, cp, stack, zip)
+	d.Sleep = func(context.Context, time.Duration) error { return nil }
+	removeStackAtCleanup(t, cp, d)
+	res, err := d.Deploy(t.Context(), false)
+	if err != nil {
+		t.Fatalf("deploy with a route create's answer lost: %v", err)
+	}
+	for _, op := range lost.ops {
+		if lost.seen[op] == 0 {
+			t.Errorf("%s was never called", op)
+		}
+	}
+	checkOnlyOnce(t, motoPlane(t), res)
+	if got := changed(deploy(t, testDeployer(t, motoPlane(t), stack, zip), true)); len(got) != 0 {
+		t.Errorf("after the deploy: %v", got)
 	}
 }
