@@ -213,6 +213,9 @@ func deployRun(ctx context.Context, opts *Options) (err error) {
 			})
 		}()
 	}
+	if opts.Wait <= 0 {
+		return cmdutil.FlagErrorf("--wait must be above 0")
+	}
 	if opts.Arch != "arm64" && opts.Arch != "amd64" {
 		return cmdutil.FlagErrorf("--arch must be arm64 or amd64, not %q", opts.Arch)
 	}

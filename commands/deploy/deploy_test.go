@@ -370,7 +370,7 @@ func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
 	} {
 		ios, _, _, _ := iostreams.Test()
 		opts := &Options{
-			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10, ThrottleBurst: 500, ThrottleRate: 1000,
+			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10, ThrottleBurst: 500, ThrottleRate: 1000, Wait: time.Minute,
 			MaxTopics: tc.topics, MaxConnectionsPerGeek: tc.perGeek,
 			Target: func(context.Context) (*Target, error) {
 				t.Fatal("a refused deploy resolved its target")
@@ -411,11 +411,15 @@ func TestDeployRefusesSettingsItCannotKeep(t *testing.T) {
 		{"empty stage", func(o *Options) { o.Stage = "" }, "--stage"},
 		{"stage with a slash", func(o *Options) { o.Stage = "v1/beta" }, "--stage"},
 		{"stage too long", func(o *Options) { o.Stage = strings.Repeat("s", 129) }, "--stage"},
+		// Provision and teardown refused it; deploy took it silently for
+		// the default wait.
+		{"wait 0", func(o *Options) { o.Wait = 0 }, "--wait must be above 0"},
+		{"wait -1s", func(o *Options) { o.Wait = -time.Second }, "--wait must be above 0"},
 	} {
 		ios, _, _, _ := iostreams.Test()
 		opts := &Options{
 			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
-			ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100,
+			ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100, Wait: time.Minute,
 			Target: func(context.Context) (*Target, error) {
 				t.Fatal("a refused deploy resolved its target")
 				return nil, nil
@@ -493,7 +497,7 @@ func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
 	refused := errors.New("the target is refused")
 	opts := &Options{
 		IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
-		ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100, SourceDir: src,
+		ThrottleBurst: 500, ThrottleRate: 1000, Wait: time.Minute, MaxTopics: 50, MaxConnectionsPerGeek: 100, SourceDir: src,
 		Target: func(context.Context) (*Target, error) { return nil, refused },
 	}
 	if err := deployRun(t.Context(), opts); !errors.Is(err, refused) {

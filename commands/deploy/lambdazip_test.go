@@ -106,7 +106,7 @@ func TestADeploymentPackageLambdaCannotRunIsRefusedBeforeAnyAWSCall(t *testing.T
 			asked := false
 			opts := &Options{
 				IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
-				ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100, LambdaZip: tc.zip,
+				ThrottleBurst: 500, ThrottleRate: 1000, Wait: time.Minute, MaxTopics: 50, MaxConnectionsPerGeek: 100, LambdaZip: tc.zip,
 				Target: func(context.Context) (*Target, error) {
 					asked = true
 					return nil, errors.New("the target was resolved")
@@ -129,7 +129,7 @@ func TestADeploymentPackageLambdaCannotRunIsRefusedBeforeAnyAWSCall(t *testing.T
 		refused := errors.New("the target is refused")
 		opts := &Options{
 			IO: ios, Arch: "arm64", Stage: "prod", FunctionTimeout: 30 * time.Second, MaxConcurrency: 10,
-			ThrottleBurst: 500, ThrottleRate: 1000, MaxTopics: 50, MaxConnectionsPerGeek: 100,
+			ThrottleBurst: 500, ThrottleRate: 1000, Wait: time.Minute, MaxTopics: 50, MaxConnectionsPerGeek: 100,
 			LambdaZip: zipOf(t, map[string]os.FileMode{"bootstrap": 0o755, "lib/": os.ModeDir | 0o755, "lib/data": 0o644}),
 			Target:    func(context.Context) (*Target, error) { return nil, refused },
 		}

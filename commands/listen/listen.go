@@ -191,7 +191,10 @@ whose connection ends within 10 s counts as failed, so a gateway that
 accepts and drops at once uses up --max-retries too. A refused upgrade
 with Retry-After (a 503 from a gateway shutting down, a 429 at its
 connection cap) is retried no sooner than it asks, up to 60 s. The first
-connection is not retried. A refused upgrade (401/403) is never retried.
+connection is not retried. A refused upgrade (401/403) is never retried;
+once a connection was open, any other refusal (a captive portal's 200, a
+404 while the API is redeployed) is retried, saying its status, and
+counts against --max-retries.
 A message delivered while no connection is open is never shown: it
 reaches the listeners connected then, and nothing keeps it for one that
 is away (the disconnected and connected lines, on standard error when

@@ -431,7 +431,11 @@ func unreachedHint(err error, from string) string {
 }
 
 // fatal turns an error that must not be retried into the command's error:
-// a refused upgrade (exit 5) or another client error from the gateway.
+// a refused upgrade (exit 5), or, for the first connection, another
+// client error from the gateway. Once a connection was open (a reconnect,
+// a renewal) the URL is known good, so any refusal but 401/403 (a captive
+// portal's 200, a 404 while the API is redeployed) is retried, bounded by
+// --max-retries.
 func (s *session) fatal(err error) error {
 	var he *wsclient.HandshakeError
 	if !errors.As(err, &he) {
@@ -446,6 +450,9 @@ func (s *session) fatal(err error) error {
 	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden:
 		return cmdutil.Exit(cmdutil.ExitRefused, errors.New(msg))
 	case he.Status == http.StatusRequestTimeout || he.Status == http.StatusTooManyRequests || he.Status >= 500:
+		return nil
+	case s.base != "":
+		// s.base: a connection was open before, on this URL.
 		return nil
 	}
 	return errors.New(msg)

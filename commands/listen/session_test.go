@@ -552,6 +552,61 @@ func TestServerErrorsAtTheHandshakeAreRetried(t *testing.T) {
 	r.waitFor(map[string]any{"state": "reconnecting", "attempt": 2})
 }
 
+// TestAReconnectRefusedOtherwiseIsRetried: after a connection was open, a
+// reconnect refused with a status that says nothing about the chatter ID
+// (a captive portal's 200, a 404 while the API is redeployed, a proxy's
+// 400) ended listen with exit 1 and a hint meant for a first connection
+// ("check --url"). It is retried with the usual backoff, saying the status
+// on its reconnecting line, and counts against --max-retries.
+func TestAReconnectRefusedOtherwiseIsRetried(t *testing.T) {
+	for _, he := range []*wsclient.HandshakeError{
+		{Status: 200, Reason: "<html>Sign in to the hotel Wi-Fi</html>"},
+		{Status: 404},
+		{Status: 400, Reason: "Bad Request"},
+		{Status: 302},
+	} {
+		status := fmt.Sprintf("HTTP %d %s", he.Status, http.StatusText(he.Status))
+		t.Run("a "+status+" is retried until the gateway takes it again", func(t *testing.T) {
+			d := newFakeDialer(nil, he, he, nil)
+			r := start(t, d, func(o *Options) { o.MaxRetries = 3 })
+			d.next(t).end(goingAway)
+			for attempt := 1; attempt <= 2; attempt++ {
+				l := r.waitFor(map[string]any{"state": "reconnecting", "attempt": attempt + 1})
+				if e, _ := l["error"].(string); !strings.Contains(e, status) {
+					t.Errorf("reconnecting line %v does not say %q", l, status)
+				}
+			}
+			d.next(t).push(t, `{"n":1}`)
+			r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
+			if n := r.count(map[string]any{"state": "connected"}); n != 2 {
+				t.Errorf("%d connected lines; want 2", n)
+			}
+		})
+		t.Run("a "+status+" uses up --max-retries", func(t *testing.T) {
+			d := newFakeDialer(nil)
+			d.forever = he
+			r := start(t, d, func(o *Options) { o.MaxRetries = 2 })
+			d.next(t).end(goingAway)
+			err := r.end()
+			if exitCode(err) != 1 || !strings.Contains(err.Error(), "gave up after 2 failed reconnects") || !strings.Contains(err.Error(), status) {
+				t.Errorf("err %v; want gave up after 2, saying %s", err, status)
+			}
+			if n := d.dials(); n != 3 {
+				t.Errorf("%d dials; want the first and 2 retries", n)
+			}
+		})
+		t.Run("a renewal refused with "+status+" is tried again, the connection kept", func(t *testing.T) {
+			d := newFakeDialer(nil, he)
+			r := start(t, d, func(o *Options) { o.MaxConnection = time.Millisecond })
+			first := d.next(t)
+			l := r.waitFor(map[string]any{"state": "renewing", "error": fmt.Sprintf("failed, trying again in %s: ws://127.0.0.1:1/: %v", renewRetry, he)})
+			if first.wasClosed() {
+				t.Errorf("the open connection was closed after %v", l)
+			}
+		})
+	}
+}
+
 func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 	for _, tc := range []struct {
 		name string
