@@ -164,6 +164,10 @@ func retryAfter(v string, now time.Time) time.Duration {
 const maxReasonShown = 300
 
 func (e *HandshakeError) Error() string {
+	if e.Status >= 200 && e.Status < 300 {
+		// Not a refusal: something answered a page instead of switching.
+		return fmt.Sprintf("the server answered HTTP %d %s instead of switching to WebSocket: a captive portal or a proxy?", e.Status, http.StatusText(e.Status))
+	}
 	if e.Reason == "" {
 		return fmt.Sprintf("connection refused by the server: HTTP %d %s", e.Status, http.StatusText(e.Status))
 	}

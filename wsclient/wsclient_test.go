@@ -995,3 +995,17 @@ func TestTrySendRefusesAtOnceWhileTheServerDoesNotRead(t *testing.T) {
 		t.Fatal("the frame sent after them did not arrive")
 	}
 }
+
+// A 2xx answer to the upgrade is not a refusal: the server (or something in
+// front of it, a captive portal or a proxy) answered a page instead of
+// switching protocols, and the message says so.
+func TestHandshakeErrorWithA2xxStatusSaysTheServerDidNotSwitch(t *testing.T) {
+	got := (&HandshakeError{Status: http.StatusOK}).Error()
+	want := "the server answered HTTP 200 OK instead of switching to WebSocket: a captive portal or a proxy?"
+	if got != want {
+		t.Fatalf("Error() = %q; want %q", got, want)
+	}
+	if got := (&HandshakeError{Status: http.StatusForbidden, Reason: "no"}).Error(); got != "connection refused by the server: HTTP 403 Forbidden: no" {
+		t.Fatalf("a 403 reads %q", got)
+	}
+}
