@@ -112,6 +112,10 @@ func (b *Backend) ReportsName() string {
 	return "the state file " + b.Config.StatePath()
 }
 
+// ErrNoEndpoint is the AWS backend's error when neither a callback URL
+// nor a WebSocket URL is configured: nothing was tried.
+var ErrNoEndpoint = errors.New("no API Gateway endpoint configured")
+
 // ErrNoGateway says that no local gateway is running.
 var ErrNoGateway = errors.New("no local gateway is running for this state dir: start one with `socks serve` (with the same --state-dir)")
 
@@ -477,7 +481,7 @@ func (b *Backend) awsEndpoints() (string, string, error) {
 		ws = httpToWS(cb)
 	}
 	if cb == "" {
-		return "", "", fmt.Errorf("no API Gateway endpoint configured: set --callback-url or %s to https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (or %s to the wss:// URL)", config.EnvCallback, config.EnvWebSocket)
+		return "", "", fmt.Errorf("%w: set --callback-url or %s to https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (or %s to the wss:// URL)", ErrNoEndpoint, config.EnvCallback, config.EnvWebSocket)
 	}
 	return ws, cb, nil
 }

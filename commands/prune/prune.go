@@ -140,6 +140,9 @@ func pruneRun(ctx context.Context, opts *Options) error {
 	}
 	pusher, err := opts.Pusher(ctx, opts.Concurrency)
 	noGateway := errors.Is(err, backend.ErrNoGateway)
+	if errors.Is(err, backend.ErrNoEndpoint) {
+		return fmt.Errorf("checking connections needs the Management API: %w", err)
+	}
 	if err != nil && !noGateway {
 		return fmt.Errorf("cannot reach the Management API to check connections: %w", err)
 	}

@@ -617,3 +617,16 @@ func TestAPruneWaitingForAnotherSaysSo(t *testing.T) {
 		}
 	})
 }
+
+// Without a callback URL nothing was tried: the error says what is missing
+// and how to set it, not that the Management API could not be reached.
+func TestAPruneWithoutACallbackURLSaysWhatIsMissing(t *testing.T) {
+	fx := newFixture(t)
+	fx.opts.Pusher = func(context.Context, int) (store.Pusher, error) {
+		return nil, fmt.Errorf("%w: set --callback-url", backend.ErrNoEndpoint)
+	}
+	err := pruneRun(context.Background(), fx.opts)
+	if err == nil || strings.Contains(err.Error(), "cannot reach") || !strings.Contains(err.Error(), "needs the Management API: no API Gateway endpoint configured: set --callback-url") {
+		t.Fatalf("error %v; want what is missing and how to set it", err)
+	}
+}

@@ -171,6 +171,9 @@ func describe(ctx context.Context, opts *ListOptions, conns []pubsub.Connection)
 		fmt.Fprintln(opts.IO.ErrOut, "note: no local gateway is running, so --live cannot ask about the connections: start `socks serve`")
 		return nil, nil
 	}
+	if errors.Is(err, backend.ErrNoEndpoint) {
+		return nil, fmt.Errorf("--live needs the Management API: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--live: cannot reach the Management API: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -220,5 +221,19 @@ func TestListAndStatsJudgeExpiryByTheStoresClock(t *testing.T) {
 		if !strings.Contains(sout.String(), `"connections":3`) {
 			t.Errorf("this machine %v off: stats %s; want 3 connections", skew, sout)
 		}
+	}
+}
+
+// Without a callback URL nothing was tried: the error says what is missing
+// and how to set it, not that the Management API could not be reached.
+func TestListLiveWithoutACallbackURLSaysWhatIsMissing(t *testing.T) {
+	opts, _, _ := listOpts(t, seeded(t), nil)
+	opts.Pusher = func(context.Context, int) (store.Pusher, error) {
+		return nil, fmt.Errorf("%w: set --callback-url", backend.ErrNoEndpoint)
+	}
+	opts.Live = true
+	err := listRun(context.Background(), opts)
+	if err == nil || strings.Contains(err.Error(), "cannot reach") || !strings.Contains(err.Error(), "--live needs the Management API: no API Gateway endpoint configured: set --callback-url") {
+		t.Fatalf("error %v; want what is missing and how to set it", err)
 	}
 }
