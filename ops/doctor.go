@@ -69,6 +69,9 @@ type Env struct {
 	// StateFileErr is what the check of the opened state file's structure
 	// found wrong (local.DB.CheckIntegrity).
 	StateFileErr error
+	// StateFileUnchecked says that the check of the structure did not
+	// finish within checkTimeout (a very large file): nothing was found.
+	StateFileUnchecked bool
 
 	// WriteLocked says that another process held the local state file's
 	// write lock for longer than the doctor asked for it (writeLockWait).
@@ -298,6 +301,10 @@ func checkStateFile(ctx context.Context, env *Env) Result {
 	_, err := env.Store.GetConnection(ctx, "doctor-"+randomConnectionID())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(fmt.Sprintf("%s is not readable: %v", env.StateFile, err), "move the file away (socks creates a new one), or "+stateDirFix)
+	}
+	if env.StateFileUnchecked {
+		return warn(fmt.Sprintf("%s, schema readable, but its structure was not checked within %s (a large file)", env.StateFile, checkTimeout),
+			"run the full check by hand: `sqlite3 "+env.StateFile+" 'PRAGMA quick_check'` (it answers ok for a sound file)")
 	}
 	if env.WriteLocked {
 		return warn(fmt.Sprintf("%s, schema readable, but another process has held its write lock for over %s: every write (serve's connects, publish, prune-stale) waits for it, and fails after about a minute", env.StateFile, writeLockWait),
