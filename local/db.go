@@ -726,16 +726,11 @@ func (db *DB) WriteLockHeld(ctx context.Context, wait time.Duration) (bool, erro
 		return false, err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+	restore, err := db.waitForLocks(ctx, conn, wait)
+	if err != nil {
 		return false, err
 	}
-	// Back to the file's setting before the connection returns to the
-	// pool; if that fails, the connection is dropped rather than kept.
-	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", db.opts.lockWait.Milliseconds())); err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
+	defer restore()
 	_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
 	if isBusy(err) {
 		return true, nil
@@ -745,6 +740,21 @@ func (db *DB) WriteLockHeld(ctx context.Context, wait time.Duration) (bool, erro
 	}
 	_, err = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 	return false, err
+}
+
+// waitForLocks sets SQLite's wait for other connections' locks on conn
+// (busy_timeout) to wait, for one piece of work that waits otherwise than
+// the file's setting (db.opts.lockWait). restore sets it back before conn
+// returns to the pool; if that fails, conn is dropped rather than kept.
+func (db *DB) waitForLocks(ctx context.Context, conn *sql.Conn, wait time.Duration) (restore func(), err error) {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+		return nil, err
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", db.opts.lockWait.Milliseconds())); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}, nil
 }
 
 // foldWAL copies the write-ahead log into the state file and truncates
@@ -757,16 +767,11 @@ func (db *DB) foldWAL() bool {
 		return false
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.foldWait.Milliseconds())); err != nil {
+	restore, err := db.waitForLocks(ctx, conn, db.foldWait)
+	if err != nil {
 		return false
 	}
-	// Back to the file's setting before the connection returns to the
-	// pool; if that fails, the connection is dropped rather than kept.
-	defer func() {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.opts.lockWait.Milliseconds())); err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
+	defer restore()
 	var busy, logged, folded int
 	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &folded); err != nil {
 		return false
