@@ -4,6 +4,12 @@
 // survives a crash. A reader never sees part of the data; a write that
 // fails leaves the file as it was and no temporary file behind.
 //
+// A crash (kill -9, power lost) between making the temporary file and
+// putting it in place leaves the file as it was and the temporary file
+// beside it. The next write of the same file removes such leftovers once
+// they are older than LeftoverAge (a younger one may be another writer's
+// at work), and only its own file's.
+//
 // Create makes a new file and never replaces one (a hard link, which
 // fails when the name is taken): of writers creating it at once, one
 // wins. Replace puts the new file over the old one (a rename). Neither
@@ -15,7 +21,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
+
+// LeftoverAge is how old a temporary file of a write must be before a
+// later write of the same file takes it for the leftover of a crash and
+// removes it. A write at work keeps its temporary file for moments, not
+// an hour.
+const LeftoverAge = time.Hour
 
 // Step is a step of a write, for Writer.Before.
 type Step string
@@ -87,14 +101,17 @@ func (w Writer) Replace(path string, data []byte, perm fs.FileMode, check func()
 	})
 }
 
-// write fills a temporary file in path's directory with data, has commit
-// put it in place, then syncs the directory. The temporary file is gone
-// afterwards, whatever happened.
+// write removes the old leftovers of earlier writes of path, fills a
+// temporary file in path's directory with data, has commit put it in
+// place, then syncs the directory. The temporary file is gone afterwards,
+// whatever happened.
 func (w Writer) write(path string, data []byte, perm fs.FileMode, commit func(tmp string) error) error {
 	dir := filepath.Dir(path)
+	prefix, suffix := "."+filepath.Base(path)+"-", ".tmp"
+	removeLeftovers(dir, prefix, suffix)
 	var f *os.File
 	err := w.step(Temp, dir, func() (err error) {
-		f, err = os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
+		f, err = os.CreateTemp(dir, prefix+"*"+suffix)
 		return err
 	})
 	if err != nil {
@@ -119,6 +136,38 @@ func (w Writer) write(path string, data []byte, perm fs.FileMode, commit func(tm
 		return d.Sync()
 	})
 	return nil
+}
+
+// removeLeftovers removes from dir the temporary files of earlier writes
+// of the same file that a crash left behind: regular files named prefix,
+// the decimal digits os.CreateTemp puts for its "*", then suffix, older
+// than LeftoverAge. Digits alone between the two keep another file's
+// apart: the leftovers of file "a-b" (".a-b-123.tmp") are not file a's
+// (".a-" then "b-123", not digits). It does its best; what it cannot
+// read or remove stays, and is no reason to fail the write.
+func removeLeftovers(dir, prefix, suffix string) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) ||
+			len(name) < len(prefix)+len(suffix) || !allDigits(name[len(prefix):len(name)-len(suffix)]) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < LeftoverAge {
+			continue
+		}
+		_ = os.Remove(p)
+	}
+}
+
+// allDigits reports whether s is one or more decimal digits.
+func allDigits(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
 }
 
 // createPerm is the mode the files are created with (as os.CreateTemp

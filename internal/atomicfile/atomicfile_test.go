@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/socks-dev/socks/internal/atomicfile"
 )
@@ -321,6 +322,70 @@ func TestTheDirectoryIsSyncedOnceTheFileIsInPlace(t *testing.T) {
 			}
 			if want := []string{filepath.Dir(path) + ": pair"}; !slices.Equal(synced, want) {
 				t.Errorf("synced %q; want %q", synced, want)
+			}
+		})
+	}
+}
+
+// writes are the two kinds of write, of "new" with mode 0600.
+var writes = []struct {
+	name string
+	do   func(path string) error
+}{
+	{"Create", func(path string) error { return atomicfile.Writer{}.Create(path, []byte("new"), 0o600) }},
+	{"Replace", func(path string) error { return atomicfile.Replace(path, []byte("new"), 0o600, nil) }},
+}
+
+// A crash between making the temporary file and putting it in place
+// leaves the temporary file behind. The next write of the same file
+// removes such leftovers once they are older than
+// atomicfile.LeftoverAge, and nothing else: not another file's, not a
+// writer's at work now, not a directory that has the name (nor a link:
+// TestALinkWithALeftoversNameIsKept).
+func TestAWriteRemovesItsFilesOldLeftovers(t *testing.T) {
+	for _, write := range writes {
+		t.Run(write.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "a")
+			old := time.Now().Add(-atomicfile.LeftoverAge - time.Minute)
+			fresh := time.Now().Add(-atomicfile.LeftoverAge + 10*time.Minute)
+			mk := func(name string, mtime time.Time) {
+				t.Helper()
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte("part"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mk(".a-123.tmp", old)        // a crashed write of a: removed
+			mk(".a-4294967295.tmp", old) // another: removed
+			mk(".a-77.tmp", fresh)       // a write of a at work: kept
+			mk(".a-b-123.tmp", old)      // a crashed write of a-b: kept
+			mk(".a-1-123.tmp", old)      // of a-1: kept
+			mk(".ab-123.tmp", old)       // of ab: kept
+			mk("a-123.tmp", old)         // not a temporary file (no dot): kept
+			mk(".a-.tmp", old)           // no digits: kept
+			mk("123.tmp", old)           // no name: kept
+			mk(".a-12x.tmp", old)        // not digits: kept
+			mk(".a-123.tmp.bak", old)    // other suffix: kept
+			if err := os.Mkdir(filepath.Join(dir, ".a-5.tmp"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(filepath.Join(dir, ".a-5.tmp"), old, old); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{".a-.tmp", ".a-1-123.tmp", ".a-12x.tmp", ".a-123.tmp.bak", ".a-5.tmp",
+				".a-77.tmp", ".a-b-123.tmp", ".ab-123.tmp", "123.tmp", "a", "a-123.tmp"}
+			if err := write.do(path); err != nil {
+				t.Fatalf("%s: %v", write.name, err)
+			}
+			assertFile(t, path, "new", 0o600)
+			got := entries(t, dir)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("the directory holds\n%q\nwant\n%q", got, want)
 			}
 		})
 	}
