@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 
@@ -31,8 +32,11 @@ const fileHeader = "# socks config (docs: README \"Local vs AWS\"); socks deploy
 // (an inline table, dotted keys from a parent table), SaveProfile keeps the
 // original next to it (config.toml.bak) and rewrites the whole file; the
 // returned warning says so, in the user's words. A file that is not TOML is
-// an error and stays untouched. Writes go through a temporary file renamed
-// over the original, with the original's permission bits.
+// an error and stays untouched, and so does a file this user may not
+// write (made read-only): SaveProfile refuses it, saying how to make it
+// writable, where the rename would have replaced it. Writes go through a
+// temporary file renamed over the original, with the original's
+// permission bits.
 func SaveProfile(path, name string, update func(*Profile)) (warning string, err error) {
 	if path == "" || name == "" {
 		return "", fmt.Errorf("no config file or profile to save to")
@@ -151,6 +155,11 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 	if exists && had && reflect.DeepEqual(old.Profiles[name], p) {
 		return "", nil // nothing changed: leave the file alone
 	}
+	if exists {
+		if err := notWritable(path, target); err != nil {
+			return "", err
+		}
+	}
 	commit := func(body []byte) error {
 		err := files.Replace(target, body, perm, func() error {
 			// Still the bytes this attempt started from?
@@ -196,6 +205,25 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 	}
 	return fmt.Sprintf("%s could not be edited in place (%s), so socks rewrote it whole and its comments and layout are gone; the original is kept in %s",
 		path, reason, backup), nil
+}
+
+// notWritable is the error of a config file (path, the link the user
+// named, or target, the file it is) that this user may not write, else
+// nil. A save renames a new file over the old one, which the directory's
+// permissions allow whatever the file's: it would replace a file the
+// user made read-only to keep it as it is. So SaveProfile asks first and
+// refuses before it writes anything (a temporary file, a backup). Any
+// other failure to ask is left to the write, which says what it is.
+func notWritable(path, target string) error {
+	err := writable(target)
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("config file %s is on a file system mounted read-only: remount it read-write, or pass --config naming a file on a writable one", path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("config file %s is not writable by this user (permission denied), and socks will not replace a file kept read-only: make it writable (%s), or pass --config naming another file",
+			path, makeWritable(path))
+	}
+	return nil
 }
 
 // encodeWhole writes f as a new file, header comment first, and checks it

@@ -18,6 +18,7 @@ import (
 
 	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/internal/filelock"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -1099,5 +1100,66 @@ func TestABackupIsComparedWithoutReadingItWhole(t *testing.T) {
 	}
 	if readString(t, path+".bak.1") != file || !strings.Contains(warning, path+".bak.1") {
 		t.Errorf("the original is not in %s.bak.1 (warning %q)", path, warning)
+	}
+}
+
+// A config file the user made read-only (chmod a-w) was replaced all the
+// same: the save renames a new file over it, which only the directory's
+// permissions govern. A save that would change it is refused before
+// anything is written (no temporary file, no backup), naming the file
+// and the fix; the file keeps its bytes and its mode.
+func TestASaveRefusesAConfigFileMadeReadOnly(t *testing.T) {
+	if runtime.GOOS != "windows" && os.Geteuid() == 0 {
+		t.Skip("root may write any file (access(2) says so), so a read-only mode stops no save of root's")
+	}
+	for _, tt := range []struct{ name, body string }{
+		{"edited in place", "[profiles.prod] # mine\nstack = \"s\"\n"},
+		{"rewritten whole (a backup first)", "profiles = { prod = { stack = \"s\" } }\n"},
+		{"reached through a link", "[profiles.prod]\nstack = \"s\"\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			real := writeFile(t, tt.body)
+			path := real
+			if strings.HasPrefix(tt.name, "reached through a link") {
+				if runtime.GOOS == "windows" {
+					t.Skip("symbolic links need privileges")
+				}
+				path = filepath.Join(t.TempDir(), "config.toml")
+				if err := os.Symlink(real, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(real, 0o400); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Chmod(real, 0o600) }) // for Windows to remove it
+			var steps []atomicfile.Step
+			files.Before = func(step atomicfile.Step, name string) error {
+				steps = append(steps, step)
+				return nil
+			}
+			t.Cleanup(func() { files.Before = nil })
+			w, err := SaveProfile(path, "prod", deployURLs)
+			if err == nil || !strings.Contains(err.Error(), "config file "+path+" is not writable by this user") ||
+				!strings.Contains(err.Error(), "socks will not replace") {
+				t.Fatalf("warning %q, err %v; want the file named as not writable", w, err)
+			}
+			if fix := "(chmod u+w " + text.ShellWord(path) + ")"; runtime.GOOS != "windows" && !strings.Contains(err.Error(), fix) {
+				t.Errorf("err = %v; want the fix %s", err, fix)
+			}
+			if len(steps) != 0 {
+				t.Errorf("the save took steps %q; want none", steps)
+			}
+			if got := readString(t, real); got != tt.body {
+				t.Errorf("the file changed to %q", got)
+			}
+			if fi, err := os.Stat(real); err != nil || fi.Mode().Perm()&0o200 != 0 || runtime.GOOS != "windows" && fi.Mode().Perm() != 0o400 {
+				t.Errorf("mode %v, err %v; want 0400 kept", fi.Mode(), err)
+			}
+			entries, err := os.ReadDir(filepath.Dir(real))
+			if err != nil || len(entries) != 1 {
+				t.Errorf("the directory holds %v (%v); want the file alone", entries, err)
+			}
+		})
 	}
 }
