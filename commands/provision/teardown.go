@@ -238,7 +238,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 			break
 		}
 		var lerr error
-		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics)
+		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics, nil)
 		if lerr != nil {
 			warn("%v", lerr)
 		}
