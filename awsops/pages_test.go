@@ -186,7 +186,7 @@ func TestListingsThatNeverEndAreBounded(t *testing.T) {
 			want = "the same page token twice"
 		}
 		tp := &endlessSNS{endlessPages: endlessPages{repeat: repeat}, queueARN: queue}
-		subs, _, _, err := GoneQueueSubscriptions(t.Context(), tp, queue, nil)
+		subs, _, _, err := GoneQueueSubscriptions(t.Context(), tp, queue, nil, nil)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "aws sns list-subscriptions") || tp.calls > maxListPages+1 {
 			t.Errorf("repeat=%v: GoneQueueSubscriptions after %d pages: %v; want it stopped, saying %q and what to run", repeat, tp.calls, err, want)
 		}

@@ -876,16 +876,22 @@ func QueueSubscriptions(ctx context.Context, tp TopicsAPI, sq QueueAdminAPI, q Q
 // another account's included), and those of topics (--sns-topic) as
 // well. When the account's subscriptions cannot be listed, listErr says
 // so and what to run, and those of topics are still returned.
-func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, topics []string) (subs []Subscription, bad []UnreadableTopic, missing []string, listErr error) {
+//
+// On a large account the listing takes minutes: progress, when not nil,
+// is called after each page of it with the pages and the subscriptions
+// read so far.
+func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, topics []string, progress func(pages, subscriptions int)) (subs []Subscription, bad []UnreadableTopic, missing []string, listErr error) {
 	subs, bad, missing = subscriptionsTo(ctx, tp, queueARN, topics)
 	fix := fmt.Sprintf("run `aws sns list-subscriptions` and `aws sns unsubscribe --subscription-arn ARN` for each one whose endpoint is %s", queueARN)
 	pages := pageTokens{what: "SNS ListSubscriptions"}
 	in := &sns.ListSubscriptionsInput{}
+	read := 0
 	for {
 		out, err := tp.ListSubscriptions(ctx, in)
 		if err != nil {
 			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; %s", Explain(err), fix)
 		}
+		read += len(out.Subscriptions)
 		for _, s := range out.Subscriptions {
 			if !confirmedSubscription(s) || aws.ToString(s.Protocol) != "sqs" || aws.ToString(s.Endpoint) != queueARN {
 				continue
@@ -896,6 +902,9 @@ func GoneQueueSubscriptions(ctx context.Context, tp TopicsAPI, queueARN string, 
 			}
 		}
 		more, err := pages.next(out.NextToken)
+		if progress != nil {
+			progress(pages.pages, read)
+		}
 		if err != nil {
 			return subs, bad, missing, fmt.Errorf("listing the account's SNS subscriptions: %w; %s", err, fix)
 		}

@@ -3,6 +3,7 @@ package awsops
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,5 +97,62 @@ func TestASubscriptionPendingConfirmationIsDriftWithWhatToDo(t *testing.T) {
 	}
 	if done, err := DeleteProducers(t.Context(), f, tp, f, QueuesFor("s"), p); err != nil || len(done) != 0 {
 		t.Errorf("DeleteProducers = %v, %v; want the pending subscription left to SNS", done, err)
+	}
+}
+
+// pagedSubscriptions answers ListSubscriptions with pages, one a call,
+// each but the last with a NextToken naming the next.
+type pagedSubscriptions struct {
+	TopicsAPI
+	pages [][]snstypes.Subscription
+	calls int
+}
+
+func (p *pagedSubscriptions) ListSubscriptions(_ context.Context, in *sns.ListSubscriptionsInput, _ ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error) {
+	p.calls++
+	i := 0
+	if t := aws.ToString(in.NextToken); t != "" {
+		i, _ = strconv.Atoi(strings.TrimPrefix(t, "p"))
+	}
+	out := &sns.ListSubscriptionsOutput{Subscriptions: p.pages[i]}
+	if i+1 < len(p.pages) {
+		out.NextToken = aws.String("p" + strconv.Itoa(i+1))
+	}
+	return out, nil
+}
+
+// TestTheSearchForAGoneQueuesSubscriptionsReportsItsPages: teardown
+// looks for the subscriptions of a queue that is gone among every SNS
+// subscription of the account, page by page, which on a large account
+// takes minutes; it showed nothing meanwhile, as if it hung. The search
+// now reports, after each page, the pages and subscriptions read so far,
+// so that teardown can show them.
+func TestTheSearchForAGoneQueuesSubscriptionsReportsItsPages(t *testing.T) {
+	const queue = "arn:aws:sqs:us-east-1:123456789012:gone"
+	sub := func(i int, endpoint string) snstypes.Subscription {
+		topic := "arn:aws:sns:us-east-1:123456789012:t" + strconv.Itoa(i)
+		return snstypes.Subscription{SubscriptionArn: aws.String(topic + ":sub"), TopicArn: aws.String(topic), Protocol: aws.String("sqs"), Endpoint: aws.String(endpoint)}
+	}
+	other := "arn:aws:sqs:us-east-1:123456789012:other"
+	tp := &pagedSubscriptions{pages: [][]snstypes.Subscription{
+		{sub(1, other), sub(2, other), sub(3, other)},
+		{sub(4, queue), sub(5, other)},
+		{sub(6, other), sub(7, other), sub(8, other)},
+	}}
+	type read struct{ pages, subscriptions int }
+	var got []read
+	subs, _, _, err := GoneQueueSubscriptions(t.Context(), tp, queue, nil, func(pages, subscriptions int) {
+		got = append(got, read{pages, subscriptions})
+	})
+	if err != nil || len(subs) != 1 || subs[0].ARN != "arn:aws:sns:us-east-1:123456789012:t4:sub" {
+		t.Fatalf("GoneQueueSubscriptions = %v, %v; want the subscription of page 2", subs, err)
+	}
+	if want := []read{{1, 3}, {2, 5}, {3, 8}}; !slices.Equal(got, want) {
+		t.Errorf("progress %v; want %v: after each page, the pages and subscriptions read so far", got, want)
+	}
+	// Without a callback, the search is the same.
+	tp.calls = 0
+	if subs, _, _, err := GoneQueueSubscriptions(t.Context(), tp, queue, nil, nil); err != nil || len(subs) != 1 || tp.calls != 3 {
+		t.Errorf("GoneQueueSubscriptions without progress = %v, %v after %d pages; want the one subscription after 3", subs, err, tp.calls)
 	}
 }

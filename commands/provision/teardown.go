@@ -12,6 +12,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -49,7 +50,8 @@ queue's SNS subscriptions are removed before the queue: teardown finds their
 topics in the statements provision writes in the queue's policy, and
 --sns-topic ARN adds a topic. Only subscriptions of protocol sqs whose
 endpoint is the queue are removed. Those of a queue that is already gone
-are found among the account's subscriptions by the ARN the queue had. A
+are found among the account's subscriptions by the ARN the queue had: on a
+large account a search of minutes, which the spinner counts on a terminal. A
 topic whose subscriptions cannot be listed (another account's, access
 denied) is a warning saying what to run, and teardown carries on.
 
@@ -237,8 +239,24 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 			warn("could not look for the SNS subscriptions of queue %s, which is gone (%v); a subscription of it, if any, sends to nowhere: remove it with `aws sns unsubscribe`", tgt.Queues.Main, err)
 			break
 		}
+		// The account's subscriptions come page by page, for minutes on
+		// a large account: on a terminal the spinner says how far the
+		// search is (not with --json or off a terminal, as prune's).
+		var searched func(pages, read int)
+		var search *cmdutil.Progress
+		if !opts.JSON && opts.IO.CanSpin() {
+			search = cmdutil.NewProgress(opts.IO, opts.Now)
+			doing := "looking through the account's SNS subscriptions for those of queue " + tgt.Queues.Main + ", which is gone"
+			search.Transient(doing)
+			searched = func(pages, read int) {
+				search.Transient(fmt.Sprintf("%s… %s, %s read", doing, text.Pluralize(pages, "page"), text.Pluralize(read, "subscription")))
+			}
+		}
 		var lerr error
-		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics)
+		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics, searched)
+		if search != nil {
+			search.Stop()
+		}
 		if lerr != nil {
 			warn("%v", lerr)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/lockedbuf"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -323,6 +325,115 @@ func TestTeardownJSONCarriesTheGoneQueuesWarnings(t *testing.T) {
 				t.Errorf("--json notes %q; want the warning %q with what to run\n%s", res.Notes, c.want, out)
 			}
 			teardownAsDocumented(t, out.String())
+		})
+	}
+}
+
+// manySubscriptions is an account with many SNS subscriptions: its
+// ListSubscriptions gives extra pages of other queues' subscriptions,
+// then the real listing. Before the real listing it calls before (nil:
+// none).
+type manySubscriptions struct {
+	awsops.TopicsAPI
+	extra  int
+	before func()
+}
+
+func (m manySubscriptions) ListSubscriptions(ctx context.Context, in *sns.ListSubscriptionsInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error) {
+	page := 0
+	if t, ok := strings.CutPrefix(aws.ToString(in.NextToken), "extra-"); ok {
+		page, _ = strconv.Atoi(t)
+	} else if in.NextToken != nil {
+		return m.TopicsAPI.ListSubscriptions(ctx, in, optFns...)
+	}
+	if page == m.extra {
+		if m.before != nil {
+			m.before()
+		}
+		return m.TopicsAPI.ListSubscriptions(ctx, &sns.ListSubscriptionsInput{}, optFns...)
+	}
+	out := &sns.ListSubscriptionsOutput{NextToken: aws.String("extra-" + strconv.Itoa(page+1))}
+	for i := range 100 {
+		topic := "arn:aws:sns:us-east-1:123456789012:other-" + strconv.Itoa(page)
+		out.Subscriptions = append(out.Subscriptions, snstypes.Subscription{
+			SubscriptionArn: aws.String(topic + ":sub-" + strconv.Itoa(i)), TopicArn: aws.String(topic),
+			Protocol: aws.String("sqs"), Endpoint: aws.String("arn:aws:sqs:us-east-1:123456789012:other-" + strconv.Itoa(i)),
+		})
+	}
+	return out, nil
+}
+
+// TestTeardownShowsItsSearchOfTheAccountsSubscriptionsOnATerminalOnly:
+// when the queue is gone, teardown looks for its subscriptions among
+// every SNS subscription of the account, page by page, which on a large
+// account takes minutes, and showed nothing meanwhile: a terminal that
+// looked frozen. On a terminal the spinner now says how many pages and
+// subscriptions it has read; piped, or with --json, nothing more is
+// written, and the output is the same. On moto.
+func TestTeardownShowsItsSearchOfTheAccountsSubscriptionsOnATerminalOnly(t *testing.T) {
+	cfg, moto := emulatortest.MotoAWS(t)
+	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
+	const shown = "2 pages, 200 subscriptions read"
+	for _, c := range []struct {
+		name      string
+		tty, json bool
+	}{
+		{"on a terminal", true, false},
+		{"piped", false, false},
+		{"with --json on a terminal", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stack := randomStack("tdsearch")
+			ctx := t.Context()
+			makeData(t, cp.DB, cp.SQS, stack, stack)
+			if err := awsops.DeleteQueues(ctx, cp.SQS, awsops.QueuesFor(stack)); err != nil {
+				t.Fatal(err)
+			}
+			ios, _, out, _ := iostreams.Test()
+			ios.SetTTY(false, c.tty, c.tty)
+			ios.SetNoColor(true)
+			errOut := &lockedbuf.Buffer{}
+			ios.ErrOut = errOut
+			tp := manySubscriptions{TopicsAPI: cp.SNS, extra: 2}
+			// On a terminal, the last page waits for the spinner to
+			// show the two pages read before it.
+			saw := false
+			if c.tty && !c.json {
+				tp.before = func() {
+					for deadline := time.Now().Add(time.Minute); !saw && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+						saw = strings.Contains(errOut.String(), shown)
+					}
+				}
+			}
+			opts := &TeardownOptions{IO: ios, Now: time.Now, Wait: time.Minute, Yes: true, JSON: c.json}
+			opts.Target = func(context.Context) (*Target, error) {
+				return &Target{Tables: awsops.TablesFor(stack), Queues: awsops.QueuesFor(stack), DB: awsops.QuietNotFound(cp.DB), SQS: cp.SQS, Events: cp.Events, SNS: tp,
+					Stack: stack, Region: cfg.Region, Deployer: &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: stack, Region: cfg.Region}}}, nil
+			}
+			if err := teardownRun(ctx, opts); err != nil {
+				t.Fatalf("teardown: %v\n%s", err, errOut)
+			}
+			if tp.before != nil && !saw {
+				t.Errorf("stderr %q; want the spinner to show %q while teardown reads the account's subscriptions", errOut, shown)
+			}
+			if !c.tty || c.json {
+				if got := errOut.String(); strings.Contains(got, "subscriptions read") || strings.Contains(got, "looking through") {
+					t.Errorf("stderr %q; want no progress of the search", got)
+				}
+			}
+			connections := awsops.Change{Kind: awsops.KindTable, Name: awsops.TablesFor(stack).Connections}
+			if c.json {
+				var res TeardownResult
+				if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				if !slices.Contains(res.Deleted, connections) {
+					t.Errorf("--json deleted %v; want the stack's tables", res.Deleted)
+				}
+				teardownAsDocumented(t, out.String())
+			} else if !strings.Contains(out.String(), "deleted "+connections.String()+"\n") || strings.Contains(out.String(), "subscriptions read") {
+				t.Errorf("stdout %q; want the deleted tables, and no progress", out)
+			}
 		})
 	}
 }
