@@ -221,8 +221,9 @@ Exit codes:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Each of these left out means something else: the backend's
-			// gateway, an issued chatter ID, no Origin, no --until.
-			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
+			// gateway, an issued chatter ID, no Origin, no --until, the
+			// chatter ID in the header.
+			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until", "id-in"); err != nil {
 				return err
 			}
 			if err := checkIntervals(opts); err != nil {
