@@ -221,12 +221,15 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("state_dir %q of profile %s: %w", dir, profName, err)
 		}
 		dir = d
-	} else if inHome(dir) {
+	} else {
 		// From a flag or the environment the shell has expanded ~
 		// already, except in --state-dir=~/x or a quoted value.
-		d, err := profilePath(dir, "", getenv)
+		d, err := ExpandHome(dir, getenv)
 		if err != nil {
-			return Config{}, fmt.Errorf("state dir %q: %w", dir, err)
+			if c.Sources["state_dir"] == "env" {
+				return Config{}, &EnvError{fmt.Errorf("$%s %q: %w", EnvStateDir, dir, err)}
+			}
+			return Config{}, fmt.Errorf("--state-dir %q: %w", dir, err)
 		}
 		dir = d
 	}
@@ -462,17 +465,30 @@ func (c Config) UnusedAWSSettings() []string {
 // ~ and ~/... are in HOME, a relative path is in the file's folder.
 func profilePath(p, cfgFile string, getenv func(string) string) (string, error) {
 	if inHome(p) {
-		home := homeDir(getenv)
-		if home == "" {
-			return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
-		}
-		// Past "~/" (or, on Windows, `~\`).
-		return filepath.Join(home, p[min(2, len(p)):]), nil
+		return ExpandHome(p, getenv)
 	}
 	if filepath.IsAbs(p) || cfgFile == "" {
 		return p, nil
 	}
 	return filepath.Join(filepath.Dir(cfgFile), p), nil
+}
+
+// ExpandHome expands a ~ at the start of path p that stands for the home
+// folder (see inHome), as a shell would: every path socks takes goes
+// through it, for no shell expands ~ in --flag=~/x, in a quoted value or
+// in the config file. Any other path ("-" for standard input, "~user/x")
+// is returned as written. With no home folder known, a ~ is an error
+// that says so, rather than a folder named "~".
+func ExpandHome(p string, getenv func(string) string) (string, error) {
+	if !inHome(p) {
+		return p, nil
+	}
+	home := homeDir(getenv)
+	if home == "" {
+		return "", fmt.Errorf("%s is not set, so ~ cannot be expanded: write the whole path", homeVar())
+	}
+	// Past "~/" (or, on Windows, `~\`).
+	return filepath.Join(home, p[min(2, len(p)):]), nil
 }
 
 // inHome reports whether path p starts with a ~ that stands for the home

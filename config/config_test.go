@@ -908,3 +908,60 @@ func TestOriginsNameSettingsOfOneProfileOnce(t *testing.T) {
 		}
 	}
 }
+
+// ExpandHome is the one expansion of ~ every path socks takes goes
+// through: "-" (standard input) and "~user" are left as written, and with
+// no home folder a ~ is refused, not taken as a folder named "~".
+func TestExpandHome(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"~", "/h"},
+		{"~/x/y", "/h/x/y"},
+		{"-", "-"},
+		{"", ""},
+		{"~user/x", "~user/x"},
+		{"a/~/b", "a/~/b"},
+	} {
+		got, err := ExpandHome(tc.path, env(map[string]string{"HOME": "/h"}))
+		if err != nil || got != filepath.FromSlash(tc.want) {
+			t.Errorf("ExpandHome(%q) = %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+	if got, err := ExpandHome("~/x", env(map[string]string{})); err == nil || !strings.Contains(err.Error(), "HOME is not set") {
+		t.Errorf("ExpandHome(~/x) with no HOME = %q, %v; want HOME is not set", got, err)
+	}
+	if got, err := ExpandHome("-", env(map[string]string{})); err != nil || got != "-" {
+		t.Errorf("ExpandHome(-) with no HOME = %q, %v; want - as is", got, err)
+	}
+}
+
+// A ~ that cannot be expanded (no HOME) in $SOCKS_STATE_DIR or
+// $SOCKS_CONFIG is a value of a variable socks cannot take: it names the
+// variable and is an *EnvError (no usage hint: no flag is wrong). From
+// --state-dir or --config it names the flag and is no EnvError or
+// FileError (the usage hint stays).
+func TestAnUnexpandableTildeNamesWhereItCameFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags Flags
+		env   map[string]string
+		want  string
+		isEnv bool
+	}{
+		{"--state-dir", Flags{StateDir: "~/s"}, nil, `--state-dir "~/s": HOME is not set`, false},
+		{"$SOCKS_STATE_DIR", Flags{}, map[string]string{EnvStateDir: "~/s"}, `$SOCKS_STATE_DIR "~/s": HOME is not set`, true},
+		{"--config", Flags{ConfigFile: "~/c.toml", StateDir: "/s"}, nil, `--config "~/c.toml": HOME is not set`, false},
+		{"$SOCKS_CONFIG", Flags{StateDir: "/s"}, map[string]string{EnvConfig: "~/c.toml"}, `$SOCKS_CONFIG "~/c.toml": HOME is not set`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Resolve(tc.flags, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v; want %q", err, tc.want)
+			}
+			var envErr *EnvError
+			var fileErr *FileError
+			if errors.As(err, &envErr) != tc.isEnv || errors.As(err, &fileErr) {
+				t.Errorf("error %v: EnvError %v, FileError %v; want EnvError %v and no FileError", err, errors.As(err, &envErr), errors.As(err, &fileErr), tc.isEnv)
+			}
+		})
+	}
+}

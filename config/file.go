@@ -151,15 +151,17 @@ func readProfile(f Flags, getenv func(string) string) (Profile, string, string, 
 	if path == "" {
 		path, explicit, namedBy = getenv(EnvConfig), getenv(EnvConfig) != "", "$"+EnvConfig
 	}
-	if inHome(path) {
-		// As for the state dir: the shell has expanded ~ already, except
-		// in --config=~/x or a quoted value.
-		p, err := profilePath(path, "", getenv)
-		if err != nil {
-			return Profile{}, "", path, &FileError{fmt.Errorf("config file %s: %w", path, err)}
+	// As for the state dir: the shell has expanded ~ already, except in
+	// --config=~/x or a quoted value.
+	expanded, err := ExpandHome(path, getenv)
+	if err != nil {
+		err = fmt.Errorf("%s %q: %w", namedBy, path, err)
+		if namedBy != "--config" {
+			err = &EnvError{err}
 		}
-		path = p
+		return Profile{}, "", path, err
 	}
+	path = expanded
 	if path == "" {
 		path = DefaultConfigPath(getenv)
 	}

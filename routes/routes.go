@@ -173,14 +173,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 		// API Gateway sends a frame whose action has no route of its own
 		// to $default: an API made by hand, or by an older template,
 		// without one. Its action is still served, and the missing route
-		// named once.
-		if route == RouteDefault {
+		// named once. The frame is checked once, for both (up to 128 KB).
+		isJSON := pubsub.CheckJSON([]byte(req.Body)) == ""
+		if route == RouteDefault && isJSON {
 			if action := actionOf(req.Body); action != "" {
 				h.noRoute(action)
 				return h.action(ctx, action, rc.ConnectionID, req.Body)
 			}
 		}
-		return h.fallback(req.Body), nil
+		return h.fallback(req.Body, isJSON), nil
 	}
 }
 
@@ -193,10 +194,8 @@ func (h *Handler) action(ctx context.Context, action, id, body string) (events.A
 }
 
 // actionOf is the frame's action when it is one of ActionRoutes, or "".
+// The body has passed pubsub.CheckJSON.
 func actionOf(body string) string {
-	if pubsub.CheckJSON([]byte(body)) != "" {
-		return ""
-	}
 	// The key "action" exactly, as API Gateway's route selection reads
 	// it (encoding/json would match "Action" too).
 	var fields map[string]json.RawMessage
@@ -536,21 +535,24 @@ func (h *Handler) maxTopics() int {
 	return pubsub.MaxTopicsPerConnection
 }
 
-func (h *Handler) fallback(body string) events.APIGatewayProxyResponse {
+// fallback answers a frame that is no action; isJSON says that the body
+// passed pubsub.CheckJSON.
+func (h *Handler) fallback(body string, isJSON bool) events.APIGatewayProxyResponse {
 	var probe struct {
 		Action any `json:"action"`
 	}
 	const how = `send {"action":"subscribe","topics":[...]}, {"action":"unsubscribe","topics":[...]} or {"action":"ping"}; clients cannot publish`
 	msg := "unknown frame: " + how
-	if pubsub.CheckJSON([]byte(body)) == "" {
+	if isJSON {
 		if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
 			raw, _ := json.Marshal(probe.Action) // Decoded JSON always marshals.
-			action := string(raw)
+			// Cut between letters and between escapes, so that the frame
+			// holds no broken letter and no broken escape.
+			action := text.CapJSON(string(raw), 61)
 			if name, ok := probe.Action.(string); ok && pubsub.ValidateTopic(name) == nil {
-				action = name // A plain name reads better unquoted.
+				action = text.CapBytes(name, 61) // A plain name reads better unquoted.
 			}
-			// Cut between letters, so that the frame holds no broken one.
-			msg = fmt.Sprintf("unknown action %s: %s", text.CapBytes(action, 61), how)
+			msg = fmt.Sprintf("unknown action %s: %s", action, how)
 		}
 	}
 	return reply(Reply{Type: "error", Error: msg})

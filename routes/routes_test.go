@@ -299,6 +299,11 @@ func TestActions(t *testing.T) {
 		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz…", ""},
 		// Cut between letters, not through one (the half letter became U+FFFD).
 		{"a long unknown action of two-byte letters is cut between letters", "$default", `{"action":"a` + strings.Repeat("é", 100) + `"}`, "error", "ééé…: send", ""},
+		// Cut between escapes of the JSON text shown, not through one
+		// ("<" is \u003c: the cut at 61 bytes fell after \u003; the
+		// space makes the action no topic name, shown as JSON).
+		{"a long unknown action of escapes is cut between escapes", "$default", `{"action":"a` + strings.Repeat("<", 40) + ` "}`, "error", `unknown action "a` + strings.Repeat(`\u003c`, 9) + "…: send", ""},
+		{"a long unknown action of escaped backslashes is cut between escapes", "$default", `{"action":"a` + strings.Repeat(`\\`, 40) + ` "}`, "error", `unknown action "a` + strings.Repeat(`\\`, 29) + "…: send", ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

@@ -149,7 +149,8 @@ export interface Client {
   on(key: string, fn: (body: Body) => void): () => void;
   off(key: string, fn: (body: Body) => void): void;
   /**
-   * Fires fn for every published body, JSON-parsed. Delivery is at least once: a body may come again (a retried
+   * Fires fn for every published body, JSON-parsed (text frames only: a binary frame, which socks never sends, is
+   * reported once for each connection and ignored). Delivery is at least once: a body may come again (a retried
    * post), and bodies may come out of order. Nothing on the wire names a message: a page that must count a body
    * once publishes it with an ID of its own and skips the IDs it has seen.
    */

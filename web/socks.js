@@ -192,6 +192,22 @@ function expiry(at, inSeconds) {
   return Number.isFinite(ms) ? ms : 0;
 }
 
+// MAX_SHOWN is how much of a server's text (an error frame's) a report
+// shows, in UTF-16 units: a gateway may send megabytes, which would all go
+// into the console and every error tracker.
+const MAX_SHOWN = 200;
+
+// shown is a server's text s as a report shows it: cut to MAX_SHOWN and
+// "…", never through a surrogate pair.
+function shown(s) {
+  s = String(s);
+  if (s.length <= MAX_SHOWN) return s;
+  let end = MAX_SHOWN;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--; // the first half of a pair
+  return s.slice(0, end) + "…";
+}
+
 function report(err) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(err);
   else console.error(err);
@@ -222,6 +238,7 @@ class Conn {
     this.unansweredPings = 0;
     this.held = false; // a change of topics waits for room in pending (see _syncTopics)
     this.lagging = false; // that was said, and pending has not drained to half since (see _lag)
+    this.binarySaid = false; // a binary frame came and was reported (see _receive)
     this.topics = []; // the topics asked for: at $connect, then by each subscribe and unsubscribe sent
     this.id = ""; // the chatter ID it was opened with
     this.openTimer = null; // bounds the handshake
@@ -1075,7 +1092,7 @@ class Client {
     // connection asks for a subscribe's topics, and not for an
     // unsubscribe's.
     if (body.error === NOT_REGISTERED) {
-      report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+      report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${shown(body.error)}`));
       if (c === this._conn && !c.closed) this._abandon(c, 1000, "not registered");
       return true;
     }
@@ -1108,7 +1125,7 @@ class Client {
       }
       this._drop(c, refused);
     }
-    report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${body.error}`));
+    report(new Error(`socks: the gateway refused ${JSON.stringify(frame)}: ${shown(body.error)}`));
     return true;
   }
 
@@ -1151,7 +1168,7 @@ class Client {
     // throttled function, and it may be one the gateway refuses.
     if (frame && frame[ALONE] && (c === this._conn || !this._conn)) this._drop(c, frame.topics);
     const what = frame ? JSON.stringify(frame) : "a frame";
-    report(new Error(`socks: the gateway failed ${what}: ${body.message} (requestId ${body.requestId})`));
+    report(new Error(`socks: the gateway failed ${what}: ${shown(body.message)} (requestId ${shown(body.requestId)})`));
   }
 
   // _syncTopics sends c what subscribe() and unsubscribe() changed since
@@ -1283,7 +1300,15 @@ class Client {
 
   _receive(c, data) {
     if (this._done) return;
-    if (typeof data !== "string") return; // socks sends text frames only
+    if (typeof data !== "string") {
+      // socks sends text frames only: another server's binary frame is
+      // ignored, and said once for the connection (not closed for it).
+      if (!c.binarySaid) {
+        c.binarySaid = true;
+        report(new Error("socks: the gateway sent a binary frame, which socks never sends: ignored (said once for each connection)"));
+      }
+      return;
+    }
     /** @type {any} */
     let body = data;
     try {

@@ -2105,7 +2105,7 @@ test("every close a socks gateway (or another server) sends is followed by a rec
   }
 });
 
-test("frames the client does not expect: text that is not JSON is delivered as text, binary frames are dropped, a large body arrives whole, and none stops the client", async () => {
+test("frames the client does not expect: text that is not JSON is delivered as text, binary frames are dropped (reported once), a large body arrives whole, and none stops the client", async () => {
   const errors = mock.method(console, "error", () => {});
   const { c, states } = await opened();
   const got = [];
@@ -2136,7 +2136,8 @@ test("frames the client does not expect: text that is not JSON is delivered as t
     ["__proto__", "__proto__"],
     ["constructor", { type: "constructor" }],
   ]);
-  assert.equal(errors.mock.callCount(), 0, "nothing is reported");
+  assert.equal(errors.mock.callCount(), 1, "only the binary frames are reported, once");
+  assert.match(String(errors.mock.calls[0].arguments[0].message), /binary frame/);
   assert.equal(c.state, "open");
   assert.deepEqual(states.map((s) => s.state), ["connecting", "open"]);
   errors.mock.restore();
@@ -3158,4 +3159,67 @@ test("a page frozen while getChatterId is asked and shown again makes one connec
     c.close();
     assert.equal(running.size, 0);
   });
+});
+
+test("a server's error text is reported cut to 200 characters and an ellipsis, a short one whole", async () => {
+  // The gateway's text went into reportError at full length: an error
+  // frame of megabytes into the console and every error tracker.
+  const errors = mock.method(console, "error", () => {});
+  try {
+    const { c } = await opened();
+    const ws = latest();
+    // 151 + 2 × 100 UTF-16 units: the 200th is the first half of the 25th emoji.
+    const long = "é".repeat(151) + "😀".repeat(100);
+    c.subscribe("news");
+    await flush();
+    ws.serverSend(JSON.stringify({ type: "error", error: long, topics: ["updates"] }));
+    c.subscribe("plays");
+    await flush();
+    ws.serverSend(JSON.stringify({ message: "m".repeat(5000), connectionId: "a", requestId: "r".repeat(5000) }));
+    c.subscribe("jobs");
+    await flush();
+    ws.serverSend('{"type":"error","error":"this chatter ID may not follow jobs","topics":["updates"]}');
+    assert.equal(errors.mock.callCount(), 3);
+    const said = errors.mock.calls.map((call) => String(call.arguments[0].message));
+    // Cut at 200 units, before a pair the cut would halve.
+    assert.ok(said[0].endsWith(": " + "é".repeat(151) + "😀".repeat(24) + "…"), said[0]);
+    assert.ok(!said[0].includes("\uFFFD") && !/[\uD800-\uDBFF]…/.test(said[0]), "no half of a pair");
+    assert.ok(said[1].includes("m".repeat(200) + "… (requestId " + "r".repeat(200) + "…)"), said[1].slice(0, 300));
+    assert.ok(!said[1].includes("m".repeat(201)) && !said[1].includes("r".repeat(201)), "cut at 200");
+    assert.match(said[2], /: this chatter ID may not follow jobs$/, "a short text is whole");
+    c.close();
+  } finally {
+    errors.mock.restore();
+  }
+});
+
+test("a binary frame is reported once per connection, not delivered, and does not close it", async () => {
+  // socks sends text frames only: a binary one was dropped without a word.
+  const errors = mock.method(console, "error", () => {});
+  try {
+    const { c, states } = await opened();
+    const got = [];
+    c.onMessage((b) => got.push(b));
+    let ws = latest();
+    ws.onmessage({ data: new ArrayBuffer(4) });
+    ws.onmessage({ data: new ArrayBuffer(8) });
+    assert.equal(errors.mock.callCount(), 1, "said once for the connection");
+    assert.match(String(errors.mock.calls[0].arguments[0].message), /binary frame/);
+    assert.equal(ws.closedWith, null, "the connection stays open");
+    ws.serverSend('"still here"');
+    assert.deepEqual(got, ["still here"]);
+    // The next connection says it again, once.
+    ws.serverClose(1006);
+    mock.timers.tick(states.at(-1).delay);
+    await flush();
+    ws = latest();
+    ws.serverOpen();
+    ws.onmessage({ data: new ArrayBuffer(4) });
+    ws.onmessage({ data: new ArrayBuffer(4) });
+    assert.equal(errors.mock.callCount(), 2, "once more, for the new connection");
+    assert.deepEqual(got, ["still here"]);
+    c.close();
+  } finally {
+    errors.mock.restore();
+  }
 });

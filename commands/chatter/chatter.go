@@ -323,6 +323,7 @@ line; "-" reads standard input, and on a terminal asks for one line).`,
 	cmd.Flags().StringVarP(&opts.Geek, "geek", "g", "", "whose chatter IDs to revoke (required)")
 	cmd.Flags().StringSliceVar(&opts.IDs, "id", nil, "a chatter ID or its fingerprint (repeatable); a secret here shows in the process list, prefer --id-file")
 	cmd.Flags().StringVar(&opts.IDFile, "id-file", "", "read chatter IDs or fingerprints, one a line, from this file (\"-\": standard input); keeps secrets out of argv")
+	_ = cmd.MarkFlagFilename("id-file")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "revoke every chatter ID of the geek")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	_ = cmd.MarkFlagRequired("geek")

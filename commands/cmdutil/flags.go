@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/socks-dev/socks/config"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -94,3 +95,48 @@ func (v *oneValue) Set(s string) error {
 type oneBool struct{ *oneValue }
 
 func (oneBool) IsBoolFlag() bool { return true }
+
+// ExpandsHome is the annotation ExpandHomeInPaths puts on a flag whose
+// value it expands.
+const ExpandsHome = "socks_expands_home"
+
+// ExpandHomeInPaths makes every flag of fs that takes a path (marked with
+// MarkFlagFilename or MarkFlagDirname, which the shell completion reads
+// as well) expand a leading ~ as config.ExpandHome does, with getenv: a
+// shell expands `--id-file ~/x` but not `--id-file=~/x`, and socks took
+// the second as a folder named "~". "-" (standard input) is taken as
+// written. Flags already made so are left as they are.
+func ExpandHomeInPaths(fs *pflag.FlagSet, getenv func(string) string) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if _, done := f.Annotations[ExpandsHome]; done || !IsPathFlag(f) {
+			return
+		}
+		f.Value = homePath{Value: f.Value, getenv: getenv}
+		if f.Annotations == nil {
+			f.Annotations = map[string][]string{}
+		}
+		f.Annotations[ExpandsHome] = []string{"true"}
+	})
+}
+
+// IsPathFlag reports whether flag f is marked as taking a file or a
+// directory.
+func IsPathFlag(f *pflag.Flag) bool {
+	_, file := f.Annotations[cobra.BashCompFilenameExt]
+	_, dir := f.Annotations[cobra.BashCompSubdirsInDir]
+	return file || dir
+}
+
+// homePath is a pflag.Value that expands ~ in what it is set to.
+type homePath struct {
+	pflag.Value
+	getenv func(string) string
+}
+
+func (v homePath) Set(s string) error {
+	p, err := config.ExpandHome(s, v.getenv)
+	if err != nil {
+		return err
+	}
+	return v.Value.Set(p)
+}

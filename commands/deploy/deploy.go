@@ -168,6 +168,7 @@ right after.
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.LambdaZip, "lambda-zip", "", "the function's deployment package (a zip with bootstrap at its root); default: build it from the source checkout")
+	_ = cmd.MarkFlagFilename("lambda-zip", "zip")
 	fl.StringVar(&opts.Arch, "arch", awsops.DefaultDeployArch, "the function's architecture: arm64 or amd64")
 	fl.StringVar(&opts.Stage, "stage", awsops.DefaultDeployStage, "the WebSocket API stage")
 	fl.DurationVar(&opts.FunctionTimeout, "function-timeout", awsops.DefaultBrokerTimeout, "the function timeout (the queue's visibility timeout is 6 times it)")

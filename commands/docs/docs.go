@@ -53,6 +53,8 @@ man pages.`,
 	}
 	cmd.Flags().StringVar(&opts.Man, "man", "", "write man pages into this directory")
 	cmd.Flags().StringVar(&opts.Markdown, "markdown", "", "write Markdown pages into this directory")
+	_ = cmd.MarkFlagDirname("man")
+	_ = cmd.MarkFlagDirname("markdown")
 	cmd.MarkFlagsOneRequired("man", "markdown")
 	return cmd
 }

@@ -108,6 +108,10 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"an empty --id-file", []string{"--geek", "a", "--id-file", ""}, "--id-file is empty"},
 		{"an empty --origin", []string{"--geek", "a", "--origin", ""}, "--origin is empty"},
 		{"an empty --until", []string{"--geek", "a", "--until", ""}, "--until is empty"},
+		// --id-in takes header or query; an empty one ("$WHERE" unset)
+		// was taken as the default, header.
+		{"an unknown --id-in", []string{"--geek", "a", "--id-in", "headers"}, `--id-in "headers": give header or query`},
+		{"an empty --id-in", []string{"--geek", "a", "--id-in", ""}, "--id-in is empty"},
 		{"a geek in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?geek=eve"}, "--geek"},
 		{"a topic in --url", []string{"--geek", "a", "--url", "ws://127.0.0.1:1/?topic=news"}, "--topic"},
 		{"a bad regular expression", []string{"--geek", "a", "--until", "("}, "--until"},

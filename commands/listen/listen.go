@@ -221,8 +221,9 @@ Exit codes:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Each of these left out means something else: the backend's
-			// gateway, an issued chatter ID, no Origin, no --until.
-			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until"); err != nil {
+			// gateway, an issued chatter ID, no Origin, no --until, the
+			// chatter ID in the header.
+			if err := cmdutil.NotEmpty(cmd, "url", "id", "id-file", "origin", "until", "id-in"); err != nil {
 				return err
 			}
 			if err := checkIntervals(opts); err != nil {
@@ -243,6 +244,7 @@ Exit codes:
 	fl.StringVar(&opts.URL, "url", "", "WebSocket URL, without ?geek, ?id or ?topic (default: the backend's; locally, the running 'socks serve')")
 	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
 	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input; on a terminal it asks for one line)")
+	_ = cmd.MarkFlagFilename("id-file")
 	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
 	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")

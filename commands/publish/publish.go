@@ -133,6 +133,7 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	fl.StringVarP(&opts.Message, "message", "m", "", "text body, sent as a JSON string")
 	fl.StringVar(&opts.Body, "body", "", "JSON body ('-' for stdin)")
 	fl.StringVar(&opts.BodyFile, "body-file", "", "read the JSON body from a file ('-' for stdin)")
+	_ = cmd.MarkFlagFilename("body-file", "json")
 	fl.StringVar(&opts.ID, "id", "", "message ID for tracing and de-duplication (default: random)")
 	fl.BoolVar(&opts.Wait, "wait", false, "wait for the broker and report the deliveries")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")

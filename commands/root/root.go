@@ -174,6 +174,11 @@ and receives whatever is published to that geek and topic.`,
 	// it takes rather than cobra's "unknown command" or "accepts 1
 	// arg(s)".
 	for _, c := range allCommands(cmd) {
+		// A flag that takes a path expands ~ where no shell did
+		// (--id-file=~/x); before OneValueEach, which then keeps the
+		// value as given.
+		cmdutil.ExpandHomeInPaths(c.PersistentFlags(), f.Getenv)
+		cmdutil.ExpandHomeInPaths(c.Flags(), f.Getenv)
 		// A flag that holds one value given two refuses the second,
 		// rather than keep it and drop the first without a word.
 		cmdutil.OneValueEach(c.PersistentFlags())
@@ -262,6 +267,10 @@ func flagValueError(c *cobra.Command, err error) error {
 		return err
 	}
 	name := "--" + bad.GetFlag().Name
+	if _, ok := bad.GetFlag().Annotations[cmdutil.ExpandsHome]; ok {
+		// A ~ with no home folder to expand it to.
+		return fmt.Errorf("%s %q: %w", name, bad.GetValue(), errors.Unwrap(bad))
+	}
 	switch bad.GetFlag().Value.Type() {
 	case "duration":
 		return fmt.Errorf("%s %q is not a duration: give a number with a unit, as 30s, 5m or 2h", name, bad.GetValue())

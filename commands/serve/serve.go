@@ -301,6 +301,7 @@ address; a CPU profile, trace or delta profile lasts at most 60 seconds
 	fl.StringSliceVar(&opts.AllowOrigins, "allow-origin", nil, "browser origins allowed to connect (repeatable or comma-separated; default any; the live page served here may always connect)")
 	fl.BoolVar(&opts.RequireSignature, "require-signature", false, "require SigV4-signed @connections calls on loopback too (always required on other addresses)")
 	fl.StringVar(&opts.KeysFile, "keys-file", "", "AWS shared credentials file (profile "+config.ManagementProfile+") with the key pair to require (default: "+config.ManagementKeysFile+" in the state dir, created when missing)")
+	_ = cmd.MarkFlagFilename("keys-file")
 	fl.BoolVar(&opts.NoBroker, "no-broker", false, "run the gateway only; do not deliver queued messages")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once per message")
 	fl.StringVar(&opts.Faults, "faults", "", "inject faults: "+faults.Syntax)

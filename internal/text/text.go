@@ -116,6 +116,32 @@ func CapBytes(s string, max int) string {
 	return strings.ToValidUTF8(s[:max], "") + "…"
 }
 
+// CapJSON is CapBytes for JSON text s (a marshalled value): the cut never
+// ends inside an escape (`\u00`, a lone `\`), but before it. In JSON text
+// a backslash is only ever the start of an escape, so escapes are found by
+// reading from the start.
+func CapJSON(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := s[:max]
+	for i := 0; i < len(cut); i++ {
+		if cut[i] != '\\' {
+			continue
+		}
+		n := 2 // \" \\ \/ \b \f \n \r \t
+		if i+1 < len(s) && s[i+1] == 'u' {
+			n = 6 // \uXXXX
+		}
+		if i+n > len(cut) {
+			cut = cut[:i]
+			break
+		}
+		i += n - 1
+	}
+	return strings.ToValidUTF8(cut, "") + "…"
+}
+
 // Cap returns s cut to its first max characters and "…" when it holds
 // more.
 func Cap(s string, max int) string {

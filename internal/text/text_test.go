@@ -73,6 +73,32 @@ func TestCapBytes(t *testing.T) {
 	}
 }
 
+// CapJSON cuts JSON text as CapBytes does, but never through an escape:
+// a cut that left `\u00` or a lone `\` showed a broken escape.
+func TestCapJSONNeverEndsMidEscape(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{`"abc"`, 5, `"abc"`},
+		{`"abcd"`, 3, `"ab…`},
+		{`"a\u003c\u003c"`, 10, `"a\u003c…`}, // cut after \u of the second
+		{`"a\u003c\u003c"`, 8, `"a\u003c…`},  // the first whole
+		{`"a\u003c\u003c"`, 7, `"a…`},        // \u003 is not an escape yet
+		{`"a\\\\\\"`, 5, `"a\\…`},            // \\ is one escape: not cut after its \
+		{`"a\\\"x"`, 6, `"a\\\"…`},           // \\ then \"
+		{`"a\\\"x"`, 5, `"a\\…`},             // not \\ then a lone \
+		{`"aé\n"`, 3, `"a…`},                 // é halved, as CapBytes
+		{`{"k":"\t\t\t"}`, 9, `{"k":"\t…`},
+	} {
+		got := CapJSON(tc.s, tc.max)
+		if got != tc.want {
+			t.Errorf("CapJSON(%q, %d) = %q; want %q", tc.s, tc.max, got, tc.want)
+		}
+	}
+}
+
 func TestSizeIsInUnitsAPersonReads(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
