@@ -190,13 +190,15 @@ func Resolve(f Flags, getenv func(string) string) (Config, error) {
 		}
 		return ""
 	}
-	c.Backend = strings.ToLower(pick("backend", f.Backend, EnvBackend, prof.Backend))
+	// Any case is taken; an unknown value is quoted as it was written.
+	backend := pick("backend", f.Backend, EnvBackend, prof.Backend)
+	c.Backend = strings.ToLower(backend)
 	if c.Backend == "" {
 		c.Backend, c.Sources["backend"] = BackendLocal, "default"
 	}
 	c.BackendSource = c.Sources["backend"]
 	if c.Backend != BackendLocal && c.Backend != BackendAWS {
-		return Config{}, c.refused("backend", fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", c.Backend, c.Origin("backend"), BackendLocal, BackendAWS))
+		return Config{}, c.refused("backend", fmt.Errorf("unknown backend %q (%s): use %q (the embedded default) or %q", backend, c.Origin("backend"), BackendLocal, BackendAWS))
 	}
 	if v := getenv(EnvAttemptTimeout); v != "" {
 		// Read by awsops (every AWS client, and the Management API

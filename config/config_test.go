@@ -684,6 +684,26 @@ func TestAnUnknownBackendSaysWhereItCameFrom(t *testing.T) {
 	}
 }
 
+// An unknown backend was shown lowercased (--backend AWz said "awz"): the
+// error quotes it as the user wrote it, while a known one is still taken
+// in any case.
+func TestAnUnknownBackendIsShownAsWritten(t *testing.T) {
+	_, err := Resolve(Flags{Backend: "AWz"}, env(map[string]string{"HOME": "/h"}))
+	want := `unknown backend "AWz" (--backend)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	_, err = Resolve(Flags{}, env(map[string]string{"HOME": "/h", EnvBackend: "Lokal"}))
+	want = `unknown backend "Lokal" ($SOCKS_BACKEND)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	c, err := Resolve(Flags{Backend: "Local"}, env(map[string]string{"HOME": "/h"}))
+	if err != nil || c.Backend != BackendLocal {
+		t.Errorf("--backend Local: backend %q, error %v; want %q", c.Backend, err, BackendLocal)
+	}
+}
+
 // --state-dir=~/x (no shell expands ~ after "=") and a quoted
 // SOCKS_STATE_DIR="~/x" are in HOME, but --config=~/x and SOCKS_CONFIG="~/x"
 // named a folder "~" in the working directory: "config file ~/x does not
