@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"math"
+	"unicode/utf8"
 
 	"github.com/socks-dev/socks/internal/text"
 )
@@ -91,12 +92,16 @@ func scanNesting(src []byte, limit, budget int) (at int, names, complete bool) {
 	case "UTF-16LE", "UTF-16BE":
 		s.i = 2
 	}
+	// The library stops at the first byte it refuses, so nothing past it
+	// counts: the file gets the library's error for that byte.
+	end := s.i + refusedByte(src[s.i:])
+	s.src = src[:end]
 	table := 0     // depth of the current table
 	var tname name // and its name
 	for {
 		s.space(true)
 		if s.eof() {
-			return -1, false, true
+			return -1, false, end == len(src)
 		}
 		start := s.i
 		if s.src[s.i] == '[' {
@@ -328,4 +333,33 @@ func (s *scanner) nestedValue(base, limit int, key name, charge func(name, int, 
 			}
 		}
 	}
+}
+
+// refusedByte returns the offset of the first byte of src that no TOML
+// file may hold and the library stops at wherever it is (in a string or
+// comment too): a control character other than tab and newline, a CR
+// not followed by LF, or a byte that is not UTF-8. It is len(src) when
+// there is none.
+func refusedByte(src []byte) int {
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case c == '\t' || c == '\n':
+		case c == '\r':
+			if i+1 == len(src) || src[i+1] != '\n' {
+				return i
+			}
+		case c < 0x20 || c == 0x7f:
+			return i
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError && n == 1 {
+				return i
+			}
+			i += n
+			continue
+		}
+		i++
+	}
+	return len(src)
 }

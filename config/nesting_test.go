@@ -454,3 +454,47 @@ func TestABigConfigFileOfOrdinaryKeysIsTaken(t *testing.T) {
 		t.Errorf("a %d-byte file of profiles refused at line %d: %s", b.Len(), line, why)
 	}
 }
+
+// TestAFileTheLibraryStopsEarlyGetsTheLibrarysError: the library stops
+// at the first byte no TOML file may hold (a lone CR, not part of CRLF;
+// another control character; a byte that is not UTF-8), wherever it is,
+// so nothing past it is decoded. A file nested too deep only past such a
+// byte was refused as nested, where the library names the byte.
+func TestAFileTheLibraryStopsEarlyGetsTheLibrarysError(t *testing.T) {
+	deep := deepShapes[0].file(100)
+	for _, src := range []string{
+		"region = 'r'\r" + deep,
+		"\r" + deep,
+		"[profiles.p]\r" + deep,
+		"a = {b = 1}\r" + deep,
+		"a = 1\r\r\n" + deep,
+		"notes = '''x\ry'''\n" + deep,
+		"notes = \"\"\"x\ry\"\"\"\n" + deep,
+		"region = 'r\x01'\n" + deep,
+		"region = 'r\x7f'\n" + deep,
+		"region = 'r\xff'\n" + deep,
+		"\ufeffregion = 'r'\r" + deep,
+	} {
+		var v map[string]any
+		_, lerr := toml.Decode(src, &v)
+		var pe toml.ParseError
+		if !errors.As(lerr, &pe) {
+			t.Fatalf("%.40q: the library said %v", src, lerr)
+		}
+		if line, why := nestedTooDeep([]byte(src)); line != 0 {
+			t.Errorf("%.40q: refused at line %d (%s)", src, line, why)
+		}
+		var f File
+		_, err := decodeFile("/c.toml", []byte(src), &f)
+		want := fmt.Sprintf("config file /c.toml, line %d: %s", pe.Position.Line, strings.TrimSuffix(pe.Message, "."))
+		if err == nil || err.Error() != want {
+			t.Errorf("%.40q: error = %v, want %q", src, err, want)
+		}
+	}
+	// Nested too deep before such a byte is refused as ever.
+	src := deep + "region = 'r'\r\n"
+	src = src[:len(src)-2] + "\r"
+	if line, why := nestedTooDeep([]byte(src)); line != 1 || why != "deep" {
+		t.Errorf("nested too deep before a lone CR: line %d, %q", line, why)
+	}
+}
