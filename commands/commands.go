@@ -153,7 +153,8 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 // overLine starts a line of Main's own on a terminal's stderr: over a
 // spinner's line (prune-stale, bench), which has no newline and is drawn
 // again below, as cmdutil.Progress.Printf writes, and over the "^C" the
-// terminal echoed. A dumb terminal (TERM=dumb) would show the sequence
+// terminal echoed. A dumb terminal (TERM=dumb, or a Windows console that
+// cannot act on escape sequences: iostreams.Dumb) would show the sequence
 // that clears the line as junk, and draws no spinner: there the line
 // only starts again ("\r", over the "^C"). Off a terminal it is "".
 func overLine(ios *iostreams.IOStreams) string {

@@ -32,6 +32,9 @@ type IOStreams struct {
 	notUTF8 bool
 	// dumb is set for TERM=dumb.
 	dumb bool
+	// rawOut and rawErr are set for a Windows console on which escape
+	// sequences could not be turned on (needEscapes): a dumb terminal too.
+	rawOut, rawErr bool
 
 	stdout    *os.File // the process's own, when System made s
 	outClosed <-chan struct{}
@@ -71,6 +74,7 @@ func System(getenv func(string) string) *IOStreams {
 	if getenv("TERM") == "dumb" {
 		s.noColor, s.dumb = true, true
 	}
+	s.needEscapes(enableEscapes, os.Stdout, os.Stderr)
 	if getenv("CLICOLOR_FORCE") != "" && getenv("CLICOLOR_FORCE") != "0" {
 		s.stdoutTTY = true
 	}
@@ -97,11 +101,27 @@ func (s *IOStreams) SetTTY(stdin, stdout, stderr bool) {
 	s.stdinTTY, s.stdoutTTY, s.stderrTTY = stdin, stdout, stderr
 }
 
+// needEscapes turns on, with enable, the escape sequences socks writes
+// (colour, the spinner's clearing of its line) on each of stdout and
+// stderr that is a terminal: a Windows console acts on them only once
+// told to (virtual-terminal processing; an older Windows 10 conhost is
+// not by default), and shows them as junk before. A stream on which
+// enable fails is taken for a dumb terminal, as with TERM=dumb: no
+// colour on it, no spinner, no escape sequence (Dumb).
+func (s *IOStreams) needEscapes(enable func(*os.File) error, stdout, stderr *os.File) {
+	if s.stdoutTTY && enable(stdout) != nil {
+		s.rawOut = true
+	}
+	if s.stderrTTY && enable(stderr) != nil {
+		s.rawErr = true
+	}
+}
+
 // ColorEnabled reports whether stdout should get colour and styling.
-func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
+func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor && !s.rawOut }
 
 // ColorEnabledStderr reports whether stderr should get colour and styling.
-func (s *IOStreams) ColorEnabledStderr() bool { return s.stderrTTY && !s.noColor }
+func (s *IOStreams) ColorEnabledStderr() bool { return s.stderrTTY && !s.noColor && !s.rawErr }
 
 // UTF8 reports whether the locale's character set is UTF-8 (UTF8Locale).
 func (s *IOStreams) UTF8() bool { return !s.notUTF8 }
@@ -114,16 +134,17 @@ func (s *IOStreams) SetNoColor(v bool) { s.noColor = v }
 
 // CanSpin reports whether progress spinners may be drawn: only when both
 // stdout and stderr are terminals, and not dumb ones.
-func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY && !s.dumb }
+func (s *IOStreams) CanSpin() bool { return s.stdoutTTY && s.stderrTTY && !s.Dumb() }
 
 // Dumb reports whether the terminal is a dumb one (TERM=dumb: an editor's
-// shell buffer, a CI log), which acts on no escape sequence: one that
+// shell buffer, a CI log; or a Windows console on which escape sequences
+// could not be turned on), which acts on no escape sequence: one that
 // clears a line shows as junk. It moves to the line's start (\r) and to
 // the next line, no more.
-func (s *IOStreams) Dumb() bool { return s.dumb }
+func (s *IOStreams) Dumb() bool { return s.dumb || s.rawOut || s.rawErr }
 
 // SetDumb pins whether the terminal is a dumb one (tests).
-func (s *IOStreams) SetDumb(v bool) { s.dumb = v }
+func (s *IOStreams) SetDumb(v bool) { s.dumb, s.rawOut, s.rawErr = v, false, false }
 
 // Width is the terminal width (80 when unknown).
 func (s *IOStreams) Width() int { return s.width }

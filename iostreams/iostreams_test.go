@@ -2,7 +2,9 @@ package iostreams_test
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 
@@ -127,5 +129,46 @@ func TestTERMDumbIsADumbTerminal(t *testing.T) {
 		if s.CanSpin() == dumb {
 			t.Errorf("TERM=%q: CanSpin() = %v on a terminal", term, s.CanSpin())
 		}
+	}
+}
+
+// A Windows console without virtual-terminal processing (an older
+// Windows 10 conhost) showed the spinner's "\r\x1b[K" and the colour codes
+// as junk. System turns it on for each console stream; where it cannot,
+// that stream is a dumb terminal, as with TERM=dumb: no colour, no spinner.
+func TestAConsoleWithoutEscapeSequencesIsADumbTerminal(t *testing.T) {
+	refuse := func(which *os.File) func(*os.File) error {
+		return func(f *os.File) error {
+			if f == which {
+				return errors.New("SetConsoleMode: the parameter is incorrect")
+			}
+			return nil
+		}
+	}
+	for _, tc := range []struct {
+		name                     string
+		enable                   func(*os.File) error
+		colorOut, colorErr, spin bool
+		dumb                     bool
+	}{
+		{"enabled on both", refuse(nil), true, true, true, false},
+		{"refused on stdout", refuse(os.Stdout), false, true, false, true},
+		{"refused on stderr", refuse(os.Stderr), true, false, false, true},
+	} {
+		s, _, _, _ := iostreams.Test()
+		s.SetTTY(true, true, true)
+		iostreams.NeedEscapes(s, tc.enable, os.Stdout, os.Stderr)
+		if s.ColorEnabled() != tc.colorOut || s.ColorEnabledStderr() != tc.colorErr || s.CanSpin() != tc.spin || s.Dumb() != tc.dumb {
+			t.Errorf("%s: colour %v/%v, CanSpin %v, Dumb %v; want %v/%v, %v, %v", tc.name,
+				s.ColorEnabled(), s.ColorEnabledStderr(), s.CanSpin(), s.Dumb(), tc.colorOut, tc.colorErr, tc.spin, tc.dumb)
+		}
+	}
+	// Only a terminal is asked: piped, nothing is turned on.
+	s, _, _, _ := iostreams.Test()
+	s.SetTTY(false, false, true)
+	var asked []*os.File
+	iostreams.NeedEscapes(s, func(f *os.File) error { asked = append(asked, f); return errors.New("no") }, os.Stdout, os.Stderr)
+	if len(asked) != 1 || asked[0] != os.Stderr {
+		t.Errorf("asked for %v; want stderr alone", asked)
 	}
 }
