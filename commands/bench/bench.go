@@ -738,15 +738,16 @@ var dialer = &websocket.Dialer{
 }
 
 // progress shows which phase bench is in: cmdutil.Progress's spinner on
-// terminals, nothing with --json or off a terminal (the results are the
-// output; a line per step would drown them).
+// terminals, nothing with --json or off a terminal (cmdutil.NewProgress;
+// the results are the output, and a line per step would drown them). The
+// zero progress shows nothing.
 type progress struct{ p *cmdutil.Progress }
 
 func newProgress(opts *Options, now func() time.Time) progress {
-	if opts.JSON || !opts.IO.CanSpin() {
-		return progress{}
+	if p := cmdutil.NewProgress(opts.IO, opts.JSON, now); p.Spinning() {
+		return progress{p}
 	}
-	return progress{cmdutil.NewProgress(opts.IO, now)}
+	return progress{}
 }
 
 func (p progress) printf(format string, args ...any) {

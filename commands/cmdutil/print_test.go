@@ -87,7 +87,7 @@ func TestADumbTerminalGetsNoSpinner(t *testing.T) {
 	ios, _, _, stderr := iostreams.Test()
 	ios.SetTTY(false, true, true)
 	ios.SetDumb(true)
-	p := NewProgress(ios, nil)
+	p := NewProgress(ios, false, nil)
 	if p.Spinning() {
 		t.Fatal("a spinner on a dumb terminal")
 	}

@@ -12,8 +12,8 @@ import (
 
 // Progress shows what a long operation is doing on stderr: a spinner line
 // with the time taken when stdout and stderr are terminals
-// (iostreams.CanSpin), else one plain line per Status. Call Stop when the
-// operation ends.
+// (iostreams.CanSpin) and the command does not print --json, else one
+// plain line per Status (NewProgress). Call Stop when the operation ends.
 type Progress struct {
 	w    io.Writer
 	spin bool
@@ -28,13 +28,20 @@ type Progress struct {
 
 var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
-// NewProgress starts a Progress on ios's stderr; now (nil: time.Now) times
-// it.
-func NewProgress(ios *iostreams.IOStreams, now func() time.Time) *Progress {
+// NewProgress starts a Progress on ios's stderr; jsonOut is the command's
+// --json; now (nil: time.Now) times it.
+//
+// It holds the one rule of progress for every command: a spinner only
+// for a person watching terminals, and never with --json, where the
+// progress is shown as when piped: Status's plain "…" lines on stderr,
+// nothing of Transient or Wait, no escape code (docs/json.md). A command
+// whose progress is the spinner alone (Transient, Wait) so shows nothing
+// piped or with --json.
+func NewProgress(ios *iostreams.IOStreams, jsonOut bool, now func() time.Time) *Progress {
 	if now == nil {
 		now = time.Now
 	}
-	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin(), now: now, started: now()}
+	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin() && !jsonOut, now: now, started: now()}
 	if p.spin {
 		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
@@ -43,7 +50,7 @@ func NewProgress(ios *iostreams.IOStreams, now func() time.Time) *Progress {
 }
 
 // Spinning reports whether p draws a spinner (stdout and stderr are
-// terminals).
+// terminals, and no --json).
 func (p *Progress) Spinning() bool { return p.spin }
 
 func (p *Progress) loop() {

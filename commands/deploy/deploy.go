@@ -388,27 +388,18 @@ func printResult(w io.Writer, res awsops.DeployResult, saved, unsaved string, un
 }
 
 // progressPrinter writes one line per resource to stderr: marked and
-// coloured on a terminal, plain when piped. On a terminal (and without
-// --json) a spinner with the time taken shows while a resource is being
-// created or updated, the long waits of deploy; stop clears it. A dry run
-// shows none: its plan, on stdout, says the same, and a terminal showed
-// it twice.
+// coloured on a terminal, plain when piped. On terminals a spinner with
+// the time taken shows while a resource is being created or updated, the
+// long waits of deploy (cmdutil.NewProgress: not with --json); stop
+// clears it. A dry run shows none: its plan, on stdout, says the same,
+// and a terminal showed it twice.
 func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(awsops.DeployStep, bool), stop func()) {
 	if dryRun {
 		return func(awsops.DeployStep, bool) {}, func() {}
 	}
 	u := ui.NewErr(ios)
-	var prog *cmdutil.Progress
-	if ios.CanSpin() && !jsonOut {
-		prog = cmdutil.NewProgress(ios, nil)
-	}
-	printf := func(format string, args ...any) {
-		if prog != nil {
-			prog.Printf(format, args...)
-		} else {
-			fmt.Fprintf(ios.ErrOut, format, args...)
-		}
-	}
+	prog := cmdutil.NewProgress(ios, jsonOut, nil)
+	printf := prog.Printf
 	show = func(s awsops.DeployStep, done bool) {
 		// A step's name and drifts quote what AWS holds (u.Name,
 		// u.Text).
@@ -429,21 +420,12 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(
 			for _, d := range s.Drift {
 				printf("    %s %s\n", u.Bad.Render("drift:"), u.Text(d))
 			}
-			if prog != nil {
-				prog.Wait(verb + " " + s.String())
-			}
+			prog.Wait(verb + " " + s.String())
 			return
 		}
-		if prog != nil {
-			prog.Wait("")
-		}
+		prog.Wait("")
 	}
-	stop = func() {
-		if prog != nil {
-			prog.Stop()
-		}
-	}
-	return show, stop
+	return show, prog.Stop
 }
 
 // sourceCheckout finds the socks source checkout at dir or above the

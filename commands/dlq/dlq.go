@@ -620,33 +620,27 @@ func purgeRun(ctx context.Context, opts *PurgeOptions) error {
 }
 
 // counter is the spinner of a redrive or purge on a terminal (none with
-// --json or off a terminal): "redriving dead letters… 20 redriven".
+// --json or off a terminal, cmdutil.NewProgress): "redriving dead
+// letters… 20 redriven".
 type counter struct {
 	prog        *cmdutil.Progress
 	doing, done string
 }
 
 func newCounter(ios *iostreams.IOStreams, json bool, now func() time.Time, doing, done string) counter {
-	c := counter{doing: doing, done: done}
-	if !json && ios.CanSpin() {
-		c.prog = cmdutil.NewProgress(ios, now)
-		c.prog.Transient(doing + " dead letters")
-	}
+	c := counter{prog: cmdutil.NewProgress(ios, json, now), doing: doing, done: done}
+	c.prog.Transient(doing + " dead letters")
 	return c
 }
 
 // count says n dead letters are done so far.
 func (c counter) count(n int) {
-	if c.prog != nil {
+	if c.prog.Spinning() {
 		c.prog.Transient(fmt.Sprintf("%s dead letters… %d %s", c.doing, n, c.done))
 	}
 }
 
-func (c counter) stop() {
-	if c.prog != nil {
-		c.prog.Stop()
-	}
-}
+func (c counter) stop() { c.prog.Stop() }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -162,7 +162,9 @@ func NewCmdProvision(f *cmdutil.Factory, runF func(context.Context, *Options) er
 
 Tables are on-demand with TTL on expiresAt; the queue's visibility timeout is
 six times --broker-timeout (the broker's Lambda function timeout). It waits
-for new tables to become active (bounded by --wait).
+for new tables to become active (bounded by --wait). What it is doing goes
+to standard error: a spinner on a terminal; piped, and with --json also on
+a terminal, a plain line per step.
 
 It is idempotent: what exists is left alone, and a second run says there is
 nothing to do. Everything it makes is tagged app=socks and socks:stack=STACK;
@@ -300,7 +302,7 @@ func provisionRun(ctx context.Context, opts *Options) (err error) {
 	if err := tgt.checkProducerEndpoints(producers); err != nil {
 		return err
 	}
-	prog := cmdutil.NewProgress(opts.IO, opts.Now)
+	prog := cmdutil.NewProgress(opts.IO, opts.JSON, opts.Now)
 	prog.Transient("checking " + tgt.where())
 	drifts, err := awsops.CheckDrift(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, opts.settings())
 	if err == nil {
@@ -350,7 +352,7 @@ func provisionRun(ctx context.Context, opts *Options) (err error) {
 	}
 
 	if !opts.DryRun && len(res.Changes) > 0 {
-		prog = cmdutil.NewProgress(opts.IO, opts.Now)
+		prog = cmdutil.NewProgress(opts.IO, opts.JSON, opts.Now)
 		done, err := awsops.CreateMissing(ctx, tgt.DB, tgt.SQS, tgt.Tables, tgt.Queues, res.Changes, awsops.CreateOptions{
 			Settings: opts.settings(),
 			Wait:     opts.Wait,

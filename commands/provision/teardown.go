@@ -41,7 +41,9 @@ letter in them. It cannot be undone.
 
 It lists what exists and asks you to type the stack name, unless --yes is
 given; when standard input is not a terminal it refuses to run without
---yes. It waits (bounded by --wait) until the tables are gone.
+--yes. It waits (bounded by --wait) until the tables are gone. What it is
+doing goes to standard error: a spinner on a terminal; piped, and with
+--json also on a terminal, a plain line per step.
 
 The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
 provision or deploy with --eventbridge-rule) is deleted too when it sends to
@@ -51,7 +53,8 @@ topics in the statements provision writes in the queue's policy, and
 --sns-topic ARN adds a topic. Only subscriptions of protocol sqs whose
 endpoint is the queue are removed. Those of a queue that is already gone
 are found among the account's subscriptions by the ARN the queue had: on a
-large account a search of minutes, which the spinner counts on a terminal. A
+large account a search of minutes, which the spinner counts on a terminal
+(not with --json). A
 topic whose subscriptions cannot be listed (another account's, access
 denied) is a warning saying what to run, and teardown carries on.
 
@@ -241,11 +244,11 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 		}
 		// The account's subscriptions come page by page, for minutes on
 		// a large account: on a terminal the spinner says how far the
-		// search is (not with --json or off a terminal, as prune's).
+		// search is (not with --json or off a terminal,
+		// cmdutil.NewProgress, as prune's).
 		var searched func(pages, read int)
-		var search *cmdutil.Progress
-		if !opts.JSON && opts.IO.CanSpin() {
-			search = cmdutil.NewProgress(opts.IO, opts.Now)
+		search := cmdutil.NewProgress(opts.IO, opts.JSON, opts.Now)
+		if search.Spinning() {
 			doing := "looking through the account's SNS subscriptions for those of queue " + tgt.Queues.Main + ", which is gone"
 			search.Transient(doing)
 			searched = func(pages, read int) {
@@ -254,9 +257,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 		}
 		var lerr error
 		subs, unreadable, missing, lerr = awsops.GoneQueueSubscriptions(ctx, tgt.SNS, arn, producers.Topics, searched)
-		if search != nil {
-			search.Stop()
-		}
+		search.Stop()
 		if lerr != nil {
 			warn("%v", lerr)
 		}
@@ -301,7 +302,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 		}
 	}
 
-	prog := cmdutil.NewProgress(opts.IO, opts.Now)
+	prog := cmdutil.NewProgress(opts.IO, opts.JSON, opts.Now)
 	// done is what is gone so far, for --json when teardown stops; what
 	// of planned is not in it is left.
 	done := []awsops.Change{}

@@ -169,11 +169,14 @@ func pruneRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	// The spinner is for a person watching: not with -v (its lines are
-	// the progress), --json or off a terminal.
+	// the progress), nor with --json or off a terminal
+	// (cmdutil.NewProgress).
 	var prog *cmdutil.Progress
-	if !opts.Verbose && !opts.JSON && opts.IO.CanSpin() {
-		prog = cmdutil.NewProgress(opts.IO, opts.Now)
-		po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
+	if !opts.Verbose {
+		if p := cmdutil.NewProgress(opts.IO, opts.JSON, opts.Now); p.Spinning() {
+			prog = p
+			po.Progress = func(n int) { prog.Transient(fmt.Sprintf("pruning… %d records checked", n)) }
+		}
 	}
 	// Waiting for another run's lease (one that was killed holds it up to
 	// a minute) is said where a person looks: a silent wait looked hung.
