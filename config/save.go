@@ -15,6 +15,7 @@ import (
 
 	"github.com/socks-dev/socks/internal/atomicfile"
 	"github.com/socks-dev/socks/internal/infile"
+	"github.com/socks-dev/socks/internal/writable"
 )
 
 // fileHeader opens a config file socks writes whole.
@@ -215,13 +216,13 @@ func saveOnce(path, target, name string, update func(*Profile)) (string, error) 
 // refuses before it writes anything (a temporary file, a backup). Any
 // other failure to ask is left to the write, which says what it is.
 func notWritable(path, target string) error {
-	err := writable(target)
+	err := writable.Check(target)
 	switch {
 	case errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("config file %s is on a file system mounted read-only: remount it read-write, or pass --config naming a file on a writable one", path)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("config file %s is not writable by this user (permission denied), and socks will not replace a file kept read-only: make it writable (%s), or pass --config naming another file",
-			path, makeWritable(path))
+			path, writable.Fix(path))
 	}
 	return nil
 }

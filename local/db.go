@@ -36,6 +36,7 @@ import (
 
 	"github.com/socks-dev/socks/internal/planted"
 	"github.com/socks-dev/socks/internal/text"
+	"github.com/socks-dev/socks/internal/writable"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -894,8 +895,8 @@ func readOnlyError(path string, err error) error {
 		Fix: "make " + it + " writable by this user (chmod u+w " + shellWords(named...) + "), or set --state-dir or SOCKS_STATE_DIR"}
 }
 
-// access is writable; tests change it.
-var access = writable
+// access is writable.Check; tests change it.
+var access = writable.Check
 
 // shellWords is paths as words of a shell command.
 func shellWords(paths ...string) string {
