@@ -90,6 +90,12 @@ type Broker struct {
 
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// Holding, when set, is called as HandleBatch takes a batch of at
+	// least one message in hand, and the done it returns once the batch
+	// is settled: a command records then what Ctrl-C leaves it to finish
+	// (cmdutil.Stopping), and an idle broker has nothing to finish.
+	Holding func() (done func())
 	// Sleep waits between retries (tests shorten it).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Tick makes the ticker of the visibility heartbeat (see HandleBatch):
@@ -772,6 +778,9 @@ func (b *Broker) Run(ctx context.Context) error {
 // once instead, in one Queue.ChangeVisibilityBatch, for another broker
 // (their outcome's Err is ctx's error).
 func (b *Broker) HandleBatch(ctx context.Context, msgs []store.Message) []Outcome {
+	if len(msgs) > 0 && b.Holding != nil {
+		defer b.Holding()()
+	}
 	vis := orDefault(b.Visibility, DefaultVisibility)
 	hb := b.startHeartbeat(context.WithoutCancel(ctx), msgs, vis)
 	defer hb.stop()

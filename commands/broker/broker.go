@@ -192,10 +192,14 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if b.DB != nil {
 		left = "a message it had in hand is given back when a broker next starts on this state dir (socks broker or socks serve) and delivered again, so a client may get it twice"
 	}
-	defer opts.Stopping.Add(cmdutil.Work{
-		What: "finishing the messages in hand, each within its --visibility of " + visibility,
-		Left: left,
-	})()
+	// Recorded while a batch is in hand only: Ctrl-C to a broker that
+	// waits for one stops it at once, with nothing to say.
+	holding := func() func() {
+		return opts.Stopping.Add(cmdutil.Work{
+			What: "finishing the messages in hand, each within its --visibility of " + visibility,
+			Left: left,
+		})
+	}
 	// Records are judged by the clock that wrote them: on AWS, AWS's
 	// (this machine's may be set off, a container's drift while its host
 	// slept), asked again every clockSync. Until it answers, this
@@ -221,6 +225,7 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		Now:         now,
 		Logger:      logger,
 		Mapping:     b.Config.Mapping,
+		Holding:     holding,
 	}
 	// The first batch is received here, so that a queue that does not
 	// exist or cannot be reached fails at once with one error instead of

@@ -507,3 +507,63 @@ func TestTheMessagesHandledAtOnceShareThePushersConnections(t *testing.T) {
 		t.Errorf("%d posts reached the endpoint, at most %d at once; want each of the %d sent once, one at a time", requests, most, messages)
 	}
 }
+
+// stoppingSeen is a queue that notes what the broker would say it
+// finishes after Ctrl-C (opts.Stopping.Pending) while it waits for a
+// batch (then cancels, as Ctrl-C does) and while it settles a message in
+// hand (DeadLetter).
+type stoppingSeen struct {
+	store.Queue
+	stopping          *cmdutil.Stopping
+	cancel            context.CancelFunc
+	idle, inHand      *[]cmdutil.Work
+	received, settled *bool
+}
+
+func (q stoppingSeen) Receive(ctx context.Context, n int, vis, wait time.Duration) ([]store.Message, error) {
+	if *q.received {
+		*q.idle = q.stopping.Pending()
+		q.cancel()
+	}
+	*q.received = true
+	return q.Queue.Receive(ctx, n, vis, wait)
+}
+
+func (q stoppingSeen) DeadLetter(ctx context.Context, m store.Message, reason string) error {
+	*q.inHand = q.stopping.Pending()
+	*q.settled = true
+	return q.Queue.DeadLetter(ctx, m, reason)
+}
+
+// TestCtrlCSaysTheBrokerFinishesMessagesOnlyWhenItHoldsSome: Ctrl-C to
+// an idle broker said "stopping: finishing the messages in hand" though
+// it held none and stopped at once. The work is recorded while a batch
+// is in hand only.
+func TestCtrlCSaysTheBrokerFinishesMessagesOnlyWhenItHoldsSome(t *testing.T) {
+	_, mgmt := newGateway(t)
+	b := localBackend(t, mgmt)
+	if _, err := b.Queue.Send(t.Context(), []byte("not an envelope")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	opts, _, logs := brokerOpts(b)
+	opts.Stopping = &cmdutil.Stopping{}
+	var idle, inHand []cmdutil.Work
+	var received, settled bool
+	b.Queue = stoppingSeen{Queue: b.Queue, stopping: opts.Stopping, cancel: cancel, idle: &idle, inHand: &inHand, received: &received, settled: &settled}
+	if err := brokerRun(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !settled {
+		t.Fatalf("the message was not dead-lettered:\n%s", logs)
+	}
+	if len(inHand) != 1 || !strings.Contains(inHand[0].What, "finishing the messages in hand") {
+		t.Errorf("with a message in hand, Ctrl-C would say %+v; want the messages in hand", inHand)
+	}
+	if len(idle) != 0 {
+		t.Errorf("waiting for a batch, Ctrl-C would say %+v; want nothing: no message is in hand", idle)
+	}
+	if p := opts.Stopping.Pending(); len(p) != 0 {
+		t.Errorf("after the run: %+v still recorded", p)
+	}
+}

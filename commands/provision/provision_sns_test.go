@@ -91,6 +91,13 @@ func TestTheProvisionThatSubscribesSaysWhenTheSubscriptionIsPending(t *testing.T
 		if !strings.Contains(err.Error(), "aws sns confirm-subscription --topic-arn "+jobs) {
 			t.Errorf("--json: error %v; want how to confirm it, which --json says nowhere else", err)
 		}
+		// Once in each place: the JSON's error on stdout, and the error
+		// Main prints on stderr (docs/json.md: "the error on standard
+		// error as well"); no drift block besides it.
+		fix := "aws sns confirm-subscription --topic-arn " + jobs
+		if strings.Count(out.String(), fix) != 1 || strings.Contains(errOut.String(), fix) || strings.Count(err.Error(), fix) != 1 {
+			t.Errorf("--json: stdout:\n%s\nstderr before the error:\n%s\nerror: %v\nwant how to confirm it once in the JSON and once in the error", out, errOut, err)
+		}
 		var res struct {
 			Changes []awsops.Change `json:"changes"`
 			Error   string          `json:"error"`

@@ -571,7 +571,8 @@ func TestAStoreClockThatCannotBeReadLeavesThisMachinesClock(t *testing.T) {
 // stack's prune lease (another run holds it; one that was killed holds it
 // for up to a minute) waited without a word, and on a terminal looked
 // hung. On a terminal the spinner says what it waits for, and -v says so
-// in a note; from cron it stays quiet.
+// in a note; from cron it stays quiet. With --json (no spinner) a terminal
+// gets the note as a plain line, and cron still nothing.
 func TestAPruneWaitingForAnotherSaysSo(t *testing.T) {
 	run := func(t *testing.T, tty bool, mut func(*Options), until func(string) bool) string {
 		t.Helper()
@@ -613,6 +614,21 @@ func TestAPruneWaitingForAnotherSaysSo(t *testing.T) {
 	})
 	t.Run("from cron nothing is said", func(t *testing.T) {
 		if got := run(t, false, func(*Options) {}, nil); got != "" {
+			t.Errorf("stderr %q; want nothing", got)
+		}
+	})
+	// --json draws no spinner: on a terminal the note is a plain line,
+	// once; piped (the README's cron line) it stays quiet, as without
+	// --json ("Quiet for cron": a run that deleted nothing prints nothing).
+	t.Run("--json on a terminal notes it plainly", func(t *testing.T) {
+		const note = "note: another prune-stale holds the stack's prune lease: waiting for it to finish"
+		got := run(t, true, func(o *Options) { o.JSON = true }, nil)
+		if strings.Count(got, note) != 1 || strings.Contains(got, "\x1b") || strings.Contains(got, "\r") {
+			t.Errorf("stderr %q; want the note once, as a plain line", got)
+		}
+	})
+	t.Run("--json from cron nothing is said", func(t *testing.T) {
+		if got := run(t, false, func(o *Options) { o.JSON = true }, nil); got != "" {
 			t.Errorf("stderr %q; want nothing", got)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -568,6 +569,9 @@ func Run(ctx context.Context, opts *Options) error {
 	defer stopStats()
 	go logStats(gctx, logger, gw, stats)
 	brokerDone := make(chan struct{}) // closed once the broker has returned
+	// holding counts the batches the broker has in hand (broker.Holding):
+	// the shutdown says it finishes them only when there are some.
+	var holding atomic.Int32
 	if !opts.NoBroker {
 		// In process: no HTTP hop, one prepared frame per body; the
 		// Management API stays for other processes and AWS. The faults
@@ -586,6 +590,10 @@ func Run(ctx context.Context, opts *Options) error {
 			Now:         opts.Now,
 			Logger:      logger.With("component", "broker"),
 			Mapping:     b.Config.Mapping,
+			Holding: func() func() {
+				holding.Add(1)
+				return func() { holding.Add(-1) }
+			},
 		}
 		g.Go(func() error {
 			defer close(brokerDone)
@@ -624,7 +632,9 @@ func Run(ctx context.Context, opts *Options) error {
 		// were found gone and the message deleted. It receives no more;
 		// what waits in the queue is for the next broker.
 		if !opts.NoBroker {
-			logger.Info("shutting down: finishing the messages in hand")
+			if holding.Load() > 0 {
+				logger.Info("shutting down: finishing the messages in hand")
+			}
 			if opts.awaitingBroker != nil {
 				opts.awaitingBroker()
 			}

@@ -944,8 +944,9 @@ type inHandServe struct {
 	cancel   context.CancelFunc
 	awaiting chan struct{} // closed when Ctrl-C's shutdown waits for the broker
 	release  chan struct{}
-	frames   chan string // what the client reads: each message, then the error that ended it
-	done     chan error  // serve's end
+	frames   chan string                  // what the client reads: each message, then the error that ended it
+	done     chan error                   // serve's end
+	logs     interface{ String() string } // serve's log (stderr): read once it has ended
 }
 
 // serveWithAMessageInHand starts serve, connects Friendless (updates) and
@@ -954,7 +955,9 @@ type inHandServe struct {
 func serveWithAMessageInHand(t *testing.T) *inHandServe {
 	t.Helper()
 	opts := testOptions(t)
-	s := &inHandServe{awaiting: make(chan struct{}), release: make(chan struct{}), frames: make(chan string, 4), done: make(chan error, 1)}
+	ios, _, _, logs := iostreams.Test()
+	opts.IO, opts.Quiet = ios, false
+	s := &inHandServe{awaiting: make(chan struct{}), release: make(chan struct{}), frames: make(chan string, 4), done: make(chan error, 1), logs: logs}
 	inHand := make(chan struct{})
 	var once sync.Once
 	open := opts.Backend
@@ -1060,6 +1063,31 @@ func TestCtrlCWhileAMessageIsInHandDeliversItBeforeTheCloseFrame(t *testing.T) {
 		t.Errorf("the client read %q; want the message, then the close frame 1001", got)
 	}
 	s.wait(t)
+}
+
+// TestTheShutdownSaysItFinishesMessagesOnlyWhenTheBrokerHoldsSome: serve
+// logged "shutting down: finishing the messages in hand" on every Ctrl-C,
+// also when its broker held none (and so waited for nothing). It says so
+// only when the broker has messages in hand.
+func TestTheShutdownSaysItFinishesMessagesOnlyWhenTheBrokerHoldsSome(t *testing.T) {
+	const finishing = "shutting down: finishing the messages in hand"
+	opts := testOptions(t)
+	ios, _, _, errOut := iostreams.Test()
+	opts.IO, opts.Quiet = ios, false
+	stop := startServe(t, opts)
+	stop()
+	if logged := errOut.String(); strings.Contains(logged, finishing) || !strings.Contains(logged, "shutting down: closing connections") {
+		t.Errorf("an idle serve stopped by Ctrl-C logged:\n%s\nwant the connections closed, and no messages in hand", logged)
+	}
+
+	s := serveWithAMessageInHand(t)
+	s.cancel()
+	<-s.awaiting
+	close(s.release)
+	s.wait(t)
+	if logged := s.logs.String(); !strings.Contains(logged, finishing) {
+		t.Errorf("a serve stopped with a message in hand logged:\n%s\nwant %q", logged, finishing)
+	}
 }
 
 // TestAClientConnectingDuringTheShutdownIsToldSo: from Ctrl-C on, while
