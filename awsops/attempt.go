@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -49,6 +50,16 @@ type ClientOption func(*clientOptions)
 
 type clientOptions struct {
 	attemptTimeout time.Duration
+	check          func(*http.Response) error
+}
+
+// WithResponseCheck has NewManagementClient pass every HTTP answer to
+// check before the SDK reads it: an error from check fails the call as
+// one that got no answer (the body is closed unread), wrapping that
+// error. The local backend's pusher checks so that the answer is its
+// gateway's (pubsub.GatewayIDHeader); other clients ignore it.
+func WithResponseCheck(check func(*http.Response) error) ClientOption {
+	return func(o *clientOptions) { o.check = check }
 }
 
 // WithAttemptTimeout sets the bound of each HTTP attempt (when not given or

@@ -48,15 +48,37 @@ func NewManagementClient(cfg aws.Config, endpoint string, concurrency int, opts 
 		t.IdleConnTimeout = managementIdleTimeout
 		loopback.Transport(t)
 	})
+	var client apigatewaymanagementapi.HTTPClient = httpClient
+	if c.check != nil {
+		client = checkedClient{client, c.check}
+	}
 	return apigatewaymanagementapi.NewFromConfig(cfg, func(o *apigatewaymanagementapi.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
-		o.HTTPClient = httpClient
+		o.HTTPClient = client
 		o.RetryMaxAttempts = 1
 		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if r := endpointRegion(endpoint); r != "" {
 			o.Region = r
 		}
 	})
+}
+
+// checkedClient passes each answer to check (WithResponseCheck).
+type checkedClient struct {
+	apigatewaymanagementapi.HTTPClient
+	check func(*http.Response) error
+}
+
+func (c checkedClient) Do(r *http.Request) (*http.Response, error) {
+	resp, err := c.HTTPClient.Do(r)
+	if err != nil {
+		return resp, err
+	}
+	if err := c.check(resp); err != nil {
+		_ = resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
 }
 
 // executeAPIHost matches an API Gateway API's default domain, which names

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/filelock"
 	"github.com/socks-dev/socks/local"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -29,6 +31,11 @@ const (
 	MetaGatewayWebSocket  = "gateway.websocket"
 	MetaGatewayManagement = "gateway.management"
 	MetaGatewayPID        = "gateway.pid"
+	// MetaGatewayID is the gateway's run ID (gateway.Gateway.ID), which
+	// it sends in pubsub.GatewayIDHeader on every Management API answer:
+	// the pusher of a process that follows the gateway takes no answer
+	// without it (another program at the recorded address).
+	MetaGatewayID = "gateway.id"
 	// MetaGatewayClosed is written by a gateway that stopped cleanly: how
 	// many clients it closed, and when (Unix milliseconds), as
 	// "CLIENTS@MS". The next serve reads and deletes it, and waits for
@@ -495,7 +502,9 @@ func (b *Backend) WebSocketURL(ctx context.Context) (string, error) {
 // Pusher returns a Management API pusher for the backend, with keep-alive
 // sized to concurrency. On the local backend it follows the state dir's
 // gateway to a new address when the one it found cannot be reached any
-// more (a serve started again elsewhere).
+// more (a serve started again elsewhere), and takes no answer but that
+// gateway's (NotThisGatewayError): another program may listen at the
+// address a stopped serve left.
 func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, error) {
 	_, mgmt, err := b.Gateway(ctx)
 	if err != nil {
@@ -504,16 +513,28 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 	if b.AWS != nil {
 		return awsops.NewPusher(awsops.NewManagementClient(*b.AWS, mgmt, concurrency)), nil
 	}
-	p, err := b.LocalPusher(mgmt, concurrency)
+	if b.DB == nil {
+		return b.LocalPusher(mgmt, concurrency) // serve on the AWS backend: its own gateway
+	}
+	id, err := b.gatewayID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if b.DB == nil {
-		return p, nil // serve on the AWS backend: its own gateway
+	p, err := b.localPusher(mgmt, id, concurrency)
+	if err != nil {
+		return nil, err
 	}
 	f := &followingPusher{b: b, concurrency: concurrency}
-	f.at.Store(&pusherAt{mgmt: mgmt, p: p})
+	f.at.Store(&pusherAt{mgmt: mgmt, id: id, p: p})
 	return f, nil
+}
+
+// gatewayID returns the run ID the local gateway recorded beside its
+// address (MetaGatewayID), or "" when it recorded none (a serve of an
+// older socks).
+func (b *Backend) gatewayID(ctx context.Context) (string, error) {
+	id, _, err := b.DB.GetMeta(ctx, MetaGatewayID)
+	return id, err
 }
 
 // LocalPusher is the pusher for a local gateway of this state dir: it
@@ -521,20 +542,60 @@ func (b *Backend) Pusher(ctx context.Context, concurrency int) (store.Pusher, er
 // gateway on a non-loopback address requires it), else with dummy
 // credentials.
 func (b *Backend) LocalPusher(endpoint string, concurrency int) (store.Pusher, error) {
+	return b.localPusher(endpoint, "", concurrency)
+}
+
+// localPusher is LocalPusher taking, when id is not "", only the answers
+// of the gateway whose run ID is id.
+func (b *Backend) localPusher(endpoint, id string, concurrency int) (store.Pusher, error) {
+	var opts []awsops.ClientOption
+	if id != "" {
+		opts = append(opts, awsops.WithResponseCheck(checkGatewayID(endpoint, id)))
+	}
 	creds, ok, err := ReadManagementKeys(b.Config.ManagementKeysPath())
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		return SignedLocalPusher(endpoint, concurrency, creds), nil
+		return SignedLocalPusher(endpoint, concurrency, creds, opts...), nil
 	}
-	return LocalPusher(endpoint, concurrency), nil
+	return LocalPusher(endpoint, concurrency, opts...), nil
+}
+
+// NotThisGatewayError is a call's failure when what answered at the
+// gateway's recorded address is not the gateway that recorded it: its
+// answer did not carry that gateway's run ID (pubsub.GatewayIDHeader).
+// The serve stopped and another program listens at its port now (or
+// another serve, of another state dir): nothing of the answer is taken,
+// not even a 200 or a 410, and the call counts as failed (the broker
+// retries it; the message stays queued).
+type NotThisGatewayError struct {
+	Addr string
+}
+
+func (e *NotThisGatewayError) Error() string {
+	return "the server at " + e.Addr + " is not this state dir's socks serve (its answer did not carry the gateway's ID; another program may listen at the port of a serve that stopped): nothing was delivered, and the message stays queued until `socks serve` runs again"
+}
+
+// checkGatewayID returns the check (awsops.WithResponseCheck) that an
+// answer from endpoint is the gateway's whose run ID is id.
+func checkGatewayID(endpoint, id string) func(*http.Response) error {
+	addr := endpoint
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	return func(r *http.Response) error {
+		if r.Header.Get(pubsub.GatewayIDHeader) != id {
+			return &NotThisGatewayError{Addr: addr}
+		}
+		return nil
+	}
 }
 
 // LocalPusher is the pusher for a local gateway's Management API endpoint:
 // the same SDK client code as on AWS, with dummy credentials.
-func LocalPusher(endpoint string, concurrency int) store.Pusher {
-	return awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), endpoint, concurrency))
+func LocalPusher(endpoint string, concurrency int, opts ...awsops.ClientOption) store.Pusher {
+	return awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), endpoint, concurrency, opts...))
 }
 
 // httpToWS turns an http(s) base URL into ws(s).

@@ -168,8 +168,8 @@ var keyFiles atomicfile.Writer
 
 // SignedLocalPusher is the pusher for a local gateway that requires signed
 // calls: the same SDK client as on AWS, signing with creds.
-func SignedLocalPusher(endpoint string, concurrency int, creds aws.Credentials) store.Pusher {
+func SignedLocalPusher(endpoint string, concurrency int, creds aws.Credentials, opts ...awsops.ClientOption) store.Pusher {
 	cfg := awsops.LocalConfig()
 	cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
-	return awsops.NewPusher(awsops.NewManagementClient(cfg, endpoint, concurrency))
+	return awsops.NewPusher(awsops.NewManagementClient(cfg, endpoint, concurrency, opts...))
 }

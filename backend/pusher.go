@@ -27,7 +27,11 @@ const refollowEvery = 250 * time.Millisecond
 // gateway there is another one (one runs per state dir), so a call made
 // twice reaches no client twice (a connection ID of the old gateway is
 // gone from the new one). Without a record, or with the same one, the
-// call's own error stands (the broker retries it).
+// call's own error stands (the broker retries it). An answer at the
+// address that does not carry the recorded gateway's run ID is no answer
+// of it (NotThisGatewayError: another program took the port of a serve
+// that stopped): the call fails the same way, the record is looked up
+// again, and no call is sent to that address any more.
 type followingPusher struct {
 	b           *Backend
 	concurrency int
@@ -39,19 +43,26 @@ type followingPusher struct {
 	looked time.Time // when the record was last looked up again
 }
 
-// pusherAt is a gateway's Management API address and the pusher for it.
+// pusherAt is a gateway's Management API address, its run ID ("" when
+// it recorded none) and the pusher for it, which takes that gateway's
+// answers only.
 type pusherAt struct {
-	mgmt string
-	p    store.Pusher
+	mgmt, id string
+	p        store.Pusher
+	// foreign is set once an answer from mgmt was not the gateway's
+	// (NotThisGatewayError): no call is sent there any more, so that
+	// the program listening there gets no more message bodies; they wait
+	// until the record names a gateway again.
+	foreign atomic.Pointer[NotThisGatewayError]
 }
 
 func (f *followingPusher) Post(ctx context.Context, id string, data []byte) error {
-	return follow(f, ctx, func(p store.Pusher) error { return p.Post(ctx, id, data) })
+	return follow(f, ctx, "PostToConnection", id, func(p store.Pusher) error { return p.Post(ctx, id, data) })
 }
 
 func (f *followingPusher) Get(ctx context.Context, id string) (store.ConnectionInfo, error) {
 	var info store.ConnectionInfo
-	err := follow(f, ctx, func(p store.Pusher) (err error) {
+	err := follow(f, ctx, "GetConnection", id, func(p store.Pusher) (err error) {
 		info, err = p.Get(ctx, id)
 		return err
 	})
@@ -59,37 +70,46 @@ func (f *followingPusher) Get(ctx context.Context, id string) (store.ConnectionI
 }
 
 func (f *followingPusher) Delete(ctx context.Context, id string) error {
-	return follow(f, ctx, func(p store.Pusher) error { return p.Delete(ctx, id) })
+	return follow(f, ctx, "DeleteConnection", id, func(p store.Pusher) error { return p.Delete(ctx, id) })
 }
 
-// follow makes call with the current pusher and, if it could not reach
-// the gateway, once more with the pusher of the address the record names
-// now, if another.
-func follow(f *followingPusher, ctx context.Context, call func(store.Pusher) error) error {
-	p, mgmt := f.current()
-	err := call(p)
-	if err == nil || !unreachable(err) {
+// follow makes call (op, on connection id) with the current pusher and,
+// if it could not reach the gateway or what answered was not the gateway
+// (NotThisGatewayError), once more with the pusher of the gateway the
+// record names now, if another. At an address known not to be the
+// gateway's, it looks the record up first, and without another gateway
+// there it fails the call unsent.
+func follow(f *followingPusher, ctx context.Context, op, id string, call func(store.Pusher) error) error {
+	at := f.at.Load()
+	if foreign := at.foreign.Load(); foreign != nil {
+		next, ok := f.moved(ctx, at)
+		if !ok {
+			return &store.PushError{Kind: store.KindOther, Op: op, ConnectionID: id, Err: foreign}
+		}
+		return call(next)
+	}
+	err := call(at.p)
+	var foreign *NotThisGatewayError
+	if errors.As(err, &foreign) {
+		at.foreign.Store(foreign)
+	} else if err == nil || !unreachable(err) {
 		return err
 	}
-	next, ok := f.moved(ctx, mgmt)
+	next, ok := f.moved(ctx, at)
 	if !ok {
 		return err
 	}
 	return call(next)
 }
 
-func (f *followingPusher) current() (store.Pusher, string) {
-	at := f.at.Load()
-	return at.p, at.mgmt
-}
-
-// moved returns the pusher for the gateway's address if it is no longer
-// used, as the record names it now (another call may have looked it up
-// already).
-func (f *followingPusher) moved(ctx context.Context, used string) (store.Pusher, bool) {
+// moved returns the pusher for the gateway if used is no longer it, as
+// the record names it now (another call may have looked it up already):
+// another address, or another run ID (a serve started again at the same
+// address).
+func (f *followingPusher) moved(ctx context.Context, used *pusherAt) (store.Pusher, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if at := f.at.Load(); at.mgmt != used {
+	if at := f.at.Load(); at != used {
 		return at.p, true
 	}
 	if time.Since(f.looked) < refollowEvery {
@@ -97,14 +117,18 @@ func (f *followingPusher) moved(ctx context.Context, used string) (store.Pusher,
 	}
 	f.looked = time.Now()
 	_, mgmt, err := f.b.Gateway(ctx)
-	if err != nil || mgmt == f.at.Load().mgmt {
-		return nil, false
-	}
-	p, err := f.b.LocalPusher(mgmt, f.concurrency)
 	if err != nil {
 		return nil, false
 	}
-	f.at.Store(&pusherAt{mgmt: mgmt, p: p})
+	id, err := f.b.gatewayID(ctx)
+	if err != nil || mgmt == used.mgmt && id == used.id {
+		return nil, false
+	}
+	p, err := f.b.localPusher(mgmt, id, f.concurrency)
+	if err != nil {
+		return nil, false
+	}
+	f.at.Store(&pusherAt{mgmt: mgmt, id: id, p: p})
 	return p, true
 }
 

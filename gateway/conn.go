@@ -108,6 +108,13 @@ func newID() string {
 	return base64.URLEncoding.EncodeToString(b[:])
 }
 
+// runID returns a new gateway's run ID: 128 random bits.
+func runID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // connSeq numbers this process's connections, from a random start.
 var connSeq atomic.Uint32
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/socks-dev/socks/faults"
+	"github.com/socks-dev/socks/pubsub"
 )
 
 func injector(t *testing.T, spec string) *faults.Injector {
@@ -67,9 +68,13 @@ func TestFaultsCanLoseDisconnectEvents(t *testing.T) {
 	h.mu.Unlock()
 }
 
+// TestFaultsReachTheManagementAPI: an injected 500 carries the gateway's
+// run ID too, as every Management API answer does: a broker beside it
+// takes it for the gateway's failure (a retry), not for another program's
+// answer.
 func TestFaultsReachTheManagementAPI(t *testing.T) {
 	h := newFakeHandler()
-	_, addr := start(t, h, Options{Faults: injector(t, "post500=1")})
+	g, addr := start(t, h, Options{Faults: injector(t, "post500=1")})
 	_, id := connect(t, h, addr)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/@connections/"+url.PathEscape(id), strings.NewReader(`"x"`))
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 test")
@@ -80,6 +85,9 @@ func TestFaultsReachTheManagementAPI(t *testing.T) {
 	defer resp.Body.Close()
 	if resp.StatusCode != 500 || resp.Header.Get("X-Amzn-Errortype") != "InternalServerErrorException" {
 		t.Fatalf("POST answered %s %q; want an injected 500", resp.Status, resp.Header.Get("X-Amzn-Errortype"))
+	}
+	if got := resp.Header.Get(pubsub.GatewayIDHeader); got != g.ID() {
+		t.Errorf("the injected 500 carries %s %q; want %q", pubsub.GatewayIDHeader, got, g.ID())
 	}
 }
 

@@ -291,6 +291,9 @@ type Gateway struct {
 	// requestIDs numbers the Management API's responses (see requestID).
 	requestIDs   atomic.Uint64
 	requestIDTag string
+	// id is this gateway's run ID (ID), and idHeader its header value.
+	id       string
+	idHeader []string
 
 	// fresh holds the accepted connections that have not sent a request
 	// yet (http.StateNew). Browsers open such sockets ahead of need; the
@@ -373,9 +376,13 @@ func New(opts Options) (*Gateway, error) {
 		},
 		conns:        make(map[string]*conn),
 		requestIDTag: newID()[:8],
+		id:           runID(),
 		shutdownDone: make(chan struct{}),
 		fresh:        make(map[net.Conn]struct{}),
 	}
+	// Shared by every answer, read-only: an Add would append to a copy
+	// (its capacity is its length).
+	g.idHeader = []string{g.id}[:1:1]
 	g.lost.max, g.lost.perPass, g.lost.first, g.lost.most = maxLostDisconnects, maxLostPerPass, opts.disconnectRetry, opts.disconnectRetryMax
 	g.lost.ctx, g.lost.cancel = context.WithCancel(context.Background())
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -603,6 +610,13 @@ func (g *Gateway) closeFresh() {
 	}
 }
 
+// ID returns this gateway's run ID: random, new with each gateway, and
+// sent in pubsub.GatewayIDHeader on every Management API answer. `socks
+// serve` records it in the state dir beside the gateway's address, so
+// that a process posting to that address can tell this gateway's answers
+// from another program's that took the port after it stopped.
+func (g *Gateway) ID() string { return g.id }
+
 // ManagementEndpoint returns the Management API endpoint of a gateway
 // serving on addr ("host:port"): "http://ADDR", or "http://ADDR/STAGE"
 // when a stage is set. Give it to the SDK client as its BaseEndpoint.
@@ -701,6 +715,9 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(p, connectionsPrefix):
 		id := strings.TrimPrefix(p, connectionsPrefix)
+		// On every answer, refusals and --faults' included: the caller
+		// takes none without it for this gateway's (see ID).
+		w.Header()[pubsub.GatewayIDHeader] = g.idHeader
 		if g.opts.Faults == nil {
 			g.serveManagement(w, r, id)
 			return

@@ -1362,6 +1362,38 @@ func TestTheManagementAPIPusherConforms(t *testing.T) {
 	runPusherSuite(t, func(g *Gateway, addr string) store.Pusher { return awsops.NewPusher(sdkClient(g, addr)) })
 }
 
+// TestEveryManagementAPIAnswerNamesTheGateway: every answer of the
+// Management API carries the gateway's run ID (pubsub.GatewayIDHeader),
+// refusals too, which `socks broker` checks on each; each gateway's is
+// its own. The conformance suite runs with a client that takes no answer
+// without it.
+func TestEveryManagementAPIAnswerNamesTheGateway(t *testing.T) {
+	var ids []string
+	runPusherSuite(t, func(g *Gateway, addr string) store.Pusher {
+		ids = append(ids, g.ID())
+		check := awsops.WithResponseCheck(func(r *http.Response) error {
+			if got := r.Header.Get(pubsub.GatewayIDHeader); got != g.ID() {
+				return fmt.Errorf("%s %s answered %d with %s %q; want %q", r.Request.Method, r.Request.URL.Path, r.StatusCode, pubsub.GatewayIDHeader, got, g.ID())
+			}
+			return nil
+		})
+		return awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), g.ManagementEndpoint(addr), 4, check))
+	})
+	g, addr := start(t, newFakeHandler(), Options{})
+	if len(ids) != 1 || ids[0] == "" || g.ID() == "" || g.ID() == ids[0] {
+		t.Errorf("run IDs %q and %q; want two, not empty, not equal", ids, g.ID())
+	}
+	for _, c := range []struct {
+		method string
+		auth   bool
+	}{{http.MethodPost, false}, {http.MethodPut, true}, {http.MethodPost, true}} {
+		resp := rawManagement(t, c.method, g.ManagementEndpoint(addr)+"/@connections/nobody", []byte("x"), c.auth)
+		if got := resp.Header.Get(pubsub.GatewayIDHeader); got != g.ID() {
+			t.Errorf("%s (signed %v) answered %d with %s %q; want %q", c.method, c.auth, resp.StatusCode, pubsub.GatewayIDHeader, got, g.ID())
+		}
+	}
+}
+
 // The broker inside `socks serve` posts in process: the same suite, the
 // same meanings.
 func TestTheInProcessPusherConforms(t *testing.T) {

@@ -20,6 +20,16 @@ const TimeMillis = "2006-01-02T15:04:05.000Z07:00"
 // Limits imposed by API Gateway WebSocket APIs. The local gateway enforces the
 // same numbers so that what works locally works on AWS.
 const (
+	// GatewayIDHeader carries, on every answer of the local gateway's
+	// Management API (`socks serve`), that gateway's run ID: random, new
+	// each time it starts, and recorded in the state dir beside its
+	// address. A process that posts to the recorded address (`socks
+	// broker`) takes an answer without it, or with another, for no answer
+	// of this state dir's gateway: whatever listens at the address now may
+	// be another program that took the port. API Gateway sends none, and
+	// nothing checks it there.
+	GatewayIDHeader = "X-Socks-Gateway-Id"
+
 	// MaxMessageBytes is the largest message API Gateway delivers (128 KB).
 	MaxMessageBytes = 128 * 1024
 	// MaxFrameBytes is the largest single WebSocket frame (32 KB).

@@ -31,11 +31,21 @@ type gateway struct {
 	mu    sync.Mutex
 	posts map[string][]string
 	got   chan struct{}
+	// id, when not "", is the run ID the gateway answers with
+	// (pubsub.GatewayIDHeader).
+	id string
 }
 
-func newGateway(t *testing.T) (*gateway, string) {
-	g := &gateway{posts: map[string][]string{}, got: make(chan struct{}, 16)}
+func newGateway(t *testing.T) (*gateway, string) { return newGatewayRun(t, "") }
+
+// newGatewayRun is newGateway answering with the run ID id, as `socks
+// serve` recorded it (backend.MetaGatewayID).
+func newGatewayRun(t *testing.T, id string) (*gateway, string) {
+	g := &gateway{posts: map[string][]string{}, got: make(chan struct{}, 16), id: id}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.id != "" {
+			w.Header().Set(pubsub.GatewayIDHeader, g.id)
+		}
 		id, ok := strings.CutPrefix(r.URL.EscapedPath(), "/@connections/")
 		if !ok || r.Method != http.MethodPost {
 			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
@@ -565,5 +575,63 @@ func TestCtrlCSaysTheBrokerFinishesMessagesOnlyWhenItHoldsSome(t *testing.T) {
 	}
 	if p := opts.Stopping.Pending(); len(p) != 0 {
 		t.Errorf("after the run: %+v still recorded", p)
+	}
+}
+
+// TestAProgramThatTookTheGatewaysPortGetsNoDeliveryCounted: the serve
+// the broker posts to stopped, and another program took its port,
+// answering every call 200. Its answers do not carry the gateway's run ID
+// (recorded in the state dir): the delivery is a retry, not done, and the
+// message stays on the queue; once a serve runs again (elsewhere), it is
+// delivered there, once. The 200 counted it done and the broker deleted
+// it: lost.
+func TestAProgramThatTookTheGatewaysPortGetsNoDeliveryCounted(t *testing.T) {
+	stranger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(stranger.Close)
+	b := localBackend(t, stranger.URL)
+	if err := b.DB.SetMeta(t.Context(), backend.MetaGatewayID, "run-of-the-serve-that-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Queue.Send(t.Context(), []byte(`{"users":["alice"],"topics":["updates"],"body":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	opts, out, logs := brokerOpts(b)
+	opts.Once = true
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "received=1 done=0 retry=1 dead_lettered=0\n" {
+		t.Errorf("stdout %q; want the delivery retried, not done; logs:\n%s", got, logs)
+	}
+	if want := "is not this state dir's socks serve"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, logs)
+	}
+	if _, err := b.Store.GetConnection(t.Context(), "conn-alice"); err != nil {
+		t.Errorf("alice's record: %v; want it kept", err)
+	}
+	// Still on the queue (hidden until its retry): give it back now.
+	if n, err := b.DB.Queue().GiveBackInFlight(t.Context()); err != nil || n != 1 {
+		t.Fatalf("%d messages on the queue in flight (%v); want the one still there", n, err)
+	}
+
+	// A serve runs again, elsewhere: the message is delivered there.
+	g, mgmt := newGatewayRun(t, "run-2")
+	for k, v := range map[string]string{backend.MetaGatewayID: "run-2", backend.MetaGatewayWebSocket: "ws" + strings.TrimPrefix(mgmt, "http"), backend.MetaGatewayManagement: mgmt} {
+		if err := b.DB.SetMeta(t.Context(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, out, logs = brokerOpts(b)
+	opts.Once = true
+	if err := brokerRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "received=1 done=1 retry=0 dead_lettered=0\n" {
+		t.Errorf("stdout %q once a serve runs again; logs:\n%s", got, logs)
+	}
+	if got := g.bodies("conn-alice"); len(got) != 1 || got[0] != `"hi"` {
+		t.Errorf("alice got %q; want the message once", got)
 	}
 }

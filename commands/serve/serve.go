@@ -517,7 +517,7 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 			defer release()
 		}
-		if err := record(ctx, b, wsURL, mgmtURL); err != nil {
+		if err := record(ctx, b, wsURL, mgmtURL, gw.ID()); err != nil {
 			_ = ln.Close()
 			return err
 		}
@@ -846,13 +846,18 @@ func runningError(ctx context.Context, b *backend.Backend) error {
 	return fmt.Errorf("%w (starting, stopping, or its address is not reachable yet): stop it first, or use another --state-dir", backend.ErrGatewayRunning)
 }
 
-func record(ctx context.Context, b *backend.Backend, ws, mgmt string) error {
-	for k, v := range map[string]string{
-		backend.MetaGatewayWebSocket:  ws,
-		backend.MetaGatewayManagement: mgmt,
-		backend.MetaGatewayPID:        strconv.Itoa(os.Getpid()),
+// record makes the gateway known in the state file: where it listens,
+// its pid, and its run ID (gateway.Gateway.ID), which a broker beside it
+// checks on every answer from that address. The ID goes first: a broker
+// that reads the address reads this gateway's ID with it.
+func record(ctx context.Context, b *backend.Backend, ws, mgmt, id string) error {
+	for _, kv := range [][2]string{
+		{backend.MetaGatewayID, id},
+		{backend.MetaGatewayWebSocket, ws},
+		{backend.MetaGatewayManagement, mgmt},
+		{backend.MetaGatewayPID, strconv.Itoa(os.Getpid())},
 	} {
-		if err := b.DB.SetMeta(ctx, k, v); err != nil {
+		if err := b.DB.SetMeta(ctx, kv[0], kv[1]); err != nil {
 			return fmt.Errorf("recording the gateway in the state file: %w", err)
 		}
 	}
@@ -898,7 +903,7 @@ func forget(b *backend.Backend, mgmt string) {
 	if cur, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayManagement); err != nil || !ok || cur != mgmt {
 		return
 	}
-	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
+	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID, backend.MetaGatewayID} {
 		_ = b.DB.DeleteMeta(ctx, k)
 	}
 }
@@ -911,7 +916,7 @@ func forget(b *backend.Backend, mgmt string) {
 // The next serve needs nothing of it, unlike the connection records and
 // what a clean stop left (kept until this one listens).
 func forgetKilled(ctx context.Context, b *backend.Backend) error {
-	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID} {
+	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID, backend.MetaGatewayID} {
 		if err := b.DB.DeleteMeta(ctx, k); err != nil {
 			return fmt.Errorf("deleting the record of a gateway that was killed: %w", err)
 		}

@@ -897,6 +897,41 @@ func TestARecordLeftByAKilledGatewayDoesNotBlockTheNextWhenItsPortIsReused(t *te
 	stop()
 }
 
+// TestServeRecordsTheRunIDItAnswersWith: serve records its gateway's run
+// ID beside its address, and its Management API answers with it, which a
+// broker beside it checks on each answer (a program that took the port of
+// a serve that stopped answers without it); it goes with the record.
+func TestServeRecordsTheRunIDItAnswersWith(t *testing.T) {
+	opts := testOptions(t)
+	b, err := opts.Backend(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startServe(t, opts)
+	id, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayID)
+	if err != nil || !ok || id == "" {
+		t.Fatalf("run ID recorded %q (%v, %v)", id, ok, err)
+	}
+	mgmt, _, _ := b.DB.GetMeta(context.Background(), backend.MetaGatewayManagement)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, mgmt+"/@connections/nobody", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get(pubsub.GatewayIDHeader); got != id {
+		t.Errorf("the gateway answered %d with %s %q; want the recorded %q", resp.StatusCode, pubsub.GatewayIDHeader, got, id)
+	}
+	stop()
+	if v, ok, err := b.DB.GetMeta(context.Background(), backend.MetaGatewayID); err != nil || ok {
+		t.Errorf("run ID left behind: %q %v %v", v, ok, err)
+	}
+}
+
 // TestCtrlCWhileStartingEndsCleanly: Ctrl-C while serve records itself
 // ends it as a cancellation, never with an error from inside the
 // database ("sql: transaction has already been committed or rolled
