@@ -896,6 +896,10 @@ func takeClosed(ctx context.Context, b *backend.Backend, now time.Time) (int, er
 	return clients, nil
 }
 
+// gatewayKeys are the state file's meta keys of the gateway record
+// (record): forget and forgetKilled take all of them out.
+var gatewayKeys = [...]string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID, backend.MetaGatewayID}
+
 // forget removes the gateway record, unless another gateway replaced it.
 func forget(b *backend.Backend, mgmt string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -903,7 +907,7 @@ func forget(b *backend.Backend, mgmt string) {
 	if cur, ok, err := b.DB.GetMeta(ctx, backend.MetaGatewayManagement); err != nil || !ok || cur != mgmt {
 		return
 	}
-	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID, backend.MetaGatewayID} {
+	for _, k := range gatewayKeys {
 		_ = b.DB.DeleteMeta(ctx, k)
 	}
 }
@@ -916,7 +920,7 @@ func forget(b *backend.Backend, mgmt string) {
 // The next serve needs nothing of it, unlike the connection records and
 // what a clean stop left (kept until this one listens).
 func forgetKilled(ctx context.Context, b *backend.Backend) error {
-	for _, k := range []string{backend.MetaGatewayWebSocket, backend.MetaGatewayManagement, backend.MetaGatewayPID, backend.MetaGatewayID} {
+	for _, k := range gatewayKeys {
 		if err := b.DB.DeleteMeta(ctx, k); err != nil {
 			return fmt.Errorf("deleting the record of a gateway that was killed: %w", err)
 		}
