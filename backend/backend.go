@@ -545,6 +545,24 @@ func (b *Backend) LocalPusher(endpoint string, concurrency int) (store.Pusher, e
 	return b.localPusher(endpoint, "", concurrency)
 }
 
+// RecordedGatewayPusher is LocalPusher for the gateway the local state
+// dir records at endpoint: it takes only the answers that carry the run
+// ID recorded beside the address (NotThisGatewayError otherwise: another
+// program may listen at the port of a serve that stopped), as the
+// broker's pusher does, and any answer when none is recorded (a serve of
+// an older socks). Unlike Pusher it asks endpoint only, following no
+// serve elsewhere: `socks doctor` reports what answers there.
+func (b *Backend) RecordedGatewayPusher(ctx context.Context, endpoint string, concurrency int) (store.Pusher, error) {
+	if b.DB == nil {
+		return b.LocalPusher(endpoint, concurrency)
+	}
+	id, err := b.gatewayID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.localPusher(endpoint, id, concurrency)
+}
+
 // localPusher is LocalPusher taking, when id is not "", only the answers
 // of the gateway whose run ID is id.
 func (b *Backend) localPusher(endpoint, id string, concurrency int) (store.Pusher, error) {

@@ -278,6 +278,12 @@ func TestDoctorNamesEachProblem(t *testing.T) {
 	})
 
 	db := s.openState()
+	// The answers below are the recorded gateway's: they carry its run
+	// ID, as the doctor takes no other's.
+	id, _, err := db.GetMeta(testContext(t, commandTimeout), backend.MetaGatewayID)
+	if err != nil || id == "" {
+		t.Fatalf("the gateway's run ID: %q, %v; want the one serve recorded", id, err)
+	}
 	for _, tc := range []struct {
 		status int
 		says   []string
@@ -287,6 +293,7 @@ func TestDoctorNamesEachProblem(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("an endpoint answering %d is explained", tc.status), func(t *testing.T) {
 			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set(pubsub.GatewayIDHeader, id)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(tc.status)
 				_, _ = w.Write([]byte(`{"message":"nope"}`))
@@ -324,6 +331,23 @@ func TestDoctorNamesEachProblem(t *testing.T) {
 			}
 		})
 	}
+	// Another program at the killed serve's address, answering as a
+	// Management API (410) without the run ID serve recorded.
+	t.Run("another program at the gateway's address is not taken for it", func(t *testing.T) {
+		stranger := opstest.APIServer(t, http.StatusGone, "GoneException")
+		if err := db.SetMeta(testContext(t, commandTimeout), backend.MetaGatewayManagement, stranger); err != nil {
+			t.Fatal(err)
+		}
+		r := s.run("doctor")
+		if r.code != 1 {
+			t.Errorf("exit %d; want 1\n%s", r.code, r)
+		}
+		for _, want := range []string{"fail\tlocal gateway\t", "warn\tmanagement API\twhat answers at " + stranger + " is not this state dir's `socks serve`", "another program may have taken its port", "start `socks serve` again"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("output does not say %q:\n%s", want, r.stdout)
+			}
+		}
+	})
 }
 
 // TestDeadLetterRedriveDelivers dead-letters a valid envelope (as the

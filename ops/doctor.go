@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
@@ -535,12 +536,17 @@ func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 		return fail(fmt.Sprintf("%s answered GET @connections for a made-up connection ID as if it existed", at),
 			"the endpoint is not an API Gateway Management API: "+endpointFix(env))
 	}
-	var pe *store.PushError
+	var (
+		pe      *store.PushError
+		foreign *backend.NotThisGatewayError
+	)
 	status := 0
 	if errors.As(err, &pe) {
 		status = pe.Status
 	}
 	switch {
+	case errors.As(err, &foreign):
+		return notThisGateway(at, env)
 	case store.PushErrorKindOf(err) == store.KindGone:
 		// Only a 410: a 400 refuses the well-formed ID made up here,
 		// which API Gateway does not.
@@ -561,6 +567,20 @@ func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 		return fail(fmt.Sprintf("%s did not answer within %s", at, checkTimeout), "check that the endpoint's host is reachable from here")
 	}
 	return fail(fmt.Sprintf("GET @connections at %s failed: %v", at, err), endpointFix(env))
+}
+
+// notThisGateway is the Management API check's result when what answered
+// at the local gateway's recorded address is not that gateway: its answer
+// lacked the run ID the gateway recorded (backend.NotThisGatewayError).
+// It fails, or warns where the gateway check fails already because the
+// gateway lock says that no serve runs (as for any answer there).
+func notThisGateway(at string, env *Env) Result {
+	detail := fmt.Sprintf("what answers at %s is not this state dir's `socks serve` (its answer does not carry the run ID the serve recorded): another program may have taken its port", at)
+	fix := "start `socks serve` again (with another --addr if that address stays taken); until then the broker delivers nothing there, and messages stay queued"
+	if env.Gateway.Stale {
+		return warn(detail+"; this state dir's gateway is not running", fix)
+	}
+	return fail(detail, fix)
 }
 
 func endpointFix(env *Env) string {

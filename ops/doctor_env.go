@@ -77,7 +77,9 @@ func GatherEnv(ctx context.Context, cfg config.Config, open, openReadOnly func(c
 		}
 		if env.Gateway.Recorded() {
 			env.Endpoint = env.Gateway.Management
-			env.Pusher, env.PusherErr = b.LocalPusher(env.Endpoint, 1)
+			// Only the recorded gateway's answers count: another
+			// program may listen at the port of a serve that stopped.
+			env.Pusher, env.PusherErr = b.RecordedGatewayPusher(ctx, env.Endpoint, 1)
 		}
 		return env
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ops/opstest"
+	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -442,5 +445,100 @@ func TestAStateFileHeldLockedIsReported(t *testing.T) {
 	}
 	if r := gather(); r.Status != ops.StatusOK {
 		t.Errorf("state file, the lock let go: %+v; want ok", r)
+	}
+}
+
+// TestTheManagementAPICheckTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress:
+// the doctor asked the local gateway's recorded address with a pusher
+// that took any answer, so another program listening at a stopped
+// serve's port (answering as a Management API, 410, without the run ID
+// the gateway recorded) was reported a healthy Management API whenever
+// the gateway lock could not tell (no lock file) or a serve held it (one
+// starting again, its new address not recorded yet). What answers there
+// is now checked as the broker checks it: not this state dir's serve, it
+// fails, or warns where the gateway check already fails (the lock says
+// no serve runs). The serve's own answer, or any answer where the serve
+// (of an older socks) recorded no run ID, is ok as before.
+func TestTheManagementAPICheckTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T) {
+	stranger := opstest.APIServer(t, 410, "GoneException")
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(pubsub.GatewayIDHeader, "run-1")
+		w.Header().Set("X-Amzn-Errortype", "GoneException")
+		w.WriteHeader(http.StatusGone)
+		_, _ = w.Write([]byte(`{"message":"gone"}`))
+	}))
+	t.Cleanup(gateway.Close)
+	const (
+		noLockFile = iota // the lock cannot tell (GatewayRunning's known is false)
+		lockHeld          // a serve holds the lock
+		lockFree          // the lock says no serve runs
+	)
+	for _, tc := range []struct {
+		name    string
+		mgmt    string
+		id      string // the run ID recorded
+		lock    int
+		gateway ops.Status
+		status  ops.Status
+	}{
+		{"another program where the lock cannot tell fails", stranger, "run-1", noLockFile, ops.StatusOK, ops.StatusFail},
+		{"another program while a serve holds the lock fails", stranger, "run-1", lockHeld, ops.StatusOK, ops.StatusFail},
+		{"another program where the lock says no serve runs warns beside the failed gateway check", stranger, "run-1", lockFree, ops.StatusFail, ops.StatusWarn},
+		{"the recorded serve's own answer is ok", gateway.URL, "run-1", lockHeld, ops.StatusOK, ops.StatusOK},
+		{"any answer is ok where the serve recorded no run ID (an older socks)", stranger, "", lockHeld, ops.StatusOK, ops.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Config{Backend: config.BackendLocal, StateDir: t.TempDir()}
+			b, err := backend.Open(ctxT(t), cfg, backend.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			for k, v := range map[string]string{backend.MetaGatewayWebSocket: "ws" + strings.TrimPrefix(tc.mgmt, "http") + "/", backend.MetaGatewayManagement: tc.mgmt, backend.MetaGatewayPID: "7", backend.MetaGatewayID: tc.id} {
+				if err := b.DB.SetMeta(ctxT(t), k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			switch tc.lock {
+			case lockHeld:
+				release, locked, err := b.HoldGateway()
+				if err != nil || !locked {
+					t.Fatalf("holding the gateway lock: %v (locked %v)", err, locked)
+				}
+				defer release()
+			case lockFree:
+				if err := os.WriteFile(filepath.Join(cfg.StateDir, backend.GatewayLockFile), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			release, err := b.HoldBroker()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			env := ops.GatherEnv(ctxT(t), cfg, func(context.Context) (*backend.Backend, error) { return b, nil }, nil, now)
+			rep := ops.RunChecks(ctxT(t), env, ops.Checks(config.BackendLocal))
+			if g := find(rep, "local gateway"); g.Status != tc.gateway {
+				t.Errorf("local gateway: %+v; want %s", g, tc.gateway)
+			}
+			r := find(rep, "management API")
+			if r.Status != tc.status {
+				t.Fatalf("management API: %+v; want %s", r, tc.status)
+			}
+			if tc.status == ops.StatusOK {
+				if !strings.Contains(r.Detail, "410 Gone") {
+					t.Errorf("management API: %+v; want the 410 it answered", r)
+				}
+				return
+			}
+			for _, p := range []string{"at " + tc.mgmt + " is not this state dir's `socks serve`", "another program may have taken its port"} {
+				if !strings.Contains(r.Detail, p) {
+					t.Errorf("management API detail %q does not say %q", r.Detail, p)
+				}
+			}
+			if !strings.Contains(r.Fix, "start `socks serve` again") {
+				t.Errorf("management API fix %q; want it to say to start `socks serve` again", r.Fix)
+			}
+		})
 	}
 }

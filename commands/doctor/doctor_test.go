@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -311,6 +312,58 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 			t.Error("doctor created the state file")
 		}
 	})
+}
+
+// TestDoctorTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress: a
+// gateway that recorded its run ID holds the state dir's lock (a serve
+// starting again, its new address not recorded yet), and another program
+// listens at the recorded address, answering as a Management API (410)
+// without that ID. `socks doctor` reported a healthy Management API; it
+// fails that check, saying what answered is not this state dir's serve
+// and to start it again, in the plain output and in --json alike.
+func TestDoctorTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T) {
+	dir := t.TempDir()
+	stranger := opstest.APIServer(t, 410, "GoneException")
+	recordGateway(t, dir, stranger)
+	db, err := local.Open(context.Background(), filepath.Join(dir, config.StateFile), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.SetMeta(context.Background(), backend.MetaGatewayID, "run-1")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holdBroker(t, dir)
+	const (
+		detail = "is not this state dir's `socks serve`"
+		fix    = "start `socks serve` again"
+	)
+	r := run(t, dir, "doctor")
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(l, "\tmanagement API\t") {
+			line = l
+		}
+	}
+	if r.code != 1 || !strings.HasPrefix(line, "fail\tmanagement API\t") || !strings.Contains(line, stranger+" "+detail) ||
+		!strings.Contains(line, "another program may have taken its port") || !strings.Contains(line, fix) {
+		t.Errorf("exit %d, management API %q; want it failing: what answers at %s %s, and to %s\n%s", r.code, line, stranger, detail, fix, r.stdout)
+	}
+	js := run(t, dir, "doctor", "--json")
+	var rep ops.Report
+	if err := json.Unmarshal([]byte(js.stdout), &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, js.stdout)
+	}
+	var got ops.Result
+	for _, c := range rep.Checks {
+		if c.Name == "management API" {
+			got = c
+		}
+	}
+	if js.code != 1 || rep.OK || got.Status != ops.StatusFail || !strings.Contains(got.Detail, detail) || !strings.Contains(got.Fix, fix) {
+		t.Errorf("--json: exit %d, ok %v, management API %+v; want it failing as the plain output says", js.code, rep.OK, got)
+	}
 }
 
 func TestBrokerTimeoutOutOfRangeIsAUsageError(t *testing.T) {
