@@ -14,7 +14,7 @@ import (
 type Stopping struct {
 	mu   sync.Mutex
 	next int
-	work map[int]Work
+	work map[int]func() Work
 }
 
 // Work is one thing a command finishes after a first Ctrl-C.
@@ -30,17 +30,27 @@ type Work struct {
 // Add records w until done is called (once the work is done, or nothing
 // is left to finish). done may be called more than once.
 func (s *Stopping) Add(w Work) (done func()) {
+	return s.AddFunc(func() Work { return w })
+}
+
+// AddFunc records, until done is called, work that says what it is as the
+// command stands when asked: Pending calls now each time. What is left to
+// finish changes then without the command recording anything anew (serve
+// says it finishes messages only while its broker holds a batch, counted
+// as it takes each one). now is called from any goroutine, without s
+// locked.
+func (s *Stopping) AddFunc(now func() Work) (done func()) {
 	if s == nil {
 		return func() {}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.work == nil {
-		s.work = map[int]Work{}
+		s.work = map[int]func() Work{}
 	}
 	id := s.next
 	s.next++
-	s.work[id] = w
+	s.work[id] = now
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -54,10 +64,14 @@ func (s *Stopping) Pending() []Work {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Work, 0, len(s.work))
+	now := make([]func() Work, 0, len(s.work))
 	for _, id := range slices.Sorted(maps.Keys(s.work)) {
-		out = append(out, s.work[id])
+		now = append(now, s.work[id])
+	}
+	s.mu.Unlock()
+	out := make([]Work, len(now))
+	for i, f := range now {
+		out[i] = f()
 	}
 	return out
 }

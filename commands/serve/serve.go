@@ -424,7 +424,11 @@ func Run(ctx context.Context, opts *Options) error {
 		o.Now = now
 		opts = &o
 	}
-	defer opts.Stopping.Add(stoppingWork(opts.NoBroker, b.DB != nil))()
+	// holding counts the batches the broker has in hand (broker.Holding):
+	// Ctrl-C's note, and the shutdown's log, say it finishes them only
+	// when there are some.
+	var holding atomic.Int32
+	defer opts.Stopping.AddFunc(func() cmdutil.Work { return stoppingWork(holding.Load() > 0, b.DB != nil) })()
 	if forgot > 0 {
 		logger.Warn("deleted the connection records of a gateway that stopped without closing them (killed?)", "connections", forgot)
 	}
@@ -569,9 +573,6 @@ func Run(ctx context.Context, opts *Options) error {
 	defer stopStats()
 	go logStats(gctx, logger, gw, stats)
 	brokerDone := make(chan struct{}) // closed once the broker has returned
-	// holding counts the batches the broker has in hand (broker.Holding):
-	// the shutdown says it finishes them only when there are some.
-	var holding atomic.Int32
 	if !opts.NoBroker {
 		// In process: no HTTP hop, one prepared frame per body; the
 		// Management API stays for other processes and AWS. The faults
@@ -670,8 +671,9 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 // stoppingWork is what serve finishes after Ctrl-C, and what a second
-// one, stopping it at once, leaves behind.
-func stoppingWork(noBroker, local bool) cmdutil.Work {
+// one, stopping it at once, leaves behind: the messages its broker has in
+// hand first, if any (inHand), then the connections.
+func stoppingWork(inHand, local bool) cmdutil.Work {
 	records := "the next socks serve on this state dir deletes their records and waits for them"
 	again := "is delivered again by the next broker"
 	if !local {
@@ -679,7 +681,7 @@ func stoppingWork(noBroker, local bool) cmdutil.Work {
 		again = "comes back on the queue after the visibility timeout"
 	}
 	left := "its clients got no close frame and no $disconnect ran for them; they reconnect, and " + records
-	if noBroker {
+	if !inHand {
 		return cmdutil.Work{What: "closing the connections, for at most " + shutdownGrace.String(), Left: left}
 	}
 	return cmdutil.Work{
