@@ -93,6 +93,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// Cobra called a stray word an unknown command of a command that
 		// has none; it is most often the rest of an unquoted value.
 		{"a stray argument is named, with a hint about quotes", []string{"publish", "--topic", "t", "--message", "hello", "world"}, "", dir, 2, `socks: publish takes no arguments, but got "world": a value with spaces needs quotes`},
+		// With no flag that takes a value before it, the stray word is no
+		// rest of a value: `socks subs list Friendless` was told about
+		// quotes, where --geek was missing.
+		{"a stray argument after no value is not called the rest of one", []string{"subs", "list", "--live", "Friendless"}, "", dir, 2, "socks: subs list takes no arguments, but got \"Friendless\": give values with their flags"},
+		{"a stray argument alone is not called the rest of a value", []string{"version", "extra"}, "", dir, 2, "socks: version takes no arguments, but got \"extra\": give values with their flags"},
 		{"a duration without a unit says what to give, in words", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "5"}, "", dir, 2, `--wait-timeout "5" is not a duration: give a number with a unit, as 30s, 5m or 2h`},
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
