@@ -167,7 +167,8 @@ known. A "state" line has "state": "connected" (with "url", "geek" and
 "reconnecting" (with "retryInMs", "attempt" and "maxAttempts", 0 left
 out), "renewing" or "closed" ("code" and "reason"); any of them may say
 what failed in "error". A "ping" line has "rttMs". Piped without --json,
-state and error lines go to standard error as text. An "error" line is the gateway's own error frame (API Gateway's
+state and error lines go to standard error as text. An "error" line is
+the gateway's own error frame (API Gateway's
 {"message","connectionId","requestId"}) answering nothing typed: not a
 message, so not counted by --count nor matched by --until.
 
