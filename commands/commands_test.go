@@ -81,6 +81,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
 		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		// Cobra's own suggestion stands on lines of its own, which the
+		// one line of an error showed as `"socks"  Did you mean this? \tpublish`.
+		{"a mistyped command suggests the right one, on one line", []string{"publsh", "--topic", "t"}, "", dir, 2, `socks: unknown command "publsh" for "socks": did you mean publish?`},
 		// `socks help nope` printed "Unknown help topic" and the whole
 		// usage on stdout, and exited 0.
 		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
