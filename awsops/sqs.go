@@ -709,7 +709,7 @@ func thousands(n int) string {
 }
 
 // otherReader is who holds or takes the dead letters a walk cannot.
-const otherReader = "another socks command reading them (a dlq list, show, redrive or purge, status or doctor)"
+const otherReader = "another socks command reading them (a dlq list, show, redrive or purge, or doctor)"
 
 // takenWords says why SQS refused to delete n walked dead letters with
 // their receipt (errTaken).

@@ -516,11 +516,15 @@ func TestARedriveWhoseDeleteFailsSaysToPurgeNotRerun(t *testing.T) {
 // time), hiding them as a dlq list does; a doctor run as a health check
 // every minute held dead letters that a redrive, purge or show then said
 // were held by "a dlq list, show, redrive or purge, or status", leaving
-// out the one command that held them.
+// out the one command that held them. It named "status" too, and socks
+// has no status command.
 func TestTheHeldErrorNamesDoctorAmongTheWalkers(t *testing.T) {
 	err := heldError("redriving", 2, nil, nil)
 	if !errors.Is(err, store.ErrDeadLettersHeld) || !strings.Contains(err.Error(), "doctor") {
 		t.Errorf("heldError = %v; want it to name doctor among the commands that hold dead letters", err)
+	}
+	if strings.Contains(err.Error(), "status") {
+		t.Errorf("heldError = %v; it names a status command, which socks does not have", err)
 	}
 }
 

@@ -268,7 +268,7 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 		return cmdutil.ExitNotFound
 	}
 	if cmdutil.IsUsage(err) || isCobraUsage(err) {
-		fmt.Fprintln(errOut, "socks: "+oneLine(err))
+		fmt.Fprintln(errOut, "socks: "+oneLine(cobraSuggestion(err)))
 		// No flag of the command fixes a broken config file or a value
 		// of an environment variable socks cannot take: the error names
 		// the file or the variable and what is wrong in it.
@@ -305,6 +305,19 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// cobraSuggestion words cobra's "unknown command" of the root, whose
+// suggestions stand on lines of their own ("...\n\nDid you mean
+// this?\n\tpublish\n", shown on one line as "  Did you mean this?
+// \tpublish"), as root words a noun's mistyped verb: ": did you mean
+// publish?". Any other error is returned as it is.
+func cobraSuggestion(err error) error {
+	head, list, ok := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
+	if !ok || !strings.HasPrefix(head, "unknown command ") {
+		return err
+	}
+	return errors.New(head + ": did you mean " + strings.Join(strings.Fields(list), " or ") + "?")
 }
 
 // oneLine is err's message on one line, for people: what it quotes from

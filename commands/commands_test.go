@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,6 +81,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// A typo after a noun printed the noun's help and exited 0, so a
 		// script's `socks subs lst` or `socks dlq redrvie --all` passed.
 		{"an unknown subcommand of a noun is a usage error", []string{"subs", "lst"}, "", dir, 2, `unknown command "lst" for "socks subs": did you mean list?`},
+		// Cobra's own suggestion stands on lines of its own, which the
+		// one line of an error showed as `"socks"  Did you mean this? \tpublish`.
+		{"a mistyped command suggests the right one, on one line", []string{"publsh", "--topic", "t"}, "", dir, 2, `socks: unknown command "publsh" for "socks": did you mean publish?`},
 		// `socks help nope` printed "Unknown help topic" and the whole
 		// usage on stdout, and exited 0.
 		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
@@ -92,6 +96,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// Cobra called a stray word an unknown command of a command that
 		// has none; it is most often the rest of an unquoted value.
 		{"a stray argument is named, with a hint about quotes", []string{"publish", "--topic", "t", "--message", "hello", "world"}, "", dir, 2, `socks: publish takes no arguments, but got "world": a value with spaces needs quotes`},
+		// With no flag that takes a value before it, the stray word is no
+		// rest of a value: `socks subs list Friendless` was told about
+		// quotes, where --geek was missing.
+		{"a stray argument after no value is not called the rest of one", []string{"subs", "list", "--live", "Friendless"}, "", dir, 2, "socks: subs list takes no arguments, but got \"Friendless\": give values with their flags"},
+		{"a stray argument alone is not called the rest of a value", []string{"version", "extra"}, "", dir, 2, "socks: version takes no arguments, but got \"extra\": give values with their flags"},
 		{"a duration without a unit says what to give, in words", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "5"}, "", dir, 2, `--wait-timeout "5" is not a duration: give a number with a unit, as 30s, 5m or 2h`},
 		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
@@ -994,5 +1003,37 @@ func TestAMissingTableNamesWhereTheStackCameFrom(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, tc.want)
 			}
 		})
+	}
+}
+
+// TestTheDeadLetterHelpNamesOnlyCommandsThatExist: the dlq commands'
+// help said the dead letters are held by "a dlq list, show, redrive or
+// purge, status or doctor", and socks has no status command: a newcomer
+// looked for it. Every command such a list names must be one.
+func TestTheDeadLetterHelpNamesOnlyCommandsThatExist(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	list := regexp.MustCompile(`\(a\s+dlq\s+list,\s+show,\s+redrive\s+or\s+purge,([a-z ,\n]*)\)`)
+	found := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, m := range list.FindAllStringSubmatch(c.Long, -1) {
+			found++
+			for _, name := range strings.FieldsFunc(strings.ReplaceAll(m[1], " or ", ","), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+				if name == "or" {
+					continue
+				}
+				if sub, _, err := top.Find([]string{name}); err != nil || sub == top {
+					t.Errorf("socks %s --help names %q among the commands that hold dead letters; socks has no such command", strings.TrimPrefix(c.CommandPath(), "socks "), name)
+				}
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(top)
+	if found == 0 {
+		t.Fatal("no help names the commands that hold dead letters: the pattern no longer matches the dlq help")
 	}
 }

@@ -1478,7 +1478,7 @@ func printResult(opts *Options, res Result) error {
 		{"publish→receive p99", fig(lat.Samples > 0, "%.1f ms", lat.P99), rankHow(0.99)},
 	}
 	if a := lat.AfterIdle; a != nil {
-		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%d samples, each after %s of silence", a.Samples, opts.Idle)})
+		rows = append(rows, []string{"publish→receive after idle, p50 / max", fmt.Sprintf("%.1f / %.1f ms", a.P50, a.Max), fmt.Sprintf("%s, each after %s of silence", text.Pluralize(a.Samples, "sample"), opts.Idle)})
 	}
 	if m := res.Memory; m != nil {
 		rows = append(rows, []string{"memory per idle connection", fmt.Sprintf("%.1f KiB", m.PerConnection), fmt.Sprintf("resident (RSS, no GC forced) of pid %d: %d → %d KiB", m.PID, m.BeforeKiB, m.AfterKiB)})

@@ -691,7 +691,8 @@ func TestBenchRevokesItsChatterIDsWhenItEnds(t *testing.T) {
 // the URL a row of its own; on a terminal the URL heads the table.
 func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 	res := Result{URL: "ws://127.0.0.1:8765/", Connections: 3, Connected: 3, Connects: 100,
-		FanOut: FanOut{Publishes: 1, Deliveries: 3, PerSecond: 300}, Latency: Latency{Samples: 3, P50: 1, P95: 2, P99: 2, Max: 2}}
+		FanOut: FanOut{Publishes: 1, Deliveries: 3, PerSecond: 300}, Latency: Latency{Samples: 3, P50: 1, P95: 2, P99: 2, Max: 2,
+			AfterIdle: &AfterIdle{Samples: 1, IdleMs: 10, P50: 1, Max: 1}}}
 	for _, tc := range []struct {
 		name     string
 		complete bool
@@ -716,9 +717,13 @@ func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 			if len(lines) < 2 || lines[1] != "url\t"+res.URL+"\t"+tc.urlHow {
 				t.Errorf("second line %q; want the url row", lines[1])
 			}
-			// "1 messages to every client" read as a slip.
+			// "1 messages to every client" read as a slip, and so did
+			// "1 samples, each after 10ms of silence".
 			if !strings.Contains(out.String(), "\t1 message to every client\n") {
 				t.Errorf("the fan-out row does not say \"1 message to every client\":\n%s", out)
+			}
+			if !strings.Contains(out.String(), "\t1 sample, each after ") {
+				t.Errorf("the after-idle row does not say \"1 sample, each after\":\n%s", out)
 			}
 			for _, l := range lines {
 				if strings.Count(l, "\t") != 2 {

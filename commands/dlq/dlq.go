@@ -90,7 +90,7 @@ dead-letter queue's retention), and on the local backend by a running
 says so on stderr and exits 0 (--json prints []); so it does, with a
 note, when nothing has run with the state dir (a mistyped --state-dir),
 and creates nothing there. On AWS, the dead letters another command is
-reading at that moment (a dlq list, show, redrive or purge, or status)
+reading at that moment (a dlq list, show, redrive or purge, or doctor)
 are hidden for up to 30 s: list shows the others and says on stderr how
 many were held; run it again then to see them. A read of the dead
 letters on AWS stops at the first 10,000 SQS hands out (in no order):
@@ -216,7 +216,7 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 after it failed), receive count and the message body. Exits 3 when there is
 no dead letter with that ID, or nothing has run with the state dir. On AWS,
 the dead letters another command is reading at that moment (a dlq list,
-show, redrive or purge, status or doctor) are hidden for up to 30 s: when the ID
+show, redrive or purge, or doctor) are hidden for up to 30 s: when the ID
 is not among the others and some were held, show says so and exits 1, as
 redrive does, rather than calling it missing; run it again then. A read
 of the dead letters on AWS stops at the first 10,000 SQS hands out (in no
@@ -377,7 +377,7 @@ as it is (not an envelope, too many users) goes back all the same, and a
 note on standard error names it, with why: it will be dead-lettered again
 at once. One that fails part way prints how many it redrove and exits 1:
 rerun it for the rest. On AWS, the dead letters another command is
-reading at that moment (a dlq list, show, redrive or purge, status or
+reading at that moment (a dlq list, show, redrive or purge, or
 doctor) are hidden for up to 30 s: a redrive of IDs among them says so and exits
 1, rather than calling them missing; --all redrives the others and notes
 them. A read of the dead letters on AWS stops at the first 10,000: past

@@ -162,8 +162,13 @@ Piped, or with --json: one JSON object per line on standard output, with
 "time", "kind" ("message", "reply", and with --json also "state",
 "ping" and "error"), and "body" (JSON), "text" (other UTF-8) or "base64"
 (binary, with "binary": true, or text that is not UTF-8); "topic" when
-known. Piped without --json, state and error lines go to standard error
-as text. An "error" line is the gateway's own error frame (API Gateway's
+known. A "state" line has "state": "connected" (with "url", "geek" and
+"topics"), "disconnected" (with the close "code" and "reason"),
+"reconnecting" (with "retryInMs", "attempt" and "maxAttempts", 0 left
+out), "renewing" or "closed" ("code" and "reason"); any of them may say
+what failed in "error". A "ping" line has "rttMs". Piped without --json,
+state and error lines go to standard error as text. An "error" line is
+the gateway's own error frame (API Gateway's
 {"message","connectionId","requestId"}) answering nothing typed: not a
 message, so not counted by --count nor matched by --until.
 

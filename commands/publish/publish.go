@@ -631,9 +631,9 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 			if brokerRuns != nil {
 				switch err := brokerRuns(); {
 				case err == nil:
-					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s, though a broker is running for this state dir (it holds the broker lock): the message is still pending (queued, or handled but not recorded); see the output of `socks serve` for why, such as a state file it cannot write (disk full)", id, timeout))
+					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s, though a broker is running for this state dir (it holds the broker lock): %s; for one handled but not recorded, the output of `socks serve` says why, such as a state file it cannot write (disk full)", id, timeout, stillPending))
 				case !errors.Is(err, backend.ErrNoBroker):
-					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s: the message is still pending (queued, or handled but not recorded); %w", id, timeout, err))
+					return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s has no report after %s: %s; %w", id, timeout, stillPending, err))
 				}
 				return seen, cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("message %s was not handled within %s: the broker that ran for this state dir when it was queued has stopped (killed?), and none runs now; the message waits in the queue for the next one: start `socks broker` (with the same --state-dir), or `socks serve` without --no-broker", id, timeout))
 			}
@@ -643,6 +643,11 @@ func waitReport(ctx context.Context, s store.Store, id string, timeout time.Dura
 		delay = min(delay*2, 250*time.Millisecond)
 	}
 }
+
+// stillPending says where a message with no report after --wait-timeout
+// may be while a broker runs: most often in its hands, delivered more
+// slowly than the wait.
+const stillPending = "the message is still pending: queued, being delivered (a slow gateway or a large fan-out: a longer --wait-timeout waits for it), or handled but not recorded"
 
 // noAnswerText says err, a call that got no answer, in words: the
 // operation and the bound of each attempt, without the SDK's wrapping.

@@ -136,6 +136,12 @@ func TestWaitTimeoutWithARunningBrokerSaysItRunsAndTheMessageIsPending(t *testin
 	if strings.Contains(msg, "is the broker running") || !strings.Contains(msg, "a broker is running") || !strings.Contains(msg, "pending") {
 		t.Fatalf("timeout %q; want it to say a broker runs and the message is pending", msg)
 	}
+	// Most often the broker has it in hand, its delivery slower than
+	// the wait (a slow gateway, a large fan-out): the timeout named a
+	// full disk, and not that a longer wait would do.
+	if !strings.Contains(msg, "being delivered") || !strings.Contains(msg, "--wait-timeout") {
+		t.Errorf("timeout %q; want it to say the message may be being delivered, and that a longer --wait-timeout waits for it", msg)
+	}
 	if n := queued(t, b); n != 1 {
 		t.Fatalf("%d messages queued; want the message still pending", n)
 	}

@@ -233,14 +233,30 @@ func argsError(c *cobra.Command, validate cobra.PositionalArgs, args []string) e
 		}
 	}
 	switch {
-	case takes == 0 && len(args) > 0:
+	case takes == 0 && len(args) > 0 && takesValueSet(c):
 		// The stray word is most often the rest of a value with a
 		// space in it.
 		return fmt.Errorf("%s takes no arguments, but got %q: a value with spaces needs quotes", name, args[0])
+	case takes == 0 && len(args) > 0:
+		// No flag took a value, so the word is none's rest: most often
+		// a value given without its flag (subs list NAME for --geek).
+		return fmt.Errorf("%s takes no arguments, but got %q: give values with their flags", name, args[0])
 	case takes > 0:
 		return fmt.Errorf("%s takes %s, but got %d: %s", name, text.Pluralize(takes, "argument"), len(args), strings.TrimSuffix(c.UseLine(), " [flags]"))
 	}
 	return validate(c, args)
+}
+
+// takesValueSet reports whether a flag that takes a value (not a bool)
+// was given to c, whose value a stray word may be the rest of.
+func takesValueSet(c *cobra.Command) bool {
+	set := false
+	c.Flags().Visit(func(f *pflag.Flag) {
+		if f.Value.Type() != "bool" {
+			set = true
+		}
+	})
+	return set
 }
 
 // flagValueError says in words what a flag's value should be, for the
