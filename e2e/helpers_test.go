@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/socks-dev/socks/internal/srcroot"
 )
 
 const (
@@ -68,7 +69,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := findModuleRoot()
+	root, err := srcroot.Join()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -91,26 +92,6 @@ func runMain(m *testing.M) int {
 	}
 	socksBin, moduleDir = bin, root
 	return m.Run()
-}
-
-// findModuleRoot walks up from the working directory (the package dir under
-// go test) to the go.mod of this module.
-func findModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(b, []byte("module github.com/socks-dev/socks\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the go.mod of github.com/socks-dev/socks above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // goTool is the go command that runs this test, else the one on PATH.

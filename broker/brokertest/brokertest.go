@@ -12,7 +12,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/broker"
+	"github.com/socks-dev/socks/internal/srcroot"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -56,17 +56,22 @@ type Case struct {
 	DeadLetter string            `json:"deadLetter"`
 }
 
-// Dir is the directory of the recorded messages.
-func Dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "events")
+// Dir is the directory of the recorded messages, in the checkout above
+// the working directory (a test's package folder).
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir, err := srcroot.Join("testdata", "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // Load reads the manifest and the body of each case.
 func Load(t testing.TB) (Manifest, map[string][]byte) {
 	t.Helper()
 	var m Manifest
-	b, err := os.ReadFile(filepath.Join(Dir(), "deliveries.json"))
+	b, err := os.ReadFile(filepath.Join(Dir(t), "deliveries.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +80,7 @@ func Load(t testing.TB) (Manifest, map[string][]byte) {
 	}
 	bodies := map[string][]byte{}
 	for _, c := range m.Cases {
-		b, err := os.ReadFile(filepath.Join(Dir(), c.File))
+		b, err := os.ReadFile(filepath.Join(Dir(t), c.File))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/socks-dev/socks/internal/srcroot"
 )
 
 // TestBuildZipIsAReproducibleLambdaPackage: the package deploy builds from
@@ -21,7 +23,7 @@ import (
 // function's CodeSha256 to skip an update that changes nothing, whatever
 // microarchitecture level the user's environment asks of the go tool.
 func TestBuildZipIsAReproducibleLambdaPackage(t *testing.T) {
-	src := sourceCheckout("")
+	src := srcroot.Find("")
 	if src == "" {
 		t.Fatal("no socks source checkout above the test's directory")
 	}

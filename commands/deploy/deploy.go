@@ -23,6 +23,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
 	"github.com/socks-dev/socks/internal/infile"
+	"github.com/socks-dev/socks/internal/srcroot"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
@@ -262,7 +263,7 @@ func deployRun(ctx context.Context, opts *Options) (err error) {
 		return err
 	}
 	if opts.LambdaZip == "" {
-		if src := sourceCheckout(opts.SourceDir); src != "" {
+		if src := srcroot.Find(opts.SourceDir); src != "" {
 			fmt.Fprintf(opts.IO.ErrOut, "building the function for linux/%s from %s\n", opts.Arch, src)
 			zip, err = BuildZip(ctx, src, opts.Arch)
 			if err != nil {
@@ -426,31 +427,6 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(
 		prog.Wait("")
 	}
 	return show, prog.Stop
-}
-
-// sourceCheckout finds the socks source checkout at dir or above the
-// working directory ("" when there is none).
-func sourceCheckout(dir string) string {
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return ""
-		}
-		dir = wd
-	}
-	for {
-		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(mod), "module github.com/socks-dev/socks\n") {
-			if _, err := os.Stat(filepath.Join(dir, "cmd", "socks")); err == nil {
-				return dir
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 // buildEnv is environ for the go build of the function, whose GOFLAGS

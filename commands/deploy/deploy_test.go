@@ -344,21 +344,6 @@ func producersOnMoto(t *testing.T, cfg aws.Config, cp *awsops.ControlPlane, stac
 	})
 }
 
-// TestSourceCheckout finds this checkout from a folder inside it, and no
-// checkout from outside one.
-func TestSourceCheckout(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := sourceCheckout(filepath.Join(root, "commands", "deploy")); got != root {
-		t.Errorf("from commands/deploy: %q, want %q", got, root)
-	}
-	if got := sourceCheckout(t.TempDir()); got != "" {
-		t.Errorf("from a temporary folder: %q", got)
-	}
-}
-
 func TestDeployRefusesLimitsOutOfRange(t *testing.T) {
 	for _, tc := range []struct {
 		topics, perGeek int

@@ -12,12 +12,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/socks-dev/socks/internal/srcroot"
 )
 
 // Section is one command of docs/json.md and the example it shows.
@@ -42,15 +42,17 @@ var (
 	fieldName    = regexp.MustCompile("`([A-Za-z_]+)`")
 )
 
-// Path is where docs/json.md is, found from this source file.
-func Path() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "docs", "json.md")
-}
+// Path is where docs/json.md is: in the checkout above the working
+// directory (a test's package folder).
+func Path() (string, error) { return srcroot.Join("docs", "json.md") }
 
 // Read parses docs/json.md into its sections, in the page's order.
 func Read() ([]Section, error) {
-	b, err := os.ReadFile(Path())
+	p, err := Path()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}
