@@ -1037,3 +1037,37 @@ func TestTheDeadLetterHelpNamesOnlyCommandsThatExist(t *testing.T) {
 		t.Fatal("no help names the commands that hold dead letters: the pattern no longer matches the dlq help")
 	}
 }
+
+// TestDemoRefusesTheGlobalFlagsItWouldIgnore: `socks demo --backend aws`
+// and `socks demo --state-dir X` ran the throwaway local stack all the
+// same, without a word, as if the flag had been honoured. The demo
+// refuses any global flag, before it starts anything, and says what to
+// run for a stack that lasts.
+func TestDemoRefusesTheGlobalFlagsItWouldIgnore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kept")
+	for _, tc := range []struct {
+		args []string
+		flag string // named in the error
+	}{
+		{[]string{"demo", "--backend", "aws"}, "--backend"},
+		{[]string{"demo", "--state-dir", dir}, "--state-dir"},
+		{[]string{"--state-dir", dir, "demo", "--json"}, "--state-dir"},
+		{[]string{"demo", "--region", "eu-west-1"}, "--region"},
+		{[]string{"demo", "--config-profile", "staging"}, "--config-profile"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := run(t, t.TempDir(), "", tc.args...)
+			if r.code != cmdutil.ExitUsage || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and nothing on stdout", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range []string{tc.flag, "throwaway local stack", "socks serve", "socks publish"} {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q does not say %q", r.stderr, w)
+				}
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
+	}
+}
