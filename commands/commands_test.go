@@ -181,7 +181,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"teardown off a terminal needs --yes", []string{"teardown", "--backend", "aws"}, "", dir, 2, "without --yes"},
 		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 2, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
-		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
+		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout must be above 0"},
+		// It was ignored without a word: the message queued, nothing
+		// waited for.
+		{"publish --wait-timeout without --wait is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "1s"}, "", dir, 2, "--wait-timeout goes with --wait"},
+		{"publish --wait-timeout without --wait is refused whatever its value", []string{"publish", "-t", "t", "-m", "x", "--wait-timeout", "0s", "--direct"}, "", dir, 2, "--wait-timeout goes with --wait"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.
 		{"chatter issue with an empty --topics is a usage error, not an ID for every topic", []string{"chatter", "issue", "--geek", "alice", "--topics", ""}, "", dir, 2, "--topics is empty"},
