@@ -181,6 +181,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"teardown off a terminal needs --yes", []string{"teardown", "--backend", "aws"}, "", dir, 2, "without --yes"},
 		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 2, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
+		// tcsh is no slip of bash, fish or zsh, which it is as near to:
+		// "did you mean bash or fish or zsh?" left powershell out.
+		{"completion for a shell it does not support names the four it does", []string{"completion", "tcsh"}, "", dir, 2, `unknown shell "tcsh" for "socks completion": give bash, fish, powershell or zsh`},
+		{"a word as near to several verbs names them all", []string{"completion", "bsh"}, "", dir, 2, `unknown shell "bsh" for "socks completion": give bash, fish, powershell or zsh`},
+		{"a word near no verb names them all", []string{"subs", "xyzzy"}, "", dir, 2, `unknown command "xyzzy" for "socks subs": give list or stats`},
+		{"help on a shell completion does not support says where the list is", []string{"help", "completion", "tcsh"}, "", dir, 2, "unknown help topic \"completion tcsh\": `socks help completion` lists its commands"},
 		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout must be above 0"},
 		// It was ignored without a word: the message queued, nothing
 		// waited for.
