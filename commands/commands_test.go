@@ -181,7 +181,17 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"teardown off a terminal needs --yes", []string{"teardown", "--backend", "aws"}, "", dir, 2, "without --yes"},
 		{"an endpoint override that is not a URL never reaches AWS", []string{"--backend", "aws", "--endpoint-url", "localhost:8000", "--region", "eu-west-1", "subs", "stats"}, "", dir, 2, "bad --endpoint-url"},
 		{"completion with a stray argument is a usage error", []string{"completion", "bash", "stray"}, "", dir, 2, `"stray"`},
-		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout"},
+		// tcsh is no slip of bash, fish or zsh, which it is as near to:
+		// "did you mean bash or fish or zsh?" left powershell out.
+		{"completion for a shell it does not support names the four it does", []string{"completion", "tcsh"}, "", dir, 2, `unknown shell "tcsh" for "socks completion": give bash, fish, powershell or zsh`},
+		{"a word as near to several verbs names them all", []string{"completion", "bsh"}, "", dir, 2, `unknown shell "bsh" for "socks completion": give bash, fish, powershell or zsh`},
+		{"a word near no verb names them all", []string{"subs", "xyzzy"}, "", dir, 2, `unknown command "xyzzy" for "socks subs": give list or stats`},
+		{"help on a shell completion does not support says where the list is", []string{"help", "completion", "tcsh"}, "", dir, 2, "unknown help topic \"completion tcsh\": `socks help completion` lists its commands"},
+		{"publish with a zero --wait-timeout is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait", "--wait-timeout", "0s"}, "", dir, 2, "--wait-timeout must be above 0"},
+		// It was ignored without a word: the message queued, nothing
+		// waited for.
+		{"publish --wait-timeout without --wait is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "1s"}, "", dir, 2, "--wait-timeout goes with --wait"},
+		{"publish --wait-timeout without --wait is refused whatever its value", []string{"publish", "-t", "t", "-m", "x", "--wait-timeout", "0s", "--direct"}, "", dir, 2, "--wait-timeout goes with --wait"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.
 		{"chatter issue with an empty --topics is a usage error, not an ID for every topic", []string{"chatter", "issue", "--geek", "alice", "--topics", ""}, "", dir, 2, "--topics is empty"},
@@ -1035,5 +1045,39 @@ func TestTheDeadLetterHelpNamesOnlyCommandsThatExist(t *testing.T) {
 	walk(top)
 	if found == 0 {
 		t.Fatal("no help names the commands that hold dead letters: the pattern no longer matches the dlq help")
+	}
+}
+
+// TestDemoRefusesTheGlobalFlagsItWouldIgnore: `socks demo --backend aws`
+// and `socks demo --state-dir X` ran the throwaway local stack all the
+// same, without a word, as if the flag had been honoured. The demo
+// refuses any global flag, before it starts anything, and says what to
+// run for a stack that lasts.
+func TestDemoRefusesTheGlobalFlagsItWouldIgnore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kept")
+	for _, tc := range []struct {
+		args []string
+		flag string // named in the error
+	}{
+		{[]string{"demo", "--backend", "aws"}, "--backend"},
+		{[]string{"demo", "--state-dir", dir}, "--state-dir"},
+		{[]string{"--state-dir", dir, "demo", "--json"}, "--state-dir"},
+		{[]string{"demo", "--region", "eu-west-1"}, "--region"},
+		{[]string{"demo", "--config-profile", "staging"}, "--config-profile"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := run(t, t.TempDir(), "", tc.args...)
+			if r.code != cmdutil.ExitUsage || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and nothing on stdout", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range []string{tc.flag, "throwaway local stack", "socks serve", "socks publish"} {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q does not say %q", r.stderr, w)
+				}
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state dir was made (%v)", err)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/text"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -34,6 +35,24 @@ func NotEmpty(cmd *cobra.Command, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// NoInheritedFlags refuses the flags cmd inherits from its parents (the
+// global --backend, --state-dir, ...) that were given: a command that reads
+// none of them would run as if they had not been, without a word. why says
+// what the command runs on instead, and what to run to have the flags.
+func NoInheritedFlags(cmd *cobra.Command, why string) error {
+	var given []string
+	// VisitAll and Changed: the set InheritedFlags makes has seen no Set.
+	cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			given = append(given, "--"+f.Name)
+		}
+	})
+	if len(given) == 0 {
+		return nil
+	}
+	return FlagErrorf("%s takes no %s: %s", cmd.Name(), text.Or(given), why)
 }
 
 // RepeatedFlagError is a flag that holds one value given two different

@@ -50,10 +50,19 @@ func NewCmdDemo(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 loopback port, issues chatter IDs, connects three listeners, publishes two
 messages through the queue, and shows who received what and who correctly
 did not. A forged chatter ID is refused at the upgrade. Nothing outside the
-temporary directory is touched; exits 0 when everything behaved.`,
+temporary directory is touched; exits 0 when everything behaved.
+
+Demo takes none of the global flags (--backend, --state-dir, --config, the
+AWS settings): it always runs on its own throwaway local stack. For a stack
+that lasts, run 'socks serve' (with --state-dir, or --backend aws) and, from
+another terminal, 'socks chatter issue', 'socks listen' and 'socks publish'
+with the same flags.`,
 		Example: "  socks demo\n  socks demo --json | jq .ok",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.NoInheritedFlags(cmd, throwaway); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -94,6 +103,10 @@ type Outcome struct {
 	Problems  []string       `json:"problems,omitempty"`
 	ElapsedMS int64          `json:"elapsedMs"`
 }
+
+// throwaway is why demo refuses the global flags: it reads none of them.
+const throwaway = "it always runs on a throwaway local stack (a temporary state dir, removed after); " +
+	"for a stack that lasts, run `socks serve` and, from another terminal, `socks publish`, both with these flags"
 
 // demoTimeout bounds the whole demo.
 var demoTimeout = 60 * time.Second

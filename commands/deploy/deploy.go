@@ -489,7 +489,7 @@ func functionBuildEnv(ctx context.Context, src, arch, dir string) ([]string, err
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("go env failed, so the function cannot be built: %v\n%s", err, ee.Stderr)
+			return nil, goFailed("go env failed, so the function cannot be built", err, ee.Stderr)
 		}
 		return nil, fmt.Errorf("go env failed, so the function cannot be built: %w", err)
 	}
@@ -499,6 +499,34 @@ func functionBuildEnv(ctx context.Context, src, arch, dir string) ([]string, err
 		return nil, err
 	}
 	return append(buildEnv(os.Environ(), goflags, path), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0"), nil
+}
+
+// goSaidLines is how many of the last lines the go tool printed a
+// failure of it keeps.
+const goSaidLines = 5
+
+// goFailed is the error of a go command that failed with err, having
+// printed out: what, err, and the last goSaidLines lines of out on one
+// line (Main and deploy --json show it as one), trimmed, separated by
+// " / ". Go's progress ("go: downloading ...", hundreds of lines on a
+// cold module cache) is left out, as are blank lines: a build cut short
+// (signal: terminated) while downloading says only that.
+func goFailed(what string, err error, out []byte) error {
+	var said []string
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "go: downloading ") || strings.HasPrefix(line, "go: extracting ") {
+			continue
+		}
+		said = append(said, line)
+	}
+	if len(said) == 0 {
+		return fmt.Errorf("%s: %v", what, err)
+	}
+	if n := len(said) - goSaidLines; n > 0 {
+		said = append([]string{fmt.Sprintf("... (%s before)", text.Pluralize(n, "line"))}, said[n:]...)
+	}
+	return fmt.Errorf("%s: %v: %s", what, err, strings.Join(said, " / "))
 }
 
 // readLambdaZip reads the --lambda-zip file at path, no more of it than
@@ -550,7 +578,7 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 		return nil, err
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build of the function failed: %v\n%s", err, out)
+		return nil, goFailed("go build of the function failed", err, out)
 	}
 	raw, err := os.ReadFile(bin)
 	if err != nil {

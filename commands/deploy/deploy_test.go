@@ -466,11 +466,10 @@ func TestDeployRefusesAStackSplitOverEndpoints(t *testing.T) {
 	})
 }
 
-// TestDeployIsRefusedBeforeTheBuild: from a source checkout, deploy built
-// the function (a cross-compile of minutes) before it opened its target,
-// so a configuration it refuses (a stack split over endpoints, no
-// credentials) was said only after the build.
-func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
+// emptyCheckout is a folder deploy takes for a socks source checkout,
+// with no source in it.
+func emptyCheckout(t *testing.T) string {
+	t.Helper()
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module github.com/socks-dev/socks\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -478,6 +477,15 @@ func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(src, "cmd", "socks"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return src
+}
+
+// TestDeployIsRefusedBeforeTheBuild: from a source checkout, deploy built
+// the function (a cross-compile of minutes) before it opened its target,
+// so a configuration it refuses (a stack split over endpoints, no
+// credentials) was said only after the build.
+func TestDeployIsRefusedBeforeTheBuild(t *testing.T) {
+	src := emptyCheckout(t)
 	ios, _, _, errOut := iostreams.Test()
 	refused := errors.New("the target is refused")
 	opts := &Options{

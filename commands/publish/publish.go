@@ -56,8 +56,9 @@ type Options struct {
 	DetailType string
 	EventBus   string
 
-	// set by the command: which body flags were given
-	messageSet, bodySet bool
+	// set by the command: which body flags were given, and whether
+	// --wait-timeout was
+	messageSet, bodySet, waitTimeoutSet bool
 }
 
 // NewCmdPublish returns `socks publish`.
@@ -94,8 +95,8 @@ Prints the message ID. --wait waits until the broker settled the message
 (its follow-ups, which retry failed connections, included) and reports how
 many connections got it, were gone, or failed for good (targets=0: no
 open connection matched the geeks and topics): exit 1 if any failed or
-the message was dead-lettered, exit 4 if the wait times out (with the
-counts so far and pending=N when only follow-ups are left). On the local
+the message was dead-lettered, exit 4 if the wait times out after
+--wait-timeout, which goes with --wait only (with the counts so far and pending=N when only follow-ups are left). On the local
 backend, --wait with no 'socks serve' running, or with 'socks serve
 --no-broker' and no 'socks broker', fails at once and queues nothing,
 since nothing would deliver it. A state dir that does not exist (a
@@ -121,6 +122,7 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.messageSet = cmd.Flags().Changed("message")
 			opts.bodySet = cmd.Flags().Changed("body")
+			opts.waitTimeoutSet = cmd.Flags().Changed("wait-timeout")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -390,6 +392,11 @@ func lockWaitNote(ios *iostreams.IOStreams, path string) func() {
 }
 
 func publishRun(ctx context.Context, opts *Options) error {
+	if opts.waitTimeoutSet && !opts.Wait {
+		// It was ignored without a word: the message queued, and
+		// nothing waited for it.
+		return cmdutil.FlagErrorf("--wait-timeout goes with --wait: without it publish waits for no broker, so there is nothing to time out; add --wait, or leave --wait-timeout out")
+	}
 	if opts.WaitTimeout <= 0 {
 		return cmdutil.FlagErrorf("--wait-timeout must be above 0")
 	}

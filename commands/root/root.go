@@ -136,6 +136,7 @@ and receives whatever is published to that geek and topic.`,
 	cmd.InitDefaultCompletionCmd()
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
 		c.Example = "  source <(socks completion bash)\n  socks completion zsh > \"${fpath[1]}/_socks\""
+		c.Annotations = map[string]string{verbKind: "shell"}
 	}
 	// `socks help nope` printed "Unknown help topic" and the whole usage
 	// on stdout, and exited 0: a usage error, as an unknown command is.
@@ -157,8 +158,10 @@ and receives whatever is published to that geek and topic.`,
 			// unknown a topic as `socks help nope`.
 			if i := slices.IndexFunc(rest, func(a string) bool { return !strings.HasPrefix(a, "-") }); i >= 0 {
 				name := strings.TrimPrefix(t.CommandPath(), c.Root().Name()+" ")
+				// One suggestion, or none: a word as near to several
+				// verbs is a slip of none of them (completion tcsh).
 				switch s := t.SuggestionsFor(rest[i]); {
-				case len(s) > 0:
+				case len(s) == 1:
 					return cmdutil.FlagErrorf("%s: did you mean %s %s?", msg, name, strings.Join(s, " or "+name+" "))
 				case t.HasSubCommands():
 					return cmdutil.FlagErrorf("%s: `socks help %s` lists its commands", msg, name)
@@ -207,17 +210,33 @@ and receives whatever is published to that geek and topic.`,
 	return cmd
 }
 
+// verbKind is the annotation of a noun whose verbs are not commands to
+// the user: what a word that is none of them is called ("shell").
+const verbKind = "socks_verb_kind"
+
 // unknownVerb is the RunE of a noun: its help without arguments, a usage
-// error naming the mistyped verb with them.
+// error naming the mistyped verb with them, and the verb it is a slip of,
+// or every verb when it is a slip of none or of several alike (completion
+// tcsh was "did you mean bash or fish or zsh?", powershell left out).
 func unknownVerb(c *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return c.Help()
 	}
-	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
-	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += ": did you mean " + strings.Join(s, " or ") + "?"
+	kind := "command"
+	if k := c.Annotations[verbKind]; k != "" {
+		kind = k
 	}
-	return cmdutil.FlagErrorf("%s", msg)
+	msg := fmt.Sprintf("unknown %s %q for %q", kind, args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) == 1 {
+		return cmdutil.FlagErrorf("%s: did you mean %s?", msg, s[0])
+	}
+	var verbs []string
+	for _, v := range c.Commands() {
+		if v.IsAvailableCommand() {
+			verbs = append(verbs, v.Name())
+		}
+	}
+	return cmdutil.FlagErrorf("%s: give %s", msg, text.Or(verbs))
 }
 
 // argsError says what c takes when validate refused args: cobra said

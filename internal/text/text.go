@@ -24,14 +24,19 @@ func Pluralize(n int, noun string) string {
 }
 
 // And joins items as a sentence does: "a", "a and b", "a, b and c".
-func And(items []string) string {
+func And(items []string) string { return list(items, " and ") }
+
+// Or joins items as a choice: "a", "a or b", "a, b or c".
+func Or(items []string) string { return list(items, " or ") }
+
+func list(items []string, last string) string {
 	switch len(items) {
 	case 0:
 		return ""
 	case 1:
 		return items[0]
 	}
-	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+	return strings.Join(items[:len(items)-1], ", ") + last + items[len(items)-1]
 }
 
 // WasWere is "was" for one, else "were".
