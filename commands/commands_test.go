@@ -192,6 +192,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// waited for.
 		{"publish --wait-timeout without --wait is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "1s"}, "", dir, 2, "--wait-timeout goes with --wait"},
 		{"publish --wait-timeout without --wait is refused whatever its value", []string{"publish", "-t", "t", "-m", "x", "--wait-timeout", "0s", "--direct"}, "", dir, 2, "--wait-timeout goes with --wait"},
+		// It was ignored without a word too: the broker that took the
+		// message posted at its own --concurrency.
+		{"publish --concurrency without --direct is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--concurrency", "4"}, "", dir, 2, "--concurrency goes with --direct"},
+		{"publish --concurrency with --wait is a usage error", []string{"publish", "-t", "t", "-m", "x", "--wait", "--concurrency", "4"}, "", dir, 2, "--concurrency goes with --direct"},
+		{"publish --concurrency without --direct is refused whatever its value", []string{"publish", "-t", "t", "-m", "x", "--concurrency", "0"}, "", dir, 2, "--concurrency goes with --direct"},
+		{"publish --direct with a zero --concurrency is a usage error", []string{"publish", "-t", "t", "-m", "x", "--direct", "--concurrency", "0"}, "", dir, 2, "--concurrency must be at least 1"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.
 		{"chatter issue with an empty --topics is a usage error, not an ID for every topic", []string{"chatter", "issue", "--geek", "alice", "--topics", ""}, "", dir, 2, "--topics is empty"},

@@ -56,9 +56,22 @@ type Options struct {
 	DetailType string
 	EventBus   string
 
-	// set by the command: which body flags were given, and whether
-	// --wait-timeout was
-	messageSet, bodySet, waitTimeoutSet bool
+	// set by the command: which body flags were given, and which of
+	// goesWith's flags were
+	messageSet, bodySet bool
+	given               map[string]bool
+}
+
+// goesWith lists the flags that apply only with another: given without
+// it, each was ignored without a word, so publishRun refuses it, whatever
+// its value, saying why.
+var goesWith = []struct {
+	flag, with string
+	on         func(*Options) bool
+	why        string
+}{
+	{"wait-timeout", "wait", func(o *Options) bool { return o.Wait }, "without it publish waits for no broker, so there is nothing to time out"},
+	{"concurrency", "direct", func(o *Options) bool { return o.Direct }, "without it the message goes on the queue, and the broker that takes it posts as many at once as its own --concurrency says"},
 }
 
 // NewCmdPublish returns `socks publish`.
@@ -102,7 +115,8 @@ backend, --wait with no 'socks serve' running, or with 'socks serve
 since nothing would deliver it. A state dir that does not exist (a
 mistyped --state-dir) exits 3 and makes and queues nothing: 'socks serve
 --state-dir DIR' makes it. --direct skips the queue and fans out at once
-from this process (for troubleshooting; needs a running gateway).
+from this process, --concurrency posts at a time (for troubleshooting;
+needs a running gateway); --concurrency goes with --direct only.
 
 --as eventbridge|sns publishes nothing: it prints what a producer sends
 instead, to paste or pipe into the AWS CLI or console. For eventbridge the
@@ -122,7 +136,10 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.messageSet = cmd.Flags().Changed("message")
 			opts.bodySet = cmd.Flags().Changed("body")
-			opts.waitTimeoutSet = cmd.Flags().Changed("wait-timeout")
+			opts.given = map[string]bool{}
+			for _, g := range goesWith {
+				opts.given[g.flag] = cmd.Flags().Changed(g.flag)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -140,7 +157,7 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	fl.BoolVar(&opts.Wait, "wait", false, "wait for the broker and report the deliveries")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
 	fl.BoolVar(&opts.Direct, "direct", false, "fan out now from this process, without the queue")
-	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "posts in flight at once with --direct")
+	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "with --direct only: posts in flight at once")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.StringVar(&opts.As, "as", "", "print what a producer sends instead of publishing: eventbridge or sns")
 	fl.StringVar(&opts.Source, "source", pubsub.DefaultEventSource, "with --as eventbridge: the entry's Source")
@@ -392,10 +409,10 @@ func lockWaitNote(ios *iostreams.IOStreams, path string) func() {
 }
 
 func publishRun(ctx context.Context, opts *Options) error {
-	if opts.waitTimeoutSet && !opts.Wait {
-		// It was ignored without a word: the message queued, and
-		// nothing waited for it.
-		return cmdutil.FlagErrorf("--wait-timeout goes with --wait: without it publish waits for no broker, so there is nothing to time out; add --wait, or leave --wait-timeout out")
+	for _, g := range goesWith {
+		if opts.given[g.flag] && !g.on(opts) {
+			return cmdutil.FlagErrorf("--%s goes with --%s: %s; add --%s, or leave --%s out", g.flag, g.with, g.why, g.with, g.flag)
+		}
 	}
 	if opts.WaitTimeout <= 0 {
 		return cmdutil.FlagErrorf("--wait-timeout must be above 0")
