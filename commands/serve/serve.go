@@ -643,7 +643,14 @@ func Run(ctx context.Context, opts *Options) error {
 			select {
 			case <-brokerDone:
 			case <-t.C:
-				logger.Warn("shutting down: the broker did not finish the messages in hand within " + grace.String() + "; closing the connections anyway")
+				// An idle broker may not have returned either (a receive
+				// that waits for a state file another process holds
+				// locked): it had no messages in hand to finish.
+				if holding.Load() > 0 {
+					logger.Warn("shutting down: the broker did not finish the messages in hand within " + grace.String() + "; closing the connections anyway")
+				} else {
+					logger.Warn("shutting down: the broker did not stop within " + grace.String() + "; closing the connections anyway")
+				}
 			}
 			t.Stop()
 		}

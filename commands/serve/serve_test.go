@@ -987,11 +987,14 @@ type inHandServe struct {
 // serveWithAMessageInHand starts serve, connects Friendless (updates) and
 // publishes "plays-updated" to it; it returns once the broker has the
 // message in hand.
-func serveWithAMessageInHand(t *testing.T) *inHandServe {
+func serveWithAMessageInHand(t *testing.T, tweaks ...func(*Options)) *inHandServe {
 	t.Helper()
 	opts := testOptions(t)
 	ios, _, _, logs := iostreams.Test()
 	opts.IO, opts.Quiet = ios, false
+	for _, tweak := range tweaks {
+		tweak(opts)
+	}
 	s := &inHandServe{awaiting: make(chan struct{}), release: make(chan struct{}), frames: make(chan string, 4), done: make(chan error, 1), logs: logs}
 	inHand := make(chan struct{})
 	var once sync.Once
@@ -1123,6 +1126,117 @@ func TestTheShutdownSaysItFinishesMessagesOnlyWhenTheBrokerHoldsSome(t *testing.
 	if logged := s.logs.String(); !strings.Contains(logged, finishing) {
 		t.Errorf("a serve stopped with a message in hand logged:\n%s\nwant %q", logged, finishing)
 	}
+}
+
+// stuckQueue is the local queue whose receive, once receiving is
+// closed, returns only when release is, whatever its context: as one
+// does that waits for a state file another process holds locked.
+type stuckQueue struct {
+	store.Queue
+	once               sync.Once
+	receiving, release chan struct{}
+}
+
+func (q *stuckQueue) Receive(ctx context.Context, _ int, _, _ time.Duration) ([]store.Message, error) {
+	q.once.Do(func() { close(q.receiving) })
+	<-q.release
+	return nil, ctx.Err()
+}
+
+// logWatch is serve's log; seen is closed once a write holds want.
+type logWatch struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestTheShutdownSaysWhatTheBrokerDidNotFinishWithinTheGrace: a broker
+// that held no batch but had not returned when the grace ran out (its
+// receive stuck, as on a state file another process holds locked) was
+// logged as not having finished "the messages in hand". It is said not
+// to have stopped; one that still holds a batch, not to have finished
+// the messages in hand. Each grace runs out for certain: the broker is
+// let go only once the connections are being closed, after the line.
+func TestTheShutdownSaysWhatTheBrokerDidNotFinishWithinTheGrace(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		opts := testOptions(t)
+		opts.Quiet = false
+		opts.shutdownGrace = time.Millisecond
+		logs := &logWatch{want: "shutting down: closing connections", seen: make(chan struct{})}
+		opts.IO.ErrOut = logs
+		q := &stuckQueue{receiving: make(chan struct{}), release: make(chan struct{})}
+		open := opts.Backend
+		opts.Backend = func(ctx context.Context) (*backend.Backend, error) {
+			b, err := open(ctx)
+			if err != nil {
+				return nil, err
+			}
+			q.Queue, b.Queue = b.Queue, q
+			return b, nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, opts) }()
+		select {
+		case <-q.receiving:
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the broker never received")
+		}
+		cancel() // Ctrl-C, the broker idle in its receive
+		select {
+		case <-logs.seen:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("serve did not close its connections; it logged:\n%s", logs.String())
+		}
+		close(q.release)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not end")
+		}
+		const want = "shutting down: the broker did not stop within 1ms; closing the connections anyway"
+		if logged := logs.String(); !strings.Contains(logged, want) || strings.Contains(logged, "in hand") {
+			t.Errorf("a serve whose idle broker did not stop logged:\n%s\nwant %q, and nothing of messages in hand", logged, want)
+		}
+	})
+
+	t.Run("a message in hand", func(t *testing.T) {
+		s := serveWithAMessageInHand(t, func(o *Options) { o.shutdownGrace = time.Millisecond })
+		s.cancel()
+		<-s.awaiting
+		for range s.frames { // until the client is closed, after the line
+		}
+		close(s.release)
+		s.wait(t)
+		const want = "shutting down: the broker did not finish the messages in hand within 1ms; closing the connections anyway"
+		if logged := s.logs.String(); !strings.Contains(logged, want) {
+			t.Errorf("a serve whose broker did not finish its message logged:\n%s\nwant %q", logged, want)
+		}
+	})
 }
 
 // TestAClientConnectingDuringTheShutdownIsToldSo: from Ctrl-C on, while
