@@ -197,6 +197,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"publish --concurrency without --direct is a usage error", []string{"publish", "--topic", "t", "--message", "x", "--concurrency", "4"}, "", dir, 2, "--concurrency goes with --direct"},
 		{"publish --concurrency with --wait is a usage error", []string{"publish", "-t", "t", "-m", "x", "--wait", "--concurrency", "4"}, "", dir, 2, "--concurrency goes with --direct"},
 		{"publish --concurrency without --direct is refused whatever its value", []string{"publish", "-t", "t", "-m", "x", "--concurrency", "0"}, "", dir, 2, "--concurrency goes with --direct"},
+		// --source, --detail-type and --event-bus shape an EventBridge
+		// entry only: published, or printed for SNS, they were ignored.
+		{"publish --source without --as eventbridge is a usage error", []string{"publish", "-t", "t", "-m", "x", "--source", "my.app"}, "", dir, 2, "--source goes with --as eventbridge: only an EventBridge entry has a Source"},
+		{"publish --detail-type with --as sns is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--detail-type", "d"}, "", dir, 2, "--detail-type goes with --as eventbridge"},
+		{"publish --event-bus without --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--event-bus", "b"}, "", dir, 2, "--event-bus goes with --as eventbridge"},
 		{"publish --direct with a zero --concurrency is a usage error", []string{"publish", "-t", "t", "-m", "x", "--direct", "--concurrency", "0"}, "", dir, 2, "--concurrency must be at least 1"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.

@@ -72,7 +72,12 @@ var goesWith = []struct {
 }{
 	{"wait-timeout", "wait", func(o *Options) bool { return o.Wait }, "without it publish waits for no broker, so there is nothing to time out"},
 	{"concurrency", "direct", func(o *Options) bool { return o.Direct }, "without it the message goes on the queue, and the broker that takes it posts as many at once as its own --concurrency says"},
+	{"source", "as eventbridge", asEventBridge, "only an EventBridge entry has a Source"},
+	{"detail-type", "as eventbridge", asEventBridge, "only an EventBridge entry has a DetailType"},
+	{"event-bus", "as eventbridge", asEventBridge, "only an EventBridge entry names a bus"},
 }
+
+func asEventBridge(o *Options) bool { return o.As == "eventbridge" }
 
 // NewCmdPublish returns `socks publish`.
 func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
