@@ -32,9 +32,6 @@ func printAs(ctx context.Context, opts *Options) error {
 	if opts.As != AsEventBridge && opts.As != AsSNS {
 		return cmdutil.FlagErrorf("--as %q: use %q or %q", opts.As, AsEventBridge, AsSNS)
 	}
-	if opts.As == AsSNS && (opts.Source != pubsub.DefaultEventSource || opts.DetailType != pubsub.DefaultDetailType || opts.EventBus != "") {
-		return cmdutil.FlagErrorf("--source, --detail-type and --event-bus go with --as eventbridge, not sns")
-	}
 	given := opts.ID
 	env, err := opts.Envelope(ctx)
 	if err != nil {

@@ -88,7 +88,10 @@ func TestPublishAsRefusesWhatDoesNotFit(t *testing.T) {
 		want string
 	}{
 		{"an unknown producer", []string{"--as", "kinesis"}, `--as "kinesis": use "eventbridge" or "sns"`},
-		{"EventBridge flags with sns", []string{"--as", "sns", "--source", "x"}, "go with --as eventbridge"},
+		{"EventBridge flags with sns", []string{"--as", "sns", "--source", "x"}, "--source goes with --as eventbridge"},
+		// Given at their defaults they were taken: given at all, they are
+		// refused, as every flag that goes with another is.
+		{"an EventBridge flag with sns at its default", []string{"--as", "sns", "--source", "socks"}, "--source goes with --as eventbridge"},
 		{"an empty source", []string{"--as", "eventbridge", "--source", ""}, "--source and --detail-type must not be empty"},
 		{"--as with --wait", []string{"--as", "sns", "--wait"}, "none of the others can be"},
 		{"--as with --direct", []string{"--as", "sns", "--direct"}, "none of the others can be"},

@@ -77,7 +77,7 @@ var goesWith = []struct {
 	{"event-bus", "as eventbridge", asEventBridge, "only an EventBridge entry names a bus"},
 }
 
-func asEventBridge(o *Options) bool { return o.As == "eventbridge" }
+func asEventBridge(o *Options) bool { return o.As == AsEventBridge }
 
 // NewCmdPublish returns `socks publish`.
 func NewCmdPublish(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
