@@ -7,7 +7,11 @@ import (
 	"github.com/socks-dev/socks/store/storetest"
 )
 
+// TestDynamoStoreConformance runs beside the package's other parallel
+// tests (fresh tables per subtest): its 1,300-record populations keep
+// DynamoDB Local busy while the deploy tests wait on moto.
 func TestDynamoStoreConformance(t *testing.T) {
+	t.Parallel()
 	emulatorEndpoints(t)
 	storetest.RunStore(t, func(t *testing.T) store.Store { return newTestStore(t) })
 }

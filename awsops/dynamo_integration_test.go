@@ -29,7 +29,11 @@ func seedConnections(t *testing.T, s *DynamoStore, conns []pubsub.Connection) {
 	}
 }
 
+// TestFanOutToOneGeekAmongTenThousandReadsOnlyThatGeeksItems runs beside
+// the package's other parallel tests: its tables are its own, and the
+// items read are counted by its own store.
 func TestFanOutToOneGeekAmongTenThousandReadsOnlyThatGeeksItems(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t)
 	now := time.Now().Truncate(time.Second)
 	live := func(id, geek string, topics ...string) pubsub.Connection {

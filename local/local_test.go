@@ -994,8 +994,11 @@ func TestWatchReplacedSeesTheStateFileDeletedOrReplaced(t *testing.T) {
 			}
 		},
 	}
+	// Each subtest watches a state file of its own for a poll or more
+	// (replacedCheck): they wait side by side.
 	for name, fn := range replace {
 		t.Run("a state file "+name+" is seen", func(t *testing.T) {
+			t.Parallel()
 			db := openTest(t, Options{})
 			fn(t, db.Path())
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -1006,6 +1009,7 @@ func TestWatchReplacedSeesTheStateFileDeletedOrReplaced(t *testing.T) {
 		})
 	}
 	t.Run("a state file left alone is watched until the context ends", func(t *testing.T) {
+		t.Parallel()
 		db := openTest(t, Options{})
 		ctx, cancel := context.WithTimeout(t.Context(), 2*replacedCheck+replacedCheck/2)
 		defer cancel()

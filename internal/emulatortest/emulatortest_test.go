@@ -14,7 +14,9 @@ import (
 func TestRIERunsTheSocksBinary(t *testing.T) {
 	RIEPath(t)
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/socks")
+	// -trimpath and CGO_ENABLED=0 as the release and the suite's other
+	// builds of ./cmd/socks: the compiled packages are shared in the cache.
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/socks")
 	build.Dir = filepath.Join("..", "..")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
