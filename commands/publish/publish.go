@@ -114,8 +114,9 @@ Prints the message ID. --wait waits until the broker settled the message
 many connections got it, were gone, or failed for good (targets=0: no
 open connection matched the geeks and topics): exit 1 if any failed or
 the message was dead-lettered, exit 4 if the wait times out after
---wait-timeout, which goes with --wait only (with the counts so far and pending=N when only follow-ups are left). On the local
-backend, --wait with no 'socks serve' running, or with 'socks serve
+--wait-timeout, which goes with --wait only (with the counts so far and
+pending=N when only follow-ups are left). On the local backend, --wait
+with no 'socks serve' running, or with 'socks serve
 --no-broker' and no 'socks broker', fails at once and queues nothing,
 since nothing would deliver it. A state dir that does not exist (a
 mistyped --state-dir) exits 3 and makes and queues nothing: 'socks serve
