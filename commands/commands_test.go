@@ -1092,3 +1092,33 @@ func TestDemoRefusesTheGlobalFlagsItWouldIgnore(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpTextFitsAnEightyColumnTerminal: a --help paragraph edited in
+// place kept a line of 90 to 127 columns (publish, listen, deploy, bench,
+// provision), which an 80-column terminal breaks mid-word. Every line of
+// every command's long help fits in 80; examples may not (a command line
+// is not wrapped), and cobra's own completion help is its own.
+func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	checked := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Parent() == top && c.Name() == "completion" {
+			return
+		}
+		for i, line := range strings.Split(c.Long, "\n") {
+			if n := len([]rune(line)); n > 80 {
+				t.Errorf("%s --help, line %d of its description: %d columns (at most 80): %q", c.CommandPath(), i+1, n, line)
+			}
+			checked++
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(top)
+	if checked < 100 {
+		t.Fatalf("only %d lines of help checked: the walk missed the commands", checked)
+	}
+}

@@ -127,11 +127,11 @@ backend's store (--backend aws: the stack's DynamoDB table), or with
 queue, or with --publish broadcast to CALLBACK/@broadcast (the raw
 WebSocket ceiling of 'make bench').
 
-Against a real API Gateway (a --url or --callback that is not this
-machine) bench warns that it costs money (connection minutes, messages,
-Lambda, DynamoDB and SQS requests), and paces itself under API Gateway's quotas: each
-connect starts at least 1/400 s after the one before (the quota is 500/s;
-after a stall it does not catch up in a burst), and each fan-out to N
+Against a real API Gateway (a --url or --callback that is not this machine)
+bench warns that it costs money (connection minutes, messages, Lambda,
+DynamoDB and SQS requests), and paces itself under API Gateway's quotas:
+each connect starts at least 1/400 s after the one before (the quota is
+500/s; after a stall it does not catch up in a burst), and each fan-out to N
 clients at least N/8,000 s after the one before, so that the broker's
 @connections posts stay under 8,000/s on average (the throttle is 10,000;
 within one fan-out the broker posts as fast as it does). With pacing the

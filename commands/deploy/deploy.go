@@ -120,16 +120,18 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *Options) error
                       (execute-api:ManageConnections) and log group only
   function            STACK-socks, provided.al2023, handler bootstrap
   permission          lambda:InvokeFunction for the API (SourceArn: its ARN)
-  mapping             the envelope queue to the function, ReportBatchItemFailures
+  mapping             the envelope queue to the function, with
+                      ReportBatchItemFailures
   producers           with --eventbridge-rule and --sns-topic, as 'socks
                       provision' makes them (the rule, its target, the
                       subscriptions and the queue policy statements)
 
 The function's package is --lambda-zip, or, from a source checkout, built
-with 'go build' for --arch. When the selected profile (or SOCKS_EVENT_MAPPING)
-has an event mapping, the function gets it as SOCKS_EVENT_MAPPING; its limits
-(--max-topics, --max-connections-per-geek, as 'socks serve' has them) are
-SOCKS_MAX_TOPICS and SOCKS_MAX_CONNECTIONS_PER_GEEK. Every resource that carries tags is tagged
+with 'go build' for --arch. When the selected profile (or
+SOCKS_EVENT_MAPPING) has an event mapping, the function gets it as
+SOCKS_EVENT_MAPPING; its limits (--max-topics, --max-connections-per-geek,
+as 'socks serve' has them) are SOCKS_MAX_TOPICS and
+SOCKS_MAX_CONNECTIONS_PER_GEEK. Every resource that carries tags is tagged
 socks:stack=STACK, which is how deploy, teardown and doctor find it again.
 
 It is idempotent: a second run says "nothing to do". A resource that differs

@@ -141,14 +141,14 @@ func NewCmdListen(f *cmdutil.Factory, runF func(context.Context, *Options) error
 message it receives.
 
 The URL is the running local gateway's (or the configured backend's), or
---url. The chatter ID is read from --id-file, or $SOCKS_CHATTER_ID, or
---id (which other local users can see in the process list); without any,
-listen issues a short-lived one itself, issues a new one if it expired
-before a reconnect (by this machine's clock, or by the gateway's, once, when
-the gateway refuses it as expired), and revokes it on exit. A chatter ID is never echoed.
-It travels in Sec-WebSocket-Protocol (next to "socks"), out of URLs and
-access logs; --id-in query puts it in ?id= for a path that drops that
-header.
+--url. The chatter ID is read from --id-file, or $SOCKS_CHATTER_ID, or --id
+(which other local users can see in the process list); without any, listen
+issues a short-lived one itself, issues a new one if it expired before a
+reconnect (by this machine's clock, or by the gateway's, once, when the
+gateway refuses it as expired), and revokes it on exit. A chatter ID is
+never echoed. It travels in Sec-WebSocket-Protocol (next to "socks"), out of
+URLs and access logs; --id-in query puts it in ?id= for a path that drops
+that header.
 
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON
@@ -180,12 +180,13 @@ loop listen would take the loop's input):
   unsubscribe T [T...]   stop following topics
   ping                   ask the gateway for a pong
   quit                   close and exit 0
-The gateway's answers are shown. Topics followed this way are kept
-across reconnects. A command typed while the gateway takes no data (16
-frames already wait to be written to it) is not sent, and listen says so. An answer "this connection is not registered;
-reconnect" (the gateway lost the connection's record: pruned, expired,
-its store wiped, so nothing published reaches it) closes the connection
-and opens a fresh one, with the usual backoff, following every topic.
+The gateway's answers are shown. Topics followed this way are kept across
+reconnects. A command typed while the gateway takes no data (16 frames
+already wait to be written to it) is not sent, and listen says so. An answer
+"this connection is not registered; reconnect" (the gateway lost the
+connection's record: pruned, expired, its store wiped, so nothing published
+reaches it) closes the connection and opens a fresh one, with the usual
+backoff, following every topic.
 
 Keeping the connection: a WebSocket ping every --ping-interval (the
 gateway drops connections idle for 10 minutes), a fresh connection before

@@ -167,14 +167,15 @@ to standard error: a spinner on a terminal; piped, and with --json also on
 a terminal, a plain line per step.
 
 It is idempotent: what exists is left alone, and a second run says there is
-nothing to do. Everything it makes is tagged app=socks and socks:stack=STACK;
-a table or queue an earlier socks made without the stack tag is tagged (a
-repair, listed in "repaired" with --json: tagging changes nothing else), and
-one tagged as another stack's is drift. Before changing anything it checks what exists against that
-shape; any drift (a wrong key schema, a missing index, TTL off, a missing or
-wrong redrive policy, a visibility timeout too short) is reported with what
-is, what should be and how to fix it, and provision exits 1 without
-changing anything. --dry-run only checks and says what it would create.
+nothing to do. Everything it makes is tagged app=socks and
+socks:stack=STACK; a table or queue an earlier socks made without the stack
+tag is tagged (a repair, listed in "repaired" with --json: tagging changes
+nothing else), and one tagged as another stack's is drift. Before changing
+anything it checks what exists against that shape; any drift (a wrong key
+schema, a missing index, TTL off, a missing or wrong redrive policy, a
+visibility timeout too short) is reported with what is, what should be and
+how to fix it, and provision exits 1 without changing anything. --dry-run
+only checks and says what it would create.
 
 An existing connections table written by an earlier socks is migrated in
 place: every connection record gets the geek item that fan-out to users
