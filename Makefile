@@ -12,7 +12,7 @@ demo:
 test:
 	scripts/test
 
-## soak: 2,000 connections with churn and steady publishing for 10 minutes
+## soak: 2,000 connection slots (about 1,000 open at once, at the per-geek cap) with churn and steady publishing for 10 minutes
 ## on the local stack; prints a summary (the test command runs a 60 s one)
 soak:
 	SOCKS_SOAK_DURATION=10m SOCKS_SOAK_CONNECTIONS=2000 $(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./e2e/
