@@ -162,7 +162,7 @@ and receives whatever is published to that geek and topic.`,
 				// verbs is a slip of none of them (completion tcsh).
 				switch s := t.SuggestionsFor(rest[i]); {
 				case len(s) == 1:
-					return cmdutil.FlagErrorf("%s: did you mean %s %s?", msg, name, strings.Join(s, " or "+name+" "))
+					return cmdutil.FlagErrorf("%s: did you mean %s %s?", msg, name, s[0])
 				case t.HasSubCommands():
 					return cmdutil.FlagErrorf("%s: `socks help %s` lists its commands", msg, name)
 				default:
