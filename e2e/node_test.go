@@ -21,6 +21,25 @@ var (
 	npmErr  error
 )
 
+// withoutNode skips t, saying what is missing and how to install it
+// (install), or fails it when SOCKS_E2E_REQUIRE_NODE=1, which scripts/test
+// sets, so that CI cannot pass a Node test by skipping it.
+func withoutNode(t *testing.T, missing, install string) {
+	t.Helper()
+	if os.Getenv(requireNodeEnv) == "1" {
+		t.Fatalf("%s (%s=1 requires the Node tests)", missing, requireNodeEnv)
+	}
+	t.Skipf("%s; to run this test: %s, and set %s=1 in CI so that it cannot skip", missing, install, requireNodeEnv)
+}
+
+// nodeAndNPM is what the Node tests need, and how to install it.
+const nodeAndNPM = "Node 18+ and npm (Debian: apt-get install -y nodejs npm)"
+
+// npmCI says how to install the packages of testdata/NAME.
+func npmCI(name string) string {
+	return fmt.Sprintf("run scripts/test, or: cd testdata/%s && npm ci, with %s", name, nodeAndNPM)
+}
+
 // nodeClientDir returns testdata/node-client with its dependencies
 // installed (`npm ci`, once, when node_modules is missing) and the node
 // binary. Without node and npm it skips, or fails when
@@ -29,11 +48,7 @@ func nodeClientDir(t *testing.T) (dir, node string) {
 	t.Helper()
 	unavailable := func(format string, args ...any) {
 		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if os.Getenv(requireNodeEnv) == "1" {
-			t.Fatalf("%s (%s=1 requires the Node client test)", msg, requireNodeEnv)
-		}
-		t.Skipf("%s; to run this test install Node 18+ and npm (Debian: apt-get install -y nodejs npm), and set %s=1 in CI so that it cannot skip", msg, requireNodeEnv)
+		withoutNode(t, fmt.Sprintf(format, args...), "install "+nodeAndNPM)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -17,12 +17,17 @@ export type Protocol =
   | "header";
 
 /**
- * The options of connect(). One given as undefined takes its default; the
- * numbers must be above 0 (connect throws a TypeError otherwise), and a
- * wait longer than a browser's timers allow (2^31-1 ms, about 24 days), as
- * one of Infinity, is cut to that.
+ * What connect() takes: the options, with a chatterId, a getChatterId or both (connect throws a TypeError for
+ * neither).
  */
-export interface ConnectOptions {
+export type ConnectOptions = ConnectOptionsBase & ({ chatterId: string } | { getChatterId: GetChatterId });
+
+/**
+ * The options of connect(). One given as undefined takes its default (so each is typed `| undefined`, for
+ * exactOptionalPropertyTypes); the numbers must be above 0 (connect throws a TypeError otherwise), and a wait
+ * longer than a browser's timers allow (2^31-1 ms, about 24 days), as one of Infinity, is cut to that.
+ */
+export interface ConnectOptionsBase {
   /** The gateway's WebSocket URL, e.g. "wss://abc.execute-api.eu-west-1.amazonaws.com/prod" or "ws://127.0.0.1:8765/". */
   url: string;
   /**
@@ -35,12 +40,12 @@ export interface ConnectOptions {
    * The geek's chatter ID. Optional when getChatterId is given. With protocol "header", connect throws a TypeError
    * (without the ID in its message) for one that cannot be a chatter ID, such as one pasted with a space inside.
    */
-  chatterId?: string;
+  chatterId?: string | undefined;
   /**
    * Topics to follow: an array or a comma list. None: every topic of the geek, ".", which subscribe() adds to
    * and unsubscribe(".") drops. connect throws a TypeError for a name the gateway refuses, as subscribe does.
    */
-  topics?: string[] | string;
+  topics?: readonly string[] | string | undefined;
   /**
    * Called for a fresh chatter ID after a handshake that never opened, before each renewal, and before a reconnect
    * when the ID it answered with an expiresAt is near that.
@@ -53,9 +58,9 @@ export interface ConnectOptions {
    * with it after one had opened (it may have been revoked): a gateway that keeps failing handshakes is not handed
    * a new ID per attempt, which would pile up the geek's live IDs (capped per geek).
    */
-  getChatterId?: () => string | ChatterIdAnswer | Promise<string | ChatterIdAnswer>;
+  getChatterId?: GetChatterId | undefined;
   /** Default "query". */
-  protocol?: Protocol;
+  protocol?: Protocol | undefined;
   /**
    * Handshakes in a row that never opened before the client gives up with "failed" (not counting those while the
    * browser was offline, unless the gateway is on this machine: localhost, 127.0.0.0/8, [::1], the hosts socks serve
@@ -65,44 +70,47 @@ export interface ConnectOptions {
    * comes back or the page is shown again (see onState). Default 10: with the default backoff, 61 s to 2 min 2 s of
    * waits from a first connect and 76 s to 2 min 32 s after a drop, plus the handshakes' own time.
    */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /**
    * The longest interval of the {"action":"ping"} heartbeat in ms: each beat comes a random time from three quarters
    * of it to all of it after the last. Default 4 minutes (API Gateway's idle timeout is 10).
    */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** The gateway's cap on a connection's life in ms. Default 2 hours, as API Gateway. */
-  maxDurationMs?: number;
+  maxDurationMs?: number | undefined;
   /**
    * How long before the cap the connection is renewed, in ms, at most a quarter of the cap; a random part of up to
    * half as much again is added, so that clients that connected together do not renew together. Default 5 minutes
    * (so 5 to 7.5 minutes before the cap).
    */
-  renewBeforeMs?: number;
+  renewBeforeMs?: number | undefined;
   /**
    * First reconnect delay in ms; it doubles per attempt, with jitter. Also the bound of the random wait before the
    * client dials when the network comes back, and before it checks its connection when the network comes back or
    * the page is shown again; a reconnect delay with more than this to go is then cut to such a wait ("reconnecting"
    * again, the same attempt, the new delay). Default 500.
    */
-  backoffMs?: number;
+  backoffMs?: number | undefined;
   /**
    * Longest reconnect delay in ms. Default 30 000. The delays start over from backoffMs only once a connection
    * has stayed open this long: one closed sooner (even if its handshake opened) is followed by a longer delay.
    */
-  maxBackoffMs?: number;
+  maxBackoffMs?: number | undefined;
   /**
    * A handshake not open after this many ms counts as failed. Also how long the check made when the network comes
    * back or the page is shown again waits for its pong before it reconnects. Default 15 000.
    */
-  openTimeoutMs?: number;
+  openTimeoutMs?: number | undefined;
   /** How long a renewal keeps the old connection open after the new one opened, in ms. Default 2 000. */
-  overlapMs?: number;
+  overlapMs?: number | undefined;
   /** The WebSocket constructor to use (tests). Default globalThis.WebSocket. */
-  WebSocket?: typeof WebSocket;
+  WebSocket?: typeof WebSocket | undefined;
   /** A random source in [0, 1) for the jitter (tests). Default Math.random. */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
+
+/** Asks the page's server for a chatter ID: see ConnectOptionsBase.getChatterId. */
+export type GetChatterId = () => string | ChatterIdAnswer | PromiseLike<string | ChatterIdAnswer>;
 
 /** An answer of getChatterId that says until when the ID is valid. */
 export interface ChatterIdAnswer {
@@ -186,13 +194,13 @@ export interface Client {
    * answered half of them), and sent as it answers, one frame an answer (the subscribe first when both wait) (or asked
    * for by the next connection).
    */
-  subscribe(topics: string[] | string): void;
+  subscribe(topics: readonly string[] | string): void;
   /**
    * Stops following topics, now and on every later connection (sent as subscribe() says). One the gateway refuses
    * or whose route failed is reported; its topics may go on arriving until the next connection, which does not ask
    * for them; one answered "this connection is not registered; reconnect" also reconnects, as subscribe() says.
    */
-  unsubscribe(topics: string[] | string): void;
+  unsubscribe(topics: readonly string[] | string): void;
   /** Closes the connection for good, and stops listening to the page's events: a client that failed too. */
   close(): void;
   /** The current state (never "resync", which is an event). */
@@ -201,8 +209,10 @@ export interface Client {
   readonly topics: string[];
 }
 
-export const DEFAULTS: Readonly<Required<Pick<ConnectOptions,
-  "protocol" | "maxAttempts" | "heartbeatMs" | "maxDurationMs" | "renewBeforeMs" | "backoffMs" | "maxBackoffMs" | "openTimeoutMs" | "overlapMs">>>;
+/** The defaults of the options that have one. */
+export const DEFAULTS: {
+  readonly [K in "protocol" | "maxAttempts" | "heartbeatMs" | "maxDurationMs" | "renewBeforeMs" | "backoffMs" | "maxBackoffMs" | "openTimeoutMs" | "overlapMs"]-?: Exclude<ConnectOptionsBase[K], undefined>;
+};
 
 /** Opens a connection to a socks gateway and keeps it open. */
 export function connect(options: ConnectOptions): Client;

@@ -878,7 +878,9 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   };
   const mod = await import("./socks.js");
   assert.deepEqual(sorted(Object.keys(mod)), sorted([...dts.matchAll(/^export (?:const|function) (\w+)/gm)].map((m) => m[1])), "exports");
-  assert.deepEqual(block("ConnectOptions"), sorted([...js.matchAll(/\b(?:o|this\._o)\.(\w+)/g)].map((m) => m[1])), "options");
+  // ConnectOptions is ConnectOptionsBase with a chatterId or a getChatterId.
+  assert.match(dts, /export type ConnectOptions = ConnectOptionsBase & \(\{ chatterId: string \} \| \{ getChatterId: GetChatterId \}\);/, "ConnectOptions");
+  assert.deepEqual(block("ConnectOptionsBase"), sorted([...js.matchAll(/\b(?:o|this\._o)\.(\w+)/g)].map((m) => m[1])), "options");
   const c = connect({ url: "ws://gateway.test/", geek: "g", chatterId: "sc_x", WebSocket: FakeWebSocket });
   c.close();
   const proto = Object.getOwnPropertyNames(Object.getPrototypeOf(c)).filter((k) => k !== "constructor" && !k.startsWith("_"));
@@ -890,7 +892,7 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   for (const [, why] of js.matchAll(/_emitState\("resync", \{ reason: "(\w+)" \}/g)) assert.ok(reason.includes(`"${why}"`), `StateInfo.reason names resync's "${why}"`);
   const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
   assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
-  const picked = dts.match(/Required<Pick<ConnectOptions,([^>]*)>>/)[1];
+  const picked = dts.match(/export const DEFAULTS: \{\s*readonly \[K in ([^\]]*)\]/)[1];
   assert.deepEqual(sorted([...picked.matchAll(/"(\w+)"/g)].map((m) => m[1])), sorted(Object.keys(DEFAULTS)), "DEFAULTS");
 });
 
