@@ -83,7 +83,11 @@ type Options struct {
 	IdleSet     bool // --idle was given
 	Timeout     time.Duration
 	NoPace      bool
-	JSON        bool
+	// ConnectRate is --connect-rate, the connects' pace a second (0:
+	// not given, API Gateway's pace against a remote endpoint).
+	ConnectRate    int
+	ConnectRateSet bool // --connect-rate was given
+	JSON           bool
 }
 
 // NewCmdBench returns `socks bench`.
@@ -134,9 +138,12 @@ each connect starts at least 1/400 s after the one before (the quota is
 500/s; after a stall it does not catch up in a burst), and each fan-out to N
 clients at least N/8,000 s after the one before, so that the broker's
 @connections posts stay under 8,000/s on average (the throttle is 10,000;
-within one fan-out the broker posts as fast as it does). With pacing the
-connects/s figure is the pace, not what the target can do. --no-pace lifts
-that.
+within one fan-out the broker posts as fast as it does). --no-pace lifts
+that. --connect-rate N sets the connects' pace to N a second instead of
+400: against a remote endpoint at most 500 (the quota), unless --no-pace
+too, which then lifts the fan-outs' pacing only; on this machine it paces
+a target that is otherwise not paced. Paced, the connects/s figure is the
+pace, not what the target can do.
 
 Progress goes to standard error (a spinner, when standard output and error
 are terminals, and not with --json); the results to standard
@@ -162,10 +169,15 @@ broker to deliver the queue (serve --no-broker) it exits 1 as early.`,
 
   # A deployed stack: warns of the cost, and paces under API Gateway's
   # quotas; chatter IDs from the stack's table, messages by its queue
-  socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200`,
+  socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200
+
+  # The same, its clients opened at 100 a second (an account whose
+  # connect quota is shared with production)
+  socks --backend aws bench --url wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --callback https://abc123.execute-api.eu-west-1.amazonaws.com/prod --connections 200 --connect-rate 100`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.IdleSet = cmd.Flags().Changed("idle")
+			opts.ConnectRateSet = cmd.Flags().Changed("connect-rate")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -186,6 +198,7 @@ broker to deliver the queue (serve --no-broker) it exits 1 as early.`,
 	fl.DurationVar(&opts.Idle, "idle", 2*time.Second, "the silence before each --idle-samples sample")
 	fl.DurationVar(&opts.Timeout, "timeout", time.Minute, "longest wait for any one handshake (at most 30s) or message")
 	fl.BoolVar(&opts.NoPace, "no-pace", false, "do not pace under API Gateway's quotas against a remote endpoint")
+	fl.IntVar(&opts.ConnectRate, "connect-rate", 0, fmt.Sprintf("connects a second to pace the clients at (default: %.0f against a remote endpoint, where more than %d, API Gateway's quota, needs --no-pace; none on this machine)", awsConnectRate*paceShare, awsConnectRate))
 	fl.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
 	return cmd
 }
@@ -278,13 +291,18 @@ func (p *plan) realClock() {
 	p.now, p.sleep, p.rss = time.Now, sleep, rssKiB
 }
 
-// Pace returns the pacing for a target: none on loopback or with noPace,
-// else under API Gateway's quotas.
-func Pace(remote, noPace bool) (connectsPerSecond, deliveriesPerSecond float64) {
-	if !remote || noPace {
-		return 0, 0
+// Pace returns the pacing for a target: under API Gateway's quotas
+// against a remote one unless noPace, none on this machine; connectRate
+// (--connect-rate, 0 when not given) paces the connects instead,
+// wherever the target is and with noPace too.
+func Pace(remote, noPace bool, connectRate int) (connectsPerSecond, deliveriesPerSecond float64) {
+	if remote && !noPace {
+		connectsPerSecond, deliveriesPerSecond = awsConnectRate*paceShare, awsPostRate*paceShare
 	}
-	return awsConnectRate * paceShare, awsPostRate * paceShare
+	if connectRate > 0 {
+		connectsPerSecond = float64(connectRate)
+	}
+	return connectsPerSecond, deliveriesPerSecond
 }
 
 // IsRemote reports whether rawURL's host is not this machine: not
@@ -350,6 +368,8 @@ func (opts *Options) check() error {
 		return cmdutil.FlagErrorf("--pid %d: give the process ID of the gateway (above 0), or leave --pid out", opts.PID)
 	case opts.Timeout <= 0:
 		return cmdutil.FlagErrorf("--timeout must be above 0")
+	case opts.ConnectRateSet && opts.ConnectRate <= 0:
+		return cmdutil.FlagErrorf("--connect-rate %d: give the connects a second above 0, or leave it out (--no-pace lifts the pacing against a remote endpoint)", opts.ConnectRate)
 	case opts.Auth != AuthStore && opts.Auth != AuthNone:
 		return cmdutil.FlagErrorf("--auth is 'store' or 'none', not %q", opts.Auth)
 	case opts.Publish != PublishQueue && opts.Publish != PublishBroadcast:
@@ -443,7 +463,10 @@ func benchRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace)
+	if p.remote && !opts.NoPace && opts.ConnectRate > awsConnectRate {
+		return cmdutil.FlagErrorf("--connect-rate %d is above API Gateway's quota of %d new connections a second, and %s is not on this machine: give at most %d, or --no-pace too to go past the quota (API Gateway throttles the connects above it)", opts.ConnectRate, awsConnectRate, p.wsURL, awsConnectRate)
+	}
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace, opts.ConnectRate)
 	if p.remote {
 		warnRemote(opts.IO, p, opts)
 	} else if svc := awsServices(b, opts); len(svc) > 0 {
@@ -587,10 +610,13 @@ func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
 	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), far)
 	fmt.Fprintf(ios.ErrOut, "  (connection minutes, %d connections, about %d messages, and the Lambda, DynamoDB and SQS requests behind them)\n",
 		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
-	if p.pace.connectsPerSecond > 0 {
-		fmt.Fprintf(ios.ErrOut, "  paced under API Gateway's quotas: at most %.0f connects/s (quota %d/s), fan-outs spaced to stay under %.0f @connections posts/s (throttle %d/s); --no-pace lifts this\n",
+	switch {
+	case p.pace.deliveriesPerSecond > 0:
+		fmt.Fprintf(ios.ErrOut, "  paced under API Gateway's quotas: at most %.0f connects/s (quota %d/s; --connect-rate sets it), fan-outs spaced to stay under %.0f @connections posts/s (throttle %d/s); --no-pace lifts this\n",
 			p.pace.connectsPerSecond, awsConnectRate, p.pace.deliveriesPerSecond, awsPostRate)
-	} else {
+	case p.pace.connectsPerSecond > 0:
+		fmt.Fprintf(ios.ErrOut, "  connects paced at %.0f connects/s (--connect-rate), fan-outs not paced (--no-pace): above %d connects/s or %d posts/s API Gateway throttles and the figures mean little\n", p.pace.connectsPerSecond, awsConnectRate, awsPostRate)
+	default:
 		fmt.Fprintf(ios.ErrOut, "  not paced (--no-pace): above %d connects/s or %d posts/s API Gateway throttles and the figures mean little\n", awsConnectRate, awsPostRate)
 	}
 }
@@ -773,7 +799,7 @@ func (p progress) done() {
 }
 
 func measure(ctx context.Context, opts *Options, p plan, run string) (Result, error) {
-	res := Result{URL: p.wsURL, Remote: p.remote, Paced: p.pace.connectsPerSecond > 0, Connections: opts.Connections}
+	res := Result{URL: p.wsURL, Remote: p.remote, Paced: p.pace.connectsPerSecond > 0 || p.pace.deliveriesPerSecond > 0, Connections: opts.Connections}
 	prog := newProgress(opts, p.now)
 	defer prog.done()
 	topicLat, topicFan := "bench-"+run+"-lat", "bench-"+run+"-fan"
@@ -1455,9 +1481,9 @@ func printResult(opts *Options, res Result) error {
 	}
 	lat := res.Latency
 	connectsHow := fmt.Sprintf("%d clients, %d dialers", res.Connections, opts.Dialers)
-	if res.Paced {
+	if pace, _ := Pace(res.Remote, opts.NoPace, opts.ConnectRate); pace > 0 {
 		// The figure is then the pace, not what the target can do.
-		connectsHow += fmt.Sprintf(", paced to at most %.0f/s", awsConnectRate*paceShare)
+		connectsHow += fmt.Sprintf(", paced to at most %.0f/s", pace)
 	}
 	if res.Connected < res.Connections {
 		connectsHow = fmt.Sprintf("%d of %d clients connected", res.Connected, res.Connections)

@@ -211,21 +211,21 @@ func TestARemoteEndpointIsPacedUnderAPIGatewayQuotas(t *testing.T) {
 			t.Errorf("IsRemote(%s) = %v, want %v", tc.url, got, tc.remote)
 		}
 	}
-	c, d := Pace(true, false)
+	c, d := Pace(true, false, 0)
 	if c <= 0 || c >= awsConnectRate || d <= 0 || d >= awsPostRate {
 		t.Errorf("paced at %v connects/s and %v deliveries/s, want under %d and %d", c, d, awsConnectRate, awsPostRate)
 	}
-	if c, d := Pace(false, false); c != 0 || d != 0 {
+	if c, d := Pace(false, false, 0); c != 0 || d != 0 {
 		t.Errorf("loopback paced at %v, %v", c, d)
 	}
-	if c, d := Pace(true, true); c != 0 || d != 0 {
+	if c, d := Pace(true, true, 0); c != 0 || d != 0 {
 		t.Errorf("--no-pace paced at %v, %v", c, d)
 	}
 
 	ios, _, _, errOut := iostreams.Test()
 	opts := defaults()
 	p := plan{wsURL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", remote: true}
-	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false)
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false, 0)
 	warnRemote(ios, p, opts)
 	for _, want := range []string{"costs money", "500", "10000", "--no-pace"} {
 		if !bytes.Contains(errOut.Bytes(), []byte(want)) {

@@ -397,7 +397,7 @@ func TestARemoteBenchIsPacedInEveryPhase(t *testing.T) {
 	ft := newFakeTarget(t, newFakeClock())
 	p := ft.plan()
 	p.pid = 0
-	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false)
+	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false, 0)
 	res, err := measure(context.Background(), measureOptions(10, 1, 4, 3, time.Minute), p, "")
 	if err != nil {
 		t.Fatal(err)
