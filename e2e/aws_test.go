@@ -164,7 +164,8 @@ func (s *awsStack) cleanup(args ...string) {
 // TestAWSStackFromProvisionToDelivery provisions a stack, shows that a
 // second run changes nothing, then delivers a published message through SQS
 // and the broker worker to a client of a local gateway on the DynamoDB
-// store, and tears the stack down.
+// store, and tears the stack down, after a dry run of teardown that
+// deleted nothing.
 func TestAWSStackFromProvisionToDelivery(t *testing.T) {
 	t.Parallel()
 	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("e2e")}
@@ -276,6 +277,22 @@ func TestAWSStackFromProvisionToDelivery(t *testing.T) {
 		checkFailure(t, s.run("teardown"), 2, "without --yes")
 		if out := s.must("provision", "--dry-run"); !strings.HasPrefix(out, "nothing to do") {
 			t.Errorf("after a refused teardown: %q", out)
+		}
+	})
+	t.Run("teardown --dry-run lists the five resources, asks nothing and deletes nothing", func(t *testing.T) {
+		// Standard input is not a terminal, and there is no --yes.
+		out := s.must("teardown", "--dry-run")
+		for _, want := range []string{"table " + s.name + "-connections", "table " + s.name + "-chatter", "table " + s.name + "-reports",
+			"queue " + s.name + "-envelopes-dlq", "queue " + s.name + "-envelopes"} {
+			if !strings.Contains(out, "would delete "+want+"\n") {
+				t.Errorf("stdout %q does not say it would delete %s", out, want)
+			}
+		}
+		if n := strings.Count(out, "\n"); n != 5 {
+			t.Errorf("stdout %q; want the five resources, one a line", out)
+		}
+		if out := s.must("provision", "--dry-run"); out != "nothing to do: 3 tables and 2 queues are in place\n" {
+			t.Errorf("after teardown --dry-run provision --dry-run says %q", out)
 		}
 	})
 	t.Run("teardown --yes deletes the five resources", func(t *testing.T) {

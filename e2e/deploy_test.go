@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,8 +14,10 @@ import (
 // TestDeployAndTeardownOnMoto drives the binary as an operator would, with
 // every AWS call sent to moto by --endpoint-url (SOCKS_ENDPOINT_URL): deploy
 // a stack with one plain progress line per resource when piped, a second
-// deploy that has nothing to do, `teardown --yes` that removes everything
-// deploy made, and a dry run afterwards that would create it all again.
+// deploy that has nothing to do, `teardown --dry-run` that lists what
+// `teardown --yes` then removes and removes nothing, `teardown --yes` that
+// removes everything deploy made, and a dry run afterwards that would
+// create it all again.
 func TestDeployAndTeardownOnMoto(t *testing.T) {
 	t.Parallel()
 	moto := emulatortest.Moto(t)
@@ -54,7 +57,16 @@ func TestDeployAndTeardownOnMoto(t *testing.T) {
 		t.Errorf("second deploy:\n%s", out)
 	}
 
+	// A dry run lists what teardown then deletes, one for one, and
+	// deletes none of it: stdin is not a terminal, and there is no --yes.
+	dry := s.must("teardown", "--dry-run")
+	if out := s.must("deploy", "--lambda-zip", zipFile); !strings.HasPrefix(out, "nothing to do: ") {
+		t.Errorf("deploy after teardown --dry-run:\n%s", out)
+	}
 	out := s.must("teardown", "--yes")
+	if got, want := sortedLines(strings.ReplaceAll(dry, "would delete ", "deleted ")), sortedLines(out); !slices.Equal(got, want) {
+		t.Errorf("teardown --dry-run said:\n%s\nteardown --yes said:\n%s", dry, out)
+	}
 	for _, want := range []string{"deleted function " + s.name + "-socks", "deleted role " + s.name + "-socks-function", "deleted websocket api " + s.name + "-websocket", "deleted table " + s.name + "-connections", "deleted queue " + s.name + "-envelopes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("teardown does not say %q:\n%s", want, out)
@@ -67,4 +79,11 @@ func TestDeployAndTeardownOnMoto(t *testing.T) {
 	if out := s.must("teardown", "--yes"); !strings.Contains(out, "nothing to delete") {
 		t.Errorf("the dry run made something:\n%s", out)
 	}
+}
+
+// sortedLines returns the lines of s, sorted.
+func sortedLines(s string) []string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	slices.Sort(lines)
+	return lines
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +26,9 @@ import (
 // provision, deploy, teardown) and `doctor --backend aws` on moto, in
 // their successful and their failing shapes that moto can make (each
 // failing before it reads anything, where nothing listens; provision
-// refusing for drift, with a repair; teardown refusing for a table of
-// another stack; teardown stopped by a table it may not delete), and
+// refusing for drift, with a repair; teardown's dry run; teardown
+// refusing for a table of another stack, also in a dry run; teardown
+// stopped by a table it may not delete), and
 // checks each output against the page both ways, as
 // TestJSONOutputIsAsDocumented does for the local commands. Then every
 // field the page shows must have been seen in some output, but those named
@@ -185,6 +187,14 @@ func TestAWSJSONOutputIsAsDocumented(t *testing.T) {
 	run("deploy", 0)
 	run("doctor", 0)
 
+	// A dry run: the plan in "deleted", what deploy made too, and
+	// nothing deleted (the refusal below still finds everything).
+	got = run("teardown", 0, "--dry-run")
+	nonEmpty(got, "deleted")
+	if got["dryRun"] != true || !strings.Contains(fmt.Sprint(got["deleted"]), s.name+"-socks") {
+		t.Errorf("teardown --dry-run: dryRun %v, deleted %v; want true, and the function %s-socks among them", got["dryRun"], got["deleted"], s.name)
+	}
+
 	// A table tagged as another stack's: teardown deletes nothing.
 	tag := func(name, stack string) {
 		t.Helper()
@@ -193,10 +203,15 @@ func TestAWSJSONOutputIsAsDocumented(t *testing.T) {
 		}
 	}
 	tag(tables.Reports, s.name+"-other")
-	got = run("teardown", 1)
-	nonEmpty(got, "skipped")
-	if e, _ := got["error"].(string); e == "" {
-		t.Errorf("teardown refused without an error in --json")
+	for _, extra := range [][]string{{"--dry-run"}, nil} {
+		got = run("teardown", 1, extra...)
+		nonEmpty(got, "skipped")
+		if e, _ := got["error"].(string); e == "" {
+			t.Errorf("teardown %v refused without an error in --json", extra)
+		}
+		if got["dryRun"] != (extra != nil) {
+			t.Errorf("teardown %v refused: dryRun %v", extra, got["dryRun"])
+		}
 	}
 	tag(tables.Reports, s.name)
 

@@ -177,6 +177,8 @@ var readmeRuns = map[string]readmeRun{
 	"socks broker --once --wait 2s": {want: `^received=\d+ done=\d+ retry=\d+ dead_lettered=\d+\n`},
 
 	"socks provision --backend aws --dry-run --json": {env: "aws", want: `"changes"`},
+	// The fixture's stack, not yet provisioned: nothing to delete.
+	"socks teardown --backend aws --stack test --dry-run": {env: "aws", sub: map[string]string{" --stack test": ""}, want: `^nothing to delete: no table or queue of stack readme-\S+ .*exists\n`},
 
 	"socks config":         {want: `(?m)^backend\tlocal\t\S+\n(?s:.*)^state file\t\S+socks\.db\n`}, // "backend in effect, and where it came from; state file"
 	"socks version --json": {want: `"version":`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -513,6 +514,83 @@ func TestTeardown(t *testing.T) {
 		if !strings.Contains(errOut, "leaving table "+tables.Connections+" alone: it has no app=socks tag") {
 			t.Errorf("stderr %q", errOut)
 		}
+	})
+}
+
+// TestTeardownDryRunDeletesNothingAndAsksNothing: teardown --dry-run reads
+// what teardown reads and prints the plan, "would delete ..." (with
+// --json, "deleted" with dryRun true, as provision --dry-run's "changes"),
+// without --yes, with standard input a terminal or not: it asks nothing
+// (the answer waiting on standard input is left unread) and deletes
+// nothing. A table tagged as another stack's refuses the plan itself, as
+// teardown does: exit 1, nothing deleted.
+func TestTeardownDryRunDeletesNothingAndAsksNothing(t *testing.T) {
+	plan := "would delete table prod-connections\nwould delete table prod-chatter\nwould delete table prod-reports\n" +
+		"would delete queue prod-envelopes-dlq\nwould delete queue prod-envelopes\n"
+	dryRun := func(t *testing.T, a *account, tty, jsonOut bool) (out, errOut string, err error) {
+		t.Helper()
+		ios, in, stdout, stderr := iostreams.Test()
+		in.WriteString("prod\n")
+		ios.SetTTY(tty, false, false)
+		opts := &TeardownOptions{IO: ios, Target: a.target("prod"), Now: time.Now, Wait: time.Second, DryRun: true, JSON: jsonOut}
+		tables, queues := len(a.tables), len(a.queues)
+		err = teardownRun(t.Context(), opts)
+		if in.String() != "prod\n" || strings.Contains(stderr.String(), "Type the stack name") {
+			t.Errorf("the dry run asked for the stack name: stdin left %q, stderr %q", in.String(), stderr.String())
+		}
+		if len(a.writes) != 0 || len(a.tables) != tables || len(a.queues) != queues {
+			t.Errorf("the dry run wrote %v; tables left %d of %d, queues %d of %d", a.writes, len(a.tables), tables, len(a.queues), queues)
+		}
+		return stdout.String(), stderr.String(), err
+	}
+	for _, tty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stdin a terminal %v: it lists the five it would delete", tty), func(t *testing.T) {
+			out, _, err := dryRun(t, provisioned(t), tty, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != plan {
+				t.Errorf("stdout %q\nwant %q", out, plan)
+			}
+		})
+	}
+	t.Run("--json: deleted is the plan, with dryRun true", func(t *testing.T) {
+		out, _, err := dryRun(t, provisioned(t), false, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res TeardownResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		want := []awsops.Change{
+			{Kind: awsops.KindTable, Name: "prod-connections"}, {Kind: awsops.KindTable, Name: "prod-chatter"}, {Kind: awsops.KindTable, Name: "prod-reports"},
+			{Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"},
+		}
+		if !res.DryRun || !slices.Equal(res.Deleted, want) {
+			t.Errorf("--json %s; want dryRun true and deleted %v", out, want)
+		}
+		teardownAsDocumented(t, out)
+	})
+	t.Run("nothing to delete says so", func(t *testing.T) {
+		out, _, err := dryRun(t, newAccount(), false, false)
+		if err != nil || out != "nothing to delete: no table or queue of stack prod in us-east-1 exists\n" {
+			t.Errorf("stdout %q, err %v", out, err)
+		}
+	})
+	t.Run("a table of another stack refuses the plan", func(t *testing.T) {
+		a := provisioned(t)
+		a.tags["prod-reports"][awsops.TagStack] = "other"
+		out, _, err := dryRun(t, a, false, true)
+		var exit *cmdutil.ExitCodeError
+		if !errors.As(err, &exit) || exit.Code != cmdutil.ExitError || !strings.Contains(err.Error(), "stack other") {
+			t.Fatalf("err = %v; want exit 1 naming stack other", err)
+		}
+		var res teardownOutput
+		if jerr := json.Unmarshal([]byte(out), &res); jerr != nil || !res.DryRun || len(res.Deleted) != 0 || res.Error != err.Error() {
+			t.Errorf("--json %s (%v); want dryRun true, deleted [] and the error", out, jerr)
+		}
+		teardownAsDocumented(t, out)
 	})
 }
 

@@ -22,9 +22,10 @@ type TeardownOptions struct {
 	Target TargetFunc
 	Now    func() time.Time
 
-	Yes  bool
-	JSON bool
-	Wait time.Duration
+	Yes    bool
+	DryRun bool
+	JSON   bool
+	Wait   time.Duration
 
 	cmdutil.ProducerFlags
 }
@@ -33,7 +34,7 @@ type TeardownOptions struct {
 func NewCmdTeardown(f *cmdutil.Factory, runF func(context.Context, *TeardownOptions) error) *cobra.Command {
 	opts := &TeardownOptions{IO: f.IOStreams, Target: targetFunc(f, "teardown"), Now: f.Now}
 	cmd := &cobra.Command{
-		Use:   "teardown [--yes]",
+		Use:   "teardown [--yes | --dry-run] [--json]",
 		Short: "Delete the stack's DynamoDB tables and SQS queues, and everything in them",
 		Long: `Teardown deletes the tables and queues that 'socks provision' creates for
 --stack, with every connection record, chatter ID, queued message and dead
@@ -44,6 +45,12 @@ given; when standard input is not a terminal it refuses to run without
 --yes. It waits (bounded by --wait) until the tables are gone. What it is
 doing goes to standard error: a spinner on a terminal; piped, and with
 --json also on a terminal, a plain line per step.
+
+--dry-run does every read teardown does and prints the plan, a line "would
+delete ..." per thing (with --json, "deleted" and "dryRun": true), then
+stops: it asks nothing, needs no --yes and no terminal, and deletes
+nothing. What teardown would refuse (a table of another stack), the dry
+run refuses too, with the same exit code.
 
 The stack's EventBridge rule (STACK-envelopes on --event-bus, made by
 provision or deploy with --eventbridge-rule) is deleted too when it sends to
@@ -69,6 +76,8 @@ a table counts as the stack's when it has the keys provision gives it.
 Teardown stops at the first thing it cannot delete, and says what it
 deleted and what is left; a second run finishes the job.`,
 		Example: `  socks teardown --backend aws --stack test
+  socks teardown --backend aws --stack test --dry-run
+  socks teardown --backend aws --stack ci-1234 --dry-run --json
   socks teardown --backend aws --stack ci-1234 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,7 +89,8 @@ deleted and what is left; a second run finishes the job.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
-	fl.BoolVar(&opts.JSON, "json", false, "print what was deleted as JSON")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "say what would be deleted, without asking or deleting anything")
+	fl.BoolVar(&opts.JSON, "json", false, "print what was deleted (with --dry-run: would be) as JSON")
 	fl.DurationVar(&opts.Wait, "wait", awsops.DefaultCreateWait, "how long to wait for the tables to be gone")
 	opts.ProducerFlags.Bind(cmd, false)
 	return cmd
@@ -88,7 +98,9 @@ deleted and what is left; a second run finishes the job.`,
 
 // TeardownResult is what teardown prints with --json.
 type TeardownResult struct {
-	Stack   string          `json:"stack"`
+	Stack  string `json:"stack"`
+	DryRun bool   `json:"dryRun"`
+	// Deleted are the resources deleted (with --dry-run: to delete).
 	Deleted []awsops.Change `json:"deleted"`
 	// Skipped are tables and queues of the stack's names that socks did
 	// not make (no app=socks tag): teardown leaves them alone.
@@ -116,7 +128,7 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 	// when it stopped part of the way: with --json they are printed once,
 	// at the end, with the error when it failed, also before it found
 	// anything (cmdutil.EndJSON).
-	res := TeardownResult{Deleted: []awsops.Change{}, Skipped: []awsops.Foreign{}, UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}
+	res := TeardownResult{DryRun: opts.DryRun, Deleted: []awsops.Change{}, Skipped: []awsops.Foreign{}, UnreadableTopics: []awsops.UnreadableTopic{}, Notes: []string{}}
 	var left []awsops.Change
 	if opts.JSON {
 		defer func() {
@@ -128,8 +140,8 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 	if opts.Wait <= 0 {
 		return cmdutil.FlagErrorf("--wait must be above 0")
 	}
-	if !opts.Yes && !opts.IO.IsStdinTTY() {
-		return cmdutil.FlagErrorf("refusing to delete the stack's tables and queues without --yes when standard input is not a terminal")
+	if !opts.Yes && !opts.DryRun && !opts.IO.IsStdinTTY() {
+		return cmdutil.FlagErrorf("refusing to delete the stack's tables and queues without --yes when standard input is not a terminal (--dry-run shows what it would delete)")
 	}
 	tgt, err := opts.Target(ctx)
 	if err != nil {
@@ -295,6 +307,16 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 	}
 	for _, s := range subs {
 		planned = append(planned, s.Change())
+	}
+	if opts.DryRun {
+		res.Deleted = planned
+		if opts.JSON {
+			return nil // res is printed
+		}
+		for _, c := range planned {
+			fmt.Fprintf(opts.IO.Out, "would delete %s\n", c)
+		}
+		return nil
 	}
 	if !opts.Yes {
 		if !confirmStack(ctx, opts.IO, tgt, planned) {

@@ -39,11 +39,11 @@ func (d denyingTopics) ListSubscriptionsByTopic(ctx context.Context, in *sns.Lis
 // provisioned with --sns-topic, torn down without it, kept the queue's
 // subscription, which outlived the queue. Teardown now finds the topics
 // in socks's own statements of the queue's policy, lists the subscription
-// in the confirmation and in --json, and removes it, and only it: another
-// queue's subscription to the same topic stays. --sns-topic adds topics;
-// one that does not exist is a warning. A topic whose
-// subscriptions cannot be listed is a warning saying what to run, in
-// --json too, and teardown carries on. On moto.
+// in the confirmation, in a dry run and in --json, and removes it (a dry
+// run does not), and only it: another queue's subscription to the same
+// topic stays. --sns-topic adds topics; one that does not exist is a
+// warning. A topic whose subscriptions cannot be listed is a warning
+// saying what to run, in --json too, and teardown carries on. On moto.
 func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	cfg, moto := emulatortest.MotoAWS(t)
 	cp := awsops.NewControlPlane(cfg, awsops.Endpoints{All: moto})
@@ -112,7 +112,19 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 		t.Errorf("the confirmation does not list the subscription to %s:\n%s", jobs, errOut)
 	}
 
+	// A dry run lists the subscription, and removes nothing.
 	ios, _, out, errOut := iostreams.Test()
+	if err := teardownRun(ctx, &TeardownOptions{IO: ios, Target: target, Now: time.Now, Wait: time.Minute, DryRun: true}); err != nil {
+		t.Fatalf("teardown --dry-run: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out.String(), "would delete sns subscription "+jobs+" -> "+queueARN(stack)+"\n") {
+		t.Errorf("teardown --dry-run does not list the subscription to %s:\n%s", jobs, out)
+	}
+	if got := subsOf(jobs); len(got) != 2 {
+		t.Fatalf("subscriptions of %s after teardown --dry-run: %v; want both queues", jobs, got)
+	}
+
+	ios, _, out, errOut = iostreams.Test()
 	// --sns-topic adds to what the policy names: the same topic again, and
 	// one that does not exist (a typo), which is a warning.
 	typo := "arn:aws:sns:" + cfg.Region + ":123456789012:" + randomStack("typo")
