@@ -202,6 +202,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"publish --source without --as eventbridge is a usage error", []string{"publish", "-t", "t", "-m", "x", "--source", "my.app"}, "", dir, 2, "--source goes with --as eventbridge: only an EventBridge entry has a Source"},
 		{"publish --detail-type with --as sns is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--detail-type", "d"}, "", dir, 2, "--detail-type goes with --as eventbridge"},
 		{"publish --event-bus without --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--event-bus", "b"}, "", dir, 2, "--event-bus goes with --as eventbridge"},
+		// --as prints what a producer sends (JSON of its own shape) and
+		// publishes nothing: --json, which prints publish's result, was
+		// ignored without a word.
+		{"publish --json with --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--json"}, "", dir, 2, "--json does not go with --as: --as publishes nothing"},
 		{"publish --direct with a zero --concurrency is a usage error", []string{"publish", "-t", "t", "-m", "x", "--direct", "--concurrency", "0"}, "", dir, 2, "--concurrency must be at least 1"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.
