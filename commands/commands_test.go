@@ -87,6 +87,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// `socks help nope` printed "Unknown help topic" and the whole
 		// usage on stdout, and exited 0.
 		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
+		// Several suggestions read as every other choice does: "a, b or c",
+		// not "a or b or c".
+		{"a command that begins several names them as a choice", []string{"p"}, "", dir, 2, `socks: unknown command "p" for "socks": did you mean provision, prune-stale or publish?`},
+		{"help on a word that begins several commands names them as a choice", []string{"help", "p"}, "", dir, 2, `unknown help topic "p": did you mean provision, prune-stale or publish?`},
 		{"help on a mistyped command suggests the right one", []string{"help", "publsh"}, "", dir, 2, `unknown help topic "publsh": did you mean publish?`},
 		// `socks help subs lst` showed the help of subs and exited 0.
 		{"help on a mistyped verb of a noun suggests the right one", []string{"help", "subs", "lst"}, "", dir, 2, `unknown help topic "subs lst": did you mean subs list?`},
