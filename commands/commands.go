@@ -311,13 +311,14 @@ func isCobraUsage(err error) bool {
 // suggestions stand on lines of their own ("...\n\nDid you mean
 // this?\n\tpublish\n", shown on one line as "  Did you mean this?
 // \tpublish"), as root words a noun's mistyped verb: ": did you mean
-// publish?". Any other error is returned as it is.
+// publish?", several as a choice ("provision, prune-stale or publish").
+// Any other error is returned as it is.
 func cobraSuggestion(err error) error {
 	head, list, ok := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
 	if !ok || !strings.HasPrefix(head, "unknown command ") {
 		return err
 	}
-	return errors.New(head + ": did you mean " + strings.Join(strings.Fields(list), " or ") + "?")
+	return errors.New(head + ": did you mean " + text.Or(strings.Fields(list)) + "?")
 }
 
 // oneLine is err's message on one line, for people: what it quotes from

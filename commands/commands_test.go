@@ -87,6 +87,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// `socks help nope` printed "Unknown help topic" and the whole
 		// usage on stdout, and exited 0.
 		{"help on an unknown topic is a usage error", []string{"help", "nope"}, "", dir, 2, `unknown help topic "nope": ` + "`socks help` lists the commands"},
+		// Several suggestions read as every other choice does: "a, b or c",
+		// not "a or b or c".
+		{"a command that begins several names them as a choice", []string{"p"}, "", dir, 2, `socks: unknown command "p" for "socks": did you mean provision, prune-stale or publish?`},
+		{"help on a word that begins several commands names them as a choice", []string{"help", "p"}, "", dir, 2, `unknown help topic "p": did you mean provision, prune-stale or publish?`},
 		{"help on a mistyped command suggests the right one", []string{"help", "publsh"}, "", dir, 2, `unknown help topic "publsh": did you mean publish?`},
 		// `socks help subs lst` showed the help of subs and exited 0.
 		{"help on a mistyped verb of a noun suggests the right one", []string{"help", "subs", "lst"}, "", dir, 2, `unknown help topic "subs lst": did you mean subs list?`},
@@ -202,6 +206,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"publish --source without --as eventbridge is a usage error", []string{"publish", "-t", "t", "-m", "x", "--source", "my.app"}, "", dir, 2, "--source goes with --as eventbridge: only an EventBridge entry has a Source"},
 		{"publish --detail-type with --as sns is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--detail-type", "d"}, "", dir, 2, "--detail-type goes with --as eventbridge"},
 		{"publish --event-bus without --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--event-bus", "b"}, "", dir, 2, "--event-bus goes with --as eventbridge"},
+		// --as prints what a producer sends (JSON of its own shape) and
+		// publishes nothing: --json, which prints publish's result, was
+		// ignored without a word.
+		{"publish --json with --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--json"}, "", dir, 2, "--json does not go with --as: --as publishes nothing"},
 		{"publish --direct with a zero --concurrency is a usage error", []string{"publish", "-t", "t", "-m", "x", "--direct", "--concurrency", "0"}, "", dir, 2, "--concurrency must be at least 1"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.

@@ -109,6 +109,10 @@ type Env struct {
 	// stats is the queue's depth, read once for the queue and dead-letter
 	// checks (on SQS a read walks the dead letters).
 	stats *statsResult
+	// asked is the Management API's answer to a GET of a made-up
+	// connection, asked once for the queue, gateway and Management API
+	// checks.
+	asked *error
 }
 
 type statsResult struct {
@@ -123,6 +127,32 @@ func (e *Env) queueStats(ctx context.Context) (store.QueueStats, error) {
 		e.stats = &statsResult{st: st, err: err}
 	}
 	return e.stats.st, e.stats.err
+}
+
+// askManagement asks the Management API (Pusher) for a made-up
+// connection, once, and returns the error it answered with: nil only
+// when it answered as if the connection existed.
+func (e *Env) askManagement(ctx context.Context) error {
+	if e.asked == nil {
+		_, err := e.Pusher.Get(ctx, randomConnectionID())
+		e.asked = &err
+	}
+	return *e.asked
+}
+
+// strangerAtGateway reports whether the local gateway holds the state dir
+// (or the lock cannot tell) and something listens at the Management API
+// address it recorded, but what answers there is not that gateway
+// (backend.NotThisGatewayError): the serve listens elsewhere (another
+// interface, another address family), or another program took that
+// address. The broker delivers nothing there.
+func (e *Env) strangerAtGateway(ctx context.Context) bool {
+	g := e.Gateway
+	if !e.Local() || !g.Recorded() || g.DialErr != nil || g.Stale || e.Pusher == nil {
+		return false
+	}
+	var foreign *backend.NotThisGatewayError
+	return errors.As(e.askManagement(ctx), &foreign)
 }
 
 // GatewayRecord is what a running `socks serve` records about itself.
@@ -345,6 +375,9 @@ func checkQueue(ctx context.Context, env *Env) Result {
 		return cannotRead("the queue", err, env)
 	}
 	detail := fmt.Sprintf("%d waiting, %d in flight", st.Visible, st.InFlight)
+	if st.Visible > 0 && env.strangerAtGateway(ctx) {
+		return warn(detail, "messages wait: what answers at the gateway's recorded address is not this state dir's `socks serve` (see the local gateway check); start `socks serve` again (with another --addr if that address stays taken)")
+	}
 	if st.Visible > 0 && env.Local() && !env.Gateway.Delivering() {
 		if env.Gateway.Recorded() && env.Gateway.DialErr == nil && !env.Gateway.Stale {
 			return warn(detail, "messages wait for a broker: "+brokerFix)
@@ -470,7 +503,7 @@ func checkConnections(ctx context.Context, env *Env) Result {
 	return r
 }
 
-func checkGateway(_ context.Context, env *Env) Result {
+func checkGateway(ctx context.Context, env *Env) Result {
 	g := env.Gateway
 	switch {
 	case errors.Is(env.OpenErr, local.ErrInUseByOlder):
@@ -498,6 +531,10 @@ func checkGateway(_ context.Context, env *Env) Result {
 		return fail(at+", but cannot tell whether a broker runs: "+g.BrokerErr.Error(), "check that the state dir is writable, or "+stateDirFix)
 	case !g.Broker:
 		return fail(at+", but no broker is running: published messages wait in the queue", brokerFix)
+	case env.strangerAtGateway(ctx):
+		// It holds the state dir, but the broker reaches something
+		// else at its address (the Management API check fails).
+		return warn(at+", broker running, but what answers at "+g.Management+" is not this state dir's `socks serve` (its answer does not carry the run ID the serve recorded): the serve listens elsewhere, or another program took that address, and the broker delivers nothing there", notThisGatewayFix)
 	}
 	return ok(at + ", broker running")
 }
@@ -526,8 +563,7 @@ func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 		}
 		return skip("skipped: no Management API client")
 	}
-	id := randomConnectionID()
-	_, err := env.Pusher.Get(ctx, id)
+	err := env.askManagement(ctx)
 	at := env.Endpoint
 	if at == "" {
 		at = "the Management API"
@@ -576,12 +612,15 @@ func checkManagementEndpoint(ctx context.Context, env *Env) Result {
 // gateway lock says that no serve runs (as for any answer there).
 func notThisGateway(at string, env *Env) Result {
 	detail := fmt.Sprintf("what answers at %s is not this state dir's `socks serve` (its answer does not carry the run ID the serve recorded): another program may have taken its port", at)
-	fix := "start `socks serve` again (with another --addr if that address stays taken); until then the broker delivers nothing there, and messages stay queued"
 	if env.Gateway.Stale {
-		return warn(detail+"; this state dir's gateway is not running", fix)
+		return warn(detail+"; this state dir's gateway is not running", notThisGatewayFix)
 	}
-	return fail(detail, fix)
+	return fail(detail, notThisGatewayFix)
 }
+
+// notThisGatewayFix is the fix where what answers at the local gateway's
+// recorded address is not that gateway.
+const notThisGatewayFix = "start `socks serve` again (with another --addr if that address stays taken); until then the broker delivers nothing there, and messages stay queued"
 
 func endpointFix(env *Env) string {
 	if env.Local() {

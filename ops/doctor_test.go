@@ -457,7 +457,7 @@ func TestAStateFileHeldLockedIsReported(t *testing.T) {
 // starting again, its new address not recorded yet). What answers there
 // is now checked as the broker checks it: not this state dir's serve, it
 // fails, or warns where the gateway check already fails (the lock says
-// no serve runs). The serve's own answer, or any answer where the serve
+// no serve runs); the gateway check, which said ok there, warns. The serve's own answer, or any answer where the serve
 // (of an older socks) recorded no run ID, is ok as before.
 func TestTheManagementAPICheckTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T) {
 	stranger := opstest.APIServer(t, 410, "GoneException")
@@ -481,8 +481,8 @@ func TestTheManagementAPICheckTakesNoAnswerFromAnotherProgramAtTheGatewaysAddres
 		gateway ops.Status
 		status  ops.Status
 	}{
-		{"another program where the lock cannot tell fails", stranger, "run-1", noLockFile, ops.StatusOK, ops.StatusFail},
-		{"another program while a serve holds the lock fails", stranger, "run-1", lockHeld, ops.StatusOK, ops.StatusFail},
+		{"another program where the lock cannot tell fails", stranger, "run-1", noLockFile, ops.StatusWarn, ops.StatusFail},
+		{"another program while a serve holds the lock fails", stranger, "run-1", lockHeld, ops.StatusWarn, ops.StatusFail},
 		{"another program where the lock says no serve runs warns beside the failed gateway check", stranger, "run-1", lockFree, ops.StatusFail, ops.StatusWarn},
 		{"the recorded serve's own answer is ok", gateway.URL, "run-1", lockHeld, ops.StatusOK, ops.StatusOK},
 		{"any answer is ok where the serve recorded no run ID (an older socks)", stranger, "", lockHeld, ops.StatusOK, ops.StatusOK},
@@ -540,5 +540,44 @@ func TestTheManagementAPICheckTakesNoAnswerFromAnotherProgramAtTheGatewaysAddres
 				t.Errorf("management API fix %q; want it to say to start `socks serve` again", r.Fix)
 			}
 		})
+	}
+}
+
+// strangerPusher answers every call as what listens at the gateway's
+// recorded address does when it is not this state dir's serve.
+type strangerPusher struct{ opstest.FakePusher }
+
+func (*strangerPusher) Get(context.Context, string) (store.ConnectionInfo, error) {
+	return store.ConnectionInfo{}, &backend.NotThisGatewayError{Addr: "127.0.0.1:1"}
+}
+
+// TestAStrangerAtTheGatewaysAddressIsNoGatewayThatDelivers: a serve holds
+// the gateway lock, a broker runs, but another program answers at the
+// Management API address the serve recorded (another interface, or
+// address family). Only the Management API check said so: the gateway
+// check said ok, and the queue check counted the broker as delivering
+// the messages waiting. The gateway check warns, naming what answers,
+// and so does the queue check when messages wait; the Management API is
+// asked once.
+func TestAStrangerAtTheGatewaysAddressIsNoGatewayThatDelivers(t *testing.T) {
+	env := localEnv(t)
+	p := opstest.NewCountingPusher(&strangerPusher{})
+	env.Pusher, env.Endpoint = p, env.Gateway.Management
+	if _, err := env.Queue.Send(context.Background(), []byte(`{"topics":["updates"],"body":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	rep := ops.RunChecks(context.Background(), env, ops.Checks(config.BackendLocal))
+	const stranger = "at http://127.0.0.1:1 is not this state dir's `socks serve`"
+	if g := find(rep, "local gateway"); g.Status != ops.StatusWarn || !strings.Contains(g.Detail, stranger) || !strings.Contains(g.Fix, "start `socks serve` again") {
+		t.Errorf("local gateway: %+v; want a warning that what answers %s, and to start it again", g, stranger)
+	}
+	if q := find(rep, "queue"); q.Status != ops.StatusWarn || !strings.Contains(q.Fix, "not this state dir's `socks serve`") {
+		t.Errorf("queue: %+v; want a warning that the waiting messages are not delivered", q)
+	}
+	if m := find(rep, "management API"); m.Status != ops.StatusFail || !strings.Contains(m.Detail, stranger) {
+		t.Errorf("management API: %+v; want it failing as before", m)
+	}
+	if n := p.Total(); n != 1 {
+		t.Errorf("the Management API was asked %d times; want once", n)
 	}
 }

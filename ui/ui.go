@@ -57,6 +57,17 @@ func NewErr(ios *iostreams.IOStreams) *UI {
 	return u
 }
 
+// NewErrPlain returns NewErr's styles, never coloured (as with
+// NO_COLOR): for the lines a command that prints --json writes on stderr
+// beside its progress (cmdutil.Progress.UI), which a terminal shows with
+// no escape code. On a terminal what they quote from outside is still
+// shown escaped (Text, Name).
+func NewErrPlain(ios *iostreams.IOStreams) *UI {
+	u := newUI(ios.ErrOut, ios.IsStderrTTY(), false, ios.Width())
+	u.ascii = u.styled && !ios.UTF8()
+	return u
+}
+
 // NewFor returns styles for an arbitrary writer, styled (and coloured) or
 // not.
 func NewFor(w io.Writer, styled bool) *UI { return newUI(w, styled, styled, 0) }

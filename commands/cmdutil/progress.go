@@ -8,6 +8,7 @@ import (
 
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
+	"github.com/socks-dev/socks/ui"
 )
 
 // Progress shows what a long operation is doing on stderr: a spinner line
@@ -18,6 +19,7 @@ type Progress struct {
 	w    io.Writer
 	spin bool
 	now  func() time.Time
+	ui   *ui.UI
 
 	mu      sync.Mutex
 	line    string
@@ -36,18 +38,28 @@ var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"
 // progress is shown as when piped: Status's plain "…" lines on stderr,
 // nothing of Transient or Wait, no escape code (docs/json.md). A command
 // whose progress is the spinner alone (Transient, Wait) so shows nothing
-// piped or with --json.
+// piped or with --json; one that marks its lines (Printf) takes the
+// styles from UI, never coloured with --json.
 func NewProgress(ios *iostreams.IOStreams, jsonOut bool, now func() time.Time) *Progress {
 	if now == nil {
 		now = time.Now
 	}
-	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin() && !jsonOut, now: now, started: now()}
+	u := ui.NewErr(ios)
+	if jsonOut {
+		u = ui.NewErrPlain(ios)
+	}
+	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin() && !jsonOut, now: now, ui: u, started: now()}
 	if p.spin {
 		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
 	}
 	return p
 }
+
+// UI is the styles of the lines written with Printf: ui.NewErr's, and
+// with --json never coloured, so that a terminal gets no escape code
+// from them, as it gets no spinner.
+func (p *Progress) UI() *ui.UI { return p.ui }
 
 // Spinning reports whether p draws a spinner (stdout and stderr are
 // terminals, and no --json).

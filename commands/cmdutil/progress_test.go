@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/socks-dev/socks/internal/lockedbuf"
@@ -35,6 +36,11 @@ func TestWithJSONProgressIsShownAsWhenPiped(t *testing.T) {
 			p.Stop()
 			if p.Spinning() != c.spin {
 				t.Errorf("Spinning() = %v, want %v", p.Spinning(), c.spin)
+			}
+			// The marks of a command's own lines (deploy's ✓) are
+			// coloured on a terminal, never with --json.
+			if mark := p.UI().Good.Render("✓"); strings.Contains(mark, "\x1b") != (c.tty && !c.json) {
+				t.Errorf("UI().Good.Render = %q; want colour only on a terminal without --json", mark)
 			}
 			if c.spin {
 				return // the spinner's own tests are its commands'

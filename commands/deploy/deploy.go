@@ -28,7 +28,6 @@ import (
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
-	"github.com/socks-dev/socks/ui"
 )
 
 // Target is where deploy works: the stack's control plane and names.
@@ -391,7 +390,8 @@ func printResult(w io.Writer, res awsops.DeployResult, saved, unsaved string, un
 }
 
 // progressPrinter writes one line per resource to stderr: marked and
-// coloured on a terminal, plain when piped. On terminals a spinner with
+// coloured on a terminal, plain when piped or with --json
+// (cmdutil.Progress.UI). On terminals a spinner with
 // the time taken shows while a resource is being created or updated, the
 // long waits of deploy (cmdutil.NewProgress: not with --json); stop
 // clears it. A dry run shows none: its plan, on stdout, says the same,
@@ -400,9 +400,8 @@ func progressPrinter(ios *iostreams.IOStreams, dryRun, jsonOut bool) (show func(
 	if dryRun {
 		return func(awsops.DeployStep, bool) {}, func() {}
 	}
-	u := ui.NewErr(ios)
 	prog := cmdutil.NewProgress(ios, jsonOut, nil)
-	printf := prog.Printf
+	u, printf := prog.UI(), prog.Printf
 	show = func(s awsops.DeployStep, done bool) {
 		// A step's name and drifts quote what AWS holds (u.Name,
 		// u.Text).

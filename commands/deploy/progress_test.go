@@ -88,3 +88,47 @@ func TestADriftQuotingAWSCannotDriveTheTerminal(t *testing.T) {
 		t.Errorf("stderr on a terminal %q: want the drift and name shown escaped", got)
 	}
 }
+
+// TestDeployWithJSONOnAColourTerminalWritesPlainStepLines: with --json
+// the per-step lines on stderr were coloured on a terminal (lipgloss),
+// though with --json every command writes plain lines per step, as when
+// piped, so that a terminal shows no escape code (docs/json.md). Without
+// --json a colour terminal still gets its colours.
+func TestDeployWithJSONOnAColourTerminalWritesPlainStepLines(t *testing.T) {
+	steps := []struct {
+		step awsops.DeployStep
+		done bool
+	}{
+		{awsops.DeployStep{Kind: "table", Name: "prod-connections", Action: awsops.ActionNone}, false},
+		{awsops.DeployStep{Kind: "role", Name: "prod-socks-function", Action: awsops.ActionUpdate, Drift: []string{"tag owner is alice; want socks"}}, false},
+		{awsops.DeployStep{Kind: "role", Name: "prod-socks-function", Action: awsops.ActionUpdate}, true},
+		{awsops.DeployStep{Kind: "rule", Name: "prod-socks-old", Action: awsops.ActionDelete}, true},
+	}
+	stderr := func(tty, jsonOut bool) string {
+		t.Helper()
+		ios, _, _, _ := iostreams.Test()
+		ios.SetTTY(false, tty, tty) // colour on: NO_COLOR is not set
+		errOut := &lockedbuf.Buffer{}
+		ios.ErrOut = errOut
+		show, stop := progressPrinter(ios, false, jsonOut)
+		for _, s := range steps {
+			show(s.step, s.done)
+		}
+		stop()
+		return errOut.String()
+	}
+	const plain = "= table prod-connections is in place\n" +
+		"~ updating role prod-socks-function\n" +
+		"    drift: tag owner is alice; want socks\n" +
+		"✓ updated role prod-socks-function\n" +
+		"- deleted rule prod-socks-old\n"
+	if got := stderr(false, true); got != plain {
+		t.Fatalf("--json piped: stderr %q, want %q", got, plain)
+	}
+	if got := stderr(true, true); got != plain {
+		t.Errorf("--json on a colour terminal: stderr %q, want it as piped, %q", got, plain)
+	}
+	if got := stderr(true, false); !strings.Contains(got, "\x1b[") {
+		t.Errorf("without --json on a colour terminal: stderr %q, want its colours", got)
+	}
+}

@@ -65,7 +65,8 @@ what to do about a problem:
                   stopped early)
   local gateway   'socks serve' is running for this state dir, and a broker
                   with it (its own, or 'socks broker' beside
-                  'socks serve --no-broker')
+                  'socks serve --no-broker'); a warning when what answers
+                  at its recorded address is not that serve
   management API  GET @connections on a made-up connection answers 410 Gone
                   (403: wrong stage, credentials or permissions; 404: wrong
                   endpoint; connection refused: the gateway is down)

@@ -320,7 +320,8 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 // listens at the recorded address, answering as a Management API (410)
 // without that ID. `socks doctor` reported a healthy Management API; it
 // fails that check, saying what answered is not this state dir's serve
-// and to start it again, in the plain output and in --json alike.
+// and to start it again, in the plain output and in --json alike. The
+// local gateway check, which said ok, warns, saying the same.
 func TestDoctorTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T) {
 	dir := t.TempDir()
 	stranger := opstest.APIServer(t, 410, "GoneException")
@@ -340,11 +341,17 @@ func TestDoctorTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T)
 		fix    = "start `socks serve` again"
 	)
 	r := run(t, dir, "doctor")
-	var line string
+	var line, gateway string
 	for _, l := range strings.Split(r.stdout, "\n") {
 		if strings.Contains(l, "\tmanagement API\t") {
 			line = l
 		}
+		if strings.Contains(l, "\tlocal gateway\t") {
+			gateway = l
+		}
+	}
+	if !strings.HasPrefix(gateway, "warn\tlocal gateway\t") || !strings.Contains(gateway, ", broker running, but what answers at "+stranger+" "+detail) || !strings.Contains(gateway, fix) {
+		t.Errorf("local gateway %q; want a warning that what answers at %s %s, and to %s\n%s", gateway, stranger, detail, fix, r.stdout)
 	}
 	if r.code != 1 || !strings.HasPrefix(line, "fail\tmanagement API\t") || !strings.Contains(line, stranger+" "+detail) ||
 		!strings.Contains(line, "another program may have taken its port") || !strings.Contains(line, fix) {
@@ -355,11 +362,17 @@ func TestDoctorTakesNoAnswerFromAnotherProgramAtTheGatewaysAddress(t *testing.T)
 	if err := json.Unmarshal([]byte(js.stdout), &rep); err != nil {
 		t.Fatalf("--json: %v\n%s", err, js.stdout)
 	}
-	var got ops.Result
+	var got, gw ops.Result
 	for _, c := range rep.Checks {
-		if c.Name == "management API" {
+		switch c.Name {
+		case "management API":
 			got = c
+		case "local gateway":
+			gw = c
 		}
+	}
+	if gw.Status != ops.StatusWarn || !strings.Contains(gw.Detail, detail) || !strings.Contains(gw.Fix, fix) {
+		t.Errorf("--json: local gateway %+v; want the warning the plain output gives", gw)
 	}
 	if js.code != 1 || rep.OK || got.Status != ops.StatusFail || !strings.Contains(got.Detail, detail) || !strings.Contains(got.Fix, fix) {
 		t.Errorf("--json: exit %d, ok %v, management API %+v; want it failing as the plain output says", js.code, rep.OK, got)

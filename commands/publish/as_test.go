@@ -95,6 +95,8 @@ func TestPublishAsRefusesWhatDoesNotFit(t *testing.T) {
 		{"an empty source", []string{"--as", "eventbridge", "--source", ""}, "--source and --detail-type must not be empty"},
 		{"--as with --wait", []string{"--as", "sns", "--wait"}, "none of the others can be"},
 		{"--as with --direct", []string{"--as", "sns", "--direct"}, "none of the others can be"},
+		{"--as eventbridge with --json", []string{"--as", "eventbridge", "--json"}, "--json does not go with --as"},
+		{"--as sns with --json=false", []string{"--as", "sns", "--json=false"}, "--json does not go with --as"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := runAs(t, append([]string{"--topic", "jobs", "--message", "m"}, tt.args...)...)

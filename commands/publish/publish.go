@@ -62,19 +62,21 @@ type Options struct {
 	given               map[string]bool
 }
 
-// goesWith lists the flags that apply only with another: given without
-// it, each was ignored without a word, so publishRun refuses it, whatever
-// its value, saying why.
+// goesWith lists the flags that apply only with another, or only without
+// it (without set): given otherwise, each was ignored without a word, so
+// publishRun refuses it, whatever its value, saying why.
 var goesWith = []struct {
 	flag, with string
+	without    bool
 	on         func(*Options) bool
 	why        string
 }{
-	{"wait-timeout", "wait", func(o *Options) bool { return o.Wait }, "without it publish waits for no broker, so there is nothing to time out"},
-	{"concurrency", "direct", func(o *Options) bool { return o.Direct }, "without it the message goes on the queue, and the broker that takes it posts as many at once as its own --concurrency says"},
-	{"source", "as eventbridge", asEventBridge, "only an EventBridge entry has a Source"},
-	{"detail-type", "as eventbridge", asEventBridge, "only an EventBridge entry has a DetailType"},
-	{"event-bus", "as eventbridge", asEventBridge, "only an EventBridge entry names a bus"},
+	{"wait-timeout", "wait", false, func(o *Options) bool { return o.Wait }, "without it publish waits for no broker, so there is nothing to time out"},
+	{"concurrency", "direct", false, func(o *Options) bool { return o.Direct }, "without it the message goes on the queue, and the broker that takes it posts as many at once as its own --concurrency says"},
+	{"source", "as eventbridge", false, asEventBridge, "only an EventBridge entry has a Source"},
+	{"detail-type", "as eventbridge", false, asEventBridge, "only an EventBridge entry has a DetailType"},
+	{"event-bus", "as eventbridge", false, asEventBridge, "only an EventBridge entry names a bus"},
+	{"json", "as", true, func(o *Options) bool { return o.As != "" }, "--as publishes nothing and prints what a producer sends, JSON of the producer's shape, so there is no result for --json to print"},
 }
 
 func asEventBridge(o *Options) bool { return o.As == AsEventBridge }
@@ -125,7 +127,8 @@ from this process, --concurrency posts at a time (for troubleshooting;
 needs a running gateway); --concurrency goes with --direct only.
 
 --as eventbridge|sns publishes nothing: it prints what a producer sends
-instead, to paste or pipe into the AWS CLI or console. For eventbridge the
+instead, to paste or pipe into the AWS CLI or console (JSON already, of the
+producer's shape: --json does not go with it). For eventbridge the
 --entries of 'aws events put-events' (Source, DetailType, and the envelope
 as the Detail string; the same three fields go into the console's "Send
 events"); for sns the --message of 'aws sns publish'. The broker takes both
@@ -164,7 +167,7 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
 	fl.BoolVar(&opts.Direct, "direct", false, "fan out now from this process, without the queue")
 	fl.IntVar(&opts.Concurrency, "concurrency", broker.DefaultConcurrency, "with --direct only: posts in flight at once")
-	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON (not with --as)")
 	fl.StringVar(&opts.As, "as", "", "print what a producer sends instead of publishing: eventbridge or sns")
 	fl.StringVar(&opts.Source, "source", pubsub.DefaultEventSource, "with --as eventbridge: the entry's Source")
 	fl.StringVar(&opts.DetailType, "detail-type", pubsub.DefaultDetailType, "with --as eventbridge: the entry's DetailType")
@@ -416,7 +419,11 @@ func lockWaitNote(ios *iostreams.IOStreams, path string) func() {
 
 func publishRun(ctx context.Context, opts *Options) error {
 	for _, g := range goesWith {
-		if opts.given[g.flag] && !g.on(opts) {
+		switch {
+		case !opts.given[g.flag] || g.on(opts) != g.without:
+		case g.without:
+			return cmdutil.FlagErrorf("--%s does not go with --%s: %s; leave --%s or --%s out", g.flag, g.with, g.why, g.flag, g.with)
+		default:
 			return cmdutil.FlagErrorf("--%s goes with --%s: %s; add --%s, or leave --%s out", g.flag, g.with, g.why, g.with, g.flag)
 		}
 	}

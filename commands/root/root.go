@@ -149,7 +149,7 @@ and receives whatever is published to that geek and topic.`,
 			t, rest, err := c.Root().Find(args)
 			if t == nil || err != nil {
 				if s := c.Root().SuggestionsFor(args[0]); len(s) > 0 {
-					return cmdutil.FlagErrorf("%s: did you mean %s?", msg, strings.Join(s, " or "))
+					return cmdutil.FlagErrorf("%s: did you mean %s?", msg, text.Or(s))
 				}
 				return cmdutil.FlagErrorf("%s: `socks help` lists the commands", msg)
 			}
