@@ -468,7 +468,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	}
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(p.remote, opts.NoPace, opts.ConnectRate)
 	if p.remote {
-		warnRemote(opts.IO, p, opts)
+		warnRemote(p, opts)
 	} else if svc := awsServices(b, opts); len(svc) > 0 {
 		// A loopback gateway (a tunnel, a local relay) with the AWS
 		// backend still issues chatter IDs and publishes in AWS.
@@ -476,8 +476,8 @@ func benchRun(ctx context.Context, opts *Options) error {
 		if opts.Samples+opts.IdleSamples > 0 {
 			clients++ // the latency listener
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "%s the gateway is on this machine, but the bench uses AWS's own %s: it costs requests (%d clients, about %d messages)\n",
-			ui.NewErr(opts.IO).Warn.Render("warning:"), strings.Join(svc, " and "), clients, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
+		warnf(opts, "the gateway is on this machine, but the bench uses AWS's own %s: it costs requests (%d clients, about %d messages)\n",
+			strings.Join(svc, " and "), clients, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	}
 
 	switch opts.Auth {
@@ -506,7 +506,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 			// message never reaches the clients of another server.
 			if gw, _, err := b.Gateway(ctx); err == nil && !sameLocalServer(gw, opts.URL) {
 				p.lost = fmt.Sprintf("messages queued on the local backend go to the local gateway (%s), not to %s: give --url %s, or --publish broadcast for a server that is not socks", gw, opts.URL, gw)
-				fmt.Fprintf(opts.IO.ErrOut, "%s %s\n", ui.NewErr(opts.IO).Warn.Render("warning:"), p.lost)
+				warnf(opts, "%s\n", p.lost)
 			}
 		}
 		q := b.Queue
@@ -599,15 +599,21 @@ func awsServices(b *backend.Backend, opts *Options) []string {
 	return out
 }
 
+// warnf writes a warning on standard error: "warning:" marked on a
+// terminal, never coloured with --json (cmdutil.ErrUI).
+func warnf(opts *Options, format string, args ...any) {
+	fmt.Fprintf(opts.IO.ErrOut, "%s "+format, append([]any{cmdutil.ErrUI(opts.IO, opts.JSON).Warn.Render("warning:")}, args...)...)
+}
+
 // warnRemote tells the user what benching a real API Gateway costs and how
 // the bench paces itself.
-func warnRemote(ios *iostreams.IOStreams, p plan, opts *Options) {
-	u := ui.NewErr(ios)
+func warnRemote(p plan, opts *Options) {
+	ios := opts.IO
 	far := p.wsURL
 	if !IsRemote(far) {
 		far = p.callback
 	}
-	fmt.Fprintf(ios.ErrOut, "%s %s is not on this machine: if it is a real API Gateway, this bench costs money\n", u.Warn.Render("warning:"), far)
+	warnf(opts, "%s is not on this machine: if it is a real API Gateway, this bench costs money\n", far)
 	fmt.Fprintf(ios.ErrOut, "  (connection minutes, %d connections, about %d messages, and the Lambda, DynamoDB and SQS requests behind them)\n",
 		opts.Connections, opts.Connections*opts.Fanouts+opts.Samples+opts.IdleSamples)
 	switch {

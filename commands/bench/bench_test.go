@@ -224,9 +224,10 @@ func TestARemoteEndpointIsPacedUnderAPIGatewayQuotas(t *testing.T) {
 
 	ios, _, _, errOut := iostreams.Test()
 	opts := defaults()
+	opts.IO = ios
 	p := plan{wsURL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", remote: true}
 	p.pace.connectsPerSecond, p.pace.deliveriesPerSecond = Pace(true, false, 0)
-	warnRemote(ios, p, opts)
+	warnRemote(p, opts)
 	for _, want := range []string{"costs money", "500", "10000", "--no-pace"} {
 		if !bytes.Contains(errOut.Bytes(), []byte(want)) {
 			t.Errorf("warning %q does not say %q", errOut, want)

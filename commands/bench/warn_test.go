@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/socks-dev/socks/internal/lockedbuf"
+	"github.com/socks-dev/socks/iostreams"
 )
 
 // TestAWarningOnATerminalIsALineOfItsOwn: on a terminal, the warning that
@@ -54,5 +55,42 @@ func TestAWarningOnATerminalIsALineOfItsOwn(t *testing.T) {
 	}
 	if !strings.HasSuffix(got[:i], "\r\x1b[K") {
 		t.Errorf("the warning follows %q; want the spinner's line cleared before it", got[max(0, i-40):i])
+	}
+}
+
+// TestWithJSONTheWarningsOnAColourTerminalArePlain: `socks bench --json`
+// wrote its "warning:" lines (a remote target's cost, a loopback gateway
+// on AWS's services, a queue the local broker does not deliver to
+// --url) coloured on a terminal, though with --json a terminal shows no
+// escape code (docs/json.md): their styles come from cmdutil.ErrUI, as
+// the progress's. Without --json a colour terminal still gets them
+// coloured.
+func TestWithJSONTheWarningsOnAColourTerminalArePlain(t *testing.T) {
+	remote := plan{wsURL: "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", remote: true}
+	remote.pace.connectsPerSecond, remote.pace.deliveriesPerSecond = Pace(true, false, 0)
+	for _, c := range []struct {
+		name string
+		warn func(*Options)
+	}{
+		{"a remote target", func(o *Options) { warnRemote(remote, o) }},
+		{"a warning line", func(o *Options) { warnf(o, "%s\n", "messages queued on the local backend go to the local gateway") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stderr := func(jsonOut bool) string {
+				ios, _, _, errOut := iostreams.Test()
+				ios.SetTTY(false, true, true) // colour on: NO_COLOR is not set
+				opts := defaults()
+				opts.IO, opts.JSON = ios, jsonOut
+				c.warn(opts)
+				return errOut.String()
+			}
+			got := stderr(true)
+			if !strings.HasPrefix(got, "warning: ") || strings.Contains(got, "\x1b") {
+				t.Errorf("--json on a colour terminal: stderr %q, want a plain \"warning:\" line, no escape code", got)
+			}
+			if got := stderr(false); !strings.Contains(got, "\x1b[") {
+				t.Errorf("without --json on a colour terminal: stderr %q, want its colour", got)
+			}
+		})
 	}
 }

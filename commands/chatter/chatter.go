@@ -136,7 +136,7 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {
-		u := ui.NewErr(opts.IO)
+		u := cmdutil.ErrUI(opts.IO, opts.JSON)
 		// How long from now, as the tables say it, and when, with the
 		// zone (a local time alone reads as any zone's).
 		fmt.Fprintf(opts.IO.ErrOut, "%s chatter ID for %s, fingerprint %s, expires %s (%s)\n",

@@ -44,11 +44,7 @@ func NewProgress(ios *iostreams.IOStreams, jsonOut bool, now func() time.Time) *
 	if now == nil {
 		now = time.Now
 	}
-	u := ui.NewErr(ios)
-	if jsonOut {
-		u = ui.NewErrPlain(ios)
-	}
-	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin() && !jsonOut, now: now, ui: u, started: now()}
+	p := &Progress{w: ios.ErrOut, spin: ios.CanSpin() && !jsonOut, now: now, ui: ErrUI(ios, jsonOut), started: now()}
 	if p.spin {
 		p.stopCh, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
@@ -56,10 +52,23 @@ func NewProgress(ios *iostreams.IOStreams, jsonOut bool, now func() time.Time) *
 	return p
 }
 
-// UI is the styles of the lines written with Printf: ui.NewErr's, and
-// with --json never coloured, so that a terminal gets no escape code
-// from them, as it gets no spinner.
+// UI is the styles of the lines written with Printf (ErrUI): with
+// --json never coloured, so that a terminal gets no escape code from
+// them, as it gets no spinner.
 func (p *Progress) UI() *ui.UI { return p.ui }
+
+// ErrUI is the styles of every line a command writes on stderr (its
+// progress, warnings, notes, summaries), jsonOut being its --json: those
+// of ui.NewErr, and with --json never coloured (ui.NewErrPlain), so that
+// a terminal shows no escape code beside the JSON (docs/json.md), as it
+// shows no spinner (NewProgress). Commands take their stderr styles from
+// here (or Progress.UI), never from ui.NewErr.
+func ErrUI(ios *iostreams.IOStreams, jsonOut bool) *ui.UI {
+	if jsonOut {
+		return ui.NewErrPlain(ios)
+	}
+	return ui.NewErr(ios)
+}
 
 // Spinning reports whether p draws a spinner (stdout and stderr are
 // terminals, and no --json).

@@ -411,3 +411,30 @@ func FuzzWhatTheServerSaysStaysOnItsLine(f *testing.F) {
 		}
 	})
 }
+
+// TestWithJSONTheNoticesOnAColourTerminalArePlain: `listen --json` wrote
+// its notices (a typed mistake, standard input ended) on a colour
+// terminal's stderr with a coloured time, though with --json a terminal
+// shows no escape code (docs/json.md): the stderr styles come from
+// cmdutil.ErrUI. Without --json a colour terminal still gets the colour.
+func TestWithJSONTheNoticesOnAColourTerminalArePlain(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 4, 5, 678e6, time.UTC)
+	stderr := func(jsonOut bool) string {
+		ios, _, stdout, errOut := iostreams.Test()
+		ios.SetTTY(false, false, true) // stdout piped to jq; colour on: NO_COLOR is not set
+		p := newPrinter(&Options{IO: ios, JSON: jsonOut, loc: time.UTC})
+		if err := p.emit(Line{Time: at, Kind: kindNotice, Error: "unknown command: sub"}); err != nil {
+			t.Fatal(err)
+		}
+		if stdout.Len() > 0 {
+			t.Errorf("stdout %q: want the notice on stderr only", stdout)
+		}
+		return errOut.String()
+	}
+	if got, want := stderr(true), "03:04:05.678 unknown command: sub\n"; got != want {
+		t.Errorf("--json on a colour terminal: stderr %q, want %q, no escape code", got, want)
+	}
+	if got := stderr(false); !strings.Contains(got, "\x1b[") {
+		t.Errorf("without --json on a colour terminal: stderr %q, want its colour", got)
+	}
+}

@@ -124,7 +124,7 @@ func newPrinter(o *Options) *printer {
 		out: o.IO.Out, errOut: o.IO.ErrOut,
 		term: term, json: o.JSON,
 		tr: newRenderer(ui.New(o.IO), true, o.loc),
-		pr: newRenderer(ui.NewErr(o.IO), o.IO.IsStderrTTY(), o.loc),
+		pr: newRenderer(cmdutil.ErrUI(o.IO, o.JSON), o.IO.IsStderrTTY(), o.loc),
 	}
 }
 

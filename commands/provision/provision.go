@@ -18,7 +18,6 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/internal/text"
 	"github.com/socks-dev/socks/iostreams"
-	"github.com/socks-dev/socks/ui"
 )
 
 // Target is the stack the commands work on: its names and the admin
@@ -333,7 +332,7 @@ func provisionRun(ctx context.Context, opts *Options) (err error) {
 
 	if len(res.Drift) > 0 {
 		if !opts.JSON {
-			printDrift(opts.IO, res.Drift)
+			printDrift(opts.IO, opts.JSON, res.Drift)
 		}
 		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s of %s differ%s from what socks provisions, so nothing was changed: fix %s as shown, or use another --stack",
 			text.Pluralize(len(res.Drift), "thing"), tgt.where(), verbS(len(res.Drift)), itThem(len(res.Drift))))
@@ -446,7 +445,7 @@ func provisionRun(ctx context.Context, opts *Options) (err error) {
 	if unconfirmed != nil {
 		// The drift block says how to confirm them: the error does
 		// not say it again.
-		printDrift(opts.IO, pplan.Unconfirmed)
+		printDrift(opts.IO, opts.JSON, pplan.Unconfirmed)
 		n := len(pplan.Unconfirmed)
 		return cmdutil.Exit(cmdutil.ExitError, fmt.Errorf("%s is provisioned, but %s made %s pending confirmation, and SNS delivers nothing until then: confirm %s as shown",
 			tgt.where(), text.Pluralize(n, "SNS subscription"), text.WasWere(n), itThem(n)))
@@ -521,8 +520,8 @@ func itThem(n int) string {
 }
 
 // printDrift writes each drift to stderr: what, is, want, fix.
-func printDrift(ios *iostreams.IOStreams, drifts []awsops.Drift) {
-	u := ui.NewErr(ios)
+func printDrift(ios *iostreams.IOStreams, jsonOut bool, drifts []awsops.Drift) {
+	u := cmdutil.ErrUI(ios, jsonOut)
 	w := ios.ErrOut
 	for _, d := range drifts {
 		// What is, AWS holds: whoever can write to the account chose

@@ -837,7 +837,7 @@ func TestADriftQuotingAWSCannotDriveTheTerminal(t *testing.T) {
 	ios, _, _, errOut := iostreams.Test()
 	ios.SetTTY(false, true, true)
 	ios.SetNoColor(true)
-	printDrift(ios, []awsops.Drift{{Kind: "queue", Name: "prod\x1b[2J", Aspect: "policy", Is: "\x1b]52;c;aGk=\x07\u202e", Want: "socks's", Fix: "run \x1b[1Aprovision"}})
+	printDrift(ios, false, []awsops.Drift{{Kind: "queue", Name: "prod\x1b[2J", Aspect: "policy", Is: "\x1b]52;c;aGk=\x07\u202e", Want: "socks's", Fix: "run \x1b[1Aprovision"}})
 	got := errOut.String()
 	if strings.ContainsAny(got, "\x1b\x07\u202e") || !strings.Contains(got, `\x1b]52;c;aGk=\x07\u202e`) || !strings.Contains(got, `prod\x1b[2J`) {
 		t.Errorf("stderr on a terminal %q: want the drift shown escaped", got)

@@ -33,7 +33,6 @@ import (
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/routes"
 	"github.com/socks-dev/socks/store"
-	"github.com/socks-dev/socks/ui"
 	"github.com/socks-dev/socks/web"
 )
 
@@ -952,7 +951,8 @@ type Endpoints struct {
 
 // announce prints the WebSocket URL (with asJSON, every endpoint as one
 // JSON line) on standard output and, on a terminal, a summary on standard
-// error, whose connect hint issues chatter IDs with the command issue.
+// error, whose connect hint issues chatter IDs with the command issue:
+// with asJSON not coloured (cmdutil.ErrUI).
 func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool, issue string) error {
 	if asJSON {
 		if err := cmdutil.PrintJSON(ios.Out, e); err != nil {
@@ -964,7 +964,7 @@ func announce(ios *iostreams.IOStreams, e Endpoints, asJSON bool, issue string) 
 	if !ios.IsStderrTTY() {
 		return nil
 	}
-	u := ui.NewErr(ios)
+	u := cmdutil.ErrUI(ios, asJSON)
 	broker := "broker running"
 	if !e.Broker {
 		broker = "broker off"

@@ -1944,3 +1944,29 @@ func TestServeListensOnEveryNameOfLocalhost(t *testing.T) {
 		})
 	}
 }
+
+// TestServeJSONOnAColourTerminalWritesAPlainSummary: `serve --json` on a
+// terminal wrote its summary on stderr coloured, though with --json a
+// terminal shows no escape code (docs/json.md): its styles come from
+// cmdutil.ErrUI. Without --json a colour terminal still gets the colour.
+func TestServeJSONOnAColourTerminalWritesAPlainSummary(t *testing.T) {
+	e := Endpoints{WebSocket: "ws://127.0.0.1:8765/", Management: "http://127.0.0.1:8765/@connections", Page: "http://127.0.0.1:8765/", Broker: true, StateDir: "/tmp/socks"}
+	stderr := func(asJSON bool) string {
+		ios, _, stdout, errOut := iostreams.Test()
+		ios.SetTTY(false, true, true) // colour on: NO_COLOR is not set
+		if err := announce(ios, e, asJSON, "socks chatter issue"); err != nil {
+			t.Fatal(err)
+		}
+		if asJSON && strings.Contains(stdout.String(), "\x1b") {
+			t.Errorf("stdout %q: want JSON alone", stdout)
+		}
+		return errOut.String()
+	}
+	got := stderr(true)
+	if !strings.Contains(got, "gateway listening on ws://127.0.0.1:8765/") || !strings.Contains(got, "state dir /tmp/socks") || strings.Contains(got, "\x1b") {
+		t.Errorf("--json on a colour terminal: stderr %q, want the summary plain, no escape code", got)
+	}
+	if got := stderr(false); !strings.Contains(got, "\x1b[") {
+		t.Errorf("without --json on a colour terminal: stderr %q, want its colour", got)
+	}
+}
