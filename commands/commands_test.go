@@ -210,6 +210,10 @@ func TestExitCodesAndErrors(t *testing.T) {
 		// publishes nothing: --json, which prints publish's result, was
 		// ignored without a word.
 		{"publish --json with --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--json"}, "", dir, 2, "--json does not go with --as: --as publishes nothing"},
+		// As --json, in the same words (cobra's "if any flags in the
+		// group [as wait] are set none of the others can be" before).
+		{"publish --wait with --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "sns", "--wait"}, "", dir, 2, "--wait does not go with --as: --as publishes nothing"},
+		{"publish --direct with --as is a usage error", []string{"publish", "-t", "t", "-m", "x", "--as", "eventbridge", "--direct"}, "", dir, 2, "--direct does not go with --as: --as publishes nothing"},
 		{"publish --direct with a zero --concurrency is a usage error", []string{"publish", "-t", "t", "-m", "x", "--direct", "--concurrency", "0"}, "", dir, 2, "--concurrency must be at least 1"},
 		// A filter given an empty value (an unset shell variable) must not
 		// mean what leaving the flag out means: everything.

@@ -93,8 +93,11 @@ func TestPublishAsRefusesWhatDoesNotFit(t *testing.T) {
 		// refused, as every flag that goes with another is.
 		{"an EventBridge flag with sns at its default", []string{"--as", "sns", "--source", "socks"}, "--source goes with --as eventbridge"},
 		{"an empty source", []string{"--as", "eventbridge", "--source", ""}, "--source and --detail-type must not be empty"},
-		{"--as with --wait", []string{"--as", "sns", "--wait"}, "none of the others can be"},
-		{"--as with --direct", []string{"--as", "sns", "--direct"}, "none of the others can be"},
+		// Refused as every flag that does not go with another is (goesWith),
+		// not in cobra's words.
+		{"--as with --wait", []string{"--as", "sns", "--wait"}, "--wait does not go with --as: --as publishes nothing"},
+		{"--as with --direct", []string{"--as", "sns", "--direct"}, "--direct does not go with --as: --as publishes nothing"},
+		{"--as with --wait=false", []string{"--as", "eventbridge", "--wait=false"}, "--wait does not go with --as"},
 		{"--as eventbridge with --json", []string{"--as", "eventbridge", "--json"}, "--json does not go with --as"},
 		{"--as sns with --json=false", []string{"--as", "sns", "--json=false"}, "--json does not go with --as"},
 	} {

@@ -76,8 +76,13 @@ var goesWith = []struct {
 	{"source", "as eventbridge", false, asEventBridge, "only an EventBridge entry has a Source"},
 	{"detail-type", "as eventbridge", false, asEventBridge, "only an EventBridge entry has a DetailType"},
 	{"event-bus", "as eventbridge", false, asEventBridge, "only an EventBridge entry names a bus"},
-	{"json", "as", true, func(o *Options) bool { return o.As != "" }, "--as publishes nothing and prints what a producer sends, JSON of the producer's shape, so there is no result for --json to print"},
+	{"json", "as", true, asAny, "--as publishes nothing and prints what a producer sends, JSON of the producer's shape, so there is no result for --json to print"},
+	{"wait", "as", true, asAny, "--as publishes nothing and prints what a producer sends, so no broker takes a message for --wait to wait for"},
+	{"direct", "as", true, asAny, "--as publishes nothing and prints what a producer sends, so there is no message for --direct to fan out"},
 }
+
+// asAny is --as given a producer.
+func asAny(o *Options) bool { return o.As != "" }
 
 func asEventBridge(o *Options) bool { return o.As == AsEventBridge }
 
@@ -175,8 +180,6 @@ off the queue once the EventBridge rule or SNS subscription delivers them
 	_ = cmd.MarkFlagRequired("topic")
 	cmd.MarkFlagsMutuallyExclusive("message", "body", "body-file")
 	cmd.MarkFlagsMutuallyExclusive("wait", "direct")
-	cmd.MarkFlagsMutuallyExclusive("as", "wait")
-	cmd.MarkFlagsMutuallyExclusive("as", "direct")
 	return cmd
 }
 
