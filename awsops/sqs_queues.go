@@ -38,6 +38,11 @@ func QueuesFor(stack string) Queues {
 // before the main queue's redrive policy can name it).
 func (q Queues) Names() []string { return []string{q.DeadLetter, q.Main} }
 
+// DeletionOrder lists the queue names in the order DeleteQueues deletes
+// them, the reverse of Names: the main queue first, so that no queue is
+// left whose redrive policy names a dead-letter queue that is gone.
+func (q Queues) DeletionOrder() []string { return []string{q.Main, q.DeadLetter} }
+
 // Validate checks that both names are valid standard queue names.
 func (q Queues) Validate() error {
 	for _, n := range q.Names() {
@@ -234,7 +239,7 @@ func DeleteQueuesReporting(ctx context.Context, api QueueAdminAPI, q Queues, gon
 	if gone == nil {
 		gone = func(string) {}
 	}
-	for _, n := range []string{q.Main, q.DeadLetter} {
+	for _, n := range q.DeletionOrder() {
 		if n == "" {
 			continue
 		}

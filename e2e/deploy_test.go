@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -57,14 +56,15 @@ func TestDeployAndTeardownOnMoto(t *testing.T) {
 		t.Errorf("second deploy:\n%s", out)
 	}
 
-	// A dry run lists what teardown then deletes, one for one, and
-	// deletes none of it: stdin is not a terminal, and there is no --yes.
+	// A dry run lists what teardown then deletes, one for one and in the
+	// order it deletes them, and deletes none of it: stdin is not a
+	// terminal, and there is no --yes.
 	dry := s.must("teardown", "--dry-run")
 	if out := s.must("deploy", "--lambda-zip", zipFile); !strings.HasPrefix(out, "nothing to do: ") {
 		t.Errorf("deploy after teardown --dry-run:\n%s", out)
 	}
 	out := s.must("teardown", "--yes")
-	if got, want := sortedLines(strings.ReplaceAll(dry, "would delete ", "deleted ")), sortedLines(out); !slices.Equal(got, want) {
+	if got, want := strings.ReplaceAll(dry, "would delete ", "deleted "), out; got != want {
 		t.Errorf("teardown --dry-run said:\n%s\nteardown --yes said:\n%s", dry, out)
 	}
 	for _, want := range []string{"deleted function " + s.name + "-socks", "deleted role " + s.name + "-socks-function", "deleted websocket api " + s.name + "-websocket", "deleted table " + s.name + "-connections", "deleted queue " + s.name + "-envelopes"} {
@@ -79,11 +79,4 @@ func TestDeployAndTeardownOnMoto(t *testing.T) {
 	if out := s.must("teardown", "--yes"); !strings.Contains(out, "nothing to delete") {
 		t.Errorf("the dry run made something:\n%s", out)
 	}
-}
-
-// sortedLines returns the lines of s, sorted.
-func sortedLines(s string) []string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	slices.Sort(lines)
-	return lines
 }

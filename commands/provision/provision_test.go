@@ -525,8 +525,10 @@ func TestTeardown(t *testing.T) {
 // nothing. A table tagged as another stack's refuses the plan itself, as
 // teardown does: exit 1, nothing deleted.
 func TestTeardownDryRunDeletesNothingAndAsksNothing(t *testing.T) {
-	plan := "would delete table prod-connections\nwould delete table prod-chatter\nwould delete table prod-reports\n" +
-		"would delete queue prod-envelopes-dlq\nwould delete queue prod-envelopes\n"
+	// In the order teardown deletes them
+	// (TestTeardownListsWhatItDeletesInTheOrderItDeletesThem).
+	plan := "would delete queue prod-envelopes\nwould delete queue prod-envelopes-dlq\n" +
+		"would delete table prod-connections\nwould delete table prod-chatter\nwould delete table prod-reports\n"
 	dryRun := func(t *testing.T, a *account, tty, jsonOut bool) (out, errOut string, err error) {
 		t.Helper()
 		ios, in, stdout, stderr := iostreams.Test()
@@ -564,8 +566,8 @@ func TestTeardownDryRunDeletesNothingAndAsksNothing(t *testing.T) {
 			t.Fatalf("%v: %q", err, out)
 		}
 		want := []awsops.Change{
+			{Kind: awsops.KindQueue, Name: "prod-envelopes"}, {Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"},
 			{Kind: awsops.KindTable, Name: "prod-connections"}, {Kind: awsops.KindTable, Name: "prod-chatter"}, {Kind: awsops.KindTable, Name: "prod-reports"},
-			{Kind: awsops.KindQueue, Name: "prod-envelopes-dlq"}, {Kind: awsops.KindQueue, Name: "prod-envelopes"},
 		}
 		if !res.DryRun || !slices.Equal(res.Deleted, want) {
 			t.Errorf("--json %s; want dryRun true and deleted %v", out, want)
@@ -592,6 +594,59 @@ func TestTeardownDryRunDeletesNothingAndAsksNothing(t *testing.T) {
 		}
 		teardownAsDocumented(t, out)
 	})
+}
+
+// TestTeardownListsWhatItDeletesInTheOrderItDeletesThem: the
+// confirmation and the dry run listed the tables before the queues, the
+// dead-letter queue before the main one, and the rule and the SNS
+// subscriptions last, while teardown deletes the rule and the
+// subscriptions first (they would send to a queue that is gone), then
+// what deploy made, the queues (the main one first) and the tables; its
+// "deleted" lines came in yet another order. The confirmation, the dry
+// run and the "deleted" lines now list the same sequence, the one in
+// which the calls are made.
+func TestTeardownListsWhatItDeletesInTheOrderItDeletesThem(t *testing.T) {
+	lines := func(s, prefix string) []string {
+		var out []string
+		for l := range strings.Lines(s) {
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				out = append(out, strings.TrimSuffix(rest, "\n"))
+			}
+		}
+		return out
+	}
+	a := provisioned(t)
+	opts, output := teardownOpts(a, "prod\n", true)
+	if err := teardownRun(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for _, w := range a.writes {
+		if rest, ok := strings.CutPrefix(w, "DeleteTable "); ok {
+			calls = append(calls, "table "+rest)
+		} else if rest, ok := strings.CutPrefix(w, "DeleteQueue "); ok {
+			calls = append(calls, "queue "+rest)
+		}
+	}
+	want := []string{"queue prod-envelopes", "queue prod-envelopes-dlq", "table prod-connections", "table prod-chatter", "table prod-reports"}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("teardown deleted %v; want %v (the deletion order is not this test's to change)", calls, want)
+	}
+	out, errOut := output()
+	if got := lines(errOut, "  "); !slices.Equal(got, want) {
+		t.Errorf("the confirmation lists %q; want the order of the deletions, %q", got, want)
+	}
+	if got := lines(out, "deleted "); !slices.Equal(got, want) {
+		t.Errorf("teardown says it deleted %q; want the order of the deletions, %q", got, want)
+	}
+
+	ios, _, dry, _ := iostreams.Test()
+	if err := teardownRun(t.Context(), &TeardownOptions{IO: ios, Target: provisioned(t).target("prod"), Now: time.Now, Wait: time.Second, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(dry.String(), "would delete "); !slices.Equal(got, want) {
+		t.Errorf("the dry run lists %q; want the order of the deletions, %q", got, want)
+	}
 }
 
 // TestProducersHalfOnEmulatorsAreRefused: with DynamoDB and SQS on

@@ -297,17 +297,20 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 		fmt.Fprintf(opts.IO.Out, "nothing to delete: no table or queue of %s exists\n", tgt.where())
 		return nil
 	}
-	for _, s := range deployed {
-		existing = append(existing, awsops.Change{Kind: s.Kind, Name: s.Name})
-	}
-	// planned is everything teardown is about to delete.
-	planned := slices.Clone(existing)
+	existing = inDeletionOrder(tgt, existing, deployed)
+	// planned is everything teardown is about to delete, in the order it
+	// deletes it (below): the rule and the subscriptions first, which
+	// would send to a queue that is gone, then existing. The
+	// confirmation, a dry run, the "deleted" lines and --json's "left" so
+	// list the same sequence.
+	var planned []awsops.Change
 	if producers.Rule != nil {
 		planned = append(planned, producers.Rule.Change())
 	}
 	for _, s := range subs {
 		planned = append(planned, s.Change())
 	}
+	planned = append(planned, existing...)
 	if opts.DryRun {
 		res.Deleted = planned
 		if opts.JSON {
@@ -398,6 +401,29 @@ func teardownRun(ctx context.Context, opts *TeardownOptions) (err error) {
 		fmt.Fprintf(opts.IO.Out, "deleted %s\n", c)
 	}
 	return nil
+}
+
+// inDeletionOrder is the stack's tables and queues (existing) and what
+// deploy made (deployed) in the order teardownRun deletes them: what
+// deploy made first, in Undeploy's order (the mapping, which reads the
+// queue, before all), then the queues (Queues.DeletionOrder), then the
+// tables (DeleteTables, in Tables.Names's order).
+func inDeletionOrder(tgt *Target, existing []awsops.Change, deployed []awsops.DeployStep) []awsops.Change {
+	out := make([]awsops.Change, 0, len(existing)+len(deployed))
+	for _, s := range deployed {
+		out = append(out, awsops.Change{Kind: s.Kind, Name: s.Name})
+	}
+	for _, c := range []struct {
+		kind  string
+		names []string
+	}{{awsops.KindQueue, tgt.Queues.DeletionOrder()}, {awsops.KindTable, tgt.Tables.Names()}} {
+		for _, n := range c.names {
+			if ch := (awsops.Change{Kind: c.kind, Name: n}); slices.Contains(existing, ch) {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
 }
 
 // confirmStack lists what would be deleted on stderr and asks for the stack

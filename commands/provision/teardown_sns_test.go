@@ -123,6 +123,7 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	if got := subsOf(jobs); len(got) != 2 {
 		t.Fatalf("subscriptions of %s after teardown --dry-run: %v; want both queues", jobs, got)
 	}
+	dryPlan := strings.ReplaceAll(out.String(), "would delete ", "")
 
 	ios, _, out, errOut = iostreams.Test()
 	// --sns-topic adds to what the policy names: the same topic again, and
@@ -139,6 +140,15 @@ func TestTeardownUnsubscribesTheQueueFromItsTopicsWithoutTheFlag(t *testing.T) {
 	}
 	if !slices.Contains(res.Deleted, awsops.Change{Kind: awsops.KindSubscription, Name: jobs + " -> " + queueARN(stack)}) {
 		t.Errorf("--json deleted %v; want the subscription to %s", res.Deleted, jobs)
+	}
+	// The dry run listed them in the order teardown deleted them: the
+	// subscription first, before the queue it sends to.
+	var deleted strings.Builder
+	for _, c := range res.Deleted {
+		deleted.WriteString(c.String() + "\n")
+	}
+	if deleted.String() != dryPlan || !strings.HasPrefix(dryPlan, "sns subscription ") {
+		t.Errorf("teardown --dry-run listed:\n%s\nteardown deleted, in order:\n%s", dryPlan, &deleted)
 	}
 	if len(res.UnreadableTopics) != 1 || res.UnreadableTopics[0].Topic != denied || !strings.Contains(res.UnreadableTopics[0].Fix, "aws sns unsubscribe") {
 		t.Errorf("--json unreadableTopics %+v; want %s with what to run", res.UnreadableTopics, denied)
