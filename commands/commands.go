@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -268,7 +269,7 @@ func exitCode(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, args 
 		return cmdutil.ExitNotFound
 	}
 	if cmdutil.IsUsage(err) || isCobraUsage(err) {
-		fmt.Fprintln(errOut, "socks: "+oneLine(cobraSuggestion(err)))
+		fmt.Fprintln(errOut, "socks: "+oneLine(cobraWords(err)))
 		// No flag of the command fixes a broken config file or a value
 		// of an environment variable socks cannot take: the error names
 		// the file or the variable and what is wrong in it.
@@ -307,19 +308,127 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
-// cobraSuggestion words cobra's "unknown command" of the root, whose
-// suggestions stand on lines of their own ("...\n\nDid you mean
-// this?\n\tpublish\n", shown on one line as "  Did you mean this?
-// \tpublish"), as root words a noun's mistyped verb: ": did you mean
-// publish?", several as a choice ("provision, prune-stale or publish").
-// Any other error is returned as it is.
-func cobraSuggestion(err error) error {
-	head, list, ok := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
-	if !ok || !strings.HasPrefix(head, "unknown command ") {
-		return err
+// cobraWords words cobra's own usage errors as socks words its
+// refusals: flags named with their dashes, and what to give instead.
+//   - The root's "unknown command", whose suggestions stand on lines of
+//     their own ("...\n\nDid you mean this?\n\tpublish\n", shown on one
+//     line as "  Did you mean this? \tpublish"), as root words a noun's
+//     mistyped verb: ": did you mean publish?", several as a choice
+//     ("provision, prune-stale or publish").
+//   - `required flag(s) "geek", "topic" not set`: "--geek and --topic
+//     are required".
+//   - "if any flags in the group [message body body-file] are set none
+//     of the others can be; [body message] were all set": "--message and
+//     --body do not go together: give only one of --message, --body or
+//     --body-file".
+//   - "at least one of the flags in the group [id id-file all] is
+//     required": "give one of --id, --id-file or --all".
+//
+// A message that does not read exactly so (another error, or a newer
+// cobra's wording) is returned as it is, never half reworded.
+func cobraWords(err error) error {
+	msg := err.Error()
+	for _, words := range []func(string) (string, bool){cobraUnknownCommand, cobraRequired, cobraExclusive, cobraOneRequired} {
+		if s, ok := words(msg); ok {
+			return errors.New(s)
+		}
 	}
-	return errors.New(head + ": did you mean " + text.Or(strings.Fields(list)) + "?")
+	return err
 }
+
+func cobraUnknownCommand(msg string) (string, bool) {
+	head, list, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok || !strings.HasPrefix(head, "unknown command ") {
+		return "", false
+	}
+	return head + ": did you mean " + text.Or(strings.Fields(list)) + "?", true
+}
+
+// cobra's messages, as v1.10.2 writes them (ValidateRequiredFlags,
+// ValidateFlagGroups).
+var (
+	cobraRequiredMsg    = regexp.MustCompile(`^required flag\(s\) "(.*)" not set$`)
+	cobraExclusiveMsg   = regexp.MustCompile(`^if any flags in the group \[([^\]]*)\] are set none of the others can be; \[([^\]]*)\] were all set$`)
+	cobraOneRequiredMsg = regexp.MustCompile(`^at least one of the flags in the group \[([^\]]*)\] is required$`)
+)
+
+func cobraRequired(msg string) (string, bool) {
+	m := cobraRequiredMsg.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	names, ok := flagNames(strings.Split(m[1], `", "`))
+	if !ok {
+		return "", false
+	}
+	if len(names) == 1 {
+		return names[0] + " is required", true
+	}
+	return text.And(names) + " are required", true
+}
+
+func cobraExclusive(msg string) (string, bool) {
+	m := cobraExclusiveMsg.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	group, ok := flagNames(strings.Split(m[1], " "))
+	if !ok {
+		return "", false
+	}
+	given, ok := flagNames(strings.Split(m[2], " "))
+	if !ok || len(given) < 2 {
+		return "", false
+	}
+	// Named in the group's order, as the choice is: each given flag
+	// once, and one of the group.
+	count := map[string]int{}
+	for _, f := range given {
+		count[f]++
+	}
+	var inOrder []string
+	for _, f := range group {
+		switch count[f] {
+		case 0:
+		case 1:
+			inOrder = append(inOrder, f)
+			count[f] = 0
+		default:
+			return "", false
+		}
+	}
+	if len(inOrder) != len(given) {
+		return "", false
+	}
+	return text.And(inOrder) + " do not go together: give only one of " + text.Or(group), true
+}
+
+func cobraOneRequired(msg string) (string, bool) {
+	m := cobraOneRequiredMsg.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	group, ok := flagNames(strings.Split(m[1], " "))
+	if !ok {
+		return "", false
+	}
+	return "give one of " + text.Or(group), true
+}
+
+// flagNames are names as "--name", if every one is a flag's name as
+// socks spells them (lower-case letters, digits and dashes).
+func flagNames(names []string) ([]string, bool) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		if !flagName.MatchString(n) {
+			return nil, false
+		}
+		out[i] = "--" + n
+	}
+	return out, true
+}
+
+var flagName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // oneLine is err's message on one line, for people: what it quotes from
 // outside (an ID given, an AWS service's words) may not drive the

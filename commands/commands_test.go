@@ -106,7 +106,14 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a stray argument after no value is not called the rest of one", []string{"subs", "list", "--live", "Friendless"}, "", dir, 2, "socks: subs list takes no arguments, but got \"Friendless\": give values with their flags"},
 		{"a stray argument alone is not called the rest of a value", []string{"version", "extra"}, "", dir, 2, "socks: version takes no arguments, but got \"extra\": give values with their flags"},
 		{"a duration without a unit says what to give, in words", []string{"publish", "--topic", "t", "--message", "x", "--wait-timeout", "5"}, "", dir, 2, `--wait-timeout "5" is not a duration: give a number with a unit, as 30s, 5m or 2h`},
-		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, `"topic" not set`},
+		// Cobra's own flag checks read as socks's other refusals do,
+		// naming the flags with their dashes: "required flag(s) \"topic\"
+		// not set", "if any flags in the group [message body body-file]
+		// are set none of the others can be; [body message] were all set"
+		// and "at least one of the flags in the group [id id-file all] is
+		// required" before.
+		{"publish without a topic is a usage error", []string{"publish", "--message", "hi"}, "", dir, 2, "socks: --topic is required"},
+		{"chatter issue without a geek is a usage error", []string{"chatter", "issue"}, "", dir, 2, "socks: --geek is required"},
 		{"an empty topic is refused", []string{"publish", "--topic", "", "--message", "x"}, "", dir, 2, "topic is empty"},
 		{"an empty geek is refused before any note about the body", []string{"publish", "--geek", "", "--topic", "updates"}, "", dir, 2, "geek is empty"},
 		{"a bad --id is refused before any note about the body", []string{"publish", "--id", "a b", "--topic", "updates"}, "", dir, 2, "id contains whitespace"},
@@ -122,13 +129,16 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"a body over 128 KB is refused", []string{"publish", "--topic", "t", "--body", `"` + strings.Repeat("x", 128*1024) + `"`}, "", dir, 2, "is 128.0 KiB (131074 bytes); API Gateway delivers at most 128 KiB per message"},
 		{"a missing --body-file is named, without Go's 'open'", []string{"publish", "--topic", "t", "--body-file", filepath.Join(dir, "nope.json")}, "", dir, 2, "--body-file " + filepath.Join(dir, "nope.json") + ": no such file"},
 		{"a --body-file that is a directory is a usage error", []string{"publish", "--topic", "t", "--body-file", dir}, "", dir, 2, "is a directory"},
-		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "none of the others can be"},
+		{"two body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x"}, "", dir, 2, "socks: --message and --body do not go together: give only one of --message, --body or --body-file"},
+		{"three body flags are refused", []string{"publish", "--topic", "t", "--body", "1", "--message", "x", "--body-file", "f"}, "", dir, 2, "socks: --message, --body and --body-file do not go together: give only one of --message, --body or --body-file"},
+		{"publish --wait with --direct is refused", []string{"publish", "--topic", "t", "--message", "x", "--wait", "--direct"}, "", dir, 2, "socks: --wait and --direct do not go together: give only one of --wait or --direct"},
 		{"an unusable state dir names itself", []string{"chatter", "issue", "--geek", "alice"}, "", filepath.Join(blocker, "sub"), 1, "state dir"},
 		{"a bad ttl is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "-1h"}, "", dir, 2, "ttl"},
 		// 500ms was issued with exit 0, and stored to the millisecond it
 		// could expire as it was printed: a secret that never connects.
 		{"a ttl under a second is a usage error", []string{"chatter", "issue", "--geek", "alice", "--ttl", "500ms"}, "", dir, 2, "ttl 500ms is out of range: give a duration of at least 1s"},
-		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "at least one of the flags"},
+		{"revoke needs --id or --all", []string{"chatter", "revoke", "--geek", "alice"}, "", dir, 2, "socks: give one of --id, --id-file or --all"},
+		{"docs needs --man or --markdown", []string{"docs"}, "", dir, 2, "socks: give one of --man or --markdown"},
 		{"an unknown backend is a usage error", []string{"--backend", "gcp", "config"}, "", dir, 2, "unknown backend"},
 		// --config-profile "$P" with P unset deployed with the default
 		// profile; --state-dir "$D" worked on the default state.
@@ -164,9 +174,9 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{"publish with a comma in --geek says to give several geeks apart", []string{"publish", "--topic", "t", "--geek", "alice,bob", "--message", "x"}, "", dir, 2, `--geek "alice,bob": a geek name may not contain a comma; give several geeks as separate values: --geek alice --geek bob`},
 		{"serve with an --addr that is not HOST:PORT is a usage error", []string{"serve", "--addr", "nope"}, "", dir, 2, `--addr "nope": give HOST:PORT`},
 		{"serve with a port out of range is a usage error", []string{"serve", "--addr", "127.0.0.1:99999"}, "", dir, 2, `--addr "127.0.0.1:99999": give HOST:PORT`},
-		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
+		{"serve with both -v and -q is a usage error", []string{"serve", "-v", "-q"}, "", dir, 2, "socks: --verbose and --quiet do not go together: give only one of --verbose or --quiet"},
 		{"serve with a zero --max-duration is a usage error", []string{"serve", "--max-duration", "0s"}, "", dir, 2, "--max-duration"},
-		{"broker with both -v and -q is a usage error", []string{"broker", "-v", "-q"}, "", dir, 2, "[verbose quiet]"},
+		{"broker with both -v and -q is a usage error", []string{"broker", "-v", "-q"}, "", dir, 2, "socks: --verbose and --quiet do not go together: give only one of --verbose or --quiet"},
 		{"broker --json without --once is a usage error", []string{"broker", "--json"}, "", dir, 2, "--json goes with --once"},
 		{"broker --wait 0 without --once is a usage error", []string{"broker", "--wait", "0s"}, "", dir, 2, "--wait 0s goes with --once"},
 		{"prune-stale with a zero --max-age is a usage error", []string{"prune-stale", "--max-age", "0s"}, "", dir, 2, "--max-age"},
@@ -589,7 +599,7 @@ func TestChatterRevokeReadsIDsFromAFileOrStdin(t *testing.T) {
 		{"an empty file", []string{"--id-file", writeEmpty(t)}, "holds no chatter ID"},
 		{"a bad line, not echoed", []string{"--id-file", bad}, "line 2 of --id-file"},
 		{"a missing file", []string{"--id-file", "/nonexistent/ids"}, "cannot read /nonexistent/ids"},
-		{"with --all", []string{"--id-file", file, "--all"}, "none of the others can be"},
+		{"with --all", []string{"--id-file", file, "--all"}, "--id-file and --all do not go together: give only one of --id, --id-file or --all"},
 	} {
 		r := run(t, dir, "", append([]string{"chatter", "revoke", "--geek", "alice"}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "oops") {
