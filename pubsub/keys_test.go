@@ -69,6 +69,8 @@ func TestAKeyThatDiffersOnlyByCaseIsRefused(t *testing.T) {
 		tc{"an EventBridge detail-type in another case", eventOf(`{"topics":["t"],"body":1}`, `,"Detail-Type":"other"`), `EventBridge event has key "Detail-Type", not "detail-type"` + refusal},
 		tc{"an SNS confirmation's Token in another case", `{"Type":"SubscriptionConfirmation","TopicArn":"arn:aws:sns:us-east-1:210987654321:jobs","Token":"abc","token":"def"}`,
 			`SNS subscription confirmation has key "token", not "Token"` + refusal},
+		tc{"an SNS confirmation's Token with the Kelvin sign for k", `{"Type":"UnsubscribeConfirmation","TopicArn":"arn:aws:sns:us-east-1:210987654321:jobs","ToKen":"def"}`,
+			`SNS unsubscribe confirmation has key "ToKen", not "Token"` + refusal},
 		// Read whatever the case, as before, this was an SNS
 		// notification; read as written it is an envelope. Neither.
 		tc{"an SNS notification only whatever the case", `{"type":"Notification","message":"{\"topics\":[\"secrets\"],\"body\":1}","topics":["t"],"body":1}`,
