@@ -1,10 +1,9 @@
 package pubsub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"iter"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ import (
 // SNS filter policy read "users" and "Users" as two keys. A message read
 // one way by them and another by socks would be smuggled past them: socks
 // refuses an object with a key that differs from one of its keys only by
-// case (Check). Its other keys are unknown ones, which encoding/json reads
+// case (CheckKeys). Its other keys are unknown ones, which encoding/json reads
 // into no field and socks ignores (forward compatibility); its keys then
 // read as written, as other readers read them.
 type Keys struct {
@@ -54,13 +53,13 @@ func KeysOf[T any]() Keys {
 	return k
 }
 
-// Check says why an object with these keys holds one that differs from
-// one of k only by case, as encoding/json compares them
+// CheckKeys says why the object obj (decoded) has a key that differs
+// from one of k only by case, as encoding/json compares them
 // (strings.EqualFold), or "" when none does. Of several it names the
 // first in byte order.
-func (k Keys) Check(keys iter.Seq[string]) string {
+func CheckKeys[V any](obj map[string]V, k Keys) string {
 	var bad, want string
-	for key := range keys {
+	for key := range obj {
 		if name := k.twin(key); name != "" && (bad == "" || key < bad) {
 			bad, want = key, name
 		}
@@ -68,7 +67,7 @@ func (k Keys) Check(keys iter.Seq[string]) string {
 	return caseRefusal(bad, want)
 }
 
-// checkRaw is Check of the keys of the JSON object data (none when it is
+// checkRaw is CheckKeys of the keys of the JSON object data (none when it is
 // no object), read from its bytes without decoding it.
 func (k Keys) checkRaw(data []byte) string {
 	var bad, want string
@@ -102,7 +101,7 @@ func (k Keys) twin(key string) string {
 }
 
 // CheckJSONObject is CheckJSON for a JSON object read into a struct of
-// keys: it also says why (Check) when data is an object with a key that
+// keys: it also says why (CheckKeys) when data is an object with a key that
 // differs from one of them only by case, within the decode CheckJSON does.
 // A value that is no object is left to the decoding that follows, which
 // says what it should be.
@@ -115,7 +114,7 @@ func CheckJSONObject(data []byte, keys Keys) string {
 func checkObject(data []byte, keys Keys) (any, string) {
 	v, why := decodeJSON(data)
 	if obj, ok := v.(map[string]any); ok && why == "" {
-		why = keys.Check(maps.Keys(obj))
+		why = CheckKeys(obj, keys)
 	}
 	return v, why
 }
@@ -133,16 +132,10 @@ func eachKey(data []byte, f func(key []byte)) {
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '"':
-			end, escaped := i+1, false
-			for ; end < len(data) && data[end] != '"'; end++ {
-				if data[end] == '\\' {
-					end++
-					escaped = true
-				}
-			}
+			end := stringEnd(data, i)
 			if depth == 1 && isKey {
 				key := data[i+1 : end]
-				if escaped || !utf8.Valid(key) {
+				if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
 					var s string
 					_ = json.Unmarshal(data[i:end+1], &s) // valid JSON
 					key = []byte(s)
@@ -159,6 +152,27 @@ func eachKey(data []byte, f func(key []byte)) {
 		case ',':
 			isKey = depth == 1
 		}
+	}
+}
+
+// stringEnd is the index of the quote that ends the JSON string that
+// starts at data[start] (len(data) when none does).
+func stringEnd(data []byte, start int) int {
+	end := start + 1
+	for {
+		j := bytes.IndexByte(data[end:], '"')
+		if j < 0 {
+			return len(data)
+		}
+		end += j
+		backslashes := 0
+		for k := end - 1; k > start && data[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return end
+		}
+		end++
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -83,8 +82,8 @@ func Shape(data []byte) string {
 }
 
 // caseOfShape refuses a queue message data one of whose keys differs from
-// a key of EventBridge's or SNS's only by case (why, from wrapperKeys'
-// Check, says which; "" when none does): its shape
+// a key of EventBridge's or SNS's only by case (why, from CheckKeys with
+// wrapperKeys, says which; "" when none does): its shape
 // read by its keys as written (Shape) would not be the shape
 // encoding/json reads. A plain envelope either way may have one, unknown
 // to it ("type"), which it ignores.
@@ -170,7 +169,7 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 	default:
 		v, why := checkObject(data, envelopeKeys)
 		if obj, ok := v.(map[string]any); ok {
-			if err := caseOfShape(data, wrapperKeys.Check(maps.Keys(obj))); err != nil {
+			if err := caseOfShape(data, CheckKeys(obj, wrapperKeys)); err != nil {
 				return Envelope{}, err
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -549,7 +548,7 @@ func (h *Handler) fallback(body string, isJSON bool) events.APIGatewayProxyRespo
 	var fields map[string]json.RawMessage
 	if isJSON && json.Unmarshal([]byte(body), &fields) == nil {
 		var action any
-		if why := frameKeys.Check(maps.Keys(fields)); why != "" {
+		if why := pubsub.CheckKeys(fields, frameKeys); why != "" {
 			// {"Action":"subscribe"}: no action, as API Gateway's route
 			// selection reads the key "action" exactly.
 			msg = "the frame " + why + "; " + how
