@@ -406,6 +406,10 @@ func TestAnUnparsableEnvelopeIsDeadLetteredWithItsReason(t *testing.T) {
 		// Queued by an earlier socks, whose IDs could hold them.
 		{"an ID with a no-break space", `{"id":"job\u00a07","topics":["updates"],"body":1}`, "id contains whitespace"},
 		{"an ID with a zero-width space", `{"id":"job\u200b7","topics":["updates"],"body":1}`, "invisible formatting character U+200B"},
+		// Read by any other JSON parser as addressed to alice; Go's
+		// decoder, whatever the case of a key, delivered it to bob.
+		{"a key in another case", `{"users":["alice"],"Users":["bob"],"topics":["updates"],"body":1}`, `unusable envelope: envelope has key "Users", not "users": keys are case-sensitive`},
+		{"an SNS key in another case", `{"Type":"Notification","Message":"{\"topics\":[\"updates\"],\"body\":1}","message":"{\"topics\":[\"secrets\"],\"body\":1}"}`, `unusable envelope: SNS notification has key "message", not "Message": keys are case-sensitive`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)

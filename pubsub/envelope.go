@@ -29,9 +29,21 @@ type Envelope struct {
 
 // ParseEnvelope decodes and validates an envelope read from a queue or a file.
 // Unknown fields are ignored so that newer publishers do not poison older
-// brokers; everything else that is wrong is an *InvalidError.
+// brokers; a key that differs from one of the envelope's only by case
+// ("Users", see Keys) is refused, and so is everything else that is wrong,
+// each with an *InvalidError.
 func ParseEnvelope(data []byte) (Envelope, error) {
-	if why := CheckJSON(data); why != "" {
+	_, why := checkObject(data, envelopeKeys)
+	return parseEnvelope(data, why)
+}
+
+// envelopeKeys are the keys of an envelope.
+var envelopeKeys = KeysOf[Envelope]()
+
+// parseEnvelope is ParseEnvelope once checkObject said why data is no
+// envelope, or "".
+func parseEnvelope(data []byte, why string) (Envelope, error) {
+	if why != "" {
 		return Envelope{}, invalid("envelope", "%s", why)
 	}
 	var env Envelope

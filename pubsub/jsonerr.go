@@ -29,28 +29,35 @@ func TrimJSONSpace(data []byte) []byte { return bytes.Trim(data, jsonSpace) }
 // value: empty, invalid UTF-8, malformed (with the byte offset) or nested
 // deeper than MaxJSONDepth. It returns "" when data is fine.
 func CheckJSON(data []byte) string {
+	_, why := decodeJSON(data)
+	return why
+}
+
+// decodeJSON is CheckJSON that also returns the value decoded (nil when
+// it says why not).
+func decodeJSON(data []byte) (any, string) {
 	// JSON's own whitespace only: strings.TrimSpace would also take a
 	// vertical tab, a form feed or U+00A0 off the ends, which no JSON
 	// parser skips (encoding/json, Marshal's RawMessage, JSON.parse).
 	trimmed := strings.Trim(string(data), jsonSpace)
 	switch {
 	case trimmed == "":
-		return "is empty"
+		return nil, "is empty"
 	case !utf8.Valid(data):
-		return "is not valid UTF-8"
+		return nil, "is not valid UTF-8"
 	}
 	if d := jsonDepth(data); d > MaxJSONDepth {
-		return fmt.Sprintf("nests more than %d levels deep", MaxJSONDepth)
+		return nil, fmt.Sprintf("nests more than %d levels deep", MaxJSONDepth)
 	}
 	var v any
 	dec := json.NewDecoder(strings.NewReader(trimmed))
 	if err := dec.Decode(&v); err != nil {
-		return DescribeJSONError(err)
+		return nil, DescribeJSONError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "has trailing data after the first JSON value"
+		return nil, "has trailing data after the first JSON value"
 	}
-	return ""
+	return v, ""
 }
 
 // jsonDepth returns the deepest nesting of arrays and objects in data,

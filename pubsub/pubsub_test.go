@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -227,6 +228,8 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"topics":["."],"body":"x","id":"m-1"}`))
 	f.Add([]byte(`{"topics":[""],"body":null}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"users":["alice"],"Users":["bob"],"topics":["t"],"body":1}`))
+	f.Add([]byte(`{"topicſ":["secrets"],"topics":["t"],"body":1,"connections":["c"],"attempt":1,"lastError":"x","LastError":"y"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := ParseEnvelope(data)
 		if err != nil {
@@ -234,6 +237,13 @@ func FuzzParseEnvelope(f *testing.F) {
 				t.Fatalf("ParseEnvelope returned a non-InvalidError: %v", err)
 			}
 			return
+		}
+		// What parses reads as to a reader of the keys as written
+		// (JSON.parse, Python's json): the documented keys exactly, the
+		// last of one written twice.
+		if as := asWritten(t, data); as.ID != env.ID || !slices.Equal(as.Users, env.Users) || !slices.Equal(as.Topics, env.Topics) ||
+			string(compact(as.Body)) != string(compact(env.Body)) || !slices.Equal(as.Connections, env.Connections) || as.Attempt != env.Attempt || as.LastError != env.LastError {
+			t.Fatalf("read as %+v; a reader of the keys as written reads %+v", env, as)
 		}
 		// Whatever parses must validate, re-encode and parse again the same.
 		if err := env.Validate(); err != nil {
@@ -256,6 +266,33 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("a body of %d bytes came back from the queue %d bytes, over the limit", len(env.Body), len(again.Body))
 		}
 	})
+}
+
+// asWritten reads the envelope data as a reader of the keys as written
+// does: only the documented keys, exactly.
+func asWritten(t *testing.T, data []byte) Envelope {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatalf("an envelope that parsed is no JSON object: %v", err)
+	}
+	exact := map[string]json.RawMessage{}
+	for _, k := range envelopeKeyNames {
+		if v, ok := top[k]; ok {
+			exact[k] = v
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(exact); err != nil {
+		t.Fatal(err)
+	}
+	var env Envelope
+	if err := json.Unmarshal(b.Bytes(), &env); err != nil {
+		t.Fatalf("the keys as written do not decode: %v", err)
+	}
+	return env
 }
 
 // FuzzAnEnvelopeAPublisherBuildsComesOffTheQueueAsSent: what a publisher

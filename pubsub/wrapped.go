@@ -66,14 +66,39 @@ type wrapper struct {
 	Token     string  `json:"Token"`
 }
 
+// wrapperKeys are the keys socks reads of an EventBridge event or an SNS
+// message, as they write them.
+var wrapperKeys = KeysOf[wrapper]()
+
 // Shape tells which shape a queue message has (ShapeEnvelope when it is
-// neither an EventBridge event nor an SNS notification).
+// neither an EventBridge event nor an SNS notification), by its keys as
+// written.
 func Shape(data []byte) string {
 	var w wrapper
-	if json.Unmarshal(data, &w) != nil {
+	if wrapperKeys.decode(data, &w) != nil {
 		return ShapeEnvelope
 	}
 	return w.shape()
+}
+
+// caseOfShape refuses a queue message data one of whose keys differs from
+// a key of EventBridge's or SNS's only by case (why, from CheckKeys with
+// wrapperKeys, says which; "" when none does): its shape
+// read by its keys as written (Shape) would not be the shape
+// encoding/json reads. A plain envelope either way may have one, unknown
+// to it ("type"), which it ignores.
+func caseOfShape(data []byte, why string) error {
+	if why == "" {
+		return nil
+	}
+	if shape := Shape(data); shape != ShapeEnvelope {
+		return &InvalidError{Field: shape, Reason: why}
+	}
+	var folded wrapper
+	if json.Unmarshal(data, &folded) == nil && folded.shape() != ShapeEnvelope {
+		return invalid("envelope", "%s (read whatever its case, it would be an %s)", why, folded.shape())
+	}
+	return nil
 }
 
 func (w wrapper) shape() string {
@@ -100,6 +125,13 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 	var w wrapper
 	if json.Unmarshal(data, &w) != nil {
 		return ParseEnvelope(data) // says what is wrong with the JSON
+	}
+	// With no key of EventBridge's or SNS's in another case, w holds
+	// their keys as written.
+	if w.shape() != ShapeEnvelope {
+		if err := caseOfShape(data, wrapperKeys.checkRaw(data)); err != nil {
+			return Envelope{}, err
+		}
 	}
 	var (
 		env Envelope
@@ -135,7 +167,13 @@ func ParseMessage(data []byte, m *Mapping) (Envelope, error) {
 	case ShapeSNSSubscribe, ShapeSNSUnsubscribe:
 		return Envelope{}, snsConfirmation(w)
 	default:
-		return ParseEnvelope(data)
+		v, why := checkObject(data, envelopeKeys)
+		if obj, ok := v.(map[string]any); ok {
+			if err := caseOfShape(data, CheckKeys(obj, wrapperKeys)); err != nil {
+				return Envelope{}, err
+			}
+		}
+		return parseEnvelope(data, why)
 	}
 	if env.ID == "" && id != "" && ValidateMessageID(id) == nil {
 		env.ID = id
@@ -172,9 +210,9 @@ var (
 
 // isEnvelopeLike reports whether raw is an object with a "topics" key: an
 // attempt at an envelope, which a mapping must not reinterpret. The key is
-// matched as ParseEnvelope matches it (encoding/json: "Topics" or "topiCs"
-// too), so a detail that ParseEnvelope reads as an envelope is never
-// mistaken for one the mapping should have read.
+// matched whatever its case (encoding/json: "Topics" or "topiCs" too), so
+// that a detail ParseEnvelope refuses for the case of its key is refused
+// with that reason, not mapped.
 func isEnvelopeLike(raw json.RawMessage) bool {
 	var o struct {
 		Topics json.RawMessage `json:"topics"`

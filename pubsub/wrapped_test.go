@@ -178,6 +178,8 @@ func FuzzParseMessage(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	f.Add([]byte(snsOf(`{"topics":["t"],"body":1}`, `,"message":"{\"topics\":[\"secrets\"],\"body\":1}"`)))
+	f.Add([]byte(`{"Type":"Notification","Message":"{\"topics\":[\"t\"],\"body\":1}","type":"x","topics":["secrets"],"body":1}`))
 	m := &Mapping{Topics: []string{"/detail/entityId"}, Users: "/detail/userId"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, mp := range []*Mapping{nil, m} {
@@ -187,6 +189,12 @@ func FuzzParseMessage(f *testing.F) {
 					t.Fatalf("ParseMessage returned a non-InvalidError: %v", err)
 				}
 				continue
+			}
+			// What is delivered had the shape its keys as written give
+			// it, read whatever their case too.
+			var folded wrapper
+			if json.Unmarshal(data, &folded) == nil && folded.shape() != Shape(data) {
+				t.Fatalf("delivered a message that is an %s by its keys as written and an %s whatever their case", Shape(data), folded.shape())
 			}
 			if err := env.Validate(); err != nil {
 				t.Fatalf("parsed envelope does not validate: %v", err)
@@ -198,11 +206,10 @@ func FuzzParseMessage(f *testing.F) {
 	})
 }
 
-// detailOf is the detail ParseMessage reads: its key matched as
-// encoding/json matches it ("detAil" too), not as a JSON pointer would.
+// detailOf is the detail ParseMessage reads: the key "detail" as written.
 func detailOf(data []byte) []byte {
 	var w wrapper
-	if json.Unmarshal(data, &w) != nil {
+	if wrapperKeys.decode(data, &w) != nil {
 		return nil
 	}
 	return w.Detail

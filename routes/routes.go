@@ -479,8 +479,13 @@ type topicsRequest struct {
 	EntityID string `json:"entityId"`
 }
 
+// frameKeys are the keys of a client's frame: a key that differs from one
+// of them only by case ("Topics") is refused, as encoding/json would read
+// it where the client's own JSON.parse reads another key.
+var frameKeys = pubsub.KeysOf[topicsRequest]()
+
 func (h *Handler) changeTopics(ctx context.Context, route, id, body string) (events.APIGatewayProxyResponse, error) {
-	if why := pubsub.CheckJSON([]byte(body)); why != "" {
+	if why := pubsub.CheckJSONObject([]byte(body), frameKeys); why != "" {
 		return reply(Reply{Type: "error", Error: "the frame " + why}), nil
 	}
 	var r topicsRequest
@@ -538,21 +543,24 @@ func (h *Handler) maxTopics() int {
 // fallback answers a frame that is no action; isJSON says that the body
 // passed pubsub.CheckJSON.
 func (h *Handler) fallback(body string, isJSON bool) events.APIGatewayProxyResponse {
-	var probe struct {
-		Action any `json:"action"`
-	}
 	const how = `send {"action":"subscribe","topics":[...]}, {"action":"unsubscribe","topics":[...]} or {"action":"ping"}; clients cannot publish`
 	msg := "unknown frame: " + how
-	if isJSON {
-		if err := json.Unmarshal([]byte(body), &probe); err == nil && probe.Action != nil {
-			raw, _ := json.Marshal(probe.Action) // Decoded JSON always marshals.
+	var fields map[string]json.RawMessage
+	if isJSON && json.Unmarshal([]byte(body), &fields) == nil {
+		var action any
+		if why := pubsub.CheckKeys(fields, frameKeys); why != "" {
+			// {"Action":"subscribe"}: no action, as API Gateway's route
+			// selection reads the key "action" exactly.
+			msg = "the frame " + why + "; " + how
+		} else if json.Unmarshal(fields["action"], &action) == nil && action != nil {
+			raw, _ := json.Marshal(action) // Decoded JSON always marshals.
 			// Cut between letters and between escapes, so that the frame
 			// holds no broken letter and no broken escape.
-			action := text.CapJSON(string(raw), 61)
-			if name, ok := probe.Action.(string); ok && pubsub.ValidateTopic(name) == nil {
-				action = text.CapBytes(name, 61) // A plain name reads better unquoted.
+			shown := text.CapJSON(string(raw), 61)
+			if name, ok := action.(string); ok && pubsub.ValidateTopic(name) == nil {
+				shown = text.CapBytes(name, 61) // A plain name reads better unquoted.
 			}
-			msg = fmt.Sprintf("unknown action %s: %s", action, how)
+			msg = fmt.Sprintf("unknown action %s: %s", shown, how)
 		}
 	}
 	return reply(Reply{Type: "error", Error: msg})

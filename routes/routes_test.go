@@ -294,7 +294,17 @@ func TestActions(t *testing.T) {
 		{"an unsubscribe that reaches $default is served", "$default", `{"action":"unsubscribe","topics":["late"]}`, "unsubscribed", "", "alerts,e1,jobs,news,updates"},
 		{"a ping that reaches $default is answered", "$default", `{"action":"ping"}`, "pong", "", ""},
 		// Route selection reads the key "action" exactly.
-		{"an Action key that reaches $default is no action", "$default", `{"Action":"subscribe","topics":["late"]}`, "error", "clients cannot publish", ""},
+		{"an Action key that reaches $default is no action", "$default", `{"Action":"subscribe","topics":["late"]}`, "error",
+			`the frame has key "Action", not "action": keys are case-sensitive; send {"action":"subscribe"`, ""},
+		// encoding/json reads a key whatever its case, the last of two
+		// counting; a client's own JSON.parse reads two keys.
+		{"a Topics key is refused", "subscribe", `{"action":"subscribe","Topics":["secrets"]}`, "error", `the frame has key "Topics", not "topics": keys are case-sensitive`, ""},
+		{"a Topics key beside topics is refused", "subscribe", `{"action":"subscribe","topics":["news"],"Topics":["secrets"]}`, "error", `the frame has key "Topics", not "topics": keys are case-sensitive`, ""},
+		{"an Action key beside action is refused", "unsubscribe", `{"action":"unsubscribe","Action":"subscribe","topics":["news"]}`, "error", `the frame has key "Action", not "action": keys are case-sensitive`, ""},
+		{"a topiC key is refused", "subscribe", `{"action":"subscribe","topiC":"secrets"}`, "error", `the frame has key "topiC", not "topic": keys are case-sensitive`, ""},
+		{"an entityID key is refused", "subscribe", `{"action":"subscribe","entityID":"secrets"}`, "error", `the frame has key "entityID", not "entityId": keys are case-sensitive`, ""},
+		{"a Topics key that reaches $default is refused", "$default", `{"action":"subscribe","Topics":["secrets"]}`, "error", `the frame has key "Topics", not "topics": keys are case-sensitive`, ""},
+		{"an unknown key in another case is ignored", "subscribe", `{"action":"subscribe","topics":["news"],"Geek":"bob"}`, "subscribed", "", "alerts,e1,jobs,news,updates"},
 		{"a numeric action gets an error frame", "$default", `{"action":42}`, "error", "unknown action 42", ""},
 		{"a huge unknown action is cut short", "$default", `{"action":"` + strings.Repeat("z", 5000) + `"}`, "error", "zzz…", ""},
 		// Cut between letters, not through one (the half letter became U+FFFD).
@@ -436,6 +446,8 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add("$default", `{"action":{"nested":true}}`)
 	f.Add("ping", `not json`)
 	f.Add("subscribe", `{"topics":[1,2,3]}`)
+	f.Add("subscribe", `{"action":"subscribe","topics":["a"],"Topics":["b"]}`)
+	f.Add("$default", `{"Action":"subscribe","topiCs":["a"]}`)
 	h, s, now := newHandler(f)
 	ctx := context.Background()
 	secret, _, _ := store.IssueChatterID(ctx, s, "alice", time.Hour, now)
