@@ -390,6 +390,21 @@ func TestThePacerHoldsTheRateAfterABurstAndAStall(t *testing.T) {
 	}
 }
 
+// gaps are the times between the target's connects, and between its
+// fan-outs' publishes, on the bench's clock.
+func (ft *fakeTarget) gaps() (dialed, published []time.Duration) {
+	apart := func(ts []time.Time) []time.Duration {
+		var out []time.Duration
+		for i := 1; i < len(ts); i++ {
+			out = append(out, ts[i].Sub(ts[i-1]))
+		}
+		return out
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return apart(ft.dialed), apart(ft.published)
+}
+
 // TestARemoteBenchIsPacedInEveryPhase: paced as against API Gateway, the
 // connects start 1/400 s apart (one dialer: in order), the fan-outs to 10
 // clients 10/8000 s apart, and the figures are still the target's.
@@ -402,16 +417,7 @@ func TestARemoteBenchIsPacedInEveryPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gaps := func(ts []time.Time) []time.Duration {
-		var out []time.Duration
-		for i := 1; i < len(ts); i++ {
-			out = append(out, ts[i].Sub(ts[i-1]))
-		}
-		return out
-	}
-	ft.mu.Lock()
-	dialed, published := gaps(ft.dialed), gaps(ft.published)
-	ft.mu.Unlock()
+	dialed, published := ft.gaps()
 	if len(dialed) != 9 || slices.Min(dialed) < time.Second/400 {
 		t.Errorf("connects %v apart; want 10, each at least 2.5ms after the one before", dialed)
 	}

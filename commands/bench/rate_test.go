@@ -42,16 +42,7 @@ func TestTheConnectRateSetsTheConnectPace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gaps := func(ts []time.Time) []time.Duration {
-				var out []time.Duration
-				for i := 1; i < len(ts); i++ {
-					out = append(out, ts[i].Sub(ts[i-1]))
-				}
-				return out
-			}
-			ft.mu.Lock()
-			dialed, published := gaps(ft.dialed), gaps(ft.published)
-			ft.mu.Unlock()
+			dialed, published := ft.gaps()
 			if len(dialed) != 9 || slices.Min(dialed) < tc.wantGap {
 				t.Errorf("connects %v apart; want 10, each at least %s after the one before", dialed, tc.wantGap)
 			}
