@@ -54,6 +54,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzConnectURL -fuzztime 15s ./wsclient/
 	$(GO) test -run '^$$' -fuzz FuzzChatterIDIsIssuedOnlyToTheLivePage -fuzztime 15s ./web/
 	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 15s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzAKeyIsReadAsWrittenOrRefused -fuzztime 15s ./pubsub/
+	$(GO) test -run '^$$' -fuzz FuzzObjectKeysAreTheKeysEncodingJSONReads -fuzztime 15s ./pubsub/
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime 15s ./lambdafn/
 	$(GO) test -run '^$$' -fuzz '^FuzzSaveProfile$$' -fuzztime 15s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzSaveProfileKeepsBytes -fuzztime 15s ./config/
