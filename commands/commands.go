@@ -353,11 +353,7 @@ var (
 )
 
 func cobraRequired(msg string) (string, bool) {
-	m := cobraRequiredMsg.FindStringSubmatch(msg)
-	if m == nil {
-		return "", false
-	}
-	names, ok := flagNames(strings.Split(m[1], `", "`))
+	names, _, ok := cobraFlags(cobraRequiredMsg, msg, `", "`)
 	if !ok {
 		return "", false
 	}
@@ -368,11 +364,7 @@ func cobraRequired(msg string) (string, bool) {
 }
 
 func cobraExclusive(msg string) (string, bool) {
-	m := cobraExclusiveMsg.FindStringSubmatch(msg)
-	if m == nil {
-		return "", false
-	}
-	group, ok := flagNames(strings.Split(m[1], " "))
+	group, m, ok := cobraFlags(cobraExclusiveMsg, msg, " ")
 	if !ok {
 		return "", false
 	}
@@ -404,15 +396,24 @@ func cobraExclusive(msg string) (string, bool) {
 }
 
 func cobraOneRequired(msg string) (string, bool) {
-	m := cobraOneRequiredMsg.FindStringSubmatch(msg)
-	if m == nil {
-		return "", false
-	}
-	group, ok := flagNames(strings.Split(m[1], " "))
+	group, _, ok := cobraFlags(cobraOneRequiredMsg, msg, " ")
 	if !ok {
 		return "", false
 	}
 	return "give one of " + text.Or(group), true
+}
+
+// cobraFlags matches msg against one of cobra's messages (re) and returns
+// the flags of its first group, split at sep (flagNames), with the whole
+// match for the groups after it; ok is false when msg is not that message
+// or a name in the group is not a flag's.
+func cobraFlags(re *regexp.Regexp, msg, sep string) (flags, match []string, ok bool) {
+	match = re.FindStringSubmatch(msg)
+	if match == nil {
+		return nil, nil, false
+	}
+	flags, ok = flagNames(strings.Split(match[1], sep))
+	return flags, match, ok
 }
 
 // flagNames are names as "--name", if every one is a flag's name as
