@@ -145,8 +145,12 @@ func (f *failingChatterDeletes) DeleteItem(ctx context.Context, in *dynamodb.Del
 func TestAPruneWhoseChatterDeletesFailCountsWhatItDeleted(t *testing.T) {
 	s := freshStore(t, "prune-chatter-")
 	now := time.Now()
+	// Expired over five years ago, which DynamoDB Local's TTL sweeper
+	// (every 10 s) leaves alone: expired an hour ago, some were swept
+	// while the run went on, and the table lost more than it deleted.
+	expired := now.AddDate(-6, 0, 0)
 	for i := range 40 {
-		if err := s.PutChatterID(t.Context(), store.ChatterID{Geek: "alice", Hash: fmt.Sprintf("ab%02d", i), IssuedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Hour)}); err != nil {
+		if err := s.PutChatterID(t.Context(), store.ChatterID{Geek: "alice", Hash: fmt.Sprintf("ab%02d", i), IssuedAt: expired.Add(-48 * time.Hour), ExpiresAt: expired}); err != nil {
 			t.Fatal(err)
 		}
 	}
