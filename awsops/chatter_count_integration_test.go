@@ -107,7 +107,7 @@ func TestIssuingCountsTheLiveChatterIDsWithoutReadingThem(t *testing.T) {
 	s := NewDynamoStore(rec, base.tables)
 	// Half a millisecond past a millisecond: the stored expiries are
 	// whole milliseconds.
-	now := time.UnixMilli(1_800_000_000_123).Add(500 * time.Microsecond).UTC()
+	now := time.UnixMilli(4_000_000_000_123).Add(500 * time.Microsecond).UTC()
 	id := func(geek string, expires time.Time) store.ChatterID {
 		return store.ChatterID{Geek: geek, Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: expires}
 	}

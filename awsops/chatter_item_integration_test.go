@@ -244,12 +244,12 @@ func TestAChatterItemWithoutItsGeekOrHashIsRefusedListedAndRevocable(t *testing.
 // millisecond, every reading agrees, at the edges too.
 func TestAFractionalExpiryIsReadAsDynamoDBComparesIt(t *testing.T) {
 	s := newTestStore(t)
-	base := time.UnixMilli(1_800_000_000_000).UTC()
+	base := time.UnixMilli(4_000_000_000_000).UTC()
 	secrets := map[string]string{}
 	for _, exp := range []string{
-		"1800000000000.5",
-		strconv.FormatFloat(1_800_000_003_000, 'e', -1, 64), // 1.800000003e+12
-		"1800000000002.000001",
+		"4000000000000.5",
+		strconv.FormatFloat(4_000_000_003_000, 'e', -1, 64), // 4.000000003e+12
+		"4000000000002.000001",
 	} {
 		secret := pubsub.NewChatterID()
 		secrets[exp] = secret
@@ -257,9 +257,9 @@ func TestAFractionalExpiryIsReadAsDynamoDBComparesIt(t *testing.T) {
 	}
 	// When each is live, as DynamoDB compares: up to its value, exclusive.
 	liveUntil := map[string]time.Time{
-		"1800000000000.5":      base.Add(500 * time.Microsecond),
-		"1.800000003e+12":      base.Add(3 * time.Second),
-		"1800000000002.000001": base.Add(2*time.Millisecond + time.Nanosecond),
+		"4000000000000.5":      base.Add(500 * time.Microsecond),
+		"4.000000003e+12":      base.Add(3 * time.Second),
+		"4000000000002.000001": base.Add(2*time.Millisecond + time.Nanosecond),
 	}
 	for _, at := range []time.Time{base.Add(-time.Hour), base, base.Add(200 * time.Microsecond), base.Add(time.Millisecond), base.Add(2 * time.Millisecond), base.Add(2*time.Millisecond + 500*time.Microsecond), base.Add(3 * time.Millisecond), base.Add(3 * time.Second), base.Add(time.Hour)} {
 		want := 0

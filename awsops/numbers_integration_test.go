@@ -25,7 +25,7 @@ import (
 // second) orders them.
 func TestNumbersWithAFractionAreReadAsTheNumbersTheyAre(t *testing.T) {
 	s := newTestStore(t)
-	base := time.UnixMilli(1_800_000_000_000).UTC()
+	base := time.UnixMilli(4_000_000_000_000).UTC()
 	n := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 	put := func(table string, it item) {
 		t.Helper()
@@ -36,7 +36,7 @@ func TestNumbersWithAFractionAreReadAsTheNumbersTheyAre(t *testing.T) {
 
 	t.Run("a chatter ID's issuedAt", func(t *testing.T) {
 		c := store.ChatterID{Geek: "alice", Hash: pubsub.HashChatterID(pubsub.NewChatterID()), IssuedAt: base.Add(-time.Hour), ExpiresAt: base}
-		putRawChatter(t, s, c, map[string]types.AttributeValue{attrIssuedAt: n("1799996400000.25")})
+		putRawChatter(t, s, c, map[string]types.AttributeValue{attrIssuedAt: n("3999996400000.25")})
 		ids, err := s.ListChatterIDs(t.Context(), "alice")
 		if err != nil || len(ids) != 1 {
 			t.Fatalf("ListChatterIDs = %v, %v", ids, err)
@@ -49,7 +49,7 @@ func TestNumbersWithAFractionAreReadAsTheNumbersTheyAre(t *testing.T) {
 	t.Run("a connection's connectedAt and expiresAtMs", func(t *testing.T) {
 		// Its TTL (whole seconds, rounded up) is written from base+1ms.
 		c := pubsub.Connection{ID: "frac=", Geek: "bob", Topics: []string{"news"}, ConnectedAt: base.Add(-time.Hour), ExpiresAt: base.Add(time.Millisecond)}
-		frac := map[string]types.AttributeValue{attrConnectedAt: n("1799996400000.7"), attrExpiresAtMs: n("1800000000000.5")}
+		frac := map[string]types.AttributeValue{attrConnectedAt: n("3999996400000.7"), attrExpiresAtMs: n("4000000000000.5")}
 		for _, it := range []item{connItem(c, 1), geekItem(c, 1), subItem(c, "news", 1)} {
 			for k, v := range frac {
 				it[k] = v
@@ -89,7 +89,7 @@ func TestNumbersWithAFractionAreReadAsTheNumbersTheyAre(t *testing.T) {
 			Key:                       item{attrReportID: avS(r.MessageID)},
 			UpdateExpression:          aws.String("SET #ttl = :ttl"),
 			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": n("1800000000.5")},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": n("4000000000.5")},
 		}); err != nil {
 			t.Fatal(err)
 		}
