@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/gorilla/websocket"
@@ -466,6 +467,14 @@ func (c *conn) readLoop() {
 		if c.isClosing() {
 			continue // after a close frame, messages are discarded
 		}
+		if kind == websocket.TextMessage && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text message that is not UTF-8 fails the
+			// connection; §7.4.1 gives it 1007. API Gateway's documents
+			// say nothing of it, and its events are JSON, which cannot
+			// carry such bytes. Reading goes on, for the client's answer.
+			c.closeWith(websocket.CloseInvalidFramePayloadData, reasonInvalidUTF8, true)
+			continue
+		}
 		if !c.allowFrame() {
 			continue
 		}
@@ -511,10 +520,13 @@ func (c *conn) readFailed(err error) {
 
 // readErrorStatus is the $disconnect status for a read error.
 func readErrorStatus(err error) (code int, reason string, frame bool) {
+	// Nothing more can be read after a frame the tracker refused: the
+	// close frame is sent, the rest discarded (see finish).
 	if errors.Is(err, errFrameTooBig) {
-		// Nothing more can be read: the close frame is sent, the rest
-		// discarded (see finish).
 		return websocket.CloseMessageTooBig, reasonFrameTooBig, true
+	}
+	if errors.Is(err, errShortClose) {
+		return websocket.CloseProtocolError, reasonShortClose, true
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
@@ -638,7 +650,7 @@ func (c *conn) finish() {
 		t := time.NewTimer(closeGrace)
 		select {
 		case <-c.readerDone:
-			if c.fc.frameTooBig() {
+			if c.fc.frameRefused() {
 				c.fc.linger(closeGrace)
 			}
 		case <-t.C:
