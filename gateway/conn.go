@@ -777,8 +777,8 @@ func offered(r *http.Request, p string) bool {
 	return false
 }
 
-// refuse answers a refused upgrade with the handler's status, headers and
-// body.
+// refuse answers a refused upgrade with the handler's status (never 2xx
+// here), headers and body.
 func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 	h := w.Header()
 	for k, v := range resp.Headers {
@@ -791,8 +791,11 @@ func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 		}
 	}
 	body, _ := responseBody(resp)
+	// A status net/http cannot send as a final answer is a 500: a 1xx is
+	// interim (RFC 9110 §15.2), and net/http sent it so and then 200 with
+	// the body (101: a switch that never came).
 	status := resp.StatusCode
-	if status < 100 || status > 999 {
+	if status < 200 || status > 999 {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)

@@ -373,6 +373,37 @@ func TestRefusedConnectGetsTheStatusAndBodyWithoutUpgrade(t *testing.T) {
 			connect:    func(event) (response, error) { return response{}, errors.New("boom") },
 			wantStatus: 500, wantBody: `{"message":"Internal server error"}`,
 		},
+		// A 1xx is no final answer (RFC 9110 §15.2): net/http sent it as
+		// an interim one, then 200 with the body (101: a switch that
+		// never came).
+		{
+			name: "a 100 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 100, Body: "continue?"}, nil
+			},
+			wantStatus: 500, wantBody: "continue?",
+		},
+		{
+			name: "a 101 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 101, Body: "switch?"}, nil
+			},
+			wantStatus: 500, wantBody: "switch?",
+		},
+		{
+			name: "a 199 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 199}, nil
+			},
+			wantStatus: 500, wantBody: "",
+		},
+		{
+			name: "a status of no three digits is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 1000, Body: "x"}, nil
+			},
+			wantStatus: 500, wantBody: "x",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHandler()
