@@ -47,7 +47,7 @@ type frameTracker struct {
 	max    uint64
 	state  int
 	masked bool
-	close  bool   // the current frame is a close frame
+	first  byte   // the current frame's first byte (FIN, RSV, opcode)
 	need   int    // bytes left in the extended length or masking key
 	length uint64 // the current frame's payload length
 	left   uint64 // payload bytes left in the current frame
@@ -65,7 +65,7 @@ func (t *frameTracker) scan(p []byte) (int, error) {
 	for i := 0; i < len(p); {
 		switch t.state {
 		case frameStart:
-			t.close = p[i]&0x0f == opcodeClose
+			t.first = p[i]
 			t.state = frameLength
 			i++
 		case frameLength:
@@ -118,7 +118,7 @@ func (t *frameTracker) lengthKnown() error {
 		t.err = errFrameTooBig
 		return t.err
 	}
-	if t.close && t.length == 1 {
+	if t.length == 1 && t.first&0x0f == opcodeClose {
 		t.err = errShortClose
 		return t.err
 	}
