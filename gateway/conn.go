@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/gorilla/websocket"
@@ -466,6 +467,14 @@ func (c *conn) readLoop() {
 		if c.isClosing() {
 			continue // after a close frame, messages are discarded
 		}
+		if kind == websocket.TextMessage && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text message that is not UTF-8 fails the
+			// connection; §7.4.1 gives it 1007. API Gateway's documents
+			// say nothing of it, and its events are JSON, which cannot
+			// carry such bytes. Reading goes on, for the client's answer.
+			c.closeWith(websocket.CloseInvalidFramePayloadData, reasonInvalidUTF8, true)
+			continue
+		}
 		if !c.allowFrame() {
 			continue
 		}
@@ -511,10 +520,13 @@ func (c *conn) readFailed(err error) {
 
 // readErrorStatus is the $disconnect status for a read error.
 func readErrorStatus(err error) (code int, reason string, frame bool) {
+	// Nothing more can be read after a frame the tracker refused: the
+	// close frame is sent, the rest discarded (see finish).
 	if errors.Is(err, errFrameTooBig) {
-		// Nothing more can be read: the close frame is sent, the rest
-		// discarded (see finish).
 		return websocket.CloseMessageTooBig, reasonFrameTooBig, true
+	}
+	if errors.Is(err, errShortClose) {
+		return websocket.CloseProtocolError, reasonShortClose, true
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
@@ -638,7 +650,7 @@ func (c *conn) finish() {
 		t := time.NewTimer(closeGrace)
 		select {
 		case <-c.readerDone:
-			if c.fc.frameTooBig() {
+			if c.fc.frameRefused() {
 				c.fc.linger(closeGrace)
 			}
 		case <-t.C:
@@ -765,8 +777,8 @@ func offered(r *http.Request, p string) bool {
 	return false
 }
 
-// refuse answers a refused upgrade with the handler's status, headers and
-// body.
+// refuse answers a refused upgrade with the handler's status (never 2xx
+// here), headers and body.
 func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 	h := w.Header()
 	for k, v := range resp.Headers {
@@ -779,8 +791,11 @@ func refuse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
 		}
 	}
 	body, _ := responseBody(resp)
+	// A status net/http cannot send as a final answer is a 500: a 1xx is
+	// interim (RFC 9110 §15.2), and net/http sent it so and then 200 with
+	// the body (101: a switch that never came).
 	status := resp.StatusCode
-	if status < 100 || status > 999 {
+	if status < 200 || status > 999 {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)

@@ -19,6 +19,15 @@ import (
 // with a payload over the frame limit.
 var errFrameTooBig = errors.New("gateway: inbound frame over the frame size limit")
 
+// errShortClose fails the reads of a connection whose client sent a close
+// frame with a payload of 1 byte: RFC 6455 §5.5.1 has a close frame's
+// payload start with a 2-byte code when there is one, and gorilla/websocket
+// takes a 1-byte one for a close without a code (1005).
+var errShortClose = errors.New("gateway: inbound close frame with a 1-byte payload")
+
+// opcodeClose is the close frame's opcode (RFC 6455 §5.2).
+const opcodeClose = 0x8
+
 // Header parsing states of a frameTracker.
 const (
 	frameStart   = iota // the FIN/RSV/opcode byte
@@ -30,11 +39,15 @@ const (
 
 // frameTracker follows the frames of a WebSocket byte stream (RFC 6455
 // §5.2) across arbitrary read boundaries and refuses a frame whose payload
-// is over max bytes. gorilla/websocket does not expose frame sizes.
+// is over max bytes, and a close frame whose payload is 1 byte: both
+// checked once per frame, when its length is known. gorilla/websocket does
+// not expose frame sizes, and reads a close frame of 1 byte as one without
+// a code.
 type frameTracker struct {
 	max    uint64
 	state  int
 	masked bool
+	first  byte   // the current frame's first byte (FIN, RSV, opcode)
 	need   int    // bytes left in the extended length or masking key
 	length uint64 // the current frame's payload length
 	left   uint64 // payload bytes left in the current frame
@@ -42,8 +55,9 @@ type frameTracker struct {
 }
 
 // scan consumes the next bytes of the stream. It returns len(p), nil, or,
-// once a frame over the limit is found, the number of bytes before the one
-// that completed its length, and errFrameTooBig (then and ever after).
+// once a frame it refuses is found, the number of bytes before the one
+// that completed its length, and errFrameTooBig or errShortClose (then and
+// ever after).
 func (t *frameTracker) scan(p []byte) (int, error) {
 	if t.err != nil {
 		return 0, t.err
@@ -51,6 +65,7 @@ func (t *frameTracker) scan(p []byte) (int, error) {
 	for i := 0; i < len(p); {
 		switch t.state {
 		case frameStart:
+			t.first = p[i]
 			t.state = frameLength
 			i++
 		case frameLength:
@@ -103,6 +118,10 @@ func (t *frameTracker) lengthKnown() error {
 		t.err = errFrameTooBig
 		return t.err
 	}
+	if t.length == 1 && t.first&0x0f == opcodeClose {
+		t.err = errShortClose
+		return t.err
+	}
 	if t.masked {
 		t.state, t.need = frameMaskKey, 4
 		return nil
@@ -122,7 +141,7 @@ func (t *frameTracker) payload() {
 
 // frameConn is a server connection whose inbound frames pass through a
 // frameTracker (a read fails with errFrameTooBig at a frame over the
-// limit) and whose writes never block: Write hands the socket what it
+// limit, errShortClose at a close frame of 1 byte) and whose writes never block: Write hands the socket what it
 // takes at once, and keeps the rest, in order, in a backlog that a flusher
 // goroutine writes out. The flusher runs only while there is a backlog,
 // and each of its writes is bounded by writeWait; when one fails, the
@@ -356,13 +375,14 @@ func (c *frameConn) waitFlushed(d time.Duration) {
 	}
 }
 
-// frameTooBig reports whether the client sent a frame over the limit. Call
-// it only when nothing is reading the connection.
-func (c *frameConn) frameTooBig() bool { return c.t.err != nil }
+// frameRefused reports whether the client sent a frame the tracker refused
+// (over the limit, or a close frame of 1 byte), after which its reads
+// failed. Call it only when nothing is reading the connection.
+func (c *frameConn) frameRefused() bool { return c.t.err != nil }
 
 // linger ends the client's part of the stream once the close frame is sent:
 // it closes the write side and discards what the client still sends (the
-// rest of the refused frame) until it closes too or for at most d. Without
+// rest of the refused frame, and what followed it) until it closes too or for at most d. Without
 // it, closing with unread data resets the connection, which may destroy the
 // close frame before the client reads it. Call it only when nothing is
 // reading the connection.

@@ -81,7 +81,7 @@ func feed(stream []byte, max uint64, next func() int) (int, error) {
 		k, err := t.scan(chunk)
 		consumed += k
 		if err != nil {
-			if k2, err2 := t.scan([]byte{0}); k2 != 0 || !errors.Is(err2, errFrameTooBig) {
+			if k2, err2 := t.scan([]byte{0}); k2 != 0 || !errors.Is(err2, err) {
 				return consumed, errors.New("the error is not sticky")
 			}
 			return consumed, err
@@ -212,5 +212,37 @@ func TestAFrameConnWritesThroughItsBacklogWithoutWaiting(t *testing.T) {
 	}
 	if len(failed) != 0 {
 		t.Fatal("the failure was reported more than once")
+	}
+}
+
+// A close frame's payload is empty or starts with a 2-byte code (RFC 6455
+// §5.5.1): one of 1 byte, in any length form, is refused at the byte that
+// completes its length, cut anywhere; a data frame of 1 byte is not.
+func TestFrameTrackerRefusesACloseFrameOfOneByte(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		bad    int // the offset of the refused length's last byte, or -1
+	}{
+		{"an empty close frame", []byte{0x88, 0x80, 1, 2, 3, 4}, -1},
+		{"a close frame with a code", []byte{0x88, 0x82, 1, 2, 3, 4, 5, 6}, -1},
+		{"a text frame of 1 byte", []byte{0x81, 0x81, 1, 2, 3, 4, 5}, -1},
+		{"a ping of 1 byte", []byte{0x89, 0x81, 1, 2, 3, 4, 5}, -1},
+		{"a binary frame of 1 byte whose payload is a close frame's first byte", []byte{0x82, 0x81, 1, 2, 3, 4, 0x88, 0x81, 0x80, 1, 2, 3, 4}, -1},
+		{"a close frame of 1 byte", []byte{0x88, 0x81, 1, 2, 3, 4, 5}, 1},
+		{"a close frame of 1 byte after a message", []byte{0x81, 0x80, 1, 2, 3, 4, 0x88, 0x81, 1, 2, 3, 4, 5}, 7},
+		{"a close frame of 1 byte, with RSV bits", []byte{0xf8, 0x81, 1, 2, 3, 4, 5}, 1},
+		{"a close frame of 1 byte in the 16-bit form", []byte{0x88, 0xfe, 0, 1, 1, 2, 3, 4, 5}, 3},
+		{"a close frame of 1 byte in the 64-bit form", append(append([]byte{0x88, 0xff}, binary.BigEndian.AppendUint64(nil, 1)...), 1, 2, 3, 4, 5), 9},
+	} {
+		for _, chunk := range []int{1, 2, 3, len(tc.stream)} {
+			consumed, err := feed(tc.stream, 125, func() int { return chunk })
+			if tc.bad < 0 && (err != nil || consumed != len(tc.stream)) {
+				t.Errorf("%s, in chunks of %d: consumed %d, %v; want all", tc.name, chunk, consumed, err)
+			}
+			if tc.bad >= 0 && (!errors.Is(err, errShortClose) || consumed != tc.bad) {
+				t.Errorf("%s, in chunks of %d: consumed %d, %v; want %d, errShortClose", tc.name, chunk, consumed, err, tc.bad)
+			}
+		}
 	}
 }

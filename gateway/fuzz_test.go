@@ -408,12 +408,15 @@ func loopbackHost(host string) bool {
 // arbitrary bytes (client frames as they come off the socket) in chunks
 // of fuzzed sizes: its verdict is the same however the stream is cut,
 // and the same as a parse of the whole stream at once: refused exactly at
-// the byte that completes the first length over the limit.
+// the byte that completes the first length over the limit, or the length
+// of 1 of a close frame, with the error that says which.
 func FuzzFrameTrackerAgreesWithAWholeStreamParse(f *testing.F) {
 	f.Add([]byte{0x81, 0x85, 1, 2, 3, 4, 'h', 'e', 'l', 'l', 'o'}, []byte{1, 3}, uint16(125))
 	f.Add([]byte{0x82, 0xfe, 0x80, 0x01, 0, 0, 0, 0}, []byte{2}, uint16(32768))
 	f.Add(append([]byte{0x82, 0x7f}, binary.BigEndian.AppendUint64(nil, 1<<63)...), []byte{}, uint16(1))
 	f.Add([]byte{0x89, 0x00, 0x8a, 0x80, 9, 9, 9, 9, 0x88, 0x02, 3, 232}, []byte{5, 1, 1}, uint16(0))
+	f.Add([]byte{0x81, 0x80, 1, 2, 3, 4, 0x88, 0x81, 1, 2, 3, 4, 7}, []byte{6, 0}, uint16(125))
+	f.Add([]byte{0x88, 0xfe, 0x00, 0x01, 1, 2, 3, 4, 7}, []byte{}, uint16(125))
 	f.Fuzz(func(t *testing.T, stream, cuts []byte, max uint16) {
 		wantK, wantErr := wholeStreamParse(stream, uint64(max))
 		i := 0
@@ -426,20 +429,22 @@ func FuzzFrameTrackerAgreesWithAWholeStreamParse(f *testing.F) {
 			return n
 		}
 		k, err := feed(stream, uint64(max), next)
-		if (err != nil) != wantErr || (wantErr && (!errors.Is(err, errFrameTooBig) || k != wantK)) || (!wantErr && k != len(stream)) {
-			t.Fatalf("stream %x, cuts %v, max %d: consumed %d, err %v; a whole parse refuses=%v at %d", stream, cuts, max, k, err, wantErr, wantK)
+		if !errors.Is(err, wantErr) || (wantErr != nil && k != wantK) || (wantErr == nil && k != len(stream)) {
+			t.Fatalf("stream %x, cuts %v, max %d: consumed %d, err %v; a whole parse refuses with %v at %d", stream, cuts, max, k, err, wantErr, wantK)
 		}
 	})
 }
 
 // wholeStreamParse is RFC 6455 §5.2 on a whole stream: the offset of the
-// byte completing the first payload length over max, and whether there is
-// one.
-func wholeStreamParse(s []byte, max uint64) (int, bool) {
+// byte completing the first payload length over max (errFrameTooBig) or
+// of 1 in a close frame (errShortClose), and that error; nil when there is
+// none.
+func wholeStreamParse(s []byte, max uint64) (int, error) {
 	for i := 0; ; {
 		if i+1 >= len(s) {
-			return 0, false
+			return 0, nil
 		}
+		isClose := s[i]&0x0f == 0x8
 		masked, n := s[i+1]&0x80 != 0, uint64(s[i+1]&0x7f)
 		end := i + 1 // the byte that completes the length
 		switch n {
@@ -449,7 +454,7 @@ func wholeStreamParse(s []byte, max uint64) (int, bool) {
 			end = i + 9
 		}
 		if end >= len(s) {
-			return 0, false
+			return 0, nil
 		}
 		switch n {
 		case 126:
@@ -458,14 +463,17 @@ func wholeStreamParse(s []byte, max uint64) (int, bool) {
 			n = binary.BigEndian.Uint64(s[i+2:])
 		}
 		if n > max {
-			return end, true
+			return end, errFrameTooBig
+		}
+		if isClose && n == 1 {
+			return end, errShortClose
 		}
 		i = end + 1
 		if masked {
 			i += 4
 		}
 		if uint64(len(s)-i) < n {
-			return 0, false
+			return 0, nil
 		}
 		i += int(n)
 	}

@@ -27,12 +27,17 @@
 //	                           Options.MaxFramesPerSecond
 //	1009 "message too big"     the client sent a message over 128 KB
 //	1009 "frame too big"       the client sent a frame over 32 KB
+//	1007 "invalid UTF-8"       the client sent a text message that is not
+//	                           UTF-8 (RFC 6455 §8.1); it is not routed
+//	1002 "close frame of 1 byte"
+//	                           the client sent a close frame whose payload
+//	                           is 1 byte (the frame tracker refuses it)
 //	1002 (what was wrong)      the client broke the WebSocket protocol
-//	                           (gorilla/websocket sends it)
+//	                           otherwise (gorilla/websocket sends it)
 //
 // The $disconnect event carries that code and reason, or the client's own
 // close code and reason, or 1006 when the connection broke without a
-// close frame (or with 1002).
+// close frame (or with gorilla's 1002).
 package gateway
 
 import (
@@ -244,6 +249,8 @@ const (
 	reasonTooBig       = "message too big"
 	reasonFrameTooBig  = "frame too big"
 	reasonDeleted      = "connection deleted"
+	reasonInvalidUTF8  = "invalid UTF-8"
+	reasonShortClose   = "close frame of 1 byte"
 	// reasonAbnormal is the $disconnect reason of a connection that broke
 	// without a close frame (code 1006, never sent).
 	reasonAbnormal = "Connection closed abnormally"

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -373,6 +372,37 @@ func TestRefusedConnectGetsTheStatusAndBodyWithoutUpgrade(t *testing.T) {
 			name:       "a handler error",
 			connect:    func(event) (response, error) { return response{}, errors.New("boom") },
 			wantStatus: 500, wantBody: `{"message":"Internal server error"}`,
+		},
+		// A 1xx is no final answer (RFC 9110 §15.2): net/http sent it as
+		// an interim one, then 200 with the body (101: a switch that
+		// never came).
+		{
+			name: "a 100 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 100, Body: "continue?"}, nil
+			},
+			wantStatus: 500, wantBody: "continue?",
+		},
+		{
+			name: "a 101 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 101, Body: "switch?"}, nil
+			},
+			wantStatus: 500, wantBody: "switch?",
+		},
+		{
+			name: "a 199 response is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 199}, nil
+			},
+			wantStatus: 500, wantBody: "",
+		},
+		{
+			name: "a status of no three digits is a 500",
+			connect: func(event) (response, error) {
+				return response{StatusCode: 1000, Body: "x"}, nil
+			},
+			wantStatus: 500, wantBody: "x",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1269,18 +1299,7 @@ func TestAFrameThatBreaksTheProtocolClosesWith1002(t *testing.T) {
 	if _, err := c.Write([]byte{0x81, 0x02, 'h', 'i'}); err != nil { // FIN, text, unmasked "hi"
 		t.Fatal(err)
 	}
-	var hdr [2]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		t.Fatal(err)
-	}
-	if hdr[0] != 0x88 || hdr[1]&0x7f < 2 {
-		t.Fatalf("frame header % x; want a close frame with a code", hdr)
-	}
-	payload := make([]byte, hdr[1]&0x7f)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		t.Fatal(err)
-	}
-	if code, reason := binary.BigEndian.Uint16(payload), string(payload[2:]); code != websocket.CloseProtocolError || !strings.Contains(reason, "MASK") {
+	if code, reason, _ := readRawClose(t, br); code != websocket.CloseProtocolError || !strings.Contains(reason, "MASK") {
 		t.Errorf("close %d %q; want 1002 naming the mask", code, reason)
 	}
 	if rc := h.waitDisconnect(t, id).RequestContext; rc.DisconnectStatusCode != websocket.CloseAbnormalClosure {
@@ -1323,30 +1342,12 @@ func TestOutboundFramesAreAtMost32KB(t *testing.T) {
 	}
 	var got []byte
 	for frames := 0; ; frames++ {
-		var hdr [2]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			t.Fatal(err)
-		}
-		fin, opcode, n := hdr[0]&0x80 != 0, hdr[0]&0x0f, int(hdr[1]&0x7f)
-		switch n {
-		case 126:
-			var ext [2]byte
-			_, _ = io.ReadFull(br, ext[:])
-			n = int(binary.BigEndian.Uint16(ext[:]))
-		case 127:
-			var ext [8]byte
-			_, _ = io.ReadFull(br, ext[:])
-			n = int(binary.BigEndian.Uint64(ext[:]))
-		}
+		fin, opcode, payload := readServerFrame(t, br)
 		if wantOp := byte(0); frames == 0 && opcode != 1 || frames > 0 && opcode != wantOp {
 			t.Fatalf("frame %d: opcode %d", frames, opcode)
 		}
-		if n > pubsub.MaxFrameBytes {
+		if n := len(payload); n > pubsub.MaxFrameBytes {
 			t.Fatalf("frame %d: %d bytes, over %d", frames, n, pubsub.MaxFrameBytes)
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			t.Fatal(err)
 		}
 		got = append(got, payload...)
 		if fin {
