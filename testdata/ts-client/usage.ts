@@ -1,8 +1,8 @@
 // A TypeScript page that uses socks.js as the README's "In the browser:
 // socks.js" section teaches it. e2e/typescript_test.go compiles it with
-// the pinned tsc under strict (tsconfig.json): web/socks.d.ts must accept
-// every line here, and refuse each line marked @ts-expect-error (tsc fails
-// on a marker whose line compiles).
+// each pinned tsc (7, and the newest 5.x) under strict (tsconfig.json):
+// web/socks.d.ts must accept every line here, and refuse each line
+// marked @ts-expect-error (tsc fails on a marker whose line compiles).
 
 import {
   connect,
