@@ -130,23 +130,76 @@ export type Body = string | number | boolean | null | { [key: string]: unknown }
 
 export type State = "connecting" | "open" | "reconnecting" | "resync" | "failed" | "closed";
 
-export interface StateInfo {
-  /**
-   * "reconnecting": the attempt number (1, 2, ...) since a connection last stayed open maxBackoffMs (connections
-   * closed sooner do not start it over). "failed": the handshakes that never opened. "connecting": 0.
-   */
-  attempt?: number;
-  /** "reconnecting": the delay in ms before the attempt. */
-  delay?: number;
-  /** The close code of the connection that ended (1006 when a handshake failed: a browser cannot tell a refused chatter ID from a gateway that is down). */
-  code?: number;
-  /**
-   * The close reason ("not registered": the gateway lost the connection's record; "page frozen": the page was frozen
-   * or cached on pagehide, see onState); "failed": why the client gave up, in words; "resync": "reconnected" or
-   * "renewed".
-   */
-  reason?: string;
+/**
+ * What onState gives with each state, as socks.js gives it: the fields it always gives (no ?), and those it gives
+ * sometimes (?). A field a state does not list is not given with it (see StateInfoOf).
+ */
+export interface StateInfos {
+  /** Before the first handshake. */
+  connecting: {
+    /** 0: no handshake has failed yet. */
+    attempt: 0;
+  };
+  open: {};
+  reconnecting: {
+    /** The attempt number (1, 2, ...) since a connection last stayed open maxBackoffMs (connections closed sooner do not start it over). */
+    attempt: number;
+    /**
+     * The delay in ms before the attempt. None when the page went into the back/forward cache or was frozen: the
+     * client then waits for the page, and says "reconnecting" again with the delay when it is shown again.
+     */
+    delay?: number;
+    /**
+     * The close code of the connection that ended: 1006 when a handshake failed (a browser cannot tell a refused
+     * chatter ID from a gateway that is down), 1000 with "page frozen", 0 with "no chatter ID" (getChatterId failed or
+     * answered none). None (or undefined) for the try after "failed", which no close began.
+     */
+    code?: number | undefined;
+    /**
+     * The close reason ("not registered": the gateway lost the connection's record; "page frozen": the page was frozen
+     * or cached on pagehide, see onState; "no pong", code 4000: the connection did not answer a ping). None (or
+     * undefined) with no code.
+     */
+    reason?: string | undefined;
+  };
+  /** After every reconnect or renewal: refetch what the page shows. */
+  resync: {
+    reason: "reconnected" | "renewed";
+  };
+  failed: {
+    /** The handshakes in a row that never opened. */
+    attempt: number;
+    /**
+     * The close code of the last handshake (a browser says 1006 for one that never opened; 0 when it had no chatter
+     * ID). None when the browser refused to open a WebSocket to the URL.
+     */
+    code?: number;
+    /** Why the client gave up, in words (what the browser said, with the chatter ID hidden, when it refused the URL). */
+    reason: string;
+  };
+  closed: {};
 }
+
+/**
+ * The info of state S: the fields StateInfos gives it, and every other field of the other states as absent (so
+ * that reading one, info.delay on "open", is undefined rather than an error where info is not narrowed).
+ */
+export type StateInfoOf<S extends State> = StateInfos[S] & {
+  [K in Exclude<StateInfoField, keyof StateInfos[S]>]?: undefined;
+};
+
+/** The fields of every state's info. */
+export type StateInfoField = { [S in State]: keyof StateInfos[S] }[State];
+
+/** The info of any state: what a listener that does not narrow its state gets. */
+export type StateInfo = { [S in State]: StateInfoOf<S> }[State];
+
+/**
+ * The arguments of onState's listener, a state with its info: a listener that narrows state narrows info with it
+ * (TypeScript 4.6 and later), so that on "resync" info.reason is "reconnected" | "renewed", and on "reconnecting"
+ * info.attempt is a number.
+ */
+export type StateChange = { [S in State]: [state: S, info: StateInfoOf<S>] }[State];
 
 export interface Client {
   /**
@@ -175,7 +228,12 @@ export interface Client {
    * refuses to open a WebSocket to the URL: info.reason then says what the
    * browser said, with the chatter ID hidden) and "closed" (close()).
    */
-  onState(fn: (state: State, info: StateInfo) => void): () => void;
+  onState(fn: (...change: StateChange) => void): () => void;
+  /**
+   * A listener of the state alone, as the one above. TypeScript refuses a listener with fewer parameters than every
+   * tuple of a union of rest parameters has (microsoft/TypeScript#48663): this overload takes it.
+   */
+  onState(fn: (state: State) => void): () => void;
   /**
    * Follows more topics, now and on every later connection. A later connection names in its URL the topics the gateway
    * took and subscribes to the rest once open, so that one the gateway refuses, subscribed while disconnected, is

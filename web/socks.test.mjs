@@ -4,6 +4,7 @@
 // feed it by hand, and move the clock with mock.timers.
 import { test, beforeEach, afterEach, mock } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { connect, DEFAULTS } from "./socks.js";
 
 // FakeWebSocket records every socket the client makes.
@@ -56,6 +57,36 @@ const asked = (ws) => [...(ws.url.searchParams.get("topic") ?? ".").split(","), 
 // flush lets promises and microtasks run (setImmediate is not faked).
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
+// stateInfos reads socks.d.ts's StateInfos: for each state, the fields of its info, each with its type and whether it
+// is optional (?).
+function stateInfos(dts) {
+  const infos = dts.match(/export interface StateInfos \{([\s\S]*?)\n\}/);
+  assert.ok(infos, "socks.d.ts has interface StateInfos");
+  return new Map(
+    [...infos[1].replace(/\/\*\*[\s\S]*?\*\//g, "").matchAll(/^ {2}(\w+): \{([^}]*)\};/gm)].map(([, state, fields]) => [
+      state,
+      [...fields.matchAll(/^ {4}(\w+)(\??): ([^;]+);/gm)].map(([, field, optional, type]) => ({ field, optional: optional === "?", type })),
+    ]),
+  );
+}
+const STATE_INFOS = stateInfos(readFileSync(new URL("./socks.d.ts", import.meta.url), "utf8"));
+
+// misfits says how an info onState gave with state differs from what StateInfos declares for it: a field it does
+// not declare, one it declares required that is missing, a value not of its type (number, string, undefined or a
+// literal). client() checks every info its listener gets, and afterEach fails a test that saw a misfit.
+function misfits(state, info) {
+  const fields = STATE_INFOS.get(state);
+  if (!fields) return [`"${state}" is not in StateInfos`];
+  const fit = (value, type) =>
+    type.split(" | ").some((t) => (t === "undefined" ? value === undefined : t === "number" || t === "string" ? typeof value === t : JSON.stringify(value) === t));
+  return [
+    ...Object.keys(info).filter((k) => !fields.some((f) => f.field === k)).map((k) => `"${state}" gave ${k}, which StateInfos["${state}"] does not declare`),
+    ...fields.filter((f) => !f.optional && !(f.field in info)).map((f) => `"${state}" gave no ${f.field}, which StateInfos["${state}"] requires`),
+    ...fields.filter((f) => f.field in info && !fit(info[f.field], f.type)).map((f) => `"${state}" gave ${f.field} ${JSON.stringify(info[f.field]) ?? "undefined"}, not a ${f.type}`),
+  ];
+}
+let misfitInfos = [];
+
 function client(extra = {}) {
   const states = [];
   const c = connect({
@@ -67,7 +98,10 @@ function client(extra = {}) {
     random: () => 0.5,
     ...extra,
   });
-  c.onState((state, info) => states.push({ state, ...info }));
+  c.onState((state, info) => {
+    states.push({ state, ...info });
+    misfitInfos.push(...misfits(state, info));
+  });
   return { c, states };
 }
 
@@ -125,6 +159,9 @@ beforeEach(() => {
 afterEach(() => {
   unwrap();
   mock.timers.reset();
+  const misfit = misfitInfos;
+  misfitInfos = [];
+  assert.deepEqual(misfit, [], "what onState gave, against socks.d.ts's StateInfos");
 });
 
 test("protocol query puts the geek, chatter ID and topics in the URL", async () => {
@@ -886,10 +923,43 @@ test("socks.d.ts declares exactly what socks.js exports, reads and emits", async
   const proto = Object.getOwnPropertyNames(Object.getPrototypeOf(c)).filter((k) => k !== "constructor" && !k.startsWith("_"));
   const own = Object.keys(c).filter((k) => !k.startsWith("_"));
   assert.deepEqual(block("Client"), sorted([...proto, ...own]), "Client members");
-  assert.deepEqual(block("StateInfo"), sorted([...js.matchAll(/_(?:emitState|finish)\("\w+", \{([^}]*)\}/g)].flatMap((m) => m[1].split(",").map((kv) => kv.split(":")[0].trim()).filter(Boolean))), "StateInfo");
-  // The reasons resync gives are named where StateInfo says what reason is.
-  const reason = dts.match(/\/\*\*([^/]*)\*\/\s*reason\?:/)[1];
-  for (const [, why] of js.matchAll(/_emitState\("resync", \{ reason: "(\w+)" \}/g)) assert.ok(reason.includes(`"${why}"`), `StateInfo.reason names resync's "${why}"`);
+  // What each state's info holds, read from every call in socks.js that says a state: _emitState("state", {...})
+  // itself, or a method that hands its info on to _emitState (_giveUp(info) says "failed", _finish(state, info) the
+  // state it is given). A call in another form fails here, so that none is left out.
+  const handsOn = new Map([["_emitState", null]]); // the methods, and the state each says (null: its first argument)
+  for (const [, name, params, body] of js.matchAll(/^ {2}(_\w+)\(([\w, ]*)\) \{\n([\s\S]*?)\n {2}\}$/gm)) {
+    const on = body.match(/this\._emitState\((\w+|"\w+"), (\w+)\);/);
+    if (!on || name === "_emitState") continue;
+    const fixed = on[1].startsWith('"');
+    assert.deepEqual(params.split(", "), fixed ? [on[2]] : [on[1], on[2]], `${name} hands its state and info on to _emitState as it was given them`);
+    handsOn.set(name, fixed ? JSON.parse(on[1]) : null);
+  }
+  const given = new Map(); // state -> the infos socks.js gives with it, each a Map of field -> its source text
+  for (const [name, state] of handsOn) {
+    const calls = [...js.matchAll(new RegExp(`this\\.${name}\\(([^;]*)\\);`, "g"))].map((m) => m[1]);
+    const forwarding = name === "_emitState" ? handsOn.size - 1 : 0; // the methods' own calls of _emitState
+    const read = calls.map((args) => args.match(state === null ? /^"(\w+)", \{([^{}]*)\}$/ : /^()\{([^{}]*)\}$/)).filter(Boolean);
+    assert.equal(read.length, calls.length - forwarding, `every call of ${name} says its state and gives its info as an object literal: ${calls.join(" · ")}`);
+    for (const [, named, fields] of read) {
+      const info = new Map(fields.split(",").map((f) => f.trim()).filter(Boolean).map((f) => [f.split(":")[0].trim(), f.includes(":") ? f.slice(f.indexOf(":") + 1).trim() : f]));
+      for (const field of info.keys()) assert.match(field, /^\w+$/, `a field of ${named || state}'s info`);
+      given.set(named || state, [...(given.get(named || state) ?? []), info]);
+    }
+  }
+  // StateInfos declares, for each state, each field socks.js gives with it: without ? the fields it always gives,
+  // with ? those it gives sometimes; a literal type (resync's reasons, connecting's attempt 0) is every value given.
+  const declared = stateInfos(dts);
+  assert.deepEqual(sorted(declared.keys()), sorted(given.keys()), "StateInfos' states");
+  for (const [state, infos] of given) {
+    const fields = declared.get(state);
+    const all = sorted(infos.flatMap((info) => [...info.keys()]));
+    const always = all.filter((f) => infos.every((info) => info.has(f)));
+    assert.deepEqual(sorted(fields.map((f) => f.field)), all, `the fields socks.js gives with "${state}" (StateInfos["${state}"])`);
+    assert.deepEqual(sorted(fields.filter((f) => !f.optional).map((f) => f.field)), always, `the fields socks.js always gives with "${state}" (StateInfos["${state}"] without ?)`);
+    for (const { field, type } of fields.filter((f) => /^(?:"\w+"|\d+)(?: \| (?:"\w+"|\d+))*$/.test(f.type))) {
+      assert.deepEqual(sorted(type.split(" | ")), sorted(infos.filter((info) => info.has(field)).map((info) => info.get(field))), `the values of "${state}"'s ${field}`);
+    }
+  }
   const states = sorted([...js.matchAll(/_(?:emitState|finish)\("(\w+)"/g)].map((m) => m[1]));
   assert.deepEqual(sorted([...dts.match(/export type State =([^;]*);/)[1].matchAll(/"(\w+)"/g)].map((m) => m[1])), states, "State");
   const picked = dts.match(/export const DEFAULTS: \{\s*readonly \[K in ([^\]]*)\]/)[1];
@@ -3135,6 +3205,30 @@ test("a page put in the back/forward cache (pagehide persisted) or frozen (freez
     c.close();
     assert.equal(running.size, 0);
     assert.deepEqual(page.listeners, { window: 0, document: 0 });
+  });
+});
+
+test("a client that failed, frozen while it waits to try once more and shown again, says reconnecting with the delay and its code and reason undefined: no close began that try (socks.d.ts: code?: number | undefined)", async () => {
+  await withPage(async (page) => {
+    const { c, states } = client({ maxAttempts: 1 });
+    await flush();
+    latest().serverClose(1006);
+    assert.equal(c.state, "failed");
+    page.online(); // tries once more, after a wait of its own
+    assert.deepEqual(states.at(-1), { state: "reconnecting", attempt: 1, delay: 250 });
+    page.pagehide(true); // it said "reconnecting" already: nothing more
+    assert.equal(states.at(-1).state, "reconnecting");
+    assert.equal(states.filter((s) => s.state === "reconnecting").length, 1);
+    page.pageshow(true);
+    // The try's info again, with the new delay: the fields of a close (none) given as undefined.
+    const thawed = states.at(-1);
+    assert.deepEqual(thawed, { state: "reconnecting", attempt: 1, delay: 250, code: undefined, reason: undefined });
+    assert.ok("code" in thawed && "reason" in thawed);
+    mock.timers.tick(250);
+    await flush();
+    latest().serverOpen();
+    assert.deepEqual(states.slice(-2).map((s) => s.state), ["open", "resync"]);
+    c.close();
   });
 });
 

@@ -1,8 +1,8 @@
 // A TypeScript page that uses socks.js as the README's "In the browser:
 // socks.js" section teaches it. e2e/typescript_test.go compiles it with
-// the pinned tsc under strict (tsconfig.json): web/socks.d.ts must accept
-// every line here, and refuse each line marked @ts-expect-error (tsc fails
-// on a marker whose line compiles).
+// each pinned tsc (7, and the newest 5.x) under strict (tsconfig.json):
+// web/socks.d.ts must accept every line here, and refuse each line
+// marked @ts-expect-error (tsc fails on a marker whose line compiles).
 
 import {
   connect,
@@ -15,7 +15,10 @@ import {
   type ConnectOptionsBase,
   type Protocol,
   type State,
+  type StateChange,
   type StateInfo,
+  type StateInfoOf,
+  type StateInfos,
 } from "../../web/socks.js";
 
 declare const chatterId: string; // from your login
@@ -179,6 +182,43 @@ const offStates: () => void = full.onState((state: State, info: StateInfo) => {
 });
 offStates();
 
+// Narrowing the state narrows its info: what socks.js always gives with a state is no longer optional.
+full.onState((state, info) => {
+  if (state === "reconnecting") {
+    const attempt: number = info.attempt;
+    const delay: number | undefined = info.delay; // none while the page is frozen
+    console.log(attempt, delay ?? "when the page is shown again", info.code, info.reason);
+  } else if (state === "resync") {
+    const why: "reconnected" | "renewed" = info.reason;
+    console.log(why);
+  } else if (state === "failed") {
+    const attempts: number = info.attempt;
+    const why: string = info.reason;
+    console.log(attempts, why, info.code);
+  } else if (state === "connecting") {
+    const none: 0 = info.attempt;
+    console.log(none);
+  } else {
+    const nothing: undefined = info.reason; // "open" and "closed" give no info
+    console.log(nothing);
+  }
+});
+// A listener of its own type, a named StateChange.
+const onChange = (...[state, info]: StateChange) => {
+  if (state === "failed") console.log(info.reason.length);
+};
+full.onState(onChange);
+// A listener of the state alone, of neither, or of both as State and StateInfo.
+full.onState(() => refetchEverything());
+const logState = (s: State) => console.log(s);
+full.onState(logState);
+const logBoth = (s: State, i: StateInfo) => console.log(s, i.attempt, i.delay, i.code, i.reason);
+full.onState(logBoth);
+// The info of one state, by name.
+const frozen: StateInfoOf<"reconnecting"> = { attempt: 1, code: 1000, reason: "page frozen" };
+const resynced: StateInfos["resync"] = { reason: "renewed" };
+console.log(frozen, resynced);
+
 // Topics: a name, a comma list or an array; "." is every topic.
 full.subscribe("news");
 full.subscribe("sport,weather");
@@ -224,6 +264,16 @@ connect({ ...options, heartBeatMs: 1000 });
 full.onState((state) => {
   // @ts-expect-error: no such state or event ("reconnecting", then "resync").
   if (state === "reconnected") refetchEverything();
+});
+full.onState((state, info) => {
+  // @ts-expect-error: "reconnecting" may come without a delay (the page frozen).
+  if (state === "reconnecting") console.log(info.delay.toFixed());
+  // @ts-expect-error: "failed" may come without a code (the browser refused the URL).
+  if (state === "failed") console.log(info.code.toFixed());
+  // @ts-expect-error: "open" gives no attempt.
+  if (state === "open") console.log(info.attempt.toFixed());
+  // @ts-expect-error: "resync"'s reason is "reconnected" or "renewed".
+  if (state === "resync" && info.reason === "reconnecting") refetchEverything();
 });
 // @ts-expect-error: the state is never "resync", which is an event.
 if (full.state === "resync") refetchEverything();
