@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/socks-dev/socks/commands"
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -1142,5 +1143,41 @@ func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
 	walk(top)
 	if checked < 100 {
 		t.Fatalf("only %d lines of help checked: the walk missed the commands", checked)
+	}
+}
+
+// TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans: cobra prints no default
+// for a number or duration flag left at zero, so "--count int  exit 0
+// after this many messages" left a newcomer to guess what listen does
+// without it (it listens on), and "--timeout duration" whether it waits
+// for ever. Each such flag says what zero, or leaving it out, does:
+// "(0: ...)" or "(default: ...)" in its usage.
+func TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	checked := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+			switch f.Value.Type() {
+			case "int", "int64", "uint", "float64", "duration":
+			default:
+				return
+			}
+			if f.Hidden || (f.DefValue != "0" && f.DefValue != "0s") {
+				return
+			}
+			checked++
+			if !strings.Contains(f.Usage, "0:") && !strings.Contains(f.Usage, "(default") && !strings.Contains(f.Usage, "default:") {
+				t.Errorf("%s --%s: %q says not what it does when left at 0", c.CommandPath(), f.Name, f.Usage)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(top)
+	if checked < 3 {
+		t.Fatalf("only %d flags checked: the walk missed the commands", checked)
 	}
 }
