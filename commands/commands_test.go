@@ -1181,3 +1181,24 @@ func TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans(t *testing.T) {
 		t.Fatalf("only %d flags checked: the walk missed the commands", checked)
 	}
 }
+
+// TestDemoHelpListsNoGlobalFlags: demo refuses the global flags (exit 2,
+// "Run 'socks demo --help' for usage"), and its help listed them all
+// under "Global Flags". It lists none; publish's help still does.
+func TestDemoHelpListsNoGlobalFlags(t *testing.T) {
+	for _, tc := range []struct {
+		cmd   string
+		lists bool
+	}{{"demo", false}, {"publish", true}} {
+		r := run(t, t.TempDir(), "", tc.cmd, "--help")
+		if r.code != 0 {
+			t.Fatalf("%s --help: exit %d, %s", tc.cmd, r.code, r.stderr)
+		}
+		if got := strings.Contains(r.stdout, "Global Flags:") && strings.Contains(r.stdout, "--state-dir string"); got != tc.lists {
+			t.Errorf("socks %s --help lists the global flags: %v; want %v:\n%s", tc.cmd, got, tc.lists, r.stdout)
+		}
+		if !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "--json") {
+			t.Errorf("socks %s --help lost its own flags or the exit codes:\n%s", tc.cmd, r.stdout)
+		}
+	}
+}
