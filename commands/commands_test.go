@@ -1202,3 +1202,37 @@ func TestDemoHelpListsNoGlobalFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestNoHelpHasTwoSectionsOfOneTitle: listen's help had its own "Exit
+// codes:" and then, from the root, every command's "Exit codes:": two
+// sections of one title, the second seeming to take back the first
+// (listen's 0 on Ctrl-C, the root's 130). Its own is "Exit codes of
+// listen:".
+func TestNoHelpHasTwoSectionsOfOneTitle(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	checked := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		var b strings.Builder
+		c.SetOut(&b)
+		c.HelpFunc()(c, nil)
+		seen := map[string]bool{}
+		for line := range strings.SplitSeq(b.String(), "\n") {
+			if strings.HasSuffix(line, ":") && line != "" && line[0] != ' ' {
+				if seen[line] {
+					t.Errorf("%s --help has two sections %q", c.CommandPath(), line)
+				}
+				seen[line] = true
+			}
+		}
+		checked++
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(top)
+	if checked < 20 {
+		t.Fatalf("only %d commands checked: the walk missed them", checked)
+	}
+}

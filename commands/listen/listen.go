@@ -206,14 +206,14 @@ reaches the listeners connected then, and nothing keeps it for one that
 is away (the disconnected and connected lines, on standard error when
 piped without --json, say when).
 
-Exit codes:
-  0  --count messages arrived, --until matched, quit, or Ctrl-C
-  1  an error, or --max-retries reconnects in a row failed
-  2  bad flags
-  3  on the local backend, nothing has run with the state dir (a mistyped
-     --state-dir; nothing is made there)
-  4  --timeout passed without a message
-  5  the gateway refused the connection (401/403)
+Exit codes of listen:
+  0    --count messages arrived, --until matched, quit, or Ctrl-C
+  1    an error, or --max-retries reconnects in a row failed
+  2    bad flags
+  3    on the local backend, nothing has run with the state dir (a
+       mistyped --state-dir; nothing is made there)
+  4    --timeout passed without a message
+  5    the gateway refused the connection (401/403)
   130  a second Ctrl-C (143: a second SIGTERM) stopped it at once, before
        it revoked the chatter ID it issued: that one expires by itself
        within the hour, and listen says which it is`,
