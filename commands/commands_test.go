@@ -1122,13 +1122,10 @@ func TestDemoRefusesTheGlobalFlagsItWouldIgnore(t *testing.T) {
 // every command's long help fits in 80; examples may not (a command line
 // is not wrapped), and cobra's own completion help is its own.
 func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
-	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
 	checked := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		if c.Parent() == top && c.Name() == "completion" {
-			return
+	eachCommand(func(c *cobra.Command) bool {
+		if c.Name() == "completion" && c.HasParent() && !c.Parent().HasParent() {
+			return false
 		}
 		for i, line := range strings.Split(c.Long, "\n") {
 			if n := len([]rune(line)); n > 80 {
@@ -1136,11 +1133,8 @@ func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
 			}
 			checked++
 		}
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(top)
+		return true
+	})
 	if checked < 100 {
 		t.Fatalf("only %d lines of help checked: the walk missed the commands", checked)
 	}
@@ -1153,11 +1147,8 @@ func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
 // for ever. Each such flag says what zero, or leaving it out, does:
 // "(0: ...)" or "(default: ...)" in its usage.
 func TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
-	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
 	checked := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	eachCommand(func(c *cobra.Command) bool {
 		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
 			switch f.Value.Type() {
 			case "int", "int64", "uint", "float64", "duration":
@@ -1172,11 +1163,8 @@ func TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans(t *testing.T) {
 				t.Errorf("%s --%s: %q says not what it does when left at 0", c.CommandPath(), f.Name, f.Usage)
 			}
 		})
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(top)
+		return true
+	})
 	if checked < 3 {
 		t.Fatalf("only %d flags checked: the walk missed the commands", checked)
 	}
@@ -1209,11 +1197,8 @@ func TestDemoHelpListsNoGlobalFlags(t *testing.T) {
 // (listen's 0 on Ctrl-C, the root's 130). Its own is "Exit codes of
 // listen:".
 func TestNoHelpHasTwoSectionsOfOneTitle(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
-	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
 	checked := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	eachCommand(func(c *cobra.Command) bool {
 		var b strings.Builder
 		c.SetOut(&b)
 		c.HelpFunc()(c, nil)
@@ -1227,12 +1212,26 @@ func TestNoHelpHasTwoSectionsOfOneTitle(t *testing.T) {
 			}
 		}
 		checked++
+		return true
+	})
+	if checked < 20 {
+		t.Fatalf("only %d commands checked: the walk missed them", checked)
+	}
+}
+
+// eachCommand calls fn for every command of a fresh socks tree, the root
+// first, and for the commands under one only when fn returned true.
+func eachCommand(fn func(c *cobra.Command) bool) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !fn(c) {
+			return
+		}
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
 	}
 	walk(top)
-	if checked < 20 {
-		t.Fatalf("only %d commands checked: the walk missed them", checked)
-	}
 }
