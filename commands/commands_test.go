@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/socks-dev/socks/commands"
 	"github.com/socks-dev/socks/commands/cmdutil"
@@ -1121,13 +1122,10 @@ func TestDemoRefusesTheGlobalFlagsItWouldIgnore(t *testing.T) {
 // every command's long help fits in 80; examples may not (a command line
 // is not wrapped), and cobra's own completion help is its own.
 func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
-	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
 	checked := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		if c.Parent() == top && c.Name() == "completion" {
-			return
+	eachCommand(func(c *cobra.Command) bool {
+		if c.Name() == "completion" && c.HasParent() && !c.Parent().HasParent() {
+			return false
 		}
 		for i, line := range strings.Split(c.Long, "\n") {
 			if n := len([]rune(line)); n > 80 {
@@ -1135,12 +1133,105 @@ func TestHelpTextFitsAnEightyColumnTerminal(t *testing.T) {
 			}
 			checked++
 		}
+		return true
+	})
+	if checked < 100 {
+		t.Fatalf("only %d lines of help checked: the walk missed the commands", checked)
+	}
+}
+
+// TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans: cobra prints no default
+// for a number or duration flag left at zero, so "--count int  exit 0
+// after this many messages" left a newcomer to guess what listen does
+// without it (it listens on), and "--timeout duration" whether it waits
+// for ever. Each such flag says what zero, or leaving it out, does:
+// "(0: ...)" or "(default: ...)" in its usage.
+func TestAFlagWhoseDefaultIsZeroSaysWhatThatMeans(t *testing.T) {
+	checked := 0
+	eachCommand(func(c *cobra.Command) bool {
+		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+			switch f.Value.Type() {
+			case "int", "int64", "uint", "float64", "duration":
+			default:
+				return
+			}
+			if f.Hidden || (f.DefValue != "0" && f.DefValue != "0s") {
+				return
+			}
+			checked++
+			if !strings.Contains(f.Usage, "0:") && !strings.Contains(f.Usage, "(default") && !strings.Contains(f.Usage, "default:") {
+				t.Errorf("%s --%s: %q says not what it does when left at 0", c.CommandPath(), f.Name, f.Usage)
+			}
+		})
+		return true
+	})
+	if checked < 3 {
+		t.Fatalf("only %d flags checked: the walk missed the commands", checked)
+	}
+}
+
+// TestDemoHelpListsNoGlobalFlags: demo refuses the global flags (exit 2,
+// "Run 'socks demo --help' for usage"), and its help listed them all
+// under "Global Flags". It lists none; publish's help still does.
+func TestDemoHelpListsNoGlobalFlags(t *testing.T) {
+	for _, tc := range []struct {
+		cmd   string
+		lists bool
+	}{{"demo", false}, {"publish", true}} {
+		r := run(t, t.TempDir(), "", tc.cmd, "--help")
+		if r.code != 0 {
+			t.Fatalf("%s --help: exit %d, %s", tc.cmd, r.code, r.stderr)
+		}
+		if got := strings.Contains(r.stdout, "Global Flags:") && strings.Contains(r.stdout, "--state-dir string"); got != tc.lists {
+			t.Errorf("socks %s --help lists the global flags: %v; want %v:\n%s", tc.cmd, got, tc.lists, r.stdout)
+		}
+		if !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "--json") {
+			t.Errorf("socks %s --help lost its own flags or the exit codes:\n%s", tc.cmd, r.stdout)
+		}
+	}
+}
+
+// TestNoHelpHasTwoSectionsOfOneTitle: listen's help had its own "Exit
+// codes:" and then, from the root, every command's "Exit codes:": two
+// sections of one title, the second seeming to take back the first
+// (listen's 0 on Ctrl-C, the root's 130). Its own is "Exit codes of
+// listen:".
+func TestNoHelpHasTwoSectionsOfOneTitle(t *testing.T) {
+	checked := 0
+	eachCommand(func(c *cobra.Command) bool {
+		var b strings.Builder
+		c.SetOut(&b)
+		c.HelpFunc()(c, nil)
+		seen := map[string]bool{}
+		for line := range strings.SplitSeq(b.String(), "\n") {
+			if strings.HasSuffix(line, ":") && line != "" && line[0] != ' ' {
+				if seen[line] {
+					t.Errorf("%s --help has two sections %q", c.CommandPath(), line)
+				}
+				seen[line] = true
+			}
+		}
+		checked++
+		return true
+	})
+	if checked < 20 {
+		t.Fatalf("only %d commands checked: the walk missed them", checked)
+	}
+}
+
+// eachCommand calls fn for every command of a fresh socks tree, the root
+// first, and for the commands under one only when fn returned true.
+func eachCommand(fn func(c *cobra.Command) bool) {
+	ios, _, _, _ := iostreams.Test()
+	top := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios, Getenv: func(string) string { return "" }})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !fn(c) {
+			return
+		}
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
 	}
 	walk(top)
-	if checked < 100 {
-		t.Fatalf("only %d lines of help checked: the walk missed the commands", checked)
-	}
 }

@@ -180,7 +180,7 @@ var readmeRuns = map[string]readmeRun{
 	// The fixture's stack, not yet provisioned: nothing to delete.
 	"socks teardown --backend aws --stack test --dry-run": {env: "aws", sub: map[string]string{" --stack test": ""}, want: `^nothing to delete: no table or queue of stack readme-\S+ .*exists\n`},
 
-	"socks config":         {want: `(?m)^backend\tlocal\t\S+\n(?s:.*)^state file\t\S+socks\.db\n`}, // "backend in effect, and where it came from; state file"
+	"socks config":         {want: `(?m)^backend\tlocal\t\S+\n^config file\t- \(none at \S+config\.toml\)\n(?s:.*)^state file\t\S+socks\.db\n`}, // "backend in effect, and where it came from; config file (or where one would be read); state file"
 	"socks version --json": {want: `"version":`},
 	"export SOCKS_BACKEND=aws SOCKS_DYNAMODB_ENDPOINT_URL=$SOCKS_TEST_DYNAMODB_ENDPOINT SOCKS_SQS_ENDPOINT_URL=$SOCKS_TEST_SQS_ENDPOINT": {
 		env: "aws", then: `echo "backend=$SOCKS_BACKEND dynamodb=$SOCKS_DYNAMODB_ENDPOINT_URL sqs=$SOCKS_SQS_ENDPOINT_URL"`,

@@ -33,8 +33,15 @@ type LiveChatterIDsError struct {
 }
 
 func (e *LiveChatterIDsError) Error() string {
-	return fmt.Sprintf("geek %s already holds %s, the most allowed: revoke some (socks chatter revoke --geek %s) or let them expire",
-		e.Geek, text.Pluralize(e.Live, "live chatter ID"), e.Geek)
+	return fmt.Sprintf("geek %s already holds %s, the most allowed: %s or let them expire",
+		e.Geek, text.Pluralize(e.Live, "live chatter ID"), e.RevokeSome())
+}
+
+// RevokeSome is the advice to revoke some of the geek's IDs, with
+// commands that run as given (`socks chatter revoke --geek NAME` alone is
+// a usage error: it needs --id, --id-file or --all).
+func (e *LiveChatterIDsError) RevokeSome() string {
+	return fmt.Sprintf("revoke some (`socks chatter list --geek %[1]s` shows their fingerprints; `socks chatter revoke --geek %[1]s --id FINGERPRINT`, or `--all`)", e.Geek)
 }
 
 // Is makes a *LiveChatterIDsError ErrLimit.

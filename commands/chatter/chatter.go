@@ -118,8 +118,8 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 		}
 		if le, ok := errors.AsType[*store.LiveChatterIDsError](err); ok {
 			// --max-live set the bound, and raises it.
-			return fmt.Errorf("geek %s already holds %s, the most --max-live allows (%d): revoke some (socks chatter revoke --geek %s), let them expire, or pass a higher --max-live",
-				le.Geek, text.Pluralize(le.Live, "live chatter ID"), le.Max, le.Geek)
+			return fmt.Errorf("geek %s already holds %s, the most --max-live allows (%d): %s, let them expire, or pass a higher --max-live",
+				le.Geek, text.Pluralize(le.Live, "live chatter ID"), le.Max, le.RevokeSome())
 		}
 		return err
 	}

@@ -223,7 +223,8 @@ func TestListJudgesExpiryByTheStoresClock(t *testing.T) {
 // An issue over --max-live said "geek alice already holds 1 live chatter
 // IDs, the most allowed: revoke some ... or let them expire: limit
 // reached": the store's sentinel on the end, and no word of --max-live,
-// which set the bound and raises it.
+// which set the bound and raises it. Its advice, "revoke some (socks
+// chatter revoke --geek alice)", was a usage error when run as given.
 func TestAnIssueOverMaxLiveSaysSo(t *testing.T) {
 	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
 	if err != nil {
@@ -241,7 +242,9 @@ func TestAnIssueOverMaxLiveSaysSo(t *testing.T) {
 			}
 			continue
 		}
-		want := "geek alice already holds 1 live chatter ID, the most --max-live allows (1): revoke some (socks chatter revoke --geek alice), let them expire, or pass a higher --max-live"
+		// The revoke it names runs as given: `chatter revoke --geek alice`
+		// alone is a usage error (it needs --id, --id-file or --all).
+		want := "geek alice already holds 1 live chatter ID, the most --max-live allows (1): revoke some (`socks chatter list --geek alice` shows their fingerprints; `socks chatter revoke --geek alice --id FINGERPRINT`, or `--all`), let them expire, or pass a higher --max-live"
 		if err == nil || err.Error() != want {
 			t.Errorf("error = %v; want %q", err, want)
 		}

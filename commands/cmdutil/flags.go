@@ -37,6 +37,19 @@ func NotEmpty(cmd *cobra.Command, names ...string) error {
 	return nil
 }
 
+// RefusesInheritedFlags is the annotation of a command whose RunE
+// refuses every flag it inherits (NoInheritedFlags): its help and its
+// pages of the reference list none of them, which it would only refuse.
+const RefusesInheritedFlags = "socks/refuses-inherited-flags"
+
+// MarkRefusesInheritedFlags annotates cmd with RefusesInheritedFlags.
+func MarkRefusesInheritedFlags(cmd *cobra.Command) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[RefusesInheritedFlags] = "true"
+}
+
 // NoInheritedFlags refuses the flags cmd inherits from its parents (the
 // global --backend, --state-dir, ...) that were given: a command that reads
 // none of them would run as if they had not been, without a word. why says

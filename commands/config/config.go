@@ -35,8 +35,9 @@ func NewCmdConfig(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Use:   "config",
 		Short: "Print the effective configuration",
 		Long: `Print the configuration socks would use: the backend, where it came from
-(flag, environment, config profile or default) and the local state
-directory; on the AWS backend also the stack with its table and queue
+(flag, environment, config profile or default), the config file it read
+(or, with none, where it would read one) and the local state directory;
+on the AWS backend also the stack with its table and queue
 names, the region, profile, endpoints, and which credentials the SDK will
 use (the access key ID masked but for its last four characters, secrets
 only as "set"; a web identity token file, AWS_WEB_IDENTITY_TOKEN_FILE, and
@@ -233,7 +234,7 @@ func configRun(_ context.Context, opts *Options) error {
 	src := cfg.Source
 	rows := [][]string{
 		{"backend", cfg.Backend, src("backend")},
-		{"config file", orDash(cfg.ConfigFile), ""},
+		{"config file", configFileRow(cfg.ConfigFile, opts.Getenv), ""},
 		{"profile", orDash(cfg.Profile), ""},
 		{"state dir", cfg.StateDir, src("state_dir")},
 		{"state file", cfg.StatePath(), ""},
@@ -296,6 +297,18 @@ func configRun(_ context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.Out, line)
 	}
 	return nil
+}
+
+// configFileRow is the config file read, or "-" and where one would be
+// read, for a newcomer who wants profiles.
+func configFileRow(file string, getenv func(string) string) string {
+	if file != "" || getenv == nil {
+		return orDash(file)
+	}
+	if p := config.DefaultConfigPath(getenv); p != "" {
+		return "- (none at " + p + ")"
+	}
+	return "-"
 }
 
 func orDash(s string) string {

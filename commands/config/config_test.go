@@ -317,3 +317,26 @@ func TestAProfileNameIsShownEscapedInTheSourceColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestWithNoConfigFileItSaysWhereOneWouldBeRead: with no config file,
+// `socks config` said "config file  -", leaving a newcomer who wants
+// profiles to find in --help where to write one. It names the path it
+// looked at; --json keeps configFile out, as before.
+func TestWithNoConfigFileItSaysWhereOneWouldBeRead(t *testing.T) {
+	home := t.TempDir()
+	getenv := func(k string) string { return map[string]string{"HOME": home}[k] }
+	want := "config file\t- (none at " + filepath.Join(home, ".config", "socks", "config.toml") + ")\n"
+	for _, asJSON := range []bool{false, true} {
+		ios, _, out, _ := iostreams.Test()
+		opts := &Options{IO: ios, Getenv: getenv, JSON: asJSON, Config: func() (config.Config, error) { return config.Resolve(config.Flags{}, getenv) }}
+		if err := configRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case !asJSON && !strings.Contains(out.String(), want):
+			t.Errorf("output %q does not hold %q", out, want)
+		case asJSON && strings.Contains(out.String(), "configFile"):
+			t.Errorf("--json %q names a config file that is not there", out)
+		}
+	}
+}

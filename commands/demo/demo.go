@@ -69,6 +69,7 @@ with the same flags.`,
 			return demoRun(cmd.Context(), opts)
 		},
 	}
+	cmdutil.MarkRefusesInheritedFlags(cmd)
 	cmd.Flags().BoolVar(&opts.Keep, "keep", false, "keep the temporary state dir and print its path")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the outcome as JSON")
 	return cmd

@@ -262,7 +262,9 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	fmt.Fprintf(out, "%s %s\n", label("expires"), u.Time(d.ExpiresAt()))
 	fmt.Fprintf(out, "%s %s\n", label("sent"), u.Time(d.SentAt))
 	fmt.Fprintf(out, "%s %d\n", label("receives"), d.ReceiveCount)
-	fmt.Fprintf(out, "%s\n%s\n", label("body"), u.Block(prettyBody(d.Body)))
+	// Its value on the lines below: the label unpadded, so that no line
+	// ends in spaces.
+	fmt.Fprintf(out, "%s\n%s\n", u.Label.Render("body"), u.Block(prettyBody(d.Body)))
 	return nil
 }
 

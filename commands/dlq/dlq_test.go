@@ -592,3 +592,23 @@ func TestADeadLetterPastTheFirstReadIsNotSaidToBeMissing(t *testing.T) {
 	ios, _, out, _ = streams()
 	check("purge", purgeRun(context.Background(), &PurgeOptions{IO: ios, Queue: qf(uq), selection: selection{IDs: []string{"q-9"}}, Yes: true}), out)
 }
+
+// TestShowPipedEndsNoLineInASpace: piped, show printed "body     " (the
+// label padded for a value that follows on the next lines), a line a
+// diff or an editor flags for its trailing spaces.
+func TestShowPipedEndsNoLineInASpace(t *testing.T) {
+	q, ids := deadQueue(t, `{"topics":["t"],"body":{"n":1}}`)
+	ios, _, out, _ := streams()
+	opts := &ShowOptions{IO: ios, Queue: qf(q), Now: func() time.Time { return now }, ID: ids[0]}
+	if err := showRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(out.String(), "\n") {
+		if strings.TrimRight(line, " \t") != line {
+			t.Errorf("line %d ends in a space: %q", i+1, line)
+		}
+	}
+	if !strings.Contains(out.String(), "\nbody\n{") {
+		t.Errorf("show does not put the body under its label:\n%s", out)
+	}
+}

@@ -6,13 +6,16 @@ package docs
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/iostreams"
@@ -85,6 +88,16 @@ func Run(opts *Options) error {
 		if err := doc.GenMarkdownTree(root, opts.Markdown); err != nil {
 			return fmt.Errorf("writing the Markdown reference: %w", err)
 		}
+		// The pages of the commands that refuse the global flags, again
+		// without them (the names GenMarkdownTree gives its pages).
+		err := rewrite(root, func(c *cobra.Command) error {
+			return writePage(filepath.Join(opts.Markdown, strings.ReplaceAll(c.CommandPath(), " ", "_")+".md"), func(w io.Writer) error {
+				return doc.GenMarkdown(c, w)
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("writing the Markdown reference: %w", err)
+		}
 		fmt.Fprintf(opts.IO.ErrOut, "wrote the Markdown reference into %s\n", opts.Markdown)
 	}
 	if opts.Man != "" {
@@ -109,7 +122,60 @@ func Run(opts *Options) error {
 		if err := doc.GenManTree(root, header, opts.Man); err != nil {
 			return fmt.Errorf("writing the man pages: %w", err)
 		}
+		err := rewrite(root, func(c *cobra.Command) error {
+			return writePage(filepath.Join(opts.Man, strings.ReplaceAll(c.CommandPath(), " ", "-")+"."+header.Section), func(w io.Writer) error {
+				h := *header // as GenManTree: each page fills in a copy
+				return doc.GenMan(c, &h, w)
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("writing the man pages: %w", err)
+		}
 		fmt.Fprintf(opts.IO.ErrOut, "wrote the man pages into %s\n", opts.Man)
 	}
 	return nil
+}
+
+// rewrite calls write for each command under root that refuses the flags
+// it inherits (cmdutil.RefusesInheritedFlags), with those flags hidden
+// meanwhile, so that its page lists none of them, as its help does not.
+// The flags are the parents' own, shown again after.
+func rewrite(root *cobra.Command, write func(*cobra.Command) error) error {
+	if !root.IsAvailableCommand() && root.HasParent() {
+		return nil
+	}
+	for _, c := range root.Commands() {
+		if err := rewrite(c, write); err != nil {
+			return err
+		}
+	}
+	if root.Annotations[cmdutil.RefusesInheritedFlags] == "" {
+		return nil
+	}
+	var hidden []*pflag.Flag
+	root.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			f.Hidden = true
+			hidden = append(hidden, f)
+		}
+	})
+	defer func() {
+		for _, f := range hidden {
+			f.Hidden = false
+		}
+	}()
+	return write(root)
+}
+
+// writePage writes the page gen makes into the file name.
+func writePage(name string, gen func(io.Writer) error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := gen(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -145,3 +145,38 @@ func TestTheReferenceHasTheExitCodes(t *testing.T) {
 		t.Error("generating the reference left the exit codes in the root's help text, which --help shows after it too")
 	}
 }
+
+// TestACommandThatRefusesTheGlobalFlagsDoesNotListThem: `socks demo`
+// refuses --state-dir, --backend and the rest ("demo takes no
+// --state-dir ... Run 'socks demo --help' for usage"), and its help and
+// reference then listed them all under "Options inherited from parent
+// commands". Its pages list none; another command's still do, and the
+// flags stay shown there.
+func TestACommandThatRefusesTheGlobalFlagsDoesNotListThem(t *testing.T) {
+	opts, _ := newRoot(t)
+	opts.Markdown, opts.Man = t.TempDir(), t.TempDir()
+	if err := docs.Run(opts); err != nil {
+		t.Fatal(err)
+	}
+	// The flag as each lists it (the descriptions name --state-dir too).
+	const md, man = "--state-dir string", `state-dir\fP=`
+	for _, tc := range []struct {
+		page, flag string
+		lists      bool
+	}{
+		{filepath.Join(opts.Markdown, "socks_demo.md"), md, false},
+		{filepath.Join(opts.Man, "socks-demo.1"), man, false},
+		{filepath.Join(opts.Markdown, "socks_publish.md"), md, true},
+		{filepath.Join(opts.Man, "socks-publish.1"), man, true},
+	} {
+		b, err := os.ReadFile(tc.page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inherited := bytes.Contains(bytes.ToLower(b), []byte("inherited from parent commands"))
+		stateDir := bytes.Contains(b, []byte(tc.flag))
+		if inherited != tc.lists || stateDir != tc.lists {
+			t.Errorf("%s: lists the inherited flags %v, --state-dir %v; want %v", filepath.Base(tc.page), inherited, stateDir, tc.lists)
+		}
+	}
+}

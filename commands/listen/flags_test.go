@@ -183,7 +183,7 @@ func TestHelpDocumentsTheIntervalBounds(t *testing.T) {
 
 func TestHelpDocumentsExitCodes(t *testing.T) {
 	cmd := NewCmdListen(&cmdutil.Factory{}, nil)
-	for _, want := range []string{"4  --timeout", "5  the gateway refused", "0  --count", "--max-retries"} {
+	for _, want := range []string{"Exit codes of listen:", "4    --timeout", "5    the gateway refused", "0    --count", "--max-retries"} {
 		if !strings.Contains(cmd.Long, want) {
 			t.Errorf("--help does not say %q", want)
 		}

@@ -206,14 +206,14 @@ reaches the listeners connected then, and nothing keeps it for one that
 is away (the disconnected and connected lines, on standard error when
 piped without --json, say when).
 
-Exit codes:
-  0  --count messages arrived, --until matched, quit, or Ctrl-C
-  1  an error, or --max-retries reconnects in a row failed
-  2  bad flags
-  3  on the local backend, nothing has run with the state dir (a mistyped
-     --state-dir; nothing is made there)
-  4  --timeout passed without a message
-  5  the gateway refused the connection (401/403)
+Exit codes of listen:
+  0    --count messages arrived, --until matched, quit, or Ctrl-C
+  1    an error, or --max-retries reconnects in a row failed
+  2    bad flags
+  3    on the local backend, nothing has run with the state dir (a
+       mistyped --state-dir; nothing is made there)
+  4    --timeout passed without a message
+  5    the gateway refused the connection (401/403)
   130  a second Ctrl-C (143: a second SIGTERM) stopped it at once, before
        it revoked the chatter ID it issued: that one expires by itself
        within the hour, and listen says which it is`,
@@ -251,8 +251,8 @@ Exit codes:
 	fl.StringVar(&opts.ID, "id", "", "chatter ID to present; visible in the process list, prefer --id-file or $"+ChatterIDEnv+" (default: issue a short-lived one and revoke it on exit)")
 	fl.StringVar(&opts.IDFile, "id-file", "", "read the chatter ID to present from this file (\"-\": standard input; on a terminal it asks for one line)")
 	_ = cmd.MarkFlagFilename("id-file")
-	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages")
-	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message)")
+	fl.IntVarP(&opts.Count, "count", "n", 0, "exit 0 after this many messages (0: listen on)")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "exit 4 when no message arrived for this long (restarts with each message; 0: wait for ever)")
 	fl.StringVar(&opts.Until, "until", "", "exit 0 after a message whose body matches this regular expression")
 	fl.BoolVar(&opts.JSON, "json", false, "print every event, state changes too, as one JSON object per line")
 	fl.BoolVar(&opts.NoInput, "no-input", false, "do not read commands from standard input (for scripts)")

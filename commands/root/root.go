@@ -88,6 +88,9 @@ and receives whatever is published to that geek and topic.`,
 	// A noun (subs, dlq) runs only to refuse a mistyped verb: its usage
 	// is its commands, not a usage line of its own.
 	usage := strings.Replace(cmd.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1)
+	// A command that refuses the global flags (demo) does not list them.
+	usage = strings.Replace(usage, "{{if .HasAvailableInheritedFlags}}",
+		`{{if and .HasAvailableInheritedFlags (not (index .Annotations "`+cmdutil.RefusesInheritedFlags+`"))}}`, 1)
 	cmd.SetUsageTemplate(usage + "\n" + exitCodes + "\n")
 	cmd.Annotations = map[string]string{docs.Appendix: exitCodes}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
