@@ -38,7 +38,10 @@ func TestAGatewayThatRequiresSignaturesRefusesUnsignedPushes(t *testing.T) {
 		if got := readText(t, conn); got != `{"n":1}` {
 			t.Fatalf("alice got %q", got)
 		}
-		s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":2}`, "--direct")
+		// --direct prints the counts line --wait prints (README).
+		if out := s.must("publish", "--geek", "alice", "--topic", "updates", "--body", `{"n":2}`, "--direct"); !strings.HasSuffix(out, "\ttargets=1\tdelivered=1\tgone=0\tfailed=0") {
+			t.Errorf("publish --direct printed %q; want ID\ttargets=1\tdelivered=1\tgone=0\tfailed=0", out)
+		}
 		if got := readText(t, conn); got != `{"n":2}` {
 			t.Fatalf("alice got %q after publish --direct", got)
 		}
