@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNestingAgreesWithTheLibrary -fuzztime 15s -fuzzminimizetime 1s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzWhatTheServerSaysStaysOnItsLine -fuzztime 15s ./commands/listen/
 	$(GO) test -run '^$$' -fuzz FuzzADeadLetterReadsAsSQSHoldsIt -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzALogLineNeverHoldsAChatterID -fuzztime 15s ./internal/logsafe/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
