@@ -53,8 +53,8 @@ func jsonWritable(t time.Time) bool {
 // message attributes hold: a producer's message that the main queue's
 // redrive policy moved keeps the attributes its producer gave it, socks's
 // own names among them. It reads as a dead letter `dlq list --json` can
-// write (every time a year JSON holds, 0 to 9999; a socks-sent-at past
-// that is not a send time, and the letter's failure time stands for it),
+// write (every time a year JSON holds, 0 to 9999: a socks-sent-at past
+// year 9999 is read as its last millisecond, as fromMillis reads any),
 // with a reason no longer than any queue keeps one
 // (store.DeadLetterReason) and a receive count that is not negative.
 //
@@ -69,12 +69,12 @@ func FuzzADeadLetterReadsAsSQSHoldsIt(f *testing.F) {
 		origID, hostileReason, hostileReceives, hostileSentAt string) {
 		// SQS's own send time of the copy: trusted, and a time JSON holds.
 		deadMs := int64(deadSent) * 1000
-		failedAt := fromMillis(deadMs)
+		failedAt := time.UnixMilli(deadMs).UTC()
 
 		// As socks sends it: a message it received (SQS's receive count
 		// and send time, which are never negative nor past year 9999).
-		if receives >= 0 && sentMs >= 0 && jsonWritable(fromMillis(sentMs)) {
-			m := store.Message{ID: id, Body: body, ReceiveCount: receives, SentAt: fromMillis(sentMs)}
+		if sent := time.UnixMilli(sentMs).UTC(); receives >= 0 && sentMs >= 0 && jsonWritable(sent) {
+			m := store.Message{ID: id, Body: body, ReceiveCount: receives, SentAt: sent}
 			d := toDeadLetter(deadMsg(body, deadMs, deadAttrs(m, store.DeadLetterReason(reason)))).letter
 			wantID := id
 			if wantID == "" {
@@ -122,8 +122,15 @@ func FuzzADeadLetterReadsAsSQSHoldsIt(f *testing.F) {
 		}
 		wantSent := failedAt
 		if _, ok := attrs[attrDeadSentAt]; ok {
-			if ms, err := strconv.ParseInt(hostileSentAt, 10, 64); err == nil && jsonWritable(fromMillis(ms)) {
-				wantSent = fromMillis(ms)
+			if ms, err := strconv.ParseInt(hostileSentAt, 10, 64); err == nil {
+				wantSent = time.UnixMilli(ms).UTC()
+				switch {
+				case jsonWritable(wantSent):
+				case ms > 0:
+					wantSent = time.Date(9999, time.December, 31, 23, 59, 59, 999e6, time.UTC)
+				default:
+					wantSent = time.Date(0, time.January, 1, 0, 0, 0, 0, time.UTC)
+				}
 			}
 		}
 		if !d.SentAt.Equal(wantSent) {

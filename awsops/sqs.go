@@ -621,12 +621,8 @@ func toDeadLetter(m types.Message) deadMessage {
 		}
 	}
 	if v, ok := m.MessageAttributes[attrDeadSentAt]; ok {
-		// A time past year 9999 (or before year 0) is no send time, and
-		// JSON cannot hold it: `dlq list --json` would fail on it.
 		if ms, err := strconv.ParseInt(aws.ToString(v.StringValue), 10, 64); err == nil {
-			if t := fromMillis(ms); t.Year() >= 0 && t.Year() <= 9999 {
-				d.SentAt = t
-			}
+			d.SentAt = fromMillis(ms)
 		}
 	}
 	return deadMessage{letter: d, sqsID: raw.ID}
