@@ -169,7 +169,9 @@ func FuzzConnectionItemsReadBack(f *testing.F) {
 // a JSON object whose Statement is a list of statements or one statement
 // (IAM's grammar allows both) is read with every statement, and writes
 // back to a policy that reads the same; anything else is refused in words,
-// never with encoding/json's.
+// never with encoding/json's. A key that differs from Statement only by
+// case is no Statement (testdata/fuzz/FuzzQueuePolicyReadBack/00b396df06a68718
+// was read as one).
 func FuzzQueuePolicyReadBack(f *testing.F) {
 	for _, s := range []string{
 		`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"arn"}]}`,
