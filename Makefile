@@ -62,6 +62,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSigV4AcceptsTheJSEmptyPostOnlyUnchanged -fuzztime 15s ./gateway/
 	$(GO) test -run '^$$' -fuzz FuzzNestingAgreesWithTheLibrary -fuzztime 15s -fuzzminimizetime 1s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzWhatTheServerSaysStaysOnItsLine -fuzztime 15s ./commands/listen/
+	$(GO) test -run '^$$' -fuzz FuzzADeadLetterReadsAsSQSHoldsIt -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzALogLineNeverHoldsAChatterID -fuzztime 15s ./internal/logsafe/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:

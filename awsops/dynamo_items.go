@@ -140,8 +140,24 @@ func avList(values []string) types.AttributeValue {
 	return &types.AttributeValueMemberL{Value: l}
 }
 
-func millis(t time.Time) int64       { return t.UnixMilli() }
-func fromMillis(ms int64) time.Time  { return time.UnixMilli(ms).UTC() }
+// firstJSONMilli and lastJSONMilli bound the times encoding/json writes
+// (RFC 3339: years 0 to 9999).
+var (
+	firstJSONMilli = time.Date(0, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	lastJSONMilli  = time.Date(9999, time.December, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+)
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis is the time of ms epoch milliseconds, one past year 9999
+// (or before year 0) read as the last (first) millisecond JSON writes:
+// an item or a message attribute another writer set (a backend in another
+// language, a producer's message the redrive policy moved) may hold any
+// number, and every --json output must write the time read from it.
+func fromMillis(ms int64) time.Time {
+	return time.UnixMilli(min(max(ms, firstJSONMilli), lastJSONMilli)).UTC()
+}
+
 func ttlSeconds(t time.Time) int64   { return (t.UnixMilli() + 999) / 1000 }
 func nowSeconds(now time.Time) int64 { return now.Unix() }
 

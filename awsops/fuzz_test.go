@@ -52,6 +52,8 @@ func fuzzAttr(kind uint8, a, b string) types.AttributeValue {
 // past now and its
 // allowed topics are absent or a list of topic patterns, which it keeps
 // exactly: an allowed attribute it cannot read never becomes "any topic".
+// One it accepts writes as JSON (`chatter list --json`), an expiry past
+// year 9999 too.
 //
 // testdata/fuzz/FuzzAChatterItemIsHonouredOnlyAsWritten holds the items
 // that were once accepted as "any topic" (allowed as a string set, a
@@ -63,6 +65,8 @@ func FuzzAChatterItemIsHonouredOnlyAsWritten(f *testing.F) {
 	f.Add(uint8(0), "", "", uint8(1), "1767312000000")
 	f.Add(uint8(0), "", "", uint8(2), "1.767312e12")
 	f.Add(uint8(0), "", "", uint8(2), "99999999999999999999")
+	// Past year 9999: `chatter list --json` failed on it.
+	f.Add(uint8(0), "", "", uint8(2), "9999999999999999")
 	now := time.UnixMilli(1767225600000).UTC()
 	const geek, secret = "Friendless", "sc_fuzz"
 	f.Fuzz(func(t *testing.T, allowedKind uint8, a, b string, expiryKind uint8, expiry string) {
@@ -93,6 +97,9 @@ func FuzzAChatterItemIsHonouredOnlyAsWritten(f *testing.F) {
 		if !ok || ms.Cmp(new(big.Rat).SetInt64(now.UnixMilli())) <= 0 {
 			t.Fatalf("accepted with expiresAtMs %#v", it[attrExpiresAtMs])
 		}
+		if _, err := json.Marshal(c); err != nil {
+			t.Fatalf("expiresAtMs %#v: the ID does not write as JSON (chatter list --json): %v", it[attrExpiresAtMs], err)
+		}
 		if allowed == nil {
 			if c.Topics != nil {
 				t.Fatalf("no allowed attribute, but topics %q", c.Topics)
@@ -119,12 +126,16 @@ func FuzzAChatterItemIsHonouredOnlyAsWritten(f *testing.F) {
 
 // FuzzConnectionItemsReadBack reads back connection items whose
 // attributes have any DynamoDB type: itemConnection never panics, and a
-// record it returns has its ID, and only the strings it was given as its
-// topics.
+// record it returns has its ID, only the strings it was given as its
+// topics, and times JSON can write (`subs list --json`), however far
+// past year 9999 or before year 0 its numbers were.
 func FuzzConnectionItemsReadBack(f *testing.F) {
 	f.Add(uint8(1), "c1", uint8(4), "news", "updates", uint8(2), "1767225600000")
 	f.Add(uint8(2), "c1", uint8(3), "news", "updates", uint8(1), "x")
 	f.Add(uint8(0), "", uint8(5), "news", "1", uint8(9), "")
+	// Past year 9999: `subs list --json` failed on it.
+	f.Add(uint8(1), "c1", uint8(4), "news", "updates", uint8(2), "9999999999999999")
+	f.Add(uint8(1), "c1", uint8(4), "news", "updates", uint8(2), "-9999999999999999")
 	f.Fuzz(func(t *testing.T, idKind uint8, id string, topicsKind uint8, a, b string, atKind uint8, at string) {
 		it := item{}
 		for name, v := range map[string]types.AttributeValue{
@@ -142,6 +153,9 @@ func FuzzConnectionItemsReadBack(f *testing.F) {
 		if s, ok := it[attrID].(*types.AttributeValueMemberS); !ok || s.Value != c.ID || c.ID == "" {
 			t.Fatalf("item %#v read as connection %q", it[attrID], c.ID)
 		}
+		if _, err := json.Marshal(c); err != nil {
+			t.Fatalf("times %#v, %#v: the connection does not write as JSON (subs list --json): %v", it[attrConnectedAt], it[attrExpiresAtMs], err)
+		}
 		for _, tp := range c.Topics {
 			if tp != a && tp != b {
 				t.Fatalf("topics %#v read as %q", it[attrTopics], c.Topics)
@@ -155,7 +169,9 @@ func FuzzConnectionItemsReadBack(f *testing.F) {
 // a JSON object whose Statement is a list of statements or one statement
 // (IAM's grammar allows both) is read with every statement, and writes
 // back to a policy that reads the same; anything else is refused in words,
-// never with encoding/json's.
+// never with encoding/json's. A key that differs from Statement only by
+// case is no Statement (testdata/fuzz/FuzzQueuePolicyReadBack/00b396df06a68718
+// was read as one).
 func FuzzQueuePolicyReadBack(f *testing.F) {
 	for _, s := range []string{
 		`{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"arn"}]}`,

@@ -213,12 +213,21 @@ func parseQueuePolicy(raw string) (queuePolicy, error) {
 	return queuePolicy{Version: head.Version, ID: head.ID, Statement: st}, nil
 }
 
+// policyKeys are the elements of a policy document socks reads. IAM's
+// names are case-sensitive, where encoding/json would read "StAtement"
+// as Statement: a policy with such a key is refused (pubsub.Keys).
+var policyKeys = pubsub.KeysOf[struct {
+	Version   string          `json:"Version"`
+	ID        string          `json:"Id"`
+	Statement json.RawMessage `json:"Statement"`
+}]()
+
 // policyStatements reads a policy document into doc (its other elements;
 // a struct without a Statement field) and returns its statements: Statement is a list of statements or, as
 // IAM's grammar allows, one statement. Its error says what is wrong, in
 // words that follow "its policy" or "the policy".
 func policyStatements(raw string, doc any) ([]json.RawMessage, error) {
-	if reason := pubsub.CheckJSON([]byte(raw)); reason != "" {
+	if reason := pubsub.CheckJSONObject([]byte(raw), policyKeys); reason != "" {
 		return nil, errors.New(reason)
 	}
 	if err := json.Unmarshal([]byte(raw), doc); err != nil {

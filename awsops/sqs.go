@@ -529,16 +529,7 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	if err != nil {
 		return err
 	}
-	attrs := map[string]types.MessageAttributeValue{
-		attrDeadReason:   {DataType: aws.String("String"), StringValue: aws.String(reason)},
-		attrDeadReceives: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.ReceiveCount))},
-	}
-	if m.ID != "" {
-		attrs[attrDeadOrigID] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(m.ID)}
-	}
-	if !m.SentAt.IsZero() {
-		attrs[attrDeadSentAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(millis(m.SentAt), 10))}
-	}
+	attrs := deadAttrs(m, reason)
 	// Hold it for the copy and the delete; a receipt SQS refuses is
 	// someone else's message now, or none.
 	_, err = q.api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
@@ -570,6 +561,24 @@ func (q *SQSQueue) DeadLetter(ctx context.Context, m store.Message, reason strin
 	return nil
 }
 
+// deadAttrs are the message attributes DeadLetter gives the copy of m it
+// sends to the dead-letter queue, which toDeadLetter reads: the reason
+// (as store.DeadLetterReason gives it), and m's ID, receive count and
+// send time.
+func deadAttrs(m store.Message, reason string) map[string]types.MessageAttributeValue {
+	attrs := map[string]types.MessageAttributeValue{
+		attrDeadReason:   {DataType: aws.String("String"), StringValue: aws.String(reason)},
+		attrDeadReceives: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.ReceiveCount))},
+	}
+	if m.ID != "" {
+		attrs[attrDeadOrigID] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(m.ID)}
+	}
+	if !m.SentAt.IsZero() {
+		attrs[attrDeadSentAt] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(millis(m.SentAt), 10))}
+	}
+	return attrs
+}
+
 // deadMessage is a dead letter as received from the dead-letter queue.
 type deadMessage struct {
 	letter store.DeadLetter
@@ -581,6 +590,10 @@ type deadMessage struct {
 	taken bool
 }
 
+// toDeadLetter reads a message the dead-letter queue handed out: one
+// DeadLetter sent there (its attributes, deadAttrs, say what it was), or
+// one the main queue's redrive policy moved, which keeps the attributes
+// its producer gave it, whatever they hold.
 func toDeadLetter(m types.Message) deadMessage {
 	raw := toMessage(m)
 	d := store.DeadLetter{
@@ -595,13 +608,15 @@ func toDeadLetter(m types.Message) deadMessage {
 		d.ID = aws.ToString(v.StringValue)
 	}
 	if v, ok := m.MessageAttributes[attrDeadReason]; ok {
-		d.Reason = aws.ToString(v.StringValue)
+		// Capped as socks writes it: one a producer gave the message the
+		// redrive policy moved may be as long as SQS takes.
+		d.Reason = store.DeadLetterReason(aws.ToString(v.StringValue))
 	} else {
 		// Moved by the main queue's redrive policy, not by socks.
 		d.Reason = fmt.Sprintf("moved by the queue's redrive policy after about %d receives", raw.ReceiveCount)
 	}
 	if v, ok := m.MessageAttributes[attrDeadReceives]; ok {
-		if n, err := strconv.Atoi(aws.ToString(v.StringValue)); err == nil {
+		if n, err := strconv.Atoi(aws.ToString(v.StringValue)); err == nil && n >= 0 {
 			d.ReceiveCount = n
 		}
 	}

@@ -77,7 +77,10 @@ func HideChatterIDs(s string) string {
 			if tail := run[k+len(chatterPrefix):]; len(tail) >= 20 && mixedCase(tail) {
 				from = i + k
 			}
-		} else if len(run) == chatterChars && mixedCase(run) {
+		}
+		// A secret part alone may hold "sc_" itself (about one in nine
+		// thousand), too near its end for the rule above.
+		if from < 0 && len(run) == chatterChars && mixedCase(run) {
 			from = i
 		}
 		if from >= 0 {

@@ -30,6 +30,9 @@ func TestHideChatterIDs(t *testing.T) {
 		{id[3:], "sc_(hidden)"},
 		{`geek "` + id[3:] + `" is not allowed`, `geek "sc_(hidden)" is not allowed`},
 		{"x." + id[3:] + "#", "x.sc_(hidden)#"},
+		// One whose secret part holds "sc_" 13 characters from its end
+		// (fewer than 20 after it): it was kept whole.
+		{"?geek=AAAAAAAAAAAAAAAAsc_aaaaaaaaaaaaa", "?geek=sc_(hidden)"},
 		// Not that shape: a hash, a UUID, a longer or shorter name.
 		{"d41d8cd98f00b204e9800998ecf8427e", "d41d8cd98f00b204e9800998ecf8427e"},
 		{"0b6a5e2c-7d43-4f0e-9a51-3c2d1e0f9b87", "0b6a5e2c-7d43-4f0e-9a51-3c2d1e0f9b87"},
