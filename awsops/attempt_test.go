@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -355,20 +356,21 @@ func TestTheAttemptBoundComesFromTheEnvironment(t *testing.T) {
 	}
 }
 
-// TestACallWhoseOwnDeadlinePassesSaysSoInWords is the broker deleting a
-// handled message within its settle time on an SQS that takes the request
-// and never answers, the attempt bound being longer than that time: the
-// failure says the call got no answer in the time it was given, in one
-// line, not the SDK's "StatusCode: 0, canceled, context deadline exceeded".
-func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
-	stop := make(chan struct{})
+// hungDelete is a queue on an SQS that takes every request without
+// answering it, the queue's URL already resolved, with the attempt bound
+// given; and a context whose deadline passes once the hung SQS has a
+// request. The tests of a call cut off by its own deadline gave the whole
+// call (an answered GetQueueUrl first) 100 ms by the clock: on a loaded
+// machine the GetQueueUrl, or the SDK before it sent the DeleteMessage,
+// could use them up, and the error then rightly named GetQueueUrl, or
+// said the DeleteMessage was not sent.
+func hungDelete(t *testing.T, attempt time.Duration) (*SQSQueue, context.Context) {
+	t.Helper()
+	stop, arrived := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
-		if r.Header.Get("X-Amz-Target") == "AmazonSQS.GetQueueUrl" {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			_, _ = io.WriteString(w, `{"QueueUrl":"http://`+r.Host+`/q"}`)
-			return
-		}
+		once.Do(func() { close(arrived) })
 		select {
 		case <-r.Context().Done():
 		case <-stop:
@@ -378,9 +380,36 @@ func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
 		close(stop)
 		srv.Close()
 	})
-	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(time.Hour)), QueuesFor("hung"), SQSOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
+	q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(attempt)), QueuesFor("hung"), SQSOptions{})
+	q.urlOf[q.queues.Main] = srv.URL + "/q" // as GetQueueUrl once answered
+	return q, deadlineOnArrival{Context: context.Background(), arrived: arrived}
+}
+
+// deadlineOnArrival is a context whose deadline passes when arrived is
+// closed: the event, not a time on the clock.
+type deadlineOnArrival struct {
+	context.Context
+	arrived <-chan struct{}
+}
+
+func (d deadlineOnArrival) Done() <-chan struct{} { return d.arrived }
+
+func (d deadlineOnArrival) Err() error {
+	select {
+	case <-d.arrived:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// TestACallWhoseOwnDeadlinePassesSaysSoInWords is the broker deleting a
+// handled message within its settle time on an SQS that takes the request
+// and never answers, the attempt bound being longer than that time: the
+// failure says the call got no answer in the time it was given, in one
+// line, not the SDK's "StatusCode: 0, canceled, context deadline exceeded".
+func TestACallWhoseOwnDeadlinePassesSaysSoInWords(t *testing.T) {
+	q, ctx := hungDelete(t, time.Hour)
 	err := within(t, "Delete", func() error { return q.Delete(ctx, "r1") })
 	if err == nil {
 		t.Fatal("a delete on an SQS that never answers succeeded")
@@ -460,23 +489,6 @@ func TestACreateSentOnceThatGetsNoAnswerSaysSoInWords(t *testing.T) {
 func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
 	ExplainAsLambda(true)
 	t.Cleanup(func() { ExplainAsLambda(false) })
-	stop := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.ReadAll(r.Body)
-		if r.Header.Get("X-Amz-Target") == "AmazonSQS.GetQueueUrl" {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			_, _ = io.WriteString(w, `{"QueueUrl":"http://`+r.Host+`/q"}`)
-			return
-		}
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
-	}))
-	t.Cleanup(func() {
-		close(stop)
-		srv.Close()
-	})
 	noFlags := func(t *testing.T, msg string) {
 		t.Helper()
 		for _, flag := range []string{"--endpoint-url", "--region", "--stack", "emulator"} {
@@ -486,9 +498,7 @@ func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
 		}
 	}
 	t.Run("a call cut off by the invocation's deadline says its time ran out", func(t *testing.T) {
-		q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(time.Hour)), QueuesFor("hung"), SQSOptions{})
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
+		q, ctx := hungDelete(t, time.Hour)
 		err := within(t, "Delete", func() error { return q.Delete(ctx, "r1") })
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v; want the call's deadline", err)
@@ -501,7 +511,7 @@ func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
 		noFlags(t, msg)
 	})
 	t.Run("an attempt that got no answer names the function's settings", func(t *testing.T) {
-		q := NewSQSQueue(NewSQS(dummyConfig(), srv.URL, WithAttemptTimeout(50*time.Millisecond)), QueuesFor("hung"), SQSOptions{})
+		q, _ := hungDelete(t, 50*time.Millisecond)
 		err := within(t, "Delete", func() error { return q.Delete(context.Background(), "r1") })
 		msg := err.Error()
 		if !strings.Contains(msg, "got no answer within 50ms") || !strings.Contains(msg, "SOCKS_ENDPOINT_URL") {

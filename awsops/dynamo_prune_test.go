@@ -23,7 +23,9 @@ import (
 
 func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
 	a := newTestStore(t)
-	b := NewDynamoStore(testDynamoClient(t), a.Tables())
+	bPuts := &cancelAfterPuts{DynamoDBAPI: testDynamoClient(t), after: 3}
+	b := NewDynamoStore(bPuts, a.Tables())
+	b.backoff = func(int) time.Duration { return time.Millisecond }
 	var aWaited, bWaited atomic.Int32
 	actx, releaseA, err := a.LockPrune(t.Context(), func() { aWaited.Add(1) })
 	if err != nil {
@@ -32,10 +34,14 @@ func TestPruneLeaseLetsOnePruneInAtATime(t *testing.T) {
 	if n := aWaited.Load(); n != 0 {
 		t.Errorf("a prune that took a free lease was told %d times that it waits", n)
 	}
-	// b waits for the lease until its context ends: the deadline bounds
-	// the wait, nothing is timed.
-	wctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	// b waits for the lease until its context ends, once it has asked
+	// for the lease three times: on that event, not after 500 ms by the
+	// clock, which on a loaded machine could pass before DynamoDB Local
+	// answered b's first ask, so that b was never told it waits.
+	wctx, cancel := context.WithCancel(t.Context())
+	bPuts.cancel.Store(&cancel)
 	_, _, err = b.LockPrune(wctx, func() { bWaited.Add(1) })
+	bPuts.cancel.Store(nil)
 	cancel()
 	if err == nil {
 		t.Fatal("a second prune took the lease while the first held it")
@@ -452,6 +458,23 @@ func TestAStoresClockWithoutAUsableDateIsThisMachines(t *testing.T) {
 			t.Errorf("%s: Now = %v, %v; want this machine's %v", name, got, err, here)
 		}
 	}
+}
+
+// cancelAfterPuts calls cancel, when it is set, once the after-th PutItem
+// since it was set has its answer.
+type cancelAfterPuts struct {
+	DynamoDBAPI
+	after  int32
+	puts   atomic.Int32
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancelAfterPuts) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := c.DynamoDBAPI.PutItem(ctx, in, o...)
+	if cancel := c.cancel.Load(); cancel != nil && c.puts.Add(1) == c.after {
+		(*cancel)()
+	}
+	return out, err
 }
 
 // countedReads counts the GetItem and Query calls of a DynamoDB API.
