@@ -118,7 +118,7 @@ func Parse(s string) (Spec, error) {
 		case ConnectRate:
 			n, ok := strings.CutSuffix(value, "/s")
 			r, err := strconv.ParseFloat(n, 64)
-			if !ok || err != nil || r <= 0 || r > 1e6 {
+			if !ok || err != nil || !(r > 0 && r <= 1e6) { // NaN too
 				return Spec{}, fmt.Errorf("connect-rate=%s: give connects per second, such as 500/s", value)
 			}
 			spec.ConnectRate = r
@@ -144,7 +144,7 @@ func Parse(s string) (Spec, error) {
 
 func probability(k Kind, v string) (float64, error) {
 	p, err := strconv.ParseFloat(v, 64)
-	if err != nil || p < 0 || p > 1 {
+	if err != nil || !(p >= 0 && p <= 1) { // NaN too
 		return 0, fmt.Errorf("%s=%s: give a probability between 0 and 1, such as 0.05 for 5%%", k, v)
 	}
 	return p, nil

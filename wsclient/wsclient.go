@@ -56,6 +56,9 @@ const (
 	defaultHandshakeTimeout = 15 * time.Second
 	// pingPrefix marks the client's own ping payloads.
 	pingPrefix = "socks-ping-"
+	// maxUnanswered is how many pings awaiting their pong a connection
+	// remembers: a pong to an older one is not timed.
+	maxUnanswered = 8
 	// maxHandshakeBytes bounds what is read of the answer to the opening
 	// handshake: its status line and headers (and the start of a refusal's
 	// body); a WebSocket server's are a few hundred bytes.
@@ -268,6 +271,11 @@ type Conn struct {
 	limit    int64 // the read limit
 	// lives counts the extensions of the read deadline (tests watch it).
 	lives atomic.Int64
+
+	// pinged holds when each ping awaiting its pong was sent (its payload's
+	// number), oldest first, the last maxUnanswered of them.
+	pingMu sync.Mutex
+	pinged []int64
 
 	closeOnce  sync.Once // finish
 	closeFrame sync.Once // Close
@@ -612,8 +620,10 @@ func (c *boundedConn) Read(p []byte) (int, error) {
 // Frames delivers received frames; it is closed when the connection ends.
 func (c *Conn) Frames() <-chan Frame { return c.frames }
 
-// Pongs delivers the round-trip time of each keepalive ping and each Ping.
-// Values are dropped when nobody reads them.
+// Pongs delivers the round-trip time of each keepalive ping and each Ping,
+// timed by the pong that answers it (a pong that answers no ping awaiting
+// one, of the last 8 sent, is a sign of life only). Values are dropped
+// when nobody reads them.
 func (c *Conn) Pongs() <-chan time.Duration { return c.pongs }
 
 // Done is closed when the connection has ended.
@@ -695,17 +705,48 @@ func (c *Conn) alive() {
 	c.lives.Add(1)
 }
 
+// pinging notes a ping about to be sent and returns its payload's number:
+// when it is sent, on the connection's monotonic clock.
+func (c *Conn) pinging() int64 {
+	sent := int64(time.Since(c.start))
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if len(c.pinged) == maxUnanswered {
+		c.pinged = slices.Delete(c.pinged, 0, 1)
+	}
+	c.pinged = append(c.pinged, sent)
+	return sent
+}
+
+// answered says when the ping that a pong's payload answers was sent, and
+// forgets that ping: only a pong with the payload of a ping this
+// connection sent, and not yet answered, is timed, not one a server forged
+// or replayed (its round trip would be anything, negative even).
+func (c *Conn) answered(payload string) (time.Duration, bool) {
+	n, ok := strings.CutPrefix(payload, pingPrefix)
+	if !ok {
+		return 0, false
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	for i, sent := range c.pinged {
+		if strconv.FormatInt(sent, 10) == n {
+			c.pinged = slices.Delete(c.pinged, i, i+1)
+			return time.Duration(sent), true
+		}
+	}
+	return 0, false
+}
+
 func (c *Conn) readLoop() {
 	defer close(c.frames)
 	c.alive()
 	c.ws.SetPongHandler(func(data string) error {
 		c.alive()
-		if n, ok := strings.CutPrefix(data, pingPrefix); ok {
-			if sent, err := strconv.ParseInt(n, 10, 64); err == nil {
-				select {
-				case c.pongs <- time.Since(c.start) - time.Duration(sent):
-				default:
-				}
+		if sent, ok := c.answered(data); ok {
+			select {
+			case c.pongs <- time.Since(c.start) - sent:
+			default:
 			}
 		}
 		return nil
@@ -752,7 +793,7 @@ func (c *Conn) writeLoop() {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		var err error
 		if o.kind == websocket.PingMessage {
-			payload := pingPrefix + strconv.FormatInt(int64(time.Since(c.start)), 10)
+			payload := pingPrefix + strconv.FormatInt(c.pinging(), 10)
 			err = c.ws.WriteMessage(websocket.PingMessage, []byte(payload))
 		} else {
 			err = c.ws.WriteMessage(o.kind, o.data)

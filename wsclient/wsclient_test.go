@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1008,4 +1009,121 @@ func TestHandshakeErrorWithA2xxStatusSaysTheServerDidNotSwitch(t *testing.T) {
 	if got := (&HandshakeError{Status: http.StatusForbidden, Reason: "no"}).Error(); got != "connection refused by the server: HTTP 403 Forbidden: no" {
 		t.Fatalf("a 403 reads %q", got)
 	}
+}
+
+// pongServer is a server that answers no ping by itself: it hands each
+// ping's payload to pings and, for each list sent on script, sends those
+// pongs and then a text frame "sync". The client's reader runs the pong
+// handler for each pong before it reads the frame after them, so once the
+// client has that frame every pong before it has been judged.
+func pongServer(t *testing.T, pings chan<- string, script <-chan []string) string {
+	t.Helper()
+	return server(t, func(ws *websocket.Conn) {
+		ws.SetPingHandler(func(p string) error {
+			pings <- p
+			return nil
+		})
+		go func() { _ = readUntilClosed(ws) }()
+		for pongs := range script {
+			for _, p := range pongs {
+				if ws.WriteControl(websocket.PongMessage, []byte(p), time.Now().Add(wait)) != nil {
+					return
+				}
+			}
+			if ws.WriteMessage(websocket.TextMessage, []byte("sync")) != nil {
+				return
+			}
+		}
+	})
+}
+
+func nextPing(t *testing.T, pings <-chan string) string {
+	t.Helper()
+	select {
+	case p := <-pings:
+		return p
+	case <-time.After(wait):
+		t.Fatalf("the server got no ping within %s", wait)
+	}
+	return ""
+}
+
+// onePong asserts that exactly one round trip, a plausible one, was
+// delivered by the time the frame "sync" arrived.
+func onePong(t *testing.T, c *Conn, step string) {
+	t.Helper()
+	if f := nextFrame(t, c); string(f.Data) != "sync" {
+		t.Fatalf("%s: frame %q; want sync", step, f.Data)
+	}
+	var got []time.Duration
+	for len(c.Pongs()) > 0 {
+		got = append(got, <-c.Pongs())
+	}
+	if len(got) != 1 || got[0] < 0 || got[0] > wait {
+		t.Errorf("%s: round trips %v; want one, of at least 0 and at most %s", step, got, wait)
+	}
+}
+
+// TestOnlyAPongToAPingSentAndNotYetAnsweredIsTimed: the pong handler took
+// any pong whose payload was the ping prefix and a number for the answer
+// to a ping, so a hostile server, or an unsolicited pong copying a
+// payload, made `listen --show-ping` show a wrong round trip, negative
+// even. Only a pong carrying the payload of a ping this connection sent,
+// and not yet answered, is timed now.
+func TestOnlyAPongToAPingSentAndNotYetAnsweredIsTimed(t *testing.T) {
+	pings, script := make(chan string, 4), make(chan []string)
+	c := dial(t, pongServer(t, pings, script), Options{PingPeriod: time.Hour, PongWait: time.Hour})
+	defer close(script)
+
+	if err := c.Ping(); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	p1 := nextPing(t, pings)
+	n, ok := strings.CutPrefix(p1, pingPrefix)
+	sent, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil {
+		t.Fatalf("ping payload %q; want %s and a number", p1, pingPrefix)
+	}
+	hour := int64(time.Hour)
+	script <- []string{
+		pingPrefix + strconv.FormatInt(sent+hour, 10), // from the future: negative
+		pingPrefix + strconv.FormatInt(sent-hour, 10), // an hour long
+		pingPrefix + "0",
+		pingPrefix + "+" + n, // the same number, not the same payload
+		pingPrefix + "0" + n,
+		p1,
+	}
+	onePong(t, c, "forged pongs, then the answer")
+
+	if err := c.Ping(); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	p2 := nextPing(t, pings)
+	script <- []string{p1, p2, p2} // replays around the answer
+	onePong(t, c, "replayed pongs, then the answer")
+}
+
+// TestUnansweredPingsAreRememberedBoundedly: a server that answers no ping
+// does not make the client keep every payload; a pong to a ping it has
+// forgotten is not timed.
+func TestUnansweredPingsAreRememberedBoundedly(t *testing.T) {
+	pings, script := make(chan string, maxUnanswered+1), make(chan []string)
+	c := dial(t, pongServer(t, pings, script), Options{PingPeriod: time.Hour, PongWait: time.Hour})
+	defer close(script)
+
+	var sent []string
+	for range maxUnanswered + 1 {
+		if err := c.Ping(); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		sent = append(sent, nextPing(t, pings))
+	}
+	c.pingMu.Lock()
+	kept := len(c.pinged)
+	c.pingMu.Unlock()
+	if kept != maxUnanswered {
+		t.Errorf("%d payloads kept after %d unanswered pings; want %d", kept, len(sent), maxUnanswered)
+	}
+	script <- []string{sent[0], sent[len(sent)-1]} // the oldest is forgotten
+	onePong(t, c, "the forgotten ping's pong, then the newest's")
 }
