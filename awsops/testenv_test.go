@@ -4,13 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/http/httptrace"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
 )
@@ -45,7 +52,60 @@ func testDynamoClient(t testing.TB) *dynamodb.Client {
 func testSQSClient(t testing.TB) *sqs.Client {
 	t.Helper()
 	_, endpoint := emulatorEndpoints(t)
-	return NewSQS(dummyConfig(), endpoint)
+	cfg := dummyConfig()
+	logSDKAttempts(t, &cfg)
+	return NewSQS(cfg, endpoint)
+}
+
+// envSDKLog names the environment variable that, when set, has the test
+// clients log each SDK attempt to the test's log: the request's and the
+// answer's headers, when the request was written (and its write error),
+// the retries and each attempt's error. It is how a lost
+// answer that the SDK retried is seen (an SQS receive served, its answer
+// lost, the retry's long poll finding the message hidden).
+const envSDKLog = "SOCKS_TEST_SDK_LOG"
+
+// logSDKAttempts sets cfg to log each SDK attempt to t when $SOCKS_TEST_SDK_LOG
+// is set.
+func logSDKAttempts(t testing.TB, cfg *aws.Config) {
+	if os.Getenv(envSDKLog) == "" {
+		return
+	}
+	// The transport may report a request written after the test has
+	// ended (the write can end after the answer), when t.Logf panics.
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() {
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
+	logf := func(format string, v ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf("%s SDK %s", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, v...))
+		}
+	}
+	cfg.ClientLogMode = aws.LogRetries | aws.LogRequest | aws.LogResponse
+	cfg.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		logf("%s: %s", c, fmt.Sprintf(format, v...))
+	})
+	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("socks.TestAttemptLog", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			// The request's write ends after its answer comes when the
+			// transport still reads the body the SDK has closed.
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				GotFirstResponseByte: func() { logf("answer begins") },
+				WroteRequest: func(i httptrace.WroteRequestInfo) {
+					logf("request written: %v", i.Err)
+				},
+			})
+			out, md, err := next.HandleFinalize(ctx, in)
+			logf("attempt of %s ends: %v", awsmiddleware.GetOperationName(ctx), err)
+			return out, md, err
+		}), "Retry", middleware.After)
+	})
 }
 
 // uniqueName returns prefix with a random suffix, a valid table and queue
