@@ -137,6 +137,10 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
+	// Each request's body is the transport's own (see ownBodyClient).
+	// Set after loading: the loader adds a custom CA bundle to the
+	// buildable client it was given.
+	cfg.HTTPClient = withOwnBodies(cfg.HTTPClient)
 	// Every endpoint has the region as a host label: one with a dot
 	// would send the calls to another host name.
 	if err := socksconfig.CheckRegion(cfg.Region, regionSource(cfg, s)); err != nil {
@@ -231,10 +235,12 @@ func profileOf(cfg aws.Config, asked string) string {
 // such as DynamoDB Local, whose error responses carry no X-Amz-Crc32 header)
 // the CRC32 response check is off, which also silences the SDK's spurious
 // "failed to close HTTP response body" warning (see skipCRC). Each attempt
-// is bounded (see DefaultAttemptTimeout and WithAttemptTimeout).
+// is bounded (see DefaultAttemptTimeout and WithAttemptTimeout), and each
+// request body is the transport's own (see ownBodyClient).
 func NewDynamoDB(cfg aws.Config, endpointURL string, opts ...ClientOption) *dynamodb.Client {
 	c := resolveClientOptions(opts)
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.HTTPClient = withOwnBodies(o.HTTPClient)
 		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)
@@ -246,10 +252,12 @@ func NewDynamoDB(cfg aws.Config, endpointURL string, opts ...ClientOption) *dyna
 // NewSQS returns an SQS client (JSON protocol) for cfg, sending every
 // request to endpointURL when it is not empty. Each attempt is bounded
 // (see DefaultAttemptTimeout and WithAttemptTimeout); ReceiveMessage gets
-// its long poll on top.
+// its long poll on top. Each request body is the transport's own (see
+// ownBodyClient).
 func NewSQS(cfg aws.Config, endpointURL string, opts ...ClientOption) *sqs.Client {
 	c := resolveClientOptions(opts)
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		o.HTTPClient = withOwnBodies(o.HTTPClient)
 		o.APIOptions = append(slices.Clip(o.APIOptions), addAttemptTimeout(c.attemptTimeout, 0))
 		if endpointURL != "" {
 			o.BaseEndpoint = aws.String(endpointURL)

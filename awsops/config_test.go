@@ -224,6 +224,9 @@ func TestLoadConfig(t *testing.T) {
 		if cfg.Region != "eu-central-1" {
 			t.Errorf("region = %q, want the flag's", cfg.Region)
 		}
+		if _, ok := cfg.HTTPClient.(ownBodyClient); !ok {
+			t.Errorf("HTTP client %T; want each request body the transport's own (ownBodyClient)", cfg.HTTPClient)
+		}
 		if _, err := NewDynamoDB(cfg, srv.URL).ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
 			t.Fatal(err)
 		}
