@@ -117,22 +117,28 @@ func issueRun(ctx context.Context, opts *IssueOptions) error {
 			return &cmdutil.FlagError{Err: err}
 		}
 		if le, ok := errors.AsType[*store.LiveChatterIDsError](err); ok {
-			// --max-live set the bound, and raises it.
-			return fmt.Errorf("geek %s already holds %s, the most --max-live allows (%d): %s, let them expire, or pass a higher --max-live",
-				le.Geek, text.Pluralize(le.Live, "live chatter ID"), le.Max, le.RevokeSome())
+			// --max-live set the bound, and raises it. A geek may hold
+			// more than a lower bound allows (issued under a higher one).
+			bound := "the most"
+			if le.Live > le.Max {
+				bound = "more than"
+			}
+			return fmt.Errorf("geek %s already holds %s, %s --max-live allows (%d): %s, let them expire, or pass a higher --max-live",
+				le.Geek, text.Pluralize(le.Live, "live chatter ID"), bound, le.Max, le.RevokeSome())
 		}
 		return err
 	}
 	if opts.JSON {
-		out := map[string]any{
-			"geek": c.Geek, "id": secret, "fingerprint": c.Fingerprint(),
-			"issuedAt": c.IssuedAt.UTC(), "expiresAt": c.ExpiresAt.UTC(),
-		}
-		if len(c.Topics) > 0 {
-			// As chatter list: no topics is an ID for every topic.
-			out["topics"] = c.Topics
-		}
-		return cmdutil.PrintJSON(opts.IO.Out, out)
+		// chatter list's fields in its order, with the secret after the
+		// geek. As there, no topics is an ID for every topic.
+		return cmdutil.PrintJSON(opts.IO.Out, struct {
+			Geek        string    `json:"geek"`
+			ID          string    `json:"id"`
+			IssuedAt    time.Time `json:"issuedAt"`
+			ExpiresAt   time.Time `json:"expiresAt"`
+			Topics      []string  `json:"topics,omitempty"`
+			Fingerprint string    `json:"fingerprint"`
+		}{c.Geek, secret, c.IssuedAt.UTC(), c.ExpiresAt.UTC(), c.Topics, c.Fingerprint()})
 	}
 	fmt.Fprintln(opts.IO.Out, secret)
 	if opts.IO.IsStderrTTY() {

@@ -1,11 +1,13 @@
 package chatter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +250,86 @@ func TestAnIssueOverMaxLiveSaysSo(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("error = %v; want %q", err, want)
 		}
+	}
+}
+
+// jsonKeys returns the keys of the JSON object data (the first of an
+// array) in the order they are written.
+func jsonKeys(t *testing.T, data []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if tok == json.Delim('[') {
+		tok, err = dec.Token()
+	}
+	if err != nil || tok != json.Delim('{') {
+		t.Fatalf("%q is not an object or a list of them: %v", data, err)
+	}
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
+// TestIssueJSONKeysComeInChatterListsOrder: `chatter issue --json` wrote
+// its keys alphabetically (a map), `chatter list --json` in its fields'
+// order; both now read in the same order, the secret after the geek.
+func TestIssueJSONKeysComeInChatterListsOrder(t *testing.T) {
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	open := func(context.Context) (store.Store, error) { return db.Store(), nil }
+	ios, _, out, _ := iostreams.Test()
+	if err := issueRun(t.Context(), &IssueOptions{IO: ios, Store: open, Now: time.Now, Geek: "alice", TTL: time.Hour,
+		MaxLive: store.DefaultMaxLiveChatterIDs, Topics: []string{"updates"}, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	issued := jsonKeys(t, out.Bytes())
+	ios, _, out, _ = iostreams.Test()
+	if err := listRun(t.Context(), &ListOptions{IO: ios, Store: open, Now: time.Now, JSON: true}); err != nil {
+		t.Fatal(err)
+	}
+	listed := slices.DeleteFunc(jsonKeys(t, out.Bytes()), func(k string) bool { return k == "expired" })
+	want := slices.Insert(slices.Clone(listed), 1, "id")
+	if !slices.Equal(issued, want) {
+		t.Errorf("chatter issue --json keys %q; want %q, chatter list's order (%q) with the secret after the geek", issued, want, listed)
+	}
+}
+
+// TestAnIssueFarOverMaxLiveSaysMoreThan: a geek that holds more live IDs
+// than a lower --max-live allows (issued under a higher one) was told it
+// held "the most --max-live allows".
+func TestAnIssueFarOverMaxLiveSaysMoreThan(t *testing.T) {
+	db, err := local.Open(t.Context(), filepath.Join(t.TempDir(), "socks.db"), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	issue := func(maxLive int) error {
+		ios, _, _, _ := iostreams.Test()
+		return issueRun(t.Context(), &IssueOptions{IO: ios, Store: func(context.Context) (store.Store, error) { return db.Store(), nil },
+			Now: time.Now, Geek: "alice", TTL: time.Hour, MaxLive: maxLive})
+	}
+	for range 2 {
+		if err := issue(2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = issue(1)
+	want := "geek alice already holds 2 live chatter IDs, more than --max-live allows (1): revoke some"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %v; want it to start %q", err, want)
 	}
 }
 
