@@ -1522,12 +1522,12 @@ func printResult(opts *Options, res Result) error {
 	if !u.Styled() {
 		// Piped, every line is a row, the header first: the URL is one.
 		rows = append([][]string{{"url", res.URL, incomplete}}, rows...)
-		return u.Table([]string{"measure", "value", "how"}, rows)
+		return u.Table([]string{"MEASURE", "VALUE", "HOW"}, rows)
 	}
 	head := res.URL
 	if incomplete != "" {
 		head += " (" + incomplete + ")"
 	}
 	fmt.Fprintln(opts.IO.Out, head)
-	return u.Table([]string{"measure", "value", "how"}, rows)
+	return u.Table([]string{"MEASURE", "VALUE", "HOW"}, rows)
 }

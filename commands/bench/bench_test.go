@@ -712,7 +712,9 @@ func TestPipedResultIsTabSeparatedHeaderFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-			if lines[0] != "measure\tvalue\thow" {
+			// In capitals, as every other table's header (dlq list's,
+			// chatter list's, subs'): it was the one in lower case.
+			if lines[0] != "MEASURE\tVALUE\tHOW" {
 				t.Errorf("first line %q; want the header", lines[0])
 			}
 			if len(lines) < 2 || lines[1] != "url\t"+res.URL+"\t"+tc.urlHow {
