@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAFaultSpecReadsBackOrIsRefusedInWords -fuzztime 15s ./faults/
 	$(GO) test -run '^$$' -fuzz FuzzATypedLineIsACommandOrRefusedInWords -fuzztime 15s ./commands/listen/
 	$(GO) test -run '^$$' -fuzz FuzzATypedLineIsReadAsTypedButNeverPastItsBound -fuzztime 15s ./commands/cmdutil/
+	$(GO) test -run '^$$' -fuzz FuzzARedrivePolicyHasAQueueARNAndACountInRange -fuzztime 15s ./awsops/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:
