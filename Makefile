@@ -66,6 +66,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzALogLineNeverHoldsAChatterID -fuzztime 15s ./internal/logsafe/
 	$(GO) test -run '^$$' -fuzz FuzzAFaultSpecReadsBackOrIsRefusedInWords -fuzztime 15s ./faults/
 	$(GO) test -run '^$$' -fuzz FuzzATypedLineIsACommandOrRefusedInWords -fuzztime 15s ./commands/listen/
+	$(GO) test -run '^$$' -fuzz FuzzATypedLineIsReadAsTypedButNeverPastItsBound -fuzztime 15s ./commands/cmdutil/
+	$(GO) test -run '^$$' -fuzz FuzzARedrivePolicyHasAQueueARNAndACountInRange -fuzztime 15s ./awsops/
+	$(GO) test -run '^$$' -fuzz FuzzAnIDFileIsReadLineByLineOrRefusedInWords -fuzztime 15s ./commands/chatter/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:

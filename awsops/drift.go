@@ -440,7 +440,7 @@ func queueDrift(ctx context.Context, api DriftQueueAPI, q Queues, s QueueSetting
 		target, count, err := parseRedrivePolicy(raw)
 		switch {
 		case err != nil:
-			drifts = append(drifts, drift(AspectRedrive, fmt.Sprintf("unreadable (%q: %v)", raw, err), wantPolicy, setPolicy))
+			drifts = append(drifts, drift(AspectRedrive, fmt.Sprintf("unreadable (%q %v)", raw, err), wantPolicy, setPolicy))
 		case arnName(target) != q.DeadLetter || (deadARN != "" && target != deadARN):
 			drifts = append(drifts, drift(AspectRedrive, fmt.Sprintf("dead-letter target %s, maxReceiveCount %d", target, count), wantPolicy, setPolicy))
 		case count <= maxReceives:
@@ -482,20 +482,57 @@ func sizeDrift(name string, st *queueState) []Drift {
 		Fix:  fmt.Sprintf("aws sqs set-queue-attributes --queue-url %s --attributes MaximumMessageSize=%d", st.url, pubsub.MaxEnvelopeBytes)}}
 }
 
+// redriveKeys are the keys of a redrive policy. SQS's are
+// case-sensitive, where encoding/json would read "MaxReceiveCount" as
+// maxReceiveCount: a policy with such a key is refused (pubsub.Keys).
+var redriveKeys = pubsub.KeysOf[redrivePolicy]()
+
+type redrivePolicy struct {
+	Target string          `json:"deadLetterTargetArn"`
+	Count  json.RawMessage `json:"maxReceiveCount"`
+}
+
+// maxRedriveCount is the largest maxReceiveCount SQS allows (1 the
+// least).
+const maxRedriveCount = 1000
+
 // parseRedrivePolicy reads the target ARN and maxReceiveCount of a redrive
 // policy; SQS writes the count as a number, some emulators as a string.
+// Only a policy SQS could hold is read: its target an SQS queue's ARN,
+// its count a whole number from 1 to 1000. Its error says what is wrong,
+// in words that follow the policy.
 func parseRedrivePolicy(raw string) (target string, count int, err error) {
-	var p struct {
-		Target string          `json:"deadLetterTargetArn"`
-		Count  json.RawMessage `json:"maxReceiveCount"`
+	if reason := pubsub.CheckJSONObject([]byte(raw), redriveKeys); reason != "" {
+		return "", 0, errors.New(reason)
 	}
+	var p redrivePolicy
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return "", 0, err
+		return "", 0, errors.New(pubsub.DescribeJSONError(err))
 	}
-	c := strings.Trim(string(p.Count), `"`)
-	count, err = strconv.Atoi(c)
-	if err != nil {
-		return p.Target, 0, fmt.Errorf("maxReceiveCount %s is not a number", p.Count)
+	if p.Target == "" {
+		return "", 0, errors.New("has no deadLetterTargetArn")
+	}
+	if !isQueueARN(p.Target) {
+		return "", 0, fmt.Errorf("has deadLetterTargetArn %q, which is no SQS queue's ARN (arn:aws:sqs:REGION:ACCOUNT:QUEUE)", p.Target)
+	}
+	if len(p.Count) == 0 {
+		return "", 0, errors.New("has no maxReceiveCount")
+	}
+	n, shown := string(p.Count), string(p.Count) // a JSON number as written
+	switch p.Count[0] {
+	case '"':
+		_ = json.Unmarshal(p.Count, &n) // a string: it decoded above
+		shown = strconv.Quote(n)
+	case '[', '{', 't', 'f', 'n':
+		shown = map[byte]string{'[': "a list", '{': "an object", 't': "true", 'f': "false", 'n': "null"}[p.Count[0]]
+	}
+	count, err = strconv.Atoi(n)
+	switch {
+	case errors.Is(err, strconv.ErrRange) || (err == nil && (count < 1 || count > maxRedriveCount)):
+		// Atoi read n as digits: it is shown as it is.
+		return "", 0, fmt.Errorf("has maxReceiveCount %s: SQS allows 1 to %d", n, maxRedriveCount)
+	case err != nil || n[0] == '+': // 7.5, "seven", null; JSON writes no '+'
+		return "", 0, fmt.Errorf("has maxReceiveCount %s, not a whole number", shown)
 	}
 	return p.Target, count, nil
 }

@@ -350,6 +350,13 @@ func TestCheckDrift(t *testing.T) {
 			want: []want{{name: "prod-envelopes", aspect: AspectRedrive, is: "dead-letter target prod-envelopes-dlq, maxReceiveCount 3: SQS moves messages before the broker can record why"}},
 		},
 		{
+			name: "a redrive policy without a dead-letter target is unreadable, saying so",
+			mutate: func(f *fakeAccount) {
+				f.queues["prod-envelopes"]["RedrivePolicy"] = `{"maxReceiveCount":7}`
+			},
+			want: []want{{name: "prod-envelopes", aspect: AspectRedrive, is: `unreadable ("{\"maxReceiveCount\":7}" has no deadLetterTargetArn)`}},
+		},
+		{
 			name: "a numeric maxReceiveCount above the broker's limit is fine",
 			mutate: func(f *fakeAccount) {
 				f.queues["prod-envelopes"]["RedrivePolicy"] = `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:prod-envelopes-dlq","maxReceiveCount":10}`
@@ -687,5 +694,59 @@ func TestAQueueDeletedRecentlySaysToWaitAndRerun(t *testing.T) {
 				t.Error("the explained error does not wrap SQS's")
 			}
 		})
+	}
+}
+
+// A main queue's RedrivePolicy is read as SQS writes it (the count a
+// number, or a string as some emulators write it): a policy without a
+// dead-letter target read as one to the queue "" ("dead-letter target ,
+// maxReceiveCount 7"), a target that is no SQS queue's ARN or a count SQS
+// never holds (0, -1, 5000) as a policy that merely differed, a key in
+// another case ("MaxReceiveCount") as the key, and a count written as
+// the JSON string "\u0037" as no number; JSON that did not parse was
+// refused in encoding/json's words. Each is now unreadable, saying why.
+func TestARedrivePolicyIsReadAsSQSWritesIt(t *testing.T) {
+	const arn = "arn:aws:sqs:us-east-1:000000000000:prod-envelopes-dlq"
+	for _, tc := range []struct {
+		raw   string
+		count int
+	}{
+		{`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":7}`, 7},
+		{`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"7"}`, 7},
+		{`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"\u0037"}`, 7},
+		{`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":1000}`, 1000},
+		{`{"maxReceiveCount":1,"deadLetterTargetArn":"arn:aws-cn:sqs:cn-north-1:1:q.fifo"}`, 1},
+	} {
+		target, count, err := parseRedrivePolicy(tc.raw)
+		if err != nil || target == "" || count != tc.count {
+			t.Errorf("%s: read as %q, %d, %v; want its target and %d", tc.raw, target, count, err, tc.count)
+		}
+	}
+	for raw, why := range map[string]string{
+		`{"maxReceiveCount":7}`:                                                                                 "has no deadLetterTargetArn",
+		`{"deadLetterTargetArn":"","maxReceiveCount":7}`:                                                        "has no deadLetterTargetArn",
+		`{"deadLetterTargetArn":"` + arn + `"}`:                                                                 "has no maxReceiveCount",
+		`{"deadLetterTargetArn":"prod-envelopes-dlq","maxReceiveCount":7}`:                                      `has deadLetterTargetArn "prod-envelopes-dlq", which is no SQS queue's ARN`,
+		`{"deadLetterTargetArn":"arn:aws:sns:us-east-1:1:prod-envelopes-dlq","maxReceiveCount":7}`:              "which is no SQS queue's ARN",
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:","maxReceiveCount":7}`:                                "which is no SQS queue's ARN",
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:a:b","maxReceiveCount":7}`:                             "which is no SQS queue's ARN",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":0}`:                                             "has maxReceiveCount 0: SQS allows 1 to 1000",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":-1}`:                                            "has maxReceiveCount -1: SQS allows 1 to 1000",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"5000"}`:                                        "has maxReceiveCount 5000: SQS allows 1 to 1000",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":99999999999999999999}`:                          "has maxReceiveCount 99999999999999999999: SQS allows 1 to 1000",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":7.5}`:                                           "has maxReceiveCount 7.5, not a whole number",
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"+7"}`:                                          `has maxReceiveCount "+7", not a whole number`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":[ 7 ]}`:                                         "has maxReceiveCount a list, not a whole number",
+		`{"deadLetterTargetArn":"` + arn + `","MaxReceiveCount":7}`:                                             `has key "MaxReceiveCount", not "maxReceiveCount": keys are case-sensitive`,
+		`{"deadLetterTargetArn":7,"maxReceiveCount":7}`:                                                         `has "deadLetterTargetArn" as a number; it must be a string`,
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:\u001b[2J","maxReceiveCount":7}`:                       `has deadLetterTargetArn "arn:aws:sqs:us-east-1:1:\x1b[2J", which is no SQS queue's ARN`,
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:` + strings.Repeat("q", 81) + `","maxReceiveCount":7}`: "which is no SQS queue's ARN",
+		`[]`: "must be a JSON object",
+		`{`:  "is not valid JSON",
+	} {
+		target, count, err := parseRedrivePolicy(raw)
+		if err == nil || !strings.Contains(err.Error(), why) || strings.Contains(err.Error(), "json:") {
+			t.Errorf("%s: read as %q, %d, %v; want it refused saying %q", raw, target, count, err, why)
+		}
 	}
 }

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	awsarn "github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -284,6 +288,86 @@ func FuzzParsePolicyReadsEveryStatement(f *testing.F) {
 		again, err := ParsePolicy(string(b))
 		if err != nil || len(again.Statement) != len(p.Statement) {
 			t.Fatalf("%q wrote back %s, which reads as %d statements (%v)", doc, b, len(again.Statement), err)
+		}
+	})
+}
+
+// FuzzARedrivePolicyHasAQueueARNAndACountInRange reads any RedrivePolicy
+// attribute of the main queue (what SQS or an emulator holds): one read
+// has an SQS queue's ARN as target (whose name is the ARN's last part,
+// which the drift check compares with the dead-letter queue's) and a
+// count SQS allows (1 to 1000), both as the policy's exact keys hold
+// them, and reads back the same written as SQS writes it (the count a
+// number) and as provision does (a string); one refused says why on one
+// printable line, in its own words, never encoding/json's or strconv's.
+func FuzzARedrivePolicyHasAQueueARNAndACountInRange(f *testing.F) {
+	const arn = "arn:aws:sqs:us-east-1:000000000000:prod-envelopes-dlq"
+	for _, s := range []string{
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":7}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"7"}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"\u0037"}`,
+		`{"maxReceiveCount":1,"deadLetterTargetArn":"arn:aws-cn:sqs:cn-north-1:1:q.fifo"}`,
+		`{"maxReceiveCount":7}`, `{"deadLetterTargetArn":"` + arn + `"}`,
+		`{"deadLetterTargetArn":"prod-envelopes-dlq","maxReceiveCount":7}`,
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:a:b","maxReceiveCount":7}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":-1}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":99999999999999999999}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":7.5}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":"+7"}`,
+		`{"deadLetterTargetArn":"` + arn + `","maxReceiveCount":[ "\u202e" ]}`,
+		`{"deadLetterTargetArn":"` + arn + `","MaxReceiveCount":7}`,
+		`{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:\u001b[2J","maxReceiveCount":7}`,
+		`{"deadLetterTargetArn":7,"maxReceiveCount":7}`, `[]`, `{`, ``, `null`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		target, count, err := parseRedrivePolicy(raw)
+		if err != nil {
+			msg := err.Error()
+			if !utf8.ValidString(msg) {
+				t.Fatalf("%q: refused with %q, not UTF-8", raw, msg)
+			}
+			for _, r := range msg {
+				if !unicode.IsPrint(r) && r != ' ' {
+					t.Fatalf("%q: refused with %q, which holds %U", raw, msg, r)
+				}
+			}
+			for _, leak := range []string{"json:", "Go struct", "Go value", "RawMessage", "redrivePolicy", "strconv", "invalid syntax"} {
+				if strings.Contains(msg, leak) {
+					t.Fatalf("%q: refused with %q, a library's words", raw, msg)
+				}
+			}
+			if target != "" || count != 0 {
+				t.Fatalf("%q: refused (%v) but read as %q, %d", raw, err, target, count)
+			}
+			return
+		}
+		a, perr := awsarn.Parse(target)
+		if perr != nil || a.Service != "sqs" || a.Resource == "" || arnName(target) != a.Resource {
+			t.Fatalf("%q: read with target %q, no SQS queue's ARN naming its queue last", raw, target)
+		}
+		for _, r := range target {
+			if r <= ' ' || r > '~' {
+				t.Fatalf("%q: read with target %q, which holds %U, as no ARN does", raw, target, r)
+			}
+		}
+		if count < 1 || count > 1000 {
+			t.Fatalf("%q: read with maxReceiveCount %d, which SQS never holds", raw, count)
+		}
+		var doc map[string]json.RawMessage
+		if json.Unmarshal([]byte(raw), &doc) != nil {
+			t.Fatalf("%q is no JSON object, but it was read", raw)
+		}
+		var asWritten string
+		if json.Unmarshal(doc["deadLetterTargetArn"], &asWritten) != nil || asWritten != target {
+			t.Fatalf("%q: read with target %q, where its deadLetterTargetArn holds %s", raw, target, doc["deadLetterTargetArn"])
+		}
+		for _, c := range []any{count, strconv.Itoa(count)} {
+			b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": target, "maxReceiveCount": c})
+			if t2, c2, err := parseRedrivePolicy(string(b)); err != nil || t2 != target || c2 != count {
+				t.Fatalf("%q: read as %q, %d, written %s, read back as %q, %d, %v", raw, target, count, b, t2, c2, err)
+			}
 		}
 	})
 }

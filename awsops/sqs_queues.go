@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -49,13 +51,39 @@ func (q Queues) Validate() error {
 		if n == "" || len(n) > 80 {
 			return fmt.Errorf("queue name %q must be 1 to 80 characters long: check --stack", n)
 		}
-		for _, r := range n {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-				return fmt.Errorf("queue name %q may only hold letters, digits, '_' and '-': check --stack", n)
-			}
+		if !queueNameChars(n) {
+			return fmt.Errorf("queue name %q may only hold letters, digits, '_' and '-': check --stack", n)
 		}
 	}
 	return nil
+}
+
+// queueNameChars reports whether s holds only what a standard queue's
+// name may: letters, digits, '_' and '-'.
+func queueNameChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isQueueARN reports whether s is an SQS queue's ARN,
+// arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE: QUEUE a name SQS allows (1 to
+// 80 characters, a FIFO queue's ending in ".fifo"), the other parts
+// letters, digits, '_' and '-'.
+func isQueueARN(s string) bool {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "sqs" || len(a.Resource) > 80 {
+		return false
+	}
+	for _, part := range []string{a.Partition, a.Region, a.AccountID, strings.TrimSuffix(a.Resource, ".fifo")} {
+		if part == "" || !queueNameChars(part) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxMessageSize is both queues' MaximumMessageSize: the largest envelope

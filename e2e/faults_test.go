@@ -651,9 +651,12 @@ func TestServeRefusesABadFaultsSpecSayingWhy(t *testing.T) {
 	t.Parallel()
 	st := newStack(t)
 	for spec, phrase := range map[string]string{
-		"post500=2":         "post500=2: give a probability between 0 and 1",
+		"post500=2":         `post500="2": give a probability between 0 and 1`,
 		"post503=0.1":       `unknown fault "post503"`,
 		"connect-rate=fast": "such as 500/s",
+		// The value is quoted: a line break or an escape sequence never
+		// reaches the terminal raw.
+		"connect-rate=5\x1b[2J/s": `connect-rate="5\x1b[2J/s": give connects per second`,
 	} {
 		checkFailure(t, st.run("serve", "--addr", "127.0.0.1:0", "--faults", spec), 2, phrase)
 	}

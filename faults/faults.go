@@ -111,7 +111,7 @@ func Parse(s string) (Spec, error) {
 			if hasDelay {
 				d, err := time.ParseDuration(dv)
 				if err != nil || d <= 0 || d > time.Minute {
-					return Spec{}, fmt.Errorf("slow=%s: the delay after ':' must be a duration between 1ms and 1m, such as 2s", value)
+					return Spec{}, fmt.Errorf("slow=%q: the delay after ':' must be a duration between 1ms and 1m, such as 2s", value)
 				}
 				spec.SlowDelay = d
 			}
@@ -119,13 +119,13 @@ func Parse(s string) (Spec, error) {
 			n, ok := strings.CutSuffix(value, "/s")
 			r, err := strconv.ParseFloat(n, 64)
 			if !ok || err != nil || !(r > 0 && r <= 1e6) { // NaN too
-				return Spec{}, fmt.Errorf("connect-rate=%s: give connects per second, such as 500/s", value)
+				return Spec{}, fmt.Errorf("connect-rate=%q: give connects per second, such as 500/s", value)
 			}
 			spec.ConnectRate = r
 		case seed:
 			n, err := strconv.ParseUint(value, 10, 64)
 			if err != nil || n == 0 {
-				return Spec{}, fmt.Errorf("seed=%s: give a whole number above 0", value)
+				return Spec{}, fmt.Errorf("seed=%q: give a whole number above 0", value)
 			}
 			spec.Seed = n
 		default:
@@ -145,7 +145,7 @@ func Parse(s string) (Spec, error) {
 func probability(k Kind, v string) (float64, error) {
 	p, err := strconv.ParseFloat(v, 64)
 	if err != nil || !(p >= 0 && p <= 1) { // NaN too
-		return 0, fmt.Errorf("%s=%s: give a probability between 0 and 1, such as 0.05 for 5%%", k, v)
+		return 0, fmt.Errorf("%s=%q: give a probability between 0 and 1, such as 0.05 for 5%%", k, v)
 	}
 	return p, nil
 }

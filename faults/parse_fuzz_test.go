@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/socks-dev/socks/faults"
 )
@@ -25,13 +26,16 @@ func nonZeroRates(s faults.Spec) map[faults.Kind]float64 {
 // between 0 and 1, the post faults adding up to 1 at most, a slow delay
 // up to a minute, a connect rate above 0) and String writes it back as a
 // spec Parse reads to the same faults; a refused one says why in the
-// package's words, never strconv's or time's.
+// package's words, never strconv's or time's, and on one printable line:
+// the value it quotes never brings a control character, an escape
+// sequence or a line break to serve's usage error.
 func FuzzAFaultSpecReadsBackOrIsRefusedInWords(f *testing.F) {
 	for _, s := range []string{
 		"", "post500=0.1,post429=0.05,reset=0.02,slow=0.02:2s,drop-disconnect=0.1,connect-rate=500/s",
 		" reset-after=0.5 , seed=7", "slow=1", "slow=0:5s", "post500=0", "post500=NaN", "connect-rate=NaN/s",
 		"post500=1e-400", "slow=0.5:1m0s", "connect-rate=0x1p-2/s", "seed=18446744073709551615", "post500=0.6,post429=0.6",
 		"post500", "=", ",,", "slow=0.1:-1s",
+		"post500=1\x1b[2J", "slow=0.1:1\ns", "connect-rate=5\r00/s", "seed=1\u202e2", "post500=\xff", "post\x00=1",
 	} {
 		f.Add(s)
 	}
@@ -41,6 +45,11 @@ func FuzzAFaultSpecReadsBackOrIsRefusedInWords(f *testing.F) {
 			msg := err.Error()
 			if msg == "" {
 				t.Fatalf("%q: refused with no words", in)
+			}
+			for _, r := range msg {
+				if !unicode.IsPrint(r) && r != ' ' {
+					t.Fatalf("%q: the refusal %q holds %U, which is no printable character", in, msg, r)
+				}
 			}
 			for _, leak := range []string{"strconv", "time:", "%!", "NaN", "Inf"} {
 				if strings.Contains(msg, leak) && !strings.Contains(in, leak) {

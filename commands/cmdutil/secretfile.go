@@ -24,14 +24,14 @@ import (
 func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, prompt string, max int) (string, error) {
 	var b []byte
 	var err error
+	typed := path == "-" && ios.IsStdinTTY()
 	switch {
-	case path == "-" && ios.IsStdinTTY():
+	case typed:
+		// A typed line is bounded and refused as a file is.
 		fmt.Fprint(ios.ErrOut, prompt)
-		line, err := readLineCtx(ctx, ios.In, max)
-		if err != nil {
-			return "", err
-		}
-		return line, nil
+		var line string
+		line, err = readLineCtx(ctx, ios.In, max)
+		b = []byte(line)
 	case path == "-":
 		b, err = infile.Read(ctx, ios.In, int64(max))
 	default:
@@ -54,6 +54,9 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 	if len(b) > max {
 		return "", FlagErrorf("--%s %s holds more than %d bytes", flag, path, max)
 	}
+	if typed {
+		return string(b), nil // no file: no mark of an editor's
+	}
 	// Windows editors and shells mark the encoding at the start: Notepad
 	// UTF-8's mark is no part of the first secret, and Windows
 	// PowerShell's `>` writes UTF-16, whose bytes are no secret at all.
@@ -63,18 +66,30 @@ func ReadSecretFile(ctx context.Context, ios *iostreams.IOStreams, flag, path, p
 	return string(b), nil
 }
 
-// readLineCtx reads one line (at most max+1 bytes) from in, or returns
-// ctx's error when ctx ends first; the read itself goes on until the
-// process ends.
+// readLineCtx reads one line from in: through its '\n', or what there is
+// when in ends first, or, for a line longer than that, its first max+1
+// bytes (so that the caller sees it is over max; it is never read whole).
+// A read error returns no line but the error (a line cut short is not the
+// line typed), and ctx's end ctx's error; the read itself goes on until
+// the process ends.
 func readLineCtx(ctx context.Context, in io.Reader, max int) (string, error) {
-	got := make(chan string, 1)
+	type result struct {
+		line string
+		err  error
+	}
+	got := make(chan result, 1)
 	go func() {
-		line, _ := bufio.NewReader(io.LimitReader(in, int64(max)+1)).ReadString('\n')
-		got <- line
+		line, err := bufio.NewReader(io.LimitReader(in, int64(max)+1)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			line = ""
+		} else {
+			err = nil
+		}
+		got <- result{line, err}
 	}()
 	select {
-	case line := <-got:
-		return line, nil
+	case r := <-got:
+		return r.line, r.err
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
