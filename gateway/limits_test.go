@@ -413,3 +413,28 @@ func TestAPostsBodyIsAllocatedAsItArrives(t *testing.T) {
 		t.Errorf("a body of %d bytes declared, none sent: %d bytes allocated for it, want at most %d", pubsub.MaxMessageBytes, body.largest, bodyChunk)
 	}
 }
+
+// TestHeadBytesIsTheSizeOfTheHeadAsAClientWritesIt: net/http keeps no
+// count of the bytes of a request's line and headers; the gateway counts
+// them back from the request it parsed, Host and Transfer-Encoding (which
+// net/http takes out of the header) included, exactly for a head written
+// with one space after each colon.
+func TestHeadBytesIsTheSizeOfTheHeadAsAClientWritesIt(t *testing.T) {
+	for _, tc := range []struct{ name, head string }{
+		{"an upgrade", "GET /dev?geek=alice&topic=news HTTP/1.1\r\nHost: 127.0.0.1:8765\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: a=1; b=2\r\n\r\n"},
+		{"a chunked post", "POST /@connections/abc HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nAuthorization: AWS4-HMAC-SHA256 x\r\n\r\n"},
+		{"a header given twice", "GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
+		{"a post with a length", "POST /@connections/abc HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+		{"HTTP/1.0 without a host", "GET /socks.js HTTP/1.0\r\nAccept: */*\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.head)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := headBytes(r); got != len(tc.head) {
+				t.Errorf("headBytes %d; want %d", got, len(tc.head))
+			}
+		})
+	}
+}
