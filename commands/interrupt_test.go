@@ -35,6 +35,36 @@ func stuckCommand(f *cmdutil.Factory, started, interrupted chan<- struct{}, rele
 	}
 }
 
+// pressedTwice runs a command through interruptible that does first,
+// then (if first returns 0) has work to finish once Ctrl-C comes
+// (stuckCommand); presses Ctrl-C, and again a burst later on clock, and
+// returns the exit code.
+func pressedTwice(f *cmdutil.Factory, clock *testClock, first func(context.Context) int) int {
+	caught := make(chan os.Signal)
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	defer close(release)
+	codes := make(chan int, 1)
+	stuck := stuckCommand(f, started, interrupted, release)
+	go func() {
+		codes <- interruptible(caught, f, func(ctx context.Context) int {
+			if code := first(ctx); code != cmdutil.ExitOK {
+				return code
+			}
+			return stuck(ctx)
+		})
+	}()
+	select {
+	case <-started:
+	case code := <-codes:
+		return code
+	}
+	caught <- os.Interrupt
+	<-interrupted
+	clock.advance(signalBurst)
+	caught <- os.Interrupt
+	return <-codes
+}
+
 // testClock is a clock the test moves on by hand, as f.Now.
 type testClock struct {
 	mu  sync.Mutex
@@ -319,23 +349,10 @@ func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
 		ios.SetTTY(false, term, term)
 		clock := newTestClock()
 		f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
-		caught := make(chan os.Signal)
-		started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
-		codes := make(chan int, 1)
-		stuck := stuckCommand(f, started, interrupted, release)
-		go func() {
-			codes <- interruptible(caught, f, func(ctx context.Context) int {
-				stderr.WriteString(spinner)
-				return stuck(ctx)
-			})
-		}()
-		<-started
-		caught <- os.Interrupt
-		<-interrupted
-		clock.advance(signalBurst)
-		caught <- os.Interrupt
-		code := <-codes
-		close(release)
+		code := pressedTwice(f, clock, func(context.Context) int {
+			stderr.WriteString(spinner)
+			return cmdutil.ExitOK
+		})
 		want := spinner + "socks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
 		if term {
 			want = spinner + "\r\x1b[Ksocks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n" +
@@ -429,27 +446,9 @@ func TestWithJSONMainsNotesOnATerminalHaveNoEscapeSequence(t *testing.T) {
 			ios.SetTTY(false, true, true)
 			clock := newTestClock()
 			f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}, Getenv: func(string) string { return "" }}
-			caught := make(chan os.Signal)
-			started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
-			defer close(release)
-			codes := make(chan int, 1)
-			stuck := stuckCommand(f, started, interrupted, release)
-			go func() {
-				codes <- interruptible(caught, f, func(ctx context.Context) int {
-					// The command runs as Main runs it (root parses its
-					// flags), then has work to finish after Ctrl-C.
-					if code := Run(ctx, f, tc.args); code != cmdutil.ExitOK {
-						return code
-					}
-					return stuck(ctx)
-				})
-			}()
-			<-started
-			caught <- os.Interrupt
-			<-interrupted
-			clock.advance(signalBurst)
-			caught <- os.Interrupt
-			if code := <-codes; code != cmdutil.ExitInterrupted {
+			// The command runs as Main runs it (root parses its flags).
+			code := pressedTwice(f, clock, func(ctx context.Context) int { return Run(ctx, f, tc.args) })
+			if code != cmdutil.ExitInterrupted {
 				t.Fatalf("exit %d; want 130\nstderr %q", code, stderr)
 			}
 			want := tc.over + fmt.Sprintf(notes, tc.over)
