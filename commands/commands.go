@@ -133,7 +133,7 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 				pending := f.Stopping.Pending()
 				cancel()
 				if f.IOStreams.IsStderrTTY() {
-					sayStopping(f.IOStreams.ErrOut, overLine(f.IOStreams), sig, pending)
+					sayStopping(f.IOStreams.ErrOut, overLine(f.IOStreams, f.JSONOut()), sig, pending)
 				}
 				continue
 			}
@@ -146,7 +146,7 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 				return code
 			default:
 			}
-			return stopAtOnce(f.IOStreams.ErrOut, overLine(f.IOStreams), sig, f.Stopping.Pending())
+			return stopAtOnce(f.IOStreams.ErrOut, overLine(f.IOStreams, f.JSONOut()), sig, f.Stopping.Pending())
 		}
 	}
 }
@@ -157,12 +157,15 @@ func interruptible(caught <-chan os.Signal, f *cmdutil.Factory, run func(context
 // terminal echoed. A dumb terminal (TERM=dumb, or a Windows console that
 // cannot act on escape sequences: iostreams.Dumb) would show the sequence
 // that clears the line as junk, and draws no spinner: there the line
-// only starts again ("\r", over the "^C"). Off a terminal it is "".
-func overLine(ios *iostreams.IOStreams) string {
+// only starts again ("\r", over the "^C"). So it does for a command
+// given --json (jsonOut, Factory.JSONOut): it draws no spinner either,
+// and its stderr carries no escape code (docs/json.md). Off a terminal
+// it is "".
+func overLine(ios *iostreams.IOStreams, jsonOut bool) string {
 	switch {
 	case !ios.IsStderrTTY():
 		return ""
-	case ios.Dumb():
+	case ios.Dumb(), jsonOut:
 		return "\r"
 	}
 	return "\r\x1b[K"

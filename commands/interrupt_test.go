@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/socks-dev/socks/commands/cmdutil"
+	"github.com/socks-dev/socks/commands/root"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -29,6 +33,36 @@ func stuckCommand(f *cmdutil.Factory, started, interrupted chan<- struct{}, rele
 		<-release
 		return cmdutil.ExitOK
 	}
+}
+
+// pressedTwice runs a command through interruptible that does first,
+// then (if first returns 0) has work to finish once Ctrl-C comes
+// (stuckCommand); presses Ctrl-C, and again a burst later on clock, and
+// returns the exit code.
+func pressedTwice(f *cmdutil.Factory, clock *testClock, first func(context.Context) int) int {
+	caught := make(chan os.Signal)
+	started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	defer close(release)
+	codes := make(chan int, 1)
+	stuck := stuckCommand(f, started, interrupted, release)
+	go func() {
+		codes <- interruptible(caught, f, func(ctx context.Context) int {
+			if code := first(ctx); code != cmdutil.ExitOK {
+				return code
+			}
+			return stuck(ctx)
+		})
+	}()
+	select {
+	case <-started:
+	case code := <-codes:
+		return code
+	}
+	caught <- os.Interrupt
+	<-interrupted
+	clock.advance(signalBurst)
+	caught <- os.Interrupt
+	return <-codes
 }
 
 // testClock is a clock the test moves on by hand, as f.Now.
@@ -315,23 +349,10 @@ func TestOnATerminalWhatMainSaysIsALineOfItsOwnOverASpinner(t *testing.T) {
 		ios.SetTTY(false, term, term)
 		clock := newTestClock()
 		f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}}
-		caught := make(chan os.Signal)
-		started, interrupted, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
-		codes := make(chan int, 1)
-		stuck := stuckCommand(f, started, interrupted, release)
-		go func() {
-			codes <- interruptible(caught, f, func(ctx context.Context) int {
-				stderr.WriteString(spinner)
-				return stuck(ctx)
-			})
-		}()
-		<-started
-		caught <- os.Interrupt
-		<-interrupted
-		clock.advance(signalBurst)
-		caught <- os.Interrupt
-		code := <-codes
-		close(release)
+		code := pressedTwice(f, clock, func(context.Context) int {
+			stderr.WriteString(spinner)
+			return cmdutil.ExitOK
+		})
 		want := spinner + "socks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
 		if term {
 			want = spinner + "\r\x1b[Ksocks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n" +
@@ -399,4 +420,60 @@ func TestOnADumbTerminalMainWritesNoEscapeSequence(t *testing.T) {
 	if got := stderr.String(); code != cmdutil.ExitInterrupted || got != want {
 		t.Errorf("exit %d, stderr %q; want 130 and %q", code, got, want)
 	}
+}
+
+// TestWithJSONMainsNotesOnATerminalHaveNoEscapeSequence: the first
+// Ctrl-C's note and the second's started with "\r\x1b[K" on a terminal
+// stderr also when the command was given --json, which keeps escape codes
+// off stderr (docs/json.md): the signal handler did not know the flag.
+// Root records a command's --json in the Factory as it runs it, and the
+// notes then only start the line again ("\r", over the "^C" the terminal
+// echoed): with --json no spinner is drawn, so there is no line to clear.
+func TestWithJSONMainsNotesOnATerminalHaveNoEscapeSequence(t *testing.T) {
+	const notes = "socks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)\n" +
+		"%ssocks: stopped at once by a second Ctrl-C: the chatter ID is not revoked: it expires at noon\n"
+	for _, tc := range []struct {
+		name string
+		args []string
+		over string
+	}{
+		{"a command given --json", []string{"version", "--json"}, "\r"},
+		{"a command given --json=false", []string{"version", "--json=false"}, "\r\x1b[K"},
+		{"a command without --json", []string{"version"}, "\r\x1b[K"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, _, stderr := iostreams.Test()
+			ios.SetTTY(false, true, true)
+			clock := newTestClock()
+			f := &cmdutil.Factory{IOStreams: ios, Now: clock.Now, Stopping: &cmdutil.Stopping{}, Getenv: func(string) string { return "" }}
+			// The command runs as Main runs it (root parses its flags).
+			code := pressedTwice(f, clock, func(ctx context.Context) int { return Run(ctx, f, tc.args) })
+			if code != cmdutil.ExitInterrupted {
+				t.Fatalf("exit %d; want 130\nstderr %q", code, stderr)
+			}
+			want := tc.over + fmt.Sprintf(notes, tc.over)
+			if got := stderr.String(); got != want {
+				t.Errorf("stderr %q; want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestEveryCommandGoesThroughRootsPersistentPreRun: cobra runs only the
+// nearest PersistentPreRun(E), so a command with one of its own would
+// skip root's, which records --json for Main's notes (and refuses empty
+// global flags).
+func TestEveryCommandGoesThroughRootsPersistentPreRun(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	cmd := root.NewCmdRoot(&cmdutil.Factory{IOStreams: ios})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			if s.PersistentPreRun != nil || s.PersistentPreRunE != nil {
+				t.Errorf("%s has a PersistentPreRun of its own: root's is not run for it", s.CommandPath())
+			}
+			walk(s)
+		}
+	}
+	walk(cmd)
 }

@@ -239,6 +239,34 @@ func TestOnATerminalCtrlCSaysWhatListenFinishesAndCtrlCAgainStopsIt(t *testing.T
 	})
 }
 
+// TestOnATerminalCtrlCWithJSONWritesNoEscapeSequence: `listen --json` on
+// a terminal got "\r\x1b[K" before the first Ctrl-C's note on stderr,
+// the one escape code --json let through. Now the note only starts the
+// line again, over the "^C" the terminal echoed.
+func TestOnATerminalCtrlCWithJSONWritesNoEscapeSequence(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.serve()
+	term := s.listenInTerminal("--geek", "alice", "--topic", "updates", "--json")
+	term.waitFor(listenWait, `"state":"connected"`)
+	release := holdStateFile(t, s.dir)
+	term.send("\x03")
+	const note = "socks: stopping: revoking the chatter ID listen issued (Ctrl-C again stops at once)"
+	term.waitFor(listenWait, note)
+	release()
+	select {
+	case <-term.done:
+	case <-time.After(stopTimeout):
+		t.Fatalf("listen did not end once its chatter ID could be revoked:\n%s", term.screen())
+	}
+	if code := term.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d; want 0, the chatter ID revoked", code)
+	}
+	if raw := term.out.String(); strings.ContainsRune(raw, '\x1b') || !strings.Contains(raw, "\r"+note) {
+		t.Errorf("the terminal got an escape sequence, or the note does not start its line again:\n%q", raw)
+	}
+}
+
 // TestASecondCtrlCStopsServeAtOnceAndTheNextServeStartsCleanly: serve
 // stopped at once in its shutdown (a client connected, its $disconnect
 // not run) leaves a state file the next serve starts on: it deletes the

@@ -445,6 +445,10 @@ func TestListenTimeoutExitsFour(t *testing.T) {
 	if r.stdout != "" || !strings.HasSuffix(r.stderr, "socks: no message within 1s\n") {
 		t.Errorf("want nothing on stdout and the reason last on stderr\n%s", r)
 	}
+	// It was said twice: "closed (no message within 1s)", then the error.
+	if n := strings.Count(r.stderr, "no message within"); n != 1 || !strings.Contains(r.stderr, " closed\n") {
+		t.Errorf("stderr says why %d times; want the closed line, then the reason once\n%s", n, r)
+	}
 }
 
 // TestListenRefusedHandshakeExitsFiveAtOnce: a refused upgrade ends

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/gorilla/websocket"
 )
 
 // runOnTerminal runs `socks ARGS --state-dir DIR` with a pseudo-terminal as
@@ -211,5 +213,55 @@ func TestListenSendsASocksUserAgent(t *testing.T) {
 	}
 	if want := "socks/" + v.Version; info.Identity.UserAgent != want {
 		t.Errorf("the gateway saw User-Agent %q; want %q", info.Identity.UserAgent, want)
+	}
+}
+
+// TestServeSaysWhyItRefusedHeadersOverTheBound: a page, or its connect,
+// whose cookies for localhost pushed the request past 10,240 bytes got
+// net/http's bare 431 and `socks serve` logged nothing. Still 431, and
+// serve's log now says what was refused and why: the size, the bound,
+// the cookies.
+func TestServeSaysWhyItRefusedHeadersOverTheBound(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	srv := s.serve()
+	cookies := "other_app_session=" + strings.Repeat("c", 12*1024)
+
+	gw := "http://" + strings.TrimSuffix(strings.TrimPrefix(srv.URL, "ws://"), "/")
+	req, err := http.NewRequestWithContext(testContext(t, commandTimeout), http.MethodGet, gw+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", cookies)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(body), "cookies") {
+		t.Errorf("the page with 12 KB of cookies: %s %q; want 431 saying why", resp.Status, body)
+	}
+	srv.awaitStderr("request refused", startTimeout)
+
+	ws, resp, err := websocket.DefaultDialer.Dial(srv.connectURL("alice", s.issue("alice"), "updates"), http.Header{"Cookie": {cookies}})
+	if err == nil {
+		ws.Close()
+		t.Fatal("connected; want 431")
+	}
+	if resp == nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("the connect with 12 KB of cookies: %v; want 431", err)
+	}
+	srv.awaitStderr("connect refused", startTimeout)
+	for _, line := range strings.Split(srv.stderr.String(), "\n") {
+		if !strings.Contains(line, "refused") {
+			continue
+		}
+		if !strings.Contains(line, "status=431") || !strings.Contains(line, "at most 10240") || !strings.Contains(line, "cookies") {
+			t.Errorf("serve logged %q; want the status, the size and bound, and the cookies named", line)
+		}
+		if strings.Contains(line, "ccccc") {
+			t.Errorf("serve logged the cookies themselves: %q", line)
+		}
 	}
 }

@@ -222,6 +222,13 @@ const (
 	// kept-alive connection's next requests may pass it by up to this
 	// much: net/http peeks at them before it sets the bound.
 	headerReadSlop = 4096
+	// headerCeiling is what the gateway's server reads of a request's
+	// line and headers at most: over it net/http answers its own bare
+	// 431 and closes, unlogged. Under it the gateway checks
+	// maxHeaderBytes itself (headTooLarge), to say in its log what it
+	// refused; a block of tiny headers this size costs some 0.8 MB to
+	// parse, where net/http's default of 1 MB cost 26 MB.
+	headerCeiling = 32 * 1024
 	// maxURLLength bounds an upgrade's URL as received (its path and
 	// query): API Gateway's hard quota for a WebSocket API's URL.
 	maxURLLength = 4096
@@ -229,15 +236,17 @@ const (
 
 // MaxRequestHeaderBytes bounds a request's line and headers together:
 // API Gateway takes at most 10,240 bytes of them (the quota its HTTP APIs
-// state). Over it net/http answers 431 Request Header Fields Too Large
-// and closes, having read no more. Its default, 1 MB, let a block of
-// tiny headers cost some 26 MB to parse, for each request.
+// state). Over it the gateway answers 431 Request Header Fields Too
+// Large and closes, before any $connect or call, and logs the refusal
+// (headTooLarge). net/http's default bound, 1 MB, let a block of tiny
+// headers cost some 26 MB to parse, for each request.
 const MaxRequestHeaderBytes = 10240
 
 // ServerMaxHeaderBytes is the http.Server.MaxHeaderBytes that bounds a
 // request's line and headers at MaxRequestHeaderBytes, net/http reading
-// some past its MaxHeaderBytes: the gateway's server has it, and so does
-// any other server of `socks serve` (--pprof).
+// some past its MaxHeaderBytes, and answering its own 431 over it: for
+// the other servers of `socks serve` (--pprof). The gateway's server
+// reads up to headerCeiling and checks the bound itself.
 const ServerMaxHeaderBytes = maxHeaderBytes - headerReadSlop
 
 // Close codes and reasons the gateway sends; see the package comment.
@@ -396,7 +405,7 @@ func New(opts Options) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           http.HandlerFunc(g.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    ServerMaxHeaderBytes,
+		MaxHeaderBytes:    headerCeiling - headerReadSlop,
 		WriteTimeout:      opts.responseWait,
 		IdleTimeout:       opts.httpIdleTimeout,
 		ConnState:         g.trackFresh,
@@ -704,6 +713,10 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	g.bound(w, r)
+	if n := headBytes(r); n > maxHeaderBytes {
+		g.headTooLarge(w, r, n)
+		return
+	}
 	p := r.URL.EscapedPath()
 	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
@@ -789,4 +802,47 @@ func (g *Gateway) serveSite(w http.ResponseWriter, r *http.Request, p string, st
 // with serveUpgrade, which answers the malformed ones.
 func isUpgrade(r *http.Request) bool {
 	return r.Header.Get("Upgrade") != "" || r.Header.Get("Sec-Websocket-Key") != ""
+}
+
+// headBytes is the length of r's request line and headers as a client
+// writes them: "METHOD TARGET PROTO\r\n", a "Name: value\r\n" line for
+// each value (Host's and Transfer-Encoding's, which net/http takes out
+// of r.Header, too) and the blank line. net/http keeps no count of the
+// bytes it read: a line sent with more white space than that (around a
+// value, or folded) counts that much shorter.
+func headBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + len("\r\n")
+	line := func(name, value string) { n += len(name) + len(": ") + len(value) + len("\r\n") }
+	if r.Host != "" {
+		line("Host", r.Host)
+	}
+	if len(r.TransferEncoding) > 0 {
+		line("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			line(name, v)
+		}
+	}
+	return n + len("\r\n")
+}
+
+// headTooLarge answers a request whose line and headers are n bytes,
+// over maxHeaderBytes, 431, closing the connection as net/http does for
+// one over its own bound, and logs it as a refusal (a few a minute):
+// most often it is a browser's cookies for localhost, which other local
+// apps set too, and the page or its connect fails with nothing else to
+// say why. The cookies themselves are not quoted: only their size.
+func (g *Gateway) headTooLarge(w http.ResponseWriter, r *http.Request, n int) {
+	reason := fmt.Sprintf("Request Header Fields Too Large: this request's line and headers are %d bytes, and API Gateway takes at most %d", n, maxHeaderBytes)
+	if cookies := len(strings.Join(r.Header.Values("Cookie"), "")); cookies > 0 {
+		reason += fmt.Sprintf("; %d bytes of them are cookies, which a browser sends for this host (localhost or 127.0.0.1, whatever the port, set by other local apps too): clear them", cookies)
+	}
+	if isUpgrade(r) {
+		g.refused(http.StatusRequestHeaderFieldsTooLarge, reason)
+	} else {
+		g.refusedRequest(http.StatusRequestHeaderFieldsTooLarge, reason, "method", r.Method, "path", r.URL.EscapedPath())
+	}
+	w.Header().Set("Connection", "close")
+	http.Error(w, reason, http.StatusRequestHeaderFieldsTooLarge)
 }

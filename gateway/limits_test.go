@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -84,8 +85,10 @@ func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
 	if got != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("an upgrade with 1 MB of headers: %d, want 431", got)
 	}
-	// The bound's own 10 KB of them cost about 0.3 MB to parse; 1 MB
-	// of them, 26 MB (and 33 MB counting the $connect event's copy).
+	// The bound's own 10 KB of them cost about 0.3 MB to parse, and the
+	// most the server reads (headerCeiling, 32 KB, over which net/http
+	// answers 431 itself) about 0.85 MB; 1 MB of them, 26 MB (and 33 MB
+	// counting the $connect event's copy).
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 		t.Errorf("answering an upgrade with 1 MB of headers allocated %.1f MB, want at most 1 MB", float64(alloc)/(1<<20))
 	}
@@ -97,6 +100,81 @@ func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
 	call := "GET /@connections/nope HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
 	if got := rawRequest(t, addr, []byte(call)); got != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a Management API call with a %d-byte Authorization: %d, want 431", maxHeaderBytes, got)
+	}
+}
+
+// TestARequestOverTheHeaderBoundIsLoggedAsARefusal: over the bound,
+// net/http answered its own bare 431 and socks serve logged nothing, so
+// a developer whose cookies for localhost pushed the page's upgrade past
+// 10,240 bytes saw nothing on the server's side. The gateway now checks
+// the bound itself (net/http's own is a ceiling well above it): the
+// answer is still 431, before any $connect, and it is logged as other
+// refusals are, with the size and the bound, a few a minute. The bound is
+// exact also for a request after the first on a kept-alive connection,
+// which net/http let pass by up to 4,096 bytes.
+func TestARequestOverTheHeaderBoundIsLoggedAsARefusal(t *testing.T) {
+	var logs syncBuffer
+	h := newFakeHandler()
+	clock := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	_, addr := start(t, h, Options{
+		Now:    func() time.Time { return clock },
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	const cookie = "Cookie: session=" // what pushes a page's headers over
+	if got := rawRequest(t, addr, []byte(upgradeRequest(addr, "/?tag=over", maxHeaderBytes+1, cookie+"abc\r\n"))); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an upgrade of %d bytes: %d, want 431", maxHeaderBytes+1, got)
+	}
+	got := logs.lines()
+	if len(got) != 1 || !strings.Contains(got[0], "connect refused") || !strings.Contains(got[0], "status=431") ||
+		!strings.Contains(got[0], "10241 bytes") || !strings.Contains(got[0], "at most 10240") || !strings.Contains(got[0], "cookies") {
+		t.Fatalf("after an upgrade over the bound the log is %q; want one refusal, 431, saying its size, the bound and the cookies", got)
+	}
+	if strings.Contains(got[0], "abc") {
+		t.Errorf("the log quotes the cookie: %s", got[0])
+	}
+	// The live page's request, or a Management API call, is not a connect.
+	page := "GET / HTTP/1.1\r\nHost: " + addr + "\r\n" + cookie + strings.Repeat("c", maxHeaderBytes) + "\r\n\r\n"
+	if got := rawRequest(t, addr, []byte(page)); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a page request over the bound: %d, want 431", got)
+	}
+	if got := logs.lines(); len(got) != 1 || !strings.Contains(got[0], "request refused") || !strings.Contains(got[0], "status=431") || !strings.Contains(got[0], "path=/") {
+		t.Fatalf("after a page request over the bound the log is %q; want one request refused, 431, with its path", got)
+	}
+	// A few a minute, as the other refusals: a page reloading in a loop
+	// does not fill the terminal.
+	for range refusalBurst {
+		rawRequest(t, addr, []byte(upgradeRequest(addr, "/", maxHeaderBytes+1, "")))
+	}
+	if got := logs.lines(); len(got) != refusalBurst-2 {
+		t.Errorf("%d more in the minute logged %q; want %d lines, %d in all", refusalBurst, got, refusalBurst-2, refusalBurst)
+	}
+	if n := len(h.find(func(ev event) bool { return ev.RequestContext.EventType == "CONNECT" })); n != 0 {
+		t.Errorf("%d $connect calls, want none", n)
+	}
+
+	// A kept-alive connection's second request is bounded as its first.
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	br := bufio.NewReader(c)
+	for i, n := range []int{maxHeaderBytes - 200, maxHeaderBytes + 1} {
+		req := "GET /@connections/nope HTTP/1.1\r\nHost: " + addr + "\r\nX-Pad: "
+		req += strings.Repeat("p", n-len(req)-len("\r\n\r\n")) + "\r\n\r\n"
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: no answer: %v", i+1, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if over := n > maxHeaderBytes; over != (resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge) {
+			t.Errorf("request %d of %d bytes on one connection: %d", i+1, n, resp.StatusCode)
+		}
 	}
 }
 
@@ -333,5 +411,30 @@ func TestAPostsBodyIsAllocatedAsItArrives(t *testing.T) {
 	}
 	if body.largest > bodyChunk {
 		t.Errorf("a body of %d bytes declared, none sent: %d bytes allocated for it, want at most %d", pubsub.MaxMessageBytes, body.largest, bodyChunk)
+	}
+}
+
+// TestHeadBytesIsTheSizeOfTheHeadAsAClientWritesIt: net/http keeps no
+// count of the bytes of a request's line and headers; the gateway counts
+// them back from the request it parsed, Host and Transfer-Encoding (which
+// net/http takes out of the header) included, exactly for a head written
+// with one space after each colon.
+func TestHeadBytesIsTheSizeOfTheHeadAsAClientWritesIt(t *testing.T) {
+	for _, tc := range []struct{ name, head string }{
+		{"an upgrade", "GET /dev?geek=alice&topic=news HTTP/1.1\r\nHost: 127.0.0.1:8765\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: a=1; b=2\r\n\r\n"},
+		{"a chunked post", "POST /@connections/abc HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nAuthorization: AWS4-HMAC-SHA256 x\r\n\r\n"},
+		{"a header given twice", "GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n"},
+		{"a post with a length", "POST /@connections/abc HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+		{"HTTP/1.0 without a host", "GET /socks.js HTTP/1.0\r\nAccept: */*\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.head)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := headBytes(r); got != len(tc.head) {
+				t.Errorf("headBytes %d; want %d", got, len(tc.head))
+			}
+		})
 	}
 }

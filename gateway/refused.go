@@ -9,7 +9,9 @@ import (
 )
 
 // Refused handshakes are logged at Info, so that a developer whose page
-// gets 403 sees why on serve's terminal, but at most refusalBurst in each
+// gets 403 sees why on serve's terminal (and so are other requests the
+// gateway refuses for what the browser sent: 431 for headers over
+// API Gateway's bound, most often cookies), but at most refusalBurst in each
 // refusalWindow of the gateway's clock: a page reconnecting in a loop, or
 // a scan, does not fill the terminal. The rest are counted in one line
 // when the next window's first refusal comes, or at shutdown. With debug
@@ -40,6 +42,16 @@ type refusals struct {
 // words, which g.log shortens), and attrs, unless too many were logged
 // in this window.
 func (g *Gateway) refused(status int, reason string, attrs ...any) {
+	g.logRefusal("connect refused", status, reason, attrs...)
+}
+
+// refusedRequest is refused for a request that is no handshake (the live
+// page's, a Management API call), within the same few a minute.
+func (g *Gateway) refusedRequest(status int, reason string, attrs ...any) {
+	g.logRefusal("request refused", status, reason, attrs...)
+}
+
+func (g *Gateway) logRefusal(msg string, status int, reason string, attrs ...any) {
 	all := g.log.Enabled(context.Background(), slog.LevelDebug)
 	now := g.now()
 	r := &g.refusals
@@ -60,7 +72,7 @@ func (g *Gateway) refused(status int, reason string, attrs ...any) {
 		g.logDropped(dropped)
 	}
 	if log {
-		g.log.Info("connect refused", append([]any{"status", status, "reason", reason}, attrs...)...)
+		g.log.Info(msg, append([]any{"status", status, "reason", reason}, attrs...)...)
 	}
 }
 
@@ -77,5 +89,5 @@ func (g *Gateway) flushRefusals() {
 }
 
 func (g *Gateway) logDropped(n int) {
-	g.log.Info(fmt.Sprintf("connects refused and not logged (at most %d a minute are)", refusalBurst), "count", n)
+	g.log.Info(fmt.Sprintf("connects and requests refused and not logged (at most %d a minute are)", refusalBurst), "count", n)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socks-dev/socks/awsops"
@@ -36,9 +37,22 @@ type Factory struct {
 	// Main to say (nil: nothing is recorded).
 	Stopping *Stopping
 
+	// jsonOut is the running command's --json, as root records it
+	// (SetJSONOut) before the command runs: what Main writes on its own
+	// (the notes of Ctrl-C, from the signal handler's goroutine) follows
+	// it as the command's stderr lines do (ErrUI).
+	jsonOut atomic.Bool
+
 	mu      sync.Mutex
 	backend *backend.Backend
 }
+
+// SetJSONOut records whether the running command was given --json.
+func (f *Factory) SetJSONOut(v bool) { f.jsonOut.Store(v) }
+
+// JSONOut reports whether the running command was given --json (false
+// before root has parsed its flags, and for a command without one).
+func (f *Factory) JSONOut() bool { return f.jsonOut.Load() }
 
 // Config resolves the effective configuration.
 func (f *Factory) Config() (config.Config, error) {

@@ -193,7 +193,11 @@ func (s *session) run(ctx context.Context) (err error) {
 		return err
 	}
 	why := "interrupted"
-	defer func() { s.close(why) }()
+	// errorSays: the error run returns says why, as Main shows it (exit
+	// 4 "socks: no message within 2s"), so the closed line a person
+	// reads does not say it again.
+	errorSays := false
+	defer func() { s.close(why, errorSays) }()
 
 	input := s.input(ctx)
 	// `| head -1`: once the reader has gone, stop at once (the chatter ID
@@ -215,8 +219,9 @@ func (s *session) run(ctx context.Context) (err error) {
 			why = "standard output was closed"
 			return &iostreams.ClosedPipeError{Stream: "standard output", Err: syscall.EPIPE}
 		case <-timeout:
-			why = "no message within " + s.o.Timeout.String()
-			return cmdutil.Exit(cmdutil.ExitTimeout, fmt.Errorf("no message within %s", s.o.Timeout))
+			err := fmt.Errorf("no message within %s", s.o.Timeout)
+			why, errorSays = err.Error(), true
+			return cmdutil.Exit(cmdutil.ExitTimeout, err)
 		case f, ok := <-frames:
 			if !ok {
 				renew = nil
@@ -710,13 +715,20 @@ func discard(c Conn) {
 	_ = c.Close()
 }
 
-// close ends the current connection, if any, with a close frame.
-func (s *session) close(why string) {
+// close ends the current connection, if any, with a close frame, and
+// shows the closed line saying why; errorSays leaves why to the error
+// listen exits with, except in --json's line.
+func (s *session) close(why string, errorSays bool) {
 	if s.conn == nil {
 		return
 	}
 	discard(s.conn)
 	s.conn = nil
+	if errorSays && !s.p.json {
+		// Said once, by the error listen exits with; a --json line keeps
+		// it in "reason" for the script reading standard output.
+		why = ""
+	}
 	_ = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateClosed, Code: wsclient.CloseNormalClosure, Reason: why})
 }
 

@@ -1558,3 +1558,55 @@ func TestABigFrameShapedLikeAGatewayErrorIsAMessage(t *testing.T) {
 	c.push(t, `{"message":"`+big+`","connectionId":"c-1","requestId":"r-1"}`)
 	r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"message": big, "connectionId": "c-1", "requestId": "r-1"}})
 }
+
+// TestATimeoutIsSaidOnce: --timeout printed "closed (no message within
+// 2s)" and then Main's "socks: no message within 2s", the same words
+// twice. The closed line shown to a person now leaves the reason to the
+// error listen exits with (Main says it, exit 4); a --json closed line
+// keeps it in "reason", for the script that reads standard output.
+func TestATimeoutIsSaidOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tune   func(*Options)
+		closed string // the closed line, on stdout or stderr
+		json   bool
+	}{
+		{"piped, on standard error", func(o *Options) { o.JSON = false }, "2026-01-02T03:04:05.678Z closed\n", false},
+		{"on a terminal", func(o *Options) {
+			o.JSON = false
+			o.IO.SetTTY(false, true, true)
+			o.IO.SetNoColor(true)
+		}, "03:04:05.678 ■ closed\n", false},
+		{"with --json", func(o *Options) {}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer()
+			r := start(t, d, func(o *Options) {
+				o.Timeout = 50 * time.Millisecond
+				o.NoInput = true
+				tc.tune(o)
+			})
+			d.next(t)
+			err := r.end()
+			if exitCode(err) != cmdutil.ExitTimeout || err.Error() != "no message within 50ms" {
+				t.Fatalf("err %v; want exit 4 saying no message came within 50ms", err)
+			}
+			shown := r.out.String() + r.errOut.String()
+			if tc.json {
+				if n := r.count(map[string]any{"kind": "state", "state": "closed", "reason": "no message within 50ms"}); n != 1 {
+					t.Errorf("%d closed lines with the reason; want 1:\n%s", n, r.out)
+				}
+				if r.errOut.String() != "" {
+					t.Errorf("stderr %q; want nothing", r.errOut)
+				}
+				return
+			}
+			if strings.Contains(shown, "no message within") {
+				t.Errorf("the output says why before the error does:\n%s", shown)
+			}
+			if !strings.HasSuffix(shown, tc.closed) {
+				t.Errorf("output ends\n%q; want the closed line %q", shown, tc.closed)
+			}
+		})
+	}
+}

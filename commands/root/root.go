@@ -76,6 +76,11 @@ and receives whatever is published to that geek and topic.`,
 		// A global flag given empty (--config-profile "$P" with P unset)
 		// would quietly mean the default: another profile, state or stack.
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			// Every command's --json, recorded where Main's signal
+			// handler reads it: its notes on stderr follow the flag too.
+			if fl := c.Flags().Lookup("json"); fl != nil && fl.Value.Type() == "bool" {
+				f.SetJSONOut(fl.Value.String() == "true")
+			}
 			return cmdutil.NotEmpty(c, globalFlags...)
 		},
 	}
