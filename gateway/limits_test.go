@@ -88,9 +88,11 @@ func TestRequestHeadersAreBoundedAsOnAPIGateway(t *testing.T) {
 	// The bound's own 10 KB of them cost about 0.3 MB to parse, and the
 	// most the server reads (headerCeiling, 32 KB, over which net/http
 	// answers 431 itself) about 0.85 MB; 1 MB of them, 26 MB (and 33 MB
-	// counting the $connect event's copy).
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
-		t.Errorf("answering an upgrade with 1 MB of headers allocated %.1f MB, want at most 1 MB", float64(alloc)/(1<<20))
+	// counting the $connect event's copy). The budget, 4 MB, leaves room
+	// for what the package's other goroutines allocate meanwhile (the
+	// count is the process's) and still catches a read of them all.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("answering an upgrade with 1 MB of headers allocated %.1f MB, want at most 4 MB", float64(alloc)/(1<<20))
 	}
 	if n := connects(); n != 1 {
 		t.Errorf("%d $connect calls, want 1", n)
