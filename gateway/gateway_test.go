@@ -1155,7 +1155,10 @@ func TestTheSDKClientManagesConnections(t *testing.T) {
 	for _, stage := range []string{"", "dev"} {
 		t.Run("stage "+strconv.Quote(stage), func(t *testing.T) {
 			h := newFakeHandler()
-			g, addr := start(t, h, Options{Stage: stage})
+			// The gateway's clock, stopped: the times GetConnection
+			// reports are exactly its time at the connect.
+			at := time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC)
+			g, addr := start(t, h, Options{Stage: stage, Now: func() time.Time { return at }})
 			api := sdkClient(g, addr)
 			ws, id := connect(t, h, addr)
 
@@ -1178,8 +1181,8 @@ func TestTheSDKClientManagesConnections(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetConnection: %v", err)
 			}
-			if out.ConnectedAt == nil || time.Since(*out.ConnectedAt) > time.Minute || out.LastActiveAt == nil || out.LastActiveAt.Before(*out.ConnectedAt) {
-				t.Errorf("GetConnection times %v %v", out.ConnectedAt, out.LastActiveAt)
+			if out.ConnectedAt == nil || !out.ConnectedAt.Equal(at) || out.LastActiveAt == nil || !out.LastActiveAt.Equal(at) {
+				t.Errorf("GetConnection times %v %v; want both %v, the gateway's clock at the connect", out.ConnectedAt, out.LastActiveAt, at)
 			}
 			if out.Identity == nil || aws.ToString(out.Identity.SourceIp) != "127.0.0.1" || !strings.HasPrefix(aws.ToString(out.Identity.UserAgent), "Go-http-client") {
 				t.Errorf("GetConnection identity %+v", out.Identity)
