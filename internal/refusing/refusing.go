@@ -8,6 +8,7 @@
 // Here the port is held: on Unix by a TCP socket bound to it that never
 // listens, so that a connection to it is refused (the kernel answers its
 // SYN with a reset) and no one else can bind it until the test ends.
+// Elsewhere (Windows) the port is a closed listener's, as before.
 package refusing
 
 import (

@@ -4,11 +4,9 @@ package refusing
 
 import "net"
 
-// Held says whether hold keeps others off the port: not here, where the
-// port is found by listening on it and closing the listener, and another
-// process may take it again before the test is done with it.
-const Held = false
-
+// hold finds a port by listening on it and closing the listener: here
+// nothing keeps another process from taking it again before the test is
+// done with it.
 func hold() (addr string, release func() error, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,9 +10,6 @@ import (
 	"syscall"
 )
 
-// Held says whether hold keeps others off the port (here, yes).
-const Held = true
-
 // hold binds a TCP socket to a port the kernel picks on 127.0.0.1 and
 // never listens on it. Without SO_REUSEADDR or SO_REUSEPORT on it, no other
 // socket may bind the port while it is open; release closes it.
