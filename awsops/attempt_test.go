@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -520,7 +520,7 @@ func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
 		noFlags(t, msg)
 	})
 	t.Run("an endpoint that cannot be reached names the function's settings", func(t *testing.T) {
-		q := NewSQSQueue(NewSQS(dummyConfig(), refusedURL(t)), QueuesFor("gone"), SQSOptions{})
+		q := NewSQSQueue(NewSQS(dummyConfig(), refusing.URL(t)), QueuesFor("gone"), SQSOptions{})
 		err := q.Delete(context.Background(), "r1")
 		msg := err.Error()
 		if !strings.Contains(msg, "cannot reach") || !strings.Contains(msg, "SOCKS_ENDPOINT_URL") {
@@ -535,16 +535,4 @@ func TestInALambdaFunctionAnExplanationFitsTheFunction(t *testing.T) {
 		}
 		noFlags(t, msg)
 	})
-}
-
-// refusedURL is the URL of a port on 127.0.0.1 that nothing listens on.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
 }

@@ -23,6 +23,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 // isolateAWSEnv points the SDK's config loading at empty files and clears
@@ -73,7 +75,7 @@ func TestLoadConfig(t *testing.T) {
 	// instance metadata service, and its error ("failed to refresh cached
 	// credentials, no EC2 IMDS role found, operation error ec2imds:
 	// GetMetadata, ... dial tcp 169.254.169.254:80 ...") was appended
-	// whole. The metadata service is pointed at a closed loopback port
+	// whole. The metadata service is pointed at a loopback port that refuses connections
 	// here, so the probe fails as it does off EC2 without leaving the
 	// machine. The user gets one line saying how to give credentials.
 	t.Run("nothing configured is one line saying how to give credentials, without the metadata probe", func(t *testing.T) {
@@ -82,7 +84,7 @@ func TestLoadConfig(t *testing.T) {
 			env  map[string]string
 		}{
 			{"metadata service disabled", map[string]string{"AWS_EC2_METADATA_DISABLED": "true"}},
-			{"metadata service probed and unreachable", map[string]string{"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://" + closedLoopbackAddr(t)}},
+			{"metadata service probed and unreachable", map[string]string{"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": refusing.URL(t)}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				isolateAWSEnv(t)
@@ -238,18 +240,6 @@ func TestLoadConfig(t *testing.T) {
 	})
 }
 
-// closedLoopbackAddr is a 127.0.0.1 address nothing listens on.
-func closedLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // apiErr builds the error the SDK returns for an API error response.
 func apiErr(op, code, msg string) error {
 	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: &smithy.GenericAPIError{Code: code, Message: msg}}
@@ -329,20 +319,15 @@ func TestExplain(t *testing.T) {
 }
 
 func TestExplainARealRefusedConnection(t *testing.T) {
-	// A loopback port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := "http://" + l.Addr().String()
-	l.Close()
+	// A loopback port that refuses connections.
+	endpoint := refusing.URL(t)
 	cfg := dummyConfig()
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	api := NewDynamoDB(cfg, endpoint)
 	s := NewDynamoStore(api, TablesFor("unreachable"))
 	ctx, cancel := context.WithTimeout(t.Context(), 10e9)
 	defer cancel()
-	_, err = s.GetConnection(ctx, "c1")
+	_, err := s.GetConnection(ctx, "c1")
 	if err == nil || !strings.Contains(err.Error(), "cannot reach "+endpoint) {
 		t.Errorf("GetConnection = %v, want it to say it cannot reach %s", err, endpoint)
 	}

@@ -330,7 +330,7 @@ func TestAWSSubsAndPruneStale(t *testing.T) {
 		checkEmpty(t, s.run("subs", "list", "--geek", "nobody"), "no open connections of nobody")
 	})
 
-	seedDead(t, s.dynamoStore(), tooOld, expired, gone)
+	seeded := seedDead(t, s.dynamoStore(), tooOld, expired, gone)
 
 	t.Run("doctor counts the open connections and the stale records", func(t *testing.T) {
 		r, checks := s.doctor("--callback-url", mgmt)
@@ -339,8 +339,10 @@ func TestAWSSubsAndPruneStale(t *testing.T) {
 		}
 		// The gone records look open until the Management API is asked.
 		wantCheck(t, checks, "connections", "warn", fmt.Sprintf("%d open, %d stale records", live+gone, tooOld+expired), "socks prune-stale")
-		if c := checks["connections"]; c.TimeLabel != "oldest connected" || time.Since(c.Time) < 9*time.Minute || time.Since(c.Time) > time.Hour {
-			t.Errorf("connections: %+v; want the oldest open one, connected 10 minutes ago", c)
+		// The store keeps milliseconds.
+		oldest := seeded.Add(-10 * time.Minute).Truncate(time.Millisecond)
+		if c := checks["connections"]; c.TimeLabel != "oldest connected" || !c.Time.Equal(oldest) {
+			t.Errorf("connections: %+v; want the oldest open one, connected 10 minutes before the seeding (%v)", c, oldest)
 		}
 	})
 

@@ -41,6 +41,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 const (
@@ -58,23 +59,11 @@ func emulators(t *testing.T) (dynamoURL, sqsURL string) {
 	return emulatortest.DynamoDB(t), emulatortest.SQS(t)
 }
 
-// closedPort returns a loopback URL where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
-
 // awsEnv is the environment of an AWS-backend socks process: the test's
 // own without any AWS_, SOCKS_ or colour setting, then dummy credentials, a
 // region, empty shared config files, no instance metadata, and set (which
 // may remove a variable with an empty value). Unless set gives endpoints,
-// every endpoint is a closed loopback port.
+// every endpoint is a loopback port that refuses connections (refusing.URL).
 func awsEnv(t *testing.T, set map[string]string) []string {
 	t.Helper()
 	dir := t.TempDir()
@@ -91,7 +80,7 @@ func awsEnv(t *testing.T, set map[string]string) []string {
 		"AWS_CONFIG_FILE":             empty,
 		"AWS_SHARED_CREDENTIALS_FILE": empty,
 		"AWS_EC2_METADATA_DISABLED":   "true",
-		"SOCKS_ENDPOINT_URL":          closedPort(t),
+		"SOCKS_ENDPOINT_URL":          refusing.URL(t),
 	}
 	for k, v := range set {
 		vars[k] = v
@@ -427,7 +416,7 @@ func TestAWSMisconfigurationsAreOneActionableLine(t *testing.T) {
 		env    map[string]string
 		args   []string
 		phrase string
-		// unreachable: the endpoint is a closed port; else a server that
+		// unreachable: the endpoint is a loopback port that refuses connections; else a server that
 		// must get no request.
 		unreachable bool
 		// code is the exit code wanted (0: 1).
@@ -633,7 +622,7 @@ func (api *runtimeAPI) invokeWith(t *testing.T, inv invocation) answer {
 // TestAWSLambdaModeServesTheRuntimeAPI starts the binary the way Lambda
 // starts bootstrap — no arguments, AWS_LAMBDA_RUNTIME_API set — and feeds it
 // recorded events through a fake Runtime API. The events chosen need no
-// table, so no emulator is needed; the endpoints are closed loopback ports.
+// table, so no emulator is needed; the endpoints are loopback ports that refuse connections.
 func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 	t.Parallel()
 	api := newRuntimeAPI(t)
@@ -761,7 +750,7 @@ func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
 		"SOCKS_STACK":                 s.name,
 		"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL,
 		"SOCKS_SQS_ENDPOINT_URL":      sqsURL,
-		"SOCKS_CALLBACK_URL":          closedPort(t),
+		"SOCKS_CALLBACK_URL":          refusing.URL(t),
 	}))
 	defer fn.kill()
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 const requirePythonEnv = "SOCKS_E2E_REQUIRE_PYTHON"
@@ -138,8 +140,8 @@ func TestChatterIDsFromNodeAndPython(t *testing.T) {
 	s := &awsStack{t: t, env: emulatorEnv(t), name: uniqueStack("chatter")}
 	dynamoURL, _ := emulators(t)
 	// The SDKs' own endpoint variable for DynamoDB; everything else goes
-	// to a closed loopback port, never to AWS.
-	env := append(append([]string{}, s.env...), "AWS_ENDPOINT_URL_DYNAMODB="+dynamoURL, "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL="+closedPort(t))
+	// to a loopback port that refuses connections, never to AWS.
+	env := append(append([]string{}, s.env...), "AWS_ENDPOINT_URL_DYNAMODB="+dynamoURL, "AWS_DEFAULT_REGION=us-east-1", "AWS_ENDPOINT_URL="+refusing.URL(t))
 	s.provision()
 	srv, _ := s.serve()
 

@@ -285,7 +285,7 @@ func TestAWSJSONSaysWhyAnEarlyFailureFailed(t *testing.T) {
 		env    map[string]string
 		phrase string
 	}{
-		// awsEnv's endpoint is a closed port.
+		// awsEnv's endpoint is a loopback port that refuses connections.
 		{"nothing listens at the endpoint", nil, "cannot reach http://127.0.0.1:"},
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials found"},
 		{"no region", map[string]string{"AWS_REGION": ""}, "no AWS region"},

@@ -73,16 +73,17 @@ func parsePrune(t *testing.T, r result) pruneSummary {
 }
 
 // seedDead writes records of dead connections: tooOld connected 3 h ago,
-// expired ones (TTL lag), and gone ones the gateway never knew.
+// expired ones (TTL lag), and gone ones the gateway never knew, connected
+// 10 minutes before the time it returns (that of the seeding).
 //
 // The past expiries are over five years ago: DynamoDB Local's TTL sweeper
 // (every 10 s) deletes expired items at any moment, which would make the
 // counts of doctor and prune-stale fall short, but TTL leaves alone what
 // expired over five years ago.
-func seedDead(t *testing.T, st store.Store, tooOld, expired, gone int) {
+func seedDead(t *testing.T, st store.Store, tooOld, expired, gone int) (now time.Time) {
 	t.Helper()
 	ctx := testContext(t, 2*time.Minute)
-	now := time.Now()
+	now = time.Now()
 	longAgo := now.AddDate(-6, 0, 0)
 	for i := range tooOld + expired + gone {
 		c := pubsub.Connection{ID: fmt.Sprintf("dead-%04d=", i), Geek: fmt.Sprintf("ghost%d", i%7), Topics: []string{"updates"}}
@@ -98,6 +99,7 @@ func seedDead(t *testing.T, st store.Store, tooOld, expired, gone int) {
 			t.Fatalf("seeding %s: %v", c.ID, err)
 		}
 	}
+	return now
 }
 
 // TestPruneSuiteAgainstARealGateway runs ops.Prune's acceptance suite on

@@ -1155,7 +1155,10 @@ func TestTheSDKClientManagesConnections(t *testing.T) {
 	for _, stage := range []string{"", "dev"} {
 		t.Run("stage "+strconv.Quote(stage), func(t *testing.T) {
 			h := newFakeHandler()
-			g, addr := start(t, h, Options{Stage: stage})
+			// The gateway's clock, stopped: the times GetConnection
+			// reports are exactly its time at the connect.
+			at := time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC)
+			g, addr := start(t, h, Options{Stage: stage, Now: func() time.Time { return at }})
 			api := sdkClient(g, addr)
 			ws, id := connect(t, h, addr)
 
@@ -1178,8 +1181,8 @@ func TestTheSDKClientManagesConnections(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetConnection: %v", err)
 			}
-			if out.ConnectedAt == nil || time.Since(*out.ConnectedAt) > time.Minute || out.LastActiveAt == nil || out.LastActiveAt.Before(*out.ConnectedAt) {
-				t.Errorf("GetConnection times %v %v", out.ConnectedAt, out.LastActiveAt)
+			if out.ConnectedAt == nil || !out.ConnectedAt.Equal(at) || out.LastActiveAt == nil || !out.LastActiveAt.Equal(at) {
+				t.Errorf("GetConnection times %v %v; want both %v, the gateway's clock at the connect", out.ConnectedAt, out.LastActiveAt, at)
 			}
 			if out.Identity == nil || aws.ToString(out.Identity.SourceIp) != "127.0.0.1" || !strings.HasPrefix(aws.ToString(out.Identity.UserAgent), "Go-http-client") {
 				t.Errorf("GetConnection identity %+v", out.Identity)
@@ -2620,8 +2623,13 @@ func TestAnEmptyPostIsDeliveredAsAnEmptyMessage(t *testing.T) {
 // (bodyWait on its body, responseWait on its answer: the socket's read and
 // write deadlines) end with the upgrade, so a client quiet for longer
 // still receives what is posted to it and is heard when it sends, with a
-// subprotocol or without. (The sleep is no timing window: a deadline left
-// on the socket would have passed for certain.)
+// subprotocol or without. The bounds here are long enough that no connect
+// on a busy machine reaches them, and longer than any deadline the
+// WebSocket sets: once upgraded, a deadline set on the socket at or past
+// its accept plus the bound can only be one of theirs left behind, which
+// would end the connection once passed. (It used to be shown with 20 ms
+// bounds and a sleep past them, and a connect or a post that took longer
+// than 20 ms on a loaded machine failed the test.)
 func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
 	h := newFakeHandler()
 	h.connect = func(ev event) (response, error) {
@@ -2631,8 +2639,9 @@ func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
 		}
 		return resp, nil
 	}
-	bound := 20 * time.Millisecond
-	g, addr := start(t, h, Options{bodyWait: bound, responseWait: bound})
+	const bound = 1000 * time.Hour
+	ln := newDeadlineListener(t)
+	g, addr := startOn(t, h, Options{bodyWait: bound, responseWait: bound}, ln)
 	plain, plainID := connect(t, h, addr)
 	d := *websocket.DefaultDialer
 	d.Subprotocols = []string{"a", "b"}
@@ -2640,12 +2649,21 @@ func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
 	if sub.Subprotocol() != "b" {
 		t.Fatalf("subprotocol %q; want b", sub.Subprotocol())
 	}
-	time.Sleep(10 * bound)
+	noBoundLeft := func(name, when string, ws *websocket.Conn) {
+		t.Helper()
+		c := ln.conn(t, ws.LocalAddr())
+		read, write := c.deadlines()
+		if end := c.accepted.Add(bound); !read.Before(end) || !write.Before(end) {
+			t.Errorf("%s, %s: the socket's read deadline is %v and its write deadline %v; want neither the request's bound (%v from its accept at %v)",
+				name, when, read, write, bound, c.accepted)
+		}
+	}
 	for _, c := range []struct {
 		name string
 		ws   *websocket.Conn
 		id   string
 	}{{"plain", plain, plainID}, {"with a subprotocol", sub, subID}} {
+		noBoundLeft(c.name, "once upgraded", c.ws)
 		if err := g.Pusher().Post(context.Background(), c.id, []byte("pushed")); err != nil {
 			t.Fatalf("%s: push: %v", c.name, err)
 		}
@@ -2665,7 +2683,91 @@ func TestAWebSocketOutlivesThePlainRequestsBounds(t *testing.T) {
 		h.waitFor(t, "the "+c.name+" client's message", func(ev event) bool {
 			return ev.RequestContext.EventType == "MESSAGE" && ev.Body == body
 		})
+		noBoundLeft(c.name, "after a push, a post and a message", c.ws)
 	}
+}
+
+// deadlineListener hands out its TCP connections as deadlineConns, and
+// finds them again by their client's address.
+type deadlineListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[string]*deadlineConn
+}
+
+func newDeadlineListener(t *testing.T) *deadlineListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deadlineListener{Listener: ln, conns: make(map[string]*deadlineConn)}
+}
+
+func (l *deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("accepted a %T, not a TCP connection", c)
+	}
+	dc := &deadlineConn{TCPConn: tc, accepted: time.Now()}
+	l.mu.Lock()
+	l.conns[c.RemoteAddr().String()] = dc
+	l.mu.Unlock()
+	return dc, nil
+}
+
+// conn returns the accepted connection of the client at client.
+func (l *deadlineListener) conn(t *testing.T, client net.Addr) *deadlineConn {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.conns[client.String()]
+	if c == nil {
+		t.Fatalf("no connection was accepted from %s", client)
+	}
+	return c
+}
+
+// deadlineConn is a TCP connection that notes the read and write
+// deadlines set on it last (the zero time: none).
+type deadlineConn struct {
+	*net.TCPConn
+	accepted    time.Time // before any deadline was set
+	mu          sync.Mutex
+	read, write time.Time
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read, c.write = t, t
+	c.mu.Unlock()
+	return c.TCPConn.SetDeadline(t)
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read = t
+	c.mu.Unlock()
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.write = t
+	c.mu.Unlock()
+	return c.TCPConn.SetWriteDeadline(t)
+}
+
+// deadlines returns the read and write deadlines set last.
+func (c *deadlineConn) deadlines() (read, write time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.read, c.write
 }
 
 // TestAManagementCallFromThisOriginOrTypedByTheUserIsServed: the refusal

@@ -17,6 +17,7 @@ import (
 
 	"github.com/socks-dev/socks/backend"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops"
 	"github.com/socks-dev/socks/ops/opstest"
@@ -59,7 +60,7 @@ func TestTheManagementAPICheck(t *testing.T) {
 		{"404 names the host and path",
 			func(t *testing.T) string { return opstest.APIServer(t, 404, "") }, ops.StatusFail, []string{"404", "host and path"}},
 		{"connection refused means the gateway is down",
-			opstest.RefusedURL, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
+			func(t *testing.T) string { return refusing.URL(t) }, ops.StatusFail, []string{"connection refused", "gateway is down", "socks serve"}},
 		{"an endpoint answering 200 for a made-up connection is not a Management API",
 			func(t *testing.T) string { return opstest.APIServer(t, 200, "") }, ops.StatusFail, []string{"as if it existed"}},
 		{"an endpoint refusing a made-up connection's well-formed ID (400) is not taken for a Management API",

@@ -24,6 +24,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/commands/serve"
 	"github.com/socks-dev/socks/config"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/store"
@@ -292,20 +293,11 @@ func hostile(t *testing.T, handle func(c net.Conn)) string {
 // an error that names it, within --timeout (the outer deadline here is far
 // longer, and is not what ends it).
 func TestATargetThatMisbehavesEndsTheBenchWithAClearError(t *testing.T) {
-	refused := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := ln.Addr().String()
-		ln.Close()
-		return a
-	}()
 	for _, tc := range []struct {
 		name string
 		addr string
 	}{
-		{"refuses", refused},
+		{"refuses", refusing.Addr(t)},
 		{"accepts and closes", hostile(t, func(c net.Conn) { c.Close() })},
 		{"never answers", hostile(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })},
 		{"refuses the upgrade", hostile(t, func(c net.Conn) {
@@ -485,12 +477,7 @@ func TestALostMessageGetsAdviceForThePathItTook(t *testing.T) {
 // callback's host never resolves (.invalid) and the refused --url ends the
 // bench before anything is published.
 func TestACallbackOffThisMachineIsRemote(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := refusing.Addr(t)
 	opts := defaults()
 	opts.URL, opts.Callback = "ws://"+addr+"/", "https://abc123.execute-api.invalid/prod"
 	opts.Auth, opts.Publish = AuthNone, PublishBroadcast

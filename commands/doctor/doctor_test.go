@@ -24,6 +24,7 @@ import (
 	"github.com/socks-dev/socks/commands/doctor"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/ops"
@@ -261,7 +262,7 @@ func TestDoctorNamesEachProblemAndExitsNonZero(t *testing.T) {
 			[]string{"fail\tmanagement API\t", "403 Forbidden: the stage is missing", "execute-api:ManageConnections"}, false},
 		{"404 is a wrong endpoint", func(t *testing.T) string { return opstest.APIServer(t, 404, "") }, 1,
 			[]string{"fail\tmanagement API\t", "404 Not Found", "check the host and path"}, false},
-		{"connection refused is a gateway that is down", opstest.RefusedURL, 1,
+		{"connection refused is a gateway that is down", func(t *testing.T) string { return refusing.URL(t) }, 1,
 			[]string{"fail\tlocal gateway\t", "does not answer", "fail\tmanagement API\t", "the gateway is down\tstart it with `socks serve`"}, false},
 		// A gateway killed with kill -9, whose port another state dir's
 		// serve now uses: that one answers 410, and a broker of this

@@ -1,7 +1,6 @@
 package opstest
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,16 +22,4 @@ func APIServer(t *testing.T, status int, errType string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// RefusedURL returns an http URL on loopback where nothing listens.
-func RefusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr
 }
