@@ -22,6 +22,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -54,7 +55,7 @@ func testZip(t *testing.T) []byte {
 		}
 		defer os.RemoveAll(dir)
 		bin := filepath.Join(dir, "bootstrap")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/socks")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", build.LambdaTags, "-o", bin, build.LambdaPackage)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 		if out, err := cmd.CombinedOutput(); err != nil {

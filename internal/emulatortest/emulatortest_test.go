@@ -6,20 +6,23 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/socks-dev/socks/internal/build"
 )
 
-// TestRIERunsTheSocksBinary builds the socks binary and runs it under AWS's
-// Runtime Interface Emulator as Lambda would: a recorded $default event (one
-// that needs no table) gets the route's answer.
+// TestRIERunsTheSocksBinary builds the function's bootstrap as deploy and
+// the release do (build.LambdaTags) and runs it under AWS's Runtime
+// Interface Emulator as Lambda would: a recorded $default event (one that
+// needs no table) gets the route's answer.
 func TestRIERunsTheSocksBinary(t *testing.T) {
 	RIEPath(t)
 	bin := filepath.Join(t.TempDir(), "bootstrap")
 	// -trimpath and CGO_ENABLED=0 as the release and the suite's other
 	// builds of ./cmd/socks: the compiled packages are shared in the cache.
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/socks")
-	build.Dir = filepath.Join("..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	gobuild := exec.Command("go", "build", "-trimpath", "-tags", build.LambdaTags, "-o", bin, build.LambdaPackage)
+	gobuild.Dir = filepath.Join("..", "..")
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	event, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", "default.json"))
