@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -43,8 +40,9 @@ var (
 	bootstrapErr  error
 )
 
-// testZip is the socks binary for this machine's architecture (so the RIE
-// can run it), packed as deploy packs it; built once per test binary.
+// testZip is the function's bootstrap as deploy builds it
+// (emulatortest.BuildBootstrap), for this machine's architecture (so the
+// RIE can run it), packed as deploy packs it; built once per test binary.
 func testZip(t *testing.T) []byte {
 	t.Helper()
 	bootstrapOnce.Do(func() {
@@ -54,13 +52,9 @@ func testZip(t *testing.T) []byte {
 			return
 		}
 		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "bootstrap")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", build.LambdaTags, "-o", bin, build.LambdaPackage)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		bin, err := emulatortest.BuildBootstrap(context.Background(), dir, "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		if err != nil {
 			bootstrapErr = err
-			t.Logf("go build: %s", out)
 			return
 		}
 		raw, err := os.ReadFile(bin)

@@ -37,7 +37,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/internal/srcroot"
 )
 
@@ -69,7 +69,7 @@ var (
 )
 
 // The Lambda function's bootstrap, built as deploy and the release build
-// it (build.LambdaTags: the function only) by the first test that starts
+// it (emulatortest.BuildBootstrap: the function only) by the first test that starts
 // it (startFunction); the other tests never pay for the build.
 var (
 	bootstrapOnce sync.Once
@@ -349,17 +349,9 @@ func startEnv(t testing.TB, env []string, args ...string) *proc {
 func startFunction(t testing.TB, env []string) *proc {
 	t.Helper()
 	bootstrapOnce.Do(func() {
-		bin := filepath.Join(workDir, "bootstrap")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		gobuild := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-tags", build.LambdaTags, "-o", bin, build.LambdaPackage)
-		gobuild.Dir = moduleDir
-		gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := gobuild.CombinedOutput(); err != nil {
-			bootstrapErr = fmt.Errorf("go build -tags %s %s: %v\n%s", build.LambdaTags, build.LambdaPackage, err, out)
-			return
-		}
-		bootstrapBin = bin
+		bootstrapBin, bootstrapErr = emulatortest.BuildBootstrap(ctx, workDir)
 	})
 	if bootstrapErr != nil {
 		t.Fatal(bootstrapErr)

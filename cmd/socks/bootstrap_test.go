@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/socks-dev/socks/internal/build"
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/lambdafn"
 )
 
@@ -64,11 +65,9 @@ func TestTheBootstrapLinksOnlyTheFunction(t *testing.T) {
 // arguments, or outside Lambda), the bootstrap says that it is the Lambda
 // function only and exits 2, a usage error, instead of running a command.
 func TestTheBootstrapIsTheFunctionOnly(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "bootstrap")
-	gobuild := exec.Command("go", "build", "-trimpath", "-tags", build.LambdaTags, "-o", bin, ".")
-	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := gobuild.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags %s: %v\n%s", build.LambdaTags, err, out)
+	bin, err := emulatortest.BuildBootstrap(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
