@@ -29,11 +29,13 @@ const DefaultAttemptTimeout = 15 * time.Second
 // minUploadRate is the slowest upload a Lambda attempt is given time for,
 // on top of the attempt bound: 128 KiB/s, about 1 Mbit/s. CreateFunction
 // and UpdateFunctionCode carry the function package in their body, base64
-// in JSON: the ~38 MiB zip of the socks binary is ~51 MiB of request, so
-// its attempt may take about 7 minutes on such a link before it is cut
-// short, and a small request barely more than the bound. A fixed bound
-// long enough for the upload would let every other Lambda call hang that
-// long; one sized by the body cuts a hung small call as short as the rest.
+// in JSON: the ~4 MiB zip of the function's bootstrap is ~6 MiB of
+// request, a --lambda-zip near Lambda's 50 MiB limit (MaxLambdaZip) ~67
+// MiB, whose attempt may take about 9 minutes on such a link before it is
+// cut short, and a small request barely more than the bound. A fixed
+// bound long enough for the upload would let every other Lambda call hang
+// that long; one sized by the body cuts a hung small call as short as the
+// rest.
 const minUploadRate = 128 << 10
 
 // EnvAttemptTimeout names the environment variable that replaces

@@ -385,6 +385,28 @@ var (
 // asLambda is set in a Lambda function (ExplainAsLambda).
 var asLambda atomic.Bool
 
+// OnThisMachine reports whether rawURL's host is this machine (an
+// emulator).
+func OnThisMachine(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return loopback.Name(u.Hostname())
+}
+
+// isThrottle reports whether err is a throttling failure, as the SDK's
+// retryer tells them (retry.DefaultThrottles).
+func isThrottle(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
+
+// isCode reports whether err is an AWS API error with one of codes.
+func isCode(err error, codes ...string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
+}
+
 // ExplainAsLambda makes the explanations of this process's AWS failures
 // (Explain, and the errors of the stores and queues) fit a Lambda
 // function, or a command again when on is false: they name the settings

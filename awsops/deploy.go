@@ -1,3 +1,5 @@
+//go:build !socks.lambdaonly
+
 package awsops
 
 import (
@@ -39,11 +41,6 @@ import (
 // What `socks deploy` stands up, the same as docs/template.yaml declares
 // (TestTemplateAndDeployAgree keeps the two in step).
 const (
-	// TagStack is the tag every taggable resource of a deployed stack
-	// carries; its value is the stack name. Deploy and teardown find the
-	// API by it and check it on the role, the function and the log group.
-	TagStack = "socks:stack"
-
 	DeployRuntime  = "provided.al2023"
 	DeployHandler  = "bootstrap"
 	DeployMemoryMB = 256
@@ -436,10 +433,6 @@ func (r throttlesOnly) GetAttemptToken(ctx context.Context) (func(error) error, 
 	return r.GetInitialToken(), nil
 }
 
-func isThrottle(err error) bool {
-	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
-}
-
 // UnansweredCreateError is the failure of a create sent once (sendOnce)
 // that the SDK's retryer would have tried again: what it asked for may
 // have been made all the same.
@@ -796,11 +789,6 @@ func (d *Deployer) applyAPI(ctx context.Context, action string) error {
 // ---------------------------------------------------------------- role
 
 const lambdaTrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
-
-func isCode(err error, codes ...string) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
-}
 
 func (d *Deployer) checkRole(ctx context.Context) (string, []string, error) {
 	out, err := d.CP.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(d.Spec.RoleName())})

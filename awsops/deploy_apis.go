@@ -1,9 +1,10 @@
+//go:build !socks.lambdaonly
+
 package awsops
 
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/socks-dev/socks/internal/loopback"
 	"github.com/socks-dev/socks/internal/text"
 )
 
@@ -257,16 +257,6 @@ func RefuseHalfEmulated(eps []ServiceEndpoint) error {
 	}
 	return fmt.Errorf("%s calls go to %s on this machine, but %s calls would go to AWS itself: point them all at emulators (--endpoint-url; moto serves every one of them), or none",
 		text.And(local), at, text.And(remote))
-}
-
-// OnThisMachine reports whether rawURL's host is this machine (an
-// emulator).
-func OnThisMachine(rawURL string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	return loopback.Name(u.Hostname())
 }
 
 // callerPartition is the ARN partition of the credentials STS described

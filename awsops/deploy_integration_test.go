@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,8 +40,9 @@ var (
 	bootstrapErr  error
 )
 
-// testZip is the socks binary for this machine's architecture (so the RIE
-// can run it), packed as deploy packs it; built once per test binary.
+// testZip is the function's bootstrap as deploy builds it
+// (emulatortest.BuildBootstrap), for this machine's architecture (so the
+// RIE can run it), packed as deploy packs it; built once per test binary.
 func testZip(t *testing.T) []byte {
 	t.Helper()
 	bootstrapOnce.Do(func() {
@@ -53,13 +52,9 @@ func testZip(t *testing.T) []byte {
 			return
 		}
 		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "bootstrap")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", bin, "./cmd/socks")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		bin, err := emulatortest.BuildBootstrap(context.Background(), dir, "GOOS=linux", "GOARCH="+runtime.GOARCH)
+		if err != nil {
 			bootstrapErr = err
-			t.Logf("go build: %s", out)
 			return
 		}
 		raw, err := os.ReadFile(bin)

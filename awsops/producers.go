@@ -1,3 +1,5 @@
+//go:build !socks.lambdaonly
+
 package awsops
 
 import (

@@ -12,6 +12,12 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
+// TagStack is the tag every taggable resource of a stack carries (the
+// tables and queues, and what deploy stands up); its value is the stack
+// name. Deploy and teardown find the API by it and check it on the role,
+// the function and the log group.
+const TagStack = "socks:stack"
+
 // Aspects of the stack tag (CheckStackTags).
 const (
 	// AspectStackTag: a table or queue socks made (app=socks) before it

@@ -20,7 +20,6 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/filelock"
-	"github.com/socks-dev/socks/local"
 	"github.com/socks-dev/socks/pubsub"
 	"github.com/socks-dev/socks/store"
 )
@@ -80,8 +79,9 @@ type Backend struct {
 	Config config.Config
 	Store  store.Store
 	Queue  store.Queue
-	// DB is the embedded database (local backend only).
-	DB *local.DB
+	// DB is the embedded database (local backend only; nil in the
+	// Lambda-only build, which has no local backend: BuildTags).
+	DB *localDB
 	// AWS is the loaded AWS configuration (AWS backend only).
 	AWS *aws.Config
 	// Dynamo and SQS are the AWS backend's store and queue, for the
@@ -137,19 +137,7 @@ var ErrNoBroker = errors.New("no broker is running for this state dir: start `so
 func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error) {
 	switch cfg.Backend {
 	case config.BackendLocal:
-		if !opts.ReadOnly {
-			if err := ensureDir(cfg.StateDir); err != nil {
-				return nil, err
-			}
-		}
-		inUse := func(ctx context.Context, db *local.DB) string {
-			return (&Backend{Config: cfg, DB: db}).runningProcess(ctx)
-		}
-		db, err := local.Open(ctx, cfg.StatePath(), local.Options{Now: opts.Now, ReadOnly: opts.ReadOnly, InUse: inUse})
-		if err != nil {
-			return nil, err
-		}
-		return &Backend{Config: cfg, Store: db.Store(), Queue: db.Queue(), DB: db}, nil
+		return openLocal(ctx, cfg, opts)
 	case config.BackendAWS:
 		for _, e := range []struct{ key, url string }{
 			{"endpoint_url", cfg.AWS.EndpointURL},
@@ -178,22 +166,6 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Backend, error
 		return &Backend{Config: cfg, Store: ds, Queue: q, AWS: &awsCfg, Dynamo: ds, SQS: q}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", cfg.Backend)
-}
-
-// ensureDir creates the state dir and checks it is writable, and that
-// only its user may write there (checkOwnDir), so that the error names the
-// directory and the fix.
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create state dir %s: %w (set --state-dir or %s to a writable directory)", dir, unwrapPath(err), config.EnvStateDir)
-	}
-	if err := checkOwnDir(dir); err != nil {
-		return err
-	}
-	if err := dirWritable(dir); err != nil {
-		return local.DirNotWritable(dir, err)
-	}
-	return nil
 }
 
 func unwrapPath(err error) error {
@@ -433,34 +405,6 @@ func (b *Backend) whileNoBroker(fn func() error) (running bool, err error) {
 		return false, fn()
 	}
 	return false, nil
-}
-
-// runningProcess names the long-running process of the local state dir,
-// a gateway (`socks serve`, with its PID when recorded) or a broker
-// (`socks broker`, or `socks serve` starting), or returns "" when none
-// runs or that cannot be told. local.Open asks it before it brings an
-// older state file's schema up to date, which such a process of an older
-// socks would not survive.
-func (b *Backend) runningProcess(ctx context.Context) string {
-	serve := "`socks serve`"
-	if pid, ok, _ := b.DB.GetMeta(ctx, MetaGatewayPID); ok && pid != "" {
-		serve += " (pid " + pid + ")"
-	} else if pid := b.GatewayPID(); pid > 0 {
-		serve += " (pid " + strconv.Itoa(pid) + ")"
-	}
-	running, known := b.GatewayRunning()
-	if running {
-		return serve
-	}
-	if !known {
-		if _, _, err := b.Gateway(ctx); err == nil {
-			return serve // recorded, and something answers at its address
-		}
-	}
-	if running, _ := b.whileNoBroker(nil); running {
-		return "a broker (`socks broker`, or `socks serve`)"
-	}
-	return ""
 }
 
 // Reachable reports whether something accepts TCP connections at the host

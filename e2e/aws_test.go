@@ -619,8 +619,9 @@ func (api *runtimeAPI) invokeWith(t *testing.T, inv invocation) answer {
 	}
 }
 
-// TestAWSLambdaModeServesTheRuntimeAPI starts the binary the way Lambda
-// starts bootstrap — no arguments, AWS_LAMBDA_RUNTIME_API set — and feeds it
+// TestAWSLambdaModeServesTheRuntimeAPI starts the function's bootstrap (as
+// deploy and the release build it: the function only) the way Lambda
+// starts it — no arguments, AWS_LAMBDA_RUNTIME_API set — and feeds it
 // recorded events through a fake Runtime API. The events chosen need no
 // table, so no emulator is needed; the endpoints are loopback ports that refuse connections.
 func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
@@ -631,7 +632,7 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_NAME": "socks",
 		"SOCKS_STACK":              "lambda-e2e",
 	})
-	fn := startEnv(t, env)
+	fn := startFunction(t, env)
 	defer fn.kill()
 
 	event, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "default.json"))
@@ -732,6 +733,27 @@ func TestAWSLambdaModeServesTheRuntimeAPI(t *testing.T) {
 	})
 }
 
+// TestTheWholeSocksBinaryServesAsTheFunctionToo: the socks command,
+// started as Lambda starts bootstrap, serves the Runtime API as the
+// function's own build does (a zip made from it before the function had a
+// build of its own still works).
+func TestTheWholeSocksBinaryServesAsTheFunctionToo(t *testing.T) {
+	t.Parallel()
+	api := newRuntimeAPI(t)
+	fn := startEnv(t, awsEnv(t, map[string]string{
+		"AWS_LAMBDA_RUNTIME_API": api.addr,
+		"SOCKS_STACK":            "lambda-e2e-cli",
+	}))
+	defer fn.kill()
+	event, err := os.ReadFile(filepath.Join(moduleDir, "testdata", "lambda", "default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := api.invoke(t, "req-default", event); a.kind != "response" || !bytes.Contains(a.body, []byte(`"statusCode":200`)) || !bytes.Contains(a.body, []byte("clients cannot publish")) {
+		t.Errorf("%s: %s\nstderr: %s", a.kind, a.body, fn.stderr)
+	}
+}
+
 // TestAWSLambdaModeOnTheEmulators runs the Lambda binary on a provisioned
 // stack: a recorded $connect event (with a freshly issued chatter ID)
 // records the connection in DynamoDB, and an SQS batch taken off the real
@@ -745,7 +767,7 @@ func TestAWSLambdaModeOnTheEmulators(t *testing.T) {
 	secret := strings.TrimSpace(s.must("chatter", "issue", "--geek", "Friendless"))
 
 	api := newRuntimeAPI(t)
-	fn := startEnv(t, awsEnv(t, map[string]string{
+	fn := startFunction(t, awsEnv(t, map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":      api.addr,
 		"SOCKS_STACK":                 s.name,
 		"SOCKS_DYNAMODB_ENDPOINT_URL": dynamoURL,

@@ -440,7 +440,7 @@ func theLambdaFunctionAnswersBeforeItsDeadlineWithAFrozenPeer(t *testing.T, pe *
 	for k, v := range endpoints {
 		fnEnv[k] = v
 	}
-	fn := startEnv(t, awsEnv(t, fnEnv))
+	fn := startFunction(t, awsEnv(t, fnEnv))
 	defer fn.kill()
 	if a := api.invoke(t, "req-connect", connectEvent(t, secret)); a.kind != "response" || !strings.Contains(string(a.body), `"statusCode":200`) {
 		t.Fatalf("$connect: %s: %s\nstderr: %s", a.kind, a.body, fn.stderr)

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/internal/srcroot"
 )
 
@@ -62,6 +64,17 @@ var (
 	socksBin string
 	// moduleDir is the module root (for testdata/).
 	moduleDir string
+	// workDir is TestMain's scratch dir, where the binaries go.
+	workDir string
+)
+
+// The Lambda function's bootstrap, built as deploy and the release build
+// it (emulatortest.BuildBootstrap: the function only) by the first test that starts
+// it (startFunction); the other tests never pay for the build.
+var (
+	bootstrapOnce sync.Once
+	bootstrapBin  string
+	bootstrapErr  error
 )
 
 func TestMain(m *testing.M) {
@@ -90,14 +103,14 @@ func runMain(m *testing.M) int {
 	// they share the compiled packages in the build cache. With cgo, net
 	// and every package above it were compiled once more for this binary
 	// alone (87 s of a cold build's 144 s on the 2-core test machine).
-	build := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", bin, "./cmd/socks")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	gobuild := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", bin, "./cmd/socks")
+	gobuild.Dir = root
+	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := gobuild.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build -o %s ./cmd/socks: %v\n%s", bin, err, out)
 		return 1
 	}
-	socksBin, moduleDir = bin, root
+	socksBin, moduleDir, workDir = bin, root, tmp
 	return m.Run()
 }
 
@@ -328,7 +341,28 @@ func start(t testing.TB, args ...string) *proc {
 // like start's.
 func startEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(socksBin, args...)
+	return startBin(t, socksBin, env, args...)
+}
+
+// startFunction starts the Lambda function's bootstrap as Lambda starts
+// it: no arguments, with env (which sets AWS_LAMBDA_RUNTIME_API).
+func startFunction(t testing.TB, env []string) *proc {
+	t.Helper()
+	bootstrapOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		bootstrapBin, bootstrapErr = emulatortest.BuildBootstrap(ctx, workDir)
+	})
+	if bootstrapErr != nil {
+		t.Fatal(bootstrapErr)
+	}
+	return startBin(t, bootstrapBin, env)
+}
+
+// startBin starts bin with args and env, as startEnv does.
+func startBin(t testing.TB, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	p := &proc{t: t, args: args, cmd: cmd, stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr

@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/commands/cmdutil"
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/gateway"
+	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/srcroot"
 	"github.com/socks-dev/socks/internal/text"
@@ -557,8 +558,9 @@ func readLambdaZip(path string) ([]byte, error) {
 	return pkg, nil
 }
 
-// BuildZip builds the socks binary for linux/arch from the checkout src
-// with the go tool and packs it as a deployment package.
+// BuildZip builds the function's bootstrap (build.LambdaPackage with
+// build.LambdaTags) for linux/arch from the checkout src with the go tool
+// and packs it as a deployment package.
 func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	if _, err := exec.LookPath("go"); err != nil {
 		return nil, errors.New("building the function needs the go tool: install Go, or pass --lambda-zip")
@@ -569,7 +571,9 @@ func BuildZip(ctx context.Context, src, arch string) ([]byte, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", bin, "./cmd/socks")
+	// The function only (build.LambdaTags): no command line, no local
+	// backend, no control-plane clients, as the release builds it.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", build.LambdaTags, "-ldflags=-s -w", "-o", bin, build.LambdaPackage)
 	cmd.Dir = src
 	// The microarchitecture levels are the go tool's defaults, as in the
 	// release, whatever the user's environment asks for their own

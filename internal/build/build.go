@@ -54,3 +54,17 @@ func Resolve(version, commit, date string) Info {
 	}
 	return i
 }
+
+// How the Lambda function's bootstrap is built, the same for `socks
+// deploy`, the release's Lambda zips (.goreleaser.yaml), the benchmarks
+// (scripts/bench) and the tests that run it: LambdaPackage with
+// LambdaTags, for linux, CGO_ENABLED=0 -trimpath. Under socks.lambdaonly
+// the binary is the function only: no command line, no local backend
+// (SQLite), none of the control plane's clients (deploy's IAM, Lambda,
+// API Gateway v2, CloudWatch Logs; the producers' SNS and EventBridge).
+// lambda.norpc leaves out aws-lambda-go's RPC mode, which provided.al2023
+// does not use.
+const (
+	LambdaPackage = "./cmd/socks"
+	LambdaTags    = "lambda.norpc,socks.lambdaonly"
+)

@@ -2,25 +2,20 @@ package emulatortest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestRIERunsTheSocksBinary builds the socks binary and runs it under AWS's
-// Runtime Interface Emulator as Lambda would: a recorded $default event (one
-// that needs no table) gets the route's answer.
+// TestRIERunsTheSocksBinary builds the function's bootstrap as deploy and
+// the release do (BuildBootstrap) and runs it under AWS's Runtime
+// Interface Emulator as Lambda would: a recorded $default event (one that
+// needs no table) gets the route's answer.
 func TestRIERunsTheSocksBinary(t *testing.T) {
 	RIEPath(t)
-	bin := filepath.Join(t.TempDir(), "bootstrap")
-	// -trimpath and CGO_ENABLED=0 as the release and the suite's other
-	// builds of ./cmd/socks: the compiled packages are shared in the cache.
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/socks")
-	build.Dir = filepath.Join("..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := BuildBootstrap(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	event, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", "default.json"))
 	if err != nil {
