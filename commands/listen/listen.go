@@ -115,6 +115,10 @@ type Options struct {
 	// after waits before a reconnect (default time.After); tests record
 	// the waits instead.
 	after func(time.Duration) <-chan time.Time
+	// renewAfter waits out --max-connection before a renewal (default
+	// time.After); tests renew when they choose, not when a wall-clock
+	// window a loaded machine can outlast ends.
+	renewAfter func(time.Duration) <-chan time.Time
 	// closeGrace is how long closing waits for the gateway's answer to
 	// the close frame (default wsclient's); tests make it long.
 	closeGrace time.Duration

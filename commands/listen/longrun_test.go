@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,11 +36,15 @@ func TestAListenerKeepsNothingAcrossHundredsOfRenewalsAndDrops(t *testing.T) {
 	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs()
 
 	var up websocket.Upgrader
-	var dials, open atomic.Int32
-	var handlers sync.WaitGroup
+	// running counts the server's handlers under way. Not a WaitGroup:
+	// a handler starts when a dial reaches the server, concurrently with
+	// the test's wait, and a WaitGroup's Add from zero must happen before
+	// its Wait (the race detector reported it when the last handlers were
+	// still closing as the test began to wait).
+	var dials, open, running atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
+		running.Add(1)
+		defer running.Add(-1)
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -86,8 +89,12 @@ func TestAListenerKeepsNothingAcrossHundredsOfRenewalsAndDrops(t *testing.T) {
 		t.Fatalf("listener: %v", err)
 	}
 	// Every connection the listener opened, it closed: the server's
-	// handlers all end.
-	handlers.Wait()
+	// handlers all end (each reads until its connection is closed).
+	for deadline := time.Now().Add(wait); running.Load() > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the server's handlers still run %s after the listener ended, %d connections open", running.Load(), wait, open.Load())
+		}
+	}
 	if n := open.Load(); n != 0 {
 		t.Errorf("%d connections still open at the server", n)
 	}

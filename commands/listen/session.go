@@ -640,6 +640,9 @@ func (s *session) renewTimer() <-chan time.Time {
 	if s.o.MaxConnection <= 0 {
 		return nil
 	}
+	if s.o.renewAfter != nil {
+		return s.o.renewAfter(s.o.MaxConnection)
+	}
 	return time.After(s.o.MaxConnection)
 }
 

@@ -662,14 +662,34 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 	}
 }
 
+// renewWhenTold has the listener renew its connection each time the test
+// calls the function it returns, instead of --max-connection after the
+// connection opened by the clock: a wait a loaded machine can outlast
+// before the test has done what it meant to do on the connection.
+func renewWhenTold(o *Options) (renewNow func(t *testing.T)) {
+	renew := make(chan time.Time)
+	o.renewAfter = func(time.Duration) <-chan time.Time { return renew }
+	return func(t *testing.T) {
+		t.Helper()
+		select {
+		case renew <- time.Now():
+		case <-time.After(wait):
+			t.Fatalf("the listener did not take the renewal within %s", wait)
+		}
+	}
+}
+
 func TestRenewOpensTheNewConnectionBeforeClosingTheOld(t *testing.T) {
 	d := newFakeDialer()
-	r := start(t, d, func(o *Options) { o.MaxConnection = 50 * time.Millisecond })
+	var renewNow func(*testing.T)
+	r := start(t, d, func(o *Options) { renewNow = renewWhenTold(o) })
 	c1 := d.next(t)
 	r.typeLine("subscribe news")
 	c1.nextSent(t)
 	c1.push(t, `{"type":"subscribed","topics":["news","updates"]}`)
+	r.waitFor(map[string]any{"kind": "reply", "body": map[string]any{"type": "subscribed", "topics": []string{"news", "updates"}}})
 	c1.push(t, `{"n":1}`)
+	renewNow(t)
 	c2 := d.next(t)
 	if c2.topics() != "updates,news" {
 		t.Errorf("the renewed connection follows %q; want updates,news", c2.topics())
