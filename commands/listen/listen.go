@@ -115,9 +115,11 @@ type Options struct {
 	// after waits before a reconnect (default time.After); tests record
 	// the waits instead.
 	after func(time.Duration) <-chan time.Time
-	// renewAfter waits out --max-connection before a renewal (default
-	// time.After); tests renew when they choose, not when a wall-clock
-	// window a loaded machine can outlast ends.
+	// renewAfter waits before a renewal: --max-connection after a
+	// connection opened, or renewRetry (or longer, as a gateway's
+	// Retry-After asks) after a renewal failed (default time.After);
+	// tests renew when they choose, not when a wall-clock window a loaded
+	// machine can outlast ends.
 	renewAfter func(time.Duration) <-chan time.Time
 	// closeGrace is how long closing waits for the gateway's answer to
 	// the close frame (default wsclient's); tests make it long.
@@ -428,6 +430,13 @@ func (o *Options) wsOptions() wsclient.Options {
 func (o *Options) wait(d time.Duration) <-chan time.Time {
 	if o.after != nil {
 		return o.after(d)
+	}
+	return time.After(d)
+}
+
+func (o *Options) renewWait(d time.Duration) <-chan time.Time {
+	if o.renewAfter != nil {
+		return o.renewAfter(d)
 	}
 	return time.After(d)
 }

@@ -636,14 +636,13 @@ func retryAfter(err error) time.Duration {
 	return min(he.RetryAfter, maxRetryAfter)
 }
 
+// renewTimer fires when the current connection is to be renewed:
+// --max-connection after it opened (never when that is 0).
 func (s *session) renewTimer() <-chan time.Time {
 	if s.o.MaxConnection <= 0 {
 		return nil
 	}
-	if s.o.renewAfter != nil {
-		return s.o.renewAfter(s.o.MaxConnection)
-	}
-	return time.After(s.o.MaxConnection)
+	return s.o.renewWait(s.o.MaxConnection)
 }
 
 // renew replaces the current connection with a fresh one before the
@@ -664,7 +663,7 @@ func (s *session) renew(ctx context.Context) (next <-chan time.Time, stop bool, 
 		d := max(renewRetry, retryAfter(err))
 		err = s.p.emit(Line{Time: s.o.now(), Kind: KindState, State: StateRenewing,
 			Error: fmt.Sprintf("failed, trying again in %s: %v", d, err)})
-		return time.After(d), false, "", err
+		return s.o.renewWait(d), false, "", err
 	}
 	// Close the old connection while showing what it still delivers: its
 	// reader must hand over every queued frame before it can read the

@@ -597,8 +597,10 @@ func TestAReconnectRefusedOtherwiseIsRetried(t *testing.T) {
 		})
 		t.Run("a renewal refused with "+status+" is tried again, the connection kept", func(t *testing.T) {
 			d := newFakeDialer(nil, he)
-			r := start(t, d, func(o *Options) { o.MaxConnection = time.Millisecond })
+			var renewNow func(*testing.T) time.Duration
+			r := start(t, d, func(o *Options) { renewNow = renewWhenTold(o) })
 			first := d.next(t)
+			renewNow(t)
 			l := r.waitFor(map[string]any{"state": "renewing", "error": fmt.Sprintf("failed, trying again in %s: ws://127.0.0.1:1/: %v", renewRetry, he)})
 			if first.wasClosed() {
 				t.Errorf("the open connection was closed after %v", l)
@@ -664,24 +666,85 @@ func TestTheFirstConnectionIsNotRetried(t *testing.T) {
 
 // renewWhenTold has the listener renew its connection each time the test
 // calls the function it returns, instead of --max-connection after the
-// connection opened by the clock: a wait a loaded machine can outlast
-// before the test has done what it meant to do on the connection.
-func renewWhenTold(o *Options) (renewNow func(t *testing.T)) {
+// connection opened (or renewRetry after a failed renewal) by the clock: a
+// wait a loaded machine can outlast before the test has done what it meant
+// to do on the connection. renewNow returns the wait the listener asked
+// for before the renewal it took.
+func renewWhenTold(o *Options) (renewNow func(t *testing.T) time.Duration) {
+	asked := make(chan time.Duration, 16)
 	renew := make(chan time.Time)
-	o.renewAfter = func(time.Duration) <-chan time.Time { return renew }
-	return func(t *testing.T) {
+	o.renewAfter = func(d time.Duration) <-chan time.Time {
+		asked <- d
+		return renew
+	}
+	return func(t *testing.T) time.Duration {
 		t.Helper()
+		var d time.Duration
+		select {
+		case d = <-asked:
+		case <-time.After(wait):
+			t.Fatalf("the listener did not wait for a renewal within %s", wait)
+		}
 		select {
 		case renew <- time.Now():
 		case <-time.After(wait):
 			t.Fatalf("the listener did not take the renewal within %s", wait)
 		}
+		return d
+	}
+}
+
+// TestAFailedRenewalIsTriedAgainWhenItsWaitEnds: a renewal whose new
+// connection fails keeps the open one and tries again after renewRetry
+// (or a gateway's longer Retry-After). That wait went by the wall clock
+// (time.After) while the renewal's own went through the renewAfter hook;
+// both go through it now, so the retry happens when the test says and
+// the wait asked for is checked, not timed.
+func TestAFailedRenewalIsTriedAgainWhenItsWaitEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"a network error is tried again after renewRetry", errors.New("connect: connection reset by peer"), renewRetry},
+		{"a 503 is tried again after renewRetry", &wsclient.HandshakeError{Status: 503}, renewRetry},
+		{"a 503 with Retry-After: 30 is tried again after 30 s", &wsclient.HandshakeError{Status: 503, RetryAfter: 30 * time.Second}, 30 * time.Second},
+		{"a 429 with a short Retry-After is tried again after renewRetry", &wsclient.HandshakeError{Status: 429, RetryAfter: time.Second}, renewRetry},
+		{"a 429 with Retry-After: 3600 is tried again after maxRetryAfter", &wsclient.HandshakeError{Status: 429, RetryAfter: time.Hour}, maxRetryAfter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newFakeDialer(nil, tc.err)
+			var renewNow func(*testing.T) time.Duration
+			r := start(t, d, func(o *Options) { renewNow = renewWhenTold(o) })
+			c1 := d.next(t)
+			if got := renewNow(t); got != time.Hour {
+				t.Errorf("the first renewal waited %s; want --max-connection, 1h0m0s", got)
+			}
+			r.waitFor(map[string]any{"state": "renewing", "error": fmt.Sprintf("failed, trying again in %s: ws://127.0.0.1:1/: %v", tc.want, tc.err)})
+			// The listener now waits for the hook: nothing more is dialled
+			// and the open connection stays open until the test renews.
+			if n := d.dials(); n != 2 {
+				t.Errorf("%d dials before the retry; want the first and the failed renewal", n)
+			}
+			if c1.wasClosed() {
+				t.Error("the open connection was closed by the failed renewal")
+			}
+			if got := renewNow(t); got != tc.want {
+				t.Errorf("the retry waited %s; want %s", got, tc.want)
+			}
+			c2 := d.next(t)
+			c2.push(t, `{"n":1}`)
+			r.waitFor(map[string]any{"kind": "message", "body": map[string]any{"n": 1}})
+			if n := r.count(map[string]any{"state": "disconnected"}); n != 0 {
+				t.Errorf("%d disconnected lines; a renewal, failed or not, is no drop", n)
+			}
+		})
 	}
 }
 
 func TestRenewOpensTheNewConnectionBeforeClosingTheOld(t *testing.T) {
 	d := newFakeDialer()
-	var renewNow func(*testing.T)
+	var renewNow func(*testing.T) time.Duration
 	r := start(t, d, func(o *Options) { renewNow = renewWhenTold(o) })
 	c1 := d.next(t)
 	r.typeLine("subscribe news")
