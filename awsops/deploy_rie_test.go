@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/store"
 )
 
@@ -120,7 +121,9 @@ func TestDeployedZipServesEveryEventUnderTheRIE(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"SOCKS_DYNAMODB_ENDPOINT_URL=" + dynamoURL,
-		"SOCKS_SQS_ENDPOINT_URL=http://127.0.0.1:9", // no case here reaches the queue
+		// Refusing: the failing record's follow-up cannot be handed on,
+		// so the record is left on the queue (its batchItemFailure).
+		"SOCKS_SQS_ENDPOINT_URL=" + refusing.URL(t),
 	}
 	// The function's own environment as deployed.
 	for k, v := range fn.Configuration.Environment.Variables {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 // fakeCreate is a Lambda API whose CreateFunction fails with errs in turn,
@@ -276,9 +277,9 @@ func TestTrustDrift(t *testing.T) {
 // TestDeployRefusesAStackNameAWSWouldRefuse: a stack name some resource
 // cannot carry (too long for the role's 64 characters, a character SQS or
 // Lambda refuse) is refused in the user's words, naming --stack, before
-// any call (the control plane here is a closed port).
+// any call (the control plane here is a port that refuses connections).
 func TestDeployRefusesAStackNameAWSWouldRefuse(t *testing.T) {
-	cp := NewControlPlane(dummyConfig(), Endpoints{All: "http://127.0.0.1:9"})
+	cp := NewControlPlane(dummyConfig(), Endpoints{All: refusing.URL(t)})
 	for _, stack := range []string{strings.Repeat("s", 50), "a.b", "a b", "a/b", "prod;rm", "ünï", "a\x1b[31m"} {
 		d := &Deployer{CP: cp, Spec: DeploySpec{Stack: stack, Region: "us-east-1"}}
 		_, err := d.Deploy(t.Context(), true)

@@ -18,6 +18,7 @@ import (
 	"github.com/socks-dev/socks/broker"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/pubsub"
 )
 
@@ -113,8 +114,8 @@ func TestTheRecordsOfABatchShareTheManagementClientsConnections(t *testing.T) {
 // shares postSlots across its records (the test above sets them itself).
 func TestTheFunctionNewBuildsPostsThroughItsSlots(t *testing.T) {
 	emulatortest.FakeCredentials(t)
-	// Nothing is called at init; the endpoint is a closed port all the same.
-	env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": "http://127.0.0.1:9", "SOCKS_CALLBACK_URL": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}
+	// Nothing is called at init; the endpoint refuses connections all the same.
+	env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": refusing.URL(t), "SOCKS_CALLBACK_URL": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}
 	h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New: %v", err)

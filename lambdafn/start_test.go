@@ -12,6 +12,7 @@ import (
 	"github.com/socks-dev/socks/awsops"
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 // TestAFunctionWithABadAttemptTimeoutFailsAtStartInWords: a function whose
@@ -53,8 +54,8 @@ func TestAFunctionWithoutACallbackURLSaysSoAtStart(t *testing.T) {
 		{"with the variable", "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Nothing is called at init; the endpoint is a closed port all the same.
-			env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": "http://127.0.0.1:9", "SOCKS_CALLBACK_URL": tc.callback}
+			// Nothing is called at init; the endpoint refuses connections all the same.
+			env := map[string]string{"SOCKS_STACK": "prod", "AWS_REGION": "eu-west-1", "SOCKS_ENDPOINT_URL": refusing.URL(t), "SOCKS_CALLBACK_URL": tc.callback}
 			var logs bytes.Buffer
 			h, err := New(t.Context(), func(k string) string { return env[k] }, build.Info{}, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/socks-dev/socks/internal/build"
 	"github.com/socks-dev/socks/internal/emulatortest"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/lambdafn"
 )
 
@@ -74,7 +75,9 @@ func TestTheBootstrapIsTheFunctionOnly(t *testing.T) {
 		args []string
 		env  []string
 	}{
-		{"a command", []string{"version"}, []string{lambdafn.EnvRuntimeAPI + "=127.0.0.1:9"}},
+		// A Runtime API that refuses: a bootstrap that went on to ask it
+		// for an event fails at once, reaching nothing.
+		{"a command", []string{"version"}, []string{lambdafn.EnvRuntimeAPI + "=" + refusing.Addr(t)}},
 		{"outside Lambda", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

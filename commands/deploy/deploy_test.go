@@ -31,6 +31,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/internal/jsondoc"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/iostreams"
 	"github.com/socks-dev/socks/pubsub"
 )
@@ -439,14 +440,14 @@ func awsFactory(t *testing.T, flags config.Flags) *cmdutil.Factory {
 // only with --endpoint-url alone) never found them again. Both are refused
 // before anything is called; --endpoint-url alone is not.
 func TestDeployRefusesAStackSplitOverEndpoints(t *testing.T) {
-	const closed = "http://127.0.0.1:9"
+	closed := refusing.URL(t)
 	for _, tc := range []struct {
 		name  string
 		flags config.Flags
 		want  string
 	}{
 		{"DynamoDB and SQS on emulators, no --endpoint-url", config.Flags{DynamoDBEndpoint: closed, SQSEndpoint: closed}, "--endpoint-url"},
-		{"DynamoDB and SQS on endpoints of their own beside --endpoint-url", config.Flags{Endpoint: closed, DynamoDBEndpoint: "http://127.0.0.1:8", SQSEndpoint: "http://127.0.0.1:7"}, "--dynamodb-endpoint-url"},
+		{"DynamoDB and SQS on endpoints of their own beside --endpoint-url", config.Flags{Endpoint: closed, DynamoDBEndpoint: refusing.URL(t), SQSEndpoint: refusing.URL(t)}, "--dynamodb-endpoint-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.flags.Stack = stackName("split")

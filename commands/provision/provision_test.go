@@ -22,6 +22,7 @@ import (
 	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/internal/jsondoc"
+	"github.com/socks-dev/socks/internal/refusing"
 	"github.com/socks-dev/socks/iostreams"
 )
 
@@ -654,16 +655,17 @@ func TestTeardownListsWhatItDeletesInTheOrderItDeletesThem(t *testing.T) {
 // --sns-topic, and teardown with them, sent EventBridge and SNS calls to
 // AWS itself (a rule made, or a subscription deleted, in the account of
 // the credentials). They are refused before anything is called. (The
-// emulators here are closed ports: an unrefused run fails on DynamoDB
-// first, and never reaches AWS.)
+// emulators here are ports that refuse connections: an unrefused run
+// fails on DynamoDB first, and never reaches AWS.)
 func TestProducersHalfOnEmulatorsAreRefused(t *testing.T) {
 	emulatortest.FakeCredentials(t)
 	factory := func(t *testing.T) *cmdutil.Factory {
 		env := map[string]string{"HOME": t.TempDir()}
 		ios, _, _, _ := iostreams.Test()
+		closed := refusing.URL(t)
 		return &cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }, Now: time.Now, Flags: config.Flags{
 			Backend: config.BackendAWS, Region: "us-east-1", Stack: "halfway",
-			DynamoDBEndpoint: "http://127.0.0.1:9", SQSEndpoint: "http://127.0.0.1:9",
+			DynamoDBEndpoint: closed, SQSEndpoint: closed,
 		}}
 	}
 	rule := cmdutil.ProducerFlags{EventBridgeRule: true, EventBus: awsops.DefaultBus, Sources: []string{"a.b"}, DetailTypes: []string{"C"}}

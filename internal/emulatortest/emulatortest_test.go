@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/socks-dev/socks/internal/refusing"
 )
 
 // TestRIERunsTheSocksBinary builds the function's bootstrap as deploy and
@@ -31,10 +33,11 @@ func TestRIERunsTheSocksBinary(t *testing.T) {
 		"AWS_CONFIG_FILE=/dev/null",
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"SOCKS_STACK=rie-selftest",
-		// Closed loopback ports: the $default event needs neither.
-		"SOCKS_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:9",
-		"SOCKS_SQS_ENDPOINT_URL=http://127.0.0.1:9",
-		"SOCKS_CALLBACK_URL=http://127.0.0.1:9",
+		// Loopback ports that refuse connections: the $default event
+		// needs none of them.
+		"SOCKS_DYNAMODB_ENDPOINT_URL=" + refusing.URL(t),
+		"SOCKS_SQS_ENDPOINT_URL=" + refusing.URL(t),
+		"SOCKS_CALLBACK_URL=" + refusing.URL(t),
 	})
 	body, err := r.Invoke(t.Context(), event)
 	if err != nil {
