@@ -69,6 +69,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzATypedLineIsReadAsTypedButNeverPastItsBound -fuzztime 15s ./commands/cmdutil/
 	$(GO) test -run '^$$' -fuzz FuzzARedrivePolicyHasAQueueARNAndACountInRange -fuzztime 15s ./awsops/
 	$(GO) test -run '^$$' -fuzz FuzzAnIDFileIsReadLineByLineOrRefusedInWords -fuzztime 15s ./commands/chatter/
+	$(GO) test -run '^$$' -fuzz FuzzAChatterIDIsTakenTrimmedOrRefusedInSafeWords -fuzztime 15s ./commands/cmdutil/
 
 ## bench: socks against the raw WebSocket ceiling and the naive baselines; writes BENCHMARKS.md (ARGS=-short for a quick run)
 bench:

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // chatterBytes is the entropy of a chatter ID: 192 random bits.
@@ -120,6 +123,61 @@ func InChatterIDAlphabet(s string) bool {
 		}
 	}
 	return true
+}
+
+// ChatterIDStray names the first character of s that no issued chatter
+// ID holds (see InChatterIDAlphabet), and where it is, in words of
+// printable ASCII that show nothing else of s (it may be a mistyped
+// secret): "U+00A0 (a no-break space) at its end", "the byte 0xFF, which
+// is not UTF-8, inside it". It returns "" when s holds none.
+func ChatterIDStray(s string) string {
+	for i := 0; i < len(s); i++ {
+		if base64URLByte(s[i]) {
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		what := ""
+		if r == utf8.RuneError && n <= 1 {
+			what, n = fmt.Sprintf("the byte 0x%02X, which is not UTF-8,", s[i]), 1
+		} else {
+			what = fmt.Sprintf("%U (%s)", r, strayKind(r))
+		}
+		switch {
+		case i == 0:
+			return what + " at its start"
+		case i+n == len(s):
+			return what + " at its end"
+		}
+		return what + " inside it"
+	}
+	return ""
+}
+
+// strayNames are the characters a paste brings along most, by name.
+var strayNames = map[rune]string{
+	' ':      "a space",
+	'\t':     "a tab",
+	'\u00a0': "a no-break space",
+	'\u202f': "a narrow no-break space",
+}
+
+// strayKind says what r, no character of a chatter ID, is: its name, or
+// its kind, or (printable ASCII, which shows as itself anywhere) r quoted.
+func strayKind(r rune) string {
+	if name := strayNames[r]; name != "" {
+		return name
+	}
+	switch {
+	case unicode.IsControl(r):
+		return "a control character"
+	case unicode.IsSpace(r):
+		return "white space"
+	case unicode.Is(unicode.Cf, r):
+		return "an invisible formatting character"
+	case r > unicode.MaxASCII:
+		return "a character beyond ASCII"
+	}
+	return fmt.Sprintf("%q", r)
 }
 
 // LooksLikeChatterID reports whether s has the shape of an issued secret

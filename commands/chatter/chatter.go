@@ -303,9 +303,11 @@ open until they end; new connects with a revoked ID are refused with 403.
 Exits 3, printing nothing on standard output, when no ID given matched
 or, on the local backend, nothing has run with the state dir (a mistyped
 --state-dir; nothing is made there); --all for a geek with none revokes
-none and exits 0. A value that is neither a secret nor a fingerprint, or a
-secret holding what no chatter ID does (a space, a control or non-ASCII
-character), is a usage error (exit 2) and is not shown.
+none and exits 0. A value that is neither a secret nor a fingerprint, or
+one holding what no chatter ID does (a space, a control or non-ASCII
+character, a no-break space at an end), is a usage error (exit 2) that
+names that character and does not show the value; only ASCII spaces and
+tabs around a value, and a line's end, are taken off it.
 
 A secret given with --id shows in the process list and the shell history:
 give secrets with --id-file FILE instead (one chatter ID or fingerprint a
@@ -358,17 +360,18 @@ func revokeRun(ctx context.Context, opts *RevokeOptions) error {
 			return cmdutil.FlagErrorf("say which chatter IDs to revoke: --id or --id-file (see `socks chatter list`) or --all")
 		}
 		for i, id := range opts.IDs {
-			id = strings.TrimSpace(id)
+			id = cmdutil.TrimChatterID(id)
 			if id == "" && opts.IDFile != "" {
 				continue // a blank line of --id-file
 			}
+			// A secret holding what none does matches none: it is refused
+			// as listen refuses it, not looked for; so is a fingerprint
+			// (hex digits, of the same alphabet), naming what it holds.
+			if err := cmdutil.CheckChatterIDAlphabet(id, what(i+1, len(opts.IDs))); err != nil {
+				return err
+			}
 			switch {
 			case pubsub.LooksLikeChatterID(id):
-				// A secret holding what none does matches none: it is
-				// refused as listen refuses it, not looked for.
-				if err := cmdutil.CheckChatterIDAlphabet(id, what(i+1, len(opts.IDs))); err != nil {
-					return err
-				}
 				prefixes = append(prefixes, pubsub.HashChatterID(id))
 			case len(id) >= 8 && isHex(id):
 				prefixes = append(prefixes, strings.ToLower(id))
@@ -409,13 +412,13 @@ func readIDFile(ctx context.Context, opts *RevokeOptions) ([]string, error) {
 		return nil, err
 	}
 	lines := strings.Split(b, "\n")
-	if strings.TrimSpace(b) == "" {
+	if cmdutil.TrimChatterID(b) == "" {
 		return nil, cmdutil.FlagErrorf("--id-file %s holds no chatter ID; put one a line, as `socks chatter issue` printed it or `socks chatter list` shows its fingerprint", opts.IDFile)
 	}
 	// Keep line numbers: a blank line becomes a skipped entry.
 	ids := make([]string, 0, len(lines))
 	for _, l := range lines {
-		ids = append(ids, strings.TrimSpace(l))
+		ids = append(ids, cmdutil.TrimChatterID(l))
 	}
 	return ids, nil
 }

@@ -339,15 +339,22 @@ func TestAnIssueFarOverMaxLiveSaysMoreThan(t *testing.T) {
 // exited 3, "not found", where listen refuses such an ID as malformed.
 // It is a usage error (exit 2), from --id or --id-file, that never
 // echoes the value (it may be a mistyped secret), and the store is not
-// opened.
+// opened. The refusal names the character and where it is: a no-break
+// space or a next line (U+0085) at an end, which strings.TrimSpace took
+// off (the ID was then taken), is refused too, as publish refuses it, and
+// so is a fingerprint with one.
 func TestRevokeRefusesAChatterIDOutsideItsAlphabet(t *testing.T) {
 	const secret = "Zq8secretPart"
-	for _, tc := range []struct{ name, id string }{
-		{"a space", "sc_" + secret + " x"},
-		{"an escape sequence", "sc_" + secret + "\x1b[2J"},
-		{"a letter beyond ASCII", "sc_" + secret + "é"},
-		{"a zero-width space", "sc_" + secret + "\u200b"},
-		{"invalid UTF-8", "sc_" + secret + "\xff"},
+	for _, tc := range []struct{ name, id, want string }{
+		{"a space", "sc_" + secret + " x", "U+0020 (a space) inside it"},
+		{"an escape sequence", "sc_" + secret + "\x1b[2J", "U+001B (a control character) inside it"},
+		{"a letter beyond ASCII", "sc_" + secret + "é", "U+00E9 (a character beyond ASCII) at its end"},
+		{"a zero-width space", "sc_" + secret + "\u200b", "U+200B (an invisible formatting character) at its end"},
+		{"invalid UTF-8", "sc_" + secret + "\xff", "the byte 0xFF, which is not UTF-8, at its end"},
+		{"a no-break space at its end", "sc_" + secret + "\u00a0", "U+00A0 (a no-break space) at its end"},
+		{"a next line at its start", "\u0085sc_" + secret, "U+0085 (a control character) at its start"},
+		{"a form feed at its end", "sc_" + secret + "\f", "U+000C (a control character) at its end"},
+		{"a fingerprint with a no-break space", "3fa4c09b1e2d\u00a0", "U+00A0 (a no-break space) at its end"},
 	} {
 		for _, how := range []string{"--id", "--id-file"} {
 			t.Run(tc.name+" from "+how, func(t *testing.T) {
@@ -371,8 +378,8 @@ func TestRevokeRefusesAChatterIDOutsideItsAlphabet(t *testing.T) {
 				if !errors.As(err, &fe) || errors.As(err, &ec) {
 					t.Fatalf("revoke %s %q = %v; want a usage error (exit 2)", how, tc.id, err)
 				}
-				if msg := err.Error(); strings.Contains(msg, secret) || !strings.Contains(msg, "letters, digits, '-' and '_'") {
-					t.Errorf("refusal %q; want it to say what a chatter ID holds, without the value", msg)
+				if msg := err.Error(); strings.Contains(msg, secret) || strings.Contains(msg, "3fa4c09b") || !strings.Contains(msg, "letters, digits, '-' and '_'") || !strings.Contains(msg, " has "+tc.want) {
+					t.Errorf("refusal %q; want it to say that it has %s and what a chatter ID holds, without the value", msg, tc.want)
 				}
 				if how == "--id-file" && !strings.Contains(err.Error(), "line 2 of --id-file") {
 					t.Errorf("refusal %q; want it to name the line", err)

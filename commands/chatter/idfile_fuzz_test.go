@@ -94,7 +94,7 @@ func FuzzAnIDFileIsReadLineByLineOrRefusedInWords(f *testing.F) {
 				t.Fatalf("%q: read as %d entries for %d lines", raw, len(ids), strings.Count(text, "\n")+1)
 			}
 			for i, id := range ids {
-				if id != strings.TrimSpace(id) || strings.Contains(id, "\n") || !strings.Contains(text, id) {
+				if id != cmdutil.TrimChatterID(id) || strings.Contains(id, "\n") || !strings.Contains(text, id) {
 					t.Fatalf("%q: entry %d is %q, not a line of the file trimmed", raw, i+1, id)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/socks-dev/socks/internal/infile"
 	"github.com/socks-dev/socks/internal/text"
@@ -95,15 +96,31 @@ func readLineCtx(ctx context.Context, in io.Reader, max int) (string, error) {
 	}
 }
 
+// lineSpace is what a line of a file or a terminal, or a variable set
+// from one, legitimately has around a value: ASCII spaces and tabs, and
+// the line's end (CR, LF).
+const lineSpace = " \t\r\n"
+
+// TrimChatterID takes off id's ends what a line holds around a chatter ID
+// (lineSpace), and nothing else: a no-break space, U+0085, a vertical tab
+// or a form feed there stays, for CheckChatterIDAlphabet to refuse, as
+// publish refuses them around a body. (strings.TrimSpace took them off,
+// and an ID pasted with one was taken.) listen and chatter revoke share
+// it.
+func TrimChatterID(id string) string { return strings.Trim(id, lineSpace) }
+
 // CheckChatterIDAlphabet refuses, as a usage error, a chatter ID given
 // from where (`--id value 2 of 3`, `$SOCKS_CHATTER_ID`) that holds what
 // no issued ID does (pubsub.InChatterIDAlphabet): a paste's space, an
-// escape sequence, a letter beyond ASCII. The value is never echoed: it
-// may be a mistyped secret. listen and chatter revoke share it.
+// escape sequence, a letter beyond ASCII. The refusal names the first
+// such character by its code point, and where it is
+// (pubsub.ChatterIDStray); the value is never echoed: it may be a
+// mistyped secret. listen and chatter revoke share it.
 func CheckChatterIDAlphabet(id, where string) error {
-	if pubsub.InChatterIDAlphabet(id) {
+	stray := pubsub.ChatterIDStray(id)
+	if stray == "" {
 		return nil
 	}
-	return FlagErrorf("the chatter ID from %s holds what no chatter ID does (control characters, spaces, invisible or non-ASCII characters, or invalid UTF-8): "+
-		"one, as `socks chatter issue` prints it, holds only letters, digits, '-' and '_'; it is not shown here", where)
+	return FlagErrorf("the chatter ID from %s has %s, which no chatter ID holds: "+
+		"one, as `socks chatter issue` prints it, holds only letters, digits, '-' and '_'; it is not shown here", where, stray)
 }

@@ -125,7 +125,7 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{"a missing --id-file", []string{"--geek", "a", "--id-file", "/nonexistent/socks-id"}, "cannot read /nonexistent/socks-id"},
 		{"an empty --id-file", []string{"--geek", "a", "--id-file", writeFile(t, "  \n")}, "is empty"},
 		{"a huge --id-file", []string{"--geek", "a", "--id-file", writeFile(t, strings.Repeat("sc_x", 5000))}, "more than 4096 bytes"},
-		{"a chatter ID with a control character", []string{"--geek", "a", "--id", "sc_ab\x01cd"}, "control characters"},
+		{"a chatter ID with a control character", []string{"--geek", "a", "--id", "sc_ab\x01cd"}, "has U+0001 (a control character) inside it"},
 		// A chatter ID is sc_ and URL-safe base64: a C1 control, an
 		// invisible formatting character (pasted with it from a chat or
 		// a web page), a space or a letter beyond ASCII is none of it.
@@ -233,6 +233,64 @@ func TestTheChatterIDComesFromAFileOrTheEnvironment(t *testing.T) {
 	cmd.SetErr(io.Discard)
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "one way") || strings.Contains(err.Error(), "sc_from") {
 		t.Fatalf("--id with $%s set: %v; want a refusal that echoes neither", ChatterIDEnv, err)
+	}
+}
+
+// TestAChatterIDLosesOnlyALinesWhiteSpace: listen took its chatter ID
+// with strings.TrimSpace, so one pasted with a no-break space (U+00A0) or
+// a next line (U+0085) at an end was taken, the character dropped, where
+// publish refuses such input and no issued ID holds one. From --id,
+// --id-file and $SOCKS_CHATTER_ID alike, only ASCII spaces, tabs, CR and
+// LF come off its ends; anything else is refused, naming it and where it
+// came from, never showing the ID.
+func TestAChatterIDLosesOnlyALinesWhiteSpace(t *testing.T) {
+	const secret = "sc_Zq8secretPart"
+	for _, tc := range []struct {
+		name, value string
+		want        string // "" taken as secret
+	}{
+		{"a line's end", secret + "\r\n", ""},
+		{"spaces and tabs around it", " \t" + secret + " \t", ""},
+		{"a no-break space at its end", secret + "\u00a0", "has U+00A0 (a no-break space) at its end"},
+		{"a no-break space before the line's end", secret + "\u00a0\n", "has U+00A0 (a no-break space) at its end"},
+		{"a next line at its start", "\u0085" + secret, "has U+0085 (a control character) at its start"},
+		{"a form feed at its end", secret + "\f", "has U+000C (a control character) at its end"},
+	} {
+		for _, from := range []string{"--id", "--id-file", "$" + ChatterIDEnv} {
+			t.Run(tc.name+" from "+from, func(t *testing.T) {
+				env := map[string]string{}
+				args := []string{"--geek", "a"}
+				switch from {
+				case "--id":
+					args = append(args, "--id", tc.value)
+				case "--id-file":
+					args = append(args, "--id-file", writeFile(t, tc.value))
+				default:
+					env[ChatterIDEnv] = tc.value
+				}
+				ios, _, _, _ := iostreams.Test()
+				f := &cmdutil.Factory{IOStreams: ios, Now: time.Now, Getenv: func(k string) string { return env[k] }}
+				var got *Options
+				cmd := NewCmdListen(f, func(_ context.Context, o *Options) error { got = o; return nil })
+				cmd.SetArgs(args)
+				cmd.SetOut(io.Discard)
+				cmd.SetErr(io.Discard)
+				err := cmd.Execute()
+				if tc.want == "" {
+					if err != nil || got.ID != secret {
+						t.Fatalf("%q from %s: %v; want %q taken", tc.value, from, err, secret)
+					}
+					return
+				}
+				var fe *cmdutil.FlagError
+				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "the chatter ID from "+from) {
+					t.Fatalf("%q from %s: %v; want a usage error saying the chatter ID from %s %s", tc.value, from, err, from, tc.want)
+				}
+				if strings.Contains(err.Error(), "secretPart") {
+					t.Errorf("refusal %q shows the ID", err)
+				}
+			})
+		}
 	}
 }
 

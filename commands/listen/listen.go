@@ -152,9 +152,12 @@ The URL is the running local gateway's (or the configured backend's), or
 issues a short-lived one itself, issues a new one if it expired before a
 reconnect (by this machine's clock, or by the gateway's, once, when the
 gateway refuses it as expired), and revokes it on exit. A chatter ID is
-never echoed. It travels in Sec-WebSocket-Protocol (next to "socks"), out of
-URLs and access logs; --id-in query puts it in ?id= for a path that drops
-that header.
+never echoed. Only ASCII spaces and tabs around it, and a line's end, are
+taken off it: one holding anything else (a no-break space or a zero-width
+space that came with a paste) is refused, naming that character. The ID
+travels in Sec-WebSocket-Protocol (next to "socks"), out of URLs and
+access logs; --id-in query puts it in ?id= for a path that drops that
+header.
 
 On a terminal: a header, then each message with its time (and topic when
 known: the body's own "topic" field, or the one topic followed), JSON
@@ -457,7 +460,7 @@ func (o *Options) completeID(ctx context.Context) error {
 	}
 	env := ""
 	if o.Getenv != nil {
-		env = strings.TrimSpace(o.Getenv(ChatterIDEnv))
+		env = cmdutil.TrimChatterID(o.Getenv(ChatterIDEnv))
 	}
 	given := 0
 	for _, set := range []bool{o.ID != "", o.IDFile != "", env != ""} {
@@ -477,7 +480,7 @@ func (o *Options) completeID(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		o.ID = strings.TrimSpace(b)
+		o.ID = cmdutil.TrimChatterID(b)
 		if o.ID == "" {
 			return cmdutil.FlagErrorf("--id-file %s is empty; put the chatter ID from `socks chatter issue` in it", o.IDFile)
 		}
@@ -485,7 +488,7 @@ func (o *Options) completeID(ctx context.Context) error {
 		from = "$" + ChatterIDEnv
 		o.ID = env
 	}
-	o.ID = strings.TrimSpace(o.ID)
+	o.ID = cmdutil.TrimChatterID(o.ID)
 	if err := cmdutil.CheckChatterIDAlphabet(o.ID, from); err != nil {
 		return err
 	}
