@@ -247,3 +247,26 @@ func TestAnSNSConfirmationIsNeverDelivered(t *testing.T) {
 		})
 	}
 }
+
+// TestAWrappedBodyIsDeliveredAsEachShapeCarriesIt: "The body of an
+// envelope in an EventBridge detail is delivered compact (EventBridge
+// re-encodes the detail; the whitespace is not the publisher's); an SNS
+// Message is the publisher's own text, delivered as a plain envelope's"
+// (docs/protocol.md, "Three shapes on the queue"): byte for byte.
+func TestAWrappedBodyIsDeliveredAsEachShapeCarriesIt(t *testing.T) {
+	const spaced = `{"a":  1, "b" : [1, 2], "s": "x  y"}`
+	quoted, _ := json.Marshal(`{"topics":["t"],"body":` + spaced + `}`)
+	for _, tc := range []struct{ shape, message, body string }{
+		{ShapeEventBridge, `{"detail-type":"x","source":"s","id":"e","detail":{"topics":["t"],"body":` + spaced + `}}`, `{"a":1,"b":[1,2],"s":"x  y"}`},
+		{ShapeSNS, `{"Type":"Notification","MessageId":"m","Message":` + string(quoted) + `}`, spaced},
+		{ShapeEnvelope, `{"topics":["t"],"body":` + spaced + `}`, spaced},
+	} {
+		if got := Shape([]byte(tc.message)); got != tc.shape {
+			t.Fatalf("%s: read as %s", tc.message, got)
+		}
+		env, err := ParseMessage([]byte(tc.message), nil)
+		if err != nil || string(env.Body) != tc.body {
+			t.Errorf("%s: body %s (%v); want %s", tc.shape, env.Body, err, tc.body)
+		}
+	}
+}
