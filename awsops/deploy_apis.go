@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/text"
 )
 
@@ -229,6 +230,24 @@ type ServiceEndpoint struct {
 // CheckEndpoints refuses a control plane whose calls would go partly to
 // an emulator on this machine and partly to AWS itself (see
 // RefuseHalfEmulated). Nothing has been called when it says so.
+// StackControlPlane returns the control plane of the stack whose settings
+// are a, on cfg, at a.EndpointURL; none (nil, nil) when its data plane is
+// on emulators of its own (a.DynamoDBEndpointURL or a.SQSEndpointURL):
+// the function, API and role are looked for only where DynamoDB and SQS
+// are too, so teardown and doctor then leave the control plane alone, and
+// deploy refuses to run (docs/deploy.md, "Against the emulators"). The
+// error is CheckEndpoints'.
+func StackControlPlane(cfg aws.Config, a config.AWS) (*ControlPlane, error) {
+	if a.DynamoDBEndpointURL != "" || a.SQSEndpointURL != "" {
+		return nil, nil
+	}
+	cp := NewControlPlane(cfg, Endpoints{All: a.EndpointURL})
+	if err := cp.CheckEndpoints(); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
 func (cp *ControlPlane) CheckEndpoints() error {
 	return RefuseHalfEmulated(cp.endpoints)
 }

@@ -20,6 +20,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/socks-dev/socks/config"
 	"github.com/socks-dev/socks/internal/emulatortest"
 	"github.com/socks-dev/socks/internal/refusing"
 )
@@ -144,6 +145,45 @@ func TestControlPlaneEndpoints(t *testing.T) {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
+	}
+}
+
+// TestAStackWhoseDataPlaneIsOnItsOwnEmulatorsHasNoControlPlane: "When
+// --dynamodb-endpoint-url or --sqs-endpoint-url is set, the data plane is
+// on emulators of its own: teardown and doctor then leave the control
+// plane alone ..., and deploy refuses to run" (docs/deploy.md, "Against
+// the emulators"). All three take the stack's control plane from
+// StackControlPlane: none with either override, whatever --endpoint-url
+// says; with --endpoint-url alone (moto) every control-plane call goes
+// there; one split between an emulator and AWS itself is refused.
+func TestAStackWhoseDataPlaneIsOnItsOwnEmulatorsHasNoControlPlane(t *testing.T) {
+	emulatortest.FakeCredentials(t)
+	cfg, err := LoadConfig(t.Context(), Settings{Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RetryMaxAttempts = 1
+	moto := newHits(t)
+	for _, a := range []config.AWS{
+		{Stack: "dev", DynamoDBEndpointURL: moto.URL},
+		{Stack: "dev", SQSEndpointURL: moto.URL},
+		{Stack: "dev", EndpointURL: moto.URL, DynamoDBEndpointURL: moto.URL, SQSEndpointURL: moto.URL},
+	} {
+		if cp, err := StackControlPlane(cfg, a); cp != nil || err != nil {
+			t.Errorf("%+v: control plane %v, %v; want none", a, cp, err)
+		}
+	}
+	cp, err := StackControlPlane(cfg, config.AWS{Stack: "dev", EndpointURL: moto.URL})
+	if err != nil || cp == nil {
+		t.Fatalf("--endpoint-url alone: control plane %v, %v; want one", cp, err)
+	}
+	_, _ = cp.IAM.GetRole(t.Context(), &iam.GetRoleInput{RoleName: aws.String("dev-socks-function")})
+	if moto.count() != 1 {
+		t.Errorf("--endpoint-url alone: it got %d calls of 1", moto.count())
+	}
+	t.Setenv("AWS_ENDPOINT_URL_IAM", moto.URL)
+	if cp, err := StackControlPlane(cfg, config.AWS{Stack: "dev"}); cp != nil || err == nil {
+		t.Errorf("IAM on an emulator, the rest on AWS: control plane %v, %v; want it refused", cp, err)
 	}
 }
 

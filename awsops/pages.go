@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/socks-dev/socks/internal/text"
 )
 
 // maxListPages bounds the pages one listing reads.
@@ -37,7 +39,7 @@ func (p *pageTokens) next(token *string) (bool, error) {
 	case p.seen[t]:
 		return false, fmt.Errorf("%s gave the same page token twice, after %d pages; stopped reading there", p.what, p.pages)
 	case p.pages >= maxListPages:
-		return false, fmt.Errorf("%s gave more than %s pages; stopped reading there", p.what, thousands(maxListPages))
+		return false, fmt.Errorf("%s gave more than %s pages; stopped reading there", p.what, text.Thousands(maxListPages))
 	}
 	if p.seen == nil {
 		p.seen = make(map[string]bool)

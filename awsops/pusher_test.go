@@ -232,23 +232,24 @@ func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 		errorType string
 		body      string
 		kind      store.PushErrorKind
+		says      string // what the error says to do, as docs/deploy.md promises
 	}{
-		{"410 GoneException", 410, "GoneException", `{"message":"gone"}`, store.KindGone},
-		{"410 typed in the body", 410, "", `{"__type":"GoneException"}`, store.KindGone},
-		{"410 from a server that is not API Gateway", 410, "", `<html><body>Gone</body></html>`, store.KindOther},
-		{"410 of another type", 410, "NotFoundException", `{"message":"no such route"}`, store.KindOther},
-		{"429 LimitExceededException", 429, "LimitExceededException", `{"message":"slow down"}`, store.KindThrottled},
-		{"429 TooManyRequestsException", 429, "TooManyRequestsException", `{"message":"Too Many Requests"}`, store.KindThrottled},
-		{"413 PayloadTooLargeException", 413, "PayloadTooLargeException", `{"message":"too long"}`, store.KindTooLarge},
-		{"403 ForbiddenException", 403, "ForbiddenException", `{"message":"Forbidden"}`, store.KindForbidden},
-		{"403 MissingAuthenticationTokenException", 403, "MissingAuthenticationTokenException", `{"message":"Missing Authentication Token"}`, store.KindForbidden},
-		{"400 BadRequestException", 400, "BadRequestException", `{"message":"Invalid connectionId: L0SM9cOFvHcCIhw="}`, store.KindInvalidID},
-		{"400 BadRequestException, in lower case", 400, "BadRequestException", `{"message":"invalid connectionid"}`, store.KindInvalidID},
-		{"400 BadRequestException about the body", 400, "BadRequestException", `{"message":"could not read the request body"}`, store.KindOther},
-		{"400 IncompleteSignatureException", 400, "IncompleteSignatureException", `{"message":"Authorization header requires 'Credential' parameter."}`, store.KindOther},
-		{"400 SerializationException", 400, "SerializationException", `{"message":"Start of structure or map found where not expected."}`, store.KindOther},
-		{"400 from a server that is not API Gateway", 400, "", `Bad Request`, store.KindOther},
-		{"500", 500, "", `{"message":"Internal server error"}`, store.KindOther},
+		{"410 GoneException", 410, "GoneException", `{"message":"gone"}`, store.KindGone, ""},
+		{"410 typed in the body", 410, "", `{"__type":"GoneException"}`, store.KindGone, ""},
+		{"410 from a server that is not API Gateway", 410, "", `<html><body>Gone</body></html>`, store.KindOther, ""},
+		{"410 of another type", 410, "NotFoundException", `{"message":"no such route"}`, store.KindOther, ""},
+		{"429 LimitExceededException", 429, "LimitExceededException", `{"message":"slow down"}`, store.KindThrottled, ""},
+		{"429 TooManyRequestsException", 429, "TooManyRequestsException", `{"message":"Too Many Requests"}`, store.KindThrottled, ""},
+		{"413 PayloadTooLargeException", 413, "PayloadTooLargeException", `{"message":"too long"}`, store.KindTooLarge, "API Gateway delivers at most 128 KB per message"},
+		{"403 ForbiddenException", 403, "ForbiddenException", `{"message":"Forbidden"}`, store.KindForbidden, "check that the endpoint includes the stage and that the role has execute-api:ManageConnections"},
+		{"403 MissingAuthenticationTokenException", 403, "MissingAuthenticationTokenException", `{"message":"Missing Authentication Token"}`, store.KindForbidden, "check that the endpoint includes the stage and that the role has execute-api:ManageConnections"},
+		{"400 BadRequestException", 400, "BadRequestException", `{"message":"Invalid connectionId: L0SM9cOFvHcCIhw="}`, store.KindInvalidID, "API Gateway issues no such ID"},
+		{"400 BadRequestException, in lower case", 400, "BadRequestException", `{"message":"invalid connectionid"}`, store.KindInvalidID, ""},
+		{"400 BadRequestException about the body", 400, "BadRequestException", `{"message":"could not read the request body"}`, store.KindOther, ""},
+		{"400 IncompleteSignatureException", 400, "IncompleteSignatureException", `{"message":"Authorization header requires 'Credential' parameter."}`, store.KindOther, ""},
+		{"400 SerializationException", 400, "SerializationException", `{"message":"Start of structure or map found where not expected."}`, store.KindOther, ""},
+		{"400 from a server that is not API Gateway", 400, "", `Bad Request`, store.KindOther, ""},
+		{"500", 500, "", `{"message":"Internal server error"}`, store.KindOther, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newManagementServer(t, tc.status, tc.errorType, tc.body)
@@ -257,6 +258,9 @@ func TestTheSDKClientMapsWireErrorsToKinds(t *testing.T) {
 				var pe *store.PushError
 				if !errors.As(err, &pe) || pe.Kind != tc.kind || pe.Status != tc.status {
 					t.Errorf("%s: %v, want kind %v status %d", op, err, tc.kind, tc.status)
+				}
+				if err != nil && !strings.Contains(err.Error(), tc.says) {
+					t.Errorf("%s: %v; want it to say %q", op, err, tc.says)
 				}
 			}
 			// No SDK retries, throttling included: the broker owns them.

@@ -693,7 +693,7 @@ func (q *SQSQueue) unreadError(verb string, more bool, ids []string, chosen []de
 		shown += fmt.Sprintf(" and %d more", len(unread)-10)
 	}
 	return unreadErr(fmt.Sprintf("%s dead letters: %s (%s) not among the first %s read, and there are more (a read stops there, and SQS hands them out in no order): purge or redrive the others first, then run it again, or look for %s in the AWS console (SQS, queue %s, Send and receive messages, Poll for messages)",
-		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, thousands(q.deadLetterWalk()), pronoun(len(unread)), q.queues.DeadLetter))
+		verb, text.Pluralize(len(unread), "dead letter")+" "+text.WasWere(len(unread)), shown, text.Thousands(q.deadLetterWalk()), pronoun(len(unread)), q.queues.DeadLetter))
 }
 
 // moreError is the error, store.ErrDeadLettersUnread, of a listing or a
@@ -703,7 +703,7 @@ func (q *SQSQueue) moreError(verb string, n int) error {
 	done := map[string]string{"listing": "listed", "redriving": "redrove", "purging": "purged"}[verb]
 	again := map[string]string{"listing": "purge or redrive these, then run it again to see the others", "redriving": "run it again to redrive the others", "purging": "run it again to purge the others"}[verb]
 	return unreadErr(fmt.Sprintf("%s dead letters: %s the first %s read, and there are more (a read stops at %s): %s",
-		verb, done, text.Pluralize(n, "dead letter"), thousands(q.deadLetterWalk()), again))
+		verb, done, text.Pluralize(n, "dead letter"), text.Thousands(q.deadLetterWalk()), again))
 }
 
 // pronoun is "it" for one, else "them".
@@ -712,15 +712,6 @@ func pronoun(n int) string {
 		return "it"
 	}
 	return "them"
-}
-
-// thousands writes n (not negative) with a comma every three digits.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // otherReader is who holds or takes the dead letters a walk cannot.
@@ -1346,7 +1337,7 @@ func (q *SQSQueue) PurgeEach(ctx context.Context, ids []string, purged func(n in
 			return total, errors.Join(append([]error{q.moreError("purging", total)}, notes...)...)
 		case pass == maxPurgePasses:
 			return total, errors.Join(append([]error{unreadErr(fmt.Sprintf("purging dead letters: purged %s in %d reads of up to %s, and there are more: run it again to purge the others",
-				text.Pluralize(total, "dead letter"), pass, thousands(q.deadLetterWalk())))}, notes...)...)
+				text.Pluralize(total, "dead letter"), pass, text.Thousands(q.deadLetterWalk())))}, notes...)...)
 		}
 	}
 }

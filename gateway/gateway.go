@@ -713,14 +713,21 @@ func (g *Gateway) awaitConnect(ctx context.Context, c *conn) *conn {
 // API at "[/STAGE]/@connections/{id}".
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	g.bound(w, r)
-	if n := headBytes(r); n > maxHeaderBytes {
-		g.headTooLarge(w, r, n)
-		return
-	}
 	p := r.URL.EscapedPath()
 	staged := false
 	if s := "/" + g.opts.Stage; g.opts.Stage != "" && (p == s || strings.HasPrefix(p, s+"/")) {
 		p, staged = strings.TrimPrefix(p, s), true
+	}
+	if strings.HasPrefix(p, connectionsPrefix) {
+		// On every answer, refusals (431 too) and --faults' included,
+		// as API Gateway names each of its answers: the caller takes
+		// none without the run ID for this gateway's (see ID).
+		w.Header()[pubsub.GatewayIDHeader] = g.idHeader
+		w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
+	}
+	if n := headBytes(r); n > maxHeaderBytes {
+		g.headTooLarge(w, r, n)
+		return
 	}
 	switch {
 	case g.opts.Site != nil && (p == "" || p == "/") && !isUpgrade(r):
@@ -735,9 +742,6 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveUpgrade(w, r)
 	case strings.HasPrefix(p, connectionsPrefix):
 		id := strings.TrimPrefix(p, connectionsPrefix)
-		// On every answer, refusals and --faults' included: the caller
-		// takes none without it for this gateway's (see ID).
-		w.Header()[pubsub.GatewayIDHeader] = g.idHeader
 		if g.opts.Faults == nil {
 			g.serveManagement(w, r, id)
 			return

@@ -1383,18 +1383,10 @@ func TestEveryManagementAPIAnswerNamesTheGateway(t *testing.T) {
 		})
 		return awsops.NewPusher(awsops.NewManagementClient(awsops.LocalConfig(), g.ManagementEndpoint(addr), 4, check))
 	})
-	g, addr := start(t, newFakeHandler(), Options{})
+	// Its refusals: TestEveryManagementAPIAnswerCarriesARequestIDAndTheGatewaysID.
+	g, _ := start(t, newFakeHandler(), Options{})
 	if len(ids) != 1 || ids[0] == "" || g.ID() == "" || g.ID() == ids[0] {
 		t.Errorf("run IDs %q and %q; want two, not empty, not equal", ids, g.ID())
-	}
-	for _, c := range []struct {
-		method string
-		auth   bool
-	}{{http.MethodPost, false}, {http.MethodPut, true}, {http.MethodPost, true}} {
-		resp := rawManagement(t, c.method, g.ManagementEndpoint(addr)+"/@connections/nobody", []byte("x"), c.auth)
-		if got := resp.Header.Get(pubsub.GatewayIDHeader); got != g.ID() {
-			t.Errorf("%s (signed %v) answered %d with %s %q; want %q", c.method, c.auth, resp.StatusCode, pubsub.GatewayIDHeader, got, g.ID())
-		}
 	}
 }
 

@@ -52,7 +52,6 @@ type connectionIdentity struct {
 // per top-level site and does not): a request a browser marks as another
 // site's (Sec-Fetch-Site) is refused all the same, as --pprof's are.
 func (g *Gateway) serveManagement(w http.ResponseWriter, r *http.Request, escapedID string) {
-	w.Header()["X-Amzn-Requestid"] = []string{g.requestID()}
 	if g.opts.Credentials == nil && !loopback.Host(r.Host) {
 		writeAPIError(w, http.StatusForbidden, "ForbiddenException", "unsigned @connections calls must name localhost or a loopback address in their URL; elsewhere run `socks serve --require-signature` and sign them")
 		return

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/socks-dev/socks/pubsub"
 )
 
 // The hostile and odd frames of RFC 6455 (the cases of the Autobahn test
@@ -213,6 +215,15 @@ func TestAFrameThatFailsTheConnectionEndsItAlone(t *testing.T) {
 			code:   protocol, reason: reasonShortClose, status: protocol, statusReason: reasonShortClose},
 		{name: "a control frame of 126 bytes",
 			frames: clientFrame(finBit|opPing, bytes.Repeat([]byte("p"), 126)),
+			code:   protocol, reason: "len > 125 for control", status: abnormal, statusReason: reasonAbnormal},
+		// A control frame over the frame size is one over 125 bytes:
+		// its length byte says so before its extended length, over
+		// which the frame tracker would refuse it, is read.
+		{name: "a ping over 32 KB",
+			frames: clientFrame(finBit|opPing, bytes.Repeat([]byte("p"), pubsub.MaxFrameBytes+1)),
+			code:   protocol, reason: "len > 125 for control", status: abnormal, statusReason: reasonAbnormal},
+		{name: "a close frame over 32 KB",
+			frames: clientFrame(finBit|opClose, closePayload(1000, strings.Repeat("r", pubsub.MaxFrameBytes))),
 			code:   protocol, reason: "len > 125 for control", status: abnormal, statusReason: reasonAbnormal},
 		{name: "a close frame of 126 bytes",
 			frames: clientFrame(finBit|opClose, closePayload(1000, strings.Repeat("r", 124))),

@@ -138,11 +138,8 @@ func newAWSEnv(b *backend.Backend) *AWSEnv {
 	if !endpointOverride(a) {
 		e.Identity = STSIdentity(sts.NewFromConfig(*b.AWS))
 	}
-	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
-		if cp.CheckEndpoints() == nil {
-			e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
-		}
+	if cp, err := awsops.StackControlPlane(*b.AWS, a); cp != nil && err == nil {
+		e.Deployed = DeployedCheck(cp, a.Stack, b.AWS.Region, a.CallbackURL, func() awsops.QueueSettings { return e.Settings })
 	}
 	return e
 }

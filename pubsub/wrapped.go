@@ -361,19 +361,26 @@ func pointStrings(doc []byte, p string) ([]string, error) {
 		}
 		return []string{one}, nil
 	}
-	var many []string
+	// Pointers, so that a null entry is told from an empty string: both
+	// name no one, but the error says which it was.
+	var many []*string
 	if json.Unmarshal(raw, &many) != nil {
 		return nil, fmt.Errorf("%s is %s, not a string or an array of strings", p, kind(raw))
 	}
 	if len(many) == 0 {
 		return nil, fmt.Errorf("%s is an empty array", p)
 	}
+	out := make([]string, len(many))
 	for i, s := range many {
-		if s == "" {
+		switch {
+		case s == nil:
+			return nil, fmt.Errorf("%s/%d is null", p, i)
+		case *s == "":
 			return nil, fmt.Errorf("%s/%d is an empty string", p, i)
 		}
+		out[i] = *s
 	}
-	return many, nil
+	return out, nil
 }
 
 func kind(raw json.RawMessage) string {

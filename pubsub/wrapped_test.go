@@ -98,6 +98,15 @@ func TestMappingRefusesWhatWouldWidenOrMislead(t *testing.T) {
 		{"an empty user", `{"entityId":"a","userId":""}`, "/detail/userId is an empty string"},
 		{"an empty list of users", `{"entityId":"a","userId":[]}`, "/detail/userId is an empty array"},
 		{"a number as user", `{"entityId":"a","userId":7}`, "/detail/userId is a number, not a string"},
+		{"a boolean as user", `{"entityId":"a","userId":false}`, "/detail/userId is a boolean, not a string"},
+		{"an object as user", `{"entityId":"a","userId":{"name":"u"}}`, "/detail/userId is an object, not a string"},
+		{"a list of lists of users", `{"entityId":"a","userId":[["u"]]}`, "/detail/userId is an array, not a string or an array of strings"},
+		{"a list of an empty user", `{"entityId":"a","userId":[""]}`, "/detail/userId/0 is an empty string"},
+		{"a list of a null user", `{"entityId":"a","userId":[null]}`, "/detail/userId/0 is null"},
+		{"a list with a null user after one", `{"entityId":"a","userId":["u",null]}`, "/detail/userId/1 is null"},
+		{"a blank user", `{"entityId":"a","userId":" "}`, `geek " " is only whitespace`},
+		{"an invisible user", `{"entityId":"a","userId":"a\u200bb"}`, "invisible formatting character U+200B"},
+		{"the every-topic name as user", `{"entityId":"a","userId":"."}`, `geek "." is reserved`},
 		{"a missing topic", `{"userId":"u"}`, "mapping topics nothing at /detail/entityId"},
 		{"a bad topic name", `{"entityId":"a b","userId":"u"}`, "mapped to an invalid envelope"},
 		{"a detail that is a string", `"x"`, "nothing at /detail/entityId (/detail is a string)"},
@@ -236,5 +245,28 @@ func TestAnSNSConfirmationIsNeverDelivered(t *testing.T) {
 				t.Errorf("err = %v; gives a command with what SNS would not write", err)
 			}
 		})
+	}
+}
+
+// TestAWrappedBodyIsDeliveredAsEachShapeCarriesIt: "The body of an
+// envelope in an EventBridge detail is delivered compact (EventBridge
+// re-encodes the detail; the whitespace is not the publisher's); an SNS
+// Message is the publisher's own text, delivered as a plain envelope's"
+// (docs/protocol.md, "Three shapes on the queue"): byte for byte.
+func TestAWrappedBodyIsDeliveredAsEachShapeCarriesIt(t *testing.T) {
+	const spaced = `{"a":  1, "b" : [1, 2], "s": "x  y"}`
+	quoted, _ := json.Marshal(`{"topics":["t"],"body":` + spaced + `}`)
+	for _, tc := range []struct{ shape, message, body string }{
+		{ShapeEventBridge, `{"detail-type":"x","source":"s","id":"e","detail":{"topics":["t"],"body":` + spaced + `}}`, `{"a":1,"b":[1,2],"s":"x  y"}`},
+		{ShapeSNS, `{"Type":"Notification","MessageId":"m","Message":` + string(quoted) + `}`, spaced},
+		{ShapeEnvelope, `{"topics":["t"],"body":` + spaced + `}`, spaced},
+	} {
+		if got := Shape([]byte(tc.message)); got != tc.shape {
+			t.Fatalf("%s: read as %s", tc.message, got)
+		}
+		env, err := ParseMessage([]byte(tc.message), nil)
+		if err != nil || string(env.Body) != tc.body {
+			t.Errorf("%s: body %s (%v); want %s", tc.shape, env.Body, err, tc.body)
+		}
 	}
 }

@@ -60,15 +60,15 @@ func ControlPlaneTarget(f *cmdutil.Factory, verb string) TargetFunc {
 		}
 		cfg := b.Config
 		a := cfg.AWS
-		if a.DynamoDBEndpointURL != "" || a.SQSEndpointURL != "" {
+		cp, err := awsops.StackControlPlane(*b.AWS, a)
+		switch {
+		case err != nil:
+			return nil, err
+		case cp == nil:
 			// Teardown and doctor look for the function, API and role
 			// only where DynamoDB and SQS are too: a stack split over
 			// two places would be left behind.
 			return nil, cmdutil.FlagErrorf("%s puts the whole stack behind one endpoint, and DynamoDB or SQS has one of its own (--dynamodb-endpoint-url, --sqs-endpoint-url): drop them and give --endpoint-url alone (moto serves DynamoDB and SQS too), or neither for AWS itself", verb)
-		}
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
-		if err := cp.CheckEndpoints(); err != nil {
-			return nil, err
 		}
 		if cfg.NewProfile && f.IOStreams != nil {
 			cmdutil.Notef(f.IOStreams.ErrOut, "note: config profile %s is not in %s yet: deploy adds it, with the URLs (a --dry-run does not)\n", cfg.Profile, cfg.ConfigFile)

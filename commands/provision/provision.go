@@ -89,11 +89,8 @@ func NewTarget(b *backend.Backend) *Target {
 		endpoint = strings.Join(parts, " and ")
 	}
 	var deployer *awsops.Deployer
-	if a.DynamoDBEndpointURL == "" && a.SQSEndpointURL == "" {
-		cp := awsops.NewControlPlane(*b.AWS, awsops.Endpoints{All: a.EndpointURL})
-		if cp.CheckEndpoints() == nil {
-			deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
-		}
+	if cp, err := awsops.StackControlPlane(*b.AWS, a); cp != nil && err == nil {
+		deployer = &awsops.Deployer{CP: cp, Spec: awsops.DeploySpec{Stack: a.Stack, Region: b.AWS.Region}}
 	}
 	db := awsops.NewDynamoDB(*b.AWS, a.DynamoDBEndpoint())
 	sq := awsops.NewSQS(*b.AWS, a.SQSEndpoint())

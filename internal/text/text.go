@@ -23,6 +23,20 @@ func Pluralize(n int, noun string) string {
 	return strconv.Itoa(n) + " " + Plural(n, noun)
 }
 
+// Thousands writes n with a comma every three digits, as the docs write
+// numbers: Thousands(10000) is "10,000".
+func Thousands(n int) string {
+	s := strconv.Itoa(n)
+	start := 0
+	if n < 0 {
+		start = 1
+	}
+	for i := len(s) - 3; i > start; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // And joins items as a sentence does: "a", "a and b", "a, b and c".
 func And(items []string) string { return list(items, " and ") }
 

@@ -120,3 +120,11 @@ func TestSizeIsInUnitsAPersonReads(t *testing.T) {
 		}
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 10240: "10,240", 100000: "100,000", 1234567: "1,234,567", -1000: "-1,000", -999: "-999", -123456: "-123,456"} {
+		if got := Thousands(n); got != want {
+			t.Errorf("Thousands(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
